@@ -1,0 +1,92 @@
+"""The contract every wire protocol fulfils for the engine.
+
+Sans-I/O: nothing here touches a socket, a clock or mitmproxy. A protocol recognises its requests, and hands out
+per-stream state machines that are fed parsed SSE events and asked what the client should receive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+# How a stream that stopped without its completion signal is ended for the client.
+ENDING_LENGTH = "length"  # the protocol's own "ran out of tokens" ending: SDKs report a visibly truncated answer
+ENDING_ERROR = "error"  # the protocol's in-stream error event: SDKs raise
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One dispatched SSE block.
+
+    `data` is None for a block that dispatches nothing (comment-only or empty); such blocks are still handed out
+    so their bytes can be forwarded. `raw` is the exact bytes of the block, its terminating blank line included.
+    """
+
+    raw: bytes
+    data: str | None = None
+    event: str | None = None
+    id: str | None = None
+
+
+class Repairer:
+    """Per-stream state machine: fed every upstream event in order, it says what the client receives.
+
+    `started` turns true with the first content-bearing event (the "first token"): before it, the engine may
+    still retry the request on another key, so it holds the client's bytes back. `complete` turns true once
+    the protocol's completion signal has passed.
+    """
+
+    started: bool = False
+    complete: bool = False
+
+    def feed(self, event: Event) -> bytes:
+        """Bytes the client receives for this event (usually `event.raw`)."""
+        raise NotImplementedError
+
+    def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        """Bytes that close a stream that stopped here, so it says "truncated"; b"" if it is already complete."""
+        raise NotImplementedError
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        """The protocol's in-stream error, for a failure after the client's headers were committed."""
+        raise NotImplementedError
+
+
+class Aggregator:
+    """Folds a stream's events into the protocol's non-stream JSON body."""
+
+    def feed(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def result(self) -> dict:
+        raise NotImplementedError
+
+
+class Protocol:
+    """One wire protocol. Subclasses live one per module and register one instance with `protocols.register`."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]  # which providers speak it: "openai", "anthropic" or "gemini"
+    heartbeat: ClassVar[bytes | None] = None  # a keepalive the protocol's SDKs ignore, or None if none is safe
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether a request (path without query) is this protocol's generation call."""
+        raise NotImplementedError
+
+    def wants_stream(self, path: str, query: str, body: dict) -> bool:
+        """Whether the client asked for a streamed answer."""
+        raise NotImplementedError
+
+    def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
+        """The same request, asking the upstream for a stream (for forced upstream streaming)."""
+        raise NotImplementedError
+
+    def repairer(self, body: dict) -> Repairer:
+        raise NotImplementedError
+
+    def aggregator(self, body: dict) -> Aggregator:
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str) -> bytes:
+        """A JSON error body in the vendor's shape for an HTTP error answered by Rotator itself."""
+        raise NotImplementedError
