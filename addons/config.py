@@ -1,0 +1,40 @@
+"""The `rotator_config` option: loads and validates Rotator's YAML config."""
+
+from __future__ import annotations
+
+import logging
+
+from mitmproxy import ctx, exceptions
+
+from rewrite.config import DEFAULT_PATH, ConfigError, load
+from rewrite.engine import Engine
+from rewrite.router import Router
+
+logger = logging.getLogger("rotator")
+
+
+class RotatorConfig:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "rotator_config",
+            str,
+            "",
+            f"Path of Rotator's YAML config (providers, key pools, streaming timeouts). Empty: {DEFAULT_PATH} "
+            "if it exists, else built-in defaults (every vendor at its own URL, the client's own credential).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "rotator_config" not in updated:
+            return
+        try:
+            config = load(ctx.options.rotator_config)
+            Router(config)  # validates what only the whole config can tell (hosts, provider kinds)
+        except ConfigError as e:
+            raise exceptions.OptionsError(f"rotator_config: {e}") from None
+        self.engine.configure(config)
+        pooled = [f"{p.name} ({len(p.pool)} keys)" for p in self.engine.router.providers if p.pool]
+        logger.info("rotator: serving %s; key pools: %s",
+                    ", ".join(p.name for p in self.engine.router.providers), ", ".join(pooled) or "none")

@@ -1,0 +1,127 @@
+"""Hands intercepted LLM flows to the engine and keeps them honest in mitmweb and saved flows.
+
+A flow on a provider's host is pointed at the engine's loopback server; once the answer starts, the flow is
+given its vendor URL back, the credential shown is the masked pooled key, and the body shown is what the
+client received. Other traffic is not touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from mitmproxy import ctx, http
+
+from rewrite.credentials import mask
+from rewrite.engine import Engine
+from rewrite.exchange import Job
+from rewrite.loopback import JOB_HEADER
+
+logger = logging.getLogger("rotator")
+
+
+@dataclass(slots=True)
+class _Origin:
+    scheme: str
+    host: str
+    port: int
+    loopback_port: int
+    client: str
+
+
+class Interception:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._origins: dict[str, _Origin] = {}
+
+    def running(self) -> None:
+        # Rotator answers vendor hosts itself: mitmproxy must not connect to them before the request is seen
+        # (an offline vendor or an overridden base_url would otherwise fail the client's CONNECT).
+        if ctx.options.connection_strategy != "lazy":
+            ctx.options.update(connection_strategy="lazy")
+
+    def done(self) -> None:
+        self.engine.server.close()
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.error is not None or flow.websocket is not None:
+            return
+        req = flow.request
+        if req.headers.get("upgrade", "").lower() == "websocket":
+            return  # see WebSocketUpstream
+        route = self.engine.router.route(req.pretty_host, req.method, req.path.partition("?")[0])
+        if route is None:
+            return
+        self.engine.submit(flow.id, route)
+        client = flow.client_conn.id
+        port = self.engine.server.acquire_port(client)
+        self._origins[flow.id] = _Origin(req.scheme, req.host, req.port, port, client)
+        req.scheme = "http"
+        req.host = "127.0.0.1"
+        req.port = port
+        req.headers[JOB_HEADER] = flow.id
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.id in self._origins:
+            flow.response.stream = True
+            self._restore(flow)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def _restore(self, flow: http.HTTPFlow) -> None:
+        origin = self._origins.pop(flow.id, None)
+        if origin is None:
+            return
+        self.engine.server.release_port(origin.client, origin.loopback_port)
+        req = flow.request
+        req.scheme = origin.scheme
+        req.host = origin.host
+        req.port = origin.port
+        req.headers.pop(JOB_HEADER, None)
+
+    def _finish(self, flow: http.HTTPFlow) -> None:
+        self._restore(flow)
+        job = self.engine.forget(flow.id)
+        if job is None:
+            return
+        if job.responder is not None and flow.response is not None:
+            flow.response.content = b"".join(job.responder.record)
+        show_credential(flow, job)
+        annotate(flow, job)
+
+
+def show_credential(flow: http.HTTPFlow, job: Job) -> None:
+    """Show the masked pooled key where the client's credential was, so the flow says which key served it."""
+    if job.key is None:
+        return
+    style = job.route.provider.credential
+    for name in style.client_headers:
+        flow.request.headers.pop(name, None)
+    flow.request.headers[style.header] = style.template.format(job.key)
+    if style.client_query and style.client_query in flow.request.query:
+        flow.request.query[style.client_query] = job.key
+
+
+def annotate(flow: http.HTTPFlow, job: Job) -> None:
+    """Record retries, repairs and watchdog firings on the flow, for mitmweb and saved flows."""
+    flow.metadata["rotator"] = {
+        "provider": job.route.provider.name,
+        "protocol": job.route.protocol.name if job.route.protocol else None,
+        "key": job.key,
+        "events": job.notes,
+    }
+    shown = [n for n in job.notes if n["kind"] != "committed"]
+    if not shown:
+        return
+    flow.comment = "; ".join(f"rotator {n['kind']}: {n['detail']}" for n in shown)
+    if any(n["kind"] in ("repaired", "failed", "cut") for n in shown):
+        flow.marked = ":warning:"
+    elif not flow.marked:
+        flow.marked = ":repeat:"
+
+
+__all__ = ["Interception", "mask"]

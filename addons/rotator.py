@@ -1,0 +1,20 @@
+"""Rotator: a transparent reliability layer for LLM API traffic.
+
+Run: mitmdump -s addons/rotator.py [--set rotator_config=PATH]
+"""
+
+import sys
+from pathlib import Path
+
+try:
+    import rewrite  # noqa: F401  (installed by scripts/setup)
+except ImportError:  # run from a checkout with the dependencies but without the editable install
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from addons.config import RotatorConfig  # noqa: E402
+from addons.interception import Interception  # noqa: E402
+from addons.websocket import WebSocketUpstream  # noqa: E402
+from rewrite.engine import Engine  # noqa: E402
+
+engine = Engine()
+addons = [RotatorConfig(engine), WebSocketUpstream(engine), Interception(engine)]

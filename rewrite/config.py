@@ -1,0 +1,114 @@
+"""Rotator's configuration file: one YAML document, validated with pydantic.
+
+The shape is a public contract (see the README). Secrets may be written as `${ENV_VAR}` references, which are
+resolved at load time so a config file can be committed without its keys.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
+FAMILIES = ("openai", "anthropic", "gemini")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """An invalid config; the message is one line that names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderConfig(_Strict):
+    base_url: str | None = None
+    keys: list[str] = []
+    # Only for providers that are not built in: which wire protocols they speak and which hosts to intercept.
+    kind: Literal["openai", "anthropic", "gemini"] | None = None
+    hosts: list[str] = []
+    # The base path the provider's own SDK uses on an intercepted host (default: the path of base_url).
+    path_prefix: str | None = None
+    force_upstream_stream: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/") if v else v
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        if any(not k.strip() for k in v):
+            raise ValueError("keys must not be empty strings")
+        return v
+
+
+class StreamingConfig(_Strict):
+    first_token_timeout: float = Field(30.0, gt=0)
+    first_token_retries: int = Field(3, ge=0)
+    idle_timeout: float = Field(120.0, gt=0)
+    heartbeat_interval: float = Field(15.0, gt=0)
+    on_truncation: Literal["length", "error"] = "length"
+
+
+class Config(_Strict):
+    providers: dict[str, ProviderConfig] = {}
+    streaming: StreamingConfig = StreamingConfig()
+
+
+def _resolve_env(node, where: str):
+    if isinstance(node, dict):
+        return {k: _resolve_env(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_env(v, f"{where}.{i}") for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def sub(m: re.Match) -> str:
+            if m.group(1) not in os.environ:
+                raise ConfigError(f"{where}: environment variable {m.group(1)} is not set")
+            return os.environ[m.group(1)]
+
+        return _ENV_REF.sub(sub, node)
+    return node
+
+
+def parse(text: str, source: str = "config") -> Config:
+    from ruamel.yaml import YAML, YAMLError  # mitmproxy's own YAML library: no extra dependency
+
+    try:
+        doc = YAML(typ="safe").load(text)
+    except YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(e).split())}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return Config.model_validate(_resolve_env(doc, ""))
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "config"
+        raise ConfigError(f"{field}: {err['msg']}") from None
+
+
+def load(path: str | None) -> Config:
+    """The config at `path`; else the one at the default location if it exists; else the embedded defaults."""
+    if not path:
+        default = DEFAULT_PATH.expanduser()
+        if not default.exists():
+            return Config()
+        path = str(default)
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"rotator_config: cannot read {p}: {e.strerror}") from None
+    return parse(text, str(p))

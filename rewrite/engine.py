@@ -1,0 +1,57 @@
+"""The engine: owns the upstream client, the loopback server and the jobs the addon hands over."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from rewrite.config import Config
+from rewrite.exchange import Exchange, Job
+from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.router import Route, Router
+from rewrite.upstream import new_client
+
+logger = logging.getLogger("rotator")
+
+
+class Engine:
+    def __init__(self, config: Config | None = None) -> None:
+        self.configure(config or Config())
+        self.jobs: dict[str, Job] = {}
+        self.server = LoopbackServer(self.handle)
+        self._client: httpx.AsyncClient | None = None
+
+    def configure(self, config: Config) -> None:
+        self.config = config
+        self.router = Router(config)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = new_client()
+        return self._client
+
+    def submit(self, job_id: str, route: Route) -> Job:
+        job = Job(job_id, route)
+        self.jobs[job_id] = job
+        return job
+
+    def forget(self, job_id: str) -> Job | None:
+        return self.jobs.pop(job_id, None)
+
+    async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
+        job_id = next((v for n, v in request.headers if n.lower() == JOB_HEADER), None)
+        job = self.jobs.get(job_id) if job_id else None
+        if job is None or job.responder is not None:
+            responder.start(421, [("content-type", "text/plain")])
+            responder.write(b"rotator: unknown job\n")
+            return
+        job.responder = responder
+        await Exchange(self.client, self.config.streaming, job, request, responder).run()
+
+    async def aclose(self) -> None:
+        self.server.close()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,330 @@
+"""One client request's life in the engine: attempts, retries, watchdogs, heartbeats and repairs.
+
+One pump task per upstream attempt reads, parses and writes; the exchange supervises it against the deadlines
+(first token, idle) and the heartbeat clock. Writes to the client are synchronous and whole events, so a
+heartbeat can never split an event.
+
+When the client's status and headers are committed: at the first content byte, or at the first heartbeat
+(whichever comes first). Until the first content byte, every attempt may be retried transparently; after a
+heartbeat has committed a 200, a final failure is reported in-stream as the protocol's error event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+
+import httpx
+
+from protocols.base import Protocol, Repairer
+from protocols.sse import SSEParser
+from rewrite import retry
+from rewrite.config import StreamingConfig
+from rewrite.credentials import mask
+from rewrite.loopback import LoopbackRequest, Responder
+from rewrite.retry import Failure
+from rewrite.router import Route
+from rewrite.upstream import request_headers, response_headers
+
+logger = logging.getLogger("rotator")
+
+SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
+
+
+@dataclass
+class Job:
+    """What the engine tells the addon about one flow: for mitmweb, saved flows and the log."""
+
+    id: str
+    route: Route
+    key: str | None = None  # the masked form of the pooled key last used
+    notes: list[dict] = field(default_factory=list)
+    responder: Responder | None = None
+
+    def note(self, kind: str, detail: str, **extra) -> None:
+        self.notes.append({"kind": kind, "detail": detail, **extra})
+        logger.info("rotator: %s %s: %s: %s", self.route.provider.name, self.id[:8], kind, detail)
+
+
+class Exchange:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        streaming: StreamingConfig,
+        job: Job,
+        request: LoopbackRequest,
+        responder: Responder,
+    ) -> None:
+        self.client = client
+        self.cfg = streaming
+        self.job = job
+        self.request = request
+        self.out = responder
+        self.provider = job.route.provider
+        self.path, _, self.query = request.target.partition("?")
+        self.loop = asyncio.get_running_loop()
+        self.last_rx = self.last_tx = self.loop.time()
+        self.body: dict | None = None
+        self.proto: Protocol | None = job.route.protocol
+        if self.proto is not None:
+            try:
+                body = json.loads(request.body)
+            except (ValueError, UnicodeDecodeError):
+                body = None
+            if isinstance(body, dict):
+                self.body = body
+            else:
+                self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
+        p = self.proto
+        self.client_stream = p is not None and p.wants_stream(self.path, self.query, self.body)
+        # Forced upstream streaming: a non-stream client request goes upstream as a stream and is aggregated.
+        self.aggregate = p is not None and not self.client_stream and self.provider.force_upstream_stream
+        self.upstream_stream = self.client_stream or self.aggregate
+        if p is not None and self.client_stream and not p.is_sse(self.path, self.query):
+            self.proto = None  # e.g. Gemini's JSON-array stream: forwarded as it comes
+            self.upstream_stream = False
+        self.heartbeat = p.heartbeat if (self.proto is not None and self.client_stream) else None
+        self._repairer: Repairer | None = None
+
+    # -- the attempt loop --------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        pool = self.provider.pool
+        attempts = 1 + self.cfg.first_token_retries
+        failure: Failure | None = None
+        key: str | None = None
+        for n in range(attempts):
+            wait = 0.0
+            prev = key
+            if pool is not None:
+                key, wait = pool.acquire(avoid=prev)
+                self.job.key = mask(key)
+            if failure is not None and (pool is None or key == prev):
+                wait = max(wait, failure.wait or (retry.backoff(n - 1) if failure.status or failure.bench else 0))
+            if wait > retry.MAX_WAIT:
+                break
+            if wait:
+                await self._sleep(wait)
+            failure = await self._attempt(key)
+            if failure is None:
+                return
+            if pool is not None and key is not None and failure.bench:
+                pool.bench(key, failure.bench)
+            if not failure.retryable or n + 1 == attempts:
+                break
+            self.job.note("retry", f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
+                          reason=failure.reason, key=self.job.key)
+        assert failure is not None
+        self._give_up(failure)
+
+    def _give_up(self, failure: Failure) -> None:
+        self.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
+        if self.out.committed:
+            self.out.write(self._repair_state().error_event(f"upstream failed: {failure.reason}",
+                                                            failure.status or 502))
+            return
+        if failure.status is not None:
+            self.out.start(failure.status, response_headers(failure.headers))
+            self.out.write(failure.body)
+            return
+        status = 504 if "timeout" in failure.reason else 502
+        message = f"Rotator: the upstream failed: {failure.reason}"
+        if self.proto is not None:
+            self.out.start(status, [("content-type", "application/json")])
+            self.out.write(self.proto.error_body(status, message))
+        else:
+            self.out.start(status, [("content-type", "text/plain")])
+            self.out.write(message.encode() + b"\n")
+
+    def _repair_state(self) -> Repairer:
+        if self._repairer is None:
+            assert self.proto is not None
+            self._repairer = self.proto.repairer(self.body or {})
+        return self._repairer
+
+    # -- one attempt -------------------------------------------------------------------------------------------
+
+    def _build(self, key: str | None) -> httpx.Request:
+        headers = request_headers(self.request.headers)
+        query = self.query
+        content = self.request.body
+        path = self.path
+        if self.aggregate:
+            path, query, body = self.proto.as_stream(path, query, self.body)
+            content = json.dumps(body).encode()
+        if key is not None:
+            headers, query = self.provider.credential.apply(headers, query, key)
+        url = self.provider.upstream_url(path) + (f"?{query}" if query else "")
+        return self.client.build_request(self.request.method, url, headers=headers, content=content)
+
+    async def _attempt(self, key: str | None) -> Failure | None:
+        start = self.loop.time()
+        deadline = start + self.cfg.first_token_timeout if self.upstream_stream else math.inf
+        try:
+            sending = asyncio.ensure_future(self.client.send(self._build(key), stream=True))
+        except httpx.HTTPError as e:
+            return Failure(f"bad upstream request: {e}", retryable=False)
+        try:
+            if not await self._supervise(sending, lambda: deadline):
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
+                return Failure("first-token timeout (no response headers)")
+            resp = sending.result()
+        except httpx.TransportError as e:
+            return Failure(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+        finally:
+            if not sending.done():
+                sending.cancel()
+        try:
+            if resp.status_code >= 400:
+                body = await resp.aread()
+                failure = retry.from_status(resp.status_code, resp.headers.multi_items(), body,
+                                            self.provider.pool is not None)
+                if failure is not None:
+                    return failure
+                self._forward_error(resp.status_code, resp.headers, body)
+                return None
+            if self.proto is not None and "text/event-stream" in resp.headers.get("content-type", ""):
+                return await self._pump_sse(resp, deadline)
+            await self._forward_raw(resp)
+            return None
+        except httpx.TransportError as e:
+            return Failure(f"{type(e).__name__} before the answer started")
+        finally:
+            await resp.aclose()
+
+    def _forward_error(self, status: int, headers: httpx.Headers, body: bytes) -> None:
+        if self.out.committed:
+            self.out.write(self._repair_state().error_event(body.decode("utf-8", "replace")[:500], status))
+            return
+        self.out.start(status, response_headers(headers))
+        self.out.write(body)
+
+    async def _forward_raw(self, resp: httpx.Response) -> None:
+        if not self.out.committed:
+            self.out.start(resp.status_code, response_headers(resp.headers))
+        try:
+            async for chunk in resp.aiter_bytes():
+                self.out.write(chunk)
+                await self.out.drain()
+        except httpx.TransportError as e:
+            self.job.note("cut", f"upstream body cut: {type(e).__name__}")
+
+    async def _pump_sse(self, resp: httpx.Response, first_deadline: float) -> Failure | None:
+        repairer = self.proto.repairer(self.body)
+        self._repairer = repairer
+        aggregator = self.proto.aggregator(self.body) if not self.client_stream else None
+        pumping = asyncio.ensure_future(self._pump(resp, repairer, aggregator))
+        idle = self.cfg.idle_timeout
+
+        def deadline() -> float:
+            return self.last_rx + idle if repairer.started else first_deadline
+
+        try:
+            finished = await self._supervise(pumping, deadline)
+        finally:
+            if not pumping.done():
+                pumping.cancel()
+                await asyncio.gather(pumping, return_exceptions=True)
+        cause = "idle timeout" if finished is False else pumping.result()
+        if not repairer.started:
+            reason = "first-token timeout" if cause == "idle timeout" else f"stream ended before the first token ({cause})"
+            return Failure(reason)
+        if aggregator is not None:
+            self._answer_aggregate(aggregator, repairer, cause)
+            return None
+        if not repairer.complete:
+            ending = repairer.end(self.cfg.on_truncation)
+            self.out.write(ending)
+            self.job.note("repaired", f"stream ended without its completion signal ({cause}); "
+                          f"ended as {self.cfg.on_truncation}", cause=cause)
+        return None
+
+    async def _pump(self, resp: httpx.Response, repairer: Repairer, aggregator) -> str:
+        """Read the upstream, track it, and write what the client receives. Returns how the upstream ended."""
+        parser = SSEParser()
+        held: list[bytes] = []
+        out = self.out
+        loop = self.loop
+        feed = repairer.feed
+        chunks = resp.aiter_bytes()
+        try:
+            while True:
+                chunk = await anext(chunks, None)
+                if chunk is None:
+                    events = parser.close()  # a last block whose blank line ended in a lone CR
+                    if not events:
+                        break
+                else:
+                    self.last_rx = loop.time()
+                    events = parser.feed(chunk)
+                    if not events:
+                        continue
+                if aggregator is not None:
+                    for e in events:
+                        feed(e)
+                        aggregator.feed(e)
+                    continue
+                data = b"".join([feed(e) for e in events])
+                if held is None:
+                    out.write(data)
+                    self.last_tx = self.last_rx
+                    await out.drain()
+                    continue
+                held.append(data)
+                if repairer.started:  # the first token: commit and release what was held back
+                    if not out.committed:
+                        out.start(200, response_headers(resp.headers))
+                    out.write(b"".join(held))
+                    held = None
+                    self.last_tx = self.last_rx
+                    await out.drain()
+        except httpx.TransportError as e:
+            return f"upstream reset: {type(e).__name__}"
+        return "upstream ended"
+
+    def _answer_aggregate(self, aggregator, repairer: Repairer, cause: str) -> None:
+        if not repairer.complete:
+            self.job.note("repaired", f"forced stream ended without its completion signal ({cause}); "
+                          "answered as truncated", cause=cause)
+        if aggregator.error is not None:
+            message = str(aggregator.error.get("message") or aggregator.error)
+            self.job.note("failed", f"forced stream carried an error: {message[:200]}")
+            self.out.start(502, [("content-type", "application/json")])
+            self.out.write(self.proto.error_body(502, message))
+            return
+        self.out.start(200, [("content-type", "application/json")])
+        self.out.write(json.dumps(aggregator.result()).encode())
+
+    # -- clocks ------------------------------------------------------------------------------------------------
+
+    async def _supervise(self, task: asyncio.Future, deadline) -> bool:
+        """Wait for `task`, sending heartbeats during silences. False if `deadline()` passed first."""
+        interval = self.cfg.heartbeat_interval
+        while True:
+            now = self.loop.time()
+            due = deadline()
+            beat = self.last_tx + interval if self.heartbeat is not None else math.inf
+            if now >= due:
+                return False
+            if now >= beat:
+                self._beat()
+                continue
+            done, _ = await asyncio.wait((task,), timeout=min(due, beat) - now)
+            if done:
+                return True
+
+    async def _sleep(self, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(asyncio.sleep(seconds))
+        end = self.loop.time() + seconds
+        await self._supervise(sleeper, lambda: end + 1)
+
+    def _beat(self) -> None:
+        if not self.out.committed:
+            self.out.start(200, list(SSE_HEADERS))
+            self.job.note("committed", "status 200 sent early, to keep the client alive with heartbeats")
+        self.out.write(self.heartbeat)
+        self.last_tx = self.loop.time()

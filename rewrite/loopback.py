@@ -1,0 +1,193 @@
+"""The loopback HTTP/1.1 server through which the engine's bytes reach the client.
+
+mitmproxy can only stream bytes that arrive from a server connection, so intercepted flows are pointed at this
+server (see the README's architecture section). It speaks plain HTTP/1.1 with keep-alive to mitmproxy, hands
+each request to a handler together with a `Responder`, and cancels the handler when mitmproxy hangs up (the
+client left). Several ports spread one client connection's concurrent flows, because mitmproxy opens at most a
+few connections per client connection and server address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import h11
+
+logger = logging.getLogger(__name__)
+
+FLOWS_PER_PORT = 4  # below mitmproxy's limit of concurrent server connections per client connection and address
+MAX_PORTS = 64
+JOB_HEADER = "x-rotator-job"
+
+
+@dataclass(slots=True)
+class LoopbackRequest:
+    method: str
+    target: str  # path and query, as the client sent them
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class Responder:
+    """Writes one response back to mitmproxy. Writes are synchronous and whole, so events are never split."""
+
+    __slots__ = ("_conn", "_writer", "record", "status", "headers", "finished")
+
+    def __init__(self, conn: h11.Connection, writer: asyncio.StreamWriter) -> None:
+        self._conn = conn
+        self._writer = writer
+        self.record: list[bytes] = []  # every body byte the client was sent, for the saved flow
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.finished = False
+
+    @property
+    def committed(self) -> bool:
+        return self.status is not None
+
+    def start(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.status = status
+        self.headers = headers
+        self._writer.write(self._conn.send(h11.Response(status_code=status, headers=headers)))
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.record.append(data)
+            self._writer.write(self._conn.send(h11.Data(data=data)))
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    def finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self._writer.write(self._conn.send(h11.EndOfMessage()))
+
+
+Handler = Callable[[LoopbackRequest, Responder], Awaitable[None]]
+
+
+class LoopbackServer:
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.ports: list[int] = []
+        self._servers: list[asyncio.AbstractServer] = []
+        self._inflight: dict[tuple[object, int], int] = defaultdict(int)
+
+    def acquire_port(self, client: object) -> int:
+        """A port for one more flow of client connection `client`; call `release_port` when it ends."""
+        for port in self.ports:
+            if self._inflight[(client, port)] < FLOWS_PER_PORT:
+                break
+        else:
+            port = self._listen() if len(self.ports) < MAX_PORTS else self.ports[-1]
+        self._inflight[(client, port)] += 1
+        return port
+
+    def release_port(self, client: object, port: int) -> None:
+        k = (client, port)
+        self._inflight[k] -= 1
+        if self._inflight[k] <= 0:
+            del self._inflight[k]
+
+    def _listen(self) -> int:
+        # Bound synchronously, so the port accepts connections (in the backlog) before the server task runs.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        self.ports.append(port)
+        asyncio.get_running_loop().create_task(self._start(sock))
+        return port
+
+    async def _start(self, sock: socket.socket) -> None:
+        self._servers.append(await asyncio.start_server(self._serve, sock=sock, limit=1 << 20))
+
+    def close(self) -> None:
+        for s in self._servers:
+            s.close()
+        self._servers.clear()
+        self.ports.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
+        try:
+            while True:
+                request = await self._read_request(conn, reader)
+                if request is None:
+                    break
+                responder = Responder(conn, writer)
+                if not await self._respond(request, responder, conn, reader):
+                    break
+                await writer.drain()
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    break
+                conn.start_next_cycle()
+        except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            logger.exception("rotator: loopback connection failed")
+        finally:
+            writer.close()
+
+    async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader) -> LoopbackRequest | None:
+        head: h11.Request | None = None
+        body: list[bytes] = []
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(65536)
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.Request):
+                head = event
+            elif isinstance(event, h11.Data):
+                body.append(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                assert head is not None
+                return LoopbackRequest(
+                    head.method.decode(),
+                    head.target.decode(),
+                    [(n.decode(), v.decode("latin-1")) for n, v in head.headers],
+                    b"".join(body),
+                )
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+
+    async def _respond(self, request: LoopbackRequest, responder: Responder, conn: h11.Connection,
+                       reader: asyncio.StreamReader) -> bool:
+        """Run the handler; cancel it if mitmproxy hangs up. Whether the connection can be reused."""
+        handling = asyncio.ensure_future(self.handler(request, responder))
+        hangup = asyncio.ensure_future(reader.read(65536))
+        try:
+            await asyncio.wait((handling, hangup), return_when=asyncio.FIRST_COMPLETED)
+            if not handling.done():
+                data = None if hangup.cancelled() or hangup.exception() else hangup.result()
+                if not data:
+                    return False  # mitmproxy hung up: the client left
+                conn.receive_data(data)  # a pipelined request: keep it for the next cycle
+                await handling
+        finally:
+            hangup.cancel()
+            if not handling.done():
+                handling.cancel()
+                await asyncio.gather(handling, return_exceptions=True)
+        if handling.exception() is not None:
+            logger.error("rotator: engine failed", exc_info=handling.exception())
+            if not responder.committed:
+                responder.start(502, [("content-type", "text/plain")])
+                responder.write(b"rotator: internal error\n")
+            responder.finish()
+            return False
+        responder.finish()
+        return True

@@ -1,0 +1,104 @@
+"""Providers: where a vendor's traffic is intercepted and where it is sent.
+
+A built-in provider is one module in this package with one `register(...)` line. Providers that are not built in
+(OpenRouter, Groq, a local vLLM, ...) are declared in the config with their `kind`, `hosts` and `base_url`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from rewrite.config import Config, ConfigError, ProviderConfig
+from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle, KeyPool
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """A built-in provider's defaults."""
+
+    name: str
+    family: str  # the wire protocol family it speaks: "openai", "anthropic" or "gemini"
+    hosts: tuple[str, ...]
+    base_url: str
+    path_prefix: str  # the base path of the vendor's own SDK on its host
+
+
+BUILTIN: dict[str, ProviderSpec] = {}
+
+
+def register(spec: ProviderSpec) -> None:
+    BUILTIN[spec.name] = spec
+
+
+@dataclass
+class Provider:
+    """A provider as configured: what Rotator intercepts, where it sends it, with which keys."""
+
+    name: str
+    family: str
+    hosts: tuple[str, ...]
+    base_url: str
+    path_prefix: str
+    pool: KeyPool | None
+    force_upstream_stream: bool = False
+
+    @property
+    def credential(self) -> CredentialStyle:
+        return CREDENTIAL_STYLES[self.family]
+
+    def upstream_url(self, path: str) -> str:
+        """Map a path the client sent to the vendor host onto this provider's base URL."""
+        prefix = self.path_prefix
+        if prefix and (path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?")):
+            return self.base_url + path[len(prefix) :]
+        if not prefix:
+            return self.base_url + path
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def build(config: Config) -> list[Provider]:
+    """Every provider in effect: the built-ins (overridden by the config) plus the ones the config declares."""
+    merged: dict[str, ProviderConfig] = {name: ProviderConfig() for name in BUILTIN}
+    merged.update(config.providers)
+    providers = []
+    for name, pc in merged.items():
+        spec = BUILTIN.get(name)
+        if spec is None:
+            if pc.kind is None:
+                raise ConfigError(f"providers.{name}.kind: required for a provider that is not built in")
+            if not pc.hosts:
+                raise ConfigError(f"providers.{name}.hosts: required for a provider that is not built in")
+            if not pc.base_url:
+                raise ConfigError(f"providers.{name}.base_url: required for a provider that is not built in")
+        elif pc.kind not in (None, spec.family):
+            raise ConfigError(f"providers.{name}.kind: the built-in {name} provider speaks {spec.family}")
+        base_url = pc.base_url or spec.base_url
+        if pc.path_prefix is not None:
+            prefix = pc.path_prefix.rstrip("/")
+        elif spec is not None:
+            prefix = spec.path_prefix
+        else:
+            prefix = urlsplit(base_url).path.rstrip("/")
+        providers.append(
+            Provider(
+                name=name,
+                family=pc.kind or spec.family,
+                hosts=tuple(h.lower() for h in (pc.hosts or spec.hosts)),
+                base_url=base_url,
+                path_prefix=prefix,
+                pool=KeyPool(pc.keys) if pc.keys else None,
+                force_upstream_stream=pc.force_upstream_stream,
+            )
+        )
+    seen: dict[str, str] = {}
+    for p in providers:
+        for h in p.hosts:
+            if h in seen and seen[h] != p.name:
+                raise ConfigError(f"providers.{p.name}.hosts: {h} is already intercepted for {seen[h]}")
+            seen[h] = p.name
+    return providers
+
+
+from rewrite.providers import anthropic, gemini, openai  # noqa: E402,F401  (each registers itself)

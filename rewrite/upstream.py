@@ -1,0 +1,43 @@
+"""The upstream HTTP client and the header hygiene around it."""
+
+from __future__ import annotations
+
+import httpx
+
+# Headers that belong to one connection, or that httpx sets itself (it decodes content-encoding for us).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+_REQUEST_DROP = HOP_BY_HOP | {"accept-encoding", "x-rotator-job"}
+_RESPONSE_DROP = HOP_BY_HOP | {"content-encoding"}
+
+
+def request_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(n, v) for n, v in headers if n.lower() not in _REQUEST_DROP]
+
+
+def response_headers(headers: httpx.Headers | list[tuple[str, str]]) -> list[tuple[str, str]]:
+    items = headers.multi_items() if isinstance(headers, httpx.Headers) else headers
+    return [(n, v) for n, v in items if n.lower() not in _RESPONSE_DROP]
+
+
+def new_client() -> httpx.AsyncClient:
+    # trust_env=False: a user's HTTPS_PROXY usually points at Rotator itself, and SSL_CERT_FILE at mitmproxy's CA.
+    return httpx.AsyncClient(
+        trust_env=False,
+        timeout=httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=256, keepalive_expiry=60.0),
+        follow_redirects=False,
+    )

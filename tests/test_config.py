@@ -1,0 +1,76 @@
+import pytest
+
+from rewrite.config import ConfigError, load, parse
+from rewrite.providers import build
+from rewrite.router import Router
+
+
+def test_empty_config_serves_every_builtin_vendor_with_the_clients_credential():
+    router = Router(parse(""))
+    names = {p.name: p for p in router.providers}
+    assert set(names) == {"openai", "anthropic", "gemini"}
+    assert all(p.pool is None for p in names.values())
+    assert names["openai"].base_url == "https://api.openai.com/v1"
+    assert router.config.streaming.first_token_timeout == 30
+    assert router.config.streaming.idle_timeout == 120
+
+
+def test_public_shape_with_env_references(monkeypatch):
+    monkeypatch.setenv("OPENAI_KEY_2", "sk-from-env")
+    cfg = parse(
+        """
+providers:
+  openai:    {base_url: https://api.openai.com/v1, keys: [sk-one, "${OPENAI_KEY_2}"]}
+  anthropic: {base_url: https://api.anthropic.com, keys: [a1]}
+  gemini:    {base_url: https://generativelanguage.googleapis.com, keys: [g1]}
+streaming:
+  first_token_timeout: 30   # seconds
+  idle_timeout: 120         # seconds
+"""
+    )
+    assert cfg.providers["openai"].keys == ["sk-one", "sk-from-env"]
+    assert cfg.streaming.first_token_timeout == 30
+
+
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("providers: {openai: {base_url: ftp://x}}", "providers.openai.base_url"),
+        ("providers: {openai: {keys: sk-not-a-list}}", "providers.openai.keys"),
+        ("streaming: {idle_timeout: -1}", "streaming.idle_timeout"),
+        ("streaming: {first_token_timeout: soon}", "streaming.first_token_timeout"),
+        ("streaming: {on_truncation: maybe}", "streaming.on_truncation"),
+        ("streaming: {idle_timeuot: 3}", "streaming.idle_timeuot"),
+        ("providers: {openai: {keys: ['${ROTATOR_TEST_UNSET_VAR}']}}", "providers.openai.keys.0"),
+        ("providers: [1, 2]", "providers"),
+        ("providers: {openai: {base_url: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_config_names_the_field_in_one_line(text, field):
+    with pytest.raises(ConfigError) as e:
+        build(parse(text))
+    message = str(e.value)
+    assert field in message
+    assert "\n" not in message
+
+
+def test_unknown_provider_needs_kind_hosts_and_base_url():
+    with pytest.raises(ConfigError, match=r"providers\.groq\.kind"):
+        build(parse("providers: {groq: {base_url: https://api.groq.com/openai/v1}}"))
+    with pytest.raises(ConfigError, match=r"providers\.groq\.hosts"):
+        build(parse("providers: {groq: {kind: openai, base_url: https://api.groq.com/openai/v1}}"))
+
+
+def test_two_providers_cannot_claim_one_host():
+    with pytest.raises(ConfigError, match=r"api\.openai\.com is already intercepted"):
+        build(parse("providers: {mine: {kind: openai, hosts: [api.openai.com], base_url: http://x/v1}}"))
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(str(tmp_path / "nope.yaml"))
+
+
+def test_no_path_and_no_default_file_gives_defaults(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load("").providers == {}

@@ -1,0 +1,47 @@
+import email.utils
+import json
+import time
+
+import pytest
+
+from rewrite import retry
+
+
+@pytest.mark.parametrize("status", [400, 404, 413, 422])
+def test_client_errors_go_back_untouched(status):
+    assert retry.from_status(status, [], b"", pooled=True) is None
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_errors_retry_only_with_a_pool_and_bench_the_key(status):
+    assert retry.from_status(status, [], b"", pooled=False) is None
+    f = retry.from_status(status, [], b"", pooled=True)
+    assert f.retryable and f.bench >= 60
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 529])
+def test_transient_statuses_retry(status):
+    f = retry.from_status(status, [], b"", pooled=False)
+    assert f is not None and f.retryable
+
+
+def test_retry_after_sources():
+    assert retry.retry_after([("retry-after-ms", "1500")]) == 1.5
+    assert retry.retry_after([("Retry-After", "7")]) == 7
+    date = email.utils.formatdate(time.time() + 20, usegmt=True)
+    assert 15 < retry.retry_after([("retry-after", date)]) <= 21
+    body = json.dumps({"error": {"code": 429, "details": [
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}).encode()
+    assert retry.retry_after([], body) == 37
+    assert retry.retry_after([]) is None
+
+
+def test_429_benches_the_key_for_its_retry_after():
+    f = retry.from_status(429, [("retry-after", "12")], b"", pooled=True)
+    assert f.bench == 12 and f.wait == 12
+
+
+def test_quota_exhaustion_is_not_retried_without_another_key():
+    body = b'{"error": {"code": "insufficient_quota"}}'
+    assert not retry.from_status(429, [], body, pooled=False).retryable
+    assert retry.from_status(429, [], body, pooled=True).retryable
