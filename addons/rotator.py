@@ -3,6 +3,7 @@
 Run: mitmdump -s addons/rotator.py [--set rotator_config=PATH]
 """
 
+import logging
 import sys
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from addons.config import RotatorConfig  # noqa: E402
 from addons.interception import Interception  # noqa: E402
 from addons.websocket import WebSocketUpstream  # noqa: E402
 from rewrite.engine import Engine  # noqa: E402
+
+# httpx logs every request URL at INFO; a URL can carry a client's `?key=`.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 engine = Engine()
 addons = [RotatorConfig(engine), WebSocketUpstream(engine), Interception(engine)]

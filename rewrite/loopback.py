@@ -171,12 +171,18 @@ class LoopbackServer:
         hangup = asyncio.ensure_future(reader.read(65536))
         try:
             await asyncio.wait((handling, hangup), return_when=asyncio.FIRST_COMPLETED)
+            if not hangup.done():
+                hangup.cancel()
+            # The read must be really over before anything reads again.
+            await asyncio.gather(hangup, return_exceptions=True)
+            early = None if hangup.cancelled() or hangup.exception() else hangup.result()
             if not handling.done():
-                data = None if hangup.cancelled() or hangup.exception() else hangup.result()
-                if not data:
+                if not early:
                     return False  # mitmproxy hung up: the client left
-                conn.receive_data(data)  # a pipelined request: keep it for the next cycle
+                conn.receive_data(early)  # a pipelined request, kept for the next cycle
                 await handling
+            elif early:
+                conn.receive_data(early)
         finally:
             hangup.cancel()
             if not handling.done():
