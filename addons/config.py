@@ -16,6 +16,10 @@ logger = logging.getLogger("rotator")
 class RotatorConfig:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.started = False
+
+    def running(self) -> None:
+        self.started = True
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -33,7 +37,11 @@ class RotatorConfig:
             config = load(ctx.options.rotator_config)
             Router(config)  # validates what only the whole config can tell (hosts, provider kinds)
         except ConfigError as e:
-            raise exceptions.OptionsError(f"rotator_config: {e}") from None
+            if self.started:  # a change at run time (e.g. in mitmweb's options): refuse it, keep the old config
+                raise exceptions.OptionsError(f"rotator_config: {e}") from None
+            # At start-up, one error line is enough: mitmproxy exits non-zero when an error is logged then.
+            logger.error("rotator_config: %s", e)
+            return
         self.engine.configure(config)
         pooled = [f"{p.name} ({len(p.pool)} keys)" for p in self.engine.router.providers if p.pool]
         logger.info("rotator: serving %s; key pools: %s",

@@ -110,5 +110,5 @@ def load(path: str | None) -> Config:
     try:
         text = p.read_text()
     except OSError as e:
-        raise ConfigError(f"rotator_config: cannot read {p}: {e.strerror}") from None
+        raise ConfigError(f"cannot read {p}: {e.strerror}") from None
     return parse(text, str(p))
