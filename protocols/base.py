@@ -33,11 +33,15 @@ class Repairer:
 
     `started` turns true with the first content-bearing event (the "first token"): before it, the engine may
     still retry the request on another key, so it holds the client's bytes back. `complete` turns true once
-    the protocol's completion signal has passed.
+    the protocol's completion signal has passed. `failed` turns true when that signal was an error: an upstream
+    in-stream error event (which also counts as started and complete: it is forwarded, not retried), or one
+    this repairer emitted. After `end()` or `error_event()` the stream counts as complete, so a second call
+    adds nothing.
     """
 
     started: bool = False
     complete: bool = False
+    failed: bool = False
 
     def feed(self, event: Event) -> bytes:
         """Bytes the client receives for this event (usually `event.raw`)."""
@@ -53,7 +57,18 @@ class Repairer:
 
 
 class Aggregator:
-    """Folds a stream's events into the protocol's non-stream JSON body."""
+    """Folds a stream's events into the protocol's non-stream JSON body.
+
+    `truncated` is true while the stream has not reached its completion signal; `result()` then still gives a
+    well-formed body that carries the protocol's "ran out of tokens" signal. `error` is the vendor error object
+    of an in-stream error event, if one arrived: the engine should answer with an HTTP error instead.
+    """
+
+    error: dict | None = None
+
+    @property
+    def truncated(self) -> bool:
+        raise NotImplementedError
 
     def feed(self, event: Event) -> None:
         raise NotImplementedError
@@ -76,6 +91,10 @@ class Protocol:
     def wants_stream(self, path: str, query: str, body: dict) -> bool:
         """Whether the client asked for a streamed answer."""
         raise NotImplementedError
+
+    def is_sse(self, path: str, query: str) -> bool:
+        """Whether a streamed answer to this request is framed as SSE (if not, pass it through untouched)."""
+        return True
 
     def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
         """The same request, asking the upstream for a stream (for forced upstream streaming)."""

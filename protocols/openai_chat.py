@@ -1,0 +1,263 @@
+"""OpenAI Chat Completions: `POST .../chat/completions`."""
+
+from __future__ import annotations
+
+from .base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
+from .errors import OPENAI_TRUNCATED_CODE, TRUNCATED_MESSAGE, openai_error
+from .registry import register
+from .sse import dumps, json_event, load_object
+
+PATH_SUFFIX = "/chat/completions"
+DONE = "[DONE]"
+DONE_EVENT = b"data: [DONE]\n\n"
+HEARTBEAT = b": keepalive\n\n"
+
+CHUNK_OBJECT = "chat.completion.chunk"
+COMPLETION_OBJECT = "chat.completion"
+ROLE_ASSISTANT = "assistant"
+TOOL_TYPE_FUNCTION = "function"
+SYNTHETIC_ID = "chatcmpl-rotator"
+
+FINISH_STOP = "stop"
+FINISH_LENGTH = "length"
+FINISH_TOOL_CALLS = "tool_calls"
+
+REASONING_KEYS = ("reasoning_content", "reasoning")
+CONTENT_KEYS = ("content", "refusal", *REASONING_KEYS, "tool_calls")
+HEAD_KEYS = ("id", "created", "model", "system_fingerprint", "service_tier")
+
+
+def _choice_count(body: dict) -> int:
+    n = body.get("n")
+    return n if isinstance(n, int) and n > 0 else 1
+
+
+class ChatRepairer(Repairer):
+    """Tracks which choices have finished; ends a cut stream with `finish_reason: "length"` and `[DONE]`."""
+
+    def __init__(self, body: dict) -> None:
+        self._id: str | None = None
+        self._created = 0
+        self._model = body.get("model") or ""
+        self._finish: dict[int, str | None] = dict.fromkeys(range(_choice_count(body)))
+        self._tools: set[int] = set()
+
+    def feed(self, event: Event) -> bytes:
+        data = event.data
+        if data is None:
+            return event.raw
+        if data.startswith(DONE):
+            return self._done() + event.raw
+        chunk = load_object(data)
+        if chunk is None:
+            return event.raw
+        if chunk.get("error"):
+            self.started = self.complete = self.failed = True
+            return event.raw
+        if self._id is None and chunk.get("id"):
+            self._id = chunk["id"]
+            self._created = chunk.get("created") or 0
+            self._model = chunk.get("model") or self._model
+        for choice in chunk.get("choices") or ():
+            index = choice.get("index", 0)
+            delta = choice.get("delta") or {}
+            if choice.get("finish_reason"):
+                self._finish[index] = choice["finish_reason"]
+                self.started = True
+            elif index not in self._finish:
+                self._finish[index] = None
+            if delta.get("tool_calls"):
+                self._tools.add(index)
+            if not self.started and any(delta.get(key) for key in CONTENT_KEYS):
+                self.started = True
+        return event.raw
+
+    def _done(self) -> bytes:
+        """At `[DONE]`: a finish_reason for every choice that lacks one, inferred from what it streamed."""
+        self.started = self.complete = True
+        return b"".join(
+            self._finish_chunk(index, FINISH_TOOL_CALLS if index in self._tools else FINISH_STOP)
+            for index in self._unfinished()
+        )
+
+    def _unfinished(self) -> list[int]:
+        return [index for index, reason in self._finish.items() if reason is None]
+
+    def _finish_chunk(self, index: int, reason: str) -> bytes:
+        self._finish[index] = reason
+        chunk = {
+            "id": self._id or SYNTHETIC_ID,
+            "object": CHUNK_OBJECT,
+            "created": self._created,
+            "model": self._model,
+            "choices": [{"index": index, "delta": {}, "finish_reason": reason}],
+        }
+        return json_event(chunk)
+
+    def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        if self.complete:
+            return b""
+        if ending == ENDING_ERROR:
+            return self._error(TRUNCATED_MESSAGE, 500, OPENAI_TRUNCATED_CODE)
+        self.complete = True
+        return b"".join(self._finish_chunk(index, FINISH_LENGTH) for index in self._unfinished()) + DONE_EVENT
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        return self._error(message, status)
+
+    def _error(self, message: str, status: int, code: str | None = None) -> bytes:
+        self.complete = self.failed = True
+        error = openai_error(status, message)
+        if code:
+            error["code"] = code
+        return json_event({"error": error})
+
+
+class _Choice:
+    __slots__ = ("content", "refusal", "reasoning", "reasoning_key", "tools", "finish", "logprobs")
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.refusal: list[str] = []
+        self.reasoning: list[str] = []
+        self.reasoning_key = REASONING_KEYS[0]
+        self.tools: dict[int, dict] = {}
+        self.finish: str | None = None
+        self.logprobs: list | None = None
+
+    def feed(self, choice: dict) -> None:
+        delta = choice.get("delta") or {}
+        if isinstance(delta.get("content"), str):
+            self.content.append(delta["content"])
+        if delta.get("refusal"):
+            self.refusal.append(delta["refusal"])
+        for key in REASONING_KEYS:
+            if delta.get(key):
+                self.reasoning.append(delta[key])
+                self.reasoning_key = key
+        for fragment in delta.get("tool_calls") or ():
+            self._feed_tool(fragment)
+        if choice.get("finish_reason"):
+            self.finish = choice["finish_reason"]
+        logprobs = choice.get("logprobs")
+        if logprobs and logprobs.get("content"):
+            if self.logprobs is None:
+                self.logprobs = []
+            self.logprobs.extend(logprobs["content"])
+
+    def _feed_tool(self, fragment: dict) -> None:
+        call = self.tools.get(fragment.get("index", 0))
+        if call is None:
+            call = self.tools[fragment.get("index", 0)] = {"id": None, "name": None, "arguments": []}
+        function = fragment.get("function") or {}
+        call["id"] = call["id"] or fragment.get("id")
+        call["name"] = call["name"] or function.get("name")
+        if function.get("arguments"):
+            call["arguments"].append(function["arguments"])
+
+    def message(self) -> dict:
+        message = {
+            "role": ROLE_ASSISTANT,
+            "content": "".join(self.content) if self.content else None,
+            "refusal": "".join(self.refusal) if self.refusal else None,
+        }
+        if self.reasoning:
+            message[self.reasoning_key] = "".join(self.reasoning)
+        if self.tools:
+            message["tool_calls"] = [
+                {
+                    "id": call["id"],
+                    "type": TOOL_TYPE_FUNCTION,
+                    "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
+                }
+                for _, call in sorted(self.tools.items())
+            ]
+        return message
+
+
+class ChatAggregator(Aggregator):
+    """Folds chunks into a `chat.completion`: text, refusal, reasoning, tool calls, the last usage."""
+
+    def __init__(self, body: dict) -> None:
+        self._head: dict = {"id": SYNTHETIC_ID, "created": 0, "model": body.get("model") or ""}
+        self._choices: dict[int, _Choice] = {}
+        self._usage: dict | None = None
+        self._done = False
+
+    @property
+    def truncated(self) -> bool:
+        return not self._done
+
+    def feed(self, event: Event) -> None:
+        data = event.data
+        if data is None:
+            return
+        if data.startswith(DONE):
+            self._done = True
+            return
+        chunk = load_object(data)
+        if chunk is None:
+            return
+        if chunk.get("error"):
+            error = chunk["error"]
+            self.error = error if isinstance(error, dict) else {"message": str(error)}
+            return
+        for key in HEAD_KEYS:
+            if chunk.get(key):
+                self._head[key] = chunk[key]
+        if chunk.get("usage"):
+            self._usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            index = choice.get("index", 0)
+            state = self._choices.get(index)
+            if state is None:
+                state = self._choices[index] = _Choice()
+            state.feed(choice)
+
+    def result(self) -> dict:
+        choices = [self._result_choice(index, state) for index, state in sorted(self._choices.items())]
+        if not choices:
+            choices = [self._result_choice(0, _Choice())]
+        body = {"object": COMPLETION_OBJECT, **self._head, "choices": choices}
+        if self._usage is not None:
+            body["usage"] = self._usage
+        return body
+
+    def _result_choice(self, index: int, state: _Choice) -> dict:
+        if state.finish:
+            finish = state.finish
+        elif self.truncated:
+            finish = FINISH_LENGTH
+        else:
+            finish = FINISH_TOOL_CALLS if state.tools else FINISH_STOP
+        logprobs = {"content": state.logprobs} if state.logprobs else None
+        return {"index": index, "message": state.message(), "finish_reason": finish, "logprobs": logprobs}
+
+
+class OpenAIChat(Protocol):
+    name = "openai_chat"
+    family = "openai"
+    heartbeat = HEARTBEAT
+
+    def matches(self, method: str, path: str) -> bool:
+        return method.upper() == "POST" and path.endswith(PATH_SUFFIX)
+
+    def wants_stream(self, path: str, query: str, body: dict) -> bool:
+        return body.get("stream") is True
+
+    def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
+        options = body.get("stream_options")
+        options = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+        return path, query, {**body, "stream": True, "stream_options": options}
+
+    def repairer(self, body: dict) -> ChatRepairer:
+        return ChatRepairer(body)
+
+    def aggregator(self, body: dict) -> ChatAggregator:
+        return ChatAggregator(body)
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return dumps({"error": openai_error(status, message)})
+
+
+register(OpenAIChat())
