@@ -1,0 +1,289 @@
+"""OpenAI Responses: `POST .../responses` (the generation call only, not `/responses/{id}`)."""
+
+from __future__ import annotations
+
+from .base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
+from .errors import TRUNCATED_MESSAGE, openai_error
+from .registry import register
+from .sse import dumps, json_event, load_object
+
+PATH_SUFFIX = "/responses"
+HEARTBEAT = b": keepalive\n\n"
+
+CREATED = "response.created"
+IN_PROGRESS = "response.in_progress"
+QUEUED = "response.queued"
+COMPLETED = "response.completed"
+INCOMPLETE = "response.incomplete"
+FAILED = "response.failed"
+ERROR = "error"
+OUTPUT_ITEM_ADDED = "response.output_item.added"
+OUTPUT_ITEM_DONE = "response.output_item.done"
+CONTENT_PART_ADDED = "response.content_part.added"
+OUTPUT_TEXT_DELTA = "response.output_text.delta"
+REFUSAL_DELTA = "response.refusal.delta"
+ARGUMENTS_DELTA = "response.function_call_arguments.delta"
+SUMMARY_TEXT_DELTA = "response.reasoning_summary_text.delta"
+REASONING_TEXT_DELTA = "response.reasoning_text.delta"
+
+PRELUDE = frozenset({CREATED, IN_PROGRESS, QUEUED})
+TERMINAL = frozenset({COMPLETED, INCOMPLETE, FAILED, ERROR})
+FAILURES = frozenset({FAILED, ERROR})
+
+STATUS_IN_PROGRESS = "in_progress"
+STATUS_INCOMPLETE = "incomplete"
+REASON_MAX_OUTPUT_TOKENS = "max_output_tokens"
+SERVER_ERROR_CODE = "server_error"
+
+ITEM_MESSAGE = "message"
+ITEM_FUNCTION_CALL = "function_call"
+ITEM_REASONING = "reasoning"
+PART_OUTPUT_TEXT = "output_text"
+PART_REFUSAL = "refusal"
+PART_SUMMARY_TEXT = "summary_text"
+PART_REASONING_TEXT = "reasoning_text"
+SYNTHETIC_ID = "resp_rotator"
+
+
+class _OpenItem:
+    """An output item between `output_item.added` and `.done`, with the text streamed into it so far."""
+
+    __slots__ = ("item", "parts", "part_types", "arguments", "summary", "reasoning")
+
+    def __init__(self, item: dict) -> None:
+        self.item = item
+        self.parts: dict[int, list[str]] = {}
+        self.part_types: dict[int, str] = {}
+        self.arguments: list[str] = []
+        self.summary: dict[int, list[str]] = {}
+        self.reasoning: dict[int, list[str]] = {}
+
+    def snapshot(self) -> dict:
+        """The item as it stands, marked incomplete."""
+        kind = self.item.get("type")
+        if kind == ITEM_MESSAGE:
+            content = [self._part(index) for index in sorted(self.parts)]
+            return {**self.item, "content": content, "status": STATUS_INCOMPLETE}
+        if kind == ITEM_FUNCTION_CALL:
+            return {**self.item, "arguments": "".join(self.arguments), "status": STATUS_INCOMPLETE}
+        if kind == ITEM_REASONING:
+            item = {**self.item, "status": STATUS_INCOMPLETE}
+            item["summary"] = [{"type": PART_SUMMARY_TEXT, "text": "".join(self.summary[i])} for i in sorted(self.summary)]
+            if self.reasoning:
+                item["content"] = [
+                    {"type": PART_REASONING_TEXT, "text": "".join(self.reasoning[i])} for i in sorted(self.reasoning)
+                ]
+            return item
+        return self.item
+
+    def _part(self, index: int) -> dict:
+        text = "".join(self.parts[index])
+        if self.part_types.get(index) == PART_REFUSAL:
+            return {"type": PART_REFUSAL, "refusal": text}
+        return {"type": PART_OUTPUT_TEXT, "text": text, "annotations": []}
+
+
+class ResponseTracker:
+    """What a Responses stream has said so far: the response snapshot, its output items, its sequence numbers."""
+
+    def __init__(self, body: dict) -> None:
+        self.model = body.get("model") or ""
+        self.snapshot: dict | None = None
+        self.final: dict | None = None
+        self.error: dict | None = None
+        self.usage: dict | None = None
+        self.open: dict[int, _OpenItem] = {}
+        self.done: dict[int, dict] = {}
+        self._last_sequence = -1
+
+    def next_sequence(self) -> int:
+        self._last_sequence += 1
+        return self._last_sequence
+
+    def feed(self, event: dict) -> str | None:
+        """Take in one event; its type."""
+        kind = event.get("type")
+        sequence = event.get("sequence_number")
+        self._last_sequence = sequence if isinstance(sequence, int) else self._last_sequence + 1
+        if kind == OUTPUT_TEXT_DELTA or kind == REFUSAL_DELTA:
+            item = self.open.get(event.get("output_index"))
+            if item is not None:
+                index = event.get("content_index", 0)
+                item.parts.setdefault(index, []).append(event.get("delta") or "")
+                if kind == REFUSAL_DELTA:
+                    item.part_types[index] = PART_REFUSAL
+        elif kind == ARGUMENTS_DELTA:
+            item = self.open.get(event.get("output_index"))
+            if item is not None:
+                item.arguments.append(event.get("delta") or "")
+        elif kind == SUMMARY_TEXT_DELTA or kind == REASONING_TEXT_DELTA:
+            item = self.open.get(event.get("output_index"))
+            if item is not None:
+                texts = item.summary if kind == SUMMARY_TEXT_DELTA else item.reasoning
+                index = event.get("summary_index" if kind == SUMMARY_TEXT_DELTA else "content_index", 0)
+                texts.setdefault(index, []).append(event.get("delta") or "")
+        elif kind == CONTENT_PART_ADDED:
+            item = self.open.get(event.get("output_index"))
+            if item is not None:
+                index = event.get("content_index", 0)
+                item.parts.setdefault(index, [])
+                item.part_types[index] = (event.get("part") or {}).get("type") or PART_OUTPUT_TEXT
+        elif kind == OUTPUT_ITEM_ADDED:
+            self.open[event.get("output_index", len(self.open) + len(self.done))] = _OpenItem(event.get("item") or {})
+        elif kind == OUTPUT_ITEM_DONE:
+            index = event.get("output_index")
+            self.open.pop(index, None)
+            self.done[index] = event.get("item") or {}
+        elif kind in PRELUDE or kind in TERMINAL:
+            self._feed_response(kind, event)
+        return kind
+
+    def _feed_response(self, kind: str, event: dict) -> None:
+        response = event.get("response")
+        if kind == ERROR:
+            nested = event.get("error")
+            self.error = nested if isinstance(nested, dict) else {k: event.get(k) for k in ("code", "message", "param")}
+        elif not isinstance(response, dict):
+            return
+        elif kind in TERMINAL:
+            self.final = response
+        else:
+            self.snapshot = response
+        if isinstance(response, dict) and response.get("usage"):
+            self.usage = response["usage"]
+
+    def incomplete_response(self) -> dict:
+        """The response as it stands, with status incomplete for running out of output tokens."""
+        output = {**self.done, **{index: item.snapshot() for index, item in self.open.items()}}
+        response = {
+            **(self.snapshot or self.synthetic_snapshot()),
+            "status": STATUS_INCOMPLETE,
+            "incomplete_details": {"reason": REASON_MAX_OUTPUT_TOKENS},
+            "output": [output[index] for index in sorted(output)],
+        }
+        if self.usage is not None:
+            response["usage"] = self.usage
+        return response
+
+    def synthetic_snapshot(self) -> dict:
+        """A minimal in-progress response, for a stream cut before `response.created`."""
+        return {
+            "id": SYNTHETIC_ID,
+            "object": "response",
+            "created_at": 0,
+            "status": STATUS_IN_PROGRESS,
+            "model": self.model,
+            "output": [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "error": None,
+        }
+
+
+def _response_event(kind: str, sequence: int, response: dict) -> bytes:
+    return json_event({"type": kind, "sequence_number": sequence, "response": response}, kind)
+
+
+def _error_event(sequence: int, status: int, message: str, code: str | None = None) -> bytes:
+    """The `error` event in both shapes: the nested one the SDK raises on, the flat one the docs describe."""
+    nested = openai_error(status, message)
+    nested["code"] = code or nested["code"] or SERVER_ERROR_CODE
+    flat = {"type": ERROR, "sequence_number": sequence, "code": nested["code"], "message": message, "param": None}
+    return json_event({**flat, "error": nested}, ERROR)
+
+
+class ResponsesRepairer(Repairer):
+    """Ends a cut stream with `response.incomplete` (max_output_tokens) holding the output streamed so far.
+
+    A stream cut before `response.created` gets one first: the SDK's stream helper requires it.
+    """
+
+    def __init__(self, body: dict) -> None:
+        self._tracker = ResponseTracker(body)
+
+    def feed(self, event: Event) -> bytes:
+        if event.data is None:
+            return event.raw
+        payload = load_object(event.data)
+        if payload is None:
+            return event.raw
+        kind = self._tracker.feed(payload)
+        if kind not in PRELUDE:
+            self.started = True
+        if kind in TERMINAL:
+            self.complete = True
+            self.failed = kind in FAILURES
+        return event.raw
+
+    def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        if self.complete:
+            return b""
+        if ending == ENDING_ERROR:
+            return self.error_event(TRUNCATED_MESSAGE, 500)
+        self.complete = True
+        tracker = self._tracker
+        created = b""
+        if tracker.snapshot is None:
+            tracker.snapshot = tracker.synthetic_snapshot()
+            created = _response_event(CREATED, tracker.next_sequence(), tracker.snapshot)
+        return created + _response_event(INCOMPLETE, tracker.next_sequence(), tracker.incomplete_response())
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        self.complete = self.failed = True
+        return _error_event(self._tracker.next_sequence(), status, message)
+
+
+class ResponsesAggregator(Aggregator):
+    """The final `response` of the stream, or one built from its items if the stream was cut."""
+
+    def __init__(self, body: dict) -> None:
+        self._tracker = ResponseTracker(body)
+
+    @property
+    def truncated(self) -> bool:
+        return self._tracker.final is None and self._tracker.error is None
+
+    def feed(self, event: Event) -> None:
+        if event.data is None:
+            return
+        payload = load_object(event.data)
+        if payload is None:
+            return
+        self._tracker.feed(payload)
+        if self._tracker.error is not None:
+            self.error = self._tracker.error
+        elif self._tracker.final is not None and self._tracker.final.get("error"):
+            self.error = self._tracker.final["error"]
+
+    def result(self) -> dict:
+        if self._tracker.final is not None:
+            return self._tracker.final
+        return self._tracker.incomplete_response()
+
+
+class OpenAIResponses(Protocol):
+    name = "openai_responses"
+    family = "openai"
+    heartbeat = HEARTBEAT
+
+    def matches(self, method: str, path: str) -> bool:
+        return method.upper() == "POST" and path.endswith(PATH_SUFFIX)
+
+    def wants_stream(self, path: str, query: str, body: dict) -> bool:
+        return body.get("stream") is True
+
+    def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
+        return path, query, {**body, "stream": True}
+
+    def repairer(self, body: dict) -> ResponsesRepairer:
+        return ResponsesRepairer(body)
+
+    def aggregator(self, body: dict) -> ResponsesAggregator:
+        return ResponsesAggregator(body)
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return dumps({"error": openai_error(status, message)})
+
+
+register(OpenAIResponses())

@@ -1,0 +1,228 @@
+import json
+
+import openai
+import pydantic
+import pytest
+from openai.types.responses import Response, ResponseStreamEvent
+
+import protocols
+from protocols import ENDING_ERROR
+from protocols.openai_responses import HEARTBEAT
+from tests import samples
+from tests.sdk_clients import responses_events
+from tests.streams import aggregate, cut, parse, payloads, play
+
+RESPONSES = protocols.get("openai_responses")
+REQUEST = {"model": "gpt-4.1", "input": "hi", "stream": True}
+SAMPLES = {"text": samples.RESPONSES_TEXT, "tool_call": samples.RESPONSES_TOOL_CALL}
+EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
+PRELUDE_EVENTS = 2  # response.created, response.in_progress
+
+
+def streamed_text(events: list[dict]) -> dict[int, str]:
+    """Per output index, the text/arguments/summary the upstream streamed within these events."""
+    texts: dict[int, str] = {}
+    for event in events:
+        if event["type"].endswith(".delta"):
+            texts[event["output_index"]] = texts.get(event["output_index"], "") + event["delta"]
+    return texts
+
+
+def item_text(item) -> str:
+    if item.type == "message":
+        return "".join(part.text for part in item.content)
+    if item.type == "function_call":
+        return item.arguments
+    return "".join(part.text for part in item.summary)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("POST", "/v1/responses", True),
+        ("POST", "/openai/v1/responses", True),
+        ("GET", "/v1/responses", False),
+        ("POST", "/v1/responses/resp_123", False),
+        ("GET", "/v1/responses/resp_123", False),
+        ("POST", "/v1/responses/resp_123/cancel", False),
+        ("GET", "/v1/responses/resp_123/input_items", False),
+        ("POST", "/v1/responses/input_tokens", False),
+        ("POST", "/v1/chat/completions", False),
+    ],
+)
+def test_matches(method, path, expected):
+    assert RESPONSES.matches(method, path) is expected
+    assert (protocols.detect(method, path) is RESPONSES) is expected
+
+
+def test_wants_stream_and_as_stream():
+    assert RESPONSES.wants_stream("/v1/responses", "", {"stream": True})
+    assert not RESPONSES.wants_stream("/v1/responses", "", {"model": "m"})
+    assert RESPONSES.as_stream("/v1/responses", "", {"model": "m"}) == ("/v1/responses", "", {"model": "m", "stream": True})
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_complete_stream_passes_through_unchanged(name):
+    repairer = RESPONSES.repairer(REQUEST)
+    assert play(repairer, parse(SAMPLES[name])) == SAMPLES[name]
+    assert repairer.complete and not repairer.failed
+    assert repairer.end() == b"" and repairer.end(ENDING_ERROR) == b""
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_started_flips_after_the_prelude(name):
+    repairer = RESPONSES.repairer(REQUEST)
+    started = []
+    for event in parse(SAMPLES[name]):
+        repairer.feed(event)
+        started.append(repairer.started)
+    assert started == [False] * PRELUDE_EVENTS + [True] * (len(started) - PRELUDE_EVENTS)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_cut_ends_with_response_incomplete_for_the_sdk(name):
+    upstream = payloads(SAMPLES[name])
+    for k in range(len(upstream)):
+        repairer, out = cut(RESPONSES, SAMPLES[name], k, request=REQUEST)
+        assert repairer.complete and not repairer.failed
+        sent = [e for e in parse(out)]
+        assert all(e.event == json.loads(e.data)["type"] for e in sent)
+        objects = [json.loads(e.data) for e in sent]
+        for obj in objects:
+            EVENT.validate_python(obj)
+        assert [o["sequence_number"] for o in objects] == list(range(len(objects)))
+        last = objects[-1]
+        assert last["type"] == "response.incomplete"
+        assert last["response"]["status"] == "incomplete"
+        assert last["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+
+        events = responses_events(out)
+        assert events[-1].type == "response.incomplete"
+        output = events[-1].response.output
+        assert {i: item_text(item) for i, item in enumerate(output) if item_text(item)} == streamed_text(upstream[:k])
+
+
+def test_cut_before_response_created_synthesises_it():
+    _, out = cut(RESPONSES, samples.RESPONSES_TEXT, 0, request={"model": "gpt-4.1"})
+    events = responses_events(out)
+    assert [e.type for e in events] == ["response.created", "response.incomplete"]
+    Response.model_validate(json.loads(parse(out)[-1].data)["response"])
+    assert events[-1].response.model == "gpt-4.1"
+
+
+def test_incomplete_event_keeps_the_snapshot_and_finished_items():
+    _, out = cut(RESPONSES, samples.RESPONSES_TOOL_CALL, 10, request=REQUEST)
+    response = json.loads(parse(out)[-1].data)["response"]
+    Response.model_validate(response)
+    assert response["id"] == "resp_68f1b0c1d2e3" and response["model"] == "o4-mini-2025-04-16"
+    assert response["tools"][0]["name"] == "get_weather"
+    reasoning, call = response["output"]
+    assert reasoning["summary"] == [{"type": "summary_text", "text": "**Checking weather**"}]
+    assert (call["call_id"], call["name"], call["arguments"], call["status"]) == (
+        "call_Qp4rT8vN",
+        "get_weather",
+        '{"city":',
+        "incomplete",
+    )
+
+
+def test_model_level_incomplete_is_complete():
+    body = samples.RESPONSES_TEXT.replace(b"response.completed", b"response.incomplete").replace(
+        b'"status":"completed","background"', b'"status":"incomplete","background"'
+    )
+    repairer = RESPONSES.repairer(REQUEST)
+    play(repairer, parse(body))
+    assert repairer.complete and not repairer.failed and repairer.end() == b""
+
+
+def test_keepalive_comment_passes_through():
+    repairer = RESPONSES.repairer(REQUEST)
+    assert repairer.feed(parse(HEARTBEAT)[0]) == HEARTBEAT
+    with_heartbeats = samples.RESPONSES_TEXT.replace(b"\n\nevent:", b"\n\n" + HEARTBEAT + b"event:")
+    assert [e.type for e in responses_events(with_heartbeats)] == [e.type for e in responses_events(samples.RESPONSES_TEXT)]
+
+
+@pytest.mark.parametrize("k", [0, 2, 5])
+def test_error_ending(k):
+    repairer, out = cut(RESPONSES, samples.RESPONSES_TEXT, k, ENDING_ERROR, REQUEST)
+    assert repairer.complete and repairer.failed
+    last = parse(out)[-1]
+    assert last.event == "error"
+    error = json.loads(last.data)
+    EVENT.validate_python(error)
+    assert error == {
+        "type": "error",
+        "sequence_number": k,
+        "code": "server_error",
+        "message": "upstream stream truncated",
+        "param": None,
+        "error": {"type": "server_error", "code": "server_error", "message": "upstream stream truncated", "param": None},
+    }
+    with pytest.raises(openai.APIError, match="upstream stream truncated"):
+        responses_events(out)
+
+
+@pytest.mark.parametrize(("status", "type_", "code"), [(429, "rate_limit_error", "rate_limit_exceeded"), (502, "server_error", "server_error")])
+def test_error_event(status, type_, code):
+    repairer = RESPONSES.repairer(REQUEST)
+    out = repairer.error_event("all keys exhausted", status)
+    error = json.loads(parse(out)[0].data)
+    assert (error["sequence_number"], error["code"], error["error"]["type"]) == (0, code, type_)
+    with pytest.raises(openai.APIError, match="all keys exhausted"):
+        responses_events(out)
+    assert repairer.end() == b""
+
+
+@pytest.mark.parametrize("kind", ["response.failed", "error"])
+def test_upstream_failure_is_started_and_terminal(kind):
+    body = (
+        b'event: error\ndata: {"type":"error","sequence_number":2,"code":"server_error","message":"x","param":null}\n\n'
+        if kind == "error"
+        else samples.RESPONSES_TEXT.split(b"event: response.output_item.added")[0]
+        + b'event: response.failed\ndata: {"type":"response.failed","sequence_number":2,"response":{"id":"resp_68f1a2b3c4d5","status":"failed","error":{"code":"server_error","message":"x"}}}\n\n'
+    )
+    repairer = RESPONSES.repairer(REQUEST)
+    play(repairer, parse(body))
+    assert repairer.started and repairer.complete and repairer.failed
+    assert repairer.end() == b""
+    aggregator = aggregate(RESPONSES, parse(body))
+    assert aggregator.error["code"] == "server_error" and not aggregator.truncated
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_aggregate_is_the_final_response(name):
+    aggregator = aggregate(RESPONSES, parse(SAMPLES[name]))
+    assert not aggregator.truncated and aggregator.error is None
+    assert aggregator.result() == payloads(SAMPLES[name])[-1]["response"]
+    Response.model_validate(aggregator.result())
+
+
+def test_aggregate_of_a_truncated_stream_is_incomplete():
+    aggregator = aggregate(RESPONSES, parse(samples.RESPONSES_TEXT)[:6])
+    assert aggregator.truncated
+    result = aggregator.result()
+    Response.model_validate(result)
+    assert result["status"] == "incomplete"
+    assert result["incomplete_details"] == {"reason": "max_output_tokens"}
+    (message,) = result["output"]
+    assert message["content"] == [{"type": "output_text", "text": "The capital of France", "annotations": []}]
+
+
+def test_aggregate_builds_items_from_a_cut_tool_call():
+    result = aggregate(RESPONSES, parse(samples.RESPONSES_TOOL_CALL)[:11]).result()
+    Response.model_validate(result)
+    assert [item["type"] for item in result["output"]] == ["reasoning", "function_call"]
+    assert result["output"][1]["arguments"] == '{"city":"Paris"}'
+
+
+def test_aggregate_of_nothing():
+    result = aggregate(RESPONSES, [], {"model": "gpt-4.1"}).result()
+    Response.model_validate(result)
+    assert (result["model"], result["status"], result["output"]) == ("gpt-4.1", "incomplete", [])
+
+
+def test_error_body():
+    error = json.loads(RESPONSES.error_body(429, "slow down"))["error"]
+    assert error == {"message": "slow down", "type": "rate_limit_error", "param": None, "code": "rate_limit_exceeded"}
+    with pytest.raises(openai.RateLimitError):
+        responses_events(RESPONSES.error_body(429, "slow down"), 429)
