@@ -1,0 +1,120 @@
+"""Shared fixtures: the fake vendor, and the real proxy (`mitmdump -s addons/rotator.py`) as a subprocess.
+
+    def test_rotation(fake_vendor, rotator):
+        proxy = rotator(streaming={"first_token_timeout": 1})   # env applied: SDKs built with no arguments
+        fake_vendor.script(Fault.stall_after_headers(5))
+        openai.OpenAI().chat.completions.create(...)
+        assert fake_vendor.keys()[:2] == ["sk-pool-1", "sk-pool-2"]   # (only with fresh=True: see `rotator`)
+
+Safe under xdist: every worker has its own fake vendor, free ports and temp dirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import ADDON, PROXY_VARS, ROUTE_VARS, Rotator, RotatorPool, default_config, merge
+from tests.fake_vendor import FakeVendor
+
+__all__ = ["fake_vendor", "rotator", "rotator_pool"]
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_routing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test talks through a proxy, or to a vendor URL, that the environment outside happened to set."""
+    for name in PROXY_VARS + ROUTE_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def _fake_vendor_server() -> Iterator[FakeVendor]:
+    vendor = FakeVendor().start()
+    yield vendor
+    vendor.stop()
+
+
+@pytest.fixture
+def fake_vendor(_fake_vendor_server: FakeVendor, request: pytest.FixtureRequest) -> Iterator[FakeVendor]:
+    """The fake vendor (one per worker, on a fixed port for the session), with scripts and records reset."""
+    _fake_vendor_server.reset()
+    request.node._fake_vendor = _fake_vendor_server
+    yield _fake_vendor_server
+    _fake_vendor_server.reset()
+
+
+@pytest.fixture(scope="session")
+def rotator_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RotatorPool]:
+    pool = RotatorPool(tmp_path_factory.mktemp("rotator"))
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def rotator(
+    rotator_pool: RotatorPool,
+    fake_vendor: FakeVendor,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., Rotator]]:
+    """Factory: `rotator(overrides=None, *, env=None, fresh=False, apply_env=True, args=(), script=ADDON,
+    **sections) -> Rotator`.
+
+    The config is `default_config(fake vendor URL)` deep-merged with `overrides` and then with the keyword
+    sections (`streaming={"first_token_timeout": 1}`, `providers={"openai": {"keys": ["${K}"]}}`); a None value
+    deletes a key (`providers={"gemini": None}`). `env` is extra environment for mitmdump (for `${VAR}` keys),
+    `args` extra mitmdump arguments.
+
+    Processes are shared across the worker's session by identical (config, env, args, script), so the proxy's
+    state (key rotation position, cooldowns) carries over between tests. Pass `fresh=True` for a private process
+    when the test depends on that state; it is stopped at the end of the test.
+    """
+    fresh_procs = []
+    handles: list[Rotator] = []
+    request.node._rotators = handles
+
+    def start(
+        overrides: dict | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        fresh: bool = False,
+        apply_env: bool = True,
+        args: tuple[str, ...] | list[str] = (),
+        script: str = ADDON,
+        **sections: Any,
+    ) -> Rotator:
+        config = merge(merge(default_config(fake_vendor.url), overrides), sections)
+        if fresh:
+            proc = rotator_pool.fresh(config, env, tuple(args), script)
+            fresh_procs.append(proc)
+        else:
+            proc = rotator_pool.get(config, env, tuple(args), script)
+        handle = Rotator(proc, monkeypatch)
+        handles.append(handle)
+        if apply_env:
+            handle.apply_env()
+        return handle
+
+    yield start
+    for proc in fresh_procs:
+        proc.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """On failure, attach what the proxy logged during the test and what the fake vendor saw."""
+    report = yield
+    if report.failed:
+        for handle in getattr(item, "_rotators", []):
+            report.sections.append((f"rotator log (port {handle.port}, {handle.proc.log_path})", handle.log[-20000:]))
+        vendor = getattr(item, "_fake_vendor", None)
+        if vendor is not None:
+            lines = [
+                f"#{r.index} {r.method} {r.path}{'?' + r.query if r.query else ''} key={r.credential} "
+                f"stream={r.stream} -> {r.status} {r.outcome} events={len(r.events)}"
+                for r in vendor.requests
+            ]
+            report.sections.append(("fake vendor requests", "\n".join(lines) or "(none)"))
+    return report

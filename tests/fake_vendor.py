@@ -1,0 +1,1296 @@
+"""A scriptable fake LLM vendor: OpenAI (Chat Completions, Responses), Anthropic Messages and Gemini on one port.
+
+Plain HTTP/1.1 on 127.0.0.1, written on asyncio streams with h11 (keep-alive, chunked streaming, every event
+flushed as it is produced). The bodies follow /work/shared/docs/protocols.md closely enough for the official SDKs.
+
+    vendor = FakeVendor().start()            # background thread with its own event loop
+    vendor.script(Fault.stall_after_headers(5), Fault.ok())       # consumed in order, one per request
+    vendor.script(Fault.status(429, headers={"retry-after": "1"}), key="sk-pool-1")  # only for that credential
+    vendor.always(Fault.status(401), key="sk-client-placeholder")                  # every time, for that key
+    ...
+    vendor.requests[-1].credential, vendor.keys(), vendor.wait_for(2)
+    vendor.stop()
+
+Which fault a request gets: the queue scripted for its credential, else the rule set with `always(key=...)`, else
+the shared queue, else the shared `always(...)` rule, else `Fault.ok()` (the default answer). Faults chain:
+`Fault.tool_call().cut_after(deltas=2, how="reset")`.
+
+Event positions (`cut_after`, `stall_after`, `error_after`) count either SSE events as sent on the wire
+(`events=n`, the first positional argument) or content deltas (`deltas=n`: text fragments and tool-argument
+fragments), which reads the same for every protocol: `deltas=0` acts after the protocol's preamble
+(`message_start`, `response.created`, ...) and before the first token; `deltas=2` after the second fragment.
+A position past the end acts after the last event, before the HTTP body's own end.
+
+Run standalone: `python -m tests.fake_vendor --port 8900` (control endpoints: `GET /_fake/requests`,
+`POST /_fake/reset`, `POST /_fake/script` with `[["stall_after_headers", 5], ["ok"]]`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import parse_qsl, unquote
+
+import h11
+
+TEXT = "Hello from the fake vendor: one two three four five"
+TOOL_NAME = "get_weather"
+TOOL_ARGUMENTS = {"city": "Paris", "unit": "celsius"}
+INPUT_TOKENS = 12
+
+CHAT, RESPONSES, ANTHROPIC, GEMINI = "chat", "responses", "anthropic", "gemini"
+GENERATION_PROTOCOLS = (CHAT, RESPONSES, ANTHROPIC, GEMINI)
+
+OPENAI_MODELS = ["gpt-4o-mini", "gpt-4.1", "o4-mini"]
+ANTHROPIC_MODELS = ["claude-haiku-4-5", "claude-opus-4-6"]
+GEMINI_MODELS = ["gemini-2.5-flash", "gemini-2.5-pro"]
+
+CUT_HOWS = ("clean", "eof", "reset")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Faults
+
+
+@dataclass(frozen=True)
+class At:
+    """A position in a stream: after `n` SSE events, or after the event that carries the n-th content delta."""
+
+    n: int
+    unit: str = "events"  # or "deltas"
+
+
+def _at(events: int | None, deltas: int | None) -> At:
+    if (events is None) == (deltas is None):
+        raise TypeError("give exactly one of events (positional) or deltas=")
+    return At(events, "events") if events is not None else At(deltas, "deltas")  # type: ignore[arg-type]
+
+
+class _chainable:
+    """A method usable on the class (`Fault.cut_after(3)`, starting from the default) or on an instance (chaining)."""
+
+    def __init__(self, fn: Callable[..., Fault]):
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj: Fault | None, cls: type[Fault]) -> Callable[..., Fault]:
+        target = obj if obj is not None else cls()
+
+        def bound(*args: Any, **kwargs: Any) -> Fault:
+            return self.fn(target, *args, **kwargs)
+
+        bound.__doc__ = self.fn.__doc__
+        return bound
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How the fake vendor answers one request. The default instance answers normally."""
+
+    text: str = TEXT
+    tool: tuple[str, str] | None = None  # (name, arguments as a JSON string)
+    status_code: int | None = None
+    error_body: Any = None  # dict (JSON), str or bytes; None: the protocol's own error body for the status
+    headers: tuple[tuple[str, str], ...] = ()
+    delay_headers: float = 0.0
+    delay_first_event: float = 0.0
+    cut: At | None = None
+    cut_how: str = "clean"
+    stall: At | None = None
+    stall_seconds: float = 0.0
+    error: At | None = None
+    interval: float = 0.0
+    force_stream: bool = False
+
+    @_chainable
+    def ok(self, text: str | None = None) -> Fault:
+        """Answer normally (optionally with another text)."""
+        return self if text is None else dataclasses.replace(self, text=text)
+
+    @_chainable
+    def status(self, code: int, body: Any = None, headers: dict[str, str] | None = None) -> Fault:
+        """Answer with this HTTP status; `body` defaults to the protocol's error JSON. Headers e.g. retry-after."""
+        return dataclasses.replace(self, status_code=code, error_body=body, headers=self.headers + _pairs(headers))
+
+    @_chainable
+    def with_headers(self, headers: dict[str, str]) -> Fault:
+        """Extra response headers (on any answer)."""
+        return dataclasses.replace(self, headers=self.headers + _pairs(headers))
+
+    @_chainable
+    def stall_before_headers(self, seconds: float) -> Fault:
+        """Say nothing for `seconds`, then answer."""
+        return dataclasses.replace(self, delay_headers=seconds)
+
+    @_chainable
+    def stall_after_headers(self, seconds: float) -> Fault:
+        """Send 200 and the headers, then stay silent for `seconds` before the first event (then carry on)."""
+        return dataclasses.replace(self, delay_first_event=seconds)
+
+    @_chainable
+    def cut_after(self, events: int | None = None, how: str = "clean", *, deltas: int | None = None) -> Fault:
+        """Stop the stream at a position. how: "clean" (the HTTP body ends properly: only the protocol's completion
+        signal is missing), "eof" (FIN without the chunked terminator), "reset" (TCP RST, SO_LINGER 0)."""
+        if how not in CUT_HOWS:
+            raise ValueError(f"how must be one of {CUT_HOWS}")
+        return dataclasses.replace(self, cut=_at(events, deltas), cut_how=how)
+
+    @_chainable
+    def stall_after(self, events: int | None = None, seconds: float = 0.0, *, deltas: int | None = None) -> Fault:
+        """Send up to a position, stay silent for `seconds`, then carry on (if the client is still there)."""
+        return dataclasses.replace(self, stall=_at(events, deltas), stall_seconds=seconds)
+
+    @_chainable
+    def error_after(self, events: int | None = None, *, deltas: int | None = None) -> Fault:
+        """Send up to a position, then the protocol's in-stream "overloaded" error event, and end the body."""
+        return dataclasses.replace(self, error=_at(events, deltas))
+
+    @_chainable
+    def slow(self, interval: float) -> Fault:
+        """One event every `interval` seconds; each JSON event carries `"x_sent_at": <time.time()>`."""
+        return dataclasses.replace(self, interval=interval)
+
+    @_chainable
+    def tool_call(self, name: str = TOOL_NAME, arguments: dict | None = None, text: str | None = None) -> Fault:
+        """Answer with a tool call (arguments streamed in several fragments where the protocol does that),
+        optionally preceded by `text`."""
+        args = json.dumps(TOOL_ARGUMENTS if arguments is None else arguments)
+        return dataclasses.replace(self, tool=(name, args), text=text or "")
+
+    @_chainable
+    def always_stream(self) -> Fault:
+        """Answer a non-stream request with text/event-stream anyway (an upstream that always streams)."""
+        return dataclasses.replace(self, force_stream=True)
+
+
+def _pairs(headers: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k.lower(), str(v)) for k, v in (headers or {}).items())
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass
+class Request:
+    """One request as the vendor received it, and what it did with it."""
+
+    index: int
+    method: str
+    path: str
+    query: str
+    params: dict[str, str]
+    headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
+    raw_body: bytes
+    body: Any  # parsed JSON, or None
+    credential: str | None  # Authorization bearer / x-api-key / x-goog-api-key / key= query
+    credential_source: str | None  # "authorization", "x-api-key", "x-goog-api-key" or "query"
+    protocol: str | None  # chat, responses, anthropic, gemini; or e.g. "openai-models", "anthropic-count_tokens"
+    model: str | None
+    stream: bool  # whether the vendor answered with a stream
+    fault: Fault
+    received_at: float  # time.time() when the request was complete
+    peer: tuple[str, int] | None = None  # the client's address: the same port means a reused connection
+    status: int | None = None
+    headers_sent_at: float | None = None
+    events: list[tuple[float, bytes]] = field(default_factory=list)  # (time.time() when sent, bytes)
+    ended_at: float | None = None
+    outcome: str | None = None  # complete, status, cut-clean, cut-eof, cut-reset, error-event, client-gone
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def first_event_at(self) -> float | None:
+        return self.events[0][0] if self.events else None
+
+    @property
+    def sent(self) -> bytes:
+        return b"".join(data for _, data in self.events)
+
+    def summary(self) -> dict:
+        return {
+            "index": self.index,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "protocol": self.protocol,
+            "model": self.model,
+            "credential": self.credential,
+            "stream": self.stream,
+            "status": self.status,
+            "events": len(self.events),
+            "outcome": self.outcome,
+            "received_at": self.received_at,
+            "ended_at": self.ended_at,
+        }
+
+
+class ClientGone(Exception):
+    """The client closed the connection while we were answering."""
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Answer builders: one list of events (or one JSON body) per protocol
+
+
+@dataclass
+class Ev:
+    data: bytes
+    delta: bool = False  # carries a content fragment
+    payload: dict | None = None  # the JSON inside, for stamping
+
+
+def split_text(text: str) -> list[str]:
+    """'Hello from the' -> ['Hello', ' from', ' the']: several deltas that concatenate back to the text."""
+    return re.findall(r"\s*\S+\s*$|\s*\S+", text) if text else []
+
+
+def split_arguments(arguments: str, parts: int = 4) -> list[str]:
+    size = max(1, -(-len(arguments) // parts))
+    return [arguments[i : i + size] for i in range(0, len(arguments), size)]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def sse(payload: dict | str, event: str | None = None, eol: str = "\n") -> bytes:
+    data = payload if isinstance(payload, str) else _dumps(payload)
+    head = f"event: {event}{eol}" if event else ""
+    return f"{head}data: {data}{eol}{eol}".encode()
+
+
+@dataclass
+class Ctx:
+    index: int
+    model: str
+    created: int
+    body: dict
+    fault: Fault
+
+    @property
+    def deltas(self) -> list[str]:
+        return split_text(self.fault.text)
+
+    @property
+    def tool(self) -> tuple[str, str] | None:
+        return self.fault.tool
+
+    @property
+    def fragments(self) -> list[str]:
+        return split_arguments(self.tool[1]) if self.tool else []
+
+    @property
+    def output_tokens(self) -> int:
+        return max(1, len(self.deltas) + len(self.fragments))
+
+
+# --- OpenAI Chat Completions
+
+
+def chat_usage(ctx: Ctx) -> dict:
+    out = ctx.output_tokens
+    return {
+        "prompt_tokens": INPUT_TOKENS,
+        "completion_tokens": out,
+        "total_tokens": INPUT_TOKENS + out,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def chat_body(ctx: Ctx) -> dict:
+    message: dict = {"role": "assistant", "content": ctx.fault.text or None, "refusal": None, "annotations": []}
+    if ctx.tool:
+        name, args = ctx.tool
+        message["tool_calls"] = [
+            {"id": f"call_fake{ctx.index}", "type": "function", "function": {"name": name, "arguments": args}}
+        ]
+    return {
+        "id": f"chatcmpl-fake{ctx.index}",
+        "object": "chat.completion",
+        "created": ctx.created,
+        "model": ctx.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if ctx.tool else "stop",
+            }
+        ],
+        "usage": chat_usage(ctx),
+        "service_tier": "default",
+        "system_fingerprint": "fp_fake",
+    }
+
+
+def chat_events(ctx: Ctx, force_usage: bool = False) -> list[Ev]:
+    include_usage = force_usage or bool((ctx.body.get("stream_options") or {}).get("include_usage"))
+
+    def chunk(delta: dict, finish: str | None = None, is_delta: bool = False) -> Ev:
+        payload: dict = {
+            "id": f"chatcmpl-fake{ctx.index}",
+            "object": "chat.completion.chunk",
+            "created": ctx.created,
+            "model": ctx.model,
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if include_usage:
+            payload["usage"] = None
+        return Ev(sse(payload), is_delta, payload)
+
+    events = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    events += [chunk({"content": d}, is_delta=True) for d in ctx.deltas]
+    if ctx.tool:
+        name, _ = ctx.tool
+        call_id = f"call_fake{ctx.index}"
+        first = {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        events.append(chunk({"tool_calls": [first]}))
+        events += [
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": frag}}]}, is_delta=True)
+            for frag in ctx.fragments
+        ]
+    events.append(chunk({}, finish="tool_calls" if ctx.tool else "stop"))
+    if include_usage:
+        payload = {
+            "id": f"chatcmpl-fake{ctx.index}",
+            "object": "chat.completion.chunk",
+            "created": ctx.created,
+            "model": ctx.model,
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+            "choices": [],
+            "usage": chat_usage(ctx),
+        }
+        events.append(Ev(sse(payload), False, payload))
+    events.append(Ev(sse("[DONE]")))
+    return events
+
+
+# --- OpenAI Responses
+
+
+def responses_usage(ctx: Ctx) -> dict:
+    out = ctx.output_tokens
+    return {
+        "input_tokens": INPUT_TOKENS,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": out,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": INPUT_TOKENS + out,
+    }
+
+
+def _responses_items(ctx: Ctx) -> list[dict]:
+    items = []
+    if ctx.fault.text:
+        items.append(
+            {
+                "id": f"msg_fake{ctx.index}",
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": ctx.fault.text, "annotations": [], "logprobs": []}],
+            }
+        )
+    if ctx.tool:
+        name, args = ctx.tool
+        items.append(
+            {
+                "id": f"fc_fake{ctx.index}",
+                "type": "function_call",
+                "status": "completed",
+                "call_id": f"call_fake{ctx.index}",
+                "name": name,
+                "arguments": args,
+            }
+        )
+    return items
+
+
+def responses_body(ctx: Ctx, status: str = "completed", output: list | None = None, usage: bool = True) -> dict:
+    body = ctx.body
+    return {
+        "id": f"resp_fake{ctx.index}",
+        "object": "response",
+        "created_at": ctx.created,
+        "status": status,
+        "completed_at": ctx.created if status == "completed" else None,
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": ctx.model,
+        "output": _responses_items(ctx) if output is None else output,
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": body.get("previous_response_id"),
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools", []),
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": responses_usage(ctx) if usage else None,
+        "user": None,
+        "metadata": body.get("metadata") or {},
+    }
+
+
+def responses_events(ctx: Ctx) -> list[Ev]:
+    events: list[Ev] = []
+
+    def emit(type_: str, is_delta: bool = False, **fields: Any) -> None:
+        payload = {"type": type_, "sequence_number": len(events), **fields}
+        events.append(Ev(sse(payload, event=type_), is_delta, payload))
+
+    emit("response.created", response=responses_body(ctx, "in_progress", output=[], usage=False))
+    emit("response.in_progress", response=responses_body(ctx, "in_progress", output=[], usage=False))
+    for output_index, item in enumerate(_responses_items(ctx)):
+        if item["type"] == "message":
+            text = item["content"][0]["text"]
+            emit(
+                "response.output_item.added",
+                output_index=output_index,
+                item={**item, "status": "in_progress", "content": []},
+            )
+            ids = {"item_id": item["id"], "output_index": output_index, "content_index": 0}
+            emit("response.content_part.added", **ids, part={"type": "output_text", "text": "", "annotations": []})
+            for d in ctx.deltas:
+                emit("response.output_text.delta", True, **ids, delta=d, logprobs=[])
+            emit("response.output_text.done", **ids, text=text, logprobs=[])
+            emit("response.content_part.done", **ids, part={"type": "output_text", "text": text, "annotations": []})
+        else:
+            emit(
+                "response.output_item.added",
+                output_index=output_index,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
+            ids = {"item_id": item["id"], "output_index": output_index}
+            for frag in ctx.fragments:
+                emit("response.function_call_arguments.delta", True, **ids, delta=frag)
+            emit("response.function_call_arguments.done", **ids, name=item["name"], arguments=item["arguments"])
+        emit("response.output_item.done", output_index=output_index, item=item)
+    emit("response.completed", response=responses_body(ctx))
+    return events
+
+
+# --- Anthropic Messages
+
+
+def anthropic_body(ctx: Ctx) -> dict:
+    content: list[dict] = []
+    if ctx.fault.text:
+        content.append({"type": "text", "text": ctx.fault.text})
+    if ctx.tool:
+        name, args = ctx.tool
+        content.append({"type": "tool_use", "id": f"toolu_fake{ctx.index}", "name": name, "input": json.loads(args)})
+    return {
+        "id": f"msg_fake{ctx.index}",
+        "type": "message",
+        "role": "assistant",
+        "model": ctx.model,
+        "content": content,
+        "stop_reason": "tool_use" if ctx.tool else "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": INPUT_TOKENS,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": ctx.output_tokens,
+            "service_tier": "standard",
+        },
+    }
+
+
+def anthropic_events(ctx: Ctx) -> list[Ev]:
+    events: list[Ev] = []
+
+    def emit(type_: str, is_delta: bool = False, **fields: Any) -> None:
+        payload = {"type": type_, **fields}
+        events.append(Ev(sse(payload, event=type_), is_delta, payload))
+
+    message = {**anthropic_body(ctx), "content": [], "stop_reason": None}
+    message["usage"] = {**message["usage"], "output_tokens": 1}
+    emit("message_start", message=message)
+    index = 0
+    if ctx.fault.text:
+        emit("content_block_start", index=index, content_block={"type": "text", "text": ""})
+        emit("ping")
+        for d in ctx.deltas:
+            emit("content_block_delta", True, index=index, delta={"type": "text_delta", "text": d})
+        emit("content_block_stop", index=index)
+        index += 1
+    if ctx.tool:
+        name, _ = ctx.tool
+        block = {"type": "tool_use", "id": f"toolu_fake{ctx.index}", "name": name, "input": {}}
+        emit("content_block_start", index=index, content_block=block)
+        emit("content_block_delta", index=index, delta={"type": "input_json_delta", "partial_json": ""})
+        for frag in ctx.fragments:
+            emit("content_block_delta", True, index=index, delta={"type": "input_json_delta", "partial_json": frag})
+        emit("content_block_stop", index=index)
+    emit(
+        "message_delta",
+        delta={"stop_reason": "tool_use" if ctx.tool else "end_turn", "stop_sequence": None},
+        usage={"output_tokens": ctx.output_tokens},
+    )
+    emit("message_stop")
+    return events
+
+
+# --- Gemini
+
+
+def gemini_usage(ctx: Ctx, candidates: int | None = None) -> dict:
+    out = ctx.output_tokens if candidates is None else candidates
+    return {
+        "promptTokenCount": INPUT_TOKENS,
+        "candidatesTokenCount": out,
+        "totalTokenCount": INPUT_TOKENS + out,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": INPUT_TOKENS}],
+    }
+
+
+def _gemini_chunk(ctx: Ctx, parts: list[dict], finish: str | None, usage: dict) -> dict:
+    candidate: dict = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    return {
+        "candidates": [candidate],
+        "usageMetadata": usage,
+        "modelVersion": ctx.model,
+        "responseId": f"fakeresp{ctx.index}",
+    }
+
+
+def _gemini_parts(ctx: Ctx) -> list[list[dict]]:
+    """The parts of each stream chunk: one text delta per chunk; a function call arrives whole, in one part."""
+    chunks = [[{"text": d}] for d in ctx.deltas]
+    if ctx.tool:
+        name, args = ctx.tool
+        chunks.append([{"functionCall": {"name": name, "args": json.loads(args)}}])
+    return chunks
+
+
+def gemini_body(ctx: Ctx) -> dict:
+    parts = []
+    if ctx.fault.text:
+        parts.append({"text": ctx.fault.text})
+    for chunk in _gemini_parts(ctx)[len(ctx.deltas) :]:
+        parts += chunk
+    return _gemini_chunk(ctx, parts, "STOP", gemini_usage(ctx))
+
+
+def gemini_events(ctx: Ctx, sse_framing: bool = True) -> list[Ev]:
+    chunks = _gemini_parts(ctx) or [[{"text": ""}]]
+    events = []
+    for i, parts in enumerate(chunks):
+        last = i == len(chunks) - 1
+        usage = gemini_usage(ctx) if last else gemini_usage(ctx, i + 1)
+        payload = _gemini_chunk(ctx, parts, "STOP" if last else None, usage)
+        if sse_framing:
+            data = sse(payload, eol="\r\n")
+        else:  # :streamGenerateContent without alt=sse: one JSON array, streamed element by element
+            data = ("[" if i == 0 else ",\r\n").encode() + json.dumps(payload, indent=2).encode() + b"\n"
+        events.append(Ev(data, bool(parts[0].get("text") or "functionCall" in parts[0]), payload))
+    if not sse_framing:
+        events.append(Ev(b"]"))
+    return events
+
+
+# --- Errors
+
+
+_OPENAI_ERRORS = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+_ANTHROPIC_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def family(protocol: str | None) -> str:
+    if protocol is None:
+        return "openai"
+    if protocol.startswith(ANTHROPIC):
+        return "anthropic"
+    if protocol.startswith(GEMINI):
+        return "gemini"
+    return "openai"
+
+
+def error_body(protocol: str | None, status: int, message: str | None = None) -> dict:
+    """The vendor's own error JSON for an HTTP status."""
+    message = message or f"fake vendor: HTTP {status}"
+    fam = family(protocol)
+    if fam == "anthropic":
+        kind = _ANTHROPIC_ERRORS.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}
+    if fam == "gemini":
+        body: dict = {"code": status, "message": message, "status": _GEMINI_STATUS.get(status, "UNKNOWN")}
+        if status == 429:
+            body["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {
+                            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        }
+                    ],
+                },
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"},
+            ]
+        return {"error": body}
+    kind, code = _OPENAI_ERRORS.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def stream_error_event(protocol: str, sequence_number: int) -> bytes:
+    """The in-stream error an overloaded vendor sends after a 200."""
+    if protocol == ANTHROPIC:
+        return sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error")
+    if protocol == GEMINI:
+        err = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
+        return sse(err, eol="\r\n")
+    inner = {"type": "server_error", "code": "server_error", "message": "The server is overloaded.", "param": None}
+    if protocol == RESPONSES:
+        flat = {k: v for k, v in inner.items() if k != "type"}
+        return sse({"type": "error", "sequence_number": sequence_number, **flat, "error": inner}, "error")
+    return sse({"error": {k: v for k, v in inner.items()}})
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Routing
+
+
+_GEMINI_CALL = re.compile(r"^/(v1beta|v1|v1alpha)/(?:models|tunedModels)/([^/:]+):(\w+)$")
+_GEMINI_MODEL = re.compile(r"^/(v1beta|v1|v1alpha)/models/([^/:]+)$")
+
+
+def route(method: str, path: str, headers: dict[str, str]) -> tuple[str | None, str | None]:
+    """(protocol, model-from-path) for a request; protocol None means 404."""
+    is_anthropic = "anthropic-version" in headers or ("x-api-key" in headers and "authorization" not in headers)
+    if method == "POST":
+        if path == "/v1/chat/completions":
+            return CHAT, None
+        if path == "/v1/responses":
+            return RESPONSES, None
+        if path == "/v1/messages":
+            return ANTHROPIC, None
+        if path == "/v1/messages/count_tokens":
+            return "anthropic-count_tokens", None
+        m = _GEMINI_CALL.match(path)
+        if m:
+            verb = m.group(3)
+            if verb in ("generateContent", "streamGenerateContent"):
+                return GEMINI, unquote(m.group(2))
+            if verb == "countTokens":
+                return "gemini-count_tokens", unquote(m.group(2))
+    if method == "GET":
+        if path == "/v1/models":
+            return ("anthropic-models" if is_anthropic else "openai-models"), None
+        if path.startswith("/v1/models/"):
+            return ("anthropic-model" if is_anthropic else "openai-model"), unquote(path[len("/v1/models/") :])
+        if path in ("/v1beta/models", "/v1/models"):
+            return "gemini-models", None
+        m = _GEMINI_MODEL.match(path)
+        if m:
+            return "gemini-model", unquote(m.group(2))
+    return None, None
+
+
+def credential_of(headers: dict[str, str], params: dict[str, str]) -> tuple[str | None, str | None]:
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip(), "authorization"
+    for name in ("x-api-key", "x-goog-api-key"):
+        if name in headers:
+            return headers[name], name
+    if "key" in params:
+        return params["key"], "query"
+    return None, None
+
+
+def other_body(protocol: str, model: str | None, body: Any) -> tuple[int, dict]:
+    """Answers for the non-generation endpoints."""
+    created = 1_700_000_000
+    if protocol == "openai-models":
+        return 200, {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": created, "owned_by": "openai"} for m in OPENAI_MODELS],
+        }
+    if protocol == "openai-model":
+        return 200, {"id": model, "object": "model", "created": created, "owned_by": "openai"}
+    if protocol in ("anthropic-models", "anthropic-model"):
+        models = [
+            {"type": "model", "id": m, "display_name": m.replace("-", " ").title(), "created_at": "2025-09-29T00:00:00Z"}
+            for m in ANTHROPIC_MODELS
+        ]
+        if protocol == "anthropic-model":
+            return 200, {**models[0], "id": model}
+        return 200, {"data": models, "has_more": False, "first_id": models[0]["id"], "last_id": models[-1]["id"]}
+    if protocol == "anthropic-count_tokens":
+        return 200, {"input_tokens": INPUT_TOKENS}
+    if protocol == "gemini-count_tokens":
+        return 200, {"totalTokens": INPUT_TOKENS, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 12}]}
+    if protocol in ("gemini-models", "gemini-model"):
+        models = [
+            {
+                "name": f"models/{m}",
+                "version": "001",
+                "displayName": m,
+                "description": "A fake model.",
+                "inputTokenLimit": 1048576,
+                "outputTokenLimit": 65536,
+                "supportedGenerationMethods": ["generateContent", "countTokens"],
+            }
+            for m in GEMINI_MODELS
+        ]
+        if protocol == "gemini-model":
+            return 200, {**models[0], "name": f"models/{model}", "displayName": model}
+        return 200, {"models": models}
+    return 404, error_body(None, 404, "not found")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The server
+
+
+class _Exchange:
+    """One request/response on one connection: writes through h11, notices the client leaving."""
+
+    def __init__(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rec: Request):
+        self.conn, self.reader, self.writer, self.rec = conn, reader, writer, rec
+
+    async def _write(self, event: Any) -> None:
+        data = self.conn.send(event)
+        if data is None:
+            return
+        if self.writer.is_closing():
+            raise ClientGone
+        self.writer.write(data)
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError) as e:
+            raise ClientGone from e
+
+    # Records are written before the bytes go out, so a test that has just read them sees them recorded.
+
+    async def headers(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.rec.status, self.rec.headers_sent_at = status, time.time()
+        await self._write(h11.Response(status_code=status, headers=headers))
+
+    async def data(self, data: bytes, sent_at: float | None = None) -> None:
+        self.rec.events.append((sent_at or time.time(), data))
+        await self._write(h11.Data(data=data))
+
+    async def end(self, outcome: str = "complete") -> None:
+        self.rec.outcome = outcome
+        await self._write(h11.EndOfMessage())
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but raise ClientGone as soon as the client closes the connection."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                data = await asyncio.wait_for(self.reader.read(65536), left)
+            except asyncio.TimeoutError:
+                return
+            except (ConnectionError, OSError) as e:
+                raise ClientGone from e
+            if not data:
+                raise ClientGone
+            self.conn.receive_data(data)  # a pipelined next request: h11 keeps it for the next cycle
+
+    async def cut(self, how: str) -> None:
+        self.rec.outcome = f"cut-{how}"
+        if how == "clean":
+            await self.end(self.rec.outcome)
+            return
+        transport = self.writer.transport
+        for _ in range(200):  # let already-written bytes leave before a reset discards them
+            if transport.get_write_buffer_size() == 0:
+                break
+            await asyncio.sleep(0.005)
+        if how == "reset":
+            sock = self.writer.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        else:
+            self.writer.close()
+
+
+class FakeVendor:
+    """The fake vendor server. `start()` runs it in a background thread; `serve()` runs it in the current loop."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, log: Callable[[str], None] | None = None):
+        self.host, self.port = host, port
+        self._log = log
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._requests: list[Request] = []
+        self._queue: list[Fault] = []
+        self._rule: Fault | None = None
+        self._key_queues: dict[str, list[Fault]] = {}
+        self._key_rules: dict[str, Fault] = {}
+        self._busy: set[asyncio.Task] = set()  # connections in the middle of an answer
+        self._conns: set[asyncio.Task] = set()  # all open connections
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._stopping: asyncio.Event | None = None
+
+    # --- scripting (thread-safe, callable from tests)
+
+    def script(self, *faults: Fault, key: str | None = None) -> FakeVendor:
+        """Queue faults, consumed one per request in arrival order (only by requests with credential `key`)."""
+        with self._lock:
+            (self._key_queues.setdefault(key, []) if key is not None else self._queue).extend(faults)
+        return self
+
+    def always(self, fault: Fault | None, key: str | None = None) -> FakeVendor:
+        """Answer every request (with credential `key`) this way, once its queue is empty; None removes the rule."""
+        with self._lock:
+            if key is None:
+                self._rule = fault
+            elif fault is None:
+                self._key_rules.pop(key, None)
+            else:
+                self._key_rules[key] = fault
+        return self
+
+    def reset(self) -> None:
+        """Forget records and scripts, and drop connections still in the middle of an answer."""
+        with self._lock:
+            self._requests.clear()
+            self._queue.clear()
+            self._key_queues.clear()
+            self._key_rules.clear()
+            self._rule = None
+            busy = list(self._busy)
+        if self._loop is not None and busy:
+            for task in busy:
+                self._loop.call_soon_threadsafe(task.cancel)
+
+    def _pick(self, credential: str | None) -> Fault:
+        with self._lock:
+            if credential is not None:
+                queue = self._key_queues.get(credential)
+                if queue:
+                    return queue.pop(0)
+                if credential in self._key_rules:
+                    return self._key_rules[credential]
+            if self._queue:
+                return self._queue.pop(0)
+            return self._rule or Fault()
+
+    @property
+    def pending(self) -> int:
+        """Scripted faults not consumed yet."""
+        with self._lock:
+            return len(self._queue) + sum(len(q) for q in self._key_queues.values())
+
+    # --- records
+
+    @property
+    def requests(self) -> list[Request]:
+        with self._lock:
+            return list(self._requests)
+
+    def calls(self, protocol: str | None = None) -> list[Request]:
+        """Generation requests (chat, responses, anthropic, gemini), optionally of one protocol."""
+        return [r for r in self.requests if r.protocol in GENERATION_PROTOCOLS and protocol in (None, r.protocol)]
+
+    def keys(self) -> list[str | None]:
+        """The credential of every generation request, in arrival order."""
+        return [r.credential for r in self.calls()]
+
+    def wait_for(self, n: int, timeout: float = 10.0, done: bool = True) -> list[Request]:
+        """Wait until at least `n` requests arrived (and, with `done`, their answers ended); return them all."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                reqs = list(self._requests)
+                if len(reqs) >= n and (not done or all(r.done.is_set() for r in reqs[:n])):
+                    return reqs
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    summary = json.dumps([r.summary() for r in reqs], indent=1)
+                    raise TimeoutError(f"fake vendor: wanted {n} requests (done={done}) in {timeout}s; got {summary}")
+                self._changed.wait(min(left, 0.05))
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # --- lifecycle
+
+    def start(self) -> FakeVendor:
+        started = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(self.serve(started))
+            except BaseException as e:  # noqa: BLE001 - surfaced to start()
+                errors.append(e)
+                started.set()
+
+        self._thread = threading.Thread(target=run, name="fake-vendor", daemon=True)
+        self._thread.start()
+        started.wait(10)
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    async def serve(self, started: threading.Event | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._server = await asyncio.start_server(self._connection, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        if started is not None:
+            started.set()
+        async with self._server:
+            await self._stopping.wait()
+            self._server.close()
+            for task in list(self._conns):  # idle keep-alive connections too: wait_closed() waits for them
+                task.cancel()
+        self._loop = None
+
+    # --- connection handling
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER)
+        task = asyncio.current_task()
+        self._conns.add(task)  # type: ignore[arg-type]
+        try:
+            while True:
+                request = await self._read_event(conn, reader)
+                if not isinstance(request, h11.Request):
+                    break
+                chunks = []
+                while True:
+                    event = await self._read_event(conn, reader)
+                    if isinstance(event, h11.Data):
+                        chunks.append(bytes(event.data))
+                    elif isinstance(event, h11.EndOfMessage):
+                        break
+                    else:
+                        return
+                rec = self._record(request, b"".join(chunks), writer.get_extra_info("peername"))
+                ex = _Exchange(conn, reader, writer, rec)
+                with self._lock:
+                    self._busy.add(task)  # type: ignore[arg-type]
+                try:
+                    await self._respond(ex)
+                except ClientGone:
+                    rec.outcome = rec.outcome or "client-gone"
+                except asyncio.CancelledError:
+                    rec.outcome = rec.outcome or "client-gone"
+                    raise
+                finally:
+                    with self._lock:
+                        self._busy.discard(task)  # type: ignore[arg-type]
+                    rec.ended_at = time.time()
+                    rec.done.set()
+                    with self._changed:
+                        self._changed.notify_all()
+                    if self._log:
+                        self._log(f"{rec.method} {rec.path} key={rec.credential} -> {rec.status} {rec.outcome}")
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE or writer.is_closing():
+                    break
+                conn.start_next_cycle()
+        except (h11.RemoteProtocolError, ConnectionError, OSError, ClientGone):
+            pass
+        except asyncio.CancelledError:  # reset() or stop(): drop the connection (not re-raised: asyncio would log it)
+            writer.transport.abort()
+        finally:
+            self._conns.discard(task)  # type: ignore[arg-type]
+            if not writer.is_closing():
+                writer.close()
+
+    @staticmethod
+    async def _read_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
+        while True:
+            event = conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                data = await reader.read(65536)
+            except (ConnectionError, OSError):
+                data = b""
+            conn.receive_data(data)
+
+    def _record(self, request: h11.Request, raw: bytes, peer: Any = None) -> Request:
+        target = request.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        headers: dict[str, str] = {}
+        for name, value in request.headers:
+            key, val = name.decode("latin-1").lower(), value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {val}" if key in headers else val
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        credential, source = credential_of(headers, params)
+        method = request.method.decode()
+        protocol, path_model = route(method, path, headers)
+        model = path_model or (body.get("model") if isinstance(body, dict) else None)
+        if protocol == GEMINI:
+            stream = path.endswith(":streamGenerateContent")
+        else:
+            stream = protocol in GENERATION_PROTOCOLS and isinstance(body, dict) and body.get("stream") is True
+        fault = self._pick(credential) if not path.startswith("/_fake/") else Fault()
+        with self._lock:
+            rec = Request(
+                index=len(self._requests),
+                method=method,
+                path=path,
+                query=query,
+                params=params,
+                headers=headers,
+                raw_body=raw,
+                body=body,
+                credential=credential,
+                credential_source=source,
+                protocol=protocol,
+                model=model,
+                stream=stream,
+                fault=fault,
+                received_at=time.time(),
+                peer=tuple(peer[:2]) if peer else None,
+            )
+            if not path.startswith("/_fake/"):
+                self._requests.append(rec)
+            self._changed.notify_all()
+        return rec
+
+    async def _respond(self, ex: _Exchange) -> None:
+        rec, fault = ex.rec, ex.rec.fault
+        if rec.path.startswith("/_fake/"):
+            await self._control(ex)
+            return
+        if fault.delay_headers:
+            await ex.pause(fault.delay_headers)
+        base = [("server", "fake-vendor"), ("x-fake-vendor-request", str(rec.index))]
+        fam = family(rec.protocol)
+        base.append(("request-id" if fam == "anthropic" else "x-request-id", f"req_fake{rec.index}"))
+        base += list(fault.headers)
+
+        if fault.status_code is not None and fault.status_code >= 400 or rec.protocol is None:
+            status = fault.status_code or 404
+            body = fault.error_body if fault.error_body is not None else error_body(rec.protocol, status)
+            await self._send_whole(ex, status, base, body)
+            return
+        if rec.protocol not in GENERATION_PROTOCOLS:
+            status, body = other_body(rec.protocol, rec.model, rec.body)
+            await self._send_whole(ex, fault.status_code or status, base, body)
+            return
+        if not isinstance(rec.body, dict) and rec.protocol != GEMINI:
+            await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, "request body is not JSON"))
+            return
+
+        ctx = Ctx(rec.index, rec.model or "fake-model", int(rec.received_at), rec.body or {}, fault)
+        forced = fault.force_stream and not rec.stream
+        rec.stream = rec.stream or fault.force_stream
+        if rec.stream:
+            if rec.protocol == CHAT:
+                events = chat_events(ctx, force_usage=forced)
+            elif rec.protocol == RESPONSES:
+                events = responses_events(ctx)
+            elif rec.protocol == ANTHROPIC:
+                events = anthropic_events(ctx)
+            else:
+                events = gemini_events(ctx, sse_framing=forced or rec.params.get("alt") == "sse")
+            sse_type = not (rec.protocol == GEMINI and not forced and rec.params.get("alt") != "sse")
+            content_type = "text/event-stream; charset=utf-8" if sse_type else "application/json; charset=UTF-8"
+            await ex.headers(200, base + [("content-type", content_type), ("cache-control", "no-cache")])
+            await self._stream(ex, events)
+        else:
+            builders = {CHAT: chat_body, RESPONSES: responses_body, ANTHROPIC: anthropic_body, GEMINI: gemini_body}
+            body = json.dumps(builders[rec.protocol](ctx), indent=None).encode()
+            await self._send_body(ex, base, body)
+
+    async def _send_whole(self, ex: _Exchange, status: int, headers: list, body: Any) -> None:
+        if isinstance(body, (dict, list)):
+            data, ctype = json.dumps(body).encode(), "application/json"
+        else:
+            data, ctype = (body.encode() if isinstance(body, str) else bytes(body)), "text/plain; charset=utf-8"
+        if not any(k == "content-type" for k, _ in headers):
+            headers = headers + [("content-type", ctype)]
+        await ex.headers(status, headers + [("content-length", str(len(data)))])
+        await ex.data(data)
+        await ex.end("status" if status >= 400 else "complete")
+
+    async def _send_body(self, ex: _Exchange, headers: list, body: bytes) -> None:
+        """A non-stream answer, with the stream faults mapped onto its body (they act halfway through it)."""
+        fault, rec = ex.rec.fault, ex.rec
+        headers = headers + [("content-type", "application/json"), ("content-length", str(len(body)))]
+        await ex.headers(200, headers)
+        if fault.delay_first_event:
+            await ex.pause(fault.delay_first_event)
+        half = len(body) // 2
+        if fault.cut or fault.stall or fault.error:
+            await ex.data(body[:half])
+            if fault.cut or fault.error:
+                await ex.cut("eof" if fault.cut_how == "clean" or fault.error else fault.cut_how)
+                return
+            await ex.pause(fault.stall_seconds)
+            body = body[half:]
+        await ex.data(body)
+        await ex.end()
+
+    async def _stream(self, ex: _Exchange, events: list[Ev]) -> None:
+        fault, rec = ex.rec.fault, ex.rec
+        cut_at, stall_at, error_at = (_position(p, events) for p in (fault.cut, fault.stall, fault.error))
+        if fault.delay_first_event:
+            await ex.pause(fault.delay_first_event)
+        for i in range(len(events) + 1):
+            if i == stall_at:
+                await ex.pause(fault.stall_seconds)
+            if i == error_at:
+                rec.outcome = "error-event"
+                await ex.data(stream_error_event(rec.protocol or CHAT, i))
+                await ex.end("error-event")
+                return
+            if i == cut_at:
+                await ex.cut(fault.cut_how)
+                return
+            if i == len(events):
+                break
+            if fault.interval and i > 0:
+                await ex.pause(fault.interval)
+            ev = events[i]
+            data = ev.data
+            now = time.time()
+            if fault.interval and ev.payload is not None:
+                data = _stamp(ev, rec.protocol, now)
+            await ex.data(data, now)
+        await ex.end()
+
+    async def _control(self, ex: _Exchange) -> None:
+        rec = ex.rec
+        headers = [("server", "fake-vendor")]
+        if rec.path == "/_fake/requests":
+            await self._send_whole(ex, 200, headers, [r.summary() for r in self.requests])
+        elif rec.path == "/_fake/reset" and rec.method == "POST":
+            self.reset()
+            await self._send_whole(ex, 200, headers, {"ok": True})
+        elif rec.path == "/_fake/script" and rec.method == "POST":
+            faults = [_fault_from_call(call) for call in (rec.body or [])]
+            self.script(*faults, key=rec.params.get("key"))
+            await self._send_whole(ex, 200, headers, {"ok": True, "queued": len(faults)})
+        else:
+            await self._send_whole(ex, 404, headers, {"error": "unknown control endpoint"})
+
+
+def _position(at: At | None, events: list[Ev]) -> int | None:
+    """How many events go out before acting at `at`."""
+    if at is None:
+        return None
+    if at.unit == "events":
+        return min(max(at.n, 0), len(events))
+    seen = 0
+    for i, ev in enumerate(events):
+        if ev.delta:
+            if seen == at.n:
+                return i
+            seen += 1
+    return len(events) if at.n >= seen else None
+
+
+def _stamp(ev: Ev, protocol: str | None, now: float) -> bytes:
+    payload = {**(ev.payload or {}), "x_sent_at": now}
+    if protocol == GEMINI:
+        return sse(payload, eol="\r\n") if ev.data.startswith(b"data:") else ev.data
+    text = ev.data.decode()
+    head = text.split("\n", 1)[0] if text.startswith("event:") else None
+    event = head[len("event: ") :] if head else None
+    return sse(payload, event=event)
+
+
+def _fault_from_call(call: Any) -> Fault:
+    """["cut_after", 3, {"how": "reset"}] -> Fault.cut_after(3, how="reset")."""
+    if isinstance(call, str):
+        call = [call]
+    name, *args = call
+    kwargs = args.pop() if args and isinstance(args[-1], dict) else {}
+    if name.startswith("_") or not hasattr(Fault, name):
+        raise ValueError(f"unknown fault {name!r}")
+    return getattr(Fault, name)(*args, **kwargs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    args = parser.parse_args()
+    vendor = FakeVendor(args.host, args.port, log=lambda line: print(line, flush=True))
+
+    async def run() -> None:
+        task = asyncio.create_task(vendor.serve())
+        while vendor._loop is None or vendor._server is None:
+            await asyncio.sleep(0.01)
+        print(f"fake vendor listening on {vendor.url}", flush=True)
+        await task
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
