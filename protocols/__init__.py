@@ -7,7 +7,7 @@ from .base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repa
 from .registry import all, detect, get, register
 from .sse import SSEParser, format_event
 
-from . import openai_chat, openai_responses, anthropic_messages  # noqa: E402,F401  (each registers itself)
+from . import openai_chat, openai_responses, anthropic_messages, gemini  # noqa: E402,F401  (they register)
 
 __all__ = [
     "ENDING_ERROR",

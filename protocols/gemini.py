@@ -1,0 +1,207 @@
+"""Gemini: `POST .../models/{model}:generateContent` and `:streamGenerateContent` (SSE with `alt=sse`)."""
+
+from __future__ import annotations
+
+import re
+
+from .base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
+from .errors import TRUNCATED_MESSAGE, gemini_error
+from .registry import register
+from .sse import dumps, json_event, load_object
+
+PATH = re.compile(r"/(?:models|tunedModels)/[^/:]+:(?:generateContent|streamGenerateContent)$")
+GENERATE = ":generateContent"
+STREAM_GENERATE = ":streamGenerateContent"
+ALT_SSE = "alt=sse"
+ALT_PREFIX = "alt="
+
+FINISH_MAX_TOKENS = "MAX_TOKENS"
+ROLE_MODEL = "model"
+CRLF = b"\r\n"
+LF = b"\n"
+CRLF_BLANK_LINE = b"\r\n\r\n"
+# Echoed from the last chunk that carried them.
+RESPONSE_KEYS = ("usageMetadata", "modelVersion", "responseId")
+TEXT_PART_KEYS = frozenset({"text", "thought", "thoughtSignature"})
+
+
+class GeminiRepairer(Repairer):
+    """Passes data chunks only; ends a cut stream with one last chunk whose finishReason is MAX_TOKENS."""
+
+    def __init__(self, body: dict) -> None:
+        self._eol: bytes | None = None
+        self._echo: dict = {}
+        self._candidates: set[int] = set()
+
+    def feed(self, event: Event) -> bytes:
+        if event.data is None:
+            return b""
+        if self._eol is None:
+            self._eol = CRLF if event.raw.endswith(CRLF_BLANK_LINE) else LF
+        chunk = load_object(event.data)
+        if chunk is None or self.failed:
+            return event.raw
+        if chunk.get("error"):
+            self.started = self.complete = self.failed = True
+            return event.raw
+        finished = False
+        candidates = chunk.get("candidates")
+        if candidates:
+            for candidate in candidates:
+                self._candidates.add(candidate.get("index", 0))
+                if candidate.get("finishReason"):
+                    finished = True
+                elif not self.started and (candidate.get("content") or {}).get("parts"):
+                    self.started = True
+        elif (chunk.get("promptFeedback") or {}).get("blockReason"):
+            finished = True
+        if finished:
+            self.started = True
+        self.complete = finished
+        for key in RESPONSE_KEYS:
+            if key in chunk:
+                self._echo[key] = chunk[key]
+        return event.raw
+
+    def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        if self.complete:
+            return b""
+        if ending == ENDING_ERROR:
+            return self.error_event(TRUNCATED_MESSAGE, 500)
+        self.complete = True
+        candidates = [
+            {"content": {"role": ROLE_MODEL, "parts": [{"text": ""}]}, "finishReason": FINISH_MAX_TOKENS, "index": index}
+            for index in sorted(self._candidates or {0})
+        ]
+        return json_event({"candidates": candidates, **self._echo}, eol=self._eol or LF)
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        self.complete = self.failed = True
+        return json_event({"error": gemini_error(status, message)}, eol=self._eol or LF)
+
+
+class _Candidate:
+    __slots__ = ("parts", "texts", "fields", "mergeable")
+
+    def __init__(self) -> None:
+        self.parts: list[dict] = []
+        self.texts: list[list[str] | None] = []
+        self.fields: dict = {}
+        self.mergeable = False
+
+    def feed(self, candidate: dict) -> None:
+        for part in (candidate.get("content") or {}).get("parts") or ():
+            self._add(part)
+        for key, value in candidate.items():
+            if key != "content" and value is not None:
+                self.fields[key] = value
+
+    def _add(self, part: dict) -> None:
+        """Append a part, concatenating a text part onto a preceding text part of the same kind.
+
+        A thoughtSignature closes the text part it lands on, so it stays where the model put it.
+        """
+        is_text = "text" in part and part.keys() <= TEXT_PART_KEYS
+        if is_text and self.mergeable and self.parts[-1].get("thought") == part.get("thought"):
+            self.texts[-1].append(part["text"])
+            if "thoughtSignature" in part:
+                self.parts[-1]["thoughtSignature"] = part["thoughtSignature"]
+                self.mergeable = False
+            return
+        self.parts.append(dict(part))
+        self.texts.append([part["text"]] if is_text else None)
+        self.mergeable = is_text and "thoughtSignature" not in part
+
+    def result(self, index: int) -> dict:
+        parts = [
+            {**part, "text": "".join(texts)} if texts is not None else part
+            for part, texts in zip(self.parts, self.texts)
+        ]
+        return {"content": {"role": ROLE_MODEL, "parts": parts}, **self.fields, "index": index}
+
+
+class GeminiAggregator(Aggregator):
+    """Merges chunks into one response: parts with adjacent texts joined, the last finishReason and usage."""
+
+    def __init__(self, body: dict) -> None:
+        self._candidates: dict[int, _Candidate] = {}
+        self._echo: dict = {}
+        self._finished = False
+
+    @property
+    def truncated(self) -> bool:
+        return not self._finished and self.error is None
+
+    def feed(self, event: Event) -> None:
+        if event.data is None:
+            return
+        chunk = load_object(event.data)
+        if chunk is None:
+            return
+        if chunk.get("error"):
+            self.error = chunk["error"]
+            return
+        finished = False
+        candidates = chunk.get("candidates")
+        for candidate in candidates or ():
+            index = candidate.get("index", 0)
+            state = self._candidates.get(index)
+            if state is None:
+                state = self._candidates[index] = _Candidate()
+            state.feed(candidate)
+            finished = finished or bool(candidate.get("finishReason"))
+        feedback = chunk.get("promptFeedback")
+        if feedback:
+            self._echo["promptFeedback"] = feedback
+            finished = finished or (not candidates and bool(feedback.get("blockReason")))
+        self._finished = finished
+        for key in RESPONSE_KEYS:
+            if key in chunk:
+                self._echo[key] = chunk[key]
+
+    def result(self) -> dict:
+        candidates = [state.result(index) for index, state in sorted(self._candidates.items())]
+        if self.truncated:
+            if not candidates:
+                candidates = [_Candidate().result(0)]
+            for candidate in candidates:
+                candidate["finishReason"] = FINISH_MAX_TOKENS
+        return {"candidates": candidates, **self._echo}
+
+
+def _with_alt_sse(query: str) -> str:
+    params = [param for param in query.split("&") if param and not param.startswith(ALT_PREFIX)]
+    return "&".join([*params, ALT_SSE])
+
+
+class Gemini(Protocol):
+    name = "gemini"
+    family = "gemini"
+    heartbeat = None  # the SDK raises on any line that is not `data: {json}`
+
+    def matches(self, method: str, path: str) -> bool:
+        return method.upper() == "POST" and PATH.search(path) is not None
+
+    def wants_stream(self, path: str, query: str, body: dict) -> bool:
+        return path.endswith(STREAM_GENERATE)
+
+    def is_sse(self, path: str, query: str) -> bool:
+        """Without `alt=sse`, `:streamGenerateContent` answers with one streamed JSON array instead."""
+        return ALT_SSE in query.split("&")
+
+    def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
+        if path.endswith(GENERATE):
+            path = path[: -len(GENERATE)] + STREAM_GENERATE
+        return path, _with_alt_sse(query), body
+
+    def repairer(self, body: dict) -> GeminiRepairer:
+        return GeminiRepairer(body)
+
+    def aggregator(self, body: dict) -> GeminiAggregator:
+        return GeminiAggregator(body)
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return dumps({"error": gemini_error(status, message)})
+
+
+register(Gemini())
