@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
-import re
+import sys
+from collections.abc import Iterator
 
 from .base import Event
 
-# A line ending followed by an empty line. A lone CR must not be the first half of a CRLF.
-_BLANK_LINE = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
-# A new chunk can complete a blank line that began at most this many bytes before it ("\r\n" + "\r\n").
-_LOOKBEHIND = 3
-_CR = 13
+# A blank line is a line ending (CRLF, CR or LF) followed by another. Every one contains one of these pairs, and
+# every occurrence of one of them is a blank line: a lone CR that is not half of a CRLF is a line ending.
+_SEPARATORS = (b"\n\n", b"\n\r", b"\r\r")
+# A new chunk can complete a blank line whose pair began at most this many bytes before it ("\n\r" + "\n").
+_LOOKBEHIND = 2
+_LF = 10
+_NOT_A_LINE_END = b"."
+_ABSENT = sys.maxsize
 
 _FIELD_DATA = b"data"
 _FIELD_EVENT = b"event"
 _FIELD_ID = b"id"
 _COMMENT = 58  # b":"
+_DATA_PREFIX = b"data: "
 
 
 class SSEParser:
@@ -42,7 +47,7 @@ class SSEParser:
             return []
         if self._parts:
             probe = self._tail + data
-            if not _completes(probe, _BLANK_LINE.search(probe)):
+            if next(_block_ends(probe, 0), None) is None:
                 self._parts.append(data)
                 self._tail = probe[-_LOOKBEHIND:]
                 return []
@@ -52,34 +57,64 @@ class SSEParser:
             buf, pos = data, 0
         events: list[Event] = []
         start = 0
-        while _completes(buf, match := _BLANK_LINE.search(buf, pos)):
-            pos = match.end()
-            events.append(parse_block(buf[start:pos]))
-            start = pos
-        rest = buf[start:] if start else buf
-        self._parts = [rest] if rest else []
-        self._tail = rest[-_LOOKBEHIND:]
+        for end in _block_ends(buf, pos):
+            events.append(parse_block(buf[start:end]))
+            start = end
+        self._keep(buf[start:] if start else buf)
         return events
 
     def close(self) -> list[Event]:
         """At the end of the stream: a last block held back for a CR that turned out to end it."""
         buf = self.pending
-        match = _BLANK_LINE.search(buf)
-        if match is None:
+        if next(_block_ends(buf + _NOT_A_LINE_END, 0), None) != len(buf):
             return []
-        rest = buf[match.end() :]
+        self._keep(b"")
+        return [parse_block(buf)]
+
+    def _keep(self, rest: bytes) -> None:
         self._parts = [rest] if rest else []
         self._tail = rest[-_LOOKBEHIND:]
-        return [parse_block(buf[: match.end()])]
 
 
-def _completes(buf: bytes, match: re.Match | None) -> bool:
-    """Whether a blank-line match really ends a block: not a CR at the end of the input, which may be half a CRLF."""
-    return match is not None and (match.end() < len(buf) or buf[-1] != _CR)
+def _block_ends(buf: bytes, pos: int) -> Iterator[int]:
+    """The end offset of every blank line in `buf` from `pos` on, except one whose last byte is the buffer's last CR."""
+    if buf.find(b"\r", pos) < 0:
+        end = buf.find(b"\n\n", pos)
+        while end >= 0:
+            yield end + 2
+            end = buf.find(b"\n\n", end + 2)
+        return
+    last = len(buf) - 1
+    lf_lf, lf_cr, cr_cr = (_find(buf, separator, pos) for separator in _SEPARATORS)
+    while (i := min(lf_lf, lf_cr, cr_cr)) != _ABSENT:
+        if buf[i + 1] == _LF:
+            end = i + 2
+        elif i + 2 <= last:
+            end = i + 3 if buf[i + 2] == _LF else i + 2
+        else:
+            return
+        yield end
+        if lf_lf < end:
+            lf_lf = _find(buf, b"\n\n", end)
+        if lf_cr < end:
+            lf_cr = _find(buf, b"\n\r", end)
+        if cr_cr < end:
+            cr_cr = _find(buf, b"\r\r", end)
+
+
+def _find(buf: bytes, separator: bytes, pos: int) -> int:
+    i = buf.find(separator, pos)
+    return _ABSENT if i < 0 else i
 
 
 def parse_block(raw: bytes) -> Event:
     """The event one complete block (terminating blank line included) dispatches."""
+    if raw.startswith(_DATA_PREFIX):
+        lf, cr, size = raw.find(b"\n"), raw.find(b"\r"), len(raw)
+        if lf == size - 2 and cr < 0:
+            return Event(raw=raw, data=raw[6:-2].decode("utf-8", "replace"))
+        if lf == size - 3 and cr == size - 4:
+            return Event(raw=raw, data=raw[6:-4].decode("utf-8", "replace"))
     data: list[str] = []
     event = id_ = None
     for line in raw.splitlines():
