@@ -1,0 +1,99 @@
+import json
+
+import pytest
+
+import protocols
+from protocols import registry
+from protocols.base import Protocol
+from protocols.errors import anthropic_error, gemini_error, openai_error
+from tests import samples
+from tests.streams import parse
+
+EXPECTED = {
+    "openai_chat": ("openai", b": keepalive\n\n"),
+    "openai_responses": ("openai", b": keepalive\n\n"),
+    "anthropic_messages": ("anthropic", b'event: ping\ndata: {"type": "ping"}\n\n'),
+    "gemini": ("gemini", None),
+}
+
+
+def test_the_four_protocols_are_registered_in_order():
+    assert [p.name for p in protocols.all()] == list(EXPECTED)
+    for protocol in protocols.all():
+        assert (protocol.family, protocol.heartbeat) == EXPECTED[protocol.name]
+        assert protocols.get(protocol.name) is protocol
+
+
+def test_unknown_name_raises():
+    with pytest.raises(KeyError):
+        protocols.get("cohere")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/models"), ("POST", "/v1/embeddings"), ("POST", "/v1/messages/count_tokens"), ("POST", "/"), ("GET", "/v1/responses/resp_1")],
+)
+def test_detect_ignores_other_calls(method, path):
+    assert protocols.detect(method, path) is None
+
+
+def test_heartbeats_are_single_dispatching_nothing_blocks():
+    for protocol in protocols.all():
+        if protocol.heartbeat is not None:
+            (event,) = parse(protocol.heartbeat)
+            assert event.raw == protocol.heartbeat
+            repairer = protocol.repairer({})
+            assert repairer.feed(event) == protocol.heartbeat and not repairer.started
+
+
+class Fifth(Protocol):
+    name = "fifth"
+    family = "fifth"
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == "POST" and path == "/v1/fifth"
+
+
+def test_a_fifth_protocol_is_one_register_call(monkeypatch):
+    monkeypatch.setattr(registry, "_protocols", dict(registry._protocols))
+    fifth = protocols.register(Fifth())
+    assert protocols.detect("POST", "/v1/fifth") is fifth
+    assert protocols.get("fifth") is fifth
+    assert protocols.all()[-1] is fifth
+    assert protocols.detect("POST", "/v1/chat/completions") is protocols.get("openai_chat")
+
+
+def test_samples_are_complete_for_their_protocol():
+    for name, (protocol_name, body) in samples.STREAMS.items():
+        repairer = protocols.get(protocol_name).repairer({})
+        for event in parse(body):
+            repairer.feed(event)
+        assert repairer.complete and repairer.started and not repairer.failed, name
+
+
+@pytest.mark.parametrize(
+    ("status", "openai_type", "anthropic_type", "gemini_status", "gemini_code"),
+    [
+        (400, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT", 400),
+        (402, "invalid_request_error", "billing_error", "FAILED_PRECONDITION", 402),
+        (413, "invalid_request_error", "request_too_large", "FAILED_PRECONDITION", 413),
+        (418, "invalid_request_error", "invalid_request_error", "FAILED_PRECONDITION", 418),
+        (429, "rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED", 429),
+        (500, "server_error", "api_error", "INTERNAL", 500),
+        (502, "server_error", "api_error", "UNAVAILABLE", 502),
+        (503, "server_error", "overloaded_error", "UNAVAILABLE", 503),
+        (504, "server_error", "timeout_error", "DEADLINE_EXCEEDED", 504),
+        (529, "server_error", "overloaded_error", "UNAVAILABLE", 503),
+        (599, "server_error", "api_error", "INTERNAL", 599),
+    ],
+)
+def test_error_tables(status, openai_type, anthropic_type, gemini_status, gemini_code):
+    assert openai_error(status, "m")["type"] == openai_type
+    assert anthropic_error(status, "m") == {"type": anthropic_type, "message": "m"}
+    assert gemini_error(status, "m") == {"code": gemini_code, "message": "m", "status": gemini_status}
+
+
+def test_error_bodies_are_json_bytes():
+    for protocol in protocols.all():
+        assert json.loads(protocol.error_body(500, "é"))
+        assert "é".encode() in protocol.error_body(500, "é")
