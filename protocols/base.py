@@ -32,8 +32,9 @@ class Repairer:
     """Per-stream state machine: fed every upstream event in order, it says what the client receives.
 
     `started` turns true with the first content-bearing event (the "first token"): before it, the engine may
-    still retry the request on another key, so it holds the client's bytes back. `complete` turns true once
-    the protocol's completion signal has passed. `failed` turns true when that signal was an error: an upstream
+    still retry the request on another key, so it holds the client's bytes back. A stream that reaches its
+    completion signal without content counts as started too. `complete` turns true once the protocol's
+    completion signal has passed. `failed` turns true when that signal was an error: an upstream
     in-stream error event (which also counts as started and complete: it is forwarded, not retried), or one
     this repairer emitted. After `end()` or `error_event()` the stream counts as complete, so a second call
     adds nothing.

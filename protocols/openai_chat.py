@@ -186,7 +186,7 @@ class ChatAggregator(Aggregator):
 
     @property
     def truncated(self) -> bool:
-        return not self._done
+        return not self._done and self.error is None
 
     def feed(self, event: Event) -> None:
         data = event.data

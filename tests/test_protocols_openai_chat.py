@@ -294,6 +294,7 @@ def test_aggregate_keeps_an_in_stream_error():
     body = chunk({"content": "a"}) + b'data: {"error":{"message":"boom","type":"server_error","param":null,"code":null}}\n\n'
     aggregator = aggregate(CHAT, parse(body))
     assert aggregator.error == {"message": "boom", "type": "server_error", "param": None, "code": None}
+    assert not aggregator.truncated
 
 
 @pytest.mark.parametrize(
