@@ -88,6 +88,9 @@ class Exchange:
             self.upstream_stream = False
         self.heartbeat = p.heartbeat if (self.proto is not None and self.client_stream) else None
         self._repairer: Repairer | None = None
+        # Set when a deadline moves earlier than the supervisor is sleeping for (the first token switches the
+        # first-token deadline for the idle one).
+        self._wake: asyncio.Future = self.loop.create_future()
 
     # -- the attempt loop --------------------------------------------------------------------------------------
 
@@ -267,6 +270,8 @@ class Exchange:
                     for e in events:
                         feed(e)
                         aggregator.feed(e)
+                    if repairer.started:
+                        self._wake.done() or self._wake.set_result(None)
                     continue
                 data = b"".join([feed(e) for e in events])
                 if held is None:
@@ -276,6 +281,7 @@ class Exchange:
                     continue
                 held.append(data)
                 if repairer.started:  # the first token: commit and release what was held back
+                    self._wake.done() or self._wake.set_result(None)
                     if not out.committed:
                         out.start(200, response_headers(resp.headers))
                     out.write(b"".join(held))
@@ -313,9 +319,13 @@ class Exchange:
             if now >= beat:
                 self._beat()
                 continue
-            done, _ = await asyncio.wait((task,), timeout=min(due, beat) - now)
-            if done:
+            done, _ = await asyncio.wait(
+                (task, self._wake), timeout=min(due, beat) - now, return_when=asyncio.FIRST_COMPLETED
+            )
+            if task in done:
                 return True
+            if self._wake.done():
+                self._wake = self.loop.create_future()
 
     async def _sleep(self, seconds: float) -> None:
         sleeper = asyncio.ensure_future(asyncio.sleep(seconds))

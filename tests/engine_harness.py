@@ -1,0 +1,148 @@
+"""Drives one Exchange against a scripted upstream (httpx.MockTransport): no sockets, no mitmproxy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+import httpx
+
+from protocols.sse import SSEParser
+from rewrite.config import StreamingConfig, parse
+from rewrite.exchange import Exchange, Job
+from rewrite.loopback import LoopbackRequest
+from rewrite.router import Router
+
+PATHS = {
+    "openai_chat": ("api.openai.com", "/v1/chat/completions"),
+    "openai_responses": ("api.openai.com", "/v1/responses"),
+    "anthropic_messages": ("api.anthropic.com", "/v1/messages"),
+    "gemini": ("generativelanguage.googleapis.com", "/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
+}
+NON_STREAM_PATHS = {**PATHS, "gemini": (PATHS["gemini"][0], "/v1beta/models/gemini-2.5-flash:generateContent")}
+
+
+def events_of(body: bytes) -> list[bytes]:
+    return [e.raw for e in SSEParser().feed(body)]
+
+
+class FakeResponder:
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.record: list[bytes] = []
+        self.finished = False
+
+    @property
+    def committed(self) -> bool:
+        return self.status is not None
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.record)
+
+    def start(self, status, headers):
+        assert self.status is None, "status committed twice"
+        self.status, self.headers = status, headers
+
+    def write(self, data: bytes) -> None:
+        assert self.status is not None, "body before status"
+        if data:
+            self.record.append(data)
+
+    async def drain(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+class Stream(httpx.AsyncByteStream):
+    """An upstream body: chunks with optional pauses, an optional stall or reset at the end."""
+
+    def __init__(self, chunks: list[bytes], pause: float = 0.0, then: str = "end", stall: float = 30.0):
+        self.chunks, self.pause, self.then, self.stall = chunks, pause, then, stall
+        self.closed = asyncio.Event()
+
+    async def __aiter__(self):
+        try:
+            for c in self.chunks:
+                if self.pause:
+                    await asyncio.sleep(self.pause)
+                yield c
+            if self.then == "stall":
+                await asyncio.sleep(self.stall)
+            elif self.then == "reset":
+                raise httpx.ReadError("connection reset by peer")
+        finally:
+            self.closed.set()
+
+    async def aclose(self) -> None:
+        self.closed.set()
+
+
+def sse(chunks: list[bytes], **kw) -> httpx.Response:
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Stream(chunks, **kw))
+
+
+@dataclass
+class Upstream:
+    """Answers request n with the n-th scripted behaviour (the last one repeats)."""
+
+    script: list
+    seen: list[httpx.Request] = field(default_factory=list)
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        step = self.script[min(len(self.seen) - 1, len(self.script) - 1)]
+        return await step(request) if asyncio.iscoroutinefunction(step) else step(request)
+
+    def keys(self) -> list[str]:
+        out = []
+        for r in self.seen:
+            h = r.headers
+            out.append(h.get("x-api-key") or h.get("x-goog-api-key") or h.get("authorization", "").removeprefix("Bearer "))
+        return out
+
+
+def stall_before_headers(seconds: float):
+    async def step(request):
+        await asyncio.sleep(seconds)
+        raise AssertionError("should have been cancelled")
+
+    return step
+
+
+async def run(
+    protocol: str,
+    upstream: Upstream,
+    *,
+    stream: bool = True,
+    body: dict | None = None,
+    keys=("k1", "k2", "k3"),
+    provider_extra: str = "",
+    raw_body: bytes | None = None,
+    **streaming,
+) -> tuple[FakeResponder, Job]:
+    host, path = (PATHS if stream else NON_STREAM_PATHS)[protocol]
+    provider = {"api.openai.com": "openai", "api.anthropic.com": "anthropic"}.get(host, "gemini")
+    keys_yaml = f"keys: [{', '.join(keys)}]" if keys else "keys: []"
+    cfg = parse(f"providers: {{{provider}: {{base_url: 'http://vendor.test', {keys_yaml}{provider_extra}}}}}")
+    cfg.streaming = StreamingConfig(**{"first_token_timeout": 5, "idle_timeout": 5, "heartbeat_interval": 30,
+                                       **streaming})
+    route = Router(cfg).route(host, "POST", path)
+    query = "alt=sse" if protocol == "gemini" and stream else ""
+    if body is None:
+        body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], "input": "hi",
+                "contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+        if stream and protocol != "gemini":
+            body["stream"] = True
+    request = LoopbackRequest("POST", path + (f"?{query}" if query else ""),
+                              [("content-type", "application/json"), ("authorization", "Bearer client")],
+                              json.dumps(body).encode() if raw_body is None else raw_body)
+    job = Job("job-0001", route)
+    responder = FakeResponder()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
+        await Exchange(client, cfg.streaming, job, request, responder).run()
+    return responder, job

@@ -1,0 +1,263 @@
+"""The engine's reliability behaviour for each protocol, against a scripted upstream (no sockets)."""
+
+import asyncio
+import json
+import re
+
+import httpx
+import pytest
+
+import protocols
+from tests import samples
+from tests.engine_harness import Upstream, events_of, run, sse, stall_before_headers
+
+TEXT = {
+    "openai_chat": samples.CHAT_TEXT,
+    "openai_responses": samples.RESPONSES_TEXT,
+    "anthropic_messages": samples.ANTHROPIC_TEXT,
+    "gemini": samples.GEMINI_TEXT,
+}
+TOOL = {
+    "openai_chat": samples.CHAT_TOOL_CALLS,
+    "openai_responses": samples.RESPONSES_TOOL_CALL,
+    "anthropic_messages": samples.ANTHROPIC_TOOL_USE,
+    "gemini": samples.GEMINI_FUNCTION_CALL,
+}
+TRUNCATED = {
+    "openai_chat": rb'"finish_reason": ?"length"',
+    "openai_responses": rb"event: response\.incomplete\n.*max_output_tokens",
+    "anthropic_messages": rb'"stop_reason": ?"max_tokens".*event: message_stop',
+    "gemini": rb'"finishReason": ?"MAX_TOKENS"',
+}
+TOOL_FINISH = {
+    "openai_chat": rb'"finish_reason": ?"tool_calls"',
+    "openai_responses": rb"response\.completed",
+    "anthropic_messages": rb'"stop_reason": ?"tool_use"',
+    "gemini": rb"functionCall",
+}
+ALL = list(TEXT)
+
+
+def first_token_index(protocol: str, body: bytes) -> int:
+    repairer = protocols.get(protocol).repairer({})
+    for i, e in enumerate(protocols.SSEParser().feed(body)):
+        repairer.feed(e)
+        if repairer.started:
+            return i
+    raise AssertionError("no content")
+
+
+def content_prefix(protocol: str, body: bytes, extra: int = 1) -> list[bytes]:
+    """The events up to and including `extra` content-bearing events."""
+    return events_of(body)[: first_token_index(protocol, body) + extra]
+
+
+def assert_truncated(protocol: str, out: bytes) -> None:
+    assert re.search(TRUNCATED[protocol], out, re.S), out[-400:]
+
+
+def kinds(job) -> list[str]:
+    return [n["kind"] for n in job.notes]
+
+
+@pytest.mark.parametrize("protocol", ALL)
+async def test_clean_stream_passes_through_byte_for_byte(protocol):
+    out, job = await run(protocol, Upstream([lambda r: sse(events_of(TEXT[protocol]))]))
+    assert out.status == 200
+    assert out.body == TEXT[protocol].replace(b": keepalive\n\n", b"") or out.body == TEXT[protocol]
+    assert kinds(job) == []
+
+
+@pytest.mark.parametrize("protocol", ALL)
+async def test_first_token_stall_after_headers_is_retried_on_the_next_key(protocol):
+    pre = events_of(TEXT[protocol])[: first_token_index(protocol, TEXT[protocol])]
+    up = Upstream([lambda r: sse(pre, then="stall"), lambda r: sse(events_of(TEXT[protocol]))])
+    out, job = await run(protocol, up, first_token_timeout=0.2)
+    assert up.keys() == ["k1", "k2"]
+    assert out.status == 200 and b"".join(events_of(out.body)) == out.body
+    # One clean answer: the stalled attempt's preamble never reached the client.
+    assert out.body.count(pre[0]) == 1 if pre else True
+    assert out.body.endswith(events_of(TEXT[protocol])[-1])
+    assert "retry" in kinds(job) and "first-token timeout" in job.notes[0]["reason"]
+
+
+@pytest.mark.parametrize("protocol", ALL)
+async def test_stall_before_headers_is_retried(protocol):
+    up = Upstream([stall_before_headers(10), lambda r: sse(events_of(TEXT[protocol]))])
+    out, job = await run(protocol, up, first_token_timeout=0.2)
+    assert up.keys() == ["k1", "k2"] and out.status == 200
+    assert out.body.endswith(events_of(TEXT[protocol])[-1])
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 529])
+async def test_transient_statuses_are_retried(status):
+    err = {"error": {"message": "busy", "type": "rate_limit_error"}}
+    up = Upstream([lambda r: httpx.Response(status, json=err, headers={"retry-after": "0"}),
+                   lambda r: sse(events_of(samples.CHAT_TEXT))])
+    out, job = await run("openai_chat", up)
+    assert up.keys() == ["k1", "k2"] and out.status == 200
+    assert job.notes[0]["reason"] == f"status {status}"
+
+
+async def test_retry_after_puts_the_key_aside():
+    up = Upstream([lambda r: httpx.Response(429, json={}, headers={"retry-after": "30"}),
+                   lambda r: sse(events_of(samples.CHAT_TEXT))])
+    out, job = await run("openai_chat", up, keys=("k1", "k2"))
+    assert up.keys() == ["k1", "k2"]
+
+
+async def test_a_single_key_waits_for_retry_after_ms():
+    up = Upstream([lambda r: httpx.Response(429, json={}, headers={"retry-after-ms": "300"}),
+                   lambda r: sse(events_of(samples.CHAT_TEXT))])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    out, job = await run("openai_chat", up, keys=("only",))
+    assert up.keys() == ["only", "only"] and out.status == 200
+    assert loop.time() - t0 >= 0.29
+
+
+@pytest.mark.parametrize("status", [400, 404, 413, 422])
+async def test_client_errors_are_returned_at_once(status):
+    body = {"error": {"message": "bad request", "type": "invalid_request_error"}}
+    up = Upstream([lambda r: httpx.Response(status, json=body)])
+    out, job = await run("openai_chat", up)
+    assert len(up.seen) == 1
+    assert out.status == status and json.loads(out.body) == body
+
+
+async def test_401_with_a_pool_moves_to_the_next_key():
+    up = Upstream([lambda r: httpx.Response(401, json={"error": {"message": "bad key"}}),
+                   lambda r: sse(events_of(samples.CHAT_TEXT))])
+    out, job = await run("openai_chat", up)
+    assert up.keys() == ["k1", "k2"] and out.status == 200
+
+
+async def test_401_without_a_pool_is_the_clients_problem():
+    up = Upstream([lambda r: httpx.Response(401, json={"error": {"message": "bad key"}})])
+    out, job = await run("openai_chat", up, keys=())
+    assert len(up.seen) == 1 and out.status == 401
+    assert up.seen[0].headers["authorization"] == "Bearer client"
+
+
+async def test_every_attempt_failing_returns_the_last_upstream_error():
+    up = Upstream([lambda r: httpx.Response(503, json={"error": {"message": f"down {len(up.seen)}"}},
+                                            headers={"retry-after": "0"})])
+    out, job = await run("openai_chat", up, first_token_retries=2)
+    assert len(up.seen) == 3 and out.status == 503
+    assert json.loads(out.body)["error"]["message"] == "down 3"
+    assert kinds(job) == ["retry", "retry", "failed"]
+
+
+@pytest.mark.parametrize("protocol", ALL)
+async def test_every_attempt_timing_out_gives_a_protocol_shaped_504(protocol):
+    up = Upstream([stall_before_headers(10)])
+    out, job = await run(protocol, up, first_token_timeout=0.1, first_token_retries=1)
+    assert out.status == 504 and len(up.seen) == 2
+    assert json.loads(out.body)  # the protocol's own error shape
+    assert "error" in json.loads(out.body)
+
+
+@pytest.mark.parametrize("how", ["end", "reset", "stall"])
+@pytest.mark.parametrize("protocol", ALL)
+async def test_cut_or_stalled_stream_ends_truncated_with_the_text_so_far(protocol, how):
+    prefix = content_prefix(protocol, TEXT[protocol], extra=2)
+    up = Upstream([lambda r: sse(prefix, then=how)])
+    out, job = await run(protocol, up, idle_timeout=0.2)
+    assert len(up.seen) == 1
+    assert out.body.startswith(b"".join(prefix))
+    assert_truncated(protocol, out.body[len(b"".join(prefix)):])
+    assert kinds(job) == ["repaired"]
+    if how == "stall":
+        assert job.notes[0]["cause"] == "idle timeout"
+
+
+@pytest.mark.parametrize("protocol", ALL)
+async def test_error_mode_ends_with_the_protocols_error_event(protocol):
+    prefix = content_prefix(protocol, TEXT[protocol], extra=2)
+    out, job = await run(protocol, Upstream([lambda r: sse(prefix)]), on_truncation="error")
+    tail = out.body[len(b"".join(prefix)):]
+    assert b"error" in tail and not re.search(TRUNCATED[protocol], tail, re.S)
+
+
+@pytest.mark.parametrize("protocol", ["openai_chat", "openai_responses", "anthropic_messages"])
+async def test_cut_mid_tool_call_never_reports_a_tool_call(protocol):
+    events = events_of(TOOL[protocol])
+    # Cut right after the first argument fragment.
+    cut = next(i for i, e in enumerate(events) if b"arguments" in e and b'""' not in e or b"partial_json" in e)
+    up = Upstream([lambda r: sse(events[: cut + 1])])
+    out, job = await run(protocol, up)
+    tail = out.body[len(b"".join(events[: cut + 1])):]
+    assert_truncated(protocol, tail)
+    assert not re.search(TOOL_FINISH[protocol], tail)
+
+
+@pytest.mark.parametrize("protocol", ["openai_chat", "openai_responses", "anthropic_messages"])
+async def test_heartbeats_keep_a_waiting_client_alive_and_the_retry_stays_clean(protocol):
+    pre = events_of(TEXT[protocol])[: first_token_index(protocol, TEXT[protocol])]
+    up = Upstream([lambda r: sse(pre, then="stall"), lambda r: sse(events_of(TEXT[protocol]))])
+    out, job = await run(protocol, up, first_token_timeout=0.35, heartbeat_interval=0.1)
+    beat = protocols.get(protocol).heartbeat
+    assert out.body.startswith(beat) and out.body.count(beat) >= 2
+    assert out.body.replace(beat, b"") .endswith(events_of(TEXT[protocol])[-1])
+    assert "committed" in kinds(job) and "retry" in kinds(job)
+
+
+async def test_gemini_never_gets_a_heartbeat():
+    pre = events_of(samples.GEMINI_TEXT)[:0]
+    up = Upstream([lambda r: sse(pre, then="stall"), lambda r: sse(events_of(samples.GEMINI_TEXT))])
+    out, job = await run("gemini", up, first_token_timeout=0.35, heartbeat_interval=0.05)
+    assert out.body == samples.GEMINI_TEXT
+    assert "committed" not in kinds(job)
+
+
+@pytest.mark.parametrize("protocol", ["openai_chat", "anthropic_messages"])
+async def test_failure_after_heartbeats_is_reported_in_stream(protocol):
+    up = Upstream([stall_before_headers(10)])
+    out, job = await run(protocol, up, first_token_timeout=0.25, first_token_retries=0, heartbeat_interval=0.1)
+    assert out.status == 200
+    assert out.body.rstrip().endswith(b"}") and b"error" in out.body.split(protocols.get(protocol).heartbeat)[-1]
+
+
+@pytest.mark.parametrize("protocol", ALL)
+async def test_forced_upstream_stream_survives_a_first_token_stall(protocol):
+    pre = events_of(TEXT[protocol])[: first_token_index(protocol, TEXT[protocol])]
+    up = Upstream([lambda r: sse(pre, then="stall"), lambda r: sse(events_of(TEXT[protocol]))])
+    out, job = await run(protocol, up, stream=False, first_token_timeout=0.2,
+                         provider_extra=", force_upstream_stream: true")
+    assert len(up.seen) == 2 and out.status == 200
+    sent = up.seen[0]
+    if protocol == "gemini":
+        assert sent.url.path.endswith(":streamGenerateContent") and sent.url.params["alt"] == "sse"
+    else:
+        assert json.loads(sent.content)["stream"] is True
+    answer = json.dumps(json.loads(out.body))
+    assert "Paris" in answer
+
+
+async def test_upstream_answering_a_non_stream_request_with_sse_is_aggregated():
+    up = Upstream([lambda r: sse(events_of(samples.CHAT_TOOL_CALLS))])
+    out, job = await run("openai_chat", up, stream=False)
+    body = json.loads(out.body)
+    assert body["object"] == "chat.completion"
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert [c["function"]["arguments"] for c in choice["message"]["tool_calls"]] == samples.CHAT_TOOL_ARGUMENTS
+
+
+async def test_client_disconnect_cancels_the_upstream():
+    from tests.engine_harness import Stream
+
+    stream = Stream(content_prefix("openai_chat", samples.CHAT_TEXT), then="stall")
+    up = Upstream([lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=stream)])
+    task = asyncio.ensure_future(run("openai_chat", up))
+    await asyncio.sleep(0.1)
+    assert not stream.closed.is_set()
+    task.cancel()
+    await asyncio.wait_for(stream.closed.wait(), 1.0)
+
+
+async def test_malformed_json_body_is_forwarded_untouched():
+    up = Upstream([lambda r: httpx.Response(400, json={"error": {"message": "We could not parse the JSON"}})])
+    out, job = await run("openai_chat", up, raw_body=b'{"model": "m", "messages": [')
+    assert up.seen[0].content == b'{"model": "m", "messages": ['
+    assert out.status == 400 and b"could not parse" in out.body
