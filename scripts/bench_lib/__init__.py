@@ -1,0 +1,1 @@
+"""The benchmark behind scripts/bench: fake vendor, load client, process control, report."""

@@ -1,0 +1,624 @@
+"""The benchmark's load client: raw asyncio + ssl, hand-written HTTP/1.1, minimal SSE scanning.
+
+Runs as a worker (`python -m bench_lib.client`): reads one JSON job per line on stdin and answers one JSON result
+per line on stdout. A target is reached either directly over plain HTTP (`kind: plain`: the fake vendor itself, or
+a base-URL gateway such as LiteLLM) or, like any HTTPS_PROXY client, through an HTTP CONNECT tunnel to the proxy
+and TLS to the vendor's hostname, trusting mitmproxy's CA (`kind: tunnel`).
+
+Every content event carries its send time (` ts<ns> `, CLOCK_MONOTONIC); the client stamps each read with the same
+clock, so every event's delivery delay is known. The CPU time and memory of the process under test are read from
+/proc around the measured part of each job (connection set-up excluded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import re
+import socket
+import ssl
+import sys
+import time
+import traceback
+
+from bench_lib.procinfo import cpu_seconds, machine_busy_seconds, memory_kib
+from bench_lib.stats import pcts
+
+now_ns = time.monotonic_ns
+STAMP_RE = re.compile(rb" ts(\d+) ")
+HOSTS = {"openai": b"api.openai.com", "anthropic": b"api.anthropic.com"}
+TERMINAL = {"openai": b"[DONE]", "anthropic": b"message_stop"}
+READ_SIZE = 1 << 18
+_ssl_contexts: dict[str, ssl.SSLContext] = {}
+
+
+class BenchError(Exception):
+    pass
+
+
+def ssl_context(cafile: str) -> ssl.SSLContext:
+    ctx = _ssl_contexts.get(cafile)
+    if ctx is None:
+        ctx = ssl.create_default_context(cafile=cafile)
+        ctx.set_alpn_protocols(["http/1.1"])
+        _ssl_contexts[cafile] = ctx
+    return ctx
+
+
+def build_request(target: dict, family: str, stream: bool, events: int, interval_ms: float = 0,
+                  batch: int = 1) -> bytes:
+    words = f"bench events={events} interval_ms={interval_ms:g} batch={batch}"
+    if family == "openai":
+        path = target.get("openai_path", "/v1/chat/completions")
+        body = {"model": "bench-model", "stream": stream, "messages": [{"role": "user", "content": words}]}
+        auth = b"Authorization: Bearer sk-bench-client\r\n"
+    else:
+        path = target.get("anthropic_path", "/v1/messages")
+        body = {"model": "bench-model", "max_tokens": 1024, "stream": stream,
+                "messages": [{"role": "user", "content": words}]}
+        auth = b"x-api-key: sk-ant-bench-client\r\nanthropic-version: 2023-06-01\r\n"
+    if target["kind"] == "tunnel":
+        host = HOSTS[family]
+    else:
+        host = b"127.0.0.1:%d" % target["port"]
+    data = json.dumps(body, separators=(",", ":")).encode()
+    accept = b"text/event-stream" if stream else b"application/json"
+    return (
+        b"POST %b HTTP/1.1\r\nHost: %b\r\n%bContent-Type: application/json\r\nAccept: %b\r\n"
+        b"User-Agent: rotator-bench/1\r\nContent-Length: %d\r\n\r\n%b"
+        % (path.encode(), host, auth, accept, len(data), data)
+    )
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection (inside a CONNECT tunnel + TLS for proxies)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.r = reader
+        self.w = writer
+        self.buf = b""
+        self.usable = True
+
+    @classmethod
+    async def open(cls, target: dict, family: str) -> "Conn":
+        r, w = await asyncio.open_connection("127.0.0.1", target["port"], limit=READ_SIZE)
+        sock = w.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if target["kind"] == "tunnel":
+            host = HOSTS[family]
+            w.write(b"CONNECT %b:443 HTTP/1.1\r\nHost: %b:443\r\n\r\n" % (host, host))
+            head = await r.readuntil(b"\r\n\r\n")
+            if b" 200" not in head.split(b"\r\n", 1)[0]:
+                w.close()
+                raise BenchError(f"CONNECT refused: {head[:80]!r}")
+            await w.start_tls(ssl_context(target["cafile"]), server_hostname=host.decode())
+        return cls(r, w)
+
+    def close(self) -> None:
+        try:
+            self.w.close()
+        except Exception:
+            pass
+
+
+class Scan:
+    """Counts stamped events as complete SSE events arrive and records their delivery delay."""
+
+    __slots__ = ("pending", "events", "delays", "t_first", "terminal", "error", "terminal_mark", "first_data")
+
+    def __init__(self, family: str, collect: bool) -> None:
+        self.pending = b""
+        self.events = 0
+        self.delays: list[int] | None = [] if collect else None
+        self.t_first: int | None = None
+        self.terminal = False
+        self.error = False
+        self.terminal_mark = TERMINAL[family]
+        self.first_data = b""
+
+    def feed(self, piece: bytes, t: int) -> None:
+        if b"\r" in piece:
+            piece = piece.replace(b"\r\n", b"\n")
+        p = self.pending + piece if self.pending else piece
+        idx = p.rfind(b"\n\n")
+        if idx < 0:
+            self.pending = p
+            return
+        complete = p[: idx + 2]
+        self.pending = p[idx + 2:]
+        if not self.first_data:
+            self.first_data = complete[:300]
+        stamps = STAMP_RE.findall(complete)
+        if stamps:
+            if self.t_first is None:
+                self.t_first = t
+            self.events += len(stamps)
+            if self.delays is not None:
+                self.delays.extend([t - int(s) for s in stamps])
+        if self.terminal_mark in complete:
+            self.terminal = True
+        if b'"error"' in complete:
+            self.error = True
+
+
+class Response:
+    __slots__ = ("status", "t0", "t_first_byte", "t_end", "body", "scan", "chunks", "reads", "head")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.t0 = self.t_first_byte = self.t_end = 0
+        self.body = b""
+        self.scan: Scan | None = None
+        self.chunks = 0
+        self.reads = 0
+        self.head = b""
+
+
+async def roundtrip(conn: Conn, req: bytes, scan: Scan | None) -> Response:
+    """Send one request and read its whole response; `scan` receives the body of a streamed response."""
+    res = Response()
+    res.scan = scan
+    r = conn.r
+    buf = conn.buf
+    conn.buf = b""
+    res.t0 = now_ns()
+    conn.w.write(req)
+    t = 0
+    while True:
+        i = buf.find(b"\r\n\r\n")
+        if i >= 0:
+            break
+        data = await r.read(READ_SIZE)
+        t = now_ns()
+        if not data:
+            conn.usable = False
+            raise BenchError("connection closed before the response head")
+        if not res.t_first_byte:
+            res.t_first_byte = t
+        buf += data
+    if not res.t_first_byte:
+        res.t_first_byte = now_ns()
+        t = res.t_first_byte
+    head = buf[:i]
+    rest = buf[i + 4:]
+    res.head = head[:400]
+    lines = head.split(b"\r\n")
+    try:
+        res.status = int(lines[0].split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        conn.usable = False
+        raise BenchError(f"bad status line {lines[0][:80]!r}")
+    chunked = False
+    length = None
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        k = k.strip().lower()
+        if k == b"transfer-encoding" and b"chunked" in v.lower():
+            chunked = True
+        elif k == b"content-length":
+            length = int(v.strip())
+        elif k == b"connection" and v.strip().lower() == b"close":
+            conn.usable = False
+    body_parts: list[bytes] = []
+    sink = scan.feed if scan is not None else (lambda piece, _t: body_parts.append(piece))
+    if chunked:
+        dec = Dechunker()
+        data = rest
+        while True:
+            if data:
+                for piece in dec.feed(data):
+                    sink(piece, t)
+                if dec.done:
+                    conn.buf = dec.leftover
+                    break
+            data = await r.read(READ_SIZE)
+            t = now_ns()
+            res.reads += 1
+            if not data:
+                conn.usable = False
+                raise BenchError("connection closed inside a chunked body")
+        res.chunks = dec.chunks
+    elif length is not None:
+        remaining = length
+        data = rest
+        while True:
+            if data:
+                take = data[:remaining]
+                remaining -= len(take)
+                sink(take, t)
+                if remaining <= 0:
+                    conn.buf = data[len(take):]
+                    break
+            data = await r.read(READ_SIZE)
+            t = now_ns()
+            res.reads += 1
+            if not data:
+                conn.usable = False
+                raise BenchError("connection closed inside a body")
+    else:  # delimited by the connection's end
+        conn.usable = False
+        data = rest
+        while True:
+            if data:
+                sink(data, t)
+            data = await r.read(READ_SIZE)
+            t = now_ns()
+            res.reads += 1
+            if not data:
+                break
+    res.t_end = t or now_ns()
+    if scan is None:
+        res.body = b"".join(body_parts)
+    return res
+
+
+class Dechunker:
+    """Incremental decoder of HTTP/1.1 chunked transfer coding."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.need = 0  # data bytes left in the current chunk
+        self.skip = 0  # CRLF bytes left after the current chunk
+        self.trailer = False
+        self.done = False
+        self.leftover = b""
+        self.chunks = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self.buf + data if self.buf else data
+        out = []
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            if self.need:
+                take = min(self.need, n - pos)
+                out.append(buf[pos:pos + take])
+                pos += take
+                self.need -= take
+                if not self.need:
+                    self.skip = 2
+                continue
+            if self.skip:
+                s = min(self.skip, n - pos)
+                pos += s
+                self.skip -= s
+                continue
+            e = buf.find(b"\r\n", pos)
+            if e < 0:
+                break
+            line = buf[pos:e]
+            pos = e + 2
+            if self.trailer:
+                if not line:
+                    self.done = True
+                    self.leftover = buf[pos:]
+                    self.buf = b""
+                    return out
+                continue
+            size = int(line.split(b";", 1)[0], 16)
+            if size == 0:
+                self.trailer = True
+            else:
+                self.chunks += 1
+                self.need = size
+        self.buf = buf[pos:]
+        return out
+
+
+def check_stream(res: Response, family: str, events: int) -> str | None:
+    """Why a streamed response is not a complete, correct stream; None when it is."""
+    if res.status != 200:
+        return f"HTTP {res.status}"
+    s = res.scan
+    if s.error:
+        return "error event in stream: " + s.first_data[:160].decode(errors="replace")
+    if not s.terminal:
+        return f"no completion signal after {s.events}/{events} events"
+    if s.events != events:
+        return f"{s.events}/{events} events"
+    return None
+
+
+def proxy_cpu(job: dict) -> float:
+    return cpu_seconds(job.get("pids") or [])
+
+
+def ms(ns: float | None) -> float | None:
+    return None if ns is None else ns / 1e6
+
+
+class Errors:
+    def __init__(self) -> None:
+        self.count = 0
+        self.reasons: dict[str, int] = {}
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        reason = reason[:200]
+        if len(self.reasons) < 10 or reason in self.reasons:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def as_dict(self) -> dict:
+        return {"errors": self.count, "error_reasons": self.reasons}
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------------- jobs
+
+async def job_probe(job: dict) -> dict:
+    """One streamed and one non-stream request: does the target work at all?"""
+    try:
+        return await asyncio.wait_for(probe(job), job["time_limit"])
+    except asyncio.TimeoutError:
+        return {"ok": False, "why": f"no complete answer within {job['time_limit']} s"}
+
+
+async def probe(job: dict) -> dict:
+    t, fam = job["target"], job.get("family", "openai")
+    conn = await Conn.open(t, fam)
+    try:
+        res = await roundtrip(conn, build_request(t, fam, True, 5), Scan(fam, False))
+        why = check_stream(res, fam, 5)
+        if why:
+            return {"ok": False, "why": f"stream: {why}; head {res.head[:120]!r}; "
+                                        f"body {res.scan.first_data[:200]!r}"}
+        if not conn.usable:
+            conn.close()
+            conn = await Conn.open(t, fam)
+        res = await roundtrip(conn, build_request(t, fam, False, 5), None)
+        if res.status != 200 or b"w4" not in res.body:
+            return {"ok": False, "why": f"non-stream: HTTP {res.status}, body {res.body[:200]!r}"}
+        return {"ok": True}
+    finally:
+        conn.close()
+
+
+async def job_seq(job: dict) -> dict:
+    """Sequential streamed requests on one keep-alive connection: time to first byte and to first token."""
+    t, fam = job["target"], job.get("family", "openai")
+    n, events, deadline = job["n"], job.get("events", 3), time.monotonic() + job["time_limit"]
+    req = build_request(t, fam, True, events)
+    errors = Errors()
+    conn = await Conn.open(t, fam)
+    for _ in range(job.get("warmup", 0)):
+        await roundtrip(conn, req, Scan(fam, False))
+    ttfb, ttft = [], []
+    cpu0 = proxy_cpu(job)
+    done = 0
+    for _ in range(n):
+        if time.monotonic() > deadline:
+            errors.add("time limit")
+            break
+        try:
+            if not conn.usable:
+                conn.close()
+                conn = await Conn.open(t, fam)
+            res = await roundtrip(conn, req, Scan(fam, False))
+        except (OSError, BenchError, ssl.SSLError) as e:
+            conn.usable = False
+            errors.add(describe(e))
+            continue
+        done += 1
+        why = check_stream(res, fam, events)
+        if why:
+            errors.add(why)
+            continue
+        ttfb.append(res.t_first_byte - res.t0)
+        ttft.append(res.scan.t_first - res.t0)
+    cpu1 = proxy_cpu(job)
+    conn.close()
+    b50, b99 = pcts(ttfb, (50, 99))
+    f50, f99 = pcts(ttft, (50, 99))
+    return {"requests": done, "ok": len(ttfb), "ttfb_p50_ms": ms(b50), "ttfb_p99_ms": ms(b99),
+            "ttft_p50_ms": ms(f50), "ttft_p99_ms": ms(f99),
+            "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / done if done else None, **errors.as_dict()}
+
+
+async def job_long(job: dict) -> dict:
+    """One long stream as fast as the path allows: events per second, proxy CPU per event."""
+    t, fam = job["target"], job.get("family", "openai")
+    events, batch = job["events"], job.get("batch", 1)
+    errors = Errors()
+    conn = await Conn.open(t, fam)
+    await roundtrip(conn, build_request(t, fam, True, 3), Scan(fam, False))  # warm the path
+    if not conn.usable:
+        conn.close()
+        conn = await Conn.open(t, fam)
+    req = build_request(t, fam, True, events, 0, batch)
+    cpu0 = proxy_cpu(job)
+    try:
+        res = await asyncio.wait_for(roundtrip(conn, req, Scan(fam, False)), job["time_limit"])
+    except asyncio.TimeoutError:
+        conn.close()
+        errors.add("time limit")
+        return {"events": 0, "events_per_s": None, **errors.as_dict()}
+    cpu1 = proxy_cpu(job)
+    conn.close()
+    why = check_stream(res, fam, events)
+    if why:
+        errors.add(why)
+    got = res.scan.events
+    secs = (res.t_end - res.t0) / 1e9
+    return {"events": got, "seconds": secs, "events_per_s": got / secs if secs > 0 and not why else None,
+            "proxy_cpu_s": cpu1 - cpu0,
+            "proxy_cpu_us_per_event": (cpu1 - cpu0) * 1e6 / got if got else None,
+            "client_reads": res.reads, "chunks": res.chunks,
+            "events_per_chunk": got / res.chunks if res.chunks else None, **errors.as_dict()}
+
+
+async def open_many(t: dict, fam: str, n: int, errors: Errors) -> list[Conn | None]:
+    sem = asyncio.Semaphore(16)
+
+    async def one() -> Conn | None:
+        async with sem:
+            try:
+                return await asyncio.wait_for(Conn.open(t, fam), 30)
+            except Exception as e:  # noqa: BLE001 - any failure is one failed stream
+                errors.add("connect: " + describe(e))
+                return None
+
+    return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+async def sample_memory(pids: list[int], out: list[int], period: float = 0.05) -> None:
+    while True:
+        out.append(memory_kib(pids)[0])
+        await asyncio.sleep(period)
+
+
+async def job_paced(job: dict) -> dict:
+    """Many concurrent streams, each one event every interval: per-event delivery delay, errors, CPU, RSS."""
+    t, fam = job["target"], job.get("family", "openai")
+    streams, events, interval_ms = job["streams"], job["events"], job["interval_ms"]
+    pids = job.get("pids") or []
+    errors = Errors()
+    conns = await open_many(t, fam, streams, errors)
+    rss_idle = memory_kib(pids)[0]
+    req = build_request(t, fam, True, events, interval_ms, 1)
+    delays: list[int] = []
+    rss: list[int] = []
+    sampler = asyncio.create_task(sample_memory(pids, rss)) if pids else None
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    stagger = interval_ms / 1000.0 / max(1, streams)
+
+    async def one(i: int, conn: Conn | None) -> int:
+        if conn is None:
+            return 0
+        delay = start + i * stagger - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        scan = Scan(fam, True)
+        try:
+            res = await roundtrip(conn, req, scan)
+            why = check_stream(res, fam, events)
+            if why:
+                errors.add(why)
+        except (OSError, BenchError, ssl.SSLError) as e:
+            errors.add(describe(e))
+        except asyncio.CancelledError:
+            errors.add("time limit")
+        finally:
+            conn.close()
+        delays.extend(scan.delays)
+        return scan.events
+
+    cpu0 = cpu_seconds(pids)
+    load0 = time.process_time() + cpu_seconds(job.get("load_pids") or [])
+    t0 = now_ns()
+    tasks = [asyncio.create_task(one(i, c)) for i, c in enumerate(conns)]
+    _, pending = await asyncio.wait(tasks, timeout=job["time_limit"])
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+    elapsed = (now_ns() - t0) / 1e9
+    cpu1 = cpu_seconds(pids)
+    load1 = time.process_time() + cpu_seconds(job.get("load_pids") or [])
+    if sampler:
+        sampler.cancel()
+    rss_now, hwm = memory_kib(pids)
+    rss.append(rss_now)
+    got = len(delays)
+    d50, d90, d99, dmax = pcts(delays, (50, 90, 99, 100))
+    return {"streams": streams, "events": got, "expected_events": streams * events, "seconds": elapsed,
+            "delay_p50_ms": ms(d50), "delay_p90_ms": ms(d90), "delay_p99_ms": ms(d99), "delay_max_ms": ms(dmax),
+            "proxy_cpu_s": cpu1 - cpu0, "proxy_cpu_us_per_event": (cpu1 - cpu0) * 1e6 / got if got else None,
+            "proxy_cpu_share": (cpu1 - cpu0) / elapsed if elapsed else None,
+            "load_cpu_share": (load1 - load0) / elapsed if elapsed else None,
+            "rss_idle_kib": rss_idle, "rss_peak_kib": max(rss) if pids else None, "hwm_kib": hwm if pids else None,
+            **errors.as_dict()}
+
+
+async def job_nonstream(job: dict) -> dict:
+    """Non-stream requests from `concurrency` keep-alive connections: requests per second."""
+    t, fam = job["target"], job.get("family", "openai")
+    conc, total = job["concurrency"], job["total"]
+    errors = Errors()
+    conns = await open_many(t, fam, conc, errors)
+    req = build_request(t, fam, False, 3)
+    lat: list[int] = []
+    issued = 0
+    deadline = time.monotonic() + job["time_limit"]
+
+    async def worker(conn: Conn | None) -> None:
+        nonlocal issued
+        if conn is None:
+            return
+        while issued < total and time.monotonic() < deadline:
+            issued += 1
+            try:
+                if not conn.usable:
+                    conn.close()
+                    conn = await Conn.open(t, fam)
+                res = await roundtrip(conn, req, None)
+            except (OSError, BenchError, ssl.SSLError) as e:
+                conn.usable = False
+                errors.add(describe(e))
+                continue
+            if res.status != 200 or b"w2" not in res.body:
+                errors.add(f"HTTP {res.status}: {res.body[:120]!r}")
+                continue
+            lat.append(res.t_end - res.t0)
+        conn.close()
+
+    cpu0 = proxy_cpu(job)
+    t0 = now_ns()
+    tasks = [asyncio.create_task(worker(c)) for c in conns]
+    _, pending = await asyncio.wait(tasks, timeout=job["time_limit"] + 10)
+    for task in pending:
+        task.cancel()
+    elapsed = (now_ns() - t0) / 1e9
+    cpu1 = proxy_cpu(job)
+    if issued < total:
+        errors.add(f"time limit: {total - issued} requests not sent")
+    l50, l99 = pcts(lat, (50, 99))
+    return {"ok": len(lat), "seconds": elapsed, "requests_per_s": len(lat) / elapsed if elapsed else None,
+            "latency_p50_ms": ms(l50), "latency_p99_ms": ms(l99),
+            "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / len(lat) if lat else None, **errors.as_dict()}
+
+
+JOBS = {"probe": job_probe, "seq": job_seq, "long": job_long, "paced": job_paced, "nonstream": job_nonstream}
+
+
+def our_cpu(job: dict) -> float:
+    """CPU time of every process of the benchmark (this client, the vendor, all targets, the orchestrator)."""
+    return cpu_seconds(sorted(set(job.get("bench_pids") or []) | {os.getpid()}))
+
+
+async def run(job: dict) -> dict:
+    limit = job.get("time_limit", 60) + 60  # each job bounds its own load; this is the backstop
+    t0, busy0, ours0 = time.monotonic(), machine_busy_seconds(), our_cpu(job)
+    result = await asyncio.wait_for(JOBS[job["kind"]](job), limit)
+    elapsed = time.monotonic() - t0
+    # CPU that processes other than the client, the vendor and the target used meanwhile: noise in the figures.
+    other = (machine_busy_seconds() - busy0) - (our_cpu(job) - ours0)
+    result["other_cpu_cores"] = max(0.0, other / elapsed) if elapsed > 0.2 else None
+    return result
+
+
+def main() -> None:
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        gc.collect()
+        gc.disable()
+        try:
+            result = asyncio.run(run(job))
+        except Exception as e:  # noqa: BLE001 - reported to the orchestrator, which decides
+            result = {"failed": describe(e), "trace": traceback.format_exc(limit=4)[-800:]}
+        finally:
+            gc.enable()
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,474 @@
+"""scripts/bench: direct vs bare mitmdump vs Rotator vs LiteLLM, in one run, on one workload.
+
+See `scripts/bench --help` and the README's "Benchmark" section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench_lib import procs, report
+from bench_lib.procinfo import descendants
+from bench_lib.procs import Proc, Worker, child_env, free_port, pin, port_open, tail, wait_ready
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+LITELLM_SPEC = "litellm[proxy]==1.100.5"
+LITELLM_VENV = ROOT / ".bench-venv"
+TARGETS = ("direct", "bare", "rotator", "litellm")
+POOL_KEYS = ("sk-bench-1", "sk-bench-2", "sk-bench-3", "sk-ant-bench-1", "sk-ant-bench-2")
+
+
+@dataclass
+class Plan:
+    """Counts for one run. Every load is bounded by its count and by a time limit."""
+
+    reps: int = 5  # repetitions of the sequential phases
+    long_reps: int = 3  # repetitions of the long-stream and non-stream phases
+    paced_reps: int = 3
+    seq_n: int = 300  # sequential streamed requests per repetition
+    seq_warmup: int = 30
+    seq_events: int = 3
+    long_events: int = 20_000
+    long_batches: tuple[int, ...] = (1, 10)  # events per vendor write
+    anthropic_seq_n: int = 100
+    anthropic_long_events: int = 5_000
+    paced_levels: tuple[int, ...] = (50, 100, 200)
+    paced_events: int = 100  # events per paced stream (100 x 20 ms = 2 s)
+    paced_interval_ms: float = 20
+    nonstream_concurrency: int = 20
+    nonstream_total: int = 1_000
+    budget_s: float = 480  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
+
+
+QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=30, seq_warmup=5, long_events=2_000, anthropic_seq_n=10,
+             anthropic_long_events=500, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=100,
+             budget_s=90)
+
+
+@dataclass
+class Target:
+    name: str
+    status: str = "ok"  # ok | n/a
+    reason: str = ""
+    spec: dict = field(default_factory=dict)  # how the client reaches it
+    proc: Proc | None = None
+    families: tuple[str, ...] = ("openai", "anthropic")
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def pids(self) -> list[int]:
+        return descendants(self.proc.pid) if self.proc and self.proc.alive() else []
+
+    def fail(self, reason: str) -> None:
+        self.status, self.reason = "n/a", reason
+        log(f"{self.name}: n/a: {reason}")
+
+
+def log(msg: str) -> None:
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {msg}\n")
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------------------------------- set-up
+
+def git_info() -> dict:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    return {"commit": git("rev-parse", "HEAD"), "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def make_ca(confdir: Path) -> Path:
+    from mitmproxy.certs import CertStore
+
+    CertStore.from_store(confdir, "mitmproxy", 2048)
+    return confdir / "mitmproxy-ca-cert.pem"
+
+
+def start_mitmdump(name: str, script: Path, extra: list[str], port: int, confdir: Path, logdir: Path,
+                   env: dict[str, str], proxy_cpus) -> Proc:
+    argv = [str(ROOT / ".venv/bin/mitmdump"), "-s", str(script), "--listen-host", "127.0.0.1",
+            "--listen-port", str(port), "--set", f"confdir={confdir}", "--set", "connection_strategy=lazy", *extra]
+    proc = Proc(name, argv, logdir / f"{name}.log", env, ROOT)
+    pin(proc.pid, proxy_cpus)
+    return proc
+
+
+def litellm_installed() -> bool:
+    return (LITELLM_VENV / ".installed").exists() and (LITELLM_VENV / "bin/litellm").exists()
+
+
+def ensure_litellm(allow_install: bool) -> str | None:
+    """Makes .bench-venv with LiteLLM; returns None when usable, else why not."""
+    if litellm_installed():
+        return None
+    if not allow_install:
+        return "not installed (a full `scripts/bench` installs it into .bench-venv/)"
+    log(f"installing {LITELLM_SPEC} into {LITELLM_VENV.name}/ (once; about a minute)")
+    try:
+        if not (LITELLM_VENV / "bin/python").exists():
+            subprocess.run([procs.python_for_venv(), "-m", "venv", str(LITELLM_VENV)], check=True, timeout=300,
+                           capture_output=True)
+        r = subprocess.run([str(LITELLM_VENV / "bin/python"), "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", LITELLM_SPEC], capture_output=True, text=True,
+                           timeout=1200)
+        if r.returncode != 0:
+            err = "\n".join(l for l in r.stderr.splitlines() if not l.startswith("WARNING: Location"))
+            return f"pip install {LITELLM_SPEC} failed: {err[-400:]}"
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"installing {LITELLM_SPEC} failed: {e}"
+    if not (LITELLM_VENV / "bin/litellm").exists():
+        return "litellm command missing after install"
+    (LITELLM_VENV / ".installed").write_text(LITELLM_SPEC + "\n")
+    return None
+
+
+def litellm_version() -> str | None:
+    for d in (LITELLM_VENV / "lib").glob("python*/site-packages/litellm-*.dist-info"):
+        return d.name.removeprefix("litellm-").removesuffix(".dist-info")
+    return None
+
+
+def start_litellm(vport: int, port: int, logdir: Path, proxy_cpus) -> Proc:
+    cfg = logdir / "litellm.yaml"
+    cfg.write_text(
+        "model_list:\n"
+        "  - model_name: bench-model\n"
+        "    litellm_params:\n"
+        "      model: openai/bench-model\n"
+        f"      api_base: http://127.0.0.1:{vport}/v1\n"
+        "      api_key: sk-litellm-upstream\n"
+        "litellm_settings:\n"
+        "  drop_params: true\n"
+        "  telemetry: false\n"
+    )
+    env = child_env(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False", LITELLM_LOG="ERROR",
+                    DISABLE_ADMIN_UI="True")
+    argv = [str(LITELLM_VENV / "bin/litellm"), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port),
+            "--num_workers", "1"]
+    proc = Proc("litellm", argv, logdir / "litellm.log", env, logdir)
+    pin(proc.pid, proxy_cpus)
+    return proc
+
+
+# ---------------------------------------------------------------------------------------------------- run
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.plan = dataclasses.replace(QUICK if args.quick else Plan())
+        if args.reps:
+            self.plan.reps = self.plan.long_reps = self.plan.paced_reps = args.reps
+        self.started = time.monotonic()
+        self.stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.outdir = Path(args.out).resolve()
+        self.logdir = self.outdir / f"{self.stamp}-logs"
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        self.procs: list[Proc] = []
+        self.targets: dict[str, Target] = {n: Target(n) for n in TARGETS}
+        self.raw: dict[str, dict[str, list]] = {}
+        self.notes: list[str] = []
+        self.skipped: list[str] = []
+        self.proxy_cpus, self.load_cpus = procs.cpu_sets()
+        self.vendor_stats: dict = {}
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def measuring(self) -> float:
+        """Seconds since the first measurement began (the budget excludes install and start-up)."""
+        return time.monotonic() - self.measure_start
+
+    # -- processes
+
+    def setup(self) -> None:
+        env = child_env(PYTHONPATH=str(SCRIPTS))
+        py = str(ROOT / ".venv/bin/python")
+        vendor = Proc("vendor", [py, "-m", "bench_lib.vendor"], self.logdir / "vendor.log", env, SCRIPTS,
+                      stdout_pipe=True)
+        self.procs.append(vendor)
+        pin(vendor.pid, self.load_cpus)
+        line = vendor.p.stdout.readline().decode()
+        if not line.startswith("PORT "):
+            raise SystemExit("fake vendor did not start: " + tail(vendor.log))
+        self.vport = int(line.split()[1])
+        self.vendor = vendor
+        client = Proc("client", [py, "-m", "bench_lib.client"], self.logdir / "client.log", env, SCRIPTS,
+                      stdout_pipe=True, stdin_pipe=True)
+        self.procs.append(client)
+        self.worker = Worker(client)
+        log(f"fake vendor on 127.0.0.1:{self.vport}; proxy CPUs {self.proxy_cpus}, load CPUs {self.load_cpus}")
+
+        t = self.targets
+        t["direct"].spec = {"kind": "plain", "port": self.vport}
+        confdir = self.logdir / "mitmproxy-conf"
+        confdir.mkdir(exist_ok=True)
+        cafile = str(make_ca(confdir))
+
+        # bare mitmdump
+        port = free_port()
+        t["bare"].proc = start_mitmdump("bare", SCRIPTS / "bench_lib/bare_addon.py", [], port, confdir, self.logdir,
+                                        child_env(BENCH_VENDOR_PORT=str(self.vport)), self.proxy_cpus)
+        self.procs.append(t["bare"].proc)
+        t["bare"].spec = {"kind": "tunnel", "port": port, "cafile": cafile}
+
+        # rotator
+        rot = t["rotator"]
+        if self.args.no_rotator:
+            rot.fail("skipped (--no-rotator)")
+        elif not (ROOT / "addons/rotator.py").exists():
+            rot.fail("addons/rotator.py does not exist yet")
+        else:
+            cfg = self.logdir / "rotator.yaml"
+            cfg.write_text(
+                "providers:\n"
+                f'  openai:    {{base_url: "http://127.0.0.1:{self.vport}/v1", keys: [{", ".join(POOL_KEYS[:3])}]}}\n'
+                f'  anthropic: {{base_url: "http://127.0.0.1:{self.vport}", keys: [{", ".join(POOL_KEYS[3:])}]}}\n'
+            )
+            port = free_port()
+            rot.proc = start_mitmdump("rotator", ROOT / "addons/rotator.py", ["--set", f"rotator_config={cfg}"],
+                                      port, confdir, self.logdir, child_env(), self.proxy_cpus)
+            self.procs.append(rot.proc)
+            rot.spec = {"kind": "tunnel", "port": port, "cafile": cafile}
+
+        # LiteLLM
+        llm = t["litellm"]
+        llm.families = ("openai",)
+        llm.note = "reached directly over plain HTTP at its base URL (no proxy, no TLS), as its users do"
+        if self.args.no_litellm:
+            llm.fail("skipped (--no-litellm)")
+        else:
+            why = ensure_litellm(allow_install=not self.args.quick)
+            if why:
+                llm.fail(why)
+            else:
+                port = free_port()
+                llm.proc = start_litellm(self.vport, port, self.logdir, self.proxy_cpus)
+                self.procs.append(llm.proc)
+                llm.spec = {"kind": "plain", "port": port}
+
+        # readiness, then a probe: a target that cannot stream correctly is n/a, with the reason
+        for name in ("bare", "rotator", "litellm"):
+            tg = t[name]
+            if not tg.ok:
+                continue
+            if name == "litellm":
+                why = wait_ready(tg.proc, lambda p=tg.spec["port"]: procs.http_get(p, "/health/liveliness")[0] == 200,
+                                 180)
+            else:
+                why = wait_ready(tg.proc, lambda p=tg.spec["port"]: port_open(p), 30)
+            if why:
+                tg.fail(f"{why}; log: {tail(tg.proc.log, 600)}")
+                continue
+            for p in tg.pids():
+                pin(p, self.proxy_cpus)
+        for name in TARGETS:
+            tg = t[name]
+            if not tg.ok:
+                continue
+            fams = [f for f in tg.families]
+            for fam in fams:
+                res = self.job(name, {"kind": "probe", "family": fam, "time_limit": 20})
+                if not res.get("ok"):
+                    why = res.get("why") or res.get("failed") or "probe failed"
+                    if fam == "openai":
+                        tg.fail(f"probe ({fam}): {why}; log: ...{tail(tg.proc.log, 400) if tg.proc else ''}")
+                        break
+                    tg.families = tuple(f for f in tg.families if f != fam)
+                    self.notes.append(f"{name}: {fam} probe failed: {why}")
+            if tg.ok:
+                log(f"{name}: ready")
+        if not t["bare"].ok:
+            raise SystemExit("bare mitmdump does not work; the benchmark itself is broken: " + t["bare"].reason)
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            try:
+                p.stop()
+            except Exception:  # noqa: BLE001 - stopping is best-effort, one failure must not leak the rest
+                pass
+
+    # -- jobs
+
+    def job(self, name: str, job: dict) -> dict:
+        tg = self.targets[name]
+        bench_pids = [os.getpid(), self.vendor.pid, self.worker.proc.pid]
+        for other in self.targets.values():
+            bench_pids += other.pids()
+        job = dict(job, target=tg.spec, pids=tg.pids(), load_pids=[self.vendor.pid], bench_pids=bench_pids)
+        # The client shares the load CPUs with the vendor, except for "direct" where no proxy needs the other core.
+        cpus = self.proxy_cpus if name == "direct" else self.load_cpus
+        try:
+            return self.worker.run(job, cpus)
+        except RuntimeError as e:
+            return {"failed": str(e)}
+
+    def phase(self, key: str, job: dict, reps: int, family: str = "openai") -> None:
+        """Runs `job` against every working target, `reps` times, interleaving targets within each repetition."""
+        if self.measuring() > self.plan.budget_s:
+            self.skipped.append(key)
+            log(f"{key}: skipped, time budget of {self.plan.budget_s:.0f} s used up")
+            return
+        log(f"{key} ({reps} x)")
+        out = self.raw.setdefault(key, {})
+        for _ in range(reps):
+            for name in TARGETS:
+                tg = self.targets[name]
+                if not tg.ok or family not in tg.families:
+                    continue
+                if tg.proc and not tg.proc.alive():
+                    tg.fail(f"process exited (code {tg.proc.p.returncode}); log: {tail(tg.proc.log, 600)}")
+                    continue
+                res = self.job(name, dict(job, family=family))
+                out.setdefault(name, []).append(res)
+                if res.get("failed"):
+                    log(f"  {name}: job failed: {res['failed']}")
+                elif res.get("errors"):
+                    log(f"  {name}: {res['errors']} errors: {list(res.get('error_reasons', {}))[:2]}")
+
+    def run(self) -> dict:
+        p = self.plan
+        self.setup()
+        self.measure_start = time.monotonic()
+        seq_limit = 120
+        self.phase("seq_openai", {"kind": "seq", "n": p.seq_n, "warmup": p.seq_warmup, "events": p.seq_events,
+                                  "time_limit": seq_limit}, p.reps)
+        self.phase("seq_anthropic", {"kind": "seq", "n": p.anthropic_seq_n, "warmup": 5, "events": p.seq_events,
+                                     "time_limit": seq_limit}, p.reps, family="anthropic")
+        for b in p.long_batches:
+            self.phase(f"long_b{b}", {"kind": "long", "events": p.long_events, "batch": b, "time_limit": 60},
+                       p.long_reps)
+        self.phase("long_anthropic", {"kind": "long", "events": p.anthropic_long_events, "batch": 1,
+                                      "time_limit": 60}, p.long_reps, family="anthropic")
+        self.phase("nonstream", {"kind": "nonstream", "concurrency": p.nonstream_concurrency,
+                                 "total": p.nonstream_total, "time_limit": 60}, p.long_reps)
+        nominal = p.paced_events * p.paced_interval_ms / 1000
+        for n in p.paced_levels:  # ascending, so that each level's peak RSS is the process's peak so far
+            self.phase(f"paced_{n}", {"kind": "paced", "streams": n, "events": p.paced_events,
+                                      "interval_ms": p.paced_interval_ms, "time_limit": 4 * nominal + 15},
+                       p.paced_reps)
+        status, body = procs.http_get(self.vport, "/_stats")
+        if status == 200:
+            self.vendor_stats = json.loads(body)
+        return self.result()
+
+    def result(self) -> dict:
+        p = self.plan
+        info = git_info()
+        targets = {}
+        for name, tg in self.targets.items():
+            targets[name] = {"status": tg.status, "reason": tg.reason, "families": list(tg.families),
+                             "note": tg.note}
+        notes = list(self.notes)
+        notes.append("direct: client -> fake vendor over plain HTTP/1.1 keep-alive (the physical floor)")
+        notes.append("bare, rotator: client -> HTTP CONNECT -> mitmdump with TLS interception (trusting its CA) "
+                     "-> fake vendor over plain HTTP on 127.0.0.1; both with --set connection_strategy=lazy")
+        notes.append("bare = mitmdump -s scripts/bench_lib/bare_addon.py: only redirects to the vendor and sets "
+                     "flow.response.stream = True (the least any mitmproxy-based design must do)")
+        if self.targets["litellm"].ok:
+            notes.append("litellm: " + self.targets["litellm"].note)
+        if self.proxy_cpus:
+            notes.append(f"the process under test is pinned to CPU {sorted(self.proxy_cpus)}; vendor and client "
+                         f"share CPU {sorted(self.load_cpus)} (for direct the client runs on the other CPU)")
+        if self.skipped:
+            notes.append("skipped for time: " + ", ".join(self.skipped))
+        if self.vendor_stats:
+            keys = self.vendor_stats.get("keys", {})
+            pool = {k: v for k, v in keys.items() if k in POOL_KEYS}
+            if pool:
+                notes.append("keys the vendor saw from the rotator's pool: "
+                             + ", ".join(f"{k} x{v}" for k, v in sorted(pool.items())))
+        return {
+            "schema": 1,
+            "timestamp": dt.datetime.now().isoformat(timespec="seconds"),
+            "git": info,
+            "quick": bool(self.args.quick),
+            "duration_s": round(self.elapsed(), 1),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "mitmproxy": mitmproxy_version(), "litellm": litellm_version() if self.targets["litellm"].ok
+                        else None, "kernel": platform.release()},
+            "plan": dataclasses.asdict(p),
+            "targets": targets,
+            "notes": notes,
+            "vendor_stats": self.vendor_stats,
+            "raw": self.raw,
+        }
+
+
+def mitmproxy_version() -> str:
+    try:
+        from mitmproxy.version import VERSION
+        return VERSION
+    except ImportError:
+        return "?"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="Measures direct vs bare mitmdump vs Rotator vs LiteLLM on one loopback workload and prints "
+                    "one table; writes it as JSON to bench-results/.")
+    ap.add_argument("--quick", action="store_true",
+                    help="a very small run (well under a minute): checks that everything works, figures are noisy; "
+                         "uses LiteLLM only if already installed")
+    ap.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM column (and its install)")
+    ap.add_argument("--no-rotator", action="store_true", help="skip the rotator column")
+    ap.add_argument("--reps", type=int, default=0,
+                    help="repetitions of every measurement (default: 5 sequential, 3 for the others)")
+    ap.add_argument("--out", default=str(ROOT / "bench-results"), help="where the JSON goes (default bench-results/)")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the processes' logs even when all went well")
+    ap.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),
+                    help="compare two earlier results instead of running")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.compare:
+        old, new = (json.loads(Path(p).read_text()) for p in args.compare)
+        print(report.compare(old, new))
+        return 0
+    bench = Bench(args)
+    try:
+        data = bench.run()
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        bench.stop()
+    report.derive(data)
+    text = report.render(data)
+    print(text)
+    bench.outdir.mkdir(parents=True, exist_ok=True)
+    path = bench.outdir / f"{bench.stamp}.json"
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    shutil.copyfile(path, bench.outdir / "latest.json")
+    problems = [n for n, t in data["targets"].items() if t["status"] != "ok"]
+    if args.keep_logs or problems:
+        log(f"process logs kept in {bench.logdir}")
+    else:
+        shutil.rmtree(bench.logdir, ignore_errors=True)
+    log(f"wrote {path} and {bench.outdir / 'latest.json'} ({data['duration_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""CPU time and memory of the process under test, read from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the processes, in seconds (0 for a process that is gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5), counted after "(comm)"
+    return total / TICK
+
+
+def memory_kib(pids: list[int]) -> tuple[int, int]:
+    """(VmRSS, VmHWM) summed over the processes, in KiB."""
+    rss = hwm = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmRSS:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith(b"VmHWM:"):
+                        hwm += int(line.split()[1])
+        except OSError:
+            continue
+    return rss, hwm
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and all its descendants (a gateway may run workers as child processes)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy (all CPUs, from /proc/stat), in seconds."""
+    with open("/proc/stat", "rb") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICK

@@ -1,0 +1,343 @@
+"""Turns the raw results of a run into metrics (median and spread over repetitions), the goal checks, the printed
+table, and a comparison of two runs."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from bench_lib.stats import median, summary
+
+TARGETS = ("direct", "bare", "rotator", "litellm")
+RATIOS = (("rotator", "bare"), ("rotator", "direct"), ("litellm", "bare"), ("litellm", "direct"))
+
+# Kinds of row: how values combine over repetitions and which ratios make sense.
+TIME = "time"  # lower is better; all ratios
+ADDED = "added"  # target minus direct in the same repetition; ratio to bare only
+RATE = "rate"  # higher is better; all ratios
+PROXY = "proxy"  # a figure of the process under test (CPU, memory): none for direct; ratio to bare only
+COUNT = "count"  # summed over repetitions; no ratios
+INFO = "info"  # a figure of the benchmark itself, for every target; no ratios
+
+
+class Row:
+    def __init__(self, key: str, label: str, unit: str, kind: str, phase: str, get: Callable[[dict], float | None],
+                 scale: float = 1.0) -> None:
+        self.key, self.label, self.unit, self.kind, self.phase = key, label, unit, kind, phase
+        self.get, self.scale = get, scale
+
+
+def field(name: str) -> Callable[[dict], float | None]:
+    return lambda r: None if r.get("failed") else r.get(name)
+
+
+def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
+    levels = plan["paced_levels"]
+    sections: list[tuple[str, list[Row]]] = []
+    seq = []
+    for m in ("ttfb", "ttft"):
+        for p in ("p50", "p99"):
+            seq.append(Row(f"seq_{m}_{p}", f"{m.upper()} {p}", "ms", TIME, "seq_openai", field(f"{m}_{p}_ms")))
+    for m in ("ttfb", "ttft"):
+        for p in ("p50", "p99"):
+            seq.append(Row(f"seq_{m}_{p}_added", f"{m.upper()} {p} added vs direct", "ms", ADDED, "seq_openai",
+                           field(f"{m}_{p}_ms")))
+    seq.append(Row("seq_cpu_per_request", "proxy CPU/request", "us", PROXY, "seq_openai",
+                   field("proxy_cpu_us_per_request")))
+    seq.append(Row("seq_errors", "errors", "", COUNT, "seq_openai", field("errors")))
+    sections.append((f"Sequential OpenAI streams on one keep-alive connection: {plan['seq_n']} requests of "
+                     f"{plan['seq_events']} events, x{plan['reps']}", seq))
+    ant = [Row("anth_ttft_p50", "TTFT p50", "ms", TIME, "seq_anthropic", field("ttft_p50_ms")),
+           Row("anth_ttft_p99", "TTFT p99", "ms", TIME, "seq_anthropic", field("ttft_p99_ms")),
+           Row("anth_ttft_p50_added", "TTFT p50 added vs direct", "ms", ADDED, "seq_anthropic", field("ttft_p50_ms")),
+           Row("anth_ttft_p99_added", "TTFT p99 added vs direct", "ms", ADDED, "seq_anthropic", field("ttft_p99_ms")),
+           Row("anth_errors", "errors", "", COUNT, "seq_anthropic", field("errors"))]
+    sections.append((f"Sequential Anthropic streams: {plan['anthropic_seq_n']} requests, x{plan['reps']}", ant))
+    long = []
+    for b in plan["long_batches"]:
+        what = "1 event/write" if b == 1 else f"{b} events/write"
+        long.append(Row(f"long_b{b}_rate", f"events/s, {what}", "", RATE, f"long_b{b}", field("events_per_s")))
+        long.append(Row(f"long_b{b}_cpu", f"proxy CPU/event, {what}", "us", PROXY, f"long_b{b}",
+                        field("proxy_cpu_us_per_event")))
+    long.append(Row("long_anth_rate", f"Anthropic, {plan['anthropic_long_events']} ev: events/s", "", RATE,
+                    "long_anthropic", field("events_per_s")))
+    long.append(Row("long_anth_cpu", "Anthropic: proxy CPU/event", "us", PROXY, "long_anthropic",
+                    field("proxy_cpu_us_per_event")))
+    long.append(Row("long_errors", "errors", "", COUNT, "long_b1", field("errors")))
+    sections.append((f"One long stream, as fast as possible: {plan['long_events']} events, x{plan['long_reps']}",
+                     long))
+    for n in levels:
+        ph = f"paced_{n}"
+        sections.append((f"{n} concurrent paced streams: 1 event / {plan['paced_interval_ms']:g} ms, "
+                         f"{plan['paced_events']} events each, x{plan['paced_reps']}", [
+            Row(f"paced{n}_delay_p50", "per-event delay p50", "ms", TIME, ph, field("delay_p50_ms")),
+            Row(f"paced{n}_delay_p99", "per-event delay p99", "ms", TIME, ph, field("delay_p99_ms")),
+            Row(f"paced{n}_delay_p50_added", "delay p50 added vs direct", "ms", ADDED, ph, field("delay_p50_ms")),
+            Row(f"paced{n}_delay_p99_added", "delay p99 added vs direct", "ms", ADDED, ph, field("delay_p99_ms")),
+            Row(f"paced{n}_errors", "errors (streams)", "", COUNT, ph, field("errors")),
+            Row(f"paced{n}_cpu", "proxy CPU/event", "us", PROXY, ph, field("proxy_cpu_us_per_event")),
+            Row(f"paced{n}_cpu_share", "proxy CPU use", "cores", PROXY, ph, field("proxy_cpu_share")),
+            Row(f"paced{n}_load_share", "client+vendor CPU use", "cores", INFO, ph, field("load_cpu_share")),
+        ]))
+    lo, hi = levels[0], levels[-1]
+    mem = [
+        Row("rss_idle", f"RSS before the paced runs", "MiB", PROXY, f"paced_{lo}", field("rss_idle_kib"), 1 / 1024),
+        Row(f"rss_peak_{hi}", f"peak RSS at {hi} streams", "MiB", PROXY, f"paced_{hi}", field("rss_peak_kib"),
+            1 / 1024),
+    ]
+    sections.append(("Proxy memory", mem))
+    ns = [Row("nonstream_rps", "requests/s", "req/s", RATE, "nonstream", field("requests_per_s")),
+          Row("nonstream_p50", "latency p50", "ms", TIME, "nonstream", field("latency_p50_ms")),
+          Row("nonstream_p99", "latency p99", "ms", TIME, "nonstream", field("latency_p99_ms")),
+          Row("nonstream_cpu", "proxy CPU/request", "us", PROXY, "nonstream", field("proxy_cpu_us_per_request")),
+          Row("nonstream_errors", "errors", "", COUNT, "nonstream", field("errors"))]
+    sections.append((f"Non-stream requests, concurrency {plan['nonstream_concurrency']}: "
+                     f"{plan['nonstream_total']} requests, x{plan['long_reps']}", ns))
+    return sections
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def derive(data: dict) -> None:
+    """Adds `metrics` and `goals` to a run's data, from its `raw` results."""
+    raw, plan = data["raw"], data["plan"]
+    metrics: dict[str, dict] = {}
+    for section, rows in rows_for(plan):
+        for row in rows:
+            per = raw.get(row.phase, {})
+            values: dict[str, dict | None] = {}
+            for t in TARGETS:
+                results = per.get(t)
+                if not results or (row.kind == PROXY and t == "direct"):
+                    values[t] = None
+                    continue
+                reps = [row.get(r) for r in results]
+                reps = [None if v is None else v * row.scale for v in reps]
+                if row.kind == ADDED:
+                    base = [row.get(r) for r in per.get("direct", [])]
+                    reps = [None if (v is None or i >= len(base) or base[i] is None) else v - base[i]
+                            for i, v in enumerate(reps)]
+                    if t == "direct":
+                        values[t] = None
+                        continue
+                if row.kind == COUNT:
+                    failed = sum(1 for r in results if r.get("failed"))
+                    total = sum(v for v in reps if v is not None) + failed
+                    values[t] = {"median": total, "min": total, "max": total, "reps": reps, "sum": True}
+                else:
+                    values[t] = summary(reps)
+            ratios = {}
+            if row.kind in (TIME, RATE, PROXY, ADDED):
+                for a, b in RATIOS:
+                    if row.kind in (ADDED, PROXY) and b == "direct":
+                        continue
+                    va, vb = values.get(a), values.get(b)
+                    ratios[f"{a}/{b}"] = ratio(va and va["median"], vb and vb["median"])
+            metrics[row.key] = {"section": section, "label": row.label, "unit": row.unit, "kind": row.kind,
+                                "values": values, "ratios": ratios}
+    # RSS per additional stream: slope between the lowest and highest paced level, per repetition.
+    lo, hi = plan["paced_levels"][0], plan["paced_levels"][-1]
+    values = {}
+    for t in TARGETS:
+        a, b = raw.get(f"paced_{lo}", {}).get(t), raw.get(f"paced_{hi}", {}).get(t)
+        if t == "direct" or not a or not b:
+            values[t] = None
+            continue
+        reps = []
+        for ra, rb in zip(a, b):
+            pa, pb = ra.get("rss_peak_kib"), rb.get("rss_peak_kib")
+            reps.append(None if pa is None or pb is None else (pb - pa) / (hi - lo))
+        values[t] = summary(reps)
+    metrics["rss_per_stream"] = {
+        "section": "Proxy memory", "label": f"RSS per additional stream ({lo}->{hi})", "unit": "KiB",
+        "kind": PROXY, "values": values,
+        "ratios": {f"{a}/{b}": ratio(values[a] and values[a]["median"], values[b] and values[b]["median"])
+                   for a, b in RATIOS if b != "direct"}}
+    ordered = {}
+    for key, mt in metrics.items():
+        ordered[key] = mt
+        if key == f"rss_peak_{hi}":
+            ordered["rss_per_stream"] = metrics["rss_per_stream"]
+    data["metrics"] = ordered
+    data["goals"] = goals(data)
+    other = [r.get("other_cpu_cores") for per in raw.values() for rs in per.values() for r in rs]
+    other = [x for x in other if x is not None]
+    if other:
+        data["other_cpu_cores"] = {"median": median(other), "max": max(other)}
+        busy = sum(1 for x in other if x > 0.2)
+        data["other_cpu_cores"]["jobs_disturbed"] = busy
+        msg = (f"other processes on this machine used {median(other):.2f} cores (median over jobs; max "
+               f"{max(other):.2f}) while the benchmark ran")
+        if busy:
+            msg += (f"; {busy} of {len(other)} jobs ran while they used over 0.2 cores: those figures are disturbed "
+                    "(look at the spread), re-run on a quiet machine to trust the tails")
+        data["notes"].append(msg)
+
+
+def med(data: dict, key: str, target: str) -> float | None:
+    v = data["metrics"].get(key, {}).get("values", {}).get(target)
+    return None if v is None else v["median"]
+
+
+def paired_diff(data: dict, phase: str, fieldname: str, a: str, b: str) -> float | None:
+    """Median over repetitions of a's value minus b's in the same repetition."""
+    ra, rb = data["raw"].get(phase, {}).get(a), data["raw"].get(phase, {}).get(b)
+    if not ra or not rb:
+        return None
+    diffs = [x.get(fieldname) - y.get(fieldname) for x, y in zip(ra, rb)
+             if x.get(fieldname) is not None and y.get(fieldname) is not None]
+    return median(diffs)
+
+
+def goals(data: dict) -> list[dict]:
+    """Rotator's goals, each checked against this run's figures."""
+    plan = data["plan"]
+    levels = plan["paced_levels"]
+    mid = 100 if 100 in levels else levels[len(levels) // 2]
+    top = 200 if 200 in levels else levels[-1]
+    out = []
+
+    def goal(text: str, value: float | None, bound: float | None, unit: str, ok: bool | None, why: str = "") -> None:
+        verdict = "n/a" if ok is None else ("PASS" if ok else "FAIL")
+        out.append({"goal": text, "value": value, "bound": bound, "unit": unit, "verdict": verdict, "why": why})
+
+    rot_ok = data["targets"]["rotator"]["status"] == "ok"
+    llm_ok = data["targets"]["litellm"]["status"] == "ok"
+
+    def check(value: float | None, bound: float, le: bool = True) -> bool | None:
+        if not rot_ok or value is None:
+            return None
+        return value <= bound if le else value >= bound
+
+    for p, bound in (("p50", 1.0), ("p99", 2.0)):
+        d = paired_diff(data, "seq_openai", f"ttft_{p}_ms", "rotator", "bare")
+        goal(f"TTFT {p}: rotator - bare <= {bound:g} ms", d, bound, "ms", check(d, bound))
+    for key, what in (("long_b1_cpu", "long stream"), (f"paced{mid}_cpu", f"{mid} paced streams")):
+        r = data["metrics"].get(key, {}).get("ratios", {}).get("rotator/bare")
+        goal(f"proxy CPU per event ({what}): rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
+    errs = med(data, f"paced{mid}_errors", "rotator")
+    goal(f"{mid} paced streams: rotator errors == 0", errs, 0, "", check(errs, 0))
+    r = data["metrics"].get(f"paced{mid}_delay_p99", {}).get("ratios", {}).get("rotator/bare")
+    goal(f"{mid} paced streams: delay p99 rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
+    for key, what in (("long_b1_rate", "long stream, 1 event/write"), ("long_b10_rate", "long stream, batched")):
+        rr, lr = med(data, key, "rotator"), med(data, key, "litellm")
+        r = ratio(rr, lr)
+        goal(f"events/s ({what}): rotator / litellm >= 10", r, 10, "x",
+             check(r, 10, le=False) if llm_ok else None, "" if llm_ok else "no LiteLLM figures")
+    rt, lt = med(data, "seq_ttfb_p50", "rotator"), med(data, "seq_ttfb_p50", "litellm")
+    d = None if rt is None or lt is None else rt - lt
+    goal("TTFB p50: rotator < litellm", d, 0, "ms", d < 0 if rot_ok and llm_ok and d is not None else None,
+         "" if llm_ok else "no LiteLLM figures")
+    r = data["metrics"].get(f"rss_peak_{top}", {}).get("ratios", {}).get("rotator/bare")
+    goal(f"peak RSS at {top} streams: rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
+    if not rot_ok:
+        for g in out:
+            g["why"] = g["why"] or "rotator n/a"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- text
+
+def num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    a = abs(x)
+    if a >= 100_000:
+        return f"{x / 1000:.0f}k"
+    if a >= 10_000:
+        return f"{x / 1000:.1f}k"
+    if a >= 100:
+        return f"{x:.0f}"
+    if a >= 10:
+        return f"{x:.1f}"
+    if a >= 0.1 or a == 0:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def cell(v: dict | None) -> str:
+    if v is None:
+        return "-"
+    if v.get("sum"):
+        return str(int(v["median"]))
+    if v["median"] is None:
+        return "fail"
+    if v["min"] == v["max"]:
+        return num(v["median"])
+    return f"{num(v['median'])} ({num(v['min'])}..{num(v['max'])})"
+
+
+def rcell(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x" if abs(x) < 100 else f"{x:.0f}x"
+
+
+def render(data: dict) -> str:
+    W = 40
+    C = 20
+    R = 9
+    lines = []
+    g = data["git"]
+    lines.append(f"Rotator benchmark  {data['timestamp']}  commit {g['commit'][:10]}{' (dirty)' if g['dirty'] else ''}"
+                 f"  {'QUICK (figures are indicative only)  ' if data['quick'] else ''}"
+                 f"{data['duration_s']:.0f} s")
+    m = data["machine"]
+    lines.append(f"mitmproxy {m['mitmproxy']}, Python {m['python']}, {m['cpus']} CPUs"
+                 + (f", LiteLLM {m['litellm']}" if m.get("litellm") else ""))
+    lines.append("Cells: median over repetitions (min..max). Ratios are of medians; 'added' = minus direct in the "
+                 "same repetition.")
+    for name, t in data["targets"].items():
+        if t["status"] != "ok":
+            lines.append(f"  {name}: n/a - {t['reason'][:300]}")
+    head = (f"{'':{W}}" + "".join(f"{h:>{C}}" for h in ("direct", "bare mitmdump", "rotator", "litellm"))
+            + "".join(f"{h:>{R}}" for h in ("rot/bare", "rot/dir", "llm/bare", "llm/dir")))
+    width = len(head)
+    lines.append("=" * width)
+    lines.append(head)
+    current = None
+    for key, mt in data["metrics"].items():
+        if mt["section"] != current:
+            current = mt["section"]
+            lines.append("-" * width)
+            lines.append(current)
+        label = mt["label"] + (f" [{mt['unit']}]" if mt["unit"] else "")
+        vals = "".join(f"{cell(mt['values'].get(t)):>{C}}" for t in TARGETS)
+        rats = "".join(f"{rcell(mt['ratios'].get(f'{a}/{b}')) if f'{a}/{b}' in mt['ratios'] else '':>{R}}"
+                       for a, b in RATIOS)
+        lines.append(f"  {label:<{W - 2}}{vals}{rats}")
+    lines.append("=" * width)
+    lines.append("Rotator goals")
+    for gl in data["goals"]:
+        v = gl["value"]
+        vs = "-" if v is None else f"{num(v)}{(' ' + gl['unit']) if gl['unit'] and gl['unit'] != 'x' else ''}"
+        if gl["unit"] == "x" and v is not None:
+            vs = f"{v:.2f}x"
+        lines.append(f"  {gl['verdict']:<5} {gl['goal']:<64} {vs:>10}  {gl['why']}")
+    lines.append("Notes")
+    for n in data["notes"]:
+        lines.append(f"  - {n}")
+    return "\n".join(lines)
+
+
+def compare(old: dict, new: dict) -> str:
+    """Medians of two runs side by side, with new / old."""
+    lines = [f"old: {old['timestamp']} {old['git']['commit'][:10]}   new: {new['timestamp']} "
+             f"{new['git']['commit'][:10]}"]
+    for t in TARGETS:
+        rows = []
+        for key, mt in new.get("metrics", {}).items():
+            nv = mt["values"].get(t)
+            ov = old.get("metrics", {}).get(key, {}).get("values", {}).get(t)
+            if nv is None and ov is None:
+                continue
+            a = ov and ov["median"]
+            b = nv and nv["median"]
+            label = mt["label"] + (f" [{mt['unit']}]" if mt["unit"] else "")
+            rows.append(f"  {mt['section'][:28]:<28} {label:<44} {num(a):>10} {num(b):>10} "
+                        f"{rcell(ratio(b, a)):>8}")
+        if rows:
+            lines.append(f"{t}:{'':<72}{'old':>11}{'new':>11}{'new/old':>9}")
+            lines.extend(rows)
+    return "\n".join(lines)
