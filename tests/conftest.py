@@ -11,6 +11,9 @@ Safe under xdist: every worker has its own fake vendor, free ports and temp dirs
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +30,33 @@ def _no_stray_routing(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test talks through a proxy, or to a vendor URL, that the environment outside happened to set."""
     for name in PROXY_VARS + ROUTE_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+E2E_TIMEOUT = float(os.environ.get("ROTATOR_E2E_TIMEOUT", "120"))
+
+
+class E2ETimeout(BaseException):
+    """Not an Exception: the SDKs' retry loops catch Exception, and would swallow the watchdog."""
+
+
+@pytest.fixture(autouse=True)
+def _e2e_watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail an e2e test that runs longer than ROTATOR_E2E_TIMEOUT seconds (SDKs default to 600 s or no timeout,
+    so a proxy that swallows a request would otherwise hang the worker). SIGALRM interrupts the blocking read."""
+    if request.node.get_closest_marker("e2e") is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise E2ETimeout(f"e2e test still running after {E2E_TIMEOUT:g}s (ROTATOR_E2E_TIMEOUT)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, E2E_TIMEOUT)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="session")

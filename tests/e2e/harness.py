@@ -214,12 +214,17 @@ class RotatorProcess:
             time.sleep(0.05)
         raise RotatorStartError(f"mitmdump not listening on {self.port} after {timeout}s; log:\n{self.log_text()[-5000:]}")
 
+    def terminate(self) -> None:
+        """Ask mitmdump (and anything it started) to exit; `stop()` waits for it."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
     def stop(self) -> None:
         if self.process is None:
             return
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+            self.terminate()
             try:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
@@ -326,6 +331,8 @@ class RotatorPool:
         return self._new(config, env or {}, args, script)
 
     def close(self) -> None:
+        for proc in self._shared.values():
+            proc.terminate()
         for proc in self._shared.values():
             proc.stop()
         self._shared.clear()

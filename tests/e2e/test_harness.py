@@ -50,11 +50,10 @@ def test_env_is_applied_for_the_test(rotator):
 def test_processes_are_shared_by_config(rotator):
     a = rotator(script=STUB)
     b = rotator(script=STUB)
-    c = rotator(script=STUB, streaming={"first_token_timeout": 1})
-    d = rotator(script=STUB, fresh=True)
+    c = rotator(script=STUB, fresh=True)  # (another config gets its own process too: test_config_contract...)
 
-    assert a.port == b.port
-    assert len({a.port, c.port, d.port}) == 3
+    assert a.port == b.port != c.port
+    assert a.proc.alive() and c.proc.alive()
 
 
 def test_config_contract_and_env_keys(fake_vendor, rotator):
