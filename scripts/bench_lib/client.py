@@ -478,8 +478,8 @@ async def job_paced(job: dict) -> dict:
     streams, events, interval_ms = job["streams"], job["events"], job["interval_ms"]
     pids = job.get("pids") or []
     errors = Errors()
-    conns = await open_many(t, fam, streams, errors)
     rss_idle = memory_kib(pids)[0]
+    conns = await open_many(t, fam, streams, errors)
     req = build_request(t, fam, True, events, interval_ms, 1)
     delays: list[int] = []
     rss: list[int] = []

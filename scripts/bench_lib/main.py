@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -52,8 +53,8 @@ class Plan:
     budget_s: float = 480  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
 
 
-QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=30, seq_warmup=5, long_events=2_000, anthropic_seq_n=10,
-             anthropic_long_events=500, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=100,
+QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=1_000, anthropic_seq_n=10,
+             anthropic_long_events=500, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=60,
              budget_s=90)
 
 
@@ -203,7 +204,7 @@ class Bench:
         env = child_env(PYTHONPATH=str(SCRIPTS))
         py = str(ROOT / ".venv/bin/python")
         vendor = Proc("vendor", [py, "-m", "bench_lib.vendor"], self.logdir / "vendor.log", env, SCRIPTS,
-                      stdout_pipe=True)
+                      stdout_pipe=True, stdin_pipe=True)
         self.procs.append(vendor)
         pin(vendor.pid, self.load_cpus)
         line = vendor.p.stdout.readline().decode()
@@ -447,6 +448,12 @@ def main(argv: list[str] | None = None) -> int:
         print(report.compare(old, new))
         return 0
     bench = Bench(args)
+
+    def terminate(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGHUP, terminate)
     try:
         data = bench.run()
     except KeyboardInterrupt:

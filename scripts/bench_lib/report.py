@@ -80,7 +80,7 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
         ]))
     lo, hi = levels[0], levels[-1]
     mem = [
-        Row("rss_idle", f"RSS before the paced runs", "MiB", PROXY, f"paced_{lo}", field("rss_idle_kib"), 1 / 1024),
+        Row("rss_idle", f"idle RSS, before each {lo}-stream run", "MiB", PROXY, f"paced_{lo}", field("rss_idle_kib"), 1 / 1024),
         Row(f"rss_peak_{hi}", f"peak RSS at {hi} streams", "MiB", PROXY, f"paced_{hi}", field("rss_peak_kib"),
             1 / 1024),
     ]
@@ -314,6 +314,8 @@ def render(data: dict) -> str:
         vs = "-" if v is None else f"{num(v)}{(' ' + gl['unit']) if gl['unit'] and gl['unit'] != 'x' else ''}"
         if gl["unit"] == "x" and v is not None:
             vs = f"{v:.2f}x"
+        elif gl["unit"] == "" and v is not None:
+            vs = f"{v:.0f}"
         lines.append(f"  {gl['verdict']:<5} {gl['goal']:<64} {vs:>10}  {gl['why']}")
     lines.append("Notes")
     for n in data["notes"]:
@@ -322,9 +324,11 @@ def render(data: dict) -> str:
 
 
 def compare(old: dict, new: dict) -> str:
-    """Medians of two runs side by side, with new / old."""
-    lines = [f"old: {old['timestamp']} {old['git']['commit'][:10]}   new: {new['timestamp']} "
-             f"{new['git']['commit'][:10]}"]
+    """Medians of two runs side by side, per target, with new / old."""
+    lines = [f"old: {old['timestamp']} {old['git']['commit'][:10]}{' QUICK' if old.get('quick') else ''}   "
+             f"new: {new['timestamp']} {new['git']['commit'][:10]}{' QUICK' if new.get('quick') else ''}"]
+    if old.get("plan") != new.get("plan"):
+        lines.append("warning: the two runs used different plans (counts); their figures are not comparable")
     for t in TARGETS:
         rows = []
         for key, mt in new.get("metrics", {}).items():
@@ -334,10 +338,9 @@ def compare(old: dict, new: dict) -> str:
                 continue
             a = ov and ov["median"]
             b = nv and nv["median"]
-            label = mt["label"] + (f" [{mt['unit']}]" if mt["unit"] else "")
-            rows.append(f"  {mt['section'][:28]:<28} {label:<44} {num(a):>10} {num(b):>10} "
-                        f"{rcell(ratio(b, a)):>8}")
+            unit = f" [{mt['unit']}]" if mt["unit"] else ""
+            rows.append(f"  {key + unit:<34} {num(a):>10} {num(b):>10} {rcell(ratio(b, a)):>8}")
         if rows:
-            lines.append(f"{t}:{'':<72}{'old':>11}{'new':>11}{'new/old':>9}")
+            lines.append(f"{t:<36} {'old':>10} {'new':>10} {'new/old':>8}")
             lines.extend(rows)
     return "\n".join(lines)

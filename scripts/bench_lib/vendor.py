@@ -27,6 +27,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -191,6 +192,8 @@ class Vendor:
         i = 0
         writes = 0
         while i < events:
+            if writer.transport.is_closing():  # the client left: stop producing
+                return
             if interval > 0 and writes:
                 # Absolute schedule, so that late wake-ups do not accumulate into a slower rate.
                 delay = start + writes * interval - loop.time()
@@ -226,6 +229,8 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
+    # The benchmark holds our stdin open; when it goes away (even killed), so do we.
+    threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
     vendor = Vendor()
     server = await asyncio.start_server(vendor.handle, "127.0.0.1", args.port, backlog=1024, limit=1 << 20)
     port = server.sockets[0].getsockname()[1]
