@@ -203,7 +203,8 @@ class Bench:
     def setup(self) -> None:
         env = child_env(PYTHONPATH=str(SCRIPTS))
         py = str(ROOT / ".venv/bin/python")
-        vendor = Proc("vendor", [py, "-m", "bench_lib.vendor"], self.logdir / "vendor.log", env, SCRIPTS,
+        vendor = Proc("vendor", [py, "-m", "bench_lib.vendor", "--exit-with-stdin"], self.logdir / "vendor.log",
+                      env, SCRIPTS,
                       stdout_pipe=True, stdin_pipe=True)
         self.procs.append(vendor)
         pin(vendor.pid, self.load_cpus)

@@ -228,9 +228,11 @@ async def read_chunked(reader: asyncio.StreamReader) -> bytes:
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--exit-with-stdin", action="store_true", help="exit when standard input closes")
     args = ap.parse_args()
-    # The benchmark holds our stdin open; when it goes away (even killed), so do we.
-    threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
+    if args.exit_with_stdin:
+        # The benchmark holds our stdin open; when it goes away (even killed), so do we.
+        threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
     vendor = Vendor()
     server = await asyncio.start_server(vendor.handle, "127.0.0.1", args.port, backlog=1024, limit=1 << 20)
     port = server.sockets[0].getsockname()[1]
