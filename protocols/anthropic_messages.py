@@ -223,21 +223,9 @@ class AnthropicMessages(Protocol):
     name = "anthropic_messages"
     family = "anthropic"
     heartbeat = HEARTBEAT
-
-    def matches(self, method: str, path: str) -> bool:
-        return method.upper() == "POST" and path.endswith(PATH_SUFFIX)
-
-    def wants_stream(self, path: str, query: str, body: dict) -> bool:
-        return body.get("stream") is True
-
-    def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
-        return path, query, {**body, "stream": True}
-
-    def repairer(self, body: dict) -> MessagesRepairer:
-        return MessagesRepairer(body)
-
-    def aggregator(self, body: dict) -> MessagesAggregator:
-        return MessagesAggregator(body)
+    path_suffix = PATH_SUFFIX
+    repairer_class = MessagesRepairer
+    aggregator_class = MessagesAggregator
 
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"type": ERROR, "error": anthropic_error(status, message)})

@@ -79,19 +79,26 @@ class Aggregator:
 
 
 class Protocol:
-    """One wire protocol. Subclasses live one per module and register one instance with `protocols.register`."""
+    """One wire protocol. Subclasses live one per module and register one instance with `protocols.register`.
+
+    The defaults fit a JSON API whose generation call is `POST ...<path_suffix>` with a `"stream": true` flag;
+    a protocol overrides only what differs.
+    """
 
     name: ClassVar[str]
     family: ClassVar[str]  # which providers speak it: "openai", "anthropic" or "gemini"
     heartbeat: ClassVar[bytes | None] = None  # a keepalive the protocol's SDKs ignore, or None if none is safe
+    path_suffix: ClassVar[str] = ""
+    repairer_class: ClassVar[type[Repairer]]
+    aggregator_class: ClassVar[type[Aggregator]]
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request (path without query) is this protocol's generation call."""
-        raise NotImplementedError
+        return method.upper() == "POST" and path.endswith(self.path_suffix)
 
     def wants_stream(self, path: str, query: str, body: dict) -> bool:
         """Whether the client asked for a streamed answer."""
-        raise NotImplementedError
+        return body.get("stream") is True
 
     def is_sse(self, path: str, query: str) -> bool:
         """Whether a streamed answer to this request is framed as SSE (if not, pass it through untouched)."""
@@ -99,13 +106,13 @@ class Protocol:
 
     def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
         """The same request, asking the upstream for a stream (for forced upstream streaming)."""
-        raise NotImplementedError
+        return path, query, {**body, "stream": True}
 
     def repairer(self, body: dict) -> Repairer:
-        raise NotImplementedError
+        return self.repairer_class(body)
 
     def aggregator(self, body: dict) -> Aggregator:
-        raise NotImplementedError
+        return self.aggregator_class(body)
 
     def error_body(self, status: int, message: str) -> bytes:
         """A JSON error body in the vendor's shape for an HTTP error answered by Rotator itself."""

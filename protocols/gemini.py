@@ -178,6 +178,8 @@ class Gemini(Protocol):
     name = "gemini"
     family = "gemini"
     heartbeat = None  # the SDK raises on any line that is not `data: {json}`
+    repairer_class = GeminiRepairer
+    aggregator_class = GeminiAggregator
 
     def matches(self, method: str, path: str) -> bool:
         return method.upper() == "POST" and PATH.search(path) is not None
@@ -193,12 +195,6 @@ class Gemini(Protocol):
         if path.endswith(GENERATE):
             path = path[: -len(GENERATE)] + STREAM_GENERATE
         return path, _with_alt_sse(query), body
-
-    def repairer(self, body: dict) -> GeminiRepairer:
-        return GeminiRepairer(body)
-
-    def aggregator(self, body: dict) -> GeminiAggregator:
-        return GeminiAggregator(body)
 
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"error": gemini_error(status, message)})

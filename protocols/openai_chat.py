@@ -238,23 +238,14 @@ class OpenAIChat(Protocol):
     name = "openai_chat"
     family = "openai"
     heartbeat = HEARTBEAT
-
-    def matches(self, method: str, path: str) -> bool:
-        return method.upper() == "POST" and path.endswith(PATH_SUFFIX)
-
-    def wants_stream(self, path: str, query: str, body: dict) -> bool:
-        return body.get("stream") is True
+    path_suffix = PATH_SUFFIX
+    repairer_class = ChatRepairer
+    aggregator_class = ChatAggregator
 
     def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
         options = body.get("stream_options")
         options = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
         return path, query, {**body, "stream": True, "stream_options": options}
-
-    def repairer(self, body: dict) -> ChatRepairer:
-        return ChatRepairer(body)
-
-    def aggregator(self, body: dict) -> ChatAggregator:
-        return ChatAggregator(body)
 
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"error": openai_error(status, message)})

@@ -266,21 +266,9 @@ class OpenAIResponses(Protocol):
     name = "openai_responses"
     family = "openai"
     heartbeat = HEARTBEAT
-
-    def matches(self, method: str, path: str) -> bool:
-        return method.upper() == "POST" and path.endswith(PATH_SUFFIX)
-
-    def wants_stream(self, path: str, query: str, body: dict) -> bool:
-        return body.get("stream") is True
-
-    def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
-        return path, query, {**body, "stream": True}
-
-    def repairer(self, body: dict) -> ResponsesRepairer:
-        return ResponsesRepairer(body)
-
-    def aggregator(self, body: dict) -> ResponsesAggregator:
-        return ResponsesAggregator(body)
+    path_suffix = PATH_SUFFIX
+    repairer_class = ResponsesRepairer
+    aggregator_class = ResponsesAggregator
 
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"error": openai_error(status, message)})
