@@ -480,8 +480,10 @@ async def job_paced(job: dict) -> dict:
     """Many concurrent streams, each one event every interval: per-event delivery delay, errors, CPU, RSS.
 
     All streams are connected first (TLS set-up is not measured) and start within one interval. "Steady" figures
-    count only events sent once every stream has had its first event (plus two intervals), so they show the cost
-    of streaming itself; the "all" figures include the burst of simultaneous starts.
+    count only events sent while all streams were streaming (from two intervals after the last stream's first
+    event until the first stream's last event), so they show the cost of streaming itself; there is no such
+    window when the target could not get every stream going before the first one ended. The "all" figures
+    include the burst of simultaneous starts.
     """
     t, fam = job["target"], job.get("family", "openai")
     streams, events, interval_ms = job["streams"], job["events"], job["interval_ms"]
@@ -536,15 +538,20 @@ async def job_paced(job: dict) -> dict:
     delays = [d for s in scans for d in s.delays]
     firsts = [s.t_first for s in scans if s.t_first is not None]
     all_started = max(firsts) if len(firsts) == len(conns) and firsts else None
-    steady = []
+    # The steady window: every stream has started (and two intervals more have passed) and none has ended yet.
+    steady: list[int] = []
+    window_ms = 0.0
     if all_started is not None:
         steady_from = all_started + int(2 * interval_ms * 1e6)
-        steady = [d for s in scans for send, d in zip(s.sends, s.delays) if send >= steady_from]
+        steady_to = min(s.sends[-1] for s in scans if s.sends)
+        window_ms = max(0.0, (steady_to - steady_from) / 1e6)
+        steady = [d for s in scans for send, d in zip(s.sends, s.delays) if steady_from <= send <= steady_to]
     got = len(delays)
     a50, a99, amax = pcts(delays, (50, 99, 100))
     s50, s90, s99 = pcts(steady, (50, 90, 99))
     return {"streams": streams, "events": got, "expected_events": streams * events, "seconds": elapsed,
             "delay_p50_ms": ms(s50), "delay_p90_ms": ms(s90), "delay_p99_ms": ms(s99), "steady_events": len(steady),
+            "steady_window_ms": window_ms,
             "delay_all_p50_ms": ms(a50), "delay_all_p99_ms": ms(a99), "delay_all_max_ms": ms(amax),
             "all_started_ms": ms(all_started - t0 - 50_000_000) if all_started is not None else None,
             "proxy_cpu_s": cpu1 - cpu0, "proxy_cpu_us_per_event": (cpu1 - cpu0) * 1e6 / got if got else None,

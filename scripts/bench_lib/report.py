@@ -76,6 +76,8 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
             Row(f"paced{n}_delay_all_p99", "per-event delay p99, all events", "ms", TIME, ph,
                 field("delay_all_p99_ms")),
             Row(f"paced{n}_all_started", "every stream's first event after", "ms", TIME, ph, field("all_started_ms")),
+            Row(f"paced{n}_steady_window", "steady window (all streaming)", "ms", INFO, ph,
+                field("steady_window_ms")),
             Row(f"paced{n}_errors", "errors (streams)", "", COUNT, ph, field("errors")),
             Row(f"paced{n}_cpu", "proxy CPU/event", "us", PROXY, ph, field("proxy_cpu_us_per_event")),
             Row(f"paced{n}_cpu_share", "proxy CPU use", "cores", PROXY, ph, field("proxy_cpu_share")),
@@ -83,7 +85,8 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
         ]))
     lo, hi = levels[0], levels[-1]
     mem = [
-        Row("rss_idle", f"idle RSS, before each {lo}-stream run", "MiB", PROXY, f"paced_{lo}", field("rss_idle_kib"), 1 / 1024),
+        Row("rss_idle", f"idle RSS, before each {lo}-stream run", "MiB", PROXY, f"paced_{lo}", field("rss_idle_kib"),
+            1 / 1024),
         Row(f"rss_peak_{hi}", f"peak RSS at {hi} streams", "MiB", PROXY, f"paced_{hi}", field("rss_peak_kib"),
             1 / 1024),
     ]
@@ -268,10 +271,13 @@ def cell(v: dict | None) -> str:
     if v.get("sum"):
         return str(int(v["median"]))
     if v["median"] is None:
-        return "fail"
+        return "-"
+    reps = v.get("reps") or []
+    got = sum(1 for x in reps if x is not None)
+    part = f" [{got}/{len(reps)}]" if got < len(reps) else ""
     if v["min"] == v["max"]:
-        return num(v["median"])
-    return f"{num(v['median'])} ({num(v['min'])}..{num(v['max'])})"
+        return num(v["median"]) + part
+    return f"{num(v['median'])} ({num(v['min'])}..{num(v['max'])}){part}"
 
 
 def rcell(x: float | None) -> str:
@@ -290,8 +296,9 @@ def render(data: dict) -> str:
     m = data["machine"]
     lines.append(f"mitmproxy {m['mitmproxy']}, Python {m['python']}, {m['cpus']} CPUs"
                  + (f", LiteLLM {m['litellm']}" if m.get("litellm") else ""))
-    lines.append("Cells: median over repetitions (min..max). Ratios are of medians; 'added' = minus direct in the "
-                 "same repetition.")
+    lines.append("Cells: median over repetitions (min..max); [k/n]: only k of n repetitions gave a value; '-': none "
+                 "(a steady row has none when the streams were never all active at once).")
+    lines.append("Ratios are of medians. 'added' = minus direct in the same repetition. Errors are summed.")
     for name, t in data["targets"].items():
         if t["status"] != "ok":
             lines.append(f"  {name}: n/a - {t['reason'][:300]}")
