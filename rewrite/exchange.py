@@ -253,7 +253,8 @@ class Exchange:
         out = self.out
         loop = self.loop
         feed = repairer.feed
-        chunks = resp.aiter_bytes()
+        # Without a content-encoding there is nothing to decode: skip httpx's decoder layers.
+        chunks = resp.aiter_bytes() if "content-encoding" in resp.headers else resp.aiter_raw()
         try:
             while True:
                 chunk = await anext(chunks, None)
