@@ -1,0 +1,574 @@
+"""Rotator's reliability behaviour as a user sees it: the official SDKs (built with no arguments, configured only by
+the environment the `rotator` fixture applies) through a real `mitmdump -s addons/rotator.py` to the fault-injecting
+fake vendor, for each protocol.
+
+Timeouts are configured small (about a second) and timing bounds are loose: the machine may be busy. Tests that
+share a streaming config share one proxy process per xdist worker.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+from google.genai import errors as genai_errors
+
+from tests.e2e.clients import FINISH, MODELS, PROMPT, PROTOCOLS, TRUNCATED, WEATHER_SCHEMA, call, make_client
+from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS
+from tests.fake_vendor import TEXT, TOOL_NAME, Fault, split_text
+
+pytestmark = pytest.mark.e2e
+
+FAMILY = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
+PROVIDER_HOST = {
+    "openai": "api.openai.com",
+    "anthropic": "api.anthropic.com",
+    "gemini": "generativelanguage.googleapis.com",
+}
+
+FIRST_TOKEN_TIMEOUT = 1.0
+IDLE_TIMEOUT = 1.0
+FAST = {"first_token_timeout": FIRST_TOKEN_TIMEOUT, "idle_timeout": IDLE_TIMEOUT}
+MARGIN = 4.0  # seconds of slack on top of a configured timeout: a loaded machine, TLS set-up, SDK start-up
+STALL = 20.0  # a vendor stall far longer than any configured timeout: without Rotator the client would wait it out
+DELTAS = 2  # where mid-answer faults act: after the second text fragment
+PREFIX = "".join(split_text(TEXT)[:DELTAS])  # "Hello from": the text the vendor sent before the fault
+
+# The id the SDK's answer carries, for the vendor's request number i: tells which attempt the client was served by.
+ANSWER_ID = {"chat": "chatcmpl-fake{}", "responses": "resp_fake{}", "anthropic": "msg_fake{}", "gemini": "fakeresp{}"}
+# The truncation signal on the wire (what a saved flow's body holds).
+WIRE_TRUNCATED = {
+    "chat": rb'"finish_reason": ?"length"',
+    "responses": rb'event: response\.incomplete\n.*"reason": ?"max_output_tokens"',
+    "anthropic": rb'"stop_reason": ?"max_tokens"',
+    "gemini": rb'"finishReason": ?"MAX_TOKENS"',
+}
+BAD_REQUEST = {
+    "chat": openai.BadRequestError,
+    "responses": openai.BadRequestError,
+    "anthropic": anthropic.BadRequestError,
+    "gemini": genai_errors.ClientError,
+}
+STREAM_ERROR = {
+    "chat": openai.APIError,
+    "responses": openai.APIError,
+    "anthropic": anthropic.APIStatusError,
+    "gemini": genai_errors.APIError,
+}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# What the SDK shows the user of one streamed call
+
+
+@dataclass
+class Seen:
+    text: str = ""
+    finish: str | None = None  # chat: last chunk's finish_reason; responses: final status; anthropic: final
+    #                            message's stop_reason; gemini: last chunk's candidates[0].finish_reason
+    finishes: list[str] = field(default_factory=list)  # chat, gemini: every finish reason any chunk carried
+    ids: set[str] = field(default_factory=set)  # every answer id the SDK saw (one clean answer: exactly one)
+    types: list[str] = field(default_factory=list)  # event types (responses, anthropic)
+    final: Any = None  # last chunk / response of the last response.* event / final message / last chunk
+    tool_fragments: int = 0  # tool-call argument fragments the SDK yielded
+
+
+def _enum(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def stream(protocol: str, client: Any = None, tools: bool = False, seen: Seen | None = None) -> Seen:
+    """One streamed call through the protocol's official SDK; `seen` (if given) is filled in as events arrive,
+    so a test still has the text received before the SDK raised."""
+    client = client or make_client(protocol)
+    s = seen if seen is not None else Seen()
+    if protocol == "chat":
+        kwargs: dict = {}
+        if tools:
+            kwargs["tools"] = [{"type": "function", "function": {"name": TOOL_NAME, "parameters": WEATHER_SCHEMA}}]
+        messages = [{"role": "user", "content": PROMPT}]
+        for chunk in client.chat.completions.create(model=MODELS["chat"], messages=messages, stream=True, **kwargs):
+            s.ids.add(chunk.id)
+            s.final = chunk
+            for choice in chunk.choices:
+                s.text += choice.delta.content or ""
+                calls = choice.delta.tool_calls or ()
+                s.tool_fragments += sum(1 for tc in calls if tc.function and tc.function.arguments)
+            s.finishes += [c.finish_reason for c in chunk.choices if c.finish_reason]
+            s.finish = chunk.choices[0].finish_reason if chunk.choices else s.finish
+    elif protocol == "responses":
+        kwargs = {}
+        if tools:
+            kwargs["tools"] = [{"type": "function", "name": TOOL_NAME, "parameters": WEATHER_SCHEMA}]
+        for event in client.responses.create(model=MODELS["responses"], input=PROMPT, stream=True, **kwargs):
+            s.types.append(event.type)
+            if event.type == "response.output_text.delta":
+                s.text += event.delta
+            elif event.type == "response.function_call_arguments.delta":
+                s.tool_fragments += 1
+            response = getattr(event, "response", None)
+            if response is not None:
+                s.ids.add(response.id)
+                s.final, s.finish = response, response.status
+    elif protocol == "anthropic":
+        kwargs = {}
+        if tools:
+            kwargs["tools"] = [{"name": TOOL_NAME, "input_schema": WEATHER_SCHEMA}]
+        args = dict(model=MODELS["anthropic"], max_tokens=256, messages=[{"role": "user", "content": PROMPT}], **kwargs)
+        with client.messages.stream(**args) as st:
+            for event in st:
+                s.types.append(event.type)
+                if event.type == "message_start":
+                    s.ids.add(event.message.id)
+                elif event.type == "content_block_delta":
+                    if event.delta.type == "text_delta":
+                        s.text += event.delta.text
+                    elif event.delta.type == "input_json_delta" and event.delta.partial_json:
+                        s.tool_fragments += 1
+            s.final = st.get_final_message()
+        s.finish = s.final.stop_reason
+    elif protocol == "gemini":
+        for chunk in client.models.generate_content_stream(model=MODELS["gemini"], contents=PROMPT):
+            s.ids.add(chunk.response_id)
+            s.final = chunk
+            candidate = chunk.candidates[0] if chunk.candidates else None
+            if candidate and candidate.content and candidate.content.parts:
+                s.text += "".join(p.text or "" for p in candidate.content.parts)
+            s.finish = _enum(candidate.finish_reason) if candidate and candidate.finish_reason else None
+            s.finishes += [s.finish] if s.finish else []
+    else:
+        raise ValueError(protocol)
+    return s
+
+
+_WARM: set[tuple[int, str, bool]] = set()
+
+
+def warmed(rotator, vendor, protocol: str, streamed: bool = True, **config: Any):
+    """The proxy for `config`, after one plain call of the same kind through it (once per worker), and a handle
+    whose log starts after that call. The first call through a new proxy builds the SDK's response models and
+    the proxy's certificate for the vendor host, which costs seconds on a busy machine: not what a test times."""
+    proxy = rotator(**config)
+    if (proxy.port, protocol, streamed) not in _WARM:
+        call(protocol, make_client(protocol), stream=streamed)
+        proxy.wait_log(flow_line(protocol))
+        vendor.reset()
+        _WARM.add((proxy.port, protocol, streamed))
+    return rotator(**config)
+
+
+def flow_line(protocol: str) -> str:
+    """What mitmdump's flow listing (one line per flow, when it ends) holds for a call of this protocol."""
+    return f": POST https://{PROVIDER_HOST[FAMILY[protocol]]}/"
+
+
+def assert_one_clean_answer(protocol: str, seen: Seen, served_by: int) -> None:
+    """The full text with a normal finish, every piece of it from the vendor's request number `served_by`."""
+    summary = f"text={seen.text!r} finish={seen.finish!r} answer ids={seen.ids}"
+    assert seen.text == TEXT, summary
+    assert seen.finish == FINISH[protocol]["text"], summary
+    assert seen.ids == {ANSWER_ID[protocol].format(served_by)}, summary
+
+
+def assert_truncated(protocol: str, seen: Seen) -> None:
+    """The protocol's "ran out of tokens" ending, as the SDK reports it."""
+    if protocol == "chat":
+        assert seen.final.choices[0].finish_reason == "length"  # the last chunk
+        assert seen.finishes == ["length"]
+    elif protocol == "responses":
+        assert "response.incomplete" in seen.types
+        assert "response.completed" not in seen.types
+        assert seen.final.status == "incomplete"
+        assert seen.final.incomplete_details.reason == "max_output_tokens"
+    elif protocol == "anthropic":
+        assert seen.final.stop_reason == "max_tokens"
+    else:
+        assert seen.finish == TRUNCATED["gemini"]  # "MAX_TOKENS", on the last chunk
+        assert seen.finishes == ["MAX_TOKENS"]
+
+
+def pool(protocol: str) -> list[str]:
+    return POOL_KEYS[FAMILY[protocol]]
+
+
+def two_keys(vendor, protocol: str) -> tuple[Any, Any]:
+    """The vendor saw exactly two generation requests, on two different pooled keys."""
+    first, second = vendor.wait_for(2, timeout=10, done=False)[:2]
+    calls = vendor.calls()
+    assert len(calls) == 2, [(r.credential, r.outcome) for r in calls]
+    assert first.credential != second.credential
+    assert {first.credential, second.credential} <= set(pool(protocol))
+    return first, second
+
+
+def assert_rotator_retried(proxy, protocol: str, retries: int = 1) -> None:
+    """The client sent one request and Rotator made the retries: the SDKs retry 429/5xx themselves (OpenAI's and
+    Anthropic's do, twice), which would also show the vendor two keys."""
+    proxy.wait_log(flow_line(protocol))
+    time.sleep(0.2)  # room for a second flow line, if the SDK retried
+    log = proxy.log
+    flows = [line for line in log.splitlines() if flow_line(protocol) in line]
+    assert len(flows) == 1, f"the client sent {len(flows)} requests:\n{log[-3000:]}"
+    notes = re.findall(rf"rotator: {FAMILY[protocol]} \w+: retry: .*", log)
+    assert len(notes) == retries, notes
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1. A first-token stall on one key is retried on another; the client sees one clean answer.
+
+FIRST_TOKEN_STALLS = {
+    "before-headers": Fault.stall_before_headers(STALL),
+    "after-headers": Fault.stall_after_headers(STALL),
+    # 200, the headers and everything the vendor sends before the first text fragment, then silence (the fake
+    # vendor's `deltas=0`, "before the first token"): chat's role chunk with empty content; Responses' created,
+    # in_progress, output_item.added (a message with no content) and content_part.added (empty text); Anthropic's
+    # message_start, content_block_start (empty text) and ping; nothing for Gemini.
+    "after-preamble": Fault.stall_after(deltas=0, seconds=STALL),
+}
+
+
+@pytest.mark.parametrize("stall", list(FIRST_TOKEN_STALLS))
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_first_token_stall_is_retried_on_another_key(fake_vendor, rotator, protocol, stall):
+    proxy = warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    fake_vendor.script(FIRST_TOKEN_STALLS[stall], Fault.ok())
+
+    client = make_client(protocol)
+    t0 = time.monotonic()
+    seen = stream(protocol, client)
+    elapsed = time.monotonic() - t0
+
+    assert_one_clean_answer(protocol, seen, served_by=1)
+    first, second = two_keys(fake_vendor, protocol)
+    assert_rotator_retried(proxy, protocol)
+    assert FIRST_TOKEN_TIMEOUT * 0.9 <= elapsed < FIRST_TOKEN_TIMEOUT + MARGIN
+    # The stalled attempt was abandoned (its connection closed), not left running.
+    first.done.wait(5)
+    assert first.outcome == "client-gone"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 2. 429 (with retry-after) and 500 are retried on another key; 400 is the client's own problem, returned at once.
+
+RETRYABLE = {
+    "429-retry-after": Fault.status(429, headers={"retry-after": "1"}),
+    "500": Fault.status(500),
+}
+
+
+@pytest.mark.parametrize("status", list(RETRYABLE))
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_transient_status_is_retried_on_another_key(fake_vendor, rotator, protocol, status):
+    proxy = rotator(streaming=FAST)
+    fake_vendor.script(RETRYABLE[status], Fault.ok())
+
+    seen = stream(protocol)
+
+    assert_one_clean_answer(protocol, seen, served_by=1)
+    first, second = two_keys(fake_vendor, protocol)
+    assert first.status == int(status[:3]) and second.status == 200
+    assert_rotator_retried(proxy, protocol)
+    # The 429 put its key aside for retry-after (1 s); let that pass, so the next test on this shared proxy (whose
+    # pool of two keys may need both for its own retry) starts from a pool with no key set aside.
+    time.sleep(max(0.0, first.received_at + 1.2 - time.time()))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_bad_request_is_returned_at_once(fake_vendor, rotator, protocol):
+    rotator(streaming=FAST)
+    fake_vendor.script(Fault.status(400), Fault.ok())
+
+    with pytest.raises(BAD_REQUEST[protocol]) as raised:
+        stream(protocol)
+
+    assert "fake vendor: HTTP 400" in str(raised.value)
+    time.sleep(0.3)  # room for a (wrong) retry to arrive
+    [req] = fake_vendor.calls()
+    assert req.status == 400 and req.credential in pool(protocol)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 3. A stream cut or stalled mid-answer ends with the protocol's truncation signal, after the text sent so far.
+
+MID_ANSWER = {
+    "cut-clean": Fault.cut_after(deltas=DELTAS, how="clean"),
+    "cut-reset": Fault.cut_after(deltas=DELTAS, how="reset"),
+    "stall": Fault.stall_after(deltas=DELTAS, seconds=STALL),
+}
+
+
+@pytest.mark.parametrize("fault", list(MID_ANSWER))
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_cut_or_stalled_stream_ends_truncated(fake_vendor, rotator, protocol, fault):
+    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    fake_vendor.script(MID_ANSWER[fault])
+
+    client = make_client(protocol)
+    t0 = time.monotonic()
+    seen = stream(protocol, client)
+    elapsed = time.monotonic() - t0
+
+    assert seen.text == PREFIX
+    assert_truncated(protocol, seen)
+    assert seen.ids == {ANSWER_ID[protocol].format(0)}
+    [req] = fake_vendor.calls()  # after the first token there is nothing to retry
+    if fault == "stall":
+        assert IDLE_TIMEOUT * 0.9 <= elapsed < IDLE_TIMEOUT + MARGIN
+        req.done.wait(5)
+        assert req.outcome == "client-gone"  # the stalled upstream was closed
+    else:
+        assert req.outcome == fault
+
+
+def test_chat_stream_helper_raises_length_finish_reason_error_on_a_cut(fake_vendor, rotator):
+    rotator(streaming=FAST)
+    fake_vendor.script(Fault.cut_after(deltas=DELTAS, how="reset"))
+
+    with pytest.raises(openai.LengthFinishReasonError) as raised:
+        with make_client("chat").chat.completions.stream(
+            model=MODELS["chat"], messages=[{"role": "user", "content": PROMPT}]
+        ) as st:
+            for _ in st:
+                pass
+            st.get_final_completion()
+    assert raised.value.completion.choices[0].message.content == PREFIX
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 4. A cut in the middle of a tool call never reports a tool call. (Gemini sends a function call whole, in one
+#    chunk: there is no middle to cut.)
+
+
+@pytest.mark.parametrize("protocol", ["chat", "responses", "anthropic"])
+def test_cut_mid_tool_call_never_reports_a_tool_call(fake_vendor, rotator, protocol):
+    rotator(streaming=FAST)
+    fake_vendor.script(Fault.tool_call().cut_after(deltas=DELTAS, how="clean"))
+
+    seen = stream(protocol, tools=True)
+
+    assert seen.tool_fragments == DELTAS  # the vendor did cut in the middle of the arguments
+    assert_truncated(protocol, seen)
+    if protocol == "chat":
+        assert seen.finishes == ["length"]  # never "tool_calls"
+    elif protocol == "responses":
+        assert seen.finish == "incomplete" and "response.completed" not in seen.types
+        assert "response.function_call_arguments.done" not in seen.types
+        assert [item.status for item in seen.final.output if item.type == "function_call"] == ["incomplete"]
+    else:
+        assert seen.finish == "max_tokens"  # not "tool_use"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 5. A client that goes away stops the upstream.
+
+
+def read_one_chunk_and_close(protocol: str) -> float:
+    """Start a stream, read until the first text arrives, close; return when it was closed (time.time())."""
+    client = make_client(protocol)
+    messages = [{"role": "user", "content": PROMPT}]
+    if protocol == "chat":
+        st = client.chat.completions.create(model=MODELS["chat"], messages=messages, stream=True)
+        for chunk in st:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break
+        st.close()
+    elif protocol == "responses":
+        st = client.responses.create(model=MODELS["responses"], input=PROMPT, stream=True)
+        for event in st:
+            if event.type == "response.output_text.delta":
+                break
+        st.close()
+    elif protocol == "anthropic":
+        with client.messages.stream(model=MODELS["anthropic"], max_tokens=256, messages=messages) as st:
+            for event in st:
+                if event.type == "content_block_delta":
+                    break
+    else:
+        chunks = client.models.generate_content_stream(model=MODELS["gemini"], contents=PROMPT)
+        next(chunks)
+        chunks.close()
+        client.close()  # google-genai's generator does not close its HTTP response; closing the client does
+    return time.time()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_closed_client_stops_the_upstream(fake_vendor, rotator, protocol):
+    rotator(streaming=FAST)
+    fake_vendor.script(Fault.slow(0.4))  # ~5 s for the whole answer
+
+    closed_at = read_one_chunk_and_close(protocol)
+
+    [req] = fake_vendor.wait_for(1, timeout=10)  # done: the vendor's answer ended
+    assert req.outcome == "client-gone"
+    assert req.ended_at - closed_at < 1.5
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 6. Forced upstream streaming: a non-stream request survives a first-token stall.
+
+FORCED = {name: {"force_upstream_stream": True} for name in ("openai", "anthropic", "gemini")}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_forced_upstream_stream_survives_a_first_token_stall(fake_vendor, rotator, protocol):
+    proxy = warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST, providers=FORCED)
+    fake_vendor.script(Fault.stall_after_headers(STALL), Fault.ok())
+
+    client = make_client(protocol)
+    t0 = time.monotonic()
+    result = call(protocol, client, stream=False)
+    elapsed = time.monotonic() - t0
+
+    assert result.text == TEXT
+    assert result.finish == FINISH[protocol]["text"]
+    first, second = two_keys(fake_vendor, protocol)
+    assert first.stream and second.stream  # the vendor was asked for streams
+    assert_rotator_retried(proxy, protocol)
+    assert FIRST_TOKEN_TIMEOUT * 0.9 <= elapsed < FIRST_TOKEN_TIMEOUT + MARGIN
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 7. The repair is visible: in a saved flow (comment, mark, metadata) and as one log line per retry/repair.
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_retry_and_repair_are_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator, tmp_path, protocol):
+    path = tmp_path / "flows.mitm"
+    proxy = rotator(streaming=FAST, fresh=True, args=("-w", str(path)))
+    fake_vendor.script(Fault.stall_before_headers(STALL), Fault.cut_after(deltas=DELTAS, how="reset"))
+
+    seen = stream(protocol)
+    assert seen.text == PREFIX
+    assert_truncated(protocol, seen)
+    first, second = two_keys(fake_vendor, protocol)
+    provider = FAMILY[protocol]
+    log = proxy.wait_log(flow_line(protocol))  # listed when the flow ended: after Rotator annotated it
+    proxy.proc.stop()
+
+    with warnings.catch_warnings():  # mitmproxy's flow filters use pyparsing's deprecated names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mitmproxy import io as mitmio
+    with path.open("rb") as f:
+        flows = list(mitmio.FlowReader(f).stream())
+    [flow] = [f for f in flows if f.request.pretty_host == PROVIDER_HOST[provider]]
+    meta = flow.metadata["rotator"]
+    kinds = [e["kind"] for e in meta["events"]]
+    assert kinds == ["retry", "repaired"], meta["events"]
+    assert "first-token timeout" in meta["events"][0]["detail"]
+    assert meta["provider"] == provider
+    assert "rotator retry" in flow.comment and "rotator repaired" in flow.comment
+    assert flow.marked
+    # The saved body is what the client received: the text so far and the truncation signal.
+    saved = flow.response.content
+    assert all(json.dumps(piece).encode() in saved for piece in split_text(TEXT)[:DELTAS]), saved
+    assert re.search(WIRE_TRUNCATED[protocol], saved), saved
+    assert not any(key.encode() in path.read_bytes() for key in pool(protocol))  # pooled keys stay out
+
+    # One log line per retry and per repair, naming the provider and the flow.
+    tag = f"rotator: {provider} {flow.id[:8]}: "
+    lines = [line for line in log.splitlines() if tag in line]
+    assert sum(f"{tag}retry:" in line for line in lines) == 1, lines
+    assert sum(f"{tag}repaired:" in line for line in lines) == 1, lines
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 8. on_truncation: error -> the SDK raises its stream error for a cut stream.
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_on_truncation_error_makes_the_sdk_raise(fake_vendor, rotator, protocol):
+    rotator(streaming={**FAST, "on_truncation": "error"})
+    fake_vendor.script(Fault.cut_after(deltas=DELTAS, how="clean"))
+
+    seen = Seen()
+    with pytest.raises(STREAM_ERROR[protocol]):
+        stream(protocol, seen=seen)
+
+    assert seen.text == PREFIX
+    assert seen.finish in (None, "in_progress")  # no truncation ending was reported as a normal finish
+    [req] = fake_vendor.calls()
+    assert req.outcome == "cut-clean"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 9. Heartbeats keep a waiting streaming client alive, in a form its SDK ignores; never on Gemini.
+
+HEARTBEAT_CONFIG = {"heartbeat_interval": 0.3, "first_token_timeout": 30}
+HEARTBEAT_STALL = 1.2
+HEARTBEAT = {
+    "chat": b": keepalive\n\n",
+    "responses": b": keepalive\n\n",
+    "anthropic": b'event: ping\ndata: {"type": "ping"}\n\n',
+    "gemini": None,
+}
+WIRE = {
+    "chat": (
+        "https://api.openai.com/v1/chat/completions",
+        {"authorization": f"Bearer {CLIENT_KEYS['OPENAI_API_KEY']}"},
+        {"model": MODELS["chat"], "messages": [{"role": "user", "content": PROMPT}], "stream": True},
+    ),
+    "responses": (
+        "https://api.openai.com/v1/responses",
+        {"authorization": f"Bearer {CLIENT_KEYS['OPENAI_API_KEY']}"},
+        {"model": MODELS["responses"], "input": PROMPT, "stream": True},
+    ),
+    "anthropic": (
+        "https://api.anthropic.com/v1/messages",
+        {"x-api-key": CLIENT_KEYS["ANTHROPIC_API_KEY"], "anthropic-version": "2023-06-01"},
+        {
+            "model": MODELS["anthropic"],
+            "max_tokens": 256,
+            "messages": [{"role": "user", "content": PROMPT}],
+            "stream": True,
+        },
+    ),
+    "gemini": (
+        f"https://generativelanguage.googleapis.com/v1beta/models/{MODELS['gemini']}:streamGenerateContent?alt=sse",
+        {"x-goog-api-key": CLIENT_KEYS["GEMINI_API_KEY"]},
+        {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]},
+    ),
+}
+
+
+def raw_stream(proxy, protocol: str) -> list[tuple[float, bytes]]:
+    """The bytes a client receives through the proxy, as they arrive: (time.time(), chunk)."""
+    url, headers, body = WIRE[protocol]
+    verify = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    with httpx.Client(proxy=proxy.url, verify=verify, timeout=30, trust_env=False) as client:
+        with client.stream("POST", url, headers=headers, json=body) as resp:
+            assert resp.status_code == 200, resp.read()
+            return [(time.time(), chunk) for chunk in resp.iter_raw()]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_heartbeats_while_waiting_for_the_first_token(fake_vendor, rotator, protocol):
+    proxy = rotator(streaming=HEARTBEAT_CONFIG)
+    fake_vendor.script(Fault.stall_before_headers(HEARTBEAT_STALL), Fault.stall_before_headers(HEARTBEAT_STALL))
+
+    arrivals = raw_stream(proxy, protocol)
+    raw = b"".join(chunk for _, chunk in arrivals)
+    [req] = fake_vendor.calls()
+    beat = HEARTBEAT[protocol]
+    if beat is None:
+        # Gemini's SDK raises on any line that is not `data: {json}`: the client gets the vendor's bytes only.
+        assert raw == req.sent
+        assert not re.search(rb"(^|\n):", raw) and b"keepalive" not in raw and b"ping" not in raw
+    else:
+        assert raw.startswith(beat)
+        assert raw.count(beat) >= 2  # ~every 0.3 s of the 1.2 s stall
+        assert arrivals[0][0] < req.headers_sent_at  # the client heard from the proxy before the vendor answered
+        assert raw.replace(beat, b"") == req.sent  # and then exactly the vendor's answer
+
+    # The SDK reads the same kind of stream as one normal answer.
+    seen = stream(protocol)
+    assert_one_clean_answer(protocol, seen, served_by=1)
+    assert len(fake_vendor.calls()) == 2
