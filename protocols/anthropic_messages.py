@@ -20,7 +20,10 @@ MESSAGE_DELTA = "message_delta"
 MESSAGE_STOP = "message_stop"
 PING = "ping"
 ERROR = "error"
-CONTENT_EVENTS = frozenset({CONTENT_BLOCK_START, CONTENT_BLOCK_DELTA, CONTENT_BLOCK_STOP, MESSAGE_DELTA, MESSAGE_STOP})
+CONTENT_EVENTS = frozenset({CONTENT_BLOCK_DELTA, MESSAGE_DELTA, MESSAGE_STOP})
+# A block that opens empty (text "", thinking "") carries no token yet: a stall after it is still retried.
+# Other blocks (tool_use with its name, redacted_thinking, server tools) do.
+EMPTY_BLOCKS = frozenset({"text", "thinking"})
 
 TEXT_DELTA = "text_delta"
 INPUT_JSON_DELTA = "input_json_delta"
@@ -79,6 +82,9 @@ class MessagesRepairer(Repairer):
             self.started = True
         if kind == CONTENT_BLOCK_START:
             self._open_block = payload.get("index", 0)
+            block = payload.get("content_block") or {}
+            if block.get("type") not in EMPTY_BLOCKS or block.get("text") or block.get("thinking"):
+                self.started = True
         elif kind == CONTENT_BLOCK_STOP:
             self._open_block = None
         elif kind == MESSAGE_START:

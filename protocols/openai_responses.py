@@ -27,6 +27,9 @@ SUMMARY_TEXT_DELTA = "response.reasoning_summary_text.delta"
 REASONING_TEXT_DELTA = "response.reasoning_text.delta"
 
 PRELUDE = frozenset({CREATED, IN_PROGRESS, QUEUED})
+# Structure that opens an empty message or reasoning item carries no token yet: a stall after it is still retried.
+EMPTY_OPENINGS = frozenset({CONTENT_PART_ADDED, "response.reasoning_summary_part.added"})
+EMPTY_ITEMS = frozenset({"message", "reasoning"})
 TERMINAL = frozenset({COMPLETED, INCOMPLETE, FAILED, ERROR})
 FAILURES = frozenset({FAILED, ERROR})
 
@@ -193,6 +196,14 @@ def _error_event(sequence: int, status: int, message: str, code: str | None = No
     return json_event({**flat, "error": nested}, ERROR)
 
 
+def _carries_content(kind: str | None, payload: dict) -> bool:
+    if kind in PRELUDE or kind in EMPTY_OPENINGS:
+        return False
+    if kind == OUTPUT_ITEM_ADDED:
+        return (payload.get("item") or {}).get("type") not in EMPTY_ITEMS
+    return True
+
+
 class ResponsesRepairer(Repairer):
     """Ends a cut stream with `response.incomplete` (max_output_tokens) holding the output streamed so far.
 
@@ -209,7 +220,7 @@ class ResponsesRepairer(Repairer):
         if payload is None:
             return event.raw
         kind = self._tracker.feed(payload)
-        if kind not in PRELUDE:
+        if not self.started and _carries_content(kind, payload):
             self.started = True
         if kind in TERMINAL:
             self.complete = True

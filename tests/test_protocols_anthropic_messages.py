@@ -15,7 +15,6 @@ from tests.streams import aggregate, cut, parse, payloads, play
 MESSAGES = protocols.get("anthropic_messages")
 REQUEST = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": [], "stream": True}
 SAMPLES = {"text": samples.ANTHROPIC_TEXT, "tool_use": samples.ANTHROPIC_TOOL_USE}
-FIRST_CONTENT = 1  # the first content_block_start
 EVENT = pydantic.TypeAdapter(RawMessageStreamEvent)
 
 
@@ -73,13 +72,20 @@ def test_complete_stream_passes_through_unchanged(name):
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_started_flips_at_the_first_content_block(name):
+def test_started_flips_at_the_first_token_not_at_an_empty_block(name):
+    def carries_token(event) -> bool:
+        if event.event == "content_block_start":
+            return json.loads(event.data)["content_block"]["type"] == "tool_use"
+        return event.event in ("content_block_delta", "message_delta", "message_stop")
+
+    events = parse(SAMPLES[name])
+    first = next(i for i, e in enumerate(events) if carries_token(e))
     repairer = MESSAGES.repairer(REQUEST)
     started = []
-    for event in parse(SAMPLES[name]):
+    for event in events:
         repairer.feed(event)
         started.append(repairer.started)
-    assert started == [False] * FIRST_CONTENT + [True] * (len(started) - FIRST_CONTENT)
+    assert started == [False] * first + [True] * (len(started) - first)
 
 
 def test_ping_alone_does_not_start():

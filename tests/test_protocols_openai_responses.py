@@ -70,13 +70,22 @@ def test_complete_stream_passes_through_unchanged(name):
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_started_flips_after_the_prelude(name):
+def test_started_flips_at_the_first_token_not_at_empty_structure(name):
+    def carries_token(payload: dict) -> bool:
+        kind = payload["type"]
+        if kind == "response.output_item.added":
+            return payload["item"]["type"] not in ("message", "reasoning")
+        return kind.endswith(".delta")
+
+    events = parse(SAMPLES[name])
+    first = next(i for i, e in enumerate(events) if carries_token(json.loads(e.data)))
+    assert first >= PRELUDE_EVENTS
     repairer = RESPONSES.repairer(REQUEST)
     started = []
-    for event in parse(SAMPLES[name]):
+    for event in events:
         repairer.feed(event)
         started.append(repairer.started)
-    assert started == [False] * PRELUDE_EVENTS + [True] * (len(started) - PRELUDE_EVENTS)
+    assert started == [False] * first + [True] * (len(started) - first)
 
 
 @pytest.mark.parametrize("name", SAMPLES)
