@@ -402,8 +402,10 @@ def read_one_chunk_and_close(protocol: str) -> float:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_closed_client_stops_the_upstream(fake_vendor, rotator, protocol):
-    rotator(streaming=FAST)
-    fake_vendor.script(Fault.slow(0.4))  # ~5 s for the whole answer
+    # ~5 s for the whole answer; the preamble alone takes up to 1.6 s, so the first token may come after FAST's
+    # first-token timeout: the stream itself is healthy, only slow.
+    rotator(streaming={**FAST, "first_token_timeout": 5})
+    fake_vendor.script(Fault.slow(0.4))
 
     closed_at = read_one_chunk_and_close(protocol)
 
