@@ -59,7 +59,7 @@ def test_text_answer(fake_vendor, protocol, stream):
     assert (result.input_tokens, result.output_tokens) == (12, 10)
     if stream:
         assert len(result.arrivals) == 10  # the text came in several deltas
-    [req] = fake_vendor.requests
+    [req] = fake_vendor.wait_for(1)  # the record is complete once the vendor has finished answering
     assert (req.protocol, req.stream, req.model, req.outcome) == (protocol, stream, MODELS[protocol], "complete")
     assert req.credential == {"chat": "sk-test", "responses": "sk-test", "anthropic": "sk-ant-test"}.get(protocol, "g-test")
 
