@@ -383,27 +383,48 @@ async def probe(job: dict) -> dict:
         conn.close()
 
 
+async def bounded(conn: Conn, req: bytes, scan: Scan | None, timeout: float) -> Response:
+    """A round trip that gives up after `timeout` seconds (the connection is then unusable)."""
+    try:
+        return await asyncio.wait_for(roundtrip(conn, req, scan), timeout)
+    except asyncio.TimeoutError:
+        conn.usable = False
+        raise BenchError(f"no complete response within {timeout:g} s") from None
+
+
+GIVE_UP_AFTER = 3  # consecutive failed requests after which a job stops: the target is not answering
+
+
 async def job_seq(job: dict) -> dict:
     """Sequential streamed requests on one keep-alive connection: time to first byte and to first token."""
     t, fam = job["target"], job.get("family", "openai")
     n, events, deadline = job["n"], job.get("events", 3), time.monotonic() + job["time_limit"]
+    timeout = job.get("request_timeout", 10)
     req = build_request(t, fam, True, events)
     errors = Errors()
     conn = await Conn.open(t, fam)
     for _ in range(job.get("warmup", 0)):
-        await roundtrip(conn, req, Scan(fam, False))
+        await bounded(conn, req, Scan(fam, False), timeout)
+        if not conn.usable:
+            conn.close()
+            conn = await Conn.open(t, fam)
     ttfb, ttft = [], []
     cpu0 = proxy_cpu(job)
     done = 0
+    failed_in_a_row = 0
     for _ in range(n):
         if time.monotonic() > deadline:
             errors.add("time limit")
             break
+        if failed_in_a_row >= GIVE_UP_AFTER:
+            errors.add(f"gave up after {GIVE_UP_AFTER} failed requests in a row")
+            break
+        failed_in_a_row += 1
         try:
             if not conn.usable:
                 conn.close()
                 conn = await Conn.open(t, fam)
-            res = await roundtrip(conn, req, Scan(fam, False))
+            res = await bounded(conn, req, Scan(fam, False), timeout)
         except (OSError, BenchError, ssl.SSLError) as e:
             conn.usable = False
             errors.add(describe(e))
@@ -413,6 +434,7 @@ async def job_seq(job: dict) -> dict:
         if why:
             errors.add(why)
             continue
+        failed_in_a_row = 0
         ttfb.append(res.t_first_byte - res.t0)
         ttft.append(res.scan.t_first - res.t0)
     cpu1 = proxy_cpu(job)
@@ -430,7 +452,7 @@ async def job_long(job: dict) -> dict:
     events, batch = job["events"], job.get("batch", 1)
     errors = Errors()
     conn = await Conn.open(t, fam)
-    await roundtrip(conn, build_request(t, fam, True, 3), Scan(fam, False))  # warm the path
+    await bounded(conn, build_request(t, fam, True, 3), Scan(fam, False), job.get("request_timeout", 10))  # warm
     if not conn.usable:
         conn.close()
         conn = await Conn.open(t, fam)
@@ -576,13 +598,15 @@ async def job_nonstream(job: dict) -> dict:
         nonlocal issued
         if conn is None:
             return
-        while issued < total and time.monotonic() < deadline:
+        failed_in_a_row = 0
+        while issued < total and time.monotonic() < deadline and failed_in_a_row < GIVE_UP_AFTER:
             issued += 1
+            failed_in_a_row += 1
             try:
                 if not conn.usable:
                     conn.close()
                     conn = await Conn.open(t, fam)
-                res = await roundtrip(conn, req, None)
+                res = await bounded(conn, req, None, job.get("request_timeout", 10))
             except (OSError, BenchError, ssl.SSLError) as e:
                 conn.usable = False
                 errors.add(describe(e))
@@ -590,6 +614,7 @@ async def job_nonstream(job: dict) -> dict:
             if res.status != 200 or b"w2" not in res.body:
                 errors.add(f"HTTP {res.status}: {res.body[:120]!r}")
                 continue
+            failed_in_a_row = 0
             lat.append(res.t_end - res.t0)
         conn.close()
 
@@ -602,7 +627,7 @@ async def job_nonstream(job: dict) -> dict:
     elapsed = (now_ns() - t0) / 1e9
     cpu1 = proxy_cpu(job)
     if issued < total:
-        errors.add(f"time limit: {total - issued} requests not sent")
+        errors.add(f"stopped (time limit or failures): {total - issued} requests not sent")
     l50, l99 = pcts(lat, (50, 99))
     return {"ok": len(lat), "seconds": elapsed, "requests_per_s": len(lat) / elapsed if elapsed else None,
             "latency_p50_ms": ms(l50), "latency_p99_ms": ms(l99),

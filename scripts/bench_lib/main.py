@@ -50,12 +50,13 @@ class Plan:
     paced_interval_ms: float = 20
     nonstream_concurrency: int = 20
     nonstream_total: int = 1_000
+    job_limit_s: float = 60  # time limit of one job (one repetition against one target)
     budget_s: float = 480  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
 
 
 QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=1_000, anthropic_seq_n=10,
              anthropic_long_events=500, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=60,
-             budget_s=90)
+             job_limit_s=20, budget_s=90)
 
 
 @dataclass
@@ -204,8 +205,7 @@ class Bench:
         env = child_env(PYTHONPATH=str(SCRIPTS))
         py = str(ROOT / ".venv/bin/python")
         vendor = Proc("vendor", [py, "-m", "bench_lib.vendor", "--exit-with-stdin"], self.logdir / "vendor.log",
-                      env, SCRIPTS,
-                      stdout_pipe=True, stdin_pipe=True)
+                      env, SCRIPTS, stdout_pipe=True, stdin_pipe=True)
         self.procs.append(vendor)
         pin(vendor.pid, self.load_cpus)
         line = vendor.p.stdout.readline().decode()
@@ -213,10 +213,7 @@ class Bench:
             raise SystemExit("fake vendor did not start: " + tail(vendor.log))
         self.vport = int(line.split()[1])
         self.vendor = vendor
-        client = Proc("client", [py, "-m", "bench_lib.client"], self.logdir / "client.log", env, SCRIPTS,
-                      stdout_pipe=True, stdin_pipe=True)
-        self.procs.append(client)
-        self.worker = Worker(client)
+        self.start_client()
         log(f"fake vendor on 127.0.0.1:{self.vport}; proxy CPUs {self.proxy_cpus}, load CPUs {self.load_cpus}")
 
         t = self.targets
@@ -236,8 +233,8 @@ class Bench:
         rot = t["rotator"]
         if self.args.no_rotator:
             rot.fail("skipped (--no-rotator)")
-        elif not (ROOT / "addons/rotator.py").exists():
-            rot.fail("addons/rotator.py does not exist yet")
+        elif not Path(self.args.rotator_script).exists():
+            rot.fail(f"{self.args.rotator_script} does not exist")
         else:
             cfg = self.logdir / "rotator.yaml"
             cfg.write_text(
@@ -246,7 +243,8 @@ class Bench:
                 f'  anthropic: {{base_url: "http://127.0.0.1:{self.vport}", keys: [{", ".join(POOL_KEYS[3:])}]}}\n'
             )
             port = free_port()
-            rot.proc = start_mitmdump("rotator", ROOT / "addons/rotator.py", ["--set", f"rotator_config={cfg}"],
+            rot.proc = start_mitmdump("rotator", Path(self.args.rotator_script).resolve(),
+                                      ["--set", f"rotator_config={cfg}"],
                                       port, confdir, self.logdir, child_env(), self.proxy_cpus)
             self.procs.append(rot.proc)
             rot.spec = {"kind": "tunnel", "port": port, "cafile": cafile}
@@ -301,6 +299,13 @@ class Bench:
         if not t["bare"].ok:
             raise SystemExit("bare mitmdump does not work; the benchmark itself is broken: " + t["bare"].reason)
 
+    def start_client(self) -> None:
+        client = Proc("client", [str(ROOT / ".venv/bin/python"), "-m", "bench_lib.client"],
+                      self.logdir / "client.log", child_env(PYTHONPATH=str(SCRIPTS)), SCRIPTS, stdout_pipe=True,
+                      stdin_pipe=True)
+        self.procs.append(client)
+        self.worker = Worker(client)
+
     def stop(self) -> None:
         for p in reversed(self.procs):
             try:
@@ -321,6 +326,10 @@ class Bench:
         try:
             return self.worker.run(job, cpus)
         except RuntimeError as e:
+            # The client is stuck or gone: a fresh one, so that no late answer is taken for the next job's.
+            log(f"  {name}: {e}; restarting the load client")
+            self.worker.proc.stop()
+            self.start_client()
             return {"failed": str(e)}
 
     def phase(self, key: str, job: dict, reps: int, family: str = "openai") -> None:
@@ -343,6 +352,7 @@ class Bench:
                 out.setdefault(name, []).append(res)
                 if res.get("failed"):
                     log(f"  {name}: job failed: {res['failed']}")
+                    tg.fail(f"{key}: {res['failed']} (not measured further)")
                 elif res.get("errors"):
                     log(f"  {name}: {res['errors']} errors: {list(res.get('error_reasons', {}))[:2]}")
 
@@ -350,18 +360,18 @@ class Bench:
         p = self.plan
         self.setup()
         self.measure_start = time.monotonic()
-        seq_limit = 120
         self.phase("seq_openai", {"kind": "seq", "n": p.seq_n, "warmup": p.seq_warmup, "events": p.seq_events,
-                                  "time_limit": seq_limit}, p.reps)
+                                  "time_limit": p.job_limit_s}, p.reps)
         self.phase("seq_anthropic", {"kind": "seq", "n": p.anthropic_seq_n, "warmup": 5, "events": p.seq_events,
-                                     "time_limit": seq_limit}, p.reps, family="anthropic")
+                                     "time_limit": p.job_limit_s}, p.reps, family="anthropic")
         for b in p.long_batches:
-            self.phase(f"long_b{b}", {"kind": "long", "events": p.long_events, "batch": b, "time_limit": 60},
+            self.phase(f"long_b{b}", {"kind": "long", "events": p.long_events, "batch": b,
+                                      "time_limit": p.job_limit_s},
                        p.long_reps)
         self.phase("long_anthropic", {"kind": "long", "events": p.anthropic_long_events, "batch": 1,
-                                      "time_limit": 60}, p.long_reps, family="anthropic")
+                                      "time_limit": p.job_limit_s}, p.long_reps, family="anthropic")
         self.phase("nonstream", {"kind": "nonstream", "concurrency": p.nonstream_concurrency,
-                                 "total": p.nonstream_total, "time_limit": 60}, p.long_reps)
+                                 "total": p.nonstream_total, "time_limit": p.job_limit_s}, p.long_reps)
         nominal = p.paced_events * p.paced_interval_ms / 1000
         for n in p.paced_levels:  # ascending, so that each level's peak RSS is the process's peak so far
             self.phase(f"paced_{n}", {"kind": "paced", "streams": n, "events": p.paced_events,
@@ -433,6 +443,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "uses LiteLLM only if already installed")
     ap.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM column (and its install)")
     ap.add_argument("--no-rotator", action="store_true", help="skip the rotator column")
+    ap.add_argument("--rotator-script", default=str(ROOT / "addons/rotator.py"),
+                    help="the addon measured in the rotator column (default addons/rotator.py)")
     ap.add_argument("--reps", type=int, default=0,
                     help="repetitions of every measurement (default: 5 sequential, 3 for the others)")
     ap.add_argument("--out", default=str(ROOT / "bench-results"), help="where the JSON goes (default bench-results/)")
