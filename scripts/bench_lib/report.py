@@ -180,7 +180,7 @@ def derive(data: dict) -> None:
         if busy:
             msg += (f"; {busy} of {len(other)} jobs ran while they used over 0.2 cores: those figures are disturbed "
                     "(look at the spread), re-run on a quiet machine to trust the tails")
-        data["notes"].append(msg)
+        data["notes"] = [n for n in data["notes"] if not n.startswith("other processes on this machine")] + [msg]
 
 
 def med(data: dict, key: str, target: str) -> float | None:
@@ -227,8 +227,17 @@ def goals(data: dict) -> list[dict]:
     errs = med(data, f"paced{mid}_errors", "rotator")
     goal(f"{mid} paced streams: rotator errors == 0", errs, 0, "", check(errs, 0))
     for key, what in (("delay_p99", "steady"), ("delay_all_p99", "all events")):
-        r = data["metrics"].get(f"paced{mid}_{key}", {}).get("ratios", {}).get("rotator/bare")
-        goal(f"{mid} paced streams: delay p99 ({what}) rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
+        mt = data["metrics"].get(f"paced{mid}_{key}", {})
+        r = mt.get("ratios", {}).get("rotator/bare")
+        reps = ((mt.get("values") or {}).get("rotator") or {}).get("reps") or []
+        got = sum(1 for x in reps if x is not None)
+        why = ""
+        if reps and got < len(reps):
+            why = f"only {got}/{len(reps)} repetitions had all {mid} streams going at once"
+        ok = check(r, 1.5)
+        if why and key == "delay_p99" and rot_ok:
+            ok = False  # never having every stream going at once is itself a failure of this goal
+        goal(f"{mid} paced streams: delay p99 ({what}) rotator / bare <= 1.5", r, 1.5, "x", ok, why)
     for key, what in (("long_b1_rate", "long stream, 1 event/write"), ("long_b10_rate", "long stream, batched")):
         rr, lr = med(data, key, "rotator"), med(data, key, "litellm")
         r = ratio(rr, lr)
