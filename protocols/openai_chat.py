@@ -22,6 +22,10 @@ FINISH_STOP = "stop"
 FINISH_LENGTH = "length"
 FINISH_TOOL_CALLS = "tool_calls"
 
+NULL_FINISH = '"finish_reason":null'
+TOOL_CALLS_MARK = '"tool_calls"'
+ERROR_MARK = '"error"'
+
 REASONING_KEYS = ("reasoning_content", "reasoning")
 CONTENT_KEYS = ("content", "refusal", *REASONING_KEYS, "tool_calls")
 HEAD_KEYS = ("id", "created", "model", "system_fingerprint", "service_tier")
@@ -41,10 +45,13 @@ class ChatRepairer(Repairer):
         self._model = body.get("model") or ""
         self._finish: dict[int, str | None] = dict.fromkeys(range(_choice_count(body)))
         self._tools: set[int] = set()
+        self._single = _choice_count(body) == 1
 
     def feed(self, event: Event) -> bytes:
         data = event.data
         if data is None:
+            return event.raw
+        if self._plain_delta(data):
             return event.raw
         if data.startswith(DONE):
             return self._done() + event.raw
@@ -71,6 +78,21 @@ class ChatRepairer(Repairer):
             if not self.started and any(delta.get(key) for key in CONTENT_KEYS):
                 self.started = True
         return event.raw
+
+    def _plain_delta(self, data: str) -> bool:
+        """A chunk that cannot change the state, recognised without parsing it (the common case, kept cheap).
+
+        Once a single-choice stream has started, a chunk whose one choice says `"finish_reason":null` and that
+        carries no tool call or error changes nothing. The markers cannot be faked by content: inside a JSON
+        string their quotes would be escaped.
+        """
+        return (
+            self.started
+            and self._single
+            and NULL_FINISH in data
+            and TOOL_CALLS_MARK not in data
+            and ERROR_MARK not in data
+        )
 
     def _done(self) -> bytes:
         """At `[DONE]`: a finish_reason for every choice that lacks one, inferred from what it streamed."""

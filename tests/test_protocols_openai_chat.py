@@ -315,3 +315,29 @@ def test_error_body(status, error_class, type_):
     with pytest.raises(error_class) as caught:
         chat_chunks(body, status)
     assert caught.value.body["message"] == "no upstream key left"
+
+
+def test_unparsed_fast_path_never_misses_a_finish_or_a_tool_call():
+    from protocols.base import Event
+
+    def chunk(choice: dict) -> Event:
+        data = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                           "choices": [choice]}, separators=(",", ":"))
+        return Event(raw=f"data: {data}\n\n".encode(), data=data)
+
+    repairer = CHAT.repairer({"model": "m"})
+    repairer.feed(chunk({"index": 0, "delta": {"content": "hi"}, "finish_reason": None}))
+    # Content that quotes the markers is escaped inside the JSON string, so it cannot fool the fast path.
+    repairer.feed(chunk({"index": 0, "delta": {"content": '"finish_reason":null "tool_calls"'},
+                         "finish_reason": None}))
+    repairer.feed(chunk({"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                                                 "function": {"name": "f", "arguments": ""}}]},
+                         "finish_reason": None}))
+    out = repairer.feed(Event(raw=b"data: [DONE]\n\n", data="[DONE]"))
+    assert b'"finish_reason":"tool_calls"' in out  # the tool call was seen despite the fast path
+
+    spaced = CHAT.repairer({"model": "m"})
+    spaced.feed(chunk({"index": 0, "delta": {"content": "hi"}, "finish_reason": None}))
+    data = '{"id":"c","choices":[{"index":0,"delta":{},"finish_reason": "length"}]}'
+    spaced.feed(Event(raw=f"data: {data}\n\n".encode(), data=data))
+    assert spaced.end() == b"data: [DONE]\n\n"  # the finish was seen: only [DONE] is missing
