@@ -295,7 +295,7 @@ def rcell(x: float | None) -> str:
 
 def render(data: dict) -> str:
     W = 40
-    C = 20
+    C = 21
     R = 9
     lines = []
     g = data["git"]
