@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import httpx
-
 from rewrite.config import Config
 from rewrite.exchange import Exchange, Job
 from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.router import Route, Router
-from rewrite.upstream import new_client
+from rewrite.upstream import Upstream
 
 logger = logging.getLogger("rotator")
 
@@ -20,17 +18,11 @@ class Engine:
         self.configure(config or Config())
         self.jobs: dict[str, Job] = {}
         self.server = LoopbackServer(self.handle)
-        self._client: httpx.AsyncClient | None = None
+        self.upstream = Upstream()
 
     def configure(self, config: Config) -> None:
         self.config = config
         self.router = Router(config)
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = new_client()
-        return self._client
 
     def submit(self, job_id: str, route: Route) -> Job:
         job = Job(job_id, route)
@@ -48,10 +40,9 @@ class Engine:
             responder.write(b"rotator: unknown job\n")
             return
         job.responder = responder
-        await Exchange(self.client, self.config.streaming, job, request, responder).run()
+        with self.upstream.lease() as client:
+            await Exchange(client, self.config.streaming, job, request, responder).run()
 
     async def aclose(self) -> None:
         self.server.close()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.upstream.aclose()

@@ -1,6 +1,9 @@
-"""The upstream HTTP client and the header hygiene around it."""
+"""The upstream HTTP clients and the header hygiene around them."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -38,6 +41,37 @@ def new_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(
         trust_env=False,
         timeout=httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None),
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=256, keepalive_expiry=60.0),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=32, keepalive_expiry=60.0),
         follow_redirects=False,
     )
+
+
+class Upstream:
+    """A few pooled httpx clients, each request leased to the least busy one.
+
+    httpcore's pool scans every one of its connections (and asks each idle one whether its socket is readable)
+    on every request and every response close, which grows with the square of concurrent streams; several
+    smaller pools keep that scan short. Sequential requests still reuse the first client's keep-alive connections.
+    """
+
+    def __init__(self, shards: int = 8) -> None:
+        self._clients: list[httpx.AsyncClient | None] = [None] * shards
+        self._busy = [0] * shards
+
+    @contextmanager
+    def lease(self) -> Iterator[httpx.AsyncClient]:
+        i = min(range(len(self._busy)), key=self._busy.__getitem__)
+        client = self._clients[i]
+        if client is None:
+            client = self._clients[i] = new_client()
+        self._busy[i] += 1
+        try:
+            yield client
+        finally:
+            self._busy[i] -= 1
+
+    async def aclose(self) -> None:
+        for i, client in enumerate(self._clients):
+            if client is not None:
+                await client.aclose()
+                self._clients[i] = None
