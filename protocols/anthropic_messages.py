@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
-from .errors import TRUNCATED_MESSAGE, anthropic_error
+from .base import Aggregator, Event, Protocol, Repairer
+from .errors import anthropic_error
 from .registry import register
 from .sse import dumps, json_event, load_object
 
@@ -102,12 +102,7 @@ class MessagesRepairer(Repairer):
             self.started = self.complete = self.failed = True
         return event.raw
 
-    def end(self, ending: str = ENDING_LENGTH) -> bytes:
-        if self.complete:
-            return b""
-        if ending == ENDING_ERROR:
-            return self.error_event(TRUNCATED_MESSAGE, 500)
-        self.complete = True
+    def length_ending(self) -> bytes:
         events = []
         if not self._message_started:
             events.append(_message_start(self._model))

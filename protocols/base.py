@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .errors import TRUNCATED_MESSAGE
+
 # How a stream that stopped without its completion signal is ended for the client.
 ENDING_LENGTH = "length"  # the protocol's own "ran out of tokens" ending: SDKs report a visibly truncated answer
 ENDING_ERROR = "error"  # the protocol's in-stream error event: SDKs raise
@@ -50,7 +52,20 @@ class Repairer:
 
     def end(self, ending: str = ENDING_LENGTH) -> bytes:
         """Bytes that close a stream that stopped here, so it says "truncated"; b"" if it is already complete."""
+        if self.complete:
+            return b""
+        if ending == ENDING_ERROR:
+            return self.truncation_error()
+        self.complete = True
+        return self.length_ending()
+
+    def length_ending(self) -> bytes:
+        """The protocol's own "ran out of tokens" ending for a stream that stopped here."""
         raise NotImplementedError
+
+    def truncation_error(self) -> bytes:
+        """The in-stream error that says the stream was truncated."""
+        return self.error_event(TRUNCATED_MESSAGE, 500)
 
     def error_event(self, message: str, status: int = 502) -> bytes:
         """The protocol's in-stream error, for a failure after the client's headers were committed."""

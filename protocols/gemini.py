@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from .base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
-from .errors import TRUNCATED_MESSAGE, gemini_error
+from .base import Aggregator, Event, Protocol, Repairer
+from .errors import gemini_error
 from .registry import register
 from .sse import dumps, json_event, load_object
 
@@ -63,12 +63,7 @@ class GeminiRepairer(Repairer):
                 self._echo[key] = chunk[key]
         return event.raw
 
-    def end(self, ending: str = ENDING_LENGTH) -> bytes:
-        if self.complete:
-            return b""
-        if ending == ENDING_ERROR:
-            return self.error_event(TRUNCATED_MESSAGE, 500)
-        self.complete = True
+    def length_ending(self) -> bytes:
         candidates = [
             {"content": {"role": ROLE_MODEL, "parts": [{"text": ""}]}, "finishReason": FINISH_MAX_TOKENS, "index": index}
             for index in sorted(self._candidates or {0})

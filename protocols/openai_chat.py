@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
+from .base import Aggregator, Event, Protocol, Repairer
 from .errors import OPENAI_TRUNCATED_CODE, TRUNCATED_MESSAGE, openai_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -116,12 +116,10 @@ class ChatRepairer(Repairer):
         }
         return json_event(chunk)
 
-    def end(self, ending: str = ENDING_LENGTH) -> bytes:
-        if self.complete:
-            return b""
-        if ending == ENDING_ERROR:
-            return self._error(TRUNCATED_MESSAGE, 500, OPENAI_TRUNCATED_CODE)
-        self.complete = True
+    def truncation_error(self) -> bytes:
+        return self._error(TRUNCATED_MESSAGE, 500, OPENAI_TRUNCATED_CODE)
+
+    def length_ending(self) -> bytes:
         return b"".join(self._finish_chunk(index, FINISH_LENGTH) for index in self._unfinished()) + DONE_EVENT
 
     def error_event(self, message: str, status: int = 502) -> bytes:

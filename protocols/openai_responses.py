@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
-from .errors import TRUNCATED_MESSAGE, openai_error
+from .base import Aggregator, Event, Protocol, Repairer
+from .errors import openai_error
 from .registry import register
 from .sse import dumps, json_event, load_object
 
@@ -227,12 +227,7 @@ class ResponsesRepairer(Repairer):
             self.failed = kind in FAILURES
         return event.raw
 
-    def end(self, ending: str = ENDING_LENGTH) -> bytes:
-        if self.complete:
-            return b""
-        if ending == ENDING_ERROR:
-            return self.error_event(TRUNCATED_MESSAGE, 500)
-        self.complete = True
+    def length_ending(self) -> bytes:
         tracker = self._tracker
         created = b""
         if tracker.snapshot is None:
