@@ -40,8 +40,7 @@ class Engine:
             responder.write(b"rotator: unknown job\n")
             return
         job.responder = responder
-        with self.upstream.lease() as client:
-            await Exchange(client, self.config.streaming, job, request, responder).run()
+        await Exchange(self.upstream.client, self.config.streaming, job, request, responder).run()
 
     async def aclose(self) -> None:
         self.server.close()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import httpx
+
+from rewrite.transport import LeanTransport
 
 # Headers that belong to one connection, or that httpx sets itself (it decodes content-encoding for us).
 HOP_BY_HOP = frozenset(
@@ -37,41 +36,29 @@ def response_headers(headers: httpx.Headers | list[tuple[str, str]]) -> list[tup
 
 
 def new_client() -> httpx.AsyncClient:
-    # trust_env=False: a user's HTTPS_PROXY usually points at Rotator itself, and SSL_CERT_FILE at mitmproxy's CA.
+    # trust_env=False: a user's HTTPS_PROXY usually points at Rotator itself, and SSL_CERT_FILE at mitmproxy's CA
+    # (LeanTransport verifies TLS against certifi's bundle).
     return httpx.AsyncClient(
+        transport=LeanTransport(),
         trust_env=False,
         timeout=httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None),
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=32, keepalive_expiry=60.0),
         follow_redirects=False,
     )
 
 
 class Upstream:
-    """A few pooled httpx clients, each request leased to the least busy one.
+    """The upstream client, created on first use (inside the running event loop)."""
 
-    httpcore's pool scans every one of its connections (and asks each idle one whether its socket is readable)
-    on every request and every response close, which grows with the square of concurrent streams; several
-    smaller pools keep that scan short. Sequential requests still reuse the first client's keep-alive connections.
-    """
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
 
-    def __init__(self, shards: int = 8) -> None:
-        self._clients: list[httpx.AsyncClient | None] = [None] * shards
-        self._busy = [0] * shards
-
-    @contextmanager
-    def lease(self) -> Iterator[httpx.AsyncClient]:
-        i = min(range(len(self._busy)), key=self._busy.__getitem__)
-        client = self._clients[i]
-        if client is None:
-            client = self._clients[i] = new_client()
-        self._busy[i] += 1
-        try:
-            yield client
-        finally:
-            self._busy[i] -= 1
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = new_client()
+        return self._client
 
     async def aclose(self) -> None:
-        for i, client in enumerate(self._clients):
-            if client is not None:
-                await client.aclose()
-                self._clients[i] = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,291 @@
+"""A lean HTTP/1.1 transport for the upstream httpx client.
+
+httpcore (httpx's default transport) walks every connection of its pool on each request and response close, and
+passes each body read through several generator and anyio layers; on many concurrent streams that was the
+largest share of Rotator's own CPU (see scripts/bench). This transport keeps an idle list per origin and reads a
+response body straight off the asyncio stream, decoding chunked framing itself. It speaks HTTP/1.1 only, as
+httpx does without `http2=True`; errors are httpx's, so callers branch on them as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import defaultdict
+
+import certifi
+import httpx
+
+IDLE_EXPIRY = 30.0  # seconds an idle connection is kept: below the keep-alive timeouts vendors use
+MAX_IDLE_PER_ORIGIN = 64
+READ_SIZE = 65536
+_CRLF = b"\r\n"
+_NO_BODY_STATUS = (204, 304)
+
+Origin = tuple[str, str, int]
+
+
+class _Connection:
+    __slots__ = ("origin", "reader", "writer", "idle_since")
+
+    def __init__(self, origin: Origin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.origin = origin
+        self.reader = reader
+        self.writer = writer
+        self.idle_since = 0.0
+
+    def usable(self, now: float) -> bool:
+        return not (self.reader.at_eof() or self.writer.is_closing() or now - self.idle_since > IDLE_EXPIRY)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class LeanTransport(httpx.AsyncBaseTransport):
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl = ssl_context or ssl.create_default_context(cafile=certifi.where())
+        self._idle: dict[Origin, list[_Connection]] = defaultdict(list)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        timeout = request.extensions.get("timeout", {})
+        conn = self._reuse(origin) or await self._connect(origin, timeout.get("connect"))
+        try:
+            await self._send(conn, request)
+            status, reason, headers = await self._read_head(conn)
+        except BaseException:
+            conn.close()
+            raise
+        body = _Body(self, conn, request.method, status, headers)
+        return httpx.Response(
+            status, headers=headers, stream=body, extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason}
+        )
+
+    def _reuse(self, origin: Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            if conn.usable(now):
+                return conn
+            conn.close()
+        return None
+
+    def release(self, conn: _Connection) -> None:
+        idle = self._idle[conn.origin]
+        conn.idle_since = time.monotonic()
+        if len(idle) >= MAX_IDLE_PER_ORIGIN or not conn.usable(conn.idle_since):
+            conn.close()
+            return
+        idle.append(conn)
+
+    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
+        scheme, host, port = origin
+        tls = self._ssl if scheme == "https" else None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None, limit=1 << 20),
+                timeout,
+            )
+        except TimeoutError as e:
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from e
+        except (OSError, ssl.SSLError) as e:
+            raise httpx.ConnectError(f"{host}:{port}: {e}") from e
+        return _Connection(origin, reader, writer)
+
+    async def _send(self, conn: _Connection, request: httpx.Request) -> None:
+        content = await request.aread()
+        url = request.url
+        lines = [b"%s %s HTTP/1.1" % (request.method.encode(), url.raw_path)]
+        has_host = False
+        for name, value in request.headers.raw:
+            lower = name.lower()
+            if lower in (b"content-length", b"transfer-encoding", b"connection"):
+                continue
+            has_host |= lower == b"host"
+            lines.append(name + b": " + value)
+        if not has_host:
+            lines.append(b"Host: " + url.netloc)
+        if content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            lines.append(b"Content-Length: %d" % len(content))
+        try:
+            conn.writer.write(_CRLF.join(lines) + _CRLF + _CRLF + content)
+            await conn.writer.drain()
+        except OSError as e:
+            raise httpx.WriteError(str(e) or type(e).__name__) from e
+
+    async def _read_head(self, conn: _Connection) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        while True:
+            try:
+                head = await conn.reader.readuntil(_CRLF + _CRLF)
+            except asyncio.IncompleteReadError as e:
+                raise httpx.RemoteProtocolError("the server disconnected without sending a response") from e
+            except asyncio.LimitOverrunError as e:
+                raise httpx.RemoteProtocolError("response head too large") from e
+            except OSError as e:
+                raise httpx.ReadError(str(e) or type(e).__name__) from e
+            status_line, *header_lines = head[:-4].split(_CRLF)
+            try:
+                _, code, *reason = status_line.split(b" ", 2)
+                status = int(code)
+            except ValueError as e:
+                raise httpx.RemoteProtocolError(f"malformed status line {status_line[:80]!r}") from e
+            if 100 <= status < 200 and status != 101:
+                continue  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+            headers = []
+            for line in header_lines:
+                name, sep, value = line.partition(b":")
+                if not sep:
+                    raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
+                headers.append((name.strip(), value.strip()))
+            return status, reason[0] if reason else b"", headers
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+
+
+async def _read(reader: asyncio.StreamReader, size: int = READ_SIZE) -> bytes:
+    try:
+        return await reader.read(size)
+    except ConnectionError:
+        # asyncio's StreamReader raises a reset at once, dropping what had already arrived before it; those
+        # bytes are part of the answer the client must still see.
+        buffered = reader._buffer  # noqa: SLF001
+        if buffered:
+            data = bytes(buffered[:size])
+            del buffered[:size]
+            return data
+        raise
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body read straight off the connection; the connection goes back to the pool when it ends."""
+
+    def __init__(self, transport: LeanTransport, conn: _Connection, method: str, status: int,
+                 headers: list[tuple[bytes, bytes]]) -> None:
+        self._transport = transport
+        self._conn: _Connection | None = conn
+        fields = {name.lower(): value for name, value in headers}
+        self._keep_alive = b"close" not in fields.get(b"connection", b"").lower()
+        if method == "HEAD" or status in _NO_BODY_STATUS:
+            self._mode, self._remaining = "length", 0
+        elif b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+            self._mode, self._remaining = "chunked", 0
+        elif b"content-length" in fields:
+            try:
+                self._mode, self._remaining = "length", int(fields[b"content-length"])
+            except ValueError:
+                raise httpx.RemoteProtocolError("malformed content-length") from None
+        else:
+            self._mode, self._remaining, self._keep_alive = "close", 0, False
+
+    async def __aiter__(self):
+        conn = self._conn
+        if conn is None:
+            return
+        reader = conn.reader
+        try:
+            if self._mode == "length":
+                remaining = self._remaining
+                while remaining > 0:
+                    data = await _read(reader, min(remaining, READ_SIZE))
+                    if not data:
+                        raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
+                    remaining -= len(data)
+                    yield data
+            elif self._mode == "chunked":
+                async for data in self._chunks(reader):
+                    yield data
+            else:
+                while data := await _read(reader):
+                    yield data
+        except OSError as e:
+            self._discard()
+            raise httpx.ReadError(str(e) or type(e).__name__) from e
+        except BaseException:
+            self._discard()
+            raise
+        self._finish()
+
+    async def _chunks(self, reader: asyncio.StreamReader):
+        """The data of a chunked body, one piece per socket read (so one upstream write stays one piece)."""
+        buf = b""
+        need = 0  # bytes of the current chunk's data still to come
+        skip = 0  # bytes of the current chunk's closing CRLF still to come
+        while True:
+            data = await _read(reader)
+            if not data:
+                raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
+            buf = buf + data if buf else data
+            out = []
+            pos = 0
+            while True:
+                if need:
+                    take = min(need, len(buf) - pos)
+                    out.append(buf[pos : pos + take])
+                    pos += take
+                    need -= take
+                    if need:
+                        break
+                    skip = 2
+                if skip:
+                    avail = len(buf) - pos
+                    if avail < skip:
+                        skip -= avail
+                        pos = len(buf)
+                        break
+                    pos += skip
+                    skip = 0
+                end = buf.find(_CRLF, pos)
+                if end < 0:
+                    break
+                try:
+                    size = int(buf[pos:end].split(b";", 1)[0], 16)
+                except ValueError:
+                    raise httpx.RemoteProtocolError("malformed chunk size") from None
+                if size == 0:
+                    if out:
+                        yield b"".join(out)
+                    await self._trailers(reader, buf[end + 2 :])
+                    return
+                pos = end + 2
+                need = size
+            buf = buf[pos:]
+            if out:
+                yield b"".join(out)
+
+    @staticmethod
+    async def _trailers(reader: asyncio.StreamReader, rest: bytes) -> None:
+        # After the last chunk: optional trailer lines, then an empty line.
+        while True:
+            end = rest.find(_CRLF)
+            if end == 0:
+                return
+            if end > 0:
+                rest = rest[end + 2 :]
+                continue
+            more = await reader.read(READ_SIZE)
+            if not more:
+                return
+            rest += more
+
+    def _finish(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            if self._keep_alive:
+                self._transport.release(conn)
+            else:
+                conn.close()
+
+    def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    async def aclose(self) -> None:
+        self._discard()  # a body abandoned before its end leaves the connection in an unknown state

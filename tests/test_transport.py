@@ -1,0 +1,146 @@
+"""The upstream transport against a raw loopback server: framing, keep-alive, and errors as httpx's."""
+
+import asyncio
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rewrite.transport import LeanTransport
+
+
+class RawServer:
+    """Answers each request on a connection with the next scripted list of byte pieces (written with pauses)."""
+
+    def __init__(self, answers: list[list[bytes]], pause: float = 0.005) -> None:
+        self.answers = answers
+        self.pause = pause
+        self.requests: list[bytes] = []
+        self.connections = 0
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+
+    async def _serve(self, reader, writer):
+        self.connections += 1
+        try:
+            while self.answers:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length")), 0)
+                self.requests.append(head + await reader.readexactly(length))
+                for piece in self.answers.pop(0):
+                    if piece == b"<close>":
+                        writer.close()
+                        return
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(self.pause)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        writer.close()
+
+
+def chunked(*pieces: bytes) -> list[bytes]:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    return [head, *(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces), b"0\r\n\r\n"]
+
+
+async def fetch(url: str, transport: LeanTransport | httpx.AsyncClient) -> tuple[httpx.Response, list[bytes]]:
+    """One request; pass the same client to see connections reused (closing a client closes its transport)."""
+    if isinstance(transport, LeanTransport):
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await fetch(url, client)
+    async with transport.stream("POST", url + "/v1/chat/completions", content=b'{"a": 1}') as resp:
+        return resp, [piece async for piece in resp.aiter_raw()]
+
+
+async def test_chunked_stream_arrives_piece_by_piece_and_the_connection_is_reused():
+    async with RawServer([chunked(b"data: 1\n\n", b"data: 2\n\n"), chunked(b"again")]) as server:
+        transport = httpx.AsyncClient(transport=LeanTransport())
+        resp, pieces = await fetch(server.url, transport)
+        assert resp.status_code == 200 and resp.headers["content-type"] == "text/event-stream"
+        assert pieces == [b"data: 1\n\n", b"data: 2\n\n"]
+        _, pieces = await fetch(server.url, transport)
+        assert pieces == [b"again"] and server.connections == 1
+        assert server.requests[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+        assert server.requests[0].endswith(b'Content-Length: 8\r\n\r\n{"a": 1}')
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=6), st.integers(1, 7))
+def test_chunk_framing_split_anywhere_gives_the_body_back(chunks, step):
+    body = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"".join(
+        b"%x;ext=1\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\nx-trailer: 1\r\n\r\n"
+    pieces = [body[i : i + step] for i in range(0, len(body), step)]
+
+    async def go():
+        async with RawServer([pieces], pause=0) as server:
+            _, got = await fetch(server.url, LeanTransport())
+            return b"".join(got)
+
+    assert asyncio.run(go()) == b"".join(chunks)
+
+
+async def test_content_length_and_close_delimited_bodies():
+    answers = [[b"HTTP/1.1 429 Too Many\r\nretry-after: 3\r\ncontent-length: 5\r\n\r\n", b"slow!"],
+               [b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n", b"until ", b"the end", b"<close>"]]
+    async with RawServer(answers) as server:
+        transport = httpx.AsyncClient(transport=LeanTransport())
+        resp, pieces = await fetch(server.url, transport)
+        assert resp.status_code == 429 and resp.headers["retry-after"] == "3" and b"".join(pieces) == b"slow!"
+        resp, pieces = await fetch(server.url, transport)
+        assert b"".join(pieces) == b"until the end"
+
+
+async def test_a_cut_chunked_body_is_a_remote_protocol_error():
+    async with RawServer([chunked(b"data: 1\n\n")[:-1] + [b"<close>"]]) as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await fetch(server.url, LeanTransport())
+
+
+async def test_connect_errors_are_httpx_connect_errors():
+    with pytest.raises(httpx.ConnectError):
+        await fetch("http://127.0.0.1:9", LeanTransport())
+
+
+async def test_an_abandoned_body_closes_its_connection():
+    async with RawServer([chunked(b"a", b"b", b"c"), chunked(b"fresh")]) as server:
+        client = httpx.AsyncClient(transport=LeanTransport())
+        async with client.stream("POST", server.url + "/x", content=b"") as resp:
+            async for _ in resp.aiter_raw():
+                break
+        _, pieces = await fetch(server.url, client)
+        assert pieces == [b"fresh"] and server.connections == 2
+
+
+async def test_bytes_that_arrived_before_a_reset_are_still_delivered():
+    import socket
+    import struct
+
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(chunked(b"data: 1\n\n", b"data: 2\n\n")[0] + b"9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    got = []
+    async with httpx.AsyncClient(transport=LeanTransport()) as client:
+        async with client.stream("POST", url + "/x", content=b"") as resp:
+            await asyncio.sleep(0.2)  # the reset arrives while the data sits unread
+            with pytest.raises(httpx.ReadError):
+                async for piece in resp.aiter_raw():
+                    got.append(piece)
+    server.close()
+    assert b"".join(got) == b"data: 1\n\ndata: 2\n\n"
