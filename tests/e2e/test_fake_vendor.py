@@ -241,7 +241,7 @@ def test_clean_cut_is_a_silent_truncation(fake_vendor, protocol):
 
     assert result.text == "Hello from the"
     assert result.finish is None  # no exception, no finish reason: the SDK cannot tell
-    assert fake_vendor.requests[0].outcome == "cut-clean"
+    assert fake_vendor.wait_for(1)[0].outcome == "cut-clean"
 
 
 def test_clean_cut_breaks_only_the_responses_helper(fake_vendor):
@@ -280,7 +280,7 @@ def test_in_stream_error_event_raises(fake_vendor, protocol, error):
     fake_vendor.script(Fault.error_after(deltas=2))
     with pytest.raises(error):
         call(protocol, client(fake_vendor, protocol), stream=True)
-    assert fake_vendor.requests[0].outcome == "error-event"
+    assert fake_vendor.wait_for(1)[0].outcome == "error-event"
 
 
 def test_stall_after_headers_then_carry_on(fake_vendor):

@@ -326,6 +326,7 @@ def test_cut_or_stalled_stream_ends_truncated(fake_vendor, rotator, protocol, fa
         req.done.wait(5)
         assert req.outcome == "client-gone"  # the stalled upstream was closed
     else:
+        req.done.wait(5)
         assert req.outcome == fault
 
 
@@ -498,6 +499,7 @@ def test_on_truncation_error_makes_the_sdk_raise(fake_vendor, rotator, protocol)
     assert seen.text == PREFIX
     assert seen.finish in (None, "in_progress")  # no truncation ending was reported as a normal finish
     [req] = fake_vendor.calls()
+    req.done.wait(5)
     assert req.outcome == "cut-clean"
 
 
