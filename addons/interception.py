@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from mitmproxy import ctx, http
 
-from rewrite.credentials import mask
+from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
 from rewrite.exchange import Job
 from rewrite.loopback import JOB_HEADER
@@ -90,20 +90,19 @@ class Interception:
             return
         if job.responder is not None and flow.response is not None:
             flow.response.content = b"".join(job.responder.record)
-        show_credential(flow, job)
+        show_credential(flow, job.route.provider.credential, job.key)
         annotate(flow, job)
 
 
-def show_credential(flow: http.HTTPFlow, job: Job) -> None:
+def show_credential(flow: http.HTTPFlow, style: CredentialStyle, masked: str | None) -> None:
     """Show the masked pooled key where the client's credential was, so the flow says which key served it."""
-    if job.key is None:
+    if masked is None:
         return
-    style = job.route.provider.credential
     for name in style.client_headers:
         flow.request.headers.pop(name, None)
-    flow.request.headers[style.header] = style.template.format(job.key)
+    flow.request.headers[style.header] = style.template.format(masked)
     if style.client_query and style.client_query in flow.request.query:
-        flow.request.query[style.client_query] = job.key
+        flow.request.query[style.client_query] = masked
 
 
 def annotate(flow: http.HTTPFlow, job: Job) -> None:
@@ -123,5 +122,3 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
     elif not flow.marked:
         flow.marked = ":repeat:"
 
-
-__all__ = ["Interception", "mask"]

@@ -10,14 +10,17 @@ from urllib.parse import urlsplit
 
 from mitmproxy import http
 
+from addons.interception import show_credential
 from rewrite.credentials import mask
 from rewrite.engine import Engine
+from rewrite.providers import Provider
 
 
 class WebSocketUpstream:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._shown: dict[str, tuple[str, str, int, str]] = {}
+        # What the client asked for, restored for display once the handshake is answered.
+        self._shown: dict[str, tuple[str, str, int, str, Provider, str | None]] = {}
 
     def request(self, flow: http.HTTPFlow) -> None:
         req = flow.request
@@ -26,17 +29,17 @@ class WebSocketUpstream:
         provider = self.engine.router.provider_for(req.pretty_host)
         if provider is None:
             return
-        self._shown[flow.id] = (req.scheme, req.host, req.port, "")
         target = urlsplit(provider.upstream_url(req.path))
+        masked = None
+        query = target.query
         if provider.pool is not None:
             key, _ = provider.pool.acquire()
-            headers, query = provider.credential.apply(list(req.headers.items(multi=True)), target.query, key)
+            masked = mask(key)
+            headers, query = provider.credential.apply(list(req.headers.items(multi=True)), query, key)
             req.headers.clear()
             for n, v in headers:
                 req.headers.add(n, v)
-            self._shown[flow.id] = (req.scheme, req.host, req.port, mask(key))
-        else:
-            query = target.query
+        self._shown[flow.id] = (req.scheme, req.host, req.port, req.path, provider, masked)
         req.scheme = target.scheme
         req.host = target.hostname or ""
         req.port = target.port or (443 if target.scheme == "https" else 80)
@@ -46,11 +49,10 @@ class WebSocketUpstream:
         shown = self._shown.pop(flow.id, None)
         if shown is None:
             return
-        scheme, host, port, masked = shown
-        provider = self.engine.router.provider_for(host)
+        scheme, host, port, path, provider, masked = shown
         flow.request.scheme, flow.request.host, flow.request.port = scheme, host, port
-        if masked and provider is not None:
-            flow.request.headers[provider.credential.header] = provider.credential.template.format(masked)
-        flow.metadata["rotator"] = {"provider": provider.name if provider else None, "key": masked or None}
+        flow.request.path = path
+        show_credential(flow, provider.credential, masked)
+        flow.metadata["rotator"] = {"provider": provider.name, "key": masked}
 
     error = responseheaders

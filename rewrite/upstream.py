@@ -1,4 +1,4 @@
-"""The upstream HTTP clients and the header hygiene around them."""
+"""The upstream HTTP client and the header hygiene around it."""
 
 from __future__ import annotations
 
