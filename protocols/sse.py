@@ -23,17 +23,26 @@ _FIELD_ID = b"id"
 _COMMENT = 58  # b":"
 _DATA_PREFIX = b"data: "
 
+MAX_BLOCK = 8 << 20  # bytes: far above any real event; a block that grows past it is a broken upstream
+
+
+class BlockTooLarge(ValueError):
+    """A block grew past the parser's `max_block` without ending: the stream is broken, not slow."""
+
 
 class SSEParser:
     """Splits a byte stream into SSE blocks, each handed out with its exact raw bytes.
 
     Concatenating the `raw` of every event handed out gives the input up to the last block boundary; what follows
     is `pending`. A block whose blank line ends in a CR at the very end of the input is held back until the next
-    byte shows whether that CR is half of a CRLF; `close()` releases it at the end of the stream.
+    byte shows whether that CR is half of a CRLF; `close()` releases it at the end of the stream. An incomplete
+    block longer than `max_block` bytes raises `BlockTooLarge`, so a line that never ends cannot grow without bound.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_block: int = MAX_BLOCK) -> None:
+        self.max_block = max_block
         self._parts: list[bytes] = []
+        self._size = 0  # bytes in _parts
         self._tail = b""
 
     @property
@@ -49,7 +58,9 @@ class SSEParser:
             probe = self._tail + data
             if next(_block_ends(probe, 0), None) is None:
                 self._parts.append(data)
+                self._size += len(data)
                 self._tail = probe[-_LOOKBEHIND:]
+                self._check_size()
                 return []
             buf = b"".join(self._parts) + data
             pos = len(buf) - len(probe)
@@ -73,7 +84,13 @@ class SSEParser:
 
     def _keep(self, rest: bytes) -> None:
         self._parts = [rest] if rest else []
+        self._size = len(rest)
         self._tail = rest[-_LOOKBEHIND:]
+        self._check_size()
+
+    def _check_size(self) -> None:
+        if self._size > self.max_block:
+            raise BlockTooLarge(f"an SSE event grew past {self.max_block} bytes without ending")
 
 
 def _block_ends(buf: bytes, pos: int) -> Iterator[int]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from protocols.base import Protocol, Repairer
-from protocols.sse import SSEParser
+from protocols.sse import BlockTooLarge, SSEParser
 from rewrite import retry
 from rewrite.config import StreamingConfig
 from rewrite.credentials import mask
@@ -32,6 +32,9 @@ from rewrite.upstream import request_headers, response_headers
 logger = logging.getLogger("rotator")
 
 SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
+# How an upstream body breaks: the connection fails, or its bytes do not decode under their content-encoding
+# (httpx's DecodingError is not a TransportError). Either is a cut.
+BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
 
 
 @dataclass
@@ -192,9 +195,8 @@ class Exchange:
                 return None
             if self.proto is not None and "text/event-stream" in resp.headers.get("content-type", ""):
                 return await self._pump_sse(resp, deadline)
-            await self._forward_raw(resp)
-            return None
-        except httpx.TransportError as e:
+            return await self._forward_raw(resp)
+        except BODY_CUTS as e:
             return Failure(f"{type(e).__name__} before the answer started")
         finally:
             await resp.aclose()
@@ -206,15 +208,19 @@ class Exchange:
         self.out.start(status, response_headers(headers))
         self.out.write(body)
 
-    async def _forward_raw(self, resp: httpx.Response) -> None:
+    async def _forward_raw(self, resp: httpx.Response) -> Failure | None:
+        chunks = resp.aiter_bytes()
+        first = await anext(chunks, b"")  # a body that breaks before its first byte is retried (see _attempt)
         if not self.out.committed:
             self.out.start(resp.status_code, response_headers(resp.headers))
+        self.out.write(first)
         try:
-            async for chunk in resp.aiter_bytes():
+            async for chunk in chunks:
                 self.out.write(chunk)
                 await self.out.drain()
-        except httpx.TransportError as e:
+        except BODY_CUTS as e:
             self.job.note("cut", f"upstream body cut: {type(e).__name__}")
+        return None
 
     async def _pump_sse(self, resp: httpx.Response, first_deadline: float) -> Failure | None:
         repairer = self.proto.repairer(self.body)
@@ -291,6 +297,10 @@ class Exchange:
                     await out.drain()
         except httpx.TransportError as e:
             return f"upstream reset: {type(e).__name__}"
+        except httpx.DecodingError as e:
+            return f"upstream body undecodable: DecodingError: {e}"
+        except BlockTooLarge as e:
+            return str(e)
         return "upstream ended"
 
     def _answer_aggregate(self, aggregator, repairer: Repairer, cause: str) -> None:

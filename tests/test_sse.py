@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.sse import SSEParser, format_event, json_event, parse_block
+from protocols.sse import MAX_BLOCK, BlockTooLarge, SSEParser, format_event, json_event, parse_block
 from tests import samples
 
 ALL_SAMPLES = [body for _, body in samples.STREAMS.values()]
@@ -199,6 +199,33 @@ def test_large_event_in_small_chunks_is_linear():
     for i in range(0, len(body), 64):
         events += parser.feed(body[i : i + 64])
     assert len(events) == 1 and len(events[0].data) == 2_000_000
+
+
+def test_a_line_that_never_ends_is_refused_past_the_block_cap():
+    parser = SSEParser(max_block=1000)
+    assert parser.feed(b"data: one\n\ndata: ") != []
+    with pytest.raises(BlockTooLarge):
+        for _ in range(100):
+            parser.feed(b"x" * 64)
+    assert len(parser.pending) <= 1000 + 64
+
+
+def test_the_cap_holds_when_one_chunk_completes_a_block_and_starts_an_oversized_one():
+    with pytest.raises(BlockTooLarge):
+        SSEParser(max_block=1000).feed(b"data: a\n\ndata: " + b"x" * 2000)
+
+
+def test_blocks_up_to_the_cap_pass_in_any_chunking():
+    body = b"data: " + b"x" * (1000 - 8) + b"\n\n"  # exactly 1000 bytes
+    for step in (1, 7, 64, 1000):
+        parser = SSEParser(max_block=1000)
+        events = [e for i in range(0, len(body), step) for e in parser.feed(body[i : i + step])]
+        assert [e.raw for e in events] == [body]
+
+
+def test_the_default_cap_is_a_few_mib():
+    assert 1 << 20 <= MAX_BLOCK <= 64 << 20
+    assert SSEParser().max_block == MAX_BLOCK
 
 
 def test_format_event_round_trips():
