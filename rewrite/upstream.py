@@ -35,11 +35,19 @@ def response_headers(headers: httpx.Headers | list[tuple[str, str]]) -> list[tup
     return [(n, v) for n, v in items if n.lower() not in _RESPONSE_DROP]
 
 
+# What Rotator asks upstreams for in place of the client's accept-encoding (dropped: Rotator decodes and re-frames
+# the body). Not httpx's default "gzip, deflate, br, zstd": LLM answers are small next to the time they take to
+# generate, a compressing server may hold back SSE events to fill a block, every event would cost a decode, and a
+# body that does not decode is one more way for an answer to break. An upstream that compresses anyway is decoded.
+ACCEPT_ENCODING = "identity"
+
+
 def new_client() -> httpx.AsyncClient:
     # trust_env=False: a user's HTTPS_PROXY usually points at Rotator itself, and SSL_CERT_FILE at mitmproxy's CA
     # (LeanTransport verifies TLS against certifi's bundle).
     return httpx.AsyncClient(
         transport=LeanTransport(),
+        headers={"accept-encoding": ACCEPT_ENCODING},
         trust_env=False,
         timeout=httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None),
         follow_redirects=False,
