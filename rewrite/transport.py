@@ -27,19 +27,53 @@ Origin = tuple[str, str, int]
 
 
 class _Connection:
-    __slots__ = ("origin", "reader", "writer", "idle_since")
+    __slots__ = ("origin", "reader", "writer", "idle_since", "idle_in")
 
     def __init__(self, origin: Origin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.origin = origin
         self.reader = reader
         self.writer = writer
         self.idle_since = 0.0
+        self.idle_in: list[_Connection] | None = None  # the idle list holding it, while it waits for reuse
 
     def usable(self, now: float) -> bool:
-        return not (self.reader.at_eof() or self.writer.is_closing() or now - self.idle_since > IDLE_EXPIRY)
+        reader = self.reader
+        # Bytes on a connection with no request outstanding (a server's 408 before it hangs up) are no answer to
+        # the next request.
+        return not (reader.at_eof() or reader._buffer or reader.exception() or self.writer.is_closing()  # noqa: SLF001
+                    or now - self.idle_since > IDLE_EXPIRY)
 
     def close(self) -> None:
         self.writer.close()
+
+    def peer_closed(self) -> None:
+        if self.idle_in is not None:
+            self.idle_in.remove(self)
+            self.idle_in = None
+            self.close()
+
+
+class _Protocol(asyncio.StreamReaderProtocol):
+    """Takes an idle connection out of its idle list as soon as the server closes it (vendors close idle
+    keep-alive connections on their own schedule), instead of leaving it there until its next reuse."""
+
+    conn: _Connection | None = None
+
+    def eof_received(self) -> bool:
+        keep_open = super().eof_received()
+        if self.conn is not None:
+            self.conn.peer_closed()
+        return keep_open
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.conn is not None:
+            self.conn.peer_closed()
+
+
+class _Stale(Exception):
+    """A reused connection was closed or reset before any byte of the answer: the server closed it as idle while
+    the request was on its way, so the request never reached it."""
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -51,10 +85,23 @@ class LeanTransport(httpx.AsyncBaseTransport):
         url = request.url
         origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         timeout = request.extensions.get("timeout", {})
-        conn = self._reuse(origin) or await self._connect(origin, timeout.get("connect"))
+        conn = self._reuse(origin)
+        if conn is not None:
+            try:
+                return await self._exchange(conn, request, reused=True)
+            except _Stale:
+                pass  # once more, on a new connection: not an attempt's failure
+        return await self._exchange(await self._connect(origin, timeout.get("connect")), request, reused=False)
+
+    @property
+    def idle(self) -> int:
+        """Connections waiting for reuse."""
+        return sum(map(len, self._idle.values()))
+
+    async def _exchange(self, conn: _Connection, request: httpx.Request, reused: bool) -> httpx.Response:
         try:
-            await self._send(conn, request)
-            status, reason, headers = await self._read_head(conn)
+            await self._send(conn, request, reused)
+            status, reason, headers = await self._read_head(conn, reused)
         except BaseException:
             conn.close()
             raise
@@ -68,6 +115,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         now = time.monotonic()
         while idle:
             conn = idle.pop()
+            conn.idle_in = None
             if conn.usable(now):
                 return conn
             conn.close()
@@ -80,22 +128,28 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn.close()
             return
         idle.append(conn)
+        conn.idle_in = idle
 
     async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
         scheme, host, port = origin
         tls = self._ssl if scheme == "https" else None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 20, loop=loop)
+        protocol = _Protocol(reader, loop=loop)
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None, limit=1 << 20),
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: protocol, host, port, ssl=tls, server_hostname=host if tls else None),
                 timeout,
             )
         except TimeoutError as e:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from e
         except (OSError, ssl.SSLError) as e:
             raise httpx.ConnectError(f"{host}:{port}: {e}") from e
-        return _Connection(origin, reader, writer)
+        conn = _Connection(origin, reader, asyncio.StreamWriter(transport, protocol, reader, loop))
+        protocol.conn = conn
+        return conn
 
-    async def _send(self, conn: _Connection, request: httpx.Request) -> None:
+    async def _send(self, conn: _Connection, request: httpx.Request, reused: bool) -> None:
         content = await request.aread()
         url = request.url
         lines = [b"%s %s HTTP/1.1" % (request.method.encode(), url.raw_path)]
@@ -114,18 +168,25 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn.writer.write(_CRLF.join(lines) + _CRLF + _CRLF + content)
             await conn.writer.drain()
         except OSError as e:
+            if reused:
+                raise _Stale from e
             raise httpx.WriteError(str(e) or type(e).__name__) from e
 
-    async def _read_head(self, conn: _Connection) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def _read_head(self, conn: _Connection, reused: bool) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         while True:
             try:
                 head = await conn.reader.readuntil(_CRLF + _CRLF)
             except asyncio.IncompleteReadError as e:
+                if reused and not e.partial:
+                    raise _Stale from e
                 raise httpx.RemoteProtocolError("the server disconnected without sending a response") from e
             except asyncio.LimitOverrunError as e:
                 raise httpx.RemoteProtocolError("response head too large") from e
             except OSError as e:
+                if reused and not conn.reader._buffer:  # noqa: SLF001
+                    raise _Stale from e
                 raise httpx.ReadError(str(e) or type(e).__name__) from e
+            reused = False  # a head arrived (perhaps an interim one): the server has the request
             status_line, *header_lines = head[:-4].split(_CRLF)
             try:
                 _, code, *reason = status_line.split(b" ", 2)
@@ -145,6 +206,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for idle in self._idle.values():
             for conn in idle:
+                conn.idle_in = None
                 conn.close()
         self._idle.clear()
 

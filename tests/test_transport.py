@@ -144,3 +144,69 @@ async def test_bytes_that_arrived_before_a_reset_are_still_delivered():
                     got.append(piece)
     server.close()
     assert b"".join(got) == b"data: 1\n\ndata: 2\n\n"
+
+
+OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+async def wait_until(predicate, timeout: float = 2.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+async def test_an_idle_connection_the_server_closes_leaves_the_pool_at_once(how):
+    import socket
+    import struct
+
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(OK)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        if how == "reset":
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+        else:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    transport = LeanTransport()
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get(url + "/")).text == "ok"
+        assert transport.idle == 1
+        assert await wait_until(lambda: transport.idle == 0), "the closed connection is still in the pool"
+    server.close()
+
+
+async def test_an_idle_connection_with_bytes_nobody_asked_for_is_not_reused():
+    stale = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"  # sent on an idle connection, kept open
+    async with RawServer([[OK, stale], [b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh"]]) as server:
+        client = httpx.AsyncClient(transport=LeanTransport())
+        assert (await client.post(server.url + "/x")).text == "ok"
+        await asyncio.sleep(0.1)
+        second = await client.post(server.url + "/x")
+        assert second.status_code == 200 and second.text == "fresh" and server.connections == 2
+
+
+async def test_a_request_racing_the_servers_idle_close_goes_out_again_on_a_new_connection():
+    # The server takes the second request on the kept-alive connection but hangs up without a byte of answer,
+    # as a server does whose idle timeout fires while the request is on its way.
+    async with RawServer([[OK], [b"<close>"], [b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh"]]) as server:
+        client = httpx.AsyncClient(transport=LeanTransport())
+        assert (await client.post(server.url + "/x", content=b"1")).text == "ok"
+        second = await client.post(server.url + "/x", content=b"2")
+        assert second.text == "fresh" and server.connections == 2
+        assert [r.endswith(b"2") for r in server.requests] == [False, True, True]
+
+
+async def test_a_new_connection_closed_without_an_answer_is_an_error_at_once():
+    async with RawServer([[b"<close>"], [OK]]) as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await fetch(server.url, LeanTransport())
+        assert server.connections == 1
