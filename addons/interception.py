@@ -88,10 +88,14 @@ class Interception:
         job = self.engine.forget(flow.id)
         if job is None:
             return
-        if job.responder is not None and flow.response is not None:
-            flow.response.content = b"".join(job.responder.record)
+        body = job.responder.flow_body if job.responder is not None and flow.response is not None else None
+        if body is not None:
+            flow.response.content = body.shown()
         show_credential(flow, job.route.provider.credential, job.key)
         annotate(flow, job)
+        if body is not None and body.left_out:  # a long stream: the flow shows its head and tail only
+            flow.comment = "; ".join(filter(None, [flow.comment, f"rotator: {body.note()}"]))
+            flow.metadata["rotator"]["body"] = {"sent": body.size, "left_out": body.left_out}
 
 
 def show_credential(flow: http.HTTPFlow, style: CredentialStyle, masked: str | None) -> None:

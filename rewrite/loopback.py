@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 FLOWS_PER_PORT = 4  # below mitmproxy's limit of concurrent server connections per client connection and address
 MAX_PORTS = 64
 JOB_HEADER = "x-rotator-job"
+FLOW_BODY_HEAD = 4 << 20  # bytes of a response body a flow shows from its start
+FLOW_BODY_TAIL = 64 << 10  # and from its end, so the ending stays visible
 
 
 @dataclass(slots=True)
@@ -33,15 +35,58 @@ class LoopbackRequest:
     body: bytes
 
 
+class FlowBody:
+    """What a flow shows of the body sent to the client, in bounded memory: all of it up to `head + tail` bytes;
+    past that its first `head` and last `tail` bytes, joined by a line that says how many were left out."""
+
+    __slots__ = ("head", "tail", "size", "_head_max", "_tail_max")
+
+    def __init__(self, head: int = FLOW_BODY_HEAD, tail: int = FLOW_BODY_TAIL) -> None:
+        self.head = bytearray()
+        self.tail = bytearray()  # past the head; trimmed to its last `tail` bytes whenever it reaches twice that
+        self.size = 0  # bytes sent in all
+        self._head_max = head
+        self._tail_max = tail
+
+    def add(self, data: bytes) -> None:
+        self.size += len(data)
+        head = self.head
+        if len(head) + len(data) <= self._head_max:
+            head += data
+            return
+        room = self._head_max - len(head)
+        if room > 0:
+            head += data[:room]
+            data = data[room:]
+        tail = self.tail
+        tail += data
+        if len(tail) >= 2 * self._tail_max:
+            del tail[: len(tail) - self._tail_max]
+
+    @property
+    def left_out(self) -> int:
+        return self.size - len(self.head) - min(len(self.tail), self._tail_max)
+
+    def shown(self) -> bytes:
+        if not self.left_out:
+            return bytes(self.head + self.tail)
+        return b"%b\n\n[rotator: %d bytes left out here]\n\n%b" % (
+            self.head, self.left_out, self.tail[-self._tail_max :] if self._tail_max else b"")
+
+    def note(self) -> str:
+        return (f"body shown: the first {len(self.head)} and the last {self.size - len(self.head) - self.left_out} "
+                f"of {self.size} bytes sent to the client ({self.left_out} left out)")
+
+
 class Responder:
     """Writes one response back to mitmproxy. Writes are synchronous and whole, so events are never split."""
 
-    __slots__ = ("_conn", "_writer", "record", "status", "headers", "finished")
+    __slots__ = ("_conn", "_writer", "flow_body", "status", "headers", "finished", "__weakref__")
 
     def __init__(self, conn: h11.Connection, writer: asyncio.StreamWriter) -> None:
         self._conn = conn
         self._writer = writer
-        self.record: list[bytes] = []  # every body byte the client was sent, for the saved flow
+        self.flow_body = FlowBody()  # for the flow in mitmweb and saved flows
         self.status: int | None = None
         self.headers: list[tuple[str, str]] = []
         self.finished = False
@@ -60,7 +105,7 @@ class Responder:
 
     def write(self, data: bytes) -> None:
         if data:
-            self.record.append(data)
+            self.flow_body.add(data)
             self._writer.write(b"%x\r\n%b\r\n" % (len(data), data))
 
     async def drain(self) -> None:
@@ -129,8 +174,8 @@ class LoopbackServer:
                 request = await self._read_request(conn, reader)
                 if request is None:
                     break
-                responder = Responder(conn, writer)
-                if not await self._respond(request, responder, conn, reader):
+                # No reference kept here: what the response recorded for its flow goes with the flow.
+                if not await self._respond(request, Responder(conn, writer), conn, reader):
                     break
                 await writer.drain()
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
