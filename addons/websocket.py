@@ -1,26 +1,48 @@
-"""WebSocket upgrades on a provider's host (Codex CLI opens the Responses API as a WebSocket first).
+"""WebSocket upgrades on a provider's host (Codex CLI opens the Responses API as a WebSocket before it POSTs).
 
-mitmproxy itself carries these: the handshake is pointed at the provider's base URL with the pooled credential,
-and the messages pass through untouched.
+`websocket: downgrade` (the default): an upgrade for the Responses API (a path ending in /responses) is answered
+426 with a short reason. Codex, and clients that fall back the same way, then use HTTPS POST for the whole
+session, where every retry and repair applies.
+
+Every other upgrade on a provider's host (the Realtime API, or Responses with `websocket: pass`) goes through the
+engine's WebSocket relay (rewrite/ws_relay.py), which opens the provider's WebSocket with the pooled key and
+retries a stalled or refused handshake on the next key. The flow only ever carries masked credentials and a
+job id: mitmproxy sends the upgrade as the flow holds it, and a flow saved or shown while the handshake is
+pending must not reveal a key.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import json
+import logging
 
 from mitmproxy import http
 
-from addons.interception import show_credential
-from rewrite.credentials import mask
+from addons.interception import annotate, show_credential
+from rewrite.credentials import CredentialStyle, mask
 from rewrite.engine import Engine
+from rewrite.exchange import Job
+from rewrite.loopback import JOB_HEADER
 from rewrite.providers import Provider
+from rewrite.router import Route
+from rewrite.ws_relay import WebSocketRelay
+
+logger = logging.getLogger("rotator")
+
+DOWNGRADE_REASON = (
+    "Rotator answers the Responses API over HTTPS only, where its retries and repairs apply: send the same "
+    "request as POST. (To pass WebSockets through instead, set `websocket: pass` in Rotator's config.)"
+)
 
 
 class WebSocketUpstream:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # What the client asked for, restored for display once the handshake is answered.
-        self._shown: dict[str, tuple[str, str, int, str, Provider, str | None]] = {}
+        self.relay = WebSocketRelay(lambda: engine.config.streaming)
+        self._origins: dict[str, tuple[str, str, int]] = {}  # flow id -> the scheme, host and port the client used
+
+    def done(self) -> None:
+        self.relay.close()
 
     def request(self, flow: http.HTTPFlow) -> None:
         req = flow.request
@@ -29,30 +51,50 @@ class WebSocketUpstream:
         provider = self.engine.router.provider_for(req.pretty_host)
         if provider is None:
             return
-        target = urlsplit(provider.upstream_url(req.path))
-        masked = None
-        query = target.query
-        if provider.pool is not None:
-            key, _ = provider.pool.acquire()
-            masked = mask(key)
-            headers, query = provider.credential.apply(list(req.headers.items(multi=True)), query, key)
-            req.headers.clear()
-            for n, v in headers:
-                req.headers.add(n, v)
-        self._shown[flow.id] = (req.scheme, req.host, req.port, req.path, provider, masked)
-        req.scheme = target.scheme
-        req.host = target.hostname or ""
-        req.port = target.port or (443 if target.scheme == "https" else 80)
-        req.path = target.path + (f"?{query}" if query else "")
+        if self.engine.config.websocket == "downgrade" and _is_responses(req.path):
+            hide_client_credential(flow, provider.credential)
+            self._downgrade(flow, provider)
+            return
+        # The relay gets the real headers and path in-process; the flow keeps masked ones from here on.
+        self.relay.submit(Job(flow.id, Route(provider, None)), list(req.headers.items(multi=True)), req.path)
+        hide_client_credential(flow, provider.credential)
+        self._origins[flow.id] = (req.scheme, req.host, req.port)
+        req.scheme, req.host, req.port = "http", "127.0.0.1", self.relay.listen()
+        req.headers[JOB_HEADER] = flow.id
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        shown = self._shown.pop(flow.id, None)
-        if shown is None:
+        origin = self._origins.pop(flow.id, None)
+        sj = self.relay.forget(flow.id)
+        if origin is None or sj is None:
             return
-        scheme, host, port, path, provider, masked = shown
-        flow.request.scheme, flow.request.host, flow.request.port = scheme, host, port
-        flow.request.path = path
-        show_credential(flow, provider.credential, masked)
-        flow.metadata["rotator"] = {"provider": provider.name, "key": masked}
+        flow.request.scheme, flow.request.host, flow.request.port = origin
+        flow.request.headers.pop(JOB_HEADER, None)
+        show_credential(flow, sj.job.route.provider.credential, sj.job.key)
+        annotate(flow, sj.job)
 
     error = responseheaders
+
+    def _downgrade(self, flow: http.HTTPFlow, provider: Provider) -> None:
+        body = {"error": {"message": DOWNGRADE_REASON, "type": "invalid_request_error", "param": None,
+                          "code": "websocket_not_supported"}}
+        flow.response = http.Response.make(426, json.dumps(body).encode(), {"content-type": "application/json"})
+        detail = "Responses WebSocket answered 426 so the client uses HTTPS POST (websocket: downgrade)"
+        flow.comment = f"rotator downgraded: {detail}"
+        flow.metadata["rotator"] = {"provider": provider.name, "protocol": None, "key": None,
+                                    "events": [{"kind": "downgraded", "detail": detail}]}
+        logger.info("rotator: %s %s: downgraded: %s", provider.name, flow.id[:8], detail)
+
+
+def _is_responses(path: str) -> bool:
+    return path.partition("?")[0].rstrip("/").endswith("/responses")
+
+
+def hide_client_credential(flow: http.HTTPFlow, style: CredentialStyle) -> None:
+    """Mask whatever credential the client sent, in place (`Bearer sk-a…wxyz`)."""
+    req = flow.request
+    for name in style.client_headers:
+        if name in req.headers:
+            scheme, sep, secret = req.headers[name].partition(" ")
+            req.headers[name] = f"{scheme} {mask(secret)}" if sep else mask(scheme)
+    if style.client_query and style.client_query in req.query:
+        req.query[style.client_query] = mask(req.query[style.client_query])

@@ -62,6 +62,8 @@ class StreamingConfig(_Strict):
 class Config(_Strict):
     providers: dict[str, ProviderConfig] = {}
     streaming: StreamingConfig = StreamingConfig()
+    # Responses API WebSocket upgrades: answered 426 so the client falls back to HTTPS POST, or passed through.
+    websocket: Literal["downgrade", "pass"] = "downgrade"
 
 
 def _resolve_env(node, where: str):

@@ -28,7 +28,7 @@ streaming:
   idle_timeout: 120         # seconds
 """
     )
-    assert cfg.providers["openai"].keys == ["sk-one", "sk-from-env"]
+    assert [k.key for k in cfg.providers["openai"].keys] == ["sk-one", "sk-from-env"]
     assert cfg.streaming.first_token_timeout == 30
 
 
@@ -40,6 +40,7 @@ streaming:
         ("streaming: {idle_timeout: -1}", "streaming.idle_timeout"),
         ("streaming: {first_token_timeout: soon}", "streaming.first_token_timeout"),
         ("streaming: {on_truncation: maybe}", "streaming.on_truncation"),
+        ("websocket: sometimes", "websocket"),
         ("streaming: {idle_timeuot: 3}", "streaming.idle_timeuot"),
         ("providers: {openai: {keys: ['${ROTATOR_TEST_UNSET_VAR}']}}", "providers.openai.keys.0"),
         ("providers: [1, 2]", "providers"),
@@ -74,3 +75,8 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_no_path_and_no_default_file_gives_defaults(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert load("").providers == {}
+
+
+def test_websocket_defaults_to_downgrade_and_accepts_pass():
+    assert parse("").websocket == "downgrade"
+    assert parse("websocket: pass").websocket == "pass"

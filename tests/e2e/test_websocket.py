@@ -1,64 +1,205 @@
-"""WebSocket upgrades on a vendor host reach the provider's base URL with the pooled credential swapped in."""
+"""WebSocket upgrades on a vendor host, through a real mitmdump: the Responses API is downgraded to HTTPS by
+default (`websocket: downgrade`), other upgrades and `websocket: pass` reach the provider with a pooled key, and a
+handshake that stalls or is refused is retried on the next key. No flow ever holds a pooled or client key."""
+
+from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
+import time
+from collections.abc import Iterator
 
 import pytest
-import websockets
+from mitmproxy import io as flow_io
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import serve
+from websockets.exceptions import InvalidStatus
+
+from tests.e2e.harness import Rotator
+from tests.fake_vendor import TEXT
+from tests.fake_vendor_ws import FakeWebSocketVendor, WsFault
 
 pytestmark = pytest.mark.e2e
 
+POOL = ["sk-pool-1", "sk-pool-2", "sk-pool-3"]
 
-class EchoServer:
-    """A WebSocket server on 127.0.0.1 that echoes messages and records each handshake."""
 
-    def __init__(self) -> None:
-        self.handshakes: list[tuple[str, dict]] = []
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-
-    async def _start(self) -> None:
-        async def handler(ws):
-            self.handshakes.append((ws.request.path, dict(ws.request.headers)))
-            async for message in ws:
-                await ws.send(json.dumps({"echo": json.loads(message)}))
-
-        self.server = await serve(handler, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+@pytest.fixture(scope="session")
+def _ws_vendor_server() -> Iterator[FakeWebSocketVendor]:
+    vendor = FakeWebSocketVendor().start()
+    yield vendor
+    vendor.stop()
 
 
 @pytest.fixture
-def echo_server():
-    server = EchoServer()
-    yield server
-    server.stop()
+def ws_vendor(_ws_vendor_server: FakeWebSocketVendor) -> Iterator[FakeWebSocketVendor]:
+    _ws_vendor_server.reset()
+    yield _ws_vendor_server
+    _ws_vendor_server.reset()
 
 
-def test_responses_websocket_reaches_the_provider_with_a_pooled_key(rotator, echo_server):
-    proxy = rotator(providers={"openai": {"base_url": f"http://127.0.0.1:{echo_server.port}/v1"}}, fresh=True)
+def on_ws_vendor(ws_vendor: FakeWebSocketVendor, mode: str = "downgrade", **streaming) -> dict:
+    """Config sections: OpenAI pointed at the fake WebSocket vendor."""
+    return {
+        "providers": {"openai": {"base_url": f"{ws_vendor.url}/v1"}},
+        "websocket": mode,
+        "streaming": streaming,
+    }
 
-    async def talk():
-        async with connect(
-            "wss://api.openai.com/v1/responses",
-            additional_headers={"Authorization": "Bearer sk-client-placeholder"},
-            proxy=proxy.env["HTTPS_PROXY"],
-            open_timeout=10,
-        ) as ws:
-            await ws.send(json.dumps({"type": "response.create", "model": "gpt-4o-mini"}))
-            return json.loads(await asyncio.wait_for(ws.recv(), 10))
 
-    reply = asyncio.run(talk())
-    assert reply == {"echo": {"type": "response.create", "model": "gpt-4o-mini"}}
-    path, headers = echo_server.handshakes[0]
-    assert path == "/v1/responses"
-    assert headers["authorization"] == "Bearer sk-pool-1"
+async def open_socket(proxy: Rotator, path: str, timeout: float = 15.0):
+    """A WebSocket to api.openai.com through the proxy, as a client with HTTPS_PROXY and the CA would open it."""
+    tls = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    return await connect(
+        f"wss://api.openai.com{path}",
+        additional_headers={"Authorization": "Bearer sk-client-placeholder", "OpenAI-Beta": "responses_websockets=2026-02-06"},
+        proxy=proxy.url,
+        ssl=tls,
+        open_timeout=timeout,
+    )
+
+
+async def echo_once(proxy: Rotator, path: str, timeout: float = 15.0) -> dict:
+    async with await open_socket(proxy, path, timeout) as ws:
+        await ws.send(json.dumps({"hello": "world"}))
+        return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
+def refusal(proxy: Rotator, path: str) -> InvalidStatus:
+    with pytest.raises(InvalidStatus) as e:
+        asyncio.run(echo_once(proxy, path))
+    return e.value
+
+
+def saved_flows(path) -> list:
+    with open(path, "rb") as f:
+        return list(flow_io.FlowReader(f).stream())
+
+
+# --- downgrade (the default)
+
+
+def test_responses_websocket_is_answered_426_and_the_flow_says_why(rotator, fake_vendor, tmp_path):
+    flows = tmp_path / "flows"
+    proxy = rotator(fresh=True, args=("-w", str(flows)))
+
+    err = refusal(proxy, "/v1/responses")
+    assert err.response.status_code == 426
+    assert b"HTTPS" in err.response.body and b"websocket: pass" in err.response.body
+    assert fake_vendor.requests == []  # nothing went upstream
+    proxy.wait_log("downgraded")
+
+    proxy.proc.stop()
+    [flow] = [f for f in saved_flows(flows) if f.request.path == "/v1/responses"]
+    assert flow.request.pretty_host == "api.openai.com"
+    assert flow.response.status_code == 426
+    assert "426" in flow.comment and "HTTPS POST" in flow.comment
+    assert flow.metadata["rotator"]["events"][0]["kind"] == "downgraded"
+    assert b"sk-client-placeholder" not in flows.read_bytes()  # the client's own key is masked too
+
+
+def test_realtime_websocket_is_never_downgraded(rotator, ws_vendor):
+    proxy = rotator(on_ws_vendor(ws_vendor), fresh=True)
+
+    assert asyncio.run(echo_once(proxy, "/v1/realtime?model=gpt-realtime")) == {"echo": {"hello": "world"}}
+    [hs] = ws_vendor.wait_for(1)
+    assert (hs.path, hs.query) == ("/v1/realtime", "model=gpt-realtime")
+    assert hs.credential == "sk-pool-1"
+    assert hs.headers["openai-beta"] == "responses_websockets=2026-02-06"  # the client's headers go along
     assert "sk-pool-1" not in proxy.log
+
+
+# --- pass
+
+
+def test_pass_carries_responses_events_both_ways_with_a_pooled_key(rotator, ws_vendor):
+    proxy = rotator(on_ws_vendor(ws_vendor, "pass"))
+    create = {"type": "response.create", "model": "gpt-4o-mini", "input": "hi", "store": False}
+
+    async def talk() -> list[dict]:
+        async with await open_socket(proxy, "/v1/responses") as ws:
+            await ws.send(json.dumps(create))
+            events = []
+            while not events or events[-1]["type"] != "response.completed":
+                events.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            return events
+
+    events = asyncio.run(talk())
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == TEXT
+    [hs] = ws_vendor.wait_for(1)
+    assert hs.path == "/v1/responses"
+    assert hs.credential in POOL
+    assert [json.loads(m) for m in hs.messages] == [create]
+
+
+def test_pass_retries_a_stalled_handshake_on_the_next_key(rotator, ws_vendor):
+    proxy = rotator(on_ws_vendor(ws_vendor, "pass", first_token_timeout=1), fresh=True)
+    ws_vendor.script(WsFault.stall(20), key="sk-pool-1")
+
+    start = time.monotonic()
+    assert asyncio.run(echo_once(proxy, "/v1/responses")) == {"echo": {"hello": "world"}}
+    assert time.monotonic() - start < 1 + 4
+    got = ws_vendor.wait_for(2)
+    assert [h.credential for h in got] == ["sk-pool-1", "sk-pool-2"]
+    assert [(h.status, h.outcome) for h in got[:1]] == [(None, "client-gone")] and got[1].status == 101
+    assert "handshake timeout" in proxy.wait_log("retry")
+
+
+def test_pass_retries_a_429_handshake_on_the_next_key(rotator, ws_vendor):
+    proxy = rotator(on_ws_vendor(ws_vendor, "pass"), fresh=True)
+    ws_vendor.always(WsFault.status(429), key="sk-pool-1")
+
+    assert asyncio.run(echo_once(proxy, "/v1/responses")) == {"echo": {"hello": "world"}}
+    assert [h.credential for h in ws_vendor.wait_for(2)] == ["sk-pool-1", "sk-pool-2"]
+
+
+def test_pass_gives_the_client_the_last_answer_when_every_handshake_is_refused(rotator, ws_vendor):
+    proxy = rotator(on_ws_vendor(ws_vendor, "pass", first_token_retries=2))
+    for key in POOL:
+        ws_vendor.always(WsFault.status(503, headers={"x-vendor-says": "busy"}), key=key)
+
+    err = refusal(proxy, "/v1/responses")
+    assert err.response.status_code == 503
+    assert err.response.headers["x-vendor-says"] == "busy"
+    assert b"fake WebSocket refusal 503" in err.response.body
+    assert sorted(h.credential for h in ws_vendor.wait_for(3)) == POOL  # one attempt and two retries
+
+
+def test_pass_forwards_a_client_error_at_once(rotator, ws_vendor):
+    proxy = rotator(on_ws_vendor(ws_vendor, "pass"))
+    ws_vendor.script(WsFault.status(400))
+
+    assert refusal(proxy, "/v1/responses").response.status_code == 400
+    assert len(ws_vendor.wait_for(1)) == 1
+
+
+# --- issue 8.4: no flow holds a pooled key, even while its handshake is pending
+
+
+@pytest.mark.parametrize("mode, path", [("downgrade", "/v1/realtime?model=gpt-realtime"), ("pass", "/v1/responses")])
+def test_a_flow_saved_while_its_handshake_is_pending_holds_no_key(rotator, ws_vendor, tmp_path, mode, path):
+    flows = tmp_path / "flows"
+    proxy = rotator(on_ws_vendor(ws_vendor, mode), fresh=True, args=("-w", str(flows)))
+    for key in POOL:
+        ws_vendor.always(WsFault.stall(30), key=key)
+    client = threading.Thread(target=lambda: asyncio.run(_try_open(proxy, path)), daemon=True)
+    client.start()
+
+    ws_vendor.wait_for(1, done=False)  # the handshake is pending at the vendor
+    proxy.proc.stop()  # mitmdump writes the flows still pending when it stops
+    client.join(10)
+
+    raw = flows.read_bytes()
+    assert b"sk-pool-" not in raw and b"sk-client-placeholder" not in raw
+    [flow] = [f for f in saved_flows(flows) if f.request.path.startswith(path.partition("?")[0])]
+    assert flow.response is None  # it really was saved mid-handshake
+    assert flow.request.headers["authorization"].startswith("Bearer ") and "…" in flow.request.headers["authorization"]
+
+
+async def _try_open(proxy: Rotator, path: str) -> None:
+    try:
+        async with await open_socket(proxy, path, timeout=20):
+            pass
+    except Exception:  # noqa: BLE001 - the proxy is stopped under it
+        pass
