@@ -37,6 +37,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote
@@ -111,6 +112,10 @@ class Fault:
     error: At | None = None
     interval: float = 0.0
     force_stream: bool = False
+    encoding: str | None = None  # "gzip"
+    corrupt: At | None = None
+    endless: At | None = None
+    endless_size: int = 0
 
     @_chainable
     def ok(self, text: str | None = None) -> Fault:
@@ -171,6 +176,23 @@ class Fault:
     def always_stream(self) -> Fault:
         """Answer a non-stream request with text/event-stream anyway (an upstream that always streams)."""
         return dataclasses.replace(self, force_stream=True)
+
+    @_chainable
+    def gzip(self) -> Fault:
+        """Send the body with content-encoding gzip (a stream is flushed after every event), whatever was asked."""
+        return dataclasses.replace(self, encoding="gzip")
+
+    @_chainable
+    def corrupt_after(self, events: int | None = None, *, deltas: int | None = None) -> Fault:
+        """Gzip the body, and at a position send bytes no gzip decoder accepts, then end the body. A non-stream
+        answer is corrupt from its first byte."""
+        return dataclasses.replace(self, encoding="gzip", corrupt=_at(events, deltas))
+
+    @_chainable
+    def endless_line(self, events: int | None = None, size: int = 64 << 20, *, deltas: int | None = None) -> Fault:
+        """At a position, start a `data:` line and send `size` more bytes of it with no line end, then stay silent
+        (for a minute, or until the client leaves)."""
+        return dataclasses.replace(self, endless=_at(events, deltas), endless_size=size)
 
 
 def _pairs(headers: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
@@ -805,6 +827,7 @@ class _Exchange:
 
     def __init__(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rec: Request):
         self.conn, self.reader, self.writer, self.rec = conn, reader, writer, rec
+        self.gzip: Any = None  # a zlib compressor, for Fault.gzip()
 
     async def _write(self, event: Any) -> None:
         data = self.conn.send(event)
@@ -826,11 +849,32 @@ class _Exchange:
 
     async def data(self, data: bytes, sent_at: float | None = None) -> None:
         self.rec.events.append((sent_at or time.time(), data))
+        if self.gzip is not None:
+            data = self.gzip.compress(data) + self.gzip.flush(zlib.Z_SYNC_FLUSH)
         await self._write(h11.Data(data=data))
 
     async def end(self, outcome: str = "complete") -> None:
         self.rec.outcome = outcome
+        if self.gzip is not None:
+            await self._write(h11.Data(data=self.gzip.flush()))
         await self._write(h11.EndOfMessage())
+
+    async def corrupt(self) -> None:
+        """Bytes that do not decode (after a flushed deflate block: a block header of the invalid type 3), a moment
+        after the rest, so the client reads what came before them on its own."""
+        await self.pause(0.2)
+        self.rec.outcome = "corrupt"
+        await self._write(h11.Data(data=b"\xff" * 16))
+        await self._write(h11.EndOfMessage())
+
+    async def endless_line(self, size: int) -> None:
+        piece = b"x" * 65536
+        await self.data(b"data: ")
+        for _ in range(size // len(piece)):
+            await self.data(piece)
+        self.rec.outcome = "endless-line"
+        await self.pause(60)
+        await self.end("endless-line")
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but raise ClientGone as soon as the client closes the connection."""
@@ -1158,6 +1202,9 @@ class FakeVendor:
                 events = gemini_events(ctx, sse_framing=forced or rec.params.get("alt") == "sse")
             sse_type = not (rec.protocol == GEMINI and not forced and rec.params.get("alt") != "sse")
             content_type = "text/event-stream; charset=utf-8" if sse_type else "application/json; charset=UTF-8"
+            if fault.encoding:
+                base.append(("content-encoding", fault.encoding))
+                ex.gzip = zlib.compressobj(wbits=31)
             await ex.headers(200, base + [("content-type", content_type), ("cache-control", "no-cache")])
             await self._stream(ex, events)
         else:
@@ -1179,6 +1226,16 @@ class FakeVendor:
     async def _send_body(self, ex: _Exchange, headers: list, body: bytes) -> None:
         """A non-stream answer, with the stream faults mapped onto its body (they act halfway through it)."""
         fault, rec = ex.rec.fault, ex.rec
+        if fault.encoding:
+            wire = zlib.compress(body, wbits=31)
+            wire = wire[:10] + b"\xff" * 16 if fault.corrupt else wire  # the gzip header, then no valid block
+            headers = headers + [("content-type", "application/json"), ("content-encoding", fault.encoding)]
+            await ex.headers(200, headers + [("content-length", str(len(wire)))])
+            rec.events.append((time.time(), body))
+            rec.outcome = "corrupt" if fault.corrupt else "complete"
+            await ex._write(h11.Data(data=wire))
+            await ex._write(h11.EndOfMessage())
+            return
         headers = headers + [("content-type", "application/json"), ("content-length", str(len(body)))]
         await ex.headers(200, headers)
         if fault.delay_first_event:
@@ -1197,6 +1254,7 @@ class FakeVendor:
     async def _stream(self, ex: _Exchange, events: list[Ev]) -> None:
         fault, rec = ex.rec.fault, ex.rec
         cut_at, stall_at, error_at = (_position(p, events) for p in (fault.cut, fault.stall, fault.error))
+        corrupt_at, endless_at = _position(fault.corrupt, events), _position(fault.endless, events)
         if fault.delay_first_event:
             await ex.pause(fault.delay_first_event)
         for i in range(len(events) + 1):
@@ -1209,6 +1267,12 @@ class FakeVendor:
                 return
             if i == cut_at:
                 await ex.cut(fault.cut_how)
+                return
+            if i == corrupt_at:
+                await ex.corrupt()
+                return
+            if i == endless_at:
+                await ex.endless_line(fault.endless_size)
                 return
             if i == len(events):
                 break
