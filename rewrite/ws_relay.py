@@ -104,6 +104,8 @@ class WebSocketRelay:
         sj = self.jobs.get(request.headers.get(JOB_HEADER, ""))
         if sj is None or sj.upstream is not None:
             return _response(421, [("content-type", "text/plain")], b"rotator: unknown job\n")
+        if "Sec-WebSocket-Key" not in request.headers or request.headers.get("Sec-WebSocket-Version") != "13":
+            return _response(400, [("content-type", "text/plain")], b"rotator: not a WebSocket handshake\n")
         failure = await open_upstream(sj, self._streaming())
         if failure is not None:
             return _failure_response(failure)

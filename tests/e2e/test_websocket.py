@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from mitmproxy import io as flow_io
 from websockets.asyncio.client import connect
@@ -108,6 +109,36 @@ def test_realtime_websocket_is_never_downgraded(rotator, ws_vendor):
     assert hs.credential == "sk-pool-1"
     assert hs.headers["openai-beta"] == "responses_websockets=2026-02-06"  # the client's headers go along
     assert "sk-pool-1" not in proxy.log
+
+
+def test_gemini_live_websocket_passes_with_a_pooled_key_in_its_header(rotator, ws_vendor, tmp_path):
+    flows = tmp_path / "flows"
+    proxy = rotator({"providers": {"gemini": {"base_url": ws_vendor.url}}}, fresh=True, args=("-w", str(flows)))
+    path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent?key=client-placeholder"
+
+    async def talk() -> dict:
+        tls = ssl.create_default_context(cafile=str(proxy.ca_cert))
+        async with await connect(f"wss://generativelanguage.googleapis.com{path}", proxy=proxy.url, ssl=tls,
+                                 open_timeout=15) as ws:
+            await ws.send(json.dumps({"setup": {"model": "models/gemini-2.5-flash"}}))
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+    assert asyncio.run(talk()) == {"echo": {"setup": {"model": "models/gemini-2.5-flash"}}}
+    [hs] = ws_vendor.wait_for(1)
+    assert hs.headers["x-goog-api-key"] == "g-pool-1" and "key=" not in hs.query  # the client's key stays here
+    proxy.proc.stop()
+    raw = flows.read_bytes()
+    assert b"g-pool-1" not in raw and b"client-placeholder" not in raw
+
+
+def test_a_malformed_upgrade_is_refused_without_going_upstream(rotator, ws_vendor):
+    proxy = rotator(on_ws_vendor(ws_vendor))
+
+    with httpx.Client(proxy=proxy.url, verify=str(proxy.ca_cert), timeout=15) as client:
+        resp = client.get("https://api.openai.com/v1/realtime", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    assert resp.status_code == 400
+    assert ws_vendor.handshakes == []
+    assert "Traceback" not in proxy.log
 
 
 # --- pass
