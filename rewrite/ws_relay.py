@@ -106,7 +106,16 @@ class WebSocketRelay:
             return _response(421, [("content-type", "text/plain")], b"rotator: unknown job\n")
         if "Sec-WebSocket-Key" not in request.headers or request.headers.get("Sec-WebSocket-Version") != "13":
             return _response(400, [("content-type", "text/plain")], b"rotator: not a WebSocket handshake\n")
-        failure = await open_upstream(sj, self._streaming())
+        opening = asyncio.ensure_future(open_upstream(sj, self._streaming()))
+        left = asyncio.ensure_future(conn.wait_closed())  # the client left: stop trying keys for it
+        await asyncio.wait((opening, left), return_when=asyncio.FIRST_COMPLETED)
+        left.cancel()
+        if not opening.done():
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
+            sj.job.note("failed", "the client left while the handshake was pending")
+            return _response(499, [], b"")  # never sent: the connection is gone
+        failure = opening.result()
         if failure is not None:
             return _failure_response(failure)
         assert sj.upstream is not None

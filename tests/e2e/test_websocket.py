@@ -177,6 +177,19 @@ def test_pass_retries_a_stalled_handshake_on_the_next_key(rotator, ws_vendor):
     assert "handshake timeout" in proxy.wait_log("retry")
 
 
+def test_pass_stops_trying_keys_when_the_client_leaves_a_pending_handshake(rotator, ws_vendor):
+    proxy = rotator(on_ws_vendor(ws_vendor, "pass", first_token_timeout=2), fresh=True)
+    for key in POOL:
+        ws_vendor.always(WsFault.stall(30), key=key)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(echo_once(proxy, "/v1/responses", timeout=1))  # the client gives up after 1 s
+    time.sleep(5)  # without noticing, the proxy would go on to a third key by now (attempts at 0, 2 and 4 s)
+    assert len(ws_vendor.handshakes) <= 2
+    assert ws_vendor.wait_for(1)[0].outcome == "client-gone"
+    proxy.wait_log("the client left while the handshake was pending")
+
+
 def test_pass_retries_a_429_handshake_on_the_next_key(rotator, ws_vendor):
     proxy = rotator(on_ws_vendor(ws_vendor, "pass"), fresh=True)
     ws_vendor.always(WsFault.status(429), key="sk-pool-1")
