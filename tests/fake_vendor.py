@@ -116,6 +116,7 @@ class Fault:
     corrupt: At | None = None
     endless: At | None = None
     endless_size: int = 0
+    hangs_up: bool = False
 
     @_chainable
     def ok(self, text: str | None = None) -> Fault:
@@ -193,6 +194,12 @@ class Fault:
         """At a position, start a `data:` line and send `size` more bytes of it with no line end, then stay silent
         (for a minute, or until the client leaves)."""
         return dataclasses.replace(self, endless=_at(events, deltas), endless_size=size)
+
+    @_chainable
+    def hang_up(self) -> Fault:
+        """Close the connection without a byte of answer, as a server does whose keep-alive timer fires just as a
+        request arrives on an idle connection."""
+        return dataclasses.replace(self, hangs_up=True)
 
 
 def _pairs(headers: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
@@ -1170,6 +1177,10 @@ class FakeVendor:
             return
         if fault.delay_headers:
             await ex.pause(fault.delay_headers)
+        if fault.hangs_up:
+            rec.outcome = "hung-up"
+            ex.writer.close()
+            return
         base = [("server", "fake-vendor"), ("x-fake-vendor-request", str(rec.index))]
         fam = family(rec.protocol)
         base.append(("request-id" if fam == "anthropic" else "x-request-id", f"req_fake{rec.index}"))

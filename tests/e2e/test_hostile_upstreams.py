@@ -153,3 +153,24 @@ def test_a_long_stream_is_saved_with_its_head_and_tail_and_says_what_it_left_out
     assert f"the first {FLOW_BODY_HEAD} and the last {FLOW_BODY_TAIL} of {len(sent)} bytes" in flow.comment
     assert flow.metadata["rotator"]["body"] == {"sent": len(sent), "left_out": left_out}
     assert not flow.marked  # nothing went wrong
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A kept-alive connection the vendor closes as it is reused costs no retry and no key.
+
+
+@pytest.mark.parametrize("protocol", ["chat", "anthropic"])
+def test_a_connection_the_vendor_closes_as_it_is_reused_costs_no_retry(fake_vendor, rotator, protocol):
+    proxy = warmed(rotator, fake_vendor, protocol)
+    fake_vendor.script(Fault.ok(), Fault.hang_up(), Fault.ok())
+
+    assert_one_clean_answer(protocol, stream(protocol), served_by=0)
+    proxy.wait_log(flow_line(protocol))
+    proxy = rotator()  # this test's log from here on
+    seen = stream(protocol)
+
+    assert_one_clean_answer(protocol, seen, served_by=2)
+    first, hung_up, answered = fake_vendor.wait_for(3)
+    assert hung_up.outcome == "hung-up" and hung_up.peer == first.peer  # the kept-alive connection, reused
+    assert answered.peer != first.peer and answered.credential == hung_up.credential  # a new one, the same key
+    assert_rotator_retried(proxy, protocol, retries=0)
