@@ -69,6 +69,7 @@ class _Protocol(asyncio.StreamReaderProtocol):
         super().connection_lost(exc)
         if self.conn is not None:
             self.conn.peer_closed()
+            self.conn = None  # no cycle left behind
 
 
 class _Stale(Exception):
