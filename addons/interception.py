@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mitmproxy import ctx, http
 
+from rewrite.clients import HeldCredential, hide
 from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
 from rewrite.exchange import Job
@@ -52,7 +53,8 @@ class Interception:
         route = self.engine.router.route(req.pretty_host, req.method, req.path.partition("?")[0])
         if route is None:
             return
-        self.engine.submit(flow.id, route)
+        job = self.engine.submit(flow.id, route)
+        job.credential = hide_credential(flow, route.provider.credential)
         client = flow.client_conn.id
         port = self.engine.server.acquire_port(client)
         self._origins[flow.id] = _Origin(req.scheme, req.host, req.port, port, client)
@@ -109,14 +111,31 @@ def show_credential(flow: http.HTTPFlow, style: CredentialStyle, masked: str | N
         flow.request.query[style.client_query] = masked
 
 
+def hide_credential(flow: http.HTTPFlow, style: CredentialStyle) -> HeldCredential:
+    """Mask the credential the client sent, in the flow, and return it (for the upstream when there is no pool).
+
+    Only the credential's own header values change; every other header keeps its exact bytes."""
+    req = flow.request
+    path, _, query = req.path.partition("?")
+    fields = req.headers.fields
+    sent = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in fields]  # as the loopback server reads them
+    shown, query, held = hide(style, sent, query)
+    req.headers.fields = tuple(
+        (n, v if new == old else new[1].encode()) for (n, v), old, new in zip(fields, sent, shown)
+    )
+    if held.query:
+        req.path = f"{path}?{query}"
+    return held
+
+
 def annotate(flow: http.HTTPFlow, job: Job) -> None:
     """Record retries, repairs and watchdog firings on the flow, for mitmweb and saved flows."""
-    flow.metadata["rotator"] = {
+    flow.metadata.setdefault("rotator", {}).update({  # (keeps what other addons recorded, e.g. the client)
         "provider": job.route.provider.name,
         "protocol": job.route.protocol.name if job.route.protocol else None,
         "key": job.key,
         "events": job.notes,
-    }
+    })
     shown = [n for n in job.notes if n["kind"] != "committed"]
     if not shown:
         return

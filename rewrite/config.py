@@ -26,9 +26,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class KeyConfig(_Strict):
+    """One pooled key. `organization` and `project` (OpenAI only) go upstream with this key in place of the
+    client's own, which belong to another account."""
+
+    key: str
+    organization: str | None = None
+    project: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("keys must not be empty strings")
+        return v
+
+    @field_validator("organization", "project")
+    @classmethod
+    def _account_id(cls, v: str | None) -> str | None:
+        if v is not None and not (v and all("!" <= ch <= "~" for ch in v)):  # sent as a header value
+            raise ValueError("must be printable ASCII without spaces")
+        return v
+
+
 class ProviderConfig(_Strict):
     base_url: str | None = None
-    keys: list[str] = []
+    keys: list[KeyConfig] = []  # plain strings or KeyConfig mappings, normalised to KeyConfig
     # Only for providers that are not built in: which wire protocols they speak and which hosts to intercept.
     kind: Literal["openai", "anthropic", "gemini"] | None = None
     hosts: list[str] = []
@@ -43,12 +66,11 @@ class ProviderConfig(_Strict):
             raise ValueError("must be an http:// or https:// URL")
         return v.rstrip("/") if v else v
 
-    @field_validator("keys")
+    @field_validator("keys", mode="before")
     @classmethod
-    def _keys(cls, v: list[str]) -> list[str]:
-        if any(not k.strip() for k in v):
-            raise ValueError("keys must not be empty strings")
-        return v
+    def _key_mappings(cls, v):
+        """A plain string in `keys` is a key without account settings."""
+        return [k if isinstance(k, dict) else {"key": k} for k in v] if isinstance(v, list) else v
 
 
 class StreamingConfig(_Strict):
@@ -59,11 +81,38 @@ class StreamingConfig(_Strict):
     on_truncation: Literal["length", "error"] = "length"
 
 
+class ClientConfig(_Strict):
+    """A client allowed to use the key pools: it sends `key` as its API key."""
+
+    name: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+    @field_validator("key")
+    @classmethod
+    def _sendable(cls, v: str) -> str:
+        if not all("!" <= ch <= "~" for ch in v):  # what a tool can send in a header, and nothing else
+            raise ValueError("must be printable ASCII without spaces")
+        return v
+
+
 class Config(_Strict):
     providers: dict[str, ProviderConfig] = {}
     streaming: StreamingConfig = StreamingConfig()
+    # When set, only these clients are served from the key pools (see rewrite/clients.py).
+    clients: list[ClientConfig] = []
     # Responses API WebSocket upgrades: answered 426 so the client falls back to HTTPS POST, or passed through.
     websocket: Literal["downgrade", "pass"] = "downgrade"
+
+    @field_validator("clients")
+    @classmethod
+    def _distinct_clients(cls, v: list[ClientConfig]) -> list[ClientConfig]:
+        for i, c in enumerate(v):
+            for earlier in v[:i]:
+                if c.name == earlier.name:
+                    raise ValueError(f"client name {c.name!r} is used twice")
+                if c.key == earlier.key:  # (never the key itself in a message)
+                    raise ValueError(f"clients {earlier.name!r} and {c.name!r} have the same key")
+        return v
 
 
 def _resolve_env(node, where: str):

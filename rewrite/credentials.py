@@ -22,12 +22,18 @@ class CredentialStyle:
     template: str  # how the key is written into `header`
     client_headers: tuple[str, ...]
     client_query: str | None = None
+    # Headers tied to the client's own account (organization, billing project, cookies): beside a pooled key they
+    # name another account, which the vendor may reject (and the key would then be benched as bad).
+    account_headers: tuple[str, ...] = ()
 
-    def apply(self, headers: list[tuple[str, str]], query: str, key: str) -> tuple[list[tuple[str, str]], str]:
-        """Replace whatever credential the client sent with `key`."""
-        drop = self.client_headers
+    def apply(
+        self, headers: list[tuple[str, str]], query: str, key: str, account: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[list[tuple[str, str]], str]:
+        """Replace whatever credential and account headers the client sent with `key` and its `account` headers."""
+        drop = self.client_headers + self.account_headers
         out = [(n, v) for n, v in headers if n.lower() not in drop]
         out.append((self.header, self.template.format(key)))
+        out.extend(account)
         if self.client_query and query:
             pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != self.client_query]
             query = urlencode(pairs)
@@ -35,9 +41,15 @@ class CredentialStyle:
 
 
 CREDENTIAL_STYLES = {
-    "openai": CredentialStyle("authorization", "Bearer {}", ("authorization", "api-key")),
-    "anthropic": CredentialStyle("x-api-key", "{}", ("x-api-key", "authorization")),
-    "gemini": CredentialStyle("x-goog-api-key", "{}", ("x-goog-api-key", "authorization"), client_query="key"),
+    "openai": CredentialStyle(
+        "authorization", "Bearer {}", ("authorization", "api-key"),
+        account_headers=("openai-organization", "openai-project", "cookie"),
+    ),
+    "anthropic": CredentialStyle("x-api-key", "{}", ("x-api-key", "authorization"), account_headers=("cookie",)),
+    "gemini": CredentialStyle(
+        "x-goog-api-key", "{}", ("x-goog-api-key", "authorization"), client_query="key",
+        account_headers=("x-goog-user-project", "cookie"),
+    ),
 }
 
 

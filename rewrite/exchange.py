@@ -22,6 +22,7 @@ import httpx
 from protocols.base import Protocol, Repairer
 from protocols.sse import BlockTooLarge, SSEParser
 from rewrite import retry
+from rewrite.clients import HeldCredential
 from rewrite.config import StreamingConfig
 from rewrite.credentials import mask
 from rewrite.loopback import LoopbackRequest, Responder
@@ -46,6 +47,8 @@ class Job:
     key: str | None = None  # the masked form of the pooled key last used
     notes: list[dict] = field(default_factory=list)
     responder: Responder | None = None
+    # The client's own credential, taken out of the flow by the addon; sent upstream when there is no pool.
+    credential: HeldCredential | None = None
 
     def note(self, kind: str, detail: str, **extra) -> None:
         self.notes.append({"kind": kind, "detail": detail, **extra})
@@ -162,7 +165,9 @@ class Exchange:
             path, query, body = self.proto.as_stream(path, query, self.body)
             content = json.dumps(body).encode()
         if key is not None:
-            headers, query = self.provider.credential.apply(headers, query, key)
+            headers, query = self.provider.authorize(headers, query, key)
+        elif self.job.credential:
+            headers, query = self.job.credential.restore(headers, query)
         url = self.provider.upstream_url(path) + (f"?{query}" if query else "")
         return self.client.build_request(self.request.method, url, headers=headers, content=content)
 

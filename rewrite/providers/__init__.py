@@ -6,10 +6,10 @@ A built-in provider is one module in this package with one `register(...)` line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from rewrite.config import Config, ConfigError, ProviderConfig
+from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
 from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle, KeyPool
 
 
@@ -41,11 +41,19 @@ class Provider:
     base_url: str
     path_prefix: str
     pool: KeyPool | None
-    force_upstream_stream: bool = False
+    force_upstream_stream: bool = True
+    # Models whose upstream refused a streamed request: their non-stream requests go upstream as they are.
+    stream_refusals: set[str] = field(default_factory=set)
+    # Per pooled key: the headers of its own account (OpenAI organization/project) sent with it.
+    accounts: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     @property
     def credential(self) -> CredentialStyle:
         return CREDENTIAL_STYLES[self.family]
+
+    def authorize(self, headers: list[tuple[str, str]], query: str, key: str) -> tuple[list[tuple[str, str]], str]:
+        """Headers and query with the pooled `key` and its account's headers in place of the client's."""
+        return self.credential.apply(headers, query, key, self.accounts.get(key, ()))
 
     def upstream_url(self, path: str) -> str:
         """Map a path the client sent to the vendor host onto this provider's base URL."""
@@ -88,8 +96,9 @@ def build(config: Config) -> list[Provider]:
                 hosts=tuple(h.lower() for h in (pc.hosts or spec.hosts)),
                 base_url=base_url,
                 path_prefix=prefix,
-                pool=KeyPool(pc.keys) if pc.keys else None,
+                pool=KeyPool([k.key for k in pc.keys]) if pc.keys else None,
                 force_upstream_stream=pc.force_upstream_stream,
+                accounts=_accounts(name, pc.kind or spec.family, pc.keys),
             )
         )
     seen: dict[str, str] = {}
@@ -99,6 +108,22 @@ def build(config: Config) -> list[Provider]:
                 raise ConfigError(f"providers.{p.name}.hosts: {h} is already intercepted for {seen[h]}")
             seen[h] = p.name
     return providers
+
+
+# KeyConfig field -> the OpenAI header that names it
+_OPENAI_ACCOUNT_HEADERS = {"organization": "OpenAI-Organization", "project": "OpenAI-Project"}
+
+
+def _accounts(provider: str, family: str, keys: list[KeyConfig]) -> dict[str, tuple[tuple[str, str], ...]]:
+    accounts = {}
+    for i, k in enumerate(keys):
+        headers = tuple((h, getattr(k, f)) for f, h in _OPENAI_ACCOUNT_HEADERS.items() if getattr(k, f) is not None)
+        if headers and family != "openai":
+            where = f"providers.{provider}.keys.{i}.{'organization' if k.organization is not None else 'project'}"
+            raise ConfigError(f"{where}: only OpenAI keys have an organization or project")
+        if headers:
+            accounts[k.key] = headers
+    return accounts
 
 
 from rewrite.providers import anthropic, gemini, openai  # noqa: E402,F401  (each registers itself)
