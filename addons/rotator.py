@@ -12,7 +12,9 @@ try:
 except ImportError:  # run from a checkout with the dependencies but without the editable install
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from addons.access import Access  # noqa: E402
 from addons.config import RotatorConfig  # noqa: E402
+from addons.exposure import Exposure  # noqa: E402
 from addons.interception import Interception  # noqa: E402
 from addons.websocket import WebSocketUpstream  # noqa: E402
 from rewrite.engine import Engine  # noqa: E402
@@ -22,4 +24,6 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 engine = Engine()
-addons = [RotatorConfig(engine), WebSocketUpstream(engine), Interception(engine)]
+# Order matters: the config is loaded before Exposure and Access read it, and Access refuses a request before
+# WebSocketUpstream or Interception hand it to the engine.
+addons = [RotatorConfig(engine), Exposure(engine), Access(engine), WebSocketUpstream(engine), Interception(engine)]
