@@ -58,6 +58,7 @@ class Exposure:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.started = False
+        self._warned: str | None = None  # the last warning given, so a repeated configure does not repeat it
 
     def running(self) -> None:
         self.started = True
@@ -84,8 +85,10 @@ class Exposure:
         if ctx.options.proxyauth not in (None, "", PROXYAUTH_ANY) or self.engine.config.clients:
             return None
         if not any(p.pool for p in self.engine.router.providers):
-            logger.warning("rotator: listening on %s without proxy authentication: anyone who reaches it can "
-                           "use it as a proxy", where)
+            warning = f"rotator: listening on {where} without proxy authentication: anyone who reaches it can use it"
+            if warning != self._warned:
+                logger.warning(warning)
+                self._warned = warning
             return None
         return (f"rotator: refusing to serve key pools on {where} to anyone who reaches it: require proxy "
                 "authentication (--proxyauth USER:PASS) or client keys (`clients` in the rotator config), "

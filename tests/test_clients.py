@@ -2,6 +2,8 @@
 own credential out of flows while it still goes upstream."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewrite.clients import ClientKeys, hide, presented
 from rewrite.config import ConfigError, parse
@@ -102,3 +104,25 @@ def test_hide_masks_the_query_key_and_keeps_the_rest_of_the_query_as_sent():
 def test_nothing_to_hide_is_nothing_held():
     shown, query, held = hide(ANTHROPIC, [("anthropic-version", "2023-06-01")], "beta=true")
     assert (shown, query, bool(held)) == ([("anthropic-version", "2023-06-01")], "beta=true", False)
+
+
+# Header values as mitmproxy hands them over (any bytes, read as latin-1) and any query string.
+header_values = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=80)
+query_parts = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
+queries = st.lists(st.one_of(query_parts, query_parts.map("key=".__add__)), max_size=5).map("&".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=header_values, other=header_values, query=queries, family=st.sampled_from(["openai", "anthropic", "gemini"]))
+def test_any_client_credential_is_masked_and_restored_exactly(value, other, query, family):
+    style = CREDENTIAL_STYLES[family]
+    headers = [(style.client_headers[0], value), ("x-other", other)]
+    shown, shown_query, held = hide(style, headers, query)
+    assert shown[1] == ("x-other", other)  # nothing else changes
+    restored, restored_query = held.restore(shown, shown_query)
+    assert sorted(restored) == sorted(headers) and restored_query == query
+    token = value.strip().partition(" ")[2].strip() if value.strip().lower().startswith("bearer ") else value.strip()
+    if len(token) >= 7:  # (a shorter one may coincide with the two characters a mask keeps)
+        assert token not in shown[0][1]
+    keys = ClientKeys(parse("clients: [{name: a, key: rk-a}]").clients)
+    assert keys.identify(presented(style, headers, query)) in (None, "a")
