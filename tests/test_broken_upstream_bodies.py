@@ -116,3 +116,12 @@ async def test_an_error_answer_with_a_corrupt_body_is_still_retried():
     out, job = await run("openai_chat", up)
     assert up.keys() == ["k1", "k2"] and out.status == 200
     assert out.body == b"".join(events_of(samples.CHAT_TEXT))
+
+
+@pytest.mark.parametrize("protocol", ALL)
+async def test_a_forced_stream_that_does_not_decode_before_the_first_token_is_retried(protocol):
+    pre = events_of(TEXT[protocol])[: first_token_index(protocol, TEXT[protocol])]
+    up = Upstream([lambda r: encoded([*gzip_pieces(pre), GARBAGE], "gzip"), good(protocol)])
+    out, job = await run(protocol, up, stream=False, provider_extra=", force_upstream_stream: true")
+    assert up.keys() == ["k1", "k2"] and out.status == 200
+    assert json.loads(out.body) and "retry" in kinds(job)
