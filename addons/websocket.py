@@ -18,8 +18,7 @@ import logging
 
 from mitmproxy import http
 
-from addons.interception import annotate, show_credential
-from rewrite.credentials import CredentialStyle, mask
+from addons.interception import annotate, hide_credential, show_credential
 from rewrite.engine import Engine
 from rewrite.exchange import Job
 from rewrite.loopback import JOB_HEADER
@@ -52,12 +51,12 @@ class WebSocketUpstream:
         if provider is None:
             return
         if self.engine.config.websocket == "downgrade" and _is_responses(req.path):
-            hide_client_credential(flow, provider.credential)
+            hide_credential(flow, provider.credential)
             self._downgrade(flow, provider)
             return
         # The relay gets the real headers and path in-process; the flow keeps masked ones from here on.
         self.relay.submit(Job(flow.id, Route(provider, None)), list(req.headers.items(multi=True)), req.path)
-        hide_client_credential(flow, provider.credential)
+        hide_credential(flow, provider.credential)
         self._origins[flow.id] = (req.scheme, req.host, req.port)
         req.scheme, req.host, req.port = "http", "127.0.0.1", self.relay.listen()
         req.headers[JOB_HEADER] = flow.id
@@ -87,14 +86,3 @@ class WebSocketUpstream:
 
 def _is_responses(path: str) -> bool:
     return path.partition("?")[0].rstrip("/").endswith("/responses")
-
-
-def hide_client_credential(flow: http.HTTPFlow, style: CredentialStyle) -> None:
-    """Mask whatever credential the client sent, in place (`Bearer sk-a…wxyz`)."""
-    req = flow.request
-    for name in style.client_headers:
-        if name in req.headers:
-            scheme, sep, secret = req.headers[name].partition(" ")
-            req.headers[name] = f"{scheme} {mask(secret)}" if sep else mask(scheme)
-    if style.client_query and style.client_query in req.query:
-        req.query[style.client_query] = mask(req.query[style.client_query])

@@ -71,7 +71,7 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig) -> Failure | None:
             break
         if wait:
             await asyncio.sleep(wait)
-        sent, q = provider.credential.apply(headers, query, key) if key is not None else (headers, query)
+        sent, q = provider.authorize(headers, query, key) if key is not None else (headers, query)
         url = ws_url(provider.upstream_url(path) + (f"?{q}" if q else ""))
         failure = await _attempt(sj, url, sent, cfg.first_token_timeout, pool is not None)
         if failure is None:

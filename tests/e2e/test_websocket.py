@@ -111,6 +111,22 @@ def test_realtime_websocket_is_never_downgraded(rotator, ws_vendor):
     assert "sk-pool-1" not in proxy.log
 
 
+def test_a_passed_upgrade_carries_the_pooled_keys_own_organization(rotator, ws_vendor):
+    keys = [{"key": "sk-pool-1", "organization": "org-of-the-pool"}]
+    proxy = rotator(on_ws_vendor(ws_vendor), providers={"openai": {"keys": keys}})
+
+    async def talk() -> None:
+        tls = ssl.create_default_context(cafile=str(proxy.ca_cert))
+        headers = {"Authorization": "Bearer sk-client-placeholder", "OpenAI-Organization": "org-of-the-client"}
+        async with connect("wss://api.openai.com/v1/realtime", additional_headers=headers, proxy=proxy.url, ssl=tls,
+                           open_timeout=15):
+            pass
+
+    asyncio.run(talk())
+    [hs] = ws_vendor.wait_for(1)
+    assert (hs.credential, hs.headers["openai-organization"]) == ("sk-pool-1", "org-of-the-pool")
+
+
 def test_gemini_live_websocket_passes_with_a_pooled_key_in_its_header(rotator, ws_vendor, tmp_path):
     flows = tmp_path / "flows"
     proxy = rotator({"providers": {"gemini": {"base_url": ws_vendor.url}}}, fresh=True, args=("-w", str(flows)))
