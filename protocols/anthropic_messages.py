@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .base import Aggregator, Event, Protocol, Repairer
+from .base import Aggregator, Event, Protocol, Repairer, whole_json
 from .errors import anthropic_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -120,10 +120,11 @@ class MessagesRepairer(Repairer):
 
 
 class _Block:
-    __slots__ = ("start", "text", "json", "thinking", "signature", "citations")
+    __slots__ = ("start", "text", "json", "thinking", "signature", "citations", "stopped")
 
     def __init__(self, start: dict) -> None:
         self.start = start
+        self.stopped = False
         self.text: list[str] = []
         self.json: list[str] = []
         self.thinking: list[str] = []
@@ -197,6 +198,10 @@ class MessagesAggregator(Aggregator):
                 block.feed(payload.get("delta") or {})
         elif kind == CONTENT_BLOCK_START:
             self._blocks[payload.get("index", len(self._blocks))] = _Block(payload.get("content_block") or {})
+        elif kind == CONTENT_BLOCK_STOP:
+            block = self._blocks.get(payload.get("index", 0))
+            if block is not None:
+                block.stopped = True
         elif kind == MESSAGE_START:
             self._message = payload.get("message") or {}
             self._usage = dict(self._message.get("usage") or {})
@@ -210,7 +215,7 @@ class MessagesAggregator(Aggregator):
 
     def result(self) -> dict:
         message = {**(self._message or _message_start(self._model)["message"]), **self._delta}
-        message["content"] = [block.result() for _, block in sorted(self._blocks.items())]
+        message["content"] = [block.result() for _, block in sorted(self._blocks.items()) if self._whole(block)]
         if self.truncated and not self._delta.get("stop_reason"):
             message["stop_reason"] = STOP_MAX_TOKENS
             message["stop_sequence"] = None
@@ -218,6 +223,10 @@ class MessagesAggregator(Aggregator):
             message["stop_reason"] = STOP_END_TURN
         message["usage"] = self._usage or {"input_tokens": 0, "output_tokens": 0}
         return message
+
+    def _whole(self, block: _Block) -> bool:
+        """A tool call cut before its block stopped is left out: no agent runs half-written input."""
+        return block.stopped or not self.truncated or "input" not in block.start or whole_json("".join(block.json))
 
 
 class AnthropicMessages(Protocol):

@@ -6,6 +6,7 @@ per-stream state machines that are fed parsed SSE events and asked what the clie
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -72,6 +73,15 @@ class Repairer:
         raise NotImplementedError
 
 
+def whole_json(text: str) -> bool:
+    """Whether a tool call's streamed arguments are a whole JSON value (a cut leaves a prefix that is not)."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 class Aggregator:
     """Folds a stream's events into the protocol's non-stream JSON body.
 
@@ -118,6 +128,11 @@ class Protocol:
     def is_sse(self, path: str, query: str) -> bool:
         """Whether a streamed answer to this request is framed as SSE (if not, pass it through untouched)."""
         return True
+
+    def model(self, path: str, body: dict) -> str:
+        """The model a request asks for ("" if it names none)."""
+        model = body.get("model")
+        return model if isinstance(model, str) else ""
 
     def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
         """The same request, asking the upstream for a stream (for forced upstream streaming)."""

@@ -9,7 +9,7 @@ from .errors import gemini_error
 from .registry import register
 from .sse import dumps, json_event, load_object
 
-PATH = re.compile(r"/(?:models|tunedModels)/[^/:]+:(?:generateContent|streamGenerateContent)$")
+PATH = re.compile(r"/(?:models|tunedModels)/([^/:]+):(?:generateContent|streamGenerateContent)$")
 GENERATE = ":generateContent"
 STREAM_GENERATE = ":streamGenerateContent"
 ALT_SSE = "alt=sse"
@@ -185,6 +185,10 @@ class Gemini(Protocol):
     def is_sse(self, path: str, query: str) -> bool:
         """Without `alt=sse`, `:streamGenerateContent` answers with one streamed JSON array instead."""
         return ALT_SSE in query.split("&")
+
+    def model(self, path: str, body: dict) -> str:
+        match = PATH.search(path)
+        return match.group(1) if match else ""
 
     def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
         if path.endswith(GENERATE):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Aggregator, Event, Protocol, Repairer
+from .base import Aggregator, Event, Protocol, Repairer, whole_json
 from .errors import OPENAI_TRUNCATED_CODE, TRUNCATED_MESSAGE, openai_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -134,7 +134,7 @@ class ChatRepairer(Repairer):
 
 
 class _Choice:
-    __slots__ = ("content", "refusal", "reasoning", "reasoning_key", "tools", "finish", "logprobs")
+    __slots__ = ("content", "refusal", "reasoning", "reasoning_key", "tools", "finish", "logprobs", "annotations")
 
     def __init__(self) -> None:
         self.content: list[str] = []
@@ -144,6 +144,7 @@ class _Choice:
         self.tools: dict[int, dict] = {}
         self.finish: str | None = None
         self.logprobs: list | None = None
+        self.annotations: list = []
 
     def feed(self, choice: dict) -> None:
         delta = choice.get("delta") or {}
@@ -157,6 +158,8 @@ class _Choice:
                 self.reasoning_key = key
         for fragment in delta.get("tool_calls") or ():
             self._feed_tool(fragment)
+        if isinstance(delta.get("annotations"), list):
+            self.annotations.extend(delta["annotations"])
         if choice.get("finish_reason"):
             self.finish = choice["finish_reason"]
         logprobs = choice.get("logprobs")
@@ -175,11 +178,21 @@ class _Choice:
         if function.get("arguments"):
             call["arguments"].append(function["arguments"])
 
+    def drop_cut_tool_call(self) -> None:
+        """Leave out the tool call a cut stopped in (its arguments are not whole JSON): no agent runs half-written
+        arguments. Calls stream one after another, so only the last can be cut."""
+        if self.tools and not whole_json("".join(self.tools[max(self.tools)]["arguments"])):
+            del self.tools[max(self.tools)]
+
     def message(self) -> dict:
+        content = "".join(self.content) if self.content else None
+        if not content and (self.tools or self.refusal):
+            content = None  # what a non-stream answer says: the stream's role chunk carries an empty content
         message = {
             "role": ROLE_ASSISTANT,
-            "content": "".join(self.content) if self.content else None,
+            "content": content,
             "refusal": "".join(self.refusal) if self.refusal else None,
+            "annotations": self.annotations,
         }
         if self.reasoning:
             message[self.reasoning_key] = "".join(self.reasoning)
@@ -196,12 +209,14 @@ class _Choice:
 
 
 class ChatAggregator(Aggregator):
-    """Folds chunks into a `chat.completion`: text, refusal, reasoning, tool calls, the last usage."""
+    """Folds chunks into a `chat.completion`: text, refusal, reasoning, tool calls, the last usage (or one counted
+    from the chunks)."""
 
     def __init__(self, body: dict) -> None:
         self._head: dict = {"id": SYNTHETIC_ID, "created": 0, "model": body.get("model") or ""}
         self._choices: dict[int, _Choice] = {}
         self._usage: dict | None = None
+        self._pieces = 0  # chunks that carried content, for a usage the stream did not send
         self._done = False
 
     @property
@@ -233,14 +248,18 @@ class ChatAggregator(Aggregator):
             if state is None:
                 state = self._choices[index] = _Choice()
             state.feed(choice)
+            delta = choice.get("delta") or {}
+            self._pieces += any(delta.get(key) for key in CONTENT_KEYS)
 
     def result(self) -> dict:
         choices = [self._result_choice(index, state) for index, state in sorted(self._choices.items())]
         if not choices:
             choices = [self._result_choice(0, _Choice())]
         body = {"object": COMPLETION_OBJECT, **self._head, "choices": choices}
-        if self._usage is not None:
-            body["usage"] = self._usage
+        # A non-stream answer always has a usage; a stream cut before its usage chunk (or from an upstream that
+        # ignores include_usage) has none. OpenAI streams about one token per chunk: count those, prompt unknown.
+        body["usage"] = self._usage or {"prompt_tokens": 0, "completion_tokens": self._pieces,
+                                        "total_tokens": self._pieces}
         return body
 
     def _result_choice(self, index: int, state: _Choice) -> dict:
@@ -248,6 +267,7 @@ class ChatAggregator(Aggregator):
             finish = state.finish
         elif self.truncated:
             finish = FINISH_LENGTH
+            state.drop_cut_tool_call()
         else:
             finish = FINISH_TOOL_CALLS if state.tools else FINISH_STOP
         logprobs = {"content": state.logprobs} if state.logprobs else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Aggregator, Event, Protocol, Repairer
+from .base import Aggregator, Event, Protocol, Repairer, whole_json
 from .errors import openai_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -265,7 +265,15 @@ class ResponsesAggregator(Aggregator):
     def result(self) -> dict:
         if self._tracker.final is not None:
             return self._tracker.final
-        return self._tracker.incomplete_response()
+        response = self._tracker.incomplete_response()
+        # A function call cut before its item was done is left out: no agent runs half-written arguments.
+        response["output"] = [item for item in response["output"] if not _cut_call(item)]
+        return response
+
+
+def _cut_call(item: dict) -> bool:
+    return (item.get("type") == ITEM_FUNCTION_CALL and item.get("status") == STATUS_INCOMPLETE
+            and not whole_json(item.get("arguments") or ""))
 
 
 class OpenAIResponses(Protocol):

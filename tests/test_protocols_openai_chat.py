@@ -278,7 +278,8 @@ def test_aggregate_of_a_truncated_stream_says_length():
     (choice,) = result["choices"]
     assert choice["finish_reason"] == "length"
     assert choice["message"]["tool_calls"][0]["function"]["arguments"] == '{"city": "Paris"}'
-    assert "usage" not in result
+    # Cut before its usage chunk: a usage counted from the three chunks that carried content (the prompt unknown).
+    assert result["usage"] == {"prompt_tokens": 0, "completion_tokens": 3, "total_tokens": 3}
 
 
 def test_aggregate_of_nothing_is_an_empty_length_answer():
