@@ -57,7 +57,9 @@ class ProviderConfig(_Strict):
     hosts: list[str] = []
     # The base path the provider's own SDK uses on an intercepted host (default: the path of base_url).
     path_prefix: str | None = None
-    force_upstream_stream: bool = False
+    # Non-stream generation requests go upstream as streams (folded back into JSON), so the stream deadlines and
+    # retries protect them; false for an upstream that cannot stream.
+    force_upstream_stream: bool = True
 
     @field_validator("base_url")
     @classmethod
@@ -79,6 +81,8 @@ class StreamingConfig(_Strict):
     idle_timeout: float = Field(120.0, gt=0)
     heartbeat_interval: float = Field(15.0, gt=0)
     on_truncation: Literal["length", "error"] = "length"
+    # The whole of a request that is not streamed upstream (not forced, or its model refuses streams).
+    request_timeout: float = Field(600.0, gt=0)
 
 
 class ClientConfig(_Strict):

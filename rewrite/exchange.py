@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from protocols.base import Protocol, Repairer
+from protocols.base import Aggregator, Protocol, Repairer
 from protocols.sse import BlockTooLarge, SSEParser
 from rewrite import retry
 from rewrite.clients import HeldCredential
 from rewrite.config import StreamingConfig
 from rewrite.credentials import mask
+from rewrite.forcing import refuses_stream
 from rewrite.loopback import LoopbackRequest, Responder
 from rewrite.retry import Failure
 from rewrite.router import Route
@@ -33,6 +34,8 @@ from rewrite.upstream import request_headers, response_headers
 logger = logging.getLogger("rotator")
 
 SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
+# Upstream stream headers that do not describe a folded JSON answer.
+STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffering"})
 # How an upstream body breaks: the connection fails, or its bytes do not decode under their content-encoding
 # (httpx's DecodingError is not a TransportError). Either is a cut.
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
@@ -86,9 +89,13 @@ class Exchange:
                 self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
         p = self.proto
         self.client_stream = p is not None and p.wants_stream(self.path, self.query, self.body)
-        # Forced upstream streaming: a non-stream client request goes upstream as a stream and is aggregated.
-        self.aggregate = p is not None and not self.client_stream and self.provider.force_upstream_stream
+        # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
+        # JSON, so the stream deadlines protect it; unless the provider opted out or the model refuses streams.
+        self.aggregate = (p is not None and not self.client_stream and self.provider.force_upstream_stream
+                          and p.model(self.path, self.body) not in self.provider.stream_refusals)
         self.upstream_stream = self.client_stream or self.aggregate
+        # What is not streamed upstream has one deadline for the whole request (a client's stream has none).
+        self.total_timeout = math.inf if self.client_stream else streaming.request_timeout
         if p is not None and self.client_stream and not p.is_sse(self.path, self.query):
             self.proto = None  # e.g. Gemini's JSON-array stream: forwarded as it comes
             self.upstream_stream = False
@@ -173,7 +180,8 @@ class Exchange:
 
     async def _attempt(self, key: str | None) -> Failure | None:
         start = self.loop.time()
-        deadline = start + self.cfg.first_token_timeout if self.upstream_stream else math.inf
+        whole = start + self.total_timeout
+        deadline = start + self.cfg.first_token_timeout if self.upstream_stream else whole
         try:
             sending = asyncio.ensure_future(self.client.send(self._build(key), stream=True))
         except httpx.HTTPError as e:
@@ -182,7 +190,8 @@ class Exchange:
             if not await self._supervise(sending, lambda: deadline):
                 sending.cancel()
                 await asyncio.gather(sending, return_exceptions=True)
-                return Failure("first-token timeout (no response headers)")
+                timeout = "first-token timeout" if self.upstream_stream else "request timeout"
+                return Failure(f"{timeout} (no response headers)")
             resp = sending.result()
         except httpx.TransportError as e:
             return Failure(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
@@ -192,6 +201,9 @@ class Exchange:
         try:
             if resp.status_code >= 400:
                 body = await resp.aread()
+                if self.aggregate and refuses_stream(resp.status_code, body):
+                    await resp.aclose()
+                    return await self._attempt_unforced(key)
                 failure = retry.from_status(resp.status_code, resp.headers.multi_items(), body,
                                             self.provider.pool is not None)
                 if failure is not None:
@@ -200,11 +212,38 @@ class Exchange:
                 return None
             if self.proto is not None and "text/event-stream" in resp.headers.get("content-type", ""):
                 return await self._pump_sse(resp, deadline)
-            return await self._forward_raw(resp)
+            return await self._within(self._forward_raw(resp), whole)
         except BODY_CUTS as e:
             return Failure(f"{type(e).__name__} before the answer started")
         finally:
             await resp.aclose()
+
+    async def _attempt_unforced(self, key: str | None) -> Failure | None:
+        """The upstream refused a stream for this model: send the request as the client did, and remember."""
+        model = self.proto.model(self.path, self.body)
+        self.provider.stream_refusals.add(model)
+        self.aggregate = self.upstream_stream = False
+        self.job.note("stream-refused", f"the upstream refused a stream for {model}: sent as a non-stream request, "
+                      "as are its next ones", model=model)
+        return await self._attempt(key)
+
+    async def _within(self, forwarding, deadline: float) -> Failure | None:
+        """Run `forwarding` (an answer that is not an SSE stream) until `deadline`. Reached before anything was
+        sent to the client, that is a retryable failure; after, the answer is cut."""
+        if deadline == math.inf:
+            return await forwarding
+        task = asyncio.ensure_future(forwarding)
+        try:
+            if await self._supervise(task, lambda: deadline):
+                return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if not self.out.committed:
+            return Failure("request timeout (no answer)")
+        self.job.note("cut", f"request timeout: the answer was cut after {self.cfg.request_timeout:g} s")
+        return None
 
     def _forward_error(self, status: int, headers: httpx.Headers, body: bytes) -> None:
         if self.out.committed:
@@ -248,7 +287,7 @@ class Exchange:
             reason = "first-token timeout" if cause == "idle timeout" else f"stream ended before the first token ({cause})"
             return Failure(reason)
         if aggregator is not None:
-            self._answer_aggregate(aggregator, repairer, cause)
+            self._answer_aggregate(aggregator, repairer, cause, resp.headers)
             return None
         if not repairer.complete:
             ending = repairer.end(self.cfg.on_truncation)
@@ -308,7 +347,7 @@ class Exchange:
             return str(e)
         return "upstream ended"
 
-    def _answer_aggregate(self, aggregator, repairer: Repairer, cause: str) -> None:
+    def _answer_aggregate(self, aggregator: Aggregator, repairer: Repairer, cause: str, headers: httpx.Headers) -> None:
         if not repairer.complete:
             self.job.note("repaired", f"forced stream ended without its completion signal ({cause}); "
                           "answered as truncated", cause=cause)
@@ -318,7 +357,8 @@ class Exchange:
             self.out.start(502, [("content-type", "application/json")])
             self.out.write(self.proto.error_body(502, message))
             return
-        self.out.start(200, [("content-type", "application/json")])
+        kept = [(n, v) for n, v in response_headers(headers) if n.lower() not in STREAM_ONLY_HEADERS]
+        self.out.start(200, [*kept, ("content-type", "application/json")])
         self.out.write(json.dumps(aggregator.result()).encode())
 
     # -- clocks ------------------------------------------------------------------------------------------------

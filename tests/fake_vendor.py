@@ -117,6 +117,7 @@ class Fault:
     endless: At | None = None
     endless_size: int = 0
     hangs_up: bool = False
+    refused_stream_model: str | None = None  # "*": every model
 
     @_chainable
     def ok(self, text: str | None = None) -> Fault:
@@ -200,6 +201,12 @@ class Fault:
         """Close the connection without a byte of answer, as a server does whose keep-alive timer fires just as a
         request arrives on an idle connection."""
         return dataclasses.replace(self, hangs_up=True)
+
+    @_chainable
+    def refuse_stream(self, model: str = "*") -> Fault:
+        """Answer a streamed request for `model` ("*": any) with 400 "'stream' does not support true with this
+        model", as an upstream does for a model it cannot stream; answer everything else normally."""
+        return dataclasses.replace(self, refused_stream_model=model)
 
 
 def _pairs(headers: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
@@ -1197,6 +1204,10 @@ class FakeVendor:
             return
         if not isinstance(rec.body, dict) and rec.protocol != GEMINI:
             await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, "request body is not JSON"))
+            return
+        if rec.stream and fault.refused_stream_model in ("*", rec.model):
+            message = f"Unsupported value: 'stream' does not support true with this model ({rec.model})."
+            await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, message))
             return
 
         ctx = Ctx(rec.index, rec.model or "fake-model", int(rec.received_at), rec.body or {}, fault)

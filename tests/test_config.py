@@ -13,6 +13,8 @@ def test_empty_config_serves_every_builtin_vendor_with_the_clients_credential():
     assert names["openai"].base_url == "https://api.openai.com/v1"
     assert router.config.streaming.first_token_timeout == 30
     assert router.config.streaming.idle_timeout == 120
+    assert router.config.streaming.request_timeout == 600
+    assert all(p.force_upstream_stream for p in names.values())  # non-stream calls are protected by default
 
 
 def test_public_shape_with_env_references(monkeypatch):
@@ -41,6 +43,8 @@ streaming:
         ("streaming: {first_token_timeout: soon}", "streaming.first_token_timeout"),
         ("streaming: {on_truncation: maybe}", "streaming.on_truncation"),
         ("websocket: sometimes", "websocket"),
+        ("streaming: {request_timeout: 0}", "streaming.request_timeout"),
+        ("providers: {gemini: {force_upstream_stream: sometimes}}", "providers.gemini.force_upstream_stream"),
         ("streaming: {idle_timeuot: 3}", "streaming.idle_timeuot"),
         ("providers: {openai: {keys: ['${ROTATOR_TEST_UNSET_VAR}']}}", "providers.openai.keys.0"),
         ("providers: [1, 2]", "providers"),
