@@ -1,0 +1,77 @@
+"""Cross-protocol translation through the unified representation (`protocols.unified`).
+
+Each protocol has one module here that registers its `Translator`; adding a protocol is one module plus one import
+line below. The functions in this module are what the engine calls: they take protocol names as registered in
+`protocols.registry`, and turn a client body that is not a well-formed request into `TranslationError`.
+"""
+
+from __future__ import annotations
+
+from ..unified import Request, ToolIds
+from .base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, Translator
+from .common import error_from_body
+from .registry import get, names, register
+
+from . import anthropic_messages, openai_chat  # noqa: E402,F401  (they register)
+
+class TranslationError(ValueError):
+    """A body that is not a well-formed message of its protocol: answer it with a 400, do not crash."""
+
+
+def request_to_ir(protocol: str, body: dict, model: str = "") -> Request:
+    """A client's request in the unified form; `model` for protocols that name it in the path (Gemini)."""
+    try:
+        if not isinstance(body, dict):
+            raise TypeError("the body is not a JSON object")
+        return get(protocol).request_to_ir(body, model)
+    except MALFORMED as e:
+        raise TranslationError(f"malformed {protocol} request: {type(e).__name__}: {e}") from None
+
+
+def translate_request(body: dict, client: str, upstream: str, model: str = "") -> dict:
+    """A client's request body rewritten for an upstream of another protocol."""
+    return get(upstream).request_from_ir(request_to_ir(client, body, model))
+
+
+def translate_answer(body: dict, upstream: str, client: str, request: Request, ids: ToolIds | None = None) -> dict:
+    """An upstream's non-stream answer rewritten for the client (whose request was `request`)."""
+    try:
+        answer = get(upstream).answer_to_ir(body, ids)
+    except MALFORMED as e:
+        raise TranslationError(f"malformed {upstream} answer: {type(e).__name__}: {e}") from None
+    return get(client).answer_from_ir(answer, request)
+
+
+def translate_error(status: int, body: bytes, client: str) -> tuple[int, bytes]:
+    """An upstream's error answer (any vendor's shape) as the client's protocol says it: (status, body)."""
+    return get(client).error_from_ir(error_from_body(status, body))
+
+
+def stream_translator(upstream: str, client: str, request: Request, ids: ToolIds | None = None,
+                      created: int = 0) -> StreamTranslator:
+    """A drop-in Repairer that turns the upstream's stream into the client's, event by event."""
+    return StreamTranslator(get(upstream).decoder(ids), get(client).encoder(request, created))
+
+
+def stream_folder(upstream: str, client: str, request: Request, ids: ToolIds | None = None) -> StreamFolder:
+    """A drop-in Aggregator that folds the upstream's stream into the client's non-stream answer."""
+    return StreamFolder(get(upstream).decoder(ids), get(client), request)
+
+
+__all__ = [
+    "Decoder",
+    "Encoder",
+    "StreamFolder",
+    "StreamTranslator",
+    "TranslationError",
+    "Translator",
+    "get",
+    "names",
+    "register",
+    "request_to_ir",
+    "stream_folder",
+    "stream_translator",
+    "translate_answer",
+    "translate_error",
+    "translate_request",
+]

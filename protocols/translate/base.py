@@ -1,0 +1,255 @@
+"""The contract every protocol's translator fulfils, and the stream adapters built from it.
+
+A `Translator` turns its protocol's requests, answers and errors into the unified representation
+(`protocols.unified`) and back. Its stream `Decoder` turns the protocol's parsed SSE events into unified stream
+events; its stream `Encoder` turns unified stream events into the protocol's SSE bytes. Chained, they give a
+`StreamTranslator`, which the engine can use exactly like a native `Repairer`: same `started` (first token),
+`complete`, `failed`, `end()` and `error_event()`, so first-token retries, heartbeats and truncation endings work
+on translated streams as on native ones.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer
+from ..errors import TRUNCATED_MESSAGE
+from ..unified import (
+    FINISH_LENGTH,
+    KIND_TRUNCATED,
+    Answer,
+    AnswerBuilder,
+    Error,
+    Finish,
+    ReasoningDelta,
+    ReasoningEnd,
+    Request,
+    Start,
+    StreamEvent,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolIds,
+    Usage,
+    UsageUpdate,
+)
+
+
+# What reading a JSON value of an unexpected shape raises.
+MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+class Decoder:
+    """One upstream stream of a protocol, read event by event into unified stream events."""
+
+    def feed(self, event: Event) -> list[StreamEvent]:
+        raise NotImplementedError
+
+    def close(self) -> list[StreamEvent]:
+        """At the end of the upstream: what it had said but not yet completed (a finish awaiting its terminator)."""
+        return []
+
+
+class Encoder:
+    """One client stream of a protocol, written from unified stream events.
+
+    `started` turns true at the first content-bearing event (non-empty text or reasoning, a tool call, a redacted
+    reasoning block, the finish, an error): the events the protocol's own Repairer counts as the first token.
+    After the finish, an error, `end()` or `error_event()` the stream is complete and further events add nothing.
+    """
+
+    started = False
+    complete = False
+    failed = False
+
+    def feed(self, event: StreamEvent) -> bytes:
+        if self.complete:
+            return b""
+        kind = type(event)
+        if kind is TextDelta:
+            if not event.text:
+                return b""
+            self.started = True
+            return self.text(event.text)
+        if kind is ToolArgumentsDelta:
+            return self.tool_arguments(event.index, event.fragment) if event.fragment else b""
+        if kind is ReasoningDelta:
+            if not event.text:
+                return b""
+            self.started = True
+            return self.reasoning(event.text)
+        if kind is ToolCallStart:
+            self.started = True
+            return self.tool_start(event)
+        if kind is ToolCallEnd:
+            return self.tool_end(event.index)
+        if kind is ReasoningEnd:
+            self.started = self.started or event.redacted
+            return self.reasoning_end(event)
+        if kind is UsageUpdate:
+            self.usage = event.usage
+            return b""
+        if kind is Start:
+            return self.start(event)
+        if kind is Finish:
+            self.started = self.complete = True
+            return self.finish(event.reason, event.stop_sequence, truncated=False)
+        if kind is Error:
+            return self.error_event(event.message, event.status, event.kind)
+        raise TypeError(f"not a stream event: {event!r}")
+
+    def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        """Close a stream that stopped here so it says "truncated"; b"" if it is already complete."""
+        if self.complete:
+            return b""
+        if ending == ENDING_ERROR:
+            return self.error_event(TRUNCATED_MESSAGE, 500, KIND_TRUNCATED)
+        self.complete = True
+        return self.finish(FINISH_LENGTH, None, truncated=True)
+
+    def error_event(self, message: str, status: int = 502, kind: str | None = None) -> bytes:
+        """The protocol's in-stream error; the stream is then complete and failed."""
+        self.started = self.complete = self.failed = True
+        return self.error(message, status, kind)
+
+    # Each protocol's encoder implements these.
+    usage: Usage | None = None
+
+    def start(self, event: Start) -> bytes:
+        raise NotImplementedError
+
+    def text(self, text: str) -> bytes:
+        raise NotImplementedError
+
+    def reasoning(self, text: str) -> bytes:
+        raise NotImplementedError
+
+    def reasoning_end(self, event: ReasoningEnd) -> bytes:
+        raise NotImplementedError
+
+    def tool_start(self, event: ToolCallStart) -> bytes:
+        raise NotImplementedError
+
+    def tool_arguments(self, index: int, fragment: str) -> bytes:
+        raise NotImplementedError
+
+    def tool_end(self, index: int) -> bytes:
+        raise NotImplementedError
+
+    def finish(self, reason: str, stop_sequence: str | None, truncated: bool) -> bytes:
+        """The protocol's ending. `truncated`: the upstream was cut, so a half-written tool call is not one."""
+        raise NotImplementedError
+
+    def error(self, message: str, status: int, kind: str | None) -> bytes:
+        raise NotImplementedError
+
+
+class Translator:
+    """One protocol's translations. Subclasses live one per module and register one instance."""
+
+    name: ClassVar[str]  # the protocol's name in `protocols.registry`
+
+    def request_to_ir(self, body: dict, model: str = "") -> Request:
+        """A client's request body (and the model, for protocols that name it in the path)."""
+        raise NotImplementedError
+
+    def request_from_ir(self, request: Request) -> dict:
+        """The request body to send upstream."""
+        raise NotImplementedError
+
+    def endpoint(self, model: str, stream: bool) -> tuple[str, str]:
+        """(path, query) of the generation call, relative to the provider's base_url as the vendor SDK sets it."""
+        raise NotImplementedError
+
+    def answer_to_ir(self, body: dict, ids: ToolIds | None = None) -> Answer:
+        raise NotImplementedError
+
+    def answer_from_ir(self, answer: Answer, request: Request) -> dict:
+        """The non-stream answer for a client whose request was `request`."""
+        raise NotImplementedError
+
+    def decoder(self, ids: ToolIds | None = None) -> Decoder:
+        raise NotImplementedError
+
+    def encoder(self, request: Request, created: int = 0) -> Encoder:
+        """`created`: the Unix time to stamp where the protocol wants one (this layer has no clock)."""
+        raise NotImplementedError
+
+    def error_from_ir(self, error: Error) -> tuple[int, bytes]:
+        """The HTTP status and body that tell this protocol's client about `error`."""
+        raise NotImplementedError
+
+
+class StreamTranslator(Repairer):
+    """An upstream stream in one protocol, delivered to the client in another, event by event.
+
+    Drop-in for the client protocol's Repairer: fed the upstream's parsed SSE events, it returns the client's bytes.
+    """
+
+    def __init__(self, decoder: Decoder, encoder: Encoder) -> None:
+        self.decoder = decoder
+        self.encoder = encoder
+
+    @property
+    def started(self) -> bool:
+        return self.encoder.started
+
+    @property
+    def complete(self) -> bool:
+        return self.encoder.complete
+
+    @property
+    def failed(self) -> bool:
+        return self.encoder.failed
+
+    def feed(self, event: Event) -> bytes:
+        try:
+            events = self.decoder.feed(event)
+        except MALFORMED:
+            return b""  # an upstream event of the wrong shape says nothing the client can use
+        encode = self.encoder.feed
+        return b"".join([encode(e) for e in events])
+
+    def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        encode = self.encoder.feed
+        flushed = b"".join([encode(e) for e in self.decoder.close()])
+        return flushed + self.encoder.end(ending)
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        return self.encoder.error_event(message, status)
+
+
+class StreamFolder(Aggregator):
+    """An upstream stream in one protocol, folded into the non-stream answer of another (for a non-stream client).
+
+    `error` is set, as `{"message", "status"}`, when the upstream stream carried an error.
+    """
+
+    def __init__(self, decoder: Decoder, client: Translator, request: Request) -> None:
+        self._decoder = decoder
+        self._client = client
+        self._request = request
+        self._builder = AnswerBuilder()
+
+    @property
+    def truncated(self) -> bool:
+        return not self._builder.finished and self.error is None
+
+    def feed(self, event: Event) -> None:
+        try:
+            events = self._decoder.feed(event)
+        except MALFORMED:
+            return
+        for e in events:
+            self._fold(e)
+
+    def _fold(self, event: StreamEvent) -> None:
+        self._builder.feed(event)
+        if isinstance(event, Error) and self.error is None:
+            self.error = {"message": event.message, "status": event.status}
+
+    def result(self) -> dict:
+        for e in self._decoder.close():
+            self._fold(e)
+        return self._client.answer_from_ir(self._builder.result(truncated=self.truncated), self._request)

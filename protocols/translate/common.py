@@ -1,0 +1,140 @@
+"""Small conversions several protocols share: tool arguments, reasoning effort and budgets, images, errors."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+
+from ..unified import KIND_CONTEXT_LENGTH, Error, Image, ReasoningConfig
+
+# Reasoning effort <-> thinking budget (tokens). Lossy both ways: a budget becomes the nearest effort level.
+EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
+EFFORT_NONE = "none"
+DEFAULT_IMAGE_TYPE = "image/jpeg"
+DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)", re.S)
+
+# Messages by which vendors say the prompt does not fit the model's context window.
+CONTEXT_LENGTH = re.compile(
+    r"context_length_exceeded|context length|context window|prompt is too long|too many tokens"
+    r"|input token count.*exceeds|exceeds the maximum number of tokens",
+    re.I,
+)
+# Vendor error types/statuses -> HTTP status, for errors that arrive in a stream (no status line of their own).
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "api_error": 500,
+    "server_error": 500,
+    "overloaded_error": 529,
+    "timeout_error": 504,
+    "INVALID_ARGUMENT": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 429,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+GEMINI_BAD_KEY = "API_KEY_INVALID"
+UNAUTHORIZED = 401
+
+
+def parse_arguments(arguments: str) -> dict:
+    """Tool arguments as the object Anthropic and Gemini carry.
+
+    Lossy: arguments that are not a JSON object (invalid, cut, or another JSON type) become {}.
+    """
+    if not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def dump_arguments(arguments: object) -> str:
+    return json.dumps(arguments if arguments is not None else {}, separators=(",", ":"), ensure_ascii=False)
+
+
+def budget_for(config: ReasoningConfig) -> int | None:
+    """A thinking budget for a target that takes one; None when thinking should stay off or unsaid."""
+    if not config.enabled or config.effort == EFFORT_NONE:
+        return None
+    if config.budget is not None:
+        return config.budget
+    return EFFORT_BUDGETS.get(config.effort or "")
+
+
+def effort_for(config: ReasoningConfig) -> str | None:
+    """An effort level for a target that takes one (the nearest level at or above a budget)."""
+    if not config.enabled:
+        return EFFORT_NONE
+    if config.effort:
+        return config.effort
+    if config.budget is None:
+        return None
+    for effort in ("low", "medium", "high"):
+        if config.budget <= EFFORT_BUDGETS[effort]:
+            return effort
+    return "high"
+
+
+def image_from_url(url: str, detail: str | None = None) -> Image:
+    """An image from an OpenAI image URL, which may be a base64 data URL."""
+    match = DATA_URL.match(url)
+    if match:
+        return Image(data=match["data"], media_type=match["type"] or DEFAULT_IMAGE_TYPE, detail=detail)
+    return Image(url=url, detail=detail)
+
+
+def image_url(image: Image) -> str:
+    """An image as an OpenAI image URL (base64 images as data URLs)."""
+    if image.url:
+        return image.url
+    return f"data:{image.media_type or DEFAULT_IMAGE_TYPE};base64,{image.data or ''}"
+
+
+def guess_image_type(url: str) -> str:
+    """The media type of an image URL, from its extension (Gemini's fileData wants one)."""
+    return mimetypes.guess_type(url.split("?", 1)[0])[0] or DEFAULT_IMAGE_TYPE
+
+
+def error_from_body(status: int, body: bytes | dict) -> Error:
+    """Any vendor's error answer (OpenAI, Anthropic or Gemini shape, or plain text) as a unified error."""
+    obj = body
+    if isinstance(body, (bytes, str)):
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            obj = None
+    if isinstance(obj, list) and obj:  # Gemini's JSON-array stream wraps its error
+        obj = obj[0]
+    error = obj.get("error") if isinstance(obj, dict) else None
+    if not isinstance(error, dict):
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(error or body)
+        return Error(status, text.strip()[:2000] or f"upstream error {status}")
+    return error_from_object(error, status)
+
+
+def error_from_object(error: dict, status: int | None = None) -> Error:
+    """A vendor's `error` object (from a body or an in-stream event) as a unified error."""
+    message = str(error.get("message") or "")
+    names = [str(error.get(key)) for key in ("code", "type", "status") if isinstance(error.get(key), str)]
+    if status is None:
+        code = error.get("code")
+        status = code if isinstance(code, int) and 400 <= code < 600 else None
+        status = status or next((ERROR_STATUS[n] for n in names if n in ERROR_STATUS), 500)
+    if GEMINI_BAD_KEY in json.dumps(error.get("details") or ""):
+        status = UNAUTHORIZED  # Gemini says 400 INVALID_ARGUMENT for a bad key; other SDKs expect 401
+    kind = KIND_CONTEXT_LENGTH if CONTEXT_LENGTH.search(" ".join([message, *names])) else None
+    return Error(status, message or " ".join(names) or f"upstream error {status}", kind)

@@ -1,0 +1,525 @@
+"""OpenAI Chat Completions <-> the unified representation."""
+
+from __future__ import annotations
+
+from ..base import Event
+from ..errors import OPENAI_TRUNCATED_CODE, openai_error
+from ..openai_chat import CHUNK_OBJECT, COMPLETION_OBJECT, DONE, DONE_EVENT, REASONING_KEYS, TOOL_TYPE_FUNCTION
+from ..sse import dumps, load_object
+from ..unified import (
+    CHOICE_AUTO,
+    CHOICE_NONE,
+    CHOICE_REQUIRED,
+    CHOICE_TOOL,
+    FINISH_CONTENT_FILTER,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    FINISH_TOOL_CALLS,
+    INSTRUCTION_ROLES,
+    KIND_CONTEXT_LENGTH,
+    KIND_TRUNCATED,
+    ROLE_ASSISTANT,
+    ROLE_TOOL,
+    ROLE_USER,
+    Answer,
+    Error,
+    Finish,
+    Image,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    ReasoningDelta,
+    ReasoningEnd,
+    Request,
+    ResponseFormat,
+    Start,
+    StreamEvent,
+    Text,
+    TextDelta,
+    Tool,
+    ToolArgumentsDelta,
+    ToolCall,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolChoice,
+    ToolIds,
+    ToolResult,
+    Usage,
+    UsageUpdate,
+    client_finish,
+    name_tool_results,
+)
+from .base import Decoder, Encoder, Translator
+from .common import effort_for, error_from_object, image_from_url, image_url
+from .registry import register
+
+NAME = "openai_chat"
+PATH = "/chat/completions"
+SYNTHETIC_ID = "chatcmpl-rotator"
+REASONING_KEY = REASONING_KEYS[0]  # reasoning_content (DeepSeek), the default the docs recommend emitting
+CONTEXT_LENGTH_CODE = "context_length_exceeded"
+FORMAT_JSON_SCHEMA = "json_schema"
+FORMAT_JSON_OBJECT = "json_object"
+
+FINISH_FROM = {
+    "stop": FINISH_STOP,
+    "length": FINISH_LENGTH,
+    "tool_calls": FINISH_TOOL_CALLS,
+    "function_call": FINISH_TOOL_CALLS,
+    "content_filter": FINISH_CONTENT_FILTER,
+}
+FINISH_TO = {FINISH_STOP: "stop", FINISH_LENGTH: "length", FINISH_TOOL_CALLS: "tool_calls",
+             FINISH_CONTENT_FILTER: "content_filter"}
+CHOICE_MODES = frozenset({CHOICE_AUTO, CHOICE_NONE, CHOICE_REQUIRED})
+
+
+# --- requests
+
+
+def _text(content) -> str:
+    """The text of a message content: a string, or the text of its text parts."""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text") or "" for p in content or () if isinstance(p, dict) and p.get("type") == "text")
+
+
+def _user_parts(content) -> list:
+    if isinstance(content, str):
+        return [Text(content)]
+    parts: list = []
+    for part in content or ():
+        kind = part.get("type")
+        if kind == "text":
+            parts.append(Text(part.get("text") or ""))
+        elif kind == "image_url":
+            image = part.get("image_url") or {}
+            parts.append(image_from_url(image.get("url") or "", image.get("detail")))
+        # Lossy: input_audio and file parts have no unified form and are dropped.
+    return parts
+
+
+def _assistant_parts(message: dict) -> list:
+    parts: list = []
+    for key in REASONING_KEYS:
+        if isinstance(message.get(key), str) and message[key]:
+            parts.append(Reasoning(message[key], origin=NAME))
+    text = _text(message.get("content")) + (message.get("refusal") or "")
+    if text:
+        parts.append(Text(text))
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        parts.append(ToolCall(call.get("id") or "", function.get("name") or "", function.get("arguments") or ""))
+    return parts
+
+
+def _message(message: dict) -> Message | None:
+    role = message.get("role")
+    if role in INSTRUCTION_ROLES:
+        return Message(role, [Text(_text(message.get("content")))])
+    if role == ROLE_USER:
+        return Message(role, _user_parts(message.get("content")))
+    if role == ROLE_ASSISTANT:
+        return Message(role, _assistant_parts(message))
+    if role == ROLE_TOOL:
+        return Message(ROLE_TOOL, [ToolResult(message.get("tool_call_id") or "", _user_parts(message.get("content")))])
+    return None  # Lossy: the legacy `function` role is dropped.
+
+
+def _tool_choice(choice) -> ToolChoice | None:
+    if choice in CHOICE_MODES:
+        return ToolChoice(choice)
+    if isinstance(choice, dict) and choice.get("type") == TOOL_TYPE_FUNCTION:
+        return ToolChoice(CHOICE_TOOL, (choice.get("function") or {}).get("name"))
+    return ToolChoice(CHOICE_AUTO) if choice else None  # Lossy: allowed_tools and custom choices become auto.
+
+
+def _response_format(value) -> ResponseFormat | None:
+    if not isinstance(value, dict):
+        return None
+    if value.get("type") == FORMAT_JSON_OBJECT:
+        return ResponseFormat()
+    if value.get("type") == FORMAT_JSON_SCHEMA:
+        schema = value.get("json_schema") or {}
+        return ResponseFormat(schema.get("schema") or {}, schema.get("name"), schema.get("strict"))
+    return None
+
+
+def request_to_ir(body: dict, model: str = "") -> Request:
+    stop = body.get("stop")
+    effort = body.get("reasoning_effort")
+    request = Request(
+        model=body.get("model") or model,
+        messages=[m for m in map(_message, body.get("messages") or ()) if m is not None],
+        tools=[
+            Tool(f.get("name") or "", f.get("description"), f.get("parameters"), f.get("strict"))
+            for f in (t.get("function") or {} for t in body.get("tools") or () if t.get("type") == TOOL_TYPE_FUNCTION)
+        ],  # Lossy: custom (free-form) tools are dropped.
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        parallel_tool_calls=body.get("parallel_tool_calls"),
+        max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        stop=[stop] if isinstance(stop, str) else list(stop or ()),
+        seed=body.get("seed"),
+        reasoning=ReasoningConfig(effort, enabled=effort != "none") if isinstance(effort, str) else None,
+        response_format=_response_format(body.get("response_format")),
+        user=body.get("safety_identifier") or body.get("user"),
+        stream=body.get("stream") is True,
+        include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+    )
+    name_tool_results(request.messages)
+    return request
+
+
+def _content(parts: list) -> str | list:
+    """A user content: a plain string when it is all text, else text and image_url parts."""
+    if all(isinstance(p, Text) for p in parts):
+        return "".join(p.text for p in parts)
+    return [
+        {"type": "text", "text": p.text} if isinstance(p, Text)
+        else {"type": "image_url", "image_url": {"url": image_url(p), **({"detail": p.detail} if p.detail else {})}}
+        for p in parts if isinstance(p, (Text, Image))
+    ]
+
+
+def _assistant(message: Message) -> dict:
+    out: dict = {"role": ROLE_ASSISTANT, "content": "".join(p.text for p in message.parts if isinstance(p, Text))
+                 or None}
+    # Lossy: reasoning goes back only to where it came from (a Chat client's own reasoning_content);
+    # other vendors' thinking and all signatures are dropped.
+    reasoning = "".join(p.text for p in message.parts if isinstance(p, Reasoning) and p.origin == NAME)
+    if reasoning:
+        out[REASONING_KEY] = reasoning
+    calls = [p for p in message.parts if isinstance(p, ToolCall)]
+    if calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": TOOL_TYPE_FUNCTION, "function": {"name": c.name, "arguments": c.arguments or "{}"}}
+            for c in calls
+        ]
+    return out
+
+
+def _tool_messages(message: Message) -> list[dict]:
+    """One `tool` message per result. Lossy: Chat tool messages carry text only, so a result's images follow in
+    a user message."""
+    out: list[dict] = []
+    images: list = []
+    for part in message.parts:
+        if isinstance(part, ToolResult):
+            text = part.text()
+            out.append({"role": ROLE_TOOL, "tool_call_id": part.call_id,
+                        "content": f"Error: {text}" if part.is_error else text})  # Lossy: no error flag in Chat
+            images += [p for p in part.content if isinstance(p, Image)]
+    if images:
+        out.append({"role": ROLE_USER, "content": _content(images)})
+    return out
+
+
+def _messages(request: Request) -> list[dict]:
+    out: list[dict] = [{"role": "system", "content": request.system}] if request.system else []
+    for message in request.messages:
+        if message.role in INSTRUCTION_ROLES:
+            out.append({"role": message.role, "content": "".join(p.text for p in message.parts if isinstance(p, Text))})
+        elif message.role == ROLE_ASSISTANT:
+            out.append(_assistant(message))
+        elif message.role == ROLE_TOOL:
+            out += _tool_messages(message)
+        else:
+            out.append({"role": ROLE_USER, "content": _content(message.parts)})
+    return out
+
+
+def _tool(tool: Tool) -> dict:
+    function: dict = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    if tool.parameters is not None:
+        function["parameters"] = tool.parameters
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": TOOL_TYPE_FUNCTION, "function": function}
+
+
+def request_from_ir(request: Request) -> dict:
+    body: dict = {"model": request.model, "messages": _messages(request)}
+    if request.tools:
+        body["tools"] = [_tool(t) for t in request.tools]
+    choice = request.tool_choice
+    if choice is not None:
+        body["tool_choice"] = ({"type": TOOL_TYPE_FUNCTION, "function": {"name": choice.name}}
+                               if choice.mode == CHOICE_TOOL else choice.mode)
+    if request.parallel_tool_calls is not None and request.tools:
+        body["parallel_tool_calls"] = request.parallel_tool_calls
+    # `max_tokens`, which every OpenAI-compatible vendor takes (OpenAI's reasoning models want
+    # max_completion_tokens: an adapter renames it).
+    for key, value in (("max_tokens", request.max_tokens), ("temperature", request.temperature),
+                       ("top_p", request.top_p), ("seed", request.seed), ("user", request.user)):
+        if value is not None:
+            body[key] = value
+    # Lossy: top_k has no Chat field and is dropped.
+    if request.stop:
+        body["stop"] = request.stop
+    if request.reasoning is not None and (effort := effort_for(request.reasoning)):
+        body["reasoning_effort"] = effort
+    fmt = request.response_format
+    if fmt is not None:
+        body["response_format"] = (
+            {"type": FORMAT_JSON_OBJECT} if fmt.schema is None
+            else {"type": FORMAT_JSON_SCHEMA, "json_schema": {"name": fmt.name or "response", "schema": fmt.schema,
+                                                              **({"strict": fmt.strict} if fmt.strict is not None else {})}}
+        )
+    if request.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}  # the translated answer needs the usage
+    return body
+
+
+# --- answers
+
+
+def usage_to_ir(usage: dict) -> Usage:
+    prompt = usage.get("prompt_tokens_details") or {}
+    completion = usage.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+        # DeepSeek reports cache hits as prompt_cache_hit_tokens.
+        cache_read_tokens=prompt.get("cached_tokens") or usage.get("prompt_cache_hit_tokens") or 0,
+        cache_write_tokens=prompt.get("cache_write_tokens") or 0,
+    )
+
+
+def usage_from_ir(usage: Usage) -> dict:
+    prompt = {"cached_tokens": usage.cache_read_tokens}
+    if usage.cache_write_tokens:
+        prompt["cache_write_tokens"] = usage.cache_write_tokens
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": prompt,
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
+    choices = body.get("choices") or [{}]
+    choice = choices[0]  # Lossy: only the first of n choices is translated.
+    parts = _assistant_parts(choice.get("message") or {})
+    ids = ids or ToolIds()
+    for ordinal, call in enumerate(p for p in parts if isinstance(p, ToolCall)):
+        call.id = ids.issue(call.id or None, call.name, body.get("id"), ordinal)
+    return Answer(
+        id=body.get("id") or "",
+        model=body.get("model") or "",
+        created=body.get("created") or 0,
+        parts=parts,
+        finish=FINISH_FROM.get(choice.get("finish_reason"), FINISH_STOP),
+        usage=usage_to_ir(body.get("usage") or {}),
+    )
+
+
+def _message_from_ir(answer: Answer) -> dict:
+    message = _assistant(Message(ROLE_ASSISTANT, answer.parts))
+    reasoning = "".join(p.text for p in answer.parts if isinstance(p, Reasoning))
+    if reasoning:  # answers carry any vendor's reasoning text (signatures are dropped)
+        message[REASONING_KEY] = reasoning
+    return {**message, "refusal": None, "annotations": []}
+
+
+def answer_from_ir(answer: Answer, request: Request) -> dict:
+    finish = client_finish(answer.finish, bool(answer.tool_calls()))
+    return {
+        "id": answer.id or SYNTHETIC_ID,
+        "object": COMPLETION_OBJECT,
+        "created": answer.created,
+        "model": answer.model or request.model,
+        "choices": [{"index": 0, "message": _message_from_ir(answer), "logprobs": None,
+                     "finish_reason": FINISH_TO.get(finish, "stop")}],
+        "usage": usage_from_ir(answer.usage),
+    }
+
+
+def error_from_ir(error: Error) -> tuple[int, bytes]:
+    return error.status, dumps({"error": _error_object(error.message, error.status, error.kind)})
+
+
+def _error_object(message: str, status: int, kind: str | None) -> dict:
+    error = openai_error(status, message)
+    if kind == KIND_CONTEXT_LENGTH:
+        error["code"] = CONTEXT_LENGTH_CODE
+    elif kind == KIND_TRUNCATED:
+        error["code"] = OPENAI_TRUNCATED_CODE
+    return error
+
+
+# --- streams
+
+
+class ChatDecoder(Decoder):
+    """Chat chunks -> unified events. The finish waits for `[DONE]`, so the usage chunk before it is included."""
+
+    def __init__(self, ids: ToolIds | None = None) -> None:
+        self._ids = ids or ToolIds()
+        self._began = False
+        self._id = ""
+        self._calls: dict[int, int] = {}  # Chat tool call index -> unified index
+        self._open: list[int] = []
+        self._finish: str | None = None
+        self._done = False
+
+    def feed(self, event: Event) -> list[StreamEvent]:
+        data = event.data
+        if data is None or self._done:
+            return []
+        if data.startswith(DONE):
+            return self._end(self._finish or FINISH_STOP)
+        chunk = load_object(data)
+        if chunk is None:
+            return []
+        out: list[StreamEvent] = []
+        if chunk.get("error"):
+            error = chunk["error"]
+            self._done = True
+            return [error_from_object(error) if isinstance(error, dict) else Error(500, str(error))]
+        choices = chunk.get("choices") or ()
+        if not self._began and (choices or chunk.get("usage")):
+            self._began = True
+            self._id = chunk.get("id") or ""
+            out.append(Start(self._id, chunk.get("model") or "", chunk.get("created") or 0))
+        for choice in choices:
+            if choice.get("index", 0) == 0:  # Lossy: only the first of n choices is translated.
+                self._choice(choice, out)
+        if chunk.get("usage"):
+            out.append(UsageUpdate(usage_to_ir(chunk["usage"])))
+        return out
+
+    def _choice(self, choice: dict, out: list[StreamEvent]) -> None:
+        delta = choice.get("delta") or {}
+        for key in REASONING_KEYS:
+            if isinstance(delta.get(key), str) and delta[key]:
+                out.append(ReasoningDelta(delta[key]))
+        for key in ("content", "refusal"):  # Lossy: a refusal is told as plain text.
+            if isinstance(delta.get(key), str) and delta[key]:
+                out.append(TextDelta(delta[key]))
+        for fragment in delta.get("tool_calls") or ():
+            self._tool_fragment(fragment, out)
+        if choice.get("finish_reason"):
+            self._finish = FINISH_FROM.get(choice["finish_reason"], FINISH_STOP)
+            out += [ToolCallEnd(index) for index in self._open]
+            self._open = []
+
+    def _tool_fragment(self, fragment: dict, out: list[StreamEvent]) -> None:
+        function = fragment.get("function") or {}
+        index = self._calls.get(fragment.get("index", 0))
+        if index is None:
+            index = self._calls[fragment.get("index", 0)] = len(self._calls)
+            name = function.get("name") or ""
+            out.append(ToolCallStart(index, self._ids.issue(fragment.get("id"), name, self._id, index), name))
+            self._open.append(index)
+        if function.get("arguments"):
+            out.append(ToolArgumentsDelta(index, function["arguments"]))
+
+    def close(self) -> list[StreamEvent]:
+        """A stream that said its finish_reason but ended before `[DONE]` is complete all the same."""
+        return self._end(self._finish) if self._finish is not None and not self._done else []
+
+    def _end(self, finish: str) -> list[StreamEvent]:
+        self._done = True
+        out: list[StreamEvent] = [ToolCallEnd(index) for index in self._open]
+        self._open = []
+        return [*out, Finish(finish)]
+
+
+class ChatEncoder(Encoder):
+    """Unified events -> Chat chunks: a role chunk, deltas (tool call id and name only in a call's first
+    fragment), a finish chunk, the usage chunk if the client asked for it, `[DONE]`."""
+
+    def __init__(self, request: Request, created: int = 0) -> None:
+        self._request = request
+        self._created = created
+        self._began = False
+        self._head = b""
+        self._calls: set[int] = set()
+
+    def _begin(self, id_: str = "", model: str = "", created: int = 0) -> bytes:
+        self._began = True
+        self._id = id_ or SYNTHETIC_ID
+        self._model = model or self._request.model
+        self._created = created or self._created
+        head = {"id": self._id, "object": CHUNK_OBJECT, "created": self._created, "model": self._model}
+        self._head = b"data: " + dumps(head)[:-1] + b',"choices":[{"index":0,"delta":'
+        return self._chunk({"role": ROLE_ASSISTANT, "content": ""})
+
+    def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
+        lead = b"" if self._began else self._begin()
+        reason = b'"' + finish.encode() + b'"' if finish else b"null"
+        return lead + self._head + dumps(delta) + b',"logprobs":null,"finish_reason":' + reason + b"}]}\n\n"
+
+    def start(self, event: Start) -> bytes:
+        return b"" if self._began else self._begin(event.id, event.model, event.created)
+
+    def text(self, text: str) -> bytes:
+        return self._chunk({"content": text})
+
+    def reasoning(self, text: str) -> bytes:
+        return self._chunk({REASONING_KEY: text})
+
+    def reasoning_end(self, event: ReasoningEnd) -> bytes:
+        return b""  # Lossy: Chat has no place for reasoning signatures.
+
+    def tool_start(self, event: ToolCallStart) -> bytes:
+        self._calls.add(event.index)
+        call = {"index": event.index, "id": event.id, "type": TOOL_TYPE_FUNCTION,
+                "function": {"name": event.name, "arguments": ""}}
+        return self._chunk({"tool_calls": [call]})
+
+    def tool_arguments(self, index: int, fragment: str) -> bytes:
+        return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
+
+    def tool_end(self, index: int) -> bytes:
+        return b""
+
+    def finish(self, reason: str, stop_sequence: str | None, truncated: bool) -> bytes:
+        reason = FINISH_LENGTH if truncated else client_finish(reason, bool(self._calls))
+        out = self._chunk({}, FINISH_TO.get(reason, "stop"))
+        if self._request.include_usage:
+            head = {"id": self._id, "object": CHUNK_OBJECT, "created": self._created, "model": self._model,
+                    "choices": [], "usage": usage_from_ir(self.usage or Usage())}
+            out += b"data: " + dumps(head) + b"\n\n"
+        return out + DONE_EVENT
+
+    def error(self, message: str, status: int, kind: str | None) -> bytes:
+        return b"data: " + dumps({"error": _error_object(message, status, kind)}) + b"\n\n"
+
+
+class OpenAIChatTranslator(Translator):
+    name = NAME
+
+    def request_to_ir(self, body: dict, model: str = "") -> Request:
+        return request_to_ir(body, model)
+
+    def request_from_ir(self, request: Request) -> dict:
+        return request_from_ir(request)
+
+    def endpoint(self, model: str, stream: bool) -> tuple[str, str]:
+        return PATH, ""
+
+    def answer_to_ir(self, body: dict, ids: ToolIds | None = None) -> Answer:
+        return answer_to_ir(body, ids)
+
+    def answer_from_ir(self, answer: Answer, request: Request) -> dict:
+        return answer_from_ir(answer, request)
+
+    def decoder(self, ids: ToolIds | None = None) -> Decoder:
+        return ChatDecoder(ids)
+
+    def encoder(self, request: Request, created: int = 0) -> Encoder:
+        return ChatEncoder(request, created)
+
+    def error_from_ir(self, error: Error) -> tuple[int, bytes]:
+        return error_from_ir(error)
+
+
+register(OpenAIChatTranslator())
