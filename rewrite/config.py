@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
 FAMILIES = ("openai", "anthropic", "gemini")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_QUOTED = re.compile(r"""(['"])(.*?)\1""")  # what a YAML error quotes: a token, or a value (a duplicate key)
 
 
 class ConfigError(Exception):
@@ -24,6 +25,20 @@ class ConfigError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def header_secret(value: str) -> str:
+    """A secret that goes upstream in a header, as it will be sent: whitespace around it (a file's last newline)
+    dropped, and nothing but printable ASCII inside, so it can neither break the request nor add a header to it.
+    The error says where the bad character is, never what the secret is."""
+    v = value.strip(" \t\r\n")
+    if not v:
+        raise ValueError("must not be empty")
+    for i, ch in enumerate(v):
+        if not "!" <= ch <= "~":
+            raise ValueError(f"must be printable ASCII without spaces or line breaks; character {i + 1} is "
+                             f"U+{ord(ch):04X}")
+    return v
 
 
 class KeyConfig(_Strict):
@@ -37,9 +52,7 @@ class KeyConfig(_Strict):
     @field_validator("key")
     @classmethod
     def _key(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("keys must not be empty strings")
-        return v
+        return header_secret(v)
 
     @field_validator("organization", "project")
     @classmethod
@@ -135,13 +148,24 @@ def _resolve_env(node, where: str):
     return node
 
 
+def _yaml_problem(e: Exception) -> str:
+    """What is wrong with the YAML and where, without the document's own text: its lines may hold keys."""
+    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
+    text = str(e) if problem is None else problem + (f" (line {mark.line + 1}, column {mark.column + 1})" if mark else "")
+
+    def elide(m: re.Match) -> str:  # keep a short token and a token kind (<scalar>), not a value
+        return m[0] if len(m[2]) < 4 or re.fullmatch(r"<[a-z ]+>", m[2]) else f"{m[1]}…{m[1]}"
+
+    return _QUOTED.sub(elide, " ".join(text.split()))
+
+
 def parse(text: str, source: str = "config") -> Config:
     from ruamel.yaml import YAML, YAMLError  # mitmproxy's own YAML library: no extra dependency
 
     try:
         doc = YAML(typ="safe").load(text)
     except YAMLError as e:
-        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(e).split())}") from None
+        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(e)}") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

@@ -53,32 +53,88 @@ CREDENTIAL_STYLES = {
 }
 
 
+# A key that stalls before its first token, or cannot be reached, rests this long, doubling with each failure in a
+# row up to STALL_REST_MAX; its next success forgets them.
+STALL_REST = 5.0
+STALL_REST_MAX = 300.0
+
+
+@dataclass(frozen=True)
+class Resting:
+    """Why no key of a pool can be used now."""
+
+    seconds: float  # until the soonest key is back
+    rejected: bool  # every key was refused by the vendor (401/403), rather than rate limited
+
+
 class KeyPool:
-    """Round-robin over a provider's keys, skipping keys put aside (rate limited, rejected) until they are due."""
+    """Round-robin over a provider's keys, skipping keys put aside until they are due.
+
+    Two kinds of rest: a key is benched (rate limited, out of quota, rejected) and not used until it is due, or
+    it rests after stalling, and is used only when no other key is ready (a stall may be the vendor's, not the
+    key's, and must not make a request wait)."""
 
     def __init__(self, keys: list[str], clock=time.monotonic) -> None:
         self.keys = list(keys)
         self._next = 0
         self._benched_until: dict[str, float] = {}
+        self._rejected: set[str] = set()  # benched keys whose longest bench came from a 401/403
+        self._slow_until: dict[str, float] = {}
+        self._stalls: dict[str, int] = {}  # failures in a row, per key that stalled
         self._clock = clock
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def acquire(self, avoid: str | None = None) -> tuple[str, float]:
-        """The next key to use and how long to wait before using it (0 unless every key is put aside)."""
+        """The next key to use and how long to wait before using it (0 unless every key is benched)."""
         now = self._clock()
         n = len(self.keys)
         for i in range(n):
             key = self.keys[(self._next + i) % n]
-            if self._benched_until.get(key, 0) <= now and not (key == avoid and n > 1):
+            if (self._benched_until.get(key, 0) <= now and self._slow_until.get(key, 0) <= now
+                    and not (key == avoid and n > 1)):
                 self._next = (self._next + i + 1) % n
                 return key, 0.0
-        key = min(self.keys, key=lambda k: self._benched_until.get(k, 0))
-        self._next = (self.keys.index(key) + 1) % n
-        return key, max(0.0, self._benched_until.get(key, 0) - now)
+        # None is fully ready: the key back soonest; the one that just failed before one resting after a stall.
 
-    def bench(self, key: str, seconds: float) -> None:
-        """Put a key aside for `seconds`."""
+        def rank(i: int) -> tuple:
+            key = self.keys[(self._next + i) % n]
+            return (max(0.0, self._benched_until.get(key, 0) - now), max(0.0, self._slow_until.get(key, 0) - now),
+                    key == avoid, i)
+
+        best = min(range(n), key=rank)
+        key, wait = self.keys[(self._next + best) % n], rank(best)[0]
+        self._next = (self._next + best + 1) % n
+        return key, wait
+
+    def bench(self, key: str, seconds: float, rejected: bool = False) -> None:
+        """Put a key aside for `seconds`; `rejected`: because the vendor refused it."""
         until = self._clock() + seconds
-        self._benched_until[key] = max(until, self._benched_until.get(key, 0))
+        if until >= self._benched_until.get(key, 0):
+            self._benched_until[key] = until
+            if rejected:
+                self._rejected.add(key)
+            else:
+                self._rejected.discard(key)
+
+    def stalled(self, key: str) -> float:
+        """The key produced nothing in time, or could not be reached: rest it, longer for each failure in a row.
+        Returns the rest in seconds."""
+        count = self._stalls[key] = self._stalls.get(key, 0) + 1
+        rest = min(STALL_REST * 2 ** (count - 1), STALL_REST_MAX)
+        self._slow_until[key] = self._clock() + rest
+        return rest
+
+    def succeeded(self, key: str) -> None:
+        """The key answered: forget its stalls."""
+        if self._stalls:
+            self._stalls.pop(key, None)
+            self._slow_until.pop(key, None)
+
+    def resting(self) -> Resting:
+        """How long until a key is back, and whether every key was rejected (when `acquire` says to wait)."""
+        now = self._clock()
+        soonest = min(max(0.0, self._benched_until.get(k, 0) - now) for k in self.keys)
+        rejected = all(k in self._rejected and self._benched_until[k] > now for k in self.keys)
+        return Resting(soonest, rejected)

@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 
 import httpx
 
+import protocols
 from protocols.base import Aggregator, Protocol, Repairer
 from protocols.sse import BlockTooLarge, SSEParser
 from rewrite import retry
 from rewrite.clients import HeldCredential
 from rewrite.config import StreamingConfig
-from rewrite.credentials import mask
+from rewrite.credentials import KeyPool, Resting, mask
 from rewrite.forcing import refuses_stream
 from rewrite.loopback import LoopbackRequest, Responder
 from rewrite.retry import Failure
 from rewrite.router import Route
-from rewrite.upstream import request_headers, response_headers
+from rewrite.upstream import encode_headers, request_headers, response_headers
 
 logger = logging.getLogger("rotator")
 
@@ -39,6 +40,8 @@ STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffe
 # How an upstream body breaks: the connection fails, or its bytes do not decode under their content-encoding
 # (httpx's DecodingError is not a TransportError). Either is a cut.
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
+# An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
+NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 
 
 @dataclass
@@ -125,16 +128,46 @@ class Exchange:
             if wait:
                 await self._sleep(wait)
             failure = await self._attempt(key)
+            if pool is not None and key is not None:
+                self._rest(pool, key, failure)
             if failure is None:
                 return
-            if pool is not None and key is not None and failure.bench:
-                pool.bench(key, failure.bench)
             if not failure.retryable or n + 1 == attempts:
                 break
             self.job.note("retry", f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
                           reason=failure.reason, key=self.job.key)
-        assert failure is not None
+        if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
+            self.job.key = None
+            failure = self._every_key_resting(pool.resting())
         self._give_up(failure)
+
+    def _rest(self, pool: KeyPool, key: str, failure: Failure | None) -> None:
+        """Tell the pool how the key did."""
+        if failure is None:
+            pool.succeeded(key)
+            return
+        if failure.bench:
+            pool.bench(key, failure.bench, rejected=failure.status in retry.BAD_KEY_STATUS)
+        if failure.stalled:
+            rest = pool.stalled(key)
+            logger.info("rotator: %s %s: key %s rests %g s (%s)", self.provider.name, self.job.id[:8], mask(key),
+                        rest, failure.reason)
+
+    def _every_key_resting(self, resting: Resting) -> Failure:
+        """The answer when no key may be used before retry.MAX_WAIT: 401 if the vendor rejected every key, else
+        429 with the seconds until the first key is back (whole seconds, rounded up)."""
+        seconds = math.ceil(resting.seconds)
+        if resting.rejected:
+            status, extra = 401, []
+            message = (f"Rotator: the vendor rejected every key of the {self.provider.name} pool (401/403); "
+                       f"the first is tried again in {seconds} s")
+        else:
+            status, extra = 429, [("retry-after", str(seconds))]
+            message = f"Rotator: every key of the {self.provider.name} pool is rate limited for {seconds} s more"
+        proto = self.proto or next((p for p in protocols.all() if p.family == self.provider.family), None)
+        body = proto.error_body(status, message) if proto else json.dumps({"error": {"message": message}}).encode()
+        reason = f"every key {'rejected' if resting.rejected else 'rate limited'}, for {seconds} s more"
+        return Failure(reason, status, [("content-type", "application/json"), *extra], body, retryable=False)
 
     def _give_up(self, failure: Failure) -> None:
         self.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
@@ -176,7 +209,7 @@ class Exchange:
         elif self.job.credential:
             headers, query = self.job.credential.restore(headers, query)
         url = self.provider.upstream_url(path) + (f"?{query}" if query else "")
-        return self.client.build_request(self.request.method, url, headers=headers, content=content)
+        return self.client.build_request(self.request.method, url, headers=encode_headers(headers), content=content)
 
     async def _attempt(self, key: str | None) -> Failure | None:
         start = self.loop.time()
@@ -186,15 +219,18 @@ class Exchange:
             sending = asyncio.ensure_future(self.client.send(self._build(key), stream=True))
         except httpx.HTTPError as e:
             return Failure(f"bad upstream request: {e}", retryable=False)
+        except ValueError as e:  # a header that cannot be sent (upstream.encode_headers): perhaps the key's
+            return Failure(f"bad upstream request: {e}")
         try:
             if not await self._supervise(sending, lambda: deadline):
                 sending.cancel()
                 await asyncio.gather(sending, return_exceptions=True)
                 timeout = "first-token timeout" if self.upstream_stream else "request timeout"
-                return Failure(f"{timeout} (no response headers)")
+                return Failure(f"{timeout} (no response headers)", stalled=self.upstream_stream)
             resp = sending.result()
         except httpx.TransportError as e:
-            return Failure(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+            return Failure(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__,
+                           stalled=isinstance(e, NO_CONNECTION))
         finally:
             if not sending.done():
                 sending.cancel()
@@ -285,7 +321,7 @@ class Exchange:
         cause = "idle timeout" if finished is False else pumping.result()
         if not repairer.started:
             reason = "first-token timeout" if cause == "idle timeout" else f"stream ended before the first token ({cause})"
-            return Failure(reason)
+            return Failure(reason, stalled=cause == "idle timeout")
         if aggregator is not None:
             self._answer_aggregate(aggregator, repairer, cause, resp.headers)
             return None

@@ -30,6 +30,7 @@ class Failure:
     retryable: bool = True
     bench: float = 0.0  # how long the key that got it is put aside
     wait: float = 0.0  # the upstream's requested delay
+    stalled: bool = False  # no first token in time, or no connection: the key rests (see KeyPool.stalled)
 
 
 def retry_after(headers: list[tuple[str, str]], body: bytes = b"") -> float | None:

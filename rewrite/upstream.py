@@ -30,6 +30,28 @@ def request_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(n, v) for n, v in headers if n.lower() not in _REQUEST_DROP]
 
 
+class UnsendableHeader(ValueError):
+    """A header that cannot go upstream as it is: its name or value would end the header line early, or has a
+    character that is no byte on the wire. The message names the header, never its value."""
+
+
+_LINE_BREAKS = ("\r", "\n", "\0")
+
+
+def encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Headers as their bytes on the wire: a client's header byte for byte (the loopback server reads them as
+    latin-1), and a refusal for a CR, LF or NUL, which would let a value add a header of its own."""
+    out = []
+    for name, value in headers:
+        if any(c in name or c in value for c in _LINE_BREAKS):
+            raise UnsendableHeader(f"header {name[:40]!r} has a line break or NUL in it")
+        try:
+            out.append((name.encode("latin-1"), value.encode("latin-1")))
+        except UnicodeEncodeError:
+            raise UnsendableHeader(f"header {name[:40]!r} has a character that is not a byte") from None
+    return out
+
+
 def response_headers(headers: httpx.Headers | list[tuple[str, str]]) -> list[tuple[str, str]]:
     items = headers.multi_items() if isinstance(headers, httpx.Headers) else headers
     return [(n, v) for n, v in items if n.lower() not in _RESPONSE_DROP]

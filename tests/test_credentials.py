@@ -1,4 +1,4 @@
-from rewrite.credentials import CREDENTIAL_STYLES, KeyPool, mask
+from rewrite.credentials import CREDENTIAL_STYLES, STALL_REST, STALL_REST_MAX, KeyPool, Resting, mask
 
 
 class Clock:
@@ -52,3 +52,60 @@ def test_styles_replace_every_client_credential():
     assert h == [("x-api-key", "k")]
     h, q = CREDENTIAL_STYLES["gemini"].apply([("x-goog-api-key", "c")], "alt=sse&key=client", "g")
     assert h == [("x-goog-api-key", "g")] and q == "alt=sse"
+
+
+def test_a_stalled_key_rests_while_another_is_ready_longer_each_time_in_a_row():
+    clock = Clock()
+    pool = KeyPool(["a", "b"], clock=clock)
+    assert pool.stalled("a") == STALL_REST
+    assert [pool.acquire()[0] for _ in range(3)] == ["b", "b", "b"]
+    clock.now += STALL_REST + 0.1
+    assert "a" in {pool.acquire()[0] for _ in range(2)}
+    rests = [pool.stalled("a") for _ in range(10)]
+    assert rests[:3] == [2 * STALL_REST, 4 * STALL_REST, 8 * STALL_REST]
+    assert max(rests) == rests[-1] == STALL_REST_MAX
+    clock.now += STALL_REST_MAX - 1
+    assert [pool.acquire()[0] for _ in range(2)] == ["b", "b"]
+
+
+def test_a_success_forgets_the_stalls():
+    clock = Clock()
+    pool = KeyPool(["a", "b"], clock=clock)
+    for _ in range(4):
+        pool.stalled("a")
+    pool.succeeded("a")
+    assert {pool.acquire()[0] for _ in range(2)} == {"a", "b"}  # back at once
+    assert pool.stalled("a") == STALL_REST  # and the next stall starts the backoff again
+
+
+def test_a_resting_stalled_key_is_used_rather_than_waiting():
+    clock = Clock()
+    pool = KeyPool(["a", "b"], clock=clock)
+    pool.stalled("a")
+    pool.bench("b", 30)
+    assert pool.acquire() == ("a", 0.0)
+    assert KeyPool(["only"], clock=clock).acquire() == ("only", 0.0)
+    solo = KeyPool(["only"], clock=clock)
+    solo.stalled("only")
+    assert solo.acquire(avoid="only") == ("only", 0.0)
+
+
+def test_the_key_that_just_failed_comes_before_one_resting_after_a_stall():
+    clock = Clock()
+    pool = KeyPool(["a", "b"], clock=clock)
+    pool.stalled("a")
+    assert pool.acquire(avoid="b") == ("b", 0.0)
+
+
+def test_resting_says_how_long_and_whether_every_key_was_rejected():
+    clock = Clock()
+    pool = KeyPool(["a", "b"], clock=clock)
+    pool.bench("a", 600, rejected=True)
+    pool.bench("b", 90)
+    assert pool.resting() == Resting(90, rejected=False)
+    pool.bench("b", 600, rejected=True)
+    assert pool.resting() == Resting(600, rejected=True)
+    pool.bench("a", 900)  # a longer rate limit outlasts the rejection
+    assert pool.resting() == Resting(600, rejected=False)
+    clock.now += 1000
+    assert pool.resting().seconds == 0
