@@ -12,7 +12,7 @@ from .base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, T
 from .common import error_from_body
 from .registry import get, names, register
 
-from . import anthropic_messages, openai_chat  # noqa: E402,F401  (they register)
+from . import anthropic_messages, gemini, openai_chat, openai_responses  # noqa: E402,F401  (they register)
 
 class TranslationError(ValueError):
     """A body that is not a well-formed message of its protocol: answer it with a 400, do not crash."""

@@ -320,12 +320,15 @@ def usage_to_ir(usage: dict) -> Usage:
 
 def usage_from_ir(usage: Usage) -> dict:
     cached = usage.cache_read_tokens + usage.cache_write_tokens
-    return {
+    out: dict = {
         "input_tokens": max(0, usage.input_tokens - cached),
         "cache_creation_input_tokens": usage.cache_write_tokens,
         "cache_read_input_tokens": usage.cache_read_tokens,
         "output_tokens": usage.output_tokens,
     }
+    if usage.reasoning_tokens:
+        out["output_tokens_details"] = {"thinking_tokens": usage.reasoning_tokens}
+    return out
 
 
 def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
