@@ -18,19 +18,23 @@ class TranslationError(ValueError):
     """A body that is not a well-formed message of its protocol: answer it with a 400, do not crash."""
 
 
-def request_to_ir(protocol: str, body: dict, model: str = "") -> Request:
-    """A client's request in the unified form; `model` for protocols that name it in the path (Gemini)."""
+def request_to_ir(protocol: str, body: dict, model: str = "", stream: bool | None = None) -> Request:
+    """A client's request in the unified form. Gemini names the model and streaming in the path, not the body:
+    pass them as `model` and `stream` (`stream` overrides the body's flag when given)."""
     try:
         if not isinstance(body, dict):
             raise TypeError("the body is not a JSON object")
-        return get(protocol).request_to_ir(body, model)
+        request = get(protocol).request_to_ir(body, model)
     except MALFORMED as e:
         raise TranslationError(f"malformed {protocol} request: {type(e).__name__}: {e}") from None
+    if stream is not None:
+        request.stream = stream
+    return request
 
 
-def translate_request(body: dict, client: str, upstream: str, model: str = "") -> dict:
+def translate_request(body: dict, client: str, upstream: str, model: str = "", stream: bool | None = None) -> dict:
     """A client's request body rewritten for an upstream of another protocol."""
-    return get(upstream).request_from_ir(request_to_ir(client, body, model))
+    return get(upstream).request_from_ir(request_to_ir(client, body, model, stream))
 
 
 def translate_answer(body: dict, upstream: str, client: str, request: Request, ids: ToolIds | None = None) -> dict:

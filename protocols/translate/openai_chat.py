@@ -126,7 +126,7 @@ def _message(message: dict) -> Message | None:
 
 
 def _tool_choice(choice) -> ToolChoice | None:
-    if choice in CHOICE_MODES:
+    if isinstance(choice, str) and choice in CHOICE_MODES:
         return ToolChoice(choice)
     if isinstance(choice, dict) and choice.get("type") == TOOL_TYPE_FUNCTION:
         return ToolChoice(CHOICE_TOOL, (choice.get("function") or {}).get("name"))

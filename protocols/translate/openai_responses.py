@@ -73,6 +73,7 @@ from ..unified import (
     ToolResult,
     Usage,
     UsageUpdate,
+    name_tool_results,
     whole_arguments,
 )
 from .base import Decoder, Encoder, Translator
@@ -163,7 +164,7 @@ def _input_to_ir(items) -> list[Message]:
 
 
 def _tool_choice_to_ir(choice) -> ToolChoice | None:
-    if choice in CHOICE_MODES:
+    if isinstance(choice, str) and choice in CHOICE_MODES:
         return ToolChoice(choice)
     if isinstance(choice, dict) and choice.get("type") == TOOL_FUNCTION:
         return ToolChoice(CHOICE_TOOL, choice.get("name"))
@@ -182,7 +183,7 @@ def _format_to_ir(text) -> ResponseFormat | None:
 def request_to_ir(body: dict, model: str = "") -> Request:
     reasoning = body.get("reasoning") or {}
     effort = reasoning.get("effort")
-    return Request(
+    request = Request(
         model=body.get("model") or model,
         system=body.get("instructions") or None,
         messages=_input_to_ir(body.get("input")),
@@ -201,6 +202,8 @@ def request_to_ir(body: dict, model: str = "") -> Request:
         user=body.get("safety_identifier") or body.get("user"),
         stream=body.get("stream") is True,
     )
+    name_tool_results(request.messages)
+    return request
 
 
 def _content(parts: list, text_type: str) -> list[dict]:
@@ -216,10 +219,9 @@ def _assistant_items(message: Message) -> list[dict]:
     for part in message.parts:
         if isinstance(part, Text):
             if items and items[-1].get("role") == ROLE_ASSISTANT:
-                items[-1]["content"].append({"type": PART_OUTPUT_TEXT, "text": part.text})
+                items[-1]["content"] += part.text
             else:
-                items.append({"type": ITEM_MESSAGE, "role": ROLE_ASSISTANT,
-                              "content": [{"type": PART_OUTPUT_TEXT, "text": part.text}]})
+                items.append({"type": ITEM_MESSAGE, "role": ROLE_ASSISTANT, "content": part.text})
         elif isinstance(part, ToolCall):
             items.append({"type": ITEM_FUNCTION_CALL, "call_id": part.id, "name": part.name,
                           "arguments": part.arguments or "{}"})
