@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rewrite.adapters.entries import AdapterEntry
+from rewrite.routes import parse_target
 
 DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
 FAMILIES = ("openai", "anthropic", "gemini")
@@ -62,6 +65,11 @@ class KeyConfig(_Strict):
         return v
 
 
+class ModelConfig(_Strict):
+    # Applied after the provider's own adapters (rewrite/adapters/).
+    adapters: list[AdapterEntry] = []
+
+
 class ProviderConfig(_Strict):
     base_url: str | None = None
     keys: list[KeyConfig] = []  # plain strings or KeyConfig mappings, normalised to KeyConfig
@@ -73,6 +81,11 @@ class ProviderConfig(_Strict):
     # Non-stream generation requests go upstream as streams (folded back into JSON), so the stream deadlines and
     # retries protect them; false for an upstream that cannot stream.
     force_upstream_stream: bool = True
+    # Rewrites of every request sent to this provider, then per model (rewrite/adapters/).
+    adapters: list[AdapterEntry] = []
+    models: dict[str, ModelConfig] = {}
+    # What an openai-kind provider speaks as a route target: Chat Completions unless it says Responses.
+    protocol: Literal["chat", "responses"] | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -112,8 +125,21 @@ class ClientConfig(_Strict):
         return v
 
 
+def _target(text: str) -> str:
+    parse_target(text)
+    return text
+
+
+class RouteConfig(_Strict):
+    models: list[str] = Field(min_length=1)  # globs on the model the client asked for
+    targets: list[Annotated[str, AfterValidator(_target)]] = Field(min_length=1)  # provider or provider/model
+
+
 class Config(_Strict):
     providers: dict[str, ProviderConfig] = {}
+    # Which providers serve a model, in order (rewrite/routes.py); targets are checked against the providers
+    # when they are built (rewrite/providers).
+    routes: list[RouteConfig] = []
     streaming: StreamingConfig = StreamingConfig()
     # When set, only these clients are served from the key pools (see rewrite/clients.py).
     clients: list[ClientConfig] = []

@@ -8,6 +8,7 @@ import protocols
 from protocols.base import Protocol
 from rewrite.config import Config
 from rewrite.providers import Provider, build
+from rewrite.routes import Routes
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class Router:
         self.config = config
         self.providers = build(config)
         self._by_host = {h: p for p in self.providers for h in p.hosts}
+        self.routes = Routes.from_config(config.routes)  # which providers serve a model (not yet used by the engine)
 
     def provider_for(self, host: str) -> Provider | None:
         return self._by_host.get(host.lower())

@@ -59,11 +59,19 @@ def test_bad_config_names_the_field_in_one_line(text, field):
     assert "\n" not in message
 
 
-def test_unknown_provider_needs_kind_hosts_and_base_url():
+def test_unknown_provider_needs_kind_and_base_url():
     with pytest.raises(ConfigError, match=r"providers\.groq\.kind"):
         build(parse("providers: {groq: {base_url: https://api.groq.com/openai/v1}}"))
-    with pytest.raises(ConfigError, match=r"providers\.groq\.hosts"):
-        build(parse("providers: {groq: {kind: openai, base_url: https://api.groq.com/openai/v1}}"))
+    with pytest.raises(ConfigError, match=r"providers\.groq\.base_url"):
+        build(parse("providers: {groq: {kind: openai}}"))
+
+
+def test_unknown_provider_without_hosts_is_a_route_target_only():
+    router = Router(parse("providers: {groq: {kind: openai, base_url: https://api.groq.com/openai/v1}}"))
+    groq = next(p for p in router.providers if p.name == "groq")
+    assert groq.hosts == ()
+    assert groq.protocol == "chat"  # an openai-kind target speaks Chat Completions unless it says otherwise
+    assert router.route("api.groq.com", "POST", "/openai/v1/chat/completions") is None
 
 
 def test_two_providers_cannot_claim_one_host():

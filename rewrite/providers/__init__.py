@@ -1,7 +1,8 @@
 """Providers: where a vendor's traffic is intercepted and where it is sent.
 
 A built-in provider is one module in this package with one `register(...)` line. Providers that are not built in
-(OpenRouter, Groq, a local vLLM, ...) are declared in the config with their `kind`, `hosts` and `base_url`.
+(OpenRouter, Groq, a local vLLM, ...) are declared in the config with their `kind`, `hosts` and `base_url`; one
+without `hosts` is only a route target (nothing is intercepted for it).
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from rewrite.adapters import ProviderAdapters
+from rewrite.adapters.chain import NO_ADAPTERS
 from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
+from rewrite.routes import check_targets
 from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle, KeyPool
 
 
@@ -46,6 +50,11 @@ class Provider:
     stream_refusals: set[str] = field(default_factory=set)
     # Per pooled key: the headers of its own account (OpenAI organization/project) sent with it.
     accounts: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    # The request rewrites configured for it and its models (rewrite/adapters/).
+    adapters: ProviderAdapters = NO_ADAPTERS
+    # An openai-family provider's API as a route target: "chat" or "responses"; None for the built-in openai
+    # provider, which speaks both (the client's own), and for the other families.
+    protocol: str | None = None
 
     @property
     def credential(self) -> CredentialStyle:
@@ -76,12 +85,13 @@ def build(config: Config) -> list[Provider]:
         if spec is None:
             if pc.kind is None:
                 raise ConfigError(f"providers.{name}.kind: required for a provider that is not built in")
-            if not pc.hosts:
-                raise ConfigError(f"providers.{name}.hosts: required for a provider that is not built in")
             if not pc.base_url:
                 raise ConfigError(f"providers.{name}.base_url: required for a provider that is not built in")
         elif pc.kind not in (None, spec.family):
             raise ConfigError(f"providers.{name}.kind: the built-in {name} provider speaks {spec.family}")
+        family = pc.kind or spec.family
+        if pc.protocol is not None and family != "openai":
+            raise ConfigError(f"providers.{name}.protocol: only an openai-kind provider has a choice of protocol")
         base_url = pc.base_url or spec.base_url
         if pc.path_prefix is not None:
             prefix = pc.path_prefix.rstrip("/")
@@ -93,12 +103,14 @@ def build(config: Config) -> list[Provider]:
             Provider(
                 name=name,
                 family=pc.kind or spec.family,
-                hosts=tuple(h.lower() for h in (pc.hosts or spec.hosts)),
+                hosts=tuple(h.lower() for h in (pc.hosts or (spec.hosts if spec else ()))),
                 base_url=base_url,
                 path_prefix=prefix,
                 pool=KeyPool([k.key for k in pc.keys]) if pc.keys else None,
                 force_upstream_stream=pc.force_upstream_stream,
                 accounts=_accounts(name, pc.kind or spec.family, pc.keys),
+                adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),
+                protocol=pc.protocol or ("chat" if family == "openai" and spec is None else None),
             )
         )
     seen: dict[str, str] = {}
@@ -107,6 +119,8 @@ def build(config: Config) -> list[Provider]:
             if h in seen and seen[h] != p.name:
                 raise ConfigError(f"providers.{p.name}.hosts: {h} is already intercepted for {seen[h]}")
             seen[h] = p.name
+    if problem := check_targets(config.routes, {p.name for p in providers}):
+        raise ConfigError(problem)
     return providers
 
 

@@ -1,0 +1,74 @@
+"""The adapters a request gets: its provider's, then its model's, in config order."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from rewrite.adapters import Adapter, UpstreamRequest
+from rewrite.adapters.entries import AdapterEntry
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterChain:
+    adapters: tuple[Adapter, ...] = ()
+    answering: tuple[Adapter, ...] = field(init=False)  # the ones with answer hooks, last first
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "answering", tuple(a for a in reversed(self.adapters) if a.touches_answers))
+
+    def __bool__(self) -> bool:
+        return bool(self.adapters)
+
+    def apply_request(self, body: dict, headers: list[tuple[str, str]], model: str) -> UpstreamRequest:
+        """The adapted request. `body` and `headers` are left as they are (attempts reuse them)."""
+        req = UpstreamRequest(copy.deepcopy(body), list(headers), model)
+        for adapter in self.adapters:
+            adapter.request(req)
+        return req
+
+    def apply_to_path(self, path: str, body: dict, headers: list[tuple[str, str]], model: str):
+        """`apply_request` for the engine: `(path, body, headers)`, with a renamed model put in the path when the
+        protocol names it there (Gemini's `/models/{model}:generateContent`) rather than in the body."""
+        req = self.apply_request(body, headers, model)
+        if model and req.model != model and "model" not in body:
+            path = path.replace(f"/models/{model}:", f"/models/{req.model}:", 1)
+        return path, req.body, req.headers
+
+    def answer_event(self, data: dict) -> dict:
+        """One parsed event of a streamed answer, as the client should read it (changed in place)."""
+        for adapter in self.answering:
+            adapter.answer_event(data)
+        return data
+
+    def answer_body(self, body: dict) -> dict:
+        """A non-stream answer, as the client should read it (changed in place)."""
+        for adapter in self.answering:
+            adapter.answer_body(body)
+        return body
+
+
+EMPTY_CHAIN = AdapterChain()
+
+
+class ProviderAdapters:
+    """A provider's chains, built once at start-up: one for its configured models, one for every other model."""
+
+    def __init__(self, adapters: list[AdapterEntry] = (), models: dict[str, list[AdapterEntry]] | None = None):
+        common = tuple(entry.build() for entry in adapters)
+        self.common = AdapterChain(common) if common else EMPTY_CHAIN
+        self.per_model = {
+            model: AdapterChain(common + tuple(entry.build() for entry in entries))
+            for model, entries in (models or {}).items()
+        }
+
+    def chain_for(self, model: str) -> AdapterChain:
+        return self.per_model.get(model, self.common)
+
+
+NO_ADAPTERS = ProviderAdapters()
+
+
+def chain_for(provider, model: str) -> AdapterChain:
+    """The chain for a request to `provider` (a `rewrite.providers.Provider`) asking for `model`."""
+    return provider.adapters.chain_for(model)

@@ -1,0 +1,25 @@
+"""`force: {temperature: 1.0, thinking.type: enabled}`: set each field, whatever the client sent."""
+
+from __future__ import annotations
+
+import copy
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+from rewrite.adapters import Adapter, UpstreamRequest, paths, register
+
+
+@register
+class Force(Adapter):
+    name = "force"
+    Options = Annotated[dict[str, Any], Field(min_length=1), AfterValidator(paths.dotted_keys)]
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self.fields = [(paths.split(k), v) for k, v in options.items()]
+
+    def request(self, req: UpstreamRequest) -> None:
+        for parts, value in self.fields:
+            # a copy, so one request's later adapters cannot change the value the next request gets
+            paths.parent(req.body, parts, create=True)[parts[-1]] = copy.deepcopy(value)

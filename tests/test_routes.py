@@ -1,0 +1,92 @@
+"""Routes: config shape, validation and pure matching."""
+
+import pytest
+
+from rewrite.config import ConfigError, parse
+from rewrite.providers import build
+from rewrite.router import Router
+from rewrite.routes import Routes, Target, parse_target
+
+ISSUE_EXAMPLE = """
+providers:
+  anthropic: {keys: [a1]}
+  deepseek:  {kind: openai, base_url: https://api.deepseek.com/v1, keys: [d1]}   # a target only: no hosts
+  gemini:    {keys: [g1]}
+  openrouter: {kind: openai, protocol: responses, base_url: https://openrouter.ai/api/v1}
+routes:
+  - models: ["claude-sonnet-4*", "claude-opus-*"]
+    targets: [anthropic, deepseek/deepseek-chat, gemini/gemini-2.5-pro]
+  - models: ["gpt-5*"]
+    targets: [openai, anthropic/claude-sonnet-4-5, openrouter/anthropic/claude-sonnet-4.5]
+  - models: ["*"]
+    targets: [deepseek]
+"""
+
+
+def routes(text: str = ISSUE_EXAMPLE) -> Routes:
+    return Router(parse(text)).routes
+
+
+def test_first_matching_route_gives_its_targets_in_order():
+    assert routes().targets_for("claude-sonnet-4-5-20250929", "anthropic") == (
+        Target("anthropic"), Target("deepseek", "deepseek-chat"), Target("gemini", "gemini-2.5-pro"))
+    assert routes().targets_for("claude-opus-4-1", "anthropic")[1] == Target("deepseek", "deepseek-chat")
+
+
+def test_a_later_route_matches_only_what_earlier_ones_did_not():
+    assert routes().targets_for("gpt-5-codex", "openai")[0] == Target("openai")
+    assert routes().targets_for("claude-3-haiku", "anthropic") == (Target("deepseek"),)
+
+
+def test_no_matching_route_goes_to_the_called_provider():
+    text = "routes: [{models: ['claude-*'], targets: [anthropic]}]"
+    assert routes(text).targets_for("gemini-2.5-pro", "gemini") == (Target("gemini"),)
+    assert routes("").targets_for("gpt-5", "openai") == (Target("openai"),)
+
+
+def test_globs_match_the_whole_name_case_sensitively():
+    r = routes("routes: [{models: ['gpt-5', 'o?-mini', 'glm-[45]*'], targets: [openai/x]}]")
+    assert r.targets_for("gpt-5", "p")[0].provider == "openai"
+    assert r.targets_for("gpt-5-mini", "p") == (Target("p"),)  # no implicit prefix match
+    assert r.targets_for("o3-mini", "p")[0].model == "x"
+    assert r.targets_for("glm-4.6", "p")[0].model == "x"
+    assert r.targets_for("GPT-5", "p") == (Target("p"),)
+
+
+def test_a_target_is_split_at_the_first_slash():
+    assert parse_target("openrouter/anthropic/claude-sonnet-4.5") == Target("openrouter", "anthropic/claude-sonnet-4.5")
+    assert parse_target("deepseek") == Target("deepseek", None)
+    assert Target("deepseek").model_for("claude-x") == "claude-x"
+    assert Target("deepseek", "deepseek-chat").model_for("claude-x") == "deepseek-chat"
+
+
+def test_openai_kind_targets_speak_chat_unless_they_say_responses():
+    providers = {p.name: p for p in build(parse(ISSUE_EXAMPLE))}
+    assert providers["deepseek"].protocol == "chat"
+    assert providers["openrouter"].protocol == "responses"
+    assert providers["deepseek"].hosts == ()  # nothing is intercepted for a target-only provider
+    assert providers["openai"].protocol is None  # the built-in speaks both, the client's own
+    assert providers["anthropic"].protocol is None
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("routes: [{models: [a*], targets: [openai, nosuch/x]}]", "routes.0.targets.1: unknown provider 'nosuch'"),
+        ("routes: [{models: [a], targets: [openai]}, {models: [b], targets: [ghost]}]", "routes.1.targets.0: unknown"),
+        ("routes: [{models: [a*], targets: [openai, 'openai/']}]", "routes.0.targets.1:"),
+        ("routes: [{models: [a*], targets: ['/gpt-5']}]", "routes.0.targets.0:"),
+        ("routes: [{models: [a*], targets: []}]", "routes.0.targets:"),
+        ("routes: [{models: [], targets: [openai]}]", "routes.0.models:"),
+        ("routes: [{models: [a*]}]", "routes.0.targets:"),
+        ("routes: [{model: [a*], targets: [openai]}]", "routes.0.models: Field required"),
+        ("routes: {models: [a]}", "routes:"),
+        ("providers: {anthropic: {protocol: responses}}", "providers.anthropic.protocol:"),
+        ("providers: {openai: {protocol: grpc}}", "providers.openai.protocol:"),
+    ],
+)
+def test_a_bad_route_config_is_one_line_naming_the_field(text, message):
+    with pytest.raises(ConfigError) as e:
+        build(parse(text))
+    assert str(e.value).startswith(message)
+    assert "\n" not in str(e.value)
