@@ -8,9 +8,11 @@ client received. Other traffic is not touched.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from mitmproxy import ctx, http
+from mitmproxy import connection, ctx, http
 
 from rewrite.clients import HeldCredential, hide
 from rewrite.credentials import CredentialStyle
@@ -62,6 +64,10 @@ class Interception:
         req.host = "127.0.0.1"
         req.port = port
         req.headers[JOB_HEADER] = flow.id
+        reach_directly(flow)
+        # Once the loopback server has read the request, mitmproxy is done with its address: from then on the flow
+        # in flight shows the vendor's URL again (mitmweb may be asked for it at any moment).
+        job.on_received = lambda: self._show_vendor(flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._origins:
@@ -74,16 +80,21 @@ class Interception:
     def error(self, flow: http.HTTPFlow) -> None:
         self._finish(flow)
 
-    def _restore(self, flow: http.HTTPFlow) -> None:
-        origin = self._origins.pop(flow.id, None)
+    def _show_vendor(self, flow: http.HTTPFlow) -> None:
+        origin = self._origins.get(flow.id)
         if origin is None:
             return
-        self.engine.server.release_port(origin.client, origin.loopback_port)
         req = flow.request
         req.scheme = origin.scheme
         req.host = origin.host
         req.port = origin.port
         req.headers.pop(JOB_HEADER, None)
+
+    def _restore(self, flow: http.HTTPFlow) -> None:
+        self._show_vendor(flow)
+        origin = self._origins.pop(flow.id, None)
+        if origin is not None:
+            self.engine.server.release_port(origin.client, origin.loopback_port)
 
     def _finish(self, flow: http.HTTPFlow) -> None:
         self._restore(flow)
@@ -95,9 +106,42 @@ class Interception:
             flow.response.content = body.shown()
         show_credential(flow, job.route.provider.credential, job.key)
         annotate(flow, job)
+        if job.responder is not None:
+            settle(flow, job)
         if body is not None and body.left_out:  # a long stream: the flow shows its head and tail only
             flow.comment = "; ".join(filter(None, [flow.comment, f"rotator: {body.note()}"]))
             flow.metadata["rotator"]["body"] = {"sent": body.size, "left_out": body.left_out}
+
+
+def settle(flow: http.HTTPFlow, job: Job) -> None:
+    """The flow's final state as the client saw it: a client that left after its stream's ending got its whole
+    answer (mitmproxy calls that "Client disconnected."), and the server shown is the upstream, not the loopback
+    server the bytes came through."""
+    if False and flow.error is not None and job.delivered and flow.response is not None:
+        flow.error = None
+        flow.response.timestamp_end = flow.response.timestamp_end or time.time()
+    flow.server_conn = upstream_connection(flow.server_conn, job.route.provider.base_url)
+
+
+def upstream_connection(loopback: connection.Server, base_url: str) -> connection.Server:
+    """A record of the upstream Rotator called, for the flow's Connection tab (the loopback connection it stands
+    for carries other flows too, so it is not changed)."""
+    url = urlsplit(base_url)
+    https = url.scheme == "https"
+    return connection.Server(
+        address=(url.hostname or "", url.port or (443 if https else 80)),
+        sni=url.hostname if https else None,
+        timestamp_start=loopback.timestamp_start,
+        timestamp_end=loopback.timestamp_end,
+    )
+
+
+def reach_directly(flow: http.HTTPFlow) -> None:
+    """In mitmproxy's upstream mode a flow's server connection goes through the upstream proxy, which cannot reach
+    Rotator's loopback servers: a flow pointed at one gets a direct connection of its own (Rotator's own upstream
+    calls use the proxy, see addons/egress.py)."""
+    if flow.server_conn.via is not None:
+        flow.server_conn = connection.Server(address=(flow.request.host, flow.request.port))
 
 
 def show_credential(flow: http.HTTPFlow, style: CredentialStyle, masked: str | None) -> None:

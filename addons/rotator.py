@@ -14,6 +14,7 @@ except ImportError:  # run from a checkout with the dependencies but without the
 
 from addons.access import Access  # noqa: E402
 from addons.config import RotatorConfig  # noqa: E402
+from addons.egress import Egress  # noqa: E402
 from addons.exposure import Exposure  # noqa: E402
 from addons.interception import Interception  # noqa: E402
 from addons.websocket import WebSocketUpstream  # noqa: E402
@@ -24,6 +25,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 engine = Engine()
-# Order matters: the config is loaded before Exposure and Access read it, and Access refuses a request before
-# WebSocketUpstream or Interception hand it to the engine.
-addons = [RotatorConfig(engine), Exposure(engine), Access(engine), WebSocketUpstream(engine), Interception(engine)]
+# Order matters: the config is loaded before Egress, Exposure and Access read it, and Access refuses a request
+# before WebSocketUpstream or Interception hand it to the engine.
+addons = [RotatorConfig(engine), Egress(engine), Exposure(engine), Access(engine), WebSocketUpstream(engine),
+          Interception(engine)]

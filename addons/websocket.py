@@ -18,7 +18,7 @@ import logging
 
 from mitmproxy import http
 
-from addons.interception import annotate, hide_credential, show_credential
+from addons.interception import annotate, hide_credential, reach_directly, show_credential
 from rewrite.engine import Engine
 from rewrite.exchange import Job
 from rewrite.loopback import JOB_HEADER
@@ -60,6 +60,7 @@ class WebSocketUpstream:
         self._origins[flow.id] = (req.scheme, req.host, req.port)
         req.scheme, req.host, req.port = "http", "127.0.0.1", self.relay.listen()
         req.headers[JOB_HEADER] = flow.id
+        reach_directly(flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         origin = self._origins.pop(flow.id, None)

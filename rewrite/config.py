@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from rewrite.adapters.entries import AdapterEntry
 from rewrite.routes import parse_target
+
+from rewrite.egress import parse_proxy_url
 
 DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
 FAMILIES = ("openai", "anthropic", "gemini")
@@ -145,6 +148,32 @@ class Config(_Strict):
     clients: list[ClientConfig] = []
     # Responses API WebSocket upgrades: answered 426 so the client falls back to HTTPS POST, or passed through.
     websocket: Literal["downgrade", "pass"] = "downgrade"
+    # The HTTP proxy Rotator's own upstream calls go through (rewrite/egress.py); unset: mitmproxy's
+    # `--mode upstream:URL` if given, else straight to the vendors.
+    upstream_proxy: str | None = None
+    # A PEM file of CA certificates trusted for upstream TLS besides certifi's (e.g. a TLS-inspecting proxy's).
+    upstream_ca: str | None = None
+
+    @field_validator("upstream_proxy")
+    @classmethod
+    def _egress_proxy(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_proxy_url(v)  # (its errors never repeat the URL: it may hold a password)
+        return v
+
+    @field_validator("upstream_ca")
+    @classmethod
+    def _ca_file(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        path = str(Path(v).expanduser())
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+        except ssl.SSLError:
+            raise ValueError(f"{path} holds no PEM certificate") from None
+        except OSError as e:
+            raise ValueError(f"cannot read {path}: {e.strerror}") from None
+        return path
 
     @field_validator("clients")
     @classmethod

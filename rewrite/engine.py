@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from rewrite.config import Config
+from rewrite.egress import EgressProxy, parse_proxy_url
 from rewrite.exchange import Exchange, Job
 from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.router import Route, Router
@@ -15,14 +16,28 @@ logger = logging.getLogger("rotator")
 
 class Engine:
     def __init__(self, config: Config | None = None) -> None:
+        self.upstream = Upstream()
+        self.mode_proxy: EgressProxy | None = None  # mitmproxy's `--mode upstream:URL`, set by addons/egress.py
         self.configure(config or Config())
         self.jobs: dict[str, Job] = {}
         self.server = LoopbackServer(self.handle)
-        self.upstream = Upstream()
 
     def configure(self, config: Config) -> None:
         self.config = config
         self.router = Router(config)
+        self._use_egress()
+
+    def use_mode_proxy(self, proxy: EgressProxy | None) -> None:
+        self.mode_proxy = proxy
+        self._use_egress()
+
+    @property
+    def egress(self) -> EgressProxy | None:
+        """The proxy upstream calls go through: the config's `upstream_proxy`, else mitmproxy's upstream mode."""
+        return parse_proxy_url(self.config.upstream_proxy) if self.config.upstream_proxy else self.mode_proxy
+
+    def _use_egress(self) -> None:
+        self.upstream.configure(self.egress, self.config.upstream_ca)
 
     def submit(self, job_id: str, route: Route) -> Job:
         job = Job(job_id, route)
@@ -40,6 +55,8 @@ class Engine:
             responder.write(b"rotator: unknown job\n")
             return
         job.responder = responder
+        if job.on_received is not None:
+            job.on_received()
         await Exchange(self.upstream.client, self.config.streaming, job, request, responder).run()
 
     async def aclose(self) -> None:

@@ -17,6 +17,8 @@ from collections import defaultdict
 import certifi
 import httpx
 
+from rewrite.egress import EgressProxy, open_tunnel
+
 IDLE_EXPIRY = 30.0  # seconds an idle connection is kept: below the keep-alive timeouts vendors use
 MAX_IDLE_PER_ORIGIN = 64
 READ_SIZE = 65536
@@ -27,7 +29,7 @@ Origin = tuple[str, str, int]
 
 
 class _Connection:
-    __slots__ = ("origin", "reader", "writer", "idle_since", "idle_in")
+    __slots__ = ("origin", "reader", "writer", "idle_since", "idle_in", "forward")
 
     def __init__(self, origin: Origin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.origin = origin
@@ -35,6 +37,7 @@ class _Connection:
         self.writer = writer
         self.idle_since = 0.0
         self.idle_in: list[_Connection] | None = None  # the idle list holding it, while it waits for reuse
+        self.forward: EgressProxy | None = None  # the proxy that takes this connection's absolute-form requests
 
     def usable(self, now: float) -> bool:
         reader = self.reader
@@ -78,9 +81,10 @@ class _Stale(Exception):
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, proxy: EgressProxy | None = None) -> None:
         self._ssl = ssl_context or ssl.create_default_context(cafile=certifi.where())
         self._idle: dict[Origin, list[_Connection]] = defaultdict(list)
+        self._proxy = proxy
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -132,8 +136,35 @@ class LeanTransport(httpx.AsyncBaseTransport):
         conn.idle_in = idle
 
     async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
+        if self._proxy is not None:
+            return await self._connect_via_proxy(origin, timeout)
         scheme, host, port = origin
-        tls = self._ssl if scheme == "https" else None
+        return await self._open(origin, host, port, self._ssl if scheme == "https" else None, timeout)
+
+    async def _connect_via_proxy(self, origin: Origin, timeout: float | None) -> _Connection:
+        """Through the egress proxy: an https origin in a CONNECT tunnel (TLS inside it), an http origin as
+        absolute-form requests to the proxy. The idle lists stay per origin."""
+        proxy = self._proxy
+        scheme, host, port = origin
+        start = time.monotonic()
+        conn = await self._open(origin, proxy.host, proxy.port, None, timeout, name=f"the upstream proxy {proxy}")
+        if scheme != "https":
+            conn.forward = proxy
+            return conn
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
+        try:
+            await asyncio.wait_for(open_tunnel(conn.reader, conn.writer, proxy, host, port, self._ssl), left)
+        except TimeoutError as e:
+            conn.close()
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} through the upstream proxy {proxy} timed out") from e
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def _open(self, origin: Origin, host: str, port: int, tls: ssl.SSLContext | None, timeout: float | None,
+                    name: str = "") -> _Connection:
+        name = name or f"{host}:{port}"
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=1 << 20, loop=loop)
         protocol = _Protocol(reader, loop=loop)
@@ -143,9 +174,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 timeout,
             )
         except TimeoutError as e:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from e
+            raise httpx.ConnectTimeout(f"connecting to {name} timed out") from e
         except (OSError, ssl.SSLError) as e:
-            raise httpx.ConnectError(f"{host}:{port}: {e}") from e
+            raise httpx.ConnectError(f"{name}: {e}") from e
         conn = _Connection(origin, reader, asyncio.StreamWriter(transport, protocol, reader, loop))
         protocol.conn = conn
         return conn
@@ -153,7 +184,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def _send(self, conn: _Connection, request: httpx.Request, reused: bool) -> None:
         content = await request.aread()
         url = request.url
-        lines = [b"%s %s HTTP/1.1" % (request.method.encode(), url.raw_path)]
+        target = url.raw_path if conn.forward is None else b"%s://%s%s" % (url.raw_scheme, url.netloc, url.raw_path)
+        lines = [b"%s %s HTTP/1.1" % (request.method.encode(), target)]
         has_host = False
         for name, value in request.headers.raw:
             lower = name.lower()
@@ -165,6 +197,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
             lines.append(b"Host: " + url.netloc)
         if content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
             lines.append(b"Content-Length: %d" % len(content))
+        if conn.forward is not None and conn.forward.authorization:
+            lines.append(b"Proxy-Authorization: " + conn.forward.authorization.encode())
         try:
             conn.writer.write(_CRLF.join(lines) + _CRLF + _CRLF + content)
             await conn.writer.drain()

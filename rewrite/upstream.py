@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ssl
+
+import certifi
 import httpx
 
+from rewrite.egress import EgressProxy
 from rewrite.transport import LeanTransport
 
 # Headers that belong to one connection, or that httpx sets itself (it decodes content-encoding for us).
@@ -64,11 +70,19 @@ def response_headers(headers: httpx.Headers | list[tuple[str, str]]) -> list[tup
 ACCEPT_ENCODING = "identity"
 
 
-def new_client() -> httpx.AsyncClient:
+def tls_context(extra_ca: str | None = None) -> ssl.SSLContext:
+    """certifi's bundle, plus the PEM certificates in `extra_ca` (e.g. a TLS-inspecting egress proxy's CA)."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    if extra_ca:
+        context.load_verify_locations(cafile=extra_ca)
+    return context
+
+
+def new_client(proxy: EgressProxy | None = None, extra_ca: str | None = None) -> httpx.AsyncClient:
     # trust_env=False: a user's HTTPS_PROXY usually points at Rotator itself, and SSL_CERT_FILE at mitmproxy's CA
-    # (LeanTransport verifies TLS against certifi's bundle).
+    # (LeanTransport verifies TLS against certifi's bundle). An egress proxy is Rotator's own setting.
     return httpx.AsyncClient(
-        transport=LeanTransport(),
+        transport=LeanTransport(tls_context(extra_ca) if extra_ca else None, proxy),
         headers={"accept-encoding": ACCEPT_ENCODING},
         trust_env=False,
         timeout=httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None),
@@ -81,12 +95,27 @@ class Upstream:
 
     def __init__(self) -> None:
         self._client: httpx.AsyncClient | None = None
+        self.proxy: EgressProxy | None = None
+        self.extra_ca: str | None = None
+        self._closing: set[asyncio.Task] = set()
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = new_client()
+            self._client = new_client(self.proxy, self.extra_ca)
         return self._client
+
+    def configure(self, proxy: EgressProxy | None, extra_ca: str | None) -> None:
+        """Use this egress proxy and CA file from the next request on (requests under way finish as they are)."""
+        if (proxy, extra_ca) == (self.proxy, self.extra_ca):
+            return
+        self.proxy, self.extra_ca = proxy, extra_ca
+        old, self._client = self._client, None
+        if old is not None:
+            with contextlib.suppress(RuntimeError):  # (no running loop: nothing was ever sent with it)
+                task = asyncio.get_running_loop().create_task(old.aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
         if self._client is not None:
