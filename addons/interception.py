@@ -117,7 +117,7 @@ def settle(flow: http.HTTPFlow, job: Job) -> None:
     """The flow's final state as the client saw it: a client that left after its stream's ending got its whole
     answer (mitmproxy calls that "Client disconnected."), and the server shown is the upstream, not the loopback
     server the bytes came through."""
-    if False and flow.error is not None and job.delivered and flow.response is not None:
+    if flow.error is not None and job.delivered and flow.response is not None:
         flow.error = None
         flow.response.timestamp_end = flow.response.timestamp_end or time.time()
     flow.server_conn = upstream_connection(flow.server_conn, job.route.provider.base_url)

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -55,6 +56,11 @@ class Job:
     responder: Responder | None = None
     # The client's own credential, taken out of the flow by the addon; sent upstream when there is no pool.
     credential: HeldCredential | None = None
+    ttft: float | None = None  # seconds from the request to its first token (for the flow's view)
+    # The client was sent its stream's ending (the protocol's own, a repair, or an error event): a client that
+    # leaves after that got its whole answer, and the flow is not an error.
+    delivered: bool = False
+    on_received: Callable[[], None] | None = None  # called when the loopback server has read the request
 
     def note(self, kind: str, detail: str, **extra) -> None:
         self.notes.append({"kind": kind, "detail": detail, **extra})
@@ -78,7 +84,7 @@ class Exchange:
         self.provider = job.route.provider
         self.path, _, self.query = request.target.partition("?")
         self.loop = asyncio.get_running_loop()
-        self.last_rx = self.last_tx = self.loop.time()
+        self.last_rx = self.last_tx = self.t0 = self.loop.time()
         self.body: dict | None = None
         self.proto: Protocol | None = job.route.protocol
         if self.proto is not None:
@@ -127,6 +133,7 @@ class Exchange:
                 break
             if wait:
                 await self._sleep(wait)
+            began = self.loop.time()
             failure = await self._attempt(key)
             if pool is not None and key is not None:
                 self._rest(pool, key, failure)
@@ -135,7 +142,7 @@ class Exchange:
             if not failure.retryable or n + 1 == attempts:
                 break
             self.job.note("retry", f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
-                          reason=failure.reason, key=self.job.key)
+                          reason=failure.reason, key=self.job.key, seconds=round(self.loop.time() - began, 3))
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             self.job.key = None
             failure = self._every_key_resting(pool.resting())
@@ -174,6 +181,8 @@ class Exchange:
         if self.out.committed:
             self.out.write(self._repair_state().error_event(f"upstream failed: {failure.reason}",
                                                             failure.status or 502))
+            self.out.finish()
+            self.job.delivered = True
             return
         if failure.status is not None:
             self.out.start(failure.status, response_headers(failure.headers))
@@ -326,10 +335,13 @@ class Exchange:
             self._answer_aggregate(aggregator, repairer, cause, resp.headers)
             return None
         if not repairer.complete:
-            ending = repairer.end(self.cfg.on_truncation)
-            self.out.write(ending)
             self.job.note("repaired", f"stream ended without its completion signal ({cause}); "
                           f"ended as {self.cfg.on_truncation}", cause=cause)
+            self.out.write(repairer.end(self.cfg.on_truncation))
+            # The end of the response goes with the ending: a client that closes as soon as it reads the ending
+            # (the OpenAI SDK does at [DONE]) must not beat it to mitmproxy.
+            self.out.finish()
+            self.job.delivered = True
         return None
 
     async def _pump(self, resp: httpx.Response, repairer: Repairer, aggregator) -> str:
@@ -357,21 +369,25 @@ class Exchange:
                     for e in events:
                         feed(e)
                         aggregator.feed(e)
-                    if repairer.started:
+                    if repairer.started and self.job.ttft is None:
                         self._wake.done() or self._wake.set_result(None)
+                        self.job.ttft = round(loop.time() - self.t0, 3)
                     continue
                 data = b"".join([feed(e) for e in events])
                 if held is None:
                     out.write(data)
                     self.last_tx = self.last_rx
+                    self.job.delivered = repairer.complete
                     await out.drain()
                     continue
                 held.append(data)
                 if repairer.started:  # the first token: commit and release what was held back
                     self._wake.done() or self._wake.set_result(None)
+                    self.job.ttft = round(loop.time() - self.t0, 3)
                     if not out.committed:
                         out.start(200, response_headers(resp.headers))
                     out.write(b"".join(held))
+                    self.job.delivered = repairer.complete
                     held = None
                     self.last_tx = self.last_rx
                     await out.drain()
