@@ -29,6 +29,7 @@ from rewrite.config import StreamingConfig
 from rewrite.credentials import KeyPool, Resting, mask
 from rewrite.forcing import refuses_stream
 from rewrite.loopback import LoopbackRequest, Responder
+from rewrite.providers import Provider
 from rewrite.retry import Failure
 from rewrite.router import Route
 from rewrite.upstream import encode_headers, request_headers, response_headers
@@ -65,6 +66,24 @@ class Job:
     def note(self, kind: str, detail: str, **extra) -> None:
         self.notes.append({"kind": kind, "detail": detail, **extra})
         logger.info("rotator: %s %s: %s: %s", self.route.provider.name, self.id[:8], kind, detail)
+
+
+def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting) -> Failure:
+    """The answer when no key of the pool may be used before retry.MAX_WAIT, in the protocol's error shape (else
+    its family's): 401 if the vendor rejected every key, else 429 with the seconds until the first key is back
+    (whole seconds, rounded up)."""
+    seconds = math.ceil(resting.seconds)
+    if resting.rejected:
+        status, extra = 401, []
+        message = (f"Rotator: the vendor rejected every key of the {provider.name} pool (401/403); "
+                   f"the first is tried again in {seconds} s")
+    else:
+        status, extra = 429, [("retry-after", str(seconds))]
+        message = f"Rotator: every key of the {provider.name} pool is rate limited for {seconds} s more"
+    proto = proto or next((p for p in protocols.all() if p.family == provider.family), None)
+    body = proto.error_body(status, message) if proto else json.dumps({"error": {"message": message}}).encode()
+    reason = f"every key {'rejected' if resting.rejected else 'rate limited'}, for {seconds} s more"
+    return Failure(reason, status, [("content-type", "application/json"), *extra], body, retryable=False)
 
 
 class Exchange:
@@ -145,7 +164,7 @@ class Exchange:
                           reason=failure.reason, key=self.job.key, seconds=round(self.loop.time() - began, 3))
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             self.job.key = None
-            failure = self._every_key_resting(pool.resting())
+            failure = every_key_resting(self.provider, self.proto, pool.resting())
         self._give_up(failure)
 
     def _rest(self, pool: KeyPool, key: str, failure: Failure | None) -> None:
@@ -159,22 +178,6 @@ class Exchange:
             rest = pool.stalled(key)
             logger.info("rotator: %s %s: key %s rests %g s (%s)", self.provider.name, self.job.id[:8], mask(key),
                         rest, failure.reason)
-
-    def _every_key_resting(self, resting: Resting) -> Failure:
-        """The answer when no key may be used before retry.MAX_WAIT: 401 if the vendor rejected every key, else
-        429 with the seconds until the first key is back (whole seconds, rounded up)."""
-        seconds = math.ceil(resting.seconds)
-        if resting.rejected:
-            status, extra = 401, []
-            message = (f"Rotator: the vendor rejected every key of the {self.provider.name} pool (401/403); "
-                       f"the first is tried again in {seconds} s")
-        else:
-            status, extra = 429, [("retry-after", str(seconds))]
-            message = f"Rotator: every key of the {self.provider.name} pool is rate limited for {seconds} s more"
-        proto = self.proto or next((p for p in protocols.all() if p.family == self.provider.family), None)
-        body = proto.error_body(status, message) if proto else json.dumps({"error": {"message": message}}).encode()
-        reason = f"every key {'rejected' if resting.rejected else 'rate limited'}, for {seconds} s more"
-        return Failure(reason, status, [("content-type", "application/json"), *extra], body, retryable=False)
 
     def _give_up(self, failure: Failure) -> None:
         self.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)

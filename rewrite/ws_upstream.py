@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from rewrite import retry
 from rewrite.config import StreamingConfig
 from rewrite.credentials import mask
-from rewrite.exchange import Job
+from rewrite.exchange import Job, every_key_resting
 from rewrite.retry import Failure
 from rewrite.upstream import request_headers
 
@@ -77,12 +77,16 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig) -> Failure | None:
         if failure is None:
             return None
         if pool is not None and key is not None and failure.bench:
-            pool.bench(key, failure.bench)
+            pool.bench(key, failure.bench, rejected=failure.status in retry.BAD_KEY_STATUS)
         if not failure.retryable or n + 1 == attempts:
             break
         sj.job.note("retry", f"handshake attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
                     reason=failure.reason, key=sj.job.key)
-    assert failure is not None
+    if failure is None:  # every key rests longer than a handshake may wait: nothing was sent upstream
+        sj.job.key = None
+        failure = every_key_resting(provider, None, pool.resting())
+        sj.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
+        return failure
     if failure.retryable:
         sj.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
     return failure

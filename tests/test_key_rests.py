@@ -17,6 +17,7 @@ from rewrite.credentials import KeyPool
 from rewrite.exchange import Exchange, Job
 from rewrite.loopback import LoopbackRequest
 from rewrite.router import Route, Router
+from rewrite.ws_upstream import SocketJob, open_upstream
 from tests import samples
 from tests.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse, stall_before_headers
 
@@ -175,3 +176,16 @@ async def test_client_header_bytes_outside_ascii_go_upstream_as_sent():
         await Exchange(client, cfg, Job("job-0001", route), request, out).run()
     assert out.status == 200
     assert (b"x-title", "café".encode()) in up.seen[0].headers.raw  # the client's UTF-8 bytes, unchanged
+
+
+@pytest.mark.parametrize("rejected, status", [(True, 401), (False, 429)])
+async def test_a_websocket_handshake_when_every_key_rests_gets_the_same_answer(rejected, status):
+    route, cfg = pool_route("openai_responses", ["k1", "k2"])
+    for key in ("k1", "k2"):
+        route.provider.pool.bench(key, 600, rejected=rejected)
+    sj = SocketJob(Job("job-0001", Route(route.provider, None)), [("authorization", "Bearer client")], "/v1/realtime")
+
+    failure = await open_upstream(sj, cfg)
+
+    assert failure.status == status and json.loads(failure.body)["error"]["message"].startswith("Rotator: ")
+    assert sj.job.key is None and sj.upstream is None
