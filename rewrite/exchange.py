@@ -24,6 +24,8 @@ import protocols
 from protocols.base import Aggregator, Protocol, Repairer
 from protocols.sse import BlockTooLarge, SSEParser
 from rewrite import retry
+from rewrite.adapters import chain_for
+from rewrite.adapters.chain import EMPTY_CHAIN
 from rewrite.clients import HeldCredential
 from rewrite.config import StreamingConfig
 from rewrite.credentials import KeyPool, Resting, mask
@@ -116,6 +118,8 @@ class Exchange:
             else:
                 self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
         p = self.proto
+        self.model = p.model(self.path, self.body) if p is not None else ""
+        self.adapters = chain_for(self.provider, self.model) if p is not None else EMPTY_CHAIN
         self.client_stream = p is not None and p.wants_stream(self.path, self.query, self.body)
         # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
         # JSON, so the stream deadlines protect it; unless the provider opted out or the model refuses streams.
@@ -215,6 +219,10 @@ class Exchange:
         path = self.path
         if self.aggregate:
             path, query, body = self.proto.as_stream(path, query, self.body)
+            content = json.dumps(body).encode()
+        if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
+            body = body if self.aggregate else self.body
+            path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
             content = json.dumps(body).encode()
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
