@@ -230,9 +230,11 @@ def client_finish(finish: str, has_tool_calls: bool) -> str:
 
 
 def whole_arguments(arguments: str) -> bool:
-    """Whether streamed tool arguments are complete JSON (a cut leaves a prefix that is not); empty counts."""
+    """Whether the arguments of a call a stream cut before its end are complete JSON: a cut leaves a prefix that
+    is not, or nothing at all (a call cut right after its name cannot be told from one without arguments, and
+    is not run)."""
     if not arguments.strip():
-        return True
+        return False
     try:
         json.loads(arguments)
     except ValueError:
@@ -364,6 +366,7 @@ class AnswerBuilder:
         self.error: Error | None = None
         self.finished = False
         self._calls: dict[int, ToolCall] = {}
+        self._ended: set[int] = set()
 
     def feed(self, event: StreamEvent) -> None:
         parts = self.answer.parts
@@ -387,6 +390,8 @@ class AnswerBuilder:
             call = ToolCall(event.id, event.name, "", event.signature, event.origin)
             self._calls[event.index] = call
             parts.append(call)
+        elif isinstance(event, ToolCallEnd):
+            self._ended.add(event.index)
         elif isinstance(event, ToolArgumentsDelta):
             call = self._calls.get(event.index)
             if call is not None:
@@ -405,7 +410,8 @@ class AnswerBuilder:
         answer = self.answer
         if truncated and not self.finished:
             answer.finish = FINISH_LENGTH
-            answer.parts = [p for p in answer.parts if not isinstance(p, ToolCall) or whole_arguments(p.arguments)]
+            cut = [c for i, c in self._calls.items() if i not in self._ended and not whole_arguments(c.arguments)]
+            answer.parts = [p for p in answer.parts if not any(p is c for c in cut)]
         for part in answer.parts:
             if isinstance(part, ToolCall) and not part.arguments:
                 part.arguments = "{}"

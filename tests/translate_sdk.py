@@ -69,6 +69,14 @@ def view(protocol: str, answer) -> dict:
             "anthropic_messages": _anthropic_view, "gemini": _gemini_view}[protocol](answer)
 
 
+def _arguments(text: str):
+    """Tool arguments as an object; a half-written argument string stays a string (so a test can see it)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _chat_view(completion) -> dict:
     choice = completion.choices[0]
     message = choice.message
@@ -77,10 +85,10 @@ def _chat_view(completion) -> dict:
     return {
         "text": message.content or "",
         "reasoning": extra.get("reasoning_content") or "",
-        "calls": [(c.id, c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls or ()],
+        "calls": [(c.id, c.function.name, _arguments(c.function.arguments)) for c in message.tool_calls or ()],
         "finish": choice.finish_reason,
-        "usage": (usage.prompt_tokens, usage.prompt_tokens_details.cached_tokens, usage.completion_tokens)
-        if usage else None,
+        "usage": (usage.prompt_tokens, (usage.prompt_tokens_details.cached_tokens or 0)
+                  if usage.prompt_tokens_details else 0, usage.completion_tokens) if usage else None,
     }
 
 
@@ -89,7 +97,7 @@ _RESPONSES_FINISH = {("completed", None): "stop", ("incomplete", "max_output_tok
 
 
 def _responses_view(response) -> dict:
-    calls = [(i.call_id, i.name, json.loads(i.arguments)) for i in response.output if i.type == "function_call"]
+    calls = [(i.call_id, i.name, _arguments(i.arguments)) for i in response.output if i.type == "function_call"]
     reason = response.incomplete_details.reason if response.incomplete_details else None
     finish = _RESPONSES_FINISH.get((response.status, reason), response.status)
     usage = response.usage

@@ -445,6 +445,13 @@ class MessagesDecoder(Decoder):
             return [error_from_object(error) if isinstance(error, dict) else Error(500, str(error))]
         return []  # ping, and event types this layer does not know
 
+    def close(self) -> list[StreamEvent]:
+        """A stream that said its stop reason but ended before message_stop is complete all the same."""
+        if self._stop is None or self._done:
+            return []
+        self._done = True
+        return [Finish(STOP_FROM.get(self._stop, FINISH_STOP), self._stop_sequence)]
+
     def _delta(self, index: int, delta: dict) -> list[StreamEvent]:
         kind = delta.get("type")
         if kind == TEXT_DELTA:

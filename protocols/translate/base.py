@@ -212,6 +212,10 @@ class StreamTranslator(Repairer):
         return b"".join([encode(e) for e in events])
 
     def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        """As a native Repairer: a "ran out of tokens" ending keeps a finish the upstream had already said (only
+        its terminator was lost); an error ending says the stream was cut either way."""
+        if ending == ENDING_ERROR:
+            return self.encoder.end(ending)
         encode = self.encoder.feed
         flushed = b"".join([encode(e) for e in self.decoder.close()])
         return flushed + self.encoder.end(ending)
