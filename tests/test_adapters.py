@@ -1,8 +1,11 @@
 """The adapter chain: YAML -> config -> provider -> chain -> the request the host gets."""
 
 import copy
+import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewrite.adapters import ADAPTERS, chain_for
 from rewrite.config import ConfigError, parse
@@ -81,6 +84,12 @@ def test_default_sets_only_absent_or_null_fields():
     req = adapted("[{default: {max_tokens: 8192, generationConfig.topK: 40, stream_options.include_usage: true}}]",
                   {"max_tokens": 100, "generationConfig": {"topK": None}})
     assert req.body == {"max_tokens": 100, "generationConfig": {"topK": 40}, "stream_options": {"include_usage": True}}
+
+
+def test_default_leaves_a_field_under_a_non_mapping_to_the_host():
+    body = {"generationConfig": "odd", "thinking": None}
+    req = adapted("[{default: {generationConfig.topK: 40, thinking.type: disabled}}]", body)
+    assert req.body == {"generationConfig": "odd", "thinking": {"type": "disabled"}}
 
 
 def test_drop_removes_fields_and_ignores_missing_ones():
@@ -221,6 +230,7 @@ def test_every_built_in_adapter_is_registered():
         ("{adapters: [{developer_to_system: {always: true}}]}", "adapters.0.developer_to_system.always:"),
         ("{adapters: [{drop_tool_types: custom}]}", "adapters.0.drop_tool_types:"),
         ("{adapters: {cap: 1}}", "providers.zai.adapters:"),
+        ("{adapters: [{force: {metadata.day: 2025-01-01}}]}", "adapters.0.force.metadata.day:"),  # a YAML date
         ("{models: {glm: {adapter: []}}}", "providers.zai.models.glm.adapter:"),
     ],
 )
@@ -230,3 +240,29 @@ def test_a_bad_adapter_config_is_one_line_naming_the_field(adapters, message):
         build(parse(text))
     assert message in str(e.value)
     assert "\n" not in str(e.value)
+
+
+EVERY_ADAPTER = (
+    "[{force: {a.b: 1}}, {default: {c.d: [1]}}, {drop: [e.f]}, {cap: {g.h: 1}}, {clamp: {i: {min: 0}}}, "
+    "{rename_model: x}, {headers: {set: {k: v}}}, {drop_tool_types: [custom, function]}, developer_to_system, "
+    "{reasoning_field: reasoning}]"
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(
+        ["a", "b", "c", "e", "g", "h", "i", "model", "messages", "input", "tools", "role", "type", "input_schema",
+         "reasoning_content", "choices", "delta", "message"]), inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "c", "e", "g", "i", "model", "messages", "input", "tools", "choices"]),
+                       JSON, max_size=6))
+def test_any_json_body_is_adapted_without_an_error(body):
+    p = provider(f"providers: {{t: {{kind: openai, base_url: 'http://x/v1', adapters: {EVERY_ADAPTER}}}}}", "t")
+    chain = chain_for(p, "m")
+    req = chain.apply_request(body, [], "m")
+    json.dumps(req.body, allow_nan=False)  # still sendable
+    chain.answer_event(copy.deepcopy(body))
+    chain.answer_body(copy.deepcopy(body))

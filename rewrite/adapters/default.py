@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, JsonValue
 
 from rewrite.adapters import Adapter, UpstreamRequest, paths, register
 
@@ -13,13 +13,14 @@ from rewrite.adapters import Adapter, UpstreamRequest, paths, register
 @register
 class Default(Adapter):
     name = "default"
-    Options = Annotated[dict[str, Any], Field(min_length=1), AfterValidator(paths.dotted_keys)]
+    Options = Annotated[dict[str, JsonValue], Field(min_length=1), AfterValidator(paths.dotted_keys)]
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, JsonValue]) -> None:
         super().__init__(options)
         self.fields = [(paths.split(k), v) for k, v in options.items()]
 
     def request(self, req: UpstreamRequest) -> None:
         for parts, value in self.fields:
-            if paths.get(req.body, parts) is None:
-                paths.parent(req.body, parts, create=True)[parts[-1]] = copy.deepcopy(value)
+            holder = paths.parent(req.body, parts, create=True, replace=False)
+            if holder is not None and holder.get(parts[-1]) is None:
+                holder[parts[-1]] = copy.deepcopy(value)

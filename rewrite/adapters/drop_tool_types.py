@@ -29,7 +29,8 @@ class DropToolTypes(Adapter):
             return
         kept = []
         for tool in tools:
-            if not isinstance(tool, dict) or tool.get("type") not in self.types:
+            kind = tool.get("type") if isinstance(tool, dict) else None
+            if not isinstance(kind, str) or kind not in self.types:
                 kept.append(tool)
             elif "input_schema" in tool:
                 kept.append({k: v for k, v in tool.items() if k != "type"})

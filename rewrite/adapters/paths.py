@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-_MISSING = object()
-
 
 def split(path: str) -> list[str]:
     parts = path.split(".")
@@ -14,22 +10,14 @@ def split(path: str) -> list[str]:
     return parts
 
 
-def get(body: dict, parts: list[str], default: Any = None) -> Any:
-    node: Any = body
-    for part in parts:
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
-def parent(body: dict, parts: list[str], create: bool) -> dict | None:
-    """The mapping that holds the last part, made on the way when `create` (replacing a non-mapping there)."""
+def parent(body: dict, parts: list[str], create: bool, replace: bool = True) -> dict | None:
+    """The mapping that holds the last part, or None. With `create`, missing (or null) mappings on the way are
+    made, and with `replace` so are ones in place of a value that is not a mapping."""
     node = body
     for part in parts[:-1]:
-        child = node.get(part, _MISSING)
+        child = node.get(part)
         if not isinstance(child, dict):
-            if not create:
+            if not create or (child is not None and not replace):
                 return None
             child = node[part] = {}
         node = child
