@@ -359,6 +359,15 @@ BAD_CONFIGS = {
         "providers:\n  openrouter: {hosts: [openrouter.ai], base_url: 'https://openrouter.ai/api/v1'}\n",
         ["providers.openrouter.kind"],
     ),
+    "bad-adapter-option": (
+        "providers:\n  anthropic: {models: {glm-4.6: {adapters: [{cap: {max_tokens: lots}}]}}}\n",
+        ["providers.anthropic.models.glm-4.6.adapters.0.cap.max_tokens", "valid number"],
+    ),
+    "unknown-adapter": ("providers:\n  openai: {adapters: [{uppercase: true}]}\n", ["providers.openai.adapters.0"]),
+    "route-to-unknown-provider": (
+        "routes:\n  - {models: ['claude-*'], targets: [anthropic, deepseek/deepseek-chat]}\n",
+        ["routes.0.targets.1", "deepseek"],
+    ),
 }
 
 
