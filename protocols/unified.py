@@ -347,7 +347,7 @@ class ToolIds:
 
     def issue(self, vendor_id: str | None, name: str, arguments: object, ordinal: int) -> str:
         handed_out = vendor_id or stable_tool_id(name, arguments, ordinal)
-        self.vendor_ids[handed_out] = vendor_id
+        self.vendor_ids[handed_out] = vendor_id or None
         return handed_out
 
 

@@ -7,6 +7,8 @@ import anthropic
 import openai
 import pytest
 from google.genai import errors as genai_errors
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai.lib.streaming.chat._completions import ChatCompletionStreamState
 
 import protocols
@@ -29,7 +31,22 @@ from tests.streams import parse
 from tests.translate_sdk import view
 
 CLIENTS = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
-STREAMS = {**samples.STREAMS, "gemini_parallel_calls": ("gemini", S.GEMINI_PARALLEL_CALLS)}
+
+
+def fake_vendor_streams() -> dict:
+    """The fake vendor's own streams (what the end-to-end tests get): text, then text and a tool call."""
+    streams = {}
+    for protocol, events in (("openai_chat", lambda ctx: fake_vendor.chat_events(ctx, force_usage=True)),
+                             ("openai_responses", fake_vendor.responses_events),
+                             ("anthropic_messages", fake_vendor.anthropic_events),
+                             ("gemini", fake_vendor.gemini_events)):
+        for kind, fault in (("text", fake_vendor.Fault()), ("tool", fake_vendor.Fault().tool_call(text="Checking."))):
+            ctx = fake_vendor.Ctx(0, "fake-model", 1761000000, {"model": "fake-model"}, fault)
+            streams[f"fake_{protocol}_{kind}"] = (protocol, b"".join(ev.data for ev in events(ctx)))
+    return streams
+
+
+STREAMS = {**samples.STREAMS, "gemini_parallel_calls": ("gemini", S.GEMINI_PARALLEL_CALLS), **fake_vendor_streams()}
 PAIRS = [(name, client) for name, (source, _) in STREAMS.items() for client in CLIENTS if client != source]
 REQUEST = Request(model="client-model", include_usage=True)
 
@@ -288,3 +305,47 @@ def test_text_goes_out_as_each_upstream_delta_arrives():
                 texts = [e.text for e in probe.feed(event) if isinstance(e, TextDelta) and e.text]
                 out = tr.feed(event)
                 assert all(json.dumps(text)[1:-1].encode() in out for text in texts), (name, client)
+
+
+EVENT_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["type", "choices", "delta", "index", "content", "tool_calls", "function", "arguments",
+                         "id", "name", "usage", "error", "candidates", "parts", "functionCall", "args", "message",
+                         "content_block", "item", "output_index", "response", "finish_reason", "finishReason"]),
+        inner, max_size=5),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(EVENT_JSON, max_size=6), source=st.sampled_from(CLIENTS), client=st.sampled_from(CLIENTS),
+       name=st.sampled_from(["content_block_delta", "message_start", "response.output_item.added", None]))
+def test_malformed_upstream_events_never_break_the_translation(payloads, source, client, name):
+    tr = translator(source, client)
+    for payload in payloads:
+        tr.feed(parse(fake_vendor.sse(payload, name))[0])
+    tr.end()
+    assert tr.complete
+
+
+@pytest.mark.parametrize("source", CLIENTS)
+@pytest.mark.parametrize("client", CLIENTS)
+def test_ids_names_and_texts_of_the_wrong_type_are_ignored_not_fatal(source, client):
+    wrong = {"openai_chat": [{"id": 7, "model": 8, "created": "x", "choices": [{"index": 0, "delta": {
+                "content": 5, "tool_calls": [{"index": 0, "id": 9, "function": {"name": 3, "arguments": 4}}]}}]}],
+             "openai_responses": [{"type": "response.created", "response": {"id": 7, "model": 8, "created_at": "x"}},
+                                  {"type": "response.output_item.added", "output_index": 0,
+                                   "item": {"type": "function_call", "call_id": 9, "name": 3, "arguments": 4}},
+                                  {"type": "response.output_text.delta", "output_index": 1, "delta": 5}],
+             "anthropic_messages": [{"type": "message_start", "message": {"id": 7, "model": 8}},
+                                    {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "tool_use", "id": 9, "name": 3}},
+                                    {"type": "content_block_delta", "index": 0,
+                                     "delta": {"type": "input_json_delta", "partial_json": 4}}],
+             "gemini": [{"responseId": 7, "modelVersion": 8, "candidates": [{"content": {"parts": [
+                 {"text": 5}, {"functionCall": {"name": 3, "id": 9, "args": {}}}]}}]}]}[source]
+    tr = translator(source, client)
+    for payload in wrong:
+        tr.feed(parse(fake_vendor.sse(payload, payload.get("type")))[0])
+    assert tr.end() and tr.complete

@@ -34,16 +34,21 @@ def request_to_ir(protocol: str, body: dict, model: str = "", stream: bool | Non
 
 def translate_request(body: dict, client: str, upstream: str, model: str = "", stream: bool | None = None) -> dict:
     """A client's request body rewritten for an upstream of another protocol."""
-    return get(upstream).request_from_ir(request_to_ir(client, body, model, stream))
+    request = request_to_ir(client, body, model, stream)
+    try:
+        return get(upstream).request_from_ir(request)
+    except MALFORMED as e:  # a value of the wrong type that reading let through
+        raise TranslationError(f"malformed {client} request: {type(e).__name__}: {e}") from None
 
 
 def translate_answer(body: dict, upstream: str, client: str, request: Request, ids: ToolIds | None = None) -> dict:
     """An upstream's non-stream answer rewritten for the client (whose request was `request`)."""
     try:
-        answer = get(upstream).answer_to_ir(body, ids)
+        if not isinstance(body, dict):
+            raise TypeError("the body is not a JSON object")
+        return get(client).answer_from_ir(get(upstream).answer_to_ir(body, ids), request)
     except MALFORMED as e:
         raise TranslationError(f"malformed {upstream} answer: {type(e).__name__}: {e}") from None
-    return get(client).answer_from_ir(answer, request)
 
 
 def translate_error(status: int, body: bytes, client: str) -> tuple[int, bytes]:

@@ -65,7 +65,7 @@ from ..unified import (
     name_tool_results,
 )
 from .base import Decoder, Encoder, Translator
-from .common import budget_for, dump_arguments, error_from_object, parse_arguments
+from .common import budget_for, dump_arguments, error_from_object, parse_arguments, string
 from .registry import register
 
 NAME = "anthropic_messages"
@@ -427,9 +427,9 @@ class MessagesDecoder(Decoder):
             return self._block_stop(payload.get("index", 0))
         if kind == MESSAGE_START:
             message = payload.get("message") or {}
-            self._id = message.get("id") or ""
+            self._id = string(message.get("id"))
             self._usage = dict(message.get("usage") or {})
-            return [Start(self._id, message.get("model") or ""), UsageUpdate(usage_to_ir(self._usage))]
+            return [Start(self._id, string(message.get("model"))), UsageUpdate(usage_to_ir(self._usage))]
         if kind == MESSAGE_DELTA:
             delta = payload.get("delta") or {}
             self._stop = delta.get("stop_reason") or self._stop
@@ -455,13 +455,13 @@ class MessagesDecoder(Decoder):
     def _delta(self, index: int, delta: dict) -> list[StreamEvent]:
         kind = delta.get("type")
         if kind == TEXT_DELTA:
-            return [TextDelta(delta.get("text") or "")]
+            return [TextDelta(string(delta.get("text")))]
         if kind == INPUT_JSON_DELTA:
             call = self._calls.get(index)
-            fragment = delta.get("partial_json") or ""
+            fragment = string(delta.get("partial_json"))
             return [ToolArgumentsDelta(call, fragment)] if call is not None and fragment else []
         if kind == THINKING_DELTA:
-            return [ReasoningDelta(delta.get("thinking") or "")]
+            return [ReasoningDelta(string(delta.get("thinking")))]
         if kind == SIGNATURE_DELTA:
             self._signature = delta.get("signature")
         return []  # Lossy: citations are dropped.
@@ -469,17 +469,18 @@ class MessagesDecoder(Decoder):
     def _block_start(self, index: int, block: dict) -> list[StreamEvent]:
         kind = block.get("type")
         self._blocks[index] = kind
-        if kind == BLOCK_TEXT and block.get("text"):
+        if kind == BLOCK_TEXT and string(block.get("text")):
             return [TextDelta(block["text"])]
         if kind == BLOCK_THINKING:
             self._signature = block.get("signature") or None
-            return [ReasoningDelta(block["thinking"])] if block.get("thinking") else []
+            return [ReasoningDelta(block["thinking"])] if string(block.get("thinking")) else []
         if kind == BLOCK_REDACTED:
             return [ReasoningEnd(block.get("data"), NAME, redacted=True)]
         if kind == BLOCK_TOOL_USE:
             call = self._calls[index] = len(self._calls)
-            name = block.get("name") or ""
-            out: list[StreamEvent] = [ToolCallStart(call, self._ids.issue(block.get("id"), name, self._id, call), name)]
+            name = string(block.get("name"))
+            call_id = self._ids.issue(string(block.get("id")), name, self._id, call)
+            out: list[StreamEvent] = [ToolCallStart(call, call_id, name)]
             if block.get("input"):  # a whole input up front (not how Anthropic streams, but valid)
                 out.append(ToolArgumentsDelta(call, dump_arguments(block["input"])))
             return out

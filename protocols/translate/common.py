@@ -48,6 +48,11 @@ GEMINI_BAD_KEY = "API_KEY_INVALID"
 UNAUTHORIZED = 401
 
 
+def string(value) -> str:
+    """A JSON value that should be a string, or "" (an upstream of the wrong shape must not break a stream)."""
+    return value if isinstance(value, str) else ""
+
+
 def parse_arguments(arguments: str) -> dict:
     """Tool arguments as the object Anthropic and Gemini carry.
 

@@ -53,7 +53,7 @@ from ..unified import (
     whole_arguments,
 )
 from .base import Decoder, Encoder, Translator
-from .common import budget_for, dump_arguments, error_from_object, guess_image_type, parse_arguments
+from .common import budget_for, dump_arguments, error_from_object, guess_image_type, parse_arguments, string
 from .registry import register
 
 NAME = "gemini"
@@ -451,7 +451,7 @@ class GeminiDecoder(Decoder):
         out: list[StreamEvent] = []
         if not self._began:
             self._began = True
-            out.append(Start(_get(chunk, "responseId") or "", _get(chunk, "modelVersion") or ""))
+            out.append(Start(string(_get(chunk, "responseId")), string(_get(chunk, "modelVersion"))))
         candidates = chunk.get("candidates") or ()
         candidate = next((c for c in candidates if c.get("index", 0) == 0), None)  # Lossy: the first only.
         if candidate is not None:
@@ -472,17 +472,17 @@ class GeminiDecoder(Decoder):
         signature = _get(part, "thoughtSignature")
         if call is not None:
             index, self._calls = self._calls, self._calls + 1
-            name = call.get("name") or ""
+            name = string(call.get("name"))
             args = call.get("args") or {}
-            call_id = self._ids.issue(call.get("id"), name, args, index)
+            call_id = self._ids.issue(string(call.get("id")), name, args, index)
             out += [ToolCallStart(index, call_id, name, signature, NAME if signature else None),
                     ToolArgumentsDelta(index, dump_arguments(args)), ToolCallEnd(index)]
         elif part.get("thought"):
-            if part.get("text"):
+            if string(part.get("text")):
                 out.append(ReasoningDelta(part["text"]))
             if signature:
                 out.append(ReasoningEnd(signature, NAME))
-        elif part.get("text"):
+        elif string(part.get("text")):
             out.append(TextDelta(part["text"]))  # Lossy: a signature on a text part is dropped.
 
 

@@ -50,7 +50,7 @@ from ..unified import (
     name_tool_results,
 )
 from .base import Decoder, Encoder, Translator
-from .common import effort_for, error_from_object, image_from_url, image_url
+from .common import effort_for, error_from_object, image_from_url, image_url, string
 from .registry import register
 
 NAME = "openai_chat"
@@ -386,8 +386,9 @@ class ChatDecoder(Decoder):
         choices = chunk.get("choices") or ()
         if not self._began and (choices or chunk.get("usage")):
             self._began = True
-            self._id = chunk.get("id") or ""
-            out.append(Start(self._id, chunk.get("model") or "", chunk.get("created") or 0))
+            self._id = string(chunk.get("id"))
+            created = chunk.get("created")
+            out.append(Start(self._id, string(chunk.get("model")), created if isinstance(created, int) else 0))
         for choice in choices:
             if choice.get("index", 0) == 0:  # Lossy: only the first of n choices is translated.
                 self._choice(choice, out)
@@ -415,10 +416,10 @@ class ChatDecoder(Decoder):
         index = self._calls.get(fragment.get("index", 0))
         if index is None:
             index = self._calls[fragment.get("index", 0)] = len(self._calls)
-            name = function.get("name") or ""
-            out.append(ToolCallStart(index, self._ids.issue(fragment.get("id"), name, self._id, index), name))
+            name = string(function.get("name"))
+            out.append(ToolCallStart(index, self._ids.issue(string(fragment.get("id")), name, self._id, index), name))
             self._open.append(index)
-        if function.get("arguments"):
+        if string(function.get("arguments")):
             out.append(ToolArgumentsDelta(index, function["arguments"]))
 
     def close(self) -> list[StreamEvent]:

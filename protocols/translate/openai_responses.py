@@ -77,7 +77,7 @@ from ..unified import (
     whole_arguments,
 )
 from .base import Decoder, Encoder, Translator
-from .common import effort_for, error_from_object, image_from_url, image_url
+from .common import effort_for, error_from_object, image_from_url, image_url, string
 from .openai_chat import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from .registry import register
 
@@ -465,14 +465,14 @@ class ResponsesDecoder(Decoder):
         index = payload.get("output_index")
         if kind in (OUTPUT_TEXT_DELTA, REFUSAL_DELTA):
             self._streamed.add(index)
-            return [TextDelta(payload.get("delta") or "")]
+            return [TextDelta(string(payload.get("delta")))]
         if kind in (SUMMARY_TEXT_DELTA, REASONING_TEXT_DELTA):
             self._streamed.add(index)
-            return [ReasoningDelta(payload.get("delta") or "")]
+            return [ReasoningDelta(string(payload.get("delta")))]
         if kind == ARGUMENTS_DELTA:
             self._streamed.add(index)
             call = self._calls.get(index)
-            return [ToolArgumentsDelta(call, payload.get("delta") or "")] if call is not None else []
+            return [ToolArgumentsDelta(call, string(payload.get("delta")))] if call is not None else []
         if kind == SUMMARY_PART_ADDED and payload.get("summary_index", 0) > 0:
             return [ReasoningDelta(SUMMARY_SEPARATOR)]
         if kind == OUTPUT_ITEM_ADDED:
@@ -495,17 +495,19 @@ class ResponsesDecoder(Decoder):
         if self._began:
             return []
         self._began = True
-        self._id = response.get("id") or ""
-        return [Start(self._id, response.get("model") or "", response.get("created_at") or 0)]
+        self._id = string(response.get("id"))
+        created = response.get("created_at")
+        return [Start(self._id, string(response.get("model")), created if isinstance(created, int) else 0)]
 
     def _item_added(self, index: int, item: dict) -> list[StreamEvent]:
         kind = self._items[index] = item.get("type")
         if kind != ITEM_FUNCTION_CALL:
             return []
         call = self._calls[index] = len(self._calls)
-        name = item.get("name") or ""
-        out: list[StreamEvent] = [ToolCallStart(call, self._ids.issue(item.get("call_id"), name, self._id, call), name)]
-        if item.get("arguments"):
+        name = string(item.get("name"))
+        out: list[StreamEvent] = [ToolCallStart(call, self._ids.issue(string(item.get("call_id")), name, self._id, call),
+                                                name)]
+        if string(item.get("arguments")):
             self._streamed.add(index)
             out.append(ToolArgumentsDelta(call, item["arguments"]))
         return out
@@ -516,7 +518,7 @@ class ResponsesDecoder(Decoder):
         streamed = index in self._streamed
         if kind == ITEM_FUNCTION_CALL and index in self._calls:
             call = self._calls[index]
-            out: list[StreamEvent] = [] if streamed or not item.get("arguments") else [
+            out: list[StreamEvent] = [] if streamed or not string(item.get("arguments")) else [
                 ToolArgumentsDelta(call, item["arguments"])]
             return [*out, ToolCallEnd(call)]
         if kind == ITEM_REASONING:
