@@ -206,7 +206,8 @@ def _resolve_env(node, where: str):
 def _yaml_problem(e: Exception) -> str:
     """What is wrong with the YAML and where, without the document's own text: its lines may hold keys."""
     problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
-    text = str(e) if problem is None else problem + (f" (line {mark.line + 1}, column {mark.column + 1})" if mark else "")
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    text = str(e) if problem is None else problem + where
 
     def elide(m: re.Match) -> str:  # keep a short token and a token kind (<scalar>), not a value
         return m[0] if len(m[2]) < 4 or re.fullmatch(r"<[a-z ]+>", m[2]) else f"{m[1]}…{m[1]}"

@@ -156,7 +156,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
             await asyncio.wait_for(open_tunnel(conn.reader, conn.writer, proxy, host, port, self._ssl), left)
         except TimeoutError as e:
             conn.close()
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port} through the upstream proxy {proxy} timed out") from e
+            raise httpx.ConnectTimeout(
+                f"connecting to {host}:{port} through the upstream proxy {proxy} timed out") from e
         except BaseException:
             conn.close()
             raise

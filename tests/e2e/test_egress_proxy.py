@@ -77,8 +77,8 @@ def test_http_base_urls_go_to_the_proxy_in_absolute_form(fake_vendor, rotator):
 
 def test_mitmproxy_upstream_mode_carries_rotators_own_calls(fake_vendor, rotator, vendor_over_tls):
     egress, front = vendor_over_tls
-    proxy = rotator(https_config(front), fresh=True,
-                    args=("--mode", f"upstream:http://127.0.0.1:{egress.port}", "--upstream-auth", f"{USER}:{PASSWORD}"))
+    mode = ("--mode", f"upstream:http://127.0.0.1:{egress.port}", "--upstream-auth", f"{USER}:{PASSWORD}")
+    proxy = rotator(https_config(front), fresh=True, args=mode)
 
     for protocol in PROTOCOLS:
         assert call(protocol, make_client(protocol), stream=True).text
