@@ -161,6 +161,7 @@ def _system_text(system) -> str | None:
 
 
 def _thinking_to_ir(thinking) -> ReasoningConfig | None:
+    """Lossy: adaptive thinking has no budget: targets use their default effort."""
     if not isinstance(thinking, dict):
         return None
     kind = thinking.get("type")
@@ -170,6 +171,7 @@ def _thinking_to_ir(thinking) -> ReasoningConfig | None:
 
 
 def request_to_ir(body: dict, model: str = "") -> Request:
+    """Lossy: cache_control, service_tier, container, mcp_servers and metadata other than user_id are dropped."""
     choice = body.get("tool_choice") or {}
     metadata = body.get("metadata") or {}
     request = Request(
@@ -201,6 +203,7 @@ def tool_id(id_: str) -> str:
 
 
 def _image(image: Image) -> dict:
+    """Lossy: an OpenAI image `detail` has no Anthropic form."""
     if image.url:
         return {"type": BLOCK_IMAGE, "source": {"type": "url", "url": image.url}}
     return {"type": BLOCK_IMAGE, "source": {"type": "base64", "media_type": image.media_type or "image/jpeg",
@@ -306,7 +309,9 @@ def request_from_ir(request: Request) -> dict:
 
 
 def usage_to_ir(usage: dict) -> Usage:
-    """Anthropic's input_tokens excludes cache reads and writes; the unified input includes them."""
+    """Anthropic's input_tokens excludes cache reads and writes; the unified input includes them.
+
+    Lossy: the cache-write split by TTL and server-tool request counts are dropped."""
     read = usage.get("cache_read_input_tokens") or 0
     write = usage.get("cache_creation_input_tokens") or 0
     return Usage(
@@ -351,6 +356,7 @@ def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
 
 
 def _stop_reason(finish: str, stop_sequence: str | None) -> str:
+    """Lossy: other protocols do not say which stop sequence matched, so their stops read as end_turn."""
     if finish == FINISH_STOP and stop_sequence:
         return "stop_sequence"
     return STOP_TO.get(finish, "end_turn")

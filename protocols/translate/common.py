@@ -132,7 +132,11 @@ def error_from_body(status: int, body: bytes | dict) -> Error:
 
 
 def error_from_object(error: dict, status: int | None = None) -> Error:
-    """A vendor's `error` object (from a body or an in-stream event) as a unified error."""
+    """A vendor's `error` object (from a body or an in-stream event) as a unified error.
+
+    Lossy: beyond the status, the message and a context-window overflow, a vendor's error codes and details
+    (Gemini's RetryInfo, Anthropic's request_id) take the client protocol's defaults for the status.
+    """
     message = str(error.get("message") or "")
     names = [str(error.get(key)) for key in ("code", "type", "status") if isinstance(error.get(key), str)]
     if status is None:

@@ -245,6 +245,8 @@ def request_to_ir(body: dict, model: str = "") -> Request:
 
 
 def _media(image: Image) -> dict:
+    """Lossy: an OpenAI image `detail` has no Gemini form; a URL's media type is guessed from its extension, and
+    Gemini may only fetch some URLs (its Files API, and public ones on newer models)."""
     if image.url:
         return {"fileData": {"mimeType": image.media_type or guess_image_type(image.url), "fileUri": image.url}}
     return {"inlineData": {"mimeType": image.media_type or "image/jpeg", "data": image.data or ""}}
@@ -352,6 +354,7 @@ def request_from_ir(request: Request) -> dict:
 
 
 def usage_to_ir(usage: dict) -> Usage:
+    """Tool-use prompt tokens count as input; thoughts as output (Gemini counts them apart from candidates)."""
     thoughts = _get(usage, "thoughtsTokenCount") or 0
     return Usage(
         input_tokens=(_get(usage, "promptTokenCount") or 0) + (_get(usage, "toolUsePromptTokenCount") or 0),

@@ -145,6 +145,8 @@ def _response_format(value) -> ResponseFormat | None:
 
 
 def request_to_ir(body: dict, model: str = "") -> Request:
+    """Lossy: n, logprobs, penalties, logit_bias, audio, prediction, metadata, store and service_tier have no
+    unified form, and message `name`s are dropped."""
     stop = body.get("stop")
     effort = body.get("reasoning_effort")
     request = Request(
@@ -278,6 +280,7 @@ def request_from_ir(request: Request) -> dict:
 
 
 def usage_to_ir(usage: dict) -> Usage:
+    """Lossy: audio and prediction token counts are dropped."""
     prompt = usage.get("prompt_tokens_details") or {}
     completion = usage.get("completion_tokens_details") or {}
     return Usage(

@@ -181,6 +181,8 @@ def _format_to_ir(text) -> ResponseFormat | None:
 
 
 def request_to_ir(body: dict, model: str = "") -> Request:
+    """Lossy: previous_response_id (replayed by the continuity layer), store, include, truncation, background,
+    metadata, prompt_cache_key and text.verbosity have no unified form."""
     reasoning = body.get("reasoning") or {}
     effort = reasoning.get("effort")
     request = Request(
@@ -358,6 +360,8 @@ def _item_id(prefix: str, response_id: str, index: int) -> str:
 
 
 def _reasoning_item(item_id: str, text: str, signature: str | None, origin: str | None) -> dict:
+    """Lossy: another vendor's whole thinking text is shown as the reasoning summary (what Responses clients
+    display); only Responses' own encrypted_content is kept."""
     item = {"id": item_id, "type": ITEM_REASONING,
             "summary": [{"type": PART_SUMMARY_TEXT, "text": text}] if text else []}
     if origin == NAME and signature:
