@@ -19,6 +19,7 @@ from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
 from rewrite.exchange import Job
 from rewrite.loopback import JOB_HEADER
+from rewrite.views import summary
 
 logger = logging.getLogger("rotator")
 
@@ -180,12 +181,11 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         "key": job.key,
         "events": job.notes,
     })
-    shown = [n for n in job.notes if n["kind"] != "committed"]
-    if not shown:
-        return
-    flow.comment = "; ".join(f"rotator {n['kind']}: {n['detail']}" for n in shown)
-    if any(n["kind"] in ("repaired", "failed", "cut") for n in shown):
-        flow.marked = ":warning:"
-    elif not flow.marked:
-        flow.marked = ":repeat:"
+    if job.ttft is not None:
+        flow.metadata["rotator"]["ttft"] = job.ttft
+    comment, mark = summary(job.notes)  # e.g. "rotator: retried 2× (status 429), repaired (upstream reset)"
+    if comment:
+        flow.comment = comment
+    if mark:
+        flow.marked = mark
 
