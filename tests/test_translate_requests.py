@@ -337,3 +337,10 @@ def test_a_malformed_client_body_is_refused_cleanly(body, protocol):
 def test_a_request_translation_error_names_the_protocol():
     with pytest.raises(translate.TranslationError, match="malformed anthropic_messages request"):
         translate.request_to_ir("anthropic_messages", {"messages": [{"role": "user", "content": [3]}]})
+
+
+@pytest.mark.parametrize("target", PROTOCOLS)
+def test_a_tool_choice_without_tools_is_not_sent(target):
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"}
+    sent = translate.translate_request(body, "openai_chat", target)
+    assert "tool_choice" not in sent and "toolConfig" not in sent

@@ -247,7 +247,7 @@ def request_from_ir(request: Request) -> dict:
     if request.tools:
         body["tools"] = [_tool(t) for t in request.tools]
     choice = request.tool_choice
-    if choice is not None:
+    if choice is not None and request.tools:  # OpenAI refuses a tool_choice without tools
         body["tool_choice"] = ({"type": TOOL_TYPE_FUNCTION, "function": {"name": choice.name}}
                                if choice.mode == CHOICE_TOOL else choice.mode)
     if request.parallel_tool_calls is not None and request.tools:
