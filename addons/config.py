@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from mitmproxy import ctx, exceptions
 
@@ -11,6 +12,12 @@ from rewrite.engine import Engine
 from rewrite.router import Router
 
 logger = logging.getLogger("rotator")
+
+
+def starting_up() -> bool:
+    """Whether mitmproxy is still starting (the script is loaded for the first time, not reloaded)."""
+    loader = ctx.master.addons.get("scriptloader")
+    return loader is not None and not loader.is_running
 
 
 class RotatorConfig:
@@ -39,9 +46,12 @@ class RotatorConfig:
         except ConfigError as e:
             if self.started:  # a change at run time (e.g. in mitmweb's options): refuse it, keep the old config
                 raise exceptions.OptionsError(f"rotator_config: {e}") from None
-            # At start-up, one error line is enough: mitmproxy exits non-zero when an error is logged then.
+            # At start-up, one error line is enough; exit before mitmproxy starts listening (it would say so, and
+            # exit only then). A script reloaded in a running proxy only logs it, like any addon error.
             logger.error("rotator_config: %s", e)
-            return
+            if not starting_up():
+                return
+            sys.exit(1)
         self.engine.configure(config)
         pooled = [f"{p.name} ({len(p.pool)} keys)" for p in self.engine.router.providers if p.pool]
         logger.info("rotator: serving %s; key pools: %s",

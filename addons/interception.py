@@ -183,7 +183,7 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
     })
     if job.ttft is not None:
         flow.metadata["rotator"]["ttft"] = job.ttft
-    comment, mark = summary(job.notes)  # e.g. "rotator: retried 2× (status 429), repaired (upstream reset)"
+    comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
     if comment:
         flow.comment = comment
     if mark:

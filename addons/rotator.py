@@ -19,6 +19,7 @@ from addons.exposure import Exposure  # noqa: E402
 from addons.interception import Interception  # noqa: E402
 from addons.views import Views  # noqa: E402
 from addons.websocket import WebSocketUpstream  # noqa: E402
+from addons.welcome import Welcome  # noqa: E402
 from rewrite.engine import Engine  # noqa: E402
 
 # httpx logs every request URL at INFO; a URL can carry a client's `?key=`.
@@ -29,4 +30,4 @@ engine = Engine()
 # Order matters: the config is loaded before Egress, Exposure and Access read it, and Access refuses a request
 # before WebSocketUpstream or Interception hand it to the engine.
 addons = [RotatorConfig(engine), Egress(engine), Exposure(engine), Access(engine), WebSocketUpstream(engine),
-          Interception(engine), Views(engine)]
+          Interception(engine), Views(engine), Welcome(engine)]

@@ -47,6 +47,14 @@ def header_secret(value: str) -> str:
     return v
 
 
+def not_placeholder(key: str) -> str:
+    """Refuse the `...` of an example config copied as it is (`keys: [...]` is a list holding "..."): no real
+    key contains an ellipsis."""
+    if "..." in key or "…" in key:
+        raise ValueError("is a placeholder (it contains '...'): put the real key here, or ${ENV_VAR}")
+    return key
+
+
 class KeyConfig(_Strict):
     """One pooled key. `organization` and `project` (OpenAI only) go upstream with this key in place of the
     client's own, which belong to another account."""
@@ -58,7 +66,7 @@ class KeyConfig(_Strict):
     @field_validator("key")
     @classmethod
     def _key(cls, v: str) -> str:
-        return header_secret(v)
+        return not_placeholder(header_secret(v))
 
     @field_validator("organization", "project")
     @classmethod
@@ -125,7 +133,7 @@ class ClientConfig(_Strict):
     def _sendable(cls, v: str) -> str:
         if not all("!" <= ch <= "~" for ch in v):  # what a tool can send in a header, and nothing else
             raise ValueError("must be printable ASCII without spaces")
-        return v
+        return not_placeholder(v)
 
 
 def _target(text: str) -> str:
@@ -234,14 +242,19 @@ def parse(text: str, source: str = "config") -> Config:
         raise ConfigError(f"{field}: {err['msg']}") from None
 
 
+def source(path: str | None) -> Path | None:
+    """The file `load(path)` reads: `path`, else the default location if it exists; None: the embedded defaults."""
+    if path:
+        return Path(path).expanduser()
+    default = DEFAULT_PATH.expanduser()
+    return default if default.exists() else None
+
+
 def load(path: str | None) -> Config:
     """The config at `path`; else the one at the default location if it exists; else the embedded defaults."""
-    if not path:
-        default = DEFAULT_PATH.expanduser()
-        if not default.exists():
-            return Config()
-        path = str(default)
-    p = Path(path).expanduser()
+    p = source(path)
+    if p is None:
+        return Config()
     try:
         text = p.read_text()
     except OSError as e:

@@ -70,13 +70,13 @@ class Facts:
 def render_request(facts: Facts) -> str:
     request = read_request(facts.protocol, facts.path, facts.request_body)
     answer = _answer(facts)
-    return "\n".join([*header(facts, request, answer), "", *conversation(request)]) + "\n"
+    return text([*header(facts, request, answer), "", *conversation(request)])
 
 
 def render_response(facts: Facts) -> str:
     request = read_request(facts.protocol, facts.path, facts.request_body)
     answer = _answer(facts)
-    return "\n".join([*header(facts, request, answer), "", *assembled(answer, facts.rotator)]) + "\n"
+    return text([*header(facts, request, answer), "", *assembled(answer, facts.rotator)])
 
 
 def _answer(facts: Facts) -> AnswerReading | None:
@@ -298,7 +298,8 @@ def finish(answer: Answer, reading: AnswerReading, rot: dict) -> str:
 
 
 def summary(events: list[dict]) -> tuple[str, str]:
-    """The flow's comment and mark: what happened, at a glance ("retried 2× (429), repaired (upstream reset)")."""
+    """The flow's comment and mark: what happened, at a glance ("retried 2× (status 429), repaired (upstream reset)").
+    mitmweb's comment column is narrow: what happened comes first, why in brackets after it."""
     events = [e for e in events if isinstance(e, dict) and e.get("kind") != COMMITTED]
     said: list[str] = []
     retries = [e for e in events if e.get("kind") == RETRY]
@@ -328,7 +329,7 @@ def summary(events: list[dict]) -> tuple[str, str]:
         mark = MARK_RETRIED
     else:
         mark = ""
-    return ("rotator: " + ", ".join(said) if said else ""), mark
+    return ", ".join(said), mark
 
 
 def short(text: str, limit: int = 48) -> str:
@@ -338,6 +339,12 @@ def short(text: str, limit: int = 48) -> str:
 
 
 # -- text helpers ----------------------------------------------------------------------------------------------
+
+
+def text(lines: list[str]) -> str:
+    # mitmweb shows each line as an element of its own, and an empty one takes no height: a blank line is a space.
+    return "\n".join(line or " " for line in lines) + "\n"
+
 
 
 def clip(text: str, limit: int) -> str:

@@ -14,8 +14,24 @@ from addons.views import LLMContentview, Views
 from protocols.transcript import read_answer
 from rewrite.config import Config
 from rewrite.engine import Engine
-from rewrite.views import Facts, render_request, render_response, summary
+from rewrite import views
+from rewrite.views import Facts, summary
 from tests import samples
+
+
+
+def plain(text: str) -> str:
+    """The view's text with its blank lines empty (they hold a space, for mitmweb)."""
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def render_request(facts: Facts) -> str:
+    return plain(views.render_request(facts))
+
+
+def render_response(facts: Facts) -> str:
+    return plain(views.render_response(facts))
+
 
 # -- requests: the conversation ----------------------------------------------------------------------------------
 
@@ -309,14 +325,14 @@ def test_the_comment_and_mark_say_what_happened():
     retried = [{"kind": "retry", "reason": "status 429", "detail": "..."},
                {"kind": "retry", "reason": "first-token timeout (no response headers)", "detail": "..."},
                {"kind": "retry", "reason": "status 429", "detail": "..."}]
-    assert summary(retried) == ("rotator: retried 3× (status 429; first-token timeout)", ":repeat:")
+    assert summary(retried) == ("retried 3× (status 429; first-token timeout)", ":repeat:")
     repaired = [*retried[:1], {"kind": "repaired", "cause": "upstream reset: ReadError", "detail": "..."}]
-    assert summary(repaired) == ("rotator: retried 1× (status 429), repaired (upstream reset: ReadError)",
+    assert summary(repaired) == ("retried 1× (status 429), repaired (upstream reset: ReadError)",
                                  ":adhesive_bandage:")
     assert summary([{"kind": "fallback", "provider": "anthropic", "detail": "..."}]) == (
-        "rotator: fell back to anthropic", ":twisted_rightwards_arrows:")
+        "fell back to anthropic", ":twisted_rightwards_arrows:")
     assert summary([*retried[:1], {"kind": "failed", "reason": "status 529", "detail": "giving up"}]) == (
-        "rotator: retried 1× (status 429), failed (status 529)", ":x:")
+        "retried 1× (status 429), failed (status 529)", ":x:")
 
 
 # -- the mitmproxy glue --------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def shown(flow, message) -> str:
     with taddons.context():
         result = contentviews.prettify_message(message, flow)
     assert result.view_name == "LLM", result
-    return result.text
+    return "\n".join(line.rstrip() for line in result.text.split("\n"))  # (blank lines hold a space)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -83,7 +83,7 @@ def test_the_llm_view_reads_recorded_flows(llm_view, fake_vendor, rotator, tmp_p
             assert f"\n{PREFIX}\n" in answer and TEXT not in answer, (where, answer)
             assert "finish: length (the upstream was cut: Rotator ended the answer as truncated)" in answer, answer
             assert "repairs and notes:\n  repaired: stream ended without its completion signal (upstream reset" in answer
-            assert flow.comment.startswith("rotator: repaired (upstream reset"), flow.comment
+            assert flow.comment.startswith("repaired (upstream reset"), flow.comment
         elif kind == "tool call":
             assert f"→ tool call {TOOL_NAME}" in answer, (where, answer)
             assert '\n    {\n      "city": "Paris",\n      "unit": "celsius"\n    }\n' in answer, (where, answer)
@@ -95,7 +95,7 @@ def test_the_llm_view_reads_recorded_flows(llm_view, fake_vendor, rotator, tmp_p
             failed, served = [masked(r.credential) for r in fake_vendor.requests[2:4]]  # the 500, then the answer
             assert f"attempts:\n  1. key {failed} · status 500 · " in answer, (where, answer)
             assert f"\n  2. key {served} · served the answer\n" in answer, (where, answer)
-            assert flow.comment == "rotator: retried 1× (status 500)"
+            assert flow.comment == "retried 1× (status 500)"
             assert flow.marked == ":repeat:"
         else:
             assert "attempts:" not in answer, (where, answer)

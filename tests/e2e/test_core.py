@@ -768,7 +768,7 @@ def test_saved_flows_show_the_vendor_url_real_answer_and_masked_keys(fake_vendor
     for flow, req in zip(flows[-3:-1], [r for r in vendor_reqs if r.status == 500]):
         events = flow.metadata["rotator"]["events"]
         assert [e["kind"] for e in events if e["kind"] != "committed"] == ["retry"], events
-        assert flow.comment == "rotator: retried 1× (status 500)", flow.comment
+        assert flow.comment == "retried 1× (status 500)", flow.comment
         assert flow.response.status_code == 200
         answered = by_index[int(flow.response.headers["x-fake-vendor-request"])]
         assert answered.index == req.index + 1 and answered.credential != req.credential

@@ -468,7 +468,7 @@ def test_retry_and_repair_are_recorded_on_the_saved_flow_and_logged(fake_vendor,
     assert kinds == ["retry", "repaired"], meta["events"]
     assert "first-token timeout" in meta["events"][0]["detail"]
     assert meta["provider"] == provider
-    assert flow.comment.startswith("rotator: retried 1× (first-token timeout), repaired (upstream reset"), flow.comment
+    assert flow.comment.startswith("retried 1× (first-token timeout), repaired (upstream reset"), flow.comment
     assert flow.marked == ":adhesive_bandage:"
     # The saved body is what the client received: the text so far and the truncation signal.
     saved = flow.response.content

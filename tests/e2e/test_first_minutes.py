@@ -1,0 +1,124 @@
+"""A newcomer's first ten minutes: what the start-up log says, how a broken or copied-literally config stops it, and
+what `scripts/run --help` says. Real `mitmdump -s addons/rotator.py` processes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import ADDON, MITMDUMP, REPO, clean_environ, free_port
+
+pytestmark = pytest.mark.e2e
+
+LISTENING = "proxy listening"
+
+
+def start_up_block(log: str) -> str:
+    at = log.index("rotator: ready.")
+    block = log[at:].split("\n[", 1)[0]  # up to the next log line
+    return block
+
+
+def test_the_start_up_block_says_what_runs_and_what_to_export(fake_vendor, rotator):
+    proxy = rotator(apply_env=False)
+    deadline = time.monotonic() + 10
+    while "CURL_CA_BUNDLE" not in proxy.full_log and time.monotonic() < deadline:  # (logged as it starts serving)
+        time.sleep(0.05)
+    block = start_up_block(proxy.full_log)
+    ca = proxy.ca_cert
+    assert f"config: {proxy.config_path}\n" in block, block
+    assert "intercepting: " in block
+    for host, provider in [("api.openai.com", "openai"), ("api.anthropic.com", "anthropic"),
+                           ("generativelanguage.googleapis.com", "gemini")]:
+        assert f"{host} ({provider})" in block, block
+    assert f"clients must trust mitmproxy's CA: {ca}\n" in block, block
+    exports = [line.strip().split("  #")[0].strip() for line in block.splitlines() if line.strip().startswith("export ")]
+    assert exports == [f"export HTTPS_PROXY=http://127.0.0.1:{proxy.port}", f"export SSL_CERT_FILE={ca}",
+                       f"export NODE_EXTRA_CA_CERTS={ca}", f"export CURL_CA_BUNDLE={ca}"], block
+    assert ca.exists()  # the file it names is the one mitmproxy made
+    assert not any(key in proxy.full_log for key in ("sk-pool-1", "sk-ant-pool-1", "g-pool-1"))
+
+
+def run_briefly(command: list[str], env: dict[str, str], until: str | None, timeout: float = 30.0) -> tuple[int | None, str]:
+    """Start mitmdump; stop it once `until` is in its output (None: wait for it to exit). (exit code, output)."""
+    out = Path(env["HOME"]) / "mitmdump.out"
+    with out.open("wb") as f:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None or (until is not None and until in out.read_text(errors="replace")):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"mitmdump did not get to {until!r} in {timeout:g}s:\n{out.read_text(errors='replace')}")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+    return proc.returncode, out.read_text(errors="replace")
+
+
+def mitmdump(tmp_path: Path, *args: str) -> list[str]:
+    return [str(MITMDUMP), "-s", ADDON, "--listen-host", "127.0.0.1", "--listen-port", str(free_port()),
+            "--set", f"confdir={tmp_path / 'confdir'}", *args]
+
+
+def test_without_a_config_the_block_says_the_embedded_defaults_are_in_use(tmp_path):
+    env = clean_environ({"HOME": str(tmp_path)})  # no ~/.config/rotator/config.yaml there
+    _, output = run_briefly(mitmdump(tmp_path), env, until="CURL_CA_BUNDLE")
+    block = start_up_block(output)
+    assert "config: none (~/.config/rotator/config.yaml does not exist" in block, block
+    assert "the embedded defaults" in block and "rotator.example.yaml" in block, block
+
+
+def readme_yaml() -> str:
+    """The README's configuration example, exactly as a newcomer would copy it."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Configuration"):]
+    return re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_example_copied_literally_is_refused_with_one_line(tmp_path):
+    path = tmp_path / "rotator.yaml"
+    path.write_text(readme_yaml())
+    env = clean_environ({"HOME": str(tmp_path), "OPENAI_KEY_2": "sk-real-looking-key-2"})
+
+    returncode, output = run_briefly(mitmdump(tmp_path, "--set", f"rotator_config={path}"), env, until=None)
+
+    assert returncode != 0, output
+    assert "Traceback" not in output, output
+    [line] = [line for line in output.splitlines() if "rotator_config: " in line]
+    assert line.endswith("rotator_config: providers.openai.keys.0.key: Value error, is a placeholder (it contains "
+                         "'...'): put the real key here, or ${ENV_VAR}"), line
+    assert LISTENING not in output, output  # nothing says it is serving
+    assert "sk-real-looking-key-2" not in output
+
+
+@pytest.mark.parametrize("text, field", [
+    ("streaming: {idle_timeout: -1}\n", "streaming.idle_timeout"),
+    ("providers: {anthropic: {keys: [...]}}\n", "providers.anthropic.keys.0.key"),
+    ("clients: [{name: a, key: 'sk-...'}]\n", "clients.0.key"),
+])
+def test_a_config_error_exits_before_the_proxy_listens(tmp_path, text, field):
+    path = tmp_path / "rotator.yaml"
+    path.write_text(text)
+    returncode, output = run_briefly(mitmdump(tmp_path, "--set", f"rotator_config={path}"),
+                                     clean_environ({"HOME": str(tmp_path)}), until=None)
+    assert returncode != 0, output
+    assert f"rotator_config: {field}: " in output, output
+    assert LISTENING not in output and "rotator: ready." not in output, output
+
+
+def test_run_help_starts_with_rotators_own_usage():
+    done = subprocess.run([str(REPO / "scripts" / "run"), "--help"], cwd=REPO, env=clean_environ(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: scripts/run [mitmdump options]\n\nRotator: "), done.stdout[:500]
+    ours, _, theirs = done.stdout.partition("usage: mitmdump")
+    assert "--set rotator_config=PATH" in ours and "rotator.example.yaml" in ours and "--listen-host" in ours
+    assert "--set option=value" in theirs or "--set" in theirs  # mitmdump's own help follows

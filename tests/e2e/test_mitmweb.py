@@ -1,0 +1,134 @@
+"""mitmweb as a user sees it: a real `mitmweb -s addons/rotator.py`, a retried and a repaired call through it by the
+OpenAI SDK, then the page rendered by headless Chromium (Debian's `chromium`) and mitmweb's own flow API, as the
+page loads it: neither flow is in error, the LLM view shows the assembled text, the usage and the attempts.
+
+With ROTATOR_SCREENSHOTS=DIR the test also saves the two screenshots the README shows (flow list, repaired flow).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.clients import MODELS, PROMPT, make_client
+from tests.e2e.harness import RotatorProcess, free_port
+from tests.fake_vendor import TEXT, Fault, split_text
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+MITMWEB = Path(sys.executable).with_name("mitmweb")
+PASSWORD = "rotator-test-web-password"
+FAST = {"first_token_timeout": 1.0, "idle_timeout": 1.0}
+PREFIX = "".join(split_text(TEXT)[:2])
+
+
+@dataclass
+class MitmwebProcess(RotatorProcess):
+    """The harness's proxy process, run as mitmweb with a known password and its own web port."""
+
+    web_port: int = 0
+
+    def command(self) -> list[str]:
+        dump = super().command()
+        return [str(MITMWEB), *dump[1:], "--web-port", str(self.web_port), "--set", f"web_password={PASSWORD}",
+                "--no-web-open-browser"]
+
+    @property
+    def web(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+
+@pytest.fixture
+def mitmweb(fake_vendor, tmp_path, monkeypatch):
+    from tests.e2e.harness import Rotator, default_config, merge
+
+    proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"streaming": FAST}), tmp_path / "mitmweb",
+                          web_port=free_port())
+    proc.start()
+    Rotator(proc, monkeypatch).apply_env()
+    yield proc
+    proc.stop()
+
+
+def api(proc: MitmwebProcess, path: str):
+    response = httpx.get(proc.web + path, headers={"Authorization": f"Bearer {PASSWORD}"}, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def chromium(*args: str, url: str, timeout: float = 60) -> str:
+    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           "--hide-scrollbars", "--virtual-time-budget=8000", *args, url],
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def chat_stream() -> str:
+    chunks = make_client("chat").chat.completions.create(
+        model=MODELS["chat"], messages=[{"role": "user", "content": PROMPT}], stream=True,
+        stream_options={"include_usage": True})
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_mitmweb_shows_retried_and_repaired_calls_honestly(fake_vendor, mitmweb, tmp_path):
+    fake_vendor.script(Fault.status(500))
+    assert chat_stream() == TEXT
+    fake_vendor.script(Fault.cut_after(deltas=2, how="reset"))
+    assert chat_stream() == PREFIX
+    fake_vendor.wait_for(3)
+
+    # mitmweb's flow list, as the page loads it
+    deadline = time.monotonic() + 10
+    while len(flows := [f for f in api(mitmweb, "/flows") if f["request"]["pretty_host"] == "api.openai.com"]) < 2:
+        assert time.monotonic() < deadline, flows
+        time.sleep(0.1)
+    retried, repaired = flows
+    for flow in (retried, repaired):
+        assert "error" not in flow, flow.get("error")
+        assert flow["request"]["scheme"] == "https" and flow["request"]["port"] == 443
+        assert flow["server_conn"]["address"][0] == "127.0.0.1"  # the fake vendor's base_url: the upstream
+        assert flow["server_conn"]["address"][1] != mitmweb.port
+    assert retried["comment"] == "retried 1× (status 500)" and retried["marked"] == "🔁"
+    assert repaired["comment"].startswith("repaired (upstream reset") and repaired["marked"] == "🩹"
+
+    # the LLM view of each answer, as the page asks for it
+    views = {name: api(mitmweb, f"/flows/{flow['id']}/response/content/auto.json")
+             for name, flow in (("retried", retried), ("repaired", repaired))}
+    for view in views.values():
+        view["text"] = "\n".join(line.rstrip() for line in view["text"].split("\n"))  # (blank lines hold a space)
+    for name, view in views.items():
+        assert view["view_name"] == "LLM", view
+        assert view["text"].startswith(f"Rotator · OpenAI Chat Completions · {MODELS['chat']} · stream\n"), view
+    assert f"\n{TEXT}\n" in views["retried"]["text"]
+    assert "usage: input 12 · output " in views["retried"]["text"]
+    assert "attempts:\n  1. key …" in views["retried"]["text"] and " · status 500 · " in views["retried"]["text"]
+    assert f"\n{PREFIX}\n" in views["repaired"]["text"]
+    assert "finish: length (the upstream was cut: Rotator ended the answer as truncated)" in views["repaired"]["text"]
+
+    # the page itself, rendered by a real browser
+    page = f"{mitmweb.web}/?token={PASSWORD}"
+    listing = html.unescape(chromium("--dump-dom", url=page))
+    assert "retried 1× (status 500)" in listing, listing[-3000:]
+    assert "repaired (upstream reset" in listing
+    detail = html.unescape(chromium("--dump-dom", url=f"{page}#/flows/{repaired['id']}/response"))
+    assert "Rotator · OpenAI Chat Completions" in detail, detail[-3000:]
+    assert PREFIX in detail and "finish: length" in detail and "repairs and notes:" in detail
+
+    shots = os.environ.get("ROTATOR_SCREENSHOTS")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        for name, url in (("mitmweb-flows.png", page), ("mitmweb-repaired-flow.png",
+                                                         f"{page}#/flows/{repaired['id']}/response")):
+            chromium("--window-size=1400,760", f"--screenshot={Path(shots).resolve() / name}", url=url)

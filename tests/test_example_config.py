@@ -1,0 +1,84 @@
+"""rotator.example.yaml is a config Rotator loads, that explains every key the config has: it cannot rot."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import certifi
+import pytest
+from pydantic import BaseModel
+
+from rewrite.config import Config, ConfigError, parse
+from rewrite.router import Router
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "rotator.example.yaml"
+LEFT_OFF = re.compile(r"^(\s*)#(?=[\w-]+:|\s+- )", re.M)  # `#clients:`, `#  - {...}`: a setting left off
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def with_every_setting(text: str) -> str:
+    """The example with the settings it leaves off turned on (the CA file pointed at one that exists)."""
+    return LEFT_OFF.sub(r"\1", text).replace("~/corp-proxy-ca.pem", certifi.where())
+
+
+@pytest.fixture
+def env(monkeypatch):
+    for name in set(REFERENCE.findall(EXAMPLE.read_text())):
+        monkeypatch.setenv(name, f"{name.lower()}-value")
+
+
+def load(text: str) -> Config:
+    config = parse(text, str(EXAMPLE))
+    Router(config)  # what start-up checks of the whole config (hosts, kinds, route targets)
+    return config
+
+
+def test_the_example_loads_as_it_is(env):
+    config = load(EXAMPLE.read_text())
+    assert [k.key for k in config.providers["openai"].keys] == ["openai_key_1-value", "openai_key_2-value"]
+    assert config.providers["openai"].keys[1].organization == "openai_org-value"
+    assert config.streaming == Config().streaming  # it shows the defaults
+    assert config.clients == [] and config.upstream_proxy is None  # left off
+
+
+def test_the_example_loads_with_every_setting_turned_on(env):
+    config = load(with_every_setting(EXAMPLE.read_text()))
+    assert [c.name for c in config.clients] == ["team-a", "ci"]
+    assert config.upstream_proxy and config.upstream_ca
+
+
+def test_the_example_needs_its_environment():
+    with pytest.raises(ConfigError, match=r"providers\.openai\.keys\.0: environment variable OPENAI_KEY_1 is not set"):
+        load(EXAMPLE.read_text())
+
+
+def fields(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key of the config, dotted (`providers.NAME.keys.key`)."""
+    out = []
+    for name, info in model.model_fields.items():
+        out.append(prefix + name)
+        for inner in _models(info.annotation):
+            out += fields(inner, f"{prefix}{name}.")
+    return out
+
+
+def _models(annotation) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation] if annotation.__name__ != "AdapterEntry" else []  # adapters: README's own table
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models(arg)]
+
+
+def test_every_key_of_the_config_is_in_the_example_with_a_comment():
+    lines = with_every_setting(EXAMPLE.read_text()).splitlines()
+    for field in fields(Config):
+        name = field.rsplit(".", 1)[-1]
+        at = [i for i, line in enumerate(lines) if re.search(rf"(^|[\s{{,-]){re.escape(name)}:", line.split("#")[0])]
+        assert at, f"{field} is not in rotator.example.yaml"
+        assert any("#" in lines[i] or lines[i - 1].lstrip().startswith("#") for i in at), (
+            f"{field} has no comment in rotator.example.yaml")
+
+
+def test_the_readme_points_at_the_example():
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    assert "rotator.example.yaml" in readme
