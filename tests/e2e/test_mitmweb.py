@@ -98,8 +98,8 @@ def test_mitmweb_shows_retried_and_repaired_calls_honestly(fake_vendor, mitmweb,
     for flow in (retried, repaired):
         assert "error" not in flow, flow.get("error")
         assert flow["request"]["scheme"] == "https" and flow["request"]["port"] == 443
-        assert flow["server_conn"]["address"][0] == "127.0.0.1"  # the fake vendor's base_url: the upstream
-        assert flow["server_conn"]["address"][1] != mitmweb.port
+        # the Connection tab: the upstream Rotator called (the fake vendor's base_url), not its loopback server
+        assert flow["server_conn"]["address"] == ["127.0.0.1", httpx.URL(fake_vendor.url).port]
     assert retried["comment"] == "retried 1× (status 500)" and retried["marked"] == "🔁"
     assert repaired["comment"].startswith("repaired (upstream reset") and repaired["marked"] == "🩹"
 
