@@ -138,3 +138,20 @@ class KeyPool:
         soonest = min(max(0.0, self._benched_until.get(k, 0) - now) for k in self.keys)
         rejected = all(k in self._rejected and self._benched_until[k] > now for k in self.keys)
         return Resting(soonest, rejected)
+
+    def snapshot(self) -> list[dict]:
+        """Each key, masked, with its state ("ready", "resting", or "out": rejected by the vendor), the seconds
+        until it is back and why it is not ready (for the status page)."""
+        now = self._clock()
+        out = []
+        for key in self.keys:
+            benched, slow = self._benched_until.get(key, 0) - now, self._slow_until.get(key, 0) - now
+            if benched > 0:
+                state = ("out", benched, "rejected by the vendor (401/403)") if key in self._rejected else (
+                    "resting", benched, "rate limited")
+            elif slow > 0:
+                state = ("resting", slow, f"stalled or unreachable ({self._stalls.get(key, 1)} in a row)")
+            else:
+                state = ("ready", None, None)
+            out.append(dict(zip(("state", "seconds", "why"), state), key=mask(key)))
+        return out

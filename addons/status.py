@@ -1,0 +1,113 @@
+"""The status page, served through the proxy itself the way mitmproxy serves mitm.it: a request to
+`http://rotator.status/` (or https, through CONNECT) is answered here, with no upstream connection (Rotator runs
+with connection_strategy=lazy, so the name is never resolved). `?format=json` for scripts, `?format=html` (or a
+browser's Accept) for a table; plain text otherwise.
+
+With `clients` configured, only a request carrying a client key (Authorization: Bearer, x-api-key,
+x-goog-api-key, ?key=) sees it; mitmproxy's proxyauth, when set, gates every request before this.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import parse_qsl
+
+from mitmproxy import ctx, http
+
+from addons.interception import hide_credential
+from rewrite.clients import ClientKeys, presented
+from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle
+from rewrite.engine import Engine
+from rewrite.status import Flight, Tally, page, render_html, render_json, render_text
+
+logger = logging.getLogger("rotator")
+
+STATUS_HOST = "rotator.status"
+# Every place any protocol family's client may put its key.
+ANY_CLIENT_KEY = CredentialStyle(
+    "", "", tuple(dict.fromkeys(h for s in CREDENTIAL_STYLES.values() for h in s.client_headers)), client_query="key"
+)
+RENDERERS = {"json": ("application/json", render_json), "text": ("text/plain; charset=utf-8", render_text),
+             "html": ("text/html; charset=utf-8", render_html)}
+REFUSED = ("Rotator status: no client key matched. Send one of the client keys from Rotator's config (`clients`) "
+           "as Authorization: Bearer KEY, x-api-key: KEY or ?key=KEY.\n")
+
+
+class Status:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.tally = Tally()
+        self.host = STATUS_HOST
+        self._clients = ClientKeys([])
+        self._started: dict[str, float] = {}  # flow id -> when its request started, for the jobs in flight
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "rotator_status_host", str, STATUS_HOST,
+            "Host name of Rotator's status page, served through the proxy (curl -x PROXY http://HOST/, "
+            "?format=json for scripts). Empty: no status page.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "rotator_status_host" in updated:
+            self.host = ctx.options.rotator_status_host.strip().lower()
+        if "rotator_config" in updated:  # (RotatorConfig, registered before this addon, has loaded it)
+            self._clients = ClientKeys(self.engine.config.clients)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.error is not None or flow.request.method in ("CONNECT", "PRI"):
+            return
+        if self.host and flow.request.pretty_host.lower() == self.host:
+            self._serve(flow)
+        elif flow.id in self.engine.jobs:  # (Interception, registered before this addon, has submitted it)
+            self._started[flow.id] = flow.request.timestamp_start
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._started.pop(flow.id, None)
+        rotator = flow.metadata.get("rotator")
+        if isinstance(rotator, dict):
+            self.tally.record(rotator)
+
+    error = response
+
+    def snapshot(self) -> dict:
+        """The page's data, as `?format=json` returns it."""
+        providers = [{"name": p.name, "family": p.family, "keys": p.pool.snapshot() if p.pool else None}
+                     for p in self.engine.router.providers]
+        now = time.time()
+        flights = [Flight(job.id, job.route.provider.name, job.key,
+                          job.route.protocol.name if job.route.protocol else None, self._started.get(job.id, now))
+                   for job in list(self.engine.jobs.values())]
+        self._started = {i: t for i, t in self._started.items() if i in self.engine.jobs}
+        return page(providers, flights, self.tally, now)
+
+    def _serve(self, flow: http.HTTPFlow) -> None:
+        req = flow.request
+        path, _, query = req.path.partition("?")
+        client = None
+        if self._clients:
+            client = self._clients.identify(presented(ANY_CLIENT_KEY, list(req.headers.items(multi=True)), query))
+        hide_credential(flow, ANY_CLIENT_KEY)
+        flow.metadata["rotator"] = {"status_page": True}
+        flow.comment = "rotator status page"
+        if self._clients and client is None:
+            logger.info("rotator: status page refused: no client key matched (401)")
+            return self._answer(flow, 401, REFUSED.encode(), "text/plain; charset=utf-8",
+                                {"www-authenticate": 'Bearer realm="rotator"'})
+        if req.method not in ("GET", "HEAD"):
+            return self._answer(flow, 405, b"Rotator status: GET only\n", "text/plain", {"allow": "GET, HEAD"})
+        if path != "/":
+            return self._answer(flow, 404, b"Rotator status: see / (?format=json for scripts)\n", "text/plain")
+        fmt = dict(parse_qsl(query)).get("format") or ("html" if "text/html" in req.headers.get("accept", "")
+                                                       else "text")
+        if fmt not in RENDERERS:
+            return self._answer(flow, 400, b"Rotator status: format must be json, text or html\n", "text/plain")
+        content_type, render = RENDERERS[fmt]
+        self._answer(flow, 200, render(self.snapshot()), content_type)
+
+    @staticmethod
+    def _answer(flow: http.HTTPFlow, status: int, body: bytes, content_type: str,
+                extra: dict[str, str] | None = None) -> None:
+        headers = {"content-type": content_type, "cache-control": "no-store", **(extra or {})}
+        flow.response = http.Response.make(status, b"" if flow.request.method == "HEAD" else body, headers)
