@@ -1,0 +1,262 @@
+"""The field cache: a vendor's opaque reasoning state, lost by a client of another protocol, is put back on the
+next turn, and only ever for the vendor that issued it.
+
+Each test plays two turns through the real translators: the vendor's answer (a recorded sample) is read into the
+unified form and captured, the client receives it in its own protocol and replays it with its tool results, and
+the request to the vendor is checked after `restore`.
+"""
+
+import copy
+import json
+
+import protocols.translate as translate
+from protocols.unified import ToolIds
+from rewrite.field_cache import DEFAULT_TTL, FieldCache, Scope
+from rewrite.state_store import MemoryStore
+from tests import translate_samples as S
+
+CHAT, RESPONSES, ANTHROPIC, GEMINI = "openai_chat", "openai_responses", "anthropic_messages", "gemini"
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": S.WEATHER_SCHEMA}},
+         {"type": "function", "function": {"name": "get_time", "parameters": S.TIME_SCHEMA}}]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def new_cache(clock: Clock | None = None, **bounds) -> FieldCache:
+    store = MemoryStore(bounds.get("entries", 1000), bounds.get("bytes", 1 << 20), clock or Clock())
+    return FieldCache(store)
+
+
+def first_turn(cache: FieldCache, scope: Scope, client: str, answer: dict, request: dict) -> dict:
+    """The vendor's answer captured, and returned as the client receives it."""
+    ir_request = translate.request_to_ir(client, request)
+    answer_ir = translate.get(scope.protocol).answer_to_ir(copy.deepcopy(answer), ToolIds())
+    cache.capture(scope, answer_ir)
+    return translate.get(client).answer_from_ir(answer_ir, ir_request)
+
+
+def chat_request(thinking: bool = False) -> dict:
+    body = {"model": "m", "messages": [{"role": "user", "content": S.QUESTION}], "tools": TOOLS}
+    if thinking:
+        body["reasoning_effort"] = "medium"
+    return body
+
+
+def chat_replay(first: dict, answer: dict) -> dict:
+    """The Chat client's next request: the assistant message it got, and a result for each tool call."""
+    message = answer["choices"][0]["message"]
+    results = [{"role": "tool", "tool_call_id": c["id"], "content": S.WEATHER_RESULT} for c in message["tool_calls"]]
+    return {**first, "messages": [*first["messages"], message, *results]}
+
+
+def anthropic_request() -> dict:
+    return {"model": "m", "max_tokens": 4096, "messages": [{"role": "user", "content": S.QUESTION}],
+            "tools": [{"name": "get_weather", "input_schema": S.WEATHER_SCHEMA},
+                      {"name": "get_time", "input_schema": S.TIME_SCHEMA}]}
+
+
+def anthropic_replay(first: dict, answer: dict) -> dict:
+    results = [{"type": "tool_result", "tool_use_id": b["id"], "content": S.WEATHER_RESULT}
+               for b in answer["content"] if b["type"] == "tool_use"]
+    return {**first, "messages": [*first["messages"], {"role": "assistant", "content": answer["content"]},
+                                  {"role": "user", "content": results}]}
+
+
+def upstream_body(cache: FieldCache, scope: Scope, client: str, body: dict) -> dict:
+    request = translate.request_to_ir(client, body)
+    cache.restore(scope, request)
+    return translate.get(scope.protocol).request_from_ir(request)
+
+
+def model_turn(gemini_body: dict) -> list[dict]:
+    return next(c["parts"] for c in gemini_body["contents"] if c["role"] == "model")
+
+
+# --- Gemini thoughtSignature
+
+
+def test_a_gemini_thought_signature_is_put_back_on_its_function_call():
+    cache = new_cache()
+    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    answer = first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request())
+    assert S.GEMINI_SIGNATURE not in json.dumps(answer)  # Chat has no place for it
+
+    sent = upstream_body(cache, scope, CHAT, chat_replay(chat_request(), answer))
+
+    calls = [p for p in model_turn(sent) if "functionCall" in p]
+    assert [c["functionCall"]["name"] for c in calls] == ["get_weather", "get_time"]
+    assert calls[0]["thoughtSignature"] == S.GEMINI_SIGNATURE
+    assert "thoughtSignature" not in calls[1]  # Gemini signs the first call of a turn only
+
+
+def test_without_the_cache_the_replayed_call_has_no_signature():
+    """The baseline the cache fixes: what the client replays carries no signature."""
+    cache = new_cache()
+    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    answer = first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request())
+    request = translate.request_to_ir(CHAT, chat_replay(chat_request(), answer))
+    assert "thoughtSignature" not in json.dumps(translate.get(GEMINI).request_from_ir(request))
+
+
+def test_state_goes_back_only_to_the_provider_and_model_that_issued_it():
+    cache = new_cache()
+    issuer = Scope("gemini", "gemini-3-pro", GEMINI)
+    answer = first_turn(cache, issuer, CHAT, S.GEMINI_ANSWER, chat_request())
+    replay = chat_replay(chat_request(), answer)
+    for other in (Scope("vertex", "gemini-3-pro", GEMINI), Scope("gemini", "gemini-2.5-pro", GEMINI),
+                  Scope("gemini", "gemini-3-pro", GEMINI, client="team-b")):
+        assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, other, CHAT, replay))
+    anthropic = Scope("gemini", "gemini-3-pro", ANTHROPIC)  # same names, another protocol: nothing of Gemini's
+    assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, anthropic, CHAT, replay))
+
+
+def test_state_expires_after_its_ttl():
+    clock = Clock()
+    cache = new_cache(clock)
+    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    replay = chat_replay(chat_request(), first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request()))
+    clock.now += DEFAULT_TTL - 1
+    assert S.GEMINI_SIGNATURE in json.dumps(upstream_body(cache, scope, CHAT, replay))
+    clock.now += 1
+    assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, scope, CHAT, replay))
+
+
+def test_the_oldest_conversation_goes_first_when_the_store_is_full():
+    cache = new_cache(entries=2)
+    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    first = chat_replay(chat_request(), first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request()))
+    for n in range(2):  # two more answers, with calls of other ids
+        other = copy.deepcopy(S.GEMINI_ANSWER)
+        for part in other["candidates"][0]["content"]["parts"]:
+            if "functionCall" in part:
+                part["functionCall"]["id"] = f"call-{n}-{part['functionCall']['name']}"
+        first_turn(cache, scope, CHAT, other, chat_request())
+    assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, scope, CHAT, first))
+
+
+# --- Anthropic thinking
+
+
+def test_anthropic_thinking_and_its_signature_come_back_before_the_tool_use():
+    cache = new_cache()
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    answer = first_turn(cache, scope, CHAT, S.ANTHROPIC_ANSWER, chat_request(thinking=True))
+    assert S.ANTHROPIC_SIGNATURE not in json.dumps(answer)
+
+    sent = upstream_body(cache, scope, CHAT, chat_replay(chat_request(thinking=True), answer))
+
+    assistant = next(m for m in sent["messages"] if m["role"] == "assistant")
+    assert assistant["content"][0] == {"type": "thinking", "thinking": S.THINKING,
+                                       "signature": S.ANTHROPIC_SIGNATURE}
+    assert [b["type"] for b in assistant["content"]] == ["thinking", "text", "tool_use", "tool_use"]
+    assert sent["thinking"]["type"] == "enabled"
+
+
+def test_without_a_signed_thinking_block_an_anthropic_request_goes_without_thinking():
+    """Thinking is never forged: with the cache empty, the Chat client's reasoning text is not sent as thinking,
+    and the request goes with thinking off (Anthropic would refuse the turn otherwise)."""
+    cache = new_cache()
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    answer = first_turn(new_cache(), scope, CHAT, S.ANTHROPIC_ANSWER, chat_request(thinking=True))
+    request = translate.request_to_ir(CHAT, chat_replay(chat_request(thinking=True), answer))
+
+    restored = cache.restore(scope, request)
+    sent = translate.get(ANTHROPIC).request_from_ir(request)
+
+    assert restored.thinking_off and not restored.parts
+    assert "thinking" not in sent
+    assert all(b["type"] != "thinking" for m in sent["messages"] for b in m["content"])
+
+
+def test_thinking_stays_on_when_the_last_assistant_turn_has_no_tool_call():
+    cache = new_cache()
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    body = {**chat_request(thinking=True), "messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "and?"}]}
+    request = translate.request_to_ir(CHAT, body)
+    assert not cache.restore(scope, request)
+    assert translate.get(ANTHROPIC).request_from_ir(request)["thinking"]["type"] == "enabled"
+
+
+def test_a_turn_without_tool_calls_is_found_by_its_text():
+    cache = new_cache()
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    vendor = {**S.ANTHROPIC_ANSWER, "content": S.ANTHROPIC_ANSWER["content"][:2], "stop_reason": "end_turn"}
+    answer = first_turn(cache, scope, CHAT, vendor, chat_request(thinking=True))
+    message = answer["choices"][0]["message"]
+    body = {**chat_request(thinking=True), "messages": [
+        *chat_request()["messages"], {"role": "assistant", "content": message["content"] + "\n"},
+        {"role": "user", "content": S.FOLLOW_UP}]}
+
+    sent = upstream_body(cache, scope, CHAT, body)
+
+    assert sent["messages"][1]["content"][0]["signature"] == S.ANTHROPIC_SIGNATURE
+
+
+def test_redacted_thinking_comes_back_as_it_was():
+    cache = new_cache()
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    vendor = copy.deepcopy(S.ANTHROPIC_ANSWER)
+    vendor["content"].insert(1, {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"})
+    answer = first_turn(cache, scope, CHAT, vendor, chat_request(thinking=True))
+
+    sent = upstream_body(cache, scope, CHAT, chat_replay(chat_request(thinking=True), answer))
+
+    blocks = next(m for m in sent["messages"] if m["role"] == "assistant")["content"]
+    assert blocks[:2] == [{"type": "thinking", "thinking": S.THINKING, "signature": S.ANTHROPIC_SIGNATURE},
+                          {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"}]
+
+
+def test_a_turn_that_carries_its_own_signed_thinking_keeps_it():
+    """An Anthropic client's own blocks (e.g. after a fallback to Anthropic) are not doubled or replaced."""
+    cache = new_cache()
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    first_turn(cache, scope, CHAT, S.ANTHROPIC_ANSWER, chat_request())
+    body = anthropic_replay(anthropic_request(), S.ANTHROPIC_ANSWER)
+    sent = upstream_body(cache, scope, ANTHROPIC, body)
+    assistant = next(m for m in sent["messages"] if m["role"] == "assistant")
+    assert sum(b["type"] == "thinking" for b in assistant["content"]) == 1
+
+
+# --- Responses reasoning items
+
+
+def test_a_responses_reasoning_item_comes_back_before_its_calls():
+    cache = new_cache()
+    scope = Scope("openai", "o4-mini", RESPONSES)
+    answer = first_turn(cache, scope, ANTHROPIC, S.RESPONSES_ANSWER, anthropic_request())
+    assert S.RESPONSES_ENCRYPTED not in json.dumps(answer)
+
+    sent = upstream_body(cache, scope, ANTHROPIC, anthropic_replay(anthropic_request(), answer))
+
+    kinds = [item.get("type") for item in sent["input"]]
+    reasoning = sent["input"][kinds.index("reasoning")]
+    assert reasoning["encrypted_content"] == S.RESPONSES_ENCRYPTED
+    assert reasoning["id"] == "rs_68f1c0d2"
+    assert kinds.index("reasoning") < kinds.index("function_call")
+
+
+def test_nothing_is_kept_from_an_answer_without_opaque_state():
+    cache = new_cache()
+    scope = Scope("openai", "gpt-4.1", CHAT)
+    first_turn(cache, scope, ANTHROPIC, S.CHAT_ANSWER, anthropic_request())
+    plain = copy.deepcopy(S.ANTHROPIC_ANSWER)
+    plain["content"] = plain["content"][1:]  # no thinking
+    first_turn(cache, Scope("anthropic", "claude", ANTHROPIC), CHAT, plain, chat_request())
+    assert len(cache.store) == 0
+
+
+def test_a_store_holding_something_else_under_the_key_restores_nothing():
+    cache = new_cache()
+    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    replay = chat_replay(chat_request(), first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request()))
+    for key in list(cache.store._entries):
+        cache.store.put(key, b"not json", 60)
+    assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, scope, CHAT, replay))
