@@ -118,6 +118,7 @@ class Fault:
     endless_size: int = 0
     hangs_up: bool = False
     refused_stream_model: str | None = None  # "*": every model
+    thinking: tuple[str, str] | None = None  # (text, signature): signed reasoning, see `signed_thinking`
 
     @_chainable
     def ok(self, text: str | None = None) -> Fault:
@@ -201,6 +202,13 @@ class Fault:
         """Close the connection without a byte of answer, as a server does whose keep-alive timer fires just as a
         request arrives on an idle connection."""
         return dataclasses.replace(self, hangs_up=True)
+
+    @_chainable
+    def signed_thinking(self, text: str = "Thinking it over.", signature: str = "ZmFrZS1zaWduYXR1cmU=") -> Fault:
+        """Reason with opaque state, as thinking models do: Anthropic answers start with a thinking block carrying
+        `text` and `signature`; Gemini's function call carries `signature` (base64, as the SDK checks) as its
+        thoughtSignature."""
+        return dataclasses.replace(self, thinking=(text, signature))
 
     @_chainable
     def refuse_stream(self, model: str = "*") -> Fault:
@@ -536,6 +544,8 @@ def responses_events(ctx: Ctx) -> list[Ev]:
 
 def anthropic_body(ctx: Ctx) -> dict:
     content: list[dict] = []
+    if ctx.fault.thinking:
+        content.append({"type": "thinking", "thinking": ctx.fault.thinking[0], "signature": ctx.fault.thinking[1]})
     if ctx.fault.text:
         content.append({"type": "text", "text": ctx.fault.text})
     if ctx.tool:
@@ -570,6 +580,13 @@ def anthropic_events(ctx: Ctx) -> list[Ev]:
     message["usage"] = {**message["usage"], "output_tokens": 1}
     emit("message_start", message=message)
     index = 0
+    if ctx.fault.thinking:
+        thinking, signature = ctx.fault.thinking
+        emit("content_block_start", index=index, content_block={"type": "thinking", "thinking": "", "signature": ""})
+        emit("content_block_delta", index=index, delta={"type": "thinking_delta", "thinking": thinking})
+        emit("content_block_delta", index=index, delta={"type": "signature_delta", "signature": signature})
+        emit("content_block_stop", index=index)
+        index += 1
     if ctx.fault.text:
         emit("content_block_start", index=index, content_block={"type": "text", "text": ""})
         emit("ping")
@@ -624,7 +641,10 @@ def _gemini_parts(ctx: Ctx) -> list[list[dict]]:
     chunks = [[{"text": d}] for d in ctx.deltas]
     if ctx.tool:
         name, args = ctx.tool
-        chunks.append([{"functionCall": {"name": name, "args": json.loads(args)}}])
+        call: dict = {"functionCall": {"name": name, "args": json.loads(args)}}
+        if ctx.fault.thinking:
+            call["thoughtSignature"] = ctx.fault.thinking[1]
+        chunks.append([call])
     return chunks
 
 
