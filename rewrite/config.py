@@ -18,6 +18,7 @@ from rewrite.adapters.entries import AdapterEntry
 from rewrite.routes import parse_target
 
 from rewrite.egress import parse_proxy_url
+from rewrite.pool.strategies import STRATEGIES
 
 DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
 FAMILIES = ("openai", "anthropic", "gemini")
@@ -62,6 +63,9 @@ class KeyConfig(_Strict):
     key: str
     organization: str | None = None
     project: str | None = None
+    weight: float = Field(1.0, gt=0, allow_inf_nan=False)  # strategy weighted: its share of the picks
+    tier: int = Field(1, ge=0)  # strategy priority: tier 1 before tier 2
+    max_concurrent: int | None = Field(None, ge=1)  # requests in flight at once; at the cap, the key is skipped
 
     @field_validator("key")
     @classmethod
@@ -97,6 +101,8 @@ class ProviderConfig(_Strict):
     models: dict[str, ModelConfig] = {}
     # What an openai-kind provider speaks as a route target: Chat Completions unless it says Responses.
     protocol: Literal["chat", "responses"] | None = None
+    # How the pool chooses a key: a name registered in rewrite/pool/strategies.py.
+    strategy: str = "round-robin"
 
     @field_validator("base_url")
     @classmethod
@@ -104,6 +110,13 @@ class ProviderConfig(_Strict):
         if v is not None and not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http:// or https:// URL")
         return v.rstrip("/") if v else v
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, v: str) -> str:
+        if v not in STRATEGIES:
+            raise ValueError(f"unknown strategy {v!r}: one of {', '.join(STRATEGIES)}")
+        return v
 
     @field_validator("keys", mode="before")
     @classmethod
@@ -120,6 +133,12 @@ class StreamingConfig(_Strict):
     on_truncation: Literal["length", "error"] = "length"
     # The whole of a request that is not streamed upstream (not forced, or its model refuses streams).
     request_timeout: float = Field(600.0, gt=0)
+
+
+class StateConfig(_Strict):
+    # The SQLite file that keeps the pools' rests, positions and counters across restarts (rewrite/state.py);
+    # None: $XDG_STATE_HOME/rotator/state.db, else ~/.local/state/rotator/state.db; "": kept in memory only.
+    path: str | None = None
 
 
 class ClientConfig(_Strict):
@@ -161,6 +180,7 @@ class Config(_Strict):
     upstream_proxy: str | None = None
     # A PEM file of CA certificates trusted for upstream TLS besides certifi's (e.g. a TLS-inspecting proxy's).
     upstream_ca: str | None = None
+    state: StateConfig = StateConfig()
 
     @field_validator("upstream_proxy")
     @classmethod

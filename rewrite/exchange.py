@@ -12,6 +12,7 @@ heartbeat has committed a 200, a final failure is reported in-stream as the prot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -71,20 +72,24 @@ class Job:
 
 
 def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting) -> Failure:
-    """The answer when no key of the pool may be used before retry.MAX_WAIT, in the protocol's error shape (else
-    its family's): 401 if the vendor rejected every key, else 429 with the seconds until the first key is back
-    (whole seconds, rounded up)."""
-    seconds = math.ceil(resting.seconds)
+    """The answer when no key of the pool may be used within first_token_timeout, in the protocol's error shape
+    (else its family's): 401 if the vendor rejected every key, else 429 with the seconds until the first key is
+    back (whole seconds, rounded up), or 1 when every usable key is at its max_concurrent."""
+    seconds = 1 if resting.busy or resting.rejected else math.ceil(resting.seconds)
     if resting.rejected:
         status, extra = 401, []
-        message = (f"Rotator: the vendor rejected every key of the {provider.name} pool (401/403); "
-                   f"the first is tried again in {seconds} s")
+        message = (f"Rotator: the vendor rejected every key of the {provider.name} pool (401/403); they are used "
+                   "again when the config is reloaded")
+    elif resting.busy:
+        status, extra = 429, [("retry-after", "1")]
+        message = f"Rotator: every key of the {provider.name} pool is at its max_concurrent"
     else:
         status, extra = 429, [("retry-after", str(seconds))]
         message = f"Rotator: every key of the {provider.name} pool is rate limited for {seconds} s more"
     proto = proto or next((p for p in protocols.all() if p.family == provider.family), None)
     body = proto.error_body(status, message) if proto else json.dumps({"error": {"message": message}}).encode()
-    reason = f"every key {'rejected' if resting.rejected else 'rate limited'}, for {seconds} s more"
+    reason = ("every key rejected" if resting.rejected else "every key busy" if resting.busy
+              else f"every key rate limited, for {seconds} s more")
     return Failure(reason, status, [("content-type", "application/json"), *extra], body, retryable=False)
 
 
@@ -148,16 +153,19 @@ class Exchange:
             wait = 0.0
             prev = key
             if pool is not None:
-                key, wait = pool.acquire(avoid=prev)
+                key, wait = await self._pick(pool, prev)
+                if key is None:  # every key out, or every usable one stayed at its max_concurrent
+                    break
                 self.job.key = mask(key)
             if failure is not None and (pool is None or key == prev):
                 wait = max(wait, failure.wait or (retry.backoff(n - 1) if failure.status or failure.bench else 0))
-            if wait > retry.MAX_WAIT:
+            if wait > (self.cfg.first_token_timeout if pool is not None else retry.MAX_WAIT):
                 break
             if wait:
                 await self._sleep(wait)
             began = self.loop.time()
-            failure = await self._attempt(key)
+            with pool.lease(key) if pool is not None else contextlib.nullcontext():  # given back however it ends
+                failure = await self._attempt(key)
             if pool is not None and key is not None:
                 self._rest(pool, key, failure)
             if failure is None:
@@ -168,18 +176,25 @@ class Exchange:
                           reason=failure.reason, key=self.job.key, seconds=round(self.loop.time() - began, 3))
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             self.job.key = None
-            failure = every_key_resting(self.provider, self.proto, pool.resting())
+            failure = every_key_resting(self.provider, self.proto, pool.resting(self.model))
         self._give_up(failure)
+
+    async def _pick(self, pool: KeyPool, avoid: str | None) -> tuple[str | None, float]:
+        """The pool's key for the next attempt and the seconds until it is back; while every usable key is at its
+        max_concurrent, wait for a lease to come back (up to first_token_timeout). (None, _): no key to be had."""
+        give_up = self.loop.time() + self.cfg.first_token_timeout
+        while (pick := pool.pick(avoid, self.model)).busy:
+            if not await self._supervise(pool.returned(), lambda: give_up):
+                break
+        return pick.key, pick.wait
 
     def _rest(self, pool: KeyPool, key: str, failure: Failure | None) -> None:
         """Tell the pool how the key did."""
         if failure is None:
             pool.succeeded(key)
             return
-        if failure.bench:
-            pool.bench(key, failure.bench, rejected=failure.status in retry.BAD_KEY_STATUS)
+        rest = pool.failed(key, failure, self.model)
         if failure.stalled:
-            rest = pool.stalled(key)
             logger.info("rotator: %s %s: key %s rests %g s (%s)", self.provider.name, self.job.id[:8], mask(key),
                         rest, failure.reason)
 

@@ -6,17 +6,26 @@ says whether another key may fix it, how long the key that got it is put aside, 
 
 from __future__ import annotations
 
-import email.utils
-import json
-import re
 import time
 from dataclasses import dataclass, field
 
+from rewrite import delays
+
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 BAD_KEY_STATUS = frozenset({401, 403})  # with a pool: that key is bad, the request is not
-BAD_KEY_BENCH = 600.0  # seconds a rejected key is put aside
+# Statuses that rest the key that got them (for the vendor's delay, else a backoff), and why, for the pool's status.
+COOLDOWN_STATUS = {429: "rate limited", 503: "unavailable", 529: "overloaded"}
 MAX_WAIT = 60.0  # never sleep longer than this for one retry; a longer retry-after is answered at once
-_GO_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
+
+
+@dataclass(frozen=True)
+class KeyRest:
+    """What an error answer says about the key that got it (the pool acts on it: rewrite/pool)."""
+
+    why: str  # for the pool's log line and status: "rate limited, status 429"
+    seconds: float | None  # the vendor's delay; None: back off, longer for each failure of that key in a row
+    per_model: bool = True  # the vendor limits this per model: the key rests for the request's model only
+    out: bool = False  # the vendor refused the key: not used again until the config is reloaded
 
 
 @dataclass
@@ -28,51 +37,48 @@ class Failure:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     retryable: bool = True
-    bench: float = 0.0  # how long the key that got it is put aside
+    bench: float = 0.0  # the vendor's delay for the key that got it (0: none named)
     wait: float = 0.0  # the upstream's requested delay
     stalled: bool = False  # no first token in time, or no connection: the key rests (see KeyPool.stalled)
+    rest: KeyRest | None = None  # what the key that got it deserves
 
 
 def retry_after(headers: list[tuple[str, str]], body: bytes = b"") -> float | None:
-    """The server-directed delay in seconds: retry-after-ms, retry-after (seconds or HTTP date), Gemini RetryInfo."""
-    h = {k.lower(): v for k, v in headers}
-    try:
-        if "retry-after-ms" in h:
-            return max(0.0, float(h["retry-after-ms"]) / 1000)
-        if "retry-after" in h:
-            v = h["retry-after"].strip()
-            try:
-                return max(0.0, float(v))
-            except ValueError:
-                when = email.utils.parsedate_to_datetime(v)
-                return max(0.0, when.timestamp() - time.time())
-    except (ValueError, TypeError):
-        pass
-    if body and b"RetryInfo" in body:
-        try:
-            for d in json.loads(body)["error"].get("details", []):
-                if d.get("@type", "").endswith("RetryInfo") and (m := _GO_DURATION.match(d.get("retryDelay", ""))):
-                    return float(m.group(1))
-        except (ValueError, KeyError, AttributeError, TypeError):
-            pass
+    """The server-directed delay in seconds (rewrite/delays.py: retry-after-ms, retry-after, vendor reset headers,
+    Gemini RetryInfo)."""
+    return delays.hinted(headers, body, time.time())
+
+
+def quota_rest(status: int, body: bytes, delay: float | None, now: float) -> KeyRest | None:
+    """Quotas that will not clear by retrying soon: OpenAI insufficient_quota and Anthropic's spend cap (the key,
+    until the window the vendor names, or an hour), Gemini's per-day quotas (until Google's midnight)."""
+    if status != 429:
+        return None
+    if b"insufficient_quota" in body or b"enforced_spend_limit" in body:
+        return KeyRest("out of quota, status 429", delay if delay is not None else delays.QUOTA_REST, per_model=False)
+    per_day, per_model = delays.gemini_quota(body)
+    if per_day or b"PerDay" in body:
+        return KeyRest("daily quota spent, status 429", delays.until_pacific_midnight(now), per_model=per_model)
     return None
 
 
-def _not_retryable_quota(status: int, body: bytes) -> bool:
-    # Quotas that will not clear by retrying: OpenAI insufficient_quota, Anthropic's spend cap, Gemini per-day.
-    return status == 429 and any(s in body for s in (b"insufficient_quota", b"enforced_spend_limit", b"PerDay"))
-
-
-def from_status(status: int, headers: list[tuple[str, str]], body: bytes, pooled: bool) -> Failure | None:
-    """A Failure for an upstream error answer, or None if the answer goes to the client as it is."""
+def from_status(status: int, headers: list[tuple[str, str]], body: bytes, pooled: bool,
+                now: float | None = None) -> Failure | None:
+    """A Failure for an upstream error answer, or None if the answer goes to the client as it is (400, 404, 413,
+    422 and the like: the request's fault, never the key's)."""
     if status in BAD_KEY_STATUS and pooled:
-        return Failure(f"status {status}", status, headers, body, bench=BAD_KEY_BENCH)
+        rest = KeyRest(f"rejected, status {status}", None, per_model=False, out=True)
+        return Failure(f"status {status}", status, headers, body, rest=rest)
     if status not in RETRYABLE_STATUS:
         return None
-    delay = retry_after(headers, body)
-    if _not_retryable_quota(status, body):
-        return Failure(f"status {status} (quota)", status, headers, body, retryable=pooled, bench=BAD_KEY_BENCH)
-    return Failure(f"status {status}", status, headers, body, bench=delay or 0.0, wait=delay or 0.0)
+    now = time.time() if now is None else now
+    delay = delays.hinted(headers, body, now)
+    if (quota := quota_rest(status, body, delay, now)) is not None:
+        return Failure(f"status {status} (quota)", status, headers, body, retryable=pooled, bench=quota.seconds or 0,
+                       rest=quota)
+    why = COOLDOWN_STATUS.get(status)
+    rest = KeyRest(f"{why}, status {status}", delay) if why else None
+    return Failure(f"status {status}", status, headers, body, bench=delay or 0.0, wait=delay or 0.0, rest=rest)
 
 
 def backoff(attempt: int) -> float:

@@ -76,8 +76,8 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig) -> Failure | None:
         failure = await _attempt(sj, url, sent, cfg.first_token_timeout, pool is not None)
         if failure is None:
             return None
-        if pool is not None and key is not None and failure.bench:
-            pool.bench(key, failure.bench, rejected=failure.status in retry.BAD_KEY_STATUS)
+        if pool is not None and key is not None:
+            pool.failed(key, failure)
         if not failure.retryable or n + 1 == attempts:
             break
         sj.job.note("retry", f"handshake attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,

@@ -13,10 +13,10 @@ def test_client_errors_go_back_untouched(status):
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_auth_errors_retry_only_with_a_pool_and_bench_the_key(status):
+def test_auth_errors_retry_only_with_a_pool_and_take_the_key_out(status):
     assert retry.from_status(status, [], b"", pooled=False) is None
     f = retry.from_status(status, [], b"", pooled=True)
-    assert f.retryable and f.bench >= 60
+    assert f.retryable and f.rest.out and not f.rest.per_model
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 529])

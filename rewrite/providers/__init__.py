@@ -106,7 +106,7 @@ def build(config: Config) -> list[Provider]:
                 hosts=tuple(h.lower() for h in (pc.hosts or (spec.hosts if spec else ()))),
                 base_url=base_url,
                 path_prefix=prefix,
-                pool=KeyPool([k.key for k in pc.keys]) if pc.keys else None,
+                pool=KeyPool(pc.keys, pc.strategy, name) if pc.keys else None,
                 force_upstream_stream=pc.force_upstream_stream,
                 accounts=_accounts(name, pc.kind or spec.family, pc.keys),
                 adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),

@@ -1,0 +1,104 @@
+"""What a pool says about itself: the log's summary line, and the `rotator.pools` command's JSON and table.
+
+Keys appear masked only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from rewrite.pool.key_state import KeyState
+
+if TYPE_CHECKING:
+    from rewrite.pool.keypool import KeyPool
+
+
+def _clock_time(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall))
+
+
+def _rests(s: KeyState, now: float, wall: float) -> list[dict]:
+    rests = [{"model": scope or None, "until": wall + r.until - now, "why": r.why}
+             for scope, r in sorted(s.active_rests(now).items())]
+    if s.slow_until > now:
+        rests.append({"model": None, "until": wall + s.slow_until - now, "why": "stalled (used if no other key is)"})
+    return rests
+
+
+def _rest_text(rest: dict, wall: float) -> str:
+    model = f" for {rest['model']}" if rest["model"] else ""
+    return (f"resting{model} until {_clock_time(rest['until'])} (in {max(0, round(rest['until'] - wall))} s): "
+            f"{rest['why']}")
+
+
+def _state_text(s: KeyState, now: float, wall: float) -> str:
+    if s.out is not None:
+        return f"out: {s.out}"
+    return "; ".join(_rest_text(r, wall) for r in _rests(s, now, wall)) or "ready"
+
+
+def summary(pool: KeyPool, now: float, wall: float) -> str:
+    """One line: how many keys are ready, resting and out, and why each key that is not ready is not."""
+    counts = Counter(s.state(now) for s in pool.states)
+    head = (f"{pool.name or 'pool'} keys: {counts['ready']} ready, {counts['resting']} resting, "
+            f"{counts['out']} out")
+    details = [f"{s.masked} {_state_text(s, now, wall)}" for s in pool.states if s.state(now) != "ready"]
+    return head + ("; " + "; ".join(details) if details else "")
+
+
+def _iso(wall: float) -> str:
+    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds")
+
+
+def describe(pool: KeyPool, now: float, wall: float) -> dict:
+    """The pool as JSON: each key masked, its state, leases, and counters in the last hour and in all."""
+    keys = []
+    for s in pool.states:
+        keys.append({
+            "key": s.masked,
+            "state": s.state(now),
+            "resting": [{**r, "until": _iso(r["until"]), "seconds": max(0, round(r["until"] - wall))}
+                        for r in _rests(s, now, wall)],
+            "out": s.out,
+            "in_flight": s.in_flight,
+            "max_concurrent": s.max_concurrent,
+            "weight": s.weight,
+            "tier": s.tier,
+            "last_hour": vars(s.usage.hour(wall)),
+            "total": vars(s.usage.total),
+            "models": {m: vars(c) for m, c in s.usage.by_model.items()},
+            "text": _state_text(s, now, wall),
+        })
+    counts = Counter(k["state"] for k in keys)
+    return {"provider": pool.name, "strategy": pool.strategy.name, "ready": counts["ready"],
+            "resting": counts["resting"], "out": counts["out"], "keys": keys}
+
+
+def _cost(c: dict) -> str:
+    text = f"${c['cost']:.4f}"
+    return text + f" +{c['unpriced']} unpriced" if c["unpriced"] else text
+
+
+COLUMNS = ("key", "state", "in flight", "requests 1h / all", "tokens 1h / all", "cost 1h / all")
+
+
+def table(pools: list[dict]) -> str:
+    """Text for mitmweb's command bar and the console: one block per provider."""
+    if not pools:
+        return "rotator: no key pools configured"
+    blocks = []
+    for p in pools:
+        rows = [COLUMNS]
+        for k in p["keys"]:
+            hour, total = k["last_hour"], k["total"]
+            cap = f"/{k['max_concurrent']}" if k["max_concurrent"] is not None else ""
+            rows.append((k["key"], k["text"], f"{k['in_flight']}{cap}", f"{hour['requests']} / {total['requests']}",
+                         f"{hour['tokens']} / {total['tokens']}", f"{_cost(hour)} / {_cost(total)}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+        lines = [f"{p['provider']} ({p['strategy']}): {p['ready']} ready, {p['resting']} resting, {p['out']} out"]
+        lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
