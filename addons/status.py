@@ -19,6 +19,7 @@ from addons.interception import hide_credential
 from rewrite.clients import ClientKeys, presented
 from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle
 from rewrite.engine import Engine
+from rewrite.pool.status import describe
 from rewrite.status import Flight, Tally, page, render_html, render_json, render_text
 
 logger = logging.getLogger("rotator")
@@ -73,9 +74,10 @@ class Status:
 
     def snapshot(self) -> dict:
         """The page's data, as `?format=json` returns it."""
-        providers = [{"name": p.name, "family": p.family, "keys": p.pool.snapshot() if p.pool else None}
-                     for p in self.engine.router.providers]
         now = time.time()
+        providers = [{"name": p.name, "family": p.family,
+                      "pool": describe(p.pool, time.monotonic(), now) if p.pool else None}
+                     for p in self.engine.router.providers]
         flights = [Flight(job.id, job.route.provider.name, job.key,
                           job.route.protocol.name if job.route.protocol else None, self._started.get(job.id, now))
                    for job in list(self.engine.jobs.values())]
@@ -104,7 +106,12 @@ class Status:
         if fmt not in RENDERERS:
             return self._answer(flow, 400, b"Rotator status: format must be json, text or html\n", "text/plain")
         content_type, render = RENDERERS[fmt]
-        self._answer(flow, 200, render(self.snapshot()), content_type)
+        try:
+            body = render(self.snapshot())
+        except Exception:  # a bug here must not send the request on to a host that does not exist
+            logger.exception("rotator: status page: internal error")
+            return self._answer(flow, 500, b"Rotator status: internal error (see Rotator's log)\n", "text/plain")
+        self._answer(flow, 200, body, content_type)
 
     @staticmethod
     def _answer(flow: http.HTTPFlow, status: int, body: bytes, content_type: str,

@@ -2,8 +2,9 @@
 errors per key, requests in flight, and usage and cost since start.
 
 Pure: `page` gathers one dict, the page's public shape (what `?format=json` returns); `render_text`,
-`render_html` and `render_json` turn it into a body. `Tally` keeps the counts of finished requests that the
-pools do not keep themselves. Keys only ever appear here in their masked form.
+`render_html` and `render_json` turn it into a body. Each pool comes as rewrite/pool/status.py `describe`s it
+(what the `rotator.pools` command returns); `Tally` adds what the pools do not keep: each key's recent errors, and
+every provider's requests, usage and cost since start (providers without a pool too). Keys appear masked only.
 """
 
 from __future__ import annotations
@@ -14,63 +15,60 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from rewrite.pool.status import table as pool_table
+
 RECENT_ERRORS = 5  # per key
 # Notes of a flow (rewrite/exchange.py) that say an attempt on a key went wrong.
 ERROR_KINDS = frozenset({"retry", "failed", "cut", "repaired"})
-READY, RESTING, OUT = "ready", "resting", "out"
 
 
 @dataclass
-class KeyCounts:
-    requests: int = 0  # finished requests this key served (its last attempt)
-    error_count: int = 0
-    errors: deque = field(default_factory=lambda: deque(maxlen=RECENT_ERRORS))
+class Spent:
+    """What one provider's finished requests used."""
+
+    requests: int = 0
     usage: Counter = field(default_factory=Counter)
-    cost: float = 0.0
-    unpriced: int = 0  # requests with usage but no known cost
+    cost: float = 0.0  # in dollars, of the answers whose price is known
+    unpriced: int = 0  # answers with usage but no known price: costed as unknown, not zero
 
 
 class Tally:
-    """Counts of finished requests per provider and masked key, since start, from what each flow recorded."""
+    """Since start, from what each finished flow recorded in `flow.metadata["rotator"]`: each provider's requests,
+    usage and cost, and each (masked) key's recent errors."""
 
     def __init__(self, clock=time.time) -> None:
         self.started = clock()
         self._clock = clock
-        self.keys: dict[tuple[str, str | None], KeyCounts] = {}
+        self.spent: dict[str, Spent] = {}
+        self.errors: dict[tuple[str, str], deque] = {}
+        self.error_counts: Counter = Counter()
 
     def record(self, rotator: dict) -> None:
-        """One finished flow's `flow.metadata["rotator"]`."""
         provider = rotator.get("provider")
         if not isinstance(provider, str) or "refused" in rotator:
             return
-        key = rotator.get("key") if isinstance(rotator.get("key"), str) else None
-        now = self._clock()
-        served = self._counts(provider, key)
-        served.requests += 1
-        for note in rotator.get("events") or ():
+        spent = self.spent.setdefault(provider, Spent())
+        spent.requests += 1
+        served = rotator.get("key")
+        events = rotator.get("events")
+        for note in events if isinstance(events, list) else ():
             if not isinstance(note, dict) or note.get("kind") not in ERROR_KINDS:
                 continue
-            noted = note.get("key") if note.get("kind") == "retry" else key
-            if not isinstance(noted, str):
-                continue  # no key was used (every key resting): not a key's error
-            counts = self._counts(provider, noted)
-            counts.error_count += 1
-            counts.errors.append({"at": now, "kind": note["kind"], "reason": str(note.get("reason") or
-                                                                               note.get("detail") or "")[:200]})
+            key = note.get("key") if note.get("kind") == "retry" else served
+            if not isinstance(key, str):
+                continue  # no key was used (every key resting, or no pool): not a key's error
+            reason = str(note.get("reason") or note.get("detail") or "")[:200]
+            self.errors.setdefault((provider, key), deque(maxlen=RECENT_ERRORS)).append(
+                {"at": self._clock(), "kind": note["kind"], "reason": reason})
+            self.error_counts[(provider, key)] += 1
         usage = rotator.get("usage")
         if isinstance(usage, dict):
-            served.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})
+            spent.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})
             cost = rotator.get("cost")
             if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-                served.cost += cost
+                spent.cost += cost
             else:
-                served.unpriced += 1
-
-    def _counts(self, provider: str, key: str | None) -> KeyCounts:
-        counts = self.keys.get((provider, key))
-        if counts is None:
-            counts = self.keys[(provider, key)] = KeyCounts()
-        return counts
+                spent.unpriced += 1
 
 
 @dataclass(frozen=True)
@@ -85,21 +83,19 @@ class Flight:
 
 
 def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float) -> dict:
-    """The page's data. `providers`: [{"name", "family", "keys": [pool key states] or None without a pool}], each
-    key state {"key" (masked), "state", "seconds" (until it is back, when not ready), "why"}."""
+    """The page's data. `providers`: [{"name", "family", "pool"}], "pool" being the pool as `describe`d, or None
+    for a provider without a pool."""
     out = []
     for p in providers:
-        flying = [f for f in flights if f.provider == p["name"]]
-        keys = [_key(p["name"], k, flying, tally, now) for k in p["keys"] or ()]
-        own = tally.keys.get((p["name"], None))
-        out.append({
-            "name": p["name"], "family": p["family"], "pool": p["keys"] is not None,
-            "in_flight": len(flying), **_totals([c for (name, _), c in tally.keys.items() if name == p["name"]]),
-            "keys": keys, **({"client_keys": _counts(own)} if own is not None else {}),
-        })
+        pool = p["pool"]
+        if pool is not None:
+            pool = {**pool, "keys": [_with_errors(p["name"], k, tally) for k in pool["keys"]]}
+        out.append({"name": p["name"], "family": p["family"],
+                    "in_flight": sum(1 for f in flights if f.provider == p["name"]),
+                    **_spent([tally.spent.get(p["name"], Spent())]), "pool": pool})
     return {
         "started": iso(tally.started), "uptime_seconds": round(now - tally.started),
-        "in_flight": len(flights), **_totals(list(tally.keys.values())),
+        "in_flight": len(flights), **_spent(list(tally.spent.values())),
         "providers": out,
         "requests_in_flight": [
             {"id": f.id, "provider": f.provider, "key": f.key, "protocol": f.protocol,
@@ -109,34 +105,19 @@ def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float)
     }
 
 
-def _key(provider: str, state: dict, flying: list[Flight], tally: Tally, now: float) -> dict:
-    seconds = state.get("seconds")
-    out = {"key": state["key"], "state": state["state"], "why": state.get("why"),
-           "until": iso(now + seconds) if seconds else None, "seconds_left": round(seconds) if seconds else None,
-           "in_flight": sum(1 for f in flying if f.key == state["key"])}
-    counts = tally.keys.get((provider, state["key"]))
-    return {**out, **_counts(counts or KeyCounts())}
+def _with_errors(provider: str, key: dict, tally: Tally) -> dict:
+    errors = tally.errors.get((provider, key["key"]), ())
+    return {**key, "error_count": tally.error_counts[(provider, key["key"])],
+            "errors": [{**e, "at": iso(e["at"])} for e in errors]}
 
 
-def _counts(c: KeyCounts) -> dict:
-    return {"requests": c.requests, "error_count": c.error_count,
-            "errors": [{**e, "at": iso(e["at"])} for e in c.errors],
-            "usage": dict(c.usage), "cost": _cost(c.cost, c.unpriced, bool(c.usage))}
-
-
-def _totals(counts: list[KeyCounts]) -> dict:
+def _spent(spent: list[Spent]) -> dict:
+    """Requests since start, their usage, and their cost ({"usd", "unpriced_requests"}; None without usage)."""
     usage: Counter = Counter()
-    for c in counts:
-        usage.update(c.usage)
-    return {"requests": sum(c.requests for c in counts), "usage": dict(usage),
-            "cost": _cost(sum(c.cost for c in counts), sum(c.unpriced for c in counts), bool(usage))}
-
-
-def _cost(known: float, unpriced: int, any_usage: bool) -> dict | None:
-    """The cost in USD of the requests with a known price, and how many had none (costed as unknown, not zero)."""
-    if not any_usage:
-        return None
-    return {"usd": round(known, 6), "unpriced_requests": unpriced}
+    for s in spent:
+        usage.update(s.usage)
+    cost = {"usd": round(sum(s.cost for s in spent), 6), "unpriced_requests": sum(s.unpriced for s in spent)}
+    return {"requests": sum(s.requests for s in spent), "usage": dict(usage), "cost": cost if usage else None}
 
 
 def iso(epoch: float) -> str:
@@ -151,20 +132,17 @@ def render_json(data: dict) -> bytes:
 
 def render_text(data: dict) -> bytes:
     lines = [f"Rotator status, up {duration(data['uptime_seconds'])} (since {data['started']})",
-             f"requests {data['requests']} · in flight {data['in_flight']} · {spent(data)}", ""]
+             f"since start: requests {data['requests']} · {spent(data)} · in flight {data['in_flight']}", ""]
     for p in data["providers"]:
-        lines.append(f"{p['name']} ({p['family']}): requests {p['requests']} · in flight {p['in_flight']} · "
-                     f"{spent(p)}")
-        if not p["pool"]:
+        lines.append(f"{p['name']} ({p['family']}): requests {p['requests']} · {spent(p)} · "
+                     f"in flight {p['in_flight']}")
+        if p["pool"] is None:
             lines += ["  no pool: each client's own key goes upstream", ""]
             continue
-        rows = [("key", "state", "in flight", "requests", "errors", "usage")]
-        rows += [(k["key"], state_text(k), str(k["in_flight"]), str(k["requests"]), str(k["error_count"]),
-                  usage_text(k) or "-") for k in p["keys"]]
-        lines += ["  " + line for line in table(rows)]
-        for k in p["keys"]:
-            lines += [f"    {k['key']} {e['at']} {e['kind']}: {e['reason']}" for e in k["errors"]]
-        lines.append("")
+        lines += ["  " + line for line in pool_table([p["pool"]]).splitlines()]
+        errors = [f"    {k['key']} {e['at']} {e['kind']}: {e['reason']}"
+                  for k in p["pool"]["keys"] for e in k["errors"]]
+        lines += ["  recent errors:", *errors, ""] if errors else [""]
     lines.append("in flight:" if data["requests_in_flight"] else "in flight: none")
     rows = [(f["id"][:8], f["provider"], f["key"] or "-", f["protocol"] or "-", f"{f['seconds']:g} s")
             for f in data["requests_in_flight"]]
@@ -176,19 +154,24 @@ def render_html(data: dict) -> bytes:
     e = html.escape
     parts = ["<!doctype html><meta charset=utf-8><title>Rotator status</title>",
              "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}</style>",
+             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}</style>",
              f"<h1>Rotator status</h1><p>up {e(duration(data['uptime_seconds']))} (since {e(data['started'])}) · "
-             f"requests {data['requests']} · in flight {data['in_flight']} · {e(spent(data))}</p>"]
+             f"since start: requests {data['requests']} · {e(spent(data))} · in flight {data['in_flight']}</p>"]
     for p in data["providers"]:
-        parts.append(f"<h2>{e(p['name'])} ({e(p['family'])})</h2><p>requests {p['requests']} · in flight "
-                     f"{p['in_flight']} · {e(spent(p))}</p>")
-        if not p["pool"]:
+        parts.append(f"<h2>{e(p['name'])} ({e(p['family'])})</h2><p>requests {p['requests']} · {e(spent(p))} · "
+                     f"in flight {p['in_flight']}</p>")
+        pool = p["pool"]
+        if pool is None:
             parts.append("<p>no pool: each client's own key goes upstream</p>")
             continue
-        parts.append("<table><tr><th>key<th>state<th>in flight<th>requests<th>errors<th>usage<th>recent errors")
-        for k in p["keys"]:
+        parts.append(f"<p>{e(str(pool['strategy']))}: {pool['ready']} ready, {pool['resting']} resting, "
+                     f"{pool['out']} out</p><table><tr><th>key<th>state<th>in flight<th>requests 1h / all"
+                     "<th>tokens 1h / all<th>cost 1h / all<th>recent errors")
+        for k in pool["keys"]:
+            hour, total = k["last_hour"], k["total"]
+            cells = [k["key"], k["text"], k["in_flight"], f"{hour['requests']} / {total['requests']}",
+                     f"{hour['tokens']} / {total['tokens']}", f"{dollars(hour)} / {dollars(total)}"]
             recent = "<br>".join(e(f"{x['at']} {x['kind']}: {x['reason']}") for x in k["errors"])
-            cells = [k["key"], state_text(k), k["in_flight"], k["requests"], k["error_count"], usage_text(k) or "-"]
             parts.append("<tr>" + "".join(f"<td>{e(str(c))}" for c in cells) + f"<td>{recent}")
         parts.append("</table>")
     parts.append("<h2>In flight</h2><table><tr><th>flow<th>provider<th>key<th>protocol<th>for")
@@ -199,29 +182,21 @@ def render_html(data: dict) -> bytes:
     return "\n".join(parts).encode() + b"\n"
 
 
-def state_text(key: dict) -> str:
-    if key["state"] == READY:
-        return READY
-    when = f" until {key['until']} ({key['seconds_left']} s)" if key["until"] else ""
-    why = f": {key['why']}" if key.get("why") else ""
-    return f"{key['state']}{when}{why}"
-
-
 def spent(counts: dict) -> str:
-    return "usage: " + (usage_text(counts) or "none reported")
-
-
-def usage_text(counts: dict) -> str:
     usage = counts.get("usage") or {}
     if not usage:
-        return ""
-    text = ", ".join(f"{name} {n}" for name, n in usage.items())
-    cost = counts.get("cost")
-    if cost:
-        text += f" · cost ${cost['usd']:.6f}".rstrip("0").rstrip(".")
-        if cost["unpriced_requests"]:
-            text += f" (+{cost['unpriced_requests']} requests of unknown price)"
+        return "usage: none reported"
+    text = "usage: " + ", ".join(f"{name} {n}" for name, n in usage.items())
+    cost = counts["cost"]
+    text += f" · cost ${cost['usd']:.6f}".rstrip("0").rstrip(".")
+    if cost["unpriced_requests"]:
+        text += f" (+{cost['unpriced_requests']} requests of unknown price)"
     return text
+
+
+def dollars(counts: dict) -> str:
+    text = f"${counts['cost']:.4f}"
+    return text + f" +{counts['unpriced']} unpriced" if counts["unpriced"] else text
 
 
 def duration(seconds: int) -> str:

@@ -10,7 +10,8 @@ from mitmproxy.test import taddons, tflow
 
 from addons.status import Status
 from rewrite.config import parse
-from rewrite.credentials import KeyPool
+from rewrite.pool import KeyPool
+from rewrite.pool.status import describe
 from rewrite.engine import Engine
 from rewrite.status import Flight, Tally, page, render_html, render_json, render_text
 
@@ -26,26 +27,6 @@ class Clock:
         return self.now
 
 
-def test_a_pool_snapshot_says_each_keys_state_and_why_masked():
-    clock = Clock()
-    pool = KeyPool(KEYS, clock=clock)
-    pool.bench(KEYS[1], 30)
-    pool.bench(KEYS[2], 600, rejected=True)
-    pool.stalled(KEYS[3])
-    pool.stalled(KEYS[3])
-    clock.now += 4
-    snap = pool.snapshot()
-    assert [k["key"] for k in snap] == MASKED
-    assert [k["state"] for k in snap] == ["ready", "resting", "out", "resting"]
-    assert snap[0]["seconds"] is None and snap[0]["why"] is None
-    assert snap[1]["seconds"] == pytest.approx(26) and snap[1]["why"] == "rate limited"
-    assert snap[2]["seconds"] == pytest.approx(596) and "401/403" in snap[2]["why"]
-    assert snap[3]["seconds"] == pytest.approx(6) and snap[3]["why"] == "stalled or unreachable (2 in a row)"
-    clock.now += 30
-    assert [k["state"] for k in pool.snapshot()] == ["ready", "ready", "out", "ready"]
-    assert not any(key in json.dumps(pool.snapshot()) for key in KEYS)
-
-
 def retried_flow(usage=None, cost=None) -> dict:
     """`flow.metadata["rotator"]` of a call whose first attempt got a 429 on key 0 and was served by key 1."""
     return {"provider": "openai", "protocol": "openai-chat", "key": MASKED[1],
@@ -55,7 +36,7 @@ def retried_flow(usage=None, cost=None) -> dict:
             **({"usage": usage} if usage is not None else {}), **({"cost": cost} if cost is not None else {})}
 
 
-def test_the_tally_counts_requests_errors_and_usage_per_key():
+def test_the_tally_counts_requests_usage_and_cost_per_provider_and_errors_per_key():
     clock = Clock(1_700_000_000)
     tally = Tally(clock)
     tally.record(retried_flow(usage={"input_tokens": 10, "output_tokens": 5}, cost=0.25))
@@ -65,14 +46,15 @@ def test_the_tally_counts_requests_errors_and_usage_per_key():
     tally.record({"provider": "openai", "key": None,  # every key resting: no key was used
                   "events": [{"kind": "failed", "detail": "giving up: every key rate limited", "reason": "x"}]})
     tally.record({"provider": "openai", "refused": "no client key matched (401)"})
+    tally.record({"provider": "gemini", "key": None, "usage": {"input_tokens": 7}, "cost": 0.5})
 
-    first, second = tally.keys[("openai", MASKED[0])], tally.keys[("openai", MASKED[1])]
-    assert (first.requests, first.error_count) == (0, 2)
-    assert [e["reason"] for e in first.errors] == ["status 429", "status 429"]
-    assert (second.requests, second.error_count) == (3, 1) and second.errors[0]["kind"] == "failed"
-    assert second.usage == {"input_tokens": 11, "output_tokens": 7}
-    assert (second.cost, second.unpriced) == (0.25, 1)
-    assert tally.keys[("openai", None)].requests == 1
+    openai = tally.spent["openai"]
+    assert openai.requests == 4 and openai.usage == {"input_tokens": 11, "output_tokens": 7}
+    assert (openai.cost, openai.unpriced) == (0.25, 1)
+    assert (tally.spent["gemini"].requests, tally.spent["gemini"].cost) == (1, 0.5)
+    assert [e["reason"] for e in tally.errors[("openai", MASKED[0])]] == ["status 429", "status 429"]
+    assert [e["kind"] for e in tally.errors[("openai", MASKED[1])]] == ["failed"]
+    assert tally.error_counts == {("openai", MASKED[0]): 2, ("openai", MASKED[1]): 1}
 
 
 def test_the_tally_keeps_the_last_few_errors_and_ignores_malformed_records():
@@ -83,10 +65,9 @@ def test_the_tally_keeps_the_last_few_errors_and_ignores_malformed_records():
     for bad in ({}, {"provider": 3}, {"provider": "openai", "events": "x", "usage": [1]},
                 {"provider": "openai", "key": 5, "events": [None, {"kind": "retry"}], "usage": {"a": "1", "b": True}}):
         tally.record(bad)
-    counts = tally.keys[("openai", MASKED[0])]
-    assert counts.error_count == 8
-    assert [e["reason"] for e in counts.errors] == [f"upstream body cut {n}" for n in range(3, 8)]
-    assert tally.keys[("openai", None)].usage == {}
+    assert tally.error_counts[("openai", MASKED[0])] == 8
+    assert [e["reason"] for e in tally.errors[("openai", MASKED[0])]] == [f"upstream body cut {n}" for n in range(3, 8)]
+    assert tally.spent["openai"].requests == 10 and tally.spent["openai"].usage == {}
 
 
 def sample_page() -> dict:
@@ -94,10 +75,10 @@ def sample_page() -> dict:
     tally = Tally(clock)
     tally.record(retried_flow(usage={"input_tokens": 10, "output_tokens": 5}, cost=0.25))
     clock.now += 65
-    pool = KeyPool(KEYS[:2], clock=Clock(50))
-    pool.bench(KEYS[0], 30)
-    providers = [{"name": "openai", "family": "openai", "keys": pool.snapshot()},
-                 {"name": "gemini", "family": "gemini", "keys": None}]
+    pool = KeyPool(KEYS[:2], name="openai", clock=Clock(50), wall=clock)
+    pool.bench(KEYS[0], 30, why="status 429")
+    providers = [{"name": "openai", "family": "openai", "pool": describe(pool, 50, clock.now)},
+                 {"name": "gemini", "family": "gemini", "pool": None}]
     flights = [Flight("f1aaaaaaaaaa", "openai", MASKED[1], "openai-chat", clock.now - 2.5),
                Flight("f2bbbbbbbbbb", "openai", None, None, clock.now - 0.5)]
     return page(providers, flights, tally, clock.now)
@@ -110,18 +91,18 @@ def test_the_page_shape_has_providers_keys_states_flights_and_totals():
     assert data["usage"] == {"input_tokens": 10, "output_tokens": 5}
     assert data["cost"] == {"usd": 0.25, "unpriced_requests": 0}
     openai, gemini = data["providers"]
-    assert (openai["name"], openai["pool"], openai["in_flight"], openai["requests"]) == ("openai", True, 2, 1)
-    resting, ready = openai["keys"]
-    assert resting["key"] == MASKED[0] and resting["state"] == "resting" and resting["why"] == "rate limited"
-    assert resting["seconds_left"] == 30 and resting["until"] == "2023-11-14T22:14:55Z"
-    assert resting["error_count"] == 1 and resting["errors"][0] == {
-        "at": "2023-11-14T22:13:20Z", "kind": "retry", "reason": "status 429"}
-    assert ready["state"] == "ready" and ready["until"] is None and ready["in_flight"] == 1
-    assert ready["requests"] == 1 and ready["usage"] == {"input_tokens": 10, "output_tokens": 5}
-    assert (gemini["pool"], gemini["keys"], gemini["cost"]) == (False, [], None)
+    assert (openai["name"], openai["in_flight"], openai["requests"]) == ("openai", 2, 1)
+    resting, ready = openai["pool"]["keys"]
+    assert resting["key"] == MASKED[0] and resting["state"] == "resting"
+    assert resting["resting"][0]["why"] == "status 429" and resting["resting"][0]["seconds"] == 30
+    assert resting["error_count"] == 1 and resting["errors"] == [
+        {"at": "2023-11-14T22:13:20Z", "kind": "retry", "reason": "status 429"}]
+    assert ready["state"] == "ready" and ready["errors"] == [] and ready["error_count"] == 0
+    assert (gemini["pool"], gemini["requests"], gemini["cost"]) == (None, 0, None)
     assert [f["id"] for f in data["requests_in_flight"]] == ["f1aaaaaaaaaa", "f2bbbbbbbbbb"]
     assert data["requests_in_flight"][0] == {"id": "f1aaaaaaaaaa", "provider": "openai", "key": MASKED[1],
                                              "protocol": "openai-chat", "seconds": 2.5}
+    assert not any(key in json.dumps(data) for key in KEYS)
 
 
 def test_the_three_renderings():
@@ -129,20 +110,22 @@ def test_the_three_renderings():
     assert json.loads(render_json(data)) == data
     text = render_text(data).decode()
     assert "Rotator status, up 1m 05s (since 2023-11-14T22:13:20Z)" in text
-    assert "requests 1 · in flight 2 · usage: input_tokens 10, output_tokens 5 · cost $0.25" in text
-    assert f"{MASKED[0]}  resting until 2023-11-14T22:14:55Z (30 s): rate limited" in text
-    assert f"{MASKED[0]} 2023-11-14T22:13:20Z retry: status 429" in text
+    assert "since start: requests 1 · usage: input_tokens 10, output_tokens 5 · cost $0.25 · in flight 2" in text
+    assert f"  {MASKED[0]}  resting until " in text and "(in 30 s): status 429" in text
+    assert f"recent errors:\n    {MASKED[0]} 2023-11-14T22:13:20Z retry: status 429" in text
     assert "gemini (gemini)" in text and "no pool: each client's own key goes upstream" in text
     assert "f1aaaaaa  openai    sk-p…2222  openai-chat  2.5 s" in text
     page_html = render_html(data).decode()
-    assert "<td>sk-p…1111<td>resting until 2023-11-14T22:14:55Z (30 s): rate limited" in page_html
+    assert f"<td>{MASKED[0]}<td>resting until " in page_html
+    assert "<td>2023-11-14T22:13:20Z retry: status 429" in page_html
 
 
 def test_upstream_text_is_escaped_in_html():
     tally = Tally()
     tally.record({"provider": "openai", "key": MASKED[0],
                   "events": [{"kind": "failed", "reason": "status 500: <script>alert(1)</script>"}]})
-    data = page([{"name": "openai", "family": "openai", "keys": KeyPool(KEYS[:1]).snapshot()}], [], tally, 0.0)
+    pool = KeyPool(KEYS[:1], name="openai")
+    data = page([{"name": "openai", "family": "openai", "pool": describe(pool, 0.0, 0.0)}], [], tally, 0.0)
     assert "<script>" not in render_html(data).decode() and "&lt;script&gt;" in render_html(data).decode()
 
 
@@ -175,7 +158,7 @@ def test_the_addon_serves_the_page_on_its_host_without_going_upstream():
     flow = served(POOLED, status_request(path="/?format=json"))
     assert flow.response.status_code == 200 and flow.response.headers["content-type"] == "application/json"
     data = json.loads(flow.response.content)
-    assert [k["key"] for p in data["providers"] for k in p["keys"]] == ["sk-p…1111"]
+    assert [k["key"] for p in data["providers"] if p["pool"] for k in p["pool"]["keys"]] == ["sk-p…1111"]
     assert "sk-pool-secret-aaaa1111" not in flow.response.text
     assert flow.response.headers["cache-control"] == "no-store"
     assert served(POOLED, status_request()).response.headers["content-type"].startswith("text/plain")
@@ -208,7 +191,9 @@ def test_with_clients_a_client_key_in_any_form_opens_the_page_and_stays_out_of_t
     assert "rk-team-a-secret-1234" not in repr(flow.request.get_state())
 
 
-@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer rk-wrong"}, {"x-api-key": "sk-pool-secret-aaaa1111"}])
+@pytest.mark.parametrize("headers", [
+    {}, {"authorization": "Bearer rk-wrong"}, {"x-api-key": "sk-pool-secret-aaaa1111"},
+])
 def test_with_clients_a_request_without_a_client_key_gets_401(headers):
     flow = served(POOLED + CLIENTS, status_request(headers=headers))
     assert flow.response.status_code == 401 and "`clients`" in flow.response.text
