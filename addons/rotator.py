@@ -17,6 +17,7 @@ from addons.config import RotatorConfig  # noqa: E402
 from addons.egress import Egress  # noqa: E402
 from addons.exposure import Exposure  # noqa: E402
 from addons.interception import Interception  # noqa: E402
+from addons.pools import Pools  # noqa: E402
 from addons.status import Status  # noqa: E402
 from addons.views import Views  # noqa: E402
 from addons.websocket import WebSocketUpstream  # noqa: E402
@@ -30,5 +31,5 @@ logging.getLogger("httpcore").setLevel(logging.WARNING)
 engine = Engine()
 # Order matters: the config is loaded before Egress, Exposure and Access read it, and Access refuses a request
 # before WebSocketUpstream or Interception hand it to the engine.
-addons = [RotatorConfig(engine), Egress(engine), Exposure(engine), Access(engine), WebSocketUpstream(engine),
-          Interception(engine), Status(engine), Views(engine), Welcome(engine)]
+addons = [RotatorConfig(engine), Pools(engine), Egress(engine), Exposure(engine), Access(engine),
+          WebSocketUpstream(engine), Interception(engine), Status(engine), Views(engine), Welcome(engine)]

@@ -184,7 +184,9 @@ class Exchange:
         max_concurrent, wait for a lease to come back (up to first_token_timeout). (None, _): no key to be had."""
         give_up = self.loop.time() + self.cfg.first_token_timeout
         while (pick := pool.pick(avoid, self.model)).busy:
-            if not await self._supervise(pool.returned(), lambda: give_up):
+            returned = pool.returned()
+            if not await self._supervise(returned, lambda: give_up):
+                returned.cancel()
                 break
         return pick.key, pick.wait
 

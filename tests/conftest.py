@@ -11,8 +11,11 @@ Safe under xdist: every worker has its own fake vendor, free ports and temp dirs
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,6 +24,11 @@ import pytest
 
 from tests.e2e.harness import ADDON, PROXY_VARS, ROUTE_VARS, Rotator, RotatorPool, default_config, merge
 from tests.fake_vendor import FakeVendor
+
+# Rotator keeps its key pools' state under $XDG_STATE_HOME by default (rewrite/state.py): in tests, never in the
+# real home, for addons run in-process and for every mitmdump the tests start (they inherit the environment).
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="rotator-test-state-")
+atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
 
 __all__ = ["fake_vendor", "rotator", "rotator_pool"]
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest
-from rewrite.pool.status import summary
+from rewrite.pool.status import describe, summary
 from rewrite.pool.strategies import STRATEGIES
 from rewrite.retry import Failure
 
@@ -82,7 +82,7 @@ class KeyPool:
         self.strategy = STRATEGIES[strategy](self.states, wall)
         self._clock, self._wall, self._rng = clock, wall, rng
         self._picks = 0
-        self._returned: asyncio.Future | None = None
+        self._waiters: list[asyncio.Future] = []  # callers waiting for a lease to come back
         self._shown: tuple = ()  # the key states last logged
         self._next_change = math.inf  # when the soonest rest ends
         self.dirty = False  # changed since the last snapshot
@@ -142,16 +142,18 @@ class KeyPool:
 
     def _release(self, state: KeyState) -> None:
         state.in_flight -= 1
-        if self._returned is not None and not self._returned.done():
-            self._returned.set_result(None)
-        self._returned = None
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
 
     def returned(self) -> asyncio.Future:
-        """Resolved when a lease is given back (to wait for a key at its max_concurrent)."""
-        loop = asyncio.get_running_loop()
-        if self._returned is None or self._returned.done() or self._returned.get_loop() is not loop:
-            self._returned = loop.create_future()
-        return self._returned
+        """A future of the caller's own (cancelling it touches no other waiter), resolved when a lease is given
+        back: to wait for a key at its max_concurrent."""
+        self._waiters = [w for w in self._waiters if not w.done()]
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
 
     def resting(self, model: str = "") -> Resting:
         """How long until a key may serve `model` again (when `pick` says to wait, or that none is free)."""
@@ -248,6 +250,10 @@ class KeyPool:
         if state is not None:
             state.usage.answered(model, tokens, cost, self._wall())
             self.dirty = True
+
+    def describe(self) -> dict:
+        """The pool as JSON for `rotator.pools` and the status page (rewrite/pool/status.py)."""
+        return describe(self, self._clock(), self._wall())
 
     def snapshot(self) -> list[dict]:
         """Each key, masked, with its state ("ready", "resting", or "out": refused by the vendor), the seconds

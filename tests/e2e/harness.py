@@ -171,8 +171,10 @@ class RotatorProcess:
 
     def start(self, timeout: float = 30.0, attempts: int = 3) -> RotatorProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # Each process keeps its pools' state in its own file, unless the test names one (to restart on it).
+        config = {"state": {"path": str(self.workdir / "state.db")}, **self.config}
         with self.config_path.open("w") as f:
-            YAML(typ="safe", pure=True).dump(self.config, f)
+            YAML(typ="safe", pure=True).dump(config, f)
         for attempt in range(attempts):
             self.port = free_port()
             with self.log_path.open("ab") as log:

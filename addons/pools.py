@@ -1,0 +1,117 @@
+"""The key pools from mitmproxy: the `rotator.pools` command, and the pools' state kept across restarts.
+
+Each time the config is (re)loaded the engine builds new pools; this addon hands them what the store keeps
+(rests, rotation positions, usage counters; never a key's "out": a reload is what brings a refused key back).
+Changes are written in batches by a periodic task, off the event loop, and once more in `done()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from mitmproxy import command, exceptions
+
+from addons.config import starting_up
+from rewrite.engine import Engine
+from rewrite.pool import KeyPool
+from rewrite.pool.status import table
+from rewrite.state import Batch, MemoryStore, StateError, StateStore, open_store, resolve
+
+logger = logging.getLogger("rotator")
+
+FLUSH_INTERVAL = 2.0  # seconds between batched writes of what changed
+
+
+def scope(provider: str) -> str:
+    return f"pool:{provider}"
+
+
+class Pools:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store: StateStore | None = None
+        self.path: Path | None = None
+        self._pools: dict[str, KeyPool] = {}  # by provider: the pools last handed their state
+        self._flusher: asyncio.Task | None = None
+        self._write_failed = False
+
+    def configure(self, updated: set[str]) -> None:
+        if "rotator_config" in updated:  # (RotatorConfig, registered before this addon, has loaded it)
+            self._adopt()
+
+    def running(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_every(FLUSH_INTERVAL))
+
+    def done(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        if self.store is not None:
+            self._write(self._changes(everything=True))
+            self.store.close()
+            self.store = None
+
+    @command.command("rotator.pools")
+    def pools(self, fmt: str = "table") -> str:
+        """Each key pool: keys masked, their state (ready, resting until when and why, out), requests in flight,
+        and requests, tokens and cost in the last hour and in all. fmt: table or json."""
+        described = [p.pool.describe() for p in self.engine.router.providers if p.pool is not None]
+        return json.dumps(described, indent=2) if fmt == "json" else table(described)
+
+    # -- the store ---------------------------------------------------------------------------------------------
+
+    def _adopt(self) -> None:
+        """Give the engine's new pools the state of the old ones (a reload) or of the store (a start)."""
+        carried = self._changes(everything=True)
+        path = resolve(self.engine.config.state.path)
+        if self.store is None or path != self.path:
+            self._open(path)
+        self._write(carried)
+        self._pools = {p.name: p.pool for p in self.engine.router.providers if p.pool is not None}
+        for name, pool in self._pools.items():
+            try:
+                pool.import_state(self.store.load(scope(name)))
+            except StateError as e:
+                logger.warning("rotator: state.path: %s; the %s pool starts afresh", e, name)
+
+    def _open(self, path: Path | None) -> None:
+        if self.store is not None:
+            self.store.close()
+        try:
+            self.store, self.path = open_store(path), path
+        except StateError as e:
+            logger.error("rotator_config: state.path: %s", e)
+            if starting_up():
+                sys.exit(1)  # before the proxy listens, like any config error
+            self.store, self.path = MemoryStore(), None
+            raise exceptions.OptionsError(f"rotator_config: state.path: {e}") from None
+        if path is not None:
+            logger.info("rotator: key pool state is kept in %s", path)
+
+    def _changes(self, everything: bool = False) -> Batch:
+        return {scope(name): pool.export_state() for name, pool in self._pools.items() if everything or pool.dirty}
+
+    def _write(self, batch: Batch) -> None:
+        if not batch or self.store is None:
+            return
+        try:
+            self.store.save(batch)
+            self._write_failed = False
+        except StateError as e:
+            if not self._write_failed:  # once per run of failures, not once per flush
+                logger.warning("rotator: state.path: %s; the pools keep running on what they hold", e)
+            self._write_failed = True
+
+    async def _flush_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            batch = self._changes()
+            if batch:
+                with contextlib.suppress(RuntimeError):  # (the interpreter is shutting down)
+                    await asyncio.to_thread(self._write, batch)

@@ -1,0 +1,117 @@
+"""Where Rotator keeps what must survive a restart: the key pools' rests, rotation positions and usage counters.
+
+A store holds JSON records by scope and name (`pool:openai` / `key:<fingerprint>`), written in batches: the caller
+collects what changed and hands it over now and then (addons/pools.py flushes off the event loop), never a write
+per event. SQLite (stdlib) on one machine; the same interface can hold Redis for several processes. Keys are never
+stored: records name them by fingerprint (rewrite/pool/key_state.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol
+
+Batch = dict[str, dict[str, object]]  # scope -> name -> JSON value
+
+
+class StateStore(Protocol):
+    def load(self, scope: str) -> dict[str, object]:
+        """Every record of `scope`, by name (empty when there is none)."""
+
+    def save(self, batch: Batch) -> None:
+        """Write every record of `batch` (replacing records of the same scope and name) at once."""
+
+    def close(self) -> None: ...
+
+
+class StateError(Exception):
+    """The store cannot be opened or written; the message is one line, and names the file."""
+
+
+def default_path() -> Path:
+    """$XDG_STATE_HOME/rotator/state.db, else ~/.local/state/rotator/state.db."""
+    base = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
+    return Path(base).expanduser() / "rotator" / "state.db"
+
+
+def resolve(path: str | None) -> Path | None:
+    """The file a `state.path` setting names: None for the default, "" for none (memory only)."""
+    if path is None:
+        return default_path()
+    return Path(path).expanduser() if path else None
+
+
+def open_store(path: Path | None) -> StateStore:
+    return SqliteStore(path) if path is not None else MemoryStore()
+
+
+class MemoryStore:
+    """Kept while the process runs: carries the pools' state over a config reload, not over a restart."""
+
+    def __init__(self) -> None:
+        self._scopes: Batch = {}
+
+    def load(self, scope: str) -> dict[str, object]:
+        return json.loads(json.dumps(self._scopes.get(scope, {})))
+
+    def save(self, batch: Batch) -> None:
+        for scope, records in batch.items():
+            self._scopes.setdefault(scope, {}).update(json.loads(json.dumps(records)))
+
+    def close(self) -> None:
+        pass
+
+
+class SqliteStore:
+    """One table of JSON records. Written from a worker thread and read at start-up, one call at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS records (scope TEXT NOT NULL, name TEXT NOT NULL, "
+                             "value TEXT NOT NULL, PRIMARY KEY (scope, name))")
+        except (OSError, sqlite3.Error) as e:
+            raise StateError(f"cannot open {path}: {_why(e)}") from None
+
+    def load(self, scope: str) -> dict[str, object]:
+        with self._lock:
+            try:
+                rows = self._db.execute("SELECT name, value FROM records WHERE scope = ?", (scope,)).fetchall()
+            except sqlite3.Error as e:
+                raise StateError(f"cannot read {self.path}: {_why(e)}") from None
+        out = {}
+        for name, value in rows:
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                continue  # a record that does not parse is left out, not fatal
+        return out
+
+    def save(self, batch: Batch) -> None:
+        rows = [(scope, name, json.dumps(value)) for scope, records in batch.items() for name, value in records.items()]
+        if not rows:
+            return
+        with self._lock:
+            try:
+                with self._db:  # one transaction
+                    self._db.execute("BEGIN")
+                    self._db.executemany("INSERT OR REPLACE INTO records (scope, name, value) VALUES (?, ?, ?)",
+                                         rows)
+            except sqlite3.Error as e:
+                raise StateError(f"cannot write {self.path}: {_why(e)}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _why(e: Exception) -> str:
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)

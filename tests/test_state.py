@@ -1,0 +1,261 @@
+"""What survives a restart: the state stores (SQLite, memory), a pool's export and import, and the Pools addon that
+opens the store, hands new pools their state, flushes in batches, closes in done(), and answers `rotator.pools`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.test import taddons
+
+import addons.pools as pools_addon
+from addons.pools import Pools, scope
+from rewrite import retry
+from rewrite.config import parse
+from rewrite.engine import Engine
+from rewrite.pool import KeyPool, fingerprint
+from rewrite.state import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
+
+SECRET = "sk-proj-secret-0123456789-wxyz"
+OTHER = "sk-proj-other-9876543210-abcd"
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Stores
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_store_keeps_records_by_scope_and_name(kind, tmp_path):
+    store = MemoryStore() if kind == "memory" else SqliteStore(tmp_path / "s.db")
+    assert store.load("pool:openai") == {}
+    store.save({"pool:openai": {"a": {"x": 1}, "b": [1, 2]}, "pool:gemini": {"a": "g"}})
+    store.save({"pool:openai": {"a": {"x": 2}}})
+    assert store.load("pool:openai") == {"a": {"x": 2}, "b": [1, 2]}
+    assert store.load("pool:gemini") == {"a": "g"}
+    store.close()
+
+
+def test_sqlite_survives_a_reopen_and_skips_a_record_that_does_not_parse(tmp_path):
+    path = tmp_path / "deep" / "dir" / "state.db"
+    store = SqliteStore(path)
+    store.save({"pool:openai": {"a": 1, "b": 2}})
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE records SET value = 'not json' WHERE name = 'b'")
+    again = SqliteStore(path)
+    assert again.load("pool:openai") == {"a": 1}
+    again.close()
+
+
+def test_a_store_that_cannot_be_opened_says_so_in_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StateError) as e:
+        SqliteStore(blocker / "state.db")  # its directory would be a file
+    assert str(e.value).startswith(f"cannot open {blocker / 'state.db'}: ") and "\n" not in str(e.value)
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError, match="cannot open"):
+        SqliteStore(garbage)
+
+
+def test_where_the_state_goes(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_path() == tmp_path / "rotator" / "state.db" == resolve(None)
+    monkeypatch.delenv("XDG_STATE_HOME")
+    assert default_path() == Path("~/.local/state/rotator/state.db").expanduser()
+    assert resolve("") is None and isinstance(open_store(None), MemoryStore)
+    assert resolve("~/x.db") == Path("~/x.db").expanduser()
+
+
+def test_the_config_names_the_state_path():
+    assert parse("").state.path is None
+    assert parse("state: {path: ''}").state.path == ""
+    assert parse("state: {path: /tmp/r.db}").state.path == "/tmp/r.db"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A pool's state
+
+
+def rate_limited(seconds: str):
+    return retry.from_status(429, [("retry-after", seconds)], b"", pooled=True)
+
+
+def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
+    clock, wall = Clock(100.0), Clock(1_700_000_000.0)
+    old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
+    old.failed(SECRET, rate_limited("300"), "gpt-4o")
+    old.failed(OTHER, retry.from_status(429, [], b"", pooled=True), "")  # a backoff, whole key
+    with old.lease(OTHER):
+        old.record_usage(OTHER, "gpt-4o", 120, 0.5)
+    old.record_usage(OTHER, "mystery", 30, None)
+    records = json.loads(json.dumps(old.export_state()))
+
+    # "restarted" 100 s later: another monotonic clock, the wall clock moved on
+    clock2, wall.now = Clock(5.0), wall.now + 100
+    new = KeyPool([SECRET, OTHER], clock=clock2, wall=wall)
+    new.import_state(records)
+    assert new.pick(model="gpt-4o").key == OTHER  # (its short backoff ended while Rotator was down)
+    assert new.states[0].rest_until("gpt-4o", 5.0) == pytest.approx(5.0 + 200)
+    assert new.states[0].rest_until("gpt-4o-mini", 5.0) == 0
+    other = new.describe()["keys"][1]
+    assert other["total"] == {"requests": 1, "tokens": 150, "cost": 0.5, "unpriced": 1}
+    assert other["last_hour"]["tokens"] == 150 and other["models"]["gpt-4o"]["tokens"] == 120
+    assert new.states[1].failures == 1
+    with new.lease(OTHER):
+        pass
+    assert new.describe()["keys"][1]["total"]["requests"] == 2  # the counters continue
+
+
+def test_an_out_key_is_not_carried_over_and_expired_rests_are_dropped():
+    clock, wall = Clock(0.0), Clock(1_700_000_000.0)
+    old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
+    old.failed(SECRET, retry.from_status(401, [], b"", pooled=True))
+    old.failed(OTHER, rate_limited("10"), "m")
+    records = old.export_state()
+    wall.now += 60
+    new = KeyPool([SECRET, OTHER], clock=Clock(0.0), wall=wall)
+    new.import_state(records)
+    assert [s.state(0.0) for s in new.states] == ["ready", "ready"]
+
+
+def test_the_records_never_hold_a_key():
+    pool = KeyPool([SECRET], wall=lambda: 1_700_000_000.0)
+    pool.failed(SECRET, rate_limited("30"), "m")
+    text = json.dumps(pool.export_state())
+    assert SECRET not in text and "wxyz" not in text and f"key:{fingerprint(SECRET)}" in text
+
+
+def test_records_that_do_not_parse_are_ignored():
+    pool = KeyPool([SECRET], wall=lambda: 1_700_000_000.0)
+    key = f"key:{fingerprint(SECRET)}"
+    for records in ({"strategy": "x", key: 3}, {key: {"rests": {"m": ["soon", "why"]}, "failures": "2",
+                                                      "usage": {"total": {"requests": -4, "tokens": "many"},
+                                                                "minutes": [[1, 2, 3], "x"]}}},
+                    {key: {"rests": [1], "usage": []}}, {key: {"rests": {"m": [float("inf"), "x"]}}}):
+        pool.import_state(records)
+    assert pool.pick(model="m").wait == 0 and pool.describe()["keys"][0]["total"]["requests"] == 0
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The addon
+
+
+def config(state_path: str, keys: str = f"[{SECRET}, {OTHER}]") -> str:
+    return f"providers: {{openai: {{base_url: 'http://127.0.0.1:9/v1', keys: {keys}}}}}\nstate: {{path: '{state_path}'}}\n"
+
+
+def started(engine: Engine) -> Pools:
+    addon = Pools(engine)
+    addon.configure({"rotator_config"})  # (what RotatorConfig announces once it has loaded the config)
+    return addon
+
+
+def pool_of(engine: Engine) -> KeyPool:
+    return engine.router.provider_for("api.openai.com").pool
+
+
+def test_a_resting_key_is_still_resting_after_a_restart(tmp_path):
+    db = tmp_path / "state.db"
+    with taddons.context():
+        first = Engine(parse(config(str(db))))
+        addon = started(first)
+        pool_of(first).failed(SECRET, rate_limited("300"), "gpt-4o")
+        with pool_of(first).lease(OTHER):
+            pool_of(first).record_usage(OTHER, "gpt-4o", 42, 0.001)
+        addon.done()
+
+        second = Engine(parse(config(str(db))))
+        again = started(second)
+        pool = pool_of(second)
+        assert {pool.pick(model="gpt-4o").key for _ in range(4)} == {OTHER}
+        table = again.pools()
+        assert "resting for gpt-4o until" in table and "rate limited, status 429" in table
+        assert SECRET not in table and OTHER not in table and "sk-p…wxyz" in table
+        described = json.loads(again.pools("json"))
+        assert described[0]["keys"][1]["total"]["tokens"] == 42 and described[0]["keys"][1]["total"]["requests"] == 1
+        again.done()
+    assert SECRET.encode() not in db.read_bytes() and OTHER.encode() not in db.read_bytes()
+
+
+def test_a_reload_brings_an_out_key_back_and_keeps_the_rests(tmp_path):
+    with taddons.context():
+        engine = Engine(parse(config("")))
+        addon = started(engine)
+        pool_of(engine).failed(SECRET, retry.from_status(401, [], b"", pooled=True))
+        pool_of(engine).failed(OTHER, rate_limited("300"), "m")
+        engine.configure(parse(config("")))  # the config reloaded: new pools
+        addon.configure({"rotator_config"})
+        pool = pool_of(engine)
+        assert [s.state(pool._clock()) for s in pool.states] == ["ready", "resting"]
+        addon.done()
+
+
+async def test_changes_are_flushed_in_batches_without_done(tmp_path, monkeypatch):
+    db = tmp_path / "state.db"
+    writes = []
+    with taddons.context():
+        engine = Engine(parse(config(str(db))))
+        addon = started(engine)
+        save = addon.store.save
+        monkeypatch.setattr(addon.store, "save", lambda batch: (writes.append(batch), save(batch)))
+        monkeypatch.setattr(pools_addon, "FLUSH_INTERVAL", 0.05)
+        addon.running()
+        for _ in range(50):  # many events, no write of their own
+            pool_of(engine).failed(SECRET, rate_limited("300"), "m")
+            with pool_of(engine).lease(OTHER):
+                pass
+        assert writes == []
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if writes:
+                break
+        assert len(writes) == 1 and scope("openai") in writes[0]
+        reader = SqliteStore(db)
+        assert f"key:{fingerprint(OTHER)}" in reader.load(scope("openai"))
+        reader.close()
+        await asyncio.sleep(0.2)
+        assert len(writes) == 1  # nothing changed since: nothing written
+        addon.done()
+        assert addon.store is None
+
+
+def test_a_state_file_that_cannot_be_opened_is_refused_in_one_line(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with taddons.context():
+        engine = Engine(parse(config(str(blocker / "state.db"))))
+        with pytest.raises(exceptions.OptionsError, match=r"^rotator_config: state.path: cannot open "):
+            started(engine)
+    assert "state.path: cannot open" in caplog.text
+
+
+def test_the_command_is_registered_and_returns_text():
+    engine = Engine(parse(config("")))
+    addon = Pools(engine)
+    with taddons.context(addon) as tctx:
+        addon.configure({"rotator_config"})
+        text = tctx.master.commands.call("rotator.pools")
+        assert text.startswith("openai (round-robin): 2 ready, 0 resting, 0 out")
+        assert "requests 1h / all" in text and "sk-p…wxyz" in text and SECRET not in text
+        assert json.loads(tctx.master.commands.call("rotator.pools", "json"))[0]["provider"] == "openai"
+
+
+def test_without_pools_the_command_says_so():
+    addon = Pools(Engine(parse("state: {path: ''}")))
+    with taddons.context(addon):
+        addon.configure({"rotator_config"})
+        assert addon.pools() == "rotator: no key pools configured"
