@@ -19,7 +19,6 @@ from addons.interception import hide_credential
 from rewrite.clients import ClientKeys, presented
 from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle
 from rewrite.engine import Engine
-from rewrite.pool.status import describe
 from rewrite.status import Flight, Tally, page, render_html, render_json, render_text
 
 logger = logging.getLogger("rotator")
@@ -75,9 +74,8 @@ class Status:
     def snapshot(self) -> dict:
         """The page's data, as `?format=json` returns it."""
         now = time.time()
-        providers = [{"name": p.name, "family": p.family,
-                      "pool": describe(p.pool, time.monotonic(), now) if p.pool else None}
-                     for p in self.engine.router.providers]
+        providers = [{"name": p.name, "family": p.family, "pool": p.pool.describe() if p.pool else None}
+                     for p in self.engine.router.providers]  # (the pools as the `rotator.pools` command shows them)
         flights = [Flight(job.id, job.route.provider.name, job.key,
                           job.route.protocol.name if job.route.protocol else None, self._started.get(job.id, now))
                    for job in list(self.engine.jobs.values())]
