@@ -131,3 +131,11 @@ def test_without_clients_anyone_who_reaches_the_proxy_sees_it(rotator, monkeypat
     assert get("http://rotator.status/").status_code == 200
     assert get("http://rotator.status/nothing-here").status_code == 404
     assert get("http://rotator.status/?format=yaml").status_code == 400
+
+
+def test_with_proxyauth_the_proxy_itself_asks_for_credentials_first(rotator, monkeypatch):
+    proxy = rotator(args=("--set", "proxyauth=user:status-pass"))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    assert get("http://rotator.status/").status_code == 407
+    monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://user:status-pass@"))
+    assert get("http://rotator.status/").status_code == 200
