@@ -255,24 +255,6 @@ class KeyPool:
         """The pool as JSON for `rotator.pools` and the status page (rewrite/pool/status.py)."""
         return describe(self, self._clock(), self._wall())
 
-    def snapshot(self) -> list[dict]:
-        """Each key, masked, with its state ("ready", "resting", or "out": refused by the vendor), the seconds
-        until it is back (None: ready, or out until the config is reloaded) and why it is not ready (for the
-        status page, rewrite/status.py; `rotator.pools` shows more: rewrite/pool/status.py)."""
-        now = self._clock()
-        out = []
-        for s in self.states:
-            state, seconds, why = s.state(now), None, s.out
-            if state == "resting":
-                rests = s.active_rests(now)
-                if rests:
-                    scope, rest = max(rests.items(), key=lambda item: item[1].until)
-                    seconds, why = rest.until - now, rest.why + (f" (for {scope})" if scope else "")
-                else:
-                    seconds, why = s.slow_until - now, f"stalled or unreachable ({s.stalls} in a row)"
-            out.append({"key": s.masked, "state": state, "seconds": seconds, "why": why})
-        return out
-
     # -- the log line ----------------------------------------------------------------------------------------
 
     def _changed(self, now: float) -> None:
