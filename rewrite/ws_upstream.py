@@ -67,7 +67,7 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig) -> Failure | None:
             sj.job.key = mask(key)
         if failure is not None and (pool is None or key == prev):
             wait = max(wait, failure.wait or (retry.backoff(n - 1) if failure.status or failure.bench else 0))
-        if wait > retry.MAX_WAIT:
+        if wait > (cfg.first_token_timeout if pool is not None else retry.MAX_WAIT):
             break
         if wait:
             await asyncio.sleep(wait)

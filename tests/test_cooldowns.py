@@ -21,7 +21,8 @@ from rewrite.exchange import Exchange, Job
 from rewrite.loopback import LoopbackRequest
 from rewrite.pool import KeyPool
 from rewrite.pool.keypool import ALERT, BACKOFF_BASE, BACKOFF_MAX
-from rewrite.router import Router
+from rewrite.router import Route, Router
+from rewrite.ws_upstream import SocketJob, open_upstream
 from tests import samples
 from tests.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
 
@@ -354,3 +355,11 @@ async def test_every_key_back_later_than_first_token_timeout_is_answered_at_once
     out = await send(route, cfg, up)
     assert out.status == 429 and dict(out.headers)["retry-after"] == "3" and len(up.seen) == 2
     assert math.isfinite(route.provider.pool.resting("m").seconds)
+
+
+async def test_a_websocket_handshake_when_every_key_rests_past_first_token_timeout_is_answered_at_once():
+    route, cfg = route_for(["k1"], first_token_timeout=1)
+    route.provider.pool.bench("k1", 30)
+    sj = SocketJob(Job("job-0001", Route(route.provider, None)), [("authorization", "Bearer c")], "/v1/realtime")
+    failure = await asyncio.wait_for(open_upstream(sj, cfg), 5)
+    assert failure.status == 429 and dict(failure.headers)["retry-after"] == "30" and sj.upstream is None
