@@ -26,6 +26,9 @@ _CRLF = b"\r\n"
 _NO_BODY_STATUS = (204, 304)
 
 Origin = tuple[str, str, int]
+# The response extension holding the body's reader: `await response.extensions[BODY].next_piece()` gives the
+# undecoded body piece by piece without httpx's per-piece layers (b"" at the end; errors are httpx's).
+BODY = "rotator_body"
 
 
 class _Connection:
@@ -112,7 +115,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise
         body = _Body(self, conn, request.method, status, headers)
         return httpx.Response(
-            status, headers=headers, stream=body, extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason}
+            status, headers=headers, stream=body,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason, BODY: body},
         )
 
     def _reuse(self, origin: Origin) -> _Connection | None:
@@ -262,7 +266,10 @@ async def _read(reader: asyncio.StreamReader, size: int = READ_SIZE) -> bytes:
 
 
 class _Body(httpx.AsyncByteStream):
-    """A response body read straight off the connection; the connection goes back to the pool when it ends."""
+    """A response body read straight off the connection; the connection goes back to the pool when it ends.
+
+    `next_piece` is the body's one reader; the engine calls it directly (see BODY), and `__aiter__` serves httpx.
+    """
 
     def __init__(self, transport: LeanTransport, conn: _Connection, method: str, status: int,
                  headers: list[tuple[bytes, bytes]]) -> None:
@@ -281,51 +288,69 @@ class _Body(httpx.AsyncByteStream):
                 raise httpx.RemoteProtocolError("malformed content-length") from None
         else:
             self._mode, self._remaining, self._keep_alive = "close", 0, False
+        # Chunked framing: bytes read but not yet decoded, data bytes left in the current chunk, bytes of its
+        # closing CRLF still to come, and whether the last chunk has been read (its trailers are next).
+        self._buf = b""
+        self._need = 0
+        self._skip = 0
+        self._last = False
 
     async def __aiter__(self):
+        while piece := await self.next_piece():
+            yield piece
+
+    async def next_piece(self) -> bytes:
+        """The body's next bytes, one piece per socket read (so one upstream write stays one piece); b"" at its end.
+
+        A plain coroutine, not an async generator: the engine reads every piece of a stream through it, and the
+        generator layers httpx's iterators add per piece were a measurable share of the per-event cost."""
         conn = self._conn
         if conn is None:
-            return
-        reader = conn.reader
+            return b""
         try:
-            if self._mode == "length":
-                remaining = self._remaining
-                while remaining > 0:
-                    data = await _read(reader, min(remaining, READ_SIZE))
-                    if not data:
-                        raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
-                    remaining -= len(data)
-                    yield data
-            elif self._mode == "chunked":
-                async for data in self._chunks(reader):
-                    yield data
+            if self._mode == "chunked":
+                piece = await self._next_chunked(conn.reader)
+            elif self._mode == "length":
+                piece = await self._next_of_length(conn.reader)
             else:
-                while data := await _read(reader):
-                    yield data
+                piece = await _read(conn.reader)
         except OSError as e:
             self._discard()
             raise httpx.ReadError(str(e) or type(e).__name__) from e
         except BaseException:
             self._discard()
             raise
-        self._finish()
+        if not piece:
+            self._finish()
+        return piece
 
-    async def _chunks(self, reader: asyncio.StreamReader):
-        """The data of a chunked body, one piece per socket read (so one upstream write stays one piece)."""
-        buf = b""
-        need = 0  # bytes of the current chunk's data still to come
-        skip = 0  # bytes of the current chunk's closing CRLF still to come
+    async def _next_of_length(self, reader: asyncio.StreamReader) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        data = await _read(reader, min(self._remaining, READ_SIZE))
+        if not data:
+            raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
+        self._remaining -= len(data)
+        return data
+
+    async def _next_chunked(self, reader: asyncio.StreamReader) -> bytes:
+        if self._last:
+            await self._trailers(reader, self._buf)
+            self._buf = b""
+            return b""
+        need, skip = self._need, self._skip
         while True:
             data = await _read(reader)
             if not data:
                 raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
-            buf = buf + data if buf else data
+            buf = self._buf + data if self._buf else data
             out = []
             pos = 0
             while True:
                 if need:
                     take = min(need, len(buf) - pos)
-                    out.append(buf[pos : pos + take])
+                    if take:
+                        out.append(buf[pos : pos + take])
                     pos += take
                     need -= take
                     if need:
@@ -347,15 +372,17 @@ class _Body(httpx.AsyncByteStream):
                 except ValueError:
                     raise httpx.RemoteProtocolError("malformed chunk size") from None
                 if size == 0:
+                    self._last = True
+                    self._buf = buf[end + 2 :]
                     if out:
-                        yield b"".join(out)
-                    await self._trailers(reader, buf[end + 2 :])
-                    return
+                        return b"".join(out)
+                    return await self._next_chunked(reader)
                 pos = end + 2
                 need = size
-            buf = buf[pos:]
+            self._buf = buf[pos:]
+            self._need, self._skip = need, skip
             if out:
-                yield b"".join(out)
+                return out[0] if len(out) == 1 else b"".join(out)
 
     @staticmethod
     async def _trailers(reader: asyncio.StreamReader, rest: bytes) -> None:
