@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 
-from bench_lib.procinfo import cpu_seconds, machine_busy_seconds, memory_kib
+from bench_lib.procinfo import cpu_seconds, cpu_split, machine_busy_seconds, memory_kib
 from bench_lib.stats import pcts
 
 now_ns = time.monotonic_ns
@@ -541,7 +541,7 @@ async def job_paced(job: dict) -> dict:
         finally:
             conn.close()
 
-    cpu0 = cpu_seconds(pids)
+    user0, sys0 = cpu_split(pids)
     load0 = cpu_seconds([os.getpid()] + (job.get("load_pids") or []))
     t0 = now_ns()
     tasks = [asyncio.create_task(one(i, c)) for i, c in enumerate(conns)]
@@ -551,7 +551,8 @@ async def job_paced(job: dict) -> dict:
     if pending:
         await asyncio.wait(pending, timeout=5)
     elapsed = (now_ns() - t0) / 1e9
-    cpu1 = cpu_seconds(pids)
+    user1, sys1 = cpu_split(pids)
+    cpu0, cpu1 = user0 + sys0, user1 + sys1
     load1 = cpu_seconds([os.getpid()] + (job.get("load_pids") or []))
     if sampler:
         sampler.cancel()
@@ -577,6 +578,7 @@ async def job_paced(job: dict) -> dict:
             "delay_all_p50_ms": ms(a50), "delay_all_p99_ms": ms(a99), "delay_all_max_ms": ms(amax),
             "all_started_ms": ms(all_started - t0 - 50_000_000) if all_started is not None else None,
             "proxy_cpu_s": cpu1 - cpu0, "proxy_cpu_us_per_event": (cpu1 - cpu0) * 1e6 / got if got else None,
+            "proxy_sys_us_per_event": (sys1 - sys0) * 1e6 / got if got else None,
             "proxy_cpu_share": (cpu1 - cpu0) / elapsed if elapsed else None,
             "load_cpu_share": (load1 - load0) / elapsed if elapsed else None,
             "rss_idle_kib": rss_idle, "rss_peak_kib": max(rss) if pids else None, "hwm_kib": hwm if pids else None,

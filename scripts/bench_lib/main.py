@@ -28,6 +28,9 @@ SCRIPTS = ROOT / "scripts"
 LITELLM_SPEC = "litellm[proxy]==1.100.5"
 LITELLM_VENV = ROOT / ".bench-venv"
 TARGETS = ("direct", "bare", "rotator", "litellm")
+# A second Rotator, with `force_upstream_stream: false`: measured in the non-stream phase only, shown in the
+# rotator column as the "forcing off" rows.
+UNFORCED = "rotator_unforced"
 POOL_KEYS = ("sk-bench-1", "sk-bench-2", "sk-bench-3", "sk-ant-bench-1", "sk-ant-bench-2")
 
 
@@ -185,7 +188,7 @@ class Bench:
         self.logdir = self.outdir / f"{self.stamp}-logs"
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
-        self.targets: dict[str, Target] = {n: Target(n) for n in TARGETS}
+        self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, UNFORCED)}
         self.raw: dict[str, dict[str, list]] = {}
         self.notes: list[str] = []
         self.skipped: list[str] = []
@@ -233,21 +236,27 @@ class Bench:
         rot = t["rotator"]
         if self.args.no_rotator:
             rot.fail("skipped (--no-rotator)")
+            t[UNFORCED].fail("skipped (--no-rotator)")
         elif not Path(self.args.rotator_script).exists():
             rot.fail(f"{self.args.rotator_script} does not exist")
+            t[UNFORCED].fail(f"{self.args.rotator_script} does not exist")
         else:
-            cfg = self.logdir / "rotator.yaml"
-            cfg.write_text(
-                "providers:\n"
-                f'  openai:    {{base_url: "http://127.0.0.1:{self.vport}/v1", keys: [{", ".join(POOL_KEYS[:3])}]}}\n'
-                f'  anthropic: {{base_url: "http://127.0.0.1:{self.vport}", keys: [{", ".join(POOL_KEYS[3:])}]}}\n'
-            )
-            port = free_port()
-            rot.proc = start_mitmdump("rotator", Path(self.args.rotator_script).resolve(),
-                                      ["--set", f"rotator_config={cfg}"],
-                                      port, confdir, self.logdir, child_env(), self.proxy_cpus)
-            self.procs.append(rot.proc)
-            rot.spec = {"kind": "tunnel", "port": port, "cafile": cafile}
+            # The second Rotator answers only the non-stream phase, with forced upstream streaming turned off.
+            for tg, extra in ((rot, ""), (t[UNFORCED], ", force_upstream_stream: false")):
+                cfg = self.logdir / f"{tg.name}.yaml"
+                cfg.write_text(
+                    "providers:\n"
+                    f'  openai:    {{base_url: "http://127.0.0.1:{self.vport}/v1", '
+                    f'keys: [{", ".join(POOL_KEYS[:3])}]{extra}}}\n'
+                    f'  anthropic: {{base_url: "http://127.0.0.1:{self.vport}", '
+                    f'keys: [{", ".join(POOL_KEYS[3:])}]{extra}}}\n'
+                )
+                port = free_port()
+                tg.proc = start_mitmdump(tg.name, Path(self.args.rotator_script).resolve(),
+                                         ["--set", f"rotator_config={cfg}"],
+                                         port, confdir, self.logdir, child_env(), self.proxy_cpus)
+                self.procs.append(tg.proc)
+                tg.spec = {"kind": "tunnel", "port": port, "cafile": cafile}
 
         # LiteLLM
         llm = t["litellm"]
@@ -266,7 +275,7 @@ class Bench:
                 llm.spec = {"kind": "plain", "port": port}
 
         # readiness, then a probe: a target that cannot stream correctly is n/a, with the reason
-        for name in ("bare", "rotator", "litellm"):
+        for name in ("bare", "rotator", UNFORCED, "litellm"):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -280,7 +289,7 @@ class Bench:
                 continue
             for p in tg.pids():
                 pin(p, self.proxy_cpus)
-        for name in TARGETS:
+        for name in (*TARGETS, UNFORCED):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -332,16 +341,20 @@ class Bench:
             self.start_client()
             return {"failed": str(e)}
 
-    def phase(self, key: str, job: dict, reps: int, family: str = "openai") -> None:
-        """Runs `job` against every working target, `reps` times, interleaving targets within each repetition."""
+    def phase(self, key: str, job: dict, reps: int, family: str = "openai", extra: dict[str, str] | None = None) -> None:
+        """Runs `job` against every working target, `reps` times, interleaving targets within each repetition.
+
+        `extra` maps further phases to the one target each measures, run in the same repetitions (its results
+        are filed under that phase, in the rotator column)."""
         if self.measuring() > self.plan.budget_s:
             self.skipped.append(key)
             log(f"{key}: skipped, time budget of {self.plan.budget_s:.0f} s used up")
             return
         log(f"{key} ({reps} x)")
-        out = self.raw.setdefault(key, {})
+        runs = [(key, name, name) for name in TARGETS]
+        runs += [(phase, name, "rotator") for phase, name in (extra or {}).items()]
         for _ in range(reps):
-            for name in TARGETS:
+            for phase, name, column in runs:
                 tg = self.targets[name]
                 if not tg.ok or family not in tg.families:
                     continue
@@ -349,7 +362,7 @@ class Bench:
                     tg.fail(f"process exited (code {tg.proc.p.returncode}); log: {tail(tg.proc.log, 600)}")
                     continue
                 res = self.job(name, dict(job, family=family))
-                out.setdefault(name, []).append(res)
+                self.raw.setdefault(phase, {}).setdefault(column, []).append(res)
                 if res.get("failed"):
                     log(f"  {name}: job failed: {res['failed']}")
                     tg.fail(f"{key}: {res['failed']} (not measured further)")
@@ -371,7 +384,8 @@ class Bench:
         self.phase("long_anthropic", {"kind": "long", "events": p.anthropic_long_events, "batch": 1,
                                       "time_limit": p.job_limit_s}, p.long_reps, family="anthropic")
         self.phase("nonstream", {"kind": "nonstream", "concurrency": p.nonstream_concurrency,
-                                 "total": p.nonstream_total, "time_limit": p.job_limit_s}, p.long_reps)
+                                 "total": p.nonstream_total, "time_limit": p.job_limit_s}, p.long_reps,
+                   extra={report.NONSTREAM_OFF: UNFORCED})
         nominal = p.paced_events * p.paced_interval_ms / 1000
         for n in p.paced_levels:  # ascending, so that each level's peak RSS is the process's peak so far
             self.phase(f"paced_{n}", {"kind": "paced", "streams": n, "events": p.paced_events,
@@ -395,6 +409,9 @@ class Bench:
                      "-> fake vendor over plain HTTP on 127.0.0.1; both with --set connection_strategy=lazy")
         notes.append("bare = mitmdump -s scripts/bench_lib/bare_addon.py: only redirects to the vendor and sets "
                      "flow.response.stream = True (the least any mitmproxy-based design must do)")
+        if self.targets[UNFORCED].ok:
+            notes.append(f"{UNFORCED}: a second rotator whose providers set force_upstream_stream: false, measured "
+                         "in the non-stream phase only (the 'forcing off' rows, in the rotator column)")
         if self.targets["litellm"].ok:
             notes.append("litellm: " + self.targets["litellm"].note)
         if self.proxy_cpus:

@@ -9,15 +9,21 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pids: list[int]) -> float:
     """utime + stime of the processes, in seconds (0 for a process that is gone)."""
-    total = 0
+    return sum(cpu_split(pids))
+
+
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """(utime, stime) of the processes, in seconds: stime is the kernel's share (socket calls, loopback TCP)."""
+    user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5), counted after "(comm)"
-    return total / TICK
+        user += int(fields[11])  # fields 14 and 15 of stat(5), counted after "(comm)"
+        system += int(fields[12])
+    return user / TICK, system / TICK
 
 
 def memory_kib(pids: list[int]) -> tuple[int, int]:

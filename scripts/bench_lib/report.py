@@ -18,6 +18,10 @@ PROXY = "proxy"  # a figure of the process under test (CPU, memory): none for di
 COUNT = "count"  # summed over repetitions; no ratios
 INFO = "info"  # a figure of the benchmark itself, for every target; no ratios
 
+# The non-stream phase against a second Rotator whose providers set `force_upstream_stream: false`; its results
+# are filed under the rotator column.
+NONSTREAM_OFF = "nonstream_unforced"
+
 
 class Row:
     def __init__(self, key: str, label: str, unit: str, kind: str, phase: str, get: Callable[[dict], float | None],
@@ -80,6 +84,7 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
                 field("steady_window_ms")),
             Row(f"paced{n}_errors", "errors (streams)", "", COUNT, ph, field("errors")),
             Row(f"paced{n}_cpu", "proxy CPU/event", "us", PROXY, ph, field("proxy_cpu_us_per_event")),
+            Row(f"paced{n}_cpu_sys", "  of which in the kernel", "us", PROXY, ph, field("proxy_sys_us_per_event")),
             Row(f"paced{n}_cpu_share", "proxy CPU use", "cores", PROXY, ph, field("proxy_cpu_share")),
             Row(f"paced{n}_load_share", "client+vendor CPU use", "cores", INFO, ph, field("load_cpu_share")),
         ]))
@@ -95,9 +100,15 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
           Row("nonstream_p50", "latency p50", "ms", TIME, "nonstream", field("latency_p50_ms")),
           Row("nonstream_p99", "latency p99", "ms", TIME, "nonstream", field("latency_p99_ms")),
           Row("nonstream_cpu", "proxy CPU/request", "us", PROXY, "nonstream", field("proxy_cpu_us_per_request")),
-          Row("nonstream_errors", "errors", "", COUNT, "nonstream", field("errors"))]
+          Row("nonstream_errors", "errors", "", COUNT, "nonstream", field("errors")),
+          Row("nonstream_off_rps", "requests/s, forcing off", "req/s", RATE, NONSTREAM_OFF, field("requests_per_s")),
+          Row("nonstream_off_p50", "latency p50, forcing off", "ms", TIME, NONSTREAM_OFF, field("latency_p50_ms")),
+          Row("nonstream_off_cpu", "proxy CPU/request, forcing off", "us", PROXY, NONSTREAM_OFF,
+              field("proxy_cpu_us_per_request")),
+          Row("nonstream_off_errors", "errors, forcing off", "", COUNT, NONSTREAM_OFF, field("errors"))]
     sections.append((f"Non-stream requests, concurrency {plan['nonstream_concurrency']}: "
-                     f"{plan['nonstream_total']} requests, x{plan['long_reps']}", ns))
+                     f"{plan['nonstream_total']} requests, x{plan['long_reps']} (rotator: forced upstream streaming, "
+                     "the default; 'forcing off': force_upstream_stream: false)", ns))
     return sections
 
 
@@ -169,6 +180,11 @@ def derive(data: dict) -> None:
             ordered["rss_per_stream"] = metrics["rss_per_stream"]
     data["metrics"] = ordered
     data["goals"] = goals(data)
+    on, off = med(data, "nonstream_rps", "rotator"), med(data, "nonstream_off_rps", "rotator")
+    if on is not None and off is not None:
+        note = (f"non-stream requests/s through rotator: {on:.0f} with forced upstream streaming (the default), "
+                f"{off:.0f} with force_upstream_stream: false ({on / off:.2f}x)")
+        data["notes"] = [n for n in data["notes"] if not n.startswith("non-stream requests/s through")] + [note]
     other = [r.get("other_cpu_cores") for per in raw.values() for rs in per.values() for r in rs]
     other = [x for x in other if x is not None]
     if other:
@@ -221,23 +237,28 @@ def goals(data: dict) -> list[dict]:
     for p, bound in (("p50", 1.0), ("p99", 2.0)):
         d = paired_diff(data, "seq_openai", f"ttft_{p}_ms", "rotator", "bare")
         goal(f"TTFT {p}: rotator - bare <= {bound:g} ms", d, bound, "ms", check(d, bound))
-    for key, what in (("long_b1_cpu", "long stream"), (f"paced{mid}_cpu", f"{mid} paced streams")):
-        r = data["metrics"].get(key, {}).get("ratios", {}).get("rotator/bare")
-        goal(f"proxy CPU per event ({what}): rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
-    errs = med(data, f"paced{mid}_errors", "rotator")
-    goal(f"{mid} paced streams: rotator errors == 0", errs, 0, "", check(errs, 0))
-    for key, what in (("delay_p99", "steady"), ("delay_all_p99", "all events")):
-        mt = data["metrics"].get(f"paced{mid}_{key}", {})
-        r = mt.get("ratios", {}).get("rotator/bare")
-        reps = ((mt.get("values") or {}).get("rotator") or {}).get("reps") or []
-        got = sum(1 for x in reps if x is not None)
-        why = ""
-        if reps and got < len(reps):
-            why = f"only {got}/{len(reps)} repetitions had all {mid} streams going at once"
-        ok = check(r, 1.5)
-        if why and key == "delay_p99" and rot_ok:
-            ok = False  # never having every stream going at once is itself a failure of this goal
-        goal(f"{mid} paced streams: delay p99 ({what}) rotator / bare <= 1.5", r, 1.5, "x", ok, why)
+    r = data["metrics"].get("long_b1_cpu", {}).get("ratios", {}).get("rotator/bare")
+    goal("proxy CPU per event (long stream): rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
+    # Headroom under paced load (issue 7): at 100 and 200 streams x 50 events/s, every event delivered, the steady
+    # per-event delay p99 within 1.5x bare mitmdump's and the CPU per event within 1.1x.
+    for n in dict.fromkeys((mid, top)):
+        errs = med(data, f"paced{n}_errors", "rotator")
+        goal(f"{n} paced streams: rotator errors == 0", errs, 0, "", check(errs, 0))
+        r = data["metrics"].get(f"paced{n}_cpu", {}).get("ratios", {}).get("rotator/bare")
+        goal(f"{n} paced streams: proxy CPU per event rotator / bare <= 1.1", r, 1.1, "x", check(r, 1.1))
+        keys = (("delay_p99", "steady"), ("delay_all_p99", "all events")) if n == mid else (("delay_p99", "steady"),)
+        for key, what in keys:
+            mt = data["metrics"].get(f"paced{n}_{key}", {})
+            r = mt.get("ratios", {}).get("rotator/bare")
+            reps = ((mt.get("values") or {}).get("rotator") or {}).get("reps") or []
+            got = sum(1 for x in reps if x is not None)
+            why = ""
+            if reps and got < len(reps):
+                why = f"only {got}/{len(reps)} repetitions had all {n} streams going at once"
+            ok = check(r, 1.5)
+            if why and key == "delay_p99" and rot_ok:
+                ok = False  # never having every stream going at once is itself a failure of this goal
+            goal(f"{n} paced streams: delay p99 ({what}) rotator / bare <= 1.5", r, 1.5, "x", ok, why)
     for key, what in (("long_b1_rate", "long stream, 1 event/write"), ("long_b10_rate", "long stream, batched")):
         rr, lr = med(data, key, "rotator"), med(data, key, "litellm")
         r = ratio(rr, lr)
