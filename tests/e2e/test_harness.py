@@ -71,6 +71,7 @@ def test_config_contract_and_env_keys(fake_vendor, rotator):
             "anthropic": {"base_url": fake_vendor.url, "keys": ["sk-ant-pool-1", "sk-ant-pool-2"]},
         },
         "streaming": {"first_token_timeout": 1, "idle_timeout": 120},
+        "state": {"path": str(proxy.proc.workdir / "state.db")},  # each process's own, never the home's
     }
     call("chat", make_client("chat"), stream=False)
     assert fake_vendor.keys() == ["sk-from-env"]
