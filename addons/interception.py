@@ -121,7 +121,7 @@ def settle(flow: http.HTTPFlow, job: Job) -> None:
     if flow.error is not None and job.delivered and flow.response is not None:
         flow.error = None
         flow.response.timestamp_end = flow.response.timestamp_end or time.time()
-    flow.server_conn = upstream_connection(flow.server_conn, job.route.provider.base_url)
+    flow.server_conn = upstream_connection(flow.server_conn, job.provider.base_url)
 
 
 def upstream_connection(loopback: connection.Server, base_url: str) -> connection.Server:
@@ -176,11 +176,13 @@ def hide_credential(flow: http.HTTPFlow, style: CredentialStyle) -> HeldCredenti
 def annotate(flow: http.HTTPFlow, job: Job) -> None:
     """Record retries, repairs and watchdog firings on the flow, for mitmweb and saved flows."""
     flow.metadata.setdefault("rotator", {}).update({  # (keeps what other addons recorded, e.g. the client)
-        "provider": job.route.provider.name,
+        "provider": job.provider.name,
         "protocol": job.route.protocol.name if job.route.protocol else None,
         "key": job.key,
         "events": job.notes,
     })
+    if job.targets:
+        flow.metadata["rotator"]["targets"] = job.targets  # every target tried, and why each was left
     if job.ttft is not None:
         flow.metadata["rotator"]["ttft"] = job.ttft
     comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"

@@ -9,6 +9,7 @@ from rewrite.egress import EgressProxy, parse_proxy_url
 from rewrite.exchange import Exchange, Job
 from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.router import Route, Router
+from rewrite.targets import ConversationHooks
 from rewrite.upstream import Upstream
 
 logger = logging.getLogger("rotator")
@@ -20,6 +21,8 @@ class Engine:
         self.mode_proxy: EgressProxy | None = None  # mitmproxy's `--mode upstream:URL`, set by addons/egress.py
         self.configure(config or Config())
         self.jobs: dict[str, Job] = {}
+        # Conversation state across targets (rewrite/targets.py ConversationHooks); None: nothing to call.
+        self.hooks: ConversationHooks | None = None
         self.server = LoopbackServer(self.handle)
 
     def configure(self, config: Config) -> None:
@@ -57,7 +60,8 @@ class Engine:
         job.responder = responder
         if job.on_received is not None:
             job.on_received()
-        await Exchange(self.upstream.client, self.config.streaming, job, request, responder).run()
+        await Exchange(self.upstream.client, self.config.streaming, job, request, responder, router=self.router,
+                       hooks=self.hooks).run()
 
     async def aclose(self) -> None:
         self.server.close()

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -24,6 +25,10 @@ import httpx
 import protocols
 from protocols.base import Aggregator, Protocol, Repairer
 from protocols.sse import BlockTooLarge, SSEParser
+from protocols import translate
+from protocols.translate import TranslationError
+from protocols.translate.base import MALFORMED
+from protocols.unified import Request
 from rewrite import retry
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
@@ -34,8 +39,23 @@ from rewrite.forcing import refuses_stream
 from rewrite.loopback import LoopbackRequest, Responder
 from rewrite.providers import Provider
 from rewrite.retry import Failure
-from rewrite.router import Route
-from rewrite.transport import BODY
+from rewrite.router import Route, Router
+from rewrite.routes import Target
+from rewrite.targets import (
+    CREDENTIAL_HEADERS,
+    FALL_THROUGH_STATUS,
+    ConversationHooks,
+    Leg,
+    Refused,
+    adapted,
+    error_headers,
+    native_leg,
+    parse_json,
+    plan,
+    record_of,
+    translated_leg,
+    upstream_protocol,
+)
 from rewrite.upstream import encode_headers, request_headers, response_headers
 
 logger = logging.getLogger("rotator")
@@ -48,17 +68,6 @@ STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffe
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
-
-
-def piece_reader(resp: httpx.Response) -> Callable[[], Awaitable[bytes]]:
-    """The upstream body's next piece, b"" at its end. A body without a content-encoding is read straight from
-    the lean transport (rewrite/transport.py), skipping httpx's per-piece layers; others go through httpx's
-    decoders."""
-    body = resp.extensions.get(BODY)
-    if body is not None and "content-encoding" not in resp.headers:
-        return body.next_piece
-    pieces = resp.aiter_bytes() if "content-encoding" in resp.headers else resp.aiter_raw()
-    return lambda: anext(pieces, b"")
 
 
 @dataclass
@@ -77,10 +86,18 @@ class Job:
     # leaves after that got its whole answer, and the flow is not an error.
     delivered: bool = False
     on_received: Callable[[], None] | None = None  # called when the loopback server has read the request
+    served: Provider | None = None  # the provider of the target being tried, or that answered (see targets)
+    # Every target tried, in order: provider, model, protocol, and how it ended (rewrite/targets.py).
+    targets: list[dict] = field(default_factory=list)
+
+    @property
+    def provider(self) -> Provider:
+        """The provider that answered (or is being tried); the called host's until a target is chosen."""
+        return self.served or self.route.provider
 
     def note(self, kind: str, detail: str, **extra) -> None:
         self.notes.append({"kind": kind, "detail": detail, **extra})
-        logger.info("rotator: %s %s: %s: %s", self.route.provider.name, self.id[:8], kind, detail)
+        logger.info("rotator: %s %s: %s: %s", self.provider.name, self.id[:8], kind, detail)
 
 
 def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting) -> Failure:
@@ -113,13 +130,17 @@ class Exchange:
         job: Job,
         request: LoopbackRequest,
         responder: Responder,
+        router: Router | None = None,
+        hooks: ConversationHooks | None = None,
     ) -> None:
         self.client = client
         self.cfg = streaming
         self.job = job
         self.request = request
         self.out = responder
-        self.provider = job.route.provider
+        self.router = router  # None: no routes, the called provider serves (as in unit tests)
+        self.hooks = hooks
+        self.called = self.provider = job.route.provider
         self.path, _, self.query = request.target.partition("?")
         self.loop = asyncio.get_running_loop()
         self.last_rx = self.last_tx = self.t0 = self.loop.time()
@@ -135,28 +156,133 @@ class Exchange:
             else:
                 self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
         p = self.proto
-        self.model = p.model(self.path, self.body) if p is not None else ""
-        self.adapters = chain_for(self.provider, self.model) if p is not None else EMPTY_CHAIN
+        self.asked = self.model = p.model(self.path, self.body) if p is not None else ""
         self.client_stream = p is not None and p.wants_stream(self.path, self.query, self.body)
-        # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
-        # JSON, so the stream deadlines protect it; unless the provider opted out or the model refuses streams.
-        self.aggregate = (p is not None and not self.client_stream and self.provider.force_upstream_stream
-                          and p.model(self.path, self.body) not in self.provider.stream_refusals)
-        self.upstream_stream = self.client_stream or self.aggregate
         # What is not streamed upstream has one deadline for the whole request (a client's stream has none).
         self.total_timeout = math.inf if self.client_stream else streaming.request_timeout
         if p is not None and self.client_stream and not p.is_sse(self.path, self.query):
             self.proto = None  # e.g. Gemini's JSON-array stream: forwarded as it comes
-            self.upstream_stream = False
         self.heartbeat = p.heartbeat if (self.proto is not None and self.client_stream) else None
+        self.leg: Leg | None = None
+        self.routed = False  # a route chose the targets
+        self._ir: Request | None = None  # the client's request, unified (for translated targets)
         self._repairer: Repairer | None = None
         # Set when a deadline moves earlier than the supervisor is sleeping for (the first token switches the
         # first-token deadline for the idle one).
         self._wake: asyncio.Future = self.loop.create_future()
 
-    # -- the attempt loop --------------------------------------------------------------------------------------
+    # -- the targets ------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Try the request's targets in order (one, the called provider, unless a route names others); a target
+        that fails before the client's first token hands the request to the next."""
+        chosen = self._targets()
+        failure: Failure | None = None
+        for n, (provider, target) in enumerate(chosen):
+            more = n + 1 < len(chosen)
+            try:
+                leg = self._leg(provider, target)
+            except TranslationError as e:
+                self._answer_now(400, self.proto.error_body(400, f"Rotator: {e}"), f"bad request: {e}"[:200])
+                return
+            except Refused as e:
+                self._answer_now(e.status, e.body, e.reason)
+                return
+            self._use(leg, more)
+            failure = await self._serve()
+            if failure is None:
+                self._served(leg)
+                return
+            leg.record.update(outcome="left" if more else "failed", reason=failure.reason)
+            if more:
+                after = chosen[n + 1][1]
+                self.job.note("fallback", f"{leg.name} failed before the first token ({failure.reason}); trying "
+                              f"{after.provider}{'/' + after.model if after.model else ''}",
+                              provider=after.provider, left=leg.name, reason=failure.reason)
+        self._give_up(failure)
+
+    def _targets(self) -> list[tuple[Provider, Target]]:
+        called = self.called
+        native = [(called, Target(called.name))]
+        if self.router is None or self.proto is None:
+            return native
+        targets = self.router.routes.targets_for(self.asked, called.name)
+        chosen = plan(targets, self.router.provider_named, called) or native
+        self.routed = chosen != native
+        return chosen
+
+    def _leg(self, provider: Provider, target: Target) -> Leg:
+        """How the request is put to one target."""
+        called = provider is self.called
+        model = target.model_for(self.asked)
+        if self.proto is None:  # not a generation call (or a body that is not JSON): forwarded as it came
+            leg = Leg(provider, model, None, called, self.path, self.query, None)
+        else:
+            leg = self._leg_for(provider, model, called, self.body)
+            if self.hooks is not None:
+                body = self.hooks.request(leg, self.body)
+                if body is not self.body:
+                    leg = self._leg_for(provider, model, called, body)
+                    leg.unchanged = False
+                leg.wants_answer = self.hooks.wants_answer(leg)
+        if self.routed:
+            leg.record.update(record_of(leg, self.proto))
+            self.job.targets.append(leg.record)
+        return leg
+
+    def _leg_for(self, provider: Provider, model: str, called: bool, body: dict) -> Leg:
+        upstream = upstream_protocol(provider, self.proto, called)
+        if upstream is self.proto:
+            return native_leg(provider, model, upstream, called, self.path, self.query, body, self.asked)
+        if body is not self.body:
+            ir = translate.request_to_ir(self.proto.name, body, self.asked, self.client_stream)
+        else:
+            if self._ir is None:
+                self._ir = translate.request_to_ir(self.proto.name, body, self.asked, self.client_stream)
+            ir = self._ir
+        leg = translated_leg(provider, model, upstream, called, self.proto, ir)
+        stream = self.client_stream or (provider.force_upstream_stream and model not in provider.stream_refusals)
+        self._translated_request(leg, stream)  # a request the target's protocol cannot take is refused now
+        return leg
+
+    def _use(self, leg: Leg, more: bool) -> None:
+        """Make `leg` the target the attempts go to."""
+        self.leg = leg
+        self.job.served = self.provider = leg.provider
+        self.model = leg.model
+        self.more_targets = more
+        p = self.proto
+        self.adapters = chain_for(leg.provider, leg.model) if p is not None and not leg.translation else EMPTY_CHAIN
+        # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
+        # JSON, so the stream deadlines protect it; unless the provider opted out or the model refuses streams.
+        self.aggregate = (p is not None and not self.client_stream and leg.provider.force_upstream_stream
+                          and leg.model not in leg.provider.stream_refusals)
+        self.upstream_stream = p is not None and (self.client_stream or self.aggregate)
+
+    def _served(self, leg: Leg) -> None:
+        leg.record["outcome"] = "served"
+        if self.routed:
+            logger.info("rotator: %s %s: target %s answered (%s)", leg.provider.name, self.job.id[:8], leg.name,
+                        leg.record.get("translated") or leg.protocol.name)
+        if self.hooks is not None and leg.wants_answer and (answer := leg.final_answer()) is not None:
+            self.hooks.answer(leg, answer)
+
+    def _answer_now(self, status: int, body: bytes, reason: str) -> None:
+        """Answer the client before any upstream call (a request no target can take as it is)."""
+        self.job.note("failed", reason, reason=reason)
+        if self.out.committed:  # heartbeats went out while an earlier target was tried
+            self.out.write(self._repair_state().error_event(reason, status))
+            self.out.finish()
+            self.job.delivered = True
+            return
+        self.out.start(status, [("content-type", "application/json")])
+        self.out.write(body)
+
+    # -- the attempt loop --------------------------------------------------------------------------------------
+
+    async def _serve(self) -> Failure | None:
+        """The current target's attempts over its pool. None when the client got an answer (or the vendor's
+        request error); else why the target failed, before the client's first token."""
         pool = self.provider.pool
         attempts = 1 + self.cfg.first_token_retries
         failure: Failure | None = None
@@ -181,15 +307,18 @@ class Exchange:
             if pool is not None and key is not None:
                 self._rest(pool, key, failure)
             if failure is None:
-                return
+                return None
             if not failure.retryable or n + 1 == attempts:
                 break
             self.job.note("retry", f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
                           reason=failure.reason, key=self.job.key, seconds=round(self.loop.time() - began, 3))
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             self.job.key = None
-            failure = every_key_resting(self.provider, self.proto, pool.resting(self.model))
-        self._give_up(failure)
+            return every_key_resting(self.provider, self.proto, pool.resting(self.model))
+        if failure.status is not None and self.leg.translation is not None:  # the vendor's error, in the client's shape
+            status, body = self.leg.translation.error(failure.status, failure.body)
+            failure = dataclasses.replace(failure, status=status, headers=error_headers(failure.headers), body=body)
+        return failure
 
     async def _pick(self, pool: KeyPool, avoid: str | None) -> tuple[str | None, float]:
         """The pool's key for the next attempt and the seconds until it is back; while every usable key is at its
@@ -242,23 +371,49 @@ class Exchange:
     # -- one attempt -------------------------------------------------------------------------------------------
 
     def _build(self, key: str | None) -> httpx.Request:
+        leg = self.leg
+        if leg.translation is not None:
+            return self._build_translated(key)
         headers = request_headers(self.request.headers)
-        query = self.query
-        content = self.request.body
-        path = self.path
+        query = leg.query
+        body = leg.body
+        content = self.request.body if leg.unchanged else json.dumps(body).encode()
+        path = leg.path
         if self.aggregate:
-            path, query, body = self.proto.as_stream(path, query, self.body)
+            path, query, body = self.proto.as_stream(path, query, leg.body)
             content = json.dumps(body).encode()
         if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
-            body = body if self.aggregate else self.body
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
             content = json.dumps(body).encode()
+        if not leg.called:  # the client's credential and account are for the vendor it called, never another
+            headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
-        elif self.job.credential:
+        elif self.job.credential and leg.called:
             headers, query = self.job.credential.restore(headers, query)
-        url = self.provider.upstream_url(path) + (f"?{query}" if query else "")
+        url = leg.url(path, self.called.path_prefix) + (f"?{query}" if query else "")
         return self.client.build_request(self.request.method, url, headers=encode_headers(headers), content=content)
+
+    def _translated_request(self, leg: Leg, stream: bool) -> tuple[str, str, bytes, list[tuple[str, str]]]:
+        """(path, query, content, headers) of a translated target, before the credential; once per leg and way of
+        asking (a stream, or not). TranslationError when the target's protocol cannot take it."""
+        t = leg.translation
+        built = t.built.get(stream)
+        if built is None:
+            try:
+                path, query, body = t.upstream_request(stream, self.hooks, leg)
+            except MALFORMED as e:
+                raise TranslationError(f"malformed {self.proto.name} request: {type(e).__name__}: {e}") from None
+            path, body, headers = adapted(leg, path, body, t.headers(self.request.headers))
+            built = t.built[stream] = (path, query, json.dumps(body).encode(), headers)
+        return built
+
+    def _build_translated(self, key: str | None) -> httpx.Request:
+        path, query, content, headers = self._translated_request(self.leg, self.upstream_stream)
+        if key is not None:
+            headers, query = self.provider.authorize(headers, query, key)
+        url = self.provider.base_url + path + (f"?{query}" if query else "")
+        return self.client.build_request("POST", url, headers=encode_headers(headers), content=content)
 
     async def _attempt(self, key: str | None) -> Failure | None:
         start = self.loop.time()
@@ -293,10 +448,15 @@ class Exchange:
                                             self.provider.pool is not None)
                 if failure is not None:
                     return failure
+                if resp.status_code in FALL_THROUGH_STATUS and self.more_targets:  # the next target may serve it
+                    return Failure(f"status {resp.status_code}", resp.status_code, resp.headers.multi_items(), body,
+                                   retryable=False)
                 self._forward_error(resp.status_code, resp.headers, body)
                 return None
             if self.proto is not None and "text/event-stream" in resp.headers.get("content-type", ""):
                 return await self._pump_sse(resp, deadline)
+            if self.leg.translation is not None:
+                return await self._within(self._answer_translated(resp), whole)
             return await self._within(self._forward_raw(resp), whole)
         except BODY_CUTS as e:
             return Failure(f"{type(e).__name__} before the answer started")
@@ -305,7 +465,7 @@ class Exchange:
 
     async def _attempt_unforced(self, key: str | None) -> Failure | None:
         """The upstream refused a stream for this model: send the request as the client did, and remember."""
-        model = self.proto.model(self.path, self.body)
+        model = self.model
         self.provider.stream_refusals.add(model)
         self.aggregate = self.upstream_stream = False
         self.job.note("stream-refused", f"the upstream refused a stream for {model}: sent as a non-stream request, "
@@ -334,8 +494,26 @@ class Exchange:
         if self.out.committed:
             self.out.write(self._repair_state().error_event(body.decode("utf-8", "replace")[:500], status))
             return
-        self.out.start(status, response_headers(headers))
+        if self.leg.translation is not None:  # the vendor's error, in the client's protocol
+            status, body = self.leg.translation.error(status, body)
+            self.out.start(status, error_headers(headers.multi_items()))
+        else:
+            self.out.start(status, response_headers(headers))
         self.out.write(body)
+
+    async def _answer_translated(self, resp: httpx.Response) -> Failure | None:
+        """A translated target's non-stream answer (a target opted out of forced streaming), for the client."""
+        leg = self.leg
+        body = parse_json(await resp.aread())
+        if body is None:
+            return Failure(f"the {leg.protocol.name} answer is not a JSON object", retryable=False)
+        try:
+            answer = leg.translation.answer(body, leg)
+        except TranslationError as e:
+            return Failure(str(e)[:200], retryable=False)
+        self.out.start(resp.status_code, [("content-type", "application/json")])
+        self.out.write(json.dumps(answer).encode())
+        return None
 
     async def _forward_raw(self, resp: httpx.Response) -> Failure | None:
         chunks = resp.aiter_bytes()
@@ -352,9 +530,8 @@ class Exchange:
         return None
 
     async def _pump_sse(self, resp: httpx.Response, first_deadline: float) -> Failure | None:
-        repairer = self.proto.repairer(self.body)
+        repairer, aggregator = self.leg.readers(self.client_stream, self.proto)
         self._repairer = repairer
-        aggregator = self.proto.aggregator(self.body) if not self.client_stream else None
         pumping = asyncio.ensure_future(self._pump(resp, repairer, aggregator))
         idle = self.cfg.idle_timeout
 
@@ -391,11 +568,12 @@ class Exchange:
         out = self.out
         loop = self.loop
         feed = repairer.feed
-        next_piece = piece_reader(resp)
+        # Without a content-encoding there is nothing to decode: skip httpx's decoder layers.
+        chunks = resp.aiter_bytes() if "content-encoding" in resp.headers else resp.aiter_raw()
         try:
             while True:
-                chunk = await next_piece()
-                if not chunk:
+                chunk = await anext(chunks, None)
+                if chunk is None:
                     events = parser.close()  # a last block whose blank line ended in a lone CR
                     if not events:
                         break
@@ -412,7 +590,7 @@ class Exchange:
                         self._wake.done() or self._wake.set_result(None)
                         self.job.ttft = round(loop.time() - self.t0, 3)
                     continue
-                data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
+                data = b"".join([feed(e) for e in events])
                 if held is None:
                     out.write(data)
                     self.last_tx = self.last_rx
@@ -424,7 +602,7 @@ class Exchange:
                     self._wake.done() or self._wake.set_result(None)
                     self.job.ttft = round(loop.time() - self.t0, 3)
                     if not out.committed:
-                        out.start(200, response_headers(resp.headers))
+                        out.start(200, response_headers(resp.headers) if not self.leg.translation else SSE_HEADERS)
                     out.write(b"".join(held))
                     self.job.delivered = repairer.complete
                     held = None
@@ -449,6 +627,8 @@ class Exchange:
             self.out.write(self.proto.error_body(502, message))
             return
         kept = [(n, v) for n, v in response_headers(headers) if n.lower() not in STREAM_ONLY_HEADERS]
+        if self.leg.translation is not None:  # another vendor's headers do not describe the client's answer
+            kept = []
         self.out.start(200, [*kept, ("content-type", "application/json")])
         self.out.write(json.dumps(aggregator.result()).encode())
 

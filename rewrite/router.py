@@ -22,10 +22,14 @@ class Router:
         self.config = config
         self.providers = build(config)
         self._by_host = {h: p for p in self.providers for h in p.hosts}
-        self.routes = Routes.from_config(config.routes)  # which providers serve a model (not yet used by the engine)
+        self._by_name = {p.name: p for p in self.providers}
+        self.routes = Routes.from_config(config.routes)  # which providers serve a model (rewrite/exchange.py)
 
     def provider_for(self, host: str) -> Provider | None:
         return self._by_host.get(host.lower())
+
+    def provider_named(self, name: str) -> Provider | None:
+        return self._by_name.get(name)
 
     def route(self, host: str, method: str, path: str) -> Route | None:
         """The route for a request to `host`, or None if Rotator leaves it alone. `path` excludes the query."""

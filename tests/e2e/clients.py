@@ -2,7 +2,7 @@
 
     client = make_client("anthropic")                        # no arguments: env vars, default vendor URL
     client = make_client("anthropic", base_url=vendor.url)   # straight at the fake vendor
-    result = call("anthropic", client, stream=True, tools=True)
+    result = call("anthropic", client, stream=True, tools=True)   # model=... for another model
     assert result.finish == FINISH["anthropic"]["tool"] and result.tool_calls == [("get_weather", {...})]
 
 Streams use what agents use: Chat `create(stream=True, stream_options={"include_usage": True})`, Responses
@@ -91,6 +91,7 @@ def _args(arguments: str | dict | None) -> dict:
 
 
 def chat(client: openai.OpenAI, stream: bool, tools: bool = False, **kwargs: Any) -> Result:
+    model = kwargs.pop("model", MODELS["chat"])
     if tools:
         kwargs["tools"] = [
             {"type": "function", "function": {"name": TOOL_NAME, "description": "Weather.", "parameters": WEATHER_SCHEMA}}
@@ -98,7 +99,7 @@ def chat(client: openai.OpenAI, stream: bool, tools: bool = False, **kwargs: Any
     messages = [{"role": "user", "content": PROMPT}]
     r = Result()
     if not stream:
-        completion = client.chat.completions.create(model=MODELS["chat"], messages=messages, **kwargs)
+        completion = client.chat.completions.create(model=model, messages=messages, **kwargs)
         choice = completion.choices[0]
         r.text, r.finish, r.raw = choice.message.content or "", choice.finish_reason, completion
         r.input_tokens, r.output_tokens = completion.usage.prompt_tokens, completion.usage.completion_tokens
@@ -108,7 +109,7 @@ def chat(client: openai.OpenAI, stream: bool, tools: bool = False, **kwargs: Any
         return r
     calls: dict[int, dict] = {}
     kwargs.setdefault("stream_options", {"include_usage": True})
-    for chunk in client.chat.completions.create(model=MODELS["chat"], messages=messages, stream=True, **kwargs):
+    for chunk in client.chat.completions.create(model=model, messages=messages, stream=True, **kwargs):
         r.events += 1
         r.raw = chunk
         if chunk.usage:
@@ -137,6 +138,7 @@ def chat(client: openai.OpenAI, stream: bool, tools: bool = False, **kwargs: Any
 
 
 def responses(client: openai.OpenAI, stream: bool, tools: bool = False, **kwargs: Any) -> Result:
+    model = kwargs.pop("model", MODELS["responses"])
     if tools:
         kwargs["tools"] = [{"type": "function", "name": TOOL_NAME, "description": "Weather.", "parameters": WEATHER_SCHEMA}]
     r = Result()
@@ -151,11 +153,11 @@ def responses(client: openai.OpenAI, stream: bool, tools: bool = False, **kwargs
                 r.tool_call_ids.append(item.call_id)
 
     if not stream:
-        response = client.responses.create(model=MODELS["responses"], input=PROMPT, **kwargs)
+        response = client.responses.create(model=model, input=PROMPT, **kwargs)
         fold(response)
         r.text = response.output_text
         return r
-    for event in client.responses.create(model=MODELS["responses"], input=PROMPT, stream=True, **kwargs):
+    for event in client.responses.create(model=model, input=PROMPT, stream=True, **kwargs):
         r.events += 1
         if event.type == "response.output_text.delta":
             r.text += event.delta
@@ -173,7 +175,8 @@ def responses(client: openai.OpenAI, stream: bool, tools: bool = False, **kwargs
 def messages(client: anthropic.Anthropic, stream: bool, tools: bool = False, **kwargs: Any) -> Result:
     if tools:
         kwargs["tools"] = [{"name": TOOL_NAME, "description": "Weather.", "input_schema": WEATHER_SCHEMA}]
-    args = dict(model=MODELS["anthropic"], max_tokens=256, messages=[{"role": "user", "content": PROMPT}], **kwargs)
+    args = {"model": MODELS["anthropic"], "max_tokens": 256, "messages": [{"role": "user", "content": PROMPT}],
+            **kwargs}
     r = Result()
     if not stream:
         message = client.messages.create(**args)
@@ -201,6 +204,7 @@ def messages(client: anthropic.Anthropic, stream: bool, tools: bool = False, **k
 
 
 def gemini(client: genai.Client, stream: bool, tools: bool = False, **kwargs: Any) -> Result:
+    model = kwargs.pop("model", MODELS["gemini"])
     config = kwargs.pop("config", None)
     if tools:
         declaration = gtypes.FunctionDeclaration(name=TOOL_NAME, description="Weather.", parameters_json_schema=WEATHER_SCHEMA)
@@ -219,11 +223,11 @@ def gemini(client: genai.Client, stream: bool, tools: bool = False, **kwargs: An
             r.tool_call_ids.append(fc.id or "")
 
     if not stream:
-        response = client.models.generate_content(model=MODELS["gemini"], contents=PROMPT, config=config, **kwargs)
+        response = client.models.generate_content(model=model, contents=PROMPT, config=config, **kwargs)
         fold(response)
         r.text = _chunk_text(response)
         return r
-    for chunk in client.models.generate_content_stream(model=MODELS["gemini"], contents=PROMPT, config=config, **kwargs):
+    for chunk in client.models.generate_content_stream(model=model, contents=PROMPT, config=config, **kwargs):
         r.events += 1
         text = _chunk_text(chunk)
         if text:
