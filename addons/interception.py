@@ -185,6 +185,8 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"]["targets"] = job.targets  # every target tried, and why each was left
     if job.ttft is not None:
         flow.metadata["rotator"]["ttft"] = job.ttft
+    if job.usage is not None:  # normalised (rewrite/usage.py); cost in USD, None when the price is unknown
+        flow.metadata["rotator"].update(usage=job.usage, cost=job.cost)
     comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
     if comment:
         flow.comment = comment

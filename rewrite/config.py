@@ -19,6 +19,7 @@ from rewrite.routes import parse_target
 
 from rewrite.egress import parse_proxy_url
 from rewrite.pool.strategies import STRATEGIES
+from rewrite.prices import PriceConfig
 
 DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
 FAMILIES = ("openai", "anthropic", "gemini")
@@ -181,6 +182,8 @@ class Config(_Strict):
     # A PEM file of CA certificates trusted for upstream TLS besides certifi's (e.g. a TLS-inspecting proxy's).
     upstream_ca: str | None = None
     state: StateConfig = StateConfig()
+    # USD per million tokens by model glob, over the built-in table (rewrite/prices.py).
+    prices: dict[str, PriceConfig] = {}
 
     @field_validator("upstream_proxy")
     @classmethod

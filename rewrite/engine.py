@@ -8,6 +8,7 @@ from rewrite.config import Config
 from rewrite.egress import EgressProxy, parse_proxy_url
 from rewrite.exchange import Exchange, Job
 from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.prices import PriceTable
 from rewrite.router import Route, Router
 from rewrite.targets import ConversationHooks
 from rewrite.upstream import Upstream
@@ -28,6 +29,7 @@ class Engine:
     def configure(self, config: Config) -> None:
         self.config = config
         self.router = Router(config)
+        self.prices = PriceTable.from_config(config.prices)
         self._use_egress()
 
     def use_mode_proxy(self, proxy: EgressProxy | None) -> None:
@@ -60,8 +62,8 @@ class Engine:
         job.responder = responder
         if job.on_received is not None:
             job.on_received()
-        await Exchange(self.upstream.client, self.config.streaming, job, request, responder, router=self.router,
-                       hooks=self.hooks).run()
+        await Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
+                       router=self.router, hooks=self.hooks).run()
 
     async def aclose(self) -> None:
         self.server.close()

@@ -57,6 +57,8 @@ from rewrite.targets import (
     upstream_protocol,
 )
 from rewrite.upstream import encode_headers, request_headers, response_headers
+from rewrite.prices import PriceTable
+from rewrite.usage import Meter, account
 
 logger = logging.getLogger("rotator")
 
@@ -86,6 +88,8 @@ class Job:
     # leaves after that got its whole answer, and the flow is not an error.
     delivered: bool = False
     on_received: Callable[[], None] | None = None  # called when the loopback server has read the request
+    usage: dict | None = None  # the answer's normalised usage (rewrite/usage.py), when it reported one
+    cost: float | None = None  # its cost in USD; None: unknown (no usage, or the model has no price)
     served: Provider | None = None  # the provider of the target being tried, or that answered (see targets)
     # Every target tried, in order: provider, model, protocol, and how it ended (rewrite/targets.py).
     targets: list[dict] = field(default_factory=list)
@@ -130,6 +134,7 @@ class Exchange:
         job: Job,
         request: LoopbackRequest,
         responder: Responder,
+        prices: PriceTable | None = None,
         router: Router | None = None,
         hooks: ConversationHooks | None = None,
     ) -> None:
@@ -166,6 +171,8 @@ class Exchange:
         self.leg: Leg | None = None
         self.routed = False  # a route chose the targets
         self._ir: Request | None = None  # the client's request, unified (for translated targets)
+        self.prices = prices or PriceTable()
+        self.meter = Meter(self.proto, self.body, self.client_stream)
         self._repairer: Repairer | None = None
         # Set when a deadline moves earlier than the supervisor is sleeping for (the first token switches the
         # first-token deadline for the idle one).
@@ -307,6 +314,7 @@ class Exchange:
             if pool is not None and key is not None:
                 self._rest(pool, key, failure)
             if failure is None:
+                account(self.job, self.meter.usage(self._whole_answer()), self.model, self.prices, pool, key)
                 return None
             if not failure.retryable or n + 1 == attempts:
                 break
@@ -362,6 +370,13 @@ class Exchange:
             self.out.start(status, [("content-type", "text/plain")])
             self.out.write(message.encode() + b"\n")
 
+    def _whole_answer(self) -> bytes | None:
+        """The JSON answer the client got, when it was a whole one (for its usage)."""
+        body = self.out.flow_body
+        if self.client_stream or self.out.status != 200 or body.left_out:
+            return None
+        return body.shown()
+
     def _repair_state(self) -> Repairer:
         if self._repairer is None:
             assert self.proto is not None
@@ -379,7 +394,7 @@ class Exchange:
         body = leg.body
         content = self.request.body if leg.unchanged else json.dumps(body).encode()
         path = leg.path
-        if self.aggregate:
+        if self.aggregate or self.meter.ask_upstream:  # (Chat: as_stream asks for the usage chunk)
             path, query, body = self.proto.as_stream(path, query, leg.body)
             content = json.dumps(body).encode()
         if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
@@ -567,7 +582,7 @@ class Exchange:
         held: list[bytes] = []
         out = self.out
         loop = self.loop
-        feed = repairer.feed
+        feed = self.meter.tap(repairer.feed, self.leg.protocol.name if self.leg.translation else None)
         # Without a content-encoding there is nothing to decode: skip httpx's decoder layers.
         chunks = resp.aiter_bytes() if "content-encoding" in resp.headers else resp.aiter_raw()
         try:

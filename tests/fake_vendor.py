@@ -119,6 +119,7 @@ class Fault:
     hangs_up: bool = False
     refused_stream_model: str | None = None  # "*": every model
     thinking: tuple[str, str] | None = None  # (text, signature): signed reasoning, see `signed_thinking`
+    counts: tuple[int, int, int] = (0, 0, 0)  # (cache read, cache write, reasoning) tokens reported, see `tokens`
 
     @_chainable
     def ok(self, text: str | None = None) -> Fault:
@@ -209,6 +210,12 @@ class Fault:
         `text` and `signature`; Gemini's function call carries `signature` (base64, as the SDK checks) as its
         thoughtSignature."""
         return dataclasses.replace(self, thinking=(text, signature))
+
+    @_chainable
+    def tokens(self, cache_read: int = 0, cache_write: int = 0, reasoning: int = 0) -> Fault:
+        """Report these cache and reasoning tokens in the usage, each in the vendor's own convention (Gemini has
+        no cache writes). The input stays INPUT_TOKENS in all, the output `output_tokens + reasoning`."""
+        return dataclasses.replace(self, counts=(cache_read, cache_write, reasoning))
 
     @_chainable
     def refuse_stream(self, model: str = "*") -> Fault:
@@ -342,14 +349,16 @@ class Ctx:
 
 
 def chat_usage(ctx: Ctx) -> dict:
-    out = ctx.output_tokens
+    read, write, reasoning = ctx.fault.counts
+    out = ctx.output_tokens + reasoning
+    prompt_details = {"cached_tokens": read, "audio_tokens": 0, **({"cache_write_tokens": write} if write else {})}
     return {
         "prompt_tokens": INPUT_TOKENS,
         "completion_tokens": out,
         "total_tokens": INPUT_TOKENS + out,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": prompt_details,
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -432,12 +441,13 @@ def chat_events(ctx: Ctx, force_usage: bool = False) -> list[Ev]:
 
 
 def responses_usage(ctx: Ctx) -> dict:
-    out = ctx.output_tokens
+    read, write, reasoning = ctx.fault.counts
+    out = ctx.output_tokens + reasoning
     return {
         "input_tokens": INPUT_TOKENS,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": read, **({"cache_write_tokens": write} if write else {})},
         "output_tokens": out,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": INPUT_TOKENS + out,
     }
 
@@ -559,14 +569,23 @@ def anthropic_body(ctx: Ctx) -> dict:
         "content": content,
         "stop_reason": "tool_use" if ctx.tool else "end_turn",
         "stop_sequence": None,
-        "usage": {
-            "input_tokens": INPUT_TOKENS,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": ctx.output_tokens,
-            "service_tier": "standard",
-        },
+        "usage": anthropic_usage(ctx),
     }
+
+
+def anthropic_usage(ctx: Ctx) -> dict:
+    """input_tokens excludes the cache reads and writes; output_tokens includes thinking."""
+    read, write, reasoning = ctx.fault.counts
+    usage = {
+        "input_tokens": INPUT_TOKENS - read - write,
+        "cache_creation_input_tokens": write,
+        "cache_read_input_tokens": read,
+        "output_tokens": ctx.output_tokens + reasoning,
+        "service_tier": "standard",
+    }
+    if reasoning:
+        usage["output_tokens_details"] = {"thinking_tokens": reasoning}
+    return usage
 
 
 def anthropic_events(ctx: Ctx) -> list[Ev]:
@@ -605,7 +624,7 @@ def anthropic_events(ctx: Ctx) -> list[Ev]:
     emit(
         "message_delta",
         delta={"stop_reason": "tool_use" if ctx.tool else "end_turn", "stop_sequence": None},
-        usage={"output_tokens": ctx.output_tokens},
+        usage={"output_tokens": ctx.output_tokens + ctx.fault.counts[2]},
     )
     emit("message_stop")
     return events
@@ -615,13 +634,20 @@ def anthropic_events(ctx: Ctx) -> list[Ev]:
 
 
 def gemini_usage(ctx: Ctx, candidates: int | None = None) -> dict:
+    """promptTokenCount includes the cached tokens; thoughtsTokenCount is apart from candidatesTokenCount."""
+    read, _, reasoning = ctx.fault.counts
     out = ctx.output_tokens if candidates is None else candidates
-    return {
+    usage = {
         "promptTokenCount": INPUT_TOKENS,
         "candidatesTokenCount": out,
-        "totalTokenCount": INPUT_TOKENS + out,
+        "totalTokenCount": INPUT_TOKENS + out + reasoning,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": INPUT_TOKENS}],
     }
+    if read:
+        usage["cachedContentTokenCount"] = read
+    if reasoning:
+        usage["thoughtsTokenCount"] = reasoning
+    return usage
 
 
 def _gemini_chunk(ctx: Ctx, parts: list[dict], finish: str | None, usage: dict) -> dict:

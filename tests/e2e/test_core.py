@@ -78,6 +78,8 @@ def wire_url(protocol: str, base: str, stream: bool = False) -> tuple[str, dict]
             path = path.replace(":generateContent", ":streamGenerateContent?alt=sse")
         else:
             body = {**body, "stream": True}
+        if protocol == "chat":  # (without it Rotator asks for the usage chunk and hides it: tests/e2e/test_usage.py)
+            body["stream_options"] = {"include_usage": True}
     return base + path, body
 
 
@@ -682,7 +684,8 @@ def test_saved_flows_show_the_vendor_url_real_answer_and_masked_keys(fake_vendor
 
     calls: list[tuple[str, str, Any]] = []  # (family, path on the vendor host, what the client got), in order
     calls.append(("openai", "/v1/chat/completions", oa.chat.completions.create(model="gpt-4o-mini", messages=prompt)))
-    chunks = list(oa.chat.completions.create(model="gpt-4o-mini", messages=prompt, stream=True))
+    chunks = list(oa.chat.completions.create(model="gpt-4o-mini", messages=prompt, stream=True,
+                                             stream_options={"include_usage": True}))  # (see wire_url)
     calls.append(("openai", "/v1/chat/completions", chunks))
     calls.append(("openai", "/v1/responses", oa.responses.create(model="gpt-4o-mini", input="hi")))
     calls.append(("openai", "/v1/models", list(oa.models.list())))

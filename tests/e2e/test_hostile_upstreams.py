@@ -134,7 +134,7 @@ def test_a_long_stream_is_saved_with_its_head_and_tail_and_says_what_it_left_out
     proxy = rotator(fresh=True, args=("-w", str(path)))
     fake_vendor.script(Fault.ok(LONG_TEXT))
 
-    seen = stream("chat")
+    seen = call("chat", make_client("chat"), stream=True)  # (with include_usage: the vendor's bytes as they are)
 
     assert seen.text == LONG_TEXT and seen.finish == "stop"  # the client got every byte
     [req] = fake_vendor.wait_for(1)

@@ -518,7 +518,9 @@ WIRE = {
     "chat": (
         "https://api.openai.com/v1/chat/completions",
         {"authorization": f"Bearer {CLIENT_KEYS['OPENAI_API_KEY']}"},
-        {"model": MODELS["chat"], "messages": [{"role": "user", "content": PROMPT}], "stream": True},
+        # (with include_usage the vendor's bytes come through as they are: without it, see tests/e2e/test_usage.py)
+        {"model": MODELS["chat"], "messages": [{"role": "user", "content": PROMPT}], "stream": True,
+         "stream_options": {"include_usage": True}},
     ),
     "responses": (
         "https://api.openai.com/v1/responses",

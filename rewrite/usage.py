@@ -1,0 +1,245 @@
+"""The usage of one answer, normalised (protocols/unified.py's Usage), and where it is reported.
+
+Every vendor counts differently (docs: protocols.md §8.5); the translation layer's `usage_to_ir` functions already
+count each token once, so they are reused here. From a stream, a sniffer per protocol is handed every upstream
+event on the hot path: it only tests a marker that events carrying usage have (their quotes cannot come from
+content, which JSON escapes) and keeps those; the JSON is read once, at the end.
+
+An OpenAI Chat client that streams without `stream_options.include_usage` gets no usage chunk; Rotator asks for
+one upstream all the same and takes it, and the `"usage":null` the vendor then adds to every chunk, out of what
+the client receives.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from protocols.base import Event, Protocol
+from protocols.sse import load_object
+from protocols.translate import anthropic_messages, gemini, openai_chat, openai_responses
+from protocols.unified import Usage
+
+if TYPE_CHECKING:
+    from rewrite.pool import KeyPool
+    from rewrite.prices import PriceTable
+
+logger = logging.getLogger("rotator")
+
+Feed = Callable[[Event], bytes]
+CHAT = "openai_chat"
+RESPONSES = "openai_responses"
+ANTHROPIC = "anthropic_messages"
+GEMINI = "gemini"
+FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens")
+NULL_USAGE = b',"usage":null'
+SPACED_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,')
+
+
+def normalised(protocol: str, usage: object) -> Usage | None:
+    """A protocol's usage object as a unified Usage; None if there is none, or it is not of the documented shape
+    (a field of the wrong type counts 0: never a crash)."""
+    if not isinstance(usage, dict) or not usage:
+        return None
+    convert = TO_USAGE.get(protocol)
+    if convert is None:
+        return None
+    try:
+        u = convert(usage)
+    except (AttributeError, TypeError, ValueError):  # e.g. a details field that is not an object
+        return None
+    for name in FIELDS:
+        value = getattr(u, name)
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        setattr(u, name, value if ok else 0)
+    return u
+
+
+def from_answer(protocol: str, body: object) -> Usage | None:
+    """The usage of a whole (non-stream) answer body."""
+    if not isinstance(body, dict):
+        return None
+    if protocol == GEMINI:
+        return normalised(protocol, body.get("usageMetadata") or body.get("usage_metadata"))
+    return normalised(protocol, body.get("usage"))
+
+
+def as_dict(usage: Usage) -> dict[str, int]:
+    return asdict(usage)
+
+
+# -- sniffers: what a stream's events say about its usage ------------------------------------------------------
+
+
+class Sniffer:
+    """Fed every upstream event (through `tap`, which wraps the repairer's feed); `usage()` at the end."""
+
+    protocol: str
+    mark: str  # a substring every event that carries usage has, quotes included
+
+    def __init__(self, feed: Feed) -> None:
+        self._feed = feed
+        self._seen: list[str] = []
+
+    def tap(self, event: Event) -> bytes:
+        data = event.data
+        if data is not None and self.mark in data:
+            self.keep(data)
+        return self._feed(event)
+
+    def keep(self, data: str) -> None:
+        self._seen = [data]  # a cumulative snapshot: the last one counts
+
+    def usage(self) -> Usage | None:
+        for data in reversed(self._seen):
+            usage = normalised(self.protocol, self.usage_of(load_object(data) or {}))
+            if usage is not None:
+                return usage
+        return None
+
+    def usage_of(self, obj: dict) -> object:
+        return obj.get("usage")
+
+
+class ChatSniffer(Sniffer):
+    """The usage chunk at the end (or any chunk with a usage: some compatible vendors put it on every one)."""
+
+    protocol = CHAT
+    mark = '"prompt_tokens"'
+
+
+class HidingChatSniffer(ChatSniffer):
+    """For a client that did not ask for usage: takes the usage-only chunk and the `"usage":null` fields out."""
+
+    def tap(self, event: Event) -> bytes:
+        raw = self._feed(event)
+        data = event.data
+        if data is None:
+            return raw
+        if self.mark in data:
+            self.keep(data)
+            chunk = load_object(data)
+            if chunk is not None and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict):
+                return raw[: -len(event.raw)] if raw.endswith(event.raw) else raw
+        if b'"usage"' in raw:
+            raw = raw.replace(NULL_USAGE, b"")
+            if b'"usage"' in raw:  # a vendor that writes its JSON with spaces
+                raw = SPACED_NULL_USAGE.sub(b"", raw)
+        return raw
+
+
+class ResponsesSniffer(Sniffer):
+    """`response.completed` / `incomplete` / `failed` carry the response with its usage (`response.created`'s
+    usage is null)."""
+
+    protocol = RESPONSES
+    mark = '"input_tokens"'
+
+    def usage_of(self, obj: dict) -> object:
+        response = obj.get("response")
+        return response.get("usage") if isinstance(response, dict) else None
+
+
+class AnthropicSniffer(Sniffer):
+    """`message_start` has the input and cache counts; each `message_delta` a cumulative update (output, and
+    sometimes the input again): fields replaced, never added."""
+
+    protocol = ANTHROPIC
+    mark = '"usage"'
+
+    def keep(self, data: str) -> None:
+        if len(self._seen) < 2:
+            self._seen.append(data)
+        else:
+            self._seen[1] = data  # the first (message_start) and the last update
+
+    def usage(self) -> Usage | None:
+        merged: dict = {}
+        for data in self._seen:
+            obj = load_object(data) or {}
+            message = obj.get("message")
+            usage = message.get("usage") if isinstance(message, dict) else obj.get("usage")
+            if isinstance(usage, dict):
+                merged.update((k, v) for k, v in usage.items() if v is not None)
+        return normalised(self.protocol, merged)
+
+
+class GeminiSniffer(Sniffer):
+    """Every chunk may carry a cumulative `usageMetadata`: the last one counts."""
+
+    protocol = GEMINI
+    mark = '"usageMetadata"'
+
+    def usage_of(self, obj: dict) -> object:
+        return obj.get("usageMetadata")
+
+
+SNIFFERS: dict[str, type[Sniffer]] = {s.protocol: s for s in (ChatSniffer, ResponsesSniffer, AnthropicSniffer,
+                                                             GeminiSniffer)}
+TO_USAGE = {
+    CHAT: openai_chat.usage_to_ir,
+    RESPONSES: openai_responses.usage_to_ir,
+    ANTHROPIC: anthropic_messages.usage_to_ir,
+    GEMINI: gemini.usage_to_ir,
+}
+
+
+def asks_for_usage(body: dict | None) -> bool:
+    options = body.get("stream_options") if isinstance(body, dict) else None
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+class Meter:
+    """One request's usage. The engine wraps each attempt's feed with `tap`; after the answer, `usage()`.
+
+    `ask_upstream`: the request goes upstream with `stream_options.include_usage` (an OpenAI Chat stream whose
+    client did not ask for usage), and the usage chunk is hidden from the client."""
+
+    def __init__(self, proto: Protocol | None, body: dict | None, client_stream: bool) -> None:
+        self.protocol = proto.name if proto is not None else None
+        self.ask_upstream = self.protocol == CHAT and client_stream and not asks_for_usage(body)
+        self._sniffer: Sniffer | None = None
+
+    def tap(self, feed: Feed, protocol: str | None = None) -> Feed:
+        """`feed`, watched for usage. `protocol`: the upstream's, when it is not the client's (translation)."""
+        kind = SNIFFERS.get(protocol or self.protocol or "")
+        if kind is None:
+            return feed
+        if kind is ChatSniffer and self.ask_upstream and protocol in (None, CHAT):
+            kind = HidingChatSniffer
+        self._sniffer = kind(feed)
+        return self._sniffer.tap
+
+    def usage(self, answer: bytes | None = None) -> Usage | None:
+        """The usage of the stream last tapped; else of `answer`, a whole JSON answer in the client's protocol."""
+        if self._sniffer is not None:
+            return self._sniffer.usage()
+        if answer and self.protocol is not None:
+            return from_answer(self.protocol, load_object(answer.decode("utf-8", "replace")))
+        return None
+
+
+def describe(usage: Usage, cost: float | None) -> str:
+    """For the log: "input 120 (cache read 100, cache write 0), output 30 (reasoning 12), cost $0.000123"."""
+    cost_text = "cost unknown" if cost is None else f"cost ${cost:.6f}"
+    return (f"input {usage.input_tokens} (cache read {usage.cache_read_tokens}, cache write "
+            f"{usage.cache_write_tokens}), output {usage.output_tokens} (reasoning {usage.reasoning_tokens}), "
+            f"{cost_text}")
+
+
+def account(job, usage: Usage | None, model: str, prices: PriceTable, pool: KeyPool | None,
+            key: str | None) -> None:
+    """Report an answer's usage: on the job (for the flow's metadata), in the log, and to the key's counters."""
+    if usage is None:
+        return
+    cost = prices.cost(model, usage)
+    job.usage = as_dict(usage)
+    job.cost = cost
+    provider = getattr(job, "provider", None) or job.route.provider  # (the target that answered, once routed)
+    logger.info("rotator: %s %s: usage: %s: %s", provider.name, job.id[:8], model or "model not named",
+                describe(usage, cost))
+    if pool is not None and key is not None:
+        pool.record_usage(key, model, usage.total_tokens, cost)
