@@ -17,7 +17,7 @@ import dataclasses
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -56,6 +56,7 @@ from rewrite.targets import (
     translated_leg,
     upstream_protocol,
 )
+from rewrite.transport import BODY
 from rewrite.upstream import encode_headers, request_headers, response_headers
 from rewrite.prices import PriceTable
 from rewrite.usage import Meter, account
@@ -70,6 +71,17 @@ STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffe
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
+
+
+def piece_reader(resp: httpx.Response) -> Callable[[], Awaitable[bytes]]:
+    """The upstream body's next piece, b"" at its end. A body without a content-encoding is read straight from
+    the lean transport (rewrite/transport.py), skipping httpx's per-piece layers; others go through httpx's
+    decoders."""
+    body = resp.extensions.get(BODY)
+    if body is not None and "content-encoding" not in resp.headers:
+        return body.next_piece
+    pieces = resp.aiter_bytes() if "content-encoding" in resp.headers else resp.aiter_raw()
+    return lambda: anext(pieces, b"")
 
 
 @dataclass
@@ -583,12 +595,11 @@ class Exchange:
         out = self.out
         loop = self.loop
         feed = self.meter.tap(repairer.feed, self.leg.protocol.name if self.leg.translation else None)
-        # Without a content-encoding there is nothing to decode: skip httpx's decoder layers.
-        chunks = resp.aiter_bytes() if "content-encoding" in resp.headers else resp.aiter_raw()
+        next_piece = piece_reader(resp)
         try:
             while True:
-                chunk = await anext(chunks, None)
-                if chunk is None:
+                chunk = await next_piece()
+                if not chunk:
                     events = parser.close()  # a last block whose blank line ended in a lone CR
                     if not events:
                         break
@@ -605,7 +616,7 @@ class Exchange:
                         self._wake.done() or self._wake.set_result(None)
                         self.job.ttft = round(loop.time() - self.t0, 3)
                     continue
-                data = b"".join([feed(e) for e in events])
+                data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
                 if held is None:
                     out.write(data)
                     self.last_tx = self.last_rx
