@@ -244,6 +244,9 @@ class Exchange:
                     leg = self._leg_for(provider, model, called, body)
                     leg.unchanged = False
                 leg.wants_answer = self.hooks.wants_answer(leg)
+            if leg.translation is not None:  # a request the target's protocol cannot take is refused now
+                forced = provider.force_upstream_stream and model not in provider.stream_refusals
+                self._translated_request(leg, self.client_stream or forced)
         if self.routed:
             leg.record.update(record_of(leg, self.proto))
             self.job.targets.append(leg.record)
@@ -259,10 +262,7 @@ class Exchange:
             if self._ir is None:
                 self._ir = translate.request_to_ir(self.proto.name, body, self.asked, self.client_stream)
             ir = self._ir
-        leg = translated_leg(provider, model, upstream, called, self.proto, ir)
-        stream = self.client_stream or (provider.force_upstream_stream and model not in provider.stream_refusals)
-        self._translated_request(leg, stream)  # a request the target's protocol cannot take is refused now
-        return leg
+        return translated_leg(provider, model, upstream, called, self.proto, ir)
 
     def _use(self, leg: Leg, more: bool) -> None:
         """Make `leg` the target the attempts go to."""
@@ -543,6 +543,12 @@ class Exchange:
         return None
 
     async def _forward_raw(self, resp: httpx.Response) -> Failure | None:
+        if self.adapters.answering and resp.status_code == 200:  # a whole JSON answer the adapters rewrite
+            data = await resp.aread()
+            body = parse_json(data)
+            self.out.start(200, response_headers(resp.headers))
+            self.out.write(json.dumps(self.adapters.answer_body(body)).encode() if body is not None else data)
+            return None
         chunks = resp.aiter_bytes()
         first = await anext(chunks, b"")  # a body that breaks before its first byte is retried (see _attempt)
         if not self.out.committed:
@@ -557,7 +563,7 @@ class Exchange:
         return None
 
     async def _pump_sse(self, resp: httpx.Response, first_deadline: float) -> Failure | None:
-        repairer, aggregator = self.leg.readers(self.client_stream, self.proto)
+        repairer, aggregator = self.leg.readers(self.client_stream, self.proto, self.adapters)
         self._repairer = repairer
         pumping = asyncio.ensure_future(self._pump(resp, repairer, aggregator))
         idle = self.cfg.idle_timeout

@@ -13,14 +13,17 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import protocols
 import protocols.translate as translate
 from protocols.base import Aggregator, Event, Protocol, Repairer
+from protocols.sse import dumps, format_event, load_object
 from protocols.translate import Decoder, StreamFolder, StreamTranslator
 from protocols.translate.base import MALFORMED
 from protocols.unified import Answer, AnswerBuilder, Request, ToolIds
 from rewrite.adapters import chain_for
+from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
 from rewrite.credentials import CREDENTIAL_STYLES
 from rewrite.providers import Provider
 from rewrite.routes import Target
@@ -114,9 +117,11 @@ class Leg:
     def name(self) -> str:
         return f"{self.provider.name}/{self.model}" if self.model else self.provider.name
 
-    def readers(self, client_stream: bool, client: Protocol) -> tuple[Repairer, Aggregator | None]:
+    def readers(self, client_stream: bool, client: Protocol,
+                adapters: AdapterChain = EMPTY_CHAIN) -> tuple[Repairer, Aggregator | None]:
         """One attempt's stream readers: the repairer (what the client receives, and when the first token came)
-        and, for a non-stream client, the aggregator that folds the stream into its answer."""
+        and, for a non-stream client, the aggregator that folds the stream into its answer. A native leg's
+        answer adapters (`adapters.answering`) rewrite each event first."""
         self.answers = AnswerBuilder() if self.wants_answer else None
         self.answer = None
         t = self.translation
@@ -125,13 +130,15 @@ class Leg:
             return t.repairer(self.answers if aggregator is None else None), aggregator
         repairer = client.repairer(self.body)
         aggregator = None if client_stream else client.aggregator(self.body)
+        adapt = partial(adapted_event, adapters) if adapters.answering else None
+        tap = None
         if self.answers is not None:  # a native answer, decoded for the hook as well
             tap = TappedDecoder(translate.get(self.protocol.name).decoder(ToolIds()), self.answers)
-            if aggregator is not None:
-                aggregator = TappedAggregator(aggregator, tap)
-            else:
-                repairer = TappedRepairer(repairer, tap)
-        return repairer, aggregator
+        if adapt is None and tap is None:
+            return repairer, aggregator
+        if aggregator is not None:
+            return repairer, AggregatorRelay(aggregator, adapt, tap)
+        return ReaderRelay(repairer, adapt, tap), None
 
     def final_answer(self) -> Answer | None:
         """The unified answer the client got, for the hook; None after an error answer."""
@@ -248,22 +255,39 @@ class TappedDecoder(Decoder):
         return events
 
 
-class TappedRepairer(Repairer):
-    """A native repairer whose upstream events are also decoded into the answer a hook is given."""
+def adapted_event(adapters: AdapterChain, event: Event) -> Event:
+    """An upstream event as the answer adapters rewrite it (an event without a JSON object passes as it is)."""
+    obj = load_object(event.data) if event.data is not None else None
+    if obj is None:
+        return event
+    data = dumps(adapters.answer_event(obj))
+    eol = b"\r\n" if event.raw.endswith(b"\r\n\r\n") else b"\n"
+    return Event(format_event(data, event.event, eol), data.decode(), event.event, event.id)
 
-    def __init__(self, repairer: Repairer, decoder: Decoder) -> None:
-        self.repairer, self.decoder = repairer, decoder
+
+def _relay(event: Event, adapt, tap: Decoder | None) -> Event:
+    if adapt is not None:
+        event = adapt(event)
+    if tap is not None:
+        try:
+            tap.feed(event)
+        except MALFORMED:
+            pass
+    return event
+
+
+class ReaderRelay(Repairer):
+    """A native repairer fed each event after the answer adapters (`adapt`) and a hook's decoder (`tap`)."""
+
+    def __init__(self, repairer: Repairer, adapt=None, tap: Decoder | None = None) -> None:
+        self.repairer, self.adapt, self.tap = repairer, adapt, tap
 
     started = property(lambda self: self.repairer.started)
     complete = property(lambda self: self.repairer.complete)
     failed = property(lambda self: self.repairer.failed)
 
     def feed(self, event: Event) -> bytes:
-        try:
-            self.decoder.feed(event)
-        except MALFORMED:
-            pass
-        return self.repairer.feed(event)
+        return self.repairer.feed(_relay(event, self.adapt, self.tap))
 
     def end(self, ending: str = protocols.ENDING_LENGTH) -> bytes:
         return self.repairer.end(ending)
@@ -272,19 +296,17 @@ class TappedRepairer(Repairer):
         return self.repairer.error_event(message, status)
 
 
-class TappedAggregator(Aggregator):
-    def __init__(self, aggregator: Aggregator, decoder: Decoder) -> None:
-        self.aggregator, self.decoder = aggregator, decoder
+class AggregatorRelay(Aggregator):
+    """`ReaderRelay` for an aggregator."""
+
+    def __init__(self, aggregator: Aggregator, adapt=None, tap: Decoder | None = None) -> None:
+        self.aggregator, self.adapt, self.tap = aggregator, adapt, tap
 
     error = property(lambda self: self.aggregator.error)
     truncated = property(lambda self: self.aggregator.truncated)
 
     def feed(self, event: Event) -> None:
-        try:
-            self.decoder.feed(event)
-        except MALFORMED:
-            pass
-        self.aggregator.feed(event)
+        self.aggregator.feed(_relay(event, self.adapt, self.tap))
 
     def result(self) -> dict:
         return self.aggregator.result()

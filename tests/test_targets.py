@@ -1,0 +1,243 @@
+"""Targets: which protocol a target speaks, how the client's request is put to it, and the engine's fallback rules
+and hooks, against a scripted upstream (no sockets). The SDK-level behaviour is in tests/e2e/test_routing.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+import protocols
+from protocols.unified import Answer, Request
+from rewrite.config import StreamingConfig, parse
+from rewrite.exchange import Exchange, Job
+from rewrite.loopback import LoopbackRequest
+from rewrite.router import Router
+from rewrite.targets import ConversationHooks, Refused, native_leg, upstream_protocol
+from tests import samples
+from tests.engine_harness import FakeResponder, Upstream, sse
+
+CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
+CONFIG = """
+providers:
+  openai: {base_url: 'http://openai.test/v1', keys: [sk-o1]}
+  anthropic: {base_url: 'http://anthropic.test', keys: [sk-a1]}
+  gemini: {base_url: 'http://gemini.test', keys: [g-1]}
+  local: {kind: openai, base_url: 'http://local.test/api/v1'}
+  respond: {kind: openai, protocol: responses, base_url: 'http://respond.test/v1', keys: [sk-r1]}
+  reasoner: {kind: openai, base_url: 'http://reasoner.test/v1', keys: [sk-d1],
+             adapters: [{reasoning_field: reasoning_content}]}
+routes:
+  - {models: [to-local], targets: [local/llama]}
+  - {models: [chat-then-local], targets: [openai/gpt-x, local/llama]}
+  - {models: [claude-then-chat], targets: [anthropic, openai/gpt-x]}
+  - {models: [to-chat], targets: [openai/gpt-x]}
+  - {models: [to-reasoner], targets: [reasoner/deepseek-reasoner]}
+"""
+ANTHROPIC_HEADERS = [("content-type", "application/json"), ("x-api-key", "sk-ant-client"),
+                     ("anthropic-version", "2023-06-01")]
+CHAT_HEADERS = [("content-type", "application/json"), ("authorization", "Bearer sk-client")]
+
+
+def router() -> Router:
+    return Router(parse(CONFIG))
+
+
+async def exchange(host: str, path: str, body: dict | bytes, upstream: Upstream, headers=CHAT_HEADERS,
+                   hooks: ConversationHooks | None = None) -> tuple[FakeResponder, Job]:
+    rt = router()
+    route = rt.route(host, "POST", path)
+    job = Job("job-0001", route)
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    out = FakeResponder()
+    cfg = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30, first_token_retries=1)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
+        await Exchange(client, cfg, job, LoopbackRequest("POST", path, list(headers), raw), out, router=rt,
+                       hooks=hooks).run()
+    return out, job
+
+
+def chat(model: str, stream: bool = True) -> dict:
+    return {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def messages(model: str, stream: bool = True) -> dict:
+    return {"model": model, "max_tokens": 64, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+
+
+# -- which protocol, which path -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("provider", "client", "expected"), [
+    ("openai", "anthropic_messages", "openai_chat"),  # the built-in speaks both OpenAI APIs: Chat for others
+    ("openai", "openai_responses", "openai_responses"),  # ... and an OpenAI client's own
+    ("local", "openai_responses", "openai_chat"),  # an openai-kind provider speaks Chat
+    ("respond", "openai_chat", "openai_responses"),  # unless `protocol: responses`
+    ("anthropic", "gemini", "anthropic_messages"),
+    ("gemini", "openai_chat", "gemini"),
+])
+def test_the_protocol_a_target_speaks(provider, client, expected):
+    rt = router()
+    assert upstream_protocol(rt.provider_named(provider), protocols.get(client), called=False).name == expected
+
+
+def test_the_called_provider_speaks_the_clients_protocol():
+    local = router().provider_named("local")
+    assert upstream_protocol(local, protocols.get("openai_responses"), called=True).name == "openai_responses"
+
+
+def test_a_native_leg_to_another_provider_and_model():
+    rt = router()
+    chat_proto = protocols.get("openai_chat")
+    leg = native_leg(rt.provider_named("local"), "llama", chat_proto, False, CHAT_PATH, "", chat("gpt"), "gpt")
+    assert leg.body["model"] == "llama" and not leg.unchanged
+    assert leg.url(leg.path, "/v1") == "http://local.test/api/v1/chat/completions"
+
+    gemini = protocols.get("gemini")
+    path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+    leg = native_leg(rt.provider_named("gemini"), "gemini-2.5-pro", gemini, True, path, "alt=sse&key=abc", {},
+                     "gemini-2.5-flash")
+    assert leg.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
+    assert leg.query == "alt=sse&key=abc"  # the called provider: its credential is dealt with as without routes
+
+
+# -- the engine ------------------------------------------------------------------------------------------------
+
+
+def test_a_target_the_client_did_not_call_never_gets_the_clients_key():
+    upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
+    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-local"), upstream))
+
+    [sent] = upstream.seen
+    assert str(sent.url) == "http://local.test/api/v1/chat/completions"
+    assert "authorization" not in sent.headers  # a provider without keys: the client's key was for openai
+    assert json.loads(sent.content)["model"] == "llama"
+    assert out.status == 200 and b"The capital" in out.body
+
+
+def test_after_the_first_token_the_stream_belongs_to_its_target():
+    cut = samples.CHAT_TEXT[: samples.CHAT_TEXT.index(b" of France")]
+    upstream = Upstream([lambda r: sse([cut], then="reset"), lambda r: sse([samples.CHAT_TEXT])])
+    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("chat-then-local"), upstream))
+
+    assert len(upstream.seen) == 1  # no second target: the client had its first token
+    assert b'"finish_reason":"length"' in out.body.replace(b" ", b"")
+    assert [t["outcome"] for t in job.targets] == ["served"]
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])  # its one key refused (no other key to try), or no such model
+def test_a_target_refusing_the_key_or_model_hands_over(status):
+    upstream = Upstream([lambda r: httpx.Response(status, json={"error": {"message": "no"}}),
+                         lambda r: sse([samples.CHAT_TEXT])])
+    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("chat-then-local"), upstream))
+
+    assert [str(r.url) for r in upstream.seen] == ["http://openai.test/v1/chat/completions",
+                                                   "http://local.test/api/v1/chat/completions"]
+    assert out.status == 200
+    assert [(t["provider"], t["outcome"]) for t in job.targets] == [("openai", "left"), ("local", "served")]
+    assert job.targets[0]["reason"] == f"status {status}"
+    assert [n["kind"] for n in job.notes][-1] == "fallback"
+
+
+@pytest.mark.parametrize("status", [400, 413, 422])
+def test_a_request_error_goes_back_at_once(status):
+    upstream = Upstream([lambda r: httpx.Response(status, json={"error": {"message": "bad"}})])
+    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("chat-then-local"), upstream))
+
+    assert len(upstream.seen) == 1 and out.status == status
+
+
+def test_the_last_targets_error_reaches_the_client_in_its_own_shape():
+    upstream = Upstream([lambda r: httpx.Response(404, json={"type": "error", "error": {
+        "type": "not_found_error", "message": "model: nope"}}),
+        lambda r: httpx.Response(503, json={"error": {"message": "down", "type": "server_error"}})])
+    out, job = asyncio.run(exchange("api.anthropic.com", MESSAGES_PATH, messages("claude-then-chat", False),
+                                    upstream, ANTHROPIC_HEADERS))
+
+    # the Chat target's 503 (every attempt), told as Anthropic tells it
+    assert out.status in (503, 529)
+    body = json.loads(out.body)
+    assert body["type"] == "error" and body["error"]["message"] == "down"
+    assert [t["outcome"] for t in job.targets] == ["left", "failed"]
+
+
+def test_a_translated_request_goes_to_the_targets_path_with_its_credential():
+    upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
+    out, job = asyncio.run(exchange("api.anthropic.com", MESSAGES_PATH, messages("to-chat"), upstream,
+                                    ANTHROPIC_HEADERS))
+
+    [sent] = upstream.seen
+    assert str(sent.url) == "http://openai.test/v1/chat/completions"
+    assert sent.headers["authorization"] == "Bearer sk-o1"
+    assert "x-api-key" not in sent.headers and "anthropic-version" not in sent.headers
+    assert json.loads(sent.content)["model"] == "gpt-x"
+    assert out.headers == [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
+    assert b"event: message_start" in out.body and b"The capital" in out.body
+
+
+def test_a_body_the_target_protocol_cannot_take_is_a_400_in_the_clients_shape():
+    upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
+    body = {"model": "to-chat", "max_tokens": 64, "messages": "not a list"}
+    out, job = asyncio.run(exchange("api.anthropic.com", MESSAGES_PATH, body, upstream, ANTHROPIC_HEADERS))
+
+    assert upstream.seen == [] and out.status == 400
+    assert json.loads(out.body)["type"] == "error"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_answer_adapters_rewrite_a_native_answer(stream):
+    upstream = Upstream([lambda r: sse([samples.CHAT_REASONING])])
+    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-reasoner", stream), upstream))
+
+    assert out.status == 200
+    assert b"reasoning_content" not in out.body  # the host's name for it ...
+    assert b'"reasoning":"2 plus 2 "' in out.body or b'"reasoning": "2 plus 2 is 4."' in out.body  # ... the client's
+
+
+class Recording(ConversationHooks):
+    def __init__(self, refuse: bool = False) -> None:
+        self.calls: list[tuple] = []
+        self.refuse = refuse
+
+    def request(self, leg, body):
+        self.calls.append(("request", leg.provider.name, body["model"]))
+        if self.refuse:
+            raise Refused(400, b'{"error": {"message": "unknown"}}', "unknown previous response")
+        return {**body, "messages": [{"role": "user", "content": "expanded"}]}
+
+    def translated(self, leg, request: Request):
+        self.calls.append(("translated", leg.model, request.model))
+
+    def wants_answer(self, leg):
+        return True
+
+    def answer(self, leg, answer: Answer):
+        self.calls.append(("answer", leg.provider.name, answer.text()))
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_hooks_see_the_request_before_translation_and_the_answer_after(stream):
+    hooks = Recording()
+    upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
+    out, _ = asyncio.run(exchange("api.anthropic.com", MESSAGES_PATH, messages("to-chat", stream), upstream,
+                                  ANTHROPIC_HEADERS, hooks))
+
+    assert out.status == 200
+    assert hooks.calls == [("request", "openai", "to-chat"), ("translated", "gpt-x", "gpt-x"),
+                           ("answer", "openai", samples.CHAT_TEXT_ANSWER)]
+    assert "expanded" in upstream.seen[0].content.decode()  # the body the hook returned went upstream
+
+
+def test_hooks_see_native_answers_too_and_may_refuse():
+    hooks = Recording()
+    upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
+    asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-local"), upstream, hooks=hooks))
+    assert hooks.calls[-1] == ("answer", "local", samples.CHAT_TEXT_ANSWER)
+
+    refusing = Recording(refuse=True)
+    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-local"), upstream, hooks=refusing))
+    assert out.status == 400 and json.loads(out.body)["error"]["message"] == "unknown"
+    assert len(upstream.seen) == 1  # nothing more went upstream
