@@ -13,6 +13,7 @@ except ImportError:  # run from a checkout with the dependencies but without the
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from addons.access import Access  # noqa: E402
+from addons.collector import FrozenStartup  # noqa: E402
 from addons.config import RotatorConfig  # noqa: E402
 from addons.egress import Egress  # noqa: E402
 from addons.exposure import Exposure  # noqa: E402
@@ -32,4 +33,5 @@ engine = Engine()
 # Order matters: the config is loaded before Egress, Exposure and Access read it, and Access refuses a request
 # before WebSocketUpstream or Interception hand it to the engine.
 addons = [RotatorConfig(engine), Pools(engine), Egress(engine), Exposure(engine), Access(engine),
-          WebSocketUpstream(engine), Interception(engine), Status(engine), Views(engine), Welcome(engine)]
+          WebSocketUpstream(engine), Interception(engine), Status(engine), Views(engine), Welcome(engine),
+          FrozenStartup()]  # last: what the others set up when running is frozen too
