@@ -36,6 +36,7 @@ ANTHROPIC = "anthropic_messages"
 GEMINI = "gemini"
 FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens")
 NULL_USAGE = b',"usage":null'
+NULL_USAGE_END = ',"usage":null}'
 SPACED_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,')
 
 
@@ -75,30 +76,36 @@ def as_dict(usage: Usage) -> dict[str, int]:
 
 
 class Sniffer:
-    """Fed every upstream event (through `tap`, which wraps the repairer's feed); `usage()` at the end."""
+    """Fed every upstream event (through `tap`, which wraps the repairer's feed); `usage()` at the end.
+
+    An event named in `events` is kept; another named event is skipped unread; an unnamed one is kept if its data
+    has `mark` (a vendor that leaves the SSE event names out)."""
 
     protocol: str
     mark: str  # a substring every event that carries usage has, quotes included
+    events: frozenset[str] = frozenset()  # the SSE event names of the events that carry usage
 
     def __init__(self, feed: Feed) -> None:
         self._feed = feed
-        self._seen: list[str] = []
+        self._last: str | None = None
 
     def tap(self, event: Event) -> bytes:
-        data = event.data
-        if data is not None and self.mark in data:
-            self.keep(data)
+        name = event.event
+        if name is None or not self.events:
+            data = event.data
+            if data is not None and self.mark in data:
+                self.keep(data)
+        elif name in self.events and event.data is not None:
+            self.keep(event.data)
         return self._feed(event)
 
     def keep(self, data: str) -> None:
-        self._seen = [data]  # a cumulative snapshot: the last one counts
+        self._last = data  # a cumulative snapshot: the last one counts
 
     def usage(self) -> Usage | None:
-        for data in reversed(self._seen):
-            usage = normalised(self.protocol, self.usage_of(load_object(data) or {}))
-            if usage is not None:
-                return usage
-        return None
+        if self._last is None:
+            return None
+        return normalised(self.protocol, self.usage_of(load_object(self._last) or {}))
 
     def usage_of(self, obj: dict) -> object:
         return obj.get("usage")
@@ -112,23 +119,27 @@ class ChatSniffer(Sniffer):
 
 
 class HidingChatSniffer(ChatSniffer):
-    """For a client that did not ask for usage: takes the usage-only chunk and the `"usage":null` fields out."""
+    """For a client that did not ask for usage: takes the usage-only chunk and the `"usage":null` fields out.
+
+    The vendor's compact JSON ends every other chunk with `,"usage":null}`: that is cut from the tail without a
+    search through the chunk; any other place or spacing takes the slower way."""
 
     def tap(self, event: Event) -> bytes:
         raw = self._feed(event)
         data = event.data
         if data is None:
             return raw
+        if data.endswith(NULL_USAGE_END):
+            at = raw.rfind(NULL_USAGE, len(raw) - len(NULL_USAGE) - 8)  # before "}" and the blank line
+            return raw[:at] + raw[at + len(NULL_USAGE):] if at >= 0 else raw
+        if '"usage"' not in data:
+            return raw
         if self.mark in data:
             self.keep(data)
             chunk = load_object(data)
             if chunk is not None and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict):
                 return raw[: -len(event.raw)] if raw.endswith(event.raw) else raw
-        if b'"usage"' in raw:
-            raw = raw.replace(NULL_USAGE, b"")
-            if b'"usage"' in raw:  # a vendor that writes its JSON with spaces
-                raw = SPACED_NULL_USAGE.sub(b"", raw)
-        return raw
+        return SPACED_NULL_USAGE.sub(b"", raw.replace(NULL_USAGE, b""))
 
 
 class ResponsesSniffer(Sniffer):
@@ -137,6 +148,7 @@ class ResponsesSniffer(Sniffer):
 
     protocol = RESPONSES
     mark = '"input_tokens"'
+    events = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
     def usage_of(self, obj: dict) -> object:
         response = obj.get("response")
@@ -149,17 +161,22 @@ class AnthropicSniffer(Sniffer):
 
     protocol = ANTHROPIC
     mark = '"usage"'
+    events = frozenset({"message_start", "message_delta"})
+
+    def __init__(self, feed: Feed) -> None:
+        super().__init__(feed)
+        self._start: str | None = None
 
     def keep(self, data: str) -> None:
-        if len(self._seen) < 2:
-            self._seen.append(data)
+        if self._start is None:
+            self._start = data  # message_start
         else:
-            self._seen[1] = data  # the first (message_start) and the last update
+            self._last = data  # the last update
 
     def usage(self) -> Usage | None:
         merged: dict = {}
-        for data in self._seen:
-            obj = load_object(data) or {}
+        for data in (self._start, self._last):
+            obj = load_object(data) or {} if data is not None else {}
             message = obj.get("message")
             usage = message.get("usage") if isinstance(message, dict) else obj.get("usage")
             if isinstance(usage, dict):
@@ -168,10 +185,27 @@ class AnthropicSniffer(Sniffer):
 
 
 class GeminiSniffer(Sniffer):
-    """Every chunk may carry a cumulative `usageMetadata`: the last one counts."""
+    """Every chunk carries the cumulative `usageMetadata` so far: the last chunk's counts (or the one's before, if
+    the last has none); no chunk is searched while the stream runs."""
 
     protocol = GEMINI
     mark = '"usageMetadata"'
+
+    def __init__(self, feed: Feed) -> None:
+        super().__init__(feed)
+        self._previous: str | None = None
+
+    def tap(self, event: Event) -> bytes:
+        data = event.data
+        if data is not None:
+            self._previous, self._last = self._last, data
+        return self._feed(event)
+
+    def usage(self) -> Usage | None:
+        for data in (self._last, self._previous):
+            if data is not None and self.mark in data:
+                return normalised(self.protocol, self.usage_of(load_object(data) or {}))
+        return None
 
     def usage_of(self, obj: dict) -> object:
         return obj.get("usageMetadata")

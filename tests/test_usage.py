@@ -153,6 +153,9 @@ def test_gemini_cumulative_snapshots_are_not_summed():
     meter = Meter(protocols.get(GEMINI), {}, client_stream=True)
     play_through(meter, GEMINI, sse(chunks), {})
     assert meter.usage() == Usage(input_tokens=8, output_tokens=3)
+    last_without = Meter(protocols.get(GEMINI), {}, client_stream=True)
+    play_through(last_without, GEMINI, sse([*chunks, {"candidates": [{"finishReason": "STOP"}]}]), {})
+    assert last_without.usage() == Usage(input_tokens=8, output_tokens=3)
 
 
 def test_a_stream_cut_before_its_usage_has_none():
@@ -207,19 +210,32 @@ def test_the_client_sees_exactly_the_stream_it_asked_for(fault):
     assert meter.usage() == expected(CHAT, ctx(client, fault))
 
 
-def test_spaced_json_loses_its_null_usage_too():
+@pytest.mark.parametrize("separators", [(", ", ": "), (",", ":")], ids=["spaced", "compact"])
+def test_a_null_usage_anywhere_in_the_chunk_goes_too(separators):
     client = {"model": "m", "stream": True}
     chunks = [{"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}],
-               "usage": None},
+               "usage": None, "obfuscation": "x1"},
               {"usage": None, "id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
               {"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}]
-    body = b"".join(b"data: %s\n\n" % json.dumps(c).encode() for c in chunks) + b"data: [DONE]\n\n"
+    body = b"".join(b"data: %s\n\n" % json.dumps(c, separators=separators).encode() for c in chunks)
     meter = Meter(protocols.get(CHAT), client, client_stream=True)
-    out = play_through(meter, CHAT, body, client)
+    out = play_through(meter, CHAT, body + b"data: [DONE]\n\n", client)
     assert [json.loads(e.data) for e in parse(out)[:2]] == [
         {k: v for k, v in c.items() if k != "usage"} for c in chunks[:2]]
     assert parse(out)[2].data == "[DONE]" and len(parse(out)) == 3
     assert meter.usage() == Usage(input_tokens=3, output_tokens=1)
+
+
+def test_event_names_spare_the_search_and_unnamed_events_are_still_read():
+    named = b"".join(b"event: %s\ndata: %s\n\n" % (p["type"].encode(), json.dumps(p).encode()) for p in [
+        {"type": "response.output_text.delta", "delta": '"input_tokens": 1'},
+        {"type": "response.completed", "response": {"usage": {"input_tokens": 4, "output_tokens": 2}}}])
+    unnamed = b"data: %s\n\n" % json.dumps(
+        {"type": "response.completed", "response": {"usage": {"input_tokens": 5, "output_tokens": 3}}}).encode()
+    for body, usage in ((named, Usage(4, 2)), (unnamed, Usage(5, 3))):
+        meter = Meter(protocols.get(RESPONSES), {"stream": True}, client_stream=True)
+        play_through(meter, RESPONSES, body, {"stream": True})
+        assert meter.usage() == usage
 
 
 def test_a_client_that_asked_for_usage_keeps_its_usage_chunk():
