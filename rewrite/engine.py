@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from rewrite.config import Config
+from rewrite.conversation import ConversationState
 from rewrite.egress import EgressProxy, parse_proxy_url
 from rewrite.exchange import Exchange, Job
 from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
@@ -20,16 +21,18 @@ class Engine:
     def __init__(self, config: Config | None = None) -> None:
         self.upstream = Upstream()
         self.mode_proxy: EgressProxy | None = None  # mitmproxy's `--mode upstream:URL`, set by addons/egress.py
+        # Conversation state across targets: the field cache and Responses continuity (rewrite/conversation.py).
+        self.conversation = ConversationState()
+        self.hooks: ConversationHooks | None = self.conversation  # None: nothing to call
         self.configure(config or Config())
         self.jobs: dict[str, Job] = {}
-        # Conversation state across targets (rewrite/targets.py ConversationHooks); None: nothing to call.
-        self.hooks: ConversationHooks | None = None
         self.server = LoopbackServer(self.handle)
 
     def configure(self, config: Config) -> None:
         self.config = config
         self.router = Router(config)
         self.prices = PriceTable.from_config(config.prices)
+        self.conversation.record_native = bool(config.routes)  # only a route sends a conversation elsewhere
         self._use_egress()
 
     def use_mode_proxy(self, proxy: EgressProxy | None) -> None:
