@@ -158,7 +158,9 @@ def test_translated_stream_is_retried_and_kept_alive_with_the_clients_heartbeat(
         raw = client.post(url, headers=headers, json=body).content
 
     stalled, answered = fake_vendor.wait_for(2, done=False)[:2]
+    assert stalled.protocol == answered.protocol == "chat"  # an Anthropic stream served by a Chat target
     assert stalled.credential != answered.credential  # retried on the target's other key
+    assert {stalled.credential, answered.credential} == set(TARGET_KEYS["deepseek"])
     assert raw.startswith(b"event: ping\n")  # Anthropic's own keepalive, while the Chat target stalled
     assert raw.count(b"event: ping\n") >= 3  # every 0.3 s of the 3 s first-token wait
     events = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith(b"data: ")]
