@@ -30,12 +30,14 @@ providers:
   respond: {kind: openai, protocol: responses, base_url: 'http://respond.test/v1', keys: [sk-r1]}
   reasoner: {kind: openai, base_url: 'http://reasoner.test/v1', keys: [sk-d1],
              adapters: [{reasoning_field: reasoning_content}]}
+  plain: {kind: openai, base_url: 'http://plain.test/v1', keys: [sk-p1], force_upstream_stream: false}
 routes:
   - {models: [to-local], targets: [local/llama]}
   - {models: [chat-then-local], targets: [openai/gpt-x, local/llama]}
   - {models: [claude-then-chat], targets: [anthropic, openai/gpt-x]}
   - {models: [to-chat], targets: [openai/gpt-x]}
   - {models: [to-reasoner], targets: [reasoner/deepseek-reasoner]}
+  - {models: [to-plain], targets: [plain/gpt-x]}
 """
 ANTHROPIC_HEADERS = [("content-type", "application/json"), ("x-api-key", "sk-ant-client"),
                      ("anthropic-version", "2023-06-01")]
@@ -241,3 +243,29 @@ def test_hooks_see_native_answers_too_and_may_refuse():
     out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-local"), upstream, hooks=refusing))
     assert out.status == 400 and json.loads(out.body)["error"]["message"] == "unknown"
     assert len(upstream.seen) == 1  # nothing more went upstream
+
+
+
+CHAT_ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-x",
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."},
+                            "finish_reason": "stop"}],
+               "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+REFUSED = {"error": {"message": "Unsupported value: 'stream' does not support true with this model.",
+                     "param": "stream"}}
+
+
+@pytest.mark.parametrize(("model", "script"), [
+    ("to-plain", []),  # a target opted out of forced streaming
+    ("to-chat", [lambda r: httpx.Response(400, json=REFUSED)]),  # a target refusing to stream this model
+], ids=["opted-out", "stream-refused"])
+def test_a_translated_non_stream_answer(model, script):
+    upstream = Upstream([*script, lambda r: httpx.Response(200, json=CHAT_ANSWER)])
+    out, job = asyncio.run(exchange("api.anthropic.com", MESSAGES_PATH, messages(model, False), upstream,
+                                    ANTHROPIC_HEADERS))
+
+    assert "stream" not in json.loads(upstream.seen[-1].content)  # sent as a non-stream request
+    assert out.status == 200
+    answer = json.loads(out.body)  # the Chat answer, as an Anthropic message
+    assert (answer["type"], answer["content"][0]["text"], answer["stop_reason"]) == ("message", "Paris.", "end_turn")
+    assert answer["usage"]["input_tokens"] == 5
+    assert [n["kind"] for n in job.notes] == (["stream-refused"] if script else [])
