@@ -59,7 +59,7 @@ from rewrite.targets import (
 from rewrite.transport import BODY
 from rewrite.upstream import encode_headers, request_headers, response_headers
 from rewrite.prices import PriceTable
-from rewrite.usage import Meter, account
+from rewrite.usage import Meter, account, refuses_stream_options
 
 logger = logging.getLogger("rotator")
 
@@ -406,7 +406,7 @@ class Exchange:
         body = leg.body
         content = self.request.body if leg.unchanged else json.dumps(body).encode()
         path = leg.path
-        if self.aggregate or self.meter.ask_upstream:  # (Chat: as_stream asks for the usage chunk)
+        if self.aggregate or self._asks_usage():  # (Chat: as_stream asks for the usage chunk)
             path, query, body = self.proto.as_stream(path, query, leg.body)
             content = json.dumps(body).encode()
         if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
@@ -471,6 +471,11 @@ class Exchange:
                 if self.aggregate and refuses_stream(resp.status_code, body):
                     await resp.aclose()
                     return await self._attempt_unforced(key)
+                if self._asks_usage() and refuses_stream_options(resp.status_code, body):
+                    self.provider.refuses_stream_options = True
+                    self.job.note("usage-refused", f"{self.provider.name} refused stream_options: its Chat streams "
+                                  "go upstream without it, as the client sent them (their usage is not known)")
+                    return await self._attempt(key)
                 failure = retry.from_status(resp.status_code, resp.headers.multi_items(), body,
                                             self.provider.pool is not None)
                 if failure is not None:
@@ -489,6 +494,10 @@ class Exchange:
             return Failure(f"{type(e).__name__} before the answer started")
         finally:
             await resp.aclose()
+
+    def _asks_usage(self) -> bool:
+        """Whether this attempt asks the upstream for the usage chunk the client did not ask for."""
+        return self.meter.ask_upstream and not self.provider.refuses_stream_options
 
     async def _attempt_unforced(self, key: str | None) -> Failure | None:
         """The upstream refused a stream for this model: send the request as the client did, and remember."""

@@ -22,6 +22,7 @@ from protocols.base import Event, Protocol
 from protocols.sse import load_object
 from protocols.translate import anthropic_messages, gemini, openai_chat, openai_responses
 from protocols.unified import Usage
+from rewrite.forcing import refuses_stream
 
 if TYPE_CHECKING:
     from rewrite.pool import KeyPool
@@ -221,9 +222,16 @@ TO_USAGE = {
 }
 
 
-def asks_for_usage(body: dict | None) -> bool:
+def refuses_stream_options(status: int, body: bytes) -> bool:
+    """Whether an error answer says the upstream does not take `stream_options` (some OpenAI-compatible ones)."""
+    return refuses_stream(status, body) and b"stream_options" in body
+
+
+def can_ask_for_usage(body: dict | None) -> bool:
+    """Whether a Chat stream request lacks `stream_options.include_usage` and can be given it (a malformed
+    `stream_options` is left for the vendor to answer)."""
     options = body.get("stream_options") if isinstance(body, dict) else None
-    return isinstance(options, dict) and options.get("include_usage") is True
+    return options is None or isinstance(options, dict) and options.get("include_usage") is not True
 
 
 class Meter:
@@ -234,7 +242,7 @@ class Meter:
 
     def __init__(self, proto: Protocol | None, body: dict | None, client_stream: bool) -> None:
         self.protocol = proto.name if proto is not None else None
-        self.ask_upstream = self.protocol == CHAT and client_stream and not asks_for_usage(body)
+        self.ask_upstream = self.protocol == CHAT and client_stream and can_ask_for_usage(body)
         self._sniffer: Sniffer | None = None
 
     def tap(self, feed: Feed, protocol: str | None = None) -> Feed:

@@ -191,6 +191,7 @@ def test_content_events_are_never_parsed(monkeypatch):
     ({"model": "m", "stream": True, "stream_options": {}}, True),
     ({"model": "m", "stream": True, "stream_options": {"include_usage": False}}, True),
     ({"model": "m", "stream": True, "stream_options": {"include_usage": True}}, False),
+    ({"model": "m", "stream": True, "stream_options": "yes"}, False),  # malformed: the vendor answers it
 ])
 def test_a_chat_stream_without_include_usage_asks_for_it_upstream(request_body, asks):
     assert Meter(protocols.get(CHAT), request_body, client_stream=True).ask_upstream is asks
@@ -348,3 +349,24 @@ async def test_the_engine_asks_for_chat_usage_and_the_client_never_sees_it():
     assert seen[0]["stream_options"] == {"include_usage": True}
     assert out.body == stream(CHAT, ctx(client))  # what the vendor sends a client that did not ask
     assert job.usage == usage_module.as_dict(expected(CHAT, ctx()))
+
+
+async def test_an_upstream_that_refuses_stream_options_gets_the_stream_as_the_client_sent_it():
+    seen: list[dict] = []
+    answer = vendor(CHAT, seen)
+
+    def refusing(request):
+        if b"stream_options" in request.content:
+            seen.append(json.loads(request.content))
+            return httpx.Response(400, json={"error": {"message": "Unrecognized request argument supplied: "
+                                                                  "stream_options", "type": "invalid_request_error"}})
+        return answer(request)
+
+    client = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    upstream = engine_harness.Upstream([refusing])
+    out, job = await engine_harness.run(CHAT, upstream, body=client)
+    assert [("stream_options" in body) for body in seen] == [True, False]
+    assert upstream.keys() == ["k1", "k1"]  # the request's fault, not the key's: the same key, no rest
+    assert out.status == 200 and out.body == stream(CHAT, ctx(client))
+    assert [n["kind"] for n in job.notes] == ["usage-refused"]
+    assert job.route.provider.refuses_stream_options  # remembered: the provider's next streams go without it
