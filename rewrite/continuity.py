@@ -80,11 +80,14 @@ class Expansion:
 
 
 def input_items(body: dict) -> list:
-    """A Responses request's `input` as a list of items (a string is one user message)."""
+    """A Responses request's `input` as a list of items (a string is one user message; anything else stays, for
+    the translator to judge)."""
     items = body.get("input")
     if isinstance(items, str):
         return [{"type": ITEM_MESSAGE, "role": ROLE_USER, "content": items}]
-    return list(items) if isinstance(items, list) else []
+    if items is None:
+        return []
+    return list(items) if isinstance(items, list) else [items]
 
 
 def output_items(answer: Answer) -> list[dict]:
@@ -138,13 +141,13 @@ class Continuity:
         resolve `previous_response_id` itself, else with the lineage's items in front of its input (and no
         `previous_response_id`, or one naming the newest response the provider holds). Raises UnknownResponse."""
         previous = body.get(PREVIOUS)
-        if not isinstance(previous, str) or not previous:
+        if previous is None or previous == "":
             return Expansion(body)
-        served = self._load(client, previous)
+        served = self._load(client, previous) if isinstance(previous, str) else None
         if served is None:
             if speaks_responses:
                 return Expansion(body)  # not one Rotator served elsewhere: the provider may hold it
-            raise UnknownResponse(previous)
+            raise UnknownResponse(str(previous))
         chain: list[Served] = []
         seen: set[str] = set()
         resolvable: str | None = None

@@ -67,9 +67,9 @@ class ConversationState(ConversationHooks):
 
     def answer(self, leg: Leg, answer: Answer) -> None:
         if leg.translation is not None:
-            self.fields.capture(_scope(leg), answer)
+            self.fields.capture(_scope(leg), answer, leg.translation.request)
         body = _client_body.get()
-        if _client_protocol(leg) != RESPONSES or body is None:
+        if _client_protocol(leg) != RESPONSES or body is None or not isinstance(answer.id, str):
             return
         response_id = _response_id(answer.id)
         if response_id != SYNTHETIC_ID:  # an upstream that gave no id: the client's id names no one turn

@@ -7,7 +7,9 @@ rejects a replayed function call without its signature; Anthropic, with thinking
 before the `tool_use` of the last assistant turn). So Rotator keeps it from each translated answer and puts it
 back into the assistant turn the client replays:
 
-- found by the tool call ids Rotator handed out, or, for a turn without tool calls, by a hash of its text;
+- found by the tool call ids Rotator handed out, or, for a turn without tool calls, by a hash of its text; an id
+  Rotator made from a call's content (Gemini gives none) and a turn's text also name the message the turn
+  answered, since two conversations may hold the same call or the same words;
 - scoped per client, provider, model and protocol: state only ever goes back to the vendor that issued it;
 - bounded by the store (entries, bytes) and by a time to live.
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 from protocols.translate.common import budget_for
 from protocols.unified import (
+    GENERATED_TOOL_ID_PREFIX,
     ROLE_ASSISTANT,
     Answer,
     Message,
@@ -32,6 +35,7 @@ from protocols.unified import (
     Request,
     Text,
     ToolCall,
+    ToolResult,
 )
 from rewrite.state_store import Store
 
@@ -57,7 +61,7 @@ class Scope:
 
     def key(self, kind: str, value: str) -> str:
         fields = (self.client, self.provider, self.model, self.protocol, kind, value)
-        return KEY_PREFIX + hashlib.sha256("\0".join(fields).encode()).hexdigest()
+        return KEY_PREFIX + hashlib.sha256("\0".join(map(str, fields)).encode()).hexdigest()
 
 
 @dataclass(slots=True)
@@ -72,14 +76,41 @@ class Restored:
 
 
 def _turn_text(parts) -> str:
-    return "".join(p.text for p in parts if isinstance(p, Text)).strip()
+    return "".join(p.text for p in parts if isinstance(p, Text) and isinstance(p.text, str)).strip()
+
+
+def _digest(message: Message | None) -> str:
+    """A short digest of the message a turn answered (its text, tool results and calls)."""
+    if message is None:
+        return ""
+    pieces: list = [message.role]
+    for part in message.parts:
+        if isinstance(part, Text):
+            pieces.append(part.text)
+        elif isinstance(part, ToolResult):
+            pieces += [part.call_id, [p.text for p in part.content if isinstance(p, Text)]]
+        elif isinstance(part, ToolCall):
+            pieces.append(part.id)
+    return hashlib.sha256(json.dumps(pieces, default=str).encode()).hexdigest()[:32]
+
+
+def _turn_keys(scope: Scope, parts: list, answered: Message | None) -> list[str]:
+    """The keys a turn's state is kept under: each of its tool call ids, else its text."""
+    keys = []
+    for part in parts:
+        if isinstance(part, ToolCall) and isinstance(part.id, str) and part.id:
+            made_up = part.id.startswith(GENERATED_TOOL_ID_PREFIX)
+            keys.append(scope.key("call", part.id + (_digest(answered) if made_up else "")))
+    if not keys and (text := _turn_text(parts)):
+        keys.append(scope.key("text", _digest(answered) + text))
+    return keys
 
 
 def _anchor(parts: list, index: int) -> str:
     """What follows the reasoning part at `index`: the next tool call, the text, or nothing."""
     for part in parts[index + 1:]:
         if isinstance(part, ToolCall):
-            return ANCHOR_CALL + part.id
+            return f"{ANCHOR_CALL}{part.id}"
         if isinstance(part, Text) and part.text:
             return ANCHOR_TEXT
     return ANCHOR_END
@@ -88,7 +119,8 @@ def _anchor(parts: list, index: int) -> str:
 def _record(answer: Answer, protocol: str) -> dict | None:
     """The opaque state of one answer, as JSON: signatures by tool call id, signed reasoning with its place."""
     parts = answer.parts
-    calls = {p.id: p.signature for p in parts if isinstance(p, ToolCall) and p.signature and p.origin == protocol}
+    calls = {p.id: p.signature for p in parts
+             if isinstance(p, ToolCall) and isinstance(p.id, str) and p.signature and p.origin == protocol}
     reasoning = [
         {"text": p.text, "signature": p.signature, "redacted": p.redacted, "id": p.id, "before": _anchor(parts, i)}
         for i, p in enumerate(parts)
@@ -104,16 +136,16 @@ class FieldCache:
         self.store = store
         self.ttl = ttl
 
-    def capture(self, scope: Scope, answer: Answer) -> None:
-        """Keep the opaque state of an answer the client receives in another protocol than `scope.protocol`."""
+    def capture(self, scope: Scope, answer: Answer, asked: Request | None = None) -> None:
+        """Keep the opaque state of an answer the client receives in another protocol than `scope.protocol`;
+        `asked` is the client's request it answers."""
         if scope.protocol not in STATEFUL_PROTOCOLS:
             return
         record = _record(answer, scope.protocol)
         if record is None:
             return
-        keys = [scope.key("call", p.id) for p in answer.parts if isinstance(p, ToolCall) and p.id]
-        if not keys and (text := _turn_text(answer.parts)):
-            keys = [scope.key("text", text)]
+        answered = asked.messages[-1] if asked is not None and asked.messages else None
+        keys = _turn_keys(scope, answer.parts, answered)
         value = json.dumps(record, separators=(",", ":")).encode()
         for key in keys:
             self.store.put(key, value, self.ttl)
@@ -123,19 +155,18 @@ class FieldCache:
         done = Restored()
         if scope.protocol not in STATEFUL_PROTOCOLS:
             return done
-        for message in request.messages:
-            if message.role == ROLE_ASSISTANT and (record := self._lookup(scope, message)) is not None:
+        for i, message in enumerate(request.messages):
+            if message.role != ROLE_ASSISTANT:
+                continue
+            record = self._lookup(_turn_keys(scope, message.parts, request.messages[i - 1] if i else None))
+            if record is not None:
                 done.parts += _apply(record, message, scope.protocol)
         if scope.protocol == ANTHROPIC and _needs_signed_thinking(request):
             request.reasoning = ReasoningConfig(enabled=False)
             done.thinking_off = True
         return done
 
-    def _lookup(self, scope: Scope, message: Message) -> dict | None:
-        calls = [p.id for p in message.parts if isinstance(p, ToolCall) and p.id]
-        keys = [scope.key("call", i) for i in calls]
-        if not calls and (text := _turn_text(message.parts)):
-            keys = [scope.key("text", text)]
+    def _lookup(self, keys: list[str]) -> dict | None:
         for key in keys:
             value = self.store.get(key)
             if value is not None:
@@ -157,7 +188,8 @@ def _apply(record: dict, message: Message, protocol: str) -> int:
     restored = 0
     calls: dict = record.get("calls") or {}
     for part in message.parts:
-        if isinstance(part, ToolCall) and part.id in calls and not (part.origin == protocol and part.signature):
+        if (isinstance(part, ToolCall) and isinstance(part.id, str) and part.id in calls
+                and not (part.origin == protocol and part.signature)):
             part.signature, part.origin = calls[part.id], protocol
             restored += 1
     cached = record.get("reasoning") or []
@@ -178,7 +210,7 @@ def _apply(record: dict, message: Message, protocol: str) -> int:
     text_seen = False
     for part in message.parts:
         if isinstance(part, ToolCall):
-            placed += take(ANCHOR_CALL + part.id)
+            placed += take(f"{ANCHOR_CALL}{part.id}")
         elif isinstance(part, Text) and part.text and not text_seen:
             text_seen = True
             placed += take(ANCHOR_TEXT)

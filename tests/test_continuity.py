@@ -157,6 +157,16 @@ def test_lineages_are_per_client(continuity):
         continuity.expand(body, "deepseek", False, client="team-b")
 
 
+def test_malformed_requests_are_left_for_the_translator_to_refuse(continuity):
+    served_conversation(continuity)
+    with pytest.raises(UnknownResponse):
+        continuity.expand({"input": "x", "previous_response_id": 42}, "deepseek", speaks_responses=False)
+    body = {"input": "x", "previous_response_id": ["resp_2"]}
+    assert continuity.expand(body, "openai", speaks_responses=True).body is body  # the vendor answers it
+    odd = continuity.expand({"input": {"role": "user"}, "previous_response_id": "resp_2"}, "deepseek", False)
+    assert odd.body["input"][-1] == {"role": "user"}  # kept: request_to_ir judges it
+
+
 # --- store: false
 
 

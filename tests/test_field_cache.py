@@ -10,7 +10,17 @@ import copy
 import json
 
 import protocols.translate as translate
-from protocols.unified import ToolIds
+from protocols.unified import (
+    Answer,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    Request,
+    Text,
+    ToolCall,
+    ToolIds,
+    ToolResult,
+)
 from rewrite.field_cache import DEFAULT_TTL, FieldCache, Scope
 from rewrite.state_store import MemoryStore
 from tests import translate_samples as S
@@ -37,12 +47,12 @@ def first_turn(cache: FieldCache, scope: Scope, client: str, answer: dict, reque
     """The vendor's answer captured, and returned as the client receives it."""
     ir_request = translate.request_to_ir(client, request)
     answer_ir = translate.get(scope.protocol).answer_to_ir(copy.deepcopy(answer), ToolIds())
-    cache.capture(scope, answer_ir)
+    cache.capture(scope, answer_ir, ir_request)
     return translate.get(client).answer_from_ir(answer_ir, ir_request)
 
 
-def chat_request(thinking: bool = False) -> dict:
-    body = {"model": "m", "messages": [{"role": "user", "content": S.QUESTION}], "tools": TOOLS}
+def chat_request(thinking: bool = False, question: str = S.QUESTION) -> dict:
+    body = {"model": "m", "messages": [{"role": "user", "content": question}], "tools": TOOLS}
     if thinking:
         body["reasoning_effort"] = "medium"
     return body
@@ -140,6 +150,23 @@ def test_the_oldest_conversation_goes_first_when_the_store_is_full():
     assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, scope, CHAT, first))
 
 
+def test_the_same_call_in_two_conversations_keeps_each_its_own_signature():
+    """Gemini gives no call ids: Rotator makes them from the call, so two conversations may hold the same id."""
+    cache = new_cache()
+    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    replays = {}
+    for question, signature in (("Weather in Paris?", "c2lnbmF0dXJlLWE="), ("Paris weather, please", "c2lnLWI=")):
+        vendor = copy.deepcopy(S.GEMINI_ANSWER)
+        vendor["candidates"][0]["content"]["parts"][2]["thoughtSignature"] = signature
+        request = chat_request(question=question)
+        replays[signature] = chat_replay(request, first_turn(cache, scope, CHAT, vendor, request))
+    ids = {r["messages"][1]["tool_calls"][0]["id"] for r in replays.values()}
+    assert len(ids) == 1  # the same id handed out twice
+    for signature, replay in replays.items():
+        sent = upstream_body(cache, scope, CHAT, replay)
+        assert [p for p in model_turn(sent) if "functionCall" in p][0]["thoughtSignature"] == signature
+
+
 # --- Anthropic thinking
 
 
@@ -200,6 +227,18 @@ def test_a_turn_without_tool_calls_is_found_by_its_text():
     assert sent["messages"][1]["content"][0]["signature"] == S.ANTHROPIC_SIGNATURE
 
 
+def test_the_same_words_after_another_question_get_no_thinking():
+    cache = new_cache()
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    vendor = {**S.ANTHROPIC_ANSWER, "content": S.ANTHROPIC_ANSWER["content"][:2], "stop_reason": "end_turn"}
+    answer = first_turn(cache, scope, CHAT, vendor, chat_request(thinking=True))
+    body = {**chat_request(thinking=True), "messages": [
+        {"role": "user", "content": "Something else entirely"},
+        {"role": "assistant", "content": answer["choices"][0]["message"]["content"]},
+        {"role": "user", "content": S.FOLLOW_UP}]}
+    assert S.ANTHROPIC_SIGNATURE not in json.dumps(upstream_body(cache, scope, CHAT, body))
+
+
 def test_redacted_thinking_comes_back_as_it_was():
     cache = new_cache()
     scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
@@ -251,6 +290,17 @@ def test_nothing_is_kept_from_an_answer_without_opaque_state():
     plain["content"] = plain["content"][1:]  # no thinking
     first_turn(cache, Scope("anthropic", "claude", ANTHROPIC), CHAT, plain, chat_request())
     assert len(cache.store) == 0
+
+
+def test_values_of_the_wrong_type_are_ignored_not_fatal():
+    """Ids and texts that are not strings (a malformed client body or answer) neither raise nor match."""
+    cache = new_cache()
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    answer = Answer(parts=[Reasoning("t", "sig", ANTHROPIC), Text(5), ToolCall(["x"], "f"), ToolCall(7, "g")])
+    cache.capture(scope, answer, Request(messages=[Message("user", [Text(None), ToolResult(3)])]))
+    request = Request(messages=[Message("tool", [ToolResult({"a": 1})]), Message("assistant", answer.parts)],
+                      reasoning=ReasoningConfig(budget=2048))
+    cache.restore(scope, request)
 
 
 def test_a_store_holding_something_else_under_the_key_restores_nothing():
