@@ -20,6 +20,7 @@ let alone forged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -151,7 +152,8 @@ class FieldCache:
             self.store.put(key, value, self.ttl)
 
     def restore(self, scope: Scope, request: Request) -> Restored:
-        """Put the kept state back into the assistant turns of `request`, which goes to `scope`'s vendor."""
+        """Put the kept state back into the assistant turns of `request`, which goes to `scope`'s vendor. Its
+        messages' part lists change; the parts themselves are never changed (another target may share them)."""
         done = Restored()
         if scope.protocol not in STATEFUL_PROTOCOLS:
             return done
@@ -187,10 +189,11 @@ def _apply(record: dict, message: Message, protocol: str) -> int:
     many parts it put back; a turn that already carries the vendor's own reasoning keeps it."""
     restored = 0
     calls: dict = record.get("calls") or {}
-    for part in message.parts:
+    for i, part in enumerate(message.parts):
         if (isinstance(part, ToolCall) and isinstance(part.id, str) and part.id in calls
                 and not (part.origin == protocol and part.signature)):
-            part.signature, part.origin = calls[part.id], protocol
+            # A copy: the request's parts may be shared with the next target's, which must not get the signature.
+            message.parts[i] = dataclasses.replace(part, signature=calls[part.id], origin=protocol)
             restored += 1
     cached = record.get("reasoning") or []
     if not cached or any(isinstance(p, Reasoning) and p.origin == protocol and p.signature for p in message.parts):

@@ -7,6 +7,7 @@ the request to the vendor is checked after `restore`.
 """
 
 import copy
+import dataclasses
 import json
 
 import protocols.translate as translate
@@ -103,6 +104,20 @@ def test_a_gemini_thought_signature_is_put_back_on_its_function_call():
     assert [c["functionCall"]["name"] for c in calls] == ["get_weather", "get_time"]
     assert calls[0]["thoughtSignature"] == S.GEMINI_SIGNATURE
     assert "thoughtSignature" not in calls[1]  # Gemini signs the first call of a turn only
+
+
+def test_a_signature_put_back_for_one_target_stays_off_the_request_the_next_target_gets():
+    """The engine gives each target a copy of the messages and their part lists, not of the parts: a fallback to
+    another Gemini provider must not find the first one's signature on them."""
+    cache = new_cache()
+    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    answer = first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request())
+    shared = translate.request_to_ir(CHAT, chat_replay(chat_request(), answer))
+    for_first = dataclasses.replace(shared, messages=[dataclasses.replace(m, parts=list(m.parts))
+                                                      for m in shared.messages])
+    cache.restore(scope, for_first)
+    assert S.GEMINI_SIGNATURE in json.dumps(translate.get(GEMINI).request_from_ir(for_first))
+    assert S.GEMINI_SIGNATURE not in json.dumps(translate.get(GEMINI).request_from_ir(shared))
 
 
 def test_without_the_cache_the_replayed_call_has_no_signature():
