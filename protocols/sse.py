@@ -54,6 +54,8 @@ class SSEParser:
         """Every block completed by this chunk, in order."""
         if not data:
             return []
+        if not self._parts and len(data) > 1 and data.find(b"\n\n") == len(data) - 2 and b"\r" not in data:
+            return [parse_block(data)]  # the usual chunk: one whole block, nothing pending before or after it
         if self._parts:
             probe = self._tail + data
             if next(_block_ends(probe, 0), None) is None:
