@@ -76,7 +76,7 @@ class Status:
         now = time.time()
         providers = [{"name": p.name, "family": p.family, "pool": p.pool.describe() if p.pool else None}
                      for p in self.engine.router.providers]  # (the pools as the `rotator.pools` command shows them)
-        flights = [Flight(job.id, job.route.provider.name, job.key,
+        flights = [Flight(job.id, job.provider.name, job.key,
                           job.route.protocol.name if job.route.protocol else None, self._started.get(job.id, now))
                    for job in list(self.engine.jobs.values())]
         self._started = {i: t for i, t in self._started.items() if i in self.engine.jobs}

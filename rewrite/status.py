@@ -50,17 +50,25 @@ class Tally:
         spent = self.spent.setdefault(provider, Spent())
         spent.requests += 1
         served = rotator.get("key")
+        # A routed request may try other providers first: a retry's key is of the target tried then.
+        targets = rotator.get("targets")
+        first = targets[0] if isinstance(targets, list) and targets and isinstance(targets[0], dict) else {}
+        trying = first.get("provider") if isinstance(first.get("provider"), str) else provider
         events = rotator.get("events")
         for note in events if isinstance(events, list) else ():
-            if not isinstance(note, dict) or note.get("kind") not in ERROR_KINDS:
+            if not isinstance(note, dict):
                 continue
-            key = note.get("key") if note.get("kind") == "retry" else served
+            if note.get("kind") == "fallback" and isinstance(note.get("provider"), str):
+                trying = note["provider"]
+            if note.get("kind") not in ERROR_KINDS:
+                continue
+            where, key = (trying, note.get("key")) if note["kind"] == "retry" else (provider, served)
             if not isinstance(key, str):
                 continue  # no key was used (every key resting, or no pool): not a key's error
             reason = str(note.get("reason") or note.get("detail") or "")[:200]
-            self.errors.setdefault((provider, key), deque(maxlen=RECENT_ERRORS)).append(
+            self.errors.setdefault((where, key), deque(maxlen=RECENT_ERRORS)).append(
                 {"at": self._clock(), "kind": note["kind"], "reason": reason})
-            self.error_counts[(provider, key)] += 1
+            self.error_counts[(where, key)] += 1
         usage = rotator.get("usage")
         if isinstance(usage, dict):
             spent.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})

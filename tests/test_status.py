@@ -57,6 +57,17 @@ def test_the_tally_counts_requests_usage_and_cost_per_provider_and_errors_per_ke
     assert tally.error_counts == {("openai", MASKED[0]): 2, ("openai", MASKED[1]): 1}
 
 
+def test_a_routed_requests_retries_count_against_the_keys_of_the_target_tried_then():
+    tally = Tally()
+    tally.record({"provider": "deepseek", "key": "sk-d…0001",
+                  "targets": [{"provider": "anthropic", "model": None}, {"provider": "deepseek", "model": "chat"}],
+                  "events": [{"kind": "retry", "reason": "status 529", "key": "sk-a…0001"},
+                             {"kind": "fallback", "provider": "deepseek", "reason": "status 529"},
+                             {"kind": "retry", "reason": "status 500", "key": "sk-d…0002"}]})
+    assert tally.error_counts == {("anthropic", "sk-a…0001"): 1, ("deepseek", "sk-d…0002"): 1}
+    assert tally.spent["deepseek"].requests == 1 and "anthropic" not in tally.spent
+
+
 def test_the_tally_keeps_the_last_few_errors_and_ignores_malformed_records():
     tally = Tally()
     for n in range(8):

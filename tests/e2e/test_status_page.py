@@ -51,8 +51,8 @@ def test_a_key_that_got_a_429_shows_as_resting_with_its_error(fake_vendor, rotat
     limited, good = POOL_KEYS["openai"][:2]
     fake_vendor.always(Fault.status(429, headers={"retry-after": "30"}), key=limited)
 
-    assert call("chat", make_client("chat"), stream=False).text  # served by the next key
-    assert fake_vendor.keys()[:2] == [limited, good]
+    answer = call("chat", make_client("chat"), stream=False)  # served by the next key
+    assert answer.text and fake_vendor.keys()[:2] == [limited, good]
 
     data = page(proxy, monkeypatch)
     openai = provider(data, "openai")
@@ -67,6 +67,10 @@ def test_a_key_that_got_a_429_shows_as_resting_with_its_error(fake_vendor, rotat
     assert [k["state"] for k in keys].count("ready") == len(POOL_KEYS["openai"]) - 1
     assert all(k["errors"] == [] for k in keys if k is not rested)
     assert data["requests"] == 1 and data["in_flight"] == 0 and data["requests_in_flight"] == []
+    assert data["usage"]["input_tokens"] == answer.input_tokens > 0  # what the vendor reported to the client
+    assert data["usage"]["output_tokens"] == answer.output_tokens > 0
+    assert data["cost"]["usd"] > 0 and data["cost"]["unpriced_requests"] == 0  # gpt-4o-mini has a price
+    assert openai["usage"] == data["usage"] and provider(data, "gemini")["usage"] == {}
     assert {p["name"] for p in data["providers"] if p["pool"]} == {"openai", "anthropic", "gemini"}
 
     text = get("http://rotator.status/").text  # what `curl -x PROXY http://rotator.status/` prints
