@@ -78,11 +78,36 @@ def tls_context(extra_ca: str | None = None) -> ssl.SSLContext:
     return context
 
 
+class UpstreamClient(httpx.AsyncClient):
+    """httpx's client, handing each request straight to the lean transport.
+
+    Rotator uses none of what httpx's `send` adds around the transport (auth flows, redirects, event hooks, the
+    cookie jar), and per request that cost more than the transport itself (scripts/bench). Without the jar, a
+    cookie set on one client's answer is never sent upstream with another client's request."""
+
+    def __init__(self, transport: LeanTransport, **kwargs) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self.lean = transport
+
+    async def send(self, request: httpx.Request, *, stream: bool = False, **_client_defaults) -> httpx.Response:
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        response = await self.lean.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
+
+
 def new_client(proxy: EgressProxy | None = None, extra_ca: str | None = None) -> httpx.AsyncClient:
     # trust_env=False: a user's HTTPS_PROXY usually points at Rotator itself, and SSL_CERT_FILE at mitmproxy's CA
     # (LeanTransport verifies TLS against certifi's bundle). An egress proxy is Rotator's own setting.
-    return httpx.AsyncClient(
-        transport=LeanTransport(tls_context(extra_ca) if extra_ca else None, proxy),
+    return UpstreamClient(
+        LeanTransport(tls_context(extra_ca) if extra_ca else None, proxy),
         headers={"accept-encoding": ACCEPT_ENCODING},
         trust_env=False,
         timeout=httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None),

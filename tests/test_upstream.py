@@ -1,3 +1,5 @@
+import asyncio
+
 from rewrite.upstream import new_client, request_headers, response_headers
 
 
@@ -14,3 +16,29 @@ async def test_upstreams_are_asked_for_an_uncompressed_answer_whatever_the_clien
         headers = request_headers([("Accept-Encoding", "gzip, deflate, br, zstd"), ("x-custom", "kept")])
         sent = client.build_request("POST", "http://vendor.test/v1/chat/completions", headers=headers)
         assert sent.headers.get_list("accept-encoding") == ["identity"]
+
+
+async def test_a_cookie_one_answer_sets_is_never_sent_with_the_next_request():
+    """The upstream client is shared by every client of the proxy: it must not keep a cookie jar."""
+    seen: list[bytes] = []
+
+    async def vendor(reader, writer):
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            seen.append(head)
+            writer.write(b"HTTP/1.1 200 OK\r\nset-cookie: session=client-a; Path=/\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+
+    server = await asyncio.start_server(vendor, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+    try:
+        async with new_client() as client:
+            for _ in range(2):
+                response = await client.send(client.build_request("POST", url, content=b"{}"))
+                assert response.status_code == 200 and response.content == b"ok"
+    finally:
+        server.close()
+    assert len(seen) == 2 and b"cookie" not in seen[1].lower()
