@@ -30,6 +30,9 @@ now_ns = time.monotonic_ns
 STAMP_RE = re.compile(rb" ts(\d+) ")
 HOSTS = {"openai": b"api.openai.com", "anthropic": b"api.anthropic.com"}
 TERMINAL = {"openai": b"[DONE]", "anthropic": b"message_stop"}
+# The fake vendor's own Anthropic stream names its message this; a translated one never does (its id, if kept,
+# is the Chat completion's).
+NATIVE_ANTHROPIC_ID = b'"msg_bench"'
 READ_SIZE = 1 << 18
 _ssl_contexts: dict[str, ssl.SSLContext] = {}
 
@@ -50,13 +53,14 @@ def ssl_context(cafile: str) -> ssl.SSLContext:
 def build_request(target: dict, family: str, stream: bool, events: int, interval_ms: float = 0,
                   batch: int = 1) -> bytes:
     words = f"bench events={events} interval_ms={interval_ms:g} batch={batch}"
+    model = target.get("model", "bench-model")  # a model that a route sends elsewhere, for a translated case
     if family == "openai":
         path = target.get("openai_path", "/v1/chat/completions")
-        body = {"model": "bench-model", "stream": stream, "messages": [{"role": "user", "content": words}]}
+        body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": words}]}
         auth = b"Authorization: Bearer sk-bench-client\r\n"
     else:
         path = target.get("anthropic_path", "/v1/messages")
-        body = {"model": "bench-model", "max_tokens": 1024, "stream": stream,
+        body = {"model": model, "max_tokens": 1024, "stream": stream,
                 "messages": [{"role": "user", "content": words}]}
         auth = b"x-api-key: sk-ant-bench-client\r\nanthropic-version: 2023-06-01\r\n"
     if target["kind"] == "tunnel":
@@ -105,12 +109,15 @@ class Conn:
 
 
 class Scan:
-    """Counts stamped events as complete SSE events arrive and records their delivery delay."""
+    """Counts stamped events as complete SSE events arrive and records their delivery delay.
+
+    With `translated`, it also counts Anthropic text deltas and notices the vendor's own Anthropic stream, so that
+    a translated case can prove it was translated."""
 
     __slots__ = ("pending", "events", "delays", "sends", "t_first", "terminal", "error", "terminal_mark",
-                 "first_data")
+                 "first_data", "translated", "text_events", "native")
 
-    def __init__(self, family: str, collect: bool) -> None:
+    def __init__(self, family: str, collect: bool, translated: bool = False) -> None:
         self.pending = b""
         self.events = 0
         self.delays: list[int] | None = [] if collect else None  # receive minus send time, per event
@@ -120,6 +127,9 @@ class Scan:
         self.error = False
         self.terminal_mark = TERMINAL[family]
         self.first_data = b""
+        self.translated = translated
+        self.text_events = 0
+        self.native = False
 
     def feed(self, piece: bytes, t: int) -> None:
         if b"\r" in piece:
@@ -146,6 +156,10 @@ class Scan:
             self.terminal = True
         if b'"error"' in complete:
             self.error = True
+        if self.translated:
+            self.text_events += complete.count(b'"text_delta"')
+            if NATIVE_ANTHROPIC_ID in complete:
+                self.native = True
 
 
 class Response:
@@ -326,6 +340,16 @@ def check_stream(res: Response, family: str, events: int) -> str | None:
     return None
 
 
+def check_translated(res: Response) -> None:
+    """Fails the job (loudly, never a figure) unless the stream came translated from the Chat target."""
+    s = res.scan
+    if s.native:
+        raise BenchError("not translated: the vendor's own Anthropic stream came back (the route was not taken)")
+    if not s.text_events:
+        raise BenchError(f"not translated: no Anthropic text_delta event in the answer (HTTP {res.status}, "
+                         f"{s.events} stamped events; body {s.first_data[:160]!r})")
+
+
 def proxy_cpu(job: dict) -> float:
     return cpu_seconds(job.get("pids") or [])
 
@@ -365,13 +389,19 @@ async def job_probe(job: dict) -> dict:
 
 async def probe(job: dict) -> dict:
     t, fam = job["target"], job.get("family", "openai")
+    translated = bool(t.get("translated"))
     conn = await Conn.open(t, fam)
     try:
-        res = await roundtrip(conn, build_request(t, fam, True, 5), Scan(fam, False))
+        res = await roundtrip(conn, build_request(t, fam, True, 5), Scan(fam, False, translated))
         why = check_stream(res, fam, 5)
         if why:
             return {"ok": False, "why": f"stream: {why}; head {res.head[:120]!r}; "
                                         f"body {res.scan.first_data[:200]!r}"}
+        if translated:
+            try:
+                check_translated(res)
+            except BenchError as e:
+                return {"ok": False, "why": str(e)}
         if not conn.usable:
             conn.close()
             conn = await Conn.open(t, fam)
@@ -401,6 +431,7 @@ async def job_seq(job: dict) -> dict:
     n, events, deadline = job["n"], job.get("events", 3), time.monotonic() + job["time_limit"]
     timeout = job.get("request_timeout", 10)
     req = build_request(t, fam, True, events)
+    translated = bool(t.get("translated"))
     errors = Errors()
     conn = await Conn.open(t, fam)
     for _ in range(job.get("warmup", 0)):
@@ -424,7 +455,7 @@ async def job_seq(job: dict) -> dict:
             if not conn.usable:
                 conn.close()
                 conn = await Conn.open(t, fam)
-            res = await bounded(conn, req, Scan(fam, False), timeout)
+            res = await bounded(conn, req, Scan(fam, False, translated), timeout)
         except (OSError, BenchError, ssl.SSLError) as e:
             conn.usable = False
             errors.add(describe(e))
@@ -434,6 +465,8 @@ async def job_seq(job: dict) -> dict:
         if why:
             errors.add(why)
             continue
+        if translated:
+            check_translated(res)
         failed_in_a_row = 0
         ttfb.append(res.t_first_byte - res.t0)
         ttft.append(res.scan.t_first - res.t0)
@@ -450,6 +483,7 @@ async def job_long(job: dict) -> dict:
     """One long stream as fast as the path allows: events per second, proxy CPU per event."""
     t, fam = job["target"], job.get("family", "openai")
     events, batch = job["events"], job.get("batch", 1)
+    translated = bool(t.get("translated"))
     errors = Errors()
     conn = await Conn.open(t, fam)
     await bounded(conn, build_request(t, fam, True, 3), Scan(fam, False), job.get("request_timeout", 10))  # warm
@@ -459,7 +493,7 @@ async def job_long(job: dict) -> dict:
     req = build_request(t, fam, True, events, 0, batch)
     cpu0 = proxy_cpu(job)
     try:
-        res = await asyncio.wait_for(roundtrip(conn, req, Scan(fam, False)), job["time_limit"])
+        res = await asyncio.wait_for(roundtrip(conn, req, Scan(fam, False, translated)), job["time_limit"])
     except asyncio.TimeoutError:
         conn.close()
         errors.add("time limit")
@@ -469,13 +503,16 @@ async def job_long(job: dict) -> dict:
     why = check_stream(res, fam, events)
     if why:
         errors.add(why)
+    if translated:
+        check_translated(res)
     got = res.scan.events
     secs = (res.t_end - res.t0) / 1e9
     return {"events": got, "seconds": secs, "events_per_s": got / secs if secs > 0 and not why else None,
             "proxy_cpu_s": cpu1 - cpu0,
             "proxy_cpu_us_per_event": (cpu1 - cpu0) * 1e6 / got if got else None,
             "client_reads": res.reads, "chunks": res.chunks,
-            "events_per_chunk": got / res.chunks if res.chunks else None, **errors.as_dict()}
+            "events_per_chunk": got / res.chunks if res.chunks else None,
+            **({"text_events": res.scan.text_events} if translated else {}), **errors.as_dict()}
 
 
 async def open_many(t: dict, fam: str, n: int, errors: Errors) -> list[Conn | None]:

@@ -32,6 +32,12 @@ TARGETS = ("direct", "bare", "rotator", "litellm")
 # rotator column as the "forcing off" rows.
 UNFORCED = "rotator_unforced"
 POOL_KEYS = ("sk-bench-1", "sk-bench-2", "sk-bench-3", "sk-ant-bench-1", "sk-ant-bench-2")
+# The translated case: the rotator column's Rotator, asked by an Anthropic client for a model that its route sends
+# to a target-only OpenAI-compatible provider (the same fake vendor, Chat Completions). Measured in the Anthropic
+# phases only, shown in the rotator column as the "translated" rows.
+TRANSLATED = report.TRANSLATED
+TRANSLATED_MODEL = "bench-translated"
+TRANSLATED_KEYS = ("sk-bench-chat-1", "sk-bench-chat-2")
 
 
 @dataclass
@@ -188,7 +194,7 @@ class Bench:
         self.logdir = self.outdir / f"{self.stamp}-logs"
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
-        self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, UNFORCED)}
+        self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, UNFORCED, TRANSLATED)}
         self.raw: dict[str, dict[str, list]] = {}
         self.notes: list[str] = []
         self.skipped: list[str] = []
@@ -235,11 +241,11 @@ class Bench:
         # rotator
         rot = t["rotator"]
         if self.args.no_rotator:
-            rot.fail("skipped (--no-rotator)")
-            t[UNFORCED].fail("skipped (--no-rotator)")
+            for name in ("rotator", UNFORCED, TRANSLATED):
+                t[name].fail("skipped (--no-rotator)")
         elif not Path(self.args.rotator_script).exists():
-            rot.fail(f"{self.args.rotator_script} does not exist")
-            t[UNFORCED].fail(f"{self.args.rotator_script} does not exist")
+            for name in ("rotator", UNFORCED, TRANSLATED):
+                t[name].fail(f"{self.args.rotator_script} does not exist")
         else:
             # The second Rotator answers only the non-stream phase, with forced upstream streaming turned off.
             for tg, extra in ((rot, ""), (t[UNFORCED], ", force_upstream_stream: false")):
@@ -250,6 +256,11 @@ class Bench:
                     f'keys: [{", ".join(POOL_KEYS[:3])}]{extra}}}\n'
                     f'  anthropic: {{base_url: "http://127.0.0.1:{self.vport}", '
                     f'keys: [{", ".join(POOL_KEYS[3:])}]{extra}}}\n'
+                    # the translated case's target: no hosts, so only the route reaches it
+                    f'  bench_chat: {{kind: openai, base_url: "http://127.0.0.1:{self.vport}/v1", '
+                    f'keys: [{", ".join(TRANSLATED_KEYS)}]{extra}}}\n'
+                    "routes:\n"
+                    f'  - {{models: ["{TRANSLATED_MODEL}*"], targets: [bench_chat]}}\n'
                 )
                 port = free_port()
                 tg.proc = start_mitmdump(tg.name, Path(self.args.rotator_script).resolve(),
@@ -257,6 +268,9 @@ class Bench:
                                          port, confdir, self.logdir, child_env(), self.proxy_cpus)
                 self.procs.append(tg.proc)
                 tg.spec = {"kind": "tunnel", "port": port, "cafile": cafile}
+            tr = t[TRANSLATED]
+            tr.proc, tr.families = rot.proc, ("anthropic",)
+            tr.spec = dict(rot.spec, model=TRANSLATED_MODEL, translated=True)
 
         # LiteLLM
         llm = t["litellm"]
@@ -289,7 +303,9 @@ class Bench:
                 continue
             for p in tg.pids():
                 pin(p, self.proxy_cpus)
-        for name in (*TARGETS, UNFORCED):
+        if not t["rotator"].ok and t[TRANSLATED].ok:
+            t[TRANSLATED].fail("rotator n/a")
+        for name in (*TARGETS, UNFORCED, TRANSLATED):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -298,7 +314,7 @@ class Bench:
                 res = self.job(name, {"kind": "probe", "family": fam, "time_limit": 20})
                 if not res.get("ok"):
                     why = res.get("why") or res.get("failed") or "probe failed"
-                    if fam == "openai":
+                    if fam == "openai" or len(tg.families) == 1:
                         tg.fail(f"probe ({fam}): {why}; log: ...{tail(tg.proc.log, 400) if tg.proc else ''}")
                         break
                     tg.families = tuple(f for f in tg.families if f != fam)
@@ -365,7 +381,7 @@ class Bench:
                 self.raw.setdefault(phase, {}).setdefault(column, []).append(res)
                 if res.get("failed"):
                     log(f"  {name}: job failed: {res['failed']}")
-                    tg.fail(f"{key}: {res['failed']} (not measured further)")
+                    tg.fail(f"{phase}: {res['failed']} (not measured further)")
                 elif res.get("errors"):
                     log(f"  {name}: {res['errors']} errors: {list(res.get('error_reasons', {}))[:2]}")
 
@@ -376,13 +392,15 @@ class Bench:
         self.phase("seq_openai", {"kind": "seq", "n": p.seq_n, "warmup": p.seq_warmup, "events": p.seq_events,
                                   "time_limit": p.job_limit_s}, p.reps)
         self.phase("seq_anthropic", {"kind": "seq", "n": p.anthropic_seq_n, "warmup": 5, "events": p.seq_events,
-                                     "time_limit": p.job_limit_s}, p.reps, family="anthropic")
+                                     "time_limit": p.job_limit_s}, p.reps, family="anthropic",
+                   extra={report.SEQ_TRANSLATED: TRANSLATED})
         for b in p.long_batches:
             self.phase(f"long_b{b}", {"kind": "long", "events": p.long_events, "batch": b,
                                       "time_limit": p.job_limit_s},
                        p.long_reps)
         self.phase("long_anthropic", {"kind": "long", "events": p.anthropic_long_events, "batch": 1,
-                                      "time_limit": p.job_limit_s}, p.long_reps, family="anthropic")
+                                      "time_limit": p.job_limit_s}, p.long_reps, family="anthropic",
+                   extra={report.LONG_TRANSLATED: TRANSLATED})
         self.phase("nonstream", {"kind": "nonstream", "concurrency": p.nonstream_concurrency,
                                  "total": p.nonstream_total, "time_limit": p.job_limit_s}, p.long_reps,
                    extra={report.NONSTREAM_OFF: UNFORCED})
@@ -412,6 +430,11 @@ class Bench:
         if self.targets[UNFORCED].ok:
             notes.append(f"{UNFORCED}: a second rotator whose providers set force_upstream_stream: false, measured "
                          "in the non-stream phase only (the 'forcing off' rows, in the rotator column)")
+        if self.targets[TRANSLATED].ok:
+            notes.append(f"{TRANSLATED}: the rotator above, asked by the Anthropic client for model "
+                         f"{TRANSLATED_MODEL}, which a route sends to a target-only OpenAI-compatible provider (the "
+                         "same fake vendor's Chat Completions): the request is translated to Chat, the stream back to "
+                         "Anthropic SSE; measured in the Anthropic phases only (the 'translated' rows)")
         if self.targets["litellm"].ok:
             notes.append("litellm: " + self.targets["litellm"].note)
         if self.proxy_cpus:
@@ -421,7 +444,7 @@ class Bench:
             notes.append("skipped for time: " + ", ".join(self.skipped))
         if self.vendor_stats:
             keys = self.vendor_stats.get("keys", {})
-            pool = {k: v for k, v in keys.items() if k in POOL_KEYS}
+            pool = {k: v for k, v in keys.items() if k in POOL_KEYS + TRANSLATED_KEYS}
             if pool:
                 notes.append("keys the vendor saw from the rotator's pool: "
                              + ", ".join(f"{k} x{v}" for k, v in sorted(pool.items())))

@@ -21,13 +21,19 @@ INFO = "info"  # a figure of the benchmark itself, for every target; no ratios
 # The non-stream phase against a second Rotator whose providers set `force_upstream_stream: false`; its results
 # are filed under the rotator column.
 NONSTREAM_OFF = "nonstream_unforced"
+# The translated case (an Anthropic client served by an OpenAI-compatible target through a route): the rotator
+# column's Rotator under the target name TRANSLATED, its results filed under these phases in the rotator column.
+TRANSLATED = "rotator_translated"
+SEQ_TRANSLATED = "seq_anthropic_translated"
+LONG_TRANSLATED = "long_anthropic_translated"
 
 
 class Row:
     def __init__(self, key: str, label: str, unit: str, kind: str, phase: str, get: Callable[[dict], float | None],
-                 scale: float = 1.0) -> None:
+                 scale: float = 1.0, only: str | None = None) -> None:
         self.key, self.label, self.unit, self.kind, self.phase = key, label, unit, kind, phase
         self.get, self.scale = get, scale
+        self.only = only  # the one target this row can have a figure for; the others show n/a
 
 
 def field(name: str) -> Callable[[dict], float | None]:
@@ -54,7 +60,12 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
            Row("anth_ttft_p99", "TTFT p99", "ms", TIME, "seq_anthropic", field("ttft_p99_ms")),
            Row("anth_ttft_p50_added", "TTFT p50 added vs direct", "ms", ADDED, "seq_anthropic", field("ttft_p50_ms")),
            Row("anth_ttft_p99_added", "TTFT p99 added vs direct", "ms", ADDED, "seq_anthropic", field("ttft_p99_ms")),
-           Row("anth_errors", "errors", "", COUNT, "seq_anthropic", field("errors"))]
+           Row("anth_errors", "errors", "", COUNT, "seq_anthropic", field("errors")),
+           Row("anth_tr_ttft_p50", "TTFT p50, translated from Chat", "ms", TIME, SEQ_TRANSLATED,
+               field("ttft_p50_ms"), only="rotator"),
+           Row("anth_tr_ttft_p99", "TTFT p99, translated from Chat", "ms", TIME, SEQ_TRANSLATED,
+               field("ttft_p99_ms"), only="rotator"),
+           Row("anth_tr_errors", "errors, translated", "", COUNT, SEQ_TRANSLATED, field("errors"), only="rotator")]
     sections.append((f"Sequential Anthropic streams: {plan['anthropic_seq_n']} requests, x{plan['reps']}", ant))
     long = []
     for b in plan["long_batches"]:
@@ -66,6 +77,10 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
                     "long_anthropic", field("events_per_s")))
     long.append(Row("long_anth_cpu", "Anthropic: proxy CPU/event", "us", PROXY, "long_anthropic",
                     field("proxy_cpu_us_per_event")))
+    long.append(Row("long_anth_tr_rate", "Anthropic translated from Chat: events/s", "", RATE, LONG_TRANSLATED,
+                    field("events_per_s"), only="rotator"))
+    long.append(Row("long_anth_tr_cpu", "Anthropic translated: proxy CPU/event", "us", PROXY, LONG_TRANSLATED,
+                    field("proxy_cpu_us_per_event"), only="rotator"))
     long.append(Row("long_errors", "errors", "", COUNT, "long_b1", field("errors")))
     sections.append((f"One long stream, as fast as possible: {plan['long_events']} events, x{plan['long_reps']}",
                      long))
@@ -155,6 +170,8 @@ def derive(data: dict) -> None:
                     ratios[f"{a}/{b}"] = ratio(va and va["median"], vb and vb["median"])
             metrics[row.key] = {"section": section, "label": row.label, "unit": row.unit, "kind": row.kind,
                                 "values": values, "ratios": ratios}
+            if row.only:
+                metrics[row.key]["only"] = row.only
     # RSS per additional stream: slope between the lowest and highest paced level, per repetition.
     lo, hi = plan["paced_levels"][0], plan["paced_levels"][-1]
     values = {}
@@ -239,6 +256,14 @@ def goals(data: dict) -> list[dict]:
         goal(f"TTFT {p}: rotator - bare <= {bound:g} ms", d, bound, "ms", check(d, bound))
     r = data["metrics"].get("long_b1_cpu", {}).get("ratios", {}).get("rotator/bare")
     goal("proxy CPU per event (long stream): rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
+    # Translation (issue 9): an Anthropic stream translated from a Chat target, against the untranslated Anthropic
+    # stream through the same Rotator in the same repetitions.
+    r = ratio(med(data, "long_anth_tr_cpu", "rotator"), med(data, "long_anth_cpu", "rotator"))
+    tr = data["targets"].get(TRANSLATED, {"status": "n/a", "reason": "not run"})
+    ok, why = check(r, 1.5), ""
+    if rot_ok and tr["status"] != "ok":
+        ok, why = False, f"translated case n/a: {tr['reason'][:120]}"
+    goal("Anthropic CPU/event: translated / untranslated rotator <= 1.5", r, 1.5, "x", ok, why)
     # Headroom under paced load (issue 7): at 100 and 200 streams x 50 events/s, every event delivered, the steady
     # per-event delay p99 within 1.5x bare mitmdump's and the CPU per event within 1.1x.
     for n in dict.fromkeys((mid, top)):
@@ -344,7 +369,7 @@ def render(data: dict) -> str:
             lines.append("-" * width)
             lines.append(current)
         label = mt["label"] + (f" [{mt['unit']}]" if mt["unit"] else "")
-        vals = "".join(f"{cell(mt['values'].get(t)):>{C}}" for t in TARGETS)
+        vals = "".join(f"{'n/a' if mt.get('only', t) != t else cell(mt['values'].get(t)):>{C}}" for t in TARGETS)
         rats = "".join(f"{rcell(mt['ratios'].get(f'{a}/{b}')) if f'{a}/{b}' in mt['ratios'] else '':>{R}}"
                        for a, b in RATIOS)
         lines.append(f"  {label:<{W - 2}}{vals}{rats}")
