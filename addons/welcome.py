@@ -28,6 +28,7 @@ class Setup:
     proxy: str  # the proxy URL a client uses
     proxyauth: bool
     clients: bool
+    status_host: str = ""  # where the status page is served through the proxy; "" when it is off
 
 
 def welcome(setup: Setup) -> str:
@@ -53,6 +54,8 @@ def welcome(setup: Setup) -> str:
         lines.append("  (USER:PASSWORD: the credentials given to --proxyauth)")
     if setup.clients:
         lines.append("  the tool's API key must be one of the keys in `clients`")
+    if setup.status_host:
+        lines.append(f"  pools, keys and usage: curl http://{setup.status_host}/ (with HTTPS_PROXY set as above)")
     return "\n".join(lines)
 
 
@@ -88,5 +91,6 @@ class Welcome:
             proxy=proxy_url(list(opts.mode), opts.listen_host, opts.listen_port, auth),
             proxyauth=auth,
             clients=bool(self.engine.config.clients),
+            status_host=getattr(opts, "rotator_status_host", "").strip().lower(),
         )
         logger.info(welcome(setup))

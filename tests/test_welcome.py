@@ -28,3 +28,11 @@ def test_the_block_never_holds_a_password_and_says_what_to_use():
     assert "intercepting: api.openai.com (openai)" in block
     assert "export HTTPS_PROXY=http://USER:PASSWORD@127.0.0.1:8080\n" in block
     assert "--proxyauth" in block and "`clients`" in block
+
+
+def test_the_block_says_where_the_status_page_is_unless_it_is_off():
+    setup = Setup(None, [], Path("/ca.pem"), "http://127.0.0.1:8080", proxyauth=False, clients=False,
+                  status_host="rotator.status")
+    assert "curl http://rotator.status/" in welcome(setup)
+    setup.status_host = ""
+    assert "rotator.status" not in welcome(setup)
