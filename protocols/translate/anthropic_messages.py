@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from json.encoder import encode_basestring, encode_basestring_ascii
 
 from ..anthropic_messages import (
     CONTENT_BLOCK_DELTA,
@@ -97,6 +98,11 @@ STOP_TO = {FINISH_STOP: "end_turn", FINISH_TOOL_CALLS: "tool_use", FINISH_LENGTH
            FINISH_CONTENT_FILTER: "refusal"}
 CHOICE_FROM = {"auto": CHOICE_AUTO, "any": CHOICE_REQUIRED, "none": CHOICE_NONE, "tool": CHOICE_TOOL}
 CHOICE_TO = {CHOICE_AUTO: "auto", CHOICE_REQUIRED: "any", CHOICE_NONE: "none", CHOICE_TOOL: "tool"}
+
+# The hot path of a translated stream: a delta of the open block, as a byte template filled with the block's index,
+# the delta type and key (the text, JSON-quoted, follows).
+DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":{"type":"%s","%s":'
+DELTA_TAIL = b"}}\n\n"
 
 
 # --- requests
@@ -502,6 +508,15 @@ class MessagesDecoder(Decoder):
         return []
 
 
+def _quoted(text: str) -> bytes:
+    """`text` as a JSON string in UTF-8, as `dumps` writes it; a lone surrogate (which UTF-8 cannot carry) is
+    written as its \\u escape instead of failing."""
+    try:
+        return encode_basestring(text).encode()
+    except UnicodeEncodeError:
+        return encode_basestring_ascii(text).encode()
+
+
 class MessagesEncoder(Encoder):
     """Unified events -> Anthropic events: message_start, one block at a time (start, deltas, stop),
     message_delta with the stop reason and cumulative usage, message_stop."""
@@ -511,6 +526,7 @@ class MessagesEncoder(Encoder):
         self._id = SYNTHETIC_ID
         self._began = False
         self._open: tuple[str, int | None] | None = None  # (block type, tool call index) of the open block
+        self._text_head: bytes | None = None  # DELTA_HEAD of the open block when it is a text block
         self._next = 0  # index of the next block
         self._tool_blocks: dict[int, int] = {}  # unified tool call index -> block index
 
@@ -530,13 +546,14 @@ class MessagesEncoder(Encoder):
     def _open_block(self, kind: str, block: dict, tool: int | None = None) -> bytes:
         out = (b"" if self._began else self._begin()) + self._close()
         self._open = (kind, tool)
+        self._text_head = DELTA_HEAD % (self._next, b"text_delta", b"text") if kind == BLOCK_TEXT else None
         out += self._event({"type": CONTENT_BLOCK_START, "index": self._next, "content_block": block})
         return out
 
     def _close(self) -> bytes:
         if self._open is None:
             return b""
-        self._open = None
+        self._open = self._text_head = None
         self._next += 1
         return self._event({"type": CONTENT_BLOCK_STOP, "index": self._next - 1})
 
@@ -545,9 +562,8 @@ class MessagesEncoder(Encoder):
         return self._event({"type": CONTENT_BLOCK_DELTA, "index": index, "delta": delta})
 
     def _text_delta(self, kind: bytes, key: bytes, text: str) -> bytes:
-        """A text, thinking or input_json delta of the open block: the hot path, written without a dict."""
-        return (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":' + str(self._next).encode()
-                + b',"delta":{"type":"' + kind + b'","' + key + b'":' + dumps(text) + b"}}\n\n")
+        """A thinking delta of the open block, written without a dict."""
+        return DELTA_HEAD % (self._next, kind, key) + _quoted(text) + DELTA_TAIL
 
     def start(self, event: Start) -> bytes:
         self._id = event.id if event.id.startswith("msg_") else f"msg_{event.id}" if event.id else SYNTHETIC_ID
@@ -555,8 +571,11 @@ class MessagesEncoder(Encoder):
         return b""
 
     def text(self, text: str) -> bytes:
-        out = b"" if self._open == (BLOCK_TEXT, None) else self._open_block(BLOCK_TEXT, {"type": BLOCK_TEXT, "text": ""})
-        return out + self._text_delta(b"text_delta", b"text", text)
+        head = self._text_head
+        if head is not None:
+            return head + _quoted(text) + DELTA_TAIL
+        out = self._open_block(BLOCK_TEXT, {"type": BLOCK_TEXT, "text": ""})
+        return out + self._text_head + _quoted(text) + DELTA_TAIL
 
     def reasoning(self, text: str) -> bytes:
         out = b""
