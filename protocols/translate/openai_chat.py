@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..base import Event
 from ..errors import OPENAI_TRUNCATED_CODE, openai_error
 from ..openai_chat import CHUNK_OBJECT, COMPLETION_OBJECT, DONE, DONE_EVENT, REASONING_KEYS, TOOL_TYPE_FUNCTION
-from ..sse import dumps, load_object
+from ..sse import dumps
 from ..unified import (
     CHOICE_AUTO,
     CHOICE_NONE,
@@ -50,7 +50,7 @@ from ..unified import (
     name_tool_results,
 )
 from .base import Decoder, Encoder, Translator
-from .common import effort_for, error_from_object, image_from_url, image_url, string
+from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .registry import register
 
 NAME = "openai_chat"
@@ -71,6 +71,7 @@ FINISH_FROM = {
 FINISH_TO = {FINISH_STOP: "stop", FINISH_LENGTH: "length", FINISH_TOOL_CALLS: "tool_calls",
              FINISH_CONTENT_FILTER: "content_filter"}
 CHOICE_MODES = frozenset({CHOICE_AUTO, CHOICE_NONE, CHOICE_REQUIRED})
+PLAIN_KEYS = frozenset({"content", "role"})  # a delta with only these (others null) is plain text
 
 
 # --- requests
@@ -360,6 +361,24 @@ def _error_object(message: str, status: int, kind: str | None) -> dict:
 # --- streams
 
 
+def _plain_text(chunk: dict) -> str | None:
+    """The text of the usual chunk, one first choice whose delta holds only `content` (no finish, usage or error);
+    None for any other chunk. The hot path of a translated stream: it costs a few lookups beyond the parse."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1 or chunk.get("usage") or chunk.get("error"):
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
+        return None
+    delta = choice.get("delta")
+    text = delta.get("content") if type(delta) is dict else None
+    if type(text) is not str:
+        return None
+    if len(delta) > 1 and any(value is not None for key, value in delta.items() if key not in PLAIN_KEYS):
+        return None  # reasoning, a refusal or a tool call beside the text
+    return text
+
+
 class ChatDecoder(Decoder):
     """Chat chunks -> unified events. The finish waits for `[DONE]`, so the usage chunk before it is included."""
 
@@ -381,6 +400,10 @@ class ChatDecoder(Decoder):
         chunk = load_object(data)
         if chunk is None:
             return []
+        if self._began:
+            text = _plain_text(chunk)
+            if text is not None:
+                return [TextDelta(text)] if text else []
         out: list[StreamEvent] = []
         if chunk.get("error"):
             error = chunk["error"]

@@ -1,0 +1,105 @@
+"""The cheap paths of a translated stream (Chat upstream, Anthropic client) give what the general paths give."""
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import protocols.translate as translate
+from protocols import sse
+from protocols.translate.common import load_object
+from protocols.unified import Request
+from tests import fake_vendor
+from tests.sdk_clients import anthropic_final
+from tests.streams import parse
+
+REQUEST = Request(model="client-model")
+HEAD = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+
+
+def chunk(delta: dict | None = None, finish: str | None = None, index: int = 0, **extra) -> bytes:
+    choices = [] if delta is None else [{"index": index, "delta": delta, "finish_reason": finish}]
+    return fake_vendor.sse({**HEAD, "choices": choices, **extra})
+
+
+def chat_stream(*chunks: bytes) -> bytes:
+    return chunk({"role": "assistant", "content": ""}) + b"".join(chunks) + chunk({}, "stop") + b"data: [DONE]\n\n"
+
+
+def to_anthropic(body: bytes) -> bytes:
+    tr = translate.stream_translator("openai_chat", "anthropic_messages", REQUEST)
+    out = b"".join(tr.feed(e) for e in parse(body)) + tr.end()
+    assert tr.complete and not tr.failed
+    return out
+
+
+def blocks(body: bytes) -> list[tuple]:
+    """The final message's content as the Anthropic SDK accumulates it."""
+    message = anthropic_final(to_anthropic(body))[1]
+    return [(b.type, getattr(b, "text", None) or getattr(b, "thinking", None) or (b.name, b.input))
+            for b in message.content]
+
+
+def test_text_beside_reasoning_refusal_or_a_tool_call_in_one_chunk_is_not_taken_for_plain_text():
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}
+    body = chat_stream(
+        chunk({"content": "Hello"}),
+        chunk({"content": " there", "role": "assistant", "reasoning_content": None}),  # nulls beside: plain text
+        chunk({"content": "", "reasoning_content": "hmm"}),
+        chunk({"content": "Sorry", "refusal": "no"}),
+        chunk({"content": "Calling", "tool_calls": [call]}),
+    )
+    assert blocks(body) == [("text", "Hello there"), ("thinking", "hmm"), ("text", "SorrynoCalling"),
+                            ("tool_use", ("f", {"a": 1}))]
+
+
+def test_text_of_another_choice_or_with_the_finish_or_usage_takes_the_general_path():
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    body = b"".join([
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "one"}),
+        chunk({"content": "other choice"}, index=1),
+        chunk({"content": " two"}, usage=usage),
+        chunk({"content": " three"}, finish="length"),
+        b"data: [DONE]\n\n",
+    ])
+    message = anthropic_final(to_anthropic(body))[1]
+    assert [b.text for b in message.content] == ["one two three"]
+    assert (message.stop_reason, message.usage.output_tokens) == ("max_tokens", 2)
+
+
+def test_an_upstream_error_chunk_after_text_still_ends_the_stream_as_an_error():
+    tr = translate.stream_translator("openai_chat", "anthropic_messages", REQUEST)
+    body = chunk({"content": "Hi"}) + chunk({"content": "x"}, error={"message": "overloaded", "type": "server_error"})
+    out = b"".join(tr.feed(e) for e in parse(body))
+    assert tr.failed and b'"overloaded"' in out
+
+
+def test_a_lone_surrogate_in_upstream_text_reaches_the_client_as_valid_json():
+    body = chat_stream(b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a\\ud800b"}}]}\n\n')
+    out = to_anthropic(body)
+    texts = [json.loads(line[6:])["delta"]["text"] for line in out.decode().splitlines()
+             if line.startswith("data: ") and '"text_delta"' in line]
+    assert texts == ["a\ud800b"]
+
+
+def test_non_ascii_text_goes_out_as_utf_8_as_the_vendors_send_it():
+    out = to_anthropic(chat_stream(chunk({"content": "héllo \u4e16\u754c \U0001f600 \"q\" \\ \n"})))
+    assert "héllo \u4e16\u754c \U0001f600 \\\"q\\\" \\\\ \\n".encode() in out
+    assert [b.text for b in anthropic_final(out)[1].content] == ["héllo \u4e16\u754c \U0001f600 \"q\" \\ \n"]
+
+
+JSONISH = st.one_of(
+    st.text(max_size=12),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+                 lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                 max_leaves=8).map(lambda v: json.dumps(v)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=JSONISH, before=st.sampled_from(["", " ", "\n", "\ufeff"]),
+       after=st.sampled_from(["", " ", "\r\n", "x", " {}", "\u00a0"]))
+def test_the_cheap_json_reader_agrees_with_the_general_one(data, before, after):
+    text = before + data + after
+    assert repr(load_object(text)) == repr(sse.load_object(text))
