@@ -2,11 +2,13 @@
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols.translate as translate
 from protocols import sse
+from protocols.translate import openai_chat
 from protocols.translate.common import load_object
 from protocols.unified import Request
 from tests import fake_vendor
@@ -103,3 +105,59 @@ JSONISH = st.one_of(
 def test_the_cheap_json_reader_agrees_with_the_general_one(data, before, after):
     text = before + data + after
     assert repr(load_object(text)) == repr(sse.load_object(text))
+
+
+def chunk_text(head: dict, body: dict, spaced: bool, cut: int | None) -> str:
+    text = json.dumps({**head, **body}, separators=(", ", ": ") if spaced else (",", ":"))
+    return text[:cut] if cut is not None else text
+
+
+CHUNK_BODIES = st.sampled_from([
+    {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]},
+    {"choices": [{"index": 0, "delta": {"content": "x", "reasoning_content": "r"}}], "t": 1},
+    {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}},
+    {"choices": [{"index": 0, "delta": {"content": "a"}}], "error": {"message": "boom"}},
+    {"usage": None, "choices": [{"index": 0, "delta": {"content": "b"}}]},
+    {"choices": [{"index": 0, "delta": {"content": "c"}}], "choices ": 1, "x": {"choices": []}},
+    {"id": "other", "choices": [{"index": 0, "delta": {"content": "d"}}]},
+    {},
+])
+CHUNK_HEADS = st.sampled_from([
+    {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"},
+    {"id": "c1", "object": "chat.completion.chunk", "created": 2, "model": "m"},
+    {"id": "c1", "nested": {"choices": [{"index": 0, "delta": {"content": "nested"}}]}},
+    {"usage": None, "id": "c1"},
+    {},
+])
+
+
+ROLE = '"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]'
+FIRST_CHUNKS = [
+    '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",' + ROLE + "}",
+    '{"id":"c1","usage":{"prompt_tokens":1,"completion_tokens":3},' + ROLE + ',"usage":null}',  # repeated key
+    '{"id":"c1","x":{"a":1,"choices":[]},' + ROLE + "}",  # nested
+    '{"id":"c1", ' + ROLE + "}",  # whitespace
+]
+ODD_CHUNKS = [
+    '{"id":"c1","usage":{"prompt_tokens":1,"completion_tokens":3},"choices":[{"index":0,"delta":{"content":"u"}}]}',
+    '{"id":"c1","x":{"a":1,"choices":[]},"choices":[{"index":0,"delta":{"content":"v"}}],"error":{"message":"e"}}',
+    '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",}',
+    '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[]}, 1',
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.sampled_from(FIRST_CHUNKS), texts=st.lists(
+    st.tuples(CHUNK_HEADS, CHUNK_BODIES, st.booleans(), st.none() | st.integers(0, 80)).map(lambda c: chunk_text(*c))
+    | st.sampled_from(ODD_CHUNKS), min_size=1, max_size=6))
+def test_chunks_read_after_the_first_one_decode_as_if_read_whole(first, texts):
+    """The decoder skips rereading the members every chunk repeats; what it decodes must not change."""
+    decoded = []
+    for memo in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            if not memo:
+                patch.setattr(openai_chat, "_constant_head", lambda data, chunk: "")
+            decoder = openai_chat.ChatDecoder()
+            decoded.append([decoder.feed(sse.parse_block(f"data: {t}\n\n".encode())) for t in [first, *texts]])
+    assert decoded[0] == decoded[1]

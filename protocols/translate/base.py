@@ -208,6 +208,8 @@ class StreamTranslator(Repairer):
             events = self.decoder.feed(event)
         except MALFORMED:
             return b""  # an upstream event of the wrong shape says nothing the client can use
+        if len(events) == 1:  # the usual event: one delta
+            return self.encoder.feed(events[0])
         encode = self.encoder.feed
         return b"".join([encode(e) for e in events])
 

@@ -71,6 +71,8 @@ FINISH_FROM = {
 FINISH_TO = {FINISH_STOP: "stop", FINISH_LENGTH: "length", FINISH_TOOL_CALLS: "tool_calls",
              FINISH_CONTENT_FILTER: "content_filter"}
 CHOICE_MODES = frozenset({CHOICE_AUTO, CHOICE_NONE, CHOICE_REQUIRED})
+CHOICES_MEMBER = '"choices":'
+READ_AFTER_START = ("choices", "usage", "error")  # the members of a chunk the decoder reads after the first
 PLAIN_KEYS = frozenset({"content", "role"})  # a delta with only these (others null) is plain text
 
 
@@ -379,6 +381,23 @@ def _plain_text(chunk: dict) -> str | None:
     return text
 
 
+def _constant_head(data: str, chunk: dict) -> str:
+    """The text of a chunk before its top-level `"choices":` member, when that text is `{` and whole members
+    other than choices, usage and error (id, object, created, model...: what vendors repeat in every chunk).
+
+    A later chunk that starts with the same text followed by `"choices":` is then read from `{` + the rest: it
+    is valid JSON exactly when the whole chunk is, and holds every member the decoder reads after the first chunk.
+    "" when this chunk does not show it (no such member, whitespace, a nested or repeated key).
+    """
+    cut = data.find(CHOICES_MEMBER)
+    if cut < 2 or data[cut - 1] != ",":
+        return ""
+    members, rest = load_object(data[:cut - 1] + "}"), load_object("{" + data[cut:])
+    if not members or rest is None or not members.keys().isdisjoint(READ_AFTER_START) or {**members, **rest} != chunk:
+        return ""
+    return data[:cut]
+
+
 class ChatDecoder(Decoder):
     """Chat chunks -> unified events. The finish waits for `[DONE]`, so the usage chunk before it is included."""
 
@@ -390,6 +409,7 @@ class ChatDecoder(Decoder):
         self._open: list[int] = []
         self._finish: str | None = None
         self._done = False
+        self._head = ""  # see _constant_head
 
     def feed(self, event: Event) -> list[StreamEvent]:
         data = event.data
@@ -397,7 +417,11 @@ class ChatDecoder(Decoder):
             return []
         if data.startswith(DONE):
             return self._end(self._finish or FINISH_STOP)
-        chunk = load_object(data)
+        head = self._head
+        if head and data.startswith(head) and data.startswith(CHOICES_MEMBER, len(head)):
+            chunk = load_object("{" + data[len(head):])  # the head's members, read in the first chunk, need no rereading
+        else:
+            chunk = load_object(data)
         if chunk is None:
             return []
         if self._began:
@@ -415,6 +439,7 @@ class ChatDecoder(Decoder):
             self._id = string(chunk.get("id"))
             created = chunk.get("created")
             out.append(Start(self._id, string(chunk.get("model")), created if isinstance(created, int) else 0))
+            self._head = _constant_head(data, chunk)
         for choice in choices:
             if choice.get("index", 0) == 0:  # Lossy: only the first of n choices is translated.
                 self._choice(choice, out)
