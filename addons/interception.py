@@ -19,6 +19,7 @@ from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
 from rewrite.exchange import Job
 from rewrite.loopback import JOB_HEADER
+from rewrite.steps import record as step_record
 from rewrite.views import summary
 
 logger = logging.getLogger("rotator")
@@ -185,6 +186,8 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"]["targets"] = job.targets  # every target tried, and why each was left
     if job.ttft is not None:
         flow.metadata["rotator"]["ttft"] = job.ttft
+    if job.steps:  # a request sent upstream other than as the client sent it: what went out, what came back
+        flow.metadata["rotator"]["steps"] = [step_record(s) for s in job.steps]
     if job.usage is not None:  # normalised (rewrite/usage.py); cost in USD, None when the price is unknown
         flow.metadata["rotator"].update(usage=job.usage, cost=job.cost)
     comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"

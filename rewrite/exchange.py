@@ -41,6 +41,7 @@ from rewrite.providers import Provider
 from rewrite.retry import Failure
 from rewrite.router import Route, Router
 from rewrite.routes import Target
+from rewrite.steps import Capture, Step
 from rewrite.targets import (
     CREDENTIAL_HEADERS,
     FALL_THROUGH_STATUS,
@@ -105,6 +106,8 @@ class Job:
     served: Provider | None = None  # the provider of the target being tried, or that answered (see targets)
     # Every target tried, in order: provider, model, protocol, and how it ended (rewrite/targets.py).
     targets: list[dict] = field(default_factory=list)
+    # Each target's upstream request and raw answer, when the request sent was not the client's (rewrite/steps.py).
+    steps: list[Step] | None = None
 
     @property
     def provider(self) -> Provider:
@@ -186,6 +189,7 @@ class Exchange:
         self.prices = prices or PriceTable()
         self.meter = Meter(self.proto, self.body, self.client_stream)
         self._repairer: Repairer | None = None
+        self._step: Step | None = None  # the current target's, when its request is not the client's
         # Set when a deadline moves earlier than the supervisor is sleeping for (the first token switches the
         # first-token deadline for the idle one).
         self._wake: asyncio.Future = self.loop.create_future()
@@ -267,6 +271,7 @@ class Exchange:
     def _use(self, leg: Leg, more: bool) -> None:
         """Make `leg` the target the attempts go to."""
         self.leg = leg
+        self._step = None
         self.job.served = self.provider = leg.provider
         self.model = leg.model
         self.more_targets = more
@@ -416,9 +421,12 @@ class Exchange:
             headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
-        elif self.job.credential and leg.called:
+        url = leg.url(path, self.called.path_prefix)
+        if content is not self.request.body:  # (before the client's own credential, still masked here, is restored)
+            self._record_request(self.request.method, url, headers, query, content, key)
+        if key is None and self.job.credential and leg.called:
             headers, query = self.job.credential.restore(headers, query)
-        url = leg.url(path, self.called.path_prefix) + (f"?{query}" if query else "")
+        url += f"?{query}" if query else ""
         return self.client.build_request(self.request.method, url, headers=encode_headers(headers), content=content)
 
     def _translated_request(self, leg: Leg, stream: bool) -> tuple[str, str, bytes, list[tuple[str, str]]]:
@@ -439,8 +447,56 @@ class Exchange:
         path, query, content, headers = self._translated_request(self.leg, self.upstream_stream)
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
-        url = self.provider.base_url + path + (f"?{query}" if query else "")
+        url = self.provider.base_url + path
+        self._record_request("POST", url, headers, query, content, key)
+        url += f"?{query}" if query else ""
         return self.client.build_request("POST", url, headers=encode_headers(headers), content=content)
+
+    # -- the steps a transformed request went through (for the flow's view) -------------------------------------
+
+    def _record_request(self, method: str, url: str, headers: list[tuple[str, str]], query: str, content: bytes,
+                        key: str | None) -> None:
+        """Keep the upstream request of the current target (its last attempt's), with the pooled key masked."""
+        step = self._step
+        leg = self.leg
+        if step is None:
+            step = self._step = Step(leg.name, leg.protocol.name if leg.protocol else "", [])
+            if self.job.steps is None:
+                self.job.steps = []
+            self.job.steps.append(step)
+        if key is not None:
+            shown = mask(key)
+            headers = [(n, v.replace(key, shown)) for n, v in headers]
+            query = query.replace(key, shown)
+        step.changes = self._changes()
+        step.method, step.url, step.headers, step.body = method, url + (f"?{query}" if query else ""), headers, content
+        step.answer = None
+
+    def _changes(self) -> list[str]:
+        """What Rotator did to the client's request for the current target, in words."""
+        leg = self.leg
+        said = []
+        if leg.translation is not None:
+            said.append(f"translated from {self.proto.name} to {leg.protocol.name}")
+        elif not leg.unchanged:
+            said.append(f"model {self.asked} sent as {leg.model}" if leg.model != self.asked
+                        else "conversation state put into the body")
+        if self.aggregate:
+            said.append("sent as a stream (force_upstream_stream), the answer folded back into JSON")
+        elif leg.translation is None and self._asks_usage():
+            said.append("asked for the usage chunk (stream_options.include_usage)")
+        chain = chain_for(leg.provider, leg.model) if leg.translation is not None else self.adapters
+        if chain:
+            said.append("adapters: " + ", ".join(a.name for a in chain.adapters))
+        return said
+
+    def _capture(self, resp: httpx.Response) -> Capture | None:
+        """Where the current attempt's raw answer is kept, when Rotator translates or rewrites it for the client."""
+        step = self._step
+        if step is None or not (self.leg.translation is not None or self.adapters.answering or self.aggregate):
+            return None
+        step.answer = Capture(resp.status_code, resp.headers.get("content-type", ""))
+        return step.answer
 
     async def _attempt(self, key: str | None) -> Failure | None:
         start = self.loop.time()
@@ -459,6 +515,7 @@ class Exchange:
                 timeout = "first-token timeout" if self.upstream_stream else "request timeout"
                 return Failure(f"{timeout} (no response headers)", stalled=self.upstream_stream)
             resp = sending.result()
+            capture = self._capture(resp)
         except httpx.TransportError as e:
             return Failure(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__,
                            stalled=isinstance(e, NO_CONNECTION))
@@ -468,6 +525,8 @@ class Exchange:
         try:
             if resp.status_code >= 400:
                 body = await resp.aread()
+                if capture is not None:
+                    capture.add(body)
                 if self.aggregate and refuses_stream(resp.status_code, body):
                     await resp.aclose()
                     return await self._attempt_unforced(key)
@@ -540,7 +599,10 @@ class Exchange:
     async def _answer_translated(self, resp: httpx.Response) -> Failure | None:
         """A translated target's non-stream answer (a target opted out of forced streaming), for the client."""
         leg = self.leg
-        body = parse_json(await resp.aread())
+        data = await resp.aread()
+        if self._step is not None and self._step.answer is not None:
+            self._step.answer.add(data)
+        body = parse_json(data)
         if body is None:
             return Failure(f"the {leg.protocol.name} answer is not a JSON object", retryable=False)
         try:
@@ -554,6 +616,8 @@ class Exchange:
     async def _forward_raw(self, resp: httpx.Response) -> Failure | None:
         if self.adapters.answering and resp.status_code == 200:  # a whole JSON answer the adapters rewrite
             data = await resp.aread()
+            if self._step is not None and self._step.answer is not None:
+                self._step.answer.add(data)
             body = parse_json(data)
             self.out.start(200, response_headers(resp.headers))
             self.out.write(json.dumps(self.adapters.answer_body(body)).encode() if body is not None else data)
@@ -611,6 +675,8 @@ class Exchange:
         loop = self.loop
         feed = self.meter.tap(repairer.feed, self.leg.protocol.name if self.leg.translation else None)
         next_piece = piece_reader(resp)
+        if self._step is not None and self._step.answer is not None:  # the raw stream, for the flow's steps
+            next_piece = self._step.answer.reader(next_piece)
         try:
             while True:
                 chunk = await next_piece()
