@@ -50,6 +50,7 @@ from ..unified import (
     name_tool_results,
 )
 from .base import Decoder, Encoder, Translator
+from .chat_chunks import CHOICES_MEMBER, constant_head, plain_text, templated_text, text_template
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .registry import register
 
@@ -71,9 +72,7 @@ FINISH_FROM = {
 FINISH_TO = {FINISH_STOP: "stop", FINISH_LENGTH: "length", FINISH_TOOL_CALLS: "tool_calls",
              FINISH_CONTENT_FILTER: "content_filter"}
 CHOICE_MODES = frozenset({CHOICE_AUTO, CHOICE_NONE, CHOICE_REQUIRED})
-CHOICES_MEMBER = '"choices":'
-READ_AFTER_START = ("choices", "usage", "error")  # the members of a chunk the decoder reads after the first
-PLAIN_KEYS = frozenset({"content", "role"})  # a delta with only these (others null) is plain text
+TEMPLATE_TRIES = 3  # plain-text chunks a stream's text template is learnt from before giving up on it
 
 
 # --- requests
@@ -363,41 +362,6 @@ def _error_object(message: str, status: int, kind: str | None) -> dict:
 # --- streams
 
 
-def _plain_text(chunk: dict) -> str | None:
-    """The text of the usual chunk, one first choice whose delta holds only `content` (no finish, usage or error);
-    None for any other chunk. The hot path of a translated stream: it costs a few lookups beyond the parse."""
-    choices = chunk.get("choices")
-    if type(choices) is not list or len(choices) != 1 or chunk.get("usage") or chunk.get("error"):
-        return None
-    choice = choices[0]
-    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
-        return None
-    delta = choice.get("delta")
-    text = delta.get("content") if type(delta) is dict else None
-    if type(text) is not str:
-        return None
-    if len(delta) > 1 and any(value is not None for key, value in delta.items() if key not in PLAIN_KEYS):
-        return None  # reasoning, a refusal or a tool call beside the text
-    return text
-
-
-def _constant_head(data: str, chunk: dict) -> str:
-    """The text of a chunk before its top-level `"choices":` member, when that text is `{` and whole members
-    other than choices, usage and error (id, object, created, model...: what vendors repeat in every chunk).
-
-    A later chunk that starts with the same text followed by `"choices":` is then read from `{` + the rest: it
-    is valid JSON exactly when the whole chunk is, and holds every member the decoder reads after the first chunk.
-    "" when this chunk does not show it (no such member, whitespace, a nested or repeated key).
-    """
-    cut = data.find(CHOICES_MEMBER)
-    if cut < 2 or data[cut - 1] != ",":
-        return ""
-    members, rest = load_object(data[:cut - 1] + "}"), load_object("{" + data[cut:])
-    if not members or rest is None or not members.keys().isdisjoint(READ_AFTER_START) or {**members, **rest} != chunk:
-        return ""
-    return data[:cut]
-
-
 class ChatDecoder(Decoder):
     """Chat chunks -> unified events. The finish waits for `[DONE]`, so the usage chunk before it is included."""
 
@@ -409,12 +373,19 @@ class ChatDecoder(Decoder):
         self._open: list[int] = []
         self._finish: str | None = None
         self._done = False
-        self._head = ""  # see _constant_head
+        self._head = ""  # see chat_chunks.constant_head
+        self._template: tuple[str, str] | None = None  # see chat_chunks.text_template
+        self._learning = TEMPLATE_TRIES
 
     def feed(self, event: Event) -> list[StreamEvent]:
         data = event.data
         if data is None or self._done:
             return []
+        template = self._template
+        if template is not None:
+            text = templated_text(data, template)
+            if text is not None:
+                return [TextDelta(text)] if text else []
         if data.startswith(DONE):
             return self._end(self._finish or FINISH_STOP)
         head = self._head
@@ -425,8 +396,11 @@ class ChatDecoder(Decoder):
         if chunk is None:
             return []
         if self._began:
-            text = _plain_text(chunk)
+            text = plain_text(chunk)
             if text is not None:
+                if template is None and self._learning:
+                    self._learning -= 1
+                    self._template = text_template(data, text)
                 return [TextDelta(text)] if text else []
         out: list[StreamEvent] = []
         if chunk.get("error"):
@@ -439,7 +413,7 @@ class ChatDecoder(Decoder):
             self._id = string(chunk.get("id"))
             created = chunk.get("created")
             out.append(Start(self._id, string(chunk.get("model")), created if isinstance(created, int) else 0))
-            self._head = _constant_head(data, chunk)
+            self._head = constant_head(data, chunk)
         for choice in choices:
             if choice.get("index", 0) == 0:  # Lossy: only the first of n choices is translated.
                 self._choice(choice, out)
