@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import protocols.translate as translate
@@ -139,13 +139,13 @@ FIRST_CHUNKS = [
     '{"id":"c1","x":{"a":1,"choices":[]},' + ROLE + "}",  # nested
     '{"id":"c1", ' + ROLE + "}",  # whitespace
 ]
-TEXT_AT = '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"'
+TEXT_AT = ('{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",'
+           '"choices":[{"index":0,"delta":{"content":"')
 ODD_CHUNKS = [
     TEXT_AT + 'a"},"finish_reason":null}]}',  # the usual chunk
     TEXT_AT + 'a"},"finish_reason":null}],"usage":null,"obfuscation":"x]"}',
     TEXT_AT + 'a"},"finish_reason":null}],"usage":{"prompt_tokens":1,"completion_tokens":3}}',
     TEXT_AT + 'a"},"finish_reason":null}],"choices":[]}',
-    TEXT_AT + 'a"},"finish_reason":null}],"error":{"message":"e"}}',
     TEXT_AT + 'a"},"finish_reason":null}]} ',
     TEXT_AT + 'a"},"finish_reason":null}]',
     TEXT_AT + 'a"},"finish_reason":null}],}',
@@ -156,6 +156,7 @@ ODD_CHUNKS = [
     TEXT_AT + 'a","reasoning_content":"r"},"finish_reason":null}]}',
     '{"id":"c1","meta":{"content":"hi"},"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}',
     '{"id":"c1","meta":{"content":"bye"},"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}',
+    TEXT_AT + 'a"},"finish_reason":null}],"error":{"message":"e"}}',  # last: the stream ends here
     '{"id":"c1","usage":{"prompt_tokens":1,"completion_tokens":3},"choices":[{"index":0,"delta":{"content":"u"}}]}',
     '{"id":"c1","x":{"a":1,"choices":[]},"choices":[{"index":0,"delta":{"content":"v"}}],"error":{"message":"e"}}',
     '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",}',
@@ -164,6 +165,7 @@ ODD_CHUNKS = [
 
 
 @settings(max_examples=300, deadline=None)
+@example(first=FIRST_CHUNKS[0], texts=ODD_CHUNKS)
 @given(first=st.sampled_from(FIRST_CHUNKS), texts=st.lists(
     st.tuples(CHUNK_HEADS, CHUNK_BODIES, st.booleans(), st.none() | st.integers(0, 80)).map(lambda c: chunk_text(*c))
     | st.sampled_from(ODD_CHUNKS), min_size=1, max_size=6))

@@ -94,6 +94,6 @@ def templated_text(data: str, template: tuple[str, str]) -> str | None:
     if tail[:1] != ",":
         return None
     members = load_object("{" + tail[1:])  # what follows the choices, e.g. "usage":null or a vendor's own
-    if members is None or "choices" in members or members.get("usage") or members.get("error"):
+    if not members or "choices" in members or members.get("usage") or members.get("error"):  # {}: a stray comma
         return None
     return text

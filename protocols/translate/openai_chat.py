@@ -390,7 +390,7 @@ class ChatDecoder(Decoder):
             return self._end(self._finish or FINISH_STOP)
         head = self._head
         if head and data.startswith(head) and data.startswith(CHOICES_MEMBER, len(head)):
-            chunk = load_object("{" + data[len(head):])  # the head's members, read in the first chunk, need no rereading
+            chunk = load_object("{" + data[len(head):])  # the head's members were read in the first chunk
         else:
             chunk = load_object(data)
         if chunk is None:
