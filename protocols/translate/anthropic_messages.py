@@ -22,7 +22,7 @@ from ..anthropic_messages import (
 )
 from ..base import Event
 from ..errors import anthropic_error
-from ..sse import dumps, load_object
+from ..sse import dumps
 from ..unified import (
     CHOICE_AUTO,
     CHOICE_NONE,
@@ -66,7 +66,7 @@ from ..unified import (
     name_tool_results,
 )
 from .base import Decoder, Encoder, Translator
-from .common import budget_for, dump_arguments, error_from_object, parse_arguments, string
+from .common import budget_for, dump_arguments, error_from_object, load_object, parse_arguments, string
 from .registry import register
 
 NAME = "anthropic_messages"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..base import Event
 from ..errors import gemini_error
 from ..gemini import FINISH_MAX_TOKENS, ROLE_MODEL
-from ..sse import dumps, load_object
+from ..sse import dumps
 from ..unified import (
     CHOICE_AUTO,
     CHOICE_NONE,
@@ -53,7 +53,15 @@ from ..unified import (
     whole_arguments,
 )
 from .base import Decoder, Encoder, Translator
-from .common import budget_for, dump_arguments, error_from_object, guess_image_type, parse_arguments, string
+from .common import (
+    budget_for,
+    dump_arguments,
+    error_from_object,
+    guess_image_type,
+    load_object,
+    parse_arguments,
+    string,
+)
 from .registry import register
 
 NAME = "gemini"

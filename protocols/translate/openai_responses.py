@@ -33,7 +33,7 @@ from ..openai_responses import (
     STATUS_INCOMPLETE,
     SUMMARY_TEXT_DELTA,
 )
-from ..sse import dumps, load_object
+from ..sse import dumps
 from ..unified import (
     CHOICE_AUTO,
     CHOICE_NONE,
@@ -77,7 +77,7 @@ from ..unified import (
     whole_arguments,
 )
 from .base import Decoder, Encoder, Translator
-from .common import effort_for, error_from_object, image_from_url, image_url, string
+from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .openai_chat import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from .registry import register
 
