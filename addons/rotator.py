@@ -17,6 +17,7 @@ from addons.collector import FrozenStartup  # noqa: E402
 from addons.config import RotatorConfig  # noqa: E402
 from addons.egress import Egress  # noqa: E402
 from addons.exposure import Exposure  # noqa: E402
+from addons.handoff import Handoff  # noqa: E402
 from addons.interception import Interception  # noqa: E402
 from addons.pools import Pools  # noqa: E402
 from addons.status import Status  # noqa: E402
@@ -33,5 +34,5 @@ engine = Engine()
 # Order matters: the config is loaded before Egress, Exposure and Access read it, and Access refuses a request
 # before WebSocketUpstream or Interception hand it to the engine.
 addons = [RotatorConfig(engine), Pools(engine), Egress(engine), Exposure(engine), Access(engine),
-          WebSocketUpstream(engine), Interception(engine), Status(engine), Views(engine), Welcome(engine),
+          WebSocketUpstream(engine), Interception(engine), Handoff(engine), Status(engine), Views(engine), Welcome(engine),
           FrozenStartup()]  # last: what the others set up when running is frozen too

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import h11
 
+from rewrite.memory_pipe import open_pipe
+
 logger = logging.getLogger(__name__)
 
 FLOWS_PER_PORT = 4  # below mitmproxy's limit of concurrent server connections per client connection and address
@@ -130,6 +132,8 @@ class LoopbackServer:
         self.ports: list[int] = []
         self._servers: list[asyncio.AbstractServer] = []
         self._inflight: dict[tuple[object, int], int] = defaultdict(int)
+        self._pipes: set[asyncio.Task] = set()
+        self._pipe_count = 0
 
     def acquire_port(self, client: object) -> int:
         """A port for one more flow of client connection `client`; call `release_port` when it ends."""
@@ -161,6 +165,16 @@ class LoopbackServer:
 
     async def _start(self, sock: socket.socket) -> None:
         self._servers.append(await asyncio.start_server(self._serve, sock=sock, limit=1 << 20))
+
+    def connect_in_memory(self, port: int, limit: int = 2**16) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to one of this server's ports that skips the kernel (rewrite/memory_pipe.py): the same
+        conversation as over TCP, at a fraction of the cost per streamed event. `port` must be one of `ports`."""
+        self._pipe_count += 1
+        client_end, server_end = open_pipe(("127.0.0.1", self._pipe_count), ("127.0.0.1", port), limit, 1 << 20)
+        task = asyncio.get_running_loop().create_task(self._serve(*server_end))
+        self._pipes.add(task)
+        task.add_done_callback(self._pipes.discard)
+        return client_end
 
     def close(self) -> None:
         for s in self._servers:

@@ -362,6 +362,8 @@ class Bench:
 
         `extra` maps further phases to the one target each measures, run in the same repetitions (its results
         are filed under that phase, in the rotator column)."""
+        if self.args.only and not any(key.startswith(o) for o in self.args.only.split(",")):
+            return
         if self.measuring() > self.plan.budget_s:
             self.skipped.append(key)
             log(f"{key}: skipped, time budget of {self.plan.budget_s:.0f} s used up")
@@ -489,6 +491,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="repetitions of every measurement (default: 5 sequential, 3 for the others)")
     ap.add_argument("--out", default=str(ROOT / "bench-results"), help="where the JSON goes (default bench-results/)")
     ap.add_argument("--keep-logs", action="store_true", help="keep the processes' logs even when all went well")
+    ap.add_argument("--only", default="",
+                    help="run only the phases whose names start with one of these (comma-separated, e.g. "
+                         "paced_200,seq_openai); for profiling one workload")
     ap.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),
                     help="compare two earlier results instead of running")
     return ap.parse_args(argv)
