@@ -110,11 +110,16 @@ class Responder:
             self.flow_body.add(data)
             self._writer.write(b"%x\r\n%b\r\n" % (len(data), data))
 
+    @property
+    def blocked(self) -> bool:
+        """Whether a write is waiting to go out (or the connection is closing): `drain` before writing more."""
+        transport = self._writer.transport
+        return bool(transport.get_write_buffer_size() or transport.is_closing())
+
     async def drain(self) -> None:
         # The loopback socket usually takes a write whole: nothing is buffered and there is nothing to wait for,
         # and skipping StreamWriter.drain's layers on every event is a measurable share of the per-event cost.
-        transport = self._writer.transport
-        if transport.get_write_buffer_size() or transport.is_closing():
+        if self.blocked:
             await self._writer.drain()
 
     def finish(self) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import ssl
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import certifi
 import httpx
@@ -57,6 +58,30 @@ class _Connection:
             self.idle_in.remove(self)
             self.idle_in = None
             self.close()
+
+
+class _Reader(asyncio.StreamReader):
+    """A StreamReader that can hand arriving bytes straight to a body being pushed (`_Body.push`) instead of
+    buffering them for a reader task to wake up for."""
+
+    pushing: _Body | None = None
+
+    def feed_data(self, data: bytes) -> None:
+        body = self.pushing
+        if body is None or self._buffer:
+            super().feed_data(data)
+        else:
+            body._pushed(data)
+
+    def feed_eof(self) -> None:
+        if self.pushing is not None:
+            self.pushing._stop_push()
+        super().feed_eof()
+
+    def set_exception(self, exc: BaseException) -> None:
+        if self.pushing is not None:
+            self.pushing._stop_push()
+        super().set_exception(exc)
 
 
 class _Protocol(asyncio.StreamReaderProtocol):
@@ -171,7 +196,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     name: str = "") -> _Connection:
         name = name or f"{host}:{port}"
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=1 << 20, loop=loop)
+        reader = _Reader(limit=1 << 20, loop=loop)
         protocol = _Protocol(reader, loop=loop)
         try:
             transport, _ = await asyncio.wait_for(
@@ -294,6 +319,8 @@ class _Body(httpx.AsyncByteStream):
         self._need = 0
         self._skip = 0
         self._last = False
+        self._pushing: asyncio.Future | None = None
+        self._on_piece: Callable[[bytes], bool] | None = None
 
     async def __aiter__(self):
         while piece := await self.next_piece():
@@ -334,55 +361,112 @@ class _Body(httpx.AsyncByteStream):
         return data
 
     async def _next_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        if self._last:
-            await self._trailers(reader, self._buf)
-            self._buf = b""
-            return b""
-        need, skip = self._need, self._skip
-        while True:
+        while not self._last:
             data = await _read(reader)
             if not data:
                 raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
-            buf = self._buf + data if self._buf else data
-            out = []
-            pos = 0
-            while True:
+            piece = self._decode_chunked(data)
+            if piece:
+                return piece
+        await self._trailers(reader, self._buf)
+        self._buf = b""
+        return b""
+
+    def _decode_chunked(self, data: bytes) -> bytes:
+        """The body bytes in `data`, the next bytes read of a chunked body. Sets `_last` at the last chunk, with
+        what followed it (trailers) kept in `_buf`."""
+        buf = self._buf + data if self._buf else data
+        need, skip = self._need, self._skip
+        out = []
+        pos = 0
+        while True:
+            if need:
+                take = min(need, len(buf) - pos)
+                if take:
+                    out.append(buf[pos : pos + take])
+                pos += take
+                need -= take
                 if need:
-                    take = min(need, len(buf) - pos)
-                    if take:
-                        out.append(buf[pos : pos + take])
-                    pos += take
-                    need -= take
-                    if need:
-                        break
-                    skip = 2
-                if skip:
-                    avail = len(buf) - pos
-                    if avail < skip:
-                        skip -= avail
-                        pos = len(buf)
-                        break
-                    pos += skip
-                    skip = 0
-                end = buf.find(_CRLF, pos)
-                if end < 0:
                     break
-                try:
-                    size = int(buf[pos:end].split(b";", 1)[0], 16)
-                except ValueError:
-                    raise httpx.RemoteProtocolError("malformed chunk size") from None
-                if size == 0:
-                    self._last = True
-                    self._buf = buf[end + 2 :]
-                    if out:
-                        return b"".join(out)
-                    return await self._next_chunked(reader)
-                pos = end + 2
-                need = size
-            self._buf = buf[pos:]
-            self._need, self._skip = need, skip
-            if out:
-                return out[0] if len(out) == 1 else b"".join(out)
+                skip = 2
+            if skip:
+                avail = len(buf) - pos
+                if avail < skip:
+                    skip -= avail
+                    pos = len(buf)
+                    break
+                pos += skip
+                skip = 0
+            end = buf.find(_CRLF, pos)
+            if end < 0:
+                break
+            try:
+                size = int(buf[pos:end].split(b";", 1)[0], 16)
+            except ValueError:
+                raise httpx.RemoteProtocolError("malformed chunk size") from None
+            if size == 0:
+                self._last = True
+                self._buf = buf[end + 2 :]
+                return b"".join(out)
+            pos = end + 2
+            need = size
+        self._buf = buf[pos:]
+        self._need, self._skip = need, skip
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    # -- push: pieces handed over as they arrive, in the connection's own data callback
+
+    async def push(self, on_piece: Callable[[bytes], bool]) -> None:
+        """Hand each next piece of the body to `on_piece` as it arrives, in the connection's data callback, with no
+        task woken per piece; until `on_piece` returns True (stop, e.g. to wait for the client), the body or its
+        connection ends, or `on_piece` raises (raised here). Whatever is left (the body's end, an error, bytes
+        buffered meanwhile) is read as before with `next_piece`."""
+        conn = self._conn
+        if conn is None or self._last or self._mode == "length" and self._remaining <= 0:
+            return
+        reader = conn.reader
+        if not isinstance(reader, _Reader) or reader._buffer or reader.at_eof() or reader.exception():  # noqa: SLF001
+            return
+        self._on_piece = on_piece
+        self._pushing = asyncio.get_running_loop().create_future()
+        reader.pushing = self
+        try:
+            await self._pushing
+        except BaseException:
+            self._discard()
+            raise
+        finally:
+            reader.pushing = None
+            self._pushing = self._on_piece = None
+
+    def _pushed(self, data: bytes) -> None:
+        try:
+            if self._mode == "chunked":
+                piece = self._decode_chunked(data)
+                ended = self._last
+            elif self._mode == "length":
+                if len(data) > self._remaining:  # more than the body: left for next_piece to judge
+                    self._stop_push()
+                    self._conn.reader.feed_data(data)
+                    return
+                piece = data
+                self._remaining -= len(data)
+                ended = self._remaining <= 0
+            else:
+                piece, ended = data, False
+            stop = self._on_piece(piece) if piece else False
+        except BaseException as e:  # noqa: BLE001 - handed to the pushing task, never to the event loop
+            self._stop_push(e)
+            return
+        if ended or stop:
+            self._stop_push()
+
+    def _stop_push(self, error: BaseException | None = None) -> None:
+        waiter = self._pushing
+        if self._conn is not None:
+            self._conn.reader.pushing = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error) if error is not None else waiter.set_result(None)
 
     @staticmethod
     async def _trailers(reader: asyncio.StreamReader, rest: bytes) -> None:

@@ -53,6 +53,8 @@ class FakeResponder:
             self.record.append(data)
             self.flow_body.add(data)
 
+    blocked = False
+
     async def drain(self) -> None:
         pass
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewrite.transport import LeanTransport
+from rewrite.transport import BODY, LeanTransport
 
 
 class RawServer:
@@ -210,3 +210,101 @@ async def test_a_new_connection_closed_without_an_answer_is_an_error_at_once():
         with pytest.raises(httpx.RemoteProtocolError):
             await fetch(server.url, LeanTransport())
         assert server.connections == 1
+
+
+# -- push: the body handed over in the connection's data callback (what the engine does once a stream is under way)
+
+async def read_pushed(resp: httpx.Response, stop_every: int | None = None, fail_at: int | None = None) -> list[bytes]:
+    """The body as the engine reads it: pushed while it can be, the rest (and the end) through next_piece."""
+    body = resp.extensions[BODY]
+    got: list[bytes] = []
+
+    def on_piece(piece: bytes) -> bool:
+        got.append(piece)
+        if fail_at is not None and len(got) == fail_at:
+            raise ValueError("the engine failed")
+        return stop_every is not None and len(got) % stop_every == 0
+
+    while True:
+        await body.push(on_piece)
+        piece = await body.next_piece()
+        if not piece:
+            return got
+        got.append(piece)
+
+
+async def fetch_pushed(url: str, client: httpx.AsyncClient, **kw) -> list[bytes]:
+    async with client.stream("POST", url + "/v1/chat/completions", content=b"{}") as resp:
+        return await read_pushed(resp, **kw)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=6), st.integers(1, 7),
+       st.sampled_from([None, 1, 2]))
+def test_a_pushed_chunked_body_split_anywhere_comes_back_whole(chunks, step, stop_every):
+    body = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"".join(
+        b"%x;ext=1\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\nx-trailer: 1\r\n\r\n"
+    pieces = [body[i : i + step] for i in range(0, len(body), step)]
+
+    async def go():
+        async with RawServer([pieces, chunked(b"next")], pause=0) as server:
+            async with httpx.AsyncClient(transport=LeanTransport()) as client:
+                got = await fetch_pushed(server.url, client, stop_every=stop_every)
+                again = await fetch_pushed(server.url, client)
+                return b"".join(got), again, server.connections
+
+    got, again, connections = asyncio.run(go())
+    assert got == b"".join(chunks)
+    assert again == [b"next"] and connections == 1  # the connection went back to the pool at the body's end
+
+
+async def test_pieces_are_pushed_one_per_arrival_without_waking_the_reader():
+    async with RawServer([chunked(b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n")], pause=0.02) as server:
+        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            async with client.stream("POST", server.url + "/x", content=b"") as resp:
+                body = resp.extensions[BODY]
+                first = await body.next_piece()
+                pushed: list[bytes] = []
+                await body.push(lambda p: pushed.append(p) or False)  # returns at the body's last chunk
+                assert await body.next_piece() == b""
+    assert [first, *pushed] == [b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n"]
+
+
+async def test_pushed_content_length_and_close_delimited_bodies():
+    answers = [[b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n", b"hello", b" world"],
+               [b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n", b"until ", b"the end", b"<close>"]]
+    async with RawServer(answers) as server:
+        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            assert b"".join(await fetch_pushed(server.url, client)) == b"hello world"
+            assert b"".join(await fetch_pushed(server.url, client)) == b"until the end"
+
+
+async def test_a_cut_body_while_pushing_is_still_a_remote_protocol_error():
+    async with RawServer([chunked(b"data: 1\n\n", b"data: 2\n\n")[:-1] + [b"<close>"]]) as server:
+        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await fetch_pushed(server.url, client)
+
+
+async def test_an_error_in_the_pushed_callback_is_raised_to_the_reader_and_drops_the_connection():
+    async with RawServer([chunked(b"a", b"b", b"c"), chunked(b"fresh")]) as server:
+        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            with pytest.raises(ValueError, match="the engine failed"):
+                await fetch_pushed(server.url, client, fail_at=2)
+            assert await fetch_pushed(server.url, client) == [b"fresh"]
+            assert server.connections == 2
+
+
+async def test_a_cancelled_push_drops_the_connection_and_pushes_nothing_more():
+    async with RawServer([chunked(b"a", b"b", b"c", b"d"), chunked(b"fresh")], pause=0.02) as server:
+        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            got: list[bytes] = []
+            async with client.stream("POST", server.url + "/x", content=b"") as resp:
+                pushing = asyncio.ensure_future(resp.extensions[BODY].push(lambda p: got.append(p) or False))
+                await asyncio.sleep(0.03)
+                pushing.cancel()
+                await asyncio.gather(pushing, return_exceptions=True)
+                seen = len(got)
+                await asyncio.sleep(0.1)
+                assert len(got) == seen
+            assert await fetch_pushed(server.url, client) == [b"fresh"] and server.connections == 2
