@@ -111,32 +111,33 @@ class ResponseTracker:
         if kind == OUTPUT_TEXT_DELTA or kind == REFUSAL_DELTA:
             item = self.open.get(event.get("output_index"))
             if item is not None:
-                index = event.get("content_index", 0)
-                item.parts.setdefault(index, []).append(event.get("delta") or "")
+                index = _index(event, "content_index")
+                item.parts.setdefault(index, []).append(_text(event))
                 if kind == REFUSAL_DELTA:
                     item.part_types[index] = PART_REFUSAL
         elif kind == ARGUMENTS_DELTA:
             item = self.open.get(event.get("output_index"))
             if item is not None:
-                item.arguments.append(event.get("delta") or "")
+                item.arguments.append(_text(event))
         elif kind == SUMMARY_TEXT_DELTA or kind == REASONING_TEXT_DELTA:
             item = self.open.get(event.get("output_index"))
             if item is not None:
                 texts = item.summary if kind == SUMMARY_TEXT_DELTA else item.reasoning
-                index = event.get("summary_index" if kind == SUMMARY_TEXT_DELTA else "content_index", 0)
-                texts.setdefault(index, []).append(event.get("delta") or "")
+                index = _index(event, "summary_index" if kind == SUMMARY_TEXT_DELTA else "content_index")
+                texts.setdefault(index, []).append(_text(event))
         elif kind == CONTENT_PART_ADDED:
             item = self.open.get(event.get("output_index"))
             if item is not None:
-                index = event.get("content_index", 0)
+                index = _index(event, "content_index")
                 item.parts.setdefault(index, [])
-                item.part_types[index] = (event.get("part") or {}).get("type") or PART_OUTPUT_TEXT
+                item.part_types[index] = _object(event, "part").get("type") or PART_OUTPUT_TEXT
         elif kind == OUTPUT_ITEM_ADDED:
-            self.open[event.get("output_index", len(self.open) + len(self.done))] = _OpenItem(event.get("item") or {})
+            index = _index(event, "output_index", len(self.open) + len(self.done))
+            self.open[index] = _OpenItem(_object(event, "item"))
         elif kind == OUTPUT_ITEM_DONE:
-            index = event.get("output_index")
+            index = _index(event, "output_index")
             self.open.pop(index, None)
-            self.done[index] = event.get("item") or {}
+            self.done[index] = _object(event, "item")
         elif kind in PRELUDE or kind in TERMINAL:
             self._feed_response(kind, event)
         return kind
@@ -182,6 +183,30 @@ class ResponseTracker:
             "tools": [],
             "error": None,
         }
+
+
+# An event whose fields have the wrong type cannot be followed (and would break the ending built from them later):
+# the reader raises TypeError at once, which the engine treats as a broken body.
+
+def _text(event: dict) -> str:
+    delta = event.get("delta") or ""
+    if not isinstance(delta, str):
+        raise TypeError(f"{event.get('type')}: delta is not a string")
+    return delta
+
+
+def _index(event: dict, key: str, default: int = 0) -> int:
+    index = event.get(key, default)
+    if type(index) is not int:
+        raise TypeError(f"{event.get('type')}: {key} is not an integer")
+    return index
+
+
+def _object(event: dict, key: str) -> dict:
+    value = event.get(key) or {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{event.get('type')}: {key} is not an object")
+    return value
 
 
 def _response_event(kind: str, sequence: int, response: dict) -> bytes:

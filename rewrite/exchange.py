@@ -70,6 +70,8 @@ STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffe
 # How an upstream body breaks: the connection fails, or its bytes do not decode under their content-encoding
 # (httpx's DecodingError is not a TransportError). Either is a cut.
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
+# What the protocols' readers raise on an event of the wrong shape (a list where an object belongs, ...).
+NOT_UNDERSTOOD = (TypeError, AttributeError, KeyError, IndexError)
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 
@@ -750,6 +752,10 @@ class Exchange:
             return f"upstream body undecodable: DecodingError: {e}"
         except BlockTooLarge as e:
             return str(e)
+        except NOT_UNDERSTOOD as e:  # valid JSON of a shape the protocol's reader cannot follow: a broken body too
+            logger.warning("rotator: %s: upstream event not understood: %s: %s", self.job.id[:8], type(e).__name__, e)
+            logger.debug("rotator: where the upstream event was not understood", exc_info=True)
+            return f"upstream event not understood ({type(e).__name__})"
         return "upstream ended"
 
     def _answer_aggregate(self, aggregator: Aggregator, repairer: Repairer, cause: str, headers: httpx.Headers) -> None:

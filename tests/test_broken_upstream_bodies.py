@@ -125,3 +125,35 @@ async def test_a_forced_stream_that_does_not_decode_before_the_first_token_is_re
     out, job = await run(protocol, up, stream=False, provider_extra=", force_upstream_stream: true")
     assert up.keys() == ["k1", "k2"] and out.status == 200
     assert json.loads(out.body) and "retry" in kinds(job)
+
+
+# Events that are valid JSON of the wrong shape (a list where an object belongs): the repairer cannot follow them,
+# so they are a cut like any other broken body, never an engine failure with a stream that just stops.
+WRONG_SHAPE = {
+    "openai_chat": b'data: {"id":"chatcmpl-9","choices":["not an object"]}\n\n',
+    "openai_responses": b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+                        b'"output_index":0,"content_index":0,"delta":["not a string"]}\n\n',
+    "anthropic_messages": b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+                          b'"content_block":["not an object"]}\n\n',
+    "gemini": b'data: {"candidates":["not an object"]}\n\n',
+}
+
+
+@pytest.mark.parametrize("protocol", ALL)
+async def test_a_wrongly_shaped_event_after_the_first_token_ends_truncated(protocol):
+    prefix = content_prefix(protocol, TEXT[protocol], extra=2)
+    up = Upstream([lambda r: sse([*prefix, WRONG_SHAPE[protocol], *events_of(TEXT[protocol])[len(prefix):]])])
+    out, job = await run(protocol, up)
+    assert out.status == 200 and out.body.startswith(b"".join(prefix))
+    assert_truncated(protocol, out.body[len(b"".join(prefix)):])
+    assert kinds(job) == ["repaired"] and "not understood" in job.notes[0]["cause"]
+
+
+@pytest.mark.parametrize("protocol", ALL)
+async def test_a_wrongly_shaped_event_before_the_first_token_is_retried_on_the_next_key(protocol):
+    pre = events_of(TEXT[protocol])[: first_token_index(protocol, TEXT[protocol])]
+    up = Upstream([lambda r: sse([*pre, WRONG_SHAPE[protocol]]), good(protocol)])
+    out, job = await run(protocol, up)
+    assert up.keys() == ["k1", "k2"]
+    assert out.status == 200 and out.body == b"".join(events_of(TEXT[protocol]))
+    assert kinds(job) == ["retry"] and "not understood" in job.notes[0]["reason"]
