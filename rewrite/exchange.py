@@ -24,6 +24,7 @@ import httpx
 
 import protocols
 from protocols.base import Aggregator, Protocol, Repairer
+from protocols.openai_chat import usage_asked_in
 from protocols.sse import BlockTooLarge, SSEParser
 from protocols import translate
 from protocols.translate import TranslationError
@@ -420,13 +421,18 @@ class Exchange:
         headers = request_headers(self.request.headers)
         query = leg.query
         body = leg.body
-        content = self.request.body if leg.unchanged else json.dumps(body).encode()
+        content = self.request.body if leg.unchanged else None  # None: serialised from `body` below
         path = leg.path
         if self.aggregate or self._asks_usage():  # (Chat: as_stream asks for the usage chunk)
             path, query, body = self.proto.as_stream(path, query, leg.body)
-            content = json.dumps(body).encode()
+            # A stream that only needs the usage asked for keeps the client's bytes, with the option put in front
+            # (an agent's request body can be megabytes: serialising it again is a real share of its cost).
+            content = (usage_asked_in(content) if content is not None and not self.aggregate
+                       and "stream_options" not in leg.body else None)
         if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
+            content = None
+        if content is None:
             content = json.dumps(body).encode()
         if not leg.called:  # the client's credential and account are for the vendor it called, never another
             headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]

@@ -261,3 +261,12 @@ async def test_malformed_json_body_is_forwarded_untouched():
     out, job = await run("openai_chat", up, raw_body=b'{"model": "m", "messages": [')
     assert up.seen[0].content == b'{"model": "m", "messages": ['
     assert out.status == 400 and b"could not parse" in out.body
+
+
+async def test_a_chat_stream_that_did_not_ask_for_usage_goes_upstream_as_the_client_wrote_it_plus_the_option():
+    raw = b'{"model": "m",  "stream": true, "messages": [{"role": "user", "content": "caf\\u00e9"}]}'
+    up = Upstream([lambda r: sse(events_of(TEXT["openai_chat"]))])
+    out, job = await run("openai_chat", up, raw_body=raw)
+    sent = up.seen[0].content
+    assert sent == b'{"stream_options":{"include_usage":true},' + raw[1:]
+    assert out.status == 200
