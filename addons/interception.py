@@ -32,6 +32,7 @@ class _Origin:
     port: int
     loopback_port: int
     client: str
+    shown: bool = False  # the flow shows the vendor's URL again
 
 
 class Interception:
@@ -84,8 +85,9 @@ class Interception:
 
     def _show_vendor(self, flow: http.HTTPFlow) -> None:
         origin = self._origins.get(flow.id)
-        if origin is None:
+        if origin is None or origin.shown:
             return
+        origin.shown = True
         req = flow.request
         req.scheme = origin.scheme
         req.host = origin.host
