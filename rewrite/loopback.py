@@ -16,8 +16,6 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import h11
-
 from rewrite.memory_pipe import open_pipe
 
 logger = logging.getLogger(__name__)
@@ -83,10 +81,9 @@ class FlowBody:
 class Responder:
     """Writes one response back to mitmproxy. Writes are synchronous and whole, so events are never split."""
 
-    __slots__ = ("_conn", "_writer", "flow_body", "status", "headers", "finished", "__weakref__")
+    __slots__ = ("_writer", "flow_body", "status", "headers", "finished", "__weakref__")
 
-    def __init__(self, conn: h11.Connection, writer: asyncio.StreamWriter) -> None:
-        self._conn = conn
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
         self.flow_body = FlowBody()  # for the flow in mitmweb and saved flows
         self.status: int | None = None
@@ -100,10 +97,8 @@ class Responder:
     def start(self, status: int, headers: list[tuple[str, str]]) -> None:
         self.status = status
         self.headers = headers
-        # Always chunked, so `write` can frame chunks itself: h11's per-chunk event machinery is a measurable
-        # share of the per-event cost (see scripts/bench).
-        head = h11.Response(status_code=status, headers=[*headers, ("transfer-encoding", "chunked")])
-        self._writer.write(self._conn.send(head))
+        # Always chunked, so `write` frames each piece itself.
+        self._writer.write(response_head(status, headers))
 
     def write(self, data: bytes) -> None:
         if data:
@@ -125,7 +120,115 @@ class Responder:
     def finish(self) -> None:
         if not self.finished:
             self.finished = True
-            self._writer.write(self._conn.send(h11.EndOfMessage()))
+            if self.status is not None:
+                self._writer.write(b"0\r\n\r\n")
+
+
+def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
+    """A chunked HTTP/1.1 response head. Framing headers are Rotator's own; a header that cannot be written
+    whole (a line break in it) is left out."""
+    lines = [b"HTTP/1.1 %d \r\n" % status]
+    for name, value in headers:
+        if name.lower() in _FRAMING or any(c in name or c in value for c in "\r\n\0"):
+            continue
+        lines.append(b"%b: %b\r\n" % (name.encode("latin-1"), value.encode("latin-1", "replace")))
+    lines.append(b"transfer-encoding: chunked\r\n\r\n")
+    return b"".join(lines)
+
+
+_FRAMING = frozenset({"transfer-encoding", "content-length", "connection"})
+_HEAD_MAX = 1 << 20
+
+
+class BadRequest(Exception):
+    """mitmproxy sent something that is not an HTTP/1.1 request this server can read: the connection closes."""
+
+
+class _Conn:
+    """One loopback connection's reading side: the bytes read but not yet used, then the stream."""
+
+    __slots__ = ("reader", "buf")
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+        self.buf = b""
+
+    async def _more(self) -> bool:
+        data = await self.reader.read(65536)
+        self.buf += data
+        return bool(data)
+
+    async def line(self, limit: int) -> bytes:
+        while True:
+            end = self.buf.find(b"\r\n")
+            if end >= 0:
+                line, self.buf = self.buf[:end], self.buf[end + 2 :]
+                return line
+            if len(self.buf) > limit:
+                raise BadRequest("line too long")
+            if not await self._more():
+                raise BadRequest("connection closed mid-request")
+
+    async def exactly(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not await self._more():
+                raise BadRequest("connection closed mid-body")
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    async def request(self) -> tuple[LoopbackRequest, bool] | None:
+        """The next request and whether the connection stays open after it; None when mitmproxy closed it."""
+        if not self.buf and not await self._more():
+            return None
+        end = self.buf.find(b"\r\n\r\n")
+        while end < 0:
+            if len(self.buf) > _HEAD_MAX:
+                raise BadRequest("request head too large")
+            if not await self._more():
+                raise BadRequest("connection closed mid-head")
+            end = self.buf.find(b"\r\n\r\n")
+        head, self.buf = self.buf[:end], self.buf[end + 4 :]
+        start, *lines = head.split(b"\r\n")
+        try:
+            method, target, version = start.split(b" ")
+        except ValueError:
+            raise BadRequest("malformed request line") from None
+        headers = []
+        length = 0
+        chunked = False
+        close = version != b"HTTP/1.1"
+        for line in lines:
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name != name.strip():
+                raise BadRequest("malformed header line")
+            n, v = name.decode("latin-1").lower(), value.strip().decode("latin-1")  # names lower-cased, as h11 did
+            if n == "content-length":
+                if not v.isdigit():
+                    raise BadRequest("malformed content-length")
+                length = int(v)
+            elif n == "transfer-encoding":
+                chunked = "chunked" in v.lower()
+            elif n == "connection":
+                close = "close" in v.lower() or (close and "keep-alive" not in v.lower())
+            headers.append((n, v))
+        body = await self._chunked() if chunked else await self.exactly(length) if length else b""
+        return LoopbackRequest(method.decode(), target.decode(), headers, body), not close
+
+    async def _chunked(self) -> bytes:
+        parts = []
+        while True:
+            size_line = await self.line(1024)
+            try:
+                size = int(size_line.split(b";", 1)[0], 16)
+            except ValueError:
+                raise BadRequest("malformed chunk size") from None
+            if size == 0:
+                while await self.line(_HEAD_MAX):  # trailers, up to the empty line
+                    pass
+                return b"".join(parts)
+            parts.append(await self.exactly(size))
+            if await self.exactly(2) != b"\r\n":
+                raise BadRequest("malformed chunk end")
 
 
 Handler = Callable[[LoopbackRequest, Responder], Awaitable[None]]
@@ -191,55 +294,30 @@ class LoopbackServer:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
+        conn = _Conn(reader)
         try:
             while True:
-                request = await self._read_request(conn, reader)
-                if request is None:
+                got = await conn.request()
+                if got is None:
                     break
+                request, keep_alive = got
                 # No reference kept here: what the response recorded for its flow goes with the flow.
-                if not await self._respond(request, Responder(conn, writer), conn, reader):
+                if not await self._respond(request, Responder(writer), conn):
                     break
                 await writer.drain()
-                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                if not keep_alive:
                     break
-                conn.start_next_cycle()
-        except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError):
+        except (ConnectionError, BadRequest, asyncio.IncompleteReadError):
             pass
         except Exception:
             logger.exception("rotator: loopback connection failed")
         finally:
             writer.close()
 
-    async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader) -> LoopbackRequest | None:
-        head: h11.Request | None = None
-        body: list[bytes] = []
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await reader.read(65536)
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.Request):
-                head = event
-            elif isinstance(event, h11.Data):
-                body.append(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                assert head is not None
-                return LoopbackRequest(
-                    head.method.decode(),
-                    head.target.decode(),
-                    [(n.decode(), v.decode("latin-1")) for n, v in head.headers],
-                    b"".join(body),
-                )
-            elif isinstance(event, h11.ConnectionClosed):
-                return None
-
-    async def _respond(self, request: LoopbackRequest, responder: Responder, conn: h11.Connection,
-                       reader: asyncio.StreamReader) -> bool:
+    async def _respond(self, request: LoopbackRequest, responder: Responder, conn: _Conn) -> bool:
         """Run the handler; cancel it if mitmproxy hangs up. Whether the connection can be reused."""
         handling = asyncio.ensure_future(self.handler(request, responder))
-        hangup = asyncio.ensure_future(reader.read(65536))
+        hangup = asyncio.ensure_future(conn.reader.read(65536))
         try:
             await asyncio.wait((handling, hangup), return_when=asyncio.FIRST_COMPLETED)
             if not hangup.done():
@@ -250,10 +328,10 @@ class LoopbackServer:
             if not handling.done():
                 if not early:
                     return False  # mitmproxy hung up: the client left
-                conn.receive_data(early)  # a pipelined request, kept for the next cycle
+                conn.buf += early  # a pipelined request, kept for the next cycle
                 await handling
             elif early:
-                conn.receive_data(early)
+                conn.buf += early
         finally:
             hangup.cancel()
             if not handling.done():
@@ -266,5 +344,7 @@ class LoopbackServer:
                 responder.write(b"rotator: internal error\n")
             responder.finish()
             return False
+        if not responder.committed:  # a handler that answered nothing: an empty 502 rather than a hung flow
+            responder.start(502, [("content-type", "text/plain")])
         responder.finish()
         return True

@@ -5,6 +5,7 @@ import gc
 import weakref
 
 import httpx
+import pytest
 
 from rewrite.loopback import FLOW_BODY_HEAD, FLOW_BODY_TAIL, FlowBody, LoopbackServer
 
@@ -65,3 +66,97 @@ async def test_the_loopback_server_keeps_nothing_of_a_response_once_it_is_sent()
         gc.collect()
         assert kept[0]() is None, gc.get_referrers(kept[0]())
     server.close()
+
+
+# -- the HTTP/1.1 mitmproxy speaks to it: requests in, chunked responses out, keep-alive ---------------------------
+
+async def echo(request, responder):
+    responder.start(200, [("content-type", "text/plain"), ("X-Seen", f"{request.method} {request.target}")])
+    names = ",".join(n for n, _ in request.headers)
+    responder.write(b"%b|%b" % (names.encode(), request.body))
+
+
+async def exchange(raw: bytes, handler=echo) -> bytes:
+    """Everything the server answers to `raw` (sent at once), until it closes the connection or goes quiet."""
+    server = LoopbackServer(handler)
+    port = server.acquire_port("client")
+    reader, writer = server.connect_in_memory(port)
+    writer.write(raw)
+    out = b""
+    try:
+        while data := await asyncio.wait_for(reader.read(65536), 0.3):
+            out += data
+    except TimeoutError:
+        pass
+    writer.close()
+    server.close()
+    return out
+
+
+def bodies(answer: bytes) -> list[bytes]:
+    """The de-chunked bodies of the responses in `answer`."""
+    found = []
+    for response in answer.split(b"HTTP/1.1 ")[1:]:
+        head, _, rest = response.partition(b"\r\n\r\n")
+        body = b""
+        while True:
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line, 16)
+            if size == 0:
+                break
+            body, rest = body + rest[:size], rest[size + 2 :]
+        found.append(body)
+    return found
+
+
+async def test_a_request_with_a_content_length_body_and_header_names_lower_cased():
+    answer = await exchange(b"POST /v1/x?a=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nX-Api-Key:  k \r\n\r\nhello")
+    assert answer.startswith(b"HTTP/1.1 200 \r\n")
+    assert b"X-Seen: POST /v1/x?a=1\r\n" in answer and b"transfer-encoding: chunked\r\n" in answer
+    assert bodies(answer) == [b"host,content-length,x-api-key|hello"]
+
+
+async def test_a_chunked_request_body_with_trailers():
+    raw = (b"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n"
+           b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nx-trailer: 1\r\n\r\n")
+    assert bodies(await exchange(raw)) == [b"host,transfer-encoding|abcde"]
+
+
+async def test_pipelined_requests_are_answered_in_order_on_one_connection():
+    one = b"POST /1 HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\n\r\nA"
+    two = b"POST /2 HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\n\r\nB"
+    answer = await exchange(one + two)
+    assert [b[-1:] for b in bodies(answer)] == [b"A", b"B"]
+    assert answer.index(b"X-Seen: POST /1") < answer.index(b"X-Seen: POST /2")
+
+
+async def test_connection_close_ends_the_connection_after_its_response():
+    one = b"GET /1 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+    two = b"GET /2 HTTP/1.1\r\nhost: a\r\n\r\n"
+    answer = await exchange(one + two)
+    assert bodies(answer) == [b"host,connection|"]
+
+
+@pytest.mark.parametrize("raw", [
+    b"NONSENSE\r\n\r\n",
+    b"POST / HTTP/1.1\r\nno colon here\r\n\r\n",
+    b"POST / HTTP/1.1\r\ncontent-length: x\r\n\r\n",
+    b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+])
+async def test_a_malformed_request_closes_the_connection_without_calling_the_handler(raw):
+    called = []
+
+    async def handler(request, responder):
+        called.append(request)
+
+    assert await exchange(raw, handler) == b"" and called == []
+
+
+async def test_a_header_value_with_a_line_break_is_never_written_into_the_response_head():
+    async def handler(request, responder):
+        responder.start(200, [("x-ok", "1"), ("x-bad", "a\r\nx-injected: yes"), ("content-length", "9")])
+        responder.write(b"body")
+
+    answer = await exchange(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n", handler)
+    assert b"x-ok: 1\r\n" in answer and b"x-injected" not in answer and b"content-length" not in answer
+    assert bodies(answer) == [b"body"]
