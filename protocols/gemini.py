@@ -25,6 +25,14 @@ RESPONSE_KEYS = ("usageMetadata", "modelVersion", "responseId")
 TEXT_PART_KEYS = frozenset({"text", "thought", "thoughtSignature"})
 
 
+
+def candidate_index(candidate: dict) -> int:
+    """A candidate's index; TypeError for one that is not an integer (the stream cannot be followed)."""
+    index = candidate.get("index", 0)
+    if type(index) is not int:
+        raise TypeError("candidate index is not an integer")
+    return index
+
 class GeminiRepairer(Repairer):
     """Passes data chunks only; ends a cut stream with one last chunk whose finishReason is MAX_TOKENS."""
 
@@ -48,7 +56,7 @@ class GeminiRepairer(Repairer):
         candidates = chunk.get("candidates")
         if candidates:
             for candidate in candidates:
-                self._candidates.add(candidate.get("index", 0))
+                self._candidates.add(candidate_index(candidate))
                 if candidate.get("finishReason"):
                     finished = True
                 elif not self.started and (candidate.get("content") or {}).get("parts"):
@@ -139,7 +147,7 @@ class GeminiAggregator(Aggregator):
         finished = False
         candidates = chunk.get("candidates")
         for candidate in candidates or ():
-            index = candidate.get("index", 0)
+            index = candidate_index(candidate)
             state = self._candidates.get(index)
             if state is None:
                 state = self._candidates[index] = _Candidate()

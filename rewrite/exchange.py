@@ -72,7 +72,7 @@ STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffe
 # (httpx's DecodingError is not a TransportError). Either is a cut.
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
 # What the protocols' readers raise on an event of the wrong shape (a list where an object belongs, ...).
-NOT_UNDERSTOOD = (TypeError, AttributeError, KeyError, IndexError)
+NOT_UNDERSTOOD = (TypeError, AttributeError, KeyError, IndexError, ValueError)
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 
@@ -768,9 +768,18 @@ class Exchange:
         if not repairer.complete:
             self.job.note("repaired", f"forced stream ended without its completion signal ({cause}); "
                           "answered as truncated", cause=cause)
-        if aggregator.error is not None:
-            message = str(aggregator.error.get("message") or aggregator.error)
+        error = aggregator.error
+        answer = None
+        if error is not None:
+            message = str(error.get("message") or error) if isinstance(error, dict) else str(error)
             self.job.note("failed", f"forced stream carried an error: {message[:200]}")
+        else:
+            try:
+                answer = json.dumps(aggregator.result()).encode()
+            except NOT_UNDERSTOOD as e:  # what the stream said cannot be folded into an answer
+                message = f"rotator: the upstream's answer could not be read ({type(e).__name__})"
+                self.job.note("failed", f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])
+        if answer is None:
             self.out.start(502, [("content-type", "application/json")])
             self.out.write(self.proto.error_body(502, message))
             return
@@ -778,7 +787,7 @@ class Exchange:
         if self.leg.translation is not None:  # another vendor's headers do not describe the client's answer
             kept = []
         self.out.start(200, [*kept, ("content-type", "application/json")])
-        self.out.write(json.dumps(aggregator.result()).encode())
+        self.out.write(answer)
 
     # -- clocks ------------------------------------------------------------------------------------------------
 

@@ -157,3 +157,14 @@ async def test_a_wrongly_shaped_event_before_the_first_token_is_retried_on_the_n
     assert up.keys() == ["k1", "k2"]
     assert out.status == 200 and out.body == b"".join(events_of(TEXT[protocol]))
     assert kinds(job) == ["retry"] and "not understood" in job.notes[0]["reason"]
+
+
+async def test_a_forced_stream_whose_answer_cannot_be_folded_gets_the_protocols_error_not_an_internal_error():
+    events = events_of(samples.CHAT_TOOL_CALLS)
+    events[1] = events[1].replace(b'"arguments":"{\\"city\\""', b'"arguments":true')
+    assert b'"arguments":true' in events[1]
+    up = Upstream([lambda r: sse(events)])
+    out, job = await run("openai_chat", up, stream=False, provider_extra=", force_upstream_stream: true")
+    assert out.status == 502 and b"internal error" not in out.body
+    assert json.loads(out.body)["error"]["message"].startswith("rotator: the upstream's answer could not be read")
+    assert "failed" in kinds(job)
