@@ -72,7 +72,7 @@ STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffe
 # (httpx's DecodingError is not a TransportError). Either is a cut.
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
 # What the protocols' readers raise on an event of the wrong shape (a list where an object belongs, ...).
-NOT_UNDERSTOOD = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+NOT_UNDERSTOOD = MALFORMED
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 

@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import protocols
+import protocols.translate as translate
+from protocols.unified import Request
 from protocols import ENDING_ERROR, ENDING_LENGTH
 from protocols.base import Event
 from protocols.sse import SSEParser, format_event
@@ -96,3 +98,26 @@ def test_no_wrongly_typed_field_breaks_a_folded_answer(protocol, data):
     except NOT_UNDERSTOOD:
         return
     assert isinstance(json.dumps(folded), str)
+
+
+CLIENTS = list(STREAMS)
+
+
+@pytest.mark.parametrize("source", list(STREAMS))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_no_wrongly_typed_field_breaks_a_translated_ending(source, data):
+    """The same for a stream translated for a client of another protocol."""
+    client = data.draw(st.sampled_from([c for c in CLIENTS if c != source]))
+    body = data.draw(st.sampled_from(STREAMS[source]))
+    events = SSEParser().feed(body)
+    at = data.draw(st.integers(0, len(events) - 1))
+    events[at] = mutated(events[at], data)
+    tr = translate.stream_translator(source, client, Request(model="m", include_usage=True), None)
+    for e in events[: at + 1]:
+        try:
+            tr.feed(e)
+        except NOT_UNDERSTOOD:
+            break
+    ending = data.draw(st.sampled_from([ENDING_LENGTH, ENDING_ERROR]))
+    assert isinstance(tr.end(ending), bytes)

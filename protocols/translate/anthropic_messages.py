@@ -65,7 +65,7 @@ from ..unified import (
     instructions,
     name_tool_results,
 )
-from .base import Decoder, Encoder, Translator
+from .base import Decoder, Encoder, Translator, count, member
 from .common import budget_for, dump_arguments, error_from_object, load_object, parse_arguments, string
 from .registry import register
 
@@ -318,12 +318,12 @@ def usage_to_ir(usage: dict) -> Usage:
     """Anthropic's input_tokens excludes cache reads and writes; the unified input includes them.
 
     Lossy: the cache-write split by TTL and server-tool request counts are dropped."""
-    read = usage.get("cache_read_input_tokens") or 0
-    write = usage.get("cache_creation_input_tokens") or 0
+    read = count(usage, "cache_read_input_tokens")
+    write = count(usage, "cache_creation_input_tokens")
     return Usage(
-        input_tokens=(usage.get("input_tokens") or 0) + read + write,
-        output_tokens=usage.get("output_tokens") or 0,
-        reasoning_tokens=(usage.get("output_tokens_details") or {}).get("thinking_tokens") or 0,
+        input_tokens=count(usage, "input_tokens") + read + write,
+        output_tokens=count(usage, "output_tokens"),
+        reasoning_tokens=count(member(usage, "output_tokens_details"), "thinking_tokens"),
         cache_read_tokens=read,
         cache_write_tokens=write,
     )
@@ -444,8 +444,8 @@ class MessagesDecoder(Decoder):
             return [Start(self._id, string(message.get("model"))), UsageUpdate(usage_to_ir(self._usage))]
         if kind == MESSAGE_DELTA:
             delta = payload.get("delta") or {}
-            self._stop = delta.get("stop_reason") or self._stop
-            self._stop_sequence = delta.get("stop_sequence") or self._stop_sequence
+            self._stop = string(delta.get("stop_reason")) or self._stop
+            self._stop_sequence = string(delta.get("stop_sequence")) or self._stop_sequence
             self._usage.update((k, v) for k, v in (payload.get("usage") or {}).items() if v is not None)
             return [UsageUpdate(usage_to_ir(self._usage))]
         if kind == MESSAGE_STOP:

@@ -52,7 +52,7 @@ from ..unified import (
     stable_tool_id,
     whole_arguments,
 )
-from .base import Decoder, Encoder, Translator
+from .base import Decoder, Encoder, Translator, count
 from .common import (
     budget_for,
     dump_arguments,
@@ -363,12 +363,13 @@ def request_from_ir(request: Request) -> dict:
 
 def usage_to_ir(usage: dict) -> Usage:
     """Tool-use prompt tokens count as input; thoughts as output (Gemini counts them apart from candidates)."""
-    thoughts = _get(usage, "thoughtsTokenCount") or 0
+    thoughts = count(usage, "thoughtsTokenCount", "thoughts_token_count")
     return Usage(
-        input_tokens=(_get(usage, "promptTokenCount") or 0) + (_get(usage, "toolUsePromptTokenCount") or 0),
-        output_tokens=(_get(usage, "candidatesTokenCount") or 0) + thoughts,
+        input_tokens=count(usage, "promptTokenCount", "prompt_token_count")
+        + count(usage, "toolUsePromptTokenCount", "tool_use_prompt_token_count"),
+        output_tokens=count(usage, "candidatesTokenCount", "candidates_token_count") + thoughts,
         reasoning_tokens=thoughts,
-        cache_read_tokens=_get(usage, "cachedContentTokenCount") or 0,
+        cache_read_tokens=count(usage, "cachedContentTokenCount", "cached_content_token_count"),
     )
 
 

@@ -49,7 +49,7 @@ from ..unified import (
     client_finish,
     name_tool_results,
 )
-from .base import Decoder, Encoder, Translator
+from .base import Decoder, Encoder, Translator, count, member
 from .chat_chunks import CHOICES_MEMBER, constant_head, plain_text, templated_text, text_template
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .registry import register
@@ -283,15 +283,14 @@ def request_from_ir(request: Request) -> dict:
 
 def usage_to_ir(usage: dict) -> Usage:
     """Lossy: audio and prediction token counts are dropped."""
-    prompt = usage.get("prompt_tokens_details") or {}
-    completion = usage.get("completion_tokens_details") or {}
+    prompt = member(usage, "prompt_tokens_details")
     return Usage(
-        input_tokens=usage.get("prompt_tokens") or 0,
-        output_tokens=usage.get("completion_tokens") or 0,
-        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+        input_tokens=count(usage, "prompt_tokens"),
+        output_tokens=count(usage, "completion_tokens"),
+        reasoning_tokens=count(member(usage, "completion_tokens_details"), "reasoning_tokens"),
         # DeepSeek reports cache hits as prompt_cache_hit_tokens.
-        cache_read_tokens=prompt.get("cached_tokens") or usage.get("prompt_cache_hit_tokens") or 0,
-        cache_write_tokens=prompt.get("cache_write_tokens") or 0,
+        cache_read_tokens=count(prompt, "cached_tokens") or count(usage, "prompt_cache_hit_tokens"),
+        cache_write_tokens=count(prompt, "cache_write_tokens"),
     )
 
 

@@ -76,7 +76,7 @@ from ..unified import (
     name_tool_results,
     whole_arguments,
 )
-from .base import Decoder, Encoder, Translator
+from .base import Decoder, Encoder, Translator, count, member
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .openai_chat import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from .registry import register
@@ -303,13 +303,13 @@ def request_from_ir(request: Request) -> dict:
 
 
 def usage_to_ir(usage: dict) -> Usage:
-    inputs = usage.get("input_tokens_details") or {}
+    inputs = member(usage, "input_tokens_details")
     return Usage(
-        input_tokens=usage.get("input_tokens") or 0,
-        output_tokens=usage.get("output_tokens") or 0,
-        reasoning_tokens=(usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0,
-        cache_read_tokens=inputs.get("cached_tokens") or 0,
-        cache_write_tokens=inputs.get("cache_write_tokens") or 0,
+        input_tokens=count(usage, "input_tokens"),
+        output_tokens=count(usage, "output_tokens"),
+        reasoning_tokens=count(member(usage, "output_tokens_details"), "reasoning_tokens"),
+        cache_read_tokens=count(inputs, "cached_tokens"),
+        cache_write_tokens=count(inputs, "cache_write_tokens"),
     )
 
 
