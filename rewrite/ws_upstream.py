@@ -115,12 +115,14 @@ async def _attempt(sj: SocketJob, url: str, headers: list[tuple[str, str]], time
             failure = Failure(f"status {r.status_code}", r.status_code, got, body)
         return failure or Failure(f"status {r.status_code}", r.status_code, got, body, retryable=False)
     except TimeoutError:
-        return Failure("handshake timeout")
+        return Failure("handshake timeout", stalled=True)  # the key rests, as after a first-token timeout
     except InvalidURI as e:
         return Failure(f"bad upstream URL: {e}", retryable=False)
     except ValueError as e:  # a header value the handshake cannot carry
         return Failure(f"bad upstream request: {type(e).__name__}", retryable=False)
-    except (OSError, InvalidHandshake, EOFError) as e:
+    except OSError as e:
+        return Failure(f"connect error: {type(e).__name__}", stalled=True)
+    except (InvalidHandshake, EOFError) as e:
         return Failure(f"connect error: {type(e).__name__}")
     sj.response_headers = list(sj.upstream.response.headers.raw_items()) if sj.upstream.response else []
     return None

@@ -192,6 +192,11 @@ def test_pass_retries_a_stalled_handshake_on_the_next_key(rotator, ws_vendor):
     assert [(h.status, h.outcome) for h in got[:1]] == [(None, "client-gone")] and got[1].status == 101
     assert "handshake timeout" in proxy.wait_log("retry")
 
+    # The key that stalled rests, as after a first-token timeout: the next handshakes go to the others.
+    for _ in range(2):
+        assert asyncio.run(echo_once(proxy, "/v1/responses")) == {"echo": {"hello": "world"}}
+    assert "sk-pool-1" not in [h.credential for h in ws_vendor.wait_for(4)[2:]]
+
 
 def test_pass_stops_trying_keys_when_the_client_leaves_a_pending_handshake(rotator, ws_vendor):
     proxy = rotator(on_ws_vendor(ws_vendor, "pass", first_token_timeout=2), fresh=True)
