@@ -71,8 +71,6 @@ STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffe
 # How an upstream body breaks: the connection fails, or its bytes do not decode under their content-encoding
 # (httpx's DecodingError is not a TransportError). Either is a cut.
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
-# What the protocols' readers raise on an event of the wrong shape (a list where an object belongs, ...).
-NOT_UNDERSTOOD = MALFORMED
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 
@@ -731,35 +729,32 @@ class Exchange:
                 data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
                 if held is None:
                     out.write(data)
-                    self.last_tx = self.last_rx
-                    self.job.delivered = repairer.complete
-                    await out.drain()
-                    if push is not None:
-                        await push(pushed)
-                        await out.drain()
-                    continue
-                held.append(data)
-                if repairer.started:  # the first token: commit and release what was held back
+                else:
+                    held.append(data)
+                    if not repairer.started:
+                        continue
+                    # the first token: commit and release what was held back
                     self._wake.done() or self._wake.set_result(None)
                     self.job.ttft = round(loop.time() - self.t0, 3)
                     if not out.committed:
                         out.start(200, response_headers(resp.headers) if not self.leg.translation else SSE_HEADERS)
                     out.write(b"".join(held))
-                    self.job.delivered = repairer.complete
                     held = None
-                    self.last_tx = self.last_rx
+                self.last_tx = self.last_rx
+                self.job.delivered = repairer.complete
+                await out.drain()
+                if push is not None:  # from here on, pieces are handled as they arrive (see `pushed`)
+                    await push(pushed)
                     await out.drain()
-                    if push is not None:
-                        await push(pushed)
-                        await out.drain()
         except httpx.TransportError as e:
             return f"upstream reset: {type(e).__name__}"
         except httpx.DecodingError as e:
             return f"upstream body undecodable: DecodingError: {e}"
         except BlockTooLarge as e:
             return str(e)
-        except NOT_UNDERSTOOD as e:  # valid JSON of a shape the protocol's reader cannot follow: a broken body too
-            logger.warning("rotator: %s: upstream event not understood: %s: %s", self.job.id[:8], type(e).__name__, e)
+        except MALFORMED as e:  # valid JSON of a shape the protocol's reader cannot follow: a broken body too
+            logger.warning("rotator: %s: upstream event not understood: %s: %s", self.job.id[:8],
+                           type(e).__name__, e)
             logger.debug("rotator: where the upstream event was not understood", exc_info=True)
             return f"upstream event not understood ({type(e).__name__})"
         return "upstream ended"
@@ -776,7 +771,7 @@ class Exchange:
         else:
             try:
                 answer = json.dumps(aggregator.result()).encode()
-            except NOT_UNDERSTOOD as e:  # what the stream said cannot be folded into an answer
+            except MALFORMED as e:  # what the stream said cannot be folded into an answer
                 message = f"rotator: the upstream's answer could not be read ({type(e).__name__})"
                 self.job.note("failed", f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])
         if answer is None:

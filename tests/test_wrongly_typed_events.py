@@ -16,7 +16,7 @@ from protocols.unified import Request
 from protocols import ENDING_ERROR, ENDING_LENGTH
 from protocols.base import Event
 from protocols.sse import SSEParser, format_event
-from rewrite.exchange import NOT_UNDERSTOOD
+from protocols.translate.base import MALFORMED
 from tests import samples
 
 STREAMS = {
@@ -70,7 +70,7 @@ def test_no_wrongly_typed_field_breaks_the_ending(protocol, data):
     for e in [*events[:at], target]:
         try:
             repairer.feed(e)
-        except NOT_UNDERSTOOD:
+        except MALFORMED:
             break  # refused: the engine ends the stream here
     ending = data.draw(st.sampled_from([ENDING_LENGTH, ENDING_ERROR]))
     assert isinstance(repairer.end(ending), bytes)
@@ -91,11 +91,11 @@ def test_no_wrongly_typed_field_breaks_a_folded_answer(protocol, data):
     for e in events[: at + 1]:
         try:
             aggregator.feed(e)
-        except NOT_UNDERSTOOD:
+        except MALFORMED:
             break
     try:
         folded = aggregator.result()
-    except NOT_UNDERSTOOD:
+    except MALFORMED:
         return
     assert isinstance(json.dumps(folded), str)
 
@@ -117,7 +117,7 @@ def test_no_wrongly_typed_field_breaks_a_translated_ending(source, data):
     for e in events[: at + 1]:
         try:
             tr.feed(e)
-        except NOT_UNDERSTOOD:
+        except MALFORMED:
             break
     ending = data.draw(st.sampled_from([ENDING_LENGTH, ENDING_ERROR]))
     assert isinstance(tr.end(ending), bytes)
