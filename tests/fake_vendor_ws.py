@@ -14,6 +14,7 @@ as `{"echo": <message as JSON, or as text>}`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -142,8 +143,13 @@ class FakeWebSocketVendor:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
+            with contextlib.suppress(Exception):  # (a connection still open is closed by the server; best effort)
+                asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+    async def _close(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
 
     async def _serve(self) -> None:
         self._server = await serve(

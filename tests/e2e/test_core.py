@@ -94,7 +94,8 @@ def client_headers(protocol: str, key: str) -> dict[str, str]:
 
 def through(proxy) -> httpx.Client:
     """A raw HTTP client configured the way a tool is: through the proxy, trusting mitmproxy's CA."""
-    return httpx.Client(proxy=proxy.url, verify=str(proxy.ca_cert), timeout=30, trust_env=False)
+    tls = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    return httpx.Client(proxy=proxy.url, verify=tls, timeout=30, trust_env=False)
 
 
 def direct_client(protocol: str, vendor) -> Any:

@@ -60,7 +60,8 @@ def with_key(protocol: str, key: str, monkeypatch: pytest.MonkeyPatch):
 
 
 def through(proxy: Rotator) -> httpx.Client:
-    return httpx.Client(proxy=proxy.url, verify=str(proxy.ca_cert), timeout=30, trust_env=False)
+    tls = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    return httpx.Client(proxy=proxy.url, verify=tls, timeout=30, trust_env=False)
 
 
 def read_flows(path: Path) -> list:
@@ -411,7 +412,8 @@ def test_pooled_keys_never_carry_the_clients_account_headers(fake_vendor, rotato
     call("chat", oa, stream=False)
     call("chat", oa, stream=True)
     call("anthropic", an, stream=False)
-    with httpx.Client(proxy=os.environ["HTTPS_PROXY"], verify=os.environ["SSL_CERT_FILE"], trust_env=False) as http:
+    tls = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    with httpx.Client(proxy=os.environ["HTTPS_PROXY"], verify=tls, trust_env=False) as http:
         headers = {"x-goog-api-key": "client-placeholder", "x-goog-user-project": "client-gcp-project", **cookie}
         assert http.post(f"https://{VENDOR_HOST['gemini']}{GEMINI_GENERATE}", json=HI, headers=headers).is_success
     reqs = fake_vendor.wait_for(4)

@@ -5,6 +5,7 @@ exists nowhere else. The LLM calls that fill it are made with the official SDKs.
 from __future__ import annotations
 
 import json
+import ssl
 from html import escape
 import threading
 import time
@@ -83,7 +84,8 @@ def test_a_key_that_got_a_429_shows_as_resting_with_its_error(fake_vendor, rotat
 
 def test_the_page_through_connect_with_mitmproxys_ca(rotator, monkeypatch):
     proxy = rotator()  # HTTPS_PROXY is set: https goes through a CONNECT tunnel that mitmproxy opens itself
-    response = get("https://rotator.status/?format=json", verify=str(proxy.ca_cert))
+    response = get("https://rotator.status/?format=json",
+                   verify=ssl.create_default_context(cafile=str(proxy.ca_cert)))
     assert response.status_code == 200
     assert {p["name"] for p in response.json()["providers"]} >= {"openai", "anthropic", "gemini"}
     assert "Traceback" not in proxy.log

@@ -150,7 +150,8 @@ def test_gemini_live_websocket_passes_with_a_pooled_key_in_its_header(rotator, w
 def test_a_malformed_upgrade_is_refused_without_going_upstream(rotator, ws_vendor):
     proxy = rotator(on_ws_vendor(ws_vendor))
 
-    with httpx.Client(proxy=proxy.url, verify=str(proxy.ca_cert), timeout=15) as client:
+    tls = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    with httpx.Client(proxy=proxy.url, verify=tls, timeout=15) as client:
         resp = client.get("https://api.openai.com/v1/realtime", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
     assert resp.status_code == 400
     assert ws_vendor.handshakes == []
