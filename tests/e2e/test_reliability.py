@@ -330,6 +330,19 @@ def test_cut_or_stalled_stream_ends_truncated(fake_vendor, rotator, protocol, fa
         assert req.outcome == fault
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_the_loopback_tcp_hand_off_serves_and_repairs_the_same(fake_vendor, rotator, protocol):
+    """`--set rotator_in_memory=false` (also what Rotator falls back to if mitmproxy stops opening server
+    connections the way addons/handoff.py expects): engine and mitmproxy talk over loopback TCP, same behaviour."""
+    tcp = ("--set", "rotator_in_memory=false")
+    warmed(rotator, fake_vendor, protocol, streaming=FAST, args=tcp)
+    assert stream(protocol, make_client(protocol)).text == TEXT
+    fake_vendor.script(MID_ANSWER["cut-clean"])
+    seen = stream(protocol, make_client(protocol))
+    assert seen.text == PREFIX
+    assert_truncated(protocol, seen)
+
+
 def test_chat_stream_helper_raises_length_finish_reason_error_on_a_cut(fake_vendor, rotator):
     rotator(streaming=FAST)
     fake_vendor.script(Fault.cut_after(deltas=DELTAS, how="reset"))
