@@ -19,6 +19,7 @@ from addons.egress import Egress  # noqa: E402
 from addons.exposure import Exposure  # noqa: E402
 from addons.handoff import Handoff  # noqa: E402
 from addons.interception import Interception  # noqa: E402
+from addons.masking import MaskOnArrival  # noqa: E402
 from addons.pools import Pools  # noqa: E402
 from addons.status import Status  # noqa: E402
 from addons.views import Views  # noqa: E402
@@ -31,8 +32,9 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 engine = Engine()
-# Order matters: the config is loaded before Egress, Exposure and Access read it, and Access refuses a request
-# before WebSocketUpstream or Interception hand it to the engine.
-addons = [RotatorConfig(engine), Pools(engine), Egress(engine), Exposure(engine), Access(engine),
-          WebSocketUpstream(engine), Interception(engine), Handoff(engine), Status(engine), Views(engine), Welcome(engine),
-          FrozenStartup()]  # last: what the others set up when running is frozen too
+# Order matters: the config is loaded before Egress, Exposure and Access read it; MaskOnArrival gives the real
+# credential back just before Access reads it; and Access refuses a request before WebSocketUpstream or
+# Interception hand it to the engine.
+addons = [RotatorConfig(engine), Pools(engine), Egress(engine), Exposure(engine), MaskOnArrival(engine),
+          Access(engine), WebSocketUpstream(engine), Interception(engine), Handoff(engine), Status(engine),
+          Views(engine), Welcome(engine), FrozenStartup()]  # last: what the others set up when running is frozen too

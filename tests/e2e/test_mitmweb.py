@@ -132,3 +132,44 @@ def test_mitmweb_shows_retried_and_repaired_calls_honestly(fake_vendor, mitmweb,
         for name, url in (("mitmweb-flows.png", page), ("mitmweb-repaired-flow.png",
                                                          f"{page}#/flows/{repaired['id']}/response")):
             chromium("--window-size=1400,760", f"--screenshot={Path(shots).resolve() / name}", url=url)
+
+
+def test_mitmweb_never_sees_the_clients_own_key_not_even_while_the_body_arrives(fake_vendor, tmp_path):
+    """mitmweb adds a flow when its request headers arrive; the credential is masked from that moment on."""
+    import json
+    import socket
+    import ssl
+
+    from tests.e2e.harness import default_config, merge
+
+    secret = "sk-client-own-secret-0123456789abcdef"
+    proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"providers": {"openai": {"keys": []}}}),
+                          tmp_path / "mitmweb-own-key", web_port=free_port())
+    proc.start()
+    try:
+        body = json.dumps({"model": MODELS["chat"], "messages": [{"role": "user", "content": PROMPT}]}).encode()
+        raw = socket.create_connection(("127.0.0.1", proc.port), timeout=30)
+        raw.sendall(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n")
+        assert raw.recv(4096).startswith(b"HTTP/1.1 200")
+        tls = ssl.create_default_context(cafile=str(proc.ca_cert)).wrap_socket(raw, server_hostname="api.openai.com")
+        tls.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\n"
+                    b"Authorization: Bearer " + secret.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body))
+
+        deadline = time.monotonic() + 30  # the headers are in, the body is not: the flow shows in mitmweb
+        while not (flows := [f for f in api(proc, "/flows") if f["request"]["pretty_host"] == "api.openai.com"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert secret not in json.dumps(flows)
+        assert any(v.startswith("Bearer sk-c") and v != f"Bearer {secret}"
+                   for n, v in flows[0]["request"]["headers"] if n.lower() == "authorization"), flows[0]["request"]
+
+        tls.sendall(body)  # the rest of the request: it goes upstream with the real key
+        answer = b""
+        while b"\r\n0\r\n\r\n" not in answer and b'"finish_reason"' not in answer:
+            answer += tls.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert fake_vendor.wait_for(1)[0].credential == secret
+        assert secret not in json.dumps(api(proc, "/flows"))
+        tls.close()
+    finally:
+        proc.stop()

@@ -1,0 +1,39 @@
+"""The credential a request carries, masked in its flow from the moment its headers arrive.
+
+mitmweb shows a flow as soon as its request headers arrive (its view adds it in `requestheaders`), before the
+`request` hook in which Rotator takes the credential out of the flow for good (Access, WebSocketUpstream,
+Interception). For a request to a provider's host this addon masks the credential at `requestheaders` already, and
+puts the real values back at `request`, just before those addons read them: nothing in between shows or saves a
+flow, so no state of the flow that anyone can see holds the credential.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from addons.interception import hide_credential
+from rewrite.engine import Engine
+
+
+class MaskOnArrival:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._held: dict[str, tuple[tuple[tuple[bytes, bytes], ...], str]] = {}  # flow id -> real headers, path
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        req = flow.request
+        provider = self.engine.router.provider_for(req.pretty_host)
+        if provider is None:
+            return
+        fields, path = req.headers.fields, req.path
+        hide_credential(flow, provider.credential)
+        if req.headers.fields != fields or req.path != path:
+            self._held[flow.id] = (fields, path)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        held = self._held.pop(flow.id, None)
+        if held is not None:
+            flow.request.headers.fields, flow.request.path = held
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._held.pop(flow.id, None)  # (a request that never arrived whole keeps its masked credential)
