@@ -120,6 +120,31 @@ class DefaultHostProcess(RotatorProcess):
         return command[:i] + command[i + 2 :]
 
 
+def test_scripts_run_is_never_bound_beyond_loopback_not_even_while_starting(fake_vendor, tmp_path):
+    """mitmdump binds its servers before it loads the addon that moves them to loopback (its log then says
+    "listening at *:PORT" for a moment); the README's command gives mitmdump the loopback address from the start."""
+    cfg = tmp_path / "rotator.yaml"
+    cfg.write_text(json.dumps(default_config(fake_vendor.url)))
+    port = free_port()
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(REPO / "scripts/run"), "--listen-port", str(port), "--set", f"confdir={tmp_path / 'conf'}",
+             "--set", f"rotator_config={cfg}"],
+            cwd=REPO, env=clean_environ(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "rotator: ready" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert listening(proc.pid, port) == {"127.0.0.1"}  # (scripts/run execs mitmdump: the same process)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert "rotator: ready" in text and f"proxy listening at 127.0.0.1:{port}" in text, text[-2000:]
+    assert "listening at *:" not in text and "listening at 0.0.0.0" not in text, text[-2000:]
+
+
 def test_listens_on_loopback_unless_asked(fake_vendor, tmp_path, monkeypatch, request):
     proc = DefaultHostProcess(default_config(fake_vendor.url), tmp_path / "default-host")
     proc.start()
