@@ -17,14 +17,12 @@ from protocols import ENDING_ERROR, ENDING_LENGTH
 from protocols.base import Event
 from protocols.sse import SSEParser, format_event
 from protocols.translate.base import MALFORMED
-from tests import samples
+from tests.test_translate_streams import STREAMS as TRANSLATED_STREAMS
 
-STREAMS = {
-    "openai_chat": [samples.CHAT_TEXT, samples.CHAT_TOOL_CALLS, samples.CHAT_REASONING],
-    "openai_responses": [samples.RESPONSES_TEXT, samples.RESPONSES_TOOL_CALL],
-    "anthropic_messages": [samples.ANTHROPIC_TEXT, samples.ANTHROPIC_TOOL_USE],
-    "gemini": [samples.GEMINI_TEXT, samples.GEMINI_FUNCTION_CALL],
-}
+# Every stream the translation tests use: the recorded vendor samples and the fake vendor's own streams.
+STREAMS: dict[str, list[bytes]] = {}
+for _protocol, _body in TRANSLATED_STREAMS.values():
+    STREAMS.setdefault(_protocol, []).append(_body)
 WRONG = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=3),
                   st.lists(st.integers(), max_size=2), st.just({}), st.just({"x": [1]}), st.just([{}]))
 
