@@ -65,7 +65,7 @@ from ..unified import (
     instructions,
     name_tool_results,
 )
-from .base import Decoder, Encoder, Translator, count, member
+from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
 from .common import budget_for, dump_arguments, error_from_object, load_object, parse_arguments, string
 from .registry import register
 
@@ -625,32 +625,7 @@ class MessagesEncoder(Encoder):
         return self._event({"type": ERROR, "error": _error_object(message, status, kind)})
 
 
-class AnthropicMessagesTranslator(Translator):
-    name = NAME
-
-    def request_to_ir(self, body: dict, model: str = "") -> Request:
-        return request_to_ir(body, model)
-
-    def request_from_ir(self, request: Request) -> dict:
-        return request_from_ir(request)
-
-    def endpoint(self, model: str, stream: bool) -> tuple[str, str]:
-        return PATH, ""
-
-    def answer_to_ir(self, body: dict, ids: ToolIds | None = None) -> Answer:
-        return answer_to_ir(body, ids)
-
-    def answer_from_ir(self, answer: Answer, request: Request) -> dict:
-        return answer_from_ir(answer, request)
-
-    def decoder(self, ids: ToolIds | None = None) -> Decoder:
-        return MessagesDecoder(ids)
-
-    def encoder(self, request: Request, created: int = 0) -> Encoder:
-        return MessagesEncoder(request, created)
-
-    def error_from_ir(self, error: Error) -> tuple[int, bytes]:
-        return error_from_ir(error)
-
-
-register(AnthropicMessagesTranslator())
+register(Translator(
+    NAME, request_to_ir, request_from_ir, fixed_endpoint(PATH), answer_to_ir, answer_from_ir,
+    MessagesDecoder, MessagesEncoder, error_from_ir,
+))

@@ -10,7 +10,8 @@ on translated streams as on native ones.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer
 from ..errors import TRUNCATED_MESSAGE
@@ -162,40 +163,26 @@ class Encoder:
         raise NotImplementedError
 
 
+@dataclass(frozen=True, slots=True)
 class Translator:
-    """One protocol's translations. Subclasses live one per module and register one instance."""
+    """One protocol's translations, made of its module's own functions; each module registers one."""
 
-    name: ClassVar[str]  # the protocol's name in `protocols.registry`
+    name: str  # the protocol's name in `protocols.registry`
+    # (body, model=""): a client's request (the model, for protocols that name it in the path)
+    request_to_ir: Callable[..., Request]
+    request_from_ir: Callable[[Request], dict]  # the request body to send upstream
+    # (model, stream) -> (path, query) of the generation call, relative to the provider's base_url as the SDK sets it
+    endpoint: Callable[[str, bool], tuple[str, str]]
+    answer_to_ir: Callable[..., Answer]  # (body, ids=None)
+    answer_from_ir: Callable[[Answer, Request], dict]  # the non-stream answer for a client whose request was this
+    decoder: Callable[..., Decoder]  # (ids=None)
+    encoder: Callable[..., Encoder]  # (request, created=0): the Unix time to stamp (this layer has no clock)
+    error_from_ir: Callable[[Error], tuple[int, bytes]]  # the HTTP status and body that tell the client about it
 
-    def request_to_ir(self, body: dict, model: str = "") -> Request:
-        """A client's request body (and the model, for protocols that name it in the path)."""
-        raise NotImplementedError
 
-    def request_from_ir(self, request: Request) -> dict:
-        """The request body to send upstream."""
-        raise NotImplementedError
-
-    def endpoint(self, model: str, stream: bool) -> tuple[str, str]:
-        """(path, query) of the generation call, relative to the provider's base_url as the vendor SDK sets it."""
-        raise NotImplementedError
-
-    def answer_to_ir(self, body: dict, ids: ToolIds | None = None) -> Answer:
-        raise NotImplementedError
-
-    def answer_from_ir(self, answer: Answer, request: Request) -> dict:
-        """The non-stream answer for a client whose request was `request`."""
-        raise NotImplementedError
-
-    def decoder(self, ids: ToolIds | None = None) -> Decoder:
-        raise NotImplementedError
-
-    def encoder(self, request: Request, created: int = 0) -> Encoder:
-        """`created`: the Unix time to stamp where the protocol wants one (this layer has no clock)."""
-        raise NotImplementedError
-
-    def error_from_ir(self, error: Error) -> tuple[int, bytes]:
-        """The HTTP status and body that tell this protocol's client about `error`."""
-        raise NotImplementedError
+def fixed_endpoint(path: str) -> Callable[[str, bool], tuple[str, str]]:
+    """The endpoint of a protocol whose path names no model and is the same for stream and non-stream calls."""
+    return lambda model, stream: (path, "")
 
 
 class StreamTranslator(Repairer):

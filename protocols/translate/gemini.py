@@ -568,35 +568,14 @@ class GeminiEncoder(Encoder):
         return b"data: " + dumps({"error": gemini_error(status, message)}) + CRLF + CRLF
 
 
-class GeminiTranslator(Translator):
-    name = NAME
-
-    def request_to_ir(self, body: dict, model: str = "") -> Request:
-        return request_to_ir(body, model)
-
-    def request_from_ir(self, request: Request) -> dict:
-        return request_from_ir(request)
-
-    def endpoint(self, model: str, stream: bool) -> tuple[str, str]:
-        model = model.removeprefix(MODELS_PREFIX)
-        if stream:
-            return STREAM_PATH.format(model=model), STREAM_QUERY
-        return GENERATE_PATH.format(model=model), ""
-
-    def answer_to_ir(self, body: dict, ids: ToolIds | None = None) -> Answer:
-        return answer_to_ir(body, ids)
-
-    def answer_from_ir(self, answer: Answer, request: Request) -> dict:
-        return answer_from_ir(answer, request)
-
-    def decoder(self, ids: ToolIds | None = None) -> Decoder:
-        return GeminiDecoder(ids)
-
-    def encoder(self, request: Request, created: int = 0) -> Encoder:
-        return GeminiEncoder(request, created)
-
-    def error_from_ir(self, error: Error) -> tuple[int, bytes]:
-        return error_from_ir(error)
+def endpoint(model: str, stream: bool) -> tuple[str, str]:
+    model = model.removeprefix(MODELS_PREFIX)
+    if stream:
+        return STREAM_PATH.format(model=model), STREAM_QUERY
+    return GENERATE_PATH.format(model=model), ""
 
 
-register(GeminiTranslator())
+register(Translator(
+    NAME, request_to_ir, request_from_ir, endpoint, answer_to_ir, answer_from_ir,
+    GeminiDecoder, GeminiEncoder, error_from_ir,
+))

@@ -49,7 +49,7 @@ from ..unified import (
     client_finish,
     name_tool_results,
 )
-from .base import Decoder, Encoder, Translator, count, member
+from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
 from .chat_chunks import CHOICES_MEMBER, constant_head, plain_text, templated_text, text_template
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .registry import register
@@ -519,32 +519,7 @@ class ChatEncoder(Encoder):
         return b"data: " + dumps({"error": _error_object(message, status, kind)}) + b"\n\n"
 
 
-class OpenAIChatTranslator(Translator):
-    name = NAME
-
-    def request_to_ir(self, body: dict, model: str = "") -> Request:
-        return request_to_ir(body, model)
-
-    def request_from_ir(self, request: Request) -> dict:
-        return request_from_ir(request)
-
-    def endpoint(self, model: str, stream: bool) -> tuple[str, str]:
-        return PATH, ""
-
-    def answer_to_ir(self, body: dict, ids: ToolIds | None = None) -> Answer:
-        return answer_to_ir(body, ids)
-
-    def answer_from_ir(self, answer: Answer, request: Request) -> dict:
-        return answer_from_ir(answer, request)
-
-    def decoder(self, ids: ToolIds | None = None) -> Decoder:
-        return ChatDecoder(ids)
-
-    def encoder(self, request: Request, created: int = 0) -> Encoder:
-        return ChatEncoder(request, created)
-
-    def error_from_ir(self, error: Error) -> tuple[int, bytes]:
-        return error_from_ir(error)
-
-
-register(OpenAIChatTranslator())
+register(Translator(
+    NAME, request_to_ir, request_from_ir, fixed_endpoint(PATH), answer_to_ir, answer_from_ir,
+    ChatDecoder, ChatEncoder, error_from_ir,
+))

@@ -76,7 +76,7 @@ from ..unified import (
     name_tool_results,
     whole_arguments,
 )
-from .base import Decoder, Encoder, Translator, count, member
+from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .openai_chat import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from .registry import register
@@ -695,32 +695,7 @@ class ResponsesEncoder(Encoder):
         return self._event(ERROR, code=nested["code"], message=message, param=None, error=nested)
 
 
-class OpenAIResponsesTranslator(Translator):
-    name = NAME
-
-    def request_to_ir(self, body: dict, model: str = "") -> Request:
-        return request_to_ir(body, model)
-
-    def request_from_ir(self, request: Request) -> dict:
-        return request_from_ir(request)
-
-    def endpoint(self, model: str, stream: bool) -> tuple[str, str]:
-        return PATH, ""
-
-    def answer_to_ir(self, body: dict, ids: ToolIds | None = None) -> Answer:
-        return answer_to_ir(body, ids)
-
-    def answer_from_ir(self, answer: Answer, request: Request) -> dict:
-        return answer_from_ir(answer, request)
-
-    def decoder(self, ids: ToolIds | None = None) -> Decoder:
-        return ResponsesDecoder(ids)
-
-    def encoder(self, request: Request, created: int = 0) -> Encoder:
-        return ResponsesEncoder(request, created)
-
-    def error_from_ir(self, error: Error) -> tuple[int, bytes]:
-        return error_from_ir(error)
-
-
-register(OpenAIResponsesTranslator())
+register(Translator(
+    NAME, request_to_ir, request_from_ir, fixed_endpoint(PATH), answer_to_ir, answer_from_ir,
+    ResponsesDecoder, ResponsesEncoder, error_from_ir,
+))
