@@ -329,9 +329,9 @@ class Exchange:
                 if key is None:  # every key out, or every usable one stayed at its max_concurrent
                     break
                 self.job.key = mask(key)
-            if failure is not None and (pool is None or key == prev):
-                wait = max(wait, failure.wait or (retry.backoff(n - 1) if failure.status or failure.bench else 0))
-            if wait > (self.cfg.first_token_timeout if pool is not None else retry.MAX_WAIT):
+            wait = retry.wait_before(n, wait, failure, pool is None or key == prev, pool is not None,
+                                     self.cfg.first_token_timeout)
+            if wait is None:
                 break
             if wait:
                 await self._sleep(wait)

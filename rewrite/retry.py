@@ -84,3 +84,14 @@ def from_status(status: int, headers: list[tuple[str, str]], body: bytes, pooled
 def backoff(attempt: int) -> float:
     """Pause before retrying on the same key after a failure that named no delay."""
     return min(0.25 * 2**attempt, 4.0)
+
+
+def wait_before(attempt: int, key_wait: float, failure: Failure | None, same_key: bool, pooled: bool,
+                first_token_timeout: float) -> float | None:
+    """Seconds to wait before attempt number `attempt` (from 0): the key's own wait (a pool's), and after a failure
+    with the same key (or no pool at all) the failure's delay or a backoff. None: longer than an attempt may wait
+    (the first-token timeout with a pool, MAX_WAIT without), so give up now."""
+    wait = key_wait
+    if failure is not None and same_key:
+        wait = max(wait, failure.wait or (backoff(attempt - 1) if failure.status or failure.bench else 0))
+    return None if wait > (first_token_timeout if pooled else MAX_WAIT) else wait

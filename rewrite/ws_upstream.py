@@ -65,9 +65,9 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig) -> Failure | None:
         if pool is not None:
             key, wait = pool.acquire(avoid=prev)
             sj.job.key = mask(key)
-        if failure is not None and (pool is None or key == prev):
-            wait = max(wait, failure.wait or (retry.backoff(n - 1) if failure.status or failure.bench else 0))
-        if wait > (cfg.first_token_timeout if pool is not None else retry.MAX_WAIT):
+        wait = retry.wait_before(n, wait, failure, pool is None or key == prev, pool is not None,
+                                 cfg.first_token_timeout)
+        if wait is None:
             break
         if wait:
             await asyncio.sleep(wait)
