@@ -73,6 +73,15 @@ class Repairer:
         raise NotImplementedError
 
 
+def integer(obj: dict, key: str, default: int = 0) -> int:
+    """`obj[key]`, an index a reader keeps (`default` when absent); TypeError if it is not an integer: an event of
+    that shape cannot be followed, and the engine treats it as a broken body (rewrite/exchange.py)."""
+    value = obj.get(key, default)
+    if type(value) is not int:
+        raise TypeError(f"{key} is not an integer")
+    return value
+
+
 def whole_json(text: str) -> bool:
     """Whether a tool call's streamed arguments are a whole JSON value (a cut leaves a prefix that is not)."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .base import Aggregator, Event, Protocol, Repairer
+from .base import Aggregator, Event, Protocol, Repairer, integer
 from .errors import gemini_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -24,14 +24,6 @@ CRLF_BLANK_LINE = b"\r\n\r\n"
 RESPONSE_KEYS = ("usageMetadata", "modelVersion", "responseId")
 TEXT_PART_KEYS = frozenset({"text", "thought", "thoughtSignature"})
 
-
-
-def candidate_index(candidate: dict) -> int:
-    """A candidate's index; TypeError for one that is not an integer (the stream cannot be followed)."""
-    index = candidate.get("index", 0)
-    if type(index) is not int:
-        raise TypeError("candidate index is not an integer")
-    return index
 
 class GeminiRepairer(Repairer):
     """Passes data chunks only; ends a cut stream with one last chunk whose finishReason is MAX_TOKENS."""
@@ -56,7 +48,7 @@ class GeminiRepairer(Repairer):
         candidates = chunk.get("candidates")
         if candidates:
             for candidate in candidates:
-                self._candidates.add(candidate_index(candidate))
+                self._candidates.add(integer(candidate, "index"))
                 if candidate.get("finishReason"):
                     finished = True
                 elif not self.started and (candidate.get("content") or {}).get("parts"):
@@ -147,7 +139,7 @@ class GeminiAggregator(Aggregator):
         finished = False
         candidates = chunk.get("candidates")
         for candidate in candidates or ():
-            index = candidate_index(candidate)
+            index = integer(candidate, "index")
             state = self._candidates.get(index)
             if state is None:
                 state = self._candidates[index] = _Candidate()

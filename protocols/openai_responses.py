@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Aggregator, Event, Protocol, Repairer, whole_json
+from .base import Aggregator, Event, Protocol, Repairer, integer, whole_json
 from .errors import openai_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -111,7 +111,7 @@ class ResponseTracker:
         if kind == OUTPUT_TEXT_DELTA or kind == REFUSAL_DELTA:
             item = self.open.get(event.get("output_index"))
             if item is not None:
-                index = _index(event, "content_index")
+                index = integer(event, "content_index")
                 item.parts.setdefault(index, []).append(_text(event))
                 if kind == REFUSAL_DELTA:
                     item.part_types[index] = PART_REFUSAL
@@ -123,19 +123,19 @@ class ResponseTracker:
             item = self.open.get(event.get("output_index"))
             if item is not None:
                 texts = item.summary if kind == SUMMARY_TEXT_DELTA else item.reasoning
-                index = _index(event, "summary_index" if kind == SUMMARY_TEXT_DELTA else "content_index")
+                index = integer(event, "summary_index" if kind == SUMMARY_TEXT_DELTA else "content_index")
                 texts.setdefault(index, []).append(_text(event))
         elif kind == CONTENT_PART_ADDED:
             item = self.open.get(event.get("output_index"))
             if item is not None:
-                index = _index(event, "content_index")
+                index = integer(event, "content_index")
                 item.parts.setdefault(index, [])
                 item.part_types[index] = _object(event, "part").get("type") or PART_OUTPUT_TEXT
         elif kind == OUTPUT_ITEM_ADDED:
-            index = _index(event, "output_index", len(self.open) + len(self.done))
+            index = integer(event, "output_index", len(self.open) + len(self.done))
             self.open[index] = _OpenItem(_object(event, "item"))
         elif kind == OUTPUT_ITEM_DONE:
-            index = _index(event, "output_index")
+            index = integer(event, "output_index")
             self.open.pop(index, None)
             self.done[index] = _object(event, "item")
         elif kind in PRELUDE or kind in TERMINAL:
@@ -193,13 +193,6 @@ def _text(event: dict) -> str:
     if not isinstance(delta, str):
         raise TypeError(f"{event.get('type')}: delta is not a string")
     return delta
-
-
-def _index(event: dict, key: str, default: int = 0) -> int:
-    index = event.get(key, default)
-    if type(index) is not int:
-        raise TypeError(f"{event.get('type')}: {key} is not an integer")
-    return index
 
 
 def _object(event: dict, key: str) -> dict:
