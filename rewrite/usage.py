@@ -42,22 +42,13 @@ SPACED_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\
 
 
 def normalised(protocol: str, usage: object) -> Usage | None:
-    """A protocol's usage object as a unified Usage; None if there is none, or it is not of the documented shape
-    (a field of the wrong type counts 0: never a crash)."""
+    """A protocol's usage object as a unified Usage; None if there is none. A count of the wrong type counts 0 and
+    a details field that is not an object counts nothing (the translators' `usage_to_ir`, see translate.base.count):
+    never a crash."""
     if not isinstance(usage, dict) or not usage:
         return None
     convert = TO_USAGE.get(protocol)
-    if convert is None:
-        return None
-    try:
-        u = convert(usage)
-    except (AttributeError, TypeError, ValueError):  # e.g. a details field that is not an object
-        return None
-    for name in FIELDS:
-        value = getattr(u, name)
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        setattr(u, name, value if ok else 0)
-    return u
+    return convert(usage) if convert is not None else None
 
 
 def from_answer(protocol: str, body: object) -> Usage | None:
