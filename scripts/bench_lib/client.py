@@ -51,8 +51,10 @@ def ssl_context(cafile: str) -> ssl.SSLContext:
 
 
 def build_request(target: dict, family: str, stream: bool, events: int, interval_ms: float = 0,
-                  batch: int = 1) -> bytes:
+                  batch: int = 1, phase_ms: float | None = None) -> bytes:
     words = f"bench events={events} interval_ms={interval_ms:g} batch={batch}"
+    if phase_ms is not None:
+        words += f" phase_ms={phase_ms:.3f}"
     model = target.get("model", "bench-model")  # a model that a route sends elsewhere, for a translated case
     if family == "openai":
         path = target.get("openai_path", "/v1/chat/completions")
@@ -538,7 +540,9 @@ async def sample_memory(pids: list[int], out: list[int], period: float = 0.05) -
 async def job_paced(job: dict) -> dict:
     """Many concurrent streams, each one event every interval: per-event delivery delay, errors, CPU, RSS.
 
-    All streams are connected first (TLS set-up is not measured) and start within one interval. "Steady" figures
+    All streams are connected first (TLS set-up is not measured) and start within one interval, each with its own
+    phase: the vendor writes stream i's events at times i/streams of an interval apart from stream i-1's, on one
+    clock, however the proxy spread or bunched the requests (vendor.py `phase_ms`). "Steady" figures
     count only events sent while all streams were streaming (from two intervals after the last stream's first
     event until the first stream's last event), so they show the cost of streaming itself; there is no such
     window when the target could not get every stream going before the first one ended. The "all" figures
@@ -550,7 +554,6 @@ async def job_paced(job: dict) -> dict:
     errors = Errors()
     rss_idle = memory_kib(pids)[0]
     conns = await open_many(t, fam, streams, errors)
-    req = build_request(t, fam, True, events, interval_ms, 1)
     scans: list[Scan] = []
     rss: list[int] = []
     sampler = asyncio.create_task(sample_memory(pids, rss)) if pids else None
@@ -561,6 +564,7 @@ async def job_paced(job: dict) -> dict:
     async def one(i: int, conn: Conn | None) -> None:
         if conn is None:
             return
+        req = build_request(t, fam, True, events, interval_ms, 1, phase_ms=i * stagger * 1000)
         delay = start + i * stagger - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)

@@ -10,6 +10,11 @@ message, which every gateway forwards unchanged):
   events=N       content events in the stream (default 3)
   interval_ms=X  pause between writes, 0 = as fast as possible (default 0)
   batch=K        events per write: 1 = every event its own write and TCP segment (default 1)
+  phase_ms=P     with an interval: the writes fall on a fixed grid of the system-wide monotonic clock, at times
+                 equal to P modulo the interval, instead of counting from the moment the request arrived. Concurrent
+                 paced streams then stay spread as the client asked, whatever moments the proxy forwarded their
+                 requests at (a proxy that forwards a burst of requests together would otherwise leave their
+                 streams in step, and every later event of theirs would arrive at once).
 Every content event carries different text (`w<i>`: LiteLLM aborts after 100 identical chunks) and its send time,
 `time.monotonic_ns()` (CLOCK_MONOTONIC, system-wide on Linux), twice: as a top-level `"t"` field and inside the
 text as ` ts<ns> ` (the text survives gateways that re-serialise chunks and drop unknown fields).
@@ -33,7 +38,7 @@ from collections import Counter
 
 now_ns = time.monotonic_ns
 
-PARAM_RE = re.compile(rb"\b(events|interval_ms|batch)=(\d+(?:\.\d+)?)")
+PARAM_RE = re.compile(rb"\b(events|interval_ms|batch|phase_ms)=(\d+(?:\.\d+)?)")
 STREAM_RE = re.compile(rb'"stream"\s*:\s*true')
 USAGE_RE = re.compile(rb'"include_usage"\s*:\s*true')
 MAX_EVENTS = 1_000_000
@@ -51,6 +56,8 @@ OPENAI_EVENT = (
     b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench-model",'
     b'"choices":[{"index":0,"delta":{"content":"w%d ts%d "},"finish_reason":null}],"t":%d}\n\n'
 )
+# With stream_options.include_usage, OpenAI puts `"usage":null` at the end of every chunk before the usage chunk.
+OPENAI_EVENT_NULL_USAGE = OPENAI_EVENT.replace(b"}\n\n", b',"usage":null}\n\n')
 OPENAI_FINISH = (
     b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench-model",'
     b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
@@ -170,31 +177,36 @@ class Vendor:
             if not stream:
                 writer.write(json_response(openai_json(events)))
                 return
-            usage = OPENAI_USAGE % (events, events + 8) if USAGE_RE.search(body) else b""
-            await self.stream(writer, OPENAI_ROLE, OPENAI_EVENT, OPENAI_FINISH + usage + OPENAI_DONE,
-                              events, interval, batch)
+            asked = USAGE_RE.search(body) is not None
+            usage = OPENAI_USAGE % (events, events + 8) if asked else b""
+            await self.stream(writer, OPENAI_ROLE, OPENAI_EVENT_NULL_USAGE if asked else OPENAI_EVENT,
+                              OPENAI_FINISH + usage + OPENAI_DONE,
+                              events, interval, batch, params.get("phase_ms"))
         elif path.endswith(b"/v1/messages"):
             if not stream:
                 writer.write(json_response(anthropic_json(events)))
                 return
             await self.stream(writer, ANTHROPIC_START, ANTHROPIC_EVENT, ANTHROPIC_END % events,
-                              events, interval, batch)
+                              events, interval, batch, params.get("phase_ms"))
         else:
             writer.write(json_response({"error": {"message": "not found"}}, "404 Not Found"))
 
     @staticmethod
     async def stream(writer, first: bytes, template: bytes, last: bytes, events: int, interval: float,
-                     batch: int) -> None:
+                     batch: int, phase_ms: float | None = None) -> None:
         writer.write(SSE_HEAD + chunk(first))
         await writer.drain()
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()  # (its clock is time.monotonic, the clock of now_ns)
         start = loop.time()
         i = 0
         writes = 0
+        if interval > 0 and phase_ms is not None:  # the first write on the grid's next point
+            period, t = int(interval * 1e9), now_ns()
+            start = (t + (int(phase_ms * 1e6) - t) % period) / 1e9
         while i < events:
             if writer.transport.is_closing():  # the client left: stop producing
                 return
-            if interval > 0 and writes:
+            if interval > 0 and (writes or phase_ms is not None):
                 # Absolute schedule, so that late wake-ups do not accumulate into a slower rate.
                 delay = start + writes * interval - loop.time()
                 if delay > 0:
