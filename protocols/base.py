@@ -51,6 +51,11 @@ class Repairer:
         """Bytes the client receives for this event (usually `event.raw`)."""
         raise NotImplementedError
 
+    def quiet(self, block: bytes) -> bool:
+        """Whether `feed` would pass this whole SSE block on unchanged and change no state, told from its bytes
+        without parsing it (the engine then skips `feed`). False whenever that is not certain."""
+        return False
+
     def end(self, ending: str = ENDING_LENGTH) -> bytes:
         """Bytes that close a stream that stopped here, so it says "truncated"; b"" if it is already complete."""
         if self.complete:

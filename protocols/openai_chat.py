@@ -26,6 +26,7 @@ FINISH_TOOL_CALLS = "tool_calls"
 NULL_FINISH = '"finish_reason":null'
 TOOL_CALLS_MARK = '"tool_calls"'
 ERROR_MARK = '"error"'
+_NULL_FINISH, _TOOL_CALLS, _ERROR = (m.encode() for m in (NULL_FINISH, TOOL_CALLS_MARK, ERROR_MARK))
 
 REASONING_KEYS = ("reasoning_content", "reasoning")
 CONTENT_KEYS = ("content", "refusal", *REASONING_KEYS, "tool_calls")
@@ -79,6 +80,20 @@ class ChatRepairer(Repairer):
             if not self.started and any(delta.get(key) for key in CONTENT_KEYS):
                 self.started = True
         return event.raw
+
+    def quiet(self, block: bytes) -> bool:
+        # One `data:` line and its blank line (a CR anywhere could be a line end), of a plain delta.
+        return (
+            self.started
+            and self._single
+            and block.startswith(b"data: ")
+            and block.find(b"\n") == len(block) - 2
+            and block.endswith(b"\n\n")
+            and b"\r" not in block
+            and _NULL_FINISH in block
+            and _TOOL_CALLS not in block
+            and _ERROR not in block
+        )
 
     def _plain_delta(self, data: str) -> bool:
         """A chunk that cannot change the state, recognised without parsing it (the common case, kept cheap).

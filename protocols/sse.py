@@ -46,6 +46,11 @@ class SSEParser:
         self._tail = b""
 
     @property
+    def idle(self) -> bool:
+        """No incomplete block is pending: the next chunk starts a block."""
+        return not self._parts
+
+    @property
     def pending(self) -> bytes:
         """Bytes of an incomplete trailing block."""
         return b"".join(self._parts)

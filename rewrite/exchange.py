@@ -695,10 +695,18 @@ class Exchange:
             next_piece = self._step.answer.reader(next_piece)
             push = None
 
+        quiet, forward = repairer.quiet, self.meter.forward
+
         def pushed(chunk: bytes) -> bool:
             """One piece while pushing: what the loop below does once the first token was sent, without its
             awaits. True: stop pushing (the client is not keeping up; the loop drains)."""
             self.last_rx = loop.time()
+            if parser.idle and quiet(chunk):  # the usual delta, one whole block: no need to read it
+                data = forward(chunk)
+                if data is not None:
+                    out.write(data)
+                    self.last_tx = self.last_rx
+                    return out.blocked
             events = parser.feed(chunk)
             if events:
                 out.write(feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events]))

@@ -38,6 +38,7 @@ GEMINI = "gemini"
 FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens")
 NULL_USAGE = b',"usage":null'
 NULL_USAGE_END = ',"usage":null}'
+_NULL_USAGE_BLOCK_END = b',"usage":null}\n\n'
 SPACED_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,')
 
 
@@ -94,6 +95,11 @@ class Sniffer:
     def keep(self, data: str) -> None:
         self._last = data  # a cumulative snapshot: the last one counts
 
+    def forward(self, block: bytes) -> bytes | None:
+        """What `tap` hands on for this SSE block when the feed passes it unchanged (Repairer.quiet), told from its
+        bytes without parsing it; None when the block has to be read."""
+        return None
+
     def usage(self) -> Usage | None:
         if self._last is None:
             return None
@@ -109,12 +115,21 @@ class ChatSniffer(Sniffer):
     protocol = CHAT
     mark = '"prompt_tokens"'
 
+    def forward(self, block: bytes) -> bytes | None:
+        # (`mark` alone, without a "usage" key, is never read as usage: see usage_of)
+        return block if b'"usage"' not in block else None
+
 
 class HidingChatSniffer(ChatSniffer):
     """For a client that did not ask for usage: takes the usage-only chunk and the `"usage":null` fields out.
 
     The vendor's compact JSON ends every other chunk with `,"usage":null}`: that is cut from the tail without a
     search through the chunk; any other place or spacing takes the slower way."""
+
+    def forward(self, block: bytes) -> bytes | None:
+        if block.endswith(_NULL_USAGE_BLOCK_END):
+            block = block[: -len(_NULL_USAGE_BLOCK_END)] + b"}\n\n"
+        return super().forward(block)
 
     def tap(self, event: Event) -> bytes:
         raw = self._feed(event)
@@ -245,6 +260,10 @@ class Meter:
             kind = HidingChatSniffer
         self._sniffer = kind(feed)
         return self._sniffer.tap
+
+    def forward(self, block: bytes) -> bytes | None:
+        """What the tap set up last hands on for a block the feed passes unchanged (Sniffer.forward)."""
+        return block if self._sniffer is None else self._sniffer.forward(block)
 
     def usage(self, answer: bytes | None = None) -> Usage | None:
         """The usage of the stream last tapped; else of `answer`, a whole JSON answer in the client's protocol."""
