@@ -14,7 +14,7 @@ import logging
 from mitmproxy import http
 
 import protocols
-from addons.interception import hide_credential
+from addons.interception import called_host, hide_credential
 from rewrite.clients import ClientKeys, presented
 from rewrite.engine import Engine
 from rewrite.providers import Provider
@@ -40,7 +40,7 @@ class Access:
         req = flow.request
         if flow.response is not None or req.method in ("CONNECT", "PRI"):
             return
-        provider = self.engine.router.provider_for(req.pretty_host)
+        provider = self.engine.router.provider_for(called_host(flow))
         if provider is None or provider.pool is None or not self._clients:
             return
         style = provider.credential

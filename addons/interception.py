@@ -7,6 +7,7 @@ client received. Other traffic is not touched.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ class Interception:
         req = flow.request
         if req.headers.get("upgrade", "").lower() == "websocket":
             return  # see WebSocketUpstream
-        route = self.engine.router.route(req.pretty_host, req.method, req.path.partition("?")[0])
+        route = self.engine.router.route(called_host(flow), req.method, req.path.partition("?")[0])
         if route is None:
             return
         job = self.engine.submit(flow.id, route)
@@ -117,6 +118,19 @@ class Interception:
             flow.metadata["rotator"]["body"] = {"sent": body.size, "left_out": body.left_out}
 
 
+def called_host(flow: http.HTTPFlow) -> str:
+    """The host the client called (`pretty_host`: its Host header, else the URL's), parsed once for the hooks that
+    ask while the request stays as it is (mitmproxy parses the header on every `pretty_host`)."""
+    req = flow.request
+    fields, host = req.headers.fields, req.host
+    seen = getattr(flow, "_rotator_called_host", None)
+    if seen is not None and seen[0] is fields and seen[1] == host:
+        return seen[2]
+    called = req.pretty_host
+    flow._rotator_called_host = (fields, host, called)  # (an attribute of the object, never of the saved flow)
+    return called
+
+
 def settle(flow: http.HTTPFlow, job: Job) -> None:
     """The flow's final state as the client saw it: a client that left after its stream's ending got its whole
     answer (mitmproxy calls that "Client disconnected."), and the server shown is the upstream, not the loopback
@@ -130,14 +144,16 @@ def settle(flow: http.HTTPFlow, job: Job) -> None:
 def upstream_connection(loopback: connection.Server, base_url: str) -> connection.Server:
     """A record of the upstream Rotator called, for the flow's Connection tab (the loopback connection it stands
     for carries other flows too, so it is not changed)."""
+    address, sni = _upstream_address(base_url)
+    return connection.Server(address=address, sni=sni, timestamp_start=loopback.timestamp_start,
+                             timestamp_end=loopback.timestamp_end)
+
+
+@functools.lru_cache(maxsize=256)
+def _upstream_address(base_url: str) -> tuple[tuple[str, int], str | None]:
     url = urlsplit(base_url)
     https = url.scheme == "https"
-    return connection.Server(
-        address=(url.hostname or "", url.port or (443 if https else 80)),
-        sni=url.hostname if https else None,
-        timestamp_start=loopback.timestamp_start,
-        timestamp_end=loopback.timestamp_end,
-    )
+    return (url.hostname or "", url.port or (443 if https else 80)), url.hostname if https else None
 
 
 def reach_directly(flow: http.HTTPFlow) -> None:

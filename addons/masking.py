@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from addons.interception import hide_credential
+from addons.interception import called_host, hide_credential
 from rewrite.engine import Engine
 
 
@@ -22,7 +22,7 @@ class MaskOnArrival:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         req = flow.request
-        provider = self.engine.router.provider_for(req.pretty_host)
+        provider = self.engine.router.provider_for(called_host(flow))
         if provider is None:
             return
         fields, path = req.headers.fields, req.path

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from mitmproxy import ctx, http
 
-from addons.interception import hide_credential
+from addons.interception import called_host, hide_credential
 from rewrite.clients import ClientKeys, presented
 from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle
 from rewrite.engine import Engine
@@ -58,7 +58,7 @@ class Status:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.error is not None or flow.request.method in ("CONNECT", "PRI"):
             return
-        if self.host and flow.request.pretty_host.lower() == self.host:
+        if self.host and called_host(flow).lower() == self.host:
             self._serve(flow)
         elif flow.id in self.engine.jobs:  # (Interception, registered before this addon, has submitted it)
             self._started[flow.id] = flow.request.timestamp_start

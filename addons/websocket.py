@@ -18,7 +18,7 @@ import logging
 
 from mitmproxy import http
 
-from addons.interception import annotate, hide_credential, reach_directly, show_credential
+from addons.interception import annotate, called_host, hide_credential, reach_directly, show_credential
 from rewrite.engine import Engine
 from rewrite.exchange import Job
 from rewrite.loopback import JOB_HEADER
@@ -47,7 +47,7 @@ class WebSocketUpstream:
         req = flow.request
         if flow.response is not None or req.headers.get("upgrade", "").lower() != "websocket":
             return
-        provider = self.engine.router.provider_for(req.pretty_host)
+        provider = self.engine.router.provider_for(called_host(flow))
         if provider is None:
             return
         if self.engine.config.websocket == "downgrade" and _is_responses(req.path):

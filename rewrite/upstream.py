@@ -88,6 +88,19 @@ class UpstreamClient(httpx.AsyncClient):
     def __init__(self, transport: LeanTransport, **kwargs) -> None:
         super().__init__(transport=transport, **kwargs)
         self.lean = transport
+        self._defaults = self.headers.raw
+        self._timeouts = self.timeout.as_dict()
+
+    def build_request(self, method, url, *, headers=None, content=None, **others) -> httpx.Request:
+        """httpx's own; for what the engine sends (headers and bytes, nothing else) without the cookie, query and
+        base-URL merging it never needs, at a third of the cost: the client's default headers the request lacks,
+        then the request's, and the client's timeouts."""
+        if others or headers is None or not isinstance(content, bytes):
+            return super().build_request(method, url, headers=headers, content=content, **others)
+        present = {(n if isinstance(n, bytes) else n.encode("latin-1")).lower() for n, _ in headers}
+        merged = [(n, v) for n, v in self._defaults if n.lower() not in present]
+        merged += headers
+        return httpx.Request(method, url, headers=merged, content=content, extensions={"timeout": self._timeouts})
 
     async def send(self, request: httpx.Request, *, stream: bool = False, **_client_defaults) -> httpx.Response:
         if self.is_closed:

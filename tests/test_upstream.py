@@ -42,3 +42,16 @@ async def test_a_cookie_one_answer_sets_is_never_sent_with_the_next_request():
     finally:
         server.close()
     assert len(seen) == 2 and b"cookie" not in seen[1].lower()
+
+
+def test_a_request_is_built_as_httpx_would_build_it():
+    import httpx
+
+    client = new_client()
+    for headers in ([], [(b"Accept", b"text/event-stream"), (b"authorization", b"Bearer k")],
+                    [(b"User-Agent", b"OpenAI/Python"), (b"ACCEPT-ENCODING", b"gzip"), (b"x-a", b"1"), (b"x-a", b"2")]):
+        ours = client.build_request("POST", "https://api.example/v1/x?a=b", headers=headers, content=b"{}")
+        theirs = httpx.AsyncClient.build_request(client, "POST", "https://api.example/v1/x?a=b", headers=headers,
+                                                 content=b"{}")
+        assert (ours.method, ours.url, ours.headers.raw, ours.content, ours.extensions) == (
+            theirs.method, theirs.url, theirs.headers.raw, theirs.content, theirs.extensions)
