@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -695,14 +696,16 @@ class Exchange:
             next_piece = self._step.answer.reader(next_piece)
             push = None
 
-        quiet, forward = repairer.quiet, self.meter.forward
+        quiet, forward = repairer.quiet, self.meter.forwarder()
+        # asyncio's clock without the method around it (a call less per event), unless the loop has its own
+        now = time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
 
         def pushed(chunk: bytes) -> bool:
             """One piece while pushing: what the loop below does once the first token was sent, without its
             awaits. True: stop pushing (the client is not keeping up; the loop drains)."""
-            self.last_rx = loop.time()
+            self.last_rx = now()
             if parser.idle and quiet(chunk):  # the usual delta, one whole block: no need to read it
-                data = forward(chunk)
+                data = forward(chunk) if forward is not None else chunk
                 if data is not None:
                     out.write(data)
                     self.last_tx = self.last_rx

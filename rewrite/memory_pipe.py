@@ -24,6 +24,8 @@ class PipeEnd(asyncio.Transport):
         self._eof_sent = False
         self._reading = True
         self._writing_paused = False  # the other end asked us to stop: its reader is full
+        self._reader: asyncio.StreamReader | None = None  # our protocol's reader, while that protocol is ours
+        self._reader_protocol: asyncio.BaseProtocol | None = None
 
     # -- wiring
 
@@ -41,7 +43,12 @@ class PipeEnd(asyncio.Transport):
         peer = self.peer
         if peer is None or peer._closing:
             return  # as on TCP, bytes written to a connection the other side has closed are lost
-        peer._protocol.data_received(bytes(data))
+        if type(data) is not bytes:
+            data = bytes(data)
+        if peer._protocol is peer._reader_protocol:  # what its StreamReaderProtocol would do, one call less
+            peer._reader.feed_data(data)
+        else:
+            peer._protocol.data_received(data)
 
     def writelines(self, list_of_data) -> None:
         self.write(b"".join(list_of_data))
@@ -134,6 +141,7 @@ def open_pipe(sockname: Address, peername: Address, limit: int = 2**16, peer_lim
         reader = asyncio.StreamReader(limit=lim, loop=loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         end.set_protocol(protocol)
+        end._reader, end._reader_protocol = reader, protocol
         protocol.connection_made(end)
         ends.append((reader, asyncio.StreamWriter(end, protocol, reader, loop)))
     return ends[0], ends[1]

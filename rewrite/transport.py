@@ -90,6 +90,18 @@ class _Protocol(asyncio.StreamReaderProtocol):
 
     conn: _Connection | None = None
 
+    def __init__(self, reader: _Reader, **kwargs) -> None:
+        super().__init__(reader, **kwargs)
+        self._reader = reader  # (StreamReaderProtocol keeps it behind a property: a call per piece)
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        body = reader.pushing
+        if body is not None and not reader._buffer:  # noqa: SLF001
+            body._pushed(data)  # noqa: SLF001
+        else:
+            reader.feed_data(data)
+
     def eof_received(self) -> bool:
         keep_open = super().eof_received()
         if self.conn is not None:
@@ -442,6 +454,17 @@ class _Body(httpx.AsyncByteStream):
     def _pushed(self, data: bytes) -> None:
         try:
             if self._mode == "chunked":
+                # The usual piece: one whole chunk, nothing pending before it.
+                end = data.find(_CRLF, 0, 10)
+                if end > 0 and not (self._buf or self._need or self._skip):
+                    try:
+                        size = int(data[:end], 16)
+                    except ValueError:
+                        size = 0  # (the general way below says what is wrong)
+                    if size > 0 and len(data) == end + size + 4 and data.endswith(_CRLF):
+                        if self._on_piece(data[end + 2 : -2]):
+                            self._stop_push()
+                        return
                 piece = self._decode_chunked(data)
                 ended = self._last
             elif self._mode == "length":

@@ -129,7 +129,7 @@ class HidingChatSniffer(ChatSniffer):
     def forward(self, block: bytes) -> bytes | None:
         if block.endswith(_NULL_USAGE_BLOCK_END):
             block = block[: -len(_NULL_USAGE_BLOCK_END)] + b"}\n\n"
-        return super().forward(block)
+        return block if b'"usage"' not in block else None
 
     def tap(self, event: Event) -> bytes:
         raw = self._feed(event)
@@ -261,9 +261,10 @@ class Meter:
         self._sniffer = kind(feed)
         return self._sniffer.tap
 
-    def forward(self, block: bytes) -> bytes | None:
-        """What the tap set up last hands on for a block the feed passes unchanged (Sniffer.forward)."""
-        return block if self._sniffer is None else self._sniffer.forward(block)
+    def forwarder(self) -> Callable[[bytes], bytes | None] | None:
+        """The `forward` of the tap set up last (Sniffer.forward); None when there is no tap: blocks pass as
+        they are."""
+        return None if self._sniffer is None else self._sniffer.forward
 
     def usage(self, answer: bytes | None = None) -> Usage | None:
         """The usage of the stream last tapped; else of `answer`, a whole JSON answer in the client's protocol."""

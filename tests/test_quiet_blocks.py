@@ -40,14 +40,14 @@ def state(repairer, meter) -> tuple:
 def test_a_plain_delta_is_quiet_and_forwarded_as_it_came():
     repairer, meter, _ = started()
     assert repairer.quiet(DELTA)
-    assert meter.forward(DELTA) == DELTA
+    assert meter.forwarder()(DELTA) == DELTA
 
 
 def test_a_client_that_did_not_ask_for_usage_gets_the_null_usage_cut_from_a_plain_delta():
     repairer, meter, feed = started()
     block = DELTA.replace(b"}\n\n", b',"usage":null}\n\n')
     assert repairer.quiet(block)
-    assert meter.forward(block) == DELTA == feed(parse_block(block))
+    assert meter.forwarder()(block) == DELTA == feed(parse_block(block))
 
 
 def test_blocks_that_change_the_state_are_never_quiet():
@@ -70,7 +70,7 @@ def test_nothing_is_quiet_before_the_first_token_or_with_several_choices():
 def test_a_usage_chunk_is_read():
     _, meter, _ = started()
     usage = fake_vendor.sse({**HEAD, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
-    assert meter.forward(usage) is None
+    assert meter.forwarder()(usage) is None
 
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=30)
@@ -102,7 +102,7 @@ def blocks(draw) -> bytes:
 @example(block=DELTA.replace(b'"hi"', b'"\\"finish_reason\\":null"'), ask_usage=True)
 def test_the_shortcut_agrees_with_reading_the_block(block, ask_usage):
     repairer, meter, feed = started(ask_usage=ask_usage)
-    shortcut = meter.forward(block) if repairer.quiet(block) else None
+    shortcut = meter.forwarder()(block) if repairer.quiet(block) else None
     before = state(repairer, meter)
     try:
         read = feed(parse_block(block))
