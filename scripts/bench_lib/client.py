@@ -531,10 +531,23 @@ async def open_many(t: dict, fam: str, n: int, errors: Errors) -> list[Conn | No
     return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
-async def sample_memory(pids: list[int], out: list[int], period: float = 0.05) -> None:
+async def sample_memory(pids: list[int], out: list[int], cpu: list[tuple[int, float]], period: float = 0.05) -> None:
+    """RSS, and (time, CPU seconds) of the processes, every `period`."""
     while True:
         out.append(memory_kib(pids)[0])
+        cpu.append((now_ns(), cpu_seconds(pids)))
         await asyncio.sleep(period)
+
+
+def steady_cpu_per_event(cpu: list[tuple[int, float]], sends: list[int], start: int, end: int) -> float | None:
+    """CPU µs per event between the first and the last CPU sample inside [start, end], over the events sent between
+    those two samples: the cost of streaming alone, without the burst of starts and ends."""
+    inside = [(t, c) for t, c in cpu if start <= t <= end]
+    if len(inside) < 2:
+        return None
+    (t0, c0), (t1, c1) = inside[0], inside[-1]
+    events = sum(1 for s in sends if t0 <= s < t1)
+    return (c1 - c0) * 1e6 / events if events else None
 
 
 async def job_paced(job: dict) -> dict:
@@ -556,7 +569,8 @@ async def job_paced(job: dict) -> dict:
     conns = await open_many(t, fam, streams, errors)
     scans: list[Scan] = []
     rss: list[int] = []
-    sampler = asyncio.create_task(sample_memory(pids, rss)) if pids else None
+    cpu: list[tuple[int, float]] = []
+    sampler = asyncio.create_task(sample_memory(pids, rss, cpu)) if pids else None
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.05
     stagger = interval_ms / 1000.0 / max(1, streams)
@@ -605,11 +619,13 @@ async def job_paced(job: dict) -> dict:
     # The steady window: every stream has started (and two intervals more have passed) and none has ended yet.
     steady: list[int] = []
     window_ms = 0.0
+    steady_cpu = None
     if all_started is not None:
         steady_from = all_started + int(2 * interval_ms * 1e6)
         steady_to = min(s.sends[-1] for s in scans if s.sends)
         window_ms = max(0.0, (steady_to - steady_from) / 1e6)
         steady = [d for s in scans for send, d in zip(s.sends, s.delays) if steady_from <= send <= steady_to]
+        steady_cpu = steady_cpu_per_event(cpu, [send for s in scans for send in s.sends], steady_from, steady_to)
     got = len(delays)
     a50, a99, amax = pcts(delays, (50, 99, 100))
     s50, s90, s99 = pcts(steady, (50, 90, 99))
@@ -620,6 +636,7 @@ async def job_paced(job: dict) -> dict:
             "all_started_ms": ms(all_started - t0 - 50_000_000) if all_started is not None else None,
             "proxy_cpu_s": cpu1 - cpu0, "proxy_cpu_us_per_event": (cpu1 - cpu0) * 1e6 / got if got else None,
             "proxy_sys_us_per_event": (sys1 - sys0) * 1e6 / got if got else None,
+            "proxy_cpu_us_per_event_steady": steady_cpu,
             "proxy_cpu_share": (cpu1 - cpu0) / elapsed if elapsed else None,
             "load_cpu_share": (load1 - load0) / elapsed if elapsed else None,
             "rss_idle_kib": rss_idle, "rss_peak_kib": max(rss) if pids else None, "hwm_kib": hwm if pids else None,

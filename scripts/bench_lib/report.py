@@ -100,6 +100,8 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
             Row(f"paced{n}_errors", "errors (streams)", "", COUNT, ph, field("errors")),
             Row(f"paced{n}_cpu", "proxy CPU/event", "us", PROXY, ph, field("proxy_cpu_us_per_event")),
             Row(f"paced{n}_cpu_sys", "  of which in the kernel", "us", PROXY, ph, field("proxy_sys_us_per_event")),
+            Row(f"paced{n}_cpu_steady", "  proxy CPU/event, steady window only", "us", PROXY, ph,
+                field("proxy_cpu_us_per_event_steady")),
             Row(f"paced{n}_cpu_share", "proxy CPU use", "cores", PROXY, ph, field("proxy_cpu_share")),
             Row(f"paced{n}_load_share", "client+vendor CPU use", "cores", INFO, ph, field("load_cpu_share")),
         ]))
