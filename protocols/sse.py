@@ -43,12 +43,8 @@ class SSEParser:
         self.max_block = max_block
         self._parts: list[bytes] = []
         self._size = 0  # bytes in _parts
+        self.idle = True  # no incomplete block is pending: the next chunk starts a block
         self._tail = b""
-
-    @property
-    def idle(self) -> bool:
-        """No incomplete block is pending: the next chunk starts a block."""
-        return not self._parts
 
     @property
     def pending(self) -> bytes:
@@ -91,6 +87,7 @@ class SSEParser:
 
     def _keep(self, rest: bytes) -> None:
         self._parts = [rest] if rest else []
+        self.idle = not rest
         self._size = len(rest)
         self._tail = rest[-_LOOKBEHIND:]
         self._check_size()
