@@ -5,6 +5,9 @@ Rotator's loopback server. mitmproxy opens server connections with `asyncio.open
 runs, a connection to one of the loopback server's own ports is made in memory instead
 (rewrite/memory_pipe.py): the same HTTP/1.1 conversation, without the kernel's send, receive and poll for every
 streamed event. Every other connection is opened as before.
+
+The bytes the engine writes also skip the wake-up of mitmproxy's reading task: while that task is idle, they go
+straight to its connection handler, as the task would hand them on (`direct_reads`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ import asyncio
 import logging
 import types
 
+from collections.abc import Callable
+
 from mitmproxy import ctx
+from mitmproxy.connection import Connection
+from mitmproxy.proxy import events
 from mitmproxy.proxy import server as proxy_server
 
 from rewrite.engine import Engine
@@ -54,7 +61,9 @@ class Handoff:
                 # Suspend once, as a real connect does: mitmproxy may run this eagerly, and records the connection
                 # as opening only after this first suspension.
                 await asyncio.sleep(0)
-                return server.connect_in_memory(port)
+                reader, writer = server.connect_in_memory(port)
+                reader.sink = direct_reads(*_opening_connection())
+                return reader, writer
             return await opening(host, port, **kwargs)
 
         # A copy of the asyncio module seen by mitmproxy's connection handler only: nothing else changes.
@@ -68,3 +77,47 @@ class Handoff:
         if self._installed:
             proxy_server.asyncio = asyncio
             self._installed = False
+
+
+def _opening_connection() -> tuple[object, Connection | None]:
+    """The connection handler and the server connection being opened, from the task that opens it (mitmproxy runs
+    `ConnectionHandler.open_connection(command)` as its own task)."""
+    task = asyncio.current_task()
+    frame = getattr(task.get_coro(), "cr_frame", None) if task is not None else None
+    names = frame.f_locals if frame is not None else {}
+    command = names.get("command")
+    return names.get("self"), getattr(command, "connection", None)
+
+
+def direct_reads(handler, connection: Connection | None) -> Callable[[bytes], bool] | None:
+    """A PipeReader sink doing what mitmproxy's reading task does with a read (`handle_connection`: the handler's
+    `server_event(DataReceived)`, then draining its writers), at once, in the writer's call: one task wake-up and
+    one event-loop turn less per streamed event.
+
+    It declines (the bytes then wait for the task) whenever the task's way could differ: the handler is inside an
+    event already (its lock is held: never re-entered), the connection is no longer the handler's, or a writer has
+    bytes waiting (the task would wait for them to drain: back-pressure stays with it). None when this mitmproxy's
+    handler does not look as expected."""
+    lock = getattr(handler, "_server_event_lock", None)
+    transports = getattr(handler, "transports", None)
+    if connection is None or not isinstance(lock, asyncio.Lock) or not isinstance(transports, dict):
+        return None
+
+    def sink(data: bytes) -> bool:
+        if lock.locked() or lock._waiters or connection not in transports:  # noqa: SLF001
+            return False  # (a waiter woken by the lock's release goes first: acquiring now would suspend)
+        for io in transports.values():
+            writer = io.writer
+            if writer is not None:
+                transport = getattr(writer, "transport", None)
+                if transport is None or transport.get_write_buffer_size():
+                    return False
+        handling = handler.server_event(events.DataReceived(connection, data))
+        try:
+            handling.send(None)
+        except StopIteration:
+            return True
+        handling.close()  # (cannot happen: with the lock free, server_event runs through without suspending)
+        raise RuntimeError("mitmproxy's server_event suspended")
+
+    return sink

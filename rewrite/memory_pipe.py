@@ -8,8 +8,23 @@ end's protocol at once, so a streamed event costs no send/recv syscalls and no e
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 Address = tuple[str, int]
+
+
+class PipeReader(asyncio.StreamReader):
+    """A StreamReader whose bytes can be taken by `sink` as they arrive, while its reading task is idle waiting for
+    them (nothing buffered): the sink does what that task would do with them, without waking it. `sink` returns
+    False when it cannot; the bytes are then buffered for the task as usual."""
+
+    sink: Callable[[bytes], bool] | None = None
+
+    def feed_data(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is not None and self._waiter is not None and not self._buffer and not self._eof and sink(data):
+            return
+        super().feed_data(data)
 
 
 class PipeEnd(asyncio.Transport):
@@ -138,7 +153,7 @@ def open_pipe(sockname: Address, peername: Address, limit: int = 2**16, peer_lim
     a.peer, b.peer = b, a
     ends = []
     for end, lim in ((a, limit), (b, peer_limit)):
-        reader = asyncio.StreamReader(limit=lim, loop=loop)
+        reader = PipeReader(limit=lim, loop=loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         end.set_protocol(protocol)
         end._reader, end._reader_protocol = reader, protocol
