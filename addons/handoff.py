@@ -79,6 +79,9 @@ class Handoff:
             self._installed = False
 
 
+_LAST_CHUNK = b"0\r\n\r\n"  # (the loopback server's responses are chunked)
+
+
 def _opening_connection() -> tuple[object, Connection | None]:
     """The connection handler and the server connection being opened, from the task that opens it (mitmproxy runs
     `ConnectionHandler.open_connection(command)` as its own task)."""
@@ -96,14 +99,18 @@ def direct_reads(handler, connection: Connection | None) -> Callable[[bytes], bo
 
     It declines (the bytes then wait for the task) whenever the task's way could differ: the handler is inside an
     event already (its lock is held: never re-entered), the connection is no longer the handler's, or a writer has
-    bytes waiting (the task would wait for them to drain: back-pressure stays with it). None when this mitmproxy's
-    handler does not look as expected."""
+    bytes waiting (the task would wait for them to drain: back-pressure stays with it); and the end of a response
+    always waits for the task. None when this mitmproxy's handler does not look as expected."""
     lock = getattr(handler, "_server_event_lock", None)
     transports = getattr(handler, "transports", None)
     if connection is None or not isinstance(lock, asyncio.Lock) or not isinstance(transports, dict):
         return None
 
     def sink(data: bytes) -> bool:
+        if data.endswith(_LAST_CHUNK):
+            # The end of a response: mitmproxy runs its `response` hooks on it (eagerly, in this call), and those read
+            # what the engine records about the flow just after writing it; they run when the task reads it.
+            return False
         if lock.locked() or lock._waiters or connection not in transports:  # noqa: SLF001
             return False  # (a waiter woken by the lock's release goes first: acquiring now would suspend)
         for io in transports.values():

@@ -128,3 +128,10 @@ async def test_a_connection_opened_by_a_handler_gets_a_sink_to_it():
         reading.cancel()
         writer.close()
         tctx.configure(handoff, rotator_in_memory=False)
+
+
+async def test_the_end_of_a_response_waits_for_the_reading_task():
+    """mitmproxy runs its response hooks on it, and they read what the engine records just after writing it."""
+    handler, _, writer, reading = await setup()
+    writer.write(b"5\r\nhello\r\n0\r\n\r\n")
+    assert handler.received == [] and await reading == b"5\r\nhello\r\n0\r\n\r\n"
