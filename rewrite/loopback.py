@@ -39,21 +39,35 @@ class FlowBody:
     """What a flow shows of the body sent to the client, in bounded memory: all of it up to `head + tail` bytes;
     past that its first `head` and last `tail` bytes, joined by a line that says how many were left out."""
 
-    __slots__ = ("head", "tail", "size", "_head_max", "_tail_max")
+    __slots__ = ("_head", "_pieces", "tail", "size", "_head_max", "_tail_max")
 
     def __init__(self, head: int = FLOW_BODY_HEAD, tail: int = FLOW_BODY_TAIL) -> None:
-        self.head = bytearray()
+        self._head = bytearray()
+        self._pieces: list[bytes] = []  # the head's latest pieces, kept as they came (joined when read)
         self.tail = bytearray()  # past the head; trimmed to its last `tail` bytes whenever it reaches twice that
         self.size = 0  # bytes sent in all
         self._head_max = head
         self._tail_max = tail
 
+    @property
+    def head(self) -> bytearray:
+        if self._pieces:
+            self._head += b"".join(self._pieces)
+            self._pieces.clear()
+        return self._head
+
     def add(self, data: bytes) -> None:
-        self.size += len(data)
-        head = self.head
-        if len(head) + len(data) <= self._head_max:
-            head += data
+        # While the body fits in the head, a piece is only kept: no copy into a growing buffer per event.
+        if self.size + len(data) <= self._head_max:
+            self.size += len(data)
+            pieces = self._pieces
+            pieces.append(data)
+            if len(pieces) >= 256:  # (each piece costs an object's overhead: joined now and then)
+                self._head += b"".join(pieces)
+                pieces.clear()
             return
+        head = self.head
+        self.size += len(data)
         room = self._head_max - len(head)
         if room > 0:
             head += data[:room]
