@@ -44,6 +44,7 @@ from rewrite.retry import Failure
 from rewrite.router import Route, Router
 from rewrite.routes import Target
 from rewrite.steps import Capture, Step
+from rewrite.waiting import first_done
 from rewrite.targets import (
     CREDENTIAL_HEADERS,
     FALL_THROUGH_STATUS,
@@ -809,10 +810,8 @@ class Exchange:
             if now >= beat:
                 self._beat()
                 continue
-            done, _ = await asyncio.wait(
-                (task, self._wake), timeout=min(due, beat) - now, return_when=asyncio.FIRST_COMPLETED
-            )
-            if task in done:
+            await first_done(task, self._wake, timeout=min(due, beat) - now)
+            if task.done():
                 return True
             if self._wake.done():
                 self._wake = self.loop.create_future()

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rewrite.memory_pipe import open_pipe
+from rewrite.waiting import first_done
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +335,7 @@ class LoopbackServer:
         handling = asyncio.ensure_future(self.handler(request, responder))
         hangup = asyncio.ensure_future(conn.reader.read(65536))
         try:
-            await asyncio.wait((handling, hangup), return_when=asyncio.FIRST_COMPLETED)
+            await first_done(handling, hangup)
             if not hangup.done():
                 hangup.cancel()
             # The read must be really over before anything reads again.
