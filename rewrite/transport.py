@@ -387,6 +387,15 @@ class _Body(httpx.AsyncByteStream):
     def _decode_chunked(self, data: bytes) -> bytes:
         """The body bytes in `data`, the next bytes read of a chunked body. Sets `_last` at the last chunk, with
         what followed it (trailers) kept in `_buf`."""
+        if not (self._buf or self._need or self._skip):  # the usual read: one whole chunk, nothing before it
+            end = data.find(_CRLF, 0, 10)
+            if end > 0:
+                try:
+                    size = int(data[:end], 16)
+                except ValueError:
+                    size = 0  # (the general way below says what is wrong)
+                if size > 0 and len(data) == end + size + 4 and data.endswith(_CRLF):
+                    return data[end + 2 : -2]
         buf = self._buf + data if self._buf else data
         need, skip = self._need, self._skip
         out = []
@@ -454,17 +463,6 @@ class _Body(httpx.AsyncByteStream):
     def _pushed(self, data: bytes) -> None:
         try:
             if self._mode == "chunked":
-                # The usual piece: one whole chunk, nothing pending before it.
-                end = data.find(_CRLF, 0, 10)
-                if end > 0 and not (self._buf or self._need or self._skip):
-                    try:
-                        size = int(data[:end], 16)
-                    except ValueError:
-                        size = 0  # (the general way below says what is wrong)
-                    if size > 0 and len(data) == end + size + 4 and data.endswith(_CRLF):
-                        if self._on_piece(data[end + 2 : -2]):
-                            self._stop_push()
-                        return
                 piece = self._decode_chunked(data)
                 ended = self._last
             elif self._mode == "length":
