@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import types
-
 from collections.abc import Callable
 
 from mitmproxy import ctx
@@ -24,6 +23,7 @@ from mitmproxy.proxy import events
 from mitmproxy.proxy import server as proxy_server
 
 from rewrite.engine import Engine
+from rewrite.loopback import LAST_CHUNK
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +79,6 @@ class Handoff:
             self._installed = False
 
 
-_LAST_CHUNK = b"0\r\n\r\n"  # (the loopback server's responses are chunked)
-
-
 def _opening_connection() -> tuple[object, Connection | None]:
     """The connection handler and the server connection being opened, from the task that opens it (mitmproxy runs
     `ConnectionHandler.open_connection(command)` as its own task)."""
@@ -107,7 +104,7 @@ def direct_reads(handler, connection: Connection | None) -> Callable[[bytes], bo
         return None
 
     def sink(data: bytes) -> bool:
-        if data.endswith(_LAST_CHUNK):
+        if data.endswith(LAST_CHUNK):
             # The end of a response: mitmproxy runs its `response` hooks on it (eagerly, in this call), and those read
             # what the engine records about the flow just after writing it; they run when the task reads it.
             return False

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 FLOWS_PER_PORT = 4  # below mitmproxy's limit of concurrent server connections per client connection and address
 MAX_PORTS = 64
 JOB_HEADER = "x-rotator-job"
+LAST_CHUNK = b"0\r\n\r\n"  # ends every response: they are all chunked
 FLOW_BODY_HEAD = 4 << 20  # bytes of a response body a flow shows from its start
 FLOW_BODY_TAIL = 64 << 10  # and from its end, so the ending stays visible
 
@@ -53,19 +54,20 @@ class FlowBody:
     @property
     def head(self) -> bytearray:
         if self._pieces:
-            self._head += b"".join(self._pieces)
-            self._pieces.clear()
+            self._join_pieces()
         return self._head
+
+    def _join_pieces(self) -> None:
+        self._head += b"".join(self._pieces)
+        self._pieces.clear()
 
     def add(self, data: bytes) -> None:
         # While the body fits in the head, a piece is only kept: no copy into a growing buffer per event.
         if self.size + len(data) <= self._head_max:
             self.size += len(data)
-            pieces = self._pieces
-            pieces.append(data)
-            if len(pieces) >= 256:  # (each piece costs an object's overhead: joined now and then)
-                self._head += b"".join(pieces)
-                pieces.clear()
+            self._pieces.append(data)
+            if len(self._pieces) >= 256:  # (each piece costs an object's overhead: joined now and then)
+                self._join_pieces()
             return
         head = self.head
         self.size += len(data)
@@ -137,7 +139,7 @@ class Responder:
         if not self.finished:
             self.finished = True
             if self.status is not None:
-                self._writer.write(b"0\r\n\r\n")
+                self._writer.write(LAST_CHUNK)
 
 
 def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
