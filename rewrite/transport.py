@@ -10,10 +10,13 @@ httpx does without `http2=True`; errors are httpx's, so callers branch on them a
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
 
 import certifi
 import httpx
@@ -30,6 +33,84 @@ Origin = tuple[str, str, int]
 # The response extension holding the body's reader: `await response.extensions[BODY].next_piece()` gives the
 # undecoded body piece by piece without httpx's per-piece layers (b"" at the end; errors are httpx's).
 BODY = "rotator_body"
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A request as this transport sends it. UpstreamClient builds the engine's requests as these directly:
+    per request, httpx.Request's URL and header models cost more than sending it (scripts/bench)."""
+
+    method: str
+    origin: Origin
+    netloc: bytes  # the Host header's value, and the authority of an absolute-form target
+    target: bytes  # path and query, as on the request line
+    headers: list[tuple[bytes, bytes]]  # in order; Content-Length, Transfer-Encoding and Connection are ours
+    content: bytes
+    connect_timeout: float | None = None
+
+
+# A request target httpx.URL keeps exactly as it is (RFC 3986 characters, valid percent-escapes, no fragment).
+_PLAIN_TARGET = re.compile(r"/(?:[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*\Z")
+
+
+def outgoing(method: str, url: str, headers: list[tuple[bytes, bytes]], content: bytes,
+             connect_timeout: float | None) -> Outgoing | None:
+    """The request httpx.Request(method, url, headers=headers, content=content) would be, as this transport sends
+    it; None for a URL that httpx would normalise (it is then built by httpx)."""
+    scheme_end = url.find("://")
+    path_start = url.find("/", scheme_end + 3)
+    if scheme_end < 0 or path_start < 0 or not _PLAIN_TARGET.match(url, path_start):
+        return None
+    where = _origin(url[:path_start])
+    if where is None:
+        return None
+    origin, netloc = where
+    present = {n.lower() for n, _ in headers}
+    return Outgoing(method, origin, netloc, url[path_start:].encode("ascii"),
+                    ([] if b"host" in present else [(b"Host", netloc)]) + headers, content, connect_timeout)
+
+
+@lru_cache(maxsize=256)
+def _origin(prefix: str) -> tuple[Origin, bytes] | None:
+    if any(c in prefix for c in "?#@\\") or not prefix.isascii():
+        return None
+    try:
+        url = httpx.URL(prefix)
+    except httpx.InvalidURL:
+        return None
+    if url.scheme not in ("http", "https") or not url.host:
+        return None
+    return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)), url.netloc
+
+
+def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
+    """The request's bytes; through an egress proxy (plain http), in absolute form with the proxy's credential."""
+    content = request.content
+    target = request.target
+    if forward is not None:
+        target = b"%s://%s%s" % (request.origin[0].encode(), request.netloc, target)
+    lines = [b"%s %s HTTP/1.1" % (request.method.encode(), target)]
+    has_host = False
+    for name, value in request.headers:
+        lower = name.lower()
+        if lower in (b"content-length", b"transfer-encoding", b"connection"):
+            continue
+        has_host |= lower == b"host"
+        lines.append(name + b": " + value)
+    if not has_host:
+        lines.append(b"Host: " + request.netloc)
+    if content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        lines.append(b"Content-Length: %d" % len(content))
+    if forward is not None and forward.authorization:
+        lines.append(b"Proxy-Authorization: " + forward.authorization.encode())
+    return _CRLF.join(lines) + _CRLF + _CRLF + content
+
+
+def from_httpx(request: httpx.Request, content: bytes) -> Outgoing:
+    url = request.url
+    origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+    return Outgoing(request.method, origin, url.netloc, url.raw_path, request.headers.raw, content,
+                    request.extensions.get("timeout", {}).get("connect"))
 
 
 class _Connection:
@@ -127,23 +208,24 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._proxy = proxy
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        timeout = request.extensions.get("timeout", {})
-        conn = self._reuse(origin)
+        return await self.send(from_httpx(request, await request.aread()))
+
+    async def send(self, request: Outgoing) -> httpx.Response:
+        conn = self._reuse(request.origin)
         if conn is not None:
             try:
                 return await self._exchange(conn, request, reused=True)
             except _Stale:
                 pass  # once more, on a new connection: not an attempt's failure
-        return await self._exchange(await self._connect(origin, timeout.get("connect")), request, reused=False)
+        return await self._exchange(await self._connect(request.origin, request.connect_timeout), request,
+                                    reused=False)
 
     @property
     def idle(self) -> int:
         """Connections waiting for reuse."""
         return sum(map(len, self._idle.values()))
 
-    async def _exchange(self, conn: _Connection, request: httpx.Request, reused: bool) -> httpx.Response:
+    async def _exchange(self, conn: _Connection, request: Outgoing, reused: bool) -> httpx.Response:
         try:
             await self._send(conn, request, reused)
             status, reason, headers = await self._read_head(conn, reused)
@@ -223,26 +305,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         protocol.conn = conn
         return conn
 
-    async def _send(self, conn: _Connection, request: httpx.Request, reused: bool) -> None:
-        content = await request.aread()
-        url = request.url
-        target = url.raw_path if conn.forward is None else b"%s://%s%s" % (url.raw_scheme, url.netloc, url.raw_path)
-        lines = [b"%s %s HTTP/1.1" % (request.method.encode(), target)]
-        has_host = False
-        for name, value in request.headers.raw:
-            lower = name.lower()
-            if lower in (b"content-length", b"transfer-encoding", b"connection"):
-                continue
-            has_host |= lower == b"host"
-            lines.append(name + b": " + value)
-        if not has_host:
-            lines.append(b"Host: " + url.netloc)
-        if content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-            lines.append(b"Content-Length: %d" % len(content))
-        if conn.forward is not None and conn.forward.authorization:
-            lines.append(b"Proxy-Authorization: " + conn.forward.authorization.encode())
+    async def _send(self, conn: _Connection, request: Outgoing, reused: bool) -> None:
         try:
-            conn.writer.write(_CRLF.join(lines) + _CRLF + _CRLF + content)
+            conn.writer.write(on_the_wire(request, conn.forward))
             await conn.writer.drain()
         except OSError as e:
             if reused:

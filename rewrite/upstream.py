@@ -10,7 +10,7 @@ import certifi
 import httpx
 
 from rewrite.egress import EgressProxy
-from rewrite.transport import LeanTransport
+from rewrite.transport import LeanTransport, Outgoing, outgoing
 
 # Headers that belong to one connection, or that httpx sets itself (it decodes content-encoding for us).
 HOP_BY_HOP = frozenset(
@@ -89,24 +89,32 @@ class UpstreamClient(httpx.AsyncClient):
         super().__init__(transport=transport, **kwargs)
         self.lean = transport
         self._defaults = self.headers.raw
-        self._timeouts = self.timeout.as_dict()
+        self._connect_timeout = self.timeout.connect
 
-    def build_request(self, method, url, *, headers=None, content=None, **others) -> httpx.Request:
-        """httpx's own; for what the engine sends (headers and bytes, nothing else) without the cookie, query and
-        base-URL merging it never needs, at a third of the cost: the client's default headers the request lacks,
-        then the request's, and the client's timeouts."""
-        if others or headers is None or not isinstance(content, bytes):
+    def build_request(self, method, url, *, headers=None, content=None, **others) -> httpx.Request | Outgoing:
+        """httpx's own, except for what the engine sends (a URL string, headers and bytes, nothing else): that is
+        built as the lean transport's Outgoing, as httpx would build it (the client's default headers the request
+        lacks, then the request's) without the cookie, query and base-URL merging it never needs."""
+        if (others or not isinstance(content, bytes) or not isinstance(url, str) or not isinstance(headers, list)
+                or not all(type(n) is bytes and type(v) is bytes for n, v in headers)):
             return super().build_request(method, url, headers=headers, content=content, **others)
-        present = {(n if isinstance(n, bytes) else n.encode("latin-1")).lower() for n, _ in headers}
+        present = {n.lower() for n, _ in headers}
         merged = [(n, v) for n, v in self._defaults if n.lower() not in present]
         merged += headers
-        return httpx.Request(method, url, headers=merged, content=content, extensions={"timeout": self._timeouts})
+        request = outgoing(method, url, merged, content, self._connect_timeout)
+        if request is None:
+            return super().build_request(method, url, headers=headers, content=content, **others)
+        return request
 
-    async def send(self, request: httpx.Request, *, stream: bool = False, **_client_defaults) -> httpx.Response:
+    async def send(self, request: httpx.Request | Outgoing, *, stream: bool = False,
+                   **_client_defaults) -> httpx.Response:
         if self.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
-        response = await self.lean.handle_async_request(request)
-        response.request = request
+        if isinstance(request, Outgoing):
+            response = await self.lean.send(request)
+        else:
+            response = await self.lean.handle_async_request(request)
+            response.request = request
         if not stream:
             try:
                 await response.aread()
