@@ -7,9 +7,11 @@ client received. Other traffic is not touched.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,6 +26,7 @@ from rewrite.steps import record as step_record
 from rewrite.views import summary
 
 logger = logging.getLogger("rotator")
+JOB_HEADER_BYTES = JOB_HEADER.encode()
 
 
 @dataclass(slots=True)
@@ -64,10 +67,8 @@ class Interception:
         client = flow.client_conn.id
         port = self.engine.server.acquire_port(client)
         self._origins[flow.id] = _Origin(req.scheme, req.host, req.port, port, client)
-        req.scheme = "http"
-        req.host = "127.0.0.1"
-        req.port = port
-        req.headers[JOB_HEADER] = flow.id
+        point_at(req, "http", "127.0.0.1", port)
+        req.headers.fields = without_job_header(req.headers.fields) + ((JOB_HEADER_BYTES, flow.id.encode()),)
         reach_directly(flow)
         # Once the loopback server has read the request, mitmproxy is done with its address: from then on the flow
         # in flight shows the vendor's URL again (mitmweb may be asked for it at any moment).
@@ -90,10 +91,8 @@ class Interception:
             return
         origin.shown = True
         req = flow.request
-        req.scheme = origin.scheme
-        req.host = origin.host
-        req.port = origin.port
-        req.headers.pop(JOB_HEADER, None)
+        point_at(req, origin.scheme, origin.host, origin.port)
+        req.headers.fields = without_job_header(req.headers.fields)
 
     def _restore(self, flow: http.HTTPFlow) -> None:
         self._show_vendor(flow)
@@ -108,7 +107,7 @@ class Interception:
             return
         body = job.responder.flow_body if job.responder is not None and flow.response is not None else None
         if body is not None:
-            flow.response.content = body.shown()
+            show_body(flow.response, body.shown())
         show_credential(flow, job.route.provider.credential, job.key)
         annotate(flow, job)
         if job.responder is not None:
@@ -131,6 +130,30 @@ def called_host(flow: http.HTTPFlow) -> str:
     return called
 
 
+def without_job_header(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """(A client's own x-rotator-job header never reaches the loopback server.)"""
+    return tuple(f for f in fields if f[0].lower() != JOB_HEADER_BYTES)
+
+
+def point_at(req: http.Request, scheme: str, host: str, port: int) -> None:
+    """Address the request elsewhere, keeping its Host header (and HTTP/2 authority) as the client sent it:
+    mitmproxy's own setters rewrite the header on each call, and neither the loopback server nor the vendor's
+    address needs it."""
+    data = req.data
+    data.scheme, data.host, data.port = scheme.encode(), host, port
+
+
+def show_body(response: http.Response, shown: bytes) -> None:
+    """The body the client received, as the flow shows it. The engine's answers are chunked and never
+    content-encoded: mitmproxy's `content` setter would only look that up."""
+    fields = response.headers.fields
+    if any(n.lower() == b"content-encoding" for n, _ in fields) or not any(
+            n.lower() == b"transfer-encoding" for n, _ in fields):
+        response.content = shown
+    else:
+        response.raw_content = shown
+
+
 def settle(flow: http.HTTPFlow, job: Job) -> None:
     """The flow's final state as the client saw it: a client that left after its stream's ending got its whole
     answer (mitmproxy calls that "Client disconnected."), and the server shown is the upstream, not the loopback
@@ -144,16 +167,18 @@ def settle(flow: http.HTTPFlow, job: Job) -> None:
 def upstream_connection(loopback: connection.Server, base_url: str) -> connection.Server:
     """A record of the upstream Rotator called, for the flow's Connection tab (the loopback connection it stands
     for carries other flows too, so it is not changed)."""
-    address, sni = _upstream_address(base_url)
-    return connection.Server(address=address, sni=sni, timestamp_start=loopback.timestamp_start,
-                             timestamp_end=loopback.timestamp_end)
+    server = copy.copy(_upstream_record(base_url))  # (a third of constructing one)
+    server.id = str(uuid.uuid4())
+    server.timestamp_start, server.timestamp_end = loopback.timestamp_start, loopback.timestamp_end
+    return server
 
 
 @functools.lru_cache(maxsize=256)
-def _upstream_address(base_url: str) -> tuple[tuple[str, int], str | None]:
+def _upstream_record(base_url: str) -> connection.Server:
     url = urlsplit(base_url)
     https = url.scheme == "https"
-    return (url.hostname or "", url.port or (443 if https else 80)), url.hostname if https else None
+    return connection.Server(address=(url.hostname or "", url.port or (443 if https else 80)),
+                             sni=url.hostname if https else None)
 
 
 def reach_directly(flow: http.HTTPFlow) -> None:
@@ -168,20 +193,35 @@ def show_credential(flow: http.HTTPFlow, style: CredentialStyle, masked: str | N
     """Show the masked pooled key where the client's credential was, so the flow says which key served it."""
     if masked is None:
         return
-    for name in style.client_headers:
-        flow.request.headers.pop(name, None)
-    flow.request.headers[style.header] = style.template.format(masked)
+    fields = flow.request.headers.fields
+    drop = _names(style)
+    flow.request.headers.fields = tuple(f for f in fields if f[0].lower() not in drop) + (
+        (style.header.encode(), style.template.format(masked).encode("utf-8", "surrogateescape")),)
     if style.client_query and style.client_query in flow.request.query:
         flow.request.query[style.client_query] = masked
+
+
+@functools.lru_cache(maxsize=16)
+def _names(style: CredentialStyle) -> frozenset[bytes]:
+    """The header names `show_credential` replaces, as mitmproxy holds them (lowercased bytes)."""
+    return frozenset(n.encode() for n in (*style.client_headers, style.header.lower()))
 
 
 def hide_credential(flow: http.HTTPFlow, style: CredentialStyle) -> HeldCredential:
     """Mask the credential the client sent, in the flow, and return it (for the upstream when there is no pool).
 
-    Only the credential's own header values change; every other header keeps its exact bytes."""
+    Only the credential's own header values change; every other header keeps its exact bytes. The same headers
+    are masked once: MaskOnArrival masks them on arrival, gives them back for the `request` hooks, and
+    Interception masks them again."""
     req = flow.request
-    path, _, query = req.path.partition("?")
-    fields = req.headers.fields
+    fields, target = req.headers.fields, req.path
+    done = getattr(flow, "_rotator_hidden", None)
+    if done is not None and done[0] is fields and done[1] == target and done[2] is style:
+        req.headers.fields = done[3]
+        if done[4] != target:
+            req.path = done[4]
+        return done[5]
+    path, _, query = target.partition("?")
     sent = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in fields]  # as the loopback server reads them
     shown, query, held = hide(style, sent, query)
     req.headers.fields = tuple(
@@ -189,6 +229,7 @@ def hide_credential(flow: http.HTTPFlow, style: CredentialStyle) -> HeldCredenti
     )
     if held.query:
         req.path = f"{path}?{query}"
+    flow._rotator_hidden = (fields, target, style, req.headers.fields, req.path, held)  # (never saved)
     return held
 
 

@@ -58,10 +58,10 @@ class Status:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.error is not None or flow.request.method in ("CONNECT", "PRI"):
             return
-        if self.host and called_host(flow).lower() == self.host:
-            self._serve(flow)
-        elif flow.id in self.engine.jobs:  # (Interception, registered before this addon, has submitted it)
+        if flow.id in self.engine.jobs:  # (Interception, registered before this addon, has submitted it)
             self._started[flow.id] = flow.request.timestamp_start
+        elif self.host and called_host(flow).lower() == self.host:
+            self._serve(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._started.pop(flow.id, None)
