@@ -100,20 +100,23 @@ def direct_reads(handler, connection: Connection | None) -> Callable[[bytes], bo
     always waits for the task. None when this mitmproxy's handler does not look as expected."""
     lock = getattr(handler, "_server_event_lock", None)
     transports = getattr(handler, "transports", None)
-    if connection is None or not isinstance(lock, asyncio.Lock) or not isinstance(transports, dict):
+    if (connection is None or not isinstance(lock, asyncio.Lock) or not isinstance(transports, dict)
+            or not hasattr(lock, "_locked")):
         return None
 
     def sink(data: bytes) -> bool:
+        # (per streamed event: asyncio.Lock's and StreamWriter's attributes read directly, not through their methods)
+        if lock._locked or lock._waiters or connection not in transports:  # noqa: SLF001
+            return False  # (a waiter woken by the lock's release goes first: acquiring now would suspend)
         if data.endswith(LAST_CHUNK):
             # The end of a response: mitmproxy runs its `response` hooks on it (eagerly, in this call), and those read
             # what the engine records about the flow just after writing it; they run when the task reads it.
             return False
-        if lock.locked() or lock._waiters or connection not in transports:  # noqa: SLF001
-            return False  # (a waiter woken by the lock's release goes first: acquiring now would suspend)
         for io in transports.values():
             writer = io.writer
             if writer is not None:
-                transport = getattr(writer, "transport", None)
+                transport = writer._transport if type(writer) is asyncio.StreamWriter else getattr(  # noqa: SLF001
+                    writer, "transport", None)
                 if transport is None or transport.get_write_buffer_size():
                     return False
         handling = handler.server_event(events.DataReceived(connection, data))

@@ -98,11 +98,12 @@ class FlowBody:
 class Responder:
     """Writes one response back to mitmproxy. Writes are synchronous and whole, so events are never split."""
 
-    __slots__ = ("_writer", "_send", "flow_body", "status", "headers", "finished", "__weakref__")
+    __slots__ = ("_writer", "_transport", "_send", "flow_body", "status", "headers", "finished", "__weakref__")
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
-        self._send = writer.transport.write  # (what StreamWriter.write calls, a call less per event)
+        self._transport = writer.transport
+        self._send = self._transport.write  # (what StreamWriter.write calls, a call less per event)
         self.flow_body = FlowBody()  # for the flow in mitmweb and saved flows
         self.status: int | None = None
         self.headers: list[tuple[str, str]] = []
@@ -126,7 +127,7 @@ class Responder:
     @property
     def blocked(self) -> bool:
         """Whether a write is waiting to go out (or the connection is closing): `drain` before writing more."""
-        transport = self._writer.transport
+        transport = self._transport
         return bool(transport.get_write_buffer_size() or transport.is_closing())
 
     async def drain(self) -> None:

@@ -63,6 +63,16 @@ async def test_a_writer_with_bytes_waiting_keeps_back_pressure_with_the_reading_
     assert handler.received == [] and await reading == b"x"
 
 
+async def test_an_asyncio_stream_writer_with_bytes_waiting_keeps_back_pressure_too():
+    """(mitmproxy's writers are asyncio's StreamWriters: the sink reads their transport without the property.)"""
+    handler, connection, writer, reading = await setup()
+    buffered = SimpleNamespace(get_write_buffer_size=lambda: 1, is_closing=lambda: True)
+    stream_writer = asyncio.StreamWriter(buffered, None, None, asyncio.get_running_loop())
+    handler.transports[connection] = SimpleNamespace(writer=stream_writer)
+    writer.write(b"x")
+    assert handler.received == [] and await reading == b"x"
+
+
 async def test_a_connection_the_handler_no_longer_has_is_read_by_its_task():
     handler, connection, writer, reading = await setup()
     del handler.transports[connection]
