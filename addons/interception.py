@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from mitmproxy import connection, ctx, http
+from mitmproxy.net.http import url
 
 from rewrite.clients import HeldCredential, hide
 from rewrite.credentials import CredentialStyle
@@ -118,16 +119,22 @@ class Interception:
 
 
 def called_host(flow: http.HTTPFlow) -> str:
-    """The host the client called (`pretty_host`: its Host header, else the URL's), parsed once for the hooks that
+    """The host the client called (`pretty_host`: its Host header, else the URL's), read once for the hooks that
     ask while the request stays as it is (mitmproxy parses the header on every `pretty_host`)."""
     req = flow.request
     fields, host = req.headers.fields, req.host
     seen = getattr(flow, "_rotator_called_host", None)
     if seen is not None and seen[0] is fields and seen[1] == host:
         return seen[2]
-    called = req.pretty_host
+    authority = req.host_header
+    called = _authority_host(authority) if authority else host
     flow._rotator_called_host = (fields, host, called)  # (an attribute of the object, never of the saved flow)
     return called
+
+
+@functools.lru_cache(maxsize=1024)
+def _authority_host(authority: str) -> str:
+    return url.parse_authority(authority, check=False)[0]  # (as pretty_host reads it; its checks cost microseconds)
 
 
 def without_job_header(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[bytes, bytes], ...]:
@@ -202,6 +209,12 @@ def show_credential(flow: http.HTTPFlow, style: CredentialStyle, masked: str | N
 
 
 @functools.lru_cache(maxsize=16)
+def _client_names(style: CredentialStyle) -> frozenset[bytes]:
+    """The header names a client may carry its credential in, as mitmproxy holds them (lowercased bytes)."""
+    return frozenset(n.encode() for n in style.client_headers)
+
+
+@functools.lru_cache(maxsize=16)
 def _names(style: CredentialStyle) -> frozenset[bytes]:
     """The header names `show_credential` replaces, as mitmproxy holds them (lowercased bytes)."""
     return frozenset(n.encode() for n in (*style.client_headers, style.header.lower()))
@@ -222,11 +235,16 @@ def hide_credential(flow: http.HTTPFlow, style: CredentialStyle) -> HeldCredenti
             req.path = done[4]
         return done[5]
     path, _, query = target.partition("?")
-    sent = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in fields]  # as the loopback server reads them
+    names = _client_names(style)
+    at = [i for i, (n, _) in enumerate(fields) if n.lower() in names]  # (only these can change)
+    sent = [(fields[i][0].decode("latin-1"), fields[i][1].decode("latin-1")) for i in at]  # as the engine reads
     shown, query, held = hide(style, sent, query)
-    req.headers.fields = tuple(
-        (n, v if new == old else new[1].encode()) for (n, v), old, new in zip(fields, sent, shown)
-    )
+    if at:
+        changed = list(fields)
+        for i, old, new in zip(at, sent, shown):
+            if new != old:
+                changed[i] = (fields[i][0], new[1].encode())
+        req.headers.fields = tuple(changed)
     if held.query:
         req.path = f"{path}?{query}"
     flow._rotator_hidden = (fields, target, style, req.headers.fields, req.path, held)  # (never saved)

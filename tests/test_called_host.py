@@ -1,5 +1,7 @@
 """The host a flow's client called, read once per state of the request for the hooks that ask for it."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mitmproxy.test import tflow
 
 from addons.interception import called_host
@@ -20,3 +22,12 @@ def test_it_is_never_saved_with_the_flow():
     flow = tflow.tflow()
     called_host(flow)
     assert "_rotator_called_host" not in str(flow.get_state())
+
+
+@settings(max_examples=300, deadline=None)
+@given(host=st.text(st.sampled_from("aZ09.-_:[]@ éxn"), max_size=20),
+       port=st.sampled_from(["", ":443", ":8080", ":99999", ":x"]))
+def test_it_is_what_mitmproxy_calls_the_pretty_host(host, port):
+    flow = tflow.tflow()
+    flow.request.headers["host"] = host + port
+    assert called_host(flow) == flow.request.pretty_host

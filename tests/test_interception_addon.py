@@ -3,11 +3,14 @@ flow shows once answered."""
 
 import gzip
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mitmproxy import connection, http
 from mitmproxy.test import tflow, tutils
 
 from addons.interception import Interception, hide_credential, show_body, upstream_connection
 from addons.masking import MaskOnArrival
+from rewrite.clients import hide
 from rewrite.config import parse
 from rewrite.credentials import CREDENTIAL_STYLES
 from rewrite.engine import Engine
@@ -87,3 +90,26 @@ def test_each_flow_gets_its_own_record_of_the_upstream_it_was_served_by():
     assert (plain.address, plain.sni) == (("127.0.0.1", 8999), None)
     second.timestamp_end = 3.0
     assert upstream_connection(loopback, "https://api.openai.com/v1").timestamp_end == 2.0
+
+
+_NAMES = st.sampled_from([b"Authorization", b"authorization", b"api-key", b"X-Api-Key", b"x-goog-api-key", b"accept",
+                          b"user-agent", b"x-stainless-os"])
+_VALUES = st.sampled_from([b"Bearer sk-client-secret-9", b"sk-ant-client-0000", b"bearer  AIza-client-77 ", b"\xe9t\xe9",
+                           b"", b"application/json"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(headers=st.lists(st.tuples(_NAMES, _VALUES), max_size=8), family=st.sampled_from(sorted(CREDENTIAL_STYLES)),
+       query=st.sampled_from(["", "alt=sse", "key=AIza-client-1&alt=sse", "alt=sse&key=a%20b"]))
+def test_masking_changes_the_credentials_alone_as_hide_says(headers, family, query):
+    style = CREDENTIAL_STYLES[family]
+    flow = chat_flow()
+    flow.request.headers.fields = tuple(headers)
+    flow.request.path = "/v1/x" + (f"?{query}" if query else "")
+    sent = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
+    shown, shown_query, expected = hide(style, sent, query)
+    held = hide_credential(flow, style)
+    assert (held.headers, held.query) == (expected.headers, expected.query)
+    assert list(flow.request.headers.fields) == [  # (a masked value is UTF-8: "…")
+        (n, v if new == old else new[1].encode()) for (n, v), old, new in zip(headers, sent, shown)]
+    assert flow.request.path == "/v1/x" + (f"?{shown_query}" if query else "")
