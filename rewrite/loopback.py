@@ -253,6 +253,18 @@ class _Conn:
 Handler = Callable[[LoopbackRequest, Responder], Awaitable[None]]
 
 
+def arrival(reader: asyncio.StreamReader) -> asyncio.Future:
+    """A future done once bytes, the end or an error arrive at `reader` (at once if they are there). Nothing reads
+    them: this is StreamReader's own wait (asyncio wakes its `_waiter` on each), without a task per request to run
+    a read that is then cancelled."""
+    arrived = asyncio.get_running_loop().create_future()
+    if reader._buffer or reader.at_eof() or reader.exception() is not None or reader._waiter is not None:  # noqa: SLF001
+        arrived.set_result(None)
+    else:
+        reader._waiter = arrived  # noqa: SLF001
+    return arrived
+
+
 class LoopbackServer:
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
@@ -336,23 +348,18 @@ class LoopbackServer:
     async def _respond(self, request: LoopbackRequest, responder: Responder, conn: _Conn) -> bool:
         """Run the handler; cancel it if mitmproxy hangs up. Whether the connection can be reused."""
         handling = asyncio.ensure_future(self.handler(request, responder))
-        hangup = asyncio.ensure_future(conn.reader.read(65536))
+        reader = conn.reader
+        arrived = arrival(reader)
         try:
-            await first_done(handling, hangup)
-            if not hangup.done():
-                hangup.cancel()
-            # The read must be really over before anything reads again.
-            await asyncio.gather(hangup, return_exceptions=True)
-            early = None if hangup.cancelled() or hangup.exception() else hangup.result()
+            await first_done(handling, arrived)
             if not handling.done():
-                if not early:
+                if reader.at_eof() or reader.exception() is not None:
                     return False  # mitmproxy hung up: the client left
-                conn.buf += early  # a pipelined request, kept for the next cycle
-                await handling
-            elif early:
-                conn.buf += early
+                await handling  # a pipelined request: read once this one is answered
         finally:
-            hangup.cancel()
+            if reader._waiter is arrived:  # noqa: SLF001
+                reader._waiter = None  # noqa: SLF001
+            arrived.cancel()
             if not handling.done():
                 handling.cancel()
                 await asyncio.gather(handling, return_exceptions=True)

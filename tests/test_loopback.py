@@ -160,3 +160,54 @@ async def test_a_header_value_with_a_line_break_is_never_written_into_the_respon
     answer = await exchange(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n", handler)
     assert b"x-ok: 1\r\n" in answer and b"x-injected" not in answer and b"content-length" not in answer
     assert bodies(answer) == [b"body"]
+
+
+# -- mitmproxy hanging up mid-answer (the client left), over TCP and in memory ------------------------------------
+
+@pytest.mark.parametrize("in_memory", [True, False])
+async def test_a_hang_up_cancels_the_handler_and_a_pipelined_request_waits_its_turn(in_memory):
+    started, cancelled, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    answered = []
+
+    async def handler(request, responder):
+        started.set()
+        try:
+            if request.target == "/slow":
+                await release.wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        responder.start(200, [])
+        responder.write(request.target.encode())
+        answered.append(request.target)
+
+    server = LoopbackServer(handler)
+    port = server.acquire_port("client")
+    await asyncio.sleep(0)  # the listening task starts
+
+    async def connect():
+        return server.connect_in_memory(port) if in_memory else await asyncio.open_connection("127.0.0.1", port)
+
+    # a second request arriving while the first is handled is answered after it, on the same connection
+    reader, writer = await connect()
+    writer.write(b"GET /slow HTTP/1.1\r\nhost: a\r\n\r\n")
+    await asyncio.wait_for(started.wait(), 1)
+    writer.write(b"GET /next HTTP/1.1\r\nhost: a\r\n\r\n")
+    await asyncio.sleep(0.05)
+    assert answered == [] and not cancelled.is_set()
+    release.set()
+    answer = b""
+    while answer.count(b"0\r\n\r\n") < 2:
+        answer += await asyncio.wait_for(reader.read(65536), 1)
+    assert bodies(answer) == [b"/slow", b"/next"]
+    writer.close()
+
+    # hanging up while an answer is under way cancels its handler
+    release.clear()
+    started.clear()
+    reader, writer = await connect()
+    writer.write(b"GET /slow HTTP/1.1\r\nhost: a\r\n\r\n")
+    await asyncio.wait_for(started.wait(), 1)
+    writer.close()
+    await asyncio.wait_for(cancelled.wait(), 1)
+    server.close()
