@@ -258,7 +258,8 @@ def arrival(reader: asyncio.StreamReader) -> asyncio.Future:
     them: this is StreamReader's own wait (asyncio wakes its `_waiter` on each), without a task per request to run
     a read that is then cancelled."""
     arrived = asyncio.get_running_loop().create_future()
-    if reader._buffer or reader.at_eof() or reader.exception() is not None or reader._waiter is not None:  # noqa: SLF001
+    waiting = reader._waiter is not None  # noqa: SLF001  (a reader it is not ours to wait on: nothing to watch)
+    if reader._buffer or reader.at_eof() or reader.exception() is not None or waiting:  # noqa: SLF001
         arrived.set_result(None)
     else:
         reader._waiter = arrived  # noqa: SLF001

@@ -22,7 +22,8 @@ CONFIG = "providers: {openai: {base_url: 'https://api.openai.com/v1', keys: [sk-
 def chat_flow(*extra: tuple[str, str]) -> http.HTTPFlow:
     flow = tflow.tflow()
     req = flow.request
-    req.scheme, req.host, req.port, req.path, req.method = "https", "api.openai.com", 443, "/v1/chat/completions", "POST"
+    req.scheme, req.host, req.port, req.method = "https", "api.openai.com", 443, "POST"
+    req.path = "/v1/chat/completions"
     req.headers["host"] = "api.openai.com"
     req.headers["authorization"] = "Bearer sk-client-secret-9"
     for name, value in extra:
@@ -94,8 +95,8 @@ def test_each_flow_gets_its_own_record_of_the_upstream_it_was_served_by():
 
 _NAMES = st.sampled_from([b"Authorization", b"authorization", b"api-key", b"X-Api-Key", b"x-goog-api-key", b"accept",
                           b"user-agent", b"x-stainless-os"])
-_VALUES = st.sampled_from([b"Bearer sk-client-secret-9", b"sk-ant-client-0000", b"bearer  AIza-client-77 ", b"\xe9t\xe9",
-                           b"", b"application/json"])
+_VALUES = st.sampled_from([b"Bearer sk-client-secret-9", b"sk-ant-client-0000", b"bearer  AIza-client-77 ",
+                           b"\xe9t\xe9", b"", b"application/json"])
 
 
 @settings(max_examples=300, deadline=None)
