@@ -49,7 +49,8 @@ class Outgoing:
     connect_timeout: float | None = None
 
 
-# A request target httpx.URL keeps exactly as it is (RFC 3986 characters, valid percent-escapes, no fragment).
+# A request target httpx.URL keeps exactly as it is (RFC 3986 characters, valid percent-escapes, no fragment; and no
+# dot segment, checked apart).
 _PLAIN_TARGET = re.compile(r"/(?:[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*\Z")
 
 
@@ -59,8 +60,8 @@ def outgoing(method: str, url: str, headers: list[tuple[bytes, bytes]], content:
     it; None for a URL that httpx would normalise (it is then built by httpx)."""
     scheme_end = url.find("://")
     path_start = url.find("/", scheme_end + 3)
-    if scheme_end < 0 or path_start < 0 or not _PLAIN_TARGET.match(url, path_start):
-        return None
+    if scheme_end < 0 or path_start < 0 or not _PLAIN_TARGET.match(url, path_start) or "/." in url[path_start:]:
+        return None  # ("/." may be a dot segment, which httpx removes)
     where = _origin(url[:path_start])
     if where is None:
         return None
