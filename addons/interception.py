@@ -221,15 +221,17 @@ def _names(style: CredentialStyle) -> frozenset[bytes]:
     return frozenset(n.encode() for n in (*style.client_headers, style.header.lower()))
 
 
-def hide_credential(flow: http.HTTPFlow, style: CredentialStyle) -> HeldCredential:
+def hide_credential(flow: http.HTTPFlow, style: CredentialStyle, remember: bool = False) -> HeldCredential:
     """Mask the credential the client sent, in the flow, and return it (for the upstream when there is no pool).
 
-    Only the credential's own header values change; every other header keeps its exact bytes. The same headers
-    are masked once: MaskOnArrival masks them on arrival, gives them back for the `request` hooks, and
-    Interception masks them again."""
+    Only the credential's own header values change; every other header keeps its exact bytes. `remember`: the next
+    call on the same headers (and only it) reuses this one's work: MaskOnArrival masks them on arrival, gives them
+    back for the `request` hooks, and Interception masks them again."""
     req = flow.request
     fields, target = req.headers.fields, req.path
     done = getattr(flow, "_rotator_hidden", None)
+    if done is not None:
+        del flow._rotator_hidden  # (used once: the credential it holds is not kept with the flow)
     if done is not None and done[0] is fields and done[1] == target and done[2] is style:
         req.headers.fields = done[3]
         if done[4] != target:
@@ -248,7 +250,8 @@ def hide_credential(flow: http.HTTPFlow, style: CredentialStyle) -> HeldCredenti
         req.headers.fields = tuple(changed)
     if held.query:
         req.path = f"{path}?{query}"
-    flow._rotator_hidden = (fields, target, style, req.headers.fields, req.path, held)  # (never saved)
+    if remember:
+        flow._rotator_hidden = (fields, target, style, req.headers.fields, req.path, held)  # (never saved)
     return held
 
 

@@ -26,7 +26,7 @@ class MaskOnArrival:
         if provider is None:
             return
         fields, path = req.headers.fields, req.path
-        hide_credential(flow, provider.credential)
+        hide_credential(flow, provider.credential, remember=True)
         if req.headers.fields != fields or req.path != path:
             self._held[flow.id] = (fields, path)
 
@@ -35,5 +35,9 @@ class MaskOnArrival:
         if held is not None:
             flow.request.headers.fields, flow.request.path = held
 
+    def response(self, flow: http.HTTPFlow) -> None:
+        flow.__dict__.pop("_rotator_hidden", None)  # (what masking remembered for a request no one masked again)
+
     def error(self, flow: http.HTTPFlow) -> None:
         self._held.pop(flow.id, None)  # (a request that never arrived whole keeps its masked credential)
+        flow.__dict__.pop("_rotator_hidden", None)

@@ -60,6 +60,7 @@ def test_credentials_masked_on_arrival_are_masked_once_and_the_same_way_again():
     held = hide_credential(flow, style)
     assert flow.request.headers.fields == masked
     assert held.headers == [("authorization", "Bearer sk-client-secret-9")]
+    assert not hasattr(flow, "_rotator_hidden")  # the flow keeps no copy of the credential once it was taken
     # headers another addon changed in between are masked afresh, never from what was masked before
     flow.request.headers["authorization"] = "Bearer sk-another-secret-7"
     held = hide_credential(flow, style)
@@ -114,3 +115,16 @@ def test_masking_changes_the_credentials_alone_as_hide_says(headers, family, que
     assert list(flow.request.headers.fields) == [  # (a masked value is UTF-8: "…")
         (n, v if new == old else new[1].encode()) for (n, v), old, new in zip(headers, sent, shown)]
     assert flow.request.path == "/v1/x" + (f"?{shown_query}" if query else "")
+
+
+def test_what_masking_remembers_goes_with_the_request_when_nothing_masks_it_again():
+    masking = MaskOnArrival(Engine(parse(CONFIG)))
+    flow = chat_flow()
+    flow.request.path = "/v1/models"  # (a request Rotator leaves to the vendor: Interception does not mask it again)
+    masking.requestheaders(flow)
+    masking.request(flow)
+    assert hasattr(flow, "_rotator_hidden")
+    flow.response = tutils.tresp()
+    masking.response(flow)
+    assert not hasattr(flow, "_rotator_hidden")
+
