@@ -81,7 +81,11 @@ def _origin(prefix: str) -> tuple[Origin, bytes] | None:
         return None
     if url.scheme not in ("http", "https") or not url.host:
         return None
-    return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)), url.netloc
+    return _origin_of(url), url.netloc
+
+
+def _origin_of(url: httpx.URL) -> Origin:
+    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
 
 
 def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
@@ -109,8 +113,7 @@ def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
 
 def from_httpx(request: httpx.Request, content: bytes) -> Outgoing:
     url = request.url
-    origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-    return Outgoing(request.method, origin, url.netloc, url.raw_path, request.headers.raw, content,
+    return Outgoing(request.method, _origin_of(url), url.netloc, url.raw_path, request.headers.raw, content,
                     request.extensions.get("timeout", {}).get("connect"))
 
 
