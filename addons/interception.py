@@ -218,7 +218,7 @@ def _client_names(style: CredentialStyle) -> frozenset[bytes]:
 @functools.lru_cache(maxsize=16)
 def _names(style: CredentialStyle) -> frozenset[bytes]:
     """The header names `show_credential` replaces, as mitmproxy holds them (lowercased bytes)."""
-    return frozenset(n.encode() for n in (*style.client_headers, style.header.lower()))
+    return _client_names(style) | {style.header.lower().encode()}
 
 
 def hide_credential(flow: http.HTTPFlow, style: CredentialStyle, remember: bool = False) -> HeldCredential:

@@ -66,9 +66,7 @@ def outgoing(method: str, url: str, headers: list[tuple[bytes, bytes]], content:
     if where is None:
         return None
     origin, netloc = where
-    present = {n.lower() for n, _ in headers}
-    return Outgoing(method, origin, netloc, url[path_start:].encode("ascii"),
-                    ([] if b"host" in present else [(b"Host", netloc)]) + headers, content, connect_timeout)
+    return Outgoing(method, origin, netloc, url[path_start:].encode("ascii"), headers, content, connect_timeout)
 
 
 @lru_cache(maxsize=256)
@@ -89,7 +87,8 @@ def _origin_of(url: httpx.URL) -> Origin:
 
 
 def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
-    """The request's bytes; through an egress proxy (plain http), in absolute form with the proxy's credential."""
+    """The request's bytes; through an egress proxy (plain http), in absolute form with the proxy's credential.
+    A request without a Host header gets one first, where httpx puts it."""
     content = request.content
     target = request.target
     if forward is not None:
@@ -103,7 +102,7 @@ def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
         has_host |= lower == b"host"
         lines.append(name + b": " + value)
     if not has_host:
-        lines.append(b"Host: " + request.netloc)
+        lines.insert(1, b"Host: " + request.netloc)
     if content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
         lines.append(b"Content-Length: %d" % len(content))
     if forward is not None and forward.authorization:

@@ -38,7 +38,7 @@ GEMINI = "gemini"
 FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens")
 NULL_USAGE = b',"usage":null'
 NULL_USAGE_END = ',"usage":null}'
-_NULL_USAGE_BLOCK_END = b',"usage":null}\n\n'
+_NULL_USAGE_BLOCK_END = NULL_USAGE_END.encode() + b"\n\n"
 SPACED_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,')
 
 
