@@ -1,6 +1,6 @@
 """Rotator's configuration file: one YAML document, validated with pydantic.
 
-The shape is a public contract (see the README). Secrets may be written as `${ENV_VAR}` references, which are
+The shape is a public contract (see docs/configuration.md). Secrets may be written as `${ENV_VAR}` references, which are
 resolved at load time so a config file can be committed without its keys.
 """
 

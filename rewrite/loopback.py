@@ -1,7 +1,7 @@
 """The loopback HTTP/1.1 server through which the engine's bytes reach the client.
 
 mitmproxy can only stream bytes that arrive from a server connection, so intercepted flows are pointed at this
-server (see the README's architecture section). It speaks plain HTTP/1.1 with keep-alive to mitmproxy, hands
+server (see docs/architecture.md). It speaks plain HTTP/1.1 with keep-alive to mitmproxy, hands
 each request to a handler together with a `Responder`, and cancels the handler when mitmproxy hangs up (the
 client left). Several ports spread one client connection's concurrent flows, because mitmproxy opens at most a
 few connections per client connection and server address.

@@ -50,7 +50,7 @@ def register(cls: type[Adapter]) -> type[Adapter]:
     return cls
 
 
-# Each module registers its adapter; the order here is the order the README's table follows.
+# Each module registers its adapter; the order here is the order docs/configuration.md's table follows.
 from rewrite.adapters import (  # noqa: E402,F401
     cap,
     clamp,

@@ -1,6 +1,6 @@
 """scripts/bench: direct vs bare mitmdump vs Rotator vs LiteLLM, in one run, on one workload.
 
-See `scripts/bench --help` and the README's "Benchmark" section.
+See `scripts/bench --help` and docs/benchmark.md.
 """
 
 from __future__ import annotations
