@@ -259,6 +259,7 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
     """Record retries, repairs and watchdog firings on the flow, for mitmweb and saved flows."""
     flow.metadata.setdefault("rotator", {}).update({  # (keeps what other addons recorded, e.g. the client)
         "provider": job.provider.name,
+        "model": job.model,
         "protocol": job.route.protocol.name if job.route.protocol else None,
         "key": job.key,
         "events": job.notes,

@@ -1,7 +1,8 @@
 """The status page, served through the proxy itself the way mitmproxy serves mitm.it: a request to
 `http://rotator.status/` (or https, through CONNECT) is answered here, with no upstream connection (Rotator runs
 with connection_strategy=lazy, so the name is never resolved). `?format=json` for scripts, `?format=html` (or a
-browser's Accept) for a table; plain text otherwise.
+browser's Accept) for a table; plain text otherwise. `/metrics`: the same figures for Prometheus
+(rewrite/metrics.py).
 
 With `clients` configured, only a request carrying a client key (Authorization: Bearer, x-api-key,
 x-goog-api-key, ?key=) sees it; mitmproxy's proxyauth, when set, gates every request before this.
@@ -19,6 +20,7 @@ from addons.interception import called_host, hide_credential
 from rewrite.clients import ClientKeys, presented
 from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle
 from rewrite.engine import Engine
+from rewrite.metrics import Metrics
 from rewrite.status import Flight, Tally, page, render_html, render_json, render_text
 
 logger = logging.getLogger("rotator")
@@ -38,6 +40,7 @@ class Status:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.tally = Tally()
+        self.metrics = Metrics(self._pools, self._in_flight)
         self.host = STATUS_HOST
         self._clients = ClientKeys([])
         self._started: dict[str, float] = {}  # flow id -> when its request started, for the jobs in flight
@@ -68,6 +71,7 @@ class Status:
         rotator = flow.metadata.get("rotator")
         if isinstance(rotator, dict):
             self.tally.record(rotator)
+            self.metrics.record(rotator, time.time() - flow.request.timestamp_start)
 
     error = response
 
@@ -81,6 +85,15 @@ class Status:
                    for job in list(self.engine.jobs.values())]
         self._started = {i: t for i, t in self._started.items() if i in self.engine.jobs}
         return page(providers, flights, self.tally, now)
+
+    def _pools(self) -> list[dict]:
+        return [{**p.pool.describe(), "provider": p.name} for p in self.engine.router.providers if p.pool]
+
+    def _in_flight(self) -> dict[str, int]:
+        counts = dict.fromkeys((p.name for p in self.engine.router.providers), 0)
+        for job in list(self.engine.jobs.values()):
+            counts[job.provider.name] = counts.get(job.provider.name, 0) + 1
+        return counts
 
     def _serve(self, flow: http.HTTPFlow) -> None:
         req = flow.request
@@ -97,8 +110,11 @@ class Status:
                                 {"www-authenticate": 'Bearer realm="rotator"'})
         if req.method not in ("GET", "HEAD"):
             return self._answer(flow, 405, b"Rotator status: GET only\n", "text/plain", {"allow": "GET, HEAD"})
+        if path == "/metrics":
+            return self._answer(flow, 200, *self.metrics.exposition())
         if path != "/":
-            return self._answer(flow, 404, b"Rotator status: see / (?format=json for scripts)\n", "text/plain")
+            return self._answer(flow, 404, b"Rotator status: see / (?format=json for scripts) or /metrics\n",
+                                "text/plain")
         fmt = dict(parse_qsl(query)).get("format") or ("html" if "text/html" in req.headers.get("accept", "")
                                                        else "text")
         if fmt not in RENDERERS:

@@ -116,6 +116,7 @@ class Job:
     usage: dict | None = None  # the answer's normalised usage (rewrite/usage.py), when it reported one
     cost: float | None = None  # its cost in USD; None: unknown (no usage, or the model has no price)
     served: Provider | None = None  # the provider of the target being tried, or that answered (see targets)
+    model: str | None = None  # the model asked of that target
     # Every target tried, in order: provider, model, protocol, and how it ended (rewrite/targets.py).
     targets: list[dict] = field(default_factory=list)
     # Each target's upstream request and raw answer, when the request sent was not the client's (rewrite/steps.py).
@@ -285,7 +286,7 @@ class Exchange:
         self.leg = leg
         self._step = None
         self.job.served = self.provider = leg.provider
-        self.model = leg.model
+        self.model = self.job.model = leg.model
         self.more_targets = more
         p = self.proto
         self.adapters = chain_for(leg.provider, leg.model) if p is not None and not leg.translation else EMPTY_CHAIN
