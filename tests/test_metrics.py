@@ -57,7 +57,7 @@ def test_repairs_failures_and_refusals_count_with_the_kind_of_their_reason():
     metrics = Metrics()
     metrics.record({"provider": "anthropic", "model": "claude-haiku-4-5",
                     "events": [{"kind": "repaired", "detail": "stream ended without its completion signal "
-                                "(ReadError: peer reset at 12:00:01); ended as error", "cause": "ReadError: x"}]})
+                                "(upstream reset: ReadError); ended as error", "cause": "upstream reset: ReadError"}]})
     metrics.record({"provider": "anthropic", "model": "claude-haiku-4-5",
                     "events": [{"kind": "failed", "detail": "giving up: first-token timeout",
                                 "reason": "first-token timeout"}]})
@@ -65,7 +65,7 @@ def test_repairs_failures_and_refusals_count_with_the_kind_of_their_reason():
 
     s = scrape(metrics)
     haiku = {"provider": "anthropic", "model": "claude-haiku-4-5"}
-    assert value(s, "rotator_repairs_total", **haiku, reason="upstream error") == 1
+    assert value(s, "rotator_repairs_total", **haiku, reason="upstream reset") == 1
     assert value(s, "rotator_failures_total", **haiku, reason="first-token timeout") == 1
     assert value(s, "rotator_requests_total", **haiku, outcome="repaired") == 1
     assert value(s, "rotator_requests_total", **haiku, outcome="failed") == 1
@@ -116,6 +116,7 @@ def test_free_text_reasons_and_unbounded_model_names_do_not_make_new_series_with
     assert reason_kind("stream ended before the first token (upstream ended)") == "ended before the first token"
     assert reason_kind("every key rate limited, for 27 s more") == "every key rate limited"
     assert reason_kind("bad request: messages.3.content: unknown block type 'x'") == "bad request"
+    assert reason_kind("RemoteProtocolError: peer closed connection") == "upstream error"
     assert reason_kind("something new") == "other" and reason_kind(None) == "other"
 
     metrics = Metrics()
