@@ -182,7 +182,7 @@ class Config(_Strict):
     # A PEM file of CA certificates trusted for upstream TLS besides certifi's (e.g. a TLS-inspecting proxy's).
     upstream_ca: str | None = None
     state: StateConfig = StateConfig()
-    # USD per million tokens by model glob, over the built-in table (rewrite/prices.py).
+    # USD per million tokens by model glob, over the built-in prices from genai-prices (rewrite/prices.py).
     prices: dict[str, PriceConfig] = {}
 
     @field_validator("upstream_proxy")

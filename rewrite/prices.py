@@ -83,10 +83,9 @@ PRICE_KEYS = {"input": "input_mtok", "output": "output_mtok", "cache_read": "cac
               "cache_write": "cache_write_mtok", "reasoning": "output_reasoning_mtok"}
 
 
-def maintained(model: str) -> Price | None:
-    """genai-prices' price of `model` (as of now, for a model whose price changed on a date), None if it has none
-    for both input and output. A name it does not know is tried without the "models/" prefix and without its
-    snapshot suffixes."""
+def maintained(model: str) -> Price | Timed | None:
+    """genai-prices' price of `model`; None if it has none for both input and output. A name it does not know is
+    tried without the "models/" prefix and without its snapshot suffixes."""
     name = model.removeprefix("models/")
     while name:
         try:
@@ -97,8 +96,26 @@ def maintained(model: str) -> Price | None:
                 return None
             name = shorter
             continue
-        return converted(info.get_prices(datetime.now(UTC)))
+        return Timed(info) if isinstance(info.prices, list) else converted(info.prices)
     return None
+
+
+class Timed:
+    """A model whose genai-prices price depends on when it is used (a new price from a date on, off-peak hours):
+    the price in force is picked each time it is asked for; each of its prices is converted once."""
+
+    __slots__ = ("_info", "_converted")
+
+    def __init__(self, info) -> None:
+        self._info = info
+        self._converted: dict[int, Price | None] = {}  # by id: the ModelPrice objects live as long as `info`
+
+    def now(self) -> Price | None:
+        prices = self._info.get_prices(datetime.now(UTC))
+        key = id(prices)
+        if key not in self._converted:
+            self._converted[key] = converted(prices)
+        return self._converted[key]
 
 
 def converted(model_price) -> Price | None:
@@ -121,31 +138,33 @@ def _at(price, above: int) -> float | None:
 class PriceTable:
     """The price of a model: the config's entries first (an exact name, else the matching glob with the most
     literal characters, the first written on a tie), then the built-in prices (`maintained`). Lookups are cached:
-    a request costs one dict lookup."""
+    a request costs one dict lookup (and, for a price that depends on the time, picking the one in force)."""
 
     def __init__(self, overrides: dict[str, Price] | None = None,
-                 built_in: Callable[[str], Price | None] = maintained) -> None:
+                 built_in: Callable[[str], Price | Timed | None] = maintained) -> None:
         self.overrides = dict(overrides or {})
         self.built_in = built_in
         self._globs = sorted(
             (pattern for pattern in self.overrides if WILDCARDS.search(pattern)),
             key=lambda p: -len(WILDCARDS.sub("", p)),  # sorted() is stable: ties keep the order written
         )
-        self._cache: dict[str, Price | None] = {}
+        self._cache: dict[str, Price | Timed | None] = {}
 
     @classmethod
     def from_config(cls, prices: dict[str, PriceConfig]) -> PriceTable:
         return cls({pattern: entry.price() for pattern, entry in prices.items()})
 
     def price(self, model: str) -> Price | None:
+        """The model's price in force now."""
         if model in self._cache:
-            return self._cache[model]
-        found = self._find(model)
-        if len(self._cache) < 4096:  # model names come from clients: bounded
-            self._cache[model] = found
-        return found
+            found = self._cache[model]
+        else:
+            found = self._find(model)
+            if len(self._cache) < 4096:  # model names come from clients: bounded
+                self._cache[model] = found
+        return found.now() if isinstance(found, Timed) else found
 
-    def _find(self, model: str) -> Price | None:
+    def _find(self, model: str) -> Price | Timed | None:
         if model in self.overrides:
             return self.overrides[model]
         for pattern in self._globs:

@@ -1,9 +1,11 @@
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from genai_prices.types import ModelPrice, Tier, TieredPrices
 
 from protocols.unified import Usage
+from rewrite import prices
 from rewrite.config import ConfigError, parse
 from rewrite.prices import Price, PriceTable, converted, maintained
 
@@ -54,6 +56,21 @@ def test_genai_prices_tiers_and_missing_keys_convert_field_by_field():
     assert price == Price(2.0, 8.0, cache_read=0.2, tiers=((100, Price(3.0, 8.0, cache_read=0.2)),
                                                            (10, Price(2.5, 8.0, cache_read=0.2))))
     assert converted(ModelPrice(input_mtok=Decimal("0.1"))) is None  # no output price: not a model to cost
+
+
+def test_a_price_that_depends_on_the_time_of_day_is_the_one_in_force_at_each_answer(monkeypatch):
+    # deepseek-chat: $0.27 / $1.10 per million from 00:30 to 16:30 UTC, half that off-peak.
+    table, usage = PriceTable(), Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    at(monkeypatch, 12, 0)
+    assert table.cost("deepseek-chat", usage) == pytest.approx(0.27 + 1.10)
+    at(monkeypatch, 20, 0)
+    assert table.cost("deepseek-chat", usage) == pytest.approx(0.135 + 0.55)
+
+
+def at(monkeypatch, hour: int, minute: int) -> None:
+    """Make rewrite.prices see this time of day (UTC) as now."""
+    when = datetime(2026, 11, 23, hour, minute, tzinfo=UTC)
+    monkeypatch.setattr(prices, "datetime", type("Fixed", (datetime,), {"now": staticmethod(lambda tz=None: when)}))
 
 
 def test_a_models_price_is_looked_up_once():

@@ -25,9 +25,11 @@ HOSTS = {"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.c
 CACHE_READ, CACHE_WRITE, REASONING = 5, 3, 7
 TOKENS = Fault.tokens(cache_read=CACHE_READ, cache_write=CACHE_WRITE, reasoning=REASONING)
 OUTPUT = len(split_text(TEXT)) + REASONING
-# The vendors' published prices, USD per million tokens: input, cache read, cache write, output.
+# The vendors' published prices, USD per million tokens: input, cache read, cache write, output. DeepSeek's are
+# halved off-peak (16:30 to 00:30 UTC).
 PRICES = {"gpt-4o-mini": (0.15, 0.075, 0.15, 0.60), "claude-haiku-4-5": (1.0, 0.10, 1.25, 5.0),
-          "gemini-2.5-flash": (0.30, 0.03, 0.30, 2.50), "gpt-5-mini": (0.25, 0.025, 0.25, 2.0)}
+          "gemini-2.5-flash": (0.30, 0.03, 0.30, 2.50), "gpt-5-mini": (0.25, 0.025, 0.25, 2.0),
+          "deepseek-chat": (0.27, 0.07, 0.27, 1.10), "deepseek-chat off-peak": (0.135, 0.035, 0.135, 0.55)}
 
 
 def expected_usage(protocol: str) -> dict:
@@ -207,10 +209,9 @@ def test_usage_and_cost_of_translated_answers(fake_vendor, rotator, tmp_path):
         meta, where = flow.metadata["rotator"], (client, upstream, stream)
         assert meta["usage"] == expected_usage(upstream), where
         target_model = VIA[upstream][1]
-        if target_model in PRICES:
-            assert meta["cost"] == pytest.approx(expected_cost(upstream, target_model), rel=1e-6), where
-        else:
-            assert meta["cost"] is None, where  # deepseek-chat is not in the built-in table
+        prices = [target_model, f"{target_model} off-peak"]  # (a call at 16:30 UTC may meet either)
+        assert any(meta["cost"] == pytest.approx(expected_cost(upstream, m), rel=1e-6)
+                   for m in prices if m in PRICES), where
         assert f"{flow.id[:8]}: usage: {target_model}: " in proxy.full_log
     assert_no_pooled_key(proxy.full_log, path.read_bytes())
     assert not any(key in proxy.full_log for keys in TARGET_KEYS.values() for key in keys)
