@@ -20,6 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 MAX_MODELS = 200
 KEY_STATES = ("ready", "resting", "out")
+OUTCOMES = ("ok", "repaired", "failed")  # of a request served or given up; "refused" (no client key) besides
 TOKEN_KINDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens")
 TTFT_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60)
 DURATION_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
@@ -64,6 +65,7 @@ class Metrics:
     def __init__(self, pools: Callable[[], list[dict]] = list, in_flight: Callable[[], dict[str, int]] = dict) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self._models: set[str] = set()
+        self._series: dict[tuple[str, str], _Series] = {}
         by_model, by_reason = ("provider", "model"), ("provider", "model", "reason")
         family = {"registry": self.registry}
         self.requests = Counter("rotator_requests", "Requests answered, by provider, model and outcome "
@@ -98,7 +100,7 @@ class Metrics:
             return
         model = self._model(rotator.get("model"))
         if "refused" in rotator:
-            self.requests.labels(provider, model, "refused").inc()
+            self.requests.labels(provider, model, "refused").inc()  # (no usage, no timings)
             return
         # A routed request tries its targets in order: each note is of the target tried then.
         targets = [t for t in rotator.get("targets") or () if isinstance(t, dict)]
@@ -122,25 +124,26 @@ class Metrics:
             elif kind in ("failed", "cut"):
                 self.failures.labels(*trying, reason_kind(reason)).inc()
                 outcome = "failed"
-        provider, model = trying
-        self.requests.labels(provider, model, outcome).inc()
-        self.resumes.labels(provider, model)  # (shown at 0 until resuming comes)
+        series = self._series.get(trying)
+        if series is None:
+            series = self._series[trying] = _Series(self, *trying)
+        series.requests[outcome].inc()
         usage = rotator.get("usage")
         if isinstance(usage, dict):
-            for kind in TOKEN_KINDS:
+            for kind, counter in series.tokens.items():
                 count = usage.get(kind)
                 if isinstance(count, int) and not isinstance(count, bool) and count > 0:
-                    self.tokens.labels(provider, model, kind).inc(count)
+                    counter.inc(count)
             cost = rotator.get("cost")
             if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0:
-                self.cost.labels(provider, model).inc(cost)
+                series.cost.inc(cost)
             else:
-                self.unpriced.labels(provider, model).inc()
+                series.unpriced.inc()
         ttft = rotator.get("ttft")
         if isinstance(ttft, (int, float)) and not isinstance(ttft, bool) and ttft >= 0:
-            self.ttft.labels(provider, model).observe(ttft)
+            series.ttft.observe(ttft)
         if duration is not None and duration >= 0:
-            self.duration.labels(provider, model).observe(duration)
+            series.duration.observe(duration)
 
     def _target(self, target: dict) -> tuple[str, str]:
         return str(target.get("provider") or ""), self._model(target.get("model"))
@@ -154,6 +157,23 @@ class Metrics:
             self._models.add(model)
             return model
         return "other"
+
+
+class _Series:
+    """A provider and model's children of the families counted for every request (a label lookup takes a lock and
+    a dict lookup: done once, not per request). Created at 0, resumes included (shown at 0 until resuming comes)."""
+
+    __slots__ = ("requests", "tokens", "cost", "unpriced", "ttft", "duration")
+
+    def __init__(self, metrics: Metrics, provider: str, model: str) -> None:
+        labels = (provider, model)
+        self.requests = {o: metrics.requests.labels(*labels, o) for o in OUTCOMES}
+        self.tokens = {kind: metrics.tokens.labels(*labels, kind) for kind in TOKEN_KINDS}
+        self.cost = metrics.cost.labels(*labels)
+        self.unpriced = metrics.unpriced.labels(*labels)
+        self.ttft = metrics.ttft.labels(*labels)
+        self.duration = metrics.duration.labels(*labels)
+        metrics.resumes.labels(*labels)
 
 
 class _Live:

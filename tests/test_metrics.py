@@ -43,7 +43,8 @@ def test_requests_retries_tokens_cost_and_timings_by_provider_and_model():
     assert value(s, "rotator_retries_total", **mini, reason="status 429") == 2
     assert value(s, "rotator_tokens_total", **mini, kind="input_tokens") == 200
     assert value(s, "rotator_tokens_total", **mini, kind="cache_read_tokens") == 120
-    assert value(s, "rotator_tokens_total", **mini, kind="reasoning_tokens") is None  # none reported
+    assert value(s, "rotator_tokens_total", **mini, kind="reasoning_tokens") == 0  # none reported
+    assert value(s, "rotator_requests_total", **mini, outcome="failed") == 0
     assert value(s, "rotator_cost_usd_total", **mini) == 0.5
     assert value(s, "rotator_unpriced_answers_total", **mini) == 1
     assert value(s, "rotator_resumes_total", **mini) == 0
@@ -101,7 +102,8 @@ def test_key_states_and_requests_in_flight_are_read_when_scraped():
             for state in ("ready", "resting", "out")] == [0, 1, 0]
     assert value(s, "rotator_key_state", provider="openai", key=MASKED[1], state="ready") == 1
     assert value(s, "rotator_key_in_flight", provider="openai", key=MASKED[1]) == 2
-    assert value(s, "rotator_in_flight", provider="openai") == 2 and value(s, "rotator_in_flight", provider="gemini") == 0
+    assert value(s, "rotator_in_flight", provider="openai") == 2
+    assert value(s, "rotator_in_flight", provider="gemini") == 0
 
     pools[0]["keys"][0]["state"] = "ready"
     in_flight["openai"] = 0
