@@ -84,8 +84,8 @@ PRICE_KEYS = {"input": "input_mtok", "output": "output_mtok", "cache_read": "cac
 
 
 def maintained(model: str) -> Price | Timed | None:
-    """genai-prices' price of `model`; None if it has none for both input and output. A name it does not know is
-    tried without the "models/" prefix and without its snapshot suffixes."""
+    """genai-prices' price of `model`; None if it does not know the model, or has no input or output price for it.
+    A name it does not know is tried without the "models/" prefix and without its snapshot suffixes."""
     name = model.removeprefix("models/")
     while name:
         try:
