@@ -3,6 +3,8 @@ and a client's path never leaves its provider's base_url. The URLs are read back
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from urllib.parse import unquote
 
@@ -14,9 +16,12 @@ from hypothesis import strategies as st
 from protocols.gemini import with_model
 from protocols.translate.gemini import endpoint
 from protocols.urls import UnsafeURLValue, path_problem, segment, segment_problem
-from rewrite.config import parse
+from rewrite.config import StreamingConfig, parse
+from rewrite.exchange import Job
 from rewrite.providers import build
+from rewrite.router import Route
 from rewrite.targets import Leg
+from rewrite.ws_upstream import SocketJob, open_upstream
 
 # What a model name may become upstream: /v1beta/models/{one segment}:method, nothing else.
 GEMINI_CALL = re.compile(r"/prefix/v1beta/models/([^/?#]+):(generateContent|streamGenerateContent)\Z")
@@ -111,3 +116,12 @@ def test_a_path_with_a_dot_segment_a_fragment_or_a_control_character_is_refused(
                                   "/v1/files/a.b", "/v1/files/...", "/v1/x%20y", "/v1/responses/resp_1..2"])
 def test_ordinary_paths_pass(path):
     assert path_problem(path) is None
+
+
+def test_a_websocket_handshake_whose_path_climbs_is_refused_before_any_connection():
+    openai = providers()["openai"]  # (vendor.test is never resolved: the handshake is refused first)
+    sj = SocketJob(Job("job-0001", Route(openai, None)), [("authorization", "Bearer c")], "/v1/../../admin?x=1")
+    failure = asyncio.run(open_upstream(sj, StreamingConfig(first_token_timeout=2)))
+    assert failure.status == 400 and not failure.retryable and sj.upstream is None
+    assert json.loads(failure.body)["error"]["type"] == "invalid_request_error"
+    assert "dot segment" in json.loads(failure.body)["error"]["message"]
