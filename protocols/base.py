@@ -128,6 +128,7 @@ class Protocol:
     family: ClassVar[str]  # which providers speak it: "openai", "anthropic" or "gemini"
     heartbeat: ClassVar[bytes | None] = None  # a keepalive the protocol's SDKs ignore, or None if none is safe
     path_suffix: ClassVar[str] = ""
+    model_in_path: ClassVar[bool] = False  # the model is named in the URL path (Gemini), not in the body
     repairer_class: ClassVar[type[Repairer]]
     aggregator_class: ClassVar[type[Aggregator]]
 

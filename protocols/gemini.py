@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from .base import Aggregator, Event, Protocol, Repairer, integer
 from .errors import gemini_error
 from .registry import register
 from .sse import dumps, json_event, load_object
+from .urls import segment
 
 PATH = re.compile(r"/(?:models|tunedModels)/([^/:]+):(?:generateContent|streamGenerateContent)$")
 GENERATE = ":generateContent"
@@ -164,6 +166,15 @@ class GeminiAggregator(Aggregator):
         return {"candidates": candidates, **self._echo}
 
 
+def with_model(path: str, model: str) -> str:
+    """A Gemini call's path asking for `model` instead, escaped as one segment (UnsafeURLValue if it cannot be);
+    another path as it is."""
+    match = PATH.search(path)
+    if match is None:
+        return path
+    return path[: match.start(1)] + segment(model) + path[match.end(1) :]
+
+
 def _with_alt_sse(query: str) -> str:
     params = [param for param in query.split("&") if param and not param.startswith(ALT_PREFIX)]
     return "&".join([*params, ALT_SSE])
@@ -173,6 +184,7 @@ class Gemini(Protocol):
     name = "gemini"
     family = "gemini"
     heartbeat = None  # the SDK raises on any line that is not `data: {json}`
+    model_in_path = True
     repairer_class = GeminiRepairer
     aggregator_class = GeminiAggregator
 
@@ -188,7 +200,7 @@ class Gemini(Protocol):
 
     def model(self, path: str, body: dict) -> str:
         match = PATH.search(path)
-        return match.group(1) if match else ""
+        return unquote(match.group(1), errors="replace") if match else ""
 
     def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
         if path.endswith(GENERATE):

@@ -31,6 +31,7 @@ from protocols import translate
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.unified import Request
+from protocols.urls import UnsafeURLValue, path_problem, segment_problem, shown
 from rewrite import retry
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
@@ -75,6 +76,8 @@ STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffe
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
+# json.loads raises RecursionError on deep nesting (and so would copying or encoding such a body).
+TOO_DEEP = "the request body is nested too deeply to be read"
 
 
 def piece_reader(resp: httpx.Response) -> Callable[[], Awaitable[bytes]]:
@@ -132,6 +135,11 @@ class Job:
         logger.info("rotator: %s %s: %s: %s", self.provider.name, self.id[:8], kind, detail)
 
 
+def error_protocol(provider: Provider, proto: Protocol | None) -> Protocol:
+    """The protocol whose error shape answers a request: its own, else its provider's family's."""
+    return proto or next(p for p in protocols.all() if p.family == provider.family)
+
+
 def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting) -> Failure:
     """The answer when no key of the pool may be used within first_token_timeout, in the protocol's error shape
     (else its family's): 401 if the vendor rejected every key, else 429 with the seconds until the first key is
@@ -147,8 +155,7 @@ def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resti
     else:
         status, extra = 429, [("retry-after", str(seconds))]
         message = f"Rotator: every key of the {provider.name} pool is rate limited for {seconds} s more"
-    proto = proto or next((p for p in protocols.all() if p.family == provider.family), None)
-    body = proto.error_body(status, message) if proto else json.dumps({"error": {"message": message}}).encode()
+    body = error_protocol(provider, proto).error_body(status, message)
     reason = ("every key rejected" if resting.rejected else "every key busy" if resting.busy
               else f"every key rate limited, for {seconds} s more")
     return Failure(reason, status, [("content-type", "application/json"), *extra], body, retryable=False)
@@ -179,11 +186,14 @@ class Exchange:
         self.last_rx = self.last_tx = self.t0 = self.loop.time()
         self.body: dict | None = None
         self.proto: Protocol | None = job.route.protocol
+        self.refusal: str | None = None  # why the request is answered 400 before any upstream call
         if self.proto is not None:
             try:
                 body = json.loads(request.body)
             except (ValueError, UnicodeDecodeError):
                 body = None
+            except RecursionError:
+                body, self.refusal = None, TOO_DEEP
             if isinstance(body, dict):
                 self.body = body
             else:
@@ -212,14 +222,21 @@ class Exchange:
     async def run(self) -> None:
         """Try the request's targets in order (one, the called provider, unless a route names others); a target
         that fails before the client's first token hands the request to the next."""
+        refusal = self.refusal or self._unsafe_url()
+        if refusal is not None:
+            self._refuse(refusal)
+            return
         chosen = self._targets()
         failure: Failure | None = None
         for n, (provider, target) in enumerate(chosen):
             more = n + 1 < len(chosen)
             try:
                 leg = self._leg(provider, target)
-            except TranslationError as e:
-                self._answer_now(400, self.proto.error_body(400, f"Rotator: {e}"), f"bad request: {e}"[:200])
+            except (TranslationError, UnsafeURLValue) as e:
+                self._refuse(str(e))
+                return
+            except RecursionError:
+                self._refuse(TOO_DEEP)
                 return
             except Refused as e:
                 self._answer_now(e.status, e.body, e.reason)
@@ -303,6 +320,23 @@ class Exchange:
                         leg.record.get("translated") or leg.protocol.name)
         if self.hooks is not None and leg.wants_answer and (answer := leg.final_answer()) is not None:
             self.hooks.answer(leg, answer)
+
+    def _unsafe_url(self) -> str | None:
+        """Why the client's path, or the model its path names, cannot go into an upstream URL; None if both can."""
+        problem = path_problem(self.path)
+        if problem is not None:
+            return f"the request path {problem}: it is not sent upstream"
+        p = self.job.route.protocol
+        if p is not None and p.model_in_path:
+            model = p.model(self.path, {})
+            if (problem := segment_problem(model)) is not None:
+                return f"the model name {shown(model)} {problem}: it cannot be sent in a URL"
+        return None
+
+    def _refuse(self, reason: str) -> None:
+        """Answer 400 in the client's protocol (its provider's family's for another path), before any upstream call."""
+        proto = error_protocol(self.called, self.proto or self.job.route.protocol)
+        self._answer_now(400, proto.error_body(400, f"Rotator: {reason}"), f"bad request: {reason}"[:200])
 
     def _answer_now(self, status: int, body: bytes, reason: str) -> None:
         """Answer the client before any upstream call (a request no target can take as it is)."""
@@ -455,6 +489,8 @@ class Exchange:
         if built is None:
             try:
                 path, query, body = t.upstream_request(stream, self.hooks, leg)
+            except UnsafeURLValue as e:
+                raise TranslationError(str(e)) from None
             except MALFORMED as e:
                 raise TranslationError(f"malformed {self.proto.name} request: {type(e).__name__}: {e}") from None
             path, body, headers = adapted(leg, path, body, t.headers(self.request.headers))
@@ -526,6 +562,9 @@ class Exchange:
             return Failure(f"bad upstream request: {e}", retryable=False)
         except ValueError as e:  # a header that cannot be sent (upstream.encode_headers): perhaps the key's
             return Failure(f"bad upstream request: {e}")
+        except RecursionError:  # a body deep enough to parse, too deep to copy or encode
+            body = error_protocol(self.provider, self.proto).error_body(400, f"Rotator: {TOO_DEEP}")
+            return Failure(TOO_DEEP, 400, [("content-type", "application/json")], body, retryable=False)
         try:
             if not await self._supervise(sending, lambda: deadline):
                 sending.cancel()

@@ -18,6 +18,7 @@ from functools import partial
 import protocols
 import protocols.translate as translate
 from protocols.base import Aggregator, Event, Protocol, Repairer
+from protocols.gemini import with_model
 from protocols.sse import dumps, format_event, load_object
 from protocols.translate import Decoder, StreamFolder, StreamTranslator
 from protocols.translate.base import MALFORMED
@@ -163,8 +164,8 @@ def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, pa
     leg = Leg(provider, model, proto, called, path, query, body)
     if model != asked:
         leg.unchanged = False
-        if proto.name == "gemini":  # the model is named in the path
-            leg.path = path.replace(f"/models/{asked}:", f"/models/{model}:", 1)
+        if proto.model_in_path:
+            leg.path = with_model(path, model)
         else:
             leg.body = {**body, "model": model}
     if not called:

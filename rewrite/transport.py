@@ -28,6 +28,8 @@ MAX_IDLE_PER_ORIGIN = 64
 READ_SIZE = 65536
 _CRLF = b"\r\n"
 _NO_BODY_STATUS = (204, 304)
+# The egress proxy's refusal of an absolute-form request (its answer comes where the vendor's would).
+PROXY_AUTH_REQUIRED = 407
 
 Origin = tuple[str, str, int]
 # The response extension holding the body's reader: `await response.extensions[BODY].next_piece()` gives the
@@ -232,6 +234,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
         try:
             await self._send(conn, request, reused)
             status, reason, headers = await self._read_head(conn, reused)
+            if status == PROXY_AUTH_REQUIRED and conn.forward is not None:  # the proxy's answer, not the vendor's
+                said = reason.decode("latin-1")[:60]
+                raise httpx.ProxyError(f"the upstream proxy {conn.forward} refused the request for "
+                                       f"{request.netloc.decode()}: {status} {said}".rstrip())
         except BaseException:
             conn.close()
             raise

@@ -247,7 +247,7 @@ def body_text(body: object, size: object, left_out: object) -> str:
     if not left_out:
         try:
             body = json.dumps(json.loads(body), ensure_ascii=False, indent=2)
-        except ValueError:
+        except (ValueError, RecursionError):  # (json.loads raises RecursionError on deep nesting)
             pass
     shown = body
     if len(body) > MAX_STEP_BODY:
@@ -314,7 +314,7 @@ def arguments(text: str) -> str:
     """A tool call's arguments, parsed and indented; as they are, and said, if they are not whole JSON."""
     try:
         return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
-    except ValueError:
+    except (ValueError, RecursionError):
         return clip(text, MAX_TEXT) + "\n(arguments are not whole JSON)"
 
 

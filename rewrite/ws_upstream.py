@@ -16,10 +16,11 @@ import certifi
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+from protocols.urls import path_problem
 from rewrite import retry
 from rewrite.config import StreamingConfig
 from rewrite.credentials import mask
-from rewrite.exchange import Job, every_key_resting
+from rewrite.exchange import Job, error_protocol, every_key_resting
 from rewrite.retry import Failure
 from rewrite.upstream import request_headers
 
@@ -55,6 +56,10 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig) -> Failure | None:
     provider = sj.job.route.provider
     pool = provider.pool
     path, _, query = sj.target.partition("?")
+    if (problem := path_problem(path)) is not None:  # it would climb out of base_url's path (protocols/urls.py)
+        body = error_protocol(provider, None).error_body(400, f"Rotator: the request path {problem}")
+        return Failure(f"bad request: the path {problem}", 400, [("content-type", "application/json")], body,
+                       retryable=False)
     headers = [(n, v) for n, v in request_headers(sj.headers) if n.lower() not in _HANDSHAKE]
     attempts = 1 + cfg.first_token_retries
     failure: Failure | None = None

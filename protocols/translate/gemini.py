@@ -52,6 +52,7 @@ from ..unified import (
     stable_tool_id,
     whole_arguments,
 )
+from ..urls import segment
 from .base import Decoder, Encoder, Translator, count
 from .common import (
     budget_for,
@@ -569,7 +570,7 @@ class GeminiEncoder(Encoder):
 
 
 def endpoint(model: str, stream: bool) -> tuple[str, str]:
-    model = model.removeprefix(MODELS_PREFIX)
+    model = segment(model.removeprefix(MODELS_PREFIX))
     if stream:
         return STREAM_PATH.format(model=model), STREAM_QUERY
     return GENERATE_PATH.format(model=model), ""

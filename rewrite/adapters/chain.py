@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+from protocols.gemini import with_model
 from rewrite.adapters import Adapter, UpstreamRequest
 from rewrite.adapters.entries import AdapterEntry
 
@@ -32,7 +33,7 @@ class AdapterChain:
         protocol names it there (Gemini's `/models/{model}:generateContent`) rather than in the body."""
         req = self.apply_request(body, headers, model)
         if model and req.model != model and "model" not in body:
-            path = path.replace(f"/models/{model}:", f"/models/{req.model}:", 1)
+            path = with_model(path, req.model)
         return path, req.body, req.headers
 
     def answer_event(self, data: dict) -> dict:

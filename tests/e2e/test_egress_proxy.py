@@ -6,6 +6,8 @@ http base URL as absolute-form requests; the proxy's password shows nowhere."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.clients import PROTOCOLS, call, make_client
@@ -102,3 +104,24 @@ def test_a_proxy_that_refuses_is_reported_without_its_password(fake_vendor, rota
     assert "407" in str(e.value.body) and PASSWORD not in str(e.value.body)
     assert fake_vendor.requests == []
     assert egress.seen and all(a.status == 407 for a in egress.seen)
+
+
+@pytest.mark.parametrize("protocol", ["chat", "anthropic"])
+def test_a_proxy_that_refuses_an_absolute_form_request_is_a_502_not_the_vendors_407(fake_vendor, rotator, protocol):
+    vendor = f"127.0.0.1:{fake_vendor.port}"
+    egress = ConnectProxy({vendor: ("127.0.0.1", fake_vendor.port)}, credentials=(USER, PASSWORD)).start()
+    try:
+        proxy = rotator(upstream_proxy=f"http://{USER}:wrong-{PASSWORD}@127.0.0.1:{egress.port}",
+                        streaming={"first_token_retries": 1})
+        client = make_client(protocol).with_options(max_retries=0)
+        with pytest.raises(Exception) as e:
+            call(protocol, client, stream=False)
+    finally:
+        egress.stop()
+    assert getattr(e.value, "status_code", None) == 502, e.value
+    message = json.dumps(e.value.body)
+    assert "upstream proxy" in message and "refused" in message and "407" in message
+    assert PASSWORD not in message
+    assert fake_vendor.requests == []
+    assert egress.seen and all(a.status == 407 for a in egress.seen)
+    assert_password_hidden(proxy)
