@@ -169,7 +169,8 @@ class RotatorProcess:
             f"confdir={self.confdir}",
             "--set",
             f"rotator_config={self.config_path}",
-            *HANDOFF_ARGS,
+            # (an addon option set twice makes mitmproxy drop every addon option given on the command line)
+            *(() if "rotator_in_memory=false" in self.args else HANDOFF_ARGS),
             *self.args,
         ]
 
