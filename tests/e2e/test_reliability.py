@@ -345,6 +345,18 @@ def test_the_loopback_tcp_hand_off_serves_and_repairs_the_same(fake_vendor, rota
     assert_truncated(protocol, seen)
 
 
+def test_a_mitmproxy_whose_internals_differ_gets_the_tcp_hand_off_and_one_warning(fake_vendor, rotator):
+    proxy = rotator(streaming=FAST, fresh=True, script="tests/e2e/differing_mitmproxy.py")
+    assert stream("chat", make_client("chat")).text == TEXT
+    log = proxy.proc.log_text()  # (from the start: the warning comes before the proxy listens)
+    assert log.count("rotator: in-memory hand-off off: mitmproxy ") == 1
+    assert "(ConnectionHandler.server_event(self, event) holds _server_event_lock); using loopback TCP" in log
+    fake_vendor.script(MID_ANSWER["cut-clean"])
+    seen = stream("chat", make_client("chat"))
+    assert seen.text == PREFIX
+    assert_truncated("chat", seen)
+
+
 def test_chat_stream_helper_raises_length_finish_reason_error_on_a_cut(fake_vendor, rotator):
     rotator(streaming=FAST)
     fake_vendor.script(Fault.cut_after(deltas=DELTAS, how="reset"))
