@@ -8,16 +8,23 @@ streamed event. Every other connection is opened as before.
 
 The bytes the engine writes also skip the wake-up of mitmproxy's reading task: while that task is idle, they go
 straight to its connection handler, as the task would hand them on (`direct_reads`).
+
+Both rely on mitmproxy's internals, checked against the source of mitmproxy 12.2.3 and 12.3.1 (its connection
+handler, `mitmproxy/proxy/server.py`, is the same in both). At start-up `internals_mismatch` checks the installed
+mitmproxy for each of them (the code itself, not its version number); if one differs, the hand-off stays off and
+Rotator uses loopback TCP, as with `rotator_in_memory=false`, after a one-line warning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import logging
 import types
 from collections.abc import Callable
 
-from mitmproxy import ctx
+from mitmproxy import ctx, version
 from mitmproxy.connection import Connection
 from mitmproxy.proxy import events
 from mitmproxy.proxy import server as proxy_server
@@ -50,8 +57,9 @@ class Handoff:
     def _install(self) -> None:
         if self._installed:
             return
-        if getattr(proxy_server, "asyncio", None) is not asyncio:  # mitmproxy changed how it connects
-            logger.warning("rotator: in-memory hand-off unavailable with this mitmproxy; using loopback TCP")
+        if differs := internals_mismatch():
+            logger.warning("rotator: in-memory hand-off off: mitmproxy %s differs from what it uses (%s); using "
+                           "loopback TCP", version.VERSION, differs)
             return
         server = self.engine.server
         opening = asyncio.open_connection
@@ -77,6 +85,43 @@ class Handoff:
         if self._installed:
             proxy_server.asyncio = asyncio
             self._installed = False
+
+
+def internals_mismatch() -> str | None:
+    """The first of mitmproxy's internals the hand-off uses that the installed mitmproxy does not have as expected;
+    None when it has them all."""
+    handler, fields = proxy_server.ConnectionHandler, dataclasses.fields
+    checks = {
+        "its connection handler's module imports asyncio": lambda: proxy_server.asyncio is asyncio,
+        "ConnectionHandler.open_connection(self, command) calls asyncio.open_connection": lambda: _coroutine(
+            handler.open_connection, ["self", "command"], "asyncio", "open_connection", "transports"),
+        "ConnectionHandler.handle_connection passes what it reads to server_event as DataReceived": lambda: _coroutine(
+            handler.handle_connection, ["self", "connection"], "read", "server_event", "DataReceived"),
+        "ConnectionHandler.server_event(self, event) holds _server_event_lock": lambda: _coroutine(
+            handler.server_event, ["self", "event"], "_server_event_lock"),
+        "ConnectionHandler sets transports and _server_event_lock": lambda: _uses(
+            handler.__init__, "transports", "_server_event_lock"),
+        "ConnectionIO.writer": lambda: "writer" in {f.name for f in fields(proxy_server.ConnectionIO)},
+        "events.DataReceived(connection, data)": lambda: [f.name for f in fields(events.DataReceived)] == [
+            "connection", "data"],
+    }
+    for what, holds in checks.items():
+        try:
+            if not holds():
+                return what
+        except (AttributeError, TypeError, ValueError):
+            return what
+    return None
+
+
+def _coroutine(function, parameters: list[str], *names: str) -> bool:
+    return (inspect.iscoroutinefunction(function) and list(inspect.signature(function).parameters) == parameters
+            and _uses(function, *names))
+
+
+def _uses(function, *names: str) -> bool:
+    """Whether `function`'s code names each of `names` (a global, an attribute or a method it uses)."""
+    return set(names) <= set(function.__code__.co_names)
 
 
 def _opening_connection() -> tuple[object, Connection | None]:

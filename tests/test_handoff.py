@@ -2,12 +2,18 @@
 other connection mitmproxy opens is a real one, and turning the option off restores mitmproxy as it was."""
 
 import asyncio
+import dataclasses
+import logging
+import types
 from types import SimpleNamespace
 
+import pytest
+from mitmproxy import version
 from mitmproxy.proxy import server as proxy_server
 from mitmproxy.test import taddons
 
-from addons.handoff import Handoff
+import addons.handoff as handoff_module
+from addons.handoff import Handoff, internals_mismatch
 from rewrite.loopback import LoopbackServer
 
 
@@ -54,3 +60,70 @@ async def test_connections_to_the_loopback_server_skip_the_kernel_and_others_do_
     assert proxy_server.asyncio is asyncio
     elsewhere.close()
     server.close()
+
+
+def test_the_installed_mitmproxy_has_every_internal_the_hand_off_uses():
+    assert internals_mismatch() is None
+
+
+class Shapes:
+    """mitmproxy internals the hand-off uses, each changed as a later version might change it."""
+
+    @staticmethod
+    def connects_another_way(monkeypatch):
+        async def open_connection(self, command):
+            await self.connect_stream(command)
+
+        monkeypatch.setattr(proxy_server.ConnectionHandler, "open_connection", open_connection)
+
+    @staticmethod
+    def opens_with_other_parameters(monkeypatch):
+        async def open_connection(self, command, timeout):
+            self.transports[command.connection] = await asyncio.open_connection(timeout=timeout)
+
+        monkeypatch.setattr(proxy_server.ConnectionHandler, "open_connection", open_connection)
+
+    @staticmethod
+    def drops_the_server_event_lock(monkeypatch):
+        def __init__(self, context):
+            self.transports = {}
+
+        monkeypatch.setattr(proxy_server.ConnectionHandler, "__init__", __init__)
+
+    @staticmethod
+    def imports_asyncio_another_way(monkeypatch):
+        monkeypatch.setattr(proxy_server, "asyncio", types.ModuleType("asyncio"))
+
+    @staticmethod
+    def renames_received_data(monkeypatch):
+        @dataclasses.dataclass
+        class DataReceived:
+            connection: object
+            payload: bytes
+
+        monkeypatch.setattr(handoff_module.events, "DataReceived", DataReceived)
+
+    @staticmethod
+    def keeps_no_writer(monkeypatch):
+        @dataclasses.dataclass
+        class ConnectionIO:
+            handler: object = None
+            stream: object = None
+
+        monkeypatch.setattr(proxy_server, "ConnectionIO", ConnectionIO)
+
+
+@pytest.mark.parametrize("change", [name for name in vars(Shapes) if not name.startswith("_")])
+def test_a_mitmproxy_whose_internals_differ_gets_loopback_tcp_and_one_warning(monkeypatch, caplog, change):
+    getattr(Shapes, change)(monkeypatch)
+    differs = internals_mismatch()
+    assert differs is not None
+    connecting = proxy_server.asyncio
+    handoff = Handoff(SimpleNamespace(server=LoopbackServer(answer)))
+    with taddons.context(handoff) as tctx, caplog.at_level(logging.WARNING, logger="addons.handoff"):
+        tctx.configure(handoff, rotator_in_memory=True)
+        assert proxy_server.asyncio is connecting  # mitmproxy connects as it always does: loopback TCP
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning == (f"rotator: in-memory hand-off off: mitmproxy {version.VERSION} differs from what it uses "
+                       f"({differs}); using loopback TCP")
+    handoff.done()

@@ -24,6 +24,9 @@ from ruamel.yaml import YAML
 REPO = Path(__file__).resolve().parents[2]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 ADDON = "addons/rotator.py"
+# ROTATOR_E2E_HANDOFF=tcp: every mitmdump hands flows to the engine over loopback TCP (`rotator_in_memory=false`,
+# what Rotator falls back to when mitmproxy's internals differ), so the suite can run in both hand-off modes.
+HANDOFF_ARGS = ("--set", "rotator_in_memory=false") if os.environ.get("ROTATOR_E2E_HANDOFF") == "tcp" else ()
 
 CLIENT_KEYS = {
     "OPENAI_API_KEY": "sk-client-placeholder",
@@ -166,6 +169,8 @@ class RotatorProcess:
             f"confdir={self.confdir}",
             "--set",
             f"rotator_config={self.config_path}",
+            # (an addon option set twice makes mitmproxy drop every addon option given on the command line)
+            *(() if "rotator_in_memory=false" in self.args else HANDOFF_ARGS),
             *self.args,
         ]
 

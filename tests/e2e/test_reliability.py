@@ -330,17 +330,31 @@ def test_cut_or_stalled_stream_ends_truncated(fake_vendor, rotator, protocol, fa
         assert req.outcome == fault
 
 
+TCP_HANDOFF = ("--set", "rotator_in_memory=false")
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_the_loopback_tcp_hand_off_serves_and_repairs_the_same(fake_vendor, rotator, protocol):
     """`--set rotator_in_memory=false` (also what Rotator falls back to if mitmproxy stops opening server
     connections the way addons/handoff.py expects): engine and mitmproxy talk over loopback TCP, same behaviour."""
-    tcp = ("--set", "rotator_in_memory=false")
-    warmed(rotator, fake_vendor, protocol, streaming=FAST, args=tcp)
+    warmed(rotator, fake_vendor, protocol, streaming=FAST, args=TCP_HANDOFF)
     assert stream(protocol, make_client(protocol)).text == TEXT
     fake_vendor.script(MID_ANSWER["cut-clean"])
     seen = stream(protocol, make_client(protocol))
     assert seen.text == PREFIX
     assert_truncated(protocol, seen)
+
+
+def test_a_mitmproxy_whose_internals_differ_gets_the_tcp_hand_off_and_one_warning(fake_vendor, rotator):
+    proxy = rotator(streaming=FAST, fresh=True, script="tests/e2e/differing_mitmproxy.py")
+    assert stream("chat", make_client("chat")).text == TEXT
+    log = proxy.proc.log_text()  # (from the start: the warning comes before the proxy listens)
+    assert log.count("rotator: in-memory hand-off off: mitmproxy ") == 1
+    assert "(ConnectionHandler.server_event(self, event) holds _server_event_lock); using loopback TCP" in log
+    fake_vendor.script(MID_ANSWER["cut-clean"])
+    seen = stream("chat", make_client("chat"))
+    assert seen.text == PREFIX
+    assert_truncated("chat", seen)
 
 
 def test_chat_stream_helper_raises_length_finish_reason_error_on_a_cut(fake_vendor, rotator):
@@ -414,11 +428,12 @@ def read_one_chunk_and_close(protocol: str) -> float:
     return time.time()
 
 
+@pytest.mark.parametrize("handoff", [(), TCP_HANDOFF], ids=["in-memory", "tcp"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_closed_client_stops_the_upstream(fake_vendor, rotator, protocol):
+def test_closed_client_stops_the_upstream(fake_vendor, rotator, protocol, handoff):
     # ~5 s for the whole answer; the preamble alone takes up to 1.6 s, so the first token may come after FAST's
     # first-token timeout: the stream itself is healthy, only slow.
-    rotator(streaming={**FAST, "first_token_timeout": 5})
+    rotator(streaming={**FAST, "first_token_timeout": 5}, args=handoff)
     fake_vendor.script(Fault.slow(0.4))
 
     closed_at = read_one_chunk_and_close(protocol)
