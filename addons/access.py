@@ -10,7 +10,8 @@ too). On such a request (any path, WebSocket upgrades included):
   unless the config's `allow_browsers` is set, so a web page cannot spend the pools through a browser that uses
   Rotator as its proxy.
 A refused request never goes upstream. An accepted request is tagged with the client's name on the flow
-(`flow.metadata["rotator"]["client"]`) and in one log line. Without a pool in play, nothing changes.
+(`flow.metadata["rotator"]["client"]`) and in one log line, and its client key is taken out of the request: it
+never goes upstream, not even to a keyless provider a route falls back to. Without a pool in play, nothing changes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from mitmproxy import http
 
 import protocols
 from addons.interception import called_host, hide_credential
-from rewrite.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, Verdict, check, presented
+from rewrite.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, Verdict, check, presented, without_query_key
+from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
 from rewrite.providers import Provider
 
@@ -76,6 +78,7 @@ class Access:
             hide_credential(flow, style)
             self._refuse(flow, provider, verdict)
             return
+        withdraw_credential(flow, style)
         flow.metadata.setdefault("rotator", {})["client"] = verdict.client
         logger.info("rotator: %s %s: client: %s", provider.name, flow.id[:8], verdict.client)
 
@@ -94,6 +97,17 @@ class Access:
         flow.metadata["rotator"] = {"provider": provider.name, "refused": detail}
         if verdict.tell:
             logger.info("rotator: %s %s: refused: %s", provider.name, flow.id[:8], detail)
+
+
+def withdraw_credential(flow: http.HTTPFlow, style: CredentialStyle) -> None:
+    """Take the client's credential out of the request: a client key is Rotator's own, never a vendor's."""
+    req = flow.request
+    names = {n.encode() for n in style.client_headers}
+    req.headers.fields = tuple(f for f in req.headers.fields if f[0].lower() not in names)
+    path, _, query = req.path.partition("?")
+    if style.client_query and query:
+        query = without_query_key(style, query)
+        req.path = f"{path}?{query}" if query else path
 
 
 def client_address(flow: http.HTTPFlow) -> str:

@@ -64,9 +64,7 @@ class Interception:
         if route is None:
             return
         job = self.engine.submit(flow.id, route)
-        held = hide_credential(flow, route.provider.credential)
-        # A client key (addons/access.py) never goes upstream, not even to a keyless provider a route falls back to.
-        job.credential = None if "client" in flow.metadata.get("rotator", {}) else held
+        job.credential = hide_credential(flow, route.provider.credential)
         client = flow.client_conn.id
         port = self.engine.server.acquire_port(client)
         self._origins[flow.id] = _Origin(req.scheme, req.host, req.port, port, client)

@@ -125,6 +125,11 @@ def presented(style: CredentialStyle, headers: list[tuple[str, str]], query: str
     return keys
 
 
+def without_query_key(style: CredentialStyle, query: str) -> str:
+    """The query without the parameter a client may carry its key in."""
+    return "&".join(p for p in _parts(query) if not (style.client_query and _name(p) == style.client_query))
+
+
 @dataclass
 class HeldCredential:
     """A client's own credential, taken out of a request so the flow holds only its masked form; `restore` puts

@@ -34,6 +34,7 @@ from tests.e2e.harness import (
     default_config,
     free_port,
 )
+from tests.fake_vendor import Fault
 from tests.fake_vendor_ws import FakeWebSocketVendor
 
 pytestmark = pytest.mark.e2e
@@ -468,11 +469,13 @@ def test_without_a_pool_the_clients_account_headers_go_upstream(fake_vendor, rot
 #    browsers do not spend the pools
 
 ROUTED_MODEL = "claude-via-pool"  # a model of the keyless anthropic provider that a route serves from a pool
+FALLBACK_MODEL = "claude-pool-first"  # the same, falling back to the keyless anthropic provider itself
 TARGET_KEYS = ["sk-target-pool-1", "sk-target-pool-2"]
 ROUTED = {
     "providers": {"anthropic": {"keys": None},
                   "target": {"kind": "openai", "base_url": "{vendor}/v1", "keys": TARGET_KEYS}},
-    "routes": [{"models": [ROUTED_MODEL], "targets": ["target/deepseek-chat"]}],
+    "routes": [{"models": [ROUTED_MODEL], "targets": ["target/deepseek-chat"]},
+               {"models": [FALLBACK_MODEL], "targets": ["target/deepseek-chat", "anthropic/claude-haiku-4-5"]}],
 }
 CHAT_PATH = "/v1/chat/completions"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -502,6 +505,18 @@ def test_a_keyless_provider_routed_to_a_pool_needs_a_client_key(fake_vendor, rot
     assert TEAM_A not in json.dumps([[r.headers, r.query] for r in fake_vendor.requests])
     log = proxy.wait_log("client: team-a")
     assert log.count("refused: no client key matched (401)") == 1
+
+
+def test_a_client_key_never_goes_upstream_not_even_to_a_keyless_fallback(fake_vendor, rotator, monkeypatch):
+    rotator(routed_config(fake_vendor.url), clients=CLIENTS)
+    fake_vendor.script(Fault.status(404))  # the pooled target lacks the model: the keyless anthropic is next
+
+    call("anthropic", with_key("anthropic", TEAM_A, monkeypatch), stream=False, model=FALLBACK_MODEL)
+
+    lacking, fallback = fake_vendor.wait_for(2)
+    assert (lacking.protocol, lacking.credential in TARGET_KEYS) == ("chat", True)
+    assert (fallback.protocol, fallback.credential) == ("anthropic", None)
+    assert TEAM_A not in json.dumps([[r.headers, r.query] for r in fake_vendor.requests])
 
 
 SEVERAL = [  # (family, path and query, headers): each request carries the right key beside another
