@@ -56,24 +56,26 @@ class Access:
 
     def request(self, flow: http.HTTPFlow) -> None:
         req = flow.request
-        if flow.response is not None:
+        if flow.response is not None or req.method in ("CONNECT", "PRI"):
             return
+        browser = (not self._clients and not self.engine.config.allow_browsers
+                   and any(h in req.headers for h in BROWSER_HEADERS))
+        if not (self._clients or browser):
+            return  # (the common case, decided without looking up the route)
+        host = called_host(flow)
         path, _, query = req.path.partition("?")
         router = self.engine.router
-        route = router.route(called_host(flow), req.method, path)
-        if route is None:
+        provider = router.provider_for(host)
+        if provider is None:
             return
-        provider = route.provider
-        if provider.pool is None and not router.pooled(route, path, req.raw_content):
-            return  # the client's own key goes upstream, unchecked
+        if provider.pool is None and not router.pooled(router.route(host, req.method, path), path, req.raw_content):
+            return  # no pool in play: the client's own key goes upstream, unchecked
         style = provider.credential
         if self._clients:
             sent = presented(style, list(req.headers.items(multi=True)), query)
             verdict = check(self._clients, self.guesses, client_address(flow), sent)
-        elif not self.engine.config.allow_browsers and any(h in req.headers for h in BROWSER_HEADERS):
-            verdict = Verdict(status=403, reason=BROWSER)
         else:
-            return
+            verdict = Verdict(status=403, reason=BROWSER)
         if verdict.client is None:
             hide_credential(flow, style)
             self._refuse(flow, provider, verdict)
