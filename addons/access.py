@@ -6,7 +6,7 @@ too). On such a request (any path, WebSocket upgrades included):
 - with `clients`: one credential, and it must be a client's key (rewrite/clients.py `check`); otherwise 401 in
   its protocol's error shape, and after a burst of failed attempts from one client address, 429 with
   `retry-after` for the rest of the window (logged once per address and window);
-- without `clients`: a request from a web browser (an `Origin` or `Sec-Fetch-Mode` header) is refused with 403
+- without `clients`: a request from a web browser (see `from_browser`) is refused with 403
   unless the config's `allow_browsers` is set, so a web page cannot spend the pools through a browser that uses
   Rotator as its proxy.
 A refused request never goes upstream. An accepted request is tagged with the client's name on the flow
@@ -31,13 +31,12 @@ from rewrite.providers import Provider
 logger = logging.getLogger("rotator")
 
 BROWSER = "a request from a web browser"
-BROWSER_HEADERS = ("origin", "sec-fetch-mode")  # what browsers add to a page's requests, and other clients do not
 MESSAGES = {
     NO_MATCH: "Rotator: no client key matched. Send one of the client keys from Rotator's config (`clients`) as your "
               "API key.",
     SEVERAL: "Rotator: this request carries several credentials. Send exactly one API key: a client key from "
              "Rotator's config (`clients`).",
-    BROWSER: "Rotator: requests from a web browser (Origin or Sec-Fetch-Mode header) are not served from the key "
+    BROWSER: "Rotator: requests from a web browser (an Origin or Sec-Fetch-* header) are not served from the key "
              "pools, so no web page can spend them. Send a client key (`clients` in Rotator's config), or set "
              "`allow_browsers: true` there.",
 }
@@ -59,7 +58,7 @@ class Access:
         if flow.response is not None or req.method in ("CONNECT", "PRI"):
             return
         browser = (not self._clients and not self.engine.config.allow_browsers
-                   and any(h in req.headers for h in BROWSER_HEADERS))
+                   and from_browser(req.headers))
         if not (self._clients or browser):
             return  # (the common case, decided without looking up the route)
         host = called_host(flow)
@@ -110,6 +109,15 @@ def withdraw_credential(flow: http.HTTPFlow, style: CredentialStyle) -> None:
     if style.client_query and query:
         query = without_query_key(style, query)
         req.path = f"{path}?{query}" if query else path
+
+
+def from_browser(headers: http.Headers) -> bool:
+    """Whether a browser sent the request: it has an Origin, a Sec-Fetch-Site, or a Sec-Fetch-Mode other than a
+    lone `cors` (pages cannot remove these headers). Node's fetch (undici: Claude Code, the OpenAI and Gemini Node
+    SDKs) sends `sec-fetch-mode: cors` on every request, and a browser never sends that mode without an Origin."""
+    if "origin" in headers or "sec-fetch-site" in headers:
+        return True
+    return headers.get("sec-fetch-mode", "cors").strip().lower() != "cors"
 
 
 def client_address(flow: http.HTTPFlow) -> str:

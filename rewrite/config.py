@@ -179,7 +179,7 @@ class Config(_Strict):
     streaming: StreamingConfig = StreamingConfig()
     # When set, only these clients are served from the key pools (see rewrite/clients.py).
     clients: list[ClientConfig] = []
-    # Serve requests from web browsers (an Origin or Sec-Fetch-Mode header) from the pools without a client key:
+    # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:
     # off, so a web page cannot spend the pools through a browser that uses Rotator (addons/access.py).
     allow_browsers: bool = False
     # Responses API WebSocket upgrades: answered 426 so the client falls back to HTTPS POST, or passed through.

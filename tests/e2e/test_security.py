@@ -583,7 +583,12 @@ def test_failed_client_keys_are_rate_limited_per_address_with_one_log_line(fake_
     assert not any(secret in proxy.full_log for secret in (TEAM_A, TEAM_B, "rk-guess-"))
 
 
-BROWSER_HEADERS = [{"Origin": "https://some-page.example"}, {"Sec-Fetch-Mode": "no-cors"}]
+BROWSER_HEADERS = [  # a page's POST, a `fetch(..., {mode: "no-cors"})`, and the address typed into the browser
+    {"Origin": "https://some-page.example", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "empty"},
+    {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none"},
+]
+NODE_FETCH = {"Sec-Fetch-Mode": "cors"}  # what Node's fetch (Claude Code, the Node SDKs) sends on every request
 
 
 def test_a_browser_cannot_spend_the_pool_without_a_client_key_or_the_option(fake_vendor, rotator):
@@ -591,18 +596,18 @@ def test_a_browser_cannot_spend_the_pool_without_a_client_key_or_the_option(fake
     plain = rotator()
     with through(plain) as http:
         refused = [http.post(url, json=CHAT, headers=h) for h in BROWSER_HEADERS]
-        not_a_browser = http.post(url, json=CHAT)
+        not_a_browser = [http.post(url, json=CHAT), http.post(url, json=CHAT, headers=NODE_FETCH)]
     for response in refused:
         assert response.status_code == 403, response.text
         assert "web browser" in response.json()["error"]["message"]
-    assert not_a_browser.status_code == 200
-    fake_vendor.wait_for(1)
+    assert [r.status_code for r in not_a_browser] == [200, 200]
+    fake_vendor.wait_for(2)
     time.sleep(0.2)
-    assert len(fake_vendor.requests) == 1
+    assert len(fake_vendor.requests) == 2
 
     with through(rotator(allow_browsers=True)) as http:  # opened deliberately
-        assert [http.post(url, json=CHAT, headers=h).status_code for h in BROWSER_HEADERS] == [200, 200]
+        assert [http.post(url, json=CHAT, headers=h).status_code for h in BROWSER_HEADERS] == [200] * 3
     with through(rotator(clients=CLIENTS)) as http:  # a page that sends a client key is a client
         matched = http.post(url, json=CHAT, headers={**BROWSER_HEADERS[0], "authorization": f"Bearer {TEAM_A}"})
     assert matched.status_code == 200
-    assert len(fake_vendor.wait_for(4)) == 4
+    assert len(fake_vendor.wait_for(6)) == 6
