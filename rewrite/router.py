@@ -55,15 +55,17 @@ class Router:
         if route.protocol is not None and body is None:
             serving += [self.provider_named(t.provider) for r in self.routes.routes for t in r.targets]
         elif route.protocol is not None and self.routes.routes:
-            serving += [p for p, _ in self.targets(route.provider, _model(route.protocol, path, body))]
+            model = _model(route.protocol, path, body)
+            if model is not None:
+                serving += [p for p, _ in self.targets(route.provider, model)]
         return list({id(p): p for p in serving if p is not None and p.pool is not None}.values())
 
 
-def _model(proto: Protocol, path: str, body: bytes) -> str:
-    """The model a request asks for, read as the engine reads it (rewrite/exchange.py); "" when its body is not
+def _model(proto: Protocol, path: str, body: bytes) -> str | None:
+    """The model a request asks for, read as the engine reads it (rewrite/exchange.py); None when its body is not
     a JSON object (the engine then forwards it to the called provider as it is)."""
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return ""
-    return proto.model(path, parsed) if isinstance(parsed, dict) else ""
+        return None
+    return proto.model(path, parsed) if isinstance(parsed, dict) else None

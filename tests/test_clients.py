@@ -20,7 +20,8 @@ def clients(text: str) -> ClientKeys:
 def test_clients_config_with_env_references(monkeypatch):
     monkeypatch.setenv("TEAM_A_KEY", "rk-team-a-0123456789")
     cfg = parse("clients:\n  - {name: team-a, key: '${TEAM_A_KEY}'}\n  - {name: ci, key: rk-ci-abcdef-0123456}\n")
-    assert [(c.name, c.key) for c in cfg.clients] == [("team-a", "rk-team-a-0123456789"), ("ci", "rk-ci-abcdef-0123456")]
+    assert [(c.name, c.key) for c in cfg.clients] == [("team-a", "rk-team-a-0123456789"),
+                                                      ("ci", "rk-ci-abcdef-0123456")]
     assert parse("").clients == []
 
 
