@@ -113,8 +113,8 @@ def withdraw_credential(flow: http.HTTPFlow, style: CredentialStyle) -> None:
 
 def from_browser(headers: http.Headers) -> bool:
     """Whether a browser sent the request: it has an Origin, a Sec-Fetch-Site, or a Sec-Fetch-Mode other than a
-    lone `cors` (pages cannot remove these headers). Node's fetch (undici: Claude Code, the OpenAI and Gemini Node
-    SDKs) sends `sec-fetch-mode: cors` on every request, and a browser never sends that mode without an Origin."""
+    lone `cors` (pages cannot remove these headers). Node's fetch (undici, which the vendors' Node SDKs use) sends
+    `sec-fetch-mode: cors` on every request, and a browser never sends that mode without an Origin."""
     if "origin" in headers or "sec-fetch-site" in headers:
         return True
     return headers.get("sec-fetch-mode", "cors").strip().lower() != "cors"
