@@ -1,9 +1,17 @@
 """Who may use the key pools: with `clients` configured, only a request that sends a client's key as its API key.
 
-A request on a pooled provider's host (any path, WebSocket upgrades included) whose credential matches no client
-key is answered 401 in its protocol's error shape and never goes upstream. An accepted request is tagged with the
-client's name on the flow (`flow.metadata["rotator"]["client"]`) and in one log line. Without `clients`, or on a
-provider without a pool (the client's own key goes upstream there), nothing changes.
+The gate decides per request, before any attempt, on every pool the request could draw from: the called
+provider's and those of the route targets its model goes to (a keyless provider routed to a pooled one is gated
+too). On such a request (any path, WebSocket upgrades included):
+- with `clients`: one credential, and it must be a client's key (rewrite/clients.py `check`); otherwise 401 in
+  its protocol's error shape, and after a burst of failed attempts from one client address, 429 with
+  `retry-after` for the rest of the window (logged once per address and window);
+- without `clients`: a request from a web browser (see `from_browser`) is refused with 403
+  unless the config's `allow_browsers` is set, so a web page cannot spend the pools through a browser that uses
+  Rotator as its proxy.
+A refused request never goes upstream. An accepted request is tagged with the client's name on the flow
+(`flow.metadata["rotator"]["client"]`) and in one log line, and its client key is taken out of the request: it
+never goes upstream, not even to a keyless provider a route falls back to. Without a pool in play, nothing changes.
 """
 
 from __future__ import annotations
@@ -15,21 +23,30 @@ from mitmproxy import http
 
 import protocols
 from addons.interception import called_host, hide_credential
-from rewrite.clients import ClientKeys, presented
+from rewrite.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, Verdict, check, presented, without_query_key
+from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
 from rewrite.providers import Provider
 
 logger = logging.getLogger("rotator")
 
-REFUSED = 401
-REFUSED_MESSAGE = (
-    "Rotator: no client key matched. Send one of the client keys from Rotator's config (`clients`) as your API key."
-)
+BROWSER = "a request from a web browser"
+MESSAGES = {
+    NO_MATCH: "Rotator: no client key matched. Send one of the client keys from Rotator's config (`clients`) as your "
+              "API key.",
+    SEVERAL: "Rotator: this request carries several credentials. Send exactly one API key: a client key from "
+             "Rotator's config (`clients`).",
+    BROWSER: "Rotator: requests from a web browser (an Origin or Sec-Fetch-* header) are not served from the key "
+             "pools, so no web page can spend them. Send a client key (`clients` in Rotator's config), or set "
+             "`allow_browsers: true` there.",
+}
+LIMITED_MESSAGE = "Rotator: too many failed client-key attempts from your address. Try again in {} s."
 
 
 class Access:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, guesses: Guesses | None = None) -> None:
         self.engine = engine
+        self.guesses = guesses or Guesses()  # shared with the status page's own check
         self._clients = ClientKeys([])
 
     def configure(self, updated: set[str]) -> None:
@@ -40,35 +57,80 @@ class Access:
         req = flow.request
         if flow.response is not None or req.method in ("CONNECT", "PRI"):
             return
-        provider = self.engine.router.provider_for(called_host(flow))
-        if provider is None or provider.pool is None or not self._clients:
+        browser = (not self._clients and not self.engine.config.allow_browsers
+                   and from_browser(req.headers))
+        if not (self._clients or browser):
+            return  # (the common case, decided without looking up the route)
+        host = called_host(flow)
+        path, _, query = req.path.partition("?")
+        router = self.engine.router
+        provider = router.provider_for(host)
+        if provider is None:
             return
+        if provider.pool is None and not router.pooled(router.route(host, req.method, path), path, req.raw_content):
+            return  # no pool in play: the client's own key goes upstream, unchecked
         style = provider.credential
-        sent = presented(style, list(req.headers.items(multi=True)), req.path.partition("?")[2])
-        name = self._clients.identify(sent)
-        if name is None:
+        if self._clients:
+            sent = presented(style, list(req.headers.items(multi=True)), query)
+            verdict = check(self._clients, self.guesses, client_address(flow), sent)
+        else:
+            verdict = Verdict(status=403, reason=BROWSER)
+        if verdict.client is None:
             hide_credential(flow, style)
-            self._refuse(flow, provider)
+            self._refuse(flow, provider, verdict)
             return
-        flow.metadata.setdefault("rotator", {})["client"] = name
-        logger.info("rotator: %s %s: client: %s", provider.name, flow.id[:8], name)
+        withdraw_credential(flow, style)
+        flow.metadata.setdefault("rotator", {})["client"] = verdict.client
+        logger.info("rotator: %s %s: client: %s", provider.name, flow.id[:8], verdict.client)
 
-    def _refuse(self, flow: http.HTTPFlow, provider: Provider) -> None:
+    def _refuse(self, flow: http.HTTPFlow, provider: Provider, verdict: Verdict) -> None:
         path = flow.request.path.partition("?")[0]
-        flow.response = http.Response.make(
-            REFUSED, error_body(provider.family, flow.request.method, path), {"content-type": "application/json"}
-        )
-        detail = f"no client key matched ({REFUSED})"
+        headers = {"content-type": "application/json"}
+        if verdict.retry_after:
+            headers["retry-after"] = str(verdict.retry_after)
+            message = LIMITED_MESSAGE.format(verdict.retry_after)
+        else:
+            message = MESSAGES[verdict.reason]
+        body = error_body(provider.family, flow.request.method, path, verdict.status, message)
+        flow.response = http.Response.make(verdict.status, body, headers)
+        detail = f"{verdict.reason} ({verdict.status})"
         flow.comment = f"rotator refused: {detail}"
         flow.metadata["rotator"] = {"provider": provider.name, "refused": detail}
-        logger.info("rotator: %s %s: refused: %s", provider.name, flow.id[:8], detail)
+        if verdict.tell:
+            logger.info("rotator: %s %s: refused: %s", provider.name, flow.id[:8], detail)
 
 
-def error_body(family: str, method: str, path: str) -> bytes:
+def withdraw_credential(flow: http.HTTPFlow, style: CredentialStyle) -> None:
+    """Take the client's credential out of the request: a client key is Rotator's own, never a vendor's."""
+    req = flow.request
+    names = {n.encode() for n in style.client_headers}
+    req.headers.fields = tuple(f for f in req.headers.fields if f[0].lower() not in names)
+    path, _, query = req.path.partition("?")
+    if style.client_query and query:
+        query = without_query_key(style, query)
+        req.path = f"{path}?{query}" if query else path
+
+
+def from_browser(headers: http.Headers) -> bool:
+    """Whether a browser sent the request: it has an Origin, a Sec-Fetch-Site, or a Sec-Fetch-Mode other than a
+    lone `cors` (pages cannot remove these headers). Node's fetch (undici, which the vendors' Node SDKs use) sends
+    `sec-fetch-mode: cors` on every request, and a browser never sends that mode without an Origin."""
+    if "origin" in headers or "sec-fetch-site" in headers:
+        return True
+    return headers.get("sec-fetch-mode", "cors").strip().lower() != "cors"
+
+
+def client_address(flow: http.HTTPFlow) -> str:
+    """The address the request came from (failed client-key attempts are counted per address)."""
+    peer = flow.client_conn.peername
+    return str(peer[0]) if peer else "unknown"
+
+
+def error_body(family: str, method: str, path: str, status: int, message: str) -> bytes:
     """The refusal in the request's protocol's error shape; on other paths, in the shape of the family's first."""
     proto = protocols.detect(method, path)
     if proto is None or proto.family != family:
         proto = next((p for p in protocols.all() if p.family == family), None)
     if proto is None:
-        return json.dumps({"error": {"message": REFUSED_MESSAGE}}).encode()
-    return proto.error_body(REFUSED, REFUSED_MESSAGE)
+        return json.dumps({"error": {"message": message}}).encode()
+    return proto.error_body(status, message)

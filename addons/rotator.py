@@ -25,6 +25,7 @@ from addons.status import Status  # noqa: E402
 from addons.views import Views  # noqa: E402
 from addons.websocket import WebSocketUpstream  # noqa: E402
 from addons.welcome import Welcome  # noqa: E402
+from rewrite.clients import Guesses  # noqa: E402
 from rewrite.engine import Engine  # noqa: E402
 
 # httpx logs every request URL at INFO; a URL can carry a client's `?key=`.
@@ -32,9 +33,11 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 engine = Engine()
+guesses = Guesses()  # failed client-key attempts per address: the pools' gate and the status page count together
 # Order matters: the config is loaded before Egress, Exposure and Access read it; MaskOnArrival gives the real
 # credential back just before Access reads it; and Access refuses a request before WebSocketUpstream or
 # Interception hand it to the engine.
 addons = [RotatorConfig(engine), Pools(engine), Egress(engine), Exposure(engine), MaskOnArrival(engine),
-          Access(engine), WebSocketUpstream(engine), Interception(engine), Handoff(engine), Status(engine),
+          Access(engine, guesses), WebSocketUpstream(engine), Interception(engine), Handoff(engine),
+          Status(engine, guesses),
           Views(engine), Welcome(engine), FrozenStartup()]  # last: what the others set up when running is frozen too

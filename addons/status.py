@@ -4,8 +4,9 @@ with connection_strategy=lazy, so the name is never resolved). `?format=json` fo
 browser's Accept) for a table; plain text otherwise. `/metrics`: the same figures for Prometheus
 (rewrite/metrics.py).
 
-With `clients` configured, only a request carrying a client key (Authorization: Bearer, x-api-key,
-x-goog-api-key, ?key=) sees it; mitmproxy's proxyauth, when set, gates every request before this.
+With `clients` configured, only a request carrying one client key (Authorization: Bearer, x-api-key,
+x-goog-api-key, ?key=) sees it, checked as the pools' gate checks it (one credential per request, failed attempts
+counted per client address with the gate's); mitmproxy's proxyauth, when set, gates every request before this.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from urllib.parse import parse_qsl
 
 from mitmproxy import ctx, http
 
+from addons.access import client_address
 from addons.interception import called_host, hide_credential
-from rewrite.clients import ClientKeys, presented
+from rewrite.clients import ClientKeys, Guesses, check, presented
 from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle
 from rewrite.engine import Engine
 from rewrite.metrics import Metrics
@@ -32,13 +34,15 @@ ANY_CLIENT_KEY = CredentialStyle(
 )
 RENDERERS = {"json": ("application/json", render_json), "text": ("text/plain; charset=utf-8", render_text),
              "html": ("text/html; charset=utf-8", render_html)}
-REFUSED = ("Rotator status: no client key matched. Send one of the client keys from Rotator's config (`clients`) "
-           "as Authorization: Bearer KEY, x-api-key: KEY or ?key=KEY.\n")
+REFUSED = ("Rotator status: no client key matched. Send one of the client keys from Rotator's config (`clients`), "
+           "and only one, as Authorization: Bearer KEY, x-api-key: KEY or ?key=KEY.\n")
+LIMITED = "Rotator status: too many failed client-key attempts from your address. Try again in {} s.\n"
 
 
 class Status:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, guesses: Guesses | None = None) -> None:
         self.engine = engine
+        self.guesses = guesses or Guesses()
         self.tally = Tally()
         self.metrics = Metrics(self._pools, self._in_flight)
         self.host = STATUS_HOST
@@ -98,14 +102,19 @@ class Status:
     def _serve(self, flow: http.HTTPFlow) -> None:
         req = flow.request
         path, _, query = req.path.partition("?")
-        client = None
+        verdict = None
         if self._clients:
-            client = self._clients.identify(presented(ANY_CLIENT_KEY, list(req.headers.items(multi=True)), query))
+            sent = presented(ANY_CLIENT_KEY, list(req.headers.items(multi=True)), query)
+            verdict = check(self._clients, self.guesses, client_address(flow), sent)
         hide_credential(flow, ANY_CLIENT_KEY)
         flow.metadata["rotator"] = {"status_page": True}
         flow.comment = "rotator status page"
-        if self._clients and client is None:
-            logger.info("rotator: status page refused: no client key matched (401)")
+        if verdict is not None and verdict.client is None:
+            if verdict.tell:
+                logger.info("rotator: status page refused: %s (%d)", verdict.reason, verdict.status)
+            if verdict.retry_after:
+                return self._answer(flow, 429, LIMITED.format(verdict.retry_after).encode(),
+                                    "text/plain; charset=utf-8", {"retry-after": str(verdict.retry_after)})
             return self._answer(flow, 401, REFUSED.encode(), "text/plain; charset=utf-8",
                                 {"www-authenticate": 'Bearer realm="rotator"'})
         if req.method not in ("GET", "HEAD"):

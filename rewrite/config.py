@@ -25,6 +25,7 @@ DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
 FAMILIES = ("openai", "anthropic", "gemini")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _QUOTED = re.compile(r"""(['"])(.*?)\1""")  # what a YAML error quotes: a token, or a value (a duplicate key)
+MIN_CLIENT_KEY = 16  # characters: a shorter client key could be guessed
 
 
 class ConfigError(Exception):
@@ -146,14 +147,18 @@ class ClientConfig(_Strict):
     """A client allowed to use the key pools: it sends `key` as its API key."""
 
     name: str = Field(min_length=1)
-    key: str = Field(min_length=1)
+    key: str
 
     @field_validator("key")
     @classmethod
     def _sendable(cls, v: str) -> str:
         if not all("!" <= ch <= "~" for ch in v):  # what a tool can send in a header, and nothing else
             raise ValueError("must be printable ASCII without spaces")
-        return not_placeholder(v)
+        v = not_placeholder(v)
+        if len(v) < MIN_CLIENT_KEY:  # (its length only, never the key)
+            raise ValueError(f"must be at least {MIN_CLIENT_KEY} characters long (it has {len(v)}): a shorter "
+                             "key can be guessed; e.g. `openssl rand -hex 16`")
+        return v
 
 
 def _target(text: str) -> str:
@@ -174,6 +179,9 @@ class Config(_Strict):
     streaming: StreamingConfig = StreamingConfig()
     # When set, only these clients are served from the key pools (see rewrite/clients.py).
     clients: list[ClientConfig] = []
+    # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:
+    # off, so a web page cannot spend the pools through a browser that uses Rotator (addons/access.py).
+    allow_browsers: bool = False
     # Responses API WebSocket upgrades: answered 426 so the client falls back to HTTPS POST, or passed through.
     websocket: Literal["downgrade", "pass"] = "downgrade"
     # The HTTP proxy Rotator's own upstream calls go through (rewrite/egress.py); unset: mitmproxy's

@@ -56,7 +56,6 @@ from rewrite.targets import (
     error_headers,
     native_leg,
     parse_json,
-    plan,
     record_of,
     translated_leg,
     upstream_protocol,
@@ -259,8 +258,7 @@ class Exchange:
         native = [(called, Target(called.name))]
         if self.router is None or self.proto is None:
             return native
-        targets = self.router.routes.targets_for(self.asked, called.name)
-        chosen = plan(targets, self.router.provider_named, called) or native
+        chosen = self.router.targets(called, self.asked)
         self.routed = chosen != native
         return chosen
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import protocols
 from protocols.base import Protocol
 from rewrite.config import Config
 from rewrite.providers import Provider, build
-from rewrite.routes import Routes
+from rewrite.routes import Routes, Target
+from rewrite.targets import plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +42,30 @@ class Router:
         if proto is not None and proto.family != provider.family:
             proto = None
         return Route(provider, proto)
+
+    def targets(self, called: Provider, model: str) -> list[tuple[Provider, Target]]:
+        """The providers that serve `model` asked of `called`, in the order they are tried."""
+        return plan(self.routes.targets_for(model, called.name), self.provider_named, called) or [
+            (called, Target(called.name))]
+
+    def pooled(self, route: Route, path: str, body: bytes | None) -> list[Provider]:
+        """Every provider with a pool that could serve a request on `route`: the called one, and the targets of
+        the route its model matches (a body not read yet could name any model)."""
+        serving = [route.provider]
+        if route.protocol is not None and body is None:
+            serving += [self.provider_named(t.provider) for r in self.routes.routes for t in r.targets]
+        elif route.protocol is not None and self.routes.routes:
+            model = _model(route.protocol, path, body)
+            if model is not None:
+                serving += [p for p, _ in self.targets(route.provider, model)]
+        return list({id(p): p for p in serving if p is not None and p.pool is not None}.values())
+
+
+def _model(proto: Protocol, path: str, body: bytes) -> str | None:
+    """The model a request asks for, read as the engine reads it (rewrite/exchange.py); None when its body is not
+    a JSON object (the engine then forwards it to the called provider as it is)."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return proto.model(path, parsed) if isinstance(parsed, dict) else None

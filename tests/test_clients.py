@@ -5,11 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewrite.clients import ClientKeys, hide, presented
+from rewrite.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, check, hide, presented
 from rewrite.config import ConfigError, parse
 from rewrite.credentials import CREDENTIAL_STYLES
 
 OPENAI, ANTHROPIC, GEMINI = (CREDENTIAL_STYLES[f] for f in ("openai", "anthropic", "gemini"))
+A, B = "rk-aaa-0123456789abcdef", "rk-bbb-0123456789abcdef"  # client keys (16 characters at least)
 
 
 def clients(text: str) -> ClientKeys:
@@ -18,8 +19,9 @@ def clients(text: str) -> ClientKeys:
 
 def test_clients_config_with_env_references(monkeypatch):
     monkeypatch.setenv("TEAM_A_KEY", "rk-team-a-0123456789")
-    cfg = parse("clients:\n  - {name: team-a, key: '${TEAM_A_KEY}'}\n  - {name: ci, key: rk-ci-abcdef}\n")
-    assert [(c.name, c.key) for c in cfg.clients] == [("team-a", "rk-team-a-0123456789"), ("ci", "rk-ci-abcdef")]
+    cfg = parse("clients:\n  - {name: team-a, key: '${TEAM_A_KEY}'}\n  - {name: ci, key: rk-ci-abcdef-0123456}\n")
+    assert [(c.name, c.key) for c in cfg.clients] == [("team-a", "rk-team-a-0123456789"),
+                                                      ("ci", "rk-ci-abcdef-0123456")]
     assert parse("").clients == []
 
 
@@ -31,8 +33,8 @@ def test_clients_config_with_env_references(monkeypatch):
         ("clients: [{name: a, key: ''}]", "clients.0.key"),
         ("clients: [{name: a, key: 'rk 1'}]", "clients.0.key"),
         ("clients: [{name: a, key: \"rk-1\\r\\nx-injected: yes\"}]", "clients.0.key"),
-        ("clients: [{name: a, key: rk-1, team: x}]", "clients.0.team"),
-        ("clients: [{name: a, key: rk-1}, {name: a, key: rk-2}]", "clients"),
+        ("clients: [{name: a, key: rk-1-0123456789abcdef, team: x}]", "clients.0.team"),
+        ("clients: [{name: a, key: rk-1-0123456789abcdef}, {name: a, key: rk-2-0123456789abcdef}]", "clients"),
         ("clients: {a: rk-1}", "clients"),
     ],
 )
@@ -45,16 +47,16 @@ def test_bad_clients_name_the_field(text, field):
 
 def test_two_clients_with_one_key_are_refused_without_showing_it():
     with pytest.raises(ConfigError) as e:
-        parse("clients: [{name: a, key: rk-secret-1}, {name: b, key: rk-secret-1}]")
+        parse("clients: [{name: a, key: rk-secret-1-0123456789}, {name: b, key: rk-secret-1-0123456789}]")
     assert "'a' and 'b'" in str(e.value)
     assert "rk-secret-1" not in str(e.value)
 
 
 def test_identify_names_the_client_whose_key_was_sent():
-    keys = clients("clients: [{name: team-a, key: rk-aaa}, {name: team-b, key: rk-bbb}]")
-    assert keys.identify(["rk-bbb"]) == "team-b"
-    assert keys.identify(["rk-nope", "rk-aaa"]) == "team-a"
-    assert keys.identify(["rk-aa", "rk-aaaa", "RK-AAA", ""]) is None
+    keys = clients(f"clients: [{{name: team-a, key: {A}}}, {{name: team-b, key: {B}}}]")
+    assert keys.identify([B]) == "team-b"
+    assert keys.identify(["rk-nope", A]) == "team-a"
+    assert keys.identify([A[:-1], A + "a", A.upper(), ""]) is None
     assert keys.identify([]) is None
     assert keys.identify(["rk-\udcff-surrogate", "ключ"]) is None  # undecodable or non-ASCII header bytes
     assert bool(keys) and not ClientKeys([])
@@ -124,5 +126,37 @@ def test_any_client_credential_is_masked_and_restored_exactly(value, other, quer
     token = value.strip().partition(" ")[2].strip() if value.strip().lower().startswith("bearer ") else value.strip()
     if len(token) >= 7:  # (a shorter one may coincide with the two characters a mask keeps)
         assert token not in shown[0][1]
-    keys = ClientKeys(parse("clients: [{name: a, key: rk-a}]").clients)
+    keys = ClientKeys(parse(f"clients: [{{name: a, key: {A}}}]").clients)
     assert keys.identify(presented(style, headers, query)) in (None, "a")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_credential_per_request():
+    keys, guesses = clients(f"clients: [{{name: team-a, key: {A}}}]"), Guesses()
+    assert check(keys, guesses, "192.0.2.7", [A]).client == "team-a"
+    assert check(keys, guesses, "192.0.2.7", [A, A, ""]).client == "team-a"  # the same key twice is one credential
+    several = check(keys, guesses, "192.0.2.7", ["rk-guess", A])
+    assert (several.client, several.status, several.reason) == (None, 401, SEVERAL)
+    assert check(keys, guesses, "192.0.2.7", []).reason == NO_MATCH
+
+
+def test_failed_attempts_are_limited_per_address_and_window():
+    clock = Clock()
+    keys, guesses = clients(f"clients: [{{name: team-a, key: {A}}}]"), Guesses(burst=3, window=60, clock=clock)
+    for _ in range(5):
+        assert check(keys, guesses, "192.0.2.7", []).status == 401  # no key at all is not an attempt
+    assert [check(keys, guesses, "192.0.2.7", [f"rk-guess-{i}"]).status for i in range(3)] == [401] * 3
+    clock.now += 20
+    limited = [check(keys, guesses, "192.0.2.7", [key]) for key in ("rk-guess-4", A, A)]
+    assert [(v.status, v.retry_after, v.client) for v in limited] == [(429, 40, None)] * 3  # the right key too
+    assert [v.tell for v in limited] == [True, False, False]  # logged once per address and window
+    assert check(keys, guesses, "192.0.2.8", [A]).client == "team-a"  # another address has its own budget
+    clock.now += 40
+    assert check(keys, guesses, "192.0.2.7", [A]).client == "team-a"  # the window is over

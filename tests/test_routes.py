@@ -90,3 +90,32 @@ def test_a_bad_route_config_is_one_line_naming_the_field(text, message):
         build(parse(text))
     assert str(e.value).startswith(message)
     assert "\n" not in str(e.value)
+
+
+GATED = """
+providers:
+  anthropic: {}                     # keyless: the client's own key goes upstream
+  gemini: {keys: [g1-0123456789abcdef]}
+  deepseek: {kind: openai, base_url: https://api.deepseek.com/v1, keys: [d1]}
+routes:
+  - models: ["claude-via-*"]
+    targets: [anthropic, deepseek/deepseek-chat]
+  - models: ["gemini-elsewhere"]
+    targets: [anthropic/claude-haiku-4-5]
+"""
+
+
+def pooled_names(host: str, path: str, body: bytes | None, method: str = "POST") -> list[str]:
+    router = Router(parse(GATED))
+    return [p.name for p in router.pooled(router.route(host, method, path), path, body)]
+
+
+def test_the_pools_a_request_could_draw_from_follow_its_route():
+    messages = "/v1/messages"
+    assert pooled_names("api.anthropic.com", messages, b'{"model": "claude-via-x"}') == ["deepseek"]
+    assert pooled_names("api.anthropic.com", messages, b'{"model": "claude-haiku-4-5"}') == []
+    assert pooled_names("api.anthropic.com", messages, b"not json") == []  # forwarded to the called provider as is
+    assert pooled_names("api.anthropic.com", messages, None) == ["deepseek"]  # a body not read yet: any route's
+    assert pooled_names("api.anthropic.com", "/v1/models", b"", "GET") == []  # not a generation call: not routed
+    gemini = "/v1beta/models/gemini-elsewhere:generateContent"
+    assert pooled_names("generativelanguage.googleapis.com", gemini, b"{}") == ["gemini"]  # its own pool only

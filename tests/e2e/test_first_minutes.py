@@ -114,6 +114,19 @@ def test_a_config_error_exits_before_the_proxy_listens(tmp_path, text, field):
     assert LISTENING not in output and "rotator: ready." not in output, output
 
 
+def test_a_short_client_key_stops_start_up_with_one_line_naming_the_entry_not_the_key(tmp_path):
+    path = tmp_path / "rotator.yaml"
+    path.write_text("clients:\n  - {name: team-a, key: rk-team-a-Secret-0001}\n  - {name: ci, key: ci-Short-Key1}\n")
+    returncode, output = run_briefly(mitmdump(tmp_path, "--set", f"rotator_config={path}"),
+                                     clean_environ({"HOME": str(tmp_path)}), until=None)
+    assert returncode != 0, output
+    assert "Traceback" not in output, output
+    [line] = [line for line in output.splitlines() if "rotator_config: " in line]
+    assert "rotator_config: clients.1.key: " in line and "at least 16 characters" in line, line
+    assert "ci-Short-Key1" not in output and "rk-team-a-Secret-0001" not in output
+    assert LISTENING not in output, output
+
+
 def test_run_help_starts_with_rotators_own_usage():
     done = subprocess.run([str(REPO / "scripts" / "run"), "--help"], cwd=REPO, env=clean_environ(),
                           capture_output=True, text=True, timeout=60)

@@ -34,6 +34,7 @@ from tests.e2e.harness import (
     default_config,
     free_port,
 )
+from tests.fake_vendor import Fault
 from tests.fake_vendor_ws import FakeWebSocketVendor
 
 pytestmark = pytest.mark.e2e
@@ -287,7 +288,7 @@ def test_client_keys_are_served_from_the_pool_and_others_refused(fake_vendor, ro
 
 
 def test_client_keys_cover_every_path_and_the_query_key(fake_vendor, rotator, monkeypatch):
-    proxy = rotator(clients=CLIENTS)
+    proxy = rotator(fresh=True, clients=CLIENTS)  # (its failed attempts are its own: see the rate limit below)
 
     # Other paths on a vendor host, through the SDKs.
     assert list(with_key("chat", TEAM_A, monkeypatch).models.list())
@@ -461,3 +462,152 @@ def test_without_a_pool_the_clients_account_headers_go_upstream(fake_vendor, rot
     [req] = fake_vendor.wait_for(1)
     assert req.headers["openai-organization"] == "org-client"
     assert req.headers["cookie"] == "session=client-session"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 6. The gate decides on every pool a request could draw from; one credential per request; guesses are limited;
+#    browsers do not spend the pools
+
+ROUTED_MODEL = "claude-via-pool"  # a model of the keyless anthropic provider that a route serves from a pool
+FALLBACK_MODEL = "claude-pool-first"  # the same, falling back to the keyless anthropic provider itself
+TARGET_KEYS = ["sk-target-pool-1", "sk-target-pool-2"]
+ROUTED = {
+    "providers": {"anthropic": {"keys": None},
+                  "target": {"kind": "openai", "base_url": "{vendor}/v1", "keys": TARGET_KEYS}},
+    "routes": [{"models": [ROUTED_MODEL], "targets": ["target/deepseek-chat"]},
+               {"models": [FALLBACK_MODEL], "targets": ["target/deepseek-chat", "anthropic/claude-haiku-4-5"]}],
+}
+CHAT_PATH = "/v1/chat/completions"
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def routed_config(vendor_url: str) -> dict:
+    return json.loads(json.dumps(ROUTED).replace("{vendor}", vendor_url))
+
+
+def test_a_keyless_provider_routed_to_a_pool_needs_a_client_key(fake_vendor, rotator, monkeypatch):
+    proxy = rotator(routed_config(fake_vendor.url), clients=CLIENTS)
+    own = "sk-ant-api03-OwnAnthropicKey-5555"
+
+    with pytest.raises(anthropic.AuthenticationError) as refused:
+        call("anthropic", with_key("anthropic", STRANGER, monkeypatch), stream=True, model=ROUTED_MODEL)
+    assert_refused("anthropic", refused.value)
+    time.sleep(0.2)  # (a refused request that got through anyway would have reached the vendor by now)
+    assert fake_vendor.requests == []
+
+    served = call("anthropic", with_key("anthropic", TEAM_A, monkeypatch), stream=True, model=ROUTED_MODEL)
+    unrouted = call("anthropic", with_key("anthropic", own, monkeypatch), stream=False)  # no pool: own key, unchecked
+
+    assert served.text and unrouted.text
+    routed, direct = fake_vendor.wait_for(2)
+    assert (routed.protocol, routed.model, routed.credential in TARGET_KEYS) == ("chat", "deepseek-chat", True)
+    assert direct.credential == own
+    assert TEAM_A not in json.dumps([[r.headers, r.query] for r in fake_vendor.requests])
+    log = proxy.wait_log("client: team-a")
+    assert log.count("refused: no client key matched (401)") == 1
+
+
+def test_a_client_key_never_goes_upstream_not_even_to_a_keyless_fallback(fake_vendor, rotator, monkeypatch):
+    rotator(routed_config(fake_vendor.url), clients=CLIENTS)
+    fake_vendor.script(Fault.status(404))  # the pooled target lacks the model: the keyless anthropic is next
+
+    call("anthropic", with_key("anthropic", TEAM_A, monkeypatch), stream=False, model=FALLBACK_MODEL)
+
+    lacking, fallback = fake_vendor.wait_for(2)
+    assert (lacking.protocol, lacking.credential in TARGET_KEYS) == ("chat", True)
+    assert (fallback.protocol, fallback.credential) == ("anthropic", None)
+    assert TEAM_A not in json.dumps([[r.headers, r.query] for r in fake_vendor.requests])
+
+
+SEVERAL = [  # (family, path and query, headers): each request carries the right key beside another
+    ("openai", CHAT_PATH, [("authorization", f"Bearer {STRANGER}"), ("authorization", f"Bearer {TEAM_A}")]),
+    ("openai", CHAT_PATH, [("authorization", f"Bearer {TEAM_A}"), ("api-key", STRANGER)]),
+    ("anthropic", "/v1/messages", [("x-api-key", TEAM_A), ("x-api-key", STRANGER)]),
+    ("gemini", f"{GEMINI_GENERATE}?key={STRANGER}&key={TEAM_A}", []),
+    ("gemini", f"{GEMINI_GENERATE}?key={TEAM_A}", [("x-goog-api-key", STRANGER)]),
+]
+ONE_KEY = {"openai": ("authorization", f"Bearer {TEAM_A}"), "anthropic": ("x-api-key", TEAM_A),
+           "gemini": ("x-goog-api-key", TEAM_A)}
+BODY = {"openai": CHAT, "anthropic": {**CHAT, "max_tokens": 16}, "gemini": HI}
+REFUSED_SHAPE = {"openai": ("code", "invalid_api_key"), "anthropic": ("type", "authentication_error"),
+                 "gemini": ("status", "UNAUTHENTICATED")}
+
+
+def test_a_request_with_several_credentials_is_refused(fake_vendor, rotator):
+    proxy = rotator(fresh=True, clients=CLIENTS)  # (its failed attempts are its own)
+
+    with through(proxy) as http:
+        for family, path, headers in SEVERAL:
+            url = f"https://{VENDOR_HOST[family]}{path}"
+            refused = http.post(url, json=BODY[family], headers=headers)
+            one_key = http.post(url.partition("?")[0], json=BODY[family], headers=[ONE_KEY[family]])
+
+            assert refused.status_code == 401, (path, headers, refused.text)
+            error = refused.json()["error"]
+            field, value = REFUSED_SHAPE[family]
+            assert error[field] == value and "several credentials" in error["message"], error
+            assert one_key.status_code == 200, one_key.text
+
+    fake_vendor.wait_for(len(SEVERAL))
+    time.sleep(0.2)  # (a refused request that got through anyway would have reached the vendor by now)
+    assert len(fake_vendor.requests) == len(SEVERAL)
+    assert proxy.log.count("refused: several credentials in one request (401)") == len(SEVERAL)
+
+
+def test_failed_client_keys_are_rate_limited_per_address_with_one_log_line(fake_vendor, rotator, monkeypatch):
+    proxy = rotator(fresh=True, clients=CLIENTS)
+    url = f"https://{VENDOR_HOST['openai']}{CHAT_PATH}"
+
+    with through(proxy) as http:
+        guesses = [http.post(url, json=CHAT, headers={"authorization": f"Bearer rk-guess-{i:04d}-0123456789"})
+                   for i in range(12)]
+        right_key_too = http.post(url, json=CHAT, headers={"authorization": f"Bearer {TEAM_A}"})
+        status_page = http.get("http://rotator.status/", headers={"authorization": f"Bearer {TEAM_A}"})
+    with pytest.raises(openai.RateLimitError) as limited:
+        call("chat", with_key("chat", TEAM_B, monkeypatch), stream=True)
+
+    burst = 10
+    assert [r.status_code for r in guesses] == [401] * burst + [429] * 2
+    for response in (*guesses[burst:], right_key_too, status_page):
+        assert response.status_code == 429
+        assert 0 < int(response.headers["retry-after"]) <= 60
+    assert guesses[-1].json()["error"]["type"] == "rate_limit_error"
+    assert "failed client-key attempts" in guesses[-1].json()["error"]["message"]
+    assert "failed client-key attempts" in limited.value.message
+    time.sleep(0.2)
+    assert fake_vendor.requests == []
+    log = proxy.log
+    assert log.count("refused: no client key matched (401)") == burst
+    [line] = [line for line in log.splitlines() if "failed client-key attempts from 127.0.0.1" in line]
+    assert "(429)" in line
+    assert not any(secret in proxy.full_log for secret in (TEAM_A, TEAM_B, "rk-guess-"))
+
+
+BROWSER_HEADERS = [  # a page's POST, a `fetch(..., {mode: "no-cors"})`, and the address typed into the browser
+    {"Origin": "https://some-page.example", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "empty"},
+    {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none"},
+]
+NODE_FETCH = {"Sec-Fetch-Mode": "cors"}  # what Node's fetch (Claude Code, the Node SDKs) sends on every request
+
+
+def test_a_browser_cannot_spend_the_pool_without_a_client_key_or_the_option(fake_vendor, rotator):
+    url = f"https://{VENDOR_HOST['openai']}{CHAT_PATH}"
+    plain = rotator()
+    with through(plain) as http:
+        refused = [http.post(url, json=CHAT, headers=h) for h in BROWSER_HEADERS]
+        not_a_browser = [http.post(url, json=CHAT), http.post(url, json=CHAT, headers=NODE_FETCH)]
+    for response in refused:
+        assert response.status_code == 403, response.text
+        assert "web browser" in response.json()["error"]["message"]
+    assert [r.status_code for r in not_a_browser] == [200, 200]
+    fake_vendor.wait_for(2)
+    time.sleep(0.2)
+    assert len(fake_vendor.requests) == 2
+
+    with through(rotator(allow_browsers=True)) as http:  # opened deliberately
+        assert [http.post(url, json=CHAT, headers=h).status_code for h in BROWSER_HEADERS] == [200] * 3
+    with through(rotator(clients=CLIENTS)) as http:  # a page that sends a client key is a client
+        matched = http.post(url, json=CHAT, headers={**BROWSER_HEADERS[0], "authorization": f"Bearer {TEAM_A}"})
+    assert matched.status_code == 200
+    assert len(fake_vendor.wait_for(6)) == 6

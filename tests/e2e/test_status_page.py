@@ -122,6 +122,8 @@ def test_with_clients_configured_only_a_client_key_opens_the_page(rotator, monke
     assert refused.status_code == 401 and "`clients`" in refused.text and "sk-" not in refused.text
     assert get("http://rotator.status/", headers={"authorization": "Bearer rk-wrong"}).status_code == 401
     assert get("http://rotator.status/", headers={"x-api-key": POOL_KEYS["openai"][0]}).status_code == 401
+    several = {"authorization": f"Bearer {CLIENT['key']}", "x-api-key": "rk-another-guess-0001"}
+    assert get("http://rotator.status/", headers=several).status_code == 401  # one credential per request
 
     for kwargs in ({"headers": {"authorization": f"Bearer {CLIENT['key']}"}},
                    {"headers": {"x-api-key": CLIENT["key"]}},
