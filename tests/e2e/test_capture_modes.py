@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.clients import TRUNCATED, call, make_client
 from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS, free_port
+from tests.e2e.test_first_minutes import wait_for_block
 from tests.e2e.test_usage import read_flows
 from tests.fake_vendor import TEXT, Fault, split_text
 
@@ -25,17 +26,19 @@ PREFIX = "".join(split_text(TEXT)[:DELTAS])
 
 
 def reverse_proxy(rotator, *, args: tuple[str, ...] = (), **config) -> tuple[object, dict[str, str]]:
-    """A proxy whose only listeners are reverse ones, one per vendor; (its handle, protocol -> base URL)."""
-    ports = {protocol: free_port() for protocol in VENDORS}
+    """A proxy whose only listeners are reverse ones, one per vendor; (its handle, protocol -> base URL), the base
+    URLs as the start-up block prints them."""
     modes: list[str] = []
-    for protocol, vendor in VENDORS.items():
+    for vendor in VENDORS.values():
         # The first takes --listen-port (where the harness waits for the proxy); the others their own port.
-        at = "" if not modes else f"@{ports[protocol]}"
+        at = "" if not modes else f"@{free_port()}"
         modes += ["--mode", f"reverse:{vendor}{at}"]
     proxy = rotator(config or None, fresh=True, apply_env=False, args=(*modes, *args))
-    first = next(iter(VENDORS))
-    ports[first] = proxy.port
-    return proxy, {protocol: f"http://127.0.0.1:{port}" for protocol, port in ports.items()}
+    block = wait_for_block(proxy, f"serves {list(VENDORS.values())[-1]}")
+    lines = [line.split(" serves ") for line in block.splitlines() if " serves " in line]
+    served = {vendor: listener.strip() for listener, vendor in lines}  # vendor URL -> the listener's URL
+    assert f"http://127.0.0.1:{proxy.port}" in served.values() and "HTTPS_PROXY" not in block, block
+    return proxy, {protocol: served[vendor] for protocol, vendor in VENDORS.items()}
 
 
 def client(protocol: str, base_url: str):

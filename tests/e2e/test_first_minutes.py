@@ -25,9 +25,10 @@ def start_up_block(log: str) -> str:
     return block
 
 
-def wait_for_block(proxy) -> str:
+def wait_for_block(proxy, last: str = "CURL_CA_BUNDLE") -> str:
+    """The start-up block, once its `last` line is logged (it is logged as the proxy starts serving)."""
     deadline = time.monotonic() + 10
-    while "CURL_CA_BUNDLE" not in proxy.full_log and time.monotonic() < deadline:  # (logged as it starts serving)
+    while last not in proxy.full_log and time.monotonic() < deadline:
         time.sleep(0.05)
     return start_up_block(proxy.full_log)
 
