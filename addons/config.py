@@ -7,7 +7,7 @@ import sys
 
 from mitmproxy import ctx, exceptions
 
-from rewrite.config import DEFAULT_PATH, ConfigError, load
+from rewrite.config import DEFAULT_PATH, ConfigError, load, source
 from rewrite.engine import Engine
 from rewrite.router import Router
 
@@ -18,6 +18,15 @@ def starting_up() -> bool:
     """Whether mitmproxy is still starting (the script is loaded for the first time, not reloaded)."""
     loader = ctx.master.addons.get("scriptloader")
     return loader is not None and not loader.is_running
+
+
+def in_default_file(problem: str, given: str) -> str:
+    """A problem in the config file read by default, which the user never named: the line says which file it is
+    (a problem with the file as a whole already starts with its path)."""
+    path = source(given)
+    if given or path is None or problem.startswith(f"{path}: "):
+        return problem
+    return f"{path}: {problem}"
 
 
 class RotatorConfig:
@@ -44,11 +53,12 @@ class RotatorConfig:
             config = load(ctx.options.rotator_config)
             Router(config)  # validates what only the whole config can tell (hosts, provider kinds)
         except ConfigError as e:
+            problem = in_default_file(str(e), ctx.options.rotator_config)
             if self.started:  # a change at run time (e.g. in mitmweb's options): refuse it, keep the old config
-                raise exceptions.OptionsError(f"rotator_config: {e}") from None
+                raise exceptions.OptionsError(f"rotator_config: {problem}") from None
             # At start-up, one error line is enough; exit before mitmproxy starts listening (it would say so, and
             # exit only then). A script reloaded in a running proxy only logs it, like any addon error.
-            logger.error("rotator_config: %s", e)
+            logger.error("rotator_config: %s", problem)
             if not starting_up():
                 return
             sys.exit(1)

@@ -45,10 +45,11 @@ class Interception:
         self.engine = engine
         self._origins: dict[str, _Origin] = {}
 
-    def running(self) -> None:
+    def configure(self, updated: set[str]) -> None:
         # Rotator answers vendor hosts itself: mitmproxy must not connect to them before the request is seen
-        # (an offline vendor or an overridden base_url would otherwise fail the client's CONNECT).
-        if ctx.options.connection_strategy != "lazy":
+        # (an offline vendor or an overridden base_url would otherwise fail the client's CONNECT, and a reverse
+        # listener's connection at once). Set here, before mitmproxy's servers listen (they do before `running`).
+        if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
             ctx.options.update(connection_strategy="lazy")
 
     def done(self) -> None:

@@ -4,7 +4,7 @@ config was loaded, which hosts are intercepted, the CA file to trust, and the li
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mitmproxy import ctx
@@ -18,6 +18,7 @@ logger = logging.getLogger("rotator")
 
 CA_FILE = "mitmproxy-ca-cert.pem"
 EVERY_INTERFACE = ("", "0.0.0.0", "::")
+PROXY_MODES = (mode_specs.RegularMode, mode_specs.UpstreamMode)  # the modes a client reaches with HTTPS_PROXY
 
 
 @dataclass
@@ -25,10 +26,11 @@ class Setup:
     config: Path | None  # None: the embedded defaults
     hosts: list[tuple[str, str]]  # (host, provider)
     ca: Path
-    proxy: str  # the proxy URL a client uses
+    proxy: str  # the proxy URL a client uses; "" when no mode takes proxy traffic (reverse listeners only)
     proxyauth: bool
     clients: bool
     status_host: str = ""  # where the status page is served through the proxy; "" when it is off
+    reverse: list[tuple[str, str]] = field(default_factory=list)  # (listener URL, the vendor URL it serves)
 
 
 def welcome(setup: Setup) -> str:
@@ -39,42 +41,66 @@ def welcome(setup: Setup) -> str:
                   "embedded defaults, every vendor at its own URL with the client's own key; "
                   "rotator.example.yaml shows every setting")
     hosts = ", ".join(f"{host} ({provider})" for host, provider in setup.hosts) or "none"
-    lines = [
-        "rotator: ready.",
-        f"  {config}",
-        f"  intercepting: {hosts}; other traffic passes untouched",
-        f"  clients must trust mitmproxy's CA: {setup.ca}",
-        "  in the shell of the tool to run through Rotator:",
-        f"    export HTTPS_PROXY={setup.proxy}",
-        f"    export SSL_CERT_FILE={setup.ca}        # Python tools (openai, anthropic, google-genai SDKs, aider)",
-        f"    export NODE_EXTRA_CA_CERTS={setup.ca}  # Node tools (Claude Code, Codex CLI, Gemini CLI)",
-        f"    export CURL_CA_BUNDLE={setup.ca}       # curl",
-    ]
-    if setup.proxyauth:
+    lines = ["rotator: ready.", f"  {config}", f"  intercepting: {hosts}; other traffic passes untouched"]
+    if setup.proxy or not setup.reverse:  # (a reverse listener alone needs no CA: its clients speak plain http)
+        lines.append(f"  clients must trust mitmproxy's CA: {setup.ca}")
+    if setup.proxy:
+        lines += [
+            "  in the shell of the tool to run through Rotator:",
+            f"    export HTTPS_PROXY={setup.proxy}",
+            f"    export SSL_CERT_FILE={setup.ca}        # Python tools (openai, anthropic, google-genai SDKs, aider)",
+            f"    export NODE_EXTRA_CA_CERTS={setup.ca}  # Node tools (Claude Code, Codex CLI, Gemini CLI)",
+            f"    export CURL_CA_BUNDLE={setup.ca}       # curl",
+        ]
+    if setup.reverse:
+        lines.append("  reverse listeners: point the tool's base URL at one (plain http, no CA to trust):")
+        lines += [f"    {listener} serves {vendor}" for listener, vendor in setup.reverse]
+    if setup.proxyauth and setup.proxy:
         lines.append("  (USER:PASSWORD: the credentials given to --proxyauth)")
     if setup.clients:
         lines.append("  the tool's API key must be one of the keys in `clients`")
-    if setup.status_host:
-        lines.append(f"  pools, keys and usage: curl http://{setup.status_host}/ (with HTTPS_PROXY set as above)")
+    if setup.status_host and setup.proxy:
+        # curl sends only https:// URLs to HTTPS_PROXY: the page's plain http URL needs the proxy named.
+        key = " -H 'x-api-key: CLIENT-KEY'" if setup.clients else ""
+        lines.append(f"  pools, keys and usage: curl -x {setup.proxy}{key} http://{setup.status_host}/")
+        if setup.clients:
+            lines.append("  (CLIENT-KEY: one of the keys in `clients`)")
     return "\n".join(lines)
 
 
-def proxy_url(modes: list[str], listen_host: str, listen_port: int | None, auth: bool) -> str:
-    """The URL clients put in HTTPS_PROXY for the first mode that listens."""
-    host, port = "127.0.0.1", 8080
+def parsed(modes: list[str]) -> list[mode_specs.ProxyMode]:
+    out = []
     for spec in modes:
         try:
-            mode = mode_specs.ProxyMode.parse(spec)
+            out.append(mode_specs.ProxyMode.parse(spec))
         except ValueError:
             continue
-        if mode.listen_port(listen_port) is not None:
-            host, port = mode.listen_host(listen_host), mode.listen_port(listen_port)
-            break
+    return out
+
+
+def address(mode: mode_specs.ProxyMode, listen_host: str, listen_port: int | None) -> str:
+    """HOST:PORT of a mode's listener, as a client on another machine or this one writes it."""
+    host = mode.listen_host(listen_host)
     if host in EVERY_INTERFACE:
         host = "THIS-HOST"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{'USER:PASSWORD@' if auth else ''}{host}:{port}"
+    return f"{host}:{mode.listen_port(listen_port)}"
+
+
+def proxy_url(modes: list[str], listen_host: str, listen_port: int | None, auth: bool) -> str:
+    """The URL clients put in HTTPS_PROXY: the first regular or upstream mode's; "" when no mode is one (reverse
+    listeners are not proxies)."""
+    for mode in parsed(modes):
+        if isinstance(mode, PROXY_MODES) and mode.listen_port(listen_port) is not None:
+            return f"http://{'USER:PASSWORD@' if auth else ''}{address(mode, listen_host, listen_port)}"
+    return ""
+
+
+def reverse_listeners(modes: list[str], listen_host: str, listen_port: int | None) -> list[tuple[str, str]]:
+    """(the URL a tool uses as its base URL, the vendor URL that listener stands for), per reverse mode."""
+    return [(f"http://{address(mode, listen_host, listen_port)}", mode.data) for mode in parsed(modes)
+            if isinstance(mode, mode_specs.ReverseMode)]
 
 
 class Welcome:
@@ -92,5 +118,6 @@ class Welcome:
             proxyauth=auth,
             clients=bool(self.engine.config.clients),
             status_host=getattr(opts, "rotator_status_host", "").strip().lower(),
+            reverse=reverse_listeners(list(opts.mode), opts.listen_host, opts.listen_port),
         )
         logger.info(welcome(setup))

@@ -226,20 +226,37 @@ class Config(_Strict):
         return v
 
 
-def _resolve_env(node, where: str):
+def _resolve_env(node, where: str, missing: dict[str, str]):
+    """`node` with its ${ENV_VAR} references replaced; each variable that is not set goes into `missing`, with the
+    first field that names it."""
     if isinstance(node, dict):
-        return {k: _resolve_env(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+        return {k: _resolve_env(v, f"{where}.{k}" if where else str(k), missing) for k, v in node.items()}
     if isinstance(node, list):
-        return [_resolve_env(v, f"{where}.{i}") for i, v in enumerate(node)]
+        return [_resolve_env(v, f"{where}.{i}", missing) for i, v in enumerate(node)]
     if isinstance(node, str):
 
         def sub(m: re.Match) -> str:
             if m.group(1) not in os.environ:
-                raise ConfigError(f"{where}: environment variable {m.group(1)} is not set")
+                missing.setdefault(m.group(1), where)
+                return ""
             return os.environ[m.group(1)]
 
         return _ENV_REF.sub(sub, node)
     return node
+
+
+def _with_env(doc: dict) -> dict:
+    """The document with its ${ENV_VAR} references resolved; every variable that is not set, named in one line
+    (names and fields only: a value is never shown)."""
+    missing: dict[str, str] = {}
+    doc = _resolve_env(doc, "", missing)
+    if len(missing) == 1:
+        [(name, where)] = missing.items()
+        raise ConfigError(f"{where}: environment variable {name} is not set")
+    if missing:
+        named = ", ".join(f"{name} ({where})" for name, where in missing.items())
+        raise ConfigError(f"{len(missing)} environment variables are not set: {named}")
+    return doc
 
 
 def _yaml_problem(e: Exception) -> str:
@@ -266,7 +283,7 @@ def parse(text: str, source: str = "config") -> Config:
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
     try:
-        return Config.model_validate(_resolve_env(doc, ""))
+        return Config.model_validate(_with_env(doc))
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "config"
@@ -289,5 +306,5 @@ def load(path: str | None) -> Config:
     try:
         text = p.read_text()
     except OSError as e:
-        raise ConfigError(f"cannot read {p}: {e.strerror}") from None
+        raise ConfigError(f"{p}: cannot read it: {e.strerror}") from None
     return parse(text, str(p))

@@ -371,7 +371,8 @@ class Exchange:
             if wait:
                 await self._sleep(wait)
             began = self.loop.time()
-            with pool.lease(key) if pool is not None else contextlib.nullcontext():  # given back however it ends
+            # The key is given back however the attempt ends.
+            with pool.lease(key, self.model) if pool is not None else contextlib.nullcontext():
                 failure = await self._attempt(key)
             if pool is not None and key is not None:
                 self._rest(pool, key, failure)

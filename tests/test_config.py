@@ -92,3 +92,19 @@ def test_no_path_and_no_default_file_gives_defaults(monkeypatch, tmp_path):
 def test_websocket_defaults_to_downgrade_and_accepts_pass():
     assert parse("").websocket == "downgrade"
     assert parse("websocket: pass").websocket == "pass"
+
+
+def test_every_missing_environment_variable_is_named_in_one_line(monkeypatch):
+    for name in ("ROTATOR_TEST_A", "ROTATOR_TEST_B", "ROTATOR_TEST_C"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROTATOR_TEST_SET", "sk-set-value-never-shown")
+    text = """
+providers:
+  openai: {keys: ["${ROTATOR_TEST_A}", "${ROTATOR_TEST_SET}", "${ROTATOR_TEST_A}"]}
+  anthropic: {keys: ["${ROTATOR_TEST_B}"]}
+clients: [{name: ci, key: "prefix-${ROTATOR_TEST_C}"}]
+"""
+    with pytest.raises(ConfigError) as e:
+        parse(text)
+    assert str(e.value) == ("3 environment variables are not set: ROTATOR_TEST_A (providers.openai.keys.0), "
+                            "ROTATOR_TEST_B (providers.anthropic.keys.0), ROTATOR_TEST_C (clients.0.key)")

@@ -49,7 +49,8 @@ def test_the_example_loads_with_every_setting_turned_on(env):
 
 
 def test_the_example_needs_its_environment():
-    with pytest.raises(ConfigError, match=r"providers\.openai\.keys\.0: environment variable OPENAI_KEY_1 is not set"):
+    with pytest.raises(ConfigError, match=r"^8 environment variables are not set: OPENAI_KEY_1 \(providers\.openai\."
+                                          r"keys\.0\), OPENAI_KEY_2 .* DEEPSEEK_KEY \(providers\.deepseek\.keys\.0\)$"):
         load(EXAMPLE.read_text())
 
 
@@ -82,3 +83,15 @@ def test_every_key_of_the_config_is_in_the_example_with_a_comment():
 def test_the_readme_points_at_the_example():
     readme = (EXAMPLE.parent / "README.md").read_text()
     assert "rotator.example.yaml" in readme
+
+
+def test_the_example_speaks_of_routes_as_they_work_today(env):
+    """Routing exists: the example's `routes` comment points at its page, and promises nothing for later."""
+    [line] = [line for line in EXAMPLE.read_text().splitlines() if line.startswith("routes:")]
+    comment = line.split("#", 1)[1]
+    assert "once" not in comment and "validated now" not in comment, comment
+    page = re.search(r"docs/[\w-]+\.md", comment)
+    assert page and (EXAMPLE.parent / page.group(0)).read_text().lstrip().startswith("# Routing"), comment
+    router = Router(load(EXAMPLE.read_text()))
+    targets = router.routes.targets_for("claude-opus-4-1", "anthropic")
+    assert [(t.provider, t.model) for t in targets] == [("anthropic", None), ("deepseek", "deepseek-chat")]

@@ -336,10 +336,10 @@ async def test_the_engine_records_usage_on_the_job_and_the_key(protocol, stream,
     [key] = [k for k in job.route.provider.pool.describe()["keys"] if k["total"]["tokens"]]
     if protocol == GEMINI:  # the model is in the path
         assert job.cost == pytest.approx(PriceTable().cost("gemini-2.5-flash", usage)) and job.cost > 0
-        assert key["models"]["gemini-2.5-flash"] == {"requests": 0, "tokens": tokens, "cost": job.cost, "unpriced": 0}
+        assert key["models"]["gemini-2.5-flash"] == {"requests": 1, "tokens": tokens, "cost": job.cost, "unpriced": 0}
     else:
         assert job.cost is None  # model "m" has no price: unknown, not 0
-        assert key["models"]["m"] == {"requests": 0, "tokens": tokens, "cost": 0.0, "unpriced": 1}
+        assert key["models"]["m"] == {"requests": 1, "tokens": tokens, "cost": 0.0, "unpriced": 1}
 
 
 async def test_the_engine_asks_for_chat_usage_and_the_client_never_sees_it():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from addons.welcome import Setup, proxy_url, welcome
+from addons.welcome import Setup, proxy_url, reverse_listeners, welcome
 
 
 @pytest.mark.parametrize("modes, host, port, auth, url", [
@@ -15,6 +15,8 @@ from addons.welcome import Setup, proxy_url, welcome
     (["regular@0.0.0.0:8888"], "127.0.0.1", None, True, "http://USER:PASSWORD@THIS-HOST:8888"),
     (["regular"], "::1", 8080, False, "http://[::1]:8080"),
     (["local", "regular@7000"], "127.0.0.1", None, False, "http://127.0.0.1:7000"),  # the first mode that listens
+    (["reverse:https://api.openai.com@8083", "regular@7000"], "127.0.0.1", None, False, "http://127.0.0.1:7000"),
+    (["reverse:https://api.openai.com@8083"], "127.0.0.1", None, False, ""),  # a reverse listener is no proxy
 ])
 def test_the_proxy_url_clients_export(modes, host, port, auth, url):
     assert proxy_url(modes, host, port, auth) == url
@@ -33,6 +35,19 @@ def test_the_block_never_holds_a_password_and_says_what_to_use():
 def test_the_block_says_where_the_status_page_is_unless_it_is_off():
     setup = Setup(None, [], Path("/ca.pem"), "http://127.0.0.1:8080", proxyauth=False, clients=False,
                   status_host="rotator.status")
-    assert "curl http://rotator.status/" in welcome(setup)
+    assert "curl -x http://127.0.0.1:8080 http://rotator.status/\n" in welcome(setup) + "\n"
+    setup.clients = True
+    assert "curl -x http://127.0.0.1:8080 -H 'x-api-key: CLIENT-KEY' http://rotator.status/\n" in welcome(setup)
     setup.status_host = ""
     assert "rotator.status" not in welcome(setup)
+
+
+def test_reverse_listeners_are_named_with_the_vendor_they_serve():
+    modes = ["reverse:https://api.anthropic.com@8082", "reverse:https://api.openai.com@0.0.0.0:8083", "regular"]
+    listeners = reverse_listeners(modes, "127.0.0.1", 8080)
+    assert listeners == [("http://127.0.0.1:8082", "https://api.anthropic.com"),
+                         ("http://THIS-HOST:8083", "https://api.openai.com")]
+    block = welcome(Setup(None, [], Path("/ca.pem"), "", proxyauth=False, clients=False,
+                          status_host="rotator.status", reverse=listeners))
+    assert "    http://127.0.0.1:8082 serves https://api.anthropic.com\n" in block
+    assert "HTTPS_PROXY" not in block and "trust mitmproxy's CA" not in block and "rotator.status" not in block

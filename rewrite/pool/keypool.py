@@ -130,13 +130,14 @@ class KeyPool:
         self.dirty = True
         return Pick(state.secret, wait)
 
-    def lease(self, key: str) -> Lease:
-        """Hold `key` for one attempt (counted as a request); give it back by leaving the `with` block."""
+    def lease(self, key: str, model: str = "") -> Lease:
+        """Hold `key` for one attempt (counted as a request, for `model` too); give it back by leaving the `with`
+        block."""
         state = self._by_secret.get(key)
         if state is None:
             return Lease(None, None)
         state.in_flight += 1
-        state.usage.request(self._wall())
+        state.usage.request(model, self._wall())
         self.dirty = True
         return Lease(self, state)
 

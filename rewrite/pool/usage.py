@@ -42,7 +42,7 @@ class Usage:
 
     def __init__(self) -> None:
         self.total = Counts()
-        self.by_model: dict[str, Counts] = {}  # tokens and cost per model, in all
+        self.by_model: dict[str, Counts] = {}  # requests, tokens and cost per model, in all
         self._minutes: deque[tuple[int, Counts]] = deque()  # (minute start, counts), oldest first
 
     def _bucket(self, now: float) -> Counts:
@@ -53,9 +53,10 @@ class Usage:
                 self._minutes.popleft()
         return self._minutes[-1][1]
 
-    def request(self, now: float) -> None:
+    def request(self, model: str, now: float) -> None:
         self.total.requests += 1
         self._bucket(now).requests += 1
+        self.by_model.setdefault(model, Counts()).requests += 1
 
     def answered(self, model: str, tokens: int, cost: float | None, now: float) -> None:
         tokens = max(0, int(tokens))

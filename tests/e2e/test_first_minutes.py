@@ -3,6 +3,7 @@ what `scripts/run --help` says. Real `mitmdump -s addons/rotator.py` processes."
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ADDON, MITMDUMP, REPO, clean_environ, free_port
+from tests.e2e.harness import ADDON, CLIENT_KEYS, MITMDUMP, POOL_KEYS, REPO, clean_environ, free_port
+from tests.fake_vendor import TEXT
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +25,17 @@ def start_up_block(log: str) -> str:
     return block
 
 
+def wait_for_block(proxy, last: str = "CURL_CA_BUNDLE") -> str:
+    """The start-up block, once its `last` line is logged (it is logged as the proxy starts serving)."""
+    deadline = time.monotonic() + 10
+    while last not in proxy.full_log and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return start_up_block(proxy.full_log)
+
+
 def test_the_start_up_block_says_what_runs_and_what_to_export(fake_vendor, rotator):
     proxy = rotator(apply_env=False)
-    deadline = time.monotonic() + 10
-    while "CURL_CA_BUNDLE" not in proxy.full_log and time.monotonic() < deadline:  # (logged as it starts serving)
-        time.sleep(0.05)
-    block = start_up_block(proxy.full_log)
+    block = wait_for_block(proxy)
     ca = proxy.ca_cert
     assert f"config: {proxy.config_path}\n" in block, block
     assert "intercepting: " in block
@@ -41,6 +48,30 @@ def test_the_start_up_block_says_what_runs_and_what_to_export(fake_vendor, rotat
                        f"export NODE_EXTRA_CA_CERTS={ca}", f"export CURL_CA_BUNDLE={ca}"], block
     assert ca.exists()  # the file it names is the one mitmproxy made
     assert not any(key in proxy.full_log for key in ("sk-pool-1", "sk-ant-pool-1", "g-pool-1"))
+
+
+def test_every_hint_in_the_start_up_block_works_as_printed(fake_vendor, rotator):
+    """The block's lines pasted into a shell: its exports make curl reach a vendor through Rotator, and its status
+    command works by itself (curl sends only https:// URLs to HTTPS_PROXY, so the plain http page needs `-x`)."""
+    proxy = rotator(apply_env=False)
+    block = wait_for_block(proxy)
+    exports = "\n".join(line.strip() for line in block.splitlines() if line.strip().startswith("export "))
+    [status] = [line.split(": ", 1)[1] for line in block.splitlines() if "pools, keys and usage: " in line]
+    shell = clean_environ({"HOME": str(proxy.proc.workdir)})
+
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    vendor_call = ("curl -sS --fail https://api.openai.com/v1/chat/completions -H 'content-type: application/json' "
+                   f"-H 'authorization: Bearer {CLIENT_KEYS['OPENAI_API_KEY']}' -d '{body}'")
+    done = subprocess.run(["bash", "-c", f"{exports}\n{vendor_call}"], env=shell, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, (block, done.stderr)
+    assert json.loads(done.stdout)["choices"][0]["message"]["content"] == TEXT
+
+    for script in (status, f"{exports}\n{status}"):  # alone, and in the shell set up as the block says
+        done = subprocess.run(["bash", "-c", script], env=shell, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, (block, done.stderr)
+        assert "openai (round-robin): " in done.stdout and "requests 1h / all" in done.stdout, done.stdout
+    assert not any(key in proxy.full_log for keys in POOL_KEYS.values() for key in keys)
 
 
 def run_briefly(command: list[str], env: dict[str, str], until: str | None, timeout: float = 30.0) -> tuple[int | None, str]:
@@ -135,3 +166,32 @@ def test_run_help_starts_with_rotators_own_usage():
     ours, _, theirs = done.stdout.partition("usage: mitmdump")
     assert "--set rotator_config=PATH" in ours and "rotator.example.yaml" in ours and "--listen-host" in ours
     assert "--set option=value" in theirs or "--set" in theirs  # mitmdump's own help follows
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("streaming: {idle_timeout: -1}\n", "streaming.idle_timeout: "),
+    ("providers: {mine: {kind: openai, hosts: [api.openai.com], base_url: 'http://x/v1'}}\n",
+     "providers.mine.hosts: api.openai.com is already intercepted"),
+])
+def test_an_error_in_the_default_config_file_names_that_file(tmp_path, text, problem):
+    path = tmp_path / ".config" / "rotator" / "config.yaml"  # read when no rotator_config is given
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    returncode, output = run_briefly(mitmdump(tmp_path), clean_environ({"HOME": str(tmp_path)}), until=None)
+    assert returncode != 0 and "Traceback" not in output, output
+    [line] = [line for line in output.splitlines() if "rotator_config: " in line]
+    assert f"rotator_config: {path}: {problem}" in line, line
+    assert LISTENING not in output, output
+
+
+def test_every_missing_environment_variable_is_named_at_the_first_start(tmp_path):
+    path = tmp_path / "rotator.yaml"
+    path.write_text('providers:\n  openai: {keys: ["${ROTATOR_KEY_A}", "${ROTATOR_KEY_SET}"]}\n'
+                    '  anthropic: {keys: ["${ROTATOR_KEY_B}"]}\n')
+    env = clean_environ({"HOME": str(tmp_path), "ROTATOR_KEY_SET": "sk-a-value-never-shown"})
+    returncode, output = run_briefly(mitmdump(tmp_path, "--set", f"rotator_config={path}"), env, until=None)
+    assert returncode != 0 and "Traceback" not in output, output
+    [line] = [line for line in output.splitlines() if "rotator_config: " in line]
+    assert line.endswith("rotator_config: 2 environment variables are not set: ROTATOR_KEY_A "
+                         "(providers.openai.keys.0), ROTATOR_KEY_B (providers.anthropic.keys.0)"), line
+    assert "sk-a-value-never-shown" not in output

@@ -215,3 +215,25 @@ def test_usage_and_cost_of_translated_answers(fake_vendor, rotator, tmp_path):
         assert f"{flow.id[:8]}: usage: {target_model}: " in proxy.full_log
     assert_no_pooled_key(proxy.full_log, path.read_bytes())
     assert not any(key in proxy.full_log for keys in TARGET_KEYS.values() for key in keys)
+
+
+def test_a_keys_requests_per_model_count_its_attempts(fake_vendor, rotator, monkeypatch):
+    """Beside the tokens of a model, its requests: the attempts made with that key for that model (a 429 on the
+    first key is one request of that key, with no tokens)."""
+    proxy = rotator(fresh=True)
+    limited = POOL_KEYS["openai"][0]
+    fake_vendor.always(Fault.status(429, headers={"retry-after": "30"}), key=limited)
+    for _ in range(2):
+        assert call("chat", make_client("chat"), stream=True).text == TEXT
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    status = httpx.get("http://rotator.status/", params={"format": "json"}, timeout=10).json()
+
+    pool = next(p for p in status["providers"] if p["name"] == "openai")["pool"]
+    model = MODELS["chat"]
+    used = [k for k in pool["keys"] if k["total"]["requests"]]
+    assert sum(k["total"]["requests"] for k in used) == len(fake_vendor.calls()) == 3  # the 429, two answers
+    for key in used:
+        assert key["models"][model]["requests"] == key["total"]["requests"]
+        assert key["models"][model]["tokens"] == key["total"]["tokens"]
+    assert sorted(k["models"][model]["tokens"] > 0 for k in used) == [False, True, True]  # the 429: no tokens
+    assert_no_pooled_key(json.dumps(status))
