@@ -166,6 +166,11 @@ class KeyPool:
         busy = soonest == 0 and all(s.at_cap() for s, w in waits.items() if w == 0)
         return Resting(soonest, rejected=False, busy=busy)
 
+    def rests_past(self, seconds: float, model: str = "") -> bool:
+        """No key may serve `model` within `seconds`: each is out, cooling down or resting after a stall longer."""
+        now = self._clock()
+        return all(max(s.rest_until(model, now), s.slow_until) > now + seconds for s in self.states)
+
     # -- how keys did ----------------------------------------------------------------------------------------
 
     def succeeded(self, key: str) -> None:
