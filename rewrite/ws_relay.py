@@ -5,7 +5,8 @@ saves, even while the handshake is pending. So the flow must never hold the cred
 anything that would let another connection start the job: the addon points the upgrade at this relay and submits
 the job for its client connection; when mitmproxy has connected to the relay for that client, the job waits for
 that one connection (known by its address), and the relay claims it on its handshake. Another connection, or a
-second handshake, finds no job. The relay opens the provider's WebSocket itself with the real credential (rewrite/ws_upstream.py: bounded attempts, retries on the next key). When that succeeds
+second handshake, finds no job. The relay opens the provider's WebSocket itself with the real credential
+(rewrite/ws_upstream.py: bounded attempts, retries on the next key). When that succeeds
 it completes mitmproxy's handshake with the provider's 101 headers and copies messages both ways, so mitmproxy
 still records every message; when every attempt fails, mitmproxy gets the last answer as a plain HTTP response.
 """
