@@ -26,6 +26,19 @@ print(proc.process.pid, flush=True)
 time.sleep(600)
 """
 
+# scripts/test's shape: pytest-xdist workers, each with its proxies; the test says its proxy's process id.
+PYTEST_RUN = """
+import time
+from pathlib import Path
+
+def test_waits(rotator):
+    proxy = rotator(fresh=True)
+    said = Path(__file__).with_name("pid.part")
+    said.write_text(str(proxy.proc.process.pid))
+    said.rename(said.with_name("pid"))
+    time.sleep(600)
+"""
+
 
 def gone(pid: int, within: float = 10.0) -> bool:
     deadline = time.monotonic() + within
@@ -62,3 +75,27 @@ def test_a_proxy_dies_with_the_process_that_started_it(tmp_path, sig):
         run.wait()
         stop(pid)
 
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's parent-death signal is Linux's")
+def test_a_killed_parallel_run_leaves_no_proxy(tmp_path):
+    """A SIGKILL reaches pytest's main process only: its xdist workers, and their proxies, must go with it."""
+    (tmp_path / "test_waits.py").write_text(PYTEST_RUN)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "1", "--rootdir", str(REPO),
+               "-c", str(REPO / "pyproject.toml"), "-p", "tests.conftest", str(tmp_path / "test_waits.py")]
+    run = subprocess.Popen(command, cwd=REPO, env=clean_environ(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    said, pid = tmp_path / "pid", None
+    try:
+        deadline = time.monotonic() + 60
+        while not said.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = int(said.read_text())
+        run.kill()
+        run.wait(10)
+        # At once (a worker left to notice by itself takes seconds, or as long as its test runs), with slack.
+        assert gone(pid, within=2.0), f"mitmdump {pid} outlived its test run"
+    finally:
+        run.kill()
+        run.wait()
+        if pid is not None:
+            stop(pid)
