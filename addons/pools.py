@@ -68,13 +68,15 @@ class Pools:
 
     def _adopt(self) -> None:
         """Give the engine's new pools the state of the old ones (a reload) or of the store (a start)."""
-        carried = self._changes(everything=True)
         path = resolve(self.engine.config.state.path)
         if self.store is None or path != self.path:
             self._open(path)
-        self._write(carried)
+        for pool in self._pools.values():  # (the old pools: what they carry over is named as the store names keys)
+            pool.name_keys(self.store.secret)
+        self._write(self._changes(everything=True))
         self._pools = {p.name: p.pool for p in self.engine.router.providers if p.pool is not None}
         for name, pool in self._pools.items():
+            pool.name_keys(self.store.secret)
             try:
                 pool.import_state(self.store.load(scope(name)))
             except StateError as e:

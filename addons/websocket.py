@@ -6,9 +6,10 @@ session, where every retry and repair applies.
 
 Every other upgrade on a provider's host (the Realtime API, or Responses with `websocket: pass`) goes through the
 engine's WebSocket relay (rewrite/ws_relay.py), which opens the provider's WebSocket with the pooled key and
-retries a stalled or refused handshake on the next key. The flow only ever carries masked credentials and a
-job id: mitmproxy sends the upgrade as the flow holds it, and a flow saved or shown while the handshake is
-pending must not reveal a key.
+retries a stalled or refused handshake on the next key. The flow only ever carries masked credentials, and
+nothing that names its job: mitmproxy sends the upgrade as the flow holds it, and a flow saved or shown while the
+handshake is pending must neither reveal a key nor let another connection to the relay take the job. The relay
+knows the job by mitmproxy's connection to it (`server_connected`), and takes it once.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import json
 import logging
 
 from mitmproxy import http
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
 from addons.interception import annotate, called_host, hide_credential, reach_directly, show_credential
 from rewrite.engine import Engine
 from rewrite.exchange import Job
-from rewrite.loopback import JOB_HEADER
 from rewrite.providers import Provider
 from rewrite.router import Route
 from rewrite.ws_relay import WebSocketRelay
@@ -55,12 +56,17 @@ class WebSocketUpstream:
             self._downgrade(flow, provider)
             return
         # The relay gets the real headers and path in-process; the flow keeps masked ones from here on.
-        self.relay.submit(Job(flow.id, Route(provider, None)), list(req.headers.items(multi=True)), req.path)
+        self.relay.submit(flow.client_conn.id, Job(flow.id, Route(provider, None)),
+                          list(req.headers.items(multi=True)), req.path)
         hide_credential(flow, provider.credential)
         self._origins[flow.id] = (req.scheme, req.host, req.port)
         req.scheme, req.host, req.port = "http", "127.0.0.1", self.relay.listen()
-        req.headers[JOB_HEADER] = flow.id
         reach_directly(flow)
+
+    def server_connected(self, data: ServerConnectionHookData) -> None:
+        """mitmproxy sends the upgrade once this hook returns: from here the relay expects it on this connection."""
+        if self.relay.port is not None and data.server.address == ("127.0.0.1", self.relay.port):
+            self.relay.connected(data.client.id, data.server.sockname)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         origin = self._origins.pop(flow.id, None)
@@ -68,7 +74,6 @@ class WebSocketUpstream:
         if origin is None or sj is None:
             return
         flow.request.scheme, flow.request.host, flow.request.port = origin
-        flow.request.headers.pop(JOB_HEADER, None)
         show_credential(flow, sj.job.route.provider.credential, sj.job.key)
         annotate(flow, sj.job)
 

@@ -241,7 +241,8 @@ class Exchange:
                 self._answer_now(e.status, e.body, e.reason)
                 return
             self._use(leg, more)
-            failure = await self._serve()
+            failure = self._resting_target() if more else None
+            failure = failure or await self._serve()
             if failure is None:
                 self._served(leg)
                 return
@@ -261,6 +262,14 @@ class Exchange:
         chosen = self.router.targets(called, self.asked)
         self.routed = chosen != native
         return chosen
+
+    def _resting_target(self) -> Failure | None:
+        """A target with more after it is skipped, untried, when none of its keys may serve within the first-token
+        timeout: its pool would otherwise still try a key resting after a stall, and the request pay for it."""
+        pool = self.provider.pool
+        if pool is None or not pool.rests_past(self.cfg.first_token_timeout, self.model):
+            return None
+        return Failure("every key resting", retryable=False)
 
     def _leg(self, provider: Provider, target: Target) -> Leg:
         """How the request is put to one target."""

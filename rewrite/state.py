@@ -3,7 +3,10 @@
 A store holds JSON records by scope and name (`pool:openai` / `key:<fingerprint>`), written in batches: the caller
 collects what changed and hands it over now and then (addons/pools.py flushes off the event loop), never a write
 per event. SQLite (stdlib) on one machine; the same interface can hold Redis for several processes. Keys are never
-stored: records name them by fingerprint (rewrite/pool/key_state.py).
+stored: records name them by fingerprint (rewrite/pool/key_state.py), an HMAC under the store's own random secret,
+so that a stolen or shared state file confirms no guessed key. The SQLite file is the user's alone (0600, in a 0700
+directory when Rotator creates it), and holds that secret; a file from before keyed fingerprints is emptied once,
+its rests re-learned.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ Batch = dict[str, dict[str, object]]  # scope -> name -> JSON value
 
 
 class StateStore(Protocol):
+    secret: bytes  # what the records' key fingerprints are keyed with
+
     def load(self, scope: str) -> dict[str, object]:
         """Every record of `scope`, by name (empty when there is none)."""
 
@@ -54,6 +59,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._scopes: Batch = {}
+        self.secret = os.urandom(32)
 
     def load(self, scope: str) -> dict[str, object]:
         return json.loads(json.dumps(self._scopes.get(scope, {})))
@@ -73,13 +79,26 @@ class SqliteStore:
         self.path = path
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private(path)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA journal_mode=WAL")  # (its -wal and -shm files get the file's mode)
             self._db.execute("CREATE TABLE IF NOT EXISTS records (scope TEXT NOT NULL, name TEXT NOT NULL, "
                              "value TEXT NOT NULL, PRIMARY KEY (scope, name))")
+            self.secret = self._install_secret()
         except (OSError, sqlite3.Error) as e:
             raise StateError(f"cannot open {path}: {_why(e)}") from None
+
+    def _install_secret(self) -> bytes:
+        """The file's own secret, made on first use. Records written before it named keys by a plain hash, which
+        confirms a guessed key: they are dropped then (rests are re-learned, usage counts start again)."""
+        self._db.execute("CREATE TABLE IF NOT EXISTS install (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if self._db.execute("SELECT 1 FROM install WHERE name = 'secret'").fetchone() is None:
+                self._db.execute("PRAGMA secure_delete = ON")  # (the names are overwritten, not just unlinked)
+                self._db.execute("DELETE FROM records")
+                self._db.execute("INSERT INTO install (name, value) VALUES ('secret', ?)", (os.urandom(32),))
+            return bytes(self._db.execute("SELECT value FROM install WHERE name = 'secret'").fetchone()[0])
 
     def load(self, scope: str) -> dict[str, object]:
         with self._lock:
@@ -111,6 +130,16 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _private(path: Path) -> None:
+    """Make `path` readable by its user alone (0600), and its directory (0700) when it is made here: an existing
+    directory is the user's choice."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True)
+        path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    path.chmod(0o600)  # (a file made before this rule)
 
 
 def _why(e: Exception) -> str:

@@ -1,9 +1,12 @@
 """The WebSocket relay on 127.0.0.1 through which passed-through upgrades reach their provider.
 
 mitmproxy sends an upgrade request exactly as its flow holds it, and the flow is what mitmweb shows and `-w`
-saves, even while the handshake is pending. So the flow must never hold the credential that goes upstream: the
-addon points the upgrade at this relay with only a job id, and the relay opens the provider's WebSocket itself
-with the real credential (rewrite/ws_upstream.py: bounded attempts, retries on the next key). When that succeeds
+saves, even while the handshake is pending. So the flow must never hold the credential that goes upstream, nor
+anything that would let another connection start the job: the addon points the upgrade at this relay and submits
+the job for its client connection; when mitmproxy has connected to the relay for that client, the job waits for
+that one connection (known by its address), and the relay claims it on its handshake. Another connection, or a
+second handshake, finds no job. The relay opens the provider's WebSocket itself with the real credential
+(rewrite/ws_upstream.py: bounded attempts, retries on the next key). When that succeeds
 it completes mitmproxy's handshake with the provider's 101 headers and copies messages both ways, so mitmproxy
 still records every message; when every attempt fails, mitmproxy gets the last answer as a plain HTTP response.
 """
@@ -24,7 +27,6 @@ from websockets.http11 import Request, Response
 
 from rewrite.config import StreamingConfig
 from rewrite.exchange import Job
-from rewrite.loopback import JOB_HEADER
 from rewrite.retry import Failure
 from rewrite.upstream import HOP_BY_HOP
 from rewrite.ws_upstream import SocketJob, open_upstream
@@ -46,19 +48,33 @@ _UNSENDABLE_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}  # codes a peer reports
 class WebSocketRelay:
     def __init__(self, streaming: Callable[[], StreamingConfig]) -> None:
         self._streaming = streaming
-        self.jobs: dict[str, SocketJob] = {}
+        self.jobs: dict[str, SocketJob] = {}  # by job id, until the addon is done with the flow
+        self._for_client: dict[str, SocketJob] = {}  # by mitmproxy's client connection id: not connected yet
+        self._for_peer: dict[tuple, SocketJob] = {}  # by the address mitmproxy connects from: not claimed yet
         self.port: int | None = None
         self._server: Server | None = None
         self._open: dict[ServerConnection, SocketJob] = {}
         self._tasks: set[asyncio.Task] = set()
 
-    def submit(self, job: Job, headers: list[tuple[str, str]], target: str) -> SocketJob:
+    def submit(self, client: str, job: Job, headers: list[tuple[str, str]], target: str) -> SocketJob:
+        """The job of the upgrade pending on mitmproxy's client connection `client` (HTTP/1: one at a time)."""
         sj = SocketJob(job, headers, target)
         self.jobs[job.id] = sj
+        self._for_client[client] = sj
         return sj
 
+    def connected(self, client: str, local: tuple) -> None:
+        """mitmproxy connected to the relay for `client`, from address `local`: the job is that connection's."""
+        sj = self._for_client.pop(client, None)
+        if sj is not None:
+            self._for_peer[tuple(local)] = sj
+
     def forget(self, job_id: str) -> SocketJob | None:
-        return self.jobs.pop(job_id, None)
+        sj = self.jobs.pop(job_id, None)
+        for waiting in (self._for_client, self._for_peer):
+            for k in [k for k, v in waiting.items() if v is sj]:
+                del waiting[k]
+        return sj
 
     def listen(self) -> int:
         """The relay's port; binds it on first use (synchronously, so it accepts before the server task runs)."""
@@ -101,8 +117,8 @@ class WebSocketRelay:
     # -- the handshake ---------------------------------------------------------------------------------------------
 
     async def _open_upstream(self, conn: ServerConnection, request: Request) -> Response | None:
-        sj = self.jobs.get(request.headers.get(JOB_HEADER, ""))
-        if sj is None or sj.upstream is not None:
+        sj = self._for_peer.pop(tuple(conn.remote_address or ()), None)  # claimed: used once
+        if sj is None:
             return _response(421, [("content-type", "text/plain")], b"rotator: unknown job\n")
         if "Sec-WebSocket-Key" not in request.headers or request.headers.get("Sec-WebSocket-Version") != "13":
             return _response(400, [("content-type", "text/plain")], b"rotator: not a WebSocket handshake\n")

@@ -22,13 +22,26 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import ADDON, PROXY_VARS, ROUTE_VARS, Rotator, RotatorPool, default_config, merge
+from tests.e2e.harness import (
+    ADDON,
+    PROXY_VARS,
+    ROUTE_VARS,
+    Rotator,
+    RotatorPool,
+    default_config,
+    die_with_parent,
+    merge,
+)
 from tests.fake_vendor import FakeVendor
 
 # Rotator keeps its key pools' state under $XDG_STATE_HOME by default (rewrite/state.py): in tests, never in the
 # real home, for addons run in-process and for every mitmdump the tests start (they inherit the environment).
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="rotator-test-state-")
 atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # A worker of `scripts/test` (pytest-xdist) outlives a main process that was killed, and so would the proxies
+    # it started: it ends with the run instead, and they with it (tests/e2e/harness.py).
+    die_with_parent()
 
 __all__ = ["fake_vendor", "rotator", "rotator_pool"]
 

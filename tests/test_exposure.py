@@ -44,7 +44,7 @@ def exposure(config: str) -> Exposure:
         (POOL, None, True),
         (POOL, "any", True),
         (POOL, "user:pass", False),
-        (POOL + "\nclients: [{name: a, key: rk-a}]", None, False),
+        (POOL + "\nclients: [{name: a, key: rk-a-long-enough-client-key}]", None, False),
         ("", None, False),  # no pool: only a warning
     ],
 )

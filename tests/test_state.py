@@ -4,8 +4,10 @@ opens the store, hands new pools their state, flushes in batches, closes in done
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,55 @@ def test_a_store_that_cannot_be_opened_says_so_in_one_line(tmp_path):
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StateError, match="cannot open"):
         SqliteStore(garbage)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_state_file_and_the_directory_made_for_it_are_the_users_alone(tmp_path):
+    path = tmp_path / "made" / "state.db"
+    store = SqliteStore(path)
+    store.save({"pool:openai": {"a": 1}})
+    assert (mode(path.parent), mode(path)) == (0o700, 0o600)
+    assert all(mode(f) == 0o600 for f in path.parent.iterdir())  # (-wal, -shm)
+    store.close()
+    tmp_path.chmod(0o755)
+    older = tmp_path / "older.db"
+    older.write_bytes(b"")
+    older.chmod(0o644)
+    SqliteStore(older).close()
+    assert mode(older) == 0o600 and mode(tmp_path) != 0o700  # a directory it did not make is left as it is
+
+
+def test_keys_are_named_by_a_fingerprint_keyed_with_the_files_own_secret(tmp_path):
+    stores = [SqliteStore(tmp_path / f"{n}.db") for n in range(2)]
+    names = [fingerprint(SECRET, store.secret) for store in stores]
+    assert names[0] != names[1] != fingerprint(SECRET)  # another install, or one in memory, names it otherwise
+    stores[0].close()
+    again = SqliteStore(tmp_path / "0.db")
+    assert fingerprint(SECRET, again.secret) == names[0]  # the same file names it the same after a restart
+    again.close()
+    plain = hashlib.sha256(b"rotator-key:" + SECRET.encode()).hexdigest()[:24]  # what anyone could compute
+    assert plain not in names and plain != fingerprint(SECRET)
+
+
+def test_a_state_written_with_plain_hashes_is_dropped_once(tmp_path):
+    path = tmp_path / "state.db"
+    plain = hashlib.sha256(b"rotator-key:" + SECRET.encode()).hexdigest()[:24]
+    with sqlite3.connect(path) as db:  # as Rotator wrote it before keyed fingerprints
+        db.execute("CREATE TABLE records (scope TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, "
+                   "PRIMARY KEY (scope, name))")
+        db.execute("INSERT INTO records VALUES ('pool:openai', ?, '{}')", (f"key:{plain}",))
+    db.close()
+    store = SqliteStore(path)
+    assert store.load("pool:openai") == {}
+    store.save({"pool:openai": {"strategy": 1}})
+    store.close()
+    again = SqliteStore(path)
+    assert again.load("pool:openai") == {"strategy": 1}  # dropped once, not at each start
+    again.close()
+    assert plain.encode() not in path.read_bytes()
 
 
 def test_where_the_state_goes(monkeypatch, tmp_path):
@@ -225,7 +276,7 @@ async def test_changes_are_flushed_in_batches_without_done(tmp_path, monkeypatch
                 break
         assert len(writes) == 1 and scope("openai") in writes[0]
         reader = SqliteStore(db)
-        assert f"key:{fingerprint(OTHER)}" in reader.load(scope("openai"))
+        assert f"key:{fingerprint(OTHER, reader.secret)}" in reader.load(scope("openai"))
         reader.close()
         await asyncio.sleep(0.2)
         assert len(writes) == 1  # nothing changed since: nothing written

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
+import os
 from dataclasses import dataclass, field
 
 from rewrite.pool.usage import Usage
 
 WHOLE_KEY = ""  # the scope of a rest that holds for every model
+# Names keys until a store gives its own secret (KeyPool.name_keys): a state kept in memory uses this one.
+PROCESS_SECRET = os.urandom(32)
 
 
 def mask(key: str) -> str:
@@ -18,9 +22,10 @@ def mask(key: str) -> str:
     return f"{key[:4]}…{key[-4:]}"
 
 
-def fingerprint(key: str) -> str:
-    """How a key is named where it is stored (rewrite/state.py): a hash, never the key."""
-    return hashlib.sha256(b"rotator-key:" + key.encode()).hexdigest()[:24]
+def fingerprint(key: str, secret: bytes = PROCESS_SECRET) -> str:
+    """How a key is named where it is stored (rewrite/state.py), never the key: keyed with the store's secret, so
+    that a stored name confirms no guessed key to whoever lacks the secret."""
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 @dataclass

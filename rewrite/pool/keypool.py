@@ -19,7 +19,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest
+from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest, fingerprint
 from rewrite.pool.status import describe, summary
 from rewrite.pool.strategies import STRATEGIES
 from rewrite.retry import Failure
@@ -167,6 +167,11 @@ class KeyPool:
         busy = soonest == 0 and all(s.at_cap() for s, w in waits.items() if w == 0)
         return Resting(soonest, rejected=False, busy=busy)
 
+    def rests_past(self, seconds: float, model: str = "") -> bool:
+        """No key may serve `model` within `seconds`: each is out, cooling down or resting after a stall longer."""
+        now = self._clock()
+        return all(max(s.rest_until(model, now), s.slow_until) > now + seconds for s in self.states)
+
     # -- how keys did ----------------------------------------------------------------------------------------
 
     def succeeded(self, key: str) -> None:
@@ -270,6 +275,11 @@ class KeyPool:
             self._shown = shown
 
     # -- persistence (rewrite/state.py) ----------------------------------------------------------------------
+
+    def name_keys(self, secret: bytes) -> None:
+        """Name each key by its fingerprint under `secret`, the store's, before state is imported or exported."""
+        for s in self.states:
+            s.id = fingerprint(s.secret, secret)
 
     def export_state(self) -> dict[str, object]:
         """The pool's state as JSON records by name: rests on the wall clock, keys by fingerprint."""

@@ -22,7 +22,9 @@ class FlowProbe:
         if flow.request.pretty_host != PROBE_HOST:
             return
         live = [f for f in self.flows.values() if f.response is None and f.error is None]
-        shown = [{"url": f.request.pretty_url, "headers": [k.lower() for k in f.request.headers]} for f in live]
+        shown = [{"url": f.request.pretty_url, "headers": [k.lower() for k in f.request.headers], "id": f.id,
+                  "address": [f.request.host, f.request.port], "fields": list(f.request.headers.items(multi=True)),
+                  "comment": f.comment, "metadata": json.dumps(f.metadata, default=str)} for f in live]
         flow.response = http.Response.make(200, json.dumps(shown), {"content-type": "application/json"})
 
     def response(self, flow: http.HTTPFlow) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import json
 import os
 import signal
@@ -99,6 +100,30 @@ def merge(base: dict, override: dict | None) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+# prctl(2): the kernel signals a process when the one that started it ends (Linux only).
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Make this process be killed when its parent ends, however it ends (SIGTERM, Ctrl-C, SIGKILL)."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def dies_with_test_run():
+    """A `preexec_fn` for every process a test starts: killed with the process that started it, so an interrupted
+    run leaves nothing listening. (libc is loaded beforehand: the child only makes the call.)"""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        die_with_parent()
+        if os.getppid() != parent:  # the parent ended before the call: nothing would signal this process
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
 
 
 def free_port() -> int:
@@ -193,6 +218,7 @@ class RotatorProcess:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=dies_with_test_run(),
                 )
             try:
                 self._wait_ready(timeout)

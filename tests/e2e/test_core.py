@@ -35,6 +35,7 @@ from tests.e2e.harness import (
     RotatorProcess,
     clean_environ,
     default_config,
+    dies_with_test_run,
     free_port,
     merge,
 )
@@ -389,7 +390,8 @@ def test_broken_config_stops_startup_with_one_line(tmp_path, name):
 
     lines: list[tuple[float, str]] = []  # (when it was printed, line)
     start = time.monotonic()
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=dies_with_test_run())
 
     def read() -> None:
         for line in proc.stdout:

@@ -17,7 +17,7 @@ from google.genai import errors as genai_errors
 from google.genai import types as gtypes
 
 from tests.e2e.clients import FINISH, MODELS, PROTOCOLS, call, make_client
-from tests.e2e.harness import REPO, free_port
+from tests.e2e.harness import REPO, dies_with_test_run, free_port
 from tests.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, FakeVendor, Fault
 
 BOTH = [pytest.param(False, id="whole"), pytest.param(True, id="stream")]
@@ -388,6 +388,7 @@ def test_standalone_with_control_endpoints():
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=dies_with_test_run(),
     )
     try:
         deadline = time.monotonic() + 10

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ADDON, CLIENT_KEYS, MITMDUMP, POOL_KEYS, REPO, clean_environ, free_port
+from tests.e2e.harness import (ADDON, CLIENT_KEYS, MITMDUMP, POOL_KEYS, REPO, clean_environ, dies_with_test_run,
+                                free_port)
 from tests.fake_vendor import TEXT
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +79,8 @@ def run_briefly(command: list[str], env: dict[str, str], until: str | None, time
     """Start mitmdump; stop it once `until` is in its output (None: wait for it to exit). (exit code, output)."""
     out = Path(env["HOME"]) / "mitmdump.out"
     with out.open("wb") as f:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=dies_with_test_run())
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

@@ -233,7 +233,7 @@ def test_a_route_falls_through_to_a_target_of_another_protocol(fake_vendor, rota
         meta = flow.metadata["rotator"]
         first, second = meta["targets"]
         assert (first["provider"], first["outcome"]) == ("anthropic", "left")
-        assert "429" in first["reason"] or "rate limited" in first["reason"] or "timeout" in first["reason"]
+        assert any(why in first["reason"] for why in ("429", "timeout", "every key resting"))
         assert second == {"provider": "deepseek", "model": "deepseek-chat", "protocol": "openai_chat",
                           "translated": "anthropic_messages → openai_chat", "outcome": "served"}
         assert meta["provider"] == "deepseek"
@@ -242,6 +242,34 @@ def test_a_route_falls_through_to_a_target_of_another_protocol(fake_vendor, rota
     log = proxy.full_log
     assert log.count("fallback: anthropic/claude-opus-4-6 failed before the first token") == 2
     assert not any(k in log for k in [*POOL_KEYS["anthropic"], *TARGET_KEYS["deepseek"]])
+
+
+def test_a_target_whose_only_key_rests_after_a_stall_is_skipped_at_once(fake_vendor, rotator, tmp_path):
+    """The README's promise: a resting key never makes a request wait. Once the first target's only key stalled
+    (it rests 5 s, past the 2 s first-token timeout), the next request goes straight to the next target."""
+    path = tmp_path / "flows.mitm"
+    config = routing_config(fake_vendor.url)
+    config["routes"] = [FALLBACK_ROUTE]
+    config["streaming"].update(first_token_timeout=2.0, first_token_retries=0)
+    config["providers"]["anthropic"] = {"keys": POOL_KEYS["anthropic"][:1]}
+    proxy = rotator(config, fresh=True, args=("-w", str(path)))
+    fake_vendor.always(FAILING["stall"], key=POOL_KEYS["anthropic"][0])
+    client = make_client("anthropic")
+    call("anthropic", client, stream=True, model="claude-opus-4-6")  # the key stalls, then rests
+
+    began = time.monotonic()
+    answer = call("anthropic", client, stream=True, model="claude-opus-4-6")
+    took = time.monotonic() - began
+
+    assert answer.text == TEXT and answer.raw.model == "deepseek-chat"
+    assert took < 2.0, took  # less than the one first-token timeout a try of the resting key would cost
+    asked = [r.protocol for r in fake_vendor.wait_for(3, done=False)]
+    assert asked.count("anthropic") == 1, asked  # only the first call's stalled attempt
+    proxy.wait_log("fallback: anthropic/claude-opus-4-6 failed before the first token (every key resting)")
+    proxy.proc.stop()
+    first, second = (flow.metadata["rotator"]["targets"][0] for flow in saved_flows(path))
+    assert "timeout" in first["reason"]
+    assert (second["provider"], second["outcome"], second["reason"]) == ("anthropic", "left", "every key resting")
 
 
 # ------------------------------------------------------------------------------------------------------------------

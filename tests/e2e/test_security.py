@@ -32,6 +32,7 @@ from tests.e2e.harness import (
     RotatorProcess,
     clean_environ,
     default_config,
+    dies_with_test_run,
     free_port,
 )
 from tests.fake_vendor import Fault
@@ -132,7 +133,8 @@ def test_scripts_run_is_never_bound_beyond_loopback_not_even_while_starting(fake
         proc = subprocess.Popen(
             [str(REPO / "scripts/run"), "--listen-port", str(port), "--set", f"confdir={tmp_path / 'conf'}",
              "--set", f"rotator_config={cfg}"],
-            cwd=REPO, env=clean_environ(), stdout=out, stderr=subprocess.STDOUT)
+            cwd=REPO, env=clean_environ(), stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=dies_with_test_run())
     try:
         deadline = time.monotonic() + 60
         while "rotator: ready" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
@@ -186,7 +188,7 @@ def test_an_explicit_address_is_kept_when_clients_must_authenticate(rotator, ope
 
 def run_to_exit(command: list[str], timeout: float = 30.0) -> tuple[int, str]:
     proc = subprocess.Popen(command, cwd=REPO, env=clean_environ(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=dies_with_test_run())
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

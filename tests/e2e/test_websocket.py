@@ -5,6 +5,7 @@ handshake that stalls or is refused is retried on the next key. No flow ever hol
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import ssl
 import threading
@@ -274,3 +275,49 @@ async def _try_open(proxy: Rotator, path: str) -> None:
             pass
     except Exception:  # noqa: BLE001 - the proxy is stopped under it
         pass
+
+
+# --- issue 17.8: a pending handshake's job is its own connection's, used once
+
+
+def in_flight(proxy: Rotator) -> list[dict]:
+    """The flows in flight as mitmproxy holds them (what mitmweb shows), from tests/e2e/flow_probe.py."""
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+    try:
+        conn.request("GET", "http://rotator-test.probe/flows")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def test_a_pending_handshake_shows_no_job_and_another_connection_cannot_take_it(rotator, ws_vendor):
+    proxy = rotator(on_ws_vendor(ws_vendor, "pass", first_token_timeout=3), fresh=True,
+                    args=("-s", "tests/e2e/flow_probe.py"))
+    ws_vendor.script(WsFault.stall(20), key="sk-pool-1")
+    result: dict = {}
+    client = threading.Thread(target=lambda: result.update(echo=asyncio.run(echo_once(proxy, "/v1/responses"))))
+    client.start()
+    ws_vendor.wait_for(1, done=False)  # the handshake is pending at the vendor
+
+    [shown] = [f for f in in_flight(proxy) if "/v1/responses" in f["url"]]
+    everything = json.dumps([shown["url"], shown["fields"], shown["comment"], shown["metadata"]])
+    assert shown["id"] not in everything and "x-rotator-job" not in everything.lower()
+
+    # Whoever sees the flow replays its upgrade to the address it points at, with the job id as it once went.
+    host, port = shown["address"]
+    replayed = {name: value for name, value in shown["fields"] if value.isascii()  # (not the masked key)
+                and not name.lower().startswith("sec-websocket") and name.lower() not in ("connection", "upgrade")}
+
+    async def replay() -> None:
+        async with connect(f"ws://{host}:{port}/v1/responses", open_timeout=10,
+                           additional_headers={**replayed, "x-rotator-job": shown["id"]}):
+            pass
+
+    with pytest.raises(InvalidStatus) as refused:
+        asyncio.run(replay())
+    assert refused.value.response.status_code == 421
+    assert len(ws_vendor.handshakes) == 1  # no upstream session was started for the replay
+
+    client.join(20)
+    assert result["echo"] == {"echo": {"hello": "world"}}  # the client's own handshake went on, on the next key
+    assert [h.credential for h in ws_vendor.wait_for(2)] == ["sk-pool-1", "sk-pool-2"]
