@@ -54,15 +54,31 @@ class Interception:
     def done(self) -> None:
         self.engine.server.close()
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """A body declared larger than limits.max_request_body is never held: the flow goes to the engine now and
+        its body is dropped as it arrives; the loopback server answers 413 (in the protocol's shape) from the
+        head alone."""
+        length = flow.request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.engine.server.max_body and self._hand_over(flow):
+            flow.request.stream = _dropped
+
     def request(self, flow: http.HTTPFlow) -> None:
+        job = self.engine.jobs.get(flow.id) if flow.id in self._origins else None
+        if job is not None:  # handed over at its headers: masked again (MaskOnArrival just gave the real values back)
+            hide_credential(flow, job.route.provider.credential)
+        else:
+            self._hand_over(flow)
+
+    def _hand_over(self, flow: http.HTTPFlow) -> bool:
+        """Point an LLM call at the engine's loopback server; whether it was one."""
         if flow.response is not None or flow.error is not None or flow.websocket is not None:
-            return
+            return False
         req = flow.request
         if req.headers.get("upgrade", "").lower() == "websocket":
-            return  # see WebSocketUpstream
+            return False  # see WebSocketUpstream
         route = self.engine.router.route(called_host(flow), req.method, req.path.partition("?")[0])
         if route is None:
-            return
+            return False
         job = self.engine.submit(flow.id, route)
         job.credential = hide_credential(flow, route.provider.credential)
         client = flow.client_conn.id
@@ -74,6 +90,7 @@ class Interception:
         # Once the loopback server has read the request, mitmproxy is done with its address: from then on the flow
         # in flight shows the vendor's URL again (mitmweb may be asked for it at any moment).
         job.on_received = lambda: self._show_vendor(flow)
+        return True
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._origins:
@@ -116,6 +133,10 @@ class Interception:
         if body is not None and body.left_out:  # a long stream: the flow shows its head and tail only
             flow.comment = "; ".join(filter(None, [flow.comment, f"rotator: {body.note()}"]))
             flow.metadata["rotator"]["body"] = {"sent": body.size, "left_out": body.left_out}
+
+
+def _dropped(data: bytes) -> list[bytes]:
+    return []  # (not b"": mitmproxy would end a chunked body there)
 
 
 def called_host(flow: http.HTTPFlow) -> str:
