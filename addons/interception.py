@@ -55,17 +55,22 @@ class Interception:
         self.engine.server.close()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        """A body declared larger than limits.max_request_body is never held: the flow goes to the engine now and
-        its body is dropped as it arrives; the loopback server answers 413 (in the protocol's shape) from the
-        head alone."""
+        """A body declared larger than limits.max_request_body is never held: the flow goes to the engine now, its
+        body is dropped as it arrives, and the engine answers 413 (in the protocol's shape) once it has. (It goes
+        on as an empty chunked body: an HTTP/1 answer before the request's end does not reach the client.)"""
         length = flow.request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.engine.server.max_body and self._hand_over(flow):
+            self.engine.jobs[flow.id].too_large = True
             flow.request.stream = _dropped
+            sent_empty(flow.request)
 
     def request(self, flow: http.HTTPFlow) -> None:
         job = self.engine.jobs.get(flow.id) if flow.id in self._origins else None
-        if job is not None:  # handed over at its headers: masked again (MaskOnArrival just gave the real values back)
+        if job is not None and job.too_large:
+            # Handed over at its headers. MaskOnArrival just gave the headers as they arrived back: the credential is
+            # masked again, and mitmproxy, which ends the body sent on by them, must still see it chunked.
             hide_credential(flow, job.route.provider.credential)
+            sent_empty(flow.request)
         else:
             self._hand_over(flow)
 
@@ -137,6 +142,14 @@ class Interception:
 
 def _dropped(data: bytes) -> list[bytes]:
     return []  # (not b"": mitmproxy would end a chunked body there)
+
+
+def sent_empty(req: http.Request) -> None:
+    """Frame the request as chunked, for the empty body that goes on in place of a dropped one."""
+    headers = req.headers
+    if "content-length" in headers:
+        del headers["content-length"]
+    headers["transfer-encoding"] = "chunked"
 
 
 def called_host(flow: http.HTTPFlow) -> str:

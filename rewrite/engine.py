@@ -66,7 +66,7 @@ class Engine:
         job.responder = responder
         if job.on_received is not None:
             job.on_received()
-        if request.too_large:
+        if request.too_large or job.too_large:
             too_large(job, responder, self.config.limits.max_request_body)
             return
         await Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,

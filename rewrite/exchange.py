@@ -133,6 +133,7 @@ class Job:
     targets: list[dict] = field(default_factory=list)
     # Each target's upstream request and raw answer, when the request sent was not the client's (rewrite/steps.py).
     steps: list[Step] | None = None
+    too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
 
     @property
     def provider(self) -> Provider:

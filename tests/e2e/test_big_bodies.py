@@ -101,7 +101,7 @@ def test_an_80_mb_upload_does_not_stall_another_clients_stream(fake_vendor, rota
     lines = [tuple(map(float, line.split())) for line in reader.stdout.read().splitlines()]
 
     assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == TEXT
-    assert len(fake_vendor.requests[1].raw_body) == len(big)  # the vendor got the upload whole
+    assert len(fake_vendor.requests[1].body["messages"][0]["content"]) == BIG  # the vendor got the upload whole
     during = [received - sent for received, sent in lines if start <= received <= end]
     assert len(during) > 10, (len(lines), end - start)  # the stream went on while the upload did
     assert max(during) < 0.1, f"an event of the concurrent stream was held {max(during):.3f} s"
