@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from rewrite.config import Config
 from rewrite.conversation import ConversationState
 from rewrite.egress import EgressProxy, parse_proxy_url
 from rewrite.exchange import Exchange, Job
-from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.prices import PriceTable
 from rewrite.router import Route, Router
 from rewrite.targets import ConversationHooks
@@ -69,8 +70,11 @@ class Engine:
         if request.too_large or job.too_large:
             too_large(job, responder, self.config.limits.max_request_body)
             return
-        await Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
-                       router=self.router, hooks=self.hooks, limits=self.config.limits).run()
+        exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
+                            router=self.router, hooks=self.hooks, limits=self.config.limits)
+        if len(request.body) >= BIG_BODY:  # (parsing it took a while: other streams' turn before it is sent on)
+            await asyncio.sleep(0)
+        await exchange.run()
 
     async def aclose(self) -> None:
         self.server.close()

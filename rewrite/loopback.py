@@ -158,7 +158,7 @@ def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
 
 _FRAMING = frozenset({"transfer-encoding", "content-length", "connection"})
 _HEAD_MAX = 1 << 20
-_YIELD_EVERY = 4 << 20  # bytes of a request body read at once, after which other tasks get a turn
+BIG_BODY = 4 << 20  # a request body whose every whole copy or parse costs a noticeable time: others get a turn after
 MAX_BODY = 64 << 20  # (the config's limits.max_request_body sets it)
 
 
@@ -202,7 +202,7 @@ class _Conn:
     async def exactly(self, n: int) -> bytes:
         if len(self.buf) >= n:
             return self._take(n)
-        pieces = [bytes(self.buf)]
+        pieces = [bytes(self.buf)] if self.buf else []
         have = len(self.buf)
         self.buf.clear()
         while have < n:
@@ -211,9 +211,9 @@ class _Conn:
                 raise BadRequest("connection closed mid-body")
             pieces.append(data)
             have += len(data)
-            if len(data) >= _YIELD_EVERY:  # a big body buffered whole is read without waiting: others' turn now
+            if len(data) >= BIG_BODY:  # a big body buffered whole is read without waiting: others' turn now
                 await asyncio.sleep(0)
-        return b"".join(pieces)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     async def request(self) -> tuple[LoopbackRequest, bool] | None:
         """The next request and whether the connection stays open after it; None when mitmproxy closed it."""
