@@ -584,6 +584,8 @@ class Exchange:
             if self.leg.translation is not None:
                 return await self._within(self._answer_translated(resp), whole)
             return await self._within(self._forward_raw(resp), whole)
+        except BodyTooLarge as e:
+            return Failure(f"{e}, before the answer started")
         except BODY_CUTS as e:
             return Failure(f"{type(e).__name__} before the answer started")
         finally:

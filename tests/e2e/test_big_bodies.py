@@ -179,6 +179,7 @@ def test_a_gzip_bomb_in_a_429_body_is_a_cut_retried_on_the_next_key(fake_vendor,
     assert_one_clean_answer("chat", seen, served_by=1)
     two_keys(fake_vendor, "chat")
     assert_rotator_retried(proxy, "chat")
+    assert "(upstream body grew past 1048576 bytes, before the answer started)" in proxy.log
     assert peak_rss(proxy) < RSS_BOUND, f"mitmdump peaked at {peak_rss(proxy) >> 20} MiB"
 
 
