@@ -55,15 +55,36 @@ class Interception:
     def done(self) -> None:
         self.engine.server.close()
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """A body declared larger than limits.max_request_body is never held: the flow goes to the engine now, its
+        body is dropped as it arrives, and the engine answers 413 (in the protocol's shape) once it has. (It goes
+        on as an empty chunked body: an HTTP/1 answer before the request's end does not reach the client.)"""
+        length = flow.request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.engine.server.max_body and self._hand_over(flow):
+            self.engine.jobs[flow.id].too_large = True
+            flow.request.stream = _dropped
+            sent_empty(flow.request)
+
     def request(self, flow: http.HTTPFlow) -> None:
+        job = self.engine.jobs.get(flow.id) if flow.id in self._origins else None
+        if job is not None and job.too_large:
+            # Handed over at its headers. MaskOnArrival just gave the headers as they arrived back: the credential is
+            # masked again, and mitmproxy, which ends the body sent on by them, must still see it chunked.
+            hide_credential(flow, job.route.provider.credential)
+            sent_empty(flow.request)
+        else:
+            self._hand_over(flow)
+
+    def _hand_over(self, flow: http.HTTPFlow) -> bool:
+        """Point an LLM call at the engine's loopback server; whether it was one."""
         if flow.response is not None or flow.error is not None or flow.websocket is not None:
-            return
+            return False
         req = flow.request
         if req.headers.get("upgrade", "").lower() == "websocket":
-            return  # see WebSocketUpstream
+            return False  # see WebSocketUpstream
         route = self.engine.router.route(called_host(flow), req.method, req.path.partition("?")[0])
         if route is None:
-            return
+            return False
         job = self.engine.submit(flow.id, route)
         job.credential = hide_credential(flow, route.provider.credential)
         client = flow.client_conn.id
@@ -75,6 +96,7 @@ class Interception:
         # Once the loopback server has read the request, mitmproxy is done with its address: from then on the flow
         # in flight shows the vendor's URL again (mitmweb may be asked for it at any moment).
         job.on_received = lambda: self._show_vendor(flow)
+        return True
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._origins:
@@ -117,6 +139,18 @@ class Interception:
         if body is not None and body.left_out:  # a long stream: the flow shows its head and tail only
             flow.comment = "; ".join(filter(None, [flow.comment, f"rotator: {body.note()}"]))
             flow.metadata["rotator"]["body"] = {"sent": body.size, "left_out": body.left_out}
+
+
+def _dropped(data: bytes) -> list[bytes]:
+    return []  # (not b"": mitmproxy would end a chunked body there)
+
+
+def sent_empty(req: http.Request) -> None:
+    """Frame the request as chunked, for the empty body that goes on in place of a dropped one."""
+    headers = req.headers
+    if "content-length" in headers:
+        del headers["content-length"]
+    headers["transfer-encoding"] = "chunked"
 
 
 def called_host(flow: http.HTTPFlow) -> str:

@@ -137,6 +137,15 @@ class StreamingConfig(_Strict):
     request_timeout: float = Field(600.0, gt=0)
 
 
+class LimitsConfig(_Strict):
+    """Sizes past which Rotator stops reading a body (bytes)."""
+
+    # A client's request body; larger ones are answered 413 in the protocol's error shape without being kept.
+    max_request_body: int = Field(64 << 20, ge=1)
+    # An upstream body Rotator decodes (content-encoding) or holds whole; past it the body is a cut.
+    max_response_body: int = Field(64 << 20, ge=1)
+
+
 class StateConfig(_Strict):
     # The SQLite file that keeps the pools' rests, positions and counters across restarts (rewrite/state.py);
     # None: $XDG_STATE_HOME/rotator/state.db, else ~/.local/state/rotator/state.db; "": kept in memory only.
@@ -177,6 +186,7 @@ class Config(_Strict):
     # when they are built (rewrite/providers).
     routes: list[RouteConfig] = []
     streaming: StreamingConfig = StreamingConfig()
+    limits: LimitsConfig = LimitsConfig()
     # When set, only these clients are served from the key pools (see rewrite/clients.py).
     clients: list[ClientConfig] = []
     # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:

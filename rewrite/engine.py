@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from rewrite.config import Config
 from rewrite.conversation import ConversationState
 from rewrite.egress import EgressProxy, parse_proxy_url
 from rewrite.exchange import Exchange, Job
-from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.prices import PriceTable
 from rewrite.router import Route, Router
 from rewrite.targets import ConversationHooks
@@ -24,15 +25,16 @@ class Engine:
         # Conversation state across targets: the field cache and Responses continuity (rewrite/conversation.py).
         self.conversation = ConversationState()
         self.hooks: ConversationHooks | None = self.conversation  # None: nothing to call
-        self.configure(config or Config())
         self.jobs: dict[str, Job] = {}
         self.server = LoopbackServer(self.handle)
+        self.configure(config or Config())
 
     def configure(self, config: Config) -> None:
         self.config = config
         self.router = Router(config)
         self.prices = PriceTable.from_config(config.prices)
         self.conversation.record_native = bool(config.routes)  # only a route sends a conversation elsewhere
+        self.server.max_body = config.limits.max_request_body
         self._use_egress()
 
     def use_mode_proxy(self, proxy: EgressProxy | None) -> None:
@@ -65,9 +67,24 @@ class Engine:
         job.responder = responder
         if job.on_received is not None:
             job.on_received()
-        await Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
-                       router=self.router, hooks=self.hooks).run()
+        if request.too_large or job.too_large:
+            too_large(job, responder, self.config.limits.max_request_body)
+            return
+        exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
+                            router=self.router, hooks=self.hooks, limits=self.config.limits)
+        if len(request.body) >= BIG_BODY:  # (parsing it took a while: other streams' turn before it is sent on)
+            await asyncio.sleep(0)
+        await exchange.run()
 
     async def aclose(self) -> None:
         self.server.close()
         await self.upstream.aclose()
+
+
+def too_large(job: Job, responder: Responder, limit: int) -> None:
+    """413 for a request body past limits.max_request_body, in the protocol's error shape; nothing goes upstream."""
+    message = f"Rotator: the request body is larger than limits.max_request_body ({limit} bytes)"
+    job.note("failed", "request body too large", reason="request body too large")
+    proto = job.route.protocol
+    responder.start(413, [("content-type", "application/json" if proto else "text/plain")])
+    responder.write(proto.error_body(413, message) if proto else message.encode() + b"\n")

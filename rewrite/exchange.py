@@ -35,8 +35,9 @@ from protocols.urls import UnsafeURLValue, path_problem, segment_problem, shown
 from rewrite import retry
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
+from rewrite.bodies import BodyTooLarge, decoded, read_whole
 from rewrite.clients import HeldCredential
-from rewrite.config import StreamingConfig
+from rewrite.config import LimitsConfig, StreamingConfig
 from rewrite.credentials import KeyPool, Resting, mask
 from rewrite.forcing import refuses_stream
 from rewrite.loopback import LoopbackRequest, Responder
@@ -73,21 +74,33 @@ STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffe
 # How an upstream body breaks: the connection fails, or its bytes do not decode under their content-encoding
 # (httpx's DecodingError is not a TransportError). Either is a cut.
 BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
+# The most of an error body Rotator reads (decoded): past it, the body is a cut like any broken one.
+ERROR_BODY_MAX = 1 << 20
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 # json.loads raises RecursionError on deep nesting (and so would copying or encoding such a body).
 TOO_DEEP = "the request body is nested too deeply to be read"
 
 
-def piece_reader(resp: httpx.Response) -> Callable[[], Awaitable[bytes]]:
-    """The upstream body's next piece, b"" at its end. A body without a content-encoding is read straight from
-    the lean transport (rewrite/transport.py), skipping httpx's per-piece layers; others go through httpx's
-    decoders."""
+def piece_reader(resp: httpx.Response, cap: int) -> Callable[[], Awaitable[bytes]]:
+    """The upstream body's next piece, b"" at its end. The body is read straight from the lean transport
+    (rewrite/transport.py) when it came through it, skipping httpx's per-piece layers; one with a content-encoding
+    is decoded in bounded steps, BodyTooLarge past `cap` decoded bytes (rewrite/bodies.py)."""
     body = resp.extensions.get(BODY)
-    if body is not None and "content-encoding" not in resp.headers:
-        return body.next_piece
-    pieces = resp.aiter_bytes() if "content-encoding" in resp.headers else resp.aiter_raw()
-    return lambda: anext(pieces, b"")
+    if body is not None:
+        raw = body.next_piece
+    elif resp.is_stream_consumed:  # a response built whole (not one the transport gives): its decoded bytes
+        left = [resp.content]
+
+        async def whole() -> bytes:
+            return left.pop() if left else b""
+
+        return whole
+    else:
+        pieces = resp.aiter_raw()
+        raw = lambda: anext(pieces, b"")  # noqa: E731
+    encoding = resp.headers.get("content-encoding")
+    return decoded(raw, encoding, cap) if encoding else raw
 
 
 def piece_pusher(resp: httpx.Response) -> Callable[[Callable[[bytes], bool]], Awaitable[None]] | None:
@@ -123,6 +136,7 @@ class Job:
     targets: list[dict] = field(default_factory=list)
     # Each target's upstream request and raw answer, when the request sent was not the client's (rewrite/steps.py).
     steps: list[Step] | None = None
+    too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
 
     @property
     def provider(self) -> Provider:
@@ -171,9 +185,11 @@ class Exchange:
         prices: PriceTable | None = None,
         router: Router | None = None,
         hooks: ConversationHooks | None = None,
+        limits: LimitsConfig | None = None,
     ) -> None:
         self.client = client
         self.cfg = streaming
+        self.max_body = (limits or LimitsConfig()).max_response_body  # of a body decoded or held whole
         self.job = job
         self.request = request
         self.out = responder
@@ -589,7 +605,9 @@ class Exchange:
                 sending.cancel()
         try:
             if resp.status_code >= 400:
-                body = await resp.aread()
+                body = await self._error_body(resp, deadline)
+                if isinstance(body, Failure):
+                    return body
                 if capture is not None:
                     capture.add(body)
                 if self.aggregate and refuses_stream(resp.status_code, body):
@@ -614,10 +632,27 @@ class Exchange:
             if self.leg.translation is not None:
                 return await self._within(self._answer_translated(resp), whole)
             return await self._within(self._forward_raw(resp), whole)
+        except BodyTooLarge as e:
+            return Failure(f"{e}, before the answer started")
         except BODY_CUTS as e:
             return Failure(f"{type(e).__name__} before the answer started")
         finally:
             await resp.aclose()
+
+    async def _error_body(self, resp: httpx.Response, deadline: float) -> bytes | Failure:
+        """An error answer's body, read within the attempt's own deadline (heartbeats meanwhile) and up to
+        ERROR_BODY_MAX bytes: a body that stalls is a stall of this attempt, retried like a first-token timeout."""
+        reading = asyncio.ensure_future(read_whole(piece_reader(resp, ERROR_BODY_MAX), ERROR_BODY_MAX))
+        try:
+            if not await self._supervise(reading, lambda: deadline):
+                timeout = "first-token timeout" if self.upstream_stream else "request timeout"
+                return Failure(f"{timeout} (status {resp.status_code}, its body stalled)",
+                               stalled=self.upstream_stream)
+            return reading.result()
+        finally:
+            if not reading.done():
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
 
     def _asks_usage(self) -> bool:
         """Whether this attempt asks the upstream for the usage chunk the client did not ask for."""
@@ -664,7 +699,7 @@ class Exchange:
     async def _answer_translated(self, resp: httpx.Response) -> Failure | None:
         """A translated target's non-stream answer (a target opted out of forced streaming), for the client."""
         leg = self.leg
-        data = await resp.aread()
+        data = await read_whole(piece_reader(resp, self.max_body), self.max_body)
         if self._step is not None and self._step.answer is not None:
             self._step.answer.add(data)
         body = parse_json(data)
@@ -679,25 +714,25 @@ class Exchange:
         return None
 
     async def _forward_raw(self, resp: httpx.Response) -> Failure | None:
+        next_piece = piece_reader(resp, self.max_body)
         if self.adapters.answering and resp.status_code == 200:  # a whole JSON answer the adapters rewrite
-            data = await resp.aread()
+            data = await read_whole(next_piece, self.max_body)
             if self._step is not None and self._step.answer is not None:
                 self._step.answer.add(data)
             body = parse_json(data)
             self.out.start(200, response_headers(resp.headers))
             self.out.write(json.dumps(self.adapters.answer_body(body)).encode() if body is not None else data)
             return None
-        chunks = resp.aiter_bytes()
-        first = await anext(chunks, b"")  # a body that breaks before its first byte is retried (see _attempt)
+        first = await next_piece()  # a body that breaks before its first byte is retried (see _attempt)
         if not self.out.committed:
             self.out.start(resp.status_code, response_headers(resp.headers))
         self.out.write(first)
         try:
-            async for chunk in chunks:
+            while chunk := await next_piece():
                 self.out.write(chunk)
                 await self.out.drain()
         except BODY_CUTS as e:
-            self.job.note("cut", f"upstream body cut: {type(e).__name__}")
+            self.job.note("cut", f"upstream body cut: {type(e).__name__}: {e}"[:300])
         return None
 
     async def _pump_sse(self, resp: httpx.Response, first_deadline: float) -> Failure | None:
@@ -739,7 +774,7 @@ class Exchange:
         out = self.out
         loop = self.loop
         feed = self.meter.tap(repairer.feed, self.leg.protocol.name if self.leg.translation else None)
-        next_piece = piece_reader(resp)
+        next_piece = piece_reader(resp, self.max_body)
         push = piece_pusher(resp) if aggregator is None else None
         if self._step is not None and self._step.answer is not None:  # the raw stream, for the flow's steps
             next_piece = self._step.answer.reader(next_piece)
@@ -808,6 +843,8 @@ class Exchange:
                     await out.drain()
         except httpx.TransportError as e:
             return f"upstream reset: {type(e).__name__}"
+        except BodyTooLarge as e:
+            return str(e)
         except httpx.DecodingError as e:
             return f"upstream body undecodable: DecodingError: {e}"
         except BlockTooLarge as e:

@@ -35,6 +35,7 @@ class LoopbackRequest:
     target: str  # path and query, as the client sent them
     headers: list[tuple[str, str]]
     body: bytes
+    too_large: bool = False  # the body is past the server's max_body: it was not read (`body` is empty)
 
 
 class FlowBody:
@@ -157,6 +158,8 @@ def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
 
 _FRAMING = frozenset({"transfer-encoding", "content-length", "connection"})
 _HEAD_MAX = 1 << 20
+BIG_BODY = 4 << 20  # a request body whose every whole copy or parse costs a noticeable time: others get a turn after
+MAX_BODY = 64 << 20  # (the config's limits.max_request_body sets it)
 
 
 class BadRequest(Exception):
@@ -164,24 +167,32 @@ class BadRequest(Exception):
 
 
 class _Conn:
-    """One loopback connection's reading side: the bytes read but not yet used, then the stream."""
+    """One loopback connection's reading side: the bytes read but not yet used, then the stream. Bodies are read in
+    linear time (pieces joined once), and not past `max_body`."""
 
-    __slots__ = ("reader", "buf")
+    __slots__ = ("reader", "buf", "max_body")
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+    def __init__(self, reader: asyncio.StreamReader, max_body: int) -> None:
         self.reader = reader
-        self.buf = b""
+        self.buf = bytearray()  # (taking bytes from its front is cheap)
+        self.max_body = max_body
 
     async def _more(self) -> bool:
         data = await self.reader.read(65536)
         self.buf += data
         return bool(data)
 
+    def _take(self, n: int) -> bytes:
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
     async def line(self, limit: int) -> bytes:
         while True:
             end = self.buf.find(b"\r\n")
             if end >= 0:
-                line, self.buf = self.buf[:end], self.buf[end + 2 :]
+                line = self._take(end)
+                del self.buf[:2]
                 return line
             if len(self.buf) > limit:
                 raise BadRequest("line too long")
@@ -189,11 +200,20 @@ class _Conn:
                 raise BadRequest("connection closed mid-request")
 
     async def exactly(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            if not await self._more():
+        if len(self.buf) >= n:
+            return self._take(n)
+        pieces = [bytes(self.buf)] if self.buf else []
+        have = len(self.buf)
+        self.buf.clear()
+        while have < n:
+            data = await self.reader.read(n - have)  # (all that is buffered, up to what is missing: one copy)
+            if not data:
                 raise BadRequest("connection closed mid-body")
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
+            pieces.append(data)
+            have += len(data)
+            if len(data) >= BIG_BODY:  # a big body buffered whole is read without waiting: others' turn now
+                await asyncio.sleep(0)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     async def request(self) -> tuple[LoopbackRequest, bool] | None:
         """The next request and whether the connection stays open after it; None when mitmproxy closed it."""
@@ -206,7 +226,8 @@ class _Conn:
             if not await self._more():
                 raise BadRequest("connection closed mid-head")
             end = self.buf.find(b"\r\n\r\n")
-        head, self.buf = self.buf[:end], self.buf[end + 4 :]
+        head = self._take(end)
+        del self.buf[:4]
         start, *lines = head.split(b"\r\n")
         try:
             method, target, version = start.split(b" ")
@@ -230,11 +251,21 @@ class _Conn:
             elif n == "connection":
                 close = "close" in v.lower() or (close and "keep-alive" not in v.lower())
             headers.append((n, v))
+        request = LoopbackRequest(method.decode(), target.decode(), headers, b"")
+        if not chunked and length > self.max_body:
+            request.too_large = True  # not read: the connection closes after the answer
+            return request, False
         body = await self._chunked() if chunked else await self.exactly(length) if length else b""
-        return LoopbackRequest(method.decode(), target.decode(), headers, body), not close
+        if body is None:
+            request.too_large = True
+            return request, False
+        request.body = body
+        return request, not close
 
-    async def _chunked(self) -> bytes:
+    async def _chunked(self) -> bytes | None:
+        """The body of chunked framing; None once it grows past max_body (the rest is not read)."""
         parts = []
+        size_so_far = 0
         while True:
             size_line = await self.line(1024)
             try:
@@ -245,6 +276,9 @@ class _Conn:
                 while await self.line(_HEAD_MAX):  # trailers, up to the empty line
                     pass
                 return b"".join(parts)
+            size_so_far += size
+            if size_so_far > self.max_body:
+                return None
             parts.append(await self.exactly(size))
             if await self.exactly(2) != b"\r\n":
                 raise BadRequest("malformed chunk end")
@@ -274,6 +308,7 @@ class LoopbackServer:
         self._inflight: dict[tuple[object, int], int] = defaultdict(int)
         self._pipes: set[asyncio.Task] = set()
         self._pipe_count = 0
+        self.max_body = MAX_BODY  # request bodies past it are not read (LoopbackRequest.too_large)
 
     def acquire_port(self, client: object) -> int:
         """A port for one more flow of client connection `client`; call `release_port` when it ends."""
@@ -326,7 +361,7 @@ class LoopbackServer:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Conn(reader)
+        conn = _Conn(reader, self.max_body)
         try:
             while True:
                 got = await conn.request()

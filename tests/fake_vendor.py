@@ -117,6 +117,7 @@ class Fault:
     endless: At | None = None
     endless_size: int = 0
     hangs_up: bool = False
+    drip: float = 0.0  # seconds between the bytes of a whole (error or non-generation) body, see `dripping`
     refused_stream_model: str | None = None  # "*": every model
     thinking: tuple[str, str] | None = None  # (text, signature): signed reasoning, see `signed_thinking`
     counts: tuple[int, int, int] = (0, 0, 0)  # (cache read, cache write, reasoning) tokens reported, see `tokens`
@@ -197,6 +198,12 @@ class Fault:
         """At a position, start a `data:` line and send `size` more bytes of it with no line end, then stay silent
         (for a minute, or until the client leaves)."""
         return dataclasses.replace(self, endless=_at(events, deltas), endless_size=size)
+
+    @_chainable
+    def dripping(self, interval: float) -> Fault:
+        """Send a whole body (an error status's, a non-generation path's) one byte every `interval` seconds, the
+        first after the headers at once."""
+        return dataclasses.replace(self, drip=interval)
 
     @_chainable
     def hang_up(self) -> Fault:
@@ -1246,6 +1253,7 @@ class FakeVendor:
             return
         if rec.protocol not in GENERATION_PROTOCOLS:
             status, body = other_body(rec.protocol, rec.model, rec.body)
+            body = fault.error_body if fault.error_body is not None else body  # (Fault.status(200, body))
             await self._send_whole(ex, fault.status_code or status, base, body)
             return
         if not isinstance(rec.body, dict) and rec.protocol != GEMINI:
@@ -1288,7 +1296,13 @@ class FakeVendor:
         if not any(k == "content-type" for k, _ in headers):
             headers = headers + [("content-type", ctype)]
         await ex.headers(status, headers + [("content-length", str(len(data)))])
-        await ex.data(data)
+        if ex.rec.fault.drip:
+            for i in range(len(data)):
+                if i:
+                    await ex.pause(ex.rec.fault.drip)
+                await ex.data(data[i : i + 1])
+        else:
+            await ex.data(data)
         await ex.end("status" if status >= 400 else "complete")
 
     async def _send_body(self, ex: _Exchange, headers: list, body: bytes) -> None:

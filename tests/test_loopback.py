@@ -122,6 +122,56 @@ async def test_a_chunked_request_body_with_trailers():
     assert bodies(await exchange(raw)) == [b"host,transfer-encoding|abcde"]
 
 
+async def sized(request, responder):
+    responder.start(413 if request.too_large else 200, [])
+    responder.write(b"%d" % len(request.body))
+
+
+async def exchange_limited(raw: bytes, max_body: int) -> bytes:
+    server = LoopbackServer(sized)
+    server.max_body = max_body
+    port = server.acquire_port("client")
+    reader, writer = server.connect_in_memory(port)
+    writer.write(raw)
+    out = await asyncio.wait_for(reader.read(), 5)  # (the server closes the connection after a refusal)
+    writer.close()
+    server.close()
+    return out
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+async def test_a_body_past_max_body_is_not_read_and_the_connection_closes_after_the_answer(framing):
+    head = b"POST / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n"
+    if framing == "length":
+        raw = head + b"content-length: 11\r\n\r\n" + b"x" * 11
+    else:
+        raw = head + b"transfer-encoding: chunked\r\n\r\n6\r\nxxxxxx\r\n5\r\nxxxxx\r\n0\r\n\r\n"
+    assert (await exchange_limited(raw, 10)).startswith(b"HTTP/1.1 413 ")
+    assert bodies(await exchange_limited(raw, 11)) == [b"11"]
+
+
+async def test_a_large_body_is_read_in_linear_time():
+    """(Appending each piece to a bytes buffer took seconds for tens of MB: every piece copied all before it.)"""
+    size = 48 << 20
+    raw = b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: %d\r\n\r\n" % size
+    server = LoopbackServer(sized)
+    port = server.acquire_port("client")
+    reader, writer = server.connect_in_memory(port)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    writer.write(raw)
+    piece = b"x" * 65536
+    for _ in range(size // len(piece)):
+        writer.write(piece)
+        await writer.drain()
+    answer = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 30)
+    elapsed = loop.time() - t0
+    writer.close()
+    server.close()
+    assert bodies(answer) == [b"%d" % size]
+    assert elapsed < 3, elapsed
+
+
 async def test_pipelined_requests_are_answered_in_order_on_one_connection():
     one = b"POST /1 HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\n\r\nA"
     two = b"POST /2 HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\n\r\nB"
