@@ -41,7 +41,8 @@ ANTHROPIC_MESSAGES = (
 ANTHROPIC_THINKING = re.compile(r"^adaptive thinking is not supported on this model", re.IGNORECASE)
 GEMINI_UNKNOWN = re.compile(r"""Unknown name \\?"(\w+)\\?"(?: at '([^']*)')?""")
 GEMINI_THINKING_LEVEL = re.compile(r"^Thinking level is not supported for this model", re.IGNORECASE)
-THINKING_LEVEL = "generationConfig.thinkingConfig.thinkingLevel"
+GEMINI_CONFIG = "generationConfig"
+THINKING_LEVEL = f"{GEMINI_CONFIG}.thinkingConfig.thinkingLevel"
 PARAM = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")  # keys only: no list index, no numeric segment
 
 
@@ -87,6 +88,11 @@ def gemini_refused(error: dict) -> list[str]:
 
 
 READERS = {"openai": openai_refused, "anthropic": anthropic_refused, "gemini": gemini_refused}
+
+
+def shown_param(param: str) -> str:
+    """A parameter as the flow and the log name it: Gemini's sampling and thinking fields without their holder."""
+    return param.removeprefix(GEMINI_CONFIG + ".")
 
 
 def essential(family: str, param: str) -> bool:
