@@ -45,6 +45,9 @@ CASES = {
     "gemini": ("generativelanguage.googleapis.com", "/v1beta/models/gemini-3-pro:streamGenerateContent?alt=sse",
                {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
                 "generationConfig": {"temperature": 0.2, "maxOutputTokens": 64}}, "gemini", samples.GEMINI_TEXT),
+    "anthropic non-stream": ("api.anthropic.com", "/v1/messages", {"model": "claude-opus-4-8", "max_tokens": 64,
+                                                                   "messages": HI, "temperature": 0.2},
+                             "anthropic", samples.ANTHROPIC_TEXT),  # (sent upstream as a stream, folded back)
     "chat routed to anthropic": ("api.openai.com", "/v1/chat/completions", chat(model="to-claude", temperature=0.2),
                                  "anthropic", samples.ANTHROPIC_TEXT),
 }
