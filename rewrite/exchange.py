@@ -26,6 +26,7 @@ import httpx
 import protocols
 from protocols.base import Aggregator, Protocol, Repairer
 from protocols.openai_chat import usage_asked_in
+from protocols.refused_params import refused_params, shown_param, without
 from protocols.sse import BlockTooLarge, SSEParser
 from protocols import translate
 from protocols.translate import TranslationError
@@ -80,6 +81,10 @@ ERROR_BODY_MAX = 1 << 20
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 # json.loads raises RecursionError on deep nesting (and so would copying or encoding such a body).
 TOO_DEEP = "the request body is nested too deeply to be read"
+# Distinct parameters a request is sent again without, after 400s that name them (protocols/refused_params.py).
+MAX_REFUSED_PARAMS = 3
+# What an attempt returns when the upstream refused something Rotator can leave out: it is sent again at once.
+AGAIN = Failure("sent again without what the upstream refused")
 
 
 def piece_reader(resp: httpx.Response, cap: int) -> Callable[[], Awaitable[bytes]]:
@@ -228,6 +233,9 @@ class Exchange:
         self.meter = Meter(self.proto, self.body, self.client_stream)
         self._repairer: Repairer | None = None
         self._step: Step | None = None  # the current target's, when its request is not the client's
+        self._sent: bytes = b""  # the body of the current attempt's upstream request
+        self._left_out: list[str] = []  # the parameters its model refused before, left out of it
+        self._refused: list[str] = []  # the parameters this request was sent again without
         # Set when a deadline moves earlier than the supervisor is sleeping for (the first token switches the
         # first-token deadline for the idle one).
         self._wake: asyncio.Future = self.loop.create_future()
@@ -491,8 +499,11 @@ class Exchange:
         if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
             content = None
+        if isinstance(body, dict) and (kept := self._without_refused(body)) is not body:
+            body, content = kept, None
         if content is None:
             content = json.dumps(body).encode()
+        self._sent = content
         if not leg.called:  # the client's credential and account are for the vendor it called, never another
             headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]
         if key is not None:
@@ -523,6 +534,11 @@ class Exchange:
 
     def _build_translated(self, key: str | None) -> httpx.Request:
         path, query, content, headers = self._translated_request(self.leg, self.upstream_stream)
+        self._left_out = []
+        if self._refusals() and (body := parse_json(content)) is not None:
+            if (kept := self._without_refused(body)) is not body:
+                content = json.dumps(kept).encode()
+        self._sent = content
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
         url = self.provider.base_url + path
@@ -566,6 +582,9 @@ class Exchange:
         chain = chain_for(leg.provider, leg.model) if leg.translation is not None else self.adapters
         if chain:
             said.append("adapters: " + ", ".join(a.name for a in chain.adapters))
+        if self._left_out:
+            left_out = ", ".join(map(shown_param, self._left_out))
+            said.append(f"left out what {leg.model} refused before (param-refused): {left_out}")
         return said
 
     def _capture(self, resp: httpx.Response) -> Capture | None:
@@ -577,6 +596,13 @@ class Exchange:
         return step.answer
 
     async def _attempt(self, key: str | None) -> Failure | None:
+        """One attempt on `key`, sent again at once without what the upstream refused (a stream, the usage option,
+        a parameter) for as long as it refuses something new."""
+        while (failure := await self._send(key)) is AGAIN:
+            pass
+        return failure
+
+    async def _send(self, key: str | None) -> Failure | None:
         start = self.loop.time()
         whole = start + self.total_timeout
         deadline = start + self.cfg.first_token_timeout if self.upstream_stream else whole
@@ -611,13 +637,15 @@ class Exchange:
                 if capture is not None:
                     capture.add(body)
                 if self.aggregate and refuses_stream(resp.status_code, body):
-                    await resp.aclose()
-                    return await self._attempt_unforced(key)
+                    self._unforce()
+                    return AGAIN
                 if self._asks_usage() and refuses_stream_options(resp.status_code, body):
                     self.provider.refuses_stream_options = True
                     self.job.note("usage-refused", f"{self.provider.name} refused stream_options: its Chat streams "
                                   "go upstream without it, as the client sent them (their usage is not known)")
-                    return await self._attempt(key)
+                    return AGAIN
+                if self._drops_refused(resp.status_code, body):
+                    return AGAIN
                 failure = retry.from_status(resp.status_code, resp.headers.multi_items(), body,
                                             self.provider.pool is not None)
                 if failure is not None:
@@ -658,14 +686,43 @@ class Exchange:
         """Whether this attempt asks the upstream for the usage chunk the client did not ask for."""
         return self.meter.ask_upstream and not self.provider.refuses_stream_options
 
-    async def _attempt_unforced(self, key: str | None) -> Failure | None:
+    def _unforce(self) -> None:
         """The upstream refused a stream for this model: send the request as the client did, and remember."""
         model = self.model
         self.provider.stream_refusals.add(model)
         self.aggregate = self.upstream_stream = False
         self.job.note("stream-refused", f"the upstream refused a stream for {model}: sent as a non-stream request, "
                       "as are its next ones", model=model)
-        return await self._attempt(key)
+
+    def _refusals(self) -> set[str]:
+        """The parameters the target's model refused before."""
+        return self.provider.param_refusals.get(self.model, set()) if self.leg.protocol is not None else set()
+
+    def _without_refused(self, body: dict) -> dict:
+        """`body` without the parameters the target's model refused before (`body` itself if it has none)."""
+        self._left_out = []
+        for param in sorted(self._refusals()):
+            if (kept := without(body, param)) is not None:
+                body = kept
+                self._left_out.append(param)
+        return body
+
+    def _drops_refused(self, status: int, body: bytes) -> bool:
+        """Whether the upstream's 400 names parameters of the request just sent that its model does not support
+        (at most MAX_REFUSED_PARAMS a request): then they are remembered for the provider's model, so this request
+        and the model's next ones go without them."""
+        proto = self.leg.protocol
+        named = refused_params(proto.family, status, body) if proto is not None else ()
+        sent = parse_json(self._sent) if named else None
+        named = [p for p in named if sent is not None and p not in self._refused and without(sent, p) is not None]
+        if not named or len(self._refused) + len(named) > MAX_REFUSED_PARAMS:
+            return False
+        self._refused += named
+        self.provider.param_refusals.setdefault(self.model, set()).update(named)
+        said = ", ".join(map(shown_param, named))
+        self.job.note("param-refused", f"{said} ({self.provider.name} refused it for {self.model}: sent again "
+                      "without it, as are the model's next requests)", params=named, model=self.model)
+        return True
 
     async def _within(self, forwarding, deadline: float) -> Failure | None:
         """Run `forwarding` (an answer that is not an SSE stream) until `deadline`. Reached before anything was

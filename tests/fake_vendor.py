@@ -119,6 +119,7 @@ class Fault:
     hangs_up: bool = False
     drip: float = 0.0  # seconds between the bytes of a whole (error or non-generation) body, see `dripping`
     refused_stream_model: str | None = None  # "*": every model
+    refused_param: str | None = None  # a sampling parameter the model does not support, see `refuse_param`
     thinking: tuple[str, str] | None = None  # (text, signature): signed reasoning, see `signed_thinking`
     counts: tuple[int, int, int] = (0, 0, 0)  # (cache read, cache write, reasoning) tokens reported, see `tokens`
 
@@ -229,6 +230,13 @@ class Fault:
         """Answer a streamed request for `model` ("*": any) with 400 "'stream' does not support true with this
         model", as an upstream does for a model it cannot stream; answer everything else normally."""
         return dataclasses.replace(self, refused_stream_model=model)
+
+    @_chainable
+    def refuse_param(self, name: str = "temperature") -> Fault:
+        """Answer a request that carries the sampling parameter `name` (Gemini: in its generationConfig) with the
+        vendor's own 400 for a parameter the model does not support, as current models do for `temperature`;
+        answer everything else normally."""
+        return dataclasses.replace(self, refused_param=name)
 
 
 def _pairs(headers: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
@@ -778,6 +786,33 @@ def error_body(protocol: str | None, status: int, message: str | None = None) ->
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
+def sampling_of(protocol: str, body: Any) -> dict:
+    """Where a request of `protocol` carries its sampling parameters."""
+    if not isinstance(body, dict):
+        return {}
+    if protocol == GEMINI:
+        config = body.get("generationConfig", body.get("generation_config"))
+        return config if isinstance(config, dict) else {}
+    return body
+
+
+def param_refusal(protocol: str, name: str) -> dict:
+    """The 400 each vendor answers for a parameter the model does not support (their wording, as seen in the
+    wild: OpenAI for o-series and GPT-5 models, Anthropic for Opus 4.7 and later, Gemini for an unknown field)."""
+    fam = family(protocol)
+    if fam == "anthropic":
+        return error_body(protocol, 400, f"`{name}` is deprecated for this model.")
+    if fam == "gemini":
+        message = f"Invalid JSON payload received. Unknown name \"{name}\" at 'generation_config': Cannot find field."
+        body = error_body(protocol, 400, message)
+        body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                                     "fieldViolations": [{"field": "generation_config", "description": message}]}]
+        return body
+    body = error_body(protocol, 400, f"Unsupported parameter: '{name}' is not supported with this model.")
+    body["error"].update(param=name, code="unsupported_parameter")
+    return body
+
+
 def stream_error_event(protocol: str, sequence_number: int) -> bytes:
     """The in-stream error an overloaded vendor sends after a 200."""
     if protocol == ANTHROPIC:
@@ -1258,6 +1293,9 @@ class FakeVendor:
             return
         if not isinstance(rec.body, dict) and rec.protocol != GEMINI:
             await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, "request body is not JSON"))
+            return
+        if fault.refused_param is not None and fault.refused_param in sampling_of(rec.protocol, rec.body):
+            await self._send_whole(ex, 400, base, param_refusal(rec.protocol, fault.refused_param))
             return
         if rec.stream and fault.refused_stream_model in ("*", rec.model):
             message = f"Unsupported value: 'stream' does not support true with this model ({rec.model})."
