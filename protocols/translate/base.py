@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer
+from ..base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer, count, member  # noqa: F401 (shared)
 from ..errors import TRUNCATED_MESSAGE
 from ..unified import (
     FINISH_LENGTH,
@@ -41,21 +41,6 @@ from ..unified import (
 MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 
-def count(obj: object, *keys: str) -> int:
-    """The first of `keys` in `obj` holding a token count (an integer, not negative); 0 if none does. Usage of
-    the wrong type counts nothing rather than breaking the stream it came with."""
-    if isinstance(obj, dict):
-        for key in keys:
-            value = obj.get(key)
-            if type(value) is int and value >= 0:
-                return value
-    return 0
-
-
-def member(obj: object, key: str) -> dict:
-    """`obj[key]` if both are objects, else an empty one."""
-    value = obj.get(key) if isinstance(obj, dict) else None
-    return value if isinstance(value, dict) else {}
 
 
 class Decoder:
