@@ -351,3 +351,20 @@ def test_ids_names_and_texts_of_the_wrong_type_are_ignored_not_fatal(source, cli
     for payload in wrong:
         tr.feed(parse(fake_vendor.sse(payload, payload.get("type")))[0])
     assert tr.end() and tr.complete
+
+
+@pytest.mark.parametrize(("name", "client"), PAIRS)
+def test_a_truncated_ending_counts_the_output_sent_when_the_upstream_reported_less(name, client):
+    """Like a native ending: a usage the vendor's SDK reads, its output at least one token per delta sent (an upstream
+    such as Chat reports usage only at its end, so a cut stream had said none)."""
+    source, body = STREAMS[name]
+    for k in cuts(name):
+        tr = translator(source, client)
+        out = b"".join(tr.feed(e) for e in parse(body)[:k])
+        if not tr.started or finish_said(source, parse(body)[:k]):
+            continue  # (a finish said before the cut ends the stream as the upstream said it)
+        sent = tr.encoder.pieces
+        out += tr.end()
+        seen = client_view(client, out)
+        assert sent > 0 or not (seen["text"] or seen["reasoning"]), k
+        assert seen["usage"] is not None and seen["usage"][2] >= sent, k

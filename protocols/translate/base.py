@@ -11,7 +11,7 @@ on translated streams as on native ones.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer, count, member  # noqa: F401 (shared)
 from ..errors import TRUNCATED_MESSAGE
@@ -74,13 +74,18 @@ class Encoder:
             if not event.text:
                 return b""
             self.started = True
+            self.pieces += 1
             return self.text(event.text)
         if kind is ToolArgumentsDelta:
-            return self.tool_arguments(event.index, event.fragment) if event.fragment else b""
+            if not event.fragment:
+                return b""
+            self.pieces += 1
+            return self.tool_arguments(event.index, event.fragment)
         if kind is ReasoningDelta:
             if not event.text:
                 return b""
             self.started = True
+            self.pieces += 1
             return self.reasoning(event.text)
         if kind is ToolCallStart:
             self.started = True
@@ -109,6 +114,9 @@ class Encoder:
         if ending == ENDING_ERROR:
             return self.error_event(TRUNCATED_MESSAGE, 500, KIND_TRUNCATED)
         self.complete = True
+        # The usage so far, with the output counted as one token per delta sent if the upstream reported less.
+        usage = self.usage or Usage()
+        self.usage = replace(usage, output_tokens=max(usage.output_tokens, self.pieces))
         return self.finish(FINISH_LENGTH, None, truncated=True)
 
     def error_event(self, message: str, status: int = 502, kind: str | None = None) -> bytes:
@@ -118,6 +126,7 @@ class Encoder:
 
     # Each protocol's encoder implements these.
     usage: Usage | None = None
+    pieces = 0  # content deltas sent, for the usage of a truncated ending
 
     def start(self, event: Start) -> bytes:
         raise NotImplementedError
