@@ -3,7 +3,13 @@ import json
 import openai
 import pydantic
 import pytest
-from openai.types.responses import Response, ResponseCreatedEvent, ResponseIncompleteEvent, ResponseStreamEvent, ResponseUsage
+from openai.types.responses import (
+    Response,
+    ResponseCreatedEvent,
+    ResponseIncompleteEvent,
+    ResponseStreamEvent,
+    ResponseUsage,
+)
 
 import protocols
 from protocols import ENDING_ERROR
