@@ -35,8 +35,10 @@ FAILURES = frozenset({FAILED, ERROR})
 
 STATUS_IN_PROGRESS = "in_progress"
 STATUS_INCOMPLETE = "incomplete"
+STATUS_FAILED = "failed"
 REASON_MAX_OUTPUT_TOKENS = "max_output_tokens"
 SERVER_ERROR_CODE = "server_error"
+RATE_LIMITED_CODE = "rate_limit_exceeded"
 
 ITEM_MESSAGE = "message"
 ITEM_FUNCTION_CALL = "function_call"
@@ -177,6 +179,10 @@ class ResponseTracker:
             "usage": self.counted_usage(),
         }
 
+    def failed_response(self, error: dict) -> dict:
+        """The response as it stands, failed with `error`."""
+        return {**self.incomplete_response(), "status": STATUS_FAILED, "incomplete_details": None, "error": error}
+
     def counted_usage(self) -> dict:
         """A usage like the vendor's for an ending Rotator writes (SDKs read a null one as an unknown finish): the
         input tokens the stream reported (else 0), the output counted as one token per delta sent, or what the
@@ -284,8 +290,13 @@ class ResponsesRepairer(Repairer):
         return created + _response_event(INCOMPLETE, tracker.next_sequence(), tracker.incomplete_response())
 
     def error_event(self, message: str, status: int = 502) -> bytes:
+        """The `error` event, then the `response.failed` the vendor sends after it, which carries the usage."""
         self.complete = self.failed = True
-        return _error_event(self._tracker.next_sequence(), status, message)
+        tracker = self._tracker
+        error = _error_event(tracker.next_sequence(), status, message)
+        code = RATE_LIMITED_CODE if status == 429 else SERVER_ERROR_CODE  # of the few response.error knows
+        failed = tracker.failed_response({"code": code, "message": message})
+        return error + _response_event(FAILED, tracker.next_sequence(), failed)
 
 
 class ResponsesAggregator(Aggregator):

@@ -6,6 +6,7 @@ import pytest
 from openai.types.responses import (
     Response,
     ResponseCreatedEvent,
+    ResponseFailedEvent,
     ResponseIncompleteEvent,
     ResponseStreamEvent,
     ResponseUsage,
@@ -162,8 +163,8 @@ def test_keepalive_comment_passes_through():
 def test_error_ending(k):
     repairer, out = cut(RESPONSES, samples.RESPONSES_TEXT, k, ENDING_ERROR, REQUEST)
     assert repairer.complete and repairer.failed
-    last = parse(out)[-1]
-    assert last.event == "error"
+    last, failed = parse(out)[-2:]
+    assert (last.event, failed.event) == ("error", "response.failed")
     error = json.loads(last.data)
     EVENT.validate_python(error)
     assert error == {
@@ -282,3 +283,22 @@ def test_a_cut_non_stream_answer_carries_a_counted_usage():
     Response.model_validate(response)
     usage = exactly(ResponseUsage, response["usage"])
     assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (0, 2, 2)
+
+
+@pytest.mark.parametrize("k", [0, 5])
+@pytest.mark.parametrize(("status", "code"), [(500, "server_error"), (429, "rate_limit_exceeded")])
+def test_an_error_ending_is_followed_by_response_failed_with_a_counted_usage(k, status, code):
+    """As the vendor does after an `error`: `response.failed`, with the response's error and its usage."""
+    repairer = RESPONSES.repairer(REQUEST)
+    out = play(repairer, parse(samples.RESPONSES_TEXT)[:k]) + repairer.error_event("upstream failed", status)
+    failed = payloads(out)[-1]
+    EVENT.validate_python(failed)
+    if k == 0:  # all Rotator's own
+        exactly(ResponseFailedEvent, failed)
+    assert (failed["type"], failed["sequence_number"]) == ("response.failed", k + 1)
+    response = failed["response"]
+    assert (response["status"], response["error"]) == ("failed", {"code": code, "message": "upstream failed"})
+    usage = exactly(ResponseUsage, response["usage"])
+    assert (usage.input_tokens, usage.output_tokens) == (0, deltas_in(payloads(samples.RESPONSES_TEXT)[:k]))
+    with pytest.raises(openai.APIError, match="upstream failed"):
+        responses_events(out)
