@@ -114,10 +114,13 @@ class Encoder:
         if ending == ENDING_ERROR:
             return self.error_event(TRUNCATED_MESSAGE, 500, KIND_TRUNCATED)
         self.complete = True
-        # The usage so far, with the output counted as one token per delta sent if the upstream reported less.
-        usage = self.usage or Usage()
-        self.usage = replace(usage, output_tokens=max(usage.output_tokens, self.pieces))
+        self.usage = self.counted_usage()
         return self.finish(FINISH_LENGTH, None, truncated=True)
+
+    def counted_usage(self) -> Usage:
+        """The usage so far, with the output counted as one token per delta sent if the upstream reported less."""
+        usage = self.usage or Usage()
+        return replace(usage, output_tokens=max(usage.output_tokens, self.pieces))
 
     def error_event(self, message: str, status: int = 502, kind: str | None = None) -> bytes:
         """The protocol's in-stream error; the stream is then complete and failed."""
