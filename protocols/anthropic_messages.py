@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .base import Aggregator, Event, Protocol, Repairer, whole_json
+from .base import Aggregator, Event, Protocol, Repairer, count, member, whole_json
 from .errors import anthropic_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -66,11 +66,13 @@ class MessagesRepairer(Repairer):
         self._message_started = False
         self._open_block: int | None = None
         self._stop_reason: str | None = None
-        self._output_tokens = 0
+        self._usage: dict = {}  # the cumulative usage the stream reported
+        self._deltas = 0  # content deltas sent, for the usage of an ending Rotator writes
 
     def feed(self, event: Event) -> bytes:
         if event.event == CONTENT_BLOCK_DELTA:
             self.started = True
+            self._deltas += 1
             return event.raw
         if event.data is None or event.event == PING:
             return event.raw
@@ -89,13 +91,12 @@ class MessagesRepairer(Repairer):
             self._open_block = None
         elif kind == MESSAGE_START:
             self._message_started = True
-            usage = (payload.get("message") or {}).get("usage") or {}
-            self._output_tokens = usage.get("output_tokens") or self._output_tokens
+            self._take_usage(member(member(payload, "message"), "usage"))
         elif kind == MESSAGE_DELTA:
             self._stop_reason = (payload.get("delta") or {}).get("stop_reason") or self._stop_reason
-            usage = payload.get("usage") or {}
-            if usage.get("output_tokens") is not None:
-                self._output_tokens = usage["output_tokens"]
+            self._take_usage(member(payload, "usage"))
+        elif kind == CONTENT_BLOCK_DELTA:  # one without its `event:` line
+            self._deltas += 1
         elif kind == MESSAGE_STOP:
             self.complete = True
         elif kind == ERROR:
@@ -110,9 +111,24 @@ class MessagesRepairer(Repairer):
             events.append({"type": CONTENT_BLOCK_STOP, "index": self._open_block})
         if self._stop_reason is None:
             delta = {"stop_reason": STOP_MAX_TOKENS, "stop_sequence": None}
-            events.append({"type": MESSAGE_DELTA, "delta": delta, "usage": {"output_tokens": self._output_tokens}})
+            events.append({"type": MESSAGE_DELTA, "delta": delta, "usage": self._counted_usage()})
         events.append({"type": MESSAGE_STOP})
         return b"".join(_event(payload) for payload in events)
+
+    def _take_usage(self, usage: dict) -> None:
+        self._usage.update((key, value) for key, value in usage.items() if value is not None)  # cumulative
+
+    def _counted_usage(self) -> dict:
+        """The cumulative usage a `message_delta` carries, like the vendor's: the input and cache counts the
+        stream reported (else 0), the output counted as one token per content delta sent, or what the stream
+        reported if more."""
+        reported = self._usage
+        return {
+            "input_tokens": count(reported, "input_tokens"),
+            "cache_creation_input_tokens": count(reported, "cache_creation_input_tokens"),
+            "cache_read_input_tokens": count(reported, "cache_read_input_tokens"),
+            "output_tokens": max(count(reported, "output_tokens"), self._deltas),
+        }
 
     def error_event(self, message: str, status: int = 502) -> bytes:
         self.complete = self.failed = True

@@ -87,6 +87,23 @@ def integer(obj: dict, key: str, default: int = 0) -> int:
     return value
 
 
+def count(obj: object, *keys: str) -> int:
+    """The first of `keys` in `obj` holding a token count (an integer, not negative); 0 if none does. Usage of
+    the wrong type counts nothing rather than breaking the stream it came with."""
+    if isinstance(obj, dict):
+        for key in keys:
+            value = obj.get(key)
+            if type(value) is int and value >= 0:
+                return value
+    return 0
+
+
+def member(obj: object, key: str) -> dict:
+    """`obj[key]` if both are objects, else an empty one."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def whole_json(text: str) -> bool:
     """Whether a tool call's streamed arguments are a whole JSON value (a cut leaves a prefix that is not)."""
     try:

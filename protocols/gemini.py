@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from .base import Aggregator, Event, Protocol, Repairer, integer
+from .base import Aggregator, Event, Protocol, Repairer, count, integer, member
 from .errors import gemini_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -22,8 +22,14 @@ ROLE_MODEL = "model"
 CRLF = b"\r\n"
 LF = b"\n"
 CRLF_BLANK_LINE = b"\r\n\r\n"
+USAGE = "usageMetadata"
+PROMPT_TOKENS = "promptTokenCount"
+CANDIDATES_TOKENS = "candidatesTokenCount"
+THOUGHTS_TOKENS = "thoughtsTokenCount"
+TOOL_PROMPT_TOKENS = "toolUsePromptTokenCount"
+TOTAL_TOKENS = "totalTokenCount"
 # Echoed from the last chunk that carried them.
-RESPONSE_KEYS = ("usageMetadata", "modelVersion", "responseId")
+RESPONSE_KEYS = (USAGE, "modelVersion", "responseId")
 TEXT_PART_KEYS = frozenset({"text", "thought", "thoughtSignature"})
 
 
@@ -34,6 +40,7 @@ class GeminiRepairer(Repairer):
         self._eol: bytes | None = None
         self._echo: dict = {}
         self._candidates: set[int] = set()
+        self._pieces = 0  # chunks that carried parts, for the usage of an ending Rotator writes
 
     def feed(self, event: Event) -> bytes:
         if event.data is None:
@@ -53,8 +60,9 @@ class GeminiRepairer(Repairer):
                 self._candidates.add(integer(candidate, "index"))
                 if candidate.get("finishReason"):
                     finished = True
-                elif not self.started and (candidate.get("content") or {}).get("parts"):
+                elif (candidate.get("content") or {}).get("parts"):
                     self.started = True
+                    self._pieces += 1
         elif (chunk.get("promptFeedback") or {}).get("blockReason"):
             finished = True
         if finished:
@@ -70,7 +78,17 @@ class GeminiRepairer(Repairer):
             {"content": {"role": ROLE_MODEL, "parts": [{"text": ""}]}, "finishReason": FINISH_MAX_TOKENS, "index": index}
             for index in sorted(self._candidates or {0})
         ]
-        return json_event({"candidates": candidates, **self._echo}, eol=self._eol or LF)
+        ending = {"candidates": candidates, **self._echo, USAGE: self._counted_usage()}
+        return json_event(ending, eol=self._eol or LF)
+
+    def _counted_usage(self) -> dict:
+        """A usageMetadata like the vendor's last one: the counts the stream reported (the prompt's, else 0), the
+        candidates counted as one token per chunk that carried parts, or what the stream reported if more."""
+        reported = member(self._echo, USAGE)
+        prompt = count(reported, PROMPT_TOKENS)
+        candidates = max(count(reported, CANDIDATES_TOKENS), self._pieces)
+        total = prompt + candidates + count(reported, THOUGHTS_TOKENS) + count(reported, TOOL_PROMPT_TOKENS)
+        return {**reported, PROMPT_TOKENS: prompt, CANDIDATES_TOKENS: candidates, TOTAL_TOKENS: total}
 
     def error_event(self, message: str, status: int = 502) -> bytes:
         self.complete = self.failed = True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Aggregator, Event, Protocol, Repairer, whole_json
+from .base import Aggregator, Event, Protocol, Repairer, member, whole_json
 from .errors import OPENAI_TRUNCATED_CODE, TRUNCATED_MESSAGE, openai_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -38,6 +38,12 @@ def _choice_count(body: dict) -> int:
     return n if isinstance(n, int) and n > 0 else 1
 
 
+def counted_usage(pieces: int) -> dict:
+    """A usage for an answer whose stream sent none: OpenAI streams about one token per chunk, so the chunks that
+    carried content are the completion tokens; the prompt is unknown (0)."""
+    return {"prompt_tokens": 0, "completion_tokens": pieces, "total_tokens": pieces}
+
+
 class ChatRepairer(Repairer):
     """Tracks which choices have finished; ends a cut stream with `finish_reason: "length"` and `[DONE]`."""
 
@@ -48,12 +54,16 @@ class ChatRepairer(Repairer):
         self._finish: dict[int, str | None] = dict.fromkeys(range(_choice_count(body)))
         self._tools: set[int] = set()
         self._single = _choice_count(body) == 1
+        self._usage_asked = member(body, "stream_options").get("include_usage") is True
+        self._usage_sent = False
+        self._pieces = 0  # chunks that carried content, for the usage of an ending Rotator writes
 
     def feed(self, event: Event) -> bytes:
         data = event.data
         if data is None:
             return event.raw
         if self._plain_delta(data):
+            self._pieces += 1
             return event.raw
         if data.startswith(DONE):
             return self._done() + event.raw
@@ -67,6 +77,8 @@ class ChatRepairer(Repairer):
             self._id = chunk["id"]
             self._created = chunk.get("created") or 0
             self._model = chunk.get("model") or self._model
+        if chunk.get("usage"):
+            self._usage_sent = True
         for choice in chunk.get("choices") or ():
             index = choice.get("index", 0)
             delta = choice.get("delta") or {}
@@ -77,13 +89,14 @@ class ChatRepairer(Repairer):
                 self._finish[index] = None
             if delta.get("tool_calls"):
                 self._tools.add(index)
-            if not self.started and any(delta.get(key) for key in CONTENT_KEYS):
+            if any(delta.get(key) for key in CONTENT_KEYS):
                 self.started = True
+                self._pieces += 1
         return event.raw
 
     def quiet(self, block: bytes) -> bool:
         # One `data:` line and its blank line (a CR anywhere could be a line end), of a plain delta.
-        return (
+        if (
             self.started
             and self._single
             and block.startswith(b"data: ")
@@ -93,7 +106,10 @@ class ChatRepairer(Repairer):
             and _NULL_FINISH in block
             and _TOOL_CALLS not in block
             and _ERROR not in block
-        )
+        ):
+            self._pieces += 1  # the one thing `feed` would have done with it
+            return True
+        return False
 
     def _plain_delta(self, data: str) -> bool:
         """A chunk that cannot change the state, recognised without parsing it (the common case, kept cheap).
@@ -136,7 +152,23 @@ class ChatRepairer(Repairer):
         return self._error(TRUNCATED_MESSAGE, 500, OPENAI_TRUNCATED_CODE)
 
     def length_ending(self) -> bytes:
-        return b"".join(self._finish_chunk(index, FINISH_LENGTH) for index in self._unfinished()) + DONE_EVENT
+        finish = b"".join(self._finish_chunk(index, FINISH_LENGTH) for index in self._unfinished())
+        return finish + self._usage_chunk() + DONE_EVENT
+
+    def _usage_chunk(self) -> bytes:
+        """The usage chunk the client asked for (`include_usage`), counted, unless the stream already sent one."""
+        if not self._usage_asked or self._usage_sent:
+            return b""
+        self._usage_sent = True
+        chunk = {
+            "id": self._id or SYNTHETIC_ID,
+            "object": CHUNK_OBJECT,
+            "created": self._created,
+            "model": self._model,
+            "choices": [],
+            "usage": counted_usage(self._pieces),
+        }
+        return json_event(chunk)
 
     def error_event(self, message: str, status: int = 502) -> bytes:
         return self._error(message, status)
@@ -273,9 +305,8 @@ class ChatAggregator(Aggregator):
             choices = [self._result_choice(0, _Choice())]
         body = {"object": COMPLETION_OBJECT, **self._head, "choices": choices}
         # A non-stream answer always has a usage; a stream cut before its usage chunk (or from an upstream that
-        # ignores include_usage) has none. OpenAI streams about one token per chunk: count those, prompt unknown.
-        body["usage"] = self._usage or {"prompt_tokens": 0, "completion_tokens": self._pieces,
-                                        "total_tokens": self._pieces}
+        # ignores include_usage) has none.
+        body["usage"] = self._usage or counted_usage(self._pieces)
         return body
 
     def _result_choice(self, index: int, state: _Choice) -> dict:

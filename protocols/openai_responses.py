@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Aggregator, Event, Protocol, Repairer, integer, whole_json
+from .base import Aggregator, Event, Protocol, Repairer, count, integer, member, whole_json
 from .errors import openai_error
 from .registry import register
 from .sse import dumps, json_event, load_object
@@ -35,8 +35,10 @@ FAILURES = frozenset({FAILED, ERROR})
 
 STATUS_IN_PROGRESS = "in_progress"
 STATUS_INCOMPLETE = "incomplete"
+STATUS_FAILED = "failed"
 REASON_MAX_OUTPUT_TOKENS = "max_output_tokens"
 SERVER_ERROR_CODE = "server_error"
+RATE_LIMITED_CODE = "rate_limit_exceeded"
 
 ITEM_MESSAGE = "message"
 ITEM_FUNCTION_CALL = "function_call"
@@ -79,6 +81,11 @@ class _OpenItem:
             return item
         return self.item
 
+    def pieces(self) -> tuple[int, int]:
+        """The deltas streamed into the item (about one token each): all of them, and those of reasoning."""
+        reasoning = sum(map(len, self.summary.values())) + sum(map(len, self.reasoning.values()))
+        return sum(map(len, self.parts.values())) + len(self.arguments) + reasoning, reasoning
+
     def _part(self, index: int) -> dict:
         text = "".join(self.parts[index])
         if self.part_types.get(index) == PART_REFUSAL:
@@ -97,6 +104,7 @@ class ResponseTracker:
         self.usage: dict | None = None
         self.open: dict[int, _OpenItem] = {}
         self.done: dict[int, dict] = {}
+        self._done_pieces = [0, 0]  # the deltas of the items already done: all, reasoning
         self._last_sequence = -1
 
     def next_sequence(self) -> int:
@@ -136,7 +144,11 @@ class ResponseTracker:
             self.open[index] = _OpenItem(_object(event, "item"))
         elif kind == OUTPUT_ITEM_DONE:
             index = integer(event, "output_index")
-            self.open.pop(index, None)
+            finished = self.open.pop(index, None)
+            if finished is not None:
+                pieces, reasoning = finished.pieces()
+                self._done_pieces[0] += pieces
+                self._done_pieces[1] += reasoning
             self.done[index] = _object(event, "item")
         elif kind in PRELUDE or kind in TERMINAL:
             self._feed_response(kind, event)
@@ -159,15 +171,39 @@ class ResponseTracker:
     def incomplete_response(self) -> dict:
         """The response as it stands, with status incomplete for running out of output tokens."""
         output = {**self.done, **{index: item.snapshot() for index, item in self.open.items()}}
-        response = {
+        return {
             **(self.snapshot or self.synthetic_snapshot()),
             "status": STATUS_INCOMPLETE,
             "incomplete_details": {"reason": REASON_MAX_OUTPUT_TOKENS},
             "output": [output[index] for index in sorted(output)],
+            "usage": self.counted_usage(),
         }
-        if self.usage is not None:
-            response["usage"] = self.usage
-        return response
+
+    def failed_response(self, error: dict) -> dict:
+        """The response as it stands, failed with `error`."""
+        return {**self.incomplete_response(), "status": STATUS_FAILED, "incomplete_details": None, "error": error}
+
+    def counted_usage(self) -> dict:
+        """A usage like the vendor's for an ending Rotator writes (SDKs read a null one as an unknown finish): the
+        input tokens the stream reported (else 0), the output counted as one token per delta sent, or what the
+        stream reported if more."""
+        reported = self.usage
+        pieces, reasoning = self._done_pieces
+        for item in self.open.values():
+            more, more_reasoning = item.pieces()
+            pieces, reasoning = pieces + more, reasoning + more_reasoning
+        output = max(count(reported, "output_tokens"), pieces)
+        input_tokens = count(reported, "input_tokens")
+        reasoning = max(count(member(reported, "output_tokens_details"), "reasoning_tokens"), reasoning)
+        cache = member(reported, "input_tokens_details")
+        return {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": count(cache, "cached_tokens"),
+                                     "cache_write_tokens": count(cache, "cache_write_tokens")},
+            "output_tokens": output,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": input_tokens + output,
+        }
 
     def synthetic_snapshot(self) -> dict:
         """A minimal in-progress response, for a stream cut before `response.created`."""
@@ -254,8 +290,13 @@ class ResponsesRepairer(Repairer):
         return created + _response_event(INCOMPLETE, tracker.next_sequence(), tracker.incomplete_response())
 
     def error_event(self, message: str, status: int = 502) -> bytes:
+        """The `error` event, then the `response.failed` the vendor sends after it, which carries the usage."""
         self.complete = self.failed = True
-        return _error_event(self._tracker.next_sequence(), status, message)
+        tracker = self._tracker
+        error = _error_event(tracker.next_sequence(), status, message)
+        code = RATE_LIMITED_CODE if status == 429 else SERVER_ERROR_CODE  # of the few response.error knows
+        failed = tracker.failed_response({"code": code, "message": message})
+        return error + _response_event(FAILED, tracker.next_sequence(), failed)
 
 
 class ResponsesAggregator(Aggregator):

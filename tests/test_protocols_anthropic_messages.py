@@ -3,13 +3,14 @@ import json
 import anthropic
 import pydantic
 import pytest
-from anthropic.types import Message, RawMessageStreamEvent
+from anthropic.types import Message, RawMessageDeltaEvent, RawMessageStartEvent, RawMessageStreamEvent
 
 import protocols
 from protocols import ENDING_ERROR
 from protocols.anthropic_messages import HEARTBEAT
 from tests import samples
 from tests.sdk_clients import anthropic_final
+from tests.sdk_types import exactly
 from tests.streams import aggregate, cut, parse, payloads, play
 
 MESSAGES = protocols.get("anthropic_messages")
@@ -118,7 +119,8 @@ def test_every_cut_ends_with_max_tokens_for_the_sdk(name):
         delta = next(e for e in events if e["type"] == "message_delta")
         cumulative = [e["usage"]["output_tokens"] for e in upstream[:k] if e["type"] == "message_delta"]
         initial = [e["message"]["usage"]["output_tokens"] for e in upstream[:k] if e["type"] == "message_start"]
-        assert delta["usage"]["output_tokens"] == (cumulative or initial or [0])[-1]
+        deltas = sum(1 for e in upstream[:k] if e["type"] == "content_block_delta")
+        assert delta["usage"]["output_tokens"] == max((cumulative or initial or [0])[-1], deltas)
         assert message.usage.output_tokens == delta["usage"]["output_tokens"]
 
 
@@ -157,7 +159,8 @@ def test_synthesised_usage_is_the_last_cumulative_value():
     repairer = MESSAGES.repairer(REQUEST)
     play(repairer, parse(samples.ANTHROPIC_TEXT)[:7] + parse(partial_delta))
     delta = [e for e in sent_events(repairer.end()) if e["type"] == "message_delta"]
-    assert delta == [{"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": None}, "usage": {"output_tokens": 7}}]
+    usage = {"input_tokens": 21, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 7}
+    assert delta == [{"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": None}, "usage": usage}]
 
 
 def test_heartbeat_is_ignored_by_the_sdk():
@@ -264,3 +267,24 @@ def test_error_body(status, type_, error_class):
     assert json.loads(body) == {"type": "error", "error": {"type": type_, "message": "no upstream key left"}}
     with pytest.raises(error_class):
         anthropic_final(body, status)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_every_truncated_ending_carries_a_counted_usage_of_the_sdk_type(name):
+    """The synthesised message_delta carries the cumulative usage the vendor's would: the input and cache counts
+    from message_start, the output counted as one token per content delta sent (or the reported count if more)."""
+    upstream = payloads(SAMPLES[name])
+    start_usage = upstream[0]["message"]["usage"]
+    stop = next(i for i, e in enumerate(upstream) if e["type"] == "message_delta")
+    for k in range(stop + 1):
+        _, out = cut(MESSAGES, SAMPLES[name], k, request=REQUEST)
+        sent = sent_events(out)
+        exactly(RawMessageStartEvent, sent[0])
+        [delta] = [exactly(RawMessageDeltaEvent, e) for e in sent if e["type"] == "message_delta"]
+        usage = delta.usage
+        deltas = sum(1 for e in upstream[:k] if e["type"] == "content_block_delta")
+        reported = start_usage if k else {"input_tokens": 0, "output_tokens": 0}
+        assert (usage.input_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (
+            reported["input_tokens"], 0, 0), k
+        assert usage.output_tokens == max(reported.get("output_tokens", 0), deltas), k
+        assert anthropic_final(out)[1].usage.output_tokens == usage.output_tokens

@@ -9,6 +9,7 @@ import protocols
 from protocols import ENDING_ERROR
 from tests import samples
 from tests.sdk_clients import gemini_chunks
+from tests.sdk_types import exactly
 from tests.streams import aggregate, cut, parse, payloads, play
 
 GEMINI = protocols.get("gemini")
@@ -114,7 +115,7 @@ def test_every_cut_ends_with_max_tokens_for_the_sdk(name):
         last = json.loads(parse(out)[-1].data)
         genai_types.GenerateContentResponse.model_validate(last)
         assert [c["finishReason"] for c in last["candidates"]] == ["MAX_TOKENS"]
-        for key in ("usageMetadata", "modelVersion", "responseId"):
+        for key in ("modelVersion", "responseId"):
             assert last.get(key) == (upstream[k - 1][key] if k else None)
 
         responses = gemini_chunks(out)
@@ -153,7 +154,8 @@ def test_comments_and_keepalives_are_never_forwarded():
 
 def test_cut_before_anything_gives_one_max_tokens_chunk():
     _, out = cut(GEMINI, samples.GEMINI_TEXT, 0, request=REQUEST)
-    assert out == b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"MAX_TOKENS","index":0}]}\n\n'
+    usage = b'"usageMetadata":{"promptTokenCount":0,"candidatesTokenCount":0,"totalTokenCount":0}'
+    assert out == b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"MAX_TOKENS","index":0}],' + usage + b'}\n\n'
     (response,) = gemini_chunks(out)
     assert response.candidates[0].finish_reason == genai_types.FinishReason.MAX_TOKENS
 
@@ -261,3 +263,22 @@ def test_error_body(status, grpc, error_class):
     assert json.loads(body) == {"error": {"code": status, "message": "no upstream key left", "status": grpc}}
     with pytest.raises(error_class, match="no upstream key left"):
         gemini_chunks(body, status)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_every_truncated_ending_carries_a_counted_usage_of_the_sdk_type(name):
+    """The last chunk carries a usageMetadata like the vendor's last: the prompt count reported (else 0), the
+    candidates counted as one token per chunk with parts sent (or the reported count if more), their total."""
+    upstream = payloads(SAMPLES[name])
+    for k in range(len(upstream)):
+        _, out = cut(GEMINI, SAMPLES[name], k, request=REQUEST)
+        ending = exactly(genai_types.GenerateContentResponse, payloads(out)[-1])
+        usage = ending.usage_metadata
+        reported = upstream[k - 1]["usageMetadata"] if k else {}
+        counted = sum(1 for chunk in upstream[:k] if chunk["candidates"][0]["content"].get("parts"))
+        candidates = max(reported.get("candidatesTokenCount", 0), counted)
+        thoughts = reported.get("thoughtsTokenCount", 0)
+        prompt = reported.get("promptTokenCount", 0)
+        assert (usage.prompt_token_count, usage.candidates_token_count) == (prompt, candidates), k
+        assert usage.total_token_count == prompt + candidates + thoughts
+        assert gemini_chunks(out)[-1].usage_metadata == usage

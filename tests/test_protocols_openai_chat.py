@@ -9,6 +9,7 @@ from protocols import ENDING_ERROR, ENDING_LENGTH
 from protocols.openai_chat import HEARTBEAT, usage_asked_in
 from tests import samples
 from tests.sdk_clients import chat_chunks, chat_final
+from tests.sdk_types import exactly
 from tests.streams import aggregate, cut, parse, play
 
 CHAT = protocols.get("openai_chat")
@@ -129,7 +130,8 @@ def test_cut_mid_tool_call_ends_length_never_tool_calls():
 
 def test_synthesised_chunk_reuses_the_stream_identity():
     _, out = cut(CHAT, samples.CHAT_TEXT, 3, request=REQUEST)
-    last = json.loads(data_events(out)[-2])
+    *_, last, usage = [json.loads(d) for d in data_events(out)[:-1]]  # the length chunk, the usage chunk, [DONE]
+    assert usage["choices"] == [] and all(usage[k] == last[k] for k in ("id", "object", "created", "model"))
     assert {k: last[k] for k in ("id", "object", "created", "model")} == {
         "id": "chatcmpl-C9xKq2",
         "object": "chat.completion.chunk",
@@ -359,3 +361,38 @@ def test_usage_is_asked_for_in_the_clients_own_bytes(body, spacing):
 
 def test_a_body_that_is_not_an_object_gets_no_usage_option():
     assert usage_asked_in(b"[1, 2]") is None and usage_asked_in(b"") is None
+
+
+def content_chunks(events) -> int:
+    """How many of these events are chunks that carried content."""
+    keys = ("content", "refusal", "reasoning_content", "reasoning", "tool_calls")
+    chunks = [json.loads(e.data) for e in events if e.data and not e.data.startswith("[DONE]")]
+    return sum(1 for c in chunks for choice in c.get("choices") or () if any(choice["delta"].get(k) for k in keys))
+
+
+def play_as_the_engine(repairer, events) -> bytes:
+    """As the engine does: a block the repairer calls quiet is passed on without `feed`."""
+    return b"".join(e.raw if e.data is not None and repairer.quiet(e.raw) else repairer.feed(e) for e in events)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.parametrize("player", [play, play_as_the_engine])
+def test_truncated_ending_sends_the_usage_chunk_asked_for_counted(name, player):
+    """A client that asked for the usage chunk gets one, like the vendor's, counting one token per chunk sent."""
+    events = parse(SAMPLES[name])
+    last_content = max(i for i, e in enumerate(events) if content_chunks([e]))
+    for k in range(1, last_content + 2):
+        repairer = CHAT.repairer(REQUEST)
+        out = player(repairer, events[:k]) + repairer.end()
+        *_, finish, usage_chunk, done = data_events(out)
+        assert json.loads(finish)["choices"][0]["finish_reason"] == "length" and done == "[DONE]"
+        usage = exactly(ChatCompletionChunk, json.loads(usage_chunk)).usage
+        counted = content_chunks(events[:k])
+        assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (0, counted, counted), k
+        assert chat_chunks(out)[-1].usage == usage
+
+
+def test_truncated_ending_sends_no_usage_chunk_unless_asked():
+    _, out = cut(CHAT, samples.CHAT_TEXT, 3, request={"model": "gpt-4o-mini", "stream": True})
+    assert [json.loads(d)["choices"][0]["finish_reason"] for d in data_events(out)[:-1]][-1] == "length"
+    assert all(json.loads(d).get("usage") is None for d in data_events(out)[:-1])

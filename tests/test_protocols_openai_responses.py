@@ -3,13 +3,21 @@ import json
 import openai
 import pydantic
 import pytest
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import (
+    Response,
+    ResponseCreatedEvent,
+    ResponseFailedEvent,
+    ResponseIncompleteEvent,
+    ResponseStreamEvent,
+    ResponseUsage,
+)
 
 import protocols
 from protocols import ENDING_ERROR
 from protocols.openai_responses import HEARTBEAT
 from tests import samples
 from tests.sdk_clients import responses_events
+from tests.sdk_types import exactly
 from tests.streams import aggregate, cut, parse, payloads, play
 
 RESPONSES = protocols.get("openai_responses")
@@ -155,8 +163,8 @@ def test_keepalive_comment_passes_through():
 def test_error_ending(k):
     repairer, out = cut(RESPONSES, samples.RESPONSES_TEXT, k, ENDING_ERROR, REQUEST)
     assert repairer.complete and repairer.failed
-    last = parse(out)[-1]
-    assert last.event == "error"
+    last, failed = parse(out)[-2:]
+    assert (last.event, failed.event) == ("error", "response.failed")
     error = json.loads(last.data)
     EVENT.validate_python(error)
     assert error == {
@@ -235,3 +243,62 @@ def test_error_body():
     assert error == {"message": "slow down", "type": "rate_limit_error", "param": None, "code": "rate_limit_exceeded"}
     with pytest.raises(openai.RateLimitError):
         responses_events(RESPONSES.error_body(429, "slow down"), 429)
+
+
+def deltas_in(events: list[dict], kinds: tuple[str, ...] = (".delta",)) -> int:
+    return sum(1 for event in events if event["type"].endswith(kinds))
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_every_truncated_ending_carries_a_counted_usage_of_the_sdk_type(name):
+    """A null usage reads as an unknown finish to some clients (opencode's AI SDK re-asks the turn): the ending
+    carries a usage like the vendor's, counting one output token per delta sent."""
+    upstream = payloads(SAMPLES[name])
+    for k in range(len(upstream) - 1):
+        _, out = cut(RESPONSES, SAMPLES[name], k, request=REQUEST)
+        sent = payloads(out)
+        if k == 0:  # all Rotator's own
+            exactly(ResponseCreatedEvent, sent[0])
+            exactly(ResponseIncompleteEvent, sent[-1])
+        EVENT.validate_python(sent[-1])  # (a vendor's snapshot may hold fields the SDK does not know yet)
+        usage = exactly(ResponseUsage, sent[-1]["response"]["usage"])
+        reasoning = deltas_in(upstream[:k], ("reasoning_summary_text.delta",))
+        assert (usage.input_tokens, usage.output_tokens) == (0, deltas_in(upstream[:k])), k
+        assert usage.output_tokens_details.reasoning_tokens == reasoning
+        assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+        assert responses_events(out)[-1].response.usage == usage
+
+
+def test_truncated_ending_keeps_the_input_tokens_the_stream_reported():
+    reported = b'"usage":{"input_tokens":14,"input_tokens_details":{"cached_tokens":6},"output_tokens":0,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":14}'
+    body = samples.RESPONSES_TEXT.replace(b'"usage":null', reported)
+    _, out = cut(RESPONSES, body, 5, request=REQUEST)
+    usage = exactly(ResponseUsage, payloads(out)[-1]["response"]["usage"])
+    assert (usage.input_tokens, usage.input_tokens_details.cached_tokens, usage.output_tokens) == (14, 6, 1)
+    assert usage.total_tokens == 15
+
+
+def test_a_cut_non_stream_answer_carries_a_counted_usage():
+    response = aggregate(RESPONSES, parse(samples.RESPONSES_TEXT)[:6], REQUEST).result()
+    Response.model_validate(response)
+    usage = exactly(ResponseUsage, response["usage"])
+    assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (0, 2, 2)
+
+
+@pytest.mark.parametrize("k", [0, 5])
+@pytest.mark.parametrize(("status", "code"), [(500, "server_error"), (429, "rate_limit_exceeded")])
+def test_an_error_ending_is_followed_by_response_failed_with_a_counted_usage(k, status, code):
+    """As the vendor does after an `error`: `response.failed`, with the response's error and its usage."""
+    repairer = RESPONSES.repairer(REQUEST)
+    out = play(repairer, parse(samples.RESPONSES_TEXT)[:k]) + repairer.error_event("upstream failed", status)
+    failed = payloads(out)[-1]
+    EVENT.validate_python(failed)
+    if k == 0:  # all Rotator's own
+        exactly(ResponseFailedEvent, failed)
+    assert (failed["type"], failed["sequence_number"]) == ("response.failed", k + 1)
+    response = failed["response"]
+    assert (response["status"], response["error"]) == ("failed", {"code": code, "message": "upstream failed"})
+    usage = exactly(ResponseUsage, response["usage"])
+    assert (usage.input_tokens, usage.output_tokens) == (0, deltas_in(payloads(samples.RESPONSES_TEXT)[:k]))
+    with pytest.raises(openai.APIError, match="upstream failed"):
+        responses_events(out)

@@ -10,6 +10,7 @@ from google.genai import errors as genai_errors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai.lib.streaming.chat._completions import ChatCompletionStreamState
+from openai.types.responses import ResponseFailedEvent, ResponseUsage
 
 import protocols
 import protocols.translate as translate
@@ -27,6 +28,7 @@ from protocols.unified import (
 from tests import fake_vendor, samples
 from tests import translate_samples as S
 from tests.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
+from tests.sdk_types import exactly
 from tests.streams import parse
 from tests.translate_sdk import view
 
@@ -351,3 +353,38 @@ def test_ids_names_and_texts_of_the_wrong_type_are_ignored_not_fatal(source, cli
     for payload in wrong:
         tr.feed(parse(fake_vendor.sse(payload, payload.get("type")))[0])
     assert tr.end() and tr.complete
+
+
+@pytest.mark.parametrize(("name", "client"), PAIRS)
+def test_a_truncated_ending_counts_the_output_sent_when_the_upstream_reported_less(name, client):
+    """Like a native ending: a usage the vendor's SDK reads, its output at least one token per delta sent (an upstream
+    such as Chat reports usage only at its end, so a cut stream had said none)."""
+    source, body = STREAMS[name]
+    for k in cuts(name):
+        tr = translator(source, client)
+        out = b"".join(tr.feed(e) for e in parse(body)[:k])
+        if not tr.started or finish_said(source, parse(body)[:k]):
+            continue  # (a finish said before the cut ends the stream as the upstream said it)
+        sent = tr.encoder.pieces
+        out += tr.end()
+        seen = client_view(client, out)
+        assert sent > 0 or not (seen["text"] or seen["reasoning"]), k
+        assert seen["usage"] is not None and seen["usage"][2] >= sent, k
+
+
+@pytest.mark.parametrize("name", [name for name, (source, _) in STREAMS.items() if source != "openai_responses"])
+def test_a_responses_client_gets_response_failed_with_a_usage_after_the_error(name):
+    """As the vendor does after an `error` event: `response.failed`, with the error and the usage so far."""
+    source, body = STREAMS[name]
+    for k in cuts(name)[1::3]:
+        tr = translator(source, "openai_responses")
+        out = b"".join(tr.feed(e) for e in parse(body)[:k])
+        sent = tr.encoder.pieces
+        out += tr.end(ENDING_ERROR)
+        error, failed = [json.loads(e.data) for e in parse(out)[-2:]]
+        assert (error["type"], failed["type"]) == ("error", "response.failed"), k
+        assert failed["sequence_number"] == error["sequence_number"] + 1
+        ResponseFailedEvent.model_validate(failed)
+        response = failed["response"]
+        assert response["error"] == {"code": "server_error", "message": "upstream stream truncated"}
+        assert exactly(ResponseUsage, response["usage"]).output_tokens >= sent, k

@@ -67,8 +67,9 @@ def test_the_llm_view_reads_recorded_flows(llm_view, fake_vendor, rotator, tmp_p
     for kind, flow in flows.items():
         where = f"{protocol} {kind}"
         answer, request = shown(flow, flow.response), shown(flow, flow.request)
-        got = results[kind]  # the usage the SDK reported, if the (cut) stream carried one
-        usage = f"usage: input {got.input_tokens} · output {got.output_tokens}" if got.input_tokens else "usage: not reported"
+        got = results[kind]  # the usage the SDK reported (a cut stream's is the one Rotator's ending counted)
+        reported = got.input_tokens or got.output_tokens
+        usage = f"usage: input {got.input_tokens} · output {got.output_tokens}" if reported else "usage: not reported"
         for text in (answer, request):  # one header above both
             assert text.startswith(f"Rotator · {LABEL[protocol]} · {MODELS[protocol]}"), (where, text)
             assert usage in text, (where, text)

@@ -11,9 +11,9 @@ on translated streams as on native ones.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer
+from ..base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer, count, member  # noqa: F401 (shared)
 from ..errors import TRUNCATED_MESSAGE
 from ..unified import (
     FINISH_LENGTH,
@@ -41,21 +41,6 @@ from ..unified import (
 MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 
-def count(obj: object, *keys: str) -> int:
-    """The first of `keys` in `obj` holding a token count (an integer, not negative); 0 if none does. Usage of
-    the wrong type counts nothing rather than breaking the stream it came with."""
-    if isinstance(obj, dict):
-        for key in keys:
-            value = obj.get(key)
-            if type(value) is int and value >= 0:
-                return value
-    return 0
-
-
-def member(obj: object, key: str) -> dict:
-    """`obj[key]` if both are objects, else an empty one."""
-    value = obj.get(key) if isinstance(obj, dict) else None
-    return value if isinstance(value, dict) else {}
 
 
 class Decoder:
@@ -89,13 +74,18 @@ class Encoder:
             if not event.text:
                 return b""
             self.started = True
+            self.pieces += 1
             return self.text(event.text)
         if kind is ToolArgumentsDelta:
-            return self.tool_arguments(event.index, event.fragment) if event.fragment else b""
+            if not event.fragment:
+                return b""
+            self.pieces += 1
+            return self.tool_arguments(event.index, event.fragment)
         if kind is ReasoningDelta:
             if not event.text:
                 return b""
             self.started = True
+            self.pieces += 1
             return self.reasoning(event.text)
         if kind is ToolCallStart:
             self.started = True
@@ -124,7 +114,13 @@ class Encoder:
         if ending == ENDING_ERROR:
             return self.error_event(TRUNCATED_MESSAGE, 500, KIND_TRUNCATED)
         self.complete = True
+        self.usage = self.counted_usage()
         return self.finish(FINISH_LENGTH, None, truncated=True)
+
+    def counted_usage(self) -> Usage:
+        """The usage so far, with the output counted as one token per delta sent if the upstream reported less."""
+        usage = self.usage or Usage()
+        return replace(usage, output_tokens=max(usage.output_tokens, self.pieces))
 
     def error_event(self, message: str, status: int = 502, kind: str | None = None) -> bytes:
         """The protocol's in-stream error; the stream is then complete and failed."""
@@ -133,6 +129,7 @@ class Encoder:
 
     # Each protocol's encoder implements these.
     usage: Usage | None = None
+    pieces = 0  # content deltas sent, for the usage of a truncated ending
 
     def start(self, event: Start) -> bytes:
         raise NotImplementedError

@@ -25,6 +25,7 @@ from ..openai_responses import (
     PART_REFUSAL,
     PART_SUMMARY_TEXT,
     PRELUDE,
+    RATE_LIMITED_CODE,
     REASON_MAX_OUTPUT_TOKENS,
     REASONING_TEXT_DELTA,
     REFUSAL_DELTA,
@@ -689,10 +690,16 @@ class ResponsesEncoder(Encoder):
         return out + self._event(terminal, response=response)
 
     def error(self, message: str, status: int, kind: str | None) -> bytes:
-        """The `error` event in both shapes: the nested one the SDK raises on, the flat one the docs describe."""
+        """The `error` event in both shapes (the nested one the SDK raises on, the flat one the docs describe), then
+        the `response.failed` the vendor sends after it, which carries the usage."""
         nested = _error_object(message, status, kind)
         nested["code"] = nested["code"] or SERVER_ERROR_CODE
-        return self._event(ERROR, code=nested["code"], message=message, param=None, error=nested)
+        out = self._event(ERROR, code=nested["code"], message=message, param=None, error=nested)
+        response = self._response or _response(SYNTHETIC_ID, "", self._created, self._request)
+        code = RATE_LIMITED_CODE if status == 429 else SERVER_ERROR_CODE  # of the few response.error knows
+        failed = {**response, "output": [self._output[i] for i in sorted(self._output)], "status": STATUS_FAILED,
+                  "error": {"code": code, "message": message}, "usage": usage_from_ir(self.counted_usage())}
+        return out + self._event(FAILED, response=failed)
 
 
 register(Translator(
