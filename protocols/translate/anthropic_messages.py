@@ -300,8 +300,7 @@ def _thinking(body: dict, request: Request, caps: Capabilities) -> None:
         return
     effort = effort_for(reasoning)
     if caps.thinking == THINKING_ADAPTIVE:
-        if reasoning.include_thoughts is not False:
-            body["thinking"] = {"type": "adaptive"}
+        body["thinking"] = {"type": "adaptive"}
         if effort:
             body["output_config"] = {"effort": effort}
         return
