@@ -52,7 +52,11 @@ def _caps(**fields) -> Capabilities:
     return Capabilities(**fields)
 
 
-_ADAPTIVE = dict(sampling=(), thinking=THINKING_ADAPTIVE, efforts=("low", "medium", "high", "xhigh", "max"),
+LOW_HIGH = ("low", "medium", "high")
+LOW_XHIGH = (*LOW_HIGH, "xhigh")
+LOW_MAX = (*LOW_XHIGH, "max")
+MINIMAL_HIGH = ("minimal", *LOW_HIGH)
+_ADAPTIVE = dict(sampling=(), thinking=THINKING_ADAPTIVE, efforts=LOW_MAX,
                  max_output_tokens=128_000, anthropic_version=ANTHROPIC_2026)
 _CLAUDE_BUDGET = dict(thinking=THINKING_BUDGET, anthropic_version=ANTHROPIC_2023)
 _OPENAI_REASONING = dict(sampling=(), thinking=THINKING_LEVEL, mid_system=True, max_output_tokens=128_000)
@@ -66,32 +70,31 @@ BUILT_IN: tuple[tuple[str, tuple[str, ...], Capabilities], ...] = (
     ("anthropic", ("claude-opus-5", "claude-opus-5-20*", "claude-opus-4-8*"), _caps(**_ADAPTIVE, mid_system=True)),
     ("anthropic", ("claude-sonnet-5", "claude-sonnet-5-20*", "claude-opus-4-7*"), _caps(**_ADAPTIVE)),
     ("anthropic", ("claude-opus-4-6*", "claude-sonnet-4-6*"),
-     _caps(**{**_ADAPTIVE, "efforts": ("low", "medium", "high", "max"), "sampling": SAMPLING,
+     _caps(**{**_ADAPTIVE, "efforts": (*LOW_HIGH, "max"), "sampling": SAMPLING,
               "anthropic_version": ANTHROPIC_2023})),
     ("anthropic", ("claude-haiku-4-5*",), _caps(**_CLAUDE_BUDGET, max_output_tokens=64_000)),
     ("anthropic", ("claude-opus-4-5*",),
-     _caps(**_CLAUDE_BUDGET, efforts=("low", "medium", "high"), prefill=True, max_output_tokens=64_000)),
-    ("anthropic", ("claude-sonnet-4-5*", "claude-sonnet-4-2025*", "claude-opus-4-1*", "claude-opus-4-2025*",
-                   "claude-3-7-sonnet*"),
+     _caps(**_CLAUDE_BUDGET, efforts=LOW_HIGH, prefill=True, max_output_tokens=64_000)),
+    ("anthropic", ("claude-sonnet-4-5*", "claude-sonnet-4-2025*", "claude-3-7-sonnet*"),
+     _caps(**_CLAUDE_BUDGET, prefill=True, max_output_tokens=64_000)),
+    ("anthropic", ("claude-opus-4-1*", "claude-opus-4-2025*"),
      _caps(**_CLAUDE_BUDGET, prefill=True, max_output_tokens=32_000)),
-    ("openai", ("gpt-6*", "gpt-5.6*"), _caps(**_OPENAI_REASONING, efforts=("low", "medium", "high", "xhigh", "max"))),
-    ("openai", ("gpt-5.2*", "gpt-5.4*", "gpt-5.5*"), _caps(**_OPENAI_REASONING, efforts=("low", "medium", "high", "xhigh"))),
-    ("openai", ("gpt-5.3-codex*",),
-     _caps(**_OPENAI_REASONING, efforts=("low", "medium", "high", "xhigh"), thinking_off=False)),
-    ("openai", ("gpt-5.1*",), _caps(**_OPENAI_REASONING, efforts=("low", "medium", "high"))),
-    ("openai", ("gpt-5*",), _caps(**_OPENAI_REASONING, efforts=("minimal", "low", "medium", "high"), thinking_off=False)),
+    ("openai", ("gpt-6*", "gpt-5.6*"), _caps(**_OPENAI_REASONING, efforts=LOW_MAX)),
+    ("openai", ("gpt-5.2*", "gpt-5.4*", "gpt-5.5*"), _caps(**_OPENAI_REASONING, efforts=LOW_XHIGH)),
+    ("openai", ("gpt-5.3-codex*",), _caps(**_OPENAI_REASONING, efforts=LOW_XHIGH, thinking_off=False)),
+    ("openai", ("gpt-5.1*",), _caps(**_OPENAI_REASONING, efforts=LOW_HIGH)),
+    ("openai", ("gpt-5*",), _caps(**_OPENAI_REASONING, efforts=MINIMAL_HIGH, thinking_off=False)),
     ("openai", ("o1*", "o3*", "o4*"),
-     _caps(**{**_OPENAI_REASONING, "max_output_tokens": 100_000}, efforts=("low", "medium", "high"),
-           thinking_off=False)),
+     _caps(**{**_OPENAI_REASONING, "max_output_tokens": 100_000}, efforts=LOW_HIGH, thinking_off=False)),
     ("openai", ("gpt-4.1*",), _caps(mid_system=True, max_output_tokens=32_768)),
     ("openai", ("gpt-4o*",), _caps(mid_system=True, max_output_tokens=16_384)),
     ("gemini", ("gemini-2.5-pro*",), _caps(thinking=THINKING_BUDGET, thinking_off=False, prefill=True,
                                            max_output_tokens=65_536)),
     ("gemini", ("gemini-2.5-flash*",), _caps(thinking=THINKING_BUDGET, prefill=True, max_output_tokens=65_536)),
     ("gemini", ("gemini-3-pro*",), _caps(**_GEMINI_3, efforts=("low", "high"))),
-    ("gemini", ("gemini-3.1-pro*",), _caps(**_GEMINI_3, efforts=("low", "medium", "high"))),
+    ("gemini", ("gemini-3.1-pro*",), _caps(**_GEMINI_3, efforts=LOW_HIGH)),
     ("gemini", ("gemini-3-flash*", "gemini-3.1-flash*", "gemini-3.5-flash*", "gemini-3.6-flash*"),
-     _caps(**_GEMINI_3, efforts=("minimal", "low", "medium", "high"))),
+     _caps(**_GEMINI_3, efforts=MINIMAL_HIGH)),
 )
 
 # For a model not in the table, per family: what is least likely to be refused. Claude: no sampling (current
@@ -99,9 +102,9 @@ BUILT_IN: tuple[tuple[str, tuple[str, ...], Capabilities], ...] = (
 # OpenAI-kind (any OpenAI-compatible server): sampling, which they take, and the three common efforts. Gemini:
 # sampling (every Gemini model takes it) and the two thinking levels every Gemini 3 model takes.
 UNKNOWN: dict[str, Capabilities] = {
-    "anthropic": _caps(sampling=(), thinking=THINKING_ADAPTIVE, efforts=("low", "medium", "high"),
+    "anthropic": _caps(sampling=(), thinking=THINKING_ADAPTIVE, efforts=LOW_HIGH,
                        anthropic_version=ANTHROPIC_2023, known=False),
-    "openai": _caps(thinking=THINKING_LEVEL, efforts=("low", "medium", "high"), mid_system=True, known=False),
+    "openai": _caps(thinking=THINKING_LEVEL, efforts=LOW_HIGH, mid_system=True, known=False),
     "gemini": _caps(thinking=THINKING_LEVEL, efforts=("low", "high"), thinking_off=False, known=False),
 }
 
@@ -149,7 +152,8 @@ def nearest_effort(effort: str, accepted: tuple[str, ...]) -> str:
     return min(accepted, key=lambda e: (abs(EFFORTS.index(e) - rank), -EFFORTS.index(e)))
 
 
-def _fit_reasoning(reasoning: ReasoningConfig, caps: Capabilities, model: str, notes: list[str]) -> ReasoningConfig | None:
+def _fit_reasoning(reasoning: ReasoningConfig, caps: Capabilities, model: str,
+                   notes: list[str]) -> ReasoningConfig | None:
     off = not reasoning.enabled or reasoning.effort == EFFORT_NONE
     if caps.thinking == THINKING_NONE:
         if not off:
