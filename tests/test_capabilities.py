@@ -181,6 +181,31 @@ def test_structured_output_reaches_anthropic_as_output_config_format(source):
     assert out["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
 
 
+FORMATS = {
+    "openai_chat": chat("m", response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA}}),
+    "openai_responses": {"model": "m", "input": "hi", "text": {"format": {"type": "json_schema", "name": "place",
+                                                                          "schema": SCHEMA}}},
+    "anthropic_messages": {"model": "m", "max_tokens": 100, "messages": HI, "output_config": {
+        "format": {"type": "json_schema", "schema": SCHEMA}}},
+    "gemini": {"contents": GEMINI_CLI["contents"], "generationConfig": {"responseMimeType": "application/json",
+                                                                        "responseJsonSchema": SCHEMA}},
+}
+
+
+@pytest.mark.parametrize("target", list(FORMATS))
+@pytest.mark.parametrize("source", list(FORMATS))
+def test_a_json_schema_survives_every_translation(source, target):
+    out = to(target, FORMATS[source], source, "m")
+    assert translate.request_to_ir(target, out, "m").response_format.schema == SCHEMA
+
+
+def test_json_without_a_schema_has_no_anthropic_form():
+    out = to("anthropic_messages", chat("claude-opus-4-8", response_format={"type": "json_object"}))
+    assert "output_config" not in out
+    assert to("gemini", chat("m", response_format={"type": "json_object"}))["generationConfig"] == {
+        "responseMimeType": "application/json"}
+
+
 def test_claude_codes_effort_and_format_reach_every_other_target():
     chat_out = to("openai_chat", CLAUDE_CODE, "anthropic_messages", "gpt-5.4")
     assert chat_out["reasoning_effort"] == "high"
