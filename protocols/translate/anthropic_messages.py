@@ -21,6 +21,7 @@ from ..anthropic_messages import (
     THINKING_DELTA,
 )
 from ..base import Event
+from ..capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, lookup
 from ..errors import anthropic_error
 from ..sse import dumps
 from ..unified import (
@@ -67,7 +68,6 @@ from ..unified import (
     name_tool_results,
 )
 from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
-from ..capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, lookup
 from .common import budget_for, dump_arguments, effort_for, error_from_object, load_object, parse_arguments, string
 from .registry import register
 

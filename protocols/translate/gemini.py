@@ -7,6 +7,7 @@ and `endpoint` gives the path to call. Its JSON is lowerCamelCase; requests in s
 from __future__ import annotations
 
 from ..base import Event
+from ..capabilities import EFFORT_NONE, THINKING_BUDGET, THINKING_LEVEL, THINKING_NONE, Capabilities, lookup
 from ..errors import gemini_error
 from ..gemini import FINISH_MAX_TOKENS, ROLE_MODEL
 from ..sse import dumps
@@ -54,11 +55,10 @@ from ..unified import (
 )
 from ..urls import segment
 from .base import Decoder, Encoder, Translator, count
-from ..capabilities import EFFORT_NONE, THINKING_BUDGET, THINKING_LEVEL, THINKING_NONE, Capabilities, lookup
 from .common import (
     budget_for,
-    effort_for,
     dump_arguments,
+    effort_for,
     error_from_object,
     guess_image_type,
     load_object,
@@ -69,7 +69,7 @@ from .registry import register
 
 NAME = "gemini"
 FAMILY = "gemini"
-# Effort -> thinkingLevel: the levels are the efforts in capitals; `max` is the highest there is (fit picks it).
+# Effort -> thinkingLevel: the effort in capitals; no level is called MAX, the highest is XHIGH.
 LEVELS = {"max": "XHIGH"}
 # Efforts above every 2.5 budget: the model decides how much to think (thinkingBudget -1).
 DYNAMIC_EFFORTS = frozenset({"xhigh", "max"})
