@@ -1,7 +1,7 @@
 """What each vendor's models accept, so a translated request asks only for what its target model takes.
 
 Pure data and lookups: the engine (rewrite/capabilities.py) adds the config's overrides and says when a model is
-not in the table. Sources: /work/shared/docs/wire-2026-11.md §6 (vendor docs and SDKs as of 2026-11).
+not in the table. Sources: the vendors' documentation and SDKs as of 2026-11 (docs/capabilities.md).
 
 `fit` adjusts a unified request to a model's capabilities before a translator writes it, and says in words what
 it changed (the flow's steps show it); the translators then shape thinking the way `thinking` says.
