@@ -82,9 +82,27 @@ class KeyConfig(_Strict):
         return v
 
 
+class CapabilitiesConfig(_Strict):
+    """Columns of the model capability table (protocols/capabilities.py) to set; the others keep the table's."""
+
+    sampling: list[Literal["temperature", "top_p", "top_k"]] | None = None
+    thinking: Literal["none", "budget", "adaptive", "level"] | None = None
+    efforts: list[Literal["minimal", "low", "medium", "high", "xhigh", "max"]] | None = None
+    thinking_off: bool | None = None
+    prefill: bool | None = None
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    anthropic_version: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    mid_system: bool | None = None
+
+    def columns(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class ModelConfig(_Strict):
-    # Applied after the provider's own adapters (rewrite/adapters/).
+    # Applied after the provider's own adapters (rewrite/adapters/), to this exact model name.
     adapters: list[AdapterEntry] = []
+    # What the models this key matches as a glob accept (translated requests are fitted to it).
+    capabilities: CapabilitiesConfig | None = None
 
 
 class ProviderConfig(_Strict):

@@ -572,6 +572,7 @@ class Exchange:
         said = []
         if leg.translation is not None:
             said.append(f"translated from {self.proto.name} to {leg.protocol.name}")
+            said += leg.translation.fitted
         elif not leg.unchanged:
             said.append(f"model {self.asked} sent as {leg.model}" if leg.model != self.asked
                         else "conversation state put into the body")

@@ -39,7 +39,6 @@ OPENAI_PROTOCOL = {"chat": "openai_chat", "responses": "openai_responses"}
 FALL_THROUGH_STATUS = frozenset({401, 403, 404})
 # Client headers a translated request keeps: the rest belong to the client's vendor (versions, betas, telemetry).
 TRANSLATED_KEEP = frozenset({"user-agent"})
-ANTHROPIC_VERSION = ("anthropic-version", "2023-06-01")
 # Every header any vendor's credential or account travels in: never sent to a target the client did not call.
 CREDENTIAL_HEADERS = frozenset(
     h for style in CREDENTIAL_STYLES.values() for h in (*style.client_headers, *style.account_headers)
@@ -183,6 +182,8 @@ class Translation:
         self.upstream = leg.protocol.name
         self.request = request  # the client's request, unified (the encoders answer it)
         self.model = leg.model
+        self.caps = leg.provider.models.get(leg.model)
+        self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
         self.ids = ToolIds()
         self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine
 
@@ -193,15 +194,15 @@ class Translation:
             request = dataclasses.replace(request, messages=[dataclasses.replace(m, parts=list(m.parts))
                                                              for m in request.messages])
             hooks.translated(leg, request)
-        body = translate.get(self.upstream).request_from_ir(request)
+        body, self.fitted = translate.request_from_ir(self.upstream, request, self.caps)
         path, query = translate.get(self.upstream).endpoint(self.model, stream)
         return path, query, body
 
     def headers(self, client_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         headers = [(n, v) for n, v in request_headers(client_headers) if n.lower() in TRANSLATED_KEEP]
         headers.append(("content-type", "application/json"))
-        if self.upstream == "anthropic_messages":
-            headers.append(ANTHROPIC_VERSION)
+        if self.caps.anthropic_version:
+            headers.append(("anthropic-version", self.caps.anthropic_version))
         return headers
 
     def repairer(self, answers: AnswerBuilder | None) -> Repairer:

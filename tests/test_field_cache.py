@@ -81,6 +81,7 @@ def anthropic_replay(first: dict, answer: dict) -> dict:
 
 def upstream_body(cache: FieldCache, scope: Scope, client: str, body: dict) -> dict:
     request = translate.request_to_ir(client, body)
+    request.model = scope.model  # as the engine sends it
     cache.restore(scope, request)
     return translate.get(scope.protocol).request_from_ir(request)
 
@@ -212,7 +213,7 @@ def test_without_a_signed_thinking_block_an_anthropic_request_goes_without_think
     sent = translate.get(ANTHROPIC).request_from_ir(request)
 
     assert restored.thinking_off and not restored.parts
-    assert "thinking" not in sent
+    assert sent["thinking"] == {"type": "disabled"}
     assert all(b["type"] != "thinking" for m in sent["messages"] for b in m["content"])
 
 
@@ -224,6 +225,7 @@ def test_thinking_stays_on_when_the_last_assistant_turn_has_no_tool_call():
         {"role": "user", "content": "and?"}]}
     request = translate.request_to_ir(CHAT, body)
     assert not cache.restore(scope, request)
+    request.model = scope.model
     assert translate.get(ANTHROPIC).request_from_ir(request)["thinking"]["type"] == "enabled"
 
 

@@ -13,6 +13,7 @@ from openai.types.chat import completion_create_params
 from openai.types.responses import response_create_params
 
 import protocols.translate as translate
+from protocols.capabilities import lookup
 from protocols.unified import (
     CHOICE_REQUIRED,
     CHOICE_TOOL,
@@ -34,6 +35,14 @@ from tests import translate_samples as S
 PROTOCOLS = tuple(S.REQUESTS)
 PAIRS = [(a, b) for a in PROTOCOLS for b in PROTOCOLS]
 MODEL_IN_PATH = {"gemini": S.GEMINI_MODEL}
+# Per target protocol, a model that takes sampling parameters and thinking budgets (the fixtures' own models are
+# each of one vendor: as the model of another vendor they would be unknown, and fitted conservatively).
+SAMPLING_MODELS = {"openai_chat": ("openai", "gpt-4.1"), "openai_responses": ("openai", "gpt-4.1"),
+                   "anthropic_messages": ("anthropic", "claude-sonnet-4-5"), "gemini": ("gemini", "gemini-2.5-pro")}
+
+
+def takes_sampling(target: str):
+    return lookup(*SAMPLING_MODELS[target])
 CHAT_PARAMS = pydantic.TypeAdapter(completion_create_params.CompletionCreateParamsStreaming)
 RESPONSES_PARAMS = pydantic.TypeAdapter(response_create_params.ResponseCreateParamsStreaming)
 ANTHROPIC_PARAMS = pydantic.TypeAdapter(message_create_params.MessageCreateParamsStreaming)
@@ -132,7 +141,8 @@ def test_each_fixture_reads_as_the_same_conversation(protocol):
 
 @pytest.mark.parametrize(("source", "target"), PAIRS)
 def test_a_request_survives_translation_and_the_target_sdk_accepts_it(source, target):
-    body = translate.translate_request(S.REQUESTS[source], source, target, MODEL_IN_PATH.get(source, ""))
+    body = translate.translate_request(S.REQUESTS[source], source, target, MODEL_IN_PATH.get(source, ""),
+                                       caps=takes_sampling(target))
     sdk_accepts(target, body)
     assert portable(to_ir(target, body)) == EXPECTED
 
@@ -249,12 +259,16 @@ def test_tool_choice_in_every_protocol(choice, parallel, expected):
                                                            else None))
 
 
+BUDGET_CLAUDE = lookup("anthropic", "claude-sonnet-4-5")
+BUDGET_GEMINI = lookup("gemini", "gemini-2.5-pro")
+
+
 def test_reasoning_effort_and_budgets_translate_to_each_others_terms():
     chat = {"model": "o4-mini", "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "high",
             "max_completion_tokens": 40000}
-    anthropic = translate.translate_request(chat, "openai_chat", "anthropic_messages")
+    anthropic = translate.translate_request(chat, "openai_chat", "anthropic_messages", caps=BUDGET_CLAUDE)
     assert anthropic["thinking"] == {"type": "enabled", "budget_tokens": 24576}
-    gemini = translate.translate_request(chat, "openai_chat", "gemini")
+    gemini = translate.translate_request(chat, "openai_chat", "gemini", caps=BUDGET_GEMINI)
     assert gemini["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 24576, "includeThoughts": True}
     claude = {"model": "c", "max_tokens": 16000, "messages": [{"role": "user", "content": "hi"}],
               "thinking": {"type": "enabled", "budget_tokens": 6000}, "temperature": 0.5}
@@ -263,10 +277,11 @@ def test_reasoning_effort_and_budgets_translate_to_each_others_terms():
         "effort": "medium", "summary": "auto"}
     # A budget that does not fit under max_tokens is lowered; thinking forbids temperature on Anthropic.
     small = {**chat, "max_completion_tokens": 4000, "temperature": 0.3}
-    anthropic = translate.translate_request(small, "openai_chat", "anthropic_messages")
+    anthropic = translate.translate_request(small, "openai_chat", "anthropic_messages", caps=BUDGET_CLAUDE)
     assert anthropic["thinking"]["budget_tokens"] == 3999 and "temperature" not in anthropic
     tiny = {**chat, "max_completion_tokens": 600}
-    assert "thinking" not in translate.translate_request(tiny, "openai_chat", "anthropic_messages")
+    assert "thinking" not in translate.translate_request(tiny, "openai_chat", "anthropic_messages",
+                                                          caps=BUDGET_CLAUDE)
 
 
 def test_anthropic_gets_a_max_tokens_and_non_empty_turns():

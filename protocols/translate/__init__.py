@@ -7,6 +7,8 @@ line below. The functions in this module are what the engine calls: they take pr
 
 from __future__ import annotations
 
+from ..capabilities import Capabilities, fit, lookup
+from ..registry import get as protocol
 from ..unified import Request, ToolIds
 from .base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, Translator
 from .common import error_from_body
@@ -32,13 +34,22 @@ def request_to_ir(protocol: str, body: dict, model: str = "", stream: bool | Non
     return request
 
 
-def translate_request(body: dict, client: str, upstream: str, model: str = "", stream: bool | None = None) -> dict:
-    """A client's request body rewritten for an upstream of another protocol."""
+def translate_request(body: dict, client: str, upstream: str, model: str = "", stream: bool | None = None,
+                      caps: Capabilities | None = None) -> dict:
+    """A client's request body rewritten for an upstream of another protocol, fitted to what its model accepts
+    (`caps`; the built-in table's entry for the request's model if not given)."""
     request = request_to_ir(client, body, model, stream)
     try:
-        return get(upstream).request_from_ir(request)
+        return request_from_ir(upstream, request, caps or lookup(protocol(upstream).family, request.model))[0]
     except MALFORMED as e:  # a value of the wrong type that reading let through
         raise TranslationError(f"malformed {client} request: {type(e).__name__}: {e}") from None
+
+
+def request_from_ir(upstream: str, request: Request, caps: Capabilities) -> tuple[dict, list[str]]:
+    """The body of `request` for an upstream of protocol `upstream` whose model has `caps`, and what was changed
+    to fit the model, in words. Raises a MALFORMED error for a value of the wrong type that reading let through."""
+    request, notes = fit(request, caps)
+    return get(upstream).request_from_ir(request, caps), notes
 
 
 def translate_answer(body: dict, upstream: str, client: str, request: Request, ids: ToolIds | None = None) -> dict:
@@ -77,6 +88,7 @@ __all__ = [
     "get",
     "names",
     "register",
+    "request_from_ir",
     "request_to_ir",
     "stream_folder",
     "stream_translator",

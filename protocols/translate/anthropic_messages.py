@@ -21,6 +21,7 @@ from ..anthropic_messages import (
     THINKING_DELTA,
 )
 from ..base import Event
+from ..capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, lookup
 from ..errors import anthropic_error
 from ..sse import dumps
 from ..unified import (
@@ -47,6 +48,7 @@ from ..unified import (
     ReasoningDelta,
     ReasoningEnd,
     Request,
+    ResponseFormat,
     Start,
     StreamEvent,
     Text,
@@ -66,10 +68,12 @@ from ..unified import (
     name_tool_results,
 )
 from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
-from .common import budget_for, dump_arguments, error_from_object, load_object, parse_arguments, string
+from .common import budget_for, dump_arguments, effort_for, error_from_object, load_object, parse_arguments, string
 from .registry import register
 
 NAME = "anthropic_messages"
+FAMILY = "anthropic"
+FORMAT_JSON_SCHEMA = "json_schema"
 PATH = "/v1/messages"
 # Anthropic requires max_tokens; a client of another protocol may not say it.
 DEFAULT_MAX_TOKENS = 8192
@@ -166,20 +170,30 @@ def _system_text(system) -> str | None:
     return "\n\n".join(b.get("text") or "" for b in system or () if b.get("type") == BLOCK_TEXT) or None
 
 
-def _thinking_to_ir(thinking) -> ReasoningConfig | None:
-    """Lossy: adaptive thinking has no budget: targets use their default effort."""
-    if not isinstance(thinking, dict):
-        return None
-    kind = thinking.get("type")
+def _thinking_to_ir(thinking, effort) -> ReasoningConfig | None:
+    """`thinking` with `output_config.effort`. Lossy: `display` is dropped."""
+    effort = effort if isinstance(effort, str) else None
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind == "disabled":
         return ReasoningConfig(enabled=False)
-    return ReasoningConfig(budget=thinking.get("budget_tokens"), include_thoughts=True)
+    if kind == "enabled":
+        return ReasoningConfig(effort, thinking.get("budget_tokens"), include_thoughts=True)
+    if kind in ("adaptive", "between_tools"):
+        return ReasoningConfig(effort, include_thoughts=True)
+    return ReasoningConfig(effort) if effort else None
+
+
+def _format_to_ir(fmt) -> ResponseFormat | None:
+    if isinstance(fmt, dict) and fmt.get("type") == FORMAT_JSON_SCHEMA:
+        return ResponseFormat(fmt.get("schema") or {})
+    return None
 
 
 def request_to_ir(body: dict, model: str = "") -> Request:
     """Lossy: cache_control, service_tier, container, mcp_servers and metadata other than user_id are dropped."""
     choice = body.get("tool_choice") or {}
     metadata = body.get("metadata") or {}
+    output = body.get("output_config") or {}
     request = Request(
         model=body.get("model") or model,
         system=_system_text(body.get("system")),
@@ -195,7 +209,8 @@ def request_to_ir(body: dict, model: str = "") -> Request:
         top_p=body.get("top_p"),
         top_k=body.get("top_k"),
         stop=list(body.get("stop_sequences") or ()),
-        reasoning=_thinking_to_ir(body.get("thinking")),
+        reasoning=_thinking_to_ir(body.get("thinking"), output.get("effort")),
+        response_format=_format_to_ir(output.get("format")),
         user=metadata.get("user_id"),
         stream=body.get("stream") is True,
     )
@@ -275,7 +290,33 @@ def _tool_choice(request: Request) -> dict | None:
     return out
 
 
-def request_from_ir(request: Request) -> dict:
+def _thinking(body: dict, request: Request, caps: Capabilities) -> None:
+    """`thinking` and `output_config.effort` the way the model wants them: adaptive with an effort, or a budget."""
+    reasoning = request.reasoning
+    if reasoning is None or caps.thinking == THINKING_NONE:
+        return
+    if not reasoning.enabled or reasoning.effort == EFFORT_NONE:
+        body["thinking"] = {"type": "disabled"}
+        return
+    effort = effort_for(reasoning)
+    if caps.thinking == THINKING_ADAPTIVE:
+        body["thinking"] = {"type": "adaptive"}
+        if effort:
+            body["output_config"] = {"effort": effort}
+        return
+    budget = budget_for(reasoning)
+    if budget is not None:
+        # The budget must be at least 1024 and below max_tokens. Lossy: a budget that does not fit is lowered,
+        # and thinking is left off when max_tokens leaves no room for it.
+        budget = min(max(budget, MIN_THINKING_BUDGET), body["max_tokens"] - 1)
+        if budget >= MIN_THINKING_BUDGET:
+            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if effort in caps.efforts:
+        body["output_config"] = {"effort": effort}
+
+
+def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
+    """`caps`: what the target model accepts (the built-in table's entry for the request's model if not given)."""
     body: dict = {"model": request.model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
                   "messages": _messages(request)}
     system = instructions(request)
@@ -289,14 +330,8 @@ def request_from_ir(request: Request) -> dict:
         ]
     if request.tools and (choice := _tool_choice(request)) is not None:
         body["tool_choice"] = choice
-    budget = budget_for(request.reasoning) if request.reasoning is not None else None
-    if budget is not None:
-        # The budget must be at least 1024 and below max_tokens. Lossy: a budget that does not fit is lowered,
-        # and thinking is left off when max_tokens leaves no room for it.
-        budget = min(max(budget, MIN_THINKING_BUDGET), body["max_tokens"] - 1)
-        if budget >= MIN_THINKING_BUDGET:
-            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    thinking = "thinking" in body
+    _thinking(body, request, caps or lookup(FAMILY, request.model))
+    thinking = body.get("thinking", {}).get("type") not in (None, "disabled")
     # Lossy: with thinking on, Anthropic refuses temperature, top_k and a low top_p, so they are dropped.
     for key, value in (("temperature", request.temperature), ("top_p", request.top_p), ("top_k", request.top_k)):
         if value is not None and not thinking:
@@ -305,7 +340,10 @@ def request_from_ir(request: Request) -> dict:
         body["stop_sequences"] = request.stop
     if request.user:
         body["metadata"] = {"user_id": request.user}
-    # Lossy: response_format (structured output) and seed have no Messages field and are dropped.
+    fmt = request.response_format
+    if fmt is not None and fmt.schema is not None:  # Lossy: a schema's name and strict flag have no Messages field
+        body.setdefault("output_config", {})["format"] = {"type": FORMAT_JSON_SCHEMA, "schema": fmt.schema}
+    # Lossy: JSON without a schema (json_object) and seed have no Messages field and are dropped.
     if request.stream:
         body["stream"] = True
     return body

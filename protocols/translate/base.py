@@ -167,7 +167,8 @@ class Translator:
     name: str  # the protocol's name in `protocols.registry`
     # (body, model=""): a client's request (the model, for protocols that name it in the path)
     request_to_ir: Callable[..., Request]
-    request_from_ir: Callable[[Request], dict]  # the request body to send upstream
+    # (request, caps=None): the request body to send upstream, shaped for a model of those capabilities
+    request_from_ir: Callable[..., dict]
     # (model, stream) -> (path, query) of the generation call, relative to the provider's base_url as the SDK sets it
     endpoint: Callable[[str, bool], tuple[str, str]]
     answer_to_ir: Callable[..., Answer]  # (body, ids=None)

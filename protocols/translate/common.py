@@ -7,11 +7,9 @@ import mimetypes
 import re
 
 from .. import sse
+from ..capabilities import EFFORT_BUDGETS, EFFORT_NONE, effort_for  # noqa: F401  (the translators' ladder)
 from ..unified import KIND_CONTEXT_LENGTH, Error, Image, ReasoningConfig
 
-# Reasoning effort <-> thinking budget (tokens). Lossy both ways: a budget becomes the nearest effort level.
-EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
-EFFORT_NONE = "none"
 DEFAULT_IMAGE_TYPE = "image/jpeg"
 DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)", re.S)
 
@@ -95,20 +93,6 @@ def budget_for(config: ReasoningConfig) -> int | None:
     if config.budget is not None:
         return config.budget
     return EFFORT_BUDGETS.get(config.effort or "")
-
-
-def effort_for(config: ReasoningConfig) -> str | None:
-    """An effort level for a target that takes one (the nearest level at or above a budget)."""
-    if not config.enabled:
-        return EFFORT_NONE
-    if config.effort:
-        return config.effort
-    if config.budget is None:
-        return None
-    for effort in ("low", "medium", "high"):
-        if config.budget <= EFFORT_BUDGETS[effort]:
-            return effort
-    return "high"
 
 
 def image_from_url(url: str, detail: str | None = None) -> Image:

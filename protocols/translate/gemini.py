@@ -7,6 +7,7 @@ and `endpoint` gives the path to call. Its JSON is lowerCamelCase; requests in s
 from __future__ import annotations
 
 from ..base import Event
+from ..capabilities import EFFORT_NONE, THINKING_BUDGET, THINKING_LEVEL, THINKING_NONE, Capabilities, lookup
 from ..errors import gemini_error
 from ..gemini import FINISH_MAX_TOKENS, ROLE_MODEL
 from ..sse import dumps
@@ -57,6 +58,7 @@ from .base import Decoder, Encoder, Translator, count
 from .common import (
     budget_for,
     dump_arguments,
+    effort_for,
     error_from_object,
     guess_image_type,
     load_object,
@@ -66,6 +68,12 @@ from .common import (
 from .registry import register
 
 NAME = "gemini"
+FAMILY = "gemini"
+# Effort -> thinkingLevel: the effort in capitals; no level is called MAX, the highest is XHIGH.
+LEVELS = {"max": "XHIGH"}
+# Efforts above every 2.5 budget: the model decides how much to think (thinkingBudget -1).
+DYNAMIC_EFFORTS = frozenset({"xhigh", "max"})
+DYNAMIC_BUDGET = -1
 STREAM_PATH = "/v1beta/models/{model}:streamGenerateContent"
 GENERATE_PATH = "/v1beta/models/{model}:generateContent"
 STREAM_QUERY = "alt=sse"
@@ -314,7 +322,7 @@ def _contents(request: Request) -> list[dict]:
     return out
 
 
-def _generation_config(request: Request) -> dict:
+def _generation_config(request: Request, caps: Capabilities) -> dict:
     config: dict = {}
     for key, value in (("maxOutputTokens", request.max_tokens), ("temperature", request.temperature),
                        ("topP", request.top_p), ("topK", request.top_k), ("seed", request.seed)):
@@ -326,17 +334,33 @@ def _generation_config(request: Request) -> dict:
         config["responseMimeType"] = JSON_MIME
         if request.response_format.schema is not None:
             config["responseJsonSchema"] = request.response_format.schema
-    reasoning = request.reasoning
-    budget = budget_for(reasoning) if reasoning is not None else None
-    if budget is not None:
-        config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": reasoning.include_thoughts is not False}
-    elif reasoning is not None and reasoning.enabled:
-        config["thinkingConfig"] = {"includeThoughts": reasoning.include_thoughts is not False}
-    # Lossy: a request to think not at all is dropped (not every Gemini model can turn thinking off).
+    thinking = _thinking_config(request.reasoning, caps)
+    if thinking:
+        config["thinkingConfig"] = thinking
     return config
 
 
-def request_from_ir(request: Request) -> dict:
+def _thinking_config(reasoning: ReasoningConfig | None, caps: Capabilities) -> dict:
+    """A level (Gemini 3) or a budget (2.5), never both: Gemini refuses the pair."""
+    if reasoning is None or caps.thinking == THINKING_NONE:
+        return {}
+    off = not reasoning.enabled or reasoning.effort == EFFORT_NONE
+    if off:  # a level model cannot turn thinking off: `fit` has already raised it to its lowest level
+        return {"thinkingBudget": 0} if caps.thinking == THINKING_BUDGET else {}
+    out: dict = {"includeThoughts": reasoning.include_thoughts is not False}
+    if caps.thinking == THINKING_LEVEL:
+        if effort := effort_for(reasoning):
+            out["thinkingLevel"] = LEVELS.get(effort, effort.upper())
+    elif reasoning.effort in DYNAMIC_EFFORTS:
+        out["thinkingBudget"] = DYNAMIC_BUDGET
+    elif (budget := budget_for(reasoning)) is not None:
+        out["thinkingBudget"] = budget
+    return out
+
+
+def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
+    """`caps`: what the target model accepts (the built-in table's entry for the request's model if not given)."""
+    caps = caps or lookup(FAMILY, request.model)
     body: dict = {"contents": _contents(request)}
     system = instructions(request)
     if system:
@@ -353,7 +377,7 @@ def request_from_ir(request: Request) -> dict:
                 calling["allowedFunctionNames"] = [choice.name]
             body["toolConfig"] = {"functionCallingConfig": calling}
     # Lossy: parallel_tool_calls and user have no Gemini field and are dropped.
-    config = _generation_config(request)
+    config = _generation_config(request, caps)
     if config:
         body["generationConfig"] = config
     return body

@@ -51,6 +51,7 @@ from ..unified import (
 )
 from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
 from .chat_chunks import CHOICES_MEMBER, constant_head, plain_text, templated_text, text_template
+from ..capabilities import Capabilities
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .registry import register
 
@@ -244,7 +245,8 @@ def _tool(tool: Tool) -> dict:
     return {"type": TOOL_TYPE_FUNCTION, "function": function}
 
 
-def request_from_ir(request: Request) -> dict:
+def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
+    """OpenAI models differ only in what `capabilities.fit` has already adjusted: `caps` shapes nothing here."""
     body: dict = {"model": request.model, "messages": _messages(request)}
     if request.tools:
         body["tools"] = [_tool(t) for t in request.tools]

@@ -78,6 +78,7 @@ from ..unified import (
     whole_arguments,
 )
 from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
+from ..capabilities import Capabilities
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .openai_chat import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from .registry import register
@@ -273,7 +274,8 @@ def _tool_choice(choice: ToolChoice | None):
     return {"type": TOOL_FUNCTION, "name": choice.name} if choice.mode == CHOICE_TOOL else choice.mode
 
 
-def request_from_ir(request: Request) -> dict:
+def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
+    """OpenAI models differ only in what `capabilities.fit` has already adjusted: `caps` shapes nothing here."""
     body: dict = {"model": request.model, "input": _input(request)}
     if request.system:
         body["instructions"] = request.system

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from rewrite.adapters import ProviderAdapters
 from rewrite.adapters.chain import NO_ADAPTERS
+from rewrite.capabilities import ModelTable
 from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
 from rewrite.routes import check_targets
 from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle, KeyPool
@@ -59,6 +60,12 @@ class Provider:
     # An openai-family provider's API as a route target: "chat" or "responses"; None for the built-in openai
     # provider, which speaks both (the client's own), and for the other families.
     protocol: str | None = None
+    # What its models accept (the built-in table with the config's overrides); built from `family` if not given.
+    models: ModelTable | None = None
+
+    def __post_init__(self) -> None:
+        if self.models is None:
+            self.models = ModelTable(self.name, self.family)
 
     @property
     def credential(self) -> CredentialStyle:
@@ -115,6 +122,8 @@ def build(config: Config) -> list[Provider]:
                 accounts=_accounts(name, pc.kind or spec.family, pc.keys),
                 adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),
                 protocol=pc.protocol or ("chat" if family == "openai" and spec is None else None),
+                models=ModelTable(name, family, {m: mc.capabilities.columns() for m, mc in pc.models.items()
+                                                 if mc.capabilities is not None}),
             )
         )
     seen: dict[str, str] = {}
