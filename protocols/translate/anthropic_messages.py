@@ -35,6 +35,7 @@ from ..unified import (
     INSTRUCTION_ROLES,
     KIND_CONTEXT_LENGTH,
     ROLE_ASSISTANT,
+    ROLE_SYSTEM,
     ROLE_TOOL,
     ROLE_USER,
     Answer,
@@ -68,6 +69,7 @@ from ..unified import (
 from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
 from .common import budget_for, dump_arguments, error_from_object, load_object, parse_arguments, string
 from .registry import register
+from .tools import as_function
 
 NAME = "anthropic_messages"
 PATH = "/v1/messages"
@@ -144,8 +146,11 @@ def _block_to_ir(block: dict):
 def _messages_to_ir(messages) -> list[Message]:
     out: list[Message] = []
     for message in messages or ():
-        role = ROLE_ASSISTANT if message.get("role") == ROLE_ASSISTANT else ROLE_USER
         content = message.get("content")
+        if message.get("role") == ROLE_SYSTEM:  # instructions in their place (API version 2026-10-21)
+            out.append(Message(ROLE_SYSTEM, [Text(_system_text(content) or "")]))
+            continue
+        role = ROLE_ASSISTANT if message.get("role") == ROLE_ASSISTANT else ROLE_USER
         parts = [Text(content)] if isinstance(content, str) else [
             p for p in map(_block_to_ir, content or ()) if p is not None
         ]
@@ -243,12 +248,19 @@ def _block(part) -> dict | None:
     return None
 
 
+def keeps_system_in_place(model: str) -> bool:
+    """Whether `model` takes instructions mid-conversation as `role: "system"` messages (Opus 4.8, Opus 5,
+    Fable/Mythos 5, and only where placed after a user turn). Until the model capability table says which
+    models do, no model is assumed to: they are merged into the top-level `system`."""
+    return False
+
+
 def _messages(request: Request) -> list[dict]:
     """User/assistant turns with consecutive same-role turns merged; tool results first in their user turn."""
     out: list[dict] = []
     for message in request.messages:
         if message.role in INSTRUCTION_ROLES:
-            continue  # hoisted into `system`
+            continue  # hoisted into `system` (keeps_system_in_place)
         role = ROLE_ASSISTANT if message.role == ROLE_ASSISTANT else ROLE_USER
         blocks = [b for b in map(_block, message.parts) if b is not None]
         if not blocks:
@@ -285,7 +297,7 @@ def request_from_ir(request: Request) -> dict:
         body["tools"] = [  # Lossy: `strict` is dropped.
             {"name": t.name, **({"description": t.description} if t.description else {}),
              "input_schema": t.parameters or {"type": "object", "properties": {}}}
-            for t in request.tools
+            for t in map(as_function, request.tools)
         ]
     if request.tools and (choice := _tool_choice(request)) is not None:
         body["tool_choice"] = choice

@@ -80,6 +80,7 @@ from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .openai_chat import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from .registry import register
+from .tools import FORMAT_TEXT, as_function, client_tool, custom_arguments, custom_input, flat_name, in_namespace
 
 NAME = "openai_responses"
 PATH = "/responses"
@@ -92,7 +93,13 @@ INPUT_TEXT = "input_text"
 INPUT_IMAGE = "input_image"
 TEXT_PARTS = frozenset({INPUT_TEXT, PART_OUTPUT_TEXT})
 ITEM_FUNCTION_CALL_OUTPUT = "function_call_output"
+ITEM_CUSTOM_CALL = "custom_tool_call"
+ITEM_CUSTOM_CALL_OUTPUT = "custom_tool_call_output"
+ITEM_ADDITIONAL_TOOLS = "additional_tools"  # Codex: tools offered from this point of the input on
+CALL_OUTPUTS = frozenset({ITEM_FUNCTION_CALL_OUTPUT, ITEM_CUSTOM_CALL_OUTPUT})
 TOOL_FUNCTION = "function"
+TOOL_CUSTOM = "custom"
+TOOL_NAMESPACE = "namespace"
 CHOICE_MODES = frozenset({CHOICE_AUTO, CHOICE_NONE, CHOICE_REQUIRED})
 
 SUMMARY_PART_ADDED = "response.reasoning_summary_part.added"
@@ -101,6 +108,8 @@ SUMMARY_TEXT_DONE = "response.reasoning_summary_text.done"
 OUTPUT_TEXT_DONE = "response.output_text.done"
 CONTENT_PART_DONE = "response.content_part.done"
 ARGUMENTS_DONE = "response.function_call_arguments.done"
+CUSTOM_INPUT_DELTA = "response.custom_tool_call_input.delta"
+CUSTOM_INPUT_DONE = "response.custom_tool_call_input.done"
 
 
 # --- requests
@@ -136,13 +145,22 @@ def _item_to_ir(item: dict) -> tuple[str, list] | None:
         role = item.get("role") or ROLE_USER
         return (role if role in (*INSTRUCTION_ROLES, ROLE_ASSISTANT) else ROLE_USER), _content_to_ir(item.get("content"))
     if kind == ITEM_FUNCTION_CALL:
-        return ROLE_ASSISTANT, [ToolCall(item.get("call_id") or "", item.get("name") or "", item.get("arguments") or "")]
-    if kind == ITEM_FUNCTION_CALL_OUTPUT:
+        return ROLE_ASSISTANT, [ToolCall(item.get("call_id") or "", _call_name(item), item.get("arguments") or "")]
+    if kind == ITEM_CUSTOM_CALL:
+        return ROLE_ASSISTANT, [ToolCall(item.get("call_id") or "", _call_name(item),
+                                         custom_arguments(string(item.get("input"))))]
+    if kind in CALL_OUTPUTS:
         output = item.get("output")
         return ROLE_TOOL, [ToolResult(item.get("call_id") or "", _content_to_ir(output) if output is not None else [])]
     if kind == ITEM_REASONING:
         return ROLE_ASSISTANT, [_reasoning_to_ir(item)]
     return None  # Lossy: item references and built-in tool items are dropped (item 5 replays references).
+
+
+def _call_name(item: dict) -> str:
+    """A call's name as the model saw it: a namespaced call's flattened name."""
+    name, namespace = item.get("name") or "", item.get("namespace")
+    return flat_name(namespace, name) if namespace else name
 
 
 def _input_to_ir(items) -> list[Message]:
@@ -161,6 +179,35 @@ def _input_to_ir(items) -> list[Message]:
         else:
             out.append(Message(role, parts))
     return out
+
+
+def _tools_to_ir(tools, namespace: dict | None = None) -> list[Tool]:
+    """Function and custom tools, those of a namespace flattened. Lossy: built-in tools (web search, file
+    search, shell, ...) are dropped."""
+    out: list[Tool] = []
+    for t in tools or ():
+        kind = t.get("type")
+        if kind == TOOL_NAMESPACE and namespace is None:
+            out += _tools_to_ir(t.get("tools"), t)
+            continue
+        if kind == TOOL_FUNCTION:
+            tool = Tool(t.get("name") or "", t.get("description"), t.get("parameters"), t.get("strict"))
+        elif kind == TOOL_CUSTOM:
+            tool = Tool(t.get("name") or "", t.get("description"), custom_format=t.get("format") or FORMAT_TEXT)
+        else:
+            continue
+        out.append(in_namespace(tool, namespace.get("name") or "", namespace.get("description"))
+                   if namespace is not None else tool)
+    return out
+
+
+def _request_tools(body: dict) -> list[Tool]:
+    """The top-level tools and those of every `additional_tools` input item. Lossy: an item's position is lost:
+    its tools are offered from the start."""
+    items = body.get("input")
+    added = [t for item in items if item.get("type") == ITEM_ADDITIONAL_TOOLS
+             for t in item.get("tools") or ()] if isinstance(items, list) else []
+    return _tools_to_ir([*(body.get("tools") or ()), *added])
 
 
 def _tool_choice_to_ir(choice) -> ToolChoice | None:
@@ -189,10 +236,7 @@ def request_to_ir(body: dict, model: str = "") -> Request:
         model=body.get("model") or model,
         system=body.get("instructions") or None,
         messages=_input_to_ir(body.get("input")),
-        tools=[  # Lossy: built-in tools (web search, file search, shell, custom, ...) are dropped.
-            Tool(t.get("name") or "", t.get("description"), t.get("parameters"), t.get("strict"))
-            for t in body.get("tools") or () if t.get("type") == TOOL_FUNCTION
-        ],
+        tools=_request_tools(body),
         tool_choice=_tool_choice_to_ir(body.get("tool_choice")),
         parallel_tool_calls=body.get("parallel_tool_calls"),
         max_tokens=body.get("max_output_tokens"),
@@ -262,7 +306,7 @@ def _tools(request: Request) -> list[dict]:
     return [
         {"type": TOOL_FUNCTION, "name": t.name, **({"description": t.description} if t.description else {}),
          "parameters": t.parameters or {"type": "object", "properties": {}}, "strict": bool(t.strict)}
-        for t in request.tools
+        for t in map(as_function, request.tools)
     ]
 
 
@@ -374,12 +418,19 @@ def _message_item(item_id: str, text: str, status: str = STATUS_COMPLETED) -> di
             "content": [{"type": PART_OUTPUT_TEXT, "text": text, "annotations": [], "logprobs": []}]}
 
 
-def _call_item(item_id: str, call: ToolCall, status: str = STATUS_COMPLETED) -> dict:
+def _call_item(item_id: str, call: ToolCall, tool: Tool | None, status: str = STATUS_COMPLETED) -> dict:
+    """A call as the client sent its tool (`client_tool`): a custom call's raw input, a namespaced call's own
+    name and namespace."""
+    name = tool.name_in_namespace if tool is not None and tool.namespace is not None else call.name
+    namespace = {"namespace": tool.namespace} if tool is not None and tool.namespace is not None else {}
+    if tool is not None and tool.custom_format is not None:
+        return {"id": item_id, "type": ITEM_CUSTOM_CALL, "status": status, "call_id": call.id,
+                "input": custom_input(call.arguments), "name": name, **namespace}
     return {"id": item_id, "type": ITEM_FUNCTION_CALL, "status": status, "arguments": call.arguments,
-            "call_id": call.id, "name": call.name}
+            "call_id": call.id, "name": name, **namespace}
 
 
-def _output(answer: Answer, response_id: str) -> list[dict]:
+def _output(answer: Answer, response_id: str, request: Request) -> list[dict]:
     out: list[dict] = []
     for part in answer.parts:
         if isinstance(part, Text) and out and out[-1]["type"] == ITEM_MESSAGE:
@@ -390,7 +441,7 @@ def _output(answer: Answer, response_id: str) -> list[dict]:
             item_id = part.id if part.origin == NAME and part.id else _item_id("rs", response_id, len(out))
             out.append(_reasoning_item(item_id, part.text, part.signature, part.origin))
         elif isinstance(part, ToolCall):
-            out.append(_call_item(_item_id("fc", response_id, len(out)), part))
+            out.append(_call_item(_item_id("fc", response_id, len(out)), part, client_tool(request, part.name)))
     return out
 
 
@@ -402,7 +453,7 @@ def _response(response_id: str, model: str, created: int, request: Request) -> d
         "background": False, "error": None, "incomplete_details": None, "instructions": request.system,
         "max_output_tokens": request.max_tokens, "model": model or request.model, "output": [],
         "parallel_tool_calls": request.parallel_tool_calls is not False, "previous_response_id": None,
-        "reasoning": {"effort": effort, "summary": None}, "store": False,
+        "reasoning": {"effort": effort, "summary": None},
         "temperature": request.temperature if request.temperature is not None else 1.0,
         "text": {"format": {"type": "text"}}, "tool_choice": _tool_choice(request.tool_choice),
         "tools": _tools(request), "top_p": request.top_p if request.top_p is not None else 1.0,
@@ -427,7 +478,7 @@ def _close_response(response: dict, finish: str, usage: Usage) -> dict:
 def answer_from_ir(answer: Answer, request: Request) -> dict:
     response_id = _response_id(answer.id)
     response = _response(response_id, answer.model, answer.created, request)
-    response["output"] = _output(answer, response_id)
+    response["output"] = _output(answer, response_id, request)
     return _close_response(response, answer.finish, answer.usage)
 
 
@@ -547,7 +598,7 @@ class ResponsesDecoder(Decoder):
 class _Item:
     """An output item the encoder has opened: its output index and what streamed into it."""
 
-    __slots__ = ("index", "id", "kind", "text", "call")
+    __slots__ = ("index", "id", "kind", "text", "call", "tool")
 
     def __init__(self, index: int, item_id: str, kind: str, call: ToolCall | None = None) -> None:
         self.index = index
@@ -555,6 +606,7 @@ class _Item:
         self.kind = kind
         self.text: list[str] = []
         self.call = call
+        self.tool: Tool | None = None  # the client's custom or namespaced tool the call is for
 
 
 class ResponsesEncoder(Encoder):
@@ -654,10 +706,13 @@ class ResponsesEncoder(Encoder):
 
     def tool_start(self, event: ToolCallStart) -> bytes:
         call = ToolCall(event.id, event.name)
+        tool = client_tool(self._request, event.name)
+        item = _call_item("", call, tool, STATUS_IN_PROGRESS)
+        del item["id"]
         out = self._close()
-        added, self._calls[event.index] = self._add(ITEM_FUNCTION_CALL, "fc", {
-            "type": ITEM_FUNCTION_CALL, "status": STATUS_IN_PROGRESS, "arguments": "", "call_id": event.id,
-            "name": event.name}, call)
+        added, opened = self._add(item["type"], "fc", item, call)
+        opened.tool = tool
+        self._calls[event.index] = opened
         return out + added
 
     def tool_arguments(self, index: int, fragment: str) -> bytes:
@@ -665,16 +720,20 @@ class ResponsesEncoder(Encoder):
         if opened is None:
             return b""
         opened.call.arguments += fragment
+        if opened.kind == ITEM_CUSTOM_CALL:
+            return b""  # a custom call's input is the unwrapped arguments: sent whole at its end
         return self._event(ARGUMENTS_DELTA, item_id=opened.id, output_index=opened.index, delta=fragment)
 
     def tool_end(self, index: int) -> bytes:
         opened = self._calls.pop(index, None)
         if opened is None:
             return b""
-        call = opened.call
-        return (self._event(ARGUMENTS_DONE, item_id=opened.id, output_index=opened.index, name=call.name,
-                            arguments=call.arguments)
-                + self._done(opened, _call_item(opened.id, call)))
+        item = _call_item(opened.id, opened.call, opened.tool)
+        ids = {"item_id": opened.id, "output_index": opened.index}
+        if opened.kind == ITEM_CUSTOM_CALL:
+            delta = self._event(CUSTOM_INPUT_DELTA, **ids, delta=item["input"]) if item["input"] else b""
+            return delta + self._event(CUSTOM_INPUT_DONE, **ids, input=item["input"]) + self._done(opened, item)
+        return self._event(ARGUMENTS_DONE, **ids, arguments=opened.call.arguments) + self._done(opened, item)
 
     def finish(self, reason: str, stop_sequence: str | None, truncated: bool) -> bytes:
         out = (b"" if self._response is not None else self._begin()) + self._close()
