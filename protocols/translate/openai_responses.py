@@ -424,7 +424,7 @@ def _call_item(item_id: str, call: ToolCall, tool: Tool | None, status: str = ST
     name = tool.name_in_namespace if tool is not None and tool.namespace is not None else call.name
     namespace = {"namespace": tool.namespace} if tool is not None and tool.namespace is not None else {}
     if tool is not None and tool.custom_format is not None:
-        return {"id": item_id, "type": ITEM_CUSTOM_CALL, "status": status, "call_id": call.id,
+        return {"id": item_id, "type": ITEM_CUSTOM_CALL, "call_id": call.id,  # (no status: the type has none)
                 "input": custom_input(call.arguments), "name": name, **namespace}
     return {"id": item_id, "type": ITEM_FUNCTION_CALL, "status": status, "arguments": call.arguments,
             "call_id": call.id, "name": name, **namespace}
