@@ -526,6 +526,8 @@ class ChatEncoder(Encoder):
         return b""  # Lossy: Chat has no place for reasoning signatures.
 
     def tool_start(self, event: ToolCallStart) -> bytes:
+        # Lossy: a custom tool's call streams as a function call of {"input": ...}: the SDK's chunk types
+        # have no custom call (non-stream answers carry one).
         self._calls.add(event.index)
         call = {"index": event.index, "id": event.id, "type": TOOL_TYPE_FUNCTION,
                 "function": {"name": event.name, "arguments": ""}}

@@ -721,7 +721,7 @@ class ResponsesEncoder(Encoder):
             return b""
         opened.call.arguments += fragment
         if opened.kind == ITEM_CUSTOM_CALL:
-            return b""  # a custom call's input is the unwrapped arguments: sent whole at its end
+            return b""  # Lossy: a custom call's input is the unwrapped arguments, so it is sent whole at its end
         return self._event(ARGUMENTS_DELTA, item_id=opened.id, output_index=opened.index, delta=fragment)
 
     def tool_end(self, index: int) -> bytes:
