@@ -11,6 +11,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 import protocols.translate as translate
 from protocols.translate.tools import MAX_NAME, flat_name
 from tests import fake_vendor, samples
+from tests import translate_samples as S
 from tests.streams import parse, payloads
 from tests.test_translate_requests import sdk_accepts
 
@@ -273,3 +274,74 @@ def test_claude_codes_system_message_joins_the_system_instructions_where_the_tar
     system = body["systemInstruction"]["parts"][0]["text"] if target == "gemini" else body["system"]
     assert system == "You are Claude Code.\n\nThe user is in plan mode."
     assert "plan mode" not in json.dumps(body.get("contents") or body["messages"])
+
+
+# --- custom tools to a Responses target, which has them
+
+
+def test_a_chat_clients_custom_tool_and_its_calls_reach_responses_as_custom_tool_items():
+    request = {**CHAT_CUSTOM_REQUEST, "messages": [
+        *CHAT_CUSTOM_REQUEST["messages"],
+        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "custom",
+                                              "custom": {"name": "exec", "input": "ls"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "a.txt"}]}
+
+    body = translate.translate_request(request, "openai_chat", "openai_responses")
+
+    sdk_accepts("openai_responses", body)
+    assert body["tools"] == [{"type": "custom", "name": "exec", "description": "Run a shell command.",
+                              "format": {"type": "grammar", "syntax": "lark", "definition": GRAMMAR}}]
+    assert body["input"][1:] == [{"type": "custom_tool_call", "call_id": "call_1", "name": "exec", "input": "ls"},
+                                 {"type": "custom_tool_call_output", "call_id": "call_1", "output": "a.txt"}]
+
+
+def responses_custom_call_stream(text_parts: list[str]) -> bytes:
+    """A Responses stream answering with a custom tool call whose input arrives in `text_parts`."""
+    item = {"id": "ctc_1", "type": "custom_tool_call", "call_id": "call_9", "name": "exec", "input": ""}
+    response = {"id": "resp_1", "object": "response", "created_at": 1, "model": "gpt-5.6", "status": "in_progress",
+                "output": []}
+    events = [{"type": "response.created", "response": response},
+              {"type": "response.output_item.added", "output_index": 0, "item": item},
+              *({"type": "response.custom_tool_call_input.delta", "output_index": 0, "item_id": "ctc_1", "delta": d}
+                for d in text_parts),
+              {"type": "response.custom_tool_call_input.done", "output_index": 0, "item_id": "ctc_1",
+               "input": "".join(text_parts)},
+              {"type": "response.output_item.done", "output_index": 0, "item": {**item, "input": "".join(text_parts)}},
+              {"type": "response.completed", "response": {**response, "status": "completed", "usage": {
+                  "input_tokens": 5, "output_tokens": 3, "total_tokens": 8}}}]
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+def test_a_custom_call_a_responses_target_streams_reaches_a_chat_client_as_its_custom_call():
+    request = translate.request_to_ir("openai_chat", CHAT_CUSTOM_REQUEST)
+    folder = translate.stream_folder("openai_responses", "openai_chat", request)
+    for event in parse(responses_custom_call_stream(['echo "a', 'b"\n', "ls"])):
+        folder.feed(event)
+
+    completion = ChatCompletion.model_validate(folder.result())
+
+    [call] = completion.choices[0].message.tool_calls
+    assert (call.id, call.type, call.custom.name, call.custom.input) == ("call_9", "custom", "exec", 'echo "ab"\nls')
+
+
+def test_a_custom_call_in_a_responses_targets_answer_reaches_a_chat_client_as_its_custom_call():
+    request = translate.request_to_ir("openai_chat", CHAT_CUSTOM_REQUEST)
+    answer = {"id": "resp_1", "object": "response", "created_at": 1, "model": "gpt-5.6", "status": "completed",
+              "output": [{"id": "ctc_1", "type": "custom_tool_call", "call_id": "call_9", "name": "exec",
+                          "input": "ls -l"}]}
+
+    completion = ChatCompletion.model_validate(
+        translate.translate_answer(answer, "openai_responses", "openai_chat", request))
+
+    [call] = completion.choices[0].message.tool_calls
+    assert (call.type, call.custom.name, call.custom.input) == ("custom", "exec", "ls -l")
+
+
+@pytest.mark.parametrize("source", ["openai_chat", "anthropic_messages", "gemini"])
+def test_every_translated_responses_answer_has_only_the_keys_its_sdk_type_declares(source):
+    answer = {"openai_chat": S.CHAT_ANSWER, "anthropic_messages": S.ANTHROPIC_ANSWER, "gemini": S.GEMINI_ANSWER}[source]
+    request = translate.request_to_ir("openai_responses", {"model": "m", "input": "hi"})
+
+    response = Response.model_validate(translate.translate_answer(answer, source, "openai_responses", request))
+
+    assert response.output and undeclared(response) == []

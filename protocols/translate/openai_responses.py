@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 from ..base import Event
 from ..errors import OPENAI_TRUNCATED_CODE, openai_error
@@ -80,7 +81,7 @@ from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .openai_chat import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from .registry import register
-from .tools import FORMAT_TEXT, as_function, client_tool, custom_arguments, custom_input, flat_name, in_namespace
+from .tools import FORMAT_TEXT, client_tool, custom_arguments, custom_input, flat_name, in_namespace
 
 NAME = "openai_responses"
 PATH = "/responses"
@@ -110,6 +111,7 @@ CONTENT_PART_DONE = "response.content_part.done"
 ARGUMENTS_DONE = "response.function_call_arguments.done"
 CUSTOM_INPUT_DELTA = "response.custom_tool_call_input.delta"
 CUSTOM_INPUT_DONE = "response.custom_tool_call_input.done"
+CUSTOM_ARGUMENTS_HEAD, CUSTOM_ARGUMENTS_TAIL = '{"input": "', '"}'  # a custom call's input as unified arguments
 
 
 # --- requests
@@ -260,7 +262,8 @@ def _content(parts: list, text_type: str) -> list[dict]:
     ]
 
 
-def _assistant_items(message: Message) -> list[dict]:
+def _assistant_items(message: Message, custom: set[str]) -> list[dict]:
+    """`custom`: the names of the request's custom tools."""
     items: list[dict] = []
     for part in message.parts:
         if isinstance(part, Text):
@@ -268,6 +271,9 @@ def _assistant_items(message: Message) -> list[dict]:
                 items[-1]["content"] += part.text
             else:
                 items.append({"type": ITEM_MESSAGE, "role": ROLE_ASSISTANT, "content": part.text})
+        elif isinstance(part, ToolCall) and part.name in custom:
+            items.append({"type": ITEM_CUSTOM_CALL, "call_id": part.id, "name": part.name,
+                          "input": custom_input(part.arguments)})
         elif isinstance(part, ToolCall):
             items.append({"type": ITEM_FUNCTION_CALL, "call_id": part.id, "name": part.name,
                           "arguments": part.arguments or "{}"})
@@ -281,9 +287,11 @@ def _assistant_items(message: Message) -> list[dict]:
 
 def _input(request: Request) -> list[dict]:
     items: list[dict] = []
+    custom = {t.name for t in request.tools if t.custom_format is not None}
+    custom_calls = {p.id for m in request.messages for p in m.parts if isinstance(p, ToolCall) and p.name in custom}
     for message in request.messages:
         if message.role == ROLE_ASSISTANT:
-            items += _assistant_items(message)
+            items += _assistant_items(message, custom)
         elif message.role == ROLE_TOOL:
             for result in message.parts:
                 if isinstance(result, ToolResult):
@@ -291,7 +299,8 @@ def _input(request: Request) -> list[dict]:
                     output = result.text() if only_text else _content(result.content, INPUT_TEXT)
                     if result.is_error and only_text:
                         output = f"Error: {output}"  # Lossy: Responses has no error flag on a call's output.
-                    items.append({"type": ITEM_FUNCTION_CALL_OUTPUT, "call_id": result.call_id, "output": output})
+                    kind = ITEM_CUSTOM_CALL_OUTPUT if result.call_id in custom_calls else ITEM_FUNCTION_CALL_OUTPUT
+                    items.append({"type": kind, "call_id": result.call_id, "output": output})
         elif message.role in INSTRUCTION_ROLES:
             items.append({"type": ITEM_MESSAGE, "role": message.role,
                           "content": "".join(p.text for p in message.parts if isinstance(p, Text))})
@@ -300,14 +309,18 @@ def _input(request: Request) -> list[dict]:
     return items
 
 
-def _tools(request: Request) -> list[dict]:
+def _tool(t: Tool) -> dict:
+    described = {"description": t.description} if t.description else {}
+    if t.custom_format is not None:
+        return {"type": TOOL_CUSTOM, "name": t.name, **described, "format": t.custom_format}
     # Responses makes a function tool strict unless told otherwise; other protocols' schemas are not written
     # for strict mode, so a tool that does not say is sent as not strict.
-    return [
-        {"type": TOOL_FUNCTION, "name": t.name, **({"description": t.description} if t.description else {}),
-         "parameters": t.parameters or {"type": "object", "properties": {}}, "strict": bool(t.strict)}
-        for t in map(as_function, request.tools)
-    ]
+    return {"type": TOOL_FUNCTION, "name": t.name, **described,
+            "parameters": t.parameters or {"type": "object", "properties": {}}, "strict": bool(t.strict)}
+
+
+def _tools(request: Request) -> list[dict]:
+    return [_tool(t) for t in request.tools]
 
 
 def _tool_choice(choice: ToolChoice | None):
@@ -382,10 +395,12 @@ def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
         kind = item.get("type")
         if kind == ITEM_MESSAGE:
             parts += [p for p in _content_to_ir(item.get("content")) if isinstance(p, Text)]
-        elif kind == ITEM_FUNCTION_CALL:
+        elif kind in (ITEM_FUNCTION_CALL, ITEM_CUSTOM_CALL):
             ordinal = sum(isinstance(p, ToolCall) for p in parts)
             call_id = ids.issue(item.get("call_id"), item.get("name") or "", body.get("id"), ordinal)
-            parts.append(ToolCall(call_id, item.get("name") or "", item.get("arguments") or ""))
+            arguments = item.get("arguments") if kind == ITEM_FUNCTION_CALL else custom_arguments(
+                string(item.get("input")))
+            parts.append(ToolCall(call_id, item.get("name") or "", arguments or ""))
         elif kind == ITEM_REASONING:
             parts.append(_reasoning_to_ir(item))
     return Answer(
@@ -524,10 +539,13 @@ class ResponsesDecoder(Decoder):
         if kind in (SUMMARY_TEXT_DELTA, REASONING_TEXT_DELTA):
             self._streamed.add(index)
             return [ReasoningDelta(string(payload.get("delta")))]
-        if kind == ARGUMENTS_DELTA:
+        if kind in (ARGUMENTS_DELTA, CUSTOM_INPUT_DELTA):
             self._streamed.add(index)
             call = self._calls.get(index)
-            return [ToolArgumentsDelta(call, string(payload.get("delta")))] if call is not None else []
+            delta = string(payload.get("delta"))
+            if kind == CUSTOM_INPUT_DELTA:
+                delta = _json_string_body(delta)
+            return [ToolArgumentsDelta(call, delta)] if call is not None else []
         if kind == SUMMARY_PART_ADDED and payload.get("summary_index", 0) > 0:
             return [ReasoningDelta(SUMMARY_SEPARATOR)]
         if kind == OUTPUT_ITEM_ADDED:
@@ -556,13 +574,17 @@ class ResponsesDecoder(Decoder):
 
     def _item_added(self, index: int, item: dict) -> list[StreamEvent]:
         kind = self._items[index] = item.get("type")
-        if kind != ITEM_FUNCTION_CALL:
+        if kind not in (ITEM_FUNCTION_CALL, ITEM_CUSTOM_CALL):
             return []
         call = self._calls[index] = len(self._calls)
         name = string(item.get("name"))
         out: list[StreamEvent] = [ToolCallStart(call, self._ids.issue(string(item.get("call_id")), name, self._id, call),
                                                 name)]
-        if string(item.get("arguments")):
+        if kind == ITEM_CUSTOM_CALL:  # its raw input streams as the arguments {"input": "..."}
+            out.append(ToolArgumentsDelta(call, CUSTOM_ARGUMENTS_HEAD + _json_string_body(string(item.get("input")))))
+            if string(item.get("input")):
+                self._streamed.add(index)
+        elif string(item.get("arguments")):
             self._streamed.add(index)
             out.append(ToolArgumentsDelta(call, item["arguments"]))
         return out
@@ -576,6 +598,10 @@ class ResponsesDecoder(Decoder):
             out: list[StreamEvent] = [] if streamed or not string(item.get("arguments")) else [
                 ToolArgumentsDelta(call, item["arguments"])]
             return [*out, ToolCallEnd(call)]
+        if kind == ITEM_CUSTOM_CALL and index in self._calls:
+            call = self._calls[index]
+            rest = "" if streamed else _json_string_body(string(item.get("input")))
+            return [ToolArgumentsDelta(call, rest + CUSTOM_ARGUMENTS_TAIL), ToolCallEnd(call)]
         if kind == ITEM_REASONING:
             reasoning = _reasoning_to_ir(item)
             out = [] if streamed or not reasoning.text else [ReasoningDelta(reasoning.text)]
@@ -593,6 +619,11 @@ class ResponsesDecoder(Decoder):
             nested = payload.get("error")
             error = nested if isinstance(nested, dict) else {k: payload.get(k) for k in ("code", "message")}
         return error_from_object(error) if isinstance(error, dict) else Error(500, str(error))
+
+
+def _json_string_body(text: str) -> str:
+    """`text` as it reads inside a JSON string, without the quotes."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 class _Item:
