@@ -9,6 +9,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response, ResponseStreamEvent
 
 import protocols.translate as translate
+from protocols.translate import anthropic_messages as anthropic_translator
 from protocols.translate.tools import MAX_NAME, flat_name
 from tests import fake_vendor, samples
 from tests import translate_samples as S
@@ -345,3 +346,29 @@ def test_every_translated_responses_answer_has_only_the_keys_its_sdk_type_declar
     response = Response.model_validate(translate.translate_answer(answer, source, "openai_responses", request))
 
     assert response.output and undeclared(response) == []
+
+
+def test_on_a_model_that_takes_them_instructions_stay_in_place_where_anthropic_allows(monkeypatch):
+    monkeypatch.setattr(anthropic_translator, "keeps_system_in_place", lambda model: model == "claude-opus-4-8")
+    request = {"model": "claude-opus-4-8", "instructions": "Be brief.", "input": [
+        {"type": "message", "role": "developer", "content": "First."},  # index 0: never in place
+        {"type": "message", "role": "user", "content": "Fix the bug."},
+        {"type": "message", "role": "developer", "content": "Plan mode."},  # after user, before assistant
+        {"type": "message", "role": "assistant", "content": "Looking."},
+        {"type": "message", "role": "user", "content": "Go on."},
+        {"type": "message", "role": "developer", "content": "Between users."},  # followed by a user turn
+        {"type": "message", "role": "user", "content": "Done?"},
+    ]}
+
+    body = translate.translate_request(request, "openai_responses", "anthropic_messages")
+
+    sdk_accepts("anthropic_messages", body)
+    assert [(m["role"], m["content"] if isinstance(m["content"], str) else m["content"][0]["text"])
+            for m in body["messages"]] == [("user", "Fix the bug."), ("system", "Plan mode."),
+                                           ("assistant", "Looking."), ("user", "Go on.")]
+    assert body["messages"][-1]["content"][1]["text"] == "Done?"
+    assert body["system"] == "Be brief.\n\nFirst.\n\nBetween users."
+    other = translate.translate_request({**request, "model": "claude-sonnet-5"}, "openai_responses",
+                                        "anthropic_messages")
+    assert [m["role"] for m in other["messages"]] == ["user", "assistant", "user"]
+    assert other["system"] == "Be brief.\n\nFirst.\n\nPlan mode.\n\nBetween users."

@@ -63,7 +63,6 @@ from ..unified import (
     Usage,
     UsageUpdate,
     client_finish,
-    instructions,
     name_tool_results,
 )
 from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
@@ -250,17 +249,32 @@ def _block(part) -> dict | None:
 
 def keeps_system_in_place(model: str) -> bool:
     """Whether `model` takes instructions mid-conversation as `role: "system"` messages (Opus 4.8, Opus 5,
-    Fable/Mythos 5, and only where placed after a user turn). Until the model capability table says which
-    models do, no model is assumed to: they are merged into the top-level `system`."""
+    Fable/Mythos 5). Until the model capability table says which models do, no model is assumed to: they are
+    merged into the top-level `system`."""
     return False
 
 
-def _messages(request: Request) -> list[dict]:
-    """User/assistant turns with consecutive same-role turns merged; tool results first in their user turn."""
+def _placed_system(request: Request, i: int, out: list[dict]) -> bool:
+    """Whether the instruction `request.messages[i]` may stay in place: after a user turn, and last or followed
+    by an assistant turn (Anthropic's placement rule), on a model that takes it."""
+    following = next((m.role for m in request.messages[i + 1:] if m.role not in INSTRUCTION_ROLES), None)
+    return (bool(out) and out[-1]["role"] == ROLE_USER and following in (None, ROLE_ASSISTANT)
+            and keeps_system_in_place(request.model))
+
+
+def _messages(request: Request) -> tuple[list[dict], list[str]]:
+    """User/assistant turns with consecutive same-role turns merged; tool results first in their user turn. And
+    the instructions that could not stay in place, for the top-level `system`."""
     out: list[dict] = []
-    for message in request.messages:
+    hoisted: list[str] = []
+    for i, message in enumerate(request.messages):
         if message.role in INSTRUCTION_ROLES:
-            continue  # hoisted into `system` (keeps_system_in_place)
+            text = "".join(p.text for p in message.parts if isinstance(p, Text))
+            if text and _placed_system(request, i, out):
+                out.append({"role": ROLE_SYSTEM, "content": text})
+            elif text:
+                hoisted.append(text)
+            continue
         role = ROLE_ASSISTANT if message.role == ROLE_ASSISTANT else ROLE_USER
         blocks = [b for b in map(_block, message.parts) if b is not None]
         if not blocks:
@@ -272,7 +286,7 @@ def _messages(request: Request) -> list[dict]:
     for message in out:
         if message["role"] == ROLE_USER:
             message["content"].sort(key=lambda b: b["type"] != BLOCK_TOOL_RESULT)
-    return out
+    return out, hoisted
 
 
 def _tool_choice(request: Request) -> dict | None:
@@ -289,8 +303,9 @@ def _tool_choice(request: Request) -> dict | None:
 
 def request_from_ir(request: Request) -> dict:
     body: dict = {"model": request.model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-                  "messages": _messages(request)}
-    system = instructions(request)
+                  "messages": []}
+    body["messages"], hoisted = _messages(request)
+    system = "\n\n".join(text for text in (request.system, *hoisted) if text)
     if system:
         body["system"] = system
     if request.tools:
