@@ -372,3 +372,22 @@ def test_on_a_model_that_takes_them_instructions_stay_in_place_where_anthropic_a
                                         "anthropic_messages")
     assert [m["role"] for m in other["messages"]] == ["user", "assistant", "user"]
     assert other["system"] == "Be brief.\n\nFirst.\n\nPlan mode.\n\nBetween users."
+
+
+@pytest.mark.parametrize(("client", "choice"), [("openai_chat", {"type": "custom", "custom": {"name": "exec"}}),
+                                                ("openai_responses", {"type": "custom", "name": "exec"})])
+def test_a_choice_of_a_custom_tool_names_the_tool_on_every_target(client, choice):
+    body = {**CHAT_CUSTOM_REQUEST, "tool_choice": choice} if client == "openai_chat" else {
+        "model": "m", "input": "List the files.", "tools": [CODEX_REQUEST["input"][0]["tools"][0]["tools"][0]],
+        "tool_choice": choice}
+
+    targets = {target: translate.translate_request(body, client, target)
+               for target in ("openai_chat", "openai_responses", "anthropic_messages") if target != client}
+
+    for target, sent in targets.items():
+        sdk_accepts(target, sent)
+    if "openai_responses" in targets:
+        assert targets["openai_responses"]["tool_choice"] == {"type": "custom", "name": "exec"}
+    if "openai_chat" in targets:
+        assert targets["openai_chat"]["tool_choice"] == {"type": "function", "function": {"name": "exec"}}
+    assert targets["anthropic_messages"]["tool_choice"] == {"type": "tool", "name": "exec"}

@@ -152,9 +152,9 @@ def _message(message: dict) -> Message | None:
 def _tool_choice(choice) -> ToolChoice | None:
     if isinstance(choice, str) and choice in CHOICE_MODES:
         return ToolChoice(choice)
-    if isinstance(choice, dict) and choice.get("type") == TOOL_TYPE_FUNCTION:
-        return ToolChoice(CHOICE_TOOL, (choice.get("function") or {}).get("name"))
-    return ToolChoice(CHOICE_AUTO) if choice else None  # Lossy: allowed_tools and custom choices become auto.
+    if isinstance(choice, dict) and choice.get("type") in (TOOL_TYPE_FUNCTION, TOOL_TYPE_CUSTOM):
+        return ToolChoice(CHOICE_TOOL, (choice.get(choice["type"]) or {}).get("name"))
+    return ToolChoice(CHOICE_AUTO) if choice else None  # Lossy: allowed_tools choices become auto.
 
 
 def _response_format(value) -> ResponseFormat | None:

@@ -215,7 +215,7 @@ def _request_tools(body: dict) -> list[Tool]:
 def _tool_choice_to_ir(choice) -> ToolChoice | None:
     if isinstance(choice, str) and choice in CHOICE_MODES:
         return ToolChoice(choice)
-    if isinstance(choice, dict) and choice.get("type") == TOOL_FUNCTION:
+    if isinstance(choice, dict) and choice.get("type") in (TOOL_FUNCTION, TOOL_CUSTOM):
         return ToolChoice(CHOICE_TOOL, choice.get("name"))
     return ToolChoice(CHOICE_AUTO) if choice else None  # Lossy: allowed_tools and built-in choices become auto.
 
@@ -323,10 +323,14 @@ def _tools(request: Request) -> list[dict]:
     return [_tool(t) for t in request.tools]
 
 
-def _tool_choice(choice: ToolChoice | None):
+def _tool_choice(request: Request):
+    choice = request.tool_choice
     if choice is None:
         return CHOICE_AUTO
-    return {"type": TOOL_FUNCTION, "name": choice.name} if choice.mode == CHOICE_TOOL else choice.mode
+    if choice.mode != CHOICE_TOOL:
+        return choice.mode
+    custom = any(t.name == choice.name and t.custom_format is not None for t in request.tools)
+    return {"type": TOOL_CUSTOM if custom else TOOL_FUNCTION, "name": choice.name}
 
 
 def request_from_ir(request: Request) -> dict:
@@ -336,7 +340,7 @@ def request_from_ir(request: Request) -> dict:
     if request.tools:
         body["tools"] = _tools(request)
         if request.tool_choice is not None:
-            body["tool_choice"] = _tool_choice(request.tool_choice)
+            body["tool_choice"] = _tool_choice(request)
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
     for key, value in (("max_output_tokens", request.max_tokens), ("temperature", request.temperature),
@@ -470,7 +474,7 @@ def _response(response_id: str, model: str, created: int, request: Request) -> d
         "parallel_tool_calls": request.parallel_tool_calls is not False, "previous_response_id": None,
         "reasoning": {"effort": effort, "summary": None},
         "temperature": request.temperature if request.temperature is not None else 1.0,
-        "text": {"format": {"type": "text"}}, "tool_choice": _tool_choice(request.tool_choice),
+        "text": {"format": {"type": "text"}}, "tool_choice": _tool_choice(request),
         "tools": _tools(request), "top_p": request.top_p if request.top_p is not None else 1.0,
         "truncation": "disabled", "usage": None, "metadata": {},
     }
