@@ -110,10 +110,20 @@ class Message:
 
 @dataclass(slots=True)
 class Tool:
+    """A client's tool. `name` is the name the model sees on every target (a namespaced tool's flattened
+    `<ns>__<name>`); `namespace` and `name_in_namespace` are what the client calls it (`protocols/translate/tools.py`).
+
+    `custom_format` marks a freeform tool (OpenAI `custom`): the format its raw text input follows
+    (`{"type": "text"}` or a grammar). Its calls carry that text as the arguments `{"input": text}`.
+    """
+
     name: str
     description: str | None = None
     parameters: dict | None = None  # JSON Schema
     strict: bool | None = None
+    custom_format: dict | None = None
+    namespace: str | None = None
+    name_in_namespace: str | None = None
 
 
 @dataclass(slots=True)

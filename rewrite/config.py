@@ -198,6 +198,12 @@ class RouteConfig(_Strict):
     targets: list[Annotated[str, AfterValidator(_target)]] = Field(min_length=1)  # provider or provider/model
 
 
+class TranslationConfig(_Strict):
+    # Send the client's end-user id (Claude Code's metadata.user_id holds its device and session ids) on to a
+    # target of another vendor; off: it stays with the vendor the client called.
+    forward_user_id: bool = False
+
+
 class Config(_Strict):
     providers: dict[str, ProviderConfig] = {}
     # Which providers serve a model, in order (rewrite/routes.py); targets are checked against the providers
@@ -205,6 +211,7 @@ class Config(_Strict):
     routes: list[RouteConfig] = []
     streaming: StreamingConfig = StreamingConfig()
     limits: LimitsConfig = LimitsConfig()
+    translation: TranslationConfig = TranslationConfig()
     # When set, only these clients are served from the key pools (see rewrite/clients.py).
     clients: list[ClientConfig] = []
     # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:

@@ -327,7 +327,12 @@ class Exchange:
             if self._ir is None:
                 self._ir = translate.request_to_ir(self.proto.name, body, self.asked, self.client_stream)
             ir = self._ir
+        if upstream.family != self.proto.family and not self._forwards_user_id():
+            ir = dataclasses.replace(ir, user=None)  # the client's device or account id stays with its vendor
         return translated_leg(provider, model, upstream, called, self.proto, ir)
+
+    def _forwards_user_id(self) -> bool:
+        return self.router is not None and self.router.config.translation.forward_user_id
 
     def _use(self, leg: Leg, more: bool) -> None:
         """Make `leg` the target the attempts go to."""

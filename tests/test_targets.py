@@ -44,13 +44,13 @@ ANTHROPIC_HEADERS = [("content-type", "application/json"), ("x-api-key", "sk-ant
 CHAT_HEADERS = [("content-type", "application/json"), ("authorization", "Bearer sk-client")]
 
 
-def router() -> Router:
-    return Router(parse(CONFIG))
+def router(config: str = CONFIG) -> Router:
+    return Router(parse(config))
 
 
 async def exchange(host: str, path: str, body: dict | bytes, upstream: Upstream, headers=CHAT_HEADERS,
-                   hooks: ConversationHooks | None = None) -> tuple[FakeResponder, Job]:
-    rt = router()
+                   hooks: ConversationHooks | None = None, config: str = CONFIG) -> tuple[FakeResponder, Job]:
+    rt = router(config)
     route = rt.route(host, "POST", path)
     job = Job("job-0001", route)
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -178,6 +178,21 @@ def test_a_translated_request_goes_to_the_targets_path_with_its_credential():
     assert json.loads(sent.content)["model"] == "gpt-x"
     assert out.headers == [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
     assert b"event: message_start" in out.body and b"The capital" in out.body
+
+
+CLAUDE_CODE_USER_ID = json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": "s1"})
+
+
+@pytest.mark.parametrize(("option", "forwarded"), [("", False), ("translation: {forward_user_id: true}", True)])
+def test_the_clients_user_id_crosses_to_another_vendor_only_when_the_config_says_so(option, forwarded):
+    upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
+    body = {**messages("to-chat"), "metadata": {"user_id": CLAUDE_CODE_USER_ID}}
+    asyncio.run(exchange("api.anthropic.com", MESSAGES_PATH, body, upstream, ANTHROPIC_HEADERS,
+                         config=CONFIG + option))
+
+    [sent] = upstream.seen
+    assert (CLAUDE_CODE_USER_ID in json.loads(sent.content).values()) is forwarded
+    assert (b"d" * 64 in sent.content) is forwarded
 
 
 def test_a_body_the_target_protocol_cannot_take_is_a_400_in_the_clients_shape():

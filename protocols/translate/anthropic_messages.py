@@ -36,6 +36,7 @@ from ..unified import (
     INSTRUCTION_ROLES,
     KIND_CONTEXT_LENGTH,
     ROLE_ASSISTANT,
+    ROLE_SYSTEM,
     ROLE_TOOL,
     ROLE_USER,
     Answer,
@@ -64,12 +65,12 @@ from ..unified import (
     Usage,
     UsageUpdate,
     client_finish,
-    instructions,
     name_tool_results,
 )
 from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
 from .common import budget_for, dump_arguments, effort_for, error_from_object, load_object, parse_arguments, string
 from .registry import register
+from .tools import as_function
 
 NAME = "anthropic_messages"
 FAMILY = "anthropic"
@@ -148,8 +149,11 @@ def _block_to_ir(block: dict):
 def _messages_to_ir(messages) -> list[Message]:
     out: list[Message] = []
     for message in messages or ():
-        role = ROLE_ASSISTANT if message.get("role") == ROLE_ASSISTANT else ROLE_USER
         content = message.get("content")
+        if message.get("role") == ROLE_SYSTEM:  # instructions in their place (API version 2026-10-21)
+            out.append(Message(ROLE_SYSTEM, [Text(_system_text(content) or "")]))
+            continue
+        role = ROLE_ASSISTANT if message.get("role") == ROLE_ASSISTANT else ROLE_USER
         parts = [Text(content)] if isinstance(content, str) else [
             p for p in map(_block_to_ir, content or ()) if p is not None
         ]
@@ -258,12 +262,28 @@ def _block(part) -> dict | None:
     return None
 
 
-def _messages(request: Request) -> list[dict]:
-    """User/assistant turns with consecutive same-role turns merged; tool results first in their user turn."""
+def _placed_system(request: Request, i: int, out: list[dict], caps: Capabilities) -> bool:
+    """Whether the instruction `request.messages[i]` may stay in place: after a user turn, and last or followed
+    by an assistant turn (Anthropic's placement rule), on a model that takes it (the capability table's
+    `mid_system`)."""
+    following = next((m.role for m in request.messages[i + 1:] if m.role not in INSTRUCTION_ROLES), None)
+    return (bool(out) and out[-1]["role"] == ROLE_USER and following in (None, ROLE_ASSISTANT)
+            and caps.mid_system)
+
+
+def _messages(request: Request, caps: Capabilities) -> tuple[list[dict], list[str]]:
+    """User/assistant turns with consecutive same-role turns merged; tool results first in their user turn. And
+    the instructions that could not stay in place, for the top-level `system`."""
     out: list[dict] = []
-    for message in request.messages:
+    hoisted: list[str] = []
+    for i, message in enumerate(request.messages):
         if message.role in INSTRUCTION_ROLES:
-            continue  # hoisted into `system`
+            text = "".join(p.text for p in message.parts if isinstance(p, Text))
+            if text and _placed_system(request, i, out, caps):
+                out.append({"role": ROLE_SYSTEM, "content": text})
+            elif text:
+                hoisted.append(text)
+            continue
         role = ROLE_ASSISTANT if message.role == ROLE_ASSISTANT else ROLE_USER
         blocks = [b for b in map(_block, message.parts) if b is not None]
         if not blocks:
@@ -275,7 +295,7 @@ def _messages(request: Request) -> list[dict]:
     for message in out:
         if message["role"] == ROLE_USER:
             message["content"].sort(key=lambda b: b["type"] != BLOCK_TOOL_RESULT)
-    return out
+    return out, hoisted
 
 
 def _tool_choice(request: Request) -> dict | None:
@@ -317,20 +337,22 @@ def _thinking(body: dict, request: Request, caps: Capabilities) -> None:
 
 def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     """`caps`: what the target model accepts (the built-in table's entry for the request's model if not given)."""
+    caps = caps or lookup(FAMILY, request.model)
     body: dict = {"model": request.model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-                  "messages": _messages(request)}
-    system = instructions(request)
+                  "messages": []}
+    body["messages"], hoisted = _messages(request, caps)
+    system = "\n\n".join(text for text in (request.system, *hoisted) if text)
     if system:
         body["system"] = system
     if request.tools:
         body["tools"] = [  # Lossy: `strict` is dropped.
             {"name": t.name, **({"description": t.description} if t.description else {}),
              "input_schema": t.parameters or {"type": "object", "properties": {}}}
-            for t in request.tools
+            for t in map(as_function, request.tools)
         ]
     if request.tools and (choice := _tool_choice(request)) is not None:
         body["tool_choice"] = choice
-    _thinking(body, request, caps or lookup(FAMILY, request.model))
+    _thinking(body, request, caps)
     thinking = body.get("thinking", {}).get("type") not in (None, "disabled")
     # Lossy: with thinking on, Anthropic refuses temperature, top_k and a low top_p, so they are dropped.
     for key, value in (("temperature", request.temperature), ("top_p", request.top_p), ("top_k", request.top_k)):

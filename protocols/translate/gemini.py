@@ -66,6 +66,7 @@ from .common import (
     string,
 )
 from .registry import register
+from .tools import as_function
 
 NAME = "gemini"
 FAMILY = "gemini"
@@ -369,7 +370,7 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
         body["tools"] = [{"functionDeclarations": [
             {"name": t.name, **({"description": t.description} if t.description else {}),
              **({"parametersJsonSchema": t.parameters} if t.parameters else {})}
-            for t in request.tools]}]
+            for t in map(as_function, request.tools)]}]
         choice = request.tool_choice
         if choice is not None:
             calling: dict = {"mode": MODE_TO.get(choice.mode, "AUTO")}

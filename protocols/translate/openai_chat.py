@@ -54,8 +54,10 @@ from .chat_chunks import CHOICES_MEMBER, constant_head, plain_text, templated_te
 from ..capabilities import Capabilities
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .registry import register
+from .tools import FORMAT_TEXT, as_function, client_tool, custom_arguments, custom_input
 
 NAME = "openai_chat"
+TOOL_TYPE_CUSTOM = "custom"
 PATH = "/chat/completions"
 SYNTHETIC_ID = "chatcmpl-rotator"
 REASONING_KEY = REASONING_KEYS[0]  # reasoning_content (DeepSeek), the default the docs recommend emitting
@@ -110,9 +112,29 @@ def _assistant_parts(message: dict) -> list:
     if text:
         parts.append(Text(text))
     for call in message.get("tool_calls") or ():
+        if call.get("type") == TOOL_TYPE_CUSTOM:
+            custom = call.get("custom") or {}
+            parts.append(ToolCall(call.get("id") or "", custom.get("name") or "",
+                                  custom_arguments(string(custom.get("input")))))
+            continue
         function = call.get("function") or {}
         parts.append(ToolCall(call.get("id") or "", function.get("name") or "", function.get("arguments") or ""))
     return parts
+
+
+def _tools_to_ir(tools) -> list[Tool]:
+    out: list[Tool] = []
+    for t in tools or ():
+        if t.get("type") == TOOL_TYPE_FUNCTION:
+            f = t.get("function") or {}
+            out.append(Tool(f.get("name") or "", f.get("description"), f.get("parameters"), f.get("strict")))
+        elif t.get("type") == TOOL_TYPE_CUSTOM:
+            custom = t.get("custom") or {}
+            fmt = custom.get("format") or FORMAT_TEXT
+            if fmt.get("type") == "grammar":  # Chat nests the grammar; the unified form keeps Responses' flat one
+                fmt = {"type": "grammar", **(fmt.get("grammar") or {})}
+            out.append(Tool(custom.get("name") or "", custom.get("description"), custom_format=fmt))
+    return out
 
 
 def _message(message: dict) -> Message | None:
@@ -131,9 +153,9 @@ def _message(message: dict) -> Message | None:
 def _tool_choice(choice) -> ToolChoice | None:
     if isinstance(choice, str) and choice in CHOICE_MODES:
         return ToolChoice(choice)
-    if isinstance(choice, dict) and choice.get("type") == TOOL_TYPE_FUNCTION:
-        return ToolChoice(CHOICE_TOOL, (choice.get("function") or {}).get("name"))
-    return ToolChoice(CHOICE_AUTO) if choice else None  # Lossy: allowed_tools and custom choices become auto.
+    if isinstance(choice, dict) and choice.get("type") in (TOOL_TYPE_FUNCTION, TOOL_TYPE_CUSTOM):
+        return ToolChoice(CHOICE_TOOL, (choice.get(choice["type"]) or {}).get("name"))
+    return ToolChoice(CHOICE_AUTO) if choice else None  # Lossy: allowed_tools choices become auto.
 
 
 def _response_format(value) -> ResponseFormat | None:
@@ -155,10 +177,7 @@ def request_to_ir(body: dict, model: str = "") -> Request:
     request = Request(
         model=body.get("model") or model,
         messages=[m for m in map(_message, body.get("messages") or ()) if m is not None],
-        tools=[
-            Tool(f.get("name") or "", f.get("description"), f.get("parameters"), f.get("strict"))
-            for f in (t.get("function") or {} for t in body.get("tools") or () if t.get("type") == TOOL_TYPE_FUNCTION)
-        ],  # Lossy: custom (free-form) tools are dropped.
+        tools=_tools_to_ir(body.get("tools")),
         tool_choice=_tool_choice(body.get("tool_choice")),
         parallel_tool_calls=body.get("parallel_tool_calls"),
         max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
@@ -249,7 +268,8 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     """OpenAI models differ only in what `capabilities.fit` has already adjusted: `caps` shapes nothing here."""
     body: dict = {"model": request.model, "messages": _messages(request)}
     if request.tools:
-        body["tools"] = [_tool(t) for t in request.tools]
+        # Custom tools go as functions: how Chat streams a custom call is not in the SDK's types.
+        body["tools"] = [_tool(t) for t in map(as_function, request.tools)]
     choice = request.tool_choice
     if choice is not None and request.tools:  # OpenAI refuses a tool_choice without tools
         body["tool_choice"] = ({"type": TOOL_TYPE_FUNCTION, "function": {"name": choice.name}}
@@ -326,8 +346,19 @@ def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
     )
 
 
-def _message_from_ir(answer: Answer) -> dict:
+def _client_call(call: dict, request: Request) -> dict:
+    """A call of a client's custom tool as the custom call it expects."""
+    tool = client_tool(request, call["function"]["name"])
+    if tool is None or tool.custom_format is None:
+        return call
+    return {"id": call["id"], "type": TOOL_TYPE_CUSTOM,
+            "custom": {"name": tool.name, "input": custom_input(call["function"]["arguments"])}}
+
+
+def _message_from_ir(answer: Answer, request: Request) -> dict:
     message = _assistant(Message(ROLE_ASSISTANT, answer.parts))
+    if "tool_calls" in message:
+        message["tool_calls"] = [_client_call(c, request) for c in message["tool_calls"]]
     reasoning = "".join(p.text for p in answer.parts if isinstance(p, Reasoning))
     if reasoning:  # answers carry any vendor's reasoning text (signatures are dropped)
         message[REASONING_KEY] = reasoning
@@ -341,7 +372,7 @@ def answer_from_ir(answer: Answer, request: Request) -> dict:
         "object": COMPLETION_OBJECT,
         "created": answer.created,
         "model": answer.model or request.model,
-        "choices": [{"index": 0, "message": _message_from_ir(answer), "logprobs": None,
+        "choices": [{"index": 0, "message": _message_from_ir(answer, request), "logprobs": None,
                      "finish_reason": FINISH_TO.get(finish, "stop")}],
         "usage": usage_from_ir(answer.usage),
     }
@@ -497,6 +528,8 @@ class ChatEncoder(Encoder):
         return b""  # Lossy: Chat has no place for reasoning signatures.
 
     def tool_start(self, event: ToolCallStart) -> bytes:
+        # Lossy: a custom tool's call streams as a function call of {"input": ...}: the SDK's chunk types
+        # have no custom call (non-stream answers carry one).
         self._calls.add(event.index)
         call = {"index": event.index, "id": event.id, "type": TOOL_TYPE_FUNCTION,
                 "function": {"name": event.name, "arguments": ""}}

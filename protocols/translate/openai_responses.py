@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 from ..base import Event
 from ..errors import OPENAI_TRUNCATED_CODE, openai_error
@@ -82,6 +83,7 @@ from ..capabilities import Capabilities
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .openai_chat import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from .registry import register
+from .tools import FORMAT_TEXT, client_tool, custom_arguments, custom_input, flat_name, in_namespace
 
 NAME = "openai_responses"
 PATH = "/responses"
@@ -94,7 +96,13 @@ INPUT_TEXT = "input_text"
 INPUT_IMAGE = "input_image"
 TEXT_PARTS = frozenset({INPUT_TEXT, PART_OUTPUT_TEXT})
 ITEM_FUNCTION_CALL_OUTPUT = "function_call_output"
+ITEM_CUSTOM_CALL = "custom_tool_call"
+ITEM_CUSTOM_CALL_OUTPUT = "custom_tool_call_output"
+ITEM_ADDITIONAL_TOOLS = "additional_tools"  # Codex: tools offered from this point of the input on
+CALL_OUTPUTS = frozenset({ITEM_FUNCTION_CALL_OUTPUT, ITEM_CUSTOM_CALL_OUTPUT})
 TOOL_FUNCTION = "function"
+TOOL_CUSTOM = "custom"
+TOOL_NAMESPACE = "namespace"
 CHOICE_MODES = frozenset({CHOICE_AUTO, CHOICE_NONE, CHOICE_REQUIRED})
 
 SUMMARY_PART_ADDED = "response.reasoning_summary_part.added"
@@ -103,6 +111,9 @@ SUMMARY_TEXT_DONE = "response.reasoning_summary_text.done"
 OUTPUT_TEXT_DONE = "response.output_text.done"
 CONTENT_PART_DONE = "response.content_part.done"
 ARGUMENTS_DONE = "response.function_call_arguments.done"
+CUSTOM_INPUT_DELTA = "response.custom_tool_call_input.delta"
+CUSTOM_INPUT_DONE = "response.custom_tool_call_input.done"
+CUSTOM_ARGUMENTS_HEAD, CUSTOM_ARGUMENTS_TAIL = '{"input": "', '"}'  # a custom call's input as unified arguments
 
 
 # --- requests
@@ -138,13 +149,22 @@ def _item_to_ir(item: dict) -> tuple[str, list] | None:
         role = item.get("role") or ROLE_USER
         return (role if role in (*INSTRUCTION_ROLES, ROLE_ASSISTANT) else ROLE_USER), _content_to_ir(item.get("content"))
     if kind == ITEM_FUNCTION_CALL:
-        return ROLE_ASSISTANT, [ToolCall(item.get("call_id") or "", item.get("name") or "", item.get("arguments") or "")]
-    if kind == ITEM_FUNCTION_CALL_OUTPUT:
+        return ROLE_ASSISTANT, [ToolCall(item.get("call_id") or "", _call_name(item), item.get("arguments") or "")]
+    if kind == ITEM_CUSTOM_CALL:
+        return ROLE_ASSISTANT, [ToolCall(item.get("call_id") or "", _call_name(item),
+                                         custom_arguments(string(item.get("input"))))]
+    if kind in CALL_OUTPUTS:
         output = item.get("output")
         return ROLE_TOOL, [ToolResult(item.get("call_id") or "", _content_to_ir(output) if output is not None else [])]
     if kind == ITEM_REASONING:
         return ROLE_ASSISTANT, [_reasoning_to_ir(item)]
     return None  # Lossy: item references and built-in tool items are dropped (item 5 replays references).
+
+
+def _call_name(item: dict) -> str:
+    """A call's name as the model saw it: a namespaced call's flattened name."""
+    name, namespace = item.get("name") or "", item.get("namespace")
+    return flat_name(namespace, name) if namespace else name
 
 
 def _input_to_ir(items) -> list[Message]:
@@ -165,10 +185,39 @@ def _input_to_ir(items) -> list[Message]:
     return out
 
 
+def _tools_to_ir(tools, namespace: dict | None = None) -> list[Tool]:
+    """Function and custom tools, those of a namespace flattened. Lossy: built-in tools (web search, file
+    search, shell, ...) are dropped."""
+    out: list[Tool] = []
+    for t in tools or ():
+        kind = t.get("type")
+        if kind == TOOL_NAMESPACE and namespace is None:
+            out += _tools_to_ir(t.get("tools"), t)
+            continue
+        if kind == TOOL_FUNCTION:
+            tool = Tool(t.get("name") or "", t.get("description"), t.get("parameters"), t.get("strict"))
+        elif kind == TOOL_CUSTOM:
+            tool = Tool(t.get("name") or "", t.get("description"), custom_format=t.get("format") or FORMAT_TEXT)
+        else:
+            continue
+        out.append(in_namespace(tool, namespace.get("name") or "", namespace.get("description"))
+                   if namespace is not None else tool)
+    return out
+
+
+def _request_tools(body: dict) -> list[Tool]:
+    """The top-level tools and those of every `additional_tools` input item. Lossy: an item's position is lost:
+    its tools are offered from the start."""
+    items = body.get("input")
+    added = [t for item in items if item.get("type") == ITEM_ADDITIONAL_TOOLS
+             for t in item.get("tools") or ()] if isinstance(items, list) else []
+    return _tools_to_ir([*(body.get("tools") or ()), *added])
+
+
 def _tool_choice_to_ir(choice) -> ToolChoice | None:
     if isinstance(choice, str) and choice in CHOICE_MODES:
         return ToolChoice(choice)
-    if isinstance(choice, dict) and choice.get("type") == TOOL_FUNCTION:
+    if isinstance(choice, dict) and choice.get("type") in (TOOL_FUNCTION, TOOL_CUSTOM):
         return ToolChoice(CHOICE_TOOL, choice.get("name"))
     return ToolChoice(CHOICE_AUTO) if choice else None  # Lossy: allowed_tools and built-in choices become auto.
 
@@ -191,10 +240,7 @@ def request_to_ir(body: dict, model: str = "") -> Request:
         model=body.get("model") or model,
         system=body.get("instructions") or None,
         messages=_input_to_ir(body.get("input")),
-        tools=[  # Lossy: built-in tools (web search, file search, shell, custom, ...) are dropped.
-            Tool(t.get("name") or "", t.get("description"), t.get("parameters"), t.get("strict"))
-            for t in body.get("tools") or () if t.get("type") == TOOL_FUNCTION
-        ],
+        tools=_request_tools(body),
         tool_choice=_tool_choice_to_ir(body.get("tool_choice")),
         parallel_tool_calls=body.get("parallel_tool_calls"),
         max_tokens=body.get("max_output_tokens"),
@@ -218,7 +264,8 @@ def _content(parts: list, text_type: str) -> list[dict]:
     ]
 
 
-def _assistant_items(message: Message) -> list[dict]:
+def _assistant_items(message: Message, custom: set[str]) -> list[dict]:
+    """`custom`: the names of the request's custom tools."""
     items: list[dict] = []
     for part in message.parts:
         if isinstance(part, Text):
@@ -226,6 +273,9 @@ def _assistant_items(message: Message) -> list[dict]:
                 items[-1]["content"] += part.text
             else:
                 items.append({"type": ITEM_MESSAGE, "role": ROLE_ASSISTANT, "content": part.text})
+        elif isinstance(part, ToolCall) and part.name in custom:
+            items.append({"type": ITEM_CUSTOM_CALL, "call_id": part.id, "name": part.name,
+                          "input": custom_input(part.arguments)})
         elif isinstance(part, ToolCall):
             items.append({"type": ITEM_FUNCTION_CALL, "call_id": part.id, "name": part.name,
                           "arguments": part.arguments or "{}"})
@@ -239,9 +289,11 @@ def _assistant_items(message: Message) -> list[dict]:
 
 def _input(request: Request) -> list[dict]:
     items: list[dict] = []
+    custom = {t.name for t in request.tools if t.custom_format is not None}
+    custom_calls = {p.id for m in request.messages for p in m.parts if isinstance(p, ToolCall) and p.name in custom}
     for message in request.messages:
         if message.role == ROLE_ASSISTANT:
-            items += _assistant_items(message)
+            items += _assistant_items(message, custom)
         elif message.role == ROLE_TOOL:
             for result in message.parts:
                 if isinstance(result, ToolResult):
@@ -249,7 +301,8 @@ def _input(request: Request) -> list[dict]:
                     output = result.text() if only_text else _content(result.content, INPUT_TEXT)
                     if result.is_error and only_text:
                         output = f"Error: {output}"  # Lossy: Responses has no error flag on a call's output.
-                    items.append({"type": ITEM_FUNCTION_CALL_OUTPUT, "call_id": result.call_id, "output": output})
+                    kind = ITEM_CUSTOM_CALL_OUTPUT if result.call_id in custom_calls else ITEM_FUNCTION_CALL_OUTPUT
+                    items.append({"type": kind, "call_id": result.call_id, "output": output})
         elif message.role in INSTRUCTION_ROLES:
             items.append({"type": ITEM_MESSAGE, "role": message.role,
                           "content": "".join(p.text for p in message.parts if isinstance(p, Text))})
@@ -258,20 +311,28 @@ def _input(request: Request) -> list[dict]:
     return items
 
 
-def _tools(request: Request) -> list[dict]:
+def _tool(t: Tool) -> dict:
+    described = {"description": t.description} if t.description else {}
+    if t.custom_format is not None:
+        return {"type": TOOL_CUSTOM, "name": t.name, **described, "format": t.custom_format}
     # Responses makes a function tool strict unless told otherwise; other protocols' schemas are not written
     # for strict mode, so a tool that does not say is sent as not strict.
-    return [
-        {"type": TOOL_FUNCTION, "name": t.name, **({"description": t.description} if t.description else {}),
-         "parameters": t.parameters or {"type": "object", "properties": {}}, "strict": bool(t.strict)}
-        for t in request.tools
-    ]
+    return {"type": TOOL_FUNCTION, "name": t.name, **described,
+            "parameters": t.parameters or {"type": "object", "properties": {}}, "strict": bool(t.strict)}
 
 
-def _tool_choice(choice: ToolChoice | None):
+def _tools(request: Request) -> list[dict]:
+    return [_tool(t) for t in request.tools]
+
+
+def _tool_choice(request: Request):
+    choice = request.tool_choice
     if choice is None:
         return CHOICE_AUTO
-    return {"type": TOOL_FUNCTION, "name": choice.name} if choice.mode == CHOICE_TOOL else choice.mode
+    if choice.mode != CHOICE_TOOL:
+        return choice.mode
+    custom = any(t.name == choice.name and t.custom_format is not None for t in request.tools)
+    return {"type": TOOL_CUSTOM if custom else TOOL_FUNCTION, "name": choice.name}
 
 
 def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
@@ -282,7 +343,7 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     if request.tools:
         body["tools"] = _tools(request)
         if request.tool_choice is not None:
-            body["tool_choice"] = _tool_choice(request.tool_choice)
+            body["tool_choice"] = _tool_choice(request)
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
     for key, value in (("max_output_tokens", request.max_tokens), ("temperature", request.temperature),
@@ -341,10 +402,12 @@ def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
         kind = item.get("type")
         if kind == ITEM_MESSAGE:
             parts += [p for p in _content_to_ir(item.get("content")) if isinstance(p, Text)]
-        elif kind == ITEM_FUNCTION_CALL:
+        elif kind in (ITEM_FUNCTION_CALL, ITEM_CUSTOM_CALL):
             ordinal = sum(isinstance(p, ToolCall) for p in parts)
             call_id = ids.issue(item.get("call_id"), item.get("name") or "", body.get("id"), ordinal)
-            parts.append(ToolCall(call_id, item.get("name") or "", item.get("arguments") or ""))
+            arguments = item.get("arguments") if kind == ITEM_FUNCTION_CALL else custom_arguments(
+                string(item.get("input")))
+            parts.append(ToolCall(call_id, item.get("name") or "", arguments or ""))
         elif kind == ITEM_REASONING:
             parts.append(_reasoning_to_ir(item))
     return Answer(
@@ -377,12 +440,19 @@ def _message_item(item_id: str, text: str, status: str = STATUS_COMPLETED) -> di
             "content": [{"type": PART_OUTPUT_TEXT, "text": text, "annotations": [], "logprobs": []}]}
 
 
-def _call_item(item_id: str, call: ToolCall, status: str = STATUS_COMPLETED) -> dict:
+def _call_item(item_id: str, call: ToolCall, tool: Tool | None, status: str = STATUS_COMPLETED) -> dict:
+    """A call as the client sent its tool (`client_tool`): a custom call's raw input, a namespaced call's own
+    name and namespace."""
+    name = tool.name_in_namespace if tool is not None and tool.namespace is not None else call.name
+    namespace = {"namespace": tool.namespace} if tool is not None and tool.namespace is not None else {}
+    if tool is not None and tool.custom_format is not None:
+        return {"id": item_id, "type": ITEM_CUSTOM_CALL, "call_id": call.id,  # (no status: the type has none)
+                "input": custom_input(call.arguments), "name": name, **namespace}
     return {"id": item_id, "type": ITEM_FUNCTION_CALL, "status": status, "arguments": call.arguments,
-            "call_id": call.id, "name": call.name}
+            "call_id": call.id, "name": name, **namespace}
 
 
-def _output(answer: Answer, response_id: str) -> list[dict]:
+def _output(answer: Answer, response_id: str, request: Request) -> list[dict]:
     out: list[dict] = []
     for part in answer.parts:
         if isinstance(part, Text) and out and out[-1]["type"] == ITEM_MESSAGE:
@@ -393,7 +463,7 @@ def _output(answer: Answer, response_id: str) -> list[dict]:
             item_id = part.id if part.origin == NAME and part.id else _item_id("rs", response_id, len(out))
             out.append(_reasoning_item(item_id, part.text, part.signature, part.origin))
         elif isinstance(part, ToolCall):
-            out.append(_call_item(_item_id("fc", response_id, len(out)), part))
+            out.append(_call_item(_item_id("fc", response_id, len(out)), part, client_tool(request, part.name)))
     return out
 
 
@@ -405,9 +475,9 @@ def _response(response_id: str, model: str, created: int, request: Request) -> d
         "background": False, "error": None, "incomplete_details": None, "instructions": request.system,
         "max_output_tokens": request.max_tokens, "model": model or request.model, "output": [],
         "parallel_tool_calls": request.parallel_tool_calls is not False, "previous_response_id": None,
-        "reasoning": {"effort": effort, "summary": None}, "store": False,
+        "reasoning": {"effort": effort, "summary": None},
         "temperature": request.temperature if request.temperature is not None else 1.0,
-        "text": {"format": {"type": "text"}}, "tool_choice": _tool_choice(request.tool_choice),
+        "text": {"format": {"type": "text"}}, "tool_choice": _tool_choice(request),
         "tools": _tools(request), "top_p": request.top_p if request.top_p is not None else 1.0,
         "truncation": "disabled", "usage": None, "metadata": {},
     }
@@ -430,7 +500,7 @@ def _close_response(response: dict, finish: str, usage: Usage) -> dict:
 def answer_from_ir(answer: Answer, request: Request) -> dict:
     response_id = _response_id(answer.id)
     response = _response(response_id, answer.model, answer.created, request)
-    response["output"] = _output(answer, response_id)
+    response["output"] = _output(answer, response_id, request)
     return _close_response(response, answer.finish, answer.usage)
 
 
@@ -476,10 +546,13 @@ class ResponsesDecoder(Decoder):
         if kind in (SUMMARY_TEXT_DELTA, REASONING_TEXT_DELTA):
             self._streamed.add(index)
             return [ReasoningDelta(string(payload.get("delta")))]
-        if kind == ARGUMENTS_DELTA:
+        if kind in (ARGUMENTS_DELTA, CUSTOM_INPUT_DELTA):
             self._streamed.add(index)
             call = self._calls.get(index)
-            return [ToolArgumentsDelta(call, string(payload.get("delta")))] if call is not None else []
+            delta = string(payload.get("delta"))
+            if kind == CUSTOM_INPUT_DELTA:
+                delta = _json_string_body(delta)
+            return [ToolArgumentsDelta(call, delta)] if call is not None else []
         if kind == SUMMARY_PART_ADDED and payload.get("summary_index", 0) > 0:
             return [ReasoningDelta(SUMMARY_SEPARATOR)]
         if kind == OUTPUT_ITEM_ADDED:
@@ -508,13 +581,17 @@ class ResponsesDecoder(Decoder):
 
     def _item_added(self, index: int, item: dict) -> list[StreamEvent]:
         kind = self._items[index] = item.get("type")
-        if kind != ITEM_FUNCTION_CALL:
+        if kind not in (ITEM_FUNCTION_CALL, ITEM_CUSTOM_CALL):
             return []
         call = self._calls[index] = len(self._calls)
         name = string(item.get("name"))
         out: list[StreamEvent] = [ToolCallStart(call, self._ids.issue(string(item.get("call_id")), name, self._id, call),
                                                 name)]
-        if string(item.get("arguments")):
+        if kind == ITEM_CUSTOM_CALL:  # its raw input streams as the arguments {"input": "..."}
+            out.append(ToolArgumentsDelta(call, CUSTOM_ARGUMENTS_HEAD + _json_string_body(string(item.get("input")))))
+            if string(item.get("input")):
+                self._streamed.add(index)
+        elif string(item.get("arguments")):
             self._streamed.add(index)
             out.append(ToolArgumentsDelta(call, item["arguments"]))
         return out
@@ -528,6 +605,10 @@ class ResponsesDecoder(Decoder):
             out: list[StreamEvent] = [] if streamed or not string(item.get("arguments")) else [
                 ToolArgumentsDelta(call, item["arguments"])]
             return [*out, ToolCallEnd(call)]
+        if kind == ITEM_CUSTOM_CALL and index in self._calls:
+            call = self._calls[index]
+            rest = "" if streamed else _json_string_body(string(item.get("input")))
+            return [ToolArgumentsDelta(call, rest + CUSTOM_ARGUMENTS_TAIL), ToolCallEnd(call)]
         if kind == ITEM_REASONING:
             reasoning = _reasoning_to_ir(item)
             out = [] if streamed or not reasoning.text else [ReasoningDelta(reasoning.text)]
@@ -547,10 +628,15 @@ class ResponsesDecoder(Decoder):
         return error_from_object(error) if isinstance(error, dict) else Error(500, str(error))
 
 
+def _json_string_body(text: str) -> str:
+    """`text` as it reads inside a JSON string, without the quotes."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
 class _Item:
     """An output item the encoder has opened: its output index and what streamed into it."""
 
-    __slots__ = ("index", "id", "kind", "text", "call")
+    __slots__ = ("index", "id", "kind", "text", "call", "tool")
 
     def __init__(self, index: int, item_id: str, kind: str, call: ToolCall | None = None) -> None:
         self.index = index
@@ -558,6 +644,7 @@ class _Item:
         self.kind = kind
         self.text: list[str] = []
         self.call = call
+        self.tool: Tool | None = None  # the client's custom or namespaced tool the call is for
 
 
 class ResponsesEncoder(Encoder):
@@ -657,10 +744,13 @@ class ResponsesEncoder(Encoder):
 
     def tool_start(self, event: ToolCallStart) -> bytes:
         call = ToolCall(event.id, event.name)
+        tool = client_tool(self._request, event.name)
+        item = _call_item("", call, tool, STATUS_IN_PROGRESS)
+        del item["id"]
         out = self._close()
-        added, self._calls[event.index] = self._add(ITEM_FUNCTION_CALL, "fc", {
-            "type": ITEM_FUNCTION_CALL, "status": STATUS_IN_PROGRESS, "arguments": "", "call_id": event.id,
-            "name": event.name}, call)
+        added, opened = self._add(item["type"], "fc", item, call)
+        opened.tool = tool
+        self._calls[event.index] = opened
         return out + added
 
     def tool_arguments(self, index: int, fragment: str) -> bytes:
@@ -668,16 +758,20 @@ class ResponsesEncoder(Encoder):
         if opened is None:
             return b""
         opened.call.arguments += fragment
+        if opened.kind == ITEM_CUSTOM_CALL:
+            return b""  # Lossy: a custom call's input is the unwrapped arguments, so it is sent whole at its end
         return self._event(ARGUMENTS_DELTA, item_id=opened.id, output_index=opened.index, delta=fragment)
 
     def tool_end(self, index: int) -> bytes:
         opened = self._calls.pop(index, None)
         if opened is None:
             return b""
-        call = opened.call
-        return (self._event(ARGUMENTS_DONE, item_id=opened.id, output_index=opened.index, name=call.name,
-                            arguments=call.arguments)
-                + self._done(opened, _call_item(opened.id, call)))
+        item = _call_item(opened.id, opened.call, opened.tool)
+        ids = {"item_id": opened.id, "output_index": opened.index}
+        if opened.kind == ITEM_CUSTOM_CALL:
+            delta = self._event(CUSTOM_INPUT_DELTA, **ids, delta=item["input"]) if item["input"] else b""
+            return delta + self._event(CUSTOM_INPUT_DONE, **ids, input=item["input"]) + self._done(opened, item)
+        return self._event(ARGUMENTS_DONE, **ids, arguments=opened.call.arguments) + self._done(opened, item)
 
     def finish(self, reason: str, stop_sequence: str | None, truncated: bool) -> bytes:
         out = (b"" if self._response is not None else self._begin()) + self._close()
