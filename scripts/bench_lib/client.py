@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 
+from bench_lib.agent import agent_body
 from bench_lib.procinfo import cpu_seconds, cpu_split, machine_busy_seconds, memory_kib
 from bench_lib.stats import pcts
 
@@ -51,7 +52,8 @@ def ssl_context(cafile: str) -> ssl.SSLContext:
 
 
 def build_request(target: dict, family: str, stream: bool, events: int, interval_ms: float = 0,
-                  batch: int = 1, phase_ms: float | None = None) -> bytes:
+                  batch: int = 1, phase_ms: float | None = None, body_kib: int = 0) -> bytes:
+    """One request; with `body_kib`, an agent-sized Anthropic body of about that size (agent.py)."""
     words = f"bench events={events} interval_ms={interval_ms:g} batch={batch}"
     if phase_ms is not None:
         words += f" phase_ms={phase_ms:.3f}"
@@ -62,8 +64,11 @@ def build_request(target: dict, family: str, stream: bool, events: int, interval
         auth = b"Authorization: Bearer sk-bench-client\r\n"
     else:
         path = target.get("anthropic_path", "/v1/messages")
-        body = {"model": model, "max_tokens": 1024, "stream": stream,
-                "messages": [{"role": "user", "content": words}]}
+        if body_kib:
+            body = agent_body(body_kib << 10, model, stream, words)
+        else:
+            body = {"model": model, "max_tokens": 1024, "stream": stream,
+                    "messages": [{"role": "user", "content": words}]}
         auth = b"x-api-key: sk-ant-bench-client\r\nanthropic-version: 2023-06-01\r\n"
     if target["kind"] == "tunnel":
         host = HOSTS[family]
@@ -342,8 +347,19 @@ def check_stream(res: Response, family: str, events: int) -> str | None:
     return None
 
 
+def check_answer(res: Response, events: int) -> str | None:
+    """Why a non-stream response is not the complete answer; None when it is."""
+    if res.status != 200 or f"w{events - 1} ".encode() not in res.body:
+        return f"HTTP {res.status}: {res.body[:120]!r}"
+    return None
+
+
 def check_translated(res: Response) -> None:
-    """Fails the job (loudly, never a figure) unless the stream came translated from the Chat target."""
+    """Fails the job (loudly, never a figure) unless the answer came translated from the Chat target."""
+    if res.scan is None:  # a non-stream answer
+        if NATIVE_ANTHROPIC_ID in res.body:
+            raise BenchError("not translated: the vendor's own Anthropic answer came back (the route was not taken)")
+        return
     s = res.scan
     if s.native:
         raise BenchError("not translated: the vendor's own Anthropic stream came back (the route was not taken)")
@@ -428,16 +444,19 @@ GIVE_UP_AFTER = 3  # consecutive failed requests after which a job stops: the ta
 
 
 async def job_seq(job: dict) -> dict:
-    """Sequential streamed requests on one keep-alive connection: time to first byte and to first token."""
+    """Sequential requests on one keep-alive connection: time to first byte and (streams) to first token.
+
+    Streamed unless `stream` is false; with `body_kib`, agent-sized bodies."""
     t, fam = job["target"], job.get("family", "openai")
     n, events, deadline = job["n"], job.get("events", 3), time.monotonic() + job["time_limit"]
     timeout = job.get("request_timeout", 10)
-    req = build_request(t, fam, True, events)
+    stream = job.get("stream", True)
+    req = build_request(t, fam, stream, events, body_kib=job.get("body_kib", 0))
     translated = bool(t.get("translated"))
     errors = Errors()
     conn = await Conn.open(t, fam)
     for _ in range(job.get("warmup", 0)):
-        await bounded(conn, req, Scan(fam, False), timeout)
+        await bounded(conn, req, Scan(fam, False) if stream else None, timeout)
         if not conn.usable:
             conn.close()
             conn = await Conn.open(t, fam)
@@ -457,13 +476,13 @@ async def job_seq(job: dict) -> dict:
             if not conn.usable:
                 conn.close()
                 conn = await Conn.open(t, fam)
-            res = await bounded(conn, req, Scan(fam, False, translated), timeout)
+            res = await bounded(conn, req, Scan(fam, False, translated) if stream else None, timeout)
         except (OSError, BenchError, ssl.SSLError) as e:
             conn.usable = False
             errors.add(describe(e))
             continue
         done += 1
-        why = check_stream(res, fam, events)
+        why = check_stream(res, fam, events) if stream else check_answer(res, events)
         if why:
             errors.add(why)
             continue
@@ -471,13 +490,14 @@ async def job_seq(job: dict) -> dict:
             check_translated(res)
         failed_in_a_row = 0
         ttfb.append(res.t_first_byte - res.t0)
-        ttft.append(res.scan.t_first - res.t0)
+        if stream:
+            ttft.append(res.scan.t_first - res.t0)
     cpu1 = proxy_cpu(job)
     conn.close()
     b50, b99 = pcts(ttfb, (50, 99))
     f50, f99 = pcts(ttft, (50, 99))
     return {"requests": done, "ok": len(ttfb), "ttfb_p50_ms": ms(b50), "ttfb_p99_ms": ms(b99),
-            "ttft_p50_ms": ms(f50), "ttft_p99_ms": ms(f99),
+            "ttft_p50_ms": ms(f50), "ttft_p99_ms": ms(f99), "request_bytes": len(req),
             "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / done if done else None, **errors.as_dict()}
 
 
@@ -671,8 +691,9 @@ async def job_nonstream(job: dict) -> dict:
                 conn.usable = False
                 errors.add(describe(e))
                 continue
-            if res.status != 200 or b"w2" not in res.body:
-                errors.add(f"HTTP {res.status}: {res.body[:120]!r}")
+            why = check_answer(res, 3)
+            if why:
+                errors.add(why)
                 continue
             failed_in_a_row = 0
             lat.append(res.t_end - res.t0)

@@ -59,13 +59,15 @@ class Plan:
     paced_interval_ms: float = 20
     nonstream_concurrency: int = 20
     nonstream_total: int = 1_000
+    agent_sizes_kib: tuple[int, ...] = (64, 1024, 8192)  # agent-sized request bodies (agent.py)
+    agent_requests: tuple[int, ...] = (40, 12, 4)  # sequential requests per job, one count per size
     job_limit_s: float = 60  # time limit of one job (one repetition against one target)
-    budget_s: float = 480  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
+    budget_s: float = 600  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
 
 
 QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=1_000, anthropic_seq_n=10,
              anthropic_long_events=500, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=60,
-             job_limit_s=20, budget_s=90)
+             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), job_limit_s=20, budget_s=90)
 
 
 @dataclass
@@ -411,6 +413,12 @@ class Bench:
             self.phase(f"paced_{n}", {"kind": "paced", "streams": n, "events": p.paced_events,
                                       "interval_ms": p.paced_interval_ms, "time_limit": 4 * nominal + 15},
                        p.paced_reps)
+        for kib, n in zip(p.agent_sizes_kib, p.agent_requests):
+            for stream in (True, False):
+                key = report.agent_phase(kib, stream)
+                self.phase(key, {"kind": "seq", "n": n, "warmup": 1, "events": p.seq_events, "stream": stream,
+                                 "body_kib": kib, "request_timeout": 30, "time_limit": p.job_limit_s},
+                           p.long_reps, family="anthropic", extra={key + report.TRANSLATED_SUFFIX: TRANSLATED})
         status, body = procs.http_get(self.vport, "/_stats")
         if status == 200:
             self.vendor_stats = json.loads(body)
@@ -436,7 +444,7 @@ class Bench:
             notes.append(f"{TRANSLATED}: the rotator above, asked by the Anthropic client for model "
                          f"{TRANSLATED_MODEL}, which a route sends to a target-only OpenAI-compatible provider (the "
                          "same fake vendor's Chat Completions): the request is translated to Chat, the stream back to "
-                         "Anthropic SSE; measured in the Anthropic phases only (the 'translated' rows)")
+                         "Anthropic SSE; measured in the Anthropic and agent phases only (the 'translated' rows)")
         if self.targets["litellm"].ok:
             notes.append("litellm: " + self.targets["litellm"].note)
         if self.proxy_cpus:

@@ -26,14 +26,31 @@ NONSTREAM_OFF = "nonstream_unforced"
 TRANSLATED = "rotator_translated"
 SEQ_TRANSLATED = "seq_anthropic_translated"
 LONG_TRANSLATED = "long_anthropic_translated"
+# The agent-sized phases: one per body size and mode; the translated case of each is filed under the phase's name
+# with this suffix.
+TRANSLATED_SUFFIX = "_translated"
+
+
+def size_name(kib: int) -> str:
+    return f"{kib >> 10}m" if kib >= 1024 else f"{kib}k"
+
+
+def size_label(kib: int) -> str:
+    return f"{kib >> 10} MiB" if kib >= 1024 else f"{kib} KiB"
+
+
+def agent_phase(kib: int, stream: bool) -> str:
+    return f"agent_{size_name(kib)}_{'stream' if stream else 'nonstream'}"
 
 
 class Row:
     def __init__(self, key: str, label: str, unit: str, kind: str, phase: str, get: Callable[[dict], float | None],
-                 scale: float = 1.0, only: str | None = None) -> None:
+                 scale: float = 1.0, only: str | None = None, minus: tuple[str, str] | None = None) -> None:
         self.key, self.label, self.unit, self.kind, self.phase = key, label, unit, kind, phase
         self.get, self.scale = get, scale
         self.only = only  # the one target this row can have a figure for; the others show n/a
+        # What an ADDED row subtracts, in the same repetition: (phase, target); direct in its own phase by default.
+        self.minus = minus or (phase, "direct")
 
 
 def field(name: str) -> Callable[[dict], float | None]:
@@ -126,6 +143,40 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
     sections.append((f"Non-stream requests, concurrency {plan['nonstream_concurrency']}: "
                      f"{plan['nonstream_total']} requests, x{plan['long_reps']} (rotator: forced upstream streaming, "
                      "the default; 'forcing off': force_upstream_stream: false)", ns))
+    sections += agent_sections(plan)
+    return sections
+
+
+def agent_sections(plan: dict) -> list[tuple[str, list[Row]]]:
+    """Agent-sized Anthropic requests, one after another on one connection; translated: routed to a Chat target."""
+    sections = []
+    counts = dict(zip(plan.get("agent_sizes_kib", ()), plan.get("agent_requests", ())))
+    for stream in (True, False):
+        mode = "stream" if stream else "nonstream"
+        rows = []
+        for kib in counts:
+            ph, size = agent_phase(kib, stream), size_label(kib)
+            tr = ph + TRANSLATED_SUFFIX
+            rows += [
+                Row(f"agent_{size_name(kib)}_{mode}_ttfb", f"{size}: TTFB p50", "ms", TIME, ph, field("ttfb_p50_ms")),
+                Row(f"agent_{size_name(kib)}_{mode}_ttfb_added", f"{size}: TTFB p50 added vs bare", "ms", ADDED, ph,
+                    field("ttfb_p50_ms"), minus=(ph, "bare")),
+                Row(f"agent_{size_name(kib)}_{mode}_cpu", f"{size}: proxy CPU/request", "us", PROXY, ph,
+                    field("proxy_cpu_us_per_request")),
+                Row(f"agent_{size_name(kib)}_{mode}_tr_ttfb_added", "  translated: TTFB added vs bare", "ms",
+                    ADDED, tr, field("ttfb_p50_ms"), only="rotator", minus=(ph, "bare")),
+                Row(f"agent_{size_name(kib)}_{mode}_tr_cpu", "  translated: proxy CPU/request", "us", PROXY, tr,
+                    field("proxy_cpu_us_per_request"), only="rotator"),
+                Row(f"agent_{size_name(kib)}_{mode}_errors", f"{size}: errors", "", COUNT, ph,
+                    field("errors")),
+                Row(f"agent_{size_name(kib)}_{mode}_tr_errors", "  translated: errors", "", COUNT, tr,
+                    field("errors"), only="rotator"),
+            ]
+        what = "streams" if stream else "non-stream requests (rotator: forced upstream streaming)"
+        sections.append((f"Agent-sized Anthropic {what}: system prompt, 20 tools, tool-call history (images from "
+                         f"1 MiB), one after another on one connection, "
+                         + ", ".join(f"{n} x {size_label(k)}" for k, n in counts.items())
+                         + f", x{plan['long_reps']}; translated: routed to a Chat target", rows))
     return sections
 
 
@@ -151,12 +202,13 @@ def derive(data: dict) -> None:
                 reps = [row.get(r) for r in results]
                 reps = [None if v is None else v * row.scale for v in reps]
                 if row.kind == ADDED:
-                    base = [row.get(r) for r in per.get("direct", [])]
-                    reps = [None if (v is None or i >= len(base) or base[i] is None) else v - base[i]
-                            for i, v in enumerate(reps)]
-                    if t == "direct":
+                    minus_phase, minus_target = row.minus
+                    if t in ("direct", minus_target):
                         values[t] = None
                         continue
+                    base = [row.get(r) for r in raw.get(minus_phase, {}).get(minus_target, [])]
+                    reps = [None if (v is None or i >= len(base) or base[i] is None) else v - base[i]
+                            for i, v in enumerate(reps)]
                 if row.kind == COUNT:
                     failed = sum(1 for r in results if r.get("failed"))
                     total = sum(v for v in reps if v is not None) + failed
@@ -164,7 +216,7 @@ def derive(data: dict) -> None:
                 else:
                     values[t] = summary(reps)
             ratios = {}
-            if row.kind in (TIME, RATE, PROXY, ADDED):
+            if row.kind in (TIME, RATE, PROXY) or (row.kind == ADDED and row.minus[1] == "direct"):
                 for a, b in RATIOS:
                     if row.kind in (ADDED, PROXY) and b == "direct":
                         continue
@@ -297,10 +349,56 @@ def goals(data: dict) -> list[dict]:
          "" if llm_ok else "no LiteLLM figures")
     r = data["metrics"].get(f"rss_peak_{top}", {}).get("ratios", {}).get("rotator/bare")
     goal(f"peak RSS at {top} streams: rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
+    agent_goals(data, goal, check)
     if not rot_ok:
         for g in out:
             g["why"] = g["why"] or "rotator n/a"
     return out
+
+
+def agent_goals(data: dict, goal: Callable, check: Callable) -> None:
+    """Issue 20's goals for agent-sized requests: CPU per request near bare's at every body size, growing no faster
+    than the body, and translation at most 1.5x the native cost. A goal over sizes shows its worst size's value."""
+    sizes = data["plan"].get("agent_sizes_kib") or []
+    if not sizes:
+        return
+
+    def worst(text: str, bound: float, pairs: dict[int, float | None]) -> None:
+        shown = {k: r for k, r in pairs.items() if r is not None}
+        value = max(shown.values()) if shown else None
+        ok = check(value, bound)
+        why = ", ".join(f"{size_label(k)} {r:.2f}x" for k, r in shown.items())
+        if ok and len(shown) < len(pairs):
+            ok, why = None, f"only {why or 'no size'} measured"
+        goal(text, value, bound, "x", ok, why)
+
+    for stream, bound in ((True, 1.2), (False, 1.3)):
+        mode = "stream" if stream else "nonstream"
+        what = "agent streams" if stream else "agent non-stream"
+        worst(f"{what}: proxy CPU/request rotator / bare <= {bound:g}, every size", bound,
+              {k: data["metrics"].get(f"agent_{size_name(k)}_{mode}_cpu", {}).get("ratios", {}).get("rotator/bare")
+               for k in sizes})
+        worst(f"{what}: proxy CPU/request translated / native <= 1.5, every size", 1.5,
+              {k: ratio(med(data, f"agent_{size_name(k)}_{mode}_tr_cpu", "rotator"),
+                        med(data, f"agent_{size_name(k)}_{mode}_cpu", "rotator")) for k in sizes})
+        # Linear in the body: the largest body's CPU per request over the 1 MiB one's, at most their size ratio.
+        big, small = max(sizes), 1024
+        text = (f"{what}: rotator CPU/request {size_label(big) if big > small else 'largest'} / "
+                f"{size_label(small)} <= their size ratio")
+        if big <= small or small not in sizes:
+            goal(text, None, None, "x", None, f"needs {size_label(small)} and a larger body (not in this plan)")
+            continue
+        r = ratio(med(data, f"agent_{size_name(big)}_{mode}_cpu", "rotator"),
+                  med(data, f"agent_{size_name(small)}_{mode}_cpu", "rotator"))
+        sizes_r = ratio(request_bytes(data, agent_phase(big, stream)),
+                        request_bytes(data, agent_phase(small, stream)))
+        goal(text, r, sizes_r, "x", check(r, sizes_r) if sizes_r else None,
+             f"requests {sizes_r:.2f}x the bytes" if sizes_r else "no request sizes recorded")
+
+
+def request_bytes(data: dict, phase: str) -> float | None:
+    sizes = [r["request_bytes"] for rs in data["raw"].get(phase, {}).values() for r in rs if r.get("request_bytes")]
+    return max(sizes) if sizes else None
 
 
 # ---------------------------------------------------------------------------------------------------- text
