@@ -501,7 +501,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--keep-logs", action="store_true", help="keep the processes' logs even when all went well")
     ap.add_argument("--only", default="",
                     help="run only the phases whose names start with one of these (comma-separated, e.g. "
-                         "paced_200,seq_openai); for profiling one workload")
+                         "paced_200,seq_openai or agent_8m); for profiling one workload")
     ap.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),
                     help="compare two earlier results instead of running")
     return ap.parse_args(argv)

@@ -1,0 +1,79 @@
+"""scripts/bench's agent-sized requests: the bodies it sends, and the goals it checks against their figures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from bench_lib import report  # noqa: E402 - bench_lib lives in scripts/, put on the path just above
+from bench_lib.agent import agent_body  # noqa: E402
+from bench_lib.vendor import PARAM_RE, STREAM_RE  # noqa: E402
+
+WORDS = "bench events=3 interval_ms=0 batch=1"
+
+
+def parts(body: dict, kind: str) -> list[dict]:
+    return [p for m in body["messages"] if isinstance(m["content"], list) for p in m["content"]
+            if p.get("type") == kind]
+
+
+def test_an_agent_body_is_its_size_the_same_every_time_and_an_agents_shape():
+    for kib in (64, 1024):
+        body = agent_body(kib << 10, "claude-x", True, WORDS)
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        assert kib << 10 <= len(raw) <= (kib << 10) * 1.15
+        assert raw == json.dumps(agent_body(kib << 10, "claude-x", True, WORDS), separators=(",", ":")).encode()
+        assert len(body["tools"]) == 20
+        calls = {p["id"] for p in parts(body, "tool_use")}
+        assert calls and calls == {p["tool_use_id"] for p in parts(body, "tool_result")}
+        roles = [m["role"] for m in body["messages"]]
+        assert all(a != b for a, b in zip(roles, roles[1:]))  # turns alternate, as the API requires
+        images = [c for r in parts(body, "tool_result") for c in r["content"] if c["type"] == "image"]
+        assert bool(images) == (kib >= 1024)
+
+
+def test_only_the_last_message_carries_the_vendors_words():
+    body = agent_body(1 << 20, "claude-x", False, WORDS)
+    last = body["messages"][-1]
+    history = dict(body, messages=body["messages"][:-1])
+    raw = json.dumps(history).encode()
+    assert PARAM_RE.findall(raw) == [] and STREAM_RE.search(raw) is None
+    assert last["role"] == "user" and last["content"][-1] == {"type": "text", "text": WORDS}
+
+
+def run(cpu: dict[str, dict[str, float]], request_bytes: dict[int, int]) -> dict:
+    """A run's data with only agent rows: `cpu[phase][column]` is proxy CPU µs per request."""
+    plan = {"agent_sizes_kib": [64, 1024, 8192], "agent_requests": [1, 1, 1], "long_reps": 1, "reps": 1,
+            "paced_levels": [5], "paced_interval_ms": 20, "paced_events": 1, "paced_reps": 1, "seq_n": 1,
+            "seq_events": 3, "anthropic_seq_n": 1, "long_events": 1, "long_batches": [1],
+            "anthropic_long_events": 1, "nonstream_concurrency": 1, "nonstream_total": 1}
+    raw: dict = {}
+    for phase, columns in cpu.items():
+        kib = next(k for k in request_bytes if f"_{report.size_name(k)}_" in phase)
+        for column, us in columns.items():
+            raw.setdefault(phase, {})[column] = [{"proxy_cpu_us_per_request": us, "ttfb_p50_ms": 1.0,
+                                                  "request_bytes": request_bytes[kib], "errors": 0}]
+    data = {"plan": plan, "raw": raw, "notes": [],
+            "targets": {t: {"status": "ok", "reason": ""} for t in ("rotator", "litellm", report.TRANSLATED)}}
+    report.derive(data)
+    return {g["goal"]: g for g in data["goals"] if g["goal"].startswith("agent")}
+
+
+def test_the_agent_goals_take_the_worst_size_and_the_growth_with_the_body():
+    cpu, sizes = {}, {64: 70_000, 1024: 1_100_000, 8192: 8_800_000}
+    for stream in (True, False):
+        for kib, bare, rot, tr in ((64, 4000, 4400, 6000), (1024, 8000, 9000, 9000), (8192, 30000, 90000, 99000)):
+            ph = report.agent_phase(kib, stream)
+            cpu[ph] = {"bare": bare, "rotator": rot}
+            cpu[ph + report.TRANSLATED_SUFFIX] = {"rotator": tr}
+    goals = run(cpu, sizes)
+    streams = goals["agent streams: proxy CPU/request rotator / bare <= 1.2, every size"]
+    assert (streams["verdict"], round(streams["value"], 2)) == ("FAIL", 3.0)
+    assert streams["why"] == "64 KiB 1.10x, 1 MiB 1.12x, 8 MiB 3.00x"
+    translated = goals["agent non-stream: proxy CPU/request translated / native <= 1.5, every size"]
+    assert (translated["verdict"], round(translated["value"], 2)) == ("PASS", 1.36)
+    linear = goals["agent streams: rotator CPU/request 8 MiB / 1 MiB <= their size ratio"]
+    assert (linear["verdict"], linear["value"], linear["bound"]) == ("FAIL", 10.0, 8.0)
