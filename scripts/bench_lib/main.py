@@ -416,9 +416,12 @@ class Bench:
         for kib, n in zip(p.agent_sizes_kib, p.agent_requests):
             for stream in (True, False):
                 key = report.agent_phase(kib, stream)
+                extra = {key + report.TRANSLATED_SUFFIX: TRANSLATED}
+                if not stream:
+                    extra[key + report.UNFORCED_SUFFIX] = UNFORCED
                 self.phase(key, {"kind": "seq", "n": n, "warmup": 1, "events": p.seq_events, "stream": stream,
                                  "body_kib": kib, "request_timeout": 30, "time_limit": p.job_limit_s},
-                           p.long_reps, family="anthropic", extra={key + report.TRANSLATED_SUFFIX: TRANSLATED})
+                           p.long_reps, family="anthropic", extra=extra)
         status, body = procs.http_get(self.vport, "/_stats")
         if status == 200:
             self.vendor_stats = json.loads(body)
@@ -439,7 +442,7 @@ class Bench:
                      "flow.response.stream = True (the least any mitmproxy-based design must do)")
         if self.targets[UNFORCED].ok:
             notes.append(f"{UNFORCED}: a second rotator whose providers set force_upstream_stream: false, measured "
-                         "in the non-stream phase only (the 'forcing off' rows, in the rotator column)")
+                         "in the non-stream phases only (the 'forcing off' rows, in the rotator column)")
         if self.targets[TRANSLATED].ok:
             notes.append(f"{TRANSLATED}: the rotator above, asked by the Anthropic client for model "
                          f"{TRANSLATED_MODEL}, which a route sends to a target-only OpenAI-compatible provider (the "

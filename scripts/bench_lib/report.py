@@ -27,8 +27,9 @@ TRANSLATED = "rotator_translated"
 SEQ_TRANSLATED = "seq_anthropic_translated"
 LONG_TRANSLATED = "long_anthropic_translated"
 # The agent-sized phases: one per body size and mode; the translated case of each is filed under the phase's name
-# with this suffix.
+# with this suffix, and a non-stream one's "forcing off" case (the second Rotator) with the other.
 TRANSLATED_SUFFIX = "_translated"
+UNFORCED_SUFFIX = "_unforced"
 
 
 def size_name(kib: int) -> str:
@@ -172,7 +173,18 @@ def agent_sections(plan: dict) -> list[tuple[str, list[Row]]]:
                 Row(f"agent_{size_name(kib)}_{mode}_tr_errors", "  translated: errors", "", COUNT, tr,
                     field("errors"), only="rotator"),
             ]
-        what = "streams" if stream else "non-stream requests (rotator: forced upstream streaming)"
+            if not stream:
+                off = ph + UNFORCED_SUFFIX
+                rows += [
+                    Row(f"agent_{size_name(kib)}_{mode}_off_ttfb_added", "  forcing off: TTFB added vs bare", "ms",
+                        ADDED, off, field("ttfb_p50_ms"), only="rotator", minus=(ph, "bare")),
+                    Row(f"agent_{size_name(kib)}_{mode}_off_cpu", "  forcing off: proxy CPU/request", "us", PROXY,
+                        off, field("proxy_cpu_us_per_request"), only="rotator"),
+                    Row(f"agent_{size_name(kib)}_{mode}_off_errors", "  forcing off: errors", "", COUNT, off,
+                        field("errors"), only="rotator"),
+                ]
+        what = "streams" if stream else ("non-stream requests (rotator: forced upstream streaming; 'forcing off': "
+                                         "force_upstream_stream: false)")
         sections.append((f"Agent-sized Anthropic {what}: system prompt, 20 tools, tool-call history (images from "
                          f"1 MiB), one after another on one connection, "
                          + ", ".join(f"{n} x {size_label(k)}" for k, n in counts.items())
