@@ -24,7 +24,7 @@ providers:
   anthropic: {base_url: 'http://anthropic.test', keys: [sk-a1]}
   gemini: {base_url: 'http://gemini.test', keys: [g-1]}
 routes:
-  - {models: [to-claude], targets: [anthropic/claude-opus-4-8]}
+  - {models: [to-claude], targets: [anthropic/claude-sonnet-4-5]}  # a model that takes sampling parameters
 """
 HEADERS = [("content-type", "application/json"), ("authorization", "Bearer sk-client")]
 HI = [{"role": "user", "content": "hi"}]

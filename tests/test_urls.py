@@ -96,7 +96,7 @@ def test_a_renamed_native_gemini_path_names_the_model_in_one_segment_or_is_refus
 @example("/v1/files#/../../x")
 def test_a_client_path_stays_under_base_url_or_is_refused(tail):
     openai, gemini = providers()["openai"], providers()["gemini"]
-    path = "/v1/" + tail
+    path = ("/v1/" + tail).partition("?")[0]  # the engine checks the path without its query
     if path_problem(path) is not None:
         return
     for url in (openai.upstream_url(path),  # the called provider

@@ -71,7 +71,8 @@ def run_aider(aider: Path, proxy: Rotator, tmp_path: Path, vendor: str, model: s
     }
     return subprocess.run(
         [str(aider), *FLAGS, "--model", model or MODEL[vendor], "--message", prompt],
-        cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90,
+        cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=240,  # aider alone takes 25-45 s to start on a loaded machine
     )
 
 

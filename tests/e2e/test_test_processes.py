@@ -86,9 +86,10 @@ def test_a_killed_parallel_run_leaves_no_proxy(tmp_path):
                            stderr=subprocess.DEVNULL)
     said, pid = tmp_path / "pid", None
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine starts pytest, a worker and mitmdump slowly
         while not said.exists() and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert said.exists(), f"the inner run ended ({run.poll()}) or took too long before its proxy started"
         pid = int(said.read_text())
         run.kill()
         run.wait(10)
