@@ -52,6 +52,8 @@ class Agent:
     def command(self, prompt: str) -> list[str]:
         if self.name == "codex":
             return [str(self.binary), "exec", "--skip-git-repo-check", "--sandbox", "read-only", prompt]
+        if self.name == "gemini":  # a named model: "auto" first asks a router model for a JSON verdict
+            return [str(self.binary), "-m", "gemini-2.5-flash", "-p", prompt]
         return [str(self.binary), "-p", prompt]
 
     def environ(self, vendor: str, home: Path, proxy: RotatorProcess | None) -> dict[str, str]:
