@@ -6,19 +6,21 @@ such keys in `model_extra`; the checks here report both as paths (`messages[2].n
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Union
 
 import pydantic
+import typing_extensions as te
 
 _LISTS = (list, tuple, Iterable, Sequence, typing.Iterable, typing.Sequence, typing.List)
 
 
 def _unwrap(tp: Any) -> Any:
-    while typing.get_origin(tp) in (typing.Required, typing.NotRequired, typing.Annotated, typing.ReadOnly):
-        tp = typing.get_args(tp)[0]
+    while te.get_origin(tp) in (te.Required, te.NotRequired, te.Annotated, te.ReadOnly):
+        tp = te.get_args(tp)[0]
     return tp
 
 
@@ -26,18 +28,18 @@ def undeclared_keys(value: Any, tp: Any, path: str = "") -> list[str] | None:
     """The paths of keys in `value` that `tp` (a TypedDict tree) does not declare; None when `value` does not fit
     `tp` at all (which is how a member of a union is told from the others)."""
     tp = _unwrap(tp)
-    origin = typing.get_origin(tp)
+    origin = te.get_origin(tp)
     if tp is Any or tp is object:
         return []
     if origin is Literal:
-        return [] if value in typing.get_args(tp) else None
+        return [] if value in te.get_args(tp) else None
     if origin in (Union, types.UnionType):
-        fits = [r for r in (undeclared_keys(value, m, path) for m in typing.get_args(tp)) if r is not None]
+        fits = [r for r in (undeclared_keys(value, m, path) for m in te.get_args(tp)) if r is not None]
         return min(fits, key=len) if fits else None
-    if typing.is_typeddict(tp):
+    if te.is_typeddict(tp):
         if not isinstance(value, Mapping):
             return None
-        hints = typing.get_type_hints(tp, include_extras=True)
+        hints = te.get_type_hints(tp, include_extras=True)
         found = [f"{path}.{k}".lstrip(".") for k in value if k not in hints]
         for key, item in value.items():
             if key in hints:
@@ -49,7 +51,7 @@ def undeclared_keys(value: Any, tp: Any, path: str = "") -> list[str] | None:
     if origin in _LISTS or tp in (list, tuple):
         if not isinstance(value, (list, tuple)):
             return None
-        args = typing.get_args(tp) or (Any,)
+        args = te.get_args(tp) or (Any,)
         found: list[str] = []
         for i, item in enumerate(value):
             inner = undeclared_keys(item, args[0] if origin is not tuple else args[min(i, len(args) - 1)],
@@ -61,7 +63,7 @@ def undeclared_keys(value: Any, tp: Any, path: str = "") -> list[str] | None:
     if origin in (dict, Mapping, typing.Dict) or tp is dict:
         if not isinstance(value, Mapping):
             return None
-        args = typing.get_args(tp)
+        args = te.get_args(tp)
         found = []
         for key, item in value.items():
             inner = undeclared_keys(item, args[1] if args else Any, f"{path}.{key}".lstrip("."))
@@ -87,9 +89,14 @@ def _consume(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _adapter(tp: Any) -> pydantic.TypeAdapter:
+    return pydantic.TypeAdapter(tp)  # kept: the lazy iterators it returns crash pydantic-core once it is freed
+
+
 def check_typed_dict(value: dict, tp: Any) -> None:
     """Raise AssertionError unless `value` is a valid `tp` with no undeclared key."""
-    _consume(pydantic.TypeAdapter(tp).validate_python(value))
+    _consume(_adapter(tp).validate_python(value))
     extra = undeclared_keys(value, tp)
     assert extra is not None, f"does not fit {tp.__name__}"
     assert not extra, f"keys {tp.__name__} does not declare: {extra}"
