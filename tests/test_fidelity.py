@@ -60,6 +60,7 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {  # check -> (fixture, target) -
     "effort": _where("claude", ITEM_4) | _where("codex", ITEM_4, ("anthropic_messages",)),
     "answer": _where("codex", ITEM_5),
     "stream": _where("codex", ITEM_5),
+    "custom": _where("codex", ITEM_1),
     "identity": _where("claude", ITEM_6, ("openai_chat", "openai_responses")),
 }
 
@@ -316,6 +317,30 @@ def test_a_streamed_answer_reaches_the_agent_as_its_sdk_declares_it(name, target
         final = seen
     assert model_extras(seen) == []
     expect(view(client, final), name, kind)
+
+
+CODEX_CASES = [(name, target) for name, target in CASES if FIXTURES[name]["agent"] == "codex"]
+CUSTOM_TOOL = ("exec", "ls -la")  # Codex's freeform tool (a lark grammar), and what a call of it says
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize(("name", "target"), [case("custom", n, t) for n, t in CODEX_CASES])
+def test_a_call_of_codexs_custom_tool_comes_back_as_the_custom_call_it_expects(name, target, streamed):
+    tool, command = CUSTOM_TOOL
+    offered = [t for t in tool_names(target, translated(name, target)) if same_tool(tool, t)]
+    fault = fake_vendor.Fault.tool_call(offered[0] if offered else tool, {"input": command})
+    ctx = fake_vendor.Ctx(0, "fake-model", 1761000000, translated(name, target), fault)
+    f = FIXTURES[name]
+    request = translate.request_to_ir(f["protocol"], f["body"], f["model"] or "", streamed)
+    if streamed:
+        tr = translate.stream_translator(target, "openai_responses", request)
+        out = b"".join(tr.feed(e) for e in parse(b"".join(ev.data for ev in _BUILDERS[target][1](ctx))))
+        response = next(e.response for e in reversed(responses_events(out)) if hasattr(e, "response"))
+    else:
+        body = translate.translate_answer(_BUILDERS[target][0](ctx), target, "openai_responses", request)
+        response = read("openai_responses", json.dumps(body).encode())
+    calls = [(i.type, i.name, getattr(i, "input", None)) for i in response.output if i.type.endswith("call")]
+    assert calls == [("custom_tool_call", tool, command)]
 
 
 # --- the checks themselves see what they are for
