@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from tests.e2e.harness import RotatorProcess, default_config
-from tests.fake_vendor import GENERATION_PROTOCOLS, Fault, FakeVendor
+from tests.fake_vendor import Fault, FakeVendor
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "agents"
@@ -87,7 +87,8 @@ class Agent:
 def agents() -> dict[str, Agent]:
     codex = REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex"
     return {
-        "claude": Agent("claude", AGENTS / "claude" / "node_modules" / ".bin" / "claude", "Read", {"file_path": "{work}/notes.txt"}),
+        "claude": Agent("claude", AGENTS / "claude" / "node_modules" / ".bin" / "claude", "Read",
+                        {"file_path": "{work}/notes.txt"}),
         "codex": Agent("codex", codex, "list_agents", {}),
         "gemini": Agent("gemini", AGENTS / "gemini" / "node_modules" / ".bin" / "gemini", "list_directory",
                         {"dir_path": "."}),
@@ -98,6 +99,7 @@ class ToolCallingVendor(FakeVendor):
     """Answers a request that offers `tool`, and carries no tool result yet, with a call of it; any other with text."""
 
     tool: tuple[str, dict] | None = None
+    _next = Fault()
 
     def _record(self, request, raw, peer=None):
         self._next = self._answer(raw)
@@ -107,7 +109,7 @@ class ToolCallingVendor(FakeVendor):
         return self._next
 
     def _answer(self, raw: bytes) -> Fault:
-        if self.tool is None or b"/_fake/" in raw:
+        if self.tool is None:
             return Fault()
         name, arguments = self.tool
         text = raw.decode("utf-8", "replace")
@@ -120,7 +122,8 @@ class ToolCallingVendor(FakeVendor):
 def scrubber(home: Path, work: Path):
     """A function that replaces what identifies this machine, user or session in a text, the same way every time."""
     user, host = getpass.getuser(), socket.gethostname()
-    literal = [(str(work), "/work/project"), (str(home), "/home/user"), (str(home.parent), "/tmp/capture")]
+    literal = [(str(work), "/work/project"), (str(work).replace("/", "-"), "-work-project"),  # as a slug
+               (str(home), "/home/user"), (str(home.parent), "/tmp/capture"), (home.parent.name, "capture")]
     if user not in ("user", "root"):
         literal.append((user, "user"))
     literal.append((host, "host"))
@@ -147,11 +150,10 @@ def scrubber(home: Path, work: Path):
 def capture(agent: Agent, out: Path) -> list[Path]:
     vendor = ToolCallingVendor().start()
     written: list[Path] = []
-    proxy = None
+    proxy, proxy_dir = None, Path(tempfile.mkdtemp(prefix="capture-rotator-"))
     if agent.name == "codex":
         loopback_only = ("--set", r"block_list=|!~d ^api\.openai\.com$|403")
-        proxy = RotatorProcess(default_config(vendor.url), Path(tempfile.mkdtemp(prefix="capture-rotator-")),
-                               {}, loopback_only).start()
+        proxy = RotatorProcess(default_config(vendor.url), proxy_dir, {}, loopback_only).start()
     try:
         for run, prompt in PROMPTS.items():
             vendor.reset()
@@ -169,7 +171,7 @@ def capture(agent: Agent, out: Path) -> list[Path]:
                 if done.returncode != 0:
                     print(done.stdout[-2000:], done.stderr[-2000:], file=sys.stderr)
                 scrub = scrubber(home, work)
-                for n, call in enumerate((c for c in vendor.calls() if c.protocol in GENERATION_PROTOCOLS), 1):
+                for n, call in enumerate(vendor.calls(), 1):
                     fixture = {
                         "agent": agent.name,
                         "protocol": PROTOCOL_NAMES[call.protocol],
@@ -186,6 +188,7 @@ def capture(agent: Agent, out: Path) -> list[Path]:
         vendor.stop()
         if proxy is not None:
             proxy.stop()
+        shutil.rmtree(proxy_dir, ignore_errors=True)
     return written
 
 

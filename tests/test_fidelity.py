@@ -312,6 +312,11 @@ def test_a_streamed_answer_reaches_the_agent_as_its_sdk_declares_it(name, target
         final = next(e.response for e in reversed(seen) if hasattr(e, "response"))
     elif client == "anthropic_messages":
         seen, final = anthropic_final(out)
+    elif client == "openai_chat":
+        seen, state = chat_chunks(out), ChatCompletionStreamState()
+        for chunk in seen:
+            state.handle_chunk(chunk)
+        final = state.current_completion_snapshot
     else:
         seen = gemini_chunks(out)
         final = seen
