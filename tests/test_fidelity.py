@@ -46,8 +46,8 @@ GEMINI_KEYS = {"contents", "generationConfig", "systemInstruction", "tools", "to
 ITEM_1 = "issue 18 item 1, part (b): Codex's additional_tools / namespace tools are dropped when read"
 ITEM_2 = "issue 18 item 2, part (b): Claude Code's role:system messages become user turns"
 ITEM_4 = "issue 18 item 4, part (a): effort is not mapped across protocols"
-ITEM_6 = "issue 18 item 6, part (b): Claude Code's metadata.user_id (device and session ids) is sent as `user`"
 ITEM_5 = "issue 18 item 5, part (b): answers carry fields the client's SDK types do not declare"
+ITEM_6 = "issue 18 item 6, part (b): Claude Code's metadata.user_id (device and session ids) is sent as `user`"
 
 
 def _where(agent: str, reason: str, targets: tuple[str, ...] = PROTOCOLS) -> dict[tuple[str, str], str]:
