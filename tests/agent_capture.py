@@ -3,12 +3,12 @@
 Run through `scripts/capture-agent-requests` (it installs the CLIs first). Each CLI runs against the fake vendor
 on 127.0.0.1 through its own base-URL variable (plain HTTP: nothing between the CLI and the recorder), except
 Codex, which opens a WebSocket first and so goes through a real Rotator that passes its HTTPS POSTs on unchanged
-(as in tests/e2e/test_codex.py); each with an
-empty home, telemetry and update checks off, and every other host unreachable (HTTPS_PROXY to a closed port). Two
-runs per CLI: a plain question, and a task the fake vendor answers with a call of one of the CLI's read-only tools,
-so the CLI's follow-up carries the tool's result. Each generation request is written to
-tests/fixtures/agents/<cli>-<version>/<run>-<n>.json with the headers that shape it; machine paths, user and host
-names, and session, device and account ids are replaced by stable placeholders.
+(as in tests/e2e/test_codex.py). Each gets an empty home, telemetry and update checks off, and every other host
+unreachable (HTTPS_PROXY to a closed port). Two runs per CLI: a plain question, and a task the fake vendor answers
+with a call of one of the CLI's read-only tools, so that the CLI's follow-up carries the tool's result (aider has no
+tools: only the first run). Each generation request is written to tests/fixtures/agents/<cli>-<version>/<run>-<n>.json
+with the headers that shape it; machine paths, user and host names, and session, device and account ids are
+replaced by stable placeholders.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ PROMPTS = {"plain": "Say hello in one short sentence.", "tool": "Which files are
 class Agent:
     name: str
     binary: Path
-    tool: str  # the read-only tool the fake vendor calls
+    tool: str | None  # the read-only tool the fake vendor calls (None: the CLI has no tools, only a plain run)
     arguments: dict  # its arguments; "{work}" in a value stands for the directory the CLI runs in
 
     def version(self) -> str:
@@ -52,6 +52,9 @@ class Agent:
     def command(self, prompt: str) -> list[str]:
         if self.name == "codex":
             return [str(self.binary), "exec", "--skip-git-repo-check", "--sandbox", "read-only", prompt]
+        if self.name == "aider":
+            return [str(self.binary), "--model", "openai/gpt-4.1", "--message", prompt, "--yes-always", "--no-git",
+                    "--no-check-update", "--analytics-disable", "--no-show-model-warnings", "--no-pretty"]
         if self.name == "gemini":  # a named model: "auto" first asks a router model for a JSON verdict
             return [str(self.binary), "-m", "gemini-2.5-flash", "-p", prompt]
         return [str(self.binary), "-p", prompt]
@@ -62,7 +65,10 @@ class Agent:
             # Every host but the fake vendor is unreachable: no telemetry, update check or plugin list leaves.
             "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1",
         }
-        if self.name == "claude":
+        if self.name == "aider":
+            env |= {"OPENAI_API_BASE": f"{vendor}/v1", "OPENAI_API_KEY": "sk-capture",
+                    "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # no price list fetched from GitHub
+        elif self.name == "claude":
             env |= {"ANTHROPIC_BASE_URL": vendor, "ANTHROPIC_API_KEY": "sk-ant-api03-capture",
                     "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1", "DISABLE_AUTOUPDATER": "1",
                     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "CLAUDE_CONFIG_DIR": str(home / ".claude")}
@@ -87,6 +93,7 @@ class Agent:
 def agents() -> dict[str, Agent]:
     codex = REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex"
     return {
+        "aider": Agent("aider", AGENTS / "aider" / "bin" / "aider", None, {}),
         "claude": Agent("claude", AGENTS / "claude" / "node_modules" / ".bin" / "claude", "Read",
                         {"file_path": "{work}/notes.txt"}),
         "codex": Agent("codex", codex, "list_agents", {}),
@@ -156,6 +163,8 @@ def capture(agent: Agent, out: Path) -> list[Path]:
         proxy = RotatorProcess(default_config(vendor.url), proxy_dir, {}, loopback_only).start()
     try:
         for run, prompt in PROMPTS.items():
+            if run == "tool" and agent.tool is None:
+                continue
             vendor.reset()
             with tempfile.TemporaryDirectory(prefix="capture-") as tmp:
                 home, work = Path(tmp) / "home", Path(tmp) / "project"
@@ -194,7 +203,7 @@ def capture(agent: Agent, out: Path) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Capture real agent CLI requests as fixtures.")
-    parser.add_argument("clis", nargs="*", default=sorted(agents()), help="claude, codex, gemini (default: all)")
+    parser.add_argument("clis", nargs="*", default=sorted(agents()), help="aider, claude, codex, gemini (default: all)")
     args = parser.parse_args()
     for name in args.clis:
         agent = agents()[name]
