@@ -129,8 +129,9 @@ class ToolCallingVendor(FakeVendor):
 def scrubber(home: Path, work: Path):
     """A function that replaces what identifies this machine, user or session in a text, the same way every time."""
     user, host = getpass.getuser(), socket.gethostname()
-    literal = [(str(work), "/work/project"), (str(work).replace("/", "-"), "-work-project"),  # as a slug
-               (str(home), "/home/user"), (str(home.parent), "/tmp/capture"), (home.parent.name, "capture")]
+    slug = re.sub(r"[^A-Za-z0-9]", "-", str(work))  # how Claude Code names a project directory
+    literal = [(str(work), "/work/project"), (slug, "-work-project"), (str(home), "/home/user"),
+               (str(home.parent), "/tmp/capture"), (home.parent.name, "capture")]
     if user not in ("user", "root"):
         literal.append((user, "user"))
     literal.append((host, "host"))
