@@ -14,6 +14,7 @@ from tests import fake_vendor, samples
 from tests import translate_samples as S
 from tests.streams import parse, payloads
 from tests.test_translate_requests import sdk_accepts
+from tests.sdk_types import model_extras
 
 EMULATING = ("anthropic_messages", "gemini", "openai_chat")
 GRAMMAR = "start: /.+/"
@@ -43,20 +44,6 @@ CHAT_CUSTOM_REQUEST = {
         "type": "grammar", "grammar": {"syntax": "lark", "definition": GRAMMAR}}}}],
 }
 STREAM_EVENTS = pydantic.TypeAdapter(ResponseStreamEvent)
-
-
-def undeclared(value, where: str = "") -> list[str]:
-    """Every key of an SDK object that its type does not declare (pydantic keeps them as extras)."""
-    if isinstance(value, pydantic.BaseModel):
-        found = [f"{where}.{k}" for k in value.model_extra or {}]
-        for name in type(value).model_fields:
-            found += undeclared(getattr(value, name), f"{where}.{name}")
-        return found
-    if isinstance(value, (list, tuple)):
-        return [f for i, v in enumerate(value) for f in undeclared(v, f"{where}[{i}]")]
-    if isinstance(value, dict):
-        return [f for k, v in value.items() for f in undeclared(v, f"{where}.{k}")]
-    return []
 
 
 def tools_of(protocol: str, body: dict) -> dict:
@@ -149,7 +136,7 @@ def test_a_call_of_codexs_custom_tool_comes_back_as_a_custom_call_in_its_namespa
 
     [call] = response.output
     assert (call.type, call.name, call.namespace, call.input) == ("custom_tool_call", "exec", "functions", "echo hi")
-    assert undeclared(response) == []
+    assert model_extras(response) == []
 
 
 @pytest.mark.parametrize("upstream", sorted(UPSTREAM_ANSWERS))
@@ -181,7 +168,7 @@ def test_a_chat_clients_custom_tool_is_answered_with_the_custom_call_it_expects(
 
     [call] = completion.choices[0].message.tool_calls
     assert (call.type, call.custom.name, call.custom.input) == ("custom", "exec", "ls -l")
-    assert undeclared(completion) == []
+    assert model_extras(completion) == []
 
 
 def upstream_tool_stream(protocol: str, name: str, arguments: dict) -> bytes:
@@ -214,7 +201,7 @@ def test_a_streamed_custom_call_comes_to_codex_as_custom_tool_call_input_events(
     assert (item.type, item.name, item.namespace, item.input) == ("custom_tool_call", "exec", "functions", "echo hi")
     [added] = [e.item for e in events if e.type == "response.output_item.added"]
     assert (added.type, added.name, added.namespace) == ("custom_tool_call", "exec", "functions")
-    assert [f for e in events for f in undeclared(e)] == []
+    assert [f for e in events for f in model_extras(e)] == []
 
 
 def test_a_streamed_namespaced_function_call_comes_to_codex_with_its_namespace():
@@ -235,7 +222,7 @@ def test_every_translated_responses_event_has_only_the_keys_its_sdk_type_declare
 
     events = responses_stream(source, body, request)
 
-    assert events and [f"{e.type}{f}" for e in events for f in undeclared(e)] == []
+    assert events and [f"{e.type}{f}" for e in events for f in model_extras(e)] == []
 
 
 # --- instructions in the conversation
@@ -344,7 +331,7 @@ def test_every_translated_responses_answer_has_only_the_keys_its_sdk_type_declar
 
     response = Response.model_validate(translate.translate_answer(answer, source, "openai_responses", request))
 
-    assert response.output and undeclared(response) == []
+    assert response.output and model_extras(response) == []
 
 
 def test_on_a_model_that_takes_them_instructions_stay_in_place_where_anthropic_allows():
