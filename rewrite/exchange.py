@@ -327,8 +327,7 @@ class Exchange:
             if self._ir is None:
                 self._ir = translate.request_to_ir(self.proto.name, body, self.asked, self.client_stream)
             ir = self._ir
-        if upstream.family != self.proto.family and not self._forwards_user_id():
-            ir = dataclasses.replace(ir, user=None)  # the client's device or account id stays with its vendor
+        ir = translate.across_vendors(ir, self.proto.name, upstream.name, self._forwards_user_id())
         return translated_leg(provider, model, upstream, called, self.proto, ir)
 
     def _forwards_user_id(self) -> bool:

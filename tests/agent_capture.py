@@ -93,7 +93,7 @@ class Agent:
 def agents() -> dict[str, Agent]:
     codex = REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex"
     return {
-        "aider": Agent("aider", AGENTS / "aider" / "bin" / "aider", None, {}),
+        "aider": Agent("aider", REPO / ".cache" / "aider-venv" / "bin" / "aider", None, {}),  # scripts/setup-clients
         "claude": Agent("claude", AGENTS / "claude" / "node_modules" / ".bin" / "claude", "Read",
                         {"file_path": "{work}/notes.txt"}),
         "codex": Agent("codex", codex, "list_agents", {}),

@@ -42,31 +42,8 @@ REQUEST_TYPES = {"openai_chat": completion_create_params.CompletionCreateParamsS
 GEMINI_KEYS = {"contents", "generationConfig", "systemInstruction", "tools", "toolConfig", "safetySettings",
                "cachedContent", "labels", "serviceTier", "store", "continuationToken"}
 
-# Losses parts (a) and (b) of issue 18 are fixing on other branches: (case -> reason), per check.
-ITEM_1 = "issue 18 item 1, part (b): Codex's additional_tools / namespace tools are dropped when read"
-ITEM_2 = "issue 18 item 2, part (b): Claude Code's role:system messages become user turns"
-ITEM_3 = ("issue 18 item 3, part (a): aider's temperature is sent to Anthropic, whose SDK types no longer declare it and "
-          "whose current models refuse it")
-ITEM_4 = "issue 18 item 4, part (a): effort is not mapped across protocols"
-ITEM_5 = "issue 18 item 5, part (b): answers carry fields the client's SDK types do not declare"
-ITEM_6 = "issue 18 item 6, part (b): Claude Code's metadata.user_id (device and session ids) is sent as `user`"
-
-
-def _where(agent: str, reason: str, targets: tuple[str, ...] = PROTOCOLS) -> dict[tuple[str, str], str]:
-    return {(name, target): reason for name, target in CASES if FIXTURES[name]["agent"] == agent and target in targets}
-
-
-KNOWN: dict[str, dict[tuple[str, str], str]] = {  # check -> (fixture, target) -> reason
-    "request-types": _where("aider", ITEM_3, ("anthropic_messages",)),
-    "sampling": _where("aider", ITEM_3, ("anthropic_messages",)),
-    "tools": _where("codex", ITEM_1),
-    "instructions": _where("claude", ITEM_2),
-    "effort": _where("claude", ITEM_4) | _where("codex", ITEM_4, ("anthropic_messages",)),
-    "answer": _where("codex", ITEM_5),
-    "stream": _where("codex", ITEM_5),
-    "custom": _where("codex", ITEM_1),
-    "identity": _where("claude", ITEM_6, ("openai_chat", "openai_responses")),
-}
+# Losses still known, per check: {(fixture, target): reason}; each case named here is a strict xfail.
+KNOWN: dict[str, dict[tuple[str, str], str]] = {}
 
 
 def case(check: str, name: str, target: str):

@@ -7,6 +7,8 @@ line below. The functions in this module are what the engine calls: they take pr
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..capabilities import Capabilities, fit, lookup
 from ..registry import get as protocol
 from ..unified import Request, ToolIds
@@ -34,11 +36,20 @@ def request_to_ir(protocol: str, body: dict, model: str = "", stream: bool | Non
     return request
 
 
+def across_vendors(request: Request, client: str, upstream: str, forward_user_id: bool = False) -> Request:
+    """`request` as it may travel from the vendor of protocol `client` to the vendor of `upstream`: the client's
+    end-user id (Claude Code's `metadata.user_id` holds its device and session ids) stays with its own vendor
+    unless `forward_user_id` (the config's `translation.forward_user_id`)."""
+    if forward_user_id or request.user is None or protocol(client).family == protocol(upstream).family:
+        return request
+    return dataclasses.replace(request, user=None)
+
+
 def translate_request(body: dict, client: str, upstream: str, model: str = "", stream: bool | None = None,
-                      caps: Capabilities | None = None) -> dict:
+                      caps: Capabilities | None = None, forward_user_id: bool = False) -> dict:
     """A client's request body rewritten for an upstream of another protocol, fitted to what its model accepts
     (`caps`; the built-in table's entry for the request's model if not given)."""
-    request = request_to_ir(client, body, model, stream)
+    request = across_vendors(request_to_ir(client, body, model, stream), client, upstream, forward_user_id)
     try:
         return request_from_ir(upstream, request, caps or lookup(protocol(upstream).family, request.model))[0]
     except MALFORMED as e:  # a value of the wrong type that reading let through

@@ -83,8 +83,6 @@ def test_claude_code_answers_through_a_chat_target(claude_bin, rotator, fake_ven
     assert "Say hello" in str([m["content"] for m in body["messages"] if m["role"] == "user"])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 items 2 and 4, parts (b) and (a): Claude Code's role:system "
-                   "message becomes a user turn, and its output_config.effort reaches no Chat reasoning_effort")
 def test_claude_code_keeps_its_system_messages_and_effort_through_a_chat_target(claude_bin, rotator, fake_vendor,
                                                                                tmp_path):
     proxy = rotator(chat_target(fake_vendor.url), args=LOOPBACK_ONLY)
