@@ -3,8 +3,10 @@ what `scripts/run --help` says. Real `mitmdump -s addons/rotator.py` processes."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -197,3 +199,20 @@ def test_every_missing_environment_variable_is_named_at_the_first_start(tmp_path
     assert line.endswith("rotator_config: 2 environment variables are not set: ROTATOR_KEY_A "
                          "(providers.openai.keys.0), ROTATOR_KEY_B (providers.anthropic.keys.0)"), line
     assert "sk-a-value-never-shown" not in output
+
+
+def test_run_after_test_installs_nothing(tmp_path):
+    """README: after `scripts/test`, `scripts/run` starts at once (a test install holds all a plain one does)."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "setup", tmp_path / "scripts" / "setup")
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("mitmdump", "python"):  # (a python that fails: any install attempt would fail loudly)
+        (bin_dir / name).write_text("#!/bin/sh\nexit 1\n")
+        (bin_dir / name).chmod(0o755)
+    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    (tmp_path / ".venv" / ".rotator-installed[test]").write_text(digest + "\n")
+    done = subprocess.run([str(tmp_path / "scripts" / "setup")], capture_output=True, text=True, timeout=30,
+                          env=clean_environ({"HOME": str(tmp_path)}))
+    assert (done.returncode, done.stderr) == (0, "")
