@@ -63,6 +63,7 @@ def welcome(setup: Setup) -> str:
         # curl sends only https:// URLs to HTTPS_PROXY: the page's plain http URL needs the proxy named.
         key = " -H 'x-api-key: CLIENT-KEY'" if setup.clients else ""
         lines.append(f"  pools, keys and usage: curl -x {setup.proxy}{key} http://{setup.status_host}/")
+        lines.append(f"  Prometheus metrics: curl -x {setup.proxy}{key} http://{setup.status_host}/metrics")
         if setup.clients:
             lines.append("  (CLIENT-KEY: one of the keys in `clients`)")
     return "\n".join(lines)

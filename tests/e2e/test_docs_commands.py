@@ -189,6 +189,17 @@ def test_every_option_the_pages_name_exists(mitmproxy_options):
     assert [(page, name) for page, name in sorted(named) if name not in known] == []
 
 
+def test_the_readme_reaches_the_status_page_and_metrics_as_the_start_up_block_does():
+    from addons.welcome import Setup, welcome
+
+    block = welcome(Setup(None, [], Path("/ca.pem"), "http://127.0.0.1:8080", proxyauth=False, clients=False,
+                          status_host="rotator.status"))
+    hints = [line.split(": ", 1)[1] for line in block.splitlines() if ": curl " in line]
+    assert len(hints) == 2, block  # the status page and the metrics
+    readme = [" ".join(argv) for where, argv in COMMANDS if where.startswith("README.md: ")]
+    assert [hint for hint in hints if hint not in readme] == []
+
+
 def test_the_documented_commands_are_found():
     """The extraction itself: the pages' commands are seen (a change in the pages' markup would hide them)."""
     found = [" ".join(argv) for _, argv in COMMANDS]

@@ -74,6 +74,11 @@ def test_every_hint_in_the_start_up_block_works_as_printed(fake_vendor, rotator)
         done = subprocess.run(["bash", "-c", script], env=shell, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, (block, done.stderr)
         assert "openai (round-robin): " in done.stdout and "requests 1h / all" in done.stdout, done.stdout
+    [metrics] = [line.split(": ", 1)[1] for line in block.splitlines() if "Prometheus metrics: " in line]
+    done = subprocess.run(["bash", "-c", f"{exports}\n{metrics}"], env=shell, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, (block, done.stderr)
+    assert 'rotator_requests_total{model="gpt-4o-mini",outcome="ok",provider="openai"} 1.0' in done.stdout, done.stdout
     assert not any(key in proxy.full_log for keys in POOL_KEYS.values() for key in keys)
 
 
