@@ -82,11 +82,12 @@ def test_every_hint_in_the_start_up_block_works_as_printed(fake_vendor, rotator)
     assert not any(key in proxy.full_log for keys in POOL_KEYS.values() for key in keys)
 
 
-def run_briefly(command: list[str], env: dict[str, str], until: str | None, timeout: float = 30.0) -> tuple[int | None, str]:
+def run_briefly(command: list[str], env: dict[str, str], until: str | None, timeout: float = 30.0,
+                cwd: Path = REPO) -> tuple[int | None, str]:
     """Start mitmdump; stop it once `until` is in its output (None: wait for it to exit). (exit code, output)."""
     out = Path(env["HOME"]) / "mitmdump.out"
     with out.open("wb") as f:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=dies_with_test_run())
     deadline = time.monotonic() + timeout
     try:
@@ -221,3 +222,12 @@ def test_run_after_test_installs_nothing(tmp_path):
     done = subprocess.run([str(tmp_path / "scripts" / "setup")], capture_output=True, text=True, timeout=30,
                           env=clean_environ({"HOME": str(tmp_path)}))
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_run_reads_a_relative_config_where_it_is_run(tmp_path):
+    """`scripts/run --set rotator_config=rotator.yaml` (README, Security) names the file in the user's directory."""
+    (tmp_path / "rotator.yaml").write_text("streaming: {idle_timeout: 60}\n")
+    command = [str(REPO / "scripts" / "run"), "--listen-port", str(free_port()),
+               "--set", f"confdir={tmp_path / 'confdir'}", "--set", "rotator_config=rotator.yaml"]
+    _, output = run_briefly(command, clean_environ({"HOME": str(tmp_path)}), until="CURL_CA_BUNDLE", cwd=tmp_path)
+    assert "config: rotator.yaml\n" in start_up_block(output), output
