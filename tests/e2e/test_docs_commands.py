@@ -210,6 +210,17 @@ def test_the_documented_commands_are_found():
     assert "ROTATOR_E2E_HANDOFF=tcp scripts/test tests/e2e" in found
 
 
+REPO_PATH = re.compile(r"(?<![\w./-])((?:addons|rewrite|protocols|scripts|tests|docs)/[\w./-]*\w)")
+
+
+def test_every_file_the_pages_name_exists():
+    """A path of the repository named in prose (`rewrite/exchange.py`, docs/security.md) is there."""
+    named = {(page_name(page), path) for page in PAGES
+             for path in REPO_PATH.findall(re.sub(r"\]\([^)]*\)", "]", FENCED.sub("", page.read_text())))}
+    assert len(named) > 30
+    assert [(page, path) for page, path in sorted(named) if not (REPO / path).exists()] == []
+
+
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^#{1,6} +(.+?) *#*$", re.M)
 
