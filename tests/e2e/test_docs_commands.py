@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -208,6 +210,23 @@ def test_the_documented_commands_are_found():
     assert any(command.startswith("curl -x http://127.0.0.1:8080 http://rotator.status/metrics") for command in found)
     assert any(command.startswith("opencode run") for command in found)
     assert "ROTATOR_E2E_HANDOFF=tcp scripts/test tests/e2e" in found
+
+
+def test_the_translation_example_runs_as_written():
+    """docs/translation.md's Python block, with its free names bound to small samples of what they stand for."""
+    [block] = re.findall(r"^```python\n(.*?)^```", (REPO / "docs" / "translation.md").read_text(), re.S | re.M)
+    names = {
+        "time": time, "model": "gemini-2.5-flash", "status": 429,
+        "body": {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]},
+        "upstream_json": {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+                          "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
+                                       "finish_reason": "stop"}]},
+        "upstream_error_bytes": b'{"error": {"message": "slow down", "type": "rate_limit_error"}}',
+    }
+    exec(block, names)
+    assert names["path"].endswith("/models/gemini-2.5-flash:streamGenerateContent")
+    assert names["answer"]["content"] == [{"type": "text", "text": "hello"}]
+    assert (names["status"], json.loads(names["error_body"])["error"]["type"]) == (429, "rate_limit_error")
 
 
 REPO_PATH = re.compile(r"(?<![\w./-])((?:addons|rewrite|protocols|scripts|tests|docs)/[\w./-]*\w)")
