@@ -1,6 +1,8 @@
 """The commands README.md and docs/*.md tell a user to run, checked without the network: every program named exists,
 every flag parses as the program parses it, and every `--set NAME=` names an option the real
-`mitmdump -s addons/rotator.py` (or mitmweb) has. Links between the pages resolve too, anchors included."""
+`mitmdump -s addons/rotator.py` (or mitmweb) has. Also: the README reaches the status page and /metrics as the
+start-up block says, docs/translation.md's example runs, every repository path the pages name exists, and links
+between the pages resolve, anchors included."""
 
 from __future__ import annotations
 
@@ -71,9 +73,17 @@ def documented_commands() -> list[tuple[str, list[str]]]:
     return commands
 
 
+def installed(program: str) -> Path:
+    """Where a program the pages name is: `.venv/bin/X` in the environment the tests run in (scripts/setup's)."""
+    if program.startswith(".venv/bin/"):
+        return MITMDUMP.with_name(program.removeprefix(".venv/bin/"))
+    return REPO / program
+
+
 def is_program(word: str) -> bool:
     """A word of prose that names a program rather than a file (`scripts/constraints-py312.txt`)."""
-    return word in MITMPROXY_TOOLS or word == "curl" or os.access(REPO / word, os.X_OK) and (REPO / word).is_file()
+    path = installed(word)
+    return word in MITMPROXY_TOOLS or word == "curl" or path.is_file() and os.access(path, os.X_OK)
 
 
 COMMANDS = documented_commands()
@@ -150,7 +160,7 @@ def test_a_documented_command_runs_as_written(where, argv, mitmproxy_options):
     elif program == "scripts/run" and args == ["--help"]:
         assert "Rotator's options:" in help_text([program, "--help"]), where
     elif program in MITMPROXY_TOOLS:
-        assert program.count("/") == 0 or (REPO / program).exists(), f"{where}: no {program}"
+        assert program.count("/") == 0 or installed(program).exists(), f"{where}: no {program}"
         tool = MITMPROXY_TOOLS[program]
         check_mitmproxy_command(tool, args, mitmproxy_options[tool])
     elif program == "scripts/bench":
@@ -163,7 +173,7 @@ def test_a_documented_command_runs_as_written(where, argv, mitmproxy_options):
     elif program in ("scripts/setup", "scripts/setup-clients", "scripts/setup-opencode"):
         assert args in ([], ["--test"] if program == "scripts/setup" else []), where
     elif program == ".venv/bin/pip":
-        done = subprocess.run([str(REPO / program), *args], capture_output=True, text=True, timeout=60)
+        done = subprocess.run([str(installed(program)), *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, f"{where}: {done.stderr}"
     elif program == "scripts/test":
         for arg in args:
