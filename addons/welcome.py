@@ -48,8 +48,8 @@ def welcome(setup: Setup) -> str:
         lines += [
             "  in the shell of the tool to run through Rotator:",
             f"    export HTTPS_PROXY={setup.proxy}",
-            f"    export SSL_CERT_FILE={setup.ca}        # Python tools (openai, anthropic, google-genai SDKs, aider)",
-            f"    export NODE_EXTRA_CA_CERTS={setup.ca}  # Node tools (Claude Code, Codex CLI, Gemini CLI)",
+            f"    export SSL_CERT_FILE={setup.ca}        # Python tools (the vendor SDKs, aider), Codex CLI",
+            f"    export NODE_EXTRA_CA_CERTS={setup.ca}  # Node tools (Claude Code, Gemini CLI, opencode)",
             f"    export CURL_CA_BUNDLE={setup.ca}       # curl",
         ]
     if setup.reverse:
@@ -63,6 +63,7 @@ def welcome(setup: Setup) -> str:
         # curl sends only https:// URLs to HTTPS_PROXY: the page's plain http URL needs the proxy named.
         key = " -H 'x-api-key: CLIENT-KEY'" if setup.clients else ""
         lines.append(f"  pools, keys and usage: curl -x {setup.proxy}{key} http://{setup.status_host}/")
+        lines.append(f"  Prometheus metrics: curl -x {setup.proxy}{key} http://{setup.status_host}/metrics")
         if setup.clients:
             lines.append("  (CLIENT-KEY: one of the keys in `clients`)")
     return "\n".join(lines)

@@ -36,8 +36,10 @@ def test_the_block_says_where_the_status_page_is_unless_it_is_off():
     setup = Setup(None, [], Path("/ca.pem"), "http://127.0.0.1:8080", proxyauth=False, clients=False,
                   status_host="rotator.status")
     assert "curl -x http://127.0.0.1:8080 http://rotator.status/\n" in welcome(setup) + "\n"
+    assert "curl -x http://127.0.0.1:8080 http://rotator.status/metrics\n" in welcome(setup) + "\n"
     setup.clients = True
     assert "curl -x http://127.0.0.1:8080 -H 'x-api-key: CLIENT-KEY' http://rotator.status/\n" in welcome(setup)
+    assert "curl -x http://127.0.0.1:8080 -H 'x-api-key: CLIENT-KEY' http://rotator.status/metrics\n" in welcome(setup)
     setup.status_host = ""
     assert "rotator.status" not in welcome(setup)
 

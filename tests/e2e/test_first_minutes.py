@@ -3,8 +3,10 @@ what `scripts/run --help` says. Real `mitmdump -s addons/rotator.py` processes."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -72,14 +74,20 @@ def test_every_hint_in_the_start_up_block_works_as_printed(fake_vendor, rotator)
         done = subprocess.run(["bash", "-c", script], env=shell, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, (block, done.stderr)
         assert "openai (round-robin): " in done.stdout and "requests 1h / all" in done.stdout, done.stdout
+    [metrics] = [line.split(": ", 1)[1] for line in block.splitlines() if "Prometheus metrics: " in line]
+    done = subprocess.run(["bash", "-c", f"{exports}\n{metrics}"], env=shell, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, (block, done.stderr)
+    assert 'rotator_requests_total{model="gpt-4o-mini",outcome="ok",provider="openai"} 1.0' in done.stdout, done.stdout
     assert not any(key in proxy.full_log for keys in POOL_KEYS.values() for key in keys)
 
 
-def run_briefly(command: list[str], env: dict[str, str], until: str | None, timeout: float = 30.0) -> tuple[int | None, str]:
+def run_briefly(command: list[str], env: dict[str, str], until: str | None, timeout: float = 30.0,
+                cwd: Path = REPO) -> tuple[int | None, str]:
     """Start mitmdump; stop it once `until` is in its output (None: wait for it to exit). (exit code, output)."""
     out = Path(env["HOME"]) / "mitmdump.out"
     with out.open("wb") as f:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=dies_with_test_run())
     deadline = time.monotonic() + timeout
     try:
@@ -197,3 +205,29 @@ def test_every_missing_environment_variable_is_named_at_the_first_start(tmp_path
     assert line.endswith("rotator_config: 2 environment variables are not set: ROTATOR_KEY_A "
                          "(providers.openai.keys.0), ROTATOR_KEY_B (providers.anthropic.keys.0)"), line
     assert "sk-a-value-never-shown" not in output
+
+
+def test_run_after_test_installs_nothing(tmp_path):
+    """README: after `scripts/test`, `scripts/run` starts at once (a test install holds all a plain one does)."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "setup", tmp_path / "scripts" / "setup")
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("mitmdump", "python"):  # (a python that fails: any install attempt would fail loudly)
+        (bin_dir / name).write_text("#!/bin/sh\nexit 1\n")
+        (bin_dir / name).chmod(0o755)
+    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    (tmp_path / ".venv" / ".rotator-installed[test]").write_text(digest + "\n")
+    done = subprocess.run([str(tmp_path / "scripts" / "setup")], capture_output=True, text=True, timeout=30,
+                          env=clean_environ({"HOME": str(tmp_path)}))
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_run_reads_a_relative_config_where_it_is_run(tmp_path):
+    """`scripts/run --set rotator_config=rotator.yaml` (README, Security) names the file in the user's directory."""
+    (tmp_path / "rotator.yaml").write_text("streaming: {idle_timeout: 60}\n")
+    command = [str(REPO / "scripts" / "run"), "--listen-port", str(free_port()),
+               "--set", f"confdir={tmp_path / 'confdir'}", "--set", "rotator_config=rotator.yaml"]
+    _, output = run_briefly(command, clean_environ({"HOME": str(tmp_path)}), until="CURL_CA_BUNDLE", cwd=tmp_path)
+    assert "config: rotator.yaml\n" in start_up_block(output), output
