@@ -170,8 +170,10 @@ def test_a_documented_command_runs_as_written(where, argv, mitmproxy_options):
         finally:
             sys.path.remove(str(REPO / "scripts"))
         parse_args(args)
-    elif program in ("scripts/setup", "scripts/setup-clients", "scripts/setup-opencode"):
+    elif program in ("scripts/setup", "scripts/setup-clients", "scripts/setup-opencode", "scripts/setup-codex"):
         assert args in ([], ["--test"] if program == "scripts/setup" else []), where
+    elif program in ("scripts/setup-agents", "scripts/capture-agent-requests"):
+        assert set(args) <= {"aider", "claude", "codex", "gemini"}, f"{where}: {args} are not agent CLIs"
     elif program == ".venv/bin/pip":
         done = subprocess.run([str(installed(program)), *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, f"{where}: {done.stderr}"
