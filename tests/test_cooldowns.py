@@ -23,8 +23,8 @@ from rewrite.pool import KeyPool
 from rewrite.pool.keypool import ALERT, BACKOFF_BASE, BACKOFF_MAX
 from rewrite.router import Route, Router
 from rewrite.ws_upstream import SocketJob, open_upstream
-from tests import samples
-from tests.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
+from tests.support import samples
+from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
 
 NOW = 1_700_000_000.0
 
