@@ -8,7 +8,7 @@ import email.utils
 import json
 import logging
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -42,7 +42,7 @@ def hint(headers: dict[str, str] | None = None, body: bytes = b"") -> float | No
 
 
 def rfc3339(seconds_from_now: float) -> str:
-    return datetime.fromtimestamp(NOW + seconds_from_now, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(NOW + seconds_from_now, UTC).isoformat().replace("+00:00", "Z")
 
 
 def gemini_error(*details: dict) -> bytes:

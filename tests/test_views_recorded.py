@@ -57,7 +57,7 @@ def test_the_llm_view_reads_recorded_flows(llm_view, fake_vendor, rotator, tmp_p
             assert usage in text, (where, text)
             assert "timing: first token after " in text and " · total " in text, (where, text)
         assert (" · stream\n" in answer) == (kind != "non-stream"), (where, answer)
-        assert (f"assembled from a stream of" in answer) == (kind != "non-stream"), (where, answer)
+        assert ("assembled from a stream of" in answer) == (kind != "non-stream"), (where, answer)
         # the request as a conversation
         assert f"─── user ───\n{PROMPT}\n" in request, (where, request)
         assert (f"tools (1): {TOOL_NAME}" in request) == (kind == "tool call"), (where, request)

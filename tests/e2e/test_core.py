@@ -391,7 +391,7 @@ def test_broken_config_stops_startup_with_one_line(tmp_path, name):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        pytest.fail("mitmdump still running 30 s after starting with a bad config:\n" + "\n".join(l for _, l in lines))
+        pytest.fail("mitmdump still running 30 s after starting with a bad config:\n" + "\n".join(line for _, line in lines))
     exited = time.monotonic()
     reader.join(5)
     output = "\n".join(line for _, line in lines)
@@ -540,7 +540,7 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -21,7 +21,7 @@ from tests.support.harness import POOL_KEYS
 langchain_openai = pytest.importorskip("langchain_openai", reason="langchain-openai is not installed (scripts/setup --test)")
 langchain_anthropic = pytest.importorskip("langchain_anthropic", reason="langchain-anthropic is not installed")
 langchain_google_genai = pytest.importorskip("langchain_google_genai", reason="langchain-google-genai is not installed")
-from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage  # noqa: E402
+from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage  # noqa: E402  (once the packages are known to be there)
 
 pytestmark = pytest.mark.e2e
 

@@ -108,7 +108,7 @@ def test_mitmweb_shows_retried_and_repaired_calls_honestly(fake_vendor, mitmweb,
              for name, flow in (("retried", retried), ("repaired", repaired))}
     for view in views.values():
         view["text"] = "\n".join(line.rstrip() for line in view["text"].split("\n"))  # (blank lines hold a space)
-    for name, view in views.items():
+    for view in views.values():
         assert view["view_name"] == "LLM", view
         assert view["text"].startswith(f"Rotator · OpenAI Chat Completions · {MODELS['chat']} · stream\n"), view
     assert f"\n{TEXT}\n" in views["retried"]["text"]

@@ -38,8 +38,9 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import h11
@@ -984,7 +985,7 @@ class _Exchange:
         while (left := deadline - time.monotonic()) > 0:
             try:
                 data = await asyncio.wait_for(self.reader.read(65536), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return
             except (ConnectionError, OSError) as e:
                 raise ClientGone from e

@@ -17,7 +17,7 @@ def _consume(value):
     """Walk a validated value: pydantic validates iterables lazily, as they are consumed."""
     if isinstance(value, dict):
         return {k: _consume(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or isinstance(value, Iterator) or type(value).__name__ == "ValidatorIterator":
+    if isinstance(value, (list, tuple, Iterator)) or type(value).__name__ == "ValidatorIterator":
         return [_consume(v) for v in value]
     return value
 
