@@ -151,6 +151,7 @@ def direct_reads(handler, connection: Connection | None) -> Callable[[bytes], bo
 
     def sink(data: bytes) -> bool:
         # (per streamed event: asyncio.Lock's and StreamWriter's attributes read directly, not through their methods)
+        # the noqa below: mitmproxy's lock: the version check at start-up
         if lock._locked or lock._waiters or connection not in transports:  # noqa: SLF001
             return False  # (a waiter woken by the lock's release goes first: acquiring now would suspend)
         if data.endswith(LAST_CHUNK):
@@ -160,6 +161,7 @@ def direct_reads(handler, connection: Connection | None) -> Callable[[bytes], bo
         for io in transports.values():
             writer = io.writer
             if writer is not None:
+                # the noqa below: the StreamWriter's transport
                 transport = writer._transport if type(writer) is asyncio.StreamWriter else getattr(  # noqa: SLF001
                     writer, "transport", None)
                 if transport is None or transport.get_write_buffer_size():

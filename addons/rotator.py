@@ -12,21 +12,21 @@ try:
 except ImportError:  # run from a checkout with the dependencies but without the editable install
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from addons.access import Access  # noqa: E402
-from addons.collector import FrozenStartup  # noqa: E402
-from addons.config import RotatorConfig  # noqa: E402
-from addons.egress import Egress  # noqa: E402
-from addons.exposure import Exposure  # noqa: E402
-from addons.handoff import Handoff  # noqa: E402
-from addons.interception import Interception  # noqa: E402
-from addons.masking import MaskOnArrival  # noqa: E402
-from addons.pools import Pools  # noqa: E402
-from addons.status import Status  # noqa: E402
-from addons.views import Views  # noqa: E402
-from addons.websocket import WebSocketUpstream  # noqa: E402
-from addons.welcome import Welcome  # noqa: E402
-from rewrite.clients import Guesses  # noqa: E402
-from rewrite.engine import Engine  # noqa: E402
+from addons.access import Access
+from addons.collector import FrozenStartup
+from addons.config import RotatorConfig
+from addons.egress import Egress
+from addons.exposure import Exposure
+from addons.handoff import Handoff
+from addons.interception import Interception
+from addons.masking import MaskOnArrival
+from addons.pools import Pools
+from addons.status import Status
+from addons.views import Views
+from addons.websocket import WebSocketUpstream
+from addons.welcome import Welcome
+from rewrite.clients import Guesses
+from rewrite.engine import Engine
 
 # httpx logs every request URL at INFO; a URL can carry a client's `?key=`.
 logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Any
 
 from .unified import ReasoningConfig, Request
 
@@ -46,7 +47,7 @@ class Capabilities:
     known: bool = True
 
 
-def _caps(**fields) -> Capabilities:
+def _caps(**fields: Any) -> Capabilities:
     if "sampling" in fields:
         fields["sampling"] = frozenset(fields["sampling"])
     return Capabilities(**fields)

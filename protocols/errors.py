@@ -54,7 +54,8 @@ _GEMINI_STATUS_CODE = {529: 503}
 
 def openai_error(status: int, message: str) -> dict:
     """OpenAI's `error` object."""
-    type_, code = _OPENAI.get(status) or (("invalid_request_error", None) if status < 500 else (OPENAI_SERVER_ERROR, None))
+    fallback = ("invalid_request_error", None) if status < 500 else (OPENAI_SERVER_ERROR, None)
+    type_, code = _OPENAI.get(status) or fallback
     return {"message": message, "type": type_, "param": None, "code": code}
 
 

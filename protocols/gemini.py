@@ -75,7 +75,8 @@ class GeminiRepairer(Repairer):
 
     def length_ending(self) -> bytes:
         candidates = [
-            {"content": {"role": ROLE_MODEL, "parts": [{"text": ""}]}, "finishReason": FINISH_MAX_TOKENS, "index": index}
+            {"content": {"role": ROLE_MODEL, "parts": [{"text": ""}]}, "finishReason": FINISH_MAX_TOKENS,
+             "index": index}
             for index in sorted(self._candidates or {0})
         ]
         ending = {"candidates": candidates, **self._echo, USAGE: self._counted_usage()}

@@ -73,7 +73,8 @@ class _OpenItem:
             return {**self.item, "arguments": "".join(self.arguments), "status": STATUS_INCOMPLETE}
         if kind == ITEM_REASONING:
             item = {**self.item, "status": STATUS_INCOMPLETE}
-            item["summary"] = [{"type": PART_SUMMARY_TEXT, "text": "".join(self.summary[i])} for i in sorted(self.summary)]
+            item["summary"] = [{"type": PART_SUMMARY_TEXT, "text": "".join(self.summary[i])}
+                               for i in sorted(self.summary)]
             if self.reasoning:
                 item["content"] = [
                     {"type": PART_REASONING_TEXT, "text": "".join(self.reasoning[i])} for i in sorted(self.reasoning)
@@ -116,7 +117,7 @@ class ResponseTracker:
         kind = event.get("type")
         sequence = event.get("sequence_number")
         self._last_sequence = sequence if isinstance(sequence, int) else self._last_sequence + 1
-        if kind == OUTPUT_TEXT_DELTA or kind == REFUSAL_DELTA:
+        if kind in (OUTPUT_TEXT_DELTA, REFUSAL_DELTA):
             item = self.open.get(event.get("output_index"))
             if item is not None:
                 index = integer(event, "content_index")
@@ -127,7 +128,7 @@ class ResponseTracker:
             item = self.open.get(event.get("output_index"))
             if item is not None:
                 item.arguments.append(_text(event))
-        elif kind == SUMMARY_TEXT_DELTA or kind == REASONING_TEXT_DELTA:
+        elif kind in (SUMMARY_TEXT_DELTA, REASONING_TEXT_DELTA):
             item = self.open.get(event.get("output_index"))
             if item is not None:
                 texts = item.summary if kind == SUMMARY_TEXT_DELTA else item.reasoning

@@ -395,7 +395,8 @@ class AnswerBuilder:
             if not (isinstance(last, Reasoning) and last.signature is None and not last.redacted):
                 last = Reasoning()
                 parts.append(last)
-            last.signature, last.origin, last.redacted, last.id = event.signature, event.origin, event.redacted, event.id
+            last.signature, last.origin = event.signature, event.origin
+            last.redacted, last.id = event.redacted, event.id
         elif isinstance(event, ToolCallStart):
             call = ToolCall(event.id, event.name, "", event.signature, event.origin)
             self._calls[event.index] = call

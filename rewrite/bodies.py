@@ -107,7 +107,7 @@ def _layers(encodings: str) -> _Layer | None:
         if name in ("gzip", "x-gzip", "deflate"):
             layer = _Zlib(layer, gzip=name != "deflate")
         elif name in httpx._decoders.SUPPORTED_DECODERS:  # noqa: SLF001  (br and zstd, when their packages are there)
-            layer = _Sliced(layer, httpx._decoders.SUPPORTED_DECODERS[name]())  # noqa: SLF001
+            layer = _Sliced(layer, httpx._decoders.SUPPORTED_DECODERS[name]())  # noqa: SLF001  (as above)
         else:
             raise httpx.DecodingError(f"content-encoding {name!r} is not one Rotator decodes")
     return layer

@@ -15,11 +15,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rewrite.adapters.entries import AdapterEntry
-from rewrite.routes import parse_target
-
 from rewrite.egress import parse_proxy_url
 from rewrite.pool.strategies import STRATEGIES
 from rewrite.prices import PriceConfig
+from rewrite.routes import parse_target
 
 DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
 FAMILIES = ("openai", "anthropic", "gemini")

@@ -10,7 +10,7 @@ import email.utils
 import json
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 MAX_HINT = 86400.0  # a day: no vendor window is longer, and a typo must not rest a key for years
 QUOTA_REST = 3600.0  # a quota that names no window: an hour
@@ -44,7 +44,7 @@ def http_date(text: str, now: float) -> float | None:
     except (ValueError, TypeError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return _finite(max(0.0, when.timestamp() - now))
 
 
@@ -122,9 +122,9 @@ def gemini_retry_delay(body: bytes) -> float | None:
     """`RetryInfo.retryDelay` (a protobuf duration: `37s`, `1.5s`) from a Gemini error body."""
     for d in _error_details(body):
         delay = d.get("retryDelay")
-        if str(d.get("@type", "")).endswith("RetryInfo") and isinstance(delay, str):
-            if m := _PROTO_DURATION.match(delay.strip()):
-                return _finite(float(m.group(1)))
+        if (str(d.get("@type", "")).endswith("RetryInfo") and isinstance(delay, str)
+                and (m := _PROTO_DURATION.match(delay.strip()))):
+            return _finite(float(m.group(1)))
     return None
 
 

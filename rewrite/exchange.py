@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 import httpx
 
 import protocols
+from protocols import translate
 from protocols.base import Aggregator, Protocol, Repairer
 from protocols.openai_chat import usage_asked_in
 from protocols.refused_params import refused_params, shown_param, without
 from protocols.sse import BlockTooLarge, SSEParser
-from protocols import translate
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.unified import Request
@@ -42,12 +42,12 @@ from rewrite.config import LimitsConfig, StreamingConfig
 from rewrite.credentials import KeyPool, Resting, mask
 from rewrite.forcing import refuses_stream
 from rewrite.loopback import LoopbackRequest, Responder
+from rewrite.prices import PriceTable
 from rewrite.providers import Provider
 from rewrite.retry import Failure
 from rewrite.router import Route, Router
 from rewrite.routes import Target
 from rewrite.steps import Capture, Step
-from rewrite.waiting import first_done
 from rewrite.targets import (
     CREDENTIAL_HEADERS,
     FALL_THROUGH_STATUS,
@@ -64,8 +64,8 @@ from rewrite.targets import (
 )
 from rewrite.transport import BODY
 from rewrite.upstream import encode_headers, request_headers, response_headers
-from rewrite.prices import PriceTable
 from rewrite.usage import Meter, account, refuses_stream_options
+from rewrite.waiting import first_done
 
 logger = logging.getLogger("rotator")
 
@@ -103,7 +103,7 @@ def piece_reader(resp: httpx.Response, cap: int) -> Callable[[], Awaitable[bytes
         return whole
     else:
         pieces = resp.aiter_raw()
-        raw = lambda: anext(pieces, b"")  # noqa: E731
+        raw = lambda: anext(pieces, b"")  # noqa: E731  (a one-line reader, as whole() above)
     encoding = resp.headers.get("content-encoding")
     return decoded(raw, encoding, cap) if encoding else raw
 
@@ -539,9 +539,9 @@ class Exchange:
     def _build_translated(self, key: str | None) -> httpx.Request:
         path, query, content, headers = self._translated_request(self.leg, self.upstream_stream)
         self._left_out = []
-        if self._refusals() and (body := parse_json(content)) is not None:
-            if (kept := self._without_refused(body)) is not body:
-                content = json.dumps(kept).encode()
+        if (self._refusals() and (body := parse_json(content)) is not None
+                and (kept := self._without_refused(body)) is not body):
+            content = json.dumps(kept).encode()
         self._sent = content
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
@@ -814,7 +814,8 @@ class Exchange:
                 await asyncio.gather(pumping, return_exceptions=True)
         cause = "idle timeout" if finished is False else pumping.result()
         if not repairer.started:
-            reason = "first-token timeout" if cause == "idle timeout" else f"stream ended before the first token ({cause})"
+            ended = f"stream ended before the first token ({cause})"
+            reason = "first-token timeout" if cause == "idle timeout" else ended
             return Failure(reason, stalled=cause == "idle timeout")
         if aggregator is not None:
             self._answer_aggregate(aggregator, repairer, cause, resp.headers)

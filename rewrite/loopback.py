@@ -293,10 +293,10 @@ def arrival(reader: asyncio.StreamReader) -> asyncio.Future:
     a read that is then cancelled."""
     arrived = asyncio.get_running_loop().create_future()
     waiting = reader._waiter is not None  # noqa: SLF001  (a reader it is not ours to wait on: nothing to watch)
-    if reader._buffer or reader.at_eof() or reader.exception() is not None or waiting:  # noqa: SLF001
+    if reader._buffer or reader.at_eof() or reader.exception() is not None or waiting:  # noqa: SLF001  (no public peek)
         arrived.set_result(None)
     else:
-        reader._waiter = arrived  # noqa: SLF001
+        reader._waiter = arrived  # noqa: SLF001  (woken as the reader's own wait is)
     return arrived
 
 
@@ -393,8 +393,8 @@ class LoopbackServer:
                     return False  # mitmproxy hung up: the client left
                 await handling  # a pipelined request: read once this one is answered
         finally:
-            if reader._waiter is arrived:  # noqa: SLF001
-                reader._waiter = None  # noqa: SLF001
+            if reader._waiter is arrived:  # noqa: SLF001  (the waiter set above)
+                reader._waiter = None  # noqa: SLF001  (the waiter set above)
             arrived.cancel()
             if not handling.done():
                 handling.cancel()

@@ -133,6 +133,7 @@ class _Connection:
         reader = self.reader
         # Bytes on a connection with no request outstanding (a server's 408 before it hangs up) are no answer to
         # the next request.
+        # the noqa below: asyncio's read buffer: no public peek
         return not (reader.at_eof() or reader._buffer or reader.exception() or self.writer.is_closing()  # noqa: SLF001
                     or now - self.idle_since > IDLE_EXPIRY)
 
@@ -183,8 +184,8 @@ class _Protocol(asyncio.StreamReaderProtocol):
     def data_received(self, data: bytes) -> None:
         reader = self._reader
         body = reader.pushing
-        if body is not None and not reader._buffer:  # noqa: SLF001
-            body._pushed(data)  # noqa: SLF001
+        if body is not None and not reader._buffer:  # noqa: SLF001  (asyncio's read buffer: no public peek)
+            body._pushed(data)  # noqa: SLF001  (our own body's hook)
         else:
             reader.feed_data(data)
 
@@ -334,7 +335,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             except asyncio.LimitOverrunError as e:
                 raise httpx.RemoteProtocolError("response head too large") from e
             except OSError as e:
-                if reused and not conn.reader._buffer:  # noqa: SLF001
+                if reused and not conn.reader._buffer:  # noqa: SLF001  (asyncio's read buffer: no public peek)
                     raise _Stale from e
                 raise httpx.ReadError(str(e) or type(e).__name__) from e
             reused = False  # a head arrived (perhaps an interim one): the server has the request
@@ -368,7 +369,7 @@ async def _read(reader: asyncio.StreamReader, size: int = READ_SIZE) -> bytes:
     except ConnectionError:
         # asyncio's StreamReader raises a reset at once, dropping what had already arrived before it; those
         # bytes are part of the answer the client must still see.
-        buffered = reader._buffer  # noqa: SLF001
+        buffered = reader._buffer  # noqa: SLF001  (asyncio's read buffer: no public peek)
         if buffered:
             data = bytes(buffered[:size])
             del buffered[:size]
@@ -520,6 +521,7 @@ class _Body(httpx.AsyncByteStream):
         if conn is None or self._last or self._mode == "length" and self._remaining <= 0:
             return
         reader = conn.reader
+        # the noqa below: no public peek
         if not isinstance(reader, _Reader) or reader._buffer or reader.at_eof() or reader.exception():  # noqa: SLF001
             return
         self._on_piece = on_piece

@@ -167,7 +167,8 @@ def attempts(rot: dict) -> list[str]:
     lines = ["attempts:"]
     for n, e in enumerate(retries, 1):
         took = f" · {seconds(e['seconds'])}" if isinstance(e.get("seconds"), (int, float)) else ""
-        lines.append(f"  {e.get('attempt', n)}. key {e.get('key') or 'the client’s own'} · {e.get('reason', '?')}{took}")
+        key = e.get("key") or "the client’s own"
+        lines.append(f"  {e.get('attempt', n)}. key {key} · {e.get('reason', '?')}{took}")
     last = "gave up: " + str(failed.get("reason") or failed.get("detail")) if failed else "served the answer"
     lines.append(f"  {len(retries) + 1}. key {rot.get('key') or 'the client’s own'} · {last}")
     return lines
@@ -299,7 +300,8 @@ def part_lines(part: object) -> list[str]:
         return ["[reasoning]", *indent(clip(part.text, MAX_TEXT), 2)]
     if isinstance(part, ToolCall):
         made_up = part.id.startswith(GENERATED_TOOL_ID_PREFIX)  # the protocol has no ids (Gemini)
-        return [f"→ tool call {part.name}" + ("" if made_up else f" [{part.id}]"), *indent(arguments(part.arguments), 4)]
+        head = f"→ tool call {part.name}" + ("" if made_up else f" [{part.id}]")
+        return [head, *indent(arguments(part.arguments), 4)]
     if isinstance(part, ToolResult):
         name = f" ({part.name})" if part.name else ""
         error = " (an error)" if part.is_error else ""

@@ -32,7 +32,6 @@ from rewrite.upstream import HOP_BY_HOP
 from rewrite.ws_upstream import SocketJob, open_upstream
 
 
-
 class _DebugOnly(logging.LoggerAdapter):
     """websockets reports a peer that left during the handshake as an error with a traceback. On this internal hop
     that only means the client left while its upstream handshake was pending, which the flow already shows."""

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import (
+from tests.support.fake_vendor import FakeVendor
+from tests.support.harness import (
     ADDON,
     PROXY_VARS,
     ROUTE_VARS,
@@ -32,7 +33,6 @@ from tests.e2e.harness import (
     die_with_parent,
     merge,
 )
-from tests.fake_vendor import FakeVendor
 
 # Rotator keeps its key pools' state under $XDG_STATE_HOME by default (rewrite/state.py): in tests, never in the
 # real home, for addons run in-process and for every mitmdump the tests start (they inherit the environment).
@@ -40,10 +40,10 @@ os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="rotator-test-state-")
 atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # A worker of `scripts/test` (pytest-xdist) outlives a main process that was killed, and so would the proxies
-    # it started: it ends with the run instead, and they with it (tests/e2e/harness.py).
+    # it started: it ends with the run instead, and they with it (tests/support/harness.py).
     die_with_parent()
 
-__all__ = ["fake_vendor", "rotator", "rotator_pool"]
+__all__ = ["fake_vendor", "llm_view", "rotator", "rotator_pool"]
 
 
 @pytest.fixture(autouse=True)
@@ -169,3 +169,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
             ]
             report.sections.append(("fake vendor requests", "\n".join(lines) or "(none)"))
     return report
+
+
+@pytest.fixture(scope="module")
+def llm_view():
+    """The LLM content view registered with mitmproxy, as Rotator's addon registers it (tests/support/views.py)."""
+    from mitmproxy import contentviews  # (imported here: only the view tests load mitmproxy's contentviews)
+
+    from addons.views import LLMContentview
+    from rewrite.engine import Engine
+
+    view = LLMContentview(Engine())
+    contentviews.add(view)
+    yield view
+    contentviews.registry._by_name.pop(view.name.lower(), None)

@@ -12,9 +12,9 @@ import pytest
 import zstandard
 
 from protocols.sse import MAX_BLOCK
-from tests import samples
-from tests.engine_harness import Stream, Upstream, events_of, run, sse
-from tests.test_exchange import TEXT, assert_truncated, content_prefix, first_token_index, kinds
+from tests.support import samples
+from tests.support.engine_harness import Stream, Upstream, events_of, run, sse
+from tests.support.engine_streams import TEXT, assert_truncated, content_prefix, first_token_index, kinds
 
 ALL = list(TEXT)
 GARBAGE = b"\xff" * 16  # after a flushed deflate block: a block header with the invalid type 3

@@ -17,9 +17,9 @@ from rewrite.exchange import Exchange, Job
 from rewrite.loopback import LoopbackRequest
 from rewrite.router import Router
 from rewrite.steps import record
-from tests import samples
-from tests.engine_harness import FakeResponder, Upstream, sse
-from tests.test_translate_requests import sdk_accepts
+from tests.support import samples
+from tests.support.engine_harness import FakeResponder, Upstream, sse
+from tests.support.sdk_requests import sdk_accepts
 
 CHAT_PATH = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]

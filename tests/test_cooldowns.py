@@ -8,7 +8,7 @@ import email.utils
 import json
 import logging
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -23,8 +23,8 @@ from rewrite.pool import KeyPool
 from rewrite.pool.keypool import ALERT, BACKOFF_BASE, BACKOFF_MAX
 from rewrite.router import Route, Router
 from rewrite.ws_upstream import SocketJob, open_upstream
-from tests import samples
-from tests.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
+from tests.support import samples
+from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
 
 NOW = 1_700_000_000.0
 
@@ -42,7 +42,7 @@ def hint(headers: dict[str, str] | None = None, body: bytes = b"") -> float | No
 
 
 def rfc3339(seconds_from_now: float) -> str:
-    return datetime.fromtimestamp(NOW + seconds_from_now, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(NOW + seconds_from_now, UTC).isoformat().replace("+00:00", "Z")
 
 
 def gemini_error(*details: dict) -> bytes:

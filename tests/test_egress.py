@@ -12,7 +12,7 @@ from rewrite.config import ConfigError, parse
 from rewrite.egress import EgressProxy, basic_authorization, parse_proxy_url
 from rewrite.transport import LeanTransport
 from rewrite.upstream import new_client, tls_context
-from tests.egress_proxy import ConnectProxy, TLSFront
+from tests.support.egress_proxy import ConnectProxy, TLSFront
 
 PASSWORD = "s3cret-Proxy-pw"
 CREDENTIALS = ("corp-user", PASSWORD)

@@ -20,11 +20,11 @@ from openai.types.chat import completion_create_params
 from openai.types.responses import response_create_params
 
 import protocols.translate as translate
-from tests import fake_vendor
-from tests.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
-from tests.sdk_types import check_typed_dict, model_extras
-from tests.streams import parse
-from tests.translate_sdk import read, view
+from tests.support import fake_vendor
+from tests.support.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
+from tests.support.sdk_types import check_typed_dict, model_extras
+from tests.support.streams import parse
+from tests.support.translate_sdk import read, view
 
 AGENTS = Path(__file__).parent / "fixtures" / "agents"
 FIXTURES = {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in sorted(AGENTS.glob("*/*.json"))}

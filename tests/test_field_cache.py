@@ -24,7 +24,7 @@ from protocols.unified import (
 )
 from rewrite.field_cache import DEFAULT_TTL, FieldCache, Scope
 from rewrite.state_store import MemoryStore
-from tests import translate_samples as S
+from tests.support import translate_samples as S
 
 CHAT, RESPONSES, ANTHROPIC, GEMINI = "openai_chat", "openai_responses", "anthropic_messages", "gemini"
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": S.WEATHER_SCHEMA}},

@@ -10,7 +10,7 @@ import pytest
 import protocols
 from protocols.sse import SSEParser
 from rewrite.forcing import refuses_stream
-from tests.fake_vendor import (
+from tests.support.fake_vendor import (
     Ctx,
     Fault,
     anthropic_body,

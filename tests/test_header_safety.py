@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +18,7 @@ from rewrite.loopback import LoopbackRequest
 from rewrite.providers import build
 from rewrite.router import Router
 from rewrite.upstream import UnsendableHeader, encode_headers, new_client
-from tests.engine_harness import FakeResponder
+from tests.support.engine_harness import FakeResponder
 
 SENDABLE = {chr(c) for c in range(0x21, 0x7F)}  # what a pooled key may hold
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from rewrite.views import arguments, body_text
-from tests.engine_harness import Upstream
-from tests.test_targets import CHAT_PATH, exchange
+from tests.support.engine_harness import Upstream
+from tests.support.routed_exchange import CHAT_PATH, exchange
 
 TOO_DEEP = "nested too deeply"
 

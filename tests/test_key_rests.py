@@ -18,8 +18,8 @@ from rewrite.exchange import Exchange, Job
 from rewrite.loopback import LoopbackRequest
 from rewrite.router import Route, Router
 from rewrite.ws_upstream import SocketJob, open_upstream
-from tests import samples
-from tests.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse, stall_before_headers
+from tests.support import samples
+from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse, stall_before_headers
 
 BODIES = {
     "openai_chat": {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True},

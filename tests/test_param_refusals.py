@@ -14,9 +14,9 @@ from rewrite.config import StreamingConfig, parse
 from rewrite.exchange import Exchange, Job
 from rewrite.loopback import LoopbackRequest
 from rewrite.router import Router
-from tests import samples
-from tests.engine_harness import FakeResponder, Upstream, sse
-from tests.fake_vendor import param_refusal, sampling_of
+from tests.support import samples
+from tests.support.engine_harness import FakeResponder, Upstream, sse
+from tests.support.fake_vendor import param_refusal, sampling_of
 
 CONFIG = """
 providers:

@@ -8,10 +8,10 @@ from anthropic.types import Message, RawMessageDeltaEvent, RawMessageStartEvent,
 import protocols
 from protocols import ENDING_ERROR
 from protocols.anthropic_messages import HEARTBEAT
-from tests import samples
-from tests.sdk_clients import anthropic_final
-from tests.sdk_types import exactly
-from tests.streams import aggregate, cut, parse, payloads, play
+from tests.support import samples
+from tests.support.sdk_clients import anthropic_final
+from tests.support.sdk_types import exactly
+from tests.support.streams import aggregate, cut, parse, payloads, play
 
 MESSAGES = protocols.get("anthropic_messages")
 REQUEST = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": [], "stream": True}

@@ -7,10 +7,10 @@ from google.genai import types as genai_types
 
 import protocols
 from protocols import ENDING_ERROR
-from tests import samples
-from tests.sdk_clients import gemini_chunks
-from tests.sdk_types import exactly
-from tests.streams import aggregate, cut, parse, payloads, play
+from tests.support import samples
+from tests.support.sdk_clients import gemini_chunks
+from tests.support.sdk_types import exactly
+from tests.support.streams import aggregate, cut, parse, payloads, play
 
 GEMINI = protocols.get("gemini")
 REQUEST = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}

@@ -5,12 +5,12 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 import protocols
-from protocols import ENDING_ERROR, ENDING_LENGTH
+from protocols import ENDING_ERROR
 from protocols.openai_chat import HEARTBEAT, usage_asked_in
-from tests import samples
-from tests.sdk_clients import chat_chunks, chat_final
-from tests.sdk_types import exactly
-from tests.streams import aggregate, cut, parse, play
+from tests.support import samples
+from tests.support.sdk_clients import chat_chunks, chat_final
+from tests.support.sdk_types import exactly
+from tests.support.streams import aggregate, cut, parse, play
 
 CHAT = protocols.get("openai_chat")
 REQUEST = {"model": "gpt-4o-mini", "messages": [], "stream": True, "stream_options": {"include_usage": True}}

@@ -15,10 +15,10 @@ from openai.types.responses import (
 import protocols
 from protocols import ENDING_ERROR
 from protocols.openai_responses import HEARTBEAT
-from tests import samples
-from tests.sdk_clients import responses_events
-from tests.sdk_types import exactly
-from tests.streams import aggregate, cut, parse, payloads, play
+from tests.support import samples
+from tests.support.sdk_clients import responses_events
+from tests.support.sdk_types import exactly
+from tests.support.streams import aggregate, cut, parse, payloads, play
 
 RESPONSES = protocols.get("openai_responses")
 REQUEST = {"model": "gpt-4.1", "input": "hi", "stream": True}

@@ -6,8 +6,8 @@ import protocols
 from protocols import registry
 from protocols.base import Protocol
 from protocols.errors import anthropic_error, gemini_error, openai_error
-from tests import samples
-from tests.streams import parse
+from tests.support import samples
+from tests.support.streams import parse
 
 EXPECTED = {
     "openai_chat": ("openai", b": keepalive\n\n"),

@@ -14,7 +14,7 @@ from protocols import registry
 from protocols.sse import parse_block
 from protocols.translate.base import MALFORMED
 from rewrite.usage import Meter
-from tests import fake_vendor
+from tests.support import fake_vendor
 
 CHAT = registry.detect("POST", "/v1/chat/completions")
 HEAD = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}

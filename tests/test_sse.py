@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.sse import MAX_BLOCK, BlockTooLarge, SSEParser, format_event, json_event, parse_block
-from tests import samples
+from tests.support import samples
 
 ALL_SAMPLES = [body for _, body in samples.STREAMS.values()]
 # The same streams reframed with every line ending the SSE grammar allows.

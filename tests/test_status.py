@@ -10,9 +10,9 @@ from mitmproxy.test import taddons, tflow
 
 from addons.status import Status
 from rewrite.config import parse
+from rewrite.engine import Engine
 from rewrite.pool import KeyPool
 from rewrite.pool.status import describe
-from rewrite.engine import Engine
 from rewrite.status import Flight, Tally, page, render_html, render_json, render_text
 
 KEYS = ["sk-pool-secret-aaaa1111", "sk-pool-secret-bbbb2222", "sk-pool-secret-cccc3333", "sk-pool-secret-dddd4444"]

@@ -10,8 +10,8 @@ from rewrite import views
 from rewrite.credentials import mask
 from rewrite.steps import MAX_BODY, Capture, Step, record
 from rewrite.views import Facts
-from tests import samples
-from tests.engine_harness import Upstream, run, sse
+from tests.support import samples
+from tests.support.engine_harness import Upstream, run, sse
 
 KEY = "sk-ant-engine-key-0001"
 ANTHROPIC_REQUEST = {"model": "claude-haiku-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}

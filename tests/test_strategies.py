@@ -17,8 +17,8 @@ from rewrite.exchange import Exchange, Job
 from rewrite.loopback import LoopbackRequest
 from rewrite.pool import STRATEGIES, KeyPool
 from rewrite.router import Router
-from tests import samples
-from tests.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
+from tests.support import samples
+from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of
 
 
 class Clock:

@@ -10,11 +10,11 @@ from openai.types.responses import Response, ResponseStreamEvent
 
 import protocols.translate as translate
 from protocols.translate.tools import MAX_NAME, flat_name
-from tests import fake_vendor, samples
-from tests import translate_samples as S
-from tests.streams import parse, payloads
-from tests.test_translate_requests import sdk_accepts
-from tests.sdk_types import model_extras
+from tests.support import fake_vendor, samples
+from tests.support import translate_samples as S
+from tests.support.sdk_requests import sdk_accepts
+from tests.support.streams import parse, payloads
+from tests.support.sdk_types import model_extras
 
 EMULATING = ("anthropic_messages", "gemini", "openai_chat")
 GRAMMAR = "start: /.+/"

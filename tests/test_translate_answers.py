@@ -9,10 +9,10 @@ from google.genai import errors as genai_errors
 
 import protocols.translate as translate
 from protocols.unified import Request
-from tests import fake_vendor
-from tests import translate_samples as S
-from tests.streams import parse
-from tests.translate_sdk import read, view
+from tests.support import fake_vendor
+from tests.support import translate_samples as S
+from tests.support.streams import parse
+from tests.support.translate_sdk import read, view
 
 PROTOCOLS = tuple(S.ANSWERS)
 PAIRS = [(a, b) for a in PROTOCOLS for b in PROTOCOLS if a != b]
@@ -183,7 +183,7 @@ def test_a_bad_gemini_key_is_an_authentication_error_elsewhere_and_plain_text_er
 
 @pytest.mark.parametrize("client", PROTOCOLS)
 def test_a_stream_folds_into_the_clients_answer(client):
-    from tests import samples
+    from tests.support import samples
     for name, (upstream, body) in samples.STREAMS.items():
         if upstream == client:
             continue
@@ -197,7 +197,7 @@ def test_a_stream_folds_into_the_clients_answer(client):
 
 @pytest.mark.parametrize("client", PROTOCOLS)
 def test_a_cut_stream_folds_into_a_truncated_answer_without_the_half_written_call(client):
-    from tests import samples
+    from tests.support import samples
     events = parse(samples.ANTHROPIC_TOOL_USE)
     cut = next(i for i, e in enumerate(events) if b'\\"Pa"' in e.raw) + 1  # inside the tool call's arguments
     if client == "anthropic_messages":

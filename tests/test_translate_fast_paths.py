@@ -11,9 +11,9 @@ from protocols import sse
 from protocols.translate import openai_chat
 from protocols.translate.common import load_object
 from protocols.unified import Request
-from tests import fake_vendor
-from tests.sdk_clients import anthropic_final
-from tests.streams import parse
+from tests.support import fake_vendor
+from tests.support.sdk_clients import anthropic_final
+from tests.support.streams import parse
 
 REQUEST = Request(model="client-model")
 HEAD = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}

@@ -25,30 +25,15 @@ from protocols.unified import (
     ToolCallStart,
     ToolIds,
 )
-from tests import fake_vendor, samples
-from tests import translate_samples as S
-from tests.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
-from tests.sdk_types import exactly
-from tests.streams import parse
-from tests.translate_sdk import view
+from tests.support import fake_vendor, samples
+from tests.support import translate_samples as S
+from tests.support.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
+from tests.support.sdk_types import exactly
+from tests.support.streams import parse
+from tests.support.translate_sdk import view
+from tests.support.translation_streams import STREAMS
 
 CLIENTS = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
-
-
-def fake_vendor_streams() -> dict:
-    """The fake vendor's own streams (what the end-to-end tests get): text, then text and a tool call."""
-    streams = {}
-    for protocol, events in (("openai_chat", lambda ctx: fake_vendor.chat_events(ctx, force_usage=True)),
-                             ("openai_responses", fake_vendor.responses_events),
-                             ("anthropic_messages", fake_vendor.anthropic_events),
-                             ("gemini", fake_vendor.gemini_events)):
-        for kind, fault in (("text", fake_vendor.Fault()), ("tool", fake_vendor.Fault().tool_call(text="Checking."))):
-            ctx = fake_vendor.Ctx(0, "fake-model", 1761000000, {"model": "fake-model"}, fault)
-            streams[f"fake_{protocol}_{kind}"] = (protocol, b"".join(ev.data for ev in events(ctx)))
-    return streams
-
-
-STREAMS = {**samples.STREAMS, "gemini_parallel_calls": ("gemini", S.GEMINI_PARALLEL_CALLS), **fake_vendor_streams()}
 PAIRS = [(name, client) for name, (source, _) in STREAMS.items() for client in CLIENTS if client != source]
 REQUEST = Request(model="client-model", include_usage=True)
 

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from rewrite.egress import EgressProxy
 from rewrite.transport import Outgoing, from_httpx, on_the_wire
-
 from rewrite.upstream import encode_headers, new_client, request_headers, response_headers
 
 

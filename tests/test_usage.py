@@ -11,9 +11,9 @@ from rewrite import usage as usage_module
 from rewrite.pool import KeyPool
 from rewrite.prices import PriceTable
 from rewrite.usage import Meter, account, from_answer, normalised
-from tests import engine_harness
-from tests import fake_vendor as fv
-from tests.streams import parse
+from tests.support import engine_harness
+from tests.support import fake_vendor as fv
+from tests.support.streams import parse
 
 CHAT, RESPONSES, ANTHROPIC, GEMINI = "openai_chat", "openai_responses", "anthropic_messages", "gemini"
 
@@ -304,7 +304,7 @@ def test_account_without_usage_changes_nothing(caplog):
     assert j.usage is None and j.cost is None and not caplog.messages
 
 
-# -- through the engine (tests/engine_harness.py: a real Exchange, a scripted upstream) ---------------------------
+# -- through the engine (tests/support/engine_harness.py: a real Exchange, a scripted upstream) ---------------------------
 
 
 def vendor(protocol: str, seen: list[dict]):

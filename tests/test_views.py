@@ -12,12 +12,11 @@ from mitmproxy.test import taddons, tflow
 
 from addons.views import LLMContentview, Views
 from protocols.transcript import read_answer
+from rewrite import views
 from rewrite.config import Config
 from rewrite.engine import Engine
-from rewrite import views
 from rewrite.views import Facts, summary
-from tests import samples
-
+from tests.support import samples
 
 
 def plain(text: str) -> str:

@@ -6,15 +6,12 @@ from the file and rendered through mitmproxy's own contentview machinery (as mit
 from __future__ import annotations
 
 import pytest
-from mitmproxy import contentviews
-from mitmproxy.test import taddons
 
-from addons.views import LLMContentview
 from rewrite.credentials import mask as masked
-from rewrite.engine import Engine
-from tests.e2e.clients import MODELS, PROMPT, PROTOCOLS, call, make_client
-from tests.e2e.test_core import read_flows
-from tests.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
+from tests.support.clients import MODELS, PROMPT, PROTOCOLS, call, make_client
+from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
+from tests.support.flows import read_flows
+from tests.support.views import shown
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +22,6 @@ LABEL = {"chat": "OpenAI Chat Completions", "responses": "OpenAI Responses", "an
          "gemini": "Gemini"}
 PREFIX = "".join(split_text(TEXT)[:2])  # what the vendor sent before the cut
 KINDS = ("stream", "non-stream", "retried", "repaired", "tool call")
-
-
-@pytest.fixture(scope="module")
-def llm_view():
-    view = LLMContentview(Engine())
-    contentviews.add(view)
-    yield view
-    contentviews.registry._by_name.pop(view.name.lower(), None)
 
 
 def record(rotator, fake_vendor, tmp_path, protocol: str) -> tuple[dict, dict]:
@@ -54,13 +43,6 @@ def record(rotator, fake_vendor, tmp_path, protocol: str) -> tuple[dict, dict]:
     return dict(zip(KINDS, flows)), results
 
 
-def shown(flow, message) -> str:
-    with taddons.context():
-        result = contentviews.prettify_message(message, flow)
-    assert result.view_name == "LLM", result
-    return "\n".join(line.rstrip() for line in result.text.split("\n"))  # (blank lines hold a space)
-
-
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_the_llm_view_reads_recorded_flows(llm_view, fake_vendor, rotator, tmp_path, protocol):
     flows, results = record(rotator, fake_vendor, tmp_path, protocol)
@@ -75,7 +57,7 @@ def test_the_llm_view_reads_recorded_flows(llm_view, fake_vendor, rotator, tmp_p
             assert usage in text, (where, text)
             assert "timing: first token after " in text and " · total " in text, (where, text)
         assert (" · stream\n" in answer) == (kind != "non-stream"), (where, answer)
-        assert (f"assembled from a stream of" in answer) == (kind != "non-stream"), (where, answer)
+        assert ("assembled from a stream of" in answer) == (kind != "non-stream"), (where, answer)
         # the request as a conversation
         assert f"─── user ───\n{PROMPT}\n" in request, (where, request)
         assert (f"tools (1): {TOOL_NAME}" in request) == (kind == "tool call"), (where, request)

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 import protocols
 import protocols.translate as translate
-from protocols.unified import Request
 from protocols import ENDING_ERROR, ENDING_LENGTH
 from protocols.base import Event
 from protocols.sse import SSEParser, format_event
 from protocols.translate.base import MALFORMED
-from tests.test_translate_streams import STREAMS as TRANSLATED_STREAMS
+from protocols.unified import Request
+from tests.support.translation_streams import STREAMS as TRANSLATED_STREAMS
 
 # Every stream the translation tests use: the recorded vendor samples and the fake vendor's own streams.
 STREAMS: dict[str, list[bytes]] = {}

@@ -206,7 +206,8 @@ def request_to_ir(body: dict, model: str = "") -> Request:
             Tool(t.get("name") or "", t.get("description"), t.get("input_schema"))
             for t in body.get("tools") or () if t.get("type") in CLIENT_TOOL_TYPES
         ],
-        tool_choice=ToolChoice(CHOICE_FROM.get(choice.get("type"), CHOICE_AUTO), choice.get("name")) if choice else None,
+        tool_choice=(ToolChoice(CHOICE_FROM.get(choice.get("type"), CHOICE_AUTO), choice.get("name"))
+                     if choice else None),
         parallel_tool_calls=False if choice.get("disable_parallel_tool_use") else None,
         max_tokens=body.get("max_tokens"),
         temperature=body.get("temperature"),

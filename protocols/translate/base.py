@@ -31,11 +31,9 @@ from ..unified import (
     ToolArgumentsDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolIds,
     Usage,
     UsageUpdate,
 )
-
 
 # What reading a JSON value of an unexpected shape raises.
 MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError)

@@ -454,7 +454,8 @@ def _answer_part(part) -> dict | None:
 def answer_from_ir(answer: Answer, request: Request) -> dict:
     finish = client_finish(answer.finish, bool(answer.tool_calls()))
     parts = [p for p in map(_answer_part, answer.parts) if p is not None]
-    candidate = {"content": {"role": ROLE_MODEL, "parts": parts}, "finishReason": FINISH_TO.get(finish, FINISH_STOP_NAME),
+    candidate = {"content": {"role": ROLE_MODEL, "parts": parts},
+                 "finishReason": FINISH_TO.get(finish, FINISH_STOP_NAME),
                  "index": 0}
     return {"candidates": [candidate], "usageMetadata": usage_from_ir(answer.usage),
             "modelVersion": answer.model or request.model, "responseId": answer.id}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..base import Event
+from ..capabilities import Capabilities
 from ..errors import OPENAI_TRUNCATED_CODE, openai_error
 from ..openai_chat import CHUNK_OBJECT, COMPLETION_OBJECT, DONE, DONE_EVENT, REASONING_KEYS, TOOL_TYPE_FUNCTION
 from ..sse import dumps
@@ -51,7 +52,6 @@ from ..unified import (
 )
 from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
 from .chat_chunks import CHOICES_MEMBER, constant_head, plain_text, templated_text, text_template
-from ..capabilities import Capabilities
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .registry import register
 from .tools import FORMAT_TEXT, as_function, client_tool, custom_arguments, custom_input
@@ -291,8 +291,9 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     if fmt is not None:
         body["response_format"] = (
             {"type": FORMAT_JSON_OBJECT} if fmt.schema is None
-            else {"type": FORMAT_JSON_SCHEMA, "json_schema": {"name": fmt.name or "response", "schema": fmt.schema,
-                                                              **({"strict": fmt.strict} if fmt.strict is not None else {})}}
+            else {"type": FORMAT_JSON_SCHEMA, "json_schema": {
+                "name": fmt.name or "response", "schema": fmt.schema,
+                **({"strict": fmt.strict} if fmt.strict is not None else {})}}
         )
     if request.stream:
         body["stream"] = True

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from ..base import Event
+from ..capabilities import Capabilities
 from ..errors import OPENAI_TRUNCATED_CODE, openai_error
 from ..openai_responses import (
     ARGUMENTS_DELTA,
@@ -79,7 +80,6 @@ from ..unified import (
     whole_arguments,
 )
 from .base import Decoder, Encoder, Translator, count, fixed_endpoint, member
-from ..capabilities import Capabilities
 from .common import effort_for, error_from_object, image_from_url, image_url, load_object, string
 from .openai_chat import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from .registry import register
@@ -147,7 +147,8 @@ def _item_to_ir(item: dict) -> tuple[str, list] | None:
     kind = item.get("type") or ITEM_MESSAGE
     if kind == ITEM_MESSAGE:
         role = item.get("role") or ROLE_USER
-        return (role if role in (*INSTRUCTION_ROLES, ROLE_ASSISTANT) else ROLE_USER), _content_to_ir(item.get("content"))
+        role = role if role in (*INSTRUCTION_ROLES, ROLE_ASSISTANT) else ROLE_USER
+        return role, _content_to_ir(item.get("content"))
     if kind == ITEM_FUNCTION_CALL:
         return ROLE_ASSISTANT, [ToolCall(item.get("call_id") or "", _call_name(item), item.get("arguments") or "")]
     if kind == ITEM_CUSTOM_CALL:
@@ -585,8 +586,8 @@ class ResponsesDecoder(Decoder):
             return []
         call = self._calls[index] = len(self._calls)
         name = string(item.get("name"))
-        out: list[StreamEvent] = [ToolCallStart(call, self._ids.issue(string(item.get("call_id")), name, self._id, call),
-                                                name)]
+        call_id = self._ids.issue(string(item.get("call_id")), name, self._id, call)
+        out: list[StreamEvent] = [ToolCallStart(call, call_id, name)]
         if kind == ITEM_CUSTOM_CALL:  # its raw input streams as the arguments {"input": "..."}
             out.append(ToolArgumentsDelta(call, CUSTOM_ARGUMENTS_HEAD + _json_string_body(string(item.get("input")))))
             if string(item.get("input")):

@@ -70,7 +70,7 @@ def custom_input(arguments: str) -> str:
     except ValueError:
         return arguments
     if isinstance(value, dict) and isinstance(value.get(INPUT), str) and len(value) == 1:
-        return value[INPUT]
+        return str(value[INPUT])
     return arguments
 
 

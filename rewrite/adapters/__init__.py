@@ -51,7 +51,7 @@ def register(cls: type[Adapter]) -> type[Adapter]:
 
 
 # Each module registers its adapter; the order here is the order docs/configuration.md's table follows.
-from rewrite.adapters import (  # noqa: E402,F401
+from rewrite.adapters import (  # noqa: E402,F401  (each registers itself, once the registry above exists)
     cap,
     clamp,
     default,
@@ -63,4 +63,4 @@ from rewrite.adapters import (  # noqa: E402,F401
     reasoning_field,
     rename_model,
 )
-from rewrite.adapters.chain import AdapterChain, ProviderAdapters, chain_for  # noqa: E402,F401
+from rewrite.adapters.chain import AdapterChain, ProviderAdapters, chain_for  # noqa: E402,F401  (the package's names)

@@ -298,9 +298,9 @@ class KeyPool:
         """Continue from `export_state`; what does not parse, or names keys no longer configured, is ignored."""
         now, wall = self._clock(), self._wall()
         strategy = records.get("strategy")
-        if isinstance(strategy, dict) and strategy.get("name") == self.strategy.name:
-            if isinstance(strategy.get("position"), dict):
-                self.strategy.restore(strategy["position"])
+        if (isinstance(strategy, dict) and strategy.get("name") == self.strategy.name
+                and isinstance(strategy.get("position"), dict)):
+            self.strategy.restore(strategy["position"])
         for s in self.states:
             record = records.get(f"key:{s.id}")
             if not isinstance(record, dict):

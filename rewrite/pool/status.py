@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rewrite.pool.key_state import KeyState
@@ -50,7 +50,7 @@ def summary(pool: KeyPool, now: float, wall: float) -> str:
 
 
 def _iso(wall: float) -> str:
-    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="seconds")
 
 
 def describe(pool: KeyPool, now: float, wall: float) -> dict:

@@ -14,8 +14,8 @@ from rewrite.adapters import ProviderAdapters
 from rewrite.adapters.chain import NO_ADAPTERS
 from rewrite.capabilities import ModelTable
 from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
-from rewrite.routes import check_targets
 from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle, KeyPool
+from rewrite.routes import check_targets
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ class Conn:
         self.usable = True
 
     @classmethod
-    async def open(cls, target: dict, family: str) -> "Conn":
+    async def open(cls, target: dict, family: str) -> Conn:
         r, w = await asyncio.open_connection("127.0.0.1", target["port"], limit=READ_SIZE)
         sock = w.get_extra_info("socket")
         if sock is not None:
@@ -215,7 +215,7 @@ async def roundtrip(conn: Conn, req: bytes, scan: Scan | None) -> Response:
         res.status = int(lines[0].split(b" ", 2)[1])
     except (IndexError, ValueError):
         conn.usable = False
-        raise BenchError(f"bad status line {lines[0][:80]!r}")
+        raise BenchError(f"bad status line {lines[0][:80]!r}") from None
     chunked = False
     length = None
     for line in lines[1:]:
@@ -401,7 +401,7 @@ async def job_probe(job: dict) -> dict:
     """One streamed and one non-stream request: does the target work at all?"""
     try:
         return await asyncio.wait_for(probe(job), job["time_limit"])
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return {"ok": False, "why": f"no complete answer within {job['time_limit']} s"}
 
 
@@ -435,7 +435,7 @@ async def bounded(conn: Conn, req: bytes, scan: Scan | None, timeout: float) -> 
     """A round trip that gives up after `timeout` seconds (the connection is then unusable)."""
     try:
         return await asyncio.wait_for(roundtrip(conn, req, scan), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         conn.usable = False
         raise BenchError(f"no complete response within {timeout:g} s") from None
 
@@ -516,7 +516,7 @@ async def job_long(job: dict) -> dict:
     cpu0 = proxy_cpu(job)
     try:
         res = await asyncio.wait_for(roundtrip(conn, req, Scan(fam, False, translated)), job["time_limit"])
-    except asyncio.TimeoutError:
+    except TimeoutError:
         conn.close()
         errors.add("time limit")
         return {"events": 0, "events_per_s": None, **errors.as_dict()}

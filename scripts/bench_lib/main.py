@@ -144,7 +144,7 @@ def ensure_litellm(allow_install: bool) -> str | None:
                             "--disable-pip-version-check", LITELLM_SPEC], capture_output=True, text=True,
                            timeout=1200)
         if r.returncode != 0:
-            err = "\n".join(l for l in r.stderr.splitlines() if not l.startswith("WARNING: Location"))
+            err = "\n".join(line for line in r.stderr.splitlines() if not line.startswith("WARNING: Location"))
             return f"pip install {LITELLM_SPEC} failed: {err[-400:]}"
     except (OSError, subprocess.SubprocessError) as e:
         return f"installing {LITELLM_SPEC} failed: {e}"
@@ -359,7 +359,8 @@ class Bench:
             self.start_client()
             return {"failed": str(e)}
 
-    def phase(self, key: str, job: dict, reps: int, family: str = "openai", extra: dict[str, str] | None = None) -> None:
+    def phase(self, key: str, job: dict, reps: int, family: str = "openai",
+              extra: dict[str, str] | None = None) -> None:
         """Runs `job` against every working target, `reps` times, interleaving targets within each repetition.
 
         `extra` maps further phases to the one target each measures, run in the same repetitions (its results

@@ -95,7 +95,7 @@ class Proc:
                  stdout_pipe: bool = False, stdin_pipe: bool = False) -> None:
         self.name = name
         self.log = log
-        self._logf = open(log, "wb")
+        self._logf = open(log, "wb")  # noqa: SIM115  (open for the process's life; closed when it is stopped)
         self.p = subprocess.Popen(
             argv, cwd=cwd, env=env, start_new_session=True,
             stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
@@ -163,7 +163,7 @@ class Worker:
         try:
             line = self.lines.get(timeout=limit)
         except queue.Empty:
-            raise RuntimeError(f"load client gave no answer within {limit} s")
+            raise RuntimeError(f"load client gave no answer within {limit} s") from None
         if line is None:
             raise RuntimeError("load client exited: " + tail(self.proc.log, 800))
         return json.loads(line)

@@ -3,7 +3,7 @@ table, and a comparison of two runs."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bench_lib.stats import median, summary
 
@@ -475,7 +475,7 @@ def render(data: dict) -> str:
     lines.append("=" * width)
     lines.append(head)
     current = None
-    for key, mt in data["metrics"].items():
+    for mt in data["metrics"].values():
         if mt["section"] != current:
             current = mt["section"]
             lines.append("-" * width)

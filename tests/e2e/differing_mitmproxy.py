@@ -16,4 +16,4 @@ async def server_event(self, received):
 
 server.ConnectionHandler.server_event = server_event
 
-from addons.rotator import addons  # noqa: E402,F401
+from addons.rotator import addons  # noqa: E402,F401  (after the patch above; the import loads the addons)

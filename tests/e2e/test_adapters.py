@@ -10,8 +10,8 @@ import openai
 import pytest
 from google import genai
 
-from tests.e2e.clients import WEATHER_SCHEMA
-from tests.fake_vendor import TEXT
+from tests.support.clients import WEATHER_SCHEMA
+from tests.support.fake_vendor import TEXT
 
 pytestmark = pytest.mark.e2e
 

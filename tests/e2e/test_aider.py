@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS, REPO, Rotator
-from tests.fake_vendor import TEXT, Fault, split_text
+from tests.support.fake_vendor import TEXT, Fault, split_text
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS, REPO, Rotator
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_core import client_headers, through
-from tests.e2e.test_reliability import (
+from tests.support.clients import MODELS, make_client
+from tests.support.fake_vendor import TEXT, Fault
+from tests.support.raw_http import client_headers, through
+from tests.support.reliability import (
     FAMILY,
     FAST,
     FIRST_TOKEN_TIMEOUT,
@@ -26,8 +28,6 @@ from tests.e2e.test_reliability import (
     two_keys,
     warmed,
 )
-from tests.e2e.clients import MODELS, make_client
-from tests.fake_vendor import TEXT, Fault
 
 pytestmark = pytest.mark.e2e
 

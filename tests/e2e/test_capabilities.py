@@ -8,8 +8,8 @@ import anthropic
 import pytest
 from google.genai import types as gtypes
 
-from tests.e2e.clients import PROMPT, make_client
-from tests.fake_vendor import TEXT
+from tests.support.clients import PROMPT, make_client
+from tests.support.fake_vendor import TEXT
 
 pytestmark = pytest.mark.e2e
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.clients import TRUNCATED, call, make_client
-from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS, free_port
-from tests.e2e.test_first_minutes import wait_for_block
-from tests.e2e.test_usage import read_flows
-from tests.fake_vendor import TEXT, Fault, split_text
+from tests.support.clients import TRUNCATED, call, make_client
+from tests.support.fake_vendor import TEXT, Fault, split_text
+from tests.support.flows import read_vendor_flows
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS, free_port
+from tests.support.startup import wait_for_block
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def test_each_sdk_at_a_reverse_listener_is_served_from_the_pool(fake_vendor, rot
         assert seen.text == TEXT
     assert fake_vendor.keys() == POOL_KEYS[FAMILY[protocol]][:2]  # the pool's keys in turn, never the client's
     proxy.proc.stop()  # the flow file is complete once mitmdump has exited
-    recorded = read_flows(flows)
+    recorded = read_vendor_flows(flows)
     assert len(recorded) == 2
     for flow in recorded:  # the flow's record: the vendor it stands for, with Rotator's metadata
         assert flow.request.pretty_host == VENDORS[protocol].removeprefix("https://")

@@ -11,49 +11,16 @@ The CLI is installed by scripts/setup-codex (CI runs it); without npm or its reg
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from mitmproxy import io as flow_io
 
-from tests.e2e.harness import REPO, Rotator
-from tests.fake_vendor import TEXT, Fault
+from tests.support.codex import LOOPBACK_ONLY, run_codex
+from tests.support.fake_vendor import TEXT, Fault
 
 pytestmark = pytest.mark.e2e
-
-CODEX = REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex"
-LOOPBACK_ONLY = ("--set", r"block_list=|!~d ^api\.openai\.com$|403")
-
-
-@pytest.fixture(scope="session")
-def codex_bin() -> Path:
-    if not CODEX.exists():
-        setup = subprocess.run([str(REPO / "scripts" / "setup-codex")], capture_output=True, text=True, timeout=600)
-        if setup.returncode != 0:
-            pytest.skip(f"the Codex CLI could not be installed with npm: {setup.stderr.strip()[-500:]}")
-    return CODEX
-
-
-def run_codex(codex: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say hello") -> subprocess.CompletedProcess:
-    home = tmp_path / "home"
-    (home / ".codex").mkdir(parents=True)
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {
-        "PATH": os.environ["PATH"],  # node, which runs Codex's launcher
-        "HOME": str(home),
-        "CODEX_HOME": str(home / ".codex"),
-        "HTTPS_PROXY": proxy.url,
-        "SSL_CERT_FILE": str(proxy.ca_cert),
-        "OPENAI_API_KEY": "sk-client-placeholder",
-    }
-    return subprocess.run(
-        [str(codex), "exec", "--skip-git-repo-check", prompt],
-        cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90,
-    )
 
 
 def responses_flows(path: Path) -> list:

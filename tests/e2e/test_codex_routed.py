@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from tests.e2e.test_codex import LOOPBACK_ONLY, codex_bin, run_codex  # noqa: F401  (codex_bin: a fixture)
-from tests.fake_vendor import Fault
+from tests.support.codex import LOOPBACK_ONLY, run_codex
+from tests.support.fake_vendor import Fault
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ def tool_outputs(vendor: str, body: dict) -> str:
 
 
 @pytest.mark.parametrize("vendor", sorted(TARGETS))
-def test_routed_codex_runs_its_tool_through_another_vendor(codex_bin, rotator, fake_vendor, tmp_path,  # noqa: F811
+def test_routed_codex_runs_its_tool_through_another_vendor(codex_bin, rotator, fake_vendor, tmp_path,
                                                            vendor):
     proxy = rotator(routes=[{"models": ["*"], "targets": [TARGETS[vendor]]}], args=LOOPBACK_ONLY)
     fake_vendor.script(Fault().tool_call("functions__exec", {"input": SCRIPT}))

@@ -16,8 +16,8 @@ import json
 import openai
 import pytest
 
-from tests.e2e.clients import WEATHER_SCHEMA
-from tests.fake_vendor import TOOL_ARGUMENTS, TOOL_NAME, Fault
+from tests.support.clients import WEATHER_SCHEMA
+from tests.support.fake_vendor import TOOL_ARGUMENTS, TOOL_NAME, Fault
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,7 @@
 SSL_CERT_FILE gets exactly what the vendor answered, served with pooled keys, streamed as it comes, and every flow
 stays honest (vendor URL, real status and body, masked keys) for mitmweb and saved flows.
 
-Each test asserts what a user sees: what the SDK returned, what the vendor (tests/fake_vendor.py) received, what
+Each test asserts what a user sees: what the SDK returned, what the vendor (tests/support/fake_vendor.py) received, what
 the proxy wrote to its log, its saved flows and its web API.
 """
 
@@ -24,8 +24,18 @@ import httpx
 import pytest
 from google.genai import types as gtypes
 
-from tests.e2e.clients import FINISH, MODELS, PROTOCOLS, WEATHER_SCHEMA, call, make_client
-from tests.e2e.harness import (
+from tests.support.clients import FINISH, MODELS, PROTOCOLS, WEATHER_SCHEMA, call, make_client
+from tests.support.fake_vendor import (
+    ANTHROPIC_MODELS,
+    GEMINI_MODELS,
+    OPENAI_MODELS,
+    TEXT,
+    TOOL_ARGUMENTS,
+    TOOL_NAME,
+    Fault,
+)
+from tests.support.flows import read_flows
+from tests.support.harness import (
     ADDON,
     CLIENT_KEYS,
     MITMDUMP,
@@ -39,15 +49,7 @@ from tests.e2e.harness import (
     free_port,
     merge,
 )
-from tests.fake_vendor import (
-    ANTHROPIC_MODELS,
-    GEMINI_MODELS,
-    OPENAI_MODELS,
-    TEXT,
-    TOOL_ARGUMENTS,
-    TOOL_NAME,
-    Fault,
-)
+from tests.support.raw_http import client_headers, through
 
 pytestmark = pytest.mark.e2e
 
@@ -82,21 +84,6 @@ def wire_url(protocol: str, base: str, stream: bool = False) -> tuple[str, dict]
         if protocol == "chat":  # (without it Rotator asks for the usage chunk and hides it: tests/e2e/test_usage.py)
             body["stream_options"] = {"include_usage": True}
     return base + path, body
-
-
-def client_headers(protocol: str, key: str) -> dict[str, str]:
-    family = FAMILY[protocol]
-    if family == "openai":
-        return {"authorization": f"Bearer {key}"}
-    if family == "anthropic":
-        return {"x-api-key": key, "anthropic-version": "2023-06-01"}
-    return {"x-goog-api-key": key}
-
-
-def through(proxy) -> httpx.Client:
-    """A raw HTTP client configured the way a tool is: through the proxy, trusting mitmproxy's CA."""
-    tls = ssl.create_default_context(cafile=str(proxy.ca_cert))
-    return httpx.Client(proxy=proxy.url, verify=tls, timeout=30, trust_env=False)
 
 
 def direct_client(protocol: str, vendor) -> Any:
@@ -404,7 +391,7 @@ def test_broken_config_stops_startup_with_one_line(tmp_path, name):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        pytest.fail("mitmdump still running 30 s after starting with a bad config:\n" + "\n".join(l for _, l in lines))
+        pytest.fail("mitmdump still running 30 s after starting with a bad config:\n" + "\n".join(line for _, line in lines))
     exited = time.monotonic()
     reader.join(5)
     output = "\n".join(line for _, line in lines)
@@ -553,7 +540,7 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -669,13 +656,6 @@ def gemini_answer(obj: Any) -> dict:
     if isinstance(obj, dict):
         obj = gtypes.GenerateContentResponse.model_validate(obj)
     return obj.model_dump(exclude={"sdk_http_response", "automatic_function_calling_history"})
-
-
-def read_flows(path: Path) -> list:
-    from mitmproxy import io as mitm_io  # (imported here: mitmproxy's flow filters warn at import time)
-
-    with path.open("rb") as f:
-        return list(mitm_io.FlowReader(f).stream())
 
 
 def test_saved_flows_show_the_vendor_url_real_answer_and_masked_keys(fake_vendor, rotator, tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ADDON, MITMDUMP, REPO, clean_environ
+from tests.support.harness import ADDON, MITMDUMP, REPO, clean_environ
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,5 @@
 """Rotator behind a corporate egress proxy, end to end: a real `mitmdump -s addons/rotator.py`, the official SDKs,
-and a small HTTP proxy on 127.0.0.1 (tests/egress_proxy.py) that reaches the fake vendor and nothing else. Its
+and a small HTTP proxy on 127.0.0.1 (tests/support/egress_proxy.py) that reaches the fake vendor and nothing else. Its
 own upstream calls go through the proxy given as `upstream_proxy` or as mitmproxy's `--mode upstream:URL`: an
 https base URL through a CONNECT tunnel (to a TLS front for the fake vendor, trusted with `upstream_ca`), an
 http base URL as absolute-form requests; the proxy's password shows nowhere."""
@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from tests.e2e.clients import PROTOCOLS, call, make_client
-from tests.egress_proxy import ConnectProxy, TLSFront
+from tests.support.clients import PROTOCOLS, call, make_client
+from tests.support.egress_proxy import ConnectProxy, TLSFront
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,9 @@ import pytest
 from google.genai import errors as genai_errors
 from google.genai import types as gtypes
 
-from tests.e2e.clients import FINISH, MODELS, PROTOCOLS, call, make_client
-from tests.e2e.harness import REPO, dies_with_test_run, free_port
-from tests.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, FakeVendor, Fault
+from tests.support.clients import FINISH, MODELS, PROTOCOLS, call, make_client
+from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, FakeVendor, Fault
+from tests.support.harness import REPO, dies_with_test_run, free_port
 
 BOTH = [pytest.param(False, id="whole"), pytest.param(True, id="stream")]
 WIRE_ARGS = {
@@ -384,7 +384,7 @@ def _chat_stream_args(vendor):
 def test_standalone_with_control_endpoints():
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_vendor", "--port", str(port)],
+        [sys.executable, "-m", "tests.support.fake_vendor", "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

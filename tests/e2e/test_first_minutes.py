@@ -13,27 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import (ADDON, CLIENT_KEYS, MITMDUMP, POOL_KEYS, REPO, clean_environ, dies_with_test_run,
-                                free_port)
-from tests.fake_vendor import TEXT
+from tests.support.fake_vendor import TEXT
+from tests.support.harness import (
+    ADDON,
+    CLIENT_KEYS,
+    MITMDUMP,
+    POOL_KEYS,
+    REPO,
+    clean_environ,
+    dies_with_test_run,
+    free_port,
+)
+from tests.support.startup import start_up_block, wait_for_block
 
 pytestmark = pytest.mark.e2e
 
 LISTENING = "proxy listening"
-
-
-def start_up_block(log: str) -> str:
-    at = log.index("rotator: ready.")
-    block = log[at:].split("\n[", 1)[0]  # up to the next log line
-    return block
-
-
-def wait_for_block(proxy, last: str = "CURL_CA_BUNDLE") -> str:
-    """The start-up block, once its `last` line is logged (it is logged as the proxy starts serving)."""
-    deadline = time.monotonic() + 10
-    while last not in proxy.full_log and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return start_up_block(proxy.full_log)
 
 
 def test_the_start_up_block_says_what_runs_and_what_to_export(fake_vendor, rotator):

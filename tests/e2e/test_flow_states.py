@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
-from tests.e2e.clients import MODELS, PROMPT, TRUNCATED, make_client
-from tests.e2e.test_core import read_flows
-from tests.fake_vendor import TEXT, Fault, split_text
+from tests.support.clients import MODELS, PROMPT, TRUNCATED, make_client
+from tests.support.fake_vendor import TEXT, Fault, split_text
+from tests.support.flows import read_flows
 
 pytestmark = pytest.mark.e2e
 

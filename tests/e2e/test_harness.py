@@ -8,9 +8,9 @@ import os
 import pytest
 from ruamel.yaml import YAML
 
-from tests.e2e.clients import PROTOCOLS, call, make_client
-from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS, RotatorStartError
-from tests.fake_vendor import TEXT
+from tests.support.clients import PROTOCOLS, call, make_client
+from tests.support.fake_vendor import TEXT
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS, RotatorStartError
 
 pytestmark = pytest.mark.e2e
 STUB = "tests/e2e/stub_addon.py"

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.clients import make_client
+from tests.support.clients import make_client
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,10 @@ import time
 import pytest
 
 from rewrite.loopback import FLOW_BODY_HEAD, FLOW_BODY_TAIL
-from tests.e2e.clients import FINISH, PROTOCOLS, call, make_client
-from tests.e2e.test_core import read_flows
-from tests.e2e.test_reliability import (
+from tests.support.clients import FINISH, PROTOCOLS, call, make_client
+from tests.support.fake_vendor import TEXT, Fault
+from tests.support.flows import read_flows
+from tests.support.reliability import (
     DELTAS,
     FAMILY,
     FAST,
@@ -28,7 +29,6 @@ from tests.e2e.test_reliability import (
     two_keys,
     warmed,
 )
-from tests.fake_vendor import TEXT, Fault
 
 pytestmark = pytest.mark.e2e
 

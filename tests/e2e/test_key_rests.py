@@ -14,9 +14,9 @@ import openai
 import pytest
 from google.genai import errors as genai_errors
 
-from tests.e2e.clients import call, make_client
-from tests.e2e.harness import ADDON, MITMDUMP, POOL_KEYS, REPO, clean_environ, default_config, free_port
-from tests.fake_vendor import Fault
+from tests.support.clients import call, make_client
+from tests.support.fake_vendor import Fault
+from tests.support.harness import ADDON, MITMDUMP, POOL_KEYS, REPO, clean_environ, default_config, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -14,14 +14,14 @@ from operator import add
 
 import pytest
 
-from tests.e2e.clients import TRUNCATED
-from tests.e2e.harness import POOL_KEYS
-from tests.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
+from tests.support.clients import TRUNCATED
+from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
+from tests.support.harness import POOL_KEYS
 
 langchain_openai = pytest.importorskip("langchain_openai", reason="langchain-openai is not installed (scripts/setup --test)")
 langchain_anthropic = pytest.importorskip("langchain_anthropic", reason="langchain-anthropic is not installed")
 langchain_google_genai = pytest.importorskip("langchain_google_genai", reason="langchain-google-genai is not installed")
-from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage  # noqa: E402
+from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage  # noqa: E402  (once the packages are known to be there)
 
 pytestmark = pytest.mark.e2e
 

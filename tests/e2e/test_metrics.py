@@ -8,9 +8,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.clients import MODELS, call, make_client
-from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS
-from tests.fake_vendor import Fault
+from tests.support.clients import MODELS, call, make_client
+from tests.support.fake_vendor import Fault
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS
 
 pytestmark = pytest.mark.e2e
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.clients import MODELS, PROMPT, make_client
-from tests.e2e.harness import RotatorProcess, free_port
-from tests.fake_vendor import TEXT, Fault, split_text
+from tests.support.clients import MODELS, PROMPT, make_client
+from tests.support.fake_vendor import TEXT, Fault, split_text
+from tests.support.harness import RotatorProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,7 @@ class MitmwebProcess(RotatorProcess):
 
 @pytest.fixture
 def mitmweb(fake_vendor, tmp_path, monkeypatch):
-    from tests.e2e.harness import Rotator, default_config, merge
+    from tests.support.harness import Rotator, default_config, merge
 
     proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"streaming": FAST}), tmp_path / "mitmweb",
                           web_port=free_port())
@@ -108,7 +108,7 @@ def test_mitmweb_shows_retried_and_repaired_calls_honestly(fake_vendor, mitmweb,
              for name, flow in (("retried", retried), ("repaired", repaired))}
     for view in views.values():
         view["text"] = "\n".join(line.rstrip() for line in view["text"].split("\n"))  # (blank lines hold a space)
-    for name, view in views.items():
+    for view in views.values():
         assert view["view_name"] == "LLM", view
         assert view["text"].startswith(f"Rotator · OpenAI Chat Completions · {MODELS['chat']} · stream\n"), view
     assert f"\n{TEXT}\n" in views["retried"]["text"]
@@ -140,7 +140,7 @@ def test_mitmweb_never_sees_the_clients_own_key_not_even_while_the_body_arrives(
     import socket
     import ssl
 
-    from tests.e2e.harness import default_config, merge
+    from tests.support.harness import default_config, merge
 
     secret = "sk-client-own-secret-0123456789abcdef"
     proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"providers": {"openai": {"keys": []}}}),

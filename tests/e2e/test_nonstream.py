@@ -13,10 +13,20 @@ from typing import Any
 import pytest
 from google.genai import types as gtypes
 
-from tests.e2e.clients import FINISH, MODELS, PROTOCOLS, TRUNCATED, call, make_client
-from tests.e2e.test_reliability import (
+from tests.support.clients import FINISH, MODELS, PROTOCOLS, TRUNCATED, call, make_client
+from tests.support.fake_vendor import (
+    TEXT,
+    TOOL_ARGUMENTS,
+    TOOL_NAME,
+    Ctx,
+    Fault,
+    anthropic_body,
+    chat_body,
+    gemini_body,
+    responses_body,
+)
+from tests.support.reliability import (
     DELTAS,
-    FAMILY,
     FAST,
     FIRST_TOKEN_TIMEOUT,
     IDLE_TIMEOUT,
@@ -27,17 +37,6 @@ from tests.e2e.test_reliability import (
     flow_line,
     two_keys,
     warmed,
-)
-from tests.fake_vendor import (
-    TEXT,
-    TOOL_ARGUMENTS,
-    TOOL_NAME,
-    Ctx,
-    Fault,
-    anthropic_body,
-    chat_body,
-    gemini_body,
-    responses_body,
 )
 
 pytestmark = pytest.mark.e2e

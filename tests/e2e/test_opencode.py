@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import REPO, Rotator
-from tests.fake_vendor import TEXT, Fault, split_text
+from tests.support.fake_vendor import TEXT, Fault, split_text
+from tests.support.harness import REPO, Rotator
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from google.genai import types as gtypes
 
-from tests.e2e.clients import FINISH, PROTOCOLS, call, make_client
-from tests.e2e.test_core import read_flows
-from tests.fake_vendor import TEXT, Fault, sampling_of
+from tests.support.clients import FINISH, PROTOCOLS, call, make_client
+from tests.support.fake_vendor import TEXT, Fault, sampling_of
+from tests.support.flows import read_flows
 
 pytestmark = pytest.mark.e2e
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.clients import FINISH, PROTOCOLS, call, make_client
-from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS
-from tests.fake_vendor import TEXT
+from tests.support.clients import FINISH, PROTOCOLS, call, make_client
+from tests.support.fake_vendor import TEXT
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,9 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.clients import MODELS, call, make_client
-from tests.e2e.harness import MITMDUMP, POOL_KEYS, Rotator, RotatorProcess, default_config, free_port, merge
-from tests.fake_vendor import Fault
+from tests.support.clients import MODELS, call, make_client
+from tests.support.fake_vendor import Fault
+from tests.support.harness import MITMDUMP, POOL_KEYS, Rotator, RotatorProcess, default_config, free_port, merge
 
 pytestmark = pytest.mark.e2e
 

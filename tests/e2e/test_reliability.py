@@ -13,8 +13,6 @@ import re
 import ssl
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
 
 import anthropic
 import httpx
@@ -22,29 +20,33 @@ import openai
 import pytest
 from google.genai import errors as genai_errors
 
-from tests.e2e.clients import FINISH, MODELS, PROMPT, PROTOCOLS, TRUNCATED, WEATHER_SCHEMA, call, make_client
-from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS
-from tests.fake_vendor import TEXT, TOOL_NAME, Fault, split_text
+from tests.support.clients import FINISH, MODELS, PROMPT, PROTOCOLS, call, make_client
+from tests.support.fake_vendor import TEXT, Fault, split_text
+from tests.support.harness import CLIENT_KEYS
+from tests.support.reliability import (
+    ANSWER_ID,
+    DELTAS,
+    FAMILY,
+    FAST,
+    FIRST_TOKEN_TIMEOUT,
+    IDLE_TIMEOUT,
+    MARGIN,
+    PREFIX,
+    PROVIDER_HOST,
+    STALL,
+    Seen,
+    assert_one_clean_answer,
+    assert_rotator_retried,
+    assert_truncated,
+    flow_line,
+    pool,
+    stream,
+    two_keys,
+    warmed,
+)
 
 pytestmark = pytest.mark.e2e
 
-FAMILY = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
-PROVIDER_HOST = {
-    "openai": "api.openai.com",
-    "anthropic": "api.anthropic.com",
-    "gemini": "generativelanguage.googleapis.com",
-}
-
-FIRST_TOKEN_TIMEOUT = 1.0
-IDLE_TIMEOUT = 1.0
-FAST = {"first_token_timeout": FIRST_TOKEN_TIMEOUT, "idle_timeout": IDLE_TIMEOUT}
-MARGIN = 4.0  # seconds of slack on top of a configured timeout: a loaded machine, TLS set-up, SDK start-up
-STALL = 20.0  # a vendor stall far longer than any configured timeout: without Rotator the client would wait it out
-DELTAS = 2  # where mid-answer faults act: after the second text fragment
-PREFIX = "".join(split_text(TEXT)[:DELTAS])  # "Hello from": the text the vendor sent before the fault
-
-# The id the SDK's answer carries, for the vendor's request number i: tells which attempt the client was served by.
-ANSWER_ID = {"chat": "chatcmpl-fake{}", "responses": "resp_fake{}", "anthropic": "msg_fake{}", "gemini": "fakeresp{}"}
 # The truncation signal on the wire (what a saved flow's body holds).
 WIRE_TRUNCATED = {
     "chat": rb'"finish_reason": ?"length"',
@@ -64,162 +66,6 @@ STREAM_ERROR = {
     "anthropic": anthropic.APIStatusError,
     "gemini": genai_errors.APIError,
 }
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# What the SDK shows the user of one streamed call
-
-
-@dataclass
-class Seen:
-    text: str = ""
-    finish: str | None = None  # chat: last chunk's finish_reason; responses: final status; anthropic: final
-    #                            message's stop_reason; gemini: last chunk's candidates[0].finish_reason
-    finishes: list[str] = field(default_factory=list)  # chat, gemini: every finish reason any chunk carried
-    ids: set[str] = field(default_factory=set)  # every answer id the SDK saw (one clean answer: exactly one)
-    types: list[str] = field(default_factory=list)  # event types (responses, anthropic)
-    final: Any = None  # last chunk / response of the last response.* event / final message / last chunk
-    tool_fragments: int = 0  # tool-call argument fragments the SDK yielded
-
-
-def _enum(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
-def stream(protocol: str, client: Any = None, tools: bool = False, seen: Seen | None = None) -> Seen:
-    """One streamed call through the protocol's official SDK; `seen` (if given) is filled in as events arrive,
-    so a test still has the text received before the SDK raised."""
-    client = client or make_client(protocol)
-    s = seen if seen is not None else Seen()
-    if protocol == "chat":
-        kwargs: dict = {}
-        if tools:
-            kwargs["tools"] = [{"type": "function", "function": {"name": TOOL_NAME, "parameters": WEATHER_SCHEMA}}]
-        messages = [{"role": "user", "content": PROMPT}]
-        for chunk in client.chat.completions.create(model=MODELS["chat"], messages=messages, stream=True, **kwargs):
-            s.ids.add(chunk.id)
-            s.final = chunk
-            for choice in chunk.choices:
-                s.text += choice.delta.content or ""
-                calls = choice.delta.tool_calls or ()
-                s.tool_fragments += sum(1 for tc in calls if tc.function and tc.function.arguments)
-            s.finishes += [c.finish_reason for c in chunk.choices if c.finish_reason]
-            s.finish = chunk.choices[0].finish_reason if chunk.choices else s.finish
-    elif protocol == "responses":
-        kwargs = {}
-        if tools:
-            kwargs["tools"] = [{"type": "function", "name": TOOL_NAME, "parameters": WEATHER_SCHEMA}]
-        for event in client.responses.create(model=MODELS["responses"], input=PROMPT, stream=True, **kwargs):
-            s.types.append(event.type)
-            if event.type == "response.output_text.delta":
-                s.text += event.delta
-            elif event.type == "response.function_call_arguments.delta":
-                s.tool_fragments += 1
-            response = getattr(event, "response", None)
-            if response is not None:
-                s.ids.add(response.id)
-                s.final, s.finish = response, response.status
-    elif protocol == "anthropic":
-        kwargs = {}
-        if tools:
-            kwargs["tools"] = [{"name": TOOL_NAME, "input_schema": WEATHER_SCHEMA}]
-        args = dict(model=MODELS["anthropic"], max_tokens=256, messages=[{"role": "user", "content": PROMPT}], **kwargs)
-        with client.messages.stream(**args) as st:
-            for event in st:
-                s.types.append(event.type)
-                if event.type == "message_start":
-                    s.ids.add(event.message.id)
-                elif event.type == "content_block_delta":
-                    if event.delta.type == "text_delta":
-                        s.text += event.delta.text
-                    elif event.delta.type == "input_json_delta" and event.delta.partial_json:
-                        s.tool_fragments += 1
-            s.final = st.get_final_message()
-        s.finish = s.final.stop_reason
-    elif protocol == "gemini":
-        for chunk in client.models.generate_content_stream(model=MODELS["gemini"], contents=PROMPT):
-            s.ids.add(chunk.response_id)
-            s.final = chunk
-            candidate = chunk.candidates[0] if chunk.candidates else None
-            if candidate and candidate.content and candidate.content.parts:
-                s.text += "".join(p.text or "" for p in candidate.content.parts)
-            s.finish = _enum(candidate.finish_reason) if candidate and candidate.finish_reason else None
-            s.finishes += [s.finish] if s.finish else []
-    else:
-        raise ValueError(protocol)
-    return s
-
-
-_WARM: set[tuple[int, str, bool]] = set()
-
-
-def warmed(rotator, vendor, protocol: str, streamed: bool = True, **config: Any):
-    """The proxy for `config`, after one plain call of the same kind through it (once per worker), and a handle
-    whose log starts after that call. The first call through a new proxy builds the SDK's response models and
-    the proxy's certificate for the vendor host, which costs seconds on a busy machine: not what a test times."""
-    proxy = rotator(**config)
-    if (proxy.port, protocol, streamed) not in _WARM:
-        call(protocol, make_client(protocol), stream=streamed)
-        proxy.wait_log(flow_line(protocol))
-        vendor.reset()
-        _WARM.add((proxy.port, protocol, streamed))
-    return rotator(**config)
-
-
-def flow_line(protocol: str) -> str:
-    """What mitmdump's flow listing (one line per flow, when it ends) holds for a call of this protocol."""
-    return f": POST https://{PROVIDER_HOST[FAMILY[protocol]]}/"
-
-
-def assert_one_clean_answer(protocol: str, seen: Seen, served_by: int) -> None:
-    """The full text with a normal finish, every piece of it from the vendor's request number `served_by`."""
-    summary = f"text={seen.text!r} finish={seen.finish!r} answer ids={seen.ids}"
-    assert seen.text == TEXT, summary
-    assert seen.finish == FINISH[protocol]["text"], summary
-    assert seen.ids == {ANSWER_ID[protocol].format(served_by)}, summary
-
-
-def assert_truncated(protocol: str, seen: Seen) -> None:
-    """The protocol's "ran out of tokens" ending, as the SDK reports it."""
-    if protocol == "chat":
-        assert seen.final.choices[0].finish_reason == "length"  # the last chunk
-        assert seen.finishes == ["length"]
-    elif protocol == "responses":
-        assert "response.incomplete" in seen.types
-        assert "response.completed" not in seen.types
-        assert seen.final.status == "incomplete"
-        assert seen.final.incomplete_details.reason == "max_output_tokens"
-    elif protocol == "anthropic":
-        assert seen.final.stop_reason == "max_tokens"
-    else:
-        assert seen.finish == TRUNCATED["gemini"]  # "MAX_TOKENS", on the last chunk
-        assert seen.finishes == ["MAX_TOKENS"]
-
-
-def pool(protocol: str) -> list[str]:
-    return POOL_KEYS[FAMILY[protocol]]
-
-
-def two_keys(vendor, protocol: str) -> tuple[Any, Any]:
-    """The vendor saw exactly two generation requests, on two different pooled keys."""
-    first, second = vendor.wait_for(2, timeout=10, done=False)[:2]
-    calls = vendor.calls()
-    assert len(calls) == 2, [(r.credential, r.outcome) for r in calls]
-    assert first.credential != second.credential
-    assert {first.credential, second.credential} <= set(pool(protocol))
-    return first, second
-
-
-def assert_rotator_retried(proxy, protocol: str, retries: int = 1) -> None:
-    """The client sent one request and Rotator made the retries: the SDKs retry 429/5xx themselves (OpenAI's and
-    Anthropic's do, twice), which would also show the vendor two keys."""
-    proxy.wait_log(flow_line(protocol))
-    time.sleep(0.2)  # room for a second flow line, if the SDK retried
-    log = proxy.log
-    flows = [line for line in log.splitlines() if flow_line(protocol) in line]
-    assert len(flows) == 1, f"the client sent {len(flows)} requests:\n{log[-3000:]}"
-    notes = re.findall(rf"rotator: {FAMILY[protocol]} \w+: retry: .*", log)
-    assert len(notes) == retries, notes
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -21,53 +21,21 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 
-from tests.e2e.clients import FINISH, PROMPT, TRUNCATED, WEATHER_SCHEMA, call, make_client
-from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS
-from tests.fake_vendor import INPUT_TOKENS, TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
+from tests.support.clients import FINISH, PROMPT, TRUNCATED, WEATHER_SCHEMA, call, make_client
+from tests.support.fake_vendor import INPUT_TOKENS, TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS
+from tests.support.routing import CLIENTS, TARGET_KEYS, VIA, model_via, routing_config
 
 pytestmark = pytest.mark.e2e
 
-CLIENTS = ("chat", "responses", "anthropic", "gemini")
-# Target-only providers (no hosts) for the two OpenAI protocols; Anthropic and Gemini targets are the built-ins.
-TARGET_KEYS = {"deepseek": ["sk-deepseek-1", "sk-deepseek-2"], "respond": ["sk-respond-1", "sk-respond-2"]}
-# The model a client asks for -> (the target's provider, the model sent upstream, the protocol the vendor sees).
-VIA = {
-    "chat": ("deepseek", "deepseek-chat", "chat"),
-    "responses": ("respond", "gpt-5-mini", "responses"),
-    "anthropic": ("anthropic", "claude-haiku-4-5", "anthropic"),
-    "gemini": ("gemini", "gemini-2.5-flash", "gemini"),
-}
 KEYS = {**TARGET_KEYS, "anthropic": POOL_KEYS["anthropic"], "gemini": POOL_KEYS["gemini"]}
 PAIRS = [(client, upstream) for client in CLIENTS for upstream in CLIENTS if client != upstream]
 PAIR_IDS = [f"{c}-via-{u}" for c, u in PAIRS]
 STREAMS = pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-FIRST_TOKEN_TIMEOUT = 3.0
 RESULT = "18C, cloudy"
 DELTAS = 2
 PREFIX = "".join(split_text(TEXT)[:DELTAS])
 CALL_TEXT = "Let me check."  # said before a tool call: text and a call in one answer
-
-
-def model_via(upstream: str) -> str:
-    return f"via-{upstream}"
-
-
-def routing_config(vendor_url: str) -> dict:
-    return {
-        "providers": {
-            "deepseek": {"kind": "openai", "base_url": f"{vendor_url}/v1", "keys": TARGET_KEYS["deepseek"]},
-            "respond": {"kind": "openai", "protocol": "responses", "base_url": f"{vendor_url}/v1",
-                        "keys": TARGET_KEYS["respond"]},
-        },
-        "routes": [
-            {"models": [model_via(u)], "targets": [f"{VIA[u][0]}/{VIA[u][1]}"]} for u in CLIENTS
-        ] + [
-            # The request's own fault stays with the first target; a model the first target lacks goes on.
-            {"models": ["two-targets"], "targets": ["anthropic/claude-haiku-4-5", "deepseek/deepseek-chat"]},
-        ],
-        "streaming": {"first_token_timeout": FIRST_TOKEN_TIMEOUT, "first_token_retries": 1,
-                      "heartbeat_interval": 0.3},
-    }
 
 
 @pytest.fixture

@@ -22,8 +22,10 @@ from google.genai import errors as genai_errors
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.clients import PROTOCOLS, call, make_client
-from tests.e2e.harness import (
+from tests.support.clients import PROTOCOLS, call, make_client
+from tests.support.fake_vendor import Fault
+from tests.support.fake_vendor_ws import FakeWebSocketVendor
+from tests.support.harness import (
     ADDON,
     MITMDUMP,
     POOL_KEYS,
@@ -35,8 +37,6 @@ from tests.e2e.harness import (
     dies_with_test_run,
     free_port,
 )
-from tests.fake_vendor import Fault
-from tests.fake_vendor_ws import FakeWebSocketVendor
 
 pytestmark = pytest.mark.e2e
 

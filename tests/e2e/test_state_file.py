@@ -10,8 +10,8 @@ import stat
 import openai
 import pytest
 
-from tests.e2e.harness import POOL_KEYS
-from tests.fake_vendor import Fault
+from tests.support.fake_vendor import Fault
+from tests.support.harness import POOL_KEYS
 
 pytestmark = pytest.mark.e2e
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 import json
 import re
 import ssl
-from html import escape
 import threading
 import time
+from html import escape
 
 import httpx
 import pytest
 
-from tests.e2e.clients import call, make_client
-from tests.e2e.harness import CLIENT_KEYS, POOL_KEYS
-from tests.fake_vendor import Fault
+from tests.support.clients import call, make_client
+from tests.support.fake_vendor import Fault
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS
 
 pytestmark = pytest.mark.e2e
 

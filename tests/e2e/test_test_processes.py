@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import REPO, clean_environ
+from tests.support.harness import REPO, clean_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 RUN = """
 import sys, time
 from pathlib import Path
-from tests.e2e.harness import RotatorProcess, default_config
+from tests.support.harness import RotatorProcess, default_config
 proc = RotatorProcess(default_config("http://127.0.0.1:9"), Path(sys.argv[1])).start()
 print(proc.process.pid, flush=True)
 time.sleep(600)

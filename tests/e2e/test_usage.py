@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from tests.e2e.clients import MODELS, PROTOCOLS, call, make_client
-from tests.e2e.harness import POOL_KEYS
-from tests.e2e.test_routing import TARGET_KEYS, VIA, model_via, routing_config
-from tests.fake_vendor import INPUT_TOKENS, TEXT, Fault, split_text
+from tests.support.clients import MODELS, PROTOCOLS, call, make_client
+from tests.support.fake_vendor import INPUT_TOKENS, TEXT, Fault, split_text
+from tests.support.flows import read_vendor_flows
+from tests.support.harness import POOL_KEYS
+from tests.support.routing import TARGET_KEYS, VIA, model_via, routing_config
 
 pytestmark = pytest.mark.e2e
 
 FAMILY = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
-HOSTS = {"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"}
 CACHE_READ, CACHE_WRITE, REASONING = 5, 3, 7
 TOKENS = Fault.tokens(cache_read=CACHE_READ, cache_write=CACHE_WRITE, reasoning=REASONING)
 OUTPUT = len(split_text(TEXT)) + REASONING
@@ -47,13 +46,6 @@ def expected_cost(protocol: str, model: str | None = None) -> float:
             + OUTPUT * output) / 1e6
 
 
-def read_flows(path: Path) -> list:
-    from mitmproxy import io as mitm_io  # (imported here: mitmproxy's flow filters warn at import time)
-
-    with path.open("rb") as f:
-        return [flow for flow in mitm_io.FlowReader(f).stream() if flow.request.pretty_host in HOSTS]
-
-
 def assert_no_pooled_key(*texts: str | bytes) -> None:
     for text in texts:
         data = text.encode() if isinstance(text, str) else text
@@ -74,7 +66,7 @@ def test_usage_and_cost_of_every_protocol_stream_and_whole(fake_vendor, rotator,
     status = httpx.get("http://rotator.status/", params={"format": "json"}, timeout=10).json()
     proxy.proc.stop()  # the flow file is complete once mitmdump has exited
 
-    flows = read_flows(path)
+    flows = read_vendor_flows(path)
     assert len(flows) == len(calls)
     for flow, (protocol, stream) in zip(flows, calls):
         meta = flow.metadata["rotator"]
@@ -114,7 +106,7 @@ def test_usage_of_whole_answers_not_streamed_upstream(fake_vendor, rotator, tmp_
     assert not any(r.stream for r in fake_vendor.wait_for(len(PROTOCOLS)))  # JSON answers, as the client asked
     proxy.proc.stop()
 
-    flows = read_flows(path)
+    flows = read_vendor_flows(path)
     assert [f.metadata["rotator"]["usage"] for f in flows] == [expected_usage(p) for p in PROTOCOLS]
     assert [f.metadata["rotator"]["cost"] for f in flows] == pytest.approx([expected_cost(p) for p in PROTOCOLS])
 
@@ -130,7 +122,7 @@ def test_an_unknown_models_cost_is_unknown_and_a_configured_price_applies(fake_v
     fake_vendor.wait_for(2)
     proxy.proc.stop()
 
-    priced, unknown = read_flows(path)
+    priced, unknown = read_vendor_flows(path)
     uncached = INPUT_TOKENS - CACHE_READ - CACHE_WRITE
     assert priced.metadata["rotator"]["cost"] == pytest.approx(
         (uncached * 1.0 + CACHE_READ * 0.5 + CACHE_WRITE * 1.0 + OUTPUT * 2.0) / 1e6)
@@ -157,7 +149,7 @@ def test_a_chat_stream_without_include_usage_gets_usage_the_client_never_sees(fa
     assert any(b'"usage":{' in data for _, data in request.events)
     proxy.proc.stop()
 
-    [flow] = read_flows(path)
+    [flow] = read_vendor_flows(path)
     assert flow.metadata["rotator"]["usage"] == expected_usage("chat")
     assert flow.metadata["rotator"]["cost"] == pytest.approx(expected_cost("chat"))
     body = flow.response.content  # what the client received, byte for byte
@@ -203,7 +195,7 @@ def test_usage_and_cost_of_translated_answers(fake_vendor, rotator, tmp_path):
     fake_vendor.wait_for(len(calls))
     proxy.proc.stop()
 
-    flows = read_flows(path)
+    flows = read_vendor_flows(path)
     assert len(flows) == len(calls)
     for flow, (client, upstream, stream) in zip(flows, calls):
         meta, where = flow.metadata["rotator"], (client, upstream, stream)

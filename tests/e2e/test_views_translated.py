@@ -6,15 +6,14 @@ Rotator sent as it came records no steps. Read back from the file and rendered a
 
 from __future__ import annotations
 
-import anthropic
 import pytest
 
 from rewrite.credentials import mask
-from tests.e2e.clients import PROMPT, call, make_client
-from tests.e2e.harness import POOL_KEYS
-from tests.e2e.test_core import read_flows
-from tests.test_views_recorded import llm_view, shown  # noqa: F401  (the fixture registers the view)
-from tests.fake_vendor import TEXT
+from tests.support.clients import PROMPT, call, make_client
+from tests.support.fake_vendor import TEXT
+from tests.support.flows import read_flows
+from tests.support.harness import POOL_KEYS
+from tests.support.views import shown
 
 pytestmark = pytest.mark.e2e
 

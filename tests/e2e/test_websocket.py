@@ -18,9 +18,9 @@ from mitmproxy import io as flow_io
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.harness import Rotator
-from tests.fake_vendor import TEXT
-from tests.fake_vendor_ws import FakeWebSocketVendor, WsFault
+from tests.support.fake_vendor import TEXT
+from tests.support.fake_vendor_ws import FakeWebSocketVendor, WsFault
+from tests.support.harness import Rotator
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ import openai
 from google import genai
 from google.genai import types as gtypes
 
-from tests.fake_vendor import TOOL_NAME
+from tests.support.fake_vendor import TOOL_NAME
 
 PROTOCOLS = ("chat", "responses", "anthropic", "gemini")
 MODELS = {"chat": "gpt-4o-mini", "responses": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "gemini": "gemini-2.5-flash"}

@@ -27,7 +27,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from tests.fake_vendor import Ctx, Fault, credential_of, responses_events
+from tests.support.fake_vendor import Ctx, Fault, credential_of, responses_events
 
 _QUIET = logging.getLogger("fake_vendor_ws")
 _QUIET.setLevel(logging.CRITICAL)

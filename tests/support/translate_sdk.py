@@ -1,6 +1,6 @@
 """The official SDKs reading a canned non-stream answer (or error) through an in-memory transport.
 
-The streamed counterparts are in tests/sdk_clients.py; these serve `application/json`, as a non-stream answer is.
+The streamed counterparts are in tests/support/sdk_clients.py; these serve `application/json`, as a non-stream answer is.
 """
 
 from __future__ import annotations

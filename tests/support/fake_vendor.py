@@ -21,7 +21,7 @@ fragments), which reads the same for every protocol: `deltas=0` acts after the p
 (`message_start`, `response.created`, ...) and before the first token; `deltas=2` after the second fragment.
 A position past the end acts after the last event, before the HTTP body's own end.
 
-Run standalone: `python -m tests.fake_vendor --port 8900` (control endpoints: `GET /_fake/requests`,
+Run standalone: `python -m tests.support.fake_vendor --port 8900` (control endpoints: `GET /_fake/requests`,
 `POST /_fake/reset`, `POST /_fake/script` with `[["stall_after_headers", 5], ["ok"]]`).
 """
 
@@ -38,8 +38,9 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import h11
@@ -984,7 +985,7 @@ class _Exchange:
         while (left := deadline - time.monotonic()) > 0:
             try:
                 data = await asyncio.wait_for(self.reader.read(65536), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return
             except (ConnectionError, OSError) as e:
                 raise ClientGone from e

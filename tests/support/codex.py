@@ -1,0 +1,32 @@
+"""The real Codex CLI (installed by scripts/setup-codex) run through a proxy; the `codex_bin` fixture is in
+tests/e2e/conftest.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.support.harness import REPO, Rotator
+
+CODEX = REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex"
+LOOPBACK_ONLY = ("--set", r"block_list=|!~d ^api\.openai\.com$|403")
+
+
+def run_codex(codex: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say hello") -> subprocess.CompletedProcess:
+    home = tmp_path / "home"
+    (home / ".codex").mkdir(parents=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {
+        "PATH": os.environ["PATH"],  # node, which runs Codex's launcher
+        "HOME": str(home),
+        "CODEX_HOME": str(home / ".codex"),
+        "HTTPS_PROXY": proxy.url,
+        "SSL_CERT_FILE": str(proxy.ca_cert),
+        "OPENAI_API_KEY": "sk-client-placeholder",
+    }
+    return subprocess.run(
+        [str(codex), "exec", "--skip-git-repo-check", prompt],
+        cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90,
+    )
