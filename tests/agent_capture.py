@@ -26,8 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tests.support.fake_vendor import FakeVendor, Fault
 from tests.support.harness import RotatorProcess, default_config
-from tests.support.fake_vendor import Fault, FakeVendor
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "agents"

@@ -13,8 +13,8 @@ from protocols.translate.tools import MAX_NAME, flat_name
 from tests.support import fake_vendor, samples
 from tests.support import translate_samples as S
 from tests.support.sdk_requests import sdk_accepts
-from tests.support.streams import parse, payloads
 from tests.support.sdk_types import model_extras
+from tests.support.streams import parse, payloads
 
 EMULATING = ("anthropic_messages", "gemini", "openai_chat")
 GRAMMAR = "start: /.+/"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import REPO, Rotator
 from tests.support.fake_vendor import TEXT
+from tests.support.harness import REPO, Rotator
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,6 @@ import re
 import ssl
 import threading
 import time
-from html import escape
 
 import httpx
 import pytest

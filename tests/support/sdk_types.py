@@ -15,7 +15,7 @@ from typing import Any, Literal, Union
 import pydantic
 import typing_extensions as te
 
-_LISTS = (list, tuple, Iterable, Sequence, typing.Iterable, typing.Sequence, typing.List)
+_LISTS = (list, tuple, Iterable, Sequence, typing.Iterable, typing.Sequence, list)
 
 
 def _unwrap(tp: Any) -> Any:
@@ -60,7 +60,7 @@ def undeclared_keys(value: Any, tp: Any, path: str = "") -> list[str] | None:
                 return None
             found += inner
         return found
-    if origin in (dict, Mapping, typing.Dict) or tp is dict:
+    if origin in (dict, Mapping, dict) or tp is dict:
         if not isinstance(value, Mapping):
             return None
         args = te.get_args(tp)
