@@ -63,6 +63,26 @@ class Upload:
                 await asyncio.sleep(0)
 
 
+def added_keys(before: dict, after: dict) -> dict | None:
+    """The keys `after` adds to `before`; None if it also changes or drops one of `before`'s."""
+    if any(k not in after or after[k] is not v for k, v in before.items()):
+        return None
+    return {k: v for k, v in after.items() if k not in before}
+
+
+def with_keys_in_front(upload: Upload, keys: dict | None) -> Upload | None:
+    """The upload (a JSON object's text) with `keys` (none of which it has) put in front, its own bytes as they
+    were; None if `keys` is None or the upload does not start as an object."""
+    first = upload.pieces[0].lstrip() if upload.pieces else b""
+    if keys is None or not first.startswith(b"{"):
+        return None
+    if not keys:
+        return upload
+    rest = first[1:]
+    head = json.dumps(keys)[:-1].encode() + (b"" if rest.lstrip().startswith(b"}") else b",")
+    return Upload([head, rest, *upload.pieces[1:]])
+
+
 def parse_body(data: bytes) -> tuple[dict | None, str | None]:
     """A request body parsed as the engine reads it: (the JSON object or None, why it is refused or None). A body
     that is not a JSON object gives (None, None): it is forwarded untouched and the vendor answers it."""

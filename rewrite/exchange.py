@@ -36,7 +36,7 @@ from protocols.urls import UnsafeURLValue, path_problem, segment_problem, shown
 from rewrite import retry
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
-from rewrite.big_json import TOO_DEEP, Parsed, Upload, parse_body
+from rewrite.big_json import TOO_DEEP, Parsed, Upload, added_keys, parse_body, with_keys_in_front
 from rewrite.bodies import BodyTooLarge, decoded, read_whole
 from rewrite.clients import HeldCredential
 from rewrite.config import LimitsConfig, StreamingConfig
@@ -291,10 +291,13 @@ class Exchange:
         """Whether the client's body goes upstream untouched (the skeleton of a large one is then enough): one
         target, the called provider with the model asked, in the client's protocol, with nothing to rewrite."""
         [(provider, target)] = chosen if len(chosen) == 1 else [(None, None)]
-        return (provider is self.called and target.model_for(self.asked) == self.asked
-                and upstream_protocol(provider, self.proto, True) is self.proto
+        if provider is not self.called or target.model_for(self.asked) != self.asked:
+            return False
+        # Asked upstream as a stream (forced, or for the usage chunk): only keys the body does not have are added.
+        streamed = self.meter.ask_upstream or (provider.force_upstream_stream and not self.client_stream)
+        return (upstream_protocol(provider, self.proto, True) is self.proto
                 and not chain_for(provider, self.asked) and not provider.param_refusals.get(self.asked)
-                and not self.meter.ask_upstream and not (provider.force_upstream_stream and not self.client_stream)
+                and not (streamed and added_keys(self.body, self.proto.as_stream("", "", self.body)[2]) is None)
                 and not (self.hooks is not None and self.proto.name == "responses"))  # (its conversation state)
 
     def _parse_whole(self) -> None:
@@ -515,14 +518,19 @@ class Exchange:
             path, query, body = self.proto.as_stream(path, query, leg.body)
             # A stream that only needs the usage asked for keeps the client's bytes, with the option put in front
             # (an agent's request body can be megabytes: serialising it again is a real share of its cost).
-            content = (usage_asked_in(content) if content is not None and not self.aggregate
-                       and "stream_options" not in leg.body else None)
+            if isinstance(content, Upload):  # (a large body is not parsed whole: see `_sent_as_it_came`)
+                content = with_keys_in_front(content, added_keys(leg.body, body))
+            else:
+                content = (usage_asked_in(content) if content is not None and not self.aggregate
+                           and "stream_options" not in leg.body else None)
         if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
             content = None
         if isinstance(body, dict) and not self.skeletal and (kept := self._without_refused(body)) is not body:
             body, content = kept, None
         if content is None:
+            if self.skeletal:  # (`_sent_as_it_came` rules this out: never send a skeleton's stand-ins upstream)
+                raise AssertionError("a large body's skeleton was to be sent upstream")
             content = json.dumps(body).encode()
         if isinstance(content, Upload):  # (httpx would send it chunked)
             headers = [*headers, ("content-length", str(content.size))]
