@@ -81,8 +81,6 @@ with httpx.Client(proxy=proxy, verify=tls, trust_env=False, timeout=60) as http:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 2: the engine still parses an 80 MB body in one go on mitmproxy's "
-                   "event loop (about 1 s on a loaded 2-core machine); see the closing note")
 def test_an_80_mb_upload_does_not_stall_another_clients_stream(fake_vendor, rotator):
     proxy = warmed(rotator, fake_vendor, "chat", limits={"max_request_body": 128 * MiB})
     fake_vendor.script(Fault.ok(" ".join(["w"] * EVENTS)).slow(INTERVAL), Fault.ok())
