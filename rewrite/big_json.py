@@ -135,6 +135,9 @@ class Worker:
         async with self._lock:
             try:
                 return await self._parse(upload)
+            except asyncio.CancelledError:  # (the client left mid-parse: the worker's answer is no one's now)
+                self.close()
+                raise
             except Exception as e:  # (a worker that died or answered nonsense: the body is parsed here instead)
                 logger.warning("rotator: the body parser process failed (%s): parsing here", type(e).__name__)
                 self.close()
@@ -158,6 +161,12 @@ class Worker:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
         self._proc = None
+
+    async def aclose(self) -> None:
+        proc = self._proc
+        self.close()
+        if proc is not None:
+            await proc.wait()
 
 
 def serve() -> None:

@@ -82,7 +82,7 @@ class Engine:
 
     async def aclose(self) -> None:
         self.server.close()
-        self.parser.close()
+        await self.parser.aclose()
         await self.upstream.aclose()
 
 
