@@ -12,6 +12,7 @@ import time
 import zlib
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.test_core import client_headers, through
@@ -26,6 +27,7 @@ from tests.e2e.test_reliability import (
     two_keys,
     warmed,
 )
+from tests.e2e.test_security import CLIENTS, ROUTED_MODEL, STRANGER, TARGET_KEYS, TEAM_A, routed_config
 from tests.e2e.clients import MODELS, make_client
 from tests.fake_vendor import TEXT, Fault
 
@@ -218,3 +220,31 @@ def test_a_stalled_error_body_is_retried_on_the_next_key(fake_vendor, rotator, p
     assert first.status == 500
     assert_rotator_retried(proxy, protocol)
     assert "its body stalled" in proxy.log
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A large body is gated at its headers (it is streamed to the engine, never held whole): the client key still
+# decides, on every pool the request could draw from, before anything goes upstream.
+
+LARGE = 6 * MiB  # above the size that is streamed (rewrite/loopback.py BIG_BODY)
+
+
+def large_anthropic_call(http, key: str, model: str) -> httpx.Response:
+    body = {"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "y" * LARGE}]}
+    headers = {"x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json"}
+    return http.post(URLS["anthropic"], content=json.dumps(body).encode(), headers=headers, timeout=60)
+
+
+def test_a_large_body_to_a_keyless_provider_routed_to_a_pool_needs_a_client_key(fake_vendor, rotator):
+    with through(rotator(routed_config(fake_vendor.url), clients=CLIENTS)) as http:
+        refused = large_anthropic_call(http, STRANGER, ROUTED_MODEL)
+        time.sleep(0.2)  # (a refused request that got through anyway would have reached the vendor by now)
+        assert fake_vendor.requests == []
+        served = large_anthropic_call(http, TEAM_A, ROUTED_MODEL)
+
+    assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+    assert served.status_code == 200 and served.json()["content"][0]["text"] == TEXT
+    [sent] = fake_vendor.requests  # translated for the pooled target, the body whole
+    assert (sent.protocol, sent.model, sent.credential in TARGET_KEYS) == ("chat", "deepseek-chat", True)
+    assert sent.body["messages"][-1]["content"] == "y" * LARGE
+    assert TEAM_A not in json.dumps([sent.headers, sent.query])
