@@ -149,9 +149,13 @@ def streamed(flow: http.HTTPFlow, engine: Engine) -> bool:
     call's large body: copying it whole would hold the event loop, and every other client's stream). Such a flow
     is gated and handed over at its headers: MaskOnArrival, Access and Interception do then what they otherwise
     do once the body is in. (A chunked body of unknown size is held, as a small one is.)"""
-    length = flow.request.headers.get("content-length", "")
-    return (length.isdigit() and BIG_BODY <= int(length) <= engine.server.max_body
-            and engine.router.provider_for(called_host(flow)) is not None)
+    seen = getattr(flow, "_rotator_streamed", None)  # (asked by several hooks: the headers are read once)
+    if seen is None:
+        length = flow.request.headers.get("content-length", "")
+        seen = (length.isdigit() and BIG_BODY <= int(length) <= engine.server.max_body
+                and engine.router.provider_for(called_host(flow)) is not None)
+        flow._rotator_streamed = seen  # (an attribute of the object, never of the saved flow)
+    return seen
 
 
 def _dropped(data: bytes) -> list[bytes]:
