@@ -175,8 +175,11 @@ def serve() -> None:
     while head := stdin.read(_LENGTH.size):
         (size,) = _LENGTH.unpack(head)
         body, refusal = parse_body(stdin.read(size))
-        body, skeletal = skeleton(body) if body is not None else (None, False)
-        out = pickle.dumps((body, refusal, skeletal), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            body, skeletal = skeleton(body) if body is not None else (None, False)
+            out = pickle.dumps((body, refusal, skeletal), protocol=pickle.HIGHEST_PROTOCOL)
+        except RecursionError:  # (just within the parser's depth: too deep to walk, as it would be to rewrite)
+            out = pickle.dumps((None, TOO_DEEP, False))
         stdout.write(_LENGTH.pack(len(out)) + out)
         stdout.flush()
 

@@ -42,8 +42,9 @@ async def test_the_worker_gives_the_skeleton_and_the_refusals_of_a_body():
         parsed = await worker.parse(upload_of(BODY))
         assert parsed.skeletal and parsed.refusal is None
         assert parsed.body["model"] == "m" and parsed.body["messages"][0]["content"].size == LONG_TEXT + 1
-        deep = Upload([b"[" * 100_000 + b"]" * 100_000])
-        assert (await worker.parse(deep)).refusal == TOO_DEEP
+        for depth in (1000, 100_000):  # (too deep to walk; too deep to parse)
+            deep = Upload([b'{"a": ' + b"[" * depth + b"]" * depth + b"}"])
+            assert (await worker.parse(deep)).refusal == TOO_DEEP
         not_an_object = await worker.parse(Upload([b"[1, 2]"]))
         assert not_an_object.body is None and not_an_object.refusal is None
         assert (await worker.parse(Upload([b"{nope"]))).body is None
