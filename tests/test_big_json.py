@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import httpx
 import pytest
 
 from protocols.openai_chat import OpenAIChat
@@ -10,12 +11,19 @@ from rewrite.big_json import (
     LONG_TEXT,
     TOO_DEEP,
     LongText,
+    Parsed,
     Upload,
     Worker,
     added_keys,
     skeleton,
     with_keys_in_front,
 )
+from rewrite.config import parse
+from rewrite.exchange import Exchange, Job
+from rewrite.loopback import LoopbackRequest
+from rewrite.router import Router
+from tests import samples
+from tests.engine_harness import FakeResponder, Upstream, events_of, sse
 
 BODY = {"model": "m", "temperature": 0.5, "messages": [{"role": "user", "content": "x" * (LONG_TEXT + 1)},
                                                         {"role": "user", "content": "short"}]}
@@ -128,3 +136,37 @@ async def test_a_parse_cancelled_midway_leaves_no_answer_for_the_next_one():
         assert (await asyncio.wait_for(worker.parse(upload_of({"n": 2})), 10)).body == {"n": 2}
     finally:
         await worker.aclose()
+
+
+async def exchange_upload(body: dict, config: str = "") -> tuple[list[httpx.Request], FakeResponder]:
+    """One non-stream Chat request whose body arrived as an Upload and was parsed into its skeleton."""
+    cfg = parse("providers: {openai: {base_url: 'http://vendor.test', keys: [k1]}}\n" + config)
+    router = Router(cfg)
+    route = router.route("api.openai.com", "POST", "/v1/chat/completions")
+    upload = upload_of(body)
+    request = LoopbackRequest("POST", "/v1/chat/completions", [("content-type", "application/json")], b"",
+                              upload=upload)
+    shape, skeletal = skeleton(body)
+    upstream = Upstream([lambda r: sse(events_of(samples.CHAT_TEXT))])
+    responder = FakeResponder()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
+        await Exchange(client, cfg.streaming, Job("job-1", route), request, responder, router=router,
+                       parsed=Parsed(shape, None, skeletal)).run()
+    return upstream.seen, responder
+
+
+@pytest.mark.parametrize("stream_key", [{}, {"stream": False}], ids=["no stream key", "stream false"])
+async def test_a_large_body_goes_upstream_whole_as_the_stream_rotator_asks_for(stream_key):
+    """Keys the body lacks are put in front of its bytes; one it has is changed in a body parsed whole after all."""
+    body = {**BODY, **stream_key}
+    [sent], responder = await exchange_upload(body)
+    assert responder.status == 200
+    assert json.loads(sent.content) == OpenAIChat().as_stream("", "", body)[2]  # (stream: true, with the usage)
+    assert int(sent.headers["content-length"]) == len(sent.content)
+
+
+async def test_a_large_body_for_another_model_is_parsed_whole_and_sent_with_it():
+    body = {**BODY, "model": "old-name"}
+    [sent], _ = await exchange_upload(body, "routes: [{models: [old-name], targets: [openai/new-name]}]")
+    assert {**json.loads(sent.content), "stream": False, "stream_options": None} == {
+        **BODY, "model": "new-name", "stream": False, "stream_options": None}
