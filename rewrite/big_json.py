@@ -53,6 +53,16 @@ class Upload:
         self.pieces = pieces
         self.size = sum(map(len, pieces))
 
+    def head(self, n: int) -> bytes:
+        """Its first `n` bytes (only the pieces they are in are joined)."""
+        out, have = [], 0
+        for piece in self.pieces:
+            if have >= n:
+                break
+            out.append(piece[: n - have])
+            have += len(out[-1])
+        return b"".join(out)
+
     async def __aiter__(self):
         since = 0
         for piece in self.pieces:

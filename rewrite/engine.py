@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from rewrite.big_json import Worker
 from rewrite.config import Config
 from rewrite.conversation import ConversationState
 from rewrite.egress import EgressProxy, parse_proxy_url
 from rewrite.exchange import Exchange, Job
-from rewrite.big_json import Worker
 from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.prices import PriceTable
 from rewrite.router import Route, Router

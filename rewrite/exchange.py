@@ -290,7 +290,9 @@ class Exchange:
     def _sent_as_it_came(self, chosen: list[tuple[Provider, Target]]) -> bool:
         """Whether the client's body goes upstream untouched (the skeleton of a large one is then enough): one
         target, the called provider with the model asked, in the client's protocol, with nothing to rewrite."""
-        [(provider, target)] = chosen if len(chosen) == 1 else [(None, None)]
+        if len(chosen) != 1:
+            return False
+        [(provider, target)] = chosen
         if provider is not self.called or target.model_for(self.asked) != self.asked:
             return False
         # Asked upstream as a stream (forced, or for the usage chunk): only keys the body does not have are added.

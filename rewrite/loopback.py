@@ -202,8 +202,6 @@ class _Conn:
                 raise BadRequest("connection closed mid-request")
 
     async def exactly(self, n: int) -> bytes:
-        if len(self.buf) >= n:
-            return self._take(n)
         pieces = await self.pieces(n)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 

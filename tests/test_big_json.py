@@ -22,6 +22,7 @@ from rewrite.config import parse
 from rewrite.exchange import Exchange, Job
 from rewrite.loopback import LoopbackRequest
 from rewrite.router import Router
+from rewrite.steps import MAX_BODY, record
 from tests import samples
 from tests.engine_harness import FakeResponder, Upstream, events_of, sse
 
@@ -68,7 +69,7 @@ async def test_a_worker_that_died_is_started_again_and_one_that_cannot_answer_gi
         await worker._proc.wait()
         assert (await worker.parse(upload_of({"b": 2}))).body == {"b": 2}
         monkeypatch.setattr("rewrite.big_json.sys.executable", "/nonexistent/python")
-        worker.close()
+        await worker.aclose()
         assert await worker.parse(upload_of({"c": 3})) is None
     finally:
         await worker.aclose()
@@ -138,7 +139,7 @@ async def test_a_parse_cancelled_midway_leaves_no_answer_for_the_next_one():
         await worker.aclose()
 
 
-async def exchange_upload(body: dict, config: str = "") -> tuple[list[httpx.Request], FakeResponder]:
+async def exchange_upload(body: dict, config: str = "") -> tuple[list[httpx.Request], FakeResponder, Job]:
     """One non-stream Chat request whose body arrived as an Upload and was parsed into its skeleton."""
     cfg = parse("providers: {openai: {base_url: 'http://vendor.test', keys: [k1]}}\n" + config)
     router = Router(cfg)
@@ -149,24 +150,27 @@ async def exchange_upload(body: dict, config: str = "") -> tuple[list[httpx.Requ
     shape, skeletal = skeleton(body)
     upstream = Upstream([lambda r: sse(events_of(samples.CHAT_TEXT))])
     responder = FakeResponder()
+    job = Job("job-1", route)
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
-        await Exchange(client, cfg.streaming, Job("job-1", route), request, responder, router=router,
+        await Exchange(client, cfg.streaming, job, request, responder, router=router,
                        parsed=Parsed(shape, None, skeletal)).run()
-    return upstream.seen, responder
+    return upstream.seen, responder, job
 
 
 @pytest.mark.parametrize("stream_key", [{}, {"stream": False}], ids=["no stream key", "stream false"])
 async def test_a_large_body_goes_upstream_whole_as_the_stream_rotator_asks_for(stream_key):
     """Keys the body lacks are put in front of its bytes; one it has is changed in a body parsed whole after all."""
     body = {**BODY, **stream_key}
-    [sent], responder = await exchange_upload(body)
+    [sent], responder, job = await exchange_upload(body)
     assert responder.status == 200
     assert json.loads(sent.content) == OpenAIChat().as_stream("", "", body)[2]  # (stream: true, with the usage)
     assert int(sent.headers["content-length"]) == len(sent.content)
+    [shown] = [record(step)["request"] for step in job.steps]  # (what the flow's view shows of it)
+    assert shown["size"] == len(sent.content) and shown["body"].encode() == sent.content[:MAX_BODY]
 
 
 async def test_a_large_body_for_another_model_is_parsed_whole_and_sent_with_it():
     body = {**BODY, "model": "old-name"}
-    [sent], _ = await exchange_upload(body, "routes: [{models: [old-name], targets: [openai/new-name]}]")
+    [sent], _, _ = await exchange_upload(body, "routes: [{models: [old-name], targets: [openai/new-name]}]")
     assert {**json.loads(sent.content), "stream": False, "stream_options": None} == {
         **BODY, "model": "new-name", "stream": False, "stream_options": None}
