@@ -59,7 +59,8 @@ class Interception:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         """A body declared larger than limits.max_request_body is never held: the flow goes to the engine now, its
         body is dropped as it arrives, and the engine answers 413 (in the protocol's shape) once it has. (It goes
-        on as an empty chunked body: an HTTP/1 answer before the request's end does not reach the client.)"""
+        on as an empty chunked body: an HTTP/1 answer before the request's end does not reach the client.) A large
+        body within the limit goes to the engine now too, streamed as it arrives (see `streamed`)."""
         length = flow.request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.engine.server.max_body and self._hand_over(flow):
             self.engine.jobs[flow.id].too_large = True
