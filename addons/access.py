@@ -22,7 +22,7 @@ import logging
 from mitmproxy import http
 
 import protocols
-from addons.interception import called_host, hide_credential
+from addons.interception import called_host, hide_credential, streamed
 from rewrite.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, Verdict, check, presented, without_query_key
 from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
@@ -53,7 +53,15 @@ class Access:
         if "rotator_config" in updated:  # (RotatorConfig, registered before this addon, has loaded it)
             self._clients = ClientKeys(self.engine.config.clients)
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if streamed(flow, self.engine):  # (its body is not read: it could name any route's model)
+            self._gate(flow)
+
     def request(self, flow: http.HTTPFlow) -> None:
+        if not streamed(flow, self.engine):
+            self._gate(flow)
+
+    def _gate(self, flow: http.HTTPFlow) -> None:
         req = flow.request
         if flow.response is not None or req.method in ("CONNECT", "PRI"):
             return

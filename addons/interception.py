@@ -22,7 +22,7 @@ from rewrite.clients import HeldCredential, hide
 from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
 from rewrite.exchange import Job
-from rewrite.loopback import JOB_HEADER
+from rewrite.loopback import BIG_BODY, JOB_HEADER
 from rewrite.steps import record as step_record
 from rewrite.views import summary
 
@@ -54,16 +54,20 @@ class Interception:
 
     def done(self) -> None:
         self.engine.server.close()
+        self.engine.parser.close()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         """A body declared larger than limits.max_request_body is never held: the flow goes to the engine now, its
         body is dropped as it arrives, and the engine answers 413 (in the protocol's shape) once it has. (It goes
-        on as an empty chunked body: an HTTP/1 answer before the request's end does not reach the client.)"""
+        on as an empty chunked body: an HTTP/1 answer before the request's end does not reach the client.) A large
+        body within the limit goes to the engine now too, streamed as it arrives (see `streamed`)."""
         length = flow.request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.engine.server.max_body and self._hand_over(flow):
             self.engine.jobs[flow.id].too_large = True
             flow.request.stream = _dropped
             sent_empty(flow.request)
+        elif streamed(flow, self.engine) and self._hand_over(flow):
+            flow.request.stream = True
 
     def request(self, flow: http.HTTPFlow) -> None:
         job = self.engine.jobs.get(flow.id) if flow.id in self._origins else None
@@ -72,7 +76,7 @@ class Interception:
             # masked again, and mitmproxy, which ends the body sent on by them, must still see it chunked.
             hide_credential(flow, job.route.provider.credential)
             sent_empty(flow.request)
-        else:
+        elif job is None:
             self._hand_over(flow)
 
     def _hand_over(self, flow: http.HTTPFlow) -> bool:
@@ -139,6 +143,20 @@ class Interception:
         if body is not None and body.left_out:  # a long stream: the flow shows its head and tail only
             flow.comment = "; ".join(filter(None, [flow.comment, f"rotator: {body.note()}"]))
             flow.metadata["rotator"]["body"] = {"sent": body.size, "left_out": body.left_out}
+
+
+def streamed(flow: http.HTTPFlow, engine: Engine) -> bool:
+    """Whether a request's body is streamed to the engine as it arrives, never held whole by mitmproxy (an LLM
+    call's large body: copying it whole would hold the event loop, and every other client's stream). Such a flow
+    is gated and handed over at its headers: MaskOnArrival, Access and Interception do then what they otherwise
+    do once the body is in. (A chunked body of unknown size is held, as a small one is.)"""
+    seen = getattr(flow, "_rotator_streamed", None)  # (asked by several hooks: the headers are read once)
+    if seen is None:
+        length = flow.request.headers.get("content-length", "")
+        seen = (length.isdigit() and BIG_BODY <= int(length) <= engine.server.max_body
+                and engine.router.provider_for(called_host(flow)) is not None)
+        flow._rotator_streamed = seen  # (an attribute of the object, never of the saved flow)
+    return seen
 
 
 def _dropped(data: bytes) -> list[bytes]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from addons.interception import called_host, hide_credential
+from addons.interception import called_host, hide_credential, streamed
 from rewrite.engine import Engine
 
 
@@ -23,7 +23,7 @@ class MaskOnArrival:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         req = flow.request
         provider = self.engine.router.provider_for(called_host(flow))
-        if provider is None:
+        if provider is None or streamed(flow, self.engine):  # (gated and handed over now: see `streamed`)
             return
         fields, path = req.headers.fields, req.path
         hide_credential(flow, provider.credential, remember=True)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from rewrite.big_json import Worker
 from rewrite.config import Config
 from rewrite.conversation import ConversationState
 from rewrite.egress import EgressProxy, parse_proxy_url
 from rewrite.exchange import Exchange, Job
-from rewrite.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.prices import PriceTable
 from rewrite.router import Route, Router
 from rewrite.targets import ConversationHooks
@@ -27,6 +27,7 @@ class Engine:
         self.hooks: ConversationHooks | None = self.conversation  # None: nothing to call
         self.jobs: dict[str, Job] = {}
         self.server = LoopbackServer(self.handle)
+        self.parser = Worker()  # parses large request bodies off the event loop (rewrite/big_json.py)
         self.configure(config or Config())
 
     def configure(self, config: Config) -> None:
@@ -70,14 +71,18 @@ class Engine:
         if request.too_large or job.too_large:
             too_large(job, responder, self.config.limits.max_request_body)
             return
+        parsed = None
+        if request.upload is not None and job.route.protocol is not None:
+            parsed = await self.parser.parse(request.upload)
+            if parsed is None:  # (no worker: parsed here, as a small body is)
+                request.body, request.upload = b"".join(request.upload.pieces), None
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
-                            router=self.router, hooks=self.hooks, limits=self.config.limits)
-        if len(request.body) >= BIG_BODY:  # (parsing it took a while: other streams' turn before it is sent on)
-            await asyncio.sleep(0)
+                            router=self.router, hooks=self.hooks, limits=self.config.limits, parsed=parsed)
         await exchange.run()
 
     async def aclose(self) -> None:
         self.server.close()
+        await self.parser.aclose()
         await self.upstream.aclose()
 
 

@@ -36,6 +36,7 @@ from protocols.urls import UnsafeURLValue, path_problem, segment_problem, shown
 from rewrite import retry
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
+from rewrite.big_json import TOO_DEEP, Parsed, Upload, added_keys, parse_body, with_keys_in_front
 from rewrite.bodies import BodyTooLarge, decoded, read_whole
 from rewrite.clients import HeldCredential
 from rewrite.config import LimitsConfig, StreamingConfig
@@ -79,8 +80,6 @@ BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
 ERROR_BODY_MAX = 1 << 20
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
-# json.loads raises RecursionError on deep nesting (and so would copying or encoding such a body).
-TOO_DEEP = "the request body is nested too deeply to be read"
 # Distinct parameters a request is sent again without, after 400s that name them (protocols/refused_params.py).
 MAX_REFUSED_PARAMS = 3
 # What an attempt returns when the upstream refused something Rotator can leave out: it is sent again at once.
@@ -191,6 +190,7 @@ class Exchange:
         router: Router | None = None,
         hooks: ConversationHooks | None = None,
         limits: LimitsConfig | None = None,
+        parsed: Parsed | None = None,
     ) -> None:
         self.client = client
         self.cfg = streaming
@@ -207,16 +207,14 @@ class Exchange:
         self.body: dict | None = None
         self.proto: Protocol | None = job.route.protocol
         self.refusal: str | None = None  # why the request is answered 400 before any upstream call
+        # A large body's skeleton (rewrite/big_json.py): enough to send the upload as it came, not to rewrite it.
+        self.skeletal = parsed is not None and parsed.skeletal
         if self.proto is not None:
-            try:
-                body = json.loads(request.body)
-            except (ValueError, UnicodeDecodeError):
-                body = None
-            except RecursionError:
-                body, self.refusal = None, TOO_DEEP
-            if isinstance(body, dict):
-                self.body = body
+            if parsed is not None:
+                self.body, self.refusal = parsed.body, parsed.refusal
             else:
+                self.body, self.refusal = parse_body(self._client_bytes())
+            if self.body is None:
                 self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
         p = self.proto
         self.asked = self.model = p.model(self.path, self.body) if p is not None else ""
@@ -250,6 +248,8 @@ class Exchange:
             self._refuse(refusal)
             return
         chosen = self._targets()
+        if self.skeletal and not self._sent_as_it_came(chosen):
+            self._parse_whole()
         failure: Failure | None = None
         for n, (provider, target) in enumerate(chosen):
             more = n + 1 < len(chosen)
@@ -286,6 +286,32 @@ class Exchange:
         chosen = self.router.targets(called, self.asked)
         self.routed = chosen != native
         return chosen
+
+    def _sent_as_it_came(self, chosen: list[tuple[Provider, Target]]) -> bool:
+        """Whether the client's body goes upstream untouched (the skeleton of a large one is then enough): one
+        target, the called provider with the model asked, in the client's protocol, with nothing to rewrite."""
+        if len(chosen) != 1:
+            return False
+        [(provider, target)] = chosen
+        if provider is not self.called or target.model_for(self.asked) != self.asked:
+            return False
+        # Asked upstream as a stream (forced, or for the usage chunk): only keys the body does not have are added.
+        streamed = self.meter.ask_upstream or (provider.force_upstream_stream and not self.client_stream)
+        return (upstream_protocol(provider, self.proto, True) is self.proto
+                and not chain_for(provider, self.asked) and not provider.param_refusals.get(self.asked)
+                and not (streamed and added_keys(self.body, self.proto.as_stream("", "", self.body)[2]) is None)
+                and not (self.hooks is not None and self.proto.name == "responses"))  # (its conversation state)
+
+    def _parse_whole(self) -> None:
+        """Parse a large body here after all: it is to be rewritten (this holds the event loop while it runs)."""
+        upload = self.request.upload
+        self.request.body, self.request.upload = b"".join(upload.pieces), None
+        self.body, _ = parse_body(self.request.body)
+        self.skeletal = False
+
+    def _client_bytes(self) -> bytes | Upload:
+        """The client's request body as it is sent on untouched."""
+        return self.request.upload or self.request.body
 
     def _resting_target(self) -> Failure | None:
         """A target with more after it is skipped, untried, when none of its keys may serve within the first-token
@@ -492,28 +518,37 @@ class Exchange:
         headers = request_headers(self.request.headers)
         query = leg.query
         body = leg.body
-        content = self.request.body if leg.unchanged else None  # None: serialised from `body` below
+        content = self._client_bytes() if leg.unchanged else None  # None: serialised from `body` below
         path = leg.path
         if self.aggregate or self._asks_usage():  # (Chat: as_stream asks for the usage chunk)
             path, query, body = self.proto.as_stream(path, query, leg.body)
             # A stream that only needs the usage asked for keeps the client's bytes, with the option put in front
             # (an agent's request body can be megabytes: serialising it again is a real share of its cost).
-            content = (usage_asked_in(content) if content is not None and not self.aggregate
-                       and "stream_options" not in leg.body else None)
+            if isinstance(content, Upload):  # (a large body is not parsed whole: see `_sent_as_it_came`)
+                content = with_keys_in_front(content, added_keys(leg.body, body))
+            else:
+                content = (usage_asked_in(content) if content is not None and not self.aggregate
+                           and "stream_options" not in leg.body else None)
         if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
             content = None
-        if isinstance(body, dict) and (kept := self._without_refused(body)) is not body:
+        if isinstance(body, dict) and not self.skeletal and (kept := self._without_refused(body)) is not body:
             body, content = kept, None
         if content is None:
+            if self.skeletal:  # (`_sent_as_it_came` rules this out: never send a skeleton's stand-ins upstream)
+                raise AssertionError("a large body's skeleton was to be sent upstream")
             content = json.dumps(body).encode()
-        self._sent = content
+        if isinstance(content, Upload):  # (httpx would send it chunked)
+            headers = [*headers, ("content-length", str(content.size))]
+            self._sent = b""  # (not parsed again for refused parameters: the request is not rewritten)
+        else:
+            self._sent = content
         if not leg.called:  # the client's credential and account are for the vendor it called, never another
             headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
         url = leg.url(path, self.called.path_prefix)
-        if content is not self.request.body:  # (before the client's own credential, still masked here, is restored)
+        if content is not self._client_bytes():  # (before the client's own credential, still masked here, is restored)
             self._record_request(self.request.method, url, headers, query, content, key)
         if key is None and self.job.credential and leg.called:
             headers, query = self.job.credential.restore(headers, query)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from rewrite.big_json import Upload
 from rewrite.memory_pipe import open_pipe
 from rewrite.waiting import first_done
 
@@ -36,6 +37,7 @@ class LoopbackRequest:
     headers: list[tuple[str, str]]
     body: bytes
     too_large: bool = False  # the body is past the server's max_body: it was not read (`body` is empty)
+    upload: Upload | None = None  # a body of BIG_BODY bytes or more, as the pieces it came in (`body` is empty)
 
 
 class FlowBody:
@@ -158,7 +160,7 @@ def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
 
 _FRAMING = frozenset({"transfer-encoding", "content-length", "connection"})
 _HEAD_MAX = 1 << 20
-BIG_BODY = 4 << 20  # a request body whose every whole copy or parse costs a noticeable time: others get a turn after
+BIG_BODY = 4 << 20  # a request body whose every whole copy or parse costs a noticeable time: never joined here
 MAX_BODY = 64 << 20  # (the config's limits.max_request_body sets it)
 
 
@@ -200,8 +202,13 @@ class _Conn:
                 raise BadRequest("connection closed mid-request")
 
     async def exactly(self, n: int) -> bytes:
+        pieces = await self.pieces(n)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    async def pieces(self, n: int) -> list[bytes]:
+        """The next `n` bytes, as the pieces they arrived in."""
         if len(self.buf) >= n:
-            return self._take(n)
+            return [self._take(n)]
         pieces = [bytes(self.buf)] if self.buf else []
         have = len(self.buf)
         self.buf.clear()
@@ -213,7 +220,7 @@ class _Conn:
             have += len(data)
             if len(data) >= BIG_BODY:  # a big body buffered whole is read without waiting: others' turn now
                 await asyncio.sleep(0)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return pieces
 
     async def request(self) -> tuple[LoopbackRequest, bool] | None:
         """The next request and whether the connection stays open after it; None when mitmproxy closed it."""
@@ -255,6 +262,9 @@ class _Conn:
         if not chunked and length > self.max_body:
             request.too_large = True  # not read: the connection closes after the answer
             return request, False
+        if not chunked and length >= BIG_BODY:
+            request.upload = Upload(await self.pieces(length))
+            return request, not close
         body = await self._chunked() if chunked else await self.exactly(length) if length else b""
         if body is None:
             request.too_large = True

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rewrite.big_json import Upload
+
 MAX_BODY = 64 * 1024  # bytes of one body a step keeps; the rest is counted
 
 
@@ -51,12 +53,14 @@ class Step:
     method: str = "POST"
     url: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
+    body: bytes | Upload = b""
     answer: Capture | None = None
 
 
-def body_record(data: bytes | bytearray, size: int | None = None) -> dict:
+def body_record(data: bytes | bytearray | Upload, size: int | None = None) -> dict:
     """A body as text, at most MAX_BODY bytes of it, and how many bytes were left out."""
+    if isinstance(data, Upload):  # (a large body, never joined whole)
+        data, size = data.head(MAX_BODY), data.size
     size = len(data) if size is None else size
     kept = bytes(data[:MAX_BODY])
     return {"body": kept.decode("utf-8", "replace"), "size": size, "left_out": max(0, size - len(kept))}

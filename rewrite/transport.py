@@ -21,6 +21,7 @@ from functools import lru_cache
 import certifi
 import httpx
 
+from rewrite.big_json import Upload
 from rewrite.egress import EgressProxy, open_tunnel
 
 IDLE_EXPIRY = 30.0  # seconds an idle connection is kept: below the keep-alive timeouts vendors use
@@ -47,7 +48,7 @@ class Outgoing:
     netloc: bytes  # the Host header's value, and the authority of an absolute-form target
     target: bytes  # path and query, as on the request line
     headers: list[tuple[bytes, bytes]]  # in order; Content-Length, Transfer-Encoding and Connection are ours
-    content: bytes
+    content: bytes | Upload  # (an Upload: a large body, written a piece at a time)
     connect_timeout: float | None = None
 
 
@@ -56,7 +57,7 @@ class Outgoing:
 _PLAIN_TARGET = re.compile(r"/(?:[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*\Z")
 
 
-def outgoing(method: str, url: str, headers: list[tuple[bytes, bytes]], content: bytes,
+def outgoing(method: str, url: str, headers: list[tuple[bytes, bytes]], content: bytes | Upload,
              connect_timeout: float | None) -> Outgoing | None:
     """The request httpx.Request(method, url, headers=headers, content=content) would be, as this transport sends
     it; None for a URL that httpx would normalise (it is then built by httpx)."""
@@ -105,11 +106,12 @@ def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
         lines.append(name + b": " + value)
     if not has_host:
         lines.insert(1, b"Host: " + request.netloc)
-    if content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-        lines.append(b"Content-Length: %d" % len(content))
+    upload = isinstance(content, Upload)
+    if upload or content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        lines.append(b"Content-Length: %d" % (content.size if upload else len(content)))
     if forward is not None and forward.authorization:
         lines.append(b"Proxy-Authorization: " + forward.authorization.encode())
-    return _CRLF.join(lines) + _CRLF + _CRLF + content
+    return _CRLF.join(lines) + _CRLF + _CRLF + (b"" if upload else content)
 
 
 def from_httpx(request: httpx.Request, content: bytes) -> Outgoing:
@@ -319,6 +321,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
         try:
             conn.writer.write(on_the_wire(request, conn.forward))
             await conn.writer.drain()
+            if isinstance(request.content, Upload):  # (the head went without it)
+                async for piece in request.content:
+                    conn.writer.write(piece)
+                    await conn.writer.drain()
         except OSError as e:
             if reused:
                 raise _Stale from e

@@ -9,6 +9,7 @@ import ssl
 import certifi
 import httpx
 
+from rewrite.big_json import Upload
 from rewrite.egress import EgressProxy
 from rewrite.transport import LeanTransport, Outgoing, outgoing
 
@@ -92,10 +93,11 @@ class UpstreamClient(httpx.AsyncClient):
         self._connect_timeout = self.timeout.connect
 
     def build_request(self, method, url, *, headers=None, content=None, **others) -> httpx.Request | Outgoing:
-        """httpx's own, except for what the engine sends (a URL string, headers and bytes, nothing else): that is
+        """httpx's own, except for what the engine sends (a URL string, headers and bytes or an Upload): that is
         built as the lean transport's Outgoing, as httpx would build it (the client's default headers the request
         lacks, then the request's) without the cookie, query and base-URL merging it never needs."""
-        if (others or not isinstance(content, bytes) or not isinstance(url, str) or not isinstance(headers, list)
+        if (others or not isinstance(content, (bytes, Upload)) or not isinstance(url, str)
+                or not isinstance(headers, list)
                 or not all(type(n) is bytes and type(v) is bytes for n, v in headers)):
             return super().build_request(method, url, headers=headers, content=content, **others)
         present = {n.lower() for n, _ in headers}

@@ -8,13 +8,14 @@ from hypothesis import strategies as st
 from mitmproxy import connection, http
 from mitmproxy.test import tflow, tutils
 
+from addons.access import Access
 from addons.interception import Interception, hide_credential, show_body, upstream_connection
 from addons.masking import MaskOnArrival
 from rewrite.clients import hide
 from rewrite.config import parse
 from rewrite.credentials import CREDENTIAL_STYLES
 from rewrite.engine import Engine
-from rewrite.loopback import JOB_HEADER
+from rewrite.loopback import BIG_BODY, JOB_HEADER
 
 CONFIG = "providers: {openai: {base_url: 'https://api.openai.com/v1', keys: [sk-pool-secret-1]}}\n"
 
@@ -128,3 +129,40 @@ def test_what_masking_remembers_goes_with_the_request_when_nothing_masks_it_agai
     masking.response(flow)
     assert not hasattr(flow, "_rotator_hidden")
 
+
+
+async def test_a_large_body_is_gated_and_handed_over_at_its_headers_then_streamed_to_the_engine():
+    """(mitmproxy holds a body whole before the `request` hooks: a large one goes on as it arrives instead.)"""
+    client_key = "rk-team-a-Secret-0001-aaaa"
+    engine = Engine(parse(CONFIG + f"clients: [{{name: team-a, key: {client_key}}}]\n"))
+    access = Access(engine)
+    access.configure({"rotator_config"})
+    hooks = [MaskOnArrival(engine), access, Interception(engine)]
+
+    def sized(size: int) -> http.HTTPFlow:
+        flow = chat_flow()
+        flow.request.headers["content-length"] = str(size)
+        return flow
+
+    refused = sized(BIG_BODY)  # (its key is no client's)
+    for addon in hooks:
+        addon.requestheaders(refused)
+    assert refused.response.status_code == 401 and not refused.request.stream and refused.id not in engine.jobs
+
+    admitted = sized(BIG_BODY)
+    admitted.request.headers["authorization"] = f"Bearer {client_key}"
+    for addon in hooks:
+        addon.requestheaders(admitted)
+    req = admitted.request
+    assert req.stream is True and (req.host, req.port) == ("127.0.0.1", engine.server.ports[0])
+    assert admitted.metadata["rotator"]["client"] == "team-a" and client_key not in str(req.headers.fields)
+    job = engine.jobs[admitted.id]
+    for addon in hooks:  # (once the body is in: nothing is decided or handed over again)
+        addon.request(admitted)
+    assert engine.jobs[admitted.id] is job and req.host == "127.0.0.1" and admitted.response is None
+
+    small = sized(BIG_BODY - 1)
+    for addon in hooks:
+        addon.requestheaders(small)
+    assert not small.request.stream and small.id not in engine.jobs  # (held whole, decided at `request`)
+    engine.server.close()

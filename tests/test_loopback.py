@@ -7,7 +7,7 @@ import weakref
 import httpx
 import pytest
 
-from rewrite.loopback import FLOW_BODY_HEAD, FLOW_BODY_TAIL, FlowBody, LoopbackServer
+from rewrite.loopback import BIG_BODY, FLOW_BODY_HEAD, FLOW_BODY_TAIL, FlowBody, LoopbackServer
 
 
 def fed(body: FlowBody, data: bytes, step: int) -> FlowBody:
@@ -124,7 +124,7 @@ async def test_a_chunked_request_body_with_trailers():
 
 async def sized(request, responder):
     responder.start(413 if request.too_large else 200, [])
-    responder.write(b"%d" % len(request.body))
+    responder.write(b"%d" % (request.upload.size if request.upload is not None else len(request.body)))
 
 
 async def exchange_limited(raw: bytes, max_body: int) -> bytes:
@@ -170,6 +170,30 @@ async def test_a_large_body_is_read_in_linear_time():
     server.close()
     assert bodies(answer) == [b"%d" % size]
     assert elapsed < 3, elapsed
+
+
+async def test_a_body_of_big_body_bytes_is_kept_as_the_pieces_it_came_in():
+    """(Joining tens of MB holds the event loop: the engine sends such a body on a piece at a time.)"""
+    seen = []
+
+    async def keep(request, responder):
+        seen.append(request)
+        responder.start(200, [])
+
+    server = LoopbackServer(keep)
+    reader, writer = server.connect_in_memory(server.acquire_port("client"))
+    piece = bytes(range(256)) * 256
+    writer.write(b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: %d\r\n\r\n" % BIG_BODY)
+    for _ in range(BIG_BODY // len(piece)):
+        writer.write(piece)
+        await writer.drain()
+    await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 30)
+    writer.close()
+    server.close()
+
+    [request] = seen
+    assert request.body == b"" and request.upload.size == BIG_BODY and len(request.upload.pieces) > 1
+    assert b"".join(request.upload.pieces) == piece * (BIG_BODY // len(piece))
 
 
 async def test_pipelined_requests_are_answered_in_order_on_one_connection():

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewrite.transport import BODY, LeanTransport
+from rewrite.big_json import Upload
+from rewrite.transport import BODY, LeanTransport, outgoing
 
 
 class RawServer:
@@ -308,3 +309,19 @@ async def test_a_cancelled_push_drops_the_connection_and_pushes_nothing_more():
                 await asyncio.sleep(0.1)
                 assert len(got) == seen
             assert await fetch_pushed(server.url, client) == [b"fresh"] and server.connections == 2
+
+
+async def test_an_upload_goes_out_whole_with_its_length_and_again_on_the_next_request():
+    upload = Upload([b'{"a": "', b"x" * 100_000, b'"}'])
+    answers = [[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", b"ok"]] * 2
+    async with RawServer(answers) as server:
+        transport = LeanTransport()
+        for _ in range(2):
+            request = outgoing("POST", server.url + "/v1/chat/completions", [], upload, None)
+            resp = await transport.send(request)
+            assert resp.status_code == 200 and await resp.aread() == b"ok"
+        await transport.aclose()
+    for sent in server.requests:
+        head, _, body = sent.partition(b"\r\n\r\n")
+        assert b"Content-Length: %d" % upload.size in head.split(b"\r\n")
+        assert body == b"".join(upload.pieces)

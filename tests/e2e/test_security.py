@@ -25,6 +25,16 @@ from websockets.exceptions import InvalidStatus
 from tests.support.clients import PROTOCOLS, call, make_client
 from tests.support.fake_vendor import Fault
 from tests.support.fake_vendor_ws import FakeWebSocketVendor
+from tests.support.gate import (
+    CLIENTS,
+    FALLBACK_MODEL,
+    ROUTED_MODEL,
+    STRANGER,
+    TARGET_KEYS,
+    TEAM_A,
+    TEAM_B,
+    routed_config,
+)
 from tests.support.harness import (
     ADDON,
     MITMDUMP,
@@ -44,12 +54,6 @@ FAMILY = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "ge
 KEY_VARS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
 VENDOR_HOST = {"openai": "api.openai.com", "anthropic": "api.anthropic.com", "gemini": "generativelanguage.googleapis.com"}
 POOLED = [key for keys in POOL_KEYS.values() for key in keys]
-CLIENTS = [
-    {"name": "team-a", "key": "rk-team-a-Secret-0001-aaaa"},
-    {"name": "team-b", "key": "rk-team-b-Secret-0002-bbbb"},
-]
-TEAM_A, TEAM_B = CLIENTS[0]["key"], CLIENTS[1]["key"]
-STRANGER = "sk-stranger-Secret-0003-cccc"  # a key no client has: perhaps somebody's real vendor key
 GEMINI_GENERATE = "/v1beta/models/gemini-2.5-flash:generateContent"
 HI = {"contents": [{"parts": [{"text": "hi"}]}]}
 
@@ -470,21 +474,8 @@ def test_without_a_pool_the_clients_account_headers_go_upstream(fake_vendor, rot
 # 6. The gate decides on every pool a request could draw from; one credential per request; guesses are limited;
 #    browsers do not spend the pools
 
-ROUTED_MODEL = "claude-via-pool"  # a model of the keyless anthropic provider that a route serves from a pool
-FALLBACK_MODEL = "claude-pool-first"  # the same, falling back to the keyless anthropic provider itself
-TARGET_KEYS = ["sk-target-pool-1", "sk-target-pool-2"]
-ROUTED = {
-    "providers": {"anthropic": {"keys": None},
-                  "target": {"kind": "openai", "base_url": "{vendor}/v1", "keys": TARGET_KEYS}},
-    "routes": [{"models": [ROUTED_MODEL], "targets": ["target/deepseek-chat"]},
-               {"models": [FALLBACK_MODEL], "targets": ["target/deepseek-chat", "anthropic/claude-haiku-4-5"]}],
-}
 CHAT_PATH = "/v1/chat/completions"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def routed_config(vendor_url: str) -> dict:
-    return json.loads(json.dumps(ROUTED).replace("{vendor}", vendor_url))
 
 
 def test_a_keyless_provider_routed_to_a_pool_needs_a_client_key(fake_vendor, rotator, monkeypatch):

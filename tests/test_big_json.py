@@ -1,0 +1,176 @@
+"""Large request bodies: parsed in the worker process into a skeleton, sent on as the pieces they came in."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from protocols.openai_chat import OpenAIChat
+from rewrite.big_json import (
+    LONG_TEXT,
+    TOO_DEEP,
+    LongText,
+    Parsed,
+    Upload,
+    Worker,
+    added_keys,
+    skeleton,
+    with_keys_in_front,
+)
+from rewrite.config import parse
+from rewrite.exchange import Exchange, Job
+from rewrite.loopback import LoopbackRequest
+from rewrite.router import Router
+from rewrite.steps import MAX_BODY, record
+from tests import samples
+from tests.engine_harness import FakeResponder, Upstream, events_of, sse
+
+BODY = {"model": "m", "temperature": 0.5, "messages": [{"role": "user", "content": "x" * (LONG_TEXT + 1)},
+                                                        {"role": "user", "content": "short"}]}
+
+
+def upload_of(body, piece: int = 1000) -> Upload:
+    raw = json.dumps(body).encode()
+    return Upload([raw[i:i + piece] for i in range(0, len(raw), piece)])
+
+
+def test_a_skeleton_stands_in_for_long_strings_only():
+    shape, skeletal = skeleton(BODY)
+    assert skeletal
+    long, short = shape["messages"]
+    assert isinstance(long["content"], LongText) and long["content"].size == LONG_TEXT + 1
+    assert short is BODY["messages"][1]  # (what has no long string is not copied)
+    assert {k: v for k, v in shape.items() if k != "messages"} == {"model": "m", "temperature": 0.5}
+    assert skeleton({"model": "m"}) == ({"model": "m"}, False)
+
+
+async def test_the_worker_gives_the_skeleton_and_the_refusals_of_a_body():
+    worker = Worker()
+    try:
+        parsed = await worker.parse(upload_of(BODY))
+        assert parsed.skeletal and parsed.refusal is None
+        assert parsed.body["model"] == "m" and parsed.body["messages"][0]["content"].size == LONG_TEXT + 1
+        for depth in (1000, 100_000):  # (too deep to walk; too deep to parse)
+            deep = Upload([b'{"a": ' + b"[" * depth + b"]" * depth + b"}"])
+            assert (await worker.parse(deep)).refusal == TOO_DEEP
+        not_an_object = await worker.parse(Upload([b"[1, 2]"]))
+        assert not_an_object.body is None and not_an_object.refusal is None
+        assert (await worker.parse(Upload([b"{nope"]))).body is None
+    finally:
+        await worker.aclose()
+
+
+async def test_a_worker_that_died_is_started_again_and_one_that_cannot_answer_gives_none(monkeypatch):
+    worker = Worker()
+    try:
+        await worker.parse(upload_of({"a": 1}))
+        worker._proc.kill()
+        await worker._proc.wait()
+        assert (await worker.parse(upload_of({"b": 2}))).body == {"b": 2}
+        monkeypatch.setattr("rewrite.big_json.sys.executable", "/nonexistent/python")
+        await worker.aclose()
+        assert await worker.parse(upload_of({"c": 3})) is None
+    finally:
+        await worker.aclose()
+
+
+async def test_an_upload_gives_its_pieces_on_every_pass():
+    upload = Upload([b"ab", b"c", b"def"])
+    assert upload.size == 6
+    for _ in range(2):
+        assert [p async for p in upload] == [b"ab", b"c", b"def"]
+
+
+@pytest.mark.parametrize("body", [BODY, {}, {"model": "m", "stream_options": {"x": 1}}])
+def test_keys_put_in_front_give_the_body_as_stream_would(body):
+    streamed = OpenAIChat().as_stream("", "", body)[2]
+    added = added_keys(body, streamed)
+    if "stream_options" in body:  # (changed, not added: the body must be written anew)
+        assert added is None and with_keys_in_front(upload_of(body), added) is None
+        return
+    sent = with_keys_in_front(upload_of(body), added)
+    assert json.loads(b"".join(sent.pieces)) == streamed
+    assert sent.size == len(b"".join(sent.pieces))
+
+
+def test_no_keys_to_add_keeps_the_upload_and_a_body_that_is_no_object_has_none_put_in_front():
+    upload = upload_of(BODY)
+    assert with_keys_in_front(upload, {}) is upload
+    assert with_keys_in_front(Upload([b"[1]"]), {"stream": True}) is None
+
+
+async def test_a_parse_does_not_hold_the_event_loop():
+    """The loop keeps turning while the worker parses (a ticker's longest gap stays small)."""
+    worker = Worker()
+    await worker.parse(upload_of({"warm": 1}))  # (the worker started)
+    big = upload_of({"model": "m", "messages": [{"content": "x" * (40 << 20)}]}, piece=1 << 16)
+    loop = asyncio.get_running_loop()
+    gaps = []
+
+    async def tick():
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.005)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    try:
+        parsed = await worker.parse(big)
+    finally:
+        ticker.cancel()
+        await worker.aclose()
+    assert parsed.skeletal and len(gaps) > 5
+    assert max(gaps) < 0.1, f"the loop was held {max(gaps):.3f} s"
+
+
+async def test_a_parse_cancelled_midway_leaves_no_answer_for_the_next_one():
+    worker = Worker()
+    try:
+        first = asyncio.create_task(worker.parse(upload_of({"n": 1, "x": "x" * (8 << 20)}, piece=1 << 16)))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert (await asyncio.wait_for(worker.parse(upload_of({"n": 2})), 10)).body == {"n": 2}
+    finally:
+        await worker.aclose()
+
+
+async def exchange_upload(body: dict, config: str = "") -> tuple[list[httpx.Request], FakeResponder, Job]:
+    """One non-stream Chat request whose body arrived as an Upload and was parsed into its skeleton."""
+    cfg = parse("providers: {openai: {base_url: 'http://vendor.test', keys: [k1]}}\n" + config)
+    router = Router(cfg)
+    route = router.route("api.openai.com", "POST", "/v1/chat/completions")
+    upload = upload_of(body)
+    request = LoopbackRequest("POST", "/v1/chat/completions", [("content-type", "application/json")], b"",
+                              upload=upload)
+    shape, skeletal = skeleton(body)
+    upstream = Upstream([lambda r: sse(events_of(samples.CHAT_TEXT))])
+    responder = FakeResponder()
+    job = Job("job-1", route)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
+        await Exchange(client, cfg.streaming, job, request, responder, router=router,
+                       parsed=Parsed(shape, None, skeletal)).run()
+    return upstream.seen, responder, job
+
+
+@pytest.mark.parametrize("stream_key", [{}, {"stream": False}], ids=["no stream key", "stream false"])
+async def test_a_large_body_goes_upstream_whole_as_the_stream_rotator_asks_for(stream_key):
+    """Keys the body lacks are put in front of its bytes; one it has is changed in a body parsed whole after all."""
+    body = {**BODY, **stream_key}
+    [sent], responder, job = await exchange_upload(body)
+    assert responder.status == 200
+    assert json.loads(sent.content) == OpenAIChat().as_stream("", "", body)[2]  # (stream: true, with the usage)
+    assert int(sent.headers["content-length"]) == len(sent.content)
+    [shown] = [record(step)["request"] for step in job.steps]  # (what the flow's view shows of it)
+    assert shown["size"] == len(sent.content) and shown["body"].encode() == sent.content[:MAX_BODY]
+
+
+async def test_a_large_body_for_another_model_is_parsed_whole_and_sent_with_it():
+    body = {**BODY, "model": "old-name"}
+    [sent], _, _ = await exchange_upload(body, "routes: [{models: [old-name], targets: [openai/new-name]}]")
+    assert {**json.loads(sent.content), "stream": False, "stream_options": None} == {
+        **BODY, "model": "new-name", "stream": False, "stream_options": None}
