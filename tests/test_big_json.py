@@ -23,8 +23,8 @@ from rewrite.exchange import Exchange, Job
 from rewrite.loopback import LoopbackRequest
 from rewrite.router import Router
 from rewrite.steps import MAX_BODY, record
-from tests import samples
-from tests.engine_harness import FakeResponder, Upstream, events_of, sse
+from tests.support import samples
+from tests.support.engine_harness import FakeResponder, Upstream, events_of, sse
 
 BODY = {"model": "m", "temperature": 0.5, "messages": [{"role": "user", "content": "x" * (LONG_TEXT + 1)},
                                                         {"role": "user", "content": "short"}]}

@@ -5,6 +5,8 @@ and the client's own account headers kept away from pooled keys."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -230,6 +232,11 @@ def test_a_pool_beyond_loopback_without_authentication_stops_startup_with_one_li
 # 2. Proxy authentication (mitmproxy's proxyauth) with real SDKs
 
 
+# google-genai 3.x speaks through httpx2, which has its own exception classes.
+PROXY_ERRORS = (httpx.ProxyError, *(importlib.import_module(m).ProxyError for m in ("httpx2",)
+                                   if importlib.util.find_spec(m)))
+
+
 def test_proxy_authentication_lets_in_only_clients_with_the_password(fake_vendor, rotator, monkeypatch):
     proxy = rotator(args=("--proxyauth", "rotator:e2e-proxy-pass"))
 
@@ -244,7 +251,7 @@ def test_proxy_authentication_lets_in_only_clients_with_the_password(fake_vendor
     with pytest.raises(anthropic.APIConnectionError):
         call("anthropic", make_client("anthropic", max_retries=0), stream=False)
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-    with pytest.raises(httpx.ProxyError, match="407"):
+    with pytest.raises(PROXY_ERRORS, match="407"):
         call("gemini", make_client("gemini"), stream=False)
 
     time.sleep(0.2)  # (anything that got through would have reached the vendor by now)
