@@ -33,6 +33,7 @@ class LongText(str):
     """Stands in for a long string of a skeleton (it is empty; `size` is the real one's length)."""
 
     __slots__ = ("size",)
+    size: int
 
     def __new__(cls, size: int) -> LongText:
         text = super().__new__(cls, "")
@@ -159,6 +160,7 @@ class Worker:
             proc = self._proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", "from rewrite.big_json import serve; serve()", stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, cwd=_ROOT)
+        assert proc.stdin is not None and proc.stdout is not None  # (both PIPE)
         proc.stdin.write(_LENGTH.pack(upload.size))
         async for piece in upload:
             proc.stdin.write(piece)

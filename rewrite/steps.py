@@ -60,7 +60,8 @@ class Step:
 def body_record(data: bytes | bytearray | Upload, size: int | None = None) -> dict:
     """A body as text, at most MAX_BODY bytes of it, and how many bytes were left out."""
     if isinstance(data, Upload):  # (a large body, never joined whole)
-        data, size = data.head(MAX_BODY), data.size
+        size = data.size
+        data = data.head(MAX_BODY)
     size = len(data) if size is None else size
     kept = bytes(data[:MAX_BODY])
     return {"body": kept.decode("utf-8", "replace"), "size": size, "left_out": max(0, size - len(kept))}
