@@ -108,6 +108,6 @@ def test_gemini_rename_model_goes_into_the_path(fake_vendor, adapted):
     assert answer.text == TEXT
 
     [req] = fake_vendor.wait_for(1)
-    assert req.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
+    assert req.path == "/v1/models/gemini-2.5-pro:streamGenerateContent"  # (google-genai 3.x calls v1)
     assert req.model == "gemini-2.5-pro"
     assert "model" not in req.body

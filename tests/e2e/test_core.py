@@ -456,8 +456,8 @@ def test_other_paths_on_a_vendor_host_are_forwarded(fake_vendor, rotator):
         ("GET", "/v1/models/gpt-4.1", "openai-model"),
         ("POST", "/v1/messages/count_tokens", "anthropic-count_tokens"),
         ("GET", "/v1/models", "anthropic-models"),
-        ("GET", "/v1beta/models", "gemini-models"),
-        ("POST", "/v1beta/models/gemini-2.5-flash:countTokens", "gemini-count_tokens"),
+        ("GET", "/v1/models", "gemini-models"),  # (google-genai 3.x calls v1; 2.x called v1beta)
+        ("POST", "/v1/models/gemini-2.5-flash:countTokens", "gemini-count_tokens"),
     ]
     assert [(r.method, r.path, r.protocol) for r in reqs] == expected
     for r, d in zip(reqs, direct_reqs):
@@ -663,7 +663,7 @@ def test_saved_flows_show_the_vendor_url_real_answer_and_masked_keys(fake_vendor
     providers = {name: {"keys": keys} for name, keys in SECRET_KEYS.items()}
     proxy = rotator(fresh=True, args=("-w", str(flows_path)), providers=providers)
     oa, an, ge = make_client("chat"), make_client("anthropic"), make_client("gemini")
-    prompt, claude, flash = HI, "claude-haiku-4-5", "/v1beta/models/gemini-2.5-flash"
+    prompt, claude, flash = HI, "claude-haiku-4-5", "/v1/models/gemini-2.5-flash"  # (google-genai 3.x: v1)
 
     calls: list[tuple[str, str, Any]] = []  # (family, path on the vendor host, what the client got), in order
     calls.append(("openai", "/v1/chat/completions", oa.chat.completions.create(model="gpt-4o-mini", messages=prompt)))
@@ -681,7 +681,7 @@ def test_saved_flows_show_the_vendor_url_real_answer_and_masked_keys(fake_vendor
     calls.append(("gemini", f"{flash}:streamGenerateContent?alt=sse", chunks))
     url, body = wire_url("gemini", VENDOR_URL["gemini"])
     with through(proxy) as http:  # the key in the query: the saved URL must not show a pooled key there either
-        calls.append(("gemini", f"{flash}:generateContent?key=", http.post(url + "?key=client-query-key", json=body)))
+        calls.append(("gemini", f"{WIRE['gemini'][0]}?key=", http.post(url + "?key=client-query-key", json=body)))
     # Two retried calls (a 500, then the next key answers), whole and streamed, and one the vendor refuses (400).
     fake_vendor.script(Fault.status(500))
     calls.append(("openai", "/v1/chat/completions", oa.chat.completions.create(model="gpt-4o-mini", messages=prompt)))
@@ -849,7 +849,7 @@ def test_mitmweb_shows_the_vendor_url_and_no_pooled_key(fake_vendor, tmp_path, m
     assert [f["request"]["path"] for f in flows] == [
         "/v1/chat/completions",
         "/v1/messages",
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse",  # (google-genai 3.x calls v1)
     ]
     for flow, req, body in zip(flows, reqs, bodies):
         family = {"chat": "openai"}.get(req.protocol, req.protocol)

@@ -172,6 +172,8 @@ def test_a_documented_command_runs_as_written(where, argv, mitmproxy_options):
         parse_args(args)
     elif program in ("scripts/setup", "scripts/setup-clients", "scripts/setup-opencode", "scripts/setup-codex"):
         assert args in ([], ["--test"] if program == "scripts/setup" else []), where
+    elif program == "scripts/lint":
+        assert args == [], where
     elif program in ("scripts/setup-agents", "scripts/capture-agent-requests"):
         assert set(args) <= {"aider", "claude", "codex", "gemini"}, f"{where}: {args} are not agent CLIs"
     elif program == ".venv/bin/pip":

@@ -839,6 +839,7 @@ _GEMINI_MODEL = re.compile(r"^/(v1beta|v1|v1alpha)/models/([^/:]+)$")
 def route(method: str, path: str, headers: dict[str, str]) -> tuple[str | None, str | None]:
     """(protocol, model-from-path) for a request; protocol None means 404."""
     is_anthropic = "anthropic-version" in headers or ("x-api-key" in headers and "authorization" not in headers)
+    is_gemini = "x-goog-api-key" in headers or "x-goog-api-client" in headers  # (google-genai 3.x lists on /v1 too)
     if method == "POST":
         if path == "/v1/chat/completions":
             return CHAT, None
@@ -856,9 +857,9 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str | None, 
             if verb == "countTokens":
                 return "gemini-count_tokens", unquote(m.group(2))
     if method == "GET":
-        if path == "/v1/models":
+        if path == "/v1/models" and not is_gemini:
             return ("anthropic-models" if is_anthropic else "openai-models"), None
-        if path.startswith("/v1/models/"):
+        if path.startswith("/v1/models/") and not is_gemini:
             return ("anthropic-model" if is_anthropic else "openai-model"), unquote(path[len("/v1/models/") :])
         if path in ("/v1beta/models", "/v1/models"):
             return "gemini-models", None
