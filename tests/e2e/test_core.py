@@ -252,7 +252,7 @@ SLOW_WORDS = {"chat": 6, "responses": 3, "anthropic": 5, "gemini": 10}
 def test_slow_stream_arrives_as_it_is_sent(fake_vendor, rotator, protocol):
     rotator()
     words = " ".join(f"word{i}" for i in range(SLOW_WORDS[protocol]))
-    fake_vendor.script(Fault.slow(0.25).ok(text=words))
+    fake_vendor.script(Fault.slow(0.4).ok(text=words))
 
     result = call(protocol, make_client(protocol), stream=True)
 
@@ -260,12 +260,12 @@ def test_slow_stream_arrives_as_it_is_sent(fake_vendor, rotator, protocol):
     assert result.text == words
     first_arrival = result.arrivals[0][0]
     last_sent = req.events[-1][0]
-    assert last_sent - req.events[0][0] > 1.9  # the vendor really was slow (8 gaps of 0.25 s or more)
-    # The client had its first words more than a second before the vendor sent its last event ...
-    assert first_arrival < last_sent - 1.0, (first_arrival - req.received_at, last_sent - req.received_at)
+    assert last_sent - req.events[0][0] > 3.0  # the vendor really was slow (8 gaps of 0.4 s or more)
+    # The client had its first words well before the vendor sent its last event ...
+    assert first_arrival < last_sent - 1.5, (first_arrival - req.received_at, last_sent - req.received_at)
     # ... and had them soon after the vendor sent them.
     first_sent = next(t for t, data in req.events if b"word0" in data)
-    assert first_arrival - first_sent < 0.75, first_arrival - first_sent
+    assert first_arrival - first_sent < 1.5, first_arrival - first_sent  # (loose: 2 cores, 4 test workers)
 
 
 # ------------------------------------------------------------------------------------------------------------------
