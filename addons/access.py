@@ -16,7 +16,6 @@ never goes upstream, not even to a keyless provider a route falls back to. Witho
 
 from __future__ import annotations
 
-import json
 import logging
 
 from mitmproxy import http
@@ -26,6 +25,7 @@ from addons.interception import called_host, hide_credential, streamed
 from rewrite.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, Verdict, check, presented, without_query_key
 from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
+from rewrite.exchange import error_protocol
 from rewrite.providers import Provider
 
 logger = logging.getLogger("rotator")
@@ -99,7 +99,7 @@ class Access:
             message = LIMITED_MESSAGE.format(verdict.retry_after)
         else:
             message = MESSAGES[verdict.reason]
-        body = error_body(provider.family, flow.request.method, path, verdict.status, message)
+        body = error_body(provider, flow.request.method, path, verdict.status, message)
         flow.response = http.Response.make(verdict.status, body, headers)
         detail = f"{verdict.reason} ({verdict.status})"
         flow.comment = f"rotator refused: {detail}"
@@ -134,11 +134,8 @@ def client_address(flow: http.HTTPFlow) -> str:
     return str(peer[0]) if peer else "unknown"
 
 
-def error_body(family: str, method: str, path: str, status: int, message: str) -> bytes:
-    """The refusal in the request's protocol's error shape; on other paths, in the shape of the family's first."""
+def error_body(provider: Provider, method: str, path: str, status: int, message: str) -> bytes:
+    """The refusal in the request's protocol's error shape; on other paths, in the shape of the provider's family."""
     proto = protocols.detect(method, path)
-    if proto is None or proto.family != family:
-        proto = next((p for p in protocols.all() if p.family == family), None)
-    if proto is None:
-        return json.dumps({"error": {"message": message}}).encode()
-    return proto.error_body(status, message)
+    same_family = proto is not None and proto.family == provider.family
+    return error_protocol(provider, proto if same_family else None).error_body(status, message)
