@@ -10,7 +10,6 @@ aider is installed in its own venv by scripts/setup-clients (CI runs it); withou
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_vendor import TEXT, Fault, split_text
-from tests.support.harness import CLIENT_KEYS, POOL_KEYS, REPO, Rotator
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS, REPO, Rotator, agent_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -56,14 +55,8 @@ def proxy(rotator) -> Rotator:
 
 def run_aider(aider: Path, proxy: Rotator, tmp_path: Path, vendor: str, model: str | None = None,
               prompt: str = "Say hello") -> subprocess.CompletedProcess:
-    home = tmp_path / "home"
-    home.mkdir()
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "HTTPS_PROXY": proxy.url,
+    work, env = agent_environ(tmp_path, proxy)
+    env |= {
         "SSL_CERT_FILE": str(proxy.ca_cert),  # litellm's httpx
         "REQUESTS_CA_BUNDLE": str(proxy.ca_cert),  # aider's own requests
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # litellm's bundled prices, not a fetch of the newest at start

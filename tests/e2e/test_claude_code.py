@@ -10,14 +10,13 @@ The CLI is installed by scripts/setup-agents (CI runs it); without npm or its re
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.fake_vendor import TEXT
-from tests.support.harness import REPO, Rotator
+from tests.support.harness import REPO, Rotator, agent_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -43,14 +42,8 @@ def claude_bin() -> Path:
 
 
 def run_claude(claude: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say hello") -> subprocess.CompletedProcess:
-    home = tmp_path / "home"
-    home.mkdir()
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "HTTPS_PROXY": proxy.url,
+    work, env = agent_environ(tmp_path, proxy)
+    env |= {
         "NODE_EXTRA_CA_CERTS": str(proxy.ca_cert),
         "ANTHROPIC_API_KEY": "sk-ant-api03-client-placeholder",
         "DISABLE_TELEMETRY": "1",

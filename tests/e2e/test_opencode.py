@@ -11,7 +11,6 @@ The CLI is installed by scripts/setup-opencode (CI runs it); without npm or its 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_vendor import TEXT, Fault, split_text
-from tests.support.harness import REPO, Rotator
+from tests.support.harness import REPO, Rotator, agent_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -56,18 +55,13 @@ def opencode_config(model: str = MODEL) -> dict:
 
 def run_opencode(opencode: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say hello",
                  model: str = MODEL) -> subprocess.CompletedProcess:
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
+    work, env = agent_environ(tmp_path, proxy)
+    home = Path(env["HOME"])
+    env |= {
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "XDG_CACHE_HOME": str(home / ".cache"),
         "XDG_STATE_HOME": str(home / ".local" / "state"),
-        "HTTPS_PROXY": proxy.url,
         "NODE_EXTRA_CA_CERTS": str(proxy.ca_cert),
         "OPENAI_API_KEY": "sk-client-placeholder",
         "OPENCODE_CONFIG_CONTENT": json.dumps(opencode_config(model)),

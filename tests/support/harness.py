@@ -132,6 +132,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def agent_environ(tmp_path: Path, proxy: Rotator) -> tuple[Path, dict[str, str]]:
+    """A work directory for an agent CLI run through `proxy`, and the start of its environment: an empty home of
+    its own (nothing of this machine's config), PATH and HTTPS_PROXY. The caller adds the CA and key variables its
+    CLI reads."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(exist_ok=True)
+    work.mkdir(exist_ok=True)
+    return work, {"PATH": os.environ["PATH"], "HOME": str(home), "HTTPS_PROXY": proxy.url}
+
+
 def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
     """os.environ without proxy settings (mitmdump must never proxy through itself) and SDK routing vars."""
     env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS and k not in ROUTE_VARS}
