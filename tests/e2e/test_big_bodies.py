@@ -83,6 +83,7 @@ with httpx.Client(proxy=proxy, verify=tls, trust_env=False, timeout=60) as http:
 """
 
 
+@pytest.mark.alone
 def test_an_80_mb_upload_does_not_stall_another_clients_stream(fake_vendor, rotator):
     proxy = warmed(rotator, fake_vendor, "chat", limits={"max_request_body": 128 * MiB})
     fake_vendor.script(Fault.ok(" ".join(["w"] * EVENTS)).slow(INTERVAL), Fault.ok())
