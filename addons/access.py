@@ -3,7 +3,7 @@
 The gate decides per request, before any attempt, on every pool the request could draw from: the called
 provider's and those of the route targets its model goes to (a keyless provider routed to a pooled one is gated
 too). On such a request (any path, WebSocket upgrades included):
-- with `clients`: one credential, and it must be a client's key (rewrite/clients.py `check`); otherwise 401 in
+- with `clients`: one credential, and it must be a client's key (rewrite/intake/clients.py `check`); otherwise 401 in
   its protocol's error shape, and after a burst of failed attempts from one client address, 429 with
   `retry-after` for the rest of the window (logged once per address and window);
 - without `clients`: a request from a web browser (see `from_browser`) is refused with 403
@@ -22,11 +22,11 @@ from mitmproxy import http
 
 import protocols
 from addons.interception import called_host, hide_credential, streamed
-from rewrite.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, Verdict, check, presented, without_query_key
-from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
-from rewrite.exchange import error_protocol
+from rewrite.exchange.exchange import error_protocol
+from rewrite.intake.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, Verdict, check, presented, without_query_key
 from rewrite.providers import Provider
+from rewrite.providers.credentials import CredentialStyle
 
 logger = logging.getLogger("rotator")
 

@@ -9,7 +9,7 @@ from mitmproxy import ctx, exceptions
 
 from rewrite.config import DEFAULT_PATH, ConfigError, load, source
 from rewrite.engine import Engine
-from rewrite.router import Router
+from rewrite.routing.router import Router
 
 logger = logging.getLogger("rotator")
 

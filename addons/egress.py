@@ -1,6 +1,6 @@
 """The egress proxy for Rotator's own upstream calls: the config's `upstream_proxy`, else mitmproxy's
 `--mode upstream:URL` (with `--upstream-auth user:password`), which then carries Rotator's calls as well as the
-traffic mitmproxy relays itself. The proxy is named in logs without its credentials (rewrite/egress.py).
+traffic mitmproxy relays itself. The proxy is named in logs without its credentials (rewrite/upstream/egress.py).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from mitmproxy import ctx, exceptions
 from mitmproxy.addons.upstream_auth import parse_upstream_auth
 from mitmproxy.proxy.mode_specs import ProxyMode, UpstreamMode
 
-from rewrite.egress import EgressProxy
 from rewrite.engine import Engine
+from rewrite.upstream.egress import EgressProxy
 
 logger = logging.getLogger("rotator")
 

@@ -3,7 +3,7 @@
 mitmproxy streams a response only from a server connection, so Interception points each intercepted flow at
 Rotator's loopback server. mitmproxy opens server connections with `asyncio.open_connection`; while this addon
 runs, a connection to one of the loopback server's own ports is made in memory instead
-(rewrite/memory_pipe.py): the same HTTP/1.1 conversation, without the kernel's send, receive and poll for every
+(rewrite/intake/memory_pipe.py): the same HTTP/1.1 conversation, without the kernel's send, receive and poll for every
 streamed event. Every other connection is opened as before.
 
 The bytes the engine writes also skip the wake-up of mitmproxy's reading task: while that task is idle, they go
@@ -30,7 +30,7 @@ from mitmproxy.proxy import events
 from mitmproxy.proxy import server as proxy_server
 
 from rewrite.engine import Engine
-from rewrite.loopback import LAST_CHUNK
+from rewrite.intake.loopback import LAST_CHUNK
 
 logger = logging.getLogger(__name__)
 

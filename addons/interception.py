@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 from mitmproxy import connection, ctx, http
 from mitmproxy.net.http import url as mitmproxy_url
 
-from rewrite.clients import HeldCredential, hide
-from rewrite.credentials import CredentialStyle
 from rewrite.engine import Engine
-from rewrite.exchange import Job
-from rewrite.loopback import BIG_BODY, JOB_HEADER
-from rewrite.steps import record as step_record
-from rewrite.views import summary
+from rewrite.exchange.exchange import Job
+from rewrite.inspection.steps import record as step_record
+from rewrite.inspection.views import summary
+from rewrite.intake.clients import HeldCredential, hide
+from rewrite.intake.loopback import BIG_BODY, JOB_HEADER
+from rewrite.providers.credentials import CredentialStyle
 
 logger = logging.getLogger("rotator")
 JOB_HEADER_BYTES = JOB_HEADER.encode()
@@ -323,7 +323,7 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"]["ttft"] = job.ttft
     if job.steps:  # a request sent upstream other than as the client sent it: what went out, what came back
         flow.metadata["rotator"]["steps"] = [step_record(s) for s in job.steps]
-    if job.usage is not None:  # normalised (rewrite/usage.py); cost in USD, None when the price is unknown
+    if job.usage is not None:  # normalised (rewrite/accounting/usage.py); cost in USD, None when the price is unknown
         flow.metadata["rotator"].update(usage=job.usage, cost=job.cost)
     comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
     if comment:

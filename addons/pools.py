@@ -19,8 +19,8 @@ from mitmproxy import command, exceptions
 from addons.config import starting_up
 from rewrite.engine import Engine
 from rewrite.pool import KeyPool
-from rewrite.pool.status import table
-from rewrite.state import Batch, MemoryStore, StateError, StateStore, open_store, resolve
+from rewrite.pool.report import table
+from rewrite.state.records import Batch, MemoryStore, StateError, StateStore, open_store, resolve
 
 logger = logging.getLogger("rotator")
 

@@ -2,7 +2,7 @@
 `http://rotator.status/` (or https, through CONNECT) is answered here, with no upstream connection (Rotator runs
 with connection_strategy=lazy, so the name is never resolved). `?format=json` for scripts, `?format=html` (or a
 browser's Accept) for a table; plain text otherwise. `/metrics`: the same figures for Prometheus
-(rewrite/metrics.py).
+(rewrite/accounting/metrics.py).
 
 With `clients` configured, only a request carrying one client key (Authorization: Bearer, x-api-key,
 x-goog-api-key, ?key=) sees it, checked as the pools' gate checks it (one credential per request, failed attempts
@@ -19,11 +19,11 @@ from mitmproxy import ctx, http
 
 from addons.access import client_address
 from addons.interception import called_host, hide_credential
-from rewrite.clients import ClientKeys, Guesses, check, presented
-from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle
+from rewrite.accounting.metrics import Metrics
 from rewrite.engine import Engine
-from rewrite.metrics import Metrics
-from rewrite.status import Flight, Tally, page, render_html, render_json, render_text
+from rewrite.inspection.status import Flight, Tally, page, render_html, render_json, render_text
+from rewrite.intake.clients import ClientKeys, Guesses, check, presented
+from rewrite.providers.credentials import CREDENTIAL_STYLES, CredentialStyle
 
 logger = logging.getLogger("rotator")
 

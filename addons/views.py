@@ -1,5 +1,5 @@
 """The LLM content view in mitmweb, mitmproxy's console and `mitmdump -v`: an LLM flow's request as a
-conversation and its answer assembled, under a header of what Rotator did (rewrite/views.py renders them).
+conversation and its answer assembled, under a header of what Rotator did (rewrite/inspection/views.py renders them).
 
 It is chosen automatically for the generation calls Rotator intercepts (and for saved flows of them); the Raw and
 JSON views stay in the view menu. Under mitmweb, the flow list also gets its comment column, unless the user
@@ -15,7 +15,7 @@ from mitmproxy.contentviews import Contentview, Metadata
 
 import protocols
 from rewrite.engine import Engine
-from rewrite.views import Facts, render_request, render_response
+from rewrite.inspection.views import Facts, render_request, render_response
 
 logger = logging.getLogger("rotator")
 

@@ -3,11 +3,16 @@
 Adding a protocol means one new module that registers its `Protocol` instance, plus one import line below.
 """
 
-from .base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
-from .registry import all, detect, get, register
-from .sse import SSEParser, format_event
+from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
+from protocols.registry import all, detect, get, register
+from protocols.sse import SSEParser, format_event
 
-from . import openai_chat, openai_responses, anthropic_messages, gemini  # noqa: E402,F401  (they register)
+# isort: off  (registration order is the order `all()` lists them in)
+from protocols.openai_chat import stream as _openai_chat  # noqa: F401  (each registers itself)
+from protocols.openai_responses import stream as _openai_responses  # noqa: F401
+from protocols.anthropic_messages import stream as _anthropic_messages  # noqa: F401
+from protocols.gemini import stream as _gemini  # noqa: F401
+# isort: on
 
 __all__ = [
     "ENDING_ERROR",

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .errors import TRUNCATED_MESSAGE
+from protocols.errors import TRUNCATED_MESSAGE
 
 # How a stream that stopped without its completion signal is ended for the client.
 ENDING_LENGTH = "length"  # the protocol's own "ran out of tokens" ending: SDKs report a visibly truncated answer
@@ -80,7 +80,7 @@ class Repairer:
 
 def integer(obj: dict, key: str, default: int = 0) -> int:
     """`obj[key]`, an index a reader keeps (`default` when absent); TypeError if it is not an integer: an event of
-    that shape cannot be followed, and the engine treats it as a broken body (rewrite/exchange.py)."""
+    that shape cannot be followed, and the engine treats it as a broken body (rewrite/exchange/exchange.py)."""
     value = obj.get(key, default)
     if type(value) is not int:
         raise TypeError(f"{key} is not an integer")

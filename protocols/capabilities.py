@@ -1,6 +1,6 @@
 """What each vendor's models accept, so a translated request asks only for what its target model takes.
 
-Pure data and lookups: the engine (rewrite/capabilities.py) adds the config's overrides and says when a model is
+Pure data and lookups: the engine (rewrite/routing/capabilities.py) adds the config's overrides and says when a model is
 not in the table. Sources: the vendors' documentation and SDKs as of 2026-11 (docs/capabilities.md).
 
 `fit` adjusts a unified request to a model's capabilities before a translator writes it, and says in words what
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .unified import ReasoningConfig, Request
+from protocols.unified import ReasoningConfig, Request
 
 SAMPLING = ("temperature", "top_p", "top_k")
 # Effort levels from least to most; "none" (thinking off) is not a level a model lists: see `thinking_off`.

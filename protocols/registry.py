@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Protocol
+from protocols.base import Protocol
 
 _protocols: dict[str, Protocol] = {}
 

@@ -12,16 +12,16 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from . import registry, translate
-from .base import Event
-from .sse import SSEParser, parse_block
-from .translate.base import MALFORMED
-from .translate.common import error_from_body
-from .unified import Answer, AnswerBuilder, Error, Request
+from protocols import registry, translate
+from protocols.base import Event
+from protocols.sse import SSEParser, parse_block
+from protocols.translate.base import MALFORMED
+from protocols.translate.common import error_from_body
+from protocols.unified import Answer, AnswerBuilder, Error, Request
 
 MAX_EVENTS = 50_000  # stream events folded into an answer; the rest are counted, not read
 SSE_CONTENT_TYPE = "text/event-stream"
-# What a flow shows in place of the middle of a very long body (rewrite/loopback.py FlowBody).
+# What a flow shows in place of the middle of a very long body (rewrite/intake/loopback.py FlowBody).
 LEFT_OUT = re.compile(rb"\[rotator: (\d+) bytes left out here\]")
 
 

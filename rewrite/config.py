@@ -14,11 +14,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rewrite.accounting.prices import PriceConfig
 from rewrite.adapters.entries import AdapterEntry
-from rewrite.egress import parse_proxy_url
 from rewrite.pool.strategies import STRATEGIES
-from rewrite.prices import PriceConfig
-from rewrite.routes import parse_target
+from rewrite.routing.routes import parse_target
+from rewrite.upstream.egress import parse_proxy_url
 
 DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
 FAMILIES = ("openai", "anthropic", "gemini")
@@ -164,7 +164,7 @@ class LimitsConfig(_Strict):
 
 
 class StateConfig(_Strict):
-    # The SQLite file that keeps the pools' rests, positions and counters across restarts (rewrite/state.py);
+    # The SQLite file that keeps the pools' rests, positions and counters across restarts (rewrite/state/records.py);
     # None: $XDG_STATE_HOME/rotator/state.db, else ~/.local/state/rotator/state.db; "": kept in memory only.
     path: str | None = None
 
@@ -205,26 +205,26 @@ class TranslationConfig(_Strict):
 
 class Config(_Strict):
     providers: dict[str, ProviderConfig] = {}
-    # Which providers serve a model, in order (rewrite/routes.py); targets are checked against the providers
+    # Which providers serve a model, in order (rewrite/routing/routes.py); targets are checked against the providers
     # when they are built (rewrite/providers).
     routes: list[RouteConfig] = []
     streaming: StreamingConfig = StreamingConfig()
     limits: LimitsConfig = LimitsConfig()
     translation: TranslationConfig = TranslationConfig()
-    # When set, only these clients are served from the key pools (see rewrite/clients.py).
+    # When set, only these clients are served from the key pools (see rewrite/intake/clients.py).
     clients: list[ClientConfig] = []
     # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:
     # off, so a web page cannot spend the pools through a browser that uses Rotator (addons/access.py).
     allow_browsers: bool = False
     # Responses API WebSocket upgrades: answered 426 so the client falls back to HTTPS POST, or passed through.
     websocket: Literal["downgrade", "pass"] = "downgrade"
-    # The HTTP proxy Rotator's own upstream calls go through (rewrite/egress.py); unset: mitmproxy's
+    # The HTTP proxy Rotator's own upstream calls go through (rewrite/upstream/egress.py); unset: mitmproxy's
     # `--mode upstream:URL` if given, else straight to the vendors.
     upstream_proxy: str | None = None
     # A PEM file of CA certificates trusted for upstream TLS besides certifi's (e.g. a TLS-inspecting proxy's).
     upstream_ca: str | None = None
     state: StateConfig = StateConfig()
-    # USD per million tokens by model glob, over the built-in prices from genai-prices (rewrite/prices.py).
+    # USD per million tokens by model glob, over the built-in prices from genai-prices (rewrite/accounting/prices.py).
     prices: dict[str, PriceConfig] = {}
 
     @field_validator("upstream_proxy")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from rewrite.big_json import Worker
+from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
-from rewrite.conversation import ConversationState
-from rewrite.egress import EgressProxy, parse_proxy_url
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
-from rewrite.prices import PriceTable
-from rewrite.router import Route, Router
-from rewrite.targets import ConversationHooks
-from rewrite.upstream import Upstream
+from rewrite.conversation.hooks import ConversationState
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.intake.big_json import Worker
+from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.routing.router import Route, Router
+from rewrite.routing.targets import ConversationHooks
+from rewrite.upstream.client import Upstream
+from rewrite.upstream.egress import EgressProxy, parse_proxy_url
 
 logger = logging.getLogger("rotator")
 
@@ -22,12 +22,12 @@ class Engine:
     def __init__(self, config: Config | None = None) -> None:
         self.upstream = Upstream()
         self.mode_proxy: EgressProxy | None = None  # mitmproxy's `--mode upstream:URL`, set by addons/egress.py
-        # Conversation state across targets: the field cache and Responses continuity (rewrite/conversation.py).
+        # Conversation state across targets: the field cache and Responses continuity (rewrite/conversation/hooks.py).
         self.conversation = ConversationState()
         self.hooks: ConversationHooks | None = self.conversation  # None: nothing to call
         self.jobs: dict[str, Job] = {}
         self.server = LoopbackServer(self.handle)
-        self.parser = Worker()  # parses large request bodies off the event loop (rewrite/big_json.py)
+        self.parser = Worker()  # parses large request bodies off the event loop (rewrite/intake/big_json.py)
         self.configure(config or Config())
 
     def configure(self, config: Config) -> None:

@@ -34,7 +34,7 @@ from tests.support.harness import (
     merge,
 )
 
-# Rotator keeps its key pools' state under $XDG_STATE_HOME by default (rewrite/state.py): in tests, never in the
+# Rotator keeps its key pools' state under $XDG_STATE_HOME by default (rewrite/state/records.py): in tests, never in the
 # real home, for addons run in-process and for every mitmdump the tests start (they inherit the environment).
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="rotator-test-state-")
 atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)

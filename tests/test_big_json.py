@@ -6,8 +6,11 @@ import json
 import httpx
 import pytest
 
-from protocols.openai_chat import OpenAIChat
-from rewrite.big_json import (
+from protocols.openai_chat.stream import OpenAIChat
+from rewrite.config import parse
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.inspection.steps import MAX_BODY, record
+from rewrite.intake.big_json import (
     LONG_TEXT,
     TOO_DEEP,
     LongText,
@@ -18,11 +21,8 @@ from rewrite.big_json import (
     skeleton,
     with_keys_in_front,
 )
-from rewrite.config import parse
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import LoopbackRequest
-from rewrite.router import Router
-from rewrite.steps import MAX_BODY, record
+from rewrite.intake.loopback import LoopbackRequest
+from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import FakeResponder, Upstream, events_of, sse
 
@@ -68,7 +68,7 @@ async def test_a_worker_that_died_is_started_again_and_one_that_cannot_answer_gi
         worker._proc.kill()
         await worker._proc.wait()
         assert (await worker.parse(upload_of({"b": 2}))).body == {"b": 2}
-        monkeypatch.setattr("rewrite.big_json.sys.executable", "/nonexistent/python")
+        monkeypatch.setattr("rewrite.intake.big_json.sys.executable", "/nonexistent/python")
         await worker.aclose()
         assert await worker.parse(upload_of({"c": 3})) is None
     finally:

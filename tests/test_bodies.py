@@ -1,4 +1,4 @@
-"""Upstream bodies decoded in bounded steps and never past their cap (rewrite/bodies.py)."""
+"""Upstream bodies decoded in bounded steps and never past their cap (rewrite/upstream/bodies.py)."""
 
 import zlib
 
@@ -6,7 +6,7 @@ import httpx
 import pytest
 import zstandard
 
-from rewrite.bodies import STEP, BodyTooLarge, decoded, read_whole
+from rewrite.upstream.bodies import STEP, BodyTooLarge, decoded, read_whole
 
 TEXT = b"data: hello\n\n" * 1000
 

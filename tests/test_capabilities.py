@@ -13,10 +13,10 @@ import pytest
 import protocols.translate as translate
 from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, lookup
 from rewrite.config import ConfigError, StreamingConfig, parse
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import LoopbackRequest
-from rewrite.router import Router
-from rewrite.steps import record
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.inspection.steps import record
+from rewrite.intake.loopback import LoopbackRequest
+from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import FakeResponder, Upstream, sse
 from tests.support.sdk_requests import sdk_accepts

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewrite.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, check, hide, presented
 from rewrite.config import ConfigError, parse
-from rewrite.credentials import CREDENTIAL_STYLES
+from rewrite.intake.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, check, hide, presented
+from rewrite.providers.credentials import CREDENTIAL_STYLES
 
 OPENAI, ANTHROPIC, GEMINI = (CREDENTIAL_STYLES[f] for f in ("openai", "anthropic", "gemini"))
 A, B = "rk-aaa-0123456789abcdef", "rk-bbb-0123456789abcdef"  # client keys (16 characters at least)

@@ -2,7 +2,7 @@ import pytest
 
 from rewrite.config import ConfigError, load, parse
 from rewrite.providers import build
-from rewrite.router import Router
+from rewrite.routing.router import Router
 
 
 def test_empty_config_serves_every_builtin_vendor_with_the_clients_credential():

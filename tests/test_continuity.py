@@ -8,7 +8,7 @@ import pytest
 
 import protocols.translate as translate
 from protocols.unified import Answer, Reasoning, Text, ToolCall
-from rewrite.continuity import (
+from rewrite.conversation.continuity import (
     CONSUMED_GRACE,
     DEFAULT_TTL,
     EPHEMERAL_TTL,
@@ -16,7 +16,7 @@ from rewrite.continuity import (
     UnknownResponse,
     output_items,
 )
-from rewrite.state_store import MemoryStore
+from rewrite.state.kv import MemoryStore
 
 QUESTION = "What is the weather in Paris?"
 CALL = {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'}

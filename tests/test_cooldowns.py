@@ -15,14 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewrite import delays, retry
 from rewrite.config import StreamingConfig, parse
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import LoopbackRequest
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.intake.loopback import LoopbackRequest
+from rewrite.policy import delays, retry
 from rewrite.pool import KeyPool
 from rewrite.pool.keypool import ALERT, BACKOFF_BASE, BACKOFF_MAX
-from rewrite.router import Route, Router
-from rewrite.ws_upstream import SocketJob, open_upstream
+from rewrite.routing.router import Route, Router
+from rewrite.upstream.websocket import SocketJob, open_upstream
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
 

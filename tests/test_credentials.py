@@ -1,6 +1,6 @@
 import math
 
-from rewrite.credentials import CREDENTIAL_STYLES, STALL_REST, STALL_REST_MAX, KeyPool, Resting, mask
+from rewrite.providers.credentials import CREDENTIAL_STYLES, STALL_REST, STALL_REST_MAX, KeyPool, Resting, mask
 
 
 class Clock:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from mitmproxy.connection import Server
 
 from addons.handoff import direct_reads
-from rewrite.memory_pipe import open_pipe
+from rewrite.intake.memory_pipe import open_pipe
 
 
 class Handler:
@@ -107,7 +107,7 @@ async def test_a_connection_opened_by_a_handler_gets_a_sink_to_it():
     from mitmproxy.test import taddons
 
     from addons.handoff import Handoff
-    from rewrite.loopback import LoopbackServer
+    from rewrite.intake.loopback import LoopbackServer
 
     # what this relies on in the mitmproxy installed
     assert list(inspect.signature(proxy_server.ConnectionHandler.open_connection).parameters) == ["self", "command"]

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from rewrite.config import ConfigError, parse
-from rewrite.egress import EgressProxy, basic_authorization, parse_proxy_url
-from rewrite.transport import LeanTransport
-from rewrite.upstream import new_client, tls_context
+from rewrite.upstream.client import new_client, tls_context
+from rewrite.upstream.egress import EgressProxy, basic_authorization, parse_proxy_url
+from rewrite.upstream.transport import LeanTransport
 from tests.support.egress_proxy import ConnectProxy, TLSFront
 
 PASSWORD = "s3cret-Proxy-pw"

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from rewrite.config import Config, ConfigError, parse
-from rewrite.router import Router
+from rewrite.routing.router import Router
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "rotator.example.yaml"
 LEFT_OFF = re.compile(r"^(\s*)#(?=[\w-]+:|\s+- )", re.M)  # `#clients:`, `#  - {...}`: a setting left off

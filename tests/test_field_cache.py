@@ -22,8 +22,8 @@ from protocols.unified import (
     ToolIds,
     ToolResult,
 )
-from rewrite.field_cache import DEFAULT_TTL, FieldCache, Scope
-from rewrite.state_store import MemoryStore
+from rewrite.conversation.field_cache import DEFAULT_TTL, FieldCache, Scope
+from rewrite.state.kv import MemoryStore
 from tests.support import translate_samples as S
 
 CHAT, RESPONSES, ANTHROPIC, GEMINI = "openai_chat", "openai_responses", "anthropic_messages", "gemini"

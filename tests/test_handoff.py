@@ -14,7 +14,7 @@ from mitmproxy.test import taddons
 
 import addons.handoff as handoff_module
 from addons.handoff import Handoff, internals_mismatch
-from rewrite.loopback import LoopbackServer
+from rewrite.intake.loopback import LoopbackServer
 
 
 async def answer(request, responder):

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rewrite.config import ConfigError, parse
-from rewrite.credentials import KeyPool
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import LoopbackRequest
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.intake.loopback import LoopbackRequest
 from rewrite.providers import build
-from rewrite.router import Router
-from rewrite.upstream import UnsendableHeader, encode_headers, new_client
+from rewrite.providers.credentials import KeyPool
+from rewrite.routing.router import Router
+from rewrite.upstream.client import UnsendableHeader, encode_headers, new_client
 from tests.support.engine_harness import FakeResponder
 
 SENDABLE = {chr(c) for c in range(0x21, 0x7F)}  # what a pooled key may hold

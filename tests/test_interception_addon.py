@@ -11,11 +11,11 @@ from mitmproxy.test import tflow, tutils
 from addons.access import Access
 from addons.interception import Interception, hide_credential, show_body, upstream_connection
 from addons.masking import MaskOnArrival
-from rewrite.clients import hide
 from rewrite.config import parse
-from rewrite.credentials import CREDENTIAL_STYLES
 from rewrite.engine import Engine
-from rewrite.loopback import BIG_BODY, JOB_HEADER
+from rewrite.intake.clients import hide
+from rewrite.intake.loopback import BIG_BODY, JOB_HEADER
+from rewrite.providers.credentials import CREDENTIAL_STYLES
 
 CONFIG = "providers: {openai: {base_url: 'https://api.openai.com/v1', keys: [sk-pool-secret-1]}}\n"
 

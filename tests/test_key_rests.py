@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from rewrite.config import StreamingConfig, parse
-from rewrite.credentials import KeyPool
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import LoopbackRequest
-from rewrite.router import Route, Router
-from rewrite.ws_upstream import SocketJob, open_upstream
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.intake.loopback import LoopbackRequest
+from rewrite.providers.credentials import KeyPool
+from rewrite.routing.router import Route, Router
+from rewrite.upstream.websocket import SocketJob, open_upstream
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse, stall_before_headers
 

@@ -7,7 +7,7 @@ import weakref
 import httpx
 import pytest
 
-from rewrite.loopback import BIG_BODY, FLOW_BODY_HEAD, FLOW_BODY_TAIL, FlowBody, LoopbackServer
+from rewrite.intake.loopback import BIG_BODY, FLOW_BODY_HEAD, FLOW_BODY_TAIL, FlowBody, LoopbackServer
 
 
 def fed(body: FlowBody, data: bytes, step: int) -> FlowBody:

@@ -3,8 +3,8 @@ close, and back-pressure; and the loopback server answers over it exactly as ove
 
 import asyncio
 
-from rewrite.loopback import LoopbackServer
-from rewrite.memory_pipe import open_pipe
+from rewrite.intake.loopback import LoopbackServer
+from rewrite.intake.memory_pipe import open_pipe
 
 
 async def test_bytes_flow_both_ways_in_order_and_the_addresses_are_reported():

@@ -1,11 +1,11 @@
-"""The Prometheus families of rewrite/metrics.py, read back from their exposition text as a scraper reads them
+"""The Prometheus families of rewrite/accounting/metrics.py, read back from their exposition text as a scraper reads them
 (tests/e2e/test_metrics.py scrapes them through a real proxy)."""
 
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from rewrite.metrics import MAX_MODELS, Metrics, reason_kind
+from rewrite.accounting.metrics import MAX_MODELS, Metrics, reason_kind
 
 MASKED = ["sk-p…1111", "sk-p…2222"]
 

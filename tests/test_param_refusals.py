@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from rewrite.config import StreamingConfig, parse
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import LoopbackRequest
-from rewrite.router import Router
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.intake.loopback import LoopbackRequest
+from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import FakeResponder, Upstream, sse
 from tests.support.fake_vendor import param_refusal, sampling_of

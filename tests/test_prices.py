@@ -5,9 +5,9 @@ import pytest
 from genai_prices.types import ModelPrice, Tier, TieredPrices
 
 from protocols.unified import Usage
-from rewrite import prices
+from rewrite.accounting import prices
+from rewrite.accounting.prices import Price, PriceTable, converted, maintained
 from rewrite.config import ConfigError, parse
-from rewrite.prices import Price, PriceTable, converted, maintained
 
 TABLE = PriceTable()
 
@@ -68,7 +68,7 @@ def test_a_price_that_depends_on_the_time_of_day_is_the_one_in_force_at_each_ans
 
 
 def at(monkeypatch, hour: int, minute: int) -> None:
-    """Make rewrite.prices see this time of day (UTC) as now."""
+    """Make rewrite.accounting.prices see this time of day (UTC) as now."""
     when = datetime(2026, 11, 23, hour, minute, tzinfo=UTC)
     monkeypatch.setattr(prices, "datetime", type("Fixed", (datetime,), {"now": staticmethod(lambda tz=None: when)}))
 

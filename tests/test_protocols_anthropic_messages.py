@@ -7,7 +7,7 @@ from anthropic.types import Message, RawMessageDeltaEvent, RawMessageStartEvent,
 
 import protocols
 from protocols import ENDING_ERROR
-from protocols.anthropic_messages import HEARTBEAT
+from protocols.anthropic_messages.stream import HEARTBEAT
 from tests.support import samples
 from tests.support.sdk_clients import anthropic_final
 from tests.support.sdk_types import exactly

@@ -1,5 +1,5 @@
 from rewrite.config import parse
-from rewrite.router import Router
+from rewrite.routing.router import Router
 
 
 def router(text=""):

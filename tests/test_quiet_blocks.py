@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from protocols import registry
 from protocols.sse import parse_block
 from protocols.translate.base import MALFORMED
-from rewrite.usage import Meter
+from rewrite.accounting.usage import Meter
 from tests.support import fake_vendor
 
 CHAT = registry.detect("POST", "/v1/chat/completions")

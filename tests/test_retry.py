@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from rewrite import retry
+from rewrite.policy import retry
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422])

@@ -4,8 +4,8 @@ import pytest
 
 from rewrite.config import ConfigError, parse
 from rewrite.providers import build
-from rewrite.router import Router
-from rewrite.routes import Routes, Target, parse_target
+from rewrite.routing.router import Router
+from rewrite.routing.routes import Routes, Target, parse_target
 
 ISSUE_EXAMPLE = """
 providers:

@@ -16,11 +16,11 @@ from mitmproxy.test import taddons
 
 import addons.pools as pools_addon
 from addons.pools import Pools, scope
-from rewrite import retry
 from rewrite.config import parse
 from rewrite.engine import Engine
+from rewrite.policy import retry
 from rewrite.pool import KeyPool, fingerprint
-from rewrite.state import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
+from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
 
 SECRET = "sk-proj-secret-0123456789-wxyz"
 OTHER = "sk-proj-other-9876543210-abcd"

@@ -1,6 +1,6 @@
 """The in-memory store behind the field cache and Responses continuity: bounded in entries, bytes and age."""
 
-from rewrite.state_store import SWEEP_INTERVAL, MemoryStore
+from rewrite.state.kv import SWEEP_INTERVAL, MemoryStore
 
 
 class Clock:

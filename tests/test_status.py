@@ -11,9 +11,9 @@ from mitmproxy.test import taddons, tflow
 from addons.status import Status
 from rewrite.config import parse
 from rewrite.engine import Engine
+from rewrite.inspection.status import Flight, Tally, page, render_html, render_json, render_text
 from rewrite.pool import KeyPool
-from rewrite.pool.status import describe
-from rewrite.status import Flight, Tally, page, render_html, render_json, render_text
+from rewrite.pool.report import describe
 
 KEYS = ["sk-pool-secret-aaaa1111", "sk-pool-secret-bbbb2222", "sk-pool-secret-cccc3333", "sk-pool-secret-dddd4444"]
 MASKED = ["sk-p…1111", "sk-p…2222", "sk-p…3333", "sk-p…4444"]

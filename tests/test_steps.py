@@ -1,15 +1,15 @@
-"""The steps of a transformed request (rewrite/steps.py): what the engine records for a request it changed (and
-not for one it sent as it came), bounded, with the key masked; and how the LLM view shows them (rewrite/views.py)."""
+"""The steps of a transformed request (rewrite/inspection/steps.py): what the engine records for a request it changed (and
+not for one it sent as it came), bounded, with the key masked; and how the LLM view shows them (rewrite/inspection/views.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-from rewrite import views
-from rewrite.credentials import mask
-from rewrite.steps import MAX_BODY, Capture, Step, record
-from rewrite.views import Facts
+from rewrite.inspection import views
+from rewrite.inspection.steps import MAX_BODY, Capture, Step, record
+from rewrite.inspection.views import Facts
+from rewrite.providers.credentials import mask
 from tests.support import samples
 from tests.support.engine_harness import Upstream, run, sse
 

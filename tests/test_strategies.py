@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from rewrite.config import StreamingConfig, parse
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import LoopbackRequest
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.intake.loopback import LoopbackRequest
 from rewrite.pool import STRATEGIES, KeyPool
-from rewrite.router import Router
+from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of
 

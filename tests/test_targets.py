@@ -11,7 +11,7 @@ import pytest
 
 import protocols
 from protocols.unified import Answer, Request
-from rewrite.targets import ConversationHooks, Refused, native_leg, upstream_protocol
+from rewrite.routing.targets import ConversationHooks, Refused, native_leg, upstream_protocol
 from tests.support import samples
 from tests.support.engine_harness import Upstream, sse
 from tests.support.routed_exchange import ANTHROPIC_HEADERS, CHAT_PATH, CONFIG, MESSAGES_PATH, exchange, router

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewrite.big_json import Upload
-from rewrite.transport import BODY, LeanTransport, outgoing
+from rewrite.intake.big_json import Upload
+from rewrite.upstream.transport import BODY, LeanTransport, outgoing
 
 
 class RawServer:

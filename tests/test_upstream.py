@@ -4,9 +4,9 @@ import httpx
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from rewrite.egress import EgressProxy
-from rewrite.transport import Outgoing, from_httpx, on_the_wire
-from rewrite.upstream import encode_headers, new_client, request_headers, response_headers
+from rewrite.upstream.client import encode_headers, new_client, request_headers, response_headers
+from rewrite.upstream.egress import EgressProxy
+from rewrite.upstream.transport import Outgoing, from_httpx, on_the_wire
 
 
 def test_hop_by_hop_and_routing_headers_never_cross():

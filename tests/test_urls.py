@@ -13,15 +13,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from protocols.gemini import with_model
-from protocols.translate.gemini import endpoint
+from protocols.gemini.stream import with_model
+from protocols.gemini.translate import endpoint
 from protocols.urls import UnsafeURLValue, path_problem, segment, segment_problem
 from rewrite.config import StreamingConfig, parse
-from rewrite.exchange import Job
+from rewrite.exchange.exchange import Job
 from rewrite.providers import build
-from rewrite.router import Route
-from rewrite.targets import Leg
-from rewrite.ws_upstream import SocketJob, open_upstream
+from rewrite.routing.router import Route
+from rewrite.routing.targets import Leg
+from rewrite.upstream.websocket import SocketJob, open_upstream
 
 # What a model name may become upstream: /v1beta/models/{one segment}:method, nothing else.
 GEMINI_CALL = re.compile(r"/prefix/v1beta/models/([^/?#]+):(generateContent|streamGenerateContent)\Z")

@@ -7,10 +7,10 @@ import pytest
 
 import protocols
 from protocols.unified import Usage
-from rewrite import usage as usage_module
+from rewrite.accounting import usage as usage_module
+from rewrite.accounting.prices import PriceTable
+from rewrite.accounting.usage import Meter, account, from_answer, normalised
 from rewrite.pool import KeyPool
-from rewrite.prices import PriceTable
-from rewrite.usage import Meter, account, from_answer, normalised
 from tests.support import engine_harness
 from tests.support import fake_vendor as fv
 from tests.support.streams import parse

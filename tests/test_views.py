@@ -1,4 +1,4 @@
-"""The LLM content view's text (rewrite/views.py over protocols/transcript.py) for each protocol, request and
+"""The LLM content view's text (rewrite/inspection/views.py over protocols/transcript.py) for each protocol, request and
 answer, stream and non-stream; the flow list's comment and mark; and the mitmproxy glue (addons/views.py)."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from mitmproxy.test import taddons, tflow
 
 from addons.views import LLMContentview, Views
 from protocols.transcript import read_answer
-from rewrite import views
 from rewrite.config import Config
 from rewrite.engine import Engine
-from rewrite.views import Facts, summary
+from rewrite.inspection import views
+from rewrite.inspection.views import Facts, summary
 from tests.support import samples
 
 

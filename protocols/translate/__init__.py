@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..capabilities import Capabilities, fit, lookup
-from ..registry import get as protocol
-from ..unified import Request, ToolIds
-from .base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, Translator
-from .common import error_from_body
-from .registry import get, names, register
+from protocols.capabilities import Capabilities, fit, lookup
+from protocols.registry import get as protocol
+from protocols.unified import Request, ToolIds
+from protocols.translate.base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, Translator
+from protocols.translate.common import error_from_body
+from protocols.translate.registry import get, names, register
 
-from . import anthropic_messages, gemini, openai_chat, openai_responses  # noqa: E402,F401  (they register)
+# isort: off  (registration order is the order `all()` lists them in)
+from protocols.openai_chat import translate as _openai_chat  # noqa: F401  (each registers itself)
+from protocols.openai_responses import translate as _openai_responses  # noqa: F401
+from protocols.anthropic_messages import translate as _anthropic_messages  # noqa: F401
+from protocols.gemini import translate as _gemini  # noqa: F401
+# isort: on
 
 class TranslationError(ValueError):
     """A body that is not a well-formed message of its protocol: answer it with a 400, do not crash."""

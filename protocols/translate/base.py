@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer, count, member  # noqa: F401 (shared)
-from ..errors import TRUNCATED_MESSAGE
-from ..unified import (
+from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer, count, member  # noqa: F401 (shared)
+from protocols.errors import TRUNCATED_MESSAGE
+from protocols.unified import (
     FINISH_LENGTH,
     KIND_TRUNCATED,
     Answer,

@@ -6,9 +6,9 @@ import json
 import mimetypes
 import re
 
-from .. import sse
-from ..capabilities import EFFORT_BUDGETS, EFFORT_NONE, effort_for  # noqa: F401  (the translators' ladder)
-from ..unified import KIND_CONTEXT_LENGTH, Error, Image, ReasoningConfig
+from protocols import sse
+from protocols.capabilities import EFFORT_BUDGETS, EFFORT_NONE, effort_for  # noqa: F401  (the translators' ladder)
+from protocols.unified import KIND_CONTEXT_LENGTH, Error, Image, ReasoningConfig
 
 DEFAULT_IMAGE_TYPE = "image/jpeg"
 DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)", re.S)

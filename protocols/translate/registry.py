@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Translator
+from protocols.translate.base import Translator
 
 _translators: dict[str, Translator] = {}
 

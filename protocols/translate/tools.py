@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 
-from ..unified import Request, Tool
+from protocols.unified import Request, Tool
 
 NAMESPACE_SEPARATOR = "__"
 MAX_NAME = 64  # the strictest vendor's tool name limit (OpenAI, Anthropic): [A-Za-z0-9_-]{1,64}

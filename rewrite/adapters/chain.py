@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from protocols.gemini import with_model
+from protocols.gemini.stream import with_model
 from rewrite.adapters import Adapter, UpstreamRequest
 from rewrite.adapters.entries import AdapterEntry
 

@@ -8,7 +8,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from rewrite.pool.usage import Usage
+from rewrite.pool.counters import Usage
 
 WHOLE_KEY = ""  # the scope of a rest that holds for every model
 # Names keys until a store gives its own secret (KeyPool.name_keys): a state kept in memory uses this one.
@@ -23,8 +23,8 @@ def mask(key: str) -> str:
 
 
 def fingerprint(key: str, secret: bytes = PROCESS_SECRET) -> str:
-    """How a key is named where it is stored (rewrite/state.py), never the key: keyed with the store's secret, so
-    that a stored name confirms no guessed key to whoever lacks the secret."""
+    """How a key is named where it is stored (rewrite/state/records.py), never the key: keyed with the store's secret,
+    so that a stored name confirms no guessed key to whoever lacks the secret."""
     return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:24]
 
 

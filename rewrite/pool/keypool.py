@@ -19,10 +19,10 @@ import random
 import time
 from dataclasses import dataclass
 
+from rewrite.policy.retry import Failure
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest, fingerprint
-from rewrite.pool.status import describe, summary
+from rewrite.pool.report import describe, summary
 from rewrite.pool.strategies import STRATEGIES
-from rewrite.retry import Failure
 
 logger = logging.getLogger("rotator")
 
@@ -258,7 +258,7 @@ class KeyPool:
             self.dirty = True
 
     def describe(self) -> dict:
-        """The pool as JSON for `rotator.pools` and the status page (rewrite/pool/status.py)."""
+        """The pool as JSON for `rotator.pools` and the status page (rewrite/pool/report.py)."""
         return describe(self, self._clock(), self._wall())
 
     # -- the log line ----------------------------------------------------------------------------------------
@@ -274,7 +274,7 @@ class KeyPool:
                 logger.info("rotator: %s", summary(self, now, self._wall()))
             self._shown = shown
 
-    # -- persistence (rewrite/state.py) ----------------------------------------------------------------------
+    # -- persistence (rewrite/state/records.py) ----------------------------------------------------------------------
 
     def name_keys(self, secret: bytes) -> None:
         """Name each key by its fingerprint under `secret`, the store's, before state is imported or exported."""

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 from rewrite.adapters import ProviderAdapters
 from rewrite.adapters.chain import NO_ADAPTERS
-from rewrite.capabilities import ModelTable
 from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
-from rewrite.credentials import CREDENTIAL_STYLES, CredentialStyle, KeyPool
-from rewrite.routes import check_targets
+from rewrite.providers.credentials import CREDENTIAL_STYLES, CredentialStyle, KeyPool
+from rewrite.routing.capabilities import ModelTable
+from rewrite.routing.routes import check_targets
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class Provider:
     stream_refusals: set[str] = field(default_factory=set)
     # Per model: the request parameters its upstream refused (protocols/refused_params.py); left out from then on.
     param_refusals: dict[str, set[str]] = field(default_factory=dict)
-    # Its upstream refused `stream_options` (rewrite/usage.py): Chat streams go without the usage chunk asked.
+    # Its upstream refused `stream_options` (rewrite/accounting/usage.py): Chat streams go without the usage chunk
+    # asked.
     refuses_stream_options: bool = False
     # Per pooled key: the headers of its own account (OpenAI organization/project) sent with it.
     accounts: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)

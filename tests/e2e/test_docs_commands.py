@@ -247,7 +247,7 @@ REPO_PATH = re.compile(r"(?<![\w./-])((?:addons|rewrite|protocols|scripts|tests|
 
 
 def test_every_file_the_pages_name_exists():
-    """A path of the repository named in prose (`rewrite/exchange.py`, docs/security.md) is there."""
+    """A path of the repository named in prose (`rewrite/exchange/exchange.py`, docs/security.md) is there."""
     named = {(page_name(page), path) for page in PAGES
              for path in REPO_PATH.findall(re.sub(r"\]\([^)]*\)", "]", FENCED.sub("", page.read_text())))}
     assert len(named) > 30

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rewrite.loopback import FLOW_BODY_HEAD, FLOW_BODY_TAIL
+from rewrite.intake.loopback import FLOW_BODY_HEAD, FLOW_BODY_TAIL
 from tests.support.clients import FINISH, PROTOCOLS, call, make_client
 from tests.support.fake_vendor import TEXT, Fault
 from tests.support.flows import read_flows

@@ -10,9 +10,9 @@ import httpx
 
 from protocols.sse import SSEParser
 from rewrite.config import StreamingConfig, parse
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import FlowBody, LoopbackRequest
-from rewrite.router import Router
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.intake.loopback import FlowBody, LoopbackRequest
+from rewrite.routing.router import Router
 
 PATHS = {
     "openai_chat": ("api.openai.com", "/v1/chat/completions"),

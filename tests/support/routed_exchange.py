@@ -7,10 +7,10 @@ import json
 import httpx
 
 from rewrite.config import StreamingConfig, parse
-from rewrite.exchange import Exchange, Job
-from rewrite.loopback import LoopbackRequest
-from rewrite.router import Router
-from rewrite.targets import ConversationHooks
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.intake.loopback import LoopbackRequest
+from rewrite.routing.router import Router
+from rewrite.routing.targets import ConversationHooks
 from tests.support.engine_harness import FakeResponder, Upstream
 
 CHAT_PATH = "/v1/chat/completions"

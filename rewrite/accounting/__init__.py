@@ -1,0 +1,1 @@
+"""What answers used and cost: usage normalisation, prices, Prometheus metrics."""

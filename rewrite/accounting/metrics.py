@@ -1,0 +1,199 @@
+"""Prometheus metrics, served at the status host's `/metrics` (addons/status.py).
+
+Fed once per finished request, from what the flow recorded in `flow.metadata["rotator"]` (the same record the
+status page's Tally reads): nothing is counted per streamed event. Key states and requests in flight are read
+from the pools and the engine's jobs when scraped. Keys appear masked only. A private registry: nothing of
+prometheus_client's default one (process and platform collectors) is served.
+
+Label values stay few: a failure's reason is its kind ("status 429", "first-token timeout", "connect error"),
+never its free text; model names come from clients, so past MAX_MODELS of them the rest count as "other".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+MAX_MODELS = 200
+KEY_STATES = ("ready", "resting", "out")
+OUTCOMES = ("ok", "repaired", "failed")  # of a request served or given up; "refused" (no client key) besides
+TOKEN_KINDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens")
+TTFT_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60)
+DURATION_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+# A reason's kind, for a label: the first pattern that matches names it.
+REASONS = (
+    (re.compile(r"^status (\d{3})"), None),  # None: the match itself ("status 429")
+    (re.compile(r"first.token timeout"), "first-token timeout"),
+    (re.compile(r"request timeout"), "request timeout"),
+    (re.compile(r"idle timeout"), "idle timeout"),
+    (re.compile(r"timeout|Timeout"), "timeout"),
+    (re.compile(r"every key rejected"), "every key rejected"),
+    (re.compile(r"every key busy"), "every key busy"),
+    (re.compile(r"every key rate limited"), "every key rate limited"),
+    (re.compile(r"before the first token"), "ended before the first token"),
+    (re.compile(r"upstream ended"), "upstream ended"),
+    (re.compile(r"upstream reset"), "upstream reset"),
+    (re.compile(r"undecodable"), "upstream body undecodable"),
+    (re.compile(r"not understood"), "upstream event not understood"),
+    (re.compile(r"body cut"), "body cut"),
+    (re.compile(r"ConnectError|connect error"), "connect error"),
+    (re.compile(r"bad (upstream )?request"), "bad request"),
+    (re.compile(r"forced stream"), "forced stream error"),
+    (re.compile(r"client left"), "client left"),
+    (re.compile(r"Error|error|Exception"), "upstream error"),
+)
+
+
+def reason_kind(text: object) -> str:
+    """A failure's reason as a label value (see REASONS); "other" for one of no known kind."""
+    text = str(text or "")
+    for pattern, kind in REASONS:
+        found = pattern.search(text)
+        if found:
+            return kind or found.group(0)
+    return "other"
+
+
+class Metrics:
+    """The registry and its families. `record` takes one finished flow's record; `pools` and `in_flight` are
+    read when scraped: the pools as rewrite/pool/report.py `describe`s them, and {provider: requests in flight}."""
+
+    def __init__(self, pools: Callable[[], list[dict]] = list, in_flight: Callable[[], dict[str, int]] = dict) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._models: set[str] = set()
+        self._series: dict[tuple[str, str], _Series] = {}
+        by_model, by_reason = ("provider", "model"), ("provider", "model", "reason")
+        family = {"registry": self.registry}
+        self.requests = Counter("rotator_requests", "Requests answered, by provider, model and outcome "
+                                "(ok, repaired, failed, refused)", (*by_model, "outcome"), **family)
+        self.retries = Counter("rotator_retries", "Attempts retried on another key (or after a wait)", by_reason,
+                               **family)
+        self.repairs = Counter("rotator_repairs", "Cut streams Rotator ended honestly", by_reason, **family)
+        self.fallbacks = Counter("rotator_fallbacks", "Targets left for the next one before the first token "
+                                 "(provider and model of the target left)", by_reason, **family)
+        self.resumes = Counter("rotator_resumes", "Cut streams resumed upstream", by_model, **family)
+        self.failures = Counter("rotator_failures", "Requests given up (or cut) and why", by_reason, **family)
+        self.tokens = Counter("rotator_tokens", "Tokens the vendors reported, by kind (input includes cache reads "
+                              "and writes, output includes reasoning)", (*by_model, "kind"), **family)
+        self.cost = Counter("rotator_cost_usd", "Cost of the answers whose model has a price, in USD", by_model,
+                            **family)
+        self.unpriced = Counter("rotator_unpriced_answers", "Answers with usage whose model has no known price",
+                                by_model, **family)
+        self.ttft = Histogram("rotator_time_to_first_token_seconds", "From the request to its first token",
+                              by_model, buckets=TTFT_BUCKETS, **family)
+        self.duration = Histogram("rotator_request_duration_seconds", "From the request to its answer's end",
+                                  by_model, buckets=DURATION_BUCKETS, **family)
+        self.registry.register(_Live(pools, in_flight))
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The body of `/metrics` and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def record(self, rotator: dict, duration: float | None = None) -> None:
+        """One finished request, from its `flow.metadata["rotator"]`; `duration` in seconds."""
+        provider = rotator.get("provider")
+        if not isinstance(provider, str):
+            return
+        model = self._model(rotator.get("model"))
+        if "refused" in rotator:
+            self.requests.labels(provider, model, "refused").inc()  # (no usage, no timings)
+            return
+        # A routed request tries its targets in order: each note is of the target tried then.
+        targets = [t for t in rotator.get("targets") or () if isinstance(t, dict)]
+        at = 0
+        trying = self._target(targets[0]) if targets else (provider, model)
+        outcome = "ok"
+        events = rotator.get("events")
+        for note in events if isinstance(events, list) else ():
+            if not isinstance(note, dict):
+                continue
+            kind, reason = note.get("kind"), note.get("reason") or note.get("cause") or note.get("detail")
+            if kind == "retry":
+                self.retries.labels(*trying, reason_kind(reason)).inc()
+            elif kind == "fallback":
+                self.fallbacks.labels(*trying, reason_kind(reason)).inc()
+                at += 1
+                trying = self._target(targets[at]) if at < len(targets) else trying
+            elif kind == "repaired":
+                self.repairs.labels(*trying, reason_kind(reason)).inc()
+                outcome = "repaired" if outcome == "ok" else outcome
+            elif kind in ("failed", "cut"):
+                self.failures.labels(*trying, reason_kind(reason)).inc()
+                outcome = "failed"
+        series = self._series.get(trying)
+        if series is None:
+            series = self._series[trying] = _Series(self, *trying)
+        series.requests[outcome].inc()
+        usage = rotator.get("usage")
+        if isinstance(usage, dict):
+            for kind, counter in series.tokens.items():
+                count = usage.get(kind)
+                if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                    counter.inc(count)
+            cost = rotator.get("cost")
+            if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0:
+                series.cost.inc(cost)
+            else:
+                series.unpriced.inc()
+        ttft = rotator.get("ttft")
+        if isinstance(ttft, (int, float)) and not isinstance(ttft, bool) and ttft >= 0:
+            series.ttft.observe(ttft)
+        if duration is not None and duration >= 0:
+            series.duration.observe(duration)
+
+    def _target(self, target: dict) -> tuple[str, str]:
+        return str(target.get("provider") or ""), self._model(target.get("model"))
+
+    def _model(self, model: object) -> str:
+        if not isinstance(model, str):
+            return ""
+        if model in self._models:
+            return model
+        if len(self._models) < MAX_MODELS:
+            self._models.add(model)
+            return model
+        return "other"
+
+
+class _Series:
+    """A provider and model's children of the families counted for every request (a label lookup takes a lock and
+    a dict lookup: done once, not per request). Created at 0, resumes included (shown at 0 until resuming comes)."""
+
+    __slots__ = ("requests", "tokens", "cost", "unpriced", "ttft", "duration")
+
+    def __init__(self, metrics: Metrics, provider: str, model: str) -> None:
+        labels = (provider, model)
+        self.requests = {o: metrics.requests.labels(*labels, o) for o in OUTCOMES}
+        self.tokens = {kind: metrics.tokens.labels(*labels, kind) for kind in TOKEN_KINDS}
+        self.cost = metrics.cost.labels(*labels)
+        self.unpriced = metrics.unpriced.labels(*labels)
+        self.ttft = metrics.ttft.labels(*labels)
+        self.duration = metrics.duration.labels(*labels)
+        metrics.resumes.labels(*labels)
+
+
+class _Live:
+    """What is read when scraped: each pooled key's state and requests in flight, and each provider's."""
+
+    def __init__(self, pools: Callable[[], list[dict]], in_flight: Callable[[], dict[str, int]]) -> None:
+        self._pools, self._in_flight = pools, in_flight
+
+    def collect(self):
+        state = GaugeMetricFamily("rotator_key_state", "1 for each pooled key's current state (keys masked)",
+                                  labels=("provider", "key", "state"))
+        busy = GaugeMetricFamily("rotator_key_in_flight", "Requests in flight on each pooled key (keys masked)",
+                                 labels=("provider", "key"))
+        for pool in self._pools():
+            for key in pool["keys"]:
+                for name in KEY_STATES:
+                    state.add_metric((pool["provider"], key["key"], name), 1 if key["state"] == name else 0)
+                busy.add_metric((pool["provider"], key["key"]), key["in_flight"])
+        flights = GaugeMetricFamily("rotator_in_flight", "Requests (streams or not) in flight, by provider",
+                                    labels=("provider",))
+        for provider, count in sorted(self._in_flight().items()):
+            flights.add_metric((provider,), count)
+        return [state, busy, flights]

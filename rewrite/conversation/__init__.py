@@ -1,0 +1,1 @@
+"""State carried between turns: the field cache (opaque reasoning state) and Responses continuity."""

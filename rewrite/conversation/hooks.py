@@ -1,0 +1,78 @@
+"""Conversation state across targets: the engine's hooks (rewrite/routing/targets.py) for the field cache and Responses
+continuity.
+
+- Before a request goes to a target: a Responses `previous_response_id` the target cannot resolve is expanded
+  (rewrite/conversation/continuity.py), or refused with OpenAI's own 400 when Rotator does not hold its lineage.
+- Before a translated request is encoded: the target's opaque reasoning state is put back
+  (rewrite/conversation/field_cache.py).
+- After an answer: a translated target's opaque state is kept, and a Responses client's response is recorded.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+from protocols.openai_responses.translate import SYNTHETIC_ID, _response_id
+from protocols.unified import Answer, Request
+from rewrite.conversation.continuity import PREVIOUS, RESPONSES, Continuity, UnknownResponse, output_items
+from rewrite.conversation.field_cache import STATEFUL_PROTOCOLS, FieldCache, Scope
+from rewrite.routing.targets import ConversationHooks, Leg, Refused
+from rewrite.state.kv import MemoryStore
+
+# Bounds of the in-memory stores.
+FIELD_CACHE_ENTRIES = 50_000
+FIELD_CACHE_BYTES = 64 << 20
+CONTINUITY_ENTRIES = 50_000
+CONTINUITY_BYTES = 256 << 20
+
+# The client's own body of the request being served: `answer` records it, after `request` may have expanded it.
+# (Each request is served in its own task, which sees its own value.)
+_client_body: contextvars.ContextVar[dict | None] = contextvars.ContextVar("rotator_client_body", default=None)
+
+
+def _client_protocol(leg: Leg) -> str:
+    return leg.translation.client if leg.translation is not None else leg.protocol.name
+
+
+def _scope(leg: Leg) -> Scope:
+    return Scope(leg.provider.name, leg.model, leg.protocol.name)
+
+
+class ConversationState(ConversationHooks):
+    def __init__(self, fields: FieldCache | None = None, continuity: Continuity | None = None) -> None:
+        self.fields = fields or FieldCache(MemoryStore(FIELD_CACHE_ENTRIES, FIELD_CACHE_BYTES))
+        self.continuity = continuity or Continuity(MemoryStore(CONTINUITY_ENTRIES, CONTINUITY_BYTES))
+        # Whether answers of Responses providers are recorded too (only needed when a route may later send the
+        # conversation elsewhere); set from the config's routes.
+        self.record_native = False
+
+    def request(self, leg: Leg, body: dict) -> dict:
+        if _client_protocol(leg) != RESPONSES:
+            return body
+        _client_body.set(body)
+        if not body.get(PREVIOUS):
+            return body
+        try:
+            expansion = self.continuity.expand(body, leg.provider.name, leg.protocol.name == RESPONSES)
+        except UnknownResponse as e:
+            raise Refused(400, e.body(), str(e)) from None
+        return expansion.body
+
+    def translated(self, leg: Leg, request: Request) -> None:
+        self.fields.restore(_scope(leg), request)
+
+    def wants_answer(self, leg: Leg) -> bool:
+        if leg.translation is not None:
+            return leg.protocol.name in STATEFUL_PROTOCOLS or leg.translation.client == RESPONSES
+        return self.record_native and leg.protocol.name == RESPONSES
+
+    def answer(self, leg: Leg, answer: Answer) -> None:
+        if leg.translation is not None:
+            self.fields.capture(_scope(leg), answer, leg.translation.request)
+        body = _client_body.get()
+        if _client_protocol(leg) != RESPONSES or body is None or not isinstance(answer.id, str):
+            return
+        response_id = _response_id(answer.id)
+        if response_id != SYNTHETIC_ID:  # an upstream that gave no id: the client's id names no one turn
+            self.continuity.record(response_id, body, output_items(answer), leg.provider.name,
+                                   native=leg.translation is None)

@@ -1,0 +1,217 @@
+"""The status page (`http://rotator.status/` through the proxy): providers, their keys (masked) and states, recent
+errors per key, requests in flight, and usage and cost since start.
+
+Pure: `page` gathers one dict, the page's public shape (what `?format=json` returns); `render_text`,
+`render_html` and `render_json` turn it into a body. Each pool comes as rewrite/pool/report.py `describe`s it
+(what the `rotator.pools` command returns); `Tally` adds what the pools do not keep: each key's recent errors, and
+every provider's requests, usage and cost since start (providers without a pool too). Keys appear masked only.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from rewrite.pool.report import table as pool_table
+
+RECENT_ERRORS = 5  # per key
+# Notes of a flow (rewrite/exchange/exchange.py) that say an attempt on a key went wrong.
+ERROR_KINDS = frozenset({"retry", "failed", "cut", "repaired"})
+
+
+@dataclass
+class Spent:
+    """What one provider's finished requests used."""
+
+    requests: int = 0
+    usage: Counter = field(default_factory=Counter)
+    cost: float = 0.0  # in dollars, of the answers whose price is known
+    unpriced: int = 0  # answers with usage but no known price: costed as unknown, not zero
+
+
+class Tally:
+    """Since start, from what each finished flow recorded in `flow.metadata["rotator"]`: each provider's requests,
+    usage and cost, and each (masked) key's recent errors."""
+
+    def __init__(self, clock=time.time) -> None:
+        self.started = clock()
+        self._clock = clock
+        self.spent: dict[str, Spent] = {}
+        self.errors: dict[tuple[str, str], deque] = {}
+        self.error_counts: Counter = Counter()
+
+    def record(self, rotator: dict) -> None:
+        provider = rotator.get("provider")
+        if not isinstance(provider, str) or "refused" in rotator:
+            return
+        spent = self.spent.setdefault(provider, Spent())
+        spent.requests += 1
+        served = rotator.get("key")
+        # A routed request may try other providers first: a retry's key is of the target tried then.
+        targets = rotator.get("targets")
+        first = targets[0] if isinstance(targets, list) and targets and isinstance(targets[0], dict) else {}
+        trying = first.get("provider") if isinstance(first.get("provider"), str) else provider
+        events = rotator.get("events")
+        for note in events if isinstance(events, list) else ():
+            if not isinstance(note, dict):
+                continue
+            if note.get("kind") == "fallback" and isinstance(note.get("provider"), str):
+                trying = note["provider"]
+            if note.get("kind") not in ERROR_KINDS:
+                continue
+            where, key = (trying, note.get("key")) if note["kind"] == "retry" else (provider, served)
+            if not isinstance(key, str):
+                continue  # no key was used (every key resting, or no pool): not a key's error
+            reason = str(note.get("reason") or note.get("detail") or "")[:200]
+            self.errors.setdefault((where, key), deque(maxlen=RECENT_ERRORS)).append(
+                {"at": self._clock(), "kind": note["kind"], "reason": reason})
+            self.error_counts[(where, key)] += 1
+        usage = rotator.get("usage")
+        if isinstance(usage, dict):
+            spent.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})
+            cost = rotator.get("cost")
+            if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+                spent.cost += cost
+            else:
+                spent.unpriced += 1
+
+
+@dataclass(frozen=True)
+class Flight:
+    """A request in flight, as the page shows it."""
+
+    id: str
+    provider: str
+    key: str | None  # masked; None before its first attempt, or without a pool
+    protocol: str | None
+    started: float  # epoch seconds
+
+
+def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float) -> dict:
+    """The page's data. `providers`: [{"name", "family", "pool"}], "pool" being the pool as `describe`d, or None
+    for a provider without a pool."""
+    out = []
+    for p in providers:
+        pool = p["pool"]
+        if pool is not None:
+            pool = {**pool, "keys": [_with_errors(p["name"], k, tally) for k in pool["keys"]]}
+        out.append({"name": p["name"], "family": p["family"],
+                    "in_flight": sum(1 for f in flights if f.provider == p["name"]),
+                    **_spent([tally.spent.get(p["name"], Spent())]), "pool": pool})
+    return {
+        "started": iso(tally.started), "uptime_seconds": round(now - tally.started),
+        "in_flight": len(flights), **_spent(list(tally.spent.values())),
+        "providers": out,
+        "requests_in_flight": [
+            {"id": f.id, "provider": f.provider, "key": f.key, "protocol": f.protocol,
+             "seconds": round(max(0.0, now - f.started), 1)}
+            for f in sorted(flights, key=lambda f: f.started)
+        ],
+    }
+
+
+def _with_errors(provider: str, key: dict, tally: Tally) -> dict:
+    errors = tally.errors.get((provider, key["key"]), ())
+    return {**key, "error_count": tally.error_counts[(provider, key["key"])],
+            "errors": [{**e, "at": iso(e["at"])} for e in errors]}
+
+
+def _spent(spent: list[Spent]) -> dict:
+    """Requests since start, their usage, and their cost ({"usd", "unpriced_requests"}; None without usage)."""
+    usage: Counter = Counter()
+    for s in spent:
+        usage.update(s.usage)
+    cost = {"usd": round(sum(s.cost for s in spent), 6), "unpriced_requests": sum(s.unpriced for s in spent)}
+    return {"requests": sum(s.requests for s in spent), "usage": dict(usage), "cost": cost if usage else None}
+
+
+def iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+# -- renderers ---------------------------------------------------------------------------------------------------
+
+def render_json(data: dict) -> bytes:
+    return json.dumps(data, indent=2, ensure_ascii=False).encode() + b"\n"
+
+
+def render_text(data: dict) -> bytes:
+    lines = [f"Rotator status, up {duration(data['uptime_seconds'])} (since {data['started']})",
+             f"since start: requests {data['requests']} · {spent(data)} · in flight {data['in_flight']}", ""]
+    for p in data["providers"]:
+        lines.append(f"{p['name']} ({p['family']}): requests {p['requests']} · {spent(p)} · "
+                     f"in flight {p['in_flight']}")
+        if p["pool"] is None:
+            lines += ["  no pool: each client's own key goes upstream", ""]
+            continue
+        lines += ["  " + line for line in pool_table([p["pool"]]).splitlines()]
+        errors = [f"    {k['key']} {e['at']} {e['kind']}: {e['reason']}"
+                  for k in p["pool"]["keys"] for e in k["errors"]]
+        lines += ["  recent errors:", *errors, ""] if errors else [""]
+    lines.append("in flight:" if data["requests_in_flight"] else "in flight: none")
+    rows = [(f["id"][:8], f["provider"], f["key"] or "-", f["protocol"] or "-", f"{f['seconds']:g} s")
+            for f in data["requests_in_flight"]]
+    lines += ["  " + line for line in table([("flow", "provider", "key", "protocol", "for"), *rows])] if rows else []
+    return ("\n".join(lines) + "\n").encode()
+
+
+def render_html(data: dict) -> bytes:
+    e = html.escape
+    parts = ["<!doctype html><meta charset=utf-8><title>Rotator status</title>",
+             "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}</style>",
+             f"<h1>Rotator status</h1><p>up {e(duration(data['uptime_seconds']))} (since {e(data['started'])}) · "
+             f"since start: requests {data['requests']} · {e(spent(data))} · in flight {data['in_flight']}</p>"]
+    for p in data["providers"]:
+        parts.append(f"<h2>{e(p['name'])} ({e(p['family'])})</h2><p>requests {p['requests']} · {e(spent(p))} · "
+                     f"in flight {p['in_flight']}</p>")
+        pool = p["pool"]
+        if pool is None:
+            parts.append("<p>no pool: each client's own key goes upstream</p>")
+            continue
+        parts.append(f"<p>{e(str(pool['strategy']))}: {pool['ready']} ready, {pool['resting']} resting, "
+                     f"{pool['out']} out</p><table><tr><th>key<th>state<th>in flight<th>requests 1h / all"
+                     "<th>tokens 1h / all<th>cost 1h / all<th>recent errors")
+        for k in pool["keys"]:
+            hour, total = k["last_hour"], k["total"]
+            cells = [k["key"], k["text"], k["in_flight"], f"{hour['requests']} / {total['requests']}",
+                     f"{hour['tokens']} / {total['tokens']}", f"{dollars(hour)} / {dollars(total)}"]
+            recent = "<br>".join(e(f"{x['at']} {x['kind']}: {x['reason']}") for x in k["errors"])
+            parts.append("<tr>" + "".join(f"<td>{e(str(c))}" for c in cells) + f"<td>{recent}")
+        parts.append("</table>")
+    parts.append("<h2>In flight</h2><table><tr><th>flow<th>provider<th>key<th>protocol<th>for")
+    for f in data["requests_in_flight"]:
+        cells = [f["id"][:8], f["provider"], f["key"] or "-", f["protocol"] or "-", f"{f['seconds']:g} s"]
+        parts.append("<tr>" + "".join(f"<td>{e(str(c))}" for c in cells))
+    parts.append("</table>")
+    return "\n".join(parts).encode() + b"\n"
+
+
+def spent(counts: dict) -> str:
+    usage = counts.get("usage") or {}
+    if not usage:
+        return "usage: none reported"
+    text = "usage: " + ", ".join(f"{name} {n}" for name, n in usage.items())
+    cost = counts["cost"]
+    text += f" · cost ${cost['usd']:.6f}".rstrip("0").rstrip(".")
+    if cost["unpriced_requests"]:
+        text += f" (+{cost['unpriced_requests']} requests of unknown price)"
+    return text
+
+
+def dollars(counts: dict) -> str:
+    text = f"${counts['cost']:.4f}"
+    return text + f" +{counts['unpriced']} unpriced" if counts["unpriced"] else text
+
+
+def duration(seconds: int) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
+
+
+def table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

@@ -1,0 +1,417 @@
+"""What a person reads of one LLM flow: a header (model, usage, timing, key, attempts, repairs), the request as a
+conversation and the answer assembled; and the one-line comment and mark of the flow list.
+
+Pure: it is given the flow's facts (`Facts`) and returns text. addons/views.py hands it mitmproxy's flows.
+What it shows of Rotator comes from `flow.metadata["rotator"]`, read defensively: keys other parts of Rotator
+add later (`steps` of a translated request, `usage`, `cost`, fallbacks) are shown when present.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from protocols.transcript import AnswerReading, RequestReading, read_answer, read_request
+from protocols.unified import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    FINISH_TOOL_CALLS,
+    GENERATED_TOOL_ID_PREFIX,
+    Answer,
+    Image,
+    Reasoning,
+    Request,
+    Text,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+
+PROTOCOL_LABELS = {
+    "openai_chat": "OpenAI Chat Completions",
+    "openai_responses": "OpenAI Responses",
+    "anthropic_messages": "Anthropic Messages",
+    "gemini": "Gemini",
+}
+MAX_TEXT = 100_000  # characters of one text shown; the Raw view has the rest
+MAX_STEP = 4_000  # characters of one translation step's detail
+MAX_STEP_BODY = 20_000  # characters of one body shown in the steps (a step keeps at most 64 KiB of it)
+RULE = "─" * 3
+UPSTREAM_STEP = "upstream"  # `kind` of the steps rewrite/inspection/steps.py records
+
+# Kinds of `metadata["rotator"]["events"]` (rewrite/exchange/exchange.py Job.note).
+RETRY, REPAIRED, FAILED, CUT, COMMITTED, STREAM_REFUSED, FALLBACK = (
+    "retry", "repaired", "failed", "cut", "committed", "stream-refused", "fallback")
+
+# Marks of the flow list, by what happened (the worst wins).
+MARK_FAILED = ":x:"
+MARK_REPAIRED = ":adhesive_bandage:"
+MARK_FALLBACK = ":twisted_rightwards_arrows:"
+MARK_RETRIED = ":repeat:"
+
+
+@dataclass
+class Facts:
+    """What the views need of one flow."""
+
+    protocol: str
+    path: str  # with the query
+    request_body: bytes
+    status: int | None = None  # None: no response yet
+    content_type: str = ""
+    response_body: bytes | None = None
+    rotator: dict = field(default_factory=dict)  # flow.metadata["rotator"]
+    started: float | None = None  # when the request started (epoch seconds)
+    ended: float | None = None  # when the response ended
+    error: str | None = None  # the flow's error, if it has one
+
+
+# -- the views -------------------------------------------------------------------------------------------------
+
+
+def render_request(facts: Facts) -> str:
+    request = read_request(facts.protocol, facts.path, facts.request_body)
+    answer = _answer(facts)
+    return text([*header(facts, request, answer), "", *conversation(request), *steps_part(facts)])
+
+
+def render_response(facts: Facts) -> str:
+    request = read_request(facts.protocol, facts.path, facts.request_body)
+    answer = _answer(facts)
+    return text([*header(facts, request, answer), "", *assembled(answer, facts.rotator), *steps_part(facts)])
+
+
+def _answer(facts: Facts) -> AnswerReading | None:
+    if facts.status is None or facts.response_body is None:
+        return None
+    return read_answer(facts.protocol, facts.status, facts.content_type, facts.response_body)
+
+
+# -- the header ------------------------------------------------------------------------------------------------
+
+
+def header(facts: Facts, request: RequestReading, answer: AnswerReading | None) -> list[str]:
+    rot = facts.rotator
+    model = (answer.answer.model if answer and answer.answer and answer.answer.model else None) or (
+        request.request.model if request.request else "")
+    stream = answer.stream if answer else bool(request.request and request.request.stream)
+    title = [PROTOCOL_LABELS.get(facts.protocol, facts.protocol), model or "model not named",
+             "stream" if stream else "non-stream"]
+    lines = ["Rotator · " + " · ".join(title)]
+    served = [f"provider {rot['provider']}" if rot.get("provider") else None,
+              f"key {rot['key']}" if rot.get("key") else ("the client's own key" if rot.get("provider") else None),
+              f"client {rot['client']}" if rot.get("client") else None]
+    if any(served):
+        lines.append("served by " + " · ".join(s for s in served if s))
+    lines.append(timing(facts))
+    if answer is not None:
+        lines.append("usage: " + usage_line(answer.answer.usage if answer.answer else None, rot.get("usage")))
+    if rot.get("cost") is not None:
+        lines.append(f"cost: {cost_text(rot['cost'])}")
+    if facts.error:
+        lines.append(f"flow error: {facts.error}")
+    lines += attempts(rot)
+    lines += notes(rot)
+    return lines
+
+
+def timing(facts: Facts) -> str:
+    ttft = facts.rotator.get("ttft")
+    parts = [f"first token after {seconds(ttft)}" if isinstance(ttft, (int, float)) else None]
+    if facts.started is not None and facts.ended is not None:
+        parts.append(f"total {seconds(facts.ended - facts.started)}")
+    elif facts.status is None or facts.ended is None:
+        parts.append("in flight" if not facts.error else "did not finish")
+    return "timing: " + " · ".join(p for p in parts if p)
+
+
+def seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def usage_line(usage: Usage | None, recorded: object = None) -> str:
+    if usage is None or not (usage.input_tokens or usage.output_tokens):
+        if isinstance(recorded, dict) and recorded:
+            return " · ".join(f"{k} {v}" for k, v in recorded.items())
+        return "not reported"
+    parts = [f"input {usage.input_tokens}", f"output {usage.output_tokens}"]
+    if usage.reasoning_tokens:
+        parts.append(f"reasoning {usage.reasoning_tokens} (of the output)")
+    if usage.cache_read_tokens:
+        parts.append(f"cache read {usage.cache_read_tokens}")
+    if usage.cache_write_tokens:
+        parts.append(f"cache write {usage.cache_write_tokens}")
+    return " · ".join(parts)
+
+
+def cost_text(cost: object) -> str:
+    if isinstance(cost, (int, float)):
+        return f"${cost:.6f}".rstrip("0").rstrip(".") if cost else "$0"
+    if isinstance(cost, dict):
+        return " · ".join(f"{k} {cost_text(v) if isinstance(v, (int, float)) else v}" for k, v in cost.items())
+    return str(cost)
+
+
+def _events(rot: dict) -> list[dict]:
+    events = rot.get("events")
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+
+def attempts(rot: dict) -> list[str]:
+    """Every attempt: the failed ones (key, reason, duration) and how the last ended."""
+    events = _events(rot)
+    retries = [e for e in events if e.get("kind") == RETRY]
+    failed = next((e for e in events if e.get("kind") == FAILED), None)
+    if not retries and failed is None:
+        return []
+    lines = ["attempts:"]
+    for n, e in enumerate(retries, 1):
+        took = f" · {seconds(e['seconds'])}" if isinstance(e.get("seconds"), (int, float)) else ""
+        key = e.get("key") or "the client’s own"
+        lines.append(f"  {e.get('attempt', n)}. key {key} · {e.get('reason', '?')}{took}")
+    last = "gave up: " + str(failed.get("reason") or failed.get("detail")) if failed else "served the answer"
+    lines.append(f"  {len(retries) + 1}. key {rot.get('key') or 'the client’s own'} · {last}")
+    return lines
+
+
+def notes(rot: dict) -> list[str]:
+    """Repairs and everything else Rotator did, one line each."""
+    shown = [e for e in _events(rot) if e.get("kind") not in (RETRY, FAILED, COMMITTED)]
+    if not shown:
+        return []
+    return ["repairs and notes:", *(f"  {e.get('kind')}: {e.get('detail', '')}" for e in shown)]
+
+
+def steps_part(facts: Facts) -> list[str]:
+    shown = steps(facts.rotator.get("steps"), facts.request_body)
+    return ["", *shown] if shown else []
+
+
+def steps(recorded: object, client_body: bytes = b"") -> list[str]:
+    """A translated or adapted request's steps (as the client sent it, as it left Rotator, the upstream's answer
+    before translation), as recorded in the flow's metadata."""
+    if not isinstance(recorded, list) or not recorded:
+        return []
+    if any(isinstance(s, dict) and s.get("kind") == UPSTREAM_STEP for s in recorded):
+        return upstream_steps(recorded, client_body)
+    lines = ["steps:"]
+    for n, step in enumerate(recorded, 1):
+        if not isinstance(step, dict):
+            lines.append(f"  {n}. {clip(str(step), MAX_STEP)}")
+            continue
+        label = step.get("name") or step.get("kind") or step.get("step") or "step"
+        lines.append(f"  {n}. {label}")
+        for key, value in step.items():
+            if key in ("name", "kind", "step"):
+                continue
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
+            lines += indent(f"{key}: {clip(text, MAX_STEP)}", 5)
+    return lines
+
+
+def upstream_steps(recorded: list, client_body: bytes) -> list[str]:
+    """The steps rewrite/inspection/steps.py records: the client's request, then for each target tried the request as it
+    left Rotator (credentials masked) and the upstream's answer before Rotator translated or rewrote it."""
+    lines = [f"{RULE} steps: what Rotator changed on the way {RULE}", "1. the request as the client sent it:",
+             *indent(body_text(client_body.decode("utf-8", "replace"), len(client_body), 0), 5)]
+    n = 1
+    for step in recorded:
+        if not isinstance(step, dict):
+            continue
+        target, protocol = step.get("target", "?"), PROTOCOL_LABELS.get(step.get("protocol"), step.get("protocol"))
+        request = step.get("request") if isinstance(step.get("request"), dict) else {}
+        n += 1
+        lines += ["", f"{n}. as it left Rotator for {target} ({protocol}):"]
+        changes = step.get("changes")
+        if isinstance(changes, list) and changes:
+            lines += indent("\n".join(f"- {c}" for c in changes), 5)
+        lines.append(f"     {request.get('method', '')} {request.get('url', '')}")
+        headers = request.get("headers")
+        for pair in headers if isinstance(headers, list) else []:
+            if isinstance(pair, list) and len(pair) == 2:
+                lines.append(f"     {pair[0]}: {pair[1]}")
+        lines += indent(body_text(request.get("body"), request.get("size"), request.get("left_out")), 5)
+        answer = step.get("answer")
+        if isinstance(answer, dict):
+            n += 1
+            about = " · ".join(str(x) for x in (f"status {answer.get('status')}", answer.get("content_type"),
+                                                f"{answer.get('size')} bytes") if x)
+            lines += ["", f"{n}. {target}'s answer, before Rotator translated or rewrote it ({about}):",
+                      *indent(body_text(answer.get("body"), answer.get("size"), answer.get("left_out")), 5)]
+    return lines
+
+
+def body_text(body: object, size: object, left_out: object) -> str:
+    """A recorded body: JSON indented, anything else (an SSE stream) as it came; clipped, and said so."""
+    if not isinstance(body, str) or not body:
+        return "(no body)"
+    if not left_out:
+        try:
+            body = json.dumps(json.loads(body), ensure_ascii=False, indent=2)
+        except (ValueError, RecursionError):  # (json.loads raises RecursionError on deep nesting)
+            pass
+    shown = body
+    if len(body) > MAX_STEP_BODY:
+        shown = f"{body[:MAX_STEP_BODY]}… [{len(body) - MAX_STEP_BODY} more characters not shown]"
+    if isinstance(left_out, int) and left_out:
+        shown += f"\n[rotator: {left_out} of {size} bytes were not kept]"
+    return shown
+
+
+# -- the request -----------------------------------------------------------------------------------------------
+
+
+def conversation(reading: RequestReading) -> list[str]:
+    if reading.request is None:
+        return [f"(the request could not be read: {reading.problem})"]
+    request = reading.request
+    lines = [options(request)]
+    if request.tools:
+        lines.append(f"tools ({len(request.tools)}): " + ", ".join(t.name for t in request.tools))
+    if request.system:
+        lines += ["", f"{RULE} system {RULE}", *clip(request.system, MAX_TEXT).splitlines()]
+    for message in request.messages:
+        lines += ["", f"{RULE} {message.role} {RULE}"]
+        for part in message.parts:
+            lines += part_lines(part)
+    return lines
+
+
+def options(request: Request) -> str:
+    said = [f"model {request.model}" if request.model else None, "stream" if request.stream else None,
+            f"max tokens {request.max_tokens}" if request.max_tokens is not None else None,
+            f"temperature {request.temperature}" if request.temperature is not None else None]
+    if request.reasoning is not None:
+        effort = request.reasoning.effort or (f"budget {request.reasoning.budget}" if request.reasoning.budget else "")
+        said.append(f"reasoning {effort}".strip() if request.reasoning.enabled else "reasoning off")
+    if request.tool_choice is not None:
+        said.append(f"tool choice {request.tool_choice.name or request.tool_choice.mode}")
+    if request.response_format is not None:
+        said.append("structured output")
+    return "request: " + (" · ".join(s for s in said if s) or "no options")
+
+
+def part_lines(part: object) -> list[str]:
+    if isinstance(part, Text):
+        return clip(part.text, MAX_TEXT).splitlines() or [""]
+    if isinstance(part, Reasoning):
+        if part.redacted:
+            return ["[reasoning, redacted]"]
+        return ["[reasoning]", *indent(clip(part.text, MAX_TEXT), 2)]
+    if isinstance(part, ToolCall):
+        made_up = part.id.startswith(GENERATED_TOOL_ID_PREFIX)  # the protocol has no ids (Gemini)
+        head = f"→ tool call {part.name}" + ("" if made_up else f" [{part.id}]")
+        return [head, *indent(arguments(part.arguments), 4)]
+    if isinstance(part, ToolResult):
+        name = f" ({part.name})" if part.name else ""
+        error = " (an error)" if part.is_error else ""
+        return [f"← tool result for {part.call_id}{name}{error}", *indent(clip(part.text(), MAX_TEXT), 4)]
+    if isinstance(part, Image):
+        where = part.url if part.url and not part.url.startswith("data:") else f"inline {part.media_type or 'image'}"
+        return [f"[image: {where}]"]
+    return [f"[{type(part).__name__}]"]
+
+
+def arguments(text: str) -> str:
+    """A tool call's arguments, parsed and indented; as they are, and said, if they are not whole JSON."""
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    except (ValueError, RecursionError):
+        return clip(text, MAX_TEXT) + "\n(arguments are not whole JSON)"
+
+
+# -- the answer ------------------------------------------------------------------------------------------------
+
+
+def assembled(reading: AnswerReading | None, rot: dict) -> list[str]:
+    if reading is None:
+        return ["(no answer yet)"]
+    lines = [f"{RULE} answer {RULE}"]
+    if reading.stream:
+        lines.append(f"assembled from a stream of {reading.events} events")
+    lines += [f"note: {n}" for n in reading.notes]
+    if reading.problem:
+        return [*lines, f"(the answer could not be read: {reading.problem})"]
+    answer = reading.answer
+    if answer is not None:
+        for part in answer.parts:
+            lines += ["", *part_lines(part)]
+    if reading.error is not None:
+        lines += ["", f"error {reading.error.status}: {reading.error.message}"]
+    if answer is not None and reading.error is None:
+        lines += ["", "finish: " + finish(answer, reading, rot)]
+    return lines
+
+
+def finish(answer: Answer, reading: AnswerReading, rot: dict) -> str:
+    if reading.stream and not reading.complete:
+        return "none: the stream ended without its completion signal (the client saw it stop)"
+    if answer.finish == FINISH_LENGTH and any(e.get("kind") == REPAIRED for e in _events(rot)):
+        return f"{answer.finish} (the upstream was cut: Rotator ended the answer as truncated)"
+    if answer.finish == FINISH_STOP and answer.tool_calls():
+        return FINISH_TOOL_CALLS  # what every protocol means by an answer that calls tools
+    return answer.finish
+
+
+# -- the flow list ---------------------------------------------------------------------------------------------
+
+
+def summary(events: list[dict]) -> tuple[str, str]:
+    """The flow's comment and mark: what happened, at a glance ("retried 2× (status 429), repaired (upstream reset)").
+    mitmweb's comment column is narrow: what happened comes first, why in brackets after it."""
+    events = [e for e in events if isinstance(e, dict) and e.get("kind") != COMMITTED]
+    said: list[str] = []
+    retries = [e for e in events if e.get("kind") == RETRY]
+    if retries:
+        reasons = list(dict.fromkeys(short(e.get("reason") or e.get("detail", "")) for e in retries))
+        said.append(f"retried {len(retries)}× ({'; '.join(reasons)})")
+    for e in events:
+        kind = e.get("kind")
+        if kind == RETRY:
+            continue
+        if kind == REPAIRED:
+            said.append(f"repaired ({short(e.get('cause') or e.get('detail', ''))})")
+        elif kind == FALLBACK:
+            said.append(f"fell back to {e.get('provider') or e.get('to') or short(e.get('detail', ''))}")
+        elif kind == FAILED:
+            said.append(f"failed ({short(e.get('reason') or e.get('detail', ''))})")
+        else:
+            said.append(f"{kind}: {short(e.get('detail', ''), 80)}")
+    kinds = {e.get("kind") for e in events}
+    if FAILED in kinds:
+        mark = MARK_FAILED
+    elif kinds & {REPAIRED, CUT}:
+        mark = MARK_REPAIRED
+    elif FALLBACK in kinds:
+        mark = MARK_FALLBACK
+    elif RETRY in kinds:
+        mark = MARK_RETRIED
+    else:
+        mark = ""
+    return ", ".join(said), mark
+
+
+def short(text: str, limit: int = 48) -> str:
+    """A reason cut to its first clause: "first-token timeout (no response headers)" -> "first-token timeout"."""
+    text = str(text).split(" (", 1)[0].strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- text helpers ----------------------------------------------------------------------------------------------
+
+
+def text(lines: list[str]) -> str:
+    # mitmweb shows each line as an element of its own, and an empty one takes no height: a blank line is a space.
+    return "\n".join(line or " " for line in lines) + "\n"
+
+
+
+def clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters not shown here: see the Raw view]"
+
+
+def indent(text: str, width: int) -> list[str]:
+    pad = " " * width
+    return [pad + line for line in text.splitlines()] or [pad]

@@ -1,0 +1,197 @@
+"""Large request bodies, parsed in a worker process and never handled whole on mitmproxy's event loop.
+
+Parsing, copying or decoding tens of MB takes the event loop for a second on a busy machine, and every other
+client's stream waits that long. A body of at least BIG_BODY bytes (rewrite/intake/loopback.py keeps it as the pieces it
+arrived in: an `Upload`) is sent to one long-lived worker process, which parses it and sends back a *skeleton*:
+the parsed body with every string longer than LONG_TEXT replaced by a `LongText` stand-in. The skeleton holds what
+the engine reads (the model, `stream`, the options), and the upload goes upstream as it came, piece by piece. A
+request that must be rewritten (translated, adapted, another model, ...) needs the real body: the engine then
+parses it on the loop after all (`parse_body`), as it does a small one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import pickle
+import struct
+import sys
+from pathlib import Path
+
+logger = logging.getLogger("rotator")
+
+LONG_TEXT = 64 << 10  # a string this long is left out of the skeleton
+# json.loads raises RecursionError on deep nesting (and so would copying or encoding such a body).
+TOO_DEEP = "the request body is nested too deeply to be read"
+_SEND_STEP = 1 << 20  # bytes written to the worker (or upstream) between two turns of the other tasks
+_LENGTH = struct.Struct("!Q")
+_ROOT = Path(__file__).resolve().parent.parent  # (where the worker finds `rewrite`, installed or not)
+
+
+class LongText(str):
+    """Stands in for a long string of a skeleton (it is empty; `size` is the real one's length)."""
+
+    __slots__ = ("size",)
+    size: int
+
+    def __new__(cls, size: int) -> LongText:
+        text = super().__new__(cls, "")
+        text.size = size
+        return text
+
+    def __reduce__(self):
+        return LongText, (self.size,)
+
+
+class Upload:
+    """A request body as the pieces it arrived in; sent upstream (each attempt anew) a piece at a time, with the
+    other tasks' turn after each MiB, so no step holds the event loop for long."""
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.size = sum(map(len, pieces))
+
+    def head(self, n: int) -> bytes:
+        """Its first `n` bytes (only the pieces they are in are joined)."""
+        out, have = [], 0
+        for piece in self.pieces:
+            if have >= n:
+                break
+            out.append(piece[: n - have])
+            have += len(out[-1])
+        return b"".join(out)
+
+    async def __aiter__(self):
+        since = 0
+        for piece in self.pieces:
+            yield piece
+            since += len(piece)
+            if since >= _SEND_STEP:
+                since = 0
+                await asyncio.sleep(0)
+
+
+def added_keys(before: dict, after: dict) -> dict | None:
+    """The keys `after` adds to `before`; None if it also changes or drops one of `before`'s."""
+    if any(k not in after or after[k] is not v for k, v in before.items()):
+        return None
+    return {k: v for k, v in after.items() if k not in before}
+
+
+def with_keys_in_front(upload: Upload, keys: dict | None) -> Upload | None:
+    """The upload (a JSON object's text) with `keys` (none of which it has) put in front, its own bytes as they
+    were; None if `keys` is None or the upload does not start as an object."""
+    first = upload.pieces[0].lstrip() if upload.pieces else b""
+    if keys is None or not first.startswith(b"{"):
+        return None
+    if not keys:
+        return upload
+    rest = first[1:]
+    head = json.dumps(keys)[:-1].encode() + (b"" if rest.lstrip().startswith(b"}") else b",")
+    return Upload([head, rest, *upload.pieces[1:]])
+
+
+def parse_body(data: bytes) -> tuple[dict | None, str | None]:
+    """A request body parsed as the engine reads it: (the JSON object or None, why it is refused or None). A body
+    that is not a JSON object gives (None, None): it is forwarded untouched and the vendor answers it."""
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    except RecursionError:
+        return None, TOO_DEEP
+    return (body, None) if isinstance(body, dict) else (None, None)
+
+
+def skeleton(value, long_text: int = LONG_TEXT):
+    """`value` with every string longer than `long_text` replaced by a LongText (containers copied only where
+    something was replaced); and whether anything was."""
+    if isinstance(value, str):
+        return (LongText(len(value)), True) if len(value) > long_text else (value, False)
+    if isinstance(value, dict):
+        out, changed = {}, False
+        for k, v in value.items():
+            out[k], c = skeleton(v, long_text)
+            changed |= c
+        return (out, True) if changed else (value, False)
+    if isinstance(value, list):
+        items = [skeleton(v, long_text) for v in value]
+        if any(c for _, c in items):
+            return [v for v, _ in items], True
+        return value, False
+    return value, False
+
+
+class Parsed:
+    __slots__ = ("body", "refusal", "skeletal")
+
+    def __init__(self, body: dict | None, refusal: str | None, skeletal: bool) -> None:
+        self.body, self.refusal, self.skeletal = body, refusal, skeletal
+
+
+class Worker:
+    """The worker process that parses large bodies: started on the first one, then kept; one body at a time."""
+
+    def __init__(self) -> None:
+        self._proc: asyncio.subprocess.Process | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def parse(self, upload: Upload) -> Parsed | None:
+        """The upload's skeleton; None when the worker could not give it (the caller parses on the loop)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            try:
+                return await self._parse(upload)
+            except asyncio.CancelledError:  # (the client left mid-parse: the worker's answer is no one's now)
+                self.close()
+                raise
+            except Exception as e:  # (a worker that died or answered nonsense: the body is parsed here instead)
+                logger.warning("rotator: the body parser process failed (%s): parsing here", type(e).__name__)
+                self.close()
+                return None
+
+    async def _parse(self, upload: Upload) -> Parsed:
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            proc = self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "from rewrite.intake.big_json import serve; serve()",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_ROOT)
+        assert proc.stdin is not None and proc.stdout is not None  # (both PIPE)
+        proc.stdin.write(_LENGTH.pack(upload.size))
+        async for piece in upload:
+            proc.stdin.write(piece)
+            await proc.stdin.drain()
+        (size,) = _LENGTH.unpack(await proc.stdout.readexactly(_LENGTH.size))
+        body, refusal, skeletal = pickle.loads(await proc.stdout.readexactly(size))
+        return Parsed(body, refusal, skeletal)
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+        self._proc = None
+
+    async def aclose(self) -> None:
+        proc = self._proc
+        self.close()
+        if proc is not None:
+            await proc.wait()
+
+
+def serve() -> None:
+    """The worker's loop: a length and that many bytes in, a pickled (skeleton, refusal, skeletal) out."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while head := stdin.read(_LENGTH.size):
+        (size,) = _LENGTH.unpack(head)
+        body, refusal = parse_body(stdin.read(size))
+        try:
+            body, skeletal = skeleton(body) if body is not None else (None, False)
+            out = pickle.dumps((body, refusal, skeletal), protocol=pickle.HIGHEST_PROTOCOL)
+        except RecursionError:  # (just within the parser's depth: too deep to walk, as it would be to rewrite)
+            out = pickle.dumps((None, TOO_DEEP, False))
+        stdout.write(_LENGTH.pack(len(out)) + out)
+        stdout.flush()
+

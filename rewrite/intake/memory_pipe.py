@@ -1,0 +1,162 @@
+"""An in-memory, full-duplex connection between two asyncio stream endpoints on one event loop.
+
+It behaves like a loopback TCP connection to both sides (asyncio's own `StreamReader`/`StreamWriter` on each end,
+EOF, close, and flow control through the readers' limits), without the kernel: a write is handed to the other
+end's protocol at once, so a streamed event costs no send/recv syscalls and no extra turn of the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+Address = tuple[str, int]
+
+
+class PipeReader(asyncio.StreamReader):
+    """A StreamReader whose bytes can be taken by `sink` as they arrive, while its reading task is idle waiting for
+    them (nothing buffered): the sink does what that task would do with them, without waking it. `sink` returns
+    False when it cannot; the bytes are then buffered for the task as usual."""
+
+    sink: Callable[[bytes], bool] | None = None
+
+    def feed_data(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is not None and self._waiter is not None and not self._buffer and not self._eof and sink(data):
+            return
+        super().feed_data(data)
+
+
+class PipeEnd(asyncio.Transport):
+    """One end's transport: what it writes arrives at the other end's protocol."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sockname: Address, peername: Address) -> None:
+        super().__init__({"sockname": sockname, "peername": peername})
+        self._loop = loop
+        self._protocol: asyncio.BaseProtocol | None = None
+        self.peer: PipeEnd | None = None
+        self._closing = False
+        self._eof_sent = False
+        self._reading = True
+        self._writing_paused = False  # the other end asked us to stop: its reader is full
+        self._reader: asyncio.StreamReader | None = None  # our protocol's reader, while that protocol is ours
+        self._reader_protocol: asyncio.BaseProtocol | None = None
+
+    # -- wiring
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol | None:
+        return self._protocol
+
+    # -- writing
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data or self._closing or self._eof_sent:
+            return
+        peer = self.peer
+        if peer is None or peer._closing:
+            return  # as on TCP, bytes written to a connection the other side has closed are lost
+        if type(data) is not bytes:
+            data = bytes(data)
+        if peer._protocol is peer._reader_protocol:  # what its StreamReaderProtocol would do, one call less
+            peer._reader.feed_data(data)
+        else:
+            peer._protocol.data_received(data)
+
+    def writelines(self, list_of_data) -> None:
+        self.write(b"".join(list_of_data))
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        if self._eof_sent or self._closing:
+            return
+        self._eof_sent = True
+        peer = self.peer
+        if peer is not None and not peer._closing:
+            self._loop.call_soon(peer._eof)
+
+    def get_write_buffer_size(self) -> int:
+        # Nothing is ever buffered here; while the other end is full this reports a byte, so that writers that
+        # look at the buffer before draining (rewrite/intake/loopback.py) wait.
+        return 1 if self._writing_paused else 0
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def set_write_buffer_limits(self, high=None, low=None) -> None:
+        pass
+
+    # -- reading: asyncio's StreamReaderProtocol pauses us when its buffer is full
+
+    def is_reading(self) -> bool:
+        return self._reading and not self._closing
+
+    def pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            if self.peer is not None:
+                self.peer._pause_writing()
+
+    def resume_reading(self) -> None:
+        if not self._reading:
+            self._reading = True
+            if self.peer is not None:
+                self.peer._resume_writing()
+
+    def _pause_writing(self) -> None:
+        if not self._writing_paused and not self._closing:
+            self._writing_paused = True
+            self._protocol.pause_writing()
+
+    def _resume_writing(self) -> None:
+        if self._writing_paused:
+            self._writing_paused = False
+            if not self._closing:
+                self._protocol.resume_writing()
+
+    # -- ending
+
+    def _eof(self) -> None:
+        if not self._closing and not self._protocol.eof_received():
+            self.close()
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._loop.call_soon(self._protocol.connection_lost, None)
+        peer = self.peer
+        if peer is not None and not peer._closing:
+            # The other side reads an end of stream, as after a TCP FIN; it closes its end when it is done.
+            if not self._eof_sent:
+                self._eof_sent = True
+                self._loop.call_soon(peer._eof)
+            peer._resume_writing()
+
+    def abort(self) -> None:
+        self.close()
+
+
+def open_pipe(sockname: Address, peername: Address, limit: int = 2**16, peer_limit: int = 2**16
+              ) -> tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                         tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """Two connected (reader, writer) pairs: the first end's address is `sockname`, the other's `peername`."""
+    loop = asyncio.get_running_loop()
+    a, b = PipeEnd(loop, sockname, peername), PipeEnd(loop, peername, sockname)
+    a.peer, b.peer = b, a
+    ends = []
+    for end, lim in ((a, limit), (b, peer_limit)):
+        reader = PipeReader(limit=lim, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        end.set_protocol(protocol)
+        end._reader, end._reader_protocol = reader, protocol
+        protocol.connection_made(end)
+        ends.append((reader, asyncio.StreamWriter(end, protocol, reader, loop)))
+    return ends[0], ends[1]

@@ -1,0 +1,1 @@
+"""What happens after an outcome: retry decisions, vendor-hinted delays, forced streaming, refused parameters."""

@@ -1,0 +1,1 @@
+"""Which provider, model and protocol serve a request, in which order, and how it is put to each."""

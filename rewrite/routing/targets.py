@@ -1,0 +1,354 @@
+"""A request's targets: which provider and model serve it, in which protocol, and how the request is put to each.
+
+Routes (rewrite/routing/routes.py) name the targets in order; the engine (rewrite/exchange/exchange.py) tries them. A
+target that speaks the client's protocol gets the client's request (with the route's model, if it names one); a target
+that speaks another protocol gets it translated (protocols/translate/), and its streams, answers and errors are
+translated back. Only translated targets build translation objects: the native path stays as lean as without
+routes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from functools import partial
+
+import protocols
+import protocols.translate as translate
+from protocols.base import Aggregator, Event, Protocol, Repairer
+from protocols.gemini.stream import with_model
+from protocols.sse import dumps, format_event, load_object
+from protocols.translate import Decoder, StreamFolder, StreamTranslator
+from protocols.translate.base import MALFORMED
+from protocols.unified import Answer, AnswerBuilder, Request, ToolIds
+from rewrite.adapters import chain_for
+from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
+from rewrite.providers import Provider
+from rewrite.providers.credentials import CREDENTIAL_STYLES
+from rewrite.routing.routes import Target
+from rewrite.upstream.client import request_headers
+
+# The protocol a provider family speaks upstream; an openai-kind provider says which of its two (`protocol`).
+FAMILY_PROTOCOL = {"anthropic": "anthropic_messages", "gemini": "gemini"}
+OPENAI_PROTOCOL = {"chat": "openai_chat", "responses": "openai_responses"}
+# Answers that send a request on to the next target: the key or account is not wanted there (401/403 when no
+# other key of that target is left), or the target does not know the model (404). A request error (400, 413, 422)
+# would be the same everywhere: it goes back to the client at once.
+FALL_THROUGH_STATUS = frozenset({401, 403, 404})
+# Client headers a translated request keeps: the rest belong to the client's vendor (versions, betas, telemetry).
+TRANSLATED_KEEP = frozenset({"user-agent"})
+# Every header any vendor's credential or account travels in: never sent to a target the client did not call.
+CREDENTIAL_HEADERS = frozenset(
+    h for style in CREDENTIAL_STYLES.values() for h in (*style.client_headers, *style.account_headers)
+)
+
+
+class Refused(Exception):
+    """Raised by a hook: answer the client with this at once (e.g. an unknown `previous_response_id`)."""
+
+    def __init__(self, status: int, body: bytes, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.body, self.reason = status, body, reason
+
+
+class ConversationHooks:
+    """Where conversation state plugs into the engine (the field cache, Responses continuity). Every method is
+    optional; the engine calls none of them when `Engine.hooks` is None.
+
+    - `request(leg, body)`: the client's body (parsed JSON) before it is put to `leg`, for each target in turn;
+      return the body to use (e.g. a `previous_response_id` lineage expanded). May raise `Refused`.
+    - `translated(leg, request)`: the unified request of a translated target, its model set, before it is
+      encoded for the target's protocol; change it in place (e.g. put signatures back). `leg.translation.ids`
+      may be replaced here by a `ToolIds` of the hook's own, to key state on the ids handed out.
+    - `wants_answer(leg)`: whether `answer` should be called for `leg` (a native leg then decodes its answer too).
+    - `answer(leg, answer)`: the unified answer `leg` gave the client (not called for errors).
+    """
+
+    def request(self, leg: Leg, body: dict) -> dict:
+        return body
+
+    def translated(self, leg: Leg, request: Request) -> None:
+        pass
+
+    def wants_answer(self, leg: Leg) -> bool:
+        return False
+
+    def answer(self, leg: Leg, answer: Answer) -> None:
+        pass
+
+
+def upstream_protocol(provider: Provider, client: Protocol, called: bool) -> Protocol:
+    """What `provider` speaks for a request of `client`'s protocol. The provider whose host the client called
+    speaks the client's protocol (it is what the client chose); others speak their family's (an openai-kind one
+    Chat Completions unless its `protocol` says responses; the built-in openai provider the client's own when
+    the client speaks an OpenAI protocol)."""
+    if provider.family == client.family and (called or provider.protocol is None):
+        return client
+    if provider.family == "openai":
+        return protocols.get(OPENAI_PROTOCOL.get(provider.protocol or "", "openai_chat"))
+    return protocols.get(FAMILY_PROTOCOL[provider.family])
+
+
+@dataclass(slots=True)
+class Leg:
+    """One target of a request: who serves it, the model and protocol it is asked in, and how to ask.
+
+    For a native leg, `path`, `query` and `body` are what goes upstream (the client's own when `body` is
+    `client_body`); `translation` is set when the target speaks another protocol than the client.
+    """
+
+    provider: Provider
+    model: str  # the model sent upstream
+    protocol: Protocol | None  # what the upstream speaks; None: not a generation call
+    called: bool  # the provider of the host the client called (the only one its own credential may go to)
+    path: str
+    query: str
+    body: dict | None
+    unchanged: bool = True  # body and path are the client's: its bytes go upstream as they came
+    translation: Translation | None = None
+    wants_answer: bool = False  # a hook wants the unified answer
+    answers: AnswerBuilder | None = None  # the current attempt's answer, built for the hook
+    answer: Answer | None = None  # a whole answer, set at once (a translated non-stream answer)
+    record: dict = field(default_factory=dict)  # what the flow records of this target
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider.name}/{self.model}" if self.model else self.provider.name
+
+    def readers(self, client_stream: bool, client: Protocol,
+                adapters: AdapterChain = EMPTY_CHAIN) -> tuple[Repairer, Aggregator | None]:
+        """One attempt's stream readers: the repairer (what the client receives, and when the first token came)
+        and, for a non-stream client, the aggregator that folds the stream into its answer. A native leg's
+        answer adapters (`adapters.answering`) rewrite each event first."""
+        self.answers = AnswerBuilder() if self.wants_answer else None
+        self.answer = None
+        t = self.translation
+        if t is not None:
+            aggregator = None if client_stream else t.folder(self.answers)
+            return t.repairer(self.answers if aggregator is None else None), aggregator
+        repairer = client.repairer(self.body)
+        aggregator = None if client_stream else client.aggregator(self.body)
+        adapt = partial(adapted_event, adapters) if adapters.answering else None
+        tap = None
+        if self.answers is not None:  # a native answer, decoded for the hook as well
+            tap = TappedDecoder(translate.get(self.protocol.name).decoder(ToolIds()), self.answers)
+        if adapt is None and tap is None:
+            return repairer, aggregator
+        if aggregator is not None:
+            return repairer, AggregatorRelay(aggregator, adapt, tap)
+        return ReaderRelay(repairer, adapt, tap), None
+
+    def final_answer(self) -> Answer | None:
+        """The unified answer the client got, for the hook; None after an error answer."""
+        if self.answer is not None:
+            return self.answer
+        if self.answers is None or self.answers.error is not None:
+            return None
+        return self.answers.result(truncated=not self.answers.finished)
+
+    def url(self, path: str, called_prefix: str) -> str:
+        if self.called:
+            return self.provider.upstream_url(path)
+        # Another provider: the path relative to the called vendor's SDK base, onto this provider's base URL.
+        if called_prefix and path.startswith(called_prefix + "/"):
+            path = path[len(called_prefix):]
+        return self.provider.base_url + path
+
+
+def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, path: str, query: str,
+               body: dict, asked: str) -> Leg:
+    """A target speaking the client's protocol: the client's request, with the target's model if it differs."""
+    leg = Leg(provider, model, proto, called, path, query, body)
+    if model != asked:
+        leg.unchanged = False
+        if proto.model_in_path:
+            leg.path = with_model(path, model)
+        else:
+            leg.body = {**body, "model": model}
+    if not called:
+        leg.query = ""  # the client's query may carry its credential for the vendor it called
+        if proto.name == "gemini":
+            leg.query = "alt=sse" if "alt=sse" in query.split("&") else ""
+    return leg
+
+
+class Translation:
+    """A request of the client's protocol put to a target of another, and the way back."""
+
+    def __init__(self, client: Protocol, leg: Leg, request: Request) -> None:
+        self.client = client.name
+        self.upstream = leg.protocol.name
+        self.request = request  # the client's request, unified (the encoders answer it)
+        self.model = leg.model
+        self.caps = leg.provider.models.get(leg.model)
+        self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
+        self.ids = ToolIds()
+        self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine
+
+    def upstream_request(self, stream: bool, hooks: ConversationHooks | None, leg: Leg) -> tuple[str, str, dict]:
+        """(path relative to the target's base_url, query, body) for the target."""
+        request = dataclasses.replace(self.request, model=self.model, stream=stream)
+        if hooks is not None:
+            request = dataclasses.replace(request, messages=[dataclasses.replace(m, parts=list(m.parts))
+                                                             for m in request.messages])
+            hooks.translated(leg, request)
+        body, self.fitted = translate.request_from_ir(self.upstream, request, self.caps)
+        path, query = translate.get(self.upstream).endpoint(self.model, stream)
+        return path, query, body
+
+    def headers(self, client_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        headers = [(n, v) for n, v in request_headers(client_headers) if n.lower() in TRANSLATED_KEEP]
+        headers.append(("content-type", "application/json"))
+        if self.caps.anthropic_version:
+            headers.append(("anthropic-version", self.caps.anthropic_version))
+        return headers
+
+    def repairer(self, answers: AnswerBuilder | None) -> Repairer:
+        decoder = self._decoder(answers)
+        return StreamTranslator(decoder, translate.get(self.client).encoder(self.request, int(time.time())))
+
+    def folder(self, answers: AnswerBuilder | None) -> Aggregator:
+        return StreamFolder(self._decoder(answers), translate.get(self.client), self.request)
+
+    def _decoder(self, answers: AnswerBuilder | None) -> Decoder:
+        decoder = translate.get(self.upstream).decoder(self.ids)
+        return decoder if answers is None else TappedDecoder(decoder, answers)
+
+    def answer(self, body: dict, leg: Leg) -> dict:
+        """A non-stream answer of the target, for the client. TranslationError if it is not one."""
+        try:
+            unified = translate.get(self.upstream).answer_to_ir(body, self.ids)
+            answer = translate.get(self.client).answer_from_ir(unified, self.request)
+        except MALFORMED as e:
+            raise translate.TranslationError(f"malformed {self.upstream} answer: {type(e).__name__}: {e}") from None
+        if leg.wants_answer:
+            leg.answer = unified
+        return answer
+
+    def error(self, status: int, body: bytes) -> tuple[int, bytes]:
+        return translate.translate_error(status, body, self.client)
+
+
+def translated_leg(provider: Provider, model: str, upstream: Protocol, called: bool, client: Protocol,
+                   request: Request) -> Leg:
+    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False)
+    leg.translation = Translation(client, leg, request)
+    return leg
+
+
+class TappedDecoder(Decoder):
+    """A decoder whose unified events also build the answer a hook is given."""
+
+    def __init__(self, decoder: Decoder, answers: AnswerBuilder) -> None:
+        self.decoder, self.answers = decoder, answers
+
+    def feed(self, event: Event):
+        events = self.decoder.feed(event)
+        for e in events:
+            self.answers.feed(e)
+        return events
+
+    def close(self):
+        events = self.decoder.close()
+        for e in events:
+            self.answers.feed(e)
+        return events
+
+
+def adapted_event(adapters: AdapterChain, event: Event) -> Event:
+    """An upstream event as the answer adapters rewrite it (an event without a JSON object passes as it is)."""
+    obj = load_object(event.data) if event.data is not None else None
+    if obj is None:
+        return event
+    data = dumps(adapters.answer_event(obj))
+    eol = b"\r\n" if event.raw.endswith(b"\r\n\r\n") else b"\n"
+    return Event(format_event(data, event.event, eol), data.decode(), event.event, event.id)
+
+
+def _relay(event: Event, adapt, tap: Decoder | None) -> Event:
+    if adapt is not None:
+        event = adapt(event)
+    if tap is not None:
+        try:
+            tap.feed(event)
+        except MALFORMED:
+            pass
+    return event
+
+
+class ReaderRelay(Repairer):
+    """A native repairer fed each event after the answer adapters (`adapt`) and a hook's decoder (`tap`)."""
+
+    def __init__(self, repairer: Repairer, adapt=None, tap: Decoder | None = None) -> None:
+        self.repairer, self.adapt, self.tap = repairer, adapt, tap
+
+    started = property(lambda self: self.repairer.started)
+    complete = property(lambda self: self.repairer.complete)
+    failed = property(lambda self: self.repairer.failed)
+
+    def feed(self, event: Event) -> bytes:
+        return self.repairer.feed(_relay(event, self.adapt, self.tap))
+
+    def end(self, ending: str = protocols.ENDING_LENGTH) -> bytes:
+        return self.repairer.end(ending)
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        return self.repairer.error_event(message, status)
+
+
+class AggregatorRelay(Aggregator):
+    """`ReaderRelay` for an aggregator."""
+
+    def __init__(self, aggregator: Aggregator, adapt=None, tap: Decoder | None = None) -> None:
+        self.aggregator, self.adapt, self.tap = aggregator, adapt, tap
+
+    error = property(lambda self: self.aggregator.error)
+    truncated = property(lambda self: self.aggregator.truncated)
+
+    def feed(self, event: Event) -> None:
+        self.aggregator.feed(_relay(event, self.adapt, self.tap))
+
+    def result(self) -> dict:
+        return self.aggregator.result()
+
+
+def record_of(leg: Leg, client: Protocol | None) -> dict:
+    out = {"provider": leg.provider.name, "model": leg.model, "protocol": leg.protocol.name if leg.protocol else None}
+    if leg.translation is not None and client is not None:
+        out["translated"] = f"{client.name} → {leg.protocol.name}"
+    return out
+
+
+def error_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The headers of a translated error: JSON, and the vendor's retry hints."""
+    keep = [(n, v) for n, v in headers if n.lower() in ("retry-after", "retry-after-ms")]
+    return [("content-type", "application/json"), *keep]
+
+
+def parse_json(data: bytes) -> dict | None:
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def plan(targets: tuple[Target, ...], by_name, called: Provider) -> list[tuple[Provider, Target]]:
+    """The providers of `targets`, in order (a name no provider has is left out: the config check refuses it)."""
+    out = []
+    for t in targets:
+        provider = called if t.provider == called.name else by_name(t.provider)
+        if provider is not None:
+            out.append((provider, t))
+    return out
+
+
+def adapted(leg: Leg, path: str, body: dict, headers: list[tuple[str, str]]):
+    """The target's adapter chain on a translated request: (path, body, headers); a renamed model moves the
+    Gemini path too."""
+    chain = chain_for(leg.provider, leg.model)
+    if not chain:
+        return path, body, headers
+    return chain.apply_to_path(path, body, headers, leg.model)

@@ -1,0 +1,603 @@
+"""A lean HTTP/1.1 transport for the upstream httpx client.
+
+httpcore (httpx's default transport) walks every connection of its pool on each request and response close, and
+passes each body read through several generator and anyio layers; on many concurrent streams that was the
+largest share of Rotator's own CPU (see scripts/bench). This transport keeps an idle list per origin and reads a
+response body straight off the asyncio stream, decoding chunked framing itself. It speaks HTTP/1.1 only, as
+httpx does without `http2=True`; errors are httpx's, so callers branch on them as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import certifi
+import httpx
+
+from rewrite.intake.big_json import Upload
+from rewrite.upstream.egress import EgressProxy, open_tunnel
+
+IDLE_EXPIRY = 30.0  # seconds an idle connection is kept: below the keep-alive timeouts vendors use
+MAX_IDLE_PER_ORIGIN = 64
+READ_SIZE = 65536
+_CRLF = b"\r\n"
+_NO_BODY_STATUS = (204, 304)
+# The egress proxy's refusal of an absolute-form request (its answer comes where the vendor's would).
+PROXY_AUTH_REQUIRED = 407
+
+Origin = tuple[str, str, int]
+# The response extension holding the body's reader: `await response.extensions[BODY].next_piece()` gives the
+# undecoded body piece by piece without httpx's per-piece layers (b"" at the end; errors are httpx's).
+BODY = "rotator_body"
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A request as this transport sends it. UpstreamClient builds the engine's requests as these directly:
+    per request, httpx.Request's URL and header models cost more than sending it (scripts/bench)."""
+
+    method: str
+    origin: Origin
+    netloc: bytes  # the Host header's value, and the authority of an absolute-form target
+    target: bytes  # path and query, as on the request line
+    headers: list[tuple[bytes, bytes]]  # in order; Content-Length, Transfer-Encoding and Connection are ours
+    content: bytes | Upload  # (an Upload: a large body, written a piece at a time)
+    connect_timeout: float | None = None
+
+
+# A request target httpx.URL keeps exactly as it is (RFC 3986 characters, valid percent-escapes, no fragment; and no
+# dot segment, checked apart).
+_PLAIN_TARGET = re.compile(r"/(?:[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*\Z")
+
+
+def outgoing(method: str, url: str, headers: list[tuple[bytes, bytes]], content: bytes | Upload,
+             connect_timeout: float | None) -> Outgoing | None:
+    """The request httpx.Request(method, url, headers=headers, content=content) would be, as this transport sends
+    it; None for a URL that httpx would normalise (it is then built by httpx)."""
+    scheme_end = url.find("://")
+    path_start = url.find("/", scheme_end + 3)
+    if scheme_end < 0 or path_start < 0 or not _PLAIN_TARGET.match(url, path_start) or "/." in url[path_start:]:
+        return None  # ("/." may be a dot segment, which httpx removes)
+    where = _origin(url[:path_start])
+    if where is None:
+        return None
+    origin, netloc = where
+    return Outgoing(method, origin, netloc, url[path_start:].encode("ascii"), headers, content, connect_timeout)
+
+
+@lru_cache(maxsize=256)
+def _origin(prefix: str) -> tuple[Origin, bytes] | None:
+    if any(c in prefix for c in "?#@\\") or not prefix.isascii():
+        return None
+    try:
+        url = httpx.URL(prefix)
+    except httpx.InvalidURL:
+        return None
+    if url.scheme not in ("http", "https") or not url.host:
+        return None
+    return _origin_of(url), url.netloc
+
+
+def _origin_of(url: httpx.URL) -> Origin:
+    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
+
+
+def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
+    """The request's bytes; through an egress proxy (plain http), in absolute form with the proxy's credential.
+    A request without a Host header gets one first, where httpx puts it."""
+    content = request.content
+    target = request.target
+    if forward is not None:
+        target = b"%s://%s%s" % (request.origin[0].encode(), request.netloc, target)
+    lines = [b"%s %s HTTP/1.1" % (request.method.encode(), target)]
+    has_host = False
+    for name, value in request.headers:
+        lower = name.lower()
+        if lower in (b"content-length", b"transfer-encoding", b"connection"):
+            continue
+        has_host |= lower == b"host"
+        lines.append(name + b": " + value)
+    if not has_host:
+        lines.insert(1, b"Host: " + request.netloc)
+    upload = isinstance(content, Upload)
+    if upload or content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        lines.append(b"Content-Length: %d" % (content.size if upload else len(content)))
+    if forward is not None and forward.authorization:
+        lines.append(b"Proxy-Authorization: " + forward.authorization.encode())
+    return _CRLF.join(lines) + _CRLF + _CRLF + (b"" if upload else content)
+
+
+def from_httpx(request: httpx.Request, content: bytes) -> Outgoing:
+    url = request.url
+    return Outgoing(request.method, _origin_of(url), url.netloc, url.raw_path, request.headers.raw, content,
+                    request.extensions.get("timeout", {}).get("connect"))
+
+
+class _Connection:
+    __slots__ = ("origin", "reader", "writer", "idle_since", "idle_in", "forward")
+
+    def __init__(self, origin: Origin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.origin = origin
+        self.reader = reader
+        self.writer = writer
+        self.idle_since = 0.0
+        self.idle_in: list[_Connection] | None = None  # the idle list holding it, while it waits for reuse
+        self.forward: EgressProxy | None = None  # the proxy that takes this connection's absolute-form requests
+
+    def usable(self, now: float) -> bool:
+        reader = self.reader
+        # Bytes on a connection with no request outstanding (a server's 408 before it hangs up) are no answer to
+        # the next request.
+        # the noqa below: asyncio's read buffer: no public peek
+        return not (reader.at_eof() or reader._buffer or reader.exception() or self.writer.is_closing()  # noqa: SLF001
+                    or now - self.idle_since > IDLE_EXPIRY)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def peer_closed(self) -> None:
+        if self.idle_in is not None:
+            self.idle_in.remove(self)
+            self.idle_in = None
+            self.close()
+
+
+class _Reader(asyncio.StreamReader):
+    """A StreamReader that can hand arriving bytes straight to a body being pushed (`_Body.push`) instead of
+    buffering them for a reader task to wake up for."""
+
+    pushing: _Body | None = None
+
+    def feed_data(self, data: bytes) -> None:
+        body = self.pushing
+        if body is None or self._buffer:
+            super().feed_data(data)
+        else:
+            body._pushed(data)
+
+    def feed_eof(self) -> None:
+        if self.pushing is not None:
+            self.pushing._stop_push()
+        super().feed_eof()
+
+    def set_exception(self, exc: BaseException) -> None:
+        if self.pushing is not None:
+            self.pushing._stop_push()
+        super().set_exception(exc)
+
+
+class _Protocol(asyncio.StreamReaderProtocol):
+    """Takes an idle connection out of its idle list as soon as the server closes it (vendors close idle
+    keep-alive connections on their own schedule), instead of leaving it there until its next reuse."""
+
+    conn: _Connection | None = None
+
+    def __init__(self, reader: _Reader, **kwargs) -> None:
+        super().__init__(reader, **kwargs)
+        self._reader = reader  # (StreamReaderProtocol keeps it behind a property: a call per piece)
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        body = reader.pushing
+        if body is not None and not reader._buffer:  # noqa: SLF001  (asyncio's read buffer: no public peek)
+            body._pushed(data)  # noqa: SLF001  (our own body's hook)
+        else:
+            reader.feed_data(data)
+
+    def eof_received(self) -> bool:
+        keep_open = super().eof_received()
+        if self.conn is not None:
+            self.conn.peer_closed()
+        return keep_open
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.conn is not None:
+            self.conn.peer_closed()
+            self.conn = None  # no cycle left behind
+
+
+class _Stale(Exception):
+    """A reused connection was closed or reset before any byte of the answer: the server closed it as idle while
+    the request was on its way, so the request never reached it."""
+
+
+class LeanTransport(httpx.AsyncBaseTransport):
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, proxy: EgressProxy | None = None) -> None:
+        self._ssl = ssl_context or ssl.create_default_context(cafile=certifi.where())
+        self._idle: dict[Origin, list[_Connection]] = defaultdict(list)
+        self._proxy = proxy
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.send(from_httpx(request, await request.aread()))
+
+    async def send(self, request: Outgoing) -> httpx.Response:
+        conn = self._reuse(request.origin)
+        if conn is not None:
+            try:
+                return await self._exchange(conn, request, reused=True)
+            except _Stale:
+                pass  # once more, on a new connection: not an attempt's failure
+        return await self._exchange(await self._connect(request.origin, request.connect_timeout), request,
+                                    reused=False)
+
+    @property
+    def idle(self) -> int:
+        """Connections waiting for reuse."""
+        return sum(map(len, self._idle.values()))
+
+    async def _exchange(self, conn: _Connection, request: Outgoing, reused: bool) -> httpx.Response:
+        try:
+            await self._send(conn, request, reused)
+            status, reason, headers = await self._read_head(conn, reused)
+            if status == PROXY_AUTH_REQUIRED and conn.forward is not None:  # the proxy's answer, not the vendor's
+                said = reason.decode("latin-1")[:60]
+                raise httpx.ProxyError(f"the upstream proxy {conn.forward} refused the request for "
+                                       f"{request.netloc.decode()}: {status} {said}".rstrip())
+        except BaseException:
+            conn.close()
+            raise
+        body = _Body(self, conn, request.method, status, headers)
+        return httpx.Response(
+            status, headers=headers, stream=body,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason, BODY: body},
+        )
+
+    def _reuse(self, origin: Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            conn.idle_in = None
+            if conn.usable(now):
+                return conn
+            conn.close()
+        return None
+
+    def release(self, conn: _Connection) -> None:
+        idle = self._idle[conn.origin]
+        conn.idle_since = time.monotonic()
+        if len(idle) >= MAX_IDLE_PER_ORIGIN or not conn.usable(conn.idle_since):
+            conn.close()
+            return
+        idle.append(conn)
+        conn.idle_in = idle
+
+    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
+        if self._proxy is not None:
+            return await self._connect_via_proxy(origin, timeout)
+        scheme, host, port = origin
+        return await self._open(origin, host, port, self._ssl if scheme == "https" else None, timeout)
+
+    async def _connect_via_proxy(self, origin: Origin, timeout: float | None) -> _Connection:
+        """Through the egress proxy: an https origin in a CONNECT tunnel (TLS inside it), an http origin as
+        absolute-form requests to the proxy. The idle lists stay per origin."""
+        proxy = self._proxy
+        scheme, host, port = origin
+        start = time.monotonic()
+        conn = await self._open(origin, proxy.host, proxy.port, None, timeout, name=f"the upstream proxy {proxy}")
+        if scheme != "https":
+            conn.forward = proxy
+            return conn
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
+        try:
+            await asyncio.wait_for(open_tunnel(conn.reader, conn.writer, proxy, host, port, self._ssl), left)
+        except TimeoutError as e:
+            conn.close()
+            raise httpx.ConnectTimeout(
+                f"connecting to {host}:{port} through the upstream proxy {proxy} timed out") from e
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def _open(self, origin: Origin, host: str, port: int, tls: ssl.SSLContext | None, timeout: float | None,
+                    name: str = "") -> _Connection:
+        name = name or f"{host}:{port}"
+        loop = asyncio.get_running_loop()
+        reader = _Reader(limit=1 << 20, loop=loop)
+        protocol = _Protocol(reader, loop=loop)
+        try:
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: protocol, host, port, ssl=tls, server_hostname=host if tls else None),
+                timeout,
+            )
+        except TimeoutError as e:
+            raise httpx.ConnectTimeout(f"connecting to {name} timed out") from e
+        except (OSError, ssl.SSLError) as e:
+            raise httpx.ConnectError(f"{name}: {e}") from e
+        conn = _Connection(origin, reader, asyncio.StreamWriter(transport, protocol, reader, loop))
+        protocol.conn = conn
+        return conn
+
+    async def _send(self, conn: _Connection, request: Outgoing, reused: bool) -> None:
+        try:
+            conn.writer.write(on_the_wire(request, conn.forward))
+            await conn.writer.drain()
+            if isinstance(request.content, Upload):  # (the head went without it)
+                async for piece in request.content:
+                    conn.writer.write(piece)
+                    await conn.writer.drain()
+        except OSError as e:
+            if reused:
+                raise _Stale from e
+            raise httpx.WriteError(str(e) or type(e).__name__) from e
+
+    async def _read_head(self, conn: _Connection, reused: bool) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        while True:
+            try:
+                head = await conn.reader.readuntil(_CRLF + _CRLF)
+            except asyncio.IncompleteReadError as e:
+                if reused and not e.partial:
+                    raise _Stale from e
+                raise httpx.RemoteProtocolError("the server disconnected without sending a response") from e
+            except asyncio.LimitOverrunError as e:
+                raise httpx.RemoteProtocolError("response head too large") from e
+            except OSError as e:
+                if reused and not conn.reader._buffer:  # noqa: SLF001  (asyncio's read buffer: no public peek)
+                    raise _Stale from e
+                raise httpx.ReadError(str(e) or type(e).__name__) from e
+            reused = False  # a head arrived (perhaps an interim one): the server has the request
+            status_line, *header_lines = head[:-4].split(_CRLF)
+            try:
+                _, code, *reason = status_line.split(b" ", 2)
+                status = int(code)
+            except ValueError as e:
+                raise httpx.RemoteProtocolError(f"malformed status line {status_line[:80]!r}") from e
+            if 100 <= status < 200 and status != 101:
+                continue  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+            headers = []
+            for line in header_lines:
+                name, sep, value = line.partition(b":")
+                if not sep:
+                    raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
+                headers.append((name.strip(), value.strip()))
+            return status, reason[0] if reason else b"", headers
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.idle_in = None
+                conn.close()
+        self._idle.clear()
+
+
+async def _read(reader: asyncio.StreamReader, size: int = READ_SIZE) -> bytes:
+    try:
+        return await reader.read(size)
+    except ConnectionError:
+        # asyncio's StreamReader raises a reset at once, dropping what had already arrived before it; those
+        # bytes are part of the answer the client must still see.
+        buffered = reader._buffer  # noqa: SLF001  (asyncio's read buffer: no public peek)
+        if buffered:
+            data = bytes(buffered[:size])
+            del buffered[:size]
+            return data
+        raise
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body read straight off the connection; the connection goes back to the pool when it ends.
+
+    `next_piece` is the body's one reader; the engine calls it directly (see BODY), and `__aiter__` serves httpx.
+    """
+
+    def __init__(self, transport: LeanTransport, conn: _Connection, method: str, status: int,
+                 headers: list[tuple[bytes, bytes]]) -> None:
+        self._transport = transport
+        self._conn: _Connection | None = conn
+        fields = {name.lower(): value for name, value in headers}
+        self._keep_alive = b"close" not in fields.get(b"connection", b"").lower()
+        if method == "HEAD" or status in _NO_BODY_STATUS:
+            self._mode, self._remaining = "length", 0
+        elif b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+            self._mode, self._remaining = "chunked", 0
+        elif b"content-length" in fields:
+            try:
+                self._mode, self._remaining = "length", int(fields[b"content-length"])
+            except ValueError:
+                raise httpx.RemoteProtocolError("malformed content-length") from None
+        else:
+            self._mode, self._remaining, self._keep_alive = "close", 0, False
+        # Chunked framing: bytes read but not yet decoded, data bytes left in the current chunk, bytes of its
+        # closing CRLF still to come, and whether the last chunk has been read (its trailers are next).
+        self._buf = b""
+        self._need = 0
+        self._skip = 0
+        self._last = False
+        self._pushing: asyncio.Future | None = None
+        self._on_piece: Callable[[bytes], bool] | None = None
+
+    async def __aiter__(self):
+        while piece := await self.next_piece():
+            yield piece
+
+    async def next_piece(self) -> bytes:
+        """The body's next bytes, one piece per socket read (so one upstream write stays one piece); b"" at its end.
+
+        A plain coroutine, not an async generator: the engine reads every piece of a stream through it, and the
+        generator layers httpx's iterators add per piece were a measurable share of the per-event cost."""
+        conn = self._conn
+        if conn is None:
+            return b""
+        try:
+            if self._mode == "chunked":
+                piece = await self._next_chunked(conn.reader)
+            elif self._mode == "length":
+                piece = await self._next_of_length(conn.reader)
+            else:
+                piece = await _read(conn.reader)
+        except OSError as e:
+            self._discard()
+            raise httpx.ReadError(str(e) or type(e).__name__) from e
+        except BaseException:
+            self._discard()
+            raise
+        if not piece:
+            self._finish()
+        return piece
+
+    async def _next_of_length(self, reader: asyncio.StreamReader) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        data = await _read(reader, min(self._remaining, READ_SIZE))
+        if not data:
+            raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
+        self._remaining -= len(data)
+        return data
+
+    async def _next_chunked(self, reader: asyncio.StreamReader) -> bytes:
+        while not self._last:
+            data = await _read(reader)
+            if not data:
+                raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
+            piece = self._decode_chunked(data)
+            if piece:
+                return piece
+        await self._trailers(reader, self._buf)
+        self._buf = b""
+        return b""
+
+    def _decode_chunked(self, data: bytes) -> bytes:
+        """The body bytes in `data`, the next bytes read of a chunked body. Sets `_last` at the last chunk, with
+        what followed it (trailers) kept in `_buf`."""
+        if not (self._buf or self._need or self._skip):  # the usual read: one whole chunk, nothing before it
+            end = data.find(_CRLF, 0, 10)
+            if end > 0:
+                try:
+                    size = int(data[:end], 16)
+                except ValueError:
+                    size = 0  # (the general way below says what is wrong)
+                if size > 0 and len(data) == end + size + 4 and data.endswith(_CRLF):
+                    return data[end + 2 : -2]
+        buf = self._buf + data if self._buf else data
+        need, skip = self._need, self._skip
+        out = []
+        pos = 0
+        while True:
+            if need:
+                take = min(need, len(buf) - pos)
+                if take:
+                    out.append(buf[pos : pos + take])
+                pos += take
+                need -= take
+                if need:
+                    break
+                skip = 2
+            if skip:
+                avail = len(buf) - pos
+                if avail < skip:
+                    skip -= avail
+                    pos = len(buf)
+                    break
+                pos += skip
+                skip = 0
+            end = buf.find(_CRLF, pos)
+            if end < 0:
+                break
+            try:
+                size = int(buf[pos:end].split(b";", 1)[0], 16)
+            except ValueError:
+                raise httpx.RemoteProtocolError("malformed chunk size") from None
+            if size == 0:
+                self._last = True
+                self._buf = buf[end + 2 :]
+                return b"".join(out)
+            pos = end + 2
+            need = size
+        self._buf = buf[pos:]
+        self._need, self._skip = need, skip
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    # -- push: pieces handed over as they arrive, in the connection's own data callback
+
+    async def push(self, on_piece: Callable[[bytes], bool]) -> None:
+        """Hand each next piece of the body to `on_piece` as it arrives, in the connection's data callback, with no
+        task woken per piece; until `on_piece` returns True (stop, e.g. to wait for the client), the body or its
+        connection ends, or `on_piece` raises (raised here). Whatever is left (the body's end, an error, bytes
+        buffered meanwhile) is read as before with `next_piece`."""
+        conn = self._conn
+        if conn is None or self._last or self._mode == "length" and self._remaining <= 0:
+            return
+        reader = conn.reader
+        # the noqa below: no public peek
+        if not isinstance(reader, _Reader) or reader._buffer or reader.at_eof() or reader.exception():  # noqa: SLF001
+            return
+        self._on_piece = on_piece
+        self._pushing = asyncio.get_running_loop().create_future()
+        reader.pushing = self
+        try:
+            await self._pushing
+        except BaseException:
+            self._discard()
+            raise
+        finally:
+            reader.pushing = None
+            self._pushing = self._on_piece = None
+
+    def _pushed(self, data: bytes) -> None:
+        try:
+            if self._mode == "chunked":
+                piece = self._decode_chunked(data)
+                ended = self._last
+            elif self._mode == "length":
+                if len(data) > self._remaining:  # more than the body: left for next_piece to judge
+                    self._stop_push()
+                    self._conn.reader.feed_data(data)
+                    return
+                piece = data
+                self._remaining -= len(data)
+                ended = self._remaining <= 0
+            else:
+                piece, ended = data, False
+            stop = self._on_piece(piece) if piece else False
+        except BaseException as e:  # noqa: BLE001 - handed to the pushing task, never to the event loop
+            self._stop_push(e)
+            return
+        if ended or stop:
+            self._stop_push()
+
+    def _stop_push(self, error: BaseException | None = None) -> None:
+        waiter = self._pushing
+        if self._conn is not None:
+            self._conn.reader.pushing = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error) if error is not None else waiter.set_result(None)
+
+    @staticmethod
+    async def _trailers(reader: asyncio.StreamReader, rest: bytes) -> None:
+        # After the last chunk: optional trailer lines, then an empty line.
+        while True:
+            end = rest.find(_CRLF)
+            if end == 0:
+                return
+            if end > 0:
+                rest = rest[end + 2 :]
+                continue
+            more = await reader.read(READ_SIZE)
+            if not more:
+                return
+            rest += more
+
+    def _finish(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            if self._keep_alive:
+                self._transport.release(conn)
+            else:
+                conn.close()
+
+    def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    async def aclose(self) -> None:
+        self._discard()  # a body abandoned before its end leaves the connection in an unknown state
