@@ -46,6 +46,7 @@ from rewrite.intake.loopback import LoopbackRequest, Responder
 from rewrite.policy import retry
 from rewrite.policy.forcing import refuses_stream
 from rewrite.policy.retry import Failure
+from rewrite.pool.keypool import Pick
 from rewrite.providers import Provider
 from rewrite.providers.credentials import KeyPool, Resting, mask
 from rewrite.routing.router import Route, Router
@@ -423,20 +424,23 @@ class Exchange:
         for n in range(attempts):
             wait = 0.0
             prev = key
+            pick = Pick(None)
             if pool is not None:
-                key, wait = await self._pick(pool, prev)
+                pick = await self._pick(pool, prev)
+                key, wait = pick.key, pick.wait
                 if key is None:  # every key out, or every usable one stayed at its max_concurrent
                     break
                 self.job.key = mask(key)
             wait = retry.wait_before(n, wait, failure, pool is None or key == prev, pool is not None,
                                      self.cfg.first_token_timeout)
             if wait is None:
+                pick.drop()
                 break
             if wait:
                 await self._sleep(wait)
             began = self.loop.time()
             # The key is given back however the attempt ends.
-            with pool.lease(key, self.model) if pool is not None else contextlib.nullcontext():
+            with pool.lease(key, self.model, pick.held) if pool is not None else contextlib.nullcontext():
                 failure = await self._attempt(key)
             if pool is not None and key is not None:
                 self._rest(pool, key, failure)
@@ -455,16 +459,16 @@ class Exchange:
             failure = dataclasses.replace(failure, status=status, headers=error_headers(failure.headers), body=body)
         return failure
 
-    async def _pick(self, pool: KeyPool, avoid: str | None) -> tuple[str | None, float]:
+    async def _pick(self, pool: KeyPool, avoid: str | None) -> Pick:
         """The pool's key for the next attempt and the seconds until it is back; while every usable key is at its
-        max_concurrent, wait for a lease to come back (up to first_token_timeout). (None, _): no key to be had."""
+        max_concurrent, wait for a lease to come back (up to first_token_timeout). A None key: none to be had."""
         give_up = self.loop.time() + self.cfg.first_token_timeout
-        while (pick := pool.pick(avoid, self.model)).busy:
+        while (pick := await pool.take(avoid, self.model)).busy:
             returned = pool.returned()
             if not await self._supervise(returned, lambda: give_up):
                 returned.cancel()
                 break
-        return pick.key, pick.wait
+        return pick
 
     def _rest(self, pool: KeyPool, key: str, failure: Failure | None) -> None:
         """Tell the pool how the key did."""

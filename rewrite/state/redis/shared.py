@@ -1,0 +1,269 @@
+"""The key pools' decisions shared through Redis: one atomic pick per request (it leases the key), rests that every
+worker sees, leases that expire by themselves, and usage counters written in batches.
+
+Per request: one pick, one release and a share of one batched usage write (about once a second per pool); nothing
+per streamed event. When Redis does not answer, the breaker (rewrite/state/redis/connection.py) sends decisions to
+the pool's own state: rests set meanwhile are kept here and replayed when Redis answers again (ZADD GT cannot
+shorten a rest), counts are resent as the same batch (applied once, however often it is sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis.asyncio
+
+from rewrite.pool.counters import BUCKET, WINDOW
+from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
+from rewrite.state.redis import scripts
+from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, connect
+from rewrite.state.redis.names import SECRET, PoolNames
+
+if TYPE_CHECKING:
+    from rewrite.pool.keypool import KeyPool
+
+LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
+FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
+BATCH_MARK = 24 * 3600 * 1000  # ms a batch's mark is kept, so that a batch sent again is not counted twice
+MINUTE_TTL = WINDOW + 2 * BUCKET  # seconds a minute's counters are kept (the last hour's usage)
+T = TypeVar("T")
+
+
+class Unavailable(Exception):
+    """Redis did not answer, or the breaker is open: decide locally."""
+
+
+@dataclass(frozen=True)
+class SharedPick:
+    state: KeyState | None
+    wait: float  # seconds; inf: no key will be back
+    busy: bool
+    held: SharedLease | None
+
+
+class SharedState:
+    """One process's link to Redis: the client, the breaker, the fingerprints' secret and the background writes."""
+
+    def __init__(self, client: redis.asyncio.Redis, breaker: Breaker | None = None,
+                 lease_seconds: float = LEASE_SECONDS, flush_interval: float = FLUSH_INTERVAL,
+                 timeout: float = 1.2 * TIMEOUT) -> None:
+        self.client = client
+        self.timeout = timeout  # what one decision may spend on Redis, waiting for a connection included
+        self.breaker = breaker or Breaker()
+        self.breaker.on_recovered = lambda: self.background(self.merge())
+        self.lease_seconds = lease_seconds
+        self.flush_interval = flush_interval
+        self.scripts = {name: client.register_script(getattr(scripts, name)) for name in
+                        ("PICK", "REST", "RENEW", "USAGE")}
+        self.pools: dict[str, SharedPool] = {}
+        self._secret: bytes | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.renewals: set[asyncio.Task] = set()  # of the leases held
+        self._flusher: asyncio.Task | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> SharedState:
+        return cls(connect(url), **kwargs)
+
+    def pool(self, pool: KeyPool) -> SharedPool:
+        shared = self.pools[pool.name] = SharedPool(self, pool)
+        return shared
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """`fn()`'s result; Unavailable when the breaker is open or the call fails (which opens it)."""
+        if self.breaker.open:
+            raise Unavailable
+        try:
+            result = await asyncio.wait_for(fn(), self.timeout)
+        except ERRORS as e:
+            self.breaker.failed(e)
+            raise Unavailable from None
+        self.breaker.worked()
+        return result
+
+    async def secret(self) -> bytes:
+        """The fingerprints' secret every worker uses: made by the first one (SET NX), read by the others."""
+        if self._secret is None:
+            async def fetch() -> bytes:
+                await self.client.set(SECRET, os.urandom(32).hex(), nx=True)
+                return await self.client.get(SECRET)
+            value = await self.call(fetch)
+            self._secret = bytes.fromhex(value.decode())
+        return self._secret
+
+    def background(self, work: Awaitable[Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if self._flusher is None:
+            self._flusher = asyncio.ensure_future(self._flush_every())
+        return task
+
+    async def merge(self) -> None:
+        """After an outage: this worker's rests and counts of the meantime, into Redis."""
+        for pool in list(self.pools.values()):
+            with contextlib.suppress(Unavailable):
+                await pool.replay_rests()
+        await self.flush()
+
+    async def flush(self) -> None:
+        for pool in list(self.pools.values()):
+            with contextlib.suppress(Unavailable):
+                await pool.flush_usage()
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+
+    async def aclose(self) -> None:
+        """Write what is counted, then close (a restart loses no count that Redis could take). Leases still held
+        are left to expire, as a dead worker's would."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        for renewal in self.renewals:
+            renewal.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        await self.flush()
+        await self.client.aclose()
+
+
+class SharedPool:
+    """One key pool's shared decisions. Keys are indexed as the pool's states are (config order)."""
+
+    def __init__(self, shared: SharedState, pool: KeyPool) -> None:
+        self.shared, self.pool = shared, pool
+        self.names = PoolNames(pool.name)
+        self._fps: list[str] = []
+        self._index = {id(s): i for i, s in enumerate(pool.states)}
+        self._pending_rests: dict[tuple[int, str], tuple[float, str]] = {}  # (key, scope) -> (until, why)
+        self._counts: dict[tuple[int, str, int | None], float] = {}  # (key, field, minute) -> amount to add
+        self._sending: tuple[str, dict[tuple[int, str, int | None], float]] | None = None  # a batch not yet taken
+
+    async def fingerprints(self) -> list[str]:
+        if not self._fps:
+            secret = await self.shared.secret()
+            self._fps = [fingerprint(s.secret, secret) for s in self.pool.states]
+        return self._fps
+
+    async def pick(self, avoid: str | None, model: str, now: float) -> SharedPick | None:
+        """The key every worker would agree on, leased; None: Redis did not answer (decide locally)."""
+        try:
+            fps = await self.fingerprints()
+        except Unavailable:
+            return None
+        states = self.pool.states
+        lease_id = os.urandom(8).hex()
+        args: list[Any] = [self.pool.strategy.name, model,
+                           next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0),
+                           lease_id, int(self.shared.lease_seconds * 1000), len(states)]
+        for s, fp in zip(states, fps):
+            args += [fp, s.weight, s.tier, s.max_concurrent or 0, int(s.out is not None),
+                     int(max(0.0, s.slow_until - now) * 1000)]
+        keys = [self.names.rests, self.names.turn, self.names.lru] + [self.names.leases(fp) for fp in fps]
+        try:
+            chosen, wait_ms, busy = await self.shared.call(lambda: self.shared.scripts["PICK"](keys, args))
+        except Unavailable:
+            return None
+        wait = float("inf") if wait_ms < 0 else wait_ms / 1000
+        if not chosen:
+            return SharedPick(None, wait, bool(busy), None)
+        return SharedPick(states[chosen - 1], wait, False, SharedLease(self, chosen - 1, lease_id))
+
+    def rest(self, state: KeyState, scope: str, seconds: float, why: str) -> None:
+        """Rest the key for every worker (in the background: the caller goes on)."""
+        until = time.monotonic() + seconds
+        self.shared.background(self._rest(self._index[id(state)], scope, until, why))
+
+    async def _rest(self, index: int, scope: str, until: float, why: str) -> None:
+        try:
+            fps = await self.fingerprints()
+            member = fps[index] if scope == WHOLE_KEY else f"{fps[index]}|{scope}"
+            ms = int(max(0.0, until - time.monotonic()) * 1000)
+            await self.shared.call(lambda: self.shared.scripts["REST"]([self.names.rests, self.names.why(member)],
+                                                                       [member, ms, why]))
+        except Unavailable:
+            pending = self._pending_rests.get((index, scope))
+            if pending is None or pending[0] < until:
+                self._pending_rests[(index, scope)] = (until, why)
+
+    async def replay_rests(self) -> None:
+        pending, self._pending_rests = self._pending_rests, {}
+        now = time.monotonic()
+        for (index, scope), (until, why) in pending.items():
+            if until > now:
+                await self._rest(index, scope, until, why)
+
+    def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
+        """Add to the key's counters (requests, tokens, cost, unpriced), in all, for `model` and for this minute;
+        written with the next batch."""
+        index = self._index[id(state)]
+        minute = int(wall // BUCKET) * BUCKET
+        for field, amount in amounts.items():
+            if amount:
+                for key in ((index, field, None), (index, f"{model}|{field}", None), (index, field, minute)):
+                    self._counts[key] = self._counts.get(key, 0) + amount
+
+    async def flush_usage(self) -> None:
+        """Send the counts in one script call; a batch that did not go is sent again as it was, under its id."""
+        if self._sending is None:
+            if not self._counts:
+                return
+            self._sending, self._counts = (os.urandom(8).hex(), self._counts), {}
+        batch_id, counts = self._sending
+        fps = await self.fingerprints()
+        keys, args, where = [self.names.batch(batch_id)], [BATCH_MARK], {}
+        for (index, field, minute), amount in counts.items():
+            name = self.names.usage(fps[index], minute)
+            if name not in where:
+                where[name] = len(keys)
+                keys.append(name)
+            args += [where[name], field, repr(amount) if field.endswith("cost") else int(amount),
+                     MINUTE_TTL if minute is not None else 0]
+        await self.shared.call(lambda: self.shared.scripts["USAGE"](keys, args))
+        self._sending = None
+
+    async def renew(self, index: int, lease_id: str) -> None:
+        fps = await self.fingerprints()
+        await self.shared.call(lambda: self.shared.scripts["RENEW"]([self.names.leases(fps[index])],
+                                                                    [lease_id, int(self.shared.lease_seconds * 1000)]))
+
+    async def release(self, index: int, lease_id: str) -> None:
+        fps = await self.fingerprints()
+        await self.shared.call(lambda: self.shared.client.zrem(self.names.leases(fps[index]), lease_id))
+
+
+class SharedLease:
+    """A key's slot taken by the pick: renewed while the attempt lives, given back once."""
+
+    def __init__(self, pool: SharedPool, index: int, lease_id: str) -> None:
+        self.pool, self.index, self.lease_id = pool, index, lease_id
+        self._renewal: asyncio.Task | None = asyncio.ensure_future(self._renew_every())
+        pool.shared.renewals.add(self._renewal)
+        self._renewal.add_done_callback(pool.shared.renewals.discard)
+
+    async def _renew_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.pool.shared.lease_seconds / 3)
+            with contextlib.suppress(Unavailable):
+                await self.pool.renew(self.index, self.lease_id)
+
+    def release(self) -> None:
+        if self._renewal is None:
+            return
+        self._renewal.cancel()
+        self._renewal = None
+
+        async def give_back() -> None:
+            with contextlib.suppress(Unavailable):
+                await self.pool.release(self.index, self.lease_id)
+
+        self.pool.shared.background(give_back())
