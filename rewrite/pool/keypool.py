@@ -90,6 +90,11 @@ class Lease:
             held.release()
 
 
+def _resolve(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class KeyPool:
     def __init__(self, keys: list, strategy: str = "round-robin", name: str = "", clock=time.monotonic,
                  wall=time.time, rng=random.random) -> None:
@@ -191,7 +196,7 @@ class KeyPool:
         waiter = loop.create_future()
         self._waiters.append(waiter)
         if self.shared is not None:  # (another worker's lease may come back: look again soon)
-            loop.call_later(SHARED_LOOK_AGAIN, lambda: waiter.done() or waiter.set_result(None))
+            loop.call_later(SHARED_LOOK_AGAIN, _resolve, waiter)
         return waiter
 
     def resting(self, model: str = "") -> Resting:

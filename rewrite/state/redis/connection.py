@@ -66,6 +66,7 @@ class Breaker:
         self.broken = True
 
     def worked(self) -> None:
+        self._retry_at = 0.0  # (a call begun before another failed: Redis answers now)
         if self.broken:
             self.broken = False
             logger.warning("rotator: state.redis: Redis answers again; this worker's rests and counts merged back")

@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import redis
 import redis.asyncio
 
 from rewrite.pool.counters import BUCKET, WINDOW
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
 from rewrite.state.redis import scripts
-from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, connect
+from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, connect, connect_sync
 from rewrite.state.redis.names import SECRET, PoolNames
 
 if TYPE_CHECKING:
     from rewrite.pool.keypool import KeyPool
+
+logger = logging.getLogger("rotator")
 
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
 FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
@@ -54,9 +58,10 @@ class SharedState:
                  lease_seconds: float = LEASE_SECONDS, flush_interval: float = FLUSH_INTERVAL,
                  timeout: float = 1.2 * TIMEOUT) -> None:
         self.client = client
+        self.url: str | None = None  # (from_url): where close_sync writes the last counts
         self.timeout = timeout  # what one decision may spend on Redis, waiting for a connection included
         self.breaker = breaker or Breaker()
-        self.breaker.on_recovered = lambda: self.background(self.merge())
+        self.breaker.on_recovered = self._merge_soon
         self.lease_seconds = lease_seconds
         self.flush_interval = flush_interval
         self.scripts = {name: client.register_script(getattr(scripts, name)) for name in
@@ -69,7 +74,9 @@ class SharedState:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> SharedState:
-        return cls(connect(url), **kwargs)
+        state = cls(connect(url), **kwargs)
+        state.url = url
+        return state
 
     def pool(self, pool: KeyPool) -> SharedPool:
         shared = self.pools[pool.name] = SharedPool(self, pool)
@@ -90,11 +97,11 @@ class SharedState:
     async def secret(self) -> bytes:
         """The fingerprints' secret every worker uses: made by the first one (SET NX), read by the others."""
         if self._secret is None:
-            async def fetch() -> bytes:
+            async def fetch() -> Any:
                 await self.client.set(SECRET, os.urandom(32).hex(), nx=True)
                 return await self.client.get(SECRET)
             value = await self.call(fetch)
-            self._secret = bytes.fromhex(value.decode())
+            self._secret = bytes.fromhex(value.decode() if isinstance(value, bytes) else str(value))
         return self._secret
 
     def background(self, work: Awaitable[Any]) -> asyncio.Task:
@@ -104,6 +111,9 @@ class SharedState:
         if self._flusher is None:
             self._flusher = asyncio.ensure_future(self._flush_every())
         return task
+
+    def _merge_soon(self) -> None:
+        self.background(self.merge())
 
     async def merge(self) -> None:
         """After an outage: this worker's rests and counts of the meantime, into Redis."""
@@ -121,6 +131,22 @@ class SharedState:
         while True:
             await asyncio.sleep(self.flush_interval)
             await self.flush()
+
+    def close_sync(self) -> None:
+        """When the process stops: the counts not yet written, with a blocking client (the event loop is ending).
+        Leases still held are left to expire, as a dead worker's would."""
+        for renewal in self.renewals:
+            renewal.cancel()
+        if self.url is None:
+            return
+        client = connect_sync(self.url)
+        try:
+            for pool in self.pools.values():
+                pool.flush_usage_sync(client)
+        except ERRORS as e:
+            logger.warning("rotator: state.redis: the last usage counts could not be written (%s)", type(e).__name__)
+        finally:
+            client.close()
 
     async def aclose(self) -> None:
         """Write what is counted, then close (a restart loses no count that Redis could take). Leases still held
@@ -214,13 +240,27 @@ class SharedPool:
 
     async def flush_usage(self) -> None:
         """Send the counts in one script call; a batch that did not go is sent again as it was, under its id."""
+        batch = self._batch(await self.fingerprints())
+        if batch is not None:
+            await self.shared.call(lambda: self.shared.scripts["USAGE"](*batch))
+            self._sending = None
+
+    def flush_usage_sync(self, client: redis.Redis) -> None:
+        """The same with a blocking client, when the process stops (and its event loop with it)."""
+        batch = self._batch(self._fps) if self._fps else None
+        if batch is not None and not self.shared.breaker.open:
+            client.eval(scripts.USAGE, len(batch[0]), *batch[0], *batch[1])
+            self._sending = None
+
+    def _batch(self, fps: list[str]) -> tuple[list[str], list[Any]] | None:
+        """The USAGE script's keys and arguments for the batch to send; None when there is nothing to count."""
         if self._sending is None:
             if not self._counts:
-                return
+                return None
             self._sending, self._counts = (os.urandom(8).hex(), self._counts), {}
         batch_id, counts = self._sending
-        fps = await self.fingerprints()
-        keys, args, where = [self.names.batch(batch_id)], [BATCH_MARK], {}
+        keys, where = [self.names.batch(batch_id)], {}
+        args: list[Any] = [BATCH_MARK]
         for (index, field, minute), amount in counts.items():
             name = self.names.usage(fps[index], minute)
             if name not in where:
@@ -228,8 +268,7 @@ class SharedPool:
                 keys.append(name)
             args += [where[name], field, repr(amount) if field.endswith("cost") else int(amount),
                      MINUTE_TTL if minute is not None else 0]
-        await self.shared.call(lambda: self.shared.scripts["USAGE"](keys, args))
-        self._sending = None
+        return keys, args
 
     async def renew(self, index: int, lease_id: str) -> None:
         fps = await self.fingerprints()
