@@ -48,14 +48,15 @@ class ConversationState(ConversationHooks):
         # conversation elsewhere); set from the config's routes.
         self.record_native = False
 
-    def share(self, url: str | None) -> None:
+    def share(self, url: str | None, breaker: Breaker | None = None) -> None:
         """Keep the field cache and continuity in the Redis at `url`, where every worker sees them (each keeps a
-        bounded store of its own for when Redis does not answer); None: in this process only."""
+        bounded store of its own for when Redis does not answer); None: in this process only. `breaker`: the key
+        pools' (one outage, one log line, every decision local at once)."""
         local = MemoryStore(FIELD_CACHE_ENTRIES, FIELD_CACHE_BYTES), MemoryStore(CONTINUITY_ENTRIES, CONTINUITY_BYTES)
         if url is None:
             self.fields.store, self.continuity.store = local
             return
-        client, breaker = connect_sync(url), Breaker()
+        client, breaker = connect_sync(url), breaker or Breaker()
         self.fields.store = RedisStore(client, local[0], breaker)
         self.continuity.store = RedisStore(client, local[1], breaker)
 

@@ -171,6 +171,8 @@ class KeyPool:
         """Hold `key` for one attempt (counted as a request, for `model` too); give it back by leaving the `with`
         block. `held`: the slot a shared pick took, given back with it."""
         state = self._by_secret.get(key)
+        if held is not None:
+            held.hold()
         if state is None:
             return Lease(None, None, held)
         state.in_flight += 1

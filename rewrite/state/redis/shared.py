@@ -67,6 +67,7 @@ class SharedState:
         self.scripts = {name: client.register_script(getattr(scripts, name)) for name in
                         ("PICK", "REST", "RENEW", "USAGE")}
         self.pools: dict[str, SharedPool] = {}
+        self._retired: list[SharedPool] = []  # replaced by a reload, with counts or rests not yet written
         self._secret: bytes | None = None
         self._tasks: set[asyncio.Task] = set()
         self.renewals: set[asyncio.Task] = set()  # of the leases held
@@ -79,6 +80,10 @@ class SharedState:
         return state
 
     def pool(self, pool: KeyPool) -> SharedPool:
+        """`pool`'s shared decisions. One it replaces (a config reload) still writes what it counted."""
+        old = self.pools.get(pool.name)
+        if old is not None:
+            self._retired.append(old)
         shared = self.pools[pool.name] = SharedPool(self, pool)
         return shared
 
@@ -108,24 +113,35 @@ class SharedState:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        if self._flusher is None:
-            self._flusher = asyncio.ensure_future(self._flush_every())
+        self.start()
         return task
 
+    def start(self) -> None:
+        """Write the counts about every `flush_interval` from now on (once there is an event loop)."""
+        if self._flusher is None:
+            with contextlib.suppress(RuntimeError):  # (no running loop: the next call from one starts it)
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
+
     def _merge_soon(self) -> None:
-        self.background(self.merge())
+        with contextlib.suppress(RuntimeError):  # (noticed by a caller without a loop: the flusher merges counts)
+            asyncio.get_running_loop()
+            self.background(self.merge())
 
     async def merge(self) -> None:
         """After an outage: this worker's rests and counts of the meantime, into Redis."""
-        for pool in list(self.pools.values()):
+        for pool in self._every_pool():
             with contextlib.suppress(Unavailable):
                 await pool.replay_rests()
         await self.flush()
 
     async def flush(self) -> None:
-        for pool in list(self.pools.values()):
+        for pool in self._every_pool():
             with contextlib.suppress(Unavailable):
                 await pool.flush_usage()
+        self._retired = [p for p in self._retired if p.unwritten()]
+
+    def _every_pool(self) -> list[SharedPool]:
+        return [*self._retired, *self.pools.values()]
 
     async def _flush_every(self) -> None:
         while True:
@@ -141,7 +157,7 @@ class SharedState:
             return
         client = connect_sync(self.url)
         try:
-            for pool in self.pools.values():
+            for pool in self._every_pool():
                 pool.flush_usage_sync(client)
         except ERRORS as e:
             logger.warning("rotator: state.redis: the last usage counts could not be written (%s)", type(e).__name__)
@@ -228,6 +244,9 @@ class SharedPool:
             if until > now:
                 await self._rest(index, scope, until, why)
 
+    def unwritten(self) -> bool:
+        return bool(self._counts or self._sending or self._pending_rests)
+
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
         """Add to the key's counters (requests, tokens, cost, unpriced), in all, for `model` and for this minute;
         written with the next batch."""
@@ -237,6 +256,7 @@ class SharedPool:
             if amount:
                 for key in ((index, field, None), (index, f"{model}|{field}", None), (index, field, minute)):
                     self._counts[key] = self._counts.get(key, 0) + amount
+        self.shared.start()
 
     async def flush_usage(self) -> None:
         """Send the counts in one script call; a batch that did not go is sent again as it was, under its id."""
@@ -281,13 +301,20 @@ class SharedPool:
 
 
 class SharedLease:
-    """A key's slot taken by the pick: renewed while the attempt lives, given back once."""
+    """A key's slot taken by the pick: renewed while the attempt lives (from `hold`: a pick never used expires
+    within the lease time), given back once."""
 
     def __init__(self, pool: SharedPool, index: int, lease_id: str) -> None:
         self.pool, self.index, self.lease_id = pool, index, lease_id
-        self._renewal: asyncio.Task | None = asyncio.ensure_future(self._renew_every())
-        pool.shared.renewals.add(self._renewal)
-        self._renewal.add_done_callback(pool.shared.renewals.discard)
+        self._renewal: asyncio.Task | None = None
+        self._released = False
+
+    def hold(self) -> None:
+        """The attempt begins: renew the lease until it is released."""
+        if self._renewal is None and not self._released:
+            self._renewal = asyncio.ensure_future(self._renew_every())
+            self.pool.shared.renewals.add(self._renewal)
+            self._renewal.add_done_callback(self.pool.shared.renewals.discard)
 
     async def _renew_every(self) -> None:
         while True:
@@ -296,10 +323,11 @@ class SharedLease:
                 await self.pool.renew(self.index, self.lease_id)
 
     def release(self) -> None:
-        if self._renewal is None:
+        if self._released:
             return
-        self._renewal.cancel()
-        self._renewal = None
+        self._released = True
+        if self._renewal is not None:
+            self._renewal.cancel()
 
         async def give_back() -> None:
             with contextlib.suppress(Unavailable):
