@@ -115,6 +115,8 @@ async def test_max_concurrent_holds_across_workers_and_a_dead_workers_lease_expi
     b = worker(redis_url, keys, lease_seconds=0.6)
     first, second = await a.take(), await b.take()
     assert {first.key, second.key} == set(KEYS[:2])
+    a.lease(first.key, "m", first.held)  # the attempt begins, and lasts
+    b.lease(second.key, "m", second.held)
     await asyncio.sleep(1.0)  # past the lease time: a's lease lives on, renewed while its attempt lasts
     assert (await b.take()).busy
     await closed(a)  # a dies mid-attempt: its lease is not given back, nor renewed
@@ -124,6 +126,16 @@ async def test_max_concurrent_holds_across_workers_and_a_dead_workers_lease_expi
         await asyncio.sleep(0.05)
     assert pick.key == first.key
     await closed(b)
+
+
+async def test_a_pick_never_used_frees_its_key_within_the_lease_time(redis_url):
+    keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
+    a, b = worker(redis_url, keys, lease_seconds=0.4), worker(redis_url, keys, lease_seconds=0.4)
+    assert (await a.take()).key == KEYS[0]  # picked, then neither used nor dropped (its request was cancelled)
+    assert (await b.take()).busy
+    await asyncio.sleep(0.6)
+    assert (await b.take()).key == KEYS[0]
+    await closed(a, b)
 
 
 async def test_a_lease_given_back_frees_the_key_at_once(redis_url):
