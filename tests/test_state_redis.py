@@ -88,6 +88,19 @@ async def test_a_rest_seen_by_one_worker_keeps_the_key_out_of_the_others_rotatio
     await closed(a, b)
 
 
+async def test_a_worker_learns_the_others_rests_and_keeps_them_when_it_decides_alone(redis_url):
+    a, b = worker(redis_url), worker(redis_url)
+    a.bench(KEYS[0], 30, why="rate limited")
+    a.bench(KEYS[1], 20, model="gpt-big", why="out of quota")
+    await asyncio.sleep(0.05)
+    await b.shared.shared.observe()  # (about once a second, with the usage batch)
+    first, second = b.describe()["keys"][:2]
+    assert first["state"] == "resting" and "rate limited" in first["text"]  # as the status page shows it
+    assert [r["model"] for r in second["resting"]] == ["gpt-big"]
+    assert {b.pick(model="gpt-big").key for _ in range(4)} == {KEYS[2]}  # its own pick, without Redis
+    await closed(a, b)
+
+
 async def test_a_rest_for_one_model_leaves_the_key_to_the_others(redis_url):
     a, b = worker(redis_url), worker(redis_url)
     a.bench(KEYS[0], 30, model="gpt-big", why="out of quota for this model")

@@ -252,9 +252,10 @@ class KeyPool:
         return base * (0.5 + 0.5 * self._rng())
 
     def bench(self, key: str, seconds: float, model: str = WHOLE_KEY, why: str = "rate limited",
-              rejected: bool = False) -> None:
+              rejected: bool = False, share: bool = True) -> None:
         """Rest `key` for `seconds` (for `model` only, if given); a longer rest it already has stays. `rejected`:
-        the vendor refused it (see `reject`; `seconds` does not matter then)."""
+        the vendor refused it (see `reject`; `seconds` does not matter then). `share`: tell the other workers
+        (off for a rest learned from them)."""
         if rejected:
             self.reject(key, "rejected by the vendor (401/403)")
             return
@@ -267,7 +268,7 @@ class KeyPool:
         if current is not None and current.until >= until:
             return
         state.rests[model] = Rest(until, why)
-        if self.shared is not None:
+        if self.shared is not None and share:
             self.shared.rest(state, model, seconds, why)
         self.dirty = True
         self._changed(now)

@@ -140,6 +140,11 @@ class SharedState:
                 await pool.flush_usage()
         self._retired = [p for p in self._retired if p.unwritten()]
 
+    async def observe(self) -> None:
+        for pool in list(self.pools.values()):
+            with contextlib.suppress(Unavailable):
+                await pool.observe()
+
     def _every_pool(self) -> list[SharedPool]:
         return [*self._retired, *self.pools.values()]
 
@@ -147,6 +152,7 @@ class SharedState:
         while True:
             await asyncio.sleep(self.flush_interval)
             await self.flush()
+            await self.observe()
 
     def close_sync(self) -> None:
         """When the process stops: the counts not yet written, with a blocking client (the event loop is ending).
@@ -243,6 +249,36 @@ class SharedPool:
         for (index, scope), (until, why) in pending.items():
             if until > now:
                 await self._rest(index, scope, until, why)
+
+    async def observe(self) -> None:
+        """Learn the rests other workers set: the pool's own state then shows them (the status page,
+        `rotator.pools`) and still holds them if Redis stops answering."""
+        fps = await self.fingerprints()
+
+        async def read() -> Any:
+            pipe = self.shared.client.pipeline(transaction=False)
+            pipe.time()
+            pipe.zrange(self.names.rests, 0, -1, withscores=True)
+            return await pipe.execute()
+
+        (seconds, micros), rests = await self.shared.call(read)
+        server_now, by_fp = seconds + micros / 1e6, dict(zip(fps, self.pool.states))
+        learned = []
+        for member, until_ms in rests:
+            fp, _, scope = member.decode().partition("|")
+            left = until_ms / 1000 - server_now
+            if fp in by_fp and left > 0:
+                learned.append((by_fp[fp], scope, left, member.decode()))
+        if not learned:
+            return
+        whys = await self.shared.call(lambda: self.shared.client.mget([self.names.why(m) for *_, m in learned]))
+        now = time.monotonic()  # (the pool's clock)
+        for (state, scope, left, _), why in zip(learned, whys):
+            mine = state.rests.get(scope)
+            if mine is not None and mine.until - now > left - 1.0:
+                continue  # this worker's own rest (Redis's end is its own a few ms later)
+            reason = why.decode() if isinstance(why, bytes) else "resting"
+            self.pool.bench(state.secret, left, scope, f"{reason} (seen by another worker)", share=False)
 
     def unwritten(self) -> bool:
         return bool(self._counts or self._sending or self._pending_rests)
