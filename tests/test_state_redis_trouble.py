@@ -13,6 +13,7 @@ import fakeredis
 import pytest
 
 from addons.sharing import where
+from rewrite.conversation.hooks import ConversationState
 from rewrite.pool import KeyPool
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import Breaker, connect, connect_sync
@@ -133,3 +134,19 @@ def test_a_frozen_redis_leaves_the_conversation_store_to_the_worker_at_once(redi
 def test_the_log_names_the_redis_server_without_its_password():
     assert where("rediss://:hunter2-secret@cache.internal:6380/2") == "rediss://cache.internal:6380/2"
     assert where("redis://127.0.0.1") == "redis://127.0.0.1:6379/0"
+
+
+def test_a_responses_conversation_recorded_by_one_worker_continues_on_another(redis_server):
+    redis_server.flush()
+    one, other = ConversationState(), ConversationState()
+    one.share(redis_server.url)
+    other.share(redis_server.url)
+    first = {"model": "gpt-4o", "input": "What is the weather in Paris?"}
+    answer = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "18C."}]}]
+    one.continuity.record("resp_1", first, answer, "openai", native=False)
+    follow_up = {"model": "gpt-4o", "previous_response_id": "resp_1", "input": "And tomorrow?"}
+    expanded = other.continuity.expand(follow_up, "anthropic", speaks_responses=False).body
+    assert "previous_response_id" not in expanded
+    assert [item.get("content") for item in expanded["input"]][1] == answer[0]["content"]
+    one.share(None)  # back to this process only
+    assert one.continuity.store.get("anything") is None and not isinstance(one.continuity.store, RedisStore)
