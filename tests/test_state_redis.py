@@ -39,8 +39,9 @@ def client(where, timeout: float = 0.25):
 def worker(where, keys=KEYS, strategy="round-robin", name="openai", **options) -> KeyPool:
     """One worker's pool over the shared state (each worker has its own client, as each process would)."""
     timeout = options.pop("timeout", 0.25)
+    wall = options.pop("wall", time.time)
     state = SharedState(client(where, timeout), timeout=timeout * 1.2 if timeout < 1 else timeout, **options)
-    pool = KeyPool(keys, strategy, name=name)
+    pool = KeyPool(keys, strategy, name=name, wall=wall)
     pool.shared = state.pool(pool)
     return pool
 
@@ -212,3 +213,31 @@ async def test_no_key_text_is_ever_stored_in_redis(redis_url):
     for key in KEYS:
         assert key not in text and key[-8:] not in text
     await r.aclose()
+
+
+async def test_every_worker_shows_the_usage_of_all_and_the_hour_keeps_only_its_minutes(redis_url):
+    a, b = worker(redis_url), worker(redis_url)
+    for _ in range(3):
+        pick = await a.take(model="gpt-x")
+        with a.lease(pick.key, "gpt-x", pick.held):
+            a.record_usage(pick.key, "gpt-x", 100, 0.25)
+    await a.shared.shared.flush()
+    pick = await b.take(model="gpt-y")
+    with b.lease(pick.key, "gpt-y", pick.held):  # b's own count, not yet written
+        b.record_usage(pick.key, "gpt-y", 7, None)
+    await b.shared.shared.observe()
+    keys = b.describe()["keys"]
+    assert sum(k["total"]["requests"] for k in keys) == 4 and sum(k["last_hour"]["tokens"] for k in keys) == 307
+    assert sum(k["total"]["cost"] for k in keys) == pytest.approx(0.75)
+    assert {m for k in keys for m in k["models"]} == {"gpt-x", "gpt-y"}
+
+    old = worker(redis_url, wall=lambda: time.time() - 7200)  # counts of two hours ago
+    pick = await old.take()
+    old.lease(pick.key, "gpt-x", pick.held).release()
+    await old.shared.shared.flush()
+    r = old.shared.shared.client
+    fp = (await old.shared.fingerprints())[KEYS.index(pick.key)]
+    hour = await r.hgetall(old.shared.names.usage(fp, hour=True))
+    assert all(int(name.split(b"|")[0]) > time.time() - 3600 for name in hour)  # (not the old minute)
+    assert int((await r.hgetall(old.shared.names.usage(fp)))[b"requests"]) >= 1
+    await closed(a, b, old)

@@ -21,8 +21,9 @@ class PoolNames:
     def leases(self, fp: str) -> str:
         return f"{self.base}lease:{fp}"  # ZSET: lease id -> expiry, ms
 
-    def usage(self, fp: str, minute: int | None = None) -> str:
-        return f"{self.base}use:{fp}" if minute is None else f"{self.base}use:{fp}:{minute}"
+    def usage(self, fp: str, hour: bool = False) -> str:
+        """HASH: the key's counters in all (and per model), or those of the last hour's minutes."""
+        return f"{self.base}use:{fp}:hour" if hour else f"{self.base}use:{fp}"
 
     def batch(self, batch_id: str) -> str:
         return f"{self.base}done:{batch_id}"

@@ -121,12 +121,14 @@ if renewed == 1 then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2) end
 return renewed
 """
 
-# KEYS: the batch's mark, then the counters' hashes. ARGV: the mark's ms, then (hash index, field, amount, ttl s)
-# per increment; ttl 0: kept. A batch already applied (its mark is set: a write that timed out but was carried
-# out, then sent again) is not counted twice. Returns 1 if applied, 0 if it was already.
+# KEYS: the batch's mark, then the counters' hashes. ARGV: the mark's ms, the oldest minute of the hour, then
+# (hash index, field, amount, ttl s) per increment; ttl 0: kept. An hour's hash (its name ends in `:hour`, its fields
+# `<minute>|<counter>`) loses the minutes older than the hour. A batch already applied (its mark is set: a write that
+# timed out but was carried out, then sent again) is not counted twice. Returns 1 if applied, 0 if it was already.
 USAGE = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', tonumber(ARGV[1])) then return 0 end
-for j = 2, #ARGV, 4 do
+local oldest = tonumber(ARGV[2])
+for j = 3, #ARGV, 4 do
   local key, field, amount, ttl = KEYS[1 + tonumber(ARGV[j])], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3])
   if string.sub(field, -4) == 'cost' then
     redis.call('HINCRBYFLOAT', key, field, amount)
@@ -134,6 +136,14 @@ for j = 2, #ARGV, 4 do
     redis.call('HINCRBY', key, field, amount)
   end
   if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+end
+for i = 2, #KEYS do
+  if string.sub(KEYS[i], -5) == ':hour' then
+    for _, field in ipairs(redis.call('HKEYS', KEYS[i])) do
+      local minute = tonumber(string.match(field, '^(%d+)|'))
+      if minute and minute <= oldest then redis.call('HDEL', KEYS[i], field) end
+    end
+  end
 end
 return 1
 """

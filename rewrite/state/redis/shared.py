@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis
 import redis.asyncio
 
-from rewrite.pool.counters import BUCKET, WINDOW
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
 from rewrite.state.redis import scripts
 from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, connect, connect_sync
 from rewrite.state.redis.names import SECRET, PoolNames
+from rewrite.state.redis.usage import UsageBatches
 
 if TYPE_CHECKING:
     from rewrite.pool.keypool import KeyPool
@@ -34,8 +34,6 @@ logger = logging.getLogger("rotator")
 
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
 FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
-BATCH_MARK = 24 * 3600 * 1000  # ms a batch's mark is kept, so that a batch sent again is not counted twice
-MINUTE_TTL = WINDOW + 2 * BUCKET  # seconds a minute's counters are kept (the last hour's usage)
 T = TypeVar("T")
 
 
@@ -144,6 +142,7 @@ class SharedState:
         for pool in list(self.pools.values()):
             with contextlib.suppress(Unavailable):
                 await pool.observe()
+                await pool.observe_usage()
 
     def _every_pool(self) -> list[SharedPool]:
         return [*self._retired, *self.pools.values()]
@@ -193,8 +192,7 @@ class SharedPool:
         self._fps: list[str] = []
         self._index = {id(s): i for i, s in enumerate(pool.states)}
         self._pending_rests: dict[tuple[int, str], tuple[float, str]] = {}  # (key, scope) -> (until, why)
-        self._counts: dict[tuple[int, str, int | None], float] = {}  # (key, field, minute) -> amount to add
-        self._sending: tuple[str, dict[tuple[int, str, int | None], float]] | None = None  # a batch not yet taken
+        self.usage = UsageBatches(self.names)
 
     async def fingerprints(self) -> list[str]:
         if not self._fps:
@@ -281,50 +279,42 @@ class SharedPool:
             self.pool.bench(state.secret, left, scope, f"{reason} (seen by another worker)", share=False)
 
     def unwritten(self) -> bool:
-        return bool(self._counts or self._sending or self._pending_rests)
+        return bool(self.usage or self._pending_rests)
 
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
         """Add to the key's counters (requests, tokens, cost, unpriced), in all, for `model` and for this minute;
         written with the next batch."""
-        index = self._index[id(state)]
-        minute = int(wall // BUCKET) * BUCKET
-        for field, amount in amounts.items():
-            if amount:
-                for key in ((index, field, None), (index, f"{model}|{field}", None), (index, field, minute)):
-                    self._counts[key] = self._counts.get(key, 0) + amount
+        self.usage.add(self._index[id(state)], model, wall, amounts)
         self.shared.start()
 
     async def flush_usage(self) -> None:
         """Send the counts in one script call; a batch that did not go is sent again as it was, under its id."""
-        batch = self._batch(await self.fingerprints())
+        batch = self.usage.batch(await self.fingerprints(), time.time())
         if batch is not None:
             await self.shared.call(lambda: self.shared.scripts["USAGE"](*batch))
-            self._sending = None
+            self.usage.sent()
 
     def flush_usage_sync(self, client: redis.Redis) -> None:
         """The same with a blocking client, when the process stops (and its event loop with it)."""
-        batch = self._batch(self._fps) if self._fps else None
+        batch = self.usage.batch(self._fps, time.time()) if self._fps else None
         if batch is not None and not self.shared.breaker.open:
             client.eval(scripts.USAGE, len(batch[0]), *batch[0], *batch[1])
-            self._sending = None
+            self.usage.sent()
 
-    def _batch(self, fps: list[str]) -> tuple[list[str], list[Any]] | None:
-        """The USAGE script's keys and arguments for the batch to send; None when there is nothing to count."""
-        if self._sending is None:
-            if not self._counts:
-                return None
-            self._sending, self._counts = (os.urandom(8).hex(), self._counts), {}
-        batch_id, counts = self._sending
-        keys, where = [self.names.batch(batch_id)], {}
-        args: list[Any] = [BATCH_MARK]
-        for (index, field, minute), amount in counts.items():
-            name = self.names.usage(fps[index], minute)
-            if name not in where:
-                where[name] = len(keys)
-                keys.append(name)
-            args += [where[name], field, repr(amount) if field.endswith("cost") else int(amount),
-                     MINUTE_TTL if minute is not None else 0]
-        return keys, args
+    async def observe_usage(self) -> None:
+        """Every worker's counts, into the pool's own view (the status page, `rotator.pools`, least-used)."""
+        fps = await self.fingerprints()
+
+        async def read() -> Any:
+            pipe = self.shared.client.pipeline(transaction=False)
+            for fp in fps:
+                pipe.hgetall(self.names.usage(fp))
+                pipe.hgetall(self.names.usage(fp, hour=True))
+            return await pipe.execute()
+
+        hashes = await self.shared.call(read)
+        for index, state in enumerate(self.pool.states):
+            state.usage.restore(self.usage.snapshot(index, hashes[2 * index], hashes[2 * index + 1]))
 
     async def renew(self, index: int, lease_id: str) -> None:
         fps = await self.fingerprints()
