@@ -125,18 +125,18 @@ async def test_when_every_key_rests_the_pick_names_the_key_back_soonest_and_how_
 
 async def test_max_concurrent_holds_across_workers_and_a_dead_workers_lease_expires(redis_url):
     keys = [KeyConfig(key=k, max_concurrent=1) for k in KEYS[:2]]
-    a = worker(redis_url, keys, lease_seconds=0.6)
-    b = worker(redis_url, keys, lease_seconds=0.6)
+    a = worker(redis_url, keys, lease_seconds=1.5)
+    b = worker(redis_url, keys, lease_seconds=1.5)
     first, second = await a.take(), await b.take()
     assert {first.key, second.key} == set(KEYS[:2])
     a.lease(first.key, "m", first.held)  # the attempt begins, and lasts
     b.lease(second.key, "m", second.held)
-    await asyncio.sleep(1.0)  # past the lease time: a's lease lives on, renewed while its attempt lasts
+    await asyncio.sleep(2.0)  # past the lease time: a's lease lives on, renewed while its attempt lasts
     assert (await b.take()).busy
     await closed(a)  # a dies mid-attempt: its lease is not given back, nor renewed
     began = time.monotonic()
     while (pick := await b.take()).busy:
-        assert time.monotonic() - began < 1.0, "the dead worker's lease did not expire within the lease time"
+        assert time.monotonic() - began < 2.5, "the dead worker's lease did not expire within the lease time (1.5 s)"
         await asyncio.sleep(0.05)
     assert pick.key == first.key
     await closed(b)
