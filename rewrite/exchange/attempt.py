@@ -28,6 +28,7 @@ from rewrite.intake.big_json import TOO_DEEP
 from rewrite.policy import retry
 from rewrite.policy.forcing import refuses_stream
 from rewrite.policy.retry import Failure
+from rewrite.pool.keypool import Pick
 from rewrite.providers import Provider
 from rewrite.providers.credentials import KeyPool, mask
 from rewrite.routing.targets import FALL_THROUGH_STATUS, error_headers
@@ -69,8 +70,10 @@ class KeyAttempts:
         for n in range(attempts):
             wait: float | None = 0.0
             prev = key
+            pick = Pick(None)
             if pool is not None:
-                key, wait = await self._pick(pool, prev)
+                pick = await self._pick(pool, prev)
+                key, wait = pick.key, pick.wait
                 if key is None:  # every key out, or every usable one stayed at its max_concurrent
                     break
                 self.key = key
@@ -78,13 +81,14 @@ class KeyAttempts:
             wait = retry.wait_before(n, wait, failure, pool is None or key == prev, pool is not None,
                                      cfg.first_token_timeout)
             if wait is None:
+                pick.drop()
                 break
             if wait:
                 await clock.sleep(wait)
             began = clock.loop.time()
             # The key is given back however the attempt ends.
             self.tried = True
-            with pool.lease(key, self.model) if pool is not None else contextlib.nullcontext():
+            with pool.lease(key, self.model, pick.held) if pool is not None else contextlib.nullcontext():
                 failure = await try_key(key)
             if pool is not None and key is not None:
                 self._rest(pool, key, failure)
@@ -100,16 +104,16 @@ class KeyAttempts:
             return every_key_resting(self.provider, self.proto, pool.resting(self.model))
         return failure
 
-    async def _pick(self, pool: KeyPool, avoid: str | None) -> tuple[str | None, float]:
+    async def _pick(self, pool: KeyPool, avoid: str | None) -> Pick:
         """The pool's key for the next attempt and the seconds until it is back; while every usable key is at its
-        max_concurrent, wait for a lease to come back (up to first_token_timeout). (None, _): no key to be had."""
+        max_concurrent, wait for a lease to come back (up to first_token_timeout). A None key: none to be had."""
         give_up = self.clock.loop.time() + self.cfg.first_token_timeout
-        while (pick := pool.pick(avoid, self.model)).busy:
+        while (pick := await pool.take(avoid, self.model)).busy:
             returned = pool.returned()
             if not await self.clock.supervise(returned, lambda: give_up):
                 returned.cancel()
                 break
-        return pick.key, pick.wait
+        return pick
 
     def _rest(self, pool: KeyPool, key: str, failure: Failure | None) -> None:
         """Tell the pool how the key did."""
