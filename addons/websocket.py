@@ -38,7 +38,7 @@ DOWNGRADE_REASON = (
 class WebSocketUpstream:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.relay = WebSocketRelay(lambda: engine.config.streaming)
+        self.relay = WebSocketRelay(lambda: engine.config.streaming, engine.upstream)
         self._origins: dict[str, tuple[str, str, int]] = {}  # flow id -> the scheme, host and port the client used
 
     def done(self) -> None:

@@ -22,6 +22,7 @@ from rewrite.policy import delays, retry
 from rewrite.pool import KeyPool
 from rewrite.pool.keypool import ALERT, BACKOFF_BASE, BACKOFF_MAX
 from rewrite.routing.router import Route, Router
+from rewrite.upstream import client as upstream_client
 from rewrite.upstream.websocket import SocketJob, open_upstream
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
@@ -361,5 +362,5 @@ async def test_a_websocket_handshake_when_every_key_rests_past_first_token_timeo
     route, cfg = route_for(["k1"], first_token_timeout=1)
     route.provider.pool.bench("k1", 30)
     sj = SocketJob(Job("job-0001", Route(route.provider, None)), [("authorization", "Bearer c")], "/v1/realtime")
-    failure = await asyncio.wait_for(open_upstream(sj, cfg), 5)
+    failure = await asyncio.wait_for(open_upstream(sj, cfg, upstream_client.Upstream()), 5)
     assert failure.status == 429 and dict(failure.headers)["retry-after"] == "30" and sj.upstream is None

@@ -22,6 +22,12 @@ def key_attempts(keys: str, retries: int = 2) -> KeyAttempts:
     return KeyAttempts(streaming, clock, job, route.provider, "gpt-4o", route.protocol)
 
 
+def key_attempts_on(other: KeyAttempts) -> KeyAttempts:
+    """Attempts of another request on `other`'s pool."""
+    return KeyAttempts(other.cfg, other.clock, Job("job-0002", other.job.route), other.provider, other.model,
+                       other.proto)
+
+
 async def test_a_failed_key_is_followed_by_another_and_the_pool_is_told():
     keys = key_attempts("sk-one-aaaaaaaa, sk-two-bbbbbbbb")
     tried: list[str | None] = []
@@ -62,3 +68,21 @@ async def test_no_attempt_when_the_vendor_rejected_every_key():
     failure = await keys.run(attempt)
     assert failure is not None and failure.status == 401 and failure.reason == "every key rejected"
     assert tried == [] and not keys.tried and keys.job.key is None
+
+
+async def test_a_kept_lease_holds_the_key_at_its_max_concurrent_until_it_is_closed():
+    keys = key_attempts("{key: sk-one-aaaaaaaa, max_concurrent: 1}", retries=0)
+    keys.cfg = keys.cfg.model_copy(update={"first_token_timeout": 0.2})
+    pool = keys.provider.pool
+    assert pool is not None
+
+    async def served(key: str | None) -> Failure | None:
+        return None
+
+    assert await keys.run(served, keep_lease=True) is None and keys.held is not None  # (a WebSocket, open)
+    busy = await key_attempts_on(keys).run(served)
+    assert busy is not None and busy.reason == "every key busy"
+
+    keys.held.close()  # (the socket closed)
+    assert await key_attempts_on(keys).run(served) is None
+    assert pool.pick(None, "gpt-4o").key == "sk-one-aaaaaaaa"  # the plain run gave its lease back

@@ -17,6 +17,7 @@ from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.loopback import LoopbackRequest
 from rewrite.providers.credentials import KeyPool
 from rewrite.routing.router import Route, Router
+from rewrite.upstream import client as upstream_client
 from rewrite.upstream.websocket import SocketJob, open_upstream
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse, stall_before_headers
@@ -185,7 +186,7 @@ async def test_a_websocket_handshake_when_every_key_rests_gets_the_same_answer(r
         route.provider.pool.bench(key, 600, rejected=rejected)
     sj = SocketJob(Job("job-0001", Route(route.provider, None)), [("authorization", "Bearer client")], "/v1/realtime")
 
-    failure = await open_upstream(sj, cfg)
+    failure = await open_upstream(sj, cfg, upstream_client.Upstream())
 
     assert failure.status == status and json.loads(failure.body)["error"]["message"].startswith("Rotator: ")
     assert sj.job.key is None and sj.upstream is None

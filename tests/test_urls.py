@@ -21,6 +21,7 @@ from rewrite.exchange.exchange import Job
 from rewrite.providers import build
 from rewrite.routing.router import Route
 from rewrite.routing.targets import Leg
+from rewrite.upstream import client as upstream_client
 from rewrite.upstream.websocket import SocketJob, open_upstream
 
 # What a model name may become upstream: /v1beta/models/{one segment}:method, nothing else.
@@ -121,7 +122,7 @@ def test_ordinary_paths_pass(path):
 def test_a_websocket_handshake_whose_path_climbs_is_refused_before_any_connection():
     openai = providers()["openai"]  # (vendor.test is never resolved: the handshake is refused first)
     sj = SocketJob(Job("job-0001", Route(openai, None)), [("authorization", "Bearer c")], "/v1/../../admin?x=1")
-    failure = asyncio.run(open_upstream(sj, StreamingConfig(first_token_timeout=2)))
+    failure = asyncio.run(open_upstream(sj, StreamingConfig(first_token_timeout=2), upstream_client.Upstream()))
     assert failure.status == 400 and not failure.retryable and sj.upstream is None
     assert json.loads(failure.body)["error"]["type"] == "invalid_request_error"
     assert "dot segment" in json.loads(failure.body)["error"]["message"]

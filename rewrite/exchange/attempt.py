@@ -59,10 +59,12 @@ class KeyAttempts:
         self.proto = proto  # the client's protocol, for the shape of Rotator's own error answer
         self.key: str | None = None  # the key of the last attempt
         self.tried = False  # whether an attempt was made (else every key was resting)
+        self.held: contextlib.ExitStack | None = None  # the lease kept past `run` (keep_lease), for the caller to close
 
-    async def run(self, try_key: TryKey) -> Failure | None:
+    async def run(self, try_key: TryKey, keep_lease: bool = False) -> Failure | None:
         """None when `try_key` served the client (on `self.key`); else why the target failed, before the first
-        token (every key resting, when none may be tried within first_token_timeout)."""
+        token (every key resting, when none may be tried within first_token_timeout). With `keep_lease`, the lease
+        of the attempt that served is kept in `self.held` (a WebSocket holds its key for as long as it is open)."""
         pool, cfg, clock = self.provider.pool, self.cfg, self.clock
         attempts = 1 + cfg.first_token_retries
         failure: Failure | None = None
@@ -86,10 +88,14 @@ class KeyAttempts:
             if wait:
                 await clock.sleep(wait)
             began = clock.loop.time()
-            # The key is given back however the attempt ends.
+            # The key is given back however the attempt ends, unless it is kept for what the attempt opened.
             self.tried = True
-            with pool.lease(key, self.model, pick.held) if pool is not None else contextlib.nullcontext():
+            with contextlib.ExitStack() as lease:
+                if pool is not None and key is not None:
+                    lease.enter_context(pool.lease(key, self.model, pick.held))
                 failure = await try_key(key)
+                if failure is None and keep_lease:
+                    self.held = lease.pop_all()
             if pool is not None and key is not None:
                 self._rest(pool, key, failure)
             if failure is None:

@@ -17,9 +17,9 @@ SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cach
 class Clock:
     """`last_rx` and `last_tx` are written by the pump on every streamed event (plain attributes: no call)."""
 
-    def __init__(self, out: Responder, job: Job, heartbeat: bytes | None, interval: float) -> None:
+    def __init__(self, out: Responder | None, job: Job, heartbeat: bytes | None, interval: float) -> None:
         self.loop = asyncio.get_running_loop()
-        self.out = out
+        self.out = out  # None: no client to write to (a WebSocket upgrade's attempts)
         self.job = job
         self.heartbeat = heartbeat  # None: no heartbeats (not a client's SSE stream)
         self.interval = interval
@@ -52,7 +52,7 @@ class Clock:
         await self.supervise(sleeper, lambda: end + 1)
 
     def beat(self) -> None:
-        assert self.heartbeat is not None
+        assert self.heartbeat is not None and self.out is not None
         if not self.out.committed:
             self.out.start(200, list(SSE_HEADERS))
             self.job.note("committed", "status 200 sent early, to keep the client alive with heartbeats")

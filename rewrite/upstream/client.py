@@ -145,6 +145,7 @@ class Upstream:
         self._client: httpx.AsyncClient | None = None
         self.proxy: EgressProxy | None = None
         self.extra_ca: str | None = None
+        self._tls: ssl.SSLContext | None = None
         self._closing: set[asyncio.Task] = set()
 
     @property
@@ -153,11 +154,19 @@ class Upstream:
             self._client = new_client(self.proxy, self.extra_ca)
         return self._client
 
+    @property
+    def tls(self) -> ssl.SSLContext:
+        """The TLS trust upstream calls use (certifi's bundle and `upstream_ca`), for what is not sent by the client
+        (a WebSocket upgrade)."""
+        if self._tls is None:
+            self._tls = tls_context(self.extra_ca)
+        return self._tls
+
     def configure(self, proxy: EgressProxy | None, extra_ca: str | None) -> None:
         """Use this egress proxy and CA file from the next request on (requests under way finish as they are)."""
         if (proxy, extra_ca) == (self.proxy, self.extra_ca):
             return
-        self.proxy, self.extra_ca = proxy, extra_ca
+        self.proxy, self.extra_ca, self._tls = proxy, extra_ca, None
         old, self._client = self._client, None
         if old is not None:
             with contextlib.suppress(RuntimeError):  # (no running loop: nothing was ever sent with it)

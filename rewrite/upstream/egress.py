@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -57,15 +58,79 @@ async def open_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                       port: int, tls: ssl.SSLContext) -> None:
     """On a connection to `proxy`: a CONNECT tunnel to host:port, then TLS with the vendor inside it. Errors are
     httpx's: ProxyError when the proxy will not tunnel, ConnectError when the vendor's TLS fails."""
-    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
-    if proxy.authorization:
-        lines.append(f"Proxy-Authorization: {proxy.authorization}")
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    authority, request = _connect_request(proxy, host, port)
+    writer.write(request)
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError) as e:
         raise httpx.ProxyError(f"the upstream proxy {proxy} did not answer CONNECT {authority}") from e
+    _check_connect_answer(head, bool(reader._buffer), proxy, authority)  # noqa: SLF001  (bytes read past the head)
+    try:
+        await writer.start_tls(tls, server_hostname=host)
+    except (OSError, ssl.SSLError) as e:
+        raise httpx.ConnectError(f"{authority} through the upstream proxy {proxy}: {e}") from e
+
+
+async def tunnel_socket(proxy: EgressProxy, host: str, port: int) -> socket.socket:
+    """A plain socket to `proxy` with a CONNECT tunnel to host:port open in it, for a library that takes a socket and
+    does the TLS itself (a WebSocket upgrade). The same errors as `open_tunnel`."""
+    loop = asyncio.get_running_loop()
+    authority, request = _connect_request(proxy, host, port)
+    try:
+        sock = await _connected_socket(proxy)
+    except OSError as e:
+        raise httpx.ConnectError(f"the upstream proxy {proxy} could not be reached: {type(e).__name__}") from e
+    try:
+        await loop.sock_sendall(sock, request)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = await loop.sock_recv(sock, 4096)
+            if not data or len(head) > _MAX_ANSWER:
+                raise httpx.ProxyError(f"the upstream proxy {proxy} did not answer CONNECT {authority}")
+            head += data
+        head, _, extra = head.partition(b"\r\n\r\n")
+        _check_connect_answer(head, bool(extra), proxy, authority)
+    except OSError as e:
+        sock.close()
+        raise httpx.ProxyError(f"the upstream proxy {proxy} did not answer CONNECT {authority}") from e
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+# The most of a CONNECT answer's head read before the proxy counts as not answering.
+_MAX_ANSWER = 1 << 16
+
+
+async def _connected_socket(proxy: EgressProxy) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    error: OSError = OSError(f"no address for {proxy.host}")
+    for family, kind, proto, _, address in await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+            return sock
+        except OSError as e:
+            error = e
+            sock.close()
+        except BaseException:
+            sock.close()
+            raise
+    raise error
+
+
+def _connect_request(proxy: EgressProxy, host: str, port: int) -> tuple[str, bytes]:
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+    if proxy.authorization:
+        lines.append(f"Proxy-Authorization: {proxy.authorization}")
+    return authority, ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _check_connect_answer(head: bytes, more: bool, proxy: EgressProxy, authority: str) -> None:
+    """Raise ProxyError unless `head` (the proxy's answer to CONNECT) opened the tunnel; `more`: bytes came after it."""
     _, _, status = head.split(b"\r\n", 1)[0].partition(b" ")
     code, _, reason = status.partition(b" ")
     if not code.isdigit():
@@ -73,9 +138,5 @@ async def open_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     if not 200 <= int(code) < 300:
         said = reason.decode("latin-1")[:60]
         raise httpx.ProxyError(f"the upstream proxy {proxy} refused CONNECT {authority}: {int(code)} {said}".rstrip())
-    if reader._buffer:  # noqa: SLF001  (the vendor speaks first in no protocol we tunnel)
+    if more:  # the vendor speaks first in no protocol we tunnel
         raise httpx.ProxyError(f"the upstream proxy {proxy} sent unasked bytes after its CONNECT answer")
-    try:
-        await writer.start_tls(tls, server_hostname=host)
-    except (OSError, ssl.SSLError) as e:
-        raise httpx.ConnectError(f"{authority} through the upstream proxy {proxy}: {e}") from e

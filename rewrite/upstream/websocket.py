@@ -1,34 +1,40 @@
 """Opening a provider's WebSocket for a passed-through upgrade: the handshake attempts and their retries.
 
-Each attempt is bounded by `first_token_timeout` (TCP, TLS and the upgrade together). A handshake that stalls,
-fails to connect, or is answered 401/403 (with a pool), 408, 409, 429 or 5xx is retried on the next key, up to
-`first_token_retries` times, with the same key benching and waits as HTTP requests (rewrite/policy/retry.py). Any other
-answer, or the last failure, is what the client gets.
+The attempts go over the same loop as HTTP requests (`KeyAttempts`, rewrite/exchange/attempt.py): a key picked
+(waiting for a lease while every usable key is at its max_concurrent), the waits, the key's rest. One attempt on one
+key is one handshake, bounded by `first_token_timeout` (TCP, the egress proxy's tunnel, TLS and the upgrade
+together), trusting what HTTP upstream calls trust (`upstream_ca`). A handshake that stalls, fails to connect, or is
+answered 401/403 (with a pool), 408, 409, 429 or 5xx is retried on the next key, up to `first_token_retries` times
+(rewrite/policy/retry.py). Any other answer, or the last failure, is what the client gets. The key's lease is held
+for as long as the socket is open.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
+import contextlib
+import math
+import socket
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-import certifi
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from protocols.urls import path_problem
 from rewrite.config import StreamingConfig
-from rewrite.exchange.exchange import Job, error_protocol, every_key_resting
+from rewrite.exchange.attempt import NO_CONNECTION, KeyAttempts
+from rewrite.exchange.clock import Clock
+from rewrite.exchange.job import Job, error_protocol
 from rewrite.policy import retry
 from rewrite.policy.retry import Failure
-from rewrite.providers.credentials import mask
-from rewrite.upstream.client import request_headers
+from rewrite.upstream.client import Upstream, request_headers
+from rewrite.upstream.egress import tunnel_socket
 
 # Handshake headers the WebSocket client library writes itself for each attempt.
 _HANDSHAKE = frozenset(
     {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"}
 )
-_TLS = ssl.create_default_context(cafile=certifi.where())
 
 
 @dataclass
@@ -40,6 +46,13 @@ class SocketJob:
     target: str  # path and query, as the client sent them
     upstream: ClientConnection | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)  # the provider's 101, for the client
+    lease: contextlib.ExitStack | None = None  # the key's, held while the provider's WebSocket is open
+
+    def release(self) -> None:
+        """Give the key back (the socket closed, or never opened)."""
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            lease.close()
 
     @property
     def subprotocols(self) -> list[str]:
@@ -51,66 +64,54 @@ def ws_url(http_url: str) -> str:
     return "ws" + http_url[4:] if http_url.startswith("http") else http_url
 
 
-async def open_upstream(sj: SocketJob, cfg: StreamingConfig) -> Failure | None:
-    """Open the provider's WebSocket into `sj.upstream`; None on success, else the failure to answer with."""
+async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream) -> Failure | None:
+    """Open the provider's WebSocket into `sj.upstream` over the key pool's attempts (rewrite/exchange/attempt.py),
+    its key's lease held in `sj` until `sj.release()`; None on success, else the failure to answer with."""
     provider = sj.job.route.provider
-    pool = provider.pool
     path, _, query = sj.target.partition("?")
     if (problem := path_problem(path)) is not None:  # it would climb out of base_url's path (protocols/urls.py)
         body = error_protocol(provider, None).error_body(400, f"Rotator: the request path {problem}")
         return Failure(f"bad request: the path {problem}", 400, [("content-type", "application/json")], body,
                        retryable=False)
     headers = [(n, v) for n, v in request_headers(sj.headers) if n.lower() not in _HANDSHAKE]
-    attempts = 1 + cfg.first_token_retries
-    failure: Failure | None = None
-    key: str | None = None
-    for n in range(attempts):
-        wait = 0.0
-        prev = key
-        if pool is not None:
-            key, wait = pool.acquire(avoid=prev)
-            sj.job.key = mask(key)
-        wait = retry.wait_before(n, wait, failure, pool is None or key == prev, pool is not None,
-                                 cfg.first_token_timeout)
-        if wait is None:
-            break
-        if wait:
-            await asyncio.sleep(wait)
+
+    async def on_key(key: str | None) -> Failure | None:
         sent, q = provider.authorize(headers, query, key) if key is not None else (headers, query)
         url = ws_url(provider.upstream_url(path) + (f"?{q}" if q else ""))
-        failure = await _attempt(sj, url, sent, cfg.first_token_timeout, pool is not None)
-        if failure is None:
-            return None
-        if pool is not None and key is not None:
-            pool.failed(key, failure)
-        if not failure.retryable or n + 1 == attempts:
-            break
-        sj.job.note("retry", f"handshake attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
-                    reason=failure.reason, key=sj.job.key)
-    if failure is None:  # every key rests longer than a handshake may wait: nothing was sent upstream
-        sj.job.key = None
-        failure = every_key_resting(provider, None, pool.resting())
-        sj.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
-        return failure
-    if failure.retryable:
+        return await _attempt(sj, url, sent, cfg.first_token_timeout, provider.pool is not None, upstream)
+
+    attempts = KeyAttempts(cfg, Clock(None, sj.job, None, math.inf), sj.job, provider, "", None)
+    failure = await attempts.run(on_key, keep_lease=True)
+    sj.lease = attempts.held
+    if failure is not None and (failure.retryable or not attempts.tried):
         sj.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
     return failure
 
 
-async def _attempt(sj: SocketJob, url: str, headers: list[tuple[str, str]], timeout: float,
-                   pooled: bool) -> Failure | None:
+async def _attempt(sj: SocketJob, url: str, headers: list[tuple[str, str]], timeout: float, pooled: bool,
+                   upstream: Upstream) -> Failure | None:
+    """One handshake, through the egress proxy if there is one (a CONNECT tunnel, for ws:// too), TLS trusting
+    what upstream calls trust; TCP, the tunnel, TLS and the upgrade together bounded by `timeout`."""
+    secure = url.startswith("wss:")
+    sock: socket.socket | None = None
     try:
-        sj.upstream = await connect(
-            url,
-            additional_headers=headers,
-            subprotocols=sj.subprotocols or None,  # type: ignore[arg-type]
-            open_timeout=timeout,
-            ssl=_TLS if url.startswith("wss:") else None,
-            proxy=None,  # a user's HTTPS_PROXY usually points at Rotator itself
-            user_agent_header=None,  # the client's own User-Agent is among `headers`
-            ping_interval=None,  # pass through: no keepalive of our own, as mitmproxy alone would not send one
-            max_size=None,  # mitmproxy holds every message whole anyway
-        )
+        async with asyncio.timeout(timeout):
+            if upstream.proxy is not None:
+                parts = urlsplit(url)
+                assert parts.hostname is not None
+                sock = await tunnel_socket(upstream.proxy, parts.hostname, parts.port or (443 if secure else 80))
+            sj.upstream = await connect(
+                url,
+                additional_headers=headers,
+                subprotocols=sj.subprotocols or None,  # type: ignore[arg-type]
+                open_timeout=None,
+                ssl=upstream.tls if secure else None,
+                sock=sock,
+                proxy=None,  # a user's HTTPS_PROXY usually points at Rotator itself; the egress proxy is `sock`
+                user_agent_header=None,  # the client's own User-Agent is among `headers`
+                ping_interval=None,  # pass through: no keepalive of our own, as mitmproxy alone would not send one
+                max_size=None,  # mitmproxy holds every message whole anyway
+            )
     except InvalidStatus as e:
         r = e.response
         got = list(r.headers.raw_items())
@@ -121,6 +122,8 @@ async def _attempt(sj: SocketJob, url: str, headers: list[tuple[str, str]], time
         return failure or Failure(f"status {r.status_code}", r.status_code, got, body, retryable=False)
     except TimeoutError:
         return Failure("handshake timeout", stalled=True)  # the key rests, as after a first-token timeout
+    except NO_CONNECTION as e:  # the egress proxy would not tunnel: as for HTTP (rewrite/exchange/attempt.py)
+        return Failure(f"{type(e).__name__}: {e}", stalled=True)
     except InvalidURI as e:
         return Failure(f"bad upstream URL: {e}", retryable=False)
     except ValueError as e:  # a header value the handshake cannot carry
@@ -129,5 +132,8 @@ async def _attempt(sj: SocketJob, url: str, headers: list[tuple[str, str]], time
         return Failure(f"connect error: {type(e).__name__}", stalled=True)
     except (InvalidHandshake, EOFError) as e:
         return Failure(f"connect error: {type(e).__name__}")
+    finally:
+        if sock is not None and sj.upstream is None:
+            sock.close()
     sj.response_headers = list(sj.upstream.response.headers.raw_items()) if sj.upstream.response else []
     return None

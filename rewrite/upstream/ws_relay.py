@@ -6,9 +6,10 @@ anything that would let another connection start the job: the addon points the u
 the job for its client connection; when mitmproxy has connected to the relay for that client, the job waits for
 that one connection (known by its address), and the relay claims it on its handshake. Another connection, or a
 second handshake, finds no job. The relay opens the provider's WebSocket itself with the real credential
-(rewrite/upstream/websocket.py: bounded attempts, retries on the next key). When that succeeds
-it completes mitmproxy's handshake with the provider's 101 headers and copies messages both ways, so mitmproxy
-still records every message; when every attempt fails, mitmproxy gets the last answer as a plain HTTP response.
+(rewrite/upstream/websocket.py: the same key attempts as HTTP, the key leased while the socket is open). When that
+succeeds it completes mitmproxy's handshake with the provider's 101 headers and copies messages both ways, so
+mitmproxy still records every message; when every attempt fails, mitmproxy gets the last answer as a plain HTTP
+response.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rewrite.config import StreamingConfig
-from rewrite.exchange.exchange import Job
+from rewrite.exchange.job import Job
 from rewrite.policy.retry import Failure
-from rewrite.upstream.client import HOP_BY_HOP
+from rewrite.upstream.client import HOP_BY_HOP, Upstream
 from rewrite.upstream.websocket import SocketJob, open_upstream
 
 
@@ -45,8 +46,9 @@ _UNSENDABLE_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}  # codes a peer reports
 
 
 class WebSocketRelay:
-    def __init__(self, streaming: Callable[[], StreamingConfig]) -> None:
+    def __init__(self, streaming: Callable[[], StreamingConfig], upstream: Upstream) -> None:
         self._streaming = streaming
+        self._upstream = upstream  # its egress proxy and TLS trust, as HTTP upstream calls use them
         self.jobs: dict[str, SocketJob] = {}  # by job id, until the addon is done with the flow
         self._for_client: dict[str, SocketJob] = {}  # by mitmproxy's client connection id: not connected yet
         self._for_peer: dict[tuple, SocketJob] = {}  # by the address mitmproxy connects from: not claimed yet
@@ -121,7 +123,7 @@ class WebSocketRelay:
             return _response(421, [("content-type", "text/plain")], b"rotator: unknown job\n")
         if "Sec-WebSocket-Key" not in request.headers or request.headers.get("Sec-WebSocket-Version") != "13":
             return _response(400, [("content-type", "text/plain")], b"rotator: not a WebSocket handshake\n")
-        opening = asyncio.ensure_future(open_upstream(sj, self._streaming()))
+        opening = asyncio.ensure_future(open_upstream(sj, self._streaming(), self._upstream))
         left = asyncio.ensure_future(conn.wait_closed())  # the client left: stop trying keys for it
         await asyncio.wait((opening, left), return_when=asyncio.FIRST_COMPLETED)
         left.cancel()
@@ -135,7 +137,7 @@ class WebSocketRelay:
             return _failure_response(failure)
         assert sj.upstream is not None
         self._open[conn] = sj
-        self._spawn(self._close_together(conn, sj.upstream))
+        self._spawn(self._close_together(conn, sj, sj.upstream))
         return None
 
     def _provider_subprotocol(self, conn: ServerConnection, offered):
@@ -159,13 +161,17 @@ class WebSocketRelay:
             return
         await asyncio.gather(_copy(conn, sj.upstream), _copy(sj.upstream, conn))
 
-    async def _close_together(self, conn: ServerConnection, upstream: ClientConnection) -> None:
-        """When mitmproxy's side ends for any reason (even before its handshake completed), end the provider's."""
+    async def _close_together(self, conn: ServerConnection, sj: SocketJob, upstream: ClientConnection) -> None:
+        """When mitmproxy's side ends for any reason (even before its handshake completed), end the provider's and
+        give its key back."""
         try:
             await conn.wait_closed()
         finally:
             self._open.pop(conn, None)
-            await upstream.close()
+            try:
+                await upstream.close()
+            finally:
+                sj.release()
 
 
 async def _copy(src: ServerConnection | ClientConnection, dst: ServerConnection | ClientConnection) -> None:

@@ -18,6 +18,8 @@ from mitmproxy import io as flow_io
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests.support.clients import call, make_client
+from tests.support.egress_proxy import ConnectProxy, TLSFront
 from tests.support.fake_vendor import TEXT
 from tests.support.fake_vendor_ws import FakeWebSocketVendor, WsFault
 from tests.support.harness import Rotator
@@ -321,3 +323,93 @@ def test_a_pending_handshake_shows_no_job_and_another_connection_cannot_take_it(
     client.join(20)
     assert result["echo"] == {"echo": {"hello": "world"}}  # the client's own handshake went on, on the next key
     assert [h.credential for h in ws_vendor.wait_for(2)] == ["sk-pool-1", "sk-pool-2"]
+
+
+# --- issue 20: a WebSocket's handshakes go over the same key attempts as HTTP requests (leases, upstream_ca,
+# upstream_proxy)
+
+
+def test_max_concurrent_holds_across_an_open_websocket_and_an_http_request_on_its_key(rotator, ws_vendor, fake_vendor):
+    both = ws_vendor.with_http(fake_vendor.port)
+    proxy = rotator({"providers": {"openai": {"base_url": f"{both}/v1",
+                                              "keys": [{"key": "sk-pool-1", "max_concurrent": 1}]}},
+                     "websocket": "pass", "streaming": {"first_token_timeout": 1}}, fresh=True)
+    client = make_client("chat").with_options(max_retries=0)
+
+    async def http_while_the_socket_is_open() -> Exception:
+        async with await open_socket(proxy, "/v1/realtime") as ws:
+            await ws.send(json.dumps({"hello": "world"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"echo": {"hello": "world"}}
+            with pytest.raises(Exception) as busy:
+                await asyncio.to_thread(call, "chat", client, False)
+            return busy.value
+
+    busy = asyncio.run(http_while_the_socket_is_open())
+    assert getattr(busy, "status_code", None) == 429, busy
+    assert "max_concurrent" in json.dumps(busy.body)
+    assert fake_vendor.requests == []  # the request waited for the key and never went upstream
+
+    # The socket closed, its key is given back: the next request is served on it.
+    assert call("chat", client, stream=False).text == TEXT
+    assert fake_vendor.keys() == ["sk-pool-1"] and ws_vendor.keys() == ["sk-pool-1"]
+
+
+@pytest.fixture
+def ws_vendor_over_tls(ws_vendor, tmp_path):
+    """The fake WebSocket vendor behind a TLS front whose certificate only its private CA signs."""
+
+    def start(hostname: str, credentials: tuple[str, str] | None = None) -> tuple[ConnectProxy, TLSFront]:
+        front = TLSFront(tmp_path, hostname, ("127.0.0.1", ws_vendor.port))
+        egress = ConnectProxy({f"{hostname}:443": None}, credentials=credentials, front=front).start()
+        started.append(egress)
+        return egress, front
+
+    started: list[ConnectProxy] = []
+    yield start
+    for egress in started:
+        egress.stop()
+
+
+def test_a_provider_behind_a_private_ca_given_in_upstream_ca_is_reached_over_wss(rotator, ws_vendor_over_tls,
+                                                                                  ws_vendor):
+    _, front = ws_vendor_over_tls("localhost")  # (the proxy only hosts the front here: it is not configured)
+    assert front.address is not None
+    proxy = rotator({"providers": {"openai": {"base_url": f"https://localhost:{front.address[1]}/v1"}},
+                     "websocket": "pass", "upstream_ca": str(front.ca_file)})
+
+    assert asyncio.run(echo_once(proxy, "/v1/responses")) == {"echo": {"hello": "world"}}
+    [hs] = ws_vendor.wait_for(1)
+    assert hs.credential in POOL and hs.path == "/v1/responses"
+    assert front.connections == 1  # over TLS, through the front
+
+
+EGRESS_USER, EGRESS_PASSWORD = "corp-user", "Egress-Secret-77"
+
+
+def test_an_upgrade_goes_through_upstream_proxy_in_a_connect_tunnel(rotator, ws_vendor_over_tls, ws_vendor):
+    egress, front = ws_vendor_over_tls("api.vendor.test", (EGRESS_USER, EGRESS_PASSWORD))
+    proxy = rotator({"providers": {"openai": {"base_url": "https://api.vendor.test/v1"}}, "websocket": "pass",
+                     "upstream_ca": str(front.ca_file)},
+                    upstream_proxy=f"http://{EGRESS_USER}:{EGRESS_PASSWORD}@127.0.0.1:{egress.port}")
+
+    assert asyncio.run(echo_once(proxy, "/v1/realtime?model=gpt-realtime")) == {"echo": {"hello": "world"}}
+    [hs] = ws_vendor.wait_for(1)
+    assert hs.headers["host"] == "api.vendor.test" and hs.credential in POOL  # (resolved by the proxy only)
+    assert [(a.method, a.target, a.status) for a in egress.seen] == [("CONNECT", "api.vendor.test:443", 200)]
+    assert egress.seen[0].proxy_authorization is not None and "proxy-authorization" not in hs.headers
+    assert EGRESS_PASSWORD not in proxy.log
+
+
+def test_an_egress_proxy_refusing_the_upgrades_tunnel_is_a_clear_502(rotator, ws_vendor_over_tls, ws_vendor):
+    egress, front = ws_vendor_over_tls("api.vendor.test", (EGRESS_USER, EGRESS_PASSWORD))
+    proxy = rotator({"providers": {"openai": {"base_url": "https://api.vendor.test/v1"}}, "websocket": "pass",
+                     "upstream_ca": str(front.ca_file), "streaming": {"first_token_retries": 1}},
+                    upstream_proxy=f"http://{EGRESS_USER}:wrong-{EGRESS_PASSWORD}@127.0.0.1:{egress.port}")
+
+    err = refusal(proxy, "/v1/realtime")
+    assert err.response.status_code == 502
+    said = err.response.body.decode()
+    assert "upstream proxy" in said and "refused CONNECT api.vendor.test:443: 407" in said
+    assert EGRESS_PASSWORD not in said and EGRESS_PASSWORD not in proxy.log
+    assert ws_vendor.handshakes == []
+    assert [a.status for a in egress.seen] == [407, 407]  # one attempt and its retry, as for HTTP

@@ -69,7 +69,7 @@ class TLSFront:
         except OSError:
             writer.close()
             return
-        await _splice(reader, writer, up_reader, up_writer)
+        await splice(reader, writer, up_reader, up_writer)
 
 
 class ConnectProxy:
@@ -170,10 +170,10 @@ class ConnectProxy:
                     if n.lower() not in ("proxy-authorization", "proxy-connection", "connection")]
             up_writer.write("\r\n".join([f"{method} {path} HTTP/1.1", *kept, "Connection: close", "", ""])
                             .encode("latin-1"))
-        await _splice(reader, writer, up_reader, up_writer)
+        await splice(reader, writer, up_reader, up_writer)
 
 
-async def _splice(a_reader, a_writer, b_reader, b_writer) -> None:
+async def splice(a_reader, a_writer, b_reader, b_writer) -> None:
     """Copy bytes both ways until either side closes, then close both."""
 
     async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:

@@ -4,6 +4,7 @@
     ws_vendor.script(WsFault.stall(5), key="sk-pool-1")                 # that key's next handshake stalls 5 s
     ws_vendor.always(WsFault.status(429, headers={"retry-after": "0"}), key="sk-pool-1")
     ws_vendor.handshakes, ws_vendor.keys(), ws_vendor.wait_for(2)
+    base = ws_vendor.with_http(fake_vendor.port)   # one address for upgrades (here) and HTTP (the fake vendor)
 
 Which fault a handshake gets: the queue scripted for its credential, else the rule for it, else the shared queue,
 else `WsFault.ok()`. An accepted socket answers each `response.create` message with the Responses stream events
@@ -27,6 +28,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from tests.support.egress_proxy import splice
 from tests.support.fake_vendor import Ctx, Fault, credential_of, responses_events
 
 _QUIET = logging.getLogger("fake_vendor_ws")
@@ -85,6 +87,7 @@ class FakeWebSocketVendor:
         self._by_conn: dict[ServerConnection, Handshake] = {}
         self._loop = asyncio.new_event_loop()
         self._server = None
+        self._fronts: list[asyncio.Server] = []
 
     # --- scripting and records (thread-safe)
 
@@ -134,6 +137,28 @@ class FakeWebSocketVendor:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def with_http(self, http_port: int) -> str:
+        """The URL of a front on 127.0.0.1 that passes each upgrade to this vendor and any other request to the HTTP
+        fake vendor on `http_port`: one base_url for a provider's WebSockets and HTTP requests, as a real one has."""
+
+        async def split(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+                upgrade = b"\r\nupgrade: websocket\r\n" in head.lower()
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port if upgrade else http_port)
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                writer.close()
+                return
+            up_writer.write(head)
+            await splice(reader, writer, up_reader, up_writer)
+
+        async def serve() -> asyncio.Server:
+            return await asyncio.start_server(split, "127.0.0.1", 0)
+
+        front = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
+        self._fronts.append(front)
+        return f"http://127.0.0.1:{front.sockets[0].getsockname()[1]}"
+
     # --- lifecycle
 
     def start(self) -> FakeWebSocketVendor:
@@ -148,6 +173,8 @@ class FakeWebSocketVendor:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _close(self) -> None:
+        for front in self._fronts:
+            front.close()
         self._server.close()
         await self._server.wait_closed()
 
