@@ -45,6 +45,7 @@ from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback import LoopbackRequest, Responder
 from rewrite.policy import retry
 from rewrite.policy.forcing import refuses_stream
+from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
 from rewrite.providers.credentials import KeyPool, Resting, mask
@@ -83,7 +84,7 @@ NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 # Distinct parameters a request is sent again without, after 400s that name them (protocols/refused_params.py).
 MAX_REFUSED_PARAMS = 3
 # What an attempt returns when the upstream refused something Rotator can leave out: it is sent again at once.
-AGAIN = Failure("sent again without what the upstream refused")
+AGAIN = Failure(FailureKind.SENT_AGAIN, "sent again without what the upstream refused")
 
 
 def piece_reader(resp: httpx.Response, cap: int) -> Callable[[], Awaitable[bytes]]:
@@ -148,7 +149,7 @@ class Job:
         """The provider that answered (or is being tried); the called host's until a target is chosen."""
         return self.served or self.route.provider
 
-    def note(self, kind: str, detail: str, **extra) -> None:
+    def note(self, kind: Note, detail: str, **extra) -> None:
         self.notes.append({"kind": kind, "detail": detail, **extra})
         logger.info("rotator: %s %s: %s: %s", self.provider.name, self.id[:8], kind, detail)
 
@@ -176,7 +177,8 @@ def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resti
     body = error_protocol(provider, proto).error_body(status, message)
     reason = ("every key rejected" if resting.rejected else "every key busy" if resting.busy
               else f"every key rate limited, for {seconds} s more")
-    return Failure(reason, status, [("content-type", "application/json"), *extra], body, retryable=False)
+    return Failure(FailureKind.KEYS_RESTING, reason, status, [("content-type", "application/json"), *extra], body,
+                   retryable=False)
 
 
 class Exchange:
@@ -274,7 +276,7 @@ class Exchange:
             leg.record.update(outcome="left" if more else "failed", reason=failure.reason)
             if more:
                 after = chosen[n + 1][1]
-                self.job.note("fallback", f"{leg.name} failed before the first token ({failure.reason}); trying "
+                self.job.note(Note.FALLBACK, f"{leg.name} failed before the first token ({failure.reason}); trying "
                               f"{after.provider}{'/' + after.model if after.model else ''}",
                               provider=after.provider, left=leg.name, reason=failure.reason)
         self._give_up(failure)
@@ -320,7 +322,7 @@ class Exchange:
         pool = self.provider.pool
         if pool is None or not pool.rests_past(self.cfg.first_token_timeout, self.model):
             return None
-        return Failure("every key resting", retryable=False)
+        return Failure(FailureKind.KEYS_RESTING, "every key resting", retryable=False)
 
     def _leg(self, provider: Provider, target: Target) -> Leg:
         """How the request is put to one target."""
@@ -402,7 +404,7 @@ class Exchange:
 
     def _answer_now(self, status: int, body: bytes, reason: str) -> None:
         """Answer the client before any upstream call (a request no target can take as it is)."""
-        self.job.note("failed", reason, reason=reason)
+        self.job.note(Note.FAILED, reason, reason=reason)
         if self.out.committed:  # heartbeats went out while an earlier target was tried
             self.out.write(self._repair_state().error_event(reason, status))
             self.out.finish()
@@ -445,7 +447,7 @@ class Exchange:
                 return None
             if not failure.retryable or n + 1 == attempts:
                 break
-            self.job.note("retry", f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
+            self.job.note(Note.RETRY, f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
                           reason=failure.reason, key=self.job.key, seconds=round(self.loop.time() - began, 3))
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             self.job.key = None
@@ -477,7 +479,7 @@ class Exchange:
                         rest, failure.reason)
 
     def _give_up(self, failure: Failure) -> None:
-        self.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
+        self.job.note(Note.FAILED, f"giving up: {failure.reason}", reason=failure.reason)
         if self.out.committed:
             self.out.write(self._repair_state().error_event(f"upstream failed: {failure.reason}",
                                                             failure.status or 502))
@@ -488,7 +490,7 @@ class Exchange:
             self.out.start(failure.status, response_headers(failure.headers))
             self.out.write(failure.body)
             return
-        status = 504 if "timeout" in failure.reason else 502
+        status = 504 if failure.kind.timeout else 502
         message = f"Rotator: the upstream failed: {failure.reason}"
         if self.proto is not None:
             self.out.start(status, [("content-type", "application/json")])
@@ -650,23 +652,25 @@ class Exchange:
         try:
             sending = asyncio.ensure_future(self.client.send(self._build(key), stream=True))
         except httpx.HTTPError as e:
-            return Failure(f"bad upstream request: {e}", retryable=False)
+            return Failure(FailureKind.BAD_REQUEST, f"bad upstream request: {e}", retryable=False)
         except ValueError as e:  # a header that cannot be sent (upstream.encode_headers): perhaps the key's
-            return Failure(f"bad upstream request: {e}")
+            return Failure(FailureKind.BAD_REQUEST, f"bad upstream request: {e}")
         except RecursionError:  # a body deep enough to parse, too deep to copy or encode
             body = error_protocol(self.provider, self.proto).error_body(400, f"Rotator: {TOO_DEEP}")
-            return Failure(TOO_DEEP, 400, [("content-type", "application/json")], body, retryable=False)
+            return Failure(FailureKind.BAD_REQUEST, TOO_DEEP, 400, [("content-type", "application/json")], body,
+                           retryable=False)
         try:
             if not await self._supervise(sending, lambda: deadline):
                 sending.cancel()
                 await asyncio.gather(sending, return_exceptions=True)
-                timeout = "first-token timeout" if self.upstream_stream else "request timeout"
-                return Failure(f"{timeout} (no response headers)", stalled=self.upstream_stream)
+                timeout = FailureKind.FIRST_TOKEN_TIMEOUT if self.upstream_stream else FailureKind.REQUEST_TIMEOUT
+                return Failure(timeout, f"{timeout} (no response headers)", stalled=self.upstream_stream)
             resp = sending.result()
             capture = self._capture(resp)
         except httpx.TransportError as e:
-            return Failure(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__,
-                           stalled=isinstance(e, NO_CONNECTION))
+            connect = isinstance(e, NO_CONNECTION)
+            return Failure(FailureKind.CONNECT if connect else FailureKind.TRANSPORT,
+                           f"{type(e).__name__}: {e}" if str(e) else type(e).__name__, stalled=connect)
         finally:
             if not sending.done():
                 sending.cancel()
@@ -682,7 +686,7 @@ class Exchange:
                     return AGAIN
                 if self._asks_usage() and refuses_stream_options(resp.status_code, body):
                     self.provider.refuses_stream_options = True
-                    self.job.note("usage-refused", f"{self.provider.name} refused stream_options: its Chat streams "
+                    self.job.note(Note.USAGE_REFUSED, f"{self.provider.name} refused stream_options: its Chat streams "
                                   "go upstream without it, as the client sent them (their usage is not known)")
                     return AGAIN
                 if self._drops_refused(resp.status_code, body):
@@ -692,8 +696,8 @@ class Exchange:
                 if failure is not None:
                     return failure
                 if resp.status_code in FALL_THROUGH_STATUS and self.more_targets:  # the next target may serve it
-                    return Failure(f"status {resp.status_code}", resp.status_code, resp.headers.multi_items(), body,
-                                   retryable=False)
+                    return Failure(FailureKind.STATUS, f"status {resp.status_code}", resp.status_code,
+                                   resp.headers.multi_items(), body, retryable=False)
                 self._forward_error(resp.status_code, resp.headers, body)
                 return None
             if self.proto is not None and "text/event-stream" in resp.headers.get("content-type", ""):
@@ -702,9 +706,9 @@ class Exchange:
                 return await self._within(self._answer_translated(resp), whole)
             return await self._within(self._forward_raw(resp), whole)
         except BodyTooLarge as e:
-            return Failure(f"{e}, before the answer started")
+            return Failure(FailureKind.ENDED_EARLY, f"{e}, before the answer started")
         except BODY_CUTS as e:
-            return Failure(f"{type(e).__name__} before the answer started")
+            return Failure(FailureKind.ENDED_EARLY, f"{type(e).__name__} before the answer started")
         finally:
             await resp.aclose()
 
@@ -714,8 +718,8 @@ class Exchange:
         reading = asyncio.ensure_future(read_whole(piece_reader(resp, ERROR_BODY_MAX), ERROR_BODY_MAX))
         try:
             if not await self._supervise(reading, lambda: deadline):
-                timeout = "first-token timeout" if self.upstream_stream else "request timeout"
-                return Failure(f"{timeout} (status {resp.status_code}, its body stalled)",
+                timeout = FailureKind.FIRST_TOKEN_TIMEOUT if self.upstream_stream else FailureKind.REQUEST_TIMEOUT
+                return Failure(timeout, f"{timeout} (status {resp.status_code}, its body stalled)",
                                stalled=self.upstream_stream)
             return reading.result()
         finally:
@@ -732,7 +736,7 @@ class Exchange:
         model = self.model
         self.provider.stream_refusals.add(model)
         self.aggregate = self.upstream_stream = False
-        self.job.note("stream-refused", f"the upstream refused a stream for {model}: sent as a non-stream request, "
+        self.job.note(Note.STREAM_REFUSED, f"the upstream refused a stream for {model}: sent as a non-stream request, "
                       "as are its next ones", model=model)
 
     def _refusals(self) -> set[str]:
@@ -761,7 +765,7 @@ class Exchange:
         self._refused += named
         self.provider.param_refusals.setdefault(self.model, set()).update(named)
         said = ", ".join(map(shown_param, named))
-        self.job.note("param-refused", f"{said} ({self.provider.name} refused it for {self.model}: sent again "
+        self.job.note(Note.PARAM_REFUSED, f"{said} ({self.provider.name} refused it for {self.model}: sent again "
                       "without it, as are the model's next requests)", params=named, model=self.model)
         return True
 
@@ -779,8 +783,8 @@ class Exchange:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         if not self.out.committed:
-            return Failure("request timeout (no answer)")
-        self.job.note("cut", f"request timeout: the answer was cut after {self.cfg.request_timeout:g} s")
+            return Failure(FailureKind.REQUEST_TIMEOUT, "request timeout (no answer)")
+        self.job.note(Note.CUT, f"request timeout: the answer was cut after {self.cfg.request_timeout:g} s")
         return None
 
     def _forward_error(self, status: int, headers: httpx.Headers, body: bytes) -> None:
@@ -802,11 +806,12 @@ class Exchange:
             self._step.answer.add(data)
         body = parse_json(data)
         if body is None:
-            return Failure(f"the {leg.protocol.name} answer is not a JSON object", retryable=False)
+            return Failure(FailureKind.BAD_ANSWER, f"the {leg.protocol.name} answer is not a JSON object",
+                           retryable=False)
         try:
             answer = leg.translation.answer(body, leg)
         except TranslationError as e:
-            return Failure(str(e)[:200], retryable=False)
+            return Failure(FailureKind.BAD_ANSWER, str(e)[:200], retryable=False)
         self.out.start(resp.status_code, [("content-type", "application/json")])
         self.out.write(json.dumps(answer).encode())
         return None
@@ -830,7 +835,7 @@ class Exchange:
                 self.out.write(chunk)
                 await self.out.drain()
         except BODY_CUTS as e:
-            self.job.note("cut", f"upstream body cut: {type(e).__name__}: {e}"[:300])
+            self.job.note(Note.CUT, f"upstream body cut: {type(e).__name__}: {e}"[:300])
         return None
 
     async def _pump_sse(self, resp: httpx.Response, first_deadline: float) -> Failure | None:
@@ -851,13 +856,14 @@ class Exchange:
         cause = "idle timeout" if finished is False else pumping.result()
         if not repairer.started:
             ended = f"stream ended before the first token ({cause})"
-            reason = "first-token timeout" if cause == "idle timeout" else ended
-            return Failure(reason, stalled=cause == "idle timeout")
+            if cause == "idle timeout":
+                return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "first-token timeout", stalled=True)
+            return Failure(FailureKind.ENDED_EARLY, ended)
         if aggregator is not None:
             self._answer_aggregate(aggregator, repairer, cause, resp.headers)
             return None
         if not repairer.complete:
-            self.job.note("repaired", f"stream ended without its completion signal ({cause}); "
+            self.job.note(Note.REPAIRED, f"stream ended without its completion signal ({cause}); "
                           f"ended as {self.cfg.on_truncation}", cause=cause)
             self.out.write(repairer.end(self.cfg.on_truncation))
             # The end of the response goes with the ending: a client that closes as soon as it reads the ending
@@ -957,19 +963,19 @@ class Exchange:
 
     def _answer_aggregate(self, aggregator: Aggregator, repairer: Repairer, cause: str, headers: httpx.Headers) -> None:
         if not repairer.complete:
-            self.job.note("repaired", f"forced stream ended without its completion signal ({cause}); "
+            self.job.note(Note.REPAIRED, f"forced stream ended without its completion signal ({cause}); "
                           "answered as truncated", cause=cause)
         error = aggregator.error
         answer = None
         if error is not None:
             message = str(error.get("message") or error) if isinstance(error, dict) else str(error)
-            self.job.note("failed", f"forced stream carried an error: {message[:200]}")
+            self.job.note(Note.FAILED, f"forced stream carried an error: {message[:200]}")
         else:
             try:
                 answer = json.dumps(aggregator.result()).encode()
             except MALFORMED as e:  # what the stream said cannot be folded into an answer
                 message = f"rotator: the upstream's answer could not be read ({type(e).__name__})"
-                self.job.note("failed", f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])
+                self.job.note(Note.FAILED, f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])
         if answer is None:
             self.out.start(502, [("content-type", "application/json")])
             self.out.write(self.proto.error_body(502, message))
@@ -1008,6 +1014,6 @@ class Exchange:
     def _beat(self) -> None:
         if not self.out.committed:
             self.out.start(200, list(SSE_HEADERS))
-            self.job.note("committed", "status 200 sent early, to keep the client alive with heartbeats")
+            self.job.note(Note.COMMITTED, "status 200 sent early, to keep the client alive with heartbeats")
         self.out.write(self.heartbeat)
         self.last_tx = self.loop.time()

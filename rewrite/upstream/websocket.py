@@ -20,6 +20,7 @@ from protocols.urls import path_problem
 from rewrite.config import StreamingConfig
 from rewrite.exchange.exchange import Job, error_protocol, every_key_resting
 from rewrite.policy import retry
+from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers.credentials import mask
 from rewrite.upstream.client import request_headers
@@ -58,8 +59,8 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig) -> Failure | None:
     path, _, query = sj.target.partition("?")
     if (problem := path_problem(path)) is not None:  # it would climb out of base_url's path (protocols/urls.py)
         body = error_protocol(provider, None).error_body(400, f"Rotator: the request path {problem}")
-        return Failure(f"bad request: the path {problem}", 400, [("content-type", "application/json")], body,
-                       retryable=False)
+        return Failure(FailureKind.BAD_REQUEST, f"bad request: the path {problem}", 400,
+                       [("content-type", "application/json")], body, retryable=False)
     headers = [(n, v) for n, v in request_headers(sj.headers) if n.lower() not in _HANDSHAKE]
     attempts = 1 + cfg.first_token_retries
     failure: Failure | None = None
@@ -85,15 +86,15 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig) -> Failure | None:
             pool.failed(key, failure)
         if not failure.retryable or n + 1 == attempts:
             break
-        sj.job.note("retry", f"handshake attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
+        sj.job.note(Note.RETRY, f"handshake attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
                     reason=failure.reason, key=sj.job.key)
     if failure is None:  # every key rests longer than a handshake may wait: nothing was sent upstream
         sj.job.key = None
         failure = every_key_resting(provider, None, pool.resting())
-        sj.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
+        sj.job.note(Note.FAILED, f"giving up: {failure.reason}", reason=failure.reason)
         return failure
     if failure.retryable:
-        sj.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
+        sj.job.note(Note.FAILED, f"giving up: {failure.reason}", reason=failure.reason)
     return failure
 
 
@@ -117,17 +118,19 @@ async def _attempt(sj: SocketJob, url: str, headers: list[tuple[str, str]], time
         body = bytes(r.body or b"")
         failure = retry.from_status(r.status_code, got, body, pooled)
         if failure is None and r.status_code >= 500:
-            failure = Failure(f"status {r.status_code}", r.status_code, got, body)
-        return failure or Failure(f"status {r.status_code}", r.status_code, got, body, retryable=False)
+            failure = Failure(FailureKind.STATUS, f"status {r.status_code}", r.status_code, got, body)
+        return failure or Failure(FailureKind.STATUS, f"status {r.status_code}", r.status_code, got, body,
+                                  retryable=False)
     except TimeoutError:
-        return Failure("handshake timeout", stalled=True)  # the key rests, as after a first-token timeout
+        # the key rests, as after a first-token timeout
+        return Failure(FailureKind.HANDSHAKE_TIMEOUT, "handshake timeout", stalled=True)
     except InvalidURI as e:
-        return Failure(f"bad upstream URL: {e}", retryable=False)
+        return Failure(FailureKind.BAD_REQUEST, f"bad upstream URL: {e}", retryable=False)
     except ValueError as e:  # a header value the handshake cannot carry
-        return Failure(f"bad upstream request: {type(e).__name__}", retryable=False)
+        return Failure(FailureKind.BAD_REQUEST, f"bad upstream request: {type(e).__name__}", retryable=False)
     except OSError as e:
-        return Failure(f"connect error: {type(e).__name__}", stalled=True)
+        return Failure(FailureKind.CONNECT, f"connect error: {type(e).__name__}", stalled=True)
     except (InvalidHandshake, EOFError) as e:
-        return Failure(f"connect error: {type(e).__name__}")
+        return Failure(FailureKind.CONNECT, f"connect error: {type(e).__name__}")
     sj.response_headers = list(sj.upstream.response.headers.raw_items()) if sj.upstream.response else []
     return None
