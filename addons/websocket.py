@@ -23,6 +23,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from addons.interception import annotate, called_host, hide_credential, reach_directly, show_credential
 from rewrite.engine import Engine
 from rewrite.exchange.exchange import Job
+from rewrite.policy.outcomes import Note
 from rewrite.providers import Provider
 from rewrite.routing.router import Route
 from rewrite.upstream.ws_relay import WebSocketRelay
@@ -86,7 +87,7 @@ class WebSocketUpstream:
         detail = "Responses WebSocket answered 426 so the client uses HTTPS POST (websocket: downgrade)"
         flow.comment = f"rotator downgraded: {detail}"
         flow.metadata["rotator"] = {"provider": provider.name, "protocol": None, "key": None,
-                                    "events": [{"kind": "downgraded", "detail": detail}]}
+                                    "events": [{"kind": Note.DOWNGRADED, "detail": detail}]}
         logger.info("rotator: %s %s: downgraded: %s", provider.name, flow.id[:8], detail)
 
 

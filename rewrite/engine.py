@@ -10,6 +10,7 @@ from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.big_json import Worker
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.policy.outcomes import Note
 from rewrite.routing.router import Route, Router
 from rewrite.routing.targets import ConversationHooks
 from rewrite.upstream.client import Upstream
@@ -89,7 +90,7 @@ class Engine:
 def too_large(job: Job, responder: Responder, limit: int) -> None:
     """413 for a request body past limits.max_request_body, in the protocol's error shape; nothing goes upstream."""
     message = f"Rotator: the request body is larger than limits.max_request_body ({limit} bytes)"
-    job.note("failed", "request body too large", reason="request body too large")
+    job.note(Note.FAILED, "request body too large", reason="request body too large")
     proto = job.route.protocol
     responder.start(413, [("content-type", "application/json" if proto else "text/plain")])
     responder.write(proto.error_body(413, message) if proto else message.encode() + b"\n")

@@ -165,9 +165,9 @@ def test_an_absurd_delay_is_capped_at_a_day():
 @pytest.mark.parametrize("status", [429, 503, 529])
 def test_rate_limits_and_overloads_rest_the_key_for_the_model_for_the_hint(status):
     f = retry.from_status(status, [("retry-after", "30")], b"", pooled=True, now=NOW)
-    assert f.retryable and f.rest.seconds == 30 and f.rest.per_model and not f.rest.out
+    assert f.retryable and f.delay == 30 and f.rest.per_model and not f.rest.out
     assert f"status {status}" in f.rest.why
-    assert retry.from_status(status, [], b"", pooled=True, now=NOW).rest.seconds is None  # backoff
+    assert retry.from_status(status, [], b"", pooled=True, now=NOW).delay is None  # backoff
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422])
@@ -184,8 +184,8 @@ def test_other_transient_errors_are_retried_without_resting_the_key(status):
 def test_openai_insufficient_quota_rests_the_whole_key_for_an_hour_or_the_window_named():
     body = json.dumps({"error": {"type": "insufficient_quota", "code": "insufficient_quota"}}).encode()
     f = retry.from_status(429, [], body, pooled=True, now=NOW)
-    assert f.rest.seconds == 3600 and not f.rest.per_model and "quota" in f.rest.why
-    assert retry.from_status(429, [("retry-after", "120")], body, pooled=True, now=NOW).rest.seconds == 120
+    assert f.delay == 3600 and not f.rest.per_model and "quota" in f.rest.why
+    assert retry.from_status(429, [("retry-after", "120")], body, pooled=True, now=NOW).delay == 120
     assert not retry.from_status(429, [], body, pooled=False, now=NOW).retryable
 
 
@@ -194,9 +194,9 @@ def test_gemini_daily_quota_rests_until_googles_midnight_for_that_model():
                         retry_info("20s"))
     f = retry.from_status(429, [], body, pooled=True, now=NOW)
     midnight = datetime(2023, 11, 15, tzinfo=timezone(timedelta(hours=-8)))  # NOW is 14:13 Pacific on the 14th
-    assert f.rest.seconds == pytest.approx(midnight.timestamp() - NOW) and f.rest.per_model
+    assert f.delay == pytest.approx(midnight.timestamp() - NOW) and f.rest.per_model
     per_minute = retry.from_status(429, [], gemini_error(quota_failure("PerMinute"), retry_info("20s")), True, NOW)
-    assert per_minute.rest.seconds == 20 and "rate limited" in per_minute.rest.why
+    assert per_minute.delay == 20 and "rate limited" in per_minute.rest.why
 
 
 def test_a_rejected_key_is_out():

@@ -38,7 +38,7 @@ def test_retry_after_sources():
 
 def test_429_benches_the_key_for_its_retry_after():
     f = retry.from_status(429, [("retry-after", "12")], b"", pooled=True)
-    assert f.bench == 12 and f.wait == 12
+    assert f.delay == 12
 
 
 def test_quota_exhaustion_is_not_retried_without_another_key():

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from rewrite.policy.outcomes import Note
+
 MAX_MODELS = 200
 KEY_STATES = ("ready", "resting", "out")
 OUTCOMES = ("ok", "repaired", "failed")  # of a request served or given up; "refused" (no client key) besides
@@ -112,16 +114,16 @@ class Metrics:
             if not isinstance(note, dict):
                 continue
             kind, reason = note.get("kind"), note.get("reason") or note.get("cause") or note.get("detail")
-            if kind == "retry":
+            if kind == Note.RETRY:
                 self.retries.labels(*trying, reason_kind(reason)).inc()
-            elif kind == "fallback":
+            elif kind == Note.FALLBACK:
                 self.fallbacks.labels(*trying, reason_kind(reason)).inc()
                 at += 1
                 trying = self._target(targets[at]) if at < len(targets) else trying
-            elif kind == "repaired":
+            elif kind == Note.REPAIRED:
                 self.repairs.labels(*trying, reason_kind(reason)).inc()
                 outcome = "repaired" if outcome == "ok" else outcome
-            elif kind in ("failed", "cut"):
+            elif kind in (Note.FAILED, Note.CUT):
                 self.failures.labels(*trying, reason_kind(reason)).inc()
                 outcome = "failed"
         series = self._series.get(trying)

@@ -21,6 +21,7 @@ from rewrite.exchange.pump import piece_reader
 from rewrite.exchange.request import ClientRequest
 from rewrite.inspection.steps import Capture
 from rewrite.intake.loopback import Responder
+from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.routing.targets import error_headers, parse_json
 from rewrite.upstream.bodies import read_whole
@@ -62,8 +63,8 @@ class Answers:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         if not self.out.committed:
-            return Failure("request timeout (no answer)")
-        self.job.note("cut", f"request timeout: the answer was cut after {self.request_timeout:g} s")
+            return Failure(FailureKind.REQUEST_TIMEOUT, "request timeout (no answer)")
+        self.job.note(Note.CUT, f"request timeout: the answer was cut after {self.request_timeout:g} s")
         return None
 
     def error(self, call: TargetCall, status: int, headers: httpx.Headers, body: bytes) -> None:
@@ -86,11 +87,12 @@ class Answers:
             capture.add(data)
         body = parse_json(data)
         if body is None:
-            return Failure(f"the {leg.protocol.name} answer is not a JSON object", retryable=False)
+            return Failure(FailureKind.BAD_ANSWER, f"the {leg.protocol.name} answer is not a JSON object",
+                           retryable=False)
         try:
             answer = leg.translation.answer(body, leg)
         except TranslationError as e:
-            return Failure(str(e)[:200], retryable=False)
+            return Failure(FailureKind.BAD_ANSWER, str(e)[:200], retryable=False)
         self.out.start(resp.status_code, [("content-type", "application/json")])
         self.out.write(json.dumps(answer).encode())
         return None
@@ -116,26 +118,26 @@ class Answers:
                 self.out.write(chunk)
                 await self.out.drain()
         except BODY_CUTS as e:
-            self.job.note("cut", f"upstream body cut: {type(e).__name__}: {e}"[:300])
+            self.job.note(Note.CUT, f"upstream body cut: {type(e).__name__}: {e}"[:300])
         return None
 
     def folded(self, call: TargetCall, aggregator: Aggregator, repairer: Repairer, cause: str,
                headers: httpx.Headers) -> None:
         """A forced stream folded back into the JSON answer the client asked for."""
         if not repairer.complete:
-            self.job.note("repaired", f"forced stream ended without its completion signal ({cause}); "
+            self.job.note(Note.REPAIRED, f"forced stream ended without its completion signal ({cause}); "
                           "answered as truncated", cause=cause)
         error = aggregator.error
         answer = None
         if error is not None:
             message = str(error.get("message") or error) if isinstance(error, dict) else str(error)
-            self.job.note("failed", f"forced stream carried an error: {message[:200]}")
+            self.job.note(Note.FAILED, f"forced stream carried an error: {message[:200]}")
         else:
             try:
                 answer = json.dumps(aggregator.result()).encode()
             except MALFORMED as e:  # what the stream said cannot be folded into an answer
                 message = f"rotator: the upstream's answer could not be read ({type(e).__name__})"
-                self.job.note("failed", f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])
+                self.job.note(Note.FAILED, f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])
         if answer is None:
             self.out.start(502, [("content-type", "application/json")])
             self.out.write(self.req.proto.error_body(502, message))
@@ -156,7 +158,7 @@ class Answers:
 
     def now(self, status: int, body: bytes, reason: str) -> None:
         """Answer the client before any upstream call (a request no target can take as it is)."""
-        self.job.note("failed", reason, reason=reason)
+        self.job.note(Note.FAILED, reason, reason=reason)
         if self.out.committed:  # heartbeats went out while an earlier target was tried
             self._error_event(reason, status)
             return
@@ -165,7 +167,7 @@ class Answers:
 
     def give_up(self, failure: Failure) -> None:
         """Every target failed: the last failure, honestly (in-stream, once the status is committed)."""
-        self.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
+        self.job.note(Note.FAILED, f"giving up: {failure.reason}", reason=failure.reason)
         if self.out.committed:
             self._error_event(f"upstream failed: {failure.reason}", failure.status or 502)
             return
@@ -173,7 +175,7 @@ class Answers:
             self.out.start(failure.status, response_headers(failure.headers))
             self.out.write(failure.body)
             return
-        status = 504 if "timeout" in failure.reason else 502
+        status = 504 if failure.kind.timeout else 502
         message = f"Rotator: the upstream failed: {failure.reason}"
         if self.req.proto is not None:
             self.out.start(status, [("content-type", "application/json")])

@@ -27,6 +27,7 @@ from rewrite.inspection.steps import Capture
 from rewrite.intake.big_json import TOO_DEEP
 from rewrite.policy import retry
 from rewrite.policy.forcing import refuses_stream
+from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.pool.keypool import Pick
 from rewrite.providers import Provider
@@ -41,7 +42,7 @@ ERROR_BODY_MAX = 1 << 20
 # An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 # What an attempt returns when the upstream refused something Rotator can leave out: it is sent again at once.
-AGAIN = Failure("sent again without what the upstream refused")
+AGAIN = Failure(FailureKind.SENT_AGAIN, "sent again without what the upstream refused")
 
 TryKey = Callable[[str | None], Awaitable[Failure | None]]
 
@@ -102,7 +103,7 @@ class KeyAttempts:
                 return None
             if not failure.retryable or n + 1 == attempts:
                 break
-            self.job.note("retry", f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
+            self.job.note(Note.RETRY, f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
                           reason=failure.reason, key=self.job.key, seconds=round(clock.loop.time() - began, 3))
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             assert pool is not None
@@ -165,23 +166,25 @@ class Attempt:
         try:
             sending = asyncio.ensure_future(call.client.send(call.build(key), stream=True))
         except httpx.HTTPError as e:
-            return Failure(f"bad upstream request: {e}", retryable=False)
+            return Failure(FailureKind.BAD_REQUEST, f"bad upstream request: {e}", retryable=False)
         except ValueError as e:  # a header that cannot be sent (upstream.encode_headers): perhaps the key's
-            return Failure(f"bad upstream request: {e}")
+            return Failure(FailureKind.BAD_REQUEST, f"bad upstream request: {e}")
         except RecursionError:  # a body deep enough to parse, too deep to copy or encode
             body = error_protocol(call.provider, req.proto).error_body(400, f"Rotator: {TOO_DEEP}")
-            return Failure(TOO_DEEP, 400, [("content-type", "application/json")], body, retryable=False)
+            return Failure(FailureKind.BAD_REQUEST, TOO_DEEP, 400, [("content-type", "application/json")], body,
+                           retryable=False)
         try:
             if not await clock.supervise(sending, lambda: deadline):
                 sending.cancel()
                 await asyncio.gather(sending, return_exceptions=True)
-                timeout = "first-token timeout" if call.upstream_stream else "request timeout"
-                return Failure(f"{timeout} (no response headers)", stalled=call.upstream_stream)
+                timeout = FailureKind.FIRST_TOKEN_TIMEOUT if call.upstream_stream else FailureKind.REQUEST_TIMEOUT
+                return Failure(timeout, f"{timeout} (no response headers)", stalled=call.upstream_stream)
             resp = sending.result()
             capture = call.capture(resp)
         except httpx.TransportError as e:
-            return Failure(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__,
-                           stalled=isinstance(e, NO_CONNECTION))
+            connect = isinstance(e, NO_CONNECTION)
+            return Failure(FailureKind.CONNECT if connect else FailureKind.TRANSPORT,
+                           f"{type(e).__name__}: {e}" if str(e) else type(e).__name__, stalled=connect)
         finally:
             if not sending.done():
                 sending.cancel()
@@ -199,9 +202,9 @@ class Attempt:
                 return await self.answers.within(self.answers.translated(call, resp, capture), whole)
             return await self.answers.within(self.answers.raw(call, resp, capture), whole)
         except BodyTooLarge as e:
-            return Failure(f"{e}, before the answer started")
+            return Failure(FailureKind.ENDED_EARLY, f"{e}, before the answer started")
         except BODY_CUTS as e:
-            return Failure(f"{type(e).__name__} before the answer started")
+            return Failure(FailureKind.ENDED_EARLY, f"{type(e).__name__} before the answer started")
         finally:
             await resp.aclose()
 
@@ -212,8 +215,9 @@ class Attempt:
         try:
             if not await self.clock.supervise(reading, lambda: deadline):
                 streamed = self.call.upstream_stream
-                timeout = "first-token timeout" if streamed else "request timeout"
-                return Failure(f"{timeout} (status {resp.status_code}, its body stalled)", stalled=streamed)
+                timeout = FailureKind.FIRST_TOKEN_TIMEOUT if streamed else FailureKind.REQUEST_TIMEOUT
+                return Failure(timeout, f"{timeout} (status {resp.status_code}, its body stalled)",
+                               stalled=streamed)
             return reading.result()
         finally:
             if not reading.done():
@@ -228,7 +232,7 @@ class Attempt:
             return AGAIN
         if call.req.asks_usage(call.provider) and refuses_stream_options(status, body):
             call.provider.refuses_stream_options = True
-            call.job.note("usage-refused", f"{call.provider.name} refused stream_options: its Chat streams "
+            call.job.note(Note.USAGE_REFUSED, f"{call.provider.name} refused stream_options: its Chat streams "
                           "go upstream without it, as the client sent them (their usage is not known)")
             return AGAIN
         return AGAIN if call.drops_refused(status, body) else None
@@ -240,8 +244,8 @@ class Attempt:
         if failure is not None:
             return failure
         if resp.status_code in FALL_THROUGH_STATUS and call.more:  # the next target may serve it
-            return Failure(f"status {resp.status_code}", resp.status_code, resp.headers.multi_items(), body,
-                           retryable=False)
+            return Failure(FailureKind.STATUS, f"status {resp.status_code}", resp.status_code,
+                           resp.headers.multi_items(), body, retryable=False)
         self.answers.error(call, resp.status_code, resp.headers, body)
         return None
 
@@ -255,8 +259,9 @@ class Attempt:
         cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from)
         if not repairer.started:
             ended = f"stream ended before the first token ({cause})"
-            reason = "first-token timeout" if cause == "idle timeout" else ended
-            return Failure(reason, stalled=cause == "idle timeout")
+            if cause == "idle timeout":
+                return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "first-token timeout", stalled=True)
+            return Failure(FailureKind.ENDED_EARLY, ended)
         if aggregator is not None:
             answers.folded(call, aggregator, repairer, cause, resp.headers)
         elif not repairer.complete:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from rewrite.exchange.job import Job
 from rewrite.exchange.waiting import first_done
 from rewrite.intake.loopback import Responder
+from rewrite.policy.outcomes import Note
 
 SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
 
@@ -55,7 +56,7 @@ class Clock:
         assert self.heartbeat is not None and self.out is not None
         if not self.out.committed:
             self.out.start(200, list(SSE_HEADERS))
-            self.job.note("committed", "status 200 sent early, to keep the client alive with heartbeats")
+            self.job.note(Note.COMMITTED, "status 200 sent early, to keep the client alive with heartbeats")
         self.out.write(self.heartbeat)
         self.last_tx = self.loop.time()
 

@@ -25,6 +25,7 @@ from rewrite.exchange.outgoing import TargetCall, translated_request
 from rewrite.exchange.pump import Pump
 from rewrite.exchange.request import ClientRequest
 from rewrite.intake.big_json import TOO_DEEP, added_keys
+from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
 from rewrite.routing.router import Router
@@ -168,7 +169,7 @@ class Fallback:
             leg.record.update(outcome="left" if more else "failed", reason=failure.reason)
             if more:
                 after = chosen[n + 1][1]
-                self.job.note("fallback", f"{leg.name} failed before the first token ({failure.reason}); trying "
+                self.job.note(Note.FALLBACK, f"{leg.name} failed before the first token ({failure.reason}); trying "
                               f"{after.provider}{'/' + after.model if after.model else ''}",
                               provider=after.provider, left=leg.name, reason=failure.reason)
         assert failure is not None
@@ -180,7 +181,7 @@ class Fallback:
         pool = call.provider.pool
         if pool is None or not pool.rests_past(self.cfg.first_token_timeout, call.model):
             return None
-        return Failure("every key resting", retryable=False)
+        return Failure(FailureKind.KEYS_RESTING, "every key resting", retryable=False)
 
     async def _serve(self, call: TargetCall) -> Failure | None:
         """The target's attempts over its pool. None when the client got an answer (or the vendor's request

@@ -13,6 +13,7 @@ from protocols.base import Protocol
 from rewrite.inspection.steps import Step
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback import Responder
+from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
 from rewrite.providers.credentials import Resting
@@ -53,7 +54,7 @@ class Job:
         """The provider that answered (or is being tried); the called host's until a target is chosen."""
         return self.served or self.route.provider
 
-    def note(self, kind: str, detail: str, **extra) -> None:
+    def note(self, kind: Note, detail: str, **extra) -> None:
         self.notes.append({"kind": kind, "detail": detail, **extra})
         logger.info("rotator: %s %s: %s: %s", self.provider.name, self.id[:8], kind, detail)
 
@@ -81,4 +82,5 @@ def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resti
     body = error_protocol(provider, proto).error_body(status, message)
     reason = ("every key rejected" if resting.rejected else "every key busy" if resting.busy
               else f"every key rate limited, for {seconds} s more")
-    return Failure(reason, status, [("content-type", "application/json"), *extra], body, retryable=False)
+    return Failure(FailureKind.KEYS_RESTING, reason, status, [("content-type", "application/json"), *extra], body,
+                   retryable=False)

@@ -19,6 +19,7 @@ from rewrite.exchange.job import Job
 from rewrite.exchange.request import ClientRequest
 from rewrite.inspection.steps import Capture, Step
 from rewrite.intake.big_json import Upload, added_keys, with_keys_in_front
+from rewrite.policy.outcomes import Note
 from rewrite.providers.credentials import mask
 from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, adapted, parse_json
 from rewrite.upstream.client import encode_headers, request_headers
@@ -159,7 +160,7 @@ class TargetCall:
         self.refused += named
         self.provider.param_refusals.setdefault(self.model, set()).update(named)
         said = ", ".join(map(shown_param, named))
-        self.job.note("param-refused", f"{said} ({self.provider.name} refused it for {self.model}: sent again "
+        self.job.note(Note.PARAM_REFUSED, f"{said} ({self.provider.name} refused it for {self.model}: sent again "
                       "without it, as are the model's next requests)", params=named, model=self.model)
         return True
 
@@ -168,7 +169,7 @@ class TargetCall:
         model = self.model
         self.provider.stream_refusals.add(model)
         self.aggregate = self.upstream_stream = False
-        self.job.note("stream-refused", f"the upstream refused a stream for {model}: sent as a non-stream request, "
+        self.job.note(Note.STREAM_REFUSED, f"the upstream refused a stream for {model}: sent as a non-stream request, "
                       "as are its next ones", model=model)
 
     # -- the steps a transformed request went through (for the flow's view) -------------------------------------

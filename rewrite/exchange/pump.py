@@ -23,6 +23,7 @@ from rewrite.exchange.clock import SSE_HEADERS, Clock
 from rewrite.exchange.job import Job
 from rewrite.inspection.steps import Capture
 from rewrite.intake.loopback import Responder
+from rewrite.policy.outcomes import Note
 from rewrite.upstream.bodies import BodyTooLarge, decoded
 from rewrite.upstream.client import response_headers
 from rewrite.upstream.transport import BODY
@@ -85,7 +86,7 @@ class ClientStream:
 
     def end_honestly(self, cause: str, ending: str) -> None:
         """The upstream stopped before the completion signal: end the stream so that it says it was cut."""
-        self.job.note("repaired", f"stream ended without its completion signal ({cause}); ended as {ending}",
+        self.job.note(Note.REPAIRED, f"stream ended without its completion signal ({cause}); ended as {ending}",
                       cause=cause)
         self.out.write(self.repairer.end(ending))
         # The end of the response goes with the ending: a client that closes as soon as it reads the ending

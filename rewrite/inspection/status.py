@@ -15,11 +15,10 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from rewrite.policy.outcomes import ATTEMPT_ERRORS, Note
 from rewrite.pool.report import table as pool_table
 
 RECENT_ERRORS = 5  # per key
-# Notes of a flow (rewrite/exchange/exchange.py) that say an attempt on a key went wrong.
-ERROR_KINDS = frozenset({"retry", "failed", "cut", "repaired"})
 
 
 @dataclass
@@ -58,11 +57,11 @@ class Tally:
         for note in events if isinstance(events, list) else ():
             if not isinstance(note, dict):
                 continue
-            if note.get("kind") == "fallback" and isinstance(note.get("provider"), str):
+            if note.get("kind") == Note.FALLBACK and isinstance(note.get("provider"), str):
                 trying = note["provider"]
-            if note.get("kind") not in ERROR_KINDS:
+            if note.get("kind") not in ATTEMPT_ERRORS:
                 continue
-            where, key = (trying, note.get("key")) if note["kind"] == "retry" else (provider, served)
+            where, key = (trying, note.get("key")) if note["kind"] == Note.RETRY else (provider, served)
             if not isinstance(key, str):
                 continue  # no key was used (every key resting, or no pool): not a key's error
             reason = str(note.get("reason") or note.get("detail") or "")[:200]

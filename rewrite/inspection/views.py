@@ -26,6 +26,7 @@ from protocols.unified import (
     ToolResult,
     Usage,
 )
+from rewrite.policy.outcomes import Note
 
 PROTOCOL_LABELS = {
     "openai_chat": "OpenAI Chat Completions",
@@ -39,9 +40,8 @@ MAX_STEP_BODY = 20_000  # characters of one body shown in the steps (a step keep
 RULE = "─" * 3
 UPSTREAM_STEP = "upstream"  # `kind` of the steps rewrite/inspection/steps.py records
 
-# Kinds of `metadata["rotator"]["events"]` (rewrite/exchange/exchange.py Job.note).
-RETRY, REPAIRED, FAILED, CUT, COMMITTED, STREAM_REFUSED, FALLBACK = (
-    "retry", "repaired", "failed", "cut", "committed", "stream-refused", "fallback")
+# Notes the header and the flow list leave out: a heartbeat's early 200 is how the answer was sent, not what it was.
+UNSHOWN = (Note.COMMITTED,)  # (a tuple: a saved flow may hold a kind that cannot be hashed)
 
 # Marks of the flow list, by what happened (the worst wins).
 MARK_FAILED = ":x:"
@@ -160,8 +160,8 @@ def _events(rot: dict) -> list[dict]:
 def attempts(rot: dict) -> list[str]:
     """Every attempt: the failed ones (key, reason, duration) and how the last ended."""
     events = _events(rot)
-    retries = [e for e in events if e.get("kind") == RETRY]
-    failed = next((e for e in events if e.get("kind") == FAILED), None)
+    retries = [e for e in events if e.get("kind") == Note.RETRY]
+    failed = next((e for e in events if e.get("kind") == Note.FAILED), None)
     if not retries and failed is None:
         return []
     lines = ["attempts:"]
@@ -176,7 +176,7 @@ def attempts(rot: dict) -> list[str]:
 
 def notes(rot: dict) -> list[str]:
     """Repairs and everything else Rotator did, one line each."""
-    shown = [e for e in _events(rot) if e.get("kind") not in (RETRY, FAILED, COMMITTED)]
+    shown = [e for e in _events(rot) if e.get("kind") not in (Note.RETRY, Note.FAILED, *UNSHOWN)]
     if not shown:
         return []
     return ["repairs and notes:", *(f"  {e.get('kind')}: {e.get('detail', '')}" for e in shown)]
@@ -346,7 +346,7 @@ def assembled(reading: AnswerReading | None, rot: dict) -> list[str]:
 def finish(answer: Answer, reading: AnswerReading, rot: dict) -> str:
     if reading.stream and not reading.complete:
         return "none: the stream ended without its completion signal (the client saw it stop)"
-    if answer.finish == FINISH_LENGTH and any(e.get("kind") == REPAIRED for e in _events(rot)):
+    if answer.finish == FINISH_LENGTH and any(e.get("kind") == Note.REPAIRED for e in _events(rot)):
         return f"{answer.finish} (the upstream was cut: Rotator ended the answer as truncated)"
     if answer.finish == FINISH_STOP and answer.tool_calls():
         return FINISH_TOOL_CALLS  # what every protocol means by an answer that calls tools
@@ -359,32 +359,32 @@ def finish(answer: Answer, reading: AnswerReading, rot: dict) -> str:
 def summary(events: list[dict]) -> tuple[str, str]:
     """The flow's comment and mark: what happened, at a glance ("retried 2× (status 429), repaired (upstream reset)").
     mitmweb's comment column is narrow: what happened comes first, why in brackets after it."""
-    events = [e for e in events if isinstance(e, dict) and e.get("kind") != COMMITTED]
+    events = [e for e in events if isinstance(e, dict) and e.get("kind") not in UNSHOWN]
     said: list[str] = []
-    retries = [e for e in events if e.get("kind") == RETRY]
+    retries = [e for e in events if e.get("kind") == Note.RETRY]
     if retries:
         reasons = list(dict.fromkeys(short(e.get("reason") or e.get("detail", "")) for e in retries))
         said.append(f"retried {len(retries)}× ({'; '.join(reasons)})")
     for e in events:
         kind = e.get("kind")
-        if kind == RETRY:
+        if kind == Note.RETRY:
             continue
-        if kind == REPAIRED:
+        if kind == Note.REPAIRED:
             said.append(f"repaired ({short(e.get('cause') or e.get('detail', ''))})")
-        elif kind == FALLBACK:
+        elif kind == Note.FALLBACK:
             said.append(f"fell back to {e.get('provider') or e.get('to') or short(e.get('detail', ''))}")
-        elif kind == FAILED:
+        elif kind == Note.FAILED:
             said.append(f"failed ({short(e.get('reason') or e.get('detail', ''))})")
         else:
             said.append(f"{kind}: {short(e.get('detail', ''), 80)}")
     kinds = {e.get("kind") for e in events}
-    if FAILED in kinds:
+    if Note.FAILED in kinds:
         mark = MARK_FAILED
-    elif kinds & {REPAIRED, CUT}:
+    elif kinds & {Note.REPAIRED, Note.CUT}:
         mark = MARK_REPAIRED
-    elif FALLBACK in kinds:
+    elif Note.FALLBACK in kinds:
         mark = MARK_FALLBACK
-    elif RETRY in kinds:
+    elif Note.RETRY in kinds:
         mark = MARK_RETRIED
     else:
         mark = ""

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rewrite.policy.backoff import backoff
 from rewrite.policy.retry import Failure
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest, fingerprint
 from rewrite.pool.report import describe, summary
@@ -241,15 +242,14 @@ class KeyPool:
             self.reject(key, rest.why)
             return None
         state.failures += 1
-        seconds = rest.seconds if rest.seconds is not None else self.backoff(state.failures)
+        seconds = failure.delay if failure.delay is not None else self.backoff(state.failures)
         self.bench(key, seconds, model if rest.per_model else WHOLE_KEY, rest.why)
         return None
 
     def backoff(self, failures: int) -> float:
         """A cooldown that no answer named: exponential in the failures in a row, jittered so that keys rested
         together do not all come back at once."""
-        base = min(BACKOFF_BASE * 2 ** min(failures - 1, 30), BACKOFF_MAX)
-        return base * (0.5 + 0.5 * self._rng())
+        return backoff(failures - 1, base=BACKOFF_BASE, cap=BACKOFF_MAX, jitter=0.5, rng=self._rng)
 
     def bench(self, key: str, seconds: float, model: str = WHOLE_KEY, why: str = "rate limited",
               rejected: bool = False, share: bool = True) -> None:
@@ -291,7 +291,7 @@ class KeyPool:
         if state is None:
             return 0.0
         state.stalls += 1
-        rest = min(STALL_REST * 2 ** (state.stalls - 1), STALL_REST_MAX)
+        rest = backoff(state.stalls - 1, base=STALL_REST, cap=STALL_REST_MAX)
         now = self._clock()
         state.slow_until = now + rest
         self._changed(now)

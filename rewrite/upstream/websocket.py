@@ -27,6 +27,7 @@ from rewrite.exchange.attempt import NO_CONNECTION, KeyAttempts
 from rewrite.exchange.clock import Clock
 from rewrite.exchange.job import Job, error_protocol
 from rewrite.policy import retry
+from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.upstream.client import Upstream, request_headers
 from rewrite.upstream.egress import tunnel_socket
@@ -71,7 +72,8 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream)
     path, _, query = sj.target.partition("?")
     if (problem := path_problem(path)) is not None:  # it would climb out of base_url's path (protocols/urls.py)
         body = error_protocol(provider, None).error_body(400, f"Rotator: the request path {problem}")
-        return Failure(f"bad request: the path {problem}", 400, [("content-type", "application/json")], body,
+        return Failure(FailureKind.BAD_REQUEST, f"bad request: the path {problem}", 400,
+                       [("content-type", "application/json")], body,
                        retryable=False)
     headers = [(n, v) for n, v in request_headers(sj.headers) if n.lower() not in _HANDSHAKE]
 
@@ -84,7 +86,7 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream)
     failure = await attempts.run(on_key, keep_lease=True)
     sj.lease = attempts.held
     if failure is not None and (failure.retryable or not attempts.tried):
-        sj.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
+        sj.job.note(Note.FAILED, f"giving up: {failure.reason}", reason=failure.reason)
     return failure
 
 
@@ -118,20 +120,22 @@ async def _attempt(sj: SocketJob, url: str, headers: list[tuple[str, str]], time
         body = bytes(r.body or b"")
         failure = retry.from_status(r.status_code, got, body, pooled)
         if failure is None and r.status_code >= 500:
-            failure = Failure(f"status {r.status_code}", r.status_code, got, body)
-        return failure or Failure(f"status {r.status_code}", r.status_code, got, body, retryable=False)
+            failure = Failure(FailureKind.STATUS, f"status {r.status_code}", r.status_code, got, body)
+        return failure or Failure(FailureKind.STATUS, f"status {r.status_code}", r.status_code, got, body,
+                                  retryable=False)
     except TimeoutError:
-        return Failure("handshake timeout", stalled=True)  # the key rests, as after a first-token timeout
+        # the key rests, as after a first-token timeout
+        return Failure(FailureKind.HANDSHAKE_TIMEOUT, "handshake timeout", stalled=True)
     except NO_CONNECTION as e:  # the egress proxy would not tunnel: as for HTTP (rewrite/exchange/attempt.py)
-        return Failure(f"{type(e).__name__}: {e}", stalled=True)
+        return Failure(FailureKind.CONNECT, f"{type(e).__name__}: {e}", stalled=True)
     except InvalidURI as e:
-        return Failure(f"bad upstream URL: {e}", retryable=False)
+        return Failure(FailureKind.BAD_REQUEST, f"bad upstream URL: {e}", retryable=False)
     except ValueError as e:  # a header value the handshake cannot carry
-        return Failure(f"bad upstream request: {type(e).__name__}", retryable=False)
+        return Failure(FailureKind.BAD_REQUEST, f"bad upstream request: {type(e).__name__}", retryable=False)
     except OSError as e:
-        return Failure(f"connect error: {type(e).__name__}", stalled=True)
+        return Failure(FailureKind.CONNECT, f"connect error: {type(e).__name__}", stalled=True)
     except (InvalidHandshake, EOFError) as e:
-        return Failure(f"connect error: {type(e).__name__}")
+        return Failure(FailureKind.CONNECT, f"connect error: {type(e).__name__}")
     finally:
         if sock is not None and sj.upstream is None:
             sock.close()

@@ -28,6 +28,7 @@ from websockets.http11 import Request, Response
 
 from rewrite.config import StreamingConfig
 from rewrite.exchange.job import Job
+from rewrite.policy.outcomes import Note
 from rewrite.policy.retry import Failure
 from rewrite.upstream.client import HOP_BY_HOP, Upstream
 from rewrite.upstream.websocket import SocketJob, open_upstream
@@ -130,7 +131,7 @@ class WebSocketRelay:
         if not opening.done():
             opening.cancel()
             await asyncio.gather(opening, return_exceptions=True)
-            sj.job.note("failed", "the client left while the handshake was pending")
+            sj.job.note(Note.FAILED, "the client left while the handshake was pending")
             return _response(499, [], b"")  # never sent: the connection is gone
         failure = opening.result()
         if failure is not None:
@@ -201,6 +202,6 @@ def _response(status: int, headers: list[tuple[str, str]], body: bytes) -> Respo
 def _failure_response(failure: Failure) -> Response:
     if failure.status is not None:
         return _response(failure.status, failure.headers, failure.body)
-    status = 504 if "timeout" in failure.reason else 502
+    status = 504 if failure.kind.timeout else 502
     body = f"Rotator: the upstream WebSocket handshake failed: {failure.reason}\n".encode()
     return _response(status, [("content-type", "text/plain; charset=utf-8")], body)
