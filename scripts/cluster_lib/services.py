@@ -98,6 +98,9 @@ def haproxy_config(host: str, port: int, workers: list[int]) -> str:
         f"    timeout client {TUNNEL_TIMEOUT}\n"
         f"    timeout server {TUNNEL_TIMEOUT}\n"
         "    timeout check 2s\n"
+        # A worker that died since its last health check refuses the connection: try another one.
+        "    option redispatch\n"
+        "    retries 2\n"
         "frontend rotator\n"
         f"    bind {bind}\n"
         "    default_backend workers\n"
