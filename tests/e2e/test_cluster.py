@@ -7,10 +7,11 @@ import os
 import signal
 import time
 
+import httpx
 import openai
 import pytest
 
-from tests.support.cluster import Cluster, running
+from tests.support.cluster import Cluster, running, started_at
 from tests.support.harness import POOL_KEYS, default_config
 
 pytestmark = pytest.mark.e2e
@@ -18,12 +19,16 @@ pytestmark = pytest.mark.e2e
 CHAT = "/v1/chat/completions"
 
 
-def ask(cluster: Cluster) -> str:
-    """One chat request on a connection of its own (HAProxy balances connections, not requests)."""
-    with cluster.client() as http_client:
-        client = openai.OpenAI(api_key="sk-client-placeholder", http_client=http_client, max_retries=0)
-        answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+def ask(http_client: httpx.Client) -> str:
+    client = openai.OpenAI(api_key="sk-client-placeholder", http_client=http_client, max_retries=0)
+    answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     return answer.choices[0].message.content or ""
+
+
+def ask_anew(cluster: Cluster) -> str:
+    """One request on a connection of its own (HAProxy balances connections, not requests)."""
+    with cluster.client() as http_client:
+        return ask(http_client)
 
 
 def served(cluster: Cluster, n: int) -> int:
@@ -38,10 +43,16 @@ def cluster(fake_vendor, tmp_path):
 
 
 def test_two_workers_share_one_ca_and_split_the_connections(cluster, fake_vendor):
-    answers = [ask(cluster) for _ in range(8)]
+    workers = [pid for name, pid in cluster.pids.items() if name.startswith("worker-")]
+    made = (cluster.workdir / "confdir" / "mitmproxy-ca.pem").stat().st_mtime
+    assert len(workers) == 2 and made <= min(map(started_at, workers)) + 0.01  # before any worker: none makes its own
+    clients = [cluster.client() for _ in range(4)]  # four connections, each kept open for two requests
+    answers = [ask(http_client) for _ in range(2) for http_client in clients]
+    for http_client in clients:
+        http_client.close()
 
     assert all(answers), answers  # every certificate verified against the one CA the cluster named
-    assert (served(cluster, 1), served(cluster, 2)) == (4, 4)  # leastconn over two idle workers: in turn
+    assert (served(cluster, 1), served(cluster, 2)) == (4, 4)  # leastconn: two open connections on each worker
     assert {r.credential for r in fake_vendor.requests} <= set(POOL_KEYS["openai"])
     out = cluster.output()
     assert f"proxy: http://127.0.0.1:{cluster.port}" in out and f"SSL_CERT_FILE={cluster.ca_cert}" in out
@@ -53,7 +64,7 @@ def test_a_worker_that_dies_is_reported_the_other_serves_and_stopping_stops_ever
     report = cluster.wait_output("worker-1 (127.0.0.1:")
     assert "exited with code -9" in report
 
-    assert all(ask(cluster) for _ in range(4))  # (a connection HAProxy still gives worker-1 is sent to worker-2)
+    assert all(ask_anew(cluster) for _ in range(4))  # (a connection HAProxy still gives worker-1 is sent to worker-2)
     assert served(cluster, 2) == 4
 
     started = dict(cluster.pids)

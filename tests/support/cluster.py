@@ -123,3 +123,11 @@ def running(pid: int) -> bool:
     with contextlib.suppress(OSError):  # (a zombie left for its parent to reap is not running)
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
     return False
+
+
+def started_at(pid: int) -> float:
+    """When a process started (seconds since the epoch, to 10 ms), from /proc: its start in clock ticks after boot,
+    against the time since boot now (/proc/stat's boot time is whole seconds only)."""
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
