@@ -32,7 +32,8 @@ class Cluster:
     args: tuple[str, ...] = ()
     port: int = 0
     process: subprocess.Popen | None = None
-    pids: dict[str, int] = field(default_factory=dict)  # "haproxy", "worker-1", ... from the start-up block
+    pids: dict[str, int] = field(default_factory=dict)  # "haproxy", "worker-1", "redis" ... from the start-up block
+    ports: dict[int, int] = field(default_factory=dict)  # worker number -> its loopback port
 
     @property
     def url(self) -> str:
@@ -86,8 +87,12 @@ class Cluster:
                 raise AssertionError(f"scripts/cluster did not start; its output:\n{self.output()[-5000:]}")
             time.sleep(0.1)
         block = self.output().split(READY, 1)[1]
-        self.pids = {name: int(pid) for name, pid in re.findall(r"(worker-\d+) 127\.0\.0\.1:\d+ \(pid (\d+)\)", block)}
+        workers = re.findall(r"worker-(\d+) 127\.0\.0\.1:(\d+) \(pid (\d+)\)", block)
+        self.pids = {f"worker-{n}": int(pid) for n, _, pid in workers}
+        self.ports = {int(n): int(port) for n, port, _ in workers}
         self.pids["haproxy"] = int(re.search(r"HAProxy in TCP mode, pid (\d+)", block)[1])
+        if redis := re.search(r"started here, pid (\d+)", block):
+            self.pids["redis"] = int(redis[1])
         return self
 
     def wait_output(self, needle: str, timeout: float = 10.0) -> str:
@@ -98,9 +103,11 @@ class Cluster:
             time.sleep(0.05)
         return text
 
-    def client(self) -> httpx.Client:
-        """A client of its own (a connection of its own: HAProxy balances connections) through the cluster."""
-        return httpx.Client(proxy=self.url, verify=ssl.create_default_context(cafile=self.ca_cert), timeout=30)
+    def client(self, worker: int | None = None) -> httpx.Client:
+        """A client of its own (a connection of its own: HAProxy balances connections) through the cluster, or
+        straight to one worker."""
+        proxy = self.url if worker is None else f"http://127.0.0.1:{self.ports[worker]}"
+        return httpx.Client(proxy=proxy, verify=ssl.create_default_context(cafile=self.ca_cert), timeout=30)
 
     def stop(self) -> int | None:
         if self.process is None:
