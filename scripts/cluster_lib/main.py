@@ -75,8 +75,8 @@ class Cluster:
         self.logs.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state, 0o700)
         self.ca = make_ca(self.plan.confdir)
-        worker_config = self._redis(config, config_file)
-        self._start_workers(worker_config)
+        redis_url = self._redis(config)
+        self._start_workers(config_file, redis_url)
         cfg = self.state / "haproxy.cfg"
         cfg.write_text(haproxy_config(self.plan.host, self.plan.port, [port for _, port in self.workers]))
         self.haproxy = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], self.logs / "haproxy.log")
@@ -84,17 +84,17 @@ class Cluster:
         wait_until(lambda: listening(self.plan.port, probe), [self.haproxy], 10)
         self.config_file = config_file
 
-    def _redis(self, config, config_file: Path | None) -> str | None:
-        """The rotator_config the workers get: the user's, or a copy that names the Redis started here."""
+    def _redis(self, config) -> str | None:
+        """The URL of the Redis started here for the workers; None: the config names one, or there is no backend."""
         from rewrite.config import StateConfig
 
         configured = getattr(config.state, "redis", None)
         if configured:
             self.redis_note = f"{shown_url(configured)} (from the config)"
-            return self.plan.rotator_config
+            return None
         if "redis" not in StateConfig.model_fields:
             self.redis_note = "none: this Rotator has no Redis backend, each worker keeps its own pools' state"
-            return self.plan.rotator_config
+            return None
         binary = program("redis-server", "redis-server")
         data = self.state / "redis"
         data.mkdir(exist_ok=True)
@@ -103,27 +103,32 @@ class Cluster:
         wait_until(lambda: redis_answers(port), [self.redis], 10)
         url = f"redis://127.0.0.1:{port}/0"
         self.redis_note = f"{url} (started here, pid {self.redis.pid}; data in {data})"
-        return str(self._config_with_redis(config_file, url))
+        return url
 
-    def _config_with_redis(self, config_file: Path | None, url: str) -> Path:
+    def _worker_config(self, n: int, config_file: Path | None, redis_url: str | None) -> Path:
+        """Worker n's copy of the config (private): the Redis started here, and a state file of its own unless the
+        config names one (processes that share one SQLite file would overwrite each other's records)."""
         from ruamel.yaml import YAML
 
         yaml = YAML(typ="safe", pure=True)
         doc = (yaml.load(config_file.read_text()) if config_file else None) or {}
-        doc.setdefault("state", {})["redis"] = url  # (${ENV} references stay as they are: each worker resolves them)
-        path = self.state / "worker-config.yaml"
+        state = doc.setdefault("state", {})  # (${ENV} references stay as they are: each worker resolves them)
+        if redis_url:
+            state["redis"] = redis_url
+        state.setdefault("path", str(self.state / f"worker-{n}.db"))
+        path = self.state / f"worker-{n}.yaml"
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-            out.write(f"# Written by scripts/cluster: {config_file or 'the embedded defaults'} with the Redis it "
-                      "started.\n")
+            out.write(f"# Written by scripts/cluster for worker-{n}: {config_file or 'the embedded defaults'}, with "
+                      "its own state file and the Redis it started.\n")
             yaml.dump(doc, out)
         return path
 
-    def _start_workers(self, worker_config: str | None) -> None:
+    def _start_workers(self, config_file: Path | None, redis_url: str | None) -> None:
         for n in range(1, self.plan.workers + 1):
             port = free_port()
             argv = [str(MITMDUMP), "-s", str(ADDON), "--listen-host", "127.0.0.1", "--listen-port", str(port),
                     "--set", f"confdir={self.plan.confdir.expanduser()}",
-                    *(["--set", f"rotator_config={worker_config}"] if worker_config else []),
+                    "--set", f"rotator_config={self._worker_config(n, config_file, redis_url)}",
                     *self.plan.worker_args]
             self.workers.append((Child(f"worker-{n}", argv, self.logs / f"worker-{n}.log"), port))
         children = [child for child, _ in self.workers]
