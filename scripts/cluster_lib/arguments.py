@@ -10,6 +10,7 @@ from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+EVERY_INTERFACE = ("", "0.0.0.0", "::")
 
 
 class UsageError(Exception):
@@ -36,7 +37,8 @@ class Plan:
 
     @property
     def proxy_url(self) -> str:
-        host = self.host or DEFAULT_HOST
+        """As a client writes it (THIS-HOST for every interface, as Rotator's own start-up block says it)."""
+        host = "THIS-HOST" if self.host in EVERY_INTERFACE else self.host
         shown = f"[{host}]" if ":" in host else host
         return f"http://{'USER:PASSWORD@' if self.proxyauth else ''}{shown}:{self.port}"
 

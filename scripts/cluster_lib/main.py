@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cluster_lib.arguments import Plan, UsageError, exposure_problem, parse
+from cluster_lib.arguments import EVERY_INTERFACE, Plan, UsageError, exposure_problem, parse
 from cluster_lib.services import (
     ADDON,
     MITMDUMP,
@@ -80,7 +80,7 @@ class Cluster:
         cfg = self.state / "haproxy.cfg"
         cfg.write_text(haproxy_config(self.plan.host, self.plan.port, [port for _, port in self.workers]))
         self.haproxy = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], self.logs / "haproxy.log")
-        probe = "127.0.0.1" if self.plan.host in ("", "0.0.0.0", "::") else self.plan.host.strip("[]")
+        probe = "127.0.0.1" if self.plan.host in EVERY_INTERFACE else self.plan.host.strip("[]")
         wait_until(lambda: listening(self.plan.port, probe), [self.haproxy], 10)
         self.config_file = config_file
 
