@@ -21,6 +21,7 @@ from addons.handoff import Handoff
 from addons.interception import Interception
 from addons.masking import MaskOnArrival
 from addons.pools import Pools
+from addons.sharing import Sharing
 from addons.status import Status
 from addons.views import Views
 from addons.websocket import WebSocketUpstream
@@ -37,7 +38,7 @@ guesses = Guesses()  # failed client-key attempts per address: the pools' gate a
 # Order matters: the config is loaded before Egress, Exposure and Access read it; MaskOnArrival gives the real
 # credential back just before Access reads it; and Access refuses a request before WebSocketUpstream or
 # Interception hand it to the engine.
-addons = [RotatorConfig(engine), Pools(engine), Egress(engine), Exposure(engine), MaskOnArrival(engine),
-          Access(engine, guesses), WebSocketUpstream(engine), Interception(engine), Handoff(engine),
-          Status(engine, guesses),
+addons = [RotatorConfig(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
+          MaskOnArrival(engine), Access(engine, guesses), WebSocketUpstream(engine), Interception(engine),
+          Handoff(engine), Status(engine, guesses),
           Views(engine), Welcome(engine), FrozenStartup()]  # last: what the others set up when running is frozen too

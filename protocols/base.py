@@ -80,7 +80,7 @@ class Repairer:
 
 def integer(obj: dict, key: str, default: int = 0) -> int:
     """`obj[key]`, an index a reader keeps (`default` when absent); TypeError if it is not an integer: an event of
-    that shape cannot be followed, and the engine treats it as a broken body (rewrite/exchange/exchange.py)."""
+    that shape cannot be followed, and the engine treats it as a broken body (rewrite/exchange/pump.py)."""
     value = obj.get(key, default)
     if type(value) is not int:
         raise TypeError(f"{key} is not an integer")

@@ -11,6 +11,7 @@ import re
 import ssl
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -167,6 +168,31 @@ class StateConfig(_Strict):
     # The SQLite file that keeps the pools' rests, positions and counters across restarts (rewrite/state/records.py);
     # None: $XDG_STATE_HOME/rotator/state.db, else ~/.local/state/rotator/state.db; "": kept in memory only.
     path: str | None = None
+    # redis://[:password@]host[:port][/db] or rediss:// (TLS): the state several workers share (docs/scaling.md);
+    # unset: each process decides alone.
+    redis: str | None = None
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_redis_url(v)
+        return v
+
+
+def check_redis_url(url: str) -> None:
+    """A redis:// or rediss:// URL with a host, a port and a database number that parse. The error never repeats
+    the URL: it may hold a password."""
+    shape = "must be redis://[:password@]host[:port][/db] or rediss://... (TLS)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{shape}; its port is not a number from 0 to 65535") from None
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError(shape)
+    if port == 0 or (parts.path not in ("", "/") and not parts.path[1:].isdigit()):
+        raise ValueError(f"{shape}; its port or database number is not valid")
 
 
 class ClientConfig(_Strict):

@@ -33,6 +33,7 @@ from tests.support.harness import (
     die_with_parent,
     merge,
 )
+from tests.support.redis_server import redis_server
 
 # Rotator keeps its key pools' state under $XDG_STATE_HOME by default (rewrite/state/records.py): in tests, never in the
 # real home, for addons run in-process and for every mitmdump the tests start (they inherit the environment).
@@ -43,7 +44,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # it started: it ends with the run instead, and they with it (tests/support/harness.py).
     die_with_parent()
 
-__all__ = ["fake_vendor", "llm_view", "rotator", "rotator_pool"]
+__all__ = ["fake_vendor", "llm_view", "redis_server", "rotator", "rotator_pool"]
 
 
 @pytest.fixture(autouse=True)

@@ -108,3 +108,20 @@ clients: [{name: ci, key: "prefix-${ROTATOR_TEST_C}"}]
         parse(text)
     assert str(e.value) == ("3 environment variables are not set: ROTATOR_TEST_A (providers.openai.keys.0), "
                             "ROTATOR_TEST_B (providers.anthropic.keys.0), ROTATOR_TEST_C (clients.0.key)")
+
+
+def test_state_redis_takes_a_redis_url_with_its_password_from_the_environment(monkeypatch):
+    monkeypatch.setenv("REDIS_PASSWORD", "s3cret-pw")
+    cfg = parse('state: {redis: "rediss://:${REDIS_PASSWORD}@cache.internal:6380/2"}')
+    assert cfg.state.redis == "rediss://:s3cret-pw@cache.internal:6380/2"
+    assert parse("").state.redis is None  # unset: one process, deciding alone
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379/0", "redis://:pw@127.0.0.1:99999/0", "redis://:pw@host/db",
+                                 "redis://", "127.0.0.1:6379"])
+def test_a_bad_state_redis_url_is_one_line_naming_the_field_and_never_the_password(url):
+    with pytest.raises(ConfigError) as e:
+        parse(f'state: {{redis: "{url}"}}')
+    message = str(e.value)
+    assert message.startswith("state.redis: ") and "\n" not in message
+    assert "pw" not in message and "redis://[:password@]host" in message

@@ -1,6 +1,6 @@
 """Upstream events of the right type with wrongly typed fields (valid JSON of the wrong shape).
 
-A repairer may refuse such an event (the engine then treats the stream as cut, see rewrite/exchange/exchange.py), but
+A repairer may refuse such an event (the engine then treats the stream as cut, see rewrite/exchange/pump.py), but
 whatever it was fed, the ending it then writes must never fail: a client always gets an honest ending.
 """
 

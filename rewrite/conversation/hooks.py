@@ -18,6 +18,8 @@ from rewrite.conversation.continuity import PREVIOUS, RESPONSES, Continuity, Unk
 from rewrite.conversation.field_cache import STATEFUL_PROTOCOLS, FieldCache, Scope
 from rewrite.routing.targets import ConversationHooks, Leg, Refused
 from rewrite.state.kv import MemoryStore
+from rewrite.state.redis.connection import Breaker, connect_sync
+from rewrite.state.redis.kv import RedisStore
 
 # Bounds of the in-memory stores.
 FIELD_CACHE_ENTRIES = 50_000
@@ -45,6 +47,18 @@ class ConversationState(ConversationHooks):
         # Whether answers of Responses providers are recorded too (only needed when a route may later send the
         # conversation elsewhere); set from the config's routes.
         self.record_native = False
+
+    def share(self, url: str | None, breaker: Breaker | None = None) -> None:
+        """Keep the field cache and continuity in the Redis at `url`, where every worker sees them (each keeps a
+        bounded store of its own for when Redis does not answer); None: in this process only. `breaker`: the key
+        pools' (one outage, one log line, every decision local at once)."""
+        local = MemoryStore(FIELD_CACHE_ENTRIES, FIELD_CACHE_BYTES), MemoryStore(CONTINUITY_ENTRIES, CONTINUITY_BYTES)
+        if url is None:
+            self.fields.store, self.continuity.store = local
+            return
+        client, breaker = connect_sync(url), breaker or Breaker()
+        self.fields.store = RedisStore(client, local[0], breaker)
+        self.continuity.store = RedisStore(client, local[1], breaker)
 
     def request(self, leg: Leg, body: dict) -> dict:
         if _client_protocol(leg) != RESPONSES:

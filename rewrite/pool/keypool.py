@@ -8,6 +8,10 @@ Kinds of rest:
   the vendor's, not the key's, and must not make a request wait).
 
 A `max_concurrent` key is leased for each attempt (`lease`, a context manager) and skipped while at its cap.
+
+With `state.redis`, `shared` (rewrite/state/redis/shared.py) makes these decisions for every worker at once: `take`
+picks and leases there, rests and counts are written there too; when Redis does not answer, the pool decides
+alone, on what it holds, as it does without Redis.
 """
 
 from __future__ import annotations
@@ -18,11 +22,15 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rewrite.policy.retry import Failure
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest, fingerprint
 from rewrite.pool.report import describe, summary
 from rewrite.pool.strategies import STRATEGIES
+
+if TYPE_CHECKING:
+    from rewrite.state.redis.shared import SharedLease, SharedPool
 
 logger = logging.getLogger("rotator")
 
@@ -33,6 +41,8 @@ STALL_REST_MAX = 300.0
 # A cooldown whose answer named no delay: this long, doubling with each such answer in a row, with jitter.
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 120.0
+# With shared state, a request waiting for a key at its max_concurrent looks again this often (seconds).
+SHARED_LOOK_AGAIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -49,15 +59,21 @@ class Pick:
     key: str | None  # None: every key that may be used now is at its max_concurrent (busy), or every key is out
     wait: float = 0.0  # seconds until `key` is back from its rest
     busy: bool = False
+    held: SharedLease | None = None  # the key's slot, taken by a shared pick (see `take`)
+
+    def drop(self) -> None:
+        """Give back the slot of a pick that is not used."""
+        if self.held is not None:
+            self.held.release()
 
 
 class Lease:
     """One attempt's hold on a key, given back exactly once (a context manager)."""
 
-    __slots__ = ("_pool", "state")
+    __slots__ = ("_pool", "held", "state")
 
-    def __init__(self, pool: KeyPool | None, state: KeyState | None) -> None:
-        self._pool, self.state = pool, state
+    def __init__(self, pool: KeyPool | None, state: KeyState | None, held: SharedLease | None = None) -> None:
+        self._pool, self.state, self.held = pool, state, held
 
     def __enter__(self) -> Lease:
         return self
@@ -67,8 +83,16 @@ class Lease:
 
     def release(self) -> None:
         pool, self._pool = self._pool, None
+        held, self.held = self.held, None
         if pool is not None and self.state is not None:
             pool._release(self.state)
+        if held is not None:
+            held.release()
+
+
+def _resolve(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class KeyPool:
@@ -86,6 +110,7 @@ class KeyPool:
         self._shown: tuple = ()  # the key states last logged
         self._next_change = math.inf  # when the soonest rest ends
         self.dirty = False  # changed since the last snapshot
+        self.shared: SharedPool | None = None  # with state.redis: the decisions every worker shares
 
     @property
     def keys(self) -> list[str]:
@@ -119,6 +144,18 @@ class KeyPool:
         best = min(usable, key=rank)
         return self._chosen(best, rank(best)[0])
 
+    async def take(self, avoid: str | None = None, model: str = "") -> Pick:
+        """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
+        by `lease`); the pool's own `pick` without shared state, or when Redis does not answer."""
+        if self.shared is not None:
+            shared = await self.shared.pick(avoid, model, self._clock())
+            if shared is not None:
+                if shared.state is None:
+                    return Pick(None, shared.wait, busy=shared.busy)
+                chosen = self._chosen(shared.state, shared.wait)
+                return Pick(chosen.key, chosen.wait, held=shared.held)
+        return self.pick(avoid, model)
+
     def acquire(self, avoid: str | None = None, model: str = "") -> tuple[str, float]:
         """The next key and how long to wait before using it, caps aside (for callers that take no lease)."""
         p = self.pick(avoid, model, caps=False)
@@ -130,16 +167,21 @@ class KeyPool:
         self.dirty = True
         return Pick(state.secret, wait)
 
-    def lease(self, key: str, model: str = "") -> Lease:
+    def lease(self, key: str, model: str = "", held: SharedLease | None = None) -> Lease:
         """Hold `key` for one attempt (counted as a request, for `model` too); give it back by leaving the `with`
-        block."""
+        block. `held`: the slot a shared pick took, given back with it."""
         state = self._by_secret.get(key)
+        if held is not None:
+            held.hold()
         if state is None:
-            return Lease(None, None)
+            return Lease(None, None, held)
         state.in_flight += 1
-        state.usage.request(model, self._wall())
+        wall = self._wall()
+        state.usage.request(model, wall)
+        if self.shared is not None:
+            self.shared.count(state, model, wall, requests=1)
         self.dirty = True
-        return Lease(self, state)
+        return Lease(self, state, held)
 
     def _release(self, state: KeyState) -> None:
         state.in_flight -= 1
@@ -152,8 +194,11 @@ class KeyPool:
         """A future of the caller's own (cancelling it touches no other waiter), resolved when a lease is given
         back: to wait for a key at its max_concurrent."""
         self._waiters = [w for w in self._waiters if not w.done()]
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self._waiters.append(waiter)
+        if self.shared is not None:  # (another worker's lease may come back: look again soon)
+            loop.call_later(SHARED_LOOK_AGAIN, _resolve, waiter)
         return waiter
 
     def resting(self, model: str = "") -> Resting:
@@ -207,9 +252,10 @@ class KeyPool:
         return base * (0.5 + 0.5 * self._rng())
 
     def bench(self, key: str, seconds: float, model: str = WHOLE_KEY, why: str = "rate limited",
-              rejected: bool = False) -> None:
+              rejected: bool = False, share: bool = True) -> None:
         """Rest `key` for `seconds` (for `model` only, if given); a longer rest it already has stays. `rejected`:
-        the vendor refused it (see `reject`; `seconds` does not matter then)."""
+        the vendor refused it (see `reject`; `seconds` does not matter then). `share`: tell the other workers
+        (off for a rest learned from them)."""
         if rejected:
             self.reject(key, "rejected by the vendor (401/403)")
             return
@@ -222,6 +268,8 @@ class KeyPool:
         if current is not None and current.until >= until:
             return
         state.rests[model] = Rest(until, why)
+        if self.shared is not None and share:
+            self.shared.rest(state, model, seconds, why)
         self.dirty = True
         self._changed(now)
 
@@ -254,7 +302,11 @@ class KeyPool:
         tokens, each once) and its cost in dollars, None when the model has no known price."""
         state = self._by_secret.get(key)
         if state is not None:
-            state.usage.answered(model, tokens, cost, self._wall())
+            wall = self._wall()
+            state.usage.answered(model, tokens, cost, wall)
+            if self.shared is not None:
+                self.shared.count(state, model, wall, tokens=max(0, int(tokens)), cost=cost or 0.0,
+                                  unpriced=int(cost is None))
             self.dirty = True
 
     def describe(self) -> dict:

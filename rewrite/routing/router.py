@@ -25,7 +25,7 @@ class Router:
         self.providers = build(config)
         self._by_host = {h: p for p in self.providers for h in p.hosts}
         self._by_name = {p.name: p for p in self.providers}
-        self.routes = Routes.from_config(config.routes)  # which providers serve a model (rewrite/exchange/exchange.py)
+        self.routes = Routes.from_config(config.routes)  # which providers serve a model (rewrite/exchange/fallback.py)
 
     def provider_for(self, host: str) -> Provider | None:
         return self._by_host.get(host.lower())
@@ -62,7 +62,7 @@ class Router:
 
 
 def _model(proto: Protocol, path: str, body: bytes) -> str | None:
-    """The model a request asks for, read as the engine reads it (rewrite/exchange/exchange.py); None when its body is
+    """The model a request asks for, read as the engine reads it (rewrite/exchange/request.py); None when its body is
     not a JSON object (the engine then forwards it to the called provider as it is)."""
     try:
         parsed = json.loads(body)

@@ -1,6 +1,6 @@
 """A request's targets: which provider and model serve it, in which protocol, and how the request is put to each.
 
-Routes (rewrite/routing/routes.py) name the targets in order; the engine (rewrite/exchange/exchange.py) tries them. A
+Routes (rewrite/routing/routes.py) name the targets in order; the engine (rewrite/exchange/fallback.py) tries them. A
 target that speaks the client's protocol gets the client's request (with the route's model, if it names one); a target
 that speaks another protocol gets it translated (protocols/translate/), and its streams, answers and errors are
 translated back. Only translated targets build translation objects: the native path stays as lean as without

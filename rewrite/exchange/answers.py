@@ -1,0 +1,201 @@
+"""What the client gets when it is not a pumped stream: a non-stream answer forwarded (or translated, or rewritten by
+adapters), the folded answer of a forced stream, the vendor's errors in the client's protocol, and Rotator's own
+answers (a refusal before any upstream call, the honest failure when every target failed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Awaitable
+
+import httpx
+
+from protocols.base import Aggregator, Repairer
+from protocols.translate import TranslationError
+from protocols.translate.base import MALFORMED
+from rewrite.exchange.clock import Clock
+from rewrite.exchange.job import Job, error_protocol
+from rewrite.exchange.outgoing import TargetCall
+from rewrite.exchange.pump import piece_reader
+from rewrite.exchange.request import ClientRequest
+from rewrite.inspection.steps import Capture
+from rewrite.intake.loopback import Responder
+from rewrite.policy.retry import Failure
+from rewrite.routing.targets import error_headers, parse_json
+from rewrite.upstream.bodies import read_whole
+from rewrite.upstream.client import response_headers
+
+# Upstream stream headers that do not describe a folded JSON answer.
+STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffering"})
+# How an upstream body breaks: the connection fails, or its bytes do not decode under their content-encoding
+# (httpx's DecodingError is not a TransportError). Either is a cut.
+BODY_CUTS = (httpx.TransportError, httpx.DecodingError)
+
+
+class Answers:
+    """`repairer`: the client stream's, once a pump made one (else one is made for an error event)."""
+
+    def __init__(self, out: Responder, job: Job, req: ClientRequest, clock: Clock, max_body: int,
+                 request_timeout: float) -> None:
+        self.out = out
+        self.job = job
+        self.req = req
+        self.clock = clock
+        self.max_body = max_body  # of a body decoded or held whole
+        self.request_timeout = request_timeout
+        self.repairer: Repairer | None = None
+
+    # -- the upstream's answer --------------------------------------------------------------------------------
+
+    async def within(self, forwarding: Awaitable[Failure | None], deadline: float) -> Failure | None:
+        """Run `forwarding` (an answer that is not an SSE stream) until `deadline`. Reached before anything was
+        sent to the client, that is a retryable failure; after, the answer is cut."""
+        if deadline == math.inf:
+            return await forwarding
+        task = asyncio.ensure_future(forwarding)
+        try:
+            if await self.clock.supervise(task, lambda: deadline):
+                return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if not self.out.committed:
+            return Failure("request timeout (no answer)")
+        self.job.note("cut", f"request timeout: the answer was cut after {self.request_timeout:g} s")
+        return None
+
+    def error(self, call: TargetCall, status: int, headers: httpx.Headers, body: bytes) -> None:
+        """The vendor's error answer, in the client's protocol."""
+        if self.out.committed:
+            self.out.write(self.repair_state().error_event(body.decode("utf-8", "replace")[:500], status))
+            return
+        if call.leg.translation is not None:
+            status, body = call.leg.translation.error(status, body)
+            self.out.start(status, error_headers(headers.multi_items()))
+        else:
+            self.out.start(status, response_headers(headers))
+        self.out.write(body)
+
+    async def translated(self, call: TargetCall, resp: httpx.Response, capture: Capture | None) -> Failure | None:
+        """A translated target's non-stream answer (a target opted out of forced streaming), for the client."""
+        leg = call.leg
+        data = await read_whole(piece_reader(resp, self.max_body), self.max_body)
+        if capture is not None:
+            capture.add(data)
+        body = parse_json(data)
+        if body is None:
+            return Failure(f"the {leg.protocol.name} answer is not a JSON object", retryable=False)
+        try:
+            answer = leg.translation.answer(body, leg)
+        except TranslationError as e:
+            return Failure(str(e)[:200], retryable=False)
+        self.out.start(resp.status_code, [("content-type", "application/json")])
+        self.out.write(json.dumps(answer).encode())
+        return None
+
+    async def raw(self, call: TargetCall, resp: httpx.Response, capture: Capture | None) -> Failure | None:
+        """The answer as it comes (or, for adapters that rewrite answers, rewritten whole)."""
+        next_piece = piece_reader(resp, self.max_body)
+        adapters = call.adapters
+        if adapters.answering and resp.status_code == 200:  # a whole JSON answer the adapters rewrite
+            data = await read_whole(next_piece, self.max_body)
+            if capture is not None:
+                capture.add(data)
+            body = parse_json(data)
+            self.out.start(200, response_headers(resp.headers))
+            self.out.write(json.dumps(adapters.answer_body(body)).encode() if body is not None else data)
+            return None
+        first = await next_piece()  # a body that breaks before its first byte is retried (see Attempt)
+        if not self.out.committed:
+            self.out.start(resp.status_code, response_headers(resp.headers))
+        self.out.write(first)
+        try:
+            while chunk := await next_piece():
+                self.out.write(chunk)
+                await self.out.drain()
+        except BODY_CUTS as e:
+            self.job.note("cut", f"upstream body cut: {type(e).__name__}: {e}"[:300])
+        return None
+
+    def folded(self, call: TargetCall, aggregator: Aggregator, repairer: Repairer, cause: str,
+               headers: httpx.Headers) -> None:
+        """A forced stream folded back into the JSON answer the client asked for."""
+        if not repairer.complete:
+            self.job.note("repaired", f"forced stream ended without its completion signal ({cause}); "
+                          "answered as truncated", cause=cause)
+        error = aggregator.error
+        answer = None
+        if error is not None:
+            message = str(error.get("message") or error) if isinstance(error, dict) else str(error)
+            self.job.note("failed", f"forced stream carried an error: {message[:200]}")
+        else:
+            try:
+                answer = json.dumps(aggregator.result()).encode()
+            except MALFORMED as e:  # what the stream said cannot be folded into an answer
+                message = f"rotator: the upstream's answer could not be read ({type(e).__name__})"
+                self.job.note("failed", f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])
+        if answer is None:
+            self.out.start(502, [("content-type", "application/json")])
+            self.out.write(self.req.proto.error_body(502, message))
+            return
+        kept = [(n, v) for n, v in response_headers(headers) if n.lower() not in STREAM_ONLY_HEADERS]
+        if call.leg.translation is not None:  # another vendor's headers do not describe the client's answer
+            kept = []
+        self.out.start(200, [*kept, ("content-type", "application/json")])
+        self.out.write(answer)
+
+    # -- Rotator's own answers --------------------------------------------------------------------------------
+
+    def refuse(self, reason: str) -> None:
+        """Answer 400 in the client's protocol (its provider's family's for another path), before any upstream call."""
+        req = self.req
+        proto = error_protocol(req.called, req.proto or req.route.protocol)
+        self.now(400, proto.error_body(400, f"Rotator: {reason}"), f"bad request: {reason}"[:200])
+
+    def now(self, status: int, body: bytes, reason: str) -> None:
+        """Answer the client before any upstream call (a request no target can take as it is)."""
+        self.job.note("failed", reason, reason=reason)
+        if self.out.committed:  # heartbeats went out while an earlier target was tried
+            self._error_event(reason, status)
+            return
+        self.out.start(status, [("content-type", "application/json")])
+        self.out.write(body)
+
+    def give_up(self, failure: Failure) -> None:
+        """Every target failed: the last failure, honestly (in-stream, once the status is committed)."""
+        self.job.note("failed", f"giving up: {failure.reason}", reason=failure.reason)
+        if self.out.committed:
+            self._error_event(f"upstream failed: {failure.reason}", failure.status or 502)
+            return
+        if failure.status is not None:
+            self.out.start(failure.status, response_headers(failure.headers))
+            self.out.write(failure.body)
+            return
+        status = 504 if "timeout" in failure.reason else 502
+        message = f"Rotator: the upstream failed: {failure.reason}"
+        if self.req.proto is not None:
+            self.out.start(status, [("content-type", "application/json")])
+            self.out.write(self.req.proto.error_body(status, message))
+        else:
+            self.out.start(status, [("content-type", "text/plain")])
+            self.out.write(message.encode() + b"\n")
+
+    def _error_event(self, message: str, status: int) -> None:
+        self.out.write(self.repair_state().error_event(message, status))
+        self.out.finish()
+        self.job.delivered = True
+
+    def repair_state(self) -> Repairer:
+        if self.repairer is None:
+            assert self.req.proto is not None
+            self.repairer = self.req.proto.repairer(self.req.body or {})
+        return self.repairer
+
+    def whole_answer(self) -> bytes | None:
+        """The JSON answer the client got, when it was a whole one (for its usage)."""
+        body = self.out.flow_body
+        if self.req.client_stream or self.out.status != 200 or body.left_out:
+            return None
+        return body.shown()

@@ -1,0 +1,258 @@
+"""Attempts on one target. `KeyAttempts` goes over the target's key pool: a key picked (waiting for a lease while
+every usable key is at its max_concurrent), the wait the retry policy asks, the lease, one attempt, the key's rest;
+retried while the policy says so. What one attempt on one key does is given to it (`Attempt.on` over HTTP), so a
+WebSocket upgrade can go over the same loop. `Attempt` builds the upstream request, sends it, classifies the answer
+and hands it on: sent again at once, in a loop, without what the upstream refused (a stream, the usage option, a
+parameter)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from protocols.base import Protocol
+from rewrite.accounting.usage import refuses_stream_options
+from rewrite.config import StreamingConfig
+from rewrite.exchange.answers import BODY_CUTS, Answers
+from rewrite.exchange.clock import Clock
+from rewrite.exchange.job import Job, error_protocol, every_key_resting
+from rewrite.exchange.outgoing import TargetCall
+from rewrite.exchange.pump import ClientStream, Pump, piece_reader
+from rewrite.inspection.steps import Capture
+from rewrite.intake.big_json import TOO_DEEP
+from rewrite.policy import retry
+from rewrite.policy.forcing import refuses_stream
+from rewrite.policy.retry import Failure
+from rewrite.pool.keypool import Pick
+from rewrite.providers import Provider
+from rewrite.providers.credentials import KeyPool, mask
+from rewrite.routing.targets import FALL_THROUGH_STATUS, error_headers
+from rewrite.upstream.bodies import BodyTooLarge, read_whole
+
+logger = logging.getLogger("rotator")
+
+# The most of an error body Rotator reads (decoded): past it, the body is a cut like any broken one.
+ERROR_BODY_MAX = 1 << 20
+# An attempt that never reached the vendor (through the egress proxy, if any): counts against the key.
+NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
+# What an attempt returns when the upstream refused something Rotator can leave out: it is sent again at once.
+AGAIN = Failure("sent again without what the upstream refused")
+
+TryKey = Callable[[str | None], Awaitable[Failure | None]]
+
+
+class KeyAttempts:
+    """The attempts on `provider`'s `model` over its key pool (or one attempt without a key, for no pool)."""
+
+    def __init__(self, cfg: StreamingConfig, clock: Clock, job: Job, provider: Provider, model: str,
+                 proto: Protocol | None) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.job = job
+        self.provider = provider
+        self.model = model
+        self.proto = proto  # the client's protocol, for the shape of Rotator's own error answer
+        self.key: str | None = None  # the key of the last attempt
+        self.tried = False  # whether an attempt was made (else every key was resting)
+
+    async def run(self, try_key: TryKey) -> Failure | None:
+        """None when `try_key` served the client (on `self.key`); else why the target failed, before the first
+        token (every key resting, when none may be tried within first_token_timeout)."""
+        pool, cfg, clock = self.provider.pool, self.cfg, self.clock
+        attempts = 1 + cfg.first_token_retries
+        failure: Failure | None = None
+        key: str | None = None
+        for n in range(attempts):
+            wait: float | None = 0.0
+            prev = key
+            pick = Pick(None)
+            if pool is not None:
+                pick = await self._pick(pool, prev)
+                key, wait = pick.key, pick.wait
+                if key is None:  # every key out, or every usable one stayed at its max_concurrent
+                    break
+                self.key = key
+                self.job.key = mask(key)
+            wait = retry.wait_before(n, wait, failure, pool is None or key == prev, pool is not None,
+                                     cfg.first_token_timeout)
+            if wait is None:
+                pick.drop()
+                break
+            if wait:
+                await clock.sleep(wait)
+            began = clock.loop.time()
+            # The key is given back however the attempt ends.
+            self.tried = True
+            with pool.lease(key, self.model, pick.held) if pool is not None else contextlib.nullcontext():
+                failure = await try_key(key)
+            if pool is not None and key is not None:
+                self._rest(pool, key, failure)
+            if failure is None:
+                return None
+            if not failure.retryable or n + 1 == attempts:
+                break
+            self.job.note("retry", f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
+                          reason=failure.reason, key=self.job.key, seconds=round(clock.loop.time() - began, 3))
+        if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
+            assert pool is not None
+            self.job.key = None
+            return every_key_resting(self.provider, self.proto, pool.resting(self.model))
+        return failure
+
+    async def _pick(self, pool: KeyPool, avoid: str | None) -> Pick:
+        """The pool's key for the next attempt and the seconds until it is back; while every usable key is at its
+        max_concurrent, wait for a lease to come back (up to first_token_timeout). A None key: none to be had."""
+        give_up = self.clock.loop.time() + self.cfg.first_token_timeout
+        while (pick := await pool.take(avoid, self.model)).busy:
+            returned = pool.returned()
+            if not await self.clock.supervise(returned, lambda: give_up):
+                returned.cancel()
+                break
+        return pick
+
+    def _rest(self, pool: KeyPool, key: str, failure: Failure | None) -> None:
+        """Tell the pool how the key did."""
+        if failure is None:
+            pool.succeeded(key)
+            return
+        rest = pool.failed(key, failure, self.model)
+        if failure.stalled:
+            logger.info("rotator: %s %s: key %s rests %g s (%s)", self.provider.name, self.job.id[:8], mask(key),
+                        rest, failure.reason)
+
+
+class Attempt:
+    """One HTTP attempt of `call`'s target on one key, and what is done with the answer."""
+
+    def __init__(self, call: TargetCall, cfg: StreamingConfig, clock: Clock, answers: Answers, pump: Pump) -> None:
+        self.call = call
+        self.cfg = cfg
+        self.clock = clock
+        self.answers = answers
+        self.pump = pump
+
+    async def on(self, key: str | None) -> Failure | None:
+        """One attempt on `key`, sent again at once without what the upstream refused for as long as it refuses
+        something new."""
+        while (failure := await self._send(key)) is AGAIN:
+            pass
+        return failure
+
+    def in_client_shape(self, failure: Failure) -> Failure:
+        """The vendor's error answer, in the client's protocol (for a translated target)."""
+        translation = self.call.leg.translation
+        if failure.status is None or translation is None:
+            return failure
+        status, body = translation.error(failure.status, failure.body)
+        return dataclasses.replace(failure, status=status, headers=error_headers(failure.headers), body=body)
+
+    async def _send(self, key: str | None) -> Failure | None:
+        call, req, clock = self.call, self.call.req, self.clock
+        start = clock.loop.time()
+        whole = start + req.total_timeout
+        deadline = start + self.cfg.first_token_timeout if call.upstream_stream else whole
+        try:
+            sending = asyncio.ensure_future(call.client.send(call.build(key), stream=True))
+        except httpx.HTTPError as e:
+            return Failure(f"bad upstream request: {e}", retryable=False)
+        except ValueError as e:  # a header that cannot be sent (upstream.encode_headers): perhaps the key's
+            return Failure(f"bad upstream request: {e}")
+        except RecursionError:  # a body deep enough to parse, too deep to copy or encode
+            body = error_protocol(call.provider, req.proto).error_body(400, f"Rotator: {TOO_DEEP}")
+            return Failure(TOO_DEEP, 400, [("content-type", "application/json")], body, retryable=False)
+        try:
+            if not await clock.supervise(sending, lambda: deadline):
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
+                timeout = "first-token timeout" if call.upstream_stream else "request timeout"
+                return Failure(f"{timeout} (no response headers)", stalled=call.upstream_stream)
+            resp = sending.result()
+            capture = call.capture(resp)
+        except httpx.TransportError as e:
+            return Failure(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__,
+                           stalled=isinstance(e, NO_CONNECTION))
+        finally:
+            if not sending.done():
+                sending.cancel()
+        try:
+            if resp.status_code >= 400:
+                body = await self._error_body(resp, deadline)
+                if isinstance(body, Failure):
+                    return body
+                if capture is not None:
+                    capture.add(body)
+                return self._refused(resp.status_code, body) or self._error(resp, body)
+            if req.proto is not None and "text/event-stream" in resp.headers.get("content-type", ""):
+                return await self._stream(resp, deadline, capture)
+            if call.leg.translation is not None:
+                return await self.answers.within(self.answers.translated(call, resp, capture), whole)
+            return await self.answers.within(self.answers.raw(call, resp, capture), whole)
+        except BodyTooLarge as e:
+            return Failure(f"{e}, before the answer started")
+        except BODY_CUTS as e:
+            return Failure(f"{type(e).__name__} before the answer started")
+        finally:
+            await resp.aclose()
+
+    async def _error_body(self, resp: httpx.Response, deadline: float) -> bytes | Failure:
+        """An error answer's body, read within the attempt's own deadline (heartbeats meanwhile) and up to
+        ERROR_BODY_MAX bytes: a body that stalls is a stall of this attempt, retried like a first-token timeout."""
+        reading = asyncio.ensure_future(read_whole(piece_reader(resp, ERROR_BODY_MAX), ERROR_BODY_MAX))
+        try:
+            if not await self.clock.supervise(reading, lambda: deadline):
+                streamed = self.call.upstream_stream
+                timeout = "first-token timeout" if streamed else "request timeout"
+                return Failure(f"{timeout} (status {resp.status_code}, its body stalled)", stalled=streamed)
+            return reading.result()
+        finally:
+            if not reading.done():
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+
+    def _refused(self, status: int, body: bytes) -> Failure | None:
+        """AGAIN when the error refuses something the request can go without (remembered for the next ones)."""
+        call = self.call
+        if call.aggregate and refuses_stream(status, body):
+            call.unforce()
+            return AGAIN
+        if call.req.asks_usage(call.provider) and refuses_stream_options(status, body):
+            call.provider.refuses_stream_options = True
+            call.job.note("usage-refused", f"{call.provider.name} refused stream_options: its Chat streams "
+                          "go upstream without it, as the client sent them (their usage is not known)")
+            return AGAIN
+        return AGAIN if call.drops_refused(status, body) else None
+
+    def _error(self, resp: httpx.Response, body: bytes) -> Failure | None:
+        """An error answer: retried, handed to the next target, or forwarded to the client."""
+        call = self.call
+        failure = retry.from_status(resp.status_code, resp.headers.multi_items(), body, call.provider.pool is not None)
+        if failure is not None:
+            return failure
+        if resp.status_code in FALL_THROUGH_STATUS and call.more:  # the next target may serve it
+            return Failure(f"status {resp.status_code}", resp.status_code, resp.headers.multi_items(), body,
+                           retryable=False)
+        self.answers.error(call, resp.status_code, resp.headers, body)
+        return None
+
+    async def _stream(self, resp: httpx.Response, first_deadline: float, capture: Capture | None) -> Failure | None:
+        """An SSE answer: pumped to the client (or folded, for a forced stream), ended honestly if cut."""
+        call, answers = self.call, self.answers
+        repairer, aggregator = call.leg.readers(call.req.client_stream, call.req.proto, call.adapters)
+        stream = ClientStream(answers.out, call.job, self.clock, repairer)
+        answers.repairer = repairer
+        translated_from = call.leg.protocol.name if call.leg.translation else None
+        cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from)
+        if not repairer.started:
+            ended = f"stream ended before the first token ({cause})"
+            reason = "first-token timeout" if cause == "idle timeout" else ended
+            return Failure(reason, stalled=cause == "idle timeout")
+        if aggregator is not None:
+            answers.folded(call, aggregator, repairer, cause, resp.headers)
+        elif not repairer.complete:
+            stream.end_honestly(cause, self.cfg.on_truncation)
+        return None

@@ -1,0 +1,204 @@
+"""The target (fallback) loop: which targets a request goes to, in order (one, the called provider, unless a route
+names others); a target that fails before the client's first token hands the request to the next; a target whose
+keys all rest is skipped while others remain; when none served, the last failure is the honest answer. `Legs` says
+how the request is put to each target (rewrite/routing/targets.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from protocols import translate
+from protocols.translate import TranslationError
+from protocols.unified import Request
+from protocols.urls import UnsafeURLValue
+from rewrite.accounting.prices import PriceTable
+from rewrite.accounting.usage import account
+from rewrite.adapters import chain_for
+from rewrite.config import StreamingConfig
+from rewrite.exchange.answers import Answers
+from rewrite.exchange.attempt import Attempt, KeyAttempts
+from rewrite.exchange.clock import Clock
+from rewrite.exchange.job import Job
+from rewrite.exchange.outgoing import TargetCall, translated_request
+from rewrite.exchange.pump import Pump
+from rewrite.exchange.request import ClientRequest
+from rewrite.intake.big_json import TOO_DEEP, added_keys
+from rewrite.policy.retry import Failure
+from rewrite.providers import Provider
+from rewrite.routing.router import Router
+from rewrite.routing.routes import Target
+from rewrite.routing.targets import (
+    ConversationHooks,
+    Leg,
+    Refused,
+    native_leg,
+    record_of,
+    translated_leg,
+    upstream_protocol,
+)
+
+logger = logging.getLogger("rotator")
+
+
+class Legs:
+    """The request's targets, and how it is put to each (`router` None: the called provider serves)."""
+
+    def __init__(self, req: ClientRequest, job: Job, router: Router | None, hooks: ConversationHooks | None) -> None:
+        self.req = req
+        self.job = job
+        self.router = router
+        self.hooks = hooks
+        self.routed = False  # a route chose the targets
+        self._ir: Request | None = None  # the client's request, unified (for translated targets)
+
+    def targets(self) -> list[tuple[Provider, Target]]:
+        called = self.req.called
+        native = [(called, Target(called.name))]
+        if self.router is None or self.req.proto is None:
+            return native
+        chosen = self.router.targets(called, self.req.asked)
+        self.routed = chosen != native
+        return chosen
+
+    def sent_as_it_came(self, chosen: list[tuple[Provider, Target]]) -> bool:
+        """Whether the client's body goes upstream untouched (the skeleton of a large one is then enough): one
+        target, the called provider with the model asked, in the client's protocol, with nothing to rewrite."""
+        req = self.req
+        if len(chosen) != 1:
+            return False
+        [(provider, target)] = chosen
+        if provider is not req.called or target.model_for(req.asked) != req.asked:
+            return False
+        # Asked upstream as a stream (forced, or for the usage chunk): only keys the body does not have are added.
+        streamed = req.meter.ask_upstream or (provider.force_upstream_stream and not req.client_stream)
+        return (upstream_protocol(provider, req.proto, True) is req.proto
+                and not chain_for(provider, req.asked) and not provider.param_refusals.get(req.asked)
+                and not (streamed and added_keys(req.body, req.proto.as_stream("", "", req.body)[2]) is None)
+                and not (self.hooks is not None and req.proto.name == "responses"))  # (its conversation state)
+
+    def leg(self, provider: Provider, target: Target) -> Leg:
+        """How the request is put to one target."""
+        req = self.req
+        called = provider is req.called
+        model = target.model_for(req.asked)
+        if req.proto is None:  # not a generation call (or a body that is not JSON): forwarded as it came
+            leg = Leg(provider, model, None, called, req.path, req.query, None)
+        else:
+            leg = self._leg_for(provider, model, called, req.body)
+            if self.hooks is not None:
+                body = self.hooks.request(leg, req.body)
+                if body is not req.body:
+                    leg = self._leg_for(provider, model, called, body)
+                    leg.unchanged = False
+                leg.wants_answer = self.hooks.wants_answer(leg)
+            if leg.translation is not None:  # a request the target's protocol cannot take is refused now
+                forced = provider.force_upstream_stream and model not in provider.stream_refusals
+                translated_request(req, leg, req.client_stream or forced, self.hooks)
+        if self.routed:
+            leg.record.update(record_of(leg, req.proto))
+            self.job.targets.append(leg.record)
+        return leg
+
+    def _leg_for(self, provider: Provider, model: str, called: bool, body: dict) -> Leg:
+        req = self.req
+        upstream = upstream_protocol(provider, req.proto, called)
+        if upstream is req.proto:
+            return native_leg(provider, model, upstream, called, req.path, req.query, body, req.asked)
+        if body is not req.body:
+            ir = translate.request_to_ir(req.proto.name, body, req.asked, req.client_stream)
+        else:
+            if self._ir is None:
+                self._ir = translate.request_to_ir(req.proto.name, body, req.asked, req.client_stream)
+            ir = self._ir
+        forwards_user_id = self.router is not None and self.router.config.translation.forward_user_id
+        ir = translate.across_vendors(ir, req.proto.name, upstream.name, forwards_user_id)
+        return translated_leg(provider, model, upstream, called, req.proto, ir)
+
+
+class Fallback:
+    """The target loop of one request, with the parts every target shares."""
+
+    def __init__(self, req: ClientRequest, legs: Legs, client: httpx.AsyncClient, cfg: StreamingConfig,
+                 clock: Clock, answers: Answers, pump: Pump, prices: PriceTable) -> None:
+        self.req = req
+        self.legs = legs
+        self.client = client
+        self.cfg = cfg
+        self.clock = clock
+        self.answers = answers
+        self.pump = pump
+        self.prices = prices
+        self.job = legs.job
+        self.refused: list[str] = []  # the parameters this request was sent again without (over its targets)
+
+    async def run(self) -> None:
+        """Try the request's targets in order; a target that fails before the client's first token hands the
+        request to the next."""
+        req, answers = self.req, self.answers
+        refusal = req.refusal or req.unsafe_url()
+        if refusal is not None:
+            answers.refuse(refusal)
+            return
+        chosen = self.legs.targets()
+        if req.skeletal and not self.legs.sent_as_it_came(chosen):
+            req.parse_whole()
+        failure: Failure | None = None
+        for n, (provider, target) in enumerate(chosen):
+            more = n + 1 < len(chosen)
+            try:
+                leg = self.legs.leg(provider, target)
+            except (TranslationError, UnsafeURLValue) as e:
+                answers.refuse(str(e))
+                return
+            except RecursionError:
+                answers.refuse(TOO_DEEP)
+                return
+            except Refused as e:
+                answers.now(e.status, e.body, e.reason)
+                return
+            call = TargetCall(req, leg, more, self.client, self.job, self.legs.hooks, self.refused)
+            self.job.served, self.job.model = leg.provider, leg.model
+            failure = self._resting_target(call) if more else None
+            failure = failure or await self._serve(call)
+            if failure is None:
+                self._served(leg)
+                return
+            leg.record.update(outcome="left" if more else "failed", reason=failure.reason)
+            if more:
+                after = chosen[n + 1][1]
+                self.job.note("fallback", f"{leg.name} failed before the first token ({failure.reason}); trying "
+                              f"{after.provider}{'/' + after.model if after.model else ''}",
+                              provider=after.provider, left=leg.name, reason=failure.reason)
+        assert failure is not None
+        answers.give_up(failure)
+
+    def _resting_target(self, call: TargetCall) -> Failure | None:
+        """A target with more after it is skipped, untried, when none of its keys may serve within the first-token
+        timeout: its pool would otherwise still try a key resting after a stall, and the request pay for it."""
+        pool = call.provider.pool
+        if pool is None or not pool.rests_past(self.cfg.first_token_timeout, call.model):
+            return None
+        return Failure("every key resting", retryable=False)
+
+    async def _serve(self, call: TargetCall) -> Failure | None:
+        """The target's attempts over its pool. None when the client got an answer (or the vendor's request
+        error); else why the target failed, before the client's first token."""
+        keys = KeyAttempts(self.cfg, self.clock, self.job, call.provider, call.model, self.req.proto)
+        attempt = Attempt(call, self.cfg, self.clock, self.answers, self.pump)
+        failure = await keys.run(attempt.on)
+        if failure is None:
+            usage = self.req.meter.usage(self.answers.whole_answer())
+            account(self.job, usage, call.model, self.prices, call.provider.pool, keys.key)
+            return None
+        return attempt.in_client_shape(failure) if keys.tried else failure
+
+    def _served(self, leg: Leg) -> None:
+        leg.record["outcome"] = "served"
+        if self.legs.routed:
+            logger.info("rotator: %s %s: target %s answered (%s)", leg.provider.name, self.job.id[:8], leg.name,
+                        leg.record.get("translated") or leg.protocol.name)
+        hooks = self.legs.hooks
+        if hooks is not None and leg.wants_answer and (answer := leg.final_answer()) is not None:
+            hooks.answer(leg, answer)

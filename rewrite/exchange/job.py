@@ -1,0 +1,84 @@
+"""What the engine tells the addon about one flow (`Job`), and the answers in a protocol's error shape that more than
+one part of the engine gives."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import protocols
+from protocols.base import Protocol
+from rewrite.inspection.steps import Step
+from rewrite.intake.clients import HeldCredential
+from rewrite.intake.loopback import Responder
+from rewrite.policy.retry import Failure
+from rewrite.providers import Provider
+from rewrite.providers.credentials import Resting
+from rewrite.routing.router import Route
+
+logger = logging.getLogger("rotator")
+
+
+@dataclass
+class Job:
+    """What the engine tells the addon about one flow: for mitmweb, saved flows and the log."""
+
+    id: str
+    route: Route
+    key: str | None = None  # the masked form of the pooled key last used
+    notes: list[dict] = field(default_factory=list)
+    responder: Responder | None = None
+    # The client's own credential, taken out of the flow by the addon; sent upstream when there is no pool.
+    credential: HeldCredential | None = None
+    ttft: float | None = None  # seconds from the request to its first token (for the flow's view)
+    # The client was sent its stream's ending (the protocol's own, a repair, or an error event): a client that
+    # leaves after that got its whole answer, and the flow is not an error.
+    delivered: bool = False
+    on_received: Callable[[], None] | None = None  # called when the loopback server has read the request
+    usage: dict | None = None  # the answer's normalised usage (rewrite/accounting/usage.py), when it reported one
+    cost: float | None = None  # its cost in USD; None: unknown (no usage, or the model has no price)
+    served: Provider | None = None  # the provider of the target being tried, or that answered (see targets)
+    model: str | None = None  # the model asked of that target
+    # Every target tried, in order: provider, model, protocol, and how it ended (rewrite/routing/targets.py).
+    targets: list[dict] = field(default_factory=list)
+    # Each target's upstream request and raw answer, when the request sent was not the client's
+    # (rewrite/inspection/steps.py).
+    steps: list[Step] | None = None
+    too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
+
+    @property
+    def provider(self) -> Provider:
+        """The provider that answered (or is being tried); the called host's until a target is chosen."""
+        return self.served or self.route.provider
+
+    def note(self, kind: str, detail: str, **extra) -> None:
+        self.notes.append({"kind": kind, "detail": detail, **extra})
+        logger.info("rotator: %s %s: %s: %s", self.provider.name, self.id[:8], kind, detail)
+
+
+def error_protocol(provider: Provider, proto: Protocol | None) -> Protocol:
+    """The protocol whose error shape answers a request: its own, else its provider's family's."""
+    return proto or next(p for p in protocols.all() if p.family == provider.family)
+
+
+def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting) -> Failure:
+    """The answer when no key of the pool may be used within first_token_timeout, in the protocol's error shape
+    (else its family's): 401 if the vendor rejected every key, else 429 with the seconds until the first key is
+    back (whole seconds, rounded up), or 1 when every usable key is at its max_concurrent."""
+    seconds = 1 if resting.busy or resting.rejected else math.ceil(resting.seconds)
+    if resting.rejected:
+        status, extra = 401, []
+        message = (f"Rotator: the vendor rejected every key of the {provider.name} pool (401/403); they are used "
+                   "again when the config is reloaded")
+    elif resting.busy:
+        status, extra = 429, [("retry-after", "1")]
+        message = f"Rotator: every key of the {provider.name} pool is at its max_concurrent"
+    else:
+        status, extra = 429, [("retry-after", str(seconds))]
+        message = f"Rotator: every key of the {provider.name} pool is rate limited for {seconds} s more"
+    body = error_protocol(provider, proto).error_body(status, message)
+    reason = ("every key rejected" if resting.rejected else "every key busy" if resting.busy
+              else f"every key rate limited, for {seconds} s more")
+    return Failure(reason, status, [("content-type", "application/json"), *extra], body, retryable=False)

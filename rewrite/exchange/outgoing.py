@@ -1,0 +1,222 @@
+"""The upstream request of each attempt on one target (`TargetCall`): the client's own bytes where nothing changes,
+else rebuilt (translated, asked as a stream, adapters applied, refused parameters left out), with the credential; and
+the step it is recorded as, for the flow's view, when it is not the client's request."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from protocols.openai_chat.stream import usage_asked_in
+from protocols.refused_params import refused_params, shown_param, without
+from protocols.translate import TranslationError
+from protocols.translate.base import MALFORMED
+from protocols.urls import UnsafeURLValue
+from rewrite.adapters import chain_for
+from rewrite.adapters.chain import EMPTY_CHAIN
+from rewrite.exchange.job import Job
+from rewrite.exchange.request import ClientRequest
+from rewrite.inspection.steps import Capture, Step
+from rewrite.intake.big_json import Upload, added_keys, with_keys_in_front
+from rewrite.providers.credentials import mask
+from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, adapted, parse_json
+from rewrite.upstream.client import encode_headers, request_headers
+
+# Distinct parameters a request is sent again without, after 400s that name them (protocols/refused_params.py).
+MAX_REFUSED_PARAMS = 3
+
+
+def translated_request(req: ClientRequest, leg: Leg, stream: bool, hooks: ConversationHooks | None
+                       ) -> tuple[str, str, bytes, list[tuple[str, str]]]:
+    """(path, query, content, headers) of a translated target, before the credential; once per leg and way of
+    asking (a stream, or not). TranslationError when the target's protocol cannot take it."""
+    t = leg.translation
+    built = t.built.get(stream)
+    if built is None:
+        try:
+            path, query, body = t.upstream_request(stream, hooks, leg)
+        except UnsafeURLValue as e:
+            raise TranslationError(str(e)) from None
+        except MALFORMED as e:
+            raise TranslationError(f"malformed {req.proto.name} request: {type(e).__name__}: {e}") from None
+        path, body, headers = adapted(leg, path, body, t.headers(req.request.headers))
+        built = t.built[stream] = (path, query, json.dumps(body).encode(), headers)
+    return built
+
+
+class TargetCall:
+    """How the attempts on one target are put: its leg, model, adapters, and whether the answer is asked for as a
+    stream (the client's, or forced and folded back). `refused` is the request's list of parameters it was sent
+    again without (shared by its targets)."""
+
+    def __init__(self, req: ClientRequest, leg: Leg, more: bool, client: httpx.AsyncClient, job: Job,
+                 hooks: ConversationHooks | None, refused: list[str]) -> None:
+        self.req = req
+        self.leg = leg
+        self.provider = leg.provider
+        self.model = leg.model
+        self.more = more  # targets left after this one
+        self.client = client
+        self.job = job
+        self.hooks = hooks
+        self.refused = refused
+        p = req.proto
+        self.adapters = chain_for(leg.provider, leg.model) if p is not None and not leg.translation else EMPTY_CHAIN
+        # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
+        # JSON, so the stream deadlines protect it; unless the provider opted out or the model refuses streams.
+        self.aggregate = (p is not None and not req.client_stream and leg.provider.force_upstream_stream
+                          and leg.model not in leg.provider.stream_refusals)
+        self.upstream_stream = p is not None and (req.client_stream or self.aggregate)
+        self.step: Step | None = None  # this target's, when its request is not the client's
+        self.sent: bytes = b""  # the body of the current attempt's upstream request
+        self.left_out: list[str] = []  # the parameters its model refused before, left out of it
+
+    def build(self, key: str | None) -> httpx.Request:
+        """The upstream request of an attempt on `key` (None: the client's own credential, or none)."""
+        if self.leg.translation is not None:
+            return self._build_translated(key)
+        req, leg = self.req, self.leg
+        headers = request_headers(req.request.headers)
+        query = leg.query
+        body = leg.body
+        content = req.client_bytes() if leg.unchanged else None  # None: serialised from `body` below
+        path = leg.path
+        if self.aggregate or req.asks_usage(self.provider):  # (Chat: as_stream asks for the usage chunk)
+            path, query, body = req.proto.as_stream(path, query, leg.body)
+            # A stream that only needs the usage asked for keeps the client's bytes, with the option put in front
+            # (an agent's request body can be megabytes: serialising it again is a real share of its cost).
+            if isinstance(content, Upload):  # (a large body is not parsed whole: see Legs.sent_as_it_came)
+                content = with_keys_in_front(content, added_keys(leg.body, body))
+            else:
+                content = (usage_asked_in(content) if content is not None and not self.aggregate
+                           and "stream_options" not in leg.body else None)
+        if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
+            path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
+            content = None
+        if isinstance(body, dict) and not req.skeletal and (kept := self._without_refused(body)) is not body:
+            body, content = kept, None
+        if content is None:
+            if req.skeletal:  # (Legs.sent_as_it_came rules this out: never send a skeleton's stand-ins upstream)
+                raise AssertionError("a large body's skeleton was to be sent upstream")
+            content = json.dumps(body).encode()
+        if isinstance(content, Upload):  # (httpx would send it chunked)
+            headers = [*headers, ("content-length", str(content.size))]
+            self.sent = b""  # (not parsed again for refused parameters: the request is not rewritten)
+        else:
+            self.sent = content
+        if not leg.called:  # the client's credential and account are for the vendor it called, never another
+            headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]
+        if key is not None:
+            headers, query = self.provider.authorize(headers, query, key)
+        url = leg.url(path, req.called.path_prefix)
+        if content is not req.client_bytes():  # (before the client's own credential, still masked here, is restored)
+            self._record(req.request.method, url, headers, query, content, key)
+        if key is None and self.job.credential and leg.called:
+            headers, query = self.job.credential.restore(headers, query)
+        url += f"?{query}" if query else ""
+        return self.client.build_request(req.request.method, url, headers=encode_headers(headers), content=content)
+
+    def _build_translated(self, key: str | None) -> httpx.Request:
+        path, query, content, headers = translated_request(self.req, self.leg, self.upstream_stream, self.hooks)
+        self.left_out = []
+        if (self._refusals() and (body := parse_json(content)) is not None
+                and (kept := self._without_refused(body)) is not body):
+            content = json.dumps(kept).encode()
+        self.sent = content
+        if key is not None:
+            headers, query = self.provider.authorize(headers, query, key)
+        url = self.provider.base_url + path
+        self._record("POST", url, headers, query, content, key)
+        url += f"?{query}" if query else ""
+        return self.client.build_request("POST", url, headers=encode_headers(headers), content=content)
+
+    # -- what the target's model refused ------------------------------------------------------------------------
+
+    def _refusals(self) -> set[str]:
+        """The parameters the target's model refused before."""
+        return self.provider.param_refusals.get(self.model, set()) if self.leg.protocol is not None else set()
+
+    def _without_refused(self, body: dict) -> dict:
+        """`body` without the parameters the target's model refused before (`body` itself if it has none)."""
+        self.left_out = []
+        for param in sorted(self._refusals()):
+            if (kept := without(body, param)) is not None:
+                body = kept
+                self.left_out.append(param)
+        return body
+
+    def drops_refused(self, status: int, body: bytes) -> bool:
+        """Whether the upstream's 400 names parameters of the request just sent that its model does not support
+        (at most MAX_REFUSED_PARAMS a request): then they are remembered for the provider's model, so this request
+        and the model's next ones go without them."""
+        proto = self.leg.protocol
+        named = refused_params(proto.family, status, body) if proto is not None else ()
+        sent = parse_json(self.sent) if named else None
+        named = [p for p in named if sent is not None and p not in self.refused and without(sent, p) is not None]
+        if not named or len(self.refused) + len(named) > MAX_REFUSED_PARAMS:
+            return False
+        self.refused += named
+        self.provider.param_refusals.setdefault(self.model, set()).update(named)
+        said = ", ".join(map(shown_param, named))
+        self.job.note("param-refused", f"{said} ({self.provider.name} refused it for {self.model}: sent again "
+                      "without it, as are the model's next requests)", params=named, model=self.model)
+        return True
+
+    def unforce(self) -> None:
+        """The upstream refused a stream for this model: send the request as the client did, and remember."""
+        model = self.model
+        self.provider.stream_refusals.add(model)
+        self.aggregate = self.upstream_stream = False
+        self.job.note("stream-refused", f"the upstream refused a stream for {model}: sent as a non-stream request, "
+                      "as are its next ones", model=model)
+
+    # -- the steps a transformed request went through (for the flow's view) -------------------------------------
+
+    def _record(self, method: str, url: str, headers: list[tuple[str, str]], query: str, content: bytes | Upload,
+                key: str | None) -> None:
+        """Keep the upstream request of this target (its last attempt's), with the pooled key masked."""
+        step = self.step
+        leg = self.leg
+        if step is None:
+            step = self.step = Step(leg.name, leg.protocol.name if leg.protocol else "", [])
+            if self.job.steps is None:
+                self.job.steps = []
+            self.job.steps.append(step)
+        if key is not None:
+            shown = mask(key)
+            headers = [(n, v.replace(key, shown)) for n, v in headers]
+            query = query.replace(key, shown)
+        step.changes = self._changes()
+        step.method, step.url, step.headers, step.body = method, url + (f"?{query}" if query else ""), headers, content
+        step.answer = None
+
+    def _changes(self) -> list[str]:
+        """What Rotator did to the client's request for this target, in words."""
+        leg, req = self.leg, self.req
+        said = []
+        if leg.translation is not None:
+            said.append(f"translated from {req.proto.name} to {leg.protocol.name}")
+            said += leg.translation.fitted
+        elif not leg.unchanged:
+            said.append(f"model {req.asked} sent as {leg.model}" if leg.model != req.asked
+                        else "conversation state put into the body")
+        if self.aggregate:
+            said.append("sent as a stream (force_upstream_stream), the answer folded back into JSON")
+        elif leg.translation is None and req.asks_usage(self.provider):
+            said.append("asked for the usage chunk (stream_options.include_usage)")
+        chain = chain_for(leg.provider, leg.model) if leg.translation is not None else self.adapters
+        if chain:
+            said.append("adapters: " + ", ".join(a.name for a in chain.adapters))
+        if self.left_out:
+            left_out = ", ".join(map(shown_param, self.left_out))
+            said.append(f"left out what {leg.model} refused before (param-refused): {left_out}")
+        return said
+
+    def capture(self, resp: httpx.Response) -> Capture | None:
+        """Where the current attempt's raw answer is kept, when Rotator translates or rewrites it for the client."""
+        step = self.step
+        if step is None or not (self.leg.translation is not None or self.adapters.answering or self.aggregate):
+            return None
+        step.answer = Capture(resp.status_code, resp.headers.get("content-type", ""))
+        return step.answer

@@ -1,0 +1,230 @@
+"""The SSE pump: one upstream response read, parsed, repaired and written to the client, under the first-token and
+idle deadlines; and the client's side of a streamed answer (`ClientStream`), which outlives one upstream response.
+
+One pump task per upstream response reads, parses and writes; the clock (rewrite/exchange/clock.py) supervises it
+against the deadlines and the heartbeat. Writes to the client are synchronous and whole events, so a heartbeat can
+never split an event. The client's status and headers are committed at the first content byte, or at the first
+heartbeat (whichever comes first)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from protocols.base import Aggregator, Repairer
+from protocols.sse import BlockTooLarge, SSEParser
+from protocols.translate.base import MALFORMED
+from rewrite.accounting.usage import Meter
+from rewrite.exchange.clock import SSE_HEADERS, Clock
+from rewrite.exchange.job import Job
+from rewrite.inspection.steps import Capture
+from rewrite.intake.loopback import Responder
+from rewrite.upstream.bodies import BodyTooLarge, decoded
+from rewrite.upstream.client import response_headers
+from rewrite.upstream.transport import BODY
+
+logger = logging.getLogger("rotator")
+
+Reader = Callable[[], Awaitable[bytes]]
+Pusher = Callable[[Callable[[bytes], bool]], Awaitable[None]]
+
+
+def piece_reader(resp: httpx.Response, cap: int) -> Reader:
+    """The upstream body's next piece, b"" at its end. The body is read straight from the lean transport
+    (rewrite/upstream/transport.py) when it came through it, skipping httpx's per-piece layers; one with a
+    content-encoding is decoded in bounded steps, BodyTooLarge past `cap` decoded bytes (rewrite/upstream/bodies.py)."""
+    body = resp.extensions.get(BODY)
+    if body is not None:
+        raw = body.next_piece
+    elif resp.is_stream_consumed:  # a response built whole (not one the transport gives): its decoded bytes
+        left = [resp.content]
+
+        async def whole() -> bytes:
+            return left.pop() if left else b""
+
+        return whole
+    else:
+        pieces = resp.aiter_raw()
+        raw = lambda: anext(pieces, b"")  # noqa: E731  (a one-line reader, as whole() above)
+    encoding = resp.headers.get("content-encoding")
+    return decoded(raw, encoding, cap) if encoding else raw
+
+
+def piece_pusher(resp: httpx.Response) -> Pusher | None:
+    """For a body read straight from the lean transport: its `push`, which hands pieces over as they arrive
+    without waking a task for each (a streamed event's largest cost in Rotator's own code)."""
+    body = resp.extensions.get(BODY)
+    if body is not None and "content-encoding" not in resp.headers:
+        return body.push
+    return None
+
+
+class ClientStream:
+    """The client's side of one streamed answer: the writer, the repairer that tracks what the client was sent and
+    says how to end it. It outlives one upstream response: a resumed answer would go on with a second one."""
+
+    def __init__(self, out: Responder, job: Job, clock: Clock, repairer: Repairer) -> None:
+        self.out = out
+        self.job = job
+        self.clock = clock
+        self.repairer = repairer
+
+    def begin(self, first: bytes, headers: list[tuple[str, str]]) -> None:
+        """The first token: commit the status (unless a heartbeat did) and write what was held back until now."""
+        self.clock.first_token()
+        out = self.out
+        if not out.committed:
+            out.start(200, headers)
+        out.write(first)
+        self.clock.last_tx = self.clock.last_rx
+        self.job.delivered = self.repairer.complete
+
+    def end_honestly(self, cause: str, ending: str) -> None:
+        """The upstream stopped before the completion signal: end the stream so that it says it was cut."""
+        self.job.note("repaired", f"stream ended without its completion signal ({cause}); ended as {ending}",
+                      cause=cause)
+        self.out.write(self.repairer.end(ending))
+        # The end of the response goes with the ending: a client that closes as soon as it reads the ending
+        # (the OpenAI SDK does at [DONE]) must not beat it to mitmproxy.
+        self.out.finish()
+        self.job.delivered = True
+
+
+class Pump:
+    """Reads upstream SSE responses for one request. `translated_from`: the upstream protocol's name when the
+    events are translated (for the usage meter)."""
+
+    def __init__(self, clock: Clock, meter: Meter, max_body: int, idle_timeout: float) -> None:
+        self.clock = clock
+        self.meter = meter
+        self.max_body = max_body
+        self.idle_timeout = idle_timeout
+
+    async def run(self, resp: httpx.Response, stream: ClientStream, aggregator: Aggregator | None,
+                  first_deadline: float, capture: Capture | None, translated_from: str | None) -> str:
+        """Pump `resp` into `stream` (or, with an aggregator, into it) until the upstream ends or a deadline passes
+        (the first token's until it is in, then the idle one). Returns how the upstream ended."""
+        pumping = asyncio.ensure_future(self.read(resp, stream, aggregator, capture, translated_from))
+        idle, clock, repairer = self.idle_timeout, self.clock, stream.repairer
+
+        def deadline() -> float:
+            return clock.last_rx + idle if repairer.started else first_deadline
+
+        try:
+            finished = await clock.supervise(pumping, deadline)
+        finally:
+            if not pumping.done():
+                pumping.cancel()
+                await asyncio.gather(pumping, return_exceptions=True)
+        return "idle timeout" if finished is False else pumping.result()
+
+    async def read(self, resp: httpx.Response, stream: ClientStream, aggregator: Aggregator | None,
+                   capture: Capture | None, translated_from: str | None) -> str:
+        """Read the upstream, track it, and write what the client receives. Returns how the upstream ended."""
+        next_piece = piece_reader(resp, self.max_body)
+        push = piece_pusher(resp) if aggregator is None else None
+        if capture is not None:  # the raw stream, for the flow's steps
+            next_piece, push = capture.reader(next_piece), None
+        feed = self.meter.tap(stream.repairer.feed, translated_from)
+        try:
+            if aggregator is not None:
+                await self._fold(next_piece, feed, stream, aggregator)
+            else:
+                headers = SSE_HEADERS if translated_from is not None else response_headers(resp.headers)
+                await self._stream(next_piece, push, feed, stream, headers)
+        except httpx.TransportError as e:
+            return f"upstream reset: {type(e).__name__}"
+        except BodyTooLarge as e:
+            return str(e)
+        except httpx.DecodingError as e:
+            return f"upstream body undecodable: DecodingError: {e}"
+        except BlockTooLarge as e:
+            return str(e)
+        except MALFORMED as e:  # valid JSON of a shape the protocol's reader cannot follow: a broken body too
+            logger.warning("rotator: %s: upstream event not understood: %s: %s", stream.job.id[:8],
+                           type(e).__name__, e)
+            logger.debug("rotator: where the upstream event was not understood", exc_info=True)
+            return f"upstream event not understood ({type(e).__name__})"
+        return "upstream ended"
+
+    async def _fold(self, next_piece: Reader, feed: Callable, stream: ClientStream, aggregator: Aggregator) -> None:
+        """A forced stream: every event to the aggregator, nothing to the client."""
+        parser, clock, job, repairer = SSEParser(), self.clock, stream.job, stream.repairer
+        loop = clock.loop
+        while chunk := await next_piece():
+            clock.last_rx = loop.time()
+            for e in parser.feed(chunk):
+                feed(e)
+                aggregator.feed(e)
+            if repairer.started and job.ttft is None:
+                clock.first_token()
+        for e in parser.close():  # a last block whose blank line ended in a lone CR
+            feed(e)
+            aggregator.feed(e)
+
+    async def _stream(self, next_piece: Reader, push: Pusher | None, feed: Callable, stream: ClientStream,
+                      headers: list[tuple[str, str]]) -> None:
+        """A client's stream: held back until its first token (a retry stays possible until then), then written
+        as it comes. `headers`: the client's, should the first token commit the status."""
+        parser, clock, job, out, repairer = SSEParser(), self.clock, stream.job, stream.out, stream.repairer
+        loop = clock.loop
+
+        def fed(events: list) -> bytes:
+            return feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
+
+        if not repairer.started:  # (a stream already begun goes on with this response: nothing is held)
+            held: list[bytes] = []
+            ended = False
+            while not repairer.started and not ended:
+                chunk = await next_piece()
+                if chunk:
+                    clock.last_rx = loop.time()
+                    events = parser.feed(chunk)
+                else:
+                    events, ended = parser.close(), True  # (a last block whose blank line ended in a lone CR)
+                if events:
+                    held.append(fed(events))
+            if not repairer.started:
+                return
+            stream.begin(b"".join(held), headers)
+            if ended:
+                return
+            await out.drain()
+
+        quiet, forward = repairer.quiet, self.meter.forwarder()
+        # asyncio's clock without the method around it (a call less per event), unless the loop has its own
+        now = time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
+
+        def on_piece(chunk: bytes) -> bool:
+            """One piece after the first token, read or pushed (as it arrives, without a task woken for it).
+            True: the client is not keeping up (stop pushing; the read loop drains)."""
+            clock.last_rx = t = now()
+            if parser.idle and quiet(chunk):  # the usual delta, one whole block: no need to read it
+                data = forward(chunk) if forward is not None else chunk
+                if data is not None:
+                    out.write(data)
+                    clock.last_tx = t
+                    return out.blocked
+            events = parser.feed(chunk)
+            if events:  # (`fed` written out: a call less per event)
+                out.write(feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events]))
+                clock.last_tx = t
+                job.delivered = repairer.complete
+            return out.blocked
+
+        while True:
+            if push is not None:  # pieces handled as they arrive, until the body ends or the client lags
+                await push(on_piece)
+                await out.drain()
+            chunk = await next_piece()
+            if not chunk:
+                break
+            on_piece(chunk)
+            await out.drain()
+        if events := parser.close():
+            out.write(fed(events))
+            job.delivered = repairer.complete

@@ -1,0 +1,73 @@
+"""What the client asked, read once per request and shared by every target and attempt: its protocol, body, model,
+whether it streams, and the deadlines that follow from that."""
+
+from __future__ import annotations
+
+import math
+
+from protocols.base import Protocol
+from protocols.urls import path_problem, segment_problem, shown
+from rewrite.accounting.usage import Meter
+from rewrite.config import StreamingConfig
+from rewrite.intake.big_json import Parsed, Upload, parse_body
+from rewrite.intake.loopback import LoopbackRequest
+from rewrite.providers import Provider
+from rewrite.routing.router import Route
+
+
+class ClientRequest:
+    def __init__(self, request: LoopbackRequest, route: Route, streaming: StreamingConfig,
+                 parsed: Parsed | None) -> None:
+        self.request = request
+        self.route = route
+        self.called: Provider = route.provider
+        self.path, _, self.query = request.target.partition("?")
+        self.body: dict | None = None
+        self.proto: Protocol | None = route.protocol
+        self.refusal: str | None = None  # why the request is answered 400 before any upstream call
+        # A large body's skeleton (rewrite/intake/big_json.py): enough to send the upload as it came, not to rewrite it.
+        self.skeletal = parsed is not None and parsed.skeletal
+        if self.proto is not None:
+            if parsed is not None:
+                self.body, self.refusal = parsed.body, parsed.refusal
+            else:  # (a large upload comes parsed, or was joined into `request.body` when it could not be)
+                self.body, self.refusal = parse_body(self.request.body)
+            if self.body is None:
+                self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
+        p, body = self.proto, self.body or {}  # (a protocol is kept only with a body)
+        self.asked = p.model(self.path, body) if p is not None else ""
+        self.client_stream = p is not None and p.wants_stream(self.path, self.query, body)
+        # What is not streamed upstream has one deadline for the whole request (a client's stream has none).
+        self.total_timeout = math.inf if self.client_stream else streaming.request_timeout
+        if p is not None and self.client_stream and not p.is_sse(self.path, self.query):
+            self.proto = None  # e.g. Gemini's JSON-array stream: forwarded as it comes
+        self.heartbeat = self.proto.heartbeat if (self.proto is not None and self.client_stream) else None
+        self.meter = Meter(self.proto, self.body, self.client_stream)
+
+    def client_bytes(self) -> bytes | Upload:
+        """The client's request body as it is sent on untouched."""
+        return self.request.upload or self.request.body
+
+    def parse_whole(self) -> None:
+        """Parse a large body here after all: it is to be rewritten (this holds the event loop while it runs)."""
+        upload = self.request.upload
+        assert upload is not None
+        self.request.body, self.request.upload = b"".join(upload.pieces), None
+        self.body, _ = parse_body(self.request.body)
+        self.skeletal = False
+
+    def unsafe_url(self) -> str | None:
+        """Why the client's path, or the model its path names, cannot go into an upstream URL; None if both can."""
+        problem = path_problem(self.path)
+        if problem is not None:
+            return f"the request path {problem}: it is not sent upstream"
+        p = self.route.protocol
+        if p is not None and p.model_in_path:
+            model = p.model(self.path, {})
+            if (problem := segment_problem(model)) is not None:
+                return f"the model name {shown(model)} {problem}: it cannot be sent in a URL"
+        return None
+
+    def asks_usage(self, provider: Provider) -> bool:
+        """Whether an attempt on `provider` asks for the usage chunk the client did not ask for."""
+        return self.meter.ask_upstream and not provider.refuses_stream_options

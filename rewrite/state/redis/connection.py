@@ -1,0 +1,79 @@
+"""How Rotator talks to Redis, and what it does when Redis does not answer.
+
+redis-py's defaults would hang every request on a frozen server (5 s socket timeouts, retried) or fail at once when
+its pool is used up. Here: 0.25 s timeouts, no hidden retries, a bounded pool that waits as briefly; and a breaker
+that, on any error, sends every decision to the process's own state for a while, said once per outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import redis
+import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+logger = logging.getLogger("rotator")
+
+TIMEOUT = 0.25  # seconds for a connection, a command, or a free connection of the pool
+POOL_SIZE = 32  # connections per process
+BREAKER_SECONDS = 5.0  # after an error, decisions stay local this long before Redis is tried again
+# What a Redis call that did not work raises: the server's errors, timeouts, refused or dropped connections.
+ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def _options(timeout: float) -> dict:
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0),
+            "timeout": timeout, "max_connections": POOL_SIZE, "health_check_interval": 0}
+
+
+def connect(url: str, timeout: float = TIMEOUT) -> redis.asyncio.Redis:
+    """An asyncio client of `url` (connections are made on first use, on the loop that uses them)."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(url, **_options(timeout))
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+def connect_sync(url: str, timeout: float = TIMEOUT) -> redis.Redis:
+    """A blocking client of `url`, for the conversation store (rewrite/state/redis/kv.py)."""
+    return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **_options(timeout)))
+
+
+class Breaker:
+    """Open (decide locally) for `seconds` after a failed call; closed again by the first call that works after
+    that. The log says when Redis stopped answering and when it answered again, once each per outage."""
+
+    def __init__(self, seconds: float = BREAKER_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._retry_at = 0.0
+        self.broken = False  # since the last call that failed, none has worked
+        self.on_recovered: Callable[[], None] | None = None  # called once when Redis answers after an outage
+
+    @property
+    def open(self) -> bool:
+        return self._clock() < self._retry_at
+
+    def failed(self, error: BaseException) -> None:
+        self._retry_at = self._clock() + self.seconds
+        if not self.broken:
+            logger.warning("rotator: state.redis: Redis did not answer (%s); each worker decides on its own state, "
+                           "trying Redis again every %g s", _why(error), self.seconds)
+        self.broken = True
+
+    def worked(self) -> None:
+        self._retry_at = 0.0  # (a call begun before another failed: Redis answers now)
+        if self.broken:
+            self.broken = False
+            logger.warning("rotator: state.redis: Redis answers again; this worker's rests and counts merged back")
+            if self.on_recovered is not None:
+                self.on_recovered()
+
+
+def _why(error: BaseException) -> str:
+    text = str(error).split("\n")[0][:120]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

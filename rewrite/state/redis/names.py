@@ -1,0 +1,29 @@
+"""The names of Rotator's Redis keys. One pool's keys share the hash tag `{pool}` (a Redis Cluster keeps them on one
+shard); pooled keys appear only as fingerprints keyed with the secret every worker reads from SECRET."""
+
+from __future__ import annotations
+
+PREFIX = "rot:"
+SECRET = PREFIX + "secret"  # the fingerprints' HMAC secret: made once by the first worker (SET NX), then read
+KV = PREFIX + "kv:"  # the conversation store's entries (rewrite/state/redis/kv.py)
+
+
+class PoolNames:
+    def __init__(self, pool: str) -> None:
+        self.base = f"{PREFIX}{{{pool}}}:"
+        self.rests = self.base + "rest"  # ZSET: fp (every model) or fp|model -> until, ms on the server's clock
+        self.turn = self.base + "turn"  # HASH: the strategies' positions
+        self.lru = self.base + "lru"  # ZSET: fp -> the pick sequence number when it was last picked
+
+    def why(self, member: str) -> str:
+        return f"{self.base}why:{member}"
+
+    def leases(self, fp: str) -> str:
+        return f"{self.base}lease:{fp}"  # ZSET: lease id -> expiry, ms
+
+    def usage(self, fp: str, hour: bool = False) -> str:
+        """HASH: the key's counters in all (and per model), or those of the last hour's minutes."""
+        return f"{self.base}use:{fp}:hour" if hour else f"{self.base}use:{fp}"
+
+    def batch(self, batch_id: str) -> str:
+        return f"{self.base}done:{batch_id}"

@@ -1,0 +1,362 @@
+"""The key pools' decisions shared through Redis: one atomic pick per request (it leases the key), rests that every
+worker sees, leases that expire by themselves, and usage counters written in batches.
+
+Per request: one pick, one release and a share of one batched usage write (about once a second per pool); nothing
+per streamed event. When Redis does not answer, the breaker (rewrite/state/redis/connection.py) sends decisions to
+the pool's own state: rests set meanwhile are kept here and replayed when Redis answers again (ZADD GT cannot
+shorten a rest), counts are resent as the same batch (applied once, however often it is sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis
+import redis.asyncio
+
+from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
+from rewrite.state.redis import scripts
+from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, connect, connect_sync
+from rewrite.state.redis.names import SECRET, PoolNames
+from rewrite.state.redis.usage import UsageBatches
+
+if TYPE_CHECKING:
+    from rewrite.pool.keypool import KeyPool
+
+logger = logging.getLogger("rotator")
+
+LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
+FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
+T = TypeVar("T")
+
+
+class Unavailable(Exception):
+    """Redis did not answer, or the breaker is open: decide locally."""
+
+
+@dataclass(frozen=True)
+class SharedPick:
+    state: KeyState | None
+    wait: float  # seconds; inf: no key will be back
+    busy: bool
+    held: SharedLease | None
+
+
+class SharedState:
+    """One process's link to Redis: the client, the breaker, the fingerprints' secret and the background writes."""
+
+    def __init__(self, client: redis.asyncio.Redis, breaker: Breaker | None = None,
+                 lease_seconds: float = LEASE_SECONDS, flush_interval: float = FLUSH_INTERVAL,
+                 timeout: float = 1.2 * TIMEOUT) -> None:
+        self.client = client
+        self.url: str | None = None  # (from_url): where close_sync writes the last counts
+        self.timeout = timeout  # what one decision may spend on Redis, waiting for a connection included
+        self.breaker = breaker or Breaker()
+        self.breaker.on_recovered = self._merge_soon
+        self.lease_seconds = lease_seconds
+        self.flush_interval = flush_interval
+        self.scripts = {name: client.register_script(getattr(scripts, name)) for name in
+                        ("PICK", "REST", "RENEW", "USAGE")}
+        self.pools: dict[str, SharedPool] = {}
+        self._retired: list[SharedPool] = []  # replaced by a reload, with counts or rests not yet written
+        self._secret: bytes | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.renewals: set[asyncio.Task] = set()  # of the leases held
+        self._flusher: asyncio.Task | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> SharedState:
+        state = cls(connect(url), **kwargs)
+        state.url = url
+        return state
+
+    def pool(self, pool: KeyPool) -> SharedPool:
+        """`pool`'s shared decisions. One it replaces (a config reload) still writes what it counted."""
+        old = self.pools.get(pool.name)
+        if old is not None:
+            self._retired.append(old)
+        shared = self.pools[pool.name] = SharedPool(self, pool)
+        return shared
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """`fn()`'s result; Unavailable when the breaker is open or the call fails (which opens it)."""
+        if self.breaker.open:
+            raise Unavailable
+        try:
+            result = await asyncio.wait_for(fn(), self.timeout)
+        except ERRORS as e:
+            self.breaker.failed(e)
+            raise Unavailable from None
+        self.breaker.worked()
+        return result
+
+    async def secret(self) -> bytes:
+        """The fingerprints' secret every worker uses: made by the first one (SET NX), read by the others."""
+        if self._secret is None:
+            async def fetch() -> Any:
+                await self.client.set(SECRET, os.urandom(32).hex(), nx=True)
+                return await self.client.get(SECRET)
+            value = await self.call(fetch)
+            self._secret = bytes.fromhex(value.decode() if isinstance(value, bytes) else str(value))
+        return self._secret
+
+    def background(self, work: Awaitable[Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self.start()
+        return task
+
+    def start(self) -> None:
+        """Write the counts about every `flush_interval` from now on (once there is an event loop)."""
+        if self._flusher is None:
+            with contextlib.suppress(RuntimeError):  # (no running loop: the next call from one starts it)
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
+
+    def _merge_soon(self) -> None:
+        with contextlib.suppress(RuntimeError):  # (noticed by a caller without a loop: the flusher merges counts)
+            asyncio.get_running_loop()
+            self.background(self.merge())
+
+    async def merge(self) -> None:
+        """After an outage: this worker's rests and counts of the meantime, into Redis."""
+        for pool in self._every_pool():
+            with contextlib.suppress(Unavailable):
+                await pool.replay_rests()
+        await self.flush()
+
+    async def flush(self) -> None:
+        for pool in self._every_pool():
+            with contextlib.suppress(Unavailable):
+                await pool.flush_usage()
+        self._retired = [p for p in self._retired if p.unwritten()]
+
+    async def observe(self) -> None:
+        for pool in list(self.pools.values()):
+            with contextlib.suppress(Unavailable):
+                await pool.observe()
+                await pool.observe_usage()
+
+    def _every_pool(self) -> list[SharedPool]:
+        return [*self._retired, *self.pools.values()]
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+            await self.observe()
+
+    def close_sync(self) -> None:
+        """When the process stops: the counts not yet written, with a blocking client (the event loop is ending).
+        Leases still held are left to expire, as a dead worker's would."""
+        for renewal in self.renewals:
+            renewal.cancel()
+        if self.url is None:
+            return
+        client = connect_sync(self.url)
+        try:
+            for pool in self._every_pool():
+                pool.flush_usage_sync(client)
+        except ERRORS as e:
+            logger.warning("rotator: state.redis: the last usage counts could not be written (%s)", type(e).__name__)
+        finally:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Write what is counted, then close (a restart loses no count that Redis could take). Leases still held
+        are left to expire, as a dead worker's would."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        for renewal in self.renewals:
+            renewal.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        await self.flush()
+        await self.client.aclose()
+
+
+class SharedPool:
+    """One key pool's shared decisions. Keys are indexed as the pool's states are (config order)."""
+
+    def __init__(self, shared: SharedState, pool: KeyPool) -> None:
+        self.shared, self.pool = shared, pool
+        self.names = PoolNames(pool.name)
+        self._fps: list[str] = []
+        self._index = {id(s): i for i, s in enumerate(pool.states)}
+        self._pending_rests: dict[tuple[int, str], tuple[float, str]] = {}  # (key, scope) -> (until, why)
+        self.usage = UsageBatches(self.names)
+
+    async def fingerprints(self) -> list[str]:
+        if not self._fps:
+            secret = await self.shared.secret()
+            self._fps = [fingerprint(s.secret, secret) for s in self.pool.states]
+        return self._fps
+
+    async def pick(self, avoid: str | None, model: str, now: float) -> SharedPick | None:
+        """The key every worker would agree on, leased; None: Redis did not answer (decide locally)."""
+        try:
+            fps = await self.fingerprints()
+        except Unavailable:
+            return None
+        states = self.pool.states
+        lease_id = os.urandom(8).hex()
+        args: list[Any] = [self.pool.strategy.name, model,
+                           next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0),
+                           lease_id, int(self.shared.lease_seconds * 1000), len(states)]
+        for s, fp in zip(states, fps):
+            args += [fp, s.weight, s.tier, s.max_concurrent or 0, int(s.out is not None),
+                     int(max(0.0, s.slow_until - now) * 1000)]
+        keys = [self.names.rests, self.names.turn, self.names.lru] + [self.names.leases(fp) for fp in fps]
+        try:
+            chosen, wait_ms, busy = await self.shared.call(lambda: self.shared.scripts["PICK"](keys, args))
+        except Unavailable:
+            return None
+        wait = float("inf") if wait_ms < 0 else wait_ms / 1000
+        if not chosen:
+            return SharedPick(None, wait, bool(busy), None)
+        return SharedPick(states[chosen - 1], wait, False, SharedLease(self, chosen - 1, lease_id))
+
+    def rest(self, state: KeyState, scope: str, seconds: float, why: str) -> None:
+        """Rest the key for every worker (in the background: the caller goes on)."""
+        until = time.monotonic() + seconds
+        self.shared.background(self._rest(self._index[id(state)], scope, until, why))
+
+    async def _rest(self, index: int, scope: str, until: float, why: str) -> None:
+        try:
+            fps = await self.fingerprints()
+            member = fps[index] if scope == WHOLE_KEY else f"{fps[index]}|{scope}"
+            ms = int(max(0.0, until - time.monotonic()) * 1000)
+            await self.shared.call(lambda: self.shared.scripts["REST"]([self.names.rests, self.names.why(member)],
+                                                                       [member, ms, why]))
+        except Unavailable:
+            pending = self._pending_rests.get((index, scope))
+            if pending is None or pending[0] < until:
+                self._pending_rests[(index, scope)] = (until, why)
+
+    async def replay_rests(self) -> None:
+        pending, self._pending_rests = self._pending_rests, {}
+        now = time.monotonic()
+        for (index, scope), (until, why) in pending.items():
+            if until > now:
+                await self._rest(index, scope, until, why)
+
+    async def observe(self) -> None:
+        """Learn the rests other workers set: the pool's own state then shows them (the status page,
+        `rotator.pools`) and still holds them if Redis stops answering."""
+        fps = await self.fingerprints()
+
+        async def read() -> Any:
+            pipe = self.shared.client.pipeline(transaction=False)
+            pipe.time()
+            pipe.zrange(self.names.rests, 0, -1, withscores=True)
+            return await pipe.execute()
+
+        (seconds, micros), rests = await self.shared.call(read)
+        server_now, by_fp = seconds + micros / 1e6, dict(zip(fps, self.pool.states))
+        learned = []
+        for member, until_ms in rests:
+            fp, _, scope = member.decode().partition("|")
+            left = until_ms / 1000 - server_now
+            if fp in by_fp and left > 0:
+                learned.append((by_fp[fp], scope, left, member.decode()))
+        if not learned:
+            return
+        whys = await self.shared.call(lambda: self.shared.client.mget([self.names.why(m) for *_, m in learned]))
+        now = time.monotonic()  # (the pool's clock)
+        for (state, scope, left, _), why in zip(learned, whys):
+            mine = state.rests.get(scope)
+            if mine is not None and mine.until - now > left - 1.0:
+                continue  # this worker's own rest (Redis's end is its own a few ms later)
+            reason = why.decode() if isinstance(why, bytes) else "resting"
+            self.pool.bench(state.secret, left, scope, f"{reason} (seen by another worker)", share=False)
+
+    def unwritten(self) -> bool:
+        return bool(self.usage or self._pending_rests)
+
+    def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
+        """Add to the key's counters (requests, tokens, cost, unpriced), in all, for `model` and for this minute;
+        written with the next batch."""
+        self.usage.add(self._index[id(state)], model, wall, amounts)
+        self.shared.start()
+
+    async def flush_usage(self) -> None:
+        """Send the counts in one script call; a batch that did not go is sent again as it was, under its id."""
+        batch = self.usage.batch(await self.fingerprints(), time.time())
+        if batch is not None:
+            await self.shared.call(lambda: self.shared.scripts["USAGE"](*batch))
+            self.usage.sent()
+
+    def flush_usage_sync(self, client: redis.Redis) -> None:
+        """The same with a blocking client, when the process stops (and its event loop with it)."""
+        batch = self.usage.batch(self._fps, time.time()) if self._fps else None
+        if batch is not None and not self.shared.breaker.open:
+            client.eval(scripts.USAGE, len(batch[0]), *batch[0], *batch[1])
+            self.usage.sent()
+
+    async def observe_usage(self) -> None:
+        """Every worker's counts, into the pool's own view (the status page, `rotator.pools`, least-used)."""
+        fps = await self.fingerprints()
+
+        async def read() -> Any:
+            pipe = self.shared.client.pipeline(transaction=False)
+            for fp in fps:
+                pipe.hgetall(self.names.usage(fp))
+                pipe.hgetall(self.names.usage(fp, hour=True))
+            return await pipe.execute()
+
+        hashes = await self.shared.call(read)
+        for index, state in enumerate(self.pool.states):
+            state.usage.restore(self.usage.snapshot(index, hashes[2 * index], hashes[2 * index + 1]))
+
+    async def renew(self, index: int, lease_id: str) -> None:
+        fps = await self.fingerprints()
+        await self.shared.call(lambda: self.shared.scripts["RENEW"]([self.names.leases(fps[index])],
+                                                                    [lease_id, int(self.shared.lease_seconds * 1000)]))
+
+    async def release(self, index: int, lease_id: str) -> None:
+        fps = await self.fingerprints()
+        await self.shared.call(lambda: self.shared.client.zrem(self.names.leases(fps[index]), lease_id))
+
+
+class SharedLease:
+    """A key's slot taken by the pick: renewed while the attempt lives (from `hold`: a pick never used expires
+    within the lease time), given back once."""
+
+    def __init__(self, pool: SharedPool, index: int, lease_id: str) -> None:
+        self.pool, self.index, self.lease_id = pool, index, lease_id
+        self._renewal: asyncio.Task | None = None
+        self._released = False
+
+    def hold(self) -> None:
+        """The attempt begins: renew the lease until it is released."""
+        if self._renewal is None and not self._released:
+            self._renewal = asyncio.ensure_future(self._renew_every())
+            self.pool.shared.renewals.add(self._renewal)
+            self._renewal.add_done_callback(self.pool.shared.renewals.discard)
+
+    async def _renew_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.pool.shared.lease_seconds / 3)
+            with contextlib.suppress(Unavailable):
+                await self.pool.renew(self.index, self.lease_id)
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self._renewal is not None:
+            self._renewal.cancel()
+
+        async def give_back() -> None:
+            with contextlib.suppress(Unavailable):
+                await self.pool.release(self.index, self.lease_id)
+
+        self.pool.shared.background(give_back())

@@ -1,0 +1,82 @@
+"""One pool's usage counters in Redis: counted here, written in batches that are applied once, and read back so
+that each worker shows what all of them did.
+
+Per key, two hashes: `use:<fp>` (requests, tokens, cost, unpriced in all, and `<model>|<counter>` per model) and
+`use:<fp>:hour` (`<minute>|<counter>`, minutes older than an hour dropped by the write that adds a new one).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rewrite.pool.counters import BUCKET, WINDOW
+from rewrite.state.redis.names import PoolNames
+
+HOUR_TTL = WINDOW + 2 * BUCKET  # seconds the hour's hash outlives its last write
+BATCH_MARK = 24 * 3600 * 1000  # ms a batch's mark is kept, so that a batch sent again is not counted twice
+COUNTERS = ("requests", "tokens", "cost", "unpriced")
+
+Count = tuple[int, str, int | None]  # (key index, field, minute: None for the totals)
+
+
+class UsageBatches:
+    def __init__(self, names: PoolNames) -> None:
+        self.names = names
+        self._counts: dict[Count, float] = {}  # not yet in a batch
+        self._sending: tuple[str, dict[Count, float]] | None = None  # a batch sent, not yet known to be applied
+
+    def __bool__(self) -> bool:
+        return bool(self._counts or self._sending)
+
+    def add(self, index: int, model: str, wall: float, amounts: dict[str, float]) -> None:
+        minute = int(wall // BUCKET) * BUCKET
+        for field, amount in amounts.items():
+            if amount:
+                for count in ((index, field, None), (index, f"{model}|{field}", None), (index, field, minute)):
+                    self._counts[count] = self._counts.get(count, 0) + amount
+
+    def batch(self, fps: list[str], wall: float) -> tuple[list[str], list[Any]] | None:
+        """The USAGE script's keys and arguments (rewrite/state/redis/scripts.py); None when there is nothing to
+        count. The same batch, under the same id, until `sent`."""
+        if self._sending is None:
+            if not self._counts:
+                return None
+            self._sending, self._counts = (os.urandom(8).hex(), self._counts), {}
+        batch_id, counts = self._sending
+        keys, where = [self.names.batch(batch_id)], {}
+        args: list[Any] = [BATCH_MARK, int(wall // BUCKET) * BUCKET - WINDOW]
+        for (index, field, minute), amount in counts.items():
+            name = self.names.usage(fps[index], hour=minute is not None)
+            if name not in where:
+                where[name] = len(keys)
+                keys.append(name)
+            args += [where[name], field if minute is None else f"{minute}|{field}",
+                     repr(amount) if field.endswith("cost") else int(amount), HOUR_TTL if minute is not None else 0]
+        return keys, args
+
+    def sent(self) -> None:
+        self._sending = None
+
+    def snapshot(self, index: int, total: dict[bytes, bytes], hour: dict[bytes, bytes]) -> dict:
+        """A key's usage as rewrite/pool/counters.py's `Usage.restore` takes it: what Redis holds, and what this
+        worker counted that Redis does not hold yet."""
+        totals: dict[str, float] = {k.decode(): float(v) for k, v in total.items()}
+        minutes: dict[str, float] = {k.decode(): float(v) for k, v in hour.items()}
+        for counts in (self._counts, self._sending[1] if self._sending else {}):
+            for (i, field, minute), amount in counts.items():
+                if i == index:
+                    target, name = (totals, field) if minute is None else (minutes, f"{minute}|{field}")
+                    target[name] = target.get(name, 0) + amount
+        by_model: dict[str, dict[str, float]] = {}
+        for name, value in totals.items():
+            model, _, field = name.rpartition("|")
+            if model:
+                by_model.setdefault(model, {})[field] = value
+        by_minute: dict[int, dict[str, float]] = {}
+        for name, value in minutes.items():
+            stamp, _, field = name.partition("|")
+            if stamp.isdigit():
+                by_minute.setdefault(int(stamp), {})[field] = value
+        return {"total": {f: totals.get(f, 0) for f in COUNTERS}, "by_model": by_model,
+                "minutes": [[m, c] for m, c in sorted(by_minute.items())]}

@@ -1,0 +1,111 @@
+"""A real `redis-server` for tests: started on a free loopback port, without persistence, stopped by the run.
+
+    def test_shared(redis_server):            # the session fixture (registered in tests/conftest.py)
+        url = redis_server.url                # redis://127.0.0.1:<port>/0
+        redis_server.flush()                  # FLUSHALL: a test starts from an empty server
+        with redis_server.frozen():           # SIGSTOP for the block (a hung Redis), SIGCONT after it
+            ...
+
+`RedisServer(...).start()` / `.stop()` for a server of one's own (a test that kills or restarts it). When the binary
+is missing the fixture fails and says how to install it: a skip would hide a missing install step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.harness import dies_with_test_run, free_port
+
+INSTALL_HINT = ("redis-server is not installed: `apt-get install redis-server` (scripts/setup --test does it as "
+                "root), or put a redis-server on PATH")
+
+
+class RedisServer:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self._dir = tempfile.mkdtemp(prefix="rotator-redis-")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the server is not running"
+        return self.process.pid
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail(INSTALL_HINT, pytrace=False)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self._dir, "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=dies_with_test_run())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode} on port {self.port}")
+            if self.command("PING") == "+PONG":
+                return self
+            time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout:g} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # (a frozen server could not act on SIGTERM)
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def command(self, *words: str) -> str:
+        """One inline command over a plain socket (no client library): its first reply line, "" if none."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                s.sendall(" ".join(words).encode() + b"\r\n")
+                return s.recv(65536).split(b"\r\n", 1)[0].decode()
+        except OSError:
+            return ""
+
+    def flush(self) -> None:
+        assert self.command("FLUSHALL") == "+OK"
+
+    def freeze(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        self.freeze()
+        try:
+            yield
+        finally:
+            self.thaw()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the test session (one per xdist worker); tests call `flush()` to start empty."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

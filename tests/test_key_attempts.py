@@ -1,0 +1,64 @@
+"""The attempts on one target over its key pool (rewrite/exchange/attempt.py KeyAttempts), given what one attempt on
+one key does: the seam an HTTP request and a WebSocket upgrade share."""
+
+from __future__ import annotations
+
+from rewrite.config import StreamingConfig, parse
+from rewrite.exchange.attempt import KeyAttempts
+from rewrite.exchange.clock import Clock
+from rewrite.exchange.job import Job
+from rewrite.policy.retry import Failure
+from rewrite.routing.router import Router
+from tests.support.engine_harness import FakeResponder
+
+
+def key_attempts(keys: str, retries: int = 2) -> KeyAttempts:
+    cfg = parse(f"providers: {{openai: {{base_url: 'http://vendor.test', keys: [{keys}]}}}}")
+    route = Router(cfg).route("api.openai.com", "POST", "/v1/chat/completions")
+    job = Job("job-0001", route)
+    streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30,
+                                first_token_retries=retries)
+    clock = Clock(FakeResponder(), job, None, streaming.heartbeat_interval)
+    return KeyAttempts(streaming, clock, job, route.provider, "gpt-4o", route.protocol)
+
+
+async def test_a_failed_key_is_followed_by_another_and_the_pool_is_told():
+    keys = key_attempts("sk-one-aaaaaaaa, sk-two-bbbbbbbb")
+    tried: list[str | None] = []
+
+    async def attempt(key: str | None) -> Failure | None:
+        tried.append(key)
+        return Failure("status 500", 500) if len(tried) == 1 else None
+
+    assert await keys.run(attempt) is None
+    assert len(tried) == 2 and tried[0] != tried[1] and keys.key == tried[1] and keys.tried
+    assert [n["kind"] for n in keys.job.notes] == ["retry"]
+    assert "sk-" not in keys.job.notes[0]["detail"]  # (a pooled key is never said in full)
+
+
+async def test_a_failure_that_is_not_retried_ends_the_attempts_at_once():
+    keys = key_attempts("sk-one-aaaaaaaa, sk-two-bbbbbbbb")
+    tried: list[str | None] = []
+
+    async def attempt(key: str | None) -> Failure | None:
+        tried.append(key)
+        return Failure("bad request", 400, retryable=False)
+
+    failure = await keys.run(attempt)
+    assert failure is not None and failure.reason == "bad request" and len(tried) == 1
+
+
+async def test_no_attempt_when_the_vendor_rejected_every_key():
+    keys = key_attempts("sk-one-aaaaaaaa")
+    pool = keys.provider.pool
+    assert pool is not None
+    pool.reject("sk-one-aaaaaaaa")
+    tried: list[str | None] = []
+
+    async def attempt(key: str | None) -> Failure | None:
+        tried.append(key)
+        return None
+
+    failure = await keys.run(attempt)
+    assert failure is not None and failure.status == 401 and failure.reason == "every key rejected"
+    assert tried == [] and not keys.tried and keys.job.key is None

@@ -1,0 +1,243 @@
+"""The key pools' shared decisions in Redis (rewrite/state/redis/), over fakeredis and over a real redis-server:
+fair order across workers, rests (never shortened), the wait when every key rests, caps and leases that expire,
+exact fairness under 1000 concurrent picks, a worker restart that loses nothing, and no key text in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+
+import fakeredis
+import pytest
+
+from rewrite.config import KeyConfig
+from rewrite.pool import KeyPool
+from rewrite.state.redis.connection import connect
+from rewrite.state.redis.names import PoolNames
+from rewrite.state.redis.shared import SharedState
+
+KEYS = ["sk-pool-alpha-0001", "sk-pool-bravo-0002", "sk-pool-charlie-003"]
+
+
+@pytest.fixture(params=["fakeredis", "redis-server"])
+def redis_url(request):
+    """A URL-less fakeredis server, or the real server emptied; the tests connect through `client()`."""
+    if request.param == "fakeredis":
+        return fakeredis.FakeServer()
+    server = request.getfixturevalue("redis_server")
+    server.flush()
+    return server.url
+
+
+def client(where, timeout: float = 0.25):
+    if isinstance(where, fakeredis.FakeServer):
+        return fakeredis.FakeAsyncRedis(server=where)
+    return connect(where, timeout)
+
+
+def worker(where, keys=KEYS, strategy="round-robin", name="openai", **options) -> KeyPool:
+    """One worker's pool over the shared state (each worker has its own client, as each process would)."""
+    timeout = options.pop("timeout", 0.25)
+    wall = options.pop("wall", time.time)
+    state = SharedState(client(where, timeout), timeout=timeout * 1.2 if timeout < 1 else timeout, **options)
+    pool = KeyPool(keys, strategy, name=name, wall=wall)
+    pool.shared = state.pool(pool)
+    return pool
+
+
+async def take_and_give_back(pool: KeyPool, model: str = "m"):
+    pick = await pool.take(model=model)
+    if pick.key is not None:
+        pool.lease(pick.key, model, pick.held).release()
+    return pick
+
+
+async def closed(*pools: KeyPool) -> None:
+    for pool in pools:
+        await pool.shared.shared.aclose()
+
+
+@pytest.mark.parametrize("strategy", ["round-robin", "fair-cycle", "priority"])
+async def test_two_workers_take_turns_in_one_fair_order(redis_url, strategy):
+    a, b = worker(redis_url, strategy=strategy), worker(redis_url, strategy=strategy)
+    picked = [(await take_and_give_back(a if i % 2 else b)).key for i in range(9)]
+    assert picked == KEYS * 3
+    await closed(a, b)
+
+
+async def test_weighted_shares_follow_the_weights_across_workers(redis_url):
+    keys = [KeyConfig(key=KEYS[0], weight=3), KeyConfig(key=KEYS[1], weight=1)]
+    a, b = worker(redis_url, keys, "weighted"), worker(redis_url, keys, "weighted")
+    picked = [(await take_and_give_back(a if i % 2 else b)).key for i in range(8)]
+    assert collections.Counter(picked) == {KEYS[0]: 6, KEYS[1]: 2}
+    await closed(a, b)
+
+
+async def test_a_rest_seen_by_one_worker_keeps_the_key_out_of_the_others_rotation_and_is_never_shortened(redis_url):
+    a, b = worker(redis_url), worker(redis_url)
+    a.bench(KEYS[0], 30, why="rate limited")
+    await asyncio.sleep(0.05)  # (written in the background)
+    b.bench(KEYS[0], 1, why="rate limited")  # a later, shorter hint, seen by another worker
+    await asyncio.sleep(0.05)
+    picked = [(await take_and_give_back(b)).key for _ in range(4)]
+    assert KEYS[0] not in picked and set(picked) == set(KEYS[1:])
+    rests = await b.shared.shared.client.zrange(PoolNames("openai").rests, 0, -1, withscores=True)
+    [(member, until)] = rests
+    seconds, micros = await b.shared.shared.client.time()
+    assert 28 < until / 1000 - (seconds + micros / 1e6) <= 30
+    await closed(a, b)
+
+
+async def test_a_worker_learns_the_others_rests_and_keeps_them_when_it_decides_alone(redis_url):
+    a, b = worker(redis_url), worker(redis_url)
+    a.bench(KEYS[0], 30, why="rate limited")
+    a.bench(KEYS[1], 20, model="gpt-big", why="out of quota")
+    await asyncio.sleep(0.05)
+    await b.shared.shared.observe()  # (about once a second, with the usage batch)
+    first, second = b.describe()["keys"][:2]
+    assert first["state"] == "resting" and "rate limited" in first["text"]  # as the status page shows it
+    assert [r["model"] for r in second["resting"]] == ["gpt-big"]
+    assert {b.pick(model="gpt-big").key for _ in range(4)} == {KEYS[2]}  # its own pick, without Redis
+    await closed(a, b)
+
+
+async def test_a_rest_for_one_model_leaves_the_key_to_the_others(redis_url):
+    a, b = worker(redis_url), worker(redis_url)
+    a.bench(KEYS[0], 30, model="gpt-big", why="out of quota for this model")
+    await asyncio.sleep(0.05)
+    big = {(await take_and_give_back(b, "gpt-big")).key for _ in range(4)}
+    small = {(await take_and_give_back(b, "gpt-small")).key for _ in range(3)}
+    assert KEYS[0] not in big and small == set(KEYS)
+    await closed(a, b)
+
+
+async def test_when_every_key_rests_the_pick_names_the_key_back_soonest_and_how_long(redis_url):
+    a, b = worker(redis_url), worker(redis_url)
+    for key, seconds in zip(KEYS, (40, 7, 20)):
+        a.bench(key, seconds)
+    await asyncio.sleep(0.05)
+    pick = await b.take(model="m")
+    assert pick.key == KEYS[1] and 6 < pick.wait <= 7
+    pick.drop()
+    await closed(a, b)
+
+
+async def test_max_concurrent_holds_across_workers_and_a_dead_workers_lease_expires(redis_url):
+    keys = [KeyConfig(key=k, max_concurrent=1) for k in KEYS[:2]]
+    a = worker(redis_url, keys, lease_seconds=1.5)
+    b = worker(redis_url, keys, lease_seconds=1.5)
+    first, second = await a.take(), await b.take()
+    assert {first.key, second.key} == set(KEYS[:2])
+    a.lease(first.key, "m", first.held)  # the attempt begins, and lasts
+    b.lease(second.key, "m", second.held)
+    await asyncio.sleep(2.0)  # past the lease time: a's lease lives on, renewed while its attempt lasts
+    assert (await b.take()).busy
+    await closed(a)  # a dies mid-attempt: its lease is not given back, nor renewed
+    began = time.monotonic()
+    while (pick := await b.take()).busy:
+        assert time.monotonic() - began < 2.5, "the dead worker's lease did not expire within the lease time (1.5 s)"
+        await asyncio.sleep(0.05)
+    assert pick.key == first.key
+    await closed(b)
+
+
+async def test_a_pick_never_used_frees_its_key_within_the_lease_time(redis_url):
+    keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
+    a, b = worker(redis_url, keys, lease_seconds=0.4), worker(redis_url, keys, lease_seconds=0.4)
+    assert (await a.take()).key == KEYS[0]  # picked, then neither used nor dropped (its request was cancelled)
+    assert (await b.take()).busy
+    await asyncio.sleep(0.6)
+    assert (await b.take()).key == KEYS[0]
+    await closed(a, b)
+
+
+async def test_a_lease_given_back_frees_the_key_at_once(redis_url):
+    keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
+    a, b = worker(redis_url, keys), worker(redis_url, keys)
+    pick = await a.take()
+    lease = a.lease(pick.key, "m", pick.held)
+    assert (await b.take()).busy
+    lease.release()
+    await asyncio.sleep(0.05)
+    assert (await b.take()).key == KEYS[0]
+    await closed(a, b)
+
+
+async def test_a_thousand_concurrent_picks_over_two_workers_are_exactly_fair(redis_url):
+    keys = [f"sk-pool-key-{i:04d}-xyz" for i in range(10)]
+    a = worker(redis_url, keys, "fair-cycle", timeout=30.0)
+    b = worker(redis_url, keys, "fair-cycle", timeout=30.0)
+    picks = await asyncio.gather(*(take_and_give_back(a if i % 2 else b) for i in range(1000)))
+    assert collections.Counter(p.key for p in picks) == {k: 100 for k in keys}
+    await closed(a, b)
+
+
+async def test_a_restarted_worker_loses_no_rest_lease_or_count(redis_url):
+    keys = [KeyConfig(key=k, max_concurrent=1) for k in KEYS[:2]]
+    a = worker(redis_url, keys)
+    a.bench(KEYS[0], 30)
+    await asyncio.sleep(0.05)
+    pick = await a.take(model="gpt-x")
+    a.lease(pick.key, "gpt-x", pick.held)  # held when the worker stops
+    a.record_usage(pick.key, "gpt-x", 120, 0.5)
+    await closed(a)  # a stops: what it counted is written
+    restarted = worker(redis_url, keys)
+    assert (await restarted.take()).busy  # one key rests, the other is still leased
+    hashes = restarted.shared
+    fp = (await hashes.fingerprints())[1]
+    total = await hashes.shared.client.hgetall(hashes.names.usage(fp))
+    assert {k: float(v) for k, v in total.items()} == {
+        b"requests": 1, b"tokens": 120, b"cost": 0.5, b"gpt-x|requests": 1, b"gpt-x|tokens": 120, b"gpt-x|cost": 0.5}
+    await closed(restarted)
+
+
+async def test_no_key_text_is_ever_stored_in_redis(redis_url):
+    a, b = worker(redis_url, strategy="weighted"), worker(redis_url, name="anthropic")
+    for pool in (a, b):
+        for _ in range(4):
+            pick = await pool.take(model="gpt-x")
+            with pool.lease(pick.key, "gpt-x", pick.held):
+                pool.record_usage(pick.key, "gpt-x", 10, None)
+        pool.bench(KEYS[0], 30, model="gpt-x", why="rate limited")
+    await asyncio.sleep(0.05)
+    await closed(a, b)
+    r = client(redis_url)
+    stored = []
+    async for name in r.scan_iter("*"):
+        kind = (await r.type(name)).decode()
+        value = {"string": r.get, "hash": r.hgetall, "zset": lambda n: r.zrange(n, 0, -1, withscores=True)}[kind](name)
+        stored.append(repr(name) + repr(await value))
+    text = "\n".join(stored)
+    assert "rot:{openai}:rest" in text and "rot:{anthropic}:use:" in text
+    for key in KEYS:
+        assert key not in text and key[-8:] not in text
+    await r.aclose()
+
+
+async def test_every_worker_shows_the_usage_of_all_and_the_hour_keeps_only_its_minutes(redis_url):
+    a, b = worker(redis_url), worker(redis_url)
+    for _ in range(3):
+        pick = await a.take(model="gpt-x")
+        with a.lease(pick.key, "gpt-x", pick.held):
+            a.record_usage(pick.key, "gpt-x", 100, 0.25)
+    await a.shared.shared.flush()
+    pick = await b.take(model="gpt-y")
+    with b.lease(pick.key, "gpt-y", pick.held):  # b's own count, not yet written
+        b.record_usage(pick.key, "gpt-y", 7, None)
+    await b.shared.shared.observe()
+    keys = b.describe()["keys"]
+    assert sum(k["total"]["requests"] for k in keys) == 4 and sum(k["last_hour"]["tokens"] for k in keys) == 307
+    assert sum(k["total"]["cost"] for k in keys) == pytest.approx(0.75)
+    assert {m for k in keys for m in k["models"]} == {"gpt-x", "gpt-y"}
+
+    old = worker(redis_url, wall=lambda: time.time() - 7200)  # counts of two hours ago
+    pick = await old.take()
+    old.lease(pick.key, "gpt-x", pick.held).release()
+    await old.shared.shared.flush()
+    r = old.shared.shared.client
+    fp = (await old.shared.fingerprints())[KEYS.index(pick.key)]
+    hour = await r.hgetall(old.shared.names.usage(fp, hour=True))
+    assert all(int(name.split(b"|")[0]) > time.time() - 3600 for name in hour)  # (not the old minute)
+    assert int((await r.hgetall(old.shared.names.usage(fp)))[b"requests"]) >= 1
+    await closed(a, b, old)

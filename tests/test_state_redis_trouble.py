@@ -1,0 +1,152 @@
+"""Redis trouble never stops traffic: a frozen (SIGSTOP) or absent Redis moves every decision to the worker's own
+state (the one that finds out waits the 0.25 s timeout, the others not at all), said once; after SIGCONT the rests and counts of the meantime are merged back,
+none lost and none counted twice. And the conversation store (field cache, continuity) in Redis: TTLs, the size
+bound, shared by workers, and served locally while Redis does not answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import fakeredis
+import pytest
+
+from addons.sharing import where
+from rewrite.conversation.hooks import ConversationState
+from rewrite.pool import KeyPool
+from rewrite.state.kv import MemoryStore
+from rewrite.state.redis.connection import Breaker, connect, connect_sync
+from rewrite.state.redis.kv import RedisStore
+from rewrite.state.redis.shared import SharedState
+from tests.support.harness import free_port
+
+KEYS = ["sk-pool-alpha-0001", "sk-pool-bravo-0002", "sk-pool-charlie-003"]
+
+
+def worker(url: str, breaker_seconds: float = 0.5) -> KeyPool:
+    state = SharedState(connect(url), breaker=Breaker(breaker_seconds), flush_interval=0.2)
+    pool = KeyPool(KEYS, "round-robin", name="openai")
+    pool.shared = state.pool(pool)
+    return pool
+
+
+def outage_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "Redis did not answer" in r.getMessage()]
+
+
+async def test_a_frozen_redis_moves_every_decision_to_local_state_and_they_converge_after(redis_server, caplog):
+    caplog.set_level(logging.INFO, logger="rotator")
+    redis_server.flush()
+    pool = worker(redis_server.url)
+    leases = 0
+
+    async def serve() -> float:
+        nonlocal leases
+        began = time.monotonic()
+        pick = await pool.take(model="gpt-x")
+        took = time.monotonic() - began
+        assert pick.key is not None
+        with pool.lease(pick.key, "gpt-x", pick.held):
+            pool.record_usage(pick.key, "gpt-x", 10, 0.01)
+        leases += 1
+        return took
+
+    await serve()  # (Redis answers: the fingerprints' secret is known)
+    with redis_server.frozen():
+        took = [await serve() for _ in range(6)]
+        pool.bench(KEYS[0], 30, why="rate limited")  # learned while Redis is away: kept here
+        await asyncio.sleep(0.7)  # the breaker tries Redis again (a usage batch goes out, and times out)
+        took += [await serve() for _ in range(6)]
+    # Only the decisions that found Redis frozen (the first, and the breaker's retry) waited, for the 0.25 s timeout.
+    assert max(took) < 0.6 and len([t for t in took if t > 0.2]) <= 2, took
+    assert len(outage_lines(caplog)) == 1, outage_lines(caplog)  # once per outage, not per request
+
+    await asyncio.sleep(0.6)  # past the breaker: the next decision goes to Redis, and the meantime is merged
+    await serve()
+    await asyncio.sleep(0.5)  # (the merge and the next batch are written in the background)
+    await pool.shared.shared.aclose()
+    r = connect_sync(redis_server.url)
+    names = pool.shared.names
+    fps = pool.shared._fps
+    rest, (seconds, micros) = r.zscore(names.rests, fps[0]), r.time()
+    assert rest is not None and 27 < rest / 1000 - (seconds + micros / 1e6) <= 30  # the rest learned locally, now shared
+    requests = sum(int(r.hget(names.usage(fp), "requests") or 0) for fp in fps)
+    tokens = sum(int(r.hget(names.usage(fp), "tokens") or 0) for fp in fps)
+    assert (requests, tokens) == (leases, 10 * leases)  # every count once: none lost, none doubled
+    assert any("answers again" in r.getMessage() for r in caplog.records)
+    r.close()
+
+
+async def test_no_redis_at_all_still_serves_every_pick_at_once(caplog):
+    caplog.set_level(logging.INFO, logger="rotator")
+    pool = worker(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    began = time.monotonic()
+    picked = [(await pool.take()).key for _ in range(6)]
+    assert picked == KEYS * 2 and time.monotonic() - began < 0.5
+    assert len(outage_lines(caplog)) == 1
+
+
+@pytest.fixture(params=["fakeredis", "redis-server"])
+def sync_client(request):
+    if request.param == "fakeredis":
+        server = fakeredis.FakeServer()
+        return lambda: fakeredis.FakeRedis(server=server)
+    redis_server = request.getfixturevalue("redis_server")
+    redis_server.flush()
+    return lambda: connect_sync(redis_server.url)
+
+
+def store(client, max_bytes: int = 1 << 20) -> RedisStore:
+    return RedisStore(client, MemoryStore(100, max_bytes))
+
+
+def test_the_conversation_store_is_shared_by_workers_and_keeps_each_entry_for_its_ttl(sync_client):
+    a, b = store(sync_client()), store(sync_client())
+    a.put("resp_1", b"turn one", ttl=30)
+    a.put("short", b"gone soon", ttl=0.2)
+    assert b.get("resp_1") == b"turn one" and b.get("short") == b"gone soon"
+    assert a.local.get("resp_1") is None  # in Redis, not in the worker
+    time.sleep(0.3)
+    assert b.get("short") is None
+    b.delete("resp_1")
+    assert a.get("resp_1") is None
+
+
+def test_an_entry_larger_than_the_bound_is_not_kept(sync_client):
+    a = store(sync_client(), max_bytes=64)
+    a.put("big", b"x" * 100, ttl=30)
+    assert a.get("big") is None
+
+
+def test_a_frozen_redis_leaves_the_conversation_store_to_the_worker_at_once(redis_server, caplog):
+    caplog.set_level(logging.INFO, logger="rotator")
+    redis_server.flush()
+    a = store(connect_sync(redis_server.url))
+    with redis_server.frozen():
+        began = time.monotonic()
+        a.put("resp_2", b"kept here meanwhile", ttl=30)
+        assert a.get("resp_2") == b"kept here meanwhile"
+        assert time.monotonic() - began < 0.6  # (the put found Redis frozen: 0.25 s; the get did not wait)
+    assert len(outage_lines(caplog)) == 1
+
+
+def test_the_log_names_the_redis_server_without_its_password():
+    assert where("rediss://:hunter2-secret@cache.internal:6380/2") == "rediss://cache.internal:6380/2"
+    assert where("redis://127.0.0.1") == "redis://127.0.0.1:6379/0"
+
+
+def test_a_responses_conversation_recorded_by_one_worker_continues_on_another(redis_server):
+    redis_server.flush()
+    one, other = ConversationState(), ConversationState()
+    one.share(redis_server.url)
+    other.share(redis_server.url)
+    first = {"model": "gpt-4o", "input": "What is the weather in Paris?"}
+    answer = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "18C."}]}]
+    one.continuity.record("resp_1", first, answer, "openai", native=False)
+    follow_up = {"model": "gpt-4o", "previous_response_id": "resp_1", "input": "And tomorrow?"}
+    expanded = other.continuity.expand(follow_up, "anthropic", speaks_responses=False).body
+    assert "previous_response_id" not in expanded
+    assert [item.get("content") for item in expanded["input"]][1] == answer[0]["content"]
+    one.share(None)  # back to this process only
+    assert one.continuity.store.get("anything") is None and not isinstance(one.continuity.store, RedisStore)
