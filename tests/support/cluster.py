@@ -32,6 +32,7 @@ class Cluster:
     args: tuple[str, ...] = ()
     port: int = 0
     process: subprocess.Popen | None = None
+    since: int = 0  # where this run's output begins in out.log
     pids: dict[str, int] = field(default_factory=dict)  # "haproxy", "worker-1", "redis" ... from the start-up block
     ports: dict[int, int] = field(default_factory=dict)  # worker number -> its loopback port
 
@@ -52,8 +53,9 @@ class Cluster:
         return self.workdir / "out.log"
 
     def output(self) -> str:
+        """What this run of scripts/cluster printed (a restart in the same directory appends to the file)."""
         with contextlib.suppress(FileNotFoundError):
-            return self.out_path.read_text(errors="replace")
+            return self.out_path.read_text(errors="replace")[self.since:]
         return ""
 
     def worker_log(self, n: int) -> str:
@@ -72,6 +74,7 @@ class Cluster:
             with (self.workdir / "rotator.yaml").open("w") as f:
                 YAML(typ="safe", pure=True).dump(self.config, f)
         self.port = self.port or free_port()
+        self.since = len(self.out_path.read_text(errors="replace")) if self.out_path.exists() else 0
         with self.out_path.open("ab") as out:
             self.process = subprocess.Popen(self.command(), cwd=REPO, env=clean_environ(), stdin=subprocess.DEVNULL,
                                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
