@@ -28,7 +28,7 @@ FIRST_TOKEN_TIMEOUT = 2.0
 
 
 def openai_client(cluster: Cluster, worker: int) -> tuple[openai.OpenAI, httpx.Client]:
-    http_client = cluster.client(worker)
+    http_client = cluster.client(worker, timeout=LEASE_SECONDS + 30)  # (a request may wait for a lease to expire)
     return openai.OpenAI(api_key="sk-client-placeholder", http_client=http_client, max_retries=0), http_client
 
 

@@ -106,11 +106,11 @@ class Cluster:
             time.sleep(0.05)
         return text
 
-    def client(self, worker: int | None = None) -> httpx.Client:
+    def client(self, worker: int | None = None, timeout: float = 30) -> httpx.Client:
         """A client of its own (a connection of its own: HAProxy balances connections) through the cluster, or
         straight to one worker."""
         proxy = self.url if worker is None else f"http://127.0.0.1:{self.ports[worker]}"
-        return httpx.Client(proxy=proxy, verify=ssl.create_default_context(cafile=self.ca_cert), timeout=30)
+        return httpx.Client(proxy=proxy, verify=ssl.create_default_context(cafile=self.ca_cert), timeout=timeout)
 
     def stop(self) -> int | None:
         if self.process is None:
