@@ -39,9 +39,17 @@ class Sharing:
             self.engine.conversation.share(url, self.shared.breaker if self.shared is not None else None)
             if url:
                 logger.info("rotator: key pools and conversation state are shared through Redis at %s", where(url))
+            if self.shared is not None:
+                self.shared.start()  # (a config reloaded at run time: no `running` follows)
         for provider in self.engine.router.providers:
             if provider.pool is not None:
                 provider.pool.shared = self.shared.pool(provider.pool) if self.shared is not None else None
+
+    def running(self) -> None:
+        # From the start, not from this worker's first request: its status page and `rotator.pools` show what the
+        # other workers did even before it serves anything.
+        if self.shared is not None:
+            self.shared.start()
 
     def done(self) -> None:
         self._close()

@@ -700,6 +700,7 @@ async def job_nonstream(job: dict) -> dict:
         conn.close()
 
     cpu0 = proxy_cpu(job)
+    load0 = cpu_seconds([os.getpid()] + (job.get("load_pids") or []))
     t0 = now_ns()
     tasks = [asyncio.create_task(worker(c)) for c in conns]
     _, pending = await asyncio.wait(tasks, timeout=job["time_limit"] + 10)
@@ -707,12 +708,15 @@ async def job_nonstream(job: dict) -> dict:
         task.cancel()
     elapsed = (now_ns() - t0) / 1e9
     cpu1 = proxy_cpu(job)
+    load1 = cpu_seconds([os.getpid()] + (job.get("load_pids") or []))
     if issued < total:
         errors.add(f"stopped (time limit or failures): {total - issued} requests not sent")
     l50, l99 = pcts(lat, (50, 99))
     return {"ok": len(lat), "seconds": elapsed, "requests_per_s": len(lat) / elapsed if elapsed else None,
             "latency_p50_ms": ms(l50), "latency_p99_ms": ms(l99),
-            "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / len(lat) if lat else None, **errors.as_dict()}
+            "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / len(lat) if lat else None,
+            "proxy_cpu_share": (cpu1 - cpu0) / elapsed if elapsed else None,
+            "load_cpu_share": (load1 - load0) / elapsed if elapsed else None, **errors.as_dict()}
 
 
 JOBS = {"probe": job_probe, "seq": job_seq, "long": job_long, "paced": job_paced, "nonstream": job_nonstream}

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench_lib import procs, report
+from bench_lib.cluster import ClusterRun
+from bench_lib.cluster import render as render_cluster
 from bench_lib.procinfo import descendants
 from bench_lib.procs import Proc, Worker, child_env, free_port, pin, port_open, tail, wait_ready
 
@@ -202,6 +204,7 @@ class Bench:
         self.skipped: list[str] = []
         self.proxy_cpus, self.load_cpus = procs.cpu_sets()
         self.vendor_stats: dict = {}
+        self.cluster: ClusterRun | None = None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -325,6 +328,9 @@ class Bench:
                 log(f"{name}: ready")
         if not t["bare"].ok:
             raise SystemExit("bare mitmdump does not work; the benchmark itself is broken: " + t["bare"].reason)
+        if rot.ok and not self.args.no_cluster and (not self.args.only or "cluster" in self.args.only.split(",")):
+            self.cluster = ClusterRun(self, ROOT, confdir, cafile, self.logdir / "rotator.yaml")
+            self.cluster.setup()
 
     def start_client(self) -> None:
         client = Proc("client", [str(ROOT / ".venv/bin/python"), "-m", "bench_lib.client"],
@@ -423,6 +429,8 @@ class Bench:
                 self.phase(key, {"kind": "seq", "n": n, "warmup": 1, "events": p.seq_events, "stream": stream,
                                  "body_kib": kib, "request_timeout": 30, "time_limit": p.job_limit_s},
                            p.long_reps, family="anthropic", extra=extra)
+        if self.cluster is not None:
+            self.cluster.measure()
         status, body = procs.http_get(self.vport, "/_stats")
         if status == 200:
             self.vendor_stats = json.loads(body)
@@ -476,6 +484,7 @@ class Bench:
             "notes": notes,
             "vendor_stats": self.vendor_stats,
             "raw": self.raw,
+            "cluster": self.cluster.summary() if self.cluster is not None else None,
         }
 
 
@@ -497,6 +506,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "uses LiteLLM only if already installed")
     ap.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM column (and its install)")
     ap.add_argument("--no-rotator", action="store_true", help="skip the rotator column")
+    ap.add_argument("--no-cluster", action="store_true",
+                    help="skip the cluster run (the Redis pick against the local one; 1 and 2 workers behind HAProxy)")
     ap.add_argument("--rotator-script", default=str(ROOT / "addons/rotator.py"),
                     help="the addon measured in the rotator column (default addons/rotator.py)")
     ap.add_argument("--reps", type=int, default=0,
@@ -533,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.stop()
     report.derive(data)
     text = report.render(data)
+    if data["cluster"] is not None:
+        text += "\n" + render_cluster(data["cluster"])
     print(text)
     bench.outdir.mkdir(parents=True, exist_ok=True)
     path = bench.outdir / f"{bench.stamp}.json"

@@ -113,7 +113,7 @@ def option_names(tool: str, home: Path) -> set[str]:
     done = subprocess.run([str(MITMDUMP.with_name(tool)), "-s", ADDON, "--options"], cwd=REPO,
                           env=clean_environ({"HOME": str(home)}), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr + done.stdout
-    return set(re.findall(r"^([a-z_]+):", done.stdout, re.M))
+    return set(re.findall(r"^([a-z_][a-z0-9_]*):", done.stdout, re.M))
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +135,22 @@ def check_mitmproxy_command(tool: str, args: list[str], known: set[str]) -> None
         assert name in known, f"{tool} has no option {name!r}"
     for spec in parsed.mode or []:
         mode_specs.ProxyMode.parse(spec)
+
+
+def option_value(args: list[str], flag: str) -> str:
+    assert flag in args, f"no {flag} in {args}"
+    return args[args.index(flag) + 1]
+
+
+def scripts_module(name: str):
+    """A module of scripts/ (bench_lib, cluster_lib), which is not a package of the project."""
+    import importlib
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
 
 
 def help_text(command: list[str]) -> str:
@@ -164,12 +180,11 @@ def test_a_documented_command_runs_as_written(where, argv, mitmproxy_options):
         tool = MITMPROXY_TOOLS[program]
         check_mitmproxy_command(tool, args, mitmproxy_options[tool])
     elif program == "scripts/bench":
-        sys.path.insert(0, str(REPO / "scripts"))
-        try:
-            from bench_lib.main import parse_args
-        finally:
-            sys.path.remove(str(REPO / "scripts"))
+        parse_args = scripts_module("bench_lib.main").parse_args
         parse_args(args)
+    elif program == "scripts/cluster":
+        plan = scripts_module("cluster_lib.arguments").parse(args)  # its own options; the rest are mitmdump's
+        check_mitmproxy_command("mitmdump", plan.worker_args, mitmproxy_options["mitmdump"])
     elif program in ("scripts/setup", "scripts/setup-clients", "scripts/setup-opencode", "scripts/setup-codex"):
         assert args in ([], ["--test"] if program == "scripts/setup" else []), where
     elif program == "scripts/lint":
@@ -186,6 +201,8 @@ def test_a_documented_command_runs_as_written(where, argv, mitmproxy_options):
         if shutil.which("curl") is None:
             pytest.skip("curl is not installed")
         check_flags_in_help(["curl", "--help", "all"], args)
+    elif program == "docker":  # (not installed here: the compose file it names is checked by tests/test_deploy.py)
+        assert args[0] == "compose" and (REPO / option_value(args, "-f")).is_file(), where
     elif program in CLIENT_TOOLS:
         if not CLIENT_TOOLS[program].exists():
             pytest.skip(f"{program} is not installed ({CLIENT_TOOLS[program].relative_to(REPO)})")

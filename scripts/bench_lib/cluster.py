@@ -1,0 +1,172 @@
+"""The cluster run of scripts/bench: what the shared state and several workers cost and give.
+
+- The Redis pick: the rotator column's Rotator against a second one whose config names a Redis (`state.redis`),
+  sequential streamed requests interleaved on both: proxy CPU per request and TTFB p50, and their difference.
+- Throughput per worker count: `scripts/cluster` with 1 and 2 workers behind HAProxy (its processes not pinned: two
+  workers need both cores), concurrent non-stream requests: requests/s, the cluster's CPU per request (workers,
+  HAProxy and its Redis) and the load generator's own CPU (client and fake vendor), so the reader can tell which of
+  them ran out of cores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+from bench_lib.procs import Proc, child_env, free_port, port_open, tail, wait_ready
+from bench_lib.stats import median
+
+REDIS_PICK = "rotator_redis"
+WORKER_COUNTS = {"cluster_1": 1, "cluster_2": 2}
+SBIN = "/usr/sbin:/sbin"
+
+
+def redis_backend() -> bool:
+    from rewrite.config import StateConfig
+
+    return "redis" in StateConfig.model_fields
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:{SBIN}")
+
+
+def redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class ClusterRun:
+    def __init__(self, bench, root: Path, confdir: Path, cafile: str, config: Path) -> None:
+        self.bench, self.root, self.confdir, self.cafile, self.config = bench, root, confdir, cafile, config
+        self.results: dict[str, list[dict]] = {}
+
+    def setup(self) -> None:
+        from bench_lib.main import Target, start_mitmdump
+
+        b = self.bench
+        names = (REDIS_PICK, *WORKER_COUNTS)
+        for name in names:
+            b.targets[name] = Target(name)
+        if not redis_backend():
+            b.targets[REDIS_PICK].fail("this Rotator has no Redis backend (state.redis)")
+        elif (redis := which("redis-server")) is None:
+            b.targets[REDIS_PICK].fail("redis-server is not installed (scripts/setup --test installs it)")
+        else:
+            port = free_port()
+            proc = Proc("redis", [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                  "no"], b.logdir / "redis.log", child_env(), b.logdir)
+            b.procs.append(proc)
+            why = wait_ready(proc, lambda: redis_answers(port), 10)
+            if why:
+                b.targets[REDIS_PICK].fail(why)
+            else:
+                cfg = b.logdir / f"{REDIS_PICK}.yaml"
+                cfg.write_text(self.config.read_text() + f"state: {{redis: redis://127.0.0.1:{port}/0}}\n")
+                tg = b.targets[REDIS_PICK]
+                rport = free_port()
+                tg.proc = start_mitmdump(REDIS_PICK, self.root / "addons/rotator.py",
+                                         ["--set", f"rotator_config={cfg}"], rport, self.confdir, b.logdir,
+                                         child_env(), b.proxy_cpus)
+                b.procs.append(tg.proc)
+                tg.spec = {"kind": "tunnel", "port": rport, "cafile": self.cafile}
+                why = wait_ready(tg.proc, lambda: port_open(rport), 30)
+                if why:
+                    tg.fail(f"{why}; log: {tail(tg.proc.log, 600)}")
+        for name, workers in WORKER_COUNTS.items():
+            if which("haproxy") is None:
+                b.targets[name].fail("haproxy is not installed (scripts/cluster installs it when run as root)")
+                continue
+            self._start_cluster(name, workers)
+
+    def _start_cluster(self, name: str, workers: int) -> None:
+        b, tg = self.bench, self.bench.targets[name]
+        port = free_port()
+        argv = [str(self.root / ".venv/bin/python"), "-m", "cluster_lib", "--workers", str(workers),
+                "--state-dir", str(b.logdir / name), "--listen-port", str(port),
+                "--set", f"confdir={self.confdir}", "--set", f"rotator_config={self.config}",
+                "--set", "connection_strategy=lazy"]
+        tg.proc = Proc(name, argv, b.logdir / f"{name}.log", child_env(PYTHONPATH=str(self.root / "scripts")),
+                       self.root)
+        b.procs.append(tg.proc)
+        tg.spec = {"kind": "tunnel", "port": port, "cafile": self.cafile}
+        why = wait_ready(tg.proc, lambda: "rotator cluster: ready." in tail(tg.proc.log, 100_000), 120)
+        if why:
+            tg.fail(f"{why}; log: {tail(tg.proc.log, 600)}")
+
+    def measure(self) -> None:
+        b, p = self.bench, self.bench.plan
+        seq = {"kind": "seq", "n": p.seq_n, "warmup": p.seq_warmup, "events": p.seq_events,
+               "time_limit": p.job_limit_s, "family": "openai"}
+        load = {"kind": "nonstream", "concurrency": p.nonstream_concurrency, "total": p.nonstream_total,
+                "time_limit": p.job_limit_s, "family": "openai"}
+        from bench_lib.main import log
+
+        log(f"cluster ({p.reps} x)")
+        for _ in range(p.reps):
+            for name, job in (("rotator", seq), (REDIS_PICK, seq), *((n, load) for n in WORKER_COUNTS)):
+                if b.targets[name].ok:
+                    self.results.setdefault(f"{name}:{job['kind']}", []).append(b.job(name, job))
+
+    def summary(self) -> dict:
+        def med(key: str, field: str) -> float | None:
+            return median([r.get(field) for r in self.results.get(key, []) if not r.get("failed")])
+
+        local_cpu, redis_cpu = med("rotator:seq", "proxy_cpu_us_per_request"), med(f"{REDIS_PICK}:seq",
+                                                                                 "proxy_cpu_us_per_request")
+        local_p50, redis_p50 = med("rotator:seq", "ttfb_p50_ms"), med(f"{REDIS_PICK}:seq", "ttfb_p50_ms")
+        out: dict = {"targets": {n: {"status": self.bench.targets[n].status, "reason": self.bench.targets[n].reason}
+                                 for n in (REDIS_PICK, *WORKER_COUNTS)},
+                     "pick": {"local_cpu_us": local_cpu, "redis_cpu_us": redis_cpu,
+                              "local_ttfb_p50_ms": local_p50, "redis_ttfb_p50_ms": redis_p50},
+                     "workers": {}, "raw": self.results}
+        for name, workers in WORKER_COUNTS.items():
+            key = f"{name}:nonstream"
+            out["workers"][workers] = {"requests_per_s": med(key, "requests_per_s"),
+                                       "cluster_cpu_us_per_request": med(key, "proxy_cpu_us_per_request"),
+                                       "latency_p50_ms": med(key, "latency_p50_ms"),
+                                       "cluster_cpu_cores": med(key, "proxy_cpu_share"),
+                                       "load_cpu_cores": med(key, "load_cpu_share"),
+                                       "other_cpu_cores": med(key, "other_cpu_cores")}
+        return out
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def render(summary: dict) -> str:
+    pick = summary["pick"]
+    lines = ["", "Cluster (scripts/cluster: HAProxy in TCP mode in front of the workers; not pinned)"]
+    redis = summary["targets"][REDIS_PICK]
+    if redis["status"] == "ok":
+        cpu = [pick["local_cpu_us"], pick["redis_cpu_us"]]
+        p50 = [pick["local_ttfb_p50_ms"], pick["redis_ttfb_p50_ms"]]
+        added_cpu = cpu[1] - cpu[0] if None not in cpu else None
+        added_p50 = p50[1] - p50[0] if None not in p50 else None
+        lines.append(f"  Redis pick vs local, one Rotator, sequential streams: proxy CPU/request {fmt(cpu[0])} -> "
+                     f"{fmt(cpu[1])} us ({fmt(added_cpu)} us; goal <= +150), TTFB p50 {fmt(p50[0], 2)} -> "
+                     f"{fmt(p50[1], 2)} ms ({fmt(added_p50, 2)} ms; goal <= +0.5); redis-server's own CPU not counted")
+    else:
+        lines.append(f"  Redis pick: n/a ({redis['reason']})")
+    lines.append(f"  {'workers':<8} {'req/s':>8} {'cluster CPU us/req':>19} {'p50 ms':>7} {'cluster CPU (cores)':>20}"
+                 f" {'load gen CPU (cores)':>21} {'other CPU (cores)':>18}")
+    for name, workers in WORKER_COUNTS.items():
+        row, target = summary["workers"][workers], summary["targets"][name]
+        if target["status"] != "ok":
+            lines.append(f"  {workers:<8} n/a ({target['reason']})")
+            continue
+        lines.append(f"  {workers:<8} {fmt(row['requests_per_s']):>8} {fmt(row['cluster_cpu_us_per_request']):>19} "
+                     f"{fmt(row['latency_p50_ms'], 2):>7} {fmt(row['cluster_cpu_cores'], 2):>20} "
+                     f"{fmt(row['load_cpu_cores'], 2):>21} "
+                     f"{fmt(row['other_cpu_cores'], 2):>18}")
+    lines.append("  (load gen: the load client and the fake vendor; on 2 cores, load gen + cluster near 2.0 means "
+                 "the machine, not Rotator, set the ceiling)")
+    return "\n".join(lines)
+

@@ -1,0 +1,220 @@
+"""scripts/cluster: one proxy address (HAProxy, TCP mode) in front of N `mitmdump -s addons/rotator.py` workers on
+loopback ports, sharing one CA made before any starts and one Redis (the config's, else one started here on
+loopback). Ctrl-C or SIGTERM stops everything it started; a worker that dies is reported."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cluster_lib.arguments import EVERY_INTERFACE, Plan, UsageError, exposure_problem, parse
+from cluster_lib.services import (
+    ADDON,
+    MITMDUMP,
+    Child,
+    ClusterError,
+    free_port,
+    haproxy_config,
+    listening,
+    make_ca,
+    program,
+    redis_answers,
+    redis_command,
+    wait_until,
+)
+
+USAGE = """usage: scripts/cluster [--workers N] [--state-dir DIR] [scripts/run's arguments]
+
+Runs N Rotator workers (`mitmdump -s addons/rotator.py`, default 2) on loopback ports behind HAProxy in TCP mode on
+the proxy address (--listen-host, default 127.0.0.1; --listen-port, default 8080). The workers share one CA (made
+in the confdir before they start) and one Redis: the config's `state.redis`, else a loopback redis-server started
+here, its data in the state directory. Every other argument goes to each worker, as with scripts/run.
+
+  --workers N        how many workers (default 2)
+  --state-dir DIR    the started Redis's data, the HAProxy config and the logs
+                     (default $XDG_STATE_HOME/rotator/cluster, else ~/.local/state/rotator/cluster)
+
+Limits (docs/scaling.md): balancing is per client connection; the workers see HAProxy's address, not the client's.
+"""
+START_TIMEOUT = 90.0  # seconds for every worker to listen (they start together on a machine that may be busy)
+STOP_TIMEOUT = 10.0
+
+
+def shown_url(url: str) -> str:
+    """A Redis URL without its password."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+class Cluster:
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.state = plan.state
+        self.logs = self.state / "logs"
+        self.workers: list[tuple[Child, int]] = []
+        self.haproxy: Child | None = None
+        self.redis: Child | None = None
+        self.redis_note = ""
+        self.reported: set[str] = set()
+        self.stopping = False
+
+    def start(self) -> None:
+        from rewrite import config as rotator_config
+
+        config_file = rotator_config.source(self.plan.rotator_config)
+        config = rotator_config.load(self.plan.rotator_config)
+        pooled = any(p.keys for p in config.providers.values())
+        problem = exposure_problem(self.plan, pooled, bool(config.clients))
+        if problem:
+            raise ClusterError(problem)
+        haproxy = program("haproxy", "haproxy")
+        self.logs.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state, 0o700)
+        self.ca = make_ca(self.plan.confdir)
+        redis_url = self._redis(config)
+        self._start_workers(config_file, redis_url)
+        cfg = self.state / "haproxy.cfg"
+        cfg.write_text(haproxy_config(self.plan.host, self.plan.port, [port for _, port in self.workers]))
+        self.haproxy = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], self.logs / "haproxy.log")
+        probe = "127.0.0.1" if self.plan.host in EVERY_INTERFACE else self.plan.host.strip("[]")
+        wait_until(lambda: listening(self.plan.port, probe), [self.haproxy], 10)
+        self.config_file = config_file
+
+    def _redis(self, config) -> str | None:
+        """The URL of the Redis started here for the workers; None: the config names one, or there is no backend."""
+        from rewrite.config import StateConfig
+
+        configured = getattr(config.state, "redis", None)
+        if configured:
+            self.redis_note = f"{shown_url(configured)} (from the config)"
+            return None
+        if "redis" not in StateConfig.model_fields:
+            self.redis_note = "none: this Rotator has no Redis backend, each worker keeps its own pools' state"
+            return None
+        binary = program("redis-server", "redis-server")
+        data = self.state / "redis"
+        data.mkdir(exist_ok=True)
+        port = free_port()
+        self.redis = Child("redis-server", redis_command(binary, port, data), self.logs / "redis.log")
+        wait_until(lambda: redis_answers(port), [self.redis], 10)
+        url = f"redis://127.0.0.1:{port}/0"
+        self.redis_note = f"{url} (started here, pid {self.redis.pid}; data in {data})"
+        return url
+
+    def _worker_config(self, n: int, config_file: Path | None, redis_url: str | None) -> Path:
+        """Worker n's copy of the config (private): the Redis started here, and a state file of its own unless the
+        config names one (processes that share one SQLite file would overwrite each other's records)."""
+        from ruamel.yaml import YAML
+
+        yaml = YAML(typ="safe", pure=True)
+        doc = (yaml.load(config_file.read_text()) if config_file else None) or {}
+        state = doc.setdefault("state", {})  # (${ENV} references stay as they are: each worker resolves them)
+        if redis_url:
+            state["redis"] = redis_url
+        state.setdefault("path", str(self.state / f"worker-{n}.db"))
+        path = self.state / f"worker-{n}.yaml"
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(f"# Written by scripts/cluster for worker-{n}: {config_file or 'the embedded defaults'}, with "
+                      "its own state file and the Redis it started.\n")
+            yaml.dump(doc, out)
+        return path
+
+    def _start_workers(self, config_file: Path | None, redis_url: str | None) -> None:
+        for n in range(1, self.plan.workers + 1):
+            port = free_port()
+            argv = [str(MITMDUMP), "-s", str(ADDON), "--listen-host", "127.0.0.1", "--listen-port", str(port),
+                    "--set", f"confdir={self.plan.confdir.expanduser()}",
+                    "--set", f"rotator_config={self._worker_config(n, config_file, redis_url)}",
+                    *self.plan.worker_args]
+            self.workers.append((Child(f"worker-{n}", argv, self.logs / f"worker-{n}.log"), port))
+        children = [child for child, _ in self.workers]
+        wait_until(lambda: all(listening(port) for _, port in self.workers), children, START_TIMEOUT)
+
+    def block(self) -> str:
+        ca, proxy = self.ca, self.plan.proxy_url
+        workers = ", ".join(f"{child.name} 127.0.0.1:{port} (pid {child.pid})" for child, port in self.workers)
+        config = self.config_file or "none (the embedded defaults)"
+        assert self.haproxy is not None
+        return "\n".join([
+            "rotator cluster: ready.",
+            f"  proxy: {proxy} (HAProxy in TCP mode, pid {self.haproxy.pid}, balance leastconn, health checks)",
+            f"  workers: {workers}; logs in {self.logs}",
+            f"  Redis: {self.redis_note}",
+            f"  config: {config}",
+            f"  clients must trust mitmproxy's CA: {ca}",
+            "  in the shell of the tool to run through Rotator:",
+            f"    export HTTPS_PROXY={proxy}",
+            f"    export SSL_CERT_FILE={ca}        # Python tools (the vendor SDKs, aider), Codex CLI",
+            f"    export NODE_EXTRA_CA_CERTS={ca}  # Node tools (Claude Code, Gemini CLI, opencode)",
+            f"    export CURL_CA_BUNDLE={ca}       # curl",
+            "  stop: Ctrl-C (the workers, HAProxy and a Redis started here stop with it)",
+        ])
+
+    def watch(self) -> int:
+        """Until asked to stop: report a worker that exits; stop when none is left, or HAProxy or Redis is gone."""
+        while not self.stopping:
+            for child, port in self.workers:
+                code = child.exit_code()
+                if code is not None and child.name not in self.reported:
+                    self.reported.add(child.name)
+                    say(f"rotator cluster: {child.name} (127.0.0.1:{port}, pid {child.pid}) exited with code {code}; "
+                        f"HAProxy sends new connections to the others. Its log ({child.log}) ends:\n{child.tail()}")
+            if len(self.reported) == len(self.workers):
+                say("rotator cluster: every worker has exited; stopping")
+                return 1
+            for child in (self.haproxy, self.redis):
+                if child is not None and child.exit_code() is not None:
+                    say(f"rotator cluster: {child.name} exited with code {child.exit_code()}; stopping. Its log "
+                        f"({child.log}) ends:\n{child.tail()}")
+                    return 1
+            time.sleep(0.2)
+        return 0
+
+    def stop(self) -> None:
+        """HAProxy first (no new connections), then the workers, then Redis (the workers' last writes reach it)."""
+        for group in ([self.haproxy], [child for child, _ in self.workers], [self.redis]):
+            started = [child for child in group if child is not None]
+            for child in started:
+                child.terminate()
+            for child in started:
+                child.wait(STOP_TIMEOUT)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        say(USAGE)
+        return 0
+    from rewrite.config import ConfigError
+
+    try:
+        plan = parse(argv)
+    except UsageError as e:
+        print(f"rotator: {e}", file=sys.stderr)
+        return 2
+    cluster = Cluster(plan)
+
+    def asked_to_stop(signum: int, frame: object) -> None:
+        cluster.stopping = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, asked_to_stop)
+    try:
+        cluster.start()
+        if not cluster.stopping:
+            say(cluster.block())
+            return cluster.watch()
+        return 0
+    except (ClusterError, ConfigError) as e:
+        print(f"rotator: {e}" if not str(e).startswith("rotator") else str(e), file=sys.stderr)
+        return 1
+    finally:
+        cluster.stop()
+        say("rotator cluster: stopped")

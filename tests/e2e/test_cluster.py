@@ -1,0 +1,91 @@
+"""Several workers behind one proxy address, end to end: `scripts/cluster` starts real `mitmdump -s
+addons/rotator.py` workers behind HAProxy, and the official SDK talks to them through it with real TLS."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.support.cluster import Cluster, running, started_at
+from tests.support.harness import POOL_KEYS, default_config
+
+pytestmark = pytest.mark.e2e
+
+CHAT = "/v1/chat/completions"
+
+
+def ask(http_client: httpx.Client) -> str:
+    client = openai.OpenAI(api_key="sk-client-placeholder", http_client=http_client, max_retries=0)
+    answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    return answer.choices[0].message.content or ""
+
+
+def ask_anew(cluster: Cluster) -> str:
+    """One request on a connection of its own (HAProxy balances connections, not requests)."""
+    with cluster.client() as http_client:
+        return ask(http_client)
+
+
+def served(cluster: Cluster, n: int) -> int:
+    return cluster.worker_log(n).count(CHAT)
+
+
+@pytest.fixture
+def cluster(fake_vendor, tmp_path):
+    started = Cluster(tmp_path, default_config(fake_vendor.url)).start()
+    yield started
+    started.stop()
+
+
+def test_two_workers_share_one_ca_and_split_the_connections(cluster, fake_vendor):
+    workers = [pid for name, pid in cluster.pids.items() if name.startswith("worker-")]
+    made = (cluster.workdir / "confdir" / "mitmproxy-ca.pem").stat().st_mtime
+    assert len(workers) == 2 and made <= min(map(started_at, workers)) + 0.01  # before any worker: none makes its own
+    clients = [cluster.client() for _ in range(4)]  # four connections, each kept open for two requests
+    answers = [ask(http_client) for _ in range(2) for http_client in clients]
+    for http_client in clients:
+        http_client.close()
+
+    assert all(answers), answers  # every certificate verified against the one CA the cluster named
+    assert (served(cluster, 1), served(cluster, 2)) == (4, 4)  # leastconn: two open connections on each worker
+    assert {r.credential for r in fake_vendor.requests} <= set(POOL_KEYS["openai"])
+    out = cluster.output()
+    assert f"proxy: http://127.0.0.1:{cluster.port}" in out and f"SSL_CERT_FILE={cluster.ca_cert}" in out
+    assert "Traceback" not in out and not any(key in out for key in POOL_KEYS["openai"])
+
+
+def test_a_worker_that_dies_is_reported_the_other_serves_and_stopping_stops_everything(cluster):
+    os.kill(cluster.pids["worker-1"], signal.SIGKILL)
+    report = cluster.wait_output("worker-1 (127.0.0.1:")
+    assert "exited with code -9" in report
+
+    assert all(ask_anew(cluster) for _ in range(4))  # (a connection HAProxy still gives worker-1 is sent to worker-2)
+    assert served(cluster, 2) == 4
+
+    started = dict(cluster.pids)
+    assert cluster.stop() == 0
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in started.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [name for name, pid in started.items() if running(pid)] == []
+    assert "rotator cluster: stopped" in cluster.output()
+
+
+def test_key_pools_beyond_loopback_without_authentication_start_nothing(fake_vendor, tmp_path):
+    cluster = Cluster(tmp_path, default_config(fake_vendor.url), args=("--listen-host", "0.0.0.0")).launch()
+    assert cluster.process is not None and cluster.process.wait(60) == 1
+    [line] = [line for line in cluster.output().splitlines() if line.startswith("rotator:")]
+    assert "refusing to serve key pools on 0.0.0.0" in line and "--proxyauth" in line
+    assert not (cluster.state / "logs").exists()  # no worker, HAProxy or Redis was started
+
+
+def test_a_bad_config_stops_start_up_with_one_line(tmp_path):
+    cluster = Cluster(tmp_path, {"streaming": {"first_token_timeout": -1}}).launch()
+    assert cluster.process is not None and cluster.process.wait(60) == 1
+    assert "streaming.first_token_timeout" in cluster.output()
+    assert "Traceback" not in cluster.output()

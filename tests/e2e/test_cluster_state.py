@@ -1,0 +1,204 @@
+"""Two workers of `scripts/cluster` behave as one through the Redis it starts, end to end with real TLS and the
+official SDK: a rest one worker learns keeps the key out of the other's rotation, fair-cycle and max_concurrent hold
+across both, a Responses conversation moves between them, a frozen Redis stops no request, a dead worker's lease
+frees itself, and a restart loses no rest or usage count. Each test talks to one worker or the other directly (its
+loopback port), so which worker serves a request is the test's choice, not HAProxy's."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+from rewrite.state.redis.shared import LEASE_SECONDS
+from tests.support.cluster import Cluster
+from tests.support.fake_vendor import Fault
+from tests.support.harness import default_config, merge
+
+pytestmark = pytest.mark.e2e
+
+KEYS = ["sk-pool-1", "sk-pool-2", "sk-pool-3"]
+FIRST_TOKEN_TIMEOUT = 2.0
+
+
+def openai_client(cluster: Cluster, worker: int) -> tuple[openai.OpenAI, httpx.Client]:
+    http_client = cluster.client(worker, timeout=LEASE_SECONDS + 30)  # (a request may wait for a lease to expire)
+    return openai.OpenAI(api_key="sk-client-placeholder", http_client=http_client, max_retries=0), http_client
+
+
+def ask(cluster: Cluster, worker: int, **extra) -> str:
+    client, http_client = openai_client(cluster, worker)
+    with http_client:
+        answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                                                **extra)
+    return answer.choices[0].message.content or ""
+
+
+def hold_a_stream(cluster: Cluster, worker: int) -> None:
+    """A streamed request that reads its first event and then waits for the rest (until its worker dies)."""
+    client, http_client = openai_client(cluster, worker)
+    with contextlib.suppress(Exception), http_client:
+        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                                                stream=True):
+            pass
+
+
+def requests_last_hour(cluster: Cluster, worker: int) -> int:
+    """The openai pool's requests in the last hour, as one worker's status page shows them."""
+    with cluster.client(worker) as http_client:
+        page = http_client.get("http://rotator.status/?format=json").json()
+    [pool] = [p["pool"] for p in page["providers"] if p["name"] == "openai"]
+    return sum(key["last_hour"]["requests"] for key in pool["keys"])
+
+
+def shown_within(cluster: Cluster, worker: int, count: int, timeout: float = 10.0) -> int:
+    """The count the worker's status page shows once it reaches `count` (counts go to Redis about once a second)."""
+    deadline = time.monotonic() + timeout
+    while (shown := requests_last_hour(cluster, worker)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return shown
+
+
+def keys_since(fake_vendor, mark: int) -> list[str | None]:
+    return [r.credential for r in fake_vendor.requests[mark:]]
+
+
+def start(fake_vendor, tmp_path, openai_provider: dict | None = None, **sections) -> Cluster:
+    config = merge(default_config(fake_vendor.url), {"providers": {"openai": openai_provider or {}}, **sections})
+    return Cluster(tmp_path, config).start()
+
+
+@pytest.fixture
+def cluster_of(fake_vendor, tmp_path):
+    started: list[Cluster] = []
+
+    def make(openai_provider: dict | None = None, **sections) -> Cluster:
+        started.append(start(fake_vendor, tmp_path, openai_provider, **sections))
+        assert "redis" in started[-1].pids, started[-1].output()
+        return started[-1]
+
+    yield make
+    for cluster in started:
+        cluster.stop()
+
+
+def test_a_rest_one_worker_learns_keeps_that_key_out_of_the_others_rotation(fake_vendor, cluster_of):
+    cluster = cluster_of()
+    fake_vendor.always(Fault.status(429, headers={"retry-after": "30"}), key="sk-pool-1")
+    for _ in KEYS:  # worker 1 meets sk-pool-1's 429 (and answers from another key)
+        assert ask(cluster, 1)
+        if "sk-pool-1" in keys_since(fake_vendor, 0):
+            break
+    assert "sk-pool-1" in keys_since(fake_vendor, 0)
+
+    mark = len(fake_vendor.requests)
+    for _ in range(6):
+        assert ask(cluster, 2)
+    assert sorted(keys_since(fake_vendor, mark)) == ["sk-pool-2"] * 3 + ["sk-pool-3"] * 3
+
+
+def test_fair_cycle_is_fair_across_both_workers(fake_vendor, cluster_of):
+    cluster = cluster_of({"strategy": "fair-cycle"})
+    mark = len(fake_vendor.requests)
+    for n in range(6):
+        assert ask(cluster, 1 + n % 2)
+    used = keys_since(fake_vendor, mark)
+    assert sorted(used[:3]) == KEYS and sorted(used[3:]) == KEYS, used  # every key once per cycle, whoever asked
+
+
+def test_max_concurrent_holds_across_both_workers(fake_vendor, cluster_of):
+    cluster = cluster_of({"keys": [{"key": key, "max_concurrent": 1} for key in KEYS[:2]]})
+    fake_vendor.always(Fault.slow(0.3))  # (each stream takes a couple of seconds: both are open at once)
+    answers: list[str] = []
+    threads = [threading.Thread(target=lambda w=w: answers.append(ask(cluster, w))) for w in (1, 2)]
+    for thread in threads:
+        thread.start()
+        fake_vendor.wait_for(len(fake_vendor.requests) + 1, done=False)
+    for thread in threads:
+        thread.join(60)
+    assert len(answers) == 2 and all(answers)
+    assert sorted(keys_since(fake_vendor, 0)) == KEYS[:2]  # one stream per key, never two on one
+
+
+def test_a_frozen_redis_stops_no_request_and_the_workers_converge_after(fake_vendor, cluster_of):
+    cluster = cluster_of(streaming={"first_token_timeout": FIRST_TOKEN_TIMEOUT})
+    assert ask(cluster, 1) and ask(cluster, 2)  # (both have met Redis)
+
+    def answered_in_time(worker: int) -> None:
+        began = time.monotonic()
+        assert ask(cluster, worker)
+        assert time.monotonic() - began < FIRST_TOKEN_TIMEOUT
+
+    os.kill(cluster.pids["redis"], signal.SIGSTOP)
+    try:
+        for worker in (1, 2, 1, 2):
+            answered_in_time(worker)
+        fake_vendor.always(Fault.status(429, headers={"retry-after": "30"}), key="sk-pool-1")
+        mark = len(fake_vendor.requests)
+        for _ in KEYS:  # only worker 1 meets the 429, while Redis cannot hear of it
+            answered_in_time(1)
+        assert "sk-pool-1" in keys_since(fake_vendor, mark)
+    finally:
+        os.kill(cluster.pids["redis"], signal.SIGCONT)
+    time.sleep(7)  # (the breaker tries Redis again within 5 s: worker 1's rest goes there, worker 2 reads it)
+    mark = len(fake_vendor.requests)
+    for _ in range(4):
+        assert ask(cluster, 2)
+    assert "sk-pool-1" not in keys_since(fake_vendor, mark)
+    assert "Traceback" not in cluster.worker_log(1) + cluster.worker_log(2)
+
+
+def test_a_restart_loses_no_rest_and_no_usage_count(fake_vendor, cluster_of):
+    cluster = cluster_of()
+    fake_vendor.always(Fault.status(429, headers={"retry-after": "60"}), key="sk-pool-1")
+    for _ in KEYS:
+        assert ask(cluster, 1)
+    made = len(fake_vendor.requests)
+    assert shown_within(cluster, 2, made) == made  # worker 2 shows what worker 1 did
+    assert cluster.stop() == 0
+
+    again = cluster_of()
+    assert shown_within(again, 2, made) == made  # (from Redis: worker 2 never served them)
+    mark = len(fake_vendor.requests)
+    for worker in (1, 2, 1, 2):
+        assert ask(again, worker)
+    assert "sk-pool-1" not in keys_since(fake_vendor, mark)
+
+QUESTION, FOLLOW_UP = "What is the weather in Paris?", "And tomorrow?"
+
+
+def test_a_responses_conversation_begun_on_one_worker_continues_on_the_other_through_a_route(fake_vendor, cluster_of):
+    cluster = cluster_of(routes=[{"models": ["responses-via-claude"], "targets": ["anthropic/claude-sonnet-4-5"]}])
+    client, http_client = openai_client(cluster, 1)
+    with http_client:
+        first = client.responses.create(model="responses-via-claude", input=QUESTION)
+    client, http_client = openai_client(cluster, 2)
+    with http_client:
+        second = client.responses.create(model="responses-via-claude", input=FOLLOW_UP,
+                                         previous_response_id=first.id)
+    assert second.output_text
+    [_, turn_two] = fake_vendor.wait_for(2)
+    assert turn_two.protocol == "anthropic"
+    sent = turn_two.body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert QUESTION in str(sent[0]["content"]) and first.output_text in str(sent[1]["content"])
+    assert FOLLOW_UP in str(sent[2]["content"])
+
+
+def test_a_worker_killed_mid_stream_frees_its_lease_within_the_lease_time(fake_vendor, cluster_of):
+    cluster = cluster_of({"keys": [{"key": "sk-pool-1", "max_concurrent": 1}]},
+                         streaming={"first_token_timeout": LEASE_SECONDS + 20, "first_token_retries": 0})
+    fake_vendor.script(Fault.stall_after(1, seconds=120), key="sk-pool-1")  # worker 1's stream holds the lease
+    threading.Thread(target=hold_a_stream, args=(cluster, 1), daemon=True).start()
+    fake_vendor.wait_for(1, done=False)
+    os.kill(cluster.pids["worker-1"], signal.SIGKILL)
+
+    began = time.monotonic()
+    assert ask(cluster, 2)  # it waits for the dead worker's lease to expire
+    assert 5 <= time.monotonic() - began <= LEASE_SECONDS + 10

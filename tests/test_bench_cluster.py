@@ -1,0 +1,40 @@
+"""scripts/bench's cluster run, as its reader sees it: the Redis pick's added cost against the local one, each worker
+count's row, and why a part is n/a."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from bench_lib.cluster import REDIS_PICK, WORKER_COUNTS, ClusterRun, render  # noqa: E402 - on the path just above
+
+
+def run_with(results: dict, failed: dict[str, str]) -> ClusterRun:
+    targets = {name: SimpleNamespace(status="n/a" if name in failed else "ok", reason=failed.get(name, ""))
+               for name in (REDIS_PICK, *WORKER_COUNTS)}
+    run = ClusterRun(SimpleNamespace(targets=targets), Path("."), Path("."), "", Path("."))
+    run.results = results
+    return run
+
+
+def test_the_redis_pick_is_shown_as_what_it_adds_to_the_local_one():
+    seq = [({"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": p50}) for cpu, p50 in ((900, 2.0), (1100, 2.2))]
+    redis = [({"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": p50}) for cpu, p50 in ((1000, 2.3), (1200, 2.5))]
+    load = [{"requests_per_s": 200.0, "proxy_cpu_us_per_request": 5000, "latency_p50_ms": 90.0,
+             "proxy_cpu_share": 1.0, "load_cpu_share": 0.4, "other_cpu_cores": 0.1}]
+    text = render(run_with({"rotator:seq": seq, f"{REDIS_PICK}:seq": redis, "cluster_2:nonstream": load},
+                           {"cluster_1": "haproxy is not installed"}).summary())
+
+    assert "proxy CPU/request 1,000 -> 1,100 us (100 us; goal <= +150)" in text
+    assert "TTFB p50 2.10 -> 2.40 ms (0.30 ms; goal <= +0.5)" in text
+    [one, two] = [line.split() for line in text.splitlines() if line.strip().startswith(("1 ", "2 "))]
+    assert one[1:] == ["n/a", "(haproxy", "is", "not", "installed)"]
+    assert two == ["2", "200", "5,000", "90.00", "1.00", "0.40", "0.10"]
+
+
+def test_without_a_redis_backend_the_pick_says_why_it_was_not_measured():
+    text = render(run_with({}, {REDIS_PICK: "this Rotator has no Redis backend (state.redis)"}).summary())
+    assert "Redis pick: n/a (this Rotator has no Redis backend (state.redis))" in text
