@@ -7,6 +7,7 @@ from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.attempt import KeyAttempts
 from rewrite.exchange.clock import Clock
 from rewrite.exchange.job import Job
+from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 from rewrite.routing.router import Router
 from tests.support.engine_harness import FakeResponder
@@ -34,7 +35,7 @@ async def test_a_failed_key_is_followed_by_another_and_the_pool_is_told():
 
     async def attempt(key: str | None) -> Failure | None:
         tried.append(key)
-        return Failure("status 500", 500) if len(tried) == 1 else None
+        return Failure(FailureKind.STATUS, "status 500", 500) if len(tried) == 1 else None
 
     assert await keys.run(attempt) is None
     assert len(tried) == 2 and tried[0] != tried[1] and keys.key == tried[1] and keys.tried
@@ -48,7 +49,7 @@ async def test_a_failure_that_is_not_retried_ends_the_attempts_at_once():
 
     async def attempt(key: str | None) -> Failure | None:
         tried.append(key)
-        return Failure("bad request", 400, retryable=False)
+        return Failure(FailureKind.STATUS, "bad request", 400, retryable=False)
 
     failure = await keys.run(attempt)
     assert failure is not None and failure.reason == "bad request" and len(tried) == 1
