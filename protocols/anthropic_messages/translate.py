@@ -20,15 +20,14 @@ from protocols.anthropic_messages.stream import (
     TEXT_DELTA,
     THINKING_DELTA,
 )
-from protocols.base import Event
-from protocols.capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, lookup
+from protocols.base import Event, count, member
+from protocols.capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, effort_for, lookup
 from protocols.errors import anthropic_error
 from protocols.sse import dumps
-from protocols.translate.base import Decoder, Encoder, Translator, count, fixed_endpoint, member
+from protocols.translate.base import Decoder, Encoder, Translator, fixed_endpoint
 from protocols.translate.common import (
     budget_for,
     dump_arguments,
-    effort_for,
     error_from_object,
     load_object,
     parse_arguments,

@@ -6,16 +6,23 @@ and `endpoint` gives the path to call. Its JSON is lowerCamelCase; requests in s
 
 from __future__ import annotations
 
-from protocols.base import Event
-from protocols.capabilities import EFFORT_NONE, THINKING_BUDGET, THINKING_LEVEL, THINKING_NONE, Capabilities, lookup
+from protocols.base import Event, count
+from protocols.capabilities import (
+    EFFORT_NONE,
+    THINKING_BUDGET,
+    THINKING_LEVEL,
+    THINKING_NONE,
+    Capabilities,
+    effort_for,
+    lookup,
+)
 from protocols.errors import gemini_error
 from protocols.gemini.stream import FINISH_MAX_TOKENS, ROLE_MODEL
 from protocols.sse import dumps
-from protocols.translate.base import Decoder, Encoder, Translator, count
+from protocols.translate.base import Decoder, Encoder, Translator
 from protocols.translate.common import (
     budget_for,
     dump_arguments,
-    effort_for,
     error_from_object,
     guess_image_type,
     load_object,

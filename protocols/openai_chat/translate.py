@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from protocols.base import Event
-from protocols.capabilities import Capabilities
+from protocols.base import Event, count, member
+from protocols.capabilities import Capabilities, effort_for
 from protocols.errors import OPENAI_TRUNCATED_CODE, openai_error
 from protocols.openai_chat.chunks import CHOICES_MEMBER, constant_head, plain_text, templated_text, text_template
 from protocols.openai_chat.stream import (
@@ -15,8 +15,8 @@ from protocols.openai_chat.stream import (
     TOOL_TYPE_FUNCTION,
 )
 from protocols.sse import dumps
-from protocols.translate.base import Decoder, Encoder, Translator, count, fixed_endpoint, member
-from protocols.translate.common import effort_for, error_from_object, image_from_url, image_url, load_object, string
+from protocols.translate.base import Decoder, Encoder, Translator, fixed_endpoint
+from protocols.translate.common import error_from_object, image_from_url, image_url, load_object, string
 from protocols.translate.registry import register
 from protocols.translate.tools import FORMAT_TEXT, as_function, client_tool, custom_arguments, custom_input
 from protocols.unified import (

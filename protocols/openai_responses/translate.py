@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from protocols.base import Event
-from protocols.capabilities import Capabilities
+from protocols.base import Event, count, member
+from protocols.capabilities import Capabilities, effort_for
 from protocols.errors import OPENAI_TRUNCATED_CODE, openai_error
 from protocols.openai_chat.translate import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from protocols.openai_responses.stream import (
@@ -38,8 +38,8 @@ from protocols.openai_responses.stream import (
     SUMMARY_TEXT_DELTA,
 )
 from protocols.sse import dumps
-from protocols.translate.base import Decoder, Encoder, Translator, count, fixed_endpoint, member
-from protocols.translate.common import effort_for, error_from_object, image_from_url, image_url, load_object, string
+from protocols.translate.base import Decoder, Encoder, Translator, fixed_endpoint
+from protocols.translate.common import error_from_object, image_from_url, image_url, load_object, string
 from protocols.translate.registry import register
 from protocols.translate.tools import FORMAT_TEXT, client_tool, custom_arguments, custom_input, flat_name, in_namespace
 from protocols.unified import (
@@ -528,9 +528,10 @@ class ResponsesDecoder(Decoder):
         self._ids = ids or ToolIds()
         self._began = False
         self._id = ""
-        self._items: dict[int, str] = {}  # output_index -> item type
-        self._calls: dict[int, int] = {}  # output_index -> unified tool call index
-        self._streamed: set[int] = set()  # output indexes whose content arrived as deltas
+        # Keyed by each event's output_index as sent (an integer from a well-formed upstream).
+        self._items: dict[object, object] = {}  # output_index -> item type
+        self._calls: dict[object, int] = {}  # output_index -> unified tool call index
+        self._streamed: set[object] = set()  # output indexes whose content arrived as deltas
         self._done = False
 
     def feed(self, event: Event) -> list[StreamEvent]:
@@ -580,7 +581,7 @@ class ResponsesDecoder(Decoder):
         created = response.get("created_at")
         return [Start(self._id, string(response.get("model")), created if isinstance(created, int) else 0)]
 
-    def _item_added(self, index: int, item: dict) -> list[StreamEvent]:
+    def _item_added(self, index: object, item: dict) -> list[StreamEvent]:
         kind = self._items[index] = item.get("type")
         if kind not in (ITEM_FUNCTION_CALL, ITEM_CUSTOM_CALL):
             return []
@@ -597,7 +598,7 @@ class ResponsesDecoder(Decoder):
             out.append(ToolArgumentsDelta(call, item["arguments"]))
         return out
 
-    def _item_done(self, index: int, item: dict) -> list[StreamEvent]:
+    def _item_done(self, index: object, item: dict) -> list[StreamEvent]:
         """Close the item; content the stream did not deliver as deltas comes from the finished item."""
         kind = self._items.pop(index, item.get("type"))
         streamed = index in self._streamed
