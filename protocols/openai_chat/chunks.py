@@ -13,7 +13,8 @@ from collections.abc import Callable
 from protocols.translate.common import load_object
 
 # The JSON string scanner json itself uses (C-accelerated): (text, index after the opening quote) -> (value, end).
-scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]  # untyped in typeshed
+# typeshed does not declare it.
+scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 
 CHOICES_MEMBER = '"choices":'
 CONTENT_MEMBER = '"content":"'

@@ -47,7 +47,8 @@ ERROR_STATUS = {
 }
 JSON_SPACE = " \t\n\r"
 # json.loads without its wrapper: two whitespace regex matches that cost about as much as parsing a stream chunk.
-_scan_value: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # untyped in typeshed
+# (text, index) -> (value, end); typeshed does not declare it.
+_scan_value: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 GEMINI_BAD_KEY = "API_KEY_INVALID"
 UNAUTHORIZED = 401
 
