@@ -75,8 +75,10 @@ class Access:
         provider = router.provider_for(host)
         if provider is None:
             return
-        if provider.pool is None and not router.pooled(router.route(host, req.method, path), path, req.raw_content):
-            return  # no pool in play: the client's own key goes upstream, unchecked
+        if provider.pool is None:
+            route = router.route(host, req.method, path)
+            if route is None or not router.pooled(route, path, req.raw_content):
+                return  # no pool in play (or a request Rotator leaves alone): the client's own key goes upstream
         style = provider.credential
         if self._clients:
             sent = presented(style, list(req.headers.items(multi=True)), query)

@@ -104,7 +104,8 @@ class Interception:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._origins:
-            flow.response.stream = True
+            if flow.response is not None:  # (it always is, in this hook)
+                flow.response.stream = True
             self._restore(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
@@ -134,7 +135,7 @@ class Interception:
         if job is None:
             return
         body = job.responder.flow_body if job.responder is not None and flow.response is not None else None
-        if body is not None:
+        if body is not None and flow.response is not None:
             show_body(flow.response, body.shown())
         show_credential(flow, job.route.provider.credential, job.key)
         annotate(flow, job)
@@ -155,7 +156,7 @@ def streamed(flow: http.HTTPFlow, engine: Engine) -> bool:
         length = flow.request.headers.get("content-length", "")
         seen = (length.isdigit() and BIG_BODY <= int(length) <= engine.server.max_body
                 and engine.router.provider_for(called_host(flow)) is not None)
-        flow._rotator_streamed = seen  # (an attribute of the object, never of the saved flow)
+        flow._rotator_streamed = seen  # type: ignore[attr-defined]  # (of the object, never of the saved flow)
     return seen
 
 
@@ -181,7 +182,7 @@ def called_host(flow: http.HTTPFlow) -> str:
         return seen[2]
     authority = req.host_header
     called = _authority_host(authority) if authority else host
-    flow._rotator_called_host = (fields, host, called)  # (an attribute of the object, never of the saved flow)
+    flow._rotator_called_host = (fields, host, called)  # type: ignore[attr-defined]  # (never of the saved flow)
     return called
 
 
@@ -284,7 +285,7 @@ def hide_credential(flow: http.HTTPFlow, style: CredentialStyle, remember: bool 
     fields, target = req.headers.fields, req.path
     done = getattr(flow, "_rotator_hidden", None)
     if done is not None:
-        del flow._rotator_hidden  # (used once: the credential it holds is not kept with the flow)
+        del flow._rotator_hidden  # type: ignore[attr-defined]  # (used once: the credential is not kept with the flow)
     if done is not None and done[0] is fields and done[1] == target and done[2] is style:
         req.headers.fields = done[3]
         if done[4] != target:
@@ -304,7 +305,8 @@ def hide_credential(flow: http.HTTPFlow, style: CredentialStyle, remember: bool 
     if held.query:
         req.path = f"{path}?{query}"
     if remember:
-        flow._rotator_hidden = (fields, target, style, req.headers.fields, req.path, held)  # (never saved)
+        memo = (fields, target, style, req.headers.fields, req.path, held)
+        flow._rotator_hidden = memo  # type: ignore[attr-defined]  # (of the object, never of the saved flow)
     return held
 
 

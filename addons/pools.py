@@ -69,24 +69,25 @@ class Pools:
     def _adopt(self) -> None:
         """Give the engine's new pools the state of the old ones (a reload) or of the store (a start)."""
         path = resolve(self.engine.config.state.path)
-        if self.store is None or path != self.path:
-            self._open(path)
+        store = self.store if self.store is not None and path == self.path else self._open(path)
         for pool in self._pools.values():  # (the old pools: what they carry over is named as the store names keys)
-            pool.name_keys(self.store.secret)
+            pool.name_keys(store.secret)
         self._write(self._changes(everything=True))
         self._pools = {p.name: p.pool for p in self.engine.router.providers if p.pool is not None}
         for name, pool in self._pools.items():
-            pool.name_keys(self.store.secret)
+            pool.name_keys(store.secret)
             try:
-                pool.import_state(self.store.load(scope(name)))
+                pool.import_state(store.load(scope(name)))
             except StateError as e:
                 logger.warning("rotator: state.path: %s; the %s pool starts afresh", e, name)
 
-    def _open(self, path: Path | None) -> None:
+    def _open(self, path: Path | None) -> StateStore:
+        """Close the store in use and open the one at `path` (in memory for None)."""
         if self.store is not None:
             self.store.close()
         try:
-            self.store, self.path = open_store(path), path
+            store = self.store = open_store(path)
+            self.path = path
         except StateError as e:
             logger.error("rotator_config: state.path: %s", e)
             if starting_up():
@@ -95,6 +96,7 @@ class Pools:
             raise exceptions.OptionsError(f"rotator_config: state.path: {e}") from None
         if path is not None:
             logger.info("rotator: key pool state is kept in %s", path)
+        return store
 
     def _changes(self, everything: bool = False) -> Batch:
         return {scope(name): pool.export_state() for name, pool in self._pools.items() if everything or pool.dirty}

@@ -66,8 +66,9 @@ class WebSocketUpstream:
 
     def server_connected(self, data: ServerConnectionHookData) -> None:
         """mitmproxy sends the upgrade once this hook returns: from here the relay expects it on this connection."""
-        if self.relay.port is not None and data.server.address == ("127.0.0.1", self.relay.port):
-            self.relay.connected(data.client.id, data.server.sockname)
+        local = data.server.sockname  # set once connected
+        if self.relay.port is not None and data.server.address == ("127.0.0.1", self.relay.port) and local:
+            self.relay.connected(data.client.id, local)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         origin = self._origins.pop(flow.id, None)

@@ -47,6 +47,9 @@ class Repairer:
     complete: bool = False
     failed: bool = False
 
+    def __init__(self, body: dict) -> None:
+        """A repairer for the stream that answers this request body (`Protocol.repairer` builds it so)."""
+
     def feed(self, event: Event) -> bytes:
         """Bytes the client receives for this event (usually `event.raw`)."""
         raise NotImplementedError
@@ -122,6 +125,9 @@ class Aggregator:
     """
 
     error: dict | None = None
+
+    def __init__(self, body: dict) -> None:
+        """An aggregator for the stream that answers this request body (`Protocol.aggregator` builds it so)."""
 
     @property
     def truncated(self) -> bool:

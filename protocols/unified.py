@@ -404,9 +404,9 @@ class AnswerBuilder:
         elif isinstance(event, ToolCallEnd):
             self._ended.add(event.index)
         elif isinstance(event, ToolArgumentsDelta):
-            call = self._calls.get(event.index)
-            if call is not None:
-                call.arguments += event.fragment
+            growing = self._calls.get(event.index)
+            if growing is not None:
+                growing.arguments += event.fragment
         elif isinstance(event, UsageUpdate):
             self.answer.usage = event.usage
         elif isinstance(event, Start):

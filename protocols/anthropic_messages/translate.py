@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from json.encoder import encode_basestring, encode_basestring_ascii
+from typing import Any, cast
 
 from protocols.anthropic_messages.stream import (
     CONTENT_BLOCK_DELTA,
@@ -20,15 +21,14 @@ from protocols.anthropic_messages.stream import (
     TEXT_DELTA,
     THINKING_DELTA,
 )
-from protocols.base import Event
-from protocols.capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, lookup
+from protocols.base import Event, count, member
+from protocols.capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, effort_for, lookup
 from protocols.errors import anthropic_error
 from protocols.sse import dumps
-from protocols.translate.base import Decoder, Encoder, Translator, count, fixed_endpoint, member
+from protocols.translate.base import Decoder, Encoder, Translator, fixed_endpoint
 from protocols.translate.common import (
     budget_for,
     dump_arguments,
-    effort_for,
     error_from_object,
     load_object,
     parse_arguments,
@@ -56,6 +56,7 @@ from protocols.unified import (
     Finish,
     Image,
     Message,
+    Part,
     Reasoning,
     ReasoningConfig,
     ReasoningDelta,
@@ -98,7 +99,7 @@ BLOCK_TOOL_USE = "tool_use"
 BLOCK_TOOL_RESULT = "tool_result"
 CLIENT_TOOL_TYPES = frozenset({None, "custom"})  # others are Anthropic's server tools
 
-STOP_FROM = {
+STOP_FROM: dict[object, str] = {  # looked up by the stop_reason as sent
     "end_turn": FINISH_STOP,
     "stop_sequence": FINISH_STOP,
     "pause_turn": FINISH_STOP,
@@ -109,7 +110,7 @@ STOP_FROM = {
 }
 STOP_TO = {FINISH_STOP: "end_turn", FINISH_TOOL_CALLS: "tool_use", FINISH_LENGTH: "max_tokens",
            FINISH_CONTENT_FILTER: "refusal"}
-CHOICE_FROM = {"auto": CHOICE_AUTO, "any": CHOICE_REQUIRED, "none": CHOICE_NONE, "tool": CHOICE_TOOL}
+CHOICE_FROM: dict[object, str] = {"auto": CHOICE_AUTO, "any": CHOICE_REQUIRED, "none": CHOICE_NONE, "tool": CHOICE_TOOL}
 CHOICE_TO = {CHOICE_AUTO: "auto", CHOICE_REQUIRED: "any", CHOICE_NONE: "none", CHOICE_TOOL: "tool"}
 
 # The hot path of a translated stream: a delta of the open block, as a byte template filled with the block's index,
@@ -130,14 +131,14 @@ def _image_to_ir(block: dict) -> Image:
 
 def _result_to_ir(block: dict) -> ToolResult:
     content = block.get("content")
-    parts = [Text(content)] if isinstance(content, str) else [
+    parts: list[Text | Image] = [Text(content)] if isinstance(content, str) else [
         Text(b.get("text") or "") if b.get("type") == BLOCK_TEXT else _image_to_ir(b)
         for b in content or () if b.get("type") in (BLOCK_TEXT, BLOCK_IMAGE)
     ]
     return ToolResult(block.get("tool_use_id") or "", parts, is_error=block.get("is_error") is True)
 
 
-def _block_to_ir(block: dict):
+def _block_to_ir(block: dict) -> Part | None:
     kind = block.get("type")
     if kind == BLOCK_TEXT:
         return Text(block.get("text") or "")
@@ -154,7 +155,7 @@ def _block_to_ir(block: dict):
     return None  # Lossy: documents, server-tool blocks and search results are dropped.
 
 
-def _messages_to_ir(messages) -> list[Message]:
+def _messages_to_ir(messages: Any) -> list[Message]:
     out: list[Message] = []
     for message in messages or ():
         content = message.get("content")
@@ -162,10 +163,10 @@ def _messages_to_ir(messages) -> list[Message]:
             out.append(Message(ROLE_SYSTEM, [Text(_system_text(content) or "")]))
             continue
         role = ROLE_ASSISTANT if message.get("role") == ROLE_ASSISTANT else ROLE_USER
-        parts = [Text(content)] if isinstance(content, str) else [
+        parts: list[Part] = [Text(content)] if isinstance(content, str) else [
             p for p in map(_block_to_ir, content or ()) if p is not None
         ]
-        results = [p for p in parts if isinstance(p, ToolResult)]
+        results: list[Part] = [p for p in parts if isinstance(p, ToolResult)]
         if results:
             out.append(Message(ROLE_TOOL, results))
             parts = [p for p in parts if not isinstance(p, ToolResult)]
@@ -175,14 +176,14 @@ def _messages_to_ir(messages) -> list[Message]:
     return out
 
 
-def _system_text(system) -> str | None:
+def _system_text(system: Any) -> str | None:
     if isinstance(system, str):
         return system or None
     # Lossy: cache_control on system blocks is dropped.
     return "\n\n".join(b.get("text") or "" for b in system or () if b.get("type") == BLOCK_TEXT) or None
 
 
-def _thinking_to_ir(thinking, effort) -> ReasoningConfig | None:
+def _thinking_to_ir(thinking: Any, effort: Any) -> ReasoningConfig | None:
     """`thinking` with `output_config.effort`. Lossy: `display` is dropped."""
     effort = effort if isinstance(effort, str) else None
     kind = thinking.get("type") if isinstance(thinking, dict) else None
@@ -195,7 +196,7 @@ def _thinking_to_ir(thinking, effort) -> ReasoningConfig | None:
     return ReasoningConfig(effort) if effort else None
 
 
-def _format_to_ir(fmt) -> ResponseFormat | None:
+def _format_to_ir(fmt: object) -> ResponseFormat | None:
     if isinstance(fmt, dict) and fmt.get("type") == FORMAT_JSON_SCHEMA:
         return ResponseFormat(fmt.get("schema") or {})
     return None
@@ -253,7 +254,7 @@ def _result(result: ToolResult) -> dict:
     return block
 
 
-def _block(part) -> dict | None:
+def _block(part: Part) -> dict | None:
     if isinstance(part, Text):
         return {"type": BLOCK_TEXT, "text": part.text} if part.text else None  # Anthropic rejects empty text
     if isinstance(part, Image):
@@ -301,9 +302,9 @@ def _messages(request: Request, caps: Capabilities) -> tuple[list[dict], list[st
             out[-1]["content"] += blocks
         else:
             out.append({"role": role, "content": blocks})
-    for message in out:
-        if message["role"] == ROLE_USER:
-            message["content"].sort(key=lambda b: b["type"] != BLOCK_TOOL_RESULT)
+    for turn in out:
+        if turn["role"] == ROLE_USER:
+            turn["content"].sort(key=lambda b: b["type"] != BLOCK_TOOL_RESULT)
     return out, hoisted
 
 
@@ -413,7 +414,7 @@ def usage_from_ir(usage: Usage) -> dict:
 
 def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
     ids = ids or ToolIds()
-    parts = []
+    parts: list[Text | Reasoning | ToolCall] = []
     for block in body.get("content") or ():
         part = _block_to_ir(block)
         if isinstance(part, ToolCall):
@@ -437,7 +438,7 @@ def _stop_reason(finish: str, stop_sequence: str | None) -> str:
     return STOP_TO.get(finish, "end_turn")
 
 
-def _answer_block(part) -> dict | None:
+def _answer_block(part: Text | Reasoning | ToolCall) -> dict | None:
     if isinstance(part, Reasoning):
         if part.origin == NAME and part.redacted:
             return {"type": BLOCK_REDACTED, "data": part.signature or ""}
@@ -485,7 +486,7 @@ class MessagesDecoder(Decoder):
     def __init__(self, ids: ToolIds | None = None) -> None:
         self._ids = ids or ToolIds()
         self._id = ""
-        self._blocks: dict[int, str] = {}  # Anthropic block index -> block type
+        self._blocks: dict[int, object] = {}  # Anthropic block index -> block type (as sent)
         self._calls: dict[int, int] = {}  # Anthropic block index -> unified tool call index
         self._signature: str | None = None
         self._usage: dict = {}
@@ -601,14 +602,15 @@ class MessagesEncoder(Encoder):
 
     @staticmethod
     def _event(payload: dict) -> bytes:
-        return b"event: " + payload["type"].encode() + b"\ndata: " + dumps(payload) + b"\n\n"
+        kind: str = payload["type"]
+        return b"event: " + kind.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
 
     def _begin(self) -> bytes:
         """message_start, held back until the first content so that it carries the input usage if known."""
         self._began = True
         usage = usage_from_ir(self.usage or Usage())
         usage["output_tokens"] = 0
-        message = {"id": self._id, "type": MESSAGE_TYPE, "role": ROLE_ASSISTANT, "model": self._model,
+        message: dict = {"id": self._id, "type": MESSAGE_TYPE, "role": ROLE_ASSISTANT, "model": self._model,
                    "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}
         return self._event({"type": MESSAGE_START, "message": message})
 
@@ -644,7 +646,8 @@ class MessagesEncoder(Encoder):
         if head is not None:
             return head + _quoted(text) + DELTA_TAIL
         out = self._open_block(BLOCK_TEXT, {"type": BLOCK_TEXT, "text": ""})
-        return out + self._text_head + _quoted(text) + DELTA_TAIL
+        head = cast(bytes, self._text_head)  # what _open_block just set for a text block
+        return out + head + _quoted(text) + DELTA_TAIL
 
     def reasoning(self, text: str) -> bytes:
         out = b""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 from urllib.parse import unquote
 
 from protocols.base import Aggregator, Event, Protocol, Repairer, count, integer, member
@@ -119,7 +120,8 @@ class _Candidate:
         """
         is_text = "text" in part and part.keys() <= TEXT_PART_KEYS
         if is_text and self.mergeable and self.parts[-1].get("thought") == part.get("thought"):
-            self.texts[-1].append(part["text"])
+            # mergeable: the last part is a text part, so it has a list of texts
+            cast(list[str], self.texts[-1]).append(part["text"])
             if "thoughtSignature" in part:
                 self.parts[-1]["thoughtSignature"] = part["thoughtSignature"]
                 self.mergeable = False

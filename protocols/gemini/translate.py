@@ -6,16 +6,25 @@ and `endpoint` gives the path to call. Its JSON is lowerCamelCase; requests in s
 
 from __future__ import annotations
 
-from protocols.base import Event
-from protocols.capabilities import EFFORT_NONE, THINKING_BUDGET, THINKING_LEVEL, THINKING_NONE, Capabilities, lookup
+from typing import Any
+
+from protocols.base import Event, count
+from protocols.capabilities import (
+    EFFORT_NONE,
+    THINKING_BUDGET,
+    THINKING_LEVEL,
+    THINKING_NONE,
+    Capabilities,
+    effort_for,
+    lookup,
+)
 from protocols.errors import gemini_error
 from protocols.gemini.stream import FINISH_MAX_TOKENS, ROLE_MODEL
 from protocols.sse import dumps
-from protocols.translate.base import Decoder, Encoder, Translator, count
+from protocols.translate.base import Decoder, Encoder, Translator
 from protocols.translate.common import (
     budget_for,
     dump_arguments,
-    effort_for,
     error_from_object,
     guess_image_type,
     load_object,
@@ -41,6 +50,7 @@ from protocols.unified import (
     Finish,
     Image,
     Message,
+    Part,
     Reasoning,
     ReasoningConfig,
     ReasoningDelta,
@@ -95,7 +105,7 @@ MODE_FROM = {"AUTO": CHOICE_AUTO, "VALIDATED": CHOICE_AUTO, "ANY": CHOICE_REQUIR
 MODE_TO = {CHOICE_AUTO: "AUTO", CHOICE_REQUIRED: "ANY", CHOICE_NONE: "NONE", CHOICE_TOOL: "ANY"}
 
 
-def _get(obj: dict, camel: str, snake: str | None = None):
+def _get(obj: dict, camel: str, snake: str | None = None) -> Any:
     """A field by its lowerCamelCase name, or the snake_case one the proto-JSON parser also takes."""
     value = obj.get(camel)
     if value is None:
@@ -113,7 +123,7 @@ def finish_to_ir(reason: str | None) -> str:
 # --- requests
 
 
-def _schema_to_json_schema(schema):
+def _schema_to_json_schema(schema: Any) -> Any:
     """Gemini's OpenAPI-style schema (types may be upper case: "OBJECT") as JSON Schema."""
     if isinstance(schema, dict):
         return {k: (v.lower() if k == "type" and isinstance(v, str) else _schema_to_json_schema(v))
@@ -123,7 +133,7 @@ def _schema_to_json_schema(schema):
     return schema
 
 
-def _result_content(response) -> tuple[list, bool]:
+def _result_content(response: object) -> tuple[list, bool]:
     """A functionResponse's `response` object as text, and whether it reports an error."""
     if isinstance(response, dict) and set(response) == {OUTPUT_KEY} and isinstance(response[OUTPUT_KEY], str):
         return [Text(response[OUTPUT_KEY])], False
@@ -133,7 +143,7 @@ def _result_content(response) -> tuple[list, bool]:
     return [Text(dump_arguments(response))], False
 
 
-def _user_parts(parts, pending: list[ToolCall]) -> tuple[list[ToolResult], list]:
+def _user_parts(parts: Any, pending: list[ToolCall]) -> tuple[list[ToolResult], list]:
     """A user content's function responses (matched to the calls they answer) and its other parts."""
     results: list[ToolResult] = []
     other: list = []
@@ -160,7 +170,7 @@ def _user_parts(parts, pending: list[ToolCall]) -> tuple[list[ToolResult], list]
     return results, other
 
 
-def _model_parts(parts) -> list:
+def _model_parts(parts: Any) -> list:
     out: list = []
     for part in parts or ():
         call = _get(part, "functionCall")
@@ -178,7 +188,7 @@ def _model_parts(parts) -> list:
     return out
 
 
-def _contents_to_ir(contents) -> list[Message]:
+def _contents_to_ir(contents: Any) -> list[Message]:
     out: list[Message] = []
     pending: list[ToolCall] = []
     for content in contents or ():
@@ -189,13 +199,13 @@ def _contents_to_ir(contents) -> list[Message]:
             continue
         results, other = _user_parts(content.get("parts"), pending)
         if results:
-            out.append(Message(ROLE_TOOL, results))
+            out.append(Message(ROLE_TOOL, list(results)))
         if other:
             out.append(Message(ROLE_USER, other))
     return out
 
 
-def _tools_to_ir(tools) -> list[Tool]:
+def _tools_to_ir(tools: Any) -> list[Tool]:
     out: list[Tool] = []
     for tool in tools or ():
         for declaration in _get(tool, "functionDeclarations") or ():
@@ -206,7 +216,7 @@ def _tools_to_ir(tools) -> list[Tool]:
     return out  # Lossy: Google Search, code execution and other built-in tools are dropped.
 
 
-def _choice_to_ir(config) -> ToolChoice | None:
+def _choice_to_ir(config: Any) -> ToolChoice | None:
     calling = _get(config or {}, "functionCallingConfig") or {}
     mode = calling.get("mode")
     if not mode:
@@ -217,7 +227,7 @@ def _choice_to_ir(config) -> ToolChoice | None:
     return ToolChoice(MODE_FROM.get(mode, CHOICE_AUTO))  # Lossy: several allowed names become "required".
 
 
-def _reasoning_to_ir(config) -> ReasoningConfig | None:
+def _reasoning_to_ir(config: Any) -> ReasoningConfig | None:
     thinking = _get(config, "thinkingConfig") or {}
     if not thinking:
         return None
@@ -231,7 +241,7 @@ def _reasoning_to_ir(config) -> ReasoningConfig | None:
     )
 
 
-def _format_to_ir(config) -> ResponseFormat | None:
+def _format_to_ir(config: Any) -> ResponseFormat | None:
     if _get(config, "responseMimeType") != JSON_MIME:
         return None
     schema = _get(config, "responseJsonSchema")
@@ -289,7 +299,7 @@ def _response_part(result: ToolResult) -> dict:
     return response
 
 
-def _part(part) -> list[dict]:
+def _part(part: Part) -> list[dict]:
     if isinstance(part, Text):
         return [{"text": part.text}] if part.text else []
     if isinstance(part, Image):
@@ -436,7 +446,7 @@ def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
     )
 
 
-def _answer_part(part) -> dict | None:
+def _answer_part(part: Text | Reasoning | ToolCall) -> dict | None:
     if isinstance(part, Text):
         return {"text": part.text}
     if isinstance(part, Reasoning):

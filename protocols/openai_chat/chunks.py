@@ -7,9 +7,14 @@ their changing parts only, with the same outcome as reading them whole (a chunk 
 
 from __future__ import annotations
 
-from json.decoder import scanstring
+import json.decoder
+from collections.abc import Callable
 
 from protocols.translate.common import load_object
+
+# The JSON string scanner json itself uses (C-accelerated): (text, index after the opening quote) -> (value, end).
+# typeshed does not declare it.
+scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 
 CHOICES_MEMBER = '"choices":'
 CONTENT_MEMBER = '"content":"'
@@ -28,7 +33,9 @@ def plain_text(chunk: dict) -> str | None:
     if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
         return None
     delta = choice.get("delta")
-    text = delta.get("content") if type(delta) is dict else None
+    if type(delta) is not dict:
+        return None
+    text = delta.get("content")
     if type(text) is not str:
         return None
     if len(delta) > 1 and any(value is not None for key, value in delta.items() if key not in PLAIN_KEYS):

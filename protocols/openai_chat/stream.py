@@ -160,7 +160,7 @@ class ChatRepairer(Repairer):
         if not self._usage_asked or self._usage_sent:
             return b""
         self._usage_sent = True
-        chunk = {
+        chunk: dict = {
             "id": self._id or SYNTHETIC_ID,
             "object": CHUNK_OBJECT,
             "created": self._created,

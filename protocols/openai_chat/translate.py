@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from protocols.base import Event
-from protocols.capabilities import Capabilities
+from typing import Any
+
+from protocols.base import Event, count, member
+from protocols.capabilities import Capabilities, effort_for
 from protocols.errors import OPENAI_TRUNCATED_CODE, openai_error
 from protocols.openai_chat.chunks import CHOICES_MEMBER, constant_head, plain_text, templated_text, text_template
 from protocols.openai_chat.stream import (
@@ -15,8 +17,8 @@ from protocols.openai_chat.stream import (
     TOOL_TYPE_FUNCTION,
 )
 from protocols.sse import dumps
-from protocols.translate.base import Decoder, Encoder, Translator, count, fixed_endpoint, member
-from protocols.translate.common import effort_for, error_from_object, image_from_url, image_url, load_object, string
+from protocols.translate.base import Decoder, Encoder, Translator, fixed_endpoint
+from protocols.translate.common import error_from_object, image_from_url, image_url, load_object, string
 from protocols.translate.registry import register
 from protocols.translate.tools import FORMAT_TEXT, as_function, client_tool, custom_arguments, custom_input
 from protocols.unified import (
@@ -88,14 +90,14 @@ TEMPLATE_TRIES = 3  # plain-text chunks a stream's text template is learnt from 
 # --- requests
 
 
-def _text(content) -> str:
+def _text(content: Any) -> str:
     """The text of a message content: a string, or the text of its text parts."""
     if isinstance(content, str):
         return content
     return "".join(p.get("text") or "" for p in content or () if isinstance(p, dict) and p.get("type") == "text")
 
 
-def _user_parts(content) -> list:
+def _user_parts(content: Any) -> list:
     if isinstance(content, str):
         return [Text(content)]
     parts: list = []
@@ -129,7 +131,7 @@ def _assistant_parts(message: dict) -> list:
     return parts
 
 
-def _tools_to_ir(tools) -> list[Tool]:
+def _tools_to_ir(tools: Any) -> list[Tool]:
     out: list[Tool] = []
     for t in tools or ():
         if t.get("type") == TOOL_TYPE_FUNCTION:
@@ -137,7 +139,7 @@ def _tools_to_ir(tools) -> list[Tool]:
             out.append(Tool(f.get("name") or "", f.get("description"), f.get("parameters"), f.get("strict")))
         elif t.get("type") == TOOL_TYPE_CUSTOM:
             custom = t.get("custom") or {}
-            fmt = custom.get("format") or FORMAT_TEXT
+            fmt: dict = custom.get("format") or FORMAT_TEXT
             if fmt.get("type") == "grammar":  # Chat nests the grammar; the unified form keeps Responses' flat one
                 fmt = {"type": "grammar", **(fmt.get("grammar") or {})}
             out.append(Tool(custom.get("name") or "", custom.get("description"), custom_format=fmt))
@@ -157,7 +159,7 @@ def _message(message: dict) -> Message | None:
     return None  # Lossy: the legacy `function` role is dropped.
 
 
-def _tool_choice(choice) -> ToolChoice | None:
+def _tool_choice(choice: object) -> ToolChoice | None:
     if isinstance(choice, str) and choice in CHOICE_MODES:
         return ToolChoice(choice)
     if isinstance(choice, dict) and choice.get("type") in (TOOL_TYPE_FUNCTION, TOOL_TYPE_CUSTOM):
@@ -165,7 +167,7 @@ def _tool_choice(choice) -> ToolChoice | None:
     return ToolChoice(CHOICE_AUTO) if choice else None  # Lossy: allowed_tools choices become auto.
 
 
-def _response_format(value) -> ResponseFormat | None:
+def _response_format(value: object) -> ResponseFormat | None:
     if not isinstance(value, dict):
         return None
     if value.get("type") == FORMAT_JSON_OBJECT:
@@ -364,7 +366,7 @@ def _client_call(call: dict, request: Request) -> dict:
 
 
 def _message_from_ir(answer: Answer, request: Request) -> dict:
-    message = _assistant(Message(ROLE_ASSISTANT, answer.parts))
+    message = _assistant(Message(ROLE_ASSISTANT, list(answer.parts)))
     if "tool_calls" in message:
         message["tool_calls"] = [_client_call(c, request) for c in message["tool_calls"]]
     reasoning = "".join(p.text for p in answer.parts if isinstance(p, Reasoning))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from protocols.base import Aggregator, Event, Protocol, Repairer, count, integer, member, whole_json
 from protocols.errors import openai_error
 from protocols.registry import register
@@ -103,7 +105,7 @@ class ResponseTracker:
         self.final: dict | None = None
         self.error: dict | None = None
         self.usage: dict | None = None
-        self.open: dict[int, _OpenItem] = {}
+        self.open: dict[Any, _OpenItem] = {}  # int keys, looked up by whatever output_index an event carries
         self.done: dict[int, dict] = {}
         self._done_pieces = [0, 0]  # the deltas of the items already done: all, reasoning
         self._last_sequence = -1

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
-from protocols.base import Event
-from protocols.capabilities import Capabilities
+from protocols.base import Event, count, member
+from protocols.capabilities import Capabilities, effort_for
 from protocols.errors import OPENAI_TRUNCATED_CODE, openai_error
 from protocols.openai_chat.translate import CONTEXT_LENGTH_CODE, FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from protocols.openai_responses.stream import (
@@ -38,8 +39,8 @@ from protocols.openai_responses.stream import (
     SUMMARY_TEXT_DELTA,
 )
 from protocols.sse import dumps
-from protocols.translate.base import Decoder, Encoder, Translator, count, fixed_endpoint, member
-from protocols.translate.common import effort_for, error_from_object, image_from_url, image_url, load_object, string
+from protocols.translate.base import Decoder, Encoder, Translator, fixed_endpoint
+from protocols.translate.common import error_from_object, image_from_url, image_url, load_object, string
 from protocols.translate.registry import register
 from protocols.translate.tools import FORMAT_TEXT, client_tool, custom_arguments, custom_input, flat_name, in_namespace
 from protocols.unified import (
@@ -119,7 +120,7 @@ CUSTOM_ARGUMENTS_HEAD, CUSTOM_ARGUMENTS_TAIL = '{"input": "', '"}'  # a custom c
 # --- requests
 
 
-def _content_to_ir(content) -> list:
+def _content_to_ir(content: Any) -> list:
     if isinstance(content, str):
         return [Text(content)]
     parts: list = []
@@ -168,7 +169,7 @@ def _call_name(item: dict) -> str:
     return flat_name(namespace, name) if namespace else name
 
 
-def _input_to_ir(items) -> list[Message]:
+def _input_to_ir(items: Any) -> list[Message]:
     """Input items as messages: consecutive assistant-side items (text, calls, reasoning) form one assistant turn,
     consecutive call outputs one tool turn."""
     if isinstance(items, str):
@@ -186,7 +187,7 @@ def _input_to_ir(items) -> list[Message]:
     return out
 
 
-def _tools_to_ir(tools, namespace: dict | None = None) -> list[Tool]:
+def _tools_to_ir(tools: Any, namespace: dict | None = None) -> list[Tool]:
     """Function and custom tools, those of a namespace flattened. Lossy: built-in tools (web search, file
     search, shell, ...) are dropped."""
     out: list[Tool] = []
@@ -215,7 +216,7 @@ def _request_tools(body: dict) -> list[Tool]:
     return _tools_to_ir([*(body.get("tools") or ()), *added])
 
 
-def _tool_choice_to_ir(choice) -> ToolChoice | None:
+def _tool_choice_to_ir(choice: object) -> ToolChoice | None:
     if isinstance(choice, str) and choice in CHOICE_MODES:
         return ToolChoice(choice)
     if isinstance(choice, dict) and choice.get("type") in (TOOL_FUNCTION, TOOL_CUSTOM):
@@ -223,7 +224,7 @@ def _tool_choice_to_ir(choice) -> ToolChoice | None:
     return ToolChoice(CHOICE_AUTO) if choice else None  # Lossy: allowed_tools and built-in choices become auto.
 
 
-def _format_to_ir(text) -> ResponseFormat | None:
+def _format_to_ir(text: Any) -> ResponseFormat | None:
     fmt = (text or {}).get("format") or {}
     if fmt.get("type") == FORMAT_JSON_OBJECT:
         return ResponseFormat()
@@ -326,7 +327,7 @@ def _tools(request: Request) -> list[dict]:
     return [_tool(t) for t in request.tools]
 
 
-def _tool_choice(request: Request):
+def _tool_choice(request: Request) -> str | dict:
     choice = request.tool_choice
     if choice is None:
         return CHOICE_AUTO
@@ -528,9 +529,10 @@ class ResponsesDecoder(Decoder):
         self._ids = ids or ToolIds()
         self._began = False
         self._id = ""
-        self._items: dict[int, str] = {}  # output_index -> item type
-        self._calls: dict[int, int] = {}  # output_index -> unified tool call index
-        self._streamed: set[int] = set()  # output indexes whose content arrived as deltas
+        # Keyed by each event's output_index as sent (an integer from a well-formed upstream).
+        self._items: dict[object, object] = {}  # output_index -> item type
+        self._calls: dict[object, int] = {}  # output_index -> unified tool call index
+        self._streamed: set[object] = set()  # output indexes whose content arrived as deltas
         self._done = False
 
     def feed(self, event: Event) -> list[StreamEvent]:
@@ -580,7 +582,7 @@ class ResponsesDecoder(Decoder):
         created = response.get("created_at")
         return [Start(self._id, string(response.get("model")), created if isinstance(created, int) else 0)]
 
-    def _item_added(self, index: int, item: dict) -> list[StreamEvent]:
+    def _item_added(self, index: object, item: dict) -> list[StreamEvent]:
         kind = self._items[index] = item.get("type")
         if kind not in (ITEM_FUNCTION_CALL, ITEM_CUSTOM_CALL):
             return []
@@ -597,7 +599,7 @@ class ResponsesDecoder(Decoder):
             out.append(ToolArgumentsDelta(call, item["arguments"]))
         return out
 
-    def _item_done(self, index: int, item: dict) -> list[StreamEvent]:
+    def _item_done(self, index: object, item: dict) -> list[StreamEvent]:
         """Close the item; content the stream did not deliver as deltas comes from the finished item."""
         kind = self._items.pop(index, item.get("type"))
         streamed = index in self._streamed
@@ -637,14 +639,13 @@ def _json_string_body(text: str) -> str:
 class _Item:
     """An output item the encoder has opened: its output index and what streamed into it."""
 
-    __slots__ = ("index", "id", "kind", "text", "call", "tool")
+    __slots__ = ("index", "id", "kind", "text", "tool")
 
-    def __init__(self, index: int, item_id: str, kind: str, call: ToolCall | None = None) -> None:
+    def __init__(self, index: int, item_id: str, kind: str) -> None:
         self.index = index
         self.id = item_id
         self.kind = kind
         self.text: list[str] = []
-        self.call = call
         self.tool: Tool | None = None  # the client's custom or namespaced tool the call is for
 
 
@@ -659,21 +660,26 @@ class ResponsesEncoder(Encoder):
         self._sequence = 0
         self._output: dict[int, dict] = {}  # output_index -> finished item
         self._open: _Item | None = None  # the open message or reasoning item
-        self._calls: dict[int, _Item] = {}  # unified tool call index -> its open item
+        self._calls: dict[int, tuple[_Item, ToolCall]] = {}  # unified tool call index -> its open item, its call
         self._count = 0
 
-    def _event(self, kind: str, **fields) -> bytes:
+    def _event(self, kind: str, **fields: object) -> bytes:
         payload = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return b"event: " + kind.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
 
-    def _begin(self, source_id: str = "", model: str = "", created: int = 0) -> bytes:
-        self._response = _response(_response_id(source_id), model, created or self._created, self._request)
-        return self._event(CREATED, response=self._response) + self._event(IN_PROGRESS, response=self._response)
+    def _begin(self, source_id: str = "", model: str = "", created: int = 0) -> tuple[bytes, dict]:
+        """The events that begin the response, and the response."""
+        response = self._response = _response(_response_id(source_id), model, created or self._created, self._request)
+        return self._event(CREATED, response=response) + self._event(IN_PROGRESS, response=response), response
 
-    def _add(self, kind: str, prefix: str, item: dict, call: ToolCall | None = None) -> tuple[bytes, _Item]:
-        out = b"" if self._response is not None else self._begin()
-        opened = _Item(self._count, _item_id(prefix, self._response["id"], self._count), kind, call)
+    def _begun(self) -> tuple[bytes, dict]:
+        """The response, after the events that begin it if they were not sent yet."""
+        return (b"", self._response) if self._response is not None else self._begin()
+
+    def _add(self, kind: str, prefix: str, item: dict) -> tuple[bytes, _Item]:
+        out, response = self._begun()
+        opened = _Item(self._count, _item_id(prefix, response["id"], self._count), kind)
         self._count += 1
         out += self._event(OUTPUT_ITEM_ADDED, output_index=opened.index, item={"id": opened.id, **item})
         return out, opened
@@ -707,7 +713,7 @@ class ResponsesEncoder(Encoder):
                 + self._done(opened, _reasoning_item(opened.id, text, signature, origin)))
 
     def start(self, event: Start) -> bytes:
-        return b"" if self._response is not None else self._begin(event.id, event.model, event.created)
+        return b"" if self._response is not None else self._begin(event.id, event.model, event.created)[0]
 
     def text(self, text: str) -> bytes:
         out = b""
@@ -749,39 +755,42 @@ class ResponsesEncoder(Encoder):
         item = _call_item("", call, tool, STATUS_IN_PROGRESS)
         del item["id"]
         out = self._close()
-        added, opened = self._add(item["type"], "fc", item, call)
+        added, opened = self._add(item["type"], "fc", item)
         opened.tool = tool
-        self._calls[event.index] = opened
+        self._calls[event.index] = opened, call
         return out + added
 
     def tool_arguments(self, index: int, fragment: str) -> bytes:
-        opened = self._calls.get(index)
-        if opened is None:
+        open_call = self._calls.get(index)
+        if open_call is None:
             return b""
-        opened.call.arguments += fragment
+        opened, call = open_call
+        call.arguments += fragment
         if opened.kind == ITEM_CUSTOM_CALL:
             return b""  # Lossy: a custom call's input is the unwrapped arguments, so it is sent whole at its end
         return self._event(ARGUMENTS_DELTA, item_id=opened.id, output_index=opened.index, delta=fragment)
 
     def tool_end(self, index: int) -> bytes:
-        opened = self._calls.pop(index, None)
-        if opened is None:
+        open_call = self._calls.pop(index, None)
+        if open_call is None:
             return b""
-        item = _call_item(opened.id, opened.call, opened.tool)
+        opened, call = open_call
+        item = _call_item(opened.id, call, opened.tool)
         ids = {"item_id": opened.id, "output_index": opened.index}
         if opened.kind == ITEM_CUSTOM_CALL:
             delta = self._event(CUSTOM_INPUT_DELTA, **ids, delta=item["input"]) if item["input"] else b""
             return delta + self._event(CUSTOM_INPUT_DONE, **ids, input=item["input"]) + self._done(opened, item)
-        return self._event(ARGUMENTS_DONE, **ids, arguments=opened.call.arguments) + self._done(opened, item)
+        return self._event(ARGUMENTS_DONE, **ids, arguments=call.arguments) + self._done(opened, item)
 
     def finish(self, reason: str, stop_sequence: str | None, truncated: bool) -> bytes:
-        out = (b"" if self._response is not None else self._begin()) + self._close()
-        for index, opened in list(self._calls.items()):
+        out, begun = self._begun()
+        out += self._close()
+        for index, (_, call) in list(self._calls.items()):
             # A call cut mid-arguments is never finished, and is left out of the output: no agent runs it.
-            if not truncated or whole_arguments(opened.call.arguments):
+            if not truncated or whole_arguments(call.arguments):
                 out += self.tool_end(index)
         finish = FINISH_LENGTH if truncated else reason
-        response = {**self._response, "output": [self._output[i] for i in sorted(self._output)]}
+        response = {**begun, "output": [self._output[i] for i in sorted(self._output)]}
         response = _close_response(response, finish, self.usage or Usage())
         terminal = INCOMPLETE if response["status"] == STATUS_INCOMPLETE else COMPLETED
         return out + self._event(terminal, response=response)

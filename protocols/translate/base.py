@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer, count, member  # noqa: F401 (shared)
+from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer
 from protocols.errors import TRUNCATED_MESSAGE
 from protocols.unified import (
     FINISH_LENGTH,
@@ -67,41 +67,41 @@ class Encoder:
     def feed(self, event: StreamEvent) -> bytes:
         if self.complete:
             return b""
-        kind = type(event)
-        if kind is TextDelta:
+        # `type(...) is`, not isinstance or match: the cheapest test on the per-event path, and mypy narrows it.
+        if type(event) is TextDelta:
             if not event.text:
                 return b""
             self.started = True
             self.pieces += 1
             return self.text(event.text)
-        if kind is ToolArgumentsDelta:
+        if type(event) is ToolArgumentsDelta:
             if not event.fragment:
                 return b""
             self.pieces += 1
             return self.tool_arguments(event.index, event.fragment)
-        if kind is ReasoningDelta:
+        if type(event) is ReasoningDelta:
             if not event.text:
                 return b""
             self.started = True
             self.pieces += 1
             return self.reasoning(event.text)
-        if kind is ToolCallStart:
+        if type(event) is ToolCallStart:
             self.started = True
             return self.tool_start(event)
-        if kind is ToolCallEnd:
+        if type(event) is ToolCallEnd:
             return self.tool_end(event.index)
-        if kind is ReasoningEnd:
+        if type(event) is ReasoningEnd:
             self.started = self.started or event.redacted
             return self.reasoning_end(event)
-        if kind is UsageUpdate:
+        if type(event) is UsageUpdate:
             self.usage = event.usage
             return b""
-        if kind is Start:
+        if type(event) is Start:
             return self.start(event)
-        if kind is Finish:
+        if type(event) is Finish:
             self.started = self.complete = True
             return self.finish(event.reason, event.stop_sequence, truncated=False)
-        if kind is Error:
+        if type(event) is Error:
             return self.error_event(event.message, event.status, event.kind)
         raise TypeError(f"not a stream event: {event!r}")
 
@@ -192,15 +192,15 @@ class StreamTranslator(Repairer):
         self.encoder = encoder
 
     @property
-    def started(self) -> bool:
+    def started(self) -> bool:  # type: ignore[override]  # read-only here: the encoder's own flag, set by it alone
         return self.encoder.started
 
     @property
-    def complete(self) -> bool:
+    def complete(self) -> bool:  # type: ignore[override]  # read-only here: the encoder's own flag, set by it alone
         return self.encoder.complete
 
     @property
-    def failed(self) -> bool:
+    def failed(self) -> bool:  # type: ignore[override]  # read-only here: the encoder's own flag, set by it alone
         return self.encoder.failed
 
     def feed(self, event: Event) -> bytes:

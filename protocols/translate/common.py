@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+from collections.abc import Callable
+from typing import Any
 
 from protocols import sse
-from protocols.capabilities import EFFORT_BUDGETS, EFFORT_NONE, effort_for  # noqa: F401  (the translators' ladder)
+from protocols.capabilities import EFFORT_BUDGETS, EFFORT_NONE
 from protocols.unified import KIND_CONTEXT_LENGTH, Error, Image, ReasoningConfig
 
 DEFAULT_IMAGE_TYPE = "image/jpeg"
@@ -45,12 +47,13 @@ ERROR_STATUS = {
 }
 JSON_SPACE = " \t\n\r"
 # json.loads without its wrapper: two whitespace regex matches that cost about as much as parsing a stream chunk.
-_scan_value = json.JSONDecoder().scan_once
+# (text, index) -> (value, end); typeshed does not declare it.
+_scan_value: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 GEMINI_BAD_KEY = "API_KEY_INVALID"
 UNAUTHORIZED = 401
 
 
-def string(value) -> str:
+def string(value: object) -> str:
     """A JSON value that should be a string, or "" (an upstream of the wrong shape must not break a stream)."""
     return value if isinstance(value, str) else ""
 
@@ -117,7 +120,7 @@ def guess_image_type(url: str) -> str:
 
 def error_from_body(status: int, body: bytes | dict) -> Error:
     """Any vendor's error answer (OpenAI, Anthropic or Gemini shape, or plain text) as a unified error."""
-    obj = body
+    obj: object = body
     if isinstance(body, (bytes, str)):
         try:
             obj = json.loads(body)

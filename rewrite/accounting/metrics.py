@@ -69,26 +69,26 @@ class Metrics:
         self._models: set[str] = set()
         self._series: dict[tuple[str, str], _Series] = {}
         by_model, by_reason = ("provider", "model"), ("provider", "model", "reason")
-        family = {"registry": self.registry}
+        registry = self.registry
         self.requests = Counter("rotator_requests", "Requests answered, by provider, model and outcome "
-                                "(ok, repaired, failed, refused)", (*by_model, "outcome"), **family)
+                                "(ok, repaired, failed, refused)", (*by_model, "outcome"), registry=registry)
         self.retries = Counter("rotator_retries", "Attempts retried on another key (or after a wait)", by_reason,
-                               **family)
-        self.repairs = Counter("rotator_repairs", "Cut streams Rotator ended honestly", by_reason, **family)
+                               registry=registry)
+        self.repairs = Counter("rotator_repairs", "Cut streams Rotator ended honestly", by_reason, registry=registry)
         self.fallbacks = Counter("rotator_fallbacks", "Targets left for the next one before the first token "
-                                 "(provider and model of the target left)", by_reason, **family)
-        self.resumes = Counter("rotator_resumes", "Cut streams resumed upstream", by_model, **family)
-        self.failures = Counter("rotator_failures", "Requests given up (or cut) and why", by_reason, **family)
+                                 "(provider and model of the target left)", by_reason, registry=registry)
+        self.resumes = Counter("rotator_resumes", "Cut streams resumed upstream", by_model, registry=registry)
+        self.failures = Counter("rotator_failures", "Requests given up (or cut) and why", by_reason, registry=registry)
         self.tokens = Counter("rotator_tokens", "Tokens the vendors reported, by kind (input includes cache reads "
-                              "and writes, output includes reasoning)", (*by_model, "kind"), **family)
+                              "and writes, output includes reasoning)", (*by_model, "kind"), registry=registry)
         self.cost = Counter("rotator_cost_usd", "Cost of the answers whose model has a price, in USD", by_model,
-                            **family)
+                            registry=registry)
         self.unpriced = Counter("rotator_unpriced_answers", "Answers with usage whose model has no known price",
-                                by_model, **family)
+                                by_model, registry=registry)
         self.ttft = Histogram("rotator_time_to_first_token_seconds", "From the request to its first token",
-                              by_model, buckets=TTFT_BUCKETS, **family)
+                              by_model, buckets=TTFT_BUCKETS, registry=registry)
         self.duration = Histogram("rotator_request_duration_seconds", "From the request to its answer's end",
-                                  by_model, buckets=DURATION_BUCKETS, **family)
+                                  by_model, buckets=DURATION_BUCKETS, registry=registry)
         self.registry.register(_Live(pools, in_flight))
 
     def exposition(self) -> tuple[bytes, str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
+from typing import cast
 
 from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import TieredPrices
@@ -124,8 +125,15 @@ def converted(model_price) -> Price | None:
     if prices["input"] is None or prices["output"] is None:
         return None
     starts = sorted({t.start for p in prices.values() if isinstance(p, TieredPrices) for t in p.tiers}, reverse=True)
-    return Price(**{field: _at(p, -1) for field, p in prices.items()},
-                 tiers=tuple((start, Price(**{f: _at(p, start) for f, p in prices.items()})) for start in starts))
+    return _price_at(prices, -1, tuple((start, _price_at(prices, start)) for start in starts))
+
+
+def _price_at(prices: dict, above: int, tiers: tuple[tuple[int, Price], ...] = ()) -> Price:
+    """genai-prices' prices (by Price field) for prompts of more than `above` input tokens, as a Price."""
+    at = {field: _at(price, above) for field, price in prices.items()}
+    # `converted` checked that input and output have a price, and a tiered price has a base: neither is None
+    return Price(cast(float, at["input"]), cast(float, at["output"]), at["cache_read"], at["cache_write"],
+                 at["reasoning"], tiers)
 
 
 def _at(price, above: int) -> float | None:

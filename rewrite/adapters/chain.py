@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from protocols.gemini.stream import with_model
@@ -55,7 +56,7 @@ EMPTY_CHAIN = AdapterChain()
 class ProviderAdapters:
     """A provider's chains, built once at start-up: one for its configured models, one for every other model."""
 
-    def __init__(self, adapters: list[AdapterEntry] = (), models: dict[str, list[AdapterEntry]] | None = None):
+    def __init__(self, adapters: Sequence[AdapterEntry] = (), models: dict[str, list[AdapterEntry]] | None = None):
         common = tuple(entry.build() for entry in adapters)
         self.common = AdapterChain(common) if common else EMPTY_CHAIN
         self.per_model = {

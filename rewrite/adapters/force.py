@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Annotated
+from typing import Annotated, cast
 
 from pydantic import AfterValidator, Field, JsonValue
 
@@ -22,4 +22,6 @@ class Force(Adapter):
     def request(self, req: UpstreamRequest) -> None:
         for parts, value in self.fields:
             # a copy, so one request's later adapters cannot change the value the next request gets
-            paths.parent(req.body, parts, create=True)[parts[-1]] = copy.deepcopy(value)
+            # never None with create (and replace): every mapping on the way is made
+            holder = cast(dict, paths.parent(req.body, parts, create=True))
+            holder[parts[-1]] = copy.deepcopy(value)

@@ -180,7 +180,7 @@ class Continuity:
         previous = body.get(PREVIOUS) if isinstance(body.get(PREVIOUS), str) and body.get(PREVIOUS) else None
         served = Served(previous, input_items(body), list(output), provider, native, body.get("store") is not False)
         parent = self._load(client, previous) if previous is not None else None
-        if parent is not None and not parent.stored:
+        if previous is not None and parent is not None and not parent.stored:
             # Take the store:false parent's items over, so it need not outlive this turn.
             served.previous = parent.previous
             served.input = [*parent.input, *parent.output, *served.input]

@@ -94,17 +94,20 @@ def build(config: Config) -> list[Provider]:
     providers = []
     for name, pc in merged.items():
         spec = BUILTIN.get(name)
+        family: str
+        base_url: str
         if spec is None:
             if pc.kind is None:
                 raise ConfigError(f"providers.{name}.kind: required for a provider that is not built in")
             if not pc.base_url:
                 raise ConfigError(f"providers.{name}.base_url: required for a provider that is not built in")
+            family, base_url = pc.kind, pc.base_url
         elif pc.kind not in (None, spec.family):
             raise ConfigError(f"providers.{name}.kind: the built-in {name} provider speaks {spec.family}")
-        family = pc.kind or spec.family
+        else:
+            family, base_url = spec.family, pc.base_url or spec.base_url
         if pc.protocol is not None and family != "openai":
             raise ConfigError(f"providers.{name}.protocol: only an openai-kind provider has a choice of protocol")
-        base_url = pc.base_url or spec.base_url
         if pc.path_prefix is not None:
             prefix = pc.path_prefix.rstrip("/")
         elif spec is not None:
@@ -114,13 +117,13 @@ def build(config: Config) -> list[Provider]:
         providers.append(
             Provider(
                 name=name,
-                family=pc.kind or spec.family,
+                family=family,
                 hosts=tuple(h.lower() for h in (pc.hosts or (spec.hosts if spec else ()))),
                 base_url=base_url,
                 path_prefix=prefix,
                 pool=KeyPool(pc.keys, pc.strategy, name) if pc.keys else None,
                 force_upstream_stream=pc.force_upstream_stream,
-                accounts=_accounts(name, pc.kind or spec.family, pc.keys),
+                accounts=_accounts(name, family, pc.keys),
                 adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),
                 protocol=pc.protocol or ("chat" if family == "openai" and spec is None else None),
                 models=ModelTable(name, family, {m: mc.capabilities.columns() for m, mc in pc.models.items()

@@ -51,13 +51,14 @@ class Router:
     def pooled(self, route: Route, path: str, body: bytes | None) -> list[Provider]:
         """Every provider with a pool that could serve a request on `route`: the called one, and the targets of
         the route its model matches (a body not read yet could name any model)."""
-        serving = [route.provider]
-        if route.protocol is not None and body is None:
-            serving += [self.provider_named(t.provider) for r in self.routes.routes for t in r.targets]
-        elif route.protocol is not None and self.routes.routes:
-            model = _model(route.protocol, path, body)
-            if model is not None:
-                serving += [p for p, _ in self.targets(route.provider, model)]
+        serving: list[Provider | None] = [route.provider]
+        if route.protocol is not None:
+            if body is None:
+                serving += [self.provider_named(t.provider) for r in self.routes.routes for t in r.targets]
+            elif self.routes.routes:
+                model = _model(route.protocol, path, body)
+                if model is not None:
+                    serving += [p for p, _ in self.targets(route.provider, model)]
         return list({id(p): p for p in serving if p is not None and p.pool is not None}.values())
 
 

@@ -64,7 +64,8 @@ async def open_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError) as e:
         raise httpx.ProxyError(f"the upstream proxy {proxy} did not answer CONNECT {authority}") from e
-    _check_connect_answer(head, bool(reader._buffer), proxy, authority)  # noqa: SLF001  (bytes read past the head)
+    past_head = bool(reader._buffer)  # type: ignore[attr-defined]  # noqa: SLF001  (bytes read past the head)
+    _check_connect_answer(head, past_head, proxy, authority)
     try:
         await writer.start_tls(tls, server_hostname=host)
     except (OSError, ssl.SSLError) as e:
