@@ -262,7 +262,7 @@ async def test_changes_are_flushed_in_batches_without_done(tmp_path, monkeypatch
         engine = Engine(parse(config(str(db))))
         addon = started(engine)
         save = addon.store.save
-        monkeypatch.setattr(addon.store, "save", lambda batch: (writes.append(batch), save(batch)))
+        monkeypatch.setattr(addon.store, "save", lambda batch: (save(batch), writes.append(batch)))  # counted once written
         monkeypatch.setattr(pools_addon, "FLUSH_INTERVAL", 0.05)
         addon.running()
         for _ in range(50):  # many events, no write of their own
