@@ -22,6 +22,8 @@ from tests.support.engine_streams import (
     kinds,
 )
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 @pytest.mark.parametrize("protocol", ALL)
 async def test_clean_stream_passes_through_byte_for_byte(protocol):

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol, runtime_checkable
 
 import certifi
 import httpx
@@ -33,9 +34,30 @@ _NO_BODY_STATUS = (204, 304)
 PROXY_AUTH_REQUIRED = 407
 
 Origin = tuple[str, str, int]
-# The response extension holding the body's reader: `await response.extensions[BODY].next_piece()` gives the
-# undecoded body piece by piece without httpx's per-piece layers (b"" at the end; errors are httpx's).
-BODY = "rotator_body"
+
+
+@runtime_checkable
+class FastBody(Protocol):
+    """The one fast path this transport offers beyond httpx's interface: the `stream` of a response it gives
+    (`response.stream`, when the response came from `handle_async_request` or `send` unwrapped; httpx.AsyncClient
+    wraps it) reads the undecoded body without httpx's per-piece layers. A caller checks
+    `isinstance(response.stream, FastBody)` and otherwise reads `response.aiter_raw()`; both give the same bytes.
+
+    - `next_piece()`: the body's next bytes, one piece per socket read; b"" at its end (then again b"").
+      Errors are httpx's (ReadError, RemoteProtocolError); after one, the connection is dropped.
+    - `push(on_piece)`: hand each next piece to `on_piece` in the connection's data callback, with no task woken
+      per piece, until `on_piece` returns True, the body or its connection ends, or `on_piece` raises (raised
+      from `push`; the connection is then dropped). It may return at once (nothing to push). Whatever it did not
+      hand over, the body's end included, is read with `next_piece` after it returns, so a reader loops
+      `await push(...)`, then `next_piece()`, until b"".
+    - `aclose()`: abandon the body (its connection is closed, as its state is unknown).
+    """
+
+    async def next_piece(self) -> bytes: ...
+
+    async def push(self, on_piece: Callable[[bytes], bool]) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -244,10 +266,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except BaseException:
             conn.close()
             raise
-        body = _Body(self, conn, request.method, status, headers)
         return httpx.Response(
-            status, headers=headers, stream=body,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason, BODY: body},
+            status, headers=headers, stream=_Body(self, conn, request.method, status, headers),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
 
     def _reuse(self, origin: Origin) -> _Connection | None:
@@ -384,9 +405,8 @@ async def _read(reader: asyncio.StreamReader, size: int = READ_SIZE) -> bytes:
 
 
 class _Body(httpx.AsyncByteStream):
-    """A response body read straight off the connection; the connection goes back to the pool when it ends.
-
-    `next_piece` is the body's one reader; the engine calls it directly (see BODY), and `__aiter__` serves httpx.
+    """A response body read straight off the connection (a FastBody); the connection goes back to the pool when
+    it ends. `next_piece` is the body's one reader; the engine calls it directly, and `__aiter__` serves httpx.
     """
 
     def __init__(self, transport: LeanTransport, conn: _Connection, method: str, status: int,
