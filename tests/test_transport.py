@@ -1,6 +1,8 @@
 """The upstream transport against a raw loopback server: framing, keep-alive, and errors as httpx's."""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -216,6 +218,15 @@ async def test_a_new_connection_closed_without_an_answer_is_an_error_at_once():
 
 # -- push: the body handed over in the connection's data callback (what the engine does once a stream is under way)
 
+@contextlib.asynccontextmanager
+async def streamed(client: UpstreamClient, url: str, content: bytes) -> AsyncIterator[httpx.Response]:
+    resp = await client.send(client.build_request("POST", url, content=content), stream=True)
+    try:
+        yield resp
+    finally:
+        await resp.aclose()
+
+
 def fast(resp: httpx.Response) -> FastBody:
     """The response's body as the engine finds it (rewrite/exchange: piece_reader, piece_pusher)."""
     assert isinstance(resp.stream, FastBody)
@@ -241,8 +252,8 @@ async def read_pushed(resp: httpx.Response, stop_every: int | None = None, fail_
         got.append(piece)
 
 
-async def fetch_pushed(url: str, client: httpx.AsyncClient, **kw) -> list[bytes]:
-    async with client.stream("POST", url + "/v1/chat/completions", content=b"{}") as resp:
+async def fetch_pushed(url: str, client: UpstreamClient, **kw) -> list[bytes]:
+    async with streamed(client, url + "/v1/chat/completions", b"{}") as resp:
         return await read_pushed(resp, **kw)
 
 
@@ -269,7 +280,7 @@ def test_a_pushed_chunked_body_split_anywhere_comes_back_whole(chunks, step, sto
 async def test_pieces_are_pushed_one_per_arrival_without_waking_the_reader():
     async with RawServer([chunked(b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n")], pause=0.02) as server:
         async with UpstreamClient(LeanTransport()) as client:
-            async with client.stream("POST", server.url + "/x", content=b"") as resp:
+            async with streamed(client, server.url + "/x", b"") as resp:
                 body = fast(resp)
                 first = await body.next_piece()
                 pushed: list[bytes] = []
@@ -307,7 +318,7 @@ async def test_a_cancelled_push_drops_the_connection_and_pushes_nothing_more():
     async with RawServer([chunked(b"a", b"b", b"c", b"d"), chunked(b"fresh")], pause=0.02) as server:
         async with UpstreamClient(LeanTransport()) as client:
             got: list[bytes] = []
-            async with client.stream("POST", server.url + "/x", content=b"") as resp:
+            async with streamed(client, server.url + "/x", b"") as resp:
                 pushing = asyncio.ensure_future(fast(resp).push(lambda p: got.append(p) or False))
                 await asyncio.sleep(0.03)
                 pushing.cancel()

@@ -65,7 +65,7 @@ from rewrite.routing.targets import (
     upstream_protocol,
 )
 from rewrite.upstream.bodies import BodyTooLarge, decoded, read_whole
-from rewrite.upstream.client import encode_headers, request_headers, response_headers
+from rewrite.upstream.client import Sender, encode_headers, request_headers, response_headers
 from rewrite.upstream.transport import FastBody
 
 logger = logging.getLogger("rotator")
@@ -182,7 +182,7 @@ def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resti
 class Exchange:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: Sender,
         streaming: StreamingConfig,
         job: Job,
         request: LoopbackRequest,
