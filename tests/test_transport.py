@@ -109,6 +109,26 @@ async def test_a_cut_chunked_body_is_a_remote_protocol_error():
             await fetch(server.url, LeanTransport())
 
 
+async def test_a_body_cut_in_its_trailers_is_a_remote_protocol_error():
+    async with RawServer([chunked(b"data: 1\n\n")[:-1] + [b"0\r\nx-trailer: 1\r\n", b"<close>"]]) as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await fetch(server.url, LeanTransport())
+
+
+@pytest.mark.parametrize("head", [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                                  b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+                                  b"HTTP/1.1 200 OK\r\nx-a : 1\r\ncontent-length: 2\r\n\r\n",
+                                  b"HTTP/1.1 200 OK\nx-injected: 1\r\ncontent-length: 2\r\n\r\n"])
+async def test_a_head_h11_would_refuse_is_refused_and_its_connection_dropped(head):
+    async with RawServer([[head, b"ok"], [OK]]) as server:
+        transport = LeanTransport()
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx.RemoteProtocolError, match="malformed"):
+                await asyncio.wait_for(fetch(server.url, client), 5)
+            await fetch(server.url, client)
+        assert server.connections == 2
+
+
 async def test_connect_errors_are_httpx_connect_errors():
     with pytest.raises(httpx.ConnectError):
         await fetch("http://127.0.0.1:9", LeanTransport())

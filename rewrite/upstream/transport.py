@@ -24,12 +24,12 @@ import httpx
 
 from rewrite.intake.big_json import Upload
 from rewrite.upstream.egress import EgressProxy, open_tunnel
+from rewrite.upstream.framing import ChunkedDecoder, Headers, body_framing, parse_head
 
 IDLE_EXPIRY = 30.0  # seconds an idle connection is kept: below the keep-alive timeouts vendors use
 MAX_IDLE_PER_ORIGIN = 64
 READ_SIZE = 65536
 _CRLF = b"\r\n"
-_NO_BODY_STATUS = (204, 304)
 # The egress proxy's refusal of an absolute-form request (its answer comes where the vendor's would).
 PROXY_AUTH_REQUIRED = 407
 
@@ -263,11 +263,12 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 said = reason.decode("latin-1")[:60]
                 raise httpx.ProxyError(f"the upstream proxy {conn.forward} refused the request for "
                                        f"{request.netloc.decode()}: {status} {said}".rstrip())
+            length, keep_alive = body_framing(request.method, status, headers)
         except BaseException:
             conn.close()
             raise
         return httpx.Response(
-            status, headers=headers, stream=_Body(self, conn, request.method, status, headers),
+            status, headers=headers, stream=_Body(self, conn, length, keep_alive),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
 
@@ -351,7 +352,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 raise _Stale from e
             raise httpx.WriteError(str(e) or type(e).__name__) from e
 
-    async def _read_head(self, conn: _Connection, reused: bool) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def _read_head(self, conn: _Connection, reused: bool) -> tuple[int, bytes, Headers]:
         while True:
             try:
                 head = await conn.reader.readuntil(_CRLF + _CRLF)
@@ -366,21 +367,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     raise _Stale from e
                 raise httpx.ReadError(str(e) or type(e).__name__) from e
             reused = False  # a head arrived (perhaps an interim one): the server has the request
-            status_line, *header_lines = head[:-4].split(_CRLF)
-            try:
-                _, code, *reason = status_line.split(b" ", 2)
-                status = int(code)
-            except ValueError as e:
-                raise httpx.RemoteProtocolError(f"malformed status line {status_line[:80]!r}") from e
-            if 100 <= status < 200 and status != 101:
-                continue  # an interim answer (100 Continue, 103 Early Hints): the real one follows
-            headers = []
-            for line in header_lines:
-                name, sep, value = line.partition(b":")
-                if not sep:
-                    raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
-                headers.append((name.strip(), value.strip()))
-            return status, reason[0] if reason else b"", headers
+            status, reason, headers = parse_head(head[:-4])
+            if status >= 200:
+                return status, reason, headers
+            # an interim answer (100 Continue, 103 Early Hints): the real one follows
 
     async def aclose(self) -> None:
         for idle in self._idle.values():
@@ -409,29 +399,18 @@ class _Body(httpx.AsyncByteStream):
     it ends. `next_piece` is the body's one reader; the engine calls it directly, and `__aiter__` serves httpx.
     """
 
-    def __init__(self, transport: LeanTransport, conn: _Connection, method: str, status: int,
-                 headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, transport: LeanTransport, conn: _Connection, length: int | None, keep_alive: bool) -> None:
+        """`length` and `keep_alive` as framing.body_framing gives them."""
         self._transport = transport
         self._conn: _Connection | None = conn
-        fields = {name.lower(): value for name, value in headers}
-        self._keep_alive = b"close" not in fields.get(b"connection", b"").lower()
-        if method == "HEAD" or status in _NO_BODY_STATUS:
-            self._mode, self._remaining = "length", 0
-        elif b"chunked" in fields.get(b"transfer-encoding", b"").lower():
-            self._mode, self._remaining = "chunked", 0
-        elif b"content-length" in fields:
-            try:
-                self._mode, self._remaining = "length", int(fields[b"content-length"])
-            except ValueError:
-                raise httpx.RemoteProtocolError("malformed content-length") from None
+        self._keep_alive = keep_alive
+        self._chunks: ChunkedDecoder | None = None
+        if length is None:
+            self._mode, self._remaining, self._chunks = "chunked", 0, ChunkedDecoder()
+        elif length < 0:
+            self._mode, self._remaining = "close", 0
         else:
-            self._mode, self._remaining, self._keep_alive = "close", 0, False
-        # Chunked framing: bytes read but not yet decoded, data bytes left in the current chunk, bytes of its
-        # closing CRLF still to come, and whether the last chunk has been read (its trailers are next).
-        self._buf = b""
-        self._need = 0
-        self._skip = 0
-        self._last = False
+            self._mode, self._remaining = "length", length
         self._pushing: asyncio.Future | None = None
         self._on_piece: Callable[[bytes], bool] | None = None
 
@@ -474,67 +453,17 @@ class _Body(httpx.AsyncByteStream):
         return data
 
     async def _next_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        while not self._last:
+        chunks = self._chunks
+        while not chunks.done:
             data = await _read(reader)
             if not data:
-                raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
-            piece = self._decode_chunked(data)
+                chunks.eof()
+            piece = chunks.feed(data)
             if piece:
                 return piece
-        await self._trailers(reader, self._buf)
-        self._buf = b""
+        if chunks.extra:  # bytes after the body's end: no answer to a next request
+            self._keep_alive = False
         return b""
-
-    def _decode_chunked(self, data: bytes) -> bytes:
-        """The body bytes in `data`, the next bytes read of a chunked body. Sets `_last` at the last chunk, with
-        what followed it (trailers) kept in `_buf`."""
-        if not (self._buf or self._need or self._skip):  # the usual read: one whole chunk, nothing before it
-            end = data.find(_CRLF, 0, 10)
-            if end > 0:
-                try:
-                    size = int(data[:end], 16)
-                except ValueError:
-                    size = 0  # (the general way below says what is wrong)
-                if size > 0 and len(data) == end + size + 4 and data.endswith(_CRLF):
-                    return data[end + 2 : -2]
-        buf = self._buf + data if self._buf else data
-        need, skip = self._need, self._skip
-        out = []
-        pos = 0
-        while True:
-            if need:
-                take = min(need, len(buf) - pos)
-                if take:
-                    out.append(buf[pos : pos + take])
-                pos += take
-                need -= take
-                if need:
-                    break
-                skip = 2
-            if skip:
-                avail = len(buf) - pos
-                if avail < skip:
-                    skip -= avail
-                    pos = len(buf)
-                    break
-                pos += skip
-                skip = 0
-            end = buf.find(_CRLF, pos)
-            if end < 0:
-                break
-            try:
-                size = int(buf[pos:end].split(b";", 1)[0], 16)
-            except ValueError:
-                raise httpx.RemoteProtocolError("malformed chunk size") from None
-            if size == 0:
-                self._last = True
-                self._buf = buf[end + 2 :]
-                return b"".join(out)
-            pos = end + 2
-            need = size
-        self._buf = buf[pos:]
-        self._need, self._skip = need, skip
-        return out[0] if len(out) == 1 else b"".join(out)
 
     # -- push: pieces handed over as they arrive, in the connection's own data callback
 
@@ -544,7 +473,8 @@ class _Body(httpx.AsyncByteStream):
         connection ends, or `on_piece` raises (raised here). Whatever is left (the body's end, an error, bytes
         buffered meanwhile) is read as before with `next_piece`."""
         conn = self._conn
-        if conn is None or self._last or self._mode == "length" and self._remaining <= 0:
+        chunks = self._chunks
+        if conn is None or (chunks.done if chunks is not None else self._mode == "length" and self._remaining <= 0):
             return
         reader = conn.reader
         # the noqa below: no public peek
@@ -565,8 +495,8 @@ class _Body(httpx.AsyncByteStream):
     def _pushed(self, data: bytes) -> None:
         try:
             if self._mode == "chunked":
-                piece = self._decode_chunked(data)
-                ended = self._last
+                piece = self._chunks.feed(data)
+                ended = self._chunks.done
             elif self._mode == "length":
                 if len(data) > self._remaining:  # more than the body: left for next_piece to judge
                     self._stop_push()
@@ -590,21 +520,6 @@ class _Body(httpx.AsyncByteStream):
             self._conn.reader.pushing = None
         if waiter is not None and not waiter.done():
             waiter.set_exception(error) if error is not None else waiter.set_result(None)
-
-    @staticmethod
-    async def _trailers(reader: asyncio.StreamReader, rest: bytes) -> None:
-        # After the last chunk: optional trailer lines, then an empty line.
-        while True:
-            end = rest.find(_CRLF)
-            if end == 0:
-                return
-            if end > 0:
-                rest = rest[end + 2 :]
-                continue
-            more = await reader.read(READ_SIZE)
-            if not more:
-                return
-            rest += more
 
     def _finish(self) -> None:
         conn, self._conn = self._conn, None
