@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from rewrite.internals import buffered
+
 
 @dataclass(frozen=True)
 class EgressProxy:
@@ -73,7 +75,7 @@ async def open_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     if not 200 <= int(code) < 300:
         said = reason.decode("latin-1")[:60]
         raise httpx.ProxyError(f"the upstream proxy {proxy} refused CONNECT {authority}: {int(code)} {said}".rstrip())
-    if reader._buffer:  # noqa: SLF001  (the vendor speaks first in no protocol we tunnel)
+    if buffered(reader):  # (the vendor speaks first in no protocol we tunnel)
         raise httpx.ProxyError(f"the upstream proxy {proxy} sent unasked bytes after its CONNECT answer")
     try:
         await writer.start_tls(tls, server_hostname=host)

@@ -23,6 +23,7 @@ import certifi
 import httpx
 
 from rewrite.intake.big_json import Upload
+from rewrite.internals import PushingProtocol, PushingReader, buffered, take_buffered
 from rewrite.upstream.egress import EgressProxy, open_tunnel
 from rewrite.upstream.framing import ChunkedDecoder, Headers, body_framing, parse_head
 
@@ -157,8 +158,7 @@ class _Connection:
         reader = self.reader
         # Bytes on a connection with no request outstanding (a server's 408 before it hangs up) are no answer to
         # the next request.
-        # the noqa below: asyncio's read buffer: no public peek
-        return not (reader.at_eof() or reader._buffer or reader.exception() or self.writer.is_closing()  # noqa: SLF001
+        return not (reader.at_eof() or buffered(reader) or reader.exception() or self.writer.is_closing()
                     or now - self.idle_since > IDLE_EXPIRY)
 
     def close(self) -> None:
@@ -171,47 +171,11 @@ class _Connection:
             self.close()
 
 
-class _Reader(asyncio.StreamReader):
-    """A StreamReader that can hand arriving bytes straight to a body being pushed (`_Body.push`) instead of
-    buffering them for a reader task to wake up for."""
-
-    pushing: _Body | None = None
-
-    def feed_data(self, data: bytes) -> None:
-        body = self.pushing
-        if body is None or self._buffer:
-            super().feed_data(data)
-        else:
-            body._pushed(data)
-
-    def feed_eof(self) -> None:
-        if self.pushing is not None:
-            self.pushing._stop_push()
-        super().feed_eof()
-
-    def set_exception(self, exc: BaseException) -> None:
-        if self.pushing is not None:
-            self.pushing._stop_push()
-        super().set_exception(exc)
-
-
-class _Protocol(asyncio.StreamReaderProtocol):
+class _Protocol(PushingProtocol):
     """Takes an idle connection out of its idle list as soon as the server closes it (vendors close idle
     keep-alive connections on their own schedule), instead of leaving it there until its next reuse."""
 
     conn: _Connection | None = None
-
-    def __init__(self, reader: _Reader, **kwargs) -> None:
-        super().__init__(reader, **kwargs)
-        self._reader = reader  # (StreamReaderProtocol keeps it behind a property: a call per piece)
-
-    def data_received(self, data: bytes) -> None:
-        reader = self._reader
-        body = reader.pushing
-        if body is not None and not reader._buffer:  # noqa: SLF001  (asyncio's read buffer: no public peek)
-            body._pushed(data)  # noqa: SLF001  (our own body's hook)
-        else:
-            reader.feed_data(data)
 
     def eof_received(self) -> bool:
         keep_open = super().eof_received()
@@ -324,7 +288,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     name: str = "") -> _Connection:
         name = name or f"{host}:{port}"
         loop = asyncio.get_running_loop()
-        reader = _Reader(limit=1 << 20, loop=loop)
+        reader = PushingReader(limit=1 << 20, loop=loop)
         protocol = _Protocol(reader, loop=loop)
         try:
             transport, _ = await asyncio.wait_for(
@@ -363,7 +327,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             except asyncio.LimitOverrunError as e:
                 raise httpx.RemoteProtocolError("response head too large") from e
             except OSError as e:
-                if reused and not conn.reader._buffer:  # noqa: SLF001  (asyncio's read buffer: no public peek)
+                if reused and not buffered(conn.reader):
                     raise _Stale from e
                 raise httpx.ReadError(str(e) or type(e).__name__) from e
             reused = False  # a head arrived (perhaps an interim one): the server has the request
@@ -386,11 +350,8 @@ async def _read(reader: asyncio.StreamReader, size: int = READ_SIZE) -> bytes:
     except ConnectionError:
         # asyncio's StreamReader raises a reset at once, dropping what had already arrived before it; those
         # bytes are part of the answer the client must still see.
-        buffered = reader._buffer  # noqa: SLF001  (asyncio's read buffer: no public peek)
-        if buffered:
-            data = bytes(buffered[:size])
-            del buffered[:size]
-            return data
+        if buffered(reader):
+            return take_buffered(reader, size)
         raise
 
 
@@ -477,8 +438,7 @@ class _Body(httpx.AsyncByteStream):
         if conn is None or (chunks.done if chunks is not None else self._mode == "length" and self._remaining <= 0):
             return
         reader = conn.reader
-        # the noqa below: no public peek
-        if not isinstance(reader, _Reader) or reader._buffer or reader.at_eof() or reader.exception():  # noqa: SLF001
+        if not isinstance(reader, PushingReader) or buffered(reader) or reader.at_eof() or reader.exception():
             return
         self._on_piece = on_piece
         self._pushing = asyncio.get_running_loop().create_future()
@@ -492,14 +452,15 @@ class _Body(httpx.AsyncByteStream):
             reader.pushing = None
             self._pushing = self._on_piece = None
 
-    def _pushed(self, data: bytes) -> None:
+    def arrived(self, data: bytes) -> None:
+        """(PushingReader's hand-over: the next bytes of the body, arrived while it pushes.)"""
         try:
             if self._mode == "chunked":
                 piece = self._chunks.feed(data)
                 ended = self._chunks.done
             elif self._mode == "length":
                 if len(data) > self._remaining:  # more than the body: left for next_piece to judge
-                    self._stop_push()
+                    self.stop_push()
                     self._conn.reader.feed_data(data)
                     return
                 piece = data
@@ -509,12 +470,12 @@ class _Body(httpx.AsyncByteStream):
                 piece, ended = data, False
             stop = self._on_piece(piece) if piece else False
         except BaseException as e:  # noqa: BLE001 - handed to the pushing task, never to the event loop
-            self._stop_push(e)
+            self.stop_push(e)
             return
         if ended or stop:
-            self._stop_push()
+            self.stop_push()
 
-    def _stop_push(self, error: BaseException | None = None) -> None:
+    def stop_push(self, error: BaseException | None = None) -> None:
         waiter = self._pushing
         if self._conn is not None:
             self._conn.reader.pushing = None

@@ -65,11 +65,11 @@ class LocalUpstream:
 
     async def _answer(self, request: httpx.Request, writer: asyncio.StreamWriter) -> None:
         response = await self.script(request)
-        head = [b"HTTP/1.1 %d %s" % (response.status_code, response.reason_phrase.encode())]
-        head += [name + b": " + value for name, value in response.headers.raw if name.lower() not in _FRAMING]
-        head += [b"transfer-encoding: chunked", b"connection: close"]
-        writer.write(b"\r\n".join(head) + b"\r\n\r\n")
         try:
+            head = [b"HTTP/1.1 %d %s" % (response.status_code, response.reason_phrase.encode())]
+            head += [name + b": " + value for name, value in response.headers.raw if name.lower() not in _FRAMING]
+            head += [b"transfer-encoding: chunked", b"connection: close"]
+            writer.write(b"\r\n".join(head) + b"\r\n\r\n")
             async for piece in response.stream:  # type: ignore[union-attr]  (every script's stream is async)
                 if piece:
                     writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
