@@ -1,10 +1,12 @@
 """Every access Rotator makes to private attributes of asyncio, mitmproxy and httpx, and nothing else: a new one
 goes here too (tests/test_private_access.py scans addons/ and rewrite/ for any outside this module).
 
-What they buy, measured with `scripts/bench --quick --no-litellm` (2 shared cores, so rough; see docs/architecture.md):
+What they buy, measured with `scripts/bench --quick --no-litellm` on mitmproxy 12.3.1 (2 cores shared with other
+work, so rough: compare the ratios to bare mitmdump, measured in the same run):
 - mitmproxy's connection handler, for the in-memory hand-off (addons/handoff.py: `install_open_connection`,
-  `opening_connection`, `direct_reads`): Rotator's CPU per sequential stream 6.2 ms in memory against 7.4 ms over
-  loopback TCP (`--set rotator_in_memory=false`), 0.85×; per paced streamed event about 0.8×. Checked against the
+  `opening_connection`, `direct_reads`): proxy CPU per sequential stream 1.29× bare mitmdump's in memory against
+  1.49× over loopback TCP (`--set rotator_in_memory=false`), per paced streamed event 1.00× against 1.67× (5
+  streams) and 1.21× against 1.38× (10 streams); non-stream calls about the same either way. Checked against the
   source of mitmproxy 12.2.3 and 12.3.1 (`mitmproxy/proxy/server.py` is the same in both); at start-up
   `internals_mismatch` checks the installed mitmproxy's code (not its version number), and the hand-off stays off,
   with a warning, where it differs.
@@ -12,7 +14,8 @@ What they buy, measured with `scripts/bench --quick --no-litellm` (2 shared core
   `PushingProtocol`): a peek StreamReader has no public way to make (is a reused connection stale; did bytes come
   before a reset), and streamed pieces handed over in the connection's data callback instead of waking a reader
   task each (the lean transport's push, rewrite/upstream/transport.py, and the in-memory pipe's sink): the largest
-  single share of a streamed event's cost in Rotator's own code when it was measured. Python 3.12's asyncio.
+  single share of a streamed event's cost in Rotator's own code when it was measured (not measured apart here; the
+  pipe's sink is part of the hand-off's figure above). Checked on Python 3.12's asyncio (`asyncio/streams.py`).
 - httpx's table of the content decoders it has (`content_decoder`): br and zstd when their packages are installed,
   decoded as httpx would. No speed: what httpx already decodes, without a second list.
 """
