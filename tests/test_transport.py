@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from rewrite.intake.big_json import Upload
 from rewrite.upstream.client import UpstreamClient
-from rewrite.upstream.transport import FastBody, LeanTransport, outgoing
+from rewrite.upstream.outgoing import outgoing
+from rewrite.upstream.transport import FastBody, LeanTransport
 
 
 class RawServer:
