@@ -23,7 +23,7 @@ _FIELD = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t
 _DIGITS = re.compile(rb"[0-9]{1,20}")
 # chunk-size (at most 20 hex digits) [";" chunk-ext], trailing spaces and tabs allowed (as h11 does).
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[^\n]*)?[ \t]*")
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,20}")
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 
 Headers = list[tuple[bytes, bytes]]
@@ -105,8 +105,9 @@ class ChunkedDecoder:
         """The body bytes in `data`, the next bytes read."""
         if not (self._buf or self._need or self._skip or self._trailers):  # the usual read: one whole chunk
             end = data.find(_CRLF, 0, 10)
-            if end > 0 and _CHUNK_SIZE.fullmatch(data, 0, end):
-                size = int(data[:end], 16)
+            digits = data[:end]
+            if end > 0 and not digits.strip(_HEX_DIGITS):  # (int() alone would take " 5", "+5", "0x5" or "5_0")
+                size = int(digits, 16)
                 if size > 0 and len(data) == end + size + 4 and data.endswith(_CRLF):
                     return data[end + 2 : -2]
         buf = self._buf + data if self._buf else data
