@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import engine_harness
 from tests.support.fake_vendor import FakeVendor
 from tests.support.harness import (
     ADDON,
@@ -44,7 +45,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # it started: it ends with the run instead, and they with it (tests/support/harness.py).
     die_with_parent()
 
-__all__ = ["fake_vendor", "llm_view", "redis_server", "rotator", "rotator_pool"]
+__all__ = ["each_transport", "fake_vendor", "llm_view", "redis_server", "rotator", "rotator_pool"]
+
+
+@pytest.fixture(params=engine_harness.TRANSPORTS)
+def each_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs an engine test (tests/support/engine_harness.py: run) once over httpx.MockTransport and once over the
+    production client and lean transport to a local server. Use: `pytestmark = pytest.mark.usefixtures(...)`."""
+    monkeypatch.setattr(engine_harness, "transport", request.param)
+    return request.param
 
 
 @pytest.fixture(autouse=True)

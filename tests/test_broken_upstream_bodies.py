@@ -16,6 +16,7 @@ from tests.support import samples
 from tests.support.engine_harness import Stream, Upstream, events_of, run, sse
 from tests.support.engine_streams import TEXT, assert_truncated, content_prefix, first_token_index, kinds
 
+pytestmark = pytest.mark.usefixtures("each_transport")
 ALL = list(TEXT)
 GARBAGE = b"\xff" * 16  # after a flushed deflate block: a block header with the invalid type 3
 

@@ -1,13 +1,14 @@
 """Bytes the engine writes to mitmproxy in memory go straight to mitmproxy's connection handler while its reading
-task is idle (addons/handoff.py `direct_reads`), and wait for that task whenever its way could differ."""
+task is idle (rewrite/internals.py `direct_reads`), and wait for that task whenever its way could differ."""
 
 import asyncio
 from types import SimpleNamespace
 
 from mitmproxy.connection import Server
 
-from addons.handoff import direct_reads
+from rewrite.intake.loopback import LAST_CHUNK
 from rewrite.intake.memory_pipe import open_pipe
+from rewrite.internals import direct_reads
 
 
 class Handler:
@@ -32,7 +33,7 @@ async def setup(*, buffered: int = 0):
     writer.kept = own_writer  # (a StreamWriter closes its connection when it is collected)
     handler, connection = Handler(), Server(address=("127.0.0.1", 2))
     handler.transports[connection] = SimpleNamespace(writer=writer_with(buffered))
-    reader.sink = direct_reads(handler, connection)
+    reader.sink = direct_reads(handler, connection, LAST_CHUNK)
     reading = asyncio.ensure_future(reader.read(65536))  # mitmproxy's reading task, idle until bytes arrive
     await asyncio.sleep(0)
     return handler, connection, writer, reading
@@ -94,8 +95,8 @@ async def test_a_lock_just_released_to_a_waiter_is_left_to_that_waiter():
 
 
 def test_a_handler_of_another_shape_gets_no_sink():
-    assert direct_reads(SimpleNamespace(transports={}), Server(address=("h", 1))) is None
-    assert direct_reads(Handler(), None) is None
+    assert direct_reads(SimpleNamespace(transports={}), Server(address=("h", 1)), LAST_CHUNK) is None
+    assert direct_reads(Handler(), None, LAST_CHUNK) is None
 
 
 async def test_a_connection_opened_by_a_handler_gets_a_sink_to_it():

@@ -166,7 +166,8 @@ async def test_new_client_takes_the_proxy_and_the_extra_ca(proxies, tmp_path):
         front = TLSFront(tmp_path, "api.vendor.test", vendor.address)
         proxy = proxies({"api.vendor.test:443": None}, credentials=None, front=front)
         async with new_client(egress(proxy, None), str(front.ca_file)) as client:
-            assert (await client.get("https://api.vendor.test/v1/models")).text == "hello"
+            resp = await client.send(client.build_request("GET", "https://api.vendor.test/v1/models"))
+            assert resp.text == "hello"
         assert proxy.seen[0].proxy_authorization is None
 
 

@@ -22,6 +22,8 @@ from tests.support.engine_streams import (
     kinds,
 )
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 @pytest.mark.parametrize("protocol", ALL)
 async def test_clean_stream_passes_through_byte_for_byte(protocol):
@@ -213,7 +215,9 @@ async def test_client_disconnect_cancels_the_upstream():
     stream = Stream(content_prefix("openai_chat", samples.CHAT_TEXT), then="stall")
     up = Upstream([lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=stream)])
     task = asyncio.ensure_future(run("openai_chat", up))
-    await asyncio.sleep(0.1)
+    while not up.seen:  # (the upstream has the request)
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
     assert not stream.closed.is_set()
     task.cancel()
     await asyncio.wait_for(stream.closed.wait(), 1.0)

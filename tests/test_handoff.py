@@ -12,9 +12,10 @@ from mitmproxy import version
 from mitmproxy.proxy import server as proxy_server
 from mitmproxy.test import taddons
 
-import addons.handoff as handoff_module
-from addons.handoff import Handoff, internals_mismatch
+import rewrite.internals as internals_module
+from addons.handoff import Handoff
 from rewrite.intake.loopback import LoopbackServer
+from rewrite.internals import internals_mismatch
 
 
 async def answer(request, responder):
@@ -101,7 +102,7 @@ class Shapes:
             connection: object
             payload: bytes
 
-        monkeypatch.setattr(handoff_module.events, "DataReceived", DataReceived)
+        monkeypatch.setattr(internals_module.events, "DataReceived", DataReceived)
 
     @staticmethod
     def keeps_no_writer(monkeypatch):

@@ -1,6 +1,8 @@
 """The upstream transport against a raw loopback server: framing, keep-alive, and errors as httpx's."""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -8,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rewrite.intake.big_json import Upload
-from rewrite.upstream.transport import BODY, LeanTransport, outgoing
+from rewrite.upstream.client import UpstreamClient
+from rewrite.upstream.outgoing import outgoing
+from rewrite.upstream.transport import FastBody, LeanTransport
 
 
 class RawServer:
@@ -104,6 +108,26 @@ async def test_a_cut_chunked_body_is_a_remote_protocol_error():
     async with RawServer([chunked(b"data: 1\n\n")[:-1] + [b"<close>"]]) as server:
         with pytest.raises(httpx.RemoteProtocolError):
             await fetch(server.url, LeanTransport())
+
+
+async def test_a_body_cut_in_its_trailers_is_a_remote_protocol_error():
+    async with RawServer([chunked(b"data: 1\n\n")[:-1] + [b"0\r\nx-trailer: 1\r\n", b"<close>"]]) as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await fetch(server.url, LeanTransport())
+
+
+@pytest.mark.parametrize("head", [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                                  b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+                                  b"HTTP/1.1 200 OK\r\nx-a : 1\r\ncontent-length: 2\r\n\r\n",
+                                  b"HTTP/1.1 200 OK\nx-injected: 1\r\ncontent-length: 2\r\n\r\n"])
+async def test_a_head_h11_would_refuse_is_refused_and_its_connection_dropped(head):
+    async with RawServer([[head, b"ok"], [OK]]) as server:
+        transport = LeanTransport()
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx.RemoteProtocolError, match="malformed"):
+                await asyncio.wait_for(fetch(server.url, client), 5)
+            await fetch(server.url, client)
+        assert server.connections == 2
 
 
 async def test_connect_errors_are_httpx_connect_errors():
@@ -215,9 +239,24 @@ async def test_a_new_connection_closed_without_an_answer_is_an_error_at_once():
 
 # -- push: the body handed over in the connection's data callback (what the engine does once a stream is under way)
 
+@contextlib.asynccontextmanager
+async def streamed(client: UpstreamClient, url: str, content: bytes) -> AsyncIterator[httpx.Response]:
+    resp = await client.send(client.build_request("POST", url, content=content), stream=True)
+    try:
+        yield resp
+    finally:
+        await resp.aclose()
+
+
+def fast(resp: httpx.Response) -> FastBody:
+    """The response's body as the engine finds it (rewrite/exchange: piece_reader, piece_pusher)."""
+    assert isinstance(resp.stream, FastBody)
+    return resp.stream
+
+
 async def read_pushed(resp: httpx.Response, stop_every: int | None = None, fail_at: int | None = None) -> list[bytes]:
     """The body as the engine reads it: pushed while it can be, the rest (and the end) through next_piece."""
-    body = resp.extensions[BODY]
+    body = fast(resp)
     got: list[bytes] = []
 
     def on_piece(piece: bytes) -> bool:
@@ -234,8 +273,8 @@ async def read_pushed(resp: httpx.Response, stop_every: int | None = None, fail_
         got.append(piece)
 
 
-async def fetch_pushed(url: str, client: httpx.AsyncClient, **kw) -> list[bytes]:
-    async with client.stream("POST", url + "/v1/chat/completions", content=b"{}") as resp:
+async def fetch_pushed(url: str, client: UpstreamClient, **kw) -> list[bytes]:
+    async with streamed(client, url + "/v1/chat/completions", b"{}") as resp:
         return await read_pushed(resp, **kw)
 
 
@@ -249,7 +288,7 @@ def test_a_pushed_chunked_body_split_anywhere_comes_back_whole(chunks, step, sto
 
     async def go():
         async with RawServer([pieces, chunked(b"next")], pause=0) as server:
-            async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            async with UpstreamClient(LeanTransport()) as client:
                 got = await fetch_pushed(server.url, client, stop_every=stop_every)
                 again = await fetch_pushed(server.url, client)
                 return b"".join(got), again, server.connections
@@ -261,9 +300,9 @@ def test_a_pushed_chunked_body_split_anywhere_comes_back_whole(chunks, step, sto
 
 async def test_pieces_are_pushed_one_per_arrival_without_waking_the_reader():
     async with RawServer([chunked(b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n")], pause=0.02) as server:
-        async with httpx.AsyncClient(transport=LeanTransport()) as client:
-            async with client.stream("POST", server.url + "/x", content=b"") as resp:
-                body = resp.extensions[BODY]
+        async with UpstreamClient(LeanTransport()) as client:
+            async with streamed(client, server.url + "/x", b"") as resp:
+                body = fast(resp)
                 first = await body.next_piece()
                 pushed: list[bytes] = []
                 await body.push(lambda p: pushed.append(p) or False)  # returns at the body's last chunk
@@ -275,21 +314,21 @@ async def test_pushed_content_length_and_close_delimited_bodies():
     answers = [[b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n", b"hello", b" world"],
                [b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n", b"until ", b"the end", b"<close>"]]
     async with RawServer(answers) as server:
-        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+        async with UpstreamClient(LeanTransport()) as client:
             assert b"".join(await fetch_pushed(server.url, client)) == b"hello world"
             assert b"".join(await fetch_pushed(server.url, client)) == b"until the end"
 
 
 async def test_a_cut_body_while_pushing_is_still_a_remote_protocol_error():
     async with RawServer([chunked(b"data: 1\n\n", b"data: 2\n\n")[:-1] + [b"<close>"]]) as server:
-        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+        async with UpstreamClient(LeanTransport()) as client:
             with pytest.raises(httpx.RemoteProtocolError):
                 await fetch_pushed(server.url, client)
 
 
 async def test_an_error_in_the_pushed_callback_is_raised_to_the_reader_and_drops_the_connection():
     async with RawServer([chunked(b"a", b"b", b"c"), chunked(b"fresh")]) as server:
-        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+        async with UpstreamClient(LeanTransport()) as client:
             with pytest.raises(ValueError, match="the engine failed"):
                 await fetch_pushed(server.url, client, fail_at=2)
             assert await fetch_pushed(server.url, client) == [b"fresh"]
@@ -298,10 +337,10 @@ async def test_an_error_in_the_pushed_callback_is_raised_to_the_reader_and_drops
 
 async def test_a_cancelled_push_drops_the_connection_and_pushes_nothing_more():
     async with RawServer([chunked(b"a", b"b", b"c", b"d"), chunked(b"fresh")], pause=0.02) as server:
-        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+        async with UpstreamClient(LeanTransport()) as client:
             got: list[bytes] = []
-            async with client.stream("POST", server.url + "/x", content=b"") as resp:
-                pushing = asyncio.ensure_future(resp.extensions[BODY].push(lambda p: got.append(p) or False))
+            async with streamed(client, server.url + "/x", b"") as resp:
+                pushing = asyncio.ensure_future(fast(resp).push(lambda p: got.append(p) or False))
                 await asyncio.sleep(0.03)
                 pushing.cancel()
                 await asyncio.gather(pushing, return_exceptions=True)

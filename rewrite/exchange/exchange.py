@@ -14,8 +14,6 @@ final failure is reported in-stream as the protocol's error event.
 
 from __future__ import annotations
 
-import httpx
-
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import LimitsConfig, StreamingConfig
 from rewrite.exchange.answers import Answers
@@ -28,6 +26,7 @@ from rewrite.intake.big_json import Parsed
 from rewrite.intake.loopback import LoopbackRequest, Responder
 from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks
+from rewrite.upstream.client import Sender
 
 __all__ = ["Exchange", "Job", "error_protocol", "every_key_resting", "piece_pusher", "piece_reader"]
 
@@ -35,7 +34,7 @@ __all__ = ["Exchange", "Job", "error_protocol", "every_key_resting", "piece_push
 class Exchange:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: Sender,
         streaming: StreamingConfig,
         job: Job,
         request: LoopbackRequest,

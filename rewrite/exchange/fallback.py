@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 
-import httpx
-
 from protocols import translate
 from protocols.translate import TranslationError
 from protocols.unified import Request
@@ -39,6 +37,7 @@ from rewrite.routing.targets import (
     translated_leg,
     upstream_protocol,
 )
+from rewrite.upstream.client import Sender
 
 logger = logging.getLogger("rotator")
 
@@ -121,7 +120,7 @@ class Legs:
 class Fallback:
     """The target loop of one request, with the parts every target shares."""
 
-    def __init__(self, req: ClientRequest, legs: Legs, client: httpx.AsyncClient, cfg: StreamingConfig,
+    def __init__(self, req: ClientRequest, legs: Legs, client: Sender, cfg: StreamingConfig,
                  clock: Clock, answers: Answers, pump: Pump, prices: PriceTable) -> None:
         self.req = req
         self.legs = legs

@@ -22,7 +22,7 @@ from rewrite.intake.big_json import Upload, added_keys, with_keys_in_front
 from rewrite.policy.outcomes import Note
 from rewrite.providers.credentials import mask
 from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, adapted, parse_json
-from rewrite.upstream.client import encode_headers, request_headers
+from rewrite.upstream.client import Sender, encode_headers, request_headers
 
 # Distinct parameters a request is sent again without, after 400s that name them (protocols/refused_params.py).
 MAX_REFUSED_PARAMS = 3
@@ -51,7 +51,7 @@ class TargetCall:
     stream (the client's, or forced and folded back). `refused` is the request's list of parameters it was sent
     again without (shared by its targets)."""
 
-    def __init__(self, req: ClientRequest, leg: Leg, more: bool, client: httpx.AsyncClient, job: Job,
+    def __init__(self, req: ClientRequest, leg: Leg, more: bool, client: Sender, job: Job,
                  hooks: ConversationHooks | None, refused: list[str]) -> None:
         self.req = req
         self.leg = leg

@@ -26,7 +26,7 @@ from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import Note
 from rewrite.upstream.bodies import BodyTooLarge, decoded
 from rewrite.upstream.client import response_headers
-from rewrite.upstream.transport import BODY
+from rewrite.upstream.transport import FastBody
 
 logger = logging.getLogger("rotator")
 
@@ -35,11 +35,11 @@ Pusher = Callable[[Callable[[bytes], bool]], Awaitable[None]]
 
 
 def piece_reader(resp: httpx.Response, cap: int) -> Reader:
-    """The upstream body's next piece, b"" at its end. The body is read straight from the lean transport
-    (rewrite/upstream/transport.py) when it came through it, skipping httpx's per-piece layers; one with a
-    content-encoding is decoded in bounded steps, BodyTooLarge past `cap` decoded bytes (rewrite/upstream/bodies.py)."""
-    body = resp.extensions.get(BODY)
-    if body is not None:
+    """The upstream body's next piece, b"" at its end. A FastBody (the lean transport's, rewrite/upstream/transport.py)
+    is read directly, skipping httpx's per-piece layers; one with a content-encoding is decoded in bounded steps,
+    BodyTooLarge past `cap` decoded bytes (rewrite/upstream/bodies.py)."""
+    body = resp.stream
+    if isinstance(body, FastBody):
         raw = body.next_piece
     elif resp.is_stream_consumed:  # a response built whole (not one the transport gives): its decoded bytes
         left = [resp.content]
@@ -56,10 +56,10 @@ def piece_reader(resp: httpx.Response, cap: int) -> Reader:
 
 
 def piece_pusher(resp: httpx.Response) -> Pusher | None:
-    """For a body read straight from the lean transport: its `push`, which hands pieces over as they arrive
-    without waking a task for each (a streamed event's largest cost in Rotator's own code)."""
-    body = resp.extensions.get(BODY)
-    if body is not None and "content-encoding" not in resp.headers:
+    """For a FastBody: its `push`, which hands pieces over as they arrive without waking a task for each (a streamed
+    event's largest cost in Rotator's own code)."""
+    body = resp.stream
+    if isinstance(body, FastBody) and "content-encoding" not in resp.headers:
         return body.push
     return None
 

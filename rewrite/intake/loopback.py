@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from rewrite.exchange.waiting import first_done
 from rewrite.intake.big_json import Upload
 from rewrite.intake.memory_pipe import open_pipe
+from rewrite.internals import arrival, end_arrival
 
 logger = logging.getLogger(__name__)
 
@@ -297,19 +298,6 @@ class _Conn:
 Handler = Callable[[LoopbackRequest, Responder], Awaitable[None]]
 
 
-def arrival(reader: asyncio.StreamReader) -> asyncio.Future:
-    """A future done once bytes, the end or an error arrive at `reader` (at once if they are there). Nothing reads
-    them: this is StreamReader's own wait (asyncio wakes its `_waiter` on each), without a task per request to run
-    a read that is then cancelled."""
-    arrived = asyncio.get_running_loop().create_future()
-    waiting = reader._waiter is not None  # noqa: SLF001  (a reader it is not ours to wait on: nothing to watch)
-    if reader._buffer or reader.at_eof() or reader.exception() is not None or waiting:  # noqa: SLF001  (no public peek)
-        arrived.set_result(None)
-    else:
-        reader._waiter = arrived  # noqa: SLF001  (woken as the reader's own wait is)
-    return arrived
-
-
 class LoopbackServer:
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
@@ -403,9 +391,7 @@ class LoopbackServer:
                     return False  # mitmproxy hung up: the client left
                 await handling  # a pipelined request: read once this one is answered
         finally:
-            if reader._waiter is arrived:  # noqa: SLF001  (the waiter set above)
-                reader._waiter = None  # noqa: SLF001  (the waiter set above)
-            arrived.cancel()
+            end_arrival(reader, arrived)
             if not handling.done():
                 handling.cancel()
                 await asyncio.gather(handling, return_exceptions=True)

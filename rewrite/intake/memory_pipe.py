@@ -8,23 +8,11 @@ end's protocol at once, so a streamed event costs no send/recv syscalls and no e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+
+from rewrite.internals import PipeReader
 
 Address = tuple[str, int]
-
-
-class PipeReader(asyncio.StreamReader):
-    """A StreamReader whose bytes can be taken by `sink` as they arrive, while its reading task is idle waiting for
-    them (nothing buffered): the sink does what that task would do with them, without waking it. `sink` returns
-    False when it cannot; the bytes are then buffered for the task as usual."""
-
-    sink: Callable[[bytes], bool] | None = None
-
-    def feed_data(self, data: bytes) -> None:
-        sink = self.sink
-        if sink is not None and self._waiter is not None and not self._buffer and not self._eof and sink(data):
-            return
-        super().feed_data(data)
+__all__ = ["PipeEnd", "PipeReader", "open_pipe"]
 
 
 class PipeEnd(asyncio.Transport):

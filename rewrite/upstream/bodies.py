@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from rewrite.internals import content_decoder
+
 STEP = 1 << 20  # the most bytes one decoding step gives
 _SLICE = 256  # encoded bytes per step for decoders without an output limit (br, zstd)
 
@@ -106,8 +108,8 @@ def _layers(encodings: str) -> _Layer | None:
             continue
         if name in ("gzip", "x-gzip", "deflate"):
             layer = _Zlib(layer, gzip=name != "deflate")
-        elif name in httpx._decoders.SUPPORTED_DECODERS:  # noqa: SLF001  (br and zstd, when their packages are there)
-            layer = _Sliced(layer, httpx._decoders.SUPPORTED_DECODERS[name]())  # noqa: SLF001  (as above)
+        elif (decoder := content_decoder(name)) is not None:  # (br and zstd, when their packages are there)
+            layer = _Sliced(layer, decoder)
         else:
             raise httpx.DecodingError(f"content-encoding {name!r} is not one Rotator decodes")
     return layer

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from typing import Any, Protocol
 
 import certifi
 import httpx
 
 from rewrite.intake.big_json import Upload
 from rewrite.upstream.egress import EgressProxy
-from rewrite.upstream.transport import LeanTransport, Outgoing, outgoing
+from rewrite.upstream.outgoing import Outgoing, outgoing
+from rewrite.upstream.transport import LeanTransport
 
 # Headers that belong to one connection, or that httpx sets itself (it decodes content-encoding for us).
 HOP_BY_HOP = frozenset(
@@ -79,37 +81,54 @@ def tls_context(extra_ca: str | None = None) -> ssl.SSLContext:
     return context
 
 
-class UpstreamClient(httpx.AsyncClient):
-    """httpx's client, handing each request straight to the lean transport.
+class Sender(Protocol):
+    """What the engine sends its upstream requests with: an UpstreamClient, or any httpx.AsyncClient (the engine's
+    tests give one with httpx.MockTransport). `send` takes what `build_request` gave."""
 
-    Rotator uses none of what httpx's `send` adds around the transport (auth flows, redirects, event hooks, the
-    cookie jar), and per request that cost more than the transport itself (scripts/bench). Without the jar, a
-    cookie set on one client's answer is never sent upstream with another client's request."""
+    def build_request(self, method: str, url: str, *, headers: Any, content: Any) -> Any: ...
 
-    def __init__(self, transport: LeanTransport, **kwargs) -> None:
-        super().__init__(transport=transport, **kwargs)
+    async def send(self, request: Any, *, stream: bool = False) -> httpx.Response: ...
+
+
+# What httpx.AsyncClient(headers={"accept-encoding": ACCEPT_ENCODING}) sends by default, in its order.
+DEFAULT_HEADERS = [(b"Accept", b"*/*"), (b"Connection", b"keep-alive"),
+                   (b"User-Agent", b"python-httpx/" + httpx.__version__.encode()),
+                   (b"accept-encoding", ACCEPT_ENCODING.encode())]
+# Connect within this; no read or pool limit (the engine keeps its own clocks), and a stuck upload fails.
+TIMEOUT = httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None)
+
+
+class UpstreamClient:
+    """The engine's upstream client: the lean transport, with the default headers every request carries.
+
+    Not an httpx.AsyncClient: Rotator uses none of what httpx's `send` adds around the transport (auth flows,
+    redirects, event hooks, the cookie jar), and per request that, and httpx.Request's URL and header models, cost
+    more than sending the request (scripts/bench). Without a jar, a cookie set on one client's answer is never sent
+    upstream with another client's request. Its answers are httpx.Responses whose stream is the transport's
+    FastBody (rewrite/upstream/transport.py)."""
+
+    def __init__(self, transport: LeanTransport, headers: list[tuple[bytes, bytes]] = DEFAULT_HEADERS,
+                 timeout: httpx.Timeout = TIMEOUT) -> None:
         self.lean = transport
-        self._defaults = self.headers.raw
-        self._connect_timeout = self.timeout.connect
+        self._defaults = headers
+        self.timeout = timeout
+        self.is_closed = False
 
-    def build_request(self, method, url, *, headers=None, content=None, **others) -> httpx.Request | Outgoing:
-        """httpx's own, except for what the engine sends (a URL string, headers and bytes or an Upload): that is
-        built as the lean transport's Outgoing, as httpx would build it (the client's default headers the request
-        lacks, then the request's) without the cookie, query and base-URL merging it never needs."""
-        if (others or not isinstance(content, (bytes, Upload)) or not isinstance(url, str)
-                or not isinstance(headers, list)
-                or not all(type(n) is bytes and type(v) is bytes for n, v in headers)):
-            return super().build_request(method, url, headers=headers, content=content, **others)
+    def build_request(self, method: str, url: str, *, headers: list[tuple[bytes, bytes]] | None = None,
+                      content: bytes | Upload = b"") -> httpx.Request | Outgoing:
+        """The request as httpx would build it (the client's default headers the request lacks, then the
+        request's): as the lean transport's Outgoing, or as an httpx.Request for a URL that httpx normalises."""
+        headers = headers or []
         present = {n.lower() for n, _ in headers}
         merged = [(n, v) for n, v in self._defaults if n.lower() not in present]
         merged += headers
-        request = outgoing(method, url, merged, content, self._connect_timeout)
+        request = outgoing(method, url, merged, content, self.timeout.connect)
         if request is None:
-            return super().build_request(method, url, headers=headers, content=content, **others)
+            return httpx.Request(method, url, headers=merged, content=content,
+                                 extensions={"timeout": self.timeout.as_dict()})
         return request
 
-    async def send(self, request: httpx.Request | Outgoing, *, stream: bool = False,
-                   **_client_defaults) -> httpx.Response:
+    async def send(self, request: httpx.Request | Outgoing, *, stream: bool = False) -> httpx.Response:
         if self.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         if isinstance(request, Outgoing):
@@ -125,31 +144,35 @@ class UpstreamClient(httpx.AsyncClient):
                 raise
         return response
 
+    async def aclose(self) -> None:
+        self.is_closed = True
+        await self.lean.aclose()
 
-def new_client(proxy: EgressProxy | None = None, extra_ca: str | None = None) -> httpx.AsyncClient:
-    # trust_env=False: a user's HTTPS_PROXY usually points at Rotator itself, and SSL_CERT_FILE at mitmproxy's CA
+    async def __aenter__(self) -> UpstreamClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def new_client(proxy: EgressProxy | None = None, extra_ca: str | None = None) -> UpstreamClient:
+    # No environment: a user's HTTPS_PROXY usually points at Rotator itself, and SSL_CERT_FILE at mitmproxy's CA
     # (LeanTransport verifies TLS against certifi's bundle). An egress proxy is Rotator's own setting.
-    return UpstreamClient(
-        LeanTransport(tls_context(extra_ca) if extra_ca else None, proxy),
-        headers={"accept-encoding": ACCEPT_ENCODING},
-        trust_env=False,
-        timeout=httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None),
-        follow_redirects=False,
-    )
+    return UpstreamClient(LeanTransport(tls_context(extra_ca) if extra_ca else None, proxy))
 
 
 class Upstream:
     """The upstream client, created on first use (inside the running event loop)."""
 
     def __init__(self) -> None:
-        self._client: httpx.AsyncClient | None = None
+        self._client: UpstreamClient | None = None
         self.proxy: EgressProxy | None = None
         self.extra_ca: str | None = None
         self._tls: ssl.SSLContext | None = None
         self._closing: set[asyncio.Task] = set()
 
     @property
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> UpstreamClient:
         if self._client is None:
             self._client = new_client(self.proxy, self.extra_ca)
         return self._client

@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from rewrite.internals import buffered
+
 
 @dataclass(frozen=True)
 class EgressProxy:
@@ -64,7 +66,7 @@ async def open_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError) as e:
         raise httpx.ProxyError(f"the upstream proxy {proxy} did not answer CONNECT {authority}") from e
-    past_head = bool(reader._buffer)  # type: ignore[attr-defined]  # noqa: SLF001  (bytes read past the head)
+    past_head = bool(buffered(reader))  # bytes read past the head
     _check_connect_answer(head, past_head, proxy, authority)
     try:
         await writer.start_tls(tls, server_hostname=host)

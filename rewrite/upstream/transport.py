@@ -10,114 +10,52 @@ httpx does without `http2=True`; errors are httpx's, so callers branch on them a
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
+from typing import Protocol, runtime_checkable
 
 import certifi
 import httpx
 
 from rewrite.intake.big_json import Upload
+from rewrite.internals import PushingProtocol, PushingReader, buffered, take_buffered
 from rewrite.upstream.egress import EgressProxy, open_tunnel
+from rewrite.upstream.framing import ChunkedDecoder, Headers, body_framing, parse_head
+from rewrite.upstream.outgoing import Origin, Outgoing, from_httpx, on_the_wire
 
 IDLE_EXPIRY = 30.0  # seconds an idle connection is kept: below the keep-alive timeouts vendors use
 MAX_IDLE_PER_ORIGIN = 64
 READ_SIZE = 65536
 _CRLF = b"\r\n"
-_NO_BODY_STATUS = (204, 304)
 # The egress proxy's refusal of an absolute-form request (its answer comes where the vendor's would).
 PROXY_AUTH_REQUIRED = 407
 
-Origin = tuple[str, str, int]
-# The response extension holding the body's reader: `await response.extensions[BODY].next_piece()` gives the
-# undecoded body piece by piece without httpx's per-piece layers (b"" at the end; errors are httpx's).
-BODY = "rotator_body"
 
 
-@dataclass(slots=True)
-class Outgoing:
-    """A request as this transport sends it. UpstreamClient builds the engine's requests as these directly:
-    per request, httpx.Request's URL and header models cost more than sending it (scripts/bench)."""
+@runtime_checkable
+class FastBody(Protocol):
+    """The one fast path this transport offers beyond httpx's interface: the `stream` of a response it gives
+    (`response.stream`, when the response came from `handle_async_request` or `send` unwrapped; httpx.AsyncClient
+    wraps it) reads the undecoded body without httpx's per-piece layers. A caller checks
+    `isinstance(response.stream, FastBody)` and otherwise reads `response.aiter_raw()`; both give the same bytes.
 
-    method: str
-    origin: Origin
-    netloc: bytes  # the Host header's value, and the authority of an absolute-form target
-    target: bytes  # path and query, as on the request line
-    headers: list[tuple[bytes, bytes]]  # in order; Content-Length, Transfer-Encoding and Connection are ours
-    content: bytes | Upload  # (an Upload: a large body, written a piece at a time)
-    connect_timeout: float | None = None
+    - `next_piece()`: the body's next bytes, one piece per socket read; b"" at its end (then again b"").
+      Errors are httpx's (ReadError, RemoteProtocolError); after one, the connection is dropped.
+    - `push(on_piece)`: hand each next piece to `on_piece` in the connection's data callback, with no task woken
+      per piece, until `on_piece` returns True, the body or its connection ends, or `on_piece` raises (raised
+      from `push`; the connection is then dropped). It may return at once (nothing to push). Whatever it did not
+      hand over, the body's end included, is read with `next_piece` after it returns, so a reader loops
+      `await push(...)`, then `next_piece()`, until b"".
+    - `aclose()`: abandon the body (its connection is closed, as its state is unknown).
+    """
 
+    async def next_piece(self) -> bytes: ...
 
-# A request target httpx.URL keeps exactly as it is (RFC 3986 characters, valid percent-escapes, no fragment; and no
-# dot segment, checked apart).
-_PLAIN_TARGET = re.compile(r"/(?:[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*\Z")
+    async def push(self, on_piece: Callable[[bytes], bool]) -> None: ...
 
-
-def outgoing(method: str, url: str, headers: list[tuple[bytes, bytes]], content: bytes | Upload,
-             connect_timeout: float | None) -> Outgoing | None:
-    """The request httpx.Request(method, url, headers=headers, content=content) would be, as this transport sends
-    it; None for a URL that httpx would normalise (it is then built by httpx)."""
-    scheme_end = url.find("://")
-    path_start = url.find("/", scheme_end + 3)
-    if scheme_end < 0 or path_start < 0 or not _PLAIN_TARGET.match(url, path_start) or "/." in url[path_start:]:
-        return None  # ("/." may be a dot segment, which httpx removes)
-    where = _origin(url[:path_start])
-    if where is None:
-        return None
-    origin, netloc = where
-    return Outgoing(method, origin, netloc, url[path_start:].encode("ascii"), headers, content, connect_timeout)
-
-
-@lru_cache(maxsize=256)
-def _origin(prefix: str) -> tuple[Origin, bytes] | None:
-    if any(c in prefix for c in "?#@\\") or not prefix.isascii():
-        return None
-    try:
-        url = httpx.URL(prefix)
-    except httpx.InvalidURL:
-        return None
-    if url.scheme not in ("http", "https") or not url.host:
-        return None
-    return _origin_of(url), url.netloc
-
-
-def _origin_of(url: httpx.URL) -> Origin:
-    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
-
-
-def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
-    """The request's bytes; through an egress proxy (plain http), in absolute form with the proxy's credential.
-    A request without a Host header gets one first, where httpx puts it."""
-    content = request.content
-    target = request.target
-    if forward is not None:
-        target = b"%s://%s%s" % (request.origin[0].encode(), request.netloc, target)
-    lines = [b"%s %s HTTP/1.1" % (request.method.encode(), target)]
-    has_host = False
-    for name, value in request.headers:
-        lower = name.lower()
-        if lower in (b"content-length", b"transfer-encoding", b"connection"):
-            continue
-        has_host |= lower == b"host"
-        lines.append(name + b": " + value)
-    if not has_host:
-        lines.insert(1, b"Host: " + request.netloc)
-    upload = isinstance(content, Upload)
-    if upload or content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-        lines.append(b"Content-Length: %d" % (content.size if upload else len(content)))
-    if forward is not None and forward.authorization:
-        lines.append(b"Proxy-Authorization: " + forward.authorization.encode())
-    return _CRLF.join(lines) + _CRLF + _CRLF + (b"" if upload else content)
-
-
-def from_httpx(request: httpx.Request, content: bytes) -> Outgoing:
-    url = request.url
-    return Outgoing(request.method, _origin_of(url), url.netloc, url.raw_path, request.headers.raw, content,
-                    request.extensions.get("timeout", {}).get("connect"))
+    async def aclose(self) -> None: ...
 
 
 class _Connection:
@@ -135,8 +73,7 @@ class _Connection:
         reader = self.reader
         # Bytes on a connection with no request outstanding (a server's 408 before it hangs up) are no answer to
         # the next request.
-        # the noqa below: asyncio's read buffer: no public peek
-        return not (reader.at_eof() or reader._buffer or reader.exception() or self.writer.is_closing()  # noqa: SLF001
+        return not (reader.at_eof() or buffered(reader) or reader.exception() or self.writer.is_closing()
                     or now - self.idle_since > IDLE_EXPIRY)
 
     def close(self) -> None:
@@ -149,47 +86,11 @@ class _Connection:
             self.close()
 
 
-class _Reader(asyncio.StreamReader):
-    """A StreamReader that can hand arriving bytes straight to a body being pushed (`_Body.push`) instead of
-    buffering them for a reader task to wake up for."""
-
-    pushing: _Body | None = None
-
-    def feed_data(self, data: bytes) -> None:
-        body = self.pushing
-        if body is None or self._buffer:
-            super().feed_data(data)
-        else:
-            body._pushed(data)
-
-    def feed_eof(self) -> None:
-        if self.pushing is not None:
-            self.pushing._stop_push()
-        super().feed_eof()
-
-    def set_exception(self, exc: BaseException) -> None:
-        if self.pushing is not None:
-            self.pushing._stop_push()
-        super().set_exception(exc)
-
-
-class _Protocol(asyncio.StreamReaderProtocol):
+class _Protocol(PushingProtocol):
     """Takes an idle connection out of its idle list as soon as the server closes it (vendors close idle
     keep-alive connections on their own schedule), instead of leaving it there until its next reuse."""
 
     conn: _Connection | None = None
-
-    def __init__(self, reader: _Reader, **kwargs) -> None:
-        super().__init__(reader, **kwargs)
-        self._reader = reader  # (StreamReaderProtocol keeps it behind a property: a call per piece)
-
-    def data_received(self, data: bytes) -> None:
-        reader = self._reader
-        body = reader.pushing
-        if body is not None and not reader._buffer:  # noqa: SLF001  (asyncio's read buffer: no public peek)
-            body._pushed(data)  # noqa: SLF001  (our own body's hook)
-        else:
-            reader.feed_data(data)
 
     def eof_received(self) -> bool:
         keep_open = super().eof_received()
@@ -241,13 +142,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 said = reason.decode("latin-1")[:60]
                 raise httpx.ProxyError(f"the upstream proxy {conn.forward} refused the request for "
                                        f"{request.netloc.decode()}: {status} {said}".rstrip())
+            length, keep_alive = body_framing(request.method, status, headers)
         except BaseException:
             conn.close()
             raise
-        body = _Body(self, conn, request.method, status, headers)
         return httpx.Response(
-            status, headers=headers, stream=body,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason, BODY: body},
+            status, headers=headers, stream=_Body(self, conn, length, keep_alive),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
 
     def _reuse(self, origin: Origin) -> _Connection | None:
@@ -302,7 +203,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     name: str = "") -> _Connection:
         name = name or f"{host}:{port}"
         loop = asyncio.get_running_loop()
-        reader = _Reader(limit=1 << 20, loop=loop)
+        reader = PushingReader(limit=1 << 20, loop=loop)
         protocol = _Protocol(reader, loop=loop)
         try:
             transport, _ = await asyncio.wait_for(
@@ -330,7 +231,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 raise _Stale from e
             raise httpx.WriteError(str(e) or type(e).__name__) from e
 
-    async def _read_head(self, conn: _Connection, reused: bool) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def _read_head(self, conn: _Connection, reused: bool) -> tuple[int, bytes, Headers]:
         while True:
             try:
                 head = await conn.reader.readuntil(_CRLF + _CRLF)
@@ -341,25 +242,14 @@ class LeanTransport(httpx.AsyncBaseTransport):
             except asyncio.LimitOverrunError as e:
                 raise httpx.RemoteProtocolError("response head too large") from e
             except OSError as e:
-                if reused and not conn.reader._buffer:  # noqa: SLF001  (asyncio's read buffer: no public peek)
+                if reused and not buffered(conn.reader):
                     raise _Stale from e
                 raise httpx.ReadError(str(e) or type(e).__name__) from e
             reused = False  # a head arrived (perhaps an interim one): the server has the request
-            status_line, *header_lines = head[:-4].split(_CRLF)
-            try:
-                _, code, *reason = status_line.split(b" ", 2)
-                status = int(code)
-            except ValueError as e:
-                raise httpx.RemoteProtocolError(f"malformed status line {status_line[:80]!r}") from e
-            if 100 <= status < 200 and status != 101:
-                continue  # an interim answer (100 Continue, 103 Early Hints): the real one follows
-            headers = []
-            for line in header_lines:
-                name, sep, value = line.partition(b":")
-                if not sep:
-                    raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
-                headers.append((name.strip(), value.strip()))
-            return status, reason[0] if reason else b"", headers
+            status, reason, headers = parse_head(head[:-4])
+            if status >= 200:
+                return status, reason, headers
+            # an interim answer (100 Continue, 103 Early Hints): the real one follows
 
     async def aclose(self) -> None:
         for idle in self._idle.values():
@@ -375,43 +265,28 @@ async def _read(reader: asyncio.StreamReader, size: int = READ_SIZE) -> bytes:
     except ConnectionError:
         # asyncio's StreamReader raises a reset at once, dropping what had already arrived before it; those
         # bytes are part of the answer the client must still see.
-        buffered = reader._buffer  # noqa: SLF001  (asyncio's read buffer: no public peek)
-        if buffered:
-            data = bytes(buffered[:size])
-            del buffered[:size]
-            return data
+        if buffered(reader):
+            return take_buffered(reader, size)
         raise
 
 
 class _Body(httpx.AsyncByteStream):
-    """A response body read straight off the connection; the connection goes back to the pool when it ends.
-
-    `next_piece` is the body's one reader; the engine calls it directly (see BODY), and `__aiter__` serves httpx.
+    """A response body read straight off the connection (a FastBody); the connection goes back to the pool when
+    it ends. `next_piece` is the body's one reader; the engine calls it directly, and `__aiter__` serves httpx.
     """
 
-    def __init__(self, transport: LeanTransport, conn: _Connection, method: str, status: int,
-                 headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, transport: LeanTransport, conn: _Connection, length: int | None, keep_alive: bool) -> None:
+        """`length` and `keep_alive` as framing.body_framing gives them."""
         self._transport = transport
         self._conn: _Connection | None = conn
-        fields = {name.lower(): value for name, value in headers}
-        self._keep_alive = b"close" not in fields.get(b"connection", b"").lower()
-        if method == "HEAD" or status in _NO_BODY_STATUS:
-            self._mode, self._remaining = "length", 0
-        elif b"chunked" in fields.get(b"transfer-encoding", b"").lower():
-            self._mode, self._remaining = "chunked", 0
-        elif b"content-length" in fields:
-            try:
-                self._mode, self._remaining = "length", int(fields[b"content-length"])
-            except ValueError:
-                raise httpx.RemoteProtocolError("malformed content-length") from None
+        self._keep_alive = keep_alive
+        self._chunks: ChunkedDecoder | None = None
+        if length is None:
+            self._mode, self._remaining, self._chunks = "chunked", 0, ChunkedDecoder()
+        elif length < 0:
+            self._mode, self._remaining = "close", 0
         else:
-            self._mode, self._remaining, self._keep_alive = "close", 0, False
-        # Chunked framing: bytes read but not yet decoded, data bytes left in the current chunk, bytes of its
-        # closing CRLF still to come, and whether the last chunk has been read (its trailers are next).
-        self._buf = b""
-        self._need = 0
-        self._skip = 0
-        self._last = False
+            self._mode, self._remaining = "length", length
         self._pushing: asyncio.Future | None = None
         self._on_piece: Callable[[bytes], bool] | None = None
 
@@ -454,67 +329,17 @@ class _Body(httpx.AsyncByteStream):
         return data
 
     async def _next_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        while not self._last:
+        chunks = self._chunks
+        while not chunks.done:
             data = await _read(reader)
             if not data:
-                raise httpx.RemoteProtocolError("the server closed the connection before the body ended")
-            piece = self._decode_chunked(data)
+                chunks.eof()
+            piece = chunks.feed(data)
             if piece:
                 return piece
-        await self._trailers(reader, self._buf)
-        self._buf = b""
+        if chunks.extra:  # bytes after the body's end: no answer to a next request
+            self._keep_alive = False
         return b""
-
-    def _decode_chunked(self, data: bytes) -> bytes:
-        """The body bytes in `data`, the next bytes read of a chunked body. Sets `_last` at the last chunk, with
-        what followed it (trailers) kept in `_buf`."""
-        if not (self._buf or self._need or self._skip):  # the usual read: one whole chunk, nothing before it
-            end = data.find(_CRLF, 0, 10)
-            if end > 0:
-                try:
-                    size = int(data[:end], 16)
-                except ValueError:
-                    size = 0  # (the general way below says what is wrong)
-                if size > 0 and len(data) == end + size + 4 and data.endswith(_CRLF):
-                    return data[end + 2 : -2]
-        buf = self._buf + data if self._buf else data
-        need, skip = self._need, self._skip
-        out = []
-        pos = 0
-        while True:
-            if need:
-                take = min(need, len(buf) - pos)
-                if take:
-                    out.append(buf[pos : pos + take])
-                pos += take
-                need -= take
-                if need:
-                    break
-                skip = 2
-            if skip:
-                avail = len(buf) - pos
-                if avail < skip:
-                    skip -= avail
-                    pos = len(buf)
-                    break
-                pos += skip
-                skip = 0
-            end = buf.find(_CRLF, pos)
-            if end < 0:
-                break
-            try:
-                size = int(buf[pos:end].split(b";", 1)[0], 16)
-            except ValueError:
-                raise httpx.RemoteProtocolError("malformed chunk size") from None
-            if size == 0:
-                self._last = True
-                self._buf = buf[end + 2 :]
-                return b"".join(out)
-            pos = end + 2
-            need = size
-        self._buf = buf[pos:]
-        self._need, self._skip = need, skip
-        return out[0] if len(out) == 1 else b"".join(out)
 
     # -- push: pieces handed over as they arrive, in the connection's own data callback
 
@@ -524,11 +349,11 @@ class _Body(httpx.AsyncByteStream):
         connection ends, or `on_piece` raises (raised here). Whatever is left (the body's end, an error, bytes
         buffered meanwhile) is read as before with `next_piece`."""
         conn = self._conn
-        if conn is None or self._last or self._mode == "length" and self._remaining <= 0:
+        chunks = self._chunks
+        if conn is None or (chunks.done if chunks is not None else self._mode == "length" and self._remaining <= 0):
             return
         reader = conn.reader
-        # the noqa below: no public peek
-        if not isinstance(reader, _Reader) or reader._buffer or reader.at_eof() or reader.exception():  # noqa: SLF001
+        if not isinstance(reader, PushingReader) or buffered(reader) or reader.at_eof() or reader.exception():
             return
         self._on_piece = on_piece
         self._pushing = asyncio.get_running_loop().create_future()
@@ -542,14 +367,15 @@ class _Body(httpx.AsyncByteStream):
             reader.pushing = None
             self._pushing = self._on_piece = None
 
-    def _pushed(self, data: bytes) -> None:
+    def arrived(self, data: bytes) -> None:
+        """(PushingReader's hand-over: the next bytes of the body, arrived while it pushes.)"""
         try:
             if self._mode == "chunked":
-                piece = self._decode_chunked(data)
-                ended = self._last
+                piece = self._chunks.feed(data)
+                ended = self._chunks.done
             elif self._mode == "length":
                 if len(data) > self._remaining:  # more than the body: left for next_piece to judge
-                    self._stop_push()
+                    self.stop_push()
                     self._conn.reader.feed_data(data)
                     return
                 piece = data
@@ -559,32 +385,17 @@ class _Body(httpx.AsyncByteStream):
                 piece, ended = data, False
             stop = self._on_piece(piece) if piece else False
         except BaseException as e:  # noqa: BLE001 - handed to the pushing task, never to the event loop
-            self._stop_push(e)
+            self.stop_push(e)
             return
         if ended or stop:
-            self._stop_push()
+            self.stop_push()
 
-    def _stop_push(self, error: BaseException | None = None) -> None:
+    def stop_push(self, error: BaseException | None = None) -> None:
         waiter = self._pushing
         if self._conn is not None:
             self._conn.reader.pushing = None
         if waiter is not None and not waiter.done():
             waiter.set_exception(error) if error is not None else waiter.set_result(None)
-
-    @staticmethod
-    async def _trailers(reader: asyncio.StreamReader, rest: bytes) -> None:
-        # After the last chunk: optional trailer lines, then an empty line.
-        while True:
-            end = rest.find(_CRLF)
-            if end == 0:
-                return
-            if end > 0:
-                rest = rest[end + 2 :]
-                continue
-            more = await reader.read(READ_SIZE)
-            if not more:
-                return
-            rest += more
 
     def _finish(self) -> None:
         conn, self._conn = self._conn, None

@@ -1,4 +1,6 @@
-"""Drives one Exchange against a scripted upstream (httpx.MockTransport): no sockets, no mitmproxy."""
+"""Drives one Exchange against a scripted upstream: through httpx.MockTransport (no sockets), or, under the
+`each_transport` fixture (tests/conftest.py), also through the engine's own client and lean transport to a local
+server (tests/support/local_upstream.py). No mitmproxy either way."""
 
 from __future__ import annotations
 
@@ -13,6 +15,11 @@ from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.loopback import FlowBody, LoopbackRequest
 from rewrite.routing.router import Router
+from tests.support.local_upstream import serving
+
+# How run() reaches the scripted upstream: "mock" (httpx.MockTransport) or "lean" (a socket, the production client).
+TRANSPORTS = ("mock", "lean")
+transport = "mock"
 
 PATHS = {
     "openai_chat": ("api.openai.com", "/v1/chat/completions"),
@@ -149,6 +156,10 @@ async def run(
                               json.dumps(body).encode() if raw_body is None else raw_body)
     job = Job("job-0001", route)
     responder = FakeResponder()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
-        await Exchange(client, cfg.streaming, job, request, responder).run()
+    if transport == "lean":
+        async with serving(upstream) as client:
+            await Exchange(client, cfg.streaming, job, request, responder).run()
+    else:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
+            await Exchange(client, cfg.streaming, job, request, responder).run()
     return responder, job
