@@ -108,3 +108,12 @@ clients: [{name: ci, key: "prefix-${ROTATOR_TEST_C}"}]
         parse(text)
     assert str(e.value) == ("3 environment variables are not set: ROTATOR_TEST_A (providers.openai.keys.0), "
                             "ROTATOR_TEST_B (providers.anthropic.keys.0), ROTATOR_TEST_C (clients.0.key)")
+
+
+def test_resume_defaults_to_continue_and_a_provider_overrides_only_what_it_gives():
+    config = parse("resume: {max_attempts: 3}\nproviders: {anthropic: {resume: {mode: 'off'}}}")
+    assert parse("").resume_for("openai").model_dump() == {"mode": "continue", "max_attempts": 2, "deadline": 120.0}
+    assert config.resume_for("anthropic").model_dump() == {"mode": "off", "max_attempts": 3, "deadline": 120.0}
+    assert config.resume_for("openai").mode == "continue"
+    with pytest.raises(ConfigError, match=r"resume\.mode"):
+        parse("resume: {mode: later}")
