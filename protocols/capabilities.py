@@ -41,6 +41,9 @@ class Capabilities:
     efforts: tuple[str, ...] = ()  # the effort levels it takes, in EFFORTS order
     thinking_off: bool = True  # thinking can be turned off (effort "none", thinking disabled, budget 0)
     prefill: bool = False  # a conversation may end in an assistant (model) turn, which the model continues
+    prefill_strip: bool = False  # that turn must not end in whitespace (Anthropic answers 400): strip it
+    prefill_marker: str | None = None  # a flag set true on that turn (Mistral and DeepSeek: "prefix")
+    prefill_echo: bool = False  # the output repeats that turn before continuing it (Mistral)
     max_output_tokens: int | None = None
     anthropic_version: str | None = None  # the `anthropic-version` header to send (Anthropic models)
     mid_system: bool = False  # system messages inside the conversation are taken where they stand
@@ -60,7 +63,10 @@ MINIMAL_HIGH = ("minimal", *LOW_HIGH)
 _ADAPTIVE = dict(sampling=(), thinking=THINKING_ADAPTIVE, efforts=LOW_MAX,
                  max_output_tokens=128_000, anthropic_version=ANTHROPIC_2026)
 _CLAUDE_BUDGET = dict(thinking=THINKING_BUDGET, anthropic_version=ANTHROPIC_2023)
+_CLAUDE_PREFILL = dict(_CLAUDE_BUDGET, prefill=True, prefill_strip=True)
 _OPENAI_REASONING = dict(sampling=(), thinking=THINKING_LEVEL, mid_system=True, max_output_tokens=128_000)
+# An OpenAI-compatible vendor's own models: what an unknown openai-kind model gets, plus what is known of prefill.
+_OPENAI_COMPATIBLE = dict(thinking=THINKING_LEVEL, efforts=LOW_HIGH, mid_system=True)
 _GEMINI_3 = dict(thinking=THINKING_LEVEL, thinking_off=False, max_output_tokens=65_536)
 
 # (family, model globs, capabilities): the first entry whose glob matches wins, so narrower globs come first.
@@ -75,11 +81,11 @@ BUILT_IN: tuple[tuple[str, tuple[str, ...], Capabilities], ...] = (
               "anthropic_version": ANTHROPIC_2023})),
     ("anthropic", ("claude-haiku-4-5*",), _caps(**_CLAUDE_BUDGET, max_output_tokens=64_000)),
     ("anthropic", ("claude-opus-4-5*",),
-     _caps(**_CLAUDE_BUDGET, efforts=LOW_HIGH, prefill=True, max_output_tokens=64_000)),
+     _caps(**_CLAUDE_PREFILL, efforts=LOW_HIGH, max_output_tokens=64_000)),
     ("anthropic", ("claude-sonnet-4-5*", "claude-sonnet-4-2025*", "claude-3-7-sonnet*"),
-     _caps(**_CLAUDE_BUDGET, prefill=True, max_output_tokens=64_000)),
+     _caps(**_CLAUDE_PREFILL, max_output_tokens=64_000)),
     ("anthropic", ("claude-opus-4-1*", "claude-opus-4-2025*"),
-     _caps(**_CLAUDE_BUDGET, prefill=True, max_output_tokens=32_000)),
+     _caps(**_CLAUDE_PREFILL, max_output_tokens=32_000)),
     ("openai", ("gpt-6*", "gpt-5.6*"), _caps(**_OPENAI_REASONING, efforts=LOW_MAX)),
     ("openai", ("gpt-5.2*", "gpt-5.4*", "gpt-5.5*"), _caps(**_OPENAI_REASONING, efforts=LOW_XHIGH)),
     ("openai", ("gpt-5.3-codex*",), _caps(**_OPENAI_REASONING, efforts=LOW_XHIGH, thinking_off=False)),
@@ -92,10 +98,15 @@ BUILT_IN: tuple[tuple[str, tuple[str, ...], Capabilities], ...] = (
     ("gemini", ("gemini-2.5-pro*",), _caps(thinking=THINKING_BUDGET, thinking_off=False, prefill=True,
                                            max_output_tokens=65_536)),
     ("gemini", ("gemini-2.5-flash*",), _caps(thinking=THINKING_BUDGET, prefill=True, max_output_tokens=65_536)),
-    ("gemini", ("gemini-3-pro*",), _caps(**_GEMINI_3, efforts=("low", "high"))),
-    ("gemini", ("gemini-3.1-pro*",), _caps(**_GEMINI_3, efforts=LOW_HIGH)),
-    ("gemini", ("gemini-3-flash*", "gemini-3.1-flash*", "gemini-3.5-flash*", "gemini-3.6-flash*"),
-     _caps(**_GEMINI_3, efforts=MINIMAL_HIGH)),
+    ("openai", ("mistral-*", "magistral-*", "codestral-*", "devstral-*", "ministral-*", "pixtral-*", "open-mistral-*"),
+     _caps(**_OPENAI_COMPATIBLE, prefill=True, prefill_marker="prefix", prefill_echo=True)),
+    ("openai", ("deepseek-*",), _caps(**_OPENAI_COMPATIBLE, prefill=True, prefill_marker="prefix")),  # /beta base URL
+    ("gemini", ("gemini-3-pro*",), _caps(**_GEMINI_3, efforts=("low", "high"), prefill=True)),
+    ("gemini", ("gemini-3.1-pro*",), _caps(**_GEMINI_3, efforts=LOW_HIGH, prefill=True)),
+    # 3.5 Flash-Lite and 3.6 Flash answer a trailing model turn with 400; earlier Gemini continues it word for word.
+    ("gemini", ("gemini-3.5-flash-lite*", "gemini-3.6-flash*"), _caps(**_GEMINI_3, efforts=MINIMAL_HIGH)),
+    ("gemini", ("gemini-3-flash*", "gemini-3.1-flash*", "gemini-3.5-flash*"),
+     _caps(**_GEMINI_3, efforts=MINIMAL_HIGH, prefill=True)),
 )
 
 # For a model not in the table, per family: what is least likely to be refused. Claude: no sampling (current
@@ -105,7 +116,7 @@ BUILT_IN: tuple[tuple[str, tuple[str, ...], Capabilities], ...] = (
 UNKNOWN: dict[str, Capabilities] = {
     "anthropic": _caps(sampling=(), thinking=THINKING_ADAPTIVE, efforts=LOW_HIGH,
                        anthropic_version=ANTHROPIC_2023, known=False),
-    "openai": _caps(thinking=THINKING_LEVEL, efforts=LOW_HIGH, mid_system=True, known=False),
+    "openai": _caps(**_OPENAI_COMPATIBLE, known=False),
     "gemini": _caps(thinking=THINKING_LEVEL, efforts=("low", "high"), thinking_off=False, known=False),
 }
 

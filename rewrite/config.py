@@ -90,6 +90,9 @@ class CapabilitiesConfig(_Strict):
     efforts: list[Literal["minimal", "low", "medium", "high", "xhigh", "max"]] | None = None
     thinking_off: bool | None = None
     prefill: bool | None = None
+    prefill_strip: bool | None = None
+    prefill_marker: str | None = Field(default=None, min_length=1)
+    prefill_echo: bool | None = None
     max_output_tokens: int | None = Field(default=None, gt=0)
     anthropic_version: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     mid_system: bool | None = None
@@ -103,6 +106,23 @@ class ModelConfig(_Strict):
     adapters: list[AdapterEntry] = []
     # What the models this key matches as a glob accept (translated requests are fitted to it).
     capabilities: CapabilitiesConfig | None = None
+
+
+class ResumeConfig(_Strict):
+    """How a stream cut after its first token is continued (docs/reliability.md: Answers that survive a cut)."""
+
+    # continue: ask the target for the rest and splice it into the client's stream; off: end it honestly.
+    mode: Literal["continue", "off"] = "continue"
+    max_attempts: int = Field(2, ge=0)  # continuations per answer
+    deadline: float = Field(120.0, gt=0)  # seconds from the cut to the last continuation's start
+
+
+class ResumeOverride(_Strict):
+    """A provider's own `resume`: only the fields given replace the top level's."""
+
+    mode: Literal["continue", "off"] | None = None
+    max_attempts: int | None = Field(None, ge=0)
+    deadline: float | None = Field(None, gt=0)
 
 
 class ProviderConfig(_Strict):
@@ -123,6 +143,8 @@ class ProviderConfig(_Strict):
     protocol: Literal["chat", "responses"] | None = None
     # How the pool chooses a key: a name registered in rewrite/pool/strategies.py.
     strategy: str = "round-robin"
+    # Continuing cut streams from this provider, over the top level's `resume`.
+    resume: ResumeOverride | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -237,6 +259,7 @@ class Config(_Strict):
     streaming: StreamingConfig = StreamingConfig()
     limits: LimitsConfig = LimitsConfig()
     translation: TranslationConfig = TranslationConfig()
+    resume: ResumeConfig = ResumeConfig()
     # When set, only these clients are served from the key pools (see rewrite/intake/clients.py).
     clients: list[ClientConfig] = []
     # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:
@@ -252,6 +275,13 @@ class Config(_Strict):
     state: StateConfig = StateConfig()
     # USD per million tokens by model glob, over the built-in prices from genai-prices (rewrite/accounting/prices.py).
     prices: dict[str, PriceConfig] = {}
+
+    def resume_for(self, provider: str) -> ResumeConfig:
+        """The `resume` settings for cut streams from `provider`: the top level's with the provider's overrides."""
+        own = self.providers.get(provider)
+        if own is None or own.resume is None:
+            return self.resume
+        return self.resume.model_copy(update={k: v for k, v in own.resume.model_dump().items() if v is not None})
 
     @field_validator("upstream_proxy")
     @classmethod

@@ -314,3 +314,25 @@ def test_a_bad_capability_override_is_refused_at_its_place(columns, problem):
     config = f"providers:\n  anthropic:\n    models:\n      'claude-*': {{capabilities: {columns}}}\n"
     with pytest.raises(ConfigError, match=rf"providers\.anthropic\.models\.claude-\*\.capabilities\.{problem}"):
         parse(config)
+
+
+@pytest.mark.parametrize("family, model, prefill, strip, marker, echo", [
+    ("anthropic", "claude-sonnet-4-5-20250929", True, True, None, False),  # trailing whitespace: 400
+    ("anthropic", "claude-opus-4-6", False, False, None, False),  # prefill removed in 4.6
+    ("openai", "mistral-large-latest", True, False, "prefix", True),  # repeats the prefix
+    ("openai", "deepseek-chat", True, False, "prefix", False),
+    ("gemini", "gemini-3.1-pro-preview", True, False, None, False),
+    ("gemini", "gemini-3.5-flash", True, False, None, False),
+    ("gemini", "gemini-3.5-flash-lite", False, False, None, False),  # "Requests ending with a model turn ..."
+    ("gemini", "gemini-3.6-flash", False, False, None, False),
+    ("openai", "gpt-5.4", False, False, None, False),  # a trailing assistant turn makes it start over
+    ("anthropic", "claude-nova-9", False, False, None, False),  # unknown: asked in words
+])
+def test_the_table_says_how_a_model_takes_a_prefill(family, model, prefill, strip, marker, echo):
+    caps = lookup(family, model)
+    assert (caps.prefill, caps.prefill_strip, caps.prefill_marker, caps.prefill_echo) == (prefill, strip, marker, echo)
+
+
+def test_mistral_and_deepseek_keep_what_an_unknown_openai_model_gets_besides_prefill():
+    known, unknown = lookup("openai", "deepseek-chat"), lookup("openai", "some-model")
+    assert (known.thinking, known.efforts, known.mid_system) == (unknown.thinking, unknown.efforts, unknown.mid_system)

@@ -125,3 +125,12 @@ def test_a_bad_state_redis_url_is_one_line_naming_the_field_and_never_the_passwo
     message = str(e.value)
     assert message.startswith("state.redis: ") and "\n" not in message
     assert "pw" not in message and "redis://[:password@]host" in message
+
+
+def test_resume_defaults_to_continue_and_a_provider_overrides_only_what_it_gives():
+    config = parse("resume: {max_attempts: 3}\nproviders: {anthropic: {resume: {mode: 'off'}}}")
+    assert parse("").resume_for("openai").model_dump() == {"mode": "continue", "max_attempts": 2, "deadline": 120.0}
+    assert config.resume_for("anthropic").model_dump() == {"mode": "off", "max_attempts": 3, "deadline": 120.0}
+    assert config.resume_for("openai").mode == "continue"
+    with pytest.raises(ConfigError, match=r"resume\.mode"):
+        parse("resume: {mode: later}")
