@@ -1,2 +1,96 @@
-"""Mid-stream resume (issue 21), the pure parts: how the continuation of a cut answer is joined to what the client
-already has (`seam.Seam`). The engine does not call these yet (docs/reliability.md: Answers that survive a cut)."""
+"""Mid-stream resume (issue 21), the pure parts: what the client was given of a cut answer, how its continuation is
+asked for, and how the continuation's events are joined to what the client already has.
+
+Per client protocol, one module `protocols/<name>/resume.py` registers a `Resumer` here (`register`, `get`). The
+engine, for a stream cut after its first token:
+1. has fed an `Observer` every event the repairer was fed (and every block it forwarded unparsed, `quiet`);
+2. asks it what was delivered (`Delivered`); when `resumable` is false (a tool call or reasoning was open and cannot
+   be continued), the stream ends honestly as before;
+3. builds the continuation request in the client's protocol (`Resumer.continuation_body`, the method chosen from
+   the target model's capabilities: `prefill` or `instruction`); the usual leg machinery translates it to the target;
+4. feeds the continuation's events, parsed in the client's protocol, to a `Splicer` (`Observer.splicer(seam)`), and
+   the events it returns to the same repairer: one message for the client (`seam.Seam` trims the overlap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from protocols.base import Event
+from protocols.capabilities import Capabilities
+from protocols.resume.seam import Seam
+
+Method = Literal["prefill", "instruction"]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """What the client holds of a cut answer."""
+
+    text: str  # the answer's text as the client has it, all text blocks joined (the partial a continuation extends)
+    resumable: bool  # False: the cut fell where no continuation can go on (inside a tool call or reasoning, ...)
+    why_not: str = ""  # when not resumable: a few words for the log and the flow
+
+
+class Splicer(Protocol):
+    failed: bool  # the continuation started over (the seam refused it): none of it reached the client
+
+    def feed(self, event: Event) -> list[Event]:
+        """One event of the continuation (in the client's protocol) in; the events the client's repairer gets."""
+        ...
+
+    def finish(self) -> list[Event]:
+        """At the continuation's end (before its completion events are fed, or at a cut): what the seam still held."""
+        ...
+
+
+class Observer(Protocol):
+    def feed(self, event: Event) -> None:
+        """An event the client's repairer was fed, in order."""
+        ...
+
+    def quiet(self, block: bytes) -> None:
+        """A block forwarded to the client without being parsed (Repairer.quiet): kept, read only at a cut."""
+        ...
+
+    def delivered(self) -> Delivered: ...
+
+    def splicer(self, seam: Seam) -> Splicer:
+        """A splice of a continuation onto what was observed (ids, indexes, sequence numbers continue)."""
+        ...
+
+
+class Resumer(Protocol):
+    name: str  # the client protocol's registered name
+
+    def observer(self, body: dict) -> Observer:
+        """A fresh observer for one client stream; `body` is the client's request."""
+        ...
+
+    def continuation_body(self, body: dict, delivered: Delivered, method: Method, caps: Capabilities) -> dict:
+        """The client's request asking for the rest of the answer: `prefill` puts the partial answer as a trailing
+        assistant (model) turn (whitespace stripped where `caps.prefill_strip`, `caps.prefill_marker` set on it);
+        `instruction` adds it as an assistant turn followed by a short user turn asking to continue exactly where it
+        stopped, without repeating."""
+        ...
+
+
+_resumers: dict[str, Resumer] = {}
+
+
+def register(resumer: Resumer) -> Resumer:
+    _resumers[resumer.name] = resumer
+    return resumer
+
+
+def get(name: str) -> Resumer | None:
+    """The resumer of the client protocol `name`, None when it has none."""
+    return _resumers.get(name)
+
+
+def method_for(caps: Capabilities) -> Method:
+    return "prefill" if caps.prefill else "instruction"
+
+
+__all__ = ["Delivered", "Method", "Observer", "Resumer", "Seam", "Splicer", "get", "method_for", "register"]
