@@ -5,7 +5,7 @@
 session, where every retry and repair applies.
 
 Every other upgrade on a provider's host (the Realtime API, or Responses with `websocket: pass`) goes through the
-engine's WebSocket relay (rewrite/upstream/ws_relay.py), which opens the provider's WebSocket with the pooled key and
+engine's WebSocket relay (rewrite/exchange/ws_relay.py), which opens the provider's WebSocket with the pooled key and
 retries a stalled or refused handshake on the next key. The flow only ever carries masked credentials, and
 nothing that names its job: mitmproxy sends the upgrade as the flow holds it, and a flow saved or shown while the
 handshake is pending must neither reveal a key nor let another connection to the relay take the job. The relay
@@ -23,10 +23,10 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from addons.interception import annotate, called_host, hide_credential, reach_directly, show_credential
 from rewrite.engine import Engine
 from rewrite.exchange.exchange import Job
+from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.policy.outcomes import Note
 from rewrite.providers import Provider
 from rewrite.routing.router import Route
-from rewrite.upstream.ws_relay import WebSocketRelay
 
 logger = logging.getLogger("rotator")
 

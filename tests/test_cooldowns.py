@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.intake.loopback import LoopbackRequest
 from rewrite.policy import delays, retry
 from rewrite.pool import KeyPool
 from rewrite.pool.keypool import ALERT, BACKOFF_BASE, BACKOFF_MAX
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
-from rewrite.upstream.websocket import SocketJob, open_upstream
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
 

@@ -14,11 +14,11 @@ import pytest
 
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.intake.loopback import LoopbackRequest
 from rewrite.providers.credentials import KeyPool
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
-from rewrite.upstream.websocket import SocketJob, open_upstream
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse, stall_before_headers
 

@@ -18,11 +18,11 @@ from protocols.gemini.translate import endpoint
 from protocols.urls import UnsafeURLValue, path_problem, segment, segment_problem
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.exchange import Job
+from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.providers import build
 from rewrite.routing.router import Route
 from rewrite.routing.targets import Leg
 from rewrite.upstream import client as upstream_client
-from rewrite.upstream.websocket import SocketJob, open_upstream
 
 # What a model name may become upstream: /v1beta/models/{one segment}:method, nothing else.
 GEMINI_CALL = re.compile(r"/prefix/v1beta/models/([^/?#]+):(generateContent|streamGenerateContent)\Z")

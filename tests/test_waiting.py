@@ -1,6 +1,6 @@
 import asyncio
 
-from rewrite.exchange.waiting import first_done
+from rewrite.waiting import first_done
 
 
 async def test_the_first_future_done_ends_the_wait_and_the_others_are_left_alone():

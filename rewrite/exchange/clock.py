@@ -8,9 +8,9 @@ import math
 from collections.abc import Callable
 
 from rewrite.exchange.job import Job
-from rewrite.exchange.waiting import first_done
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import Note
+from rewrite.waiting import first_done
 
 SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
 

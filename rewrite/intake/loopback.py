@@ -16,10 +16,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from rewrite.exchange.waiting import first_done
 from rewrite.intake.big_json import Upload
 from rewrite.intake.memory_pipe import open_pipe
 from rewrite.internals import arrival, end_arrival
+from rewrite.waiting import first_done
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ anything that would let another connection start the job: the addon points the u
 the job for its client connection; when mitmproxy has connected to the relay for that client, the job waits for
 that one connection (known by its address), and the relay claims it on its handshake. Another connection, or a
 second handshake, finds no job. The relay opens the provider's WebSocket itself with the real credential
-(rewrite/upstream/websocket.py: the same key attempts as HTTP, the key leased while the socket is open). When that
+(rewrite/exchange/websocket.py: the same key attempts as HTTP, the key leased while the socket is open). When that
 succeeds it completes mitmproxy's handshake with the provider's 101 headers and copies messages both ways, so
 mitmproxy still records every message; when every attempt fails, mitmproxy gets the last answer as a plain HTTP
 response.
@@ -28,10 +28,10 @@ from websockets.http11 import Request, Response
 
 from rewrite.config import StreamingConfig
 from rewrite.exchange.job import Job
+from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.policy.outcomes import Note
 from rewrite.policy.retry import Failure
 from rewrite.upstream.client import HOP_BY_HOP, Upstream
-from rewrite.upstream.websocket import SocketJob, open_upstream
 
 
 class _DebugOnly(logging.LoggerAdapter):
