@@ -91,8 +91,8 @@ class FlowBody:
     def shown(self) -> bytes:
         if not self.left_out:
             return bytes(self.head + self.tail)
-        return b"%b\n\n[rotator: %d bytes left out here]\n\n%b" % (
-            self.head, self.left_out, self.tail[-self._tail_max :] if self._tail_max else b"")
+        said = b"\n\n[rotator: %d bytes left out here]\n\n" % self.left_out
+        return b"".join((self.head, said, self.tail[-self._tail_max :] if self._tail_max else b""))
 
     def note(self) -> str:
         return (f"body shown: the first {len(self.head)} and the last {self.size - len(self.head) - self.left_out} "
@@ -275,7 +275,7 @@ class _Conn:
 
     async def _chunked(self) -> bytes | None:
         """The body of chunked framing; None once it grows past max_body (the rest is not read)."""
-        parts = []
+        parts: list[bytes] = []
         size_so_far = 0
         while True:
             size_line = await self.line(1024)
