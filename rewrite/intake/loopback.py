@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from rewrite.exchange.waiting import first_done
 from rewrite.intake.big_json import Upload
-from rewrite.intake.memory_pipe import open_pipe
+from rewrite.intake.memory_pipe import Pair, open_pipe
 from rewrite.internals import arrival, end_arrival
 
 logger = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ class LoopbackServer:
     async def _start(self, sock: socket.socket) -> None:
         self._servers.append(await asyncio.start_server(self._serve, sock=sock, limit=1 << 20))
 
-    def connect_in_memory(self, port: int, limit: int = 2**16) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    def connect_in_memory(self, port: int, limit: int = 2**16) -> Pair:
         """A connection to one of this server's ports that skips the kernel (rewrite/intake/memory_pipe.py): the same
         conversation as over TCP, at a fraction of the cost per streamed event. `port` must be one of `ports`."""
         self._pipe_count += 1
