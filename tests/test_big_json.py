@@ -174,3 +174,25 @@ async def test_a_large_body_for_another_model_is_parsed_whole_and_sent_with_it()
     [sent], _, _ = await exchange_upload(body, "routes: [{models: [old-name], targets: [openai/new-name]}]")
     assert {**json.loads(sent.content), "stream": False, "stream_options": None} == {
         **BODY, "model": "new-name", "stream": False, "stream_options": None}
+
+
+async def test_a_large_gemini_json_array_stream_goes_upstream_as_it_came():
+    """A streamGenerateContent call without alt=sse is forwarded as it comes (no protocol is kept for it): its
+    large body, parsed into a skeleton, is sent on untouched and the vendor's JSON-array answer comes back."""
+    cfg = parse("providers: {gemini: {base_url: 'http://vendor.test', keys: [k1]}}")
+    router = Router(cfg)
+    path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+    route = router.route("generativelanguage.googleapis.com", "POST", path)
+    body = {"contents": [{"role": "user", "parts": [{"text": "x" * (LONG_TEXT + 1)}]}]}
+    upload = upload_of(body)
+    request = LoopbackRequest("POST", path, [("content-type", "application/json")], b"", upload=upload)
+    shape, skeletal = skeleton(body)
+    answer = b'[{"candidates": [{"content": {"parts": [{"text": "hi"}]}}]}]'
+    upstream = Upstream([lambda r: httpx.Response(200, headers={"content-type": "application/json"}, content=answer)])
+    responder = FakeResponder()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
+        await Exchange(client, cfg.streaming, Job("job-1", route), request, responder, router=router,
+                       parsed=Parsed(shape, None, skeletal)).run()
+    [sent] = upstream.seen
+    assert sent.content == b"".join(upload.pieces) and sent.headers["x-goog-api-key"] == "k1"
+    assert responder.status == 200 and responder.body == answer

@@ -6,19 +6,18 @@ is reported at its own place (`adapters.0.cap.max_tokens: Input should be a vali
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ConfigDict, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from rewrite.adapters import ADAPTERS, Adapter
 
-_Fields = create_model(
-    "AdapterFields",
-    __config__=ConfigDict(extra="forbid"),
-    **{name: (cls.Options, None) for name, cls in ADAPTERS.items()},
-)
+_fields: dict[str, Any] = {name: (cls.Options, None) for name, cls in ADAPTERS.items()}
+_Fields = create_model("AdapterFields", __config__=ConfigDict(extra="forbid"), **_fields)
 
 
-class AdapterEntry(_Fields):
+class AdapterEntry(_Fields):  # type: ignore[misc, valid-type]  # (a base made at run time, one field per adapter)
     @model_validator(mode="before")
     @classmethod
     def _one_adapter(cls, value):

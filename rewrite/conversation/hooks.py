@@ -32,12 +32,18 @@ CONTINUITY_BYTES = 256 << 20
 _client_body: contextvars.ContextVar[dict | None] = contextvars.ContextVar("rotator_client_body", default=None)
 
 
+def _upstream_protocol(leg: Leg) -> str:
+    """What the target speaks: the engine calls the hooks for generation calls only, whose legs have a protocol."""
+    assert leg.protocol is not None
+    return leg.protocol.name
+
+
 def _client_protocol(leg: Leg) -> str:
-    return leg.translation.client if leg.translation is not None else leg.protocol.name
+    return leg.translation.client if leg.translation is not None else _upstream_protocol(leg)
 
 
 def _scope(leg: Leg) -> Scope:
-    return Scope(leg.provider.name, leg.model, leg.protocol.name)
+    return Scope(leg.provider.name, leg.model, _upstream_protocol(leg))
 
 
 class ConversationState(ConversationHooks):
@@ -67,7 +73,7 @@ class ConversationState(ConversationHooks):
         if not body.get(PREVIOUS):
             return body
         try:
-            expansion = self.continuity.expand(body, leg.provider.name, leg.protocol.name == RESPONSES)
+            expansion = self.continuity.expand(body, leg.provider.name, _upstream_protocol(leg) == RESPONSES)
         except UnknownResponse as e:
             raise Refused(400, e.body(), str(e)) from None
         return expansion.body
@@ -77,8 +83,8 @@ class ConversationState(ConversationHooks):
 
     def wants_answer(self, leg: Leg) -> bool:
         if leg.translation is not None:
-            return leg.protocol.name in STATEFUL_PROTOCOLS or leg.translation.client == RESPONSES
-        return self.record_native and leg.protocol.name == RESPONSES
+            return leg.translation.upstream in STATEFUL_PROTOCOLS or leg.translation.client == RESPONSES
+        return self.record_native and _upstream_protocol(leg) == RESPONSES
 
     def answer(self, leg: Leg, answer: Answer) -> None:
         if leg.translation is not None:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 
 import httpx
 
-from protocols.base import Aggregator, Repairer
+from protocols.base import Aggregator, Protocol, Repairer
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from rewrite.exchange.clock import Clock
@@ -23,7 +23,7 @@ from rewrite.inspection.steps import Capture
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
-from rewrite.routing.targets import error_headers, parse_json
+from rewrite.routing.targets import Translation, error_headers, parse_json
 from rewrite.upstream.bodies import read_whole
 from rewrite.upstream.client import response_headers
 
@@ -79,18 +79,18 @@ class Answers:
             self.out.start(status, response_headers(headers))
         self.out.write(body)
 
-    async def translated(self, call: TargetCall, resp: httpx.Response, capture: Capture | None) -> Failure | None:
+    async def translated(self, call: TargetCall, translation: Translation, resp: httpx.Response,
+                         capture: Capture | None) -> Failure | None:
         """A translated target's non-stream answer (a target opted out of forced streaming), for the client."""
-        leg = call.leg
         data = await read_whole(piece_reader(resp, self.max_body), self.max_body)
         if capture is not None:
             capture.add(data)
         body = parse_json(data)
         if body is None:
-            return Failure(FailureKind.BAD_ANSWER, f"the {leg.protocol.name} answer is not a JSON object",
+            return Failure(FailureKind.BAD_ANSWER, f"the {translation.upstream} answer is not a JSON object",
                            retryable=False)
         try:
-            answer = leg.translation.answer(body, leg)
+            answer = translation.answer(body, call.leg)
         except TranslationError as e:
             return Failure(FailureKind.BAD_ANSWER, str(e)[:200], retryable=False)
         self.out.start(resp.status_code, [("content-type", "application/json")])
@@ -121,9 +121,9 @@ class Answers:
             self.job.note(Note.CUT, f"upstream body cut: {type(e).__name__}: {e}"[:300])
         return None
 
-    def folded(self, call: TargetCall, aggregator: Aggregator, repairer: Repairer, cause: str,
+    def folded(self, call: TargetCall, proto: Protocol, aggregator: Aggregator, repairer: Repairer, cause: str,
                headers: httpx.Headers) -> None:
-        """A forced stream folded back into the JSON answer the client asked for."""
+        """A forced stream folded back into the JSON answer the client asked for (`proto`: the client's)."""
         if not repairer.complete:
             self.job.note(Note.REPAIRED, f"forced stream ended without its completion signal ({cause}); "
                           "answered as truncated", cause=cause)
@@ -140,7 +140,7 @@ class Answers:
                 self.job.note(Note.FAILED, f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])
         if answer is None:
             self.out.start(502, [("content-type", "application/json")])
-            self.out.write(self.req.proto.error_body(502, message))
+            self.out.write(proto.error_body(502, message))
             return
         kept = [(n, v) for n, v in response_headers(headers) if n.lower() not in STREAM_ONLY_HEADERS]
         if call.leg.translation is not None:  # another vendor's headers do not describe the client's answer
@@ -192,7 +192,7 @@ class Answers:
     def repair_state(self) -> Repairer:
         if self.repairer is None:
             assert self.req.proto is not None
-            self.repairer = self.req.proto.repairer(self.req.body or {})
+            self.repairer = self.req.proto.repairer(self.req.body)
         return self.repairer
 
     def whole_answer(self) -> bytes | None:

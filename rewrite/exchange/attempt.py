@@ -71,17 +71,16 @@ class KeyAttempts:
         failure: Failure | None = None
         key: str | None = None
         for n in range(attempts):
-            wait: float | None = 0.0
             prev = key
             pick = Pick(None)
             if pool is not None:
                 pick = await self._pick(pool, prev)
-                key, wait = pick.key, pick.wait
+                key = pick.key
                 if key is None:  # every key out, or every usable one stayed at its max_concurrent
                     break
                 self.key = key
                 self.job.key = mask(key)
-            wait = retry.wait_before(n, wait, failure, pool is None or key == prev, pool is not None,
+            wait = retry.wait_before(n, pick.wait, failure, pool is None or key == prev, pool is not None,
                                      cfg.first_token_timeout)
             if wait is None:
                 pick.drop()
@@ -170,8 +169,8 @@ class Attempt:
         except ValueError as e:  # a header that cannot be sent (upstream.encode_headers): perhaps the key's
             return Failure(FailureKind.BAD_REQUEST, f"bad upstream request: {e}")
         except RecursionError:  # a body deep enough to parse, too deep to copy or encode
-            body = error_protocol(call.provider, req.proto).error_body(400, f"Rotator: {TOO_DEEP}")
-            return Failure(FailureKind.BAD_REQUEST, TOO_DEEP, 400, [("content-type", "application/json")], body,
+            answer = error_protocol(call.provider, req.proto).error_body(400, f"Rotator: {TOO_DEEP}")
+            return Failure(FailureKind.BAD_REQUEST, TOO_DEEP, 400, [("content-type", "application/json")], answer,
                            retryable=False)
         try:
             if not await clock.supervise(sending, lambda: deadline):
@@ -196,10 +195,10 @@ class Attempt:
                 if capture is not None:
                     capture.add(body)
                 return self._refused(resp.status_code, body) or self._error(resp, body)
-            if req.proto is not None and "text/event-stream" in resp.headers.get("content-type", ""):
-                return await self._stream(resp, deadline, capture)
-            if call.leg.translation is not None:
-                return await self.answers.within(self.answers.translated(call, resp, capture), whole)
+            if (proto := req.proto) is not None and "text/event-stream" in resp.headers.get("content-type", ""):
+                return await self._stream(resp, proto, deadline, capture)
+            if (translation := call.leg.translation) is not None:
+                return await self.answers.within(self.answers.translated(call, translation, resp, capture), whole)
             return await self.answers.within(self.answers.raw(call, resp, capture), whole)
         except BodyTooLarge as e:
             return Failure(FailureKind.ENDED_EARLY, f"{e}, before the answer started")
@@ -249,13 +248,15 @@ class Attempt:
         self.answers.error(call, resp.status_code, resp.headers, body)
         return None
 
-    async def _stream(self, resp: httpx.Response, first_deadline: float, capture: Capture | None) -> Failure | None:
-        """An SSE answer: pumped to the client (or folded, for a forced stream), ended honestly if cut."""
+    async def _stream(self, resp: httpx.Response, proto: Protocol, first_deadline: float,
+                      capture: Capture | None) -> Failure | None:
+        """An SSE answer (to a client speaking `proto`): pumped to the client (or folded, for a forced stream),
+        ended honestly if cut."""
         call, answers = self.call, self.answers
-        repairer, aggregator = call.leg.readers(call.req.client_stream, call.req.proto, call.adapters)
+        repairer, aggregator = call.leg.readers(call.req.client_stream, proto, call.adapters)
         stream = ClientStream(answers.out, call.job, self.clock, repairer)
         answers.repairer = repairer
-        translated_from = call.leg.protocol.name if call.leg.translation else None
+        translated_from = call.leg.translation.upstream if call.leg.translation else None
         cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from)
         if not repairer.started:
             ended = f"stream ended before the first token ({cause})"
@@ -263,7 +264,7 @@ class Attempt:
                 return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "first-token timeout", stalled=True)
             return Failure(FailureKind.ENDED_EARLY, ended)
         if aggregator is not None:
-            answers.folded(call, aggregator, repairer, cause, resp.headers)
+            answers.folded(call, proto, aggregator, repairer, cause, resp.headers)
         elif not repairer.complete:
             stream.end_honestly(cause, self.cfg.on_truncation)
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from protocols import translate
+from protocols.base import Protocol
 from protocols.translate import TranslationError
 from protocols.unified import Request
 from protocols.urls import UnsafeURLValue
@@ -65,7 +66,9 @@ class Legs:
     def sent_as_it_came(self, chosen: list[tuple[Provider, Target]]) -> bool:
         """Whether the client's body goes upstream untouched (the skeleton of a large one is then enough): one
         target, the called provider with the model asked, in the client's protocol, with nothing to rewrite."""
-        req = self.req
+        req, proto = self.req, self.req.proto
+        if proto is None:  # not a generation call: forwarded as it came, never rewritten
+            return True
         if len(chosen) != 1:
             return False
         [(provider, target)] = chosen
@@ -73,48 +76,50 @@ class Legs:
             return False
         # Asked upstream as a stream (forced, or for the usage chunk): only keys the body does not have are added.
         streamed = req.meter.ask_upstream or (provider.force_upstream_stream and not req.client_stream)
-        return (upstream_protocol(provider, req.proto, True) is req.proto
+        return (upstream_protocol(provider, proto, True) is proto
                 and not chain_for(provider, req.asked) and not provider.param_refusals.get(req.asked)
-                and not (streamed and added_keys(req.body, req.proto.as_stream("", "", req.body)[2]) is None)
-                and not (self.hooks is not None and req.proto.name == "responses"))  # (its conversation state)
+                and not (streamed and added_keys(req.body, proto.as_stream("", "", req.body)[2]) is None)
+                and not (self.hooks is not None and proto.name == "responses"))  # (its conversation state)
 
     def leg(self, provider: Provider, target: Target) -> Leg:
         """How the request is put to one target."""
         req = self.req
         called = provider is req.called
         model = target.model_for(req.asked)
-        if req.proto is None:  # not a generation call (or a body that is not JSON): forwarded as it came
+        proto = req.proto
+        if proto is None:  # not a generation call (or a body that is not JSON): forwarded as it came
             leg = Leg(provider, model, None, called, req.path, req.query, None)
         else:
-            leg = self._leg_for(provider, model, called, req.body)
+            leg = self._leg_for(provider, model, called, proto, req.body)
             if self.hooks is not None:
                 body = self.hooks.request(leg, req.body)
                 if body is not req.body:
-                    leg = self._leg_for(provider, model, called, body)
+                    leg = self._leg_for(provider, model, called, proto, body)
                     leg.unchanged = False
                 leg.wants_answer = self.hooks.wants_answer(leg)
             if leg.translation is not None:  # a request the target's protocol cannot take is refused now
                 forced = provider.force_upstream_stream and model not in provider.stream_refusals
-                translated_request(req, leg, req.client_stream or forced, self.hooks)
+                translated_request(req, leg, leg.translation, req.client_stream or forced, self.hooks)
         if self.routed:
-            leg.record.update(record_of(leg, req.proto))
+            leg.record.update(record_of(leg, proto))
             self.job.targets.append(leg.record)
         return leg
 
-    def _leg_for(self, provider: Provider, model: str, called: bool, body: dict) -> Leg:
+    def _leg_for(self, provider: Provider, model: str, called: bool, proto: Protocol, body: dict) -> Leg:
+        """The leg of a generation call in the client's `proto`, with `body` (the client's, or a hook's)."""
         req = self.req
-        upstream = upstream_protocol(provider, req.proto, called)
-        if upstream is req.proto:
+        upstream = upstream_protocol(provider, proto, called)
+        if upstream is proto:
             return native_leg(provider, model, upstream, called, req.path, req.query, body, req.asked)
         if body is not req.body:
-            ir = translate.request_to_ir(req.proto.name, body, req.asked, req.client_stream)
+            ir = translate.request_to_ir(proto.name, body, req.asked, req.client_stream)
         else:
             if self._ir is None:
-                self._ir = translate.request_to_ir(req.proto.name, body, req.asked, req.client_stream)
+                self._ir = translate.request_to_ir(proto.name, body, req.asked, req.client_stream)
             ir = self._ir
         forwards_user_id = self.router is not None and self.router.config.translation.forward_user_id
-        ir = translate.across_vendors(ir, req.proto.name, upstream.name, forwards_user_id)
-        return translated_leg(provider, model, upstream, called, req.proto, ir)
+        ir = translate.across_vendors(ir, proto.name, upstream.name, forwards_user_id)
+        return translated_leg(provider, model, upstream, called, proto, ir)
 
 
 class Fallback:
@@ -198,7 +203,7 @@ class Fallback:
         leg.record["outcome"] = "served"
         if self.legs.routed:
             logger.info("rotator: %s %s: target %s answered (%s)", leg.provider.name, self.job.id[:8], leg.name,
-                        leg.record.get("translated") or leg.protocol.name)
+                        leg.record.get("translated") or leg.record["protocol"])  # (see record_of)
         hooks = self.legs.hooks
         if hooks is not None and leg.wants_answer and (answer := leg.final_answer()) is not None:
             hooks.answer(leg, answer)

@@ -21,18 +21,17 @@ from rewrite.inspection.steps import Capture, Step
 from rewrite.intake.big_json import Upload, added_keys, with_keys_in_front
 from rewrite.policy.outcomes import Note
 from rewrite.providers.credentials import mask
-from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, adapted, parse_json
+from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, Translation, adapted, parse_json
 from rewrite.upstream.client import Sender, encode_headers, request_headers
 
 # Distinct parameters a request is sent again without, after 400s that name them (protocols/refused_params.py).
 MAX_REFUSED_PARAMS = 3
 
 
-def translated_request(req: ClientRequest, leg: Leg, stream: bool, hooks: ConversationHooks | None
+def translated_request(req: ClientRequest, leg: Leg, t: Translation, stream: bool, hooks: ConversationHooks | None
                        ) -> tuple[str, str, bytes, list[tuple[str, str]]]:
-    """(path, query, content, headers) of a translated target, before the credential; once per leg and way of
-    asking (a stream, or not). TranslationError when the target's protocol cannot take it."""
-    t = leg.translation
+    """(path, query, content, headers) of a translated target (`leg`, its `translation`), before the credential;
+    once per leg and way of asking (a stream, or not). TranslationError when the target's protocol cannot take it."""
     built = t.built.get(stream)
     if built is None:
         try:
@@ -40,7 +39,7 @@ def translated_request(req: ClientRequest, leg: Leg, stream: bool, hooks: Conver
         except UnsafeURLValue as e:
             raise TranslationError(str(e)) from None
         except MALFORMED as e:
-            raise TranslationError(f"malformed {req.proto.name} request: {type(e).__name__}: {e}") from None
+            raise TranslationError(f"malformed {t.client} request: {type(e).__name__}: {e}") from None
         path, body, headers = adapted(leg, path, body, t.headers(req.request.headers))
         built = t.built[stream] = (path, query, json.dumps(body).encode(), headers)
     return built
@@ -76,15 +75,16 @@ class TargetCall:
     def build(self, key: str | None) -> httpx.Request:
         """The upstream request of an attempt on `key` (None: the client's own credential, or none)."""
         if self.leg.translation is not None:
-            return self._build_translated(key)
+            return self._build_translated(self.leg.translation, key)
         req, leg = self.req, self.leg
         headers = request_headers(req.request.headers)
         query = leg.query
         body = leg.body
         content = req.client_bytes() if leg.unchanged else None  # None: serialised from `body` below
         path = leg.path
-        if self.aggregate or req.asks_usage(self.provider):  # (Chat: as_stream asks for the usage chunk)
-            path, query, body = req.proto.as_stream(path, query, leg.body)
+        # (Chat: as_stream asks for the usage chunk.) Either needs a protocol, so a native leg's body is the JSON.
+        if (self.aggregate or req.asks_usage(self.provider)) and leg.protocol is not None and leg.body is not None:
+            path, query, body = leg.protocol.as_stream(path, query, leg.body)
             # A stream that only needs the usage asked for keeps the client's bytes, with the option put in front
             # (an agent's request body can be megabytes: serialising it again is a real share of its cost).
             if isinstance(content, Upload):  # (a large body is not parsed whole: see Legs.sent_as_it_came)
@@ -92,7 +92,9 @@ class TargetCall:
             else:
                 content = (usage_asked_in(content) if content is not None and not self.aggregate
                            and "stream_options" not in leg.body else None)
-        if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
+        # The provider's and the model's rewrites (rewrite/adapters/), before the credential; chosen only for a
+        # generation call, whose body is the JSON.
+        if self.adapters and body is not None:
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
             content = None
         if isinstance(body, dict) and not req.skeletal and (kept := self._without_refused(body)) is not body:
@@ -118,8 +120,8 @@ class TargetCall:
         url += f"?{query}" if query else ""
         return self.client.build_request(req.request.method, url, headers=encode_headers(headers), content=content)
 
-    def _build_translated(self, key: str | None) -> httpx.Request:
-        path, query, content, headers = translated_request(self.req, self.leg, self.upstream_stream, self.hooks)
+    def _build_translated(self, t: Translation, key: str | None) -> httpx.Request:
+        path, query, content, headers = translated_request(self.req, self.leg, t, self.upstream_stream, self.hooks)
         self.left_out = []
         if (self._refusals() and (body := parse_json(content)) is not None
                 and (kept := self._without_refused(body)) is not body):
@@ -152,9 +154,9 @@ class TargetCall:
         (at most MAX_REFUSED_PARAMS a request): then they are remembered for the provider's model, so this request
         and the model's next ones go without them."""
         proto = self.leg.protocol
-        named = refused_params(proto.family, status, body) if proto is not None else ()
-        sent = parse_json(self.sent) if named else None
-        named = [p for p in named if sent is not None and p not in self.refused and without(sent, p) is not None]
+        said_refused = refused_params(proto.family, status, body) if proto is not None else ()
+        sent = parse_json(self.sent) if said_refused else None
+        named = [p for p in said_refused if sent is not None and p not in self.refused and without(sent, p) is not None]
         if not named or len(self.refused) + len(named) > MAX_REFUSED_PARAMS:
             return False
         self.refused += named
@@ -197,7 +199,7 @@ class TargetCall:
         leg, req = self.leg, self.req
         said = []
         if leg.translation is not None:
-            said.append(f"translated from {req.proto.name} to {leg.protocol.name}")
+            said.append(f"translated from {leg.translation.client} to {leg.translation.upstream}")
             said += leg.translation.fitted
         elif not leg.unchanged:
             said.append(f"model {req.asked} sent as {leg.model}" if leg.model != req.asked

@@ -22,19 +22,21 @@ class ClientRequest:
         self.route = route
         self.called: Provider = route.provider
         self.path, _, self.query = request.target.partition("?")
-        self.body: dict | None = None
+        self.body: dict = {}  # the parsed JSON body: a dict whenever `proto` is set, empty when there is none
         self.proto: Protocol | None = route.protocol
         self.refusal: str | None = None  # why the request is answered 400 before any upstream call
         # A large body's skeleton (rewrite/intake/big_json.py): enough to send the upload as it came, not to rewrite it.
         self.skeletal = parsed is not None and parsed.skeletal
         if self.proto is not None:
             if parsed is not None:
-                self.body, self.refusal = parsed.body, parsed.refusal
+                body, self.refusal = parsed.body, parsed.refusal
             else:  # (a large upload comes parsed, or was joined into `request.body` when it could not be)
-                self.body, self.refusal = parse_body(self.request.body)
-            if self.body is None:
+                body, self.refusal = parse_body(self.request.body)
+            if body is None:
                 self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
-        p, body = self.proto, self.body or {}  # (a protocol is kept only with a body)
+            else:
+                self.body = body
+        p, body = self.proto, self.body
         self.asked = p.model(self.path, body) if p is not None else ""
         self.client_stream = p is not None and p.wants_stream(self.path, self.query, body)
         # What is not streamed upstream has one deadline for the whole request (a client's stream has none).
@@ -53,8 +55,9 @@ class ClientRequest:
         upload = self.request.upload
         assert upload is not None
         self.request.body, self.request.upload = b"".join(upload.pieces), None
-        self.body, _ = parse_body(self.request.body)
-        self.skeletal = False
+        body, _ = parse_body(self.request.body)
+        assert body is not None  # (its skeleton was parsed from the same bytes)
+        self.body, self.skeletal = body, False
 
     def unsafe_url(self) -> str | None:
         """Why the client's path, or the model its path names, cannot go into an upstream URL; None if both can."""

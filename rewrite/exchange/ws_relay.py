@@ -73,9 +73,8 @@ class WebSocketRelay:
 
     def forget(self, job_id: str) -> SocketJob | None:
         sj = self.jobs.pop(job_id, None)
-        for waiting in (self._for_client, self._for_peer):
-            for k in [k for k, v in waiting.items() if v is sj]:
-                del waiting[k]
+        _drop(self._for_client, sj)
+        _drop(self._for_peer, sj)
         return sj
 
     def listen(self) -> int:
@@ -205,3 +204,9 @@ def _failure_response(failure: Failure) -> Response:
     status = 504 if failure.kind.timeout else 502
     body = f"Rotator: the upstream WebSocket handshake failed: {failure.reason}\n".encode()
     return _response(status, [("content-type", "text/plain; charset=utf-8")], body)
+
+
+def _drop[K](waiting: dict[K, SocketJob], sj: SocketJob | None) -> None:
+    """Forget every entry of `waiting` that is `sj`'s."""
+    for k in [k for k, v in waiting.items() if v is sj]:
+        del waiting[k]

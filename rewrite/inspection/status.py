@@ -52,7 +52,8 @@ class Tally:
         # A routed request may try other providers first: a retry's key is of the target tried then.
         targets = rotator.get("targets")
         first = targets[0] if isinstance(targets, list) and targets and isinstance(targets[0], dict) else {}
-        trying = first.get("provider") if isinstance(first.get("provider"), str) else provider
+        named = first.get("provider")
+        trying = named if isinstance(named, str) else provider
         events = rotator.get("events")
         for note in events if isinstance(events, list) else ():
             if not isinstance(note, dict):

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rewrite.intake.big_json import Upload
-from rewrite.intake.memory_pipe import open_pipe
+from rewrite.intake.memory_pipe import Pair, open_pipe
 from rewrite.internals import arrival, end_arrival
 from rewrite.waiting import first_done
 
@@ -91,8 +91,8 @@ class FlowBody:
     def shown(self) -> bytes:
         if not self.left_out:
             return bytes(self.head + self.tail)
-        return b"%b\n\n[rotator: %d bytes left out here]\n\n%b" % (
-            self.head, self.left_out, self.tail[-self._tail_max :] if self._tail_max else b"")
+        said = b"\n\n[rotator: %d bytes left out here]\n\n" % self.left_out
+        return b"".join((self.head, said, self.tail[-self._tail_max :] if self._tail_max else b""))
 
     def note(self) -> str:
         return (f"body shown: the first {len(self.head)} and the last {self.size - len(self.head) - self.left_out} "
@@ -275,7 +275,7 @@ class _Conn:
 
     async def _chunked(self) -> bytes | None:
         """The body of chunked framing; None once it grows past max_body (the rest is not read)."""
-        parts = []
+        parts: list[bytes] = []
         size_so_far = 0
         while True:
             size_line = await self.line(1024)
@@ -339,7 +339,7 @@ class LoopbackServer:
     async def _start(self, sock: socket.socket) -> None:
         self._servers.append(await asyncio.start_server(self._serve, sock=sock, limit=1 << 20))
 
-    def connect_in_memory(self, port: int, limit: int = 2**16) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    def connect_in_memory(self, port: int, limit: int = 2**16) -> Pair:
         """A connection to one of this server's ports that skips the kernel (rewrite/intake/memory_pipe.py): the same
         conversation as over TCP, at a fraction of the cost per streamed event. `port` must be one of `ports`."""
         self._pipe_count += 1

@@ -12,31 +12,39 @@ import asyncio
 from rewrite.internals import PipeReader
 
 Address = tuple[str, int]
-__all__ = ["PipeEnd", "PipeReader", "open_pipe"]
+__all__ = ["Pair", "PipeEnd", "PipeReader", "open_pipe"]
 
 
 class PipeEnd(asyncio.Transport):
     """One end's transport: what it writes arrives at the other end's protocol."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sockname: Address, peername: Address) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sockname: Address, peername: Address, reader: PipeReader,
+                 protocol: asyncio.StreamReaderProtocol) -> None:
         super().__init__({"sockname": sockname, "peername": peername})
         self._loop = loop
-        self._protocol: asyncio.BaseProtocol | None = None
+        self._protocol: asyncio.BaseProtocol = protocol
         self.peer: PipeEnd | None = None
         self._closing = False
         self._eof_sent = False
         self._reading = True
         self._writing_paused = False  # the other end asked us to stop: its reader is full
-        self._reader: asyncio.StreamReader | None = None  # our protocol's reader, while that protocol is ours
-        self._reader_protocol: asyncio.BaseProtocol | None = None
+        self._reader = reader  # the reader of `protocol`, fed directly while that protocol is ours
+        self._reader_protocol = protocol
 
     # -- wiring
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
 
-    def get_protocol(self) -> asyncio.BaseProtocol | None:
+    def get_protocol(self) -> asyncio.BaseProtocol:
         return self._protocol
+
+    def _stream_protocol(self) -> asyncio.Protocol:
+        """Our protocol as a stream's, which takes bytes and an end of stream: asyncio's StreamReaderProtocol, or
+        whatever was set in its place (a BufferedProtocol, which takes neither this way, is not supported)."""
+        protocol = self._protocol
+        assert isinstance(protocol, asyncio.Protocol)
+        return protocol
 
     # -- writing
 
@@ -51,7 +59,7 @@ class PipeEnd(asyncio.Transport):
         if peer._protocol is peer._reader_protocol:  # what its StreamReaderProtocol would do, one call less
             peer._reader.feed_data(data)
         else:
-            peer._protocol.data_received(data)
+            peer._stream_protocol().data_received(data)
 
     def writelines(self, list_of_data) -> None:
         self.write(b"".join(list_of_data))
@@ -109,7 +117,7 @@ class PipeEnd(asyncio.Transport):
     # -- ending
 
     def _eof(self) -> None:
-        if not self._closing and not self._protocol.eof_received():
+        if not self._closing and not self._stream_protocol().eof_received():
             self.close()
 
     def is_closing(self) -> bool:
@@ -132,19 +140,20 @@ class PipeEnd(asyncio.Transport):
         self.close()
 
 
-def open_pipe(sockname: Address, peername: Address, limit: int = 2**16, peer_limit: int = 2**16
-              ) -> tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter],
-                         tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+Pair = tuple[PipeReader, asyncio.StreamWriter]
+
+
+def open_pipe(sockname: Address, peername: Address, limit: int = 2**16, peer_limit: int = 2**16) -> tuple[Pair, Pair]:
     """Two connected (reader, writer) pairs: the first end's address is `sockname`, the other's `peername`."""
     loop = asyncio.get_running_loop()
-    a, b = PipeEnd(loop, sockname, peername), PipeEnd(loop, peername, sockname)
-    a.peer, b.peer = b, a
-    ends = []
-    for end, lim in ((a, limit), (b, peer_limit)):
+    ends: list[PipeEnd] = []
+    for (local, remote), lim in (((sockname, peername), limit), ((peername, sockname), peer_limit)):
         reader = PipeReader(limit=lim, loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-        end.set_protocol(protocol)
-        end._reader, end._reader_protocol = reader, protocol
-        protocol.connection_made(end)
-        ends.append((reader, asyncio.StreamWriter(end, protocol, reader, loop)))
-    return ends[0], ends[1]
+        ends.append(PipeEnd(loop, local, remote, reader, asyncio.StreamReaderProtocol(reader, loop=loop)))
+    a, b = ends
+    a.peer, b.peer = b, a
+    pairs: list[Pair] = []
+    for end in ends:
+        end._reader_protocol.connection_made(end)
+        pairs.append((end._reader, asyncio.StreamWriter(end, end._reader_protocol, end._reader, loop)))
+    return pairs[0], pairs[1]

@@ -93,8 +93,8 @@ def from_status(status: int, headers: list[tuple[str, str]], body: bytes, pooled
         return Failure(FailureKind.STATUS, f"status {status} (quota)", status, headers, body, retryable=pooled,
                        delay=window, rest=rest)
     why = COOLDOWN_STATUS.get(status)
-    rest = KeyRest(f"{why}, status {status}") if why else None
-    return Failure(FailureKind.STATUS, f"status {status}", status, headers, body, delay=delay, rest=rest)
+    cooldown = KeyRest(f"{why}, status {status}") if why else None
+    return Failure(FailureKind.STATUS, f"status {status}", status, headers, body, delay=delay, rest=cooldown)
 
 
 def wait_before(attempt: int, key_wait: float, failure: Failure | None, same_key: bool, pooled: bool,

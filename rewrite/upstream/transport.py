@@ -61,7 +61,7 @@ class FastBody(Protocol):
 class _Connection:
     __slots__ = ("origin", "reader", "writer", "idle_since", "idle_in", "forward")
 
-    def __init__(self, origin: Origin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, origin: Origin, reader: PushingReader, writer: asyncio.StreamWriter) -> None:
         self.origin = origin
         self.reader = reader
         self.writer = writer
@@ -92,7 +92,7 @@ class _Protocol(PushingProtocol):
 
     conn: _Connection | None = None
 
-    def eof_received(self) -> bool:
+    def eof_received(self) -> bool | None:
         keep_open = super().eof_received()
         if self.conn is not None:
             self.conn.peer_closed()
@@ -173,14 +173,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
         if self._proxy is not None:
-            return await self._connect_via_proxy(origin, timeout)
+            return await self._connect_via_proxy(origin, self._proxy, timeout)
         scheme, host, port = origin
         return await self._open(origin, host, port, self._ssl if scheme == "https" else None, timeout)
 
-    async def _connect_via_proxy(self, origin: Origin, timeout: float | None) -> _Connection:
+    async def _connect_via_proxy(self, origin: Origin, proxy: EgressProxy, timeout: float | None) -> _Connection:
         """Through the egress proxy: an https origin in a CONNECT tunnel (TLS inside it), an http origin as
         absolute-form requests to the proxy. The idle lists stay per origin."""
-        proxy = self._proxy
         scheme, host, port = origin
         start = time.monotonic()
         conn = await self._open(origin, proxy.host, proxy.port, None, timeout, name=f"the upstream proxy {proxy}")
@@ -280,7 +279,7 @@ class _Body(httpx.AsyncByteStream):
         self._transport = transport
         self._conn: _Connection | None = conn
         self._keep_alive = keep_alive
-        self._chunks: ChunkedDecoder | None = None
+        self._chunks: ChunkedDecoder | None = None  # set for a chunked body (and only for one)
         if length is None:
             self._mode, self._remaining, self._chunks = "chunked", 0, ChunkedDecoder()
         elif length < 0:
@@ -288,7 +287,7 @@ class _Body(httpx.AsyncByteStream):
         else:
             self._mode, self._remaining = "length", length
         self._pushing: asyncio.Future | None = None
-        self._on_piece: Callable[[bytes], bool] | None = None
+        self._on_piece: Callable[[bytes], bool] = _not_pushing  # while it pushes, its receiver of pieces
 
     async def __aiter__(self):
         while piece := await self.next_piece():
@@ -303,8 +302,8 @@ class _Body(httpx.AsyncByteStream):
         if conn is None:
             return b""
         try:
-            if self._mode == "chunked":
-                piece = await self._next_chunked(conn.reader)
+            if self._chunks is not None:
+                piece = await self._next_chunked(conn.reader, self._chunks)
             elif self._mode == "length":
                 piece = await self._next_of_length(conn.reader)
             else:
@@ -328,8 +327,7 @@ class _Body(httpx.AsyncByteStream):
         self._remaining -= len(data)
         return data
 
-    async def _next_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        chunks = self._chunks
+    async def _next_chunked(self, reader: asyncio.StreamReader, chunks: ChunkedDecoder) -> bytes:
         while not chunks.done:
             data = await _read(reader)
             if not data:
@@ -365,18 +363,20 @@ class _Body(httpx.AsyncByteStream):
             raise
         finally:
             reader.pushing = None
-            self._pushing = self._on_piece = None
+            self._pushing, self._on_piece = None, _not_pushing
 
     def arrived(self, data: bytes) -> None:
         """(PushingReader's hand-over: the next bytes of the body, arrived while it pushes.)"""
         try:
-            if self._mode == "chunked":
-                piece = self._chunks.feed(data)
-                ended = self._chunks.done
+            chunks = self._chunks
+            if chunks is not None:
+                piece = chunks.feed(data)
+                ended = chunks.done
             elif self._mode == "length":
                 if len(data) > self._remaining:  # more than the body: left for next_piece to judge
                     self.stop_push()
-                    self._conn.reader.feed_data(data)
+                    if self._conn is not None:  # (it is, while it pushes)
+                        self._conn.reader.feed_data(data)
                     return
                 piece = data
                 self._remaining -= len(data)
@@ -412,3 +412,8 @@ class _Body(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._discard()  # a body abandoned before its end leaves the connection in an unknown state
+
+
+def _not_pushing(piece: bytes) -> bool:
+    """A body's receiver of pieces while it does not push: stop."""
+    return True
