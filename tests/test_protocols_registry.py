@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -55,8 +56,8 @@ class Fifth(Protocol):
 
 
 def test_a_fifth_protocol_is_one_register_call(monkeypatch):
-    monkeypatch.setattr(registry, "_protocols", dict(registry._protocols))
-    fifth = protocols.register(Fifth())
+    monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
+    fifth = protocols.register(dataclasses.replace(protocols.registered("openai_chat"), protocol=Fifth())).protocol
     assert protocols.detect("POST", "/v1/fifth") is fifth
     assert protocols.get("fifth") is fifth
     assert protocols.all()[-1] is fifth

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from protocols.base import Aggregator, Event, Protocol, Repairer, count, integer, member, whole_json
 from protocols.errors import openai_error
-from protocols.registry import register
 from protocols.sse import dumps, json_event, load_object
 
 PATH_SUFFIX = "/responses"
@@ -347,5 +346,3 @@ class OpenAIResponses(Protocol):
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"error": openai_error(status, message)})
 
-
-register(OpenAIResponses())
