@@ -1,8 +1,8 @@
 """Cross-protocol translation through the unified representation (`protocols.unified`).
 
 Each protocol's `Translator` is in its folder (protocols/<name>/translate.py) and comes with its registration
-(protocols/registration.py). The functions in this module are what the engine calls: they take protocol names as registered in
-`protocols.registry`, and turn a client body that is not a well-formed request into `TranslationError`.
+(protocols/registration.py). The functions in this module are what the engine calls: they take protocol names as
+registered in `protocols.registry`, and turn a client body that is not a well-formed request into `TranslationError`.
 """
 
 from __future__ import annotations
