@@ -98,3 +98,13 @@ def test_error_bodies_are_json_bytes():
     for protocol in protocols.all():
         assert json.loads(protocol.error_body(500, "é"))
         assert "é".encode() in protocol.error_body(500, "é")
+
+
+def test_what_the_engine_knows_of_a_protocol_comes_from_its_registration():
+    assert registry.families() == ("openai", "anthropic", "gemini")
+    assert [registry.speaking(f, c).name for f, c in (("openai", None), ("openai", "responses"), ("anthropic", None),
+                                                      ("gemini", None))] == list(EXPECTED)
+    assert [r.name for r in protocols.registrations() if r.stateful] == list(EXPECTED)[1:]
+    assert registry.credential("gemini").client_query == "key"
+    assert "x-goog-api-key" in registry.credential_headers() and "openai-project" in registry.credential_headers()
+    assert (registry.label("openai_chat"), registry.label("cohere")) == ("OpenAI Chat Completions", "cohere")
