@@ -11,10 +11,10 @@ import dataclasses
 
 from protocols.capabilities import Capabilities, fit, lookup
 from protocols.registry import get as protocol
-from protocols.unified import Request, ToolIds
 from protocols.translate.base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, Translator
 from protocols.translate.common import error_from_body
 from protocols.translate.registry import get, names
+from protocols.unified import Request, ToolIds
 
 
 class TranslationError(ValueError):
