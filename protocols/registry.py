@@ -14,7 +14,12 @@ _registrations: dict[str, Registration] = {}
 
 
 def register(registration: Registration) -> Registration:
-    """Make a protocol known to the engine; a second one with the same name replaces the first."""
+    """Make a protocol known to the engine; a second one with the same name replaces the first. ValueError for
+    one whose credential style is not its family's: a provider takes its key one way, whichever protocol it serves."""
+    family = [r for r in _registrations.values() if r.family == registration.family and r.name != registration.name]
+    if family and family[0].credential != registration.credential:
+        raise ValueError(f"protocol {registration.name}: its credential style differs from the one of the "
+                         f"{registration.family} family ({family[0].name})")
     _registrations[registration.name] = registration
     return registration
 
@@ -72,11 +77,12 @@ def speaking(family: str, choice: str | None = None) -> Protocol:
 
 
 def credential(family: str) -> CredentialStyle:
-    """How a family's providers take a key. KeyError for a family no protocol belongs to."""
-    spoken = family_protocols(family)
-    if not spoken:
-        raise KeyError(family)
-    return spoken[0].credential
+    """How a family's providers take a key (its first protocol's style). KeyError for a family no protocol belongs
+    to. (Asked on every attempt: no tuple is built.)"""
+    for r in _registrations.values():
+        if r.family == family:
+            return r.credential
+    raise KeyError(family)
 
 
 def credential_headers() -> frozenset[str]:

@@ -108,3 +108,13 @@ def test_what_the_engine_knows_of_a_protocol_comes_from_its_registration():
     assert registry.credential("gemini").client_query == "key"
     assert "x-goog-api-key" in registry.credential_headers() and "openai-project" in registry.credential_headers()
     assert (registry.label("openai_chat"), registry.label("cohere")) == ("OpenAI Chat Completions", "cohere")
+
+
+def test_a_family_takes_its_key_one_way(monkeypatch):
+    monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
+    chat = protocols.registered("openai_chat")
+    other = dataclasses.replace(chat, protocol=Fifth(), credential=dataclasses.replace(chat.credential, header="x-k"))
+    monkeypatch.setattr(Fifth, "family", "openai")
+    with pytest.raises(ValueError, match="protocol fifth: its credential style differs from the one of the openai "):
+        protocols.register(other)
+    assert [p.name for p in protocols.all()] == list(EXPECTED)
