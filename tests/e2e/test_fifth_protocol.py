@@ -97,6 +97,7 @@ def test_a_fifth_protocol_registered_in_one_line_is_served_end_to_end(rotator, f
         # Labelled in the flow view.
         assert shown(flow, flow.response).startswith(f"Rotator · {toy.LABEL} · ")
     # Its usage read: natively from the usage chunk Rotator asked for (and kept from the client, which did not ask).
+    assert native.body["stream_options"] == {"include_usage": True}
     for flow in (flows[0], flows[2]):  # (the cut stream ended before its usage chunk)
         assert flow.metadata["rotator"]["usage"]["input_tokens"] == INPUT_TOKENS, flow.metadata["rotator"]
     assert not any("usage" in c for c in whole)
