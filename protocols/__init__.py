@@ -1,22 +1,26 @@
-"""Sans-I/O knowledge of the LLM wire protocols: recognising requests, framing SSE, repairing and folding streams.
+"""Sans-I/O knowledge of the LLM wire protocols: recognising requests, framing SSE, repairing and folding streams,
+translating between them.
 
-Adding a protocol means one new module that registers its `Protocol` instance, plus one import line below.
+A protocol is one folder, `protocols/<name>/`, whose `__init__.py` builds its `REGISTRATION`
+(protocols/registration.py); adding one means that folder and its package in `PACKAGES` below.
 """
 
 from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
-from protocols.registry import all, detect, get, register
+from protocols.registry import all, detect, get, register, registered, registrations
 from protocols.sse import SSEParser, format_event
 
-# isort: off  (registration order is the order `all()` lists them in)
-from protocols.openai_chat import stream as _openai_chat  # noqa: F401  (each registers itself)
-from protocols.openai_responses import stream as _openai_responses  # noqa: F401
-from protocols.anthropic_messages import stream as _anthropic_messages  # noqa: F401
-from protocols.gemini import stream as _gemini  # noqa: F401
-# isort: on
+from protocols import anthropic_messages, gemini, openai_chat, openai_responses  # isort: skip (after the registry)
+
+# Registration order: the order `all()` lists them in, the order requests are recognised in, and a family's
+# first protocol is what its providers speak by default.
+PACKAGES = (openai_chat, openai_responses, anthropic_messages, gemini)
+for _package in PACKAGES:
+    register(_package.REGISTRATION)
 
 __all__ = [
     "ENDING_ERROR",
     "ENDING_LENGTH",
+    "PACKAGES",
     "Aggregator",
     "Event",
     "Protocol",
@@ -27,4 +31,6 @@ __all__ = [
     "format_event",
     "get",
     "register",
+    "registered",
+    "registrations",
 ]

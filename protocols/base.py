@@ -141,7 +141,8 @@ class Aggregator:
 
 
 class Protocol:
-    """One wire protocol. Subclasses live one per module and register one instance with `protocols.register`.
+    """One wire protocol. Subclasses live one per protocol folder, whose registration (protocols/registration.py)
+    carries one instance.
 
     The defaults fit a JSON API whose generation call is `POST ...<path_suffix>` with a `"stream": true` flag;
     a protocol overrides only what differs.
@@ -175,6 +176,15 @@ class Protocol:
     def as_stream(self, path: str, query: str, body: dict) -> tuple[str, str, dict]:
         """The same request, asking the upstream for a stream (for forced upstream streaming)."""
         return path, query, {**body, "stream": True}
+
+    def with_model(self, path: str, model: str) -> str:
+        """The path asking for `model` instead (for a protocol whose model is named in the path)."""
+        return path
+
+    def foreign_query(self, query: str) -> str:
+        """What of a client's query goes on to a provider other than the one it called (none by default: it may
+        carry the client's credential for the vendor it called)."""
+        return ""
 
     def repairer(self, body: dict) -> Repairer:
         return self.repairer_class(body)

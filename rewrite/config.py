@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+import protocols
 from rewrite.accounting.prices import PriceConfig
 from rewrite.adapters.entries import AdapterEntry
 from rewrite.pool.strategies import STRATEGIES
@@ -22,7 +23,6 @@ from rewrite.routing.routes import parse_target
 from rewrite.upstream.egress import parse_proxy_url
 
 DEFAULT_PATH = Path("~/.config/rotator/config.yaml")
-FAMILIES = ("openai", "anthropic", "gemini")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _QUOTED = re.compile(r"""(['"])(.*?)\1""")  # what a YAML error quotes: a token, or a value (a duplicate key)
 MIN_CLIENT_KEY = 16  # characters: a shorter client key could be guessed
@@ -129,7 +129,7 @@ class ProviderConfig(_Strict):
     base_url: str | None = None
     keys: list[KeyConfig] = []  # plain strings or KeyConfig mappings, normalised to KeyConfig
     # Only for providers that are not built in: which wire protocols they speak and which hosts to intercept.
-    kind: Literal["openai", "anthropic", "gemini"] | None = None
+    kind: str | None = None  # a provider family of a registered protocol (protocols/registration.py)
     hosts: list[str] = []
     # The base path the provider's own SDK uses on an intercepted host (default: the path of base_url).
     path_prefix: str | None = None
@@ -140,7 +140,7 @@ class ProviderConfig(_Strict):
     adapters: list[AdapterEntry] = []
     models: dict[str, ModelConfig] = {}
     # What an openai-kind provider speaks as a route target: Chat Completions unless it says Responses.
-    protocol: Literal["chat", "responses"] | None = None
+    protocol: str | None = None  # the `choice` of one of its family's protocols
     # How the pool chooses a key: a name registered in rewrite/pool/strategies.py.
     strategy: str = "round-robin"
     # Continuing cut streams from this provider, over the top level's `resume`.
@@ -152,6 +152,21 @@ class ProviderConfig(_Strict):
         if v is not None and not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http:// or https:// URL")
         return v.rstrip("/") if v else v
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str | None) -> str | None:
+        if v is not None and v not in protocols.registry.families():
+            raise ValueError(f"unknown kind {v!r}: one of {', '.join(protocols.registry.families())}")
+        return v
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, v: str | None) -> str | None:
+        choices = [r.choice for r in protocols.registrations() if r.choice is not None]
+        if v is not None and v not in choices:
+            raise ValueError(f"unknown protocol {v!r}: one of {', '.join(choices)}")
+        return v
 
     @field_validator("strategy")
     @classmethod

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -55,8 +56,8 @@ class Fifth(Protocol):
 
 
 def test_a_fifth_protocol_is_one_register_call(monkeypatch):
-    monkeypatch.setattr(registry, "_protocols", dict(registry._protocols))
-    fifth = protocols.register(Fifth())
+    monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
+    fifth = protocols.register(dataclasses.replace(protocols.registered("openai_chat"), protocol=Fifth())).protocol
     assert protocols.detect("POST", "/v1/fifth") is fifth
     assert protocols.get("fifth") is fifth
     assert protocols.all()[-1] is fifth
@@ -97,3 +98,23 @@ def test_error_bodies_are_json_bytes():
     for protocol in protocols.all():
         assert json.loads(protocol.error_body(500, "é"))
         assert "é".encode() in protocol.error_body(500, "é")
+
+
+def test_what_the_engine_knows_of_a_protocol_comes_from_its_registration():
+    assert registry.families() == ("openai", "anthropic", "gemini")
+    assert [registry.speaking(f, c).name for f, c in (("openai", None), ("openai", "responses"), ("anthropic", None),
+                                                      ("gemini", None))] == list(EXPECTED)
+    assert [r.name for r in protocols.registrations() if r.stateful] == list(EXPECTED)[1:]
+    assert registry.credential("gemini").client_query == "key"
+    assert "x-goog-api-key" in registry.credential_headers() and "openai-project" in registry.credential_headers()
+    assert (registry.label("openai_chat"), registry.label("cohere")) == ("OpenAI Chat Completions", "cohere")
+
+
+def test_a_family_takes_its_key_one_way(monkeypatch):
+    monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
+    chat = protocols.registered("openai_chat")
+    other = dataclasses.replace(chat, protocol=Fifth(), credential=dataclasses.replace(chat.credential, header="x-k"))
+    monkeypatch.setattr(Fifth, "family", "openai")
+    with pytest.raises(ValueError, match="protocol fifth: its credential style differs from the one of the openai "):
+        protocols.register(other)
+    assert [p.name for p in protocols.all()] == list(EXPECTED)

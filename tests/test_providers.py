@@ -1,5 +1,10 @@
-from rewrite.config import parse
+import pytest
+
+import protocols
+from protocols import registry
+from rewrite.config import ConfigError, parse
 from rewrite.routing.router import Router
+from tests.support import toy_protocol as toy
 
 
 def router(text=""):
@@ -47,3 +52,21 @@ def test_routes_recognise_generation_calls_and_leave_other_hosts_alone():
     assert r.route("api.openai.com", "PRI", "*") is None
     # A protocol of another family on a vendor host is not treated as a generation call.
     assert r.route("api.openai.com", "POST", "/v1/messages").protocol is None
+
+
+def test_a_provider_kind_is_the_family_of_a_registered_protocol(monkeypatch):
+    with pytest.raises(ConfigError, match=r"providers\.t\.kind: .*unknown kind 'toy': one of openai, anthropic, gemini"):
+        router("providers: {t: {kind: toy, base_url: 'http://127.0.0.1:9/v1'}}")
+    monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
+    protocols.register(toy.REGISTRATION)
+    r = router("providers: {t: {kind: toy, hosts: [api.toy.test], base_url: 'http://127.0.0.1:9/v1', keys: [k1]}}")
+    p = r.provider_for("api.toy.test")
+    assert p.authorize([(toy.KEY_HEADER, "mine")], "", "k1") == ([(toy.KEY_HEADER, "k1")], "")
+    assert r.route("api.toy.test", "POST", "/v1/toy/completions").protocol.name == toy.NAME
+
+
+def test_only_a_family_of_several_protocols_has_a_choice():
+    with pytest.raises(ConfigError, match=r"providers\.t\.protocol: anthropic-kind providers have no choice"):
+        router("providers: {t: {kind: anthropic, protocol: responses, base_url: 'http://x'}}")
+    with pytest.raises(ConfigError, match=r"providers\.t\.protocol: .*unknown protocol 'messages': one of chat, responses"):
+        router("providers: {t: {kind: openai, protocol: messages, base_url: 'http://x/v1'}}")

@@ -1,5 +1,6 @@
 import json
 import logging
+import sys
 from types import SimpleNamespace
 
 import httpx
@@ -171,7 +172,10 @@ def test_a_stream_cut_before_its_usage_has_none():
 def test_content_events_are_never_parsed(monkeypatch):
     """The sniffer is on the hot path: it reads JSON only of the events that carry usage, and only at the end."""
     parsed = []
-    monkeypatch.setattr(usage_module, "load_object", lambda data: parsed.append(data) or json.loads(data))
+    for reader in {protocols.registered(p).usage for p in (CHAT, RESPONSES, ANTHROPIC, GEMINI)}:
+        for module in {sys.modules[k.__module__] for k in reader.__mro__ if k is not object}:
+            if hasattr(module, "load_object"):  # (the modules whose readers parse events)
+                monkeypatch.setattr(module, "load_object", lambda data: parsed.append(data) or json.loads(data))
     for protocol in (CHAT, RESPONSES, ANTHROPIC, GEMINI):
         request = {"model": "m", "stream": True, "stream_options": {"include_usage": True}}
         c = ctx(request, FAULT.ok("word " * 200))

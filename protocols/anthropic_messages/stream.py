@@ -6,7 +6,6 @@ import json
 
 from protocols.base import Aggregator, Event, Protocol, Repairer, count, member, whole_json
 from protocols.errors import anthropic_error
-from protocols.registry import register
 from protocols.sse import dumps, json_event, load_object
 
 PATH_SUFFIX = "/v1/messages"
@@ -256,5 +255,3 @@ class AnthropicMessages(Protocol):
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"type": ERROR, "error": anthropic_error(status, message)})
 
-
-register(AnthropicMessages())

@@ -34,7 +34,6 @@ from protocols.translate.common import (
     parse_arguments,
     string,
 )
-from protocols.translate.registry import register
 from protocols.translate.tools import as_function
 from protocols.unified import (
     CHOICE_AUTO,
@@ -697,7 +696,7 @@ class MessagesEncoder(Encoder):
         return self._event({"type": ERROR, "error": _error_object(message, status, kind)})
 
 
-register(Translator(
+TRANSLATOR = Translator(
     NAME, request_to_ir, request_from_ir, fixed_endpoint(PATH), answer_to_ir, answer_from_ir,
     MessagesDecoder, MessagesEncoder, error_from_ir,
-))
+)

@@ -1,2 +1,15 @@
 """Gemini generateContent: its stream repairer and aggregator (stream.py), its translator to and from the unified
-form (translate.py)."""
+form (translate.py), its usage reader (usage.py); and its registration, all the engine knows of it."""
+
+from protocols.gemini.stream import Gemini
+from protocols.gemini.translate import TRANSLATOR
+from protocols.gemini.usage import GeminiSniffer
+from protocols.registration import CredentialStyle, Registration
+
+GEMINI_CREDENTIAL = CredentialStyle(
+    "x-goog-api-key", "{}", ("x-goog-api-key", "authorization"), client_query="key",
+    account_headers=("x-goog-user-project", "cookie"),
+)
+
+# Stateful: a function call's `thoughtSignature`.
+REGISTRATION = Registration(Gemini(), TRANSLATOR, GeminiSniffer, "Gemini", GEMINI_CREDENTIAL, stateful=True)

@@ -8,7 +8,6 @@ from urllib.parse import unquote
 
 from protocols.base import Aggregator, Event, Protocol, Repairer, count, integer, member
 from protocols.errors import gemini_error
-from protocols.registry import register
 from protocols.sse import dumps, json_event, load_object
 from protocols.urls import segment
 
@@ -228,8 +227,13 @@ class Gemini(Protocol):
             path = path[: -len(GENERATE)] + STREAM_GENERATE
         return path, _with_alt_sse(query), body
 
+    def with_model(self, path: str, model: str) -> str:
+        return with_model(path, model)
+
+    def foreign_query(self, query: str) -> str:
+        """Only how the stream is framed: the client's `key` stays with the vendor it called."""
+        return ALT_SSE if ALT_SSE in query.split("&") else ""
+
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"error": gemini_error(status, message)})
 
-
-register(Gemini())

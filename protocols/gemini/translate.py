@@ -31,7 +31,6 @@ from protocols.translate.common import (
     parse_arguments,
     string,
 )
-from protocols.translate.registry import register
 from protocols.translate.tools import as_function
 from protocols.unified import (
     CHOICE_AUTO,
@@ -612,7 +611,7 @@ def endpoint(model: str, stream: bool) -> tuple[str, str]:
     return GENERATE_PATH.format(model=model), ""
 
 
-register(Translator(
+TRANSLATOR = Translator(
     NAME, request_to_ir, request_from_ir, endpoint, answer_to_ir, answer_from_ir,
     GeminiDecoder, GeminiEncoder, error_from_ir,
-))
+)

@@ -1,2 +1,16 @@
 """OpenAI Chat Completions: its stream repairer and aggregator (stream.py), its translator to and from the unified
-form (translate.py)."""
+form (translate.py), its usage reader (usage.py); and its registration, all the engine knows of it."""
+
+from protocols.openai_chat.stream import OpenAIChat
+from protocols.openai_chat.translate import TRANSLATOR
+from protocols.openai_chat.usage import ChatSniffer
+from protocols.registration import CredentialStyle, Registration
+
+# How OpenAI's providers take a key (Azure-style `api-key` too), for both OpenAI protocols.
+OPENAI_CREDENTIAL = CredentialStyle(
+    "authorization", "Bearer {}", ("authorization", "api-key"),
+    account_headers=("openai-organization", "openai-project", "cookie"),
+)
+
+REGISTRATION = Registration(OpenAIChat(), TRANSLATOR, ChatSniffer, "OpenAI Chat Completions", OPENAI_CREDENTIAL,
+                            choice="chat")

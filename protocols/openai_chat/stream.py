@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from protocols.base import Aggregator, Event, Protocol, Repairer, member, whole_json
 from protocols.errors import OPENAI_TRUNCATED_CODE, TRUNCATED_MESSAGE, openai_error
-from protocols.registry import register
 from protocols.sse import dumps, json_event, load_object
 
 PATH_SUFFIX = "/chat/completions"
@@ -347,5 +346,3 @@ def usage_asked_in(raw: bytes) -> bytes | None:
     rest = text[1:].lstrip()
     return USAGE_OPTION + (rest if rest.startswith(b"}") else b"," + text[1:])
 
-
-register(OpenAIChat())

@@ -19,7 +19,6 @@ from protocols.openai_chat.stream import (
 from protocols.sse import dumps
 from protocols.translate.base import Decoder, Encoder, Translator, fixed_endpoint
 from protocols.translate.common import error_from_object, image_from_url, image_url, load_object, string
-from protocols.translate.registry import register
 from protocols.translate.tools import FORMAT_TEXT, as_function, client_tool, custom_arguments, custom_input
 from protocols.unified import (
     CHOICE_AUTO,
@@ -564,7 +563,7 @@ class ChatEncoder(Encoder):
         return b"data: " + dumps({"error": _error_object(message, status, kind)}) + b"\n\n"
 
 
-register(Translator(
+TRANSLATOR = Translator(
     NAME, request_to_ir, request_from_ir, fixed_endpoint(PATH), answer_to_ir, answer_from_ir,
     ChatDecoder, ChatEncoder, error_from_ir,
-))
+)

@@ -6,7 +6,6 @@ from typing import Any
 
 from protocols.base import Aggregator, Event, Protocol, Repairer, count, integer, member, whole_json
 from protocols.errors import openai_error
-from protocols.registry import register
 from protocols.sse import dumps, json_event, load_object
 
 PATH_SUFFIX = "/responses"
@@ -349,5 +348,3 @@ class OpenAIResponses(Protocol):
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"error": openai_error(status, message)})
 
-
-register(OpenAIResponses())

@@ -41,7 +41,6 @@ from protocols.openai_responses.stream import (
 from protocols.sse import dumps
 from protocols.translate.base import Decoder, Encoder, Translator, fixed_endpoint
 from protocols.translate.common import error_from_object, image_from_url, image_url, load_object, string
-from protocols.translate.registry import register
 from protocols.translate.tools import FORMAT_TEXT, client_tool, custom_arguments, custom_input, flat_name, in_namespace
 from protocols.unified import (
     CHOICE_AUTO,
@@ -808,7 +807,7 @@ class ResponsesEncoder(Encoder):
         return out + self._event(FAILED, response=failed)
 
 
-register(Translator(
+TRANSLATOR = Translator(
     NAME, request_to_ir, request_from_ir, fixed_endpoint(PATH), answer_to_ir, answer_from_ir,
     ResponsesDecoder, ResponsesEncoder, error_from_ir,
-))
+)

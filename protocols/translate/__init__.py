@@ -1,8 +1,8 @@
 """Cross-protocol translation through the unified representation (`protocols.unified`).
 
-Each protocol has one module here that registers its `Translator`; adding a protocol is one module plus one import
-line below. The functions in this module are what the engine calls: they take protocol names as registered in
-`protocols.registry`, and turn a client body that is not a well-formed request into `TranslationError`.
+Each protocol's `Translator` is in its folder (protocols/<name>/translate.py) and comes with its registration
+(protocols/registration.py). The functions in this module are what the engine calls: they take protocol names as
+registered in `protocols.registry`, and turn a client body that is not a well-formed request into `TranslationError`.
 """
 
 from __future__ import annotations
@@ -11,17 +11,11 @@ import dataclasses
 
 from protocols.capabilities import Capabilities, fit, lookup
 from protocols.registry import get as protocol
-from protocols.unified import Request, ToolIds
 from protocols.translate.base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, Translator
 from protocols.translate.common import error_from_body
-from protocols.translate.registry import get, names, register
+from protocols.translate.registry import get, names
+from protocols.unified import Request, ToolIds
 
-# isort: off  (registration order is the order `all()` lists them in)
-from protocols.openai_chat import translate as _openai_chat  # noqa: F401  (each registers itself)
-from protocols.openai_responses import translate as _openai_responses  # noqa: F401
-from protocols.anthropic_messages import translate as _anthropic_messages  # noqa: F401
-from protocols.gemini import translate as _gemini  # noqa: F401
-# isort: on
 
 class TranslationError(ValueError):
     """A body that is not a well-formed message of its protocol: answer it with a 400, do not crash."""
@@ -103,7 +97,6 @@ __all__ = [
     "Translator",
     "get",
     "names",
-    "register",
     "request_from_ir",
     "request_to_ir",
     "stream_folder",

@@ -1,22 +1,15 @@
-"""The translators Rotator knows, by protocol name."""
+"""The translators Rotator knows, by protocol name: each protocol's registration carries its own."""
 
 from __future__ import annotations
 
+from protocols import registry
 from protocols.translate.base import Translator
-
-_translators: dict[str, Translator] = {}
-
-
-def register(translator: Translator) -> Translator:
-    """Make a protocol translatable; a second translator with the same name replaces the first."""
-    _translators[translator.name] = translator
-    return translator
 
 
 def get(name: str) -> Translator:
     """The translator of the protocol named `name`; KeyError if none."""
-    return _translators[name]
+    return registry.registered(name).translator
 
 
 def names() -> tuple[str, ...]:
-    return tuple(_translators)
+    return tuple(r.name for r in registry.registrations())

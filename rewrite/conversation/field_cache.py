@@ -25,6 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import protocols
 from protocols.translate.common import budget_for
 from protocols.unified import (
     GENERATED_TOOL_ID_PREFIX,
@@ -42,9 +43,7 @@ from rewrite.state.kv import Store
 
 KEY_PREFIX = "fields:"
 DEFAULT_TTL = 6 * 3600.0  # seconds: an agent's next turn may come long after a tool ran
-# Protocols (translator names) whose answers carry opaque state that their vendor wants back.
-ANTHROPIC = "anthropic_messages"
-STATEFUL_PROTOCOLS = frozenset({"gemini", ANTHROPIC, "openai_responses"})
+ANTHROPIC = "anthropic_messages"  # (its thinking blocks must be signed: see `restore`)
 # Where a cached reasoning part sat in its turn: before a tool call (ANCHOR_CALL + id), before the text, or last.
 ANCHOR_CALL = "call:"
 ANCHOR_TEXT = "text"
@@ -74,6 +73,14 @@ class Restored:
 
     def __bool__(self) -> bool:
         return bool(self.parts or self.thinking_off)
+
+
+def stateful(protocol: str) -> bool:
+    """Whether answers of `protocol` carry opaque state that their vendor wants back (its registration says)."""
+    try:
+        return protocols.registered(protocol).stateful
+    except KeyError:
+        return False
 
 
 def _turn_text(parts) -> str:
@@ -140,7 +147,7 @@ class FieldCache:
     def capture(self, scope: Scope, answer: Answer, asked: Request | None = None) -> None:
         """Keep the opaque state of an answer the client receives in another protocol than `scope.protocol`;
         `asked` is the client's request it answers."""
-        if scope.protocol not in STATEFUL_PROTOCOLS:
+        if not stateful(scope.protocol):
             return
         record = _record(answer, scope.protocol)
         if record is None:
@@ -155,7 +162,7 @@ class FieldCache:
         """Put the kept state back into the assistant turns of `request`, which goes to `scope`'s vendor. Its
         messages' part lists change; the parts themselves are never changed (another target may share them)."""
         done = Restored()
-        if scope.protocol not in STATEFUL_PROTOCOLS:
+        if not stateful(scope.protocol):
             return done
         for i, message in enumerate(request.messages):
             if message.role != ROLE_ASSISTANT:

@@ -15,7 +15,7 @@ import contextvars
 from protocols.openai_responses.translate import SYNTHETIC_ID, _response_id
 from protocols.unified import Answer, Request
 from rewrite.conversation.continuity import PREVIOUS, RESPONSES, Continuity, UnknownResponse, output_items
-from rewrite.conversation.field_cache import STATEFUL_PROTOCOLS, FieldCache, Scope
+from rewrite.conversation.field_cache import FieldCache, Scope, stateful
 from rewrite.routing.targets import ConversationHooks, Leg, Refused
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import Breaker, connect_sync
@@ -83,7 +83,7 @@ class ConversationState(ConversationHooks):
 
     def wants_answer(self, leg: Leg) -> bool:
         if leg.translation is not None:
-            return leg.translation.upstream in STATEFUL_PROTOCOLS or leg.translation.client == RESPONSES
+            return stateful(_upstream_protocol(leg)) or leg.translation.client == RESPONSES
         return self.record_native and _upstream_protocol(leg) == RESPONSES
 
     def answer(self, leg: Leg, answer: Answer) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from protocols.registry import label
 from protocols.transcript import AnswerReading, RequestReading, read_answer, read_request
 from protocols.unified import (
     FINISH_LENGTH,
@@ -28,12 +29,6 @@ from protocols.unified import (
 )
 from rewrite.policy.outcomes import Note
 
-PROTOCOL_LABELS = {
-    "openai_chat": "OpenAI Chat Completions",
-    "openai_responses": "OpenAI Responses",
-    "anthropic_messages": "Anthropic Messages",
-    "gemini": "Gemini",
-}
 MAX_TEXT = 100_000  # characters of one text shown; the Raw view has the rest
 MAX_STEP = 4_000  # characters of one translation step's detail
 MAX_STEP_BODY = 20_000  # characters of one body shown in the steps (a step keeps at most 64 KiB of it)
@@ -95,7 +90,7 @@ def header(facts: Facts, request: RequestReading, answer: AnswerReading | None) 
     model = (answer.answer.model if answer and answer.answer and answer.answer.model else None) or (
         request.request.model if request.request else "")
     stream = answer.stream if answer else bool(request.request and request.request.stream)
-    title = [PROTOCOL_LABELS.get(facts.protocol, facts.protocol), model or "model not named",
+    title = [label(facts.protocol), model or "model not named",
              "stream" if stream else "non-stream"]
     lines = ["Rotator · " + " · ".join(title)]
     served = [f"provider {rot['provider']}" if rot.get("provider") else None,
@@ -218,7 +213,8 @@ def upstream_steps(recorded: list, client_body: bytes) -> list[str]:
     for step in recorded:
         if not isinstance(step, dict):
             continue
-        target, protocol = step.get("target", "?"), PROTOCOL_LABELS.get(step.get("protocol"), step.get("protocol"))
+        target, protocol = step.get("target", "?"), step.get("protocol")
+        protocol = label(protocol) if isinstance(protocol, str) else protocol
         request = step.get("request") if isinstance(step.get("request"), dict) else {}
         n += 1
         lines += ["", f"{n}. as it left Rotator for {target} ({protocol}):"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import protocols
 from rewrite.adapters import ProviderAdapters
 from rewrite.adapters.chain import NO_ADAPTERS
 from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
-from rewrite.providers.credentials import CREDENTIAL_STYLES, CredentialStyle, KeyPool
+from rewrite.providers.credentials import CredentialStyle, KeyPool
 from rewrite.routing.capabilities import ModelTable
 from rewrite.routing.routes import check_targets
 
@@ -23,7 +24,7 @@ class ProviderSpec:
     """A built-in provider's defaults."""
 
     name: str
-    family: str  # the wire protocol family it speaks: "openai", "anthropic" or "gemini"
+    family: str  # the provider family of the protocols it speaks (protocols/registration.py)
     hosts: tuple[str, ...]
     base_url: str
     path_prefix: str  # the base path of the vendor's own SDK on its host
@@ -58,8 +59,9 @@ class Provider:
     accounts: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # The request rewrites configured for it and its models (rewrite/adapters/).
     adapters: ProviderAdapters = NO_ADAPTERS
-    # An openai-family provider's API as a route target: "chat" or "responses"; None for the built-in openai
-    # provider, which speaks both (the client's own), and for the other families.
+    # The API it speaks as a route target, for a family of several protocols (openai: "chat" or "responses", the
+    # registrations' `choice`); None for a built-in provider, which speaks the client's own, and for the families of
+    # one protocol.
     protocol: str | None = None
     # What its models accept (the built-in table with the config's overrides); built from `family` if not given.
     models: ModelTable | None = None
@@ -70,7 +72,7 @@ class Provider:
 
     @property
     def credential(self) -> CredentialStyle:
-        return CREDENTIAL_STYLES[self.family]
+        return protocols.registry.credential(self.family)
 
     def authorize(self, headers: list[tuple[str, str]], query: str, key: str) -> tuple[list[tuple[str, str]], str]:
         """Headers and query with the pooled `key` and its account's headers in place of the client's."""
@@ -106,8 +108,10 @@ def build(config: Config) -> list[Provider]:
             raise ConfigError(f"providers.{name}.kind: the built-in {name} provider speaks {spec.family}")
         else:
             family, base_url = spec.family, pc.base_url or spec.base_url
-        if pc.protocol is not None and family != "openai":
-            raise ConfigError(f"providers.{name}.protocol: only an openai-kind provider has a choice of protocol")
+        choices = [r.choice for r in protocols.registry.family_protocols(family) if r.choice is not None]
+        if pc.protocol is not None and pc.protocol not in choices:
+            raise ConfigError(f"providers.{name}.protocol: {family}-kind providers have "
+                              + (f"the choice of {', '.join(choices)}" if choices else "no choice of protocol"))
         if pc.path_prefix is not None:
             prefix = pc.path_prefix.rstrip("/")
         elif spec is not None:
@@ -125,7 +129,7 @@ def build(config: Config) -> list[Provider]:
                 force_upstream_stream=pc.force_upstream_stream,
                 accounts=_accounts(name, family, pc.keys),
                 adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),
-                protocol=pc.protocol or ("chat" if family == "openai" and spec is None else None),
+                protocol=pc.protocol or (choices[0] if choices and spec is None else None),
                 models=ModelTable(name, family, {m: mc.capabilities.columns() for m, mc in pc.models.items()
                                                  if mc.capabilities is not None}),
             )

@@ -18,7 +18,6 @@ from functools import partial
 import protocols
 import protocols.translate as translate
 from protocols.base import Aggregator, Event, Protocol, Repairer
-from protocols.gemini.stream import with_model
 from protocols.sse import dumps, format_event, load_object
 from protocols.translate import Decoder, StreamFolder, StreamTranslator
 from protocols.translate.base import MALFORMED
@@ -26,13 +25,9 @@ from protocols.unified import Answer, AnswerBuilder, Request, ToolIds
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
 from rewrite.providers import Provider
-from rewrite.providers.credentials import CREDENTIAL_STYLES
 from rewrite.routing.routes import Target
 from rewrite.upstream.client import request_headers
 
-# The protocol a provider family speaks upstream; an openai-kind provider says which of its two (`protocol`).
-FAMILY_PROTOCOL = {"anthropic": "anthropic_messages", "gemini": "gemini"}
-OPENAI_PROTOCOL = {"chat": "openai_chat", "responses": "openai_responses"}
 # Answers that send a request on to the next target: the key or account is not wanted there (401/403 when no
 # other key of that target is left), or the target does not know the model (404). A request error (400, 413, 422)
 # would be the same everywhere: it goes back to the client at once.
@@ -40,9 +35,7 @@ FALL_THROUGH_STATUS = frozenset({401, 403, 404})
 # Client headers a translated request keeps: the rest belong to the client's vendor (versions, betas, telemetry).
 TRANSLATED_KEEP = frozenset({"user-agent"})
 # Every header any vendor's credential or account travels in: never sent to a target the client did not call.
-CREDENTIAL_HEADERS = frozenset(
-    h for style in CREDENTIAL_STYLES.values() for h in (*style.client_headers, *style.account_headers)
-)
+CREDENTIAL_HEADERS = protocols.registry.credential_headers()
 
 
 class Refused(Exception):
@@ -81,14 +74,12 @@ class ConversationHooks:
 
 def upstream_protocol(provider: Provider, client: Protocol, called: bool) -> Protocol:
     """What `provider` speaks for a request of `client`'s protocol. The provider whose host the client called
-    speaks the client's protocol (it is what the client chose); others speak their family's (an openai-kind one
-    Chat Completions unless its `protocol` says responses; the built-in openai provider the client's own when
-    the client speaks an OpenAI protocol)."""
+    speaks the client's protocol (it is what the client chose); others speak their family's (the one their
+    `protocol` chooses, else the family's first: an openai-kind one Chat Completions unless it says responses; the
+    built-in openai provider the client's own when the client speaks an OpenAI protocol)."""
     if provider.family == client.family and (called or provider.protocol is None):
         return client
-    if provider.family == "openai":
-        return protocols.get(OPENAI_PROTOCOL.get(provider.protocol or "", "openai_chat"))
-    return protocols.get(FAMILY_PROTOCOL[provider.family])
+    return protocols.registry.speaking(provider.family, provider.protocol)
 
 
 @dataclass(slots=True)
@@ -164,13 +155,11 @@ def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, pa
     if model != asked:
         leg.unchanged = False
         if proto.model_in_path:
-            leg.path = with_model(path, model)
+            leg.path = proto.with_model(path, model)
         else:
             leg.body = {**body, "model": model}
     if not called:
-        leg.query = ""  # the client's query may carry its credential for the vendor it called
-        if proto.name == "gemini":
-            leg.query = "alt=sse" if "alt=sse" in query.split("&") else ""
+        leg.query = proto.foreign_query(query)  # the client's query may carry its credential for the vendor it called
     return leg
 
 

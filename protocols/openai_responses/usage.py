@@ -1,0 +1,19 @@
+"""OpenAI Responses' usage: the response's `usage`, in a stream on its last event."""
+
+from __future__ import annotations
+
+from protocols.openai_responses.translate import usage_to_ir
+from protocols.usage import UsageSniffer
+
+
+class ResponsesSniffer(UsageSniffer):
+    """`response.completed` / `incomplete` / `failed` carry the response with its usage (`response.created`'s
+    usage is null)."""
+
+    mark = '"input_tokens"'
+    events = frozenset({"response.completed", "response.incomplete", "response.failed"})
+    to_usage = staticmethod(usage_to_ir)
+
+    def usage_of(self, obj: dict) -> object:
+        response = obj.get("response")
+        return response.get("usage") if isinstance(response, dict) else None
