@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from protocols.openai_chat.stream import usage_asked_in
+from protocols.members import rewritten
 from protocols.refused_params import refused_params, shown_param, without
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
@@ -84,13 +84,12 @@ class TargetCall:
         path = leg.path
         if self.aggregate or req.asks_usage(self.provider):  # (Chat: as_stream asks for the usage chunk)
             path, query, body = req.proto.as_stream(path, query, leg.body)
-            # A stream that only needs the usage asked for keeps the client's bytes, with the option put in front
-            # (an agent's request body can be megabytes: serialising it again is a real share of its cost).
+            # The client's bytes are kept, with only the members asking for a stream spliced in (an agent's request
+            # body can be megabytes: serialising it again is a real share of its cost).
             if isinstance(content, Upload):  # (a large body is not parsed whole: see Legs.sent_as_it_came)
                 content = with_keys_in_front(content, added_keys(leg.body, body))
-            else:
-                content = (usage_asked_in(content) if content is not None and not self.aggregate
-                           and "stream_options" not in leg.body else None)
+            elif content is not None:
+                content = rewritten(content, leg.body, body)
         if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
             content = None
