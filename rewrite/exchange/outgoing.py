@@ -18,7 +18,7 @@ from rewrite.adapters.chain import EMPTY_CHAIN
 from rewrite.exchange.job import Job
 from rewrite.exchange.request import ClientRequest
 from rewrite.inspection.steps import Capture, Step
-from rewrite.intake.big_json import Upload, added_keys, with_keys_in_front
+from rewrite.intake.big_json import Upload, rewritten_upload
 from rewrite.providers.credentials import mask
 from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, adapted, parse_json
 from rewrite.upstream.client import encode_headers, request_headers
@@ -87,7 +87,7 @@ class TargetCall:
             # The client's bytes are kept, with only the members asking for a stream spliced in (an agent's request
             # body can be megabytes: serialising it again is a real share of its cost).
             if isinstance(content, Upload):  # (a large body is not parsed whole: see Legs.sent_as_it_came)
-                content = with_keys_in_front(content, added_keys(leg.body, body))
+                content = rewritten_upload(content, leg.body, body)
             elif content is not None:
                 content = rewritten(content, leg.body, body)
         if self.adapters:  # the provider's and the model's rewrites (rewrite/adapters/), before the credential
