@@ -134,19 +134,18 @@ def with_members(raw: bytes, members: dict, present: Collection[str] | None = No
         return None
     edits = sorted((spans[k], _compact(v)) for k, v in members.items() if k in spans)
     new = {k: v for k, v in members.items() if k not in spans}
-    out: list[bytes] = []
+    view = memoryview(raw)  # (the parts between the edits are not copied before the one join)
+    parts: list[bytes | memoryview] = []
     done = 0
+    if new:  # in front: `{"new": ...,` where the object opened
+        done = raw.index(b"{") + 1
+        empty = raw[_after_space(raw, done) : _after_space(raw, done) + 1] == b"}"
+        parts.append(_compact(new)[:-1] + (b"" if empty else b","))
     for (start, end), value in edits:
-        out += (raw[done:start], value)
+        parts += (view[done:start], value)
         done = end
-    out.append(raw[done:])
-    text = b"".join(out)
-    if not new:
-        return text
-    head = _compact(new)[:-1]
-    brace = text.index(b"{") + 1
-    rest = text[brace:]
-    return head + (rest if rest.lstrip().startswith(b"}") else b"," + rest)
+    parts.append(view[done:])
+    return b"".join(parts)
 
 
 def _compact(value: object) -> bytes:
