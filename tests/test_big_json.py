@@ -159,7 +159,7 @@ async def exchange_upload(body: dict, config: str = "") -> tuple[list[httpx.Requ
 
 @pytest.mark.parametrize("stream_key", [{}, {"stream": False}], ids=["no stream key", "stream false"])
 async def test_a_large_body_goes_upstream_whole_as_the_stream_rotator_asks_for(stream_key):
-    """Keys the body lacks are put in front of its bytes; one it has is changed in a body parsed whole after all."""
+    """Keys the body lacks are put in front of its bytes; one it has is changed where it stands."""
     body = {**BODY, **stream_key}
     [sent], responder, job = await exchange_upload(body)
     assert responder.status == 200
@@ -196,3 +196,17 @@ async def test_a_large_gemini_json_array_stream_goes_upstream_as_it_came():
     [sent] = upstream.seen
     assert sent.content == b"".join(upload.pieces) and sent.headers["x-goog-api-key"] == "k1"
     assert responder.status == 200 and responder.body == answer
+
+
+async def test_a_large_body_that_says_stream_false_goes_upstream_as_it_came_with_only_the_stream_members_changed(
+        monkeypatch):
+    """Not parsed whole on the event loop: the members are spliced into its bytes."""
+    parsed_whole = []
+    monkeypatch.setattr("rewrite.exchange.request.parse_body", lambda data: parsed_whole.append(data) or (None, None))
+    body = {"stream": False, **BODY}
+    raw = json.dumps(body).encode()
+    [sent], responder, _ = await exchange_upload(body)
+    assert parsed_whole == []
+    assert responder.status == 200
+    asked = b'{"stream_options":{"include_usage":true},'
+    assert sent.content == asked + raw[1:].replace(b'"stream": false', b'"stream": true', 1)

@@ -199,6 +199,17 @@ async def test_forced_upstream_stream_survives_a_first_token_stall(protocol):
     assert "Paris" in answer
 
 
+@pytest.mark.parametrize("protocol", ["anthropic_messages", "openai_chat"])
+async def test_a_forced_stream_goes_upstream_as_the_client_wrote_it_with_only_the_stream_members_changed(protocol):
+    raw = b'{"model": "m",  "stream" : false, "max_tokens": 1.0e2, "messages": [{"role": "user", "content": "caf\\u00e9"}]}'
+    up = Upstream([lambda r: sse(events_of(TEXT[protocol]))])
+    out, job = await run(protocol, up, raw_body=raw, provider_extra=", force_upstream_stream: true")
+    sent = up.seen[0].content
+    asked = b'{"stream_options":{"include_usage":true},' if protocol == "openai_chat" else b"{"
+    assert sent == asked + raw[1:].replace(b"false", b"true")
+    assert out.status == 200 and "Paris" in json.dumps(json.loads(out.body))
+
+
 async def test_upstream_answering_a_non_stream_request_with_sse_is_aggregated():
     up = Upstream([lambda r: sse(events_of(samples.CHAT_TOOL_CALLS))])
     out, job = await run("openai_chat", up, stream=False)

@@ -6,7 +6,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 import protocols
 from protocols import ENDING_ERROR
-from protocols.openai_chat.stream import HEARTBEAT, usage_asked_in
+from protocols.openai_chat.stream import HEARTBEAT
 from tests.support import samples
 from tests.support.sdk_clients import chat_chunks, chat_final
 from tests.support.sdk_types import exactly
@@ -344,23 +344,6 @@ def test_unparsed_fast_path_never_misses_a_finish_or_a_tool_call():
     data = '{"id":"c","choices":[{"index":0,"delta":{},"finish_reason": "length"}]}'
     spaced.feed(Event(raw=f"data: {data}\n\n".encode(), data=data))
     assert spaced.end() == b"data: [DONE]\n\n"  # the finish was seen: only [DONE] is missing
-
-
-@pytest.mark.parametrize("body", [
-    {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi \u00e9 \u2603"}]},
-    {},
-    {"stream": True, "n": 2, "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
-])
-@pytest.mark.parametrize("spacing", [None, 2])
-def test_usage_is_asked_for_in_the_clients_own_bytes(body, spacing):
-    raw = (b"  " if spacing else b"") + json.dumps(body, indent=spacing, ensure_ascii=False).encode()
-    asked = usage_asked_in(raw)
-    assert json.loads(asked) == {**body, "stream_options": {"include_usage": True}}
-    assert raw.lstrip()[1:].lstrip() in asked  # everything else exactly as the client wrote it
-
-
-def test_a_body_that_is_not_an_object_gets_no_usage_option():
-    assert usage_asked_in(b"[1, 2]") is None and usage_asked_in(b"") is None
 
 
 def content_chunks(events) -> int:

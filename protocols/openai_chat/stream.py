@@ -10,7 +10,6 @@ PATH_SUFFIX = "/chat/completions"
 DONE = "[DONE]"
 DONE_EVENT = b"data: [DONE]\n\n"
 HEARTBEAT = b": keepalive\n\n"
-USAGE_OPTION = b'{"stream_options":{"include_usage":true}'  # the start of a body that asks for the usage chunk
 
 CHUNK_OBJECT = "chat.completion.chunk"
 COMPLETION_OBJECT = "chat.completion"
@@ -336,13 +335,4 @@ class OpenAIChat(Protocol):
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"error": openai_error(status, message)})
 
-
-def usage_asked_in(raw: bytes) -> bytes | None:
-    """A Chat request body (raw JSON of an object without `stream_options`) asking for the usage chunk, its other
-    bytes as they were; None if `raw` is not a JSON object's text."""
-    text = raw.lstrip()
-    if not text.startswith(b"{"):
-        return None
-    rest = text[1:].lstrip()
-    return USAGE_OPTION + (rest if rest.startswith(b"}") else b"," + text[1:])
 

@@ -23,7 +23,7 @@ from rewrite.exchange.job import Job
 from rewrite.exchange.outgoing import TargetCall, translated_request
 from rewrite.exchange.pump import Pump
 from rewrite.exchange.request import ClientRequest
-from rewrite.intake.big_json import TOO_DEEP, added_keys
+from rewrite.intake.big_json import TOO_DEEP
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
@@ -74,11 +74,11 @@ class Legs:
         [(provider, target)] = chosen
         if provider is not req.called or target.model_for(req.asked) != req.asked:
             return False
-        # Asked upstream as a stream (forced, or for the usage chunk): only keys the body does not have are added.
+        # Asked upstream as a stream (forced, or for the usage chunk): its members are spliced into the upload.
         streamed = req.meter.ask_upstream or (provider.force_upstream_stream and not req.client_stream)
         return (upstream_protocol(provider, proto, True) is proto
                 and not chain_for(provider, req.asked) and not provider.param_refusals.get(req.asked)
-                and not (streamed and added_keys(req.body, proto.as_stream("", "", req.body)[2]) is None)
+                and not (streamed and not req.body.keys() <= proto.as_stream("", "", req.body)[2].keys())
                 and not (self.hooks is not None and proto.name == "responses"))  # (its conversation state)
 
     def leg(self, provider: Provider, target: Target) -> Leg:

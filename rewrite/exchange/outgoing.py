@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from protocols.openai_chat.stream import usage_asked_in
+from protocols.members import rewritten
 from protocols.refused_params import refused_params, shown_param, without
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
@@ -18,7 +18,7 @@ from rewrite.adapters.chain import EMPTY_CHAIN
 from rewrite.exchange.job import Job
 from rewrite.exchange.request import ClientRequest
 from rewrite.inspection.steps import Capture, Step
-from rewrite.intake.big_json import Upload, added_keys, with_keys_in_front
+from rewrite.intake.big_json import Upload, rewritten_upload
 from rewrite.policy.outcomes import Note
 from rewrite.providers.credentials import mask
 from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, Translation, adapted, parse_json
@@ -85,13 +85,12 @@ class TargetCall:
         # (Chat: as_stream asks for the usage chunk.) Either needs a protocol, so a native leg's body is the JSON.
         if (self.aggregate or req.asks_usage(self.provider)) and leg.protocol is not None and leg.body is not None:
             path, query, body = leg.protocol.as_stream(path, query, leg.body)
-            # A stream that only needs the usage asked for keeps the client's bytes, with the option put in front
-            # (an agent's request body can be megabytes: serialising it again is a real share of its cost).
+            # The client's bytes are kept, with only the members asking for a stream spliced in (an agent's request
+            # body can be megabytes: serialising it again is a real share of its cost).
             if isinstance(content, Upload):  # (a large body is not parsed whole: see Legs.sent_as_it_came)
-                content = with_keys_in_front(content, added_keys(leg.body, body))
-            else:
-                content = (usage_asked_in(content) if content is not None and not self.aggregate
-                           and "stream_options" not in leg.body else None)
+                content = rewritten_upload(content, leg.body, body)
+            elif content is not None:
+                content = rewritten(content, leg.body, body)
         # The provider's and the model's rewrites (rewrite/adapters/), before the credential; chosen only for a
         # generation call, whose body is the JSON.
         if self.adapters and body is not None:

@@ -19,6 +19,8 @@ import struct
 import sys
 from pathlib import Path
 
+from protocols.members import rewritten
+
 logger = logging.getLogger("rotator")
 
 LONG_TEXT = 64 << 10  # a string this long is left out of the skeleton
@@ -92,6 +94,17 @@ def with_keys_in_front(upload: Upload, keys: dict | None) -> Upload | None:
     rest = first[1:]
     head = json.dumps(keys)[:-1].encode() + (b"" if rest.lstrip().startswith(b"}") else b",")
     return Upload([head, rest, *upload.pieces[1:]])
+
+
+def rewritten_upload(upload: Upload, before: dict, after: dict) -> Upload | None:
+    """The upload with the members `after` changes or adds to `before` (its skeleton) spliced in, its other bytes
+    as they were (protocols/members.py); None if `after` drops a member or the upload is no object's text. Keys
+    only added go in front of its pieces; else they are joined: a copy, far less than parsing or writing them."""
+    keys = added_keys(before, after)
+    if keys is not None:
+        return with_keys_in_front(upload, keys)
+    text = rewritten(b"".join(upload.pieces), before, after)
+    return None if text is None else Upload([text[i : i + _SEND_STEP] for i in range(0, len(text), _SEND_STEP)])
 
 
 def parse_body(data: bytes) -> tuple[dict | None, str | None]:
