@@ -1,2 +1,4 @@
 """Gemini generateContent: its stream repairer and aggregator (stream.py), its translator to and from the unified
-form (translate.py)."""
+form (translate.py), its mid-stream resume (resume.py, registered with protocols.resume)."""
+
+from protocols.gemini import resume as _resume  # noqa: F401  (registers itself)
