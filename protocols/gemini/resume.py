@@ -157,7 +157,8 @@ class GeminiSplicer:
     def _combined(self, later: dict) -> dict:
         """The continuation's cumulative usage counted on from the first attempt's: its prompt, both outputs."""
         first = member(self._first, S.USAGE)
-        usage = {**later, **{key: count(first, key) + count(later, key) for key in ADDED_COUNTS if key in first or key in later}}
+        usage = {**later, **{key: count(first, key) + count(later, key)
+                             for key in ADDED_COUNTS if key in first or key in later}}
         if S.PROMPT_TOKENS in first:
             usage[S.PROMPT_TOKENS] = count(first, S.PROMPT_TOKENS)
         usage[S.TOTAL_TOKENS] = sum(count(usage, key) for key in

@@ -41,7 +41,7 @@ class ResponsesResumer:
         output = list(getattr(delivered, "output", ()))
         if method == "prefill" and output and output[-1].get("role") == ROLE_ASSISTANT:
             text = prefill_text(output[-1]["content"], caps)
-            last = {"role": ROLE_ASSISTANT, "content": text}
+            last: dict = {"role": ROLE_ASSISTANT, "content": text}
             if caps.prefill_marker:
                 last[caps.prefill_marker] = True
             output[-1:] = [last] if text else []
@@ -87,7 +87,8 @@ def _open_item_problem(item: S._OpenItem) -> str:
 
 
 def _message_text(item: dict) -> str:
-    return "".join(part.get("text") or "" for part in item.get("content") or () if part.get("type") == S.PART_OUTPUT_TEXT)
+    parts = item.get("content") or ()
+    return "".join(part.get("text") or "" for part in parts if part.get("type") == S.PART_OUTPUT_TEXT)
 
 
 def _texts(items: dict[int, dict]) -> list[str]:
