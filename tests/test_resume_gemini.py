@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import protocols.resume
 from protocols.capabilities import Capabilities
-from protocols.resume.asking import INSTRUCTION
+from protocols.resume.asking import INSTRUCTION, NOT_RUN
 from tests.support.fake_vendor import TOOL_ARGUMENTS, Fault
 from tests.support.resume_runs import cut_and_resume, vendor_stream
 from tests.support.streams import payloads
@@ -89,7 +89,9 @@ def test_after_a_whole_function_call_the_continuation_keeps_it_a_call():
     model_turn = body["contents"][1]
     assert model_turn["role"] == "model" and model_turn["parts"][-1]["functionCall"]["args"] == TOOL_ARGUMENTS
     assert "".join(p.get("text", "") for p in model_turn["parts"]) == run.delivered.text
-    assert body["contents"][-1] == {"role": "user", "parts": [{"text": INSTRUCTION}]}
+    name = model_turn["parts"][-1]["functionCall"]["name"]
+    assert body["contents"][2:] == [{"role": "user", "parts": [
+        {"functionResponse": {"name": name, "response": {"result": NOT_RUN}}}, {"text": INSTRUCTION}]}]
     assert body["tools"] == request["tools"] and body["systemInstruction"] == request["systemInstruction"]
 
 

@@ -14,7 +14,7 @@ from openai.types.responses import ResponseStreamEvent
 
 import protocols.resume
 from protocols.capabilities import Capabilities
-from protocols.resume.asking import INSTRUCTION
+from protocols.resume.asking import INSTRUCTION, NOT_RUN
 from tests.support.fake_vendor import TOOL_ARGUMENTS, Fault
 from tests.support.resume_runs import cut_and_resume, vendor_stream
 from tests.support.streams import payloads
@@ -108,8 +108,9 @@ def test_a_cut_inside_a_function_call_is_not_resumable_and_a_completed_one_is():
     body = protocols.resume.get("openai_responses").continuation_body(
         {"model": "m", "input": "hi", "tools": [{"type": "function", "name": "get_weather"}]}, completed,
         "instruction", Capabilities())
-    call = body["input"][2]
+    call, result = body["input"][2:4]
     assert call["type"] == "function_call" and json.loads(call["arguments"]) == TOOL_ARGUMENTS
+    assert result == {"type": "function_call_output", "call_id": call["call_id"], "output": NOT_RUN}
     assert body["input"][-1] == {"role": "user", "content": INSTRUCTION} and body["tools"]
 
 

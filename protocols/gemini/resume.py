@@ -12,7 +12,7 @@ from protocols.base import Event, count, member
 from protocols.capabilities import Capabilities
 from protocols.gemini import stream as S
 from protocols.resume import Delivered, Method, Seam, register
-from protocols.resume.asking import INSTRUCTION, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
 
@@ -38,15 +38,38 @@ class GeminiResumer:
             parts[-1]["text"] = prefill_text(parts[-1]["text"], caps)
             if not parts[-1]["text"] and "thoughtSignature" not in parts[-1]:
                 parts.pop()
-        turns = list(body.get("contents") or [])
-        if parts:
-            turn: dict = {"role": S.ROLE_MODEL, "parts": parts}
-            if method == "prefill" and caps.prefill_marker:
-                turn[caps.prefill_marker] = True
-            turns.append(turn)
+        turns = list(body.get("contents") or []) + _model_turns(parts)
+        if method == "prefill" and caps.prefill_marker and turns and turns[-1]["role"] == S.ROLE_MODEL:
+            turns[-1][caps.prefill_marker] = True
         if method == "instruction":
-            turns.append({"role": ROLE_USER, "parts": [{"text": INSTRUCTION}]})
+            if turns and turns[-1]["role"] == ROLE_USER and parts:
+                turns[-1]["parts"].append({"text": INSTRUCTION})
+            else:
+                turns.append({"role": ROLE_USER, "parts": [{"text": INSTRUCTION}]})
         return {key: value for key, value in {**body, "contents": turns}.items() if key != CONTINUATION_TOKEN}
+
+
+def _model_turns(parts: list[dict]) -> list[dict]:
+    """The partial answer as model turns; each run of function calls answered by a user turn of results (a call in
+    a request needs one): not run yet."""
+    turns: list[dict] = []
+    current: list[dict] = []
+    answers: list[dict] = []
+    for part in parts:
+        if "functionCall" in part:
+            current.append(part)
+            name = (part.get("functionCall") or {}).get("name")
+            answers.append({"functionResponse": {"name": name, "response": {"result": NOT_RUN}}})
+            continue
+        if answers:
+            turns += [{"role": S.ROLE_MODEL, "parts": current}, {"role": ROLE_USER, "parts": answers}]
+            current, answers = [], []
+        current.append(part)
+    if current:
+        turns.append({"role": S.ROLE_MODEL, "parts": current})
+    if answers:
+        turns.append({"role": ROLE_USER, "parts": answers})
+    return turns
 
 
 def _is_text(part: dict) -> bool:

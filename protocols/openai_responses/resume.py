@@ -14,7 +14,7 @@ from protocols.base import Event, count, member
 from protocols.capabilities import Capabilities
 from protocols.openai_responses import stream as S
 from protocols.resume import Delivered, Method, Seam, register
-from protocols.resume.asking import INSTRUCTION, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
 
@@ -22,6 +22,7 @@ TEXT_DONE = "response.output_text.done"
 PART_DONE = "response.content_part.done"
 ROLE_ASSISTANT = "assistant"
 ROLE_USER = "user"
+FUNCTION_CALL_OUTPUT = "function_call_output"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class ResponsesObserver:
             why_not = _open_item_problem(item)
             if why_not:
                 return ResponsesDelivered("".join(_texts(items)), False, why_not)
-        output = tuple(turn for index in sorted(items) if (turn := _as_input(items[index])) is not None)
+        output = tuple(turn for index in sorted(items) for turn in _as_input(items[index]))
         return ResponsesDelivered("".join(_texts(items)), True, output=output)
 
     def splicer(self, seam: Seam) -> ResponsesSplicer:
@@ -95,15 +96,16 @@ def _texts(items: dict[int, dict]) -> list[str]:
     return [_message_text(items[i]) for i in sorted(items) if items[i].get("type") == S.ITEM_MESSAGE]
 
 
-def _as_input(item: dict) -> dict | None:
+def _as_input(item: dict) -> list[dict]:
     """An output item as the continuation request's input carries it: reasoning cannot be replayed, tool calls stay
-    tool calls."""
+    tool calls (with the result a request needs: not run yet)."""
     if item.get("type") == S.ITEM_MESSAGE:
         text = _message_text(item)
-        return {"role": ROLE_ASSISTANT, "content": text} if text else None
+        return [{"role": ROLE_ASSISTANT, "content": text}] if text else []
     if item.get("type") == S.ITEM_FUNCTION_CALL:
-        return {key: item[key] for key in ("type", "call_id", "name", "arguments") if key in item}
-    return None
+        call = {key: item[key] for key in ("type", "call_id", "name", "arguments") if key in item}
+        return [call, {"type": FUNCTION_CALL_OUTPUT, "call_id": item.get("call_id"), "output": NOT_RUN}]
+    return []
 
 
 def _delta_text(payload: dict) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from protocols.capabilities import Capabilities
 
-INSTRUCTION = "Your previous response was cut off. Continue exactly where it stopped, without repeating anything."
+INSTRUCTION = ("Your previous response was interrupted. Continue it exactly where it stopped, without repeating"
+               " anything already written.")
+# The result of a tool call the partial answer completed (a call in a request needs one): it was not run yet.
+NOT_RUN = "Not run yet: the response that made this call was interrupted before the call could be run."
 
 
 def prefill_text(text: str, caps: Capabilities) -> str:
