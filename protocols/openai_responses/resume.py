@@ -125,15 +125,14 @@ class ResponsesSplicer:
         self._next_index = max(used) + 1 if used else 0
         self._open: tuple[int, str, int] | None = None  # the cut message item: output index, id, content index
         self._prefix: list[dict] = []  # that item's parts before the one continued
+        self._texts: dict[tuple[int, int], list[str]] = {}  # (output, content index): the text the client has
         for index, item in tracker.open.items():
             snapshot = item.snapshot()
             parts = snapshot.get("content") or []
             part = max(item.parts, default=0)
             self._open = (index, snapshot.get("id") or "", part)
             self._prefix = parts[:-1] if item.parts else parts
-            self._texts: dict[tuple[int, int], list[str]] = {(index, part): ["".join(item.parts.get(part, []))]}
-        if self._open is None:
-            self._texts = {}
+            self._texts[(index, part)] = ["".join(item.parts.get(part, []))]
         self._indexes: dict[int, int] = {}  # continuation output index -> the client's
         self._dropped: set[int] = set()
         self._done: dict[int, dict] = {}
