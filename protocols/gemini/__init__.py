@@ -13,3 +13,6 @@ GEMINI_CREDENTIAL = CredentialStyle(
 
 # Stateful: a function call's `thoughtSignature`.
 REGISTRATION = Registration(Gemini(), TRANSLATOR, GeminiSniffer, "Gemini", GEMINI_CREDENTIAL, stateful=True)
+
+# Its mid-stream resume (resume.py) registers itself with protocols.resume.
+from protocols.gemini import resume as _resume  # noqa: E402,F401

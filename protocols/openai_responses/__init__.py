@@ -10,3 +10,6 @@ from protocols.registration import Registration
 # Stateful: reasoning items with `encrypted_content`.
 REGISTRATION = Registration(OpenAIResponses(), TRANSLATOR, ResponsesSniffer, "OpenAI Responses", OPENAI_CREDENTIAL,
                             stateful=True, choice="responses")
+
+# Its mid-stream resume (resume.py) registers itself with protocols.resume.
+from protocols.openai_responses import resume as _resume  # noqa: E402,F401

@@ -1,0 +1,309 @@
+"""OpenAI Responses: what a cut stream delivered, the request for its continuation, and the splice that keeps one
+response for the client (resume-notes §4): the first `response.id`, `created_at` and model; the continuation's
+`response.created`/`in_progress` and the opening of the item being continued dropped; `item_id`, `output_index`,
+`content_index` and `sequence_number` going on as the first attempt left them; the `*.done` events and the
+completion carrying the full text. Usage in the completion: the first attempt's input if it reported one, else
+the continuation's; output, what the client received of both attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocols.base import Event, count, member
+from protocols.capabilities import Capabilities
+from protocols.openai_responses import stream as S
+from protocols.resume import Delivered, Method, Seam, register
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
+from protocols.resume.kept import KeptEvents, json_block
+from protocols.sse import load_object
+
+TEXT_DONE = "response.output_text.done"
+PART_DONE = "response.content_part.done"
+ROLE_ASSISTANT = "assistant"
+ROLE_USER = "user"
+FUNCTION_CALL_OUTPUT = "function_call_output"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsesDelivered(Delivered):
+    output: tuple[dict, ...] = ()  # the partial answer as input items: assistant text and completed function calls
+
+
+class ResponsesResumer:
+    name = "openai_responses"
+
+    def observer(self, body: dict) -> ResponsesObserver:
+        return ResponsesObserver(body)
+
+    def continuation_body(self, body: dict, delivered: Delivered, method: Method, caps: Capabilities) -> dict:
+        given = body.get("input")
+        turns = [{"role": ROLE_USER, "content": given}] if isinstance(given, str) else list(given or [])
+        output = list(getattr(delivered, "output", ()))
+        if method == "prefill" and output and output[-1].get("role") == ROLE_ASSISTANT:
+            text = prefill_text(output[-1]["content"], caps)
+            last: dict = {"role": ROLE_ASSISTANT, "content": text}
+            if caps.prefill_marker:
+                last[caps.prefill_marker] = True
+            output[-1:] = [last] if text else []
+        elif method == "instruction":
+            output.append({"role": ROLE_USER, "content": INSTRUCTION})
+        return {**body, "input": turns + output, "stream": True}
+
+
+class ResponsesObserver:
+    def __init__(self, body: dict) -> None:
+        self._body = body
+        self._kept = KeptEvents()
+        self.feed = self._kept.feed
+        self.quiet = self._kept.quiet
+
+    def _tracker(self) -> S.ResponseTracker:
+        tracker = S.ResponseTracker(self._body)
+        for payload in self._kept.payloads():
+            tracker.feed(payload)
+        return tracker
+
+    def delivered(self) -> ResponsesDelivered:
+        tracker = self._tracker()
+        items = {**tracker.done, **{index: item.snapshot() for index, item in tracker.open.items()}}
+        for item in tracker.open.values():
+            why_not = _open_item_problem(item)
+            if why_not:
+                return ResponsesDelivered("".join(_texts(items)), False, why_not)
+        output = tuple(turn for index in sorted(items) for turn in _as_input(items[index]))
+        return ResponsesDelivered("".join(_texts(items)), True, output=output)
+
+    def splicer(self, seam: Seam) -> ResponsesSplicer:
+        return ResponsesSplicer(self._tracker(), seam)
+
+
+def _open_item_problem(item: S._OpenItem) -> str:
+    kind = item.item.get("type")
+    if kind == S.ITEM_MESSAGE:
+        return "cut inside a refusal" if S.PART_REFUSAL in item.part_types.values() else ""
+    if kind == S.ITEM_REASONING:
+        return "cut inside reasoning"
+    return f"cut inside a {kind or 'output'} item"
+
+
+def _message_text(item: dict) -> str:
+    parts = item.get("content") or ()
+    return "".join(part.get("text") or "" for part in parts if part.get("type") == S.PART_OUTPUT_TEXT)
+
+
+def _texts(items: dict[int, dict]) -> list[str]:
+    return [_message_text(items[i]) for i in sorted(items) if items[i].get("type") == S.ITEM_MESSAGE]
+
+
+def _as_input(item: dict) -> list[dict]:
+    """An output item as the continuation request's input carries it: reasoning cannot be replayed, tool calls stay
+    tool calls (with the result a request needs: not run yet)."""
+    if item.get("type") == S.ITEM_MESSAGE:
+        text = _message_text(item)
+        return [{"role": ROLE_ASSISTANT, "content": text}] if text else []
+    if item.get("type") == S.ITEM_FUNCTION_CALL:
+        call = {key: item[key] for key in ("type", "call_id", "name", "arguments") if key in item}
+        return [call, {"type": FUNCTION_CALL_OUTPUT, "call_id": item.get("call_id"), "output": NOT_RUN}]
+    return []
+
+
+def _delta_text(payload: dict) -> str:
+    delta = payload.get("delta")
+    return delta if isinstance(delta, str) else ""
+
+
+class ResponsesSplicer:
+    """The continuation's events rewritten into the first attempt's response; text through the seam, and every
+    event held back until the seam has decided (a continuation that started over leaves no trace)."""
+
+    def __init__(self, tracker: S.ResponseTracker, seam: Seam) -> None:
+        self.failed = False
+        self._first, self._seam = tracker, seam
+        self._response = tracker.snapshot or tracker.synthetic_snapshot()
+        used = [*tracker.done, *tracker.open]
+        self._next_index = max(used) + 1 if used else 0
+        self._open: tuple[int, str, int] | None = None  # the cut message item: output index, id, content index
+        self._prefix: list[dict] = []  # that item's parts before the one continued
+        self._texts: dict[tuple[int, int], list[str]] = {}  # (output, content index): the text the client has
+        for index, item in tracker.open.items():
+            snapshot = item.snapshot()
+            parts = snapshot.get("content") or []
+            part = max(item.parts, default=0)
+            self._open = (index, snapshot.get("id") or "", part)
+            self._prefix = parts[:-1] if item.parts else parts
+            self._texts[(index, part)] = ["".join(item.parts.get(part, []))]
+        self._indexes: dict[int, int] = {}  # continuation output index -> the client's
+        self._dropped: set[int] = set()
+        self._done: dict[int, dict] = {}
+        self._pending: list[dict] = []
+
+    def feed(self, event: Event) -> list[Event]:
+        payload = load_object(event.data) if event.data is not None else None
+        if self.failed or payload is None:
+            return []
+        kind = payload.get("type")
+        if kind in S.PRELUDE:
+            return []
+        if kind == S.OUTPUT_TEXT_DELTA:
+            return self._text(payload)
+        if kind in S.TERMINAL:
+            return self._flush() + self._close_open() + self._terminal(kind, payload)
+        if kind == S.OUTPUT_ITEM_ADDED and self._added(payload):
+            return []
+        index = payload.get("output_index")
+        if index in self._dropped:
+            return []
+        if isinstance(index, int):
+            payload = self._placed(payload, index)
+            if payload is None:
+                return []
+        if kind in (S.CONTENT_PART_ADDED, S.OUTPUT_ITEM_ADDED) and not self._seam.decided:
+            self._pending.append(payload)
+            return []
+        return self._flush() + [self._emit(self._with_full_text(payload))]
+
+    def finish(self) -> list[Event]:
+        return self._flush()
+
+    def _added(self, payload: dict) -> bool:
+        """Take in an `output_item.added`; True when it is dropped: the item continued, or reasoning before the
+        text (the continuation thinking again about an answer already under way)."""
+        index, kind = payload.get("output_index"), (payload.get("item") or {}).get("type")
+        if not isinstance(index, int):
+            return False
+        if kind == S.ITEM_REASONING and not self._seam.decided:
+            self._dropped.add(index)
+            return True
+        if kind == S.ITEM_MESSAGE and self._open is not None and self._open[0] not in self._indexes.values():
+            self._indexes[index] = self._open[0]
+            return True
+        self._indexes[index] = self._next_index
+        self._next_index += 1
+        return False
+
+    def _placed(self, payload: dict, index: int) -> dict | None:
+        """The event with the client's output index, item id and content index; None for the continued item's
+        first `content_part.added`."""
+        client = self._indexes.get(index, index)
+        payload = {**payload, "output_index": client}
+        if self._open is None or client != self._open[0]:
+            return payload
+        _, item_id, part = self._open
+        if "item_id" in payload:
+            payload["item_id"] = item_id
+        if isinstance(payload.get("content_index"), int):
+            if payload["type"] == S.CONTENT_PART_ADDED and payload["content_index"] == 0:
+                return None
+            payload["content_index"] += part
+        if isinstance(payload.get("item"), dict):
+            payload["item"] = {**payload["item"], "id": item_id}
+        return payload
+
+    def _text(self, payload: dict) -> list[Event]:
+        index = payload.get("output_index")
+        if index in self._dropped or not isinstance(index, int):
+            return []
+        placed = self._placed(payload, index)
+        if placed is None:
+            return []
+        released = self._seam.feed(_delta_text(payload))
+        if self._seam.failed:
+            return self._fail()
+        if not self._seam.decided:
+            self._pending.append(placed)  # its text is in the seam; the last one held stands for them all
+            return []
+        return self._released(released, placed) if self._pending else self._delta(placed, released)
+
+    def _flush(self) -> list[Event]:
+        if self._seam.decided or self.failed:
+            return []
+        released = self._seam.finish()
+        if self._seam.failed:
+            return self._fail()
+        return self._released(released, None)
+
+    def _released(self, text: str, delta: dict | None) -> list[Event]:
+        """The events held while the seam decided, the text it let through in the last delta held."""
+        held, self._pending = self._pending, []
+        deltas = [p for p in held if p.get("type") == S.OUTPUT_TEXT_DELTA] + ([delta] if delta else [])
+        out = [self._emit(p) for p in held if p.get("type") != S.OUTPUT_TEXT_DELTA]
+        return out + (self._delta(deltas[-1], text) if deltas else [])
+
+    def _delta(self, placed: dict, text: str) -> list[Event]:
+        if not text:
+            return []
+        self._texts.setdefault((placed["output_index"], placed.get("content_index", 0)), []).append(text)
+        return [self._emit({**placed, "delta": text})]
+
+    def _fail(self) -> list[Event]:
+        self.failed, self._pending = True, []
+        return []
+
+    def _with_full_text(self, payload: dict) -> dict:
+        """A `*.done` event carrying the text the client has of its part or item."""
+        kind, key = payload.get("type"), (payload.get("output_index"), payload.get("content_index"))
+        if kind == TEXT_DONE and key in self._texts:
+            return {**payload, "text": "".join(self._texts[key])}
+        if kind == PART_DONE and key in self._texts:
+            return {**payload, "part": {**member(payload, "part"), "text": "".join(self._texts[key])}}
+        if kind == S.OUTPUT_ITEM_DONE:
+            item = self._full_item(payload["output_index"], member(payload, "item"))
+            self._done[payload["output_index"]] = item
+            return {**payload, "item": item}
+        return payload
+
+    def _full_item(self, index: int, item: dict) -> dict:
+        if item.get("type") != S.ITEM_MESSAGE:
+            return item
+        offset = self._open[2] if self._open is not None and index == self._open[0] else 0
+        parts = [dict(part) for part in item.get("content") or ()]
+        for number, part in enumerate(parts):
+            if (index, number + offset) in self._texts and part.get("type") == S.PART_OUTPUT_TEXT:
+                part["text"] = "".join(self._texts[(index, number + offset)])
+        if self._open is not None and index == self._open[0]:
+            parts = self._prefix + parts
+        return {**item, "content": parts}
+
+    def _close_open(self) -> list[Event]:
+        """The done events of the cut item when the continuation never went on with it."""
+        if self._open is None or self._open[0] in self._done or self._open[0] in self._indexes.values():
+            return []
+        index, item_id, part = self._open
+        text = "".join(self._texts.get((index, part), []))
+        ids = {"item_id": item_id, "output_index": index, "content_index": part}
+        content = {"type": S.PART_OUTPUT_TEXT, "text": text, "annotations": []}
+        item = {**self._first.open[index].item, "status": "completed", "content": [*self._prefix, content]}
+        self._done[index] = item
+        return [self._emit({"type": TEXT_DONE, **ids, "text": text, "logprobs": []}),
+                self._emit({"type": PART_DONE, **ids, "part": content}),
+                self._emit({"type": S.OUTPUT_ITEM_DONE, "output_index": index, "item": item})]
+
+    def _terminal(self, kind: str, payload: dict) -> list[Event]:
+        response = member(payload, "response")
+        if not response:
+            return [self._emit(payload)]
+        done = {**self._first.done, **self._done}
+        first = self._response
+        response = {**response, "id": first.get("id"), "created_at": first.get("created_at"),
+                    "model": first.get("model") or response.get("model"),
+                    "output": [done[index] for index in sorted(done)], "usage": self._usage(member(response, "usage"))}
+        return [self._emit({**payload, "response": response})]
+
+    def _usage(self, later: dict) -> dict:
+        first = self._first.counted_usage()
+        input_tokens = first["input_tokens"] if self._first.usage else count(later, "input_tokens")
+        output = first["output_tokens"] + count(later, "output_tokens")
+        reasoning = (first["output_tokens_details"]["reasoning_tokens"]
+                     + count(member(later, "output_tokens_details"), "reasoning_tokens"))
+        details = first["input_tokens_details"] if self._first.usage else member(later, "input_tokens_details")
+        return {"input_tokens": input_tokens, "input_tokens_details": details, "output_tokens": output,
+                "output_tokens_details": {"reasoning_tokens": reasoning}, "total_tokens": input_tokens + output}
+
+    def _emit(self, payload: dict) -> Event:
+        kind = payload.get("type")
+        payload = {**payload, "sequence_number": self._first.next_sequence()}
+        return json_block(payload, kind if isinstance(kind, str) else None)
+
+
+register(ResponsesResumer())

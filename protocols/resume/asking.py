@@ -1,0 +1,17 @@
+"""How a continuation is asked for, the same in every protocol: the words of an instruction continuation, and the
+partial answer as a prefill may carry it."""
+
+from __future__ import annotations
+
+from protocols.capabilities import Capabilities
+
+INSTRUCTION = ("Your previous response was interrupted. Continue it exactly where it stopped, without repeating"
+               " anything already written.")
+# The result of a tool call the partial answer completed (a call in a request needs one): it was not run yet.
+NOT_RUN = "Not run yet: the response that made this call was interrupted before the call could be run."
+
+
+def prefill_text(text: str, caps: Capabilities) -> str:
+    """The partial answer as the trailing assistant turn carries it: without trailing whitespace where the target
+    refuses it (the seam drops the continuation's repeat of it)."""
+    return text.rstrip() if caps.prefill_strip else text
