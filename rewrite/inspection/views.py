@@ -215,7 +215,8 @@ def upstream_steps(recorded: list, client_body: bytes) -> list[str]:
             continue
         target, protocol = step.get("target", "?"), step.get("protocol")
         protocol = label(protocol) if isinstance(protocol, str) else protocol
-        request = step.get("request") if isinstance(step.get("request"), dict) else {}
+        sent = step.get("request")
+        request: dict = sent if isinstance(sent, dict) else {}
         n += 1
         lines += ["", f"{n}. as it left Rotator for {target} ({protocol}):"]
         changes = step.get("changes")

@@ -119,6 +119,7 @@ class Leg:
         if t is not None:
             aggregator = None if client_stream else t.folder(self.answers)
             return t.repairer(self.answers if aggregator is None else None), aggregator
+        assert self.body is not None and self.protocol is not None  # (readers are made for generation calls only)
         repairer = client.repairer(self.body)
         aggregator = None if client_stream else client.aggregator(self.body)
         adapt = partial(adapted_event, adapters) if adapters.answering else None
@@ -167,6 +168,8 @@ class Translation:
     """A request of the client's protocol put to a target of another, and the way back."""
 
     def __init__(self, client: Protocol, leg: Leg, request: Request) -> None:
+        # (a translated leg is a generation call to a built provider: its protocol and model table are known)
+        assert leg.protocol is not None and leg.provider.models is not None
         self.client = client.name
         self.upstream = leg.protocol.name
         self.request = request  # the client's request, unified (the encoders answer it)
@@ -306,7 +309,7 @@ class AggregatorRelay(Aggregator):
 def record_of(leg: Leg, client: Protocol | None) -> dict:
     out = {"provider": leg.provider.name, "model": leg.model, "protocol": leg.protocol.name if leg.protocol else None}
     if leg.translation is not None and client is not None:
-        out["translated"] = f"{client.name} → {leg.protocol.name}"
+        out["translated"] = f"{client.name} → {out['protocol']}"
     return out
 
 
