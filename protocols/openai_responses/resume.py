@@ -33,6 +33,9 @@ class ResponsesDelivered(Delivered):
 class ResponsesResumer:
     name = "openai_responses"
 
+    def holder(self) -> None:
+        return None  # (to come: function call argument deltas held)
+
     def observer(self, body: dict) -> ResponsesObserver:
         return ResponsesObserver(body)
 

@@ -10,6 +10,10 @@ engine, for a stream cut after its first token:
    the target model's capabilities: `prefill` or `instruction`); the usual leg machinery translates it to the target;
 4. feeds the continuation's events, parsed in the client's protocol, to a `Splicer` (`Observer.splicer(seam)`), and
    the events it returns to the same repairer: one message for the client (`seam.Seam` trims the overlap).
+
+While resume is on, what the client is sent passes a `Holder` first (`Resumer.holder`, for a protocol whose tool
+calls arrive in fragments): a tool call reaches the client whole or not at all, so a cut inside one resumes from the
+last complete block, and the observer never sees a half call.
 """
 
 from __future__ import annotations
@@ -61,8 +65,22 @@ class Observer(Protocol):
         ...
 
 
+class Holder(Protocol):
+    holding: bool  # a tool call is open: everything bound for the client waits (order is kept)
+
+    def feed(self, out: bytes) -> bytes:
+        """Whole SSE events bound for the client, in order; what may be sent now. An open tool call's events (and
+        any after them) are held until the event that completes the call, then released together. Cheap when no
+        tool call is open (a bytes search, no parsing). Held bytes never released (a cut) are simply dropped."""
+        ...
+
+
 class Resumer(Protocol):
     name: str  # the client protocol's registered name
+
+    def holder(self) -> Holder | None:
+        """A fresh holder for one client stream; None when the protocol's tool calls arrive whole (Gemini)."""
+        ...
 
     def observer(self, body: dict) -> Observer:
         """A fresh observer for one client stream; `body` is the client's request."""
@@ -93,4 +111,14 @@ def method_for(caps: Capabilities) -> Method:
     return "prefill" if caps.prefill else "instruction"
 
 
-__all__ = ["Delivered", "Method", "Observer", "Resumer", "Seam", "Splicer", "get", "method_for", "register"]
+def seam_for(delivered: Delivered, method: Method, caps: Capabilities) -> Seam:
+    """The seam of a continuation asked for by `method` (the prefill as `prefill_text` sends it)."""
+    text = delivered.text
+    if method == "instruction":
+        return Seam(text, exact=False)
+    sent = text.rstrip() if caps.prefill_strip else text
+    return Seam(text, exact=True, stripped=text[len(sent):], echo=sent if caps.prefill_echo else "")
+
+
+__all__ = ["Delivered", "Holder", "Method", "Observer", "Resumer", "Seam", "Splicer", "get", "method_for", "register",
+           "seam_for"]
