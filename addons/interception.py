@@ -323,6 +323,8 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"]["targets"] = job.targets  # every target tried, and why each was left
     if job.ttft is not None:
         flow.metadata["rotator"]["ttft"] = job.ttft
+    if job.resume:  # each continuation of a cut answer: where, how, on which target, the overlap trimmed, outcome
+        flow.metadata["rotator"]["resume"] = job.resume
     if job.steps:  # a request sent upstream other than as the client sent it: what went out, what came back
         flow.metadata["rotator"]["steps"] = [step_record(s) for s in job.steps]
     if job.usage is not None:  # normalised (rewrite/accounting/usage.py); cost in USD, None when the price is unknown

@@ -78,7 +78,8 @@ class Engine:
             if parsed is None:  # (no worker: parsed here, as a small body is)
                 request.body, request.upload = b"".join(request.upload.pieces), None
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
-                            router=self.router, hooks=self.hooks, limits=self.config.limits, parsed=parsed)
+                            router=self.router, hooks=self.hooks, limits=self.config.limits, parsed=parsed,
+                            resume_for=self.config.resume_for)
         await exchange.run()
 
     async def aclose(self) -> None:

@@ -111,6 +111,19 @@ def method_for(caps: Capabilities) -> Method:
     return "prefill" if caps.prefill else "instruction"
 
 
+# How vendors word a refusal of a trailing assistant (model) turn (resume-notes §1), lowercased.
+PREFILL_REFUSALS = ("prefill", "ending with a model turn", "must end with a user message",
+                    "expected last role user or tool")
+
+
+def refuses_prefill(status: int, body: bytes) -> bool:
+    """Whether an error answer to a continuation asked by prefill refuses the prefill itself."""
+    if status != 400:
+        return False
+    text = body[:4096].decode("utf-8", "replace").lower()
+    return any(words in text for words in PREFILL_REFUSALS)
+
+
 def seam_for(delivered: Delivered, method: Method, caps: Capabilities) -> Seam:
     """The seam of a continuation asked for by `method` (the prefill as `prefill_text` sends it)."""
     text = delivered.text
@@ -120,5 +133,5 @@ def seam_for(delivered: Delivered, method: Method, caps: Capabilities) -> Seam:
     return Seam(text, exact=True, stripped=text[len(sent):], echo=sent if caps.prefill_echo else "")
 
 
-__all__ = ["Delivered", "Holder", "Method", "Observer", "Resumer", "Seam", "Splicer", "get", "method_for", "register",
-           "seam_for"]
+__all__ = ["Delivered", "Holder", "Method", "Observer", "Resumer", "Seam", "Splicer", "get", "method_for",
+           "refuses_prefill", "register", "seam_for"]

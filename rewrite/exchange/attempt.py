@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from protocols.base import Protocol
+from protocols.resume import refuses_prefill
 from rewrite.accounting.usage import refuses_stream_options
 from rewrite.config import StreamingConfig
 from rewrite.exchange.answers import BODY_CUTS, Answers
@@ -23,6 +24,7 @@ from rewrite.exchange.clock import Clock
 from rewrite.exchange.job import Job, error_protocol, every_key_resting
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import ClientStream, Pump, piece_reader
+from rewrite.exchange.resume import Resume
 from rewrite.inspection.steps import Capture
 from rewrite.intake.big_json import TOO_DEEP
 from rewrite.policy import retry
@@ -135,12 +137,14 @@ class KeyAttempts:
 class Attempt:
     """One HTTP attempt of `call`'s target on one key, and what is done with the answer."""
 
-    def __init__(self, call: TargetCall, cfg: StreamingConfig, clock: Clock, answers: Answers, pump: Pump) -> None:
+    def __init__(self, call: TargetCall, cfg: StreamingConfig, clock: Clock, answers: Answers, pump: Pump,
+                 resume: Resume | None = None) -> None:
         self.call = call
         self.cfg = cfg
         self.clock = clock
         self.answers = answers
         self.pump = pump
+        self.resume = resume  # the request's, when its client protocol has a resumer (rewrite/exchange/resume.py)
 
     async def on(self, key: str | None) -> Failure | None:
         """One attempt on `key`, sent again at once without what the upstream refused for as long as it refuses
@@ -197,6 +201,8 @@ class Attempt:
                 return self._refused(resp.status_code, body) or self._error(resp, body)
             if (proto := req.proto) is not None and "text/event-stream" in resp.headers.get("content-type", ""):
                 return await self._stream(resp, proto, deadline, capture)
+            if call.asking is not None:  # (nothing but a stream can be spliced into the client's answer)
+                return Failure(FailureKind.BAD_ANSWER, "the continuation was not answered as a stream", retryable=False)
             if (translation := call.leg.translation) is not None:
                 return await self.answers.within(self.answers.translated(call, translation, resp, capture), whole)
             return await self.answers.within(self.answers.raw(call, resp, capture), whole)
@@ -226,6 +232,9 @@ class Attempt:
     def _refused(self, status: int, body: bytes) -> Failure | None:
         """AGAIN when the error refuses something the request can go without (remembered for the next ones)."""
         call = self.call
+        if call.asking == "prefill" and refuses_prefill(status, body):
+            call.provider.prefill_refusals.add(call.model)
+            return Failure(FailureKind.PREFILL_REFUSED, f"{call.model} refused the prefill", status, retryable=False)
         if call.aggregate and refuses_stream(status, body):
             call.unforce()
             return AGAIN
@@ -242,7 +251,8 @@ class Attempt:
         failure = retry.from_status(resp.status_code, resp.headers.multi_items(), body, call.provider.pool is not None)
         if failure is not None:
             return failure
-        if resp.status_code in FALL_THROUGH_STATUS and call.more:  # the next target may serve it
+        # The next target may serve it; a continuation's error never reaches the client (it ends as it was cut).
+        if (resp.status_code in FALL_THROUGH_STATUS and call.more) or call.asking is not None:
             return Failure(FailureKind.STATUS, f"status {resp.status_code}", resp.status_code,
                            resp.headers.multi_items(), body, retryable=False)
         self.answers.error(call, resp.status_code, resp.headers, body)
@@ -252,9 +262,12 @@ class Attempt:
                       capture: Capture | None) -> Failure | None:
         """An SSE answer (to a client speaking `proto`): pumped to the client (or folded, for a forced stream),
         ended honestly if cut."""
-        call, answers = self.call, self.answers
+        call, answers, resume = self.call, self.answers, self.resume
         repairer, aggregator = call.leg.readers(call.req.client_stream, proto, call.adapters)
-        stream = ClientStream(answers.out, call.job, self.clock, repairer)
+        out = answers.out
+        if resume is not None and resume.on_for(call):
+            repairer, out = resume.watch(repairer, out)
+        stream = ClientStream(out, call.job, self.clock, repairer)
         answers.repairer = repairer
         translated_from = call.leg.translation.upstream if call.leg.translation else None
         cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from)
@@ -263,6 +276,8 @@ class Attempt:
             if cause == "idle timeout":
                 return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "first-token timeout", stalled=True)
             return Failure(FailureKind.ENDED_EARLY, ended)
+        if resume is not None and resume.on_for(call) and resume.takes(call, stream, aggregator, cause, resp.headers):
+            return None
         if aggregator is not None:
             answers.folded(call, proto, aggregator, repairer, cause, resp.headers)
         elif not repairer.complete:

@@ -64,4 +64,5 @@ class Clock:
         """The first token is in: the supervisor now watches the idle deadline instead of the first-token one."""
         if not self.wake.done():
             self.wake.set_result(None)
-        self.job.ttft = round(self.loop.time() - self.t0, 3)
+        if self.job.ttft is None:  # (a continuation's first token is not the answer's)
+            self.job.ttft = round(self.loop.time() - self.t0, 3)

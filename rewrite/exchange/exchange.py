@@ -14,14 +14,17 @@ final failure is reported in-stream as the protocol's error event.
 
 from __future__ import annotations
 
+import protocols.resume
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import LimitsConfig, StreamingConfig
 from rewrite.exchange.answers import Answers
 from rewrite.exchange.clock import Clock
+from rewrite.exchange.continuation import Continuation
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.job import Job, error_protocol, every_key_resting
 from rewrite.exchange.pump import Pump, piece_pusher, piece_reader
 from rewrite.exchange.request import ClientRequest
+from rewrite.exchange.resume import Resume, ResumeFor
 from rewrite.intake.big_json import Parsed
 from rewrite.intake.loopback import LoopbackRequest, Responder
 from rewrite.routing.router import Router
@@ -44,6 +47,7 @@ class Exchange:
         hooks: ConversationHooks | None = None,
         limits: LimitsConfig | None = None,
         parsed: Parsed | None = None,
+        resume_for: ResumeFor | None = None,
     ) -> None:
         req = ClientRequest(request, job.route, streaming, parsed)
         clock = Clock(responder, job, req.heartbeat, streaming.heartbeat_interval)
@@ -51,7 +55,14 @@ class Exchange:
         answers = Answers(responder, job, req, clock, max_body, streaming.request_timeout)
         pump = Pump(clock, req.meter, max_body, streaming.idle_timeout)
         legs = Legs(req, job, router, hooks)  # router None: no routes, the called provider serves (unit tests)
-        self.fallback = Fallback(req, legs, client, streaming, clock, answers, pump, prices or PriceTable())
+        resumer = protocols.resume.get(req.proto.name) if req.proto is not None and resume_for else None
+        self.resume = None
+        if resumer is not None and req.proto is not None and resume_for is not None:
+            self.resume = Resume(resumer, req.proto, req.body, resume_for)
+        self.fallback = Fallback(req, legs, client, streaming, clock, answers, pump, prices or PriceTable(),
+                                 self.resume)
 
     async def run(self) -> None:
         await self.fallback.run()
+        if self.resume is not None and self.resume.cut is not None:
+            await Continuation(self.fallback, self.resume).run()

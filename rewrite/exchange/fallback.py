@@ -23,6 +23,7 @@ from rewrite.exchange.job import Job
 from rewrite.exchange.outgoing import TargetCall, translated_request
 from rewrite.exchange.pump import Pump
 from rewrite.exchange.request import ClientRequest
+from rewrite.exchange.resume import Resume
 from rewrite.intake.big_json import TOO_DEEP
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
@@ -126,7 +127,7 @@ class Fallback:
     """The target loop of one request, with the parts every target shares."""
 
     def __init__(self, req: ClientRequest, legs: Legs, client: Sender, cfg: StreamingConfig,
-                 clock: Clock, answers: Answers, pump: Pump, prices: PriceTable) -> None:
+                 clock: Clock, answers: Answers, pump: Pump, prices: PriceTable, resume: Resume | None = None) -> None:
         self.req = req
         self.legs = legs
         self.client = client
@@ -137,6 +138,9 @@ class Fallback:
         self.prices = prices
         self.job = legs.job
         self.refused: list[str] = []  # the parameters this request was sent again without (over its targets)
+        self.resume = resume  # when cut answers are continued (rewrite/exchange/resume.py)
+        self.chosen: list[tuple[Provider, Target]] = []  # the request's targets, in order
+        self.serving = 0  # the index of the one that served
 
     async def run(self) -> None:
         """Try the request's targets in order; a target that fails before the client's first token hands the
@@ -146,7 +150,7 @@ class Fallback:
         if refusal is not None:
             answers.refuse(refusal)
             return
-        chosen = self.legs.targets()
+        chosen = self.chosen = self.legs.targets()
         if req.skeletal and not self.legs.sent_as_it_came(chosen):
             req.parse_whole()
         failure: Failure | None = None
@@ -168,6 +172,7 @@ class Fallback:
             failure = self._resting_target(call) if more else None
             failure = failure or await self._serve(call)
             if failure is None:
+                self.serving = n
                 self._served(leg)
                 return
             leg.record.update(outcome="left" if more else "failed", reason=failure.reason)
@@ -191,7 +196,7 @@ class Fallback:
         """The target's attempts over its pool. None when the client got an answer (or the vendor's request
         error); else why the target failed, before the client's first token."""
         keys = KeyAttempts(self.cfg, self.clock, self.job, call.provider, call.model, self.req.proto)
-        attempt = Attempt(call, self.cfg, self.clock, self.answers, self.pump)
+        attempt = Attempt(call, self.cfg, self.clock, self.answers, self.pump, self.resume)
         failure = await keys.run(attempt.on)
         if failure is None:
             usage = self.req.meter.usage(self.answers.whole_answer())

@@ -47,6 +47,7 @@ class Job:
     # Each target's upstream request and raw answer, when the request sent was not the client's
     # (rewrite/inspection/steps.py).
     steps: list[Step] | None = None
+    resume: list[dict] = field(default_factory=list)  # each continuation of a cut answer (rewrite/exchange/resume.py)
     too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
 
     @property

@@ -71,6 +71,7 @@ class TargetCall:
         self.step: Step | None = None  # this target's, when its request is not the client's
         self.sent: bytes = b""  # the body of the current attempt's upstream request
         self.left_out: list[str] = []  # the parameters its model refused before, left out of it
+        self.asking: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
 
     def build(self, key: str | None) -> httpx.Request:
         """The upstream request of an attempt on `key` (None: the client's own credential, or none)."""

@@ -31,6 +31,11 @@ from rewrite.upstream.transport import FastBody
 logger = logging.getLogger("rotator")
 
 Reader = Callable[[], Awaitable[bytes]]
+
+
+class Abandoned(Exception):
+    """Raised by a repairer that wants no more of this response (a continuation that started over)."""
+
 Pusher = Callable[[Callable[[bytes], bool]], Awaitable[None]]
 
 
@@ -143,7 +148,7 @@ class Pump:
             return str(e)
         except httpx.DecodingError as e:
             return f"upstream body undecodable: DecodingError: {e}"
-        except BlockTooLarge as e:
+        except (BlockTooLarge, Abandoned) as e:
             return str(e)
         except MALFORMED as e:  # valid JSON of a shape the protocol's reader cannot follow: a broken body too
             logger.warning("rotator: %s: upstream event not understood: %s: %s", stream.job.id[:8],

@@ -3,6 +3,9 @@ whether it streams, and the deadlines that follow from that."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 import math
 
 from protocols.base import Protocol
@@ -45,6 +48,21 @@ class ClientRequest:
             self.proto = None  # e.g. Gemini's JSON-array stream: forwarded as it comes
         self.heartbeat = self.proto.heartbeat if (self.proto is not None and self.client_stream) else None
         self.meter = Meter(self.proto, self.body, self.client_stream)
+
+    def continued(self, body: dict) -> ClientRequest:
+        """This request asking for `body` instead (the continuation of a cut answer), as a stream."""
+        proto = self.proto
+        assert proto is not None
+        path, query = self.path, self.query
+        if not self.client_stream:
+            path, query, body = proto.as_stream(path, query, body)
+        other = copy.copy(self)
+        target = path + (f"?{query}" if query else "")
+        other.request = dataclasses.replace(self.request, target=target, body=json.dumps(body).encode(), upload=None)
+        other.path, other.query, other.body, other.skeletal, other.refusal = path, query, body, False, None
+        other.client_stream, other.total_timeout = True, math.inf
+        other.meter = Meter(proto, body, True)
+        return other
 
     def client_bytes(self) -> bytes | Upload:
         """The client's request body as it is sent on untouched."""

@@ -24,6 +24,7 @@ class Note(StrEnum):
     STREAM_REFUSED = "stream-refused"  # the upstream refused a forced stream: the model is asked without one
     USAGE_REFUSED = "usage-refused"  # the upstream refused stream_options: Chat streams go without it
     PARAM_REFUSED = "param-refused"  # the upstream refused parameters: the model is asked without them
+    RESUMED = "resumed"  # a cut stream was continued: one note a continuation tried (the seam's record)
     DOWNGRADED = "downgraded"  # a WebSocket request was served over HTTP (addons/websocket.py)
 
 
@@ -46,6 +47,7 @@ class FailureKind(StrEnum):
     BAD_ANSWER = "bad answer"  # the upstream's answer cannot be read or translated for the client
     KEYS_RESTING = "every key resting"  # no key of the pool may serve in time: nothing was sent
     SENT_AGAIN = "sent again"  # the upstream refused something Rotator can leave out: sent again at once
+    PREFILL_REFUSED = "prefill refused"  # a continuation's target refused a trailing assistant turn
 
     @property
     def timeout(self) -> bool:

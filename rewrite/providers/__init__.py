@@ -50,6 +50,8 @@ class Provider:
     force_upstream_stream: bool = True
     # Models whose upstream refused a streamed request: their non-stream requests go upstream as they are.
     stream_refusals: set[str] = field(default_factory=set)
+    # Models that refused a continuation's prefill (a 400): their continuations are asked for in words.
+    prefill_refusals: set[str] = field(default_factory=set)
     # Per model: the request parameters its upstream refused (protocols/refused_params.py); left out from then on.
     param_refusals: dict[str, set[str]] = field(default_factory=dict)
     # Its upstream refused `stream_options` (rewrite/accounting/usage.py): Chat streams go without the usage chunk

@@ -1,0 +1,147 @@
+"""The continuation of an answer cut after its first token (docs/reliability.md, "Answers that survive a cut").
+
+The request is asked again for the rest of its answer: the partial answer put in as the assistant's turn, by prefill
+where the target's model continues a trailing assistant turn, else followed by a short user turn asking to go on
+(protocols/resume/). Each continuation goes over the target machinery as any request does (key rotation, rests, the
+first-token deadline; a target that fails before the continuation's first token hands it to the next target of the
+route, translated), and its events are spliced into the client's stream (rewrite/exchange/resume.py). A target that
+refuses the prefill is remembered and asked in words from then on. Bounded by `resume.max_attempts` and
+`resume.deadline`; past them, or when no continuation can go on from the cut, the answer ends honestly as before.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from protocols.capabilities import Capabilities
+from protocols.resume import Delivered, Method, method_for
+from rewrite.accounting.usage import account
+from rewrite.exchange.attempt import Attempt, KeyAttempts
+from rewrite.exchange.fallback import Fallback, Legs
+from rewrite.exchange.outgoing import TargetCall
+from rewrite.exchange.pump import ClientStream, Pump
+from rewrite.exchange.resume import Asking, Resume
+from rewrite.policy.outcomes import FailureKind, Note
+from rewrite.providers import Provider
+from rewrite.routing.routes import Target
+
+logger = logging.getLogger("rotator")
+
+SPLICED = "spliced"
+
+
+class Continuation:
+    def __init__(self, fallback: Fallback, resume: Resume) -> None:
+        self.fallback = fallback
+        self.resume = resume
+        assert resume.cut is not None
+        self.cut = resume.cut
+
+    async def run(self) -> None:
+        """Continue the cut answer until it is whole, or end it honestly."""
+        f, resume, cut = self.fallback, self.resume, self.cut
+        settings = resume.settings_for(cut.call.provider.name)
+        loop = f.clock.loop
+        give_up = loop.time() + settings.deadline
+        client = resume.client_repairer()
+        cause = cut.cause
+        for _ in range(settings.max_attempts):
+            delivered = resume.observer().delivered()
+            if not delivered.resumable:
+                f.job.note(Note.RESUMED, f"not continued: {delivered.why_not}", outcome="not continued",
+                           reason=delivered.why_not)
+                break
+            if loop.time() >= give_up:
+                break
+            outcome = await self._once(delivered, client, give_up)
+            if outcome == SPLICED:
+                self._finish(client, cause)
+                return
+            cause = outcome
+        self._finish(client, cause)
+
+    async def _once(self, delivered: Delivered, client, give_up: float) -> str:
+        """One continuation, over the route's targets from the one that was cut: how it ended."""
+        f = self.fallback
+        targets = f.chosen[f.serving:]
+        outcome = "no target"
+        for n, (provider, target) in enumerate(targets):
+            model = target.model_for(f.req.asked)
+            caps = self._caps(provider, model)
+            method: Method = "instruction" if model in provider.prefill_refusals else method_for(caps)
+            while True:
+                if f.clock.loop.time() >= give_up:
+                    return outcome
+                outcome, kind = await self._ask(provider, target, model, caps, method, delivered, client,
+                                                more=n + 1 < len(targets))
+                if kind is not FailureKind.PREFILL_REFUSED:
+                    break
+                method = "instruction"
+            if kind is None:  # it started: spliced, started over, or cut again
+                return outcome
+        return outcome
+
+    async def _ask(self, provider: Provider, target: Target, model: str, caps: Capabilities, method: Method,
+                   delivered: Delivered, client, more: bool) -> tuple[str, FailureKind | None]:
+        """One continuation on one target: its outcome in words, and the kind of failure when it never started."""
+        f, resume, job = self.fallback, self.resume, self.fallback.job
+        body = resume.resumer.continuation_body(f.req.body, delivered, method, caps)
+        req = f.req.continued(body)
+        legs = Legs(req, job, f.legs.router, f.legs.hooks)
+        legs.routed = f.legs.routed
+        leg = legs.leg(provider, target)
+        call = TargetCall(req, leg, more, f.client, job, f.legs.hooks, f.refused)
+        call.asking = method
+        resume.asking = asking = Asking(delivered, method, caps, client)
+        pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout)
+        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto)
+        failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume).on)
+        resume.asking = None
+        seam = asking.seam
+        if failure is not None:
+            outcome, kind = f"failed ({failure.reason})", failure.kind
+        else:
+            self._account(req.meter.usage(), model, provider, keys.key)
+            spliced = asking.spliced
+            assert spliced is not None
+            kind = None
+            if spliced.splicer.failed:
+                outcome = "started over"
+            elif spliced.complete:
+                outcome = SPLICED
+            else:
+                outcome = f"cut again ({resume.cause})"
+        self._record(len(delivered.text), method, leg.name, seam.trimmed if seam is not None else 0, outcome)
+        return outcome, kind
+
+    def _caps(self, provider: Provider, model: str) -> Capabilities:
+        return provider.models.get(model) if provider.models is not None else Capabilities()
+
+    def _record(self, position: int, method: str, target: str, trimmed: int, outcome: str) -> None:
+        """The seam, on the flow (metadata, a note and its log line)."""
+        seam = {"position": position, "method": method, "target": target, "trimmed": trimmed, "outcome": outcome}
+        job = self.fallback.job
+        job.resume.append(seam)
+        job.note(Note.RESUMED, f"continued at character {position} by {method} on {target}, {trimmed} characters "
+                 f"of overlap trimmed: {outcome}", **seam)
+
+    def _account(self, usage, model: str, provider: Provider, key: str | None) -> None:
+        """A continuation's usage: logged and counted for its key; the flow's is the sum over every attempt."""
+        job = self.fallback.job
+        before, cost = job.usage, job.cost
+        account(job, usage, model, self.fallback.prices, provider.pool, key)
+        if before is not None and job.usage is not None and job.usage is not before:
+            job.usage = {k: before.get(k, 0) + v for k, v in job.usage.items()}
+            job.cost = None if cost is None or job.cost is None else cost + job.cost
+
+    def _finish(self, client, cause: str) -> None:
+        """The answer as the client gets it now: ended honestly unless whole; a folded one folded from what
+        was kept."""
+        f, cut, resume = self.fallback, self.cut, self.resume
+        if cut.folded:
+            aggregator = resume.proto.aggregator(resume.body)
+            for event in resume.events():
+                aggregator.feed(event)
+            f.answers.folded(cut.call, resume.proto, aggregator, client, cause, cut.headers)
+        elif not client.complete:
+            ClientStream(f.answers.out, f.job, f.clock, client).end_honestly(cause, f.cfg.on_truncation)

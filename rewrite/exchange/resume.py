@@ -1,0 +1,213 @@
+"""Mid-stream resume, the engine's side of one request (docs/reliability.md, "Answers that survive a cut"; the pure
+parts are protocols/resume/). While resume is on for the target, what the client is sent is kept as it goes (a list
+append an event, parsed only at a cut) and a tool call reaches the client whole or not at all (`Holder`). At a cut
+the attempt hands the stream over (`takes`) instead of ending it; `Continuation` (rewrite/exchange/continuation.py)
+asks for the rest, and each continuation attempt's repairer is wrapped in `Spliced`: its events, in the client's
+protocol, go through the protocol's `Splicer` and then the client's own repairer (fed everything the client got, so
+it ends the joined answer as the client sees it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+
+from protocols.base import Event, Protocol, Repairer
+from protocols.capabilities import Capabilities
+from protocols.resume import Delivered, Holder, Method, Observer, Resumer, Splicer, seam_for
+from protocols.resume.kept import KeptEvents
+from protocols.resume.seam import Seam
+from protocols.sse import SSEParser
+from rewrite.config import ResumeConfig
+from rewrite.exchange.outgoing import TargetCall
+from rewrite.exchange.pump import Abandoned, ClientStream
+from rewrite.intake.loopback import Responder
+
+ResumeFor = Callable[[str], ResumeConfig]  # a provider's resume settings (Config.resume_for)
+
+
+class Watched(Repairer):
+    """An attempt's repairer, with what the client is sent kept (and held back while a tool call is open)."""
+
+    def __init__(self, inner: Repairer, kept: KeptEvents, holder: Holder | None) -> None:
+        self.inner, self.kept, self.holder = inner, kept, holder
+
+    started = property(lambda self: self.inner.started)
+    complete = property(lambda self: self.inner.complete)
+    failed = property(lambda self: self.inner.failed)
+
+    def feed(self, event: Event) -> bytes:
+        out = self.inner.feed(event)
+        if self.holder is not None:
+            out = self.holder.feed(out)
+        if out:
+            self.kept.quiet(out)
+        return out
+
+    def quiet(self, block: bytes) -> bool:
+        if (self.holder is not None and self.holder.holding) or not self.inner.quiet(block):
+            return False
+        self.kept.quiet(block)
+        return True
+
+    def end(self, ending: str = "length") -> bytes:
+        return self.inner.end(ending)
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        return self.inner.error_event(message, status)
+
+
+class Spliced(Watched):
+    """A continuation attempt's repairer: its client-protocol events spliced onto what the client has, then through
+    the client's repairer. Abandoned once the splicer finds the continuation started over."""
+
+    def __init__(self, inner: Repairer, kept: KeptEvents, holder: Holder | None, splicer: Splicer,
+                 client: Repairer) -> None:
+        super().__init__(inner, kept, holder)
+        self.splicer, self.client = splicer, client
+
+    complete = property(lambda self: self.client.complete)
+    failed = property(lambda self: self.client.failed)
+
+    def feed(self, event: Event) -> bytes:
+        out = self.inner.feed(event)
+        if self.holder is not None:
+            out = self.holder.feed(out)
+        if not out:
+            return b""
+        parser = SSEParser()
+        spliced = [s for e in parser.feed(out) + parser.close() for s in self.splicer.feed(e)]
+        if self.splicer.failed:
+            raise Abandoned("the continuation started over instead of going on")
+        return self._sent(spliced)
+
+    def quiet(self, block: bytes) -> bool:
+        return False
+
+    def flush(self) -> bytes:
+        """At the continuation's cut: what the seam still held, for the client."""
+        return self._sent(self.splicer.finish())
+
+    def _sent(self, events: list[Event]) -> bytes:
+        out = b"".join([self.client.feed(e) for e in events])
+        if out:
+            self.kept.quiet(out)
+        return out
+
+    def end(self, ending: str = "length") -> bytes:
+        return self.client.end(ending)
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        return self.client.error_event(message, status)
+
+
+class Unsent(Responder):
+    """Where a folded answer's continuation is written: nowhere (what it adds is kept, and folded at the end)."""
+
+    def __init__(self) -> None:  # (no connection)
+        self.status = 200
+
+    @property
+    def committed(self) -> bool:
+        return True
+
+    def start(self, status: int, headers: list[tuple[str, str]]) -> None:
+        pass
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    @property
+    def blocked(self) -> bool:
+        return False
+
+    async def drain(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class Cut:
+    """Where the first attempt's stream stopped: its target call, how, and whether it is folded for the client."""
+
+    call: TargetCall
+    cause: str
+    folded: bool
+    headers: httpx.Headers
+
+
+@dataclass
+class Asking:
+    """The continuation being tried: how it was asked, and what it did at the seam."""
+
+    delivered: Delivered
+    method: Method
+    caps: Capabilities
+    client: Repairer
+    seam: Seam | None = None
+    spliced: Spliced | None = None
+
+
+@dataclass
+class Resume:
+    """One request's resume state: the client-bound events kept, the cut, the continuation under way."""
+
+    resumer: Resumer
+    proto: Protocol
+    body: dict
+    settings_for: ResumeFor
+    kept: KeptEvents = field(default_factory=KeptEvents)
+    cut: Cut | None = None
+    asking: Asking | None = None
+    cause: str = ""  # how the last watched attempt's stream ended
+
+    def on_for(self, call: TargetCall) -> bool:
+        """Whether cuts of `call`'s stream are continued (the target's provider's `resume.mode`)."""
+        return self.asking is not None or self.settings_for(call.provider.name).mode == "continue"
+
+    def watch(self, repairer: Repairer, out: Responder) -> tuple[Repairer, Responder]:
+        """An attempt's repairer and client writer, watched (a first attempt) or spliced (a continuation)."""
+        asking = self.asking
+        if asking is None:
+            self.kept = KeptEvents()  # (what an attempt that failed before its first token kept was never sent)
+            return Watched(repairer, self.kept, self.resumer.holder()), out
+        asking.seam = seam_for(asking.delivered, asking.method, asking.caps)
+        splicer = self.observer().splicer(asking.seam)
+        asking.spliced = Spliced(repairer, self.kept, self.resumer.holder(), splicer, asking.client)
+        return asking.spliced, (Unsent() if self.cut is not None and self.cut.folded else out)
+
+    def takes(self, call: TargetCall, stream: ClientStream, aggregator: object, cause: str,
+              headers: httpx.Headers) -> bool:
+        """At the end of a watched attempt's stream: True when resume takes it over from here (a cut first
+        attempt, to be continued; any continuation attempt, whose outcome the continuation reads)."""
+        self.cause = cause
+        if self.asking is not None:
+            spliced = self.asking.spliced
+            if spliced is not None and not spliced.complete and not spliced.splicer.failed:
+                stream.out.write(spliced.flush())  # (the seam's held text: the continuation did go on)
+            return True
+        if stream.repairer.complete:
+            return False
+        self.cut = Cut(call, cause, aggregator is not None, headers)
+        return True
+
+    def observer(self) -> Observer:
+        """A fresh observer of everything the client was sent."""
+        observer = self.resumer.observer(self.body)
+        for event in self.events():
+            observer.feed(event)
+        return observer
+
+    def client_repairer(self) -> Repairer:
+        """The client protocol's repairer, fed everything the client was sent: it ends the answer as the client
+        has it."""
+        repairer = self.proto.repairer(self.body)
+        for event in self.events():
+            repairer.feed(event)
+        return repairer
+
+    def events(self) -> Iterator[Event]:
+        return self.kept.events()
