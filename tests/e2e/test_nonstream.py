@@ -32,6 +32,7 @@ from tests.support.reliability import (
     IDLE_TIMEOUT,
     MARGIN,
     PREFIX,
+    RESUME_OFF,
     STALL,
     assert_rotator_retried,
     flow_line,
@@ -139,7 +140,7 @@ MID_ANSWER = {
 @pytest.mark.parametrize("fault", list(MID_ANSWER))
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_non_stream_answer_cut_mid_way_comes_back_truncated(fake_vendor, rotator, protocol, fault):
-    proxy = warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST)
+    proxy = warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST, resume=RESUME_OFF)
     fake_vendor.script(MID_ANSWER[fault])
 
     t0 = time.monotonic()
@@ -158,7 +159,7 @@ def test_a_non_stream_answer_cut_mid_way_comes_back_truncated(fake_vendor, rotat
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_tool_call_cut_mid_arguments_comes_back_truncated(fake_vendor, rotator, protocol):
-    warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST)
+    warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST, resume=RESUME_OFF)
     # After the three text fragments and two of the four argument fragments (Gemini sends a call whole, in one
     # chunk: before it).
     fake_vendor.script(Fault.tool_call(text="Let me look.").cut_after(deltas=3 if protocol == "gemini" else 5))

@@ -33,6 +33,7 @@ from tests.support.reliability import (
     MARGIN,
     PREFIX,
     PROVIDER_HOST,
+    RESUME_OFF,
     STALL,
     Seen,
     assert_one_clean_answer,
@@ -156,7 +157,7 @@ MID_ANSWER = {
 @pytest.mark.parametrize("fault", list(MID_ANSWER))
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_cut_or_stalled_stream_ends_truncated(fake_vendor, rotator, protocol, fault):
-    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    warmed(rotator, fake_vendor, protocol, streaming=FAST, resume=RESUME_OFF)
     fake_vendor.script(MID_ANSWER[fault])
 
     client = make_client(protocol)
@@ -322,7 +323,7 @@ def test_forced_upstream_stream_survives_a_first_token_stall(fake_vendor, rotato
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_retry_and_repair_are_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator, tmp_path, protocol):
     path = tmp_path / "flows.mitm"
-    proxy = rotator(streaming=FAST, fresh=True, args=("-w", str(path)))
+    proxy = rotator(streaming=FAST, resume=RESUME_OFF, fresh=True, args=("-w", str(path)))
     fake_vendor.script(Fault.stall_before_headers(STALL), Fault.cut_after(deltas=DELTAS, how="reset"))
 
     seen = stream(protocol)
@@ -365,7 +366,7 @@ def test_retry_and_repair_are_recorded_on_the_saved_flow_and_logged(fake_vendor,
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_on_truncation_error_makes_the_sdk_raise(fake_vendor, rotator, protocol):
-    rotator(streaming={**FAST, "on_truncation": "error"})
+    rotator(streaming={**FAST, "on_truncation": "error"}, resume=RESUME_OFF)
     fake_vendor.script(Fault.cut_after(deltas=DELTAS, how="clean"))
 
     seen = Seen()

@@ -22,6 +22,8 @@ PROVIDER_HOST = {
 FIRST_TOKEN_TIMEOUT = 1.0
 IDLE_TIMEOUT = 1.0
 FAST = {"first_token_timeout": FIRST_TOKEN_TIMEOUT, "idle_timeout": IDLE_TIMEOUT}
+# Cut answers not continued: the honest ending alone (what `resume: {mode: off}` keeps exactly as it was).
+RESUME_OFF = {"mode": "off"}
 MARGIN = 4.0  # seconds of slack on top of a configured timeout: a loaded machine, TLS set-up, SDK start-up
 STALL = 20.0  # a vendor stall far longer than any configured timeout: without Rotator the client would wait it out
 DELTAS = 2  # where mid-answer faults act: after the second text fragment
