@@ -362,9 +362,13 @@ def summary(events: list[dict]) -> tuple[str, str]:
     if retries:
         reasons = list(dict.fromkeys(short(e.get("reason") or e.get("detail", "")) for e in retries))
         said.append(f"retried {len(retries)}× ({'; '.join(reasons)})")
+    went_on = [e for e in events if e.get("kind") == Note.RESUMED and went_on_at_seam(e)]
+    if went_on:
+        methods = list(dict.fromkeys(str(e.get("method")) for e in went_on))
+        said.append(f"resumed {len(went_on)}× ({'; '.join(methods)})")
     for e in events:
         kind = e.get("kind")
-        if kind == Note.RETRY:
+        if kind == Note.RETRY or (kind == Note.RESUMED and went_on_at_seam(e)):
             continue
         if kind == Note.REPAIRED:
             said.append(f"repaired ({short(e.get('cause') or e.get('detail', ''))})")
@@ -377,7 +381,7 @@ def summary(events: list[dict]) -> tuple[str, str]:
     kinds = {e.get("kind") for e in events}
     if Note.FAILED in kinds:
         mark = MARK_FAILED
-    elif kinds & {Note.REPAIRED, Note.CUT}:
+    elif kinds & {Note.REPAIRED, Note.CUT, Note.RESUMED}:
         mark = MARK_REPAIRED
     elif Note.FALLBACK in kinds:
         mark = MARK_FALLBACK
@@ -386,6 +390,12 @@ def summary(events: list[dict]) -> tuple[str, str]:
     else:
         mark = ""
     return ", ".join(said), mark
+
+
+def went_on_at_seam(event: dict) -> bool:
+    """Whether a continuation's text reached the client (it ended the answer, or was cut in its turn)."""
+    outcome = str(event.get("outcome") or "")
+    return outcome == "spliced" or outcome.startswith("cut again")
 
 
 def short(text: str, limit: int = 48) -> str:

@@ -1,0 +1,186 @@
+"""Answers that survive a cut (issue 21), as a user sees them: the official SDKs through a real mitmdump, a stream
+(or a non-stream answer Rotator streams upstream and folds) cut after its first words by a clean end, a reset or a
+stall, and the fake vendor answering the continuation. The client gets one answer, exactly the uncut text, with a
+normal ending and the first attempt's id; the flow says what was done.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from tests.support.clients import FINISH, MODELS, call, make_client
+from tests.support.fake_vendor import TEXT, Fault
+from tests.support.reliability import (
+    ANSWER_ID,
+    DELTAS,
+    FAMILY,
+    FAST,
+    PREFIX,
+    PROVIDER_HOST,
+    assert_truncated,
+    flow_line,
+    pool,
+    stream,
+    warmed,
+)
+
+pytestmark = pytest.mark.e2e
+
+RESUMABLE = ["chat", "responses", "anthropic", "gemini"]
+CUTS = {
+    "cut-clean": Fault.cut_after(deltas=DELTAS, how="clean"),
+    "cut-reset": Fault.cut_after(deltas=DELTAS, how="reset"),
+    "stall": Fault.stall_after(deltas=DELTAS, seconds=20.0),
+}
+REST = TEXT[len(PREFIX):]  # what a continuation that goes on exactly says
+# How each test model is asked to go on: Claude 4.5 and Gemini 2.5 continue a trailing assistant turn.
+METHOD = {"chat": "instruction", "responses": "instruction", "anthropic": "prefill", "gemini": "prefill"}
+
+
+def continuation_text(call_body: dict) -> str:
+    """The partial answer a continuation request carries, whichever protocol it is in."""
+    turns = call_body.get("messages") or call_body.get("input") or call_body.get("contents") or []
+    said = []
+    for turn in turns:
+        if turn.get("role") in ("assistant", "model"):
+            content = turn.get("content", turn.get("parts"))
+            if isinstance(content, str):
+                said.append(content)
+            else:
+                said += [part.get("text", "") for part in content or () if isinstance(part, dict)]
+    return "".join(said)
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
+@pytest.mark.parametrize("protocol", RESUMABLE)
+def test_a_cut_stream_is_continued_into_one_answer(fake_vendor, rotator, protocol, cut):
+    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    fake_vendor.script(CUTS[cut], Fault().ok(REST))
+
+    seen = stream(protocol)
+
+    assert seen.text == TEXT, seen
+    assert seen.finish == FINISH[protocol]["text"]
+    assert seen.ids == {ANSWER_ID[protocol].format(0)}  # one answer: the first attempt's id throughout
+    first, continuation = fake_vendor.calls()
+    assert continuation_text(continuation.body) == PREFIX  # the partial answer, as the assistant's turn
+
+
+@pytest.mark.parametrize("cut", ["cut-reset", "stall"])
+@pytest.mark.parametrize("protocol", RESUMABLE)
+def test_a_cut_non_stream_answer_is_continued_before_it_is_folded(fake_vendor, rotator, protocol, cut):
+    warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST)
+    fake_vendor.script(CUTS[cut], Fault().ok(REST))
+
+    result = call(protocol, make_client(protocol), stream=False)
+
+    assert result.text == TEXT
+    assert result.finish == FINISH[protocol]["text"]
+    assert len(fake_vendor.calls()) == 2
+
+
+OVERLAP = "llo from"  # the last 8 characters the client already has, said again by a continuation asked in words
+
+
+@pytest.mark.parametrize("protocol", [p for p in RESUMABLE if METHOD[p] == "instruction"])
+def test_the_repeated_start_of_a_continuation_is_trimmed_at_the_seam(fake_vendor, rotator, protocol):
+    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    fake_vendor.script(CUTS["cut-reset"], Fault().ok(OVERLAP + REST))
+
+    seen = stream(protocol)
+
+    assert seen.text == TEXT
+
+
+@pytest.mark.parametrize("protocol", RESUMABLE)
+def test_a_continuation_that_starts_over_is_not_spliced_and_the_answer_ends_honestly(fake_vendor, rotator, protocol):
+    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    fake_vendor.script(CUTS["cut-reset"], Fault().ok(TEXT), Fault().ok(TEXT))  # twice the whole answer again
+
+    seen = stream(protocol)
+
+    assert seen.text == PREFIX  # nothing of a restart reached the client
+    assert_truncated(protocol, seen)
+    assert len(fake_vendor.calls()) == 3  # the cut answer, then resume.max_attempts (2) continuations
+
+
+@pytest.mark.parametrize("protocol", RESUMABLE)
+def test_a_continuation_that_is_itself_cut_is_continued_again(fake_vendor, rotator, protocol):
+    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    rest = REST.split()
+    second = " " + " ".join(rest[:3])  # " the fake vendor:"
+    fake_vendor.script(CUTS["cut-reset"], Fault().ok(second + " " + " ".join(rest[3:])).cut_after(deltas=3, how="reset"),
+                       Fault().ok(" " + " ".join(rest[3:])))
+
+    seen = stream(protocol)
+
+    assert seen.text == TEXT, seen
+    assert seen.finish == FINISH[protocol]["text"]
+    *_, last = fake_vendor.calls()
+    assert continuation_text(last.body) == PREFIX + second
+
+
+@pytest.mark.parametrize("protocol", RESUMABLE)
+def test_resume_off_for_a_provider_ends_its_cut_streams_honestly(fake_vendor, rotator, protocol):
+    provider = FAMILY[protocol]
+    warmed(rotator, fake_vendor, protocol, streaming=FAST, providers={provider: {"resume": {"mode": "off"}}})
+    fake_vendor.script(CUTS["cut-reset"], Fault().ok(REST))
+
+    seen = stream(protocol)
+
+    assert seen.text == PREFIX
+    assert_truncated(protocol, seen)
+    assert len(fake_vendor.calls()) == 1
+
+
+PREFILL_REFUSAL = {
+    "anthropic": {"type": "error", "error": {"type": "invalid_request_error", "message": (
+        "This model does not support assistant message prefill. The conversation must end with a user message.")}},
+    "gemini": {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                         "message": "Requests ending with a model turn are not supported"}},
+}
+
+
+@pytest.mark.parametrize("protocol", ["anthropic", "gemini"])
+def test_a_model_that_refuses_prefill_is_asked_in_words_from_then_on(fake_vendor, rotator, protocol):
+    proxy = rotator(streaming=FAST, fresh=True)
+    fake_vendor.script(CUTS["cut-reset"], Fault().status(400, PREFILL_REFUSAL[protocol]), Fault().ok(OVERLAP + REST),
+                       CUTS["cut-reset"], Fault().ok(OVERLAP + REST))
+
+    assert stream(protocol).text == TEXT
+    assert stream(protocol).text == TEXT
+
+    calls = fake_vendor.calls()
+    assert len(calls) == 5  # the refused prefill is not asked again for the second answer
+    for asked_in_words in (calls[2], calls[4]):
+        assert continuation_text(asked_in_words.body) == PREFIX
+        assert "interrupted" in str(asked_in_words.body)  # the user turn asking to go on
+    proxy.wait_log("refused the prefill")
+
+
+@pytest.mark.parametrize("protocol", RESUMABLE)
+def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator, tmp_path, protocol):
+    path = tmp_path / "flows.mitm"
+    proxy = rotator(streaming=FAST, fresh=True, args=("-w", str(path)))
+    fake_vendor.script(CUTS["cut-reset"], Fault().ok(REST))
+
+    assert stream(protocol).text == TEXT
+    log = proxy.wait_log(flow_line(protocol))
+    proxy.proc.stop()
+
+    with warnings.catch_warnings():  # mitmproxy's flow filters use pyparsing's deprecated names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mitmproxy import io as mitmio
+    with path.open("rb") as f:
+        [flow] = [f for f in mitmio.FlowReader(f).stream()
+                  if f.request.pretty_host == PROVIDER_HOST[FAMILY[protocol]]]
+    [seam] = flow.metadata["rotator"]["resume"]
+    method = METHOD[protocol]
+    assert seam == {"position": len(PREFIX), "method": method, "target": f"{FAMILY[protocol]}/{MODELS[protocol]}",
+                    "trimmed": 0, "outcome": "spliced"}
+    assert flow.comment.startswith(f"resumed 1× ({method})"), flow.comment
+    assert not any(key.encode() in path.read_bytes() for key in pool(protocol))
+    tag = f"rotator: {FAMILY[protocol]} {flow.id[:8]}: resumed:"
+    assert sum(tag in line for line in log.splitlines()) == 1, log
