@@ -25,10 +25,11 @@ from tests.support.reliability import (
     stream,
     warmed,
 )
+from tests.support.routing import CLIENTS, VIA, model_via, routing_config
 
 pytestmark = pytest.mark.e2e
 
-RESUMABLE = ["chat", "responses", "anthropic", "gemini"]
+RESUMABLE = ["responses", "gemini"]  # (chat and anthropic: their resumers are on the way)
 CUTS = {
     "cut-clean": Fault.cut_after(deltas=DELTAS, how="clean"),
     "cut-reset": Fault.cut_after(deltas=DELTAS, how="reset"),
@@ -184,3 +185,40 @@ def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator
     assert not any(key.encode() in path.read_bytes() for key in pool(protocol))
     tag = f"rotator: {FAMILY[protocol]} {flow.id[:8]}: resumed:"
     assert sum(tag in line for line in log.splitlines()) == 1, log
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Routed: the cut answer and its continuation are translated; a continuation whose target fails before its first
+# token goes to the route's next target.
+
+ROUTED_PAIRS = [(c, u) for c in RESUMABLE for u in CLIENTS if c != u]
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
+@pytest.mark.parametrize(("client", "upstream"), ROUTED_PAIRS, ids=[f"{c}-via-{u}" for c, u in ROUTED_PAIRS])
+def test_a_routed_answer_cut_in_another_protocol_is_continued(fake_vendor, rotator, client, upstream, streamed):
+    rotator(routing_config(fake_vendor.url))
+    fake_vendor.script(CUTS["cut-reset"], Fault().ok(REST))
+
+    result = call(client, make_client(client), stream=streamed, model=model_via(upstream))
+
+    assert result.text == TEXT
+    assert result.finish == FINISH[client]["text"]
+    first, continuation = fake_vendor.calls()
+    assert (continuation.protocol, continuation.model) == VIA[upstream][2:0:-1]
+    assert continuation_text(continuation.body) == PREFIX
+
+
+@pytest.mark.parametrize("client", RESUMABLE)
+def test_a_continuation_whose_target_fails_goes_to_the_next_target_translated(fake_vendor, rotator, client):
+    rotator(routing_config(fake_vendor.url))
+    # Anthropic cut, then its continuation fails on both its keys (retried once): DeepSeek (Chat) goes on.
+    fake_vendor.script(CUTS["cut-reset"], Fault.status(500), Fault.status(500), Fault().ok(REST))
+
+    result = call(client, make_client(client), stream=True, model="two-targets")
+
+    assert result.text == TEXT
+    assert result.finish == FINISH[client]["text"]
+    calls = fake_vendor.calls()
+    assert [c.protocol for c in calls] == ["anthropic", "anthropic", "anthropic", "chat"]
+    assert continuation_text(calls[-1].body) == PREFIX
