@@ -61,3 +61,30 @@ def test_a_continuation_that_started_over_is_refused(answer, data, splits, exact
 def test_an_echo_that_does_not_repeat_the_prefill_is_refused():
     seam = Seam("The answer is", exact=True, echo="The answer is")
     assert seam.feed("Something else entirely") == "" and seam.failed
+
+
+def test_the_seam_of_each_way_of_asking():
+    from protocols.capabilities import Capabilities
+    from protocols.resume import Delivered, seam_for
+
+    delivered = Delivered("Hello there, ", True)
+    asked = seam_for(delivered, "instruction", Capabilities())
+    assert not asked.exact and asked.tail == "Hello there, "
+    stripped = seam_for(delivered, "prefill", Capabilities(prefill=True, prefill_strip=True))
+    assert stripped.exact and stripped.stripped == " " and stripped.echo == ""
+    assert stripped.feed(" world and more of it") + stripped.finish() == "world and more of it"
+    echoed = seam_for(delivered, "prefill", Capabilities(prefill=True, prefill_echo=True))
+    assert echoed.echo == "Hello there, "
+    assert echoed.feed("Hello there, world") + echoed.finish() == "world"
+
+
+def test_a_refused_prefill_is_told_by_the_vendors_words():
+    from protocols.resume import refuses_prefill
+
+    anthropic = (b'{"type":"error","error":{"type":"invalid_request_error","message":"This model does not support '
+                 b'assistant message prefill. The conversation must end with a user message."}}')
+    assert refuses_prefill(400, anthropic)
+    assert refuses_prefill(400, b'{"error":{"message":"Requests ending with a model turn are not supported"}}')
+    assert refuses_prefill(400, b'{"message":"Expected last role User or Tool (or Assistant with prefix True)"}')
+    assert not refuses_prefill(400, b'{"error":{"message":"max_tokens is too large"}}')
+    assert not refuses_prefill(429, anthropic)

@@ -334,6 +334,20 @@ def test_the_comment_and_mark_say_what_happened():
         "retried 1× (status 429), failed (status 529)", ":x:")
 
 
+def test_a_resumed_answer_says_so_and_its_view_marks_the_seam():
+    seam = {"kind": "resumed", "detail": "...", "position": 10, "method": "prefill", "target": "gemini/g",
+            "trimmed": 0, "outcome": "spliced"}
+    started_over = {**seam, "method": "instruction", "outcome": "started over"}
+    assert summary([started_over, seam]) == (
+        "resumed 1× (prefill), resumed: ...", ":adhesive_bandage:")
+    body = b"".join(b"data: %s\n\n" % json.dumps(
+        {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": finish}]}).encode()
+        for piece, finish in (("Hello from", None), (" the other side", None), ("", "stop")))
+    text = render_response(answer_facts("openai_chat", body, rotator={"resume": [seam]}))
+    assert "Hello from⟦resumed here: prefill, gemini/g, 0 characters of overlap trimmed⟧ the other side" in text
+    assert "⟦" not in render_response(answer_facts("openai_chat", body))
+
+
 # -- the mitmproxy glue --------------------------------------------------------------------------------------------
 
 

@@ -331,13 +331,35 @@ def assembled(reading: AnswerReading | None, rot: dict) -> list[str]:
         return [*lines, f"(the answer could not be read: {reading.problem})"]
     answer = reading.answer
     if answer is not None:
-        for part in answer.parts:
+        parts = seams_marked(answer.parts, rot)
+        for part in parts:
             lines += ["", *part_lines(part)]
     if reading.error is not None:
         lines += ["", f"error {reading.error.status}: {reading.error.message}"]
     if answer is not None and reading.error is None:
         lines += ["", "finish: " + finish(answer, reading, rot)]
     return lines
+
+
+def seams_marked(parts: list, rot: dict) -> list:
+    """The answer's parts with a mark in the text where each continuation of a cut answer was joined on
+    (`position`: characters into the answer's text, all text parts joined, as the engine counted them)."""
+    seams = [s for s in rot.get("resume") or () if isinstance(s, dict) and went_on_at_seam(s)]
+    if not seams:
+        return parts
+    marked, at = [], 0
+    for part in parts:
+        if isinstance(part, Text):
+            text, start = part.text, at
+            at += len(text)
+            here = [s for s in seams if start < s.get("position", -1) <= at or s.get("position") == start == 0]
+            seams = [s for s in seams if s not in here]
+            for seam in reversed(here):
+                cut = seam["position"] - start
+                text = f"{text[:cut]}{SEAM_MARK.format(**seam)}{text[cut:]}"
+            part = Text(text)
+        marked.append(part)
+    return marked
 
 
 def finish(answer: Answer, reading: AnswerReading, rot: dict) -> str:
@@ -351,6 +373,9 @@ def finish(answer: Answer, reading: AnswerReading, rot: dict) -> str:
 
 
 # -- the flow list ---------------------------------------------------------------------------------------------
+
+
+SEAM_MARK = "⟦resumed here: {method}, {target}, {trimmed} characters of overlap trimmed⟧"
 
 
 def summary(events: list[dict]) -> tuple[str, str]:
