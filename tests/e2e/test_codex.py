@@ -11,6 +11,7 @@ The CLI is installed by scripts/setup-codex (CI runs it); without npm or its reg
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from mitmproxy import io as flow_io
 
 from tests.support.codex import LOOPBACK_ONLY, run_codex
-from tests.support.fake_vendor import TEXT, Fault
+from tests.support.fake_vendor import TEXT, Fault, split_text
 
 pytestmark = pytest.mark.e2e
 
@@ -72,3 +73,20 @@ def test_codex_answers_well_inside_a_minute_when_its_first_key_stalls(codex_bin,
     assert calls[1].outcome == "complete"
     proxy.proc.stop()
     assert_one_426_then_posts(responses_flows(flows))
+
+
+def test_codex_prints_one_whole_answer_when_its_stream_is_cut(codex_bin, rotator, fake_vendor, tmp_path):
+    """A stream reset after its first words is continued by Rotator: Codex prints the whole answer, once, and
+    asks nothing more itself (the second request is Rotator's continuation, carrying the partial answer)."""
+    proxy = rotator(streaming={"first_token_timeout": 3}, fresh=True, args=LOOPBACK_ONLY)
+    prefix = "".join(split_text(TEXT)[:2])
+    fake_vendor.script(Fault.cut_after(deltas=2, how="reset"), Fault().ok(TEXT[len(prefix):]))
+
+    done = run_codex(codex_bin, proxy, tmp_path)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count(TEXT) == 1, done.stdout
+    first, continuation = fake_vendor.wait_for(2)
+    assert prefix in json.dumps(continuation.body["input"][-2:])  # the partial answer, then the ask to go on
+    time.sleep(1)
+    assert len(fake_vendor.calls("responses")) == 2  # no second turn from Codex
