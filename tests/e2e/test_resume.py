@@ -222,3 +222,19 @@ def test_a_continuation_whose_target_fails_goes_to_the_next_target_translated(fa
     calls = fake_vendor.calls()
     assert [c.protocol for c in calls] == ["anthropic", "anthropic", "anthropic", "chat"]
     assert continuation_text(calls[-1].body) == PREFIX
+
+
+@pytest.mark.parametrize("protocol", ["responses"])
+def test_no_continuation_starts_past_the_deadline(fake_vendor, rotator, protocol):
+    # The first continuation's attempts stall until their first-token timeouts (1 s each, on two keys): past the
+    # 1.5 s deadline, no second continuation is asked and the answer ends honestly.
+    warmed(rotator, fake_vendor, protocol, streaming={**FAST, "first_token_retries": 1},
+           resume={"deadline": 1.5})
+    stalled = Fault.stall_before_headers(20.0)
+    fake_vendor.script(CUTS["cut-reset"], stalled, stalled, Fault().ok(REST))
+
+    seen = stream(protocol)
+
+    assert seen.text == PREFIX
+    assert_truncated(protocol, seen)
+    assert len(fake_vendor.calls()) == 3
