@@ -11,11 +11,12 @@ The CLI is installed by scripts/setup-agents (CI runs it); without npm or its re
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.fake_vendor import TEXT
+from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.harness import REPO, Rotator, agent_environ
 
 pytestmark = pytest.mark.e2e
@@ -87,3 +88,20 @@ def test_claude_code_keeps_its_system_messages_and_effort_through_a_chat_target(
     placed = [m["role"] for m in body["messages"] if ROLE_SYSTEM_TEXT in str(m["content"])]
     assert placed and set(placed) <= {"system", "developer"}, placed
     assert body.get("reasoning_effort") == "high"  # Claude Code sends output_config.effort "high"
+
+
+def test_claude_code_prints_one_whole_answer_when_its_stream_is_cut(claude_bin, rotator, fake_vendor, tmp_path):
+    """A stream reset after its first words is continued by Rotator: Claude Code prints the whole answer, once,
+    without asking again itself (handed an honest max_tokens ending it would start a new turn)."""
+    proxy = rotator(chat_target(fake_vendor.url), streaming={"first_token_timeout": 5}, args=LOOPBACK_ONLY)
+    prefix = "".join(split_text(TEXT)[:2])
+    fake_vendor.script(Fault.cut_after(deltas=2, how="reset"), Fault().ok(TEXT[len(prefix):]), key="sk-chat-1")
+
+    done = run_claude(claude_bin, proxy, tmp_path)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count(TEXT) == 1, done.stdout
+    fake_vendor.wait_for(2)
+    time.sleep(1)
+    first, continuation = fake_vendor.calls("chat")  # and no second turn from Claude Code
+    assert prefix in str(continuation.body["messages"][-2:])  # the partial answer, then the ask to go on
