@@ -11,6 +11,7 @@ from rewrite.providers.credentials import mask as masked
 from tests.support.clients import MODELS, PROMPT, PROTOCOLS, call, make_client
 from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
 from tests.support.flows import read_flows
+from tests.support.reliability import RESUME_OFF
 from tests.support.views import shown
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,7 @@ KINDS = ("stream", "non-stream", "retried", "repaired", "tool call")
 def record(rotator, fake_vendor, tmp_path, protocol: str) -> tuple[dict, dict]:
     """One call of each kind; the saved flows and what the SDK reported, by kind."""
     path = tmp_path / "flows.mitm"
-    proxy = rotator(streaming=FAST, fresh=True, args=("-w", str(path)))
+    proxy = rotator(streaming=FAST, resume=RESUME_OFF, fresh=True, args=("-w", str(path)))
     client = make_client(protocol)
     results = {"stream": call(protocol, client, stream=True), "non-stream": call(protocol, client, stream=False)}
     fake_vendor.script(Fault.status(500))

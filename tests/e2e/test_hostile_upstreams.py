@@ -21,6 +21,7 @@ from tests.support.reliability import (
     MARGIN,
     PREFIX,
     PROVIDER_HOST,
+    RESUME_OFF,
     assert_one_clean_answer,
     assert_rotator_retried,
     assert_truncated,
@@ -47,7 +48,7 @@ def sent_bytes(req) -> int:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_corrupt_gzip_after_the_first_token_ends_truncated(fake_vendor, rotator, protocol):
-    proxy = warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    proxy = warmed(rotator, fake_vendor, protocol, streaming=FAST, resume=RESUME_OFF)
     fake_vendor.script(Fault.corrupt_after(deltas=DELTAS))
 
     seen = stream(protocol)
@@ -92,7 +93,7 @@ def test_a_corrupt_non_stream_answer_is_retried_on_the_next_key(fake_vendor, rot
 
 @pytest.mark.parametrize("protocol", ["chat", "anthropic", "gemini"])
 def test_a_line_that_never_ends_after_the_first_token_ends_truncated(fake_vendor, rotator, protocol):
-    proxy = warmed(rotator, fake_vendor, protocol, streaming=SLOW_WATCHDOGS)
+    proxy = warmed(rotator, fake_vendor, protocol, streaming=SLOW_WATCHDOGS, resume=RESUME_OFF)
     fake_vendor.script(Fault.endless_line(deltas=DELTAS, size=ENDLESS))
 
     t0 = time.monotonic()

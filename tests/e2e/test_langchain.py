@@ -17,6 +17,7 @@ import pytest
 from tests.support.clients import TRUNCATED
 from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
 from tests.support.harness import POOL_KEYS
+from tests.support.reliability import RESUME_OFF
 
 langchain_openai = pytest.importorskip("langchain_openai", reason="langchain-openai is not installed (scripts/setup --test)")
 langchain_anthropic = pytest.importorskip("langchain_anthropic", reason="langchain-anthropic is not installed")
@@ -95,7 +96,7 @@ def _http_clients_per_proxy():
 
 @pytest.fixture
 def proxy(rotator, fake_vendor):
-    return rotator(config(fake_vendor.url))
+    return rotator(config(fake_vendor.url), resume=RESUME_OFF)  # (its cut streams end honestly: what it tests)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.harness import REPO, Rotator, agent_environ
+from tests.support.reliability import RESUME_OFF
 
 pytestmark = pytest.mark.e2e
 
@@ -139,7 +140,7 @@ CUTS = {
 def test_a_cut_stream_ends_once_as_truncated_and_is_not_asked_again(opencode_bin, rotator, fake_vendor, tmp_path, cut):
     """opencode's AI SDK reads an ending without a usage as an unknown finish and asks the same turn again, over
     and over: the ending Rotator writes carries a usage, so opencode shows the partial answer once and stops."""
-    proxy = rotator(streaming={"idle_timeout": 2}, fresh=True, args=LOOPBACK_ONLY)
+    proxy = rotator(streaming={"idle_timeout": 2}, resume=RESUME_OFF, fresh=True, args=LOOPBACK_ONLY)
     fake_vendor.script(CUTS[cut])  # a second request would get the whole answer
 
     done = run_opencode(opencode_bin, proxy, tmp_path)

@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 from tests.support.clients import FINISH, MODELS, call, make_client
-from tests.support.fake_vendor import TEXT, Fault
+from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
 from tests.support.reliability import (
     ANSWER_ID,
     DELTAS,
@@ -238,3 +238,26 @@ def test_no_continuation_starts_past_the_deadline(fake_vendor, rotator, protocol
     assert seen.text == PREFIX
     assert_truncated(protocol, seen)
     assert len(fake_vendor.calls()) == 3
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Tool calls are never half-sent: a cut inside one leaves the client nothing of it, and the model makes it again.
+
+CALL_TEXT = "Let me check."
+HALF_A_CALL = Fault.tool_call(text=CALL_TEXT).cut_after(deltas=len(split_text(CALL_TEXT)) + 1, how="reset")
+FRAGMENTED = ["chat", "responses", "anthropic"]  # (Gemini sends a function call whole)
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
+@pytest.mark.parametrize("protocol", [p for p in RESUMABLE if p in FRAGMENTED])
+def test_a_cut_inside_a_tool_call_gives_the_client_the_call_once_and_whole(fake_vendor, rotator, protocol, streamed):
+    warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=FAST)
+    fake_vendor.script(HALF_A_CALL, Fault.tool_call())
+
+    result = call(protocol, make_client(protocol), stream=streamed, tools=True)
+
+    assert result.text == CALL_TEXT
+    assert result.tool_calls == [(TOOL_NAME, TOOL_ARGUMENTS)]
+    assert result.finish == FINISH[protocol]["tool"]
+    first, continuation = fake_vendor.calls()
+    assert continuation_text(continuation.body) == CALL_TEXT  # the text before the call; nothing of the call
