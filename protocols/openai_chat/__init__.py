@@ -14,3 +14,6 @@ OPENAI_CREDENTIAL = CredentialStyle(
 
 REGISTRATION = Registration(OpenAIChat(), TRANSLATOR, ChatSniffer, "OpenAI Chat Completions", OPENAI_CREDENTIAL,
                             choice="chat")
+
+# Its mid-stream resume (resume.py) registers itself with protocols.resume.
+from protocols.openai_chat import resume as _resume  # noqa: E402,F401

@@ -16,9 +16,10 @@ from tests.support.streams import parse, play
 CREATED = 1761000000
 
 
-def vendor_stream(protocol: str, fault: fake_vendor.Fault, index: int = 0) -> bytes:
-    events = {"openai_responses": fake_vendor.responses_events, "gemini": fake_vendor.gemini_events}[protocol]
-    ctx = fake_vendor.Ctx(index, f"fake-model-{index}", CREATED + index, {"model": "fake-model"}, fault)
+def vendor_stream(protocol: str, fault: fake_vendor.Fault, index: int = 0, body: dict | None = None) -> bytes:
+    events = {"openai_responses": fake_vendor.responses_events, "gemini": fake_vendor.gemini_events,
+              "openai_chat": fake_vendor.chat_events, "anthropic_messages": fake_vendor.anthropic_events}[protocol]
+    ctx = fake_vendor.Ctx(index, f"fake-model-{index}", CREATED + index, body or {"model": "fake-model"}, fault)
     return b"".join(ev.data for ev in events(ctx))
 
 

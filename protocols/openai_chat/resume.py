@@ -1,0 +1,235 @@
+"""OpenAI Chat Completions: what a cut stream delivered, the request for its continuation, the splice that keeps one
+completion for the client (resume-notes §4), and the holder that sends a tool call whole or not at all.
+
+The splice: every chunk under the first attempt's `id`, `created`, `model` and `system_fingerprint`; the
+continuation's role-only delta dropped; its tool call indexes after the client's; text through the seam, every
+chunk held until the seam has decided (a continuation that started over leaves no trace); its usage chunk counts the
+first attempt's prompt (when it sent one) and both attempts' output (the first's counted from its chunks: its stream
+was cut before its usage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocols.base import Event, count, member, whole_json
+from protocols.capabilities import Capabilities
+from protocols.openai_chat import stream as S
+from protocols.resume import Delivered, Method, Seam, register
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
+from protocols.resume.kept import KeptEvents, json_block
+from protocols.sse import SSEParser, load_object
+
+ROLE_USER = "user"
+ROLE_TOOL = "tool"
+TOOL_CALLS = b'"tool_calls"'
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelivered(Delivered):
+    tool_calls: tuple[dict, ...] = ()  # the calls the partial answer completed, as a request carries them
+
+
+class ChatResumer:
+    name = "openai_chat"
+
+    def holder(self) -> ChatHolder:
+        return ChatHolder()
+
+    def observer(self, body: dict) -> ChatObserver:
+        return ChatObserver(body)
+
+    def continuation_body(self, body: dict, delivered: Delivered, method: Method, caps: Capabilities) -> dict:
+        messages = list(body.get("messages") or [])
+        calls = list(getattr(delivered, "tool_calls", ()))
+        if method == "prefill" and not calls:
+            text = prefill_text(delivered.text, caps)
+            last: dict = {"role": S.ROLE_ASSISTANT, "content": text}
+            if caps.prefill_marker:
+                last[caps.prefill_marker] = True
+            messages += [last] if text else []
+        else:
+            if delivered.text or calls:
+                said: dict = {"role": S.ROLE_ASSISTANT, "content": delivered.text or None}
+                messages.append({**said, "tool_calls": calls} if calls else said)
+            messages += [{"role": ROLE_TOOL, "tool_call_id": call["id"], "content": NOT_RUN} for call in calls]
+            messages.append({"role": ROLE_USER, "content": INSTRUCTION})
+        return {**body, "messages": messages, "stream": True}
+
+
+class ChatObserver:
+    def __init__(self, body: dict) -> None:
+        self._body = body
+        self._kept = KeptEvents()
+        self.feed = self._kept.feed
+        self.quiet = self._kept.quiet
+
+    def _read(self) -> tuple[S._Choice, dict, int, bool]:
+        """Choice 0 as the client has it, the first chunk's head, the chunks that carried content, and whether
+        another choice was seen."""
+        choice, head, pieces, others = S._Choice(), {}, 0, False
+        for payload in self._kept.payloads():
+            for key in S.HEAD_KEYS:
+                if payload.get(key) and key not in head:
+                    head[key] = payload[key]
+            for given in payload.get("choices") or ():
+                if given.get("index", 0) != 0:
+                    others = True
+                    continue
+                choice.feed(given)
+                pieces += any((given.get("delta") or {}).get(key) for key in S.CONTENT_KEYS)
+        return choice, head, pieces, others
+
+    def delivered(self) -> ChatDelivered:
+        choice, _, _, others = self._read()
+        text = "".join(choice.content)
+        why_not = ""
+        if others or S._choice_count(self._body) > 1:
+            why_not = "several choices"
+        elif choice.refusal:
+            why_not = "cut inside a refusal"
+        elif choice.reasoning and not text and not choice.tools:
+            why_not = "cut inside reasoning"
+        elif choice.tools and not whole_json("".join(choice.tools[max(choice.tools)]["arguments"])):
+            why_not = "cut inside a tool call"
+        if why_not:
+            return ChatDelivered(text, False, why_not)
+        calls = tuple(call for call in choice.message().get("tool_calls") or ())
+        return ChatDelivered(text, True, tool_calls=calls)
+
+    def splicer(self, seam: Seam) -> ChatSplicer:
+        choice, head, pieces, _ = self._read()
+        return ChatSplicer(head, seam, len(choice.tools), pieces)
+
+
+class ChatSplicer:
+    def __init__(self, head: dict, seam: Seam, tool_offset: int, pieces: int) -> None:
+        self.failed = False
+        self._head = {key: head[key] for key in ("id", "created", "model", "system_fingerprint") if key in head}
+        self._seam, self._tool_offset, self._pieces = seam, tool_offset, pieces
+        self._pending: list[dict] = []  # chunks held while the seam decides, without their text (it is in the seam)
+
+    def feed(self, event: Event) -> list[Event]:
+        data = event.data
+        if self.failed or data is None:
+            return []
+        if data.startswith(S.DONE):
+            out = self._flush()
+            return [] if self.failed else [*out, event]
+        chunk = load_object(data)
+        if chunk is None:
+            return []
+        if chunk.get("error"):
+            return [*self._flush(), json_block(chunk)]
+        chunk = {**chunk, **self._head}
+        if chunk.get("usage"):
+            chunk["usage"] = self._usage(member(chunk, "usage"))
+        choices = [self._placed(choice) for choice in chunk.get("choices") or () if choice.get("index", 0) == 0]
+        text = choices[0]["delta"].pop("content", None) if choices else None
+        finishing = bool(choices and choices[0].get("finish_reason"))
+        chunk["choices"] = [c for c in choices if c["delta"] or c.get("finish_reason") or c.get("logprobs")]
+        if isinstance(text, str) and text:
+            released = self._seam.feed(text)
+            if self._seam.failed:
+                return self._fail()
+            if not self._seam.decided:
+                self._pending.append(chunk)
+                return []
+            if self._pending:  # the seam decided on this chunk: it goes out with those held before it
+                self._pending.append(chunk)
+                return self._release(released)
+            return [self._with_text(chunk, released)]
+        if not self._seam.decided:
+            if not finishing:
+                self._pending.append(chunk)
+                return []
+            out = self._flush()
+            return [] if self.failed else [*out, json_block(chunk)]
+        return [json_block(chunk)] if chunk["choices"] or chunk.get("usage") else []
+
+    def finish(self) -> list[Event]:
+        return self._flush()
+
+    def _placed(self, choice: dict) -> dict:
+        """The choice with the client's tool call indexes and without the role the client already has."""
+        delta = {key: value for key, value in (choice.get("delta") or {}).items()
+                 if key != "role" and value is not None}
+        if isinstance(delta.get("tool_calls"), list):
+            delta["tool_calls"] = [{**call, "index": call.get("index", 0) + self._tool_offset}
+                                   for call in delta["tool_calls"] if isinstance(call, dict)]
+        return {**choice, "delta": delta}
+
+    def _flush(self) -> list[Event]:
+        if self._seam.decided or self.failed:
+            return []
+        released = self._seam.finish()
+        if self._seam.failed:
+            return self._fail()
+        return self._release(released)
+
+    def _release(self, text: str) -> list[Event]:
+        """The chunks held while the seam decided: the text it let through in the first, then the others'
+        tool calls, finish reasons and usage as they came."""
+        held, self._pending = self._pending, []
+        out = [self._with_text(held[0], text)] if held and text else []
+        return out + [json_block(chunk) for chunk in held if chunk["choices"] or chunk.get("usage")]
+
+    def _with_text(self, chunk: dict, text: str) -> Event:
+        choices = chunk["choices"] or [{"index": 0, "delta": {}, "finish_reason": None}]
+        first = {**choices[0], "delta": {**choices[0]["delta"], "content": text}}
+        return json_block({**chunk, "choices": [first, *choices[1:]]})
+
+    def _fail(self) -> list[Event]:
+        self.failed, self._pending = True, []
+        return []
+
+    def _usage(self, later: dict) -> dict:
+        output = self._pieces + count(later, "completion_tokens")
+        prompt = count(later, "prompt_tokens")
+        return {**later, "prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output}
+
+
+class ChatHolder:
+    """Holds a tool call's chunks (and whatever follows them) until the call is complete: the next call begins,
+    or a chunk carries text, a finish reason or `[DONE]`."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self._held: list[bytes] = []
+        self._index: int | None = None  # the call being held
+
+    def feed(self, out: bytes) -> bytes:
+        if not self.holding and TOOL_CALLS not in out:
+            return out
+        parser = SSEParser()
+        sent: list[bytes] = []
+        for event in parser.feed(out) + parser.close():
+            index, ends = _tool_index(event)
+            if self.holding and (ends or (index is not None and index != self._index)):
+                sent += self._held
+                self._held, self.holding = [], False
+            if index is not None and not ends:
+                self.holding, self._index = True, index
+            (self._held if self.holding else sent).append(event.raw)
+        return b"".join(sent)
+
+
+def _tool_index(event: Event) -> tuple[int | None, bool]:
+    """The tool call a chunk carries a fragment of (None: none), and whether it ends the calls before it (text, a
+    finish reason, `[DONE]`)."""
+    data = event.data
+    chunk = load_object(data) if data is not None and not data.startswith(S.DONE) else None
+    if chunk is None:
+        return None, data is not None
+    index, ends = None, False
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list) and calls and isinstance(calls[0], dict):
+            index = calls[-1].get("index", 0)
+        if delta.get("content") or choice.get("finish_reason"):
+            ends = True
+    return index, ends
+
+
+register(ChatResumer())
