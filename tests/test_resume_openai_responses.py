@@ -17,7 +17,7 @@ from protocols.capabilities import Capabilities
 from protocols.resume.asking import INSTRUCTION, NOT_RUN
 from tests.support.fake_vendor import TOOL_ARGUMENTS, Fault
 from tests.support.resume_runs import cut_and_resume, vendor_stream
-from tests.support.streams import payloads
+from tests.support.streams import parse, payloads
 
 ANSWER = "The quick brown fox jumps over the lazy dog, then naps in the warm afternoon sun by the river."
 FIRST = vendor_stream("openai_responses", Fault().ok(ANSWER))
@@ -148,3 +148,16 @@ def test_any_cut_in_the_text_and_any_overlap_gives_the_uncut_answer(k, overlap, 
     _, spliced = resumed(k, overlap, exact=exact)
     assert not spliced.failed
     assert_one_response(spliced.out)
+
+
+def test_the_holder_sends_a_function_call_whole_or_not_at_all():
+    events = [e.raw for e in parse(TOOL_FIRST)]
+    added = next(i for i, raw in enumerate(events) if b'"response.output_item.added"' in raw and b'"function_call"' in raw)
+    done = next(i for i, raw in enumerate(events) if b'"response.output_item.done"' in raw and b'"function_call"' in raw)
+    holder = protocols.resume.get("openai_responses").holder()
+    sent = [holder.feed(raw) for raw in events]
+    assert sent[:added] == events[:added]  # the text before it: as it came
+    assert all(s == b"" for s in sent[added:done])  # the call's events held
+    assert sent[done] == b"".join(events[added:done + 1]) and sent[done + 1:] == events[done + 1:]
+    cut = protocols.resume.get("openai_responses").holder()
+    assert b"".join(cut.feed(raw) for raw in events[:added + 2]) == b"".join(events[:added]) and cut.holding

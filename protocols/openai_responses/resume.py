@@ -16,13 +16,14 @@ from protocols.openai_responses import stream as S
 from protocols.resume import Delivered, Method, Seam, register
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
 from protocols.resume.kept import KeptEvents, json_block
-from protocols.sse import load_object
+from protocols.sse import SSEParser, load_object
 
 TEXT_DONE = "response.output_text.done"
 PART_DONE = "response.content_part.done"
 ROLE_ASSISTANT = "assistant"
 ROLE_USER = "user"
 FUNCTION_CALL_OUTPUT = "function_call_output"
+FUNCTION_CALL = b'"function_call"'  # in the item of a function call's `output_item.added` and `.done`
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +34,8 @@ class ResponsesDelivered(Delivered):
 class ResponsesResumer:
     name = "openai_responses"
 
-    def holder(self) -> None:
-        return None  # (to come: function call argument deltas held)
+    def holder(self) -> ResponsesHolder:
+        return ResponsesHolder()
 
     def observer(self, body: dict) -> ResponsesObserver:
         return ResponsesObserver(body)
@@ -307,6 +308,32 @@ class ResponsesSplicer:
         kind = payload.get("type")
         payload = {**payload, "sequence_number": self._first.next_sequence()}
         return json_block(payload, kind if isinstance(kind, str) else None)
+
+
+class ResponsesHolder:
+    """Holds a function call item's events (and whatever follows them) from its `output_item.added` to its
+    `output_item.done`, then sends them together."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self._held: list[bytes] = []
+        self._index: object = None  # the output index of the call being held
+
+    def feed(self, out: bytes) -> bytes:
+        if not self.holding and FUNCTION_CALL not in out:
+            return out
+        parser = SSEParser()
+        sent: list[bytes] = []
+        for event in parser.feed(out) + parser.close():
+            payload = (load_object(event.data) if event.data is not None else None) or {}
+            kind = payload.get("type")
+            if kind == S.OUTPUT_ITEM_ADDED and (member(payload, "item")).get("type") == S.ITEM_FUNCTION_CALL:
+                self.holding, self._index = True, payload.get("output_index")
+            (self._held if self.holding else sent).append(event.raw)
+            if self.holding and kind == S.OUTPUT_ITEM_DONE and payload.get("output_index") == self._index:
+                sent += self._held
+                self._held, self.holding = [], False
+        return b"".join(sent)
 
 
 register(ResponsesResumer())
