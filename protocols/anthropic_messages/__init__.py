@@ -11,3 +11,6 @@ ANTHROPIC_CREDENTIAL = CredentialStyle("x-api-key", "{}", ("x-api-key", "authori
 # Stateful: thinking blocks and their signatures.
 REGISTRATION = Registration(AnthropicMessages(), TRANSLATOR, MessagesSniffer, "Anthropic Messages",
                             ANTHROPIC_CREDENTIAL, stateful=True)
+
+# Its mid-stream resume (resume.py) registers itself with protocols.resume.
+from protocols.anthropic_messages import resume as _resume  # noqa: E402,F401
