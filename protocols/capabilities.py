@@ -79,7 +79,7 @@ BUILT_IN: tuple[tuple[str, tuple[str, ...], Capabilities], ...] = (
     ("anthropic", ("claude-opus-4-6*", "claude-sonnet-4-6*"),
      _caps(**{**_ADAPTIVE, "efforts": (*LOW_HIGH, "max"), "sampling": SAMPLING,
               "anthropic_version": ANTHROPIC_2023})),
-    ("anthropic", ("claude-haiku-4-5*",), _caps(**_CLAUDE_BUDGET, max_output_tokens=64_000)),
+    ("anthropic", ("claude-haiku-4-5*",), _caps(**_CLAUDE_PREFILL, max_output_tokens=64_000)),
     ("anthropic", ("claude-opus-4-5*",),
      _caps(**_CLAUDE_PREFILL, efforts=LOW_HIGH, max_output_tokens=64_000)),
     ("anthropic", ("claude-sonnet-4-5*", "claude-sonnet-4-2025*", "claude-3-7-sonnet*"),

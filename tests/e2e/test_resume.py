@@ -29,7 +29,7 @@ from tests.support.routing import CLIENTS, VIA, model_via, routing_config
 
 pytestmark = pytest.mark.e2e
 
-RESUMABLE = ["chat", "responses", "gemini"]  # (anthropic: its resumer is on the way)
+RESUMABLE = ["chat", "responses", "anthropic", "gemini"]
 CUTS = {
     "cut-clean": Fault.cut_after(deltas=DELTAS, how="clean"),
     "cut-reset": Fault.cut_after(deltas=DELTAS, how="reset"),
