@@ -58,7 +58,7 @@ def continuation_text(call_body: dict) -> str:
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_a_cut_stream_is_continued_into_one_answer(fake_vendor, rotator, protocol, cut):
     warmed(rotator, fake_vendor, protocol, streaming=FAST)
-    fake_vendor.script(CUTS[cut], Fault().ok(REST))
+    fake_vendor.script(CUTS[cut], Fault().continuing())  # exactly the rest after a prefill; 8 characters of overlap
 
     seen = stream(protocol)
 
@@ -66,6 +66,7 @@ def test_a_cut_stream_is_continued_into_one_answer(fake_vendor, rotator, protoco
     assert seen.finish == FINISH[protocol]["text"]
     assert seen.ids == {ANSWER_ID[protocol].format(0)}  # one answer: the first attempt's id throughout
     first, continuation = fake_vendor.calls()
+    assert continuation.continued == METHOD[protocol]
     assert continuation_text(continuation.body) == PREFIX  # the partial answer, as the assistant's turn
 
 
@@ -73,7 +74,7 @@ def test_a_cut_stream_is_continued_into_one_answer(fake_vendor, rotator, protoco
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_a_cut_non_stream_answer_is_continued_before_it_is_folded(fake_vendor, rotator, protocol, cut):
     warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST)
-    fake_vendor.script(CUTS[cut], Fault().ok(REST))
+    fake_vendor.script(CUTS[cut], Fault().continuing())
 
     result = call(protocol, make_client(protocol), stream=False)
 
@@ -136,28 +137,19 @@ def test_resume_off_for_a_provider_ends_its_cut_streams_honestly(fake_vendor, ro
     assert len(fake_vendor.calls()) == 1
 
 
-PREFILL_REFUSAL = {
-    "anthropic": {"type": "error", "error": {"type": "invalid_request_error", "message": (
-        "This model does not support assistant message prefill. The conversation must end with a user message.")}},
-    "gemini": {"error": {"code": 400, "status": "INVALID_ARGUMENT",
-                         "message": "Requests ending with a model turn are not supported"}},
-}
-
-
 @pytest.mark.parametrize("protocol", ["anthropic", "gemini"])
 def test_a_model_that_refuses_prefill_is_asked_in_words_from_then_on(fake_vendor, rotator, protocol):
     proxy = rotator(streaming=FAST, fresh=True)
-    fake_vendor.script(CUTS["cut-reset"], Fault().status(400, PREFILL_REFUSAL[protocol]), Fault().ok(OVERLAP + REST),
-                       CUTS["cut-reset"], Fault().ok(OVERLAP + REST))
+    refusing = Fault().continuing().refusing_prefill()
+    fake_vendor.script(CUTS["cut-reset"], refusing, refusing, CUTS["cut-reset"], refusing)
 
     assert stream(protocol).text == TEXT
     assert stream(protocol).text == TEXT
 
     calls = fake_vendor.calls()
     assert len(calls) == 5  # the refused prefill is not asked again for the second answer
-    for asked_in_words in (calls[2], calls[4]):
-        assert continuation_text(asked_in_words.body) == PREFIX
-        assert "interrupted" in str(asked_in_words.body)  # the user turn asking to go on
+    assert calls[1].status == 400
+    assert [calls[2].continued, calls[4].continued] == ["instruction", "instruction"]
     proxy.wait_log("refused the prefill")
 
 

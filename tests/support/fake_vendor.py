@@ -45,6 +45,8 @@ from urllib.parse import parse_qsl, unquote
 
 import h11
 
+from tests.support import continuation
+
 TEXT = "Hello from the fake vendor: one two three four five"
 TOOL_NAME = "get_weather"
 TOOL_ARGUMENTS = {"city": "Paris", "unit": "celsius"}
@@ -123,6 +125,22 @@ class Fault:
     refused_param: str | None = None  # a sampling parameter the model does not support, see `refuse_param`
     thinking: tuple[str, str] | None = None  # (text, signature): signed reasoning, see `signed_thinking`
     counts: tuple[int, int, int] = (0, 0, 0)  # (cache read, cache write, reasoning) tokens reported, see `tokens`
+    continues: bool = False  # a request asking for the rest of `text` gets the rest, see `continuing`
+    overlap: int = 8  # characters of the partial answer said again by a continuation asked in words
+    refuses_prefill: bool = False  # a request ending in the assistant's turn gets a 400, see `refusing_prefill`
+
+    @_chainable
+    def continuing(self, overlap: int = 8) -> Fault:
+        """Answer a request that asks for the rest of `text` (tests/support/continuation.py) with the rest: exactly
+        after a prefill, with `overlap` characters said again after Rotator's instruction; any other request with
+        `text` as usual (so one fault can answer the cut request and its continuations)."""
+        return dataclasses.replace(self, continues=True, overlap=overlap)
+
+    @_chainable
+    def refusing_prefill(self) -> Fault:
+        """Refuse a request ending in the assistant's (model's) turn with the vendor's 400, as models without
+        prefill do."""
+        return dataclasses.replace(self, refuses_prefill=True)
 
     @_chainable
     def ok(self, text: str | None = None) -> Fault:
@@ -273,6 +291,7 @@ class Request:
     events: list[tuple[float, bytes]] = field(default_factory=list)  # (time.time() when sent, bytes)
     ended_at: float | None = None
     outcome: str | None = None  # complete, status, cut-clean, cut-eof, cut-reset, error-event, client-gone
+    continued: str | None = None  # how it asked for the rest of an answer: "prefill" or "instruction" (continuing)
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -1304,6 +1323,14 @@ class FakeVendor:
             await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, message))
             return
 
+        if rec.protocol != GEMINI or isinstance(rec.body, dict):
+            asking = continuation.asked(rec.protocol, rec.body or {})
+            if asking is not None and asking[0] == "prefill" and fault.refuses_prefill:
+                await self._send_whole(ex, 400, base, continuation.PREFILL_REFUSALS[rec.protocol])
+                return
+            if asking is not None and fault.continues:
+                rec.continued = asking[0]
+                fault = dataclasses.replace(fault, text=continuation.rest(fault.text, *asking, fault.overlap))
         ctx = Ctx(rec.index, rec.model or "fake-model", int(rec.received_at), rec.body or {}, fault)
         forced = fault.force_stream and not rec.stream
         rec.stream = rec.stream or fault.force_stream

@@ -1,0 +1,56 @@
+"""The fake vendor tells a continuation from the request Rotator's resumers build, in each protocol, and answers
+it as a model would: exactly the rest after a prefill, with some overlap after an instruction."""
+
+from __future__ import annotations
+
+import pytest
+
+import protocols.resume
+from protocols.capabilities import Capabilities
+from tests.support import continuation
+from tests.support.fake_vendor import TEXT, Fault
+from tests.support.resume_runs import cut_and_resume, vendor_stream
+
+NAMES = {"chat": "openai_chat", "responses": "openai_responses", "anthropic": "anthropic_messages", "gemini": "gemini"}
+REQUESTS = {
+    "chat": {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    "responses": {"model": "m", "input": "hi"},
+    "anthropic": {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]},
+    "gemini": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+}
+CUT_AFTER = {"chat": 3, "responses": 6, "anthropic": 5, "gemini": 2}  # events: a few words in
+
+
+def asked_for_the_rest(protocol: str, method: str, caps: Capabilities) -> tuple[dict, str]:
+    name = NAMES[protocol]
+    delivered = cut_and_resume(name, vendor_stream(name, Fault()), CUT_AFTER[protocol], None, exact=False).delivered
+    assert delivered.text and TEXT.startswith(delivered.text)
+    body = protocols.resume.get(name).continuation_body(REQUESTS[protocol], delivered, method, caps)
+    return body, delivered.text
+
+
+@pytest.mark.parametrize("protocol", list(NAMES))
+def test_a_prefill_is_answered_with_exactly_the_rest(protocol):
+    body, partial = asked_for_the_rest(protocol, "prefill", Capabilities(prefill=True, prefill_strip=True))
+    method, said = continuation.asked(protocol, body)
+    assert method == "prefill" and partial.startswith(said)
+    assert said + continuation.rest(TEXT, method, said, 8) == TEXT  # (the stripped whitespace comes back first)
+
+
+@pytest.mark.parametrize("protocol", list(NAMES))
+def test_an_instruction_is_answered_with_the_rest_and_an_overlap(protocol):
+    body, partial = asked_for_the_rest(protocol, "instruction", Capabilities())
+    method, said = continuation.asked(protocol, body)
+    assert (method, said) == ("instruction", partial)
+    rest = continuation.rest(TEXT, method, said, 8)
+    assert rest == TEXT[len(partial) - 8:] and partial.endswith(rest[:8])
+
+
+@pytest.mark.parametrize("protocol", list(NAMES))
+def test_a_plain_request_is_no_continuation_and_a_refusal_is_in_the_vendors_words(protocol):
+    assert continuation.asked(protocol, REQUESTS[protocol]) is None
+    assert protocols.resume.refuses_prefill(400, str(continuation.PREFILL_REFUSALS[protocol]).encode())
+
+
+def test_a_partial_that_is_not_the_answers_start_gets_the_whole_answer():
+    assert continuation.rest(TEXT, "instruction", "Something else", 8) == TEXT
