@@ -1,10 +1,11 @@
 """The key pools' decisions shared through Redis: one atomic pick per request (it leases the key), rests that every
 worker sees, leases that expire by themselves, and usage counters written in batches.
 
-Per request: one pick, one release and a share of one batched usage write (about once a second per pool); nothing
-per streamed event. When Redis does not answer, the breaker (rewrite/state/redis/connection.py) sends decisions to
-the pool's own state: rests set meanwhile are kept here and replayed when Redis answers again (ZADD GT cannot
-shorten a rest), counts are resent as the same batch (applied once, however often it is sent).
+Per request: one pick (which also gives back the leases of uncapped keys this worker ended since its last pick; a
+capped key's lease is given back at once) and a share of one batched usage write (about once a second per pool);
+nothing per streamed event. When Redis does not answer, the breaker (rewrite/state/redis/connection.py) sends
+decisions to the pool's own state: rests set meanwhile are kept here and replayed when Redis answers again (ZADD GT
+cannot shorten a rest), counts are resent as the same batch (applied once, however often it is sent).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class SharedState:
         self._retired: list[SharedPool] = []  # replaced by a reload, with counts or rests not yet written
         self._secret: bytes | None = None
         self._tasks: set[asyncio.Task] = set()
-        self.renewals: set[asyncio.Task] = set()  # of the leases held
+        self.held: dict[SharedLease, None] = {}  # the leases of attempts under way, renewed by `_renewer`
+        self._renewer: asyncio.Task | None = None
         self._flusher: asyncio.Task | None = None
 
     @classmethod
@@ -120,6 +122,22 @@ class SharedState:
             with contextlib.suppress(RuntimeError):  # (no running loop: the next call from one starts it)
                 self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
 
+    def hold(self, lease: SharedLease) -> None:
+        self.held[lease] = None
+        if self._renewer is None:
+            self._renewer = asyncio.ensure_future(self._renew_held())
+
+    async def _renew_held(self) -> None:
+        """Every third of the lease time, while any lease is held: renew them."""
+        try:
+            while self.held:
+                await asyncio.sleep(self.lease_seconds / 3)
+                for lease in list(self.held):
+                    with contextlib.suppress(Unavailable):
+                        await lease.pool.renew(lease.index, lease.lease_id)
+        finally:
+            self._renewer = None
+
     def _merge_soon(self) -> None:
         with contextlib.suppress(RuntimeError):  # (noticed by a caller without a loop: the flusher merges counts)
             asyncio.get_running_loop()
@@ -134,6 +152,7 @@ class SharedState:
 
     async def flush(self) -> None:
         for pool in self._every_pool():
+            await pool.flush_given_back()
             with contextlib.suppress(Unavailable):
                 await pool.flush_usage()
         self._retired = [p for p in self._retired if p.unwritten()]
@@ -156,8 +175,8 @@ class SharedState:
     def close_sync(self) -> None:
         """When the process stops: the counts not yet written, with a blocking client (the event loop is ending).
         Leases still held are left to expire, as a dead worker's would."""
-        for renewal in self.renewals:
-            renewal.cancel()
+        if self._renewer is not None:
+            self._renewer.cancel()
         if self.url is None:
             return
         client = connect_sync(self.url)
@@ -174,8 +193,8 @@ class SharedState:
         are left to expire, as a dead worker's would."""
         if self._flusher is not None:
             self._flusher.cancel()
-        for renewal in self.renewals:
-            renewal.cancel()
+        if self._renewer is not None:
+            self._renewer.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
@@ -193,6 +212,8 @@ class SharedPool:
         self._index = {id(s): i for i, s in enumerate(pool.states)}
         self._pending_rests: dict[tuple[int, str], tuple[float, str]] = {}  # (key, scope) -> (until, why)
         self.usage = UsageBatches(self.names)
+        self._given_back: list[str] = []  # leases of uncapped keys given back since the last pick: "i:lease id"
+        self._keys: list[str] | None = None  # the pick's Redis keys (the fingerprints do not change)
 
     async def fingerprints(self) -> list[str]:
         if not self._fps:
@@ -208,16 +229,19 @@ class SharedPool:
             return None
         states = self.pool.states
         lease_id = os.urandom(8).hex()
-        args: list[Any] = [self.pool.strategy.name, model,
-                           next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0),
-                           lease_id, int(self.shared.lease_seconds * 1000), len(states)]
-        for s, fp in zip(states, fps):
-            args += [fp, s.weight, s.tier, s.max_concurrent or 0, int(s.out is not None),
-                     int(max(0.0, s.slow_until - now) * 1000)]
-        keys = [self.names.rests, self.names.turn, self.names.lru] + [self.names.leases(fp) for fp in fps]
+        spec = ";".join([f"{fp} {s.weight} {s.tier} {s.max_concurrent or 0} {int(s.out is not None)} "
+                         f"{int(max(0.0, s.slow_until - now) * 1000)}" for s, fp in zip(states, fps)])
+        given_back, self._given_back = self._given_back, []
+        args: list[str | int] = [self.pool.strategy.name, model,
+                                 next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0),
+                                 lease_id, int(self.shared.lease_seconds * 1000), len(states), spec, ",".join(given_back)]
+        if self._keys is None:
+            self._keys = [self.names.rests, self.names.turn, self.names.lru] + [self.names.leases(fp) for fp in fps]
+        keys = self._keys
         try:
             chosen, wait_ms, busy = await self.shared.call(lambda: self.shared.scripts["PICK"](keys, args))
         except Unavailable:
+            self._given_back[:0] = given_back  # (given back with the next pick that goes through, or expiring)
             return None
         wait = float("inf") if wait_ms < 0 else wait_ms / 1000
         if not chosen:
@@ -279,7 +303,7 @@ class SharedPool:
             self.pool.bench(state.secret, left, scope, f"{reason} (seen by another worker)", share=False)
 
     def unwritten(self) -> bool:
-        return bool(self.usage or self._pending_rests)
+        return bool(self.usage or self._pending_rests or self._given_back)
 
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
         """Add to the key's counters (requests, tokens, cost, unpriced), in all, for `model` and for this minute;
@@ -321,9 +345,27 @@ class SharedPool:
         await self.shared.call(lambda: self.shared.scripts["RENEW"]([self.names.leases(fps[index])],
                                                                     [lease_id, int(self.shared.lease_seconds * 1000)]))
 
-    async def release(self, index: int, lease_id: str) -> None:
+    def give_back(self, index: int, lease_id: str) -> None:
+        """A lease ends. A capped key's slot is freed at once (another worker may be waiting for it); any other
+        key's lease is given back with this worker's next pick, or within a second (the flusher)."""
+        if self.pool.states[index].max_concurrent:
+            self.shared.background(self._release(index, lease_id))
+        else:
+            self._given_back.append(f"{index + 1}:{lease_id}")
+            self.shared.start()
+
+    async def flush_given_back(self) -> None:
+        given_back, self._given_back = self._given_back, []
+        for index, lease_id in (item.split(":", 1) for item in given_back):
+            try:
+                await self._release(int(index) - 1, lease_id)
+            except Unavailable:
+                return  # (the rest expire by themselves)
+
+    async def _release(self, index: int, lease_id: str) -> None:
         fps = await self.fingerprints()
-        await self.shared.call(lambda: self.shared.client.zrem(self.names.leases(fps[index]), lease_id))
+        with contextlib.suppress(Unavailable):
+            await self.shared.call(lambda: self.shared.client.zrem(self.names.leases(fps[index]), lease_id))
 
 
 class SharedLease:
@@ -332,31 +374,16 @@ class SharedLease:
 
     def __init__(self, pool: SharedPool, index: int, lease_id: str) -> None:
         self.pool, self.index, self.lease_id = pool, index, lease_id
-        self._renewal: asyncio.Task | None = None
         self._released = False
 
     def hold(self) -> None:
-        """The attempt begins: renew the lease until it is released."""
-        if self._renewal is None and not self._released:
-            self._renewal = asyncio.ensure_future(self._renew_every())
-            self.pool.shared.renewals.add(self._renewal)
-            self._renewal.add_done_callback(self.pool.shared.renewals.discard)
-
-    async def _renew_every(self) -> None:
-        while True:
-            await asyncio.sleep(self.pool.shared.lease_seconds / 3)
-            with contextlib.suppress(Unavailable):
-                await self.pool.renew(self.index, self.lease_id)
+        """The attempt begins: renew the lease until it is released (one renewer for all of a process's)."""
+        if not self._released:
+            self.pool.shared.hold(self)
 
     def release(self) -> None:
         if self._released:
             return
         self._released = True
-        if self._renewal is not None:
-            self._renewal.cancel()
-
-        async def give_back() -> None:
-            with contextlib.suppress(Unavailable):
-                await self.pool.release(self.index, self.lease_id)
-
-        self.pool.shared.background(give_back())
+        self.pool.shared.held.pop(self, None)
+        self.pool.give_back(self.index, self.lease_id)
