@@ -52,9 +52,12 @@ def ssl_context(cafile: str) -> ssl.SSLContext:
 
 
 def build_request(target: dict, family: str, stream: bool, events: int, interval_ms: float = 0,
-                  batch: int = 1, phase_ms: float | None = None, body_kib: int = 0) -> bytes:
-    """One request; with `body_kib`, an agent-sized Anthropic body of about that size (agent.py)."""
+                  batch: int = 1, phase_ms: float | None = None, body_kib: int = 0, cut: int = 0) -> bytes:
+    """One request; with `body_kib`, an agent-sized Anthropic body of about that size (agent.py); with `cut`, the
+    vendor cuts the stream after that many events (Rotator continues it)."""
     words = f"bench events={events} interval_ms={interval_ms:g} batch={batch}"
+    if cut:
+        words += f" cut={cut}"
     if phase_ms is not None:
         words += f" phase_ms={phase_ms:.3f}"
     model = target.get("model", "bench-model")  # a model that a route sends elsewhere, for a translated case
@@ -122,9 +125,10 @@ class Scan:
     a translated case can prove it was translated."""
 
     __slots__ = ("pending", "events", "delays", "sends", "t_first", "terminal", "error", "terminal_mark",
-                 "first_data", "translated", "text_events", "native")
+                 "first_data", "translated", "text_events", "native", "kept")
 
-    def __init__(self, family: str, collect: bool, translated: bool = False) -> None:
+    def __init__(self, family: str, collect: bool, translated: bool = False, keep: bool = False) -> None:
+        self.kept: list[bytes] | None = [] if keep else None  # the body's pieces, when the job reads its text
         self.pending = b""
         self.events = 0
         self.delays: list[int] | None = [] if collect else None  # receive minus send time, per event
@@ -139,6 +143,8 @@ class Scan:
         self.native = False
 
     def feed(self, piece: bytes, t: int) -> None:
+        if self.kept is not None:
+            self.kept.append(piece)
         if b"\r" in piece:
             piece = piece.replace(b"\r\n", b"\n")
         p = self.pending + piece if self.pending else piece
@@ -347,6 +353,17 @@ def check_stream(res: Response, family: str, events: int) -> str | None:
     return None
 
 
+def check_whole_text(res: Response, events: int) -> str | None:
+    """Why a streamed answer spliced from several (a resumed one: its text comes in other pieces) lacks some of its
+    text or its completion; None when it has every event's word, once, and completes."""
+    if res.status != 200 or not res.scan.terminal:
+        return f"HTTP {res.status}" if res.status != 200 else "no completion signal"
+    words = re.findall(rb"\bw(\d+) ts", b"".join(res.scan.kept or ()))
+    if sorted(set(words), key=int) != [b"%d" % i for i in range(events)] or len(words) != events:
+        return f"{len(set(words))}/{events} words ({len(words)} in all)"
+    return None
+
+
 def check_answer(res: Response, events: int) -> str | None:
     """Why a non-stream response is not the complete answer; None when it is."""
     if res.status != 200 or f"w{events - 1} ".encode() not in res.body:
@@ -450,8 +467,8 @@ async def job_seq(job: dict) -> dict:
     t, fam = job["target"], job.get("family", "openai")
     n, events, deadline = job["n"], job.get("events", 3), time.monotonic() + job["time_limit"]
     timeout = job.get("request_timeout", 10)
-    stream = job.get("stream", True)
-    req = build_request(t, fam, stream, events, body_kib=job.get("body_kib", 0))
+    stream, cut = job.get("stream", True), job.get("cut", 0)
+    req = build_request(t, fam, stream, events, body_kib=job.get("body_kib", 0), cut=cut)
     translated = bool(t.get("translated"))
     errors = Errors()
     conn = await Conn.open(t, fam)
@@ -460,7 +477,7 @@ async def job_seq(job: dict) -> dict:
         if not conn.usable:
             conn.close()
             conn = await Conn.open(t, fam)
-    ttfb, ttft = [], []
+    ttfb, ttft, total = [], [], []
     cpu0 = proxy_cpu(job)
     done = 0
     failed_in_a_row = 0
@@ -476,13 +493,14 @@ async def job_seq(job: dict) -> dict:
             if not conn.usable:
                 conn.close()
                 conn = await Conn.open(t, fam)
-            res = await bounded(conn, req, Scan(fam, False, translated) if stream else None, timeout)
+            res = await bounded(conn, req, Scan(fam, False, translated, keep=bool(cut)) if stream else None, timeout)
         except (OSError, BenchError, ssl.SSLError) as e:
             conn.usable = False
             errors.add(describe(e))
             continue
         done += 1
-        why = check_stream(res, fam, events) if stream else check_answer(res, events)
+        why = (check_whole_text(res, events) if cut else check_stream(res, fam, events)) if stream else \
+            check_answer(res, events)
         if why:
             errors.add(why)
             continue
@@ -490,13 +508,15 @@ async def job_seq(job: dict) -> dict:
             check_translated(res)
         failed_in_a_row = 0
         ttfb.append(res.t_first_byte - res.t0)
+        total.append(res.t_end - res.t0)
         if stream:
             ttft.append(res.scan.t_first - res.t0)
     cpu1 = proxy_cpu(job)
     conn.close()
     b50, b99 = pcts(ttfb, (50, 99))
     f50, f99 = pcts(ttft, (50, 99))
-    return {"requests": done, "ok": len(ttfb), "ttfb_p50_ms": ms(b50), "ttfb_p99_ms": ms(b99),
+    (t50,) = pcts(total, (50,))
+    return {"requests": done, "ok": len(ttfb), "ttfb_p50_ms": ms(b50), "ttfb_p99_ms": ms(b99), "total_p50_ms": ms(t50),
             "ttft_p50_ms": ms(f50), "ttft_p99_ms": ms(f99), "request_bytes": len(req),
             "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / done if done else None, **errors.as_dict()}
 

@@ -33,6 +33,9 @@ TARGETS = ("direct", "bare", "rotator", "litellm")
 # A second Rotator, with `force_upstream_stream: false`: measured in the non-stream phase only, shown in the
 # rotator column as the "forcing off" rows.
 UNFORCED = "rotator_unforced"
+# A third Rotator, with `resume: {mode: off}`: measured in the long-stream phases only, shown in the rotator column as
+# the "resume off" rows (what keeping what a client is sent, for a continuation, costs an uncut stream).
+RESUME_OFF = report.RESUME_OFF_TARGET
 POOL_KEYS = ("sk-bench-1", "sk-bench-2", "sk-bench-3", "sk-ant-bench-1", "sk-ant-bench-2")
 # The translated case: the rotator column's Rotator, asked by an Anthropic client for a model that its route sends
 # to a target-only OpenAI-compatible provider (the same fake vendor, Chat Completions). Measured in the Anthropic
@@ -63,13 +66,15 @@ class Plan:
     nonstream_total: int = 1_000
     agent_sizes_kib: tuple[int, ...] = (64, 1024, 8192)  # agent-sized request bodies (agent.py)
     agent_requests: tuple[int, ...] = (40, 12, 4)  # sequential requests per job, one count per size
+    resume_n: int = 20  # sequential answers per job, cut halfway and resumed (and uncut, to compare)
+    resume_events: int = 40
     job_limit_s: float = 60  # time limit of one job (one repetition against one target)
     budget_s: float = 600  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
 
 
 QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=1_000, anthropic_seq_n=10,
              anthropic_long_events=500, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=60,
-             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), job_limit_s=20, budget_s=90)
+             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), resume_n=5, job_limit_s=20, budget_s=90)
 
 
 @dataclass
@@ -198,7 +203,7 @@ class Bench:
         self.logdir = self.outdir / f"{self.stamp}-logs"
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
-        self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, UNFORCED, TRANSLATED)}
+        self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, UNFORCED, RESUME_OFF, TRANSLATED)}
         self.raw: dict[str, dict[str, list]] = {}
         self.notes: list[str] = []
         self.skipped: list[str] = []
@@ -246,14 +251,15 @@ class Bench:
         # rotator
         rot = t["rotator"]
         if self.args.no_rotator:
-            for name in ("rotator", UNFORCED, TRANSLATED):
+            for name in ("rotator", UNFORCED, RESUME_OFF, TRANSLATED):
                 t[name].fail("skipped (--no-rotator)")
         elif not Path(self.args.rotator_script).exists():
-            for name in ("rotator", UNFORCED, TRANSLATED):
+            for name in ("rotator", UNFORCED, RESUME_OFF, TRANSLATED):
                 t[name].fail(f"{self.args.rotator_script} does not exist")
         else:
             # The second Rotator answers only the non-stream phase, with forced upstream streaming turned off.
-            for tg, extra in ((rot, ""), (t[UNFORCED], ", force_upstream_stream: false")):
+            for tg, extra, more in ((rot, "", ""), (t[UNFORCED], ", force_upstream_stream: false", ""),
+                                    (t[RESUME_OFF], "", "resume: {mode: \"off\"}\n")):
                 cfg = self.logdir / f"{tg.name}.yaml"
                 cfg.write_text(
                     "providers:\n"
@@ -266,6 +272,7 @@ class Bench:
                     f'keys: [{", ".join(TRANSLATED_KEYS)}]{extra}}}\n'
                     "routes:\n"
                     f'  - {{models: ["{TRANSLATED_MODEL}*"], targets: [bench_chat]}}\n'
+                    + more
                 )
                 port = free_port()
                 tg.proc = start_mitmdump(tg.name, Path(self.args.rotator_script).resolve(),
@@ -294,7 +301,7 @@ class Bench:
                 llm.spec = {"kind": "plain", "port": port}
 
         # readiness, then a probe: a target that cannot stream correctly is n/a, with the reason
-        for name in ("bare", "rotator", UNFORCED, "litellm"):
+        for name in ("bare", "rotator", UNFORCED, RESUME_OFF, "litellm"):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -310,7 +317,7 @@ class Bench:
                 pin(p, self.proxy_cpus)
         if not t["rotator"].ok and t[TRANSLATED].ok:
             t[TRANSLATED].fail("rotator n/a")
-        for name in (*TARGETS, UNFORCED, TRANSLATED):
+        for name in (*TARGETS, UNFORCED, RESUME_OFF, TRANSLATED):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -366,11 +373,13 @@ class Bench:
             return {"failed": str(e)}
 
     def phase(self, key: str, job: dict, reps: int, family: str = "openai",
-              extra: dict[str, str] | None = None) -> None:
-        """Runs `job` against every working target, `reps` times, interleaving targets within each repetition.
+              extra: dict[str, str] | None = None, targets: tuple[str, ...] = TARGETS,
+              extra_job: dict | None = None) -> None:
+        """Runs `job` against every working target (of `targets`), `reps` times, interleaving targets within each
+        repetition.
 
         `extra` maps further phases to the one target each measures, run in the same repetitions (its results
-        are filed under that phase, in the rotator column)."""
+        are filed under that phase, in the rotator column; `extra_job`: what their job changes)."""
         if self.args.only and not any(key.startswith(o) for o in self.args.only.split(",")):
             return
         if self.measuring() > self.plan.budget_s:
@@ -378,10 +387,10 @@ class Bench:
             log(f"{key}: skipped, time budget of {self.plan.budget_s:.0f} s used up")
             return
         log(f"{key} ({reps} x)")
-        runs = [(key, name, name) for name in TARGETS]
-        runs += [(phase, name, "rotator") for phase, name in (extra or {}).items()]
+        runs = [(key, name, name, job) for name in targets]
+        runs += [(phase, name, "rotator", dict(job, **(extra_job or {}))) for phase, name in (extra or {}).items()]
         for _ in range(reps):
-            for phase, name, column in runs:
+            for phase, name, column, job in runs:
                 tg = self.targets[name]
                 if not tg.ok or family not in tg.families:
                     continue
@@ -408,10 +417,16 @@ class Bench:
         for b in p.long_batches:
             self.phase(f"long_b{b}", {"kind": "long", "events": p.long_events, "batch": b,
                                       "time_limit": p.job_limit_s},
-                       p.long_reps)
+                       p.long_reps, extra={f"long_b{b}{report.RESUME_OFF_SUFFIX}": RESUME_OFF})
         self.phase("long_anthropic", {"kind": "long", "events": p.anthropic_long_events, "batch": 1,
                                       "time_limit": p.job_limit_s}, p.long_reps, family="anthropic",
-                   extra={report.LONG_TRANSLATED: TRANSLATED})
+                   extra={report.LONG_TRANSLATED: TRANSLATED,
+                          "long_anthropic" + report.RESUME_OFF_SUFFIX: RESUME_OFF})
+        for family in ("openai", "anthropic"):  # an answer cut halfway and resumed, against the same answer uncut
+            seq = {"kind": "seq", "n": p.resume_n, "warmup": 1, "events": p.resume_events, "time_limit": p.job_limit_s}
+            self.phase(f"resume_{family}", seq, p.long_reps, family=family, targets=("rotator",),
+                       extra={f"resume_{family}{report.CUT_SUFFIX}": "rotator"},
+                       extra_job={"cut": p.resume_events // 2})
         self.phase("nonstream", {"kind": "nonstream", "concurrency": p.nonstream_concurrency,
                                  "total": p.nonstream_total, "time_limit": p.job_limit_s}, p.long_reps,
                    extra={report.NONSTREAM_OFF: UNFORCED})
@@ -449,6 +464,9 @@ class Bench:
                      "-> fake vendor over plain HTTP on 127.0.0.1; both with --set connection_strategy=lazy")
         notes.append("bare = mitmdump -s scripts/bench_lib/bare_addon.py: only redirects to the vendor and sets "
                      "flow.response.stream = True (the least any mitmproxy-based design must do)")
+        if self.targets[RESUME_OFF].ok:
+            notes.append(f"{RESUME_OFF}: a third rotator with resume: {{mode: off}}, measured in the long-stream "
+                         "phases only (the 'resume off' rows, in the rotator column)")
         if self.targets[UNFORCED].ok:
             notes.append(f"{UNFORCED}: a second rotator whose providers set force_upstream_stream: false, measured "
                          "in the non-stream phases only (the 'forcing off' rows, in the rotator column)")

@@ -30,6 +30,12 @@ LONG_TRANSLATED = "long_anthropic_translated"
 # with this suffix, and a non-stream one's "forcing off" case (the second Rotator) with the other.
 TRANSLATED_SUFFIX = "_translated"
 UNFORCED_SUFFIX = "_unforced"
+# Resume (issue 21): the long phases against a third Rotator with `resume: {mode: off}`, filed under the phase's name
+# with this suffix; and the resume phases (sequential answers through the rotator only), whose cut-and-resumed case is
+# filed with the other.
+RESUME_OFF_TARGET = "rotator_resume_off"
+RESUME_OFF_SUFFIX = "_resume_off"
+CUT_SUFFIX = "_cut"
 
 
 def size_name(kib: int) -> str:
@@ -99,6 +105,10 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
                     field("events_per_s"), only="rotator"))
     long.append(Row("long_anth_tr_cpu", "Anthropic translated: proxy CPU/event", "us", PROXY, LONG_TRANSLATED,
                     field("proxy_cpu_us_per_event"), only="rotator"))
+    phases = [(f"long_b{b}", "1 event/write" if b == 1 else f"{b} events/write") for b in plan["long_batches"]]
+    for ph, what in [*phases, ("long_anthropic", "Anthropic")]:
+        long.append(Row(f"{ph}_resume_off_cpu", f"  resume off: proxy CPU/event, {what}", "us", PROXY,
+                        ph + RESUME_OFF_SUFFIX, field("proxy_cpu_us_per_event"), only="rotator"))
     long.append(Row("long_errors", "errors", "", COUNT, "long_b1", field("errors")))
     sections.append((f"One long stream, as fast as possible: {plan['long_events']} events, x{plan['long_reps']}",
                      long))
@@ -145,7 +155,24 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
                      f"{plan['nonstream_total']} requests, x{plan['long_reps']} (rotator: forced upstream streaming, "
                      "the default; 'forcing off': force_upstream_stream: false)", ns))
     sections += agent_sections(plan)
+    sections.append(resume_section(plan))
     return sections
+
+
+def resume_section(plan: dict) -> tuple[str, list[Row]]:
+    """Answers cut halfway (a clean end without the completion signal) and continued by Rotator, against the same
+    answers uncut, through the same Rotator in the same repetitions."""
+    rows = []
+    for family in ("openai", "anthropic"):
+        ph, name = f"resume_{family}", "OpenAI" if family == "openai" else "Anthropic"
+        rows += [Row(f"{ph}_total", f"{name}: whole answer p50, uncut", "ms", TIME, ph, field("total_p50_ms"),
+                     only="rotator"),
+                 Row(f"{ph}_cut_total", f"{name}: whole answer p50, cut halfway and resumed", "ms", TIME,
+                     ph + CUT_SUFFIX, field("total_p50_ms"), only="rotator"),
+                 Row(f"{ph}_cut_errors", f"{name}: resumed answers not whole", "", COUNT, ph + CUT_SUFFIX,
+                     field("errors"), only="rotator")]
+    return (f"Resumed answers: {plan.get('resume_n')} sequential streams of {plan.get('resume_events')} events, "
+            f"the vendor cutting each halfway, x{plan['long_reps']}", rows)
 
 
 def agent_sections(plan: dict) -> list[tuple[str, list[Row]]]:
@@ -362,6 +389,7 @@ def goals(data: dict) -> list[dict]:
     r = data["metrics"].get(f"rss_peak_{top}", {}).get("ratios", {}).get("rotator/bare")
     goal(f"peak RSS at {top} streams: rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
     agent_goals(data, goal, check)
+    resume_goals(data, goal, check)
     if not rot_ok:
         for g in out:
             g["why"] = g["why"] or "rotator n/a"
@@ -406,6 +434,25 @@ def agent_goals(data: dict, goal: Callable, check: Callable) -> None:
                         request_bytes(data, agent_phase(small, stream)))
         goal(text, r, sizes_r, "x", check(r, sizes_r) if sizes_r else None,
              f"requests {sizes_r:.2f}x the bytes" if sizes_r else "no request sizes recorded")
+
+
+def resume_goals(data: dict, goal: Callable, check: Callable) -> None:
+    """Issue 21: resume costs an uncut stream at most 3 % CPU per event (the rotator against the same Rotator with
+    resume off, in the same repetitions; the worst long phase shown); and, for the reader, what a resumed answer
+    takes against the uncut one (no bound)."""
+    phases = [(f"long_b{b}", f"long_b{b}") for b in data["plan"]["long_batches"]] + [("long_anthropic", "long_anth")]
+    pairs = {ph: ratio(med(data, f"{key}_cpu", "rotator"), med(data, f"{ph}_resume_off_cpu", "rotator"))
+             for ph, key in phases}
+    shown = {ph: r for ph, r in pairs.items() if r is not None}
+    value = max(shown.values()) if shown else None
+    goal("uncut streams: proxy CPU/event resume on / off <= 1.03, every long phase", value, 1.03, "x",
+         check(value, 1.03), ", ".join(f"{ph} {r:.3f}x" for ph, r in shown.items()))
+    for family in ("openai", "anthropic"):
+        cut, whole = med(data, f"resume_{family}_cut_total", "rotator"), med(data, f"resume_{family}_total", "rotator")
+        r = ratio(cut, whole)
+        extra = f"+{cut - whole:.1f} ms" if cut is not None and whole is not None else ""
+        goal(f"{family} answer cut halfway and resumed / uncut (whole answer p50; informative)", r, None, "x", None,
+             extra or "not measured")
 
 
 def request_bytes(data: dict, phase: str) -> float | None:

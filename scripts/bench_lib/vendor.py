@@ -10,6 +10,8 @@ message, which every gateway forwards unchanged):
   events=N       content events in the stream (default 3)
   interval_ms=X  pause between writes, 0 = as fast as possible (default 0)
   batch=K        events per write: 1 = every event its own write and TCP segment (default 1)
+  cut=K          the stream ends cleanly after K events, without its completion signal; a continuation of it
+                 (Rotator asking for the rest) streams the events from K on, then completes
   phase_ms=P     with an interval: the writes fall on a fixed grid of the system-wide monotonic clock, at times
                  equal to P modulo the interval, instead of counting from the moment the request arrived. Concurrent
                  paced streams then stay spread as the client asked, whatever moments the proxy forwarded their
@@ -38,7 +40,9 @@ from collections import Counter
 
 now_ns = time.monotonic_ns
 
-PARAM_RE = re.compile(rb"\b(events|interval_ms|batch|phase_ms)=(\d+(?:\.\d+)?)")
+PARAM_RE = re.compile(rb"\b(events|interval_ms|batch|phase_ms|cut)=(\d+(?:\.\d+)?)")
+# A request that asks for the rest of a cut answer (Rotator's continuation: in words, or by a trailing assistant turn).
+CONTINUATION_RE = re.compile(rb'previous response was interrupted|"role"\s*:\s*"assistant"')
 STREAM_RE = re.compile(rb'"stream"\s*:\s*true')
 USAGE_RE = re.compile(rb'"include_usage"\s*:\s*true')
 MAX_EVENTS = 1_000_000
@@ -173,6 +177,9 @@ class Vendor:
         interval = params.get("interval_ms", 0.0) / 1000.0
         batch = max(1, int(params.get("batch", 1)))
         stream = STREAM_RE.search(body) is not None
+        cut, first = int(params.get("cut", 0)), 0
+        if cut and CONTINUATION_RE.search(body):
+            cut, first = 0, cut
         if path.endswith(b"/chat/completions"):
             if not stream:
                 writer.write(json_response(openai_json(events)))
@@ -180,25 +187,25 @@ class Vendor:
             asked = USAGE_RE.search(body) is not None
             usage = OPENAI_USAGE % (events, events + 8) if asked else b""
             await self.stream(writer, OPENAI_ROLE, OPENAI_EVENT_NULL_USAGE if asked else OPENAI_EVENT,
-                              OPENAI_FINISH + usage + OPENAI_DONE,
-                              events, interval, batch, params.get("phase_ms"))
+                              b"" if cut else OPENAI_FINISH + usage + OPENAI_DONE,
+                              cut or events, interval, batch, params.get("phase_ms"), first)
         elif path.endswith(b"/v1/messages"):
             if not stream:
                 writer.write(json_response(anthropic_json(events)))
                 return
-            await self.stream(writer, ANTHROPIC_START, ANTHROPIC_EVENT, ANTHROPIC_END % events,
-                              events, interval, batch, params.get("phase_ms"))
+            await self.stream(writer, ANTHROPIC_START, ANTHROPIC_EVENT, b"" if cut else ANTHROPIC_END % events,
+                              cut or events, interval, batch, params.get("phase_ms"), first)
         else:
             writer.write(json_response({"error": {"message": "not found"}}, "404 Not Found"))
 
     @staticmethod
     async def stream(writer, first: bytes, template: bytes, last: bytes, events: int, interval: float,
-                     batch: int, phase_ms: float | None = None) -> None:
+                     batch: int, phase_ms: float | None = None, i: int = 0) -> None:
+        """Events `i` to `events` - 1 between `first` and `last` (b"": the body ends without it, a clean cut)."""
         writer.write(SSE_HEAD + chunk(first))
         await writer.drain()
         loop = asyncio.get_running_loop()  # (its clock is time.monotonic, the clock of now_ns)
         start = loop.time()
-        i = 0
         writes = 0
         if interval > 0 and phase_ms is not None:  # the first write on the grid's next point
             period, t = int(interval * 1e9), now_ns()
@@ -221,7 +228,7 @@ class Vendor:
             writes += 1
             writer.write(chunk(payload))
             await writer.drain()
-        writer.write(chunk(last) + b"0\r\n\r\n")
+        writer.write((chunk(last) if last else b"") + b"0\r\n\r\n")
         await writer.drain()
 
 
