@@ -42,6 +42,9 @@ def test_prefill_continuation_joins_exactly_with_stripped_whitespace_or_an_echo(
     cut = data.draw(st.integers(1, len(answer) - 1))
     sent = answer[:cut].rstrip()
     assume(sent)
+    # A continuation that leaves out the stripped whitespace, while the rest itself starts with whitespace, reads the
+    # same as one that repeats it: the seam takes it for the repeat (the only whitespace a client could lose).
+    assume(keeps_space or sent == answer[:cut] or not answer[cut:cut + 1].isspace())
     continuation = answer[len(sent):] if keeps_space else answer[cut:]
     seam = Seam(answer[:cut], exact=True, stripped=answer[len(sent):cut], echo=sent if echo else "")
     assert run(seam, (sent if echo else "") + continuation, splits) == answer[cut:]

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.harness import CLIENT_KEYS, POOL_KEYS, REPO, Rotator, agent_environ
+from tests.support.reliability import RESUME_OFF
 
 pytestmark = pytest.mark.e2e
 
@@ -111,7 +112,21 @@ def test_aider_gets_the_answer_when_the_first_key_is_rate_limited(aider_bin, pro
     assert len(fake_vendor.requests) == 2
 
 
-def test_aider_shows_a_cut_answer_once_and_says_it_hit_the_limit(aider_bin, proxy, fake_vendor, tmp_path):
+def test_aider_shows_a_whole_answer_once_when_its_stream_is_cut(aider_bin, proxy, fake_vendor, tmp_path):
+    """Rotator continues the cut answer: aider prints it whole, once, and says nothing of a limit."""
+    fake_vendor.script(Fault.cut_after(deltas=DELTAS, how="reset"), Fault().continuing())
+
+    done = run_aider(aider_bin, proxy, tmp_path, "openai")
+
+    assert done.stdout.count(TEXT) == 1, done.stdout
+    assert "token limit" not in done.stdout + done.stderr
+    first, continuation = fake_vendor.wait_for(2)
+    assert continuation.continued == "instruction"
+
+
+def test_aider_shows_a_cut_answer_once_and_says_it_hit_the_limit(aider_bin, rotator, fake_vendor, tmp_path):
+    proxy = rotator(streaming={"first_token_timeout": FIRST_TOKEN_TIMEOUT}, routes=[ROUTE], resume=RESUME_OFF,
+                    args=VENDORS_ONLY)
     fake_vendor.script(Fault.cut_after(deltas=DELTAS, how="reset"))
 
     done = run_aider(aider_bin, proxy, tmp_path, "openai")

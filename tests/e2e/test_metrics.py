@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.clients import MODELS, call, make_client
 from tests.support.fake_vendor import Fault
 from tests.support.harness import CLIENT_KEYS, POOL_KEYS
+from tests.support.reliability import RESUME_OFF
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +40,7 @@ def value(values: dict, name: str, **labels) -> float | None:
 
 
 def test_metrics_count_a_429_a_stalled_first_token_and_a_repair(fake_vendor, rotator, monkeypatch):
-    proxy = rotator(streaming=FAST, fresh=True)
+    proxy = rotator(streaming=FAST, resume=RESUME_OFF, fresh=True)
     limited = POOL_KEYS["openai"][0]
     fake_vendor.script(Fault.status(429, headers={"retry-after": "30"}), key=limited)
     assert call("chat", make_client("chat"), stream=False).text  # served by the next key

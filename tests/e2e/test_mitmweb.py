@@ -22,6 +22,7 @@ import pytest
 from tests.support.clients import MODELS, PROMPT, make_client
 from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.harness import RotatorProcess, free_port
+from tests.support.reliability import RESUME_OFF
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +53,8 @@ class MitmwebProcess(RotatorProcess):
 def mitmweb(fake_vendor, tmp_path, monkeypatch):
     from tests.support.harness import Rotator, default_config, merge
 
-    proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"streaming": FAST}), tmp_path / "mitmweb",
+    proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"streaming": FAST, "resume": RESUME_OFF}),
+                          tmp_path / "mitmweb",
                           web_port=free_port())
     proc.start()
     Rotator(proc, monkeypatch).apply_env()
