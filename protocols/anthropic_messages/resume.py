@@ -246,11 +246,12 @@ class MessagesHolder:
 
     def __init__(self) -> None:
         self.holding = False
+        self.marker = TOOL_USE
         self._held: list[bytes] = []
         self._index: object = None
 
     def feed(self, out: bytes) -> bytes:
-        if not self.holding and TOOL_USE not in out:
+        if not self.holding and self.marker not in out:
             return out
         parser = SSEParser()
         sent: list[bytes] = []

@@ -195,11 +195,12 @@ class ChatHolder:
 
     def __init__(self) -> None:
         self.holding = False
+        self.marker = TOOL_CALLS
         self._held: list[bytes] = []
         self._index: int | None = None  # the call being held
 
     def feed(self, out: bytes) -> bytes:
-        if not self.holding and TOOL_CALLS not in out:
+        if not self.holding and self.marker not in out:
             return out
         parser = SSEParser()
         sent: list[bytes] = []

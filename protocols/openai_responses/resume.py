@@ -316,11 +316,12 @@ class ResponsesHolder:
 
     def __init__(self) -> None:
         self.holding = False
+        self.marker = FUNCTION_CALL
         self._held: list[bytes] = []
         self._index: object = None  # the output index of the call being held
 
     def feed(self, out: bytes) -> bytes:
-        if not self.holding and FUNCTION_CALL not in out:
+        if not self.holding and self.marker not in out:
             return out
         parser = SSEParser()
         sent: list[bytes] = []

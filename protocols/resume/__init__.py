@@ -67,6 +67,7 @@ class Observer(Protocol):
 
 class Holder(Protocol):
     holding: bool  # a tool call is open: everything bound for the client waits (order is kept)
+    marker: bytes  # in every event that opens a tool call: a block without it, while none is open, passes as it is
 
     def feed(self, out: bytes) -> bytes:
         """Whole SSE events bound for the client, in order; what may be sent now. An open tool call's events (and

@@ -13,6 +13,7 @@ class KeptEvents:
 
     def __init__(self) -> None:
         self._blocks: list[Event | bytes] = []
+        self.add = self._blocks.append  # whole SSE blocks, as `quiet` keeps them (the engine's, once an event)
 
     def feed(self, event: Event) -> None:
         self._blocks.append(event)

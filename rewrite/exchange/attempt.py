@@ -264,10 +264,10 @@ class Attempt:
         ended honestly if cut."""
         call, answers, resume = self.call, self.answers, self.resume
         repairer, aggregator = call.leg.readers(call.req.client_stream, proto, call.adapters)
-        out = answers.out
+        out, watch = answers.out, None
         if resume is not None and resume.on_for(call):
-            repairer, out = resume.watch(repairer, out)
-        stream = ClientStream(out, call.job, self.clock, repairer)
+            repairer, out, watch = resume.watch(repairer, out)
+        stream = ClientStream(out, call.job, self.clock, repairer, watch)
         answers.repairer = repairer
         translated_from = call.leg.translation.upstream if call.leg.translation else None
         cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from)

@@ -73,11 +73,15 @@ class ClientStream:
     """The client's side of one streamed answer: the writer, the repairer that tracks what the client was sent and
     says how to end it. It outlives one upstream response: a resumed answer would go on with a second one."""
 
-    def __init__(self, out: Responder, job: Job, clock: Clock, repairer: Repairer) -> None:
+    def __init__(self, out: Responder, job: Job, clock: Clock, repairer: Repairer,
+                 watch: Callable[[bytes], bytes] | None = None) -> None:
         self.out = out
         self.job = job
         self.clock = clock
         self.repairer = repairer
+        # What the client is sent passes it first, while resume is on (rewrite/exchange/resume.py: kept for a
+        # continuation, a tool call held until it is whole); it says what goes out now.
+        self.watch = watch
 
     def begin(self, first: bytes, headers: list[tuple[str, str]]) -> None:
         """The first token: commit the status (unless a heartbeat did) and write what was held back until now."""
@@ -159,17 +163,21 @@ class Pump:
 
     async def _fold(self, next_piece: Reader, feed: Callable, stream: ClientStream, aggregator: Aggregator) -> None:
         """A forced stream: every event to the aggregator, nothing to the client."""
-        parser, clock, job, repairer = SSEParser(), self.clock, stream.job, stream.repairer
+        parser, clock, job, repairer, watch = SSEParser(), self.clock, stream.job, stream.repairer, stream.watch
         loop = clock.loop
         while chunk := await next_piece():
             clock.last_rx = loop.time()
             for e in parser.feed(chunk):
-                feed(e)
+                data = feed(e)
+                if watch is not None:
+                    watch(data)
                 aggregator.feed(e)
             if repairer.started and job.ttft is None:
                 clock.first_token()
         for e in parser.close():  # a last block whose blank line ended in a lone CR
-            feed(e)
+            data = feed(e)
+            if watch is not None:
+                watch(data)
             aggregator.feed(e)
 
     async def _stream(self, next_piece: Reader, push: Pusher | None, feed: Callable, stream: ClientStream,
@@ -177,10 +185,11 @@ class Pump:
         """A client's stream: held back until its first token (a retry stays possible until then), then written
         as it comes. `headers`: the client's, should the first token commit the status."""
         parser, clock, job, out, repairer = SSEParser(), self.clock, stream.job, stream.out, stream.repairer
-        loop = clock.loop
+        loop, watch = clock.loop, stream.watch
 
         def fed(events: list) -> bytes:
-            return feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
+            data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
+            return data if watch is None else watch(data)
 
         if not repairer.started:  # (a stream already begun goes on with this response: nothing is held)
             held: list[bytes] = []
@@ -212,13 +221,20 @@ class Pump:
             if parser.idle and quiet(chunk):  # the usual delta, one whole block: no need to read it
                 data = forward(chunk) if forward is not None else chunk
                 if data is not None:
-                    out.write(data)
-                    clock.last_tx = t
+                    if watch is not None:
+                        data = watch(data)
+                    if data:  # (nothing: a tool call held back; heartbeats go on meanwhile)
+                        out.write(data)
+                        clock.last_tx = t
                     return out.blocked
             events = parser.feed(chunk)
             if events:  # (`fed` written out: a call less per event)
-                out.write(feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events]))
-                clock.last_tx = t
+                data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
+                if watch is not None:
+                    data = watch(data)
+                if data:
+                    out.write(data)
+                    clock.last_tx = t
                 job.delivered = repairer.complete
             return out.blocked
 

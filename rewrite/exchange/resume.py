@@ -25,48 +25,37 @@ from rewrite.exchange.pump import Abandoned, ClientStream
 from rewrite.intake.loopback import Responder
 
 ResumeFor = Callable[[str], ResumeConfig]  # a provider's resume settings (Config.resume_for)
+Watch = Callable[[bytes], bytes]
 
 
-class Watched(Repairer):
-    """An attempt's repairer, with what the client is sent kept (and held back while a tool call is open)."""
+class Keeper:
+    """What a first attempt's client is sent, kept (a list append an event: the cost of resume on a stream never
+    cut), and held back while a tool call is open (`Holder`); `watch` is the pump's (ClientStream.watch)."""
 
-    def __init__(self, inner: Repairer, kept: KeptEvents, holder: Holder | None) -> None:
-        self.inner, self.kept, self.holder = inner, kept, holder
+    def __init__(self, kept: KeptEvents, holder: Holder | None) -> None:
+        self.keep, self.holder = kept.add, holder
+        self.marker = holder.marker if holder is not None else None
 
-    started = property(lambda self: self.inner.started)
-    complete = property(lambda self: self.inner.complete)
-    failed = property(lambda self: self.inner.failed)
-
-    def feed(self, event: Event) -> bytes:
-        out = self.inner.feed(event)
-        if self.holder is not None:
-            out = self.holder.feed(out)
-        if out:
-            self.kept.quiet(out)
-        return out
-
-    def quiet(self, block: bytes) -> bool:
-        if (self.holder is not None and self.holder.holding) or not self.inner.quiet(block):
-            return False
-        self.kept.quiet(block)
-        return True
-
-    def end(self, ending: str = "length") -> bytes:
-        return self.inner.end(ending)
-
-    def error_event(self, message: str, status: int = 502) -> bytes:
-        return self.inner.error_event(message, status)
+    def watch(self, data: bytes) -> bytes:
+        holder = self.holder
+        if holder is not None and (holder.holding or self.marker in data):  # type: ignore[operator]
+            data = holder.feed(data)
+        if data:
+            self.keep(data)
+        return data
 
 
-class Spliced(Watched):
-    """A continuation attempt's repairer: its client-protocol events spliced onto what the client has, then through
-    the client's repairer. Abandoned once the splicer finds the continuation started over."""
+class Spliced(Repairer):
+    """A continuation attempt's repairer: its client-protocol events (tool calls held whole) spliced onto what the
+    client has, then through the client's repairer, and kept. Abandoned once the splicer finds the continuation
+    started over."""
 
     def __init__(self, inner: Repairer, kept: KeptEvents, holder: Holder | None, splicer: Splicer,
                  client: Repairer) -> None:
-        super().__init__(inner, kept, holder)
+        self.inner, self.kept, self.holder = inner, kept, holder
         self.splicer, self.client = splicer, client
 
+    started = property(lambda self: self.inner.started)
     complete = property(lambda self: self.client.complete)
     failed = property(lambda self: self.client.failed)
 
@@ -92,7 +81,7 @@ class Spliced(Watched):
     def _sent(self, events: list[Event]) -> bytes:
         out = b"".join([self.client.feed(e) for e in events])
         if out:
-            self.kept.quiet(out)
+            self.kept.add(out)
         return out
 
     def end(self, ending: str = "length") -> bytes:
@@ -168,16 +157,17 @@ class Resume:
         """Whether cuts of `call`'s stream are continued (the target's provider's `resume.mode`)."""
         return self.asking is not None or self.settings_for(call.provider.name).mode == "continue"
 
-    def watch(self, repairer: Repairer, out: Responder) -> tuple[Repairer, Responder]:
-        """An attempt's repairer and client writer, watched (a first attempt) or spliced (a continuation)."""
+    def watch(self, repairer: Repairer, out: Responder) -> tuple[Repairer, Responder, Watch | None]:
+        """An attempt's repairer, client writer and watch: a first attempt's watched (what its client is sent is
+        kept), a continuation's spliced."""
         asking = self.asking
         if asking is None:
             self.kept = KeptEvents()  # (what an attempt that failed before its first token kept was never sent)
-            return Watched(repairer, self.kept, self.resumer.holder()), out
+            return repairer, out, Keeper(self.kept, self.resumer.holder()).watch
         asking.seam = seam_for(asking.delivered, asking.method, asking.caps)
         splicer = self.observer().splicer(asking.seam)
         asking.spliced = Spliced(repairer, self.kept, self.resumer.holder(), splicer, asking.client)
-        return asking.spliced, (Unsent() if self.cut is not None and self.cut.folded else out)
+        return asking.spliced, (Unsent() if self.cut is not None and self.cut.folded else out), None
 
     def takes(self, call: TargetCall, stream: ClientStream, aggregator: object, cause: str,
               headers: httpx.Headers) -> bool:

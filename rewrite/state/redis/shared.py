@@ -232,9 +232,9 @@ class SharedPool:
         spec = ";".join([f"{fp} {s.weight} {s.tier} {s.max_concurrent or 0} {int(s.out is not None)} "
                          f"{int(max(0.0, s.slow_until - now) * 1000)}" for s, fp in zip(states, fps)])
         given_back, self._given_back = self._given_back, []
-        args: list[str | int] = [self.pool.strategy.name, model,
-                                 next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0),
-                                 lease_id, int(self.shared.lease_seconds * 1000), len(states), spec, ",".join(given_back)]
+        avoided = next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0)
+        args: list[str | int] = [self.pool.strategy.name, model, avoided, lease_id,
+                                 int(self.shared.lease_seconds * 1000), len(states), spec, ",".join(given_back)]
         if self._keys is None:
             self._keys = [self.names.rests, self.names.turn, self.names.lru] + [self.names.leases(fp) for fp in fps]
         keys = self._keys
