@@ -264,10 +264,10 @@ class Attempt:
         ended honestly if cut."""
         call, answers, resume = self.call, self.answers, self.resume
         repairer, aggregator = call.leg.readers(call.req.client_stream, proto, call.adapters)
-        out, watch = answers.out, None
+        out, holder, watch = answers.out, None, None
         if resume is not None and resume.on_for(call):
-            repairer, out, watch = resume.watch(repairer, out)
-        stream = ClientStream(out, call.job, self.clock, repairer, watch)
+            repairer, out, holder, watch = resume.watch(repairer, out, aggregator is not None)
+        stream = ClientStream(out, call.job, self.clock, repairer, holder, watch)
         answers.repairer = repairer
         translated_from = call.leg.translation.upstream if call.leg.translation else None
         cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from)

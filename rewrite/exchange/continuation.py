@@ -45,6 +45,11 @@ class Continuation:
         give_up = loop.time() + settings.deadline
         client = resume.client_repairer()
         cause = cut.cause
+        if resume.too_long:
+            f.job.note(Note.RESUMED, "not continued: the answer is longer than Rotator keeps of it (4 MiB)",
+                       outcome="not continued", reason="too long")
+            self._finish(client, cause)
+            return
         for _ in range(settings.max_attempts):
             delivered = resume.observer().delivered()
             if not delivered.resumable:

@@ -58,7 +58,7 @@ class Exchange:
         resumer = protocols.resume.get(req.proto.name) if req.proto is not None and resume_for else None
         self.resume = None
         if resumer is not None and req.proto is not None and resume_for is not None:
-            self.resume = Resume(resumer, req.proto, req.body, resume_for)
+            self.resume = Resume(resumer, req.proto, req.body, resume_for, responder)
         self.fallback = Fallback(req, legs, client, streaming, clock, answers, pump, prices or PriceTable(),
                                  self.resume)
 

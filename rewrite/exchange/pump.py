@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from protocols.base import Aggregator, Repairer
+from protocols.resume import Holder
 from protocols.sse import BlockTooLarge, SSEParser
 from protocols.translate.base import MALFORMED
 from rewrite.accounting.usage import Meter
@@ -73,14 +74,16 @@ class ClientStream:
     """The client's side of one streamed answer: the writer, the repairer that tracks what the client was sent and
     says how to end it. It outlives one upstream response: a resumed answer would go on with a second one."""
 
-    def __init__(self, out: Responder, job: Job, clock: Clock, repairer: Repairer,
+    def __init__(self, out: Responder, job: Job, clock: Clock, repairer: Repairer, holder: Holder | None = None,
                  watch: Callable[[bytes], bytes] | None = None) -> None:
         self.out = out
         self.job = job
         self.clock = clock
         self.repairer = repairer
-        # What the client is sent passes it first, while resume is on (rewrite/exchange/resume.py: kept for a
-        # continuation, a tool call held until it is whole); it says what goes out now.
+        # While resume is on (rewrite/exchange/resume.py): what the client is sent passes `holder` first (a tool
+        # call held until it is whole); a folded stream's passes `watch` (kept for a continuation, held the same).
+        # A streamed answer is kept by the client's writer itself (Responder.flow_body).
+        self.holder = holder
         self.watch = watch
 
     def begin(self, first: bytes, headers: list[tuple[str, str]]) -> None:
@@ -185,11 +188,14 @@ class Pump:
         """A client's stream: held back until its first token (a retry stays possible until then), then written
         as it comes. `headers`: the client's, should the first token commit the status."""
         parser, clock, job, out, repairer = SSEParser(), self.clock, stream.job, stream.out, stream.repairer
-        loop, watch = clock.loop, stream.watch
+        loop, holder = clock.loop, stream.holder
+        marker = holder.marker if holder is not None else b""
 
         def fed(events: list) -> bytes:
             data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
-            return data if watch is None else watch(data)
+            if holder is not None and (holder.holding or marker in data):
+                data = holder.feed(data)
+            return data
 
         if not repairer.started:  # (a stream already begun goes on with this response: nothing is held)
             held: list[bytes] = []
@@ -221,8 +227,8 @@ class Pump:
             if parser.idle and quiet(chunk):  # the usual delta, one whole block: no need to read it
                 data = forward(chunk) if forward is not None else chunk
                 if data is not None:
-                    if watch is not None:
-                        data = watch(data)
+                    if holder is not None and holder.holding:  # (a quiet block never opens a tool call)
+                        data = holder.feed(data)
                     if data:  # (nothing: a tool call held back; heartbeats go on meanwhile)
                         out.write(data)
                         clock.last_tx = t
@@ -230,8 +236,8 @@ class Pump:
             events = parser.feed(chunk)
             if events:  # (`fed` written out: a call less per event)
                 data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
-                if watch is not None:
-                    data = watch(data)
+                if holder is not None and (holder.holding or marker in data):
+                    data = holder.feed(data)
                 if data:
                     out.write(data)
                     clock.last_tx = t

@@ -1,6 +1,8 @@
 """Mid-stream resume, the engine's side of one request (docs/reliability.md, "Answers that survive a cut"; the pure
-parts are protocols/resume/). While resume is on for the target, what the client is sent is kept as it goes (a list
-append an event, parsed only at a cut) and a tool call reaches the client whole or not at all (`Holder`). At a cut
+parts are protocols/resume/). While resume is on for the target, a tool call reaches the client whole or not at all
+(`Holder`), and what the client is sent is what a continuation goes on from: for a stream, the body its writer keeps
+for the flow anyway (Responder.flow_body: nothing more an event); for a stream folded into a non-stream answer, kept
+as it goes (a list append an event). Both are parsed only at a cut. At a cut
 the attempt hands the stream over (`takes`) instead of ending it; `Continuation` (rewrite/exchange/continuation.py)
 asks for the rest, and each continuation attempt's repairer is wrapped in `Spliced`: its events, in the client's
 protocol, go through the protocol's `Splicer` and then the client's own repairer (fed everything the client got, so
@@ -29,8 +31,8 @@ Watch = Callable[[bytes], bytes]
 
 
 class Keeper:
-    """What a first attempt's client is sent, kept (a list append an event: the cost of resume on a stream never
-    cut), and held back while a tool call is open (`Holder`); `watch` is the pump's (ClientStream.watch)."""
+    """What a folded stream's client would be sent, held back while a tool call is open (`Holder`) and kept (a list
+    append an event); `watch` is the pump's (ClientStream.watch)."""
 
     def __init__(self, kept: KeptEvents, holder: Holder | None) -> None:
         self.keep, self.holder = kept.add, holder
@@ -50,9 +52,9 @@ class Spliced(Repairer):
     client has, then through the client's repairer, and kept. Abandoned once the splicer finds the continuation
     started over."""
 
-    def __init__(self, inner: Repairer, kept: KeptEvents, holder: Holder | None, splicer: Splicer,
-                 client: Repairer) -> None:
-        self.inner, self.kept, self.holder = inner, kept, holder
+    def __init__(self, inner: Repairer, keep: Callable[[bytes], None] | None, holder: Holder | None,
+                 splicer: Splicer, client: Repairer) -> None:
+        self.inner, self.keep, self.holder = inner, keep, holder  # keep: a folded answer's (see Resume.events)
         self.splicer, self.client = splicer, client
 
     started = property(lambda self: self.inner.started)
@@ -80,8 +82,8 @@ class Spliced(Repairer):
 
     def _sent(self, events: list[Event]) -> bytes:
         out = b"".join([self.client.feed(e) for e in events])
-        if out:
-            self.kept.add(out)
+        if out and self.keep is not None:
+            self.keep(out)
         return out
 
     def end(self, ending: str = "length") -> bytes:
@@ -148,6 +150,7 @@ class Resume:
     proto: Protocol
     body: dict
     settings_for: ResumeFor
+    out: Responder  # the client's writer: what it sent is kept for the flow (its flow_body)
     kept: KeptEvents = field(default_factory=KeptEvents)
     cut: Cut | None = None
     asking: Asking | None = None
@@ -157,17 +160,23 @@ class Resume:
         """Whether cuts of `call`'s stream are continued (the target's provider's `resume.mode`)."""
         return self.asking is not None or self.settings_for(call.provider.name).mode == "continue"
 
-    def watch(self, repairer: Repairer, out: Responder) -> tuple[Repairer, Responder, Watch | None]:
-        """An attempt's repairer, client writer and watch: a first attempt's watched (what its client is sent is
-        kept), a continuation's spliced."""
+    def watch(self, repairer: Repairer, out: Responder, folded: bool
+              ) -> tuple[Repairer, Responder, Holder | None, Watch | None]:
+        """An attempt's repairer, client writer, holder and watch (ClientStream's): a first attempt's held (and, for
+        a folded answer, kept); a continuation's spliced."""
         asking = self.asking
         if asking is None:
+            holder = self.resumer.holder()
+            if not folded:
+                return repairer, out, holder, None
             self.kept = KeptEvents()  # (what an attempt that failed before its first token kept was never sent)
-            return repairer, out, Keeper(self.kept, self.resumer.holder()).watch
+            return repairer, out, None, Keeper(self.kept, holder).watch
         asking.seam = seam_for(asking.delivered, asking.method, asking.caps)
         splicer = self.observer().splicer(asking.seam)
-        asking.spliced = Spliced(repairer, self.kept, self.resumer.holder(), splicer, asking.client)
-        return asking.spliced, (Unsent() if self.cut is not None and self.cut.folded else out), None
+        into_fold = self.cut is not None and self.cut.folded
+        asking.spliced = Spliced(repairer, self.kept.add if into_fold else None, self.resumer.holder(), splicer,
+                                 asking.client)
+        return asking.spliced, (Unsent() if into_fold else out), None, None
 
     def takes(self, call: TargetCall, stream: ClientStream, aggregator: object, cause: str,
               headers: httpx.Headers) -> bool:
@@ -199,5 +208,14 @@ class Resume:
             repairer.feed(event)
         return repairer
 
+    @property
+    def too_long(self) -> bool:
+        """A streamed answer longer than its flow keeps (4 MiB and its end): not continued."""
+        return not (self.cut is not None and self.cut.folded) and self.out.flow_body.left_out > 0
+
     def events(self) -> Iterator[Event]:
-        return self.kept.events()
+        """Everything the client was sent (a folded answer: would have been sent), as events."""
+        if self.cut is not None and self.cut.folded:
+            return self.kept.events()
+        parser = SSEParser()
+        return iter(parser.feed(self.out.flow_body.shown()) + parser.close())
