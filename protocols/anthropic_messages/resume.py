@@ -21,8 +21,9 @@ from protocols.base import Event, count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method, Seam, register
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
+from protocols.resume.holding import BlockHolder
 from protocols.resume.kept import KeptEvents, json_block
-from protocols.sse import SSEParser, load_object
+from protocols.sse import load_object
 
 ROLE_USER = "user"
 TEXT = "text"
@@ -240,31 +241,18 @@ class MessagesSplicer:
         return json_block(payload, payload.get("type"))
 
 
-class MessagesHolder:
-    """Holds a tool_use block's events (and whatever follows them) from its start to its stop, then sends them
-    together."""
+class MessagesHolder(BlockHolder):
+    """Holds a tool_use block's events (and whatever follows them) from its start to its stop."""
 
-    def __init__(self) -> None:
-        self.holding = False
-        self.marker = TOOL_USE
-        self._held: list[bytes] = []
-        self._index: object = None
+    marker = TOOL_USE
 
-    def feed(self, out: bytes) -> bytes:
-        if not self.holding and self.marker not in out:
-            return out
-        parser = SSEParser()
-        sent: list[bytes] = []
-        for event in parser.feed(out) + parser.close():
-            payload = (load_object(event.data) if event.data is not None else None) or {}
-            kind = payload.get("type")
-            if kind == S.CONTENT_BLOCK_START and member(payload, "content_block").get("type") in TOOL_BLOCKS:
-                self.holding, self._index = True, payload.get("index")
-            (self._held if self.holding else sent).append(event.raw)
-            if self.holding and kind == S.CONTENT_BLOCK_STOP and payload.get("index") == self._index:
-                sent += self._held
-                self._held, self.holding = [], False
-        return b"".join(sent)
+    def opens(self, payload: dict) -> object | None:
+        started = payload.get("type") == S.CONTENT_BLOCK_START
+        return payload.get("index") if started and member(payload, "content_block").get("type") in TOOL_BLOCKS \
+            else None
+
+    def closes(self, payload: dict, block: object) -> bool:
+        return payload.get("type") == S.CONTENT_BLOCK_STOP and payload.get("index") == block
 
 
 register(MessagesResumer())

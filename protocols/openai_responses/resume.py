@@ -15,8 +15,9 @@ from protocols.capabilities import Capabilities
 from protocols.openai_responses import stream as S
 from protocols.resume import Delivered, Method, Seam, register
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
+from protocols.resume.holding import BlockHolder
 from protocols.resume.kept import KeptEvents, json_block
-from protocols.sse import SSEParser, load_object
+from protocols.sse import load_object
 
 TEXT_DONE = "response.output_text.done"
 PART_DONE = "response.content_part.done"
@@ -310,31 +311,19 @@ class ResponsesSplicer:
         return json_block(payload, kind if isinstance(kind, str) else None)
 
 
-class ResponsesHolder:
+class ResponsesHolder(BlockHolder):
     """Holds a function call item's events (and whatever follows them) from its `output_item.added` to its
-    `output_item.done`, then sends them together."""
+    `output_item.done`."""
 
-    def __init__(self) -> None:
-        self.holding = False
-        self.marker = FUNCTION_CALL
-        self._held: list[bytes] = []
-        self._index: object = None  # the output index of the call being held
+    marker = FUNCTION_CALL
 
-    def feed(self, out: bytes) -> bytes:
-        if not self.holding and self.marker not in out:
-            return out
-        parser = SSEParser()
-        sent: list[bytes] = []
-        for event in parser.feed(out) + parser.close():
-            payload = (load_object(event.data) if event.data is not None else None) or {}
-            kind = payload.get("type")
-            if kind == S.OUTPUT_ITEM_ADDED and (member(payload, "item")).get("type") == S.ITEM_FUNCTION_CALL:
-                self.holding, self._index = True, payload.get("output_index")
-            (self._held if self.holding else sent).append(event.raw)
-            if self.holding and kind == S.OUTPUT_ITEM_DONE and payload.get("output_index") == self._index:
-                sent += self._held
-                self._held, self.holding = [], False
-        return b"".join(sent)
+    def opens(self, payload: dict) -> object | None:
+        added = payload.get("type") == S.OUTPUT_ITEM_ADDED
+        return payload.get("output_index") if added and member(payload, "item").get("type") == S.ITEM_FUNCTION_CALL \
+            else None
+
+    def closes(self, payload: dict, block: object) -> bool:
+        return payload.get("type") == S.OUTPUT_ITEM_DONE and payload.get("output_index") == block
 
 
 register(ResponsesResumer())
