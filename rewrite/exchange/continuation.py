@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 
+from protocols.base import Repairer
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method, method_for
-from rewrite.accounting.usage import account
+from rewrite.accounting.usage import Usage, account
 from rewrite.exchange.attempt import Attempt, KeyAttempts
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.outgoing import TargetCall
@@ -38,34 +39,24 @@ class Continuation:
         self.cut = resume.cut
 
     async def run(self) -> None:
-        """Continue the cut answer until it is whole, or end it honestly."""
+        """Continue the cut answer until it is whole, or end it honestly (the cut's cause in the repair's note; each
+        continuation's outcome in its own)."""
         f, resume, cut = self.fallback, self.resume, self.cut
         settings = resume.settings_for(cut.call.provider.name)
-        loop = f.clock.loop
-        give_up = loop.time() + settings.deadline
+        give_up = f.clock.loop.time() + settings.deadline
         client = resume.client_repairer()
-        cause = cut.cause
-        if resume.too_long:
-            f.job.note(Note.RESUMED, "not continued: the answer is longer than Rotator keeps of it (4 MiB)",
-                       outcome="not continued", reason="too long")
-            self._finish(client, cause)
-            return
         for _ in range(settings.max_attempts):
             delivered = resume.observer().delivered()
-            if not delivered.resumable:
-                f.job.note(Note.RESUMED, f"not continued: {delivered.why_not}", outcome="not continued",
-                           reason=delivered.why_not)
+            why_not = "the answer is longer than Rotator keeps of it (4 MiB)" if resume.too_long else (
+                "" if delivered.resumable else delivered.why_not)
+            if why_not:
+                f.job.note(Note.RESUMED, f"not continued: {why_not}", outcome="not continued", reason=why_not)
                 break
-            if loop.time() >= give_up:
+            if f.clock.loop.time() >= give_up or await self._once(delivered, client, give_up) == SPLICED:
                 break
-            outcome = await self._once(delivered, client, give_up)
-            if outcome == SPLICED:
-                self._finish(client, cause)
-                return
-            cause = outcome
-        self._finish(client, cause)
+        self._finish(client, cut.cause)
 
-    async def _once(self, delivered: Delivered, client, give_up: float) -> str:
+    async def _once(self, delivered: Delivered, client: Repairer, give_up: float) -> str:
         """One continuation, over the route's targets from the one that was cut: how it ended."""
         f = self.fallback
         targets = f.chosen[f.serving:]
@@ -87,7 +78,7 @@ class Continuation:
         return outcome
 
     async def _ask(self, provider: Provider, target: Target, model: str, caps: Capabilities, method: Method,
-                   delivered: Delivered, client, more: bool) -> tuple[str, FailureKind | None]:
+                   delivered: Delivered, client: Repairer, more: bool) -> tuple[str, FailureKind | None]:
         """One continuation on one target: its outcome in words, and the kind of failure when it never started."""
         f, resume, job = self.fallback, self.resume, self.fallback.job
         body = resume.resumer.continuation_body(f.req.body, delivered, method, caps)
@@ -130,7 +121,7 @@ class Continuation:
         job.note(Note.RESUMED, f"continued at character {position} by {method} on {target}, {trimmed} characters "
                  f"of overlap trimmed: {outcome}", **seam)
 
-    def _account(self, usage, model: str, provider: Provider, key: str | None) -> None:
+    def _account(self, usage: Usage | None, model: str, provider: Provider, key: str | None) -> None:
         """A continuation's usage: logged and counted for its key; the flow's is the sum over every attempt."""
         job = self.fallback.job
         before, cost = job.usage, job.cost
@@ -139,7 +130,7 @@ class Continuation:
             job.usage = {k: before.get(k, 0) + v for k, v in job.usage.items()}
             job.cost = None if cost is None or job.cost is None else cost + job.cost
 
-    def _finish(self, client, cause: str) -> None:
+    def _finish(self, client: Repairer, cause: str) -> None:
         """The answer as the client gets it now: ended honestly unless whole; a folded one folded from what
         was kept."""
         f, cut, resume = self.fallback, self.cut, self.resume
