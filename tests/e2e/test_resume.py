@@ -70,7 +70,7 @@ def test_a_cut_stream_is_continued_into_one_answer(fake_vendor, rotator, protoco
     assert continuation_text(continuation.body) == PREFIX  # the partial answer, as the assistant's turn
 
 
-@pytest.mark.parametrize("cut", ["cut-reset", "stall"])
+@pytest.mark.parametrize("cut", list(CUTS))
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_a_cut_non_stream_answer_is_continued_before_it_is_folded(fake_vendor, rotator, protocol, cut):
     warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST)
