@@ -40,7 +40,11 @@ def worker(where, keys=KEYS, strategy="round-robin", name="openai", **options) -
     """One worker's pool over the shared state (each worker has its own client, as each process would)."""
     timeout = options.pop("timeout", 0.25)
     wall = options.pop("wall", time.time)
-    state = SharedState(client(where, timeout), timeout=timeout * 1.2 if timeout < 1 else timeout, **options)
+    budget = timeout * 1.2 if timeout < 1 else timeout
+    if isinstance(where, fakeredis.FakeServer):
+        state = SharedState(client(where, timeout), timeout=budget, **options)
+    else:  # (as the addon makes it: the per-request calls on their own pipelined connection)
+        state = SharedState.from_url(where, socket_timeout=timeout, timeout=budget, **options)
     pool = KeyPool(keys, strategy, name=name, wall=wall)
     pool.shared = state.pool(pool)
     return pool

@@ -16,7 +16,7 @@ from addons.sharing import where
 from rewrite.conversation.hooks import ConversationState
 from rewrite.pool import KeyPool
 from rewrite.state.kv import MemoryStore
-from rewrite.state.redis.connection import Breaker, connect, connect_sync
+from rewrite.state.redis.connection import Breaker, connect_sync
 from rewrite.state.redis.kv import RedisStore
 from rewrite.state.redis.shared import SharedState
 from tests.support.harness import free_port
@@ -25,7 +25,7 @@ KEYS = ["sk-pool-alpha-0001", "sk-pool-bravo-0002", "sk-pool-charlie-003"]
 
 
 def worker(url: str, breaker_seconds: float = 0.5) -> KeyPool:
-    state = SharedState(connect(url), breaker=Breaker(breaker_seconds), flush_interval=0.2)
+    state = SharedState.from_url(url, breaker=Breaker(breaker_seconds), flush_interval=0.2)
     pool = KeyPool(KEYS, "round-robin", name="openai")
     pool.shared = state.pool(pool)
     return pool

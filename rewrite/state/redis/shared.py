@@ -26,6 +26,7 @@ from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
 from rewrite.state.redis import scripts
 from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, connect, connect_sync
 from rewrite.state.redis.names import SECRET, PoolNames
+from rewrite.state.redis.pipe import Pipe
 from rewrite.state.redis.usage import UsageBatches
 
 if TYPE_CHECKING:
@@ -55,8 +56,9 @@ class SharedState:
 
     def __init__(self, client: redis.asyncio.Redis, breaker: Breaker | None = None,
                  lease_seconds: float = LEASE_SECONDS, flush_interval: float = FLUSH_INTERVAL,
-                 timeout: float = 1.2 * TIMEOUT) -> None:
+                 timeout: float = 1.2 * TIMEOUT, pipe: Pipe | None = None) -> None:
         self.client = client
+        self.pipe = pipe  # (the per-request calls' connection; without one, they go through `client` too)
         self.url: str | None = None  # (from_url): where close_sync writes the last counts
         self.timeout = timeout  # what one decision may spend on Redis, waiting for a connection included
         self.breaker = breaker or Breaker()
@@ -74,8 +76,8 @@ class SharedState:
         self._flusher: asyncio.Task | None = None
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> SharedState:
-        state = cls(connect(url), **kwargs)
+    def from_url(cls, url: str, socket_timeout: float = TIMEOUT, **kwargs: Any) -> SharedState:
+        state = cls(connect(url, socket_timeout), pipe=Pipe(url, socket_timeout), **kwargs)
         state.url = url
         return state
 
@@ -94,6 +96,8 @@ class SharedState:
         try:
             result = await asyncio.wait_for(fn(), self.timeout)
         except ERRORS as e:
+            if isinstance(e, asyncio.TimeoutError) and self.pipe is not None:
+                self.pipe.drop()
             self.breaker.failed(e)
             raise Unavailable from None
         self.breaker.worked()
@@ -108,6 +112,17 @@ class SharedState:
             value = await self.call(fetch)
             self._secret = bytes.fromhex(value.decode() if isinstance(value, bytes) else str(value))
         return self._secret
+
+    async def run(self, name: str, keys: list[str], args: list[str | int]) -> Any:
+        """One of rewrite/state/redis/scripts.py's scripts, on the pipe when there is one."""
+        if self.pipe is not None:
+            return await self.pipe.script(getattr(scripts, name), keys, args)
+        return await self.scripts[name](keys, args)
+
+    async def zrem(self, key: str, member: str) -> Any:
+        if self.pipe is not None:
+            return await self.pipe.call("ZREM", key, member)
+        return await self.client.zrem(key, member)
 
     def background(self, work: Awaitable[Any]) -> asyncio.Task:
         task = asyncio.ensure_future(work)
@@ -200,6 +215,8 @@ class SharedState:
                 await task
         await self.flush()
         await self.client.aclose()
+        if self.pipe is not None:
+            self.pipe.drop()
 
 
 class SharedPool:
@@ -239,7 +256,7 @@ class SharedPool:
             self._keys = [self.names.rests, self.names.turn, self.names.lru] + [self.names.leases(fp) for fp in fps]
         keys = self._keys
         try:
-            chosen, wait_ms, busy = await self.shared.call(lambda: self.shared.scripts["PICK"](keys, args))
+            chosen, wait_ms, busy = await self.shared.call(lambda: self.shared.run("PICK", keys, args))
         except Unavailable:
             self._given_back[:0] = given_back  # (given back with the next pick that goes through, or expiring)
             return None
@@ -258,8 +275,8 @@ class SharedPool:
             fps = await self.fingerprints()
             member = fps[index] if scope == WHOLE_KEY else f"{fps[index]}|{scope}"
             ms = int(max(0.0, until - time.monotonic()) * 1000)
-            await self.shared.call(lambda: self.shared.scripts["REST"]([self.names.rests, self.names.why(member)],
-                                                                       [member, ms, why]))
+            await self.shared.call(lambda: self.shared.run("REST", [self.names.rests, self.names.why(member)],
+                                                                [member, ms, why]))
         except Unavailable:
             pending = self._pending_rests.get((index, scope))
             if pending is None or pending[0] < until:
@@ -315,7 +332,7 @@ class SharedPool:
         """Send the counts in one script call; a batch that did not go is sent again as it was, under its id."""
         batch = self.usage.batch(await self.fingerprints(), time.time())
         if batch is not None:
-            await self.shared.call(lambda: self.shared.scripts["USAGE"](*batch))
+            await self.shared.call(lambda: self.shared.run("USAGE", *batch))
             self.usage.sent()
 
     def flush_usage_sync(self, client: redis.Redis) -> None:
@@ -342,8 +359,8 @@ class SharedPool:
 
     async def renew(self, index: int, lease_id: str) -> None:
         fps = await self.fingerprints()
-        await self.shared.call(lambda: self.shared.scripts["RENEW"]([self.names.leases(fps[index])],
-                                                                    [lease_id, int(self.shared.lease_seconds * 1000)]))
+        await self.shared.call(lambda: self.shared.run("RENEW", [self.names.leases(fps[index])],
+                                                             [lease_id, int(self.shared.lease_seconds * 1000)]))
 
     def give_back(self, index: int, lease_id: str) -> None:
         """A lease ends. A capped key's slot is freed at once (another worker may be waiting for it); any other
@@ -365,7 +382,7 @@ class SharedPool:
     async def _release(self, index: int, lease_id: str) -> None:
         fps = await self.fingerprints()
         with contextlib.suppress(Unavailable):
-            await self.shared.call(lambda: self.shared.client.zrem(self.names.leases(fps[index]), lease_id))
+            await self.shared.call(lambda: self.shared.zrem(self.names.leases(fps[index]), lease_id))
 
 
 class SharedLease:

@@ -1,0 +1,161 @@
+"""The connection a worker's per-request Redis calls (the pick, a capped key's release) share: commands pipelined on
+one socket, replies read in order by hiredis, Redis's own parser.
+
+Why not redis-py's client for these: its pooled path (checkout, nested timeouts, its parser layers) cost about
+three times the CPU of the call itself, which was most of what a shared pick added to a request
+(docs/benchmark.md, "Where a Redis pick's time goes"). Everything else (the batched usage write, the once-a-second
+reads) still goes through redis-py.
+
+No retries and no reconnect loop: a call that fails or times out raises (the breaker decides what then) and drops
+the connection, so that a reply late from a frozen server is never taken for another call's; the next call
+connects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import ssl
+from collections.abc import Callable
+from typing import Any, cast
+
+import hiredis
+from redis.asyncio.connection import SSLConnection, parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+# (hiredis's stub types its argument as a one-item tuple: any number of arguments is what it takes)
+_pack = cast(Callable[[tuple], bytes], hiredis.pack_command)
+
+
+class _Replies(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.waiting: collections.deque[asyncio.Future] = collections.deque()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            if not self.waiting:  # (a reply nobody asked for: the stream can no longer be trusted)
+                self.fail(RedisConnectionError("an unexpected reply from Redis"))
+                return
+            waiter = self.waiting.popleft()
+            if not waiter.done():  # (a caller that gave up: its reply is read and dropped)
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisConnectionError(f"Redis closed the connection ({exc or 'EOF'})"))
+
+    def fail(self, error: Exception) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+
+
+class Pipe:
+    """`await pipe.call("ZREM", key, member)`, `await pipe.script(body, keys, args)`: one round trip each, any number
+    under way at once."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        options: dict[str, Any] = dict(parse_url(url))
+        self.host, self.port = options.get("host", "localhost"), int(options.get("port", 6379))
+        self.timeout = timeout
+        self.hello = _hello(options)
+        self.ssl = _ssl_context(options) if options.get("connection_class") is SSLConnection else None
+        self._replies: _Replies | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connecting: asyncio.Future | None = None
+        self._shas: dict[str, str] = {}
+
+    async def call(self, *args: str | int | bytes) -> Any:
+        replies = self._replies
+        if replies is None or replies.transport is None or self._loop is not asyncio.get_running_loop():
+            replies = await self._connect()
+        return await self._send(replies, _pack(args))
+
+    async def script(self, body: str, keys: list[str], args: list[str | int]) -> Any:
+        """EVALSHA, or EVAL when the server does not know the script (a restarted Redis): it keeps it then."""
+        sha = self._shas.get(body)
+        if sha is None:
+            sha = self._shas[body] = hashlib.sha1(body.encode()).hexdigest()
+        try:
+            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
+        except ResponseError as e:
+            if not str(e).startswith("NOSCRIPT"):
+                raise
+        return await self.call("EVAL", body, len(keys), *keys, *args)
+
+    def drop(self) -> None:
+        """Forget the connection (after a call timed out: its reply may still come, and must not be taken for the
+        next call's)."""
+        if self._replies is not None:
+            self._replies.fail(RedisConnectionError("dropped after a call that timed out"))
+            self._replies = None
+
+    async def _send(self, replies: _Replies, packed: bytes) -> Any:
+        if replies.transport is None:
+            raise RedisConnectionError("not connected to Redis")
+        waiter = asyncio.get_running_loop().create_future()
+        replies.waiting.append(waiter)
+        replies.transport.write(packed)
+        reply = await waiter
+        if isinstance(reply, hiredis.ReplyError):
+            raise ResponseError(str(reply))
+        return reply
+
+    async def _connect(self) -> _Replies:
+        """One connection for every caller that needs it now (they wait for the same one)."""
+        loop = asyncio.get_running_loop()
+        if self._connecting is None or self._connecting.get_loop() is not loop:
+            self.drop()
+            self._loop = loop
+            self._connecting = loop.create_task(self._open())
+            self._connecting.add_done_callback(self._connected)
+        return await asyncio.shield(self._connecting)
+
+    def _connected(self, task: asyncio.Future) -> None:
+        self._connecting = None
+        if not task.cancelled() and task.exception() is None:  # (an error: each waiting caller has raised it)
+            self._replies = task.result()
+
+    async def _open(self) -> _Replies:
+        loop = asyncio.get_running_loop()
+        _, replies = await asyncio.wait_for(
+            loop.create_connection(_Replies, self.host, self.port, ssl=self.ssl,
+                                   server_hostname=self.host if self.ssl else None), self.timeout)
+        try:
+            for command in self.hello:
+                await asyncio.wait_for(self._send(replies, _pack(command)), self.timeout)
+        except BaseException as e:
+            replies.fail(RedisConnectionError(f"Redis refused the connection's set-up ({type(e).__name__})"))
+            raise
+        return replies
+
+
+def _hello(options: dict) -> list[tuple]:
+    """AUTH and SELECT, as the URL asks."""
+    commands: list[tuple] = []
+    if options.get("password") is not None:
+        user = options.get("username")
+        commands.append(("AUTH", user, options["password"]) if user else ("AUTH", options["password"]))
+    if int(options.get("db") or 0):
+        commands.append(("SELECT", int(options["db"])))
+    return commands
+
+
+def _ssl_context(options: dict) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
+    if str(options.get("ssl_cert_reqs", "required")).lower() in ("none", str(int(ssl.CERT_NONE))):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

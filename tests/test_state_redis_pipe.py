@@ -1,0 +1,114 @@
+"""The per-request Redis calls' own pipelined connection (rewrite/state/redis/pipe.py), against a real redis-server:
+each caller gets its own reply however many are under way, a script the server forgot is loaded again, the URL's
+password and database are used, and a frozen, restarted or vanished server raises instead of mixing replies."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from rewrite.state.redis.pipe import Pipe
+from tests.support.harness import free_port
+from tests.support.redis_server import RedisServer
+
+
+async def test_concurrent_calls_each_get_their_own_reply(redis_server):
+    redis_server.flush()
+    pipe = Pipe(redis_server.url, 0.5)
+    replies = await asyncio.gather(*(pipe.call("ECHO", f"call {i}") for i in range(500)))
+    assert replies == [f"call {i}".encode() for i in range(500)]
+    pipe.drop()
+
+
+async def test_an_error_reply_raises_for_its_caller_only(redis_server):
+    redis_server.flush()
+    pipe = Pipe(redis_server.url, 0.5)
+    await pipe.call("SET", "a-string", "x")
+    results = await asyncio.gather(pipe.call("ECHO", "before"), pipe.call("HGET", "a-string", "f"),
+                                   pipe.call("ECHO", "after"), return_exceptions=True)
+    assert results[0] == b"before" and results[2] == b"after"
+    assert isinstance(results[1], ResponseError) and "WRONGTYPE" in str(results[1])
+    pipe.drop()
+
+
+async def test_a_script_the_server_forgot_is_sent_again(redis_server):
+    redis_server.flush()
+    pipe = Pipe(redis_server.url, 0.5)
+    script = "return ARGV[1] .. KEYS[1]"
+    assert await pipe.script(script, ["k"], ["v"]) == b"vk"
+    await pipe.call("SCRIPT", "FLUSH")  # (as a restarted Redis would have)
+    assert await pipe.script(script, ["k2"], ["v2"]) == b"v2k2"
+    assert await pipe.call("SCRIPT", "EXISTS", "adc83b19e793491b1c6ea0fd8b46cd9f32e592fc") == [0]
+    pipe.drop()
+
+
+async def test_a_reply_late_from_a_frozen_server_is_never_taken_for_the_next_calls(redis_server):
+    redis_server.flush()
+    pipe = Pipe(redis_server.url, 0.5)
+    await pipe.call("SET", "k", "first")
+    with redis_server.frozen():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(pipe.call("GET", "k"), 0.2)
+        pipe.drop()  # (what SharedState.call does after a timeout)
+    await pipe.call("SET", "k", "second")
+    assert await pipe.call("GET", "k") == b"second"
+    pipe.drop()
+
+
+async def test_a_caller_that_gives_up_leaves_the_order_intact(redis_server):
+    redis_server.flush()
+    pipe = Pipe(redis_server.url, 0.5)
+    slow = asyncio.ensure_future(pipe.call("ECHO", "abandoned"))
+    await asyncio.sleep(0)
+    slow.cancel()
+    assert await pipe.call("ECHO", "mine") == b"mine"
+    pipe.drop()
+
+
+async def test_calls_under_way_when_the_server_goes_away_raise_and_the_next_connects_again():
+    server = RedisServer().start()
+    pipe = Pipe(server.url, 0.5)
+    try:
+        assert await pipe.call("PING") == b"PONG"
+        with server.frozen():
+            waiting = asyncio.ensure_future(pipe.call("PING"))
+            await asyncio.sleep(0.05)
+            server.process.kill()
+            with pytest.raises(RedisConnectionError):
+                await asyncio.wait_for(waiting, 2)
+        server.process.wait()
+        with pytest.raises(OSError):  # (nothing listens: refused, not hung)
+            await pipe.call("PING")
+        server.start()
+        assert await pipe.call("PING") == b"PONG"
+    finally:
+        pipe.drop()
+        server.stop()
+
+
+async def test_the_urls_password_and_database_are_used():
+    server = RedisServer().start()
+    try:
+        server.command("CONFIG", "SET", "requirepass", "s3cret")
+        url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
+        pipe = Pipe(url, 0.5)
+        await pipe.call("SET", "where", "db3")
+        assert await pipe.call("CLIENT", "INFO") and (await pipe.call("GET", "where")) == b"db3"
+        other = Pipe(f"redis://:s3cret@127.0.0.1:{server.port}/0", 0.5)
+        assert await other.call("GET", "where") is None  # (database 0: not there)
+        wrong = Pipe(f"redis://:wrong@127.0.0.1:{server.port}/0", 0.5)
+        with pytest.raises(ResponseError, match="WRONGPASS|invalid"):
+            await wrong.call("PING")
+        pipe.drop()
+        other.drop()
+    finally:
+        server.stop()
+
+
+async def test_nothing_listening_raises_at_once():
+    pipe = Pipe(f"redis://127.0.0.1:{free_port()}/0", 0.5)
+    with pytest.raises(OSError):
+        await pipe.call("PING")
