@@ -391,6 +391,7 @@ def goals(data: dict) -> list[dict]:
     goal(f"peak RSS at {top} streams: rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
     agent_goals(data, goal, check)
     resume_goals(data, goal, check)
+    cluster_goals(data, goal)
     if not rot_ok:
         for g in out:
             g["why"] = g["why"] or "rotator n/a"
@@ -456,6 +457,18 @@ def resume_goals(data: dict, goal: Callable, check: Callable) -> None:
         extra = f"+{cut - whole:.1f} ms" if cut is not None and whole is not None else ""
         goal(f"{family} answer cut halfway and resumed / uncut (whole answer p50; informative)", r, None, "x", None,
              extra or "not measured")
+
+
+def cluster_goals(data: dict, goal: Callable) -> None:
+    """Issue 22: what the Redis pick adds to a request against the local pick (the median of each repetition's
+    difference); none when the cluster run was skipped."""
+    pick = (data.get("cluster") or {}).get("pick")
+    if pick is None:
+        return
+    for text, value, bound, unit in (("proxy CPU/request", pick.get("added_cpu_us"), 150, "us"),
+                                     ("TTFB p50", pick.get("added_ttfb_p50_ms"), 0.5, "ms")):
+        goal(f"Redis pick: {text} added against the local pick <= +{bound:g} {unit}", value, bound, unit,
+             None if value is None else value <= bound, "" if value is not None else "cluster run n/a")
 
 
 def request_bytes(data: dict, phase: str) -> float | None:

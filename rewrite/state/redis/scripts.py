@@ -12,30 +12,40 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 # KEYS: rests (ZSET member -> until ms), turn (HASH: rr, seq, w:<fp>), lru (ZSET fp -> seq), then each key's
 # leases (ZSET lease id -> expiry ms), in config order.
-# ARGV: strategy, model, avoid (1-based, 0: none), lease id, lease ms, n; the keys, one "fp weight tier
-# max_concurrent(0: none) out(0/1) slow" each, `;` between them (slow: ms left of its rest after a stall, kept by
-# each worker); the leases this worker gave back since its last pick, "i:lease id" each, `,` between them (a key
-# without max_concurrent gives its lease back with the next pick: one round trip a request, not two).
+# ARGV: strategy, model, avoid (1-based, 0: none), lease id, lease ms, n; the leases this worker gave back since its
+# last pick, "i:lease id" each, `,` between them (a key without max_concurrent gives its lease back with the next
+# pick: one round trip a request, not two); then six per key: fp, weight, tier, max_concurrent (0: none), out (0/1),
+# slow (ms left of its rest after a stall, kept by each worker).
 # Returns {chosen (1-based, 0: none), wait ms (-1: no key will be back), busy (0/1)}; the chosen key is leased.
-# (The keys go in two arguments rather than six each: packing the arguments was most of a pick's cost in Rotator.)
 PICK = _NOW + """
 local strategy, model, avoid = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local lease_id, lease_ms, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-for i, id in string.gmatch(ARGV[8], '(%d+):([^,]+)') do redis.call('ZREM', KEYS[3 + tonumber(i)], id) end
+for i, id in string.gmatch(ARGV[7], '(%d+):([^,]+)') do redis.call('ZREM', KEYS[3 + tonumber(i)], id) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+-- Read once for every key (each redis.call costs about as much as the rest of the script's work for one key): the
+-- rests still running (usually none) and when each key was last picked.
+local function scores(key)
+  local by, listed = {}, redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  for j = 1, #listed, 2 do by[listed[j]] = tonumber(listed[j + 1]) end
+  return by
+end
+local rests, lrus = scores(KEYS[1]), scores(KEYS[3])
+-- Leases are counted where they decide: a capped key, or least-used.
+local counted = strategy == 'least-used'
 local keys, ready, free, usable = {}, {}, {}, {}
-local i = 0
-local field = '([^ ;]+) '
-for fp, weight, tier, cap, out, slow in string.gmatch(ARGV[7], string.rep(field, 5) .. '([^ ;]+)') do
-  i = i + 1
-  local k = {i = i, fp = fp, weight = tonumber(weight), tier = tonumber(tier), cap = tonumber(cap),
-             out = out == '1', slow = tonumber(slow)}
-  redis.call('ZREMRANGEBYSCORE', KEYS[3 + i], '-inf', now)
-  k.leases = redis.call('ZCARD', KEYS[3 + i])
-  local rest = tonumber(redis.call('ZSCORE', KEYS[1], k.fp) or 0)
-  if model ~= '' then rest = math.max(rest, tonumber(redis.call('ZSCORE', KEYS[1], k.fp .. '|' .. model) or 0)) end
+for i = 1, n do
+  local at = 7 + 6 * (i - 1)
+  local fp = ARGV[at + 1]
+  local k = {i = i, fp = fp, weight = tonumber(ARGV[at + 2]), tier = tonumber(ARGV[at + 3]),
+             cap = tonumber(ARGV[at + 4]), out = ARGV[at + 5] == '1', slow = tonumber(ARGV[at + 6]), leases = 0}
+  if k.cap > 0 or counted then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3 + i], '-inf', now)
+    k.leases = redis.call('ZCARD', KEYS[3 + i])
+  end
+  local rest = rests[fp] or 0
+  if model ~= '' then rest = math.max(rest, rests[fp .. '|' .. model] or 0) end
   k.wait = math.max(0, rest - now)
-  k.lru = tonumber(redis.call('ZSCORE', KEYS[3], k.fp) or 0)
+  k.lru = lrus[fp] or 0
   local full = k.cap > 0 and k.leases >= k.cap
   keys[i] = k
   if not k.out and k.wait == 0 and k.slow == 0 then
@@ -88,6 +98,7 @@ end
 
 local function lease(k, wait)
   redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[2], 'seq', 1), k.fp)
+  if k.cap == 0 and not counted then redis.call('ZREMRANGEBYSCORE', KEYS[3 + k.i], '-inf', now) end  -- (dead workers')
   redis.call('ZADD', KEYS[3 + k.i], now + lease_ms, lease_id)
   redis.call('PEXPIRE', KEYS[3 + k.i], lease_ms * 2)
   return {k.i, wait, 0}

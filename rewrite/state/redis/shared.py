@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -70,6 +71,7 @@ class SharedState:
         self.pools: dict[str, SharedPool] = {}
         self._retired: list[SharedPool] = []  # replaced by a reload, with counts or rests not yet written
         self._secret: bytes | None = None
+        self._lease_prefix, self._leases = os.urandom(6).hex() + ".", itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
         self.held: dict[SharedLease, None] = {}  # the leases of attempts under way, renewed by `_renewer`
         self._renewer: asyncio.Task | None = None
@@ -123,6 +125,10 @@ class SharedState:
         if self.pipe is not None:
             return await self.pipe.call("ZREM", key, member)
         return await self.client.zrem(key, member)
+
+    def lease_id(self) -> str:
+        """An id no other worker's lease has: this process's random part and a count."""
+        return f"{self._lease_prefix}{next(self._leases)}"
 
     def background(self, work: Awaitable[Any]) -> asyncio.Task:
         task = asyncio.ensure_future(work)
@@ -231,6 +237,7 @@ class SharedPool:
         self.usage = UsageBatches(self.names)
         self._given_back: list[str] = []  # leases of uncapped keys given back since the last pick: "i:lease id"
         self._keys: list[str] | None = None  # the pick's Redis keys (the fingerprints do not change)
+        self._specs: list[tuple] = []  # each key's arguments to the pick that do not change
 
     async def fingerprints(self) -> list[str]:
         if not self._fps:
@@ -245,16 +252,17 @@ class SharedPool:
         except Unavailable:
             return None
         states = self.pool.states
-        lease_id = os.urandom(8).hex()
-        spec = ";".join([f"{fp} {s.weight} {s.tier} {s.max_concurrent or 0} {int(s.out is not None)} "
-                         f"{int(max(0.0, s.slow_until - now) * 1000)}" for s, fp in zip(states, fps)])
-        given_back, self._given_back = self._given_back, []
-        avoided = next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0)
-        args: list[str | int] = [self.pool.strategy.name, model, avoided, lease_id,
-                                 int(self.shared.lease_seconds * 1000), len(states), spec, ",".join(given_back)]
         if self._keys is None:
             self._keys = [self.names.rests, self.names.turn, self.names.lru] + [self.names.leases(fp) for fp in fps]
+            self._specs = [(fp, s.weight, s.tier, s.max_concurrent or 0) for s, fp in zip(states, fps)]
         keys = self._keys
+        given_back, self._given_back = self._given_back, []
+        avoided = next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0)
+        lease_id = self.shared.lease_id()
+        args: list[str | int | float] = [self.pool.strategy.name, model, avoided, lease_id,
+                                         int(self.shared.lease_seconds * 1000), len(states), ",".join(given_back)]
+        for s, spec in zip(states, self._specs):
+            args += (*spec, int(s.out is not None), int(max(0.0, s.slow_until - now) * 1000))
         try:
             chosen, wait_ms, busy = await self.shared.call(lambda: self.shared.run("PICK", keys, args))
         except Unavailable:
