@@ -127,8 +127,9 @@ class ClusterRun:
             """The median of each repetition's difference (the two ran one after the other, so the machine's drift
             over the run cancels out)."""
             pairs = zip(self.results.get("rotator:seq", []), self.results.get(f"{REDIS_PICK}:seq", []))
-            return median([r[field] - l[field] for l, r in pairs
-                           if not l.get("failed") and not r.get("failed") and None not in (l.get(field), r.get(field))])
+            return median([shared[field] - local[field] for local, shared in pairs
+                           if None not in (local.get(field), shared.get(field))
+                           and not local.get("failed") and not shared.get("failed")])
 
         out: dict = {"targets": {n: {"status": self.bench.targets[n].status, "reason": self.bench.targets[n].reason}
                                  for n in (REDIS_PICK, *WORKER_COUNTS)},
@@ -162,8 +163,8 @@ def render(summary: dict) -> str:
         added_cpu, added_p50 = pick["added_cpu_us"], pick["added_ttfb_p50_ms"]
         lines.append(f"  Redis pick vs local, one Rotator, sequential streams: proxy CPU/request {fmt(cpu[0])} -> "
                      f"{fmt(cpu[1])} us (added {fmt(added_cpu)} us; goal <= +150), TTFB p50 {fmt(p50[0], 2)} -> "
-                     f"{fmt(p50[1], 2)} ms (added {fmt(added_p50, 2)} ms; goal <= +0.5); added: the median of each repetition's "
-                     "difference; redis-server's own CPU not counted (it runs beside the load, as on another machine)")
+                     f"{fmt(p50[1], 2)} ms (added {fmt(added_p50, 2)} ms; goal <= +0.5); added: the median of each "
+                     "repetition's difference; redis-server's own CPU not counted")
     else:
         lines.append(f"  Redis pick: n/a ({redis['reason']})")
     lines.append(f"  {'workers':<8} {'req/s':>8} {'cluster CPU us/req':>19} {'p50 ms':>7} {'cluster CPU (cores)':>20}"
