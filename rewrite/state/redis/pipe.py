@@ -77,13 +77,13 @@ class Pipe:
         self._connecting: asyncio.Future | None = None
         self._shas: dict[str, str] = {}
 
-    async def call(self, *args: str | int | bytes) -> Any:
+    async def call(self, *args: str | int | float | bytes) -> Any:
         replies = self._replies
         if replies is None or replies.transport is None or self._loop is not asyncio.get_running_loop():
             replies = await self._connect()
         return await self._send(replies, _pack(args))
 
-    async def script(self, body: str, keys: list[str], args: list[str | int]) -> Any:
+    async def script(self, body: str, keys: list[str], args: list[str | int | float]) -> Any:
         """EVALSHA, or EVAL when the server does not know the script (a restarted Redis): it keeps it then."""
         sha = self._shas.get(body)
         if sha is None:

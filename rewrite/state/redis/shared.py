@@ -115,7 +115,7 @@ class SharedState:
             self._secret = bytes.fromhex(value.decode() if isinstance(value, bytes) else str(value))
         return self._secret
 
-    async def run(self, name: str, keys: list[str], args: list[str | int]) -> Any:
+    async def run(self, name: str, keys: list[str], args: list[str | int | float]) -> Any:
         """One of rewrite/state/redis/scripts.py's scripts, on the pipe when there is one."""
         if self.pipe is not None:
             return await self.pipe.script(getattr(scripts, name), keys, args)
