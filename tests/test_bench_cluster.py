@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from bench_lib.cluster import REDIS_PICK, WORKER_COUNTS, ClusterRun, render  # noqa: E402 - on the path just above
+from bench_lib.cluster import LOCAL_PICK, REDIS_PICK, WORKER_COUNTS, ClusterRun, render  # noqa: E402 - on the path just above
 
 
 def run_with(results: dict, failed: dict[str, str]) -> ClusterRun:
@@ -25,11 +25,11 @@ def test_the_redis_pick_is_shown_as_what_it_adds_to_the_local_one():
     redis = [({"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": p50}) for cpu, p50 in ((1000, 2.3), (1200, 2.5))]
     load = [{"requests_per_s": 200.0, "proxy_cpu_us_per_request": 5000, "latency_p50_ms": 90.0,
              "proxy_cpu_share": 1.0, "load_cpu_share": 0.4, "other_cpu_cores": 0.1}]
-    text = render(run_with({"rotator:seq": seq, f"{REDIS_PICK}:seq": redis, "cluster_2:nonstream": load},
+    text = render(run_with({f"{LOCAL_PICK}:seq": seq, f"{REDIS_PICK}:seq": redis, "cluster_2:nonstream": load},
                            {"cluster_1": "haproxy is not installed"}).summary())
 
-    assert "proxy CPU/request 1,000 -> 1,100 us (100 us; goal <= +150)" in text
-    assert "TTFB p50 2.10 -> 2.40 ms (0.30 ms; goal <= +0.5)" in text
+    assert "proxy CPU/request 1,000 -> 1,100 us (added 100 us; goal <= +150)" in text
+    assert "TTFB p50 2.10 -> 2.40 ms (added 0.30 ms; goal <= +0.5)" in text
     [one, two] = [line.split() for line in text.splitlines() if line.strip().startswith(("1 ", "2 "))]
     assert one[1:] == ["n/a", "(haproxy", "is", "not", "installed)"]
     assert two == ["2", "200", "5,000", "90.00", "1.00", "0.40", "0.10"]
@@ -38,3 +38,20 @@ def test_the_redis_pick_is_shown_as_what_it_adds_to_the_local_one():
 def test_without_a_redis_backend_the_pick_says_why_it_was_not_measured():
     text = render(run_with({}, {REDIS_PICK: "this Rotator has no Redis backend (state.redis)"}).summary())
     assert "Redis pick: n/a (this Rotator has no Redis backend (state.redis))" in text
+
+
+def verdicts(pick: dict) -> list[tuple[str, str]]:
+    from bench_lib.report import cluster_goals
+
+    out: list[tuple[str, str]] = []
+    cluster_goals({"cluster": {"pick": pick}}, lambda text, value, bound, unit, ok, why="": out.append(
+        ("n/a" if ok is None else "PASS" if ok else "FAIL", why)))
+    return out
+
+
+def test_the_pick_goals_are_judged_only_when_the_picks_went_where_asked():
+    measured = {"added_cpu_us": 120.0, "added_ttfb_p50_ms": 0.7}
+    assert verdicts(dict(measured, local_scripts=0.0, redis_scripts=1.0)) == [("PASS", ""), ("FAIL", "")]
+    # The local requests reached Redis too (the switch did nothing): the difference would measure nothing.
+    [(cpu, why), _] = verdicts(dict(measured, local_scripts=1.0, redis_scripts=1.0))
+    assert cpu == "n/a" and "did not go where asked" in why

@@ -79,6 +79,7 @@ def build_request(target: dict, family: str, stream: bool, events: int, interval
         host = b"127.0.0.1:%d" % target["port"]
     data = json.dumps(body, separators=(",", ":")).encode()
     accept = b"text/event-stream" if stream else b"application/json"
+    auth += "".join(f"{h}\r\n" for h in target.get("headers", ())).encode()  # (a target's own, e.g. cluster.py's)
     return (
         b"POST %b HTTP/1.1\r\nHost: %b\r\n%bContent-Type: application/json\r\nAccept: %b\r\n"
         b"User-Agent: rotator-bench/1\r\nContent-Length: %d\r\n\r\n%b"
@@ -521,6 +522,67 @@ async def job_seq(job: dict) -> dict:
             "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / done if done else None, **errors.as_dict()}
 
 
+def redis_scripts(port: int) -> int:
+    """How many Lua scripts (EVAL, EVALSHA) the Redis on `port` has run since it started."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(b"INFO commandstats\r\n")
+        data = b""
+        while b"\r\n" not in data or len(data) < data.index(b"\r\n") + 4 + int(data[1:data.index(b"\r\n")]):
+            data += sock.recv(65536)  # (a bulk string: $<length>\r\n<text>\r\n)
+    return sum(int(m) for m in re.findall(rb"cmdstat_eval(?:sha)?:calls=(\d+)", data))
+
+
+async def job_seq_ab(job: dict) -> dict:
+    """Sequential streamed requests on one keep-alive connection in two variants (the target's request with each of
+    `variants`' extra headers), alternating in blocks of `block` (A B B A A B ...): each variant's proxy CPU per
+    request and TTFB p50. Both share the machine's drift over the job, which two jobs one after the other do not;
+    the order ABBA gives each as many blocks right after the other as right after itself. With `redis_port`, also
+    the scripts that Redis ran per request of each variant (read between blocks): what shows that a variant's
+    picks went through Redis or not."""
+    t, fam, events = job["target"], job.get("family", "openai"), job.get("events", 3)
+    n, block, timeout = job["n"], job.get("block", 10), job.get("request_timeout", 10)
+    deadline = time.monotonic() + job["time_limit"]
+    reqs = [build_request(dict(t, headers=[*t.get("headers", ()), *extra]), fam, True, events)
+            for extra in job["variants"]]
+    errors = Errors()
+    conn = await Conn.open(t, fam)
+    for i in range(job.get("warmup", 0)):
+        await bounded(conn, reqs[i % len(reqs)], Scan(fam, False), timeout)
+    cpu = [0.0] * len(reqs)
+    done = [0] * len(reqs)
+    ttfb: list[list[int]] = [[] for _ in reqs]
+    scripts = [0] * len(reqs)
+    redis = job.get("redis_port")
+    for k in range(-(-n // block) * len(reqs)):
+        v = (k + k // 2) % 2 if len(reqs) == 2 else k % len(reqs)
+        if time.monotonic() > deadline or not conn.usable:
+            errors.add("time limit" if conn.usable else "connection lost")
+            break
+        scripts0 = redis_scripts(redis) if redis else 0
+        cpu0 = proxy_cpu(job)
+        for _ in range(block):
+            try:
+                res = await bounded(conn, reqs[v], Scan(fam, False), timeout)
+            except (OSError, BenchError, ssl.SSLError) as e:
+                errors.add(describe(e))
+                break
+            done[v] += 1
+            why = check_stream(res, fam, events)
+            if why:
+                errors.add(why)
+                continue
+            ttfb[v].append(res.t_first_byte - res.t0)
+        cpu[v] += proxy_cpu(job) - cpu0
+        if redis:
+            scripts[v] += redis_scripts(redis) - scripts0
+    conn.close()
+    return {"variants": [{"requests": d, "proxy_cpu_us_per_request": c * 1e6 / d if d else None,
+                          "ttfb_p50_ms": ms(pcts(times, (50,))[0]),
+                          "redis_scripts_per_request": sc / d if redis and d else None}
+                         for d, c, times, sc in zip(done, cpu, ttfb, scripts)],
+            **errors.as_dict()}
+
+
 async def job_long(job: dict) -> dict:
     """One long stream as fast as the path allows: events per second, proxy CPU per event."""
     t, fam = job["target"], job.get("family", "openai")
@@ -739,7 +801,8 @@ async def job_nonstream(job: dict) -> dict:
             "load_cpu_share": (load1 - load0) / elapsed if elapsed else None, **errors.as_dict()}
 
 
-JOBS = {"probe": job_probe, "seq": job_seq, "long": job_long, "paced": job_paced, "nonstream": job_nonstream}
+JOBS = {"probe": job_probe, "seq": job_seq, "seq_ab": job_seq_ab, "long": job_long, "paced": job_paced,
+        "nonstream": job_nonstream}
 
 
 def our_cpu(job: dict) -> float:

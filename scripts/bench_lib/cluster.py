@@ -1,7 +1,11 @@
 """The cluster run of scripts/bench: what the shared state and several workers cost and give.
 
-- The Redis pick: the rotator column's Rotator against a second one whose config names a Redis (`state.redis`),
-  sequential streamed requests interleaved on both: proxy CPU per request and TTFB p50, and their difference.
+- The Redis pick: one Rotator with the rotator column's config and a Redis (`state.redis`), sequential streamed
+  requests on one connection, alternating in blocks between requests whose keys are picked by the pools alone
+  (`x-bench-pick: local`, pick_switch.py) and requests picked through Redis: proxy CPU per request and TTFB p50 of
+  each, and what the Redis pick adds (the median over the repetitions of each one's difference). Within one process
+  and one job: two processes of the same Rotator differ by a few % of CPU for their whole life (measured: up to
+  150 us a request with the same config), and two jobs one after the other by as much, as much as the goal.
 - Throughput per worker count: `scripts/cluster` with 1 and 2 workers behind HAProxy (its processes not pinned: two
   workers need both cores), concurrent non-stream requests: requests/s, the cluster's CPU per request (workers,
   HAProxy and its Redis) and the load generator's own CPU (client and fake vendor), so the reader can tell which of
@@ -15,10 +19,12 @@ import shutil
 import socket
 from pathlib import Path
 
+from bench_lib.pick_switch import HEADER
 from bench_lib.procs import Proc, child_env, free_port, pin, port_open, tail, wait_ready
 from bench_lib.stats import median
 
 REDIS_PICK = "rotator_redis"
+LOCAL_PICK = "rotator_redis_local"  # (the same Rotator's requests with x-bench-pick: local; results only)
 WORKER_COUNTS = {"cluster_1": 1, "cluster_2": 2}
 SBIN = "/usr/sbin:/sbin"
 
@@ -46,13 +52,13 @@ class ClusterRun:
     def __init__(self, bench, root: Path, confdir: Path, cafile: str, config: Path) -> None:
         self.bench, self.root, self.confdir, self.cafile, self.config = bench, root, confdir, cafile, config
         self.results: dict[str, list[dict]] = {}
+        self.redis_port = 0
 
     def setup(self) -> None:
-        from bench_lib.main import Target, start_mitmdump
+        from bench_lib.main import Target
 
         b = self.bench
-        names = (REDIS_PICK, *WORKER_COUNTS)
-        for name in names:
+        for name in (REDIS_PICK, *WORKER_COUNTS):
             b.targets[name] = Target(name)
         if not redis_backend():
             b.targets[REDIS_PICK].fail("this Rotator has no Redis backend (state.redis)")
@@ -63,28 +69,36 @@ class ClusterRun:
             proc = Proc("redis", [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                                   "no"], b.logdir / "redis.log", child_env(), b.logdir)
             b.procs.append(proc)
-            pin(proc.pid, b.load_cpus)  # (beside the load, not on the measured proxy's core: as on another machine)
+            # Beside the load, as on another machine: on the proxy's core, each pick would wake it there and
+            # evict the proxy's caches (measured: the whole request then costs more, not the pick alone).
+            pin(proc.pid, b.load_cpus)
             why = wait_ready(proc, lambda: redis_answers(port), 10)
             if why:
                 b.targets[REDIS_PICK].fail(why)
             else:
-                cfg = b.logdir / f"{REDIS_PICK}.yaml"
-                cfg.write_text(self.config.read_text() + f"state: {{redis: redis://127.0.0.1:{port}/0}}\n")
-                tg = b.targets[REDIS_PICK]
-                rport = free_port()
-                tg.proc = start_mitmdump(REDIS_PICK, self.root / "addons/rotator.py",
-                                         ["--set", f"rotator_config={cfg}"], rport, self.confdir, b.logdir,
-                                         child_env(), b.proxy_cpus)
-                b.procs.append(tg.proc)
-                tg.spec = {"kind": "tunnel", "port": rport, "cafile": self.cafile}
-                why = wait_ready(tg.proc, lambda: port_open(rport), 30)
-                if why:
-                    tg.fail(f"{why}; log: {tail(tg.proc.log, 600)}")
+                self.redis_port = port
+                self._start_pick(f"redis://127.0.0.1:{port}/0")
         for name, workers in WORKER_COUNTS.items():
             if which("haproxy") is None:
                 b.targets[name].fail("haproxy is not installed (scripts/cluster installs it when run as root)")
                 continue
             self._start_cluster(name, workers)
+
+    def _start_pick(self, redis_url: str) -> None:
+        from bench_lib.main import start_mitmdump
+
+        b, tg = self.bench, self.bench.targets[REDIS_PICK]
+        cfg = b.logdir / f"{REDIS_PICK}.yaml"
+        cfg.write_text(self.config.read_text() + f"state: {{redis: {redis_url}}}\n")
+        port = free_port()
+        tg.proc = start_mitmdump(REDIS_PICK, self.root / "scripts/bench_lib/pick_switch.py",
+                                 ["-s", str(self.root / "addons/rotator.py"), "--set", f"rotator_config={cfg}"],
+                                 port, self.confdir, b.logdir, child_env(), b.proxy_cpus)
+        b.procs.append(tg.proc)
+        tg.spec = {"kind": "tunnel", "port": port, "cafile": self.cafile}
+        why = wait_ready(tg.proc, lambda: port_open(port), 30)
+        if why:
+            tg.fail(f"{why}; log: {tail(tg.proc.log, 600)}")
 
     def _start_cluster(self, name: str, workers: int) -> None:
         b, tg = self.bench, self.bench.targets[name]
@@ -103,30 +117,37 @@ class ClusterRun:
 
     def measure(self) -> None:
         b, p = self.bench, self.bench.plan
-        seq = {"kind": "seq", "n": p.seq_n, "warmup": p.seq_warmup, "events": p.seq_events,
-               "time_limit": p.job_limit_s, "family": "openai"}
+        picks = {"kind": "seq_ab", "n": p.pick_n, "block": 10, "warmup": max(p.seq_warmup, 20),
+                 "events": p.seq_events, "time_limit": p.job_limit_s, "family": "openai",
+                 "variants": [[f"{HEADER}: local"], []], "redis_port": self.redis_port}
         load = {"kind": "nonstream", "concurrency": p.nonstream_concurrency, "total": p.nonstream_total,
                 "time_limit": p.job_limit_s, "family": "openai"}
         from bench_lib.main import log
 
-        log(f"cluster ({p.reps} x)")
+        if b.targets[REDIS_PICK].ok:
+            log(f"cluster: the Redis pick against the local one ({p.reps} x)")
+            for _ in range(p.reps):
+                result = b.job(REDIS_PICK, picks)
+                for name, variant in zip((LOCAL_PICK, REDIS_PICK), result.get("variants") or [{}, {}]):
+                    self.results.setdefault(f"{name}:seq", []).append(
+                        dict(variant, failed=result["failed"]) if "failed" in result else variant)
+        log(f"cluster: workers behind HAProxy ({p.reps} x)")
         for _ in range(p.reps):
-            for name, job in (("rotator", seq), (REDIS_PICK, seq), *((n, load) for n in WORKER_COUNTS)):
+            for name in WORKER_COUNTS:
                 if b.targets[name].ok:
-                    self.results.setdefault(f"{name}:{job['kind']}", []).append(b.job(name, job))
+                    self.results.setdefault(f"{name}:nonstream", []).append(b.job(name, load))
 
     def summary(self) -> dict:
         def med(key: str, field: str) -> float | None:
             return median([r.get(field) for r in self.results.get(key, []) if not r.get("failed")])
 
-        local_cpu, redis_cpu = med("rotator:seq", "proxy_cpu_us_per_request"), med(f"{REDIS_PICK}:seq",
-                                                                                 "proxy_cpu_us_per_request")
-        local_p50, redis_p50 = med("rotator:seq", "ttfb_p50_ms"), med(f"{REDIS_PICK}:seq", "ttfb_p50_ms")
+        local_cpu, redis_cpu = (med(f"{LOCAL_PICK}:seq", "proxy_cpu_us_per_request"),
+                                med(f"{REDIS_PICK}:seq", "proxy_cpu_us_per_request"))
+        local_p50, redis_p50 = med(f"{LOCAL_PICK}:seq", "ttfb_p50_ms"), med(f"{REDIS_PICK}:seq", "ttfb_p50_ms")
 
         def added(field: str) -> float | None:
-            """The median of each repetition's difference (the two ran one after the other, so the machine's drift
-            over the run cancels out)."""
-            pairs = zip(self.results.get("rotator:seq", []), self.results.get(f"{REDIS_PICK}:seq", []))
+            """The median of each repetition's difference."""
+            pairs = zip(self.results.get(f"{LOCAL_PICK}:seq", []), self.results.get(f"{REDIS_PICK}:seq", []))
             return median([shared[field] - local[field] for local, shared in pairs
                            if None not in (local.get(field), shared.get(field))
                            and not local.get("failed") and not shared.get("failed")])
@@ -136,7 +157,9 @@ class ClusterRun:
                      "pick": {"local_cpu_us": local_cpu, "redis_cpu_us": redis_cpu,
                               "local_ttfb_p50_ms": local_p50, "redis_ttfb_p50_ms": redis_p50,
                               "added_cpu_us": added("proxy_cpu_us_per_request"),
-                              "added_ttfb_p50_ms": added("ttfb_p50_ms")},
+                              "added_ttfb_p50_ms": added("ttfb_p50_ms"),
+                              "local_scripts": med(f"{LOCAL_PICK}:seq", "redis_scripts_per_request"),
+                              "redis_scripts": med(f"{REDIS_PICK}:seq", "redis_scripts_per_request")},
                      "workers": {}, "raw": self.results}
         for name, workers in WORKER_COUNTS.items():
             key = f"{name}:nonstream"
@@ -165,6 +188,8 @@ def render(summary: dict) -> str:
                      f"{fmt(cpu[1])} us (added {fmt(added_cpu)} us; goal <= +150), TTFB p50 {fmt(p50[0], 2)} -> "
                      f"{fmt(p50[1], 2)} ms (added {fmt(added_p50, 2)} ms; goal <= +0.5); added: the median of each "
                      "repetition's difference; redis-server's own CPU not counted")
+        lines.append(f"  Redis scripts per request (picks, renewals, releases): {fmt(pick['local_scripts'], 2)} picked "
+                     f"locally, {fmt(pick['redis_scripts'], 2)} through Redis")
     else:
         lines.append(f"  Redis pick: n/a ({redis['reason']})")
     lines.append(f"  {'workers':<8} {'req/s':>8} {'cluster CPU us/req':>19} {'p50 ms':>7} {'cluster CPU (cores)':>20}"

@@ -68,13 +68,15 @@ class Plan:
     agent_requests: tuple[int, ...] = (40, 12, 4)  # sequential requests per job, one count per size
     resume_n: int = 20  # sequential answers per job, cut halfway and resumed (and uncut, to compare)
     resume_events: int = 40
+    pick_n: int = 600  # sequential streamed requests per repetition of the Redis pick's comparison, per pick
     job_limit_s: float = 60  # time limit of one job (one repetition against one target)
     budget_s: float = 600  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
 
 
 QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=10_000, anthropic_seq_n=10,
              anthropic_long_events=3_000, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=60,
-             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), resume_n=5, job_limit_s=20, budget_s=90)
+             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), resume_n=5, pick_n=40,
+             job_limit_s=20, budget_s=90)
 
 
 @dataclass
