@@ -23,6 +23,15 @@ async def test_concurrent_calls_each_get_their_own_reply(redis_server):
     pipe.drop()
 
 
+async def test_replies_larger_than_one_read_arrive_whole(redis_server):
+    redis_server.flush()
+    pipe = Pipe(redis_server.url, 2)
+    values = [bytes([65 + i]) * (100_000 + i) for i in range(3)]  # (each past the pipe's 64 KiB buffer)
+    await asyncio.gather(*(pipe.call("SET", f"big{i}", v) for i, v in enumerate(values)))
+    assert await asyncio.gather(*(pipe.call("GET", f"big{i}") for i in range(3))) == values
+    pipe.drop()
+
+
 async def test_an_error_reply_raises_for_its_caller_only(redis_server):
     redis_server.flush()
     pipe = Pipe(redis_server.url, 0.5)
