@@ -146,6 +146,23 @@ async def test_max_concurrent_holds_across_workers_and_a_dead_workers_lease_expi
     await closed(b)
 
 
+async def test_a_lease_held_after_one_given_back_at_once_is_still_renewed(redis_url):
+    keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
+    a, b = worker(redis_url, keys, lease_seconds=1.5), worker(redis_url, keys, lease_seconds=1.5)
+    quick = await a.take()
+    a.lease(quick.key, "m", quick.held).release()  # an attempt that ends at once
+    await asyncio.sleep(0.05)  # (a capped key's slot is given back in the background)
+    held = await a.take()
+    assert held.key == KEYS[0], held
+    lease = a.lease(held.key, "m", held.held)  # and one that lasts past the lease time
+    await asyncio.sleep(2.2)
+    assert (await b.take()).busy
+    lease.release()
+    await asyncio.sleep(0.05)
+    assert (await b.take()).key == KEYS[0]
+    await closed(a, b)
+
+
 async def test_a_pick_never_used_frees_its_key_within_the_lease_time(redis_url):
     keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
     a, b = worker(redis_url, keys, lease_seconds=0.4), worker(redis_url, keys, lease_seconds=0.4)

@@ -149,10 +149,13 @@ class SharedState:
             self._renewer = asyncio.ensure_future(self._renew_held())
 
     async def _renew_held(self) -> None:
-        """Every third of the lease time, while any lease is held: renew them."""
+        """Every third of the lease time, while any lease is held: renew them. (It looks first after that time: a
+        lease given back at once does not end it, to be started again by the next.)"""
         try:
-            while self.held:
+            while True:
                 await asyncio.sleep(self.lease_seconds / 3)
+                if not self.held:
+                    return
                 for lease in list(self.held):
                     with contextlib.suppress(Unavailable):
                         await lease.pool.renew(lease.index, lease.lease_id)
