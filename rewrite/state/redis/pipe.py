@@ -46,7 +46,7 @@ class _Replies(asyncio.BufferedProtocol):
         return self.buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.reader.feed(self.buffer, 0, nbytes)
+        self.reader.feed(cast(bytes, self.buffer), 0, nbytes)  # (any buffer will do; its stub says bytes)
         while (reply := self.reader.gets()) is not False:
             if not self.waiting:  # (a reply nobody asked for: the stream can no longer be trusted)
                 self.fail(RedisConnectionError("an unexpected reply from Redis"))
