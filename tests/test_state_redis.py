@@ -163,6 +163,30 @@ async def test_a_lease_held_after_one_given_back_at_once_is_still_renewed(redis_
     await closed(a, b)
 
 
+async def test_a_request_waiting_for_a_capped_key_gets_it_when_it_is_given_back(redis_url, monkeypatch):
+    import rewrite.pool.keypool as keypool
+
+    if isinstance(redis_url, fakeredis.FakeServer):
+        pytest.skip("the order on the wire is the pipe's, which a worker over fakeredis has not")
+    monkeypatch.setattr(keypool, "SHARED_LOOK_AGAIN", 30.0)  # (only the key's return may wake the waiter)
+    a = worker(redis_url, [KeyConfig(key=KEYS[0], max_concurrent=1)])
+    first = await a.take()
+    lease = a.lease(first.key, "m", first.held)
+
+    async def wait_for_the_key():
+        while (pick := await a.take()).busy:
+            await a.returned()
+        return pick
+
+    waiting = asyncio.ensure_future(wait_for_the_key())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    lease.release()
+    pick = await asyncio.wait_for(waiting, 2)  # its first pick after the release already finds the slot free
+    assert pick.key == KEYS[0]
+    await closed(a)
+
+
 async def test_a_pick_never_used_frees_its_key_within_the_lease_time(redis_url):
     keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
     a, b = worker(redis_url, keys, lease_seconds=0.4), worker(redis_url, keys, lease_seconds=0.4)

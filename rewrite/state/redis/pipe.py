@@ -17,7 +17,7 @@ import asyncio
 import collections
 import hashlib
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import hiredis
@@ -89,6 +89,14 @@ class Pipe:
             replies = await self._connect()
         return await self._send(replies, _pack(args))
 
+    def send(self, *args: str | int | float | bytes) -> Awaitable[Any]:
+        """`call`, with the command written before this returns when the connection is up: it reaches Redis before
+        anything sent after it (then awaited or not)."""
+        replies = self._replies
+        if replies is None or replies.transport is None or self._loop is not asyncio.get_running_loop():
+            return self.call(*args)
+        return self._reply(self._write(replies, _pack(args)))
+
     async def script(self, body: str, keys: list[str], args: list[str | int | float]) -> Any:
         """EVALSHA, or EVAL when the server does not know the script (a restarted Redis): it keeps it then."""
         sha = self._shas.get(body)
@@ -109,11 +117,19 @@ class Pipe:
             self._replies = None
 
     async def _send(self, replies: _Replies, packed: bytes) -> Any:
+        return await self._reply(self._write(replies, packed))
+
+    @staticmethod
+    def _write(replies: _Replies, packed: bytes) -> asyncio.Future:
         if replies.transport is None:
             raise RedisConnectionError("not connected to Redis")
         waiter = asyncio.get_running_loop().create_future()
         replies.waiting.append(waiter)
         replies.transport.write(packed)
+        return waiter
+
+    @staticmethod
+    async def _reply(waiter: asyncio.Future) -> Any:
         reply = await waiter
         if isinstance(reply, hiredis.ReplyError):
             raise ResponseError(str(reply))

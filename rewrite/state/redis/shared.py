@@ -121,10 +121,11 @@ class SharedState:
             return await self.pipe.script(getattr(scripts, name), keys, args)
         return await self.scripts[name](keys, args)
 
-    async def zrem(self, key: str, member: str) -> Any:
+    def zrem(self, key: str, member: str) -> Awaitable[Any]:
+        """On the pipe, written before this returns (when connected)."""
         if self.pipe is not None:
-            return await self.pipe.call("ZREM", key, member)
-        return await self.client.zrem(key, member)
+            return self.pipe.send("ZREM", key, member)
+        return self.client.zrem(key, member)
 
     def lease_id(self) -> str:
         """An id no other worker's lease has: this process's random part and a count."""
@@ -377,7 +378,11 @@ class SharedPool:
         """A lease ends. A capped key's slot is freed at once (another worker may be waiting for it); any other
         key's lease is given back with this worker's next pick, or within a second (the flusher)."""
         if self.pool.states[index].max_concurrent:
-            self.shared.background(self._release(index, lease_id))
+            # Sent now, not from a task: a request of this worker waiting for the slot picks as soon as it is woken,
+            # and its pick must reach Redis after the slot was freed.
+            if not self.shared.breaker.open:  # (else the lease expires by itself)
+                zrem = self.shared.zrem(self.names.leases(self._fps[index]), lease_id)
+                self.shared.background(self._settle(zrem))
         else:
             self._given_back.append(f"{index + 1}:{lease_id}")
             self.shared.start()
@@ -389,6 +394,10 @@ class SharedPool:
                 await self._release(int(index) - 1, lease_id)
             except Unavailable:
                 return  # (the rest expire by themselves)
+
+    async def _settle(self, zrem: Awaitable[Any]) -> None:
+        with contextlib.suppress(Unavailable):
+            await self.shared.call(lambda: zrem)
 
     async def _release(self, index: int, lease_id: str) -> None:
         fps = await self.fingerprints()
