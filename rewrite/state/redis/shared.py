@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 import logging
 import os
@@ -396,8 +397,11 @@ class SharedPool:
                 return  # (the rest expire by themselves)
 
     async def _settle(self, zrem: Awaitable[Any]) -> None:
-        with contextlib.suppress(Unavailable):
+        try:
             await self.shared.call(lambda: zrem)
+        except Unavailable:
+            if inspect.iscoroutine(zrem):  # (the breaker opened meanwhile: never awaited, the lease expires)
+                zrem.close()
 
     async def _release(self, index: int, lease_id: str) -> None:
         fps = await self.fingerprints()
