@@ -534,7 +534,7 @@ def redis_scripts(port: int) -> int:
 
 async def job_seq_ab(job: dict) -> dict:
     """Sequential streamed requests on one keep-alive connection in two variants (the target's request with each of
-    `variants`' extra headers), alternating in blocks of `block` (A B B A A B ...): each variant's proxy CPU per
+    the two `variants`' extra headers), alternating in blocks of `block` (A B B A A B ...): each variant's proxy CPU per
     request and TTFB p50. Both share the machine's drift over the job, which two jobs one after the other do not;
     the order ABBA gives each as many blocks right after the other as right after itself. With `redis_port`, also
     the scripts that Redis ran per request of each variant (read between blocks): what shows that a variant's
@@ -553,8 +553,8 @@ async def job_seq_ab(job: dict) -> dict:
     ttfb: list[list[int]] = [[] for _ in reqs]
     scripts = [0] * len(reqs)
     redis = job.get("redis_port")
-    for k in range(-(-n // block) * len(reqs)):
-        v = (k + k // 2) % 2 if len(reqs) == 2 else k % len(reqs)
+    for k in range(-(-n // block) * 2):
+        v = (k + k // 2) % 2
         if time.monotonic() > deadline or not conn.usable:
             errors.add("time limit" if conn.usable else "connection lost")
             break

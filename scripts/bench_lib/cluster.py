@@ -77,19 +77,19 @@ class ClusterRun:
                 b.targets[REDIS_PICK].fail(why)
             else:
                 self.redis_port = port
-                self._start_pick(f"redis://127.0.0.1:{port}/0")
+                self._start_pick()
         for name, workers in WORKER_COUNTS.items():
             if which("haproxy") is None:
                 b.targets[name].fail("haproxy is not installed (scripts/cluster installs it when run as root)")
                 continue
             self._start_cluster(name, workers)
 
-    def _start_pick(self, redis_url: str) -> None:
+    def _start_pick(self) -> None:
         from bench_lib.main import start_mitmdump
 
         b, tg = self.bench, self.bench.targets[REDIS_PICK]
         cfg = b.logdir / f"{REDIS_PICK}.yaml"
-        cfg.write_text(self.config.read_text() + f"state: {{redis: {redis_url}}}\n")
+        cfg.write_text(self.config.read_text() + f"state: {{redis: redis://127.0.0.1:{self.redis_port}/0}}\n")
         port = free_port()
         tg.proc = start_mitmdump(REDIS_PICK, self.root / "scripts/bench_lib/pick_switch.py",
                                  ["-s", str(self.root / "addons/rotator.py"), "--set", f"rotator_config={cfg}"],

@@ -84,18 +84,21 @@ class Pipe:
         self._shas: dict[str, str] = {}
 
     async def call(self, *args: str | int | float | bytes) -> Any:
-        replies = self._replies
-        if replies is None or replies.transport is None or self._loop is not asyncio.get_running_loop():
-            replies = await self._connect()
+        replies = self._up() or await self._connect()
         return await self._send(replies, _pack(args))
 
     def send(self, *args: str | int | float | bytes) -> Awaitable[Any]:
         """`call`, with the command written before this returns when the connection is up: it reaches Redis before
         anything sent after it (then awaited or not)."""
+        replies = self._up()
+        return self.call(*args) if replies is None else self._reply(self._write(replies, _pack(args)))
+
+    def _up(self) -> _Replies | None:
+        """The connection, when it is open and on this event loop."""
         replies = self._replies
         if replies is None or replies.transport is None or self._loop is not asyncio.get_running_loop():
-            return self.call(*args)
-        return self._reply(self._write(replies, _pack(args)))
+            return None
+        return replies
 
     async def script(self, body: str, keys: list[str], args: list[str | int | float]) -> Any:
         """EVALSHA, or EVAL when the server does not know the script (a restarted Redis): it keeps it then."""

@@ -405,8 +405,7 @@ class SharedPool:
 
     async def _release(self, index: int, lease_id: str) -> None:
         fps = await self.fingerprints()
-        with contextlib.suppress(Unavailable):
-            await self.shared.call(lambda: self.shared.zrem(self.names.leases(fps[index]), lease_id))
+        await self._settle(self.shared.zrem(self.names.leases(fps[index]), lease_id))
 
 
 class SharedLease:
