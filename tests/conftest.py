@@ -170,6 +170,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     if report.failed:
         for handle in getattr(item, "_rotators", []):
             report.sections.append((f"rotator log (port {handle.port}, {handle.proc.log_path})", handle.log[-20000:]))
+        for cluster in getattr(item, "_clusters", []):
+            report.sections.append((f"scripts/cluster output ({cluster.out_path})", cluster.output()[-5000:]))
+            for log in sorted((cluster.state / "logs").glob("*.log")):
+                report.sections.append((f"cluster log {log.name}", log.read_text(errors="replace")[-10000:]))
         vendor = getattr(item, "_fake_vendor", None)
         if vendor is not None:
             lines = [

@@ -19,7 +19,7 @@ from cluster_lib.services import (
     ClusterError,
     free_port,
     haproxy_config,
-    listening,
+    listens,
     make_ca,
     program,
     redis_answers,
@@ -40,6 +40,7 @@ here, its data in the state directory. Every other argument goes to each worker,
 
 Limits (docs/scaling.md): balancing is per client connection; the workers see HAProxy's address, not the client's.
 """
+PORT_TRIES = 3
 START_TIMEOUT = 90.0  # seconds for every worker to listen (they start together on a machine that may be busy)
 STOP_TIMEOUT = 10.0
 
@@ -81,7 +82,7 @@ class Cluster:
         cfg.write_text(haproxy_config(self.plan.host, self.plan.port, [port for _, port in self.workers]))
         self.haproxy = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], self.logs / "haproxy.log")
         probe = "127.0.0.1" if self.plan.host in EVERY_INTERFACE else self.plan.host.strip("[]")
-        wait_until(lambda: listening(self.plan.port, probe), [self.haproxy], 10)
+        wait_until(lambda: listens(self.haproxy.pid, self.plan.port, probe), [self.haproxy], 10)
         self.config_file = config_file
 
     def _redis(self, config) -> str | None:
@@ -124,15 +125,24 @@ class Cluster:
         return path
 
     def _start_workers(self, config_file: Path | None, redis_url: str | None) -> None:
-        for n in range(1, self.plan.workers + 1):
-            port = free_port()
-            argv = [str(MITMDUMP), "-s", str(ADDON), "--listen-host", "127.0.0.1", "--listen-port", str(port),
-                    "--set", f"confdir={self.plan.confdir.expanduser()}",
-                    "--set", f"rotator_config={self._worker_config(n, config_file, redis_url)}",
-                    *self.plan.worker_args]
-            self.workers.append((Child(f"worker-{n}", argv, self.logs / f"worker-{n}.log"), port))
+        configs = [self._worker_config(n, config_file, redis_url) for n in range(1, self.plan.workers + 1)]
+        self.workers = [self._worker(n, config) for n, config in enumerate(configs, 1)]
+        for _ in range(PORT_TRIES - 1):  # a worker that lost its port to another program gets another one
+            lost = [n for n, (child, port) in enumerate(self.workers) if lost_port(child, port)]
+            for n in lost:
+                self.workers[n] = self._worker(n + 1, configs[n])
+            if not lost:
+                break
         children = [child for child, _ in self.workers]
-        wait_until(lambda: all(listening(port) for _, port in self.workers), children, START_TIMEOUT)
+        wait_until(lambda: all(listens(child.pid, port) for child, port in self.workers), children,
+                   START_TIMEOUT)
+
+    def _worker(self, n: int, config: Path) -> tuple[Child, int]:
+        port = free_port()
+        argv = [str(MITMDUMP), "-s", str(ADDON), "--listen-host", "127.0.0.1", "--listen-port", str(port),
+                "--set", f"confdir={self.plan.confdir.expanduser()}", "--set", f"rotator_config={config}",
+                *self.plan.worker_args]
+        return Child(f"worker-{n}", argv, self.logs / f"worker-{n}.log"), port
 
     def block(self) -> str:
         ca, proxy = self.ca, self.plan.proxy_url
@@ -182,6 +192,14 @@ class Cluster:
                 child.terminate()
             for child in started:
                 child.wait(STOP_TIMEOUT)
+
+
+def lost_port(child: Child, port: int) -> bool:
+    """Wait until the worker listens or exits; whether it exited because its port was taken meanwhile."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while child.exit_code() is None and not listens(child.pid, port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return child.exit_code() is not None and "address already in use" in child.output().lower()
 
 
 def say(text: str) -> None:

@@ -61,6 +61,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listens(pid: int, port: int, host: str = "127.0.0.1") -> bool:
+    """Whether process `pid` itself listens on `port`: a connection alone could reach another program that took the port
+    between free_port() and the child's bind. (Where /proc is missing, a connection is all there is to go on.)"""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return listening(port, host)
+    inodes = set()
+    for table in tables:
+        with contextlib.suppress(OSError):
+            for line in table.read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(fields[9])
+    with contextlib.suppress(OSError):
+        fds = Path(f"/proc/{pid}/fd")
+        return any(os.readlink(fd) in {f"socket:[{inode}]" for inode in inodes} for fd in fds.iterdir())
+    return False
+
+
 def listening(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -126,6 +145,7 @@ class Child:
 
     def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None):
         self.name, self.argv, self.log = name, argv, log
+        self.since = log.stat().st_size if log.exists() else 0  # where this run's output begins in the log
         with log.open("ab") as out:
             out.write(f"$ {' '.join(argv)}\n".encode())
             out.flush()
@@ -138,6 +158,13 @@ class Child:
 
     def exit_code(self) -> int | None:
         return self.process.poll()
+
+    def output(self) -> str:
+        """What this run of the child printed (a restart appends to the same log)."""
+        with contextlib.suppress(OSError), self.log.open("rb") as f:
+            f.seek(self.since)
+            return f.read().decode(errors="replace")
+        return ""
 
     def tail(self, lines: int = 5) -> str:
         with contextlib.suppress(OSError):

@@ -36,8 +36,9 @@ def served(cluster: Cluster, n: int) -> int:
 
 
 @pytest.fixture
-def cluster(fake_vendor, tmp_path):
-    started = Cluster(tmp_path, default_config(fake_vendor.url)).start()
+def cluster(fake_vendor, tmp_path, request):
+    request.node._clusters = [Cluster(tmp_path, default_config(fake_vendor.url))]
+    started = request.node._clusters[0].start()
     yield started
     started.stop()
 

@@ -75,8 +75,9 @@ def start(fake_vendor, tmp_path, openai_provider: dict | None = None, **sections
 
 
 @pytest.fixture
-def cluster_of(fake_vendor, tmp_path):
+def cluster_of(fake_vendor, tmp_path, request):
     started: list[Cluster] = []
+    request.node._clusters = started
 
     def make(openai_provider: dict | None = None, **sections) -> Cluster:
         started.append(start(fake_vendor, tmp_path, openai_provider, **sections))

@@ -23,6 +23,9 @@ from typing import Any
 from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+from cluster_lib.services import listens  # noqa: E402 - scripts/ is put on the path just above
+
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 ADDON = "addons/rotator.py"
 # ROTATOR_E2E_HANDOFF=tcp: every mitmdump hands flows to the engine over loopback TCP (`rotator_in_memory=false`,
@@ -248,12 +251,8 @@ class RotatorProcess:
                 raise RotatorStartError(
                     f"mitmdump exited with {self.process.returncode} during startup; log:\n{self.log_text()[-5000:]}"
                 )
-            if self.ca_cert.exists():
-                try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                        return
-                except OSError:
-                    pass
+            if self.ca_cert.exists() and self.process is not None and listens(self.process.pid, self.port):
+                return
             time.sleep(0.05)
         raise RotatorStartError(f"mitmdump not listening on {self.port} after {timeout}s; log:\n{self.log_text()[-5000:]}")
 
