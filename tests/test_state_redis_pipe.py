@@ -67,6 +67,22 @@ async def test_a_reply_late_from_a_frozen_server_is_never_taken_for_the_next_cal
     pipe.drop()
 
 
+async def test_a_call_without_a_reply_in_time_raises_by_itself_and_drops_the_connection(redis_server):
+    redis_server.flush()
+    pipe = Pipe(redis_server.url, 0.2)
+    await pipe.call("SET", "k", "first")
+    loop = asyncio.get_running_loop()
+    with redis_server.frozen():
+        began = loop.time()
+        calls = [asyncio.ensure_future(pipe.call("GET", "k")), asyncio.ensure_future(pipe.call("ECHO", "x"))]
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+        assert all(isinstance(r, TimeoutError) for r in results), results
+        assert 0.15 < loop.time() - began < 2.0  # (the pipe's own timeout, no caller's)
+    await pipe.call("SET", "k", "second")  # (on a new connection: the frozen one's late replies are never read)
+    assert await pipe.call("GET", "k") == b"second"
+    pipe.drop()
+
+
 async def test_a_caller_that_gives_up_leaves_the_order_intact(redis_server):
     redis_server.flush()
     pipe = Pipe(redis_server.url, 0.5)

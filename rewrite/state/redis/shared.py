@@ -96,8 +96,20 @@ class SharedState:
         """`fn()`'s result; Unavailable when the breaker is open or the call fails (which opens it)."""
         if self.breaker.open:
             raise Unavailable
+        return await self._decided(asyncio.wait_for(fn(), self.timeout))
+
+    async def script(self, name: str, keys: list[str], args: list[str | int | float]) -> Any:
+        """One of rewrite/state/redis/scripts.py's scripts, as `call` (on the pipe when there is one: it bounds
+        each call's time itself)."""
+        if self.pipe is None:
+            return await self.call(lambda: self.scripts[name](keys, args))
+        if self.breaker.open:
+            raise Unavailable
+        return await self._decided(self.pipe.script(getattr(scripts, name), keys, args))
+
+    async def _decided(self, work: Awaitable[T]) -> T:
         try:
-            result = await asyncio.wait_for(fn(), self.timeout)
+            result = await work
         except ERRORS as e:
             if isinstance(e, asyncio.TimeoutError) and self.pipe is not None:
                 self.pipe.drop()
@@ -115,12 +127,6 @@ class SharedState:
             value = await self.call(fetch)
             self._secret = bytes.fromhex(value.decode() if isinstance(value, bytes) else str(value))
         return self._secret
-
-    async def run(self, name: str, keys: list[str], args: list[str | int | float]) -> Any:
-        """One of rewrite/state/redis/scripts.py's scripts, on the pipe when there is one."""
-        if self.pipe is not None:
-            return await self.pipe.script(getattr(scripts, name), keys, args)
-        return await self.scripts[name](keys, args)
 
     def zrem(self, key: str, member: str) -> Awaitable[Any]:
         """On the pipe, written before this returns (when connected)."""
@@ -269,7 +275,7 @@ class SharedPool:
         for s, spec in zip(states, self._specs):
             args += (*spec, int(s.out is not None), int(max(0.0, s.slow_until - now) * 1000))
         try:
-            chosen, wait_ms, busy = await self.shared.call(lambda: self.shared.run("PICK", keys, args))
+            chosen, wait_ms, busy = await self.shared.script("PICK", keys, args)
         except Unavailable:
             self._given_back[:0] = given_back  # (given back with the next pick that goes through, or expiring)
             return None
@@ -288,8 +294,7 @@ class SharedPool:
             fps = await self.fingerprints()
             member = fps[index] if scope == WHOLE_KEY else f"{fps[index]}|{scope}"
             ms = int(max(0.0, until - time.monotonic()) * 1000)
-            await self.shared.call(lambda: self.shared.run("REST", [self.names.rests, self.names.why(member)],
-                                                                [member, ms, why]))
+            await self.shared.script("REST", [self.names.rests, self.names.why(member)], [member, ms, why])
         except Unavailable:
             pending = self._pending_rests.get((index, scope))
             if pending is None or pending[0] < until:
@@ -345,7 +350,7 @@ class SharedPool:
         """Send the counts in one script call; a batch that did not go is sent again as it was, under its id."""
         batch = self.usage.batch(await self.fingerprints(), time.time())
         if batch is not None:
-            await self.shared.call(lambda: self.shared.run("USAGE", *batch))
+            await self.shared.script("USAGE", *batch)
             self.usage.sent()
 
     def flush_usage_sync(self, client: redis.Redis) -> None:
@@ -372,8 +377,8 @@ class SharedPool:
 
     async def renew(self, index: int, lease_id: str) -> None:
         fps = await self.fingerprints()
-        await self.shared.call(lambda: self.shared.run("RENEW", [self.names.leases(fps[index])],
-                                                             [lease_id, int(self.shared.lease_seconds * 1000)]))
+        await self.shared.script("RENEW", [self.names.leases(fps[index])],
+                                 [lease_id, int(self.shared.lease_seconds * 1000)])
 
     def give_back(self, index: int, lease_id: str) -> None:
         """A lease ends. A capped key's slot is freed at once (another worker may be waiting for it); any other
