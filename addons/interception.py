@@ -90,6 +90,7 @@ class Interception:
         if route is None:
             return False
         job = self.engine.submit(flow.id, route)
+        self.engine.prefetch(job, req.path.partition("?")[0], req.raw_content)
         job.credential = hide_credential(flow, route.provider.credential)
         client = flow.client_conn.id
         port = self.engine.server.acquire_port(client)

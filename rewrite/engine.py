@@ -11,6 +11,7 @@ from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.big_json import Worker
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.policy.outcomes import Note
+from rewrite.pool.prefetch import model_in_body
 from rewrite.routing.router import Route, Router
 from rewrite.routing.targets import ConversationHooks
 from rewrite.upstream.client import Upstream
@@ -57,7 +58,24 @@ class Engine:
         return job
 
     def forget(self, job_id: str) -> Job | None:
-        return self.jobs.pop(job_id, None)
+        job = self.jobs.pop(job_id, None)
+        if job is not None and job.prefetch is not None:  # (ended before its first attempt)
+            job.prefetch.drop()
+        return job
+
+    def prefetch(self, job: Job, path: str, body: bytes | None) -> None:
+        """Start the first attempt's shared pick now, when the pool shares its state and the model can be told from
+        the path or the body's ends (rewrite/pool/prefetch.py)."""
+        route = job.route
+        if route.protocol is None or route.provider.pool is None or route.provider.pool.shared is None:
+            return
+        asked = route.protocol.model(path, {}) if route.protocol.model_in_path else model_in_body(body)
+        if not asked:
+            return
+        target = self.router.routes.targets_for(asked, route.provider.name)[0]
+        provider = self.router.provider_named(target.provider)
+        if provider is not None and provider.pool is not None:
+            job.prefetch = provider.pool.prefetch(target.model_for(asked))
 
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
         job_id = next((v for n, v in request.headers if n.lower() == JOB_HEADER), None)

@@ -209,6 +209,35 @@ async def test_a_lease_given_back_frees_the_key_at_once(redis_url):
     await closed(a, b)
 
 
+async def test_a_pick_started_early_is_the_first_attempts_own(redis_url):
+    a = worker(redis_url)
+    prefetch = a.prefetch("m")
+    await asyncio.sleep(0.05)  # (the request on its way to the engine)
+    assert (await a.take(model="m", prefetch=prefetch)).key == KEYS[0]  # (not a second pick, which takes KEYS[1])
+    assert (await a.take(model="m", prefetch=prefetch)).key == KEYS[1]  # (used once)
+    await closed(a)
+
+
+@pytest.mark.parametrize("other", ["model", "pool", "request ended"])
+async def test_a_pick_started_early_and_not_used_gives_its_key_back_at_once(redis_url, other):
+    if isinstance(redis_url, fakeredis.FakeServer):
+        pytest.skip("the order on the wire is the pipe's, which a worker over fakeredis has not")
+    keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
+    a, b = worker(redis_url, keys), worker(redis_url, keys)
+    prefetch = a.prefetch("guessed")
+    await asyncio.sleep(0.05)
+    assert (await b.take(model="guessed")).busy  # (the early pick holds the only slot)
+    if other == "model":
+        pick = await a.take(model="asked", prefetch=prefetch)  # its slot is free before this pick is sent
+    elif other == "pool":
+        pick = await b.take(model="guessed", prefetch=prefetch)
+    else:
+        prefetch.drop()
+        pick = await b.take(model="guessed")
+    assert pick.key == KEYS[0], pick
+    await closed(a, b)
+
+
 async def test_a_thousand_concurrent_picks_over_two_workers_are_exactly_fair(redis_url):
     keys = [f"sk-pool-key-{i:04d}-xyz" for i in range(10)]
     a = worker(redis_url, keys, "fair-cycle", timeout=30.0)

@@ -116,11 +116,14 @@ class KeyAttempts:
         """The pool's key for the next attempt and the seconds until it is back; while every usable key is at its
         max_concurrent, wait for a lease to come back (up to first_token_timeout). A None key: none to be had."""
         give_up = self.clock.loop.time() + self.cfg.first_token_timeout
-        while (pick := await pool.take(avoid, self.model)).busy:
+        prefetch, self.job.prefetch = self.job.prefetch, None
+        while (pick := await pool.take(avoid, self.model, prefetch)).busy:
             returned = pool.returned()
             if not await self.clock.supervise(returned, lambda: give_up):
                 returned.cancel()
                 break
+        if prefetch is not None:
+            prefetch.drop()  # (a no-op once taken; else it was another pool's or model's, or the pool decided alone)
         return pick
 
     def _rest(self, pool: KeyPool, key: str, failure: Failure | None) -> None:

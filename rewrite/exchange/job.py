@@ -7,6 +7,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import protocols
 from protocols.base import Protocol
@@ -18,6 +19,9 @@ from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
 from rewrite.providers.credentials import Resting
 from rewrite.routing.router import Route
+
+if TYPE_CHECKING:
+    from rewrite.pool.prefetch import Prefetch
 
 logger = logging.getLogger("rotator")
 
@@ -49,6 +53,7 @@ class Job:
     steps: list[Step] | None = None
     resume: list[dict] = field(default_factory=list)  # each continuation of a cut answer (rewrite/exchange/resume.py)
     too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
+    prefetch: Prefetch | None = None  # its first attempt's shared pick, started at the request hook
 
     @property
     def provider(self) -> Provider:

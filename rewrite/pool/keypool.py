@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from rewrite.policy.backoff import backoff
 from rewrite.policy.retry import Failure
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest, fingerprint
+from rewrite.pool.prefetch import Prefetch
 from rewrite.pool.report import describe, summary
 from rewrite.pool.strategies import STRATEGIES
 
@@ -145,11 +146,20 @@ class KeyPool:
         best = min(usable, key=rank)
         return self._chosen(best, rank(best)[0])
 
-    async def take(self, avoid: str | None = None, model: str = "") -> Pick:
+    def prefetch(self, model: str) -> Prefetch | None:
+        """The first attempt's shared pick for `model`, started now (rewrite/pool/prefetch.py); None without shared
+        state."""
+        if self.shared is None:
+            return None
+        return Prefetch(self, model, asyncio.ensure_future(self.shared.pick(None, model, self._clock())))
+
+    async def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None) -> Pick:
         """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
-        by `lease`); the pool's own `pick` without shared state, or when Redis does not answer."""
+        by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
+        request's pick started earlier, used if it was made for this pool and model."""
         if self.shared is not None:
-            shared = await self.shared.pick(avoid, model, self._clock())
+            early = prefetch.take(self, model) if prefetch is not None and avoid is None else None
+            shared = await (early or self.shared.pick(avoid, model, self._clock()))
             if shared is not None:
                 if shared.state is None:
                     return Pick(None, shared.wait, busy=shared.busy)
