@@ -67,16 +67,17 @@ def listens(pid: int, port: int, host: str = "127.0.0.1") -> bool:
     tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
     if not tables[0].exists():
         return listening(port, host)
-    inodes = set()
+    sockets = set()
     for table in tables:
         with contextlib.suppress(OSError):
             for line in table.read_text().splitlines()[1:]:
                 fields = line.split()
                 if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
-                    inodes.add(fields[9])
+                    sockets.add(f"socket:[{fields[9]}]")
+    if not sockets:
+        return False
     with contextlib.suppress(OSError):
-        fds = Path(f"/proc/{pid}/fd")
-        return any(os.readlink(fd) in {f"socket:[{inode}]" for inode in inodes} for fd in fds.iterdir())
+        return any(os.readlink(fd) in sockets for fd in Path(f"/proc/{pid}/fd").iterdir())
     return False
 
 
