@@ -40,6 +40,7 @@ from tests.support.reliability import (
     assert_rotator_retried,
     assert_truncated,
     flow_line,
+    no_key_resting,
     pool,
     stream,
     two_keys,
@@ -116,6 +117,7 @@ RETRYABLE = {
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_transient_status_is_retried_on_another_key(fake_vendor, rotator, protocol, status):
     proxy = rotator(streaming=FAST)
+    no_key_resting(proxy)
     fake_vendor.script(RETRYABLE[status], Fault.ok())
 
     seen = stream(protocol)

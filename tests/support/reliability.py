@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from tests.support.clients import FINISH, MODELS, PROMPT, TRUNCATED, WEATHER_SCHEMA, call, make_client
 from tests.support.fake_vendor import TEXT, TOOL_NAME, split_text
 from tests.support.harness import POOL_KEYS
@@ -121,12 +123,30 @@ def warmed(rotator, vendor, protocol: str, streamed: bool = True, **config: Any)
     whose log starts after that call. The first call through a new proxy builds the SDK's response models and
     the proxy's certificate for the vendor host, which costs seconds on a busy machine: not what a test times."""
     proxy = rotator(**config)
+    no_key_resting(proxy)
     if (proxy.port, protocol, streamed) not in _WARM:
         call(protocol, make_client(protocol), stream=streamed)
         proxy.wait_log(flow_line(protocol))
         vendor.reset()
         _WARM.add((proxy.port, protocol, streamed))
     return rotator(**config)
+
+
+def no_key_resting(proxy, timeout: float = 15.0) -> None:
+    """Wait until no pooled key of this (perhaps shared) proxy rests from an earlier test, as its status page shows.
+    A test that checks a retry went to the *other* key needs both: a 500's cooldown is shorter than a rest left by
+    an earlier test, so with one key resting the retry would wait for the key that just failed. (A key resting after
+    a stall does not count: it is used at once when no other key is ready.)"""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(proxy=proxy.url, timeout=10, trust_env=False) as http:
+        while True:
+            page = http.get("http://rotator.status/", params={"format": "json"}).json()
+            rests = [r for p in page["providers"] if p["pool"] for k in p["pool"]["keys"] for r in k["resting"]
+                     if not r["why"].startswith("stalled")]
+            if not rests:
+                return
+            assert time.monotonic() < deadline, f"keys still resting after {timeout} s: {rests}"
+            time.sleep(0.1)
 
 
 def flow_line(protocol: str) -> str:
