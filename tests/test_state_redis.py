@@ -14,6 +14,7 @@ import pytest
 from rewrite.config import KeyConfig
 from rewrite.pool import KeyPool
 from rewrite.state.redis.connection import connect
+from rewrite.state.redis.connection import connect_sync as connect_sync_client
 from rewrite.state.redis.names import PoolNames
 from rewrite.state.redis.shared import SharedState
 
@@ -215,6 +216,31 @@ async def test_a_pick_started_early_is_the_first_attempts_own(redis_url):
     await asyncio.sleep(0.05)  # (the request on its way to the engine)
     assert (await a.take(model="m", prefetch=prefetch)).key == KEYS[0]  # (not a second pick, which takes KEYS[1])
     assert (await a.take(model="m", prefetch=prefetch)).key == KEYS[1]  # (used once)
+    await closed(a)
+
+
+async def test_a_pick_sent_once_connected_survives_a_redis_that_forgot_its_scripts(redis_server):
+    """After the first pick the pick is written at once and its reply handed straight to the request: a Redis that
+    restarted (its scripts gone) still decides, and the worker does not fall back to its own state."""
+    redis_server.flush()
+    a = worker(redis_server.url)
+    assert (await a.take(model="m")).held is not None  # (connected: the next pick goes out at once)
+    connect_sync_client(redis_server.url).script_flush()
+    picks = [await a.take(model="m") for _ in range(3)]
+    assert [p.key for p in picks] == [KEYS[1], KEYS[2], KEYS[0]]
+    assert all(p.held is not None for p in picks) and not a.shared.shared.breaker.broken
+    await closed(a)
+
+
+async def test_a_pick_redis_refuses_is_decided_by_the_worker_and_the_outage_said_once(redis_server, caplog):
+    redis_server.flush()
+    a = worker(redis_server.url)
+    assert (await a.take(model="m")).held is not None
+    connect_sync_client(redis_server.url).set(a.shared.names.rests, "not a sorted set")  # (the script fails)
+    picks = [await a.take(model="m") for _ in range(3)]
+    assert all(p.key in KEYS and p.held is None for p in picks)  # decided here
+    assert a.shared.shared.breaker.broken
+    assert len([r for r in caplog.records if "Redis did not answer" in r.getMessage()]) == 1
     await closed(a)
 
 

@@ -36,7 +36,7 @@ class _Replies(asyncio.BufferedProtocol):
         self.timeout = timeout
         self.buffer = memoryview(bytearray(1 << 16))
         self.reader = hiredis.Reader()
-        self.waiting: collections.deque[asyncio.Future] = collections.deque()
+        self.waiting: collections.deque[asyncio.Future | Callable[[Any], None]] = collections.deque()
         self.deadlines: collections.deque[float] = collections.deque()  # each waiting call's
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
@@ -50,15 +50,19 @@ class _Replies(asyncio.BufferedProtocol):
         """Send one command; its reply's future, failed with TimeoutError (and the connection with it) when the
         reply is not there within the timeout. One timer watches every call under way (a timer per call, as
         asyncio.wait_for makes, was a tenth of a pick's CPU)."""
+        waiter = self._loop.create_future()
+        self.send(packed, waiter)
+        return waiter
+
+    def send(self, packed: bytes, waiter: asyncio.Future | Callable[[Any], None]) -> None:
+        """Send one command: its reply (or the error that ended it) goes to `waiter`, a future or a function."""
         if self.transport is None:
             raise RedisConnectionError("not connected to Redis")
-        waiter = self._loop.create_future()
         self.waiting.append(waiter)
         self.deadlines.append(self._loop.time() + self.timeout)
         self.transport.write(packed)
         if self._watch is None:
             self._watch = self._loop.call_at(self.deadlines[0], self._check)
-        return waiter
 
     def _check(self) -> None:
         self._watch = None
@@ -80,7 +84,9 @@ class _Replies(asyncio.BufferedProtocol):
                 return
             waiter = self.waiting.popleft()
             self.deadlines.popleft()
-            if not waiter.done():  # (a caller that gave up: its reply is read and dropped)
+            if not isinstance(waiter, asyncio.Future):
+                waiter(reply)
+            elif not waiter.done():  # (a caller that gave up: its reply is read and dropped)
                 waiter.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -96,7 +102,9 @@ class _Replies(asyncio.BufferedProtocol):
         self.deadlines.clear()
         while self.waiting:
             waiter = self.waiting.popleft()
-            if not waiter.done():
+            if not isinstance(waiter, asyncio.Future):
+                waiter(error)
+            elif not waiter.done():
                 waiter.set_exception(error)
 
 
@@ -125,6 +133,25 @@ class Pipe:
         replies = self._up()
         return self.call(*args) if replies is None else _replied(replies.expect(_pack(args)))
 
+    def submit(self, on_reply: Callable[[Any], None], *args: str | int | float | bytes) -> bool:
+        """Write the command now, and call `on_reply` with its reply (a hiredis.ReplyError for an error reply) or the
+        exception that ended the call, without a coroutine or a future in between; False (nothing written) when
+        the connection is not up: `call` connects."""
+        replies = self._up()
+        if replies is None:
+            return False
+        replies.send(_pack(args), on_reply)
+        return True
+
+    def sha(self, body: str) -> str:
+        sha = self._shas.get(body)
+        if sha is None:
+            sha = self._shas[body] = hashlib.sha1(body.encode()).hexdigest()
+        return sha
+
+    def connected(self) -> bool:
+        return self._up() is not None
+
     def _up(self) -> _Replies | None:
         """The connection, when it is open and on this event loop."""
         replies = self._replies
@@ -134,11 +161,8 @@ class Pipe:
 
     async def script(self, body: str, keys: list[str], args: list[str | int | float]) -> Any:
         """EVALSHA, or EVAL when the server does not know the script (a restarted Redis): it keeps it then."""
-        sha = self._shas.get(body)
-        if sha is None:
-            sha = self._shas[body] = hashlib.sha1(body.encode()).hexdigest()
         try:
-            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
+            return await self.call("EVALSHA", self.sha(body), len(keys), *keys, *args)
         except ResponseError as e:
             if not str(e).startswith("NOSCRIPT"):
                 raise
