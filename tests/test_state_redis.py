@@ -244,6 +244,19 @@ async def test_a_pick_redis_refuses_is_decided_by_the_worker_and_the_outage_said
     await closed(a)
 
 
+async def test_leases_given_back_while_redis_is_thought_away_are_left_to_expire(redis_server):
+    """With the breaker open nothing is written to Redis, the leases' give-back neither: they expire by themselves."""
+    redis_server.flush()
+    a = worker(redis_server.url)
+    pick = await a.take(model="m")
+    a.lease(pick.key, "m", pick.held).release()  # (uncapped: given back with the next pick, or by the flusher)
+    a.shared.shared.breaker.failed(ConnectionError("thought away"))
+    await a.shared.flush_given_back()
+    leases = connect_sync_client(redis_server.url).zcard(a.shared.names.leases(a.shared._fps[0]))
+    assert leases == 1
+    await closed(a)
+
+
 @pytest.mark.parametrize("other", ["model", "pool", "request ended"])
 async def test_a_pick_started_early_and_not_used_gives_its_key_back_at_once(redis_url, other):
     if isinstance(redis_url, fakeredis.FakeServer):

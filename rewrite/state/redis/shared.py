@@ -147,9 +147,7 @@ class SharedState:
     async def _decided(self, work: Awaitable[T]) -> T:
         try:
             result = await work
-        except ERRORS as e:
-            if isinstance(e, asyncio.TimeoutError) and self.pipe is not None:
-                self.pipe.drop()
+        except ERRORS as e:  # (a call on the pipe that timed out has dropped its connection already)
             self.breaker.failed(e)
             raise Unavailable from None
         self.breaker.worked()
@@ -451,12 +449,13 @@ class SharedPool:
             self.shared.start()
 
     async def flush_given_back(self) -> None:
+        """The leases given back since the last pick, when no pick took them along (while the breaker is open,
+        none is written: they expire by themselves)."""
         given_back, self._given_back = self._given_back, []
         for index, lease_id in (item.split(":", 1) for item in given_back):
-            try:
-                await self._release(int(index) - 1, lease_id)
-            except Unavailable:
-                return  # (the rest expire by themselves)
+            if self.shared.breaker.open:
+                return
+            await self._release(int(index) - 1, lease_id)
 
     async def _settle(self, zrem: Awaitable[Any]) -> None:
         try:
