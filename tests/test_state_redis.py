@@ -219,6 +219,21 @@ async def test_a_pick_started_early_is_the_first_attempts_own(redis_url):
     await closed(a)
 
 
+async def test_a_key_out_or_resting_after_a_stall_is_passed_over_by_the_shared_pick(redis_url):
+    """Each worker keeps which of its keys are out (refused) or resting after a stall, and tells the pick: an out key
+    is never picked, a stalled one only when no other key is ready."""
+    a = worker(redis_url)
+    await take_and_give_back(a)  # (connected: the picks below go out as the pipe's prepared call)
+    a.reject(KEYS[1])
+    a.stalled(KEYS[2])
+    assert [(await take_and_give_back(a)).key for _ in range(4)] == [KEYS[0]] * 4
+    a.bench(KEYS[0], 30)  # (now no key is ready: the stalled one is used at once, the refused one never)
+    await asyncio.sleep(0.05)  # (the rest is written to Redis in the background)
+    picks = [await take_and_give_back(a) for _ in range(2)]
+    assert [(p.key, p.wait) for p in picks] == [(KEYS[2], 0.0)] * 2
+    await closed(a)
+
+
 async def test_a_pick_sent_once_connected_survives_a_redis_that_forgot_its_scripts(redis_server):
     """After the first pick the pick is written at once and its reply handed straight to the request: a Redis that
     restarted (its scripts gone) still decides, and the worker does not fall back to its own state."""

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
+import hiredis
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from rewrite.state.redis.pipe import Pipe
+from rewrite.state.redis.pipe import Pipe, Prepared
 from tests.support.harness import free_port
 from tests.support.redis_server import RedisServer
 
@@ -136,3 +137,11 @@ async def test_nothing_listening_raises_at_once():
     pipe = Pipe(f"redis://127.0.0.1:{free_port()}/0", 0.5)
     with pytest.raises(OSError):
         await pipe.call("PING")
+
+
+def test_a_prepared_call_is_packed_as_the_whole_call_would_be():
+    call = Prepared("return 1", ["k1", "k2"], ["fixed", 3, 2.5], "5ha")
+    for rest in (["m", 0, "id", "", ""], ["model-x", 2, "abc.1", "1:abc.0,3:abc.2", "2:1:500"], [""]):
+        assert call.command(rest) == hiredis.pack_command(("EVALSHA", "5ha", 2, "k1", "k2", "fixed", 3, 2.5, *rest))
+        assert call.args(rest) == ["fixed", 3, 2.5, *rest]
+

@@ -133,14 +133,14 @@ class Pipe:
         replies = self._up()
         return self.call(*args) if replies is None else _replied(replies.expect(_pack(args)))
 
-    def submit(self, on_reply: Callable[[Any], None], *args: str | int | float | bytes) -> bool:
-        """Write the command now, and call `on_reply` with its reply (a hiredis.ReplyError for an error reply) or the
-        exception that ended the call, without a coroutine or a future in between; False (nothing written) when
-        the connection is not up: `call` connects."""
+    def submit(self, on_reply: Callable[[Any], None], command: bytes) -> bool:
+        """Write the packed command now, and call `on_reply` with its reply (a hiredis.ReplyError for an error
+        reply) or the exception that ended the call, without a coroutine or a future in between; False (nothing
+        written) when the connection is not up: `call` connects."""
         replies = self._up()
         if replies is None:
             return False
-        replies.send(_pack(args), on_reply)
+        replies.send(command, on_reply)
         return True
 
     def sha(self, body: str) -> str:
@@ -148,6 +148,9 @@ class Pipe:
         if sha is None:
             sha = self._shas[body] = hashlib.sha1(body.encode()).hexdigest()
         return sha
+
+    def prepare(self, body: str, keys: list[str], fixed: list[str | int | float]) -> Prepared:
+        return Prepared(body, keys, fixed, self.sha(body))
 
     def connected(self) -> bool:
         return self._up() is not None
@@ -202,6 +205,26 @@ class Pipe:
             replies.fail(RedisConnectionError(f"Redis refused the connection's set-up ({type(e).__name__})"))
             raise
         return replies
+
+
+class Prepared:
+    """A script call whose keys and leading arguments are the same each time, packed once: a call sends only its
+    own arguments' packing (run once a request, in a process whose caches the request's other work has filled,
+    packing all ~25 arguments cost about 15 us of CPU)."""
+
+    def __init__(self, body: str, keys: list[str], fixed: list[str | int | float], sha: str) -> None:
+        self.body, self.keys, self.fixed = body, keys, fixed
+        head = _pack(("EVALSHA", sha, len(keys), *keys, *fixed))
+        self._count = 3 + len(keys) + len(fixed)
+        self._head = head[head.index(b"\r\n") + 2:]  # (without the "*<count>" line: the count is the whole call's)
+
+    def command(self, rest: list[str | int | float]) -> bytes:
+        """EVALSHA with the fixed arguments, then `rest`."""
+        packed = _pack(tuple(rest))
+        return b"*%d\r\n%b%b" % (self._count + len(rest), self._head, packed[packed.index(b"\r\n") + 2:])
+
+    def args(self, rest: list[str | int | float]) -> list[str | int | float]:
+        return self.fixed + rest
 
 
 def _reply(reply: Any) -> Any:

@@ -12,15 +12,21 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 # KEYS: rests (ZSET member -> until ms), turn (HASH: rr, seq, w:<fp>), lru (ZSET fp -> seq), then each key's
 # leases (ZSET lease id -> expiry ms), in config order.
-# ARGV: strategy, model, avoid (1-based, 0: none), lease id, lease ms, n; the leases this worker gave back since its
-# last pick, "i:lease id" each, `,` between them (a key without max_concurrent gives its lease back with the next
-# pick: one round trip a request, not two); then six per key: fp, weight, tier, max_concurrent (0: none), out (0/1),
-# slow (ms left of its rest after a stall, kept by each worker).
+# ARGV: first what does not change from one pick to the next (packed once by the worker): strategy, lease ms, n, then
+# four per key: fp, weight, tier, max_concurrent (0: none). Then this pick's: model, avoid (1-based, 0: none), lease
+# id; the leases this worker gave back since its last pick, "i:lease id" each, `,` between them (a key without
+# max_concurrent gives its lease back with the next pick: one round trip a request, not two); the keys that are out or
+# resting after a stall (each worker keeps those), "i:out (0/1):slow ms" each, `,` between them (usually none).
 # Returns {chosen (1-based, 0: none), wait ms (-1: no key will be back), busy (0/1)}; the chosen key is leased.
 PICK = _NOW + """
-local strategy, model, avoid = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local lease_id, lease_ms, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-for i, id in string.gmatch(ARGV[7], '(%d+):([^,]+)') do redis.call('ZREM', KEYS[3 + tonumber(i)], id) end
+local strategy, lease_ms, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local d = 3 + 4 * n
+local model, avoid, lease_id = ARGV[d + 1], tonumber(ARGV[d + 2]), ARGV[d + 3]
+for i, id in string.gmatch(ARGV[d + 4], '(%d+):([^,]+)') do redis.call('ZREM', KEYS[3 + tonumber(i)], id) end
+local outs, slows = {}, {}
+for i, out, slow in string.gmatch(ARGV[d + 5], '(%d+):(%d):(%d+)') do
+  outs[tonumber(i)], slows[tonumber(i)] = out == '1', tonumber(slow)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 -- Read once for every key (each redis.call costs about as much as the rest of the script's work for one key): the
 -- rests still running (usually none) and when each key was last picked.
@@ -34,10 +40,10 @@ local rests, lrus = scores(KEYS[1]), scores(KEYS[3])
 local counted = strategy == 'least-used'
 local keys, ready, free, usable = {}, {}, {}, {}
 for i = 1, n do
-  local at = 7 + 6 * (i - 1)
+  local at = 3 + 4 * (i - 1)
   local fp = ARGV[at + 1]
   local k = {i = i, fp = fp, weight = tonumber(ARGV[at + 2]), tier = tonumber(ARGV[at + 3]),
-             cap = tonumber(ARGV[at + 4]), out = ARGV[at + 5] == '1', slow = tonumber(ARGV[at + 6]), leases = 0}
+             cap = tonumber(ARGV[at + 4]), out = outs[i] or false, slow = slows[i] or 0, leases = 0}
   if k.cap > 0 or counted then
     redis.call('ZREMRANGEBYSCORE', KEYS[3 + i], '-inf', now)
     k.leases = redis.call('ZCARD', KEYS[3 + i])

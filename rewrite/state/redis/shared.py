@@ -30,7 +30,7 @@ from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
 from rewrite.state.redis import scripts
 from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, connect, connect_sync
 from rewrite.state.redis.names import SECRET, PoolNames
-from rewrite.state.redis.pipe import Pipe
+from rewrite.state.redis.pipe import Pipe, Prepared
 from rewrite.state.redis.usage import UsageBatches
 
 if TYPE_CHECKING:
@@ -113,12 +113,14 @@ class SharedState:
         """`script_soon` can send now: the pipe is connected and the breaker closed."""
         return self.pipe is not None and not self.breaker.open and self.pipe.connected()
 
-    def script_soon(self, name: str, keys: list[str], args: list[str | int | float],
-                    then: Callable[[Any], T], otherwise: Callable[[], T]) -> asyncio.Future[T]:
-        """`script`, written to the pipe now (when `ready`), its reply handed to `then` as it is read: the future's
-        result is `then(reply)`, or `otherwise()` where `script` would raise Unavailable. No coroutine or task
-        stands between the reply and the caller (they were a fifth of a pick's CPU)."""
+    def script_soon(self, call: Prepared, rest: list[str | int | float], then: Callable[[Any], T],
+                    otherwise: Callable[[], T]) -> asyncio.Future[T]:
+        """A prepared script call with `rest` for its last arguments, written to the pipe now (when `ready`), its
+        reply handed to `then` as it is read: the future's result is `then(reply)`, or `otherwise()` where `script`
+        would raise Unavailable. No coroutine or task stands between the reply and the caller (they were a fifth
+        of a pick's CPU)."""
         out: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        pipe = self.pipe
 
         def settle(result: Callable[[], T]) -> None:
             if not out.done():  # (a caller that gave up)
@@ -128,9 +130,10 @@ class SharedState:
             settle(otherwise if task.cancelled() or task.exception() is not None else lambda: then(task.result()))
 
         def replied(reply: Any) -> None:
-            if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+            if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT") and pipe is not None:
                 # (a restarted Redis: `script` sends the script itself)
-                asyncio.ensure_future(self.script(name, keys, args)).add_done_callback(resent)
+                resend = self._decided(pipe.script(call.body, call.keys, call.args(rest)))
+                asyncio.ensure_future(resend).add_done_callback(resent)
             elif isinstance(reply, BaseException | hiredis.ReplyError):
                 self.breaker.failed(reply if isinstance(reply, BaseException) else ResponseError(str(reply)))
                 settle(otherwise)
@@ -138,9 +141,7 @@ class SharedState:
                 self.breaker.worked()
                 settle(lambda: then(reply))
 
-        pipe = self.pipe
-        if pipe is None or not pipe.submit(replied, "EVALSHA", pipe.sha(getattr(scripts, name)), len(keys), *keys,
-                                           *args):
+        if pipe is None or not pipe.submit(replied, call.command(rest)):
             settle(otherwise)
         return out
 
@@ -283,7 +284,8 @@ class SharedPool:
         self.usage = UsageBatches(self.names)
         self._given_back: list[str] = []  # leases of uncapped keys given back since the last pick: "i:lease id"
         self._keys: list[str] | None = None  # the pick's Redis keys (the fingerprints do not change)
-        self._specs: list[tuple] = []  # each key's arguments to the pick that do not change
+        self._fixed: list[str | int | float] = []  # the pick's arguments that do not change
+        self._call: Prepared | None = None  # the pick on the pipe, its unchanging part packed once
 
     async def fingerprints(self) -> list[str]:
         if not self._fps:
@@ -294,10 +296,10 @@ class SharedPool:
     def pick(self, avoid: str | None, model: str, now: float) -> Awaitable[SharedPick | None]:
         """The key every worker would agree on, leased; None: Redis did not answer (decide locally). Sent before
         this returns when the connection is up (then a future, else a coroutine that connects first)."""
-        if self._keys is None or not self.shared.ready():
+        if self._call is None or not self.shared.ready():
             return self._pick_connecting(avoid, model, now)
-        given_back, lease_id, args = self._pick_args(avoid, model, now)
-        return self.shared.script_soon("PICK", self._keys, args, then=lambda reply: self._picked(reply, lease_id),
+        given_back, lease_id, rest = self._pick_args(avoid, model, now)
+        return self.shared.script_soon(self._call, rest, then=lambda reply: self._picked(reply, lease_id),
                                        otherwise=lambda: self._unpicked(given_back))
 
     async def _pick_connecting(self, avoid: str | None, model: str, now: float) -> SharedPick | None:
@@ -306,26 +308,29 @@ class SharedPool:
         except Unavailable:
             return None
         if self._keys is None:
+            states = self.pool.states
             self._keys = [self.names.rests, self.names.turn, self.names.lru] + [self.names.leases(fp) for fp in fps]
-            self._specs = [(fp, s.weight, s.tier, s.max_concurrent or 0) for s, fp in zip(self.pool.states, fps)]
-        given_back, lease_id, args = self._pick_args(avoid, model, now)
+            self._fixed = [self.pool.strategy.name, int(self.shared.lease_seconds * 1000), len(states)]
+            for s, fp in zip(states, fps):
+                self._fixed += (fp, s.weight, s.tier, s.max_concurrent or 0)
+            if self.shared.pipe is not None:
+                self._call = self.shared.pipe.prepare(scripts.PICK, self._keys, self._fixed)
+        given_back, lease_id, rest = self._pick_args(avoid, model, now)
         try:
-            reply = await self.shared.script("PICK", self._keys, args)
+            reply = await self.shared.script("PICK", self._keys, self._fixed + rest)
         except Unavailable:
             return self._unpicked(given_back)
         return self._picked(reply, lease_id)
 
     def _pick_args(self, avoid: str | None, model: str, now: float) -> tuple[list[str], str, list[str | int | float]]:
-        """(the leases given back with this pick, the new lease's id, the pick's arguments)."""
+        """(the leases given back with this pick, the new lease's id, the pick's own arguments: scripts.PICK)."""
         states = self.pool.states
         given_back, self._given_back = self._given_back, []
         avoided = next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0) if avoid else 0
         lease_id = self.shared.lease_id()
-        args: list[str | int | float] = [self.pool.strategy.name, model, avoided, lease_id,
-                                         int(self.shared.lease_seconds * 1000), len(states), ",".join(given_back)]
-        for s, spec in zip(states, self._specs):
-            args += (*spec, int(s.out is not None), int(max(0.0, s.slow_until - now) * 1000))
-        return given_back, lease_id, args
+        odd = ",".join(f"{i}:{int(s.out is not None)}:{int(max(0.0, s.slow_until - now) * 1000)}"
+                       for i, s in enumerate(states, 1) if s.out is not None or s.slow_until > now)
+        return given_back, lease_id, [model, avoided, lease_id, ",".join(given_back), odd]
 
     def _picked(self, reply: Any, lease_id: str) -> SharedPick:
         chosen, wait_ms, busy = reply
