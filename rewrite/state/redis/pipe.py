@@ -1,10 +1,11 @@
-"""The connection a worker's per-request Redis calls (the pick, a capped key's release) share: commands pipelined on
-one socket, replies read in order by hiredis, Redis's own parser.
+"""The connection a worker's scripts (the pick, rests, renewals, the batched usage write) and a capped key's release
+share: commands pipelined on one socket, replies read in order by hiredis, Redis's own parser. The pick, once
+connected, is written at once from a prepared call and its reply handed to a callback (`submit`, `Prepared`).
 
 Why not redis-py's client for these: its pooled path (checkout, nested timeouts, its parser layers) cost about
 three times the CPU of the call itself, which was most of what a shared pick added to a request
-(docs/benchmark.md, "Where a Redis pick's time goes"). Everything else (the batched usage write, the once-a-second
-reads) still goes through redis-py.
+(docs/benchmark.md, "Where a Redis pick's time goes"). The once-a-second reads (rests, usage) and the fingerprints'
+secret still go through redis-py.
 
 No retries and no reconnect loop: a call that fails or times out raises (the breaker decides what then) and drops
 the connection, so that a reply late from a frozen server is never taken for another call's; the next call
