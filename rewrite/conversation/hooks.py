@@ -10,8 +10,6 @@ continuity.
 
 from __future__ import annotations
 
-import contextvars
-
 from protocols.openai_responses.translate import SYNTHETIC_ID, _response_id
 from protocols.unified import Answer, Request
 from rewrite.conversation.continuity import PREVIOUS, RESPONSES, Continuity, UnknownResponse, output_items
@@ -26,11 +24,6 @@ FIELD_CACHE_ENTRIES = 50_000
 FIELD_CACHE_BYTES = 64 << 20
 CONTINUITY_ENTRIES = 50_000
 CONTINUITY_BYTES = 256 << 20
-
-# The client's own body of the request being served: `answer` records it, after `request` may have expanded it.
-# (Each request is served in its own task, which sees its own value.)
-_client_body: contextvars.ContextVar[dict | None] = contextvars.ContextVar("rotator_client_body", default=None)
-
 
 def _upstream_protocol(leg: Leg) -> str:
     """What the target speaks: the engine calls the hooks for generation calls only, whose legs have a protocol."""
@@ -69,7 +62,6 @@ class ConversationState(ConversationHooks):
     def request(self, leg: Leg, body: dict) -> dict:
         if _client_protocol(leg) != RESPONSES:
             return body
-        _client_body.set(body)
         if not body.get(PREVIOUS):
             return body
         try:
@@ -89,7 +81,7 @@ class ConversationState(ConversationHooks):
     def answer(self, leg: Leg, answer: Answer) -> None:
         if leg.translation is not None:
             self.fields.capture(_scope(leg), answer, leg.translation.request)
-        body = _client_body.get()
+        body = leg.asked
         if _client_protocol(leg) != RESPONSES or body is None or not isinstance(answer.id, str):
             return
         response_id = _response_id(answer.id)

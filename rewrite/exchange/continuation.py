@@ -141,3 +141,5 @@ class Continuation:
             f.answers.folded(cut.call, resume.proto, aggregator, client, cause, cut.headers)
         elif not client.complete:
             ClientStream(f.answers.out, f.job, f.clock, client).end_honestly(cause, f.cfg.on_truncation)
+        if f.served is not None and f.served.wants_answer and f.job.resume:
+            f.answered(f.served, resume.answer())  # (the first attempt's, recorded at its cut, was the partial)

@@ -10,7 +10,7 @@ import logging
 from protocols import translate
 from protocols.base import Protocol
 from protocols.translate import TranslationError
-from protocols.unified import Request
+from protocols.unified import Answer, Request
 from protocols.urls import UnsafeURLValue
 from rewrite.accounting.prices import PriceTable
 from rewrite.accounting.usage import account
@@ -97,7 +97,7 @@ class Legs:
                 if body is not req.body:
                     leg = self._leg_for(provider, model, called, proto, body)
                     leg.unchanged = False
-                leg.wants_answer = self.hooks.wants_answer(leg)
+                leg.wants_answer, leg.asked = self.hooks.wants_answer(leg), req.body
             if leg.translation is not None:  # a request the target's protocol cannot take is refused now
                 forced = provider.force_upstream_stream and model not in provider.stream_refusals
                 translated_request(req, leg, leg.translation, req.client_stream or forced, self.hooks)
@@ -141,6 +141,7 @@ class Fallback:
         self.resume = resume  # when cut answers are continued (rewrite/exchange/resume.py)
         self.chosen: list[tuple[Provider, Target]] = []  # the request's targets, in order
         self.serving = 0  # the index of the one that served
+        self.served: Leg | None = None  # its leg
 
     async def run(self) -> None:
         """Try the request's targets in order; a target that fails before the client's first token hands the
@@ -205,10 +206,16 @@ class Fallback:
         return attempt.in_client_shape(failure) if keys.tried else failure
 
     def _served(self, leg: Leg) -> None:
+        self.served = leg
         leg.record["outcome"] = "served"
         if self.legs.routed:
             logger.info("rotator: %s %s: target %s answered (%s)", leg.provider.name, self.job.id[:8], leg.name,
                         leg.record.get("translated") or leg.record["protocol"])  # (see record_of)
+        if leg.wants_answer and (answer := leg.final_answer()) is not None:
+            self.answered(leg, answer)
+
+    def answered(self, leg: Leg, answer: Answer) -> None:
+        """The conversation hooks get the answer `leg` served (again, whole, once a cut one is continued)."""
         hooks = self.legs.hooks
-        if hooks is not None and leg.wants_answer and (answer := leg.final_answer()) is not None:
+        if hooks is not None and leg.wants_answer:
             hooks.answer(leg, answer)

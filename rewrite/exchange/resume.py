@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 import httpx
 
+import protocols.translate as translate
 from protocols.base import Event, Protocol, Repairer
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Holder, Method, Observer, Resumer, Splicer, seam_for
 from protocols.resume.kept import KeptEvents
 from protocols.resume.seam import Seam
 from protocols.sse import SSEParser
+from protocols.unified import Answer, AnswerBuilder, ToolIds
 from rewrite.config import ResumeConfig
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import Abandoned, ClientStream
@@ -212,6 +214,16 @@ class Resume:
     def too_long(self) -> bool:
         """A streamed answer longer than its flow keeps (4 MiB and its end): not continued."""
         return not (self.cut is not None and self.cut.folded) and self.out.flow_body.left_out > 0
+
+    def answer(self) -> Answer:
+        """The answer as the client has it, unified (for the conversation hooks, once it is continued)."""
+        decoder, builder = translate.get(self.proto.name).decoder(ToolIds()), AnswerBuilder()
+        for event in self.events():
+            for unified in decoder.feed(event):
+                builder.feed(unified)
+        for unified in decoder.close():
+            builder.feed(unified)
+        return builder.result(truncated=not builder.finished)
 
     def events(self) -> Iterator[Event]:
         """Everything the client was sent (a folded answer: would have been sent), as events."""

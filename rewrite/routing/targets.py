@@ -56,7 +56,8 @@ class ConversationHooks:
       encoded for the target's protocol; change it in place (e.g. put signatures back). `leg.translation.ids`
       may be replaced here by a `ToolIds` of the hook's own, to key state on the ids handed out.
     - `wants_answer(leg)`: whether `answer` should be called for `leg` (a native leg then decodes its answer too).
-    - `answer(leg, answer)`: the unified answer `leg` gave the client (not called for errors).
+    - `answer(leg, answer)`: the unified answer `leg` gave the client (not called for errors); `leg.asked` is the
+      client's body `request` was given.
     """
 
     def request(self, leg: Leg, body: dict) -> dict:
@@ -102,6 +103,7 @@ class Leg:
     wants_answer: bool = False  # a hook wants the unified answer
     answers: AnswerBuilder | None = None  # the current attempt's answer, built for the hook
     answer: Answer | None = None  # a whole answer, set at once (a translated non-stream answer)
+    asked: dict | None = None  # the client's body, as the conversation hooks were given it for this leg
     record: dict = field(default_factory=dict)  # what the flow records of this target
 
     @property

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.support.clients import WEATHER_SCHEMA
-from tests.support.fake_vendor import TOOL_ARGUMENTS, TOOL_NAME, Fault
+from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
 
 pytestmark = pytest.mark.e2e
 
@@ -187,3 +187,22 @@ def test_a_conversation_begun_on_a_responses_provider_continues_on_its_fallback(
     assert [m["role"] for m in messages] == ["user", "assistant", "tool"]
     assert messages[1]["tool_calls"][0]["id"] == call.call_id
     assert messages[2]["content"] == RESULT
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_previous_response_cut_and_continued_carries_the_whole_answer_to_the_next_turn(fake_vendor, routed,
+                                                                                        stream):
+    """Turn one's answer is cut after its first words and continued (a second vendor call); turn two names it by
+    its id: the vendor gets the answer the client got, whole, not the part before the cut."""
+    cut_after = 2
+    prefix = "".join(split_text(TEXT)[:cut_after])
+    fake_vendor.script(Fault.cut_after(deltas=cut_after, how="reset"), Fault().ok(TEXT[len(prefix):]), Fault.ok())
+
+    first = responses_turn(stream, input=QUESTION, store=True)
+    assert first.output_text == TEXT
+    responses_turn(stream, previous_response_id=first.id, input=FOLLOW_UP, store=True)
+
+    *_, follow_up = fake_vendor.wait_for(3)
+    messages = follow_up.body["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[1]["content"] == TEXT
