@@ -7,6 +7,8 @@ client received. Other traffic is not touched.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import functools
 import logging
@@ -23,11 +25,12 @@ from rewrite.exchange.exchange import Job
 from rewrite.inspection.steps import record as step_record
 from rewrite.inspection.views import summary
 from rewrite.intake.clients import HeldCredential, hide
-from rewrite.intake.loopback import BIG_BODY, JOB_HEADER
+from rewrite.intake.loopback import AFTER_ANSWER, BIG_BODY, JOB_HEADER
 from rewrite.providers.credentials import CredentialStyle
 
 logger = logging.getLogger("rotator")
 JOB_HEADER_BYTES = JOB_HEADER.encode()
+HANDLED_WAIT = AFTER_ANSWER + 0.5  # seconds at most a flow that ends waits for the engine to be done with it
 
 
 @dataclass(slots=True)
@@ -109,11 +112,22 @@ class Interception:
                 flow.response.stream = True
             self._restore(flow)
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    async def response(self, flow: http.HTTPFlow) -> None:
+        await self._handled(flow)
         self._finish(flow)
 
-    def error(self, flow: http.HTTPFlow) -> None:
+    async def error(self, flow: http.HTTPFlow) -> None:
+        await self._handled(flow)
         self._finish(flow)
+
+    async def _handled(self, flow: http.HTTPFlow) -> None:
+        """The engine done with the flow's job, so that the flow shows (and saves) all it recorded: mitmproxy ends
+        a flow as soon as its client leaves, which a client may do at its answer's ending, before the engine has
+        recorded the rest (a continuation's seam, the usage). Waited for a moment at most."""
+        job = self.engine.jobs.get(flow.id)
+        if job is not None and job.responder is not None and not job.handled.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.handled.wait(), HANDLED_WAIT)
 
     def _show_vendor(self, flow: http.HTTPFlow) -> None:
         origin = self._origins.get(flow.id)

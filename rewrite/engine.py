@@ -85,6 +85,13 @@ class Engine:
             responder.write(b"rotator: unknown job\n")
             return
         job.responder = responder
+        responder.answered = lambda: job.delivered
+        try:
+            await self._handle(job, request, responder)
+        finally:
+            job.handled.set()
+
+    async def _handle(self, job: Job, request: LoopbackRequest, responder: Responder) -> None:
         if job.on_received is not None:
             job.on_received()
         if request.too_large or job.too_large:

@@ -3,6 +3,7 @@ one part of the engine gives."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -54,6 +55,9 @@ class Job:
     resume: list[dict] = field(default_factory=list)  # each continuation of a cut answer (rewrite/exchange/resume.py)
     too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
     prefetch: Prefetch | None = None  # its first attempt's shared pick, started at the request hook
+    # Set when the engine is done with it: a client that leaves as soon as it has its answer's ending (the OpenAI
+    # SDK at [DONE]) ends the flow before the engine has recorded what came after (a seam, the usage).
+    handled: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def provider(self) -> Provider:

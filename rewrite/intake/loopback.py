@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 FLOWS_PER_PORT = 4  # below mitmproxy's limit of concurrent server connections per client connection and address
 MAX_PORTS = 64
 JOB_HEADER = "x-rotator-job"
+AFTER_ANSWER = 2.0  # seconds a handler goes on after its client left with its whole answer
 LAST_CHUNK = b"0\r\n\r\n"  # ends every response: they are all chunked
 FLOW_BODY_HEAD = 4 << 20  # bytes of a response body a flow shows from its start
 FLOW_BODY_TAIL = 64 << 10  # and from its end, so the ending stays visible
@@ -99,10 +100,15 @@ class FlowBody:
                 f"of {self.size} bytes sent to the client ({self.left_out} left out)")
 
 
+def _never() -> bool:
+    return False
+
+
 class Responder:
     """Writes one response back to mitmproxy. Writes are synchronous and whole, so events are never split."""
 
-    __slots__ = ("_writer", "_transport", "_send", "flow_body", "status", "headers", "finished", "__weakref__")
+    __slots__ = ("_writer", "_transport", "_send", "flow_body", "status", "headers", "finished", "answered",
+                 "__weakref__")
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
@@ -112,6 +118,8 @@ class Responder:
         self.status: int | None = None
         self.headers: list[tuple[str, str]] = []
         self.finished = False
+        # Set by the handler: whether the client already has its whole answer (its ending was written).
+        self.answered: Callable[[], bool] = _never
 
     @property
     def committed(self) -> bool:
@@ -387,8 +395,13 @@ class LoopbackServer:
         try:
             await first_done(handling, arrived)
             if not handling.done():
-                if reader.at_eof() or reader.exception() is not None:
-                    return False  # mitmproxy hung up: the client left
+                if reader.at_eof() or reader.exception() is not None:  # mitmproxy hung up: the client left
+                    if responder.answered():
+                        # With its whole answer (a client may leave at its ending, the OpenAI SDK does at
+                        # [DONE]): the handler is left a moment to record what came after (a continuation's seam,
+                        # the usage) before it is stopped.
+                        await asyncio.wait({handling}, timeout=AFTER_ANSWER)
+                    return False
                 await handling  # a pipelined request: read once this one is answered
         finally:
             end_arrival(reader, arrived)

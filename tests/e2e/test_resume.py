@@ -177,6 +177,30 @@ def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator
     assert sum(tag in line for line in log.splitlines()) == 1, log
 
 
+def test_a_client_that_leaves_at_the_ending_still_gets_a_flow_with_its_seam(fake_vendor, rotator, tmp_path):
+    """The OpenAI SDK closes its connection at [DONE]; the continuation's vendor holds its connection open a moment
+    after it (as vendors may). mitmproxy ends the flow as the client leaves: the flow still says what the engine
+    recorded after that ending (the seam, the usage of both calls)."""
+    path = tmp_path / "flows.mitm"
+    proxy = rotator(streaming=FAST, fresh=True, args=("-w", str(path)))
+    fake_vendor.script(CUTS["cut-reset"], Fault().ok(REST).stall_after(events=10**6, seconds=0.8))
+
+    assert stream("chat").text == TEXT
+    proxy.wait_log(flow_line("chat"))
+    proxy.proc.stop()
+
+    with warnings.catch_warnings():  # mitmproxy's flow filters use pyparsing's deprecated names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mitmproxy import io as mitmio
+    with path.open("rb") as f:
+        [flow] = [f for f in mitmio.FlowReader(f).stream() if f.request.pretty_host == PROVIDER_HOST["openai"]]
+    [seam] = flow.metadata["rotator"]["resume"]
+    assert seam["outcome"] == "spliced"
+    assert flow.comment.startswith("resumed 1× (instruction)"), flow.comment
+    assert flow.metadata["rotator"]["usage"]["output_tokens"] > 0
+    assert flow.error is None  # (the client left with its whole answer)
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Routed: the cut answer and its continuation are translated; a continuation whose target fails before its first
 # token goes to the route's next target.
