@@ -228,9 +228,22 @@ async def test_a_key_out_or_resting_after_a_stall_is_passed_over_by_the_shared_p
     a.stalled(KEYS[2])
     assert [(await take_and_give_back(a)).key for _ in range(4)] == [KEYS[0]] * 4
     a.bench(KEYS[0], 30)  # (now no key is ready: the stalled one is used at once, the refused one never)
-    await asyncio.sleep(0.05)  # (the rest is written to Redis in the background)
+    await asyncio.sleep(0.05)  # (over fakeredis the rest is written in the background)
     picks = [await take_and_give_back(a) for _ in range(2)]
     assert [(p.key, p.wait) for p in picks] == [(KEYS[2], 0.0)] * 2
+    await closed(a)
+
+
+async def test_a_rest_reaches_redis_before_any_pick_sent_after_it(redis_server):
+    """Once connected, a rest is written at once, on the connection the picks take: a request that picks right
+    after another one's 429 (in the same loop turn) never gets the key that was just rested."""
+    redis_server.flush()
+    keys = [KeyConfig(key=k, tier=t) for t, k in enumerate(KEYS)]  # (priority: the lowest tier that is free)
+    a = worker(redis_server.url, keys, strategy="priority")
+    assert (await take_and_give_back(a)).key == KEYS[0]  # (connected)
+    for i in range(2):
+        a.bench(KEYS[i], 30, why="rate limited")
+        assert (await take_and_give_back(a)).key == KEYS[i + 1]
     await closed(a)
 
 

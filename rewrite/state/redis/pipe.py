@@ -113,8 +113,9 @@ class Pipe:
     """`await pipe.call("ZREM", key, member)`, `await pipe.script(body, keys, args)`: one round trip each, any number
     under way at once."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, preload: tuple[str, ...] = ()) -> None:
         options: dict[str, Any] = dict(parse_url(url))
+        self.preload = preload  # scripts loaded on each connection: a call sent at once is then never NOSCRIPT
         self.host, self.port = options.get("host", "localhost"), int(options.get("port", 6379))
         self.timeout = timeout
         self.hello = _hello(options)
@@ -202,6 +203,8 @@ class Pipe:
         try:
             for command in self.hello:
                 _reply(await replies.expect(_pack(command)))
+            for loaded in [replies.expect(_pack(("SCRIPT", "LOAD", body))) for body in self.preload]:
+                _reply(await loaded)
         except BaseException as e:
             replies.fail(RedisConnectionError(f"Redis refused the connection's set-up ({type(e).__name__})"))
             raise

@@ -40,6 +40,7 @@ logger = logging.getLogger("rotator")
 
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
 FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
+SCRIPTS = ("PICK", "REST", "RENEW", "USAGE")  # rewrite/state/redis/scripts.py's
 T = TypeVar("T")
 
 
@@ -69,8 +70,7 @@ class SharedState:
         self.breaker.on_recovered = self._merge_soon
         self.lease_seconds = lease_seconds
         self.flush_interval = flush_interval
-        self.scripts = {name: client.register_script(getattr(scripts, name)) for name in
-                        ("PICK", "REST", "RENEW", "USAGE")}
+        self.scripts = {name: client.register_script(getattr(scripts, name)) for name in SCRIPTS}
         self.pools: dict[str, SharedPool] = {}
         self._retired: list[SharedPool] = []  # replaced by a reload, with counts or rests not yet written
         self._secret: bytes | None = None
@@ -82,7 +82,8 @@ class SharedState:
 
     @classmethod
     def from_url(cls, url: str, socket_timeout: float = TIMEOUT, **kwargs: Any) -> SharedState:
-        state = cls(connect(url, socket_timeout), pipe=Pipe(url, socket_timeout), **kwargs)
+        pipe = Pipe(url, socket_timeout, preload=tuple(getattr(scripts, name) for name in SCRIPTS))
+        state = cls(connect(url, socket_timeout), pipe=pipe, **kwargs)
         state.url = url
         return state
 
@@ -345,9 +346,19 @@ class SharedPool:
         return None
 
     def rest(self, state: KeyState, scope: str, seconds: float, why: str) -> None:
-        """Rest the key for every worker (in the background: the caller goes on)."""
-        until = time.monotonic() + seconds
-        self.shared.background(self._rest(self._index[id(state)], scope, until, why))
+        """Rest the key for every worker. Written at once when connected, so that no pick sent after this (by any
+        request of this worker) reaches Redis before the rest; else in the background (the caller goes on)."""
+        index, until = self._index[id(state)], time.monotonic() + seconds
+        if not self._fps or not self.shared.ready():
+            self.shared.background(self._rest(index, scope, until, why))
+            return
+        fp = self._fps[index]
+        member = fp if scope == WHOLE_KEY else f"{fp}|{scope}"
+        pipe = self.shared.pipe
+        assert pipe is not None  # (ready)
+        call = pipe.prepare(scripts.REST, [self.names.rests, self.names.why(member)], [])
+        self.shared.script_soon(call, [member, int(max(0.0, seconds) * 1000), why], then=lambda _: None,
+                                otherwise=lambda: self._pend(index, scope, until, why))
 
     async def _rest(self, index: int, scope: str, until: float, why: str) -> None:
         try:
@@ -356,9 +367,13 @@ class SharedPool:
             ms = int(max(0.0, until - time.monotonic()) * 1000)
             await self.shared.script("REST", [self.names.rests, self.names.why(member)], [member, ms, why])
         except Unavailable:
-            pending = self._pending_rests.get((index, scope))
-            if pending is None or pending[0] < until:
-                self._pending_rests[(index, scope)] = (until, why)
+            self._pend(index, scope, until, why)
+
+    def _pend(self, index: int, scope: str, until: float, why: str) -> None:
+        """A rest Redis did not take: kept here, replayed when it answers again."""
+        pending = self._pending_rests.get((index, scope))
+        if pending is None or pending[0] < until:
+            self._pending_rests[(index, scope)] = (until, why)
 
     async def replay_rests(self) -> None:
         pending, self._pending_rests = self._pending_rests, {}
