@@ -297,11 +297,14 @@ async def test_a_pick_started_early_and_not_used_gives_its_key_back_at_once(redi
     if other == "model":
         pick = await a.take(model="asked", prefetch=prefetch)  # its slot is free before this pick is sent
     elif other == "pool":
+        prefetch.take(b, "guessed")  # (another pool's: dropped, its slot given back on worker a's connection)
+        await asyncio.sleep(0.05)  # (b's next pick goes on b's connection: Redis may serve it before a's)
         pick = await b.take(model="guessed", prefetch=prefetch)
     else:
         prefetch.drop()
+        await asyncio.sleep(0.05)
         pick = await b.take(model="guessed")
-    assert pick.key == KEYS[0], pick
+    assert pick.key == KEYS[0], pick  # (free long before the lease would have expired: 30 s)
     await closed(a, b)
 
 
