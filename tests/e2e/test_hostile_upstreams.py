@@ -32,6 +32,8 @@ from tests.support.reliability import (
 )
 
 pytestmark = pytest.mark.e2e
+# An environment of their own: shared proxies are keyed on config and environment (tests/support/harness.py).
+NO_STALLED_KEYS = {"ROTATOR_TEST_GROUP": "no-stalled-keys"}
 
 NOT_FORCED = {name: {"force_upstream_stream": False} for name in ("openai", "anthropic", "gemini")}
 ENDLESS = 64 << 20  # bytes of the line that never ends: far past the 8 MiB cap on one SSE event
@@ -63,7 +65,9 @@ def test_corrupt_gzip_after_the_first_token_ends_truncated(fake_vendor, rotator,
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_corrupt_gzip_before_the_first_token_is_retried_on_the_next_key(fake_vendor, rotator, protocol):
-    proxy = warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    # (A proxy shared only with tests whose keys never rest after a stall: a corrupt answer does not rest its key,
+    # so with the other keys resting after a stall, the retry would rightly go to the same key.)
+    proxy = warmed(rotator, fake_vendor, protocol, streaming=FAST, env=NO_STALLED_KEYS)
     fake_vendor.script(Fault.corrupt_after(deltas=0), Fault.ok())
 
     seen = stream(protocol)
@@ -76,7 +80,8 @@ def test_corrupt_gzip_before_the_first_token_is_retried_on_the_next_key(fake_ven
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_corrupt_non_stream_answer_is_retried_on_the_next_key(fake_vendor, rotator, protocol):
-    proxy = warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST, providers=NOT_FORCED)
+    proxy = warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST, providers=NOT_FORCED,
+                   env=NO_STALLED_KEYS)  # (see above)
     fake_vendor.script(Fault.corrupt_after(deltas=0), Fault.gzip())
 
     result = call(protocol, make_client(protocol), stream=False)

@@ -134,9 +134,10 @@ def warmed(rotator, vendor, protocol: str, streamed: bool = True, **config: Any)
 
 def no_key_resting(proxy, timeout: float = 15.0) -> None:
     """Wait until no pooled key of this (perhaps shared) proxy rests from an earlier test, as its status page shows.
-    A test that checks a retry went to the *other* key needs both: a 500's cooldown is shorter than a rest left by
-    an earlier test, so with one key resting the retry would wait for the key that just failed. (A key resting after
-    a stall does not count: it is used at once when no other key is ready.)"""
+    A test that checks a retry went to the *other* key needs one ready: with the others resting longer than the key
+    that just failed, the retry rightly waits for that one. (Keys resting after a stall are not waited for: that is
+    5 s after each stall test. A test whose failure does not rest its key, and so would retry it while the others
+    rest after a stall, takes a proxy without stall tests.)"""
     deadline = time.monotonic() + timeout
     with httpx.Client(proxy=proxy.url, timeout=10, trust_env=False) as http:
         while True:
