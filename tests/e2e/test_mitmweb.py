@@ -76,6 +76,17 @@ def chromium(*args: str, url: str, timeout: float = 60) -> str:
     return done.stdout
 
 
+def rendered(url: str, expected: str, tries: int = 3) -> str:
+    """The page as the browser renders it, once it shows `expected`. (On a loaded machine the page's WebSocket to
+    mitmweb may still be connecting when the browser's virtual time runs out: the page then shows no flows yet.)"""
+    dom = ""
+    for _ in range(tries):
+        dom = html.unescape(chromium("--dump-dom", url=url))
+        if expected in dom:
+            break
+    return dom
+
+
 def chat_stream() -> str:
     chunks = make_client("chat").chat.completions.create(
         model=MODELS["chat"], messages=[{"role": "user", "content": PROMPT}], stream=True,
@@ -121,10 +132,10 @@ def test_mitmweb_shows_retried_and_repaired_calls_honestly(fake_vendor, mitmweb,
 
     # the page itself, rendered by a real browser
     page = f"{mitmweb.web}/?token={PASSWORD}"
-    listing = html.unescape(chromium("--dump-dom", url=page))
+    listing = rendered(page, "retried 1× (status 500)")
     assert "retried 1× (status 500)" in listing, listing[-3000:]
     assert "repaired (upstream reset" in listing
-    detail = html.unescape(chromium("--dump-dom", url=f"{page}#/flows/{repaired['id']}/response"))
+    detail = rendered(f"{page}#/flows/{repaired['id']}/response", "Rotator · OpenAI Chat Completions")
     assert "Rotator · OpenAI Chat Completions" in detail, detail[-3000:]
     assert PREFIX in detail and "finish: length" in detail and "repairs and notes:" in detail
 
