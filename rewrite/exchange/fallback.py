@@ -215,7 +215,7 @@ class Fallback:
             self.answered(leg, answer)
 
     def answered(self, leg: Leg, answer: Answer) -> None:
-        """The conversation hooks get the answer `leg` served (again, whole, once a cut one is continued)."""
-        hooks = self.legs.hooks
-        if hooks is not None and leg.wants_answer:
-            hooks.answer(leg, answer)
+        """The conversation hooks get the answer `leg` served (again, whole, once a cut one is continued); called
+        only for a leg that `wants_answer`."""
+        if self.legs.hooks is not None:
+            self.legs.hooks.answer(leg, answer)

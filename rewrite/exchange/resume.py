@@ -27,6 +27,7 @@ from rewrite.config import ResumeConfig
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import Abandoned, ClientStream
 from rewrite.intake.loopback import Responder
+from rewrite.routing.targets import TappedDecoder
 
 ResumeFor = Callable[[str], ResumeConfig]  # a provider's resume settings (Config.resume_for)
 Watch = Callable[[bytes], bytes]
@@ -217,12 +218,11 @@ class Resume:
 
     def answer(self) -> Answer:
         """The answer as the client has it, unified (for the conversation hooks, once it is continued)."""
-        decoder, builder = translate.get(self.proto.name).decoder(ToolIds()), AnswerBuilder()
+        builder = AnswerBuilder()
+        tap = TappedDecoder(translate.get(self.proto.name).decoder(ToolIds()), builder)
         for event in self.events():
-            for unified in decoder.feed(event):
-                builder.feed(unified)
-        for unified in decoder.close():
-            builder.feed(unified)
+            tap.feed(event)
+        tap.close()
         return builder.result(truncated=not builder.finished)
 
     def events(self) -> Iterator[Event]:

@@ -352,22 +352,24 @@ class SharedPool:
         if not self._fps or not self.shared.ready():
             self.shared.background(self._rest(index, scope, until, why))
             return
-        fp = self._fps[index]
-        member = fp if scope == WHOLE_KEY else f"{fp}|{scope}"
         pipe = self.shared.pipe
         assert pipe is not None  # (ready)
-        call = pipe.prepare(scripts.REST, [self.names.rests, self.names.why(member)], [])
-        self.shared.script_soon(call, [member, int(max(0.0, seconds) * 1000), why], then=lambda _: None,
-                                otherwise=lambda: self._pend(index, scope, until, why))
+        keys, member = self._rest_of(self._fps, index, scope)
+        self.shared.script_soon(pipe.prepare(scripts.REST, keys, []), [member, int(max(0.0, seconds) * 1000), why],
+                                then=lambda _: None, otherwise=lambda: self._pend(index, scope, until, why))
 
     async def _rest(self, index: int, scope: str, until: float, why: str) -> None:
         try:
-            fps = await self.fingerprints()
-            member = fps[index] if scope == WHOLE_KEY else f"{fps[index]}|{scope}"
+            keys, member = self._rest_of(await self.fingerprints(), index, scope)
             ms = int(max(0.0, until - time.monotonic()) * 1000)
-            await self.shared.script("REST", [self.names.rests, self.names.why(member)], [member, ms, why])
+            await self.shared.script("REST", keys, [member, ms, why])
         except Unavailable:
             self._pend(index, scope, until, why)
+
+    def _rest_of(self, fps: list[str], index: int, scope: str) -> tuple[list[str], str]:
+        """The REST script's keys and member for key `index`, whole or for one model."""
+        member = fps[index] if scope == WHOLE_KEY else f"{fps[index]}|{scope}"
+        return [self.names.rests, self.names.why(member)], member
 
     def _pend(self, index: int, scope: str, until: float, why: str) -> None:
         """A rest Redis did not take: kept here, replayed when it answers again."""
