@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import protocols.translate as translate
 from protocols import sse
-from protocols.openai_chat import translate as openai_chat
+from protocols.openai_chat.translate import stream_in as openai_chat
 from protocols.translate.common import load_object
 from protocols.unified import Request
 from tests.support import fake_vendor

@@ -14,7 +14,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from protocols.gemini.stream import with_model
-from protocols.gemini.translate import endpoint
+from protocols.gemini.translate.request_out import endpoint
 from protocols.urls import UnsafeURLValue, path_problem, segment, segment_problem
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.exchange import Job

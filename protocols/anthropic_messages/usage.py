@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.anthropic_messages.translate import usage_to_ir
+from protocols.anthropic_messages.translate.answer_in import usage_to_ir
 from protocols.sse import load_object
 from protocols.unified import Usage
 from protocols.usage import Feed, UsageSniffer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.openai_responses.translate import usage_to_ir
+from protocols.openai_responses.translate.answer_in import usage_to_ir
 from protocols.usage import UsageSniffer
 
 

@@ -1,8 +1,15 @@
 """Cross-protocol translation through the unified representation (`protocols.unified`).
 
-Each protocol's `Translator` is in its folder (protocols/<name>/translate.py) and comes with its registration
-(protocols/registration.py). The functions in this module are what the engine calls: they take protocol names as
-registered in `protocols.registry`, and turn a client body that is not a well-formed request into `TranslationError`.
+Each protocol's `Translator` is in its folder (protocols/<name>/translate/) and comes with its registration
+(protocols/registration.py). It is built from one module per direction and kind: "in" reads the protocol into the
+unified form, "out" writes it. `request_in` reads a client's request, `request_out` writes the body sent upstream,
+`answer_in` reads an upstream's answer and usage, `answer_out` writes the client's answer and errors, `stream_in`
+is the decoder of an upstream's stream, `stream_out` the encoder of the client's stream; `vocabulary` holds the
+names they share. A dialect of a protocol (another envelope, or other defaults, on the same wire) wraps the parts
+it changes and builds its own `Translator` with `dataclasses.replace(TRANSLATOR, ...)`.
+
+The functions in this module are what the engine calls: they take protocol names as registered in
+`protocols.registry`, and turn a client body that is not a well-formed request into `TranslationError`.
 """
 
 from __future__ import annotations

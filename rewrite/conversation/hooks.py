@@ -10,7 +10,8 @@ continuity.
 
 from __future__ import annotations
 
-from protocols.openai_responses.translate import SYNTHETIC_ID, _response_id
+from protocols.openai_responses.translate.answer_out import response_id_for
+from protocols.openai_responses.translate.vocabulary import SYNTHETIC_ID
 from protocols.unified import Answer, Request
 from rewrite.conversation.continuity import PREVIOUS, RESPONSES, Continuity, UnknownResponse, output_items
 from rewrite.conversation.field_cache import FieldCache, Scope, stateful
@@ -84,7 +85,7 @@ class ConversationState(ConversationHooks):
         body = leg.asked
         if _client_protocol(leg) != RESPONSES or body is None or not isinstance(answer.id, str):
             return
-        response_id = _response_id(answer.id)
+        response_id = response_id_for(answer.id)
         if response_id != SYNTHETIC_ID:  # an upstream that gave no id: the client's id names no one turn
             self.continuity.record(response_id, body, output_items(answer), leg.provider.name,
                                    native=leg.translation is None)

@@ -1,0 +1,27 @@
+"""Anthropic Messages: the names and codes both directions of its translator share."""
+
+from __future__ import annotations
+
+from protocols.unified import FINISH_CONTENT_FILTER, FINISH_LENGTH, FINISH_STOP, FINISH_TOOL_CALLS
+
+NAME = "anthropic_messages"
+FAMILY = "anthropic"
+FORMAT_JSON_SCHEMA = "json_schema"
+PATH = "/v1/messages"
+
+BLOCK_TEXT = "text"
+BLOCK_IMAGE = "image"
+BLOCK_THINKING = "thinking"
+BLOCK_REDACTED = "redacted_thinking"
+BLOCK_TOOL_USE = "tool_use"
+BLOCK_TOOL_RESULT = "tool_result"
+
+STOP_FROM: dict[object, str] = {  # looked up by the stop_reason as sent
+    "end_turn": FINISH_STOP,
+    "stop_sequence": FINISH_STOP,
+    "pause_turn": FINISH_STOP,
+    "tool_use": FINISH_TOOL_CALLS,
+    "max_tokens": FINISH_LENGTH,
+    "model_context_window_exceeded": FINISH_LENGTH,
+    "refusal": FINISH_CONTENT_FILTER,
+}

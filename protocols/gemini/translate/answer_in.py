@@ -1,0 +1,66 @@
+"""An upstream's Gemini generateContent non-stream answer, and its usage, read into the unified form."""
+
+from __future__ import annotations
+
+from protocols.base import count
+from protocols.gemini.stream import FINISH_MAX_TOKENS
+from protocols.gemini.translate.request_in import model_parts
+from protocols.gemini.translate.vocabulary import FINISH_STOP_NAME, get_field
+from protocols.translate.common import parse_arguments
+from protocols.unified import (
+    FINISH_CONTENT_FILTER,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    GENERATED_TOOL_ID_PREFIX,
+    Answer,
+    ToolCall,
+    ToolIds,
+    Usage,
+)
+
+FINISH_FROM = {FINISH_STOP_NAME: FINISH_STOP, FINISH_MAX_TOKENS: FINISH_LENGTH}
+# Every other finishReason is a safety or policy stop, a tool-call problem or a catch-all.
+TOOL_PROBLEMS = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "OTHER",
+                           "FINISH_REASON_UNSPECIFIED"})
+
+
+def finish_to_ir(reason: str | None) -> str:
+    if reason in FINISH_FROM:
+        return FINISH_FROM[reason]
+    # Lossy: tool-call problems and catch-alls are told as a plain stop.
+    return FINISH_STOP if reason in TOOL_PROBLEMS or not reason else FINISH_CONTENT_FILTER
+
+
+def usage_to_ir(usage: dict) -> Usage:
+    """Tool-use prompt tokens count as input; thoughts as output (Gemini counts them apart from candidates)."""
+    thoughts = count(usage, "thoughtsTokenCount", "thoughts_token_count")
+    return Usage(
+        input_tokens=count(usage, "promptTokenCount", "prompt_token_count")
+        + count(usage, "toolUsePromptTokenCount", "tool_use_prompt_token_count"),
+        output_tokens=count(usage, "candidatesTokenCount", "candidates_token_count") + thoughts,
+        reasoning_tokens=thoughts,
+        cache_read_tokens=count(usage, "cachedContentTokenCount", "cached_content_token_count"),
+    )
+
+
+def finish_of(body: dict) -> str:
+    candidates = body.get("candidates") or ()
+    if not candidates and (get_field(body, "promptFeedback") or {}).get("blockReason"):
+        return FINISH_CONTENT_FILTER
+    return finish_to_ir(get_field(candidates[0], "finishReason") if candidates else None)
+
+
+def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
+    ids = ids or ToolIds()
+    candidates = body.get("candidates") or [{}]
+    parts = model_parts((candidates[0].get("content") or {}).get("parts"))  # Lossy: only the first candidate.
+    for ordinal, call in enumerate(p for p in parts if isinstance(p, ToolCall)):
+        vendor_id = None if call.id.startswith(GENERATED_TOOL_ID_PREFIX) else call.id
+        call.id = ids.issue(vendor_id, call.name, parse_arguments(call.arguments), ordinal)
+    return Answer(
+        id=get_field(body, "responseId") or "",
+        model=get_field(body, "modelVersion") or "",
+        parts=parts,
+        finish=finish_of(body),
+        usage=usage_to_ir(get_field(body, "usageMetadata") or {}),
+    )

@@ -1,0 +1,54 @@
+"""An upstream's OpenAI Responses non-stream answer, and its usage, read into the unified form."""
+
+from __future__ import annotations
+
+from protocols.base import count, member
+from protocols.openai_responses.stream import ITEM_FUNCTION_CALL, ITEM_MESSAGE, ITEM_REASONING, STATUS_INCOMPLETE
+from protocols.openai_responses.translate.request_in import content_to_ir, reasoning_to_ir
+from protocols.openai_responses.translate.vocabulary import ITEM_CUSTOM_CALL, REASON_CONTENT_FILTER
+from protocols.translate.common import string
+from protocols.translate.tools import custom_arguments
+from protocols.unified import FINISH_CONTENT_FILTER, FINISH_LENGTH, FINISH_STOP, Answer, Text, ToolCall, ToolIds, Usage
+
+
+def usage_to_ir(usage: dict) -> Usage:
+    inputs = member(usage, "input_tokens_details")
+    return Usage(
+        input_tokens=count(usage, "input_tokens"),
+        output_tokens=count(usage, "output_tokens"),
+        reasoning_tokens=count(member(usage, "output_tokens_details"), "reasoning_tokens"),
+        cache_read_tokens=count(inputs, "cached_tokens"),
+        cache_write_tokens=count(inputs, "cache_write_tokens"),
+    )
+
+
+def finish_to_ir(response: dict) -> str:
+    if response.get("status") != STATUS_INCOMPLETE:
+        return FINISH_STOP
+    reason = (response.get("incomplete_details") or {}).get("reason")
+    return FINISH_CONTENT_FILTER if reason == REASON_CONTENT_FILTER else FINISH_LENGTH
+
+
+def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:
+    ids = ids or ToolIds()
+    parts: list = []
+    for item in body.get("output") or ():
+        kind = item.get("type")
+        if kind == ITEM_MESSAGE:
+            parts += [p for p in content_to_ir(item.get("content")) if isinstance(p, Text)]
+        elif kind in (ITEM_FUNCTION_CALL, ITEM_CUSTOM_CALL):
+            ordinal = sum(isinstance(p, ToolCall) for p in parts)
+            call_id = ids.issue(item.get("call_id"), item.get("name") or "", body.get("id"), ordinal)
+            arguments = item.get("arguments") if kind == ITEM_FUNCTION_CALL else custom_arguments(
+                string(item.get("input")))
+            parts.append(ToolCall(call_id, item.get("name") or "", arguments or ""))
+        elif kind == ITEM_REASONING:
+            parts.append(reasoning_to_ir(item))
+    return Answer(
+        id=body.get("id") or "",
+        model=body.get("model") or "",
+        created=body.get("created_at") or 0,
+        parts=parts,
+        finish=finish_to_ir(body),
+        usage=usage_to_ir(body.get("usage") or {}),
+    )
