@@ -92,6 +92,17 @@ def test_the_state_file_and_the_directory_made_for_it_are_the_users_alone(tmp_pa
     assert mode(older) == 0o600 and mode(tmp_path) != 0o700  # a directory it did not make is left as it is
 
 
+def test_a_directory_another_rotator_made_at_the_same_moment_is_no_error(tmp_path, monkeypatch):
+    # Several Rotators started at once on a fresh machine (scripts/bench starts three) all find no state directory;
+    # one makes it between another's look and its mkdir.
+    path = tmp_path / "made" / "state.db"
+    path.parent.mkdir()
+    monkeypatch.setattr(Path, "is_dir", lambda self: False)
+    SqliteStore(path).close()
+    monkeypatch.undo()
+    assert mode(path.parent) == 0o700 and path.exists()
+
+
 def test_keys_are_named_by_a_fingerprint_keyed_with_the_files_own_secret(tmp_path):
     stores = [SqliteStore(tmp_path / f"{n}.db") for n in range(2)]
     names = [fingerprint(SECRET, store.secret) for store in stores]

@@ -136,7 +136,10 @@ def _private(path: Path) -> None:
     """Make `path` readable by its user alone (0600), and its directory (0700) when it is made here: an existing
     directory is the user's choice."""
     if not path.parent.is_dir():
-        path.parent.mkdir(parents=True)
+        try:
+            path.parent.mkdir(parents=True)
+        except FileExistsError:
+            pass  # another Rotator starting at the same moment made it (their chmod below is the same)
         path.parent.chmod(0o700)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     path.chmod(0o600)  # (a file made before this rule)
