@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 from tests.support.clients import FINISH, MODELS, call, make_client
-from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
+from tests.support.fake_vendor import INPUT_TOKENS, TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
 from tests.support.reliability import (
     ANSWER_ID,
     DELTAS,
@@ -218,6 +218,7 @@ def test_a_routed_answer_cut_in_another_protocol_is_continued(fake_vendor, rotat
 
     assert result.text == TEXT
     assert result.finish == FINISH[client]["text"]
+    assert result.input_tokens == INPUT_TOKENS  # the request's input, though the cut stream never counted it
     first, continuation = fake_vendor.calls()
     assert (continuation.protocol, continuation.model) == VIA[upstream][2:0:-1]
     assert continuation_text(continuation.body) == PREFIX
