@@ -6,7 +6,8 @@ where the target's model continues a trailing assistant turn, else followed by a
 first-token deadline; a target that fails before the continuation's first token hands it to the next target of the
 route, translated), and its events are spliced into the client's stream (rewrite/exchange/resume.py). A target that
 refuses the prefill is remembered and asked in words from then on. Bounded by `resume.max_attempts` and
-`resume.deadline`; past them, or when no continuation can go on from the cut, the answer ends honestly as before.
+`resume.deadline` (by which a continuation's first token must have come: the attempt under way is abandoned then);
+past them, or when no continuation can go on from the cut, the answer ends honestly as before.
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ class Continuation:
         self.resume = resume
         assert resume.cut is not None
         self.cut = resume.cut
+        self.give_up = 0.0  # when no continuation may start any more (its first token due by then at the latest)
 
     async def run(self) -> None:
         """Continue the cut answer until it is whole, or end it honestly (the cut's cause in the repair's note; each
         continuation's outcome in its own)."""
         f, resume, cut = self.fallback, self.resume, self.cut
         settings = resume.settings_for(cut.call.provider.name)
-        give_up = f.clock.loop.time() + settings.deadline
+        self.give_up = f.clock.loop.time() + settings.deadline
         client = resume.client_repairer()
         for _ in range(settings.max_attempts):
             delivered = resume.observer().delivered()
@@ -52,11 +54,11 @@ class Continuation:
             if why_not:
                 f.job.note(Note.RESUMED, f"not continued: {why_not}", outcome="not continued", reason=why_not)
                 break
-            if f.clock.loop.time() >= give_up or await self._once(delivered, client, give_up) == SPLICED:
+            if f.clock.loop.time() >= self.give_up or await self._once(delivered, client) == SPLICED:
                 break
         self._finish(client, cut.cause)
 
-    async def _once(self, delivered: Delivered, client: Repairer, give_up: float) -> str:
+    async def _once(self, delivered: Delivered, client: Repairer) -> str:
         """One continuation, over the route's targets from the one that was cut: how it ended."""
         f = self.fallback
         targets = f.chosen[f.serving:]
@@ -66,7 +68,7 @@ class Continuation:
             caps = self._caps(provider, model)
             method: Method = "instruction" if model in provider.prefill_refusals else method_for(caps)
             while True:
-                if f.clock.loop.time() >= give_up:
+                if f.clock.loop.time() >= self.give_up:
                     return outcome
                 outcome, kind = await self._ask(provider, target, model, caps, method, delivered, client,
                                                 more=n + 1 < len(targets))
@@ -90,8 +92,8 @@ class Continuation:
         call.asking = method
         resume.asking = asking = Asking(delivered, method, caps, client)
         pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout)
-        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto)
-        failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume).on)
+        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto, until=self.give_up)
+        failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume, until=self.give_up).on)
         resume.asking = None
         seam = asking.seam
         if failure is not None:

@@ -6,6 +6,7 @@ normal ending and the first attempt's id; the flow says what was done.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import pytest
@@ -19,6 +20,7 @@ from tests.support.reliability import (
     FAST,
     PREFIX,
     PROVIDER_HOST,
+    STALL,
     assert_truncated,
     flow_line,
     pool,
@@ -253,6 +255,32 @@ def test_no_continuation_starts_past_the_deadline(fake_vendor, rotator, protocol
     assert seen.text == PREFIX
     assert_truncated(protocol, seen)
     assert len(fake_vendor.calls()) == 3
+
+
+SLOW_FIRST_TOKEN = 6.0  # a continuation's first-token timeout far past its resume deadline
+STALLS = {"no-headers": Fault.stall_before_headers(STALL), "no-first-token": Fault.stall_after_headers(STALL)}
+
+
+@pytest.mark.parametrize("stall", list(STALLS))
+@pytest.mark.parametrize("protocol", ["chat", "anthropic"])
+def test_the_deadline_bounds_the_continuation_under_way(fake_vendor, rotator, protocol, stall):
+    # Continuations that never answer, on two keys with 6 s first-token timeouts each: the 1.5 s deadline ends the
+    # one under way, and the answer ends honestly then (not after a first-token timeout, let alone two).
+    deadline = 1.5
+    warmed(rotator, fake_vendor, protocol,
+           streaming={**FAST, "first_token_timeout": SLOW_FIRST_TOKEN, "first_token_retries": 1},
+           resume={"deadline": deadline})
+    fake_vendor.script(CUTS["cut-reset"])
+    fake_vendor.always(STALLS[stall])
+
+    began = time.monotonic()
+    seen = stream(protocol)
+    took = time.monotonic() - began
+
+    assert seen.text == PREFIX
+    assert_truncated(protocol, seen)
+    assert took < deadline + SLOW_FIRST_TOKEN, took
+    assert len(fake_vendor.calls()) == 2  # the cut answer and one continuation, abandoned at the deadline
 
 
 # ------------------------------------------------------------------------------------------------------------------
