@@ -38,6 +38,9 @@ USAGE_KEPT = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_t
 class MessagesDelivered(Delivered):
     content: tuple[dict, ...] = ()  # the partial answer's blocks a request can carry: text and whole tool calls
 
+    def carried(self) -> tuple[dict, ...]:
+        return self.content
+
 
 class MessagesResumer:
     name = "anthropic_messages"

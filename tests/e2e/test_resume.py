@@ -304,3 +304,42 @@ def test_a_cut_inside_a_tool_call_gives_the_client_the_call_once_and_whole(fake_
     assert result.finish == FINISH[protocol]["tool"]
     first, continuation = fake_vendor.calls()
     assert continuation_text(continuation.body) == CALL_TEXT  # the text before the call; nothing of the call
+
+
+# A cut inside the answer's first tool call leaves the client nothing (the call is held back): there is nothing to go
+# on from, so the continuation is the request again as it came. A vendor that takes only alternating roles would
+# refuse an instruction to continue with no assistant turn before it (two user turns in a row) on every key.
+FIRST_A_CALL = Fault.tool_call().cut_after(deltas=1, how="reset")  # the answer's first output: cut in its arguments
+STRICT_CALL = Fault.tool_call().alternating()
+IN_WORDS = {"anthropic": {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}}  # no prefill
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
+@pytest.mark.parametrize("protocol", FRAGMENTED)
+def test_a_cut_inside_the_first_tool_call_asks_the_request_again(fake_vendor, rotator, protocol, streamed):
+    proxy = warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=FAST)
+    fake_vendor.script(FIRST_A_CALL)
+    fake_vendor.always(STRICT_CALL)
+
+    result = call(protocol, make_client(protocol), stream=streamed, tools=True, **IN_WORDS.get(protocol, {}))
+
+    assert result.tool_calls == [(TOOL_NAME, TOOL_ARGUMENTS)], result
+    assert result.finish == FINISH[protocol]["tool"]
+    first, again = fake_vendor.calls()
+    assert again.body == first.body and again.status == 200
+    proxy.wait_log(f"resumed: asked again on {FAMILY[protocol]}/{MODELS[protocol]} (nothing of the answer")
+
+
+@pytest.mark.parametrize("client", [c for c in RESUMABLE if c != "responses"])
+def test_a_routed_cut_inside_the_first_tool_call_asks_the_request_again(fake_vendor, rotator, client):
+    # (a Gemini client too: its function call comes whole, once the target's is)
+    rotator(routing_config(fake_vendor.url))
+    fake_vendor.script(FIRST_A_CALL)
+    fake_vendor.always(STRICT_CALL)
+
+    result = call(client, make_client(client), stream=True, tools=True, model=model_via("responses"))
+
+    assert result.tool_calls == [(TOOL_NAME, TOOL_ARGUMENTS)], result
+    assert result.finish == FINISH[client]["tool"]
+    first, again = fake_vendor.calls()
+    assert again.body == first.body and again.status == 200
