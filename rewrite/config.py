@@ -114,7 +114,7 @@ class ResumeConfig(_Strict):
     # continue: ask the target for the rest and splice it into the client's stream; off: end it honestly.
     mode: Literal["continue", "off"] = "continue"
     max_attempts: int = Field(2, ge=0)  # continuations per answer
-    deadline: float = Field(120.0, gt=0)  # seconds from the cut to the last continuation's start
+    deadline: float = Field(120.0, gt=0)  # seconds from the cut by which a continuation's first token must come
 
 
 class ResumeOverride(_Strict):

@@ -54,3 +54,15 @@ def test_a_plain_request_is_no_continuation_and_a_refusal_is_in_the_vendors_word
 
 def test_a_partial_that_is_not_the_answers_start_gets_the_whole_answer():
     assert continuation.rest(TEXT, "instruction", "Something else", 8) == TEXT
+
+
+@pytest.mark.parametrize("protocol", list(NAMES))
+def test_two_user_turns_in_a_row_are_told_from_a_conversation_that_alternates(protocol):
+    body, _ = asked_for_the_rest(protocol, "instruction", Capabilities())
+    assert not continuation.repeats_user(protocol, body)  # user, assistant (the partial), user (the instruction)
+    assert not continuation.repeats_user(protocol, REQUESTS[protocol])
+    name = NAMES[protocol]
+    nothing = cut_and_resume(name, vendor_stream(name, Fault()), 0, None, exact=False).delivered
+    assert nothing.nothing
+    body = protocols.resume.get(name).continuation_body(REQUESTS[protocol], nothing, "instruction", Capabilities())
+    assert continuation.repeats_user(protocol, body)  # what a cut before any text used to be asked with

@@ -4,9 +4,10 @@ message for the client (resume-notes §4), and the holder that sends a tool_use 
 The splice: the continuation's `message_start` dropped; if the cut fell inside text block k, the continuation's
 first text block goes on as block k (its `content_block_start` dropped), its later blocks numbered after the
 client's; its thinking before the seam left out (thinking again about an answer already under way); one
-`message_delta` whose cumulative usage is the first attempt's input and cache counts with both attempts' output (the
-first's counted from its deltas: its stream was cut before its count); one `message_stop`. Text goes through the
-seam, and every event is held until the seam has decided (a continuation that started over leaves no trace).
+`message_delta` whose cumulative usage is the first attempt's input and cache counts (else the continuation's) with
+both attempts' output (the first's counted from its deltas: its stream was cut before its count); one
+`message_stop`. Text goes through the seam, and every event is held until the seam has decided (a continuation that
+started over leaves no trace).
 
 A prefill is Claude's own continuation (up to Claude 4.5); a request with thinking on cannot take one, and neither
 can a partial answer that ends in a tool call (its result must follow it): those are asked in words.
@@ -36,6 +37,9 @@ USAGE_KEPT = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_t
 @dataclass(frozen=True, slots=True)
 class MessagesDelivered(Delivered):
     content: tuple[dict, ...] = ()  # the partial answer's blocks a request can carry: text and whole tool calls
+
+    def carried(self) -> tuple[dict, ...]:
+        return self.content
 
 
 class MessagesResumer:
@@ -230,10 +234,13 @@ class MessagesSplicer:
         return []
 
     def _usage(self, later: dict) -> dict:
-        """Cumulative, as the vendor's: the first attempt's input and cache counts, both attempts' output."""
+        """Cumulative, as the vendor's: the first attempt's input and cache counts (the continuation's when it
+        reported none: a stream translated from a protocol that counts them only at its end, which the cut
+        never reached, starts with zeros), both attempts' output."""
         self._later.update((key, value) for key, value in later.items() if value is not None)
         first = member(self._first.start, "usage")
-        usage = {**self._later, **{key: count(first, key) for key in USAGE_KEPT if key in first}}
+        known = any(count(first, key) for key in USAGE_KEPT)
+        usage = {**self._later, **{key: count(first, key) for key in USAGE_KEPT if key in first and known}}
         usage["output_tokens"] = self._first.deltas + count(self._later, "output_tokens")
         return usage
 

@@ -25,6 +25,9 @@ ADDED_COUNTS = (S.CANDIDATES_TOKENS, S.THOUGHTS_TOKENS)
 class GeminiDelivered(Delivered):
     parts: tuple[dict, ...] = ()  # the model turn so far: text and whole function calls, thoughts left out
 
+    def carried(self) -> tuple[dict, ...]:
+        return self.parts
+
 
 class GeminiResumer:
     name = "gemini"

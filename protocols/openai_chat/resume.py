@@ -29,6 +29,9 @@ TOOL_CALLS = b'"tool_calls"'
 class ChatDelivered(Delivered):
     tool_calls: tuple[dict, ...] = ()  # the calls the partial answer completed, as a request carries them
 
+    def carried(self) -> tuple[dict, ...]:
+        return self.tool_calls
+
 
 class ChatResumer:
     name = "openai_chat"

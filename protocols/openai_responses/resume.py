@@ -31,6 +31,9 @@ FUNCTION_CALL = b'"function_call"'  # in the item of a function call's `output_i
 class ResponsesDelivered(Delivered):
     output: tuple[dict, ...] = ()  # the partial answer as input items: assistant text and completed function calls
 
+    def carried(self) -> tuple[dict, ...]:
+        return self.output
+
 
 class ResponsesResumer:
     name = "openai_responses"

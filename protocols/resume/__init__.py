@@ -25,7 +25,7 @@ from protocols.base import Event
 from protocols.capabilities import Capabilities
 from protocols.resume.seam import Seam
 
-Method = Literal["prefill", "instruction"]
+Method = Literal["prefill", "instruction", "again"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,18 @@ class Delivered:
     text: str  # the answer's text as the client has it, all text blocks joined (the partial a continuation extends)
     resumable: bool  # False: the cut fell where no continuation can go on (inside a tool call or reasoning, ...)
     why_not: str = ""  # when not resumable: a few words for the log and the flow
+
+    def carried(self) -> tuple[dict, ...]:
+        """The partial answer's blocks a continuation request carries besides its text (whole tool calls), in the
+        protocol's own shape."""
+        return ()
+
+    @property
+    def nothing(self) -> bool:
+        """Nothing a request can carry reached the client (a cut inside the answer's first tool call, held back:
+        the client has seen heartbeats, perhaps reasoning): there is nothing to go on from, so the continuation is
+        the request again, as it came (`again`), not an instruction to continue an empty turn."""
+        return not self.text and not self.carried()
 
 
 class Splicer(Protocol):
@@ -91,7 +103,7 @@ class Resumer(Protocol):
         """The client's request asking for the rest of the answer: `prefill` puts the partial answer as a trailing
         assistant (model) turn (whitespace stripped where `caps.prefill_strip`, `caps.prefill_marker` set on it);
         `instruction` adds it as an assistant turn followed by a short user turn asking to continue exactly where it
-        stopped, without repeating."""
+        stopped, without repeating. (`again` is the client's request itself: see `continuation_body` below.)"""
         ...
 
 
@@ -108,8 +120,17 @@ def get(name: str) -> Resumer | None:
     return _resumers.get(name)
 
 
-def method_for(caps: Capabilities) -> Method:
-    return "prefill" if caps.prefill else "instruction"
+def method_for(caps: Capabilities, delivered: Delivered, refuses_prefill: bool = False) -> Method:
+    """How the continuation of `delivered` is asked of a model with `caps` (`refuses_prefill`: it refused one)."""
+    if delivered.nothing:
+        return "again"
+    return "prefill" if caps.prefill and not refuses_prefill else "instruction"
+
+
+def continuation_body(resumer: Resumer, body: dict, delivered: Delivered, method: Method, caps: Capabilities
+                      ) -> dict:
+    """The continuation request in the client's protocol: the client's `body` itself when asked `again`."""
+    return body if method == "again" else resumer.continuation_body(body, delivered, method, caps)
 
 
 # How vendors word a refusal of a trailing assistant (model) turn (resume-notes §1), lowercased.
@@ -126,7 +147,8 @@ def refuses_prefill(status: int, body: bytes) -> bool:
 
 
 def seam_for(delivered: Delivered, method: Method, caps: Capabilities) -> Seam:
-    """The seam of a continuation asked for by `method` (the prefill as `prefill_text` sends it)."""
+    """The seam of a continuation asked for by `method` (the prefill as `prefill_text` sends it; asked `again`, the
+    answer from its start: the client has none of its text)."""
     text = delivered.text
     if method == "instruction":
         return Seam(text, exact=False)
@@ -134,5 +156,5 @@ def seam_for(delivered: Delivered, method: Method, caps: Capabilities) -> Seam:
     return Seam(text, exact=True, stripped=text[len(sent):], echo=sent if caps.prefill_echo else "")
 
 
-__all__ = ["Delivered", "Holder", "Method", "Observer", "Resumer", "Seam", "Splicer", "get", "method_for",
-           "refuses_prefill", "register", "seam_for"]
+__all__ = ["Delivered", "Holder", "Method", "Observer", "Resumer", "Seam", "Splicer", "continuation_body", "get",
+           "method_for", "refuses_prefill", "register", "seam_for"]

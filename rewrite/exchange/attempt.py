@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -45,17 +46,22 @@ ERROR_BODY_MAX = 1 << 20
 NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 # What an attempt returns when the upstream refused something Rotator can leave out: it is sent again at once.
 AGAIN = Failure(FailureKind.SENT_AGAIN, "sent again without what the upstream refused")
+# A continuation's attempt that had no first token when the resume deadline passed: abandoned, its key not rested
+# (it was given less than its first-token timeout).
+PAST_DEADLINE = Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "no first token by the resume deadline", retryable=False)
 
 TryKey = Callable[[str | None], Awaitable[Failure | None]]
 
 
 class KeyAttempts:
-    """The attempts on `provider`'s `model` over its key pool (or one attempt without a key, for no pool)."""
+    """The attempts on `provider`'s `model` over its key pool (or one attempt without a key, for no pool); none
+    started, waited for or retried past `until` (a continuation's resume deadline)."""
 
     def __init__(self, cfg: StreamingConfig, clock: Clock, job: Job, provider: Provider, model: str,
-                 proto: Protocol | None) -> None:
+                 proto: Protocol | None, until: float = math.inf) -> None:
         self.cfg = cfg
         self.clock = clock
+        self.until = until
         self.job = job
         self.provider = provider
         self.model = model
@@ -73,6 +79,8 @@ class KeyAttempts:
         failure: Failure | None = None
         key: str | None = None
         for n in range(attempts):
+            if clock.loop.time() >= self.until:
+                return PAST_DEADLINE
             prev = key
             pick = Pick(None)
             if pool is not None:
@@ -84,6 +92,9 @@ class KeyAttempts:
                 self.job.key = mask(key)
             wait = retry.wait_before(n, pick.wait, failure, pool is None or key == prev, pool is not None,
                                      cfg.first_token_timeout)
+            if wait is not None and clock.loop.time() + wait >= self.until:
+                pick.drop()
+                return PAST_DEADLINE
             if wait is None:
                 pick.drop()
                 break
@@ -115,7 +126,7 @@ class KeyAttempts:
     async def _pick(self, pool: KeyPool, avoid: str | None) -> Pick:
         """The pool's key for the next attempt and the seconds until it is back; while every usable key is at its
         max_concurrent, wait for a lease to come back (up to first_token_timeout). A None key: none to be had."""
-        give_up = self.clock.loop.time() + self.cfg.first_token_timeout
+        give_up = min(self.clock.loop.time() + self.cfg.first_token_timeout, self.until)
         prefetch, self.job.prefetch = self.job.prefetch, None
         while (pick := await pool.take(avoid, self.model, prefetch)).busy:
             returned = pool.returned()
@@ -138,11 +149,13 @@ class KeyAttempts:
 
 
 class Attempt:
-    """One HTTP attempt of `call`'s target on one key, and what is done with the answer."""
+    """One HTTP attempt of `call`'s target on one key, and what is done with the answer; its first token due by
+    `until` at the latest (a continuation's resume deadline)."""
 
     def __init__(self, call: TargetCall, cfg: StreamingConfig, clock: Clock, answers: Answers, pump: Pump,
-                 resume: Resume | None = None) -> None:
+                 resume: Resume | None = None, until: float = math.inf) -> None:
         self.call = call
+        self.until = until
         self.cfg = cfg
         self.clock = clock
         self.answers = answers
@@ -168,7 +181,7 @@ class Attempt:
         call, req, clock = self.call, self.call.req, self.clock
         start = clock.loop.time()
         whole = start + req.total_timeout
-        deadline = start + self.cfg.first_token_timeout if call.upstream_stream else whole
+        deadline = min(start + self.cfg.first_token_timeout if call.upstream_stream else whole, self.until)
         try:
             sending = asyncio.ensure_future(call.client.send(call.build(key), stream=True))
         except httpx.HTTPError as e:
@@ -183,6 +196,8 @@ class Attempt:
             if not await clock.supervise(sending, lambda: deadline):
                 sending.cancel()
                 await asyncio.gather(sending, return_exceptions=True)
+                if deadline >= self.until:
+                    return PAST_DEADLINE
                 timeout = FailureKind.FIRST_TOKEN_TIMEOUT if call.upstream_stream else FailureKind.REQUEST_TIMEOUT
                 return Failure(timeout, f"{timeout} (no response headers)", stalled=call.upstream_stream)
             resp = sending.result()
@@ -222,6 +237,8 @@ class Attempt:
         reading = asyncio.ensure_future(read_whole(piece_reader(resp, ERROR_BODY_MAX), ERROR_BODY_MAX))
         try:
             if not await self.clock.supervise(reading, lambda: deadline):
+                if deadline >= self.until:
+                    return PAST_DEADLINE
                 streamed = self.call.upstream_stream
                 timeout = FailureKind.FIRST_TOKEN_TIMEOUT if streamed else FailureKind.REQUEST_TIMEOUT
                 return Failure(timeout, f"{timeout} (status {resp.status_code}, its body stalled)",
@@ -277,6 +294,8 @@ class Attempt:
         if not repairer.started:
             ended = f"stream ended before the first token ({cause})"
             if cause == "idle timeout":
+                if first_deadline >= self.until:
+                    return PAST_DEADLINE
                 return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "first-token timeout", stalled=True)
             return Failure(FailureKind.ENDED_EARLY, ended)
         if resume is not None and resume.on_for(call) and resume.takes(call, stream, aggregator, cause, resp.headers):

@@ -2,11 +2,14 @@
 
 The request is asked again for the rest of its answer: the partial answer put in as the assistant's turn, by prefill
 where the target's model continues a trailing assistant turn, else followed by a short user turn asking to go on
-(protocols/resume/). Each continuation goes over the target machinery as any request does (key rotation, rests, the
-first-token deadline; a target that fails before the continuation's first token hands it to the next target of the
-route, translated), and its events are spliced into the client's stream (rewrite/exchange/resume.py). A target that
-refuses the prefill is remembered and asked in words from then on. Bounded by `resume.max_attempts` and
-`resume.deadline`; past them, or when no continuation can go on from the cut, the answer ends honestly as before.
+(protocols/resume/); when nothing of it reached the client (a cut inside its first tool call, held back), the
+request is asked again as it came. Each continuation goes over the target machinery as any request does (key
+rotation, rests, the first-token deadline; a target that fails before the continuation's first token hands it to the
+next target of the route, translated), and its events are spliced into the client's stream
+(rewrite/exchange/resume.py). A target that refuses the prefill is remembered and asked in words from then on.
+Bounded by `resume.max_attempts` and `resume.deadline` (by which a continuation's first token must have come: the
+attempt under way is abandoned then); past them, or when no continuation can go on from the cut, the answer ends
+honestly as before.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 
 from protocols.base import Repairer
 from protocols.capabilities import Capabilities
-from protocols.resume import Delivered, Method, method_for
+from protocols.resume import Delivered, Method, continuation_body, method_for
 from rewrite.accounting.usage import Usage, account
 from rewrite.exchange.attempt import Attempt, KeyAttempts
 from rewrite.exchange.fallback import Fallback, Legs
@@ -37,13 +40,14 @@ class Continuation:
         self.resume = resume
         assert resume.cut is not None
         self.cut = resume.cut
+        self.give_up = 0.0  # when no continuation may start any more (its first token due by then at the latest)
 
     async def run(self) -> None:
         """Continue the cut answer until it is whole, or end it honestly (the cut's cause in the repair's note; each
         continuation's outcome in its own)."""
         f, resume, cut = self.fallback, self.resume, self.cut
         settings = resume.settings_for(cut.call.provider.name)
-        give_up = f.clock.loop.time() + settings.deadline
+        self.give_up = f.clock.loop.time() + settings.deadline
         client = resume.client_repairer()
         for _ in range(settings.max_attempts):
             delivered = resume.observer().delivered()
@@ -52,11 +56,11 @@ class Continuation:
             if why_not:
                 f.job.note(Note.RESUMED, f"not continued: {why_not}", outcome="not continued", reason=why_not)
                 break
-            if f.clock.loop.time() >= give_up or await self._once(delivered, client, give_up) == SPLICED:
+            if f.clock.loop.time() >= self.give_up or await self._once(delivered, client) == SPLICED:
                 break
         self._finish(client, cut.cause)
 
-    async def _once(self, delivered: Delivered, client: Repairer, give_up: float) -> str:
+    async def _once(self, delivered: Delivered, client: Repairer) -> str:
         """One continuation, over the route's targets from the one that was cut: how it ended."""
         f = self.fallback
         targets = f.chosen[f.serving:]
@@ -64,9 +68,9 @@ class Continuation:
         for n, (provider, target) in enumerate(targets):
             model = target.model_for(f.req.asked)
             caps = self._caps(provider, model)
-            method: Method = "instruction" if model in provider.prefill_refusals else method_for(caps)
+            method = method_for(caps, delivered, refuses_prefill=model in provider.prefill_refusals)
             while True:
-                if f.clock.loop.time() >= give_up:
+                if f.clock.loop.time() >= self.give_up:
                     return outcome
                 outcome, kind = await self._ask(provider, target, model, caps, method, delivered, client,
                                                 more=n + 1 < len(targets))
@@ -81,7 +85,7 @@ class Continuation:
                    delivered: Delivered, client: Repairer, more: bool) -> tuple[str, FailureKind | None]:
         """One continuation on one target: its outcome in words, and the kind of failure when it never started."""
         f, resume, job = self.fallback, self.resume, self.fallback.job
-        body = resume.resumer.continuation_body(f.req.body, delivered, method, caps)
+        body = continuation_body(resume.resumer, f.req.body, delivered, method, caps)
         req = f.req.continued(body)
         legs = Legs(req, job, f.legs.router, f.legs.hooks)
         legs.routed = f.legs.routed
@@ -90,8 +94,8 @@ class Continuation:
         call.asking = method
         resume.asking = asking = Asking(delivered, method, caps, client)
         pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout)
-        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto)
-        failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume).on)
+        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto, until=self.give_up)
+        failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume, until=self.give_up).on)
         resume.asking = None
         seam = asking.seam
         if failure is not None:
@@ -118,8 +122,9 @@ class Continuation:
         seam = {"position": position, "method": method, "target": target, "trimmed": trimmed, "outcome": outcome}
         job = self.fallback.job
         job.resume.append(seam)
-        job.note(Note.RESUMED, f"continued at character {position} by {method} on {target}, {trimmed} characters "
-                 f"of overlap trimmed: {outcome}", **seam)
+        how = (f"asked again on {target} (nothing of the answer had reached the client)" if method == "again" else
+               f"continued at character {position} by {method} on {target}, {trimmed} characters of overlap trimmed")
+        job.note(Note.RESUMED, f"{how}: {outcome}", **seam)
 
     def _account(self, usage: Usage | None, model: str, provider: Provider, key: str | None) -> None:
         """A continuation's usage: logged and counted for its key; the flow's is the sum over every attempt."""

@@ -6,12 +6,13 @@ normal ending and the first attempt's id; the flow says what was done.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import pytest
 
 from tests.support.clients import FINISH, MODELS, call, make_client
-from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
+from tests.support.fake_vendor import INPUT_TOKENS, TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
 from tests.support.reliability import (
     ANSWER_ID,
     DELTAS,
@@ -19,6 +20,7 @@ from tests.support.reliability import (
     FAST,
     PREFIX,
     PROVIDER_HOST,
+    STALL,
     assert_truncated,
     flow_line,
     pool,
@@ -218,6 +220,7 @@ def test_a_routed_answer_cut_in_another_protocol_is_continued(fake_vendor, rotat
 
     assert result.text == TEXT
     assert result.finish == FINISH[client]["text"]
+    assert result.input_tokens == INPUT_TOKENS  # the request's input, though the cut stream never counted it
     first, continuation = fake_vendor.calls()
     assert (continuation.protocol, continuation.model) == VIA[upstream][2:0:-1]
     assert continuation_text(continuation.body) == PREFIX
@@ -254,6 +257,32 @@ def test_no_continuation_starts_past_the_deadline(fake_vendor, rotator, protocol
     assert len(fake_vendor.calls()) == 3
 
 
+SLOW_FIRST_TOKEN = 6.0  # a continuation's first-token timeout far past its resume deadline
+STALLS = {"no-headers": Fault.stall_before_headers(STALL), "no-first-token": Fault.stall_after_headers(STALL)}
+
+
+@pytest.mark.parametrize("stall", list(STALLS))
+@pytest.mark.parametrize("protocol", ["chat", "anthropic"])
+def test_the_deadline_bounds_the_continuation_under_way(fake_vendor, rotator, protocol, stall):
+    # Continuations that never answer, on two keys with 6 s first-token timeouts each: the 1.5 s deadline ends the
+    # one under way, and the answer ends honestly then (not after a first-token timeout, let alone two).
+    deadline = 1.5
+    warmed(rotator, fake_vendor, protocol,
+           streaming={**FAST, "first_token_timeout": SLOW_FIRST_TOKEN, "first_token_retries": 1},
+           resume={"deadline": deadline})
+    fake_vendor.script(CUTS["cut-reset"])
+    fake_vendor.always(STALLS[stall])
+
+    began = time.monotonic()
+    seen = stream(protocol)
+    took = time.monotonic() - began
+
+    assert seen.text == PREFIX
+    assert_truncated(protocol, seen)
+    assert took < deadline + SLOW_FIRST_TOKEN, took
+    assert len(fake_vendor.calls()) == 2  # the cut answer and one continuation, abandoned at the deadline
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Tool calls are never half-sent: a cut inside one leaves the client nothing of it, and the model makes it again.
 
@@ -275,3 +304,42 @@ def test_a_cut_inside_a_tool_call_gives_the_client_the_call_once_and_whole(fake_
     assert result.finish == FINISH[protocol]["tool"]
     first, continuation = fake_vendor.calls()
     assert continuation_text(continuation.body) == CALL_TEXT  # the text before the call; nothing of the call
+
+
+# A cut inside the answer's first tool call leaves the client nothing (the call is held back): there is nothing to go
+# on from, so the continuation is the request again as it came. A vendor that takes only alternating roles would
+# refuse an instruction to continue with no assistant turn before it (two user turns in a row) on every key.
+FIRST_A_CALL = Fault.tool_call().cut_after(deltas=1, how="reset")  # the answer's first output: cut in its arguments
+STRICT_CALL = Fault.tool_call().alternating()
+IN_WORDS = {"anthropic": {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}}  # no prefill
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
+@pytest.mark.parametrize("protocol", FRAGMENTED)
+def test_a_cut_inside_the_first_tool_call_asks_the_request_again(fake_vendor, rotator, protocol, streamed):
+    proxy = warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=FAST)
+    fake_vendor.script(FIRST_A_CALL)
+    fake_vendor.always(STRICT_CALL)
+
+    result = call(protocol, make_client(protocol), stream=streamed, tools=True, **IN_WORDS.get(protocol, {}))
+
+    assert result.tool_calls == [(TOOL_NAME, TOOL_ARGUMENTS)], result
+    assert result.finish == FINISH[protocol]["tool"]
+    first, again = fake_vendor.calls()
+    assert again.body == first.body and again.status == 200
+    proxy.wait_log(f"resumed: asked again on {FAMILY[protocol]}/{MODELS[protocol]} (nothing of the answer")
+
+
+@pytest.mark.parametrize("client", [c for c in RESUMABLE if c != "responses"])
+def test_a_routed_cut_inside_the_first_tool_call_asks_the_request_again(fake_vendor, rotator, client):
+    # (a Gemini client too: its function call comes whole, once the target's is)
+    rotator(routing_config(fake_vendor.url))
+    fake_vendor.script(FIRST_A_CALL)
+    fake_vendor.always(STRICT_CALL)
+
+    result = call(client, make_client(client), stream=True, tools=True, model=model_via("responses"))
+
+    assert result.tool_calls == [(TOOL_NAME, TOOL_ARGUMENTS)], result
+    assert result.finish == FINISH[client]["tool"]
+    first, again = fake_vendor.calls()
+    assert again.body == first.body and again.status == 200

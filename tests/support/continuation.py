@@ -1,7 +1,8 @@
 """The fake vendor's side of a continuation: how it tells that a request asks for the rest of a cut answer (by
 prefill: the conversation ends in the assistant's turn; in words: a user turn with Rotator's instruction after it),
 what it answers (the rest of the answer, exactly after a prefill, with a few characters of overlap after an
-instruction, as models do), and how a model that takes no prefill refuses one, in each vendor's words."""
+instruction, as models do), how a model that takes no prefill refuses one, in each vendor's words, and how a vendor
+that takes only alternating roles refuses two user turns in a row."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ PREFILL_REFUSALS = {
     "responses": {"error": {"type": "invalid_request_error", "code": None, "param": "input",
                             "message": "Expected last role User or Tool (or Assistant with prefix True)"}},
 }
+
+# How a vendor whose chat template takes only alternating roles refuses two user turns in a row (vLLM, TGI).
+NOT_ALTERNATING = "Conversation roles must alternate user/assistant/user/assistant/..."
 
 
 def _text(content: Any) -> str:
@@ -66,6 +70,12 @@ def asked(protocol: str, body: dict) -> tuple[str, str] | None:
         if role == ASSISTANT:
             partial.append(text)
     return "instruction", "".join(reversed(partial))
+
+
+def repeats_user(protocol: str, body: dict) -> bool:
+    """Whether the conversation has two user turns in a row (tool results are not user turns)."""
+    roles = [role for role, _ in turns(protocol, body)]
+    return any(a == b == USER for a, b in zip(roles, roles[1:], strict=False))
 
 
 def rest(answer: str, method: str, partial: str, overlap: int) -> str:

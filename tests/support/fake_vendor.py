@@ -128,6 +128,7 @@ class Fault:
     continues: bool = False  # a request asking for the rest of `text` gets the rest, see `continuing`
     overlap: int = 8  # characters of the partial answer said again by a continuation asked in words
     refuses_prefill: bool = False  # a request ending in the assistant's turn gets a 400, see `refusing_prefill`
+    alternates: bool = False  # a request with two user turns in a row gets a 400, see `alternating`
 
     @_chainable
     def continuing(self, overlap: int = 8) -> Fault:
@@ -141,6 +142,12 @@ class Fault:
         """Refuse a request ending in the assistant's (model's) turn with the vendor's 400, as models without
         prefill do."""
         return dataclasses.replace(self, refuses_prefill=True)
+
+    @_chainable
+    def alternating(self) -> Fault:
+        """Refuse a conversation with two user turns in a row with a 400, as a vendor whose chat template takes
+        only alternating roles does."""
+        return dataclasses.replace(self, alternates=True)
 
     @_chainable
     def ok(self, text: str | None = None) -> Fault:
@@ -1327,6 +1334,9 @@ class FakeVendor:
             asking = continuation.asked(rec.protocol, rec.body or {})
             if asking is not None and asking[0] == "prefill" and fault.refuses_prefill:
                 await self._send_whole(ex, 400, base, continuation.PREFILL_REFUSALS[rec.protocol])
+                return
+            if fault.alternates and continuation.repeats_user(rec.protocol, rec.body or {}):
+                await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, continuation.NOT_ALTERNATING))
                 return
             if asking is not None and fault.continues:
                 rec.continued = asking[0]
