@@ -19,6 +19,7 @@ from protocols.base import Protocol
 from protocols.sse import load_object
 from protocols.unified import Usage
 from protocols.usage import Feed, UsageSniffer
+from protocols.vendor_errors import VendorError
 from rewrite.policy.forcing import refuses_stream
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("rotator")
 
+STREAM_OPTIONS = "stream_options"
 FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
@@ -56,9 +58,9 @@ def as_dict(usage: Usage) -> dict[str, int]:
     return asdict(usage)
 
 
-def refuses_stream_options(status: int, body: bytes) -> bool:
+def refuses_stream_options(error: VendorError) -> bool:
     """Whether an error answer says the upstream does not take `stream_options` (some OpenAI-compatible ones)."""
-    return refuses_stream(status, body) and b"stream_options" in body
+    return refuses_stream(error) and STREAM_OPTIONS in error.text
 
 
 def can_ask_for_usage(body: dict | None) -> bool:
