@@ -19,7 +19,6 @@ import httpx
 from protocols.base import Protocol
 from protocols.resume import refuses_prefill
 from protocols.vendor_errors import VendorError
-from rewrite.accounting.usage import refuses_stream_options
 from rewrite.config import StreamingConfig
 from rewrite.exchange.answers import BODY_CUTS, Answers
 from rewrite.exchange.clock import Clock
@@ -245,7 +244,7 @@ class Attempt:
         if call.aggregate and refuses_stream(error):
             call.unforce()
             return AGAIN
-        if call.req.asks_usage(call.provider) and refuses_stream_options(error):
+        if call.req.asks_usage(call.provider) and call.req.meter.refused(error):
             call.provider.refuses_stream_options = True
             call.job.note(Note.USAGE_REFUSED, f"{call.provider.name} refused stream_options: its Chat streams "
                           "go upstream without it, as the client sent them (their usage is not known)")
