@@ -1,7 +1,8 @@
 """WebSocket upgrades on a provider's host (Codex CLI opens the Responses API as a WebSocket before it POSTs).
 
-`websocket: downgrade` (the default): an upgrade for the Responses API (a path ending in /responses) is answered
-426 with a short reason. Codex, and clients that fall back the same way, then use HTTPS POST for the whole
+`websocket: downgrade` (the default): an upgrade for a protocol whose clients fall back to HTTPS POST (its
+registration's `websocket_refusal`: the Responses API, a path ending in /responses) is answered 426 with a short
+reason in the protocol's shape. Codex, and clients that fall back the same way, then use HTTPS POST for the whole
 session, where every retry and repair applies.
 
 Every other upgrade on a provider's host (the Realtime API, or Responses with `websocket: pass`) goes through the
@@ -14,13 +15,14 @@ knows the job by mitmproxy's connection to it (`server_connected`), and takes it
 
 from __future__ import annotations
 
-import json
 import logging
 
 from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
+import protocols
 from addons.interception import annotate, called_host, hide_credential, reach_directly, show_credential
+from protocols.registration import Registration
 from rewrite.engine import Engine
 from rewrite.exchange.exchange import Job
 from rewrite.exchange.ws_relay import WebSocketRelay
@@ -31,9 +33,10 @@ from rewrite.routing.router import Route
 logger = logging.getLogger("rotator")
 
 DOWNGRADE_REASON = (
-    "Rotator answers the Responses API over HTTPS only, where its retries and repairs apply: send the same "
+    "Rotator answers the {} API over HTTPS only, where its retries and repairs apply: send the same "
     "request as POST. (To pass WebSockets through instead, set `websocket: pass` in Rotator's config.)"
 )
+DOWNGRADE_STATUS = 426
 
 
 class WebSocketUpstream:
@@ -52,9 +55,9 @@ class WebSocketUpstream:
         provider = self.engine.router.provider_for(called_host(flow))
         if provider is None:
             return
-        if self.engine.config.websocket == "downgrade" and _is_responses(req.path):
+        if self.engine.config.websocket == "downgrade" and (falls_back := _falls_back(req.path)) is not None:
             hide_credential(flow, provider.credential)
-            self._downgrade(flow, provider)
+            self._downgrade(flow, provider, falls_back)
             return
         # The relay gets the real headers and path in-process; the flow keeps masked ones from here on.
         self.relay.submit(flow.client_conn.id, Job(flow.id, Route(provider, None)),
@@ -81,16 +84,20 @@ class WebSocketUpstream:
 
     error = responseheaders
 
-    def _downgrade(self, flow: http.HTTPFlow, provider: Provider) -> None:
-        body = {"error": {"message": DOWNGRADE_REASON, "type": "invalid_request_error", "param": None,
-                          "code": "websocket_not_supported"}}
-        flow.response = http.Response.make(426, json.dumps(body).encode(), {"content-type": "application/json"})
-        detail = "Responses WebSocket answered 426 so the client uses HTTPS POST (websocket: downgrade)"
+    def _downgrade(self, flow: http.HTTPFlow, provider: Provider, registration: Registration) -> None:
+        assert registration.websocket_refusal is not None  # (see _falls_back)
+        body = registration.websocket_refusal(DOWNGRADE_REASON.format(registration.label))
+        flow.response = http.Response.make(DOWNGRADE_STATUS, body, {"content-type": "application/json"})
+        detail = (f"{registration.label} WebSocket answered {DOWNGRADE_STATUS} so the client uses HTTPS POST "
+                  "(websocket: downgrade)")
         flow.comment = f"rotator downgraded: {detail}"
         flow.metadata["rotator"] = {"provider": provider.name, "protocol": None, "key": None,
                                     "events": [{"kind": Note.DOWNGRADED, "detail": detail}]}
         logger.info("rotator: %s %s: downgraded: %s", provider.name, flow.id[:8], detail)
 
 
-def _is_responses(path: str) -> bool:
-    return path.partition("?")[0].rstrip("/").endswith("/responses")
+def _falls_back(path: str) -> Registration | None:
+    """The registration of the protocol whose call the upgrade's path is, when its clients fall back to POST."""
+    proto = protocols.detect("POST", path.partition("?")[0].rstrip("/"))
+    registration = protocols.registered(proto.name) if proto is not None else None
+    return registration if registration is not None and registration.websocket_refusal is not None else None

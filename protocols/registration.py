@@ -2,17 +2,23 @@
 
 `protocols/<name>/__init__.py` builds its `REGISTRATION`; `protocols/__init__.py` lists the packages and registers
 them in order. The engine derives its tables (labels, credential styles, usage readers, which protocol a provider
-family speaks, which answers carry state) from the registry instead of naming protocols itself.
+family speaks, which answers carry state) and asks for what one protocol alone does (its error reader, stored-response
+continuity, signed thinking, the headers its requests need, a WebSocket fallback) from the registry instead of
+naming protocols itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 from protocols.base import Protocol
+from protocols.capabilities import Capabilities
+from protocols.stored_responses import StoredResponses
 from protocols.translate.base import Translator
 from protocols.usage import UsageSniffer
+from protocols.vendor_errors import GENERIC, ErrorReader
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,9 @@ class CredentialStyle:
     # Headers tied to the client's own account (organization, billing project, cookies): beside a pooled key they
     # name another account, which the vendor may reject (and the key would then be benched as bad).
     account_headers: tuple[str, ...] = ()
+    # The account a pooled key may name in the config (a key's `organization`, `project`), and the header each
+    # goes upstream in: (field, header).
+    account_fields: tuple[tuple[str, str], ...] = ()
 
     def apply(
         self, headers: list[tuple[str, str]], query: str, key: str, account: tuple[tuple[str, str], ...] = ()
@@ -56,6 +65,16 @@ class Registration:
       cache keeps it for a client of another protocol).
     - `choice`: the value of a provider's `protocol` key that picks it among its family's protocols (None when
       the family has one). The family's first registered protocol is what its providers speak by default.
+    - `errors`: what its vendors' error answers mean (protocols/vendor_errors.py: kind, refused parameters, delay,
+      quota), which the engine's policy decides on.
+    - `continuity`: its requests may name an earlier response the vendor stored instead of repeating the
+      conversation (protocols/stored_responses.py); the engine replays it for a target that cannot resolve it.
+    - `signed_thinking`: with thinking on, its vendor refuses a last assistant turn with tool calls that lacks the
+      vendor's own signed thinking (the field cache then sends the request without thinking, never forged).
+    - `required_headers`: the headers a request translated for it must carry for its model (an API version), from
+      the model's capabilities; a client of the protocol sends its own.
+    - `websocket_refusal`: its clients may open it as a WebSocket and fall back to HTTPS POST when refused: the
+      body of that refusal (status 426) for a message; None when its clients have no such fallback.
     """
 
     protocol: Protocol
@@ -65,6 +84,11 @@ class Registration:
     credential: CredentialStyle
     stateful: bool = False
     choice: str | None = None
+    errors: ErrorReader = GENERIC
+    continuity: StoredResponses | None = None
+    signed_thinking: bool = False
+    required_headers: Callable[[Capabilities], tuple[tuple[str, str], ...]] | None = None
+    websocket_refusal: Callable[[str], bytes] | None = None
 
     @property
     def name(self) -> str:

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from protocols.base import Protocol
+from protocols.vendor_errors import GENERIC, ErrorReader
 
 if TYPE_CHECKING:
     from protocols.registration import CredentialStyle, Registration
+    from protocols.stored_responses import StoredResponses
 
 _registrations: dict[str, Registration] = {}
 
@@ -89,3 +91,18 @@ def credential_headers() -> frozenset[str]:
     """Every header any family's credential or account travels in."""
     return frozenset(h for r in _registrations.values()
                      for h in (*r.credential.client_headers, *r.credential.account_headers))
+
+
+def errors(family: str, protocol: str | None = None) -> ErrorReader:
+    """The reader of error answers of the protocol named `protocol`, else of the family's default protocol (the
+    HTTP hints alone for what nobody registered)."""
+    known = _registrations.get(protocol) if protocol is not None else None
+    if known is None:
+        known = next((r for r in _registrations.values() if r.family == family), None)
+    return known.errors if known is not None else GENERIC
+
+
+def continuity(name: str) -> StoredResponses | None:
+    """The stored-response continuity of the protocol named `name`, if it has one (None for an unknown name)."""
+    known = _registrations.get(name)
+    return known.continuity if known is not None else None

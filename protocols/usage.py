@@ -30,6 +30,15 @@ class UsageSniffer:
     # The reader for a stream whose client did not ask for usage, when Rotator asks the upstream for it and hides
     # it from the client (None: the protocol always sends its usage).
     hiding: ClassVar[type[UsageSniffer] | None] = None
+    # The request member that asks the upstream for usage (with `hiding`): an upstream that refuses it is asked
+    # no more (its streams' usage is then not known).
+    asking: ClassVar[str] = ""
+
+    @classmethod
+    def can_ask(cls, body: object) -> bool:
+        """Whether a stream request whose client did not ask for usage can be asked for it upstream (`hiding`,
+        through `Protocol.as_stream`)."""
+        return False
 
     def __init__(self, feed: Feed) -> None:
         self._feed = feed

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import protocols
 from rewrite.adapters import ADAPTERS, chain_for
 from rewrite.config import ConfigError, parse
 from rewrite.providers import build
@@ -125,7 +126,7 @@ def test_rename_model_in_a_gemini_path():
     p = provider("providers: {gemini: {adapters: [{rename_model: gemini-2.5-flash}]}}", "gemini")
     body = {"contents": []}
     path, out, _ = chain_for(p, "gemini-2.5-pro").apply_to_path(
-        "/v1beta/models/gemini-2.5-pro:streamGenerateContent", body, [], "gemini-2.5-pro")
+        "/v1beta/models/gemini-2.5-pro:streamGenerateContent", body, [], "gemini-2.5-pro", protocols.get("gemini"))
     assert path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
     assert out == {"contents": []}  # no model field is added to a Gemini body
 

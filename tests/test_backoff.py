@@ -8,6 +8,7 @@ import pytest
 from rewrite.policy import retry
 from rewrite.policy.backoff import backoff
 from rewrite.pool.keypool import BACKOFF_BASE, BACKOFF_MAX, STALL_REST, STALL_REST_MAX, KeyPool
+from tests.support.vendor_errors import failure
 
 
 def test_it_grows_by_its_factor_from_its_base_up_to_its_cap():
@@ -37,11 +38,11 @@ def test_without_jitter_it_draws_nothing():
 
 
 def test_a_retry_on_the_same_key_after_an_error_that_named_no_delay_backs_off():
-    failed = retry.from_status(500, [], b"", pooled=False)
+    failed = failure(500, [], b"", pooled=False)
     waits = [retry.wait_before(n, 0.0, failed, same_key=True, pooled=False, first_token_timeout=30) for n in range(1, 7)]
     assert waits == [backoff(n, base=retry.RETRY_BACKOFF, cap=retry.RETRY_BACKOFF_MAX) for n in range(6)]
     assert waits == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0]
-    named = retry.from_status(503, [("retry-after", "3")], b"", pooled=False)
+    named = failure(503, [("retry-after", "3")], b"", pooled=False)
     assert retry.wait_before(1, 0.0, named, same_key=True, pooled=False, first_token_timeout=30) == 3.0
 
 

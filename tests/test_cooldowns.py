@@ -15,17 +15,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocols.openai_chat.errors import go_duration
+from protocols.vendor_errors import MAX_HINT
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.intake.loopback import LoopbackRequest
-from rewrite.policy import delays, retry
 from rewrite.pool import KeyPool
 from rewrite.pool.keypool import ALERT, BACKOFF_BASE, BACKOFF_MAX
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
+from tests.support.vendor_errors import failure as decided
+from tests.support.vendor_errors import read
 
 NOW = 1_700_000_000.0
 
@@ -38,8 +41,12 @@ class Clock:
         return self.now
 
 
-def hint(headers: dict[str, str] | None = None, body: bytes = b"") -> float | None:
-    return delays.hinted(list((headers or {}).items()), body, NOW)
+def hint(headers: dict[str, str] | None = None, body: bytes = b"", protocol: str | None = None) -> float | None:
+    """The delay an answer names, read by the reader of `protocol` (by default, that of the vendor whose headers
+    these are: Anthropic's for `anthropic-*`, else OpenAI's, which reads Google's RPC details too)."""
+    if protocol is None:
+        protocol = "anthropic_messages" if any(h.startswith("anthropic-") for h in headers or {}) else "openai_chat"
+    return read(429, list((headers or {}).items()), body, NOW, protocol).delay
 
 
 def rfc3339(seconds_from_now: float) -> str:
@@ -80,7 +87,7 @@ def test_retry_after_in_seconds_or_as_an_http_date():
 @pytest.mark.parametrize("text, seconds", [("6m0s", 360), ("1.5s", 1.5), ("20ms", 0.02), ("1h2m3.5s", 3723.5),
                                            ("0s", 0), ("500us", 0.0005), ("2m", 120)])
 def test_openai_reset_headers_are_go_durations(text, seconds):
-    assert delays.go_duration(text) == pytest.approx(seconds)
+    assert go_duration(text) == pytest.approx(seconds)
     assert hint({"x-ratelimit-reset-requests": text}) == pytest.approx(seconds)
 
 
@@ -100,10 +107,11 @@ def test_anthropic_reset_headers_are_rfc3339_times():
     assert hint({"anthropic-ratelimit-input-tokens-reset": "2023-11-14T22:13:50+00:00"}) == pytest.approx(30)
 
 
-def test_gemini_retry_info_in_the_body():
-    assert hint(body=gemini_error(quota_failure("PerMinute"), retry_info("37s"))) == 37
-    assert hint(body=gemini_error(retry_info("1.5s"))) == 1.5
-    assert hint(body=b"[" + gemini_error(retry_info("12s")) + b"]") == 12  # as a Gemini stream sends errors
+@pytest.mark.parametrize("protocol", ["gemini", "openai_chat"])  # (Google's OpenAI-compatible endpoint too)
+def test_gemini_retry_info_in_the_body(protocol):
+    assert hint(body=gemini_error(quota_failure("PerMinute"), retry_info("37s")), protocol=protocol) == 37
+    assert hint(body=gemini_error(retry_info("1.5s")), protocol=protocol) == 1.5
+    assert hint(body=b"[" + gemini_error(retry_info("12s")) + b"]", protocol=protocol) == 12  # as its streams send
 
 
 def test_sources_in_order():
@@ -142,20 +150,21 @@ def test_a_malformed_source_is_ignored_and_the_next_one_read(headers, body, expe
     assert hint(headers, body) == expected
 
 
+@pytest.mark.parametrize("protocol", ["openai_chat", "anthropic_messages", "gemini"])
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["retry-after-ms", "retry-after", "x-ratelimit-reset-requests",
+@given(headers=st.dictionaries(st.sampled_from(["retry-after-ms", "retry-after", "x-ratelimit-reset-requests",
                                         "x-ratelimit-remaining-requests", "anthropic-ratelimit-tokens-reset",
                                         "anthropic-ratelimit-tokens-remaining", "x-other"]), st.text(max_size=30)),
-       st.one_of(st.binary(max_size=200),
-                 st.builds(lambda d: gemini_error(retry_info(d)), st.one_of(st.text(max_size=12), st.integers()))))
-def test_any_headers_and_body_give_a_delay_or_none_never_an_error(headers, body):
-    delay = hint(headers, body)
-    assert delay is None or 0 <= delay <= delays.MAX_HINT
+       body=st.one_of(st.binary(max_size=200),
+                      st.builds(lambda d: gemini_error(retry_info(d)), st.one_of(st.text(max_size=12), st.integers()))))
+def test_any_headers_and_body_give_a_delay_or_none_never_an_error(protocol, headers, body):
+    delay = hint(headers, body, protocol)
+    assert delay is None or 0 <= delay <= MAX_HINT
 
 
 def test_an_absurd_delay_is_capped_at_a_day():
-    assert hint({"retry-after": "99999999999"}) == delays.MAX_HINT
-    assert hint({"x-ratelimit-reset-tokens": "100000h"}) == delays.MAX_HINT
+    assert hint({"retry-after": "99999999999"}) == MAX_HINT
+    assert hint({"x-ratelimit-reset-tokens": "100000h"}) == MAX_HINT
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -164,43 +173,45 @@ def test_an_absurd_delay_is_capped_at_a_day():
 
 @pytest.mark.parametrize("status", [429, 503, 529])
 def test_rate_limits_and_overloads_rest_the_key_for_the_model_for_the_hint(status):
-    f = retry.from_status(status, [("retry-after", "30")], b"", pooled=True, now=NOW)
+    f = decided(status, [("retry-after", "30")], b"", pooled=True, now=NOW)
     assert f.retryable and f.delay == 30 and f.rest.per_model and not f.rest.out
     assert f"status {status}" in f.rest.why
-    assert retry.from_status(status, [], b"", pooled=True, now=NOW).delay is None  # backoff
+    assert decided(status, [], b"", pooled=True, now=NOW).delay is None  # backoff
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422])
 def test_request_errors_never_count_against_a_key(status):
-    assert retry.from_status(status, [("retry-after", "30")], b"", pooled=True, now=NOW) is None
+    assert decided(status, [("retry-after", "30")], b"", pooled=True, now=NOW) is None
 
 
 @pytest.mark.parametrize("status", [408, 500, 502, 504])
 def test_other_transient_errors_are_retried_without_resting_the_key(status):
-    f = retry.from_status(status, [], b"", pooled=True, now=NOW)
+    f = decided(status, [], b"", pooled=True, now=NOW)
     assert f.retryable and f.rest is None
 
 
 def test_openai_insufficient_quota_rests_the_whole_key_for_an_hour_or_the_window_named():
     body = json.dumps({"error": {"type": "insufficient_quota", "code": "insufficient_quota"}}).encode()
-    f = retry.from_status(429, [], body, pooled=True, now=NOW)
+    f = decided(429, [], body, pooled=True, now=NOW)
     assert f.delay == 3600 and not f.rest.per_model and "quota" in f.rest.why
-    assert retry.from_status(429, [("retry-after", "120")], body, pooled=True, now=NOW).delay == 120
-    assert not retry.from_status(429, [], body, pooled=False, now=NOW).retryable
+    assert decided(429, [("retry-after", "120")], body, pooled=True, now=NOW).delay == 120
+    assert not decided(429, [], body, pooled=False, now=NOW).retryable
 
 
-def test_gemini_daily_quota_rests_until_googles_midnight_for_that_model():
+@pytest.mark.parametrize("protocol", ["gemini", "openai_chat"])  # (Google's OpenAI-compatible endpoint too)
+def test_gemini_daily_quota_rests_until_googles_midnight_for_that_model(protocol):
     body = gemini_error(quota_failure("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "gemini-2.5-pro"),
                         retry_info("20s"))
-    f = retry.from_status(429, [], body, pooled=True, now=NOW)
+    f = decided(429, [], body, pooled=True, now=NOW, protocol=protocol)
     midnight = datetime(2023, 11, 15, tzinfo=timezone(timedelta(hours=-8)))  # NOW is 14:13 Pacific on the 14th
     assert f.delay == pytest.approx(midnight.timestamp() - NOW) and f.rest.per_model
-    per_minute = retry.from_status(429, [], gemini_error(quota_failure("PerMinute"), retry_info("20s")), True, NOW)
+    assert "daily quota" in f.rest.why
+    per_minute = decided(429, [], gemini_error(quota_failure("PerMinute"), retry_info("20s")), True, NOW, protocol)
     assert per_minute.delay == 20 and "rate limited" in per_minute.rest.why
 
 
 def test_a_rejected_key_is_out():
-    f = retry.from_status(401, [("retry-after", "5")], b"", pooled=True, now=NOW)
+    f = decided(401, [("retry-after", "5")], b"", pooled=True, now=NOW)
     assert f.rest.out and not f.rest.per_model
 
 
@@ -209,7 +220,7 @@ def test_a_rejected_key_is_out():
 
 
 def failure(status: int, headers: dict[str, str] | None = None, body: bytes = b""):
-    return retry.from_status(status, list((headers or {}).items()), body, pooled=True, now=NOW)
+    return decided(status, list((headers or {}).items()), body, pooled=True, now=NOW)
 
 
 def test_a_cooldown_is_never_shortened_by_a_later_shorter_hint():
@@ -259,7 +270,7 @@ def test_the_backoff_is_jittered_within_half_of_its_step():
 
 def test_a_request_error_does_not_rest_the_key():
     pool = KeyPool(["a"], clock=Clock())
-    assert retry.from_status(400, [], b"", pooled=True) is None
+    assert decided(400, [], b"", pooled=True) is None
     pool.failed("a", failure(500), "m")
     assert pool.pick(model="m").wait == 0 and pool.states[0].failures == 0
 

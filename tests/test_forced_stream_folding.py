@@ -22,6 +22,7 @@ from tests.support.fake_vendor import (
     responses_body,
     responses_events,
 )
+from tests.support.vendor_errors import read
 
 MODEL = {"openai_chat": "gpt-4o-mini", "openai_responses": "gpt-4o-mini", "anthropic_messages": "claude-haiku-4-5",
          "gemini": "gemini-2.5-flash"}
@@ -148,9 +149,9 @@ def test_a_stream_cut_after_a_tool_calls_arguments_keeps_it(protocol):
     ],
 )
 def test_which_answers_refuse_a_stream(status, body, refused):
-    assert refuses_stream(status, json.dumps(body).encode()) is refused
+    assert refuses_stream(read(status, body=json.dumps(body).encode())) is refused
 
 
 def test_a_refusal_that_is_not_json_is_read_as_text():
-    assert refuses_stream(400, b"streaming is not supported for this model")
-    assert not refuses_stream(400, b"<html>bad request</html>")
+    assert refuses_stream(read(400, body=b"streaming is not supported for this model"))
+    assert not refuses_stream(read(400, body=b"<html>bad request</html>"))

@@ -1,5 +1,6 @@
-"""protocols/refused_params.py: the parameter a vendor's 400 says its model does not support, read from the error
-bodies the vendors really send, and the request without it."""
+"""The parameter a vendor's 400 says its model does not support, read by the error reader of the family's protocol
+(protocols/<name>/errors.py) from the error bodies the vendors really send, and the request without it
+(protocols/refused_params.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import json
 
 import pytest
 
-from protocols.refused_params import refused_params, without
+from protocols import registry
+from protocols.refused_params import without
+
+
+def refused_params(family: str, status: int, body: bytes) -> tuple[str, ...]:
+    """The parameters the reader of `family`'s protocol finds refused in an error answer."""
+    return registry.errors(family).read(status, [], body, 0.0).refused
 
 
 def body(obj: dict) -> bytes:

@@ -18,9 +18,9 @@ import addons.pools as pools_addon
 from addons.pools import Pools, scope
 from rewrite.config import parse
 from rewrite.engine import Engine
-from rewrite.policy import retry
 from rewrite.pool import KeyPool, fingerprint
 from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
+from tests.support.vendor_errors import failure
 
 SECRET = "sk-proj-secret-0123456789-wxyz"
 OTHER = "sk-proj-other-9876543210-abcd"
@@ -153,14 +153,14 @@ def test_the_config_names_the_state_path():
 
 
 def rate_limited(seconds: str):
-    return retry.from_status(429, [("retry-after", seconds)], b"", pooled=True)
+    return failure(429, [("retry-after", seconds)], b"", pooled=True)
 
 
 def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     clock, wall = Clock(100.0), Clock(1_700_000_000.0)
     old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
     old.failed(SECRET, rate_limited("300"), "gpt-4o")
-    old.failed(OTHER, retry.from_status(429, [], b"", pooled=True), "")  # a backoff, whole key
+    old.failed(OTHER, failure(429, [], b"", pooled=True), "")  # a backoff, whole key
     with old.lease(OTHER):
         old.record_usage(OTHER, "gpt-4o", 120, 0.5)
     old.record_usage(OTHER, "mystery", 30, None)
@@ -185,7 +185,7 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
 def test_an_out_key_is_not_carried_over_and_expired_rests_are_dropped():
     clock, wall = Clock(0.0), Clock(1_700_000_000.0)
     old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
-    old.failed(SECRET, retry.from_status(401, [], b"", pooled=True))
+    old.failed(SECRET, failure(401, [], b"", pooled=True))
     old.failed(OTHER, rate_limited("10"), "m")
     records = old.export_state()
     wall.now += 60
@@ -257,7 +257,7 @@ def test_a_reload_brings_an_out_key_back_and_keeps_the_rests(tmp_path):
     with taddons.context():
         engine = Engine(parse(config("")))
         addon = started(engine)
-        pool_of(engine).failed(SECRET, retry.from_status(401, [], b"", pooled=True))
+        pool_of(engine).failed(SECRET, failure(401, [], b"", pooled=True))
         pool_of(engine).failed(OTHER, rate_limited("300"), "m")
         engine.configure(parse(config("")))  # the config reloaded: new pools
         addon.configure({"rotator_config"})

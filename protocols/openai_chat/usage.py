@@ -25,6 +25,14 @@ class ChatSniffer(UsageSniffer):
 
     mark = '"prompt_tokens"'
     to_usage = staticmethod(usage_to_ir)
+    asking = "stream_options"
+
+    @classmethod
+    def can_ask(cls, body: object) -> bool:
+        """A stream request without `stream_options.include_usage` (a malformed `stream_options` is left for the
+        vendor to answer)."""
+        options = body.get(cls.asking) if isinstance(body, dict) else None
+        return options is None or isinstance(options, dict) and options.get("include_usage") is not True
 
     def forward(self, block: bytes) -> bytes | None:
         # (`mark` alone, without a "usage" key, is never read as usage: see usage_of)

@@ -3,8 +3,9 @@
 Each protocol's registration carries its usage reader (protocols/<name>/usage.py, see protocols/usage.py): a stream's
 reader taps every upstream event on the hot path; a whole answer is read once.
 
-An OpenAI Chat client that streams without `stream_options.include_usage` gets no usage chunk; Rotator asks for
-one upstream all the same (a reader with a `hiding` variant) and takes it out of what the client receives.
+A client of a protocol whose streams carry usage only when asked (OpenAI Chat's `stream_options.include_usage`: its
+usage reader has a `hiding` variant and says whether a request `can_ask`) gets none when it did not ask; Rotator asks
+for it upstream all the same and takes it out of what the client receives.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from protocols.base import Protocol
 from protocols.sse import load_object
 from protocols.unified import Usage
 from protocols.usage import Feed, UsageSniffer
+from protocols.vendor_errors import VendorError
 from rewrite.policy.forcing import refuses_stream
 
 if TYPE_CHECKING:
@@ -56,30 +58,24 @@ def as_dict(usage: Usage) -> dict[str, int]:
     return asdict(usage)
 
 
-def refuses_stream_options(status: int, body: bytes) -> bool:
-    """Whether an error answer says the upstream does not take `stream_options` (some OpenAI-compatible ones)."""
-    return refuses_stream(status, body) and b"stream_options" in body
-
-
-def can_ask_for_usage(body: dict | None) -> bool:
-    """Whether a Chat stream request lacks `stream_options.include_usage` and can be given it (a malformed
-    `stream_options` is left for the vendor to answer)."""
-    options = body.get("stream_options") if isinstance(body, dict) else None
-    return options is None or isinstance(options, dict) and options.get("include_usage") is not True
-
-
 class Meter:
     """One request's usage. The engine wraps each attempt's feed with `tap`; after the answer, `usage()`.
 
-    `ask_upstream`: the request goes upstream with `stream_options.include_usage` (an OpenAI Chat stream whose
-    client did not ask for usage), and the usage chunk is hidden from the client."""
+    `ask_upstream`: the request goes upstream asking for usage (an OpenAI Chat stream whose client did not ask for
+    it), and the usage is hidden from the client."""
 
     def __init__(self, proto: Protocol | None, body: dict | None, client_stream: bool) -> None:
         self.protocol = proto.name if proto is not None else None
-        own = reader(self.protocol)
-        self.ask_upstream = (own is not None and own.hiding is not None and client_stream
-                             and can_ask_for_usage(body))
+        own = self._own = reader(self.protocol)
+        self.ask_upstream = own is not None and own.hiding is not None and client_stream and own.can_ask(body)
         self._sniffer: UsageSniffer | None = None
+
+    def refused(self, error: VendorError) -> bool:
+        """Whether an error answer to a request asked for usage refuses what asks for it (some OpenAI-compatible
+        vendors refuse `stream_options`)."""
+        own = self._own
+        return (self.ask_upstream and own is not None and bool(own.asking) and refuses_stream(error)
+                and own.asking in error.text)
 
     def tap(self, feed: Feed, protocol: str | None = None) -> Feed:
         """`feed`, watched for usage. `protocol`: the upstream's, when it is not the client's (translation)."""

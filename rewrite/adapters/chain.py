@@ -6,7 +6,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from protocols.gemini.stream import with_model
+from protocols.base import Protocol
 from rewrite.adapters import Adapter, UpstreamRequest
 from rewrite.adapters.entries import AdapterEntry
 
@@ -29,12 +29,13 @@ class AdapterChain:
             adapter.request(req)
         return req
 
-    def apply_to_path(self, path: str, body: dict, headers: list[tuple[str, str]], model: str):
+    def apply_to_path(self, path: str, body: dict, headers: list[tuple[str, str]], model: str,
+                      proto: Protocol | None):
         """`apply_request` for the engine: `(path, body, headers)`, with a renamed model put in the path when the
-        protocol names it there (Gemini's `/models/{model}:generateContent`) rather than in the body."""
+        request's protocol (`proto`) names it there (`Protocol.model_in_path`) rather than in the body."""
         req = self.apply_request(body, headers, model)
-        if model and req.model != model and "model" not in body:
-            path = with_model(path, req.model)
+        if model and req.model != model and proto is not None and proto.model_in_path:
+            path = proto.with_model(path, req.model)
         return path, req.body, req.headers
 
     def answer_event(self, data: dict) -> dict:

@@ -1,7 +1,7 @@
 """`rename_model: glm-4.6`: ask the host for this model, whatever the client named.
 
-The body's `model` gets the name; for Gemini, whose model is in the URL path, `AdapterChain.apply_to_path` puts
-it there.
+The body's `model` gets the name; for a protocol whose model is in the URL path (Gemini's), `AdapterChain.apply_to_path`
+puts it there.
 """
 
 from __future__ import annotations

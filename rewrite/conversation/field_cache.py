@@ -13,9 +13,9 @@ back into the assistant turn the client replays:
 - scoped per client, provider, model and protocol: state only ever goes back to the vendor that issued it;
 - bounded by the store (entries, bytes) and by a time to live.
 
-With thinking on, an Anthropic target whose last assistant turn has tool calls but no signed thinking (the cache
-lost it, or the turn was never Anthropic's) gets that request with thinking off: unsigned thinking is never sent,
-let alone forged.
+With thinking on, a target whose protocol wants its thinking signed (its registration's `signed_thinking`: Anthropic)
+and whose last assistant turn has tool calls but no signed thinking of its own (the cache lost it, or the turn was
+never that vendor's) gets that request with thinking off: unsigned thinking is never sent, let alone forged.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from rewrite.state.kv import Store
 
 KEY_PREFIX = "fields:"
 DEFAULT_TTL = 6 * 3600.0  # seconds: an agent's next turn may come long after a tool ran
-ANTHROPIC = "anthropic_messages"  # (its thinking blocks must be signed: see `restore`)
 # Where a cached reasoning part sat in its turn: before a tool call (ANCHOR_CALL + id), before the text, or last.
 ANCHOR_CALL = "call:"
 ANCHOR_TEXT = "text"
@@ -69,7 +68,7 @@ class Restored:
     """What `restore` put back into a request, for the flow's notes."""
 
     parts: int = 0  # signatures and reasoning parts put back
-    thinking_off: bool = False  # an Anthropic request sent without thinking, for want of a signed thinking block
+    thinking_off: bool = False  # a request sent without thinking, for want of a signed thinking block
 
     def __bool__(self) -> bool:
         return bool(self.parts or self.thinking_off)
@@ -79,6 +78,15 @@ def stateful(protocol: str) -> bool:
     """Whether answers of `protocol` carry opaque state that their vendor wants back (its registration says)."""
     try:
         return protocols.registered(protocol).stateful
+    except KeyError:
+        return False
+
+
+def signs_thinking(protocol: str) -> bool:
+    """Whether `protocol`'s vendor, with thinking on, wants the last assistant turn's tool calls after its own
+    signed thinking (its registration says)."""
+    try:
+        return protocols.registered(protocol).signed_thinking
     except KeyError:
         return False
 
@@ -170,7 +178,7 @@ class FieldCache:
             record = self._lookup(_turn_keys(scope, message.parts, request.messages[i - 1] if i else None))
             if record is not None:
                 done.parts += _apply(record, message, scope.protocol)
-        if scope.protocol == ANTHROPIC and _needs_signed_thinking(request):
+        if signs_thinking(scope.protocol) and _needs_signed_thinking(request, scope.protocol):
             request.reasoning = ReasoningConfig(enabled=False)
             done.thinking_off = True
         return done
@@ -232,7 +240,7 @@ def _apply(record: dict, message: Message, protocol: str) -> int:
 
 
 def _last_assistant_turn(messages: list[Message]) -> list:
-    """The parts of the last assistant turn (consecutive assistant messages, which Anthropic merges into one)."""
+    """The parts of the last assistant turn (consecutive assistant messages, which a vendor may merge into one)."""
     parts: list = []
     seen = False
     for message in reversed(messages):
@@ -244,11 +252,11 @@ def _last_assistant_turn(messages: list[Message]) -> list:
     return parts
 
 
-def _needs_signed_thinking(request: Request) -> bool:
-    """Anthropic, with thinking on, refuses a last assistant turn that has tool calls but no thinking block."""
+def _needs_signed_thinking(request: Request, protocol: str) -> bool:
+    """Whether, with thinking on, the last assistant turn has tool calls but no signed thinking of `protocol`'s."""
     if request.reasoning is None or budget_for(request.reasoning) is None:
-        return False  # the request does not turn thinking on (the Anthropic translator's own test)
+        return False  # the request does not turn thinking on (the translators' own test)
     turn = _last_assistant_turn(request.messages)
     if not any(isinstance(p, ToolCall) for p in turn):
         return False
-    return not any(isinstance(p, Reasoning) and p.origin == ANTHROPIC and p.signature for p in turn)
+    return not any(isinstance(p, Reasoning) and p.origin == protocol and p.signature for p in turn)

@@ -1,19 +1,24 @@
-"""Conversation state across targets: the engine's hooks (rewrite/routing/targets.py) for the field cache and Responses
-continuity.
+"""Conversation state across targets: the engine's hooks (rewrite/routing/targets.py) for the field cache and
+stored-response continuity.
 
-- Before a request goes to a target: a Responses `previous_response_id` the target cannot resolve is expanded
-  (rewrite/conversation/continuity.py), or refused with OpenAI's own 400 when Rotator does not hold its lineage.
+- Before a request goes to a target: a previous response (Responses' `previous_response_id`) the target cannot
+  resolve is expanded (rewrite/conversation/continuity.py), or refused with the vendor's own error when Rotator
+  does not hold its lineage.
 - Before a translated request is encoded: the target's opaque reasoning state is put back
   (rewrite/conversation/field_cache.py).
-- After an answer: a translated target's opaque state is kept, and a Responses client's response is recorded.
+- After an answer: a translated target's opaque state is kept, and the response of a client whose protocol has
+  stored-response continuity is recorded.
+
+Which protocols have either is their registrations' (`stateful`, `continuity`), never named here.
 """
 
 from __future__ import annotations
 
-from protocols.openai_responses.translate.answer_out import response_id_for
-from protocols.openai_responses.translate.vocabulary import SYNTHETIC_ID
+from protocols import registry
+from protocols.base import Protocol
+from protocols.stored_responses import StoredResponses
 from protocols.unified import Answer, Request
-from rewrite.conversation.continuity import PREVIOUS, RESPONSES, Continuity, UnknownResponse, output_items
+from rewrite.conversation.continuity import Continuity, UnknownResponse
 from rewrite.conversation.field_cache import FieldCache, Scope, stateful
 from rewrite.routing.targets import ConversationHooks, Leg, Refused
 from rewrite.state.kv import MemoryStore
@@ -26,6 +31,7 @@ FIELD_CACHE_BYTES = 64 << 20
 CONTINUITY_ENTRIES = 50_000
 CONTINUITY_BYTES = 256 << 20
 
+
 def _upstream_protocol(leg: Leg) -> str:
     """What the target speaks: the engine calls the hooks for generation calls only, whose legs have a protocol."""
     assert leg.protocol is not None
@@ -36,6 +42,11 @@ def _client_protocol(leg: Leg) -> str:
     return leg.translation.client if leg.translation is not None else _upstream_protocol(leg)
 
 
+def _continuity(leg: Leg) -> StoredResponses | None:
+    """The stored-response continuity of the client's protocol, if it has one."""
+    return registry.continuity(_client_protocol(leg))
+
+
 def _scope(leg: Leg) -> Scope:
     return Scope(leg.provider.name, leg.model, _upstream_protocol(leg))
 
@@ -44,8 +55,8 @@ class ConversationState(ConversationHooks):
     def __init__(self, fields: FieldCache | None = None, continuity: Continuity | None = None) -> None:
         self.fields = fields or FieldCache(MemoryStore(FIELD_CACHE_ENTRIES, FIELD_CACHE_BYTES))
         self.continuity = continuity or Continuity(MemoryStore(CONTINUITY_ENTRIES, CONTINUITY_BYTES))
-        # Whether answers of Responses providers are recorded too (only needed when a route may later send the
-        # conversation elsewhere); set from the config's routes.
+        # Whether native answers to clients of a protocol with stored-response continuity are recorded too (only
+        # needed when a route may later send the conversation elsewhere); set from the config's routes.
         self.record_native = False
 
     def share(self, url: str | None, breaker: Breaker | None = None) -> None:
@@ -60,15 +71,18 @@ class ConversationState(ConversationHooks):
         self.fields.store = RedisStore(client, local[0], breaker)
         self.continuity.store = RedisStore(client, local[1], breaker)
 
+    def reads_body(self, client: Protocol) -> bool:
+        return registry.continuity(client.name) is not None
+
     def request(self, leg: Leg, body: dict) -> dict:
-        if _client_protocol(leg) != RESPONSES:
+        stored = _continuity(leg)
+        if stored is None or not stored.previous(body):
             return body
-        if not body.get(PREVIOUS):
-            return body
+        resolves = _upstream_protocol(leg) == _client_protocol(leg)  # (a provider of the client's own protocol)
         try:
-            expansion = self.continuity.expand(body, leg.provider.name, _upstream_protocol(leg) == RESPONSES)
+            expansion = self.continuity.expand(stored, body, leg.provider.name, resolves)
         except UnknownResponse as e:
-            raise Refused(400, e.body(), str(e)) from None
+            raise Refused(*stored.unknown(e.response_id), str(e)) from None
         return expansion.body
 
     def translated(self, leg: Leg, request: Request) -> None:
@@ -76,16 +90,17 @@ class ConversationState(ConversationHooks):
 
     def wants_answer(self, leg: Leg) -> bool:
         if leg.translation is not None:
-            return stateful(_upstream_protocol(leg)) or leg.translation.client == RESPONSES
-        return self.record_native and _upstream_protocol(leg) == RESPONSES
+            return stateful(_upstream_protocol(leg)) or _continuity(leg) is not None
+        return self.record_native and _continuity(leg) is not None
 
     def answer(self, leg: Leg, answer: Answer) -> None:
         if leg.translation is not None:
             self.fields.capture(_scope(leg), answer, leg.translation.request)
         body = leg.asked
-        if _client_protocol(leg) != RESPONSES or body is None or not isinstance(answer.id, str):
+        stored = _continuity(leg)
+        if stored is None or body is None or not isinstance(answer.id, str):
             return
-        response_id = response_id_for(answer.id)
-        if response_id != SYNTHETIC_ID:  # an upstream that gave no id: the client's id names no one turn
-            self.continuity.record(response_id, body, output_items(answer), leg.provider.name,
+        response_id = stored.response_id(answer.id)
+        if response_id is not None:  # (None: an upstream that gave no id, which names no one turn)
+            self.continuity.record(stored, response_id, body, stored.output_items(answer), leg.provider.name,
                                    native=leg.translation is None)

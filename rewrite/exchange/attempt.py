@@ -12,13 +12,14 @@ import contextlib
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 
 import httpx
 
 from protocols.base import Protocol
 from protocols.resume import refuses_prefill
-from rewrite.accounting.usage import refuses_stream_options
+from protocols.vendor_errors import VendorError
 from rewrite.config import StreamingConfig
 from rewrite.exchange.answers import BODY_CUTS, Answers
 from rewrite.exchange.clock import Clock
@@ -216,7 +217,8 @@ class Attempt:
                     return body
                 if capture is not None:
                     capture.add(body)
-                return self._refused(resp.status_code, body) or self._error(resp, body)
+                error = call.errors.read(resp.status_code, resp.headers.multi_items(), body, time.time())
+                return self._refused(error, body) or self._error(error, resp, body)
             if (proto := req.proto) is not None and "text/event-stream" in resp.headers.get("content-type", ""):
                 return await self._stream(resp, proto, deadline, capture)
             if call.asking is not None:  # (nothing but a stream can be spliced into the client's answer)
@@ -249,26 +251,27 @@ class Attempt:
                 reading.cancel()
                 await asyncio.gather(reading, return_exceptions=True)
 
-    def _refused(self, status: int, body: bytes) -> Failure | None:
+    def _refused(self, error: VendorError, body: bytes) -> Failure | None:
         """AGAIN when the error refuses something the request can go without (remembered for the next ones)."""
         call = self.call
-        if call.asking == "prefill" and refuses_prefill(status, body):
+        if call.asking == "prefill" and refuses_prefill(error.status, body):
             call.provider.prefill_refusals.add(call.model)
-            return Failure(FailureKind.PREFILL_REFUSED, f"{call.model} refused the prefill", status, retryable=False)
-        if call.aggregate and refuses_stream(status, body):
+            return Failure(FailureKind.PREFILL_REFUSED, f"{call.model} refused the prefill", error.status,
+                           retryable=False)
+        if call.aggregate and refuses_stream(error):
             call.unforce()
             return AGAIN
-        if call.req.asks_usage(call.provider) and refuses_stream_options(status, body):
+        if call.req.asks_usage(call.provider) and call.req.meter.refused(error):
             call.provider.refuses_stream_options = True
             call.job.note(Note.USAGE_REFUSED, f"{call.provider.name} refused stream_options: its Chat streams "
                           "go upstream without it, as the client sent them (their usage is not known)")
             return AGAIN
-        return AGAIN if call.drops_refused(status, body) else None
+        return AGAIN if call.drops_refused(error) else None
 
-    def _error(self, resp: httpx.Response, body: bytes) -> Failure | None:
+    def _error(self, error: VendorError, resp: httpx.Response, body: bytes) -> Failure | None:
         """An error answer: retried, handed to the next target, or forwarded to the client."""
         call = self.call
-        failure = retry.from_status(resp.status_code, resp.headers.multi_items(), body, call.provider.pool is not None)
+        failure = retry.decide(error, resp.headers.multi_items(), body, call.provider.pool is not None)
         if failure is not None:
             return failure
         # The next target may serve it; a continuation's error never reaches the client (it ends as it was cut).

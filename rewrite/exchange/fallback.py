@@ -80,7 +80,7 @@ class Legs:
         return (upstream_protocol(provider, proto, True) is proto
                 and not chain_for(provider, req.asked) and not provider.param_refusals.get(req.asked)
                 and not (streamed and not req.body.keys() <= proto.as_stream("", "", req.body)[2].keys())
-                and not (self.hooks is not None and proto.name == "responses"))  # (its conversation state)
+                and not (self.hooks is not None and self.hooks.reads_body(proto)))  # (its conversation state)
 
     def leg(self, provider: Provider, target: Target) -> Leg:
         """How the request is put to one target."""

@@ -8,11 +8,13 @@ import json
 
 import httpx
 
+from protocols import registry
 from protocols.members import rewritten
-from protocols.refused_params import refused_params, shown_param, without
+from protocols.refused_params import without
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
+from protocols.vendor_errors import VendorError
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
 from rewrite.exchange.job import Job
@@ -24,7 +26,7 @@ from rewrite.providers.credentials import mask
 from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, Translation, adapted, parse_json
 from rewrite.upstream.client import Sender, encode_headers, request_headers
 
-# Distinct parameters a request is sent again without, after 400s that name them (protocols/refused_params.py).
+# Distinct parameters a request is sent again without, after 400s that name them (protocols/vendor_errors.py).
 MAX_REFUSED_PARAMS = 3
 
 
@@ -61,6 +63,8 @@ class TargetCall:
         self.job = job
         self.hooks = hooks
         self.refused = refused
+        # What the target's error answers mean: its protocol's reader (its family's, for a call of no protocol).
+        self.errors = registry.errors(leg.provider.family, leg.protocol.name if leg.protocol is not None else None)
         p = req.proto
         self.adapters = chain_for(leg.provider, leg.model) if p is not None and not leg.translation else EMPTY_CHAIN
         # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
@@ -95,7 +99,7 @@ class TargetCall:
         # The provider's and the model's rewrites (rewrite/adapters/), before the credential; chosen only for a
         # generation call, whose body is the JSON.
         if self.adapters and body is not None:
-            path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model)
+            path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model, leg.protocol)
             content = None
         if isinstance(body, dict) and not req.skeletal and (kept := self._without_refused(body)) is not body:
             body, content = kept, None
@@ -149,19 +153,18 @@ class TargetCall:
                 self.left_out.append(param)
         return body
 
-    def drops_refused(self, status: int, body: bytes) -> bool:
+    def drops_refused(self, error: VendorError) -> bool:
         """Whether the upstream's 400 names parameters of the request just sent that its model does not support
         (at most MAX_REFUSED_PARAMS a request): then they are remembered for the provider's model, so this request
         and the model's next ones go without them."""
-        proto = self.leg.protocol
-        said_refused = refused_params(proto.family, status, body) if proto is not None else ()
+        said_refused = error.refused if self.leg.protocol is not None else ()
         sent = parse_json(self.sent) if said_refused else None
         named = [p for p in said_refused if sent is not None and p not in self.refused and without(sent, p) is not None]
         if not named or len(self.refused) + len(named) > MAX_REFUSED_PARAMS:
             return False
         self.refused += named
         self.provider.param_refusals.setdefault(self.model, set()).update(named)
-        said = ", ".join(map(shown_param, named))
+        said = ", ".join(map(self.errors.shown, named))
         self.job.note(Note.PARAM_REFUSED, f"{said} ({self.provider.name} refused it for {self.model}: sent again "
                       "without it, as are the model's next requests)", params=named, model=self.model)
         return True
@@ -212,7 +215,7 @@ class TargetCall:
         if chain:
             said.append("adapters: " + ", ".join(a.name for a in chain.adapters))
         if self.left_out:
-            left_out = ", ".join(map(shown_param, self.left_out))
+            left_out = ", ".join(map(self.errors.shown, self.left_out))
             said.append(f"left out what {leg.model} refused before (param-refused): {left_out}")
         return said
 

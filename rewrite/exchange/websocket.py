@@ -15,12 +15,14 @@ import asyncio
 import contextlib
 import math
 import socket
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+from protocols import registry
 from protocols.urls import path_problem
 from rewrite.config import StreamingConfig
 from rewrite.exchange.attempt import NO_CONNECTION, KeyAttempts
@@ -118,7 +120,8 @@ async def _attempt(sj: SocketJob, url: str, headers: list[tuple[str, str]], time
         r = e.response
         got = list(r.headers.raw_items())
         body = bytes(r.body or b"")
-        failure = retry.from_status(r.status_code, got, body, pooled)
+        error = registry.errors(sj.job.route.provider.family).read(r.status_code, got, body, time.time())
+        failure = retry.decide(error, got, body, pooled)
         if failure is None and r.status_code >= 500:
             failure = Failure(FailureKind.STATUS, f"status {r.status_code}", r.status_code, got, body)
         return failure or Failure(FailureKind.STATUS, f"status {r.status_code}", r.status_code, got, body,

@@ -1,1 +1,1 @@
-"""What happens after an outcome: retry decisions, vendor-hinted delays, forced streaming, refused parameters."""
+"""What happens after an outcome: retry decisions on what a vendor error means, forced streaming."""

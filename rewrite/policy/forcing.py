@@ -7,25 +7,12 @@ reject `stream_options`). Such a request is sent again as the client sent it, an
 
 from __future__ import annotations
 
-import json
+from protocols.vendor_errors import REFUSAL_STATUS, VendorError
 
-REFUSAL_STATUS = 400
 STREAM_WORD = "stream"  # also matches "streaming", "stream_options"
 
 
-def refuses_stream(status: int, body: bytes) -> bool:
-    """Whether an upstream error answer to a streamed request is about streaming itself."""
-    if status != REFUSAL_STATUS:
-        return False
-    return STREAM_WORD in _error_text(body).lower()
-
-
-def _error_text(body: bytes) -> str:
-    """The error's message and param in the vendors' shape `{"error": {"message", "param"}}`; else the body."""
-    try:
-        error = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return body.decode("utf-8", "replace")
-    if isinstance(error, dict):
-        return f"{error.get('message') or ''} {error.get('param') or ''}"
-    return str(error or "")
+def refuses_stream(error: VendorError) -> bool:
+    """Whether an upstream error answer to a streamed request (as its protocol's reader read it) is about
+    streaming itself: a 400 whose message or parameter names it."""
+    return error.status == REFUSAL_STATUS and STREAM_WORD in error.text.lower()

@@ -1,22 +1,25 @@
 """The retry policy: from one attempt's outcome to what happens next.
 
-Reads like httpx's error hierarchy: the engine describes what an attempt ended with (`Failure`), and `decide`
-says whether another key may fix it, how long the key that got it is put aside, and how long to wait.
+Reads like httpx's error hierarchy: the engine describes what an attempt ended with (`Failure`); for an error answer,
+`decide` says, from what it means (`VendorError`, read by the reader of the upstream's protocol:
+protocols/vendor_errors.py), whether another key may fix it, how long the key that got it is put aside, and how long
+to wait.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
-from rewrite.policy import delays
+from protocols.vendor_errors import ErrorKind, Quota, VendorError
 from rewrite.policy.backoff import backoff
 from rewrite.policy.outcomes import FailureKind
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-BAD_KEY_STATUS = frozenset({401, 403})  # with a pool: that key is bad, the request is not
-# Statuses that rest the key that got them (for the vendor's delay, else a backoff), and why, for the pool's status.
-COOLDOWN_STATUS = {429: "rate limited", 503: "unavailable", 529: "overloaded"}
+# What another key (or the same one, later) may fix.
+RETRYABLE = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.OVERLOADED, ErrorKind.TRANSIENT})
+# What rests the key that got it (for the vendor's delay, else a backoff), and why, for the pool's status.
+RESTING = {ErrorKind.RATE_LIMITED: "rate limited", ErrorKind.OVERLOADED: "overloaded"}
+UNAVAILABLE = 503  # an overload said "unavailable"
+QUOTA_REST = 3600.0  # a quota that names no window, nor any delay: an hour
 MAX_WAIT = 60.0  # never sleep longer than this for one retry; a longer retry-after is answered at once
 # A retry on the same key after an error answer that named no delay: this long, doubling with each retry, up to
 # RETRY_BACKOFF_MAX.
@@ -56,45 +59,29 @@ class Failure:
     rest: KeyRest | None = None  # what the key that got it deserves
 
 
-def retry_after(headers: list[tuple[str, str]], body: bytes = b"") -> float | None:
-    """The server-directed delay in seconds (rewrite/policy/delays.py: retry-after-ms, retry-after, vendor reset
-    headers, Gemini RetryInfo)."""
-    return delays.hinted(headers, body, time.time())
-
-
-def quota_rest(status: int, body: bytes, delay: float | None, now: float) -> tuple[KeyRest, float] | None:
-    """Quotas that will not clear by retrying soon, and the seconds their key rests: OpenAI insufficient_quota and
-    Anthropic's spend cap (the key, until the window the vendor names, or an hour), Gemini's per-day quotas (until
-    Google's midnight)."""
-    if status != 429:
-        return None
-    if b"insufficient_quota" in body or b"enforced_spend_limit" in body:
-        return (KeyRest("out of quota, status 429", per_model=False),
-                delay if delay is not None else delays.QUOTA_REST)
-    per_day, per_model = delays.gemini_quota(body)
-    if per_day or b"PerDay" in body:
-        return KeyRest("daily quota spent, status 429", per_model=per_model), delays.until_pacific_midnight(now)
-    return None
-
-
-def from_status(status: int, headers: list[tuple[str, str]], body: bytes, pooled: bool,
-                now: float | None = None) -> Failure | None:
-    """A Failure for an upstream error answer, or None if the answer goes to the client as it is (400, 404, 413,
-    422 and the like: the request's fault, never the key's)."""
-    if status in BAD_KEY_STATUS and pooled:
+def decide(error: VendorError, headers: list[tuple[str, str]], body: bytes, pooled: bool) -> Failure | None:
+    """A Failure for an upstream error answer (`error`, as its protocol's reader read it; `headers` and `body` are
+    kept for the client), or None if it goes to the client as it is (400, 404, 413, 422 and the like: the
+    request's fault, never the key's; and a rejected key without a pool)."""
+    status, kind = error.status, error.kind
+    if kind is ErrorKind.BAD_KEY:
+        if not pooled:
+            return None
         rest = KeyRest(f"rejected, status {status}", per_model=False, out=True)
         return Failure(FailureKind.STATUS, f"status {status}", status, headers, body, rest=rest)
-    if status not in RETRYABLE_STATUS:
-        return None
-    now = time.time() if now is None else now
-    delay = delays.hinted(headers, body, now)
-    if (quota := quota_rest(status, body, delay, now)) is not None:
-        rest, window = quota
+    if kind is ErrorKind.QUOTA:
+        # Quotas will not clear by retrying soon: the key rests until the window the vendor names (else its
+        # delay, else an hour), for every model unless the quota is the model's.
+        quota = error.quota or Quota()
+        window = next((w for w in (quota.window, error.delay) if w is not None), QUOTA_REST)
+        rest = KeyRest(f"{quota.what}, status {status}", per_model=quota.per_model)
         return Failure(FailureKind.STATUS, f"status {status} (quota)", status, headers, body, retryable=pooled,
                        delay=window, rest=rest)
-    why = COOLDOWN_STATUS.get(status)
+    if kind not in RETRYABLE:
+        return None
+    why = "unavailable" if status == UNAVAILABLE and kind in RESTING else RESTING.get(kind)
     cooldown = KeyRest(f"{why}, status {status}") if why else None
-    return Failure(FailureKind.STATUS, f"status {status}", status, headers, body, delay=delay, rest=cooldown)
+    return Failure(FailureKind.STATUS, f"status {status}", status, headers, body, delay=error.delay, rest=cooldown)
 
 
 def wait_before(attempt: int, key_wait: float, failure: Failure | None, same_key: bool, pooled: bool,

@@ -7,6 +7,8 @@ without `hosts` is only a route target (nothing is intercepted for it).
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -147,20 +149,30 @@ def build(config: Config) -> list[Provider]:
     return providers
 
 
-# KeyConfig field -> the OpenAI header that names it
-_OPENAI_ACCOUNT_HEADERS = {"organization": "OpenAI-Organization", "project": "OpenAI-Project"}
+# The account fields a key may carry (each family's credential style says which it takes, and in which header).
+ACCOUNT_FIELDS = ("organization", "project")
 
 
 def _accounts(provider: str, family: str, keys: list[KeyConfig]) -> dict[str, tuple[tuple[str, str], ...]]:
+    takes = dict(protocols.registry.credential(family).account_fields)
     accounts = {}
     for i, k in enumerate(keys):
-        headers = tuple((h, getattr(k, f)) for f, h in _OPENAI_ACCOUNT_HEADERS.items() if getattr(k, f) is not None)
-        if headers and family != "openai":
-            where = f"providers.{provider}.keys.{i}.{'organization' if k.organization is not None else 'project'}"
-            raise ConfigError(f"{where}: only OpenAI keys have an organization or project")
+        if (refused := next((f for f in ACCOUNT_FIELDS if getattr(k, f) is not None and f not in takes), None)):
+            kinds = [c for c in protocols.registry.families() if refused in dict(protocols.registry.credential(c)
+                                                                                 .account_fields)]
+            raise ConfigError(f"providers.{provider}.keys.{i}.{refused}: only keys of {' or '.join(kinds)}-kind "
+                              "providers have an organization or project")
+        headers = tuple((h, getattr(k, f)) for f, h in takes.items() if getattr(k, f) is not None)
         if headers:
             accounts[k.key] = headers
     return accounts
 
 
-from rewrite.providers import anthropic, gemini, openai  # noqa: E402,F401  (each registers itself)
+def _builtins() -> None:
+    """Import each module of this package: each registers one built-in provider."""
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "credentials":
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+_builtins()

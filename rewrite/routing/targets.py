@@ -55,10 +55,15 @@ class ConversationHooks:
     - `translated(leg, request)`: the unified request of a translated target, its model set, before it is
       encoded for the target's protocol; change it in place (e.g. put signatures back). `leg.translation.ids`
       may be replaced here by a `ToolIds` of the hook's own, to key state on the ids handed out.
+    - `reads_body(client)`: whether `request` or `answer` read or keep the whole body of a request of the client's
+      protocol (a large body is then parsed whole rather than sent as it came).
     - `wants_answer(leg)`: whether `answer` should be called for `leg` (a native leg then decodes its answer too).
     - `answer(leg, answer)`: the unified answer `leg` gave the client (not called for errors); `leg.asked` is the
       client's body `request` was given.
     """
+
+    def reads_body(self, client: Protocol) -> bool:
+        return False
 
     def request(self, leg: Leg, body: dict) -> dict:
         return body
@@ -195,8 +200,8 @@ class Translation:
     def headers(self, client_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         headers = [(n, v) for n, v in request_headers(client_headers) if n.lower() in TRANSLATED_KEEP]
         headers.append(("content-type", "application/json"))
-        if self.caps.anthropic_version:
-            headers.append(("anthropic-version", self.caps.anthropic_version))
+        if (required := protocols.registered(self.upstream).required_headers) is not None:
+            headers.extend(required(self.caps))
         return headers
 
     def repairer(self, answers: AnswerBuilder | None) -> Repairer:
@@ -340,9 +345,9 @@ def plan(targets: tuple[Target, ...], by_name, called: Provider) -> list[tuple[P
 
 
 def adapted(leg: Leg, path: str, body: dict, headers: list[tuple[str, str]]):
-    """The target's adapter chain on a translated request: (path, body, headers); a renamed model moves the
-    Gemini path too."""
+    """The target's adapter chain on a translated request: (path, body, headers); a renamed model moves into the
+    path too, for a protocol that names it there."""
     chain = chain_for(leg.provider, leg.model)
     if not chain:
         return path, body, headers
-    return chain.apply_to_path(path, body, headers, leg.model)
+    return chain.apply_to_path(path, body, headers, leg.model, leg.protocol)

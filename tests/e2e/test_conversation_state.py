@@ -189,6 +189,24 @@ def test_a_conversation_begun_on_a_responses_provider_continues_on_its_fallback(
     assert messages[2]["content"] == RESULT
 
 
+def test_a_large_turn_served_natively_is_kept_whole_for_the_fallback_of_the_next(fake_vendor, routed):
+    """Turn one's request is 4 MiB or more, served by OpenAI's Responses API itself (a body of that size goes
+    upstream as the pieces it came in, unless Rotator must read it whole); turn two falls back to a Chat target,
+    which gets turn one's input from Rotator: the whole text, not the stand-ins of a large body's skeleton."""
+    big = "All work and no play makes Jack a dull boy. " * (5 * (1 << 20) // 44)
+    fake_vendor.script(Fault.ok(), Fault.status(404), Fault.ok(ANSWER))
+
+    first = responses_turn(False, "gpt-5", input=big)  # (no route names gpt-5: OpenAI serves it)
+    second = responses_turn(False, "responses-with-fallback", previous_response_id=first.id, input=FOLLOW_UP)
+    assert second.output_text == ANSWER
+
+    native, refused, fallback = fake_vendor.wait_for(3)
+    assert (native.protocol, refused.protocol, fallback.protocol) == ("responses", "responses", "chat")
+    messages = fallback.body["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"] in (big, [{"type": "text", "text": big}])
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_a_previous_response_cut_and_continued_carries_the_whole_answer_to_the_next_turn(fake_vendor, routed,
                                                                                         stream):
