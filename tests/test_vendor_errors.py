@@ -69,6 +69,15 @@ def test_another_vendors_quota_is_not_read_as_one():
     assert read(429, [], body({"error": {"code": "insufficient_quota"}}), NOW, "gemini").kind is ErrorKind.RATE_LIMITED
 
 
+def test_googles_400_for_an_invalid_key_is_the_keys_fault_not_the_requests():
+    invalid = body({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
+                              "status": "INVALID_ARGUMENT", "details": [
+                                  {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}})
+    assert read(400, [], invalid, NOW, "gemini").kind is ErrorKind.BAD_KEY
+    assert read(400, [], body({"error": {"code": 400, "status": "INVALID_ARGUMENT"}}), NOW,
+                "gemini").kind is ErrorKind.REQUEST
+
+
 def test_a_refused_parameter_makes_a_400_a_refusal_and_an_essential_one_does_not():
     refused = body({"error": {"message": "Unsupported parameter: 'temperature' is not supported with this model.",
                               "param": "temperature", "code": "unsupported_parameter"}})

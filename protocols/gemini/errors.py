@@ -4,6 +4,8 @@ of request parameters.
 - `google.rpc.RetryInfo.retryDelay` (a protobuf duration: `37s`, `1.5s`) is the delay.
 - A `google.rpc.QuotaFailure` whose quota id names a day (`GenerateRequestsPerDayPerProjectPerModel-FreeTier`) is a
   daily quota, spent until Google's midnight (Pacific time); it is the model's when its id or dimensions say so.
+- A 400 whose `google.rpc.ErrorInfo` reason is `API_KEY_INVALID` ("API key not valid. Please pass a valid API key.")
+  refuses the key, not the request: Google answers a bad key with 400, where other vendors say 401.
 - A 400 `INVALID_ARGUMENT` names refused fields: "Invalid JSON payload received. Unknown name \"topK\" at
   'generation_config': Cannot find field." (one such sentence per field), or "Thinking level is not supported for
   this model."
@@ -33,6 +35,7 @@ PER_DAY = "PerDay"  # Gemini's quota ids name their window
 # hour late, never early.
 PACIFIC = timezone(timedelta(hours=-8))
 QUOTA_STATUS = 429
+BAD_KEY_REASON = "API_KEY_INVALID"
 
 UNKNOWN_NAME = re.compile(r"""Unknown name \\?"(\w+)\\?"(?: at '([^']*)')?""")
 THINKING_LEVEL_REFUSED = re.compile(r"^Thinking level is not supported for this model", re.IGNORECASE)
@@ -45,6 +48,14 @@ def details(answer: ErrorAnswer) -> list[dict]:
     """The error's `details` (Google's RPC error details)."""
     found = answer.error.get("details") if answer.error is not None else None
     return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+
+
+def bad_key(answer: ErrorAnswer, error: VendorError) -> VendorError:
+    """Google's 400 for a key it does not know: the key's fault, as a 401 is."""
+    if any(str(d.get("@type", "")).endswith("ErrorInfo") and d.get("reason") == BAD_KEY_REASON
+           for d in details(answer)):
+        return dataclasses.replace(error, kind=ErrorKind.BAD_KEY)
+    return error
 
 
 def retry_info(answer: ErrorAnswer, error: VendorError) -> VendorError:
@@ -101,4 +112,4 @@ def _refused(error: dict) -> list[str]:
 
 # Google's RPC details, as its OpenAI-compatible endpoint sends them too.
 GOOGLE_RPC = (retry_info, daily_quota)
-GEMINI_ERRORS = ErrorReader((*GOOGLE_RPC, refused_by(_refused)), essential=ESSENTIAL, holders=(CONFIG,))
+GEMINI_ERRORS = ErrorReader((bad_key, *GOOGLE_RPC, refused_by(_refused)), essential=ESSENTIAL, holders=(CONFIG,))

@@ -109,6 +109,25 @@ def test_a_key_that_stalls_rests_so_the_next_requests_go_to_the_other_key(fake_v
     assert_clean_log(proxy)
 
 
+def test_a_gemini_key_google_calls_invalid_is_taken_out_and_the_request_served_by_another(fake_vendor, rotator):
+    # Google answers a key it does not know with 400 API_KEY_INVALID, where other vendors say 401: the key's fault,
+    # not the request's, so the client must not get that 400 while the pool holds a good key.
+    invalid, good = POOL_KEYS["gemini"]
+    proxy = rotator(fresh=True, providers={"gemini": {"keys": [invalid, good]}})
+    fake_vendor.always(Fault.status(400, {"error": {
+        "code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                     "domain": "googleapis.com"}]}}), key=invalid)
+
+    for _ in range(3):
+        assert call("gemini", make_client("gemini"), stream=False).text
+
+    fake_vendor.wait_for(4, done=False)
+    assert fake_vendor.keys() == [invalid, good, good, good]  # out after its first refusal, never asked again
+    assert "was refused by the vendor" in proxy.wait_log("was refused by the vendor")
+    assert_clean_log(proxy)
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # A key that could break the request: refused at start-up
 
