@@ -222,7 +222,7 @@ def test_copilot_answers_on_its_api_host_paths_with_its_quota_headers(fake_vendo
     answer = httpx.post(fake_vendor.url + path, json=body, headers=headers)
 
     assert answer.status_code == 200 and TEXT.split()[0] in answer.text
-    assert answer.headers["x-quota-snapshot-premium_interactions"].startswith("ent=300&rem=264")
+    assert answer.headers["x-quota-snapshot-premium_interactions"].startswith("ent=300&ov=0.0&ovPerm=false&rem=88.0&rst=")
     [call] = fake_vendor.calls()
     assert (call.protocol, call.dialect) == (protocol, "copilot")
 

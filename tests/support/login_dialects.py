@@ -140,9 +140,11 @@ def windows(dialect: str, used: float = 0.12, weekly: float = 0.30, resets_in: i
             "anthropic-ratelimit-unified-overage-disabled-reason": "org_level_disabled",
         }
     if dialect == COPILOT:
-        remaining = round(300 * (1 - used))
-        return {"x-quota-snapshot-premium_interactions": f"ent=300&rem={remaining}&ov=0&ovPerm=false&rst=2026-12-01",
-                "x-quota-snapshot-chat": "ent=-1&rem=-1&ov=0&ovPerm=false&rst=2026-12-01"}
+        # URL-encoded pairs, `rem` the percentage left (peers parse them so: VS Code's Copilot Chat and others)
+        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 20 * 86400)).replace(":", "%3A")
+        return {"x-quota-snapshot-premium_interactions": f"ent=300&ov=0.0&ovPerm=false&rem={(1 - used) * 100:.1f}"
+                                                         f"&rst={reset}",
+                "x-quota-snapshot-chat": f"ent=-1&ov=0.0&ovPerm=true&rem=100.0&rst={reset}"}
     return {}
 
 
