@@ -60,6 +60,7 @@ def test_chatgpt_answers_a_zstd_body_with_its_rate_limits_and_keeps_the_bytes_it
     assert limits["primary"]["reset_at"] == int(answer.headers["x-codex-primary-reset-at"])
     assert (limits["secondary"]["used_percent"], limits["secondary"]["window_minutes"]) == (30.0, 10080)
     assert answer.headers["x-codex-secondary-used-percent"] == "30"
+    assert dict(fake_vendor.calls()[0].response_headers)["x-codex-primary-reset-at"] == str(limits["primary"]["reset_at"])
     assert "".join(e["delta"] for e in got if e["type"] == "response.output_text.delta") == TEXT
     [call] = fake_vendor.calls("responses")
     assert (call.dialect, call.raw_body, call.body) == ("chatgpt", raw, CODEX_BODY)

@@ -287,6 +287,7 @@ class Request:
     received_at: float  # time.time() when the request was complete
     peer: tuple[str, int] | None = None  # the client's address: the same port means a reused connection
     status: int | None = None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)  # as sent (the plan windows, say)
     headers_sent_at: float | None = None
     events: list[tuple[float, bytes]] = field(default_factory=list)  # (time.time() when sent, bytes)
     ended_at: float | None = None
@@ -968,7 +969,7 @@ class _Exchange:
     # Records are written before the bytes go out, so a test that has just read them sees them recorded.
 
     async def headers(self, status: int, headers: list[tuple[str, str]]) -> None:
-        self.rec.status, self.rec.headers_sent_at = status, time.time()
+        self.rec.status, self.rec.headers_sent_at, self.rec.response_headers = status, time.time(), headers
         await self._write(h11.Response(status_code=status, headers=headers))
 
     async def data(self, data: bytes, sent_at: float | None = None) -> None:
