@@ -283,8 +283,8 @@ class Request:
     query: str
     params: dict[str, str]
     headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
-    raw_body: bytes
-    body: Any  # parsed JSON, or None
+    raw_body: bytes  # exactly as received (still zstd-compressed, say), for checks of byte identity
+    body: Any  # parsed JSON (of the decoded body), or None
     credential: str | None  # Authorization bearer / x-api-key / x-goog-api-key / key= query
     credential_source: str | None  # "authorization", "x-api-key", "x-goog-api-key" or "query"
     protocol: str | None  # chat, responses, anthropic, gemini; or e.g. "openai-models", "anthropic-count_tokens"
@@ -294,11 +294,13 @@ class Request:
     received_at: float  # time.time() when the request was complete
     peer: tuple[str, int] | None = None  # the client's address: the same port means a reused connection
     status: int | None = None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)  # as sent (the plan windows, say)
     headers_sent_at: float | None = None
     events: list[tuple[float, bytes]] = field(default_factory=list)  # (time.time() when sent, bytes)
     ended_at: float | None = None
     outcome: str | None = None  # complete, status, cut-clean, cut-eof, cut-reset, error-event, client-gone
     continued: str | None = None  # how it asked for the rest of an answer: "prefill" or "instruction" (continuing)
+    dialect: str | None = None  # a login's dialect of `protocol` (tests/support/login_dialects.py), e.g. "chatgpt"
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -974,7 +976,7 @@ class _Exchange:
     # Records are written before the bytes go out, so a test that has just read them sees them recorded.
 
     async def headers(self, status: int, headers: list[tuple[str, str]]) -> None:
-        self.rec.status, self.rec.headers_sent_at = status, time.time()
+        self.rec.status, self.rec.headers_sent_at, self.rec.response_headers = status, time.time(), headers
         await self._write(h11.Response(status_code=status, headers=headers))
 
     async def data(self, data: bytes, sent_at: float | None = None) -> None:
@@ -1257,18 +1259,20 @@ class FakeVendor:
             key, val = name.decode("latin-1").lower(), value.decode("latin-1")
             headers[key] = f"{headers[key]}, {val}" if key in headers else val
         try:
-            body = json.loads(raw) if raw else None
+            body = json.loads(login_dialects.decoded(raw, headers)) if raw else None
         except ValueError:
             body = None
         credential, source = credential_of(headers, params)
         method = request.method.decode()
-        protocol, path_model = route(method, path, headers)
+        dialect_route = login_dialects.route(method, path, headers)
+        protocol, path_model = (dialect_route[0], None) if dialect_route else route(method, path, headers)
         model = path_model or (body.get("model") if isinstance(body, dict) else None)
         if protocol == GEMINI:
             stream = path.endswith(":streamGenerateContent")
         else:
             stream = protocol in GENERATION_PROTOCOLS and isinstance(body, dict) and body.get("stream") is True
-        fault = self._pick(credential) if not path.startswith("/_fake/") else Fault()
+        takes_fault = not path.startswith("/_fake/") and (not dialect_route or login_dialects.takes_fault(protocol))
+        fault = self._pick(credential) if takes_fault else Fault()
         with self._lock:
             rec = Request(
                 index=len(self._requests),
@@ -1287,6 +1291,7 @@ class FakeVendor:
                 fault=fault,
                 received_at=time.time(),
                 peer=tuple(peer[:2]) if peer else None,
+                dialect=dialect_route[1] if dialect_route else None,
             )
             if not path.startswith("/_fake/"):
                 self._requests.append(rec)
@@ -1308,6 +1313,8 @@ class FakeVendor:
         fam = family(rec.protocol)
         base.append(("request-id" if fam == "anthropic" else "x-request-id", f"req_fake{rec.index}"))
         base += list(fault.headers)
+        if rec.dialect:
+            base = login_dialects.headers(rec, base)
 
         if fault.status_code is not None and fault.status_code >= 400 or rec.protocol is None:
             status = fault.status_code or 404
@@ -1315,14 +1322,20 @@ class FakeVendor:
             await self._send_whole(ex, status, base, body)
             return
         if rec.protocol not in GENERATION_PROTOCOLS:
-            status, body = other_body(rec.protocol, rec.model, rec.body)
+            dialect_answer = login_dialects.other(rec.protocol, rec.body) if rec.dialect else None
+            status, body = dialect_answer or other_body(rec.protocol, rec.model, rec.body)
             body = fault.error_body if fault.error_body is not None else body  # (Fault.status(200, body))
             await self._send_whole(ex, fault.status_code or status, base, body)
             return
         if not isinstance(rec.body, dict) and rec.protocol != GEMINI:
             await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, "request body is not JSON"))
             return
-        if fault.refused_param is not None and fault.refused_param in sampling_of(rec.protocol, rec.body):
+        refused = login_dialects.refusal(rec) if rec.dialect else None
+        if refused is not None:
+            await self._send_whole(ex, refused[0], base, refused[1])
+            return
+        asked = login_dialects.inner(rec) if rec.dialect else rec.body  # (Code Assist's envelope unwrapped)
+        if fault.refused_param is not None and fault.refused_param in sampling_of(rec.protocol, asked):
             await self._send_whole(ex, 400, base, param_refusal(rec.protocol, fault.refused_param))
             return
         if rec.stream and fault.refused_stream_model in ("*", rec.model):
@@ -1330,8 +1343,8 @@ class FakeVendor:
             await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, message))
             return
 
-        if rec.protocol != GEMINI or isinstance(rec.body, dict):
-            asking = continuation.asked(rec.protocol, rec.body or {})
+        if rec.protocol != GEMINI or isinstance(asked, dict):
+            asking = continuation.asked(rec.protocol, asked or {})
             if asking is not None and asking[0] == "prefill" and fault.refuses_prefill:
                 await self._send_whole(ex, 400, base, continuation.PREFILL_REFUSALS[rec.protocol])
                 return
@@ -1341,7 +1354,7 @@ class FakeVendor:
             if asking is not None and fault.continues:
                 rec.continued = asking[0]
                 fault = dataclasses.replace(fault, text=continuation.rest(fault.text, *asking, fault.overlap))
-        ctx = Ctx(rec.index, rec.model or "fake-model", int(rec.received_at), rec.body or {}, fault)
+        ctx = Ctx(rec.index, rec.model or "fake-model", int(rec.received_at), asked or {}, fault)
         forced = fault.force_stream and not rec.stream
         rec.stream = rec.stream or fault.force_stream
         if rec.stream:
@@ -1353,6 +1366,8 @@ class FakeVendor:
                 events = anthropic_events(ctx)
             else:
                 events = gemini_events(ctx, sse_framing=forced or rec.params.get("alt") == "sse")
+            if rec.dialect:
+                events = login_dialects.events(rec, events, base)
             sse_type = not (rec.protocol == GEMINI and not forced and rec.params.get("alt") != "sse")
             content_type = "text/event-stream; charset=utf-8" if sse_type else "application/json; charset=UTF-8"
             if fault.encoding:
@@ -1362,7 +1377,8 @@ class FakeVendor:
             await self._stream(ex, events)
         else:
             builders = {CHAT: chat_body, RESPONSES: responses_body, ANTHROPIC: anthropic_body, GEMINI: gemini_body}
-            body = json.dumps(builders[rec.protocol](ctx), indent=None).encode()
+            whole = builders[rec.protocol](ctx)
+            body = json.dumps(login_dialects.whole(rec, whole) if rec.dialect else whole, indent=None).encode()
             await self._send_body(ex, base, body)
 
     async def _send_whole(self, ex: _Exchange, status: int, headers: list, body: Any) -> None:
@@ -1421,7 +1437,8 @@ class FakeVendor:
                 await ex.pause(fault.stall_seconds)
             if i == error_at:
                 rec.outcome = "error-event"
-                await ex.data(stream_error_event(rec.protocol or CHAT, i))
+                dialect_error = login_dialects.error_event(rec, i) if rec.dialect else None
+                await ex.data(dialect_error or stream_error_event(rec.protocol or CHAT, i))
                 await ex.end("error-event")
                 return
             if i == cut_at:
@@ -1514,6 +1531,8 @@ def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
 
+
+from tests.support import login_dialects  # noqa: E402  (the logins' dialects build on the protocols above)
 
 if __name__ == "__main__":
     main()
