@@ -62,6 +62,9 @@ class Pick:
     wait: float = 0.0  # seconds until `key` is back from its rest
     busy: bool = False
     held: SharedLease | None = None  # the key's slot, taken by a shared pick (see `take`)
+    # Why no key can be used now, as the decision that made this pick saw it when that is not the pool's own state
+    # (a shared pick: the rests every worker set, the leases every worker holds); None: `resting` asks the pool.
+    resting: Resting | None = None
 
     def drop(self) -> None:
         """Give back the slot of a pick that is not used."""
@@ -162,9 +165,12 @@ class KeyPool:
             shared = await (early or self.shared.pick(avoid, model, self._clock()))
             if shared is not None:
                 if shared.state is None:
-                    return Pick(None, shared.wait, busy=shared.busy)
+                    resting = Resting(shared.wait, rejected=not shared.busy and shared.wait == math.inf,
+                                      busy=shared.busy)
+                    return Pick(None, shared.wait, busy=shared.busy, resting=resting)
                 chosen = self._chosen(shared.state, shared.wait)
-                return Pick(chosen.key, chosen.wait, held=shared.held)
+                return Pick(chosen.key, chosen.wait, held=shared.held,
+                            resting=Resting(shared.wait, rejected=False) if shared.wait else None)
         return self.pick(avoid, model)
 
     def acquire(self, avoid: str | None = None, model: str = "") -> tuple[str, float]:
@@ -212,8 +218,11 @@ class KeyPool:
             loop.call_later(SHARED_LOOK_AGAIN, _resolve, waiter)
         return waiter
 
-    def resting(self, model: str = "") -> Resting:
-        """How long until a key may serve `model` again (when `pick` says to wait, or that none is free)."""
+    def resting(self, model: str = "", pick: Pick | None = None) -> Resting:
+        """How long until a key may serve `model` again (when `pick` says to wait, or that none is free): as the
+        decision that made `pick` saw it, if it was not the pool's alone (a shared pick knows every worker's rests)."""
+        if pick is not None and pick.resting is not None:
+            return pick.resting
         now = self._clock()
         usable = [s for s in self.states if s.out is None]
         if not usable:
