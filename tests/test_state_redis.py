@@ -142,7 +142,7 @@ async def test_a_worker_that_never_saw_the_rests_says_how_long_every_key_rests_o
     await closed(a, b)
 
     keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
-    a, b = worker(redis_url, keys), worker(redis_url, keys)
+    a, b = worker(redis_url, keys, name="capped"), worker(redis_url, keys, name="capped")
     held = await a.take()
     a.lease(held.key, "m", held.held)
     pick = await b.take(model="m")
@@ -187,11 +187,11 @@ async def test_a_lease_held_after_one_given_back_at_once_is_still_renewed(redis_
 
 
 async def test_a_request_waiting_for_a_capped_key_gets_it_when_it_is_given_back(redis_url, monkeypatch):
-    import rewrite.pool.keypool as keypool
+    import rewrite.state.redis.decisions as redis_decisions
 
     if isinstance(redis_url, fakeredis.FakeServer):
         pytest.skip("the order on the wire is the pipe's, which a worker over fakeredis has not")
-    monkeypatch.setattr(keypool, "SHARED_LOOK_AGAIN", 30.0)  # (only the key's return may wake the waiter)
+    monkeypatch.setattr(redis_decisions, "SHARED_LOOK_AGAIN", 30.0)  # (only the key's return may wake the waiter)
     a = worker(redis_url, [KeyConfig(key=KEYS[0], max_concurrent=1)])
     first = await a.take()
     lease = a.lease(first.key, "m", first.held)
