@@ -13,22 +13,24 @@ Each decision is written once per implementation, and tests/test_pool_parity.py 
 picks, rests, stalls, refusals, leases and releases through both (over fakeredis and a real redis-server) and
 compares every choice. A strategy name that an implementation does not know is an error where the pool is made.
 
-How the next two decisions land here (not built yet):
+How the next two decisions land here (not built yet); neither adds a round trip to a pick:
 
 - Bindings (a conversation bound to the key that served it, with a time to live, picked first while that key can
-  serve): the request's conversation id goes to `take`/`pick` as one more argument (None: a one-shot call, the
-  strategy as today); a `bind(state, conversation, ttl)` and an `unbind(conversation)` method per implementation
-  (local: a dict with expiry times on the pool's clock; Redis: a `rot:{pool}:bind:<id>` key with PX, read by the
-  pick script before the strategy's `choose`, so that one round trip stays one); `KeyPool.succeeded` binds,
-  `KeyPool.failed` unbinds. Parity cases: a bound key is picked first, a resting or refused bound key is left and
-  the conversation re-bound, an expired binding falls back to the strategy.
+  serve): the request's conversation id becomes one more argument of `pick`/`take` (None: a one-shot call, the
+  strategy as today, and `Pick` says why its key was chosen); `bind(state, conversation, ttl)` and
+  `unbind(conversation)` are added to the interface. Local: a dict of conversation -> (key, expiry on the pool's
+  clock). Redis: one hash per pool (`rot:{pool}:bind`, conversation -> "key index|expiry ms"), a fixed key of the
+  prepared pick, read by the pick script before the strategy's `choose` (the conversation id goes with the pick's own
+  arguments); bind and unbind are written at once on the pipe, as rests are. `KeyPool.succeeded` binds (the key that
+  served), `KeyPool.failed` unbinds. Parity cases: a bound key is picked first; a resting, refused or busy bound key
+  is passed over and the conversation bound again to the key that serves; an expired binding leaves the strategy.
 - Windows (per key and model, or quota group: counters with a reset time; a key whose window this request would
-  exceed is passed over, and back at the reset): a `spend(state, group, amounts, wall)` method per implementation
-  (local: counters beside `KeyState.usage`; Redis: a hash per key and group, written on the pipe with the lease)
-  and the request's expected cost as one more argument of `take`/`pick`, checked where `ready` is decided (local:
-  `LocalDecisions._ready`; Redis: the pick script's key loop); `resting` then names the earliest reset. Parity
-  cases: a key over its window is passed over before its 429, back after the reset; every key over gives the
-  earliest reset.
+  exceed is passed over, and is back at the reset): `spend(state, group, amounts, wall)` is added to the interface,
+  and the request's expected cost becomes one more argument of `pick`/`take`, checked where a key is found ready
+  (`LocalDecisions.pick`; the pick script's loop over the keys). Local: counters beside `KeyState.usage`. Redis: one
+  hash per pool (`rot:{pool}:window`, "fp|group" -> used and reset), a fixed key of the prepared pick, spent with the
+  lease. `resting` then names the earliest reset. Parity cases: a key over its window is passed over before its 429
+  and back after the reset; every key over gives the earliest reset.
 """
 
 from __future__ import annotations
