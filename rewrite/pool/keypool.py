@@ -72,6 +72,7 @@ class KeyPool:
 
     @property
     def decisions(self) -> Decisions:
+        """Where the pool's decisions are made now: every worker's with `state.redis`, else its own."""
         return self.shared if self.shared is not None else self.local
 
     # -- choosing a key --------------------------------------------------------------------------------------
