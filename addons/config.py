@@ -63,6 +63,6 @@ class RotatorConfig:
                 return
             sys.exit(1)
         self.engine.configure(config)
-        pooled = [f"{p.name} ({len(p.pool)} keys)" for p in self.engine.router.providers if p.pool]
+        pooled = [f"{p.name} ({len(p.pool.states)} keys)" for p in self.engine.router.providers if p.pool]
         logger.info("rotator: serving %s; key pools: %s",
                     ", ".join(p.name for p in self.engine.router.providers), ", ".join(pooled) or "none")

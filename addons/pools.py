@@ -18,7 +18,7 @@ from mitmproxy import command, exceptions
 
 from addons.config import starting_up
 from rewrite.engine import Engine
-from rewrite.pool import KeyPool
+from rewrite.pool import KeyPool, name_keys
 from rewrite.pool.report import table
 from rewrite.state.records import Batch, MemoryStore, StateError, StateStore, open_store, resolve
 
@@ -71,11 +71,11 @@ class Pools:
         path = resolve(self.engine.config.state.path)
         store = self.store if self.store is not None and path == self.path else self._open(path)
         for pool in self._pools.values():  # (the old pools: what they carry over is named as the store names keys)
-            pool.name_keys(store.secret)
+            name_keys(pool, store.secret)
         self._write(self._changes(everything=True))
         self._pools = {p.name: p.pool for p in self.engine.router.providers if p.pool is not None}
         for name, pool in self._pools.items():
-            pool.name_keys(store.secret)
+            name_keys(pool, store.secret)
             try:
                 pool.import_state(store.load(scope(name)))
             except StateError as e:

@@ -3,6 +3,12 @@ import math
 from rewrite.providers.credentials import CREDENTIAL_STYLES, STALL_REST, STALL_REST_MAX, KeyPool, Resting, mask
 
 
+def picked(pool: KeyPool, avoid: str | None = None) -> tuple[str | None, float]:
+    """The next key and how long until it is back."""
+    pick = pool.pick(avoid)
+    return pick.key, pick.wait
+
+
 class Clock:
     def __init__(self):
         self.now = 100.0
@@ -13,16 +19,16 @@ class Clock:
 
 def test_round_robin():
     pool = KeyPool(["a", "b", "c"])
-    assert [pool.acquire()[0] for _ in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
+    assert [pool.pick().key for _ in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
 
 
 def test_benched_key_is_skipped_until_due():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
     pool.bench("a", 30)
-    assert [pool.acquire()[0] for _ in range(3)] == ["b", "b", "b"]
+    assert [pool.pick().key for _ in range(3)] == ["b", "b", "b"]
     clock.now += 31
-    assert {pool.acquire()[0] for _ in range(2)} == {"a", "b"}
+    assert {pool.pick().key for _ in range(2)} == {"a", "b"}
 
 
 def test_all_benched_gives_the_soonest_with_its_wait():
@@ -30,14 +36,14 @@ def test_all_benched_gives_the_soonest_with_its_wait():
     pool = KeyPool(["a", "b"], clock=clock)
     pool.bench("a", 10)
     pool.bench("b", 5)
-    key, wait = pool.acquire()
+    key, wait = picked(pool)
     assert key == "b" and wait == 5
 
 
 def test_avoid_prefers_another_key():
     pool = KeyPool(["a", "b"])
-    assert pool.acquire(avoid="a")[0] == "b"
-    assert KeyPool(["only"]).acquire(avoid="only")[0] == "only"
+    assert pool.pick(avoid="a").key == "b"
+    assert KeyPool(["only"]).pick(avoid="only").key == "only"
 
 
 def test_mask_hides_the_secret_part():
@@ -60,14 +66,14 @@ def test_a_stalled_key_rests_while_another_is_ready_longer_each_time_in_a_row():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
     assert pool.stalled("a") == STALL_REST
-    assert [pool.acquire()[0] for _ in range(3)] == ["b", "b", "b"]
+    assert [pool.pick().key for _ in range(3)] == ["b", "b", "b"]
     clock.now += STALL_REST + 0.1
-    assert "a" in {pool.acquire()[0] for _ in range(2)}
+    assert "a" in {pool.pick().key for _ in range(2)}
     rests = [pool.stalled("a") for _ in range(10)]
     assert rests[:3] == [2 * STALL_REST, 4 * STALL_REST, 8 * STALL_REST]
     assert max(rests) == rests[-1] == STALL_REST_MAX
     clock.now += STALL_REST_MAX - 1
-    assert [pool.acquire()[0] for _ in range(2)] == ["b", "b"]
+    assert [pool.pick().key for _ in range(2)] == ["b", "b"]
 
 
 def test_a_success_forgets_the_stalls():
@@ -76,7 +82,7 @@ def test_a_success_forgets_the_stalls():
     for _ in range(4):
         pool.stalled("a")
     pool.succeeded("a")
-    assert {pool.acquire()[0] for _ in range(2)} == {"a", "b"}  # back at once
+    assert {pool.pick().key for _ in range(2)} == {"a", "b"}  # back at once
     assert pool.stalled("a") == STALL_REST  # and the next stall starts the backoff again
 
 
@@ -85,18 +91,18 @@ def test_a_resting_stalled_key_is_used_rather_than_waiting():
     pool = KeyPool(["a", "b"], clock=clock)
     pool.stalled("a")
     pool.bench("b", 30)
-    assert pool.acquire() == ("a", 0.0)
-    assert KeyPool(["only"], clock=clock).acquire() == ("only", 0.0)
+    assert picked(pool) == ("a", 0.0)
+    assert picked(KeyPool(["only"], clock=clock)) == ("only", 0.0)
     solo = KeyPool(["only"], clock=clock)
     solo.stalled("only")
-    assert solo.acquire(avoid="only") == ("only", 0.0)
+    assert picked(solo, avoid="only") == ("only", 0.0)
 
 
 def test_the_key_that_just_failed_comes_before_one_resting_after_a_stall():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
     pool.stalled("a")
-    assert pool.acquire(avoid="b") == ("b", 0.0)
+    assert picked(pool, avoid="b") == ("b", 0.0)
 
 
 def test_resting_says_how_long_and_whether_every_key_was_rejected():

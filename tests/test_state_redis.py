@@ -128,6 +128,28 @@ async def test_when_every_key_rests_the_pick_names_the_key_back_soonest_and_how_
     await closed(a, b)
 
 
+async def test_a_worker_that_never_saw_the_rests_says_how_long_every_key_rests_or_that_every_key_is_busy(redis_url):
+    """What the client's 429 says (KeyPool.resting after the pick): the rests and leases every worker set, not the
+    worker's own state, which knows none of them until its once-a-second read."""
+    a, b = worker(redis_url), worker(redis_url)
+    for key in KEYS:
+        a.bench(key, 30)
+    await asyncio.sleep(0.05)
+    pick = await b.take(model="m")
+    pick.drop()
+    resting = b.resting("m", pick)
+    assert 29 < resting.seconds <= 30 and not resting.busy and not resting.rejected
+    await closed(a, b)
+
+    keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
+    a, b = worker(redis_url, keys, name="capped"), worker(redis_url, keys, name="capped")
+    held = await a.take()
+    a.lease(held.key, "m", held.held)
+    pick = await b.take(model="m")
+    assert pick.busy and b.resting("m", pick).busy
+    await closed(a, b)
+
+
 async def test_max_concurrent_holds_across_workers_and_a_dead_workers_lease_expires(redis_url):
     keys = [KeyConfig(key=k, max_concurrent=1) for k in KEYS[:2]]
     a = worker(redis_url, keys, lease_seconds=1.5)
@@ -165,11 +187,11 @@ async def test_a_lease_held_after_one_given_back_at_once_is_still_renewed(redis_
 
 
 async def test_a_request_waiting_for_a_capped_key_gets_it_when_it_is_given_back(redis_url, monkeypatch):
-    import rewrite.pool.keypool as keypool
+    import rewrite.state.redis.decisions as redis_decisions
 
     if isinstance(redis_url, fakeredis.FakeServer):
         pytest.skip("the order on the wire is the pipe's, which a worker over fakeredis has not")
-    monkeypatch.setattr(keypool, "SHARED_LOOK_AGAIN", 30.0)  # (only the key's return may wake the waiter)
+    monkeypatch.setattr(redis_decisions, "SHARED_LOOK_AGAIN", 30.0)  # (only the key's return may wake the waiter)
     a = worker(redis_url, [KeyConfig(key=KEYS[0], max_concurrent=1)])
     first = await a.take()
     lease = a.lease(first.key, "m", first.held)

@@ -121,7 +121,7 @@ class KeyAttempts:
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             assert pool is not None
             self.job.key = None
-            return every_key_resting(self.provider, self.proto, pool.resting(self.model))
+            return every_key_resting(self.provider, self.proto, pool.resting(self.model, pick))
         return failure
 
     async def _pick(self, pool: KeyPool, avoid: str | None) -> Pick:

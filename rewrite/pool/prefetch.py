@@ -13,8 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rewrite.pool.keypool import KeyPool
-    from rewrite.state.redis.shared import SharedPick
+    from rewrite.pool.decisions import Decisions, Pick
 
 # The model member of a JSON body: SDKs put it at the start or the end, after the messages. A guess only: the
 # attempt uses the pick only if its model is the one guessed.
@@ -30,12 +29,12 @@ def model_in_body(raw: bytes | None) -> str | None:
 
 
 class Prefetch:
-    def __init__(self, pool: KeyPool, model: str, pick: asyncio.Future[SharedPick | None]) -> None:
-        self.pool, self.model, self.pick = pool, model, pick
+    def __init__(self, pool: Decisions, model: str, pick: asyncio.Future[Pick | None]) -> None:
+        self.pool, self.model, self.pick = pool, model, pick  # (`pool`: the decisions that made it)
         self._taken = False
 
-    def take(self, pool: KeyPool, model: str) -> asyncio.Future[SharedPick | None] | None:
-        """The pick, when it was made for `pool` and `model`; else None (and its lease is given back)."""
+    def take(self, pool: Decisions, model: str) -> asyncio.Future[Pick | None] | None:
+        """The pick, when `pool` made it for `model`; else None (and its lease is given back)."""
         if self._taken:
             return None
         if pool is not self.pool or model != self.model:
@@ -55,6 +54,6 @@ class Prefetch:
                 self.pick.add_done_callback(_give_back)
 
 
-def _give_back(pick: asyncio.Future[SharedPick | None]) -> None:
-    if not pick.cancelled() and pick.exception() is None and (shared := pick.result()) is not None and shared.held:
-        shared.held.release()
+def _give_back(pick: asyncio.Future[Pick | None]) -> None:
+    if not pick.cancelled() and pick.exception() is None and (made := pick.result()) is not None:
+        made.drop()

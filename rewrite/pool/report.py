@@ -5,8 +5,11 @@ Keys appear masked only.
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -14,6 +17,8 @@ from rewrite.pool.key_state import KeyState
 
 if TYPE_CHECKING:
     from rewrite.pool.keypool import KeyPool
+
+logger = logging.getLogger("rotator")
 
 
 def _clock_time(wall: float) -> str:
@@ -40,13 +45,36 @@ def _state_text(s: KeyState, now: float, wall: float) -> str:
     return "; ".join(_rest_text(r, wall) for r in _rests(s, now, wall)) or "ready"
 
 
-def summary(pool: KeyPool, now: float, wall: float) -> str:
+def summary(name: str, states: list[KeyState], now: float, wall: float) -> str:
     """One line: how many keys are ready, resting and out, and why each key that is not ready is not."""
-    counts = Counter(s.state(now) for s in pool.states)
-    head = (f"{pool.name or 'pool'} keys: {counts['ready']} ready, {counts['resting']} resting, "
-            f"{counts['out']} out")
-    details = [f"{s.masked} {_state_text(s, now, wall)}" for s in pool.states if s.state(now) != "ready"]
+    counts = Counter(s.state(now) for s in states)
+    head = f"{name or 'pool'} keys: {counts['ready']} ready, {counts['resting']} resting, {counts['out']} out"
+    details = [f"{s.masked} {_state_text(s, now, wall)}" for s in states if s.state(now) != "ready"]
     return head + ("; " + "; ".join(details) if details else "")
+
+
+class StateLine:
+    """The log's summary line of a pool, written once each time a key's state (or the models it rests for) changes:
+    when told (`changed`), and when a rest has ended by the time of a pick (`due`)."""
+
+    def __init__(self, name: str, states: list[KeyState], wall: Callable[[], float] = time.time) -> None:
+        self.name, self.states, self._wall = name, states, wall
+        self._shown: tuple = ()  # the key states last logged
+        self._next_change = math.inf  # when the soonest rest ends
+
+    def due(self, now: float) -> None:
+        if now >= self._next_change:
+            self.changed(now)
+
+    def changed(self, now: float) -> None:
+        shown = tuple((s.state(now), tuple(sorted(s.active_rests(now)))) for s in self.states)
+        ends = [r.until for s in self.states for r in s.rests.values() if r.until > now]
+        ends += [s.slow_until for s in self.states if s.slow_until > now]
+        self._next_change = min(ends, default=math.inf)
+        if shown != self._shown:
+            if self._shown or any(state != "ready" for state, _ in shown):
+                logger.info("rotator: %s", summary(self.name, self.states, now, self._wall()))
+            self._shown = shown
 
 
 def _iso(wall: float) -> str:

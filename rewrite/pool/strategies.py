@@ -20,6 +20,14 @@ def register(cls: type[Strategy]) -> type[Strategy]:
     return cls
 
 
+def strategy_named(name: str) -> type[Strategy]:
+    """The strategy the config names; an unknown name is an error, never another strategy."""
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ValueError(f"unknown strategy {name!r}: one of {', '.join(STRATEGIES)}") from None
+
+
 class Strategy:
     name: ClassVar[str]
 

@@ -203,3 +203,19 @@ def test_a_worker_killed_mid_stream_frees_its_lease_within_the_lease_time(fake_v
     began = time.monotonic()
     assert ask(cluster, 2)  # it waits for the dead worker's lease to expire
     assert 5 <= time.monotonic() - began <= LEASE_SECONDS + 10
+
+
+def test_a_pool_one_worker_rested_whole_tells_the_other_workers_clients_how_long_to_wait(fake_vendor, cluster_of):
+    cluster = cluster_of(streaming={"first_token_timeout": FIRST_TOKEN_TIMEOUT})
+    fake_vendor.always(Fault.status(429, headers={"retry-after": "30"}))
+    with pytest.raises(openai.RateLimitError):  # worker 1 meets every key's 429 (the last is the vendor's own)
+        ask(cluster, 1)
+    assert sorted(keys_since(fake_vendor, 0)) == KEYS
+    mark = len(fake_vendor.requests)
+
+    for worker in (2, 1):  # worker 2 never met a 429: it reads when the rests worker 1 set in Redis end
+        with pytest.raises(openai.RateLimitError) as raised:
+            ask(cluster, worker)
+        assert "rate limited" in raised.value.message
+        assert 25 <= int(raised.value.response.headers["retry-after"]) <= 30, worker
+    assert len(fake_vendor.requests) == mark  # nothing was sent upstream: every key rests

@@ -43,6 +43,10 @@ def connect_sync(url: str, timeout: float = TIMEOUT) -> redis.Redis:
     return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **_options(timeout)))
 
 
+class Unavailable(Exception):
+    """Redis did not answer, or the breaker is open: decide locally."""
+
+
 class Breaker:
     """Open (decide locally) for `seconds` after a failed call; closed again by the first call that works after
     that. The log says when Redis stopped answering and when it answered again, once each per outage."""

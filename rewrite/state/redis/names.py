@@ -3,6 +3,10 @@ shard); pooled keys appear only as fingerprints keyed with the secret every work
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from rewrite.pool.key_state import KeyState, fingerprint
+
 PREFIX = "rot:"
 SECRET = PREFIX + "secret"  # the fingerprints' HMAC secret: made once by the first worker (SET NX), then read
 KV = PREFIX + "kv:"  # the conversation store's entries (rewrite/state/redis/kv.py)
@@ -27,3 +31,21 @@ class PoolNames:
 
     def batch(self, batch_id: str) -> str:
         return f"{self.base}done:{batch_id}"
+
+
+class PoolKeys:
+    """A pool's keys as its Redis keys name them: by index (config order) and by fingerprint under the secret every
+    worker reads (`fingerprints`, once)."""
+
+    def __init__(self, name: str, states: list[KeyState], secret: Callable[[], Awaitable[bytes]]) -> None:
+        self.names = PoolNames(name)
+        self.states = states
+        self.index = {id(s): i for i, s in enumerate(states)}
+        self.fps: list[str] = []  # (filled in place, once known)
+        self._secret = secret
+
+    async def fingerprints(self) -> list[str]:
+        if not self.fps:
+            secret = await self._secret()
+            self.fps[:] = [fingerprint(s.secret, secret) for s in self.states]
+        return self.fps

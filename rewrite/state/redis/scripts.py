@@ -10,18 +10,103 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: rests (ZSET member -> until ms), turn (HASH: rr, seq, w:<fp>), lru (ZSET fp -> seq), then each key's
-# leases (ZSET lease id -> expiry ms), in config order.
-# ARGV: first what does not change from one pick to the next (packed once by the worker): strategy, lease ms, n, then
-# four per key: fp, weight, tier, max_concurrent (0: none). Then this pick's: model, avoid (1-based, 0: none), lease
-# id; the leases this worker gave back since its last pick, "i:lease id" each, `,` between them (a key without
-# max_concurrent gives its lease back with the next pick: one round trip a request, not two); the keys that are out or
-# resting after a stall (each worker keeps those), "i:out (0/1):slow ms" each, `,` between them (usually none).
-# Returns {chosen (1-based, 0: none), wait ms (-1: no key will be back), busy (0/1)}; the chosen key is leased.
-PICK = _NOW + """
-local strategy, lease_ms, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local d = 3 + 4 * n
+# The pick: _PICK_HEAD, then the pool's strategy's chunk (STRATEGIES), then _PICK_BODY; one script per strategy.
+# KEYS: rests (ZSET member -> until ms), turn (HASH: the strategies' positions: rr, used, rr:<tier>, w:<fp>; and seq),
+# lru (ZSET fp -> seq), then each key's leases (ZSET lease id -> expiry ms), in config order.
+# ARGV: first what does not change from one pick to the next (packed once by the worker): lease ms, n, then four per
+# key: fp, weight, tier, max_concurrent (0: none). Then this pick's: model, avoid (1-based, 0: none), lease id; the
+# leases this worker gave back since its last pick, "i:lease id" each, `,` between them (a key without max_concurrent
+# gives its lease back with the next pick: one round trip a request, not two); the keys that are out or resting after
+# a stall (each worker keeps those), "i:out (0/1):slow ms" each, `,` between them (usually none).
+# Returns {chosen (1-based, 0: none), wait ms (-1: no key will be back), busy (0/1)}; the chosen key is leased. When
+# no key is chosen, or one that must be waited for, two more: how long until a key that is not out has no rest (ms,
+# -1: every key is out) and whether those without one are all at their cap (0/1), as rewrite/pool/local.py's
+# `resting` says it: what the client is told when it will not wait.
+_PICK_HEAD = _NOW + """
+local lease_ms, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local d = 2 + 4 * n
 local model, avoid, lease_id = ARGV[d + 1], tonumber(ARGV[d + 2]), ARGV[d + 3]
+local keys = {}  -- every key, in config order (filled below, after the strategy's chunk)
+local function lower(a, b, fields)
+  for _, f in ipairs(fields) do
+    if a[f] ~= b[f] then return a[f] < b[f] end
+  end
+  return a.i < b.i
+end
+local function least(list, fields)
+  local best = list[1]
+  for _, k in ipairs(list) do if lower(k, best, fields) then best = k end end
+  return best
+end
+-- In config order, from position `next_j` of `members`, the first that is among `candidates`; the position after it
+-- is stored in the turn's `field`.
+local function in_turn(members, candidates, field)
+  local m, among = #members, {}
+  for _, k in ipairs(candidates) do among[k.i] = true end
+  local next_j = tonumber(redis.call('HGET', KEYS[2], field) or 0)
+  for j = 0, m - 1 do
+    local k = members[(next_j + j) % m + 1]
+    if among[k.i] then
+      redis.call('HSET', KEYS[2], field, (next_j + j + 1) % m)
+      return k
+    end
+  end
+end
+"""
+
+# Each strategy's chunk (rewrite/pool/strategies.py's, written for the script): `counted` (whether its choice reads
+# the leases held, which are then counted for every key) and `choose(candidates)`, the free keys in config order.
+STRATEGIES = {
+    "round-robin": """
+local counted = false
+local function choose(candidates) return in_turn(keys, candidates, 'rr') end
+""",
+    # Every usable key once per cycle before any is used again: `used` holds the cycle's keys, ",fp,fp,".
+    "fair-cycle": """
+local counted = false
+local function choose(candidates)
+  local used, chosen = redis.call('HGET', KEYS[2], 'used') or ',', nil
+  for _, k in ipairs(candidates) do
+    if not string.find(used, ',' .. k.fp .. ',', 1, true) then chosen = k break end
+  end
+  if chosen == nil then used, chosen = ',', candidates[1] end  -- every usable key had its turn: a new cycle
+  redis.call('HSET', KEYS[2], 'used', used .. chosen.fp .. ',')
+  return chosen
+end
+""",
+    # The fewest leases held (by every worker), then the key picked longest ago.
+    "least-used": """
+local counted = true
+local function choose(candidates) return least(candidates, {'leases', 'lru'}) end
+""",
+    # Smooth weighted round-robin (as nginx does it), its running weights in the turn's `w:<fp>`.
+    "weighted": """
+local counted = false
+local function choose(candidates)
+  local total, best, best_w = 0, nil, nil
+  for _, k in ipairs(candidates) do
+    local w = tonumber(redis.call('HINCRBYFLOAT', KEYS[2], 'w:' .. k.fp, k.weight))
+    total = total + k.weight
+    if best == nil or w > best_w then best, best_w = k, w end
+  end
+  redis.call('HINCRBYFLOAT', KEYS[2], 'w:' .. best.fp, -total)
+  return best
+end
+""",
+    # The first tier that has a candidate, round-robin among its keys (the turn's `rr:<tier>`).
+    "priority": """
+local counted = false
+local function choose(candidates)
+  local tier = candidates[1].tier
+  for _, k in ipairs(candidates) do tier = math.min(tier, k.tier) end
+  local members = {}
+  for _, k in ipairs(keys) do if k.tier == tier then table.insert(members, k) end end
+  return in_turn(members, candidates, 'rr:' .. tier)
+end
+""",
+}
+
+_PICK_BODY = """
 for i, id in string.gmatch(ARGV[d + 4], '(%d+):([^,]+)') do redis.call('ZREM', KEYS[3 + tonumber(i)], id) end
 local outs, slows = {}, {}
 for i, out, slow in string.gmatch(ARGV[d + 5], '(%d+):(%d):(%d+)') do
@@ -36,11 +121,10 @@ local function scores(key)
   return by
 end
 local rests, lrus = scores(KEYS[1]), scores(KEYS[3])
--- Leases are counted where they decide: a capped key, or least-used.
-local counted = strategy == 'least-used'
-local keys, ready, free, usable = {}, {}, {}, {}
+-- Leases are counted where they decide: a capped key, or a strategy that reads them.
+local ready, free, usable = {}, {}, {}
 for i = 1, n do
-  local at = 3 + 4 * (i - 1)
+  local at = 2 + 4 * (i - 1)
   local fp = ARGV[at + 1]
   local k = {i = i, fp = fp, weight = tonumber(ARGV[at + 2]), tier = tonumber(ARGV[at + 3]),
              cap = tonumber(ARGV[at + 4]), out = outs[i] or false, slow = slows[i] or 0, leases = 0}
@@ -61,47 +145,6 @@ for i = 1, n do
   if not k.out and not full then table.insert(usable, k) end
 end
 
-local function lower(a, b, fields)
-  for _, f in ipairs(fields) do
-    if a[f] ~= b[f] then return a[f] < b[f] end
-  end
-  return a.i < b.i
-end
-local function least(list, fields)
-  local best = list[1]
-  for _, k in ipairs(list) do if lower(k, best, fields) then best = k end end
-  return best
-end
-
-local function choose(candidates)
-  if strategy == 'round-robin' then
-    local next_i = tonumber(redis.call('HGET', KEYS[2], 'rr') or 0)
-    local by_i = {}
-    for _, k in ipairs(candidates) do by_i[k.i] = k end
-    for j = 0, n - 1 do
-      local k = by_i[(next_i + j) % n + 1]
-      if k then
-        redis.call('HSET', KEYS[2], 'rr', k.i % n)
-        return k
-      end
-    end
-  elseif strategy == 'weighted' then
-    local total, best, best_w = 0, nil, nil
-    for _, k in ipairs(candidates) do
-      local w = tonumber(redis.call('HINCRBYFLOAT', KEYS[2], 'w:' .. k.fp, k.weight))
-      total = total + k.weight
-      if best == nil or w > best_w then best, best_w = k, w end
-    end
-    redis.call('HINCRBYFLOAT', KEYS[2], 'w:' .. best.fp, -total)
-    return best
-  elseif strategy == 'least-used' then
-    return least(candidates, {'leases', 'lru'})
-  elseif strategy == 'priority' then
-    return least(candidates, {'tier', 'lru'})
-  end
-  return least(candidates, {'lru'})  -- fair-cycle: the key picked longest ago, config order among equals
-end
-
 local function lease(k, wait)
   redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[2], 'seq', 1), k.fp)
   if k.cap == 0 and not counted then redis.call('ZREMRANGEBYSCORE', KEYS[3 + k.i], '-inf', now) end  -- (dead workers')
@@ -115,17 +158,44 @@ if #free > 0 then
   for _, k in ipairs(free) do if k.i ~= avoid then table.insert(others, k) end end
   return lease(choose(#others > 0 and others or free), 0)
 end
-if #ready > 0 then return {0, 0, 1} end
+
+local function resting()
+  local soonest, busy = nil, 1
+  for _, k in ipairs(keys) do
+    if not k.out and (soonest == nil or k.wait < soonest) then soonest = k.wait end
+  end
+  if soonest == nil then return -1, 0 end
+  if soonest > 0 then return soonest, 0 end
+  for _, k in ipairs(keys) do
+    if not k.out and k.wait == 0 and not (k.cap > 0 and k.leases >= k.cap) then busy = 0 end
+  end
+  return 0, busy
+end
+
+if #ready > 0 then return {0, 0, 1, resting()} end
 if #usable == 0 then
   local busy = 0
   for _, k in ipairs(keys) do if not k.out then busy = 1 end end
-  return {0, -1, busy}
+  return {0, -1, busy, resting()}
 end
 -- No key is ready: one resting after a stall at once, else the one back soonest.
 for _, k in ipairs(usable) do k.avoided = (k.i == avoid) and 1 or 0 end
 local best = least(usable, {'wait', 'slow', 'avoided', 'lru'})
-return lease(best, best.wait)
+local picked = lease(best, best.wait)
+if best.wait > 0 then picked[4], picked[5] = resting() end
+return picked
 """
+
+PICKS = {name: _PICK_HEAD + chunk + _PICK_BODY for name, chunk in STRATEGIES.items()}
+
+
+def pick(strategy: str) -> str:
+    """The pick script of `strategy`; an unknown name is an error, never another strategy."""
+    try:
+        return PICKS[strategy]
+    except KeyError:
+        raise ValueError(f"unknown strategy {strategy!r}: one of {', '.join(PICKS)}") from None
+
 
 # KEYS: rests, the reason's key. ARGV: member (fp, or fp|model), ms, why. A longer rest already there stays (GT).
 # Returns the ms until the member's rest ends.

@@ -8,10 +8,17 @@ Per key, two hashes: `use:<fp>` (requests, tokens, cost, unpriced in all, and `<
 from __future__ import annotations
 
 import os
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
+
+import redis
 
 from rewrite.pool.counters import BUCKET, WINDOW
-from rewrite.state.redis.names import PoolNames
+from rewrite.state.redis import scripts
+from rewrite.state.redis.names import PoolKeys, PoolNames
+
+if TYPE_CHECKING:
+    from rewrite.state.redis.shared import SharedState
 
 HOUR_TTL = WINDOW + 2 * BUCKET  # seconds the hour's hash outlives its last write
 BATCH_MARK = 24 * 3600 * 1000  # ms a batch's mark is kept, so that a batch sent again is not counted twice
@@ -80,3 +87,46 @@ class UsageBatches:
                 by_minute.setdefault(int(stamp), {})[field] = value
         return {"total": {f: totals.get(f, 0) for f in COUNTERS}, "by_model": by_model,
                 "minutes": [[m, c] for m, c in sorted(by_minute.items())]}
+
+
+class SharedUsage:
+    """One pool's counts: added as they come, written about once a second (`flush`), read back (`observe`)."""
+
+    def __init__(self, shared: SharedState, keys: PoolKeys) -> None:
+        self.shared, self.keys = shared, keys
+        self.batches = UsageBatches(keys.names)
+
+    def add(self, index: int, model: str, wall: float, amounts: dict[str, float]) -> None:
+        """Add to the key's counters (requests, tokens, cost, unpriced), in all, for `model` and for this minute;
+        written with the next batch."""
+        self.batches.add(index, model, wall, amounts)
+        self.shared.start()
+
+    async def flush(self) -> None:
+        """Send the counts in one script call; a batch that did not go is sent again as it was, under its id."""
+        batch = self.batches.batch(await self.keys.fingerprints(), time.time())
+        if batch is not None:
+            await self.shared.script(scripts.USAGE, *batch)
+            self.batches.sent()
+
+    def flush_sync(self, client: redis.Redis) -> None:
+        """The same with a blocking client, when the process stops (and its event loop with it)."""
+        batch = self.batches.batch(self.keys.fps, time.time()) if self.keys.fps else None
+        if batch is not None and not self.shared.breaker.open:
+            client.eval(scripts.USAGE, len(batch[0]), *batch[0], *batch[1])
+            self.batches.sent()
+
+    async def observe(self) -> None:
+        """Every worker's counts, into the pool's own view (the status page, `rotator.pools`, least-used)."""
+        fps, names = await self.keys.fingerprints(), self.keys.names
+
+        async def read() -> Any:
+            pipe = self.shared.client.pipeline(transaction=False)
+            for fp in fps:
+                pipe.hgetall(names.usage(fp))
+                pipe.hgetall(names.usage(fp, hour=True))
+            return await pipe.execute()
+
+        hashes = await self.shared.call(read)
+        for index, state in enumerate(self.keys.states):
+            state.usage.restore(self.batches.snapshot(index, hashes[2 * index], hashes[2 * index + 1]))

@@ -1,0 +1,148 @@
+"""Where a key pool's decisions are made: which key serves the next attempt, which keys rest, which are held.
+
+`KeyPool` (rewrite/pool/keypool.py) keeps the pool's own view of its keys (`KeyState`: rests, stalls, refusals,
+usage) and the policy of how an answer rests a key; what it decides from that view it asks of one `Decisions`:
+
+- `LocalDecisions` (rewrite/pool/local.py): this process alone, on the pool's own `KeyState`s; the strategies are
+  rewrite/pool/strategies.py's classes.
+- `RedisDecisions` (rewrite/state/redis/decisions.py), with `state.redis`: every worker's decisions at once, one Lua
+  script per pick (rewrite/state/redis/scripts.py: each strategy's own chunk), rests and leases in Redis. It keeps a
+  `LocalDecisions` of the same pool to decide alone when Redis does not answer, and to show what every worker set.
+
+Each decision is written once per implementation, and tests/test_pool_parity.py runs one scripted sequence of
+picks, rests, stalls, refusals, leases and releases through both (over fakeredis and a real redis-server) and
+compares every choice. A strategy name that an implementation does not know is an error where the pool is made.
+
+How the next two decisions land here (not built yet); neither adds a round trip to a pick:
+
+- Bindings (a conversation bound to the key that served it, with a time to live, picked first while that key can
+  serve): the request's conversation id becomes one more argument of `pick`/`take` (None: a one-shot call, the
+  strategy as today, and `Pick` says why its key was chosen); `bind(state, conversation, ttl)` and
+  `unbind(conversation)` are added to the interface. Local: a dict of conversation -> (key, expiry on the pool's
+  clock). Redis: one hash per pool (`rot:{pool}:bind`, conversation -> "key index|expiry ms"), a fixed key of the
+  prepared pick, read by the pick script before the strategy's `choose` (the conversation id goes with the pick's own
+  arguments); bind and unbind are written at once on the pipe, as rests are. `KeyPool.succeeded` binds (the key that
+  served), `KeyPool.failed` unbinds. Parity cases: a bound key is picked first; a resting, refused or busy bound key
+  is passed over and the conversation bound again to the key that serves; an expired binding leaves the strategy.
+- Windows (per key and model, or quota group: counters with a reset time; a key whose window this request would
+  exceed is passed over, and is back at the reset): `spend(state, group, amounts, wall)` is added to the interface,
+  and the request's expected cost becomes one more argument of `pick`/`take`, checked where a key is found ready
+  (`LocalDecisions.pick`; the pick script's loop over the keys). Local: counters beside `KeyState.usage`. Redis: one
+  hash per pool (`rot:{pool}:window`, "fp|group" -> used and reset), a fixed key of the prepared pick, spent with the
+  lease. `resting` then names the earliest reset. Parity cases: a key over its window is passed over before its 429
+  and back after the reset; every key over gives the earliest reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rewrite.pool.key_state import KeyState
+    from rewrite.pool.prefetch import Prefetch
+
+
+class Held(Protocol):
+    """A key's slot taken by a pick made elsewhere (in Redis): renewed from `hold`, given back by `release`."""
+
+    def hold(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Resting:
+    """Why no key of a pool can be used now."""
+
+    seconds: float  # until the soonest key is back (inf: none will be)
+    rejected: bool  # every key was refused by the vendor (401/403)
+    busy: bool = False  # the keys that may be used are all at their max_concurrent
+
+
+@dataclass(frozen=True)
+class Pick:
+    key: str | None  # None: every key that may be used now is at its max_concurrent (busy), or every key is out
+    wait: float = 0.0  # seconds until `key` is back from its rest
+    busy: bool = False
+    held: Held | None = None  # the key's slot, taken by a shared pick (see `KeyPool.take`)
+    # Why no key can be used now, as the decision that made this pick saw it when that is not the pool's own state
+    # (a shared pick: the rests every worker set, the leases every worker holds); None: `resting` asks the pool.
+    resting: Resting | None = None
+
+    def drop(self) -> None:
+        """Give back the slot of a pick that is not used."""
+        if self.held is not None:
+            self.held.release()
+
+
+class Lease:
+    """One attempt's hold on a key, given back exactly once (a context manager)."""
+
+    __slots__ = ("_decisions", "held", "state")
+
+    def __init__(self, decisions: Decisions | None, state: KeyState | None, held: Held | None = None) -> None:
+        self._decisions, self.state, self.held = decisions, state, held
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        decisions, self._decisions = self._decisions, None
+        held, self.held = self.held, None
+        if decisions is not None and self.state is not None:
+            decisions.release(self.state)
+        if held is not None:
+            held.release()
+
+
+class Decisions(ABC):
+    """One pool's decisions (see the module's docstring). Keys are the pool's `KeyState`s, in config order."""
+
+    @abstractmethod
+    def pick(self, avoid: str | None, model: str) -> Pick:
+        """The key for the next attempt at `model`, decided now by this process alone; `avoid`: the key that just
+        failed, if another may be used."""
+
+    @abstractmethod
+    def take(self, avoid: str | None, model: str, prefetch: Prefetch | None) -> Awaitable[Pick]:
+        """`pick` as every process sharing the decisions makes it, the key's slot taken (`Pick.held`)."""
+
+    @abstractmethod
+    def prefetch(self, model: str) -> Prefetch | None:
+        """The first attempt's `take` for `model`, started now; None where a pick costs no round trip."""
+
+    @abstractmethod
+    def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
+        """Rest the key for `seconds` (for the model `scope`, or WHOLE_KEY); a longer rest it has stays. `share`:
+        off for a rest learned from the other processes. Returns whether the pool's own view changed."""
+
+    @abstractmethod
+    def lease(self, state: KeyState, held: Held | None) -> Lease:
+        """Hold the key for one attempt (its max_concurrent counts it) until the lease is released."""
+
+    @abstractmethod
+    def release(self, state: KeyState) -> None:
+        """A lease of the key ended (called by `Lease.release`, once)."""
+
+    @abstractmethod
+    def returned(self) -> asyncio.Future:
+        """A future of the caller's own, resolved when a key's slot may have come back (to wait at max_concurrent)."""
+
+    @abstractmethod
+    def resting(self, model: str, pick: Pick | None) -> Resting:
+        """How long until a key may serve `model` (after `pick` said to wait, or that none is free)."""
+
+    @abstractmethod
+    def rests_past(self, seconds: float, model: str) -> bool:
+        """No key may serve `model` within `seconds` (out, cooling down, or resting after a stall longer)."""
+
+    @abstractmethod
+    def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
+        """Requests, tokens and cost the key served (already in its `KeyState.usage`), for whoever else counts them."""

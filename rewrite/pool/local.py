@@ -1,0 +1,113 @@
+"""A pool's decisions made by this process alone, on the pool's own `KeyState`s (rewrite/pool/decisions.py).
+
+A key is ready for `model` when it is neither out, nor resting for it (or whole), nor resting after a stall; free
+when it is also below its max_concurrent. The strategy chooses among the free keys (not the one that just failed,
+when there is another). When no key is ready, one resting after a stall is used at once, else the one back soonest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+
+from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
+from rewrite.pool.key_state import KeyState, Rest
+from rewrite.pool.prefetch import Prefetch
+from rewrite.pool.report import StateLine
+from rewrite.pool.strategies import strategy_named
+
+
+class LocalDecisions(Decisions):
+    def __init__(self, states: list[KeyState], strategy: str, line: StateLine,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+        self.states = states
+        self.strategy = strategy_named(strategy)(states, wall)
+        self.line = line  # the log line, told when a key's state changes
+        self.clock = clock
+        self._picks = 0
+        self._waiters: list[asyncio.Future] = []  # callers waiting for a lease to come back
+
+    # -- choosing a key --------------------------------------------------------------------------------------
+
+    def pick(self, avoid: str | None, model: str) -> Pick:
+        now = self.clock()
+        self.line.due(now)
+        ready = [s for s in self.states if s.slow_until <= now and s.rest_until(model, now) <= now]
+        free = [s for s in ready if not s.at_cap()]
+        if free:
+            return self.chosen(self.strategy.choose([s for s in free if s.secret != avoid] or free), 0.0)
+        if ready:
+            return Pick(None, busy=True)
+        # No key is ready: one resting after a stall is used at once, else the one back soonest.
+        usable = [s for s in self.states if s.out is None and not s.at_cap()]
+        if not usable:
+            return Pick(None, math.inf, busy=any(s.out is None for s in self.states))
+
+        def rank(s: KeyState) -> tuple:
+            return (max(0.0, s.rest_until(model, now) - now), max(0.0, s.slow_until - now), s.secret == avoid,
+                    s.last_pick)
+
+        best = min(usable, key=rank)
+        return self.chosen(best, rank(best)[0])
+
+    def chosen(self, state: KeyState, wait: float, held: Held | None = None, resting: Resting | None = None) -> Pick:
+        """The pick of `state` (also one made elsewhere: the strategies' ties go to the key picked longest ago)."""
+        self._picks += 1
+        state.last_pick = self._picks
+        return Pick(state.secret, wait, held=held, resting=resting)
+
+    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None) -> Pick:
+        return self.pick(avoid, model)
+
+    def prefetch(self, model: str) -> Prefetch | None:
+        return None
+
+    # -- rests -----------------------------------------------------------------------------------------------
+
+    def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
+        now = self.clock()
+        until = now + max(0.0, seconds)
+        current = state.rests.get(scope)
+        if current is not None and current.until >= until:
+            return False
+        state.rests[scope] = Rest(until, why)
+        self.line.changed(now)
+        return True
+
+    def resting(self, model: str, pick: Pick | None = None) -> Resting:
+        now = self.clock()
+        usable = [s for s in self.states if s.out is None]
+        if not usable:
+            return Resting(math.inf, rejected=True)
+        waits = {s: max(0.0, s.rest_until(model, now) - now) for s in usable}
+        soonest = min(waits.values())
+        busy = soonest == 0 and all(s.at_cap() for s, w in waits.items() if w == 0)
+        return Resting(soonest, rejected=False, busy=busy)
+
+    def rests_past(self, seconds: float, model: str) -> bool:
+        now = self.clock()
+        return all(max(s.rest_until(model, now), s.slow_until) > now + seconds for s in self.states)
+
+    # -- leases ----------------------------------------------------------------------------------------------
+
+    def lease(self, state: KeyState, held: Held | None) -> Lease:
+        state.in_flight += 1
+        return Lease(self, state, held)
+
+    def release(self, state: KeyState) -> None:
+        state.in_flight -= 1
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def returned(self) -> asyncio.Future:
+        self._waiters = [w for w in self._waiters if not w.done()]
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+    def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
+        """(The pool's own `KeyState.usage` is all there is to count in.)"""

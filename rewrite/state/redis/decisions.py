@@ -1,0 +1,167 @@
+"""One pool's decisions made for every worker at once, through Redis (rewrite/pool/decisions.py's `Decisions`).
+
+Per request: one pick, an atomic script (rewrite/state/redis/scripts.py, the pool's strategy's own), which also
+leases the key and gives back the leases of uncapped keys this worker ended since its last pick; a capped key's
+lease is given back at once (rewrite/state/redis/leases.py). Rests are written at once (rests.py); counts in a
+batch about once a second (usage.py). When Redis does not answer, the breaker (connection.py) sends each decision
+to the pool's `LocalDecisions`, which holds what this worker knows: its own rests, those it read from the others,
+and its keys that are out or resting after a stall (which stay with each worker, and go with each pick).
+
+Once connected, the pick is written at once from a call packed once (pipe.Prepared) and its reply handed to a
+callback that makes the `Pick` (SharedState.script_soon): no coroutine or task between the reply and the request
+(docs/benchmark.md, "Where a Redis pick's time goes").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
+from rewrite.pool.key_state import KeyState
+from rewrite.pool.local import LocalDecisions
+from rewrite.pool.prefetch import Prefetch
+from rewrite.state.redis import scripts
+from rewrite.state.redis.connection import Unavailable
+from rewrite.state.redis.leases import SharedLease, SharedLeases
+from rewrite.state.redis.names import PoolKeys
+from rewrite.state.redis.pipe import Prepared
+from rewrite.state.redis.rests import SharedRests
+from rewrite.state.redis.usage import SharedUsage
+
+if TYPE_CHECKING:
+    from rewrite.state.redis.shared import SharedState
+
+# A request waiting for a key at its max_concurrent looks again this often (seconds): another worker's lease may
+# come back, which this worker does not hear of.
+SHARED_LOOK_AGAIN = 0.1
+
+
+def _resolve(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class RedisDecisions(Decisions):
+    def __init__(self, shared: SharedState, name: str, local: LocalDecisions) -> None:
+        self.shared, self.local = shared, local
+        self.script = scripts.pick(local.strategy.name)  # (an unknown strategy is an error here)
+        self.keys = PoolKeys(name, local.states, shared.secret)
+        self.names, self._fps = self.keys.names, self.keys.fps
+        self.rests = SharedRests(shared, self.keys, local)
+        self.leases = SharedLeases(shared, self.keys)
+        self.usage = SharedUsage(shared, self.keys)
+        self._redis_keys: list[str] | None = None  # the pick's Redis keys (the fingerprints do not change)
+        self._fixed: list[str | int | float] = []  # the pick's arguments that do not change
+        self._call: Prepared | None = None  # the pick on the pipe, its unchanging part packed once
+
+    async def fingerprints(self) -> list[str]:
+        return await self.keys.fingerprints()
+
+    def unwritten(self) -> bool:
+        return bool(self.usage.batches or self.rests.pending or self.leases.given_back)
+
+    # -- choosing a key --------------------------------------------------------------------------------------
+
+    def pick(self, avoid: str | None, model: str) -> Pick:
+        return self.local.pick(avoid, model)
+
+    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None) -> Pick:
+        early = prefetch.take(self, model) if prefetch is not None and avoid is None else None
+        pick = await (early or self._shared_pick(avoid, model))
+        return pick if pick is not None else self.local.pick(avoid, model)
+
+    def prefetch(self, model: str) -> Prefetch | None:
+        return Prefetch(self, model, asyncio.ensure_future(self._shared_pick(None, model)))
+
+    def _shared_pick(self, avoid: str | None, model: str) -> Awaitable[Pick | None]:
+        """The key every worker would agree on, leased; None: Redis did not answer (decide locally). Sent before
+        this returns when the connection is up (then a future, else a coroutine that connects first)."""
+        now = self.local.clock()
+        if self._call is None or not self.shared.ready():
+            return self._pick_connecting(avoid, model, now)
+        given_back, lease_id, rest = self._pick_args(avoid, model, now)
+        return self.shared.script_soon(self._call, rest, then=lambda reply: self._picked(reply, lease_id),
+                                       otherwise=lambda: self._unpicked(given_back))
+
+    async def _pick_connecting(self, avoid: str | None, model: str, now: float) -> Pick | None:
+        try:
+            fps = await self.keys.fingerprints()
+        except Unavailable:
+            return None
+        if self._redis_keys is None:
+            names, states = self.names, self.local.states
+            self._redis_keys = [names.rests, names.turn, names.lru] + [names.leases(fp) for fp in fps]
+            self._fixed = [int(self.shared.lease_seconds * 1000), len(states)]
+            for s, fp in zip(states, fps):
+                self._fixed += (fp, s.weight, s.tier, s.max_concurrent or 0)
+            if self.shared.pipe is not None:
+                self._call = self.shared.pipe.prepare(self.script, self._redis_keys, self._fixed)
+        given_back, lease_id, rest = self._pick_args(avoid, model, now)
+        try:
+            reply = await self.shared.script(self.script, self._redis_keys, self._fixed + rest)
+        except Unavailable:
+            return self._unpicked(given_back)
+        return self._picked(reply, lease_id)
+
+    def _pick_args(self, avoid: str | None, model: str, now: float) -> tuple[list[str], str, list[str | int | float]]:
+        """(the leases given back with this pick, the new lease's id, the pick's own arguments: scripts.pick)."""
+        states, leases = self.local.states, self.leases
+        given_back, leases.given_back = leases.given_back, []
+        avoided = next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0) if avoid else 0
+        lease_id = leases.lease_id()
+        odd = ",".join(f"{i}:{int(s.out is not None)}:{int(max(0.0, s.slow_until - now) * 1000)}"
+                       for i, s in enumerate(states, 1) if s.out is not None or s.slow_until > now)
+        return given_back, lease_id, [model, avoided, lease_id, ",".join(given_back), odd]
+
+    def _picked(self, reply: Any, lease_id: str) -> Pick:
+        chosen, wait_ms = reply[0], reply[1]
+        if chosen and not wait_ms:
+            return self.local.chosen(self.local.states[chosen - 1], 0.0, SharedLease(self.leases, chosen - 1, lease_id))
+        # What the client is told if it will not wait is what every worker's rests and leases say (`resting`).
+        soonest, busy = reply[3], bool(reply[4])
+        resting = Resting(math.inf, rejected=True) if soonest < 0 else Resting(soonest / 1000, False, busy)
+        wait = math.inf if wait_ms < 0 else wait_ms / 1000
+        if not chosen:
+            return Pick(None, wait, busy=bool(reply[2]), resting=resting)
+        return self.local.chosen(self.local.states[chosen - 1], wait, SharedLease(self.leases, chosen - 1, lease_id),
+                                 resting)
+
+    def _unpicked(self, given_back: list[str]) -> Pick | None:
+        """Redis did not answer (None: decide locally); the leases given back go with the next pick that goes
+        through (or expire)."""
+        self.leases.given_back[:0] = given_back
+        return None
+
+    # -- rests, leases, counts -------------------------------------------------------------------------------
+
+    def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
+        changed = self.local.rest(state, scope, seconds, why)
+        if changed and share:
+            self.rests.write(state, scope, seconds, why)
+        return changed
+
+    def resting(self, model: str, pick: Pick | None) -> Resting:
+        return pick.resting if pick is not None and pick.resting is not None else self.local.resting(model)
+
+    def rests_past(self, seconds: float, model: str) -> bool:
+        return self.local.rests_past(seconds, model)
+
+    def lease(self, state: KeyState, held: Held | None) -> Lease:
+        return self.local.lease(state, held)
+
+    def release(self, state: KeyState) -> None:
+        self.local.release(state)
+
+    def returned(self) -> asyncio.Future:
+        waiter = self.local.returned()
+        asyncio.get_running_loop().call_later(SHARED_LOOK_AGAIN, _resolve, waiter)
+        return waiter
+
+    def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
+        self.usage.add(self.keys.index[id(state)], model, wall, amounts)
+
+    async def flush_given_back(self) -> None:
+        await self.leases.flush_given_back()

@@ -1,0 +1,92 @@
+"""One pool's rests in Redis: a sorted set of end times on the Redis server's clock, for a whole key (`fp`) or one
+model (`fp|model`), and each rest's reason. A rest is never shortened (ZADD GT), whichever worker saw it. A rest
+Redis did not take is kept and replayed when it answers again; the rests other workers set are read about once a
+second into the pool's own view (the status page, `rotator.pools`, and the decisions made alone while Redis does not
+answer)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rewrite.pool.key_state import WHOLE_KEY, KeyState
+from rewrite.pool.local import LocalDecisions
+from rewrite.state.redis import scripts
+from rewrite.state.redis.connection import Unavailable
+from rewrite.state.redis.names import PoolKeys
+
+if TYPE_CHECKING:
+    from rewrite.state.redis.shared import SharedState
+
+
+class SharedRests:
+    def __init__(self, shared: SharedState, keys: PoolKeys, local: LocalDecisions) -> None:
+        self.shared, self.keys, self.local = shared, keys, local
+        self.pending: dict[tuple[int, str], tuple[float, str]] = {}  # (key, scope) -> (until, why), not yet taken
+
+    def write(self, state: KeyState, scope: str, seconds: float, why: str) -> None:
+        """Rest the key for every worker. Written at once when connected, so that no pick sent after this (by any
+        request of this worker) reaches Redis before the rest; else in the background (the caller goes on)."""
+        index, until = self.keys.index[id(state)], self.local.clock() + seconds
+        pipe = self.shared.pipe
+        if not self.keys.fps or pipe is None or not self.shared.ready():
+            self.shared.background(self._write(index, scope, until, why))
+            return
+        keys, member = self._rest_of(self.keys.fps, index, scope)
+        self.shared.script_soon(pipe.prepare(scripts.REST, keys, []), [member, int(max(0.0, seconds) * 1000), why],
+                                then=lambda _: None, otherwise=lambda: self._pend(index, scope, until, why))
+
+    async def _write(self, index: int, scope: str, until: float, why: str) -> None:
+        try:
+            keys, member = self._rest_of(await self.keys.fingerprints(), index, scope)
+            ms = int(max(0.0, until - self.local.clock()) * 1000)
+            await self.shared.script(scripts.REST, keys, [member, ms, why])
+        except Unavailable:
+            self._pend(index, scope, until, why)
+
+    def _rest_of(self, fps: list[str], index: int, scope: str) -> tuple[list[str], str]:
+        """The REST script's keys and member for key `index`, whole or for one model."""
+        member = fps[index] if scope == WHOLE_KEY else f"{fps[index]}|{scope}"
+        return [self.keys.names.rests, self.keys.names.why(member)], member
+
+    def _pend(self, index: int, scope: str, until: float, why: str) -> None:
+        """A rest Redis did not take: kept here, replayed when it answers again."""
+        pending = self.pending.get((index, scope))
+        if pending is None or pending[0] < until:
+            self.pending[(index, scope)] = (until, why)
+
+    async def replay(self) -> None:
+        pending, self.pending = self.pending, {}
+        now = self.local.clock()
+        for (index, scope), (until, why) in pending.items():
+            if until > now:
+                await self._write(index, scope, until, why)
+
+    async def observe(self) -> None:
+        """Learn the rests other workers set: the pool's own view then shows them (the status page,
+        `rotator.pools`) and still holds them if Redis stops answering."""
+        fps, names, client = await self.keys.fingerprints(), self.keys.names, self.shared.client
+
+        async def read() -> Any:
+            pipe = client.pipeline(transaction=False)
+            pipe.time()
+            pipe.zrange(names.rests, 0, -1, withscores=True)
+            return await pipe.execute()
+
+        (seconds, micros), rests = await self.shared.call(read)
+        server_now, by_fp = seconds + micros / 1e6, dict(zip(fps, self.keys.states))
+        learned = []
+        for member, until_ms in rests:
+            fp, _, scope = member.decode().partition("|")
+            left = until_ms / 1000 - server_now
+            if fp in by_fp and left > 0:
+                learned.append((by_fp[fp], scope, left, member.decode()))
+        if not learned:
+            return
+        whys = await self.shared.call(lambda: client.mget([names.why(m) for *_, m in learned]))
+        now = self.local.clock()
+        for (state, scope, left, _), why in zip(learned, whys):
+            mine = state.rests.get(scope)
+            if mine is not None and mine.until - now > left - 1.0:
+                continue  # this worker's own rest (Redis's end is its own a few ms later)
+            reason = why.decode() if isinstance(why, bytes) else "resting"
+            self.local.rest(state, scope, left, f"{reason} (seen by another worker)", share=False)

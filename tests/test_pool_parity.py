@@ -1,0 +1,170 @@
+"""Both implementations of a pool's decisions (rewrite/pool/decisions.py) make the same choices: one scripted
+sequence of picks, leases held and given back, rests (whole key and one model), time passing, a stall, a refusal,
+a busy pool and a pool of refused keys runs through the pool's own decisions and through Redis's (over fakeredis
+and a real redis-server), for every strategy, and every pick (key, wait, busy) and every answer of `resting` after
+a pick that found no key ready is compared.
+
+The pool runs on a fake clock; for Redis, time passes by moving the rests' ends back on the server (its own clock
+barely moves meanwhile). Rests that end at the same moment on the pool's clock would end a few ms apart on the
+server's, so the script's rests all differ in length.
+
+Not compared: least-used's second criterion, tokens in the last hour, which only the pool's own decisions weigh (the
+shared pick weighs the leases every worker holds, then the key picked longest ago: docs/scaling.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import fakeredis
+import pytest
+
+from rewrite.config import KeyConfig
+from rewrite.pool import STRATEGIES, KeyPool, Lease
+from rewrite.state.redis import scripts
+from rewrite.state.redis.names import PoolNames
+from rewrite.state.redis.shared import SharedState
+
+A, B, C, D = "sk-parity-a-0001", "sk-parity-b-0002", "sk-parity-c-0003", "sk-parity-d-0004"
+KEYS = [KeyConfig(key=A, weight=3, tier=1), KeyConfig(key=B, weight=1, tier=1, max_concurrent=1),
+        KeyConfig(key=C, weight=2, tier=1), KeyConfig(key=D, weight=1, tier=2, max_concurrent=2)]
+NAME = {A: "a", B: "b", C: "c", D: "d", None: None}
+KEY = {"a": A, "b": B, "c": C, "d": D}
+
+# (step, arguments): "pick" n [model] [avoid]: n picks, each leased and given back at once (dropped when it must
+# wait); "hold" n [model]: n picks whose leases stay held; "release": the held leases end; "rest" key seconds
+# [model]; "pass" seconds; "stall" key; "reject" key.
+SCRIPT: list[tuple] = [
+    ("pick", 8),  # every key ready: the strategy's own order
+    ("rest", "c", 3), ("pick", 3), ("pass", 4), ("pick", 2),  # a key back from a rest: where its turn is
+    ("pick", 2), ("rest", "a", 3), ("pick", 3), ("pass", 4), ("pick", 3),
+    ("hold", 4),  # four attempts under way (b's cap is 1, d's 2)
+    ("pick", 4),
+    ("release",),
+    ("rest", "a", 30), ("rest", "c", 20, "m"),  # a rests whole, c for model m only
+    ("pick", 5, "m"), ("pick", 3, "other"),
+    ("pass", 25),  # c is back for m; a rests 5 s more
+    ("pick", 5, "m"),
+    ("stall", "b"),  # used only when no other key is ready
+    ("pick", 4, "m"),
+    ("rest", "c", 40), ("rest", "d", 50),  # no key ready: the stalled one at once, else the one back soonest
+    ("pick", 2, "m"), ("pick", 1, "m", "b"),
+    ("hold", 1, "m"),  # b at its cap: a, back in 5 s, is named with its wait
+    ("pick", 2, "m"),
+    ("release",),
+    ("reject", "b"),
+    ("pick", 2, "m"),
+    ("pass", 10),  # a is back
+    ("pick", 3, "m"),
+    ("rest", "a", 100), ("pass", 45), ("rest", "c", 200),  # only d is ready (cap 2)
+    ("hold", 2, "m"),
+    ("pick", 2, "m"),  # busy
+    ("release",),
+    ("pick", 3, "m"),
+    ("reject", "a"), ("reject", "c"), ("reject", "d"),
+    ("pick", 1, "m"),  # every key out
+]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Run:
+    """One pool on a fake clock, deciding alone or through Redis (`where`: a fakeredis server or a URL)."""
+
+    def __init__(self, strategy: str, where: fakeredis.FakeServer | str | None) -> None:
+        self.clock = Clock()
+        self.pool = KeyPool(KEYS, strategy, name="parity", clock=self.clock)
+        self.state: SharedState | None = None
+        if isinstance(where, fakeredis.FakeServer):
+            self.state = SharedState(fakeredis.FakeAsyncRedis(server=where))
+        elif where is not None:
+            self.state = SharedState.from_url(where)
+        if self.state is not None:
+            self.pool.shared = self.state.pool(self.pool)
+        self.held: list[Lease] = []
+        self.seen: list[tuple] = []
+
+    async def settled(self) -> None:
+        """What went to Redis in the background (a rest before the first pick, a capped key given back) is there."""
+        if self.state is not None:
+            await asyncio.gather(*self.state._tasks)
+            assert not self.state.breaker.broken
+
+    async def pick(self, n: int, model: str = "", avoid: str | None = None, hold: bool = False) -> None:
+        for _ in range(n):
+            pick = await self.pool.take(KEY.get(avoid or ""), model)
+            assert self.state is None or pick.key is None or pick.held is not None  # (Redis decided: it leased)
+            wait = pick.wait if math.isinf(pick.wait) else round(pick.wait)
+            seen: tuple = (NAME[pick.key], wait, pick.busy)
+            if pick.key is None or pick.wait > 0:
+                resting = self.pool.resting(model, pick)
+                seen += (resting.seconds if math.isinf(resting.seconds) else round(resting.seconds), resting.rejected,
+                         resting.busy)
+                pick.drop()
+            else:
+                lease = self.pool.lease(pick.key, model, pick.held)
+                if hold:
+                    self.held.append(lease)
+                else:
+                    lease.release()
+            self.seen.append(seen)
+            await self.settled()
+
+    async def pass_time(self, seconds: float) -> None:
+        self.clock.now += seconds
+        if self.state is not None:
+            client, rests = self.state.client, PoolNames("parity").rests
+            for member, until in await client.zrange(rests, 0, -1, withscores=True):
+                await client.zadd(rests, {member: until - seconds * 1000})
+
+    async def play(self, script: list[tuple]) -> list[tuple]:
+        for step, *args in script:
+            if step in ("pick", "hold"):
+                await self.pick(*args, hold=step == "hold")
+            elif step == "release":
+                for lease in self.held:
+                    lease.release()
+                self.held = []
+            elif step == "rest":
+                self.pool.bench(KEY[args[0]], args[1], *args[2:], why="parity")
+            elif step == "pass":
+                await self.pass_time(args[0])
+            elif step == "stall":
+                self.pool.stalled(KEY[args[0]])
+            elif step == "reject":
+                self.pool.reject(KEY[args[0]], "parity")
+            await self.settled()
+        if self.state is not None:
+            await self.state.aclose()
+        return self.seen
+
+
+@pytest.fixture(params=["fakeredis", "redis-server"])
+def redis_where(request):
+    if request.param == "fakeredis":
+        return fakeredis.FakeServer()
+    server = request.getfixturevalue("redis_server")
+    server.flush()
+    return server.url
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_the_pools_own_decisions_and_redis_make_every_choice_alike(strategy, redis_where):
+    alone = await Run(strategy, None).play(SCRIPT)
+    shared = await Run(strategy, redis_where).play(SCRIPT)
+    assert [n for n, *_ in alone].count(None) >= 3  # (the script reaches a busy pool and one of refused keys)
+    assert shared == alone
+
+
+def test_each_implementation_knows_every_strategy_and_no_other():
+    assert set(scripts.PICKS) == set(STRATEGIES)
+    with pytest.raises(ValueError, match="unknown strategy 'least-recently-used'"):
+        KeyPool([A], "least-recently-used")
+    with pytest.raises(ValueError, match="unknown strategy 'least-recently-used'"):
+        scripts.pick("least-recently-used")
