@@ -12,6 +12,7 @@ import pytest
 
 import protocols.translate as translate
 from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, lookup
+from protocols.translate.common import JSON_INSTRUCTION
 from rewrite.config import ConfigError, StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.inspection.steps import record
@@ -199,11 +200,39 @@ def test_a_json_schema_survives_every_translation(source, target):
     assert translate.request_to_ir(target, out, "m").response_format.schema == SCHEMA
 
 
-def test_json_without_a_schema_has_no_anthropic_form():
-    out = to("anthropic_messages", chat("claude-opus-4-8", response_format={"type": "json_object"}))
-    assert "output_config" not in out
-    assert to("gemini", chat("m", response_format={"type": "json_object"}))["generationConfig"] == {
-        "responseMimeType": "application/json"}
+JSON_OBJECT = {  # JSON without a schema, in each client protocol's words; no prompt says "json"
+    "openai_chat": chat("m", response_format={"type": "json_object"}),
+    "openai_responses": {"model": "m", "input": "hi", "text": {"format": {"type": "json_object"}}},
+    "gemini": {"contents": GEMINI_CLI["contents"], "generationConfig": {"responseMimeType": "application/json"}},
+}
+
+
+@pytest.mark.parametrize("source", list(JSON_OBJECT))
+def test_json_without_a_schema_is_asked_of_anthropic_in_words(source):
+    out = to("anthropic_messages", JSON_OBJECT[source], source, "claude-opus-4-8")
+    assert "output_config" not in out  # Anthropic's format takes a schema, and closes every object it names
+    assert out["system"] == JSON_INSTRUCTION
+
+
+@pytest.mark.parametrize("source", list(JSON_OBJECT))
+def test_json_without_a_schema_keeps_its_mode_elsewhere_and_says_json_to_openai(source):
+    chat_out = to("openai_chat", JSON_OBJECT[source], source, "gpt-4.1")
+    assert chat_out["response_format"] == {"type": "json_object"}
+    assert source == "openai_chat" or chat_out["messages"][0] == {"role": "system", "content": JSON_INSTRUCTION}
+    responses = to("openai_responses", JSON_OBJECT[source], source, "gpt-4.1")
+    assert responses["text"] == {"format": {"type": "json_object"}}
+    assert source == "openai_responses" or responses["instructions"] == JSON_INSTRUCTION
+    if source != "gemini":
+        assert to("gemini", JSON_OBJECT[source], source)["generationConfig"] == {
+            "responseMimeType": "application/json"}
+
+
+def test_a_request_that_says_json_is_not_told_again_by_openai_targets():
+    body = {"model": "m", "input": "List three colours as a JSON object.", "text": {"format": {"type": "json_object"}}}
+    assert to("openai_chat", body, "openai_responses")["messages"] == [
+        {"role": "user", "content": "List three colours as a JSON object."}]
+    claude = to("anthropic_messages", {**body, "instructions": "Be brief."}, "openai_responses", "claude-opus-4-8")
+    assert claude["system"] == f"Be brief.\n\n{JSON_INSTRUCTION}"  # no JSON mode at all: always said
 
 
 def test_claude_codes_effort_and_format_reach_every_other_target():
