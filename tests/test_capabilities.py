@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import protocols.translate as translate
-from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, lookup
+from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, EFFORTS, lookup, overridden
 from protocols.translate.common import JSON_INSTRUCTION
 from rewrite.config import ConfigError, StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job
@@ -94,6 +94,45 @@ def test_an_effort_the_model_lacks_becomes_the_nearest_it_takes(target, model, a
         assert out["reasoning_effort"] == sent
     else:
         assert out["generationConfig"]["thinkingConfig"]["thinkingLevel"] == sent
+
+
+ANTHROPIC_EFFORTS = ("low", "medium", "high", "xhigh", "max")  # output_config.effort, as the SDK types it
+
+
+@pytest.mark.parametrize(("name", "caps"), [
+    # an override listing OpenAI's levels for a Claude
+    ("listed minimal", overridden(lookup("anthropic", "claude-opus-4-8"), {"efforts": ["minimal", "low", "high"]})),
+    ("lists none", overridden(lookup("anthropic", "claude-haiku-4-5"), {"thinking": "adaptive"})),
+    ("cannot turn off", overridden(lookup("anthropic", "claude-haiku-4-5"), {"thinking": "adaptive",
+                                                                             "thinking_off": False})),
+])
+@pytest.mark.parametrize("effort", ["none", *EFFORTS])
+def test_anthropic_is_sent_only_the_efforts_its_api_has(name, caps, effort):
+    body = {"model": "claude-x", "input": "hi", "reasoning": {"effort": effort}}
+    out = translate.translate_request(body, "openai_responses", "anthropic_messages", caps=caps)
+    sdk_accepts("anthropic_messages", out)
+    sent = out.get("output_config", {}).get("effort")
+    if effort == "none" and caps.thinking_off:
+        assert out["thinking"] == {"type": "disabled"} and sent is None
+    else:  # the nearest it takes that the API has (a tie goes up); thinking that cannot be off at the lowest
+        expected = {"none": "low", "minimal": "low"}.get(effort, effort)
+        if name == "listed minimal":  # (low and high)
+            expected = {"medium": "high", "xhigh": "high", "max": "high"}.get(expected, expected)
+        assert sent == expected
+
+
+def test_a_claude_moved_to_the_2026_api_version_takes_no_sampling_unless_the_override_says():
+    moved = overridden(lookup("anthropic", "claude-haiku-4-5"), {"anthropic_version": ANTHROPIC_2026})
+    assert moved.sampling == frozenset()
+    out = translate.translate_request(chat("claude-haiku-4-5", temperature=0.3, response_format={
+        "type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA}}), "openai_chat",
+        "anthropic_messages", caps=moved)
+    assert "temperature" not in out and out["output_config"]["format"]["schema"] == SCHEMA
+    said = overridden(lookup("anthropic", "claude-haiku-4-5"), {"anthropic_version": ANTHROPIC_2026,
+                                                                "sampling": ["temperature"]})
+    assert said.sampling == {"temperature"}
+    assert overridden(lookup("anthropic", "claude-haiku-4-5"), {"max_output_tokens": 1000}).sampling == \
+        lookup("anthropic", "claude-haiku-4-5").sampling
 
 
 def test_max_effort_keeps_thinking_on_everywhere():
