@@ -360,6 +360,16 @@ def test_a_config_glob_overrides_the_table():
     assert json.loads(sent.content)["thinking"] == {"type": "enabled", "budget_tokens": 3999}
 
 
+def test_a_translated_request_is_fitted_to_the_model_a_rename_asks_for():
+    config = CONFIG.replace("    models:\n", "    models:\n      claude-alias: {adapters: [{rename_model: claude-opus-4-8}]}\n")
+    config += "  - {models: [to-alias], targets: [anthropic/claude-alias]}\n"
+    sent, _ = routed("to-alias", chat("", temperature=0.3, reasoning_effort="xhigh"), Router(parse(config)))
+    body = json.loads(sent.content)
+    assert body["model"] == "claude-opus-4-8" and "temperature" not in body
+    assert body["output_config"] == {"effort": "xhigh"}  # an unknown Claude would get high
+    assert sent.headers["anthropic-version"] == ANTHROPIC_2026
+
+
 def test_an_unknown_model_is_logged_once_per_provider(caplog):
     caplog.set_level(logging.INFO, "rotator")
     rt = Router(parse(CONFIG))
