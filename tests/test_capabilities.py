@@ -361,7 +361,8 @@ def test_a_config_glob_overrides_the_table():
 
 
 def test_a_translated_request_is_fitted_to_the_model_a_rename_asks_for():
-    config = CONFIG.replace("    models:\n", "    models:\n      claude-alias: {adapters: [{rename_model: claude-opus-4-8}]}\n")
+    alias = "      claude-alias: {adapters: [{rename_model: claude-opus-4-8}]}\n"
+    config = CONFIG.replace("    models:\n", f"    models:\n{alias}")
     config += "  - {models: [to-alias], targets: [anthropic/claude-alias]}\n"
     sent, _ = routed("to-alias", chat("", temperature=0.3, reasoning_effort="xhigh"), Router(parse(config)))
     body = json.loads(sent.content)
