@@ -97,15 +97,14 @@ def dump_arguments(arguments: object) -> str:
 JSON_INSTRUCTION = "Answer with a single valid JSON object and nothing else: no text before or after it, no code fence."
 
 
-def json_instruction(request: Request, always: bool = True) -> str | None:
-    """The instruction to add for a request that asks for JSON without a schema; None if it asks for none. Unless
-    `always` (a target with no JSON mode), only when no instruction or message of the request says "json"."""
+def with_json_instruction(request: Request, *texts: str | None, always: bool = True) -> str:
+    """`texts` (a target's instructions) joined by blank lines, then JSON_INSTRUCTION if `request` asks for JSON
+    without a schema: for a target with no JSON mode `always`, else only when no instruction or message of the
+    request says "json"."""
     fmt = request.response_format
-    if fmt is None or fmt.schema is not None:
-        return None
-    if not always and _says_json(request):
-        return None
-    return JSON_INSTRUCTION
+    if fmt is not None and fmt.schema is None and (always or not _says_json(request)):
+        texts = (*texts, JSON_INSTRUCTION)
+    return "\n\n".join(text for text in texts if text)
 
 
 def _says_json(request: Request) -> bool:

@@ -15,7 +15,7 @@ from protocols.openai_responses.translate.vocabulary import (
     TOOL_CUSTOM,
     TOOL_FUNCTION,
 )
-from protocols.translate.common import image_url, json_instruction
+from protocols.translate.common import image_url, with_json_instruction
 from protocols.translate.tools import custom_input
 from protocols.unified import (
     CHOICE_AUTO,
@@ -117,7 +117,7 @@ def tool_choice(request: Request) -> str | dict:
 def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     """OpenAI models differ only in what `capabilities.fit` has already adjusted: `caps` shapes nothing here."""
     body: dict = {"model": request.model, "input": _input(request)}
-    if system := "\n\n".join(text for text in (request.system, json_instruction(request, always=False)) if text):
+    if system := with_json_instruction(request, request.system, always=False):
         body["instructions"] = system
     if request.tools:
         body["tools"] = tools(request)
