@@ -132,10 +132,14 @@ def lookup(family: str, model: str) -> Capabilities:
 
 
 def overridden(caps: Capabilities, override: dict) -> Capabilities:
-    """`caps` with some columns set (a config's `capabilities`): the model then counts as known."""
+    """`caps` with some columns set (a config's `capabilities`): the model then counts as known. A Claude moved to
+    API version 2026-10-21 or later takes no sampling parameters (that version refuses them whatever the model)
+    unless the override says which it takes."""
     fields = dict(override)
     if "sampling" in fields:
         fields["sampling"] = frozenset(fields["sampling"])
+    elif fields.get("anthropic_version", "") >= ANTHROPIC_2026:
+        fields["sampling"] = frozenset()
     if "efforts" in fields:
         fields["efforts"] = tuple(e for e in EFFORTS if e in fields["efforts"])
     return dataclasses.replace(caps, **fields, known=True)
@@ -155,6 +159,13 @@ def effort_for(config: ReasoningConfig) -> str | None:
     return "max"
 
 
+def accepted_efforts(caps: Capabilities, wire: tuple[str, ...] = EFFORTS) -> tuple[str, ...]:
+    """The efforts a model takes that its protocol can say (`wire`: the target translator's `efforts`, e.g.
+    Anthropic's `output_config.effort` has no `minimal`); all that the protocol can say when the model lists none
+    of them (a model the table leaves open, or an override listing another protocol's levels)."""
+    return tuple(e for e in caps.efforts if e in wire) or wire
+
+
 def nearest_effort(effort: str, accepted: tuple[str, ...]) -> str:
     """The accepted effort closest to `effort` (a tie goes to the higher one); `effort` if it is accepted, or
     unknown to the ladder, or nothing is listed."""
@@ -164,7 +175,7 @@ def nearest_effort(effort: str, accepted: tuple[str, ...]) -> str:
     return min(accepted, key=lambda e: (abs(EFFORTS.index(e) - rank), -EFFORTS.index(e)))
 
 
-def _fit_reasoning(reasoning: ReasoningConfig, caps: Capabilities, model: str,
+def _fit_reasoning(reasoning: ReasoningConfig, caps: Capabilities, wire: tuple[str, ...], model: str,
                    notes: list[str]) -> ReasoningConfig | None:
     off = not reasoning.enabled or reasoning.effort == EFFORT_NONE
     if caps.thinking == THINKING_NONE:
@@ -174,7 +185,7 @@ def _fit_reasoning(reasoning: ReasoningConfig, caps: Capabilities, model: str,
     if off:
         if caps.thinking_off:
             return reasoning
-        lowest = caps.efforts[0] if caps.efforts else EFFORTS[0]
+        lowest = accepted_efforts(caps, wire)[0]
         notes.append(f"thinking cannot be turned off on {model}: sent at effort {lowest}")
         return ReasoningConfig(effort=lowest, include_thoughts=reasoning.include_thoughts)
     if caps.thinking == THINKING_BUDGET and reasoning.effort is None:
@@ -182,16 +193,17 @@ def _fit_reasoning(reasoning: ReasoningConfig, caps: Capabilities, model: str,
     effort = effort_for(reasoning)
     if effort is None or caps.thinking == THINKING_BUDGET and not caps.efforts:
         return reasoning
-    fitted = nearest_effort(effort, caps.efforts)
+    fitted = nearest_effort(effort, accepted_efforts(caps, wire))
     if fitted != effort:
         notes.append(f"effort {effort} sent as {fitted}, the nearest {model} accepts")
     return dataclasses.replace(reasoning, effort=fitted)
 
 
-def fit(request: Request, caps: Capabilities) -> tuple[Request, list[str]]:
-    """`request` (a copy, if anything changes) as `caps` lets it go to `request.model`, and what changed, in words:
-    sampling parameters the model refuses are dropped, an effort it lacks becomes the nearest it takes, thinking it
-    cannot turn off stays on at the lowest effort, max_tokens is held to its maximum output."""
+def fit(request: Request, caps: Capabilities, wire: tuple[str, ...] = EFFORTS) -> tuple[Request, list[str]]:
+    """`request` (a copy, if anything changes) as `caps` lets it go to `request.model` in a protocol whose effort
+    levels are `wire`, and what changed, in words: sampling parameters the model refuses are dropped, an effort it
+    lacks becomes the nearest it takes (and its protocol can say), thinking it cannot turn off stays on at the
+    lowest effort, max_tokens is held to its maximum output."""
     notes: list[str] = []
     changes: dict = {}
     model = request.model or "the model"
@@ -202,7 +214,7 @@ def fit(request: Request, caps: Capabilities) -> tuple[Request, list[str]]:
     if isinstance(request.top_k, float) and "top_k" not in changes and request.top_k.is_integer():
         changes["top_k"] = int(request.top_k)  # Gemini CLI sends 64.0; Anthropic wants an integer
     if request.reasoning is not None:
-        reasoning = _fit_reasoning(request.reasoning, caps, model, notes)
+        reasoning = _fit_reasoning(request.reasoning, caps, wire, model, notes)
         if reasoning is not request.reasoning:
             changes["reasoning"] = reasoning
     limit = caps.max_output_tokens

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 import protocols.translate as translate
-from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, lookup
+from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, EFFORTS, lookup, overridden
+from protocols.translate.common import JSON_INSTRUCTION
 from rewrite.config import ConfigError, StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.inspection.steps import record
@@ -93,6 +94,45 @@ def test_an_effort_the_model_lacks_becomes_the_nearest_it_takes(target, model, a
         assert out["reasoning_effort"] == sent
     else:
         assert out["generationConfig"]["thinkingConfig"]["thinkingLevel"] == sent
+
+
+ANTHROPIC_EFFORTS = ("low", "medium", "high", "xhigh", "max")  # output_config.effort, as the SDK types it
+
+
+@pytest.mark.parametrize(("name", "caps"), [
+    # an override listing OpenAI's levels for a Claude
+    ("listed minimal", overridden(lookup("anthropic", "claude-opus-4-8"), {"efforts": ["minimal", "low", "high"]})),
+    ("lists none", overridden(lookup("anthropic", "claude-haiku-4-5"), {"thinking": "adaptive"})),
+    ("cannot turn off", overridden(lookup("anthropic", "claude-haiku-4-5"), {"thinking": "adaptive",
+                                                                             "thinking_off": False})),
+])
+@pytest.mark.parametrize("effort", ["none", *EFFORTS])
+def test_anthropic_is_sent_only_the_efforts_its_api_has(name, caps, effort):
+    body = {"model": "claude-x", "input": "hi", "reasoning": {"effort": effort}}
+    out = translate.translate_request(body, "openai_responses", "anthropic_messages", caps=caps)
+    sdk_accepts("anthropic_messages", out)
+    sent = out.get("output_config", {}).get("effort")
+    if effort == "none" and caps.thinking_off:
+        assert out["thinking"] == {"type": "disabled"} and sent is None
+    else:  # the nearest it takes that the API has (a tie goes up); thinking that cannot be off at the lowest
+        expected = {"none": "low", "minimal": "low"}.get(effort, effort)
+        if name == "listed minimal":  # (low and high)
+            expected = {"medium": "high", "xhigh": "high", "max": "high"}.get(expected, expected)
+        assert sent == expected
+
+
+def test_a_claude_moved_to_the_2026_api_version_takes_no_sampling_unless_the_override_says():
+    moved = overridden(lookup("anthropic", "claude-haiku-4-5"), {"anthropic_version": ANTHROPIC_2026})
+    assert moved.sampling == frozenset()
+    out = translate.translate_request(chat("claude-haiku-4-5", temperature=0.3, response_format={
+        "type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA}}), "openai_chat",
+        "anthropic_messages", caps=moved)
+    assert "temperature" not in out and out["output_config"]["format"]["schema"] == SCHEMA
+    said = overridden(lookup("anthropic", "claude-haiku-4-5"), {"anthropic_version": ANTHROPIC_2026,
+                                                                "sampling": ["temperature"]})
+    assert said.sampling == {"temperature"}
+    assert overridden(lookup("anthropic", "claude-haiku-4-5"), {"max_output_tokens": 1000}).sampling == \
+        lookup("anthropic", "claude-haiku-4-5").sampling
 
 
 def test_max_effort_keeps_thinking_on_everywhere():
@@ -199,11 +239,39 @@ def test_a_json_schema_survives_every_translation(source, target):
     assert translate.request_to_ir(target, out, "m").response_format.schema == SCHEMA
 
 
-def test_json_without_a_schema_has_no_anthropic_form():
-    out = to("anthropic_messages", chat("claude-opus-4-8", response_format={"type": "json_object"}))
-    assert "output_config" not in out
-    assert to("gemini", chat("m", response_format={"type": "json_object"}))["generationConfig"] == {
-        "responseMimeType": "application/json"}
+JSON_OBJECT = {  # JSON without a schema, in each client protocol's words; no prompt says "json"
+    "openai_chat": chat("m", response_format={"type": "json_object"}),
+    "openai_responses": {"model": "m", "input": "hi", "text": {"format": {"type": "json_object"}}},
+    "gemini": {"contents": GEMINI_CLI["contents"], "generationConfig": {"responseMimeType": "application/json"}},
+}
+
+
+@pytest.mark.parametrize("source", list(JSON_OBJECT))
+def test_json_without_a_schema_is_asked_of_anthropic_in_words(source):
+    out = to("anthropic_messages", JSON_OBJECT[source], source, "claude-opus-4-8")
+    assert "output_config" not in out  # Anthropic's format takes a schema, and closes every object it names
+    assert out["system"] == JSON_INSTRUCTION
+
+
+@pytest.mark.parametrize("source", list(JSON_OBJECT))
+def test_json_without_a_schema_keeps_its_mode_elsewhere_and_says_json_to_openai(source):
+    chat_out = to("openai_chat", JSON_OBJECT[source], source, "gpt-4.1")
+    assert chat_out["response_format"] == {"type": "json_object"}
+    assert source == "openai_chat" or chat_out["messages"][0] == {"role": "system", "content": JSON_INSTRUCTION}
+    responses = to("openai_responses", JSON_OBJECT[source], source, "gpt-4.1")
+    assert responses["text"] == {"format": {"type": "json_object"}}
+    assert source == "openai_responses" or responses["instructions"] == JSON_INSTRUCTION
+    if source != "gemini":
+        assert to("gemini", JSON_OBJECT[source], source)["generationConfig"] == {
+            "responseMimeType": "application/json"}
+
+
+def test_a_request_that_says_json_is_not_told_again_by_openai_targets():
+    body = {"model": "m", "input": "List three colours as a JSON object.", "text": {"format": {"type": "json_object"}}}
+    assert to("openai_chat", body, "openai_responses")["messages"] == [
+        {"role": "user", "content": "List three colours as a JSON object."}]
+    claude = to("anthropic_messages", {**body, "instructions": "Be brief."}, "openai_responses", "claude-opus-4-8")
+    assert claude["system"] == f"Be brief.\n\n{JSON_INSTRUCTION}"  # no JSON mode at all: always said
 
 
 def test_claude_codes_effort_and_format_reach_every_other_target():
@@ -290,6 +358,17 @@ def test_a_config_glob_overrides_the_table():
     assert sent.headers["anthropic-version"] == "2026-10-21"
     sent, _ = routed("to-house", chat("", reasoning_effort="high", max_tokens=4000))
     assert json.loads(sent.content)["thinking"] == {"type": "enabled", "budget_tokens": 3999}
+
+
+def test_a_translated_request_is_fitted_to_the_model_a_rename_asks_for():
+    alias = "      claude-alias: {adapters: [{rename_model: claude-opus-4-8}]}\n"
+    config = CONFIG.replace("    models:\n", f"    models:\n{alias}")
+    config += "  - {models: [to-alias], targets: [anthropic/claude-alias]}\n"
+    sent, _ = routed("to-alias", chat("", temperature=0.3, reasoning_effort="xhigh"), Router(parse(config)))
+    body = json.loads(sent.content)
+    assert body["model"] == "claude-opus-4-8" and "temperature" not in body
+    assert body["output_config"] == {"effort": "xhigh"}  # an unknown Claude would get high
+    assert sent.headers["anthropic-version"] == ANTHROPIC_2026
 
 
 def test_an_unknown_model_is_logged_once_per_provider(caplog):

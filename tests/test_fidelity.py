@@ -2,6 +2,9 @@
 translated to every other protocol and back, judged by the official SDKs' own types (openai 3.54, anthropic 2.12,
 google-genai 3.4: no key a type does not declare either) and by what a type cannot see: tools, tool calls and
 their results, instructions, effort, and what must not cross (sampling into Anthropic, the client's device id).
+The same requests asking for JSON (with a schema and sampling, or without a schema) and at every Responses effort
+level go to target models that take less: each row of the capability table, the guess for a model not in it, and
+what a config's override may say.
 
 The facts are read from the wire bodies here, not through the translators' own readers, so a reader that drops
 something cannot hide it. Losses other parts of issue 18 are fixing are marked xfail(strict=True) with the item.
@@ -9,7 +12,9 @@ something cannot hide it. Losses other parts of issue 18 are fixing are marked x
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import typing
 from pathlib import Path
 
 import pytest
@@ -18,8 +23,10 @@ from google.genai import types as genai_types
 from openai.lib.streaming.chat._completions import ChatCompletionStreamState
 from openai.types.chat import completion_create_params
 from openai.types.responses import response_create_params
+from openai.types.shared import ReasoningEffort
 
 import protocols.translate as translate
+from protocols.capabilities import BUILT_IN, EFFORTS, UNKNOWN, lookup, overridden
 from tests.support import fake_vendor
 from tests.support.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
 from tests.support.sdk_types import check_typed_dict, model_extras
@@ -235,6 +242,133 @@ def test_the_agents_device_id_does_not_cross_to_another_vendor(name, target):
     user_id = (FIXTURES[name]["body"].get("metadata") or {}).get("user_id")
     if user_id:
         assert not [s for s in _strings(translated(name, target)) if user_id in s]
+
+
+# --- structured output, sampling and effort at the edges of what a target model takes
+#
+# The captured requests with what agents could ask for besides: JSON without a schema, a schema with sampling, each
+# Responses effort level; sent to target models as the table or a config's override describes them.
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+          "additionalProperties": False}
+# Models that refuse sampling: the table's own, and a Claude an override moves to API version 2026-10-21.
+NO_SAMPLING = {"anthropic_messages": {"claude-opus-4-8": lookup("anthropic", "claude-opus-4-8"),
+                                      "claude-haiku-4-5 on 2026-10-21": overridden(lookup(
+                                          "anthropic", "claude-haiku-4-5"), {"anthropic_version": "2026-10-21"})},
+               "openai_chat": {"gpt-5.4": lookup("openai", "gpt-5.4")},
+               "openai_responses": {"gpt-5.4": lookup("openai", "gpt-5.4")}}  # (every Gemini takes sampling)
+# JSON without a schema has no Anthropic form to ask for it in: the captures of the three other protocols.
+JSON_CASES = [(n, t) for n, t in CASES if FIXTURES[n]["protocol"] != "anthropic_messages"]
+# An Anthropic client cannot send sampling (the SDK's types no longer have it): the three others, with a schema.
+SAMPLING_CASES = [(n, t, m) for n, t in CASES if FIXTURES[n]["protocol"] != "anthropic_messages"
+                  for m in NO_SAMPLING.get(t, ())]
+
+
+def asking(name: str, fmt: dict | None = None, temperature: float | None = None) -> dict:
+    """The capture's body asking for JSON (`fmt`: None, or {"schema": ...}) in its protocol's own words."""
+    protocol, body = FIXTURES[name]["protocol"], json.loads(json.dumps(FIXTURES[name]["body"]))
+    schema = (fmt or {}).get("schema")
+    if protocol == "openai_chat":
+        body["response_format"] = {"type": "json_object"} if schema is None else {
+            "type": "json_schema", "json_schema": {"name": "place", "schema": schema, "strict": True}}
+    elif protocol == "openai_responses":
+        body["text"] = {**body.get("text", {}), "format": {"type": "json_object"} if schema is None else {
+            "type": "json_schema", "name": "place", "schema": schema, "strict": True}}
+    else:
+        config = body.setdefault("generationConfig", {})
+        config["responseMimeType"] = "application/json"
+        if schema is not None:
+            config["responseJsonSchema"] = schema
+    if temperature is not None:
+        (body.setdefault("generationConfig", {}) if protocol == "gemini" else body)["temperature"] = temperature
+    return body
+
+
+def structured(protocol: str, body: dict) -> tuple[str | None, dict | None]:
+    """What the body asks of its output: ("json", None), ("schema", schema) or (None, None)."""
+    if protocol == "openai_chat":
+        fmt = body.get("response_format") or {}
+        return fmt.get("type") and ("json" if fmt["type"] == "json_object" else "schema"), (
+            fmt.get("json_schema") or {}).get("schema")
+    if protocol == "openai_responses":
+        fmt = (body.get("text") or {}).get("format") or {}
+        return fmt.get("type") and ("json" if fmt["type"] == "json_object" else "schema"), fmt.get("schema")
+    if protocol == "anthropic_messages":
+        schema = ((body.get("output_config") or {}).get("format") or {}).get("schema")
+        return ("schema", schema) if schema else (None, None)
+    config = body.get("generationConfig") or {}
+    if config.get("responseMimeType") != "application/json":
+        return None, None
+    return ("schema", config["responseJsonSchema"]) if "responseJsonSchema" in config else ("json", None)
+
+
+def sampling(protocol: str, body: dict) -> set[str]:
+    keys = set(body.get("generationConfig") or {}) if protocol == "gemini" else set(body)
+    return keys & {"temperature", "top_p", "top_k", "topP", "topK"}
+
+
+@pytest.mark.parametrize(("name", "target"), [case("json", n, t) for n, t in JSON_CASES])
+def test_json_without_a_schema_is_asked_for_at_every_target(name, target):
+    body = translate.translate_request(asking(name), FIXTURES[name]["protocol"], target, FIXTURES[name]["model"])
+    sdk_accepts(target, body)
+    said = [t for _, texts in turns(target, body) for t in texts if "json" in t.lower()]
+    if target == "anthropic_messages":  # no JSON mode: said in its instructions
+        assert [t for t in instructions(target, body) if "JSON object" in t], "JSON not asked for"
+    elif target == "gemini":
+        assert structured(target, body) == ("json", None)
+    else:  # OpenAI's JSON mode, and the word "json" it refuses the mode without
+        assert structured(target, body) == ("json", None) and said
+
+
+@pytest.mark.parametrize(("name", "target", "model"), [
+    pytest.param(n, t, m, id=f"{n.replace('/', '-')}-to-{t}-{m.replace(' ', '-')}") for n, t, m in SAMPLING_CASES])
+def test_a_schema_with_sampling_reaches_a_model_that_refuses_sampling_without_it(name, target, model):
+    source = FIXTURES[name]["protocol"]
+    body = translate.translate_request(asking(name, {"schema": SCHEMA}, temperature=0.2), source, target,
+                                       FIXTURES[name]["model"], caps=NO_SAMPLING[target][model])
+    sdk_accepts(target, body)
+    assert not sampling(target, body), sampling(target, body)
+    assert structured(target, body) == ("schema", SCHEMA)
+
+
+RESPONSES_EFFORTS = typing.get_args(typing.get_args(ReasoningEffort)[0])  # every level the SDK has, "none" first
+CODEX = "codex-0.169.0/plain-1"
+# Per target protocol (every other than Responses): every row of the capability table for its family, the guess for
+# a model not in it, and a model a config's override leaves listing no effort (it takes what its protocol can say).
+FAMILIES = {"openai_chat": "openai", "anthropic_messages": "anthropic", "gemini": "gemini"}
+EFFORT_MODELS = [(target, globs[0].rstrip("*-"), caps) for target, family in FAMILIES.items()
+                 for fam, globs, caps in BUILT_IN if fam == family] + [
+    (target, f"unknown {family}", UNKNOWN[family]) for target, family in FAMILIES.items()] + [
+    (target, "listing no effort", dataclasses.replace(UNKNOWN[family], efforts=()))
+    for target, family in FAMILIES.items()]
+WIRE_EFFORTS = {"anthropic_messages": ("low", "medium", "high", "xhigh", "max")}  # output_config.effort
+
+
+@pytest.mark.parametrize(("target", "model", "caps"), [
+    pytest.param(t, m, c, id=f"to-{t}-{m.replace(' ', '-')}") for t, m, c in EFFORT_MODELS])
+def test_every_responses_effort_reaches_every_target_model_as_a_level_it_takes(target, model, caps):
+    levels = [e for e in EFFORTS if e in WIRE_EFFORTS.get(target, EFFORTS)]
+    takes = [e for e in caps.efforts if e in levels] or levels
+    sent_levels = []
+    for asked in RESPONSES_EFFORTS:
+        body = json.loads(json.dumps(FIXTURES[CODEX]["body"]))
+        body["reasoning"] = {**body["reasoning"], "effort": asked}
+        out = translate.translate_request(body, "openai_responses", target, model, caps=caps)
+        sdk_accepts(target, out)
+        sent = effort(target, out)
+        if target == "gemini" and asked == "max" and sent == "xhigh":
+            sent = "max"  # Gemini's highest level says max
+        budget_only = caps.thinking == "budget" and not caps.efforts
+        if caps.thinking == "none" or asked == "none" and caps.thinking_off:
+            assert sent in (None, "none"), (asked, sent)
+        elif budget_only:  # (thinking it cannot turn off: the smallest budget)
+            assert sent == "budget", (asked, sent)
+        elif asked == "none":  # thinking it cannot turn off: the lowest level it takes
+            assert sent == takes[0], sent
+        else:
+            assert sent in takes and (asked not in takes or sent == asked), (asked, sent)
+            sent_levels.append(EFFORTS.index(sent))
+    assert sent_levels == sorted(sent_levels), "a higher effort was sent as a lower one"
 
 
 # --- answers: the fake vendor's own bodies and streams, translated back to the agent's protocol

@@ -65,8 +65,9 @@ def translate_request(body: dict, client: str, upstream: str, model: str = "", s
 def request_from_ir(upstream: str, request: Request, caps: Capabilities) -> tuple[dict, list[str]]:
     """The body of `request` for an upstream of protocol `upstream` whose model has `caps`, and what was changed
     to fit the model, in words. Raises a MALFORMED error for a value of the wrong type that reading let through."""
-    request, notes = fit(request, caps)
-    return get(upstream).request_from_ir(request, caps), notes
+    translator = get(upstream)
+    request, notes = fit(request, caps, translator.efforts)
+    return translator.request_from_ir(request, caps), notes
 
 
 def translate_answer(body: dict, upstream: str, client: str, request: Request, ids: ToolIds | None = None) -> dict:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer
+from protocols.capabilities import EFFORTS
 from protocols.errors import TRUNCATED_MESSAGE
 from protocols.unified import (
     FINISH_LENGTH,
@@ -174,6 +175,8 @@ class Translator:
     decoder: Callable[..., Decoder]  # (ids=None)
     encoder: Callable[..., Encoder]  # (request, created=0): the Unix time to stamp (this layer has no clock)
     error_from_ir: Callable[[Error], tuple[int, bytes]]  # the HTTP status and body that tell the client about it
+    # The effort levels its requests can say (of `capabilities.EFFORTS`): a target model's are fitted within them.
+    efforts: tuple[str, ...] = EFFORTS
 
 
 def fixed_endpoint(path: str) -> Callable[[str, bool], tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""Small conversions several protocols share: tool arguments, reasoning effort and budgets, images, errors."""
+"""Small conversions several protocols share: tool arguments, reasoning effort and budgets, images, errors, JSON
+asked for in words."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from protocols import sse
 from protocols.capabilities import EFFORT_BUDGETS, EFFORT_NONE
-from protocols.unified import KIND_CONTEXT_LENGTH, Error, Image, ReasoningConfig
+from protocols.unified import KIND_CONTEXT_LENGTH, Error, Image, ReasoningConfig, Request, Text
 
 DEFAULT_IMAGE_TYPE = "image/jpeg"
 DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)", re.S)
@@ -87,6 +88,28 @@ def parse_arguments(arguments: str) -> dict:
 
 def dump_arguments(arguments: object) -> str:
     return json.dumps(arguments if arguments is not None else {}, separators=(",", ":"), ensure_ascii=False)
+
+
+# JSON without a schema (Chat/Responses `json_object`, Gemini `responseMimeType` alone) said in words: to Anthropic,
+# whose `output_config.format` takes only a schema (and whose schemas must close every object with
+# `additionalProperties: false`, so no schema means "any object"), and to OpenAI when the request does not say
+# "json", which it refuses json_object without.
+JSON_INSTRUCTION = "Answer with a single valid JSON object and nothing else: no text before or after it, no code fence."
+
+
+def with_json_instruction(request: Request, *texts: str | None, always: bool = True) -> str:
+    """`texts` (a target's instructions) joined by blank lines, then JSON_INSTRUCTION if `request` asks for JSON
+    without a schema: for a target with no JSON mode `always`, else only when no instruction or message of the
+    request says "json"."""
+    fmt = request.response_format
+    if fmt is not None and fmt.schema is None and (always or not _says_json(request)):
+        texts = (*texts, JSON_INSTRUCTION)
+    return "\n\n".join(text for text in texts if text)
+
+
+def _says_json(request: Request) -> bool:
+    texts = (p.text for m in request.messages for p in m.parts if isinstance(p, Text))
+    return any("json" in t.lower() for t in (request.system or "", *texts))
 
 
 def budget_for(config: ReasoningConfig) -> int | None:

@@ -35,6 +35,10 @@ class Adapter:
     def request(self, req: UpstreamRequest) -> None:
         """Change the request in place."""
 
+    def model(self, model: str) -> str:
+        """The model the request asks for after this adapter (`request` sets the same on the request)."""
+        return model
+
     def answer_event(self, data: dict) -> None:
         """Change one parsed stream event of the answer in place."""
 

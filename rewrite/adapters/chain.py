@@ -29,6 +29,12 @@ class AdapterChain:
             adapter.request(req)
         return req
 
+    def model_sent(self, model: str) -> str:
+        """The model the host is asked for when the client's request names `model` (a `rename_model` renames it)."""
+        for adapter in self.adapters:
+            model = adapter.model(model)
+        return model
+
     def apply_to_path(self, path: str, body: dict, headers: list[tuple[str, str]], model: str,
                       proto: Protocol | None):
         """`apply_request` for the engine: `(path, body, headers)`, with a renamed model put in the path when the

@@ -29,3 +29,6 @@ class RenameModel(Adapter):
         req.model = self.options
         if "model" in req.body:
             req.body["model"] = self.options
+
+    def model(self, model: str) -> str:
+        return self.options

@@ -181,7 +181,8 @@ class Translation:
         self.upstream = leg.protocol.name
         self.request = request  # the client's request, unified (the encoders answer it)
         self.model = leg.model
-        self.caps = leg.provider.models.get(leg.model)
+        # (the capabilities of the model the host is asked for: a `rename_model` adapter renames it after translation)
+        self.caps = leg.provider.models.get(chain_for(leg.provider, leg.model).model_sent(leg.model))
         self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
         self.ids = ToolIds()
         self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine

@@ -8,8 +8,9 @@ import anthropic
 import pytest
 from google.genai import types as gtypes
 
-from tests.support.clients import PROMPT, make_client
+from tests.support.clients import FINISH, PROMPT, call, make_client
 from tests.support.fake_vendor import TEXT
+from tests.support.sdk_requests import sdk_accepts
 
 pytestmark = pytest.mark.e2e
 
@@ -78,3 +79,40 @@ def test_claude_codes_effort_and_structured_output_reach_a_chat_target(fake_vend
     assert req.body["reasoning_effort"] == "xhigh"  # max, as the nearest effort gpt-5.4 takes
     assert req.body["response_format"]["type"] == "json_schema"
     assert req.body["response_format"]["json_schema"]["schema"] == SCHEMA
+
+
+@pytest.fixture
+def overridden(rotator, fake_vendor):
+    """Claudes as a config's overrides describe them: one moved to API version 2026-10-21 (which refuses sampling),
+    one given OpenAI's effort levels."""
+    return rotator({
+        "providers": {"anthropic": {"models": {
+            "claude-haiku-4-5": {"capabilities": {"anthropic_version": "2026-10-21"}},
+            "claude-opus-4-8": {"capabilities": {"efforts": ["minimal", "low", "medium", "high"]}}}}},
+        "routes": [{"models": ["via-haiku"], "targets": ["anthropic/claude-haiku-4-5"]},
+                   {"models": ["via-opus"], "targets": ["anthropic/claude-opus-4-8"]}],
+    })
+
+
+@STREAMS
+def test_a_chat_clients_json_object_reaches_claude_asked_for_in_words_without_sampling(fake_vendor, overridden,
+                                                                                        stream):
+    result = call("chat", make_client("chat"), stream, model="via-haiku", response_format={"type": "json_object"},
+                  temperature=0.2)
+    assert (result.text, result.finish) == (TEXT, FINISH["chat"]["text"])
+
+    [req] = fake_vendor.wait_for(1)
+    assert (req.protocol, req.model) == ("anthropic", "claude-haiku-4-5")
+    assert "JSON object" in req.body["system"]  # Anthropic has no JSON mode without a schema: asked in words
+    assert not {"temperature", "top_p", "top_k"} & req.body.keys()
+    assert req.headers["anthropic-version"] == "2026-10-21"
+    sdk_accepts("anthropic_messages", req.body)
+
+
+def test_a_responses_clients_minimal_effort_reaches_claude_as_an_effort_its_api_has(fake_vendor, overridden):
+    result = call("responses", make_client("responses"), False, model="via-opus", reasoning={"effort": "minimal"})
+    assert result.finish == FINISH["responses"]["text"]
+
+    [req] = fake_vendor.wait_for(1)
+    assert req.body["thinking"] == {"type": "adaptive"} and req.body["output_config"] == {"effort": "low"}
+    sdk_accepts("anthropic_messages", req.body)

@@ -16,7 +16,7 @@ from protocols.anthropic_messages.translate.vocabulary import (
     NAME,
 )
 from protocols.capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, effort_for, lookup
-from protocols.translate.common import budget_for, parse_arguments
+from protocols.translate.common import budget_for, parse_arguments, with_json_instruction
 from protocols.translate.tools import as_function
 from protocols.unified import (
     CHOICE_AUTO,
@@ -162,7 +162,7 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     body: dict = {"model": request.model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
                   "messages": []}
     body["messages"], hoisted = _messages(request, caps)
-    system = "\n\n".join(text for text in (request.system, *hoisted) if text)
+    system = with_json_instruction(request, request.system, *hoisted)
     if system:
         body["system"] = system
     if request.tools:
@@ -186,7 +186,7 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     fmt = request.response_format
     if fmt is not None and fmt.schema is not None:  # Lossy: a schema's name and strict flag have no Messages field
         body.setdefault("output_config", {})["format"] = {"type": FORMAT_JSON_SCHEMA, "schema": fmt.schema}
-    # Lossy: JSON without a schema (json_object) and seed have no Messages field and are dropped.
+    # Lossy: JSON without a schema is asked for in words only (`with_json_instruction`); seed has no Messages field.
     if request.stream:
         body["stream"] = True
     return body

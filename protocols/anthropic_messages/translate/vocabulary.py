@@ -7,6 +7,7 @@ from protocols.unified import FINISH_CONTENT_FILTER, FINISH_LENGTH, FINISH_STOP,
 NAME = "anthropic_messages"
 FAMILY = "anthropic"
 FORMAT_JSON_SCHEMA = "json_schema"
+EFFORTS = ("low", "medium", "high", "xhigh", "max")  # what `output_config.effort` takes (the SDK's OutputConfigParam)
 PATH = "/v1/messages"
 
 BLOCK_TEXT = "text"

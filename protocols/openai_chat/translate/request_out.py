@@ -5,7 +5,7 @@ from __future__ import annotations
 from protocols.capabilities import Capabilities, effort_for
 from protocols.openai_chat.stream import TOOL_TYPE_FUNCTION
 from protocols.openai_chat.translate.vocabulary import FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA, NAME, REASONING_KEY
-from protocols.translate.common import image_url
+from protocols.translate.common import image_url, with_json_instruction
 from protocols.translate.tools import as_function
 from protocols.unified import (
     CHOICE_TOOL,
@@ -69,7 +69,8 @@ def _tool_messages(message: Message) -> list[dict]:
 
 
 def _messages(request: Request) -> list[dict]:
-    out: list[dict] = [{"role": "system", "content": request.system}] if request.system else []
+    system = with_json_instruction(request, request.system, always=False)
+    out: list[dict] = [{"role": "system", "content": system}] if system else []
     for message in request.messages:
         if message.role in INSTRUCTION_ROLES:
             out.append({"role": message.role, "content": "".join(p.text for p in message.parts if isinstance(p, Text))})

@@ -15,7 +15,7 @@ from protocols.openai_responses.translate.vocabulary import (
     TOOL_CUSTOM,
     TOOL_FUNCTION,
 )
-from protocols.translate.common import image_url
+from protocols.translate.common import image_url, with_json_instruction
 from protocols.translate.tools import custom_input
 from protocols.unified import (
     CHOICE_AUTO,
@@ -117,8 +117,8 @@ def tool_choice(request: Request) -> str | dict:
 def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     """OpenAI models differ only in what `capabilities.fit` has already adjusted: `caps` shapes nothing here."""
     body: dict = {"model": request.model, "input": _input(request)}
-    if request.system:
-        body["instructions"] = request.system
+    if system := with_json_instruction(request, request.system, always=False):
+        body["instructions"] = system
     if request.tools:
         body["tools"] = tools(request)
         if request.tool_choice is not None:
