@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 from protocols.base import Protocol
+from protocols.conversation import Reader
 from protocols.translate.base import Translator
 from protocols.usage import UsageSniffer
 
@@ -56,6 +57,8 @@ class Registration:
       cache keeps it for a client of another protocol).
     - `choice`: the value of a provider's `protocol` key that picks it among its family's protocols (None when
       the family has one). The family's first registered protocol is what its providers speak by default.
+    - `conversation`: the reader of a request's conversation evidence (protocols/conversation.py): pins, the
+      client's session id, the lineage, the cache it asks for; None for a protocol that has none.
     """
 
     protocol: Protocol
@@ -65,6 +68,7 @@ class Registration:
     credential: CredentialStyle
     stateful: bool = False
     choice: str | None = None
+    conversation: Reader | None = None
 
     @property
     def name(self) -> str:

@@ -1,6 +1,7 @@
 """Gemini generateContent: its stream repairer and aggregator (stream.py), its translator to and from the unified
 form (translate.py), its usage reader (usage.py); and its registration, all the engine knows of it."""
 
+from protocols.gemini import conversation
 from protocols.gemini.stream import Gemini
 from protocols.gemini.translate import TRANSLATOR
 from protocols.gemini.usage import GeminiSniffer
@@ -12,7 +13,8 @@ GEMINI_CREDENTIAL = CredentialStyle(
 )
 
 # Stateful: a function call's `thoughtSignature`.
-REGISTRATION = Registration(Gemini(), TRANSLATOR, GeminiSniffer, "Gemini", GEMINI_CREDENTIAL, stateful=True)
+REGISTRATION = Registration(Gemini(), TRANSLATOR, GeminiSniffer, "Gemini", GEMINI_CREDENTIAL, stateful=True,
+                            conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.
 from protocols.gemini import resume as _resume  # noqa: E402,F401

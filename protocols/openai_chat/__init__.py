@@ -1,6 +1,7 @@
 """OpenAI Chat Completions: its stream repairer and aggregator (stream.py), its translator to and from the unified
 form (translate.py), its usage reader (usage.py); and its registration, all the engine knows of it."""
 
+from protocols.openai_chat import conversation
 from protocols.openai_chat.stream import OpenAIChat
 from protocols.openai_chat.translate import TRANSLATOR
 from protocols.openai_chat.usage import ChatSniffer
@@ -13,7 +14,7 @@ OPENAI_CREDENTIAL = CredentialStyle(
 )
 
 REGISTRATION = Registration(OpenAIChat(), TRANSLATOR, ChatSniffer, "OpenAI Chat Completions", OPENAI_CREDENTIAL,
-                            choice="chat")
+                            choice="chat", conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.
 from protocols.openai_chat import resume as _resume  # noqa: E402,F401
