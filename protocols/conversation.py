@@ -225,11 +225,11 @@ class Scan:
     def text(self, text: str) -> None:
         n = len(text)
         self.chars += n
-        self._parts.append(f"{n}:{text}" if n <= HEAD + TAIL else f"{n}:{text[:HEAD]}{text[-TAIL:]}")
+        self._parts.append(f"{n}:{text[:HEAD]}{text[-TAIL:]}")  # (a short text whole, twice at most)
 
-    def mark(self, *parts: str) -> None:
-        """Kinds and ids, as they are (each short)."""
-        self._parts.extend(parts)
+    def mark(self, part: str) -> None:
+        """Kinds and ids, as they are (short: callers join several in one f-string)."""
+        self._parts.append(part)
 
     def opaque(self, data: str) -> None:
         """Data that is not prompt text (base64 media, encrypted content): marked, not counted as text."""
@@ -296,8 +296,8 @@ class Reader:
 
 
 def tools_mark(scan: Scan, tools: object) -> None:
-    """The tools of a root: each one's name, description and parameter names (its schema is not serialised: a
-    change inside a parameter's schema alone does not change the root)."""
+    """The tools of a root: each one's kind, name, number of parameters and length of description (neither its
+    schema nor its description is read further: a change inside them alone leaves the root as it was)."""
     if not isinstance(tools, list):
         return
     for tool in tools:
@@ -305,23 +305,18 @@ def tools_mark(scan: Scan, tools: object) -> None:
             continue
         function = tool.get("function")
         inner: dict = function if isinstance(function, dict) else tool
-        scan.mark(str(tool.get("type", "")), str(inner.get("name", "")))
+        schema = inner.get("input_schema") or inner.get("parameters") or inner.get("parametersJsonSchema") \
+            or inner.get("parameters_json_schema")
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        count = len(properties) if isinstance(properties, dict) else 0
         description = inner.get("description")
-        if isinstance(description, str):
-            scan.text(description)
-        for key in ("input_schema", "parameters", "parametersJsonSchema", "parameters_json_schema"):
-            schema = inner.get(key)
-            if isinstance(schema, dict):
-                properties = schema.get("properties")
-                if isinstance(properties, dict):
-                    scan.mark(*map(str, properties))
-                    scan.chars += 48 * len(properties)
-        scan.chars += 64
-        nested = tool.get("tools")  # a Responses namespace
-        if isinstance(nested, list):
+        size = len(description) if isinstance(description, str) else -1
+        scan.mark(f"{tool.get('type')}|{inner.get('name')}|{count}|{size}")
+        scan.chars += 64 + 48 * count + size  # (the schema's share of the prompt, roughly)
+        if "name" in inner and tool.get("type") != "namespace":
+            continue
+        nested = tool.get("tools", tool.get("functionDeclarations", tool.get("function_declarations")))
+        if isinstance(nested, list):  # a Responses namespace, Gemini's declarations
             tools_mark(scan, nested)
-        declarations = tool.get("functionDeclarations", tool.get("function_declarations"))  # Gemini
-        if isinstance(declarations, list):
-            tools_mark(scan, declarations)
-        if not inner.get("name") and not declarations:
-            scan.mark(*map(str, tool))  # a built-in tool ({"googleSearch": {}}): its kind
+        elif "name" not in inner:
+            scan.mark("|".join(map(str, tool)))  # a built-in tool ({"googleSearch": {}}): its kind

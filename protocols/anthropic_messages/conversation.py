@@ -39,7 +39,7 @@ class MessagesConversation(Reader):
         for message in messages if isinstance(messages, list) else ():
             if not isinstance(message, dict):
                 continue
-            scan.mark(str(message.get("role")))
+            scan.mark(f"{message.get('role')}")
             content = message.get("content")
             if isinstance(content, str):
                 scan.text(content)
@@ -53,33 +53,40 @@ class MessagesConversation(Reader):
 
 
 def _block(scan: Scan, block: object, link: int) -> None:
-    if isinstance(block, str):
-        scan.text(block)
-        return
     if not isinstance(block, dict):
+        if isinstance(block, str):
+            scan.text(block)
         return
     kind = block.get("type")
     if kind == "text":
         text = block.get("text")
         if isinstance(text, str):
             scan.text(text)
+    elif kind == "tool_use":
+        scan.mark(f"u|{block.get('id')}|{block.get('name')}")
+    elif kind == "tool_result":
+        scan.mark(f"r|{block.get('tool_use_id')}")
+        content = block.get("content")
+        if isinstance(content, str):
+            scan.text(content)
+        elif isinstance(content, list):
+            for inner in content:
+                _block(scan, inner, link)
     elif kind in _SKIPPED:
         return
     elif kind in ("image", "document"):
-        scan.mark(str(kind))
         source = block.get("source")
         if isinstance(source, dict):
-            for key in ("type", "media_type", "url", "file_id"):
-                if isinstance(source.get(key), str):
-                    scan.mark(source[key])
+            scan.mark(f"{kind}|{source.get('type')}|{source.get('media_type')}|{source.get('url')}|"
+                      f"{source.get('file_id')}")
             if isinstance(source.get("data"), str):
                 scan.opaque(source["data"])
             elif isinstance(source.get("content"), list):  # a document of blocks
                 for inner in source["content"]:
                     _block(scan, inner, link)
-    else:
-        scan.mark(str(kind), str(block.get("id", "")), str(block.get("name", "")), str(block.get("tool_use_id", "")))
-        content = block.get("content")  # a tool result's
+    else:  # server tools and their results, search results, …
+        scan.mark(f"{kind}|{block.get('id')}|{block.get('name')}|{block.get('tool_use_id')}")
+        content = block.get("content")
         if isinstance(content, str):
             scan.text(content)
         elif isinstance(content, list):

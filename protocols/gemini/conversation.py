@@ -36,7 +36,7 @@ class GeminiConversation(Reader):
                 scan.mark("user")
                 scan.text(content)
             elif isinstance(content, dict):
-                scan.mark(str(content.get("role", "user")))
+                scan.mark(f"{content.get('role', 'user')}")
                 _parts(scan, content.get("parts"))
             else:
                 continue
@@ -64,7 +64,7 @@ def _parts(scan: Scan, parts: object) -> None:
             if isinstance(value, dict):
                 data = value.get("data")
                 if isinstance(data, str):  # inlineData
-                    scan.mark(str(value.get("mimeType", value.get("mime_type", ""))))
+                    scan.mark(f"{value.get('mimeType', value.get('mime_type'))}")
                     scan.opaque(data)
                 else:  # a call or a response: its id, its name, its arguments (bounded)
                     scan.value(value)

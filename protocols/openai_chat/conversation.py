@@ -48,7 +48,7 @@ def content_parts(scan: Scan, content: object) -> None:
             if isinstance(text, str):
                 scan.text(text)
         else:
-            scan.mark(str(kind))
+            scan.mark(f"{kind}")
             for key, value in part.items():  # an image's url, a file's id or data, audio data: as opaque marks
                 if isinstance(value, dict):
                     value = next((value[k] for k in _MEDIA_KEYS if isinstance(value.get(k), str)), None)
@@ -79,21 +79,21 @@ class ChatConversation(Reader):
 
 
 def _message(scan: Scan, message: dict) -> None:
-    scan.mark(str(message.get("role")), str(message.get("tool_call_id", "")), str(message.get("name", "")))
+    scan.mark(f"{message.get('role')}|{message.get('tool_call_id')}|{message.get('name')}")
     content_parts(scan, message.get("content"))
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else ():
         if not isinstance(call, dict):
             continue
-        scan.mark(str(call.get("id")), str(call.get("type")))
+        scan.mark(f"{call.get('id')}|{call.get('type')}")
         for key in ("function", "custom"):
             inner = call.get(key)
             if isinstance(inner, dict):
-                scan.mark(str(inner.get("name")))
+                scan.mark(f"{inner.get('name')}")
                 scan.value(inner.get("arguments", inner.get("input")))
     legacy = message.get("function_call")
     if isinstance(legacy, dict):
-        scan.mark(str(legacy.get("name")))
+        scan.mark(f"{legacy.get('name')}")
         scan.value(legacy.get("arguments"))
 
 

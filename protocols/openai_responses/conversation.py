@@ -61,15 +61,14 @@ def _item(scan: Scan, item: dict) -> bool:
     if kind == "reasoning":
         return False
     if kind == "message":
-        scan.mark(str(item.get("role")))
+        scan.mark(f"{item.get('role')}")
         content_parts(scan, item.get("content"))
         return True
     if kind == "item_reference":
         scan.pin(PIN_ITEM_REFERENCE, item.get("id"))
-        scan.mark(str(kind), str(item.get("id")))
+        scan.mark(f"{kind}|{item.get('id')}")
         return True
-    scan.mark(str(kind), str(item.get("call_id", item.get("id", ""))), str(item.get("name", "")),
-              str(item.get("namespace", "")))
+    scan.mark(f"{kind}|{item.get('call_id', item.get('id'))}|{item.get('name')}|{item.get('namespace')}")
     if isinstance(item.get("encrypted_content"), str):
         scan.opaque(item["encrypted_content"])
     if isinstance(item.get("tools"), list):  # additional_tools
