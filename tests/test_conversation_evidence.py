@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols
+from protocols.capabilities import cache_minimum
 from protocols.conversation import (
     DEFAULT_SESSION_SOURCES,
     PIN_CACHED_CONTENT,
@@ -182,6 +183,17 @@ def test_openais_explicit_breakpoints_set_the_prefix_and_the_longest_ttl_wins():
 def test_the_prompt_size_is_estimated_at_four_characters_a_token():
     body = claude(system="s" * 4000, messages=[{"role": "user", "content": "u" * 8000}])
     assert 2900 <= read("anthropic_messages", body).prompt_tokens <= 3100
+
+
+@pytest.mark.parametrize(("family", "model", "tokens"), [
+    ("anthropic", "claude-opus-5", 512), ("anthropic", "claude-fable-5-1", 512), ("anthropic", "claude-opus-4-8", 1024),
+    ("anthropic", "claude-sonnet-4-6", 1024), ("anthropic", "claude-opus-4-7", 2048),
+    ("anthropic", "claude-haiku-4-5-20251001", 4096), ("anthropic", "claude-opus-4-6", 4096),
+    ("openai", "gpt-5.5", 1024), ("openai", "o4-mini", 1024), ("gemini", "models/gemini-2.5-flash", 2048),
+    ("gemini", "gemini-3.1-pro-preview", 4096), ("openai", "deepseek-chat", None), ("anthropic", "claude-next", None),
+])
+def test_the_fewest_tokens_a_model_caches_are_the_vendors_documented_ones(family, model, tokens):
+    assert cache_minimum(family, model) == tokens
 
 
 # ------------------------------------------------------------------------------------------------------------------
