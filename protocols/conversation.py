@@ -36,6 +36,7 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 Headers = Sequence[tuple[str, str]] | Mapping[str, str]
 
@@ -241,13 +242,17 @@ class Scan:
         if isinstance(value, str):
             self.text(value)
         elif isinstance(value, dict):
-            self._parts.append(f"{{{len(value)}")
+            parts = self._parts
+            parts.append(f"{{{len(value)}")
             if depth < 3:
-                for i, (k, v) in enumerate(value.items()):
-                    if i == 16:
-                        break
-                    self._parts.append(str(k))
-                    self.value(v, depth + 1)
+                for k, v in islice(value.items(), 16):
+                    if isinstance(v, str):  # (the usual case, inline)
+                        n = len(v)
+                        self.chars += n
+                        parts.append(f"{k}={n}:{v[:HEAD]}{v[-TAIL:]}")
+                    else:
+                        parts.append(f"{k}=")
+                        self.value(v, depth + 1)
         elif isinstance(value, list):
             self._parts.append(f"[{len(value)}")
             if depth < 3:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from protocols.conversation import PIN_CACHED_CONTENT, Reader, Scan, tools_mark
 
+_LEFT_OUT = frozenset({"thoughtSignature", "thought_signature", "thought", "partMetadata", "part_metadata"})
+_CALLS = frozenset({"functionCall", "function_call", "functionResponse", "function_response"})
+
 
 class GeminiConversation(Reader):
     def scan(self, body: dict, path: str, scan: Scan) -> None:
@@ -58,17 +61,16 @@ def _parts(scan: Scan, parts: object) -> None:
             scan.text(text)
             continue
         for key, value in part.items():
-            if key in ("thoughtSignature", "thought_signature", "thought", "partMetadata", "part_metadata"):
+            if key in _LEFT_OUT:
                 continue
-            scan.mark(key)
-            if isinstance(value, dict):
-                data = value.get("data")
-                if isinstance(data, str):  # inlineData
-                    scan.mark(f"{value.get('mimeType', value.get('mime_type'))}")
-                    scan.opaque(data)
-                else:  # a call or a response: its id, its name, its arguments (bounded)
-                    scan.value(value)
+            if key in _CALLS and isinstance(value, dict):  # its id, its name, its arguments or result (bounded)
+                scan.mark(f"{key}|{value.get('id')}|{value.get('name')}")
+                scan.value(value.get("args", value.get("response")))
+            elif isinstance(value, dict) and isinstance(value.get("data"), str):  # inlineData
+                scan.mark(f"{key}|{value.get('mimeType', value.get('mime_type'))}")
+                scan.opaque(value["data"])
             else:
+                scan.mark(key)
                 scan.value(value)
 
 

@@ -44,7 +44,7 @@ def content_parts(scan: Scan, content: object) -> None:
             continue
         kind = part.get("type")
         if kind in _TEXT_PARTS:
-            text = part.get("text", part.get("refusal"))
+            text = part.get("text") if kind != "refusal" else part.get("refusal")
             if isinstance(text, str):
                 scan.text(text)
         else:

@@ -57,19 +57,31 @@ class ResponsesConversation(Reader):
 def _item(scan: Scan, item: dict) -> bool:
     """Marks one input item; False for one that makes no link (a reasoning item)."""
     kind = item.get("type", "message")
-    scan.pin(PIN_ENCRYPTED_CONTENT, item.get("encrypted_content"))
-    if kind == "reasoning":
-        return False
     if kind == "message":
         scan.mark(f"{item.get('role')}")
         content_parts(scan, item.get("content"))
         return True
+    if kind == "function_call":
+        scan.mark(f"{kind}|{item.get('call_id')}|{item.get('name')}|{item.get('namespace')}")
+        scan.value(item.get("arguments"))
+        return True
+    if kind == "function_call_output":
+        scan.mark(f"{kind}|{item.get('call_id')}")
+        output = item.get("output")
+        if isinstance(output, list):
+            content_parts(scan, output)
+        else:
+            scan.value(output)
+        return True
+    scan.pin(PIN_ENCRYPTED_CONTENT, item.get("encrypted_content"))
+    if kind == "reasoning":
+        return False
     if kind == "item_reference":
         scan.pin(PIN_ITEM_REFERENCE, item.get("id"))
         scan.mark(f"{kind}|{item.get('id')}")
         return True
     scan.mark(f"{kind}|{item.get('call_id', item.get('id'))}|{item.get('name')}|{item.get('namespace')}")
-    if isinstance(item.get("encrypted_content"), str):
+    if isinstance(item.get("encrypted_content"), str):  # a compaction item
         scan.opaque(item["encrypted_content"])
     if isinstance(item.get("tools"), list):  # additional_tools
         tools_mark(scan, item["tools"])
