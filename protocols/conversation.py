@@ -288,7 +288,10 @@ class Reader:
         if not isinstance(body, dict):
             return Evidence(session=session)
         scan = Scan()
-        self.scan(body, path, scan)
+        try:
+            self.scan(body, path, scan)
+        except RecursionError:  # (a value nested almost as deep as the parser allows, written into a mark)
+            return Evidence(session=session)
         links = tuple(scan.links)
         prefix = None
         if links and scan.breakpoint is not None:

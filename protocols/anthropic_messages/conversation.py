@@ -13,7 +13,7 @@ from protocols.conversation import Reader, Scan, duration, tools_mark
 
 BILLING_HEADER = "x-anthropic-billing-header"
 DEFAULT_TTL = "5m"
-_SKIPPED = frozenset({"thinking", "redacted_thinking"})  # signed, and dropped from history by some clients
+_SKIPPED = ("thinking", "redacted_thinking")  # signed, and dropped from history by some clients
 
 
 class MessagesConversation(Reader):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from protocols.conversation import Reader, Scan, duration, tools_mark
 
-INSTRUCTION_ROLES = frozenset({"system", "developer"})
+# (Tuples, not sets: a member of the wrong type, a list, is compared, never hashed.)
+INSTRUCTION_ROLES = ("system", "developer")
 # Retention values and what they mean in seconds (in memory: "typically 5 to 10 minutes of inactivity").
 RETENTION = {"in_memory": 600, "24h": 86400}
-_TEXT_PARTS = frozenset({"text", "input_text", "output_text", "refusal", "summary_text"})
+_TEXT_PARTS = ("text", "input_text", "output_text", "refusal", "summary_text")
 _MEDIA_KEYS = ("url", "data", "file_data", "file_id")
 
 

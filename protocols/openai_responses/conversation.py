@@ -21,7 +21,7 @@ from protocols.conversation import (
 )
 from protocols.openai_chat.conversation import INSTRUCTION_ROLES, content_parts, openai_cache
 
-_ROOT_ITEMS = frozenset({"additional_tools"})
+_ROOT_ITEMS = ("additional_tools",)
 _CALL_ARGUMENTS = ("arguments", "input", "output")
 
 
