@@ -119,7 +119,7 @@ def test_refusals_name_the_state_and_never_leak_another_organizations_cache():
     orgs = Organizations()
     orgs.assign({A1: "org-a", B1: "org-b"})
     forged = {"model": "m", "input": [{"type": "reasoning", "summary": [], "encrypted_content": "gAAAAforged"}]}
-    assert orgs.serve("responses", forged, A1, 0) == Refused(400, invalid_encrypted_content("gAAAAforged"))
+    assert orgs.serve("responses", forged, A1, 0) == Refused(400, invalid_encrypted_content("gAAAAforged"), "org-a")
     body = {"model": "m", "messages": [{"role": "user", "content": "x" * 4000}]}
     orgs.serve("chat", body, A1, 1)
     assert orgs.serve("chat", body, B1, 2).cache_read == 0 and orgs.serve("chat", body, "sk-other", 3).cache_read == 0

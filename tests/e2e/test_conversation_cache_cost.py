@@ -1,4 +1,4 @@
-"""MEASUREMENT, not a statement of how Rotator should behave: what a pool of keys from three organizations costs a
+"""MEASUREMENTS, not statements of how Rotator should behave: what a pool of keys from three organizations costs a
 multi-turn conversation today (issue 30), through a real `mitmdump -s addons/rotator.py` and the official SDKs.
 
 The fake vendor caches prompts per organization as the vendors do (tests/support/vendor_accounts.py). Round-robin
@@ -6,12 +6,18 @@ sends each turn of one conversation to the next key, so each turn lands in anoth
 never seen the conversation: every turn writes its whole prompt again (on Claude a write costs 1.25x the input
 price, a read 0.1x). The same conversation on one organization reads all but its newest message from the cache.
 
-`TODAY` holds what is measured now. Conversation affinity (issue 30) is to flip it: every turn after the first on the
-key that served the first, reading the turn before from the cache; then this test asserts that instead.
+State only the organization that made it accepts breaks the conversation outright: a Responses answer stored by one
+organization is not found by the next key's (`previous_response_id`), nor is the encrypted reasoning Codex sends
+back verified (`store: false`): every turn after the first is refused with the vendor's 400.
+
+`TODAY` and `REFUSED_TODAY` hold what is measured now. Conversation affinity (issue 30) is to flip them: every turn
+after the first on the key that served the first, answered, reading the turn before from the cache; then these
+tests assert that instead.
 """
 
 from __future__ import annotations
 
+import openai
 import pytest
 
 from tests.support.clients import PROTOCOLS, make_client
@@ -27,6 +33,9 @@ ORGANIZATIONS = {key: f"{family}-org-{i}" for family, keys in KEYS.items() for i
 TURNS = 3
 # Today: each turn served by the next key, in the next organization, and its whole prompt written again.
 TODAY = {"organizations per conversation": TURNS, "cache read share": 0.0}
+# Today: the first turn answered, each later one refused by the next key's organization.
+REFUSED_TODAY = {"chained": ["answered", "previous_response_not_found", "previous_response_not_found"],
+                 "stateless": ["answered", "invalid_encrypted_content", "invalid_encrypted_content"]}
 
 
 def cache_share(convo: Conversation) -> float:
@@ -66,3 +75,21 @@ def test_measure_a_conversation_through_three_organizations_round_robin_writes_e
     assert cache_share(one) > 0.5
 
     assert measured == {protocol: TODAY for protocol in PROTOCOLS}
+
+
+@pytest.mark.parametrize("mode", ["chained", "stateless"])
+def test_measure_responses_state_through_three_organizations_round_robin_is_refused_after_the_first_turn(
+        fake_vendor, rotator, record_property, mode):
+    rotator(fresh=True)
+    fake_vendor.organizations(ORGANIZATIONS)
+    convo = Conversation("responses", make_client("responses").with_options(max_retries=0), **{mode: True})
+    outcomes = []
+    for turn in range(TURNS):
+        try:
+            convo.ask(f"Question {turn}: what does the next module do?")
+            outcomes.append("answered")
+        except openai.BadRequestError as e:
+            outcomes.append(e.code)
+    record_property(f"responses {mode} turns", outcomes)
+    assert [c.organization for c in fake_vendor.calls()] == [ORGANIZATIONS[k] for k in KEYS["openai"]]
+    assert outcomes == REFUSED_TODAY[mode]

@@ -1346,6 +1346,7 @@ class FakeVendor:
 
         served = self.orgs.serve(rec.protocol, rec.body, rec.credential, rec.index)
         if isinstance(served, Refused):
+            rec.organization = served.organization
             await self._send_whole(ex, served.status, base, served.body)
             return
         if rec.protocol != GEMINI or isinstance(rec.body, dict):

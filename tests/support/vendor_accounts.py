@@ -65,6 +65,7 @@ class Served:
 class Refused:
     status: int
     body: dict
+    organization: str = ""
 
 
 @dataclass
@@ -121,6 +122,7 @@ class Organizations:
             if protocol == RESPONSES:
                 refused = self._refusal(body, org)
                 if refused is not None:
+                    refused.organization = org
                     return refused
             prompt = _prompt(protocol, body, self._responses, self.ttl)
             if prompt is None:
