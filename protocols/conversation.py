@@ -19,14 +19,16 @@ request (issue 30). The evidence, strongest first:
 
 Why the chain is cheap: a request is read on the event loop, and agents send megabytes of history every turn, so
 no byte of it is hashed whole. Each message contributes a *mark*: its role, and for each part its kind, its
-length, a bounded head and tail of its text, and its call ids; the marks are chained with CRC-32 (C speed, one
-call per message), and each link is that CRC beside the total text length so far (64 bits). The cost is O(number of
-messages), not O(bytes). It is no cryptographic hash: two prompts that differ only inside a long text of the same
-length, away from its ends, give the same links, and a client can make its own conversations collide, which gains
-it nothing (identities are scoped by client and pool). What clients rewrite between turns is left out so the chain
-stays stable: cache_control markers, thinking and reasoning content (signed, and dropped by some clients), Gemini's
-thought signatures, Claude Code's per-request billing header; Anthropic's string content and a single text block,
-Responses' string input and a user message item, give the same marks. The model is not part of the chain.
+length, a bounded head and tail of its text, and its call ids (a tool of the root: its kind, name, number of
+parameters and length of description); the marks are chained with CRC-32 (C speed, one call per message), and each
+link is that CRC beside the total text length so far (64 bits). The cost is O(number of messages), not O(bytes):
+scripts/bench measures it (phase `evidence`). It is no cryptographic hash: two prompts that differ only inside a
+long text of the same length, away from its ends, give the same links, and a client can make its own conversations
+collide, which gains it nothing (identities are scoped by client and pool). What clients rewrite between turns is
+left out so the chain stays stable: cache_control markers, thinking and reasoning content (signed, and dropped by
+some clients), Gemini's thought signatures, Claude Code's per-request billing header; Anthropic's string content and
+a single text block, Responses' string input and a user message item, give the same marks. The model is not part of
+the chain.
 """
 
 from __future__ import annotations
