@@ -131,6 +131,31 @@ def lookup(family: str, model: str) -> Capabilities:
     return UNKNOWN.get(family, UNKNOWN["openai"])
 
 
+# The shortest prompt, in tokens, each model caches: below it nothing is cached, so a conversation gains nothing by
+# staying on one key (issue 30). The vendors' figures as of 2026-11 (Anthropic's prompt-caching guide: not monotonic
+# across generations; OpenAI: every model that caches; Gemini: implicit caching). First matching glob wins.
+CACHE_MINIMUMS: tuple[tuple[str, tuple[str, ...], int], ...] = (
+    ("anthropic", ("claude-opus-5", "claude-opus-5-20*", "claude-fable-5*", "claude-mythos-5*"), 512),
+    ("anthropic", ("claude-opus-4-8*", "claude-sonnet-5", "claude-sonnet-5-20*", "claude-sonnet-4*",
+                   "claude-opus-4-1*", "claude-opus-4", "claude-opus-4-2025*", "claude-3-7-sonnet*"), 1024),
+    ("anthropic", ("claude-opus-4-7*", "claude-mythos-preview*", "claude-3-5-haiku*", "claude-3-haiku*"), 2048),
+    ("anthropic", ("claude-opus-4-6*", "claude-opus-4-5*", "claude-haiku-4-5*"), 4096),
+    ("openai", ("gpt-*", "o1*", "o3*", "o4*", "chatgpt-*", "codex-*"), 1024),
+    ("gemini", ("gemini-2.5-*",), 2048),
+    ("gemini", ("gemini-3*", "gemini-4*"), 4096),
+)
+
+
+def cache_minimum(family: str, model: str) -> int | None:
+    """The fewest prompt tokens `model` at a provider of `family` caches; None for a model the vendors' tables do
+    not name (an OpenAI-compatible vendor's own, a model newer than the table)."""
+    name = model.removeprefix("models/").lower()
+    for fam, globs, tokens in CACHE_MINIMUMS:
+        if fam == family and any(fnmatchcase(name, g) for g in globs):
+            return tokens
+    return None
+
+
 def overridden(caps: Capabilities, override: dict) -> Capabilities:
     """`caps` with some columns set (a config's `capabilities`): the model then counts as known. A Claude moved to
     API version 2026-10-21 or later takes no sampling parameters (that version refuses them whatever the model)

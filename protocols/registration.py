@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 from protocols.base import Protocol
 from protocols.capabilities import Capabilities
 from protocols.stored_responses import StoredResponses
+from protocols.conversation import Reader
 from protocols.translate.base import Translator
 from protocols.usage import UsageSniffer
 from protocols.vendor_errors import GENERIC, ErrorReader
@@ -75,6 +76,8 @@ class Registration:
       the model's capabilities; a client of the protocol sends its own.
     - `websocket_refusal`: its clients may open it as a WebSocket and fall back to HTTPS POST when refused: the
       body of that refusal (status 426) for a message; None when its clients have no such fallback.
+    - `conversation`: the reader of a request's conversation evidence (protocols/conversation.py): pins, the
+      client's session id, the lineage, the cache it asks for; None for a protocol that has none.
     """
 
     protocol: Protocol
@@ -89,6 +92,7 @@ class Registration:
     signed_thinking: bool = False
     required_headers: Callable[[Capabilities], tuple[tuple[str, str], ...]] | None = None
     websocket_refusal: Callable[[str], bytes] | None = None
+    conversation: Reader | None = None
 
     @property
     def name(self) -> str:

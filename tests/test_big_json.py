@@ -6,6 +6,7 @@ import json
 import httpx
 import pytest
 
+import protocols
 from protocols.openai_chat.stream import OpenAIChat
 from rewrite.config import parse
 from rewrite.exchange.exchange import Exchange, Job
@@ -13,6 +14,7 @@ from rewrite.inspection.steps import MAX_BODY, record
 from rewrite.intake.big_json import (
     LONG_TEXT,
     TOO_DEEP,
+    EvidenceAsk,
     LongText,
     Parsed,
     Upload,
@@ -57,6 +59,25 @@ async def test_the_worker_gives_the_skeleton_and_the_refusals_of_a_body():
         not_an_object = await worker.parse(Upload([b"[1, 2]"]))
         assert not_an_object.body is None and not_an_object.refusal is None
         assert (await worker.parse(Upload([b"{nope"]))).body is None
+    finally:
+        await worker.aclose()
+
+
+async def test_the_worker_reads_the_conversation_evidence_of_the_whole_body_when_asked():
+    headers = (("x-claude-code-session-id", "s1"),)
+    body = {"model": "claude-opus-4-8", "max_tokens": 10, "system": "S" * (LONG_TEXT + 1), "messages": [
+        {"role": "user", "content": "a" * (LONG_TEXT + 5)}, {"role": "assistant", "content": "b"},
+        {"role": "user", "content": [{"type": "text", "text": "c" * (LONG_TEXT + 9), "cache_control": {"type": "ephemeral"}}]}]}
+    on_the_loop = protocols.registered("anthropic_messages").conversation.read(headers, body, "/v1/messages")
+    worker = Worker()
+    try:
+        parsed = await worker.parse(upload_of(body), EvidenceAsk("anthropic_messages", headers, "/v1/messages"))
+        assert parsed.skeletal and parsed.evidence == on_the_loop  # (read before the skeleton dropped the texts)
+        assert parsed.evidence.session.value == "s1" and parsed.evidence.messages == 3
+        assert on_the_loop.links != protocols.registered("anthropic_messages").conversation.read(
+            headers, parsed.body).links  # (the skeleton alone would not do)
+        assert (await worker.parse(upload_of(body))).evidence is None  # not asked
+        assert (await worker.parse(upload_of(body), EvidenceAsk("no-such-protocol", ()))).evidence is None
     finally:
         await worker.aclose()
 

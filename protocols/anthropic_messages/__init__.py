@@ -3,6 +3,7 @@ form (translate/), its usage reader (usage.py), its error reader (errors.py); an
 knows of it."""
 
 from protocols.anthropic_messages.errors import ANTHROPIC_ERRORS
+from protocols.anthropic_messages import conversation
 from protocols.anthropic_messages.stream import AnthropicMessages
 from protocols.anthropic_messages.translate import TRANSLATOR
 from protocols.anthropic_messages.usage import MessagesSniffer
@@ -22,7 +23,8 @@ def version_header(caps: Capabilities) -> tuple[tuple[str, str], ...]:
 # Stateful: thinking blocks and their signatures, which must come back signed (signed_thinking).
 REGISTRATION = Registration(AnthropicMessages(), TRANSLATOR, MessagesSniffer, "Anthropic Messages",
                             ANTHROPIC_CREDENTIAL, stateful=True, errors=ANTHROPIC_ERRORS, signed_thinking=True,
-                            required_headers=version_header)
+                            required_headers=version_header,
+                            conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.
 from protocols.anthropic_messages import resume as _resume  # noqa: E402,F401

@@ -3,6 +3,7 @@ form (translate/), its usage reader (usage.py), its error reader (errors.py); an
 knows of it."""
 
 from protocols.gemini.errors import GEMINI_ERRORS
+from protocols.gemini import conversation
 from protocols.gemini.stream import Gemini
 from protocols.gemini.translate import TRANSLATOR
 from protocols.gemini.usage import GeminiSniffer
@@ -15,7 +16,8 @@ GEMINI_CREDENTIAL = CredentialStyle(
 
 # Stateful: a function call's `thoughtSignature`.
 REGISTRATION = Registration(Gemini(), TRANSLATOR, GeminiSniffer, "Gemini", GEMINI_CREDENTIAL, stateful=True,
-                            errors=GEMINI_ERRORS)
+                            errors=GEMINI_ERRORS,
+                            conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.
 from protocols.gemini import resume as _resume  # noqa: E402,F401

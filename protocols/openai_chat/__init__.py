@@ -3,6 +3,7 @@ form (translate/), its usage reader (usage.py), OpenAI's error reader (errors.py
 engine knows of it."""
 
 from protocols.openai_chat.errors import OPENAI_ERRORS
+from protocols.openai_chat import conversation
 from protocols.openai_chat.stream import OpenAIChat
 from protocols.openai_chat.translate import TRANSLATOR
 from protocols.openai_chat.usage import ChatSniffer
@@ -16,7 +17,8 @@ OPENAI_CREDENTIAL = CredentialStyle(
 )
 
 REGISTRATION = Registration(OpenAIChat(), TRANSLATOR, ChatSniffer, "OpenAI Chat Completions", OPENAI_CREDENTIAL,
-                            choice="chat", errors=OPENAI_ERRORS)
+                            choice="chat", errors=OPENAI_ERRORS,
+                            conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.
 from protocols.openai_chat import resume as _resume  # noqa: E402,F401

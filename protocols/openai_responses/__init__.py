@@ -6,6 +6,7 @@ from protocols.errors import openai_error
 from protocols.openai_chat import OPENAI_CREDENTIAL
 from protocols.openai_chat.errors import OPENAI_ERRORS
 from protocols.openai_responses.continuity import PreviousResponses
+from protocols.openai_responses import conversation
 from protocols.openai_responses.stream import OpenAIResponses
 from protocols.openai_responses.translate import TRANSLATOR
 from protocols.openai_responses.usage import ResponsesSniffer
@@ -24,7 +25,8 @@ def websocket_refusal(message: str) -> bytes:
 # Stateful: reasoning items with `encrypted_content`.
 REGISTRATION = Registration(OpenAIResponses(), TRANSLATOR, ResponsesSniffer, "OpenAI Responses", OPENAI_CREDENTIAL,
                             stateful=True, choice="responses", errors=OPENAI_ERRORS, continuity=PreviousResponses(),
-                            websocket_refusal=websocket_refusal)
+                            websocket_refusal=websocket_refusal,
+                            conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.
 from protocols.openai_responses import resume as _resume  # noqa: E402,F401

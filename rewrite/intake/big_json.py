@@ -6,7 +6,9 @@ arrived in: an `Upload`) is sent to one long-lived worker process, which parses 
 the parsed body with every string longer than LONG_TEXT replaced by a `LongText` stand-in. The skeleton holds what
 the engine reads (the model, `stream`, the options), and the upload goes upstream as it came, piece by piece. A
 request that must be rewritten (translated, adapted, another model, ...) needs the real body: the engine then
-parses it on the loop after all (`parse_body`), as it does a small one.
+parses it on the loop after all (`parse_body`), as it does a small one. Asked (`EvidenceAsk`), the worker also reads
+the body's conversation evidence (protocols/conversation.py) from the whole body, before the skeleton drops its long
+strings, so that reading is off the loop too.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import logging
 import pickle
 import struct
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import protocols
+from protocols.conversation import DEFAULT_SESSION_SOURCES, Evidence, SessionSource
 from protocols.members import rewritten
 
 logger = logging.getLogger("rotator")
@@ -138,11 +143,34 @@ def skeleton(value, long_text: int = LONG_TEXT):
     return value, False
 
 
-class Parsed:
-    __slots__ = ("body", "refusal", "skeletal")
+@dataclass(frozen=True)
+class EvidenceAsk:
+    """What the worker needs to read a large body's conversation evidence: its protocol's name, the request's
+    headers and path, where the client's session id is read from."""
 
-    def __init__(self, body: dict | None, refusal: str | None, skeletal: bool) -> None:
-        self.body, self.refusal, self.skeletal = body, refusal, skeletal
+    protocol: str
+    headers: tuple[tuple[str, str], ...]
+    path: str = ""
+    sources: tuple[SessionSource, ...] = DEFAULT_SESSION_SOURCES
+
+
+def read_evidence(ask: EvidenceAsk, body: dict) -> Evidence | None:
+    """The body's evidence as its protocol's reader gives it; None for a protocol without one, or a failure (the
+    body is never lost for it)."""
+    try:
+        reader = protocols.registered(ask.protocol).conversation
+        return reader.read(ask.headers, body, ask.path, ask.sources) if reader is not None else None
+    except Exception:  # (a bug there costs the request its evidence, not its answer)
+        logger.warning("rotator: reading a large body's conversation evidence failed", exc_info=True)
+        return None
+
+
+class Parsed:
+    __slots__ = ("body", "evidence", "refusal", "skeletal")
+
+    def __init__(self, body: dict | None, refusal: str | None, skeletal: bool,
+                 evidence: Evidence | None = None) -> None:
+        self.body, self.refusal, self.skeletal, self.evidence = body, refusal, skeletal, evidence
 
 
 class Worker:
@@ -152,13 +180,14 @@ class Worker:
         self._proc: asyncio.subprocess.Process | None = None
         self._lock: asyncio.Lock | None = None
 
-    async def parse(self, upload: Upload) -> Parsed | None:
-        """The upload's skeleton; None when the worker could not give it (the caller parses on the loop)."""
+    async def parse(self, upload: Upload, ask: EvidenceAsk | None = None) -> Parsed | None:
+        """The upload's skeleton (and, asked, its conversation evidence); None when the worker could not give it
+        (the caller parses on the loop)."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
             try:
-                return await self._parse(upload)
+                return await self._parse(upload, ask)
             except asyncio.CancelledError:  # (the client left mid-parse: the worker's answer is no one's now)
                 self.close()
                 raise
@@ -167,20 +196,21 @@ class Worker:
                 self.close()
                 return None
 
-    async def _parse(self, upload: Upload) -> Parsed:
+    async def _parse(self, upload: Upload, ask: EvidenceAsk | None) -> Parsed:
         proc = self._proc
         if proc is None or proc.returncode is not None:
             proc = self._proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", "from rewrite.intake.big_json import serve; serve()",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_ROOT)
         assert proc.stdin is not None and proc.stdout is not None  # (both PIPE)
-        proc.stdin.write(_LENGTH.pack(upload.size))
+        asked = pickle.dumps(ask, protocol=pickle.HIGHEST_PROTOCOL) if ask is not None else b""
+        proc.stdin.write(_LENGTH.pack(len(asked)) + asked + _LENGTH.pack(upload.size))
         async for piece in upload:
             proc.stdin.write(piece)
             await proc.stdin.drain()
         (size,) = _LENGTH.unpack(await proc.stdout.readexactly(_LENGTH.size))
-        body, refusal, skeletal = pickle.loads(await proc.stdout.readexactly(size))
-        return Parsed(body, refusal, skeletal)
+        body, refusal, skeletal, evidence = pickle.loads(await proc.stdout.readexactly(size))
+        return Parsed(body, refusal, skeletal, evidence)
 
     def close(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
@@ -195,16 +225,20 @@ class Worker:
 
 
 def serve() -> None:
-    """The worker's loop: a length and that many bytes in, a pickled (skeleton, refusal, skeletal) out."""
+    """The worker's loop: a pickled EvidenceAsk (or nothing) and a body, each after its length, in; a pickled
+    (skeleton, refusal, skeletal, evidence) out."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while head := stdin.read(_LENGTH.size):
-        (size,) = _LENGTH.unpack(head)
+        (asked,) = _LENGTH.unpack(head)
+        ask = pickle.loads(stdin.read(asked)) if asked else None
+        (size,) = _LENGTH.unpack(stdin.read(_LENGTH.size))
         body, refusal = parse_body(stdin.read(size))
         try:
+            evidence = read_evidence(ask, body) if ask is not None and body is not None else None
             body, skeletal = skeleton(body) if body is not None else (None, False)
-            out = pickle.dumps((body, refusal, skeletal), protocol=pickle.HIGHEST_PROTOCOL)
+            out = pickle.dumps((body, refusal, skeletal, evidence), protocol=pickle.HIGHEST_PROTOCOL)
         except RecursionError:  # (just within the parser's depth: too deep to walk, as it would be to rewrite)
-            out = pickle.dumps((None, TOO_DEEP, False))
+            out = pickle.dumps((None, TOO_DEEP, False, None))
         stdout.write(_LENGTH.pack(len(out)) + out)
         stdout.flush()
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_lib import procs, report
+from bench_lib import evidence, procs, report
 from bench_lib.cluster import ClusterRun
 from bench_lib.cluster import render as render_cluster
 from bench_lib.procinfo import descendants
@@ -212,6 +212,7 @@ class Bench:
         self.proxy_cpus, self.load_cpus = procs.cpu_sets()
         self.vendor_stats: dict = {}
         self.cluster: ClusterRun | None = None
+        self.evidence: dict | None = None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -411,6 +412,9 @@ class Bench:
         p = self.plan
         self.setup()
         self.measure_start = time.monotonic()
+        if not self.args.only or any("evidence".startswith(o) for o in self.args.only.split(",")):
+            log("evidence: conversation evidence read in process")
+            self.evidence = evidence.measure(p.agent_sizes_kib, 0.2 if self.args.quick else 1.0, self.proxy_cpus)
         self.phase("seq_openai", {"kind": "seq", "n": p.seq_n, "warmup": p.seq_warmup, "events": p.seq_events,
                                   "time_limit": p.job_limit_s}, p.reps)
         self.phase("seq_anthropic", {"kind": "seq", "n": p.anthropic_seq_n, "warmup": 5, "events": p.seq_events,
@@ -482,6 +486,8 @@ class Bench:
         if self.proxy_cpus:
             notes.append(f"the process under test is pinned to CPU {sorted(self.proxy_cpus)}; vendor and client "
                          f"share CPU {sorted(self.load_cpus)} (for direct the client runs on the other CPU)")
+        if self.evidence:
+            notes.append(evidence.note(self.evidence))
         if self.skipped:
             notes.append("skipped for time: " + ", ".join(self.skipped))
         if self.vendor_stats:
@@ -505,6 +511,7 @@ class Bench:
             "vendor_stats": self.vendor_stats,
             "raw": self.raw,
             "cluster": self.cluster.summary() if self.cluster is not None else None,
+            "evidence": self.evidence,
         }
 
 

@@ -9,6 +9,7 @@ flushed as it is produced). The bodies follow /work/shared/docs/protocols.md clo
     vendor.always(Fault.status(401), key="sk-client-placeholder")                  # every time, for that key
     ...
     vendor.requests[-1].credential, vendor.keys(), vendor.wait_for(2)
+    vendor.organizations({"sk-pool-1": "org-a", "sk-pool-2": "org-b"})   # per-organization caches and state
     vendor.stop()
 
 Which fault a request gets: the queue scripted for its credential, else the rule set with `always(key=...)`, else
@@ -46,6 +47,7 @@ from urllib.parse import parse_qsl, unquote
 import h11
 
 from tests.support import continuation
+from tests.support.vendor_accounts import Organizations, Refused, Served
 
 TEXT = "Hello from the fake vendor: one two three four five"
 TOOL_NAME = "get_weather"
@@ -301,6 +303,8 @@ class Request:
     outcome: str | None = None  # complete, status, cut-clean, cut-eof, cut-reset, error-event, client-gone
     continued: str | None = None  # how it asked for the rest of an answer: "prefill" or "instruction" (continuing)
     dialect: str | None = None  # a login's dialect of `protocol` (tests/support/login_dialects.py), e.g. "chatgpt"
+    organization: str | None = None  # the key's organization, once `organizations` are set
+    cache: tuple[int, int] | None = None  # (tokens read, tokens written) in that organization's prompt cache
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -371,6 +375,8 @@ class Ctx:
     created: int
     body: dict
     fault: Fault
+    input_tokens: int = INPUT_TOKENS
+    encrypted: str | None = None  # a reasoning item's encrypted_content (Responses, vendor_accounts.py)
 
     @property
     def deltas(self) -> list[str]:
@@ -397,9 +403,9 @@ def chat_usage(ctx: Ctx) -> dict:
     out = ctx.output_tokens + reasoning
     prompt_details = {"cached_tokens": read, "audio_tokens": 0, **({"cache_write_tokens": write} if write else {})}
     return {
-        "prompt_tokens": INPUT_TOKENS,
+        "prompt_tokens": ctx.input_tokens,
         "completion_tokens": out,
-        "total_tokens": INPUT_TOKENS + out,
+        "total_tokens": ctx.input_tokens + out,
         "prompt_tokens_details": prompt_details,
         "completion_tokens_details": {
             "reasoning_tokens": reasoning,
@@ -488,16 +494,19 @@ def responses_usage(ctx: Ctx) -> dict:
     read, write, reasoning = ctx.fault.counts
     out = ctx.output_tokens + reasoning
     return {
-        "input_tokens": INPUT_TOKENS,
+        "input_tokens": ctx.input_tokens,
         "input_tokens_details": {"cached_tokens": read, **({"cache_write_tokens": write} if write else {})},
         "output_tokens": out,
         "output_tokens_details": {"reasoning_tokens": reasoning},
-        "total_tokens": INPUT_TOKENS + out,
+        "total_tokens": ctx.input_tokens + out,
     }
 
 
 def _responses_items(ctx: Ctx) -> list[dict]:
-    items = []
+    items: list[dict] = []
+    if ctx.encrypted:
+        items.append({"id": f"rs_fake{ctx.index}", "type": "reasoning", "summary": [],
+                      "encrypted_content": ctx.encrypted})
     if ctx.fault.text:
         items.append(
             {
@@ -578,6 +587,8 @@ def responses_events(ctx: Ctx) -> list[Ev]:
                 emit("response.output_text.delta", True, **ids, delta=d, logprobs=[])
             emit("response.output_text.done", **ids, text=text, logprobs=[])
             emit("response.content_part.done", **ids, part={"type": "output_text", "text": text, "annotations": []})
+        elif item["type"] == "reasoning":  # (its encrypted_content is whole only in output_item.done)
+            emit("response.output_item.added", output_index=output_index, item={**item, "encrypted_content": None})
         else:
             emit(
                 "response.output_item.added",
@@ -621,7 +632,7 @@ def anthropic_usage(ctx: Ctx) -> dict:
     """input_tokens excludes the cache reads and writes; output_tokens includes thinking."""
     read, write, reasoning = ctx.fault.counts
     usage = {
-        "input_tokens": INPUT_TOKENS - read - write,
+        "input_tokens": ctx.input_tokens - read - write,
         "cache_creation_input_tokens": write,
         "cache_read_input_tokens": read,
         "output_tokens": ctx.output_tokens + reasoning,
@@ -682,10 +693,10 @@ def gemini_usage(ctx: Ctx, candidates: int | None = None) -> dict:
     read, _, reasoning = ctx.fault.counts
     out = ctx.output_tokens if candidates is None else candidates
     usage = {
-        "promptTokenCount": INPUT_TOKENS,
+        "promptTokenCount": ctx.input_tokens,
         "candidatesTokenCount": out,
-        "totalTokenCount": INPUT_TOKENS + out + reasoning,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": INPUT_TOKENS}],
+        "totalTokenCount": ctx.input_tokens + out + reasoning,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": ctx.input_tokens}],
     }
     if read:
         usage["cachedContentTokenCount"] = read
@@ -1055,6 +1066,7 @@ class FakeVendor:
         self._rule: Fault | None = None
         self._key_queues: dict[str, list[Fault]] = {}
         self._key_rules: dict[str, Fault] = {}
+        self.orgs = Organizations()  # per-organization caches and stored state, off until `organizations`
         self._busy: set[asyncio.Task] = set()  # connections in the middle of an answer
         self._conns: set[asyncio.Task] = set()  # all open connections
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -1081,8 +1093,17 @@ class FakeVendor:
                 self._key_rules[key] = fault
         return self
 
+    def organizations(self, keys: dict[str, str], ttl: float | None = None,
+                      min_tokens: int | None = None) -> FakeVendor:
+        """Each key belongs to an organization (any key not named is one of its own): a prompt prefix the same
+        organization saw within `ttl` seconds (Anthropic: the markers' own) is a cache read, and Responses state is
+        refused by the others (tests/support/vendor_accounts.py). Until `reset`."""
+        self.orgs.assign(keys, ttl, min_tokens)
+        return self
+
     def reset(self) -> None:
-        """Forget records and scripts, and drop connections still in the middle of an answer."""
+        """Forget records, scripts and organizations, and drop connections still in the middle of an answer."""
+        self.orgs.reset()
         with self._lock:
             self._requests.clear()
             self._queue.clear()
@@ -1343,6 +1364,11 @@ class FakeVendor:
             await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, message))
             return
 
+        served = self.orgs.serve(rec.protocol, asked, rec.credential, rec.index)
+        if isinstance(served, Refused):
+            rec.organization = served.organization
+            await self._send_whole(ex, served.status, base, served.body)
+            return
         if rec.protocol != GEMINI or isinstance(asked, dict):
             asking = continuation.asked(rec.protocol, asked or {})
             if asking is not None and asking[0] == "prefill" and fault.refuses_prefill:
@@ -1355,6 +1381,12 @@ class FakeVendor:
                 rec.continued = asking[0]
                 fault = dataclasses.replace(fault, text=continuation.rest(fault.text, *asking, fault.overlap))
         ctx = Ctx(rec.index, rec.model or "fake-model", int(rec.received_at), asked or {}, fault)
+        if isinstance(served, Served):
+            rec.organization, rec.cache = served.organization, (served.cache_read, served.cache_write)
+            ctx.fault = dataclasses.replace(fault, counts=(served.cache_read, served.cache_write, fault.counts[2]))
+            ctx.input_tokens, ctx.encrypted = served.input_tokens, served.encrypted
+            if rec.protocol == RESPONSES:
+                served.store(_responses_items(ctx))
         forced = fault.force_stream and not rec.stream
         rec.stream = rec.stream or fault.force_stream
         if rec.stream:

@@ -1,0 +1,332 @@
+"""Conversation evidence: what one request says about the conversation it belongs to, read without I/O.
+
+Each protocol's reader (`protocols/<name>/conversation.py`, carried by its Registration as `conversation`) reads a
+request's headers, parsed body and path into an `Evidence`; the engine decides from it which pooled key serves the
+request (issue 30). The evidence, strongest first:
+
+- *pins*: state only the account that made it accepts (a Responses `previous_response_id` or `conversation`, an
+  `item_reference`, an item's `encrypted_content`, a Gemini `cachedContent`). Another key would be refused.
+- *session*: the client's own conversation id, from the first of `SessionSource`s that has one
+  (`DEFAULT_SESSION_SOURCES`: Claude Code, Codex, opencode, Gemini CLI's Code Assist envelope).
+- *links*: the lineage, a chain over the normalised prompt: `links[0]` names the root (system and tools), `links[i]`
+  the prompt through its i-th message. The prompt of turn n+1 starts with turn n's, so turn n's deepest link is one
+  of turn n+1's links: looked up deepest first, it finds the conversation of a client that sends no id (aider). A
+  compaction shows as a session whose links no longer contain the bound one.
+- *cache_prefix*: the link the vendor's prompt cache ends at (Anthropic: the last `cache_control` breakpoint;
+  the others: the root), so sub-agents sharing a long prefix can land together.
+- *cache_lifetime*: how long the request asks the vendor to keep its cache; *prompt_tokens*: the prompt's size,
+  estimated (characters / 4), for "no pinning under the model's minimum cacheable prompt" (protocols.capabilities).
+
+Why the chain is cheap: a request is read on the event loop, and agents send megabytes of history every turn, so
+no byte of it is hashed whole. Each message contributes a *mark*: its role, and for each part its kind, its
+length, a bounded head and tail of its text, and its call ids (a tool of the root: its kind, name, number of
+parameters and length of description); the marks are chained with CRC-32 (C speed, one call per message), and each
+link is that CRC beside the total text length so far (64 bits). The cost is O(number of messages), not O(bytes):
+scripts/bench measures it (phase `evidence`). It is no cryptographic hash: two prompts that differ only inside a
+long text of the same length, away from its ends, give the same links, and a client can make its own conversations
+collide, which gains it nothing (identities are scoped by client and pool). What clients rewrite between turns is
+left out so the chain stays stable: cache_control markers, thinking and reasoning content (signed, and dropped by
+some clients), Gemini's thought signatures, Claude Code's per-request billing header; Anthropic's string content and
+a single text block, Responses' string input and a user message item, give the same marks. The model is not part of
+the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+Headers = Sequence[tuple[str, str]] | Mapping[str, str]
+
+# Pin kinds: state another account refuses.
+PIN_PREVIOUS_RESPONSE = "previous_response_id"  # Responses, stored by the organization that answered it
+PIN_CONVERSATION = "conversation"  # Responses' server-side conversation
+PIN_ITEM_REFERENCE = "item_reference"  # a stored item named by id
+PIN_ENCRYPTED_CONTENT = "encrypted_content"  # a reasoning (or compaction) item's, named by `content_mark`
+PIN_CACHED_CONTENT = "cachedContent"  # Gemini's explicit cache
+
+HEAD = TAIL = 48  # characters of a long text's start and end that go into its mark
+SESSION_MAX = 200  # characters of a client's session id kept
+_MASK32 = 0xFFFFFFFF
+_DURATION = re.compile(r"(\d{1,7})([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_LEGACY_CLAUDE_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")  # user_<hash>_account_<uuid>_session_<uuid>
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    kind: str  # one of the PIN_* kinds
+    value: str  # the id, or `content_mark` of the encrypted content
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    source: str  # the source it was read from, as written in the config ("header:x-claude-code-session-id")
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class CacheLifetime:
+    """How long the request asks its vendor to keep its prompt cache: `seconds` (None: the vendor decides, or the
+    cache was made apart, as Gemini's cachedContent) and what it said, in words for the flow."""
+
+    seconds: int | None
+    asked: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one request says about its conversation (the module's docstring says what each field is)."""
+
+    pins: tuple[Pin, ...] = ()  # newest first
+    session: Session | None = None
+    links: tuple[int, ...] = ()  # the root, then one per message
+    cache_prefix: int | None = None  # one of `links`, or None when nothing is cached (Anthropic without markers)
+    cache_lifetime: CacheLifetime | None = None
+    prompt_tokens: int = 0
+
+    @property
+    def messages(self) -> int:
+        """How many messages the chain has a link for (reasoning items and the root's system messages aside)."""
+        return max(len(self.links) - 1, 0)
+
+    @property
+    def root(self) -> int | None:
+        return self.links[0] if self.links else None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The client's session id
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSource:
+    """One place a client's session id is read from: `header:<name>`, `body:<dotted.path>`, or
+    `body:<dotted.path>#session_id` for a value that holds the id inside it (a JSON object's `session_id`, as
+    Claude Code >= 2.1 writes `metadata.user_id`, or the `..._session_<id>` ending of its older form)."""
+
+    place: str  # "header" or "body"
+    name: str  # the header's name (lower case) or the body's dotted path
+    inner: bool = False  # the id is inside the value (`#session_id`)
+
+    @classmethod
+    def parse(cls, text: str) -> SessionSource:
+        """ValueError, saying what is wrong, for text not of those three forms."""
+        place, sep, rest = text.strip().partition(":")
+        name, hash_, inner = rest.partition("#")
+        if not sep or place not in ("header", "body") or not name.strip() or hash_ and inner != "session_id":
+            raise ValueError(f"session source {text!r}: expected header:<name>, body:<path> or "
+                             "body:<path>#session_id")
+        if place == "header" and hash_:
+            raise ValueError(f"session source {text!r}: #session_id is read from a body path only")
+        return cls(place, name.strip().lower() if place == "header" else name.strip(), bool(hash_))
+
+    def __str__(self) -> str:
+        return f"{self.place}:{self.name}" + ("#session_id" if self.inner else "")
+
+
+DEFAULT_SESSION_SOURCES: tuple[SessionSource, ...] = tuple(SessionSource.parse(s) for s in (
+    "header:x-claude-code-session-id",  # Claude Code
+    "body:metadata.user_id#session_id",  # Claude Code (its JSON string; `..._session_<uuid>` before 2.1)
+    "header:session_id",  # Codex (<= 0.125)
+    "header:session-id",  # Codex (the thread id)
+    "header:thread-id",  # Codex
+    "header:x-opencode-session",  # opencode, to its own providers
+    "header:x-session-affinity",  # opencode, to any other provider (also as x-session-id)
+    "header:x-session-id",
+    "body:request.session_id",  # Gemini CLI, in the Code Assist envelope (it sends none to the public API)
+    "body:prompt_cache_key",  # Codex (its session id), opencode on OpenAI
+))
+
+
+def session_of(headers: Headers, body: object, sources: Sequence[SessionSource]) -> Session | None:
+    """The client's session id from the first source that has one; None if none has."""
+    wanted = [s.name for s in sources if s.place == "header"]
+    found = _headers(headers, wanted) if wanted else {}
+    for source in sources:
+        if source.place == "header":
+            value: object = found.get(source.name)
+        else:
+            value = _path(body, source.name)
+            if source.inner:
+                value = _inner_session(value)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            text = str(value).strip()
+            if text:
+                return Session(str(source), text[:SESSION_MAX])
+    return None
+
+
+def _headers(headers: Headers, names: Iterable[str]) -> dict[str, str]:
+    wanted = frozenset(names)
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        lower = name.lower()
+        if lower in wanted and lower not in found:
+            found[lower] = value
+    return found
+
+
+def _path(value: object, path: str) -> object:
+    for key in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _inner_session(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError):
+                return None
+        else:
+            match = _LEGACY_CLAUDE_SESSION.search(text)
+            return match.group(1) if match else None
+    return value.get("session_id") if isinstance(value, dict) else None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Marks and the chain
+
+
+def duration(text: object) -> int | None:
+    """Seconds of a TTL as the vendors write it ("5m", "1h", "24h", "30m"); None for anything else."""
+    match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    return int(match.group(1)) * _UNIT[match.group(2)] if match else None
+
+
+def content_mark(text: str) -> str:
+    """A short name for a long opaque string (an `encrypted_content`): its length, head and tail. The engine names
+    the ones an answer carries the same way, to know which key issued them."""
+    if len(text) <= HEAD + TAIL:
+        return text
+    return f"{len(text)}:{text[:HEAD]}:{text[-TAIL:]}"
+
+
+@dataclass(slots=True)
+class Scan:
+    """One request's evidence as a protocol's reader finds it: the chain is built message by message (`text`,
+    `mark` and `value` add to the current link, `close` ends it: first the root, then each message)."""
+
+    pins: list[Pin] = field(default_factory=list)
+    lifetime: CacheLifetime | None = None
+    breakpoint: int | None = None  # the link of the last cache breakpoint seen (-1: the whole prompt)
+    links: list[int] = field(default_factory=list)
+    chars: int = 0
+    _parts: list[str] = field(default_factory=list)
+    _crc: int = 0
+
+    def text(self, text: str) -> None:
+        n = len(text)
+        self.chars += n
+        self._parts.append(f"{n}:{text[:HEAD]}{text[-TAIL:]}")  # (a short text whole, twice at most)
+
+    def mark(self, part: str) -> None:
+        """Kinds and ids, as they are (short: callers join several in one f-string)."""
+        self._parts.append(part)
+
+    def opaque(self, data: str) -> None:
+        """Data that is not prompt text (base64 media, encrypted content): marked, not counted as text."""
+        self._parts.append(content_mark(data))
+
+    def value(self, value: object, depth: int = 0) -> None:
+        """A JSON value of a call's arguments or result, bounded: strings by their marks, containers by their keys
+        and first items, never the whole of a large one."""
+        if isinstance(value, str):
+            self.text(value)
+        elif isinstance(value, dict):
+            parts = self._parts
+            parts.append(f"{{{len(value)}")
+            if depth < 3:
+                for k, v in islice(value.items(), 16):
+                    if isinstance(v, str):  # (the usual case, inline)
+                        n = len(v)
+                        self.chars += n
+                        parts.append(f"{k}={n}:{v[:HEAD]}{v[-TAIL:]}")
+                    else:
+                        parts.append(f"{k}=")
+                        self.value(v, depth + 1)
+        elif isinstance(value, list):
+            self._parts.append(f"[{len(value)}")
+            if depth < 3:
+                for v in value[:4]:
+                    self.value(v, depth + 1)
+        else:
+            self._parts.append(repr(value))
+
+    def close(self) -> None:
+        self._parts.append("\x1d")
+        self._crc = zlib.crc32("\x1f".join(self._parts).encode("utf-8", "surrogatepass"), self._crc)
+        self._parts.clear()
+        self.links.append(self._crc << 32 | self.chars & _MASK32)
+
+    def cache(self, seconds: int | None, said: str) -> None:
+        """A cache lifetime the request asks for; the longest asked wins (an entry lives as long as its own)."""
+        if self.lifetime is None or (seconds or 0) > (self.lifetime.seconds or 0):
+            self.lifetime = CacheLifetime(seconds, said)
+
+    def pin(self, kind: str, value: object) -> None:
+        if isinstance(value, str) and value:
+            self.pins.append(Pin(kind, value if kind != PIN_ENCRYPTED_CONTENT else content_mark(value)))
+
+
+class Reader:
+    """A protocol's evidence reader: `read` does what every protocol shares; `scan` reads the body's own shape
+    (the root, then each message, closing a link after each) into a Scan, and says the cache prefix's link."""
+
+    def read(self, headers: Headers, body: object, path: str = "",
+             sources: Sequence[SessionSource] = DEFAULT_SESSION_SOURCES) -> Evidence:
+        """The request's evidence. Never raises: a body of another shape gives what can be read of it."""
+        session = session_of(headers, body, sources) if sources else None
+        if not isinstance(body, dict):
+            return Evidence(session=session)
+        scan = Scan()
+        try:
+            self.scan(body, path, scan)
+        except RecursionError:  # (a value nested almost as deep as the parser allows, written into a mark)
+            return Evidence(session=session)
+        links = tuple(scan.links)
+        prefix = None
+        if links and scan.breakpoint is not None:
+            prefix = links[scan.breakpoint] if -len(links) <= scan.breakpoint < len(links) else links[-1]
+        pins = tuple(reversed(scan.pins))
+        return Evidence(pins, session, links, prefix, scan.lifetime, scan.chars // 4)
+
+    def scan(self, body: dict, path: str, scan: Scan) -> None:
+        raise NotImplementedError
+
+
+def tools_mark(scan: Scan, tools: object) -> None:
+    """The tools of a root: each one's kind, name, number of parameters and length of description (neither its
+    schema nor its description is read further: a change inside them alone leaves the root as it was)."""
+    if not isinstance(tools, list):
+        return
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        function = tool.get("function")
+        inner: dict = function if isinstance(function, dict) else tool
+        schema = inner.get("input_schema") or inner.get("parameters") or inner.get("parametersJsonSchema") \
+            or inner.get("parameters_json_schema")
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        count = len(properties) if isinstance(properties, dict) else 0
+        description = inner.get("description")
+        size = len(description) if isinstance(description, str) else -1
+        scan.mark(f"{tool.get('type')}|{inner.get('name')}|{count}|{size}")
+        scan.chars += 64 + 48 * count + size  # (the schema's share of the prompt, roughly)
+        if "name" in inner and tool.get("type") != "namespace":
+            continue
+        nested = tool.get("tools", tool.get("functionDeclarations", tool.get("function_declarations")))
+        if isinstance(nested, list):  # a Responses namespace, Gemini's declarations
+            tools_mark(scan, nested)
+        elif "name" not in inner:
+            scan.mark("|".join(map(str, tool)))  # a built-in tool ({"googleSearch": {}}): its kind

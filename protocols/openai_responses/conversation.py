@@ -1,0 +1,97 @@
+"""OpenAI Responses' conversation evidence (protocols/conversation.py).
+
+Pins: `previous_response_id` and `conversation` (stored by the organization that answered), `item_reference` items
+(stored items), and every item's `encrypted_content` (reasoning, compaction: an organization's key decrypts only its
+own; OpenAI answers `invalid_encrypted_content` elsewhere). The root is `instructions`, `tools` and the leading
+system and developer items (Codex's `additional_tools` item with them); a string `input` is one user message; then a
+link per item, reasoning items aside (their content is signed, and clients drop them). The cache prefix and
+lifetime as for Chat (protocols/openai_chat/conversation.py).
+"""
+
+from __future__ import annotations
+
+from protocols.conversation import (
+    PIN_CONVERSATION,
+    PIN_ENCRYPTED_CONTENT,
+    PIN_ITEM_REFERENCE,
+    PIN_PREVIOUS_RESPONSE,
+    Reader,
+    Scan,
+    tools_mark,
+)
+from protocols.openai_chat.conversation import INSTRUCTION_ROLES, content_parts, openai_cache
+
+_ROOT_ITEMS = ("additional_tools",)
+_CALL_ARGUMENTS = ("arguments", "input", "output")
+
+
+class ResponsesConversation(Reader):
+    def scan(self, body: dict, path: str, scan: Scan) -> None:
+        tools_mark(scan, body.get("tools"))
+        items = body.get("input")
+        if isinstance(items, str):
+            items = [{"role": "user", "content": items}]
+        items = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+        instructions = body.get("instructions")
+        if isinstance(instructions, str):
+            scan.text(instructions)
+        elif isinstance(instructions, list):
+            for item in instructions:
+                if isinstance(item, dict):
+                    _item(scan, item)
+        start = 0
+        while start < len(items) and (items[start].get("role") in INSTRUCTION_ROLES
+                                      or items[start].get("type") in _ROOT_ITEMS):
+            _item(scan, items[start])
+            start += 1
+        scan.close()
+        for item in items[start:]:
+            if _item(scan, item):
+                scan.close()
+        conversation = body.get("conversation")
+        scan.pin(PIN_CONVERSATION, conversation.get("id") if isinstance(conversation, dict) else conversation)
+        scan.pin(PIN_PREVIOUS_RESPONSE, body.get("previous_response_id"))
+        openai_cache(scan, body)
+
+
+def _item(scan: Scan, item: dict) -> bool:
+    """Marks one input item; False for one that makes no link (a reasoning item)."""
+    kind = item.get("type", "message")
+    if kind == "message":
+        scan.mark(f"{item.get('role')}")
+        content_parts(scan, item.get("content"))
+        return True
+    if kind == "function_call":
+        scan.mark(f"{kind}|{item.get('call_id')}|{item.get('name')}|{item.get('namespace')}")
+        scan.value(item.get("arguments"))
+        return True
+    if kind == "function_call_output":
+        scan.mark(f"{kind}|{item.get('call_id')}")
+        output = item.get("output")
+        if isinstance(output, list):
+            content_parts(scan, output)
+        else:
+            scan.value(output)
+        return True
+    scan.pin(PIN_ENCRYPTED_CONTENT, item.get("encrypted_content"))
+    if kind == "reasoning":
+        return False
+    if kind == "item_reference":
+        scan.pin(PIN_ITEM_REFERENCE, item.get("id"))
+        scan.mark(f"{kind}|{item.get('id')}")
+        return True
+    scan.mark(f"{kind}|{item.get('call_id', item.get('id'))}|{item.get('name')}|{item.get('namespace')}")
+    if isinstance(item.get("encrypted_content"), str):  # a compaction item
+        scan.opaque(item["encrypted_content"])
+    if isinstance(item.get("tools"), list):  # additional_tools
+        tools_mark(scan, item["tools"])
+    for key in _CALL_ARGUMENTS:
+        value = item.get(key)
+        if isinstance(value, list):
+            content_parts(scan, value)
+        elif value is not None:
+            scan.value(value)
+    return True
+
+
+READER = ResponsesConversation()

@@ -1,0 +1,283 @@
+"""What the fake vendor's accounts keep apart, as the real vendors do (issue 30): each pooled key belongs to an
+organization (Anthropic: a workspace; OpenAI: an organization; Gemini: a project), and
+
+- a prompt prefix the same organization saw recently is a cache read in the answer's usage, anything past it a
+  write (Anthropic `cache_read_input_tokens` / `cache_creation_input_tokens`, only up to its `cache_control`
+  markers; OpenAI Chat `prompt_tokens_details.cached_tokens`, Responses `input_tokens_details.cached_tokens`,
+  Gemini `cachedContentTokenCount`: the whole prompt, automatically);
+- a Responses answer stored (`store`, true by default) is known by id to its organization only, and the
+  `encrypted_content` of the reasoning items it issues is accepted back by its organization only: elsewhere the
+  vendor's own 400s, `previous_response_not_found` and `invalid_encrypted_content`.
+
+Off until a test names the organizations (`FakeVendor.organizations({key: org})`): the fake's other answers keep
+their fixed usage. The model of the prompt is the fake's own, exact and independent of Rotator's: each segment (the
+root, system and tools, then each message) is its canonical JSON, and a prefix is the SHA-256 chain over them; a
+segment counts len/4 tokens. Anthropic's billing header block and cache markers, and the fields a Responses client
+echoes beside an item (`id`, `status`, annotations), are not part of the prompt, as at the vendors.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+CHAT, RESPONSES, ANTHROPIC, GEMINI = "chat", "responses", "anthropic", "gemini"
+ANTHROPIC_TTLS = {"5m": 300, "1h": 3600}
+OPENAI_RETENTION = {"in_memory": 600, "24h": 86400}
+BILLING_HEADER = "x-anthropic-billing-header"
+ENCRYPTED_PREFIX = "gAAAAB"
+
+
+def previous_response_not_found(response_id: str) -> dict:
+    """OpenAI's 400 for a `previous_response_id` its organization does not have."""
+    return {"error": {"message": f"Previous response with id '{response_id}' not found.",
+                      "type": "invalid_request_error", "param": "previous_response_id",
+                      "code": "previous_response_not_found"}}
+
+
+def invalid_encrypted_content(content: str) -> dict:
+    """OpenAI's 400 for an `encrypted_content` another organization issued (or none did)."""
+    return {"error": {"message": f"The encrypted content {content[:4]}...{content[-4:]} could not be verified. "
+                                 "Reason: Encrypted content could not be decrypted or parsed.",
+                      "type": "invalid_request_error", "param": None, "code": "invalid_encrypted_content"}}
+
+
+@dataclass
+class Served:
+    """What a request's organization made of it: the usage to report, the reasoning state to issue, and (called
+    with the answer's output items) the Responses answer to store."""
+
+    organization: str
+    input_tokens: int
+    cache_read: int
+    cache_write: int
+    encrypted: str | None = None  # a reasoning item's encrypted_content to put in a Responses answer
+    store: Callable[[list[dict]], None] = lambda output: None
+
+
+@dataclass
+class Refused:
+    status: int
+    body: dict
+    organization: str = ""
+
+
+@dataclass
+class _Prompt:
+    segments: list[str]  # canonical JSON, the root first
+    writes: list[int]  # the segment indexes the vendor caches at (Anthropic: its markers; the others: the end)
+    ttl: float
+
+
+@dataclass
+class Organizations:
+    """The fake vendor's organizations (thread-safe: scripted from tests, used by the server's thread)."""
+
+    clock: Callable[[], float] = time.monotonic
+    ttl: float = 300.0  # how long an automatic (OpenAI, Gemini) cache entry lives unless the request says
+    min_tokens: int = 0  # a prompt shorter than this is not cached (the vendors' minimums are 512 to 4096)
+    _of: dict[str, str] | None = None  # key -> organization; None: off
+    _cache: dict[str, dict[str, float]] = field(default_factory=dict)  # org -> prefix digest -> expiry
+    _responses: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id -> (org, its prompt's items)
+    _encrypted: dict[str, str] = field(default_factory=dict)  # issued encrypted_content -> org
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def assign(self, organizations: Mapping[str, str], ttl: float | None = None, min_tokens: int | None = None) -> None:
+        """Each key in `organizations` belongs to the organization it maps to; any other key is an organization of
+        its own."""
+        with self._lock:
+            self._of = dict(organizations)
+            self.ttl = self.ttl if ttl is None else ttl
+            self.min_tokens = self.min_tokens if min_tokens is None else min_tokens
+
+    def reset(self) -> None:
+        with self._lock:
+            self._of = None
+            self._cache.clear()
+            self._responses.clear()
+            self._encrypted.clear()
+            self.ttl, self.min_tokens = 300.0, 0
+
+    @property
+    def on(self) -> bool:
+        return self._of is not None
+
+    def organization(self, credential: str | None) -> str:
+        assert self._of is not None
+        return self._of.get(credential or "", credential or "(no key)")
+
+    def serve(self, protocol: str, body: Any, credential: str | None, index: int) -> Served | Refused | None:
+        """A generation request as its key's organization takes it: refused (state of another organization), or
+        served with the cache it reads and writes; None when organizations are off."""
+        if self._of is None or not isinstance(body, dict):
+            return None
+        with self._lock:
+            org = self.organization(credential)
+            if protocol == RESPONSES:
+                refused = self._refusal(body, org)
+                if refused is not None:
+                    refused.organization = org
+                    return refused
+            prompt = _prompt(protocol, body, self._responses, self.ttl)
+            if prompt is None:
+                return None
+            read, write = self._cached(org, prompt)
+            served = Served(org, sum(map(_tokens, prompt.segments)), read, write)
+            if protocol == RESPONSES:
+                self._responses_state(served, body, prompt, org, index)
+            return served
+
+    def _refusal(self, body: dict, org: str) -> Refused | None:
+        previous = body.get("previous_response_id")
+        if isinstance(previous, str) and self._responses.get(previous, ("",))[0] != org:
+            return Refused(400, previous_response_not_found(previous))
+        for item in body.get("input") if isinstance(body.get("input"), list) else ():
+            content = item.get("encrypted_content") if isinstance(item, dict) else None
+            if isinstance(content, str) and self._encrypted.get(content) != org:
+                return Refused(400, invalid_encrypted_content(content))
+        return None
+
+    def _cached(self, org: str, prompt: _Prompt) -> tuple[int, int]:
+        """(tokens read, tokens written): the longest prefix this organization has cached, at most up to the last
+        write point; the entries at every write point made (or refreshed) for the prompt's lifetime."""
+        if not prompt.writes:
+            return 0, 0
+        tokens = [_tokens(s) for s in prompt.segments]
+        if sum(tokens[: prompt.writes[-1] + 1]) < self.min_tokens:
+            return 0, 0
+        digests = _chain(prompt.segments)
+        now, entries = self.clock(), self._cache.setdefault(org, {})
+        hit = next((i for i in range(prompt.writes[-1], -1, -1) if entries.get(digests[i], 0) > now), -1)
+        for i in {*prompt.writes, hit} - {-1}:
+            entries[digests[i]] = now + prompt.ttl
+        read = sum(tokens[: hit + 1])
+        return read, sum(tokens[: prompt.writes[-1] + 1]) - read
+
+    def _responses_state(self, served: Served, body: dict, prompt: _Prompt, org: str, index: int) -> None:
+        include = body.get("include") if isinstance(body.get("include"), list) else []
+        if "reasoning.encrypted_content" in include or isinstance(body.get("reasoning"), dict):
+            secret = base64.urlsafe_b64encode(f"{org}/{index}/".encode() + hashlib.sha256(
+                f"{org}/{index}".encode()).digest()).decode()
+            served.encrypted = ENCRYPTED_PREFIX + secret
+            self._encrypted[served.encrypted] = org
+        if body.get("store", True) is not False:
+            def store(output: list[dict]) -> None:
+                with self._lock:
+                    items = prompt.segments[1:] + [_canonical(_responses_item(i)) for i in output]
+                    self._responses[f"resp_fake{index}"] = (org, items)
+
+            served.store = store
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The prompt, as the fake vendor sees it
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _tokens(segment: str) -> int:
+    return max(1, len(segment) // 4)
+
+
+def _chain(segments: list[str]) -> list[str]:
+    h, out = hashlib.sha256(), []
+    for segment in segments:
+        h.update(segment.encode("utf-8", "surrogatepass") + b"\x00")
+        out.append(h.copy().hexdigest())
+    return out
+
+
+def _unmarked(value: Any) -> Any:
+    """`value` without Anthropic's cache markers (where a prefix is cached is not part of the prompt)."""
+    if isinstance(value, dict):
+        return {k: _unmarked(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [_unmarked(v) for v in value]
+    return value
+
+
+def _text_blocks(content: Any, kind: str = "text") -> Any:
+    return [{"type": kind, "text": content}] if isinstance(content, str) else content
+
+
+def _prompt(protocol: str, body: dict, stored: dict[str, tuple[str, list[str]]], ttl: float) -> _Prompt | None:
+    if protocol == ANTHROPIC:
+        return _anthropic(body)
+    if protocol == CHAT:
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        lead = 0
+        while lead < len(messages) and messages[lead].get("role") in ("system", "developer"):
+            lead += 1
+        norm = [{**m, "content": _text_blocks(m.get("content"))} for m in messages]
+        root = _canonical({"tools": body.get("tools"), "system": norm[:lead]})
+        segments = [root, *map(_canonical, norm[lead:])]
+        return _Prompt(segments, [len(segments) - 1], _openai_ttl(body, ttl))
+    if protocol == RESPONSES:
+        items = body.get("input")
+        items = [{"role": "user", "content": items}] if isinstance(items, str) else items or []
+        previous = body.get("previous_response_id")
+        before = stored[previous][1] if isinstance(previous, str) and previous in stored else []
+        root = _canonical({"instructions": body.get("instructions"), "tools": body.get("tools")})
+        segments = [root, *before, *(_canonical(_responses_item(i)) for i in items if isinstance(i, dict))]
+        return _Prompt(segments, [len(segments) - 1], _openai_ttl(body, ttl))
+    if protocol == GEMINI:
+        root = _canonical({"system": body.get("systemInstruction"), "tools": body.get("tools")})
+        segments = [root, *map(_canonical, body.get("contents") or [])]
+        return _Prompt(segments, [len(segments) - 1], ttl)
+    return None
+
+
+def _openai_ttl(body: dict, ttl: float) -> float:
+    return OPENAI_RETENTION.get(body.get("prompt_cache_retention") or "", ttl)
+
+
+def _responses_item(item: dict) -> dict:
+    """An input or output item as the model reads it: without the ids and statuses a client echoes."""
+    out = {k: v for k, v in item.items() if k not in ("id", "status")}
+    out.setdefault("type", "message")
+    if out["type"] == "message":
+        kind = "output_text" if out.get("role") == "assistant" else "input_text"
+        out["content"] = [{"type": p.get("type"), "text": p.get("text")} if isinstance(p, dict) else p
+                          for p in _text_blocks(out.get("content"), kind)]
+    return out
+
+
+def _anthropic(body: dict) -> _Prompt:
+    system = _text_blocks(body.get("system"))
+    if isinstance(system, list):
+        system = [b for b in system if not (isinstance(b, dict) and str(b.get("text", "")).startswith(BILLING_HEADER))]
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    segments = [_canonical(_unmarked({"tools": body.get("tools"), "system": system}))]
+    writes: list[int] = []
+    ttl = 0.0
+
+    def marked(value: Any, at: int) -> None:
+        nonlocal ttl
+        for marker in _markers(value):
+            writes.append(at)
+            ttl = max(ttl, ANTHROPIC_TTLS.get(marker.get("ttl", "5m"), 300))
+
+    marked({"tools": body.get("tools"), "system": system}, 0)
+    for i, message in enumerate(messages, 1):
+        segments.append(_canonical(_unmarked({**message, "content": _text_blocks(message.get("content"))})))
+        marked(message, i)
+    if isinstance(body.get("cache_control"), dict):  # automatic caching: the whole prompt
+        marked({"cache_control": body["cache_control"]}, len(segments) - 1)
+    return _Prompt(segments, sorted(set(writes)), ttl)
+
+
+def _markers(value: Any) -> list[dict]:
+    if isinstance(value, dict):
+        own = [value["cache_control"]] if isinstance(value.get("cache_control"), dict) else []
+        return own + [m for k, v in value.items() if k != "cache_control" for m in _markers(v)]
+    if isinstance(value, list):
+        return [m for v in value for m in _markers(v)]
+    return []
