@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from protocols.base import Protocol
 from protocols.capabilities import Capabilities
-from protocols.stored_responses import StoredResponses
 from protocols.conversation import Reader
+from protocols.stored_responses import StoredResponses
 from protocols.translate.base import Translator
 from protocols.usage import UsageSniffer
 from protocols.vendor_errors import GENERIC, ErrorReader

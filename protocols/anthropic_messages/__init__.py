@@ -2,8 +2,8 @@
 form (translate/), its usage reader (usage.py), its error reader (errors.py); and its registration, all the engine
 knows of it."""
 
-from protocols.anthropic_messages.errors import ANTHROPIC_ERRORS
 from protocols.anthropic_messages import conversation
+from protocols.anthropic_messages.errors import ANTHROPIC_ERRORS
 from protocols.anthropic_messages.stream import AnthropicMessages
 from protocols.anthropic_messages.translate import TRANSLATOR
 from protocols.anthropic_messages.usage import MessagesSniffer

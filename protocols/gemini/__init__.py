@@ -2,8 +2,8 @@
 form (translate/), its usage reader (usage.py), its error reader (errors.py); and its registration, all the engine
 knows of it."""
 
-from protocols.gemini.errors import GEMINI_ERRORS
 from protocols.gemini import conversation
+from protocols.gemini.errors import GEMINI_ERRORS
 from protocols.gemini.stream import Gemini
 from protocols.gemini.translate import TRANSLATOR
 from protocols.gemini.usage import GeminiSniffer

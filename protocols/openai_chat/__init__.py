@@ -2,8 +2,8 @@
 form (translate/), its usage reader (usage.py), OpenAI's error reader (errors.py); and its registration, all the
 engine knows of it."""
 
-from protocols.openai_chat.errors import OPENAI_ERRORS
 from protocols.openai_chat import conversation
+from protocols.openai_chat.errors import OPENAI_ERRORS
 from protocols.openai_chat.stream import OpenAIChat
 from protocols.openai_chat.translate import TRANSLATOR
 from protocols.openai_chat.usage import ChatSniffer

@@ -5,8 +5,8 @@ engine knows of it."""
 from protocols.errors import openai_error
 from protocols.openai_chat import OPENAI_CREDENTIAL
 from protocols.openai_chat.errors import OPENAI_ERRORS
-from protocols.openai_responses.continuity import PreviousResponses
 from protocols.openai_responses import conversation
+from protocols.openai_responses.continuity import PreviousResponses
 from protocols.openai_responses.stream import OpenAIResponses
 from protocols.openai_responses.translate import TRANSLATOR
 from protocols.openai_responses.usage import ResponsesSniffer
