@@ -102,19 +102,20 @@ class Continuation:
             assert spliced is not None
             kind = None
             if spliced.splicer.failed:
-                outcome = "started over"
+                outcome = seam.refused if seam is not None and seam.refused else "started over"
             elif spliced.complete:
                 outcome = SPLICED
             else:
                 outcome = f"cut again ({resume.cause})"
-        self._record(len(delivered.text), method, leg.name, seam.trimmed if seam is not None else 0, outcome)
+        self._record(len(delivered.text), method, leg.name, asking, outcome)
         return outcome, kind
 
     def _caps(self, provider: Provider, model: str) -> Capabilities:
         return provider.models.get(model) if provider.models is not None else Capabilities()
 
-    def _record(self, position: int, method: str, target: str, trimmed: int, outcome: str) -> None:
+    def _record(self, position: int, method: str, target: str, asking: Asking, outcome: str) -> None:
         """The seam, on the flow (metadata, a note and its log line)."""
+        trimmed = asking.seam.trimmed if asking.seam is not None else 0
         seam = {"position": position, "method": method, "target": target, "trimmed": trimmed, "outcome": outcome}
         job = self.fallback.job
         job.resume.append(seam)

@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 
+from tests.support import continuation as asking
 from tests.support.clients import FINISH, MODELS, call, make_client
 from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
 from tests.support.reliability import (
@@ -175,6 +176,29 @@ def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator
     assert not any(key.encode() in path.read_bytes() for key in pool(protocol))
     tag = f"rotator: {FAMILY[protocol]} {flow.id[:8]}: resumed:"
     assert sum(tag in line for line in log.splitlines()) == 1, log
+
+
+WORDS = " ".join(f"w{i}" for i in range(16))
+AFTER_A_SPACE = [f"w{i} " for i in range(10)]  # the deltas the client got: its partial ends "... w8 w9 "
+HEAD = " w8 w9 "  # the continuation starts two words back, as models asked to go on do
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
+@pytest.mark.parametrize("protocol", RESUMABLE)
+def test_a_cut_after_a_space_continued_a_few_words_back_reads_every_word_once(fake_vendor, rotator, protocol,
+                                                                            streamed):
+    warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=FAST)
+    partial = "".join(AFTER_A_SPACE)
+    cut = Fault().in_pieces(*AFTER_A_SPACE, WORDS[len(partial):]).cut_after(deltas=len(AFTER_A_SPACE), how="reset")
+    fake_vendor.script(cut, Fault().ok(HEAD + WORDS[len(partial):]))
+
+    result = call(protocol, make_client(protocol), stream=streamed)
+
+    assert result.text == WORDS  # not "... w8 w9 w8 w9 w10 ..."
+    assert result.finish == FINISH[protocol]["text"]
+    first, continued = fake_vendor.calls()
+    method, sent = asking.asked(continued.protocol, continued.body)
+    assert method == METHOD[protocol] and sent.rstrip() == partial.rstrip()
 
 
 def test_a_client_that_leaves_at_the_ending_still_gets_a_flow_with_its_seam(fake_vendor, rotator, tmp_path):
