@@ -7,10 +7,12 @@ first-token deadline; a target that fails before the continuation's first token 
 route, translated), and its events are spliced into the client's stream (rewrite/exchange/resume.py). A target that
 refuses the prefill is remembered and asked in words from then on. Bounded by `resume.max_attempts` and
 `resume.deadline`; past them, or when no continuation can go on from the cut, the answer ends honestly as before.
+A continuation the client leaves is recorded all the same (its seam, and what the vendor reported billing for it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from protocols.base import Repairer
@@ -29,6 +31,7 @@ from rewrite.routing.routes import Target
 logger = logging.getLogger("rotator")
 
 SPLICED = "spliced"
+CLIENT_LEFT = "client left"
 
 
 class Continuation:
@@ -91,8 +94,14 @@ class Continuation:
         resume.asking = asking = Asking(delivered, method, caps, client)
         pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout)
         keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto)
-        failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume).on)
-        resume.asking = None
+        try:
+            failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume).on)
+        except asyncio.CancelledError:  # the client left: the vendor was asked (and billed) all the same
+            self._account(req.meter.usage(), model, provider, keys.key)
+            self._record(len(delivered.text), method, leg.name, asking, CLIENT_LEFT)
+            raise
+        finally:
+            resume.asking = None
         seam = asking.seam
         if failure is not None:
             outcome, kind = f"failed ({failure.reason})", failure.kind
