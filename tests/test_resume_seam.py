@@ -79,7 +79,7 @@ def test_a_continuation_that_started_over_is_refused(answer, data, splits, exact
     assert seam.failed
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(cases(), st.sampled_from(list(ASKED)), st.lists(st.integers(0, 400), max_size=8))
 def test_a_continuation_from_anywhere_near_the_cut_joins_exactly_or_is_refused(case, asked, splits):
     seam = case.seam(Delivered(case.partial, True), asked)
@@ -96,6 +96,15 @@ def test_a_cut_after_a_space_continued_a_few_words_back_joins_once():
     assert seam.trimmed == len(" w8 w9 ")
     for said_again in (" w9 w10", "w9\nw10", " w10", "\tw10", "w10"):  # one word, whitespace, nothing
         assert run(Seam("w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 ", exact=False), said_again, []).strip() == "w10"
+
+
+def test_whitespace_said_again_is_trimmed_but_not_what_the_continuation_adds_to_it():
+    partial = "x = 1\ndef f():\n"  # (cut after a line end)
+    for exact in (False, True):
+        for continuation in ("    return x", "\n    return x", " f():\n    return x", "def f():\n    return x"):
+            assert run(Seam(partial, exact=exact), continuation, []) == "    return x", continuation
+    assert run(Seam("one two three four\n", exact=False), "\n\nfive", []) == "\nfive"  # (a line end more)
+    assert run(Seam("one two three four ", exact=False), "\tfive", []) == "five"
 
 
 def test_a_short_partial_said_again_from_its_start_is_trimmed_or_refused_never_appended():

@@ -8,7 +8,8 @@ model often starts a few words back. Either way, a repeat of the partial's end i
 - two or more words, from a word's start to the partial's end;
 - one whole word (the partial ends after it, or the continuation goes on after it with no letter);
 - MIN_OVERLAP characters or more, wherever they start (a model may go back to a piece of a word);
-- whitespace the partial ends with, said again (or the whitespace a prefill could not carry, Anthropic's);
+- whitespace the partial ends with, said again (or the whitespace a prefill could not carry, Anthropic's), not
+  what the continuation adds to it (a blank line, the next line's indent);
 - all of a partial shorter than MIN_OVERLAP characters, ending with a whole word: the continuation started over.
 A continuation that reads both ways is refused rather than guessed at: one that starts as the answer started (a
 longer partial said again from its start, a short partial's first word), and one that says the partial's last word
@@ -153,7 +154,10 @@ class Seam:
             whole = start == 0 and (s == 0 or s == 1 and tn[0] == " ")
             verdict = self._verdict(x, prev, whole, hn, at)
             if verdict == _TRIM:
-                return ends[at - 1]  # (a repeat that ends with whitespace takes all of the continuation's there)
+                if x[-1] != " ":
+                    return ends[at - 1]
+                space = ends[at - 2] if at >= 2 else 0  # the continuation's whitespace where the partial's ends
+                return space + self._space_said_again(rest[space:ends[at - 1]])
             if verdict != _WEAK:
                 return verdict
         return STARTED_OVER if self._short_restart(rest) else 0
@@ -175,15 +179,40 @@ class Seam:
         if words == 0:  # whitespace (a separator said again) or punctuation alone
             return _TRIM if x == " " else _WEAK
         # One whole word; the partial's last word said again longer reads two ways: that word again, finished, or
-        # the next word or letters (" the" + " theme park", " ma" + "ma said").
+        # the next word or letters (" the" + " theme park", " ma" + "mama said").
         return _TRIM if closed else UNCLEAR
+
+    def _space_said_again(self, space: str) -> int:
+        """How much of the continuation's whitespace `space`, where the partial ends with whitespace, says that
+        again, whatever its kind or length: as many line ends as the partial's (more are new: a blank line), and the
+        indent after them it repeats (more is new); spaces that come where the partial has a line end are the next
+        line's indent."""
+        tail = self.tail
+        i = len(tail)
+        while i and tail[i - 1].isspace():
+            i -= 1
+        ending = tail[i:]
+        lines = ending.count("\n")
+        if not lines:
+            end = space.find("\n")
+            return len(space) if end < 0 else end
+        at = 0
+        for _ in range(lines):
+            end = space.find("\n", at)
+            if end < 0:
+                return 0
+            at = end + 1
+        indent = ending[ending.rfind("\n") + 1:]
+        return at + len(indent) if space.startswith(indent, at) else at
 
     def _short_restart(self, rest: str) -> bool:
         """A partial shorter than MIN_OVERLAP whose first whole word the continuation starts with: it started over
         (the one that says all of the partial again is trimmed instead)."""
-        tail = self.tail
-        first = _WORDS.match(tail.lstrip())
-        if len(tail) >= MIN_OVERLAP or first is None or first.end() == len(tail.lstrip()):
+        if len(self.tail) >= MIN_OVERLAP:
+            return False
+        tail = self.tail.lstrip()
+        first = _WORDS.match(tail)
+        if first is None or first.end() == len(tail):
             return False
         said = rest.lstrip()
         word = first.group()

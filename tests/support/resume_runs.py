@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import string
 from collections.abc import Callable
 
 from hypothesis import assume
@@ -78,8 +79,13 @@ def cut_and_resume(protocol: str, first: bytes, k: int, continuation: bytes | No
 # 0-8 tokens back, or from the start (it started over), perhaps in other whitespace.
 
 CUTS = ("whitespace", "word end", "inside a word", "first characters")
-WORDS = st.lists(st.from_regex(r"[a-z]{0,6}[0-9]", fullmatch=True), min_size=4, max_size=24, unique=True)
-OTHER_WHITESPACE = (" ", "\n", "  ", " \n", "\t")
+# (whitespace before, letters, a digit: words end with their only digit, so none starts another; punctuation after)
+TOKENS = st.lists(st.tuples(st.sampled_from((" ", " ", " ", "\n")), st.text(string.ascii_lowercase, max_size=6),
+                            st.integers(0, 9), st.sampled_from(("", "", ",", "."))),
+                  min_size=4, max_size=24, unique_by=lambda token: token[1:3])
+# Whitespace said otherwise: a space as other spaces or a tab, a line end with spaces before it (a line end as spaces
+# is not the same text: after one, spaces are the next line's indent).
+OTHER_SPACE, OTHER_LINE_END = (" ", "  ", "\t"), ("\n", " \n", "\t\n")
 # How a continuation is asked for: its seam, from what the client has.
 ASKED: dict[str, tuple[Method, Capabilities]] = {
     "instruction": ("instruction", Capabilities()),
@@ -140,9 +146,8 @@ def _cut_points(text: str, kind: str) -> list[int]:
 
 @st.composite
 def cases(draw: st.DrawFn, kinds: tuple[str, ...] = CUTS) -> Case:
-    words = draw(WORDS)
-    tokens = tuple(("" if i == 0 else draw(st.sampled_from((" ", " ", " ", "\n")))) + word
-                   + draw(st.sampled_from(("", "", ",", "."))) for i, word in enumerate(words))
+    tokens = tuple(f"{space if i else ''}{letters}{digit}{mark}"
+                   for i, (space, letters, digit, mark) in enumerate(draw(TOKENS)))
     text = "".join(tokens)
     kind = draw(st.sampled_from(kinds))
     points = _cut_points(text, kind)
@@ -156,7 +161,8 @@ def cases(draw: st.DrawFn, kinds: tuple[str, ...] = CUTS) -> Case:
     start = 0 if back > min(8, len(before)) else cut if back == 0 else before[-back]
     head = text[start:cut]
     if head and draw(st.booleans()):  # in other whitespace
-        head = re.sub(r"\s+", lambda _: draw(st.sampled_from(OTHER_WHITESPACE)), head)
+        head = re.sub(r"\s+", lambda run: draw(st.sampled_from(OTHER_LINE_END if "\n" in run.group() else OTHER_SPACE)),
+                      head)
         if head[0].isspace() and draw(st.booleans()):
             head = head.lstrip()
         elif start == 0 and draw(st.booleans()):
