@@ -70,6 +70,7 @@ class Seam:
         self.failed = False
         self.refused = ""
         self.trimmed = 0
+        self._along = 0  # where in the partial a long repeat may be under way (see _repeating)
 
     def feed(self, text: str) -> str:
         if self.failed:
@@ -130,6 +131,8 @@ class Seam:
         tail = self.tail
         if not tail or not rest:
             return 0
+        if not final and self._repeating(rest):
+            return None  # a stretch of the partial said again, still under way
         hn, ends = _collapsed(rest)
         start = max(0, len(tail) - 4 * len(rest) - self.hold)  # (a repeat is at most about as long as `rest`)
         tn, _ = _collapsed(tail[start:])
@@ -137,15 +140,14 @@ class Seam:
         lead = hn[0] == " "
         firsts = {hn[0], hn[1]} if lead and len(hn) > 1 else {hn[0]}
         for s in sorted(i for c in firsts for i in _positions(tn, c)):
-            x = tn[s:]
-            if hn.startswith(x):
-                at = len(x)
-            elif lead and x[0] != " " and hn.startswith(x, 1):
-                at = 1 + len(x)
-            elif x.startswith(hn) or lead and x[0] != " " and x.startswith(hn[1:]):
+            skip = 1 if lead and tn[s] != " " else 0  # (whitespace before the repeat the partial has not there)
+            if len(tn) - s <= len(hn) - skip and hn.startswith(tn[s:], skip):
+                x = tn[s:]
+                at = skip + len(x)
+            elif tn.startswith(hn[skip:], s):
                 if not final:
                     return None  # it may still be repeating a longer stretch
-                continue  # (a continuation that ended inside a repeat: said nothing new that can be told)
+                continue  # (it ended inside a stretch of the partial: not a repeat of its end)
             else:
                 continue
             if at == len(hn) and not final:
@@ -161,6 +163,15 @@ class Seam:
             if verdict != _WEAK:
                 return verdict
         return STARTED_OVER if self._short_restart(rest) else 0
+
+    def _repeating(self, rest: str) -> bool:
+        """Whether `rest` is a stretch of the partial said again that does not reach its end yet (the continuation
+        may still be repeating it): found once, then followed as the continuation grows."""
+        at, tail = self._along, self.tail
+        if not tail.startswith(rest, at) or at + len(rest) >= len(tail):
+            at = tail.find(rest, at, len(tail) - 1)  # (a longer stretch said again starts no earlier)
+            self._along = len(tail) if at < 0 else at
+        return at >= 0
 
     def _verdict(self, x: str, prev: str, whole: bool, hn: str, at: int) -> str:
         """Whether the repeat `x` of the partial's end (normalised; `prev`: the partial's character before it,
