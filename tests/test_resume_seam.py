@@ -109,10 +109,10 @@ def test_whitespace_said_again_is_trimmed_but_not_what_the_continuation_adds_to_
 
 def test_a_long_stretch_said_again_is_held_until_it_reaches_the_partials_end():
     partial = " ".join(f"word{i}" for i in range(2000))
-    head = partial[-900:]  # (far more than the seam holds at first)
-    seam = Seam(partial, exact=False)
-    assert run(seam, head + " and the rest", list(range(0, 1000, 3))) == " and the rest"
-    assert seam.trimmed == len(head)
+    for head in (partial[-900:], partial[-900:].replace(" ", "\n")):  # (far more than the seam holds at first)
+        seam = Seam(partial, exact=False)
+        assert run(seam, head + " and the rest", list(range(0, 1000, 3))) == " and the rest"
+        assert seam.trimmed == len(head)
 
 
 def test_a_short_partial_said_again_from_its_start_is_trimmed_or_refused_never_appended():

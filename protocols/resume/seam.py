@@ -24,6 +24,9 @@ from collections.abc import Iterator
 
 MIN_OVERLAP = 8  # characters: a repeat this long is trusted wherever it starts; a shorter one must be whole words
 HOLD = 64  # characters held back before an overlap is decided, at least
+# Characters of the partial's end a repeat in other whitespace is looked for in (or 4 times what is held, if more);
+# a longer stretch said again is followed wherever it starts, as it was written.
+LOOK_BACK = 4096
 STARTED_OVER = "started over"
 UNCLEAR = "unclear seam"
 
@@ -134,17 +137,18 @@ class Seam:
         if not final and self._repeating(rest):
             return None  # a stretch of the partial said again, still under way
         hn, ends = _collapsed(rest)
-        start = max(0, len(tail) - 4 * len(rest) - self.hold)  # (a repeat is at most about as long as `rest`)
+        start = max(0, len(tail) - max(LOOK_BACK, 4 * len(rest) + self.hold))
         tn, _ = _collapsed(tail[start:])
         before = (" " if tail[start - 1].isspace() else tail[start - 1]) if start else ""
         lead = hn[0] == " "
         firsts = {hn[0], hn[1]} if lead and len(hn) > 1 else {hn[0]}
+        said = (hn, hn[1:])
         for s in sorted(i for c in firsts for i in _positions(tn, c)):
             skip = 1 if lead and tn[s] != " " else 0  # (whitespace before the repeat the partial has not there)
             if len(tn) - s <= len(hn) - skip and hn.startswith(tn[s:], skip):
                 x = tn[s:]
                 at = skip + len(x)
-            elif tn.startswith(hn[skip:], s):
+            elif tn.startswith(said[skip], s):
                 if not final:
                     return None  # it may still be repeating a longer stretch
                 continue  # (it ended inside a stretch of the partial: not a repeat of its end)
