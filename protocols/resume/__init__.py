@@ -50,7 +50,7 @@ class Delivered:
 
 
 class Splicer(Protocol):
-    failed: bool  # the continuation started over (the seam refused it): none of it reached the client
+    failed: bool  # the seam refused the continuation (it started over, or read two ways): none of it reached the client
 
     def feed(self, event: Event) -> list[Event]:
         """One event of the continuation (in the client's protocol) in; the events the client's repairer gets."""

@@ -9,11 +9,13 @@ next target of the route, translated), and its events are spliced into the clien
 (rewrite/exchange/resume.py). A target that refuses the prefill is remembered and asked in words from then on.
 Bounded by `resume.max_attempts` and `resume.deadline` (by which a continuation's first token must have come: the
 attempt under way is abandoned then); past them, or when no continuation can go on from the cut, the answer ends
-honestly as before.
+honestly as before. A continuation the client leaves is recorded all the same (its seam, and what the vendor reported
+billing for it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from protocols.base import Repairer
@@ -32,6 +34,7 @@ from rewrite.routing.routes import Target
 logger = logging.getLogger("rotator")
 
 SPLICED = "spliced"
+CLIENT_LEFT = "client left"
 
 
 class Continuation:
@@ -95,8 +98,14 @@ class Continuation:
         resume.asking = asking = Asking(delivered, method, caps, client)
         pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout)
         keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto, until=self.give_up)
-        failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume, until=self.give_up).on)
-        resume.asking = None
+        try:
+            failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume, until=self.give_up).on)
+        except asyncio.CancelledError:  # the client left: the vendor was asked (and billed) all the same
+            self._account(req.meter.usage(), model, provider, keys.key)
+            self._record(len(delivered.text), method, leg.name, asking, CLIENT_LEFT)
+            raise
+        finally:
+            resume.asking = None
         seam = asking.seam
         if failure is not None:
             outcome, kind = f"failed ({failure.reason})", failure.kind
@@ -106,19 +115,20 @@ class Continuation:
             assert spliced is not None
             kind = None
             if spliced.splicer.failed:
-                outcome = "started over"
+                outcome = seam.refused if seam is not None and seam.refused else "started over"
             elif spliced.complete:
                 outcome = SPLICED
             else:
                 outcome = f"cut again ({resume.cause})"
-        self._record(len(delivered.text), method, leg.name, seam.trimmed if seam is not None else 0, outcome)
+        self._record(len(delivered.text), method, leg.name, asking, outcome)
         return outcome, kind
 
     def _caps(self, provider: Provider, model: str) -> Capabilities:
         return provider.models.get(model) if provider.models is not None else Capabilities()
 
-    def _record(self, position: int, method: str, target: str, trimmed: int, outcome: str) -> None:
+    def _record(self, position: int, method: str, target: str, asking: Asking, outcome: str) -> None:
         """The seam, on the flow (metadata, a note and its log line)."""
+        trimmed = asking.seam.trimmed if asking.seam is not None else 0
         seam = {"position": position, "method": method, "target": target, "trimmed": trimmed, "outcome": outcome}
         job = self.fallback.job
         job.resume.append(seam)

@@ -35,7 +35,7 @@ Reader = Callable[[], Awaitable[bytes]]
 
 
 class Abandoned(Exception):
-    """Raised by a repairer that wants no more of this response (a continuation that started over)."""
+    """Raised by a repairer that wants no more of this response (a continuation the seam refused)."""
 
 Pusher = Callable[[Callable[[bytes], bool]], Awaitable[None]]
 

@@ -52,8 +52,7 @@ class Keeper:
 
 class Spliced(Repairer):
     """A continuation attempt's repairer: its client-protocol events (tool calls held whole) spliced onto what the
-    client has, then through the client's repairer, and kept. Abandoned once the splicer finds the continuation
-    started over."""
+    client has, then through the client's repairer, and kept. Abandoned once the seam refuses the continuation."""
 
     def __init__(self, inner: Repairer, keep: Callable[[bytes], None] | None, holder: Holder | None,
                  splicer: Splicer, client: Repairer) -> None:
@@ -73,7 +72,7 @@ class Spliced(Repairer):
         parser = SSEParser()
         spliced = [s for e in parser.feed(out) + parser.close() for s in self.splicer.feed(e)]
         if self.splicer.failed:
-            raise Abandoned("the continuation started over instead of going on")
+            raise Abandoned("the seam refused the continuation (it started over, or read two ways)")
         return self._sent(spliced)
 
     def quiet(self, block: bytes) -> bool:

@@ -11,7 +11,8 @@ import warnings
 
 import pytest
 
-from tests.support.clients import FINISH, MODELS, call, make_client
+from tests.support import continuation as asking
+from tests.support.clients import FINISH, MODELS, PROMPT, call, make_client
 from tests.support.fake_vendor import INPUT_TOKENS, TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
 from tests.support.reliability import (
     ANSWER_ID,
@@ -176,6 +177,63 @@ def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator
     assert flow.comment.startswith(f"resumed 1× ({method})"), flow.comment
     assert not any(key.encode() in path.read_bytes() for key in pool(protocol))
     tag = f"rotator: {FAMILY[protocol]} {flow.id[:8]}: resumed:"
+    assert sum(tag in line for line in log.splitlines()) == 1, log
+
+
+WORDS = " ".join(f"w{i}" for i in range(16))
+AFTER_A_SPACE = [f"w{i} " for i in range(10)]  # the deltas the client got: its partial ends "... w8 w9 "
+HEAD = " w8 w9 "  # the continuation starts two words back, as models asked to go on do
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
+@pytest.mark.parametrize("protocol", RESUMABLE)
+def test_a_cut_after_a_space_continued_a_few_words_back_reads_every_word_once(fake_vendor, rotator, protocol,
+                                                                            streamed):
+    warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=FAST)
+    partial = "".join(AFTER_A_SPACE)
+    cut = Fault().in_pieces(*AFTER_A_SPACE, WORDS[len(partial):]).cut_after(deltas=len(AFTER_A_SPACE), how="reset")
+    fake_vendor.script(cut, Fault().ok(HEAD + WORDS[len(partial):]))
+
+    result = call(protocol, make_client(protocol), stream=streamed)
+
+    assert result.text == WORDS  # not "... w8 w9 w8 w9 w10 ..."
+    assert result.finish == FINISH[protocol]["text"]
+    first, continued = fake_vendor.calls()
+    method, sent = asking.asked(continued.protocol, continued.body)
+    assert method == METHOD[protocol] and sent.rstrip() == partial.rstrip()
+
+
+def test_a_continuation_the_client_leaves_is_recorded_with_what_the_vendor_billed(fake_vendor, rotator, tmp_path):
+    """The client leaves while the continuation is under way (it has had some of it): the flow still says what was
+    asked and how it ended, the log says it once, and the usage counts the input the vendor billed for it too."""
+    path = tmp_path / "flows.mitm"
+    proxy = rotator(streaming={**FAST, "idle_timeout": STALL}, fresh=True, args=("-w", str(path)))
+    longer = TEXT + ", " + " ".join(f"more{i}" for i in range(20))  # (past what the seam holds before deciding)
+    fake_vendor.script(Fault().ok(longer).cut_after(deltas=DELTAS, how="reset"),
+                       Fault().ok(longer).continuing().stall_after(deltas=16, seconds=STALL))
+
+    text = ""
+    with make_client("anthropic").messages.stream(model=MODELS["anthropic"], max_tokens=256,
+                                                   messages=[{"role": "user", "content": PROMPT}]) as answer:
+        for event in answer:
+            if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                text += event.delta.text
+                if len(text) > len(PREFIX):
+                    break  # the continuation is coming through: the client leaves
+    assert longer.startswith(text)
+    log = proxy.wait_log("client left")
+    proxy.proc.stop()
+
+    with warnings.catch_warnings():  # mitmproxy's flow filters use pyparsing's deprecated names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mitmproxy import io as mitmio
+    with path.open("rb") as f:
+        [flow] = [f for f in mitmio.FlowReader(f).stream() if f.request.pretty_host == PROVIDER_HOST["anthropic"]]
+    [seam] = flow.metadata["rotator"]["resume"]
+    assert seam == {"position": len(PREFIX), "method": "prefill", "target": f"anthropic/{MODELS['anthropic']}",
+                    "trimmed": 0, "outcome": "client left"}
+    assert flow.metadata["rotator"]["usage"]["input_tokens"] == 2 * INPUT_TOKENS  # the cut answer's, and again
+    tag = f"rotator: anthropic {flow.id[:8]}: resumed:"
     assert sum(tag in line for line in log.splitlines()) == 1, log
 
 

@@ -131,6 +131,7 @@ class Fault:
     overlap: int = 8  # characters of the partial answer said again by a continuation asked in words
     refuses_prefill: bool = False  # a request ending in the assistant's turn gets a 400, see `refusing_prefill`
     alternates: bool = False  # a request with two user turns in a row gets a 400, see `alternating`
+    pieces: tuple[str, ...] = ()  # the text's deltas as given (else split_text's), see `in_pieces`
 
     @_chainable
     def continuing(self, overlap: int = 8) -> Fault:
@@ -152,9 +153,15 @@ class Fault:
         return dataclasses.replace(self, alternates=True)
 
     @_chainable
+    def in_pieces(self, *pieces: str) -> Fault:
+        """Answer with the text these pieces make, one content delta each (e.g. ending in whitespace, or cut
+        inside a word), instead of split_text's."""
+        return dataclasses.replace(self, text="".join(pieces), pieces=tuple(p for p in pieces if p))
+
+    @_chainable
     def ok(self, text: str | None = None) -> Fault:
         """Answer normally (optionally with another text)."""
-        return self if text is None else dataclasses.replace(self, text=text)
+        return self if text is None else dataclasses.replace(self, text=text, pieces=())
 
     @_chainable
     def status(self, code: int, body: Any = None, headers: dict[str, str] | None = None) -> Fault:
@@ -380,7 +387,7 @@ class Ctx:
 
     @property
     def deltas(self) -> list[str]:
-        return split_text(self.fault.text)
+        return list(self.fault.pieces) or split_text(self.fault.text)
 
     @property
     def tool(self) -> tuple[str, str] | None:
@@ -1379,7 +1386,8 @@ class FakeVendor:
                 return
             if asking is not None and fault.continues:
                 rec.continued = asking[0]
-                fault = dataclasses.replace(fault, text=continuation.rest(fault.text, *asking, fault.overlap))
+                fault = dataclasses.replace(fault, text=continuation.rest(fault.text, *asking, fault.overlap),
+                                            pieces=())
         ctx = Ctx(rec.index, rec.model or "fake-model", int(rec.received_at), asked or {}, fault)
         if isinstance(served, Served):
             rec.organization, rec.cache = served.organization, (served.cache_read, served.cache_write)
