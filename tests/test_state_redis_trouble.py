@@ -12,6 +12,7 @@ import time
 import fakeredis
 import pytest
 
+import protocols
 from addons.sharing import where
 from rewrite.conversation.hooks import ConversationState
 from rewrite.pool import KeyPool
@@ -143,9 +144,10 @@ def test_a_responses_conversation_recorded_by_one_worker_continues_on_another(re
     other.share(redis_server.url)
     first = {"model": "gpt-4o", "input": "What is the weather in Paris?"}
     answer = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "18C."}]}]
-    one.continuity.record("resp_1", first, answer, "openai", native=False)
+    stored = protocols.registered("openai_responses").continuity
+    one.continuity.record(stored, "resp_1", first, answer, "openai", native=False)
     follow_up = {"model": "gpt-4o", "previous_response_id": "resp_1", "input": "And tomorrow?"}
-    expanded = other.continuity.expand(follow_up, "anthropic", speaks_responses=False).body
+    expanded = other.continuity.expand(stored, follow_up, "anthropic", resolves=False).body
     assert "previous_response_id" not in expanded
     assert [item.get("content") for item in expanded["input"]][1] == answer[0]["content"]
     one.share(None)  # back to this process only
