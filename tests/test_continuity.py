@@ -17,6 +17,7 @@ from rewrite.conversation.continuity import (
     output_items,
 )
 from rewrite.state.kv import MemoryStore
+from tests.support.timing import FakeClock
 
 QUESTION = "What is the weather in Paris?"
 CALL = {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'}
@@ -25,17 +26,9 @@ ANSWER = {"type": "message", "role": "assistant", "content": [{"type": "output_t
 FOLLOW_UP = "And tomorrow?"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(0.0)
 
 
 @pytest.fixture

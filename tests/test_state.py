@@ -21,17 +21,10 @@ from rewrite.engine import Engine
 from rewrite.policy import retry
 from rewrite.pool import KeyPool, fingerprint
 from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
+from tests.support.timing import FakeClock
 
 SECRET = "sk-proj-secret-0123456789-wxyz"
 OTHER = "sk-proj-other-9876543210-abcd"
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -146,7 +139,7 @@ def rate_limited(seconds: str):
 
 
 def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
-    clock, wall = Clock(100.0), Clock(1_700_000_000.0)
+    clock, wall = FakeClock(100.0), FakeClock(1_700_000_000.0)
     old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
     old.failed(SECRET, rate_limited("300"), "gpt-4o")
     old.failed(OTHER, retry.from_status(429, [], b"", pooled=True), "")  # a backoff, whole key
@@ -156,7 +149,7 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     records = json.loads(json.dumps(old.export_state()))
 
     # "restarted" 100 s later: another monotonic clock, the wall clock moved on
-    clock2, wall.now = Clock(5.0), wall.now + 100
+    clock2, wall.now = FakeClock(5.0), wall.now + 100
     new = KeyPool([SECRET, OTHER], clock=clock2, wall=wall)
     new.import_state(records)
     assert new.pick(model="gpt-4o").key == OTHER  # (its short backoff ended while Rotator was down)
@@ -172,13 +165,13 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
 
 
 def test_an_out_key_is_not_carried_over_and_expired_rests_are_dropped():
-    clock, wall = Clock(0.0), Clock(1_700_000_000.0)
+    clock, wall = FakeClock(0.0), FakeClock(1_700_000_000.0)
     old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
     old.failed(SECRET, retry.from_status(401, [], b"", pooled=True))
     old.failed(OTHER, rate_limited("10"), "m")
     records = old.export_state()
     wall.now += 60
-    new = KeyPool([SECRET, OTHER], clock=Clock(0.0), wall=wall)
+    new = KeyPool([SECRET, OTHER], clock=FakeClock(0.0), wall=wall)
     new.import_state(records)
     assert [s.state(0.0) for s in new.states] == ["ready", "ready"]
 

@@ -19,14 +19,7 @@ from rewrite.pool import STRATEGIES, KeyPool
 from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.timing import FakeClock
 
 
 def keys(*specs: dict) -> list:
@@ -35,7 +28,7 @@ def keys(*specs: dict) -> list:
                             max_concurrent=s.get("max_concurrent")) for s in specs]
 
 
-def ready_keys(pool: KeyPool, clock: Clock) -> set[str]:
+def ready_keys(pool: KeyPool, clock: FakeClock) -> set[str]:
     return {s.secret for s in pool.states if s.rest_until("", clock.now) <= clock.now}
 
 
@@ -55,7 +48,7 @@ def test_every_strategy_is_registered_by_its_config_name():
 
 
 def test_round_robin_takes_each_key_in_turn_and_skips_resting_ones():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["a", "b", "c"], clock=clock)
     assert [pool.pick().key for _ in range(6)] == ["a", "b", "c", "a", "b", "c"]
     pool.bench("b", 10)
@@ -63,14 +56,14 @@ def test_round_robin_takes_each_key_in_turn_and_skips_resting_ones():
 
 
 def test_fair_cycle_uses_every_key_exactly_once_per_cycle():
-    pool = KeyPool([f"k{i}" for i in range(5)], "fair-cycle", clock=Clock())
+    pool = KeyPool([f"k{i}" for i in range(5)], "fair-cycle", clock=FakeClock())
     picks = [pool.pick().key for _ in range(5000)]
     for start in range(0, 5000, 5):
         assert sorted(picks[start:start + 5]) == [f"k{i}" for i in range(5)]
 
 
 def test_fair_cycle_with_rests_reuses_a_key_only_after_every_ready_key_had_its_turn():
-    rng, clock = random.Random(7), Clock()
+    rng, clock = random.Random(7), FakeClock()
     pool = KeyPool([f"k{i}" for i in range(6)], "fair-cycle", clock=clock)
     cycle: set[str] = set()
     repeats = 0
@@ -89,7 +82,7 @@ def test_fair_cycle_with_rests_reuses_a_key_only_after_every_ready_key_had_its_t
 
 
 def test_fair_cycle_a_key_back_from_rest_joins_the_current_cycle():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["a", "b", "c", "d"], "fair-cycle", clock=clock)
     assert pool.pick().key == "a"
     pool.bench("c", 10)
@@ -101,20 +94,20 @@ def test_fair_cycle_a_key_back_from_rest_joins_the_current_cycle():
 
 def test_weighted_matches_the_weights_within_a_few_percent():
     weights = {"a": 1, "b": 2, "c": 3, "d": 4}
-    pool = KeyPool(keys(*({"key": k, "weight": w} for k, w in weights.items())), "weighted", clock=Clock())
+    pool = KeyPool(keys(*({"key": k, "weight": w} for k, w in weights.items())), "weighted", clock=FakeClock())
     counts = Counter(pool.pick().key for _ in range(10_000))
     for key, weight in weights.items():
         assert counts[key] / 10_000 == pytest.approx(weight / 10, rel=0.03)
 
 
 def test_weighted_spreads_picks_rather_than_bursting_one_key():
-    pool = KeyPool(keys({"key": "a", "weight": 1}, {"key": "b", "weight": 1}), "weighted", clock=Clock())
+    pool = KeyPool(keys({"key": "a", "weight": 1}, {"key": "b", "weight": 1}), "weighted", clock=FakeClock())
     picks = [pool.pick().key for _ in range(100)]
     assert all(x != y for x, y in zip(picks, picks[1:]))
 
 
 def test_weighted_shares_among_the_ready_keys_when_one_rests():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(keys({"key": "a", "weight": 1}, {"key": "b", "weight": 3}, {"key": "c", "weight": 6}), "weighted",
                    clock=clock)
     pool.bench("c", 1e6)
@@ -123,7 +116,7 @@ def test_weighted_shares_among_the_ready_keys_when_one_rests():
 
 
 def test_priority_never_leaks_to_a_lower_tier_while_a_higher_one_has_a_ready_key():
-    rng, clock = random.Random(3), Clock()
+    rng, clock = random.Random(3), FakeClock()
     tiers = {"a1": 1, "b1": 1, "c2": 2, "d2": 2, "e3": 3}
     pool = KeyPool(keys(*({"key": k, "tier": t} for k, t in tiers.items())), "priority", clock=clock)
     used = Counter()
@@ -140,12 +133,12 @@ def test_priority_never_leaks_to_a_lower_tier_while_a_higher_one_has_a_ready_key
 
 def test_priority_round_robins_within_a_tier():
     pool = KeyPool(keys({"key": "a", "tier": 1}, {"key": "b", "tier": 1}, {"key": "c", "tier": 2}), "priority",
-                   clock=Clock())
+                   clock=FakeClock())
     assert [pool.pick().key for _ in range(4)] == ["a", "b", "a", "b"]
 
 
 def test_least_used_prefers_fewest_in_flight_then_fewest_tokens_this_hour():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["a", "b", "c"], "least-used", clock=clock, wall=lambda: 1_700_000_000.0)
     held = [pool.lease(pool.pick().key) for _ in range(3)]  # one each: a tie on leases
     assert sorted(lease.state.secret for lease in held) == ["a", "b", "c"]
@@ -161,7 +154,7 @@ def test_least_used_prefers_fewest_in_flight_then_fewest_tokens_this_hour():
 
 
 def test_least_used_spreads_evenly_when_nothing_differs():
-    pool = KeyPool(["a", "b", "c"], "least-used", clock=Clock())
+    pool = KeyPool(["a", "b", "c"], "least-used", clock=FakeClock())
     assert Counter(pool.pick().key for _ in range(300)) == {"a": 100, "b": 100, "c": 100}
 
 
@@ -170,7 +163,7 @@ def test_least_used_spreads_evenly_when_nothing_differs():
 
 
 def test_a_key_at_its_max_concurrent_is_skipped_and_a_pool_all_at_cap_is_busy():
-    pool = KeyPool(keys({"key": "a", "max_concurrent": 1}, {"key": "b", "max_concurrent": 2}), clock=Clock())
+    pool = KeyPool(keys({"key": "a", "max_concurrent": 1}, {"key": "b", "max_concurrent": 2}), clock=FakeClock())
     first = pool.lease(pool.pick().key)
     assert first.state.secret == "a"
     held = [pool.lease(pool.pick().key) for _ in range(2)]
@@ -206,7 +199,7 @@ async def test_leases_never_leak_under_cancellation():
 
 
 def test_a_lease_is_given_back_once_however_often_it_is_released():
-    pool = KeyPool(["a"], clock=Clock())
+    pool = KeyPool(["a"], clock=FakeClock())
     lease = pool.lease("a")
     with lease:
         pass
@@ -294,17 +287,17 @@ async def test_a_key_at_its_cap_past_first_token_timeout_is_answered_429_busy():
 @pytest.mark.parametrize("strategy", ["round-robin", "fair-cycle", "weighted", "priority"])
 def test_a_restored_pool_continues_where_the_old_one_was(strategy):
     specs = keys(*({"key": f"k{i}", "weight": i + 1, "tier": 1 + i % 2} for i in range(4)))
-    old, twin = KeyPool(specs, strategy, clock=Clock()), KeyPool(specs, strategy, clock=Clock())
+    old, twin = KeyPool(specs, strategy, clock=FakeClock()), KeyPool(specs, strategy, clock=FakeClock())
     for _ in range(7):
         old.pick(), twin.pick()
-    restored = KeyPool(specs, strategy, clock=Clock())
+    restored = KeyPool(specs, strategy, clock=FakeClock())
     restored.import_state(json.loads(json.dumps(old.export_state())))
     assert [restored.pick().key for _ in range(20)] == [twin.pick().key for _ in range(20)]
 
 
 def test_a_position_saved_under_another_strategy_is_ignored():
-    old = KeyPool(["a", "b", "c"], "round-robin", clock=Clock())
+    old = KeyPool(["a", "b", "c"], "round-robin", clock=FakeClock())
     old.pick()
-    new = KeyPool(["a", "b", "c"], "fair-cycle", clock=Clock())
+    new = KeyPool(["a", "b", "c"], "fair-cycle", clock=FakeClock())
     new.import_state(old.export_state())
     assert [new.pick().key for _ in range(3)] == ["a", "b", "c"]
