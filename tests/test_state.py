@@ -3,7 +3,6 @@ opens the store, hands new pools their state, flushes in batches, closes in done
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import sqlite3
@@ -21,7 +20,7 @@ from rewrite.engine import Engine
 from rewrite.policy import retry
 from rewrite.pool import KeyPool, fingerprint
 from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
-from tests.support.timing import FakeClock
+from tests.support.timing import FakeClock, eventually
 
 SECRET = "sk-proj-secret-0123456789-wxyz"
 OTHER = "sk-proj-other-9876543210-abcd"
@@ -257,21 +256,21 @@ async def test_changes_are_flushed_in_batches_without_done(tmp_path, monkeypatch
         save = addon.store.save
         monkeypatch.setattr(addon.store, "save", lambda batch: (save(batch), writes.append(batch)))  # counted once written
         monkeypatch.setattr(pools_addon, "FLUSH_INTERVAL", 0.05)
+        changes, looks = addon._changes, []
+        monkeypatch.setattr(addon, "_changes", lambda *a, **k: (looks.append(1), changes(*a, **k))[1])
         addon.running()
         for _ in range(50):  # many events, no write of their own
             pool_of(engine).failed(SECRET, rate_limited("300"), "m")
             with pool_of(engine).lease(OTHER):
                 pass
         assert writes == []
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if writes:
-                break
+        await eventually(lambda: writes)
         assert len(writes) == 1 and scope("openai") in writes[0]
         reader = SqliteStore(db)
         assert f"key:{fingerprint(OTHER, reader.secret)}" in reader.load(scope("openai"))
         reader.close()
-        await asyncio.sleep(0.2)
+        looked = len(looks)
+        await eventually(lambda: len(looks) >= looked + 3)  # the flusher looked three times more
         assert len(writes) == 1  # nothing changed since: nothing written
         addon.done()
         assert addon.store is None

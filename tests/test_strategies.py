@@ -18,8 +18,8 @@ from rewrite.intake.loopback import LoopbackRequest
 from rewrite.pool import STRATEGIES, KeyPool
 from rewrite.routing.router import Router
 from tests.support import samples
-from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of
-from tests.support.timing import FakeClock
+from tests.support.engine_harness import PATHS, FakeResponder, Held, Upstream, events_of
+from tests.support.timing import MARGIN, FakeClock, eventually
 
 
 def keys(*specs: dict) -> list:
@@ -173,6 +173,12 @@ def test_a_key_at_its_max_concurrent_is_skipped_and_a_pool_all_at_cap_is_busy():
     assert pool.pick().key == "b"
 
 
+async def turns(n: int) -> None:
+    """Let the loop turn n times: other tasks run, and no time passes."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
 async def test_leases_never_leak_under_cancellation():
     rng = random.Random(11)
     caps = {"a": 2, "b": 3, "c": 1}
@@ -184,13 +190,13 @@ async def test_leases_never_leak_under_cancellation():
             await pool.returned()
         with pool.lease(pick.key):
             peak[pick.key] = max(peak[pick.key], pool._by_secret[pick.key].in_flight)
-            await asyncio.sleep(rng.uniform(0, 0.01))
+            await turns(rng.randrange(6))  # the attempt lasts a few loop turns
             if rng.random() < 0.2:
                 raise RuntimeError("the upstream failed")
 
     tasks = [asyncio.ensure_future(attempt()) for _ in range(400)]
     for _ in range(30):
-        await asyncio.sleep(0.003)
+        await turns(rng.randrange(1, 4))
         for t in rng.sample(tasks, 10):
             t.cancel()  # clients going away, at any point
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -223,57 +229,53 @@ async def exchange(route, cfg, upstream) -> FakeResponder:
     return out
 
 
+def held_answers() -> tuple[Upstream, list[Held]]:
+    """An upstream whose every answer stops after its third event until the test releases it."""
+    bodies: list[Held] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bodies.append(Held(events_of(samples.CHAT_TEXT), at=3))  # (its first token in)
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=bodies[-1])
+
+    return Upstream([answer]), bodies
+
+
 async def test_the_engine_gives_a_lease_back_when_the_client_leaves_mid_stream():
     route, cfg = capped_route(1)
-    started = asyncio.Event()
-
-    async def slow(request: httpx.Request) -> httpx.Response:
-        started.set()
-        return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              stream=SlowStream(events_of(samples.CHAT_TEXT)))
-
-    task = asyncio.ensure_future(exchange(route, cfg, Upstream([slow])))
-    await started.wait()
-    await asyncio.sleep(0.05)
+    up, bodies = held_answers()
+    task = asyncio.ensure_future(exchange(route, cfg, up))
+    await eventually(lambda: bodies and bodies[0].reached.is_set())  # midway through the answer
     assert route.provider.pool.states[0].in_flight == 1
     task.cancel()  # the client went away
     await asyncio.gather(task, return_exceptions=True)
     assert route.provider.pool.states[0].in_flight == 0
 
 
-class SlowStream(httpx.AsyncByteStream):
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-
-    async def __aiter__(self):
-        for c in self.chunks:
-            yield c
-            await asyncio.sleep(0.2)
-
-
 async def test_a_request_waits_for_a_key_at_its_cap_then_uses_it():
     route, cfg = capped_route(1)
-
-    def ok(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              stream=SlowStream(events_of(samples.CHAT_TEXT)[:3]))
-
-    up = Upstream([ok])
-    first, second = await asyncio.gather(exchange(route, cfg, up), exchange(route, cfg, up))
-    assert first.status == second.status == 200 and len(up.seen) == 2
+    up, bodies = held_answers()
+    first = asyncio.ensure_future(exchange(route, cfg, up))
+    await eventually(lambda: bodies and bodies[0].reached.is_set())  # the key's one slot is held, midway
+    second = asyncio.ensure_future(exchange(route, cfg, up))
+    await turns(50)  # (no socket: a second request let through would reach the upstream within a few turns)
+    assert len(up.seen) == 1 and not second.done()  # it waits for the key
+    bodies[0].release.set()
+    await eventually(lambda: len(bodies) == 2)
+    bodies[1].release.set()
+    first_out, second_out = await asyncio.gather(first, second)
+    assert first_out.status == second_out.status == 200 and len(up.seen) == 2
     assert route.provider.pool.states[0].in_flight == 0
 
 
 async def test_a_key_at_its_cap_past_first_token_timeout_is_answered_429_busy():
     route, cfg = capped_route(1, first_token_timeout=0.3)
-    up = Upstream([lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"},
-                                            stream=SlowStream(events_of(samples.CHAT_TEXT)))])
+    up, bodies = held_answers()
     loop = asyncio.get_running_loop()
-    long = asyncio.ensure_future(exchange(route, cfg, up))
-    await asyncio.sleep(0.05)
+    long = asyncio.ensure_future(exchange(route, cfg, up))  # holds the key's one slot until cancelled
+    await eventually(lambda: bodies and bodies[0].reached.is_set())
     t0 = loop.time()
-    out = await exchange(route, cfg, up)
-    assert 0.25 < loop.time() - t0 < 2
+    out = await asyncio.wait_for(exchange(route, cfg, up), 0.3 + MARGIN)  # (not for the key, which never returns)
+    assert loop.time() - t0 >= 0.3 * 0.9  # the key was waited for, up to the first-token timeout
     assert out.status == 429 and dict(out.headers)["retry-after"] == "1"
     assert "max_concurrent" in json.loads(out.body)["error"]["message"] and len(up.seen) == 1
     long.cancel()

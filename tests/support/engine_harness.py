@@ -93,6 +93,24 @@ class Stream(httpx.AsyncByteStream):
         self.closed.set()
 
 
+class Held(httpx.AsyncByteStream):
+    """An upstream body that sends `chunks[:at]`, sets `reached`, then waits for `release` before the rest: a test
+    acts while the answer is midway (a client leaving, a second request wanting the key) without sleeping for it.
+    Never released, it is a stall only the engine's cancel ends."""
+
+    def __init__(self, chunks: list[bytes], at: int = 1) -> None:
+        self.chunks, self.at = chunks, at
+        self.reached, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __aiter__(self):
+        for c in self.chunks[:self.at]:
+            yield c
+        self.reached.set()
+        await self.release.wait()
+        for c in self.chunks[self.at:]:
+            yield c
+
+
 def sse(chunks: list[bytes], **kw) -> httpx.Response:
     return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Stream(chunks, **kw))
 

@@ -13,6 +13,7 @@ import httpx
 from tests.support.clients import FINISH, MODELS, PROMPT, TRUNCATED, WEATHER_SCHEMA, call, make_client
 from tests.support.fake_vendor import TEXT, TOOL_NAME, split_text
 from tests.support.harness import POOL_KEYS
+from tests.support.timing import MARGIN  # noqa: F401  (the e2e tests import it from here too)
 
 FAMILY = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
 PROVIDER_HOST = {
@@ -26,7 +27,6 @@ IDLE_TIMEOUT = 1.0
 FAST = {"first_token_timeout": FIRST_TOKEN_TIMEOUT, "idle_timeout": IDLE_TIMEOUT}
 # Cut answers not continued: the honest ending alone (what `resume: {mode: off}` keeps exactly as it was).
 RESUME_OFF = {"mode": "off"}
-MARGIN = 4.0  # seconds of slack on top of a configured timeout: a loaded machine, TLS set-up, SDK start-up
 STALL = 20.0  # a vendor stall far longer than any configured timeout: without Rotator the client would wait it out
 DELTAS = 2  # where mid-answer faults act: after the second text fragment
 PREFIX = "".join(split_text(TEXT)[:DELTAS])  # "Hello from": the text the vendor sent before the fault
