@@ -17,6 +17,7 @@ from rewrite.state.redis.connection import connect
 from rewrite.state.redis.connection import connect_sync as connect_sync_client
 from rewrite.state.redis.names import PoolNames
 from rewrite.state.redis.shared import SharedState
+from tests.support.redis_server import written
 from tests.support.timing import MARGIN, eventually
 
 KEYS = ["sk-pool-alpha-0001", "sk-pool-bravo-0002", "sk-pool-charlie-003"]
@@ -57,17 +58,6 @@ async def take_and_give_back(pool: KeyPool, model: str = "m"):
     if pick.key is not None:
         pool.lease(pick.key, model, pick.held).release()
     return pick
-
-
-async def written(*pools: KeyPool) -> None:
-    """What each worker sent Redis so far is applied: its background writes are done, and a PING sent after them on
-    its pipe is answered (Redis answers one connection in order). Waited on instead of slept for."""
-    for pool in pools:
-        shared = pool.shared.shared
-        while shared._tasks:
-            await asyncio.gather(*list(shared._tasks), return_exceptions=True)
-        if shared.pipe is not None and shared.pipe.connected():
-            await shared.pipe.call("PING")
 
 
 async def free(pool: KeyPool):
