@@ -70,20 +70,19 @@ class FakeResponder:
 
 
 class Stream(httpx.AsyncByteStream):
-    """An upstream body: chunks with optional pauses, an optional stall or reset at the end."""
+    """An upstream body: chunks, then an optional stall (`stalling` is set when it begins) or reset at the end."""
 
-    def __init__(self, chunks: list[bytes], pause: float = 0.0, then: str = "end", stall: float = 30.0):
-        self.chunks, self.pause, self.then, self.stall = chunks, pause, then, stall
-        self.closed = asyncio.Event()
+    def __init__(self, chunks: list[bytes], then: str = "end", stall: float = 30.0):
+        self.chunks, self.then, self.stall = chunks, then, stall
+        self.closed, self.stalling = asyncio.Event(), asyncio.Event()
 
     async def __aiter__(self):
         try:
             for c in self.chunks:
-                if self.pause:
-                    await asyncio.sleep(self.pause)
                 yield c
             if self.then == "stall":
-                await asyncio.sleep(self.stall)
+                self.stalling.set()
+                await asyncio.sleep(self.stall)  # stays: a vendor that stalls for real, which the engine's timeouts end
             elif self.then == "reset":
                 raise httpx.ReadError("connection reset by peer")
         finally:
@@ -137,7 +136,7 @@ class Upstream:
 
 def stall_before_headers(seconds: float):
     async def step(request):
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(seconds)  # stays: a vendor that stalls for real, which the engine's timeouts end
         raise AssertionError("should have been cancelled")
 
     return step
