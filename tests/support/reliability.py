@@ -13,7 +13,7 @@ import httpx
 from tests.support.clients import FINISH, MODELS, PROMPT, TRUNCATED, WEATHER_SCHEMA, call, make_client
 from tests.support.fake_vendor import TEXT, TOOL_NAME, split_text
 from tests.support.harness import POOL_KEYS
-from tests.support.timing import MARGIN  # noqa: F401  (the e2e tests import it from here too)
+from tests.support.timing import MARGIN, QUIET  # noqa: F401  (the e2e tests import MARGIN from here too)
 
 FAMILY = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
 PROVIDER_HOST = {
@@ -198,7 +198,7 @@ def assert_rotator_retried(proxy, protocol: str, retries: int = 1) -> None:
     """The client sent one request and Rotator made the retries: the SDKs retry 429/5xx themselves (OpenAI's and
     Anthropic's do, twice), which would also show the vendor two keys."""
     proxy.wait_log(flow_line(protocol))
-    time.sleep(0.2)  # room for a second flow line, if the SDK retried
+    time.sleep(QUIET)  # stays: absence. Room for a second flow line, if the SDK retried
     log = proxy.log
     flows = [line for line in log.splitlines() if flow_line(protocol) in line]
     assert len(flows) == 1, f"the client sent {len(flows)} requests:\n{log[-3000:]}"
