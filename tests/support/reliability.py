@@ -13,7 +13,7 @@ import httpx
 from tests.support.clients import FINISH, MODELS, PROMPT, TRUNCATED, WEATHER_SCHEMA, call, make_client
 from tests.support.fake_vendor import TEXT, TOOL_NAME, split_text
 from tests.support.harness import POOL_KEYS
-from tests.support.timing import MARGIN, QUIET  # noqa: F401  (the e2e tests import MARGIN from here too)
+from tests.support.timing import MARGIN, QUIET, wait_until  # noqa: F401  (e2e tests import MARGIN from here)
 
 FAMILY = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
 PROVIDER_HOST = {
@@ -138,16 +138,13 @@ def no_key_resting(proxy, timeout: float = 15.0) -> None:
     that just failed, the retry rightly waits for that one. (Keys resting after a stall are not waited for: that is
     5 s after each stall test. A test whose failure does not rest its key, and so would retry it while the others
     rest after a stall, takes a proxy without stall tests.)"""
-    deadline = time.monotonic() + timeout
     with httpx.Client(proxy=proxy.url, timeout=10, trust_env=False) as http:
-        while True:
+        def rests() -> list:
             page = http.get("http://rotator.status/", params={"format": "json"}).json()
-            rests = [r for p in page["providers"] if p["pool"] for k in p["pool"]["keys"] for r in k["resting"]
-                     if not r["why"].startswith("stalled")]
-            if not rests:
-                return
-            assert time.monotonic() < deadline, f"keys still resting after {timeout} s: {rests}"
-            time.sleep(0.1)
+            return [r for p in page["providers"] if p["pool"] for k in p["pool"]["keys"] for r in k["resting"]
+                    if not r["why"].startswith("stalled")]
+
+        wait_until(lambda: not rests(), timeout, "no key resting (but after a stall)")
 
 
 def flow_line(protocol: str) -> str:
