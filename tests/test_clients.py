@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from rewrite.config import ConfigError, parse
 from rewrite.intake.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, check, hide, presented
 from rewrite.providers.credentials import CREDENTIAL_STYLES
+from tests.support.timing import FakeClock
 
 OPENAI, ANTHROPIC, GEMINI = (CREDENTIAL_STYLES[f] for f in ("openai", "anthropic", "gemini"))
 A, B = "rk-aaa-0123456789abcdef", "rk-bbb-0123456789abcdef"  # client keys (16 characters at least)
@@ -130,14 +131,6 @@ def test_any_client_credential_is_masked_and_restored_exactly(value, other, quer
     assert keys.identify(presented(style, headers, query)) in (None, "a")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_one_credential_per_request():
     keys, guesses = clients(f"clients: [{{name: team-a, key: {A}}}]"), Guesses()
     assert check(keys, guesses, "192.0.2.7", [A]).client == "team-a"
@@ -148,7 +141,7 @@ def test_one_credential_per_request():
 
 
 def test_failed_attempts_are_limited_per_address_and_window():
-    clock = Clock()
+    clock = FakeClock()
     keys, guesses = clients(f"clients: [{{name: team-a, key: {A}}}]"), Guesses(burst=3, window=60, clock=clock)
     for _ in range(5):
         assert check(keys, guesses, "192.0.2.7", []).status == 401  # no key at all is not an attempt

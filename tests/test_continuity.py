@@ -18,6 +18,7 @@ from rewrite.conversation.continuity import (
     UnknownResponse,
 )
 from rewrite.state.kv import MemoryStore
+from tests.support.timing import FakeClock
 
 STORED = protocols.registered("openai_responses").continuity
 
@@ -28,17 +29,9 @@ ANSWER = {"type": "message", "role": "assistant", "content": [{"type": "output_t
 FOLLOW_UP = "And tomorrow?"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(0.0)
 
 
 @pytest.fixture

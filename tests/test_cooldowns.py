@@ -27,18 +27,11 @@ from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
+from tests.support.timing import MARGIN, FakeClock
 from tests.support.vendor_errors import failure as decided
 from tests.support.vendor_errors import read
 
 NOW = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def hint(headers: dict[str, str] | None = None, body: bytes = b"", protocol: str | None = None) -> float | None:
@@ -224,7 +217,7 @@ def failure(status: int, headers: dict[str, str] | None = None, body: bytes = b"
 
 
 def test_a_cooldown_is_never_shortened_by_a_later_shorter_hint():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["a", "b"], clock=clock)
     pool.failed("a", failure(429, {"retry-after": "30"}), "m")
     pool.failed("a", failure(429, {"retry-after": "5"}), "m")
@@ -238,7 +231,7 @@ def test_a_cooldown_is_never_shortened_by_a_later_shorter_hint():
 
 
 def test_a_per_model_rest_leaves_the_key_to_other_models():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["a", "b"], clock=clock)
     pool.failed("a", failure(429, {"retry-after": "30"}), "gpt-4o")
     assert {pool.pick(model="gpt-4o").key for _ in range(4)} == {"b"}
@@ -248,7 +241,7 @@ def test_a_per_model_rest_leaves_the_key_to_other_models():
 
 
 def test_without_a_hint_the_backoff_grows_with_failures_in_a_row_and_a_success_resets_it():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["a", "b"], clock=clock, rng=lambda: 1.0)  # the top of the jitter
     rests = []
     for _ in range(9):
@@ -269,7 +262,7 @@ def test_the_backoff_is_jittered_within_half_of_its_step():
 
 
 def test_a_request_error_does_not_rest_the_key():
-    pool = KeyPool(["a"], clock=Clock())
+    pool = KeyPool(["a"], clock=FakeClock())
     assert decided(400, [], b"", pooled=True) is None
     pool.failed("a", failure(500), "m")
     assert pool.pick(model="m").wait == 0 and pool.states[0].failures == 0
@@ -277,7 +270,7 @@ def test_a_request_error_does_not_rest_the_key():
 
 def test_a_rejected_key_is_out_until_the_config_is_reloaded_said_once_loudly(caplog):
     caplog.set_level(logging.INFO, "rotator")
-    clock = Clock()
+    clock = FakeClock()
     secret = "sk-proj-rejected-0123456789-wxyz"
     pool = KeyPool([secret, "sk-proj-good-key-000000000-abcd"], name="openai", clock=clock)
     pool.failed(secret, failure(401), "m")
@@ -299,7 +292,7 @@ def test_alert_is_mitmproxys_level():
 
 def test_one_summary_line_whenever_a_key_changes_state(caplog):
     caplog.set_level(logging.INFO, "rotator")
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["sk-proj-aaaaaaaaaaaa-0001", "sk-proj-bbbbbbbbbbbb-0002"], name="openai", clock=clock)
     pool.failed("sk-proj-aaaaaaaaaaaa-0001", failure(429, {"retry-after": "30"}), "gpt-4o")
     pool.failed("sk-proj-aaaaaaaaaaaa-0001", failure(429, {"retry-after": "10"}), "gpt-4o")  # no change of state
@@ -358,14 +351,14 @@ async def test_every_key_back_within_first_token_timeout_is_waited_for():
 
 
 async def test_every_key_back_later_than_first_token_timeout_is_answered_at_once():
-    route, cfg = route_for(["k1", "k2"], first_token_timeout=1)
-    up = Upstream([limited("3"), limited("3"), ok])
+    route, cfg = route_for(["k1", "k2"], first_token_timeout=MARGIN)  # (long: waiting it out shows on any machine)
+    up = Upstream([limited("60"), limited("60"), ok])
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     out = await send(route, cfg, up)
-    assert out.status == 429 and loop.time() - t0 < 0.5 and len(up.seen) == 2
+    assert out.status == 429 and loop.time() - t0 < MARGIN and len(up.seen) == 2  # not after the first-token timeout
     out = await send(route, cfg, up)
-    assert out.status == 429 and dict(out.headers)["retry-after"] == "3" and len(up.seen) == 2
+    assert out.status == 429 and dict(out.headers)["retry-after"] == "60" and len(up.seen) == 2
     assert math.isfinite(route.provider.pool.resting("m").seconds)
 
 

@@ -21,6 +21,7 @@ from tests.support.engine_streams import (
     first_token_index,
     kinds,
 )
+from tests.support.timing import eventually
 
 pytestmark = pytest.mark.usefixtures("each_transport")
 
@@ -226,9 +227,7 @@ async def test_client_disconnect_cancels_the_upstream():
     stream = Stream(content_prefix("openai_chat", samples.CHAT_TEXT), then="stall")
     up = Upstream([lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=stream)])
     task = asyncio.ensure_future(run("openai_chat", up))
-    while not up.seen:  # (the upstream has the request)
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    await eventually(stream.stalling.is_set)  # (the upstream sent what it had, and stalls)
     assert not stream.closed.is_set()
     task.cancel()
     await asyncio.wait_for(stream.closed.wait(), 1.0)

@@ -25,22 +25,15 @@ from protocols.unified import (
 from rewrite.conversation.field_cache import DEFAULT_TTL, FieldCache, Scope
 from rewrite.state.kv import MemoryStore
 from tests.support import translate_samples as S
+from tests.support.timing import FakeClock
 
 CHAT, RESPONSES, ANTHROPIC, GEMINI = "openai_chat", "openai_responses", "anthropic_messages", "gemini"
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": S.WEATHER_SCHEMA}},
          {"type": "function", "function": {"name": "get_time", "parameters": S.TIME_SCHEMA}}]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def new_cache(clock: Clock | None = None, **bounds) -> FieldCache:
-    store = MemoryStore(bounds.get("entries", 1000), bounds.get("bytes", 1 << 20), clock or Clock())
+def new_cache(clock: FakeClock | None = None, **bounds) -> FieldCache:
+    store = MemoryStore(bounds.get("entries", 1000), bounds.get("bytes", 1 << 20), clock or FakeClock(0.0))
     return FieldCache(store)
 
 
@@ -143,7 +136,7 @@ def test_state_goes_back_only_to_the_provider_and_model_that_issued_it():
 
 
 def test_state_expires_after_its_ttl():
-    clock = Clock()
+    clock = FakeClock(0.0)
     cache = new_cache(clock)
     scope = Scope("gemini", "gemini-3-pro", GEMINI)
     replay = chat_replay(chat_request(), first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request()))

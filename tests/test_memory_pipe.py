@@ -46,7 +46,8 @@ async def test_a_full_reader_makes_the_writer_wait_until_it_is_read():
     wa.write(b"x" * 5000)  # past twice the reader's limit: its end pauses, so our writer must wait
     assert wa.transport.get_write_buffer_size() > 0
     drained = asyncio.ensure_future(wa.drain())
-    await asyncio.sleep(0.01)
+    for _ in range(5):  # (in memory: a few turns of the loop, no time, would let a wrong drain end)
+        await asyncio.sleep(0)
     assert not drained.done()
     assert len(await rb.read(5000)) == 5000  # the reader catches up: the writer may go on
     await asyncio.wait_for(drained, 1)
@@ -92,7 +93,7 @@ async def test_the_loopback_server_cancels_the_handler_when_the_in_memory_client
     async def handler(request, responder):
         started.set()
         try:
-            await asyncio.sleep(30)
+            await asyncio.get_running_loop().create_future()  # (a handler that never ends by itself)
         except asyncio.CancelledError:
             cancelled.set()
             raise

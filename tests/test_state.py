@@ -3,7 +3,6 @@ opens the store, hands new pools their state, flushes in batches, closes in done
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import sqlite3
@@ -20,18 +19,11 @@ from rewrite.config import parse
 from rewrite.engine import Engine
 from rewrite.pool import KeyPool, fingerprint
 from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
+from tests.support.timing import FakeClock, eventually
 from tests.support.vendor_errors import failure
 
 SECRET = "sk-proj-secret-0123456789-wxyz"
 OTHER = "sk-proj-other-9876543210-abcd"
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -157,7 +149,7 @@ def rate_limited(seconds: str):
 
 
 def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
-    clock, wall = Clock(100.0), Clock(1_700_000_000.0)
+    clock, wall = FakeClock(100.0), FakeClock(1_700_000_000.0)
     old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
     old.failed(SECRET, rate_limited("300"), "gpt-4o")
     old.failed(OTHER, failure(429, [], b"", pooled=True), "")  # a backoff, whole key
@@ -167,7 +159,7 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     records = json.loads(json.dumps(old.export_state()))
 
     # "restarted" 100 s later: another monotonic clock, the wall clock moved on
-    clock2, wall.now = Clock(5.0), wall.now + 100
+    clock2, wall.now = FakeClock(5.0), wall.now + 100
     new = KeyPool([SECRET, OTHER], clock=clock2, wall=wall)
     new.import_state(records)
     assert new.pick(model="gpt-4o").key == OTHER  # (its short backoff ended while Rotator was down)
@@ -183,13 +175,13 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
 
 
 def test_an_out_key_is_not_carried_over_and_expired_rests_are_dropped():
-    clock, wall = Clock(0.0), Clock(1_700_000_000.0)
+    clock, wall = FakeClock(0.0), FakeClock(1_700_000_000.0)
     old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
     old.failed(SECRET, failure(401, [], b"", pooled=True))
     old.failed(OTHER, rate_limited("10"), "m")
     records = old.export_state()
     wall.now += 60
-    new = KeyPool([SECRET, OTHER], clock=Clock(0.0), wall=wall)
+    new = KeyPool([SECRET, OTHER], clock=FakeClock(0.0), wall=wall)
     new.import_state(records)
     assert [s.state(0.0) for s in new.states] == ["ready", "ready"]
 
@@ -275,21 +267,21 @@ async def test_changes_are_flushed_in_batches_without_done(tmp_path, monkeypatch
         save = addon.store.save
         monkeypatch.setattr(addon.store, "save", lambda batch: (save(batch), writes.append(batch)))  # counted once written
         monkeypatch.setattr(pools_addon, "FLUSH_INTERVAL", 0.05)
+        changes, looks = addon._changes, []
+        monkeypatch.setattr(addon, "_changes", lambda *a, **k: (looks.append(1), changes(*a, **k))[1])
         addon.running()
         for _ in range(50):  # many events, no write of their own
             pool_of(engine).failed(SECRET, rate_limited("300"), "m")
             with pool_of(engine).lease(OTHER):
                 pass
         assert writes == []
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if writes:
-                break
+        await eventually(lambda: writes)
         assert len(writes) == 1 and scope("openai") in writes[0]
         reader = SqliteStore(db)
         assert f"key:{fingerprint(OTHER, reader.secret)}" in reader.load(scope("openai"))
         reader.close()
-        await asyncio.sleep(0.2)
+        looked = len(looks)
+        await eventually(lambda: len(looks) >= looked + 3)  # the flusher looked three times more
         assert len(writes) == 1  # nothing changed since: nothing written
         addon.done()
         assert addon.store is None

@@ -17,6 +17,8 @@ from rewrite.state.redis.connection import connect
 from rewrite.state.redis.connection import connect_sync as connect_sync_client
 from rewrite.state.redis.names import PoolNames
 from rewrite.state.redis.shared import SharedState
+from tests.support.redis_server import written
+from tests.support.timing import MARGIN, eventually
 
 KEYS = ["sk-pool-alpha-0001", "sk-pool-bravo-0002", "sk-pool-charlie-003"]
 
@@ -58,6 +60,17 @@ async def take_and_give_back(pool: KeyPool, model: str = "m"):
     return pick
 
 
+async def free(pool: KeyPool):
+    """The pool's pick, or None while every key is busy (for `eventually`)."""
+    pick = await pool.take()
+    return None if pick.busy else pick
+
+
+async def turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
 async def closed(*pools: KeyPool) -> None:
     for pool in pools:
         await pool.shared.shared.aclose()
@@ -82,9 +95,9 @@ async def test_weighted_shares_follow_the_weights_across_workers(redis_url):
 async def test_a_rest_seen_by_one_worker_keeps_the_key_out_of_the_others_rotation_and_is_never_shortened(redis_url):
     a, b = worker(redis_url), worker(redis_url)
     a.bench(KEYS[0], 30, why="rate limited")
-    await asyncio.sleep(0.05)  # (written in the background)
+    await written(a)
     b.bench(KEYS[0], 1, why="rate limited")  # a later, shorter hint, seen by another worker
-    await asyncio.sleep(0.05)
+    await written(b)
     picked = [(await take_and_give_back(b)).key for _ in range(4)]
     assert KEYS[0] not in picked and set(picked) == set(KEYS[1:])
     rests = await b.shared.shared.client.zrange(PoolNames("openai").rests, 0, -1, withscores=True)
@@ -98,7 +111,7 @@ async def test_a_worker_learns_the_others_rests_and_keeps_them_when_it_decides_a
     a, b = worker(redis_url), worker(redis_url)
     a.bench(KEYS[0], 30, why="rate limited")
     a.bench(KEYS[1], 20, model="gpt-big", why="out of quota")
-    await asyncio.sleep(0.05)
+    await written(a)
     await b.shared.shared.observe()  # (about once a second, with the usage batch)
     first, second = b.describe()["keys"][:2]
     assert first["state"] == "resting" and "rate limited" in first["text"]  # as the status page shows it
@@ -110,7 +123,7 @@ async def test_a_worker_learns_the_others_rests_and_keeps_them_when_it_decides_a
 async def test_a_rest_for_one_model_leaves_the_key_to_the_others(redis_url):
     a, b = worker(redis_url), worker(redis_url)
     a.bench(KEYS[0], 30, model="gpt-big", why="out of quota for this model")
-    await asyncio.sleep(0.05)
+    await written(a)
     big = {(await take_and_give_back(b, "gpt-big")).key for _ in range(4)}
     small = {(await take_and_give_back(b, "gpt-small")).key for _ in range(3)}
     assert KEYS[0] not in big and small == set(KEYS)
@@ -121,7 +134,7 @@ async def test_when_every_key_rests_the_pick_names_the_key_back_soonest_and_how_
     a, b = worker(redis_url), worker(redis_url)
     for key, seconds in zip(KEYS, (40, 7, 20)):
         a.bench(key, seconds)
-    await asyncio.sleep(0.05)
+    await written(a)
     pick = await b.take(model="m")
     assert pick.key == KEYS[1] and 6 < pick.wait <= 7
     pick.drop()
@@ -158,13 +171,11 @@ async def test_max_concurrent_holds_across_workers_and_a_dead_workers_lease_expi
     assert {first.key, second.key} == set(KEYS[:2])
     a.lease(first.key, "m", first.held)  # the attempt begins, and lasts
     b.lease(second.key, "m", second.held)
+    # Stays: Redis's own clock (TIME) times a lease, so only real time takes it past the lease time.
     await asyncio.sleep(2.0)  # past the lease time: a's lease lives on, renewed while its attempt lasts
     assert (await b.take()).busy
     await closed(a)  # a dies mid-attempt: its lease is not given back, nor renewed
-    began = time.monotonic()
-    while (pick := await b.take()).busy:
-        assert time.monotonic() - began < 2.5, "the dead worker's lease did not expire within the lease time (1.5 s)"
-        await asyncio.sleep(0.05)
+    pick = await eventually(lambda: free(b), 1.5 + MARGIN, "the dead worker's lease expired (lease time 1.5 s)")
     assert pick.key == first.key
     await closed(b)
 
@@ -174,14 +185,14 @@ async def test_a_lease_held_after_one_given_back_at_once_is_still_renewed(redis_
     a, b = worker(redis_url, keys, lease_seconds=1.5), worker(redis_url, keys, lease_seconds=1.5)
     quick = await a.take()
     a.lease(quick.key, "m", quick.held).release()  # an attempt that ends at once
-    await asyncio.sleep(0.05)  # (a capped key's slot is given back in the background)
+    await written(a)  # (a capped key's slot is given back in the background)
     held = await a.take()
     assert held.key == KEYS[0], held
     lease = a.lease(held.key, "m", held.held)  # and one that lasts past the lease time
-    await asyncio.sleep(2.2)
+    await asyncio.sleep(2.2)  # stays: past the lease time on Redis's clock (TIME), which only real time moves
     assert (await b.take()).busy
     lease.release()
-    await asyncio.sleep(0.05)
+    await written(a)
     assert (await b.take()).key == KEYS[0]
     await closed(a, b)
 
@@ -202,7 +213,9 @@ async def test_a_request_waiting_for_a_capped_key_gets_it_when_it_is_given_back(
         return pick
 
     waiting = asyncio.ensure_future(wait_for_the_key())
-    await asyncio.sleep(0.05)
+    await turns(1)  # (its pick is sent)
+    await written(a)  # (and answered: busy)
+    await turns(5)
     assert not waiting.done()
     lease.release()
     pick = await asyncio.wait_for(waiting, 2)  # its first pick after the release already finds the slot free
@@ -215,8 +228,8 @@ async def test_a_pick_never_used_frees_its_key_within_the_lease_time(redis_url):
     a, b = worker(redis_url, keys, lease_seconds=0.4), worker(redis_url, keys, lease_seconds=0.4)
     assert (await a.take()).key == KEYS[0]  # picked, then neither used nor dropped (its request was cancelled)
     assert (await b.take()).busy
-    await asyncio.sleep(0.6)
-    assert (await b.take()).key == KEYS[0]
+    pick = await eventually(lambda: free(b), 0.4 + MARGIN, "the unused pick's lease expired (lease time 0.4 s)")
+    assert pick.key == KEYS[0]
     await closed(a, b)
 
 
@@ -227,7 +240,7 @@ async def test_a_lease_given_back_frees_the_key_at_once(redis_url):
     lease = a.lease(pick.key, "m", pick.held)
     assert (await b.take()).busy
     lease.release()
-    await asyncio.sleep(0.05)
+    await written(a)
     assert (await b.take()).key == KEYS[0]
     await closed(a, b)
 
@@ -235,7 +248,7 @@ async def test_a_lease_given_back_frees_the_key_at_once(redis_url):
 async def test_a_pick_started_early_is_the_first_attempts_own(redis_url):
     a = worker(redis_url)
     prefetch = a.prefetch("m")
-    await asyncio.sleep(0.05)  # (the request on its way to the engine)
+    await prefetch.pick  # (answered while the request was on its way to the engine)
     assert (await a.take(model="m", prefetch=prefetch)).key == KEYS[0]  # (not a second pick, which takes KEYS[1])
     assert (await a.take(model="m", prefetch=prefetch)).key == KEYS[1]  # (used once)
     await closed(a)
@@ -250,7 +263,7 @@ async def test_a_key_out_or_resting_after_a_stall_is_passed_over_by_the_shared_p
     a.stalled(KEYS[2])
     assert [(await take_and_give_back(a)).key for _ in range(4)] == [KEYS[0]] * 4
     a.bench(KEYS[0], 30)  # (now no key is ready: the stalled one is used at once, the refused one never)
-    await asyncio.sleep(0.05)  # (over fakeredis the rest is written in the background)
+    await written(a)  # (over fakeredis the rest is written in the background)
     picks = [await take_and_give_back(a) for _ in range(2)]
     assert [(p.key, p.wait) for p in picks] == [(KEYS[2], 0.0)] * 2
     await closed(a)
@@ -314,17 +327,17 @@ async def test_a_pick_started_early_and_not_used_gives_its_key_back_at_once(redi
     keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
     a, b = worker(redis_url, keys), worker(redis_url, keys)
     prefetch = a.prefetch("guessed")
-    await asyncio.sleep(0.05)
+    await prefetch.pick
     assert (await b.take(model="guessed")).busy  # (the early pick holds the only slot)
     if other == "model":
         pick = await a.take(model="asked", prefetch=prefetch)  # its slot is free before this pick is sent
     elif other == "pool":
         prefetch.take(b, "guessed")  # (another pool's: dropped, its slot given back on worker a's connection)
-        await asyncio.sleep(0.05)  # (b's next pick goes on b's connection: Redis may serve it before a's)
+        await written(a)  # (b's next pick goes on b's connection: Redis may serve it before a's)
         pick = await b.take(model="guessed", prefetch=prefetch)
     else:
         prefetch.drop()
-        await asyncio.sleep(0.05)
+        await written(a)
         pick = await b.take(model="guessed")
     assert pick.key == KEYS[0], pick  # (free long before the lease would have expired: 30 s)
     await closed(a, b)
@@ -343,7 +356,7 @@ async def test_a_restarted_worker_loses_no_rest_lease_or_count(redis_url):
     keys = [KeyConfig(key=k, max_concurrent=1) for k in KEYS[:2]]
     a = worker(redis_url, keys)
     a.bench(KEYS[0], 30)
-    await asyncio.sleep(0.05)
+    await written(a)
     pick = await a.take(model="gpt-x")
     a.lease(pick.key, "gpt-x", pick.held)  # held when the worker stops
     a.record_usage(pick.key, "gpt-x", 120, 0.5)
@@ -366,7 +379,7 @@ async def test_no_key_text_is_ever_stored_in_redis(redis_url):
             with pool.lease(pick.key, "gpt-x", pick.held):
                 pool.record_usage(pick.key, "gpt-x", 10, None)
         pool.bench(KEYS[0], 30, model="gpt-x", why="rate limited")
-    await asyncio.sleep(0.05)
+    await written(a, b)
     await closed(a, b)
     r = client(redis_url)
     stored = []

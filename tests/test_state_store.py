@@ -1,18 +1,11 @@
 """The in-memory store behind the field cache and Responses continuity: bounded in entries, bytes and age."""
 
 from rewrite.state.kv import SWEEP_INTERVAL, MemoryStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.timing import FakeClock
 
 
 def test_a_value_lives_for_its_ttl():
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(10, 1000, clock)
     store.put("a", b"1", ttl=5)
     clock.now += 4.9
@@ -23,7 +16,7 @@ def test_a_value_lives_for_its_ttl():
 
 
 def test_the_least_recently_used_entry_goes_first_past_max_entries():
-    store = MemoryStore(2, 1000, Clock())
+    store = MemoryStore(2, 1000, FakeClock())
     store.put("a", b"1", 60)
     store.put("b", b"2", 60)
     assert store.get("a") == b"1"  # a is now the more recently used
@@ -33,7 +26,7 @@ def test_the_least_recently_used_entry_goes_first_past_max_entries():
 
 
 def test_bytes_are_bounded_and_counted_with_keys():
-    store = MemoryStore(100, 20, Clock())
+    store = MemoryStore(100, 20, FakeClock())
     store.put("k1", b"x" * 8, 60)  # 10 bytes
     store.put("k2", b"y" * 8, 60)  # 20 bytes in all
     assert store.bytes == 20
@@ -42,7 +35,7 @@ def test_bytes_are_bounded_and_counted_with_keys():
 
 
 def test_a_value_too_big_for_the_store_is_not_kept_and_evicts_nothing():
-    store = MemoryStore(100, 20, Clock())
+    store = MemoryStore(100, 20, FakeClock())
     store.put("small", b"1", 60)
     store.put("big", b"x" * 100, 60)
     assert store.get("big") is None
@@ -50,7 +43,7 @@ def test_a_value_too_big_for_the_store_is_not_kept_and_evicts_nothing():
 
 
 def test_replacing_a_value_updates_its_size_and_ttl():
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(10, 1000, clock)
     store.put("a", b"12345", 1)
     store.put("a", b"1", 10)
@@ -60,7 +53,7 @@ def test_replacing_a_value_updates_its_size_and_ttl():
 
 
 def test_expired_entries_are_swept_without_being_asked_for():
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(10, 1000, clock)
     store.put("old", b"1", 1)
     clock.now += SWEEP_INTERVAL + 1
@@ -69,7 +62,7 @@ def test_expired_entries_are_swept_without_being_asked_for():
 
 
 def test_delete_and_a_zero_ttl():
-    store = MemoryStore(10, 1000, Clock())
+    store = MemoryStore(10, 1000, FakeClock())
     store.put("a", b"1", 60)
     store.delete("a")
     store.delete("never")

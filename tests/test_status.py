@@ -14,17 +14,10 @@ from rewrite.engine import Engine
 from rewrite.inspection.status import Flight, Tally, page, render_html, render_json, render_text
 from rewrite.pool import KeyPool
 from rewrite.pool.report import describe
+from tests.support.timing import FakeClock
 
 KEYS = ["sk-pool-secret-aaaa1111", "sk-pool-secret-bbbb2222", "sk-pool-secret-cccc3333", "sk-pool-secret-dddd4444"]
 MASKED = ["sk-p…1111", "sk-p…2222", "sk-p…3333", "sk-p…4444"]
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def retried_flow(usage=None, cost=None) -> dict:
@@ -37,7 +30,7 @@ def retried_flow(usage=None, cost=None) -> dict:
 
 
 def test_the_tally_counts_requests_usage_and_cost_per_provider_and_errors_per_key():
-    clock = Clock(1_700_000_000)
+    clock = FakeClock(1_700_000_000)
     tally = Tally(clock)
     tally.record(retried_flow(usage={"input_tokens": 10, "output_tokens": 5}, cost=0.25))
     tally.record(retried_flow(usage={"input_tokens": 1, "output_tokens": 2}))  # a model without a known price
@@ -82,11 +75,11 @@ def test_the_tally_keeps_the_last_few_errors_and_ignores_malformed_records():
 
 
 def sample_page() -> dict:
-    clock = Clock(1_700_000_000)
+    clock = FakeClock(1_700_000_000)
     tally = Tally(clock)
     tally.record(retried_flow(usage={"input_tokens": 10, "output_tokens": 5}, cost=0.25))
     clock.now += 65
-    pool = KeyPool(KEYS[:2], name="openai", clock=Clock(50), wall=clock)
+    pool = KeyPool(KEYS[:2], name="openai", clock=FakeClock(50), wall=clock)
     pool.bench(KEYS[0], 30, why="status 429")
     providers = [{"name": "openai", "family": "openai", "pool": describe(pool, 50, clock.now)},
                  {"name": "gemini", "family": "gemini", "pool": None}]

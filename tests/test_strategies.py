@@ -18,15 +18,8 @@ from rewrite.intake.loopback import LoopbackRequest
 from rewrite.pool import STRATEGIES, KeyPool
 from rewrite.routing.router import Router
 from tests.support import samples
-from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.engine_harness import PATHS, FakeResponder, Held, Upstream, events_of
+from tests.support.timing import MARGIN, FakeClock, eventually
 
 
 def keys(*specs: dict) -> list:
@@ -35,7 +28,7 @@ def keys(*specs: dict) -> list:
                             max_concurrent=s.get("max_concurrent")) for s in specs]
 
 
-def ready_keys(pool: KeyPool, clock: Clock) -> set[str]:
+def ready_keys(pool: KeyPool, clock: FakeClock) -> set[str]:
     return {s.secret for s in pool.states if s.rest_until("", clock.now) <= clock.now}
 
 
@@ -55,7 +48,7 @@ def test_every_strategy_is_registered_by_its_config_name():
 
 
 def test_round_robin_takes_each_key_in_turn_and_skips_resting_ones():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["a", "b", "c"], clock=clock)
     assert [pool.pick().key for _ in range(6)] == ["a", "b", "c", "a", "b", "c"]
     pool.bench("b", 10)
@@ -63,14 +56,14 @@ def test_round_robin_takes_each_key_in_turn_and_skips_resting_ones():
 
 
 def test_fair_cycle_uses_every_key_exactly_once_per_cycle():
-    pool = KeyPool([f"k{i}" for i in range(5)], "fair-cycle", clock=Clock())
+    pool = KeyPool([f"k{i}" for i in range(5)], "fair-cycle", clock=FakeClock())
     picks = [pool.pick().key for _ in range(5000)]
     for start in range(0, 5000, 5):
         assert sorted(picks[start:start + 5]) == [f"k{i}" for i in range(5)]
 
 
 def test_fair_cycle_with_rests_reuses_a_key_only_after_every_ready_key_had_its_turn():
-    rng, clock = random.Random(7), Clock()
+    rng, clock = random.Random(7), FakeClock()
     pool = KeyPool([f"k{i}" for i in range(6)], "fair-cycle", clock=clock)
     cycle: set[str] = set()
     repeats = 0
@@ -89,7 +82,7 @@ def test_fair_cycle_with_rests_reuses_a_key_only_after_every_ready_key_had_its_t
 
 
 def test_fair_cycle_a_key_back_from_rest_joins_the_current_cycle():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["a", "b", "c", "d"], "fair-cycle", clock=clock)
     assert pool.pick().key == "a"
     pool.bench("c", 10)
@@ -101,20 +94,20 @@ def test_fair_cycle_a_key_back_from_rest_joins_the_current_cycle():
 
 def test_weighted_matches_the_weights_within_a_few_percent():
     weights = {"a": 1, "b": 2, "c": 3, "d": 4}
-    pool = KeyPool(keys(*({"key": k, "weight": w} for k, w in weights.items())), "weighted", clock=Clock())
+    pool = KeyPool(keys(*({"key": k, "weight": w} for k, w in weights.items())), "weighted", clock=FakeClock())
     counts = Counter(pool.pick().key for _ in range(10_000))
     for key, weight in weights.items():
         assert counts[key] / 10_000 == pytest.approx(weight / 10, rel=0.03)
 
 
 def test_weighted_spreads_picks_rather_than_bursting_one_key():
-    pool = KeyPool(keys({"key": "a", "weight": 1}, {"key": "b", "weight": 1}), "weighted", clock=Clock())
+    pool = KeyPool(keys({"key": "a", "weight": 1}, {"key": "b", "weight": 1}), "weighted", clock=FakeClock())
     picks = [pool.pick().key for _ in range(100)]
     assert all(x != y for x, y in zip(picks, picks[1:]))
 
 
 def test_weighted_shares_among_the_ready_keys_when_one_rests():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(keys({"key": "a", "weight": 1}, {"key": "b", "weight": 3}, {"key": "c", "weight": 6}), "weighted",
                    clock=clock)
     pool.bench("c", 1e6)
@@ -123,7 +116,7 @@ def test_weighted_shares_among_the_ready_keys_when_one_rests():
 
 
 def test_priority_never_leaks_to_a_lower_tier_while_a_higher_one_has_a_ready_key():
-    rng, clock = random.Random(3), Clock()
+    rng, clock = random.Random(3), FakeClock()
     tiers = {"a1": 1, "b1": 1, "c2": 2, "d2": 2, "e3": 3}
     pool = KeyPool(keys(*({"key": k, "tier": t} for k, t in tiers.items())), "priority", clock=clock)
     used = Counter()
@@ -140,12 +133,12 @@ def test_priority_never_leaks_to_a_lower_tier_while_a_higher_one_has_a_ready_key
 
 def test_priority_round_robins_within_a_tier():
     pool = KeyPool(keys({"key": "a", "tier": 1}, {"key": "b", "tier": 1}, {"key": "c", "tier": 2}), "priority",
-                   clock=Clock())
+                   clock=FakeClock())
     assert [pool.pick().key for _ in range(4)] == ["a", "b", "a", "b"]
 
 
 def test_least_used_prefers_fewest_in_flight_then_fewest_tokens_this_hour():
-    clock = Clock()
+    clock = FakeClock()
     pool = KeyPool(["a", "b", "c"], "least-used", clock=clock, wall=lambda: 1_700_000_000.0)
     held = [pool.lease(pool.pick().key) for _ in range(3)]  # one each: a tie on leases
     assert sorted(lease.state.secret for lease in held) == ["a", "b", "c"]
@@ -161,7 +154,7 @@ def test_least_used_prefers_fewest_in_flight_then_fewest_tokens_this_hour():
 
 
 def test_least_used_spreads_evenly_when_nothing_differs():
-    pool = KeyPool(["a", "b", "c"], "least-used", clock=Clock())
+    pool = KeyPool(["a", "b", "c"], "least-used", clock=FakeClock())
     assert Counter(pool.pick().key for _ in range(300)) == {"a": 100, "b": 100, "c": 100}
 
 
@@ -170,7 +163,7 @@ def test_least_used_spreads_evenly_when_nothing_differs():
 
 
 def test_a_key_at_its_max_concurrent_is_skipped_and_a_pool_all_at_cap_is_busy():
-    pool = KeyPool(keys({"key": "a", "max_concurrent": 1}, {"key": "b", "max_concurrent": 2}), clock=Clock())
+    pool = KeyPool(keys({"key": "a", "max_concurrent": 1}, {"key": "b", "max_concurrent": 2}), clock=FakeClock())
     first = pool.lease(pool.pick().key)
     assert first.state.secret == "a"
     held = [pool.lease(pool.pick().key) for _ in range(2)]
@@ -178,6 +171,12 @@ def test_a_key_at_its_max_concurrent_is_skipped_and_a_pool_all_at_cap_is_busy():
     assert pool.pick().busy and pool.pick().key is None and pool.resting().busy
     held[0].release()
     assert pool.pick().key == "b"
+
+
+async def turns(n: int) -> None:
+    """Let the loop turn n times: other tasks run, and no time passes."""
+    for _ in range(n):
+        await asyncio.sleep(0)
 
 
 async def test_leases_never_leak_under_cancellation():
@@ -191,13 +190,13 @@ async def test_leases_never_leak_under_cancellation():
             await pool.returned()
         with pool.lease(pick.key):
             peak[pick.key] = max(peak[pick.key], pool._by_secret[pick.key].in_flight)
-            await asyncio.sleep(rng.uniform(0, 0.01))
+            await turns(rng.randrange(6))  # the attempt lasts a few loop turns
             if rng.random() < 0.2:
                 raise RuntimeError("the upstream failed")
 
     tasks = [asyncio.ensure_future(attempt()) for _ in range(400)]
     for _ in range(30):
-        await asyncio.sleep(0.003)
+        await turns(rng.randrange(1, 4))
         for t in rng.sample(tasks, 10):
             t.cancel()  # clients going away, at any point
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -206,7 +205,7 @@ async def test_leases_never_leak_under_cancellation():
 
 
 def test_a_lease_is_given_back_once_however_often_it_is_released():
-    pool = KeyPool(["a"], clock=Clock())
+    pool = KeyPool(["a"], clock=FakeClock())
     lease = pool.lease("a")
     with lease:
         pass
@@ -230,57 +229,53 @@ async def exchange(route, cfg, upstream) -> FakeResponder:
     return out
 
 
+def held_answers() -> tuple[Upstream, list[Held]]:
+    """An upstream whose every answer stops after its third event until the test releases it."""
+    bodies: list[Held] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bodies.append(Held(events_of(samples.CHAT_TEXT), at=3))  # (its first token in)
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=bodies[-1])
+
+    return Upstream([answer]), bodies
+
+
 async def test_the_engine_gives_a_lease_back_when_the_client_leaves_mid_stream():
     route, cfg = capped_route(1)
-    started = asyncio.Event()
-
-    async def slow(request: httpx.Request) -> httpx.Response:
-        started.set()
-        return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              stream=SlowStream(events_of(samples.CHAT_TEXT)))
-
-    task = asyncio.ensure_future(exchange(route, cfg, Upstream([slow])))
-    await started.wait()
-    await asyncio.sleep(0.05)
+    up, bodies = held_answers()
+    task = asyncio.ensure_future(exchange(route, cfg, up))
+    await eventually(lambda: bodies and bodies[0].reached.is_set())  # midway through the answer
     assert route.provider.pool.states[0].in_flight == 1
     task.cancel()  # the client went away
     await asyncio.gather(task, return_exceptions=True)
     assert route.provider.pool.states[0].in_flight == 0
 
 
-class SlowStream(httpx.AsyncByteStream):
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-
-    async def __aiter__(self):
-        for c in self.chunks:
-            yield c
-            await asyncio.sleep(0.2)
-
-
 async def test_a_request_waits_for_a_key_at_its_cap_then_uses_it():
     route, cfg = capped_route(1)
-
-    def ok(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              stream=SlowStream(events_of(samples.CHAT_TEXT)[:3]))
-
-    up = Upstream([ok])
-    first, second = await asyncio.gather(exchange(route, cfg, up), exchange(route, cfg, up))
-    assert first.status == second.status == 200 and len(up.seen) == 2
+    up, bodies = held_answers()
+    first = asyncio.ensure_future(exchange(route, cfg, up))
+    await eventually(lambda: bodies and bodies[0].reached.is_set())  # the key's one slot is held, midway
+    second = asyncio.ensure_future(exchange(route, cfg, up))
+    await turns(50)  # (no socket: a second request let through would reach the upstream within a few turns)
+    assert len(up.seen) == 1 and not second.done()  # it waits for the key
+    bodies[0].release.set()
+    await eventually(lambda: len(bodies) == 2)
+    bodies[1].release.set()
+    first_out, second_out = await asyncio.gather(first, second)
+    assert first_out.status == second_out.status == 200 and len(up.seen) == 2
     assert route.provider.pool.states[0].in_flight == 0
 
 
 async def test_a_key_at_its_cap_past_first_token_timeout_is_answered_429_busy():
     route, cfg = capped_route(1, first_token_timeout=0.3)
-    up = Upstream([lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"},
-                                            stream=SlowStream(events_of(samples.CHAT_TEXT)))])
+    up, bodies = held_answers()
     loop = asyncio.get_running_loop()
-    long = asyncio.ensure_future(exchange(route, cfg, up))
-    await asyncio.sleep(0.05)
+    long = asyncio.ensure_future(exchange(route, cfg, up))  # holds the key's one slot until cancelled
+    await eventually(lambda: bodies and bodies[0].reached.is_set())
     t0 = loop.time()
-    out = await exchange(route, cfg, up)
-    assert 0.25 < loop.time() - t0 < 2
+    out = await asyncio.wait_for(exchange(route, cfg, up), 0.3 + MARGIN)  # (not for the key, which never returns)
+    assert loop.time() - t0 >= 0.3 * 0.9  # the key was waited for, up to the first-token timeout
     assert out.status == 429 and dict(out.headers)["retry-after"] == "1"
     assert "max_concurrent" in json.loads(out.body)["error"]["message"] and len(up.seen) == 1
     long.cancel()
@@ -294,17 +289,17 @@ async def test_a_key_at_its_cap_past_first_token_timeout_is_answered_429_busy():
 @pytest.mark.parametrize("strategy", ["round-robin", "fair-cycle", "weighted", "priority"])
 def test_a_restored_pool_continues_where_the_old_one_was(strategy):
     specs = keys(*({"key": f"k{i}", "weight": i + 1, "tier": 1 + i % 2} for i in range(4)))
-    old, twin = KeyPool(specs, strategy, clock=Clock()), KeyPool(specs, strategy, clock=Clock())
+    old, twin = KeyPool(specs, strategy, clock=FakeClock()), KeyPool(specs, strategy, clock=FakeClock())
     for _ in range(7):
         old.pick(), twin.pick()
-    restored = KeyPool(specs, strategy, clock=Clock())
+    restored = KeyPool(specs, strategy, clock=FakeClock())
     restored.import_state(json.loads(json.dumps(old.export_state())))
     assert [restored.pick().key for _ in range(20)] == [twin.pick().key for _ in range(20)]
 
 
 def test_a_position_saved_under_another_strategy_is_ignored():
-    old = KeyPool(["a", "b", "c"], "round-robin", clock=Clock())
+    old = KeyPool(["a", "b", "c"], "round-robin", clock=FakeClock())
     old.pick()
-    new = KeyPool(["a", "b", "c"], "fair-cycle", clock=Clock())
+    new = KeyPool(["a", "b", "c"], "fair-cycle", clock=FakeClock())
     new.import_state(old.export_state())
     assert [new.pick().key for _ in range(3)] == ["a", "b", "c"]

@@ -13,16 +13,20 @@ from rewrite.intake.big_json import Upload
 from rewrite.upstream.client import UpstreamClient
 from rewrite.upstream.outgoing import outgoing
 from rewrite.upstream.transport import FastBody, LeanTransport
+from tests.support.timing import eventually
 
 
 class RawServer:
-    """Answers each request on a connection with the next scripted list of byte pieces (written with pauses)."""
+    """Answers each request on a connection with the next scripted list of byte pieces, written `pause` apart: the
+    pause stays, a real socket's arrivals being the thing under test (pieces written together may arrive as one)."""
 
     def __init__(self, answers: list[list[bytes]], pause: float = 0.005) -> None:
         self.answers = answers
         self.pause = pause
         self.requests: list[bytes] = []
         self.connections = 0
+        self.written = 0  # pieces written, on every connection
+        self.ended = 0  # connections the server is done with
 
     async def __aenter__(self):
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -46,9 +50,12 @@ class RawServer:
                         return
                     writer.write(piece)
                     await writer.drain()
+                    self.written += 1
                     await asyncio.sleep(self.pause)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
+        finally:
+            self.ended += 1
         writer.close()
 
 
@@ -149,21 +156,26 @@ async def test_bytes_that_arrived_before_a_reset_are_still_delivered():
     import socket
     import struct
 
+    answered, reset = asyncio.Event(), asyncio.Event()
+
     async def serve(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
         writer.write(chunked(b"data: 1\n\n", b"data: 2\n\n")[0] + b"9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n")
         await writer.drain()
-        await asyncio.sleep(0.05)
+        await answered.wait()  # (the client has the answer's head, and the data behind it)
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.transport.abort()
+        reset.set()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     got = []
     async with httpx.AsyncClient(transport=LeanTransport()) as client:
         async with client.stream("POST", url + "/x", content=b"") as resp:
-            await asyncio.sleep(0.2)  # the reset arrives while the data sits unread
+            answered.set()
+            await reset.wait()  # the reset arrives while the data sits unread
+            await turns(5)
             with pytest.raises(httpx.ReadError):
                 async for piece in resp.aiter_raw():
                     got.append(piece)
@@ -174,13 +186,10 @@ async def test_bytes_that_arrived_before_a_reset_are_still_delivered():
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
 
-async def wait_until(predicate, timeout: float = 2.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
+async def turns(n: int) -> None:
+    """n turns of the loop (each looks at the sockets once): no time passes."""
+    for _ in range(n):
+        await asyncio.sleep(0)
 
 
 @pytest.mark.parametrize("how", ["close", "reset"])
@@ -188,11 +197,13 @@ async def test_an_idle_connection_the_server_closes_leaves_the_pool_at_once(how)
     import socket
     import struct
 
+    pooled = asyncio.Event()
+
     async def serve(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
         writer.write(OK)
         await writer.drain()
-        await asyncio.sleep(0.05)
+        await pooled.wait()  # (the client has put the connection back in its pool)
         if how == "reset":
             writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
@@ -205,7 +216,8 @@ async def test_an_idle_connection_the_server_closes_leaves_the_pool_at_once(how)
     async with httpx.AsyncClient(transport=transport) as client:
         assert (await client.get(url + "/")).text == "ok"
         assert transport.idle == 1
-        assert await wait_until(lambda: transport.idle == 0), "the closed connection is still in the pool"
+        pooled.set()
+        await eventually(lambda: transport.idle == 0, what="the closed connection left the pool")
     server.close()
 
 
@@ -214,7 +226,8 @@ async def test_an_idle_connection_with_bytes_nobody_asked_for_is_not_reused():
     async with RawServer([[OK, stale], [b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh"]]) as server:
         client = httpx.AsyncClient(transport=LeanTransport())
         assert (await client.post(server.url + "/x")).text == "ok"
-        await asyncio.sleep(0.1)
+        await eventually(lambda: server.written == 2)  # (the stale answer is on its way)
+        await turns(5)
         second = await client.post(server.url + "/x")
         assert second.status_code == 200 and second.text == "fresh" and server.connections == 2
 
@@ -341,11 +354,12 @@ async def test_a_cancelled_push_drops_the_connection_and_pushes_nothing_more():
             got: list[bytes] = []
             async with streamed(client, server.url + "/x", b"") as resp:
                 pushing = asyncio.ensure_future(fast(resp).push(lambda p: got.append(p) or False))
-                await asyncio.sleep(0.03)
+                await eventually(lambda: got)
                 pushing.cancel()
                 await asyncio.gather(pushing, return_exceptions=True)
                 seen = len(got)
-                await asyncio.sleep(0.1)
+                await eventually(lambda: server.ended == 1)  # the server wrote the rest, or found it hung up
+                await turns(5)
                 assert len(got) == seen
             assert await fetch_pushed(server.url, client) == [b"fresh"] and server.connections == 2
 

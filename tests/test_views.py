@@ -227,9 +227,9 @@ def chat_chunk(text: str) -> bytes:
 
 def test_a_huge_stream_renders_quickly_and_says_what_it_left_out():
     body = chat_chunk("x") * 120_000 + b"data: [DONE]\n\n"  # about 14 MB: far past what a flow keeps
-    started = time.monotonic()
+    started = time.thread_time()
     text = render_response(answer_facts("openai_chat", body))
-    assert time.monotonic() - started < 20  # bounded work; a loose bound for a busy machine
+    assert time.thread_time() - started < 20  # bounded work, in this thread's CPU time (load does not stretch it)
     assert "note: assembled from the first 50000 of 120001 events" in text, text[:2000]
     assert "more characters not shown here: see the Raw view" not in text  # 50 000 characters: under the cap
     assert len(text) < 200_000

@@ -102,6 +102,6 @@ def test_claude_code_prints_one_whole_answer_when_its_stream_is_cut(claude_bin, 
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count(TEXT) == 1, done.stdout
     fake_vendor.wait_for(2)
-    time.sleep(1)
+    time.sleep(1)  # stays: absence. A second turn still on its way through the proxy would reach the vendor by now
     first, continuation = fake_vendor.calls("chat")  # and no second turn from Claude Code
     assert prefix in str(continuation.body["messages"][-2:])  # the partial answer, then the ask to go on

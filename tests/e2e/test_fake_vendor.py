@@ -19,6 +19,7 @@ from google.genai import types as gtypes
 from tests.support.clients import FINISH, MODELS, PROTOCOLS, call, make_client
 from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, FakeVendor, Fault
 from tests.support.harness import REPO, dies_with_test_run, free_port
+from tests.support.timing import MARGIN
 
 BOTH = [pytest.param(False, id="whole"), pytest.param(True, id="stream")]
 WIRE_ARGS = {
@@ -284,14 +285,13 @@ def test_in_stream_error_event_raises(fake_vendor, protocol, error):
 
 
 def test_stall_after_headers_then_carry_on(fake_vendor):
-    fake_vendor.script(Fault.stall_after_headers(0.3))
-    start = time.time()
+    fake_vendor.script(Fault.stall_after_headers(1.0))
     result = call("anthropic", client(fake_vendor, "anthropic"), stream=True)
 
     req = fake_vendor.requests[0]
     assert result.text == TEXT
-    assert req.first_event_at - req.headers_sent_at >= 0.3
-    assert req.headers_sent_at - start < 0.25
+    assert req.first_event_at - req.headers_sent_at >= 1.0
+    assert req.headers_sent_at - req.received_at < 1.0  # the headers went before the stall, not after it
 
 
 def test_stall_before_headers(fake_vendor):
@@ -304,29 +304,30 @@ def test_stall_before_headers(fake_vendor):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_stall_past_the_client_timeout(fake_vendor, protocol):
-    fake_vendor.script(Fault.stall_after(deltas=1, seconds=5))
+    fake_vendor.script(Fault.stall_after(deltas=1, seconds=0.5 + 2 * MARGIN))
     start = time.time()
     with pytest.raises(Exception) as caught:
         call(protocol, client(fake_vendor, protocol, timeout=0.5), stream=True)
     assert "Timeout" in type(caught.value).__name__  # APITimeoutError, or a raw httpx(2).ReadTimeout
-    [req] = fake_vendor.wait_for(1, timeout=3)
+    [req] = fake_vendor.wait_for(1, timeout=0.5 + MARGIN)
     assert req.outcome == "client-gone"
-    assert req.ended_at - start < 2  # the vendor noticed the client leaving mid-stall
+    assert req.ended_at - start < 0.5 + MARGIN  # the vendor noticed the client leaving mid-stall, not at its end
 
 
 def test_stall_after_resumes(fake_vendor):
-    fake_vendor.script(Fault.stall_after(deltas=2, seconds=0.4))
+    fake_vendor.script(Fault.stall_after(deltas=2, seconds=1.0))
     result = call("gemini", client(fake_vendor, "gemini"), stream=True)
 
     assert result.text == TEXT and result.finish == "STOP"
-    # The vendor's own send times: the stall after the second delta, none elsewhere. (The client's arrival times
-    # carry its own scheduling delays: on a busy machine a late first read shortens the gap it sees.)
+    # The vendor's own send times: the stall after the second delta, none as long elsewhere. (The client's arrival
+    # times carry its own scheduling delays: on a busy machine a late first read shortens the gap it sees.)
     sent = [t for t, _ in fake_vendor.requests[0].events]
     gaps = [b - a for a, b in zip(sent, sent[1:])]
-    assert gaps[1] >= 0.39 and max(gaps[:1] + gaps[2:]) < 0.2
-    assert result.arrivals[2][0] - sent[1] >= 0.39  # and the third delta reached the client only after it
+    assert gaps[1] >= 0.99 and max(gaps[:1] + gaps[2:]) < 0.99
+    assert result.arrivals[2][0] - sent[1] >= 0.99  # and the third delta reached the client only after it
 
 
+@pytest.mark.alone  # a latency bound: the wall clock is the thing under test
 def test_slow_events_are_flushed_one_by_one_and_stamped(fake_vendor):
     fake_vendor.script(Fault.slow(0.1))
     result = call("chat", client(fake_vendor, "chat"), stream=True)
@@ -369,8 +370,7 @@ def test_reset_drops_answers_in_progress(fake_vendor):
     fake_vendor.script(Fault.stall_after_headers(30))
     url, kwargs = _chat_stream_args(fake_vendor)
     with httpx.stream("POST", url, **kwargs) as response:
-        fake_vendor.wait_for(1, done=False)
-        time.sleep(0.05)
+        fake_vendor.wait_for(1, done=False)  # (and the headers are in: the vendor is in its stall)
         fake_vendor.reset()
         with pytest.raises(httpx.HTTPError):
             response.read()

@@ -72,5 +72,5 @@ def test_gemini_cli_prints_one_whole_answer_when_its_stream_is_cut(gemini_bin, r
     assert done.stdout.count(TEXT) == 1, done.stdout
     first, continuation = fake_vendor.wait_for(2)[:2]
     assert continuation.body["contents"][-1] == {"role": "model", "parts": [{"text": prefix}]}
-    time.sleep(1)
+    time.sleep(1)  # stays: absence. A second turn still on its way through the proxy would reach the vendor by now
     assert len(fake_vendor.calls()) == 2, [c.path for c in fake_vendor.calls()]  # no second turn from the CLI

@@ -5,6 +5,7 @@ and the client's own account headers kept away from pooled keys."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import ipaddress
@@ -49,6 +50,7 @@ from tests.support.harness import (
     dies_with_test_run,
     free_port,
 )
+from tests.support.timing import QUIET, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -113,10 +115,9 @@ def listening(pid: int, port: int) -> set[str]:
 
 def settled_listening(proc: RotatorProcess, expected: set[str], timeout: float = 10.0) -> set[str]:
     """What the proxy listens on once start-up has settled (mitmdump binds before it loads the addon)."""
-    deadline = time.monotonic() + timeout
-    while (found := listening(proc.process.pid, proc.port)) != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return found
+    with contextlib.suppress(AssertionError):  # (the caller asserts what it found)
+        wait_until(lambda: listening(proc.process.pid, proc.port) == expected, timeout)
+    return listening(proc.process.pid, proc.port)
 
 
 class DefaultHostProcess(RotatorProcess):
@@ -142,9 +143,7 @@ def test_scripts_run_is_never_bound_beyond_loopback_not_even_while_starting(fake
             cwd=REPO, env=clean_environ(), stdout=out, stderr=subprocess.STDOUT,
             preexec_fn=dies_with_test_run())
     try:
-        deadline = time.monotonic() + 60
-        while "rotator: ready" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
+        wait_until(lambda: "rotator: ready" in log.read_text() or proc.poll() is not None, 60)
         assert listening(proc.pid, port) == {"127.0.0.1"}  # (scripts/run execs mitmdump: the same process)
     finally:
         proc.terminate()
@@ -181,11 +180,8 @@ def test_an_explicit_address_is_kept_when_clients_must_authenticate(rotator, ope
     proxy = rotator(overrides, fresh=True, args=args)
     try:
         assert settled_listening(proxy.proc, {"0.0.0.0"}) == {"0.0.0.0"}
-        deadline = time.monotonic() + 10  # it started with its config, and stays up
-        while "key pools: anthropic (2 keys)" not in proxy.full_log and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)
-        assert "key pools: anthropic (2 keys)" in proxy.full_log
+        wait_until(lambda: "key pools: anthropic (2 keys)" in proxy.full_log)  # it started with its config
+        time.sleep(0.5)  # stays: that it stays up (does not exit) is only seen by letting time pass
         assert proxy.proc.alive(), proxy.full_log
         assert "refusing" not in proxy.full_log
     finally:
@@ -254,7 +250,7 @@ def test_proxy_authentication_lets_in_only_clients_with_the_password(fake_vendor
     with pytest.raises(PROXY_ERRORS, match="407"):
         call("gemini", make_client("gemini"), stream=False)
 
-    time.sleep(0.2)  # (anything that got through would have reached the vendor by now)
+    time.sleep(QUIET)  # stays: absence. Anything that got through would have reached the vendor by now
     assert len(fake_vendor.requests) == len(PROTOCOLS)
     assert "e2e-proxy-pass" not in proxy.log  # (full_log starts with the command line that holds it)
 
@@ -290,7 +286,7 @@ def test_client_keys_are_served_from_the_pool_and_others_refused(fake_vendor, ro
 
     assert whole.text and streamed.text
     reqs = fake_vendor.wait_for(2)
-    time.sleep(0.2)  # (a refused request that got through anyway would have reached the vendor by now)
+    time.sleep(QUIET)  # stays: absence. A refused request that got through would have reached the vendor by now
     assert len(fake_vendor.requests) == 2, [r.summary() for r in fake_vendor.requests]
     assert all(r.credential in POOL_KEYS[family] for r in reqs)
     seen = json.dumps([[r.headers, r.query] for r in reqs])
@@ -328,7 +324,7 @@ def test_client_keys_cover_every_path_and_the_query_key(fake_vendor, rotator, mo
     assert anthropic_missing.status_code == 401
     assert anthropic_missing.json()["error"]["type"] == "authentication_error"
     reqs = fake_vendor.wait_for(2)
-    time.sleep(0.2)
+    time.sleep(QUIET)  # stays: absence. A request that got through would have reached the vendor by now
     assert [(r.protocol, r.credential in POOLED) for r in fake_vendor.requests] == [
         ("openai-models", True), ("gemini", True),
     ]  # fmt: skip
@@ -492,7 +488,7 @@ def test_a_keyless_provider_routed_to_a_pool_needs_a_client_key(fake_vendor, rot
     with pytest.raises(anthropic.AuthenticationError) as refused:
         call("anthropic", with_key("anthropic", STRANGER, monkeypatch), stream=True, model=ROUTED_MODEL)
     assert_refused("anthropic", refused.value)
-    time.sleep(0.2)  # (a refused request that got through anyway would have reached the vendor by now)
+    time.sleep(QUIET)  # stays: absence. A refused request that got through would have reached the vendor by now
     assert fake_vendor.requests == []
 
     served = call("anthropic", with_key("anthropic", TEAM_A, monkeypatch), stream=True, model=ROUTED_MODEL)
@@ -549,7 +545,7 @@ def test_a_request_with_several_credentials_is_refused(fake_vendor, rotator):
             assert one_key.status_code == 200, one_key.text
 
     fake_vendor.wait_for(len(SEVERAL))
-    time.sleep(0.2)  # (a refused request that got through anyway would have reached the vendor by now)
+    time.sleep(QUIET)  # stays: absence. A refused request that got through would have reached the vendor by now
     assert len(fake_vendor.requests) == len(SEVERAL)
     assert proxy.log.count("refused: several credentials in one request (401)") == len(SEVERAL)
 
@@ -574,7 +570,7 @@ def test_failed_client_keys_are_rate_limited_per_address_with_one_log_line(fake_
     assert guesses[-1].json()["error"]["type"] == "rate_limit_error"
     assert "failed client-key attempts" in guesses[-1].json()["error"]["message"]
     assert "failed client-key attempts" in limited.value.message
-    time.sleep(0.2)
+    time.sleep(QUIET)  # stays: absence. A request that got through would have reached the vendor by now
     assert fake_vendor.requests == []
     log = proxy.log
     assert log.count("refused: no client key matched (401)") == burst
@@ -602,7 +598,7 @@ def test_a_browser_cannot_spend_the_pool_without_a_client_key_or_the_option(fake
         assert "web browser" in response.json()["error"]["message"]
     assert [r.status_code for r in not_a_browser] == [200, 200]
     fake_vendor.wait_for(2)
-    time.sleep(0.2)
+    time.sleep(QUIET)  # stays: absence. A request that got through would have reached the vendor by now
     assert len(fake_vendor.requests) == 2
 
     with through(rotator(allow_browsers=True)) as http:  # opened deliberately

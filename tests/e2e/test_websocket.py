@@ -23,6 +23,7 @@ from tests.support.egress_proxy import ConnectProxy, TLSFront
 from tests.support.fake_vendor import TEXT
 from tests.support.fake_vendor_ws import FakeWebSocketVendor, WsFault
 from tests.support.harness import Rotator
+from tests.support.timing import MARGIN
 
 pytestmark = pytest.mark.e2e
 
@@ -190,7 +191,7 @@ def test_pass_retries_a_stalled_handshake_on_the_next_key(rotator, ws_vendor):
 
     start = time.monotonic()
     assert asyncio.run(echo_once(proxy, "/v1/responses")) == {"echo": {"hello": "world"}}
-    assert time.monotonic() - start < 1 + 4
+    assert 0.9 <= time.monotonic() - start < 1 + MARGIN  # the handshake timeout, not the stall's 20 s
     got = ws_vendor.wait_for(2)
     assert [h.credential for h in got] == ["sk-pool-1", "sk-pool-2"]
     assert [(h.status, h.outcome) for h in got[:1]] == [(None, "client-gone")] and got[1].status == 101
@@ -214,7 +215,8 @@ def test_pass_stops_trying_keys_when_the_client_leaves_a_pending_handshake(rotat
         await asyncio.gather(client, return_exceptions=True)
 
     asyncio.run(leave_once_the_vendor_has_the_handshake())
-    time.sleep(5)  # without noticing, the proxy would go on to a third key by now (attempts at 0, 2 and 4 s)
+    # stays: absence. Without noticing, the proxy would go on to a third key by now (attempts at 0, 2 and 4 s)
+    time.sleep(5)
     assert len(ws_vendor.handshakes) <= 2
     assert ws_vendor.wait_for(1)[0].outcome == "client-gone"
     proxy.wait_log("the client left while the handshake was pending")

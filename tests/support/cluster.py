@@ -17,6 +17,7 @@ import httpx
 from ruamel.yaml import YAML
 
 from tests.support.harness import REPO, clean_environ, dies_with_test_run, free_port
+from tests.support.timing import wait_until
 
 CLUSTER = REPO / "scripts" / "cluster"
 READY = "rotator cluster: ready."
@@ -99,12 +100,11 @@ class Cluster:
         return self
 
     def wait_output(self, needle: str, timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while needle not in (text := self.output()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{needle!r} not in scripts/cluster's output after {timeout}s:\n{text[-5000:]}")
-            time.sleep(0.05)
-        return text
+        try:
+            return wait_until(lambda: needle in (text := self.output()) and text, timeout)
+        except AssertionError:
+            raise AssertionError(f"{needle!r} not in scripts/cluster's output after {timeout}s:\n"
+                                 f"{self.output()[-5000:]}") from None
 
     def client(self, worker: int | None = None, timeout: float = 30) -> httpx.Client:
         """A client of its own (a connection of its own: HAProxy balances connections) through the cluster, or

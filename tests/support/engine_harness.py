@@ -70,20 +70,19 @@ class FakeResponder:
 
 
 class Stream(httpx.AsyncByteStream):
-    """An upstream body: chunks with optional pauses, an optional stall or reset at the end."""
+    """An upstream body: chunks, then an optional stall (`stalling` is set when it begins) or reset at the end."""
 
-    def __init__(self, chunks: list[bytes], pause: float = 0.0, then: str = "end", stall: float = 30.0):
-        self.chunks, self.pause, self.then, self.stall = chunks, pause, then, stall
-        self.closed = asyncio.Event()
+    def __init__(self, chunks: list[bytes], then: str = "end", stall: float = 30.0):
+        self.chunks, self.then, self.stall = chunks, then, stall
+        self.closed, self.stalling = asyncio.Event(), asyncio.Event()
 
     async def __aiter__(self):
         try:
             for c in self.chunks:
-                if self.pause:
-                    await asyncio.sleep(self.pause)
                 yield c
             if self.then == "stall":
-                await asyncio.sleep(self.stall)
+                self.stalling.set()
+                await asyncio.sleep(self.stall)  # stays: a vendor that stalls for real, which the engine's timeouts end
             elif self.then == "reset":
                 raise httpx.ReadError("connection reset by peer")
         finally:
@@ -91,6 +90,24 @@ class Stream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self.closed.set()
+
+
+class Held(httpx.AsyncByteStream):
+    """An upstream body that sends `chunks[:at]`, sets `reached`, then waits for `release` before the rest: a test
+    acts while the answer is midway (a client leaving, a second request wanting the key) without sleeping for it.
+    Never released, it is a stall only the engine's cancel ends."""
+
+    def __init__(self, chunks: list[bytes], at: int = 1) -> None:
+        self.chunks, self.at = chunks, at
+        self.reached, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __aiter__(self):
+        for c in self.chunks[:self.at]:
+            yield c
+        self.reached.set()
+        await self.release.wait()
+        for c in self.chunks[self.at:]:
+            yield c
 
 
 def sse(chunks: list[bytes], **kw) -> httpx.Response:
@@ -119,7 +136,7 @@ class Upstream:
 
 def stall_before_headers(seconds: float):
     async def step(request):
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(seconds)  # stays: a vendor that stalls for real, which the engine's timeouts end
         raise AssertionError("should have been cancelled")
 
     return step

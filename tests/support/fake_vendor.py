@@ -1049,7 +1049,7 @@ class _Exchange:
         for _ in range(200):  # let already-written bytes leave before a reset discards them
             if transport.get_write_buffer_size() == 0:
                 break
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # (a poll of the transport's buffer: asyncio has no event for it)
         if how == "reset":
             sock = self.writer.get_extra_info("socket")
             if sock is not None:
@@ -1564,7 +1564,7 @@ def main() -> None:
     async def run() -> None:
         task = asyncio.create_task(vendor.serve())
         while vendor._loop is None or vendor._server is None:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # (a poll until the server listens)
         print(f"fake vendor listening on {vendor.url}", flush=True)
         await task
 

@@ -216,7 +216,7 @@ class FakeWebSocketVendor:
             if conn.transport.is_closing():
                 self._finish(hs, None, "client-gone")
                 return None
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # stays: a handshake that stalls for real, watching for the client leaving
         if fault.status_code is not None:
             body = json.dumps({"error": {"message": f"fake WebSocket refusal {fault.status_code}",
                                          "type": "fake_error", "param": None, "code": None}}).encode()

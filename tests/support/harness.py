@@ -22,6 +22,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from tests.support.timing import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 from cluster_lib.services import listens  # noqa: E402 - scripts/ is put on the path just above
@@ -324,12 +326,10 @@ class Rotator:
 
     def wait_log(self, needle: str, timeout: float = 5.0) -> str:
         """Wait until `needle` shows up in this test's part of the log; return that part."""
-        deadline = time.monotonic() + timeout
-        while needle not in (text := self.log):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{needle!r} not in the rotator log after {timeout}s:\n{text[-5000:]}")
-            time.sleep(0.05)
-        return text
+        try:
+            return wait_until(lambda: needle in self.log and self.log, timeout)
+        except AssertionError:
+            raise AssertionError(f"{needle!r} not in the rotator log after {timeout}s:\n{self.log[-5000:]}") from None
 
     def apply_env(self, monkeypatch: Any = None) -> Rotator:
         mp = monkeypatch or self._monkeypatch

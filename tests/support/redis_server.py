@@ -12,6 +12,7 @@ is missing the fixture fails and says how to install it: a skip would hide a mis
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from rewrite.pool import KeyPool
 from tests.support.harness import dies_with_test_run, free_port
 
 INSTALL_HINT = ("redis-server is not installed: `apt-get install redis-server` (scripts/setup --test does it as "
@@ -99,6 +101,18 @@ class RedisServer:
             yield
         finally:
             self.thaw()
+
+
+async def written(*pools: KeyPool) -> None:
+    """What each worker's pool sent Redis so far is applied: its background writes are done, and a PING sent after
+    them on its pipe is answered (Redis answers one connection in order). Waited on instead of slept for."""
+    for pool in pools:
+        assert pool.shared is not None
+        shared = pool.shared.shared
+        while shared._tasks:
+            await asyncio.gather(*list(shared._tasks), return_exceptions=True)
+        if shared.pipe is not None and shared.pipe.connected():
+            await shared.pipe.call("PING")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import httpx
 from tests.support.clients import FINISH, MODELS, PROMPT, TRUNCATED, WEATHER_SCHEMA, call, make_client
 from tests.support.fake_vendor import TEXT, TOOL_NAME, split_text
 from tests.support.harness import POOL_KEYS
+from tests.support.timing import MARGIN, QUIET, wait_until  # noqa: F401  (e2e tests import MARGIN from here)
 
 FAMILY = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
 PROVIDER_HOST = {
@@ -26,7 +27,6 @@ IDLE_TIMEOUT = 1.0
 FAST = {"first_token_timeout": FIRST_TOKEN_TIMEOUT, "idle_timeout": IDLE_TIMEOUT}
 # Cut answers not continued: the honest ending alone (what `resume: {mode: off}` keeps exactly as it was).
 RESUME_OFF = {"mode": "off"}
-MARGIN = 4.0  # seconds of slack on top of a configured timeout: a loaded machine, TLS set-up, SDK start-up
 STALL = 20.0  # a vendor stall far longer than any configured timeout: without Rotator the client would wait it out
 DELTAS = 2  # where mid-answer faults act: after the second text fragment
 PREFIX = "".join(split_text(TEXT)[:DELTAS])  # "Hello from": the text the vendor sent before the fault
@@ -138,16 +138,13 @@ def no_key_resting(proxy, timeout: float = 15.0) -> None:
     that just failed, the retry rightly waits for that one. (Keys resting after a stall are not waited for: that is
     5 s after each stall test. A test whose failure does not rest its key, and so would retry it while the others
     rest after a stall, takes a proxy without stall tests.)"""
-    deadline = time.monotonic() + timeout
     with httpx.Client(proxy=proxy.url, timeout=10, trust_env=False) as http:
-        while True:
+        def rests() -> list:
             page = http.get("http://rotator.status/", params={"format": "json"}).json()
-            rests = [r for p in page["providers"] if p["pool"] for k in p["pool"]["keys"] for r in k["resting"]
-                     if not r["why"].startswith("stalled")]
-            if not rests:
-                return
-            assert time.monotonic() < deadline, f"keys still resting after {timeout} s: {rests}"
-            time.sleep(0.1)
+            return [r for p in page["providers"] if p["pool"] for k in p["pool"]["keys"] for r in k["resting"]
+                    if not r["why"].startswith("stalled")]
+
+        wait_until(lambda: not rests(), timeout, "no key resting (but after a stall)")
 
 
 def flow_line(protocol: str) -> str:
@@ -198,7 +195,7 @@ def assert_rotator_retried(proxy, protocol: str, retries: int = 1) -> None:
     """The client sent one request and Rotator made the retries: the SDKs retry 429/5xx themselves (OpenAI's and
     Anthropic's do, twice), which would also show the vendor two keys."""
     proxy.wait_log(flow_line(protocol))
-    time.sleep(0.2)  # room for a second flow line, if the SDK retried
+    time.sleep(QUIET)  # stays: absence. Room for a second flow line, if the SDK retried
     log = proxy.log
     flows = [line for line in log.splitlines() if flow_line(protocol) in line]
     assert len(flows) == 1, f"the client sent {len(flows)} requests:\n{log[-3000:]}"
