@@ -186,7 +186,8 @@ class Fallback:
             leg.record.update(outcome="left" if more else "failed", reason=failure.reason)
             if more:
                 after = chosen[n + 1][1]
-                self.job.note(Note.FALLBACK, f"{leg.name} failed before the first token ({failure.reason}); trying "
+                how = "was not asked" if failure.kind is FailureKind.PLAN_EXHAUSTED else "failed before the first token"
+                self.job.note(Note.FALLBACK, f"{leg.name} {how} ({failure.reason}); trying "
                               f"{after.provider}{'/' + after.model if after.model else ''}",
                               provider=after.provider, left=leg.name, reason=failure.reason)
         assert failure is not None

@@ -21,6 +21,7 @@ from rewrite.pool.key_state import WHOLE_KEY, fingerprint, mask
 logger = logging.getLogger("rotator")
 
 MAX_LOGINS = 256  # per provider; past it, the login seen longest ago is forgotten
+SAME_RESET = 60.0  # seconds: resets this close are one (an answer's windows and its error name the same one)
 
 
 @dataclass
@@ -93,7 +94,7 @@ class LoginBook:
     def exhaust(self, state: LoginState, until: float, scope: str, why: str) -> None:
         """The login is used up (for `scope`: a model, or WHOLE_KEY) until `until` (epoch); said once."""
         current = state.exhausted.get(scope)
-        if current is not None and current[0] >= until:
+        if current is not None and current[0] >= until - SAME_RESET:
             return
         state.exhausted[scope] = (until, why)
         now = self._wall()
