@@ -4,8 +4,8 @@ mitmweb shows a flow as soon as its request headers arrive (its view adds it in 
 `request` hook in which Rotator takes the credential out of the flow for good (Access, WebSocketUpstream,
 Interception). For a request to a provider's host this addon masks the credential at `requestheaders` already, and
 puts the real values back at `request`, just before those addons read them: nothing in between shows or saves a
-flow, so no state of the flow that anyone can see holds the credential. A subscription login's other paths, which
-mitmproxy forwards as they came, show it masked again from their answer on.
+flow, so no state of the flow that anyone can see holds the credential. A subscription login's other paths and side
+hosts (rewrite/providers/login.py), which mitmproxy forwards as they came, show it masked from their answer on.
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ class MaskOnArrival:
         held = self._held.pop(flow.id, None)
         if held is not None:
             flow.request.headers.fields, flow.request.path = held
-            login = self.engine.router.login_for(called_host(flow), flow.request.headers)
-            if login is not None:
-                self._passing[flow.id] = login.credential
+        style = self.engine.router.login_style(called_host(flow), flow.request.headers)
+        if style is not None and flow.response is None:
+            self._passing[flow.id] = style
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """A login's other path, which mitmproxy forwards as it came (not Rotator's: see rewrite/routing/router.py):
-        once it is sent, the flow keeps the login masked (a flow Rotator took is masked by then already)."""
+        """A login's other path, or a call to its side hosts, which mitmproxy forwards as it came (not Rotator's:
+        see rewrite/routing/router.py): once it is sent, the flow keeps the login masked (a flow Rotator took is
+        masked by then already)."""
         style = self._passing.pop(flow.id, None)
         if style is not None and flow.id not in self.engine.jobs:
             hide_credential(flow, style)

@@ -16,6 +16,7 @@ LOGIN = Login(
     claims=wire.claims,
     errors=(wire.exhausted,),
     windows=(wire.windows,),
+    side_hosts=("api.github.com",),  # (copilot_internal/user names the API host and the plan)
 )
 
 register(ProviderSpec("copilot", "openai", ("api.githubcopilot.com", "api.*.githubcopilot.com"), "", "",

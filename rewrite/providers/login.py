@@ -16,7 +16,9 @@ its wire says beyond its protocol is pure and lives in protocols/logins/<name>.p
 - `errors`, `windows`: dialects added to its protocols' readers: its exhaustion answer (kind QUOTA) and the plan
   windows its answers report;
 - `foreign(headers)`: its client's headers as another target of a `from:` route gets them (the engine has taken
-  the credential out already).
+  the credential out already);
+- `side_hosts`: other hosts its client sends the same login to (its plan look-ups): never served, but their flows
+  show the login masked once sent, as its hosts' other paths do.
 
 A login with no host of its own to send to (Copilot's plan names the host) has an empty `base_url` in its spec: the
 host the client called is the upstream, unless the config sets `base_url`.
@@ -55,6 +57,7 @@ class Login:
     errors: tuple[Dialect, ...] = ()
     windows: tuple[WindowDialect, ...] = ()
     foreign: Callable[[Headers], Headers] = _unchanged
+    side_hosts: tuple[str, ...] = ()
 
     def generation(self, method: str, path: str) -> Protocol | None:
         """The protocol of a request it serves (path without the query); None for another path of its hosts."""

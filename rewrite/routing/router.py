@@ -10,6 +10,7 @@ import protocols
 from protocols.base import Protocol
 from rewrite.config import Config
 from rewrite.providers import Provider, build, is_glob
+from rewrite.providers.credentials import CredentialStyle
 from rewrite.routing.routes import Routes, Target
 from rewrite.routing.targets import plan
 
@@ -54,6 +55,15 @@ class Router:
             if p.serves_host(host) and p.login.claims(headers):
                 return p
         return None
+
+    def login_style(self, host: str, headers: Mapping[str, str]) -> CredentialStyle | None:
+        """Where the login a request carries sits, when it goes to one of a login's hosts or side hosts (its flow
+        then shows the login masked, whoever sends it on)."""
+        login = self.login_for(host, headers)
+        if login is not None:
+            return login.credential
+        host = host.lower()
+        return next((p.credential for p in self._logins if p.login is not None and host in p.login.side_hosts), None)
 
     def route(self, host: str, method: str, path: str, headers: Mapping[str, str] | None = None) -> Route | None:
         """The route for a request to `host`, or None if Rotator leaves it alone (`headers`: the request's, with
