@@ -46,6 +46,15 @@ def test_an_oauth_login_on_anthropics_host_is_claude_logins_and_a_key_stays_anth
     assert r.provider_for("api.anthropic.com").name == "anthropic"  # the host's API-key provider
 
 
+def test_an_oauth_token_is_a_login_without_its_beta_and_another_bearer_token_is_not():
+    r = router()
+
+    assert r.route("api.anthropic.com", "POST", "/v1/messages", {"authorization": f"Bearer {TOKEN}"}
+                   ).provider.name == "claude_login"
+    assert r.route("api.anthropic.com", "POST", "/v1/messages", {"authorization": "Bearer sk-ant-api03-x"}
+                   ).provider.name == "anthropic"
+
+
 def test_a_logins_other_paths_are_not_rotators():
     r = router("providers: {anthropic: {keys: [sk-ant-pool]}}")
 
@@ -284,3 +293,22 @@ async def test_copilot_is_sent_to_the_host_its_client_called():
     [sent] = upstream.seen
     assert str(sent.url).startswith("https://api.business.githubcopilot.com/chat/completions")
     assert sent.headers["authorization"] == "Bearer gho_x"
+
+
+async def test_copilots_spent_premium_requests_leave_that_model_for_the_next_target_and_the_login_for_others():
+    spent = ld.exhausted(ld.COPILOT)
+    upstream = Upstream([lambda r: error(402, spent.error_body, dict(spent.headers)),
+                         lambda r: sse([b'data: {"choices":[{"delta":{"content":"hi"},"index":0}]}\n\n',
+                                        b"data: [DONE]\n\n"])])
+    body = json.dumps({"model": "gpt-5", "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    config = ("providers: {copilot: {base_url: 'http://vendor.test'}, openai: {base_url: 'http://vendor.test/v1',"
+              " keys: [sk-pool]}}\nroutes: [{from: copilot, targets: [copilot, openai]}]")
+
+    responder, job = await serve(config, upstream, body, {"authorization": "Bearer gho_x"},
+                                 "api.individual.githubcopilot.com", "/chat/completions")
+
+    assert responder.status == 200 and upstream.seen[1].headers["authorization"] == "Bearer sk-pool"
+    assert job.login is not None
+    until, why = job.login.exhausted_for("gpt-5", time.time())
+    assert until > time.time() + 19 * 86400 and why == "the plan's premium requests are used up"
+    assert job.login.exhausted_for("gpt-5-mini", time.time()) is None
