@@ -28,7 +28,7 @@ from protocols.unified import (
     Usage,
 )
 from rewrite.policy.outcomes import Note
-from rewrite.pool.logins import windows_text
+from rewrite.pool.logins import plan_text
 
 MAX_TEXT = 100_000  # characters of one text shown; the Raw view has the rest
 MAX_STEP = 4_000  # characters of one translation step's detail
@@ -108,21 +108,13 @@ def header(facts: Facts, request: RequestReading, answer: AnswerReading | None) 
         lines.append("cost: covered by the plan")
     elif rot.get("cost") is not None:
         lines.append(f"cost: {cost_text(rot['cost'])}")
-    if login and (plan := plan_line(login)):
+    if login and (plan := plan_text(login)):
         lines.append(plan)
     if facts.error:
         lines.append(f"flow error: {facts.error}")
     lines += attempts(rot)
     lines += notes(rot)
     return lines
-
-
-def plan_line(login: dict) -> str:
-    """A login's plan windows as its answers reported them, and its exhaustion: "plan: five_hour 12% used, …"."""
-    parts = windows_text(login.get("windows") or [])
-    if login.get("why"):
-        parts.append(f"exhausted until {login.get('exhausted_until') or 'its reset'}: {login['why']}")
-    return "plan: " + " · ".join(parts) if parts else ""
 
 
 def timing(facts: Facts) -> str:

@@ -133,6 +133,15 @@ def windows_text(windows: list) -> list[str]:
     return parts
 
 
+def plan_text(record: dict) -> str:
+    """What a flow recorded of its login (`LoginState.record`, a saved flow's too) in words: "plan: five_hour 12%
+    used, resets … · exhausted until …: why"."""
+    parts = windows_text(record.get("windows") or [])
+    if record.get("why"):
+        parts.append(f"exhausted until {record.get('exhausted_until') or 'its reset'}: {record['why']}")
+    return "plan: " + " · ".join(parts) if parts else ""
+
+
 def text(state: LoginState, now: float) -> str:
     """One line: the windows' used shares and resets, and "exhausted until …"."""
     parts = windows_text([w.as_json() for w in state.windows])
