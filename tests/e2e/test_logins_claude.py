@@ -26,8 +26,10 @@ pytestmark = pytest.mark.e2e
 POOL_KEY = "sk-ant-pool-1"
 FALLBACK = {"routes": [{"from": "claude_login", "targets": ["claude_login", "anthropic"]}]}
 # Configured for the login's provider and its model: none of them may touch a signed body.
-REWRITES = {"providers": {"claude_login": {"adapters": [{"cap": {"max_tokens": 1000}}, {"drop": ["metadata"]}],
-                                           "force_upstream_stream": True}}}
+REWRITES = {"providers": {"claude_login": {
+    "adapters": [{"cap": {"max_tokens": 1000}}, {"drop": ["metadata"]}], "force_upstream_stream": True,
+    "models": {"claude-*": {"capabilities": {"max_output_tokens": 1000, "sampling": ["temperature"],
+                                             "thinking": "none", "mid_system": False}}}}}}
 
 
 @pytest.fixture(scope="session")
