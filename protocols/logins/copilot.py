@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
 from urllib.parse import unquote
 
 from protocols.vendor_errors import ErrorAnswer, ErrorKind, Quota, VendorError
@@ -25,11 +24,6 @@ QUOTA_EXCEEDED = "quota_exceeded"
 PREMIUM = "premium_interactions"
 MAX_WINDOW = 31 * 86400.0
 _PAIRS = re.compile(r"[&;]")
-
-
-def claims(headers: Mapping[str, str]) -> bool:
-    """Every request to a Copilot API host carries its GitHub login."""
-    return True
 
 
 def fields(value: str) -> dict[str, str]:
