@@ -5,7 +5,8 @@ Per client protocol, one module `protocols/<name>/resume.py` registers a `Resume
 engine, for a stream cut after its first token:
 1. has fed an `Observer` every event the repairer was fed (and every block it forwarded unparsed, `quiet`);
 2. asks it what was delivered (`Delivered`); when `resumable` is false (a tool call or reasoning was open and cannot
-   be continued), the stream ends honestly as before;
+   be continued, or the request asked for JSON and its JSON began: `asking.STRUCTURED`), the stream ends honestly as
+   before;
 3. asks how the continuation will really be asked (`method_for`: `prefill` where the target's model continues a
    trailing assistant turn and the resumer says this request and partial answer can be carried so,
    `Resumer.prefills`; else `instruction`; `again` when nothing reached the client), and records, logs and builds the
