@@ -66,3 +66,12 @@ def test_two_user_turns_in_a_row_are_told_from_a_conversation_that_alternates(pr
     assert nothing.nothing
     body = protocols.resume.get(name).continuation_body(REQUESTS[protocol], nothing, "instruction", Capabilities())
     assert continuation.repeats_user(protocol, body)  # what a cut before any text used to be asked with
+
+
+def test_a_structured_continuation_writes_a_whole_document_and_anthropic_refuses_its_prefill():
+    asked_json = {**REQUESTS["anthropic"], "output_config": {"format": {"type": "json_schema", "schema": {}}}}
+    assert continuation.structured("anthropic", asked_json) and not continuation.structured("anthropic",
+                                                                                             REQUESTS["anthropic"])
+    assert continuation.structured("gemini", {"generationConfig": {"responseMimeType": "application/json"}})
+    assert continuation.rest(TEXT, "instruction", TEXT[:10], 8, structured=True) == TEXT  # (constrained: anew)
+    assert protocols.resume.refuses_prefill(400, str(continuation.PREFILL_WITH_FORMAT).encode())

@@ -90,9 +90,11 @@ def test_a_cut_inside_a_tool_call_is_not_resumable_and_a_completed_one_is_asked_
     stopped = next(i for i, e in enumerate(events) if e["type"] == "message_delta")
     completed = cut_and_resume(MESSAGES, TOOL_FIRST, stopped, None, exact=False).delivered
     assert completed.resumable
-    body = protocols.resume.get(MESSAGES).continuation_body(
-        {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], "tools": [{"name": "t"}]},
-        completed, "prefill", Capabilities(prefill=True, prefill_strip=True))  # (a tool result must follow a call)
+    resumer, caps = protocols.resume.get(MESSAGES), Capabilities(prefill=True, prefill_strip=True)
+    request = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], "tools": [{"name": "t"}]}
+    method = protocols.resume.method_for(resumer, request, completed, caps)
+    assert method == "instruction"  # (a tool result must follow a call)
+    body = resumer.continuation_body(request, completed, method, caps)
     said, asked = body["messages"][1:]
     text, call = said["content"]
     assert text == {"type": "text", "text": "Let me look that up for you right now."}
@@ -109,7 +111,9 @@ def test_continuation_body_prefill_ends_with_the_partial_stripped_and_thinking_a
     assert body["messages"][-1] == {"role": "assistant", "content": delivered.text.rstrip()}
     assert body["system"] == "Be brief." and body["stream"] is True
     thinking = {**request, "thinking": {"type": "enabled", "budget_tokens": 1024}}
-    asked = resumer.continuation_body(thinking, delivered, "prefill", Capabilities(prefill=True))
+    method = protocols.resume.method_for(resumer, thinking, delivered, Capabilities(prefill=True))
+    assert method == "instruction"
+    asked = resumer.continuation_body(thinking, delivered, method, Capabilities(prefill=True))
     assert asked["messages"][-1] == {"role": "user", "content": [{"type": "text", "text": INSTRUCTION}]}
 
 

@@ -96,9 +96,11 @@ def test_a_cut_inside_a_tool_call_is_not_resumable_and_a_completed_one_is_asked_
     finished = next(i for i, e in enumerate(events) if e["choices"] and e["choices"][0].get("finish_reason"))
     completed = cut_and_resume(CHAT, TOOL_FIRST, finished, None, exact=False).delivered
     assert completed.resumable
-    body = protocols.resume.get(CHAT).continuation_body(
-        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]}, completed,
-        "prefill", Capabilities(prefill=True))  # (a prefill cannot follow a tool call: asked in words)
+    resumer, caps = protocols.resume.get(CHAT), Capabilities(prefill=True)
+    request = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]}
+    method = protocols.resume.method_for(resumer, request, completed, caps)
+    assert method == "instruction"  # (a prefill cannot follow a tool call: asked in words)
+    body = resumer.continuation_body(request, completed, method, caps)
     said, result, ask = body["messages"][1:]
     assert said["content"] == "Let me look that up for you right now."
     assert json.loads(said["tool_calls"][0]["function"]["arguments"]) == TOOL_ARGUMENTS

@@ -9,8 +9,10 @@ both attempts' output (the first's counted from its deltas: its stream was cut b
 `message_stop`. Text goes through the seam, and every event is held until the seam has decided (a continuation that
 started over leaves no trace).
 
-A prefill is Claude's own continuation (up to Claude 4.5); a request with thinking on cannot take one, and neither
-can a partial answer that ends in a tool call (its result must follow it): those are asked in words.
+A prefill is Claude's own continuation (up to Claude 4.5); a request with thinking on cannot take one, nor one with
+structured output (`output_config.format`, or the older `output_format`), and neither can a partial answer that
+carries a tool call (its result must follow it): those are asked in words (`prefills`). A structured answer cut
+after its JSON began is not continued at all (protocols/resume/asking.py, STRUCTURED).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from protocols.anthropic_messages import stream as S
 from protocols.base import Event, count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method, Seam, register
-from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
 from protocols.resume.holding import BlockHolder
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
@@ -51,12 +53,16 @@ class MessagesResumer:
     def observer(self, body: dict) -> MessagesObserver:
         return MessagesObserver(body)
 
+    def prefills(self, body: dict, delivered: Delivered) -> bool:
+        thinking = member(body, "thinking").get("type") in ("enabled", "adaptive")
+        calls = any(block.get("type") in TOOL_BLOCKS for block in delivered.carried())
+        return not (thinking or calls or structured(body))
+
     def continuation_body(self, body: dict, delivered: Delivered, method: Method, caps: Capabilities) -> dict:
         messages = list(body.get("messages") or [])
-        content = [dict(block) for block in getattr(delivered, "content", ())]
+        content = [dict(block) for block in delivered.carried()]
         calls = [block for block in content if block.get("type") in TOOL_BLOCKS]
-        thinking = member(body, "thinking").get("type") in ("enabled", "adaptive")
-        if method == "prefill" and not calls and not thinking:
+        if method == "prefill":
             text = prefill_text(delivered.text, caps)
             messages += [{"role": S.ROLE_ASSISTANT, "content": text}] if text else []
             return {**body, "messages": messages, "stream": True}
@@ -77,8 +83,14 @@ class _Read:
     deltas: int
 
 
+def structured(body: dict) -> bool:
+    """Whether the request constrains the answer to JSON (structured output)."""
+    return bool(member(body, "output_config").get("format") or body.get("output_format"))
+
+
 class MessagesObserver:
     def __init__(self, body: dict) -> None:
+        self._body = body
         self._kept = KeptEvents()
         self.feed = self._kept.feed
         self.quiet = self._kept.quiet
@@ -109,6 +121,8 @@ class MessagesObserver:
                 return MessagesDelivered(text, False, "cut inside a tool call")
             if kind in THINKING_BLOCKS:
                 return MessagesDelivered(text, False, "cut inside reasoning")
+        if json_begun(structured(self._body), text):
+            return MessagesDelivered(text, False, STRUCTURED)
         content = tuple(_as_request_block(block.result()) for _, block in sorted(read.blocks.items())
                         if block.start.get("type") in (TEXT, *TOOL_BLOCKS))
         return MessagesDelivered(text, True, content=tuple(block for block in content if block))

@@ -2,6 +2,10 @@
 deltas, so the continuation's chunks follow on with the first `responseId` and `modelVersion`; `usageMetadata` is
 cumulative on every chunk, so the first attempt's candidate and thought tokens are added (the prompt stays the first
 attempt's); no `continuationToken` reaches the client (its SDK would resume with it by itself).
+
+A prefill is the partial's model turn last; a partial that ends in a function call (its response follows it), or
+whose request asked for JSON (`responseMimeType`, a schema), is asked for in words; a JSON answer is not continued at
+all once its JSON began (protocols/resume/asking.py).
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from dataclasses import dataclass
 from protocols.base import Event, count, member
 from protocols.capabilities import Capabilities
 from protocols.gemini import stream as S
+from protocols.gemini.translate.vocabulary import get_field
 from protocols.resume import Delivered, Method, Seam, register
-from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
 
 ROLE_USER = "user"
 CONTINUATION_TOKEN = "continuationToken"
 ADDED_COUNTS = (S.CANDIDATES_TOKENS, S.THOUGHTS_TOKENS)
+PLAIN_TEXT = "text/plain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +44,13 @@ class GeminiResumer:
     def observer(self, body: dict) -> GeminiObserver:
         return GeminiObserver(body)
 
+    def prefills(self, body: dict, delivered: Delivered) -> bool:
+        parts = delivered.carried()
+        return bool(parts) and _is_text(parts[-1]) and not structured(body)
+
     def continuation_body(self, body: dict, delivered: Delivered, method: Method, caps: Capabilities) -> dict:
-        parts = [dict(part) for part in getattr(delivered, "parts", ())]
-        if method == "prefill" and parts and _is_text(parts[-1]):
+        parts = [dict(part) for part in delivered.carried()]
+        if method == "prefill":
             parts[-1]["text"] = prefill_text(parts[-1]["text"], caps)
             if not parts[-1]["text"] and "thoughtSignature" not in parts[-1]:
                 parts.pop()
@@ -78,6 +88,16 @@ def _model_turns(parts: list[dict]) -> list[dict]:
     return turns
 
 
+def structured(body: dict) -> bool:
+    """Whether the request constrains the answer (JSON, with or without a schema; an enum)."""
+    config = get_field(body, "generationConfig")
+    if not isinstance(config, dict):
+        return False
+    mime = get_field(config, "responseMimeType")
+    schema = any(get_field(config, key) is not None for key in ("responseSchema", "responseJsonSchema"))
+    return schema or (isinstance(mime, str) and mime not in ("", PLAIN_TEXT))
+
+
 def _is_text(part: dict) -> bool:
     return "text" in part and part.keys() <= S.TEXT_PART_KEYS
 
@@ -103,6 +123,8 @@ class GeminiObserver:
             return GeminiDelivered(text, False, "cut inside reasoning")
         if any((part.get("functionCall") or {}).get("willContinue") for part in parts):
             return GeminiDelivered(text, False, "cut inside a function call")
+        if json_begun(structured(self._body), text):
+            return GeminiDelivered(text, False, STRUCTURED)
         return GeminiDelivered(text, True, parts=answer)
 
     def splicer(self, seam: Seam) -> GeminiSplicer:

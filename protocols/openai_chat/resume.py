@@ -6,6 +6,9 @@ continuation's role-only delta dropped; its tool call indexes after the client's
 chunk held until the seam has decided (a continuation that started over leaves no trace); its usage chunk counts the
 first attempt's prompt (when it sent one) and both attempts' output (the first's counted from its chunks: its stream
 was cut before its usage).
+
+A partial answer with tool calls is asked for in words (each call needs its result after it); so is one whose request
+asked for JSON (`response_format`), which is not continued at all once its JSON began (protocols/resume/asking.py).
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from protocols.base import Event, count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.openai_chat import stream as S
 from protocols.resume import Delivered, Method, Seam, register
-from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import SSEParser, load_object
 
 ROLE_USER = "user"
 ROLE_TOOL = "tool"
 TOOL_CALLS = b'"tool_calls"'
+JSON_FORMATS = ("json_schema", "json_object")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +46,13 @@ class ChatResumer:
     def observer(self, body: dict) -> ChatObserver:
         return ChatObserver(body)
 
+    def prefills(self, body: dict, delivered: Delivered) -> bool:
+        return not delivered.carried() and not structured(body)
+
     def continuation_body(self, body: dict, delivered: Delivered, method: Method, caps: Capabilities) -> dict:
         messages = list(body.get("messages") or [])
-        calls = list(getattr(delivered, "tool_calls", ()))
-        if method == "prefill" and not calls:
+        calls = list(delivered.carried())
+        if method == "prefill":
             text = prefill_text(delivered.text, caps)
             last: dict = {"role": S.ROLE_ASSISTANT, "content": text}
             if caps.prefill_marker:
@@ -58,6 +65,11 @@ class ChatResumer:
             messages += [{"role": ROLE_TOOL, "tool_call_id": call["id"], "content": NOT_RUN} for call in calls]
             messages.append({"role": ROLE_USER, "content": INSTRUCTION})
         return {**body, "messages": messages, "stream": True}
+
+
+def structured(body: dict) -> bool:
+    """Whether the request constrains the answer to JSON (a schema, or JSON mode)."""
+    return member(body, "response_format").get("type") in JSON_FORMATS
 
 
 class ChatObserver:
@@ -95,6 +107,8 @@ class ChatObserver:
             why_not = "cut inside reasoning"
         elif choice.tools and not whole_json("".join(choice.tools[max(choice.tools)]["arguments"])):
             why_not = "cut inside a tool call"
+        elif json_begun(structured(self._body), text):
+            why_not = STRUCTURED
         if why_not:
             return ChatDelivered(text, False, why_not)
         calls = tuple(call for call in choice.message().get("tool_calls") or ())

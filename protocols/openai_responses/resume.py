@@ -4,6 +4,10 @@ response for the client (resume-notes §4): the first `response.id`, `created_at
 `content_index` and `sequence_number` going on as the first attempt left them; the `*.done` events and the
 completion carrying the full text. Usage in the completion: the first attempt's input if it reported one, else
 the continuation's; output, what the client received of both attempts.
+
+A prefill is the partial's last message as the input's last item; a partial that ends in a function call (its output
+follows it), or whose request asked for JSON (`text.format`), is asked for in words; a JSON answer is not continued at
+all once its JSON began (protocols/resume/asking.py).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from protocols.base import Event, count, member
 from protocols.capabilities import Capabilities
 from protocols.openai_responses import stream as S
 from protocols.resume import Delivered, Method, Seam, register
-from protocols.resume.asking import INSTRUCTION, NOT_RUN, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
 from protocols.resume.holding import BlockHolder
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
@@ -25,6 +29,7 @@ ROLE_ASSISTANT = "assistant"
 ROLE_USER = "user"
 FUNCTION_CALL_OUTPUT = "function_call_output"
 FUNCTION_CALL = b'"function_call"'  # in the item of a function call's `output_item.added` and `.done`
+JSON_FORMATS = ("json_schema", "json_object")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +49,28 @@ class ResponsesResumer:
     def observer(self, body: dict) -> ResponsesObserver:
         return ResponsesObserver(body)
 
+    def prefills(self, body: dict, delivered: Delivered) -> bool:
+        output = delivered.carried()
+        return bool(output) and output[-1].get("role") == ROLE_ASSISTANT and not structured(body)
+
     def continuation_body(self, body: dict, delivered: Delivered, method: Method, caps: Capabilities) -> dict:
         given = body.get("input")
         turns = [{"role": ROLE_USER, "content": given}] if isinstance(given, str) else list(given or [])
-        output = list(getattr(delivered, "output", ()))
-        if method == "prefill" and output and output[-1].get("role") == ROLE_ASSISTANT:
+        output = list(delivered.carried())
+        if method == "prefill":
             text = prefill_text(output[-1]["content"], caps)
             last: dict = {"role": ROLE_ASSISTANT, "content": text}
             if caps.prefill_marker:
                 last[caps.prefill_marker] = True
             output[-1:] = [last] if text else []
-        elif method == "instruction":
+        else:
             output.append({"role": ROLE_USER, "content": INSTRUCTION})
         return {**body, "input": turns + output, "stream": True}
+
+
+def structured(body: dict) -> bool:
+    """Whether the request constrains the answer to JSON (a schema, or JSON mode)."""
+    return member(member(body, "text"), "format").get("type") in JSON_FORMATS
 
 
 class ResponsesObserver:
@@ -79,8 +93,11 @@ class ResponsesObserver:
             why_not = _open_item_problem(item)
             if why_not:
                 return ResponsesDelivered("".join(_texts(items)), False, why_not)
+        text = "".join(_texts(items))
+        if json_begun(structured(self._body), text):
+            return ResponsesDelivered(text, False, STRUCTURED)
         output = tuple(turn for index in sorted(items) for turn in _as_input(items[index]))
-        return ResponsesDelivered("".join(_texts(items)), True, output=output)
+        return ResponsesDelivered(text, True, output=output)
 
     def splicer(self, seam: Seam) -> ResponsesSplicer:
         return ResponsesSplicer(self._tracker(), seam)

@@ -5,9 +5,13 @@ Per client protocol, one module `protocols/<name>/resume.py` registers a `Resume
 engine, for a stream cut after its first token:
 1. has fed an `Observer` every event the repairer was fed (and every block it forwarded unparsed, `quiet`);
 2. asks it what was delivered (`Delivered`); when `resumable` is false (a tool call or reasoning was open and cannot
-   be continued), the stream ends honestly as before;
-3. builds the continuation request in the client's protocol (`Resumer.continuation_body`, the method chosen from
-   the target model's capabilities: `prefill` or `instruction`); the usual leg machinery translates it to the target;
+   be continued, or the request asked for JSON and its JSON began: `asking.STRUCTURED`), the stream ends honestly as
+   before;
+3. asks how the continuation will really be asked (`method_for`: `prefill` where the target's model continues a
+   trailing assistant turn and the resumer says this request and partial answer can be carried so,
+   `Resumer.prefills`; else `instruction`; `again` when nothing reached the client), and records, logs and builds the
+   seam from that method; builds the continuation request in the client's protocol (`Resumer.continuation_body`, by
+   exactly that method); the usual leg machinery translates it to the target;
 4. feeds the continuation's events, parsed in the client's protocol, to a `Splicer` (`Observer.splicer(seam)`), and
    the events it returns to the same repairer: one message for the client (`seam.Seam` trims the overlap).
 
@@ -99,10 +103,18 @@ class Resumer(Protocol):
         """A fresh observer for one client stream; `body` is the client's request."""
         ...
 
+    def prefills(self, body: dict, delivered: Delivered) -> bool:
+        """Whether the continuation of `delivered`, for the client's request `body`, can be asked by prefill (of a
+        model that takes one): not when the partial answer ends in a tool call or carries one (its result must
+        follow it: the request then ends in a tool turn, not in the assistant's), nor when the request cannot take
+        a prefill (Anthropic with thinking on, structured output)."""
+        ...
+
     def continuation_body(self, body: dict, delivered: Delivered, method: Method, caps: Capabilities) -> dict:
-        """The client's request asking for the rest of the answer: `prefill` puts the partial answer as a trailing
-        assistant (model) turn (whitespace stripped where `caps.prefill_strip`, `caps.prefill_marker` set on it);
-        `instruction` adds it as an assistant turn followed by a short user turn asking to continue exactly where it
+        """The client's request asking for the rest of the answer, by exactly `method` (`method_for`'s): `prefill`
+        puts the partial answer as a trailing assistant (model) turn (whitespace stripped where
+        `caps.prefill_strip`, `caps.prefill_marker` set on it); `instruction` adds it as an assistant turn (its tool
+        calls with a result each: not run yet) followed by a short user turn asking to continue exactly where it
         stopped, without repeating. (`again` is the client's request itself: see `continuation_body` below.)"""
         ...
 
@@ -120,11 +132,14 @@ def get(name: str) -> Resumer | None:
     return _resumers.get(name)
 
 
-def method_for(caps: Capabilities, delivered: Delivered, refuses_prefill: bool = False) -> Method:
-    """How the continuation of `delivered` is asked of a model with `caps` (`refuses_prefill`: it refused one)."""
+def method_for(resumer: Resumer, body: dict, delivered: Delivered, caps: Capabilities,
+               refuses_prefill: bool = False) -> Method:
+    """How the continuation of `delivered` is really asked of a model with `caps` (`refuses_prefill`: it refused
+    one), for the client's request `body`: what the flow records, the log says and the seam expects."""
     if delivered.nothing:
         return "again"
-    return "prefill" if caps.prefill and not refuses_prefill else "instruction"
+    takes = caps.prefill and not refuses_prefill
+    return "prefill" if takes and resumer.prefills(body, delivered) else "instruction"
 
 
 def continuation_body(resumer: Resumer, body: dict, delivered: Delivered, method: Method, caps: Capabilities

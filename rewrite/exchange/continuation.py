@@ -1,16 +1,17 @@
 """The continuation of an answer cut after its first token (docs/reliability.md, "Answers that survive a cut").
 
 The request is asked again for the rest of its answer: the partial answer put in as the assistant's turn, by prefill
-where the target's model continues a trailing assistant turn, else followed by a short user turn asking to go on
-(protocols/resume/); when nothing of it reached the client (a cut inside its first tool call, held back), the
-request is asked again as it came. Each continuation goes over the target machinery as any request does (key
-rotation, rests, the first-token deadline; a target that fails before the continuation's first token hands it to the
-next target of the route, translated), and its events are spliced into the client's stream
-(rewrite/exchange/resume.py). A target that refuses the prefill is remembered and asked in words from then on.
-Bounded by `resume.max_attempts` and `resume.deadline` (by which a continuation's first token must have come: the
-attempt under way is abandoned then); past them, or when no continuation can go on from the cut, the answer ends
-honestly as before. A continuation the client leaves is recorded all the same (its seam, and what the vendor reported
-billing for it).
+where the model the target is asked for (after a `rename_model` adapter) continues a trailing assistant turn and the
+client protocol's resumer says the request and the partial can be carried so, else followed by a short user turn
+asking to go on (protocols/resume/); when nothing of it reached the client (a cut inside its first tool call, held
+back), the request is asked again as it came. That method is the one recorded, logged and seamed. Each continuation
+goes over the target machinery as any request does (key rotation, rests, the first-token deadline; a target that
+fails before the continuation's first token hands it to the next target of the route, translated), and its events
+are spliced into the client's stream (rewrite/exchange/resume.py). A target that refuses the prefill is remembered
+and asked in words from then on. Bounded by `resume.max_attempts` and `resume.deadline` (by which a continuation's
+first token must have come: the attempt under way is abandoned then); past them, or when no continuation can go on
+from the cut (a JSON answer's among them: protocols/resume/asking.py), the answer ends honestly as before. A
+continuation the client leaves is recorded all the same (its seam, and what the vendor reported billing for it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from protocols.base import Repairer
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method, continuation_body, method_for
 from rewrite.accounting.usage import Usage, account
+from rewrite.adapters import chain_for
 from rewrite.exchange.attempt import Attempt, KeyAttempts
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.outgoing import TargetCall
@@ -72,7 +74,8 @@ class Continuation:
         for n, (provider, target) in enumerate(targets):
             model = target.model_for(f.req.asked)
             caps = self._caps(provider, model)
-            method = method_for(caps, delivered, refuses_prefill=model in provider.prefill_refusals)
+            method = method_for(self.resume.resumer, f.req.body, delivered, caps,
+                                refuses_prefill=model in provider.prefill_refusals)
             while True:
                 if f.clock.loop.time() >= self.give_up:
                     return outcome
@@ -125,7 +128,10 @@ class Continuation:
         return outcome, kind
 
     def _caps(self, provider: Provider, model: str) -> Capabilities:
-        return provider.models.get(model) if provider.models is not None else Capabilities()
+        """The capabilities of the model the host is asked for (a `rename_model` adapter renames `model`)."""
+        if provider.models is None:
+            return Capabilities()
+        return provider.models.get(chain_for(provider, model).model_sent(model))
 
     def _record(self, position: int, method: str, target: str, asking: Asking, outcome: str) -> None:
         """The seam, on the flow (metadata, a note and its log line)."""

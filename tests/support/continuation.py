@@ -2,7 +2,9 @@
 prefill: the conversation ends in the assistant's turn; in words: a user turn with Rotator's instruction after it),
 what it answers (the rest of the answer, exactly after a prefill, with a few characters of overlap after an
 instruction, as models do), how a model that takes no prefill refuses one, in each vendor's words, and how a vendor
-that takes only alternating roles refuses two user turns in a row."""
+that takes only alternating roles refuses two user turns in a row. A request for structured output is answered as
+constrained decoding does, with a whole new document (it cannot go on inside one), and Anthropic refuses a prefill
+combined with it."""
 
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ PREFILL_REFUSALS = {
     "responses": {"error": {"type": "invalid_request_error", "code": None, "param": "input",
                             "message": "Expected last role User or Tool (or Assistant with prefix True)"}},
 }
+
+# Anthropic's answer to a prefill in a request with structured output (which it does not combine with one).
+PREFILL_WITH_FORMAT = {"type": "error", "error": {"type": "invalid_request_error", "message": (
+    "Prefilling the assistant message is not supported when using structured outputs (output_config.format).")}}
+JSON_FORMATS = ("json_schema", "json_object")
 
 # How a vendor whose chat template takes only alternating roles refuses two user turns in a row (vLLM, TGI).
 NOT_ALTERNATING = "Conversation roles must alternate user/assistant/user/assistant/..."
@@ -72,17 +79,33 @@ def asked(protocol: str, body: dict) -> tuple[str, str] | None:
     return "instruction", "".join(reversed(partial))
 
 
+def structured(protocol: str, body: dict) -> bool:
+    """Whether the request constrains its answer to JSON (a schema or JSON mode)."""
+    if protocol == "chat":
+        return (body.get("response_format") or {}).get("type") in JSON_FORMATS
+    if protocol == "responses":
+        return ((body.get("text") or {}).get("format") or {}).get("type") in JSON_FORMATS
+    if protocol == "anthropic":
+        return bool((body.get("output_config") or {}).get("format") or body.get("output_format"))
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    mime = config.get("responseMimeType") or config.get("response_mime_type")
+    return mime == "application/json" or any(
+        config.get(key) is not None for key in ("responseSchema", "response_schema", "responseJsonSchema",
+                                                "response_json_schema"))
+
+
 def repeats_user(protocol: str, body: dict) -> bool:
     """Whether the conversation has two user turns in a row (tool results are not user turns)."""
     roles = [role for role, _ in turns(protocol, body)]
     return any(a == b == USER for a, b in zip(roles, roles[1:], strict=False))
 
 
-def rest(answer: str, method: str, partial: str, overlap: int) -> str:
+def rest(answer: str, method: str, partial: str, overlap: int, structured: bool = False) -> str:
     """What a model says when asked to go on with `partial` of `answer`: after a prefill exactly the rest (the
     prefill may have lost its trailing whitespace), in words the rest with `overlap` characters of the partial said
-    again; the whole answer again when the partial is not the answer's start (it has nothing to go on from)."""
-    if not answer.startswith(partial):
+    again; the whole answer again when the partial is not the answer's start (it has nothing to go on from), or
+    when its request asked for `structured` output (constrained decoding writes a whole document)."""
+    if structured or not answer.startswith(partial):
         return answer
     if method == "prefill":
         return answer[len(partial):]

@@ -132,6 +132,7 @@ class Fault:
     refuses_prefill: bool = False  # a request ending in the assistant's turn gets a 400, see `refusing_prefill`
     alternates: bool = False  # a request with two user turns in a row gets a 400, see `alternating`
     pieces: tuple[str, ...] = ()  # the text's deltas as given (else split_text's), see `in_pieces`
+    after: str = ""  # text after the tool call (Chat and Gemini), see `tool_call`
 
     @_chainable
     def continuing(self, overlap: int = 8) -> Fault:
@@ -207,11 +208,13 @@ class Fault:
         return dataclasses.replace(self, interval=interval)
 
     @_chainable
-    def tool_call(self, name: str = TOOL_NAME, arguments: dict | None = None, text: str | None = None) -> Fault:
+    def tool_call(self, name: str = TOOL_NAME, arguments: dict | None = None, text: str | None = None,
+                  after: str = "") -> Fault:
         """Answer with a tool call (arguments streamed in several fragments where the protocol does that),
-        optionally preceded by `text`."""
+        optionally preceded by `text`; in Chat and Gemini, whose streams tell that a call is complete only by what
+        comes after it, optionally followed by the text `after`."""
         args = json.dumps(TOOL_ARGUMENTS if arguments is None else arguments)
-        return dataclasses.replace(self, tool=(name, args), text=text or "")
+        return dataclasses.replace(self, tool=(name, args), text=text or "", after=after)
 
     @_chainable
     def always_stream(self) -> Fault:
@@ -398,8 +401,13 @@ class Ctx:
         return split_arguments(self.tool[1]) if self.tool else []
 
     @property
+    def after(self) -> list[str]:
+        """The deltas of the text after the tool call (Chat and Gemini)."""
+        return split_text(self.fault.after) if self.tool else []
+
+    @property
     def output_tokens(self) -> int:
-        return max(1, len(self.deltas) + len(self.fragments))
+        return max(1, len(self.deltas) + len(self.fragments) + len(self.after))
 
 
 # --- OpenAI Chat Completions
@@ -424,7 +432,8 @@ def chat_usage(ctx: Ctx) -> dict:
 
 
 def chat_body(ctx: Ctx) -> dict:
-    message: dict = {"role": "assistant", "content": ctx.fault.text or None, "refusal": None, "annotations": []}
+    content = ctx.fault.text + "".join(ctx.after)
+    message: dict = {"role": "assistant", "content": content or None, "refusal": None, "annotations": []}
     if ctx.tool:
         name, args = ctx.tool
         message["tool_calls"] = [
@@ -477,6 +486,7 @@ def chat_events(ctx: Ctx, force_usage: bool = False) -> list[Ev]:
             chunk({"tool_calls": [{"index": 0, "function": {"arguments": frag}}]}, is_delta=True)
             for frag in ctx.fragments
         ]
+        events += [chunk({"content": d}, is_delta=True) for d in ctx.after]
     events.append(chunk({}, finish="tool_calls" if ctx.tool else "stop"))
     if include_usage:
         payload = {
@@ -733,6 +743,7 @@ def _gemini_parts(ctx: Ctx) -> list[list[dict]]:
         if ctx.fault.thinking:
             call["thoughtSignature"] = ctx.fault.thinking[1]
         chunks.append([call])
+        chunks += [[{"text": d}] for d in ctx.after]
     return chunks
 
 
@@ -1378,16 +1389,20 @@ class FakeVendor:
             return
         if rec.protocol != GEMINI or isinstance(asked, dict):
             asking = continuation.asked(rec.protocol, asked or {})
+            constrained = asking is not None and continuation.structured(rec.protocol, asked or {})
             if asking is not None and asking[0] == "prefill" and fault.refuses_prefill:
                 await self._send_whole(ex, 400, base, continuation.PREFILL_REFUSALS[rec.protocol])
+                return
+            if asking is not None and asking[0] == "prefill" and constrained and rec.protocol == ANTHROPIC:
+                await self._send_whole(ex, 400, base, continuation.PREFILL_WITH_FORMAT)
                 return
             if fault.alternates and continuation.repeats_user(rec.protocol, rec.body or {}):
                 await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, continuation.NOT_ALTERNATING))
                 return
             if asking is not None and fault.continues:
                 rec.continued = asking[0]
-                fault = dataclasses.replace(fault, text=continuation.rest(fault.text, *asking, fault.overlap),
-                                            pieces=())
+                fault = dataclasses.replace(
+                    fault, text=continuation.rest(fault.text, *asking, fault.overlap, constrained), pieces=())
         ctx = Ctx(rec.index, rec.model or "fake-model", int(rec.received_at), asked or {}, fault)
         if isinstance(served, Served):
             rec.organization, rec.cache = served.organization, (served.cache_read, served.cache_write)
