@@ -12,6 +12,8 @@ too). On such a request (any path, WebSocket upgrades included):
 A refused request never goes upstream. An accepted request is tagged with the client's name on the flow
 (`flow.metadata["rotator"]["client"]`) and in one log line, and its client key is taken out of the request: it
 never goes upstream, not even to a keyless provider a route falls back to. Without a pool in play, nothing changes.
+A request carrying a client's own subscription login (rewrite/providers/login.py) is not gated: the login is its
+credential, checked by its vendor before a `from:` route's next target may serve it.
 """
 
 from __future__ import annotations
@@ -73,10 +75,10 @@ class Access:
         path, _, query = req.path.partition("?")
         router = self.engine.router
         provider = router.provider_for(host)
-        if provider is None:
-            return
+        if provider is None or router.login_for(host, req.headers) is not None:
+            return  # (a client's own subscription login is not a pool's: it is the client's credential)
         if provider.pool is None:
-            route = router.route(host, req.method, path)
+            route = router.route(host, req.method, path, req.headers)
             if route is None or not router.pooled(route, path, req.raw_content):
                 return  # no pool in play (or a request Rotator leaves alone): the client's own key goes upstream
         style = provider.credential

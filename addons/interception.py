@@ -89,7 +89,7 @@ class Interception:
         req = flow.request
         if req.headers.get("upgrade", "").lower() == "websocket":
             return False  # see WebSocketUpstream
-        route = self.engine.router.route(called_host(flow), req.method, req.path.partition("?")[0])
+        route = self.engine.router.route(called_host(flow), req.method, req.path.partition("?")[0], req.headers)
         if route is None:
             return False
         job = self.engine.submit(flow.id, route)
@@ -238,7 +238,7 @@ def settle(flow: http.HTTPFlow, job: Job) -> None:
     if flow.error is not None and job.delivered and flow.response is not None:
         flow.error = None
         flow.response.timestamp_end = flow.response.timestamp_end or time.time()
-    flow.server_conn = upstream_connection(flow.server_conn, job.provider.base_url)
+    flow.server_conn = upstream_connection(flow.server_conn, job.provider.origin(called_host(flow)))
 
 
 def upstream_connection(loopback: connection.Server, base_url: str) -> connection.Server:
@@ -344,6 +344,10 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"]["steps"] = [step_record(s) for s in job.steps]
     if job.usage is not None:  # normalised (rewrite/accounting/usage.py); cost in USD, None when the price is unknown
         flow.metadata["rotator"].update(usage=job.usage, cost=job.cost)
+    if job.covered:  # a subscription login's answer: its cost is covered by the plan
+        flow.metadata["rotator"]["covered"] = "plan"
+    if job.login is not None:  # the client's own login (masked; named by its fingerprint) and its plan's windows
+        flow.metadata["rotator"]["login"] = job.login.record(job.windows, job.model or "", time.time())
     comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
     if comment:
         flow.comment = comment

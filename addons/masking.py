@@ -4,7 +4,8 @@ mitmweb shows a flow as soon as its request headers arrive (its view adds it in 
 `request` hook in which Rotator takes the credential out of the flow for good (Access, WebSocketUpstream,
 Interception). For a request to a provider's host this addon masks the credential at `requestheaders` already, and
 puts the real values back at `request`, just before those addons read them: nothing in between shows or saves a
-flow, so no state of the flow that anyone can see holds the credential.
+flow, so no state of the flow that anyone can see holds the credential. A subscription login's other paths and side
+hosts (rewrite/providers/login.py), which mitmproxy forwards as they came, show it masked from their answer on.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from mitmproxy import http
 
 from addons.interception import called_host, hide_credential, streamed
 from rewrite.engine import Engine
+from rewrite.providers.credentials import CredentialStyle
 
 
 class MaskOnArrival:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._held: dict[str, tuple[tuple[tuple[bytes, bytes], ...], str]] = {}  # flow id -> real headers, path
+        self._passing: dict[str, CredentialStyle] = {}  # flow id -> the style of the login it carries
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         req = flow.request
@@ -34,10 +37,23 @@ class MaskOnArrival:
         held = self._held.pop(flow.id, None)
         if held is not None:
             flow.request.headers.fields, flow.request.path = held
+        style = self.engine.router.login_style(called_host(flow), flow.request.headers)
+        if style is not None and flow.response is None:
+            self._passing[flow.id] = style
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """A login's other path, or a call to its side hosts, which mitmproxy forwards as it came (not Rotator's:
+        see rewrite/routing/router.py): once it is sent, the flow keeps the login masked (a flow Rotator took is
+        masked by then already)."""
+        style = self._passing.pop(flow.id, None)
+        if style is not None and flow.id not in self.engine.jobs:
+            hide_credential(flow, style)
 
     def response(self, flow: http.HTTPFlow) -> None:
+        self.responseheaders(flow)
         flow.__dict__.pop("_rotator_hidden", None)  # (what masking remembered for a request no one masked again)
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self.responseheaders(flow)
         self._held.pop(flow.id, None)  # (a request that never arrived whole keeps its masked credential)
         flow.__dict__.pop("_rotator_hidden", None)

@@ -19,6 +19,7 @@ from mitmproxy import command, exceptions
 from addons.config import starting_up
 from rewrite.engine import Engine
 from rewrite.pool import KeyPool, name_keys
+from rewrite.pool.logins import login_table
 from rewrite.pool.report import table
 from rewrite.state.records import Batch, MemoryStore, StateError, StateStore, open_store, resolve
 
@@ -60,9 +61,14 @@ class Pools:
     @command.command("rotator.pools")
     def pools(self, fmt: str = "table") -> str:
         """Each key pool: keys masked, their state (ready, resting until when and why, out), requests in flight,
-        and requests, tokens and cost in the last hour and in all. fmt: table or json."""
-        described = [p.pool.describe() for p in self.engine.router.providers if p.pool is not None]
-        return json.dumps(described, indent=2) if fmt == "json" else table(described)
+        and requests, tokens and cost in the last hour and in all; then each subscription login seen (masked, never
+        pooled): its plan windows, used share, reset and whether it is exhausted. fmt: table or json."""
+        providers = self.engine.router.providers
+        described = [p.pool.describe() for p in providers if p.pool is not None]
+        logins = [{"provider": p.name, "logins": p.logins.describe()} for p in providers if p.logins is not None]
+        if fmt == "json":
+            return json.dumps(described + logins, indent=2)
+        return "\n\n".join([table(described), *map(login_table, logins)])
 
     # -- the store ---------------------------------------------------------------------------------------------
 

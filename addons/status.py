@@ -44,7 +44,7 @@ class Status:
         self.engine = engine
         self.guesses = guesses or Guesses()
         self.tally = Tally()
-        self.metrics = Metrics(self._pools, self._in_flight)
+        self.metrics = Metrics(self._pools, self._in_flight, self._logins)
         self.host = STATUS_HOST
         self._clients = ClientKeys([])
         self._started: dict[str, float] = {}  # flow id -> when its request started, for the jobs in flight
@@ -82,7 +82,8 @@ class Status:
     def snapshot(self) -> dict:
         """The page's data, as `?format=json` returns it."""
         now = time.time()
-        providers = [{"name": p.name, "family": p.family, "pool": p.pool.describe() if p.pool else None}
+        providers = [{"name": p.name, "family": p.family, "pool": p.pool.describe() if p.pool else None,
+                      "logins": p.logins.describe() if p.logins is not None else None}
                      for p in self.engine.router.providers]  # (the pools as the `rotator.pools` command shows them)
         flights = [Flight(job.id, job.provider.name, job.key,
                           job.route.protocol.name if job.route.protocol else None, self._started.get(job.id, now))
@@ -92,6 +93,10 @@ class Status:
 
     def _pools(self) -> list[dict]:
         return [{**p.pool.describe(), "provider": p.name} for p in self.engine.router.providers if p.pool]
+
+    def _logins(self) -> list[dict]:
+        return [{"provider": p.name, "logins": p.logins.describe()} for p in self.engine.router.providers
+                if p.logins is not None]
 
     def _in_flight(self) -> dict[str, int]:
         counts = dict.fromkeys((p.name for p in self.engine.router.providers), 0)

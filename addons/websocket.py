@@ -53,8 +53,8 @@ class WebSocketUpstream:
         if flow.response is not None or req.headers.get("upgrade", "").lower() != "websocket":
             return
         provider = self.engine.router.provider_for(called_host(flow))
-        if provider is None:
-            return
+        if provider is None or self.engine.router.login_for(called_host(flow), req.headers) is not None:
+            return  # (a client's own subscription login's upgrade passes as it came)
         if self.engine.config.websocket == "downgrade" and (falls_back := _falls_back(req.path)) is not None:
             hide_credential(flow, provider.credential)
             self._downgrade(flow, provider, falls_back)

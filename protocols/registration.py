@@ -20,6 +20,7 @@ from protocols.stored_responses import StoredResponses
 from protocols.translate.base import Translator
 from protocols.usage import UsageSniffer
 from protocols.vendor_errors import GENERIC, ErrorReader
+from protocols.windows import NO_WINDOWS, WindowReader
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class Registration:
       the family has one). The family's first registered protocol is what its providers speak by default.
     - `errors`: what its vendors' error answers mean (protocols/vendor_errors.py: kind, refused parameters, delay,
       quota), which the engine's policy decides on.
+    - `windows`: the usage windows its vendors' answers report (protocols/windows.py: a key's rate limits, a plan's
+      windows), which the engine records and shows; none by default.
     - `continuity`: its requests may name an earlier response the vendor stored instead of repeating the
       conversation (protocols/stored_responses.py); the engine replays it for a target that cannot resolve it.
     - `signed_thinking`: with thinking on, its vendor refuses a last assistant turn with tool calls that lacks the
@@ -88,6 +91,7 @@ class Registration:
     stateful: bool = False
     choice: str | None = None
     errors: ErrorReader = GENERIC
+    windows: WindowReader = NO_WINDOWS
     continuity: StoredResponses | None = None
     signed_thinking: bool = False
     required_headers: Callable[[Capabilities], tuple[tuple[str, str], ...]] | None = None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from protocols.base import Protocol
 from protocols.vendor_errors import GENERIC, ErrorReader
+from protocols.windows import NO_WINDOWS, WindowReader
 
 if TYPE_CHECKING:
     from protocols.registration import CredentialStyle, Registration
@@ -96,10 +97,21 @@ def credential_headers() -> frozenset[str]:
 def errors(family: str, protocol: str | None = None) -> ErrorReader:
     """The reader of error answers of the protocol named `protocol`, else of the family's default protocol (the
     HTTP hints alone for what nobody registered)."""
-    known = _registrations.get(protocol) if protocol is not None else None
-    if known is None:
-        known = next((r for r in _registrations.values() if r.family == family), None)
+    known = _of(family, protocol)
     return known.errors if known is not None else GENERIC
+
+
+def windows(family: str, protocol: str | None = None) -> WindowReader:
+    """The reader of the usage windows the answers of the protocol named `protocol` report, else of the family's
+    default protocol (none for what nobody registered)."""
+    known = _of(family, protocol)
+    return known.windows if known is not None else NO_WINDOWS
+
+
+def _of(family: str, protocol: str | None) -> Registration | None:
+    """The registration of the protocol named `protocol`, else of the family's default protocol."""
+    known = _registrations.get(protocol) if protocol is not None else None
+    return known or next((r for r in _registrations.values() if r.family == family), None)
 
 
 def continuity(name: str) -> StoredResponses | None:

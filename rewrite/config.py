@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import protocols
 from rewrite.accounting.prices import PriceConfig
@@ -256,8 +256,16 @@ def _target(text: str) -> str:
 
 
 class RouteConfig(_Strict):
-    models: list[str] = Field(min_length=1)  # globs on the model the client asked for
+    models: list[str] = []  # globs on the model the client asked for (none: any model)
+    # The provider the client called (a subscription login's requests follow only a route from its provider).
+    source: str | None = Field(None, alias="from", min_length=1)
     targets: list[Annotated[str, AfterValidator(_target)]] = Field(min_length=1)  # provider or provider/model
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> RouteConfig:
+        if not self.models and self.source is None:
+            raise ValueError("a route needs `models` (globs on the model asked), `from` (the provider called), or both")
+        return self
 
 
 class TranslationConfig(_Strict):

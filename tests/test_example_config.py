@@ -58,6 +58,7 @@ def fields(model: type[BaseModel], prefix: str = "") -> list[str]:
     """Every key of the config, dotted (`providers.NAME.keys.key`)."""
     out = []
     for name, info in model.model_fields.items():
+        name = info.alias or name  # (as the config writes it: a route's `from`)
         out.append(prefix + name)
         for inner in _models(info.annotation):
             out += fields(inner, f"{prefix}{name}.")

@@ -27,6 +27,12 @@ ALLOWED = {
     ("rewrite/providers/openai.py", "openai"),
     ("rewrite/providers/anthropic.py", "anthropic"),
     ("rewrite/providers/gemini.py", "gemini"),
+    # A login provider's registration names the families its paths speak, and the paths it serves.
+    ("rewrite/providers/claude_login.py", "anthropic"),
+    ("rewrite/providers/copilot.py", "openai"),
+    ("rewrite/providers/copilot.py", "anthropic"),
+    ("rewrite/providers/copilot.py", "responses"),
+    ("rewrite/providers/copilot.py", "chat"),
     # The capabilities key users write in the config (`anthropic_version`), read by the registration's
     # `required_headers` through the capability table.
     ("rewrite/config.py", "anthropic"),

@@ -100,7 +100,7 @@ def test_the_page_shape_has_providers_keys_states_flights_and_totals():
     assert data["started"] == "2023-11-14T22:13:20Z" and data["uptime_seconds"] == 65
     assert (data["requests"], data["in_flight"]) == (1, 2)
     assert data["usage"] == {"input_tokens": 10, "output_tokens": 5}
-    assert data["cost"] == {"usd": 0.25, "unpriced_requests": 0}
+    assert data["cost"] == {"usd": 0.25, "unpriced_requests": 0, "covered_by_plan": 0}
     openai, gemini = data["providers"]
     assert (openai["name"], openai["in_flight"], openai["requests"]) == ("openai", 2, 1)
     resting, ready = openai["pool"]["keys"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -61,10 +62,12 @@ def reason_kind(text: object) -> str:
 
 
 class Metrics:
-    """The registry and its families. `record` takes one finished flow's record; `pools` and `in_flight` are
-    read when scraped: the pools as rewrite/pool/report.py `describe`s them, and {provider: requests in flight}."""
+    """The registry and its families. `record` takes one finished flow's record; `pools`, `in_flight` and `logins`
+    are read when scraped: the pools as rewrite/pool/report.py `describe`s them, {provider: requests in flight},
+    and [{"provider", "logins"}] as rewrite/pool/logins.py `describe`s a login provider's."""
 
-    def __init__(self, pools: Callable[[], list[dict]] = list, in_flight: Callable[[], dict[str, int]] = dict) -> None:
+    def __init__(self, pools: Callable[[], list[dict]] = list, in_flight: Callable[[], dict[str, int]] = dict,
+                 logins: Callable[[], list[dict]] = list) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self._models: set[str] = set()
         self._series: dict[tuple[str, str], _Series] = {}
@@ -89,7 +92,7 @@ class Metrics:
                               by_model, buckets=TTFT_BUCKETS, registry=registry)
         self.duration = Histogram("rotator_request_duration_seconds", "From the request to its answer's end",
                                   by_model, buckets=DURATION_BUCKETS, registry=registry)
-        self.registry.register(_Live(pools, in_flight))
+        self.registry.register(_Live(pools, in_flight, logins))
 
     def exposition(self) -> tuple[bytes, str]:
         """The body of `/metrics` and its content type."""
@@ -139,7 +142,7 @@ class Metrics:
             cost = rotator.get("cost")
             if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0:
                 series.cost.inc(cost)
-            else:
+            elif rotator.get("covered") != "plan":  # (a subscription's answer is covered, not of unknown price)
                 series.unpriced.inc()
         ttft = rotator.get("ttft")
         if isinstance(ttft, (int, float)) and not isinstance(ttft, bool) and ttft >= 0:
@@ -179,10 +182,12 @@ class _Series:
 
 
 class _Live:
-    """What is read when scraped: each pooled key's state and requests in flight, and each provider's."""
+    """What is read when scraped: each pooled key's state and requests in flight, and each provider's; each login's
+    plan windows and whether it is exhausted."""
 
-    def __init__(self, pools: Callable[[], list[dict]], in_flight: Callable[[], dict[str, int]]) -> None:
-        self._pools, self._in_flight = pools, in_flight
+    def __init__(self, pools: Callable[[], list[dict]], in_flight: Callable[[], dict[str, int]],
+                 logins: Callable[[], list[dict]]) -> None:
+        self._pools, self._in_flight, self._logins = pools, in_flight, logins
 
     def collect(self):
         state = GaugeMetricFamily("rotator_key_state", "1 for each pooled key's current state (keys masked)",
@@ -198,4 +203,24 @@ class _Live:
                                     labels=("provider",))
         for provider, count in sorted(self._in_flight().items()):
             flights.add_metric((provider,), count)
-        return [state, busy, flights]
+        return [state, busy, flights, *self._plans()]
+
+    def _plans(self) -> list[GaugeMetricFamily]:
+        used = GaugeMetricFamily("rotator_login_window_used_ratio", "Share of each subscription login's plan window "
+                                 "used, as its last answer reported (logins masked)",
+                                 labels=("provider", "login", "window"))
+        resets = GaugeMetricFamily("rotator_login_window_reset_timestamp_seconds", "When each subscription login's "
+                                   "plan window resets (logins masked)", labels=("provider", "login", "window"))
+        spent = GaugeMetricFamily("rotator_login_exhausted", "1 while a subscription login is known exhausted (for "
+                                  "every model, or for some; logins masked)", labels=("provider", "login"))
+        for provider in self._logins():
+            for login in provider["logins"]:
+                labels = (provider["provider"], login["login"])
+                for window in login["windows"]:
+                    if window.get("used") is not None:
+                        used.add_metric((*labels, window["name"]), window["used"])
+                    if window.get("resets_at"):
+                        when = datetime.fromisoformat(window["resets_at"].replace("Z", "+00:00")).timestamp()
+                        resets.add_metric((*labels, window["name"]), when)
+                spent.add_metric(labels, 1 if login["exhausted"] else 0)
+        return [used, resets, spent]

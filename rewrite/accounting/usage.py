@@ -26,6 +26,7 @@ from rewrite.policy.forcing import refuses_stream
 if TYPE_CHECKING:
     from rewrite.accounting.prices import PriceTable
     from rewrite.pool import KeyPool
+    from rewrite.pool.logins import LoginState
 
 logger = logging.getLogger("rotator")
 
@@ -101,24 +102,28 @@ class Meter:
         return None
 
 
-def describe(usage: Usage, cost: float | None) -> str:
+def describe(usage: Usage, cost: float | None, covered: bool = False) -> str:
     """For the log: "input 120 (cache read 100, cache write 0), output 30 (reasoning 12), cost $0.000123"."""
-    cost_text = "cost unknown" if cost is None else f"cost ${cost:.6f}"
+    cost_text = "covered by the plan" if covered else "cost unknown" if cost is None else f"cost ${cost:.6f}"
     return (f"input {usage.input_tokens} (cache read {usage.cache_read_tokens}, cache write "
             f"{usage.cache_write_tokens}), output {usage.output_tokens} (reasoning {usage.reasoning_tokens}), "
             f"{cost_text}")
 
 
 def account(job, usage: Usage | None, model: str, prices: PriceTable, pool: KeyPool | None,
-            key: str | None) -> None:
-    """Report an answer's usage: on the job (for the flow's metadata), in the log, and to the key's counters."""
+            key: str | None, covered: LoginState | None = None) -> None:
+    """Report an answer's usage: on the job (for the flow's metadata), in the log, and to the key's counters; an
+    answer of a subscription login (`covered`) is covered by its plan: counted for the login, not priced."""
     if usage is None:
         return
-    cost = prices.cost(model, usage)
+    cost = None if covered is not None else prices.cost(model, usage)
     job.usage = as_dict(usage)
     job.cost = cost
+    job.covered = covered is not None
     provider = getattr(job, "provider", None) or job.route.provider  # (the target that answered, once routed)
     logger.info("rotator: %s %s: usage: %s: %s", provider.name, job.id[:8], model or "model not named",
-                describe(usage, cost))
+                describe(usage, cost, covered is not None))
     if pool is not None and key is not None:
         pool.record_usage(key, model, usage.total_tokens, cost)
+    if covered is not None:
+        covered.answered(usage.total_tokens)

@@ -19,7 +19,7 @@ import httpx
 
 from protocols.base import Protocol
 from protocols.resume import refuses_prefill
-from protocols.vendor_errors import VendorError
+from protocols.vendor_errors import ErrorKind, VendorError
 from rewrite.config import StreamingConfig
 from rewrite.exchange.answers import BODY_CUTS, Answers
 from rewrite.exchange.clock import Clock
@@ -203,6 +203,8 @@ class Attempt:
                 return Failure(timeout, f"{timeout} (no response headers)", stalled=call.upstream_stream)
             resp = sending.result()
             capture = call.capture(resp)
+            if resp.status_code < 400:
+                call.seen(resp.status_code, resp.headers.multi_items(), b"")
         except httpx.TransportError as e:
             connect = isinstance(e, NO_CONNECTION)
             return Failure(FailureKind.CONNECT if connect else FailureKind.TRANSPORT,
@@ -217,6 +219,7 @@ class Attempt:
                     return body
                 if capture is not None:
                     capture.add(body)
+                call.seen(resp.status_code, resp.headers.multi_items(), body)
                 error = call.errors.read(resp.status_code, resp.headers.multi_items(), body, time.time())
                 return self._refused(error, body) or self._error(error, resp, body)
             if (proto := req.proto) is not None and "text/event-stream" in resp.headers.get("content-type", ""):
@@ -261,7 +264,7 @@ class Attempt:
         if call.aggregate and refuses_stream(error):
             call.unforce()
             return AGAIN
-        if call.req.asks_usage(call.provider) and call.req.meter.refused(error):
+        if call.asks_usage() and call.req.meter.refused(error):
             call.provider.refuses_stream_options = True
             call.job.note(Note.USAGE_REFUSED, f"{call.provider.name} refused stream_options: its Chat streams "
                           "go upstream without it, as the client sent them (their usage is not known)")
@@ -271,11 +274,14 @@ class Attempt:
     def _error(self, error: VendorError, resp: httpx.Response, body: bytes) -> Failure | None:
         """An error answer: retried, handed to the next target, or forwarded to the client."""
         call = self.call
+        if error.kind is ErrorKind.QUOTA:
+            call.spent(error)
         failure = retry.decide(error, resp.headers.multi_items(), body, call.provider.pool is not None)
         if failure is not None:
             return failure
-        # The next target may serve it; a continuation's error never reaches the client (it ends as it was cut).
-        if (resp.status_code in FALL_THROUGH_STATUS and call.more) or call.asking is not None:
+        # The next target may serve it (not when a login was refused: its client must know); a continuation's error
+        # never reaches the client (it ends as it was cut).
+        if (resp.status_code in FALL_THROUGH_STATUS and call.more and call.login is None) or call.asking is not None:
             return Failure(FailureKind.STATUS, f"status {resp.status_code}", resp.status_code,
                            resp.headers.multi_items(), body, retryable=False)
         self.answers.error(call, resp.status_code, resp.headers, body)
@@ -306,5 +312,8 @@ class Attempt:
         if aggregator is not None:
             answers.folded(call, proto, aggregator, repairer, cause, resp.headers)
         elif not repairer.complete:
+            if call.leg.sealed and resume is not None and resume.wanted(call):
+                call.job.note(Note.SIGNED, "the cut answer was not continued: the client's signed body is not "
+                              "rewritten, and no route names a next target", skipped=["continuation"])
             stream.end_honestly(cause, self.cfg.on_truncation)
         return None

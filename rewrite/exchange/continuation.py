@@ -66,7 +66,8 @@ class Continuation:
     async def _once(self, delivered: Delivered, client: Repairer) -> str:
         """One continuation, over the route's targets from the one that was cut: how it ended."""
         f = self.fallback
-        targets = f.chosen[f.serving:]
+        # (a login's signed body is never rewritten: its cut is continued from the route's next target on)
+        targets = f.chosen[f.serving + 1:] if f.served is not None and f.served.sealed else f.chosen[f.serving:]
         outcome = "no target"
         for n, (provider, target) in enumerate(targets):
             model = target.model_for(f.req.asked)
@@ -139,11 +140,15 @@ class Continuation:
     def _account(self, usage: Usage | None, model: str, provider: Provider, key: str | None) -> None:
         """A continuation's usage: logged and counted for its key; the flow's is the sum over every attempt."""
         job = self.fallback.job
-        before, cost = job.usage, job.cost
-        account(job, usage, model, self.fallback.prices, provider.pool, key)
+        before, cost, covered = job.usage, job.cost, job.covered
+        login = job.login if provider is self.fallback.req.called and provider.login is not None else None
+        account(job, usage, model, self.fallback.prices, provider.pool, key, covered=login)
         if before is not None and job.usage is not None and job.usage is not before:
             job.usage = {k: before.get(k, 0) + v for k, v in job.usage.items()}
-            job.cost = None if cost is None or job.cost is None else cost + job.cost
+            # (what a plan covered costs nothing here; all of it covered, the flow says so rather than $0)
+            earlier, now = (0.0 if covered else cost), (0.0 if job.covered else job.cost)
+            job.covered = covered and job.covered
+            job.cost = None if job.covered or earlier is None or now is None else earlier + now
 
     def _finish(self, client: Repairer, cause: str) -> None:
         """The answer as the client gets it now: ended honestly unless whole; a folded one folded from what

@@ -6,12 +6,15 @@ how the request is put to each target (rewrite/routing/targets.py)."""
 from __future__ import annotations
 
 import logging
+import math
+import time
 
 from protocols import translate
 from protocols.base import Protocol
 from protocols.translate import TranslationError
 from protocols.unified import Answer, Request
 from protocols.urls import UnsafeURLValue
+from protocols.windows import iso
 from rewrite.accounting.prices import PriceTable
 from rewrite.accounting.usage import account
 from rewrite.adapters import chain_for
@@ -90,6 +93,9 @@ class Legs:
         proto = req.proto
         if proto is None:  # not a generation call (or a body that is not JSON): forwarded as it came
             leg = Leg(provider, model, None, called, req.path, req.query, None)
+        elif called and req.signed() and model == req.asked:  # a login's signed body, to the login: as it came
+            leg = native_leg(provider, model, proto, called, req.path, req.query, req.body, req.asked)
+            leg.sealed = True
         else:
             leg = self._leg_for(provider, model, called, proto, req.body)
             if self.hooks is not None:
@@ -152,6 +158,7 @@ class Fallback:
             answers.refuse(refusal)
             return
         chosen = self.chosen = self.legs.targets()
+        self._login()
         if req.skeletal and not self.legs.sent_as_it_came(chosen):
             req.parse_whole()
         failure: Failure | None = None
@@ -179,15 +186,27 @@ class Fallback:
             leg.record.update(outcome="left" if more else "failed", reason=failure.reason)
             if more:
                 after = chosen[n + 1][1]
-                self.job.note(Note.FALLBACK, f"{leg.name} failed before the first token ({failure.reason}); trying "
+                how = "was not asked" if failure.kind is FailureKind.PLAN_EXHAUSTED else "failed before the first token"
+                self.job.note(Note.FALLBACK, f"{leg.name} {how} ({failure.reason}); trying "
                               f"{after.provider}{'/' + after.model if after.model else ''}",
                               provider=after.provider, left=leg.name, reason=failure.reason)
         assert failure is not None
         answers.give_up(failure)
 
+    def _login(self) -> None:
+        """The client's own login, when it called a login provider: named (by fingerprint) in its provider's book."""
+        login, book, held = self.req.called.login, self.req.called.logins, self.job.credential
+        token = login.token(held.headers) if login is not None and held is not None else None
+        if book is not None and token:
+            self.job.login = book.login(token)
+
     def _resting_target(self, call: TargetCall) -> Failure | None:
         """A target with more after it is skipped, untried, when none of its keys may serve within the first-token
-        timeout: its pool would otherwise still try a key resting after a stall, and the request pay for it."""
+        timeout: its pool would otherwise still try a key resting after a stall, and the request pay for it; a
+        login known exhausted is not asked again until its reset."""
+        if call.login is not None and (spent := call.login.exhausted_for(call.model, time.time())) is not None:
+            until = "its reset" if spent[0] == math.inf else iso(spent[0])
+            return Failure(FailureKind.PLAN_EXHAUSTED, f"plan exhausted until {until} ({spent[1]})", retryable=False)
         pool = call.provider.pool
         if pool is None or not pool.rests_past(self.cfg.first_token_timeout, call.model):
             return None
@@ -201,7 +220,7 @@ class Fallback:
         failure = await keys.run(attempt.on)
         if failure is None:
             usage = self.req.meter.usage(self.answers.whole_answer())
-            account(self.job, usage, call.model, self.prices, call.provider.pool, keys.key)
+            account(self.job, usage, call.model, self.prices, call.provider.pool, keys.key, covered=call.login)
             return None
         return attempt.in_client_shape(failure) if keys.tried else failure
 

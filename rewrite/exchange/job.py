@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 import protocols
 from protocols.base import Protocol
+from protocols.windows import Window
 from rewrite.inspection.steps import Step
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
+from rewrite.pool.logins import LoginState
 from rewrite.providers import Provider
 from rewrite.providers.credentials import Resting
 from rewrite.routing.router import Route
@@ -55,6 +57,11 @@ class Job:
     resume: list[dict] = field(default_factory=list)  # each continuation of a cut answer (rewrite/exchange/resume.py)
     too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
     prefetch: Prefetch | None = None  # its first attempt's shared pick, started at the request hook
+    # The client's own subscription login, when it called a login provider (rewrite/providers/login.py), and the
+    # plan windows this request's answers reported.
+    login: LoginState | None = None
+    windows: tuple[Window, ...] = ()
+    covered: bool = False  # the answer's cost is covered by the login's plan (not priced as pay-as-you-go)
     # Set when the engine is done with it: a client that leaves as soon as it has its answer's ending (the OpenAI
     # SDK at [DONE]) ends the flow before the engine has recorded what came after (a seam, the usage).
     handled: asyncio.Event = field(default_factory=asyncio.Event)

@@ -5,16 +5,17 @@ the step it is recorded as, for the flow's view, when it is not the client's req
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 
-from protocols import registry
 from protocols.members import rewritten
 from protocols.refused_params import without
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
 from protocols.vendor_errors import VendorError
+from protocols.windows import merged
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
 from rewrite.exchange.job import Job
@@ -22,6 +23,9 @@ from rewrite.exchange.request import ClientRequest
 from rewrite.inspection.steps import Capture, Step
 from rewrite.intake.big_json import Upload, rewritten_upload
 from rewrite.policy.outcomes import Note
+from rewrite.policy.retry import QUOTA_REST
+from rewrite.pool.key_state import WHOLE_KEY
+from rewrite.pool.logins import LoginState
 from rewrite.providers.credentials import mask
 from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, Translation, adapted, parse_json
 from rewrite.upstream.client import Sender, encode_headers, request_headers
@@ -63,19 +67,63 @@ class TargetCall:
         self.job = job
         self.hooks = hooks
         self.refused = refused
-        # What the target's error answers mean: its protocol's reader (its family's, for a call of no protocol).
-        self.errors = registry.errors(leg.provider.family, leg.protocol.name if leg.protocol is not None else None)
+        # What the target's error answers mean, and the usage windows its answers report: its protocol's readers
+        # (its family's, for a call of no protocol), with a login's dialects.
+        name = leg.protocol.name if leg.protocol is not None else None
+        self.errors, self.windows = leg.provider.errors(name), leg.provider.windows(name)
+        # The client's own login, when this target is the login provider it called (never pooled).
+        self.login: LoginState | None = job.login if leg.called and leg.provider.login is not None else None
         p = req.proto
         self.adapters = chain_for(leg.provider, leg.model) if p is not None and not leg.translation else EMPTY_CHAIN
         # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
         # JSON, so the stream deadlines protect it; unless the provider opted out or the model refuses streams.
         self.aggregate = (p is not None and not req.client_stream and leg.provider.force_upstream_stream
                           and leg.model not in leg.provider.stream_refusals)
+        if leg.sealed:
+            self._seal()
         self.upstream_stream = p is not None and (req.client_stream or self.aggregate)
         self.step: Step | None = None  # this target's, when its request is not the client's
         self.sent: bytes = b""  # the body of the current attempt's upstream request
         self.left_out: list[str] = []  # the parameters its model refused before, left out of it
         self.asking: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
+
+    def _seal(self) -> None:
+        """A signed body goes to its login as it came: what would rewrite it is skipped, and the flow says so."""
+        skipped = []
+        if self.adapters:
+            skipped.append("adapters (" + ", ".join(a.name for a in self.adapters.adapters) + ")")
+        if self.aggregate:
+            skipped.append("the forced upstream stream (force_upstream_stream): sent as the client asked")
+        if self.req.asks_usage(self.provider):
+            skipped.append("asking for the usage chunk")
+        if refused := self.provider.param_refusals.get(self.model):
+            skipped.append("leaving out what the model refused before (" + ", ".join(sorted(refused)) + ")")
+        self.adapters, self.aggregate = EMPTY_CHAIN, False
+        if skipped:
+            self.job.note(Note.SIGNED, "the client's signed body went as it came; skipped: " + "; ".join(skipped),
+                          skipped=skipped)
+
+    def asks_usage(self) -> bool:
+        """Whether this target is asked for the usage chunk the client did not ask for."""
+        return not self.leg.sealed and self.req.asks_usage(self.provider)
+
+    def seen(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """An answer's headers (an error's body too): the plan windows a login's answer reports, kept for it."""
+        if self.login is None or not self.windows:
+            return
+        windows = self.windows.read(status, headers, body, time.time())
+        if windows and self.leg.provider.logins is not None:
+            self.leg.provider.logins.reported(self.login, windows)
+            self.job.windows = merged(self.job.windows, windows)
+
+    def spent(self, error: VendorError) -> None:
+        """A login's exhaustion answer (kind QUOTA): it is left for the next target until the window resets (for the
+        model asked, when the quota is the model's)."""
+        book, quota = self.leg.provider.logins, error.quota
+        if self.login is None or book is None or quota is None:
+            return
+        window = next((w for w in (quota.window, error.delay) if w is not None), QUOTA_REST)
+        book.exhaust(self.login, time.time() + window, self.model if quota.per_model else WHOLE_KEY, quota.what)
 
     def build(self, key: str | None) -> httpx.Request:
         """The upstream request of an attempt on `key` (None: the client's own credential, or none)."""
@@ -88,7 +136,7 @@ class TargetCall:
         content = req.client_bytes() if leg.unchanged else None  # None: serialised from `body` below
         path = leg.path
         # (Chat: as_stream asks for the usage chunk.) Either needs a protocol, so a native leg's body is the JSON.
-        if (self.aggregate or req.asks_usage(self.provider)) and leg.protocol is not None and leg.body is not None:
+        if (self.aggregate or self.asks_usage()) and leg.protocol is not None and leg.body is not None:
             path, query, body = leg.protocol.as_stream(path, query, leg.body)
             # The client's bytes are kept, with only the members asking for a stream spliced in (an agent's request
             # body can be megabytes: serialising it again is a real share of its cost).
@@ -114,9 +162,11 @@ class TargetCall:
             self.sent = content
         if not leg.called:  # the client's credential and account are for the vendor it called, never another
             headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]
+            if req.called.login is not None:  # nor what comes with a login (Claude's OAuth beta)
+                headers = req.called.login.foreign(headers)
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
-        url = leg.url(path, req.called.path_prefix)
+        url = leg.url(path, req.called.path_prefix, req.host)
         if content is not req.client_bytes():  # (before the client's own credential, still masked here, is restored)
             self._record(req.request.method, url, headers, query, content, key)
         if key is None and self.job.credential and leg.called:
@@ -141,8 +191,10 @@ class TargetCall:
     # -- what the target's model refused ------------------------------------------------------------------------
 
     def _refusals(self) -> set[str]:
-        """The parameters the target's model refused before."""
-        return self.provider.param_refusals.get(self.model, set()) if self.leg.protocol is not None else set()
+        """The parameters the target's model refused before (none left out of a signed body)."""
+        if self.leg.protocol is None or self.leg.sealed:
+            return set()
+        return self.provider.param_refusals.get(self.model, set())
 
     def _without_refused(self, body: dict) -> dict:
         """`body` without the parameters the target's model refused before (`body` itself if it has none)."""
@@ -157,7 +209,7 @@ class TargetCall:
         """Whether the upstream's 400 names parameters of the request just sent that its model does not support
         (at most MAX_REFUSED_PARAMS a request): then they are remembered for the provider's model, so this request
         and the model's next ones go without them."""
-        said_refused = error.refused if self.leg.protocol is not None else ()
+        said_refused = error.refused if self.leg.protocol is not None and not self.leg.sealed else ()
         sent = parse_json(self.sent) if said_refused else None
         named = [p for p in said_refused if sent is not None and p not in self.refused and without(sent, p) is not None]
         if not named or len(self.refused) + len(named) > MAX_REFUSED_PARAMS:
@@ -209,7 +261,7 @@ class TargetCall:
                         else "conversation state put into the body")
         if self.aggregate:
             said.append("sent as a stream (force_upstream_stream), the answer folded back into JSON")
-        elif leg.translation is None and req.asks_usage(self.provider):
+        elif leg.translation is None and self.asks_usage():
             said.append("asked for the usage chunk (stream_options.include_usage)")
         chain = chain_for(leg.provider, leg.model) if leg.translation is not None else self.adapters
         if chain:

@@ -25,6 +25,7 @@ class ClientRequest:
         self.route = route
         self.called: Provider = route.provider
         self.path, _, self.query = request.target.partition("?")
+        self.host = called_host(request.headers)
         self.body: dict = {}  # the parsed JSON body: a dict whenever `proto` is set, empty when there is none
         self.proto: Protocol | None = route.protocol
         self.refusal: str | None = None  # why the request is answered 400 before any upstream call
@@ -89,6 +90,20 @@ class ClientRequest:
                 return f"the model name {shown(model)} {problem}: it cannot be sent in a URL"
         return None
 
+    def signed(self) -> bool:
+        """Whether the body is signed by the client's login (rewrite/providers/login.py): it then goes to that
+        login byte for byte."""
+        login = self.called.login
+        return login is not None and self.proto is not None and login.is_signed(self.body)
+
     def asks_usage(self, provider: Provider) -> bool:
         """Whether an attempt on `provider` asks for the usage chunk the client did not ask for."""
         return self.meter.ask_upstream and not provider.refuses_stream_options
+
+
+def called_host(headers: list[tuple[str, str]]) -> str:
+    """The host the client called (its Host header, without the port)."""
+    authority = next((v for n, v in headers if n.lower() == "host"), "").strip()
+    if authority.startswith("["):
+        return authority.partition("]")[0] + "]"
+    return authority.rpartition(":")[0] if authority.count(":") == 1 else authority

@@ -159,8 +159,15 @@ class Resume:
     cause: str = ""  # how the last watched attempt's stream ended
 
     def on_for(self, call: TargetCall) -> bool:
-        """Whether cuts of `call`'s stream are continued (the target's provider's `resume.mode`)."""
-        return self.asking is not None or self.settings_for(call.provider.name).mode == "continue"
+        """Whether cuts of `call`'s stream are continued (the target's provider's `resume.mode`); a login's signed
+        body is never rewritten for a continuation: its cut is continued on the route's next target, if any."""
+        if self.asking is not None:
+            return True
+        return self.wanted(call) and (not call.leg.sealed or call.more)
+
+    def wanted(self, call: TargetCall) -> bool:
+        """Whether the target's provider has cuts continued (`resume.mode`)."""
+        return self.settings_for(call.provider.name).mode == "continue"
 
     def watch(self, repairer: Repairer, out: Responder, folded: bool
               ) -> tuple[Repairer, Responder, Holder | None, Watch | None]:

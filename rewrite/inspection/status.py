@@ -29,6 +29,7 @@ class Spent:
     usage: Counter = field(default_factory=Counter)
     cost: float = 0.0  # in dollars, of the answers whose price is known
     unpriced: int = 0  # answers with usage but no known price: costed as unknown, not zero
+    covered: int = 0  # answers a subscription login's plan covered: not priced
 
 
 class Tally:
@@ -73,7 +74,9 @@ class Tally:
         if isinstance(usage, dict):
             spent.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})
             cost = rotator.get("cost")
-            if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+            if rotator.get("covered") == "plan":
+                spent.covered += 1
+            elif isinstance(cost, (int, float)) and not isinstance(cost, bool):
                 spent.cost += cost
             else:
                 spent.unpriced += 1
@@ -91,16 +94,19 @@ class Flight:
 
 
 def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float) -> dict:
-    """The page's data. `providers`: [{"name", "family", "pool"}], "pool" being the pool as `describe`d, or None
-    for a provider without a pool."""
+    """The page's data. `providers`: [{"name", "family", "pool", "logins"}], "pool" being the pool as `describe`d,
+    or None for a provider without a pool; "logins" a login provider's logins (rewrite/pool/logins.py), else None."""
     out = []
     for p in providers:
         pool = p["pool"]
         if pool is not None:
             pool = {**pool, "keys": [_with_errors(p["name"], k, tally) for k in pool["keys"]]}
-        out.append({"name": p["name"], "family": p["family"],
-                    "in_flight": sum(1 for f in flights if f.provider == p["name"]),
-                    **_spent([tally.spent.get(p["name"], Spent())]), "pool": pool})
+        shown = {"name": p["name"], "family": p["family"],
+                 "in_flight": sum(1 for f in flights if f.provider == p["name"]),
+                 **_spent([tally.spent.get(p["name"], Spent())]), "pool": pool}
+        if p.get("logins") is not None:
+            shown["logins"] = p["logins"]
+        out.append(shown)
     return {
         "started": iso(tally.started), "uptime_seconds": round(now - tally.started),
         "in_flight": len(flights), **_spent(list(tally.spent.values())),
@@ -124,7 +130,8 @@ def _spent(spent: list[Spent]) -> dict:
     usage: Counter = Counter()
     for s in spent:
         usage.update(s.usage)
-    cost = {"usd": round(sum(s.cost for s in spent), 6), "unpriced_requests": sum(s.unpriced for s in spent)}
+    cost = {"usd": round(sum(s.cost for s in spent), 6), "unpriced_requests": sum(s.unpriced for s in spent),
+            "covered_by_plan": sum(s.covered for s in spent)}
     return {"requests": sum(s.requests for s in spent), "usage": dict(usage), "cost": cost if usage else None}
 
 
@@ -144,6 +151,10 @@ def render_text(data: dict) -> bytes:
     for p in data["providers"]:
         lines.append(f"{p['name']} ({p['family']}): requests {p['requests']} · {spent(p)} · "
                      f"in flight {p['in_flight']}")
+        if "logins" in p:
+            seen = [f"    {login['login']}: {login['text']}" for login in p["logins"]] or ["    none seen yet"]
+            lines += ["  subscription logins (each client's own, never pooled):", *seen, ""]
+            continue
         if p["pool"] is None:
             lines += ["  no pool: each client's own key goes upstream", ""]
             continue
@@ -169,6 +180,13 @@ def render_html(data: dict) -> bytes:
         parts.append(f"<h2>{e(p['name'])} ({e(p['family'])})</h2><p>requests {p['requests']} · {e(spent(p))} · "
                      f"in flight {p['in_flight']}</p>")
         pool = p["pool"]
+        if "logins" in p:
+            parts.append("<p>subscription logins (each client's own, never pooled)</p><table><tr><th>login"
+                         "<th>plan<th>requests<th>tokens")
+            parts += [f"<tr><td>{e(x['login'])}<td>{e(x['text'])}<td>{x['requests']}<td>{x['tokens']}"
+                      for x in p["logins"]]
+            parts.append("</table>")
+            continue
         if pool is None:
             parts.append("<p>no pool: each client's own key goes upstream</p>")
             continue
@@ -199,6 +217,8 @@ def spent(counts: dict) -> str:
     text += f" · cost ${cost['usd']:.6f}".rstrip("0").rstrip(".")
     if cost["unpriced_requests"]:
         text += f" (+{cost['unpriced_requests']} requests of unknown price)"
+    if cost.get("covered_by_plan"):
+        text += f" (+{cost['covered_by_plan']} requests covered by a plan)"
     return text
 
 

@@ -28,6 +28,7 @@ from protocols.unified import (
     Usage,
 )
 from rewrite.policy.outcomes import Note
+from rewrite.pool.logins import windows_text
 
 MAX_TEXT = 100_000  # characters of one text shown; the Raw view has the rest
 MAX_STEP = 4_000  # characters of one translation step's detail
@@ -93,21 +94,35 @@ def header(facts: Facts, request: RequestReading, answer: AnswerReading | None) 
     title = [label(facts.protocol), model or "model not named",
              "stream" if stream else "non-stream"]
     lines = ["Rotator · " + " · ".join(title)]
+    login = rot.get("login") if isinstance(rot.get("login"), dict) else None
+    own = f"the client's own login {login.get('credential')} (never pooled)" if login else "the client's own key"
     served = [f"provider {rot['provider']}" if rot.get("provider") else None,
-              f"key {rot['key']}" if rot.get("key") else ("the client's own key" if rot.get("provider") else None),
+              f"key {rot['key']}" if rot.get("key") else (own if rot.get("provider") else None),
               f"client {rot['client']}" if rot.get("client") else None]
     if any(served):
         lines.append("served by " + " · ".join(s for s in served if s))
     lines.append(timing(facts))
     if answer is not None:
         lines.append("usage: " + usage_line(answer.answer.usage if answer.answer else None, rot.get("usage")))
-    if rot.get("cost") is not None:
+    if rot.get("covered") == "plan":
+        lines.append("cost: covered by the plan")
+    elif rot.get("cost") is not None:
         lines.append(f"cost: {cost_text(rot['cost'])}")
+    if login and (plan := plan_line(login)):
+        lines.append(plan)
     if facts.error:
         lines.append(f"flow error: {facts.error}")
     lines += attempts(rot)
     lines += notes(rot)
     return lines
+
+
+def plan_line(login: dict) -> str:
+    """A login's plan windows as its answers reported them, and its exhaustion: "plan: five_hour 12% used, …"."""
+    parts = windows_text(login.get("windows") or [])
+    if login.get("why"):
+        parts.append(f"exhausted until {login.get('exhausted_until') or 'its reset'}: {login['why']}")
+    return "plan: " + " · ".join(parts) if parts else ""
 
 
 def timing(facts: Facts) -> str:

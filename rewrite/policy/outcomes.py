@@ -26,6 +26,7 @@ class Note(StrEnum):
     PARAM_REFUSED = "param-refused"  # the upstream refused parameters: the model is asked without them
     RESUMED = "resumed"  # a cut stream was continued: one note a continuation tried (the seam's record)
     DOWNGRADED = "downgraded"  # a WebSocket request was served over HTTP (addons/websocket.py)
+    SIGNED = "signed"  # a login's signed body went as it came: what would have rewritten it was skipped
 
 
 # Notes that say an attempt on a key went wrong: the status page lists them under the key.
@@ -48,6 +49,7 @@ class FailureKind(StrEnum):
     KEYS_RESTING = "every key resting"  # no key of the pool may serve in time: nothing was sent
     SENT_AGAIN = "sent again"  # the upstream refused something Rotator can leave out: sent again at once
     PREFILL_REFUSED = "prefill refused"  # a continuation's target refused a trailing assistant turn
+    PLAN_EXHAUSTED = "plan exhausted"  # the client's login is known used up: left for the next target, unasked
 
     @property
     def timeout(self) -> bool:

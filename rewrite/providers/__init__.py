@@ -2,21 +2,28 @@
 
 A built-in provider is one module in this package with one `register(...)` line. Providers that are not built in
 (OpenRouter, Groq, a local vLLM, ...) are declared in the config with their `kind`, `hosts` and `base_url`; one
-without `hosts` is only a route target (nothing is intercepted for it).
+without `hosts` is only a route target (nothing is intercepted for it). A built-in provider whose spec carries a
+`Login` (rewrite/providers/login.py) serves its clients' own subscription logins: it has no pool.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import protocols
+from protocols.vendor_errors import ErrorReader
+from protocols.windows import WindowReader
 from rewrite.adapters import ProviderAdapters
 from rewrite.adapters.chain import NO_ADAPTERS
 from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
+from rewrite.pool.logins import LoginBook
 from rewrite.providers.credentials import CredentialStyle, KeyPool
+from rewrite.providers.login import Login
 from rewrite.routing.capabilities import ModelTable
 from rewrite.routing.routes import check_targets
 
@@ -27,9 +34,10 @@ class ProviderSpec:
 
     name: str
     family: str  # the provider family of the protocols it speaks (protocols/registration.py)
-    hosts: tuple[str, ...]
-    base_url: str
+    hosts: tuple[str, ...]  # exact names, or globs (`api.*.githubcopilot.com`)
+    base_url: str  # "" for a login whose upstream is the host its client called (Login.called_host)
     path_prefix: str  # the base path of the vendor's own SDK on its host
+    login: Login | None = None  # a subscription login's (rewrite/providers/login.py)
 
 
 BUILTIN: dict[str, ProviderSpec] = {}
@@ -69,28 +77,67 @@ class Provider:
     protocol: str | None = None
     # What its models accept (the built-in table with the config's overrides); built from `family` if not given.
     models: ModelTable | None = None
+    # A subscription login's provider: what makes it one, and the logins it served (never a pool).
+    login: Login | None = None
+    logins: LoginBook | None = None
 
     def __post_init__(self) -> None:
         if self.models is None:
             self.models = ModelTable(self.name, self.family)
+        if self.login is not None and self.logins is None:
+            self.logins = LoginBook(self.name)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The protocol families its calls speak (a login's host may speak several, the protocol following the
+        path)."""
+        return self.login.families if self.login is not None else (self.family,)
 
     @property
     def credential(self) -> CredentialStyle:
-        return protocols.registry.credential(self.family)
+        return self.login.credential if self.login is not None else protocols.registry.credential(self.family)
+
+    def errors(self, protocol: str | None) -> ErrorReader:
+        """What its answers' errors mean: its protocol's reader, with a login's own dialects."""
+        return _readers(self.family, protocol, self.login)[0]
+
+    def windows(self, protocol: str | None) -> WindowReader:
+        """The usage windows its answers report: its protocol's reader, with a login's own dialects."""
+        return _readers(self.family, protocol, self.login)[1]
+
+    def serves_host(self, host: str) -> bool:
+        host = host.lower()
+        return any(host == h or (is_glob(h) and fnmatch.fnmatchcase(host, h)) for h in self.hosts)
 
     def authorize(self, headers: list[tuple[str, str]], query: str, key: str) -> tuple[list[tuple[str, str]], str]:
         """Headers and query with the pooled `key` and its account's headers in place of the client's."""
         return self.credential.apply(headers, query, key, self.accounts.get(key, ()))
 
-    def upstream_url(self, path: str) -> str:
-        """Map a path the client sent to the vendor host onto this provider's base URL."""
-        prefix = self.path_prefix
+    def origin(self, host: str) -> str:
+        """Its base URL; for a login sent where its client called, the host called."""
+        return self.base_url or f"https://{host}"
+
+    def upstream_url(self, path: str, host: str = "") -> str:
+        """Map a path the client sent to the vendor host (`host`) onto this provider's base URL."""
+        prefix, base = self.path_prefix, self.origin(host)
         if prefix and (path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?")):
-            return self.base_url + path[len(prefix) :]
+            return base + path[len(prefix) :]
         if not prefix:
-            return self.base_url + path
-        parts = urlsplit(self.base_url)
+            return base + path
+        parts = urlsplit(base)
         return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+@functools.lru_cache(maxsize=64)
+def _readers(family: str, protocol: str | None, login: Login | None) -> tuple[ErrorReader, WindowReader]:
+    errors, windows = protocols.registry.errors(family, protocol), protocols.registry.windows(family, protocol)
+    if login is None:
+        return errors, windows
+    return errors.with_dialects(*login.errors), windows.with_dialects(*login.windows)
+
+
+def is_glob(host: str) -> bool:
+    return any(c in host for c in "*?[")
 
 
 def build(config: Config) -> list[Provider]:
@@ -112,6 +159,10 @@ def build(config: Config) -> list[Provider]:
             raise ConfigError(f"providers.{name}.kind: the built-in {name} provider speaks {spec.family}")
         else:
             family, base_url = spec.family, pc.base_url or spec.base_url
+            if spec.login is not None and pc.keys:
+                raise ConfigError(f"providers.{name}.keys: {name} serves each client's own subscription login, which "
+                                  "is never pooled (the vendors' terms forbid sharing or pooling plan credentials); "
+                                  "put API keys on an API-key provider")
         choices = [r.choice for r in protocols.registry.family_protocols(family) if r.choice is not None]
         if pc.protocol is not None and pc.protocol not in choices:
             raise ConfigError(f"providers.{name}.protocol: {family}-kind providers have "
@@ -136,15 +187,18 @@ def build(config: Config) -> list[Provider]:
                 protocol=pc.protocol or (choices[0] if choices and spec is None else None),
                 models=ModelTable(name, family, {m: mc.capabilities.columns() for m, mc in pc.models.items()
                                                  if mc.capabilities is not None}),
+                login=spec.login if spec is not None else None,
             )
         )
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, bool], str] = {}  # (host, a login's) -> provider: a login may share an API-key host
     for p in providers:
         for h in p.hosts:
-            if h in seen and seen[h] != p.name:
-                raise ConfigError(f"providers.{p.name}.hosts: {h} is already intercepted for {seen[h]}")
-            seen[h] = p.name
-    if problem := check_targets(config.routes, {p.name for p in providers}):
+            owner = seen.get((h, p.login is not None))
+            if owner is not None and owner != p.name:
+                raise ConfigError(f"providers.{p.name}.hosts: {h} is already intercepted for {owner}")
+            seen[(h, p.login is not None)] = p.name
+    logins = {p.name for p in providers if p.login is not None}
+    if problem := check_targets(config.routes, {p.name for p in providers}, logins):
         raise ConfigError(problem)
     return providers
 
@@ -171,7 +225,7 @@ def _accounts(provider: str, family: str, keys: list[KeyConfig]) -> dict[str, tu
 def _builtins() -> None:
     """Import each module of this package: each registers one built-in provider."""
     for module in pkgutil.iter_modules(__path__):
-        if module.name != "credentials":
+        if module.name not in ("credentials", "login"):
             importlib.import_module(f"{__name__}.{module.name}")
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import protocols
 from protocols.base import Protocol
 from rewrite.config import Config
-from rewrite.providers import Provider, build
+from rewrite.providers import Provider, build, is_glob
+from rewrite.providers.credentials import CredentialStyle
 from rewrite.routing.routes import Routes, Target
 from rewrite.routing.targets import plan
 
@@ -23,20 +25,59 @@ class Router:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.providers = build(config)
-        self._by_host = {h: p for p in self.providers for h in p.hosts}
+        # A host's owner: its API-key provider, else the login provider alone on it (a login may share the host).
+        self._by_host: dict[str, Provider] = {}
+        for p in sorted(self.providers, key=lambda p: p.login is not None):
+            for h in p.hosts:
+                if not is_glob(h):
+                    self._by_host.setdefault(h, p)
+        self._globs = [(h, p) for p in self.providers for h in p.hosts if is_glob(h)]
+        self._logins = [p for p in self.providers if p.login is not None]
         self._by_name = {p.name: p for p in self.providers}
-        self.routes = Routes.from_config(config.routes)  # which providers serve a model (rewrite/exchange/fallback.py)
+        # Which providers serve a model (rewrite/exchange/fallback.py).
+        self.routes = Routes.from_config(config.routes, frozenset(p.name for p in self._logins))
 
     def provider_for(self, host: str) -> Provider | None:
-        return self._by_host.get(host.lower())
+        """The provider whose host `host` is (its API-key provider when a login shares it)."""
+        host = host.lower()
+        found = self._by_host.get(host)
+        if found is None and self._globs:
+            found = next((p for _, p in self._globs if p.serves_host(host)), None)
+        return found
 
     def provider_named(self, name: str) -> Provider | None:
         return self._by_name.get(name)
 
-    def route(self, host: str, method: str, path: str) -> Route | None:
-        """The route for a request to `host`, or None if Rotator leaves it alone. `path` excludes the query."""
-        provider = self._by_host.get(host.lower())
+    def login_for(self, host: str, headers: Mapping[str, str]) -> Provider | None:
+        """The login provider whose client's own login a request to `host` carries, if any."""
+        for p in self._logins:
+            assert p.login is not None
+            if p.serves_host(host) and p.login.claims(headers):
+                return p
+        return None
+
+    def login_style(self, host: str, headers: Mapping[str, str]) -> CredentialStyle | None:
+        """Where the login a request carries sits, when it goes to one of a login's hosts or side hosts (its flow
+        then shows the login masked, whoever sends it on)."""
+        login = self.login_for(host, headers)
+        if login is not None:
+            return login.credential
+        host = host.lower()
+        return next((p.credential for p in self._logins if p.login is not None and host in p.login.side_hosts), None)
+
+    def route(self, host: str, method: str, path: str, headers: Mapping[str, str] | None = None) -> Route | None:
+        """The route for a request to `host`, or None if Rotator leaves it alone (`headers`: the request's, with
+        its credential, to tell a login's request; `path` excludes the query). A login's other paths are left
+        alone: mitmproxy forwards them as they came."""
+        provider = self.provider_for(host)
         if provider is None or method in ("PRI", "CONNECT"):
+            return None
+        login = self.login_for(host, headers or {}) if self._logins else None
+        if login is not None:
+            assert login.login is not None
+            proto = login.login.generation(method, path)
+            return Route(login, proto) if proto is not None else None
+        if provider.login is not None:  # (a login's host, without the login)
             return None
         proto = protocols.detect(method, path)
         if proto is not None and proto.family != provider.family:

@@ -83,7 +83,9 @@ def upstream_protocol(provider: Provider, client: Protocol, called: bool) -> Pro
     speaks the client's protocol (it is what the client chose); others speak their family's (the one their
     `protocol` chooses, else the family's first: an openai-kind one Chat Completions unless it says responses; the
     built-in openai provider the client's own when the client speaks an OpenAI protocol)."""
-    if provider.family == client.family and (called or provider.protocol is None):
+    if called and client.family in provider.families:  # (a login's host may speak several families)
+        return client
+    if provider.family == client.family and provider.protocol is None:
         return client
     return protocols.registry.speaking(provider.family, provider.protocol)
 
@@ -110,6 +112,8 @@ class Leg:
     answer: Answer | None = None  # a whole answer, set at once (a translated non-stream answer)
     asked: dict | None = None  # the client's body, as the conversation hooks were given it for this leg
     record: dict = field(default_factory=dict)  # what the flow records of this target
+    # A subscription login's signed body, on the login itself: it goes upstream byte for byte, nothing rewrites it.
+    sealed: bool = False
 
     @property
     def name(self) -> str:
@@ -147,9 +151,10 @@ class Leg:
             return None
         return self.answers.result(truncated=not self.answers.finished)
 
-    def url(self, path: str, called_prefix: str) -> str:
+    def url(self, path: str, called_prefix: str, host: str = "") -> str:
+        """The upstream URL of `path` (`host`: the one the client called)."""
         if self.called:
-            return self.provider.upstream_url(path)
+            return self.provider.upstream_url(path, host)
         # Another provider: the path relative to the called vendor's SDK base, onto this provider's base URL.
         if called_prefix and path.startswith(called_prefix + "/"):
             path = path[len(called_prefix):]

@@ -359,6 +359,14 @@ BAD_CONFIGS = {
         "routes:\n  - {models: ['claude-*'], targets: [anthropic, deepseek/deepseek-chat]}\n",
         ["routes.0.targets.1", "deepseek"],
     ),
+    "keys-on-a-login": (
+        "providers:\n  claude_login: {keys: [sk-ant-oat01-someone-elses]}\n",
+        ["providers.claude_login.keys", "never pooled", "terms"],
+    ),
+    "a-login-as-a-target-of-other-requests": (
+        "routes:\n  - {models: ['gpt-*'], targets: [openai, copilot]}\n",
+        ["routes.0.targets.1", "from: copilot"],
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 Code Assist and the Copilot CLI, each with fake credentials in a temporary home, through a proxy.
 
     proxy = rotator(DIRECT, **proxy_options(fake_vendor, forward=True))   # the addon, not Rotator, serving generation
+    proxy = rotator(served(fake_vendor), **proxy_options(fake_vendor))     # Rotator's login providers serving it
     done = run(codex_chatgpt(tmp_path, proxy))                               # a CompletedProcess
     done = run(claude_login(tmp_path, proxy), "Say hello")
 
@@ -36,9 +37,16 @@ BINS = {
 COPILOT_PKG_CACHE = AGENTS / "copilot" / "pkg-cache"
 STAND_INS = "tests/support/logins_addon.py"
 WITNESS = "tests/support/witness_addon.py"
-# Rotator leaves api.anthropic.com to the stand-in addon (which forwards it), as it will a login's generation
-# paths: its anthropic provider is moved to a host no test calls.
-DIRECT = {"providers": {"anthropic": {"hosts": ["anthropic.rotator-tests.invalid"]}}}
+# Rotator leaves the login hosts to the stand-in addon (which forwards them): its anthropic provider and its login
+# providers are moved to hosts no test calls.
+DIRECT = {"providers": {"anthropic": {"hosts": ["anthropic.rotator-tests.invalid"]},
+                        "claude_login": {"hosts": ["claude-login.rotator-tests.invalid"]},
+                        "copilot": {"hosts": ["copilot.rotator-tests.invalid"]}}}
+
+
+def served(vendor: FakeVendor) -> dict:
+    """Config overrides: Rotator's login providers serve the logins, sending them to the fake vendor."""
+    return {"providers": {"claude_login": {"base_url": vendor.url}, "copilot": {"base_url": vendor.url}}}
 
 CLAUDE_TOKEN = "sk-ant-oat01-fake-login-token"
 GEMINI_TOKEN = "ya29.fake-access-token"

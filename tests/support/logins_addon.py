@@ -6,7 +6,8 @@ It leaves alone what Rotator took (a flow Rotator serves is already pointed at i
 addresses. The generation paths of the login hosts (what Rotator's login providers serve) reach it only when
 Rotator did not take them: they are refused, unless `logins_forward` is on; then they go to the fake vendor at
 `logins_vendor`, their Host header kept, so the real CLIs can be driven against the fake vendor's dialects
-without Rotator serving them.
+without Rotator serving them. The login hosts' other paths the fake vendor answers (Copilot's `/models`, Anthropic's
+`count_tokens`), which Rotator leaves to mitmproxy as they came, always go to the fake vendor, the same way.
 
 Each answered or refused call is logged as one line: `logins: <what> <METHOD> <host><path> -> <status>`.
 """
@@ -28,14 +29,19 @@ LOCAL = ("127.0.0.1", "localhost", "::1")
 GENERATION = (
     ("chatgpt.com", re.compile(r"^/backend-api/codex/responses(?:/compact)?$")),
     ("cloudcode-pa.googleapis.com", re.compile(r"^/v1internal:(?:generateContent|streamGenerateContent|countTokens)$")),
-    ("api.anthropic.com", re.compile(r"^/v1/messages(?:/count_tokens)?$")),
-    (stand_ins.COPILOT_HOSTS, re.compile(r"^/(?:responses|chat/completions|v1/messages|models)$")),
+    ("api.anthropic.com", re.compile(r"^/v1/messages$")),
+    (stand_ins.COPILOT_HOSTS, re.compile(r"^/(?:responses|chat/completions|v1/messages)$")),
+)
+# The login hosts' other paths that the fake vendor answers: forwarded to it whether or not `logins_forward` is on.
+VENDOR_OTHER = (
+    ("api.anthropic.com", re.compile(r"^/v1/messages/count_tokens$")),
+    (stand_ins.COPILOT_HOSTS, re.compile(r"^/models$")),
 )
 
 
-def generation(host: str, path: str) -> bool:
+def generation(host: str, path: str, table: tuple = GENERATION) -> bool:
     path = path.partition("?")[0]
-    for hosts, paths in GENERATION:
+    for hosts, paths in table:
         if (hosts.match(host) if isinstance(hosts, re.Pattern) else host == hosts) and paths.match(path):
             return True
     return False
@@ -55,6 +61,9 @@ class LoginStandIns:
             return  # answered already, taken by Rotator (its loopback server), or local
         host = req.pretty_host.lower()
         if host in LOCAL:
+            return
+        if generation(host, req.path, VENDOR_OTHER):
+            self._forward(flow, host)
             return
         if generation(host, req.path):
             if ctx.options.logins_forward:

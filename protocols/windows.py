@@ -1,0 +1,159 @@
+"""The usage windows a vendor's answer reports, as one typed result (`Window`): a subscription plan's (Anthropic's
+5-hour and 7-day utilisation, Copilot's premium requests) and, read the same way, an API key's rate limits
+(`x-ratelimit-remaining-*` / `-reset-*`, `anthropic-ratelimit-*-remaining` / `-reset`).
+
+Each protocol's registration carries a `WindowReader` (none by default), and a login provider adds its dialects
+(protocols/logins/): a dialect is a pure function `(answer, windows read so far) -> windows`, as the error reader's
+are (protocols/vendor_errors.py). Read from every answer, a success as well as an error.
+
+Pure functions of (status, headers, body, now). Every value is vendor-written: one that does not parse, is negative
+or is not finite is left out, never an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from protocols.vendor_errors import lowered
+
+
+class WindowStatus(StrEnum):
+    """What the vendor says of a window (None on a `Window`: it says nothing but the figures)."""
+
+    ALLOWED = "allowed"
+    WARNING = "warning"  # served, close to the limit
+    EXHAUSTED = "exhausted"  # refused until the window resets
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One limit over a window of time, as an answer reported it."""
+
+    name: str  # the vendor's name for it: five_hour, seven_day, premium_interactions, requests, tokens, ...
+    used: float | None = None  # the share used, 0..1
+    remaining: float | None = None  # units left (requests, tokens, premium requests)
+    limit: float | None = None  # units the window holds
+    resets_at: float | None = None  # epoch seconds
+    status: WindowStatus | None = None
+    binding: bool = False  # the window the vendor names as the one that limits now (Anthropic's representative claim)
+
+    @property
+    def share(self) -> float | None:
+        """The share used: as reported, else from what remains of the limit."""
+        if self.used is not None:
+            return self.used
+        if self.remaining is not None and self.limit:
+            return max(0.0, min(1.0, 1 - self.remaining / self.limit))
+        return None
+
+    def exhausted(self, now: float) -> bool:
+        """Refused now: the vendor said so, and its reset (if named) is still to come."""
+        return self.status is WindowStatus.EXHAUSTED and (self.resets_at is None or self.resets_at > now)
+
+    def as_json(self) -> dict:
+        """For flows, the status page and `rotator.pools`: the figures, the reset as an ISO time."""
+        out: dict = {"name": self.name}
+        share = self.share
+        for name, value in (("used", None if share is None else round(share, 4)), ("remaining", self.remaining),
+                            ("limit", self.limit), ("status", self.status)):
+            if value is not None:
+                out[name] = str(value) if name == "status" else value
+        if self.resets_at is not None:
+            out["resets_at"] = iso(self.resets_at)
+        if self.binding:
+            out["binding"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAnswer:
+    """An answer as a window dialect reads it."""
+
+    status: int
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+    now: float  # seconds since the epoch
+
+
+WindowDialect = Callable[[WindowAnswer, tuple[Window, ...]], tuple[Window, ...]]
+
+
+@dataclass(frozen=True)
+class WindowReader:
+    """A protocol's (or a login's) reader of the windows an answer reports: `dialects` in order."""
+
+    dialects: tuple[WindowDialect, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.dialects)
+
+    def read(self, status: int, headers: Iterable[tuple[str, str]], body: bytes, now: float) -> tuple[Window, ...]:
+        if not self.dialects:
+            return ()
+        answer = WindowAnswer(status, lowered(headers), body, now)
+        windows: tuple[Window, ...] = ()
+        for dialect in self.dialects:
+            windows = dialect(answer, windows)
+        return windows
+
+    def with_dialects(self, *dialects: WindowDialect) -> WindowReader:
+        """This reader with `dialects` read after its own (a vendor's variant of the protocol)."""
+        return dataclasses.replace(self, dialects=(*self.dialects, *dialects))
+
+
+NO_WINDOWS = WindowReader()
+
+
+def exhausted_until(windows: Iterable[Window], now: float) -> float | None:
+    """When the last window refused now resets (inf: one names no reset); None when none is refused."""
+    ends = [w.resets_at if w.resets_at is not None else math.inf for w in windows if w.exhausted(now)]
+    return max(ends) if ends else None
+
+
+def merged(old: Iterable[Window], new: Iterable[Window]) -> tuple[Window, ...]:
+    """`old` with the windows `new` reports in their place (by name), the others kept."""
+    by_name = {w.name: w for w in old}
+    by_name.update((w.name, w) for w in new)
+    return tuple(by_name.values())
+
+
+# -- values as vendors write them -----------------------------------------------------------------------------------
+
+
+def number(text: str | None) -> float | None:
+    """A finite, non-negative number (`0.42`, `300`); None for anything else."""
+    try:
+        value = float((text or "").strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def share(text: str | None) -> float | None:
+    """A share used, 0..1 (a vendor's `1.02` is 1)."""
+    value = number(text)
+    return None if value is None else min(value, 1.0)
+
+
+def epoch(text: str | None) -> float | None:
+    """A time written as Unix seconds (`1767225600`) or RFC 3339 (`2026-01-01T00:00:00Z`)."""
+    value = number(text)
+    if value is not None:
+        return value if value < LAST_TIME else None
+    try:
+        when = datetime.fromisoformat((text or "").strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
+
+
+LAST_TIME = 253402300800.0  # 10000-01-01: a later "time" is a vendor's mistake
+
+
+def iso(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,152 @@
+"""The subscription logins a login provider has served (rewrite/providers/login.py): never a pool, one client's own
+credential each, named by its fingerprint and shown masked (the token itself is never kept).
+
+Per login: the plan windows its answers last reported (protocols/windows.py), whether it is known exhausted and until
+when (for the whole login, or for one model), and what it served. A login known exhausted is left for the next
+target of a `from:` route until then, without asking it again; the vendor's next answer that says the plan serves
+again ends it sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from protocols.windows import Window, exhausted_until, iso, merged
+from rewrite.pool.key_state import WHOLE_KEY, fingerprint, mask
+
+logger = logging.getLogger("rotator")
+
+MAX_LOGINS = 256  # per provider; past it, the login seen longest ago is forgotten
+SAME_RESET = 60.0  # seconds: resets this close are one (an answer's windows and its error name the same one)
+
+
+@dataclass
+class LoginState:
+    id: str  # fingerprint of the credential
+    masked: str
+    windows: tuple[Window, ...] = ()
+    exhausted: dict[str, tuple[float, str]] = field(default_factory=dict)  # scope -> (until, epoch; why)
+    requests: int = 0
+    tokens: int = 0
+    last_seen: float = 0.0
+
+    def answered(self, tokens: int) -> None:
+        """It served an answer of `tokens` tokens (input, output, reasoning and cache tokens, each once)."""
+        self.requests += 1
+        self.tokens += max(0, int(tokens))
+
+    def record(self, windows: tuple[Window, ...], model: str, now: float) -> dict:
+        """What a flow records of the login: its fingerprint, masked credential, the windows this request's answers
+        reported, and whether it is exhausted for the model asked."""
+        record: dict = {"id": self.id, "credential": self.masked, "windows": [w.as_json() for w in windows]}
+        spent = self.exhausted_for(model, now)
+        if spent is not None:
+            record["exhausted_until"] = iso(spent[0]) if spent[0] != math.inf else None
+            record["why"] = spent[1]
+        return record
+
+    def exhausted_for(self, model: str, now: float) -> tuple[float, str] | None:
+        """(until, why) when the login is known exhausted for `model` now; None when it may be asked."""
+        spent = [self.exhausted[s] for s in (WHOLE_KEY, model) if s in self.exhausted and self.exhausted[s][0] > now]
+        return max(spent) if spent else None
+
+
+class LoginBook:
+    def __init__(self, provider: str, wall=time.time) -> None:
+        self.provider = provider
+        self._wall = wall
+        self._logins: OrderedDict[str, LoginState] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._logins)
+
+    def login(self, token: str) -> LoginState:
+        """The state of the login whose credential is `token` (made on first sight)."""
+        fp = fingerprint(token)
+        state = self._logins.get(fp)
+        if state is None:
+            state = self._logins[fp] = LoginState(fp, mask(token))
+            while len(self._logins) > MAX_LOGINS:
+                self._logins.popitem(last=False)
+        self._logins.move_to_end(fp)
+        state.last_seen = self._wall()
+        return state
+
+    def reported(self, state: LoginState, windows: tuple[Window, ...]) -> None:
+        """An answer's plan windows: kept; one refused now makes the whole login exhausted until it resets, and one
+        that names the window that limits now as served ends an exhaustion sooner."""
+        if not windows:
+            return
+        now = self._wall()
+        state.windows = merged(state.windows, windows)
+        until = exhausted_until(windows, now)
+        if until is not None:
+            spent = next(w for w in windows if w.exhausted(now))
+            self.exhaust(state, until, WHOLE_KEY, f"the plan's {spent.name} window is used up")
+        elif any(w.binding and w.status is not None for w in windows) and WHOLE_KEY in state.exhausted:
+            del state.exhausted[WHOLE_KEY]
+            logger.info("rotator: %s login %s is served again", self.provider, state.masked)
+
+    def exhaust(self, state: LoginState, until: float, scope: str, why: str) -> None:
+        """The login is used up (for `scope`: a model, or WHOLE_KEY) until `until` (epoch); said once."""
+        current = state.exhausted.get(scope)
+        if current is not None and current[0] >= until - SAME_RESET:
+            return
+        state.exhausted[scope] = (until, why)
+        now = self._wall()
+        shown = "until its reset" if until == math.inf else f"until {iso(until)} (in {round(until - now)} s)"
+        logger.info("rotator: %s login %s exhausted%s %s: %s", self.provider, state.masked,
+                    f" for {scope}" if scope else "", shown, why)
+
+    def describe(self) -> list[dict]:
+        """Each login as JSON (for `rotator.pools`, the status page and the metrics): masked, never the token."""
+        now = self._wall()
+        out = []
+        for s in reversed(self._logins.values()):
+            exhausted = [{"model": scope or None, "until": iso(until) if until != math.inf else None, "why": why}
+                         for scope, (until, why) in sorted(s.exhausted.items()) if until > now]
+            out.append({"login": s.masked, "id": s.id, "windows": [w.as_json() for w in s.windows],
+                        "exhausted": exhausted, "requests": s.requests, "tokens": s.tokens,
+                        "last_seen": iso(s.last_seen), "text": text(s, now)})
+        return out
+
+
+def windows_text(windows: list) -> list[str]:
+    """Each window (as `Window.as_json` gives it, a saved flow's too) in words: "five_hour 12% used, resets …"."""
+    parts = []
+    for w in windows:
+        if not isinstance(w, dict):
+            continue
+        used, left = w.get("used"), w.get("remaining")
+        part = str(w.get("name")) + (f" {used:.0%} used" if isinstance(used, (int, float)) else "")
+        if isinstance(left, (int, float)) and w.get("limit") is None:
+            part += f" {left:g} left"
+        if w.get("status") not in (None, "allowed"):
+            part += f", {w['status']}"
+        if w.get("resets_at"):
+            part += f", resets {w['resets_at']}"
+        parts.append(part)
+    return parts
+
+
+def text(state: LoginState, now: float) -> str:
+    """One line: the windows' used shares and resets, and "exhausted until …"."""
+    parts = windows_text([w.as_json() for w in state.windows])
+    for scope, (until, why) in sorted(state.exhausted.items()):
+        if until > now:
+            when = "until its reset" if until == math.inf else f"until {iso(until)}"
+            parts.append(f"exhausted{' for ' + scope if scope else ''} {when} ({why})")
+    return "; ".join(parts) or "no plan windows reported yet"
+
+
+def login_table(provider: dict) -> str:
+    """Text for the console: a login provider's logins, one line each (`provider`: {"provider", "logins"})."""
+    lines = [f"{provider['provider']} (subscription logins, each the client's own, never pooled): "
+             f"{len(provider['logins'])} seen"]
+    lines += [f"  {x['login']}  requests {x['requests']}  tokens {x['tokens']}  {x['text']}"
+              for x in provider["logins"]]
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""What makes a built-in provider a subscription login (`ProviderSpec.login`): the client's own plan credential
+(Claude Code's Pro/Max OAuth token, the Copilot CLI's GitHub token, ...), which Rotator serves but never pools,
+never replaces by a pooled key and never sends to another vendor.
+
+A login provider is one module in this package, like any built-in provider, whose spec carries a `Login`; what
+its wire says beyond its protocol is pure and lives in protocols/logins/<name>.py. The engine asks the `Login`:
+
+- `claims(headers)`: whether a request on one of its hosts carries this login (a login may share its host with an
+  API-key provider: Claude's OAuth token and Anthropic's API keys both go to api.anthropic.com);
+- `paths`: the generation paths it serves; every other path of its hosts passes untouched (mitmproxy forwards it
+  as it came: Rotator does not serve it);
+- `families`: the protocol families its paths speak (one host may speak several: the protocol follows the path);
+- `credential`: where its client carries the login (masked in flows and logs, fingerprinted for the status page);
+- `signed(body)`: whether a request's body is signed by its client (Claude Code's billing hash): then it goes
+  upstream byte for byte, and whatever would rewrite it is skipped (the flow says so);
+- `errors`, `windows`: dialects added to its protocols' readers: its exhaustion answer (kind QUOTA) and the plan
+  windows its answers report;
+- `foreign(headers)`: its client's headers as another target of a `from:` route gets them (the engine has taken
+  the credential out already);
+- `side_hosts`: other hosts its client sends the same login to (its plan look-ups): never served, but their flows
+  show the login masked once sent, as its hosts' other paths do.
+
+A login with no host of its own to send to (Copilot's plan names the host) has an empty `base_url` in its spec: the
+host the client called is the upstream, unless the config sets `base_url`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import protocols
+from protocols.base import Protocol
+from protocols.registration import CredentialStyle
+from protocols.vendor_errors import Dialect
+from protocols.windows import WindowDialect
+
+Headers = list[tuple[str, str]]
+
+
+def _everyone(headers: Mapping[str, str]) -> bool:
+    return True
+
+
+def _unchanged(headers: Headers) -> Headers:
+    return headers
+
+
+@dataclass(frozen=True)
+class Login:
+    paths: re.Pattern[str]  # generation paths (without the query) it serves; full match
+    families: tuple[str, ...]
+    credential: CredentialStyle
+    claims: Callable[[Mapping[str, str]], bool] = _everyone
+    signed: Callable[[dict], bool] | None = None
+    errors: tuple[Dialect, ...] = ()
+    windows: tuple[WindowDialect, ...] = ()
+    foreign: Callable[[Headers], Headers] = _unchanged
+    side_hosts: tuple[str, ...] = ()
+
+    def generation(self, method: str, path: str) -> Protocol | None:
+        """The protocol of a request it serves (path without the query); None for another path of its hosts."""
+        if not self.paths.fullmatch(path):
+            return None
+        proto = protocols.detect(method, path)
+        return proto if proto is not None and proto.family in self.families else None
+
+    def token(self, headers: list[tuple[str, str]]) -> str | None:
+        """The login's credential among a request's headers (a bearer token without its scheme)."""
+        for name, value in headers:
+            if name.lower() in self.credential.client_headers and value.strip():
+                scheme, sep, token = value.strip().partition(" ")
+                return token.strip() if sep and scheme.lower() == "bearer" else value.strip()
+        return None
+
+    def is_signed(self, body: dict) -> bool:
+        return self.signed is not None and self.signed(body)
