@@ -10,12 +10,17 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import fakeredis
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import protocols
 from protocols.windows import Window
+from rewrite.accounting.metrics import Metrics
 from rewrite.config import ConfigError, parse
+from rewrite.inspection import views
+from rewrite.inspection.status import Tally, page, render_html, render_json, render_text
 from rewrite.pool import KeyPool
 from rewrite.pool.caps import CapConfig, Share, period_end
+from rewrite.pool.report import table
 from rewrite.pool.windows import Quotas, headroom
 from rewrite.state.redis.shared import SharedState
 from tests.support.vendor_errors import failure
@@ -353,3 +358,45 @@ async def test_a_cap_counts_every_workers_requests_and_usage(where):
     assert tokens["remaining"] == 5 and tokens["limit"] == 100
     await one_state.aclose()
     await two_state.aclose()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Visible: rotator.pools, the status page, /metrics and the flow's view
+
+
+def test_a_keys_windows_are_shown_by_rotator_pools_the_status_page_and_the_metrics():
+    clock = Clock()
+    p = pool(clock, CapConfig(per="day", dollars=5.0))
+    p.reported(A, "claude-opus-4-1", used_up(42, "requests", left=7, limit=50))
+    p.record_usage(A, "claude-opus-4", 10, 1.25, 5, 5)
+    described = p.describe()
+    assert table([described]).count(f"{p.states[0].masked} windows: ") == 1
+    assert "claude-opus-4 requests 7 of 50 left, resets 2027-01-15T08:00:42Z (in 42 s)" in table([described])
+    assert "(cap) per day dollars 3.75 of 5 left" in table([described])
+    data = page([{"name": "anthropic", "family": "anthropic", "pool": described}], [], Tally(clock), NOW)
+    [shown, _] = json.loads(render_json(data))["providers"][0]["pool"]["keys"]
+    assert {(w["window"], w["unit"], w["remaining"]) for w in shown["windows"]} == {
+        ("claude-opus-4", "requests", 7), ("(cap) per day", "dollars", 3.75)}
+    assert "claude-opus-4 requests 7 of 50 left" in render_text(data).decode()
+    assert "claude-opus-4 requests 7 of 50 left" in render_html(data).decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(
+        Metrics(lambda: [{**described, "provider": "anthropic"}]).exposition()[0].decode()) for s in family.samples}
+    at = (("key", p.states[0].masked), ("provider", "anthropic"), ("unit", "requests"), ("window", "claude-opus-4"))
+    assert samples[("rotator_key_window_remaining", at)] == 7
+    assert samples[("rotator_key_window_limit", at)] == 50
+    assert samples[("rotator_key_window_reset_timestamp_seconds", at)] == NOW + 42
+
+
+def test_a_flow_says_which_key_was_passed_over_for_a_window_and_shows_the_windows_its_answers_reported():
+    rot = {"provider": "openai", "key": "sk-w…0002",
+           "windows": [w.as_json() for w in read("openai_chat", 200, {
+               "x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59",
+               "x-ratelimit-reset-requests": "1s"})],
+           "events": [{"kind": "window", "detail": "key sk-w…0001 passed over: its gpt-4o requests window would be "
+                       "exceeded (resets 2027-01-15T08:00:02Z, in 2 s)"}]}
+    facts = views.Facts("openai_chat", "/v1/chat/completions", b'{"model": "gpt-4o", "messages": []}', 200,
+                        "application/json", b'{"choices": []}', rot)
+    header = views.render_response(facts)
+    assert "key windows: requests 59 of 60 left, resets 2027-01-15T08:00:01Z" in header
+    assert "key sk-w…0001 passed over: its gpt-4o requests window would be exceeded" in header
+    assert "passed over" in views.summary(rot["events"])[0]
