@@ -221,7 +221,7 @@ class WindowRun(Run):
         for _ in range(n):
             pick = await self.pool.take(None, model, tokens=tokens)
             wait = pick.wait if math.isinf(pick.wait) else round(pick.wait)
-            seen: tuple = (NAME[pick.key], wait, pick.busy)
+            seen: tuple = (NAME[pick.key], wait, pick.busy, sorted((NAME[k], round(s)) for k, s in pick.passed))
             if pick.key is None or pick.wait > 0:
                 resting = self.pool.resting(model, pick, tokens)
                 seen += (resting.seconds if math.isinf(resting.seconds) else round(resting.seconds), resting.rejected)
@@ -258,7 +258,8 @@ async def test_both_pass_over_a_key_over_its_quota_window_and_name_the_earliest_
     assert "a" not in steps[2] and "a" in steps[3]  # passed over for m2 too (its group), still serving others
     assert "b" not in steps[5] and "b" in steps[6]  # too little left for 400, enough for 100
     assert "a" in steps[8]  # back after its reset
-    assert alone.steps[13][0] == ("b", 10, False, 10, False)  # every key over: b's reset, the earliest, is named
+    assert alone.steps[13][0] == ("b", 10, False, [("a", 16), ("b", 10), ("c", 14), ("d", 12)], 10, False)
+    assert alone.steps[2][0][3] == [("a", 5)]  # (each pick says which keys it passed over, until when)
     assert "b" in steps[15]
     assert alone.steps[16][-1][1] > 0 and all(s[1] == 0 for s in alone.steps[16][:-1])  # the 13th waits
     assert "c" not in steps[18] and "c" in steps[19]

@@ -110,7 +110,7 @@ class KeyAttempts:
             self.tried = True
             with contextlib.ExitStack() as lease:
                 if pool is not None and key is not None:
-                    lease.enter_context(pool.lease(key, self.model, pick.held))
+                    lease.enter_context(pool.lease(key, self.model, pick.held, pick.wait, self.tokens))
                 failure = await try_key(key)
                 if failure is None and keep_lease:
                     self.held = lease.pop_all()
@@ -145,14 +145,22 @@ class KeyAttempts:
         return pick
 
     def _passed_over(self, pool: KeyPool, pick: Pick) -> None:
-        """Say on the flow which keys were passed over for a quota window, and until when (once a key)."""
-        for state, label, unit, reset in passed_over(pool.states, pool.quotas, self.model, self.tokens, time.time()):
-            if state.secret == pick.key or state.secret in self.passed:
+        """Say on the flow which keys the pick passed over for a quota window, which window (as this process knows
+        it) and until when (once a key)."""
+        if not pick.passed:
+            return
+        now = time.time()
+        known = {s.secret: (label, unit) for s, label, unit, _ in
+                 passed_over(pool.states, pool.quotas, self.model, self.tokens, now)}
+        for key, seconds in pick.passed:
+            if key == pick.key or key in self.passed:
                 continue
-            self.passed.add(state.secret)
-            self.job.note(Note.WINDOW, f"key {state.masked} passed over: its {label} {unit} window would be exceeded "
-                          f"(resets {iso(reset)}, in {max(0, math.ceil(reset - time.time()))} s)",
-                          key=state.masked, window=label, unit=unit, resets_at=iso(reset))
+            self.passed.add(key)
+            label, unit = known.get(key, ("", ""))
+            what = f"its {label} {unit} window" if label else "a quota window the request counts in"
+            self.job.note(Note.WINDOW, f"key {mask(key)} passed over: {what} would be exceeded (resets "
+                          f"{iso(now + seconds)}, in {math.ceil(seconds)} s)", key=mask(key), window=label or None,
+                          unit=unit or None, resets_at=iso(now + seconds))
 
     def _rest(self, pool: KeyPool, key: str, failure: Failure | None) -> None:
         """Tell the pool how the key did."""

@@ -29,9 +29,11 @@ Quota windows (rewrite/pool/windows.py: per key and quota group, the vendor's ra
 a key whose window the request would exceed is passed over, and is back at the window's reset): the request's
 `Need` (the windows that count it and what it is expected to spend of each) is one more argument of `pick`/`take`
 (and of `resting`, `rests_past` and `prefetch`, whose answers then name the earliest reset); a key over its window
-is not ready, and waits for its reset as a resting key waits for the end of its rest. `spend(state, checks,
-amounts, wall)` counts what an answer used (tokens, dollars; a request is counted by the pick that chose the key),
-`report(state, window, unit, tally)` puts the vendor's figures in place of what was counted. Local: `KeyState.windows`.
+is not ready, and waits for its reset as a resting key waits for the end of its rest; `Pick.passed` names the keys
+passed over for one. The pick that chooses a key at once counts the request in its windows (`windows.picked`);
+`spend(state, checks, amounts, wall)` counts the rest: a request sent after waiting for its key, and what an
+answer's usage says (tokens, dollars) in the caps; `report(state, window, unit, tally)` puts the vendor's figures in
+place of what was counted. Local: `KeyState.windows`.
 Redis: one hash per pool (`rot:{pool}:window`, "fp|window|unit" -> "left|limit|reset ms|reserve"), the prepared
 pick's last key, read once by the pick script (rewrite/state/redis/window_scripts.py: its own chunk) and spent
 there for the key it chooses; spends and reports are written at once on the pipe, as rests are. Still one round
@@ -83,6 +85,8 @@ class Pick:
     # Why no key can be used now, as the decision that made this pick saw it when that is not the pool's own state
     # (a shared pick: the rests every worker set, the leases every worker holds); None: `resting` asks the pool.
     resting: Resting | None = None
+    # The keys passed over for a quota window the request counts in, and the seconds until its reset.
+    passed: tuple[tuple[str, float], ...] = ()
 
     def drop(self) -> None:
         """Give back the slot of a pick that is not used."""

@@ -35,7 +35,7 @@ from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest, fingerprint
 from rewrite.pool.local import LocalDecisions
 from rewrite.pool.report import StateLine, describe
-from rewrite.pool.windows import Quotas, Tally
+from rewrite.pool.windows import REQUESTS, Quotas, Tally
 
 if TYPE_CHECKING:
     from protocols.windows import Window
@@ -103,9 +103,12 @@ class KeyPool:
         need = self.quotas.need(model, tokens, self._wall())
         return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need)
 
-    def lease(self, key: str, model: str = "", held: Held | None = None) -> Lease:
+    def lease(self, key: str, model: str = "", held: Held | None = None, waited: float = 0, tokens: float = 0
+              ) -> Lease:
         """Hold `key` for one attempt (counted as a request, for `model` too); give it back by leaving the `with`
-        block. `held`: the slot a shared pick took, given back with it."""
+        block. `held`: the slot a shared pick took, given back with it. `waited`: the pick named a wait (the key
+        was resting, or over a window, when it was picked): the request of `tokens` is counted in its windows now
+        (a pick that goes at once counted it)."""
         state = self._by_secret.get(key)
         if held is not None:
             held.hold()
@@ -115,6 +118,9 @@ class KeyPool:
         state.usage.request(model, wall)
         decisions = self.decisions
         decisions.count(state, model, wall, requests=1)
+        if waited:
+            checks = tuple(c for c in self.quotas.checks(model, wall, tokens) if c.limit == 0 or c.unit == REQUESTS)
+            decisions.spend(state, checks, {c.unit: c.amount for c in checks}, wall)
         self.dirty = True
         return decisions.lease(state, held)
 
@@ -219,7 +225,7 @@ class KeyPool:
                             unpriced=int(cost is None))
             used = {"tokens": max(0, tokens), "input_tokens": max(0, input_tokens),
                     "output_tokens": max(0, output_tokens), "dollars": cost or 0.0}
-            decisions.spend(state, self.quotas.checks(model, wall), used, wall)
+            decisions.spend(state, self.quotas.checks(model, wall, caps_only=True), used, wall)
             self.dirty = True
 
     def reported(self, key: str, model: str, windows: Iterable[Window]) -> None:

@@ -40,33 +40,36 @@ class LocalDecisions(Decisions):
         now = self.clock()
         self.line.due(now)
         over = self._over(need)
+        passed = tuple((s.secret, w) for s, w in over.items())
         ready = [s for s in self.states if s.slow_until <= now and s.rest_until(model, now) <= now and s not in over]
         free = [s for s in ready if not s.at_cap()]
         if free:
-            return self.chosen(self.strategy.choose([s for s in free if s.secret != avoid] or free), 0.0, need=need)
+            choice = self.strategy.choose([s for s in free if s.secret != avoid] or free)
+            return self.chosen(choice, 0.0, need=need, passed=passed)
         if ready:
-            return Pick(None, busy=True)
+            return Pick(None, busy=True, passed=passed)
         # No key is ready: one resting after a stall is used at once, else the one back soonest.
         usable = [s for s in self.states if s.out is None and not s.at_cap()]
         if not usable:
-            return Pick(None, math.inf, busy=any(s.out is None for s in self.states))
+            return Pick(None, math.inf, busy=any(s.out is None for s in self.states), passed=passed)
 
         def rank(s: KeyState) -> tuple:
             return (max(0.0, s.rest_until(model, now) - now, over.get(s, 0.0)), max(0.0, s.slow_until - now),
                     s.secret == avoid, s.last_pick)
 
         best = min(usable, key=rank)
-        return self.chosen(best, rank(best)[0], need=need)
+        return self.chosen(best, rank(best)[0], need=need, passed=passed)
 
     def chosen(self, state: KeyState, wait: float, held: Held | None = None, resting: Resting | None = None,
-               need: Need = NO_NEED) -> Pick:
+               need: Need = NO_NEED, passed: tuple[tuple[str, float], ...] = ()) -> Pick:
         """The pick of `state` (also one made elsewhere: the strategies' ties go to the key picked longest ago);
-        with a `need`, the request counted in its windows (a pick made elsewhere counted it there)."""
+        with a `need`, the request counted in its windows when it goes at once (a pick made elsewhere counted it
+        there; one that waits for its key is counted when it goes, `KeyPool.lease`)."""
         self._picks += 1
         state.last_pick = self._picks
-        if need.checks:
-            windows.spend(state.windows, need.checks, {windows.REQUESTS: 1.0}, self.wall())
-        return Pick(state.secret, wait, held=held, resting=resting)
+        if need.checks and not wait:
+            windows.picked(state.windows, need.checks, self.wall())
+        return Pick(state.secret, wait, held=held, resting=resting, passed=passed)
 
     def _over(self, need: Need) -> dict[KeyState, float]:
         """The keys over a window that counts `need`'s request: seconds until its reset."""

@@ -8,9 +8,10 @@ Two sources, one shape (`Tally`, kept per key in `KeyState.windows` by "window|u
 - the config's caps (rewrite/pool/caps.py): requests, tokens and dollars counted in a calendar period (the window
   id is the cap's).
 
-Between the vendor's answers Rotator counts what it sends (requests when a key is picked, tokens and dollars when
-the answer's usage is known). A request's `Need` lists the windows that count it (`Check`s) and what it is expected
-to spend of each: one request, the tokens its body suggests. A key whose window has been used and has less left
+Between the vendor's answers Rotator counts what it sends: a key picked has the request counted in its windows (one
+request, and in the vendor's windows the tokens its body suggests, until the vendor's answer says what is left), and
+a cap counts the tokens and dollars of each answer's usage. A request's `Need` lists the windows that count it
+(`Check`s) and what it is expected to spend of each. A key whose window has been used and has less left
 than that is passed over until the window's reset (a window untouched takes any request: one larger than the
 whole window could never be sent otherwise). Times are epoch seconds on the wall clock: a vendor's reset is a time
 of day, a cap's period a calendar one.
@@ -113,6 +114,14 @@ def headroom(tallies: Mapping[str, Tally], need: Need, wall: float) -> float:
     return min(rooms, default=1.0)
 
 
+def picked(tallies: dict[str, Tally], checks: Iterable[Check], wall: float) -> None:
+    """A request sent on the key, counted in its windows: in the vendor's, what it is expected to spend (the
+    vendor's answer then says what is left); in a cap's, the request (its usage is counted when it is known)."""
+    for c in checks:
+        if c.limit == 0 or c.unit == REQUESTS:
+            spend(tallies, (c,), {c.unit: c.amount}, wall)
+
+
 def spend(tallies: dict[str, Tally], checks: Iterable[Check], amounts: Mapping[str, float], wall: float) -> None:
     """Count `amounts` (by unit) in each window of `checks`: a cap's under way (a new period starts whole), a
     vendor's while its word holds."""
@@ -161,11 +170,12 @@ class Quotas:
         rests, and the id of its vendor's windows."""
         return self.groups.group(model) if model else model
 
-    def checks(self, model: str, wall: float, tokens: float = 0.0) -> tuple[Check, ...]:
-        """The windows that count a request at `model`, and what one of `tokens` (estimated) spends of each."""
+    def checks(self, model: str, wall: float, tokens: float = 0.0, caps_only: bool = False) -> tuple[Check, ...]:
+        """The windows that count a request at `model`, and what one of `tokens` (estimated) spends of each (the
+        caps' alone: what an answer's usage is counted in)."""
         group = self.scope(model)
         expected = {REQUESTS: 1.0, "tokens": tokens, "input_tokens": tokens}
-        out = [Check(group, u, expected.get(u, 0.0)) for u in UNITS] if group else []
+        out = [Check(group, u, expected.get(u, 0.0)) for u in UNITS] if group and not caps_only else []
         for cap in self.caps:
             if cap.per is not None and cap.covers(model, group):
                 end = period_end(cap.per, wall)

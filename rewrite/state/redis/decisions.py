@@ -32,7 +32,7 @@ from rewrite.state.redis.names import PoolKeys
 from rewrite.state.redis.pipe import Prepared
 from rewrite.state.redis.rests import SharedRests
 from rewrite.state.redis.usage import SharedUsage
-from rewrite.state.redis.windows import SharedWindows, pick_args
+from rewrite.state.redis.windows import SharedWindows, passed_of, pick_args
 
 if TYPE_CHECKING:
     from rewrite.state.redis.shared import SharedState
@@ -118,17 +118,18 @@ class RedisDecisions(Decisions):
         return given_back, lease_id, [model, avoided, lease_id, ",".join(given_back), odd]
 
     def _picked(self, reply: Any, lease_id: str) -> Pick:
-        chosen, wait_ms = reply[0], reply[1]
+        chosen, wait_ms, passed = reply[0], reply[1], passed_of(reply[-1], self.local.states)  # (windows' last)
         if chosen and not wait_ms:
-            return self.local.chosen(self.local.states[chosen - 1], 0.0, SharedLease(self.leases, chosen - 1, lease_id))
+            return self.local.chosen(self.local.states[chosen - 1], 0.0, SharedLease(self.leases, chosen - 1, lease_id),
+                                     passed=passed)
         # What the client is told if it will not wait is what every worker's rests and leases say (`resting`).
         soonest, busy = reply[3], bool(reply[4])
         resting = Resting(math.inf, rejected=True) if soonest < 0 else Resting(soonest / 1000, False, busy)
         wait = math.inf if wait_ms < 0 else wait_ms / 1000
         if not chosen:
-            return Pick(None, wait, busy=bool(reply[2]), resting=resting)
+            return Pick(None, wait, busy=bool(reply[2]), resting=resting, passed=passed)
         return self.local.chosen(self.local.states[chosen - 1], wait, SharedLease(self.leases, chosen - 1, lease_id),
-                                 resting)
+                                 resting, passed=passed)
 
     def _unpicked(self, given_back: list[str]) -> Pick | None:
         """Redis did not answer (None: decide locally); the leases given back go with the next pick that goes

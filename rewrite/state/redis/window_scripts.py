@@ -21,14 +21,15 @@ local function w_value(t) return t.left .. '|' .. t.limit .. '|' .. t.reset .. '
 # The pick's part (after the strategy's chunk, before the pick's body). ARGV, at the end: the wall clock (ms), then
 # the request's checks (rewrite/pool/windows.py's `Check`, five each: window, unit, amount, a cap's limit and a
 # cap's period end in ms), then how many checks. Defines `windowed(k)`: the ms until k's windows take the request
-# (0: now) and k's headroom (0..1: the share left of its tightest window the request counts in; 1 when none is known
-# to be used), and `spend_windows(k)`: the request counted in the windows of k, the key chosen (a cap's new period
-# starts whole).
+# (0: now; a key over one is noted in `w_passed`) and k's headroom (0..1: the share left of its tightest window the
+# request counts in; 1 when none is known to be used), and `spend_windows(k)`: the request counted in the windows of
+# k, the key chosen to go at once (windows.picked: what it is expected to spend of the vendor's, a request of a
+# cap's, whose new period starts whole).
 PICK_WINDOWS = _TALLY + """
 local w_count = tonumber(ARGV[#ARGV])
 local w_at = #ARGV - 1 - 5 * w_count
 local wall = tonumber(ARGV[w_at])
-local w_checks, w_tallies = {}, {}
+local w_checks, w_tallies, w_passed = {}, {}, {}
 for j = 0, w_count - 1 do
   local b = w_at + 1 + 5 * j
   w_checks[j + 1] = {window = ARGV[b], unit = ARGV[b + 1], amount = tonumber(ARGV[b + 2]),
@@ -50,11 +51,12 @@ local function windowed(k)
       if usable > 0 then room = math.min(room, math.max(0, math.min(1, (t.left - t.reserve) / usable))) end
     end
   end
+  if wait > 0 then w_passed[#w_passed + 1] = k.i .. ':' .. math.ceil(wait) end
   return wait, room
 end
 local function spend_windows(k)
   for _, c in ipairs(w_checks) do
-    if c.unit == 'requests' then
+    if (c.limit == 0 or c.unit == 'requests') and c.amount > 0 then
       local field = w_field(k, c)
       local t = w_read(w_tallies[field], wall)
       if t then t.left = t.left - c.amount
@@ -63,6 +65,16 @@ local function spend_windows(k)
     end
   end
 end
+"""
+
+# Around the pick's body (a function, so that every answer it gives has this added last): the keys passed over for
+# a window, "i:ms until its reset" each, `,` between them (Pick.passed).
+PICK_BODY_HEAD = "local function pick()\n"
+PICK_BODY_TAIL = """
+end
+local answer = pick()
+answer[#answer + 1] = table.concat(w_passed, ',')
+return answer
 """
 
 # KEYS: the windows. ARGV: the wall clock (ms), then six per change: field, `set` (the vendor's figures) or `add`

@@ -16,11 +16,22 @@ from rewrite.state.redis.names import PoolKeys
 from rewrite.state.redis.window_scripts import WINDOW
 
 if TYPE_CHECKING:
+    from rewrite.pool.key_state import KeyState
     from rewrite.state.redis.shared import SharedState
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def passed_of(text: bytes | str, states: list[KeyState]) -> tuple[tuple[str, float], ...]:
+    """The pick script's keys passed over for a window ("i:ms,..."): (key, seconds until its reset) each."""
+    out = []
+    for pair in _text(text).split(","):
+        index, _, ms = pair.partition(":")
+        if index.isdigit() and ms.isdigit() and 0 < int(index) <= len(states):
+            out.append((states[int(index) - 1].secret, int(ms) / 1000))
+    return tuple(out)
 
 
 def pick_args(need: Need, wall: float) -> list[str | int | float]:
