@@ -137,7 +137,7 @@ def test_a_quota_groups_429_rests_every_model_of_the_group_on_that_key(fake_vend
     ask("anthropic", 3, model="claude-opus-4-6")  # the Opus 4.x models share one rate limit
     assert fake_vendor.keys() == [A1, A2, A2, A2, A2] or time.monotonic() - began > RESET
     assert "resting for claude-opus-4 until" in proxy.wait_log("resting for claude-opus-4")
-    ask("anthropic", 2, model="claude-sonnet-4-5")  # another group: A1 serves it
+    ask("anthropic", 2, model=MODELS["anthropic"])  # another group (Haiku): A1 serves it
     assert A1 in fake_vendor.keys()[5:]
     time.sleep(RESET + 0.2)
     ask("anthropic", 2, model="claude-opus-4-6")
