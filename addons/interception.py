@@ -348,6 +348,8 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"]["covered"] = "plan"
     if job.login is not None:  # the client's own login (masked; named by its fingerprint) and its plan's windows
         flow.metadata["rotator"]["login"] = job.login.record(job.windows, job.model or "", time.time())
+    elif job.windows:  # the pooled key's rate-limit windows, as this request's answers reported them
+        flow.metadata["rotator"]["windows"] = [w.as_json() for w in job.windows]
     comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
     if comment:
         flow.comment = comment

@@ -1,10 +1,13 @@
 """The usage windows a vendor's answer reports, as one typed result (`Window`): a subscription plan's (Anthropic's
 5-hour and 7-day utilisation, Copilot's premium requests) and, read the same way, an API key's rate limits
-(`x-ratelimit-remaining-*` / `-reset-*`, `anthropic-ratelimit-*-remaining` / `-reset`).
+(`x-ratelimit-remaining-*` / `-reset-*`, `anthropic-ratelimit-*-remaining` / `-reset`, a Gemini quota error's
+`QuotaFailure`), each with the unit it counts (`Window.unit`: requests, tokens, input or output tokens), which the
+key pools weigh (rewrite/pool/windows.py).
 
 Each protocol's registration carries a `WindowReader` (none by default), and a login provider adds its dialects
 (protocols/logins/): a dialect is a pure function `(answer, windows read so far) -> windows`, as the error reader's
-are (protocols/vendor_errors.py). Read from every answer, a success as well as an error.
+are (protocols/vendor_errors.py). Read from every answer, a success as well as an error. The reader also knows which
+of its vendor's models share one quota (`QuotaGroups`): a quota group's windows are one window.
 
 Pure functions of (status, headers, body, now). Every value is vendor-written: one that does not parse, is negative
 or is not finite is left out, never an error.
@@ -13,7 +16,9 @@ or is not finite is left out, never an error.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +46,9 @@ class Window:
     resets_at: float | None = None  # epoch seconds
     status: WindowStatus | None = None
     binding: bool = False  # the window the vendor names as the one that limits now (Anthropic's representative claim)
+    # What its figures count (one of UNITS); None: a plan's share, or what only its name says.
+    unit: str | None = None
+    model: str | None = None  # the model the vendor says it is for (Gemini's quota dimensions); None: the request's
 
     @property
     def share(self) -> float | None:
@@ -67,7 +75,39 @@ class Window:
             out["resets_at"] = iso(self.resets_at)
         if self.binding:
             out["binding"] = True
+        if self.unit is not None and self.unit != self.name:
+            out["unit"] = self.unit
+        if self.model is not None:
+            out["model"] = self.model
         return out
+
+
+UNITS = ("requests", "tokens", "input_tokens", "output_tokens")  # what a key's rate-limit windows count
+
+
+@dataclass(frozen=True)
+class QuotaGroups:
+    """Which models share one quota at a vendor (its rate limits and quota errors count them together): named
+    groups of globs, first match wins, and dated snapshots (`dated`, the date's pattern at the end of a name) that
+    share their alias's. A model in no group is its own."""
+
+    named: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    dated: re.Pattern[str] | None = None
+
+    def group(self, model: str) -> str:
+        for name, globs in self.named:
+            if any(fnmatch.fnmatchcase(model, g) for g in globs):
+                return name
+        if self.dated is not None and (m := self.dated.search(model)) is not None and m.start() > 0:
+            return model[:m.start()]
+        return model
+
+    def overridden(self, named: Mapping[str, Iterable[str]]) -> QuotaGroups:
+        """These groups with `named` (a config's) matched first."""
+        return dataclasses.replace(self, named=(*((n, tuple(g)) for n, g in named.items()), *self.named))
+
+
+NO_GROUPS = QuotaGroups()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +125,11 @@ WindowDialect = Callable[[WindowAnswer, tuple[Window, ...]], tuple[Window, ...]]
 
 @dataclass(frozen=True)
 class WindowReader:
-    """A protocol's (or a login's) reader of the windows an answer reports: `dialects` in order."""
+    """A protocol's (or a login's) reader of the windows an answer reports: `dialects` in order; and which of its
+    vendor's models share one quota (`groups`)."""
 
     dialects: tuple[WindowDialect, ...] = ()
+    groups: QuotaGroups = NO_GROUPS
 
     def __bool__(self) -> bool:
         return bool(self.dialects)
@@ -113,6 +155,26 @@ def exhausted_until(windows: Iterable[Window], now: float) -> float | None:
     """When the last window refused now resets (inf: one names no reset); None when none is refused."""
     ends = [w.resets_at if w.resets_at is not None else math.inf for w in windows if w.exhausted(now)]
     return max(ends) if ends else None
+
+
+def limit_headers(answer: WindowAnswer, header: Callable[[str, str], str], units: Mapping[str, str],
+                  reset: Callable[[str | None, float], float | None]) -> tuple[Window, ...]:
+    """A key's rate limits as a vendor's headers say them, one window a unit: `header(unit, part)` names the header
+    of a unit as the vendor writes it (`units`: the vendor's spelling -> one of UNITS) and a part (limit,
+    remaining, reset); `reset` reads the reset's value as an epoch time."""
+    h, found = answer.headers, []
+    for spelled, unit in units.items():
+        limit, remaining = number(h.get(header(spelled, "limit"))), number(h.get(header(spelled, "remaining")))
+        if limit is None and remaining is None:
+            continue
+        resets_at = reset(h.get(header(spelled, "reset")), answer.now)
+        if resets_at is not None and not answer.now <= resets_at <= answer.now + MAX_RESET:
+            resets_at = None
+        found.append(Window(unit, remaining=remaining, limit=limit, resets_at=resets_at, unit=unit))
+    return tuple(found)
+
+
+MAX_RESET = 31 * 86400.0  # no rate-limit window is longer than a month: a later reset is a vendor's mistake
 
 
 def merged(old: Iterable[Window], new: Iterable[Window]) -> tuple[Window, ...]:

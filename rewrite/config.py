@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 import protocols
 from rewrite.accounting.prices import PriceConfig
 from rewrite.adapters.entries import AdapterEntry
+from rewrite.pool.caps import CapConfig
 from rewrite.pool.strategies import STRATEGIES
 from rewrite.routing.routes import parse_target
 from rewrite.upstream.egress import parse_proxy_url
@@ -145,6 +146,11 @@ class ProviderConfig(_Strict):
     strategy: str = "round-robin"
     # Continuing cut streams from this provider, over the top level's `resume`.
     resume: ResumeOverride | None = None
+    # Caps on each key's quota windows (rewrite/pool/caps.py), and models that share one quota at the vendor, over
+    # the built-in groups (name -> globs): docs/pools-and-usage.md, "Quota windows".
+    windows: list[CapConfig] = []
+    quota_groups: dict[Annotated[str, Field(min_length=1)],
+                       Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] = {}
 
     @field_validator("base_url")
     @classmethod

@@ -8,6 +8,7 @@ from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.request import estimated_tokens
 from rewrite.intake.big_json import Worker
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.policy.outcomes import Note
@@ -75,7 +76,7 @@ class Engine:
         target = self.router.routes.targets_for(asked, route.provider.name)[0]
         provider = self.router.provider_named(target.provider)
         if provider is not None and provider.pool is not None:
-            job.prefetch = provider.pool.prefetch(target.model_for(asked))
+            job.prefetch = provider.pool.prefetch(target.model_for(asked), estimated_tokens(body))
 
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
         job_id = next((v for n, v in request.headers if n.lower() == JOB_HEADER), None)

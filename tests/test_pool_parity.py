@@ -19,8 +19,11 @@ import math
 import fakeredis
 import pytest
 
+from protocols.windows import QuotaGroups, Window
 from rewrite.config import KeyConfig
 from rewrite.pool import STRATEGIES, KeyPool, Lease
+from rewrite.pool.caps import CapConfig, Share
+from rewrite.pool.windows import Quotas
 from rewrite.state.redis import scripts
 from rewrite.state.redis.names import PoolNames
 from rewrite.state.redis.shared import SharedState
@@ -168,3 +171,95 @@ def test_each_implementation_knows_every_strategy_and_no_other():
         KeyPool([A], "least-recently-used")
     with pytest.raises(ValueError, match="unknown strategy 'least-recently-used'"):
         scripts.pick("least-recently-used")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Quota windows (rewrite/pool/windows.py): the same choices where keys are over their windows.
+
+GROUPS = QuotaGroups((("g", ("m1", "m2")),))  # m1 and m2 share one quota at the vendor
+CAPS = [CapConfig(models=["m3"], per="minute", requests=3), CapConfig(models=["m4"], per="hour", input_tokens=1000),
+        CapConfig(tokens=Share(0.5))]  # and half of each vendor token window kept back
+
+# (step, arguments): "pick" n model tokens: as above, each request estimated at `tokens`; "report" key model unit
+# remaining limit seconds: an answer's window; "use" key model input tokens: an answer's usage (no tokens in all:
+# least-used weighs the hour's, which only the pool's own decisions do); "pass" seconds.
+WINDOW_SCRIPT: list[tuple] = [
+    ("pick", 4, "m1", 100),
+    ("report", "a", "m1", "requests", 0, 50, 5),  # a's window of the group is used up for 5 s
+    ("pick", 4, "m2", 100),  # ... m2's too: a is passed over
+    ("pick", 4, "other", 100),  # a still serves other models
+    ("report", "b", "m1", "tokens", 800, 1000, 8),  # b: 800 tokens left, 500 of them kept back
+    ("pick", 4, "m1", 400),  # b does not fit 400 more
+    ("pick", 4, "m1", 100),  # b fits 100
+    ("pass", 6),  # a's window reset
+    ("pick", 4, "m1", 400),
+    ("report", "a", "m1", "requests", 0, 50, 16), ("report", "b", "m1", "requests", 0, 50, 10),
+    ("report", "c", "m1", "requests", 0, 50, 14), ("report", "d", "m1", "requests", 0, 50, 12),
+    ("pick", 2, "m1", 10),  # every key over: the earliest reset (b's) named
+    ("pass", 11),  # b is back
+    ("pick", 2, "m2", 10),
+    ("pick", 13, "m3", 0),  # 3 requests a minute a key: the last pick waits for the minute's end
+    ("use", "c", "m4", 900),  # c's hour of m4 input tokens: 100 left
+    ("pick", 5, "m4", 200),  # c is passed over
+    ("pick", 4, "m4", 50),  # c fits 50
+]
+
+
+class WindowRun(Run):
+    def __init__(self, strategy: str, where: fakeredis.FakeServer | str | None) -> None:
+        super().__init__(strategy, where)
+        if self.state is not None:
+            self.state.pools.clear()
+        self.clock.now = 1_800_000_000.0  # (the wall clock too: windows reset at times of day)
+        self.pool = KeyPool(KEYS, strategy, name="parity", clock=self.clock, wall=self.clock,
+                            quotas=Quotas.of(GROUPS, {}, CAPS))
+        if self.state is not None:
+            self.pool.shared = self.state.pool(self.pool)
+        self.steps: list[list[tuple]] = []  # what each step's picks saw
+
+    async def pick_with(self, n: int, model: str, tokens: int) -> None:
+        for _ in range(n):
+            pick = await self.pool.take(None, model, tokens=tokens)
+            wait = pick.wait if math.isinf(pick.wait) else round(pick.wait)
+            seen: tuple = (NAME[pick.key], wait, pick.busy, sorted((NAME[k], round(s)) for k, s in pick.passed))
+            if pick.key is None or pick.wait > 0:
+                resting = self.pool.resting(model, pick, tokens)
+                seen += (resting.seconds if math.isinf(resting.seconds) else round(resting.seconds), resting.rejected)
+                pick.drop()
+            else:
+                self.pool.lease(pick.key, model, pick.held).release()
+            self.steps[-1].append(seen)
+            await self.settled()
+
+    async def play(self, script: list[tuple]) -> list[tuple]:
+        for step, *args in script:
+            self.steps.append([])
+            if step == "pick":
+                await self.pick_with(*args)
+            elif step == "report":
+                key, model, unit, remaining, limit, seconds = args
+                window = Window(unit, remaining=remaining, limit=limit, resets_at=self.clock.now + seconds, unit=unit)
+                self.pool.reported(KEY[key], model, [window])
+            elif step == "use":
+                self.pool.record_usage(KEY[args[0]], args[1], 0, 0.0, args[2], 0)
+            elif step == "pass":
+                await self.pass_time(args[0])
+            await self.settled()
+        if self.state is not None:
+            await self.state.aclose()
+        return [seen for step in self.steps for seen in step]
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_both_pass_over_a_key_over_its_quota_window_and_name_the_earliest_reset_alike(strategy, redis_where):
+    alone = WindowRun(strategy, None)
+    assert await WindowRun(strategy, redis_where).play(WINDOW_SCRIPT) == await alone.play(WINDOW_SCRIPT)
+    steps = [[name for name, *_ in step] for step in alone.steps]
+    assert "a" not in steps[2] and "a" in steps[3]  # passed over for m2 too (its group), still serving others
+    assert "b" not in steps[5] and "b" in steps[6]  # too little left for 400, enough for 100
+    assert "a" in steps[8]  # back after its reset
+    assert alone.steps[13][0] == ("b", 10, False, [("a", 16), ("b", 10), ("c", 14), ("d", 12)], 10, False)
+    assert alone.steps[2][0][3] == [("a", 5)]  # (each pick says which keys it passed over, until when)
+    assert "b" in steps[15]
+    assert alone.steps[16][-1][1] > 0 and all(s[1] == 0 for s in alone.steps[16][:-1])  # the 13th waits
+    assert "c" not in steps[18] and "c" in steps[19]

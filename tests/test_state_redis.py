@@ -314,7 +314,7 @@ async def test_leases_given_back_while_redis_is_thought_away_are_left_to_expire(
     pick = await a.take(model="m")
     a.lease(pick.key, "m", pick.held).release()  # (uncapped: given back with the next pick, or by the flusher)
     a.shared.shared.breaker.failed(ConnectionError("thought away"))
-    await a.shared.flush_given_back()
+    await a.shared.leases.flush_given_back()
     leases = connect_sync_client(redis_server.url).zcard(a.shared.names.leases(a.shared._fps[0]))
     assert leases == 1
     await closed(a)
@@ -364,7 +364,7 @@ async def test_a_restarted_worker_loses_no_rest_lease_or_count(redis_url):
     restarted = worker(redis_url, keys)
     assert (await restarted.take()).busy  # one key rests, the other is still leased
     hashes = restarted.shared
-    fp = (await hashes.fingerprints())[1]
+    fp = (await hashes.keys.fingerprints())[1]
     total = await hashes.shared.client.hgetall(hashes.names.usage(fp))
     assert {k: float(v) for k, v in total.items()} == {
         b"requests": 1, b"tokens": 120, b"cost": 0.5, b"gpt-x|requests": 1, b"gpt-x|tokens": 120, b"gpt-x|cost": 0.5}
@@ -415,7 +415,7 @@ async def test_every_worker_shows_the_usage_of_all_and_the_hour_keeps_only_its_m
     old.lease(pick.key, "gpt-x", pick.held).release()
     await old.shared.shared.flush()
     r = old.shared.shared.client
-    fp = (await old.shared.fingerprints())[KEYS.index(pick.key)]
+    fp = (await old.shared.keys.fingerprints())[KEYS.index(pick.key)]
     hour = await r.hgetall(old.shared.names.usage(fp, hour=True))
     assert all(int(name.split(b"|")[0]) > time.time() - 3600 for name in hour)  # (not the old minute)
     assert int((await r.hgetall(old.shared.names.usage(fp)))[b"requests"]) >= 1

@@ -7,6 +7,7 @@ from protocols.anthropic_messages.errors import ANTHROPIC_ERRORS
 from protocols.anthropic_messages.stream import AnthropicMessages
 from protocols.anthropic_messages.translate import TRANSLATOR
 from protocols.anthropic_messages.usage import MessagesSniffer
+from protocols.anthropic_messages.windows import ANTHROPIC_WINDOWS
 from protocols.capabilities import Capabilities
 from protocols.registration import CredentialStyle, Registration
 
@@ -23,7 +24,7 @@ def version_header(caps: Capabilities) -> tuple[tuple[str, str], ...]:
 # Stateful: thinking blocks and their signatures, which must come back signed (signed_thinking).
 REGISTRATION = Registration(AnthropicMessages(), TRANSLATOR, MessagesSniffer, "Anthropic Messages",
                             ANTHROPIC_CREDENTIAL, stateful=True, errors=ANTHROPIC_ERRORS, signed_thinking=True,
-                            required_headers=version_header,
+                            required_headers=version_header, windows=ANTHROPIC_WINDOWS,
                             conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.

@@ -7,6 +7,7 @@ from protocols.gemini.errors import GEMINI_ERRORS
 from protocols.gemini.stream import Gemini
 from protocols.gemini.translate import TRANSLATOR
 from protocols.gemini.usage import GeminiSniffer
+from protocols.gemini.windows import GEMINI_WINDOWS
 from protocols.registration import CredentialStyle, Registration
 
 GEMINI_CREDENTIAL = CredentialStyle(
@@ -16,7 +17,7 @@ GEMINI_CREDENTIAL = CredentialStyle(
 
 # Stateful: a function call's `thoughtSignature`.
 REGISTRATION = Registration(Gemini(), TRANSLATOR, GeminiSniffer, "Gemini", GEMINI_CREDENTIAL, stateful=True,
-                            errors=GEMINI_ERRORS,
+                            errors=GEMINI_ERRORS, windows=GEMINI_WINDOWS,
                             conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.

@@ -7,6 +7,7 @@ from protocols.openai_chat.errors import OPENAI_ERRORS
 from protocols.openai_chat.stream import OpenAIChat
 from protocols.openai_chat.translate import TRANSLATOR
 from protocols.openai_chat.usage import ChatSniffer
+from protocols.openai_chat.windows import OPENAI_WINDOWS
 from protocols.registration import CredentialStyle, Registration
 
 # How OpenAI's providers take a key (Azure-style `api-key` too), for both OpenAI protocols.
@@ -17,7 +18,7 @@ OPENAI_CREDENTIAL = CredentialStyle(
 )
 
 REGISTRATION = Registration(OpenAIChat(), TRANSLATOR, ChatSniffer, "OpenAI Chat Completions", OPENAI_CREDENTIAL,
-                            choice="chat", errors=OPENAI_ERRORS,
+                            choice="chat", errors=OPENAI_ERRORS, windows=OPENAI_WINDOWS,
                             conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.

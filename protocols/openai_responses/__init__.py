@@ -5,6 +5,7 @@ engine knows of it."""
 from protocols.errors import openai_error
 from protocols.openai_chat import OPENAI_CREDENTIAL
 from protocols.openai_chat.errors import OPENAI_ERRORS
+from protocols.openai_chat.windows import OPENAI_WINDOWS
 from protocols.openai_responses import conversation
 from protocols.openai_responses.continuity import PreviousResponses
 from protocols.openai_responses.stream import OpenAIResponses
@@ -25,6 +26,7 @@ def websocket_refusal(message: str) -> bytes:
 # Stateful: reasoning items with `encrypted_content`.
 REGISTRATION = Registration(OpenAIResponses(), TRANSLATOR, ResponsesSniffer, "OpenAI Responses", OPENAI_CREDENTIAL,
                             stateful=True, choice="responses", errors=OPENAI_ERRORS, continuity=PreviousResponses(),
+                            windows=OPENAI_WINDOWS,
                             websocket_refusal=websocket_refusal,
                             conversation=conversation.READER)
 

@@ -182,8 +182,8 @@ class _Series:
 
 
 class _Live:
-    """What is read when scraped: each pooled key's state and requests in flight, and each provider's; each login's
-    plan windows and whether it is exhausted."""
+    """What is read when scraped: each pooled key's state, requests in flight and quota windows, and each
+    provider's; each login's plan windows and whether it is exhausted."""
 
     def __init__(self, pools: Callable[[], list[dict]], in_flight: Callable[[], dict[str, int]],
                  logins: Callable[[], list[dict]]) -> None:
@@ -203,7 +203,26 @@ class _Live:
                                     labels=("provider",))
         for provider, count in sorted(self._in_flight().items()):
             flights.add_metric((provider,), count)
-        return [state, busy, flights, *self._plans()]
+        return [state, busy, flights, *self._windows(), *self._plans()]
+
+    def _windows(self) -> list[GaugeMetricFamily]:
+        labels = ("provider", "key", "window", "unit")
+        left = GaugeMetricFamily("rotator_key_window_remaining", "What is left of each pooled key's quota window "
+                                 "(by quota group, or a cap's), as its answers reported it and Rotator counted since "
+                                 "(keys masked)", labels=labels)
+        limit = GaugeMetricFamily("rotator_key_window_limit", "What each pooled key's quota window holds "
+                                  "(keys masked)", labels=labels)
+        resets = GaugeMetricFamily("rotator_key_window_reset_timestamp_seconds", "When each pooled key's quota "
+                                   "window resets (keys masked)", labels=labels)
+        for pool in self._pools():
+            for key in pool["keys"]:
+                for w in key.get("windows") or ():
+                    at = (pool["provider"], key["key"], w["window"], w["unit"])
+                    left.add_metric(at, w["remaining"])
+                    if w.get("limit"):
+                        limit.add_metric(at, w["limit"])
+                    resets.add_metric(at, datetime.fromisoformat(w["resets_at"].replace("Z", "+00:00")).timestamp())
+        return [left, limit, resets]
 
     def _plans(self) -> list[GaugeMetricFamily]:
         used = GaugeMetricFamily("rotator_login_window_used_ratio", "Share of each subscription login's plan window "

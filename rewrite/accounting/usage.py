@@ -124,6 +124,6 @@ def account(job, usage: Usage | None, model: str, prices: PriceTable, pool: KeyP
     logger.info("rotator: %s %s: usage: %s: %s", provider.name, job.id[:8], model or "model not named",
                 describe(usage, cost, covered is not None))
     if pool is not None and key is not None:
-        pool.record_usage(key, model, usage.total_tokens, cost)
+        pool.record_usage(key, model, usage.total_tokens, cost, usage.input_tokens, usage.output_tokens)
     if covered is not None:
         covered.answered(usage.total_tokens)

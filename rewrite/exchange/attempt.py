@@ -20,6 +20,7 @@ import httpx
 from protocols.base import Protocol
 from protocols.resume import refuses_prefill
 from protocols.vendor_errors import ErrorKind, VendorError
+from protocols.windows import iso
 from rewrite.config import StreamingConfig
 from rewrite.exchange.answers import BODY_CUTS, Answers
 from rewrite.exchange.clock import Clock
@@ -34,6 +35,7 @@ from rewrite.policy.forcing import refuses_stream
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.pool.keypool import Pick
+from rewrite.pool.windows import passed_over
 from rewrite.providers import Provider
 from rewrite.providers.credentials import KeyPool, mask
 from rewrite.routing.targets import FALL_THROUGH_STATUS, error_headers
@@ -59,7 +61,7 @@ class KeyAttempts:
     started, waited for or retried past `until` (a continuation's resume deadline)."""
 
     def __init__(self, cfg: StreamingConfig, clock: Clock, job: Job, provider: Provider, model: str,
-                 proto: Protocol | None, until: float = math.inf) -> None:
+                 proto: Protocol | None, until: float = math.inf, tokens: float = 0) -> None:
         self.cfg = cfg
         self.clock = clock
         self.until = until
@@ -70,6 +72,8 @@ class KeyAttempts:
         self.key: str | None = None  # the key of the last attempt
         self.tried = False  # whether an attempt was made (else every key was resting)
         self.held: contextlib.ExitStack | None = None  # the lease kept past `run` (keep_lease), for the caller to close
+        self.tokens = tokens  # the request's, estimated: what its keys' quota windows must still hold
+        self.passed: set[str] = set()  # the keys noted as passed over for a quota window
 
     async def run(self, try_key: TryKey, keep_lease: bool = False) -> Failure | None:
         """None when `try_key` served the client (on `self.key`); else why the target failed, before the first
@@ -106,7 +110,7 @@ class KeyAttempts:
             self.tried = True
             with contextlib.ExitStack() as lease:
                 if pool is not None and key is not None:
-                    lease.enter_context(pool.lease(key, self.model, pick.held))
+                    lease.enter_context(pool.lease(key, self.model, pick.held, pick.wait, self.tokens))
                 failure = await try_key(key)
                 if failure is None and keep_lease:
                     self.held = lease.pop_all()
@@ -121,7 +125,8 @@ class KeyAttempts:
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             assert pool is not None
             self.job.key = None
-            return every_key_resting(self.provider, self.proto, pool.resting(self.model, pick))
+            return every_key_resting(self.provider, self.proto, pool.resting(self.model, pick, self.tokens),
+                                     windows=bool(self.passed))
         return failure
 
     async def _pick(self, pool: KeyPool, avoid: str | None) -> Pick:
@@ -129,14 +134,33 @@ class KeyAttempts:
         max_concurrent, wait for a lease to come back (up to first_token_timeout). A None key: none to be had."""
         give_up = min(self.clock.loop.time() + self.cfg.first_token_timeout, self.until)
         prefetch, self.job.prefetch = self.job.prefetch, None
-        while (pick := await pool.take(avoid, self.model, prefetch)).busy:
+        while (pick := await pool.take(avoid, self.model, prefetch, self.tokens)).busy:
             returned = pool.returned()
             if not await self.clock.supervise(returned, lambda: give_up):
                 returned.cancel()
                 break
         if prefetch is not None:
             prefetch.drop()  # (a no-op once taken; else it was another pool's or model's, or the pool decided alone)
+        self._passed_over(pool, pick)
         return pick
+
+    def _passed_over(self, pool: KeyPool, pick: Pick) -> None:
+        """Say on the flow which keys the pick passed over for a quota window, which window (as this process knows
+        it) and until when (once a key)."""
+        if not pick.passed:
+            return
+        now = time.time()
+        known = {s.secret: (label, unit) for s, label, unit, _ in
+                 passed_over(pool.states, pool.quotas, self.model, self.tokens, now)}
+        for key, seconds in pick.passed:
+            if key == pick.key or key in self.passed:
+                continue
+            self.passed.add(key)
+            label, unit = known.get(key, ("", ""))
+            what = f"its {label} {unit} window" if label else "a quota window the request counts in"
+            self.job.note(Note.WINDOW, f"key {mask(key)} passed over: {what} would be exceeded (resets "
+                          f"{iso(now + seconds)}, in {math.ceil(seconds)} s)", key=mask(key), window=label or None,
+                          unit=unit or None, resets_at=iso(now + seconds))
 
     def _rest(self, pool: KeyPool, key: str, failure: Failure | None) -> None:
         """Tell the pool how the key did."""
@@ -204,7 +228,7 @@ class Attempt:
             resp = sending.result()
             capture = call.capture(resp)
             if resp.status_code < 400:
-                call.seen(resp.status_code, resp.headers.multi_items(), b"")
+                call.seen(resp.status_code, resp.headers.multi_items(), b"", key)
         except httpx.TransportError as e:
             connect = isinstance(e, NO_CONNECTION)
             return Failure(FailureKind.CONNECT if connect else FailureKind.TRANSPORT,
@@ -219,7 +243,7 @@ class Attempt:
                     return body
                 if capture is not None:
                     capture.add(body)
-                call.seen(resp.status_code, resp.headers.multi_items(), body)
+                call.seen(resp.status_code, resp.headers.multi_items(), body, key)
                 error = call.errors.read(resp.status_code, resp.headers.multi_items(), body, time.time())
                 return self._refused(error, body) or self._error(error, resp, body)
             if (proto := req.proto) is not None and "text/event-stream" in resp.headers.get("content-type", ""):

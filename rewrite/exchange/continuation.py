@@ -101,7 +101,7 @@ class Continuation:
         call.asking = method
         resume.asking = asking = Asking(delivered, method, caps, client)
         pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout)
-        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto, until=self.give_up)
+        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto, until=self.give_up, tokens=req.tokens)
         try:
             failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume, until=self.give_up).on)
         except asyncio.CancelledError:  # the client left: the vendor was asked (and billed) all the same

@@ -208,14 +208,15 @@ class Fallback:
             until = "its reset" if spent[0] == math.inf else iso(spent[0])
             return Failure(FailureKind.PLAN_EXHAUSTED, f"plan exhausted until {until} ({spent[1]})", retryable=False)
         pool = call.provider.pool
-        if pool is None or not pool.rests_past(self.cfg.first_token_timeout, call.model):
+        if pool is None or not pool.rests_past(self.cfg.first_token_timeout, call.model, self.req.tokens):
             return None
         return Failure(FailureKind.KEYS_RESTING, "every key resting", retryable=False)
 
     async def _serve(self, call: TargetCall) -> Failure | None:
         """The target's attempts over its pool. None when the client got an answer (or the vendor's request
         error); else why the target failed, before the client's first token."""
-        keys = KeyAttempts(self.cfg, self.clock, self.job, call.provider, call.model, self.req.proto)
+        keys = KeyAttempts(self.cfg, self.clock, self.job, call.provider, call.model, self.req.proto,
+                           tokens=self.req.tokens)
         attempt = Attempt(call, self.cfg, self.clock, self.answers, self.pump, self.resume)
         failure = await keys.run(attempt.on)
         if failure is None:

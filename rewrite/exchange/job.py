@@ -81,10 +81,11 @@ def error_protocol(provider: Provider, proto: Protocol | None) -> Protocol:
     return proto or next(p for p in protocols.all() if p.family == provider.family)
 
 
-def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting) -> Failure:
+def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting, windows: bool = False) -> Failure:
     """The answer when no key of the pool may be used within first_token_timeout, in the protocol's error shape
     (else its family's): 401 if the vendor rejected every key, else 429 with the seconds until the first key is
-    back (whole seconds, rounded up), or 1 when every usable key is at its max_concurrent."""
+    back (whole seconds, rounded up: a rest's end, or a quota window's reset; `windows`: keys were passed over for
+    one), or 1 when every usable key is at its max_concurrent."""
     seconds = 1 if resting.busy or resting.rejected else math.ceil(resting.seconds)
     if resting.rejected:
         status, extra = 401, []
@@ -95,7 +96,8 @@ def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resti
         message = f"Rotator: every key of the {provider.name} pool is at its max_concurrent"
     else:
         status, extra = 429, [("retry-after", str(seconds))]
-        message = f"Rotator: every key of the {provider.name} pool is rate limited for {seconds} s more"
+        limited = "rate limited or over a quota window" if windows else "rate limited"
+        message = f"Rotator: every key of the {provider.name} pool is {limited} for {seconds} s more"
     body = error_protocol(provider, proto).error_body(status, message)
     reason = ("every key rejected" if resting.rejected else "every key busy" if resting.busy
               else f"every key rate limited, for {seconds} s more")

@@ -107,14 +107,20 @@ class TargetCall:
         """Whether this target is asked for the usage chunk the client did not ask for."""
         return not self.leg.sealed and self.req.asks_usage(self.provider)
 
-    def seen(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        """An answer's headers (an error's body too): the plan windows a login's answer reports, kept for it."""
-        if self.login is None or not self.windows:
+    def seen(self, status: int, headers: list[tuple[str, str]], body: bytes, key: str | None = None) -> None:
+        """An answer's headers (an error's body too): the windows it reports, kept for the login that got it (its
+        plan's), or for the pooled `key` (its rate limits and quotas: the pool passes it over before it runs out)."""
+        pool, book = self.provider.pool, self.leg.provider.logins
+        if not self.windows or (self.login is None and (key is None or pool is None)):
             return
         windows = self.windows.read(status, headers, body, time.time())
-        if windows and self.leg.provider.logins is not None:
-            self.leg.provider.logins.reported(self.login, windows)
-            self.job.windows = merged(self.job.windows, windows)
+        if not windows:
+            return
+        if self.login is not None and book is not None:
+            book.reported(self.login, windows)
+        elif key is not None and pool is not None:
+            pool.reported(key, self.model, windows)
+        self.job.windows = merged(self.job.windows, windows)
 
     def spent(self, error: VendorError) -> None:
         """A login's exhaustion answer (kind QUOTA): it is left for the next target until the window resets (for the

@@ -69,6 +69,11 @@ class ClientRequest:
         """The client's request body as it is sent on untouched."""
         return self.request.upload or self.request.body
 
+    @property
+    def tokens(self) -> int:
+        """Its prompt's tokens, estimated for the pools' quota windows: a token is about 4 bytes of its body."""
+        return estimated_tokens(self.client_bytes())
+
     def parse_whole(self) -> None:
         """Parse a large body here after all: it is to be rewritten (this holds the event loop while it runs)."""
         upload = self.request.upload
@@ -99,6 +104,11 @@ class ClientRequest:
     def asks_usage(self, provider: Provider) -> bool:
         """Whether an attempt on `provider` asks for the usage chunk the client did not ask for."""
         return self.meter.ask_upstream and not provider.refuses_stream_options
+
+
+def estimated_tokens(body: bytes | Upload | None) -> int:
+    """A request's tokens as its body's size suggests (JSON and images count as text: an upper estimate)."""
+    return (body.size if isinstance(body, Upload) else len(body or b"")) // 4
 
 
 def called_host(headers: list[tuple[str, str]]) -> str:

@@ -192,11 +192,12 @@ def render_html(data: dict) -> bytes:
             continue
         parts.append(f"<p>{e(str(pool['strategy']))}: {pool['ready']} ready, {pool['resting']} resting, "
                      f"{pool['out']} out</p><table><tr><th>key<th>state<th>in flight<th>requests 1h / all"
-                     "<th>tokens 1h / all<th>cost 1h / all<th>recent errors")
+                     "<th>tokens 1h / all<th>cost 1h / all<th>quota windows<th>recent errors")
         for k in pool["keys"]:
             hour, total = k["last_hour"], k["total"]
             cells = [k["key"], k["text"], k["in_flight"], f"{hour['requests']} / {total['requests']}",
-                     f"{hour['tokens']} / {total['tokens']}", f"{dollars(hour)} / {dollars(total)}"]
+                     f"{hour['tokens']} / {total['tokens']}", f"{dollars(hour)} / {dollars(total)}",
+                     k.get("windows_text") or "-"]
             recent = "<br>".join(e(f"{x['at']} {x['kind']}: {x['reason']}") for x in k["errors"])
             parts.append("<tr>" + "".join(f"<td>{e(str(c))}" for c in cells) + f"<td>{recent}")
         parts.append("</table>")

@@ -110,11 +110,31 @@ def header(facts: Facts, request: RequestReading, answer: AnswerReading | None) 
         lines.append(f"cost: {cost_text(rot['cost'])}")
     if login and (plan := plan_text(login)):
         lines.append(plan)
+    elif isinstance(rot.get("windows"), list) and (shown := key_windows(rot["windows"])):
+        lines.append(shown)
     if facts.error:
         lines.append(f"flow error: {facts.error}")
     lines += attempts(rot)
     lines += notes(rot)
     return lines
+
+
+def key_windows(windows: list) -> str:
+    """The pooled key's windows as its answers reported them: "key windows: requests 59 of 60 left, resets …"."""
+    parts = []
+    for w in windows:
+        if not isinstance(w, dict):
+            continue
+        left, limit = w.get("remaining"), w.get("limit")
+        part = str(w.get("name")) + (f" {left:g}" if isinstance(left, (int, float)) else "")
+        part += f" of {limit:g}" if isinstance(left, (int, float)) and isinstance(limit, (int, float)) else ""
+        part += " left" if isinstance(left, (int, float)) else ""
+        if w.get("status") not in (None, "allowed"):
+            part += f", {w['status']}"
+        if w.get("resets_at"):
+            part += f", resets {w['resets_at']}"
+        parts.append(part)
+    return "key windows: " + " · ".join(parts) if parts else ""
 
 
 def timing(facts: Facts) -> str:

@@ -13,7 +13,7 @@ Each decision is written once per implementation, and tests/test_pool_parity.py 
 picks, rests, stalls, refusals, leases and releases through both (over fakeredis and a real redis-server) and
 compares every choice. A strategy name that an implementation does not know is an error where the pool is made.
 
-How the next two decisions land here (not built yet); neither adds a round trip to a pick:
+How the next decision lands here (not built yet), without a round trip more to a pick:
 
 - Bindings (a conversation bound to the key that served it, with a time to live, picked first while that key can
   serve): the request's conversation id becomes one more argument of `pick`/`take` (None: a one-shot call, the
@@ -24,13 +24,24 @@ How the next two decisions land here (not built yet); neither adds a round trip 
   arguments); bind and unbind are written at once on the pipe, as rests are. `KeyPool.succeeded` binds (the key that
   served), `KeyPool.failed` unbinds. Parity cases: a bound key is picked first; a resting, refused or busy bound key
   is passed over and the conversation bound again to the key that serves; an expired binding leaves the strategy.
-- Windows (per key and model, or quota group: counters with a reset time; a key whose window this request would
-  exceed is passed over, and is back at the reset): `spend(state, group, amounts, wall)` is added to the interface,
-  and the request's expected cost becomes one more argument of `pick`/`take`, checked where a key is found ready
-  (`LocalDecisions.pick`; the pick script's loop over the keys). Local: counters beside `KeyState.usage`. Redis: one
-  hash per pool (`rot:{pool}:window`, "fp|group" -> used and reset), a fixed key of the prepared pick, spent with the
-  lease. `resting` then names the earliest reset. Parity cases: a key over its window is passed over before its 429
-  and back after the reset; every key over gives the earliest reset.
+
+Quota windows (rewrite/pool/windows.py: per key and quota group, the vendor's rate limits and the config's caps;
+a key whose window the request would exceed is passed over, and is back at the window's reset): the request's
+`Need` (the windows that count it and what it is expected to spend of each) is one more argument of `pick`/`take`
+(and of `resting`, `rests_past` and `prefetch`, whose answers then name the earliest reset); a key over its window
+is not ready, and waits for its reset as a resting key waits for the end of its rest; `Pick.passed` names the keys
+passed over for one. The pick that chooses a key at once counts the request in its windows (`windows.picked`);
+`spend(state, checks, amounts, wall)` counts the rest: a request sent after waiting for its key, and what an
+answer's usage says (tokens, dollars) in the caps; `report(state, window, unit, tally)` puts the vendor's figures in
+place of what was counted. Local: `KeyState.windows`.
+Redis: one hash per pool (`rot:{pool}:window`, "fp|window|unit" -> "left|limit|reset ms|reserve"), the prepared
+pick's last key, read once by the pick script (rewrite/state/redis/window_scripts.py: its own chunk) and spent
+there for the key it chooses; spends and reports are written at once on the pipe, as rests are. Still one round
+trip a pick. Parity cases: a key over its window is passed over before its 429 and back after its reset; every key
+over names the earliest reset; a share cap keeps part of the vendor's window back; a cap counts across models.
+For placing new conversations, each key's headroom (0..1: the share left of its tightest window that counts the
+request; 1 when none is known to be used) is `windows.headroom(state.windows, need, wall)` locally and `k.headroom`
+in the pick script.
 """
 
 from __future__ import annotations
@@ -40,6 +51,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 
 if TYPE_CHECKING:
     from rewrite.pool.key_state import KeyState
@@ -72,6 +85,8 @@ class Pick:
     # Why no key can be used now, as the decision that made this pick saw it when that is not the pool's own state
     # (a shared pick: the rests every worker set, the leases every worker holds); None: `resting` asks the pool.
     resting: Resting | None = None
+    # The keys passed over for a quota window the request counts in, and the seconds until its reset.
+    passed: tuple[tuple[str, float], ...] = ()
 
     def drop(self) -> None:
         """Give back the slot of a pick that is not used."""
@@ -106,16 +121,18 @@ class Decisions(ABC):
     """One pool's decisions (see the module's docstring). Keys are the pool's `KeyState`s, in config order."""
 
     @abstractmethod
-    def pick(self, avoid: str | None, model: str) -> Pick:
-        """The key for the next attempt at `model`, decided now by this process alone; `avoid`: the key that just
-        failed, if another may be used."""
+    def pick(self, avoid: str | None, model: str, need: Need = NO_NEED) -> Pick:
+        """The key for the next attempt at `model` (its quota group), decided now by this process alone; `avoid`:
+        the key that just failed, if another may be used; `need`: what the attempt is expected to spend of the key's
+        quota windows (the key chosen has the request counted in them)."""
 
     @abstractmethod
-    def take(self, avoid: str | None, model: str, prefetch: Prefetch | None) -> Awaitable[Pick]:
+    def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED
+             ) -> Awaitable[Pick]:
         """`pick` as every process sharing the decisions makes it, the key's slot taken (`Pick.held`)."""
 
     @abstractmethod
-    def prefetch(self, model: str) -> Prefetch | None:
+    def prefetch(self, model: str, need: Need = NO_NEED) -> Prefetch | None:
         """The first attempt's `take` for `model`, started now; None where a pick costs no round trip."""
 
     @abstractmethod
@@ -136,12 +153,22 @@ class Decisions(ABC):
         """A future of the caller's own, resolved when a key's slot may have come back (to wait at max_concurrent)."""
 
     @abstractmethod
-    def resting(self, model: str, pick: Pick | None) -> Resting:
-        """How long until a key may serve `model` (after `pick` said to wait, or that none is free)."""
+    def resting(self, model: str, pick: Pick | None, need: Need = NO_NEED) -> Resting:
+        """How long until a key may serve `model` (after `pick` said to wait, or that none is free): its rest's
+        end, or its window's reset."""
 
     @abstractmethod
-    def rests_past(self, seconds: float, model: str) -> bool:
-        """No key may serve `model` within `seconds` (out, cooling down, or resting after a stall longer)."""
+    def rests_past(self, seconds: float, model: str, need: Need = NO_NEED) -> bool:
+        """No key may serve `model` within `seconds` (out, cooling down, resting after a stall longer, or over a
+        window that resets later)."""
+
+    @abstractmethod
+    def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
+        """What the key's answer used (tokens, input and output tokens, dollars), counted in its windows."""
+
+    @abstractmethod
+    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
+        """The vendor's figures of one of the key's windows, in place of what was counted."""
 
     @abstractmethod
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from rewrite.pool.counters import Usage
+from rewrite.pool.windows import Tally
 
 WHOLE_KEY = ""  # the scope of a rest that holds for every model
 # Names keys until a store gives its own secret (KeyPool.name_keys): a state kept in memory uses this one.
@@ -50,6 +51,7 @@ class KeyState:
     slow_until: float = 0.0  # resting after a stall: used only when no other key is ready
     last_pick: int = 0  # the pool's pick counter when it was last chosen
     usage: Usage = field(default_factory=Usage)
+    windows: dict[str, Tally] = field(default_factory=dict)  # its quota windows, by "window|unit" (windows.py)
 
     def __post_init__(self) -> None:
         self.id = self.id or fingerprint(self.secret)

@@ -7,6 +7,10 @@ Kinds of rest:
 - a stall (no first token in time, no connection): the key is used only when no other key is ready (a stall may be
   the vendor's, not the key's, and must not make a request wait).
 
+A model's rests are its quota group's (`quotas`, rewrite/pool/windows.py: models that share one quota at the vendor
+rest together), and a key whose quota window the request would exceed is passed over until the window's reset (the
+vendor's windows its answers report, `reported`; the config's caps), the request's tokens estimated by the caller.
+
 A `max_concurrent` key is leased for each attempt (`lease`, a context manager) and skipped while at its cap.
 
 The pool keeps its own view of its keys (`states`) and the policy of how an answer rests a key; which key serves,
@@ -22,7 +26,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING
 
 from rewrite.policy.backoff import backoff
@@ -31,8 +35,10 @@ from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest, fingerprint
 from rewrite.pool.local import LocalDecisions
 from rewrite.pool.report import StateLine, describe
+from rewrite.pool.windows import REQUESTS, Quotas, Tally
 
 if TYPE_CHECKING:
+    from protocols.windows import Window
     from rewrite.pool.prefetch import Prefetch
 
 __all__ = ["KeyPool", "Lease", "Pick", "Resting", "name_keys"]
@@ -56,9 +62,11 @@ def name_keys(pool: KeyPool, secret: bytes) -> None:
 
 class KeyPool:
     def __init__(self, keys: list, strategy: str = "round-robin", name: str = "", clock=time.monotonic,
-                 wall=time.time, rng=random.random) -> None:
-        """`keys`: strings, or objects with key, weight, tier and max_concurrent (rewrite.config.KeyConfig)."""
+                 wall=time.time, rng=random.random, quotas: Quotas | None = None) -> None:
+        """`keys`: strings, or objects with key, weight, tier and max_concurrent (rewrite.config.KeyConfig);
+        `quotas`: its vendor's quota groups and the config's caps."""
         self.name = name
+        self.quotas = quotas or Quotas()
         self.states = [KeyState(k) if isinstance(k, str) else
                        KeyState(k.key, k.weight, k.tier, k.max_concurrent) for k in keys]
         self.keys = [s.secret for s in self.states]
@@ -77,25 +85,30 @@ class KeyPool:
 
     # -- choosing a key --------------------------------------------------------------------------------------
 
-    def pick(self, avoid: str | None = None, model: str = "") -> Pick:
+    def pick(self, avoid: str | None = None, model: str = "", tokens: float = 0) -> Pick:
         """The key for the next attempt at `model`, as this process alone decides it; `avoid`: the key that just
-        failed, if another may be used."""
-        return self.local.pick(avoid, model)
+        failed, if another may be used; `tokens`: the request's, estimated (for its quota windows)."""
+        return self.local.pick(avoid, self.quotas.scope(model), self.quotas.need(model, tokens, self._wall()))
 
-    def prefetch(self, model: str) -> Prefetch | None:
+    def prefetch(self, model: str, tokens: float = 0) -> Prefetch | None:
         """The first attempt's shared pick for `model`, started now (rewrite/pool/prefetch.py); None without shared
         state."""
-        return self.decisions.prefetch(model)
+        return self.decisions.prefetch(self.quotas.scope(model), self.quotas.need(model, tokens, self._wall()))
 
-    def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None) -> Awaitable[Pick]:
+    def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None,
+             tokens: float = 0) -> Awaitable[Pick]:
         """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
         by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
         request's pick started earlier, used if it was made for this pool and model."""
-        return self.decisions.take(avoid, model, prefetch)
+        need = self.quotas.need(model, tokens, self._wall())
+        return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need)
 
-    def lease(self, key: str, model: str = "", held: Held | None = None) -> Lease:
+    def lease(self, key: str, model: str = "", held: Held | None = None, waited: float = 0, tokens: float = 0
+              ) -> Lease:
         """Hold `key` for one attempt (counted as a request, for `model` too); give it back by leaving the `with`
-        block. `held`: the slot a shared pick took, given back with it."""
+        block. `held`: the slot a shared pick took, given back with it. `waited`: the pick named a wait (the key
+        was resting, or over a window, when it was picked): the request of `tokens` is counted in its windows now
+        (a pick that goes at once counted it)."""
         state = self._by_secret.get(key)
         if held is not None:
             held.hold()
@@ -105,6 +118,9 @@ class KeyPool:
         state.usage.request(model, wall)
         decisions = self.decisions
         decisions.count(state, model, wall, requests=1)
+        if waited:
+            checks = tuple(c for c in self.quotas.checks(model, wall, tokens) if c.limit == 0 or c.unit == REQUESTS)
+            decisions.spend(state, checks, {c.unit: c.amount for c in checks}, wall)
         self.dirty = True
         return decisions.lease(state, held)
 
@@ -113,14 +129,18 @@ class KeyPool:
         back: to wait for a key at its max_concurrent."""
         return self.decisions.returned()
 
-    def resting(self, model: str = "", pick: Pick | None = None) -> Resting:
+    def resting(self, model: str = "", pick: Pick | None = None, tokens: float = 0) -> Resting:
         """How long until a key may serve `model` again (when `pick` says to wait, or that none is free): as the
-        decision that made `pick` saw it, if it was not the pool's alone (a shared pick knows every worker's rests)."""
-        return self.decisions.resting(model, pick)
+        decision that made `pick` saw it, if it was not the pool's alone (a shared pick knows every worker's rests);
+        a key over a window a request of `tokens` counts in is back at its reset."""
+        need = self.quotas.need(model, tokens, self._wall())
+        return self.decisions.resting(self.quotas.scope(model), pick, need)
 
-    def rests_past(self, seconds: float, model: str = "") -> bool:
-        """No key may serve `model` within `seconds`: each is out, cooling down or resting after a stall longer."""
-        return self.decisions.rests_past(seconds, model)
+    def rests_past(self, seconds: float, model: str = "", tokens: float = 0) -> bool:
+        """No key may serve `model` within `seconds`: each is out, cooling down, resting after a stall, or over a
+        window a request of `tokens` counts in, longer."""
+        need = self.quotas.need(model, tokens, self._wall())
+        return self.decisions.rests_past(seconds, self.quotas.scope(model), need)
 
     # -- how keys did ----------------------------------------------------------------------------------------
 
@@ -147,7 +167,7 @@ class KeyPool:
             return None
         state.failures += 1
         seconds = failure.delay if failure.delay is not None else self.backoff(state.failures)
-        self.bench(key, seconds, model if rest.per_model else WHOLE_KEY, rest.why)
+        self.bench(key, seconds, self.quotas.scope(model) if rest.per_model else WHOLE_KEY, rest.why)
         return None
 
     def backoff(self, failures: int) -> float:
@@ -191,16 +211,31 @@ class KeyPool:
         self.line.changed(now)
         return rest
 
-    def record_usage(self, key: str, model: str, tokens: int, cost: float | None) -> None:
+    def record_usage(self, key: str, model: str, tokens: int, cost: float | None, input_tokens: int = 0,
+                     output_tokens: int = 0) -> None:
         """Count an answer served by `key` (the pooled key itself): its tokens (input, output, reasoning and cache
-        tokens, each once) and its cost in dollars, None when the model has no known price."""
+        tokens, each once; `input_tokens` and `output_tokens` of them) and its cost in dollars, None when the model
+        has no known price; in its counters and its quota windows."""
         state = self._by_secret.get(key)
         if state is not None:
             wall = self._wall()
             state.usage.answered(model, tokens, cost, wall)
-            self.decisions.count(state, model, wall, tokens=max(0, int(tokens)), cost=cost or 0.0,
-                                 unpriced=int(cost is None))
+            decisions = self.decisions
+            decisions.count(state, model, wall, tokens=max(0, int(tokens)), cost=cost or 0.0,
+                            unpriced=int(cost is None))
+            used = {"tokens": max(0, tokens), "input_tokens": max(0, input_tokens),
+                    "output_tokens": max(0, output_tokens), "dollars": cost or 0.0}
+            decisions.spend(state, self.quotas.checks(model, wall, caps_only=True), used, wall)
             self.dirty = True
+
+    def reported(self, key: str, model: str, windows: Iterable[Window]) -> None:
+        """The rate-limit windows an answer of `key` at `model` reported (protocols/windows.py): the vendor's figures
+        in place of what was counted, by the model's quota group (a Gemini quota error's model, if it names one)."""
+        state = self._by_secret.get(key)
+        if state is not None:
+            for window, unit, tally in self.quotas.reported(model, windows):
+                self.decisions.report(state, window, unit, tally)
+                self.dirty = True
 
     def describe(self) -> dict:
         """The pool as JSON for `rotator.pools` and the status page (rewrite/pool/report.py)."""
@@ -217,6 +252,7 @@ class KeyPool:
                 "rests": {scope: [wall + r.until - now, r.why] for scope, r in s.active_rests(now).items()},
                 "failures": s.failures,
                 "usage": s.usage.snapshot(),
+                "windows": {f: [t.left, t.limit, t.reset, t.reserve] for f, t in s.windows.items() if t.reset > wall},
             }
         self.dirty = False
         return records
@@ -240,4 +276,9 @@ class KeyPool:
             if isinstance(record.get("failures"), int):
                 s.failures = max(0, record["failures"])
             s.usage.restore(record.get("usage"))
+            kept = record.get("windows")
+            for name, t in (kept.items() if isinstance(kept, dict) else ()):
+                if (isinstance(t, list) and len(t) == 4 and all(isinstance(v, (int, float)) for v in t)
+                        and all(map(math.isfinite, t)) and t[2] > wall):
+                    s.windows[str(name)] = Tally(*map(float, t))
         self.line.changed(now)

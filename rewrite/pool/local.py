@@ -3,6 +3,9 @@
 A key is ready for `model` when it is neither out, nor resting for it (or whole), nor resting after a stall; free
 when it is also below its max_concurrent. The strategy chooses among the free keys (not the one that just failed,
 when there is another). When no key is ready, one resting after a stall is used at once, else the one back soonest.
+
+A key over a quota window the request counts in (rewrite/pool/windows.py) is not ready either: it is back at the
+window's reset. The key chosen has the request counted in its windows.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import math
 import time
 from collections.abc import Callable
 
+from rewrite.pool import windows
 from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
 from rewrite.pool.key_state import KeyState, Rest
 from rewrite.pool.prefetch import Prefetch
 from rewrite.pool.report import StateLine
 from rewrite.pool.strategies import strategy_named
+from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 
 
 class LocalDecisions(Decisions):
@@ -25,43 +30,58 @@ class LocalDecisions(Decisions):
         self.states = states
         self.strategy = strategy_named(strategy)(states, wall)
         self.line = line  # the log line, told when a key's state changes
-        self.clock = clock
+        self.clock, self.wall = clock, wall
         self._picks = 0
         self._waiters: list[asyncio.Future] = []  # callers waiting for a lease to come back
 
     # -- choosing a key --------------------------------------------------------------------------------------
 
-    def pick(self, avoid: str | None, model: str) -> Pick:
+    def pick(self, avoid: str | None, model: str, need: Need = NO_NEED) -> Pick:
         now = self.clock()
         self.line.due(now)
-        ready = [s for s in self.states if s.slow_until <= now and s.rest_until(model, now) <= now]
+        over = self._over(need)
+        passed = tuple((s.secret, w) for s, w in over.items())
+        ready = [s for s in self.states if s.slow_until <= now and s.rest_until(model, now) <= now and s not in over]
         free = [s for s in ready if not s.at_cap()]
         if free:
-            return self.chosen(self.strategy.choose([s for s in free if s.secret != avoid] or free), 0.0)
+            choice = self.strategy.choose([s for s in free if s.secret != avoid] or free)
+            return self.chosen(choice, 0.0, need=need, passed=passed)
         if ready:
-            return Pick(None, busy=True)
+            return Pick(None, busy=True, passed=passed)
         # No key is ready: one resting after a stall is used at once, else the one back soonest.
         usable = [s for s in self.states if s.out is None and not s.at_cap()]
         if not usable:
-            return Pick(None, math.inf, busy=any(s.out is None for s in self.states))
+            return Pick(None, math.inf, busy=any(s.out is None for s in self.states), passed=passed)
 
         def rank(s: KeyState) -> tuple:
-            return (max(0.0, s.rest_until(model, now) - now), max(0.0, s.slow_until - now), s.secret == avoid,
-                    s.last_pick)
+            return (max(0.0, s.rest_until(model, now) - now, over.get(s, 0.0)), max(0.0, s.slow_until - now),
+                    s.secret == avoid, s.last_pick)
 
         best = min(usable, key=rank)
-        return self.chosen(best, rank(best)[0])
+        return self.chosen(best, rank(best)[0], need=need, passed=passed)
 
-    def chosen(self, state: KeyState, wait: float, held: Held | None = None, resting: Resting | None = None) -> Pick:
-        """The pick of `state` (also one made elsewhere: the strategies' ties go to the key picked longest ago)."""
+    def chosen(self, state: KeyState, wait: float, held: Held | None = None, resting: Resting | None = None,
+               need: Need = NO_NEED, passed: tuple[tuple[str, float], ...] = ()) -> Pick:
+        """The pick of `state` (also one made elsewhere: the strategies' ties go to the key picked longest ago);
+        with a `need`, the request counted in its windows when it goes at once (a pick made elsewhere counted it
+        there; one that waits for its key is counted when it goes, `KeyPool.lease`)."""
         self._picks += 1
         state.last_pick = self._picks
-        return Pick(state.secret, wait, held=held, resting=resting)
+        if need.checks and not wait:
+            windows.picked(state.windows, need.checks, self.wall())
+        return Pick(state.secret, wait, held=held, resting=resting, passed=passed)
 
-    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None) -> Pick:
-        return self.pick(avoid, model)
+    def _over(self, need: Need) -> dict[KeyState, float]:
+        """The keys over a window that counts `need`'s request: seconds until its reset."""
+        if not need.checks:
+            return {}
+        wall = self.wall()
+        return {s: w for s in self.states if (w := windows.wait(s.windows, need, wall)) > 0}
 
-    def prefetch(self, model: str) -> Prefetch | None:
+    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED) -> Pick:
+        return self.pick(avoid, model, need)
+
+    def prefetch(self, model: str, need: Need = NO_NEED) -> Prefetch | None:
         return None
 
     # -- rests -----------------------------------------------------------------------------------------------
@@ -76,19 +96,28 @@ class LocalDecisions(Decisions):
         self.line.changed(now)
         return True
 
-    def resting(self, model: str, pick: Pick | None = None) -> Resting:
-        now = self.clock()
+    def resting(self, model: str, pick: Pick | None = None, need: Need = NO_NEED) -> Resting:
+        now, over = self.clock(), self._over(need)
         usable = [s for s in self.states if s.out is None]
         if not usable:
             return Resting(math.inf, rejected=True)
-        waits = {s: max(0.0, s.rest_until(model, now) - now) for s in usable}
+        waits = {s: max(0.0, s.rest_until(model, now) - now, over.get(s, 0.0)) for s in usable}
         soonest = min(waits.values())
         busy = soonest == 0 and all(s.at_cap() for s, w in waits.items() if w == 0)
         return Resting(soonest, rejected=False, busy=busy)
 
-    def rests_past(self, seconds: float, model: str) -> bool:
-        now = self.clock()
-        return all(max(s.rest_until(model, now), s.slow_until) > now + seconds for s in self.states)
+    def rests_past(self, seconds: float, model: str, need: Need = NO_NEED) -> bool:
+        now, over = self.clock(), self._over(need)
+        return all(max(s.rest_until(model, now), s.slow_until, now + over.get(s, 0.0)) > now + seconds
+                   for s in self.states)
+
+    # -- quota windows ---------------------------------------------------------------------------------------
+
+    def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
+        windows.spend(state.windows, checks, amounts, wall)
+
+    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
+        state.windows[windows.field_of(window, unit)] = tally
 
     # -- leases ----------------------------------------------------------------------------------------------
 

@@ -98,11 +98,24 @@ def describe(pool: KeyPool, now: float, wall: float) -> dict:
             "last_hour": vars(s.usage.hour(wall)),
             "total": vars(s.usage.total),
             "models": {m: vars(c) for m, c in s.usage.by_model.items()},
+            "windows": (shown := pool.quotas.describe(s, wall)),
             "text": _state_text(s, now, wall),
+            "windows_text": windows_text(shown),
         })
     counts = Counter(k["state"] for k in keys)
     return {"provider": pool.name, "strategy": pool.strategy.name, "ready": counts["ready"],
             "resting": counts["resting"], "out": counts["out"], "keys": keys}
+
+
+def windows_text(windows: list[dict]) -> str:
+    """A key's quota windows in words: "gpt-4o requests 12 of 60 left, resets 2026-11-25T14:03:30Z (in 25 s)"."""
+    parts = []
+    for w in windows:
+        left = f"{w['remaining']:g}" + (f" of {w['limit']:g}" if w.get("limit") else "")
+        kept = f" ({w['kept_back']:g} kept back)" if w.get("kept_back") else ""
+        parts.append(f"{w['window']} {w['unit']} {left} left{kept}, resets {w['resets_at']} "
+                     f"(in {w['resets_in']} s)")
+    return "; ".join(parts)
 
 
 def _cost(c: dict) -> str:
@@ -128,5 +141,6 @@ def table(pools: list[dict]) -> str:
         widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
         lines = [f"{p['provider']} ({p['strategy']}): {p['ready']} ready, {p['resting']} resting, {p['out']} out"]
         lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+        lines += [f"  {k['key']} windows: {k['windows_text']}" for k in p["keys"] if k.get("windows_text")]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

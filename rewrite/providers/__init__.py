@@ -22,6 +22,7 @@ from rewrite.adapters import ProviderAdapters
 from rewrite.adapters.chain import NO_ADAPTERS
 from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
 from rewrite.pool.logins import LoginBook
+from rewrite.pool.windows import Quotas
 from rewrite.providers.credentials import CredentialStyle, KeyPool
 from rewrite.providers.login import Login
 from rewrite.routing.capabilities import ModelTable
@@ -136,6 +137,12 @@ def _readers(family: str, protocol: str | None, login: Login | None) -> tuple[Er
     return errors.with_dialects(*login.errors), windows.with_dialects(*login.windows)
 
 
+def _quotas(family: str, pc: ProviderConfig) -> Quotas:
+    """A pool's quota groups (its protocol's vendor's, with the config's over them) and its caps."""
+    groups = protocols.registry.windows(family, pc.protocol).groups
+    return Quotas.of(groups, pc.quota_groups, pc.windows)
+
+
 def is_glob(host: str) -> bool:
     return any(c in host for c in "*?[")
 
@@ -180,7 +187,7 @@ def build(config: Config) -> list[Provider]:
                 hosts=tuple(h.lower() for h in (pc.hosts or (spec.hosts if spec else ()))),
                 base_url=base_url,
                 path_prefix=prefix,
-                pool=KeyPool(pc.keys, pc.strategy, name) if pc.keys else None,
+                pool=KeyPool(pc.keys, pc.strategy, name, quotas=_quotas(family, pc)) if pc.keys else None,
                 force_upstream_stream=pc.force_upstream_stream,
                 accounts=_accounts(name, family, pc.keys),
                 adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),

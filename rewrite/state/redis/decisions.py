@@ -2,8 +2,9 @@
 
 Per request: one pick, an atomic script (rewrite/state/redis/scripts.py, the pool's strategy's own), which also
 leases the key and gives back the leases of uncapped keys this worker ended since its last pick; a capped key's
-lease is given back at once (rewrite/state/redis/leases.py). Rests are written at once (rests.py); counts in a
-batch about once a second (usage.py). When Redis does not answer, the breaker (connection.py) sends each decision
+lease is given back at once (rewrite/state/redis/leases.py); and checks the quota windows the request counts in,
+counting it in those of the key it chooses. Rests and windows are written at once (rests.py, windows.py); counts in
+a batch about once a second (usage.py). When Redis does not answer, the breaker (connection.py) sends each decision
 to the pool's `LocalDecisions`, which holds what this worker knows: its own rests, those it read from the others,
 and its keys that are out or resting after a stall (which stay with each worker, and go with each pick).
 
@@ -23,6 +24,7 @@ from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
 from rewrite.pool.key_state import KeyState
 from rewrite.pool.local import LocalDecisions
 from rewrite.pool.prefetch import Prefetch
+from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 from rewrite.state.redis import scripts
 from rewrite.state.redis.connection import Unavailable
 from rewrite.state.redis.leases import SharedLease, SharedLeases
@@ -30,6 +32,7 @@ from rewrite.state.redis.names import PoolKeys
 from rewrite.state.redis.pipe import Prepared
 from rewrite.state.redis.rests import SharedRests
 from rewrite.state.redis.usage import SharedUsage
+from rewrite.state.redis.windows import SharedWindows, passed_of, pick_args
 
 if TYPE_CHECKING:
     from rewrite.state.redis.shared import SharedState
@@ -53,40 +56,36 @@ class RedisDecisions(Decisions):
         self.rests = SharedRests(shared, self.keys, local)
         self.leases = SharedLeases(shared, self.keys)
         self.usage = SharedUsage(shared, self.keys)
+        self.windows = SharedWindows(shared, self.keys)
         self._redis_keys: list[str] | None = None  # the pick's Redis keys (the fingerprints do not change)
         self._fixed: list[str | int | float] = []  # the pick's arguments that do not change
         self._call: Prepared | None = None  # the pick on the pipe, its unchanging part packed once
 
-    async def fingerprints(self) -> list[str]:
-        return await self.keys.fingerprints()
-
-    def unwritten(self) -> bool:
-        return bool(self.usage.batches or self.rests.pending or self.leases.given_back)
-
     # -- choosing a key --------------------------------------------------------------------------------------
 
-    def pick(self, avoid: str | None, model: str) -> Pick:
-        return self.local.pick(avoid, model)
+    def pick(self, avoid: str | None, model: str, need: Need = NO_NEED) -> Pick:
+        return self.local.pick(avoid, model, need)
 
-    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None) -> Pick:
+    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED) -> Pick:
         early = prefetch.take(self, model) if prefetch is not None and avoid is None else None
-        pick = await (early or self._shared_pick(avoid, model))
-        return pick if pick is not None else self.local.pick(avoid, model)
+        pick = await (early or self._shared_pick(avoid, model, need))
+        return pick if pick is not None else self.local.pick(avoid, model, need)
 
-    def prefetch(self, model: str) -> Prefetch | None:
-        return Prefetch(self, model, asyncio.ensure_future(self._shared_pick(None, model)))
+    def prefetch(self, model: str, need: Need = NO_NEED) -> Prefetch | None:
+        return Prefetch(self, model, asyncio.ensure_future(self._shared_pick(None, model, need)))
 
-    def _shared_pick(self, avoid: str | None, model: str) -> Awaitable[Pick | None]:
+    def _shared_pick(self, avoid: str | None, model: str, need: Need = NO_NEED) -> Awaitable[Pick | None]:
         """The key every worker would agree on, leased; None: Redis did not answer (decide locally). Sent before
         this returns when the connection is up (then a future, else a coroutine that connects first)."""
         now = self.local.clock()
         if self._call is None or not self.shared.ready():
-            return self._pick_connecting(avoid, model, now)
+            return self._pick_connecting(avoid, model, now, need)
         given_back, lease_id, rest = self._pick_args(avoid, model, now)
+        rest += pick_args(need, self.local.wall())
         return self.shared.script_soon(self._call, rest, then=lambda reply: self._picked(reply, lease_id),
                                        otherwise=lambda: self._unpicked(given_back))
 
-    async def _pick_connecting(self, avoid: str | None, model: str, now: float) -> Pick | None:
+    async def _pick_connecting(self, avoid: str | None, model: str, now: float, need: Need) -> Pick | None:
         try:
             fps = await self.keys.fingerprints()
         except Unavailable:
@@ -94,12 +93,14 @@ class RedisDecisions(Decisions):
         if self._redis_keys is None:
             names, states = self.names, self.local.states
             self._redis_keys = [names.rests, names.turn, names.lru] + [names.leases(fp) for fp in fps]
+            self._redis_keys.append(names.windows)  # (the quota windows' key comes last)
             self._fixed = [int(self.shared.lease_seconds * 1000), len(states)]
             for s, fp in zip(states, fps):
                 self._fixed += (fp, s.weight, s.tier, s.max_concurrent or 0)
             if self.shared.pipe is not None:
                 self._call = self.shared.pipe.prepare(self.script, self._redis_keys, self._fixed)
         given_back, lease_id, rest = self._pick_args(avoid, model, now)
+        rest += pick_args(need, self.local.wall())  # (the quota windows' arguments come last)
         try:
             reply = await self.shared.script(self.script, self._redis_keys, self._fixed + rest)
         except Unavailable:
@@ -117,17 +118,18 @@ class RedisDecisions(Decisions):
         return given_back, lease_id, [model, avoided, lease_id, ",".join(given_back), odd]
 
     def _picked(self, reply: Any, lease_id: str) -> Pick:
-        chosen, wait_ms = reply[0], reply[1]
+        chosen, wait_ms, passed = reply[0], reply[1], passed_of(reply[-1], self.local.states)  # (windows' last)
         if chosen and not wait_ms:
-            return self.local.chosen(self.local.states[chosen - 1], 0.0, SharedLease(self.leases, chosen - 1, lease_id))
+            return self.local.chosen(self.local.states[chosen - 1], 0.0, SharedLease(self.leases, chosen - 1, lease_id),
+                                     passed=passed)
         # What the client is told if it will not wait is what every worker's rests and leases say (`resting`).
         soonest, busy = reply[3], bool(reply[4])
         resting = Resting(math.inf, rejected=True) if soonest < 0 else Resting(soonest / 1000, False, busy)
         wait = math.inf if wait_ms < 0 else wait_ms / 1000
         if not chosen:
-            return Pick(None, wait, busy=bool(reply[2]), resting=resting)
+            return Pick(None, wait, busy=bool(reply[2]), resting=resting, passed=passed)
         return self.local.chosen(self.local.states[chosen - 1], wait, SharedLease(self.leases, chosen - 1, lease_id),
-                                 resting)
+                                 resting, passed=passed)
 
     def _unpicked(self, given_back: list[str]) -> Pick | None:
         """Redis did not answer (None: decide locally); the leases given back go with the next pick that goes
@@ -143,11 +145,19 @@ class RedisDecisions(Decisions):
             self.rests.write(state, scope, seconds, why)
         return changed
 
-    def resting(self, model: str, pick: Pick | None) -> Resting:
-        return pick.resting if pick is not None and pick.resting is not None else self.local.resting(model)
+    def resting(self, model: str, pick: Pick | None, need: Need = NO_NEED) -> Resting:
+        return pick.resting if pick is not None and pick.resting is not None else self.local.resting(model, None, need)
 
-    def rests_past(self, seconds: float, model: str) -> bool:
-        return self.local.rests_past(seconds, model)
+    def rests_past(self, seconds: float, model: str, need: Need = NO_NEED) -> bool:
+        return self.local.rests_past(seconds, model, need)
+
+    def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
+        self.local.spend(state, checks, amounts, wall)
+        self.windows.spend(self.keys.index[id(state)], checks, amounts, wall)
+
+    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
+        self.local.report(state, window, unit, tally)
+        self.windows.report(self.keys.index[id(state)], window, unit, tally, self.local.wall())
 
     def lease(self, state: KeyState, held: Held | None) -> Lease:
         return self.local.lease(state, held)
@@ -162,6 +172,3 @@ class RedisDecisions(Decisions):
 
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
         self.usage.add(self.keys.index[id(state)], model, wall, amounts)
-
-    async def flush_given_back(self) -> None:
-        await self.leases.flush_given_back()

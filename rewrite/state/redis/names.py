@@ -18,6 +18,7 @@ class PoolNames:
         self.rests = self.base + "rest"  # ZSET: fp (every model) or fp|model -> until, ms on the server's clock
         self.turn = self.base + "turn"  # HASH: the strategies' positions
         self.lru = self.base + "lru"  # ZSET: fp -> the pick sequence number when it was last picked
+        self.windows = self.base + "window"  # HASH: fp|window|unit -> a quota window (window_scripts.py)
 
     def why(self, member: str) -> str:
         return f"{self.base}why:{member}"

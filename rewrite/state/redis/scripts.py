@@ -4,13 +4,17 @@ Keys of one pool share the hash tag `{pool}` (rewrite/state/redis/names.py), so 
 shard. Keys are named by keyed fingerprints only.
 """
 
+from rewrite.state.redis.window_scripts import PICK_BODY_HEAD, PICK_BODY_TAIL, PICK_WINDOWS
+
 # Shared by the scripts: the server's clock in milliseconds.
 _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# The pick: _PICK_HEAD, then the pool's strategy's chunk (STRATEGIES), then _PICK_BODY; one script per strategy.
+# The pick: _PICK_HEAD, then the pool's strategy's chunk (STRATEGIES), the quota windows' (window_scripts.py), then
+# _PICK_BODY; one script per strategy. The windows' key and arguments come last (after any other's), and so does
+# what they add to the answer (the keys passed over for a window).
 # KEYS: rests (ZSET member -> until ms), turn (HASH: the strategies' positions: rr, used, rr:<tier>, w:<fp>; and seq),
 # lru (ZSET fp -> seq), then each key's leases (ZSET lease id -> expiry ms), in config order.
 # ARGV: first what does not change from one pick to the next (packed once by the worker): lease ms, n, then four per
@@ -135,6 +139,9 @@ for i = 1, n do
   local rest = rests[fp] or 0
   if model ~= '' then rest = math.max(rest, rests[fp .. '|' .. model] or 0) end
   k.wait = math.max(0, rest - now)
+  local over
+  over, k.headroom = windowed(k)
+  k.wait = math.max(k.wait, math.ceil(over))
   k.lru = lrus[fp] or 0
   local full = k.cap > 0 and k.leases >= k.cap
   keys[i] = k
@@ -146,6 +153,7 @@ for i = 1, n do
 end
 
 local function lease(k, wait)
+  if wait == 0 then spend_windows(k) end
   redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[2], 'seq', 1), k.fp)
   if k.cap == 0 and not counted then redis.call('ZREMRANGEBYSCORE', KEYS[3 + k.i], '-inf', now) end  -- (dead workers')
   redis.call('ZADD', KEYS[3 + k.i], now + lease_ms, lease_id)
@@ -186,7 +194,8 @@ if best.wait > 0 then picked[4], picked[5] = resting() end
 return picked
 """
 
-PICKS = {name: _PICK_HEAD + chunk + _PICK_BODY for name, chunk in STRATEGIES.items()}
+PICKS = {name: _PICK_HEAD + chunk + PICK_WINDOWS + PICK_BODY_HEAD + _PICK_BODY + PICK_BODY_TAIL
+         for name, chunk in STRATEGIES.items()}
 
 
 def pick(strategy: str) -> str:

@@ -28,6 +28,7 @@ from rewrite.state.redis.decisions import RedisDecisions
 from rewrite.state.redis.leases import Renewer
 from rewrite.state.redis.names import SECRET
 from rewrite.state.redis.pipe import Pipe, Prepared
+from rewrite.state.redis.window_scripts import WINDOW
 
 if TYPE_CHECKING:
     from rewrite.pool.keypool import KeyPool
@@ -39,7 +40,7 @@ logger = logging.getLogger("rotator")
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
 FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
 # rewrite/state/redis/scripts.py's, loaded on each connection of the pipe
-SCRIPTS = (*scripts.PICKS.values(), scripts.REST, scripts.RENEW, scripts.USAGE)
+SCRIPTS = (*scripts.PICKS.values(), scripts.REST, scripts.RENEW, scripts.USAGE, WINDOW)
 T = TypeVar("T")
 
 
@@ -188,13 +189,14 @@ class SharedState:
             await pool.leases.flush_given_back()
             with contextlib.suppress(Unavailable):
                 await pool.usage.flush()
-        self._retired = [p for p in self._retired if p.unwritten()]
+        self._retired = [p for p in self._retired if p.usage.batches or p.rests.pending or p.leases.given_back]
 
     async def observe(self) -> None:
         for pool in list(self.pools.values()):
             with contextlib.suppress(Unavailable):
                 await pool.rests.observe()
                 await pool.usage.observe()
+                await pool.windows.observe()
 
     async def _flush_every(self) -> None:
         while True:

@@ -1,0 +1,94 @@
+"""One pool's quota windows in Redis (rewrite/pool/windows.py; the Lua is window_scripts.py): what an answer used,
+and the vendor's figures, written at once on the pipe (as rests are: a pick sent after them sees them); the windows
+every worker counted read about once a second into the pool's own view (the status page, `rotator.pools`, and the
+decisions made alone while Redis does not answer). A write Redis did not take is not replayed: the vendor's next
+answer says again what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from rewrite.pool.windows import Check, Need, Tally, field_of
+from rewrite.state.redis.connection import Unavailable
+from rewrite.state.redis.names import PoolKeys
+from rewrite.state.redis.window_scripts import WINDOW
+
+if TYPE_CHECKING:
+    from rewrite.pool.key_state import KeyState
+    from rewrite.state.redis.shared import SharedState
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def passed_of(text: bytes | str, states: list[KeyState]) -> tuple[tuple[str, float], ...]:
+    """The pick script's keys passed over for a window ("i:ms,..."): (key, seconds until its reset) each."""
+    out = []
+    for pair in _text(text).split(","):
+        index, _, ms = pair.partition(":")
+        if index.isdigit() and ms.isdigit() and 0 < int(index) <= len(states):
+            out.append((states[int(index) - 1].secret, int(ms) / 1000))
+    return tuple(out)
+
+
+def pick_args(need: Need, wall: float) -> list[str | int | float]:
+    """The pick's last arguments (window_scripts.PICK_WINDOWS): the wall clock, the checks, how many."""
+    args: list[str | int | float] = [int(wall * 1000)]
+    for c in need.checks:
+        args += [c.window, c.unit, repr(c.amount), repr(c.limit), int(c.reset * 1000)]
+    return [*args, len(need.checks)]
+
+
+class SharedWindows:
+    def __init__(self, shared: SharedState, keys: PoolKeys) -> None:
+        self.shared, self.keys = shared, keys
+
+    def spend(self, index: int, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
+        changes = [(field_of(c.window, c.unit), ["add", repr(amounts[c.unit]), repr(c.limit), int(c.reset * 1000), "0"])
+                   for c in checks if amounts.get(c.unit)]
+        self._write(index, changes, wall)
+
+    def report(self, index: int, window: str, unit: str, tally: Tally, wall: float) -> None:
+        self._write(index, [(field_of(window, unit), ["set", *tally.encoded().split("|")])], wall)
+
+    def _write(self, index: int, changes: list[tuple[str, list]], wall: float) -> None:
+        """Written at once when connected (a pick sent after this sees it); else in the background, and lost if
+        Redis does not answer (the pool's own view holds it meanwhile)."""
+        if not changes:
+            return
+        pipe = self.shared.pipe
+        if not self.keys.fps or pipe is None or not self.shared.ready():
+            self.shared.background(self._written(index, changes, wall))
+            return
+        call = pipe.prepare(WINDOW, [self.keys.names.windows], [])
+        self.shared.script_soon(call, self._args(self.keys.fps, index, changes, wall), then=lambda _: None,
+                                otherwise=lambda: None)
+
+    async def _written(self, index: int, changes: list[tuple[str, list]], wall: float) -> None:
+        with contextlib.suppress(Unavailable):
+            args = self._args(await self.keys.fingerprints(), index, changes, wall)
+            await self.shared.script(WINDOW, [self.keys.names.windows], args)
+
+    @staticmethod
+    def _args(fps: list[str], index: int, changes: list[tuple[str, list]], wall: float) -> list[str | int | float]:
+        args: list[str | int | float] = [int(wall * 1000)]
+        for name, change in changes:
+            args += [f"{fps[index]}|{name}", *change]
+        return args
+
+    async def observe(self) -> None:
+        """Every worker's windows, into the pool's own view."""
+        fps, name = await self.keys.fingerprints(), self.keys.names.windows
+        listed = await self.shared.call(lambda: self.shared.client.hgetall(name))
+        by_fp: dict[str, dict[str, Tally]] = {fp: {} for fp in fps}
+        for raw_field, raw_value in listed.items():
+            fp, _, rest = _text(raw_field).partition("|")
+            tally = Tally.decoded(_text(raw_value))
+            if fp in by_fp and tally is not None:
+                by_fp[fp][rest] = tally
+        for fp, state in zip(fps, self.keys.states):
+            state.windows = by_fp[fp]
+
