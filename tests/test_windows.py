@@ -77,10 +77,11 @@ def test_copilots_older_snapshot_form_reads_too():
     assert (premium.used, premium.remaining) == (pytest.approx(0.4), 180)
 
 
-def test_a_reader_without_dialects_reads_nothing_and_registrations_carry_none_by_default():
+def test_a_reader_without_dialects_reads_nothing_and_a_family_nobody_registered_gets_it():
     assert NO_WINDOWS.read(200, unified(status="rejected"), b"", NOW) == ()
-    assert all(not r.windows for r in protocols.registrations())  # (an API key's windows: issue 30)
-    assert protocols.registry.windows("anthropic") is NO_WINDOWS
+    assert protocols.registry.windows("nobody-registered-this") is NO_WINDOWS
+    # An API key's reader reads its vendor's limits, not a login's plan windows (those are the login's dialect).
+    assert protocols.registry.windows("anthropic").read(200, unified(status="rejected"), b"", NOW) == ()
 
 
 def test_merged_windows_keep_what_a_later_answer_did_not_report():
