@@ -61,8 +61,8 @@ class Pools:
     @command.command("rotator.pools")
     def pools(self, fmt: str = "table") -> str:
         """Each key pool: keys masked, their state (ready, resting until when and why, out), requests in flight,
-        and requests, tokens and cost in the last hour and in all; then each subscription login seen, if any (masked, never
-        pooled): its plan windows, used share, reset and whether it is exhausted. fmt: table or json."""
+        and requests, tokens and cost in the last hour and in all; then each subscription login seen, if any (masked,
+        never pooled): its plan windows, used share, reset and whether it is exhausted. fmt: table or json."""
         providers = self.engine.router.providers
         described = [p.pool.describe() for p in providers if p.pool is not None]
         logins = [{"provider": p.name, "logins": seen} for p in providers
