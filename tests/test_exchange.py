@@ -23,7 +23,9 @@ from tests.support.engine_streams import (
 )
 from tests.support.timing import eventually
 
-pytestmark = pytest.mark.usefixtures("each_transport")
+# The mock variant on virtual time; the lean one on real time: its upstream is a real socket
+# (tests/support/virtual_time.py).
+pytestmark = [pytest.mark.usefixtures("each_transport"), pytest.mark.virtual_time]
 
 
 @pytest.mark.parametrize("protocol", ALL)
@@ -72,14 +74,13 @@ async def test_retry_after_puts_the_key_aside():
     assert up.keys() == ["k1", "k2"]
 
 
-async def test_a_single_key_waits_for_retry_after_ms():
-    up = Upstream([lambda r: httpx.Response(429, json={}, headers={"retry-after-ms": "300"}),
+async def test_a_single_key_waits_for_retry_after_ms(each_transport):
+    up = Upstream([lambda r: httpx.Response(429, json={}, headers={"retry-after-ms": "250"}),
                    lambda r: sse(events_of(samples.CHAT_TEXT))])
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
     out, job = await run("openai_chat", up, keys=("only",))
     assert up.keys() == ["only", "only"] and out.status == 200
-    assert loop.time() - t0 >= 0.29
+    waited = up.at[1] - up.at[0]
+    assert waited == 0.25 if each_transport == "mock" else waited >= 0.25  # (on virtual time: exactly)
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422])

@@ -1,6 +1,10 @@
 import asyncio
 
+import pytest
+
 from rewrite.waiting import first_done
+
+pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
 
 async def test_the_first_future_done_ends_the_wait_and_the_others_are_left_alone():

@@ -89,6 +89,7 @@ class _Selector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]  (a
 
 
 def loop_time() -> float:
+    """The running loop's time; outside a loop an error (a pool made on virtual time read after its loop ended)."""
     return asyncio.get_running_loop().time()
 
 
