@@ -22,6 +22,7 @@ import asyncio
 import functools
 import selectors
 import time
+from collections.abc import Coroutine
 from concurrent.futures import Executor
 from typing import Any
 
@@ -99,3 +100,8 @@ def pools_on_loop_time(monkeypatch: Any) -> None:
     import rewrite.providers
 
     monkeypatch.setattr(rewrite.providers, "KeyPool", functools.partial(rewrite.providers.KeyPool, clock=loop_time))
+
+
+def run[T](coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on virtual time, for a synchronous test (mark it `virtual_time` too, for its pools)."""
+    return asyncio.run(coro, loop_factory=VirtualTimeLoop)
