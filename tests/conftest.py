@@ -11,6 +11,7 @@ Safe under xdist: every worker has its own fake vendor, free ports and temp dirs
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
@@ -35,6 +36,7 @@ from tests.support.harness import (
     merge,
 )
 from tests.support.redis_server import redis_server
+from tests.support.virtual_time import VirtualTimeLoop, pools_on_loop_time
 
 # Rotator keeps its key pools' state under $XDG_STATE_HOME by default (rewrite/state/records.py): in tests, never in the
 # real home, for addons run in-process and for every mitmdump the tests start (they inherit the environment).
@@ -54,6 +56,20 @@ def each_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     production client and lean transport to a local server. Use: `pytestmark = pytest.mark.usefixtures(...)`."""
     monkeypatch.setattr(engine_harness, "transport", request.param)
     return request.param
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:
+    """A test marked `virtual_time` runs on virtual time (tests/support/virtual_time.py), any other on asyncio's loop."""
+    if item.get_closest_marker("virtual_time") is not None:
+        return {"virtual_time": VirtualTimeLoop}
+    return {"asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture(autouse=True)
+def _virtual_time(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On virtual time, the key pools a test makes read the loop's time too (as they read asyncio's clock outside)."""
+    if request.node.get_closest_marker("virtual_time") is not None:
+        pools_on_loop_time(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,9 @@ from tests.support import samples
 from tests.support.engine_harness import Stream, Upstream, events_of, run, sse
 from tests.support.engine_streams import TEXT, assert_truncated, content_prefix, first_token_index, kinds
 
-pytestmark = pytest.mark.usefixtures("each_transport")
+# The mock variant on virtual time; the lean one on real time: its upstream is a real socket
+# (tests/support/virtual_time.py).
+pytestmark = [pytest.mark.usefixtures("each_transport"), pytest.mark.virtual_time]
 ALL = list(TEXT)
 GARBAGE = b"\xff" * 16  # after a flushed deflate block: a block header with the invalid type 3
 

@@ -27,9 +27,11 @@ from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
-from tests.support.timing import MARGIN, FakeClock
+from tests.support.timing import FakeClock
 from tests.support.vendor_errors import failure as decided
 from tests.support.vendor_errors import read
+
+pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
 NOW = 1_700_000_000.0
 
@@ -344,19 +346,20 @@ async def test_keys_resting_for_one_model_still_serve_another():
 
 
 async def test_every_key_back_within_first_token_timeout_is_waited_for():
-    route, cfg = route_for(["k1", "k2"], first_token_timeout=2)
-    up = Upstream([limited("0.4"), limited("0.4"), ok])
+    route, cfg = route_for(["k1", "k2"], first_token_timeout=30)
+    up = Upstream([limited("20"), limited("25"), ok])
     out = await send(route, cfg, up)
     assert out.status == 200 and up.keys() == ["k1", "k2", "k1"]
+    assert [at - up.at[0] for at in up.at] == [0, 0, 20]  # the one back soonest, as soon as it is back
 
 
 async def test_every_key_back_later_than_first_token_timeout_is_answered_at_once():
-    route, cfg = route_for(["k1", "k2"], first_token_timeout=MARGIN)  # (long: waiting it out shows on any machine)
+    route, cfg = route_for(["k1", "k2"], first_token_timeout=30)
     up = Upstream([limited("60"), limited("60"), ok])
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     out = await send(route, cfg, up)
-    assert out.status == 429 and loop.time() - t0 < MARGIN and len(up.seen) == 2  # not after the first-token timeout
+    assert out.status == 429 and loop.time() == t0 and len(up.seen) == 2  # at once, not after a first-token timeout
     out = await send(route, cfg, up)
     assert out.status == 429 and dict(out.headers)["retry-after"] == "60" and len(up.seen) == 2
     assert math.isfinite(route.provider.pool.resting("m").seconds)

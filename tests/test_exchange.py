@@ -23,7 +23,9 @@ from tests.support.engine_streams import (
 )
 from tests.support.timing import eventually
 
-pytestmark = pytest.mark.usefixtures("each_transport")
+# The mock variant on virtual time; the lean one on real time: its upstream is a real socket
+# (tests/support/virtual_time.py).
+pytestmark = [pytest.mark.usefixtures("each_transport"), pytest.mark.virtual_time]
 
 
 @pytest.mark.parametrize("protocol", ALL)
@@ -72,14 +74,13 @@ async def test_retry_after_puts_the_key_aside():
     assert up.keys() == ["k1", "k2"]
 
 
-async def test_a_single_key_waits_for_retry_after_ms():
-    up = Upstream([lambda r: httpx.Response(429, json={}, headers={"retry-after-ms": "300"}),
+async def test_a_single_key_waits_for_retry_after_ms(each_transport):
+    up = Upstream([lambda r: httpx.Response(429, json={}, headers={"retry-after-ms": "250"}),
                    lambda r: sse(events_of(samples.CHAT_TEXT))])
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
     out, job = await run("openai_chat", up, keys=("only",))
     assert up.keys() == ["only", "only"] and out.status == 200
-    assert loop.time() - t0 >= 0.29
+    waited = up.at[1] - up.at[0]
+    assert waited == 0.25 if each_transport == "mock" else waited >= 0.25  # (on virtual time: exactly)
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422])
@@ -158,12 +159,13 @@ async def test_cut_mid_tool_call_never_reports_a_tool_call(protocol):
 
 
 @pytest.mark.parametrize("protocol", ["openai_chat", "openai_responses", "anthropic_messages"])
-async def test_heartbeats_keep_a_waiting_client_alive_and_the_retry_stays_clean(protocol):
+async def test_heartbeats_keep_a_waiting_client_alive_and_the_retry_stays_clean(protocol, each_transport):
     pre = events_of(TEXT[protocol])[: first_token_index(protocol, TEXT[protocol])]
     up = Upstream([lambda r: sse(pre, then="stall"), lambda r: sse(events_of(TEXT[protocol]))])
     out, job = await run(protocol, up, first_token_timeout=0.35, heartbeat_interval=0.1)
     beat = protocols.get(protocol).heartbeat
-    assert out.body.startswith(beat) and out.body.count(beat) >= 2
+    beats = out.record.index(next(d for d in out.record if d != beat))  # (those before the answer)
+    assert out.body.startswith(beat) and (beats == 3 if each_transport == "mock" else beats >= 2)  # 0.1, 0.2, 0.3 s
     assert out.body.replace(beat, b"") .endswith(events_of(TEXT[protocol])[-1])
     assert "committed" in kinds(job) and "retry" in kinds(job)
 

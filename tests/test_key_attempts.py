@@ -3,6 +3,10 @@ one key does: the seam an HTTP request and a WebSocket upgrade share."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.attempt import KeyAttempts
 from rewrite.exchange.clock import Clock
@@ -11,6 +15,8 @@ from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 from rewrite.routing.router import Router
 from tests.support.engine_harness import FakeResponder
+
+pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
 
 def key_attempts(keys: str, retries: int = 2) -> KeyAttempts:
@@ -73,7 +79,7 @@ async def test_no_attempt_when_the_vendor_rejected_every_key():
 
 async def test_a_kept_lease_holds_the_key_at_its_max_concurrent_until_it_is_closed():
     keys = key_attempts("{key: sk-one-aaaaaaaa, max_concurrent: 1}", retries=0)
-    keys.cfg = keys.cfg.model_copy(update={"first_token_timeout": 0.2})
+    keys.cfg = keys.cfg.model_copy(update={"first_token_timeout": 30})
     pool = keys.provider.pool
     assert pool is not None
 
@@ -81,8 +87,11 @@ async def test_a_kept_lease_holds_the_key_at_its_max_concurrent_until_it_is_clos
         return None
 
     assert await keys.run(served, keep_lease=True) is None and keys.held is not None  # (a WebSocket, open)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
     busy = await key_attempts_on(keys).run(served)
     assert busy is not None and busy.reason == "every key busy"
+    assert loop.time() - t0 == 30  # (the lease was waited for up to the first-token timeout)
 
     keys.held.close()  # (the socket closed)
     assert await key_attempts_on(keys).run(served) is None

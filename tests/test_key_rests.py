@@ -22,6 +22,8 @@ from rewrite.upstream import client as upstream_client
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse, stall_before_headers
 
+pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
+
 BODIES = {
     "openai_chat": {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True},
     "openai_responses": {"model": "m", "input": "hi", "stream": True},

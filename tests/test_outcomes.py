@@ -16,6 +16,8 @@ from rewrite.pool import KeyPool
 from rewrite.pool.report import describe
 from tests.support.engine_harness import Upstream, run, stall_before_headers
 
+pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
+
 KEY = "sk-pool-secret-bbbb2222"
 MASKED = "sk-p…2222"
 

@@ -3,10 +3,11 @@ the upstream ended out; the client's side (ClientStream) outlives one upstream r
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 
 import httpx
+import pytest
 
 from protocols import registry
 from protocols.sse import SSEParser
@@ -18,6 +19,8 @@ from rewrite.exchange.pump import ClientStream, Pump
 from rewrite.routing.router import Router
 from tests.support.engine_harness import FakeResponder, Stream, events_of
 from tests.support.samples import CHAT_TEXT, CHAT_TEXT_ANSWER
+
+pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
 CHAT = registry.get("openai_chat")
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True,
@@ -38,6 +41,10 @@ def parts(idle: float = 5.0) -> tuple[Pump, ClientStream, FakeResponder, Job]:
     return pump, ClientStream(out, job, clock, CHAT.repairer(BODY)), out, job
 
 
+def deadline(seconds: float) -> float:
+    return asyncio.get_running_loop().time() + seconds
+
+
 def text_of(body: bytes) -> str:
     said = []
     for event in SSEParser().feed(body):
@@ -48,7 +55,7 @@ def text_of(body: bytes) -> str:
 
 async def test_a_whole_stream_goes_to_the_writer_as_it_came():
     pump, stream, out, job = parts()
-    ended = await pump.run(upstream(EVENTS), stream, None, time.monotonic() + 5, None, None)
+    ended = await pump.run(upstream(EVENTS), stream, None, deadline(5), None, None)
     assert ended == "upstream ended"
     assert (out.status, out.body) == (200, b"".join(EVENTS))
     assert stream.repairer.complete and job.delivered and job.ttft is not None
@@ -57,11 +64,11 @@ async def test_a_whole_stream_goes_to_the_writer_as_it_came():
 async def test_one_client_stream_goes_on_over_a_second_upstream_response():
     pump, stream, out, job = parts()
     cut_at = 3  # the role chunk and two deltas, then the upstream ends without its completion signal
-    first = await pump.run(upstream(EVENTS[:cut_at]), stream, None, time.monotonic() + 5, None, None)
+    first = await pump.run(upstream(EVENTS[:cut_at]), stream, None, deadline(5), None, None)
     assert first == "upstream ended" and not stream.repairer.complete and not job.delivered
     ttft = job.ttft
     stream.clock.t0 -= 10  # (as if 10 s had passed since the request began: a second first token would be told)
-    second = await pump.run(upstream(EVENTS[cut_at:]), stream, None, time.monotonic() + 5, None, None)
+    second = await pump.run(upstream(EVENTS[cut_at:]), stream, None, deadline(5), None, None)
     assert second == "upstream ended"
     assert out.body == b"".join(EVENTS)  # one status, nothing held back or repeated at the seam
     assert text_of(out.body) == CHAT_TEXT_ANSWER and job.delivered
@@ -69,10 +76,11 @@ async def test_one_client_stream_goes_on_over_a_second_upstream_response():
 
 
 async def test_a_stall_after_the_first_token_is_an_idle_timeout_and_ends_honestly():
-    pump, stream, out, job = parts(idle=0.2)
-    began = time.monotonic()
-    ended = await pump.run(upstream(EVENTS[:3], then="stall"), stream, None, began + 5, None, None)
-    assert ended == "idle timeout" and time.monotonic() - began >= 0.2 * 0.9  # (the deadline, 5 s, would end it otherwise)
+    pump, stream, out, job = parts(idle=20)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    ended = await pump.run(upstream(EVENTS[:3], then="stall"), stream, None, began + 30, None, None)
+    assert ended == "idle timeout" and loop.time() - began == 20  # (not at the first-token deadline, 30 s)
     assert out.body == b"".join(EVENTS[:3])
     stream.end_honestly(ended, "length")
     chunks = [json.loads(e.data) for e in SSEParser().feed(out.body) if e.data and e.data != "[DONE]"]
@@ -83,6 +91,6 @@ async def test_a_stall_after_the_first_token_is_an_idle_timeout_and_ends_honestl
 
 async def test_a_reset_before_the_first_token_writes_nothing():
     pump, stream, out, _ = parts()
-    ended = await pump.run(upstream([], then="reset"), stream, None, time.monotonic() + 5, None, None)
+    ended = await pump.run(upstream([], then="reset"), stream, None, deadline(5), None, None)
     assert ended == "upstream reset: ReadError"
     assert out.status is None and out.body == b"" and not stream.repairer.started

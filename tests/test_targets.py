@@ -12,7 +12,7 @@ import pytest
 import protocols
 from protocols.unified import Answer, Request
 from rewrite.routing.targets import ConversationHooks, Refused, native_leg, upstream_protocol
-from tests.support import samples
+from tests.support import samples, virtual_time
 from tests.support.engine_harness import Upstream, sse
 from tests.support.routed_exchange import ANTHROPIC_HEADERS, CHAT_PATH, CONFIG, MESSAGES_PATH, exchange, router
 
@@ -107,11 +107,12 @@ def test_a_request_error_goes_back_at_once(status):
     assert len(upstream.seen) == 1 and out.status == status
 
 
+@pytest.mark.virtual_time  # (the Chat target's retry waits its backoff)
 def test_the_last_targets_error_reaches_the_client_in_its_own_shape():
     upstream = Upstream([lambda r: httpx.Response(404, json={"type": "error", "error": {
         "type": "not_found_error", "message": "model: nope"}}),
         lambda r: httpx.Response(503, json={"error": {"message": "down", "type": "server_error"}})])
-    out, job = asyncio.run(exchange("api.anthropic.com", MESSAGES_PATH, messages("claude-then-chat", False),
+    out, job = virtual_time.run(exchange("api.anthropic.com", MESSAGES_PATH, messages("claude-then-chat", False),
                                     upstream, ANTHROPIC_HEADERS))
 
     # the Chat target's 503 (every attempt), told as Anthropic tells it

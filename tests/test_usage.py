@@ -16,6 +16,8 @@ from tests.support import engine_harness
 from tests.support import fake_vendor as fv
 from tests.support.streams import parse
 
+pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
+
 CHAT, RESPONSES, ANTHROPIC, GEMINI = "openai_chat", "openai_responses", "anthropic_messages", "gemini"
 
 

@@ -41,6 +41,10 @@ class FakeResponder:
         self.record: list[bytes] = []
         self.flow_body = FlowBody()  # as the real Responder keeps it (the engine reads a whole answer's usage there)
         self.finished = False
+        # The loop's time of each write in `record` and of the status: on virtual time (tests/support/virtual_time.py)
+        # a test reads when a heartbeat or an ending was sent, exactly.
+        self.at: list[float] = []
+        self.started_at: float | None = None
 
     @property
     def committed(self) -> bool:
@@ -53,11 +57,13 @@ class FakeResponder:
     def start(self, status, headers):
         assert self.status is None, "status committed twice"
         self.status, self.headers = status, headers
+        self.started_at = asyncio.get_running_loop().time()
 
     def write(self, data: bytes) -> None:
         assert self.status is not None, "body before status"
         if data:
             self.record.append(data)
+            self.at.append(asyncio.get_running_loop().time())
             self.flow_body.add(data)
 
     blocked = False
@@ -70,15 +76,18 @@ class FakeResponder:
 
 
 class Stream(httpx.AsyncByteStream):
-    """An upstream body: chunks, then an optional stall (`stalling` is set when it begins) or reset at the end."""
+    """An upstream body: chunks (`pause` seconds apart), then an optional stall (`stalling` is set when it begins)
+    or reset at the end."""
 
-    def __init__(self, chunks: list[bytes], then: str = "end", stall: float = 30.0):
-        self.chunks, self.then, self.stall = chunks, then, stall
+    def __init__(self, chunks: list[bytes], then: str = "end", stall: float = 30.0, pause: float = 0.0):
+        self.chunks, self.then, self.stall, self.pause = chunks, then, stall, pause
         self.closed, self.stalling = asyncio.Event(), asyncio.Event()
 
     async def __aiter__(self):
         try:
-            for c in self.chunks:
+            for n, c in enumerate(self.chunks):
+                if n and self.pause:
+                    await asyncio.sleep(self.pause)  # stays: a vendor that is slow for real, between two events
                 yield c
             if self.then == "stall":
                 self.stalling.set()
@@ -120,9 +129,11 @@ class Upstream:
 
     script: list
     seen: list[httpx.Request] = field(default_factory=list)
+    at: list[float] = field(default_factory=list)  # the loop's time each request came
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         self.seen.append(request)
+        self.at.append(asyncio.get_running_loop().time())
         step = self.script[min(len(self.seen) - 1, len(self.script) - 1)]
         return await step(request) if asyncio.iscoroutinefunction(step) else step(request)
 
@@ -151,12 +162,14 @@ async def run(
     keys=("k1", "k2", "k3"),
     provider_extra: str = "",
     raw_body: bytes | None = None,
+    resume: str | None = None,
     **streaming,
 ) -> tuple[FakeResponder, Job]:
     host, path = (PATHS if stream else NON_STREAM_PATHS)[protocol]
     provider = {"api.openai.com": "openai", "api.anthropic.com": "anthropic"}.get(host, "gemini")
     keys_yaml = f"keys: [{', '.join(keys)}]" if keys else "keys: []"
-    cfg = parse(f"providers: {{{provider}: {{base_url: 'http://vendor.test', {keys_yaml}{provider_extra}}}}}")
+    cfg = parse(f"providers: {{{provider}: {{base_url: 'http://vendor.test', {keys_yaml}{provider_extra}}}}}"
+                + (f"\nresume: {resume}" if resume is not None else ""))  # (resume: a YAML mapping; None: off)
     cfg.streaming = StreamingConfig(**{"first_token_timeout": 5, "idle_timeout": 5, "heartbeat_interval": 30,
                                        **streaming})
     route = Router(cfg).route(host, "POST", path)
@@ -173,10 +186,11 @@ async def run(
                               json.dumps(body).encode() if raw_body is None else raw_body)
     job = Job("job-0001", route)
     responder = FakeResponder()
+    resume_for = cfg.resume_for if resume is not None else None
     if transport == "lean":
         async with serving(upstream) as client:
-            await Exchange(client, cfg.streaming, job, request, responder).run()
+            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for).run()
     else:
         async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
-            await Exchange(client, cfg.streaming, job, request, responder).run()
+            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for).run()
     return responder, job

@@ -3,6 +3,9 @@ happen nor bounds a duration tightly:
 
 - code that reads a clock takes `clock=` (KeyPool, the Redis breaker, the client guesses): unit tests give it a
   `FakeClock` and move it on, exactly;
+- the engine's clocks are the event loop's (deadlines, heartbeats, retry waits): its unit tests run on virtual time
+  (`@pytest.mark.virtual_time`, tests/support/virtual_time.py), with the timeouts users configure, and assert
+  durations exactly (tests/test_watchdog.py); a test whose upstream is a real socket stays on real time there;
 - a test that waits for something to happen waits on it (`wait_until`, `eventually`: a condition polled up to a
   generous deadline that only a broken behaviour reaches);
 - an end-to-end duration is bounded below by what the configured timeouts imply, and above only with `MARGIN` on
