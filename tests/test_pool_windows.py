@@ -322,9 +322,13 @@ async def take(p: KeyPool, model: str, tokens: float = 0):
 
 
 async def settle(*states: SharedState) -> None:
-    await asyncio.sleep(0.05)
+    """What each worker sent Redis is applied: its background writes done, then a PING answered after them on its
+    pipe (Redis answers one connection in order). Waited on, not slept for."""
     for state in states:
-        await asyncio.gather(*state._tasks)
+        while state._tasks:
+            await asyncio.gather(*list(state._tasks), return_exceptions=True)
+        if state.pipe is not None and state.pipe.connected():
+            await state.pipe.call("PING")
 
 
 async def test_a_window_one_worker_learned_passes_the_key_over_in_another(where):

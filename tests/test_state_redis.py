@@ -147,7 +147,7 @@ async def test_a_worker_that_never_saw_the_rests_says_how_long_every_key_rests_o
     a, b = worker(redis_url), worker(redis_url)
     for key in KEYS:
         a.bench(key, 30)
-    await asyncio.sleep(0.05)
+    await written(a)
     pick = await b.take(model="m")
     pick.drop()
     resting = b.resting("m", pick)
