@@ -13,9 +13,11 @@ backend), the client's own ChatGPT login as `Authorization: Bearer <JWT>` with `
   <n>, "plan_type": …}}` (an error inside a 200 stream, `response.failed` with that code, reads the same).
 - Another target of a `from: chatgpt` route (the openai key pool, in the public Responses API) gets the request
   without what binds it to the ChatGPT account (`chatgpt-account-id`, `X-OpenAI-Fedramp`, the workspace's routing
-  override, the backend's turn-state token), without `client_metadata` (not a parameter of the public API), and
-  with its `additional_tools` items as the request's `tools` (what the public API has long taken; the items' `id`
-  names nothing a `store: false` request may refer to).
+  override, the backend's turn-state token), and as the public API's types declare it: its `additional_tools`
+  items as the request's `tools` (what the public API has long taken; an item's `id` names nothing a
+  `store: false` request may refer to), without `client_metadata` and the `internal_chat_message_metadata_
+  passthrough` and `id` Codex puts on its input items. `developer` messages and namespaced tools stay: the public
+  API takes them.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ USAGE_LIMIT_REACHED = "usage_limit_reached"
 DEFAULT_LIMIT = "codex"
 WHICH = ("primary", "secondary")
 ADDITIONAL_TOOLS = "additional_tools"
-# Top-level members only the Codex backend reads.
+# Top-level members only the Codex backend reads, and what Codex adds to each input item for it.
 BACKEND_ONLY = frozenset({"client_metadata"})
+ITEM_METADATA = "internal_chat_message_metadata_passthrough"
 # Headers that bind a request to the ChatGPT account or the backend's own routing.
 ACCOUNT_HEADERS = frozenset({"chatgpt-account-id", "x-openai-fedramp", "x-openai-account-routing-override",
                              "x-codex-turn-state"})
@@ -54,25 +57,42 @@ def foreign_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def public_body(body: dict) -> dict:
-    """The request as the public Responses API takes it: its `additional_tools` items as `tools`, without what only
-    the Codex backend reads. `body` itself when there is nothing to change."""
+    """The request as the public Responses API declares it: its `additional_tools` items as `tools`, without what
+    only Codex and its backend read (`client_metadata`; each item's `internal_chat_message_metadata_passthrough`,
+    and the `id` Codex gives its own input messages). `body` itself when there is nothing to change."""
     items = body.get("input")
-    extra = [i for i in items if _additional_tools(i)] if isinstance(items, list) else []
-    if not extra and not BACKEND_ONLY & body.keys():
-        return body
+    if not isinstance(items, list) or not any(isinstance(i, dict) and _codex_only(i) for i in items):
+        return {k: v for k, v in body.items() if k not in BACKEND_ONLY} if BACKEND_ONLY & body.keys() else body
     out = {k: v for k, v in body.items() if k not in BACKEND_ONLY}
-    if extra:
-        assert isinstance(items, list)
-        tools = list(body.get("tools") or []) if isinstance(body.get("tools"), list) else []
-        for item in extra:
+    tools = list(body["tools"]) if isinstance(body.get("tools"), list) else []
+    kept = []
+    for item in items:
+        if not isinstance(item, dict):
+            kept.append(item)
+        elif _additional_tools(item):
             tools += [t for t in item["tools"] if t not in tools]
-        out["input"] = [i for i in items if not _additional_tools(i)]
+        else:
+            kept.append(_public_item(item) if _codex_only(item) else item)
+    out["input"] = kept
+    if tools:
         out["tools"] = tools
     return out
 
 
-def _additional_tools(item: Any) -> bool:
-    return isinstance(item, dict) and item.get("type") == ADDITIONAL_TOOLS and isinstance(item.get("tools"), list)
+def _additional_tools(item: dict) -> bool:
+    return item.get("type") == ADDITIONAL_TOOLS and isinstance(item.get("tools"), list)
+
+
+def _codex_only(item: dict) -> bool:
+    return _additional_tools(item) or ITEM_METADATA in item or ("id" in item and _input_message(item))
+
+
+def _input_message(item: dict) -> bool:
+    return item.get("type", "message") == "message" and item.get("role") != "assistant"
+
+
+def _public_item(item: dict) -> dict:
+    return {k: v for k, v in item.items() if k != ITEM_METADATA and not (k == "id" and _input_message(item))}
 
 
 # -- the plan's windows -----------------------------------------------------------------------------------------
