@@ -155,6 +155,19 @@ def test_a_stalled_first_token_is_asked_again_with_the_same_bytes_on_the_same_lo
     assert [n["kind"] for n in flow.metadata["rotator"]["events"]] == ["retry"]
 
 
+def test_heartbeats_keep_codex_waiting_for_a_slow_first_token(codex, rotator, fake_vendor, tmp_path):
+    proxy = proxy_for(rotator, fake_vendor, tmp_path, streaming={"heartbeat_interval": 0.5})
+    fake_vendor.script(Fault.stall_after(2, seconds=3))
+
+    done = logins.run(logins.codex_chatgpt(tmp_path, proxy))
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count(TEXT) == 1
+    assert len(fake_vendor.calls()) == 1
+    [flow] = generation_flows(proxy, tmp_path)
+    assert flow.response.content.startswith(b": keepalive\n\n")  # (the events held back came after them)
+
+
 def test_an_error_inside_the_200_stream_is_asked_again_on_the_same_login(codex, rotator, fake_vendor, tmp_path):
     """`response.failed` (server_error) among the first events is the attempt's failure: Codex gets one answer,
     from one request of its own."""
