@@ -52,8 +52,9 @@ def test_what_does_not_decode_or_is_unknown_is_not_decoded():
     assert encoding_of([("content-encoding", "identity")]) is None and encoding_of([]) is None
 
 
-async def exchange(raw: bytes, encoding: str, upstream: Upstream, extra: str = "", max_body: int = 64 << 20):
-    cfg = parse(f"providers: {{openai: {{base_url: 'http://vendor.test/v1', keys: [k1, k2]{extra}}}}}")
+async def exchange(raw: bytes, encoding: str, upstream: Upstream, extra: str = "", max_body: int = 64 << 20,
+                   more: str = "}"):
+    cfg = parse(f"providers: {{openai: {{base_url: 'http://vendor.test/v1', keys: [k1, k2]{extra}}}{more}")
     cfg.streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30)
     router = Router(cfg)
     route = router.route("api.openai.com", "POST", "/v1/responses")
@@ -84,6 +85,17 @@ async def test_a_body_the_engine_rewrites_goes_encoded_again_the_way_it_came():
     [sent] = up.seen
     assert sent.headers["content-encoding"] == "zstd"
     assert json.loads(unzstd(sent.content)) == {k: v for k, v in BODY.items() if k != "metadata"}
+
+
+async def test_another_target_of_a_route_gets_the_body_plain():
+    raw = zstd(json.dumps(BODY).encode())
+    up = Upstream([lambda r: sse(events_of(samples.RESPONSES_TEXT))])
+    other = (", other: {kind: openai, protocol: responses, base_url: 'http://other.test/v1', keys: [o1]}}\n"
+             "routes: [{models: [gpt-5.5], targets: [other]}]")
+    await exchange(raw, "zstd", up, more=other)
+    [sent] = up.seen
+    assert sent.url.host == "other.test" and "content-encoding" not in sent.headers
+    assert json.loads(sent.content) == BODY
 
 
 @pytest.mark.parametrize(("raw", "limit"), [(b"\x28\xb5\x2f\xfdgarbage", 64 << 20),
