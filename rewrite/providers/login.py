@@ -22,8 +22,9 @@ its wire says beyond its protocol is pure and lives in protocols/logins/<name>.p
 - `side_hosts`: other hosts its client sends the same login to (its plan look-ups): never served, but their flows
   show the login masked once sent, as its hosts' other paths do.
 
-A login with no host of its own to send to (Copilot's plan names the host) has an empty `base_url` in its spec: the
-host the client called is the upstream, unless the config sets `base_url`.
+A login with no host of its own to send to (Copilot's plan names the host; a ChatGPT workspace may have a regional
+origin) has an empty `base_url` in its spec: the host the client called, under the spec's path prefix, is the
+upstream, unless the config sets `base_url`.
 """
 
 from __future__ import annotations
