@@ -3,7 +3,9 @@
 `websocket: downgrade` (the default): an upgrade for a protocol whose clients fall back to HTTPS POST (its
 registration's `websocket_refusal`: the Responses API, a path ending in /responses) is answered 426 with a short
 reason in the protocol's shape. Codex, and clients that fall back the same way, then use HTTPS POST for the whole
-session, where every retry and repair applies.
+session, where every retry and repair applies. So is a subscription login's upgrade to one of its generation paths
+(Codex on ChatGPT); any other of a login's upgrades, and every one with `websocket: pass`, passes as it came (a
+login is never pooled: the relay has no key to give it).
 
 Every other upgrade on a provider's host (the Realtime API, or Responses with `websocket: pass`) goes through the
 engine's WebSocket relay (rewrite/exchange/ws_relay.py), which opens the provider's WebSocket with the pooled key and
@@ -53,8 +55,16 @@ class WebSocketUpstream:
         if flow.response is not None or req.headers.get("upgrade", "").lower() != "websocket":
             return
         provider = self.engine.router.provider_for(called_host(flow))
-        if provider is None or self.engine.router.login_for(called_host(flow), req.headers) is not None:
-            return  # (a client's own subscription login's upgrade passes as it came)
+        login = self.engine.router.login_for(called_host(flow), req.headers)
+        if login is not None:  # a client's own subscription login: downgraded as below, else it passes as it came
+            assert login.login is not None
+            if (self.engine.config.websocket == "downgrade" and login.login.generation("POST", _path(req.path))
+                    and (falls_back := _falls_back(req.path)) is not None):
+                hide_credential(flow, login.credential)
+                self._downgrade(flow, login, falls_back)
+            return
+        if provider is None:
+            return
         if self.engine.config.websocket == "downgrade" and (falls_back := _falls_back(req.path)) is not None:
             hide_credential(flow, provider.credential)
             self._downgrade(flow, provider, falls_back)
@@ -98,6 +108,10 @@ class WebSocketUpstream:
 
 def _falls_back(path: str) -> Registration | None:
     """The registration of the protocol whose call the upgrade's path is, when its clients fall back to POST."""
-    proto = protocols.detect("POST", path.partition("?")[0].rstrip("/"))
+    proto = protocols.detect("POST", _path(path))
     registration = protocols.registered(proto.name) if proto is not None else None
     return registration if registration is not None and registration.websocket_refusal is not None else None
+
+
+def _path(target: str) -> str:
+    return target.partition("?")[0].rstrip("/")

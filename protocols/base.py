@@ -41,11 +41,17 @@ class Repairer:
     in-stream error event (which also counts as started and complete: it is forwarded, not retried), or one
     this repairer emitted. After `end()` or `error_event()` the stream counts as complete, so a second call
     adds nothing.
+
+    A protocol whose vendors may fail a request inside a 200 stream, before any content (the Responses API's
+    `response.failed` among the first events), may say so instead: `early_error` is then the status and body of
+    the error answer that failure stands for, and the stream is complete and failed but not started, so the
+    engine reads it as that answer (asked again when it is a transient one).
     """
 
     started: bool = False
     complete: bool = False
     failed: bool = False
+    early_error: tuple[int, bytes] | None = None
 
     def __init__(self, body: dict) -> None:
         """A repairer for the stream that answers this request body (`Protocol.repairer` builds it so)."""

@@ -10,6 +10,7 @@ from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.request import estimated_tokens
 from rewrite.intake.big_json import Worker
+from rewrite.intake.encoded import encoding_of
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.policy.outcomes import Note
 from rewrite.pool.prefetch import model_in_body
@@ -99,6 +100,8 @@ class Engine:
             too_large(job, responder, self.config.limits.max_request_body)
             return
         parsed = None
+        if request.upload is not None and encoding_of(request.headers) is not None:  # (decoded whole: request.py)
+            request.body, request.upload = b"".join(request.upload.pieces), None
         if request.upload is not None and job.route.protocol is not None:
             parsed = await self.parser.parse(request.upload)
             if parsed is None:  # (no worker: parsed here, as a small body is)

@@ -33,6 +33,8 @@ ALLOWED = {
     ("rewrite/providers/copilot.py", "anthropic"),
     ("rewrite/providers/copilot.py", "responses"),
     ("rewrite/providers/copilot.py", "chat"),
+    ("rewrite/providers/chatgpt.py", "openai"),
+    ("rewrite/providers/chatgpt.py", "responses"),
     # The capabilities key users write in the config (`anthropic_version`), read by the registration's
     # `required_headers` through the capability table.
     ("rewrite/config.py", "anthropic"),

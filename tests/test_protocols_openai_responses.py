@@ -191,7 +191,8 @@ def test_error_event(status, type_, code):
 
 
 @pytest.mark.parametrize("kind", ["response.failed", "error"])
-def test_upstream_failure_is_started_and_terminal(kind):
+def test_an_upstream_failure_before_any_content_is_the_error_answer_it_stands_for(kind):
+    """Not started: the engine reads it as the answer it stands for (a server_error, as a 500, is asked again)."""
     body = (
         b'event: error\ndata: {"type":"error","sequence_number":2,"code":"server_error","message":"x","param":null}\n\n'
         if kind == "error"
@@ -200,10 +201,47 @@ def test_upstream_failure_is_started_and_terminal(kind):
     )
     repairer = RESPONSES.repairer(REQUEST)
     play(repairer, parse(body))
-    assert repairer.started and repairer.complete and repairer.failed
+    assert not repairer.started and repairer.complete and repairer.failed
+    status, error = repairer.early_error
+    assert (status, json.loads(error)["error"]["code"]) == (500, "server_error")
     assert repairer.end() == b""
     aggregator = aggregate(RESPONSES, parse(body))
     assert aggregator.error["code"] == "server_error" and not aggregator.truncated
+
+
+@pytest.mark.parametrize(("code", "status"), [("rate_limit_exceeded", 429), ("usage_limit_reached", 429),
+                                              ("server_is_overloaded", 503), ("context_length_exceeded", 400),
+                                              (None, 400)])
+def test_an_early_failure_says_the_status_of_its_code(code, status):
+    failed = {"type": "response.failed", "response": {"status": "failed", "error": {"code": code, "message": "x"}}}
+    repairer = RESPONSES.repairer(REQUEST)
+    play(repairer, parse(f"event: response.failed\ndata: {json.dumps(failed)}\n\n".encode()))
+    assert repairer.early_error[0] == status
+
+
+def test_an_upstream_failure_after_content_is_started_and_terminal():
+    body = (samples.RESPONSES_TEXT.split(b"event: response.completed")[0]
+            + b'event: response.failed\ndata: {"type":"response.failed","sequence_number":9,"response":{"id":"resp_68f1a2b3c4d5","status":"failed","error":{"code":"server_error","message":"x"}}}\n\n')
+    repairer = RESPONSES.repairer(REQUEST)
+    play(repairer, parse(body))
+    assert repairer.started and repairer.complete and repairer.failed and repairer.early_error is None
+
+
+def test_an_error_then_response_failed_is_one_early_failure():
+    body = (b'event: error\ndata: {"type":"error","code":"server_error","message":"x","param":null}\n\n'
+            b'event: response.failed\ndata: {"type":"response.failed","response":{"status":"failed","error":{"code":"server_error","message":"x"}}}\n\n')
+    repairer = RESPONSES.repairer(REQUEST)
+    play(repairer, parse(body))
+    assert not repairer.started and repairer.early_error[0] == 500
+
+
+def test_a_vendors_own_event_is_no_first_token():
+    """The Codex backend's `codex.rate_limits` comes among the first events: a stall after it is still retried."""
+    created = samples.RESPONSES_TEXT.split(b"event: response.output_item.added")[0]
+    limits = b'event: codex.rate_limits\ndata: {"type":"codex.rate_limits","rate_limits":{"primary":{"used_percent":12}}}\n\n'
+    repairer = RESPONSES.repairer(REQUEST)
+    play(repairer, parse(created + limits))
+    assert not repairer.started
 
 
 @pytest.mark.parametrize("name", SAMPLES)

@@ -57,6 +57,20 @@ def test_a_cut_mid_word_joins_an_overlapping_continuation_into_one_response():
     assert_one_response(spliced.out)
 
 
+def test_a_vendors_own_event_in_the_continuation_leaves_the_overlap_to_be_found():
+    """The Codex backend's `codex.rate_limits` comes before the continuation's text: passed on, the seam open."""
+    run = cut_and_resume("openai_responses", FIRST, PRELUDE + 5, None, exact=False)
+    start = len(run.delivered.text) - 12
+    plain = vendor_stream("openai_responses", Fault().ok(ANSWER[start:]), 1)
+    limits = b'event: codex.rate_limits\ndata: {"type":"codex.rate_limits","rate_limits":{}}\n\n'
+    head, sep, rest = plain.partition(b"event: response.output_item.added")
+    spliced = cut_and_resume("openai_responses", FIRST, PRELUDE + 5, head + limits + sep + rest, exact=False)
+    assert not spliced.failed
+    assert [e["type"] for e in payloads(spliced.out)].count("codex.rate_limits") == 1
+    assert "".join(e.get("delta", "") for e in payloads(spliced.out)
+                   if e["type"] == "response.output_text.delta") == ANSWER
+
+
 def test_an_exact_prefill_continuation_joins_without_an_overlap():
     _, spliced = resumed(PRELUDE + 3, overlap=0, exact=True)
     assert_one_response(spliced.out)

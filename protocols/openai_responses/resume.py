@@ -170,6 +170,8 @@ class ResponsesSplicer:
         kind = payload.get("type")
         if kind in S.PRELUDE:
             return []
+        if not S.api_event(kind):  # a vendor's own (Codex's `codex.rate_limits`): passed on, the seam still open
+            return [self._emit(payload)]
         if kind == S.OUTPUT_TEXT_DELTA:
             return self._text(payload)
         if kind in S.TERMINAL:

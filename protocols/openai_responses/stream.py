@@ -34,6 +34,8 @@ EMPTY_ITEMS = frozenset({"message", "reasoning"})
 TERMINAL = frozenset({COMPLETED, INCOMPLETE, FAILED, ERROR})
 FAILURES = frozenset({FAILED, ERROR})
 
+RESPONSE_EVENTS = "response."  # the prefix of the API's own event types (besides `error`)
+
 STATUS_IN_PROGRESS = "in_progress"
 STATUS_INCOMPLETE = "incomplete"
 STATUS_FAILED = "failed"
@@ -252,9 +254,36 @@ def _error_event(sequence: int, status: int, message: str, code: str | None = No
     return json_event({**flat, "error": nested}, ERROR)
 
 
+# What an error among a stream's first events means, as the status of an error answer saying the same (its code's;
+# another code is the request's own fault, as a 400 is).
+FAILURE_STATUS = {SERVER_ERROR_CODE: 500, RATE_LIMITED_CODE: 429, "insufficient_quota": 429,
+                  "usage_limit_reached": 429, "server_is_overloaded": 503, "slow_down": 503}
+REQUEST_FAULT_STATUS = 400
+
+
+def failure_answer(kind: str, payload: dict) -> tuple[int, bytes]:
+    """The (status, body) of the error answer a `response.failed` or `error` event stands for."""
+    error: Any = payload.get("error") if kind == ERROR else (payload.get("response") or {}).get("error")
+    if kind == ERROR and not isinstance(error, dict):
+        error = {k: payload.get(k) for k in ("code", "message", "param")}
+    error = error if isinstance(error, dict) else {}
+    status = payload.get("status")
+    if not (isinstance(status, int) and 400 <= status <= 599):
+        code = error.get("code") or error.get("type")
+        status = FAILURE_STATUS.get(code, REQUEST_FAULT_STATUS) if isinstance(code, str) else REQUEST_FAULT_STATUS
+    return status, dumps({"error": error})
+
+
+def api_event(kind: object) -> bool:
+    """Whether an event's type is one of the API's own (a vendor may add its own: `codex.rate_limits`)."""
+    return isinstance(kind, str) and (kind.startswith(RESPONSE_EVENTS) or kind == ERROR)
+
+
 def _carries_content(kind: str | None, payload: dict) -> bool:
     if kind in PRELUDE or kind in EMPTY_OPENINGS:
         return False
+    if not api_event(kind):
+        return False  # a vendor's own event (the Codex backend's `codex.rate_limits`): no token of the answer
     if kind == OUTPUT_ITEM_ADDED:
         return (payload.get("item") or {}).get("type") not in EMPTY_ITEMS
     return True
@@ -263,7 +292,9 @@ def _carries_content(kind: str | None, payload: dict) -> bool:
 class ResponsesRepairer(Repairer):
     """Ends a cut stream with `response.incomplete` (max_output_tokens) holding the output streamed so far.
 
-    A stream cut before `response.created` gets one first: the SDK's stream helper requires it.
+    A stream cut before `response.created` gets one first: the SDK's stream helper requires it. A `response.failed`
+    or `error` before any content is its `early_error` (see Repairer); events of a type the API does not have (a
+    vendor's own, such as the Codex backend's `codex.rate_limits`) carry no content.
     """
 
     def __init__(self, body: dict) -> None:
@@ -276,6 +307,11 @@ class ResponsesRepairer(Repairer):
         if payload is None:
             return event.raw
         kind = self._tracker.feed(payload)
+        if not self.started and (kind in FAILURES or self.early_error is not None):  # inside a 200, before content
+            if self.early_error is None:
+                self.complete = self.failed = True
+                self.early_error = failure_answer(kind or ERROR, payload)
+            return event.raw
         if not self.started and _carries_content(kind, payload):
             self.started = True
         if kind in TERMINAL:

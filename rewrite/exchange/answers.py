@@ -27,6 +27,8 @@ from rewrite.routing.targets import Translation, error_headers, parse_json
 from rewrite.upstream.bodies import read_whole
 from rewrite.upstream.client import response_headers
 
+# The status of a failure that is the vendor's own stream, failed before its content (Attempt._failed_early).
+EARLY_ERROR_STATUS = 200
 # Upstream stream headers that do not describe a folded JSON answer.
 STREAM_ONLY_HEADERS = frozenset({"content-type", "cache-control", "x-accel-buffering"})
 # How an upstream body breaks: the connection fails, or its bytes do not decode under their content-encoding
@@ -168,6 +170,11 @@ class Answers:
     def give_up(self, failure: Failure) -> None:
         """Every target failed: the last failure, honestly (in-stream, once the status is committed)."""
         self.job.note(Note.FAILED, f"giving up: {failure.reason}", reason=failure.reason)
+        if self.out.committed and failure.status == EARLY_ERROR_STATUS and failure.body:  # the vendor's own events
+            self.out.write(failure.body)
+            self.out.finish()
+            self.job.delivered = True
+            return
         if self.out.committed:
             self._error_event(f"upstream failed: {failure.reason}", failure.status or 502)
             return

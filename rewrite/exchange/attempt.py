@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from protocols.base import Protocol
+from protocols.base import Aggregator, Protocol
 from protocols.resume import refuses_prefill
 from protocols.vendor_errors import ErrorKind, VendorError
 from protocols.windows import iso
@@ -40,6 +40,7 @@ from rewrite.providers import Provider
 from rewrite.providers.credentials import KeyPool, mask
 from rewrite.routing.targets import FALL_THROUGH_STATUS, error_headers
 from rewrite.upstream.bodies import BodyTooLarge, read_whole
+from rewrite.upstream.client import response_headers
 
 logger = logging.getLogger("rotator")
 
@@ -317,6 +318,7 @@ class Attempt:
         ended honestly if cut."""
         call, answers, resume = self.call, self.answers, self.resume
         repairer, aggregator = call.leg.readers(call.req.client_stream, proto, call.adapters)
+        repairer = call.plan_events(repairer)
         out, holder, watch = answers.out, None, None
         if resume is not None and resume.on_for(call):
             repairer, out, holder, watch = resume.watch(repairer, out, aggregator is not None)
@@ -324,6 +326,8 @@ class Attempt:
         answers.repairer = repairer
         translated_from = call.leg.translation.upstream if call.leg.translation else None
         cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from)
+        if not repairer.started and repairer.early_error is not None:
+            return self._failed_early(resp, repairer.early_error, stream, aggregator, proto, cause)
         if not repairer.started:
             ended = f"stream ended before the first token ({cause})"
             if cause == "idle timeout":
@@ -341,3 +345,28 @@ class Attempt:
                               "rewritten, and no route names a next target", skipped=["continuation"])
             stream.end_honestly(cause, self.cfg.on_truncation)
         return None
+
+    def _failed_early(self, resp: httpx.Response, early: tuple[int, bytes], stream: ClientStream,
+                      aggregator: Aggregator | None, proto: Protocol, cause: str) -> Failure | None:
+        """An error among the stream's first events, before any content (an error inside a 200): read as the error
+        answer it stands for (`early`: its status and body). A transient one, or a spent quota, is the attempt's
+        failure: asked again, or left for the next target (the client, if none serves, gets the stream as it came);
+        any other is the request's own, and the client gets it now."""
+        call = self.call
+        status, body = early
+        headers = resp.headers.multi_items()
+        error = call.errors.read(status, headers, body, time.time())
+        if error.kind is ErrorKind.QUOTA:
+            call.spent(error)
+        failure = retry.decide(error, headers, body, call.provider.pool is not None)
+        if failure is None:
+            if aggregator is not None:
+                self.answers.folded(call, proto, aggregator, stream.repairer, cause, resp.headers)
+            else:
+                stream.begin(stream.early or b"", response_headers(resp.headers))
+            return None
+        said = f"an error inside the 200 stream, as status {status}" + (f": {error.message[:120]}" if error.message
+                                                                          else "")
+        if aggregator is not None:  # (a folded answer's client gets the error answer it stands for)
+            return dataclasses.replace(failure, reason=said, headers=[("content-type", "application/json")])
+        return dataclasses.replace(failure, reason=said, status=200, headers=headers, body=stream.early or b"")

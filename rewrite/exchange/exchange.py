@@ -49,9 +49,10 @@ class Exchange:
         parsed: Parsed | None = None,
         resume_for: ResumeFor | None = None,
     ) -> None:
-        req = ClientRequest(request, job.route, streaming, parsed)
+        limits = limits or LimitsConfig.model_validate({})
+        req = ClientRequest(request, job.route, streaming, parsed, limits.max_request_body)
         clock = Clock(responder, job, req.heartbeat, streaming.heartbeat_interval)
-        max_body = (limits or LimitsConfig.model_validate({})).max_response_body  # of a body decoded or held whole
+        max_body = limits.max_response_body  # of a body decoded or held whole
         answers = Answers(responder, job, req, clock, max_body, streaming.request_timeout)
         pump = Pump(clock, req.meter, max_body, streaming.idle_timeout)
         legs = Legs(req, job, router, hooks)  # router None: no routes, the called provider serves (unit tests)

@@ -98,11 +98,13 @@ class Legs:
             leg.sealed = True
         else:
             leg = self._leg_for(provider, model, called, proto, req.body)
+            body = req.body if self.hooks is None else self.hooks.request(leg, req.body)
+            if not called and req.called.login is not None:  # a login's body, as another target takes it
+                body = req.called.login.foreign_body(body)
+            if body is not req.body:
+                leg = self._leg_for(provider, model, called, proto, body)
+                leg.unchanged = False
             if self.hooks is not None:
-                body = self.hooks.request(leg, req.body)
-                if body is not req.body:
-                    leg = self._leg_for(provider, model, called, proto, body)
-                    leg.unchanged = False
                 leg.wants_answer, leg.asked = self.hooks.wants_answer(leg), req.body
             if leg.translation is not None:  # a request the target's protocol cannot take is refused now
                 forced = provider.force_upstream_stream and model not in provider.stream_refusals

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import httpx
 
+from protocols.base import ENDING_LENGTH, Event, Repairer
 from protocols.members import rewritten
 from protocols.refused_params import without
 from protocols.translate import TranslationError
@@ -122,6 +124,14 @@ class TargetCall:
             pool.reported(key, self.model, windows)
         self.job.windows = merged(self.job.windows, windows)
 
+    def plan_events(self, repairer: Repairer) -> Repairer:
+        """`repairer`, wrapped to read the stream events that report a login's plan windows (Login.window_events)
+        as they pass, when this target is a login whose stream has them."""
+        login = self.leg.provider.login
+        if self.login is None or login is None or not login.window_events or not self.windows:
+            return repairer
+        return PlanEvents(repairer, login.window_events, self.seen)
+
     def spent(self, error: VendorError) -> None:
         """A login's exhaustion answer (kind QUOTA): it is left for the next target until the window resets (for the
         model asked, when the quota is the model's)."""
@@ -149,7 +159,7 @@ class TargetCall:
             if isinstance(content, Upload):  # (a large body is not parsed whole: see Legs.sent_as_it_came)
                 content = rewritten_upload(content, leg.body, body)
             elif content is not None:
-                content = rewritten(content, leg.body, body)
+                content = rewritten(req.plain, leg.body, body)
         # The provider's and the model's rewrites (rewrite/adapters/), before the credential; chosen only for a
         # generation call, whose body is the JSON.
         if self.adapters and body is not None:
@@ -165,7 +175,16 @@ class TargetCall:
             headers = [*headers, ("content-length", str(content.size))]
             self.sent = b""  # (not parsed again for refused parameters: the request is not rewritten)
         else:
-            self.sent = content
+            self.sent = req.plain if content is req.client_bytes() else content
+        shown = content if isinstance(content, Upload) else self.sent  # (what the flow's steps show)
+        if req.encoding is not None and isinstance(content, bytes):
+            # A content-encoded body goes plain to another target than the vendor the client called; rewritten for
+            # that vendor, it is encoded again the way the client sent it.
+            if not leg.called:
+                content = self.sent
+                headers = [(n, v) for n, v in headers if n.lower() != "content-encoding"]
+            elif content is not req.client_bytes():
+                content = req.encoded(content)
         if not leg.called:  # the client's credential and account are for the vendor it called, never another
             headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]
             if req.called.login is not None:  # nor what comes with a login (Claude's OAuth beta)
@@ -174,7 +193,7 @@ class TargetCall:
             headers, query = self.provider.authorize(headers, query, key)
         url = leg.url(path, req.called.path_prefix, req.host)
         if content is not req.client_bytes():  # (before the client's own credential, still masked here, is restored)
-            self._record(req.request.method, url, headers, query, content, key)
+            self._record(req.request.method, url, headers, query, shown, key)
         if key is None and self.job.credential and leg.called:
             headers, query = self.job.credential.restore(headers, query)
         url += f"?{query}" if query else ""
@@ -284,3 +303,31 @@ class TargetCall:
             return None
         step.answer = Capture(resp.status_code, resp.headers.get("content-type", ""))
         return step.answer
+
+
+class PlanEvents(Repairer):
+    """A login's stream repairer, fed as before, whose events of `kinds` (by type) are also read by `seen` as an
+    answer's body: the plan windows they report (Codex's `codex.rate_limits`)."""
+
+    def __init__(self, inner: Repairer, kinds: frozenset[str], seen: Callable[[int, list, bytes], None]) -> None:
+        self.inner, self.seen = inner, seen
+        self.marks = tuple(kind.encode() for kind in kinds)
+
+    started = property(lambda self: self.inner.started)
+    complete = property(lambda self: self.inner.complete)
+    failed = property(lambda self: self.inner.failed)
+    early_error = property(lambda self: self.inner.early_error)
+
+    def feed(self, event: Event) -> bytes:
+        if event.data is not None and any(mark in event.raw for mark in self.marks):
+            self.seen(200, [], event.data.encode())
+        return self.inner.feed(event)
+
+    def quiet(self, block: bytes) -> bool:
+        return self.inner.quiet(block) and not any(mark in block for mark in self.marks)
+
+    def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        return self.inner.end(ending)
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        return self.inner.error_event(message, status)

@@ -85,6 +85,7 @@ class ClientStream:
         # A streamed answer is kept by the client's writer itself (Responder.flow_body).
         self.holder = holder
         self.watch = watch
+        self.early: bytes | None = None  # what came before an error among the first events (Repairer.early_error)
 
     def begin(self, first: bytes, headers: list[tuple[str, str]]) -> None:
         """The first token: commit the status (unless a heartbeat did) and write what was held back until now."""
@@ -200,7 +201,7 @@ class Pump:
         if not repairer.started:  # (a stream already begun goes on with this response: nothing is held)
             held: list[bytes] = []
             ended = False
-            while not repairer.started and not ended:
+            while not repairer.started and not ended and repairer.early_error is None:
                 chunk = await next_piece()
                 if chunk:
                     clock.last_rx = loop.time()
@@ -210,6 +211,8 @@ class Pump:
                 if events:
                     held.append(fed(events))
             if not repairer.started:
+                if repairer.early_error is not None:  # the attempt's failure: what came is kept for the client
+                    stream.early = b"".join(held)
                 return
             stream.begin(b"".join(held), headers)
             if ended:

@@ -13,14 +13,17 @@ from protocols.urls import path_problem, segment_problem, shown
 from rewrite.accounting.usage import Meter
 from rewrite.config import StreamingConfig
 from rewrite.intake.big_json import Parsed, Upload, parse_body
+from rewrite.intake.encoded import decode, encode, encoding_of
 from rewrite.intake.loopback import LoopbackRequest
 from rewrite.providers import Provider
 from rewrite.routing.router import Route
 
+MAX_DECODED = 64 << 20  # bytes a content-encoded body may decode to (limits.max_request_body)
+
 
 class ClientRequest:
     def __init__(self, request: LoopbackRequest, route: Route, streaming: StreamingConfig,
-                 parsed: Parsed | None) -> None:
+                 parsed: Parsed | None, max_body: int = MAX_DECODED) -> None:
         self.request = request
         self.route = route
         self.called: Provider = route.provider
@@ -29,11 +32,19 @@ class ClientRequest:
         self.body: dict = {}  # the parsed JSON body: a dict whenever `proto` is set, empty when there is none
         self.proto: Protocol | None = route.protocol
         self.refusal: str | None = None  # why the request is answered 400 before any upstream call
+        # A body the client sent content-encoded (rewrite/intake/encoded.py): its encoding, and `plain`, the body
+        # decoded; `request.body` stays as it came.
+        self.encoding = encoding_of(request.headers)
+        self.plain = request.body
         # A large body's skeleton (rewrite/intake/big_json.py): enough to send the upload as it came, not to rewrite it.
         self.skeletal = parsed is not None and parsed.skeletal
         if self.proto is not None:
             if parsed is not None:
                 body, self.refusal = parsed.body, parsed.refusal
+            elif self.encoding is not None:  # (never a large upload: see Engine._handle)
+                decoded = decode(request.body, self.encoding, max_body)
+                body, self.refusal = parse_body(decoded) if decoded is not None else (None, None)
+                self.plain = decoded or b""
             else:  # (a large upload comes parsed, or was joined into `request.body` when it could not be)
                 body, self.refusal = parse_body(self.request.body)
             if body is None:
@@ -59,20 +70,26 @@ class ClientRequest:
             path, query, body = proto.as_stream(path, query, body)
         other = copy.copy(self)
         target = path + (f"?{query}" if query else "")
-        other.request = dataclasses.replace(self.request, target=target, body=json.dumps(body).encode(), upload=None)
+        other.plain = json.dumps(body).encode()
+        sent = other.plain if self.encoding is None else encode(other.plain, self.encoding)  # (as the client sends)
+        other.request = dataclasses.replace(self.request, target=target, body=sent, upload=None)
         other.path, other.query, other.body, other.skeletal, other.refusal = path, query, body, False, None
         other.client_stream, other.total_timeout = True, math.inf
         other.meter = Meter(proto, body, True)
         return other
 
     def client_bytes(self) -> bytes | Upload:
-        """The client's request body as it is sent on untouched."""
+        """The client's request body as it is sent on untouched (content-encoded, if it came so)."""
         return self.request.upload or self.request.body
 
     @property
     def tokens(self) -> int:
         """Its prompt's tokens, estimated for the pools' quota windows: a token is about 4 bytes of its body."""
         return estimated_tokens(self.client_bytes())
+
+    def encoded(self, content: bytes) -> bytes:
+        """A rewritten body, encoded the way the client sent its own."""
+        return content if self.encoding is None else encode(content, self.encoding)
 
     def parse_whole(self) -> None:
         """Parse a large body here after all: it is to be rewritten (this holds the event loop while it runs)."""

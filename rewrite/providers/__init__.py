@@ -115,8 +115,8 @@ class Provider:
         return self.credential.apply(headers, query, key, self.accounts.get(key, ()))
 
     def origin(self, host: str) -> str:
-        """Its base URL; for a login sent where its client called, the host called."""
-        return self.base_url or f"https://{host}"
+        """Its base URL; for a login sent where its client called, the host called (under its path prefix)."""
+        return self.base_url or f"https://{host}{self.path_prefix}"
 
     def upstream_url(self, path: str, host: str = "") -> str:
         """Map a path the client sent to the vendor host (`host`) onto this provider's base URL."""

@@ -16,12 +16,15 @@ its wire says beyond its protocol is pure and lives in protocols/logins/<name>.p
 - `errors`, `windows`: dialects added to its protocols' readers: its exhaustion answer (kind QUOTA) and the plan
   windows its answers report;
 - `foreign(headers)`: its client's headers as another target of a `from:` route gets them (the engine has taken
-  the credential out already);
+  the credential out already); `foreign_body(body)`, its client's body so (what only its backend reads left out);
+- `window_events`: the stream events (by type) that report its plan windows, read by its window dialects as an
+  answer's body (Codex's `codex.rate_limits`);
 - `side_hosts`: other hosts its client sends the same login to (its plan look-ups): never served, but their flows
   show the login masked once sent, as its hosts' other paths do.
 
-A login with no host of its own to send to (Copilot's plan names the host) has an empty `base_url` in its spec: the
-host the client called is the upstream, unless the config sets `base_url`.
+A login with no host of its own to send to (Copilot's plan names the host; a ChatGPT workspace may have a regional
+origin) has an empty `base_url` in its spec: the host the client called, under the spec's path prefix, is the
+upstream, unless the config sets `base_url`.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ def _unchanged(headers: Headers) -> Headers:
     return headers
 
 
+def _same(body: dict) -> dict:
+    return body
+
+
 @dataclass(frozen=True)
 class Login:
     paths: re.Pattern[str]  # generation paths (without the query) it serves; full match
@@ -58,6 +65,8 @@ class Login:
     windows: tuple[WindowDialect, ...] = ()
     foreign: Callable[[Headers], Headers] = _unchanged
     side_hosts: tuple[str, ...] = ()
+    foreign_body: Callable[[dict], dict] = _same
+    window_events: frozenset[str] = frozenset()
 
     def generation(self, method: str, path: str) -> Protocol | None:
         """The protocol of a request it serves (path without the query); None for another path of its hosts."""

@@ -292,6 +292,7 @@ class ReaderRelay(Repairer):
     started = property(lambda self: self.repairer.started)
     complete = property(lambda self: self.repairer.complete)
     failed = property(lambda self: self.repairer.failed)
+    early_error = property(lambda self: self.repairer.early_error)
 
     def feed(self, event: Event) -> bytes:
         return self.repairer.feed(_relay(event, self.adapt, self.tap))

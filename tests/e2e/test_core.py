@@ -365,6 +365,10 @@ BAD_CONFIGS = {
         "providers:\n  claude_login: {keys: [sk-ant-oat01-someone-elses]}\n",
         ["providers.claude_login.keys", "never pooled", "terms"],
     ),
+    "keys-on-chatgpt": (
+        "providers:\n  chatgpt: {keys: [sk-not-a-chatgpt-login]}\n",
+        ["providers.chatgpt.keys", "never pooled", "terms"],
+    ),
     "a-login-as-a-target-of-other-requests": (
         "routes:\n  - {models: ['gpt-*'], targets: [openai, copilot]}\n",
         ["routes.0.targets.1", "from: copilot"],

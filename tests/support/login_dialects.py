@@ -36,6 +36,8 @@ CHATGPT, CODE_ASSIST, COPILOT, CLAUDE_LOGIN = "chatgpt", "code_assist", "copilot
 DIALECTS = (CHATGPT, CODE_ASSIST, COPILOT, CLAUDE_LOGIN)
 
 _CHATGPT_PATH = re.compile(r"^(?:/[^?]*)?/codex/responses$")
+_CHATGPT_OTHER = re.compile(r"^(?:/[^?]*)?/codex/.+$")  # Codex's other backend calls (models, analytics): 404
+CHATGPT_OTHER = "chatgpt-other"
 _CODE_ASSIST_PATH = re.compile(r"^(?:/[^:?]*)?/v1internal:(\w+)$")
 _COPILOT_PATHS = {"/responses": fv.RESPONSES, "/chat/completions": fv.CHAT}
 OAUTH_TOKEN = re.compile(r"^Bearer sk-ant-oat\d*-", re.IGNORECASE)
@@ -48,7 +50,7 @@ CHATGPT_SYSTEM = "System messages are not allowed"
 CHATGPT_UNSUPPORTED = ("temperature", "max_output_tokens", "top_p")
 
 
-def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str] | None:
+def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str | None] | None:
     """(protocol, dialect) of a request in a login dialect; None for any other."""
     if _CHATGPT_PATH.match(path):
         if method == "POST":
@@ -56,6 +58,8 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str] | 
         if method == "GET" and headers.get("upgrade", "").lower() == "websocket":
             return "chatgpt-websocket", CHATGPT
         return None
+    if _CHATGPT_OTHER.match(path):  # (recorded as they came, no dialect: they take no fault and get a 404)
+        return CHATGPT_OTHER, None
     m = _CODE_ASSIST_PATH.match(path)
     if m and method == "POST":
         verb = m.group(1)

@@ -7,7 +7,8 @@ addresses. The generation paths of the login hosts (what Rotator's login provide
 Rotator did not take them: they are refused, unless `logins_forward` is on; then they go to the fake vendor at
 `logins_vendor`, their Host header kept, so the real CLIs can be driven against the fake vendor's dialects
 without Rotator serving them. The login hosts' other paths the fake vendor answers (Copilot's `/models`, Anthropic's
-`count_tokens`), which Rotator leaves to mitmproxy as they came, always go to the fake vendor, the same way.
+`count_tokens`, Codex's other `/backend-api/codex/` calls), which Rotator leaves to mitmproxy as they came, always go
+to the fake vendor, the same way.
 
 Each answered or refused call is logged as one line: `logins: <what> <METHOD> <host><path> -> <status>`.
 """
@@ -35,6 +36,7 @@ GENERATION = (
 # The login hosts' other paths that the fake vendor answers: forwarded to it whether or not `logins_forward` is on.
 VENDOR_OTHER = (
     ("api.anthropic.com", re.compile(r"^/v1/messages/count_tokens$")),
+    ("chatgpt.com", re.compile(r"^/backend-api/codex/(?!responses(?:/compact)?$)")),  # (models, analytics)
     (stand_ins.COPILOT_HOSTS, re.compile(r"^/models$")),
 )
 
