@@ -86,7 +86,7 @@ def test_an_anthropic_key_out_of_input_tokens_is_passed_over_until_the_reset(fak
     windows = {}
     for unit, left in (("requests", "49"), ("input-tokens", "0"), ("output-tokens", "8000")):
         windows |= {f"anthropic-ratelimit-{unit}-limit": "50000", f"anthropic-ratelimit-{unit}-remaining": left,
-                    f"anthropic-ratelimit-{unit}-reset": rfc3339(RESET)}
+                    f"anthropic-ratelimit-{unit}-reset": lambda: rfc3339(RESET)}  # (from when it answers)
     fake_vendor.script(Fault.with_headers(windows), key=A1)
 
     ask("anthropic")

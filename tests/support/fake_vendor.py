@@ -107,7 +107,7 @@ class Fault:
     tool: tuple[str, str] | None = None  # (name, arguments as a JSON string)
     status_code: int | None = None
     error_body: Any = None  # dict (JSON), str or bytes; None: the protocol's own error body for the status
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, Any], ...] = ()  # a value may be a callable, see `_pairs`
     delay_headers: float = 0.0
     delay_first_event: float = 0.0
     cut: At | None = None
@@ -170,7 +170,7 @@ class Fault:
         return dataclasses.replace(self, status_code=code, error_body=body, headers=self.headers + _pairs(headers))
 
     @_chainable
-    def with_headers(self, headers: dict[str, str]) -> Fault:
+    def with_headers(self, headers: dict[str, Any]) -> Fault:
         """Extra response headers (on any answer)."""
         return dataclasses.replace(self, headers=self.headers + _pairs(headers))
 
@@ -277,8 +277,9 @@ class Fault:
         return dataclasses.replace(self, refused_param=name)
 
 
-def _pairs(headers: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
-    return tuple((k.lower(), str(v)) for k, v in (headers or {}).items())
+def _pairs(headers: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """A value may be a callable: it is called when the answer is sent (a reset time counted from then)."""
+    return tuple((k.lower(), v if callable(v) else str(v)) for k, v in (headers or {}).items())
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -1351,7 +1352,7 @@ class FakeVendor:
         base = [("server", "fake-vendor"), ("x-fake-vendor-request", str(rec.index))]
         fam = family(rec.protocol)
         base.append(("request-id" if fam == "anthropic" else "x-request-id", f"req_fake{rec.index}"))
-        base += list(fault.headers)
+        base += [(k, str(v()) if callable(v) else v) for k, v in fault.headers]
         if rec.dialect:
             base = login_dialects.headers(rec, base)
 
