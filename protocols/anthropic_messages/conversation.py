@@ -66,12 +66,7 @@ def _block(scan: Scan, block: object, link: int) -> None:
         scan.mark(f"u|{block.get('id')}|{block.get('name')}")
     elif kind == "tool_result":
         scan.mark(f"r|{block.get('tool_use_id')}")
-        content = block.get("content")
-        if isinstance(content, str):
-            scan.text(content)
-        elif isinstance(content, list):
-            for inner in content:
-                _block(scan, inner, link)
+        _content(scan, block.get("content"), link)
     elif kind in _SKIPPED:
         return
     elif kind in ("image", "document"):
@@ -86,14 +81,18 @@ def _block(scan: Scan, block: object, link: int) -> None:
                     _block(scan, inner, link)
     else:  # server tools and their results, search results, …
         scan.mark(f"{kind}|{block.get('id')}|{block.get('name')}|{block.get('tool_use_id')}")
-        content = block.get("content")
-        if isinstance(content, str):
-            scan.text(content)
-        elif isinstance(content, list):
-            for inner in content:
-                _block(scan, inner, link)
+        _content(scan, block.get("content"), link)
     if "cache_control" in block:
         _breakpoint(scan, link, block["cache_control"])
+
+
+def _content(scan: Scan, content: object, link: int) -> None:
+    """A result's content: a string, or blocks of their own."""
+    if isinstance(content, str):
+        scan.text(content)
+    elif isinstance(content, list):
+        for inner in content:
+            _block(scan, inner, link)
 
 
 def _breakpoint(scan: Scan, link: int, marker: object) -> None:
