@@ -1,4 +1,5 @@
-"""What a pool says about itself: the log's summary line, and the `rotator.pools` command's JSON and table.
+"""What a pool says about itself: the log's summary line, and the `rotator.pools` command's JSON and table (the
+status page and `/metrics` show the same).
 
 Keys appear masked only.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from rewrite.pool.counters import Counts
 from rewrite.pool.key_state import KeyState
 
 if TYPE_CHECKING:
@@ -95,8 +97,9 @@ def describe(pool: KeyPool, now: float, wall: float) -> dict:
             "max_concurrent": s.max_concurrent,
             "weight": s.weight,
             "tier": s.tier,
-            "last_hour": vars(s.usage.hour(wall)),
+            "last_hour": vars(hour := s.usage.hour(wall)),
             "total": vars(s.usage.total),
+            "cache_read_share": {"last_hour": _share(hour), "total": _share(s.usage.total)},
             "models": {m: vars(c) for m, c in s.usage.by_model.items()},
             "windows": (shown := pool.quotas.describe(s, wall)),
             "text": _state_text(s, now, wall),
@@ -118,12 +121,26 @@ def windows_text(windows: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def _share(counts: Counts) -> float | None:
+    share = counts.cache_share()
+    return None if share is None else round(share, 4)
+
+
 def _cost(c: dict) -> str:
     text = f"${c['cost']:.4f}"
     return text + f" +{c['unpriced']} unpriced" if c["unpriced"] else text
 
 
-COLUMNS = ("key", "state", "in flight", "requests 1h / all", "tokens 1h / all", "cost 1h / all")
+def cache_cells(key: dict) -> tuple[str, str]:
+    """A described key's prompt-cache share ("62% / 55%": of its input read from the cache, in the last hour and in
+    all; "-" before any input) and what its cold prefixes cost ("$0.0120 / $0.3400": its cache writes above reads)."""
+    share = key["cache_read_share"]
+    shares = " / ".join("-" if share[p] is None else f"{share[p]:.0%}" for p in ("last_hour", "total"))
+    return shares, f"${key['last_hour']['cold_cost']:.4f} / ${key['total']['cold_cost']:.4f}"
+
+
+COLUMNS = ("key", "state", "in flight", "requests 1h / all", "tokens 1h / all", "cost 1h / all",
+           "cache read 1h / all", "cold prefixes 1h / all")
 
 
 def table(pools: list[dict]) -> str:
@@ -137,7 +154,8 @@ def table(pools: list[dict]) -> str:
             hour, total = k["last_hour"], k["total"]
             cap = f"/{k['max_concurrent']}" if k["max_concurrent"] is not None else ""
             rows.append((k["key"], k["text"], f"{k['in_flight']}{cap}", f"{hour['requests']} / {total['requests']}",
-                         f"{hour['tokens']} / {total['tokens']}", f"{_cost(hour)} / {_cost(total)}"))
+                         f"{hour['tokens']} / {total['tokens']}", f"{_cost(hour)} / {_cost(total)}",
+                         *cache_cells(k)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
         lines = [f"{p['provider']} ({p['strategy']}): {p['ready']} ready, {p['resting']} resting, {p['out']} out"]
         lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
