@@ -112,13 +112,29 @@ def describe(pool: KeyPool, now: float, wall: float) -> dict:
 
 def windows_text(windows: list[dict]) -> str:
     """A key's quota windows in words: "gpt-4o requests 12 of 60 left, resets 2026-11-25T14:03:30Z (in 25 s)"."""
+    return "; ".join(windows_words(windows))
+
+
+def windows_words(windows: list) -> list[str]:
+    """Each window in words: as a pool keeps it (`Quotas.describe`: its quota group or cap, unit, what is left of
+    its limit, kept back, reset) or as an answer reported it (`Window.as_json`, a saved flow's too): "gpt-4o requests
+    12 of 60 left (2000 kept back), resets 2026-11-25T14:03:30Z (in 25 s)", a plan's "five_hour 12% used, resets …"."""
     parts = []
     for w in windows:
-        left = f"{w['remaining']:g}" + (f" of {w['limit']:g}" if w.get("limit") else "")
-        kept = f" ({w['kept_back']:g} kept back)" if w.get("kept_back") else ""
-        parts.append(f"{w['window']} {w['unit']} {left} left{kept}, resets {w['resets_at']} "
-                     f"(in {w['resets_in']} s)")
-    return "; ".join(parts)
+        if not isinstance(w, dict):
+            continue
+        left, limit, used = w.get("remaining"), w.get("limit"), w.get("used")
+        part = f"{w['window']} {w['unit']}" if "window" in w else str(w.get("name"))
+        if isinstance(left, (int, float)) and (limit is not None or not isinstance(used, (int, float))):
+            part += f" {left:g}" + (f" of {limit:g}" if isinstance(limit, (int, float)) else "") + " left"
+        elif isinstance(used, (int, float)):
+            part += f" {used:.0%} used"
+        part += f" ({w['kept_back']:g} kept back)" if w.get("kept_back") else ""
+        part += f", {w['status']}" if w.get("status") not in (None, "allowed") else ""
+        if w.get("resets_at"):
+            part += f", resets {w['resets_at']}" + (f" (in {w['resets_in']} s)" if "resets_in" in w else "")
+        parts.append(part)
+    return parts
 
 
 def _share(counts: Counts) -> float | None:
