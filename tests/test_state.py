@@ -230,7 +230,8 @@ def test_a_resting_key_is_still_resting_after_a_restart(tmp_path):
         addon = started(first)
         pool_of(first).failed(SECRET, rate_limited("300"), "gpt-4o")
         with pool_of(first).lease(OTHER):
-            pool_of(first).record_usage(OTHER, "gpt-4o", 42, 0.001)
+            pool_of(first).record_usage(OTHER, "gpt-4o", 42, 0.001, 40, 2, cache_read=30, cache_write=10,
+                                        cold_cost=0.0025)
         addon.done()
 
         second = Engine(parse(config(str(db))))
@@ -240,6 +241,8 @@ def test_a_resting_key_is_still_resting_after_a_restart(tmp_path):
         table = again.pools()
         assert "resting for gpt-4o until" in table and "rate limited, status 429" in table
         assert SECRET not in table and OTHER not in table and "sk-p…wxyz" in table
+        assert "cache read 1h / all  cold prefixes 1h / all" in table and "75% / 75%" in table
+        assert "$0.0025 / $0.0025" in table  # (the prompt cache's counters carried over the restart)
         described = json.loads(again.pools("json"))
         assert described[0]["keys"][1]["total"]["tokens"] == 42 and described[0]["keys"][1]["total"]["requests"] == 1
         again.done()
