@@ -22,8 +22,8 @@ from mitmproxy.net.http import url as mitmproxy_url
 
 from rewrite.engine import Engine
 from rewrite.exchange.exchange import Job
+from rewrite.inspection.flow_list import summary
 from rewrite.inspection.steps import record as step_record
-from rewrite.inspection.views import summary
 from rewrite.intake.clients import HeldCredential, hide
 from rewrite.intake.loopback import AFTER_ANSWER, BIG_BODY, JOB_HEADER
 from rewrite.providers.credentials import CredentialStyle

@@ -112,6 +112,27 @@ def test_key_states_and_requests_in_flight_are_read_when_scraped():
     assert value(s, "rotator_in_flight", provider="openai") == 0
 
 
+def test_each_keys_prompt_cache_tokens_share_and_cold_cost_are_read_when_scraped():
+    def key(masked, share, **total):
+        counts = {"input_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0, "cold_cost": 0.0, **total}
+        return {"key": masked, "state": "ready", "in_flight": 0, "total": counts, "cache_read_share": share}
+
+    pools = [{"provider": "anthropic", "keys": [
+        key(MASKED[0], {"last_hour": 0.9, "total": 0.45}, input_tokens=20_000, cache_read_tokens=9_000,
+            cache_write_tokens=11_000, cold_cost=0.01265),
+        key(MASKED[1], {"last_hour": None, "total": None})]}]
+    s = scrape(Metrics(lambda: pools))
+    at = {"provider": "anthropic", "key": MASKED[0]}
+    assert [value(s, "rotator_key_prompt_tokens_total", **at, kind=kind)
+            for kind in ("input_tokens", "cache_read_tokens", "cache_write_tokens")] == [20_000, 9_000, 11_000]
+    assert value(s, "rotator_key_cache_cold_cost_usd_total", **at) == 0.01265
+    assert value(s, "rotator_key_cache_read_ratio", **at, period="1h") == 0.9
+    assert value(s, "rotator_key_cache_read_ratio", **at, period="all") == 0.45
+    unused = {"provider": "anthropic", "key": MASKED[1]}
+    assert value(s, "rotator_key_cache_read_ratio", **unused, period="all") is None  # no input: no share, not 0
+    assert value(s, "rotator_key_prompt_tokens_total", **unused, kind="input_tokens") == 0
+
+
 def test_free_text_reasons_and_unbounded_model_names_do_not_make_new_series_without_end():
     assert reason_kind("status 429 (quota)") == "status 429"
     assert reason_kind("ConnectError: [Errno 111] Connection refused to 10.0.0.7:443") == "connect error"

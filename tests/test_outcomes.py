@@ -9,7 +9,7 @@ import json
 import httpx
 import pytest
 
-from rewrite.inspection import views
+from rewrite.inspection import flow_list, views
 from rewrite.inspection.status import Tally, page, render_json, render_text
 from rewrite.policy.outcomes import ATTEMPT_ERRORS, FailureKind, Note
 from rewrite.pool import KeyPool
@@ -42,8 +42,8 @@ def test_every_note_kind_is_shown_in_the_flow_view_and_the_flow_list(kind):
     facts = views.Facts("openai_chat", "/v1/chat/completions", b'{"model": "m", "messages": []}', 200,
                         "application/json", b'{"choices": []}', rot)
     header = views.render_response(facts)
-    comment, _ = views.summary(rot["events"])
-    if kind in views.UNSHOWN:
+    comment, _ = flow_list.summary(rot["events"])
+    if kind in flow_list.UNSHOWN:
         assert f"said {kind}" not in header and comment == ""
     else:
         assert f"said {kind}" in header and f"said {kind}" in comment

@@ -16,7 +16,7 @@ import protocols
 from protocols.windows import Window
 from rewrite.accounting.metrics import Metrics
 from rewrite.config import ConfigError, parse
-from rewrite.inspection import views
+from rewrite.inspection import flow_list, views
 from rewrite.inspection.status import Tally, page, render_html, render_json, render_text
 from rewrite.pool import KeyPool
 from rewrite.pool.caps import CapConfig, Share, period_end
@@ -403,4 +403,4 @@ def test_a_flow_says_which_key_was_passed_over_for_a_window_and_shows_the_window
     header = views.render_response(facts)
     assert "key windows: requests 59 of 60 left, resets 2027-01-15T08:00:01Z" in header
     assert "key sk-w…0001 passed over: its gpt-4o requests window would be exceeded" in header
-    assert "passed over" in views.summary(rot["events"])[0]
+    assert "passed over" in flow_list.summary(rot["events"])[0]

@@ -96,6 +96,19 @@ def test_every_kind_of_token_is_counted_once_at_its_price():
     assert price.cost(usage) == pytest.approx(expected)
 
 
+def test_a_cold_prefix_costs_its_cache_writes_above_cache_reads_of_the_same_tokens():
+    # claude-haiku-4-5: input $1, cache write $1.25, cache read $0.10 per million: a written token costs $1.15 more.
+    usage = Usage(input_tokens=10_050, output_tokens=30, cache_read_tokens=2000, cache_write_tokens=8000)
+    assert TABLE.cold_cost("claude-haiku-4-5", usage) == pytest.approx(8000 * 1.15 / 1e6)
+    assert TABLE.cold_cost("claude-haiku-4-5", Usage(input_tokens=10, cache_read_tokens=10)) == 0.0  # all warm
+    assert TABLE.cold_cost("fake-model", usage) is None  # unknown price: unknown, not zero
+    # the long-context tier's prices (claude-sonnet-4-5 above 200k: write $7.50, read $0.60)
+    long = Usage(input_tokens=250_000, cache_write_tokens=100_000)
+    assert TABLE.cold_cost("claude-sonnet-4-5", long) == pytest.approx(100_000 * (7.50 - 0.60) / 1e6)
+    # a cache write priced at the input price and a read never dearer: no negative cost
+    assert Price(2.0, 8.0, cache_read=3.0).cold_cost(usage) == 0.0
+
+
 def test_defaults_cache_at_the_input_price_and_reasoning_at_the_output_price():
     usage = Usage(input_tokens=100, output_tokens=50, reasoning_tokens=20, cache_read_tokens=40, cache_write_tokens=10)
     assert Price(2.0, 8.0).cost(usage) == pytest.approx((100 * 2.0 + 50 * 8.0) / 1e6)

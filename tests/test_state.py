@@ -154,7 +154,7 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     old.failed(SECRET, rate_limited("300"), "gpt-4o")
     old.failed(OTHER, failure(429, [], b"", pooled=True), "")  # a backoff, whole key
     with old.lease(OTHER):
-        old.record_usage(OTHER, "gpt-4o", 120, 0.5)
+        old.record_usage(OTHER, "gpt-4o", 120, 0.5, 100, 20, cache_read=60, cache_write=30, cold_cost=0.01)
     old.record_usage(OTHER, "mystery", 30, None)
     records = json.loads(json.dumps(old.export_state()))
 
@@ -166,7 +166,8 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     assert new.states[0].rest_until("gpt-4o", 5.0) == pytest.approx(5.0 + 200)
     assert new.states[0].rest_until("gpt-4o-mini", 5.0) == 0
     other = new.describe()["keys"][1]
-    assert other["total"] == {"requests": 1, "tokens": 150, "cost": 0.5, "unpriced": 1}
+    assert other["total"] == {"requests": 1, "tokens": 150, "cost": 0.5, "unpriced": 1, "input_tokens": 100,
+                              "cache_read_tokens": 60, "cache_write_tokens": 30, "cold_cost": 0.01}
     assert other["last_hour"]["tokens"] == 150 and other["models"]["gpt-4o"]["tokens"] == 120
     assert new.states[1].failures == 1
     with new.lease(OTHER):
@@ -229,7 +230,8 @@ def test_a_resting_key_is_still_resting_after_a_restart(tmp_path):
         addon = started(first)
         pool_of(first).failed(SECRET, rate_limited("300"), "gpt-4o")
         with pool_of(first).lease(OTHER):
-            pool_of(first).record_usage(OTHER, "gpt-4o", 42, 0.001)
+            pool_of(first).record_usage(OTHER, "gpt-4o", 42, 0.001, 40, 2, cache_read=30, cache_write=10,
+                                        cold_cost=0.0025)
         addon.done()
 
         second = Engine(parse(config(str(db))))
@@ -239,6 +241,8 @@ def test_a_resting_key_is_still_resting_after_a_restart(tmp_path):
         table = again.pools()
         assert "resting for gpt-4o until" in table and "rate limited, status 429" in table
         assert SECRET not in table and OTHER not in table and "sk-p…wxyz" in table
+        assert "cache read 1h / all  cold prefixes 1h / all" in table and "75% / 75%" in table
+        assert "$0.0025 / $0.0025" in table  # (the prompt cache's counters carried over the restart)
         described = json.loads(again.pools("json"))
         assert described[0]["keys"][1]["total"]["tokens"] == 42 and described[0]["keys"][1]["total"]["requests"] == 1
         again.done()

@@ -420,3 +420,21 @@ async def test_every_worker_shows_the_usage_of_all_and_the_hour_keeps_only_its_m
     assert all(int(name.split(b"|")[0]) > time.time() - 3600 for name in hour)  # (not the old minute)
     assert int((await r.hgetall(old.shared.names.usage(fp)))[b"requests"]) >= 1
     await closed(a, b, old)
+
+
+async def test_every_worker_shows_each_keys_prompt_cache_share_and_cold_cost_of_all(redis_url):
+    a, b = worker(redis_url), worker(redis_url)
+    pick = await a.take(model="claude-x")
+    with a.lease(pick.key, "claude-x", pick.held):  # a cold prefix: written
+        a.record_usage(pick.key, "claude-x", 1030, 0.01, 1000, 30, cache_write=1000, cold_cost=0.00115)
+    await a.shared.shared.flush()
+    with b.lease(pick.key, "claude-x"):  # the same key on b: read (b's own count, not yet written)
+        b.record_usage(pick.key, "claude-x", 1030, 0.001, 1000, 30, cache_read=900, cache_write=100,
+                       cold_cost=0.000115)
+    await b.shared.shared.observe()
+    [shown] = [k for k in b.describe()["keys"] if k["total"]["input_tokens"]]
+    assert (shown["total"]["cache_read_tokens"], shown["total"]["cache_write_tokens"]) == (900, 1100)
+    assert shown["cache_read_share"] == {"last_hour": 0.45, "total": 0.45}
+    assert shown["total"]["cold_cost"] == pytest.approx(0.001265)
+    assert shown["models"]["claude-x"]["cache_read_tokens"] == 900
+    await closed(a, b)

@@ -124,6 +124,25 @@ def test_the_three_renderings():
     assert "<td>2023-11-14T22:13:20Z retry: status 429" in page_html
 
 
+def test_each_key_shows_its_prompt_cache_share_and_what_its_cold_prefixes_cost():
+    wall = FakeClock(1_700_000_000)
+    pool = KeyPool(KEYS[:2], name="anthropic", clock=FakeClock(50), wall=wall)
+    pool.record_usage(KEYS[0], "claude-haiku-4-5", 10_030, 0.0125, 10_000, 30, cache_write=10_000, cold_cost=0.0115)
+    wall.now += 7200  # two hours later: only the next answer is in the last hour
+    pool.record_usage(KEYS[0], "claude-haiku-4-5", 10_030, 0.0015, 10_000, 30, cache_read=9_000,
+                      cache_write=1_000, cold_cost=0.00115)
+    data = page([{"name": "anthropic", "family": "anthropic", "pool": describe(pool, 50, wall.now)}], [], Tally(wall),
+                wall.now)
+    warm, unused = data["providers"][0]["pool"]["keys"]
+    assert warm["cache_read_share"] == {"last_hour": 0.9, "total": 0.45}
+    assert (warm["last_hour"]["cold_cost"], warm["total"]["cold_cost"]) == (0.00115, pytest.approx(0.01265))
+    assert warm["total"]["cache_write_tokens"] == 11_000 and unused["cache_read_share"]["total"] is None
+    text = render_text(data).decode()
+    assert "cache read 1h / all  cold prefixes 1h / all" in text
+    assert "90% / 45%            $0.0011 / $0.0126" in text and "- / -" in text
+    assert "<td>90% / 45%<td>$0.0011 / $0.0126<td>" in render_html(data).decode()
+
+
 def test_upstream_text_is_escaped_in_html():
     tally = Tally()
     tally.record({"provider": "openai", "key": MASKED[0],

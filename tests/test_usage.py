@@ -292,6 +292,22 @@ def test_account_sets_the_job_logs_a_line_and_counts_per_key_and_model(caplog):
     assert "secret" not in json.dumps(counts)
 
 
+def test_account_counts_each_keys_prompt_cache_reads_writes_and_what_its_cold_prefixes_cost():
+    pool = KeyPool(["sk-pool-secret-1", "sk-pool-secret-2"], name="anthropic")
+    # claude-haiku-4-5: input $1, cache write $1.25, cache read $0.10 per million
+    account(job(), Usage(input_tokens=10_050, output_tokens=30, cache_write_tokens=10_000), "claude-haiku-4-5",
+            PriceTable(), pool, "sk-pool-secret-1")
+    account(job(), Usage(input_tokens=10_100, output_tokens=30, cache_read_tokens=10_000, cache_write_tokens=50),
+            "claude-haiku-4-5", PriceTable(), pool, "sk-pool-secret-1")
+    account(job(), Usage(input_tokens=10, output_tokens=2), "fake-model", PriceTable(), pool, "sk-pool-secret-2")
+    first, second = pool.describe()["keys"]
+    assert {k: first["total"][k] for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens")} == {
+        "input_tokens": 20_150, "cache_read_tokens": 10_000, "cache_write_tokens": 10_050}
+    assert first["cache_read_share"] == {"last_hour": 0.4963, "total": 0.4963}
+    assert first["total"]["cold_cost"] == pytest.approx(10_050 * 1.15 / 1e6)
+    assert second["cache_read_share"] == {"last_hour": 0.0, "total": 0.0} and second["total"]["cold_cost"] == 0
+
+
 def test_account_of_an_unknown_model_costs_unknown_not_zero(caplog):
     pool = KeyPool(["sk-pool-secret-1"], name="openai")
     j = job()
@@ -340,12 +356,19 @@ async def test_the_engine_records_usage_on_the_job_and_the_key(protocol, stream,
     assert job.usage == usage_module.as_dict(usage)
     tokens = fv.INPUT_TOKENS + ctx().output_tokens + 7
     [key] = [k for k in job.route.provider.pool.describe()["keys"] if k["total"]["tokens"]]
+    cache = {"input_tokens": usage.input_tokens, "cache_read_tokens": usage.cache_read_tokens,
+             "cache_write_tokens": usage.cache_write_tokens}
+    assert usage.cache_read_tokens and key["cache_read_share"]["total"] == round(
+        usage.cache_read_tokens / usage.input_tokens, 4)
     if protocol == GEMINI:  # the model is in the path
         assert job.cost == pytest.approx(PriceTable().cost("gemini-2.5-flash", usage)) and job.cost > 0
-        assert key["models"]["gemini-2.5-flash"] == {"requests": 1, "tokens": tokens, "cost": job.cost, "unpriced": 0}
+        assert key["models"]["gemini-2.5-flash"] == {
+            "requests": 1, "tokens": tokens, "cost": job.cost, "unpriced": 0, **cache,
+            "cold_cost": PriceTable().cold_cost("gemini-2.5-flash", usage)}
     else:
         assert job.cost is None  # model "m" has no price: unknown, not 0
-        assert key["models"]["m"] == {"requests": 1, "tokens": tokens, "cost": 0.0, "unpriced": 1}
+        assert key["models"]["m"] == {"requests": 1, "tokens": tokens, "cost": 0.0, "unpriced": 1, **cache,
+                                      "cold_cost": 0.0}
 
 
 async def test_the_engine_asks_for_chat_usage_and_the_client_never_sees_it():

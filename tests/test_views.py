@@ -15,7 +15,8 @@ from protocols.transcript import read_answer
 from rewrite.config import Config
 from rewrite.engine import Engine
 from rewrite.inspection import views
-from rewrite.inspection.views import Facts, summary
+from rewrite.inspection.flow_list import summary
+from rewrite.inspection.views import Facts
 from tests.support import samples
 
 

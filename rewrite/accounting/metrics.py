@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from rewrite.policy.outcomes import Note
@@ -182,8 +182,8 @@ class _Series:
 
 
 class _Live:
-    """What is read when scraped: each pooled key's state, requests in flight and quota windows, and each
-    provider's; each login's plan windows and whether it is exhausted."""
+    """What is read when scraped: each pooled key's state, requests in flight, quota windows and prompt cache, and
+    each provider's; each login's plan windows and whether it is exhausted."""
 
     def __init__(self, pools: Callable[[], list[dict]], in_flight: Callable[[], dict[str, int]],
                  logins: Callable[[], list[dict]]) -> None:
@@ -203,7 +203,7 @@ class _Live:
                                     labels=("provider",))
         for provider, count in sorted(self._in_flight().items()):
             flights.add_metric((provider,), count)
-        return [state, busy, flights, *self._windows(), *self._plans()]
+        return [state, busy, flights, *self._windows(), *self._cache(), *self._plans()]
 
     def _windows(self) -> list[GaugeMetricFamily]:
         labels = ("provider", "key", "window", "unit")
@@ -223,6 +223,31 @@ class _Live:
                         limit.add_metric(at, w["limit"])
                     resets.add_metric(at, datetime.fromisoformat(w["resets_at"].replace("Z", "+00:00")).timestamp())
         return [left, limit, resets]
+
+    def _cache(self) -> list:
+        labels = ("provider", "key")
+        tokens = CounterMetricFamily("rotator_key_prompt_tokens", "Input tokens each pooled key's answers reported, "
+                                     "and of them those read from the vendor's prompt cache and written to it, by kind "
+                                     "(input_tokens, cache_read_tokens, cache_write_tokens; keys masked)",
+                                     labels=(*labels, "kind"))
+        cold = CounterMetricFamily("rotator_key_cache_cold_cost_usd", "What each pooled key's cache writes cost above "
+                                   "reading the same tokens from the cache, in USD: the price of its cold prefixes "
+                                   "(keys masked)", labels=labels)
+        share = GaugeMetricFamily("rotator_key_cache_read_ratio", "Share of each pooled key's input tokens read from "
+                                  "the vendor's prompt cache, in the last hour (period 1h) and in all (keys masked)",
+                                  labels=(*labels, "period"))
+        for pool in self._pools():
+            for key in pool["keys"]:
+                at, total, shares = (pool["provider"], key["key"]), key.get("total"), key.get("cache_read_share")
+                if total is None or shares is None:
+                    continue
+                for kind in ("input_tokens", "cache_read_tokens", "cache_write_tokens"):
+                    tokens.add_metric((*at, kind), total[kind])
+                cold.add_metric(at, total["cold_cost"])
+                for period, name in (("1h", "last_hour"), ("all", "total")):
+                    if shares[name] is not None:
+                        share.add_metric((*at, period), shares[name])
+        return [tokens, cold, share]
 
     def _plans(self) -> list[GaugeMetricFamily]:
         used = GaugeMetricFamily("rotator_login_window_used_ratio", "Share of each subscription login's plan window "

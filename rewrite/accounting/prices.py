@@ -58,6 +58,15 @@ class Price:
                  + reasoning * _or(self.reasoning, self.output))
         return total / PER
 
+    def cold_cost(self, usage: Usage) -> float:
+        """What the answer's cache writes cost above reading the same tokens from the cache: the price of its cold
+        prefix (on Claude a write is 1.25x the input price, a read 0.1x)."""
+        for start, tier in self.tiers:
+            if usage.input_tokens > start:
+                return tier.cold_cost(usage)
+        write, read = _or(self.cache_write, self.input), _or(self.cache_read, self.input)
+        return usage.cache_write_tokens * max(0.0, write - read) / PER
+
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
@@ -186,4 +195,13 @@ class PriceTable:
         if price is None:
             return None
         cost = price.cost(usage)
+        return round(cost, 10) if math.isfinite(cost) else None
+
+    def cold_cost(self, model: str, usage: Usage) -> float | None:
+        """What the answer's cache writes cost above cache reads of the same tokens (`Price.cold_cost`), in USD;
+        None when the model's price is unknown."""
+        price = self.price(model)
+        if price is None or not usage.cache_write_tokens:
+            return None if price is None else 0.0
+        cost = price.cold_cost(usage)
         return round(cost, 10) if math.isfinite(cost) else None

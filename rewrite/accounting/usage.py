@@ -124,6 +124,8 @@ def account(job, usage: Usage | None, model: str, prices: PriceTable, pool: KeyP
     logger.info("rotator: %s %s: usage: %s: %s", provider.name, job.id[:8], model or "model not named",
                 describe(usage, cost, covered is not None))
     if pool is not None and key is not None:
-        pool.record_usage(key, model, usage.total_tokens, cost, usage.input_tokens, usage.output_tokens)
+        cold = prices.cold_cost(model, usage) if cost is not None else None
+        pool.record_usage(key, model, usage.total_tokens, cost, usage.input_tokens, usage.output_tokens,
+                          usage.cache_read_tokens, usage.cache_write_tokens, cold or 0.0)
     if covered is not None:
         covered.answered(usage.total_tokens)

@@ -1,5 +1,5 @@
 """The status page (`http://rotator.status/` through the proxy): providers, their keys (masked) and states, recent
-errors per key, requests in flight, and usage and cost since start.
+errors per key, each key's quota windows and prompt-cache share, requests in flight, and usage and cost since start.
 
 Pure: `page` gathers one dict, the page's public shape (what `?format=json` returns); `render_text`,
 `render_html` and `render_json` turn it into a body. Each pool comes as rewrite/pool/report.py `describe`s it
@@ -16,6 +16,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from rewrite.policy.outcomes import ATTEMPT_ERRORS, Note
+from rewrite.pool.report import cache_cells
 from rewrite.pool.report import table as pool_table
 
 RECENT_ERRORS = 5  # per key
@@ -192,12 +193,13 @@ def render_html(data: dict) -> bytes:
             continue
         parts.append(f"<p>{e(str(pool['strategy']))}: {pool['ready']} ready, {pool['resting']} resting, "
                      f"{pool['out']} out</p><table><tr><th>key<th>state<th>in flight<th>requests 1h / all"
-                     "<th>tokens 1h / all<th>cost 1h / all<th>quota windows<th>recent errors")
+                     "<th>tokens 1h / all<th>cost 1h / all<th>cache read 1h / all<th>cold prefixes 1h / all"
+                     "<th>quota windows<th>recent errors")
         for k in pool["keys"]:
             hour, total = k["last_hour"], k["total"]
             cells = [k["key"], k["text"], k["in_flight"], f"{hour['requests']} / {total['requests']}",
                      f"{hour['tokens']} / {total['tokens']}", f"{dollars(hour)} / {dollars(total)}",
-                     k.get("windows_text") or "-"]
+                     *cache_cells(k), k.get("windows_text") or "-"]
             recent = "<br>".join(e(f"{x['at']} {x['kind']}: {x['reason']}") for x in k["errors"])
             parts.append("<tr>" + "".join(f"<td>{e(str(c))}" for c in cells) + f"<td>{recent}")
         parts.append("</table>")

@@ -27,23 +27,18 @@ from protocols.unified import (
     ToolResult,
     Usage,
 )
+from rewrite.inspection.flow_list import UNSHOWN, went_on_at_seam
 from rewrite.policy.outcomes import Note
 from rewrite.pool.logins import plan_text
+from rewrite.pool.report import windows_words
 
 MAX_TEXT = 100_000  # characters of one text shown; the Raw view has the rest
 MAX_STEP = 4_000  # characters of one translation step's detail
 MAX_STEP_BODY = 20_000  # characters of one body shown in the steps (a step keeps at most 64 KiB of it)
 RULE = "─" * 3
+SEAM_MARK = "⟦resumed here: {method}, {target}, {trimmed} characters of overlap trimmed⟧"
 UPSTREAM_STEP = "upstream"  # `kind` of the steps rewrite/inspection/steps.py records
 
-# Notes the header and the flow list leave out: a heartbeat's early 200 is how the answer was sent, not what it was.
-UNSHOWN = (Note.COMMITTED,)  # (a tuple: a saved flow may hold a kind that cannot be hashed)
-
-# Marks of the flow list, by what happened (the worst wins).
-MARK_FAILED = ":x:"
-MARK_REPAIRED = ":adhesive_bandage:"
-MARK_FALLBACK = ":twisted_rightwards_arrows:"
-MARK_RETRIED = ":repeat:"
 
 
 @dataclass
@@ -110,31 +105,13 @@ def header(facts: Facts, request: RequestReading, answer: AnswerReading | None) 
         lines.append(f"cost: {cost_text(rot['cost'])}")
     if login and (plan := plan_text(login)):
         lines.append(plan)
-    elif isinstance(rot.get("windows"), list) and (shown := key_windows(rot["windows"])):
-        lines.append(shown)
+    elif isinstance(rot.get("windows"), list) and (shown := windows_words(rot["windows"])):
+        lines.append("key windows: " + " · ".join(shown))
     if facts.error:
         lines.append(f"flow error: {facts.error}")
     lines += attempts(rot)
     lines += notes(rot)
     return lines
-
-
-def key_windows(windows: list) -> str:
-    """The pooled key's windows as its answers reported them: "key windows: requests 59 of 60 left, resets …"."""
-    parts = []
-    for w in windows:
-        if not isinstance(w, dict):
-            continue
-        left, limit = w.get("remaining"), w.get("limit")
-        part = str(w.get("name")) + (f" {left:g}" if isinstance(left, (int, float)) else "")
-        part += f" of {limit:g}" if isinstance(left, (int, float)) and isinstance(limit, (int, float)) else ""
-        part += " left" if isinstance(left, (int, float)) else ""
-        if w.get("status") not in (None, "allowed"):
-            part += f", {w['status']}"
-        if w.get("resets_at"):
-            part += f", resets {w['resets_at']}"
-        parts.append(part)
-    return "key windows: " + " · ".join(parts) if parts else ""
 
 
 def timing(facts: Facts) -> str:
@@ -397,63 +374,6 @@ def finish(answer: Answer, reading: AnswerReading, rot: dict) -> str:
     if answer.finish == FINISH_STOP and answer.tool_calls():
         return FINISH_TOOL_CALLS  # what every protocol means by an answer that calls tools
     return answer.finish
-
-
-# -- the flow list ---------------------------------------------------------------------------------------------
-
-
-SEAM_MARK = "⟦resumed here: {method}, {target}, {trimmed} characters of overlap trimmed⟧"
-
-
-def summary(events: list[dict]) -> tuple[str, str]:
-    """The flow's comment and mark: what happened, at a glance ("retried 2× (status 429), repaired (upstream reset)").
-    mitmweb's comment column is narrow: what happened comes first, why in brackets after it."""
-    events = [e for e in events if isinstance(e, dict) and e.get("kind") not in UNSHOWN]
-    said: list[str] = []
-    retries = [e for e in events if e.get("kind") == Note.RETRY]
-    if retries:
-        reasons = list(dict.fromkeys(short(e.get("reason") or e.get("detail", "")) for e in retries))
-        said.append(f"retried {len(retries)}× ({'; '.join(reasons)})")
-    went_on = [e for e in events if e.get("kind") == Note.RESUMED and went_on_at_seam(e)]
-    if went_on:
-        methods = list(dict.fromkeys(str(e.get("method")) for e in went_on))
-        said.append(f"resumed {len(went_on)}× ({'; '.join(methods)})")
-    for e in events:
-        kind = e.get("kind")
-        if kind == Note.RETRY or (kind == Note.RESUMED and went_on_at_seam(e)):
-            continue
-        if kind == Note.REPAIRED:
-            said.append(f"repaired ({short(e.get('cause') or e.get('detail', ''))})")
-        elif kind == Note.FALLBACK:
-            said.append(f"fell back to {e.get('provider') or e.get('to') or short(e.get('detail', ''))}")
-        elif kind == Note.FAILED:
-            said.append(f"failed ({short(e.get('reason') or e.get('detail', ''))})")
-        else:
-            said.append(f"{kind}: {short(e.get('detail', ''), 80)}")
-    kinds = {e.get("kind") for e in events}
-    if Note.FAILED in kinds:
-        mark = MARK_FAILED
-    elif kinds & {Note.REPAIRED, Note.CUT, Note.RESUMED}:
-        mark = MARK_REPAIRED
-    elif Note.FALLBACK in kinds:
-        mark = MARK_FALLBACK
-    elif Note.RETRY in kinds:
-        mark = MARK_RETRIED
-    else:
-        mark = ""
-    return ", ".join(said), mark
-
-
-def went_on_at_seam(event: dict) -> bool:
-    """Whether a continuation's text reached the client (it ended the answer, or was cut in its turn)."""
-    outcome = str(event.get("outcome") or "")
-    return outcome == "spliced" or outcome.startswith("cut again")
-
-
-def short(text: str, limit: int = 48) -> str:
-    """A reason cut to its first clause: "first-token timeout (no response headers)" -> "first-token timeout"."""
-    text = str(text).split(" (", 1)[0].strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- text helpers ----------------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""What one pooled key did: requests, tokens and cost, in the last hour and in all.
+"""What one pooled key did: requests, tokens and cost, in the last hour and in all; and how its prompts met the
+vendor's prompt cache (input tokens, those read from the cache, those written to it, and what the writes cost above
+reading them: what its cold prefixes cost).
 
 The hour is kept as minute buckets on the wall clock, so it means the same after a restart
 (see rewrite/state/records.py).
@@ -7,7 +9,7 @@ The hour is kept as minute buckets on the wall clock, so it means the same after
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 BUCKET = 60  # seconds
 WINDOW = 3600  # the "last hour"
@@ -19,23 +21,39 @@ class Counts:
     tokens: int = 0
     cost: float = 0.0  # in dollars, of the answers whose price is known
     unpriced: int = 0  # answers whose cost is unknown (a model missing from the price table): not counted as 0
+    input_tokens: int = 0  # of `tokens`: the prompts', cached or not
+    cache_read_tokens: int = 0  # of `input_tokens`: read from the vendor's prompt cache
+    cache_write_tokens: int = 0  # of `input_tokens`: written to it (a prefix the cache did not hold)
+    cold_cost: float = 0.0  # dollars the cache writes cost above reading the same tokens from the cache
 
     def add(self, other: Counts) -> None:
         self.requests += other.requests
         self.tokens += other.tokens
         self.cost += other.cost
         self.unpriced += other.unpriced
+        self.input_tokens += other.input_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        self.cold_cost += other.cold_cost
+
+    def cache_share(self) -> float | None:
+        """The share of the input read from the prompt cache; None before any input."""
+        return self.cache_read_tokens / self.input_tokens if self.input_tokens else None
 
     @classmethod
     def from_json(cls, data) -> Counts:
         if not isinstance(data, dict):
             return cls()
         out = cls()
-        for name, kind in (("requests", int), ("tokens", int), ("cost", float), ("unpriced", int)):
-            value = data.get(name)
+        for f in COUNTED:
+            value = data.get(f.name)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-                setattr(out, name, kind(value))
+                setattr(out, f.name, float(value) if f.type == "float" else int(value))
         return out
+
+
+COUNTED = fields(Counts)
+NAMES = tuple(f.name for f in COUNTED)  # (a name ending in "cost" counts dollars: rewrite/state/redis/usage.py)
 
 
 class Usage:
@@ -59,9 +77,8 @@ class Usage:
         self._bucket(now).requests += 1
         self.by_model.setdefault(model, Counts()).requests += 1
 
-    def answered(self, model: str, tokens: int, cost: float | None, now: float) -> None:
-        tokens = max(0, int(tokens))
-        counts = Counts(tokens=tokens, cost=cost or 0.0, unpriced=int(cost is None))
+    def answered(self, model: str, counts: Counts, now: float) -> None:
+        """An answer's tokens and cost (`counts`, its `requests` 0: the attempt was counted by `request`)."""
         self.total.add(counts)
         self._bucket(now).add(counts)
         self.by_model.setdefault(model, Counts()).add(counts)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from rewrite.policy.backoff import backoff
 from rewrite.policy.retry import Failure
+from rewrite.pool.counters import Counts
 from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest, fingerprint
 from rewrite.pool.local import LocalDecisions
@@ -212,17 +213,20 @@ class KeyPool:
         return rest
 
     def record_usage(self, key: str, model: str, tokens: int, cost: float | None, input_tokens: int = 0,
-                     output_tokens: int = 0) -> None:
+                     output_tokens: int = 0, cache_read: int = 0, cache_write: int = 0, cold_cost: float = 0.0
+                     ) -> None:
         """Count an answer served by `key` (the pooled key itself): its tokens (input, output, reasoning and cache
-        tokens, each once; `input_tokens` and `output_tokens` of them) and its cost in dollars, None when the model
-        has no known price; in its counters and its quota windows."""
+        tokens, each once; `input_tokens` and `output_tokens` of them, `cache_read` and `cache_write` of the input)
+        and its cost in dollars, None when the model has no known price (`cold_cost`: what its cache writes cost
+        above cache reads); in its counters and its quota windows."""
         state = self._by_secret.get(key)
         if state is not None:
             wall = self._wall()
-            state.usage.answered(model, tokens, cost, wall)
+            counts = Counts(0, max(0, int(tokens)), cost or 0.0, int(cost is None), max(0, int(input_tokens)),
+                            max(0, int(cache_read)), max(0, int(cache_write)), max(0.0, cold_cost))
+            state.usage.answered(model, counts, wall)
             decisions = self.decisions
-            decisions.count(state, model, wall, tokens=max(0, int(tokens)), cost=cost or 0.0,
-                            unpriced=int(cost is None))
+            decisions.count(state, model, wall, **{n: v for n, v in vars(counts).items() if n != "requests"})
             used = {"tokens": max(0, tokens), "input_tokens": max(0, input_tokens),
                     "output_tokens": max(0, output_tokens), "dollars": cost or 0.0}
             decisions.spend(state, self.quotas.checks(model, wall, caps_only=True), used, wall)

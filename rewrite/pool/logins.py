@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from protocols.windows import Window, exhausted_until, iso, merged
 from rewrite.pool.key_state import WHOLE_KEY, fingerprint, mask
+from rewrite.pool.report import windows_words
 
 logger = logging.getLogger("rotator")
 
@@ -115,28 +116,10 @@ class LoginBook:
         return out
 
 
-def windows_text(windows: list) -> list[str]:
-    """Each window (as `Window.as_json` gives it, a saved flow's too) in words: "five_hour 12% used, resets …"."""
-    parts = []
-    for w in windows:
-        if not isinstance(w, dict):
-            continue
-        used, left = w.get("used"), w.get("remaining")
-        part = str(w.get("name")) + (f" {used:.0%} used" if isinstance(used, (int, float)) else "")
-        if isinstance(left, (int, float)) and w.get("limit") is None:
-            part += f" {left:g} left"
-        if w.get("status") not in (None, "allowed"):
-            part += f", {w['status']}"
-        if w.get("resets_at"):
-            part += f", resets {w['resets_at']}"
-        parts.append(part)
-    return parts
-
-
 def plan_text(record: dict) -> str:
     """What a flow recorded of its login (`LoginState.record`, a saved flow's too) in words: "plan: five_hour 12%
     used, resets … · exhausted until …: why"."""
-    parts = windows_text(record.get("windows") or [])
+    parts = windows_words(record.get("windows") or [])
     if record.get("why"):
         parts.append(f"exhausted until {record.get('exhausted_until') or 'its reset'}: {record['why']}")
     return "plan: " + " · ".join(parts) if parts else ""
@@ -144,7 +127,7 @@ def plan_text(record: dict) -> str:
 
 def text(state: LoginState, now: float) -> str:
     """One line: the windows' used shares and resets, and "exhausted until …"."""
-    parts = windows_text([w.as_json() for w in state.windows])
+    parts = windows_words([w.as_json() for w in state.windows])
     for scope, (until, why) in sorted(state.exhausted.items()):
         if until > now:
             when = "until its reset" if until == math.inf else f"until {iso(until)}"

@@ -1,4 +1,5 @@
-"""What a pool says about itself: the log's summary line, and the `rotator.pools` command's JSON and table.
+"""What a pool says about itself: the log's summary line, and the `rotator.pools` command's JSON and table (the
+status page and `/metrics` show the same).
 
 Keys appear masked only.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from rewrite.pool.counters import Counts
 from rewrite.pool.key_state import KeyState
 
 if TYPE_CHECKING:
@@ -95,8 +97,9 @@ def describe(pool: KeyPool, now: float, wall: float) -> dict:
             "max_concurrent": s.max_concurrent,
             "weight": s.weight,
             "tier": s.tier,
-            "last_hour": vars(s.usage.hour(wall)),
+            "last_hour": vars(hour := s.usage.hour(wall)),
             "total": vars(s.usage.total),
+            "cache_read_share": {"last_hour": _share(hour), "total": _share(s.usage.total)},
             "models": {m: vars(c) for m, c in s.usage.by_model.items()},
             "windows": (shown := pool.quotas.describe(s, wall)),
             "text": _state_text(s, now, wall),
@@ -109,13 +112,34 @@ def describe(pool: KeyPool, now: float, wall: float) -> dict:
 
 def windows_text(windows: list[dict]) -> str:
     """A key's quota windows in words: "gpt-4o requests 12 of 60 left, resets 2026-11-25T14:03:30Z (in 25 s)"."""
+    return "; ".join(windows_words(windows))
+
+
+def windows_words(windows: list) -> list[str]:
+    """Each window in words: as a pool keeps it (`Quotas.describe`: its quota group or cap, unit, what is left of
+    its limit, kept back, reset) or as an answer reported it (`Window.as_json`, a saved flow's too): "gpt-4o requests
+    12 of 60 left (2000 kept back), resets 2026-11-25T14:03:30Z (in 25 s)", a plan's "five_hour 12% used, resets …"."""
     parts = []
     for w in windows:
-        left = f"{w['remaining']:g}" + (f" of {w['limit']:g}" if w.get("limit") else "")
-        kept = f" ({w['kept_back']:g} kept back)" if w.get("kept_back") else ""
-        parts.append(f"{w['window']} {w['unit']} {left} left{kept}, resets {w['resets_at']} "
-                     f"(in {w['resets_in']} s)")
-    return "; ".join(parts)
+        if not isinstance(w, dict):
+            continue
+        left, limit, used = w.get("remaining"), w.get("limit"), w.get("used")
+        part = f"{w['window']} {w['unit']}" if "window" in w else str(w.get("name"))
+        if isinstance(left, (int, float)) and (limit is not None or not isinstance(used, (int, float))):
+            part += f" {left:g}" + (f" of {limit:g}" if isinstance(limit, (int, float)) else "") + " left"
+        elif isinstance(used, (int, float)):
+            part += f" {used:.0%} used"
+        part += f" ({w['kept_back']:g} kept back)" if w.get("kept_back") else ""
+        part += f", {w['status']}" if w.get("status") not in (None, "allowed") else ""
+        if w.get("resets_at"):
+            part += f", resets {w['resets_at']}" + (f" (in {w['resets_in']} s)" if "resets_in" in w else "")
+        parts.append(part)
+    return parts
+
+
+def _share(counts: Counts) -> float | None:
+    share = counts.cache_share()
+    return None if share is None else round(share, 4)
 
 
 def _cost(c: dict) -> str:
@@ -123,7 +147,16 @@ def _cost(c: dict) -> str:
     return text + f" +{c['unpriced']} unpriced" if c["unpriced"] else text
 
 
-COLUMNS = ("key", "state", "in flight", "requests 1h / all", "tokens 1h / all", "cost 1h / all")
+def cache_cells(key: dict) -> tuple[str, str]:
+    """A described key's prompt-cache share ("62% / 55%": of its input read from the cache, in the last hour and in
+    all; "-" before any input) and what its cold prefixes cost ("$0.0120 / $0.3400": its cache writes above reads)."""
+    share = key["cache_read_share"]
+    shares = " / ".join("-" if share[p] is None else f"{share[p]:.0%}" for p in ("last_hour", "total"))
+    return shares, f"${key['last_hour']['cold_cost']:.4f} / ${key['total']['cold_cost']:.4f}"
+
+
+COLUMNS = ("key", "state", "in flight", "requests 1h / all", "tokens 1h / all", "cost 1h / all",
+           "cache read 1h / all", "cold prefixes 1h / all")
 
 
 def table(pools: list[dict]) -> str:
@@ -137,7 +170,8 @@ def table(pools: list[dict]) -> str:
             hour, total = k["last_hour"], k["total"]
             cap = f"/{k['max_concurrent']}" if k["max_concurrent"] is not None else ""
             rows.append((k["key"], k["text"], f"{k['in_flight']}{cap}", f"{hour['requests']} / {total['requests']}",
-                         f"{hour['tokens']} / {total['tokens']}", f"{_cost(hour)} / {_cost(total)}"))
+                         f"{hour['tokens']} / {total['tokens']}", f"{_cost(hour)} / {_cost(total)}",
+                         *cache_cells(k)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
         lines = [f"{p['provider']} ({p['strategy']}): {p['ready']} ready, {p['resting']} resting, {p['out']} out"]
         lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]

@@ -1,8 +1,9 @@
 """One pool's usage counters in Redis: counted here, written in batches that are applied once, and read back so
 that each worker shows what all of them did.
 
-Per key, two hashes: `use:<fp>` (requests, tokens, cost, unpriced in all, and `<model>|<counter>` per model) and
-`use:<fp>:hour` (`<minute>|<counter>`, minutes older than an hour dropped by the write that adds a new one).
+Per key, two hashes: `use:<fp>` (each of rewrite/pool/counters.py's counters in all: requests, tokens, cost,
+unpriced, the prompt cache's; and `<model>|<counter>` per model) and `use:<fp>:hour` (`<minute>|<counter>`, minutes
+older than an hour dropped by the write that adds a new one). A counter whose name ends in "cost" counts dollars.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from rewrite.pool.counters import BUCKET, WINDOW
+from rewrite.pool.counters import BUCKET, NAMES, WINDOW
 from rewrite.state.redis import scripts
 from rewrite.state.redis.names import PoolKeys, PoolNames
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 HOUR_TTL = WINDOW + 2 * BUCKET  # seconds the hour's hash outlives its last write
 BATCH_MARK = 24 * 3600 * 1000  # ms a batch's mark is kept, so that a batch sent again is not counted twice
-COUNTERS = ("requests", "tokens", "cost", "unpriced")
 
 Count = tuple[int, str, int | None]  # (key index, field, minute: None for the totals)
 
@@ -85,7 +85,7 @@ class UsageBatches:
             stamp, _, field = name.partition("|")
             if stamp.isdigit():
                 by_minute.setdefault(int(stamp), {})[field] = value
-        return {"total": {f: totals.get(f, 0) for f in COUNTERS}, "by_model": by_model,
+        return {"total": {f: totals.get(f, 0) for f in NAMES}, "by_model": by_model,
                 "minutes": [[m, c] for m, c in sorted(by_minute.items())]}
 
 
@@ -97,7 +97,7 @@ class SharedUsage:
         self.batches = UsageBatches(keys.names)
 
     def add(self, index: int, model: str, wall: float, amounts: dict[str, float]) -> None:
-        """Add to the key's counters (requests, tokens, cost, unpriced), in all, for `model` and for this minute;
+        """Add to the key's counters (rewrite/pool/counters.py's), in all, for `model` and for this minute;
         written with the next batch."""
         self.batches.add(index, model, wall, amounts)
         self.shared.start()
