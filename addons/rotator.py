@@ -7,10 +7,11 @@ import logging
 import sys
 from pathlib import Path
 
-try:
-    import rewrite  # noqa: F401  (installed by scripts/setup)
-except ImportError:  # run from a checkout with the dependencies but without the editable install
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The checkout beside this script is what runs, installed (scripts/setup) or not: another checkout's editable install
+# (a second clone, a git worktree) would otherwise serve its own `rewrite` under this script's name.
+_checkout = str(Path(__file__).resolve().parent.parent)
+if _checkout not in sys.path:
+    sys.path.insert(0, _checkout)
 
 from addons.access import Access
 from addons.collector import FrozenStartup
