@@ -108,7 +108,7 @@ class Answers:
     KEPT = 256  # events opened and not sent yet (the seam of a continuation drops some)
 
     def __init__(self) -> None:
-        self._came: OrderedDict[bytes, bytes] = OrderedDict()  # the plain chunk's bytes -> the envelope's
+        self._came: OrderedDict[bytes, list[bytes]] = OrderedDict()  # the plain chunk's bytes -> the envelopes
 
     def parser(self) -> SSEParser:
         return OpenedParser(self.opened)
@@ -125,7 +125,7 @@ class Answers:
             return event
         plain = dumps(inner)
         raw = format_event(plain, event.event, CRLF if event.raw.endswith(CRLF + CRLF) else LF)
-        self._came[raw] = event.raw
+        self._came.setdefault(raw, []).append(event.raw)
         while len(self._came) > self.KEPT:
             self._came.popitem(last=False)
         return Event(raw, plain.decode(), event.event, event.id)
@@ -139,7 +139,7 @@ class Answers:
             return data
         out = []
         for e in events:
-            came = self._came.pop(e.raw, None)
+            came = self._put_back(e.raw)
             obj = load_object(e.data) if came is None and e.data is not None else None
             if came is not None:
                 out.append(came)
@@ -148,6 +148,17 @@ class Answers:
             else:
                 out.append(format_event(dumps({RESPONSE: obj}), e.event, CRLF if e.raw.endswith(CRLF + CRLF) else LF))
         return b"".join(out)
+
+
+    def _put_back(self, raw: bytes) -> bytes | None:
+        """The bytes the envelope of the chunk `raw` came in (the earliest of identical chunks); None: none came."""
+        came = self._came.get(raw)
+        if not came:
+            return None
+        first = came.pop(0)
+        if not came:
+            del self._came[raw]
+        return first
 
 
 class OpenedParser(SSEParser):
