@@ -10,6 +10,7 @@ import pytest
 
 from protocols.logins import code_assist as wire
 from protocols.sse import SSEParser
+from protocols.transcript import read_answer, read_request
 from protocols.vendor_errors import ErrorKind
 from protocols.windows import WindowStatus
 from rewrite.config import parse
@@ -157,3 +158,16 @@ def test_a_models_spent_window_leaves_the_login_for_that_model_only():
 
     assert state.exhausted_for("gemini-2.5-flash", NOW) is not None
     assert state.exhausted_for("gemini-2.5-pro", NOW) is None
+
+
+def test_the_view_reads_the_call_inside_the_envelope():
+    body = json.dumps(ENVELOPE).encode()
+    request = read_request("gemini", "/v1internal:streamGenerateContent?alt=sse", body).request
+    assert request is not None and (request.model, request.stream) == ("gemini-2.5-flash", True)
+    assert [m.role for m in request.messages] == ["user"]
+    came = (b'data: {"response":{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello"}]},'
+            b'"finishReason":"STOP"}]},"traceId":"t"}\r\n\r\n')
+    answer = read_answer("gemini", 200, "text/event-stream", came)
+    assert answer.answer is not None and [p.text for p in answer.answer.parts] == ["Hello"] and answer.complete
+    whole = read_answer("gemini", 200, "application/json", came.removeprefix(b"data: ").rstrip())
+    assert whole.answer is not None and [p.text for p in whole.answer.parts] == ["Hello"]

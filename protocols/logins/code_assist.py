@@ -36,6 +36,7 @@ from protocols.windows import Window, WindowAnswer, WindowStatus, epoch
 GENERATION = re.compile(r"/v1internal:(generateContent|streamGenerateContent)")
 COUNT_TOKENS = re.compile(r"/v1internal:countTokens")
 INTERNAL = "/v1internal:"
+PROTOCOL = "gemini"  # the protocol inside the envelope
 PLAIN_PATH = "/v1beta/models/{model}:{method}"  # the plain Gemini call an envelope stands for
 _PLAIN_METHOD = re.compile(r":(generateContent|streamGenerateContent)$")
 REQUEST, RESPONSE, MODEL = "request", "response", "model"
