@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from protocols import registry, translate
 from protocols.base import Event
+from protocols.logins.code_assist import ENVELOPE as CODE_ASSIST
+from protocols.logins.code_assist import PROTOCOL as CODE_ASSIST_PROTOCOL
 from protocols.sse import SSEParser, parse_block
 from protocols.translate.base import MALFORMED
 from protocols.translate.common import error_from_body
@@ -54,6 +56,8 @@ def read_request(protocol: str, path: str, body: bytes) -> RequestReading:
     except (ValueError, UnicodeDecodeError):
         reading.problem = "the body is not JSON"
         return reading
+    if protocol == CODE_ASSIST_PROTOCOL and isinstance(obj, dict) and (inside := _opened(path, obj)) is not None:
+        path, obj = inside[0] + path[len(path.partition("?")[0]):], inside[1]
     proto = registry.get(protocol)
     model = proto.model(path.partition("?")[0], obj) if isinstance(obj, dict) else ""
     stream = proto.wants_stream(path.partition("?")[0], path.partition("?")[2], obj) if isinstance(obj, dict) else None
@@ -73,7 +77,7 @@ def read_answer(protocol: str, status: int, content_type: str, body: bytes,
         reading.error = error_from_body(status, body)
         return reading
     if SSE_CONTENT_TYPE in content_type or body.lstrip()[:5] in (b"data:", b"event"):
-        return _read_stream(reading, _sse_events(body), max_events, body)
+        return _read_stream(reading, _sse_events(body, protocol == CODE_ASSIST_PROTOCOL), max_events, body)
     try:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -85,6 +89,9 @@ def read_answer(protocol: str, status: int, content_type: str, body: bytes,
     if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
         reading.error = error_from_body(status, obj)
         return reading
+    if protocol == CODE_ASSIST_PROTOCOL and isinstance(obj, dict) and isinstance(obj.get("response"), dict):
+        # (a login's envelope: read inside)
+        obj = obj["response"]
     try:
         reading.answer = translate.get(protocol).answer_to_ir(obj)
     except MALFORMED as e:
@@ -92,12 +99,18 @@ def read_answer(protocol: str, status: int, content_type: str, body: bytes,
     return reading
 
 
-def _sse_events(body: bytes) -> list[Event]:
+def _sse_events(body: bytes, enveloped: bool = False) -> list[Event]:
     parser = SSEParser(max_block=len(body) + 1)
     events = parser.feed(body) + parser.close()
     if parser.pending.strip():  # a last event without its blank line (a stream cut mid-event)
         events.append(parse_block(parser.pending + b"\n\n"))
-    return events
+    opened = CODE_ASSIST.answers().parser()  # (a login's envelope: its events read inside)
+    return [e2 for e in events for e2 in opened.feed(e.raw)] if enveloped and b'"response"' in body else events
+
+
+def _opened(path: str, body: dict) -> tuple[str, dict] | None:
+    """A login's envelope around the request (Code Assist's): the plain path and request inside."""
+    return CODE_ASSIST.opened(path.partition("?")[0], body)
 
 
 def _read_stream(reading: AnswerReading, events: list[Event], max_events: int, body: bytes) -> AnswerReading:

@@ -27,6 +27,7 @@ from openai.types.shared import ReasoningEffort
 
 import protocols.translate as translate
 from protocols.capabilities import BUILT_IN, EFFORTS, UNKNOWN, lookup, overridden
+from protocols.logins import code_assist
 from tests.support import fake_vendor
 from tests.support.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
 from tests.support.sdk_types import check_typed_dict, model_extras
@@ -478,3 +479,43 @@ def test_the_answer_check_names_a_field_the_sdk_type_does_not_declare():
     body = fake_vendor.anthropic_body(fake_vendor.Ctx(0, "m", 1761000000, {}, fake_vendor.Fault()))
     body["content"][0]["origin"] = "fake"
     assert model_extras(read("anthropic_messages", json.dumps(body).encode())) == ["content[0].origin"]
+
+
+# --- Gemini CLI on Code Assist: the envelope both ways (protocols/logins/code_assist.py)
+
+GEMINI_CLI = sorted(name for name, f in FIXTURES.items() if f["agent"] == "gemini")
+
+
+def code_assist_envelope(name: str) -> dict:
+    """A Gemini CLI request as it goes to Code Assist: the fixture's, in the envelope, with the session id."""
+    f = FIXTURES[name]
+    return {"model": f["model"], "project": "fake-project-123", "user_prompt_id": "prompt-1",
+            "request": {**f["body"], "session_id": "session-1"}}
+
+
+@pytest.mark.parametrize("name", GEMINI_CLI)
+def test_a_code_assist_request_reaches_the_gemini_pool_as_its_sdk_declares_it(name):
+    path, inner = code_assist.opened("/v1internal:streamGenerateContent", code_assist_envelope(name))
+
+    assert path == f"/v1beta/models/{FIXTURES[name]['model']}:streamGenerateContent"
+    sdk_accepts("gemini", code_assist.foreign_body(inner))
+
+
+@pytest.mark.parametrize("name", GEMINI_CLI)
+def test_a_gemini_answer_reaches_gemini_cli_in_its_envelope_as_its_sdk_declares_it(name):
+    """Another target's plain events (and Rotator's own) are put in an envelope whose `response` is what the SDK
+    declares; the login's own enveloped events are opened to exactly that and reach the CLI as they came."""
+    ctx = fake_vendor.Ctx(0, FIXTURES[name]["model"], 1761000000, FIXTURES[name]["body"], fake_vendor.Fault())
+    plain = b"".join(ev.data for ev in fake_vendor.gemini_events(ctx))
+    answers = code_assist.Answers()
+
+    enveloped = answers.stream(plain)
+
+    chunks = [json.loads(e.data) for e in parse(enveloped) if e.data]
+    assert chunks and all(set(c) == {"response"} for c in chunks)
+    inside = b"".join(b"data: " + json.dumps(c["response"]).encode() + b"\r\n\r\n" for c in chunks)
+    assert model_extras(gemini_chunks(inside)) == []
+    came = b"".join(b"data: " + json.dumps({**c, "traceId": "t1"}).encode() + b"\r\n\r\n" for c in chunks)
+    opened = answers.parser().feed(came)
+    assert [json.loads(e.data) for e in opened] == [c["response"] for c in chunks]
+    assert answers.stream(b"".join(e.raw for e in opened)) == came  # as they came, byte for byte

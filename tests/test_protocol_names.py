@@ -35,6 +35,7 @@ ALLOWED = {
     ("rewrite/providers/copilot.py", "chat"),
     ("rewrite/providers/chatgpt.py", "openai"),
     ("rewrite/providers/chatgpt.py", "responses"),
+    ("rewrite/providers/code_assist.py", "gemini"),
     # The capabilities key users write in the config (`anthropic_version`), read by the registration's
     # `required_headers` through the capability table.
     ("rewrite/config.py", "anthropic"),

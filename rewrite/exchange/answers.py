@@ -79,7 +79,7 @@ class Answers:
             self.out.start(status, error_headers(headers.multi_items()))
         else:
             self.out.start(status, response_headers(headers))
-        self.out.write(body)
+        self.out.write(self.for_client(status, body))
 
     async def translated(self, call: TargetCall, translation: Translation, resp: httpx.Response,
                          capture: Capture | None) -> Failure | None:
@@ -180,7 +180,7 @@ class Answers:
             return
         if failure.status is not None:
             self.out.start(failure.status, response_headers(failure.headers))
-            self.out.write(failure.body)
+            self.out.write(self.for_client(failure.status, failure.body))
             return
         status = 504 if failure.kind.timeout else 502
         message = f"Rotator: the upstream failed: {failure.reason}"
@@ -196,6 +196,12 @@ class Answers:
         self.out.finish()
         self.job.delivered = True
 
+    def for_client(self, status: int, body: bytes) -> bytes:
+        """A vendor's error answer as the client is given it: as it came, or as the client's login has it
+        (Login.client_error: a retry delay its client would sleep out for hours, bounded)."""
+        login = self.req.called.login
+        return body if login is None else login.client_error(status, body)
+
     def repair_state(self) -> Repairer:
         if self.repairer is None:
             assert self.req.proto is not None
@@ -207,4 +213,4 @@ class Answers:
         body = self.out.flow_body
         if self.req.client_stream or self.out.status != 200 or body.left_out:
             return None
-        return body.shown()
+        return body.shown() if self.req.dialect is None else self.req.dialect.opened_answer(body.shown())

@@ -100,7 +100,7 @@ class Continuation:
         call = TargetCall(req, leg, more, f.client, job, f.legs.hooks, f.refused)
         call.asking = method
         resume.asking = asking = Asking(delivered, method, caps, client)
-        pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout)
+        pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.parser)
         keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto, until=self.give_up, tokens=req.tokens)
         try:
             failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume, until=self.give_up).on)

@@ -14,12 +14,16 @@ final failure is reported in-stream as the protocol's error event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import protocols.resume
+from protocols.sse import SSEParser
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import LimitsConfig, StreamingConfig
 from rewrite.exchange.answers import Answers
 from rewrite.exchange.clock import Clock
 from rewrite.exchange.continuation import Continuation
+from rewrite.exchange.enveloped import EnvelopedWriter
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.job import Job, error_protocol, every_key_resting
 from rewrite.exchange.pump import Pump, piece_pusher, piece_reader
@@ -51,15 +55,19 @@ class Exchange:
     ) -> None:
         limits = limits or LimitsConfig.model_validate({})
         req = ClientRequest(request, job.route, streaming, parsed, limits.max_request_body)
+        parser: Callable[[], SSEParser] = SSEParser
+        if req.dialect is not None:  # a login's envelope: its events opened as they come, put back for the client
+            enveloped = req.dialect.answers()
+            responder, parser = EnvelopedWriter(responder, req.dialect, enveloped), enveloped.parser
         clock = Clock(responder, job, req.heartbeat, streaming.heartbeat_interval)
         max_body = limits.max_response_body  # of a body decoded or held whole
         answers = Answers(responder, job, req, clock, max_body, streaming.request_timeout)
-        pump = Pump(clock, req.meter, max_body, streaming.idle_timeout)
+        pump = Pump(clock, req.meter, max_body, streaming.idle_timeout, parser)
         legs = Legs(req, job, router, hooks)  # router None: no routes, the called provider serves (unit tests)
         resumer = protocols.resume.get(req.proto.name) if req.proto is not None and resume_for else None
         self.resume = None
         if resumer is not None and req.proto is not None and resume_for is not None:
-            self.resume = Resume(resumer, req.proto, req.body, resume_for, responder)
+            self.resume = Resume(resumer, req.proto, req.body, resume_for, responder, parser=pump.parser)
         self.fallback = Fallback(req, legs, client, streaming, clock, answers, pump, prices or PriceTable(),
                                  self.resume)
 

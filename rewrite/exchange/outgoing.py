@@ -177,14 +177,18 @@ class TargetCall:
         else:
             self.sent = req.plain if content is req.client_bytes() else content
         shown = content if isinstance(content, Upload) else self.sent  # (what the flow's steps show)
-        if req.encoding is not None and isinstance(content, bytes):
-            # A content-encoded body goes plain to another target than the vendor the client called; rewritten for
-            # that vendor, it is encoded again the way the client sent it.
+        if req.repackaged and isinstance(content, bytes):
+            # A content-encoded body (or a login's envelope) goes plain to another target than the vendor the client
+            # called; rewritten for that vendor, it is encoded (put in the envelope) again the way the client sent it.
             if not leg.called:
                 content = self.sent
                 headers = [(n, v) for n, v in headers if n.lower() != "content-encoding"]
             elif content is not req.client_bytes():
+                if req.dialect is not None:
+                    _, content = req.enveloped(path, content)
                 content = req.encoded(content)
+        if leg.called and req.dialect is not None:  # (the client's own path, for the call in its envelope)
+            path = req.dialect.envelope_path(path)
         if not leg.called:  # the client's credential and account are for the vendor it called, never another
             headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]
             if req.called.login is not None:  # nor what comes with a login (Claude's OAuth beta)

@@ -112,7 +112,9 @@ class Pump:
     """Reads upstream SSE responses for one request. `translated_from`: the upstream protocol's name when the
     events are translated (for the usage meter)."""
 
-    def __init__(self, clock: Clock, meter: Meter, max_body: int, idle_timeout: float) -> None:
+    def __init__(self, clock: Clock, meter: Meter, max_body: int, idle_timeout: float,
+                 parser: Callable[[], SSEParser] = SSEParser) -> None:
+        self.parser = parser  # (a login's envelope opens each event: rewrite/providers/login.py)
         self.clock = clock
         self.meter = meter
         self.max_body = max_body
@@ -167,7 +169,7 @@ class Pump:
 
     async def _fold(self, next_piece: Reader, feed: Callable, stream: ClientStream, aggregator: Aggregator) -> None:
         """A forced stream: every event to the aggregator, nothing to the client."""
-        parser, clock, job, repairer, watch = SSEParser(), self.clock, stream.job, stream.repairer, stream.watch
+        parser, clock, job, repairer, watch = self.parser(), self.clock, stream.job, stream.repairer, stream.watch
         loop = clock.loop
         while chunk := await next_piece():
             clock.last_rx = loop.time()
@@ -188,7 +190,7 @@ class Pump:
                       headers: list[tuple[str, str]]) -> None:
         """A client's stream: held back until its first token (a retry stays possible until then), then written
         as it comes. `headers`: the client's, should the first token commit the status."""
-        parser, clock, job, out, repairer = SSEParser(), self.clock, stream.job, stream.out, stream.repairer
+        parser, clock, job, out, repairer = self.parser(), self.clock, stream.job, stream.out, stream.repairer
         loop, holder = clock.loop, stream.holder
         marker = holder.marker if holder is not None else b""
 

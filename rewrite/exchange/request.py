@@ -9,6 +9,7 @@ import json
 import math
 
 from protocols.base import Protocol
+from protocols.logins.envelope import Envelope
 from protocols.urls import path_problem, segment_problem, shown
 from rewrite.accounting.usage import Meter
 from rewrite.config import StreamingConfig
@@ -51,6 +52,13 @@ class ClientRequest:
                 self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
             else:
                 self.body = body
+        # A login's envelope (rewrite/providers/login.py): the call inside is what the engine reads and repairs;
+        # `envelope` is the client's body as it came, put back around it for the login.
+        self.dialect: Envelope | None = None
+        self.envelope: dict | None = None
+        login = self.called.login
+        if self.proto is not None and login is not None and login.envelope is not None:
+            self._open(login.envelope)
         p, body = self.proto, self.body
         self.asked = p.model(self.path, body) if p is not None else ""
         self.client_stream = p is not None and p.wants_stream(self.path, self.query, body)
@@ -60,6 +68,24 @@ class ClientRequest:
             self.proto = None  # e.g. Gemini's JSON-array stream: forwarded as it comes
         self.heartbeat = self.proto.heartbeat if (self.proto is not None and self.client_stream) else None
         self.meter = Meter(self.proto, self.body, self.client_stream)
+
+    def _open(self, envelope: Envelope) -> None:
+        if self.skeletal:  # (a large envelope is opened whole: its inside is what is read)
+            self.parse_whole()
+        inside = envelope.opened(self.path, self.body)
+        if inside is None:
+            self.proto = None  # not an envelope after all: forwarded as it came, the vendor answers it
+            self.body = {}
+            return
+        self.dialect, self.envelope = envelope, self.body
+        self.path, self.body = inside
+        self.plain = json.dumps(self.body).encode()
+
+    def enveloped(self, path: str, content: bytes) -> tuple[str, bytes]:
+        """A plain call's path and body (`content`, its JSON) put back in the client's envelope, for its login."""
+        assert self.dialect is not None and self.envelope is not None and self.proto is not None
+        model = self.proto.model(path, {})
+        return self.dialect.envelope_path(path), self.dialect.enveloped(self.envelope, model, content)
 
     def continued(self, body: dict) -> ClientRequest:
         """This request asking for `body` instead (the continuation of a cut answer), as a stream."""
@@ -71,7 +97,11 @@ class ClientRequest:
         other = copy.copy(self)
         target = path + (f"?{query}" if query else "")
         other.plain = json.dumps(body).encode()
-        sent = other.plain if self.encoding is None else encode(other.plain, self.encoding)  # (as the client sends)
+        sent = other.plain
+        if self.dialect is not None:  # (in the client's envelope)
+            path_sent, sent = self.enveloped(path, sent)
+            target = path_sent + (f"?{query}" if query else "")
+        sent = sent if self.encoding is None else encode(sent, self.encoding)  # (as the client sends)
         other.request = dataclasses.replace(self.request, target=target, body=sent, upload=None)
         other.path, other.query, other.body, other.skeletal, other.refusal = path, query, body, False, None
         other.client_stream, other.total_timeout = True, math.inf
@@ -90,6 +120,11 @@ class ClientRequest:
     def encoded(self, content: bytes) -> bytes:
         """A rewritten body, encoded the way the client sent its own."""
         return content if self.encoding is None else encode(content, self.encoding)
+
+    @property
+    def repackaged(self) -> bool:
+        """Whether the client's bytes are not the body read (content-encoded, or a login's envelope)."""
+        return self.encoding is not None or self.dialect is not None
 
     def parse_whole(self) -> None:
         """Parse a large body here after all: it is to be rewritten (this holds the event loop while it runs)."""

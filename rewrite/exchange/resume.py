@@ -157,6 +157,7 @@ class Resume:
     cut: Cut | None = None
     asking: Asking | None = None
     cause: str = ""  # how the last watched attempt's stream ended
+    parser: Callable[[], SSEParser] = SSEParser  # what the client was sent, read back (a login's envelope opened)
 
     def on_for(self, call: TargetCall) -> bool:
         """Whether cuts of `call`'s stream are continued (the target's provider's `resume.mode`); a login's signed
@@ -235,5 +236,5 @@ class Resume:
         """Everything the client was sent (a folded answer: would have been sent), as events."""
         if self.cut is not None and self.cut.folded:
             return self.kept.events()
-        parser = SSEParser()
+        parser = self.parser()
         return iter(parser.feed(self.out.flow_body.shown()) + parser.close())

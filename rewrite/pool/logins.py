@@ -78,17 +78,19 @@ class LoginBook:
         return state
 
     def reported(self, state: LoginState, windows: tuple[Window, ...]) -> None:
-        """An answer's plan windows: kept; one refused now makes the whole login exhausted until it resets, and one
-        that names the window that limits now as served ends an exhaustion sooner."""
+        """An answer's plan windows: kept; one refused now makes the login exhausted until it resets (for its model
+        alone, when the window is a model's), and one that names the window that limits now as served ends an
+        exhaustion sooner."""
         if not windows:
             return
         now = self._wall()
         state.windows = merged(state.windows, windows)
-        until = exhausted_until(windows, now)
-        if until is not None:
-            spent = next(w for w in windows if w.exhausted(now))
-            self.exhaust(state, until, WHOLE_KEY, f"the plan's {spent.name} window is used up")
-        elif any(w.binding and w.status is not None for w in windows) and WHOLE_KEY in state.exhausted:
+        spent = [w for w in windows if w.exhausted(now)]
+        for scope in dict.fromkeys(w.model or WHOLE_KEY for w in spent):
+            its = [w for w in spent if (w.model or WHOLE_KEY) == scope]
+            self.exhaust(state, exhausted_until(its, now) or math.inf, scope,
+                         f"the plan's {its[0].name} window is used up")
+        if not spent and any(w.binding and w.status is not None for w in windows) and WHOLE_KEY in state.exhausted:
             del state.exhausted[WHOLE_KEY]
             logger.info("rotator: %s login %s is served again", self.provider, state.masked)
 

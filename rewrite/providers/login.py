@@ -20,7 +20,12 @@ its wire says beyond its protocol is pure and lives in protocols/logins/<name>.p
 - `window_events`: the stream events (by type) that report its plan windows, read by its window dialects as an
   answer's body (Codex's `codex.rate_limits`);
 - `side_hosts`: other hosts its client sends the same login to (its plan look-ups): never served, but their flows
-  show the login masked once sent, as its hosts' other paths do.
+  show the login masked once sent, as its hosts' other paths do;
+- `envelope`: its client wraps its protocol's calls in an envelope of its own (protocols/logins/envelope.py): the
+  engine reads and repairs the call inside and puts it back as it came (Code Assist's);
+- `forwarded`: calls of its hosts it serves without a protocol: forwarded on the login as they came (no repair);
+- `client_error(status, body)`: an error answer of the login as its client is given it (Gemini CLI would sleep out
+  a Code Assist quota's hours-long retry delay: it gets it bounded).
 
 A login with no host of its own to send to (Copilot's plan names the host; a ChatGPT workspace may have a regional
 origin) has an empty `base_url` in its spec: the host the client called, under the spec's path prefix, is the
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 
 import protocols
 from protocols.base import Protocol
+from protocols.logins.envelope import Envelope
 from protocols.registration import CredentialStyle
 from protocols.vendor_errors import Dialect
 from protocols.windows import WindowDialect
@@ -54,6 +60,10 @@ def _same(body: dict) -> dict:
     return body
 
 
+def _as_it_came(status: int, body: bytes) -> bytes:
+    return body
+
+
 @dataclass(frozen=True)
 class Login:
     paths: re.Pattern[str]  # generation paths (without the query) it serves; full match
@@ -67,13 +77,20 @@ class Login:
     side_hosts: tuple[str, ...] = ()
     foreign_body: Callable[[dict], dict] = _same
     window_events: frozenset[str] = frozenset()
+    envelope: Envelope | None = None
+    forwarded: re.Pattern[str] | None = None  # paths (without the query) served without a protocol; full match
+    client_error: Callable[[int, bytes], bytes] = _as_it_came
 
     def generation(self, method: str, path: str) -> Protocol | None:
         """The protocol of a request it serves (path without the query); None for another path of its hosts."""
         if not self.paths.fullmatch(path):
             return None
-        proto = protocols.detect(method, path)
+        proto = protocols.detect(method, path if self.envelope is None else self.envelope.sample_path(path))
         return proto if proto is not None and proto.family in self.families else None
+
+    def forwards(self, method: str, path: str) -> bool:
+        """Whether it serves this call without a protocol (forwarded on the login as it came)."""
+        return method == "POST" and self.forwarded is not None and self.forwarded.fullmatch(path) is not None
 
     def token(self, headers: list[tuple[str, str]]) -> str | None:
         """The login's credential among a request's headers (a bearer token without its scheme)."""

@@ -76,7 +76,7 @@ class Router:
         if login is not None:
             assert login.login is not None
             proto = login.login.generation(method, path)
-            return Route(login, proto) if proto is not None else None
+            return Route(login, proto) if proto is not None or login.login.forwards(method, path) else None
         if provider.login is not None:  # (a login's host, without the login)
             return None
         proto = protocols.detect(method, path)

@@ -42,12 +42,14 @@ WITNESS = "tests/support/witness_addon.py"
 DIRECT = {"providers": {"anthropic": {"hosts": ["anthropic.rotator-tests.invalid"]},
                         "claude_login": {"hosts": ["claude-login.rotator-tests.invalid"]},
                         "copilot": {"hosts": ["copilot.rotator-tests.invalid"]},
-                        "chatgpt": {"hosts": ["chatgpt.rotator-tests.invalid"]}}}
+                        "chatgpt": {"hosts": ["chatgpt.rotator-tests.invalid"]},
+                        "code_assist": {"hosts": ["code-assist.rotator-tests.invalid"]}}}
 
 
 def served(vendor: FakeVendor) -> dict:
     """Config overrides: Rotator's login providers serve the logins, sending them to the fake vendor."""
     return {"providers": {"claude_login": {"base_url": vendor.url}, "copilot": {"base_url": vendor.url},
+                          "code_assist": {"base_url": vendor.url},
                           "chatgpt": {"base_url": vendor.url + "/backend-api/codex"}}}
 
 CLAUDE_TOKEN = "sk-ant-oat01-fake-login-token"
