@@ -1,0 +1,98 @@
+"""Conversation affinity: which pooled key a request's conversation is bound to, and how long.
+
+Vendors cache a prompt's prefix per account (Anthropic per workspace, OpenAI per organization, Gemini per project),
+and some state is valid only on the account that made it (a stored Responses answer, an `encrypted_content`). A pool
+that rotates per request moves a conversation to another account almost every turn: each move writes the whole
+prefix again (a Claude cache write costs 12.5 times a read) or is refused. So a request that belongs to a
+conversation goes to the key its conversation is bound to while that key can serve.
+
+`Affinity` is what one request says of its conversation, for one pool (`affinity_of`, from the request's
+`protocols.conversation.Evidence`). The pool's decisions (rewrite/pool/decisions.py) look its `lookup` ids up, in
+order, among the pool's bindings (id -> `Binding`): the first live one names the bound key. After the request is
+served, its `bind` ids are bound to the key that served it (not the one first picked), for `ttl` seconds.
+
+Ids, strongest evidence first, each scoped by the client (its client key's name, or its address):
+- `p:<kind>:<value>`: a pin, state another account refuses (`hard`: the bound key is waited for, not left, while
+  it rests no longer than a request may wait);
+- `l:<client>:<link>`: the conversation's lineage, its links deepest first (protocols/conversation.py): the
+  conversation's own prompt, so it is looked up before the session, which sub-agents share;
+- `s:<client>:<session>`: the client's own session id.
+
+A binding carries the conversation's `name` (the first id it was bound by: its live conversations are counted by
+name, one per conversation however many turns) and its `depth` (the messages of the turn that bound it). A request
+found only by its session whose history is far shorter than the bound turn's is a compaction (the history replaced by
+a summary): placed as a new conversation, a free point to move it to the least loaded key.
+
+Where a binding is not worth it, there is none: a prompt under the model's minimum cacheable prompt
+(`cache_minimum`), with no pin; a pool or provider with `affinity: off`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocols.conversation import Evidence
+
+# The links of a request looked up, deepest first: an agent's turn adds a few messages, a long tool loop more.
+LOOKUP_LINKS = 24
+# A binding lives as long as the request asks its vendor to keep the prompt cache; this long when it says nothing
+# (Anthropic's and OpenAI's default cache lifetime is five minutes; a pin lives as long as the vendor keeps it).
+DEFAULT_TTL = 300.0
+PIN_TTL = 30 * 86400.0
+# Live conversations counted per key for placement are capped: a key holding many long pins is not starved of new
+# conversations forever, it is only passed over while others hold fewer.
+LIVE_CAP = 64
+# A session's history shorter than this share of the bound turn's is a compaction.
+COMPACTED = 0.5
+
+# Why a key was chosen, for the flow (`Pick.why`).
+BOUND = "bound"  # the conversation's bound key
+NEW = "new"  # a new conversation, placed on the key with the most headroom
+MOVED = "moved"  # its bound key could not serve (resting, out, busy past the wait budget, the key that just failed)
+COMPACTION = "compaction"  # its history was replaced by a summary: placed again
+
+
+@dataclass(frozen=True, slots=True)
+class Affinity:
+    """What a request says of its conversation, for its pool."""
+
+    lookup: tuple[str, ...]  # ids to look up, strongest first (pins, lineage deepest first, session)
+    bind: tuple[str, ...]  # ids bound to the key that serves (the session, the deepest link)
+    name: str  # the conversation's name if it is new (its session id, else its deepest link)
+    ttl: float  # seconds a binding lives
+    depth: int = 0  # messages in the request
+    hard: bool = False  # a pin: another account refuses the request
+    session: str | None = None  # the session id among `lookup` (for compaction), if any
+    said: str = ""  # the evidence in words, for the flow: "session header:x-claude-code-session-id", "lineage"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One id's binding: the key (its index in the pool, config order), until when (wall clock), the conversation's
+    name and the depth of the turn that bound it."""
+
+    key: int
+    until: float
+    name: str
+    depth: int
+
+    def encoded(self) -> str:
+        return f"{self.key}|{self.until:.3f}|{self.depth}|{self.name}"
+
+    @classmethod
+    def decoded(cls, text: str) -> Binding | None:
+        key, _, rest = text.partition("|")
+        until, _, rest = rest.partition("|")
+        depth, _, name = rest.partition("|")
+        try:
+            return cls(int(key), float(until), name, int(depth))
+        except ValueError:
+            return None
+
+
+def affinity_of(evidence: Evidence, client: str, cache_minimum: int | None, default_ttl: float = DEFAULT_TTL
+                ) -> Affinity | None:
+    """The request's affinity from its evidence; None when it belongs to no conversation worth keeping on one key
+    (no evidence, or a prompt under the model's minimum cacheable prompt and no pin). `client`: the client's name
+    (its client key's, or its address)."""
+    raise NotImplementedError  # (built with the engine's reading of the evidence)
