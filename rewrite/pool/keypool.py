@@ -40,6 +40,7 @@ from rewrite.pool.windows import REQUESTS, Quotas, Tally
 
 if TYPE_CHECKING:
     from protocols.windows import Window
+    from rewrite.pool.affinity import Affinity
     from rewrite.pool.prefetch import Prefetch
 
 __all__ = ["KeyPool", "Lease", "Pick", "Resting", "name_keys"]
@@ -86,23 +87,44 @@ class KeyPool:
 
     # -- choosing a key --------------------------------------------------------------------------------------
 
-    def pick(self, avoid: str | None = None, model: str = "", tokens: float = 0) -> Pick:
+    def pick(self, avoid: str | None = None, model: str = "", tokens: float = 0, *,
+             affinity: Affinity | None = None, patient: bool = True) -> Pick:
         """The key for the next attempt at `model`, as this process alone decides it; `avoid`: the key that just
-        failed, if another may be used; `tokens`: the request's, estimated (for its quota windows)."""
-        return self.local.pick(avoid, self.quotas.scope(model), self.quotas.need(model, tokens, self._wall()))
+        failed, if another may be used; `tokens`: the request's, estimated (for its quota windows); `affinity`: the
+        request's conversation (rewrite/pool/affinity.py; None: the strategy alone), its bound key picked first
+        while it can serve (`patient`: waited for at its max_concurrent)."""
+        need = self.quotas.need(model, tokens, self._wall())
+        return self.local.pick(avoid, self.quotas.scope(model), need, affinity, patient)
 
-    def prefetch(self, model: str, tokens: float = 0) -> Prefetch | None:
+    def prefetch(self, model: str, tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True
+                 ) -> Prefetch | None:
         """The first attempt's shared pick for `model`, started now (rewrite/pool/prefetch.py); None without shared
         state."""
-        return self.decisions.prefetch(self.quotas.scope(model), self.quotas.need(model, tokens, self._wall()))
+        need = self.quotas.need(model, tokens, self._wall())
+        return self.decisions.prefetch(self.quotas.scope(model), need, affinity, patient)
 
     def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None,
-             tokens: float = 0) -> Awaitable[Pick]:
+             tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True) -> Awaitable[Pick]:
         """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
         by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
         request's pick started earlier, used if it was made for this pool and model."""
         need = self.quotas.need(model, tokens, self._wall())
-        return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need)
+        return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need, affinity, patient)
+
+    def bind(self, key: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
+        """`key` served the conversation: bind it there (`Pick.conversation` names it), for every worker with
+        `state.redis`; `extra`: more ids to bind (what its answer made: a response id, say)."""
+        state = self._by_secret.get(key)
+        if state is not None:
+            self.decisions.bind(state, affinity, conversation, extra)
+            self.dirty = True
+
+    def unbind(self, key: str, affinity: Affinity) -> None:
+        """`key` failed the conversation: its ids bound to that key are dropped (the next pick places it)."""
+        state = self._by_secret.get(key)
+        if state is not None:
+            self.decisions.unbind(state, affinity)
+            self.dirty = True
 
     def lease(self, key: str, model: str = "", held: Held | None = None, waited: float = 0, tokens: float = 0
               ) -> Lease:
@@ -248,7 +270,8 @@ class KeyPool:
     # -- persistence (rewrite/state/records.py) ----------------------------------------------------------------------
 
     def export_state(self) -> dict[str, object]:
-        """The pool's state as JSON records by name: rests on the wall clock, keys by fingerprint."""
+        """The pool's state as JSON records by name: rests and conversation bindings on the wall clock, keys by
+        fingerprint (with `state.redis`, the bindings every worker follows are Redis's; these are this worker's)."""
         now, wall = self._clock(), self._wall()
         records: dict[str, object] = {"strategy": {"name": self.strategy.name, "position": self.strategy.position()}}
         for s in self.states:
@@ -258,6 +281,7 @@ class KeyPool:
                 "usage": s.usage.snapshot(),
                 "windows": {f: [t.left, t.limit, t.reset, t.reserve] for f, t in s.windows.items() if t.reset > wall},
             }
+        records["bindings"] = self.local.bindings.export([s.id for s in self.states], wall)
         self.dirty = False
         return records
 
@@ -285,4 +309,5 @@ class KeyPool:
                 if (isinstance(t, list) and len(t) == 4 and all(isinstance(v, (int, float)) for v in t)
                         and all(map(math.isfinite, t)) and t[2] > wall):
                     s.windows[str(name)] = Tally(*map(float, t))
+        self.local.bindings.restore(records.get("bindings"), [s.id for s in self.states], wall)
         self.line.changed(now)
