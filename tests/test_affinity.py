@@ -1,8 +1,12 @@
-"""A request's conversation affinity for its pool (rewrite/pool/affinity.py `affinity_of`), from its evidence."""
+"""A request's conversation affinity for its pool (rewrite/pool/affinity.py `affinity_of`), from its evidence; the
+`affinity` settings (rewrite/config.py)."""
 
 from __future__ import annotations
 
-from protocols.conversation import CacheLifetime, Evidence, Pin, Session
+import pytest
+
+from protocols.conversation import DEFAULT_SESSION_SOURCES, CacheLifetime, Evidence, Pin, Session, SessionSource
+from rewrite.config import ConfigError, parse
 from rewrite.pool.affinity import DEFAULT_TTL, LOOKUP_LINKS, PIN_TTL, affinity_of, answer_pin
 
 SESSION = Session("header:x-claude-code-session-id", "abc-123")
@@ -66,3 +70,26 @@ def test_the_binding_lives_as_long_as_the_request_asks_its_cache_to():
     vendor = Evidence(session=SESSION, cache_lifetime=CacheLifetime(None, "cachedContent"))
     b = affinity_of(vendor, "alice", None, default_ttl=120.0)
     assert b is not None and b.ttl == 120.0
+
+
+def test_the_config_turns_affinity_on_by_default_and_per_provider():
+    config = parse("affinity: {mode: off}\nproviders: {openai: {affinity: on}}")
+    assert config.affinity_on("openai") and not config.affinity_on("anthropic")
+    default = parse("")
+    assert default.affinity.mode == "on" and default.affinity.wait == 2.0
+    assert default.affinity.sources == DEFAULT_SESSION_SOURCES and default.affinity_on("openai")
+    assert parse("providers: {openai: {affinity: off}}").affinity_on("openai") is False
+    assert parse("affinity: {sessions: ['header:X-My-Session']}").affinity.sources == (
+        SessionSource("header", "x-my-session"),)
+
+
+@pytest.mark.parametrize("text, error", [
+    ("affinity: {sessions: ['head:x']}", r"^affinity\.sessions: .*session source 'head:x': expected header:<name>"),
+    ("affinity: {wait: 0}", r"^affinity\.wait: "),
+    ("affinity: {mode: maybe}", r"^affinity\.mode: "),
+    ("providers: {openai: {affinity: sometimes}}", r"^providers\.openai\.affinity: "),
+])
+def test_a_wrong_affinity_setting_stops_start_up_with_one_line_naming_it(text, error):
+    with pytest.raises(ConfigError, match=error) as e:
+        parse(text)
+    assert "\n" not in str(e.value)
