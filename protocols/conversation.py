@@ -49,6 +49,10 @@ PIN_ITEM_REFERENCE = "item_reference"  # a stored item named by id
 PIN_ENCRYPTED_CONTENT = "encrypted_content"  # a reasoning (or compaction) item's, named by `content_mark`
 PIN_CACHED_CONTENT = "cachedContent"  # Gemini's explicit cache
 
+# A body without any of these names carries no pin (a cheap look at the bytes before the body is parsed).
+PIN_NAMES = tuple(f'"{kind}"'.encode() for kind in (PIN_PREVIOUS_RESPONSE, PIN_CONVERSATION, PIN_ITEM_REFERENCE,
+                                                    PIN_ENCRYPTED_CONTENT, PIN_CACHED_CONTENT))
+
 HEAD = TAIL = 48  # characters of a long text's start and end that go into its mark
 SESSION_MAX = 200  # characters of a client's session id kept
 _MASK32 = 0xFFFFFFFF

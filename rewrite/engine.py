@@ -7,7 +7,7 @@ import logging
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
-from rewrite.exchange.affinity import UNREAD, Conversation, reads_evidence
+from rewrite.exchange.affinity import UNREAD, Conversation, may_bind, reads_evidence
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.request import estimated_tokens
 from rewrite.intake.big_json import EvidenceAsk, Worker
@@ -80,10 +80,14 @@ class Engine:
             return
         target = self.router.routes.targets_for(asked, route.provider.name)[0]
         provider = self.router.provider_named(target.provider)
-        # A pool that keeps conversations on their keys picks with the request's affinity, read from its body once
-        # it has come whole: no early pick (one made without it would ignore the conversation's binding).
-        if provider is not None and provider.pool is not None and not self.config.affinity_on(provider.name):
-            job.prefetch = provider.pool.prefetch(target.model_for(asked), estimated_tokens(body))
+        if provider is None or provider.pool is None:
+            return
+        model = target.model_for(asked)
+        # A pool that keeps conversations on their keys picks a conversation's key with its affinity, read from the
+        # body once it has come whole: no early pick for a request that may have one (it would ignore a binding).
+        if self.config.affinity_on(provider.name) and may_bind(provider.family, model, body):
+            return
+        job.prefetch = provider.pool.prefetch(model, estimated_tokens(body))
 
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
         job_id = next((v for n, v in request.headers if n.lower() == JOB_HEADER), None)

@@ -171,3 +171,36 @@ async def test_the_client_scopes_the_conversation():
     await turn(engine, up, {"messages": messages(1)}, [SESSION], client="alice")
     await turn(engine, up, {"messages": messages(2)}, [SESSION], client="bob")
     assert up.keys()[1] != up.keys()[0]
+
+
+def early_picks(engine: Engine, body: bytes, model: str = "claude-sonnet-4-5") -> list[str]:
+    """The models an early (prefetched) pick was started for, the pool taken as shared."""
+    pool = engine.router.provider_named("anthropic").pool
+    started: list[str] = []
+    pool.shared = object()  # (only its presence is read before the pool's prefetch, recorded here)
+    pool.prefetch = lambda m, tokens, **kw: started.append(m)  # type: ignore[method-assign]
+    route = engine.router.route("api.anthropic.com", "POST", "/v1/messages")
+    job = engine.submit(f"job-{len(engine.jobs):04d}", route)
+    engine.prefetch(job, "/v1/messages", body.replace(b'"m"', json.dumps(model).encode(), 1))
+    return started
+
+
+def test_a_request_too_small_to_bind_is_picked_early_one_that_may_bind_is_not():
+    engine = engine_for("anthropic")
+    small = json.dumps({"model": "m", "messages": messages(2)}).encode()
+    assert early_picks(engine, small) == ["claude-sonnet-4-5"]
+    large = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 8000}]}).encode()
+    assert early_picks(engine, large) == []  # (at the model's minimum cacheable prompt: it may have a binding)
+    assert early_picks(engine, small, model="some-unknown-model") == []  # (no known minimum: any prompt may bind)
+
+
+def test_a_small_body_that_names_a_pin_is_not_picked_early():
+    engine = engine_for("anthropic")
+    pinned = json.dumps({"model": "m", "previous_response_id": "resp_1", "messages": messages(1)}).encode()
+    assert early_picks(engine, pinned) == []
+
+
+def test_with_affinity_off_every_request_is_picked_early():
+    engine = engine_for("anthropic", "\naffinity: {mode: 'off'}")
+    large = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 8000}]}).encode()
+    assert early_picks(engine, large) == ["claude-sonnet-4-5"]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import protocols
 from protocols.capabilities import cache_minimum
-from protocols.conversation import PIN_PREVIOUS_RESPONSE, Evidence, SessionSource
+from protocols.conversation import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, SessionSource
 from rewrite.config import Config
 from rewrite.exchange.request import ClientRequest
 from rewrite.pool.affinity import PIN_TTL, Affinity, affinity_of, answer_pin
@@ -30,6 +30,16 @@ UNREAD = Evidence()  # (a sentinel: not read yet)
 def reads_evidence(config: Config, providers: Sequence[Provider]) -> bool:
     """Whether any pool keeps affinity: else no request's evidence is read at all (`affinity: off`)."""
     return any(p.pool is not None and p.login is None and config.affinity_on(p.name) for p in providers)
+
+
+def may_bind(family: str, model: str, body: bytes | None) -> bool:
+    """Whether a request whose body is `body` may have an affinity at `model` (before its body is parsed): a
+    prompt at the model's minimum cacheable size (the body's bytes / 4, more than its text), or a pin. A request
+    that may not is picked early, without one (rewrite/pool/prefetch.py)."""
+    minimum = cache_minimum(family, model)
+    if minimum is None or body is None or len(body) // 4 >= minimum:
+        return True
+    return any(name in body for name in PIN_NAMES)
 
 
 class Conversation:

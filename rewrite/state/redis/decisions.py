@@ -83,7 +83,8 @@ class RedisDecisions(Decisions):
 
     async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED,
                    affinity: Affinity | None = None, patient: bool = True) -> Pick:
-        early = prefetch.take(self, model) if prefetch is not None and avoid is None else None
+        # (an early pick was made without an affinity: a request that has one picks again)
+        early = prefetch.take(self, model) if prefetch is not None and avoid is None and affinity is None else None
         pick = await (early or self._shared_pick(avoid, model, need, affinity, patient))
         return pick if pick is not None else self.local.pick(avoid, model, need, affinity, patient)
 
