@@ -20,6 +20,7 @@ from addons.config import starting_up
 from rewrite.engine import Engine
 from rewrite.pool import KeyPool, name_keys
 from rewrite.pool.logins import login_table
+from rewrite.pool.persistence import export_state, import_state
 from rewrite.pool.report import table
 from rewrite.state.records import Batch, MemoryStore, StateError, StateStore, open_store, resolve
 
@@ -84,7 +85,7 @@ class Pools:
         for name, pool in self._pools.items():
             name_keys(pool, store.secret)
             try:
-                pool.import_state(store.load(scope(name)))
+                import_state(pool, store.load(scope(name)))
             except StateError as e:
                 logger.warning("rotator: state.path: %s; the %s pool starts afresh", e, name)
 
@@ -106,7 +107,7 @@ class Pools:
         return store
 
     def _changes(self, everything: bool = False) -> Batch:
-        return {scope(name): pool.export_state() for name, pool in self._pools.items() if everything or pool.dirty}
+        return {scope(name): export_state(pool) for name, pool in self._pools.items() if everything or pool.dirty}
 
     def _write(self, batch: Batch) -> None:
         if not batch or self.store is None:

@@ -9,6 +9,7 @@ import json
 from rewrite.pool import KeyPool
 from rewrite.pool.affinity import BOUND, MOVED, NEW, Affinity
 from rewrite.pool.keypool import name_keys
+from rewrite.pool.persistence import export_state, import_state
 from rewrite.pool.report import table
 from tests.support.timing import FakeClock
 
@@ -39,11 +40,11 @@ def test_bindings_carry_over_a_restart_by_fingerprint_on_the_wall_clock():
     clock = FakeClock(1_800_000_000.0)
     pool = pool_of(KEYS, clock)
     bound = {n: served(pool, conversation(n, ttl=100 if n == "brief" else 300)) for n in ("x", "y", "brief")}
-    records = json.loads(json.dumps(pool.export_state()))
+    records = json.loads(json.dumps(export_state(pool)))
     assert not any(k in json.dumps(records) for k in KEYS)  # (keys by fingerprint only)
     clock.advance(150)  # `brief` expires meanwhile
     later = pool_of(list(reversed(KEYS)), clock)  # the config lists its keys in another order
-    later.import_state(records)
+    import_state(later, records)
     for n in ("x", "y"):
         pick = later.pick(model="m", affinity=conversation(n))
         assert (pick.key, pick.why) == (bound[n], BOUND)

@@ -20,6 +20,7 @@ from rewrite.inspection import flow_list, views
 from rewrite.inspection.status import Tally, page, render_html, render_json, render_text
 from rewrite.pool import KeyPool
 from rewrite.pool.caps import CapConfig, Share, period_end
+from rewrite.pool.persistence import export_state, import_state
 from rewrite.pool.report import table
 from rewrite.pool.windows import Quotas, headroom
 from rewrite.state.redis.shared import SharedState
@@ -285,7 +286,7 @@ def test_windows_outlive_a_restart_in_the_state_file():
     p.record_usage(A, "claude-opus-4", 10, 1.0, 5, 5)
     p.reported(B, "claude-opus-4", used_up(600))
     again = pool(clock, CapConfig(per="day", dollars=1.0))
-    again.import_state(json.loads(json.dumps(p.export_state())))
+    import_state(again, json.loads(json.dumps(export_state(p))))
     assert again.pick(model="claude-opus-4").wait > 0  # A spent its day, B's window is used up
 
 

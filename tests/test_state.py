@@ -18,6 +18,7 @@ from addons.pools import Pools, scope
 from rewrite.config import parse
 from rewrite.engine import Engine
 from rewrite.pool import KeyPool, fingerprint
+from rewrite.pool.persistence import export_state, import_state
 from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
 from tests.support.timing import FakeClock, eventually
 from tests.support.vendor_errors import failure
@@ -156,12 +157,12 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     with old.lease(OTHER):
         old.record_usage(OTHER, "gpt-4o", 120, 0.5, 100, 20, cache_read=60, cache_write=30, cold_cost=0.01)
     old.record_usage(OTHER, "mystery", 30, None)
-    records = json.loads(json.dumps(old.export_state()))
+    records = json.loads(json.dumps(export_state(old)))
 
     # "restarted" 100 s later: another monotonic clock, the wall clock moved on
     clock2, wall.now = FakeClock(5.0), wall.now + 100
     new = KeyPool([SECRET, OTHER], clock=clock2, wall=wall)
-    new.import_state(records)
+    import_state(new, records)
     assert new.pick(model="gpt-4o").key == OTHER  # (its short backoff ended while Rotator was down)
     assert new.states[0].rest_until("gpt-4o", 5.0) == pytest.approx(5.0 + 200)
     assert new.states[0].rest_until("gpt-4o-mini", 5.0) == 0
@@ -180,17 +181,17 @@ def test_an_out_key_is_not_carried_over_and_expired_rests_are_dropped():
     old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
     old.failed(SECRET, failure(401, [], b"", pooled=True))
     old.failed(OTHER, rate_limited("10"), "m")
-    records = old.export_state()
+    records = export_state(old)
     wall.now += 60
     new = KeyPool([SECRET, OTHER], clock=FakeClock(0.0), wall=wall)
-    new.import_state(records)
+    import_state(new, records)
     assert [s.state(0.0) for s in new.states] == ["ready", "ready"]
 
 
 def test_the_records_never_hold_a_key():
     pool = KeyPool([SECRET], wall=lambda: 1_700_000_000.0)
     pool.failed(SECRET, rate_limited("30"), "m")
-    text = json.dumps(pool.export_state())
+    text = json.dumps(export_state(pool))
     assert SECRET not in text and "wxyz" not in text and f"key:{fingerprint(SECRET)}" in text
 
 
@@ -201,7 +202,7 @@ def test_records_that_do_not_parse_are_ignored():
                                                       "usage": {"total": {"requests": -4, "tokens": "many"},
                                                                 "minutes": [[1, 2, 3], "x"]}}},
                     {key: {"rests": [1], "usage": []}}, {key: {"rests": {"m": [float("inf"), "x"]}}}):
-        pool.import_state(records)
+        import_state(pool, records)
     assert pool.pick(model="m").wait == 0 and pool.describe()["keys"][0]["total"]["requests"] == 0
 
 
@@ -258,7 +259,7 @@ def test_a_reload_brings_an_out_key_back_and_keeps_the_rests(tmp_path):
         engine.configure(parse(config("")))  # the config reloaded: new pools
         addon.configure({"rotator_config"})
         pool = pool_of(engine)
-        assert [s.state(pool._clock()) for s in pool.states] == ["ready", "resting"]
+        assert [s.state(pool.clock()) for s in pool.states] == ["ready", "resting"]
         addon.done()
 
 

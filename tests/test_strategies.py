@@ -16,6 +16,7 @@ from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.loopback import LoopbackRequest
 from rewrite.pool import STRATEGIES, KeyPool
+from rewrite.pool.persistence import export_state, import_state
 from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Held, Upstream, events_of
@@ -295,7 +296,7 @@ def test_a_restored_pool_continues_where_the_old_one_was(strategy):
     for _ in range(7):
         old.pick(), twin.pick()
     restored = KeyPool(specs, strategy, clock=FakeClock())
-    restored.import_state(json.loads(json.dumps(old.export_state())))
+    import_state(restored, json.loads(json.dumps(export_state(old))))
     assert [restored.pick().key for _ in range(20)] == [twin.pick().key for _ in range(20)]
 
 
@@ -303,5 +304,5 @@ def test_a_position_saved_under_another_strategy_is_ignored():
     old = KeyPool(["a", "b", "c"], "round-robin", clock=FakeClock())
     old.pick()
     new = KeyPool(["a", "b", "c"], "fair-cycle", clock=FakeClock())
-    new.import_state(old.export_state())
+    import_state(new, export_state(old))
     assert [new.pick().key for _ in range(3)] == ["a", "b", "c"]

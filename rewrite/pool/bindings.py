@@ -3,7 +3,8 @@ id -> `Binding` (the key by its index in the pool, until when on the wall clock)
 conversations, name -> until. Expired ones are dropped lazily: a binding when the dict has grown past a bound, a
 key's live conversation when the key is bound again.
 
-Persisted with the pool (KeyPool.export_state): each binding's key by its fingerprint id, never its index or secret.
+Persisted with the pool (rewrite/pool/persistence.py): each binding's key by its fingerprint id, never its index
+or secret.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
 from collections.abc import Awaitable, Iterable
@@ -33,10 +32,10 @@ from rewrite.policy.backoff import backoff
 from rewrite.policy.retry import Failure
 from rewrite.pool.counters import Counts
 from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
-from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest, fingerprint
+from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
 from rewrite.pool.local import LocalDecisions
 from rewrite.pool.report import StateLine, describe
-from rewrite.pool.windows import REQUESTS, Quotas, Tally
+from rewrite.pool.windows import REQUESTS, Quotas
 
 if TYPE_CHECKING:
     from protocols.windows import Window
@@ -73,7 +72,7 @@ class KeyPool:
                        KeyState(k.key, k.weight, k.tier, k.max_concurrent) for k in keys]
         self.keys = [s.secret for s in self.states]
         self._by_secret = {s.secret: s for s in self.states}
-        self._clock, self._wall, self._rng = clock, wall, rng
+        self.clock, self.wall, self._rng = clock, wall, rng  # (read by rewrite/pool/persistence.py too)
         self.line = StateLine(name, self.states, wall)
         self.local = LocalDecisions(self.states, strategy, self.line, clock, wall)
         self.strategy = self.local.strategy
@@ -93,14 +92,14 @@ class KeyPool:
         failed, if another may be used; `tokens`: the request's, estimated (for its quota windows); `affinity`: the
         request's conversation (rewrite/pool/affinity.py; None: the strategy alone), its bound key picked first
         while it can serve (`patient`: waited for at its max_concurrent)."""
-        need = self.quotas.need(model, tokens, self._wall())
+        need = self.quotas.need(model, tokens, self.wall())
         return self.local.pick(avoid, self.quotas.scope(model), need, affinity, patient)
 
     def prefetch(self, model: str, tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True
                  ) -> Prefetch | None:
         """The first attempt's shared pick for `model`, started now (rewrite/pool/prefetch.py); None without shared
         state."""
-        need = self.quotas.need(model, tokens, self._wall())
+        need = self.quotas.need(model, tokens, self.wall())
         return self.decisions.prefetch(self.quotas.scope(model), need, affinity, patient)
 
     def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None,
@@ -108,7 +107,7 @@ class KeyPool:
         """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
         by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
         request's pick started earlier, used if it was made for this pool and model."""
-        need = self.quotas.need(model, tokens, self._wall())
+        need = self.quotas.need(model, tokens, self.wall())
         return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need, affinity, patient)
 
     def bind(self, key: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
@@ -137,7 +136,7 @@ class KeyPool:
             held.hold()
         if state is None:
             return Lease(None, None, held)
-        wall = self._wall()
+        wall = self.wall()
         state.usage.request(model, wall)
         decisions = self.decisions
         decisions.count(state, model, wall, requests=1)
@@ -156,13 +155,13 @@ class KeyPool:
         """How long until a key may serve `model` again (when `pick` says to wait, or that none is free): as the
         decision that made `pick` saw it, if it was not the pool's alone (a shared pick knows every worker's rests);
         a key over a window a request of `tokens` counts in is back at its reset."""
-        need = self.quotas.need(model, tokens, self._wall())
+        need = self.quotas.need(model, tokens, self.wall())
         return self.decisions.resting(self.quotas.scope(model), pick, need)
 
     def rests_past(self, seconds: float, model: str = "", tokens: float = 0) -> bool:
         """No key may serve `model` within `seconds`: each is out, cooling down, resting after a stall, or over a
         window a request of `tokens` counts in, longer."""
-        need = self.quotas.need(model, tokens, self._wall())
+        need = self.quotas.need(model, tokens, self.wall())
         return self.decisions.rests_past(seconds, self.quotas.scope(model), need)
 
     # -- how keys did ----------------------------------------------------------------------------------------
@@ -173,10 +172,10 @@ class KeyPool:
         if state is None or not (state.failures or state.stalls):
             return
         state.failures = state.stalls = 0
-        was_slow, state.slow_until = state.slow_until > self._clock(), 0.0
+        was_slow, state.slow_until = state.slow_until > self.clock(), 0.0
         self.dirty = True
         if was_slow:
-            self.line.changed(self._clock())
+            self.line.changed(self.clock())
 
     def failed(self, key: str, failure: Failure, model: str = "") -> float | None:
         """Rest `key` as its failed attempt at `model` deserves. Returns the rest after a stall, if it stalled."""
@@ -219,7 +218,7 @@ class KeyPool:
         self.dirty = True
         logger.log(ALERT, "rotator: %s key %s was refused by the vendor (%s): it is not used again until the "
                    "config is reloaded", self.name or "pool", state.masked, why)
-        self.line.changed(self._clock())
+        self.line.changed(self.clock())
 
     def stalled(self, key: str) -> float:
         """The key produced nothing in time, or could not be reached: rest it, longer for each failure in a row.
@@ -229,7 +228,7 @@ class KeyPool:
             return 0.0
         state.stalls += 1
         rest = backoff(state.stalls - 1, base=STALL_REST, cap=STALL_REST_MAX)
-        now = self._clock()
+        now = self.clock()
         state.slow_until = now + rest
         self.line.changed(now)
         return rest
@@ -243,7 +242,7 @@ class KeyPool:
         above cache reads); in its counters and its quota windows."""
         state = self._by_secret.get(key)
         if state is not None:
-            wall = self._wall()
+            wall = self.wall()
             counts = Counts(0, max(0, int(tokens)), cost or 0.0, int(cost is None), max(0, int(input_tokens)),
                             max(0, int(cache_read)), max(0, int(cache_write)), max(0.0, cold_cost))
             state.usage.answered(model, counts, wall)
@@ -265,49 +264,4 @@ class KeyPool:
 
     def describe(self) -> dict:
         """The pool as JSON for `rotator.pools` and the status page (rewrite/pool/report.py)."""
-        return describe(self, self._clock(), self._wall())
-
-    # -- persistence (rewrite/state/records.py) ----------------------------------------------------------------------
-
-    def export_state(self) -> dict[str, object]:
-        """The pool's state as JSON records by name: rests and conversation bindings on the wall clock, keys by
-        fingerprint (with `state.redis`, the bindings every worker follows are Redis's; these are this worker's)."""
-        now, wall = self._clock(), self._wall()
-        records: dict[str, object] = {"strategy": {"name": self.strategy.name, "position": self.strategy.position()}}
-        for s in self.states:
-            records[f"key:{s.id}"] = {
-                "rests": {scope: [wall + r.until - now, r.why] for scope, r in s.active_rests(now).items()},
-                "failures": s.failures,
-                "usage": s.usage.snapshot(),
-                "windows": {f: [t.left, t.limit, t.reset, t.reserve] for f, t in s.windows.items() if t.reset > wall},
-            }
-        records["bindings"] = self.local.bindings.export([s.id for s in self.states], wall)
-        self.dirty = False
-        return records
-
-    def import_state(self, records: dict[str, object]) -> None:
-        """Continue from `export_state`; what does not parse, or names keys no longer configured, is ignored."""
-        now, wall = self._clock(), self._wall()
-        strategy = records.get("strategy")
-        if (isinstance(strategy, dict) and strategy.get("name") == self.strategy.name
-                and isinstance(strategy.get("position"), dict)):
-            self.strategy.restore(strategy["position"])
-        for s in self.states:
-            record = records.get(f"key:{s.id}")
-            if not isinstance(record, dict):
-                continue
-            rests = record.get("rests")
-            for scope, rest in (rests.items() if isinstance(rests, dict) else ()):
-                if (isinstance(rest, list) and len(rest) == 2 and isinstance(rest[0], (int, float))
-                        and math.isfinite(rest[0]) and rest[0] > wall and isinstance(scope, str)):
-                    s.rests[scope] = Rest(now + rest[0] - wall, str(rest[1]))
-            if isinstance(record.get("failures"), int):
-                s.failures = max(0, record["failures"])
-            s.usage.restore(record.get("usage"))
-            kept = record.get("windows")
-            for name, t in (kept.items() if isinstance(kept, dict) else ()):
-                if (isinstance(t, list) and len(t) == 4 and all(isinstance(v, (int, float)) for v in t)
-                        and all(map(math.isfinite, t)) and t[2] > wall):
-                    s.windows[str(name)] = Tally(*map(float, t))
-        self.local.bindings.restore(records.get("bindings"), [s.id for s in self.states], wall)
-        self.line.changed(now)
+        return describe(self, self.clock(), self.wall())
