@@ -183,7 +183,8 @@ def test_an_exhausted_plan_goes_on_with_the_pool_and_is_not_asked_again_until_it
     assert "exhausted until" in login["text"]
     no_stray_calls(proxy)
     first, second = login_flows(proxy, tmp_path)
-    assert [n["kind"] for n in first.metadata["rotator"]["events"]] == ["fallback"]
+    # (the pool's key chosen for the conversation, new to the pool: the affinity note says so)
+    assert [n["kind"] for n in first.metadata["rotator"]["events"]] == ["fallback", "affinity"]
     assert first.metadata["rotator"]["provider"] == "anthropic" and "covered" not in first.metadata["rotator"]
     assert "was not asked (plan exhausted until" in second.metadata["rotator"]["events"][0]["detail"]
 

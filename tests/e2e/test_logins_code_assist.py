@@ -177,7 +177,8 @@ def test_an_exhausted_plan_goes_on_with_the_gemini_pool_and_is_not_asked_again(g
     assert 'rotator_login_window_used_ratio{login="' in metrics and 'provider="code_assist"' in metrics
     no_stray_calls(proxy)
     first, second = generation_flows(proxy, tmp_path)
-    assert [n["kind"] for n in first.metadata["rotator"]["events"]] == ["fallback"]
+    # (the pool's key chosen for the conversation, new to the pool: the affinity note says so)
+    assert [n["kind"] for n in first.metadata["rotator"]["events"]] == ["fallback", "affinity"]
     assert first.metadata["rotator"]["provider"] == "gemini" and b'"response"' in first.response.content
     assert "was not asked (plan exhausted until" in second.metadata["rotator"]["events"][0]["detail"]
 
