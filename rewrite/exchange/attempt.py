@@ -85,6 +85,7 @@ class KeyAttempts:
         self.affinity = affinity
         self.wait = wait
         self.created = created
+        self.conversation = ""  # the name the conversation is bound under (the last pick's)
         self._impatient = False  # the bound key stayed busy past `wait`: placed elsewhere
         self._unbind: str | None = None  # the bound key that failed: unbound once the next pick saw it failed
 
@@ -169,6 +170,7 @@ class KeyAttempts:
             prefetch.drop()  # (a no-op once taken; else it was another pool's or model's, or the pool decided alone)
         self._passed_over(pool, pick)
         self._chosen(pick, avoid)
+        self.conversation = pick.conversation
         self._unbound(pool)
         return pick
 

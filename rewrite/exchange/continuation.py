@@ -101,7 +101,8 @@ class Continuation:
         call.asking = method
         resume.asking = asking = Asking(delivered, method, caps, client)
         pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.parser)
-        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto, until=self.give_up, tokens=req.tokens)
+        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto, until=self.give_up, tokens=req.tokens,
+                           **self._affinity(provider, model))
         try:
             failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume, until=self.give_up).on)
         except asyncio.CancelledError:  # the client left: the vendor was asked (and billed) all the same
@@ -126,6 +127,20 @@ class Continuation:
                 outcome = f"cut again ({resume.cause})"
         self._record(len(delivered.text), method, leg.name, asking, outcome)
         return outcome, kind
+
+    def _affinity(self, provider: Provider, model: str) -> dict:
+        """The continuation goes to the key that answered the cut part while it can serve (not busy: no wait): the
+        vendor cached the prompt there when it began to answer (the conversation is bound to it now, as it would be
+        once served)."""
+        f = self.fallback
+        if f.conversation is None:
+            return {}
+        affinity = f.conversation.affinity(f.req, provider, model)
+        first = f.keys
+        if (affinity is not None and first is not None and first.key is not None and first.provider is provider
+                and provider.pool is not None):
+            provider.pool.bind(first.key, affinity, first.conversation or affinity.name)
+        return {"affinity": affinity}  # (no wait: at its max_concurrent, the key may be held by the cut attempt itself)
 
     def _caps(self, provider: Provider, model: str) -> Capabilities:
         """The capabilities of the model the host is asked for (a `rename_model` adapter renames `model`)."""

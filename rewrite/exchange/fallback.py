@@ -154,6 +154,7 @@ class Fallback:
         self.chosen: list[tuple[Provider, Target]] = []  # the request's targets, in order
         self.serving = 0  # the index of the one that served
         self.served: Leg | None = None  # its leg
+        self.keys: KeyAttempts | None = None  # the attempts of the target being tried (its key: the one answering)
 
     async def run(self) -> None:
         """Try the request's targets in order; a target that fails before the client's first token hands the
@@ -230,6 +231,7 @@ class Fallback:
         keys = KeyAttempts(self.cfg, self.clock, self.job, call.provider, call.model, self.req.proto,
                            tokens=self.req.tokens, affinity=affinity,
                            wait=conversation.wait if conversation is not None else 0.0, created=created)
+        self.keys = keys
         attempt = Attempt(call, self.cfg, self.clock, self.answers, self.pump, self.resume)
         failure = await keys.run(attempt.on)
         if failure is None:
