@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 VENDOR_HOSTS = {"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"}
@@ -17,3 +18,9 @@ def read_flows(path: Path) -> list:
 def read_vendor_flows(path: Path) -> list:
     """The saved flows to the vendors' own hosts (not the status host's, nor a test addon's)."""
     return [flow for flow in read_flows(path) if flow.request.pretty_host in VENDOR_HOSTS]
+
+
+def said(flow) -> str:
+    """Everything Rotator recorded of a flow (its record in `metadata["rotator"]`: notes, key, why it was chosen)
+    and the flow's comment, as one text to look words up in."""
+    return json.dumps(flow.metadata.get("rotator"), default=str) + "\n" + (flow.comment or "")
