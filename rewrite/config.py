@@ -13,9 +13,19 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 import protocols
+from protocols.conversation import DEFAULT_SESSION_SOURCES, SessionSource
 from rewrite.accounting.prices import PriceConfig
 from rewrite.adapters.entries import AdapterEntry
 from rewrite.pool.caps import CapConfig
@@ -109,6 +119,37 @@ class ModelConfig(_Strict):
     capabilities: CapabilitiesConfig | None = None
 
 
+def _switch(v: object) -> object:
+    """`on`/`off` as YAML 1.1 reads them too (booleans)."""
+    return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
+
+
+Switch = Annotated[Literal["on", "off"], BeforeValidator(_switch)]
+
+
+class AffinityConfig(_Strict):
+    """Conversation affinity (rewrite/pool/affinity.py): a conversation's requests go to the pooled key that served
+    it, where its prompt is cached and its stored state lives (docs/pools-and-usage.md)."""
+
+    # on: a request's conversation evidence is read and its pool keeps it on its key; off: each request is placed by
+    # the pool's strategy alone, as if it were a one-shot call, and no evidence is read.
+    mode: Switch = "on"
+    wait: float = Field(2.0, gt=0, allow_inf_nan=False)  # seconds a busy bound key (max_concurrent) is waited for
+    # Where a client's own session id is read from, first found wins (protocols/conversation.py SessionSource).
+    sessions: list[str] = [str(s) for s in DEFAULT_SESSION_SOURCES]
+
+    @field_validator("sessions")
+    @classmethod
+    def _sessions(cls, v: list[str]) -> list[str]:
+        for text in v:
+            SessionSource.parse(text)  # (its ValueError names the source and the forms it may take)
+        return v
+
+    @property
+    def sources(self) -> tuple[SessionSource, ...]:
+        return tuple(SessionSource.parse(s) for s in self.sessions)
+
+
 class ResumeConfig(_Strict):
     """How a stream cut after its first token is continued (docs/reliability.md: Answers that survive a cut)."""
 
@@ -146,6 +187,8 @@ class ProviderConfig(_Strict):
     strategy: str = "round-robin"
     # Continuing cut streams from this provider, over the top level's `resume`.
     resume: ResumeOverride | None = None
+    # Conversation affinity for this provider's pool, over the top level's `affinity.mode`.
+    affinity: Switch | None = None
     # Caps on each key's quota windows (rewrite/pool/caps.py), and models that share one quota at the vendor, over
     # the built-in groups (name -> globs): docs/pools-and-usage.md, "Quota windows".
     windows: list[CapConfig] = []
@@ -289,6 +332,7 @@ class Config(_Strict):
     limits: LimitsConfig = LimitsConfig()
     translation: TranslationConfig = TranslationConfig()
     resume: ResumeConfig = ResumeConfig()
+    affinity: AffinityConfig = AffinityConfig()
     # When set, only these clients are served from the key pools (see rewrite/intake/clients.py).
     clients: list[ClientConfig] = []
     # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:
@@ -311,6 +355,11 @@ class Config(_Strict):
         if own is None or own.resume is None:
             return self.resume
         return self.resume.model_copy(update={k: v for k, v in own.resume.model_dump().items() if v is not None})
+
+    def affinity_on(self, provider: str) -> bool:
+        """Whether `provider`'s pool keeps conversations on their keys: its own `affinity`, else the top level's."""
+        own = self.providers.get(provider)
+        return (own.affinity if own is not None and own.affinity is not None else self.affinity.mode) == "on"
 
     @field_validator("upstream_proxy")
     @classmethod

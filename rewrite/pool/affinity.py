@@ -12,8 +12,8 @@ order, among the pool's bindings (id -> `Binding`): the first live one names the
 served, its `bind` ids are bound to the key that served it (not the one first picked), for `ttl` seconds.
 
 Ids, strongest evidence first, each scoped by the client (its client key's name, or its address):
-- `p:<kind>:<value>`: a pin, state another account refuses (`hard`: the bound key is waited for, not left, while
-  it rests no longer than a request may wait);
+- `p:<client>:<kind>:<value>`: a pin, state another account refuses (`hard`: the bound key is waited for, not
+  left, while it rests no longer than a request may wait);
 - `l:<client>:<link>`: the conversation's lineage, its links deepest first (protocols/conversation.py): the
   conversation's own prompt, so it is looked up before the session, which sub-agents share;
 - `s:<client>:<session>`: the client's own session id.
@@ -95,4 +95,26 @@ def affinity_of(evidence: Evidence, client: str, cache_minimum: int | None, defa
     """The request's affinity from its evidence; None when it belongs to no conversation worth keeping on one key
     (no evidence, or a prompt under the model's minimum cacheable prompt and no pin). `client`: the client's name
     (its client key's, or its address)."""
-    raise NotImplementedError  # (built with the engine's reading of the evidence)
+    pins = tuple(f"p:{client}:{p.kind}:{p.value}" for p in evidence.pins)
+    if not pins and cache_minimum is not None and evidence.prompt_tokens < cache_minimum:
+        return None
+    # The lineage, deepest first: the root alone (no message yet) names no conversation, only its system and tools.
+    links = evidence.links[1:][-LOOKUP_LINKS:]
+    lineage = tuple(f"l:{client}:{link:016x}" for link in reversed(links))
+    session = evidence.session
+    session_id = f"s:{client}:{session.value}" if session is not None else None
+    if not (pins or lineage or session_id):
+        return None
+    bind = tuple(i for i in (session_id, lineage[0] if lineage else None) if i is not None)
+    name = session_id or (lineage[0] if lineage else pins[0])
+    lifetime = evidence.cache_lifetime
+    ttl = PIN_TTL if pins else float(lifetime.seconds) if lifetime is not None and lifetime.seconds else default_ttl
+    said = (evidence.pins[0].kind if pins else f"session {session.source}" if session is not None else "lineage")
+    return Affinity((*pins, *lineage, *((session_id,) if session_id else ())), bind, name, ttl, evidence.messages,
+                    bool(pins), session_id, said)
+
+
+def answer_pin(client: str, kind: str, value: str) -> str:
+    """The id of a pin an answer creates (a stored Responses answer's id, which the next turn names as its
+    `previous_response_id`), as `affinity_of` names the request's pins."""
+    return f"p:{client}:{kind}:{value}"

@@ -87,6 +87,12 @@ class Pick:
     resting: Resting | None = None
     # The keys passed over for a quota window the request counts in, and the seconds until its reset.
     passed: tuple[tuple[str, float], ...] = ()
+    # Conversation affinity (rewrite/pool/affinity.py): why the key was chosen (BOUND, NEW, MOVED, COMPACTION; ""
+    # without affinity), the secret of the key the conversation was bound to when it was not chosen (or is waited
+    # for), the name to bind the conversation under.
+    why: str = ""
+    bound: str | None = None
+    conversation: str = ""
 
     def drop(self) -> None:
         """Give back the slot of a pick that is not used."""

@@ -22,11 +22,12 @@ holds, when Redis does not answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from rewrite.policy.backoff import backoff
@@ -40,6 +41,7 @@ from rewrite.pool.windows import REQUESTS, Quotas, Tally
 
 if TYPE_CHECKING:
     from protocols.windows import Window
+    from rewrite.pool.affinity import Affinity
     from rewrite.pool.prefetch import Prefetch
 
 __all__ = ["KeyPool", "Lease", "Pick", "Resting", "name_keys"]
@@ -78,6 +80,7 @@ class KeyPool:
         self.strategy = self.local.strategy
         self.shared: Decisions | None = None  # with state.redis: the decisions every worker shares
         self.dirty = False  # changed since the last snapshot
+        self.bindings: dict[str, str] = {}  # (the affinity API's stub: id -> key secret, replaced by the pool branch)
 
     @property
     def decisions(self) -> Decisions:
@@ -86,23 +89,47 @@ class KeyPool:
 
     # -- choosing a key --------------------------------------------------------------------------------------
 
-    def pick(self, avoid: str | None = None, model: str = "", tokens: float = 0) -> Pick:
+    def pick(self, avoid: str | None = None, model: str = "", tokens: float = 0, affinity: Affinity | None = None,
+             patient: bool = True) -> Pick:
         """The key for the next attempt at `model`, as this process alone decides it; `avoid`: the key that just
         failed, if another may be used; `tokens`: the request's, estimated (for its quota windows)."""
-        return self.local.pick(avoid, self.quotas.scope(model), self.quotas.need(model, tokens, self._wall()))
+        pick = self.local.pick(avoid, self.quotas.scope(model), self.quotas.need(model, tokens, self._wall()))
+        return self._stub_bound(pick, avoid, affinity)
 
-    def prefetch(self, model: str, tokens: float = 0) -> Prefetch | None:
+    def prefetch(self, model: str, tokens: float = 0, affinity: Affinity | None = None) -> Prefetch | None:
         """The first attempt's shared pick for `model`, started now (rewrite/pool/prefetch.py); None without shared
         state."""
         return self.decisions.prefetch(self.quotas.scope(model), self.quotas.need(model, tokens, self._wall()))
 
-    def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None,
-             tokens: float = 0) -> Awaitable[Pick]:
+    async def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None,
+                   tokens: float = 0, affinity: Affinity | None = None, patient: bool = True) -> Pick:
         """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
         by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
         request's pick started earlier, used if it was made for this pool and model."""
         need = self.quotas.need(model, tokens, self._wall())
-        return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need)
+        pick = await self.decisions.take(avoid, self.quotas.scope(model), prefetch, need)
+        return self._stub_bound(pick, avoid, affinity)
+
+    def _stub_bound(self, pick: Pick, avoid: str | None, affinity: Affinity | None) -> Pick:
+        """(The affinity API's stub: the first bound key of `affinity.lookup` that is not `avoid`.)"""
+        if affinity is None:
+            return pick
+        key = next((self.bindings[i] for i in affinity.lookup if i in self.bindings), None)
+        if key is None or key == avoid or pick.key is None or pick.busy:
+            return dataclasses.replace(pick, why="moved" if key else "new", bound=key, conversation=affinity.name)
+        pick.drop()
+        return Pick(key, why="bound", conversation=affinity.name)
+
+    def bind(self, key_secret: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
+        """Bind `affinity.bind` and `extra` to the key that served (the affinity API's stub)."""
+        for i in (*affinity.bind, *extra):
+            self.bindings[i] = key_secret
+
+    def unbind(self, key_secret: str, affinity: Affinity) -> None:
+        """Drop the conversation's bindings to a key that failed (the affinity API's stub)."""
+        for i in (*affinity.lookup, *affinity.bind):
+            if self.bindings.get(i) == key_secret:
+                del self.bindings[i]
 
     def lease(self, key: str, model: str = "", held: Held | None = None, waited: float = 0, tokens: float = 0
               ) -> Lease:

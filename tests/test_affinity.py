@@ -1,0 +1,95 @@
+"""A request's conversation affinity for its pool (rewrite/pool/affinity.py `affinity_of`), from its evidence; the
+`affinity` settings (rewrite/config.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocols.conversation import DEFAULT_SESSION_SOURCES, CacheLifetime, Evidence, Pin, Session, SessionSource
+from rewrite.config import ConfigError, parse
+from rewrite.pool.affinity import DEFAULT_TTL, LOOKUP_LINKS, PIN_TTL, affinity_of, answer_pin
+
+SESSION = Session("header:x-claude-code-session-id", "abc-123")
+
+
+def test_a_session_and_its_lineage_are_looked_up_deepest_link_first_then_the_session():
+    evidence = Evidence(session=SESSION, links=(0x10, 0x11, 0x12), prompt_tokens=5000)
+    a = affinity_of(evidence, "alice", 1024)
+    assert a is not None
+    assert a.lookup == ("l:alice:0000000000000012", "l:alice:0000000000000011", "s:alice:abc-123")
+    assert a.bind == ("s:alice:abc-123", "l:alice:0000000000000012")
+    assert a.name == "s:alice:abc-123" and a.session == "s:alice:abc-123"
+    assert a.depth == 2 and a.ttl == DEFAULT_TTL and not a.hard
+    assert a.said == "session header:x-claude-code-session-id"
+
+
+def test_without_a_session_the_conversation_is_named_by_its_deepest_link():
+    a = affinity_of(Evidence(links=(1, 2, 3, 4)), "10.0.0.7", None)
+    assert a is not None and a.session is None and a.said == "lineage"
+    assert a.name == a.bind[0] == a.lookup[0] == "l:10.0.0.7:0000000000000004" and a.bind == (a.name,)
+
+
+def test_the_root_alone_names_no_conversation():
+    assert affinity_of(Evidence(links=(7,)), "alice", None) is None
+    assert affinity_of(Evidence(), "alice", None) is None
+
+
+def test_at_most_LOOKUP_LINKS_links_are_looked_up():
+    a = affinity_of(Evidence(links=tuple(range(100))), "c", None)
+    assert a is not None and len(a.lookup) == LOOKUP_LINKS and a.lookup[0] == "l:c:0000000000000063"
+
+
+def test_ids_are_scoped_by_client():
+    evidence = Evidence(session=SESSION, links=(1, 2))
+    a, b = affinity_of(evidence, "alice", None), affinity_of(evidence, "bob", None)
+    assert a is not None and b is not None and not set(a.lookup) & set(b.lookup)
+
+
+def test_a_prompt_under_the_models_cache_minimum_has_no_affinity_unless_pinned():
+    evidence = Evidence(session=SESSION, links=(1, 2), prompt_tokens=500)
+    assert affinity_of(evidence, "alice", 1024) is None
+    assert affinity_of(evidence, "alice", None) is not None  # (a model the tables do not name)
+    pinned = Evidence(pins=(Pin("previous_response_id", "resp_1"),), links=(1, 2), prompt_tokens=10)
+    a = affinity_of(pinned, "alice", 1024)
+    assert a is not None and a.hard and a.ttl == PIN_TTL and a.said == "previous_response_id"
+    assert a.lookup == ("p:alice:previous_response_id:resp_1", "l:alice:0000000000000002")
+    assert a.lookup[0] == answer_pin("alice", "previous_response_id", "resp_1")
+    assert a.bind == ("l:alice:0000000000000002",)
+
+
+def test_pins_alone_name_the_conversation():
+    a = affinity_of(Evidence(pins=(Pin("cachedContent", "cachedContents/x"),)), "alice", 4096)
+    assert a is not None and a.lookup == ("p:alice:cachedContent:cachedContents/x",) and a.bind == ()
+    assert a.name == a.lookup[0]
+
+
+def test_the_binding_lives_as_long_as_the_request_asks_its_cache_to():
+    asked = Evidence(session=SESSION, cache_lifetime=CacheLifetime(3600, "cache_control.ttl 1h"))
+    a = affinity_of(asked, "alice", None)
+    assert a is not None and a.ttl == 3600.0
+    vendor = Evidence(session=SESSION, cache_lifetime=CacheLifetime(None, "cachedContent"))
+    b = affinity_of(vendor, "alice", None, default_ttl=120.0)
+    assert b is not None and b.ttl == 120.0
+
+
+def test_the_config_turns_affinity_on_by_default_and_per_provider():
+    config = parse("affinity: {mode: off}\nproviders: {openai: {affinity: on}}")
+    assert config.affinity_on("openai") and not config.affinity_on("anthropic")
+    default = parse("")
+    assert default.affinity.mode == "on" and default.affinity.wait == 2.0
+    assert default.affinity.sources == DEFAULT_SESSION_SOURCES and default.affinity_on("openai")
+    assert parse("providers: {openai: {affinity: off}}").affinity_on("openai") is False
+    assert parse("affinity: {sessions: ['header:X-My-Session']}").affinity.sources == (
+        SessionSource("header", "x-my-session"),)
+
+
+@pytest.mark.parametrize("text, error", [
+    ("affinity: {sessions: ['head:x']}", r"^affinity\.sessions: .*session source 'head:x': expected header:<name>"),
+    ("affinity: {wait: 0}", r"^affinity\.wait: "),
+    ("affinity: {mode: maybe}", r"^affinity\.mode: "),
+    ("providers: {openai: {affinity: sometimes}}", r"^providers\.openai\.affinity: "),
+])
+def test_a_wrong_affinity_setting_stops_start_up_with_one_line_naming_it(text, error):
+    with pytest.raises(ConfigError, match=error) as e:
+        parse(text)
+    assert "\n" not in str(e.value)
