@@ -22,6 +22,7 @@ import pytest
 from protocols.windows import QuotaGroups, Window
 from rewrite.config import KeyConfig
 from rewrite.pool import STRATEGIES, KeyPool, Lease
+from rewrite.pool.affinity import Affinity
 from rewrite.pool.caps import CapConfig, Share
 from rewrite.pool.windows import Quotas
 from rewrite.state.redis import scripts
@@ -263,3 +264,157 @@ async def test_both_pass_over_a_key_over_its_quota_window_and_name_the_earliest_
     assert "b" in steps[15]
     assert alone.steps[16][-1][1] > 0 and all(s[1] == 0 for s in alone.steps[16][:-1])  # the 13th waits
     assert "c" not in steps[18] and "c" in steps[19]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Conversation affinity (rewrite/pool/affinity.py): the same bound keys, moves and placements.
+
+def affinity(conv: str, depth: int = 10, hard: bool = False, ttl: float = 60.0) -> Affinity:
+    session = f"s:{conv}"
+    pin = (f"p:{conv}",) if hard else ()
+    return Affinity(lookup=(*pin, f"l:{conv}:{depth}", session), bind=(session, f"l:{conv}:{depth}"), name=session,
+                    ttl=ttl, depth=depth, hard=hard, session=session)
+
+
+# (step, arguments): "ask" conversation [options]: a pick for its next turn (options: avoid key, patient, hard,
+# depth, ttl, hold: its lease kept), bound to the key that serves it when that goes at once; "name" alias key: the
+# conversation bound to `key` is called `alias` from then on; "fail" conversation: its key failed it (unbind);
+# "live": each key's live conversations; "pick", "rest", "pass", "release", "reject": as above.
+AFFINITY_SCRIPT: list[tuple] = [
+    ("ask", "c1"), ("ask", "c2"), ("ask", "c3"), ("ask", "c4"),  # new: one on each key
+    ("live",),
+    ("ask", "c1"), ("ask", "c2"), ("ask", "c3"), ("ask", "c4"),  # each stays on its key
+    ("pick", 3),  # one-shot calls: the strategy alone
+    ("name", "ka", "a"), ("name", "kb", "b"), ("name", "kc", "c"), ("name", "kd", "d"),
+    ("rest", "a", 30), ("ask", "ka"), ("ask", "ka"),  # resting: moved, and bound to the key that served
+    ("pass", 31), ("ask", "ka"),  # a is back: still where it was moved
+    ("live",),
+    ("ask", "kb", {"hold": True}),  # b (max_concurrent 1) leased
+    ("ask", "kb"),  # patient: waits for b
+    ("ask", "kb", {"patient": False}),  # past its wait budget: moved
+    ("release",),
+    ("ask", "kc", {"avoid": "c"}),  # c just failed this conversation: moved
+    ("fail", "kc"), ("ask", "kc"),  # its binding dropped where it failed: placed again
+    ("ask", "pin", {"hard": True}), ("name", "kp", "*pin"),
+    ("rest", "*pin", 20), ("ask", "pin", {"hard": True}),  # a pin waits for its resting key
+    ("ask", "pin"),  # not a pin: moved
+    ("pass", 21),
+    ("ask", "brief", {"ttl": 5}), ("pass", 6), ("ask", "brief"),  # expired: the strategy places it anew
+    ("ask", "kd", {"depth": 30}), ("ask", "kd", {"depth": 4}),  # its session's history shrank: a compaction
+    ("reject", "*kb"), ("ask", "kb"),  # out: moved
+    ("ask", "n1"), ("ask", "n2"), ("ask", "n3"), ("ask", "n4"),
+    ("live",),
+]
+
+
+class AffinityRun(WindowRun):
+    def __init__(self, strategy: str, where: fakeredis.FakeServer | str | None, keys: list = KEYS) -> None:
+        super().__init__(strategy, where)
+        if self.state is not None:
+            self.state.pools.clear()
+        self.pool = KeyPool(keys, strategy, name="parity", clock=self.clock, wall=self.clock)
+        if self.state is not None:
+            self.pool.shared = self.state.pool(self.pool)
+        self.alias: dict[str, str] = {}
+        self.on: dict[str, str] = {}  # conversation -> the key it was bound to
+
+    async def ask(self, conv: str, options: dict) -> None:
+        conv = self.alias.get(conv, conv)
+        a = affinity(conv, options.get("depth", 10), options.get("hard", False), options.get("ttl", 60.0))
+        pick = await self.pool.take(KEY.get(options.get("avoid", "")), "m", affinity=a,
+                                    patient=options.get("patient", True))
+        wait = pick.wait if math.isinf(pick.wait) else round(pick.wait)
+        self.seen.append((conv, NAME[pick.key], wait, pick.busy, pick.why, NAME[pick.bound], pick.conversation))
+        if pick.key is None or pick.wait > 0:
+            pick.drop()
+            return
+        lease = self.pool.lease(pick.key, "m", pick.held)
+        self.pool.bind(pick.key, a, pick.conversation)
+        self.on[conv] = NAME[pick.key]
+        if options.get("hold"):
+            self.held.append(lease)
+        else:
+            lease.release()
+
+    async def live(self) -> None:
+        if self.pool.shared is not None:
+            await self.pool.shared.bindings.observe(self.clock.now)
+        self.seen.append(tuple(self.pool.decisions.live(s) for s in self.pool.states))
+
+    def key_of(self, name: str) -> str:
+        """A key by name, or `*conversation`: the key it is bound to."""
+        return self.on[self.alias.get(name[1:], name[1:])] if name.startswith("*") else name
+
+    async def play(self, script: list[tuple]) -> list[tuple]:
+        for step, *args in script:
+            if step == "ask":
+                await self.ask(args[0], args[1] if len(args) > 1 else {})
+            elif step == "name":
+                key = self.key_of(args[1])
+                self.alias[args[0]] = next(c for c, k in self.on.items() if k == key and c not in self.alias.values())
+            elif step == "fail":
+                conv = self.alias.get(args[0], args[0])
+                self.pool.unbind(KEY[self.on[conv]], affinity(conv))
+            elif step == "live":
+                await self.live()
+            elif step == "rest":
+                self.pool.bench(KEY[self.key_of(args[0])], args[1], why="parity")
+            elif step == "pick":
+                await self.pick(*args)
+            elif step == "release":
+                for lease in self.held:
+                    lease.release()
+                self.held = []
+            elif step == "pass":
+                await self.pass_time(args[0])
+            elif step == "reject":
+                self.pool.reject(KEY[self.key_of(args[0])], "parity")
+            await self.settled()
+        if self.state is not None:
+            await self.state.aclose()
+        return self.seen
+
+
+def asked(seen: list[tuple], conv: str) -> list[tuple]:
+    return [s[1:] for s in seen if s[0] == conv]
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_both_keep_a_conversation_on_its_key_and_move_and_place_it_alike(strategy, redis_where):
+    alone = await AffinityRun(strategy, None).play(AFFINITY_SCRIPT)
+    assert await AffinityRun(strategy, redis_where).play(AFFINITY_SCRIPT) == alone
+    first = [s for s in alone[:4]]
+    assert sorted(s[1] for s in first) == ["a", "b", "c", "d"] and {s[4] for s in first} == {"new"}
+    assert alone[4] == (1, 1, 1, 1)
+    assert [s[1:5] for s in alone[5:9]] == [(s[1], 0, False, "bound") for s in first]
+    ka = asked(alone, next(s[0] for s in first if s[1] == "a"))
+    moved_to = ka[2][0]
+    assert ka[2][3:5] == ("moved", "a") and moved_to != "a"  # (its key, then why, the bound key, its name)
+    assert ka[3][0] == moved_to and ka[3][3] == "bound" and ka[4][0] == moved_to  # re-bound where it was served
+    kb = asked(alone, next(s[0] for s in first if s[1] == "b"))
+    assert kb[2][:5] == ("b", 0, False, "bound", None)  # (held)
+    assert kb[3][:5] == (None, 0, True, "bound", "b")  # waits for b
+    assert kb[4][3:5] == ("moved", "b") and kb[4][0] not in ("b", None)
+    kc = asked(alone, next(s[0] for s in first if s[1] == "c"))
+    assert kc[2][3:5] == ("moved", "c") and kc[2][0] != "c"
+    assert kc[3][3:5] == ("new", None)  # unbound after it failed
+    pin = asked(alone, "pin")
+    assert pin[1][1] == 20 and pin[1][3] == "bound" and pin[1][0] == pin[0][0]  # waits for its resting key
+    assert pin[2][3] == "moved" and pin[2][0] != pin[0][0]
+    brief = asked(alone, "brief")
+    assert brief[0][3] == "new" and brief[1][3] == "new"
+    kd = asked(alone, next(s[0] for s in first if s[1] == "d"))
+    assert kd[-2][3] == "bound" and kd[-1][3] == "compaction" and kd[-1][5] == "s:" + kd[0][5][2:]
+    assert kb[-1][3:5] == ("moved", kb[-2][0]) and kb[-1][0] != kb[-2][0]  # its key is out
+
+
+THREE = [KeyConfig(key=A), KeyConfig(key=B), KeyConfig(key=C)]
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_six_new_conversations_spread_two_on_each_of_three_keys_alike(strategy, redis_where):
+    script: list[tuple] = [*(("ask", f"n{i}") for i in range(6)), ("live",), *(("ask", f"n{i}") for i in range(6))]
+    alone = await AffinityRun(strategy, None, THREE).play(script)
+    assert await AffinityRun(strategy, redis_where, THREE).play(script) == alone
+    assert alone[6] == (2, 2, 2)
+    assert [s[1] for s in alone[7:]] == [s[1] for s in alone[:6]]  # each turn after the first on its key

@@ -194,16 +194,19 @@ class _Live:
                                   labels=("provider", "key", "state"))
         busy = GaugeMetricFamily("rotator_key_in_flight", "Requests in flight on each pooled key (keys masked)",
                                  labels=("provider", "key"))
+        conversations = GaugeMetricFamily("rotator_key_conversations", "Conversations bound to each pooled key and "
+                                          "live (keys masked)", labels=("provider", "key"))
         for pool in self._pools():
             for key in pool["keys"]:
                 for name in KEY_STATES:
                     state.add_metric((pool["provider"], key["key"], name), 1 if key["state"] == name else 0)
                 busy.add_metric((pool["provider"], key["key"]), key["in_flight"])
+                conversations.add_metric((pool["provider"], key["key"]), key.get("conversations", 0))
         flights = GaugeMetricFamily("rotator_in_flight", "Requests (streams or not) in flight, by provider",
                                     labels=("provider",))
         for provider, count in sorted(self._in_flight().items()):
             flights.add_metric((provider,), count)
-        return [state, busy, flights, *self._windows(), *self._cache(), *self._plans()]
+        return [state, busy, conversations, flights, *self._windows(), *self._cache(), *self._plans()]
 
     def _windows(self) -> list[GaugeMetricFamily]:
         labels = ("provider", "key", "window", "unit")

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Protocol
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 
 if TYPE_CHECKING:
+    from rewrite.pool.affinity import Affinity
     from rewrite.pool.key_state import KeyState
     from rewrite.pool.prefetch import Prefetch
 
@@ -87,9 +88,9 @@ class Pick:
     resting: Resting | None = None
     # The keys passed over for a quota window the request counts in, and the seconds until its reset.
     passed: tuple[tuple[str, float], ...] = ()
-    # Conversation affinity (rewrite/pool/affinity.py): why the key was chosen (BOUND, NEW, MOVED, COMPACTION; ""
-    # without affinity), the secret of the key the conversation was bound to when it was not chosen (or is waited
-    # for), the name to bind the conversation under.
+    # Why the key was chosen, for a request of a conversation (rewrite/pool/affinity.py: BOUND, NEW, MOVED,
+    # COMPACTION; "" without one); the key its conversation was bound to, when this pick did not choose it or waits
+    # for it; the name to bind the conversation under (its binding's, or `Affinity.name` for a new one).
     why: str = ""
     bound: str | None = None
     conversation: str = ""
@@ -127,19 +128,36 @@ class Decisions(ABC):
     """One pool's decisions (see the module's docstring). Keys are the pool's `KeyState`s, in config order."""
 
     @abstractmethod
-    def pick(self, avoid: str | None, model: str, need: Need = NO_NEED) -> Pick:
+    def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
+             patient: bool = True) -> Pick:
         """The key for the next attempt at `model` (its quota group), decided now by this process alone; `avoid`:
         the key that just failed, if another may be used; `need`: what the attempt is expected to spend of the key's
-        quota windows (the key chosen has the request counted in them)."""
+        quota windows (the key chosen has the request counted in them); `affinity`: the request's conversation
+        (None: a one-shot call, the strategy alone); `patient`: a bound key at its max_concurrent is waited for
+        (`Pick(None, busy=True, why=BOUND)`), else the conversation is placed on another key."""
 
     @abstractmethod
-    def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED
-             ) -> Awaitable[Pick]:
+    def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED,
+             affinity: Affinity | None = None, patient: bool = True) -> Awaitable[Pick]:
         """`pick` as every process sharing the decisions makes it, the key's slot taken (`Pick.held`)."""
 
     @abstractmethod
-    def prefetch(self, model: str, need: Need = NO_NEED) -> Prefetch | None:
+    def prefetch(self, model: str, need: Need = NO_NEED, affinity: Affinity | None = None, patient: bool = True
+                 ) -> Prefetch | None:
         """The first attempt's `take` for `model`, started now; None where a pick costs no round trip."""
+
+    @abstractmethod
+    def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
+        """Bind `affinity.bind` and `extra` ids to the key (it served the conversation) until `affinity.ttl` from
+        now, under the name `conversation`; the conversation is live on this key until then, and on no other."""
+
+    @abstractmethod
+    def unbind(self, state: KeyState, affinity: Affinity) -> None:
+        """The key failed the conversation: drop those of its ids bound to the key, and its live count there."""
+
+    @abstractmethod
+    def live(self, state: KeyState) -> int:
+        """The conversations live on the key (bound to it, not expired)."""
 
     @abstractmethod
     def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:

@@ -22,12 +22,11 @@ holds, when Redis does not answer.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import math
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING
 
 from rewrite.policy.backoff import backoff
@@ -80,7 +79,6 @@ class KeyPool:
         self.strategy = self.local.strategy
         self.shared: Decisions | None = None  # with state.redis: the decisions every worker shares
         self.dirty = False  # changed since the last snapshot
-        self.bindings: dict[str, str] = {}  # (the affinity API's stub: id -> key secret, replaced by the pool branch)
 
     @property
     def decisions(self) -> Decisions:
@@ -89,47 +87,44 @@ class KeyPool:
 
     # -- choosing a key --------------------------------------------------------------------------------------
 
-    def pick(self, avoid: str | None = None, model: str = "", tokens: float = 0, affinity: Affinity | None = None,
-             patient: bool = True) -> Pick:
+    def pick(self, avoid: str | None = None, model: str = "", tokens: float = 0, *,
+             affinity: Affinity | None = None, patient: bool = True) -> Pick:
         """The key for the next attempt at `model`, as this process alone decides it; `avoid`: the key that just
-        failed, if another may be used; `tokens`: the request's, estimated (for its quota windows)."""
-        pick = self.local.pick(avoid, self.quotas.scope(model), self.quotas.need(model, tokens, self._wall()))
-        return self._stub_bound(pick, avoid, affinity)
+        failed, if another may be used; `tokens`: the request's, estimated (for its quota windows); `affinity`: the
+        request's conversation (rewrite/pool/affinity.py; None: the strategy alone), its bound key picked first
+        while it can serve (`patient`: waited for at its max_concurrent)."""
+        need = self.quotas.need(model, tokens, self._wall())
+        return self.local.pick(avoid, self.quotas.scope(model), need, affinity, patient)
 
-    def prefetch(self, model: str, tokens: float = 0, affinity: Affinity | None = None) -> Prefetch | None:
+    def prefetch(self, model: str, tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True
+                 ) -> Prefetch | None:
         """The first attempt's shared pick for `model`, started now (rewrite/pool/prefetch.py); None without shared
         state."""
-        return self.decisions.prefetch(self.quotas.scope(model), self.quotas.need(model, tokens, self._wall()))
+        need = self.quotas.need(model, tokens, self._wall())
+        return self.decisions.prefetch(self.quotas.scope(model), need, affinity, patient)
 
-    async def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None,
-                   tokens: float = 0, affinity: Affinity | None = None, patient: bool = True) -> Pick:
+    def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None,
+             tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True) -> Awaitable[Pick]:
         """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
         by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
         request's pick started earlier, used if it was made for this pool and model."""
         need = self.quotas.need(model, tokens, self._wall())
-        pick = await self.decisions.take(avoid, self.quotas.scope(model), prefetch, need)
-        return self._stub_bound(pick, avoid, affinity)
+        return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need, affinity, patient)
 
-    def _stub_bound(self, pick: Pick, avoid: str | None, affinity: Affinity | None) -> Pick:
-        """(The affinity API's stub: the first bound key of `affinity.lookup` that is not `avoid`.)"""
-        if affinity is None:
-            return pick
-        key = next((self.bindings[i] for i in affinity.lookup if i in self.bindings), None)
-        if key is None or key == avoid or pick.key is None or pick.busy:
-            return dataclasses.replace(pick, why="moved" if key else "new", bound=key, conversation=affinity.name)
-        pick.drop()
-        return Pick(key, why="bound", conversation=affinity.name)
+    def bind(self, key: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
+        """`key` served the conversation: bind it there (`Pick.conversation` names it), for every worker with
+        `state.redis`; `extra`: more ids to bind (what its answer made: a response id, say)."""
+        state = self._by_secret.get(key)
+        if state is not None:
+            self.decisions.bind(state, affinity, conversation, extra)
+            self.dirty = True
 
-    def bind(self, key_secret: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
-        """Bind `affinity.bind` and `extra` to the key that served (the affinity API's stub)."""
-        for i in (*affinity.bind, *extra):
-            self.bindings[i] = key_secret
-
-    def unbind(self, key_secret: str, affinity: Affinity) -> None:
-        """Drop the conversation's bindings to a key that failed (the affinity API's stub)."""
-        for i in (*affinity.lookup, *affinity.bind):
-            if self.bindings.get(i) == key_secret:
-                del self.bindings[i]
+    def unbind(self, key: str, affinity: Affinity) -> None:
+        """`key` failed the conversation: its ids bound to that key are dropped (the next pick places it)."""
+        state = self._by_secret.get(key)
+        if state is not None:
+            self.decisions.unbind(state, affinity)
+            self.dirty = True
 
     def lease(self, key: str, model: str = "", held: Held | None = None, waited: float = 0, tokens: float = 0
               ) -> Lease:
@@ -275,7 +270,8 @@ class KeyPool:
     # -- persistence (rewrite/state/records.py) ----------------------------------------------------------------------
 
     def export_state(self) -> dict[str, object]:
-        """The pool's state as JSON records by name: rests on the wall clock, keys by fingerprint."""
+        """The pool's state as JSON records by name: rests and conversation bindings on the wall clock, keys by
+        fingerprint (with `state.redis`, the bindings every worker follows are Redis's; these are this worker's)."""
         now, wall = self._clock(), self._wall()
         records: dict[str, object] = {"strategy": {"name": self.strategy.name, "position": self.strategy.position()}}
         for s in self.states:
@@ -285,6 +281,7 @@ class KeyPool:
                 "usage": s.usage.snapshot(),
                 "windows": {f: [t.left, t.limit, t.reset, t.reserve] for f, t in s.windows.items() if t.reset > wall},
             }
+        records["bindings"] = self.local.bindings.export([s.id for s in self.states], wall)
         self.dirty = False
         return records
 
@@ -312,4 +309,5 @@ class KeyPool:
                 if (isinstance(t, list) and len(t) == 4 and all(isinstance(v, (int, float)) for v in t)
                         and all(map(math.isfinite, t)) and t[2] > wall):
                     s.windows[str(name)] = Tally(*map(float, t))
+        self.local.bindings.restore(records.get("bindings"), [s.id for s in self.states], wall)
         self.line.changed(now)

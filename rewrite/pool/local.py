@@ -6,6 +6,12 @@ when there is another). When no key is ready, one resting after a stall is used 
 
 A key over a quota window the request counts in (rewrite/pool/windows.py) is not ready either: it is back at the
 window's reset. The key chosen has the request counted in its windows.
+
+A request of a conversation (`affinity`, rewrite/pool/affinity.py) goes to the key its conversation is bound to
+(`Bindings.lookup`) while that key is ready, not the one that just failed, and below its max_concurrent; at its cap
+the pick waits for it (`patient`); a pin waits for its resting key. Otherwise, and for a new conversation or a
+compaction, it is placed among the free keys: the fewest live conversations (capped at LIVE_CAP), then the most
+quota headroom (to 0.05), then the strategy among those.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import time
 from collections.abc import Callable
 
 from rewrite.pool import windows
+from rewrite.pool.affinity import BOUND, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity
+from rewrite.pool.bindings import Bindings
 from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
 from rewrite.pool.key_state import KeyState, Rest
 from rewrite.pool.prefetch import Prefetch
@@ -31,45 +39,96 @@ class LocalDecisions(Decisions):
         self.strategy = strategy_named(strategy)(states, wall)
         self.line = line  # the log line, told when a key's state changes
         self.clock, self.wall = clock, wall
+        self.index = {id(s): i for i, s in enumerate(states)}
+        self.bindings = Bindings(len(states))
         self._picks = 0
         self._waiters: list[asyncio.Future] = []  # callers waiting for a lease to come back
 
     # -- choosing a key --------------------------------------------------------------------------------------
 
-    def pick(self, avoid: str | None, model: str, need: Need = NO_NEED) -> Pick:
+    def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
+             patient: bool = True) -> Pick:
         now = self.clock()
         self.line.due(now)
         over = self._over(need)
         passed = tuple((s.secret, w) for s, w in over.items())
         ready = [s for s in self.states if s.slow_until <= now and s.rest_until(model, now) <= now and s not in over]
         free = [s for s in ready if not s.at_cap()]
+        tags: dict = {}
+        if affinity is not None:
+            bound, tags = self._bound(affinity, avoid, ready, patient)
+            if bound is not None:
+                b = bound[0]
+                wait = max(0.0, b.rest_until(model, now) - now, over.get(b, 0.0))
+                if bound[1]:  # (waiting for it at its max_concurrent)
+                    return Pick(None, busy=True, passed=passed, **tags)
+                return self.chosen(b, wait, need=need, passed=passed, **tags)
         if free:
-            choice = self.strategy.choose([s for s in free if s.secret != avoid] or free)
-            return self.chosen(choice, 0.0, need=need, passed=passed)
+            candidates = [s for s in free if s.secret != avoid] or free
+            choice = self.strategy.choose(self._placed(candidates, need) if affinity is not None else candidates)
+            return self.chosen(choice, 0.0, need=need, passed=passed, **tags)
         if ready:
-            return Pick(None, busy=True, passed=passed)
+            return Pick(None, busy=True, passed=passed, **tags)
         # No key is ready: one resting after a stall is used at once, else the one back soonest.
         usable = [s for s in self.states if s.out is None and not s.at_cap()]
         if not usable:
-            return Pick(None, math.inf, busy=any(s.out is None for s in self.states), passed=passed)
+            return Pick(None, math.inf, busy=any(s.out is None for s in self.states), passed=passed, **tags)
 
         def rank(s: KeyState) -> tuple:
             return (max(0.0, s.rest_until(model, now) - now, over.get(s, 0.0)), max(0.0, s.slow_until - now),
                     s.secret == avoid, s.last_pick)
 
         best = min(usable, key=rank)
-        return self.chosen(best, rank(best)[0], need=need, passed=passed)
+        return self.chosen(best, rank(best)[0], need=need, passed=passed, **tags)
+
+    def _bound(self, affinity: Affinity, avoid: str | None, ready: list[KeyState], patient: bool
+               ) -> tuple[tuple[KeyState, bool] | None, dict]:
+        """The conversation's bound key if it serves this pick (the key, and whether the pick waits for it at its
+        max_concurrent), and the pick's why, bound key and conversation name (rewrite/pool/decisions.py)."""
+        found = self.bindings.lookup(affinity, self.wall())
+        if found is None:
+            return None, {"why": NEW, "conversation": affinity.name}
+        binding, compaction = found
+        b = self.states[binding.key]
+        if compaction:
+            return None, {"why": COMPACTION, "conversation": affinity.name, "bound": b.secret}
+        bound = {"why": BOUND, "conversation": binding.name, "bound": b.secret}
+        if b.secret != avoid and b in ready:
+            if not b.at_cap():
+                return (b, False), bound
+            if patient:
+                return (b, True), bound
+        elif affinity.hard and b.out is None and b.secret != avoid and not b.at_cap():
+            return (b, False), bound  # (a pin waits for its resting key)
+        return None, {**bound, "why": MOVED}
+
+    def _placed(self, candidates: list[KeyState], need: Need) -> list[KeyState]:
+        """The keys a conversation is placed on: the fewest live conversations (capped), then the most quota
+        headroom (to 0.05); the strategy chooses among them."""
+        wall = self.wall()
+
+        def rank(s: KeyState) -> tuple[int, int]:
+            room = windows.headroom(s.windows, need, wall)
+            return min(LIVE_CAP, self.bindings.live(self.index[id(s)], wall)), -math.floor(room * 20 + 0.5)
+
+        ranks = [rank(s) for s in candidates]
+        best = min(ranks)
+        return [s for s, r in zip(candidates, ranks) if r == best]
 
     def chosen(self, state: KeyState, wait: float, held: Held | None = None, resting: Resting | None = None,
-               need: Need = NO_NEED, passed: tuple[tuple[str, float], ...] = ()) -> Pick:
+               need: Need = NO_NEED, passed: tuple[tuple[str, float], ...] = (), why: str = "",
+               bound: str | None = None, conversation: str = "") -> Pick:
         """The pick of `state` (also one made elsewhere: the strategies' ties go to the key picked longest ago);
         with a `need`, the request counted in its windows when it goes at once (a pick made elsewhere counted it
-        there; one that waits for its key is counted when it goes, `KeyPool.lease`)."""
+        there; one that waits for its key is counted when it goes, `KeyPool.lease`). `bound`: the conversation's
+        bound key, named in the pick when it is not `state` or must be waited for."""
         self._picks += 1
         state.last_pick = self._picks
         if need.checks and not wait:
             windows.picked(state.windows, need.checks, self.wall())
-        return Pick(state.secret, wait, held=held, resting=resting, passed=passed)
+        bound = bound if bound != state.secret or wait else None
+        return Pick(state.secret, wait, held=held, resting=resting, passed=passed, why=why, bound=bound,
+                    conversation=conversation)
 
     def _over(self, need: Need) -> dict[KeyState, float]:
         """The keys over a window that counts `need`'s request: seconds until its reset."""
@@ -78,11 +137,24 @@ class LocalDecisions(Decisions):
         wall = self.wall()
         return {s: w for s in self.states if (w := windows.wait(s.windows, need, wall)) > 0}
 
-    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED) -> Pick:
-        return self.pick(avoid, model, need)
+    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED,
+                   affinity: Affinity | None = None, patient: bool = True) -> Pick:
+        return self.pick(avoid, model, need, affinity, patient)
 
-    def prefetch(self, model: str, need: Need = NO_NEED) -> Prefetch | None:
+    def prefetch(self, model: str, need: Need = NO_NEED, affinity: Affinity | None = None, patient: bool = True
+                 ) -> Prefetch | None:
         return None
+
+    # -- conversations (rewrite/pool/bindings.py) --------------------------------------------------------------
+
+    def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
+        self.bindings.bind(self.index[id(state)], affinity, conversation, extra, self.wall())
+
+    def unbind(self, state: KeyState, affinity: Affinity) -> None:
+        self.bindings.unbind(self.index[id(state)], affinity)
+
+    def live(self, state: KeyState) -> int:
+        return self.bindings.live(self.index[id(state)], self.wall())
 
     # -- rests -----------------------------------------------------------------------------------------------
 

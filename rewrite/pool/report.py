@@ -84,7 +84,8 @@ def _iso(wall: float) -> str:
 
 
 def describe(pool: KeyPool, now: float, wall: float) -> dict:
-    """The pool as JSON: each key masked, its state, leases, and counters in the last hour and in all."""
+    """The pool as JSON: each key masked, its state, leases, live conversations (bound to it), and counters in the
+    last hour and in all."""
     keys = []
     for s in pool.states:
         keys.append({
@@ -94,6 +95,7 @@ def describe(pool: KeyPool, now: float, wall: float) -> dict:
                         for r in _rests(s, now, wall)],
             "out": s.out,
             "in_flight": s.in_flight,
+            "conversations": pool.decisions.live(s),
             "max_concurrent": s.max_concurrent,
             "weight": s.weight,
             "tier": s.tier,
@@ -155,7 +157,7 @@ def cache_cells(key: dict) -> tuple[str, str]:
     return shares, f"${key['last_hour']['cold_cost']:.4f} / ${key['total']['cold_cost']:.4f}"
 
 
-COLUMNS = ("key", "state", "in flight", "requests 1h / all", "tokens 1h / all", "cost 1h / all",
+COLUMNS = ("key", "state", "in flight", "conversations", "requests 1h / all", "tokens 1h / all", "cost 1h / all",
            "cache read 1h / all", "cold prefixes 1h / all")
 
 
@@ -169,7 +171,8 @@ def table(pools: list[dict]) -> str:
         for k in p["keys"]:
             hour, total = k["last_hour"], k["total"]
             cap = f"/{k['max_concurrent']}" if k["max_concurrent"] is not None else ""
-            rows.append((k["key"], k["text"], f"{k['in_flight']}{cap}", f"{hour['requests']} / {total['requests']}",
+            rows.append((k["key"], k["text"], f"{k['in_flight']}{cap}", str(k.get("conversations", 0)),
+                         f"{hour['requests']} / {total['requests']}",
                          f"{hour['tokens']} / {total['tokens']}", f"{_cost(hour)} / {_cost(total)}",
                          *cache_cells(k)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]

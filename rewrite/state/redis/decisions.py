@@ -26,6 +26,7 @@ from rewrite.pool.local import LocalDecisions
 from rewrite.pool.prefetch import Prefetch
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 from rewrite.state.redis import scripts
+from rewrite.state.redis.bindings import SharedBindings, affinity_args
 from rewrite.state.redis.connection import Unavailable
 from rewrite.state.redis.leases import SharedLease, SharedLeases
 from rewrite.state.redis.names import PoolKeys
@@ -35,6 +36,7 @@ from rewrite.state.redis.usage import SharedUsage
 from rewrite.state.redis.windows import SharedWindows, passed_of, pick_args
 
 if TYPE_CHECKING:
+    from rewrite.pool.affinity import Affinity
     from rewrite.state.redis.shared import SharedState
 
 # A request waiting for a key at its max_concurrent looks again this often (seconds): another worker's lease may
@@ -47,6 +49,17 @@ def _resolve(waiter: asyncio.Future) -> None:
         waiter.set_result(None)
 
 
+def _unpicked(leases: SharedLeases, given_back: list[str]) -> Pick | None:
+    """Redis did not answer (None: decide locally); the leases given back go with the next pick that goes through
+    (or expire)."""
+    leases.given_back[:0] = given_back
+    return None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class RedisDecisions(Decisions):
     def __init__(self, shared: SharedState, name: str, local: LocalDecisions) -> None:
         self.shared, self.local = shared, local
@@ -57,35 +70,41 @@ class RedisDecisions(Decisions):
         self.leases = SharedLeases(shared, self.keys)
         self.usage = SharedUsage(shared, self.keys)
         self.windows = SharedWindows(shared, self.keys)
+        self.bindings = SharedBindings(shared, self.keys)
         self._redis_keys: list[str] | None = None  # the pick's Redis keys (the fingerprints do not change)
         self._fixed: list[str | int | float] = []  # the pick's arguments that do not change
         self._call: Prepared | None = None  # the pick on the pipe, its unchanging part packed once
 
     # -- choosing a key --------------------------------------------------------------------------------------
 
-    def pick(self, avoid: str | None, model: str, need: Need = NO_NEED) -> Pick:
-        return self.local.pick(avoid, model, need)
+    def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
+             patient: bool = True) -> Pick:
+        return self.local.pick(avoid, model, need, affinity, patient)
 
-    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED) -> Pick:
+    async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED,
+                   affinity: Affinity | None = None, patient: bool = True) -> Pick:
         early = prefetch.take(self, model) if prefetch is not None and avoid is None else None
-        pick = await (early or self._shared_pick(avoid, model, need))
-        return pick if pick is not None else self.local.pick(avoid, model, need)
+        pick = await (early or self._shared_pick(avoid, model, need, affinity, patient))
+        return pick if pick is not None else self.local.pick(avoid, model, need, affinity, patient)
 
-    def prefetch(self, model: str, need: Need = NO_NEED) -> Prefetch | None:
-        return Prefetch(self, model, asyncio.ensure_future(self._shared_pick(None, model, need)))
+    def prefetch(self, model: str, need: Need = NO_NEED, affinity: Affinity | None = None, patient: bool = True
+                 ) -> Prefetch | None:
+        return Prefetch(self, model, asyncio.ensure_future(self._shared_pick(None, model, need, affinity, patient)))
 
-    def _shared_pick(self, avoid: str | None, model: str, need: Need = NO_NEED) -> Awaitable[Pick | None]:
+    def _shared_pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
+                     patient: bool = True) -> Awaitable[Pick | None]:
         """The key every worker would agree on, leased; None: Redis did not answer (decide locally). Sent before
         this returns when the connection is up (then a future, else a coroutine that connects first)."""
         now = self.local.clock()
         if self._call is None or not self.shared.ready():
-            return self._pick_connecting(avoid, model, now, need)
+            return self._pick_connecting(avoid, model, now, need, affinity, patient)
         given_back, lease_id, rest = self._pick_args(avoid, model, now)
-        rest += pick_args(need, self.local.wall())
-        return self.shared.script_soon(self._call, rest, then=lambda reply: self._picked(reply, lease_id),
-                                       otherwise=lambda: self._unpicked(given_back))
+        rest += affinity_args(affinity, patient) + pick_args(need, self.local.wall())
+        return self.shared.script_soon(self._call, rest, then=lambda reply: self._picked(reply, lease_id, affinity),
+                                       otherwise=lambda: _unpicked(self.leases, given_back))
 
-    async def _pick_connecting(self, avoid: str | None, model: str, now: float, need: Need) -> Pick | None:
+    async def _pick_connecting(self, avoid: str | None, model: str, now: float, need: Need,
+                               affinity: Affinity | None, patient: bool) -> Pick | None:
         try:
             fps = await self.keys.fingerprints()
         except Unavailable:
@@ -93,6 +112,7 @@ class RedisDecisions(Decisions):
         if self._redis_keys is None:
             names, states = self.names, self.local.states
             self._redis_keys = [names.rests, names.turn, names.lru] + [names.leases(fp) for fp in fps]
+            self._redis_keys += [names.bindings, *map(names.live, fps)]
             self._redis_keys.append(names.windows)  # (the quota windows' key comes last)
             self._fixed = [int(self.shared.lease_seconds * 1000), len(states)]
             for s, fp in zip(states, fps):
@@ -100,12 +120,13 @@ class RedisDecisions(Decisions):
             if self.shared.pipe is not None:
                 self._call = self.shared.pipe.prepare(self.script, self._redis_keys, self._fixed)
         given_back, lease_id, rest = self._pick_args(avoid, model, now)
+        rest += affinity_args(affinity, patient)
         rest += pick_args(need, self.local.wall())  # (the quota windows' arguments come last)
         try:
             reply = await self.shared.script(self.script, self._redis_keys, self._fixed + rest)
         except Unavailable:
-            return self._unpicked(given_back)
-        return self._picked(reply, lease_id)
+            return _unpicked(self.leases, given_back)
+        return self._picked(reply, lease_id, affinity)
 
     def _pick_args(self, avoid: str | None, model: str, now: float) -> tuple[list[str], str, list[str | int | float]]:
         """(the leases given back with this pick, the new lease's id, the pick's own arguments: scripts.pick)."""
@@ -117,25 +138,40 @@ class RedisDecisions(Decisions):
                        for i, s in enumerate(states, 1) if s.out is not None or s.slow_until > now)
         return given_back, lease_id, [model, avoided, lease_id, ",".join(given_back), odd]
 
-    def _picked(self, reply: Any, lease_id: str) -> Pick:
-        chosen, wait_ms, passed = reply[0], reply[1], passed_of(reply[-1], self.local.states)  # (windows' last)
+    def _picked(self, reply: Any, lease_id: str, affinity: Affinity | None) -> Pick:
+        states = self.local.states
+        chosen, wait_ms, passed = reply[0], reply[1], passed_of(reply[-1], states)  # (windows' last)
+        tags: dict = {}
+        if affinity is not None:  # (the conversation's: before the windows')
+            why, bound, name = _text(reply[-4]), reply[-3], _text(reply[-2])
+            tags = {"why": why, "bound": states[bound - 1].secret if bound else None,
+                    "conversation": name or affinity.name}
         if chosen and not wait_ms:
-            return self.local.chosen(self.local.states[chosen - 1], 0.0, SharedLease(self.leases, chosen - 1, lease_id),
-                                     passed=passed)
+            return self.local.chosen(states[chosen - 1], 0.0, SharedLease(self.leases, chosen - 1, lease_id),
+                                     passed=passed, **tags)
         # What the client is told if it will not wait is what every worker's rests and leases say (`resting`).
         soonest, busy = reply[3], bool(reply[4])
         resting = Resting(math.inf, rejected=True) if soonest < 0 else Resting(soonest / 1000, False, busy)
         wait = math.inf if wait_ms < 0 else wait_ms / 1000
         if not chosen:
-            return Pick(None, wait, busy=bool(reply[2]), resting=resting, passed=passed)
-        return self.local.chosen(self.local.states[chosen - 1], wait, SharedLease(self.leases, chosen - 1, lease_id),
-                                 resting, passed=passed)
+            return Pick(None, wait, busy=bool(reply[2]), resting=resting, passed=passed, **tags)
+        return self.local.chosen(states[chosen - 1], wait, SharedLease(self.leases, chosen - 1, lease_id),
+                                 resting, passed=passed, **tags)
 
-    def _unpicked(self, given_back: list[str]) -> Pick | None:
-        """Redis did not answer (None: decide locally); the leases given back go with the next pick that goes
-        through (or expire)."""
-        self.leases.given_back[:0] = given_back
-        return None
+    # -- conversations (rewrite/state/redis/bindings.py) -------------------------------------------------------
+
+    def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
+        self.local.bind(state, affinity, conversation, extra)
+        self.bindings.bind(self.keys.index[id(state)], affinity, conversation, extra, self.local.wall())
+
+    def unbind(self, state: KeyState, affinity: Affinity) -> None:
+        self.local.unbind(state, affinity)
+        self.bindings.unbind(self.keys.index[id(state)], affinity)
+
+    def live(self, state: KeyState) -> int:
+        """As every worker bound them, read about once a second (this worker's own until then)."""
+        seen = self.bindings.live(self.keys.index[id(state)])
+        return seen if seen is not None else self.local.live(state)
 
     # -- rests, leases, counts -------------------------------------------------------------------------------
 

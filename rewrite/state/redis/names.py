@@ -19,12 +19,17 @@ class PoolNames:
         self.turn = self.base + "turn"  # HASH: the strategies' positions
         self.lru = self.base + "lru"  # ZSET: fp -> the pick sequence number when it was last picked
         self.windows = self.base + "window"  # HASH: fp|window|unit -> a quota window (window_scripts.py)
+        self.bindings = self.base + "bind"  # HASH: conversation id -> fp|until ms|depth|name (bind_scripts.py)
+        self.bound = self.base + "bound"  # ZSET: conversation id -> until ms (the bindings' expiries)
 
     def why(self, member: str) -> str:
         return f"{self.base}why:{member}"
 
     def leases(self, fp: str) -> str:
         return f"{self.base}lease:{fp}"  # ZSET: lease id -> expiry, ms
+
+    def live(self, fp: str) -> str:
+        return f"{self.base}live:{fp}"  # ZSET: conversation name -> until ms (the key's live conversations)
 
     def usage(self, fp: str, hour: bool = False) -> str:
         """HASH: the key's counters in all (and per model), or those of the last hour's minutes."""

@@ -4,7 +4,8 @@ Keys of one pool share the hash tag `{pool}` (rewrite/state/redis/names.py), so 
 shard. Keys are named by keyed fingerprints only.
 """
 
-from rewrite.state.redis.window_scripts import PICK_BODY_HEAD, PICK_BODY_TAIL, PICK_WINDOWS
+from rewrite.state.redis.bind_scripts import PICK_AFFINITY, PICK_AFFINITY_ANSWER, PICK_AFFINITY_HEAD
+from rewrite.state.redis.window_scripts import PICK_ANSWER, PICK_BODY_HEAD, PICK_BODY_TAIL, PICK_WINDOWS
 
 # Shared by the scripts: the server's clock in milliseconds.
 _NOW = """
@@ -13,10 +14,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
 # The pick: _PICK_HEAD, then the pool's strategy's chunk (STRATEGIES), the quota windows' (window_scripts.py), then
-# _PICK_BODY; one script per strategy. The windows' key and arguments come last (after any other's), and so does
-# what they add to the answer (the keys passed over for a window).
+# _PICK_BODY, the conversation's (bind_scripts.py: its bound key, or the keys it is placed on) and _PICK_END; one
+# script per strategy. The windows' key and arguments come last (after any other's), and so does what they add to
+# the answer (the keys passed over for a window); the conversation's come before them.
 # KEYS: rests (ZSET member -> until ms), turn (HASH: the strategies' positions: rr, used, rr:<tier>, w:<fp>; and seq),
-# lru (ZSET fp -> seq), then each key's leases (ZSET lease id -> expiry ms), in config order.
+# lru (ZSET fp -> seq), then each key's leases (ZSET lease id -> expiry ms), in config order; then the bindings
+# (HASH) and each key's live conversations (ZSET), then the windows.
 # ARGV: first what does not change from one pick to the next (packed once by the worker): lease ms, n, then four per
 # key: fp, weight, tier, max_concurrent (0: none). Then this pick's: model, avoid (1-based, 0: none), lease id; the
 # leases this worker gave back since its last pick, "i:lease id" each, `,` between them (a key without max_concurrent
@@ -161,12 +164,6 @@ local function lease(k, wait)
   return {k.i, wait, 0}
 end
 
-if #free > 0 then
-  local others = {}
-  for _, k in ipairs(free) do if k.i ~= avoid then table.insert(others, k) end end
-  return lease(choose(#others > 0 and others or free), 0)
-end
-
 local function resting()
   local soonest, busy = nil, 1
   for _, k in ipairs(keys) do
@@ -178,6 +175,14 @@ local function resting()
     if not k.out and k.wait == 0 and not (k.cap > 0 and k.leases >= k.cap) then busy = 0 end
   end
   return 0, busy
+end
+"""
+
+_PICK_END = """
+if #free > 0 then
+  local others = {}
+  for _, k in ipairs(free) do if k.i ~= avoid then table.insert(others, k) end end
+  return lease(choose(#others > 0 and others or free), 0)
 end
 
 if #ready > 0 then return {0, 0, 1, resting()} end
@@ -194,7 +199,8 @@ if best.wait > 0 then picked[4], picked[5] = resting() end
 return picked
 """
 
-PICKS = {name: _PICK_HEAD + chunk + PICK_WINDOWS + PICK_BODY_HEAD + _PICK_BODY + PICK_BODY_TAIL
+PICKS = {name: _PICK_HEAD + chunk + PICK_WINDOWS + PICK_AFFINITY_HEAD + PICK_BODY_HEAD + _PICK_BODY + PICK_AFFINITY
+               + _PICK_END + PICK_BODY_TAIL + PICK_AFFINITY_ANSWER + PICK_ANSWER
          for name, chunk in STRATEGIES.items()}
 
 

@@ -23,6 +23,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from rewrite.state.redis import scripts
+from rewrite.state.redis.bind_scripts import BIND, UNBIND
 from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, Unavailable, connect, connect_sync
 from rewrite.state.redis.decisions import RedisDecisions
 from rewrite.state.redis.leases import Renewer
@@ -40,7 +41,7 @@ logger = logging.getLogger("rotator")
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
 FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
 # rewrite/state/redis/scripts.py's, loaded on each connection of the pipe
-SCRIPTS = (*scripts.PICKS.values(), scripts.REST, scripts.RENEW, scripts.USAGE, WINDOW)
+SCRIPTS = (*scripts.PICKS.values(), scripts.REST, scripts.RENEW, scripts.USAGE, WINDOW, BIND, UNBIND)
 T = TypeVar("T")
 
 
@@ -197,6 +198,7 @@ class SharedState:
                 await pool.rests.observe()
                 await pool.usage.observe()
                 await pool.windows.observe()
+                await pool.bindings.observe(pool.local.wall())
 
     async def _flush_every(self) -> None:
         while True:

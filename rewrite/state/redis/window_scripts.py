@@ -73,6 +73,8 @@ PICK_BODY_HEAD = "local function pick()\n"
 PICK_BODY_TAIL = """
 end
 local answer = pick()
+"""
+PICK_ANSWER = """
 answer[#answer + 1] = table.concat(w_passed, ',')
 return answer
 """

@@ -1,0 +1,77 @@
+"""One pool's conversation bindings in Redis (rewrite/pool/affinity.py; the Lua is bind_scripts.py): read by every
+pick (the request's ids go with its arguments), bound and unbound at once on the pipe (as rests are: a pick sent
+after them sees them), each key's live conversations read about once a second for the status page. A write Redis did
+not take is not replayed: the pool's own bindings (`LocalDecisions.bindings`, which every bind and unbind also
+changes) hold it while Redis does not answer, and the conversation's next turn binds it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from rewrite.state.redis.bind_scripts import BIND, UNBIND
+from rewrite.state.redis.connection import Unavailable
+from rewrite.state.redis.names import PoolKeys
+
+if TYPE_CHECKING:
+    from rewrite.pool.affinity import Affinity
+    from rewrite.state.redis.shared import SharedState
+
+NO_AFFINITY: list[str | int | float] = [-1, 0, 0, "", 0]
+
+
+def affinity_args(affinity: Affinity | None, patient: bool) -> list[str | int | float]:
+    """The pick's arguments for the request's conversation (bind_scripts.PICK_AFFINITY_HEAD)."""
+    if affinity is None:
+        return NO_AFFINITY
+    return [len(affinity.lookup), int(affinity.hard), int(patient), affinity.session or "", affinity.depth,
+            *affinity.lookup]
+
+
+class SharedBindings:
+    def __init__(self, shared: SharedState, keys: PoolKeys) -> None:
+        self.shared, self.keys = shared, keys
+        self.observed: list[int] | None = None  # each key's live conversations, as every worker bound them
+
+    def bind(self, index: int, affinity: Affinity, conversation: str, extra: tuple[str, ...], wall: float) -> None:
+        until = int((wall + affinity.ttl) * 1000)
+        ids = (*affinity.bind, *extra)
+        self._write(BIND, lambda fps: (
+            [self.keys.names.bindings, self.keys.names.bound, *map(self.keys.names.live, fps)],
+            [int(wall * 1000), index + 1, fps[index], until, affinity.depth, conversation, *ids]))
+
+    def unbind(self, index: int, affinity: Affinity) -> None:
+        ids = (*affinity.lookup, *affinity.bind)
+        self._write(UNBIND, lambda fps: (
+            [self.keys.names.bindings, self.keys.names.bound, self.keys.names.live(fps[index])],
+            [fps[index], affinity.name, *ids]))
+
+    def _write(self, body: str, call) -> None:
+        """Written at once when connected; else in the background, and lost if Redis does not answer."""
+        pipe = self.shared.pipe
+        if not self.keys.fps or pipe is None or not self.shared.ready():
+            self.shared.background(self._written(body, call))
+            return
+        keys, args = call(self.keys.fps)
+        self.shared.script_soon(pipe.prepare(body, keys, []), args, then=lambda _: None, otherwise=lambda: None)
+
+    async def _written(self, body: str, call) -> None:
+        with contextlib.suppress(Unavailable):
+            keys, args = call(await self.keys.fingerprints())
+            await self.shared.script(body, keys, args)
+
+    async def observe(self, wall: float) -> None:
+        """Each key's live conversations, as every worker bound them."""
+        fps, names, client = await self.keys.fingerprints(), self.keys.names, self.shared.client
+
+        async def read() -> list:
+            pipe = client.pipeline(transaction=False)
+            for fp in fps:
+                pipe.zcount(names.live(fp), f"({int(wall * 1000)}", "+inf")
+            return await pipe.execute()
+
+        self.observed = [int(n) for n in await self.shared.call(read)]
+
+    def live(self, index: int) -> int | None:
+        return self.observed[index] if self.observed is not None and index < len(self.observed) else None

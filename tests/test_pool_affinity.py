@@ -1,0 +1,83 @@
+"""Conversation bindings in the pool itself (the choices both implementations make are tests/test_pool_parity.py's):
+they carry over a restart in the state file, keys named by fingerprint; each key's live conversations are in
+`describe()`, the status table and /metrics; a request without affinity is picked as it always was."""
+
+from __future__ import annotations
+
+import json
+
+from rewrite.pool import KeyPool
+from rewrite.pool.affinity import BOUND, MOVED, NEW, Affinity
+from rewrite.pool.keypool import name_keys
+from rewrite.pool.report import table
+from tests.support.timing import FakeClock
+
+KEYS = ["sk-affinity-a-0001", "sk-affinity-b-0002", "sk-affinity-c-0003"]
+SECRET = b"s" * 32
+
+
+def conversation(name: str, ttl: float = 300.0) -> Affinity:
+    return Affinity(lookup=(f"l:{name}", f"s:{name}"), bind=(f"s:{name}", f"l:{name}"), name=f"s:{name}", ttl=ttl,
+                    depth=4, session=f"s:{name}")
+
+
+def pool_of(keys: list[str], clock: FakeClock) -> KeyPool:
+    pool = KeyPool(keys, clock=clock, wall=clock)
+    name_keys(pool, SECRET)
+    return pool
+
+
+def served(pool: KeyPool, a: Affinity) -> str:
+    pick = pool.pick(model="m", affinity=a)
+    assert pick.key is not None
+    pool.lease(pick.key, "m").release()
+    pool.bind(pick.key, a, pick.conversation)
+    return pick.key
+
+
+def test_bindings_carry_over_a_restart_by_fingerprint_on_the_wall_clock():
+    clock = FakeClock(1_800_000_000.0)
+    pool = pool_of(KEYS, clock)
+    bound = {n: served(pool, conversation(n, ttl=100 if n == "brief" else 300)) for n in ("x", "y", "brief")}
+    records = json.loads(json.dumps(pool.export_state()))
+    assert not any(k in json.dumps(records) for k in KEYS)  # (keys by fingerprint only)
+    clock.advance(150)  # `brief` expires meanwhile
+    later = pool_of(list(reversed(KEYS)), clock)  # the config lists its keys in another order
+    later.import_state(records)
+    for n in ("x", "y"):
+        pick = later.pick(model="m", affinity=conversation(n))
+        assert (pick.key, pick.why) == (bound[n], BOUND)
+    assert later.pick(model="m", affinity=conversation("brief")).why == NEW
+    assert sorted(later.local.live(s) for s in later.states) == [0, 1, 1]
+
+
+def test_each_keys_live_conversations_are_described_and_shown():
+    clock = FakeClock(1_800_000_000.0)
+    pool = pool_of(KEYS, clock)
+    keys = [served(pool, conversation(f"c{i}")) for i in range(5)]
+    described = pool.describe()
+    assert [k["conversations"] for k in described["keys"]] == [keys.count(k) for k in KEYS]
+    assert sorted(k["conversations"] for k in described["keys"]) == [1, 2, 2]
+    assert "conversations" in table([described]).splitlines()[1]
+    pool.unbind(keys[0], conversation("c0"))  # its key failed it
+    assert pool.describe()["keys"][KEYS.index(keys[0])]["conversations"] == keys.count(keys[0]) - 1
+    moved = pool.pick(model="m", avoid=keys[1], affinity=conversation("c1"))
+    assert (moved.why, moved.bound) == (MOVED, keys[1]) and moved.key != keys[1]
+    pool.bind(moved.key, conversation("c1"), moved.conversation)  # counted where it is now, not where it was
+    assert sum(k["conversations"] for k in pool.describe()["keys"]) == 4
+    clock.advance(301)
+    assert [k["conversations"] for k in pool.describe()["keys"]] == [0, 0, 0]
+
+
+def test_a_request_without_affinity_is_picked_as_it_always_was():
+    clock = FakeClock(1_800_000_000.0)
+    plain, bound = pool_of(KEYS, clock), pool_of(KEYS, clock)
+    for i in range(4):  # conversations bound everywhere: a one-shot call does not see them
+        served(bound, conversation(f"c{i}"))
+    plain.pick(model="m"), plain.pick(model="m"), plain.pick(model="m"), plain.pick(model="m")
+    for step in range(9):
+        if step == 4:
+            plain.bench(KEYS[1], 10), bound.bench(KEYS[1], 10)
+        mine, theirs = plain.pick(model="m", avoid=KEYS[step % 3]), bound.pick(model="m", avoid=KEYS[step % 3],
+                                                                               affinity=None)
+        assert (mine.key, mine.wait, mine.why, mine.bound, mine.conversation) == (theirs.key, theirs.wait, "", None, "")
