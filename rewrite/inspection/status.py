@@ -192,9 +192,9 @@ def render_html(data: dict) -> bytes:
             parts.append("<p>no pool: each client's own key goes upstream</p>")
             continue
         parts.append(f"<p>{e(str(pool['strategy']))}: {pool['ready']} ready, {pool['resting']} resting, "
-                     f"{pool['out']} out</p><table><tr><th>key<th>state<th>in flight<th>conversations<th>requests 1h / all"
-                     "<th>tokens 1h / all<th>cost 1h / all<th>cache read 1h / all<th>cold prefixes 1h / all"
-                     "<th>quota windows<th>recent errors")
+                     f"{pool['out']} out</p><table><tr><th>key<th>state<th>in flight<th>conversations"
+                     "<th>requests 1h / all<th>tokens 1h / all<th>cost 1h / all<th>cache read 1h / all"
+                     "<th>cold prefixes 1h / all<th>quota windows<th>recent errors")
         for k in pool["keys"]:
             hour, total = k["last_hour"], k["total"]
             cells = [k["key"], k["text"], k["in_flight"], k.get("conversations", 0),
