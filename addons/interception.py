@@ -95,6 +95,8 @@ class Interception:
         job = self.engine.submit(flow.id, route)
         self.engine.prefetch(job, req.path.partition("?")[0], req.raw_content)
         job.credential = hide_credential(flow, route.provider.credential)
+        peer = flow.client_conn.peername  # (the client key's name, when addons/access.py accepted one)
+        job.client = flow.metadata.get("rotator", {}).get("client") or (str(peer[0]) if peer else "")
         client = flow.client_conn.id
         port = self.engine.server.acquire_port(client)
         self._origins[flow.id] = _Origin(req.scheme, req.host, req.port, port, client)

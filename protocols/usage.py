@@ -33,6 +33,7 @@ class UsageSniffer:
     # The request member that asks the upstream for usage (with `hiding`): an upstream that refuses it is asked
     # no more (its streams' usage is then not known).
     asking: ClassVar[str] = ""
+    names_answers: ClassVar[bool] = False  # the protocol's next request may name an answer by its id (`id_of`)
 
     @classmethod
     def can_ask(cls, body: object) -> bool:
@@ -43,6 +44,7 @@ class UsageSniffer:
     def __init__(self, feed: Feed) -> None:
         self._feed = feed
         self._last: str | None = None
+        self._read: dict | None = None  # `_last`, parsed once
 
     @staticmethod
     def to_usage(usage: dict) -> Usage:
@@ -78,7 +80,7 @@ class UsageSniffer:
         return self._feed(event)
 
     def keep(self, data: str) -> None:
-        self._last = data  # a cumulative snapshot: the last one counts
+        self._last, self._read = data, None  # a cumulative snapshot: the last one counts
 
     def forward(self, block: bytes) -> bytes | None:
         """What `tap` hands on for this SSE block when the feed passes it unchanged (Repairer.quiet), told from its
@@ -88,7 +90,22 @@ class UsageSniffer:
     def usage(self) -> Usage | None:
         if self._last is None:
             return None
-        return self.normalised(self.usage_of(load_object(self._last) or {}))
+        return self.normalised(self.usage_of(self._kept()))
+
+    def answer_id(self) -> str | None:
+        """The id the stream's answer is known by, where the protocol's next request may name it (`id_of`)."""
+        return None if self._last is None else self.id_of(self._kept())
+
+    def _kept(self) -> dict:
+        if self._read is None:
+            self._read = load_object(self._last or "") or {}
+        return self._read
+
+    @classmethod
+    def id_of(cls, obj: dict) -> str | None:
+        """The answer's id in an event that carries usage, or in a whole answer; None for a protocol whose next
+        request never names an answer."""
+        return None
 
     def usage_of(self, obj: dict) -> object:
         return obj.get("usage")

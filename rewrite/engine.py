@@ -7,9 +7,10 @@ import logging
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
+from rewrite.exchange.affinity import UNREAD, Conversation, reads_evidence
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.request import estimated_tokens
-from rewrite.intake.big_json import Worker
+from rewrite.intake.big_json import EvidenceAsk, Worker
 from rewrite.intake.encoded import encoding_of
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.policy.outcomes import Note
@@ -40,6 +41,9 @@ class Engine:
         self.prices = PriceTable.from_config(config.prices)
         self.conversation.record_native = bool(config.routes)  # only a route sends a conversation elsewhere
         self.server.max_body = config.limits.max_request_body
+        # Conversation affinity: the session sources, parsed once; whether any pool keeps it (else nothing is read).
+        self.sources = config.affinity.sources
+        self.affinity = reads_evidence(config, self.router.providers)
         self._use_egress()
 
     def use_mode_proxy(self, proxy: EgressProxy | None) -> None:
@@ -76,7 +80,9 @@ class Engine:
             return
         target = self.router.routes.targets_for(asked, route.provider.name)[0]
         provider = self.router.provider_named(target.provider)
-        if provider is not None and provider.pool is not None:
+        # A pool that keeps conversations on their keys picks with the request's affinity, read from its body once
+        # it has come whole: no early pick (one made without it would ignore the conversation's binding).
+        if provider is not None and provider.pool is not None and not self.config.affinity_on(provider.name):
             job.prefetch = provider.pool.prefetch(target.model_for(asked), estimated_tokens(body))
 
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
@@ -102,13 +108,21 @@ class Engine:
         parsed = None
         if request.upload is not None and encoding_of(request.headers) is not None:  # (decoded whole: request.py)
             request.body, request.upload = b"".join(request.upload.pieces), None
-        if request.upload is not None and job.route.protocol is not None:
-            parsed = await self.parser.parse(request.upload)
+        proto = job.route.protocol
+        ask = None
+        if self.affinity and proto is not None:  # (its evidence read by the worker, from the whole body)
+            ask = EvidenceAsk(proto.name, tuple(request.headers), request.target.partition("?")[0], self.sources)
+        if request.upload is not None and proto is not None:
+            parsed = await self.parser.parse(request.upload, ask)
             if parsed is None:  # (no worker: parsed here, as a small body is)
                 request.body, request.upload = b"".join(request.upload.pieces), None
+        conversation = None
+        if self.affinity:
+            conversation = Conversation(self.config, job.client, self.sources,
+                                        parsed.evidence if parsed is not None else UNREAD)
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
                             router=self.router, hooks=self.hooks, limits=self.config.limits, parsed=parsed,
-                            resume_for=self.config.resume_for)
+                            resume_for=self.config.resume_for, conversation=conversation)
         await exchange.run()
 
     async def aclose(self) -> None:

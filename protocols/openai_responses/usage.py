@@ -13,7 +13,16 @@ class ResponsesSniffer(UsageSniffer):
     mark = '"input_tokens"'
     events = frozenset({"response.completed", "response.incomplete", "response.failed"})
     to_usage = staticmethod(usage_to_ir)
+    names_answers = True
 
     def usage_of(self, obj: dict) -> object:
         response = obj.get("response")
         return response.get("usage") if isinstance(response, dict) else None
+
+    @classmethod
+    def id_of(cls, obj: dict) -> str | None:
+        """A stored answer's id (a later request's `previous_response_id`): the response's in its last event, a whole
+        answer's own."""
+        response = obj.get("response", obj)
+        answer_id = response.get("id") if isinstance(response, dict) else None
+        return answer_id if isinstance(answer_id, str) and answer_id else None

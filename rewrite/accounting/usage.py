@@ -93,6 +93,21 @@ class Meter:
         they are."""
         return None if self._sniffer is None else self._sniffer.forward
 
+    @property
+    def names_answers(self) -> bool:
+        """Whether the client's protocol names answers by id in later requests (`answer_id`)."""
+        return self._own is not None and self._own.names_answers
+
+    def answer_id(self, answer: bytes | None = None) -> str | None:
+        """The answer's id, where the client's protocol names answers in later requests (a Responses answer's, for
+        `previous_response_id`): from the stream last tapped, else from `answer`, a whole JSON answer."""
+        own = self._own
+        if own is None or not own.names_answers:
+            return None
+        if self._sniffer is not None:
+            return self._sniffer.answer_id()
+        return own.id_of(load_object(answer.decode("utf-8", "replace")) or {}) if answer else None
+
     def usage(self, answer: bytes | None = None) -> Usage | None:
         """The usage of the stream last tapped; else of `answer`, a whole JSON answer in the client's protocol."""
         if self._sniffer is not None:

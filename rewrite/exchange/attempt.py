@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -34,6 +35,7 @@ from rewrite.policy import retry
 from rewrite.policy.forcing import refuses_stream
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
+from rewrite.pool.affinity import BOUND, COMPACTION, MOVED, NEW, Affinity
 from rewrite.pool.keypool import Pick
 from rewrite.pool.windows import passed_over
 from rewrite.providers import Provider
@@ -55,6 +57,8 @@ AGAIN = Failure(FailureKind.SENT_AGAIN, "sent again without what the upstream re
 PAST_DEADLINE = Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "no first token by the resume deadline", retryable=False)
 
 TryKey = Callable[[str | None], Awaitable[Failure | None]]
+# The pins an answer created, and the affinity they are bound with (rewrite/exchange/affinity.py `created`).
+Created = Callable[[], tuple[Affinity, tuple[str, ...]] | None]
 
 
 class KeyAttempts:
@@ -62,7 +66,8 @@ class KeyAttempts:
     started, waited for or retried past `until` (a continuation's resume deadline)."""
 
     def __init__(self, cfg: StreamingConfig, clock: Clock, job: Job, provider: Provider, model: str,
-                 proto: Protocol | None, until: float = math.inf, tokens: float = 0) -> None:
+                 proto: Protocol | None, until: float = math.inf, tokens: float = 0,
+                 affinity: Affinity | None = None, wait: float = 0.0, created: Created | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
         self.until = until
@@ -75,6 +80,13 @@ class KeyAttempts:
         self.held: contextlib.ExitStack | None = None  # the lease kept past `run` (keep_lease), for the caller to close
         self.tokens = tokens  # the request's, estimated: what its keys' quota windows must still hold
         self.passed: set[str] = set()  # the keys noted as passed over for a quota window
+        # The request's conversation, for this pool (rewrite/pool/affinity.py): a busy bound key is waited for up to
+        # `wait` seconds; the key that serves is bound, with the pins its answer `created`.
+        self.affinity = affinity
+        self.wait = wait
+        self.created = created
+        self._impatient = False  # the bound key stayed busy past `wait`: placed elsewhere
+        self._unbind: str | None = None  # the bound key that failed: unbound once the next pick saw it failed
 
     async def run(self, try_key: TryKey, keep_lease: bool = False) -> Failure | None:
         """None when `try_key` served the client (on `self.key`); else why the target failed, before the first
@@ -86,6 +98,8 @@ class KeyAttempts:
         key: str | None = None
         for n in range(attempts):
             if clock.loop.time() >= self.until:
+                if pool is not None:
+                    self._unbound(pool)
                 return PAST_DEADLINE
             prev = key
             pick = Pick(None)
@@ -117,12 +131,15 @@ class KeyAttempts:
                     self.held = lease.pop_all()
             if pool is not None and key is not None:
                 self._rest(pool, key, failure)
+                self._bind(pool, key, pick, failure)
             if failure is None:
                 return None
             if not failure.retryable or n + 1 == attempts:
                 break
             self.job.note(Note.RETRY, f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
                           reason=failure.reason, key=self.job.key, seconds=round(clock.loop.time() - began, 3))
+        if pool is not None:
+            self._unbound(pool)
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             assert pool is not None
             self.job.key = None
@@ -135,15 +152,66 @@ class KeyAttempts:
         max_concurrent, wait for a lease to come back (up to first_token_timeout). A None key: none to be had."""
         give_up = min(self.clock.loop.time() + self.cfg.first_token_timeout, self.until)
         prefetch, self.job.prefetch = self.job.prefetch, None
-        while (pick := await pool.take(avoid, self.model, prefetch, self.tokens)).busy:
+        affinity, patient = self.affinity, not self._impatient
+        bound_until = min(self.clock.loop.time() + self.wait, give_up)
+        while (pick := await pool.take(avoid, self.model, prefetch, self.tokens, affinity=affinity,
+                                       patient=patient)).busy:
+            # A conversation's bound key at its max_concurrent is waited for up to `wait`, then left.
+            deadline = bound_until if patient and pick.why == BOUND else give_up
             returned = pool.returned()
-            if not await self.clock.supervise(returned, lambda: give_up):
+            if not await self.clock.supervise(returned, functools.partial(float, deadline)):
                 returned.cancel()
-                break
+                if deadline >= give_up:
+                    break
+                patient = False
+                self._impatient = True
         if prefetch is not None:
             prefetch.drop()  # (a no-op once taken; else it was another pool's or model's, or the pool decided alone)
         self._passed_over(pool, pick)
+        self._chosen(pick, avoid)
+        self._unbound(pool)
         return pick
+
+    def _unbound(self, pool: KeyPool) -> None:
+        if self._unbind is not None and self.affinity is not None:
+            pool.unbind(self._unbind, self.affinity)
+        self._unbind = None
+
+    def _chosen(self, pick: Pick, avoid: str | None) -> None:
+        """Say on the flow why a conversation's key was chosen (`Pick.why`), the key masked."""
+        if not pick.why or pick.key is None or self.affinity is None:
+            return
+        why = pick.why
+        if why == BOUND:
+            said = f"bound: {self.affinity.said}"
+        elif why == NEW:
+            said = "new: most headroom"
+        elif why == MOVED:
+            failed = pick.bound is not None and pick.bound == avoid
+            said = f"moved: key {'failed' if failed else 'busy' if self._impatient else 'resting'}"
+        else:
+            said = why
+        if why == COMPACTION:
+            logger.info("rotator: %s %s: conversation compacted: placed again on key %s", self.provider.name,
+                        self.job.id[:8], mask(pick.key))
+        self.job.note(Note.AFFINITY, f"key {mask(pick.key)}: {said}", key=mask(pick.key), why=why,
+                      bound=mask(pick.bound) if pick.bound else None)
+
+    def _bind(self, pool: KeyPool, key: str, pick: Pick, failure: Failure | None) -> None:
+        """The conversation is bound to the key that served it (with the pins its answer created); dropped from
+        the bound key when that key failed. (A client that leaves ends the attempts with CancelledError: the
+        binding stays.)"""
+        affinity = self.affinity
+        if failure is not None:
+            if affinity is not None and pick.why == BOUND:
+                self._unbind = key  # (after the next pick, which says the conversation moved from it; or at the end)
+            return
+        if affinity is not None:
+            pool.bind(key, affinity, pick.conversation or affinity.name)
+        created = self.created() if self.created is not None else None
+        if created is not None:
+            pins, extra = created
+            pool.bind(key, pins, pick.conversation or pins.name, extra)
 
     def _passed_over(self, pool: KeyPool, pick: Pick) -> None:
         """Say on the flow which keys the pick passed over for a quota window, which window (as this process knows

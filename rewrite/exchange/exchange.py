@@ -3,6 +3,7 @@
 - `request.py`: what the client asked (`ClientRequest`), read once;
 - `fallback.py`: the targets, in order (`Legs`: how the request is put to each; `Fallback`: the loop);
 - `attempt.py`: the attempts on one target over its key pool (`KeyAttempts`), and one HTTP attempt (`Attempt`);
+- `affinity.py`: what the request says of its conversation, for its targets' pools (`Conversation`);
 - `outgoing.py`: each attempt's upstream request (`TargetCall`);
 - `pump.py`: an SSE answer pumped to the client (`Pump`, `ClientStream`);
 - `answers.py`: every other answer: non-stream, folded, errors, Rotator's own;
@@ -20,6 +21,7 @@ import protocols.resume
 from protocols.sse import SSEParser
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import LimitsConfig, StreamingConfig
+from rewrite.exchange.affinity import Conversation
 from rewrite.exchange.answers import Answers
 from rewrite.exchange.clock import Clock
 from rewrite.exchange.continuation import Continuation
@@ -52,6 +54,7 @@ class Exchange:
         limits: LimitsConfig | None = None,
         parsed: Parsed | None = None,
         resume_for: ResumeFor | None = None,
+        conversation: Conversation | None = None,
     ) -> None:
         limits = limits or LimitsConfig.model_validate({})
         req = ClientRequest(request, job.route, streaming, parsed, limits.max_request_body)
@@ -69,7 +72,7 @@ class Exchange:
         if resumer is not None and req.proto is not None and resume_for is not None:
             self.resume = Resume(resumer, req.proto, req.body, resume_for, responder, parser=pump.parser)
         self.fallback = Fallback(req, legs, client, streaming, clock, answers, pump, prices or PriceTable(),
-                                 self.resume)
+                                 self.resume, conversation)
 
     async def run(self) -> None:
         await self.fallback.run()

@@ -19,6 +19,7 @@ from rewrite.accounting.prices import PriceTable
 from rewrite.accounting.usage import account
 from rewrite.adapters import chain_for
 from rewrite.config import StreamingConfig
+from rewrite.exchange.affinity import Conversation
 from rewrite.exchange.answers import Answers
 from rewrite.exchange.attempt import Attempt, KeyAttempts
 from rewrite.exchange.clock import Clock
@@ -135,7 +136,8 @@ class Fallback:
     """The target loop of one request, with the parts every target shares."""
 
     def __init__(self, req: ClientRequest, legs: Legs, client: Sender, cfg: StreamingConfig,
-                 clock: Clock, answers: Answers, pump: Pump, prices: PriceTable, resume: Resume | None = None) -> None:
+                 clock: Clock, answers: Answers, pump: Pump, prices: PriceTable, resume: Resume | None = None,
+                 conversation: Conversation | None = None) -> None:
         self.req = req
         self.legs = legs
         self.client = client
@@ -147,6 +149,8 @@ class Fallback:
         self.job = legs.job
         self.refused: list[str] = []  # the parameters this request was sent again without (over its targets)
         self.resume = resume  # when cut answers are continued (rewrite/exchange/resume.py)
+        # What the request says of its conversation, for its targets' pools (None: affinity is off everywhere).
+        self.conversation = conversation
         self.chosen: list[tuple[Provider, Target]] = []  # the request's targets, in order
         self.serving = 0  # the index of the one that served
         self.served: Leg | None = None  # its leg
@@ -217,8 +221,15 @@ class Fallback:
     async def _serve(self, call: TargetCall) -> Failure | None:
         """The target's attempts over its pool. None when the client got an answer (or the vendor's request
         error); else why the target failed, before the client's first token."""
+        conversation, req = self.conversation, self.req
+        affinity = conversation.affinity(req, call.provider, call.model) if conversation is not None else None
+        created = None
+        if conversation is not None and req.meter.names_answers:
+            def created():
+                return conversation.created(req, call.leg, self.answers.whole_answer(), affinity)
         keys = KeyAttempts(self.cfg, self.clock, self.job, call.provider, call.model, self.req.proto,
-                           tokens=self.req.tokens)
+                           tokens=self.req.tokens, affinity=affinity,
+                           wait=conversation.wait if conversation is not None else 0.0, created=created)
         attempt = Attempt(call, self.cfg, self.clock, self.answers, self.pump, self.resume)
         failure = await keys.run(attempt.on)
         if failure is None:

@@ -40,6 +40,8 @@ class Job:
     responder: Responder | None = None
     # The client's own credential, taken out of the flow by the addon; sent upstream when there is no pool.
     credential: HeldCredential | None = None
+    # Who sent it, for conversation affinity's scope: its client key's name (`clients`), else its address.
+    client: str = ""
     ttft: float | None = None  # seconds from the request to its first token (for the flow's view)
     # The client was sent its stream's ending (the protocol's own, a repair, or an error event): a client that
     # leaves after that got its whole answer, and the flow is not an error.

@@ -39,6 +39,11 @@ def summary(events: list[dict]) -> tuple[str, str]:
             said.append(f"fell back to {e.get('provider') or e.get('to') or short(e.get('detail', ''))}")
         elif kind == Note.FAILED:
             said.append(f"failed ({short(e.get('reason') or e.get('detail', ''))})")
+        elif kind == Note.AFFINITY and e.get("why") in ("bound", "new"):
+            continue  # (a conversation on its key, or a new one placed, is how it should be: the flow's view says it)
+        elif kind == Note.AFFINITY and e.get("why") in ("moved", "compaction"):
+            moved = f" ({short(e.get('detail', '')).rpartition(': ')[2]})" if e.get("why") == "moved" else ""
+            said.append(f"{e.get('why')} to key {e.get('key')}{moved}")
         else:
             said.append(f"{kind}: {short(e.get('detail', ''), 80)}")
     kinds = {e.get("kind") for e in events}

@@ -28,6 +28,7 @@ class Note(StrEnum):
     DOWNGRADED = "downgraded"  # a WebSocket request was served over HTTP (addons/websocket.py)
     SIGNED = "signed"  # a login's signed body went as it came: what would have rewritten it was skipped
     WINDOW = "window"  # a key was passed over: a quota window the request counts in would be exceeded
+    AFFINITY = "affinity"  # why a conversation's key was chosen: bound, new, moved, compaction (pool/affinity.py)
 
 
 # Notes that say an attempt on a key went wrong: the status page lists them under the key.

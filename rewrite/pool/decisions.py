@@ -13,17 +13,29 @@ Each decision is written once per implementation, and tests/test_pool_parity.py 
 picks, rests, stalls, refusals, leases and releases through both (over fakeredis and a real redis-server) and
 compares every choice. A strategy name that an implementation does not know is an error where the pool is made.
 
-How the next decision lands here (not built yet), without a round trip more to a pick:
-
-- Bindings (a conversation bound to the key that served it, with a time to live, picked first while that key can
-  serve): the request's conversation id becomes one more argument of `pick`/`take` (None: a one-shot call, the
-  strategy as today, and `Pick` says why its key was chosen); `bind(state, conversation, ttl)` and
-  `unbind(conversation)` are added to the interface. Local: a dict of conversation -> (key, expiry on the pool's
-  clock). Redis: one hash per pool (`rot:{pool}:bind`, conversation -> "key index|expiry ms"), a fixed key of the
-  prepared pick, read by the pick script before the strategy's `choose` (the conversation id goes with the pick's own
-  arguments); bind and unbind are written at once on the pipe, as rests are. `KeyPool.succeeded` binds (the key that
-  served), `KeyPool.failed` unbinds. Parity cases: a bound key is picked first; a resting, refused or busy bound key
-  is passed over and the conversation bound again to the key that serves; an expired binding leaves the strategy.
+Conversation bindings (rewrite/pool/affinity.py: a conversation bound to the key that served it, until its cache's
+lifetime), without a round trip more to a pick. The request's `Affinity` is one more argument of `pick`/`take`/
+`prefetch` (None: a one-shot call, the strategy exactly as before); its `lookup` ids are looked up in order and the
+first live binding whose key is in the pool names the bound key B. B serves while it is ready (not out, not resting
+for the model, not slow after a stall, not over a window the request counts in), is not the key that just failed,
+and is below its max_concurrent (`Pick.why` BOUND); at its cap the pick waits for it while `patient` (`Pick(None,
+busy=True, why=BOUND, bound=B)`: the caller waits for a lease to come back, then asks again impatient); a pin
+(`hard`) waits for its resting B (`Pick(B, wait)`). Otherwise the conversation is placed among the other keys
+(MOVED, `bound` B); a new one (NEW), or one found by its session only with a history under COMPACTED of the bound
+turn's (COMPACTION), is placed too: among the free keys, the fewest live conversations (capped at LIVE_CAP), then
+the most quota headroom (to 0.05), then the strategy among those; with no free key, the fallback as for any pick.
+`Pick.conversation` names what to bind: the binding's name, or `Affinity.name`. `bind(state, affinity,
+conversation, extra)` binds the request's ids (and `extra`) to the key that served, the conversation live there
+and nowhere else; `unbind(state, affinity)` drops those bound to a key that failed; `live(state)` counts the key's
+live conversations (`describe()`). Local: rewrite/pool/bindings.py (id -> Binding, per key name -> until, on the
+wall clock; expired ones purged lazily; kept in the state file by key fingerprint). Redis: one hash per pool
+(`rot:{pool}:bind`, id -> "fp|until ms|depth|name"), a fixed key of the prepared pick, the ids among the pick's own
+arguments, read by the pick script before the strategy's `choose` (rewrite/state/redis/bind_scripts.py: its own
+chunks); each key's live conversations a sorted set (ZCOUNT for placement); the expiries a sorted set trimmed by
+each bind; bind and unbind written at once on the pipe, as rests are (rewrite/state/redis/bindings.py). Parity
+cases: a bound key picked first; a resting, busy (impatient), avoided or refused one passed over and the
+conversation bound again to the key that serves; a pin waiting for its resting key; an expired binding and a
+compaction placed anew; six new conversations over three keys two each; unbind after a failure.
 
 Quota windows (rewrite/pool/windows.py: per key and quota group, the vendor's rate limits and the config's caps;
 a key whose window the request would exceed is passed over, and is back at the window's reset): the request's

@@ -1,0 +1,83 @@
+"""One request's conversation, for the key pools of its targets (issue 30; rewrite/pool/affinity.py).
+
+The request's conversation evidence (protocols/conversation.py) is read once: by the big-body worker for a large body
+(`EvidenceAsk`, off the event loop, from the whole body: rewrite/intake/big_json.py), else here from the body the
+engine parsed, in the client's protocol before any translation (O(messages), not O(bytes)). Each pooled target
+whose provider keeps affinity gets its `Affinity` from it, scoped by the client (its client key's name, or its
+address) and cut by the target model's minimum cacheable prompt. A login has no pool: nothing is read for it.
+
+After an attempt served the client, its key is bound (`KeyAttempts`, rewrite/exchange/attempt.py); so are the pins
+the answer creates (`created`): a stored Responses answer's id, which the next turn names as its
+`previous_response_id`, for as long as the vendor keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import protocols
+from protocols.capabilities import cache_minimum
+from protocols.conversation import PIN_PREVIOUS_RESPONSE, Evidence, SessionSource
+from rewrite.config import Config
+from rewrite.exchange.request import ClientRequest
+from rewrite.pool.affinity import PIN_TTL, Affinity, affinity_of, answer_pin
+from rewrite.providers import Provider
+from rewrite.routing.targets import Leg
+
+UNREAD = Evidence()  # (a sentinel: not read yet)
+
+
+def reads_evidence(config: Config, providers: Sequence[Provider]) -> bool:
+    """Whether any pool keeps affinity: else no request's evidence is read at all (`affinity: off`)."""
+    return any(p.pool is not None and p.login is None and config.affinity_on(p.name) for p in providers)
+
+
+class Conversation:
+    """What one request says of its conversation, for each pool it may be served from."""
+
+    def __init__(self, config: Config, client: str, sources: tuple[SessionSource, ...],
+                 evidence: Evidence | None = UNREAD) -> None:
+        self.config = config
+        self.client = client or "unknown"
+        self.sources = sources
+        self.wait = config.affinity.wait  # seconds a busy bound key is waited for
+        self._evidence = evidence  # UNREAD: read from the parsed body when a pool first asks
+        self._affinities: dict[tuple[str, str], Affinity | None] = {}
+
+    def evidence(self, req: ClientRequest) -> Evidence | None:
+        if self._evidence is UNREAD:
+            self._evidence = None
+            proto = req.proto
+            # A skeleton lacks the long texts the chain marks: its links would not be the whole body's.
+            if proto is not None and not req.skeletal:
+                reader = protocols.registered(proto.name).conversation
+                if reader is not None:
+                    self._evidence = reader.read(req.request.headers, req.body, req.path, self.sources)
+        return self._evidence
+
+    def on(self, provider: Provider) -> bool:
+        return provider.pool is not None and provider.login is None and self.config.affinity_on(provider.name)
+
+    def affinity(self, req: ClientRequest, provider: Provider, model: str) -> Affinity | None:
+        """The request's affinity for `provider`'s pool at `model`; None where it keeps none."""
+        if not self.on(provider):
+            return None
+        at = (provider.name, model)
+        if at not in self._affinities:
+            evidence = self.evidence(req)
+            self._affinities[at] = (None if evidence is None else
+                                    affinity_of(evidence, self.client, cache_minimum(provider.family, model)))
+        return self._affinities[at]
+
+    def created(self, req: ClientRequest, leg: Leg, whole: bytes | None, affinity: Affinity | None
+                ) -> tuple[Affinity, tuple[str, ...]] | None:
+        """The pins the answer `leg` served creates, and the affinity they are bound with (for as long as the vendor
+        keeps them): a Responses answer the client's own vendor stored (native, `store` not off)."""
+        if leg.translation is not None or not self.on(leg.provider) or req.body.get("store") is False:
+            return None
+        answer_id = req.meter.answer_id(whole)
+        if answer_id is None:
+            return None
+        pin = answer_pin(self.client, PIN_PREVIOUS_RESPONSE, answer_id)
+        name = affinity.name if affinity is not None else pin
+        return Affinity((), (), name, PIN_TTL, affinity.depth if affinity else 0, True, said="answer id"), (pin,)

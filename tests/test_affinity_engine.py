@@ -1,0 +1,173 @@
+"""Conversation affinity through the engine (rewrite/exchange/affinity.py, KeyAttempts): a conversation's turns go
+to the key that served it, the key that served is bound (after a retry too), a failing bound key is unbound, a
+Responses answer's id is bound as a pin, and `affinity: off` passes no affinity at all."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from rewrite.config import StreamingConfig, parse
+from rewrite.engine import Engine
+from rewrite.exchange.job import Job
+from rewrite.inspection.flow_list import summary
+from rewrite.intake.loopback import LoopbackRequest
+from tests.support import samples
+from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
+
+pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
+
+SESSION = ("x-claude-code-session-id", "session-1")
+ANSWER = {"anthropic_messages": samples.ANTHROPIC_TEXT, "openai_responses": samples.RESPONSES_TEXT}
+
+
+def engine_for(provider: str, extra: str = "", own: str = "") -> Engine:
+    engine = Engine(parse(f"providers: {{{provider}: {{base_url: 'http://vendor.test', keys: [k1, k2, k3]{own}}}}}"
+                          + extra))
+    engine.config.streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30)
+    return engine
+
+
+def ok(protocol: str):
+    return lambda r: sse(events_of(ANSWER[protocol]))
+
+
+def failing(r: httpx.Request) -> httpx.Response:
+    return httpx.Response(500, json={"error": {"message": "boom"}})
+
+
+async def turn(engine: Engine, upstream: Upstream, body: dict, headers=(), protocol="anthropic_messages",
+               client: str = "alice") -> Job:
+    """One request through the engine as the addon hands it over (its client named), the upstream scripted."""
+    host, path = PATHS[protocol]
+    route = engine.router.route(host, "POST", path)
+    assert route is not None
+    job = engine.submit(f"job-{len(engine.jobs):04d}", route)
+    job.client = client
+    request = LoopbackRequest("POST", path, [("host", host), ("content-type", "application/json"), *headers],
+                              json.dumps({"model": "m", "max_tokens": 100, "stream": True, **body}).encode())
+    engine.upstream._client = httpx.AsyncClient(transport=httpx.MockTransport(upstream))  # type: ignore[assignment]
+    await engine._handle(job, request, FakeResponder())
+    return job
+
+
+def messages(n: int) -> list[dict]:
+    """A conversation's first `n` turns' messages (user, assistant, ..., user)."""
+    out = []
+    for i in range(n):
+        out.append({"role": "user", "content": f"question {i}"})
+        if i + 1 < n:
+            out.append({"role": "assistant", "content": f"answer {i}"})
+    return out
+
+
+def notes(job: Job) -> list[dict]:
+    return [n for n in job.notes if n["kind"] == "affinity"]
+
+
+async def test_a_sessions_second_turn_goes_to_the_key_that_served_the_first():
+    engine = engine_for("anthropic")
+    up = Upstream([ok("anthropic_messages")])
+    first = await turn(engine, up, {"messages": messages(1)}, [SESSION])
+    other = [{"role": "user", "content": "another conversation"}]
+    await turn(engine, up, {"messages": other}, [("x-claude-code-session-id", "other")])
+    second = await turn(engine, up, {"messages": messages(2)}, [SESSION])
+    keys = up.keys()
+    assert keys[2] == keys[0] and keys[1] != keys[0]
+    [said] = notes(second)
+    assert said["why"] == "bound" and said["detail"].endswith(": bound: session header:x-claude-code-session-id")
+    assert notes(first)[0]["detail"].endswith(": new: most headroom")
+    assert all("k1" not in n["detail"] or "…" in n["detail"] for n in notes(first) + notes(second))
+
+
+async def test_a_longer_lineage_without_a_session_finds_its_key():
+    engine = engine_for("anthropic")
+    up = Upstream([ok("anthropic_messages")])
+    await turn(engine, up, {"messages": messages(1)})
+    await turn(engine, up, {"messages": [{"role": "user", "content": "something else"}]})
+    third = await turn(engine, up, {"messages": messages(3)})
+    keys = up.keys()
+    assert keys[2] == keys[0] and keys[1] != keys[0]
+    assert notes(third)[0]["detail"].endswith(": bound: lineage")
+
+
+async def test_the_key_that_served_after_a_retry_is_bound_and_a_failing_bound_key_unbound(monkeypatch):
+    engine = engine_for("anthropic")
+    pool = engine.router.provider_named("anthropic").pool
+    unbound: list[str] = []
+    unbind = pool.unbind
+
+    def spy(key, affinity):
+        unbound.append(key)
+        unbind(key, affinity)
+
+    monkeypatch.setattr(pool, "unbind", spy)
+    up = Upstream([failing, ok("anthropic_messages"), failing, ok("anthropic_messages")])
+    first = await turn(engine, up, {"messages": messages(1)}, [SESSION])
+    assert "retry" in [n["kind"] for n in first.notes]
+    served_first = up.keys()[1]
+    second = await turn(engine, up, {"messages": messages(2)}, [SESSION])
+    bound_try, served_second = up.keys()[2:4]
+    assert bound_try == served_first and served_second != served_first  # (the bound key failed: moved on)
+    assert [n["why"] for n in notes(second)] == ["bound", "moved"]
+    assert notes(second)[1]["detail"].endswith(": moved: key failed")
+    assert unbound == [bound_try]  # (the first turn's failed key was not its conversation's yet)
+    assert summary(second.notes)[0].startswith("retried 1× (status 500), moved to key ")
+    await turn(engine, up, {"messages": messages(3)}, [SESSION])
+    assert up.keys()[4] == served_second
+
+
+async def test_affinity_off_passes_no_affinity_and_reads_no_evidence(monkeypatch):
+    engine = engine_for("anthropic", "\naffinity: {mode: off}")
+    assert not engine.affinity
+    pool = engine.router.provider_named("anthropic").pool
+    asked: list = []
+    take = pool.take
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("affinity"))
+        return take(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "take", spy)
+    up = Upstream([ok("anthropic_messages")])
+    for n in (1, 2, 3):
+        job = await turn(engine, up, {"messages": messages(n)}, [SESSION])
+        assert notes(job) == []
+    assert asked == [None, None, None]
+    assert up.keys() == ["k1", "k2", "k3"]  # (round-robin, as without affinity)
+
+
+async def test_a_provider_may_turn_it_off_alone():
+    engine = engine_for("anthropic", own=", affinity: off")
+    assert not engine.affinity
+
+
+async def test_a_stored_responses_answer_is_bound_as_a_pin_for_the_turn_that_names_it():
+    engine = engine_for("openai")
+    up = Upstream([ok("openai_responses")])
+    await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
+    await turn(engine, up, {"input": "unrelated", "store": False}, protocol="openai_responses")  # (the same id)
+    third = await turn(engine, up, {"input": "next", "previous_response_id": "resp_68f1a2b3c4d5"},
+                       protocol="openai_responses")
+    keys = up.keys()
+    assert keys[2] == keys[0] and keys[1] != keys[0]
+    assert notes(third)[0]["detail"].endswith(": bound: previous_response_id")
+
+
+async def test_an_unstored_responses_answer_is_not_pinned():
+    engine = engine_for("openai")
+    up = Upstream([ok("openai_responses")])
+    await turn(engine, up, {"input": "first question", "store": False}, protocol="openai_responses")
+    await turn(engine, up, {"input": "next", "previous_response_id": "resp_68f1a2b3c4d5"},
+               protocol="openai_responses")
+    assert up.keys()[1] != up.keys()[0]
+
+
+async def test_the_client_scopes_the_conversation():
+    engine = engine_for("anthropic")
+    up = Upstream([ok("anthropic_messages")])
+    await turn(engine, up, {"messages": messages(1)}, [SESSION], client="alice")
+    await turn(engine, up, {"messages": messages(2)}, [SESSION], client="bob")
+    assert up.keys()[1] != up.keys()[0]
