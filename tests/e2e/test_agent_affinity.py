@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import claude_code, codex
 from tests.support.fake_vendor import TEXT, Fault
-from tests.support.flows import read_vendor_flows, said
+from tests.support.flows import chosen, read_vendor_flows
 from tests.support.harness import POOL_KEYS, Rotator
 
 pytestmark = pytest.mark.e2e
@@ -84,8 +84,8 @@ def test_claude_code_keeps_its_session_on_one_key(claude_bin, rotator, fake_vend
     calls = claude_turns(claude_bin, proxy, tmp_path, fake_vendor)
 
     one_key_reading_its_cache(calls)
-    first, *later = agent_flows(proxy, tmp_path, "/v1/messages")[-TURNS:]
-    assert all("bound" in said(f) for f in later), [said(f) for f in later]
+    flows = [f for f in agent_flows(proxy, tmp_path, "/v1/messages") if b'"tools"' in f.request.content]
+    assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (TURNS - 1)
 
 
 def test_claude_code_leaves_its_bound_key_when_it_answers_429_and_stays_on_the_next(claude_bin, rotator,
@@ -108,8 +108,8 @@ def test_codex_keeps_its_session_on_one_key_and_its_encrypted_reasoning_is_accep
 
     one_key_reading_its_cache(calls)
     assert all("encrypted_content" in json.dumps(c.body.get("input")) for c in calls[1:])
-    first, *later = agent_flows(proxy, tmp_path, "/v1/responses")
-    assert all("bound" in said(f) for f in later), [said(f) for f in later]
+    flows = agent_flows(proxy, tmp_path, "/v1/responses")
+    assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (TURNS - 1)
 
 
 def test_codex_leaves_its_bound_key_when_it_answers_429_and_stays_on_the_next(codex_bin, rotator, fake_vendor,

@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.clients import PROTOCOLS, make_client
 from tests.support.fake_vendor import Fault
-from tests.support.flows import read_vendor_flows, said
+from tests.support.flows import affinity_notes, chosen, read_vendor_flows
 from tests.support.harness import POOL_KEYS, Rotator
 from tests.support.multi_turn import SYSTEM, Conversation
 
@@ -109,8 +109,9 @@ def test_a_conversation_stays_on_one_organization_and_reads_its_cache_on_every_t
         billed = sum(t.input - t.cache_read - t.cache_write + 1.25 * t.cache_write + 0.1 * t.cache_read
                      for t in main.turns)
         record_property("anthropic billed input-token equivalents", round(billed))
-    first, *later = flows_of(proxy, tmp_path, "main")
-    assert "bound" not in said(first) and all("bound" in said(f) for f in later), [said(f) for f in later]
+    flows = flows_of(proxy, tmp_path, "main")
+    assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (TURNS - 1)
+    assert affinity_notes(flows[0])[0].endswith(": new: most headroom")
 
 
 @pytest.mark.parametrize("mode", ["chained", "stateless"])
@@ -158,8 +159,8 @@ def test_six_interleaved_conversations_spread_over_all_three_keys(fake_vendor, r
     shown = [s.value for f in text_string_to_metric_families(metrics) for s in f.samples
              if s.name == "rotator_key_conversations" and s.labels.get("provider") == "openai"]
     assert shown == [2, 2, 2]
-    placed = [said(f) for name in names for f in flows_of(proxy, tmp_path, name)[:1]]
-    assert all("new" in text for text in placed), placed
+    placed = [chosen(f) for name in names for f in flows_of(proxy, tmp_path, name)]
+    assert placed == ([["new"]] + [["bound"]] * 2) * len(names), placed
 
 
 @pytest.mark.parametrize("where", ["affinity", "provider"])
@@ -213,8 +214,8 @@ def test_a_bound_key_that_answers_429_is_left_and_the_conversation_stays_on_the_
     assert turns[1].cache_read == 0  # (the first turn on the new key's organization writes the prompt)
     assert [t.cache_read for t in turns[2:]] == [t.input for t in turns[1:-1]]
     flows = flows_of(proxy, tmp_path, "main")
-    assert "moved" in said(flows[1]), said(flows[1])
-    assert all("bound" in said(f) for f in flows[2:])
+    assert [chosen(f) for f in flows] == [["new"], ["bound", "moved"]] + [["bound"]] * (TURNS - 2)
+    assert affinity_notes(flows[1])[1].endswith(": moved: key failed")  # (and is resting: the next pick leaves it)
 
 
 def test_a_compaction_is_placed_anew_and_said_so(fake_vendor, rotator, tmp_path):
@@ -242,6 +243,6 @@ def test_a_compaction_is_placed_anew_and_said_so(fake_vendor, rotator, tmp_path)
     calls = calls_of(fake_vendor, "main")[before:]
     assert [c.status for c in calls] == [200, 200] and calls[0].organization == calls[1].organization
     assert after.cache_read == compacted.input  # bound again where the compaction was placed
-    assert "compaction" in proxy.log
+    assert "conversation compacted: placed again on key" in proxy.log
     flows = flows_of(proxy, tmp_path, "main")
-    assert "compaction" in said(flows[TURNS]) and "bound" in said(flows[TURNS + 1])
+    assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (TURNS - 1) + [["compaction"], ["bound"]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 VENDOR_HOSTS = {"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"}
@@ -20,7 +19,14 @@ def read_vendor_flows(path: Path) -> list:
     return [flow for flow in read_flows(path) if flow.request.pretty_host in VENDOR_HOSTS]
 
 
-def said(flow) -> str:
-    """Everything Rotator recorded of a flow (its record in `metadata["rotator"]`: notes, key, why it was chosen)
-    and the flow's comment, as one text to look words up in."""
-    return json.dumps(flow.metadata.get("rotator"), default=str) + "\n" + (flow.comment or "")
+def chosen(flow) -> list[str]:
+    """Why the flow's key was chosen for its conversation, one reason per pick (its `affinity` notes: bound, new,
+    moved, compaction); none for a request of no conversation, or with affinity off."""
+    events = (flow.metadata.get("rotator") or {}).get("events") or []
+    return [e.get("why") for e in events if e.get("kind") == "affinity"]
+
+
+def affinity_notes(flow) -> list[str]:
+    """The flow's `affinity` notes as it shows them ("key sk-p…ol-1: bound: lineage")."""
+    events = (flow.metadata.get("rotator") or {}).get("events") or []
+    return [e.get("detail", "") for e in events if e.get("kind") == "affinity"]
