@@ -164,9 +164,11 @@ def test_six_interleaved_conversations_spread_over_all_three_keys(fake_vendor, r
 
 
 @pytest.mark.parametrize("where", ["affinity", "provider"])
-def test_affinity_off_rotates_each_turn_to_the_next_organization_as_before(fake_vendor, rotator, where):
+def test_affinity_off_rotates_each_turn_to_the_next_organization_as_before(fake_vendor, rotator, record_property,
+                                                                           where):
     """`affinity: {mode: off}` (or `providers.NAME.affinity: off`) gives the rotation of before affinity: each turn
-    of a conversation in the next organization, whose cache never saw it, and Responses state refused after turn 1."""
+    of a conversation in the next organization, whose cache has not seen it since three turns ago, and Responses
+    state refused after turn 1. (The conversations of the affinity tests, turn for turn: what affinity saves.)"""
     if where == "affinity":
         rotator(fresh=True, affinity={"mode": "off"}, providers=THREE_KEYS)
     else:
@@ -175,12 +177,18 @@ def test_affinity_off_rotates_each_turn_to_the_next_organization_as_before(fake_
 
     for protocol in PROTOCOLS:
         start = len(fake_vendor.calls())
-        convo = Conversation(protocol, make_client(protocol), system=system(protocol))
-        for turn in range(3):
-            convo.ask(question(protocol, turn))
-        calls = fake_vendor.calls()[start:]
-        assert len({c.organization for c in calls}) == 3, (protocol, [c.organization for c in calls])
-        assert cache_share(convo) == 0.0, protocol
+        convo = Conversation(protocol, make_client(protocol), system=system("main"))
+        for turn in range(TURNS):
+            convo.ask(question("main", turn))
+        orgs = [c.organization for c in fake_vendor.calls()[start:]]
+        assert len(set(orgs[:3])) == 3 and orgs[3] == orgs[0], (protocol, orgs)  # round-robin over three
+        turns = convo.turns
+        assert [t.cache_read for t in turns] == [0, 0, 0, turns[0].input], protocol  # (the fourth: back to the first)
+        record_property(f"{protocol} cache read share", round(cache_share(convo), 3))
+        if protocol == "anthropic":
+            billed = sum(t.input - t.cache_read - t.cache_write + 1.25 * t.cache_write + 0.1 * t.cache_read
+                         for t in turns)
+            record_property("anthropic billed input-token equivalents", round(billed))
 
     chained = Conversation("responses", make_client("responses").with_options(max_retries=0), system=system("r"),
                            chained=True)
