@@ -119,7 +119,7 @@ def test_responses_state_of_one_organization_is_answered_on_every_turn(fake_vend
     """`previous_response_id` of an answer stored by its organization (`store: true`, the default), and Codex's
     `store: false` with the reasoning's `encrypted_content` sent back: each turn goes to the organization that made
     the state, among other conversations of the same kind."""
-    proxy_with_flows(rotator, tmp_path)
+    proxy = proxy_with_flows(rotator, tmp_path)
     fake_vendor.organizations(ORGANIZATIONS)
 
     names = ["main", "other"]  # (no retries: a refusal is the answer)
@@ -138,6 +138,10 @@ def test_responses_state_of_one_organization_is_answered_on_every_turn(fake_vend
         assert all("encrypted_content" in json.dumps(c.body["input"]) for c in calls_of(fake_vendor, "main")[1:])
     else:
         assert all(c.body.get("previous_response_id") for c in calls_of(fake_vendor, "main")[1:])
+    pin = {"chained": "previous_response_id", "stateless": "encrypted_content"}[mode]
+    first, *later = flows_of(proxy, tmp_path, "main")
+    assert chosen(first) == ["new"]
+    assert [affinity_notes(f)[0].split(": ", 1)[1] for f in later] == [f"bound: {pin}"] * (TURNS - 1)
 
 
 def test_six_interleaved_conversations_spread_over_all_three_keys(fake_vendor, rotator, tmp_path):
