@@ -230,6 +230,29 @@ def test_a_bound_key_that_answers_429_is_left_and_the_conversation_stays_on_the_
     assert affinity_notes(flows[1])[1].endswith(": moved: key failed")  # (and is resting: the next pick leaves it)
 
 
+def test_a_codex_style_conversation_whose_bound_key_answers_429_is_answered_by_the_next_key(fake_vendor, rotator,
+                                                                                           tmp_path):
+    """`store: false` with the reasoning's `encrypted_content` sent back (Codex): its bound key resting longer than a
+    request may wait, the turn is answered by another key (which cannot read the other organization's reasoning:
+    it must not be sent it) and the turns after stay there."""
+    proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+    main = Conversation("responses", make_client("responses").with_options(max_retries=0), system=system("main"),
+                        stateless=True)
+    main.ask(question("main", 0))
+    [first] = calls_of(fake_vendor, "main")
+    fake_vendor.always(Fault.status(429, headers={"retry-after": "60"}), key=first.credential)
+
+    for turn in range(1, TURNS):
+        assert main.ask(question("main", turn)).text  # (a refusal raises openai.BadRequestError)
+
+    calls = calls_of(fake_vendor, "main")
+    moved_to = calls[2].credential
+    assert [(c.credential, c.status) for c in calls] == [(first.credential, 200), (first.credential, 429)] + [
+        (moved_to, 200)] * (TURNS - 1)
+    assert moved_to != first.credential
+
+
 def test_a_compaction_is_placed_anew_and_said_so(fake_vendor, rotator, tmp_path):
     """Claude Code's compaction: the same session, its history replaced by one summary. It is no longer the
     conversation its lineage was bound by: it is placed as a new one (a free point to move it to the least loaded
