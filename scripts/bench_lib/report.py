@@ -391,6 +391,7 @@ def goals(data: dict) -> list[dict]:
     goal(f"peak RSS at {top} streams: rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
     agent_goals(data, goal, check)
     resume_goals(data, goal, check)
+    affinity_goals(data, goal)
     cluster_goals(data, goal)
     if not rot_ok:
         for g in out:
@@ -457,6 +458,22 @@ def resume_goals(data: dict, goal: Callable, check: Callable) -> None:
         extra = f"+{cut - whole:.1f} ms" if cut is not None and whole is not None else ""
         goal(f"{family} answer cut halfway and resumed / uncut (whole answer p50; informative)", r, None, "x", None,
              extra or "not measured")
+
+
+def affinity_goals(data: dict, goal: Callable) -> None:
+    """Issue 30: the affinity lookup (the evidence read, `affinity_of`, the pick's lookup) adds at most 50 us of CPU
+    to a request at 1 MiB, in its costliest protocol (phase `evidence`; its ratio to json.loads of the same body,
+    measured alike, beside it)."""
+    from bench_lib.evidence import GOAL_SIZE_KIB, GOAL_US, worst_at_goal_size  # (protocols imported only here)
+
+    worst = worst_at_goal_size(data.get("evidence") or {})
+    text = f"affinity lookup at {GOAL_SIZE_KIB // 1024} MiB: CPU added per request <= +{GOAL_US} us"
+    if worst is None:
+        goal(text, None, GOAL_US, "us", None, "phase evidence not run at 1 MiB")
+        return
+    key, r = worst
+    goal(text, r["affinity_us"], GOAL_US, "us", r["affinity_us"] <= GOAL_US,
+         f"{key}; {r['affinity_ratio']:.2%} of json.loads of the body ({r['json_loads_us']:g} us)")
 
 
 def cluster_goals(data: dict, goal: Callable) -> None:

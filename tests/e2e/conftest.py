@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.claude_code import CLAUDE
 from tests.support.codex import CODEX
 from tests.support.harness import REPO
 
@@ -18,3 +19,13 @@ def codex_bin() -> Path:
         if setup.returncode != 0:
             pytest.skip(f"the Codex CLI could not be installed with npm: {setup.stderr.strip()[-500:]}")
     return CODEX
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> Path:
+    if not CLAUDE.exists():
+        setup = subprocess.run([str(REPO / "scripts" / "setup-agents"), "claude"], capture_output=True, text=True,
+                               timeout=600)
+        if setup.returncode != 0:
+            pytest.skip(f"Claude Code could not be installed with npm: {setup.stderr.strip()[-500:]}")
+    return CLAUDE

@@ -10,19 +10,15 @@ The CLI is installed by scripts/setup-agents (CI runs it); without npm or its re
 
 from __future__ import annotations
 
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.support.claude_code import LOOPBACK_ONLY, run_claude
 from tests.support.fake_vendor import TEXT, Fault, split_text
-from tests.support.harness import REPO, Rotator, agent_environ
 
 pytestmark = pytest.mark.e2e
 
-CLAUDE = REPO / ".cache" / "agents" / "claude" / "node_modules" / ".bin" / "claude"
-LOOPBACK_ONLY = ("--set", r"block_list=|!~d ^api\.anthropic\.com$|403")
 ROLE_SYSTEM_TEXT = "Available agent types for the Agent tool"  # Claude Code's role:"system" message
 
 
@@ -30,30 +26,6 @@ def chat_target(vendor_url: str) -> dict:
     """A route of every Claude model to an openai-kind provider (no hosts of its own), which speaks Chat."""
     return {"providers": {"chatty": {"kind": "openai", "base_url": f"{vendor_url}/v1", "keys": ["sk-chat-1"]}},
             "routes": [{"models": ["claude-*"], "targets": ["chatty/gpt-chat-model"]}]}
-
-
-@pytest.fixture(scope="session")
-def claude_bin() -> Path:
-    if not CLAUDE.exists():
-        setup = subprocess.run([str(REPO / "scripts" / "setup-agents"), "claude"], capture_output=True, text=True,
-                               timeout=600)
-        if setup.returncode != 0:
-            pytest.skip(f"Claude Code could not be installed with npm: {setup.stderr.strip()[-500:]}")
-    return CLAUDE
-
-
-def run_claude(claude: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say hello") -> subprocess.CompletedProcess:
-    work, env = agent_environ(tmp_path, proxy)
-    env |= {
-        "NODE_EXTRA_CA_CERTS": str(proxy.ca_cert),
-        "ANTHROPIC_API_KEY": "sk-ant-api03-client-placeholder",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_ERROR_REPORTING": "1",
-        "DISABLE_AUTOUPDATER": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    }
-    return subprocess.run([str(claude), "-p", prompt], cwd=work, env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=90)
 
 
 def chat_request(fake_vendor) -> dict:

@@ -1,7 +1,8 @@
 """Two workers of `scripts/cluster` behave as one through the Redis it starts, end to end with real TLS and the
 official SDK: a rest one worker learns keeps the key out of the other's rotation, fair-cycle and max_concurrent hold
 across both, a Responses conversation moves between them, a frozen Redis stops no request, a dead worker's lease
-frees itself, and a restart loses no rest or usage count. Each test talks to one worker or the other directly (its
+frees itself, a restart loses no rest or usage count, and a conversation stays on one key whichever worker takes
+each turn. Each test talks to one worker or the other directly (its
 loopback port), so which worker serves a request is the test's choice, not HAProxy's."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rewrite.state.redis.shared import LEASE_SECONDS
 from tests.support.cluster import Cluster
 from tests.support.fake_vendor import Fault
 from tests.support.harness import default_config, merge
+from tests.support.multi_turn import SYSTEM, Conversation
 from tests.support.timing import MARGIN, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -230,3 +232,21 @@ def test_a_pool_one_worker_rested_whole_tells_the_other_workers_clients_how_long
         assert "rate limited" in raised.value.message
         assert 25 <= int(raised.value.response.headers["retry-after"]) <= 30, worker
     assert len(fake_vendor.requests) == mark  # nothing was sent upstream: every key rests
+
+
+def test_a_conversation_stays_on_one_key_whichever_worker_takes_each_turn(fake_vendor, cluster_of):
+    """Conversation affinity (issue 30) through Redis: the binding one worker makes is the other's, so each turn of a
+    conversation goes to the key (the organization, whose prompt cache holds the turn before) that served the first,
+    while another conversation is interleaved and the turns alternate between the workers."""
+    cluster = cluster_of()
+    fake_vendor.organizations({key: f"org-{i}" for i, key in enumerate(KEYS, 1)})
+    convos = {name: Conversation("chat", None, system=f"Conversation {name}. " + SYSTEM * 2) for name in ("a", "b")}
+    for turn in range(6):
+        for n, (name, convo) in enumerate(convos.items()):
+            convo.client, http_client = openai_client(cluster, 1 + (turn + n) % 2)
+            with http_client:
+                assert convo.ask(f"{name}, question {turn}: what does the next module do?").text
+    for name, convo in convos.items():
+        calls = [c for c in fake_vendor.calls() if f"Conversation {name}." in c.body["messages"][0]["content"]]
+        assert len({c.credential for c in calls}) == 1, [c.credential for c in calls]
+        assert [t.cache_read for t in convo.turns[1:]] == [t.input for t in convo.turns[:-1]]

@@ -13,11 +13,14 @@ CODEX = REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex"
 LOOPBACK_ONLY = ("--set", r"block_list=|!~d ^api\.openai\.com$|403")
 
 
-def run_codex(codex: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say hello") -> subprocess.CompletedProcess:
+def run_codex(codex: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say hello", resume: bool = False
+              ) -> subprocess.CompletedProcess:
+    """`codex exec PROMPT` in `tmp_path`'s home and work directory; `resume`: `codex exec resume --last PROMPT`, the
+    next turn of the session the run before in the same `tmp_path` recorded."""
     home = tmp_path / "home"
-    (home / ".codex").mkdir(parents=True)
+    (home / ".codex").mkdir(parents=True, exist_ok=True)
     work = tmp_path / "work"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     env = {
         "PATH": os.environ["PATH"],  # node, which runs Codex's launcher
         "HOME": str(home),
@@ -27,6 +30,6 @@ def run_codex(codex: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say he
         "OPENAI_API_KEY": "sk-client-placeholder",
     }
     return subprocess.run(
-        [str(codex), "exec", "--skip-git-repo-check", prompt],
+        [str(codex), "exec", "--skip-git-repo-check", *(("resume", "--last") if resume else ()), prompt],
         cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90,
     )

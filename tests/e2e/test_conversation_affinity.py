@@ -1,0 +1,283 @@
+"""Conversation affinity (issue 30) through a real `mitmdump -s addons/rotator.py` and the official SDKs: a pool of
+three keys from three organizations keeps each conversation on one key, so the vendor's prompt cache, which is kept
+per organization, is read on every turn after the first, and state only one organization accepts is accepted.
+
+The fake vendor caches prompts per organization as the vendors do (tests/support/vendor_accounts.py): a prefix the
+same organization saw recently is a cache read, anything else a write (on Claude a write costs 1.25x the input price,
+a read 0.1x); a Responses answer stored by one organization (`previous_response_id`) and the encrypted reasoning it
+issued (`encrypted_content`, `store: false`, as Codex sends it) are refused by the others with the vendor's 400s.
+
+Every test interleaves other conversations with the one it follows (a pool that rotated per request would move each
+turn to the next key), and reads what the user sees: the answers, the usage's cache reads, the organization that
+served each turn (the fake's record of the key), and why each flow's key was chosen (the flow's record, `-w`).
+Conversations differ from their first message on (their own system prompt), and their prompts are long enough for
+every model to cache them (Claude Haiku 4.5 caches from 4096 tokens on): affinity does not bind what the vendor
+would not cache.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.clients import PROTOCOLS, make_client
+from tests.support.fake_vendor import Fault
+from tests.support.flows import affinity_notes, chosen, read_vendor_flows
+from tests.support.harness import POOL_KEYS, Rotator
+from tests.support.multi_turn import SYSTEM, Conversation
+
+pytestmark = pytest.mark.e2e
+
+FAMILY = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
+KEYS = {"openai": POOL_KEYS["openai"], "anthropic": [f"sk-ant-pool-{i}" for i in (1, 2, 3)],
+        "gemini": [f"g-pool-{i}" for i in (1, 2, 3)]}
+ORGANIZATIONS = {key: f"{family}-org-{i}" for family, keys in KEYS.items() for i, key in enumerate(keys, 1)}
+THREE_KEYS = {"anthropic": {"keys": KEYS["anthropic"]}, "gemini": {"keys": KEYS["gemini"]}}
+TURNS = 4
+SESSION_HEADER = "x-claude-code-session-id"  # (among the default session sources)
+
+
+def system(name: str) -> str:
+    """A conversation's own system prompt, about 6 000 tokens (over every model's minimum cacheable prompt)."""
+    return f"Conversation {name}: you are a careful coding agent. " + SYSTEM * 6
+
+
+def question(name: str, turn: int) -> str:
+    return f"{name}, question {turn}: what does the next module do?"
+
+
+def proxy_with_flows(rotator, tmp_path: Path, **sections) -> Rotator:
+    return rotator(fresh=True, args=("-w", str(tmp_path / "flows")), providers=THREE_KEYS, **sections)
+
+
+def calls_of(fake_vendor, name: str) -> list:
+    """The vendor's record of one conversation's requests, in order (its system prompt names it)."""
+    mark = f"Conversation {name}:"
+    return [c for c in fake_vendor.calls() if mark in json.dumps(c.body)]
+
+
+def flows_of(proxy: Rotator, tmp_path: Path, name: str) -> list:
+    """The flows of one conversation's requests, as saved (the proxy is stopped first: the file is then whole)."""
+    proxy.proc.stop()
+    mark = f"Conversation {name}:"
+    return [f for f in read_vendor_flows(tmp_path / "flows") if mark in f.request.get_text(strict=False)]
+
+
+def cache_share(convo: Conversation) -> float:
+    """The share of the conversation's prompt tokens read from the cache, over its turns."""
+    return sum(t.cache_read for t in convo.turns) / sum(t.input for t in convo.turns)
+
+
+def reads_the_turn_before(convo: Conversation) -> bool:
+    """Every turn after the first read the whole prompt of the turn before from the cache (the vendor's cache of
+    the organization that served it); the first read nothing."""
+    turns = convo.turns
+    return turns[0].cache_read == 0 and [t.cache_read for t in turns[1:]] == [t.input for t in turns[:-1]]
+
+
+def talk(protocol: str, names: list[str], turns: int = TURNS, **options) -> dict[str, Conversation]:
+    """Conversations of `protocol`, one turn of each in turn, `turns` rounds."""
+    convos = {name: Conversation(protocol, make_client(protocol), system=system(name), **options) for name in names}
+    for turn in range(turns):
+        for name, convo in convos.items():
+            convo.ask(question(name, turn))
+    return convos
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_conversation_stays_on_one_organization_and_reads_its_cache_on_every_turn_after_the_first(
+        fake_vendor, rotator, tmp_path, record_property, protocol):
+    proxy = proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+
+    convos = talk(protocol, ["main", "other"])
+
+    main = convos["main"]
+    calls = calls_of(fake_vendor, "main")
+    assert [c.protocol for c in calls] == [protocol] * TURNS
+    assert len({c.organization for c in calls}) == 1, [c.organization for c in calls]
+    assert reads_the_turn_before(main), [(t.input, t.cache_read) for t in main.turns]
+    assert reads_the_turn_before(convos["other"])
+    record_property(f"{protocol} cache read share", round(cache_share(main), 3))
+    if protocol == "anthropic":  # what Claude bills: input, writes at 1.25x, reads at 0.1x
+        billed = sum(t.input - t.cache_read - t.cache_write + 1.25 * t.cache_write + 0.1 * t.cache_read
+                     for t in main.turns)
+        record_property("anthropic billed input-token equivalents", round(billed))
+    flows = flows_of(proxy, tmp_path, "main")
+    assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (TURNS - 1)
+    assert affinity_notes(flows[0])[0].endswith(": new: most headroom")
+
+
+@pytest.mark.parametrize("mode", ["chained", "stateless"])
+def test_responses_state_of_one_organization_is_answered_on_every_turn(fake_vendor, rotator, tmp_path, mode):
+    """`previous_response_id` of an answer stored by its organization (`store: true`, the default), and Codex's
+    `store: false` with the reasoning's `encrypted_content` sent back: each turn goes to the organization that made
+    the state, among other conversations of the same kind."""
+    proxy = proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+
+    names = ["main", "other"]  # (no retries: a refusal is the answer)
+    convos = {name: Conversation("responses", make_client("responses").with_options(max_retries=0),
+                                 system=system(name), **{mode: True}) for name in names}
+    for turn in range(TURNS):
+        for name, convo in convos.items():
+            convo.ask(question(name, turn))  # (a refusal raises openai.BadRequestError)
+
+    for name in names:
+        calls = calls_of(fake_vendor, name)
+        assert [c.status for c in calls] == [200] * TURNS
+        assert len({c.organization for c in calls}) == 1
+        assert all(t.text for t in convos[name].turns)
+    if mode == "stateless":
+        assert all("encrypted_content" in json.dumps(c.body["input"]) for c in calls_of(fake_vendor, "main")[1:])
+    else:
+        assert all(c.body.get("previous_response_id") for c in calls_of(fake_vendor, "main")[1:])
+    pin = {"chained": "previous_response_id", "stateless": "encrypted_content"}[mode]
+    first, *later = flows_of(proxy, tmp_path, "main")
+    assert chosen(first) == ["new"]
+    assert [affinity_notes(f)[0].split(": ", 1)[1] for f in later] == [f"bound: {pin}"] * (TURNS - 1)
+
+
+def test_six_interleaved_conversations_spread_over_all_three_keys(fake_vendor, rotator, tmp_path):
+    proxy = proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+    names = [f"c{n}" for n in range(6)]
+
+    convos = talk("chat", names, turns=3)
+
+    served = {name: {c.organization for c in calls_of(fake_vendor, name)} for name in names}
+    assert all(len(orgs) == 1 for orgs in served.values()), served
+    assert Counter(org for orgs in served.values() for org in orgs) == {f"openai-org-{i}": 2 for i in (1, 2, 3)}
+    assert all(reads_the_turn_before(convo) for convo in convos.values())
+    with httpx.Client(proxy=proxy.url, timeout=10, trust_env=False) as http:
+        page = http.get("http://rotator.status/", params={"format": "json"}).json()
+        metrics = http.get("http://rotator.status/metrics").text
+    [pool] = [p["pool"] for p in page["providers"] if p["name"] == "openai"]
+    assert [key["conversations"] for key in pool["keys"]] == [2, 2, 2]
+    shown = [s.value for f in text_string_to_metric_families(metrics) for s in f.samples
+             if s.name == "rotator_key_conversations" and s.labels.get("provider") == "openai"]
+    assert shown == [2, 2, 2]
+    placed = [chosen(f) for name in names for f in flows_of(proxy, tmp_path, name)]
+    assert placed == ([["new"]] + [["bound"]] * 2) * len(names), placed
+
+
+@pytest.mark.parametrize("where", ["affinity", "provider"])
+def test_affinity_off_rotates_each_turn_to_the_next_organization_as_before(fake_vendor, rotator, record_property,
+                                                                           where):
+    """`affinity: {mode: off}` (or `providers.NAME.affinity: off`) gives the rotation of before affinity: each turn
+    of a conversation in the next organization, whose cache has not seen it since three turns ago, and Responses
+    state refused after turn 1. (The conversations of the affinity tests, turn for turn: what affinity saves.)"""
+    if where == "affinity":
+        rotator(fresh=True, affinity={"mode": "off"}, providers=THREE_KEYS)
+    else:
+        rotator(fresh=True, providers={family: {"keys": keys, "affinity": "off"} for family, keys in KEYS.items()})
+    fake_vendor.organizations(ORGANIZATIONS)
+
+    for protocol in PROTOCOLS:
+        start = len(fake_vendor.calls())
+        convo = Conversation(protocol, make_client(protocol), system=system("main"))
+        for turn in range(TURNS):
+            convo.ask(question("main", turn))
+        orgs = [c.organization for c in fake_vendor.calls()[start:]]
+        assert len(set(orgs[:3])) == 3 and orgs[3] == orgs[0], (protocol, orgs)  # round-robin over three
+        turns = convo.turns
+        assert [t.cache_read for t in turns] == [0, 0, 0, turns[0].input], protocol  # (the fourth: back to the first)
+        record_property(f"{protocol} cache read share", round(cache_share(convo), 3))
+        if protocol == "anthropic":
+            billed = sum(t.input - t.cache_read - t.cache_write + 1.25 * t.cache_write + 0.1 * t.cache_read
+                         for t in turns)
+            record_property("anthropic billed input-token equivalents", round(billed))
+
+    chained = Conversation("responses", make_client("responses").with_options(max_retries=0), system=system("r"),
+                           chained=True)
+    chained.ask(question("r", 0))
+    with pytest.raises(openai.BadRequestError) as refused:
+        chained.ask(question("r", 1))
+    assert refused.value.code == "previous_response_not_found"
+
+
+def test_a_bound_key_that_answers_429_is_left_and_the_conversation_stays_on_the_key_that_served(
+        fake_vendor, rotator, tmp_path):
+    proxy = proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+    main = Conversation("chat", make_client("chat"), system=system("main"))
+    other = Conversation("chat", make_client("chat"), system=system("other"))
+    main.ask(question("main", 0))
+    other.ask(question("other", 0))
+    [first] = calls_of(fake_vendor, "main")
+    fake_vendor.always(Fault.status(429, headers={"retry-after": "60"}), key=first.credential)
+
+    for turn in range(1, TURNS):
+        main.ask(question("main", turn))
+        other.ask(question("other", turn))
+
+    calls = calls_of(fake_vendor, "main")
+    keys = [(c.credential, c.status) for c in calls]
+    moved_to = calls[2].credential
+    assert keys == [(first.credential, 200), (first.credential, 429)] + [(moved_to, 200)] * (TURNS - 1), keys
+    assert moved_to != first.credential
+    turns = main.turns
+    assert turns[1].cache_read == 0  # (the first turn on the new key's organization writes the prompt)
+    assert [t.cache_read for t in turns[2:]] == [t.input for t in turns[1:-1]]
+    flows = flows_of(proxy, tmp_path, "main")
+    assert [chosen(f) for f in flows] == [["new"], ["bound", "moved"]] + [["bound"]] * (TURNS - 2)
+    assert affinity_notes(flows[1])[1].endswith(": moved: key failed")  # (and is resting: the next pick leaves it)
+
+
+def test_a_codex_style_conversation_whose_bound_key_answers_429_is_answered_by_the_next_key(fake_vendor, rotator,
+                                                                                           tmp_path):
+    """`store: false` with the reasoning's `encrypted_content` sent back (Codex): its bound key resting longer than a
+    request may wait, the turn is answered by another key (which cannot read the other organization's reasoning:
+    it must not be sent it) and the turns after stay there."""
+    proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+    main = Conversation("responses", make_client("responses").with_options(max_retries=0), system=system("main"),
+                        stateless=True)
+    main.ask(question("main", 0))
+    [first] = calls_of(fake_vendor, "main")
+    fake_vendor.always(Fault.status(429, headers={"retry-after": "60"}), key=first.credential)
+
+    for turn in range(1, TURNS):
+        assert main.ask(question("main", turn)).text  # (a refusal raises openai.BadRequestError)
+
+    calls = calls_of(fake_vendor, "main")
+    moved_to = calls[2].credential
+    assert [(c.credential, c.status) for c in calls] == [(first.credential, 200), (first.credential, 429)] + [
+        (moved_to, 200)] * (TURNS - 1)
+    assert moved_to != first.credential
+
+
+def test_a_compaction_is_placed_anew_and_said_so(fake_vendor, rotator, tmp_path):
+    """Claude Code's compaction: the same session, its history replaced by one summary. It is no longer the
+    conversation its lineage was bound by: it is placed as a new one (a free point to move it to the least loaded
+    key), the flow and the log say "compaction", and the turns after it stay where it was placed."""
+    proxy = proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+    client = make_client("anthropic", default_headers={SESSION_HEADER: "0b7e3c1a-5d2f-4f6e-9a31-2c8d7e6f5a40"})
+    main = Conversation("anthropic", client, system=system("main"))
+    others = {name: Conversation("anthropic", make_client("anthropic"), system=system(name)) for name in ("b", "c")}
+    for turn in range(TURNS):
+        main.ask(question("main", turn))
+        for name, convo in others.items():
+            convo.ask(question(name, turn))
+    before = len(calls_of(fake_vendor, "main"))
+
+    main.history = [{"role": "user", "content": [{"type": "text", "text": "Summary of the work so far: the next "
+                                                  "module reads the config and starts the pools."}]},
+                    {"role": "assistant", "content": [{"type": "text", "text": "Understood: I go on from there."}]}]
+    compacted = main.ask(question("main", TURNS))
+    after = main.ask(question("main", TURNS + 1))
+
+    assert compacted.text and after.text
+    calls = calls_of(fake_vendor, "main")[before:]
+    assert [c.status for c in calls] == [200, 200] and calls[0].organization == calls[1].organization
+    assert after.cache_read == compacted.input  # bound again where the compaction was placed
+    assert "conversation compacted: placed again on key" in proxy.log
+    flows = flows_of(proxy, tmp_path, "main")
+    assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (TURNS - 1) + [["compaction"], ["bound"]]
