@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -307,6 +307,15 @@ class Reader:
 
     def scan(self, body: dict, path: str, scan: Scan) -> None:
         raise NotImplementedError
+
+    def foreign(self, body: object) -> tuple[str, ...]:
+        """The marks (`content_mark`) of the state in `body` that only the account which made it accepts and that
+        the request can go without (the model then works without it); none by default."""
+        return ()
+
+    def without(self, body: dict, marks: Collection[str]) -> dict | None:
+        """`body` without the state `foreign` names by `marks`; None when it carries none of them."""
+        return None
 
 
 def tools_mark(scan: Scan, tools: object) -> None:

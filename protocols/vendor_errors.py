@@ -38,6 +38,7 @@ class ErrorKind(StrEnum):
     OVERLOADED = "overloaded"  # the vendor is busy or down (503, 529)
     TRANSIENT = "transient"  # another error another try may not get (408, 409, 500, 502, 504)
     REFUSED = "refused"  # the request carries parameters its model does not take (`VendorError.refused`)
+    FOREIGN = "foreign"  # the request carries state another account made (an encrypted reasoning item)
     REQUEST = "request"  # the request's own fault, the same on every key (400, 404, 413, 422, ...)
 
 
@@ -265,6 +266,18 @@ def quota_spent(status: int, marks: Iterable[bytes]) -> Dialect:
         if mark is None:
             return error
         return dataclasses.replace(error, kind=ErrorKind.QUOTA, quota=Quota(id=mark.decode()))
+    return read
+
+
+def foreign_state(status: int, marks: Iterable[bytes]) -> Dialect:
+    """A dialect: an answer of `status` whose body carries one of `marks` says the request carries state only
+    another account accepts (what a conversation moved to this key brought from the key that made it)."""
+    marks = tuple(marks)
+
+    def read(answer: ErrorAnswer, error: VendorError) -> VendorError:
+        if answer.status != status or not any(m in answer.body for m in marks):
+            return error
+        return dataclasses.replace(error, kind=ErrorKind.FOREIGN)
     return read
 
 

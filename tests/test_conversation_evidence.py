@@ -256,3 +256,19 @@ def test_any_json_body_gives_evidence_and_never_an_exception(body, name):
     assert evidence.session is not None and evidence.prompt_tokens >= 0
     if isinstance(body, dict):
         assert len(evidence.links) == evidence.messages + 1
+
+
+def test_a_responses_request_names_its_encrypted_reasoning_as_foreign_state_and_goes_without_what_is_named():
+    reader = protocols.registered("openai_responses").conversation
+    old, new = "A" * 300, "B" * 300
+    body = {"input": [{"role": "user", "content": "hi"},
+                      {"type": "reasoning", "summary": [], "encrypted_content": old},
+                      {"type": "compaction", "encrypted_content": "C" * 300},
+                      {"type": "reasoning", "summary": [], "encrypted_content": new},
+                      {"role": "user", "content": "more"}]}
+    marks = reader.foreign(body)
+    assert len(marks) == 2  # (the reasoning items: a compaction holds the summary, which cannot go)
+    kept = reader.without(body, {marks[0]})
+    assert [i.get("encrypted_content") for i in kept["input"]] == [None, "C" * 300, new, None]
+    assert reader.without(body, {"unknown"}) is None
+    assert protocols.registered("anthropic_messages").conversation.foreign(body) == ()

@@ -131,3 +131,13 @@ def test_a_dialect_may_make_a_status_the_policy_would_pass_on_a_spent_quota():
     error = protocols.registered("openai_chat").errors.with_dialects(quota_exceeded).read(402, [], answer, NOW)
     failure = retry.decide(error, [], answer, pooled=True)
     assert failure.retryable and failure.status == 402 and failure.delay == retry.QUOTA_REST
+
+
+def test_encrypted_content_another_organization_made_is_read_as_foreign_state_and_goes_to_the_client_as_it_is():
+    body = json.dumps({"error": {"message": "The encrypted content for item rs_1 could not be verified.",
+                                 "type": "invalid_request_error", "param": None,
+                                 "code": "invalid_encrypted_content"}}).encode()
+    error = read(400, body=body, protocol="openai_responses")
+    assert error.kind is ErrorKind.FOREIGN
+    assert retry.decide(error, [], body, pooled=True) is None  # (unless the request can go without it: the engine)
+    assert read(400, body=b'{"error": {"message": "bad"}}', protocol="openai_responses").kind is ErrorKind.REQUEST

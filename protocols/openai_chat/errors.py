@@ -6,6 +6,7 @@ Responses) and the OpenAI-compatible vendors.
 - A 429 `insufficient_quota`: the key's quota (billing) is spent, for every model.
 - Google's RPC details (RetryInfo, a daily QuotaFailure): Google's OpenAI-compatible endpoint answers in Google's
   shape (`[{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [...]}}]`).
+- A 400 `invalid_encrypted_content`: the request carries a reasoning item another organization encrypted.
 - A 400 that refuses a parameter: `{"error": {"param": "temperature", "code": "unsupported_parameter" |
   "unsupported_value", ...}}` ("Unsupported parameter: 'temperature' is not supported with this model."; the code
   is sometimes null), or "Unrecognized request argument supplied: top_k".
@@ -16,7 +17,16 @@ from __future__ import annotations
 import re
 
 from protocols.gemini.errors import GOOGLE_RPC
-from protocols.vendor_errors import ErrorReader, error_message, finite, matches, quota_spent, refused_by, reset_headers
+from protocols.vendor_errors import (
+    ErrorReader,
+    error_message,
+    finite,
+    foreign_state,
+    matches,
+    quota_spent,
+    refused_by,
+    reset_headers,
+)
 
 _GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
 _GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -52,6 +62,7 @@ def _refused(error: dict) -> list[str]:
 OPENAI_ERRORS = ErrorReader(
     (reset_headers("x-ratelimit-reset-", "", "x-ratelimit-remaining-", "", go_duration),
      quota_spent(429, [b"insufficient_quota"]),
+     foreign_state(400, [b"invalid_encrypted_content"]),
      *GOOGLE_RPC,
      refused_by(_refused)),
     essential=ESSENTIAL,

@@ -10,6 +10,8 @@ lifetime as for Chat (protocols/openai_chat/conversation.py).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from protocols.conversation import (
     PIN_CONVERSATION,
     PIN_ENCRYPTED_CONTENT,
@@ -17,6 +19,7 @@ from protocols.conversation import (
     PIN_PREVIOUS_RESPONSE,
     Reader,
     Scan,
+    content_mark,
     tools_mark,
 )
 from protocols.openai_chat.conversation import INSTRUCTION_ROLES, content_parts, openai_cache
@@ -26,6 +29,20 @@ _CALL_ARGUMENTS = ("arguments", "input", "output")
 
 
 class ResponsesConversation(Reader):
+    """(A reasoning item's `encrypted_content` is the state a request can go without: the model reasons afresh. A
+    compaction item's is not: it holds the conversation's summary.)"""
+
+    def foreign(self, body: object) -> tuple[str, ...]:
+        items = body.get("input") if isinstance(body, dict) else None
+        return tuple(m for i in items if (m := _reasoning_mark(i))) if isinstance(items, list) else ()
+
+    def without(self, body: dict, marks: Collection[str]) -> dict | None:
+        items = body.get("input")
+        if not isinstance(items, list):
+            return None
+        kept = [i for i in items if _reasoning_mark(i) not in marks]
+        return {**body, "input": kept} if len(kept) < len(items) else None
+
     def scan(self, body: dict, path: str, scan: Scan) -> None:
         tools_mark(scan, body.get("tools"))
         items = body.get("input")
@@ -52,6 +69,15 @@ class ResponsesConversation(Reader):
         scan.pin(PIN_CONVERSATION, conversation.get("id") if isinstance(conversation, dict) else conversation)
         scan.pin(PIN_PREVIOUS_RESPONSE, body.get("previous_response_id"))
         openai_cache(scan, body)
+
+
+def _reasoning_mark(item: object) -> str:
+    """The mark of a reasoning item's encrypted content ("" for any other item)."""
+    if isinstance(item, dict) and item.get("type") == "reasoning":
+        content = item.get("encrypted_content")
+        if isinstance(content, str) and content:
+            return content_mark(content)
+    return ""
 
 
 def _item(scan: Scan, item: dict) -> bool:

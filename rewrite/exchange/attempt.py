@@ -316,7 +316,7 @@ class Attempt:
                     capture.add(body)
                 call.seen(resp.status_code, resp.headers.multi_items(), body, key)
                 error = call.errors.read(resp.status_code, resp.headers.multi_items(), body, time.time())
-                return self._refused(error, body) or self._error(error, resp, body)
+                return self._refused(error, body, key) or self._error(error, resp, body)
             if (proto := req.proto) is not None and "text/event-stream" in resp.headers.get("content-type", ""):
                 return await self._stream(resp, proto, deadline, capture)
             if call.asking is not None:  # (nothing but a stream can be spliced into the client's answer)
@@ -349,7 +349,7 @@ class Attempt:
                 reading.cancel()
                 await asyncio.gather(reading, return_exceptions=True)
 
-    def _refused(self, error: VendorError, body: bytes) -> Failure | None:
+    def _refused(self, error: VendorError, body: bytes, key: str | None) -> Failure | None:
         """AGAIN when the error refuses something the request can go without (remembered for the next ones)."""
         call = self.call
         if call.asking == "prefill" and refuses_prefill(error.status, body):
@@ -364,7 +364,7 @@ class Attempt:
             call.job.note(Note.USAGE_REFUSED, f"{call.provider.name} refused stream_options: its Chat streams "
                           "go upstream without it, as the client sent them (their usage is not known)")
             return AGAIN
-        return AGAIN if call.drops_refused(error) else None
+        return AGAIN if call.drops_refused(error) or call.drops_foreign(error, key) else None
 
     def _error(self, error: VendorError, resp: httpx.Response, body: bytes) -> Failure | None:
         """An error answer: retried, handed to the next target, or forwarded to the client."""

@@ -10,13 +10,14 @@ from collections.abc import Callable
 
 import httpx
 
+import protocols
 from protocols.base import ENDING_LENGTH, Event, Repairer
 from protocols.members import rewritten
 from protocols.refused_params import without
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
-from protocols.vendor_errors import VendorError
+from protocols.vendor_errors import ErrorKind, VendorError
 from protocols.windows import merged
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
@@ -51,6 +52,9 @@ def translated_request(req: ClientRequest, leg: Leg, t: Translation, stream: boo
         path, body, headers = adapted(leg, path, body, t.headers(req.request.headers))
         built = t.built[stream] = (path, query, json.dumps(body).encode(), headers)
     return built
+
+
+FOREIGN_MAX = 4096  # marks of refused state kept per key (then forgotten at once, and learned again)
 
 
 class TargetCall:
@@ -167,6 +171,8 @@ class TargetCall:
             content = None
         if isinstance(body, dict) and not req.skeletal and (kept := self._without_refused(body)) is not body:
             body, content = kept, None
+        if isinstance(body, dict) and not req.skeletal and (unmade := self._without_foreign(body, key)) is not None:
+            body, content = unmade, None
         if content is None:
             if req.skeletal:  # (Legs.sent_as_it_came rules this out: never send a skeleton's stand-ins upstream)
                 raise AssertionError("a large body's skeleton was to be sent upstream")
@@ -249,6 +255,38 @@ class TargetCall:
         self.job.note(Note.PARAM_REFUSED, f"{said} ({self.provider.name} refused it for {self.model}: sent again "
                       "without it, as are the model's next requests)", params=named, model=self.model)
         return True
+
+    # -- state another account made -----------------------------------------------------------------------------
+
+    def drops_foreign(self, error: VendorError, key: str | None) -> bool:
+        """Whether the upstream's 400 refused state only another account accepts (an encrypted reasoning item of a
+        conversation moved to this key) that the request can go without: then the key's requests go without it from
+        now on (the model reasons afresh), this one at once. A signed or translated body is not rewritten."""
+        leg = self.leg
+        if (error.kind is not ErrorKind.FOREIGN or key is None or leg.protocol is None or leg.sealed
+                or leg.translation is not None):
+            return False
+        reader = protocols.registered(leg.protocol.name).conversation
+        sent = parse_json(self.sent) if reader is not None else None
+        marks = set(reader.foreign(sent)) if reader is not None and sent is not None else set()
+        refused = self.provider.foreign.setdefault(key, set())
+        if not marks or marks <= refused:
+            return False
+        if len(refused) + len(marks) > FOREIGN_MAX:
+            refused.clear()
+        refused |= marks
+        self.job.note(Note.FOREIGN, f"key {mask(key)}'s account refused {len(marks)} encrypted reasoning item(s) "
+                      "another account made: sent again without them, as are its next requests that carry them",
+                      key=mask(key), items=len(marks))
+        return True
+
+    def _without_foreign(self, body: dict, key: str | None) -> dict | None:
+        """`body` without the state the key's account refused before as another's; None if it carries none."""
+        marks = self.provider.foreign.get(key) if key is not None else None
+        if not marks or self.leg.protocol is None or self.leg.sealed:
+            return None
+        reader = protocols.registered(self.leg.protocol.name).conversation
+        return reader.without(body, marks) if reader is not None else None
 
     def unforce(self) -> None:
         """The upstream refused a stream for this model: send the request as the client did, and remember."""

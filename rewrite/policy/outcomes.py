@@ -29,6 +29,7 @@ class Note(StrEnum):
     SIGNED = "signed"  # a login's signed body went as it came: what would have rewritten it was skipped
     WINDOW = "window"  # a key was passed over: a quota window the request counts in would be exceeded
     AFFINITY = "affinity"  # why a conversation's key was chosen: bound, new, moved, compaction (pool/affinity.py)
+    FOREIGN = "foreign"  # the key's account refused state another account made: sent again without it
 
 
 # Notes that say an attempt on a key went wrong: the status page lists them under the key.

@@ -65,6 +65,9 @@ class Provider:
     prefill_refusals: set[str] = field(default_factory=set)
     # Per model: the request parameters its upstream refused (protocols/refused_params.py); left out from then on.
     param_refusals: dict[str, set[str]] = field(default_factory=dict)
+    # Per pooled key: the marks of the state its account refused as another account's (an encrypted reasoning item
+    # of a conversation moved to it): left out of its requests from then on (rewrite/exchange/outgoing.py).
+    foreign: dict[str, set[str]] = field(default_factory=dict)
     # Its upstream refused `stream_options` (rewrite/accounting/usage.py): Chat streams go without the usage chunk
     # asked.
     refuses_stream_options: bool = False

@@ -72,9 +72,17 @@ def one_key_reading_its_cache(calls: list, cold: int = 1) -> None:
     assert [c.cache[0] > 0 for c in calls] == [False] * cold + [True] * (TURNS - cold), [c.cache for c in calls]
 
 
-def moved_once_and_stayed(calls: list) -> None:
+def moved_once_and_stayed(calls: list, foreign: bool = False) -> None:
+    """The bound key's 429, then every turn on one other key. `foreign`: the move's first request carried reasoning
+    the other organization encrypted: refused once (400), sent again without it, and never sent there again."""
     first, refused, *after = calls
     assert (refused.credential, refused.status) == (first.credential, 429)
+    if foreign:
+        moved, *after = after
+        assert (moved.status, after[0].credential) == (400, moved.credential)
+        assert "encrypted_content" in json.dumps(moved.body["input"])
+        assert all(json.dumps(r["encrypted_content"]) not in json.dumps(c.body["input"]) for c in after
+                   for r in moved.body["input"] if r.get("type") == "reasoning")
     assert len(after) == TURNS - 1 and {c.status for c in after} == {200}
     assert len({c.credential for c in after}) == 1 and after[0].credential != first.credential
     assert after[-1].cache[0] > 0  # (the turn after the move reads what the move's turn wrote)
@@ -126,4 +134,5 @@ def test_codex_leaves_its_bound_key_when_it_answers_429_and_stays_on_the_next(co
             [first] = fake_vendor.calls("responses")
             fake_vendor.always(RATE_LIMITED, key=first.credential)
 
-    moved_once_and_stayed(codex_turns(codex_bin, proxy, tmp_path, fake_vendor, rate_limit_the_bound_key))
+    moved_once_and_stayed(codex_turns(codex_bin, proxy, tmp_path, fake_vendor, rate_limit_the_bound_key),
+                          foreign=True)

@@ -233,9 +233,10 @@ def test_a_bound_key_that_answers_429_is_left_and_the_conversation_stays_on_the_
 def test_a_codex_style_conversation_whose_bound_key_answers_429_is_answered_by_the_next_key(fake_vendor, rotator,
                                                                                            tmp_path):
     """`store: false` with the reasoning's `encrypted_content` sent back (Codex): its bound key resting longer than a
-    request may wait, the turn is answered by another key (which cannot read the other organization's reasoning:
-    it must not be sent it) and the turns after stay there."""
-    proxy_with_flows(rotator, tmp_path)
+    request may wait, the turn goes to another key, whose organization cannot read the other's reasoning: refused
+    once (400 invalid_encrypted_content), sent again at once without those reasoning items, answered; the turns
+    after stay there, the old organization's reasoning never sent to it again, its own kept."""
+    proxy = proxy_with_flows(rotator, tmp_path)
     fake_vendor.organizations(ORGANIZATIONS)
     main = Conversation("responses", make_client("responses").with_options(max_retries=0), system=system("main"),
                         stateless=True)
@@ -248,9 +249,20 @@ def test_a_codex_style_conversation_whose_bound_key_answers_429_is_answered_by_t
 
     calls = calls_of(fake_vendor, "main")
     moved_to = calls[2].credential
-    assert [(c.credential, c.status) for c in calls] == [(first.credential, 200), (first.credential, 429)] + [
-        (moved_to, 200)] * (TURNS - 1)
+    assert [(c.credential, c.status) for c in calls] == [(first.credential, 200), (first.credential, 429),
+                                                         (moved_to, 400)] + [(moved_to, 200)] * (TURNS - 1)
     assert moved_to != first.credential
+    made_by_first = reasoning(calls[2])
+    assert made_by_first and all(not reasoning(c) & made_by_first for c in calls[3:])
+    assert all(reasoning(c) for c in calls[4:])  # (the reasoning the new organization made goes back to it)
+    [note] = [n for f in flows_of(proxy, tmp_path, "main") for n in f.metadata["rotator"]["events"]
+              if n["kind"] == "foreign"]
+    assert note["items"] == len(made_by_first)
+
+
+def reasoning(call) -> set[str]:
+    """The encrypted reasoning a request carries."""
+    return {i["encrypted_content"] for i in call.body.get("input", []) if i.get("type") == "reasoning"}
 
 
 def test_a_compaction_is_placed_anew_and_said_so(fake_vendor, rotator, tmp_path):
