@@ -204,3 +204,23 @@ def test_with_affinity_off_every_request_is_picked_early():
     engine = engine_for("anthropic", "\naffinity: {mode: 'off'}")
     large = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 8000}]}).encode()
     assert early_picks(engine, large) == ["claude-sonnet-4-5"]
+
+
+async def test_a_cut_answers_continuation_goes_to_the_key_that_answered_the_cut_part():
+    """The vendor cached the prompt on the key that began to answer: the continuation is asked there, and the
+    conversation is bound to it (without affinity the pool's strategy would send it to the next key)."""
+    engine = engine_for("anthropic")
+    events = events_of(ANSWER["anthropic_messages"])
+    cut_after_text = next(i for i, e in enumerate(events) if b"text_delta" in e) + 1
+
+    def cut(r):
+        return sse(events[:cut_after_text], then="reset")
+
+    up = Upstream([cut, ok("anthropic_messages")])
+    job = await turn(engine, up, {"messages": messages(1)}, [SESSION])
+    keys = up.keys()
+    assert len(keys) >= 2 and set(keys) == {keys[0]}  # (each continuation asked where the cut part was answered)
+    assert job.resume  # (continued: how it ended is the seam's business)
+    assert [n["why"] for n in notes(job)] == ["new"] + ["bound"] * (len(keys) - 1)
+    await turn(engine, up, {"messages": messages(2)}, [SESSION])
+    assert up.keys()[len(keys)] == keys[0]
