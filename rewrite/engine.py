@@ -123,7 +123,7 @@ class Engine:
         conversation = None
         if self.affinity:
             conversation = Conversation(self.config, job.client, self.sources,
-                                        parsed.evidence if parsed is not None else UNREAD)
+                                        parsed.evidence if parsed is not None else UNREAD, self.prices)
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
                             router=self.router, hooks=self.hooks, limits=self.config.limits, parsed=parsed,
                             resume_for=self.config.resume_for, conversation=conversation)

@@ -224,3 +224,15 @@ async def test_a_cut_answers_continuation_goes_to_the_key_that_answered_the_cut_
     assert [n["why"] for n in notes(job)] == ["new"] + ["bound"] * (len(keys) - 1)
     await turn(engine, up, {"messages": messages(2)}, [SESSION])
     assert up.keys()[len(keys)] == keys[0]
+
+
+@pytest.mark.parametrize("cache_read, bound", [(None, False), (3.0, False), (0.3, True)])
+async def test_a_model_whose_cache_reads_cost_no_less_than_input_keeps_no_conversation_on_one_key(cache_read, bound):
+    price = f"{{input: 3, output: 15{'' if cache_read is None else f', cache_read: {cache_read}'}}}"
+    engine = engine_for("anthropic", f"\nprices: {{m: {price}}}")
+    up = Upstream([ok("anthropic_messages")])
+    first = await turn(engine, up, {"messages": messages(1)}, [SESSION])
+    second = await turn(engine, up, {"messages": messages(2)}, [SESSION])
+    keys = up.keys()
+    assert (keys[1] == keys[0]) is bound  # (else the strategy rotates, as for a one-shot call)
+    assert bool(notes(first) and notes(second)) is bound

@@ -43,6 +43,11 @@ class Price:
     # pays that tier's price for every token of the answer, as the vendors bill it.
     tiers: tuple[tuple[int, Price], ...] = ()
 
+    @property
+    def reads_cheaper(self) -> bool:
+        """Whether reading a prompt from the cache costs less than sending it afresh."""
+        return self.cache_read is not None and self.cache_read < self.input
+
     def cost(self, usage: Usage) -> float:
         """Each token counted once: the unified input includes cache reads and writes, the output reasoning."""
         for start, tier in self.tiers:

@@ -13,11 +13,13 @@ the answer creates (`created`): a stored Responses answer's id, which the next t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import protocols
 from protocols.capabilities import cache_minimum
 from protocols.conversation import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, SessionSource
+from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.exchange.request import ClientRequest
 from rewrite.pool.affinity import PIN_TTL, Affinity, affinity_of, answer_pin
@@ -46,8 +48,9 @@ class Conversation:
     """What one request says of its conversation, for each pool it may be served from."""
 
     def __init__(self, config: Config, client: str, sources: tuple[SessionSource, ...],
-                 evidence: Evidence | None = UNREAD) -> None:
+                 evidence: Evidence | None = UNREAD, prices: PriceTable | None = None) -> None:
         self.config = config
+        self.prices = prices
         self.client = client or "unknown"
         self.sources = sources
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for
@@ -76,8 +79,16 @@ class Conversation:
         if at not in self._affinities:
             evidence = self.evidence(req)
             self._affinities[at] = (None if evidence is None else
-                                    affinity_of(evidence, self.client, cache_minimum(provider.family, model)))
+                                    affinity_of(evidence, self.client, self._minimum(provider, model)))
         return self._affinities[at]
+
+    def _minimum(self, provider: Provider, model: str) -> float | None:
+        """The fewest prompt tokens worth keeping on one key at `model`: its shortest cacheable prompt; none at all
+        (inf) where its price says cache reads cost no less than input (then only a pin binds)."""
+        price = self.prices.price(model) if self.prices is not None else None
+        if price is not None and not price.reads_cheaper:
+            return math.inf
+        return cache_minimum(provider.family, model)
 
     def created(self, req: ClientRequest, leg: Leg, whole: bytes | None, affinity: Affinity | None
                 ) -> tuple[Affinity, tuple[str, ...]] | None:

@@ -24,7 +24,8 @@ found only by its session whose history is far shorter than the bound turn's is 
 a summary): placed as a new conversation, a free point to move it to the least loaded key.
 
 Where a binding is not worth it, there is none: a prompt under the model's minimum cacheable prompt
-(`cache_minimum`), with no pin; a pool or provider with `affinity: off`.
+(`cache_minimum`), or where its cache reads cost no less than its input (its price says so), with no pin; a pool
+or provider with `affinity: off`.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Binding:
             return None
 
 
-def affinity_of(evidence: Evidence, client: str, cache_minimum: int | None, default_ttl: float = DEFAULT_TTL
+def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, default_ttl: float = DEFAULT_TTL
                 ) -> Affinity | None:
     """The request's affinity from its evidence; None when it belongs to no conversation worth keeping on one key
     (no evidence, or a prompt under the model's minimum cacheable prompt and no pin). `client`: the client's name
