@@ -57,6 +57,13 @@ def test_a_prompt_under_the_models_cache_minimum_has_no_affinity_unless_pinned()
     assert a.bind == ("l:alice:0000000000000002",)
 
 
+def test_encrypted_reasoning_pins_but_is_not_hard_another_keys_request_goes_without_it():
+    evidence = Evidence(pins=(Pin("encrypted_content", "mark"),), links=(1, 2), prompt_tokens=5000,
+                        cache_lifetime=CacheLifetime(3600, "1h"))
+    a = affinity_of(evidence, "alice", 1024)
+    assert a is not None and not a.hard and a.ttl == 3600 and a.lookup[0] == "p:alice:encrypted_content:mark"
+
+
 def test_pins_alone_name_the_conversation():
     a = affinity_of(Evidence(pins=(Pin("cachedContent", "cachedContents/x"),)), "alice", 4096)
     assert a is not None and a.lookup == ("p:alice:cachedContent:cachedContents/x",) and a.bind == ()

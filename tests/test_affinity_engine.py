@@ -49,7 +49,8 @@ async def turn(engine: Engine, upstream: Upstream, body: dict, headers=(), proto
     request = LoopbackRequest("POST", path, [("host", host), ("content-type", "application/json"), *headers],
                               json.dumps({"model": "m", "max_tokens": 100, "stream": True, **body}).encode())
     engine.upstream._client = httpx.AsyncClient(transport=httpx.MockTransport(upstream))  # type: ignore[assignment]
-    await engine._handle(job, request, FakeResponder())
+    job.responder = responder = FakeResponder()
+    await engine._handle(job, request, responder)
     return job
 
 
@@ -154,6 +155,26 @@ async def test_a_stored_responses_answer_is_bound_as_a_pin_for_the_turn_that_nam
     keys = up.keys()
     assert keys[2] == keys[0] and keys[1] != keys[0]
     assert notes(third)[0]["detail"].endswith(": bound: previous_response_id")
+
+
+@pytest.mark.parametrize("rest, answered", [(3.0, True), (60.0, False)])
+async def test_a_pinned_conversations_resting_key_is_waited_for_else_the_client_is_told_when_it_is_back(rest, answered):
+    """Another organization would not find the stored answer: the turn waits for its key's rest within the
+    first-token timeout (5 s here), or is answered 429 with that key's own return (the other keys being ready)."""
+    engine = engine_for("openai")
+    up = Upstream([ok("openai_responses")])
+    await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
+    pinned = up.keys()[0]
+    engine.router.provider_named("openai").pool.bench(pinned, rest)
+    job = await turn(engine, up, {"input": "next", "previous_response_id": "resp_68f1a2b3c4d5"},
+                     protocol="openai_responses")
+    if answered:
+        assert up.keys() == [pinned, pinned]
+        return
+    assert len(up.seen) == 1  # (nothing sent to a key whose organization would not find it)
+    responder = job.responder
+    assert responder.status == 429 and dict(responder.headers)["retry-after"] in ("59", "60")
+    assert "holds this conversation's previous_response_id" in json.loads(responder.body)["error"]["message"]
 
 
 async def test_an_unstored_responses_answer_is_not_pinned():

@@ -36,7 +36,7 @@ from rewrite.policy.forcing import refuses_stream
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.pool.affinity import BOUND, COMPACTION, MOVED, NEW, Affinity
-from rewrite.pool.keypool import Pick
+from rewrite.pool.keypool import Pick, Resting
 from rewrite.pool.windows import passed_over
 from rewrite.providers import Provider
 from rewrite.providers.credentials import KeyPool, mask
@@ -144,8 +144,12 @@ class KeyAttempts:
         if failure is None:  # every key rests longer than a request may wait: nothing was sent upstream
             assert pool is not None
             self.job.key = None
-            return every_key_resting(self.provider, self.proto, pool.resting(self.model, pick, self.tokens),
-                                     windows=bool(self.passed))
+            affinity = self.affinity
+            if affinity is not None and affinity.hard and pick.why == BOUND and pick.key is not None and pick.wait:
+                resting = Resting(pick.wait, rejected=False, pinned=affinity.said)  # (its state is there alone)
+            else:
+                resting = pool.resting(self.model, pick, self.tokens)
+            return every_key_resting(self.provider, self.proto, resting, windows=bool(self.passed))
         return failure
 
     async def _pick(self, pool: KeyPool, avoid: str | None) -> Pick:

@@ -93,6 +93,10 @@ def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resti
         status, extra = 401, []
         message = (f"Rotator: the vendor rejected every key of the {provider.name} pool (401/403); they are used "
                    "again when the config is reloaded")
+    elif resting.pinned:
+        status, extra = 429, [("retry-after", str(seconds))]
+        message = (f"Rotator: the key of the {provider.name} pool that holds this conversation's {resting.pinned} "
+                   f"is rate limited for {seconds} s more (another key's account would not find it)")
     elif resting.busy:
         status, extra = 429, [("retry-after", "1")]
         message = f"Rotator: every key of the {provider.name} pool is at its max_concurrent"
@@ -102,6 +106,7 @@ def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resti
         message = f"Rotator: every key of the {provider.name} pool is {limited} for {seconds} s more"
     body = error_protocol(provider, proto).error_body(status, message)
     reason = ("every key rejected" if resting.rejected else "every key busy" if resting.busy
+              else f"the conversation's key rate limited, for {seconds} s more" if resting.pinned
               else f"every key rate limited, for {seconds} s more")
     return Failure(FailureKind.KEYS_RESTING, reason, status, [("content-type", "application/json"), *extra], body,
                    retryable=False)

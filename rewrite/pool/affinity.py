@@ -12,8 +12,10 @@ order, among the pool's bindings (id -> `Binding`): the first live one names the
 served, its `bind` ids are bound to the key that served it (not the one first picked), for `ttl` seconds.
 
 Ids, strongest evidence first, each scoped by the client (its client key's name, or its address):
-- `p:<client>:<kind>:<value>`: a pin, state another account refuses (`hard`: the bound key is waited for, not
-  left, while it rests no longer than a request may wait);
+- `p:<client>:<kind>:<value>`: a pin, state another account refuses. `hard` where the request cannot go without
+  it (a stored answer, a server-side conversation or item, a Gemini cache): the bound key is waited for, not left,
+  and a rest longer than a request may wait is answered 429 until it ends. An encrypted reasoning item is not hard:
+  another key's request goes without it (rewrite/exchange/outgoing.py);
 - `l:<client>:<link>`: the conversation's lineage, its links deepest first (protocols/conversation.py): the
   conversation's own prompt, so it is looked up before the session, which sub-agents share;
 - `s:<client>:<session>`: the client's own session id.
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.conversation import Evidence
+from protocols.conversation import PIN_ENCRYPTED_CONTENT, Evidence
 
 # The links of a request looked up, deepest first: an agent's turn adds a few messages, a long tool loop more.
 LOOKUP_LINKS = 24
@@ -62,7 +64,7 @@ class Affinity:
     name: str  # the conversation's name if it is new (its session id, else its deepest link)
     ttl: float  # seconds a binding lives
     depth: int = 0  # messages in the request
-    hard: bool = False  # a pin: another account refuses the request
+    hard: bool = False  # a pin the request cannot go without: another account refuses it
     session: str | None = None  # the session id among `lookup` (for compaction), if any
     said: str = ""  # the evidence in words, for the flow: "session header:x-claude-code-session-id", "lineage"
 
@@ -97,6 +99,7 @@ def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, de
     (no evidence, or a prompt under the model's minimum cacheable prompt and no pin). `client`: the client's name
     (its client key's, or its address)."""
     pins = tuple(f"p:{client}:{p.kind}:{p.value}" for p in evidence.pins)
+    hard = any(p.kind != PIN_ENCRYPTED_CONTENT for p in evidence.pins)
     if not pins and cache_minimum is not None and evidence.prompt_tokens < cache_minimum:
         return None
     # The lineage, deepest first: the root alone (no message yet) names no conversation, only its system and tools.
@@ -109,10 +112,10 @@ def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, de
     bind = tuple(i for i in (session_id, lineage[0] if lineage else None) if i is not None)
     name = session_id or (lineage[0] if lineage else pins[0])
     lifetime = evidence.cache_lifetime
-    ttl = PIN_TTL if pins else float(lifetime.seconds) if lifetime is not None and lifetime.seconds else default_ttl
+    ttl = PIN_TTL if hard else float(lifetime.seconds) if lifetime is not None and lifetime.seconds else default_ttl
     said = (evidence.pins[0].kind if pins else f"session {session.source}" if session is not None else "lineage")
     return Affinity((*pins, *lineage, *((session_id,) if session_id else ())), bind, name, ttl, evidence.messages,
-                    bool(pins), session_id, said)
+                    hard, session_id, said)
 
 
 def answer_pin(client: str, kind: str, value: str) -> str:

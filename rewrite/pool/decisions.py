@@ -87,6 +87,7 @@ class Resting:
     seconds: float  # until the soonest key is back (inf: none will be)
     rejected: bool  # every key was refused by the vendor (401/403)
     busy: bool = False  # the keys that may be used are all at their max_concurrent
+    pinned: str = ""  # the state only the conversation's key holds (a pin's kind), when that key alone rests
 
 
 @dataclass(frozen=True)
