@@ -3,6 +3,7 @@
 import asyncio
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -250,3 +251,10 @@ async def test_a_large_body_that_says_stream_false_goes_upstream_as_it_came_with
     assert responder.status == 200
     asked = b'{"stream_options":{"include_usage":true},'
     assert sent.content == asked + raw[1:].replace(b'"stream": false', b'"stream": true', 1)
+
+
+def test_the_worker_starts_in_the_checkout_it_belongs_to():
+    """It imports `rewrite` from its working directory first: the checkout's root, not an installed copy of
+    another checkout's (a second clone or a worktree with the same environment)."""
+    from rewrite.intake import big_json
+    assert (big_json._ROOT / "rewrite" / "intake" / "big_json.py").resolve() == Path(big_json.__file__).resolve()

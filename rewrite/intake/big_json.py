@@ -33,7 +33,7 @@ LONG_TEXT = 64 << 10  # a string this long is left out of the skeleton
 TOO_DEEP = "the request body is nested too deeply to be read"
 _SEND_STEP = 1 << 20  # bytes written to the worker (or upstream) between two turns of the other tasks
 _LENGTH = struct.Struct("!Q")
-_ROOT = Path(__file__).resolve().parent.parent  # (where the worker finds `rewrite`, installed or not)
+_ROOT = Path(__file__).resolve().parent.parent.parent  # (where the worker finds `rewrite`, installed or not)
 
 
 class LongText(str):
