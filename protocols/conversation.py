@@ -54,6 +54,7 @@ PIN_NAMES = tuple(f'"{kind}"'.encode() for kind in (PIN_PREVIOUS_RESPONSE, PIN_C
                                                     PIN_ENCRYPTED_CONTENT, PIN_CACHED_CONTENT))
 
 HEAD = TAIL = 48  # characters of a long text's start and end that go into its mark
+SHORT = HEAD + TAIL  # a text this long or shorter is its own mark
 SESSION_MAX = 200  # characters of a client's session id kept
 _MASK32 = 0xFFFFFFFF
 _DURATION = re.compile(r"(\d{1,7})([smhd])")
@@ -219,59 +220,69 @@ def content_mark(text: str) -> str:
 @dataclass(slots=True)
 class Scan:
     """One request's evidence as a protocol's reader finds it: the chain is built message by message (`text`,
-    `mark` and `value` add to the current link, `close` ends it: first the root, then each message)."""
+    `mark` and `value` add parts to the current link, `close` ends it: first the root, then each message).
+
+    A reader's hot loop may add to `parts` itself (what `text` adds, inline: `chars += len`, then the text when
+    short, else its length, head and tail): a part is a string, or a JSON scalar as it is (an id, a role; `close`
+    spells those, so no mark is formatted for them)."""
 
     pins: list[Pin] = field(default_factory=list)
     lifetime: CacheLifetime | None = None
     breakpoint: int | None = None  # the link of the last cache breakpoint seen (-1: the whole prompt)
     links: list[int] = field(default_factory=list)
     chars: int = 0
-    _parts: list[str] = field(default_factory=list)
-    _crc: int = 0
+    parts: list = field(default_factory=list)  # the current link's parts
+    crc: int = 0
 
     def text(self, text: str) -> None:
         n = len(text)
         self.chars += n
-        self._parts.append(f"{n}:{text[:HEAD]}{text[-TAIL:]}")  # (a short text whole, twice at most)
+        self.parts.append(text if n <= SHORT else f"{n}:{text[:HEAD]}{text[-TAIL:]}")
 
-    def mark(self, part: str) -> None:
-        """Kinds and ids, as they are (short: callers join several in one f-string)."""
-        self._parts.append(part)
+    def mark(self, part: object) -> None:
+        """Kinds and ids, as they are (a JSON scalar; a container is marked by its kind and size only)."""
+        self.parts.append(part)
 
     def opaque(self, data: str) -> None:
         """Data that is not prompt text (base64 media, encrypted content): marked, not counted as text."""
-        self._parts.append(content_mark(data))
+        self.parts.append(content_mark(data))
 
     def value(self, value: object, depth: int = 0) -> None:
         """A JSON value of a call's arguments or result, bounded: strings by their marks, containers by their keys
         and first items, never the whole of a large one."""
         if isinstance(value, str):
-            self.text(value)
+            n = len(value)
+            self.chars += n
+            self.parts.append(value if n <= SHORT else f"{n}:{value[:HEAD]}{value[-TAIL:]}")
         elif isinstance(value, dict):
-            parts = self._parts
-            parts.append(f"{{{len(value)}")
+            add = self.parts.append
+            add(f"{{{len(value)}")
             if depth < 3:
                 for k, v in islice(value.items(), 16):
+                    add(k)
                     if isinstance(v, str):  # (the usual case, inline)
                         n = len(v)
                         self.chars += n
-                        parts.append(f"{k}={n}:{v[:HEAD]}{v[-TAIL:]}")
+                        add(v if n <= SHORT else f"{n}:{v[:HEAD]}{v[-TAIL:]}")
                     else:
-                        parts.append(f"{k}=")
                         self.value(v, depth + 1)
         elif isinstance(value, list):
-            self._parts.append(f"[{len(value)}")
+            self.parts.append(f"[{len(value)}")
             if depth < 3:
                 for v in value[:4]:
                     self.value(v, depth + 1)
         else:
-            self._parts.append(repr(value))
+            self.parts.append(value)
 
     def close(self) -> None:
-        self._parts.append("\x1d")
-        self._crc = zlib.crc32("\x1f".join(self._parts).encode("utf-8", "surrogatepass"), self._crc)
-        self._parts.clear()
-        self.links.append(self._crc << 32 | self.chars & _MASK32)
+        parts = self.parts
+        try:
+            data = "\x1f".join(parts).encode()
+        except (TypeError, UnicodeError):  # a scalar part, a lone surrogate
+            data = "\x1f".join(map(_spelled, parts)).encode("utf-8", "surrogatepass")
+        parts.clear()
+        self.crc = crc = zlib.crc32(data, self.crc)
+        self.links.append(crc << 32 | self.chars & _MASK32)
 
     def cache(self, seconds: int | None, said: str) -> None:
         """A cache lifetime the request asks for; the longest asked wins (an entry lives as long as its own)."""
@@ -281,6 +292,18 @@ class Scan:
     def pin(self, kind: str, value: object) -> None:
         if isinstance(value, str) and value:
             self.pins.append(Pin(kind, value if kind != PIN_ENCRYPTED_CONTENT else content_mark(value)))
+
+
+def _spelled(part: object) -> str:
+    """A part that is no string, as a mark spells it: a scalar's repr, a container's kind and size (bounded)."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, (dict, list)):
+        return f"<{type(part).__name__} {len(part)}>"
+    try:
+        return repr(part)
+    except ValueError:  # (an int past the conversion limit)
+        return "<int>"
 
 
 class Reader:
@@ -323,23 +346,26 @@ def tools_mark(scan: Scan, tools: object) -> None:
     schema nor its description is read further: a change inside them alone leaves the root as it was)."""
     if not isinstance(tools, list):
         return
+    add = scan.parts.append
     for tool in tools:
         if not isinstance(tool, dict):
             continue
         function = tool.get("function")
         inner: dict = function if isinstance(function, dict) else tool
-        schema = inner.get("input_schema") or inner.get("parameters") or inner.get("parametersJsonSchema") \
-            or inner.get("parameters_json_schema")
+        get = inner.get
+        schema = get("input_schema") or get("parameters") or get("parametersJsonSchema") \
+            or get("parameters_json_schema")
         properties = schema.get("properties") if isinstance(schema, dict) else None
         count = len(properties) if isinstance(properties, dict) else 0
-        description = inner.get("description")
+        description = get("description")
         size = len(description) if isinstance(description, str) else -1
-        scan.mark(f"{tool.get('type')}|{inner.get('name')}|{count}|{size}")
+        kind = tool.get("type")
+        add(f"{kind}|{get('name')}|{count}|{size}")
         scan.chars += 64 + 48 * count + size  # (the schema's share of the prompt, roughly)
-        if "name" in inner and tool.get("type") != "namespace":
+        if "name" in inner and kind != "namespace":
             continue
         nested = tool.get("tools", tool.get("functionDeclarations", tool.get("function_declarations")))
         if isinstance(nested, list):  # a Responses namespace, Gemini's declarations
             tools_mark(scan, nested)
         elif "name" not in inner:
-            scan.mark("|".join(map(str, tool)))  # a built-in tool ({"googleSearch": {}}): its kind
+            add("|".join(map(str, tool)))  # a built-in tool ({"googleSearch": {}}): its kind

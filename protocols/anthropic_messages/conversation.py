@@ -9,7 +9,7 @@ pins: a thinking block's signature is accepted from any account.
 
 from __future__ import annotations
 
-from protocols.conversation import Reader, Scan, duration, tools_mark
+from protocols.conversation import HEAD, SHORT, TAIL, Reader, Scan, content_mark, duration, tools_mark
 
 BILLING_HEADER = "x-anthropic-billing-header"
 DEFAULT_TTL = "5m"
@@ -36,63 +36,74 @@ class MessagesConversation(Reader):
                     _breakpoint(scan, 0, block["cache_control"])
         scan.close()
         messages = body.get("messages")
-        for message in messages if isinstance(messages, list) else ():
-            if not isinstance(message, dict):
-                continue
-            scan.mark(f"{message.get('role')}")
-            content = message.get("content")
-            if isinstance(content, str):
-                scan.text(content)
-            elif isinstance(content, list):
-                link = len(scan.links)
-                for block in content:
-                    _block(scan, block, link)
-            scan.close()
+        if isinstance(messages, list):
+            add, close = scan.parts.append, scan.close
+            for message in messages:
+                if not isinstance(message, dict):
+                    continue
+                add(message.get("role"))
+                content = message.get("content")
+                if isinstance(content, str):  # (as a single text block)
+                    n = len(content)
+                    scan.chars += n
+                    add(content if n <= SHORT else f"{n}:{content[:HEAD]}{content[-TAIL:]}")
+                elif isinstance(content, list):
+                    _blocks(scan, content)
+                close()
         if isinstance(body.get("cache_control"), dict):
             _breakpoint(scan, -1, body["cache_control"])
 
 
-def _block(scan: Scan, block: object, link: int) -> None:
-    if not isinstance(block, dict):
-        if isinstance(block, str):
-            scan.text(block)
-        return
-    kind = block.get("type")
-    if kind == "text":
-        text = block.get("text")
-        if isinstance(text, str):
-            scan.text(text)
-    elif kind == "tool_use":
-        scan.mark(f"u|{block.get('id')}|{block.get('name')}")
-    elif kind == "tool_result":
-        scan.mark(f"r|{block.get('tool_use_id')}")
-        _content(scan, block.get("content"), link)
-    elif kind in _SKIPPED:
-        return
-    elif kind in ("image", "document"):
-        source = block.get("source")
-        if isinstance(source, dict):
-            scan.mark(f"{kind}|{source.get('type')}|{source.get('media_type')}|{source.get('url')}|"
-                      f"{source.get('file_id')}")
-            if isinstance(source.get("data"), str):
-                scan.opaque(source["data"])
-            elif isinstance(source.get("content"), list):  # a document of blocks
-                for inner in source["content"]:
-                    _block(scan, inner, link)
-    else:  # server tools and their results, search results, …
-        scan.mark(f"{kind}|{block.get('id')}|{block.get('name')}|{block.get('tool_use_id')}")
-        _content(scan, block.get("content"), link)
-    if "cache_control" in block:
-        _breakpoint(scan, link, block["cache_control"])
-
-
-def _content(scan: Scan, content: object, link: int) -> None:
-    """A result's content: a string, or blocks of their own."""
-    if isinstance(content, str):
-        scan.text(content)
-    elif isinstance(content, list):
-        for inner in content:
-            _block(scan, inner, link)
+def _blocks(scan: Scan, blocks: list) -> None:
+    """A message's (or a result's) content blocks, marked into the current link."""
+    add = scan.parts.append
+    chars = 0
+    for block in blocks:
+        if not isinstance(block, dict):
+            if isinstance(block, str):
+                scan.text(block)
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text")
+            if isinstance(text, str):
+                n = len(text)
+                chars += n
+                add(text if n <= SHORT else f"{n}:{text[:HEAD]}{text[-TAIL:]}")
+        elif kind == "tool_use":
+            add("u")
+            add(block.get("id"))
+            add(block.get("name"))
+        elif kind == "tool_result":
+            add("r")
+            add(block.get("tool_use_id"))
+            content = block.get("content")
+            if isinstance(content, str):
+                scan.text(content)
+            elif isinstance(content, list):
+                _blocks(scan, content)
+        elif kind in _SKIPPED:
+            continue
+        elif kind == "image" or kind == "document":
+            source = block.get("source")
+            if isinstance(source, dict):
+                add(f"{kind}|{source.get('type')}|{source.get('media_type')}|{source.get('url')}|"
+                    f"{source.get('file_id')}")
+                data = source.get("data")
+                if isinstance(data, str):
+                    add(content_mark(data))
+                elif isinstance(source.get("content"), list):  # a document of blocks
+                    _blocks(scan, source["content"])
+        else:  # server tools and their results, search results, …
+            add(f"{kind}|{block.get('id')}|{block.get('name')}|{block.get('tool_use_id')}")
+            content = block.get("content")
+            if isinstance(content, str):
+                scan.text(content)
+            elif isinstance(content, list):
+                _blocks(scan, content)
+        if "cache_control" in block:
+            _breakpoint(scan, len(scan.links), block["cache_control"])
+    scan.chars += chars
 
 
 def _breakpoint(scan: Scan, link: int, marker: object) -> None:
