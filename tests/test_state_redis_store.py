@@ -26,12 +26,18 @@ class NoBlocking:
 
 
 async def listening(url: str, breaker: Breaker | None = None) -> SharedState:
-    """One worker's link to Redis (as addons/sharing.py makes it), its feed subscribed."""
+    """One worker's link to Redis (as addons/sharing.py makes it), its feed subscribed and the entries Redis held
+    then listed."""
     shared = SharedState.from_url(url, **({"breaker": breaker} if breaker is not None else {}))
     shared.start()
-    assert shared.feed is not None
-    await eventually(lambda: shared.feed is not None and shared.feed.listening, what="the feed subscribed")
+    await subscribed(shared)
     return shared
+
+
+async def subscribed(shared: SharedState, epoch: int = 1) -> None:
+    feed = shared.feed
+    assert feed is not None
+    await eventually(lambda: feed.listening and feed.scanned == feed.epoch == epoch, what="the feed subscribed")
 
 
 def store(shared: SharedState, client=None, name: str = "continuity", clock=None) -> RedisStore:
@@ -107,15 +113,26 @@ async def test_a_local_miss_reads_redis_once_and_keeps_what_it_found_for_its_ttl
     clock.advance(1)
     assert b.local.get("before") is None  # (with Redis's TTL left, not a fresh one)
 
-    assert b.get("never") is None and b.get("never") is None and b.blocking_reads == 2  # absent: asked once
+    # Not in Redis when the feed subscribed, and not heard of since: absent, without a read (most field cache
+    # lookups: a turn with nothing kept)
+    assert b.get("never") is None and b.blocking_reads == 1
     one = await listening(redis_server.url)
-    store(one).put("never", b"written now", ttl=30)  # heard: the absence no longer holds
+    store(one).put("never", b"written now", ttl=30)
     await eventually(lambda: b.local.get("never") is not None)
-    assert b.get("never") == b"written now" and b.blocking_reads == 2
+    assert b.get("never") == b"written now" and b.blocking_reads == 1
+
+    small = store(other, client=connect_sync(redis_server.url), name="fields")
+    small.local.max_entries = 2
+    writer = store(one, name="fields")
+    for n in range(3):
+        writer.put(f"turn:{n}", b"kept", ttl=30)
+    await eventually(lambda: small.local.get("turn:2") is not None)
+    assert small.local.get("turn:0") is None  # pushed out by the bound: read from Redis when asked for
+    assert small.get("turn:0") == b"kept" and small.blocking_reads == 1
 
     assert other.feed is not None
-    other.feed.epoch += 1  # another subscription (a reconnection): what was absent may have been missed
-    assert b.get("missed") is None and b.blocking_reads == 3
+    other.feed.epoch += 1  # another subscription (a reconnection) not listed yet: a miss may be a missed write
+    assert b.get("missed") is None and b.get("missed") is None and b.blocking_reads == 2  # (asked once)
     redis.close()
     await one.aclose()
     await other.aclose()
@@ -127,11 +144,11 @@ async def test_a_worker_that_reconnects_resubscribes_and_reads_what_it_missed_fr
         one, other = await listening(server.url), await listening(server.url)
         assert other.feed is not None
         b = store(other, client=connect_sync(server.url))
-        assert b.get("later") is None and b.blocking_reads == 1
-        server.command("CLIENT", "KILL", "TYPE", "pubsub")  # (its feed's connection only)
-        await eventually(lambda: other.feed is not None and other.feed.epoch == 2, what="subscribed again")
-        connect_sync(server.url).set(KV + "later", b"written meanwhile", px=30_000)
-        assert b.get("later") == b"written meanwhile" and b.blocking_reads == 2
+        assert b.get("later") is None and b.blocking_reads == 0
+        server.command("CLIENT", "KILL", "TYPE", "pubsub")  # (the feeds' connections only)
+        connect_sync(server.url).set(KV + "later", b"written meanwhile", px=30_000)  # (a write it did not hear)
+        await subscribed(other, epoch=2)
+        assert b.get("later") == b"written meanwhile" and b.blocking_reads == 1
         await one.aclose()
         await other.aclose()
     finally:

@@ -8,8 +8,10 @@ that a worker that hears of it finds it in Redis too. A message is the writer's 
 
 While the connection is up and subscribed, every write made since is heard (a pub/sub connection delivers in order;
 one Redis cannot drop messages of a subscriber that keeps up). `epoch` counts the subscriptions: what a worker
-learned was absent from Redis holds only while the same one lasts. A connection that fails, or that stays silent
-past a PING, is dropped and made again (a new epoch); writes made meanwhile are read from Redis when asked for.
+learned was absent from Redis holds only while the same one lasts. Once subscribed, the names of the entries Redis
+holds then are read (SCAN, in the background): a key that is neither among them nor heard of since is absent, with
+no read of Redis. A connection that fails, or that stays silent past a PING, is dropped and made again (a new
+epoch); writes made meanwhile are read from Redis when asked for.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from rewrite.state.redis.connection import ERRORS, TIMEOUT
-from rewrite.state.redis.names import KV_FEED
+from rewrite.state.redis.names import KV, KV_FEED
 
 logger = logging.getLogger("rotator")
 
 PING_EVERY = 5.0  # seconds between PINGs on a quiet subscription; silent for 3 of them: the connection is dropped
 RECONNECT_AFTER = 1.0  # seconds between two attempts to subscribe
+MAX_PRESENT = 500_000  # entry names read at a subscription; past that, a local miss always reads Redis
 
 # KEYS[1]: the entry; ARGV[1]: its value, ARGV[2]: its TTL in ms (0: delete it), ARGV[3]: the channel,
 # ARGV[4]: the message's head (the value follows it).
@@ -73,7 +76,10 @@ class Feed:
         self.listeners: dict[str, Callable[[str, bytes, int], None]] = {}
         self.epoch = 0  # the current subscription's number; 0 before the first
         self.listening = False  # subscribed now: every write from here on is heard
+        self.present: set[str] = set()  # the entries Redis held at the subscription (`scanned`'s)
+        self.scanned = 0  # the subscription whose entries `present` holds in full; 0: none
         self._task: asyncio.Task | None = None
+        self._scan: asyncio.Task | None = None
 
     def start(self) -> None:
         """Listen from now on, in the background (once there is an event loop)."""
@@ -98,6 +104,11 @@ class Feed:
     def current(self) -> int | None:
         """The subscription now in force, None while not listening."""
         return self.epoch if self.listening else None
+
+    def absent(self, key: str) -> bool:
+        """Redis held no `key` when this subscription began, and no write of it was heard since: it holds none now
+        (unless this worker's own store let go of it: kv.py asks that)."""
+        return self.listening and self.scanned == self.epoch and key not in self.present
 
     async def _listen(self) -> None:
         while True:
@@ -124,16 +135,38 @@ class Feed:
                 if message is not None:
                     heard = now
                     self._take(message)
+                    if message.get("type") == "subscribe":
+                        self._scan = loop.create_task(self._read_present(client, self.epoch))
                 elif now - heard > 3 * self.ping_every:
                     raise TimeoutError("the subscription went silent")
                 if now - pinged >= self.ping_every:
                     pinged = now
                     await pubsub.ping()
         finally:
+            if self._scan is not None:
+                self._scan.cancel()
             with contextlib.suppress(*ERRORS):
                 await pubsub.aclose()
             with contextlib.suppress(*ERRORS):
                 await client.aclose()
+
+    async def _read_present(self, client: redis.asyncio.Redis, epoch: int) -> None:
+        """The names of the entries Redis holds now (SCAN: one that stays is listed; one written meanwhile is heard)."""
+        present: set[str] = set()
+        cursor: int | None = None
+        try:
+            while cursor != 0:
+                cursor, names = await asyncio.wait_for(client.scan(cursor or 0, match=KV + "*", count=1000),
+                                                       self.timeout * 4)
+                present.update((n.decode() if isinstance(n, bytes) else n)[len(KV):] for n in names)
+                if len(present) > MAX_PRESENT:
+                    return
+        except ERRORS as e:
+            logger.debug("rotator: state.redis: the conversation store's entries were not listed (%s)",
+                         type(e).__name__)
+            return
+        if epoch == self.epoch and self.listening:
+            self.present, self.scanned = present, epoch
 
     def _take(self, message: dict[str, Any]) -> None:
         if message.get("type") == "subscribe":

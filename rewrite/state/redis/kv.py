@@ -11,7 +11,9 @@ conversation begun on one worker continues on another, without the event loop wa
   loop waiting meanwhile (the callers are synchronous), with the same short timeouts and breaker as the pools'
   decisions. That is the rare fallback, counted (`blocking_reads`, `/metrics`'
   rotator_conversation_store_blocking_reads_total); what it found is kept locally for its remaining TTL, and a key
-  it found absent is not asked for again while the same subscription lasts (a later write would be heard).
+  it found absent is not asked for again while the same subscription lasts (a later write would be heard). A key
+  that was not in Redis when the subscription began (the feed lists them) and was not heard of since is absent
+  without a read: a turn that has nothing stored (most of the field cache's lookups) costs no round trip.
 - Without a running event loop (no pipe to write on: tests, tools), writes use the blocking client as well.
 
 Entries expire with their TTL; a value larger than the local store's `max_bytes` is not kept, and the total in
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 ABSENT_ENTRIES = 10_000  # keys remembered as absent from Redis (each saves a blocking read when asked again)
+EVICTED_ENTRIES = 100_000  # keys the local store let go of before their TTL (read from Redis if asked for); past
+# that many, every local miss reads Redis
 
 
 class RedisStore:
@@ -52,8 +56,10 @@ class RedisStore:
         self.feed = shared.feed if shared is not None else None
         self.blocking_reads = 0
         self._absent: OrderedDict[str, int] = OrderedDict()  # key -> the subscription under which Redis lacked it
+        self._evicted: set[str] | None = set()  # None: too many to follow
         if self.feed is not None:
             self.feed.listeners[name] = self.heard
+            local.on_evict = self._lost
 
     def get(self, key: str) -> bytes | None:
         value = self.local.get(key)
@@ -62,6 +68,8 @@ class RedisStore:
         epoch = self.feed.current() if self.feed is not None else None
         if epoch is not None and self._absent.get(key) == epoch:
             return None  # absent when read under this subscription, and no write heard since
+        if self.feed is not None and self._evicted is not None and key not in self._evicted and self.feed.absent(key):
+            return None  # not in Redis when this subscription began, and not written since
         found = self._call(lambda: self._read(key))
         if found is None:
             return None
@@ -91,10 +99,24 @@ class RedisStore:
     def heard(self, key: str, value: bytes, ms: int) -> None:
         """Another worker's write, from the feed."""
         self._absent.pop(key, None)
+        self._kept(key, ms)
         if ms > 0:
             self.local.put(key, value, ms / 1000)
         else:
             self.local.delete(key)
+
+    def _kept(self, key: str, ms: int) -> None:
+        """`key` written (ms > 0) or deleted: this worker's store holds what Redis holds."""
+        if self._evicted is not None:
+            self._evicted.discard(key)
+        if ms <= 0 and self.feed is not None:
+            self.feed.present.discard(key)
+
+    def _lost(self, key: str) -> None:
+        if self._evicted is not None:
+            self._evicted.add(key)
+            if len(self._evicted) > EVICTED_ENTRIES:
+                self._evicted = None
 
     def _read(self, key: str) -> list[Any]:
         """The blocking fallback: the entry and its TTL left (ms), in one round trip."""
@@ -106,6 +128,7 @@ class RedisStore:
 
     def _write(self, key: str, value: bytes, ms: int) -> None:
         self._absent.pop(key, None)
+        self._kept(key, ms)
         if self.breaker.open:
             return  # (this worker's store only, until Redis is tried again)
         worker = self.feed.worker if self.feed is not None else "-"
