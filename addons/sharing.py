@@ -36,7 +36,7 @@ class Sharing:
             self._close()
             self.url = url
             self.shared = SharedState.from_url(url) if url else None
-            self.engine.conversation.share(url, self.shared.breaker if self.shared is not None else None)
+            self.engine.conversation.share(url, self.shared)
             if url:
                 logger.info("rotator: key pools and conversation state are shared through Redis at %s", where(url))
             if self.shared is not None:

@@ -44,7 +44,7 @@ class Status:
         self.engine = engine
         self.guesses = guesses or Guesses()
         self.tally = Tally()
-        self.metrics = Metrics(self._pools, self._in_flight, self._logins)
+        self.metrics = Metrics(self._pools, self._in_flight, self._logins, engine.conversation.blocking_reads)
         self.host = STATUS_HOST
         self._clients = ClientKeys([])
         self._started: dict[str, float] = {}  # flow id -> when its request started, for the jobs in flight

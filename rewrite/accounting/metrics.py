@@ -62,12 +62,13 @@ def reason_kind(text: object) -> str:
 
 
 class Metrics:
-    """The registry and its families. `record` takes one finished flow's record; `pools`, `in_flight` and `logins`
-    are read when scraped: the pools as rewrite/pool/report.py `describe`s them, {provider: requests in flight},
-    and [{"provider", "logins"}] as rewrite/pool/logins.py `describe`s a login provider's."""
+    """The registry and its families. `record` takes one finished flow's record; `pools`, `in_flight`, `logins` and
+    `store_reads` are read when scraped: the pools as rewrite/pool/report.py `describe`s them, {provider: requests
+    in flight}, [{"provider", "logins"}] as rewrite/pool/logins.py `describe`s a login provider's, and how many
+    reads of the conversation store waited for Redis (rewrite/state/redis/kv.py)."""
 
     def __init__(self, pools: Callable[[], list[dict]] = list, in_flight: Callable[[], dict[str, int]] = dict,
-                 logins: Callable[[], list[dict]] = list) -> None:
+                 logins: Callable[[], list[dict]] = list, store_reads: Callable[[], int] = int) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self._models: set[str] = set()
         self._series: dict[tuple[str, str], _Series] = {}
@@ -92,7 +93,7 @@ class Metrics:
                               by_model, buckets=TTFT_BUCKETS, registry=registry)
         self.duration = Histogram("rotator_request_duration_seconds", "From the request to its answer's end",
                                   by_model, buckets=DURATION_BUCKETS, registry=registry)
-        self.registry.register(_Live(pools, in_flight, logins))
+        self.registry.register(_Live(pools, in_flight, logins, store_reads))
 
     def exposition(self) -> tuple[bytes, str]:
         """The body of `/metrics` and its content type."""
@@ -186,8 +187,8 @@ class _Live:
     each provider's; each login's plan windows and whether it is exhausted."""
 
     def __init__(self, pools: Callable[[], list[dict]], in_flight: Callable[[], dict[str, int]],
-                 logins: Callable[[], list[dict]]) -> None:
-        self._pools, self._in_flight, self._logins = pools, in_flight, logins
+                 logins: Callable[[], list[dict]], store_reads: Callable[[], int] = int) -> None:
+        self._pools, self._in_flight, self._logins, self._store_reads = pools, in_flight, logins, store_reads
 
     def collect(self):
         state = GaugeMetricFamily("rotator_key_state", "1 for each pooled key's current state (keys masked)",
@@ -206,7 +207,11 @@ class _Live:
                                     labels=("provider",))
         for provider, count in sorted(self._in_flight().items()):
             flights.add_metric((provider,), count)
-        return [state, busy, conversations, flights, *self._windows(), *self._cache(), *self._plans()]
+        reads = CounterMetricFamily("rotator_conversation_store_blocking_reads", "Reads of the conversation store "
+                                    "(field cache, Responses continuity) that missed this worker's copy and waited "
+                                    "for Redis with state.redis (the event loop waits meanwhile)",
+                                    value=self._store_reads())
+        return [state, busy, conversations, flights, reads, *self._windows(), *self._cache(), *self._plans()]
 
     def _windows(self) -> list[GaugeMetricFamily]:
         labels = ("provider", "key", "window", "unit")

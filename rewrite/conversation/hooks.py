@@ -14,6 +14,8 @@ Which protocols have either is their registrations' (`stateful`, `continuity`), 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from protocols import registry
 from protocols.base import Protocol
 from protocols.stored_responses import StoredResponses
@@ -22,8 +24,11 @@ from rewrite.conversation.continuity import Continuity, UnknownResponse
 from rewrite.conversation.field_cache import FieldCache, Scope, stateful
 from rewrite.routing.targets import ConversationHooks, Leg, Refused
 from rewrite.state.kv import MemoryStore
-from rewrite.state.redis.connection import Breaker, connect_sync
+from rewrite.state.redis.connection import connect_sync
 from rewrite.state.redis.kv import RedisStore
+
+if TYPE_CHECKING:
+    from rewrite.state.redis.shared import SharedState
 
 # Bounds of the in-memory stores.
 FIELD_CACHE_ENTRIES = 50_000
@@ -58,18 +63,27 @@ class ConversationState(ConversationHooks):
         # Whether native answers to clients of a protocol with stored-response continuity are recorded too (only
         # needed when a route may later send the conversation elsewhere); set from the config's routes.
         self.record_native = False
+        self._blocking_reads = 0  # counted by stores since replaced
 
-    def share(self, url: str | None, breaker: Breaker | None = None) -> None:
+    def share(self, url: str | None, shared: SharedState | None = None) -> None:
         """Keep the field cache and continuity in the Redis at `url`, where every worker sees them (each keeps a
-        bounded store of its own for when Redis does not answer); None: in this process only. `breaker`: the key
-        pools' (one outage, one log line, every decision local at once)."""
+        bounded store of its own, which it reads: rewrite/state/redis/kv.py); None: in this process only. `shared`:
+        the key pools' link to Redis, whose pipe, breaker (one outage, one log line, every decision local at once)
+        and feed the stores use; without it, they read and write with a blocking client only."""
         local = MemoryStore(FIELD_CACHE_ENTRIES, FIELD_CACHE_BYTES), MemoryStore(CONTINUITY_ENTRIES, CONTINUITY_BYTES)
+        self._blocking_reads = self.blocking_reads()  # (the stores replaced: their count goes on)
         if url is None:
             self.fields.store, self.continuity.store = local
             return
-        client, breaker = connect_sync(url), breaker or Breaker()
-        self.fields.store = RedisStore(client, local[0], breaker)
-        self.continuity.store = RedisStore(client, local[1], breaker)
+        client = connect_sync(url)
+        breaker = shared.breaker if shared is not None else None
+        self.fields.store = RedisStore(client, local[0], breaker, shared, name="fields")
+        self.continuity.store = RedisStore(client, local[1], breaker, shared, name="continuity")
+
+    def blocking_reads(self) -> int:
+        """Reads of the Redis store that missed locally and waited for Redis (rewrite/state/redis/kv.py)."""
+        stores = (self.fields.store, self.continuity.store)
+        return self._blocking_reads + sum(s.blocking_reads for s in stores if isinstance(s, RedisStore))
 
     def reads_body(self, client: Protocol) -> bool:
         return registry.continuity(client.name) is not None

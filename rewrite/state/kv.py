@@ -37,6 +37,7 @@ class MemoryStore:
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # key -> (value, expires), LRU first
         self.bytes = 0
         self._next_sweep = clock() + SWEEP_INTERVAL
+        self.on_evict: Callable[[str], None] | None = None  # told of each entry a bound pushed out before its TTL
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -63,7 +64,10 @@ class MemoryStore:
         self._entries[key] = (value, now + ttl)
         self.bytes += size
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
-            self.delete(next(iter(self._entries)))
+            evicted = next(iter(self._entries))
+            self.delete(evicted)
+            if self.on_evict is not None:
+                self.on_evict(evicted)
 
     def delete(self, key: str) -> None:
         entry = self._entries.pop(key, None)

@@ -10,6 +10,7 @@ from rewrite.pool.key_state import KeyState, fingerprint
 PREFIX = "rot:"
 SECRET = PREFIX + "secret"  # the fingerprints' HMAC secret: made once by the first worker (SET NX), then read
 KV = PREFIX + "kv:"  # the conversation store's entries (rewrite/state/redis/kv.py)
+KV_FEED = PREFIX + "kv-feed"  # the channel its writes are published on (rewrite/state/redis/feed.py)
 
 
 class PoolNames:

@@ -26,6 +26,7 @@ from rewrite.state.redis import scripts
 from rewrite.state.redis.bind_scripts import BIND, UNBIND
 from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, Unavailable, connect, connect_sync
 from rewrite.state.redis.decisions import RedisDecisions
+from rewrite.state.redis.feed import WRITE, Feed
 from rewrite.state.redis.leases import Renewer
 from rewrite.state.redis.names import SECRET
 from rewrite.state.redis.pipe import Pipe, Prepared
@@ -41,12 +42,13 @@ logger = logging.getLogger("rotator")
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
 FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
 # rewrite/state/redis/scripts.py's, loaded on each connection of the pipe
-SCRIPTS = (*scripts.PICKS.values(), scripts.REST, scripts.RENEW, scripts.USAGE, WINDOW, BIND, UNBIND)
+SCRIPTS = (*scripts.PICKS.values(), scripts.REST, scripts.RENEW, scripts.USAGE, WINDOW, BIND, UNBIND, WRITE)
 T = TypeVar("T")
 
 
 class SharedState:
-    """One process's link to Redis: the client, the breaker, the fingerprints' secret and the background writes."""
+    """One process's link to Redis: the client, the breaker, the fingerprints' secret and the background writes;
+    and the conversation store's feed (rewrite/state/redis/feed.py), which listens from `start` to the close."""
 
     def __init__(self, client: redis.asyncio.Redis, breaker: Breaker | None = None,
                  lease_seconds: float = LEASE_SECONDS, flush_interval: float = FLUSH_INTERVAL,
@@ -66,12 +68,14 @@ class SharedState:
         self._tasks: set[asyncio.Task] = set()
         self.renewer = Renewer(lease_seconds)  # the leases of attempts under way, renewed
         self._flusher: asyncio.Task | None = None
+        self.feed: Feed | None = None  # (from_url): the conversation store's writes, heard from every worker
 
     @classmethod
     def from_url(cls, url: str, socket_timeout: float = TIMEOUT, **kwargs: Any) -> SharedState:
         pipe = Pipe(url, socket_timeout, preload=SCRIPTS)
         state = cls(connect(url, socket_timeout), pipe=pipe, **kwargs)
         state.url = url
+        state.feed = Feed(url, socket_timeout)
         return state
 
     def pool(self, pool: KeyPool) -> RedisDecisions:
@@ -168,7 +172,10 @@ class SharedState:
         return task
 
     def start(self) -> None:
-        """Write the counts about every `flush_interval` from now on (once there is an event loop)."""
+        """Write the counts about every `flush_interval` from now on, and listen to the conversation store's feed
+        (once there is an event loop)."""
+        if self.feed is not None:
+            self.feed.start()
         if self._flusher is None:
             with contextlib.suppress(RuntimeError):  # (no running loop: the next call from one starts it)
                 self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
@@ -210,6 +217,8 @@ class SharedState:
         """When the process stops: the counts not yet written, with a blocking client (the event loop is ending).
         Leases still held are left to expire, as a dead worker's would."""
         self.renewer.cancel()
+        if self.feed is not None:
+            self.feed.stop()
         if self.url is None:
             return
         client = connect_sync(self.url)
@@ -227,6 +236,8 @@ class SharedState:
         if self._flusher is not None:
             self._flusher.cancel()
         self.renewer.cancel()
+        if self.feed is not None:
+            await self.feed.aclose()
         for task in list(self._tasks):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task

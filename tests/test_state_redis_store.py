@@ -1,0 +1,213 @@
+"""The conversation store over Redis without the event loop waiting on it (rewrite/state/redis/kv.py, feed.py):
+a write goes to the worker's own store and, on the pools' pipe without waiting, to Redis with a PUBLISH; every
+worker's feed puts it into its own store, so reads are local. A local miss reads Redis with the blocking client
+(counted, kept with its TTL left); the breaker open keeps everything in the worker. Over a real redis-server."""
+
+from __future__ import annotations
+
+import protocols
+from rewrite.accounting.metrics import Metrics
+from rewrite.conversation.hooks import ConversationState
+from rewrite.state.kv import MemoryStore
+from rewrite.state.redis.connection import Breaker, connect_sync
+from rewrite.state.redis.feed import head, parse
+from rewrite.state.redis.kv import RedisStore
+from rewrite.state.redis.names import KV
+from rewrite.state.redis.shared import SharedState
+from tests.support.redis_server import RedisServer
+from tests.support.timing import FakeClock, eventually
+
+
+class NoBlocking:
+    """A blocking client the test forbids: any use of it fails the test."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"the blocking client was used ({name})")
+
+
+async def listening(url: str, breaker: Breaker | None = None) -> SharedState:
+    """One worker's link to Redis (as addons/sharing.py makes it), its feed subscribed and the entries Redis held
+    then listed."""
+    shared = SharedState.from_url(url, **({"breaker": breaker} if breaker is not None else {}))
+    shared.start()
+    await subscribed(shared)
+    return shared
+
+
+async def subscribed(shared: SharedState, epoch: int = 1) -> None:
+    feed = shared.feed
+    assert feed is not None
+    await eventually(lambda: feed.listening and feed.scanned == feed.epoch == epoch, what="the feed subscribed")
+
+
+def store(shared: SharedState, client=None, name: str = "continuity", clock=None) -> RedisStore:
+    local = MemoryStore(100, 1 << 20) if clock is None else MemoryStore(100, 1 << 20, clock=clock)
+    return RedisStore(client if client is not None else NoBlocking(), local, shared=shared, name=name)
+
+
+async def sent(shared: SharedState) -> None:
+    """What the worker wrote on its pipe so far is applied (and published): background writes done, then a PING."""
+    while shared._tasks:
+        for task in list(shared._tasks):
+            await task
+    assert shared.pipe is not None
+    await shared.pipe.call("PING")
+
+
+async def test_a_put_reaches_every_worker_through_the_channel_and_their_reads_stay_local(redis_server):
+    redis_server.flush()
+    one, other = await listening(redis_server.url), await listening(redis_server.url)
+    clock = FakeClock()
+    a, b = store(one), store(other, clock=clock)
+    fields = store(other, name="fields")  # the other store of the same worker: not its entries
+    value = b"turn one \n with \x00 any bytes"
+    a.put("responses:1", value, ttl=30)
+    assert a.get("responses:1") == value  # in the writer's own store at once
+    await eventually(lambda: b.local.get("responses:1") is not None, what="the entry heard")
+    assert b.get("responses:1") == value and fields.local.get("responses:1") is None
+    assert a.blocking_reads == b.blocking_reads == 0  # (their blocking clients raise if used)
+    redis = connect_sync(redis_server.url)
+    assert redis.get(KV + "responses:1") == value and 29_000 < redis.pttl(KV + "responses:1") <= 30_000
+    clock.advance(29.9)
+    assert b.local.get("responses:1") == value  # heard with its TTL
+    clock.advance(0.2)
+    assert b.local.get("responses:1") is None
+
+    a.put("responses:2", b"two", ttl=30)
+    await eventually(lambda: b.local.get("responses:2") is not None)
+    a.delete("responses:2")
+    await eventually(lambda: b.local.get("responses:2") is None, what="the deletion heard")
+    assert redis.get(KV + "responses:2") is None
+    redis.close()
+    await one.aclose()
+    await other.aclose()
+
+
+async def test_a_short_ttl_is_kept_in_redis_and_by_every_worker(redis_server):
+    redis_server.flush()
+    one, other = await listening(redis_server.url), await listening(redis_server.url)
+    clock = FakeClock()
+    a, b = store(one), store(other, clock=clock)
+    a.put("short", b"gone soon", ttl=0.3)
+    await eventually(lambda: b.local.get("short") is not None)
+    redis = connect_sync(redis_server.url)
+    assert 0 <= redis.pttl(KV + "short") <= 300
+    clock.advance(0.31)
+    assert b.local.get("short") is None
+    redis.close()
+    await one.aclose()
+    await other.aclose()
+
+
+async def test_a_local_miss_reads_redis_once_and_keeps_what_it_found_for_its_ttl_left(redis_server):
+    redis_server.flush()
+    redis = connect_sync(redis_server.url)
+    redis.set(KV + "before", b"written before this worker listened", px=60_000)
+    other = await listening(redis_server.url)
+    clock = FakeClock()
+    b = store(other, client=connect_sync(redis_server.url), clock=clock)
+    assert b.get("before") == b"written before this worker listened" and b.blocking_reads == 1
+    assert b.get("before") is not None and b.blocking_reads == 1  # kept locally: not read again
+    clock.advance(59.5)
+    assert b.local.get("before") is not None
+    clock.advance(1)
+    assert b.local.get("before") is None  # (with Redis's TTL left, not a fresh one)
+
+    # Not in Redis when the feed subscribed, and not heard of since: absent, without a read (most field cache
+    # lookups: a turn with nothing kept)
+    assert b.get("never") is None and b.blocking_reads == 1
+    one = await listening(redis_server.url)
+    store(one).put("never", b"written now", ttl=30)
+    await eventually(lambda: b.local.get("never") is not None)
+    assert b.get("never") == b"written now" and b.blocking_reads == 1
+
+    small = store(other, client=connect_sync(redis_server.url), name="fields")
+    small.local.max_entries = 2
+    writer = store(one, name="fields")
+    for n in range(3):
+        writer.put(f"turn:{n}", b"kept", ttl=30)
+    await eventually(lambda: small.local.get("turn:2") is not None)
+    assert small.local.get("turn:0") is None  # pushed out by the bound: read from Redis when asked for
+    assert small.get("turn:0") == b"kept" and small.blocking_reads == 1
+
+    assert other.feed is not None
+    other.feed.epoch += 1  # another subscription (a reconnection) not listed yet: a miss may be a missed write
+    assert b.get("missed") is None and b.get("missed") is None and b.blocking_reads == 2  # (asked once)
+    redis.close()
+    await one.aclose()
+    await other.aclose()
+
+
+async def test_a_worker_that_reconnects_resubscribes_and_reads_what_it_missed_from_redis():
+    server = RedisServer().start()
+    try:
+        one, other = await listening(server.url), await listening(server.url)
+        assert other.feed is not None
+        b = store(other, client=connect_sync(server.url))
+        assert b.get("later") is None and b.blocking_reads == 0
+        server.command("CLIENT", "KILL", "TYPE", "pubsub")  # (the feeds' connections only)
+        connect_sync(server.url).set(KV + "later", b"written meanwhile", px=30_000)  # (a write it did not hear)
+        await subscribed(other, epoch=2)
+        assert b.get("later") == b"written meanwhile" and b.blocking_reads == 1
+        await one.aclose()
+        await other.aclose()
+    finally:
+        server.stop()
+
+
+async def test_the_breaker_open_keeps_every_write_and_read_in_the_worker(redis_server):
+    redis_server.flush()
+    clock = FakeClock()
+    one, other = await listening(redis_server.url, Breaker(5, clock=clock)), await listening(redis_server.url)
+    a, b = store(one), store(other)
+    a.put("first", b"shared", ttl=30)
+    await sent(one)
+    one.breaker.failed(ConnectionError("test"))  # Redis did not answer a call of the pools
+    a.put("kept here", b"local only", ttl=30)
+    assert a.get("kept here") == b"local only"
+    assert a.get("unknown") is None and a.blocking_reads == 0  # no blocking read while it is open
+    clock.advance(5)  # the breaker tries Redis again
+    a.put("marker", b"after", ttl=30)
+    await eventually(lambda: b.local.get("marker") is not None)  # (the feed delivers in order)
+    assert b.local.get("first") == b"shared" and b.local.get("kept here") is None
+    redis = connect_sync(redis_server.url)
+    assert redis.get(KV + "kept here") is None and redis.get(KV + "marker") == b"after"
+    redis.close()
+    await one.aclose()
+    await other.aclose()
+
+
+async def test_a_responses_conversation_continues_on_another_worker_without_a_blocking_read(redis_server):
+    redis_server.flush()
+    one, other = await listening(redis_server.url), await listening(redis_server.url)
+    first, second = ConversationState(), ConversationState()
+    first.share(redis_server.url, one)
+    second.share(redis_server.url, other)
+    for state in (first, second):
+        for kept in (state.fields.store, state.continuity.store):
+            assert isinstance(kept, RedisStore)
+            kept.client = NoBlocking()
+    stored = protocols.registered("openai_responses").continuity
+    answer = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "18C."}]}]
+    first.continuity.record(stored, "resp_1", {"model": "gpt-4o", "input": "Weather in Paris?"}, answer, "openai",
+                            native=False)
+    held = second.continuity.store
+    assert isinstance(held, RedisStore)
+    await eventually(lambda: len(held.local) == 1, what="the record heard")
+    follow_up = {"model": "gpt-4o", "previous_response_id": "resp_1", "input": "And tomorrow?"}
+    expanded = second.continuity.expand(stored, follow_up, "anthropic", resolves=False).body
+    assert [item.get("content") for item in expanded["input"]][1] == answer[0]["content"]
+    assert second.blocking_reads() == 0
+    await one.aclose()
+    await other.aclose()
+
+
+def test_a_message_names_its_worker_store_ttl_and_key():
+    message = head("w1", "fields", 1500, "k é y") + b"v a l"
+    assert parse(message) == ("w1", "fields", 1500, "k é y", b"v a l")
+    assert parse(b"not one of ours") is None
+
+
+def test_the_blocking_reads_are_in_the_metrics():
+    body, _ = Metrics(store_reads=lambda: 3).exposition()
+    assert b"rotator_conversation_store_blocking_reads_total 3.0" in body
