@@ -54,11 +54,14 @@ async def turn(engine: Engine, upstream: Upstream, body: dict, headers=(), proto
     return job
 
 
+CONTEXT = " the project's notes" * 300  # (about 1 500 tokens: above the shortest prompt kept on one key)
+
+
 def messages(n: int) -> list[dict]:
-    """A conversation's first `n` turns' messages (user, assistant, ..., user)."""
+    """A conversation's first `n` turns' messages (user, assistant, ..., user), long enough to be kept on one key."""
     out = []
     for i in range(n):
-        out.append({"role": "user", "content": f"question {i}"})
+        out.append({"role": "user", "content": f"question {i}" + (CONTEXT if i == 0 else "")})
         if i + 1 < n:
             out.append({"role": "assistant", "content": f"answer {i}"})
     return out
@@ -208,16 +211,19 @@ def early_picks(engine: Engine, body: bytes, model: str = "claude-sonnet-4-5") -
 
 def test_a_request_too_small_to_bind_is_picked_early_one_that_may_bind_is_not():
     engine = engine_for("anthropic")
-    small = json.dumps({"model": "m", "messages": messages(2)}).encode()
+    small = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hello"}]}).encode()
     assert early_picks(engine, small) == ["claude-sonnet-4-5"]
     large = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 8000}]}).encode()
     assert early_picks(engine, large) == []  # (at the model's minimum cacheable prompt: it may have a binding)
-    assert early_picks(engine, small, model="some-unknown-model") == []  # (no known minimum: any prompt may bind)
+    # (a model the tables do not name: the shortest prompt any vendor caches)
+    assert early_picks(engine, small, model="some-unknown-model") == ["some-unknown-model"]
+    assert early_picks(engine, large, model="some-unknown-model") == []
 
 
 def test_a_small_body_that_names_a_pin_is_not_picked_early():
     engine = engine_for("anthropic")
-    pinned = json.dumps({"model": "m", "previous_response_id": "resp_1", "messages": messages(1)}).encode()
+    pinned = json.dumps({"model": "m", "previous_response_id": "resp_1",
+                         "messages": [{"role": "user", "content": "hello"}]}).encode()
     assert early_picks(engine, pinned) == []
 
 
@@ -257,3 +263,12 @@ async def test_a_model_whose_cache_reads_cost_no_less_than_input_keeps_no_conver
     keys = up.keys()
     assert (keys[1] == keys[0]) is bound  # (else the strategy rotates, as for a one-shot call)
     assert bool(notes(first) and notes(second)) is bound
+
+
+async def test_a_short_prompt_at_a_model_the_tables_do_not_name_keeps_no_conversation_on_one_key():
+    engine = engine_for("anthropic")
+    up = Upstream([ok("anthropic_messages")])
+    short = [{"role": "user", "content": "hello"}]
+    first = await turn(engine, up, {"messages": short}, [SESSION])
+    await turn(engine, up, {"messages": [*short, {"role": "assistant", "content": "hi"}, *short]}, [SESSION])
+    assert up.keys()[1] != up.keys()[0] and not notes(first)  # (the strategy's, as for a one-shot call)

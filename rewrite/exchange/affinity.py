@@ -27,6 +27,15 @@ from rewrite.providers import Provider
 from rewrite.routing.targets import Leg
 
 UNREAD = Evidence()  # (a sentinel: not read yet)
+# The shortest prompt kept on one key at a model the vendors' tables do not name (an OpenAI-compatible vendor's own):
+# the shortest any of them caches; a prompt under it gains next to nothing from a warm cache.
+UNKNOWN_MINIMUM = 1024
+
+
+def minimum_of(family: str, model: str) -> int:
+    """The fewest prompt tokens worth keeping on one key at `model`."""
+    known = cache_minimum(family, model)
+    return UNKNOWN_MINIMUM if known is None else known
 
 
 def reads_evidence(config: Config, providers: Sequence[Provider]) -> bool:
@@ -38,8 +47,7 @@ def may_bind(family: str, model: str, body: bytes | None) -> bool:
     """Whether a request whose body is `body` may have an affinity at `model` (before its body is parsed): a
     prompt at the model's minimum cacheable size (the body's bytes / 4, more than its text), or a pin. A request
     that may not is picked early, without one (rewrite/pool/prefetch.py)."""
-    minimum = cache_minimum(family, model)
-    if minimum is None or body is None or len(body) // 4 >= minimum:
+    if body is None or len(body) // 4 >= minimum_of(family, model):
         return True
     return any(name in body for name in PIN_NAMES)
 
@@ -82,13 +90,13 @@ class Conversation:
                                     affinity_of(evidence, self.client, self._minimum(provider, model)))
         return self._affinities[at]
 
-    def _minimum(self, provider: Provider, model: str) -> float | None:
+    def _minimum(self, provider: Provider, model: str) -> float:
         """The fewest prompt tokens worth keeping on one key at `model`: its shortest cacheable prompt; none at all
         (inf) where its price says cache reads cost no less than input (then only a pin binds)."""
         price = self.prices.price(model) if self.prices is not None else None
         if price is not None and not price.reads_cheaper:
             return math.inf
-        return cache_minimum(provider.family, model)
+        return minimum_of(provider.family, model)
 
     def created(self, req: ClientRequest, leg: Leg, whole: bytes | None, affinity: Affinity | None
                 ) -> tuple[Affinity, tuple[str, ...]] | None:
