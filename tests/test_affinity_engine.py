@@ -272,3 +272,12 @@ async def test_a_short_prompt_at_a_model_the_tables_do_not_name_keeps_no_convers
     first = await turn(engine, up, {"messages": short}, [SESSION])
     await turn(engine, up, {"messages": [*short, {"role": "assistant", "content": "hi"}, *short]}, [SESSION])
     assert up.keys()[1] != up.keys()[0] and not notes(first)  # (the strategy's, as for a one-shot call)
+
+
+async def test_a_pool_of_one_key_reads_no_conversation():
+    engine = Engine(parse("providers: {anthropic: {base_url: 'http://vendor.test', keys: [k1]}}"))
+    engine.config.streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30)
+    assert not engine.affinity  # (nothing to decide: no evidence read, no bindings kept)
+    up = Upstream([ok("anthropic_messages")])
+    job = await turn(engine, up, {"messages": messages(2)}, [SESSION])
+    assert up.keys() == ["k1"] and not notes(job)

@@ -40,7 +40,14 @@ def minimum_of(family: str, model: str) -> int:
 
 def reads_evidence(config: Config, providers: Sequence[Provider]) -> bool:
     """Whether any pool keeps affinity: else no request's evidence is read at all (`affinity: off`)."""
-    return any(p.pool is not None and p.login is None and config.affinity_on(p.name) for p in providers)
+    return any(keeps_conversations(config, p) for p in providers)
+
+
+def keeps_conversations(config: Config, provider: Provider) -> bool:
+    """Whether `provider`'s pool keeps conversations on their keys: affinity on, and more than one key to choose
+    from (a pool of one has nothing to decide: no evidence is read for it)."""
+    pool = provider.pool
+    return pool is not None and len(pool.keys) > 1 and provider.login is None and config.affinity_on(provider.name)
 
 
 def may_bind(family: str, model: str, body: bytes | None) -> bool:
@@ -77,7 +84,7 @@ class Conversation:
         return self._evidence
 
     def on(self, provider: Provider) -> bool:
-        return provider.pool is not None and provider.login is None and self.config.affinity_on(provider.name)
+        return keeps_conversations(self.config, provider)
 
     def affinity(self, req: ClientRequest, provider: Provider, model: str) -> Affinity | None:
         """The request's affinity for `provider`'s pool at `model`; None where it keeps none."""
