@@ -281,3 +281,22 @@ async def test_a_pool_of_one_key_reads_no_conversation():
     up = Upstream([ok("anthropic_messages")])
     job = await turn(engine, up, {"messages": messages(2)}, [SESSION])
     assert up.keys() == ["k1"] and not notes(job)
+
+
+async def test_with_its_lineage_kept_a_pinned_conversation_whose_key_rests_is_sent_whole_to_another_key():
+    """With a route configured, Rotator keeps each Responses answer (its continuity): when the key whose
+    organization stored the answer rests longer than a request may wait, the turn is not refused with a 429 but sent
+    to another key with the conversation's items in front of its input, and no previous_response_id."""
+    engine = engine_for("openai", "\nroutes: [{models: ['elsewhere-*'], targets: ['anthropic/claude-sonnet-4-5']}]")
+    up = Upstream([ok("openai_responses")])
+    await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
+    pinned = up.keys()[0]
+    engine.router.provider_named("openai").pool.bench(pinned, 60.0)
+    job = await turn(engine, up, {"input": "next", "previous_response_id": "resp_68f1a2b3c4d5"},
+                     protocol="openai_responses")
+    assert job.responder.status == 200
+    [sent] = up.seen[1:]
+    body = json.loads(sent.content)
+    assert up.keys()[1] != pinned and "previous_response_id" not in body
+    assert json.dumps(body["input"]).count("first question") == 1 and body["input"][-1]["content"] == "next"
+    assert [n["why"] for n in notes(job)] == ["bound", "expanded", "new"]

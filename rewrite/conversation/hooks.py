@@ -88,11 +88,12 @@ class ConversationState(ConversationHooks):
     def reads_body(self, client: Protocol) -> bool:
         return registry.continuity(client.name) is not None
 
-    def request(self, leg: Leg, body: dict) -> dict:
+    def request(self, leg: Leg, body: dict, held_elsewhere: bool = False) -> dict:
         stored = _continuity(leg)
         if stored is None or not stored.previous(body):
             return body
-        resolves = _upstream_protocol(leg) == _client_protocol(leg)  # (a provider of the client's own protocol)
+        # (a provider of the client's own protocol, on the account that stored the response)
+        resolves = _upstream_protocol(leg) == _client_protocol(leg) and not held_elsewhere
         try:
             expansion = self.continuity.expand(stored, body, leg.provider.name, resolves)
         except UnknownResponse as e:

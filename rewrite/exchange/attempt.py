@@ -86,6 +86,7 @@ class KeyAttempts:
         self.wait = wait
         self.created = created
         self.conversation = ""  # the name the conversation is bound under (the last pick's)
+        self.pinned_rest = False  # ended with the 429 of a pin whose key rests too long (see `run`)
         self._impatient = False  # the bound key stayed busy past `wait`: placed elsewhere
         self._unbind: str | None = None  # the bound key that failed: unbound once the next pick saw it failed
 
@@ -147,6 +148,7 @@ class KeyAttempts:
             affinity = self.affinity
             if affinity is not None and affinity.hard and pick.why == BOUND and pick.key is not None and pick.wait:
                 resting = Resting(pick.wait, rejected=False, pinned=affinity.said)  # (its state is there alone)
+                self.pinned_rest = True
             else:
                 resting = pool.resting(self.model, pick, self.tokens)
             return every_key_resting(self.provider, self.proto, resting, windows=bool(self.passed))

@@ -86,8 +86,8 @@ class Legs:
                 and not (streamed and not req.body.keys() <= proto.as_stream("", "", req.body)[2].keys())
                 and not (self.hooks is not None and self.hooks.reads_body(proto)))  # (its conversation state)
 
-    def leg(self, provider: Provider, target: Target) -> Leg:
-        """How the request is put to one target."""
+    def leg(self, provider: Provider, target: Target, held_elsewhere: bool = False) -> Leg:
+        """How the request is put to one target (`held_elsewhere`: see ConversationHooks.request)."""
         req = self.req
         called = provider is req.called
         model = target.model_for(req.asked)
@@ -99,7 +99,7 @@ class Legs:
             leg.sealed = True
         else:
             leg = self._leg_for(provider, model, called, proto, req.body)
-            body = req.body if self.hooks is None else self.hooks.request(leg, req.body)
+            body = req.body if self.hooks is None else self.hooks.request(leg, req.body, held_elsewhere)
             if not called and req.called.login is not None:  # a login's body, as another target takes it
                 body = req.called.login.foreign_body(body)
             if body is not req.body:
@@ -186,6 +186,9 @@ class Fallback:
             self.job.served, self.job.model = leg.provider, leg.model
             failure = self._resting_target(call) if more else None
             failure = failure or await self._serve(call)
+            if failure is not None and (whole := self._unpinned(provider, target, leg)) is not None:
+                call, leg = whole
+                failure = await self._serve(call, unpinned=True)
             if failure is None:
                 self.serving = n
                 self._served(leg)
@@ -199,6 +202,25 @@ class Fallback:
                               provider=after.provider, left=leg.name, reason=failure.reason)
         assert failure is not None
         answers.give_up(failure)
+
+    def _unpinned(self, provider: Provider, target: Target, leg: Leg) -> tuple[TargetCall, Leg] | None:
+        """When the key holding the stored response the request continues rests too long (the pool answered 429 for
+        it), the request as the target would resolve it, for any key: its lineage, kept by Rotator's continuity
+        (with a route configured), in front of its input. None when it cannot be (nothing kept, or nothing named)."""
+        keys = self.keys
+        if keys is None or not keys.pinned_rest or keys.provider is not provider or self.legs.hooks is None:
+            return None
+        try:
+            whole = self.legs.leg(provider, target, held_elsewhere=True)
+        except (Refused, TranslationError, UnsafeURLValue, RecursionError):
+            return None
+        if whole.unchanged:
+            return None
+        leg.record.update(outcome="left", reason="the key holding its stored response rests")
+        said = keys.affinity.said if keys.affinity is not None else "stored response"
+        self.job.note(Note.AFFINITY, f"the key holding this conversation's {said} rests: sent whole (its lineage "
+                      "kept by Rotator) to another key", why="expanded")
+        return TargetCall(self.req, whole, False, self.client, self.job, self.legs.hooks, self.refused), whole
 
     def _login(self) -> None:
         """The client's own login, when it called a login provider: named (by fingerprint) in its provider's book."""
@@ -219,11 +241,13 @@ class Fallback:
             return None
         return Failure(FailureKind.KEYS_RESTING, "every key resting", retryable=False)
 
-    async def _serve(self, call: TargetCall) -> Failure | None:
+    async def _serve(self, call: TargetCall, unpinned: bool = False) -> Failure | None:
         """The target's attempts over its pool. None when the client got an answer (or the vendor's request
         error); else why the target failed, before the client's first token."""
         conversation, req = self.conversation, self.req
         affinity = conversation.affinity(req, call.provider, call.model) if conversation is not None else None
+        if unpinned and affinity is not None:
+            affinity = affinity.unpinned()
         created = None
         if conversation is not None and req.meter.names_answers:
             def created():

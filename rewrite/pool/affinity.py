@@ -69,6 +69,12 @@ class Affinity:
     said: str = ""  # the evidence in words, for the flow: "session header:x-claude-code-session-id", "lineage"
 
 
+    def unpinned(self) -> Affinity:
+        """The affinity without its pins: the request sent whole, for any key."""
+        return Affinity(tuple(i for i in self.lookup if not i.startswith("p:")), self.bind, self.name, self.ttl,
+                        self.depth, False, self.session, self.said)
+
+
 @dataclass(frozen=True, slots=True)
 class Binding:
     """One id's binding: the key (its index in the pool, config order), until when (wall clock), the conversation's

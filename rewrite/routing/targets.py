@@ -65,7 +65,9 @@ class ConversationHooks:
     def reads_body(self, client: Protocol) -> bool:
         return False
 
-    def request(self, leg: Leg, body: dict) -> dict:
+    def request(self, leg: Leg, body: dict, held_elsewhere: bool = False) -> dict:
+        """The body to send on `leg`; `held_elsewhere`: the stored state the request names is held by an account
+        of the target that cannot serve now (its key rests), so the target must be sent what it would resolve."""
         return body
 
     def translated(self, leg: Leg, request: Request) -> None:
