@@ -15,7 +15,9 @@ from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback import LoopbackRequest
 from tests.support import samples
+from tests.support import translate_samples as S
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
+from tests.test_field_cache import anthropic_replay, anthropic_request
 
 pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
@@ -300,3 +302,34 @@ async def test_with_its_lineage_kept_a_pinned_conversation_whose_key_rests_is_se
     assert up.keys()[1] != pinned and "previous_response_id" not in body
     assert json.dumps(body["input"]).count("first question") == 1 and body["input"][-1]["content"] == "next"
     assert [n["why"] for n in notes(job)] == ["bound", "expanded", "new"]
+
+
+async def test_encrypted_reasoning_the_field_cache_restores_from_another_key_is_left_out_when_refused():
+    """An Anthropic client routed to a Responses target: the field cache gives the target its reasoning item back
+    on the next turn. On another key (the first rests), that organization refuses it: sent again without it, once."""
+    engine = Engine(parse("providers: {openai: {base_url: 'http://vendor.test', keys: [k1, k2, k3], "
+                          "protocol: responses, force_upstream_stream: false}}\n"
+                          "routes: [{models: ['m'], targets: ['openai/o4-mini']}]"))
+    engine.config.streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30)
+
+    def vendor(r: httpx.Request) -> httpx.Response:
+        items = json.loads(r.content).get("input", [])
+        if any(i.get("type") == "reasoning" for i in items) and r.headers["authorization"] != f"Bearer {made_by}":
+            return httpx.Response(400, json={"error": {"message": "The encrypted content could not be verified.",
+                                                       "type": "invalid_request_error", "param": None,
+                                                       "code": "invalid_encrypted_content"}})
+        return httpx.Response(200, json=S.RESPONSES_ANSWER)
+
+    up = Upstream([vendor])
+    first_body = {**anthropic_request(), "stream": False, "system": CONTEXT}
+    first = await turn(engine, up, first_body)
+    made_by = up.keys()[0]
+    answer = json.loads(first.responder.body)
+    engine.router.provider_named("openai").pool.bench(made_by, 60.0)
+    second = await turn(engine, up, {**anthropic_replay(first_body, answer), "stream": False})
+
+    refused, served = up.seen[1:]
+    assert refused.headers["authorization"] == served.headers["authorization"] != f"Bearer {made_by}"
+    assert S.RESPONSES_ENCRYPTED in refused.content.decode() and S.RESPONSES_ENCRYPTED not in served.content.decode()
+    assert second.responder.status == 200
+    assert [n["kind"] for n in second.notes if n["kind"] == "foreign"] == ["foreign"]

@@ -215,6 +215,9 @@ class TargetCall:
         if (self._refusals() and (body := parse_json(content)) is not None
                 and (kept := self._without_refused(body)) is not body):
             content = json.dumps(kept).encode()
+        if (key is not None and self.provider.foreign.get(key) and (body := parse_json(content)) is not None
+                and (unmade := self._without_foreign(body, key)) is not None):  # (the field cache's, made elsewhere)
+            content = json.dumps(unmade).encode()
         self.sent = content
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
@@ -260,11 +263,11 @@ class TargetCall:
 
     def drops_foreign(self, error: VendorError, key: str | None) -> bool:
         """Whether the upstream's 400 refused state only another account accepts (an encrypted reasoning item of a
-        conversation moved to this key) that the request can go without: then the key's requests go without it from
-        now on (the model reasons afresh), this one at once. A signed or translated body is not rewritten."""
+        conversation moved to this key, or restored by the field cache from another key's answer) that the request
+        can go without: then the key's requests go without it from now on (the model reasons afresh), this one at
+        once. A signed body is not rewritten."""
         leg = self.leg
-        if (error.kind is not ErrorKind.FOREIGN or key is None or leg.protocol is None or leg.sealed
-                or leg.translation is not None):
+        if error.kind is not ErrorKind.FOREIGN or key is None or leg.protocol is None or leg.sealed:
             return False
         reader = protocols.registered(leg.protocol.name).conversation
         sent = parse_json(self.sent) if reader is not None else None
