@@ -17,7 +17,6 @@ from rewrite.intake.loopback import LoopbackRequest
 from tests.support import samples
 from tests.support import translate_samples as S
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
-from tests.test_field_cache import anthropic_replay, anthropic_request
 
 pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
@@ -321,12 +320,12 @@ async def test_encrypted_reasoning_the_field_cache_restores_from_another_key_is_
         return httpx.Response(200, json=S.RESPONSES_ANSWER)
 
     up = Upstream([vendor])
-    first_body = {**anthropic_request(), "stream": False, "system": CONTEXT}
+    first_body = {**S.anthropic_request(), "stream": False, "system": CONTEXT}
     first = await turn(engine, up, first_body)
     made_by = up.keys()[0]
     answer = json.loads(first.responder.body)
     engine.router.provider_named("openai").pool.bench(made_by, 60.0)
-    second = await turn(engine, up, {**anthropic_replay(first_body, answer), "stream": False})
+    second = await turn(engine, up, {**S.anthropic_replay(first_body, answer), "stream": False})
 
     refused, served = up.seen[1:]
     assert refused.headers["authorization"] == served.headers["authorization"] != f"Bearer {made_by}"

@@ -59,19 +59,6 @@ def chat_replay(first: dict, answer: dict) -> dict:
     return {**first, "messages": [*first["messages"], message, *results]}
 
 
-def anthropic_request() -> dict:
-    return {"model": "m", "max_tokens": 4096, "messages": [{"role": "user", "content": S.QUESTION}],
-            "tools": [{"name": "get_weather", "input_schema": S.WEATHER_SCHEMA},
-                      {"name": "get_time", "input_schema": S.TIME_SCHEMA}]}
-
-
-def anthropic_replay(first: dict, answer: dict) -> dict:
-    results = [{"type": "tool_result", "tool_use_id": b["id"], "content": S.WEATHER_RESULT}
-               for b in answer["content"] if b["type"] == "tool_use"]
-    return {**first, "messages": [*first["messages"], {"role": "assistant", "content": answer["content"]},
-                                  {"role": "user", "content": results}]}
-
-
 def upstream_body(cache: FieldCache, scope: Scope, client: str, body: dict) -> dict:
     request = translate.request_to_ir(client, body)
     request.model = scope.model  # as the engine sends it
@@ -268,7 +255,7 @@ def test_a_turn_that_carries_its_own_signed_thinking_keeps_it():
     cache = new_cache()
     scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     first_turn(cache, scope, CHAT, S.ANTHROPIC_ANSWER, chat_request())
-    body = anthropic_replay(anthropic_request(), S.ANTHROPIC_ANSWER)
+    body = S.anthropic_replay(S.anthropic_request(), S.ANTHROPIC_ANSWER)
     sent = upstream_body(cache, scope, ANTHROPIC, body)
     assistant = next(m for m in sent["messages"] if m["role"] == "assistant")
     assert sum(b["type"] == "thinking" for b in assistant["content"]) == 1
@@ -280,10 +267,10 @@ def test_a_turn_that_carries_its_own_signed_thinking_keeps_it():
 def test_a_responses_reasoning_item_comes_back_before_its_calls():
     cache = new_cache()
     scope = Scope("openai", "o4-mini", RESPONSES)
-    answer = first_turn(cache, scope, ANTHROPIC, S.RESPONSES_ANSWER, anthropic_request())
+    answer = first_turn(cache, scope, ANTHROPIC, S.RESPONSES_ANSWER, S.anthropic_request())
     assert S.RESPONSES_ENCRYPTED not in json.dumps(answer)
 
-    sent = upstream_body(cache, scope, ANTHROPIC, anthropic_replay(anthropic_request(), answer))
+    sent = upstream_body(cache, scope, ANTHROPIC, S.anthropic_replay(S.anthropic_request(), answer))
 
     kinds = [item.get("type") for item in sent["input"]]
     reasoning = sent["input"][kinds.index("reasoning")]
@@ -295,7 +282,7 @@ def test_a_responses_reasoning_item_comes_back_before_its_calls():
 def test_nothing_is_kept_from_an_answer_without_opaque_state():
     cache = new_cache()
     scope = Scope("openai", "gpt-4.1", CHAT)
-    first_turn(cache, scope, ANTHROPIC, S.CHAT_ANSWER, anthropic_request())
+    first_turn(cache, scope, ANTHROPIC, S.CHAT_ANSWER, S.anthropic_request())
     plain = copy.deepcopy(S.ANTHROPIC_ANSWER)
     plain["content"] = plain["content"][1:]  # no thinking
     first_turn(cache, Scope("anthropic", "claude", ANTHROPIC), CHAT, plain, chat_request())

@@ -175,7 +175,7 @@ class Recording(ConversationHooks):
         self.calls: list[tuple] = []
         self.refuse = refuse
 
-    def request(self, leg, body):
+    def request(self, leg, body, held_elsewhere=False):
         self.calls.append(("request", leg.provider.name, body["model"]))
         if self.refuse:
             raise Refused(400, b'{"error": {"message": "unknown"}}', "unknown previous response")

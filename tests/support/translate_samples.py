@@ -254,3 +254,16 @@ GEMINI_PARALLEL_CALLS = b"".join(
          "modelVersion": "gemini-2.5-flash", "responseId": "pQ8xaK2rBovXz7IPm9Wq4Ag"},
     )
 )
+
+
+def anthropic_request() -> dict:
+    return {"model": "m", "max_tokens": 4096, "messages": [{"role": "user", "content": QUESTION}],
+            "tools": [{"name": "get_weather", "input_schema": WEATHER_SCHEMA},
+                      {"name": "get_time", "input_schema": TIME_SCHEMA}]}
+
+
+def anthropic_replay(first: dict, answer: dict) -> dict:
+    results = [{"type": "tool_result", "tool_use_id": b["id"], "content": WEATHER_RESULT}
+               for b in answer["content"] if b["type"] == "tool_use"]
+    return {**first, "messages": [*first["messages"], {"role": "assistant", "content": answer["content"]},
+                                  {"role": "user", "content": results}]}
