@@ -12,6 +12,7 @@ import httpx
 
 import protocols
 from protocols.base import ENDING_LENGTH, Event, Repairer
+from protocols.conversation import Reader
 from protocols.members import rewritten
 from protocols.refused_params import without
 from protocols.translate import TranslationError
@@ -169,10 +170,8 @@ class TargetCall:
         if self.adapters and body is not None:
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model, leg.protocol)
             content = None
-        if isinstance(body, dict) and not req.skeletal and (kept := self._without_refused(body)) is not body:
+        if isinstance(body, dict) and not req.skeletal and (kept := self._kept(body, key)) is not body:
             body, content = kept, None
-        if isinstance(body, dict) and not req.skeletal and (unmade := self._without_foreign(body, key)) is not None:
-            body, content = unmade, None
         if content is None:
             if req.skeletal:  # (Legs.sent_as_it_came rules this out: never send a skeleton's stand-ins upstream)
                 raise AssertionError("a large body's skeleton was to be sent upstream")
@@ -212,12 +211,10 @@ class TargetCall:
     def _build_translated(self, t: Translation, key: str | None) -> httpx.Request:
         path, query, content, headers = translated_request(self.req, self.leg, t, self.upstream_stream, self.hooks)
         self.left_out = []
-        if (self._refusals() and (body := parse_json(content)) is not None
-                and (kept := self._without_refused(body)) is not body):
+        # (what the field cache restored may be state another account made)
+        if ((self._refusals() or self._foreign(key)) and (body := parse_json(content)) is not None
+                and (kept := self._kept(body, key)) is not body):
             content = json.dumps(kept).encode()
-        if (key is not None and self.provider.foreign.get(key) and (body := parse_json(content)) is not None
-                and (unmade := self._without_foreign(body, key)) is not None):  # (the field cache's, made elsewhere)
-            content = json.dumps(unmade).encode()
         self.sent = content
         if key is not None:
             headers, query = self.provider.authorize(headers, query, key)
@@ -233,6 +230,14 @@ class TargetCall:
         if self.leg.protocol is None or self.leg.sealed:
             return set()
         return self.provider.param_refusals.get(self.model, set())
+
+    def _kept(self, body: dict, key: str | None) -> dict:
+        """`body` without what the target's model refused before, nor the state the key's account refused as
+        another's (`body` itself if it has neither)."""
+        kept = self._without_refused(body)
+        marks = self._foreign(key)
+        unmade = self._reader.without(kept, marks) if marks and self._reader is not None else None
+        return kept if unmade is None else unmade
 
     def _without_refused(self, body: dict) -> dict:
         """`body` without the parameters the target's model refused before (`body` itself if it has none)."""
@@ -266,12 +271,11 @@ class TargetCall:
         conversation moved to this key, or restored by the field cache from another key's answer) that the request
         can go without: then the key's requests go without it from now on (the model reasons afresh), this one at
         once. A signed body is not rewritten."""
-        leg = self.leg
-        if error.kind is not ErrorKind.FOREIGN or key is None or leg.protocol is None or leg.sealed:
+        reader = self._reader
+        if error.kind is not ErrorKind.FOREIGN or key is None or reader is None:
             return False
-        reader = protocols.registered(leg.protocol.name).conversation
-        sent = parse_json(self.sent) if reader is not None else None
-        marks = set(reader.foreign(sent)) if reader is not None and sent is not None else set()
+        sent = parse_json(self.sent)
+        marks = set(reader.foreign(sent)) if sent is not None else set()
         refused = self.provider.foreign.setdefault(key, set())
         if not marks or marks <= refused:
             return False
@@ -283,13 +287,17 @@ class TargetCall:
                       key=mask(key), items=len(marks))
         return True
 
-    def _without_foreign(self, body: dict, key: str | None) -> dict | None:
-        """`body` without the state the key's account refused before as another's; None if it carries none."""
-        marks = self.provider.foreign.get(key) if key is not None else None
-        if not marks or self.leg.protocol is None or self.leg.sealed:
-            return None
-        reader = protocols.registered(self.leg.protocol.name).conversation
-        return reader.without(body, marks) if reader is not None else None
+    def _foreign(self, key: str | None) -> set[str]:
+        """The marks of the state the key's account refused before as another's (none for a signed body)."""
+        marks = self.provider.foreign.get(key) if key is not None and not self.leg.sealed else None
+        return marks or set()
+
+    @property
+    def _reader(self) -> Reader | None:
+        """The conversation reader of what the target speaks (it names the state an account refuses); None for
+        no protocol, or a signed body, which is never rewritten."""
+        leg = self.leg
+        return None if leg.protocol is None or leg.sealed else protocols.registered(leg.protocol.name).conversation
 
     def unforce(self) -> None:
         """The upstream refused a stream for this model: send the request as the client did, and remember."""
