@@ -7,12 +7,11 @@ changes) hold it while Redis does not answer, and the conversation's next turn b
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
 from rewrite.state.redis.bind_scripts import BIND, UNBIND
-from rewrite.state.redis.connection import Unavailable
 from rewrite.state.redis.names import PoolKeys
+from rewrite.state.redis.writes import write_soon
 
 if TYPE_CHECKING:
     from rewrite.pool.affinity import Affinity
@@ -37,29 +36,15 @@ class SharedBindings:
     def bind(self, index: int, affinity: Affinity, conversation: str, extra: tuple[str, ...], wall: float) -> None:
         until = int((wall + affinity.ttl) * 1000)
         ids = (*affinity.bind, *extra)
-        self._write(BIND, lambda fps: (
+        write_soon(self.shared, BIND, lambda fps: (
             [self.keys.names.bindings, self.keys.names.bound, *map(self.keys.names.live, fps)],
-            [int(wall * 1000), index + 1, fps[index], until, affinity.depth, conversation, *ids]))
+            [int(wall * 1000), index + 1, fps[index], until, affinity.depth, conversation, *ids]), self.keys)
 
     def unbind(self, index: int, affinity: Affinity) -> None:
         ids = (*affinity.lookup, *affinity.bind)
-        self._write(UNBIND, lambda fps: (
+        write_soon(self.shared, UNBIND, lambda fps: (
             [self.keys.names.bindings, self.keys.names.bound, self.keys.names.live(fps[index])],
-            [fps[index], affinity.name, *ids]))
-
-    def _write(self, body: str, call) -> None:
-        """Written at once when connected; else in the background, and lost if Redis does not answer."""
-        pipe = self.shared.pipe
-        if not self.keys.fps or pipe is None or not self.shared.ready():
-            self.shared.background(self._written(body, call))
-            return
-        keys, args = call(self.keys.fps)
-        self.shared.script_soon(pipe.prepare(body, keys, []), args, then=lambda _: None, otherwise=lambda: None)
-
-    async def _written(self, body: str, call) -> None:
-        with contextlib.suppress(Unavailable):
-            keys, args = call(await self.keys.fingerprints())
-            await self.shared.script(body, keys, args)
+            [fps[index], affinity.name, *ids]), self.keys)
 
     async def observe(self, wall: float) -> None:
         """Each key's live conversations, as every worker bound them."""

@@ -23,7 +23,6 @@ Redis is bounded by the server's `maxmemory` (with `volatile-lru`, only such ent
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,9 +30,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis
 
 from rewrite.state.kv import MemoryStore
-from rewrite.state.redis.connection import ERRORS, Breaker, Unavailable
+from rewrite.state.redis.connection import ERRORS, Breaker
 from rewrite.state.redis.feed import WRITE, head
 from rewrite.state.redis.names import KV, KV_FEED
+from rewrite.state.redis.writes import write_soon
 
 if TYPE_CHECKING:
     from rewrite.state.redis.shared import SharedState
@@ -136,14 +136,8 @@ class RedisStore:
         shared = self.shared
         if shared is None or not _on_loop():
             self._call(lambda: self.client.eval(WRITE, 1, KV + key, *args))
-        elif shared.ready() and shared.pipe is not None:
-            shared.script_soon(shared.pipe.prepare(WRITE, [KV + key], []), args, then=_ignore, otherwise=_nothing)
-        else:  # (the pipe is not connected yet: connected in the background, the caller goes on)
-            shared.background(self._written(shared, key, args))
-
-    async def _written(self, shared: SharedState, key: str, args: list[Any]) -> None:
-        with contextlib.suppress(Unavailable):
-            await shared.script(WRITE, [KV + key], args)
+        else:
+            write_soon(shared, WRITE, lambda _: ([KV + key], args))
 
     def _call(self, fn: Callable[[], T]) -> T | None:
         if self.breaker.open:
@@ -163,11 +157,3 @@ def _on_loop() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _ignore(_: Any) -> None:
-    return None
-
-
-def _nothing() -> None:
-    return None

@@ -7,13 +7,12 @@ answer says again what is left.
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
 from rewrite.pool.windows import Check, Need, Tally, field_of
-from rewrite.state.redis.connection import Unavailable
 from rewrite.state.redis.names import PoolKeys
 from rewrite.state.redis.window_scripts import WINDOW
+from rewrite.state.redis.writes import write_soon
 
 if TYPE_CHECKING:
     from rewrite.pool.key_state import KeyState
@@ -57,20 +56,9 @@ class SharedWindows:
     def _write(self, index: int, changes: list[tuple[str, list]], wall: float) -> None:
         """Written at once when connected (a pick sent after this sees it); else in the background, and lost if
         Redis does not answer (the pool's own view holds it meanwhile)."""
-        if not changes:
-            return
-        pipe = self.shared.pipe
-        if not self.keys.fps or pipe is None or not self.shared.ready():
-            self.shared.background(self._written(index, changes, wall))
-            return
-        call = pipe.prepare(WINDOW, [self.keys.names.windows], [])
-        self.shared.script_soon(call, self._args(self.keys.fps, index, changes, wall), then=lambda _: None,
-                                otherwise=lambda: None)
-
-    async def _written(self, index: int, changes: list[tuple[str, list]], wall: float) -> None:
-        with contextlib.suppress(Unavailable):
-            args = self._args(await self.keys.fingerprints(), index, changes, wall)
-            await self.shared.script(WINDOW, [self.keys.names.windows], args)
+        if changes:
+            write_soon(self.shared, WINDOW,
+                       lambda fps: ([self.keys.names.windows], self._args(fps, index, changes, wall)), self.keys)
 
     @staticmethod
     def _args(fps: list[str], index: int, changes: list[tuple[str, list]], wall: float) -> list[str | int | float]:
