@@ -235,3 +235,13 @@ def start(login: Login) -> subprocess.Popen:
 def side_calls(proxy: Rotator) -> list[str]:
     """What the stand-in addon did during this test, one `<what> <METHOD> <host><path> -> <status>` per call."""
     return [line.split("logins: ", 1)[1].strip() for line in proxy.log.splitlines() if "logins: " in line]
+
+
+def carried_on(first, second, provider: str) -> None:
+    """The saved flows of a plan carried on by a pool: the first left the exhausted login for `provider`'s pool
+    (whose key was chosen for the conversation, new to it: the affinity note says so), the second did not ask the
+    login again."""
+    rotator = first.metadata["rotator"]
+    assert [n["kind"] for n in rotator["events"]] == ["fallback", "affinity"]
+    assert rotator["provider"] == provider
+    assert "was not asked (plan exhausted until" in second.metadata["rotator"]["events"][0]["detail"]
