@@ -8,16 +8,10 @@ import pytest
 import protocols.resume
 from protocols.capabilities import Capabilities
 from tests.support import continuation
+from tests.support.continuation import NAMES, REQUESTS
 from tests.support.fake_vendor import TEXT, Fault
 from tests.support.resume_runs import cut_and_resume, vendor_stream
 
-NAMES = {"chat": "openai_chat", "responses": "openai_responses", "anthropic": "anthropic_messages", "gemini": "gemini"}
-REQUESTS = {
-    "chat": {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
-    "responses": {"model": "m", "input": "hi"},
-    "anthropic": {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]},
-    "gemini": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
-}
 CUT_AFTER = {"chat": 3, "responses": 6, "anthropic": 5, "gemini": 2}  # events: a few words in
 
 

@@ -12,17 +12,11 @@ import protocols.resume
 from protocols.capabilities import Capabilities
 from protocols.resume.asking import STRUCTURED
 from tests.support import continuation
+from tests.support.continuation import NAMES, REQUESTS
 from tests.support.fake_vendor import Fault, split_text
 from tests.support.resume_runs import cut_and_resume, through_delta, vendor_stream
 from tests.support.streams import payloads
 
-NAMES = {"chat": "openai_chat", "responses": "openai_responses", "anthropic": "anthropic_messages", "gemini": "gemini"}
-REQUESTS = {
-    "chat": {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
-    "responses": {"model": "m", "input": "hi"},
-    "anthropic": {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]},
-    "gemini": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
-}
 JSON_ASKED = {  # each protocol's request for structured output
     "chat": {"response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}}},
     "responses": {"text": {"format": {"type": "json_object"}}},

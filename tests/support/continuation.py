@@ -13,6 +13,14 @@ from typing import Any
 from protocols.resume.asking import INSTRUCTION
 
 ASSISTANT, USER, TOOL = "assistant", "user", "tool"
+# Each protocol's registered name, and a first request whose answer is then cut.
+NAMES = {"chat": "openai_chat", "responses": "openai_responses", "anthropic": "anthropic_messages", "gemini": "gemini"}
+REQUESTS = {
+    "chat": {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    "responses": {"model": "m", "input": "hi"},
+    "anthropic": {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]},
+    "gemini": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+}
 
 PREFILL_REFUSALS = {
     "anthropic": {"type": "error", "error": {"type": "invalid_request_error", "message": (
