@@ -22,7 +22,7 @@ from tests.support import login_dialects as ld
 from tests.support import logins, stand_ins
 from tests.support.fake_vendor import TEXT, Fault
 from tests.support.flows import read_flows
-from tests.support.harness import POOL_KEYS, merge
+from tests.support.harness import POOL_KEYS
 from tests.support.raw_http import through
 from tests.support.witness_addon import witnessed
 
@@ -37,16 +37,6 @@ FALLBACK = {"routes": [{"from": "chatgpt", "targets": ["chatgpt", "openai"]}]}
 def codex():
     return logins.need("codex")
 
-
-def proxy_for(rotator, fake_vendor, tmp_path, *overrides: dict, **sections):
-    """Rotator serving the login (the fake vendor its base_url), the witness before it, the stand-ins after it,
-    its flows saved in tmp_path/flows."""
-    config: dict = logins.served(fake_vendor)
-    for override in overrides:
-        config = merge(config, override)
-    options = logins.proxy_options(fake_vendor, witness=tmp_path / "witness")
-    options["args"] = (*options["args"], "-w", str(tmp_path / "flows"))
-    return rotator(config, apply_env=False, fresh=True, **options, **sections)
 
 
 def token_of(login: logins.Login) -> str:
@@ -69,9 +59,6 @@ def generation_flows(proxy, tmp_path) -> list:
     return [f for f in flows_of(proxy, tmp_path) if f.request.method == "POST"]
 
 
-def no_stray_calls(proxy) -> None:
-    assert not [call for call in logins.side_calls(proxy) if call.startswith("refused")]
-
 
 def zstd(data: bytes) -> dict:
     return json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(data))
@@ -79,7 +66,7 @@ def zstd(data: bytes) -> dict:
 
 def test_a_turn_is_served_on_the_login_with_its_windows_usage_and_view(codex, rotator, fake_vendor, tmp_path,
                                                                         llm_view):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, witness=True)
     login = logins.codex_chatgpt(tmp_path, proxy)
 
     done = logins.run(login)
@@ -91,7 +78,7 @@ def test_a_turn_is_served_on_the_login_with_its_windows_usage_and_view(codex, ro
     assert call.headers["chatgpt-account-id"] == stand_ins.CHATGPT_ACCOUNT
     assert call.headers["content-encoding"] == "zstd" and call.raw_body == sent_bodies(tmp_path)[0]  # as it came
     assert not [r for r in fake_vendor.requests if r.protocol == "chatgpt-websocket"]  # Rotator answered the upgrade
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
     status = json.loads(through(proxy).get("http://rotator.status/?format=json").text)
     [provider] = [p for p in status["providers"] if p["name"] == "chatgpt"]
     [seen] = provider["logins"]
@@ -119,7 +106,7 @@ def llm_view_of(message, flow) -> str:
 
 def test_the_hosts_other_paths_pass_as_they_came(codex, rotator, fake_vendor, tmp_path):
     """Codex's model list and analytics go on as Codex sent them (its login in them, not masked, not served)."""
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, witness=True)
     login = logins.codex_chatgpt(tmp_path, proxy)
 
     done = logins.run(login)
@@ -140,7 +127,7 @@ def test_the_hosts_other_paths_pass_as_they_came(codex, rotator, fake_vendor, tm
 def test_a_stalled_first_token_is_asked_again_with_the_same_bytes_on_the_same_login(codex, rotator, fake_vendor,
                                                                                    tmp_path):
     """Stalled after the backend's first events (`response.created`, `codex.rate_limits`): no token yet."""
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, streaming={"first_token_timeout": 2})
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, streaming={"first_token_timeout": 2}, witness=True)
     fake_vendor.script(Fault.stall_after(2, seconds=30))
     login = logins.codex_chatgpt(tmp_path, proxy)
 
@@ -156,7 +143,7 @@ def test_a_stalled_first_token_is_asked_again_with_the_same_bytes_on_the_same_lo
 
 
 def test_heartbeats_keep_codex_waiting_for_a_slow_first_token(codex, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, streaming={"heartbeat_interval": 0.5})
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, streaming={"heartbeat_interval": 0.5}, witness=True)
     fake_vendor.script(Fault.stall_after(2, seconds=3))
 
     done = logins.run(logins.codex_chatgpt(tmp_path, proxy))
@@ -171,7 +158,7 @@ def test_heartbeats_keep_codex_waiting_for_a_slow_first_token(codex, rotator, fa
 def test_an_error_inside_the_200_stream_is_asked_again_on_the_same_login(codex, rotator, fake_vendor, tmp_path):
     """`response.failed` (server_error) among the first events is the attempt's failure: Codex gets one answer,
     from one request of its own."""
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, witness=True)
     fake_vendor.script(Fault.error_after(2))
     login = logins.codex_chatgpt(tmp_path, proxy)
 
@@ -187,7 +174,7 @@ def test_an_error_inside_the_200_stream_is_asked_again_on_the_same_login(codex, 
 
 
 def test_a_cut_answer_is_continued_on_the_login_as_the_backend_takes_it(codex, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, witness=True)
     fake_vendor.script(Fault.cut_after(deltas=2, how="reset"), Fault.continuing())
     login = logins.codex_chatgpt(tmp_path, proxy)
 
@@ -210,7 +197,7 @@ def test_a_cut_answer_is_continued_on_the_login_as_the_backend_takes_it(codex, r
 def test_a_cut_answer_not_continued_ends_honestly(codex, rotator, fake_vendor, tmp_path):
     """`response.incomplete` for running out of output: Codex says the answer was cut, and does not take a part
     of it for the whole."""
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, resume={"mode": "off"})
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, resume={"mode": "off"}, witness=True)
     fake_vendor.script(Fault.cut_after(deltas=2, how="reset"))
 
     done = logins.run(logins.codex_chatgpt(tmp_path, proxy))
@@ -227,7 +214,8 @@ def test_a_cut_answer_not_continued_ends_honestly(codex, rotator, fake_vendor, t
 
 def test_a_cut_answer_ended_as_an_error_is_asked_again_by_codex(codex, rotator, fake_vendor, tmp_path):
     """With `on_truncation: error` the cut ends as a failed response, which Codex asks again itself."""
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, resume={"mode": "off"}, streaming={"on_truncation": "error"})
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, resume={"mode": "off"},
+                             streaming={"on_truncation": "error"}, witness=True)
     fake_vendor.script(Fault.cut_after(deltas=2, how="reset"))
 
     done = logins.run(logins.codex_chatgpt(tmp_path, proxy))
@@ -239,7 +227,7 @@ def test_a_cut_answer_ended_as_an_error_is_asked_again_by_codex(codex, rotator, 
 
 def test_an_exhausted_plan_goes_on_with_the_openai_pool_and_is_not_asked_again(codex, rotator, fake_vendor,
                                                                                 tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, FALLBACK)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, FALLBACK, witness=True)
     login = logins.codex_chatgpt(tmp_path, proxy)
     token = token_of(login)
     fake_vendor.script(ld.exhausted(ld.CHATGPT, resets_in=3600), key=token)
@@ -269,14 +257,14 @@ def test_an_exhausted_plan_goes_on_with_the_openai_pool_and_is_not_asked_again(c
     [seen] = next(p for p in status["providers"] if p["name"] == "chatgpt")["logins"]
     assert [x["why"] for x in seen["exhausted"]] == ["the plan's 5h window is used up"]  # (its 429's windows)
     assert "exhausted until" in seen["text"]
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
     first, second = generation_flows(proxy, tmp_path)
     logins.carried_on(first, second, "openai")
     assert "covered" not in first.metadata["rotator"]
 
 
 def test_an_exhausted_plan_without_a_route_gives_codex_its_own_answer(codex, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, witness=True)
     fake_vendor.script(ld.exhausted(ld.CHATGPT, resets_in=3600))
     login = logins.codex_chatgpt(tmp_path, proxy)
 

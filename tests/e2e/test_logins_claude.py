@@ -17,7 +17,6 @@ from tests.support import login_dialects as ld
 from tests.support import logins
 from tests.support.fake_vendor import TEXT, Fault
 from tests.support.flows import read_flows
-from tests.support.harness import merge
 from tests.support.raw_http import through
 from tests.support.witness_addon import witnessed
 
@@ -37,16 +36,6 @@ def claude():
     return logins.need("claude")
 
 
-def proxy_for(rotator, fake_vendor, tmp_path, *overrides: dict, fresh: bool = True, **sections):
-    """Rotator serving the login (the fake vendor its base_url), the witness before it, the stand-ins after it,
-    its flows saved in tmp_path/flows."""
-    config: dict = logins.served(fake_vendor)
-    for override in overrides:
-        config = merge(config, override)
-    options = logins.proxy_options(fake_vendor, witness=tmp_path / "witness")
-    options["args"] = (*options["args"], "-w", str(tmp_path / "flows"))
-    return rotator(config, apply_env=False, fresh=fresh, **options, **sections)
-
 
 def signed_bodies(tmp_path) -> list[bytes]:
     """The bodies Claude Code sent, in order, as the witness addon recorded them before Rotator."""
@@ -64,13 +53,10 @@ def login_flows(proxy, tmp_path) -> list:
             and f.request.path.startswith("/v1/messages")]
 
 
-def no_stray_calls(proxy) -> None:
-    assert not [call for call in logins.side_calls(proxy) if call.startswith("refused")]
-
 
 def test_a_turn_is_served_on_the_login_byte_for_byte_with_its_windows_and_usage(claude, rotator, fake_vendor,
                                                                                  tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, REWRITES)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, REWRITES, witness=True)
 
     done = logins.run(logins.claude_login(tmp_path, proxy))
 
@@ -81,7 +67,7 @@ def test_a_turn_is_served_on_the_login_byte_for_byte_with_its_windows_and_usage(
                                                                        "authorization")  # never a pooled key
     assert "oauth-2025-04-20" in call.headers["anthropic-beta"]
     assert call.raw_body == signed_body(tmp_path)  # adapters and the forced stream configured, none applied
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
     status = json.loads(through(proxy).get("http://rotator.status/?format=json").text)
     [provider] = [p for p in status["providers"] if p["name"] == "claude_login"]
     [login] = provider["logins"]
@@ -106,7 +92,7 @@ def test_a_turn_is_served_on_the_login_byte_for_byte_with_its_windows_and_usage(
 
 def test_a_stalled_first_token_is_asked_again_with_the_same_bytes_on_the_same_login(claude, rotator, fake_vendor,
                                                                                    tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, streaming={"first_token_timeout": 2})
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, streaming={"first_token_timeout": 2}, witness=True)
     fake_vendor.script(Fault.stall_before_headers(30), key=logins.CLAUDE_TOKEN)
 
     done = logins.run(logins.claude_login(tmp_path, proxy))
@@ -124,7 +110,7 @@ def test_a_cut_answer_ends_honestly_without_a_route_its_signed_body_not_rewritte
                                                                                  tmp_path):
     """No continuation (it would rewrite the signed body): the answer ends as cut short (`max_tokens`), and Claude
     Code, told so, asks again itself."""
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, witness=True)
     fake_vendor.script(Fault.cut_after(deltas=2, how="reset"))
 
     done = logins.run(logins.claude_login(tmp_path, proxy))
@@ -142,7 +128,7 @@ def test_a_cut_answer_ends_honestly_without_a_route_its_signed_body_not_rewritte
 
 
 def test_a_cut_answer_is_continued_on_the_routes_next_target(claude, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, FALLBACK)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, FALLBACK, witness=True)
     fake_vendor.script(Fault.cut_after(deltas=2, how="reset"), key=logins.CLAUDE_TOKEN)
     fake_vendor.script(Fault.continuing(), key=POOL_KEY)
 
@@ -154,12 +140,12 @@ def test_a_cut_answer_is_continued_on_the_routes_next_target(claude, rotator, fa
     assert cut.credential == logins.CLAUDE_TOKEN and cut.raw_body == signed_body(tmp_path)
     assert (rest.credential, rest.credential_source) == (POOL_KEY, "x-api-key") and rest.continued is not None
     assert "authorization" not in rest.headers and "oauth-2025-04-20" not in rest.headers.get("anthropic-beta", "")
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
 
 
 def test_an_exhausted_plan_goes_on_with_the_pool_and_is_not_asked_again_until_its_reset(claude, rotator, fake_vendor,
                                                                                        tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, FALLBACK)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, FALLBACK, witness=True)
     fake_vendor.script(ld.exhausted(ld.CLAUDE_LOGIN, resets_in=3600), key=logins.CLAUDE_TOKEN)
 
     done = logins.run(logins.claude_login(tmp_path, proxy))
@@ -181,14 +167,14 @@ def test_an_exhausted_plan_goes_on_with_the_pool_and_is_not_asked_again_until_it
     [login] = next(p for p in status["providers"] if p["name"] == "claude_login")["logins"]
     assert login["exhausted"] and "five_hour" in login["exhausted"][0]["why"]
     assert "exhausted until" in login["text"]
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
     first, second = login_flows(proxy, tmp_path)
     logins.carried_on(first, second, "anthropic")
     assert "covered" not in first.metadata["rotator"]
 
 
 def test_an_exhausted_plan_without_a_route_gives_claude_code_its_own_answer(claude, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, witness=True)
     fake_vendor.script(ld.exhausted(ld.CLAUDE_LOGIN, resets_in=3600))
 
     done = logins.run(logins.claude_login(tmp_path, proxy))
@@ -199,7 +185,7 @@ def test_an_exhausted_plan_without_a_route_gives_claude_code_its_own_answer(clau
 
 
 def test_the_logins_other_paths_pass_as_they_came(rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, fresh=False)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, fresh=False, witness=True)
     headers = {"authorization": f"Bearer {logins.CLAUDE_TOKEN}", "anthropic-beta": "oauth-2025-04-20",
                "anthropic-version": "2023-06-01"}
     body = b'{"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]}'

@@ -16,7 +16,6 @@ from tests.support import login_dialects as ld
 from tests.support import logins, stand_ins
 from tests.support.fake_vendor import TEXT, Fault
 from tests.support.flows import read_flows
-from tests.support.harness import merge
 from tests.support.raw_http import through
 
 pytestmark = pytest.mark.e2e
@@ -31,14 +30,6 @@ def gemini():
     return logins.need("gemini")
 
 
-def proxy_for(rotator, fake_vendor, tmp_path, *overrides: dict, **sections):
-    config: dict = logins.served(fake_vendor)
-    for override in overrides:
-        config = merge(config, override)
-    options = logins.proxy_options(fake_vendor)
-    options["args"] = (*options["args"], "-w", str(tmp_path / "flows"))
-    return rotator(config, apply_env=False, fresh=True, **options, **sections)
-
 
 def generation_flows(proxy, tmp_path) -> list:
     proxy.proc.stop()
@@ -46,12 +37,9 @@ def generation_flows(proxy, tmp_path) -> list:
             and f.request.path.partition("?")[0] in GENERATION]
 
 
-def no_stray_calls(proxy) -> None:
-    assert not [call for call in logins.side_calls(proxy) if call.startswith("refused")]
-
 
 def test_a_turn_is_served_on_the_login_in_its_envelope_with_usage(gemini, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path)
 
     done = logins.run(logins.gemini_code_assist(tmp_path, proxy))
 
@@ -62,7 +50,7 @@ def test_a_turn_is_served_on_the_login_in_its_envelope_with_usage(gemini, rotato
     assert call.credential == logins.GEMINI_TOKEN
     assert set(call.body) == {"model", "project", "user_prompt_id", "request"}
     assert call.body["project"] == stand_ins.CODE_ASSIST_PROJECT
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
     [flow] = generation_flows(proxy, tmp_path)
     record = flow.metadata["rotator"]
     assert (record["provider"], record["covered"], record["key"]) == ("code_assist", "plan", None)
@@ -75,7 +63,7 @@ def test_a_turn_is_served_on_the_login_in_its_envelope_with_usage(gemini, rotato
 def test_the_hosts_other_methods_pass_as_they_came(gemini, rotator, fake_vendor, tmp_path):
     """Code Assist's own methods go on as the CLI sent them (not Rotator's: no flow of its own); countTokens goes
     to the login as it came."""
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path)
 
     done = logins.run(logins.gemini_code_assist(tmp_path, proxy))
     with through(proxy) as client:
@@ -87,7 +75,7 @@ def test_the_hosts_other_methods_pass_as_they_came(gemini, rotator, fake_vendor,
     assert counted.status_code == 200 and "totalTokens" in counted.json()
     count = fake_vendor.requests[-1]
     assert (count.path, count.credential) == ("/v1internal:countTokens", "ya29.x")
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
     proxy.proc.stop()
     flows = read_flows(tmp_path / "flows")
     side = [f for f in flows if f.request.pretty_host == HOST and "loadCodeAssist" in f.request.path]
@@ -98,7 +86,7 @@ def test_the_hosts_other_methods_pass_as_they_came(gemini, rotator, fake_vendor,
 
 def test_a_stalled_first_token_is_asked_again_with_the_same_bytes_on_the_same_login(gemini, rotator, fake_vendor,
                                                                                      tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, streaming={"first_token_timeout": 2})
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, streaming={"first_token_timeout": 2})
     fake_vendor.script(Fault.stall_before_headers(30))
 
     done = logins.run(logins.gemini_code_assist(tmp_path, proxy))
@@ -112,7 +100,7 @@ def test_a_stalled_first_token_is_asked_again_with_the_same_bytes_on_the_same_lo
 
 
 def test_a_cut_answer_is_continued_on_the_login_in_its_envelope(gemini, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path)
     fake_vendor.script(Fault.cut_after(deltas=2, how="reset"), Fault.continuing())
 
     done = logins.run(logins.gemini_code_assist(tmp_path, proxy))
@@ -130,7 +118,7 @@ def test_a_cut_answer_is_continued_on_the_login_in_its_envelope(gemini, rotator,
 
 
 def test_a_cut_answer_not_continued_ends_honestly_in_its_envelope(gemini, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, resume={"mode": "off"})
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, resume={"mode": "off"})
     fake_vendor.script(Fault.cut_after(deltas=2, how="reset"))
 
     logins.run(logins.gemini_code_assist(tmp_path, proxy))
@@ -146,7 +134,7 @@ def test_a_cut_answer_not_continued_ends_honestly_in_its_envelope(gemini, rotato
 
 def test_an_exhausted_plan_goes_on_with_the_gemini_pool_and_is_not_asked_again(gemini, rotator, fake_vendor,
                                                                                 tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, FALLBACK)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, FALLBACK)
     fake_vendor.script(ld.exhausted(ld.CODE_ASSIST, resets_in=7200), key=logins.GEMINI_TOKEN)
 
     done = logins.run(logins.gemini_code_assist(tmp_path, proxy))
@@ -175,7 +163,7 @@ def test_an_exhausted_plan_goes_on_with_the_gemini_pool_and_is_not_asked_again(g
                                                                    "gemini-2.5-flash")
     metrics = through(proxy).get("http://rotator.status/metrics").text
     assert 'rotator_login_window_used_ratio{login="' in metrics and 'provider="code_assist"' in metrics
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
     first, second = generation_flows(proxy, tmp_path)
     logins.carried_on(first, second, "gemini")
     assert b'"response"' in first.response.content
@@ -186,7 +174,7 @@ def test_an_exhausted_plan_without_a_route_ends_the_turn_without_sleeping_out_th
     """The quota answer whose message says "exhausted your capacity" and whose RetryInfo says 2 hours, which the CLI
     would sleep out (tests/e2e/test_logins_direct.py): given it with the delay bounded, it ends the turn with the
     vendor's message."""
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path)
     fake_vendor.script(*[ld.exhausted(ld.CODE_ASSIST, resets_in=7200)] * 12)
     started = time.monotonic()
 

@@ -15,7 +15,6 @@ from tests.support import login_dialects as ld
 from tests.support import logins
 from tests.support.fake_vendor import TEXT, Fault
 from tests.support.flows import read_flows
-from tests.support.harness import merge
 from tests.support.raw_http import through
 
 pytestmark = pytest.mark.e2e
@@ -29,23 +28,12 @@ def copilot():
     return logins.need("copilot")
 
 
-def proxy_for(rotator, fake_vendor, tmp_path, *overrides: dict, **sections):
-    config: dict = logins.served(fake_vendor)
-    for override in overrides:
-        config = merge(config, override)
-    options = logins.proxy_options(fake_vendor)
-    options["args"] = (*options["args"], "-w", str(tmp_path / "flows"))
-    return rotator(config, apply_env=False, fresh=True, **options, **sections)
-
 
 def generation_flows(proxy, tmp_path) -> list:
     proxy.proc.stop()
     return [f for f in read_flows(tmp_path / "flows") if f.request.pretty_host == API_HOST
             and f.request.path in ("/responses", "/chat/completions", "/v1/messages")]
 
-
-def no_stray_calls(proxy) -> None:
-    assert not [call for call in logins.side_calls(proxy) if call.startswith("refused")]
 
 
 @pytest.mark.parametrize(("model", "path", "protocol"), [
@@ -55,7 +43,7 @@ def no_stray_calls(proxy) -> None:
 ])
 def test_a_turn_is_served_on_the_login_in_the_protocol_its_path_names(copilot, rotator, fake_vendor, tmp_path, model,
                                                                       path, protocol):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path)
     login = logins.copilot(tmp_path, proxy)
     login.command += ["--model", model] if model else []
 
@@ -67,7 +55,7 @@ def test_a_turn_is_served_on_the_login_in_the_protocol_its_path_names(copilot, r
     assert (models.path, models.credential) == ("/models", logins.COPILOT_TOKEN)  # as it came, not Rotator's
     assert (call.path, call.protocol, call.dialect, call.credential) == (path, protocol, "copilot",
                                                                          logins.COPILOT_TOKEN)
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
     [flow] = generation_flows(proxy, tmp_path)
     record = flow.metadata["rotator"]
     assert (record["provider"], record["covered"], record["key"]) == ("copilot", "plan", None)
@@ -79,7 +67,7 @@ def test_a_turn_is_served_on_the_login_in_the_protocol_its_path_names(copilot, r
 
 
 def test_a_stalled_first_token_is_asked_again_on_the_same_login(copilot, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, streaming={"first_token_timeout": 2})
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, streaming={"first_token_timeout": 2})
     fake_vendor.script(Fault.stall_before_headers(30))
 
     done = logins.run(logins.copilot(tmp_path, proxy))
@@ -93,7 +81,7 @@ def test_a_stalled_first_token_is_asked_again_on_the_same_login(copilot, rotator
 
 
 def test_a_cut_answer_is_continued_on_the_login(copilot, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path)
     fake_vendor.script(Fault.cut_after(deltas=2, how="reset"), Fault.continuing())
 
     done = logins.run(logins.copilot(tmp_path, proxy))
@@ -107,7 +95,7 @@ def test_a_cut_answer_is_continued_on_the_login(copilot, rotator, fake_vendor, t
 
 
 def test_a_spent_plan_goes_on_with_the_openai_pool_and_is_not_asked_again(copilot, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path, FALLBACK)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, FALLBACK)
     fake_vendor.script(ld.exhausted(ld.COPILOT), key=logins.COPILOT_TOKEN)
 
     done = logins.run(logins.copilot(tmp_path, proxy))
@@ -127,11 +115,11 @@ def test_a_spent_plan_goes_on_with_the_openai_pool_and_is_not_asked_again(copilo
     status = json.loads(through(proxy).get("http://rotator.status/?format=json").text)
     [login] = next(p for p in status["providers"] if p["name"] == "copilot")["logins"]
     assert login["exhausted"][0]["model"] == "gpt-5-mini" and "premium requests" in login["exhausted"][0]["why"]
-    no_stray_calls(proxy)
+    logins.no_stray_calls(proxy)
 
 
 def test_a_spent_plan_without_a_route_gives_the_cli_its_own_answer(copilot, rotator, fake_vendor, tmp_path):
-    proxy = proxy_for(rotator, fake_vendor, tmp_path)
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path)
     fake_vendor.script(ld.exhausted(ld.COPILOT))
 
     done = logins.run(logins.copilot(tmp_path, proxy))

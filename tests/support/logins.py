@@ -24,7 +24,7 @@ import pytest
 
 from tests.support import stand_ins
 from tests.support.fake_vendor import FakeVendor
-from tests.support.harness import ADDON, REPO, Rotator
+from tests.support.harness import ADDON, REPO, Rotator, merge
 
 AGENTS = REPO / ".cache" / "agents"
 BINS = {
@@ -245,3 +245,21 @@ def carried_on(first, second, provider: str) -> None:
     assert [n["kind"] for n in rotator["events"]] == ["fallback", "affinity"]
     assert rotator["provider"] == provider
     assert "was not asked (plan exhausted until" in second.metadata["rotator"]["events"][0]["detail"]
+
+
+def proxy_for(rotator, fake_vendor: FakeVendor, tmp_path: Path, *overrides: dict, witness: bool = False,
+              fresh: bool = True, **sections) -> Rotator:
+    """Rotator serving the logins (the fake vendor their base_url, `overrides` merged over it), the stand-ins after
+    it (with `witness`, the witness addon before it, into tmp_path/witness), its flows saved in tmp_path/flows."""
+    config: dict = served(fake_vendor)
+    for override in overrides:
+        config = merge(config, override)
+    options = proxy_options(fake_vendor, witness=tmp_path / "witness" if witness else None)
+    options["args"] = (*options["args"], "-w", str(tmp_path / "flows"))
+    return rotator(config, apply_env=False, fresh=fresh, **options, **sections)
+
+
+def no_stray_calls(proxy: Rotator) -> None:
+    """No side call of the CLI reached a host the stand-ins do not answer."""
+    assert not [call for call in side_calls(proxy) if call.startswith("refused")]
+
