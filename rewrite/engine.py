@@ -7,7 +7,14 @@ import logging
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
-from rewrite.exchange.affinity import UNREAD, Conversation, keeps_conversations, may_bind, reads_evidence
+from rewrite.exchange.affinity import (
+    UNREAD,
+    Conversation,
+    keeps_conversations,
+    may_bind,
+    minimum_of,
+    reads_evidence,
+)
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.request import estimated_tokens
 from rewrite.intake.big_json import EvidenceAsk, Worker
@@ -85,7 +92,7 @@ class Engine:
         model = target.model_for(asked)
         # A pool that keeps conversations on their keys picks a conversation's key with its affinity, read from the
         # body once it has come whole: no early pick for a request that may have one (it would ignore a binding).
-        if keeps_conversations(self.config, provider) and may_bind(provider.family, model, body):
+        if keeps_conversations(self.config, provider) and may_bind(minimum_of(provider.family, model), body):
             return
         job.prefetch = provider.pool.prefetch(model, estimated_tokens(body))
 

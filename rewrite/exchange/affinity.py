@@ -50,11 +50,12 @@ def keeps_conversations(config: Config, provider: Provider) -> bool:
     return pool is not None and len(pool.keys) > 1 and provider.login is None and config.affinity_on(provider.name)
 
 
-def may_bind(family: str, model: str, body: bytes | None) -> bool:
-    """Whether a request whose body is `body` may have an affinity at `model` (before its body is parsed): a
-    prompt at the model's minimum cacheable size (the body's bytes / 4, more than its text), or a pin. A request
-    that may not is picked early, without one (rewrite/pool/prefetch.py)."""
-    if body is None or len(body) // 4 >= minimum_of(family, model):
+def may_bind(minimum: float, body: bytes | None) -> bool:
+    """Whether a request whose body is `body` (None: not at hand whole) may have an affinity where prompts under
+    `minimum` tokens are not kept on one key, before its body is read: a prompt that large (the body's bytes / 4,
+    more than its text), or a pin. A request that may not is picked early, without one (rewrite/pool/prefetch.py),
+    and its conversation is not read."""
+    if body is None or len(body) // 4 >= minimum:
         return True
     return any(name in body for name in PIN_NAMES)
 
@@ -92,9 +93,10 @@ class Conversation:
             return None
         at = (provider.name, model)
         if at not in self._affinities:
-            evidence = self.evidence(req)
-            self._affinities[at] = (None if evidence is None else
-                                    affinity_of(evidence, self.client, self._minimum(provider, model)))
+            minimum = self._minimum(provider, model)
+            # (a request too small to bind, naming no pin, is not read: most one-shot calls)
+            evidence = self.evidence(req) if may_bind(minimum, req.plain or None) else None
+            self._affinities[at] = None if evidence is None else affinity_of(evidence, self.client, minimum)
         return self._affinities[at]
 
     def _minimum(self, provider: Provider, model: str) -> float:
