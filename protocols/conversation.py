@@ -8,27 +8,29 @@ request (issue 30). The evidence, strongest first:
   `item_reference`, an item's `encrypted_content`, a Gemini `cachedContent`). Another key would be refused.
 - *session*: the client's own conversation id, from the first of `SessionSource`s that has one
   (`DEFAULT_SESSION_SOURCES`: Claude Code, Codex, opencode, Gemini CLI's Code Assist envelope).
-- *links*: the lineage, a chain over the normalised prompt: `links[0]` names the root (system and tools), `links[i]`
-  the prompt through its i-th message. The prompt of turn n+1 starts with turn n's, so turn n's deepest link is one
-  of turn n+1's links: looked up deepest first, it finds the conversation of a client that sends no id (aider). A
-  compaction shows as a session whose links no longer contain the bound one.
+- *links*: the lineage, read from the end: `links[0]` names the root (system and tools), then one link for each of
+  the last `DEPTH` messages, oldest first. A message's link names the root, that message and the one before it. Turn
+  n+1's history starts with turn n's, so turn n's deepest link is one of turn n+1's links: looked up deepest first,
+  it finds the conversation of a client that sends no id (aider). A compaction shows as a session whose links no
+  longer contain the bound one.
 - *cache_prefix*: the link the vendor's prompt cache ends at (Anthropic: the last `cache_control` breakpoint;
   the others: the root), so sub-agents sharing a long prefix can land together.
 - *cache_lifetime*: how long the request asks the vendor to keep its cache; *prompt_tokens*: the prompt's size,
   estimated (characters / 4), for "no pinning under the model's minimum cacheable prompt" (protocols.capabilities).
 
-Why the chain is cheap: a request is read on the event loop, and agents send megabytes of history every turn, so
-no byte of it is hashed whole. Each message contributes a *mark*: its role, and for each part its kind, its
-length, a bounded head and tail of its text, and its call ids (a tool of the root: its kind, name, number of
-parameters and length of description); the marks are chained with CRC-32 (C speed, one call per message), and each
-link is that CRC beside the total text length so far (64 bits). The cost is O(number of messages), not O(bytes):
-scripts/bench measures it (phase `evidence`). It is no cryptographic hash: two prompts that differ only inside a
-long text of the same length, away from its ends, give the same links, and a client can make its own conversations
-collide, which gains it nothing (identities are scoped by client and pool). What clients rewrite between turns is
-left out so the chain stays stable: cache_control markers, thinking and reasoning content (signed, and dropped by
-some clients), Gemini's thought signatures, Claude Code's per-request billing header; Anthropic's string content and
-a single text block, Responses' string input and a user message item, give the same marks. The model is not part of
-the chain.
+Why the links are cheap: a request is read on the event loop, and agents send megabytes of history every turn, so
+its cost must not grow with the history: only the root and the last `DEPTH` + 1 messages are read (the prompt's size
+comes from the body's bytes), and no byte of them is hashed whole. Each message contributes a *mark*: its role, and
+for each part its kind, its length, a bounded head and tail of its text, and its call ids (a tool of the root: its
+name); a link is the CRC-32 (C speed) of the root's and the two messages' marks, beside their text length
+(64 bits). scripts/bench measures it (phase `evidence`). It is no cryptographic hash, nor a chain over the whole
+history: two conversations of one client with the same root whose last two messages are alike at some point
+share that point's link (their later turns part again), and a client can make its own conversations collide,
+which gains it nothing (identities are scoped by client and pool): a link only says which key is warm. What clients
+rewrite between turns is left out so the links stay stable: cache_control markers, thinking and reasoning content
+(signed, and dropped by some clients), Gemini's thought signatures, Claude Code's per-request billing header;
+Anthropic's string content and a single text block, Responses' string input and a user message item, give the same
+marks. The model is not part of the links.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -56,6 +58,9 @@ PIN_NAMES = tuple(f'"{kind}"'.encode() for kind in (PIN_PREVIOUS_RESPONSE, PIN_C
 HEAD = TAIL = 48  # characters of a long text's start and end that go into its mark
 SHORT = HEAD + TAIL  # a text this long or shorter is its own mark
 SESSION_MAX = 200  # characters of a client's session id kept
+# Messages read from the end, each giving a link: a turn adds a few (an agent's tool round trip two, a batch of
+# parallel calls more), and the turn before bound its deepest link.
+DEPTH = 8
 _MASK32 = 0xFFFFFFFF
 _DURATION = re.compile(r"(\d{1,7})([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -89,15 +94,11 @@ class Evidence:
 
     pins: tuple[Pin, ...] = ()  # newest first
     session: Session | None = None
-    links: tuple[int, ...] = ()  # the root, then one per message
+    links: tuple[int, ...] = ()  # the root, then one for each of the last DEPTH messages
     cache_prefix: int | None = None  # one of `links`, or None when nothing is cached (Anthropic without markers)
     cache_lifetime: CacheLifetime | None = None
     prompt_tokens: int = 0
-
-    @property
-    def messages(self) -> int:
-        """How many messages the chain has a link for (reasoning items and the root's system messages aside)."""
-        return max(len(self.links) - 1, 0)
+    messages: int = 0  # after the root (a Responses request's reasoning items among them)
 
     @property
     def root(self) -> int | None:
@@ -219,8 +220,9 @@ def content_mark(text: str) -> str:
 
 @dataclass(slots=True)
 class Scan:
-    """One request's evidence as a protocol's reader finds it: the chain is built message by message (`text`,
-    `mark` and `value` add parts to the current link, `close` ends it: first the root, then each message).
+    """One request's evidence as a protocol's reader finds it: the root first, then the messages `tail` says,
+    oldest first (`text`, `mark` and `value` add parts to the current mark, `close` ends it: the root's, then each
+    message's, which gives its link).
 
     A reader's hot loop may add to `parts` itself (what `text` adds, inline: `chars += len`, then the text when
     short, else its length, head and tail): a part is a string, or a JSON scalar as it is (an id, a role; `close`
@@ -230,9 +232,14 @@ class Scan:
     lifetime: CacheLifetime | None = None
     breakpoint: int | None = None  # the link of the last cache breakpoint seen (-1: the whole prompt)
     links: list[int] = field(default_factory=list)
-    chars: int = 0
-    parts: list = field(default_factory=list)  # the current link's parts
-    crc: int = 0
+    chars: int = 0  # of the texts read
+    parts: list = field(default_factory=list)  # the current mark's parts
+    messages: int = 0  # after the root (`tail`)
+    priming: bool = False  # the message being read only opens the first link's window (`tail`)
+    root: int = 0  # the root's CRC
+    before: bytes = b""  # the mark of the message before
+    before_chars: int = 0  # and the length of its texts
+    closed: int = 0  # `chars` at the last close
 
     def text(self, text: str) -> None:
         n = len(text)
@@ -281,8 +288,21 @@ class Scan:
         except (TypeError, UnicodeError):  # a scalar part, a lone surrogate
             data = "\x1f".join(map(_spelled, parts)).encode("utf-8", "surrogatepass")
         parts.clear()
-        self.crc = crc = zlib.crc32(data, self.crc)
-        self.links.append(crc << 32 | self.chars & _MASK32)
+        chars, self.closed = self.chars - self.closed, self.chars
+        if not self.links:
+            self.root = zlib.crc32(data)
+            self.links.append(self.root << 32 | chars & _MASK32)
+        elif self.priming:
+            self.priming = False
+        else:
+            crc = zlib.crc32(data, zlib.crc32(self.before, self.root))
+            self.links.append(crc << 32 | (chars + self.before_chars) & _MASK32)
+        self.before, self.before_chars = data, chars
+
+    def here(self) -> int:
+        """The link of the message being read (for a cache breakpoint in it); the root's for the one that only
+        opens the first window."""
+        return 0 if self.priming else len(self.links)
 
     def cache(self, seconds: int | None, said: str) -> None:
         """A cache lifetime the request asks for; the longest asked wins (an entry lives as long as its own)."""
@@ -306,13 +326,30 @@ def _spelled(part: object) -> str:
         return "<int>"
 
 
+def tail(scan: Scan, items: list, start: int = 0, linked: Callable[[object], bool] | None = None) -> int:
+    """Where the reading of `items[start:]` (the messages after the root) begins: the last DEPTH that make a link
+    (`linked(item)`, when some make none), and the one before them, whose mark opens the first link's window."""
+    scan.messages = len(items) - start
+    if linked is None:
+        first = max(start, len(items) - DEPTH - 1)
+        seen = len(items) - first
+    else:
+        first, seen = len(items), 0
+        while first > start and seen <= DEPTH:
+            first -= 1
+            seen += linked(items[first])
+    scan.priming = seen > DEPTH
+    return first
+
+
 class Reader:
     """A protocol's evidence reader: `read` does what every protocol shares; `scan` reads the body's own shape
     (the root, then each message, closing a link after each) into a Scan, and says the cache prefix's link."""
 
     def read(self, headers: Headers, body: object, path: str = "",
-             sources: Sequence[SessionSource] = DEFAULT_SESSION_SOURCES) -> Evidence:
-        """The request's evidence. Never raises: a body of another shape gives what can be read of it."""
+             sources: Sequence[SessionSource] = DEFAULT_SESSION_SOURCES, size: int | None = None) -> Evidence:
+        """The request's evidence; its prompt's size estimated from the body's `size` in bytes (four a token), or
+        when not given from the texts read. Never raises: a body of another shape gives what can be read of it."""
         session = session_of(headers, body, sources) if sources else None
         if not isinstance(body, dict):
             return Evidence(session=session)
@@ -326,7 +363,8 @@ class Reader:
         if links and scan.breakpoint is not None:
             prefix = links[scan.breakpoint] if -len(links) <= scan.breakpoint < len(links) else links[-1]
         pins = tuple(reversed(scan.pins))
-        return Evidence(pins, session, links, prefix, scan.lifetime, scan.chars // 4)
+        tokens = (scan.chars if size is None else size) // 4
+        return Evidence(pins, session, links, prefix, scan.lifetime, tokens, scan.messages)
 
     def scan(self, body: dict, path: str, scan: Scan) -> None:
         raise NotImplementedError
@@ -342,30 +380,25 @@ class Reader:
 
 
 def tools_mark(scan: Scan, tools: object) -> None:
-    """The tools of a root: each one's kind, name, number of parameters and length of description (neither its
-    schema nor its description is read further: a change inside them alone leaves the root as it was)."""
+    """The tools of a root: each one's name (a built-in's kind); neither its schema nor its description is read: a
+    change inside them alone leaves the root as it was."""
     if not isinstance(tools, list):
         return
     add = scan.parts.append
     for tool in tools:
         if not isinstance(tool, dict):
             continue
+        name = tool.get("name")
+        if isinstance(name, str) and tool.get("type") != "namespace":
+            add(name)  # (Anthropic, Responses: the usual case)
+            continue
         function = tool.get("function")
-        inner: dict = function if isinstance(function, dict) else tool
-        get = inner.get
-        schema = get("input_schema") or get("parameters") or get("parametersJsonSchema") \
-            or get("parameters_json_schema")
-        properties = schema.get("properties") if isinstance(schema, dict) else None
-        count = len(properties) if isinstance(properties, dict) else 0
-        description = get("description")
-        size = len(description) if isinstance(description, str) else -1
-        kind = tool.get("type")
-        add(f"{kind}|{get('name')}|{count}|{size}")
-        scan.chars += 64 + 48 * count + size  # (the schema's share of the prompt, roughly)
-        if "name" in inner and kind != "namespace":
+        if isinstance(function, dict):  # Chat
+            add(f"{function.get('name')}")
             continue
         nested = tool.get("tools", tool.get("functionDeclarations", tool.get("function_declarations")))
         if isinstance(nested, list):  # a Responses namespace, Gemini's declarations
+            add(f"{name}")
             tools_mark(scan, nested)
-        elif "name" not in inner:
+        else:
             add("|".join(map(str, tool)))  # a built-in tool ({"googleSearch": {}}): its kind

@@ -7,19 +7,19 @@ import pytest
 
 from protocols.conversation import DEFAULT_SESSION_SOURCES, CacheLifetime, Evidence, Pin, Session, SessionSource
 from rewrite.config import ConfigError, parse
-from rewrite.pool.affinity import DEFAULT_TTL, LOOKUP_LINKS, PIN_TTL, affinity_of, answer_pin
+from rewrite.pool.affinity import DEFAULT_TTL, PIN_TTL, affinity_of, answer_pin
 
 SESSION = Session("header:x-claude-code-session-id", "abc-123")
 
 
 def test_a_session_and_its_lineage_are_looked_up_deepest_link_first_then_the_session():
-    evidence = Evidence(session=SESSION, links=(0x10, 0x11, 0x12), prompt_tokens=5000)
+    evidence = Evidence(session=SESSION, links=(0x10, 0x11, 0x12), prompt_tokens=5000, messages=40)
     a = affinity_of(evidence, "alice", 1024)
     assert a is not None
     assert a.lookup == ("l:alice:0000000000000012", "l:alice:0000000000000011", "s:alice:abc-123")
     assert a.bind == ("s:alice:abc-123", "l:alice:0000000000000012")
     assert a.name == "s:alice:abc-123" and a.session == "s:alice:abc-123"
-    assert a.depth == 2 and a.ttl == DEFAULT_TTL and not a.hard
+    assert a.depth == 40 and a.ttl == DEFAULT_TTL and not a.hard
     assert a.said == "session header:x-claude-code-session-id"
 
 
@@ -34,9 +34,9 @@ def test_the_root_alone_names_no_conversation():
     assert affinity_of(Evidence(), "alice", None) is None
 
 
-def test_at_most_LOOKUP_LINKS_links_are_looked_up():
-    a = affinity_of(Evidence(links=tuple(range(100))), "c", None)
-    assert a is not None and len(a.lookup) == LOOKUP_LINKS and a.lookup[0] == "l:c:0000000000000063"
+def test_every_link_read_is_looked_up_deepest_first():
+    a = affinity_of(Evidence(links=tuple(range(9))), "c", None)
+    assert a is not None and a.lookup == tuple(f"l:c:{n:016x}" for n in range(8, 0, -1))
 
 
 def test_ids_are_scoped_by_client():

@@ -86,7 +86,8 @@ async def test_the_worker_reads_the_conversation_evidence_of_the_whole_body_when
     body = {"model": "claude-opus-4-8", "max_tokens": 10, "system": "S" * (LONG_TEXT + 1), "messages": [
         {"role": "user", "content": "a" * (LONG_TEXT + 5)}, {"role": "assistant", "content": "b"},
         {"role": "user", "content": [{"type": "text", "text": "c" * (LONG_TEXT + 9), "cache_control": {"type": "ephemeral"}}]}]}
-    on_the_loop = protocols.registered("anthropic_messages").conversation.read(headers, body, "/v1/messages")
+    on_the_loop = protocols.registered("anthropic_messages").conversation.read(
+        headers, body, "/v1/messages", size=len(json.dumps(body).encode()))
     worker = Worker()
     try:
         parsed = await worker.parse(upload_of(body), EvidenceAsk("anthropic_messages", headers, "/v1/messages"))

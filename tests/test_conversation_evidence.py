@@ -14,6 +14,7 @@ import protocols
 from protocols.capabilities import cache_minimum
 from protocols.conversation import (
     DEFAULT_SESSION_SOURCES,
+    DEPTH,
     PIN_CACHED_CONTENT,
     PIN_CONVERSATION,
     PIN_ENCRYPTED_CONTENT,
@@ -185,6 +186,14 @@ def test_the_prompt_size_is_estimated_at_four_characters_a_token():
     assert 2900 <= read("anthropic_messages", body).prompt_tokens <= 3100
 
 
+def test_with_the_bodys_size_the_whole_prompt_counts_not_only_the_messages_read():
+    history = [{"role": "user" if n % 2 == 0 else "assistant", "content": "h" * 4000} for n in range(5 * DEPTH)]
+    body = claude(messages=[*history, {"role": "user", "content": "now"}])
+    size = len(json.dumps(body).encode())
+    assert read("anthropic_messages", body).prompt_tokens < DEPTH * 1100  # (the texts read: the last messages)
+    assert read("anthropic_messages", body, size=size).prompt_tokens == size // 4 > 5 * DEPTH * 1000
+
+
 @pytest.mark.parametrize(("family", "model", "tokens"), [
     ("anthropic", "claude-opus-5", 512), ("anthropic", "claude-fable-5-1", 512), ("anthropic", "claude-opus-4-8", 1024),
     ("anthropic", "claude-sonnet-4-6", 1024), ("anthropic", "claude-opus-4-7", 2048),
@@ -255,7 +264,7 @@ def test_any_json_body_gives_evidence_and_never_an_exception(body, name):
     evidence = read(name, body, [("x-session-id", "\udcff")])
     assert evidence.session is not None and evidence.prompt_tokens >= 0
     if isinstance(body, dict):
-        assert len(evidence.links) == evidence.messages + 1
+        assert 1 <= len(evidence.links) <= min(evidence.messages, DEPTH) + 1
 
 
 def test_a_responses_request_names_its_encrypted_reasoning_as_foreign_state_and_goes_without_what_is_named():

@@ -1,7 +1,7 @@
-"""The lineage (protocols/conversation.py): in every protocol, turn n+1's chain starts with turn n's links exactly,
+"""The lineage (protocols/conversation.py): in every protocol, turn n's deepest link is among turn n+1's links,
 whichever way the client writes what it sends again (a string or a text block, thinking kept or dropped, cache
 markers moved, signatures rewritten), so the deepest link of the last turn finds the conversation; unrelated
-conversations share no link past their common root."""
+conversations share no link past their common root; only the last DEPTH messages are read."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols
+from protocols.conversation import DEPTH
 
 NAMES = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
 TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=300) | st.text("ab \n", min_size=90, max_size=400)
@@ -122,26 +123,53 @@ BUILDERS = {"anthropic_messages": anthropic, "openai_chat": chat, "openai_respon
 
 @settings(max_examples=120, deadline=None)
 @given(name=st.sampled_from(NAMES), system=TEXT, exchanges=CONVERSATION, seed=st.integers())
-def test_each_turn_extends_the_chain_of_the_turn_before(name, system, exchanges, seed):
+def test_each_turn_holds_the_deepest_link_of_the_turn_before(name, system, exchanges, seed):
     rng = random.Random(seed)
     build = BUILDERS[name]
     before = links(name, build(system, exchanges, 0, rng))
     assert len(before) == 2  # the root, and the first user message
     for k in range(1, len(exchanges)):
         now = links(name, build(system, exchanges, k, rng))
-        assert now[: len(before)] == before
-        assert len(now) > len(before) and len(set(now)) == len(now)
+        assert now[0] == before[0] and before[-1] in now[1:-1]
+        # (the links the two turns both read, for the messages they share, are the same)
+        shared = now[1:now.index(before[-1]) + 1]
+        assert before[-len(shared):] == tuple(shared)
         before = now
 
 
 @settings(max_examples=120, deadline=None)
 @given(name=st.sampled_from(NAMES), system=TEXT, one=CONVERSATION, other=CONVERSATION, seed=st.integers())
 def test_unrelated_conversations_share_no_link_past_their_root(name, system, one, other, seed):
-    if one[0].user == other[0].user:
-        other[0].user += "!"
+    # Unrelated: no user message or call of one is in the other. (A link names the root and two messages, so two
+    # conversations that send the same two messages in a row share that link.)
+    users = {ex.user for ex in one}
+    for n, ex in enumerate(other):
+        if ex.user in users:
+            ex.user += f"!{n}"
+        if ex.call and any(mine.call and mine.call[0] == ex.call[0] for mine in one):
+            ex.call = (f"{ex.call[0]}-{n}", *ex.call[1:])
     rng = random.Random(seed)
     build = BUILDERS[name]
     a = links(name, build(system, one, len(one) - 1, rng))
     b = links(name, build(system, other, len(other) - 1, rng))
     assert a[0] == b[0]  # the same system prompt and tools
     assert not set(a[1:]) & set(b[1:])
+
+
+def test_only_the_last_DEPTH_messages_are_read_and_each_gives_a_link():
+    exchanges = [Exchange(f"question {n}", f"answer {n}", None) for n in range(3 * DEPTH)]
+    for name, build in BUILDERS.items():
+        body = build("system", exchanges, len(exchanges) - 1, random.Random(0))
+        evidence = protocols.registered(name).conversation.read([], body)
+        assert len(evidence.links) == DEPTH + 1 and evidence.messages >= 2 * len(exchanges) - 1
+        older = build("system", [Exchange("another start", "", None), *exchanges[1:]], len(exchanges) - 1,
+                      random.Random(0))
+        assert links(name, older) == evidence.links  # (a message before the last DEPTH + 1 is not read)
+
+
+def test_a_turn_that_adds_fewer_than_DEPTH_messages_finds_the_turn_before():
+    exchanges = [Exchange(f"question {n}", f"answer {n}", (f"call-{n}", "{}", "done")) for n in range(12)]
+    for name, build in BUILDERS.items():
+        before = links(name, build("system", exchanges, 5, random.Random(0)))
+        assert before[-1] in links(name, build("system", exchanges, 6, random.Random(0)))  # (three or four more)
+        assert before[-1] not in links(name, build("system", exchanges, 8, random.Random(0)))  # (nine or more)

@@ -9,7 +9,7 @@ pins: a thinking block's signature is accepted from any account.
 
 from __future__ import annotations
 
-from protocols.conversation import HEAD, SHORT, TAIL, Reader, Scan, content_mark, duration, tools_mark
+from protocols.conversation import HEAD, SHORT, TAIL, Reader, Scan, content_mark, duration, tail, tools_mark
 
 BILLING_HEADER = "x-anthropic-billing-header"
 DEFAULT_TTL = "5m"
@@ -38,7 +38,7 @@ class MessagesConversation(Reader):
         messages = body.get("messages")
         if isinstance(messages, list):
             add, close = scan.parts.append, scan.close
-            for message in messages:
+            for message in messages[tail(scan, messages):]:
                 if not isinstance(message, dict):
                     continue
                 add(message.get("role"))
@@ -102,7 +102,7 @@ def _blocks(scan: Scan, blocks: list) -> None:
             elif isinstance(content, list):
                 _blocks(scan, content)
         if "cache_control" in block:
-            _breakpoint(scan, len(scan.links), block["cache_control"])
+            _breakpoint(scan, scan.here(), block["cache_control"])
     scan.chars += chars
 
 

@@ -9,7 +9,7 @@ prompt's prefix by itself: the cache prefix is the root. The Code Assist envelop
 
 from __future__ import annotations
 
-from protocols.conversation import PIN_CACHED_CONTENT, Reader, Scan, tools_mark
+from protocols.conversation import PIN_CACHED_CONTENT, Reader, Scan, tail, tools_mark
 
 _LEFT_OUT = frozenset({"thoughtSignature", "thought_signature", "thought", "partMetadata", "part_metadata"})
 _CALLS = frozenset({"functionCall", "function_call", "functionResponse", "function_response"})
@@ -34,7 +34,8 @@ class GeminiConversation(Reader):
         contents = body.get("contents")
         if isinstance(contents, (str, dict)):
             contents = [contents]
-        for content in contents if isinstance(contents, list) else ():
+        contents = contents if isinstance(contents, list) else []
+        for content in contents[tail(scan, contents):]:
             if isinstance(content, str):
                 scan.mark("user")
                 scan.text(content)

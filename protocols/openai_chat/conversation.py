@@ -8,7 +8,7 @@ prompt's prefix by itself: the cache prefix is the root, or the message of the l
 
 from __future__ import annotations
 
-from protocols.conversation import Reader, Scan, duration, tools_mark
+from protocols.conversation import Reader, Scan, duration, tail, tools_mark
 
 # (Tuples, not sets: a member of the wrong type, a list, is compared, never hashed.)
 INSTRUCTION_ROLES = ("system", "developer")
@@ -57,7 +57,7 @@ def content_parts(scan: Scan, content: object) -> None:
                     scan.opaque(value)
         breakpoint_ = part.get("prompt_cache_breakpoint")
         if isinstance(breakpoint_, dict):
-            scan.breakpoint = len(scan.links)
+            scan.breakpoint = scan.here()
             ttl = breakpoint_.get("ttl")
             scan.cache(duration(ttl), f"prompt_cache_breakpoint ttl {ttl}")
 
@@ -67,16 +67,21 @@ class ChatConversation(Reader):
         tools_mark(scan, body.get("tools"))
         tools_mark(scan, body.get("functions"))
         messages = body.get("messages")
-        messages = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+        messages = messages if isinstance(messages, list) else []
         start = 0
-        while start < len(messages) and messages[start].get("role") in INSTRUCTION_ROLES:
+        while start < len(messages) and _instruction(messages[start]):
             _message(scan, messages[start])
             start += 1
         scan.close()
-        for message in messages[start:]:
-            _message(scan, message)
-            scan.close()
+        for message in messages[tail(scan, messages, start):]:
+            if isinstance(message, dict):
+                _message(scan, message)
+                scan.close()
         openai_cache(scan, body)
+
+
+def _instruction(message: object) -> bool:
+    return isinstance(message, dict) and message.get("role") in INSTRUCTION_ROLES
 
 
 def _message(scan: Scan, message: dict) -> None:

@@ -20,6 +20,7 @@ from protocols.conversation import (
     Reader,
     Scan,
     content_mark,
+    tail,
     tools_mark,
 )
 from protocols.openai_chat.conversation import INSTRUCTION_ROLES, content_parts, openai_cache
@@ -48,7 +49,7 @@ class ResponsesConversation(Reader):
         items = body.get("input")
         if isinstance(items, str):
             items = [{"role": "user", "content": items}]
-        items = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+        items = items if isinstance(items, list) else []
         instructions = body.get("instructions")
         if isinstance(instructions, str):
             scan.text(instructions)
@@ -57,18 +58,26 @@ class ResponsesConversation(Reader):
                 if isinstance(item, dict):
                     _item(scan, item)
         start = 0
-        while start < len(items) and (items[start].get("role") in INSTRUCTION_ROLES
-                                      or items[start].get("type") in _ROOT_ITEMS):
+        while start < len(items) and _in_root(items[start]):
             _item(scan, items[start])
             start += 1
         scan.close()
-        for item in items[start:]:
-            if _item(scan, item):
+        for item in items[tail(scan, items, start, _linked):]:
+            if isinstance(item, dict) and _item(scan, item):
                 scan.close()
         conversation = body.get("conversation")
         scan.pin(PIN_CONVERSATION, conversation.get("id") if isinstance(conversation, dict) else conversation)
         scan.pin(PIN_PREVIOUS_RESPONSE, body.get("previous_response_id"))
         openai_cache(scan, body)
+
+
+def _in_root(item: object) -> bool:
+    return isinstance(item, dict) and (item.get("role") in INSTRUCTION_ROLES or item.get("type") in _ROOT_ITEMS)
+
+
+def _linked(item: object) -> bool:
+    """Whether the item makes a link (`_item`)."""
+    return isinstance(item, dict) and item.get("type") != "reasoning"
 
 
 def _reasoning_mark(item: object) -> str:

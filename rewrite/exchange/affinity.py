@@ -2,7 +2,7 @@
 
 The request's conversation evidence (protocols/conversation.py) is read once: by the big-body worker for a large body
 (`EvidenceAsk`, off the event loop, from the whole body: rewrite/intake/big_json.py), else here from the body the
-engine parsed, in the client's protocol before any translation (O(messages), not O(bytes)). Each pooled target
+engine parsed, in the client's protocol before any translation (its root and last messages only). Each pooled target
 whose provider keeps affinity gets its `Affinity` from it, scoped by the client (its client key's name, or its
 address) and cut by the target model's minimum cacheable prompt. A login has no pool: nothing is read for it.
 
@@ -81,7 +81,8 @@ class Conversation:
             if proto is not None and not req.skeletal:
                 reader = protocols.registered(proto.name).conversation
                 if reader is not None:
-                    self._evidence = reader.read(req.request.headers, req.body, req.path, self.sources)
+                    self._evidence = reader.read(req.request.headers, req.body, req.path, self.sources,
+                                                 len(req.plain) if req.plain else None)
         return self._evidence
 
     def on(self, provider: Provider) -> bool:

@@ -154,12 +154,12 @@ class EvidenceAsk:
     sources: tuple[SessionSource, ...] = DEFAULT_SESSION_SOURCES
 
 
-def read_evidence(ask: EvidenceAsk, body: dict) -> Evidence | None:
+def read_evidence(ask: EvidenceAsk, body: dict, size: int | None = None) -> Evidence | None:
     """The body's evidence as its protocol's reader gives it; None for a protocol without one, or a failure (the
     body is never lost for it)."""
     try:
         reader = protocols.registered(ask.protocol).conversation
-        return reader.read(ask.headers, body, ask.path, ask.sources) if reader is not None else None
+        return reader.read(ask.headers, body, ask.path, ask.sources, size) if reader is not None else None
     except Exception:  # (a bug there costs the request its evidence, not its answer)
         logger.warning("rotator: reading a large body's conversation evidence failed", exc_info=True)
         return None
@@ -234,7 +234,7 @@ def serve() -> None:
         (size,) = _LENGTH.unpack(stdin.read(_LENGTH.size))
         body, refusal = parse_body(stdin.read(size))
         try:
-            evidence = read_evidence(ask, body) if ask is not None and body is not None else None
+            evidence = read_evidence(ask, body, size) if ask is not None and body is not None else None
             body, skeletal = skeleton(body) if body is not None else (None, False)
             out = pickle.dumps((body, refusal, skeletal, evidence), protocol=pickle.HIGHEST_PROTOCOL)
         except RecursionError:  # (just within the parser's depth: too deep to walk, as it would be to rewrite)

@@ -36,8 +36,6 @@ from dataclasses import dataclass
 
 from protocols.conversation import PIN_ENCRYPTED_CONTENT, Evidence
 
-# The links of a request looked up, deepest first: an agent's turn adds a few messages, a long tool loop more.
-LOOKUP_LINKS = 24
 # A binding lives as long as the request asks its vendor to keep the prompt cache; this long when it says nothing
 # (Anthropic's and OpenAI's default cache lifetime is five minutes; a pin lives as long as the vendor keeps it).
 DEFAULT_TTL = 300.0
@@ -109,7 +107,7 @@ def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, de
     if not pins and cache_minimum is not None and evidence.prompt_tokens < cache_minimum:
         return None
     # The lineage, deepest first: the root alone (no message yet) names no conversation, only its system and tools.
-    links = evidence.links[1:][-LOOKUP_LINKS:]
+    links = evidence.links[1:]
     lineage = tuple(f"l:{client}:{link:016x}" for link in reversed(links))
     session = evidence.session
     session_id = f"s:{client}:{session.value}" if session is not None else None

@@ -57,9 +57,9 @@ def _bindings(count: int, keys: int = 3) -> Bindings:
     return bindings
 
 
-def _affinity(reader, body: dict, minimum: int | None, bindings: Bindings) -> object:
+def _affinity(reader, body: dict, size: int, minimum: int | None, bindings: Bindings) -> object:
     """What affinity adds to one request: the evidence read, its affinity and the pick's lookup."""
-    affinity = affinity_of(reader.read(HEADERS, body), CLIENT, minimum)
+    affinity = affinity_of(reader.read(HEADERS, body, size=size), CLIENT, minimum)
     return affinity and bindings.lookup(affinity, time.time())
 
 
@@ -80,15 +80,17 @@ def measure(sizes_kib: tuple[int, ...], budget_s: float = 1.0, cpus: set[int] | 
                 body = base if name == "anthropic_messages" else translate_request(
                     base, "anthropic_messages", name, model=MODELS[name])
                 raw = json.dumps(body)
+                size = len(raw)
                 reader = protocols.registered(name).conversation
                 assert reader is not None
-                evidence = reader.read(HEADERS, body)
+                evidence = reader.read(HEADERS, body, size=size)
                 minimum = cache_minimum(FAMILIES[name], MODELS[name])
                 assert affinity_of(evidence, CLIENT, minimum) is not None  # (an agent's body: worth a binding)
                 loads = _cpu_us(lambda r=raw: json.loads(r), budget_s)
-                added = _cpu_us(lambda r=reader, b=body, m=minimum: _affinity(r, b, m, bindings), budget_s)
+                added = _cpu_us(lambda r=reader, b=body, n=size, m=minimum: _affinity(r, b, n, m, bindings), budget_s)
                 out[f"{name} {kib} KiB"] = {
-                    "evidence_us": round(_cpu_us(lambda r=reader, b=body: r.read(HEADERS, b), budget_s), 1),
+                    "evidence_us": round(_cpu_us(lambda r=reader, b=body, n=size: r.read(HEADERS, b, size=n), budget_s),
+                                         1),
                     "affinity_us": round(added, 1),
                     "json_loads_us": round(loads, 1),
                     "affinity_ratio": round(added / loads, 4),
