@@ -26,6 +26,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from protocols.conversation import DEPTH
 from tests.support.clients import PROTOCOLS, make_client
 from tests.support.fake_vendor import Fault
 from tests.support.flows import affinity_notes, chosen, read_vendor_flows
@@ -96,11 +97,12 @@ def test_a_conversation_stays_on_one_organization_and_reads_its_cache_on_every_t
     proxy = proxy_with_flows(rotator, tmp_path)
     fake_vendor.organizations(ORGANIZATIONS)
 
-    convos = talk(protocol, ["main", "other"])
+    turns = DEPTH  # (its last turns send more messages than the lineage reads: the root and the last DEPTH)
+    convos = talk(protocol, ["main", "other"], turns)
 
     main = convos["main"]
     calls = calls_of(fake_vendor, "main")
-    assert [c.protocol for c in calls] == [protocol] * TURNS
+    assert [c.protocol for c in calls] == [protocol] * turns
     assert len({c.organization for c in calls}) == 1, [c.organization for c in calls]
     assert reads_the_turn_before(main), [(t.input, t.cache_read) for t in main.turns]
     assert reads_the_turn_before(convos["other"])
@@ -110,7 +112,7 @@ def test_a_conversation_stays_on_one_organization_and_reads_its_cache_on_every_t
                      for t in main.turns)
         record_property("anthropic billed input-token equivalents", round(billed))
     flows = flows_of(proxy, tmp_path, "main")
-    assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (TURNS - 1)
+    assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (turns - 1)
     assert affinity_notes(flows[0])[0].endswith(": new: most headroom")
 
 
