@@ -140,6 +140,10 @@ class Lease:
 class Decisions(ABC):
     """One pool's decisions (see the module's docstring). Keys are the pool's `KeyState`s, in config order."""
 
+    # The keys' fingerprints as the state these decisions share names them (config order; empty until known), where
+    # that is not the pool's own (`KeyState.id`, the state file's): Redis's, under the secret every worker reads.
+    shared_ids: list[str] | None = None
+
     @abstractmethod
     def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
              patient: bool = True) -> Pick:
