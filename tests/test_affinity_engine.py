@@ -9,11 +9,13 @@ import json
 import httpx
 import pytest
 
+import protocols
 from rewrite.config import StreamingConfig, parse
 from rewrite.engine import Engine
 from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback import LoopbackRequest
+from rewrite.pool.keypool import stored_id
 from tests.support import samples
 from tests.support import translate_samples as S
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
@@ -179,6 +181,18 @@ async def test_a_pinned_conversations_resting_key_is_waited_for_else_the_client_
     responder = job.responder
     assert responder.status == 429 and dict(responder.headers)["retry-after"] in ("59", "60")
     assert "holds this conversation's previous_response_id" in json.loads(responder.body)["error"]["message"]
+
+
+async def test_the_response_kept_for_its_lineage_names_the_key_that_served_it():
+    """(Responses continuity, kept with a route configured, records the pooled key whose organization stored the
+    answer, by its fingerprint as the pool's kept state names it.)"""
+    engine = engine_for("openai", "\nroutes: [{models: ['elsewhere-*'], targets: ['anthropic/claude-sonnet-4-5']}]")
+    up = Upstream([ok("openai_responses")])
+    await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
+    pool = engine.router.provider_named("openai").pool
+    stored = protocols.registered("openai_responses").continuity
+    holder = engine.conversation.continuity.holder(stored, {"previous_response_id": "resp_68f1a2b3c4d5"}, "openai")
+    assert holder == stored_id(pool, up.keys()[0]) and holder and up.keys()[0] not in holder
 
 
 async def test_an_unstored_responses_answer_is_not_pinned():

@@ -22,6 +22,7 @@ from protocols.stored_responses import StoredResponses
 from protocols.unified import Answer, Request
 from rewrite.conversation.continuity import Continuity, UnknownResponse
 from rewrite.conversation.field_cache import FieldCache, Scope, stateful
+from rewrite.pool.keypool import stored_id
 from rewrite.routing.targets import ConversationHooks, Leg, Refused
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import connect_sync
@@ -108,9 +109,11 @@ class ConversationState(ConversationHooks):
             return stateful(_upstream_protocol(leg)) or _continuity(leg) is not None
         return self.record_native and _continuity(leg) is not None
 
-    def answer(self, leg: Leg, answer: Answer) -> None:
+    def answer(self, leg: Leg, answer: Answer, key: str | None = None) -> None:
+        pool = leg.provider.pool
+        made_by = stored_id(pool, key) if key is not None and pool is not None else ""
         if leg.translation is not None:
-            self.fields.capture(_scope(leg), answer, leg.translation.request)
+            self.fields.capture(_scope(leg), answer, leg.translation.request, made_by)
         body = leg.asked
         stored = _continuity(leg)
         if stored is None or body is None or not isinstance(answer.id, str):
@@ -118,4 +121,4 @@ class ConversationState(ConversationHooks):
         response_id = stored.response_id(answer.id)
         if response_id is not None:  # (None: an upstream that gave no id, which names no one turn)
             self.continuity.record(stored, response_id, body, stored.output_items(answer), leg.provider.name,
-                                   native=leg.translation is None)
+                                   native=leg.translation is None, key=made_by)

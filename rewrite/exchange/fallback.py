@@ -271,10 +271,11 @@ class Fallback:
             logger.info("rotator: %s %s: target %s answered (%s)", leg.provider.name, self.job.id[:8], leg.name,
                         leg.record.get("translated") or leg.record["protocol"])  # (see record_of)
         if leg.wants_answer and (answer := leg.final_answer()) is not None:
-            self.answered(leg, answer)
+            keys = self.keys
+            self.answered(leg, answer, keys.key if keys is not None and keys.provider is leg.provider else None)
 
-    def answered(self, leg: Leg, answer: Answer) -> None:
-        """The conversation hooks get the answer `leg` served (again, whole, once a cut one is continued); called
-        only for a leg that `wants_answer`."""
+    def answered(self, leg: Leg, answer: Answer, key: str | None = None) -> None:
+        """The conversation hooks get the answer `leg` served from the pooled `key` (again, whole, once a cut one is
+        continued: then None, its parts perhaps of two keys); called only for a leg that `wants_answer`."""
         if self.legs.hooks is not None:
-            self.legs.hooks.answer(leg, answer)
+            self.legs.hooks.answer(leg, answer, key)

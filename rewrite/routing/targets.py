@@ -58,8 +58,9 @@ class ConversationHooks:
     - `reads_body(client)`: whether `request` or `answer` read or keep the whole body of a request of the client's
       protocol (a large body is then parsed whole rather than sent as it came).
     - `wants_answer(leg)`: whether `answer` should be called for `leg` (a native leg then decodes its answer too).
-    - `answer(leg, answer)`: the unified answer `leg` gave the client (not called for errors); `leg.asked` is the
-      client's body `request` was given.
+    - `answer(leg, answer, key)`: the unified answer `leg` gave the client (not called for errors), from the pooled
+      `key` (None: no pool, or more than one key's attempts made it); `leg.asked` is the client's body `request` was
+      given.
     """
 
     def reads_body(self, client: Protocol) -> bool:
@@ -76,7 +77,7 @@ class ConversationHooks:
     def wants_answer(self, leg: Leg) -> bool:
         return False
 
-    def answer(self, leg: Leg, answer: Answer) -> None:
+    def answer(self, leg: Leg, answer: Answer, key: str | None = None) -> None:
         pass
 
 
