@@ -102,7 +102,9 @@ class ConversationState(ConversationHooks):
         return expansion.body
 
     def translated(self, leg: Leg, request: Request) -> None:
-        self.fields.restore(_scope(leg), request)
+        restored = self.fields.restore(_scope(leg), request)
+        if leg.translation is not None:
+            leg.translation.made = restored.made
 
     def wants_answer(self, leg: Leg) -> bool:
         if leg.translation is not None:

@@ -53,8 +53,9 @@ class ConversationHooks:
     - `request(leg, body)`: the client's body (parsed JSON) before it is put to `leg`, for each target in turn;
       return the body to use (e.g. a `previous_response_id` lineage expanded). May raise `Refused`.
     - `translated(leg, request)`: the unified request of a translated target, its model set, before it is
-      encoded for the target's protocol; change it in place (e.g. put signatures back). `leg.translation.ids`
-      may be replaced here by a `ToolIds` of the hook's own, to key state on the ids handed out.
+      encoded for the target's protocol; change it in place (e.g. put signatures back, naming in
+      `leg.translation.made` the key each came from). `leg.translation.ids` may be replaced here by a `ToolIds`
+      of the hook's own, to key state on the ids handed out.
     - `reads_body(client)`: whether `request` or `answer` read or keep the whole body of a request of the client's
       protocol (a large body is then parsed whole rather than sent as it came).
     - `wants_answer(leg)`: whether `answer` should be called for `leg` (a native leg then decodes its answer too).
@@ -194,6 +195,9 @@ class Translation:
         self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
         self.ids = ToolIds()
         self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine
+        # The marks (protocols.conversation.content_mark) of the opaque state the hooks put back, by the fingerprint
+        # of the pooled key whose answer made it: left out of an attempt on another key of the pool.
+        self.made: dict[str, set[str]] = {}
 
     def upstream_request(self, stream: bool, hooks: ConversationHooks | None, leg: Leg) -> tuple[str, str, dict]:
         """(path relative to the target's base_url, query, body) for the target."""
