@@ -16,6 +16,7 @@ from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback import LoopbackRequest
 from rewrite.pool import mask
+from rewrite.pool.bindings import Bindings
 from rewrite.pool.keypool import stored_id
 from tests.support import samples
 from tests.support import translate_samples as S
@@ -194,6 +195,31 @@ async def test_the_response_kept_for_its_lineage_names_the_key_that_served_it():
     stored = protocols.registered("openai_responses").continuity
     holder = engine.conversation.continuity.holder(stored, {"previous_response_id": "resp_68f1a2b3c4d5"}, "openai")
     assert holder == stored_id(pool, up.keys()[0]) and holder and up.keys()[0] not in holder
+
+
+@pytest.mark.parametrize("rests", [False, True])
+async def test_a_stored_responses_answer_whose_binding_was_lost_goes_to_the_key_recorded_as_holding_it(rests):
+    """The pin's binding lost (a restart with another state file, a worker deciding alone), the key Rotator's
+    continuity recorded for the stored answer is the turn's bound key all the same: it serves, or, resting longer than
+    a request may wait, the turn is sent whole to another key."""
+    engine = engine_for("openai", "\nroutes: [{models: ['elsewhere-*'], targets: ['anthropic/claude-sonnet-4-5']}]")
+    up = Upstream([ok("openai_responses")])
+    await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
+    pinned = up.keys()[0]
+    pool = engine.router.provider_named("openai").pool
+    pool.local.bindings = Bindings(len(pool.keys))  # (as a process that never saw the binding)
+    if rests:
+        pool.bench(pinned, 60.0)
+    job = await turn(engine, up, {"input": "next", "previous_response_id": "resp_68f1a2b3c4d5"},
+                     protocol="openai_responses")
+    assert job.responder.status == 200
+    if not rests:
+        assert up.keys() == [pinned, pinned]
+        assert notes(job)[0]["detail"] == f"key {mask(pinned)}: bound: previous_response_id"
+        return
+    [sent] = up.seen[1:]
+    assert up.keys()[1] != pinned and "previous_response_id" not in json.loads(sent.content)
+    assert [n["why"] for n in notes(job)] == ["bound", "expanded", "new"]
 
 
 async def test_an_unstored_responses_answer_is_not_pinned():

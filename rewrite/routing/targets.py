@@ -58,6 +58,8 @@ class ConversationHooks:
       of the hook's own, to key state on the ids handed out.
     - `reads_body(client)`: whether `request` or `answer` read or keep the whole body of a request of the client's
       protocol (a large body is then parsed whole rather than sent as it came).
+    - `holder(leg, body)`: the pooled key of `leg`'s provider whose account holds the stored state the client's
+      `body` continues (a Responses `previous_response_id`), as the hook recorded it; None when it does not know.
     - `wants_answer(leg)`: whether `answer` should be called for `leg` (a native leg then decodes its answer too).
     - `answer(leg, answer, key)`: the unified answer `leg` gave the client (not called for errors), from the pooled
       `key` (None: no pool, or more than one key's attempts made it); `leg.asked` is the client's body `request` was
@@ -74,6 +76,9 @@ class ConversationHooks:
 
     def translated(self, leg: Leg, request: Request) -> None:
         pass
+
+    def holder(self, leg: Leg, body: dict) -> str | None:
+        return None
 
     def wants_answer(self, leg: Leg) -> bool:
         return False
