@@ -9,11 +9,15 @@ import json
 import httpx
 import pytest
 
+import protocols
 from rewrite.config import StreamingConfig, parse
 from rewrite.engine import Engine
 from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback import LoopbackRequest
+from rewrite.pool import mask
+from rewrite.pool.bindings import Bindings
+from rewrite.pool.keypool import stored_id
 from tests.support import samples
 from tests.support import translate_samples as S
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
@@ -181,6 +185,43 @@ async def test_a_pinned_conversations_resting_key_is_waited_for_else_the_client_
     assert "holds this conversation's previous_response_id" in json.loads(responder.body)["error"]["message"]
 
 
+async def test_the_response_kept_for_its_lineage_names_the_key_that_served_it():
+    """(Responses continuity, kept with a route configured, records the pooled key whose organization stored the
+    answer, by its fingerprint as the pool's kept state names it.)"""
+    engine = engine_for("openai", "\nroutes: [{models: ['elsewhere-*'], targets: ['anthropic/claude-sonnet-4-5']}]")
+    up = Upstream([ok("openai_responses")])
+    await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
+    pool = engine.router.provider_named("openai").pool
+    stored = protocols.registered("openai_responses").continuity
+    holder = engine.conversation.continuity.holder(stored, {"previous_response_id": "resp_68f1a2b3c4d5"}, "openai")
+    assert holder == stored_id(pool, up.keys()[0]) and holder and up.keys()[0] not in holder
+
+
+@pytest.mark.parametrize("rests", [False, True])
+async def test_a_stored_responses_answer_whose_binding_was_lost_goes_to_the_key_recorded_as_holding_it(rests):
+    """The pin's binding lost (a restart with another state file, a worker deciding alone), the key Rotator's
+    continuity recorded for the stored answer is the turn's bound key all the same: it serves, or, resting longer than
+    a request may wait, the turn is sent whole to another key."""
+    engine = engine_for("openai", "\nroutes: [{models: ['elsewhere-*'], targets: ['anthropic/claude-sonnet-4-5']}]")
+    up = Upstream([ok("openai_responses")])
+    await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
+    pinned = up.keys()[0]
+    pool = engine.router.provider_named("openai").pool
+    pool.local.bindings = Bindings(len(pool.keys))  # (as a process that never saw the binding)
+    if rests:
+        pool.bench(pinned, 60.0)
+    job = await turn(engine, up, {"input": "next", "previous_response_id": "resp_68f1a2b3c4d5"},
+                     protocol="openai_responses")
+    assert job.responder.status == 200
+    if not rests:
+        assert up.keys() == [pinned, pinned]
+        assert notes(job)[0]["detail"] == f"key {mask(pinned)}: bound: previous_response_id"
+        return
+    [sent] = up.seen[1:]
+    assert up.keys()[1] != pinned and "previous_response_id" not in json.loads(sent.content)
+    assert [n["why"] for n in notes(job)] == ["bound", "expanded", "new"]
+
+
 async def test_an_unstored_responses_answer_is_not_pinned():
     engine = engine_for("openai")
     up = Upstream([ok("openai_responses")])
@@ -303,13 +344,31 @@ async def test_with_its_lineage_kept_a_pinned_conversation_whose_key_rests_is_se
     assert [n["why"] for n in notes(job)] == ["bound", "expanded", "new"]
 
 
-async def test_encrypted_reasoning_the_field_cache_restores_from_another_key_is_left_out_when_refused():
-    """An Anthropic client routed to a Responses target: the field cache gives the target its reasoning item back
-    on the next turn. On another key (the first rests), that organization refuses it: sent again without it, once."""
+def routed_to_responses() -> Engine:
+    """An Anthropic client's model routed to a Responses target of three keys."""
     engine = Engine(parse("providers: {openai: {base_url: 'http://vendor.test', keys: [k1, k2, k3], "
                           "protocol: responses, force_upstream_stream: false}}\n"
                           "routes: [{models: ['m'], targets: ['openai/o4-mini']}]"))
     engine.config.streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30)
+    return engine
+
+
+def forget_who_made_them(engine: Engine) -> None:
+    """The field cache's entries as Rotator kept them before they named the key that made them."""
+    store = engine.conversation.fields.store
+    for name, (value, _) in list(store._entries.items()):
+        record = json.loads(value)
+        record.pop("key")
+        store.put(name, json.dumps(record).encode(), 60)
+
+
+@pytest.mark.parametrize("maker", ["known", "from before"])
+async def test_encrypted_reasoning_the_field_cache_kept_from_another_key_is_left_out(maker):
+    """An Anthropic client routed to a Responses target: the field cache gives the target its reasoning item back
+    on the next turn. On another key (the first rests), whose organization would refuse it: left out up front when
+    the entry names the key that made it; an entry from before, naming none, is sent, refused, and sent again
+    without it (once)."""
+    engine = routed_to_responses()
 
     def vendor(r: httpx.Request) -> httpx.Response:
         items = json.loads(r.content).get("input", [])
@@ -324,11 +383,31 @@ async def test_encrypted_reasoning_the_field_cache_restores_from_another_key_is_
     first = await turn(engine, up, first_body)
     made_by = up.keys()[0]
     answer = json.loads(first.responder.body)
+    if maker == "from before":
+        forget_who_made_them(engine)
     engine.router.provider_named("openai").pool.bench(made_by, 60.0)
     second = await turn(engine, up, {**S.anthropic_replay(first_body, answer), "stream": False})
 
-    refused, served = up.seen[1:]
-    assert refused.headers["authorization"] == served.headers["authorization"] != f"Bearer {made_by}"
-    assert S.RESPONSES_ENCRYPTED in refused.content.decode() and S.RESPONSES_ENCRYPTED not in served.content.decode()
     assert second.responder.status == 200
-    assert [n["kind"] for n in second.notes if n["kind"] == "foreign"] == ["foreign"]
+    served = up.seen[-1]
+    assert served.headers["authorization"] != f"Bearer {made_by}"
+    assert S.RESPONSES_ENCRYPTED not in served.content.decode()
+    [note] = [n for n in second.notes if n["kind"] == "foreign"]
+    assert note["items"] == 1 and note["key"] == mask(up.keys()[-1])
+    if maker == "known":
+        assert len(up.seen) == 2  # (no 400 round trip)
+        return
+    refused, _ = up.seen[1:]
+    assert refused.headers["authorization"] == served.headers["authorization"]
+    assert S.RESPONSES_ENCRYPTED in refused.content.decode()
+
+
+async def test_encrypted_reasoning_goes_back_to_the_key_that_made_it():
+    engine = routed_to_responses()
+    up = Upstream([lambda r: httpx.Response(200, json=S.RESPONSES_ANSWER)])
+    first_body = {**S.anthropic_request(), "stream": False, "system": CONTEXT}
+    first = await turn(engine, up, first_body)
+    second = await turn(engine, up, {**S.anthropic_replay(first_body, json.loads(first.responder.body)),
+                                     "stream": False})
+    assert up.keys()[1] == up.keys()[0] and S.RESPONSES_ENCRYPTED in up.seen[1].content.decode()
+    assert not [n for n in second.notes if n["kind"] == "foreign"]

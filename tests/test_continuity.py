@@ -102,6 +102,30 @@ def test_a_response_stored_by_a_responses_provider_is_left_to_it(continuity):
         assert "previous_response_id" not in expanded and len(expanded["input"]) == 5
 
 
+def test_a_stored_response_names_the_key_whose_account_holds_it(continuity):
+    """(each entry records the pooled key that served it, by fingerprint: the pick goes there for a continuation
+    whose binding was lost.)"""
+    continuity.record(STORED, "resp_1", {"input": QUESTION}, [CALL], "openai", native=True, key="fp-of-key-a")
+    continuity.record(STORED, "resp_2", {"input": QUESTION, "store": False}, [CALL], "openai", native=True,
+                      key="fp-of-key-b")
+    continuity.record(STORED, "resp_3", {"input": QUESTION}, [CALL], "anthropic", native=False, key="fp-of-key-c")
+    assert continuity.holder(STORED, {"previous_response_id": "resp_1"}, "openai") == "fp-of-key-a"
+    assert continuity.holder(STORED, {"previous_response_id": "resp_1"}, "azure") == ""  # (another provider's)
+    assert continuity.holder(STORED, {"previous_response_id": "resp_2"}, "openai") == ""  # (not stored there)
+    assert continuity.holder(STORED, {"previous_response_id": "resp_3"}, "anthropic") == ""  # (Rotator's, not its)
+    assert continuity.holder(STORED, {"previous_response_id": "resp_9"}, "openai") == ""
+    assert continuity.holder(STORED, {"input": QUESTION}, "openai") == ""
+
+
+def test_an_entry_from_before_keys_were_recorded_still_reads_its_key_unknown(continuity):
+    old = {"previous": None, "input": [{"role": "user", "content": QUESTION}], "output": [CALL],
+           "provider": "openai", "native": True, "stored": True}  # (as Rotator kept it before)
+    continuity.store.put(Continuity._key("", "resp_1"), json.dumps(old).encode(), 60)
+    body = {"input": [RESULT], "previous_response_id": "resp_1"}
+    assert continuity.holder(STORED, body, "openai") == ""
+    assert continuity.expand(STORED, body, "anthropic", resolves=False).body["input"][1] == CALL
+
+
 def test_the_lineage_is_expanded_down_to_the_newest_response_the_provider_holds(continuity):
     continuity.record(STORED, "resp_1", {"input": QUESTION}, [CALL], "openai", native=True)
     continuity.record(STORED, "resp_2", {"input": [RESULT], "previous_response_id": "resp_1"}, [ANSWER], "anthropic",

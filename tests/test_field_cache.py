@@ -11,6 +11,8 @@ import dataclasses
 import json
 
 import protocols.translate as translate
+from protocols.conversation import content_mark
+from protocols.openai_responses.conversation import READER
 from protocols.unified import (
     Answer,
     Message,
@@ -37,11 +39,12 @@ def new_cache(clock: FakeClock | None = None, **bounds) -> FieldCache:
     return FieldCache(store)
 
 
-def first_turn(cache: FieldCache, scope: Scope, client: str, answer: dict, request: dict) -> dict:
-    """The vendor's answer captured, and returned as the client receives it."""
+def first_turn(cache: FieldCache, scope: Scope, client: str, answer: dict, request: dict, key: str = "") -> dict:
+    """The vendor's answer (from the pooled key of fingerprint `key`) captured, and returned as the client receives
+    it."""
     ir_request = translate.request_to_ir(client, request)
     answer_ir = translate.get(scope.protocol).answer_to_ir(copy.deepcopy(answer), ToolIds())
-    cache.capture(scope, answer_ir, ir_request)
+    cache.capture(scope, answer_ir, ir_request, key)
     return translate.get(client).answer_from_ir(answer_ir, ir_request)
 
 
@@ -277,6 +280,22 @@ def test_a_responses_reasoning_item_comes_back_before_its_calls():
     assert reasoning["encrypted_content"] == S.RESPONSES_ENCRYPTED
     assert reasoning["id"] == "rs_68f1c0d2"
     assert kinds.index("reasoning") < kinds.index("function_call")
+
+
+def test_what_is_put_back_is_named_by_the_key_whose_answer_it_came_from():
+    """Each entry names the pooled key that answered (by fingerprint); `restore` lists what it put back by that
+    key, as the marks the target's conversation reader names account-bound state by (the engine leaves out of a
+    request what another key made). An entry from before, naming none, is put back naming none."""
+    scope = Scope("openai", "o4-mini", RESPONSES)
+    for key, made in (("fp-of-key-a", {"fp-of-key-a": {content_mark(S.RESPONSES_ENCRYPTED)}}), ("", {})):
+        cache = new_cache()
+        answer = first_turn(cache, scope, ANTHROPIC, S.RESPONSES_ANSWER, S.anthropic_request(), key)
+        request = translate.request_to_ir(ANTHROPIC, S.anthropic_replay(S.anthropic_request(), answer))
+        request.model = scope.model
+        restored = cache.restore(scope, request)
+        assert restored.parts == 1 and restored.made == made
+        sent = translate.get(RESPONSES).request_from_ir(request)
+        assert set(READER.foreign(sent)) == {content_mark(S.RESPONSES_ENCRYPTED)}
 
 
 def test_nothing_is_kept_from_an_answer_without_opaque_state():

@@ -269,11 +269,13 @@ async def test_both_pass_over_a_key_over_its_quota_window_and_name_the_earliest_
 # ------------------------------------------------------------------------------------------------------------------
 # Conversation affinity (rewrite/pool/affinity.py): the same bound keys, moves and placements.
 
-def affinity(conv: str, depth: int = 10, hard: bool = False, ttl: float = 60.0) -> Affinity:
+def affinity(conv: str, depth: int = 10, hard: bool = False, ttl: float = 60.0, holder: str | None = None
+             ) -> Affinity:
     session = f"s:{conv}"
     pin = (f"p:{conv}",) if hard else ()
     return Affinity(lookup=(*pin, f"l:{conv}:{depth}", session), bind=(session, f"l:{conv}:{depth}"), name=session,
-                    ttl=ttl, depth=depth, hard=hard, session=session)
+                    ttl=ttl, depth=depth, hard=hard, session=session,
+                    holder=list(KEY).index(holder) if holder is not None else None)
 
 
 # (step, arguments): "ask" conversation [options]: a pick for its next turn (options: avoid key, patient, hard,
@@ -320,7 +322,8 @@ class AffinityRun(WindowRun):
 
     async def ask(self, conv: str, options: dict) -> None:
         conv = self.alias.get(conv, conv)
-        a = affinity(conv, options.get("depth", 10), options.get("hard", False), options.get("ttl", 60.0))
+        a = affinity(conv, options.get("depth", 10), options.get("hard", False), options.get("ttl", 60.0),
+                     options.get("holder"))
         pick = await self.pool.take(KEY.get(options.get("avoid", "")), "m", affinity=a,
                                     patient=options.get("patient", True))
         wait = pick.wait if math.isinf(pick.wait) else round(pick.wait)
@@ -406,6 +409,26 @@ async def test_both_keep_a_conversation_on_its_key_and_move_and_place_it_alike(s
     kd = asked(alone, next(s[0] for s in first if s[1] == "d"))
     assert kd[-2][3] == "bound" and kd[-1][3] == "compaction" and kd[-1][5] == "s:" + kd[0][5][2:]
     assert kb[-1][3:5] == ("moved", kb[-2][0]) and kb[-1][0] != kb[-2][0]  # its key is out
+
+
+# A pin whose holder Rotator recorded (rewrite/pool/affinity.py `Affinity.holder`): its key whatever the bindings say.
+HOLDER_SCRIPT: list[tuple] = [
+    ("ask", "h", {"hard": True, "holder": "c"}),  # no binding (lost): the holder
+    ("ask", "h", {"hard": True}),  # bound there once served
+    ("ask", "h", {"hard": True, "holder": "a"}),  # its bindings name c: the holder
+    ("rest", "a", 20), ("ask", "h", {"hard": True, "holder": "a"}),  # waited for while it rests, as a pin's key is
+    ("ask", "h", {"hard": True, "holder": "a", "avoid": "a"}),  # it just failed: moved
+]
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_both_send_a_pin_to_its_recorded_holder_whatever_the_bindings_say_alike(strategy, redis_where):
+    alone = await AffinityRun(strategy, None).play(HOLDER_SCRIPT)
+    assert await AffinityRun(strategy, redis_where).play(HOLDER_SCRIPT) == alone
+    assert [s[1:6] for s in alone] == [("c", 0, False, "bound", None), ("c", 0, False, "bound", None),
+                                       ("a", 0, False, "bound", None), ("a", 20, False, "bound", "a"),
+                                       (alone[-1][1], 0, False, "moved", "a")]
+    assert alone[-1][1] != "a" and {s[6] for s in alone} == {"s:h"}
 
 
 THREE = [KeyConfig(key=A), KeyConfig(key=B), KeyConfig(key=C)]

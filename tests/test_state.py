@@ -17,7 +17,8 @@ import addons.pools as pools_addon
 from addons.pools import Pools, scope
 from rewrite.config import parse
 from rewrite.engine import Engine
-from rewrite.pool import KeyPool, fingerprint
+from rewrite.pool import KeyPool, fingerprint, name_keys
+from rewrite.pool.keypool import key_of, stored_id, stored_ids
 from rewrite.pool.persistence import export_state, import_state
 from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
 from tests.support.timing import FakeClock, eventually
@@ -193,6 +194,20 @@ def test_the_records_never_hold_a_key():
     pool.failed(SECRET, rate_limited("30"), "m")
     text = json.dumps(export_state(pool))
     assert SECRET not in text and "wxyz" not in text and f"key:{fingerprint(SECRET)}" in text
+
+
+def test_what_records_which_key_made_it_names_the_key_as_the_state_file_does(tmp_path):
+    """(rewrite/pool/keypool.py `stored_id`: the conversation state names the key that made an entry, never the
+    key itself; without `state.redis`, by the fingerprint the state file names it by.)"""
+    store = SqliteStore(tmp_path / "s.db")
+    pool = KeyPool([SECRET, OTHER])
+    name_keys(pool, store.secret)
+    assert stored_ids(pool) == [s.id for s in pool.states]
+    assert stored_id(pool, OTHER) == fingerprint(OTHER, store.secret) and "abcd" not in stored_id(pool, OTHER)
+    assert key_of(pool, stored_id(pool, OTHER)) == OTHER
+    assert stored_id(pool, "sk-not-of-the-pool") == "" and key_of(pool, fingerprint(OTHER)) is None
+    assert key_of(pool, "") is None
+    store.close()
 
 
 def test_records_that_do_not_parse_are_ignored():

@@ -12,7 +12,8 @@ import fakeredis
 import pytest
 
 from rewrite.config import KeyConfig
-from rewrite.pool import KeyPool
+from rewrite.pool import KeyPool, name_keys
+from rewrite.pool.keypool import key_of, stored_id
 from rewrite.state.redis.connection import connect
 from rewrite.state.redis.connection import connect_sync as connect_sync_client
 from rewrite.state.redis.names import PoolNames
@@ -392,6 +393,21 @@ async def test_no_key_text_is_ever_stored_in_redis(redis_url):
     for key in KEYS:
         assert key not in text and key[-8:] not in text
     await r.aclose()
+
+
+async def test_every_worker_names_a_key_alike_where_conversation_state_records_it(redis_url):
+    """(rewrite/pool/keypool.py `stored_id`: the conversation state shared through Redis names the key that made an
+    entry as Redis names it, whatever each worker's own state file calls it; nothing before Redis answered.)"""
+    a, b = worker(redis_url), worker(redis_url)
+    name_keys(a, b"one worker's state file")
+    name_keys(b, b"another worker's state file")
+    assert stored_id(a, KEYS[0]) == "" and key_of(a, a.states[0].id) is None
+    await take_and_give_back(a)
+    await take_and_give_back(b)
+    assert stored_id(a, KEYS[1]) == stored_id(b, KEYS[1]) not in ("", a.states[1].id, b.states[1].id)
+    assert key_of(b, stored_id(a, KEYS[2])) == KEYS[2] and key_of(b, b.states[2].id) is None
+    assert all(key[-8:] not in stored_id(a, key) for key in KEYS)
+    await closed(a, b)
 
 
 async def test_every_worker_shows_the_usage_of_all_and_the_hour_keeps_only_its_minutes(redis_url):

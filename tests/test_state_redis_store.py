@@ -5,8 +5,19 @@ worker's feed puts it into its own store, so reads are local. A local miss reads
 
 from __future__ import annotations
 
+import copy
+import json
+
+import fakeredis
+import pytest
+
 import protocols
+import protocols.translate as translate
+from protocols.conversation import content_mark
+from protocols.unified import ToolIds
 from rewrite.accounting.metrics import Metrics
+from rewrite.conversation.continuity import Continuity
+from rewrite.conversation.field_cache import Scope
 from rewrite.conversation.hooks import ConversationState
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import Breaker, connect_sync
@@ -14,6 +25,7 @@ from rewrite.state.redis.feed import head, parse
 from rewrite.state.redis.kv import RedisStore
 from rewrite.state.redis.names import KV
 from rewrite.state.redis.shared import SharedState
+from tests.support import translate_samples as S
 from tests.support.redis_server import RedisServer
 from tests.support.timing import FakeClock, eventually
 
@@ -200,6 +212,46 @@ async def test_a_responses_conversation_continues_on_another_worker_without_a_bl
     assert second.blocking_reads() == 0
     await one.aclose()
     await other.aclose()
+
+
+@pytest.fixture(params=["fakeredis", "redis-server"])
+def blocking_client(request):
+    """A blocking client of a fakeredis server, or of the real server emptied."""
+    if request.param == "fakeredis":
+        return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    server = request.getfixturevalue("redis_server")
+    server.flush()
+    return connect_sync(server.url)
+
+
+def test_the_key_that_made_an_entry_is_read_back_by_another_worker_and_one_from_before_names_none(blocking_client):
+    """The continuity and field cache entries name the pooled key that made them (by fingerprint), which a worker
+    reading them from Redis gets back; an entry written before keys were recorded reads as made by a key not known."""
+    writer, reader = ConversationState(), ConversationState()
+    for state in (writer, reader):  # (no event loop: writes and reads with the blocking client)
+        state.fields.store = RedisStore(blocking_client, MemoryStore(100, 1 << 20), name="fields")
+        state.continuity.store = RedisStore(blocking_client, MemoryStore(100, 1 << 20), name="continuity")
+    stored = protocols.registered("openai_responses").continuity
+    answer = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "18C."}]}]
+    asked = {"model": "gpt-4o", "input": "Weather in Paris?"}
+    writer.continuity.record(stored, "resp_1", asked, answer, "openai", native=True, key="fp-of-key-a")
+    before = {"previous": None, "input": [], "output": answer, "provider": "openai", "native": True, "stored": True}
+    blocking_client.set(KV + Continuity._key("", "resp_0"), json.dumps(before).encode(), px=60_000)
+    assert reader.continuity.holder(stored, {"previous_response_id": "resp_1"}, "openai") == "fp-of-key-a"
+    assert reader.continuity.holder(stored, {"previous_response_id": "resp_0"}, "openai") == ""
+
+    client_request = translate.request_to_ir("anthropic_messages", S.anthropic_request())
+    for key in ("fp-of-key-b", ""):
+        scope = Scope("openai", "o4-mini", "openai_responses", client=f"client of {key or 'before'}")
+        unified = translate.get("openai_responses").answer_to_ir(copy.deepcopy(S.RESPONSES_ANSWER), ToolIds())
+        writer.fields.capture(scope, unified, client_request, key)
+        client_answer = translate.get("anthropic_messages").answer_from_ir(unified, client_request)
+        replay = translate.request_to_ir("anthropic_messages", S.anthropic_replay(S.anthropic_request(),
+                                                                                  client_answer))
+        restored = reader.fields.restore(scope, replay)
+        assert restored.parts == 1
+        assert restored.made == ({key: {content_mark(S.RESPONSES_ENCRYPTED)}} if key else {})
+    assert reader.blocking_reads() >= 3  # (read from Redis: the reader's own stores never held them)
 
 
 def test_a_message_names_its_worker_store_ttl_and_key():

@@ -187,7 +187,7 @@ class Recording(ConversationHooks):
     def wants_answer(self, leg):
         return True
 
-    def answer(self, leg, answer: Answer):
+    def answer(self, leg, answer: Answer, key=None):
         self.calls.append(("answer", leg.provider.name, answer.text()))
 
 

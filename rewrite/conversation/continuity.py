@@ -51,6 +51,9 @@ class Served:
     provider: str = ""
     native: bool = False  # served by a provider of the client's protocol, which then holds it too (when stored)
     stored: bool = True  # the request's `store` (false: kept only until its continuation)
+    # The pooled key that served it, by its fingerprint as the pool's kept state names it (rewrite/pool/keypool.py
+    # `stored_id`): its account holds what the provider stored. "" unknown: no pool, or an entry from before.
+    key: str = ""
 
     def resolvable_by(self, provider: str) -> bool:
         return self.native and self.stored and self.provider == provider
@@ -126,15 +129,23 @@ class Continuity:
         items = [item for s in reversed(chain) for item in (*s.input, *s.output)]
         return Expansion(stored.expanded(body, items, resolvable), len(chain))
 
+    def holder(self, stored: StoredResponses, body: dict, provider: str, client: str = "") -> str:
+        """The fingerprint of the pooled key whose account holds the previous response `body` names, when `provider`
+        stored it (served natively, `store` on); "" when Rotator does not know of one."""
+        previous = stored.previous(body)
+        served = self._load(client, previous) if isinstance(previous, str) and previous else None
+        return served.key if served is not None and served.resolvable_by(provider) else ""
+
     def record(self, stored: StoredResponses, response_id: str, body: dict, output: list, provider: str,
-               native: bool, client: str = "") -> None:
+               native: bool, client: str = "", key: str = "") -> None:
         """Keep a response Rotator served: `body` is the client's request as it sent it, `output` the answer's
-        output items. A response not stored that it continues hands its items over to this one."""
+        output items, `key` the fingerprint of the pooled key that served it ("" unknown). A response not stored
+        that it continues hands its items over to this one."""
         named = stored.previous(body)
         if not response_id or response_id == named:
             return  # an id the upstream did not make unique cannot name a turn
         previous = named if isinstance(named, str) and named else None
-        served = Served(previous, stored.input_items(body), list(output), provider, native, stored.stored(body))
+        served = Served(previous, stored.input_items(body), list(output), provider, native, stored.stored(body), key)
         parent = self._load(client, previous) if previous is not None else None
         if previous is not None and parent is not None and not parent.stored:
             # Take the parent's items over, so it need not outlive this turn.

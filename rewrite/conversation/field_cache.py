@@ -10,7 +10,9 @@ back into the assistant turn the client replays:
 - found by the tool call ids Rotator handed out, or, for a turn without tool calls, by a hash of its text; an id
   Rotator made from a call's content (Gemini gives none) and a turn's text also name the message the turn
   answered, since two conversations may hold the same call or the same words;
-- scoped per client, provider, model and protocol: state only ever goes back to the vendor that issued it;
+- scoped per client, provider, model and protocol: state only ever goes back to the vendor that issued it; each entry
+  names the pooled key whose answer it came from (by its fingerprint as the pool's kept state names it), since some
+  state is accepted back only by that key's account;
 - bounded by the store (entries, bytes) and by a time to live.
 
 With thinking on, a target whose protocol wants its thinking signed (its registration's `signed_thinking`: Anthropic)
@@ -23,9 +25,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import protocols
+from protocols.conversation import content_mark
 from protocols.translate.common import budget_for
 from protocols.unified import (
     GENERATED_TOOL_ID_PREFIX,
@@ -69,6 +72,9 @@ class Restored:
 
     parts: int = 0  # signatures and reasoning parts put back
     thinking_off: bool = False  # a request sent without thinking, for want of a signed thinking block
+    # The marks (protocols.conversation.content_mark) of the opaque state put back, by the fingerprint of the pooled
+    # key whose answer it came from (entries that name none are left out: made by a key not known).
+    made: dict[str, set[str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.parts or self.thinking_off)
@@ -152,14 +158,17 @@ class FieldCache:
         self.store = store
         self.ttl = ttl
 
-    def capture(self, scope: Scope, answer: Answer, asked: Request | None = None) -> None:
+    def capture(self, scope: Scope, answer: Answer, asked: Request | None = None, made_by: str = "") -> None:
         """Keep the opaque state of an answer the client receives in another protocol than `scope.protocol`;
-        `asked` is the client's request it answers."""
+        `asked` is the client's request it answers, `made_by` the fingerprint of the pooled key that answered (""
+        none, or unknown)."""
         if not stateful(scope.protocol):
             return
         record = _record(answer, scope.protocol)
         if record is None:
             return
+        if made_by:
+            record["key"] = made_by
         answered = asked.messages[-1] if asked is not None and asked.messages else None
         keys = _turn_keys(scope, answer.parts, answered)
         value = json.dumps(record, separators=(",", ":")).encode()
@@ -176,8 +185,13 @@ class FieldCache:
             if message.role != ROLE_ASSISTANT:
                 continue
             record = self._lookup(_turn_keys(scope, message.parts, request.messages[i - 1] if i else None))
-            if record is not None:
-                done.parts += _apply(record, message, scope.protocol)
+            if record is None:
+                continue
+            put_back = _apply(record, message, scope.protocol)
+            done.parts += len(put_back)
+            made_by = record.get("key")
+            if put_back and isinstance(made_by, str) and made_by:
+                done.made.setdefault(made_by, set()).update(content_mark(s) for s in put_back if isinstance(s, str))
         if signs_thinking(scope.protocol) and _needs_signed_thinking(request, scope.protocol):
             request.reasoning = ReasoningConfig(enabled=False)
             done.thinking_off = True
@@ -199,24 +213,24 @@ def _loads(value: bytes) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def _apply(record: dict, message: Message, protocol: str) -> int:
-    """Put a record's signatures on the turn's tool calls and its signed reasoning back in place. Returns how
-    many parts it put back; a turn that already carries the vendor's own reasoning keeps it."""
-    restored = 0
+def _apply(record: dict, message: Message, protocol: str) -> list[str]:
+    """Put a record's signatures on the turn's tool calls and its signed reasoning back in place. Returns the
+    signatures it put back; a turn that already carries the vendor's own reasoning keeps it."""
+    restored: list[str] = []
     calls: dict = record.get("calls") or {}
     for i, part in enumerate(message.parts):
         if (isinstance(part, ToolCall) and isinstance(part.id, str) and part.id in calls
                 and not (part.origin == protocol and part.signature)):
             # A copy: the request's parts may be shared with the next target's, which must not get the signature.
             message.parts[i] = dataclasses.replace(part, signature=calls[part.id], origin=protocol)
-            restored += 1
+            restored.append(calls[part.id])
     cached = record.get("reasoning") or []
     if not cached or any(isinstance(p, Reasoning) and p.origin == protocol and p.signature for p in message.parts):
         return restored
     remaining = [(r.get("before", ANCHOR_END), Reasoning(r.get("text") or "", r.get("signature"), protocol,
                                                          bool(r.get("redacted")), r.get("id")))
                  for r in cached]
-    restored += len(remaining)
+    restored += [p.signature for _, p in remaining if p.signature]
 
     def take(anchor: str) -> list[Reasoning]:
         nonlocal remaining

@@ -6,8 +6,9 @@ stored-response continuity.
   does not hold its lineage.
 - Before a translated request is encoded: the target's opaque reasoning state is put back
   (rewrite/conversation/field_cache.py).
+- Before a key is picked: the key whose account holds the previous response a request continues, as recorded.
 - After an answer: a translated target's opaque state is kept, and the response of a client whose protocol has
-  stored-response continuity is recorded.
+  stored-response continuity is recorded; each names the pooled key that made it.
 
 Which protocols have either is their registrations' (`stateful`, `continuity`), never named here.
 """
@@ -22,6 +23,7 @@ from protocols.stored_responses import StoredResponses
 from protocols.unified import Answer, Request
 from rewrite.conversation.continuity import Continuity, UnknownResponse
 from rewrite.conversation.field_cache import FieldCache, Scope, stateful
+from rewrite.pool.keypool import key_of, stored_id
 from rewrite.routing.targets import ConversationHooks, Leg, Refused
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import connect_sync
@@ -101,16 +103,26 @@ class ConversationState(ConversationHooks):
         return expansion.body
 
     def translated(self, leg: Leg, request: Request) -> None:
-        self.fields.restore(_scope(leg), request)
+        restored = self.fields.restore(_scope(leg), request)
+        if leg.translation is not None:
+            leg.translation.made = restored.made
+
+    def holder(self, leg: Leg, body: dict) -> str | None:
+        stored, pool = _continuity(leg), leg.provider.pool
+        if stored is None or pool is None or leg.translation is not None or not stored.previous(body):
+            return None
+        return key_of(pool, self.continuity.holder(stored, body, leg.provider.name))
 
     def wants_answer(self, leg: Leg) -> bool:
         if leg.translation is not None:
             return stateful(_upstream_protocol(leg)) or _continuity(leg) is not None
         return self.record_native and _continuity(leg) is not None
 
-    def answer(self, leg: Leg, answer: Answer) -> None:
+    def answer(self, leg: Leg, answer: Answer, key: str | None = None) -> None:
+        pool = leg.provider.pool
+        made_by = stored_id(pool, key) if key is not None and pool is not None else ""
         if leg.translation is not None:
-            self.fields.capture(_scope(leg), answer, leg.translation.request)
+            self.fields.capture(_scope(leg), answer, leg.translation.request, made_by)
         body = leg.asked
         stored = _continuity(leg)
         if stored is None or body is None or not isinstance(answer.id, str):
@@ -118,4 +130,4 @@ class ConversationState(ConversationHooks):
         response_id = stored.response_id(answer.id)
         if response_id is not None:  # (None: an upstream that gave no id, which names no one turn)
             self.continuity.record(stored, response_id, body, stored.output_items(answer), leg.provider.name,
-                                   native=leg.translation is None)
+                                   native=leg.translation is None, key=made_by)

@@ -5,6 +5,7 @@ how the request is put to each target (rewrite/routing/targets.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -31,6 +32,7 @@ from rewrite.exchange.resume import Resume
 from rewrite.intake.big_json import TOO_DEEP
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
+from rewrite.pool.affinity import Affinity
 from rewrite.providers import Provider
 from rewrite.routing.router import Router
 from rewrite.routing.routes import Target
@@ -248,6 +250,8 @@ class Fallback:
         affinity = conversation.affinity(req, call.provider, call.model) if conversation is not None else None
         if unpinned and affinity is not None:
             affinity = affinity.unpinned()
+        elif affinity is not None and affinity.hard:
+            affinity = self._held(call, affinity)
         created = None
         if conversation is not None and req.meter.names_answers:
             def created():
@@ -264,6 +268,16 @@ class Fallback:
             return None
         return attempt.in_client_shape(failure) if keys.tried else failure
 
+    def _held(self, call: TargetCall, affinity: Affinity) -> Affinity:
+        """`affinity` with its pin's holder: the key whose account holds the stored response the request continues,
+        as the hooks recorded it when it was served. The pin's binding says the same while it lasts; it may be lost
+        (a restart with another state file, a worker deciding alone)."""
+        hooks, pool = self.legs.hooks, call.provider.pool
+        key = hooks.holder(call.leg, self.req.body) if hooks is not None and pool is not None else None
+        if key is None or pool is None:
+            return affinity
+        return dataclasses.replace(affinity, holder=pool.keys.index(key))
+
     def _served(self, leg: Leg) -> None:
         self.served = leg
         leg.record["outcome"] = "served"
@@ -271,10 +285,11 @@ class Fallback:
             logger.info("rotator: %s %s: target %s answered (%s)", leg.provider.name, self.job.id[:8], leg.name,
                         leg.record.get("translated") or leg.record["protocol"])  # (see record_of)
         if leg.wants_answer and (answer := leg.final_answer()) is not None:
-            self.answered(leg, answer)
+            keys = self.keys
+            self.answered(leg, answer, keys.key if keys is not None and keys.provider is leg.provider else None)
 
-    def answered(self, leg: Leg, answer: Answer) -> None:
-        """The conversation hooks get the answer `leg` served (again, whole, once a cut one is continued); called
-        only for a leg that `wants_answer`."""
+    def answered(self, leg: Leg, answer: Answer, key: str | None = None) -> None:
+        """The conversation hooks get the answer `leg` served from the pooled `key` (again, whole, once a cut one is
+        continued: then None, its parts perhaps of two keys); called only for a leg that `wants_answer`."""
         if self.legs.hooks is not None:
-            self.legs.hooks.answer(leg, answer)
+            self.legs.hooks.answer(leg, answer, key)

@@ -29,6 +29,7 @@ from rewrite.intake.big_json import Upload, rewritten_upload
 from rewrite.policy.outcomes import Note
 from rewrite.policy.retry import QUOTA_REST
 from rewrite.pool.key_state import WHOLE_KEY
+from rewrite.pool.keypool import stored_id, stored_ids
 from rewrite.pool.logins import LoginState
 from rewrite.providers.credentials import mask
 from rewrite.routing.targets import CREDENTIAL_HEADERS, ConversationHooks, Leg, Translation, adapted, parse_json
@@ -93,6 +94,7 @@ class TargetCall:
         self.sent: bytes = b""  # the body of the current attempt's upstream request
         self.left_out: list[str] = []  # the parameters its model refused before, left out of it
         self.asking: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
+        self.unmade_noted: set[str] = set()  # the keys noted as sent without another key's state (`_kept`)
 
     def _seal(self) -> None:
         """A signed body goes to its login as it came: what would rewrite it is skipped, and the flow says so."""
@@ -212,7 +214,7 @@ class TargetCall:
         path, query, content, headers = translated_request(self.req, self.leg, t, self.upstream_stream, self.hooks)
         self.left_out = []
         # (what the field cache restored may be state another account made)
-        if ((self._refusals() or self._foreign(key)) and (body := parse_json(content)) is not None
+        if ((self._refusals() or self._foreign(key) or self._unmade(key)) and (body := parse_json(content)) is not None
                 and (kept := self._kept(body, key)) is not body):
             content = json.dumps(kept).encode()
         self.sent = content
@@ -233,11 +235,21 @@ class TargetCall:
 
     def _kept(self, body: dict, key: str | None) -> dict:
         """`body` without what the target's model refused before, nor the state the key's account refused as
-        another's (`body` itself if it has neither)."""
+        another's, nor the state the field cache kept from another key's answer (`body` itself if it has none)."""
         kept = self._without_refused(body)
-        marks = self._foreign(key)
-        unmade = self._reader.without(kept, marks) if marks and self._reader is not None else None
-        return kept if unmade is None else unmade
+        refused, unmade, reader = self._foreign(key), self._unmade(key), self._reader
+        if not (refused or unmade) or reader is None:
+            return kept
+        without = reader.without(kept, refused | unmade)
+        if without is None:
+            return kept
+        left_out = len(set(reader.foreign(kept)) & unmade)
+        if left_out and key is not None and key not in self.unmade_noted:
+            self.unmade_noted.add(key)
+            self.job.note(Note.FOREIGN, f"{left_out} encrypted reasoning item(s) the field cache kept from another "
+                          f"key's answer left out for key {mask(key)} (its account would refuse them)",
+                          key=mask(key), items=left_out)
+        return without
 
     def _without_refused(self, body: dict) -> dict:
         """`body` without the parameters the target's model refused before (`body` itself if it has none)."""
@@ -286,6 +298,17 @@ class TargetCall:
                       "another account made: sent again without them, as are its next requests that carry them",
                       key=mask(key), items=len(marks))
         return True
+
+    def _unmade(self, key: str | None) -> set[str]:
+        """The marks of the state the field cache put back from the answer of another key of the pool than `key`:
+        a pool's keys are of different accounts (rate limits are per account), so the vendor would refuse it. None
+        of what a key not known made (an entry from before, a key no longer configured): a refusal teaches it."""
+        t, pool = self.leg.translation, self.provider.pool
+        if t is None or not t.made or key is None or pool is None or self.leg.sealed:
+            return set()
+        mine = stored_id(pool, key)
+        others = set(stored_ids(pool)) - {mine} if mine else set()
+        return {m for made_by, marks in t.made.items() if made_by in others for m in marks}
 
     def _foreign(self, key: str | None) -> set[str]:
         """The marks of the state the key's account refused before as another's (none for a signed body)."""

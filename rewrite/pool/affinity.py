@@ -8,8 +8,9 @@ conversation goes to the key its conversation is bound to while that key can ser
 
 `Affinity` is what one request says of its conversation, for one pool (`affinity_of`, from the request's
 `protocols.conversation.Evidence`). The pool's decisions (rewrite/pool/decisions.py) look its `lookup` ids up, in
-order, among the pool's bindings (id -> `Binding`): the first live one names the bound key. After the request is
-served, its `bind` ids are bound to the key that served it (not the one first picked), for `ttl` seconds.
+order, among the pool's bindings (id -> `Binding`): the first live one names the bound key, unless the request
+names its pin's `holder` (the key Rotator recorded as holding it), which is bound whatever they say. After the
+request is served, its `bind` ids are bound to the key that served it (not the one first picked), for `ttl` seconds.
 
 Ids, strongest evidence first, each scoped by the client (its client key's name, or its address):
 - `p:<client>:<kind>:<value>`: a pin, state another account refuses. `hard` where the request cannot go without
@@ -65,10 +66,13 @@ class Affinity:
     hard: bool = False  # a pin the request cannot go without: another account refuses it
     session: str | None = None  # the session id among `lookup` (for compaction), if any
     said: str = ""  # the evidence in words, for the flow: "session header:x-claude-code-session-id", "lineage"
-
+    # The key (its index in the pool) whose account holds the stored state a pin names, as Rotator recorded it when
+    # it served it: the conversation's bound key whatever its bindings say (they may have been lost: a restart with
+    # another state file, a worker that decides alone).
+    holder: int | None = None
 
     def unpinned(self) -> Affinity:
-        """The affinity without its pins: the request sent whole, for any key."""
+        """The affinity without its pins (nor their holder): the request sent whole, for any key."""
         return Affinity(tuple(i for i in self.lookup if not i.startswith("p:")), self.bind, self.name, self.ttl,
                         self.depth, False, self.session, self.said)
 

@@ -24,12 +24,18 @@ class Bindings:
 
     def lookup(self, affinity: Affinity, wall: float) -> tuple[Binding, bool] | None:
         """The binding of the first id looked up that is live and names a key of the pool, and whether the request
-        is a compaction (found by its session only, its history far shorter than the bound turn's)."""
+        is a compaction (found by its session only, its history far shorter than the bound turn's); the request's
+        pin holder in its place when it names another key (under that binding's name)."""
+        found = None
         for i in affinity.lookup:
             b = self.ids.get(i)
             if b is not None and b.until > wall and 0 <= b.key < len(self.conversations):
-                return b, i == affinity.session and affinity.depth < COMPACTED * b.depth
-        return None
+                found = b, i == affinity.session and affinity.depth < COMPACTED * b.depth
+                break
+        holder = affinity.holder
+        if holder is None or not 0 <= holder < len(self.conversations) or (found and found[0].key == holder):
+            return found
+        return Binding(holder, math.inf, found[0].name if found else affinity.name, affinity.depth), False
 
     def bind(self, index: int, affinity: Affinity, conversation: str, extra: tuple[str, ...], wall: float) -> None:
         until = wall + affinity.ttl

@@ -16,26 +16,28 @@ compares every choice. A strategy name that an implementation does not know is a
 Conversation bindings (rewrite/pool/affinity.py: a conversation bound to the key that served it, until its cache's
 lifetime), without a round trip more to a pick. The request's `Affinity` is one more argument of `pick`/`take`/
 `prefetch` (None: a one-shot call, the strategy exactly as before); its `lookup` ids are looked up in order and the
-first live binding whose key is in the pool names the bound key B. B serves while it is ready (not out, not resting
-for the model, not slow after a stall, not over a window the request counts in), is not the key that just failed,
-and is below its max_concurrent (`Pick.why` BOUND); at its cap the pick waits for it while `patient` (`Pick(None,
-busy=True, why=BOUND, bound=B)`: the caller waits for a lease to come back, then asks again impatient); a pin
-(`hard`) waits for its resting B (`Pick(B, wait)`). Otherwise the conversation is placed among the other keys
-(MOVED, `bound` B); a new one (NEW), or one found by its session only with a history under COMPACTED of the bound
-turn's (COMPACTION), is placed too: among the free keys, the fewest live conversations (capped at LIVE_CAP), then
-the most quota headroom (to 0.05), then the strategy among those; with no free key, the fallback as for any pick.
-`Pick.conversation` names what to bind: the binding's name, or `Affinity.name`. `bind(state, affinity,
-conversation, extra)` binds the request's ids (and `extra`) to the key that served, the conversation live there
-and nowhere else; `unbind(state, affinity)` drops those bound to a key that failed; `live(state)` counts the key's
-live conversations (`describe()`). Local: rewrite/pool/bindings.py (id -> Binding, per key name -> until, on the
-wall clock; expired ones purged lazily; kept in the state file by key fingerprint). Redis: one hash per pool
-(`rot:{pool}:bind`, id -> "fp|until ms|depth|name"), a fixed key of the prepared pick, the ids among the pick's own
-arguments, read by the pick script before the strategy's `choose` (rewrite/state/redis/bind_scripts.py: its own
-chunks); each key's live conversations a sorted set (ZCOUNT for placement); the expiries a sorted set trimmed by
-each bind; bind and unbind written at once on the pipe, as rests are (rewrite/state/redis/bindings.py). Parity
-cases: a bound key picked first; a resting, busy (impatient), avoided or refused one passed over and the
-conversation bound again to the key that serves; a pin waiting for its resting key; an expired binding and a
-compaction placed anew; six new conversations over three keys two each; unbind after a failure.
+first live binding whose key is in the pool names the bound key B (its pin's `holder` in its place when it names another
+key: the key Rotator recorded as holding the stored state, whatever bindings were lost). B serves while it is ready (not
+out, not resting for the model, not slow after a stall, not over a window the request counts in), is not the key that
+just failed, and is below its max_concurrent (`Pick.why` BOUND); at its cap the pick waits for it while `patient`
+(`Pick(None, busy=True, why=BOUND, bound=B)`: the caller waits for a lease to come back, then asks again impatient); a
+pin (`hard`) waits for its resting B (`Pick(B, wait)`). Otherwise the conversation is placed among the other keys
+(MOVED, `bound` B); a new one (NEW), or one found by its session only with a history under COMPACTED of the bound turn's
+(COMPACTION), is placed too: among the free keys, the fewest live conversations (capped at LIVE_CAP), then the most
+quota headroom (to 0.05), then the strategy among those; with no free key, the fallback as for any pick.
+`Pick.conversation` names what to bind: the binding's name, or `Affinity.name`. `bind(state, affinity, conversation,
+extra)` binds the request's ids (and `extra`) to the key that served, the conversation live there and nowhere else;
+`unbind(state, affinity)` drops those bound to a key that failed; `live(state)` counts the key's live conversations
+(`describe()`). Local: rewrite/pool/bindings.py (id -> Binding, per key name -> until, on the wall clock; expired ones
+purged lazily; kept in the state file by key fingerprint). Redis: one hash per pool (`rot:{pool}:bind`, id -> "fp|until
+ms|depth|name"), a fixed key of the prepared pick, the ids among the pick's own arguments, read by the pick script
+before the strategy's `choose` (rewrite/state/redis/bind_scripts.py: its own chunks); each key's live conversations a
+sorted set (ZCOUNT for placement); the expiries a sorted set trimmed by each bind; bind and unbind written at once on
+the pipe, as rests are (rewrite/state/redis/bindings.py). Parity cases: a bound key picked first; a resting, busy
+(impatient), avoided or refused one passed over and the conversation bound again to the key that serves; a pin waiting
+for its resting key; an expired binding and a compaction placed anew; six new conversations over three keys two each;
+unbind after a failure; a pin's holder bound without a binding, or over one naming another key, waited for while it
+rests, left when it just failed.
 
 Quota windows (rewrite/pool/windows.py: per key and quota group, the vendor's rate limits and the config's caps;
 a key whose window the request would exceed is passed over, and is back at the window's reset): the request's
@@ -139,6 +141,10 @@ class Lease:
 
 class Decisions(ABC):
     """One pool's decisions (see the module's docstring). Keys are the pool's `KeyState`s, in config order."""
+
+    # The keys' fingerprints as the state these decisions share names them (config order; empty until known), where
+    # that is not the pool's own (`KeyState.id`, the state file's): Redis's, under the secret every worker reads.
+    shared_ids: list[str] | None = None
 
     @abstractmethod
     def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from rewrite.pool.affinity import Affinity
     from rewrite.pool.prefetch import Prefetch
 
-__all__ = ["KeyPool", "Lease", "Pick", "Resting", "name_keys"]
+__all__ = ["KeyPool", "Lease", "Pick", "Resting", "key_of", "name_keys", "stored_id", "stored_ids"]
 
 logger = logging.getLogger("rotator")
 
@@ -59,6 +59,30 @@ def name_keys(pool: KeyPool, secret: bytes) -> None:
     """Name each key by its fingerprint under `secret`, the store's, before state is imported or exported."""
     for s in pool.states:
         s.id = fingerprint(s.secret, secret)
+
+
+def stored_ids(pool: KeyPool) -> list[str]:
+    """Each key's fingerprint (config order) as the pool's kept state names it, for what records which key made it
+    (the conversation state: rewrite/conversation/): with `state.redis` Redis's (none until Redis has answered once),
+    else the state file's (`KeyState.id`). Never a key itself."""
+    if pool.shared is None:
+        return [s.id for s in pool.states]
+    return list(pool.shared.shared_ids or ())
+
+
+def stored_id(pool: KeyPool, key: str) -> str:
+    """`key`'s fingerprint as `stored_ids` names it; "" when it is not known (or not one of the pool's)."""
+    ids = stored_ids(pool)
+    index = next((i for i, s in enumerate(pool.states) if s.secret == key), None)
+    return ids[index] if index is not None and index < len(ids) else ""
+
+
+def key_of(pool: KeyPool, stored: str) -> str | None:
+    """The pool's key that `stored_ids` names `stored`; None when none is (a key no longer configured, another
+    store's name, or none known)."""
+    if not stored:
+        return None
+    return next((s.secret for s, i in zip(pool.states, stored_ids(pool)) if i == stored), None)
 
 
 class KeyPool:

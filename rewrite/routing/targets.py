@@ -53,13 +53,17 @@ class ConversationHooks:
     - `request(leg, body)`: the client's body (parsed JSON) before it is put to `leg`, for each target in turn;
       return the body to use (e.g. a `previous_response_id` lineage expanded). May raise `Refused`.
     - `translated(leg, request)`: the unified request of a translated target, its model set, before it is
-      encoded for the target's protocol; change it in place (e.g. put signatures back). `leg.translation.ids`
-      may be replaced here by a `ToolIds` of the hook's own, to key state on the ids handed out.
+      encoded for the target's protocol; change it in place (e.g. put signatures back, naming in
+      `leg.translation.made` the key each came from). `leg.translation.ids` may be replaced here by a `ToolIds`
+      of the hook's own, to key state on the ids handed out.
     - `reads_body(client)`: whether `request` or `answer` read or keep the whole body of a request of the client's
       protocol (a large body is then parsed whole rather than sent as it came).
+    - `holder(leg, body)`: the pooled key of `leg`'s provider whose account holds the stored state the client's
+      `body` continues (a Responses `previous_response_id`), as the hook recorded it; None when it does not know.
     - `wants_answer(leg)`: whether `answer` should be called for `leg` (a native leg then decodes its answer too).
-    - `answer(leg, answer)`: the unified answer `leg` gave the client (not called for errors); `leg.asked` is the
-      client's body `request` was given.
+    - `answer(leg, answer, key)`: the unified answer `leg` gave the client (not called for errors), from the pooled
+      `key` (None: no pool, or more than one key's attempts made it); `leg.asked` is the client's body `request` was
+      given.
     """
 
     def reads_body(self, client: Protocol) -> bool:
@@ -73,10 +77,13 @@ class ConversationHooks:
     def translated(self, leg: Leg, request: Request) -> None:
         pass
 
+    def holder(self, leg: Leg, body: dict) -> str | None:
+        return None
+
     def wants_answer(self, leg: Leg) -> bool:
         return False
 
-    def answer(self, leg: Leg, answer: Answer) -> None:
+    def answer(self, leg: Leg, answer: Answer, key: str | None = None) -> None:
         pass
 
 
@@ -193,6 +200,9 @@ class Translation:
         self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
         self.ids = ToolIds()
         self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine
+        # The marks (protocols.conversation.content_mark) of the opaque state the hooks put back, by the fingerprint
+        # of the pooled key whose answer made it: left out of an attempt on another key of the pool.
+        self.made: dict[str, set[str]] = {}
 
     def upstream_request(self, stream: bool, hooks: ConversationHooks | None, leg: Leg) -> tuple[str, str, dict]:
         """(path relative to the target's base_url, query, body) for the target."""

@@ -262,6 +262,44 @@ def test_a_codex_style_conversation_whose_bound_key_answers_429_is_answered_by_t
     assert note["items"] == len(made_by_first)
 
 
+def test_reasoning_the_field_cache_kept_from_one_key_is_left_out_up_front_for_another(fake_vendor, rotator,
+                                                                                       tmp_path):
+    """An Anthropic client routed to a Responses target: the reasoning the first turn's key issued (its
+    `encrypted_content`, which the client never sees) is put back by the field cache on the next turn, for the key
+    that made it. That key answering 429, the turn goes to another key, whose organization would refuse it: sent
+    without it at once, answered with no 400 at the vendor, and the flow says what was left out."""
+    proxy = rotator(fresh=True, args=("-w", str(tmp_path / "flows")),
+                    providers={**THREE_KEYS, "openai": {"protocol": "responses"}},
+                    routes=[{"models": ["claude-via-responses"], "targets": ["openai/o4-mini"]}])
+    fake_vendor.organizations(ORGANIZATIONS)
+    client = make_client("anthropic").with_options(max_retries=0)
+    history: list[dict] = []
+
+    def ask(text: str) -> str:
+        history.append({"role": "user", "content": text})
+        message = client.messages.create(model="claude-via-responses", max_tokens=4096, system=system("main"),
+                                         messages=history, thinking={"type": "enabled", "budget_tokens": 2048})
+        answer = "".join(b.text for b in message.content if b.type == "text")
+        history.append({"role": "assistant", "content": answer})
+        return answer
+
+    ask(question("main", 0))
+    ask(question("main", 1))
+    first, again = calls_of(fake_vendor, "main")
+    assert again.credential == first.credential and reasoning(again)  # (put back for the key that made it)
+    fake_vendor.always(Fault.status(429, headers={"retry-after": "60"}), key=first.credential)
+
+    assert ask(question("main", 2))
+
+    calls = calls_of(fake_vendor, "main")[2:]
+    moved_to = calls[1].credential
+    assert [(c.credential, c.status) for c in calls] == [(first.credential, 429), (moved_to, 200)]
+    assert moved_to != first.credential and reasoning(calls[0]) and not reasoning(calls[1])
+    [note] = [n for f in flows_of(proxy, tmp_path, "main") for n in f.metadata["rotator"]["events"]
+              if n["kind"] == "foreign"]
+    assert note["items"] == len(reasoning(calls[0]))
+
+
 def reasoning(call) -> set[str]:
     """The encrypted reasoning a request carries."""
     return {i["encrypted_content"] for i in call.body.get("input", []) if i.get("type") == "reasoning"}

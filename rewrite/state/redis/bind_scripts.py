@@ -13,28 +13,35 @@ from rewrite.pool.affinity import COMPACTED, LIVE_CAP
 
 # The pick's part before its body (after the windows' chunk, whose `wall` it reads). ARGV, after the pick's own five:
 # how many ids are looked up (-1: the request has no conversation), hard (0/1), patient (0/1), the session id among
-# them ('' none), the request's depth, then the ids. KEYS: after the leases, the bindings' hash, then each key's live
-# conversations. `a_why`, `a_bound` (the bound key, 1-based; 0 none) and `a_name` (its binding's name) are added to
-# the answer, before the windows' part.
+# them ('' none), the request's depth, its pin's holder (1-based; 0 none), then the ids. KEYS: after the leases, the
+# bindings' hash, then each key's live conversations. `a_why`, `a_bound` (the bound key, 1-based; 0 none) and
+# `a_name` (its binding's name) are added to the answer, before the windows' part.
 PICK_AFFINITY_HEAD = f"""
 local a_count = tonumber(ARGV[d + 6])
 local a_hard, a_patient = ARGV[d + 7] == '1', ARGV[d + 8] == '1'
-local a_session, a_depth = ARGV[d + 9], tonumber(ARGV[d + 10])
+local a_session, a_depth, a_holder = ARGV[d + 9], tonumber(ARGV[d + 10]), tonumber(ARGV[d + 11])
 local a_why, a_bound, a_name = '', 0, ''
 local LIVE_CAP, COMPACTED = {LIVE_CAP}, {COMPACTED!r}
--- The binding of the first id looked up that is live and names a key of the pool: key index, name, depth, the id.
+-- The binding of the first id looked up that is live and names a key of the pool: key index, name, depth, the id;
+-- the pin's holder in its place when it names another key (under that binding's name).
 local function a_lookup()
   if a_count <= 0 then return nil end
   local ids, by_fp = {{}}, {{}}
-  for j = 1, a_count do ids[j] = ARGV[d + 10 + j] end
+  for j = 1, a_count do ids[j] = ARGV[d + 11 + j] end
   for i = 1, n do by_fp[ARGV[2 + 4 * (i - 1) + 1]] = i end
   local values = redis.call('HMGET', KEYS[4 + n], unpack(ids))
+  local bi, bname, bdepth, matched
   for j = 1, a_count do
     if values[j] then
       local fp, until_ms, depth, name = string.match(values[j], '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-      if fp and by_fp[fp] and tonumber(until_ms) > wall then return by_fp[fp], name, tonumber(depth), ids[j] end
+      if fp and by_fp[fp] and tonumber(until_ms) > wall then
+        bi, bname, bdepth, matched = by_fp[fp], name, tonumber(depth), ids[j]
+        break
+      end
     end
   end
+  if a_holder > 0 and a_holder <= n and bi ~= a_holder then return a_holder, bname or '', a_depth, false end
+  return bi, bname, bdepth, matched
 end
 """
 

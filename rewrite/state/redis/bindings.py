@@ -17,14 +17,15 @@ if TYPE_CHECKING:
     from rewrite.pool.affinity import Affinity
     from rewrite.state.redis.shared import SharedState
 
-NO_AFFINITY: list[str | int | float] = [-1, 0, 0, "", 0]
+NO_AFFINITY: list[str | int | float] = [-1, 0, 0, "", 0, 0]
 
 
 def affinity_args(affinity: Affinity | None, patient: bool) -> list[str | int | float]:
     """The pick's arguments for the request's conversation (bind_scripts.PICK_AFFINITY_HEAD)."""
     if affinity is None:
         return NO_AFFINITY
-    return [len(affinity.lookup), int(affinity.hard), int(patient), affinity.session or "", affinity.depth,
+    holder = affinity.holder + 1 if affinity.holder is not None else 0
+    return [len(affinity.lookup), int(affinity.hard), int(patient), affinity.session or "", affinity.depth, holder,
             *affinity.lookup]
 
 

@@ -66,6 +66,7 @@ class RedisDecisions(Decisions):
         self.script = scripts.pick(local.strategy.name)  # (an unknown strategy is an error here)
         self.keys = PoolKeys(name, local.states, shared.secret)
         self.names, self._fps = self.keys.names, self.keys.fps
+        self.shared_ids = self.keys.fps  # (filled in place once Redis has answered)
         self.rests = SharedRests(shared, self.keys, local)
         self.leases = SharedLeases(shared, self.keys)
         self.usage = SharedUsage(shared, self.keys)
