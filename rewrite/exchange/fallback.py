@@ -249,7 +249,8 @@ class Fallback:
         if unpinned and affinity is not None:
             affinity = affinity.unpinned()
         created = None
-        if conversation is not None and req.meter.names_answers:
+        # (an answer may make a pin: a generation call's that names its answers, a state call's: `created`)
+        if conversation is not None and (req.meter.names_answers or req.proto is None):
             def created():
                 return conversation.created(req, call.leg, self.answers.whole_answer(), affinity)
         keys = KeyAttempts(self.cfg, self.clock, self.job, call.provider, call.model, self.req.proto,

@@ -35,7 +35,8 @@ chunks); each key's live conversations a sorted set (ZCOUNT for placement); the 
 each bind; bind and unbind written at once on the pipe, as rests are (rewrite/state/redis/bindings.py). Parity
 cases: a bound key picked first; a resting, busy (impatient), avoided or refused one passed over and the
 conversation bound again to the key that serves; a pin waiting for its resting key; an expired binding and a
-compaction placed anew; six new conversations over three keys two each; unbind after a failure.
+compaction placed anew; six new conversations over three keys two each; unbind after a failure; a pin an answer made
+(a Gemini cache) kept for its own lifetime, waited for, and dropped when deleted.
 
 Quota windows (rewrite/pool/windows.py: per key and quota group, the vendor's rate limits and the config's caps;
 a key whose window the request would exceed is passed over, and is back at the window's reset): the request's
