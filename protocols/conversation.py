@@ -18,6 +18,10 @@ request (issue 30). The evidence, strongest first:
 - *cache_lifetime*: how long the request asks the vendor to keep its cache; *prompt_tokens*: the prompt's size,
   estimated (characters / 4), for "no pinning under the model's minimum cacheable prompt" (protocols.capabilities).
 
+A pin's state may be made, read and deleted by calls of their own (Gemini's `cachedContents`): the reader says which
+calls those are (`state_call`) and what state their answer says the account holds, for how long (`kept`), so the
+engine binds it to the key that made it and sends those calls, and the requests that name it, there.
+
 Why the links are cheap: a request is read on the event loop, and agents send megabytes of history every turn, so
 its cost must not grow with the history: only the root and the last `DEPTH` + 1 messages are read (the prompt's size
 comes from the body's bytes), and no byte of them is hashed whole. Each message contributes a *mark*: its role, and
@@ -71,6 +75,23 @@ _LEGACY_CLAUDE_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")  # user_<ha
 class Pin:
     kind: str  # one of the PIN_* kinds
     value: str  # the id, or `content_mark` of the encrypted content
+
+
+@dataclass(frozen=True, slots=True)
+class StateCall:
+    """A call other than a generation on state one account holds (Gemini's cachedContents: create, get, update,
+    delete): the pin its path names (None: it makes the state, which its answer names), and whether it deletes it."""
+
+    pin: Pin | None
+    deletes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """State an answer says the account that answered holds, and for how many seconds more (None: not said)."""
+
+    pin: Pin
+    seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +389,16 @@ class Reader:
 
     def scan(self, body: dict, path: str, scan: Scan) -> None:
         raise NotImplementedError
+
+    def state_call(self, method: str, path: str) -> StateCall | None:
+        """The call on held state a request other than a generation is (`path` without its query); None for any
+        other, and for every call of a protocol that has none."""
+        return None
+
+    def kept(self, call: StateCall, asked: object, answer: object, now: float) -> Kept | None:
+        """The state the answer (parsed JSON) of `call` says its account holds, and for how long (its own expiry,
+        else what the request `asked`, parsed JSON, for); None when it names none (a deletion's answer)."""
+        return None
 
     def foreign(self, body: object) -> tuple[str, ...]:
         """The marks (`content_mark`) of the state in `body` that only the account which made it accepts and that

@@ -1,15 +1,18 @@
 """Conversation affinity through the engine (rewrite/exchange/affinity.py, KeyAttempts): a conversation's turns go
 to the key that served it, the key that served is bound (after a retry too), a failing bound key is unbound, a
-Responses answer's id is bound as a pin, and `affinity: off` passes no affinity at all."""
+Responses answer's id is bound as a pin, a Gemini cache made through the pool is bound to the key that made it until
+it expires, and `affinity: off` passes no affinity at all."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
 
 import protocols
+from protocols.windows import iso
 from rewrite.config import StreamingConfig, parse
 from rewrite.engine import Engine
 from rewrite.exchange.job import Job
@@ -47,12 +50,18 @@ async def turn(engine: Engine, upstream: Upstream, body: dict, headers=(), proto
                client: str = "alice") -> Job:
     """One request through the engine as the addon hands it over (its client named), the upstream scripted."""
     host, path = PATHS[protocol]
-    route = engine.router.route(host, "POST", path)
+    content = json.dumps({"model": "m", "max_tokens": 100, "stream": True, **body}).encode()
+    return await call(engine, upstream, "POST", host, path, content, headers, client)
+
+
+async def call(engine: Engine, upstream: Upstream, method: str, host: str, path: str, content: bytes = b"",
+               headers=(), client: str = "alice") -> Job:
+    """Any request through the engine as the addon hands it over (its client named), the upstream scripted."""
+    route = engine.router.route(host, method, path)
     assert route is not None
     job = engine.submit(f"job-{len(engine.jobs):04d}", route)
     job.client = client
-    request = LoopbackRequest("POST", path, [("host", host), ("content-type", "application/json"), *headers],
-                              json.dumps({"model": "m", "max_tokens": 100, "stream": True, **body}).encode())
+    request = LoopbackRequest(method, path, [("host", host), ("content-type", "application/json"), *headers], content)
     engine.upstream._client = httpx.AsyncClient(transport=httpx.MockTransport(upstream))  # type: ignore[assignment]
     job.responder = responder = FakeResponder()
     await engine._handle(job, request, responder)
@@ -411,3 +420,139 @@ async def test_encrypted_reasoning_goes_back_to_the_key_that_made_it():
                                      "stream": False})
     assert up.keys()[1] == up.keys()[0] and S.RESPONSES_ENCRYPTED in up.seen[1].content.decode()
     assert not [n for n in second.notes if n["kind"] == "foreign"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A Gemini explicit cache made through the pool: its cachedContents calls are pooled (the pooled key goes upstream),
+# and only the project that made a cache knows it.
+
+GEMINI_HOST = "generativelanguage.googleapis.com"
+GENERATE = "/v1beta/models/gemini-2.5-flash:generateContent"
+CACHES = "/v1beta/cachedContents"
+CACHE_NOT_HELD = {"error": {"code": 403, "message": "CachedContent not found (or permission denied)",
+                            "status": "PERMISSION_DENIED"}}
+
+
+class Projects:
+    """A Gemini vendor whose keys are projects of their own: a cache is known to the key that made it alone, and lives
+    `lifetime` seconds from when it was made or last given a ttl."""
+
+    def __init__(self, lifetime: float = 3600.0) -> None:
+        self.lifetime = lifetime
+        self.made: dict[str, str] = {}  # cache name -> the key that made it
+        self.expires: dict[str, float] = {}
+
+    def __call__(self, r: httpx.Request) -> httpx.Response:
+        key, path = r.headers["x-goog-api-key"], r.url.path
+        body = json.loads(r.content) if r.content else {}
+        if path == CACHES and r.method == "POST":
+            name = f"cachedContents/c{len(self.made) + 1}"
+            self.made[name] = key
+            self.expires[name] = time.time() + self.lifetime
+            return httpx.Response(200, json=self.resource(name))
+        name = path.removeprefix("/v1beta/") if path.startswith(CACHES + "/") else body.get("cachedContent")
+        if name is not None and self.made.get(name) != key:
+            return httpx.Response(403, json=CACHE_NOT_HELD)
+        if r.method == "DELETE":
+            del self.made[name]
+            return httpx.Response(200, json={})
+        if r.method == "PATCH":
+            self.expires[name] = time.time() + self.lifetime
+        return httpx.Response(200, json=self.resource(name) if name and name != body.get("cachedContent")
+                              else S.GEMINI_ANSWER)
+
+    def resource(self, name: str) -> dict:
+        return {"name": name, "model": "models/gemini-2.5-flash", "usageMetadata": {"totalTokenCount": 5000},
+                "expireTime": iso(self.expires[name])}
+
+
+def gemini_engine() -> Engine:
+    return engine_for("gemini", own=", force_upstream_stream: false")
+
+
+async def gemini(engine: Engine, up: Upstream, method: str, path: str, body: dict | None = None,
+                 client: str = "alice") -> Job:
+    return await call(engine, up, method, GEMINI_HOST, path, json.dumps(body).encode() if body else b"",
+                      client=client)
+
+
+def generate(n: int, cache: str | None = None) -> dict:
+    body = {"contents": [{"role": "user", "parts": [{"text": f"question {n}"}]}]}
+    return {**body, "cachedContent": cache} if cache else body
+
+
+async def made_cache(engine: Engine, up: Upstream) -> tuple[str, str]:
+    """A cache made through the pool: its name, and the key that made it."""
+    job = await gemini(engine, up, "POST", CACHES, {"model": "models/gemini-2.5-flash", "ttl": "3600s",
+                                                    "contents": [{"role": "user", "parts": [{"text": CONTEXT}]}]})
+    assert job.responder.status == 200
+    return json.loads(job.responder.body)["name"], up.keys()[-1]
+
+
+def pin_binding(engine: Engine, name: str, client: str = "alice"):
+    bindings = engine.router.provider_named("gemini").pool.local.bindings
+    return bindings.ids.get(f"p:{client}:cachedContent:{name}")
+
+
+async def test_a_gemini_cache_made_through_the_pool_is_used_read_and_changed_on_the_key_that_made_it():
+    """Other requests in between go round the pool: without the binding, the cache's requests would too, and the
+    other projects answer 403."""
+    engine, projects = gemini_engine(), Projects()
+    up = Upstream([projects])
+    name, maker = await made_cache(engine, up)
+    jobs = []
+    for n in range(3):
+        await gemini(engine, up, "POST", GENERATE, generate(n))  # (one-shot calls: the strategy's rotation)
+        jobs.append(await gemini(engine, up, "POST", GENERATE, generate(n, name)))
+    jobs.append(await gemini(engine, up, "GET", f"/v1beta/{name}"))
+    jobs.append(await gemini(engine, up, "PATCH", f"/v1beta/{name}", {"ttl": "7200s"}))
+    assert [j.responder.status for j in jobs] == [200] * 5
+    keys = up.keys()
+    assert [keys[i] for i in (2, 4, 6, 7, 8)] == [maker] * 5 and {keys[1], keys[3], keys[5]} - {maker}
+    assert all(notes(j)[0]["detail"].endswith(": bound: cachedContent") for j in jobs)
+
+
+async def test_the_caches_binding_lives_until_its_expiry_as_its_last_answer_says():
+    engine, projects = gemini_engine(), Projects(lifetime=600.0)
+    up = Upstream([projects])
+    name, _ = await made_cache(engine, up)
+    assert pin_binding(engine, name).until == pytest.approx(projects.expires[name], abs=1)
+    projects.lifetime = 7200.0
+    await gemini(engine, up, "PATCH", f"/v1beta/{name}", {"ttl": "7200s"})
+    assert pin_binding(engine, name).until == pytest.approx(projects.expires[name], abs=1)
+    assert pin_binding(engine, name, client="bob") is None  # (scoped by its client)
+
+
+async def test_deleting_the_cache_on_its_key_drops_its_binding_and_a_403_for_it_puts_no_key_out():
+    engine, projects = gemini_engine(), Projects()
+    up = Upstream([projects])
+    name, maker = await made_cache(engine, up)
+    await gemini(engine, up, "POST", GENERATE, generate(0))
+    deleted = await gemini(engine, up, "DELETE", f"/v1beta/{name}")
+    assert deleted.responder.status == 200 and up.keys()[-1] == maker
+    assert pin_binding(engine, name) is None
+    gone = await gemini(engine, up, "POST", GENERATE, generate(1, name))
+    assert [n["why"] for n in notes(gone)] == ["new"]  # (no binding left: placed as a new conversation)
+    assert gone.responder.status == 403 and json.loads(gone.responder.body) == CACHE_NOT_HELD
+    assert len(up.seen) == 4  # (answered as it came, not retried elsewhere)
+    pool = engine.router.provider_named("gemini").pool
+    assert not any(s.out for s in pool.states)
+
+
+@pytest.mark.parametrize("path", [GENERATE, "/v1beta/{name}"])
+@pytest.mark.parametrize("rest, answered", [(3.0, True), (60.0, False)])
+async def test_a_caches_resting_key_is_waited_for_else_the_client_is_told_when_it_is_back(path, rest, answered):
+    engine = gemini_engine()
+    up = Upstream([Projects()])
+    name, maker = await made_cache(engine, up)
+    engine.router.provider_named("gemini").pool.bench(maker, rest)
+    if path == GENERATE:
+        job = await gemini(engine, up, "POST", GENERATE, generate(0, name))
+    else:
+        job = await gemini(engine, up, "GET", path.format(name=name))
+    if answered:
+        assert up.keys() == [maker, maker] and job.responder.status == 200
+        return
+    assert len(up.seen) == 1  # (nothing sent to a key whose project would not find it)
+    assert job.responder.status == 429 and dict(job.responder.headers)["retry-after"] in ("59", "60")
+    assert "holds this conversation's cachedContent" in json.loads(job.responder.body)["error"]["message"]

@@ -21,9 +21,11 @@ from protocols.conversation import (
     PIN_ITEM_REFERENCE,
     PIN_PREVIOUS_RESPONSE,
     CacheLifetime,
+    Kept,
     Pin,
     Session,
     SessionSource,
+    StateCall,
     content_mark,
     session_of,
 )
@@ -132,6 +134,41 @@ def test_a_gemini_cached_content_is_a_pin_and_the_other_protocols_have_none_in_p
     assert evidence.cache_lifetime == CacheLifetime(None, "cachedContent")
     assert read("anthropic_messages", claude()).pins == ()
     assert read("openai_chat", {"messages": [{"role": "user", "content": "hi"}]}).pins == ()
+
+
+def test_a_gemini_cache_named_without_its_collection_is_the_same_pin():
+    assert read("gemini", {"cached_content": "abc", "contents": []}).pins == (Pin(PIN_CACHED_CONTENT,
+                                                                                  "cachedContents/abc"),)
+
+
+CACHE = Pin(PIN_CACHED_CONTENT, "cachedContents/abc")
+
+
+@pytest.mark.parametrize("method, path, call", [
+    ("POST", "/v1beta/cachedContents", StateCall(None)),
+    ("GET", "/v1beta/cachedContents/abc", StateCall(CACHE)),
+    ("PATCH", "/v1beta/cachedContents/abc", StateCall(CACHE)),
+    ("DELETE", "/v1/cachedContents/abc", StateCall(CACHE, deletes=True)),
+    ("GET", "/v1beta/cachedContents", None),  # (the project's list: no one cache's)
+    ("POST", "/v1beta/models/gemini-2.5-flash:generateContent", None),
+    ("GET", "/v1beta/models", None),
+])
+def test_geminis_cache_calls_are_state_calls_that_name_their_cache(method, path, call):
+    reader = protocols.registered("gemini").conversation
+    assert reader.state_call(method, path) == call
+    assert protocols.registered("anthropic_messages").conversation.state_call(method, path) is None
+
+
+def test_a_gemini_cache_answer_says_which_cache_the_account_holds_and_for_how_long():
+    reader = protocols.registered("gemini").conversation
+    now = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    made = {"name": "cachedContents/abc", "model": "models/gemini-2.5-flash", "expireTime": "2026-01-01T01:00:00.5Z"}
+    assert reader.kept(StateCall(None), {"ttl": "60s"}, made, now) == Kept(CACHE, 3600.5)
+    assert reader.kept(StateCall(None), {"ttl": "90s"}, {"name": "cachedContents/abc"}, now) == Kept(CACHE, 90.0)
+    assert reader.kept(StateCall(CACHE), None, {"name": "cachedContents/abc"}, now) == Kept(CACHE, None)
+    assert reader.kept(StateCall(CACHE, deletes=True), None, {}, now) is None
+    assert reader.kept(StateCall(None), {}, {"error": {"code": 400}}, now) is None
+    assert reader.kept(StateCall(None), {}, {"name": "tunedModels/x"}, now) is None
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """The fake vendor keeps organizations apart as the vendors do (tests/support/vendor_accounts.py), driven straight
 with the official SDKs: a prefix its organization saw is a cache read in the usage, another organization writes it
 again; a stored Responses answer and its encrypted reasoning are refused by another organization with OpenAI's own
-400s; with no organizations named, the answers are the fake's usual ones."""
+400s, a Gemini explicit cache by another project with Google's 403; with no organizations named, the answers are the
+fake's usual ones."""
 
 from __future__ import annotations
 
 import openai
 import pytest
+from google.genai import errors as genai_errors
+from google.genai import types as gtypes
 
 from tests.support.clients import PROTOCOLS, make_client
 from tests.support.fake_vendor import INPUT_TOKENS
@@ -16,6 +19,7 @@ from tests.support.vendor_accounts import (
     Organizations,
     Refused,
     Served,
+    cache_not_held,
     invalid_encrypted_content,
     previous_response_not_found,
 )
@@ -113,6 +117,36 @@ def test_encrypted_reasoning_is_issued_to_an_organization_and_refused_by_the_oth
     content = next(item for item in convo.history if item.get("type") == "reasoning")["encrypted_content"]
     assert refused.value.body == invalid_encrypted_content(content)["error"]  # (the first it cannot verify)
     assert "could not be verified" in refused.value.message and fake_vendor.calls()[-1].status == 400
+
+
+def test_a_gemini_cache_is_held_by_the_project_that_made_it_alone(fake_vendor):
+    """Google's explicit caches through google-genai's `client.caches`: made, used, read, given a new ttl and deleted
+    by its project; another project gets Google's 403 for every one of them; with no organizations named, each key
+    is a project of its own."""
+    fake_vendor.organizations(ORGS)
+    mine, same_project, other = (direct(fake_vendor, "gemini", key) for key in (A1, A2, B1))
+    brief = gtypes.CreateCachedContentConfig(system_instruction="A long brief. " * 400, ttl="600s")
+    cache = mine.caches.create(model="gemini-2.5-flash", config=brief)
+    assert cache.name.startswith("cachedContents/") and cache.usage_metadata.total_token_count > 1000
+    asked = gtypes.GenerateContentConfig(cached_content=cache.name)
+    answer = same_project.models.generate_content(model="gemini-2.5-flash", contents="Go on.", config=asked)
+    assert answer.usage_metadata.cached_content_token_count == cache.usage_metadata.total_token_count
+    refusals = [lambda c: c.models.generate_content(model="gemini-2.5-flash", contents="Go on.", config=asked),
+                lambda c: c.caches.get(name=cache.name), lambda c: c.caches.delete(name=cache.name)]
+    for refused_call in refusals:
+        with pytest.raises(genai_errors.ClientError) as refused:
+            refused_call(other)
+        assert (refused.value.code, refused.value.status) == (403, "PERMISSION_DENIED")
+        assert refused.value.message == cache_not_held()["error"]["message"]
+    later = mine.caches.update(name=cache.name, config=gtypes.UpdateCachedContentConfig(ttl="7200s"))
+    assert later.expire_time > cache.expire_time
+    mine.caches.delete(name=cache.name)
+    with pytest.raises(genai_errors.ClientError, match="CachedContent not found"):
+        mine.caches.get(name=cache.name)
+    fake_vendor.reset()
+    alone = mine.caches.create(model="gemini-2.5-flash", config=brief)
+    with pytest.raises(genai_errors.ClientError, match="CachedContent not found"):
+        same_project.caches.get(name=alone.name)
 
 
 def test_refusals_name_the_state_and_never_leak_another_organizations_cache():

@@ -19,10 +19,11 @@ import math
 import fakeredis
 import pytest
 
+from protocols.conversation import PIN_CACHED_CONTENT, Pin
 from protocols.windows import QuotaGroups, Window
 from rewrite.config import KeyConfig
 from rewrite.pool import STRATEGIES, KeyPool, Lease
-from rewrite.pool.affinity import Affinity
+from rewrite.pool.affinity import Affinity, state_affinity
 from rewrite.pool.caps import CapConfig, Share
 from rewrite.pool.windows import Quotas
 from rewrite.state.redis import scripts
@@ -441,3 +442,61 @@ async def test_six_new_conversations_spread_two_on_each_of_three_keys_alike(stra
     assert await AffinityRun(strategy, redis_where, THREE).play(script) == alone
     assert alone[6] == (2, 2, 2)
     assert [s[1] for s in alone[7:]] == [s[1] for s in alone[:6]]  # each turn after the first on its key
+
+
+# A pin an answer made (a Gemini cache made through the pool), bound with the answer's own lifetime; the calls on its
+# state alone (state_affinity) find it, wait for its resting key, and drop it when they delete it.
+CACHE = Pin(PIN_CACHED_CONTENT, "cachedContents/c1")
+MADE = Affinity((), (), "p:client:cachedContent:cachedContents/c1", 30.0, hard=True, said=PIN_CACHED_CONTENT)
+
+
+async def cache_steps(run: AffinityRun) -> list[tuple]:
+    pool, seen = run.pool, run.seen
+
+    async def ask(affinity: Affinity | None) -> str | None:
+        pick = await pool.take(None, "m", affinity=affinity)
+        seen.append((NAME[pick.key], round(pick.wait), pick.why, NAME[pick.bound]))
+        if pick.key is None or pick.wait > 0:
+            pick.drop()
+            return None
+        pool.lease(pick.key, "m", pick.held).release()
+        if affinity is not None and affinity.drops:
+            pool.unbind(pick.key, affinity)
+        elif affinity is not None:
+            pool.bind(pick.key, affinity, pick.conversation or affinity.name)
+        await run.settled()
+        return pick.key
+
+    async def make() -> None:
+        key = await ask(None)
+        assert key is not None
+        pool.bind(key, MADE, MADE.name, (MADE.name,))
+        await run.settled()
+
+    read, delete = state_affinity("client", CACHE, False), state_affinity("client", CACHE, True)
+    await make()
+    await ask(read)  # on the key that made it
+    pool.bench(KEY[seen[0][0]], 20, why="parity")
+    await run.settled()
+    await ask(read)  # waits for its resting key
+    await run.pass_time(21)
+    await ask(read)
+    await run.pass_time(10)  # past its lifetime: unbound, placed as any other
+    await ask(read)
+    await make()
+    await ask(delete)  # on its key, and unbound
+    await ask(read)
+    if run.state is not None:
+        await run.state.aclose()
+    return seen
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_both_keep_a_pin_an_answer_made_for_its_lifetime_and_drop_it_when_deleted_alike(strategy, redis_where):
+    alone = await cache_steps(AffinityRun(strategy, None, THREE))
+    assert await cache_steps(AffinityRun(strategy, redis_where, THREE)) == alone
+    made, read, waiting, back, expired, made_again, deleted, after = alone
+    assert made[2:] == ("", None) and read == (made[0], 0, "bound", None)  # (the bound key, named when waited for)
+    assert waiting == (made[0], 20, "bound", made[0]) and back == read
+    assert expired[2] == "new"
+    assert deleted == (made_again[0], 0, "bound", None) and after[2] == "new"

@@ -78,6 +78,19 @@ def test_googles_400_for_an_invalid_key_is_the_keys_fault_not_the_requests():
                 "gemini").kind is ErrorKind.REQUEST
 
 
+def test_googles_403_for_a_cache_another_project_holds_is_the_requests_not_a_refused_key():
+    """A key of another project than the one that made the explicit cache (or after it expired): answered to the
+    client as it is, the key not put out of the pool."""
+    not_held = body({"error": {"code": 403, "message": "CachedContent not found (or permission denied)",
+                               "status": "PERMISSION_DENIED"}})
+    error = read(403, [], not_held, NOW, "gemini")
+    assert error.kind is ErrorKind.FOREIGN
+    assert retry.decide(error, [], not_held, pooled=True) is None
+    denied = body({"error": {"code": 403, "message": "Permission denied: Consumer 'api_key:x' has been suspended.",
+                             "status": "PERMISSION_DENIED"}})
+    assert read(403, [], denied, NOW, "gemini").kind is ErrorKind.BAD_KEY
+
+
 def test_a_refused_parameter_makes_a_400_a_refusal_and_an_essential_one_does_not():
     refused = body({"error": {"message": "Unsupported parameter: 'temperature' is not supported with this model.",
                               "param": "temperature", "code": "unsupported_parameter"}})

@@ -6,6 +6,8 @@ of request parameters.
   daily quota, spent until Google's midnight (Pacific time); it is the model's when its id or dimensions say so.
 - A 400 whose `google.rpc.ErrorInfo` reason is `API_KEY_INVALID` ("API key not valid. Please pass a valid API key.")
   refuses the key, not the request: Google answers a bad key with 400, where other vendors say 401.
+- A 403 "CachedContent not found (or permission denied)" names an explicit cache the key's project does not hold
+  (another project made it, or it expired): the request's state, not a refused key.
 - A 400 `INVALID_ARGUMENT` names refused fields: "Invalid JSON payload received. Unknown name \"topK\" at
   'generation_config': Cannot find field." (one such sentence per field), or "Thinking level is not supported for
   this model."
@@ -26,6 +28,7 @@ from protocols.vendor_errors import (
     VendorError,
     error_message,
     finite,
+    foreign_state,
     refused_by,
 )
 
@@ -36,6 +39,7 @@ PER_DAY = "PerDay"  # Gemini's quota ids name their window
 PACIFIC = timezone(timedelta(hours=-8))
 QUOTA_STATUS = 429
 BAD_KEY_REASON = "API_KEY_INVALID"
+CACHE_NOT_HELD = foreign_state(403, [b"CachedContent not found"])
 
 UNKNOWN_NAME = re.compile(r"""Unknown name \\?"(\w+)\\?"(?: at '([^']*)')?""")
 THINKING_LEVEL_REFUSED = re.compile(r"^Thinking level is not supported for this model", re.IGNORECASE)
@@ -112,4 +116,5 @@ def _refused(error: dict) -> list[str]:
 
 # Google's RPC details, as its OpenAI-compatible endpoint sends them too.
 GOOGLE_RPC = (retry_info, daily_quota)
-GEMINI_ERRORS = ErrorReader((bad_key, *GOOGLE_RPC, refused_by(_refused)), essential=ESSENTIAL, holders=(CONFIG,))
+GEMINI_ERRORS = ErrorReader((bad_key, CACHE_NOT_HELD, *GOOGLE_RPC, refused_by(_refused)), essential=ESSENTIAL,
+                            holders=(CONFIG,))

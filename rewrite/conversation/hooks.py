@@ -108,6 +108,8 @@ class ConversationState(ConversationHooks):
             leg.translation.made = restored.made
 
     def holder(self, leg: Leg, body: dict) -> str | None:
+        if leg.protocol is None:  # (a call of no protocol: a Gemini cachedContents call)
+            return None
         stored, pool = _continuity(leg), leg.provider.pool
         if stored is None or pool is None or leg.translation is not None or not stored.previous(body):
             return None

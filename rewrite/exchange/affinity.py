@@ -8,23 +8,26 @@ address) and cut by the target model's minimum cacheable prompt. A login has no 
 
 After an attempt served the client, its key is bound (`KeyAttempts`, rewrite/exchange/attempt.py); so are the pins
 the answer creates (`created`): a stored Responses answer's id, which the next turn names as its
-`previous_response_id`, for as long as the vendor keeps it.
+`previous_response_id`, for as long as the vendor keeps it; a Gemini cache made, read or changed through the pool
+(a state call, protocols/conversation.py), until its expiry. A call on a pin's state goes to the key bound to it
+as a request naming the pin does, and a deletion unbinds it.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import protocols
 from protocols.capabilities import cache_minimum
-from protocols.conversation import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, SessionSource
+from protocols.conversation import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, Reader, SessionSource, StateCall
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.exchange.request import ClientRequest
-from rewrite.pool.affinity import PIN_TTL, Affinity, affinity_of, answer_pin
+from rewrite.pool.affinity import PIN_TTL, Affinity, affinity_of, answer_pin, state_affinity
 from rewrite.providers import Provider
-from rewrite.routing.targets import Leg
+from rewrite.routing.targets import Leg, parse_json
 
 UNREAD = Evidence()  # (a sentinel: not read yet)
 # The shortest prompt kept on one key at a model the vendors' tables do not name (an OpenAI-compatible vendor's own):
@@ -94,6 +97,12 @@ class Conversation:
             return None
         at = (provider.name, model)
         if at not in self._affinities:
+            if req.proto is None:  # (not a generation call: a call on a pin's state, or none of the conversation's)
+                found = state_call(req, provider)
+                made = found[1] if found is not None else None
+                self._affinities[at] = (state_affinity(self.client, made.pin, made.deletes)
+                                        if made is not None and made.pin is not None else None)
+                return self._affinities[at]
             minimum = self._minimum(provider, model)
             # (a request too small to bind, naming no pin, is not read: most one-shot calls)
             evidence = self.evidence(req) if may_bind(minimum, req.plain or None) else None
@@ -111,8 +120,13 @@ class Conversation:
     def created(self, req: ClientRequest, leg: Leg, whole: bytes | None, affinity: Affinity | None
                 ) -> tuple[Affinity, tuple[str, ...]] | None:
         """The pins the answer `leg` served creates, and the affinity they are bound with (for as long as the vendor
-        keeps them): a Responses answer the client's own vendor stored (native, `store` not off)."""
-        if leg.translation is not None or not self.on(leg.provider) or req.body.get("store") is False:
+        keeps them): a Responses answer the client's own vendor stored (native, `store` not off); the state a state
+        call's answer says its key holds."""
+        if leg.translation is not None or not self.on(leg.provider):
+            return None
+        if req.proto is None:
+            return self._kept(req, leg.provider, whole, affinity)
+        if req.body.get("store") is False:
             return None
         answer_id = req.meter.answer_id(whole)
         if answer_id is None:
@@ -120,3 +134,33 @@ class Conversation:
         pin = answer_pin(self.client, PIN_PREVIOUS_RESPONSE, answer_id)
         name = affinity.name if affinity is not None else pin
         return Affinity((), (), name, PIN_TTL, affinity.depth if affinity else 0, True, said="answer id"), (pin,)
+
+    def _kept(self, req: ClientRequest, provider: Provider, whole: bytes | None, affinity: Affinity | None
+              ) -> tuple[Affinity, tuple[str, ...]] | None:
+        """The state a state call's answer says the key that served it holds, bound until it expires (none left
+        when it has expired)."""
+        found = state_call(req, provider)
+        if found is None or not whole:
+            return None
+        reader, made = found
+        answer, now = parse_json(whole), time.time()
+        kept = reader.kept(made, None, answer, now)
+        if kept is not None and kept.seconds is None:  # (the answer says no expiry: the request's ttl, if any)
+            kept = reader.kept(made, parse_json(req.plain), answer, now)
+        if kept is None or kept.seconds is not None and kept.seconds <= 0:
+            return None
+        pin = answer_pin(self.client, kept.pin.kind, kept.pin.value)
+        name = affinity.name if affinity is not None else pin
+        ttl = PIN_TTL if kept.seconds is None else kept.seconds
+        return Affinity((), (), name, ttl, 0, True, said=kept.pin.kind), (pin,)
+
+
+def state_call(req: ClientRequest, provider: Provider) -> tuple[Reader, StateCall] | None:
+    """The call on a pin's state a request other than a generation is, for `provider`'s family, with the reader
+    that read it; None for any other."""
+    method = req.request.method
+    for registration in protocols.registry.family_protocols(provider.family):
+        reader = registration.conversation
+        if reader is not None and (call := reader.state_call(method, req.path)) is not None:
+            return reader, call
+    return None

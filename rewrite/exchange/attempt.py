@@ -206,15 +206,17 @@ class KeyAttempts:
                       bound=mask(pick.bound) if pick.bound else None)
 
     def _bind(self, pool: KeyPool, key: str, pick: Pick, failure: Failure | None) -> None:
-        """The conversation is bound to the key that served it (with the pins its answer created); dropped from
-        the bound key when that key failed. (A client that leaves ends the attempts with CancelledError: the
-        binding stays.)"""
+        """The conversation is bound to the key that served it (with the pins its answer created), or unbound from
+        it by a deletion of its pin's state; dropped from the bound key when that key failed. (A client that leaves
+        ends the attempts with CancelledError: the binding stays.)"""
         affinity = self.affinity
         if failure is not None:
             if affinity is not None and pick.why == BOUND:
                 self._unbind = key  # (after the next pick, which says the conversation moved from it; or at the end)
             return
-        if affinity is not None:
+        if affinity is not None and affinity.drops:
+            pool.unbind(key, affinity)
+        elif affinity is not None:
             pool.bind(key, affinity, pick.conversation or affinity.name)
         created = self.created() if self.created is not None else None
         if created is not None:

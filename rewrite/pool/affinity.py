@@ -16,7 +16,8 @@ Ids, strongest evidence first, each scoped by the client (its client key's name,
 - `p:<client>:<kind>:<value>`: a pin, state another account refuses. `hard` where the request cannot go without
   it (a stored answer, a server-side conversation or item, a Gemini cache): the bound key is waited for, not left,
   and a rest longer than a request may wait is answered 429 until it ends. An encrypted reasoning item is not hard:
-  another key's request goes without it (rewrite/exchange/outgoing.py);
+  another key's request goes without it (rewrite/exchange/outgoing.py). A call on the pin's state alone (a Gemini
+  cache read, changed or deleted: `state_affinity`) looks its pin up too; a deletion, served, unbinds it;
 - `l:<client>:<link>`: the conversation's lineage, its links deepest first (protocols/conversation.py): the
   conversation's own prompt, so it is looked up before the session, which sub-agents share;
 - `s:<client>:<session>`: the client's own session id.
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.conversation import PIN_ENCRYPTED_CONTENT, Evidence
+from protocols.conversation import PIN_ENCRYPTED_CONTENT, Evidence, Pin
 
 # A binding lives as long as the request asks its vendor to keep the prompt cache; this long when it says nothing
 # (Anthropic's and OpenAI's default cache lifetime is five minutes; a pin lives as long as the vendor keeps it).
@@ -70,6 +71,7 @@ class Affinity:
     # it served it: the conversation's bound key whatever its bindings say (they may have been lost: a restart with
     # another state file, a worker that decides alone).
     holder: int | None = None
+    drops: bool = False  # the request deletes its pin's state: once served, the pin is unbound, not bound
 
     def unpinned(self) -> Affinity:
         """The affinity without its pins (nor their holder): the request sent whole, for any key."""
@@ -128,5 +130,11 @@ def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, de
 
 def answer_pin(client: str, kind: str, value: str) -> str:
     """The id of a pin an answer creates (a stored Responses answer's id, which the next turn names as its
-    `previous_response_id`), as `affinity_of` names the request's pins."""
+    `previous_response_id`; a Gemini cache's name), as `affinity_of` names the request's pins."""
     return f"p:{client}:{kind}:{value}"
+
+
+def state_affinity(client: str, pin: Pin, deletes: bool) -> Affinity:
+    """The affinity of a call on a pin's state alone (a Gemini cache read, changed or deleted): its key, waited for."""
+    pin_id = answer_pin(client, pin.kind, pin.value)
+    return Affinity((pin_id,), (), pin_id, PIN_TTL, hard=True, said=pin.kind, drops=deletes)

@@ -37,7 +37,8 @@ the pipe, as rests are (rewrite/state/redis/bindings.py). Parity cases: a bound 
 (impatient), avoided or refused one passed over and the conversation bound again to the key that serves; a pin waiting
 for its resting key; an expired binding and a compaction placed anew; six new conversations over three keys two each;
 unbind after a failure; a pin's holder bound without a binding, or over one naming another key, waited for while it
-rests, left when it just failed.
+rests, left when it just failed; a pin an answer made (a Gemini cache) kept for its own lifetime, waited for, and
+dropped when deleted.
 
 Quota windows (rewrite/pool/windows.py: per key and quota group, the vendor's rate limits and the config's caps;
 a key whose window the request would exceed is passed over, and is back at the window's reset): the request's

@@ -21,7 +21,7 @@ from rewrite.state.redis.connection import BREAKER_SECONDS
 from rewrite.state.redis.shared import LEASE_SECONDS
 from tests.support.cluster import Cluster
 from tests.support.fake_vendor import Fault
-from tests.support.harness import default_config, merge
+from tests.support.harness import POOL_KEYS, default_config, merge
 from tests.support.multi_turn import SYSTEM, Conversation
 from tests.support.timing import MARGIN, wait_until
 
@@ -250,3 +250,31 @@ def test_a_conversation_stays_on_one_key_whichever_worker_takes_each_turn(fake_v
         calls = [c for c in fake_vendor.calls() if f"Conversation {name}." in c.body["messages"][0]["content"]]
         assert len({c.credential for c in calls}) == 1, [c.credential for c in calls]
         assert [t.cache_read for t in convo.turns[1:]] == [t.input for t in convo.turns[:-1]]
+
+
+def test_a_gemini_cache_made_through_one_worker_is_used_on_its_key_through_the_other(fake_vendor, cluster_of):
+    """A Gemini explicit cache made through one worker is bound in Redis to the key (the project) that made it:
+    generateContent calls naming it through either worker go there, one-shot calls rotating in between, and its
+    deletion through the other worker too."""
+    cluster = cluster_of()
+    fake_vendor.organizations({key: f"project-{i}" for i, key in enumerate(POOL_KEYS["gemini"], 1)})
+
+    def gemini(worker: int, method: str, path: str, body: dict | None = None) -> httpx.Response:
+        with cluster.client(worker) as http_client:
+            return http_client.request(method, f"https://generativelanguage.googleapis.com/v1beta/{path}", json=body,
+                                       headers={"x-goog-api-key": "client-placeholder"})
+
+    made = gemini(1, "POST", "cachedContents", {"model": "models/gemini-2.5-flash", "ttl": "600s",
+                                                "systemInstruction": {"parts": [{"text": SYSTEM * 2}]}})
+    name = made.json()["name"]
+    for turn in range(4):
+        for cached in (None, name):
+            asked = {"contents": [{"role": "user", "parts": [{"text": f"question {turn}"}]}]}
+            asked.update({"cachedContent": cached} if cached else {})
+            assert gemini(1 + turn % 2, "POST", "models/gemini-2.5-flash:generateContent", asked).status_code == 200
+    assert gemini(2, "DELETE", name).status_code == 200
+    on_cache = [r for r in fake_vendor.requests if name in r.path or (r.body or {}).get("cachedContent") == name
+                or r.protocol == "gemini-caches"]
+    assert len(on_cache) == 6 and {r.status for r in on_cache} == {200}
+    assert len({r.credential for r in on_cache}) == 1
+    assert len({r.credential for r in fake_vendor.calls("gemini")}) == 2  # (the one-shot calls rotated)

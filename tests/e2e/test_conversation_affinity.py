@@ -5,7 +5,8 @@ per organization, is read on every turn after the first, and state only one orga
 The fake vendor caches prompts per organization as the vendors do (tests/support/vendor_accounts.py): a prefix the
 same organization saw recently is a cache read, anything else a write (on Claude a write costs 1.25x the input price,
 a read 0.1x); a Responses answer stored by one organization (`previous_response_id`) and the encrypted reasoning it
-issued (`encrypted_content`, `store: false`, as Codex sends it) are refused by the others with the vendor's 400s.
+issued (`encrypted_content`, `store: false`, as Codex sends it) are refused by the others with the vendor's 400s, and
+a Gemini explicit cache one project made by the others with Google's 403.
 
 Every test interleaves other conversations with the one it follows (a pool that rotated per request would move each
 turn to the next key), and reads what the user sees: the answers, the usage's cache reads, the organization that
@@ -24,11 +25,12 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from google.genai import types as gtypes
 from prometheus_client.parser import text_string_to_metric_families
 
 from protocols.conversation import DEPTH
-from tests.support.clients import PROTOCOLS, make_client
-from tests.support.fake_vendor import Fault
+from tests.support.clients import MODELS, PROTOCOLS, make_client
+from tests.support.fake_vendor import GEMINI_CACHE, GEMINI_CACHES, Fault
 from tests.support.flows import affinity_notes, chosen, read_vendor_flows
 from tests.support.harness import POOL_KEYS, Rotator
 from tests.support.multi_turn import SYSTEM, Conversation
@@ -333,3 +335,41 @@ def test_a_compaction_is_placed_anew_and_said_so(fake_vendor, rotator, tmp_path)
     assert "conversation compacted: placed again on key" in proxy.log
     flows = flows_of(proxy, tmp_path, "main")
     assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (TURNS - 1) + [["compaction"], ["bound"]]
+
+
+def test_a_gemini_cache_made_through_the_pool_is_used_on_the_project_that_made_it(fake_vendor, rotator, tmp_path):
+    """google-genai's explicit cache (`client.caches`) through a pool of three keys of three projects: made, used by
+    generateContent calls interleaved with other conversations, read, given a new ttl and deleted. Each call on it
+    goes to the project that made it, which alone holds it (another would answer Google's 403), and every use reads
+    it; its binding is gone once it is deleted."""
+    proxy = proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+    client = make_client("gemini")
+    made = gtypes.CreateCachedContentConfig(system_instruction=system("cached"), ttl="3600s")
+    cache = client.caches.create(model=MODELS["gemini"], config=made)
+    asked = gtypes.GenerateContentConfig(cached_content=cache.name)
+    others = {name: Conversation("gemini", make_client("gemini"), system=system(name)) for name in ("b", "c")}
+    answers = []
+    for turn in range(TURNS):
+        answers.append(client.models.generate_content(model=MODELS["gemini"], contents=question("cached", turn),
+                                                      config=asked))
+        for name, convo in others.items():
+            convo.ask(question(name, turn))
+    assert client.caches.get(name=cache.name).name == cache.name
+    later = client.caches.update(name=cache.name, config=gtypes.UpdateCachedContentConfig(ttl="7200s"))
+    client.caches.delete(name=cache.name)
+
+    assert all(a.text for a in answers) and later.expire_time > cache.expire_time
+    assert [a.usage_metadata.cached_content_token_count for a in answers] == [
+        cache.usage_metadata.total_token_count] * TURNS
+    on_cache = [r for r in fake_vendor.requests if r.protocol in (GEMINI_CACHES, GEMINI_CACHE)
+                or isinstance(r.body, dict) and r.body.get("cachedContent") == cache.name]
+    assert [(r.method, r.status) for r in on_cache] == [("POST", 200)] * (1 + TURNS) + [
+        ("GET", 200), ("PATCH", 200), ("DELETE", 200)]
+    assert len({r.organization for r in on_cache}) == 1, [r.organization for r in on_cache]
+    assert [c.status for name in others for c in calls_of(fake_vendor, name)] == [200] * (2 * TURNS)
+    proxy.proc.stop()
+    flows = [f for f in read_vendor_flows(tmp_path / "flows")
+             if "cachedContents" in f.request.path or cache.name in f.request.get_text(strict=False)]
+    assert [chosen(f) for f in flows] == [[]] + [["bound"]] * (TURNS + 3)
+    assert all(affinity_notes(f)[0].endswith(": bound: cachedContent") for f in flows[1:])

@@ -892,12 +892,19 @@ def stream_error_event(protocol: str, sequence_number: int) -> bytes:
 
 _GEMINI_CALL = re.compile(r"^/(v1beta|v1|v1alpha)/(?:models|tunedModels)/([^/:]+):(\w+)$")
 _GEMINI_MODEL = re.compile(r"^/(v1beta|v1|v1alpha)/models/([^/:]+)$")
+_GEMINI_CACHE = re.compile(r"^/(?:v1beta|v1|v1alpha)/(cachedContents(?:/[^/:]+)?)$")
+GEMINI_CACHES, GEMINI_CACHE = "gemini-caches", "gemini-cache"  # a cache made; one cache read, updated or deleted
 
 
 def route(method: str, path: str, headers: dict[str, str]) -> tuple[str | None, str | None]:
     """(protocol, model-from-path) for a request; protocol None means 404."""
     is_anthropic = "anthropic-version" in headers or ("x-api-key" in headers and "authorization" not in headers)
     is_gemini = "x-goog-api-key" in headers or "x-goog-api-client" in headers  # (google-genai 3.x lists on /v1 too)
+    cache = _GEMINI_CACHE.match(path)
+    if cache:
+        if cache.group(1) == "cachedContents":
+            return (GEMINI_CACHES, None) if method == "POST" else (None, None)
+        return (GEMINI_CACHE, None) if method in ("GET", "PATCH", "DELETE") else (None, None)
     if method == "POST":
         if path == "/v1/chat/completions":
             return CHAT, None
@@ -1115,8 +1122,8 @@ class FakeVendor:
     def organizations(self, keys: dict[str, str], ttl: float | None = None,
                       min_tokens: int | None = None) -> FakeVendor:
         """Each key belongs to an organization (any key not named is one of its own): a prompt prefix the same
-        organization saw within `ttl` seconds (Anthropic: the markers' own) is a cache read, and Responses state is
-        refused by the others (tests/support/vendor_accounts.py). Until `reset`."""
+        organization saw within `ttl` seconds (Anthropic: the markers' own) is a cache read, and Responses state and
+        Gemini explicit caches are refused by the others (tests/support/vendor_accounts.py). Until `reset`."""
         self.orgs.assign(keys, ttl, min_tokens)
         return self
 
@@ -1359,6 +1366,11 @@ class FakeVendor:
         if fault.status_code is not None and fault.status_code >= 400 or rec.protocol is None:
             status = fault.status_code or 404
             body = fault.error_body if fault.error_body is not None else error_body(rec.protocol, status)
+            await self._send_whole(ex, status, base, body)
+            return
+        if rec.protocol in (GEMINI_CACHES, GEMINI_CACHE):
+            name = rec.path.split("/", 2)[2] if rec.protocol == GEMINI_CACHE else None  # (/v1beta/cachedContents/x)
+            status, body, rec.organization = self.orgs.cache_call(rec.method, name, rec.body, rec.credential, rec.index)
             await self._send_whole(ex, status, base, body)
             return
         if rec.protocol not in GENERATION_PROTOCOLS:

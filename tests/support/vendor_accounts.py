@@ -7,7 +7,11 @@ organization (Anthropic: a workspace; OpenAI: an organization; Gemini: a project
   Gemini `cachedContentTokenCount`: the whole prompt, automatically);
 - a Responses answer stored (`store`, true by default) is known by id to its organization only, and the
   `encrypted_content` of the reasoning items it issues is accepted back by its organization only: elsewhere the
-  vendor's own 400s, `previous_response_not_found` and `invalid_encrypted_content`.
+  vendor's own 400s, `previous_response_not_found` and `invalid_encrypted_content`;
+- a Gemini explicit cache (`POST /v1beta/cachedContents`) is held by the project that made it until its
+  `expireTime`: it alone reads, updates, deletes and generates with it (its tokens a cache read); elsewhere Google's
+  403 "CachedContent not found (or permission denied)". Caches are kept apart with organizations off too, each key
+  then a project of its own.
 
 Off until a test names the organizations (`FakeVendor.organizations({key: org})`): the fake's other answers keep
 their fixed usage. The model of the prompt is the fake's own, exact and independent of Rotator's: each segment (the
@@ -25,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 CHAT, RESPONSES, ANTHROPIC, GEMINI = "chat", "responses", "anthropic", "gemini"
@@ -46,6 +51,29 @@ def invalid_encrypted_content(content: str) -> dict:
     return {"error": {"message": f"The encrypted content {content[:4]}...{content[-4:]} could not be verified. "
                                  "Reason: Encrypted content could not be decrypted or parsed.",
                       "type": "invalid_request_error", "param": None, "code": "invalid_encrypted_content"}}
+
+
+def cache_not_held() -> dict:
+    """Google's 403 for an explicit cache the key's project does not hold (another project's, or expired)."""
+    return {"error": {"code": 403, "message": "CachedContent not found (or permission denied)",
+                      "status": "PERMISSION_DENIED"}}
+
+
+@dataclass
+class Cache:
+    """An explicit cache, as Google describes it (`resource`)."""
+
+    name: str
+    project: str
+    model: str
+    tokens: int
+    created: float  # wall clock
+    expires: float
+
+    def resource(self) -> dict:
+        made, expires = _rfc3339(self.created), _rfc3339(self.expires)
+        return {"name": self.name, "model": self.model, "displayName": "", "createTime": made, "updateTime": made,
+                "expireTime": expires, "usageMetadata": {"totalTokenCount": self.tokens}}
 
 
 @dataclass
@@ -86,6 +114,7 @@ class Organizations:
     _cache: dict[str, dict[str, float]] = field(default_factory=dict)  # org -> prefix digest -> expiry
     _responses: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id -> (org, its prompt's items)
     _encrypted: dict[str, str] = field(default_factory=dict)  # issued encrypted_content -> org
+    _caches: dict[str, Cache] = field(default_factory=dict)  # a Gemini cache's name -> the cache
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def assign(self, organizations: Mapping[str, str], ttl: float | None = None, min_tokens: int | None = None) -> None:
@@ -102,6 +131,7 @@ class Organizations:
             self._cache.clear()
             self._responses.clear()
             self._encrypted.clear()
+            self._caches.clear()
             self.ttl, self.min_tokens = 300.0, 0
 
     @property
@@ -114,10 +144,17 @@ class Organizations:
 
     def serve(self, protocol: str, body: Any, credential: str | None, index: int) -> Served | Refused | None:
         """A generation request as its key's organization takes it: refused (state of another organization), or
-        served with the cache it reads and writes; None when organizations are off."""
-        if self._of is None or not isinstance(body, dict):
+        served with the cache it reads and writes; None when organizations are off (and it names no cache)."""
+        if not isinstance(body, dict):
             return None
         with self._lock:
+            cache = None
+            if protocol == GEMINI and body.get("cachedContent") is not None:
+                cache = self._held(body["cachedContent"], self._project(credential))
+                if cache is None:
+                    return Refused(403, cache_not_held(), self._project(credential))
+            if self._of is None:
+                return None
             org = self.organization(credential)
             if protocol == RESPONSES:
                 refused = self._refusal(body, org)
@@ -128,10 +165,42 @@ class Organizations:
             if prompt is None:
                 return None
             read, write = self._cached(org, prompt)
-            served = Served(org, sum(map(_tokens, prompt.segments)), read, write)
+            held = cache.tokens if cache is not None else 0  # (an explicit cache's tokens are read, not written)
+            served = Served(org, sum(map(_tokens, prompt.segments)) + held, read + held, write)
             if protocol == RESPONSES:
                 self._responses_state(served, body, prompt, org, index)
             return served
+
+    def cache_call(self, method: str, name: str | None, body: Any, credential: str | None,
+                   index: int) -> tuple[int, dict, str]:
+        """A call on a Gemini explicit cache as the key's project takes it: made (`name` None), read, given a new
+        lifetime (`ttl` or `expireTime`), or deleted; (status, answer, the project)."""
+        with self._lock:
+            project = self._project(credential)
+            asked = body if isinstance(body, dict) else {}
+            now = time.time()
+            if name is None:
+                contents = {k: asked.get(k) for k in ("systemInstruction", "contents", "tools")}
+                cache = Cache(f"cachedContents/fake{index}", project, str(asked.get("model")),
+                              _tokens(_canonical(contents)), now, now + _lifetime(asked, now, 3600.0))
+                self._caches[cache.name] = cache
+                return 200, cache.resource(), project
+            held = self._held(name, project)
+            if held is None:
+                return 403, cache_not_held(), project
+            if method == "DELETE":
+                del self._caches[name]
+                return 200, {}, project
+            if method == "PATCH":
+                held.expires = now + _lifetime(asked, now, held.expires - now)
+            return 200, held.resource(), project
+
+    def _held(self, name: object, project: str) -> Cache | None:
+        cache = self._caches.get(name) if isinstance(name, str) else None
+        return cache if cache is not None and cache.project == project and cache.expires > time.time() else None
+
+    def _project(self, credential: str | None) -> str:
+        return self.organization(credential) if self._of is not None else credential or "(no key)"
 
     def _refusal(self, body: dict, org: str) -> Refused | None:
         previous = body.get("previous_response_id")
@@ -233,6 +302,20 @@ def _prompt(protocol: str, body: dict, stored: dict[str, tuple[str, list[str]]],
         segments = [root, *map(_canonical, body.get("contents") or [])]
         return _Prompt(segments, [len(segments) - 1], ttl)
     return None
+
+
+def _rfc3339(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _lifetime(asked: dict, now: float, default: float) -> float:
+    """Seconds a cache is asked to live: its `ttl` ("3600s"), else until its `expireTime`."""
+    ttl, expires = asked.get("ttl"), asked.get("expireTime")
+    if isinstance(ttl, str) and ttl.endswith("s"):
+        return float(ttl[:-1])
+    if isinstance(expires, str):
+        return datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp() - now
+    return default
 
 
 def _openai_ttl(body: dict, ttl: float) -> float:
