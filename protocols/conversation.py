@@ -25,16 +25,17 @@ engine binds it to the key that made it and sends those calls, and the requests 
 Why the links are cheap: a request is read on the event loop, and agents send megabytes of history every turn, so
 its cost must not grow with the history: only the root and the last `DEPTH` + 1 messages are read (the prompt's size
 comes from the body's bytes), and no byte of them is hashed whole. Each message contributes a *mark*: its role, and
-for each part its kind, its length, a bounded head and tail of its text, and its call ids (a tool of the root: its
-name); a link is the CRC-32 (C speed) of the root's and the two messages' marks, beside their text length
-(64 bits). scripts/bench measures it (phase `evidence`). It is no cryptographic hash, nor a chain over the whole
-history: two conversations of one client with the same root whose last two messages are alike at some point
-share that point's link (their later turns part again), and a client can make its own conversations collide,
-which gains it nothing (identities are scoped by client and pool): a link only says which key is warm. What clients
-rewrite between turns is left out so the links stay stable: cache_control markers, thinking and reasoning content
-(signed, and dropped by some clients), Gemini's thought signatures, Claude Code's per-request billing header;
-Anthropic's string content and a single text block, Responses' string input and a user message item, give the same
-marks. The model is not part of the links.
+for each part its kind, its length, a bounded head and tail of its text; a tool call and its result their call's id
+(what they hold is read only when there is none); the root's tools their number and the first and last names. A
+link is the CRC-32 (C speed) of the root's and the two messages' marks, beside their text length (64 bits).
+scripts/bench measures it (phase `evidence`). It is no cryptographic hash, nor a chain over the whole history: two
+conversations of one client with the same root whose last two messages are alike at some point share that point's
+link (their later turns part again), and a client can make its own conversations collide, which gains it nothing
+(identities are scoped by client and pool): a link only says which key is warm. What clients rewrite between turns
+is left out so the links stay stable: cache_control markers, thinking and reasoning content (signed, and dropped by
+some clients), Gemini's thought signatures, Claude Code's per-request billing header; Anthropic's string content and
+a single text block, Responses' string input and a user message item, give the same marks. The model is not part of
+the links.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ SHORT = HEAD + TAIL  # a text this long or shorter is its own mark
 SESSION_MAX = 200  # characters of a client's session id kept
 # Messages read from the end, each giving a link: a turn adds a few (an agent's tool round trip two, a batch of
 # parallel calls more), and the turn before bound its deepest link.
-DEPTH = 8
+DEPTH = 6
 _MASK32 = 0xFFFFFFFF
 _DURATION = re.compile(r"(\d{1,7})([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -411,25 +412,22 @@ class Reader:
 
 
 def tools_mark(scan: Scan, tools: object) -> None:
-    """The tools of a root: each one's name (a built-in's kind); neither its schema nor its description is read: a
-    change inside them alone leaves the root as it was."""
-    if not isinstance(tools, list):
+    """The tools of a root: how many, and the names of the first and the last (a built-in's kind). Nothing else of
+    them is read, so their cost does not grow with their number: a change inside the tools alone leaves the root
+    as it was."""
+    if not isinstance(tools, list) or not tools:
         return
-    add = scan.parts.append
-    for tool in tools:
-        if not isinstance(tool, dict):
-            continue
-        name = tool.get("name")
-        if isinstance(name, str) and tool.get("type") != "namespace":
-            add(name)  # (Anthropic, Responses: the usual case)
-            continue
-        function = tool.get("function")
-        if isinstance(function, dict):  # Chat
-            add(f"{function.get('name')}")
-            continue
-        nested = tool.get("tools", tool.get("functionDeclarations", tool.get("function_declarations")))
-        if isinstance(nested, list):  # a Responses namespace, Gemini's declarations
-            add(f"{name}")
-            tools_mark(scan, nested)
-        else:
-            add("|".join(map(str, tool)))  # a built-in tool ({"googleSearch": {}}): its kind
+    scan.parts.append(f"{len(tools)}|{_tool_name(tools[0])}|{_tool_name(tools[-1])}")
+
+
+def _tool_name(tool: object) -> str:
+    if not isinstance(tool, dict):
+        return ""
+    name = tool.get("name")
+    function = tool.get("function")
+    if isinstance(function, dict):  # Chat
+        name = function.get("name")
+    nested = tool.get("tools", tool.get("functionDeclarations", tool.get("function_declarations")))
+    if isinstance(nested, list) and nested:  # a Responses namespace, Gemini's declarations
+        return f"{name}[{len(nested)}|{_tool_name(nested[0])}|{_tool_name(nested[-1])}]"
+    return name if isinstance(name, str) else "|".join(map(str, tool))  # (a built-in: {"googleSearch": {}})

@@ -173,3 +173,13 @@ def test_a_turn_that_adds_fewer_than_DEPTH_messages_finds_the_turn_before():
         before = links(name, build("system", exchanges, 5, random.Random(0)))
         assert before[-1] in links(name, build("system", exchanges, 6, random.Random(0)))  # (three or four more)
         assert before[-1] not in links(name, build("system", exchanges, 8, random.Random(0)))  # (nine or more)
+
+
+def test_a_call_and_its_result_are_named_by_the_calls_id_and_their_contents_are_not_read():
+    def asked(name: str, call: tuple[str, str, str]) -> tuple[int, ...]:
+        exchanges = [Exchange("q", "a", call), Exchange("next", "b", None)]
+        return links(name, BUILDERS[name]("system", exchanges, 1, random.Random(0)))
+
+    for name in BUILDERS:
+        assert asked(name, ("call-1", "{}", "short")) == asked(name, ("call-1", '{"path": "/x"}', "r" * 100_000))
+        assert asked(name, ("call-1", "{}", "short")) != asked(name, ("call-2", "{}", "short"))

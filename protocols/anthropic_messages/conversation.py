@@ -3,8 +3,9 @@
 The root is `tools` and `system`, without Claude Code's billing header (`x-anthropic-billing-header: …; cch=…`, its
 first system block, which changes with every request); then a link per message. Nothing is cached without a
 `cache_control` marker: the cache prefix ends at the last one (a top-level `cache_control`, automatic caching, at
-the whole prompt), and the longest `ttl` asked ("5m" when none is said) is the cache's lifetime. Anthropic has no
-pins: a thinking block's signature is accepted from any account.
+the whole prompt), and the longest `ttl` asked ("5m" when none is said) is the cache's lifetime. Of the tools, only
+the last one's marker is read (where a breakpoint on the tools goes). Anthropic has no pins: a thinking block's
+signature is accepted from any account.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ class MessagesConversation(Reader):
     def scan(self, body: dict, path: str, scan: Scan) -> None:
         tools = body.get("tools")
         tools_mark(scan, tools)
-        for tool in tools if isinstance(tools, list) else ():
-            if isinstance(tool, dict) and "cache_control" in tool:
-                _breakpoint(scan, 0, tool["cache_control"])
+        last = tools[-1] if isinstance(tools, list) and tools else None  # (where a tools breakpoint goes)
+        if isinstance(last, dict) and "cache_control" in last:
+            _breakpoint(scan, 0, last["cache_control"])
         system = body.get("system")
         if isinstance(system, str):
             if not system.startswith(BILLING_HEADER):
@@ -76,9 +77,12 @@ def _blocks(scan: Scan, blocks: list) -> None:
             add(block.get("name"))
         elif kind == "tool_result":
             add("r")
-            add(block.get("tool_use_id"))
+            called = block.get("tool_use_id")
+            add(called)
             content = block.get("content")
-            if isinstance(content, str):
+            if isinstance(called, str) and called:
+                pass  # (its call's id names it: the result is not read)
+            elif isinstance(content, str):
                 scan.text(content)
             elif isinstance(content, list):
                 _blocks(scan, content)

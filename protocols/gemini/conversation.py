@@ -108,9 +108,11 @@ def _parts(scan: Scan, parts: object) -> None:
         for key, value in part.items():
             if key in _LEFT_OUT:
                 continue
-            if key in _CALLS and isinstance(value, dict):  # its id, its name, its arguments or result (bounded)
-                scan.mark(f"{key}|{value.get('id')}|{value.get('name')}")
-                scan.value(value.get("args", value.get("response")))
+            if key in _CALLS and isinstance(value, dict):  # its id, its name; without an id its arguments or result
+                call_id = value.get("id")
+                scan.mark(f"{key}|{call_id}|{value.get('name')}")
+                if not (isinstance(call_id, str) and call_id):
+                    scan.value(value.get("args", value.get("response")))
             elif isinstance(value, dict) and isinstance(value.get("data"), str):  # inlineData
                 scan.mark(f"{key}|{value.get('mimeType', value.get('mime_type'))}")
                 scan.opaque(value["data"])

@@ -85,18 +85,22 @@ def _instruction(message: object) -> bool:
 
 
 def _message(scan: Scan, message: dict) -> None:
-    scan.mark(f"{message.get('role')}|{message.get('tool_call_id')}|{message.get('name')}")
-    content_parts(scan, message.get("content"))
+    called = message.get("tool_call_id")
+    scan.mark(f"{message.get('role')}|{called}|{message.get('name')}")
+    if not (isinstance(called, str) and called):  # (a result is named by its call's id, not read)
+        content_parts(scan, message.get("content"))
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else ():
         if not isinstance(call, dict):
             continue
-        scan.mark(f"{call.get('id')}|{call.get('type')}")
+        call_id = call.get("id")
+        scan.mark(f"{call_id}|{call.get('type')}")
         for key in ("function", "custom"):
             inner = call.get(key)
             if isinstance(inner, dict):
                 scan.mark(f"{inner.get('name')}")
-                scan.value(inner.get("arguments", inner.get("input")))
+                if not (isinstance(call_id, str) and call_id):  # (a call is named by its id, when it has one)
+                    scan.value(inner.get("arguments", inner.get("input")))
     legacy = message.get("function_call")
     if isinstance(legacy, dict):
         scan.mark(f"{legacy.get('name')}")

@@ -96,17 +96,16 @@ def _item(scan: Scan, item: dict) -> bool:
         scan.mark(f"{item.get('role')}")
         content_parts(scan, item.get("content"))
         return True
-    if kind == "function_call":
-        scan.mark(f"{kind}|{item.get('call_id')}|{item.get('name')}|{item.get('namespace')}")
-        scan.value(item.get("arguments"))
-        return True
-    if kind == "function_call_output":
-        scan.mark(f"{kind}|{item.get('call_id')}")
-        output = item.get("output")
-        if isinstance(output, list):
-            content_parts(scan, output)
+    if kind == "function_call" or kind == "function_call_output":
+        call_id = item.get("call_id")
+        scan.mark(f"{kind}|{call_id}|{item.get('name')}|{item.get('namespace')}")
+        if isinstance(call_id, str) and call_id:  # (a call and its result are named by its id, not read)
+            return True
+        value = item.get("arguments", item.get("output"))
+        if isinstance(value, list):
+            content_parts(scan, value)
         else:
-            scan.value(output)
+            scan.value(value)
         return True
     scan.pin(PIN_ENCRYPTED_CONTENT, item.get("encrypted_content"))
     if kind == "reasoning":
