@@ -171,6 +171,50 @@ def test_a_gemini_cache_answer_says_which_cache_the_account_holds_and_for_how_lo
     assert reader.kept(StateCall(None), {}, {"name": "tunedModels/x"}, now) is None
 
 
+STORED = Pin(PIN_PREVIOUS_RESPONSE, "resp_abc")
+CONV = Pin(PIN_CONVERSATION, "conv_abc")
+
+
+@pytest.mark.parametrize("method, path, call", [
+    ("GET", "/v1/responses/resp_abc", StateCall(STORED)),
+    ("DELETE", "/v1/responses/resp_abc", StateCall(STORED, deletes=True)),
+    ("POST", "/v1/responses/resp_abc/cancel", StateCall(STORED)),
+    ("GET", "/v1/responses/resp_abc/input_items", StateCall(STORED)),
+    ("GET", "/openai/v1/responses/resp_abc", StateCall(STORED)),  # (a base URL's own prefix)
+    ("POST", "/v1/responses", None),
+    ("POST", "/v1/responses/input_tokens", None),
+    ("POST", "/v1/responses/compact", None),
+    ("PATCH", "/v1/responses/resp_abc", None),
+    ("POST", "/v1/conversations", StateCall(None)),
+    ("GET", "/v1/conversations/conv_abc", StateCall(CONV)),
+    ("POST", "/v1/conversations/conv_abc", StateCall(CONV)),
+    ("DELETE", "/v1/conversations/conv_abc", StateCall(CONV, deletes=True)),
+    ("GET", "/v1/conversations/conv_abc/items", StateCall(CONV)),
+    ("POST", "/v1/conversations/conv_abc/items", StateCall(CONV)),
+    ("GET", "/v1/conversations/conv_abc/items/msg_1", StateCall(CONV)),
+    ("DELETE", "/v1/conversations/conv_abc/items/msg_1", StateCall(CONV)),  # (the conversation stays)
+    ("GET", "/v1/conversations", None),
+    ("GET", "/v1/models", None),
+])
+def test_responses_stored_response_and_conversation_calls_are_state_calls_that_name_their_pin(method, path, call):
+    """A stored response's calls name it by the pin its answer was bound by, the id a later turn names."""
+    assert protocols.registered("openai_responses").conversation.state_call(method, path) == call
+    assert protocols.registered("openai_chat").conversation.state_call(method, path) is None
+
+
+def test_a_made_conversation_is_kept_without_expiry_and_a_stored_responses_calls_make_nothing():
+    reader = protocols.registered("openai_responses").conversation
+    made = {"id": "conv_abc", "object": "conversation", "created_at": 1_767_225_600, "metadata": {}}
+    assert reader.kept(StateCall(None), {}, made, 0.0) == Kept(CONV, None)
+    assert reader.kept(StateCall(CONV), None, made, 0.0) == Kept(CONV, None)
+    assert reader.kept(StateCall(Pin(PIN_CONVERSATION, "conv_other")), None, made, 0.0) is None
+    deleted = {"id": "conv_abc", "object": "conversation.deleted", "deleted": True}
+    assert reader.kept(StateCall(CONV, deletes=True), None, deleted, 0.0) is None
+    assert reader.kept(StateCall(CONV), None, {"object": "list", "data": []}, 0.0) is None
+    assert reader.kept(StateCall(STORED), None, {"id": "resp_abc", "object": "response"}, 0.0) is None
+    assert reader.kept(StateCall(None), {}, {"error": {"message": "bad"}}, 0.0) is None
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # The cache a request asks for
 

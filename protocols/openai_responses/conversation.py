@@ -6,10 +6,17 @@ own; OpenAI answers `invalid_encrypted_content` elsewhere). The root is `instruc
 system and developer items (Codex's `additional_tools` item with them); a string `input` is one user message; then a
 link per item, reasoning items aside (their content is signed, and clients drop them). The cache prefix and
 lifetime as for Chat (protocols/openai_chat/conversation.py).
+
+Its state calls: on a stored response, `GET` and `DELETE …/responses/<id>`, `POST …/<id>/cancel` (a background
+one), `GET …/<id>/input_items`, each naming it by the pin a stored answer is bound by (`previous_response_id`); on a
+conversation, `POST …/conversations` makes one (the answer names it), and `GET`, `POST` (its metadata) and `DELETE
+…/conversations/<id>` and its `…/items[/<item>]` name it. OpenAI keeps a conversation without expiry, and a stored
+response 30 days from when it was made (a read does not lengthen it): neither answer says for how long.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 
 from protocols.conversation import (
@@ -17,8 +24,11 @@ from protocols.conversation import (
     PIN_ENCRYPTED_CONTENT,
     PIN_ITEM_REFERENCE,
     PIN_PREVIOUS_RESPONSE,
+    Kept,
+    Pin,
     Reader,
     Scan,
+    StateCall,
     content_mark,
     tail,
     tools_mark,
@@ -27,6 +37,11 @@ from protocols.openai_chat.conversation import INSTRUCTION_ROLES, content_parts,
 
 _ROOT_ITEMS = ("additional_tools",)
 _CALL_ARGUMENTS = ("arguments", "input", "output")
+_RESPONSE_CALL = re.compile(r"/responses/([^/]+)(/cancel|/input_items)?$")
+_RESPONSE_METHODS = {"": ("GET", "DELETE"), "/cancel": ("POST",), "/input_items": ("GET",)}
+CONVERSATIONS = "/conversations"
+_CONVERSATION_CALL = re.compile(r"/conversations/([^/]+)(/items(?:/[^/]+)?)?$")
+_CONVERSATION_METHODS = ("GET", "POST", "DELETE")
 
 
 class ResponsesConversation(Reader):
@@ -43,6 +58,28 @@ class ResponsesConversation(Reader):
             return None
         kept = [i for i in items if _reasoning_mark(i) not in marks]
         return {**body, "input": kept} if len(kept) < len(items) else None
+
+    def state_call(self, method: str, path: str) -> StateCall | None:
+        if path.endswith(CONVERSATIONS):  # (its GET would list them, which OpenAI does not serve)
+            return StateCall(None) if method == "POST" else None
+        if match := _CONVERSATION_CALL.search(path):
+            if method not in _CONVERSATION_METHODS:
+                return None
+            deletes = method == "DELETE" and match.group(2) is None  # (an item's deletion leaves it)
+            return StateCall(Pin(PIN_CONVERSATION, match.group(1)), deletes)
+        if (match := _RESPONSE_CALL.search(path)) and method in _RESPONSE_METHODS[match.group(2) or ""]:
+            return StateCall(Pin(PIN_PREVIOUS_RESPONSE, match.group(1)), method == "DELETE")
+        return None
+
+    def kept(self, call: StateCall, asked: object, answer: object, now: float) -> Kept | None:
+        """A conversation made or read names itself (kept without expiry: the pin's default binding); a stored
+        response's own calls make nothing new."""
+        if call.deletes or not isinstance(answer, dict) or answer.get("object") != "conversation":
+            return None
+        made = answer.get("id")
+        if not isinstance(made, str) or not made or call.pin is not None and call.pin.value != made:
+            return None
+        return Kept(Pin(PIN_CONVERSATION, made), None)
 
     def scan(self, body: dict, path: str, scan: Scan) -> None:
         tools_mark(scan, body.get("tools"))
