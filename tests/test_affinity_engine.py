@@ -1,7 +1,8 @@
 """Conversation affinity through the engine (rewrite/exchange/affinity.py, KeyAttempts): a conversation's turns go
 to the key that served it, the key that served is bound (after a retry too), a failing bound key is unbound, a
-Responses answer's id is bound as a pin, a Gemini cache made through the pool is bound to the key that made it until
-it expires, and `affinity: off` passes no affinity at all."""
+Responses answer's id is bound as a pin (a background one polled, cancelled and deleted on its key), a Gemini cache or
+an OpenAI conversation made through the pool is bound to the key that made it until it expires, and `affinity: off`
+passes no affinity at all."""
 
 from __future__ import annotations
 
@@ -556,3 +557,137 @@ async def test_a_caches_resting_key_is_waited_for_else_the_client_is_told_when_i
     assert len(up.seen) == 1  # (nothing sent to a key whose project would not find it)
     assert job.responder.status == 429 and dict(job.responder.headers)["retry-after"] in ("59", "60")
     assert "holds this conversation's cachedContent" in json.loads(job.responder.body)["error"]["message"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# OpenAI's stored responses and conversations: their own calls are pooled too, and only the organization that made
+# one knows it (each key an organization of its own here).
+
+OPENAI_HOST = "api.openai.com"
+
+
+def not_found(what: str, name: str) -> dict:
+    """OpenAI's 404 for a response or conversation the key's organization does not hold."""
+    return {"error": {"message": f"{what} with id '{name}' not found.", "type": "invalid_request_error",
+                      "param": None, "code": None}}
+
+
+class Organizations:
+    """An OpenAI vendor whose keys are organizations of their own: a stored response (a background one queued) and a
+    conversation are known to the key that made them alone."""
+
+    def __init__(self) -> None:
+        self.made: dict[str, str] = {}  # response or conversation id -> the key that made it
+        self.streamed: list[bool] = []  # whether each POST /v1/responses asked for a stream
+
+    def __call__(self, r: httpx.Request) -> httpx.Response:
+        key, path = r.headers["authorization"].removeprefix("Bearer "), r.url.path  # (the base URL has no /v1)
+        body = json.loads(r.content) if r.content else {}
+        if path == "/conversations" and r.method == "POST":
+            return httpx.Response(200, json=self.conversation(self.make("conv", key)))
+        if path == "/responses":
+            self.streamed.append(body.get("stream") is True)
+            conversation = body.get("conversation")
+            if conversation is not None and self.made.get(conversation) != key:
+                return httpx.Response(404, json=not_found("Conversation", conversation))
+            made = self.make("resp", key) if body.get("store") is not False else "resp_unstored"
+            return httpx.Response(200, json=self.response(made, body.get("background") is True))
+        name = path.split("/")[2]
+        if self.made.get(name) != key:
+            return httpx.Response(404, json=not_found("Response" if name.startswith("resp") else "Conversation", name))
+        if r.method == "DELETE":
+            del self.made[name]
+            deleted = "response" if name.startswith("resp") else "conversation"
+            return httpx.Response(200, json={"id": name, "object": f"{deleted}.deleted", "deleted": True})
+        if path.endswith("/items") or path.endswith("/input_items"):
+            return httpx.Response(200, json={"object": "list", "data": [], "has_more": False})
+        return httpx.Response(200, json=self.response(name, True) if name.startswith("resp")
+                              else self.conversation(name))
+
+    def make(self, kind: str, key: str) -> str:
+        made = f"{kind}_{len(self.made) + 1}"
+        self.made[made] = key
+        return made
+
+    @staticmethod
+    def response(name: str, queued: bool) -> dict:
+        return {"id": name, "object": "response", "created_at": 1_767_225_600, "model": "gpt-4.1",
+                "status": "queued" if queued else "completed", "background": queued, "output": [], "usage": None}
+
+    @staticmethod
+    def conversation(name: str) -> dict:
+        return {"id": name, "object": "conversation", "created_at": 1_767_225_600, "metadata": {}}
+
+
+def openai_engine(own: str = ", force_upstream_stream: false") -> Engine:
+    return engine_for("openai", own=own)
+
+
+async def openai(engine: Engine, up: Upstream, method: str, path: str, body: dict | None = None) -> Job:
+    return await call(engine, up, method, OPENAI_HOST, path, json.dumps(body).encode() if body else b"")
+
+
+def one_shot(n: int) -> dict:
+    return {"model": "gpt-4.1", "input": f"question {n}", "store": False}
+
+
+def openai_pin(engine: Engine, kind: str, name: str):
+    return engine.router.provider_named("openai").pool.local.bindings.ids.get(f"p:alice:{kind}:{name}")
+
+
+async def test_a_background_response_is_polled_cancelled_and_deleted_on_the_key_whose_organization_holds_it():
+    """Other requests in between go round the pool: without the binding, the polls would too, and the other
+    organizations answer 404."""
+    engine, orgs = openai_engine(), Organizations()
+    up = Upstream([orgs])
+    made = await openai(engine, up, "POST", "/v1/responses", {"model": "gpt-4.1", "input": "research", "background": True})
+    assert made.responder.status == 200 and json.loads(made.responder.body)["status"] == "queued"
+    name, maker = json.loads(made.responder.body)["id"], up.keys()[0]
+    jobs = []
+    for n in range(3):
+        await openai(engine, up, "POST", "/v1/responses", one_shot(n))  # (one-shot calls: the strategy's rotation)
+        jobs.append(await openai(engine, up, "GET", f"/v1/responses/{name}"))
+    jobs.append(await openai(engine, up, "GET", f"/v1/responses/{name}/input_items"))
+    jobs.append(await openai(engine, up, "POST", f"/v1/responses/{name}/cancel"))
+    jobs.append(await openai(engine, up, "DELETE", f"/v1/responses/{name}"))
+    assert [j.responder.status for j in jobs] == [200] * 6
+    keys = up.keys()
+    assert [keys[i] for i in (2, 4, 6, 7, 8, 9)] == [maker] * 6 and {keys[1], keys[3], keys[5]} - {maker}
+    assert all(notes(j)[0]["detail"].endswith(": bound: previous_response_id") for j in jobs)
+    assert openai_pin(engine, "previous_response_id", name) is None  # (deleted: unbound)
+
+
+async def test_a_conversation_made_through_the_pool_is_used_read_and_deleted_on_the_key_that_made_it():
+    engine, orgs = openai_engine(), Organizations()
+    up = Upstream([orgs])
+    made = await openai(engine, up, "POST", "/v1/conversations", {"metadata": {"topic": "demo"}})
+    name, maker = json.loads(made.responder.body)["id"], up.keys()[0]
+    assert openai_pin(engine, "conversation", name).until > time.time() + 29 * 86400  # (the pin's default)
+    jobs = []
+    for n in range(3):
+        await openai(engine, up, "POST", "/v1/responses", one_shot(n))
+        jobs.append(await openai(engine, up, "POST", "/v1/responses",
+                                 {"model": "gpt-4.1", "input": f"turn {n}", "conversation": name}))
+    jobs.append(await openai(engine, up, "GET", f"/v1/conversations/{name}/items"))
+    jobs.append(await openai(engine, up, "GET", f"/v1/conversations/{name}"))
+    jobs.append(await openai(engine, up, "DELETE", f"/v1/conversations/{name}"))
+    assert [j.responder.status for j in jobs] == [200] * 6
+    keys = up.keys()
+    assert [keys[i] for i in (2, 4, 6, 7, 8, 9)] == [maker] * 6 and {keys[1], keys[3], keys[5]} - {maker}
+    assert all(notes(j)[0]["detail"].endswith(": bound: conversation") for j in jobs)
+    assert openai_pin(engine, "conversation", name) is None
+
+
+async def test_another_organizations_404_for_a_stored_response_goes_to_the_client_and_puts_no_key_out():
+    engine, orgs = openai_engine(), Organizations()
+    up = Upstream([orgs])
+    made = await openai(engine, up, "POST", "/v1/responses", {"model": "gpt-4.1", "input": "research", "background": True})
+    name = json.loads(made.responder.body)["id"]
+    await openai(engine, up, "DELETE", f"/v1/responses/{name}")
+    gone = await openai(engine, up, "GET", f"/v1/responses/{name}")
+    assert gone.responder.status == 404 and json.loads(gone.responder.body) == not_found("Response", name)
+    assert len(up.seen) == 3  # (answered as it came, not retried elsewhere)
+    pool = engine.router.provider_named("openai").pool
+    assert not any(s.out for s in pool.states)
+    assert not pool.rests_past(0.0, "gpt-4.1", 0)
+

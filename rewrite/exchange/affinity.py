@@ -8,9 +8,10 @@ address) and cut by the target model's minimum cacheable prompt. A login has no 
 
 After an attempt served the client, its key is bound (`KeyAttempts`, rewrite/exchange/attempt.py); so are the pins
 the answer creates (`created`): a stored Responses answer's id, which the next turn names as its
-`previous_response_id`, for as long as the vendor keeps it; a Gemini cache made, read or changed through the pool
-(a state call, protocols/conversation.py), until its expiry. A call on a pin's state goes to the key bound to it
-as a request naming the pin does, and a deletion unbinds it.
+`previous_response_id`, for as long as the vendor keeps it; a Gemini cache made, read or changed through the pool,
+until its expiry, or an OpenAI conversation made through it (a state call, protocols/conversation.py). A call on a
+pin's state (a stored response polled, cancelled or deleted, too) goes to the key bound to it as a request naming
+the pin does, and a deletion unbinds it.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ Ids, strongest evidence first, each scoped by the client (its client key's name,
   it (a stored answer, a server-side conversation or item, a Gemini cache): the bound key is waited for, not left,
   and a rest longer than a request may wait is answered 429 until it ends. An encrypted reasoning item is not hard:
   another key's request goes without it (rewrite/exchange/outgoing.py). A call on the pin's state alone (a Gemini
-  cache read, changed or deleted: `state_affinity`) looks its pin up too; a deletion, served, unbinds it;
+  cache read, changed or deleted, a stored response or a conversation of OpenAI's read or deleted: `state_affinity`)
+  looks its pin up too; a deletion, served, unbinds it;
 - `l:<client>:<link>`: the conversation's lineage, its links deepest first (protocols/conversation.py): the
   conversation's own prompt, so it is looked up before the session, which sub-agents share;
 - `s:<client>:<session>`: the client's own session id.
@@ -135,6 +136,7 @@ def answer_pin(client: str, kind: str, value: str) -> str:
 
 
 def state_affinity(client: str, pin: Pin, deletes: bool) -> Affinity:
-    """The affinity of a call on a pin's state alone (a Gemini cache read, changed or deleted): its key, waited for."""
+    """The affinity of a call on a pin's state alone (a Gemini cache, an OpenAI stored response or conversation,
+    read, changed or deleted): its key, waited for."""
     pin_id = answer_pin(client, pin.kind, pin.value)
     return Affinity((pin_id,), (), pin_id, PIN_TTL, hard=True, said=pin.kind, drops=deletes)
