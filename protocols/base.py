@@ -183,6 +183,11 @@ class Protocol:
         """The same request, asking the upstream for a stream (for forced upstream streaming)."""
         return path, query, {**body, "stream": True}
 
+    def folds(self, body: dict) -> bool:
+        """Whether a non-stream request may go upstream as a stream, folded back into its answer (forced upstream
+        streaming): not one whose answer comes before the work is done."""
+        return True
+
     def with_model(self, path: str, model: str) -> str:
         """The path asking for `model` instead (for a protocol whose model is named in the path)."""
         return path

@@ -691,3 +691,13 @@ async def test_another_organizations_404_for_a_stored_response_goes_to_the_clien
     assert not any(s.out for s in pool.states)
     assert not pool.rests_past(0.0, "gpt-4.1", 0)
 
+
+async def test_a_background_request_is_not_forced_into_a_stream():
+    """Its answer is the response queued, polled for by its id: a forced stream would hold the client until the work
+    is done, and fold it into another answer than the vendor's."""
+    engine, orgs = openai_engine(own=""), Organizations()
+    up = Upstream([orgs])
+    made = await openai(engine, up, "POST", "/v1/responses", {"model": "gpt-4.1", "input": "research", "background": True})
+    assert json.loads(made.responder.body)["status"] == "queued"
+    await openai(engine, up, "POST", "/v1/responses", one_shot(0))
+    assert orgs.streamed == [False, True]

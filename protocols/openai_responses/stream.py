@@ -384,3 +384,8 @@ class OpenAIResponses(Protocol):
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"error": openai_error(status, message)})
 
+    def folds(self, body: dict) -> bool:
+        """(A background response's answer is the response queued, polled for by its id: a stream of it would hold
+        the client until it is done.)"""
+        return body.get("background") is not True
+

@@ -84,9 +84,10 @@ class TargetCall:
         p = req.proto
         self.adapters = chain_for(leg.provider, leg.model) if p is not None and not leg.translation else EMPTY_CHAIN
         # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
-        # JSON, so the stream deadlines protect it; unless the provider opted out or the model refuses streams.
+        # JSON, so the stream deadlines protect it; unless the provider opted out, the model refuses streams or the
+        # request is answered before its work is done (`folds`: a background response).
         self.aggregate = (p is not None and not req.client_stream and leg.provider.force_upstream_stream
-                          and leg.model not in leg.provider.stream_refusals)
+                          and leg.model not in leg.provider.stream_refusals and p.folds(req.body))
         if leg.sealed:
             self._seal()
         self.upstream_stream = p is not None and (req.client_stream or self.aggregate)
