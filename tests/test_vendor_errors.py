@@ -154,3 +154,19 @@ def test_encrypted_content_another_organization_made_is_read_as_foreign_state_an
     assert error.kind is ErrorKind.FOREIGN
     assert retry.decide(error, [], body, pooled=True) is None  # (unless the request can go without it: the engine)
     assert read(400, body=b'{"error": {"message": "bad"}}', protocol="openai_responses").kind is ErrorKind.REQUEST
+
+
+@pytest.mark.parametrize("status, message, code", [
+    (404, "Response with id 'resp_abc' not found.", None),  # GET, DELETE, cancel, input_items
+    (404, "Conversation with id 'conv_abc' not found.", None),
+    (400, "Previous response with id 'resp_abc' not found.", "previous_response_not_found"),
+])
+def test_openais_answer_for_state_another_organization_holds_goes_to_the_client_and_rests_no_key(status, message,
+                                                                                                code):
+    """A stored response or conversation the key's organization does not hold (another made it, or it was deleted):
+    the request's fault, answered as it came, never a refused key put out of the pool."""
+    answer = json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                   "param": "previous_response_id" if code else None, "code": code}}).encode()
+    error = read(status, body=answer, protocol="openai_responses")
+    assert error.kind is ErrorKind.REQUEST and not error.refused
+    assert retry.decide(error, [], answer, pooled=True) is None
