@@ -5,8 +5,9 @@ per organization, is read on every turn after the first, and state only one orga
 The fake vendor caches prompts per organization as the vendors do (tests/support/vendor_accounts.py): a prefix the
 same organization saw recently is a cache read, anything else a write (on Claude a write costs 1.25x the input price,
 a read 0.1x); a Responses answer stored by one organization (`previous_response_id`) and the encrypted reasoning it
-issued (`encrypted_content`, `store: false`, as Codex sends it) are refused by the others with the vendor's 400s, and
-a Gemini explicit cache one project made by the others with Google's 403.
+issued (`encrypted_content`, `store: false`, as Codex sends it) are refused by the others with the vendor's 400s, a
+stored (background) response's own calls and an OpenAI conversation by the others with OpenAI's 404, and a Gemini
+explicit cache one project made by the others with Google's 403.
 
 Every test interleaves other conversations with the one it follows (a pool that rotated per request would move each
 turn to the next key), and reads what the user sees: the answers, the usage's cache reads, the organization that
@@ -30,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from protocols.conversation import DEPTH
 from tests.support.clients import MODELS, PROTOCOLS, make_client
-from tests.support.fake_vendor import GEMINI_CACHE, GEMINI_CACHES, Fault
+from tests.support.fake_vendor import CONVERSATION, GEMINI_CACHE, GEMINI_CACHES, RESPONSES, STORED_RESPONSE, Fault
 from tests.support.flows import affinity_notes, chosen, read_vendor_flows
 from tests.support.harness import POOL_KEYS, Rotator
 from tests.support.multi_turn import SYSTEM, Conversation
@@ -373,3 +374,67 @@ def test_a_gemini_cache_made_through_the_pool_is_used_on_the_project_that_made_i
              if "cachedContents" in f.request.path or cache.name in f.request.get_text(strict=False)]
     assert [chosen(f) for f in flows] == [[]] + [["bound"]] * (TURNS + 3)
     assert all(affinity_notes(f)[0].endswith(": bound: cachedContent") for f in flows[1:])
+
+
+def test_a_background_response_is_polled_on_the_organization_that_holds_it(fake_vendor, rotator, tmp_path):
+    """The openai SDK's background response (`background=True`, answered `queued`) through a pool of three keys of
+    three organizations, polled with `responses.retrieve` between turns of other conversations until it is done,
+    then deleted: every call on it goes to the organization that holds it (another would answer OpenAI's 404)."""
+    proxy = proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+    client = make_client("responses").with_options(max_retries=0)  # (a 404 is the answer)
+    made = client.responses.create(model=MODELS["responses"], input=question("research", 0), background=True)
+    assert made.status == "queued" and made.background
+    others = {name: Conversation("responses", make_client("responses"), system=system(name)) for name in ("b", "c")}
+    polls = []
+    for turn in range(TURNS):
+        for name, convo in others.items():
+            convo.ask(question(name, turn))
+        polls.append(client.responses.retrieve(made.id))
+    client.responses.delete(made.id)
+
+    assert [p.status for p in polls] == ["in_progress"] + ["completed"] * (TURNS - 1)
+    assert polls[-1].output_text
+    on_it = [r for r in fake_vendor.requests if r.protocol == STORED_RESPONSE]
+    assert [(r.method, r.status) for r in on_it] == [("GET", 200)] * TURNS + [("DELETE", 200)]
+    made_by = [r for r in fake_vendor.calls(RESPONSES) if r.body.get("background")]
+    assert len({r.organization for r in made_by + on_it}) == 1, [r.organization for r in made_by + on_it]
+    assert [c.status for name in others for c in calls_of(fake_vendor, name)] == [200] * (2 * TURNS)
+    proxy.proc.stop()
+    flows = [f for f in read_vendor_flows(tmp_path / "flows") if made.id in f.request.path]
+    assert [chosen(f) for f in flows] == [["bound"]] * (TURNS + 1)
+    assert all(affinity_notes(f)[0].endswith(": bound: previous_response_id") for f in flows)
+
+
+def test_a_conversation_made_through_the_pool_is_used_on_the_organization_that_holds_it(fake_vendor, rotator,
+                                                                                         tmp_path):
+    """`client.conversations.create()`, then turns of `responses.create(conversation=...)` interleaved with other
+    conversations, then the conversation read and deleted: each call goes to the organization that made it, which
+    alone holds it (another would answer OpenAI's 404), and each turn's prompt holds the turns before."""
+    proxy = proxy_with_flows(rotator, tmp_path)
+    fake_vendor.organizations(ORGANIZATIONS)
+    client = make_client("responses").with_options(max_retries=0)
+    conversation = client.conversations.create(metadata={"topic": "demo"})
+    others = {name: Conversation("responses", make_client("responses"), system=system(name)) for name in ("b", "c")}
+    answers = []
+    for turn in range(TURNS):
+        answers.append(client.responses.create(model=MODELS["responses"], conversation=conversation.id,
+                                               input=question("kept", turn)))
+        for name, convo in others.items():
+            convo.ask(question(name, turn))
+    assert client.conversations.retrieve(conversation.id).id == conversation.id
+    client.conversations.delete(conversation.id)
+
+    assert all(a.output_text for a in answers)
+    inputs = [a.usage.input_tokens for a in answers]
+    assert inputs == sorted(inputs) and len(set(inputs)) == TURNS  # (the conversation's items before each input)
+    named = [r for r in fake_vendor.calls(RESPONSES) if r.body.get("conversation") == conversation.id]
+    on_it = [r for r in fake_vendor.requests if r.protocol == CONVERSATION]
+    assert [r.status for r in named] == [200] * TURNS
+    assert [(r.method, r.status) for r in on_it] == [("POST", 200), ("GET", 200), ("DELETE", 200)]
+    assert len({r.organization for r in named + on_it}) == 1, [r.organization for r in named + on_it]
+    proxy.proc.stop()
+    flows = [f for f in read_vendor_flows(tmp_path / "flows")
+             if "/conversations" in f.request.path or conversation.id in f.request.get_text(strict=False)]
+    assert [chosen(f) for f in flows] == [[]] + [["bound"]] * (TURNS + 2)
+    assert all(affinity_notes(f)[0].endswith(": bound: conversation") for f in flows[1:])

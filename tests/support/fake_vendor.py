@@ -894,6 +894,9 @@ _GEMINI_CALL = re.compile(r"^/(v1beta|v1|v1alpha)/(?:models|tunedModels)/([^/:]+
 _GEMINI_MODEL = re.compile(r"^/(v1beta|v1|v1alpha)/models/([^/:]+)$")
 _GEMINI_CACHE = re.compile(r"^/(?:v1beta|v1|v1alpha)/(cachedContents(?:/[^/:]+)?)$")
 GEMINI_CACHES, GEMINI_CACHE = "gemini-caches", "gemini-cache"  # a cache made; one cache read, updated or deleted
+_STORED_RESPONSE = re.compile(r"^/v1/responses/(resp_[^/]+)(/cancel)?$")
+_CONVERSATION = re.compile(r"^/v1/conversations(?:/([^/]+))?$")
+STORED_RESPONSE, CONVERSATION = "responses-stored", "conversation"  # a stored response's calls; a conversation's
 
 
 def route(method: str, path: str, headers: dict[str, str]) -> tuple[str | None, str | None]:
@@ -905,6 +908,12 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str | None, 
         if cache.group(1) == "cachedContents":
             return (GEMINI_CACHES, None) if method == "POST" else (None, None)
         return (GEMINI_CACHE, None) if method in ("GET", "PATCH", "DELETE") else (None, None)
+    if stored := _STORED_RESPONSE.match(path):
+        calls = ("POST",) if stored.group(2) else ("GET", "DELETE")  # (cancel; read, delete)
+        return (STORED_RESPONSE, None) if method in calls else (None, None)
+    if conversation := _CONVERSATION.match(path):
+        made = conversation.group(1) is None
+        return (CONVERSATION, None) if method in (("POST",) if made else ("GET", "DELETE")) else (None, None)
     if method == "POST":
         if path == "/v1/chat/completions":
             return CHAT, None
@@ -1373,6 +1382,17 @@ class FakeVendor:
             status, body, rec.organization = self.orgs.cache_call(rec.method, name, rec.body, rec.credential, rec.index)
             await self._send_whole(ex, status, base, body)
             return
+        if rec.protocol == STORED_RESPONSE:
+            _, _, response_id, *cancel = rec.path.split("/")[1:]
+            status, body, rec.organization = self.orgs.response_call(rec.method, response_id, bool(cancel),
+                                                                     rec.credential)
+            await self._send_whole(ex, status, base, body)
+            return
+        if rec.protocol == CONVERSATION:
+            name = rec.path.split("/")[3] if rec.path.count("/") == 3 else None  # (/v1/conversations/<id>)
+            status, body, rec.organization = self.orgs.conversation_call(rec.method, name, rec.credential, rec.index)
+            await self._send_whole(ex, status, base, body)
+            return
         if rec.protocol not in GENERATION_PROTOCOLS:
             dialect_answer = login_dialects.other(rec.protocol, rec.body) if rec.dialect else None
             status, body = dialect_answer or other_body(rec.protocol, rec.model, rec.body)
@@ -1417,12 +1437,15 @@ class FakeVendor:
                 fault = dataclasses.replace(
                     fault, text=continuation.rest(fault.text, *asking, fault.overlap, constrained), pieces=())
         ctx = Ctx(rec.index, rec.model or "fake-model", int(rec.received_at), asked or {}, fault)
+        answered = None  # (a stored Responses answer, as its request gets it)
         if isinstance(served, Served):
             rec.organization, rec.cache = served.organization, (served.cache_read, served.cache_write)
             ctx.fault = dataclasses.replace(fault, counts=(served.cache_read, served.cache_write, fault.counts[2]))
             ctx.input_tokens, ctx.encrypted = served.input_tokens, served.encrypted
             if rec.protocol == RESPONSES:
                 served.store(_responses_items(ctx))
+                background = ctx.body.get("background") is True  # (its answer is queued, polled for by its id)
+                answered = self.orgs.answered(f"resp_fake{rec.index}", {**responses_body(ctx), "background": background})
         forced = fault.force_stream and not rec.stream
         rec.stream = rec.stream or fault.force_stream
         if rec.stream:
@@ -1446,6 +1469,8 @@ class FakeVendor:
         else:
             builders = {CHAT: chat_body, RESPONSES: responses_body, ANTHROPIC: anthropic_body, GEMINI: gemini_body}
             whole = builders[rec.protocol](ctx)
+            if rec.protocol == RESPONSES and answered is not None:
+                whole = answered
             body = json.dumps(login_dialects.whole(rec, whole) if rec.dialect else whole, indent=None).encode()
             await self._send_body(ex, base, body)
 

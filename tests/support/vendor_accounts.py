@@ -7,7 +7,12 @@ organization (Anthropic: a workspace; OpenAI: an organization; Gemini: a project
   Gemini `cachedContentTokenCount`: the whole prompt, automatically);
 - a Responses answer stored (`store`, true by default) is known by id to its organization only, and the
   `encrypted_content` of the reasoning items it issues is accepted back by its organization only: elsewhere the
-  vendor's own 400s, `previous_response_not_found` and `invalid_encrypted_content`;
+  vendor's own 400s, `previous_response_not_found` and `invalid_encrypted_content`. Its own calls (`GET`, `DELETE
+  /v1/responses/<id>`, `POST …/<id>/cancel`) are answered by its organization alone, elsewhere OpenAI's 404; a
+  background one (`background: true`, answered `queued`) is `in_progress` at its first poll, then `completed`;
+- a conversation (`POST /v1/conversations`) is held by its organization: it alone reads and deletes it and answers
+  a Responses request naming it (`conversation`), whose items, input and output, it keeps (its prompt the
+  conversation's items before the input); elsewhere OpenAI's 404;
 - a Gemini explicit cache (`POST /v1beta/cachedContents`) is held by the project that made it until its
   `expireTime`: it alone reads, updates, deletes and generates with it (its tokens a cache read); elsewhere Google's
   403 "CachedContent not found (or permission denied)". Caches are kept apart with organizations off too, each key
@@ -51,6 +56,12 @@ def invalid_encrypted_content(content: str) -> dict:
     return {"error": {"message": f"The encrypted content {content[:4]}...{content[-4:]} could not be verified. "
                                  "Reason: Encrypted content could not be decrypted or parsed.",
                       "type": "invalid_request_error", "param": None, "code": "invalid_encrypted_content"}}
+
+
+def not_found(what: str, name: str) -> dict:
+    """OpenAI's 404 for a stored response or a conversation the key's organization does not hold."""
+    return {"error": {"message": f"{what} with id '{name}' not found.", "type": "invalid_request_error",
+                      "param": None, "code": None}}
 
 
 def cache_not_held() -> dict:
@@ -113,6 +124,9 @@ class Organizations:
     _of: dict[str, str] | None = None  # key -> organization; None: off
     _cache: dict[str, dict[str, float]] = field(default_factory=dict)  # org -> prefix digest -> expiry
     _responses: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id -> (org, its prompt's items)
+    _answers: dict[str, dict] = field(default_factory=dict)  # a stored response's id -> its answer, done
+    _queued: dict[str, int] = field(default_factory=dict)  # a background response's id -> polls until it is done
+    _conversations: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id -> (org, its items)
     _encrypted: dict[str, str] = field(default_factory=dict)  # issued encrypted_content -> org
     _caches: dict[str, Cache] = field(default_factory=dict)  # a Gemini cache's name -> the cache
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -130,6 +144,9 @@ class Organizations:
             self._of = None
             self._cache.clear()
             self._responses.clear()
+            self._answers.clear()
+            self._queued.clear()
+            self._conversations.clear()
             self._encrypted.clear()
             self._caches.clear()
             self.ttl, self.min_tokens = 300.0, 0
@@ -161,7 +178,7 @@ class Organizations:
                 if refused is not None:
                     refused.organization = org
                     return refused
-            prompt = _prompt(protocol, body, self._responses, self.ttl)
+            prompt = _prompt(protocol, body, {**self._responses, **self._conversations}, self.ttl)
             if prompt is None:
                 return None
             read, write = self._cached(org, prompt)
@@ -195,6 +212,57 @@ class Organizations:
                 held.expires = now + _lifetime(asked, now, held.expires - now)
             return 200, held.resource(), project
 
+    def answered(self, response_id: str, answer: dict) -> dict:
+        """A stored Responses answer, kept for its own calls; the answer its request gets (a background one's
+        queued)."""
+        with self._lock:
+            if response_id not in self._responses:
+                return answer
+            self._answers[response_id] = answer
+            if not answer.get("background"):
+                return answer
+            self._queued[response_id] = 1
+            return {**answer, "status": "queued", "output": [], "usage": None, "completed_at": None}
+
+    def response_call(self, method: str, response_id: str, cancel: bool, credential: str | None
+                      ) -> tuple[int, dict, str]:
+        """A call on a stored response as the key's organization takes it: read (a background one's status moves
+        on), cancelled, or deleted; (status, answer, the organization)."""
+        with self._lock:
+            org = self._project(credential)
+            answer = self._answers.get(response_id)
+            if answer is None or self._responses[response_id][0] != org:
+                return 404, not_found("Response", response_id), org
+            if method == "DELETE":
+                for kept in (self._answers, self._responses, self._queued):
+                    kept.pop(response_id, None)
+                return 200, {"id": response_id, "object": "response.deleted", "deleted": True}, org
+            polls = self._queued.get(response_id)
+            if cancel and polls is not None:
+                del self._queued[response_id]
+                answer["status"] = "cancelled"
+            elif polls:
+                self._queued[response_id] -= 1
+                return 200, {**answer, "status": "in_progress", "output": [], "usage": None}, org
+            else:
+                self._queued.pop(response_id, None)
+            return 200, answer, org
+
+    def conversation_call(self, method: str, name: str | None, credential: str | None, index: int
+                          ) -> tuple[int, dict, str]:
+        """A call on a conversation as the key's organization takes it: made (`name` None), read or deleted."""
+        with self._lock:
+            org = self._project(credential)
+            if name is None:
+                name = f"conv_fake{index}"
+                self._conversations[name] = (org, [])
+            elif self._conversations.get(name, ("",))[0] != org:
+                return 404, not_found("Conversation", name), org
+            elif method == "DELETE":
+                del self._conversations[name]
+                return 200, {"id": name, "object": "conversation.deleted", "deleted": True}, org
+            return 200, {"id": name, "object": "conversation", "created_at": 1_767_225_600, "metadata": {}}, org
+
     def _held(self, name: object, project: str) -> Cache | None:
         cache = self._caches.get(name) if isinstance(name, str) else None
         return cache if cache is not None and cache.project == project and cache.expires > time.time() else None
@@ -203,6 +271,10 @@ class Organizations:
         return self.organization(credential) if self._of is not None else credential or "(no key)"
 
     def _refusal(self, body: dict, org: str) -> Refused | None:
+        conversation = body.get("conversation")
+        conversation = conversation.get("id") if isinstance(conversation, dict) else conversation
+        if isinstance(conversation, str) and self._conversations.get(conversation, ("",))[0] != org:
+            return Refused(404, not_found("Conversation", conversation))
         previous = body.get("previous_response_id")
         if isinstance(previous, str) and self._responses.get(previous, ("",))[0] != org:
             return Refused(400, previous_response_not_found(previous))
@@ -236,10 +308,15 @@ class Organizations:
             served.encrypted = ENCRYPTED_PREFIX + secret
             self._encrypted[served.encrypted] = org
         if body.get("store", True) is not False:
+            conversation = body.get("conversation")
+            conversation = conversation.get("id") if isinstance(conversation, dict) else conversation
+
             def store(output: list[dict]) -> None:
                 with self._lock:
                     items = prompt.segments[1:] + [_canonical(_responses_item(i)) for i in output]
                     self._responses[f"resp_fake{index}"] = (org, items)
+                    if isinstance(conversation, str) and conversation in self._conversations:
+                        self._conversations[conversation] = (org, items)
 
             served.store = store
 
@@ -278,6 +355,7 @@ def _text_blocks(content: Any, kind: str = "text") -> Any:
 
 
 def _prompt(protocol: str, body: dict, stored: dict[str, tuple[str, list[str]]], ttl: float) -> _Prompt | None:
+    """(`stored`: the items of each stored response and conversation, by id.)"""
     if protocol == ANTHROPIC:
         return _anthropic(body)
     if protocol == CHAT:
@@ -292,7 +370,8 @@ def _prompt(protocol: str, body: dict, stored: dict[str, tuple[str, list[str]]],
     if protocol == RESPONSES:
         items = body.get("input")
         items = [{"role": "user", "content": items}] if isinstance(items, str) else items or []
-        previous = body.get("previous_response_id")
+        previous = body.get("previous_response_id", body.get("conversation"))
+        previous = previous.get("id") if isinstance(previous, dict) else previous
         before = stored[previous][1] if isinstance(previous, str) and previous in stored else []
         root = _canonical({"instructions": body.get("instructions"), "tools": body.get("tools")})
         segments = [root, *before, *(_canonical(_responses_item(i)) for i in items if isinstance(i, dict))]
