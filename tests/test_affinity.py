@@ -54,7 +54,16 @@ def test_a_prompt_under_the_models_cache_minimum_has_no_affinity_unless_pinned()
     assert a is not None and a.hard and a.ttl == PIN_TTL and a.said == "previous_response_id"
     assert a.lookup == ("p:alice:previous_response_id:resp_1", "l:alice:0000000000000002")
     assert a.lookup[0] == answer_pin("alice", "previous_response_id", "resp_1")
-    assert a.bind == ("l:alice:0000000000000002",)
+    assert a.bind == ("l:alice:0000000000000002", "p:alice:previous_response_id:resp_1")
+
+
+def test_a_hard_pin_is_bound_again_by_the_request_it_served_unless_sent_whole_without_it():
+    evidence = Evidence(pins=(Pin("conversation", "conv_1"), Pin("encrypted_content", "mark")), links=(1, 2),
+                        prompt_tokens=5000)
+    a = affinity_of(evidence, "alice", 1024)
+    assert a is not None and a.bind == ("l:alice:0000000000000002", "p:alice:conversation:conv_1")
+    whole = a.unpinned()
+    assert whole.bind == ("l:alice:0000000000000002",) and not any(i.startswith("p:") for i in whole.lookup)
 
 
 def test_encrypted_reasoning_pins_but_is_not_hard_another_keys_request_goes_without_it():
@@ -66,7 +75,7 @@ def test_encrypted_reasoning_pins_but_is_not_hard_another_keys_request_goes_with
 
 def test_pins_alone_name_the_conversation():
     a = affinity_of(Evidence(pins=(Pin("cachedContent", "cachedContents/x"),)), "alice", 4096)
-    assert a is not None and a.lookup == ("p:alice:cachedContent:cachedContents/x",) and a.bind == ()
+    assert a is not None and a.lookup == ("p:alice:cachedContent:cachedContents/x",) == a.bind
     assert a.name == a.lookup[0]
 
 

@@ -76,8 +76,9 @@ class Affinity:
 
     def unpinned(self) -> Affinity:
         """The affinity without its pins (nor their holder): the request sent whole, for any key."""
-        return Affinity(tuple(i for i in self.lookup if not i.startswith("p:")), self.bind, self.name, self.ttl,
-                        self.depth, False, self.session, self.said)
+        return Affinity(tuple(i for i in self.lookup if not i.startswith("p:")),
+                        tuple(i for i in self.bind if not i.startswith("p:")), self.name, self.ttl, self.depth, False,
+                        self.session, self.said)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,10 @@ def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, de
     session_id = f"s:{client}:{session.value}" if session is not None else None
     if not (pins or lineage or session_id):
         return None
-    bind = tuple(i for i in (session_id, lineage[0] if lineage else None) if i is not None)
+    # (a hard pin is bound again by the request it served: its state lives on that key as long as it is used, a
+    # Responses conversation without expiry)
+    held = tuple(i for i, p in zip(pins, evidence.pins, strict=True) if p.kind != PIN_ENCRYPTED_CONTENT)
+    bind = (*(i for i in (session_id, lineage[0] if lineage else None) if i is not None), *held)
     name = session_id or (lineage[0] if lineage else pins[0])
     lifetime = evidence.cache_lifetime
     ttl = PIN_TTL if hard else float(lifetime.seconds) if lifetime is not None and lifetime.seconds else default_ttl
