@@ -41,8 +41,11 @@ def client(where, timeout: float = 0.25):
 
 
 def worker(where, keys=KEYS, strategy="round-robin", name="openai", **options) -> KeyPool:
-    """One worker's pool over the shared state (each worker has its own client, as each process would)."""
-    timeout = options.pop("timeout", 0.25)
+    """One worker's pool over the shared state (each worker has its own client, as each process would). Its Redis
+    timeout is long: these tests are about what the workers decide together, and under a loaded CI a call can take
+    longer than the product's 0.25 s, which would leave a worker deciding alone (the timeouts have tests of their
+    own: tests/test_state_redis_pipe.py, tests/test_state_redis_trouble.py)."""
+    timeout = options.pop("timeout", 5.0)
     wall = options.pop("wall", time.time)
     budget = timeout * 1.2 if timeout < 1 else timeout
     if isinstance(where, fakeredis.FakeServer):
