@@ -58,7 +58,7 @@ PIN_CACHED_CONTENT = "cachedContent"  # Gemini's explicit cache
 
 # A body without any of these names carries no pin (a cheap look at the bytes before the body is parsed).
 PIN_NAMES = tuple(f'"{kind}"'.encode() for kind in (PIN_PREVIOUS_RESPONSE, PIN_CONVERSATION, PIN_ITEM_REFERENCE,
-                                                    PIN_ENCRYPTED_CONTENT, PIN_CACHED_CONTENT))
+                                                    PIN_ENCRYPTED_CONTENT, PIN_CACHED_CONTENT, "cached_content"))
 
 HEAD = TAIL = 48  # characters of a long text's start and end that go into its mark
 SHORT = HEAD + TAIL  # a text this long or shorter is its own mark

@@ -16,6 +16,7 @@ import protocols
 from protocols.windows import iso
 from rewrite.config import StreamingConfig, parse
 from rewrite.engine import Engine
+from rewrite.exchange.affinity import may_bind
 from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback import LoopbackRequest
@@ -277,6 +278,12 @@ def test_a_small_body_that_names_a_pin_is_not_picked_early():
     pinned = json.dumps({"model": "m", "previous_response_id": "resp_1",
                          "messages": [{"role": "user", "content": "hello"}]}).encode()
     assert early_picks(engine, pinned) == []
+
+
+def test_a_small_body_naming_a_gemini_cache_in_either_spelling_may_bind():
+    for spelled in ("cachedContent", "cached_content"):
+        assert may_bind(4096, json.dumps({spelled: "cachedContents/x", "contents": "hi"}).encode())
+    assert not may_bind(4096, json.dumps({"contents": "hi"}).encode())
 
 
 def test_with_affinity_off_every_request_is_picked_early():

@@ -126,6 +126,15 @@ def test_an_entry_from_before_keys_were_recorded_still_reads_its_key_unknown(con
     assert continuity.expand(STORED, body, "anthropic", resolves=False).body["input"][1] == CALL
 
 
+def test_an_entry_a_newer_worker_wrote_with_fields_this_one_does_not_know_still_reads(continuity):
+    newer = {"previous": None, "input": [{"role": "user", "content": QUESTION}], "output": [CALL],
+             "provider": "openai", "native": True, "stored": True, "key": "fp-of-key-a", "made_at": 1.5}
+    continuity.store.put(Continuity._key("", "resp_1"), json.dumps(newer).encode(), 60)
+    body = {"input": [RESULT], "previous_response_id": "resp_1"}
+    assert continuity.holder(STORED, body, "openai") == "fp-of-key-a"
+    assert continuity.expand(STORED, body, "anthropic", resolves=False).body["input"][1] == CALL
+
+
 def test_the_lineage_is_expanded_down_to_the_newest_response_the_provider_holds(continuity):
     continuity.record(STORED, "resp_1", {"input": QUESTION}, [CALL], "openai", native=True)
     continuity.record(STORED, "resp_2", {"input": [RESULT], "previous_response_id": "resp_1"}, [ANSWER], "anthropic",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from protocols.stored_responses import StoredResponses
 from rewrite.state.kv import Store
@@ -59,6 +59,9 @@ class Served:
         return self.native and self.stored and self.provider == provider
 
 
+_FIELDS = frozenset(f.name for f in fields(Served))
+
+
 @dataclass(slots=True)
 class Expansion:
     """What `expand` made of a request: the body to send, and how many earlier responses it replays."""
@@ -82,8 +85,10 @@ class Continuity:
         if value is None:
             return None
         try:
-            return Served(**json.loads(value))
-        except (ValueError, TypeError):
+            record = json.loads(value)
+            # (a field this version does not know, written by a newer worker sharing the Redis, is passed over)
+            return Served(**{k: v for k, v in record.items() if k in _FIELDS})
+        except (ValueError, TypeError, AttributeError):
             return None  # not a record of ours
 
     def _save(self, client: str, response_id: str, served: Served, ttl: float | None = None) -> None:
