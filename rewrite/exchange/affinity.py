@@ -76,6 +76,7 @@ class Conversation:
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for
         self._evidence = evidence  # UNREAD: read from the parsed body when a pool first asks
         self._affinities: dict[tuple[str, str], Affinity | None] = {}
+        self._state_calls: dict[str, tuple[Reader, StateCall] | None] = {}  # by provider family
 
     def evidence(self, req: ClientRequest) -> Evidence | None:
         if self._evidence is UNREAD:
@@ -99,7 +100,7 @@ class Conversation:
         at = (provider.name, model)
         if at not in self._affinities:
             if req.proto is None:  # (not a generation call: a call on a pin's state, or none of the conversation's)
-                found = state_call(req, provider)
+                found = self.state_call(req, provider)
                 made = found[1] if found is not None else None
                 self._affinities[at] = (state_affinity(self.client, made.pin, made.deletes)
                                         if made is not None and made.pin is not None else None)
@@ -109,6 +110,14 @@ class Conversation:
             evidence = self.evidence(req) if may_bind(minimum, req.plain or None) else None
             self._affinities[at] = None if evidence is None else affinity_of(evidence, self.client, minimum)
         return self._affinities[at]
+
+    def state_call(self, req: ClientRequest, provider: Provider) -> tuple[Reader, StateCall] | None:
+        """The call on a pin's state a request other than a generation is, for `provider`'s family, with the reader
+        that read it; None for any other."""
+        family = provider.family
+        if family not in self._state_calls:
+            self._state_calls[family] = _state_call(req, family)
+        return self._state_calls[family]
 
     def _minimum(self, provider: Provider, model: str) -> float:
         """The fewest prompt tokens worth keeping on one key at `model`: its shortest cacheable prompt; none at all
@@ -140,7 +149,7 @@ class Conversation:
               ) -> tuple[Affinity, tuple[str, ...]] | None:
         """The state a state call's answer says the key that served it holds, bound until it expires (none left
         when it has expired)."""
-        found = state_call(req, provider)
+        found = self.state_call(req, provider)
         if found is None or not whole:
             return None
         reader, made = found
@@ -156,11 +165,9 @@ class Conversation:
         return Affinity((), (), name, ttl, 0, True, said=kept.pin.kind), (pin,)
 
 
-def state_call(req: ClientRequest, provider: Provider) -> tuple[Reader, StateCall] | None:
-    """The call on a pin's state a request other than a generation is, for `provider`'s family, with the reader
-    that read it; None for any other."""
+def _state_call(req: ClientRequest, family: str) -> tuple[Reader, StateCall] | None:
     method = req.request.method
-    for registration in protocols.registry.family_protocols(provider.family):
+    for registration in protocols.registry.family_protocols(family):
         reader = registration.conversation
         if reader is not None and (call := reader.state_call(method, req.path)) is not None:
             return reader, call

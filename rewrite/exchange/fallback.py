@@ -20,7 +20,7 @@ from rewrite.accounting.prices import PriceTable
 from rewrite.accounting.usage import account
 from rewrite.adapters import chain_for
 from rewrite.config import StreamingConfig
-from rewrite.exchange.affinity import Conversation, state_call
+from rewrite.exchange.affinity import Conversation
 from rewrite.exchange.answers import Answers
 from rewrite.exchange.attempt import Attempt, KeyAttempts
 from rewrite.exchange.clock import Clock
@@ -254,8 +254,8 @@ class Fallback:
             affinity = self._held(call, affinity)
         created = None
         # (an answer may make a pin: a stored Responses answer, a Gemini cache; see Conversation.created)
-        if conversation is not None and (req.meter.names_answers
-                                         or req.proto is None and state_call(req, call.provider) is not None):
+        if conversation is not None and (req.meter.names_answers or req.proto is None
+                                         and conversation.state_call(req, call.provider) is not None):
             def created():
                 return conversation.created(req, call.leg, self.answers.whole_answer(), affinity)
         keys = KeyAttempts(self.cfg, self.clock, self.job, call.provider, call.model, self.req.proto,
