@@ -1,29 +1,23 @@
-"""The engine: owns the upstream client, the loopback server and the jobs the addon hands over."""
+"""The engine: owns the upstream client, the loopback server, the jobs the addon hands over, and one instance of each
+plug-in (rewrite/plugins/: the concerns a request's life announces its events to)."""
 
 from __future__ import annotations
 
 import logging
 
+import rewrite.plugins  # noqa: F401  (registers the built-in plug-ins)
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
-from rewrite.exchange.affinity import (
-    UNREAD,
-    Conversation,
-    keeps_conversations,
-    may_bind,
-    minimum_of,
-    reads_evidence,
-)
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.exchange.request import estimated_tokens
-from rewrite.intake.big_json import EvidenceAsk, Worker
+from rewrite.intake.big_json import Worker
 from rewrite.intake.encoded import encoding_of
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.lifecycle.events import Arrival
+from rewrite.lifecycle.hooks import Plugin, plugins_for
+from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import Note
-from rewrite.pool.prefetch import model_in_body
 from rewrite.routing.router import Route, Router
-from rewrite.routing.targets import ConversationHooks
 from rewrite.upstream.client import Upstream
 from rewrite.upstream.egress import EgressProxy, parse_proxy_url
 
@@ -36,10 +30,11 @@ class Engine:
         self.mode_proxy: EgressProxy | None = None  # mitmproxy's `--mode upstream:URL`, set by addons/egress.py
         # Conversation state across targets: the field cache and Responses continuity (rewrite/conversation/hooks.py).
         self.conversation = ConversationState()
-        self.hooks: ConversationHooks | None = self.conversation  # None: nothing to call
         self.jobs: dict[str, Job] = {}
         self.server = LoopbackServer(self.handle)
         self.parser = Worker()  # parses large request bodies off the event loop (rewrite/intake/big_json.py)
+        self.setting = Setting(conversation=self.conversation)
+        self.plugins: list[Plugin] = plugins_for(self.setting)
         self.configure(config or Config())
 
     def configure(self, config: Config) -> None:
@@ -48,10 +43,14 @@ class Engine:
         self.prices = PriceTable.from_config(config.prices)
         self.conversation.record_native = bool(config.routes)  # only a route sends a conversation elsewhere
         self.server.max_body = config.limits.max_request_body
-        # Conversation affinity: the session sources, parsed once; whether any pool keeps it (else nothing is read).
-        self.sources = config.affinity.sources
-        self.affinity = reads_evidence(config, self.router.providers)
+        self.setting.config, self.setting.router, self.setting.prices = config, self.router, self.prices
+        for plugin in self.plugins:
+            plugin.configure(self.setting)
         self._use_egress()
+
+    def plugin(self, name: str) -> Plugin | None:
+        """The engine's instance of the plug-in registered under `name`."""
+        return next((p for p in self.plugins if p.name == name), None)
 
     def use_mode_proxy(self, proxy: EgressProxy | None) -> None:
         self.mode_proxy = proxy
@@ -72,29 +71,18 @@ class Engine:
 
     def forget(self, job_id: str) -> Job | None:
         job = self.jobs.pop(job_id, None)
-        if job is not None and job.prefetch is not None:  # (ended before its first attempt)
-            job.prefetch.drop()
+        if job is not None:
+            for plugin in self.plugins:
+                plugin.forgotten(job)
         return job
 
     def prefetch(self, job: Job, path: str, body: bytes | None) -> None:
-        """Start the first attempt's shared pick now, when the pool shares its state and the model can be told from
-        the path or the body's ends (rewrite/pool/prefetch.py)."""
-        route = job.route
-        if route.protocol is None or route.provider.pool is None or route.provider.pool.shared is None:
+        """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`)."""
+        if job.route.protocol is None:
             return
-        asked = route.protocol.model(path, {}) if route.protocol.model_in_path else model_in_body(body)
-        if not asked:
-            return
-        target = self.router.routes.targets_for(asked, route.provider.name)[0]
-        provider = self.router.provider_named(target.provider)
-        if provider is None or provider.pool is None:
-            return
-        model = target.model_for(asked)
-        # A pool that keeps conversations on their keys picks a conversation's key with its affinity, read from the
-        # body once it has come whole: no early pick for a request that may have one (it would ignore a binding).
-        if keeps_conversations(self.config, provider) and may_bind(minimum_of(provider.family, model), body):
-            return
-        job.prefetch = provider.pool.prefetch(model, estimated_tokens(body))
+        arrival = Arrival(job, path, body)
+        for plugin in self.plugins:
+            plugin.arrived(arrival)
 
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
         job_id = next((v for n, v in request.headers if n.lower() == JOB_HEADER), None)
@@ -120,20 +108,16 @@ class Engine:
         if request.upload is not None and encoding_of(request.headers) is not None:  # (decoded whole: request.py)
             request.body, request.upload = b"".join(request.upload.pieces), None
         proto = job.route.protocol
-        ask = None
-        if self.affinity and proto is not None:  # (its evidence read by the worker, from the whole body)
-            ask = EvidenceAsk(proto.name, tuple(request.headers), request.target.partition("?")[0], self.sources)
         if request.upload is not None and proto is not None:
+            path = request.target.partition("?")[0]
+            ask = next((a for p in self.plugins if (a := p.worker_ask(proto, request.headers, path)) is not None),
+                       None)
             parsed = await self.parser.parse(request.upload, ask)
             if parsed is None:  # (no worker: parsed here, as a small body is)
                 request.body, request.upload = b"".join(request.upload.pieces), None
-        conversation = None
-        if self.affinity:
-            conversation = Conversation(self.config, job.client, self.sources,
-                                        parsed.evidence if parsed is not None else UNREAD, self.prices)
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
-                            router=self.router, hooks=self.hooks, limits=self.config.limits, parsed=parsed,
-                            resume_for=self.config.resume_for, conversation=conversation)
+                            router=self.router, hooks=self.conversation, limits=self.config.limits, parsed=parsed,
+                            resume_for=self.config.resume_for, plugins=self.plugins, setting=self.setting)
         await exchange.run()
 
     async def aclose(self) -> None:

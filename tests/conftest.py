@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+import rewrite.plugins  # noqa: F401  (the built-in plug-ins, registered as the engine registers them)
 from tests.support import engine_harness
 from tests.support.fake_vendor import FakeVendor
 from tests.support.harness import (

@@ -16,10 +16,10 @@ import protocols
 from protocols.windows import iso
 from rewrite.config import StreamingConfig, parse
 from rewrite.engine import Engine
-from rewrite.exchange.affinity import may_bind
 from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback import LoopbackRequest
+from rewrite.plugins.affinity.lookup import may_bind
 from rewrite.pool import mask
 from rewrite.pool.bindings import Bindings
 from rewrite.pool.keypool import stored_id
@@ -141,7 +141,7 @@ async def test_the_key_that_served_after_a_retry_is_bound_and_a_failing_bound_ke
 
 async def test_affinity_off_passes_no_affinity_and_reads_no_evidence(monkeypatch):
     engine = engine_for("anthropic", "\naffinity: {mode: off}")
-    assert not engine.affinity
+    assert not engine.plugin("affinity").on
     pool = engine.router.provider_named("anthropic").pool
     asked: list = []
     take = pool.take
@@ -161,7 +161,7 @@ async def test_affinity_off_passes_no_affinity_and_reads_no_evidence(monkeypatch
 
 async def test_a_provider_may_turn_it_off_alone():
     engine = engine_for("anthropic", own=", affinity: off")
-    assert not engine.affinity
+    assert not engine.plugin("affinity").on
 
 
 async def test_a_stored_responses_answer_is_bound_as_a_pin_for_the_turn_that_names_it():
@@ -336,7 +336,7 @@ async def test_a_short_prompt_at_a_model_the_tables_do_not_name_keeps_no_convers
 async def test_a_pool_of_one_key_reads_no_conversation():
     engine = Engine(parse("providers: {anthropic: {base_url: 'http://vendor.test', keys: [k1]}}"))
     engine.config.streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30)
-    assert not engine.affinity  # (nothing to decide: no evidence read, no bindings kept)
+    assert not engine.plugin("affinity").on  # (nothing to decide: no evidence read, no bindings kept)
     up = Upstream([ok("anthropic_messages")])
     job = await turn(engine, up, {"messages": messages(2)}, [SESSION])
     assert up.keys() == ["k1"] and not notes(job)

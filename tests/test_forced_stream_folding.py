@@ -9,7 +9,7 @@ import pytest
 
 import protocols
 from protocols.sse import SSEParser
-from rewrite.policy.forcing import refuses_stream
+from rewrite.policy.verdict import refuses_stream
 from tests.support.fake_vendor import (
     Ctx,
     Fault,

@@ -1,5 +1,5 @@
-"""The attempts on one target over its key pool (rewrite/exchange/attempt.py KeyAttempts), given what one attempt on
-one key does: the seam an HTTP request and a WebSocket upgrade share."""
+"""The attempts on one target over its payer's credentials (rewrite/exchange/keys.py KeyAttempts), given what one
+attempt on one credential does: the seam an HTTP request and a WebSocket upgrade share."""
 
 from __future__ import annotations
 
@@ -8,53 +8,50 @@ import asyncio
 import pytest
 
 from rewrite.config import StreamingConfig, parse
-from rewrite.exchange.attempt import KeyAttempts
-from rewrite.exchange.clock import Clock
 from rewrite.exchange.job import Job
+from rewrite.exchange.keys import KeyAttempts
+from rewrite.lifecycle.payer import Ticket
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 from rewrite.routing.router import Router
-from tests.support.engine_harness import FakeResponder
+from tests.support.engine_harness import key_attempts_of
 
 pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
 
-def key_attempts(keys: str, retries: int = 2) -> KeyAttempts:
+def key_attempts(keys: str, retries: int = 2, first_token_timeout: float = 5) -> KeyAttempts:
     cfg = parse(f"providers: {{openai: {{base_url: 'http://vendor.test', keys: [{keys}]}}}}")
     route = Router(cfg).route("api.openai.com", "POST", "/v1/chat/completions")
-    job = Job("job-0001", route)
-    streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30,
+    streaming = StreamingConfig(first_token_timeout=first_token_timeout, idle_timeout=5, heartbeat_interval=30,
                                 first_token_retries=retries)
-    clock = Clock(FakeResponder(), job, None, streaming.heartbeat_interval)
-    return KeyAttempts(streaming, clock, job, route.provider, "gpt-4o", route.protocol)
+    return key_attempts_of(Job("job-0001", route), streaming, "gpt-4o")
 
 
 def key_attempts_on(other: KeyAttempts) -> KeyAttempts:
     """Attempts of another request on `other`'s pool."""
-    return KeyAttempts(other.cfg, other.clock, Job("job-0002", other.job.route), other.provider, other.model,
-                       other.proto)
+    return key_attempts_of(Job("job-0002", other.ctx.job.route), other.ctx.streaming, other.model)
 
 
 async def test_a_failed_key_is_followed_by_another_and_the_pool_is_told():
     keys = key_attempts("sk-one-aaaaaaaa, sk-two-bbbbbbbb")
     tried: list[str | None] = []
 
-    async def attempt(key: str | None) -> Failure | None:
-        tried.append(key)
+    async def attempt(ticket: Ticket) -> Failure | None:
+        tried.append(ticket.key)
         return Failure(FailureKind.STATUS, "status 500", 500) if len(tried) == 1 else None
 
     assert await keys.run(attempt) is None
     assert len(tried) == 2 and tried[0] != tried[1] and keys.key == tried[1] and keys.tried
-    assert [n["kind"] for n in keys.job.notes] == ["retry"]
-    assert "sk-" not in keys.job.notes[0]["detail"]  # (a pooled key is never said in full)
+    assert [n["kind"] for n in keys.ctx.job.notes] == ["retry"]
+    assert "sk-" not in keys.ctx.job.notes[0]["detail"]  # (a pooled key is never said in full)
 
 
 async def test_a_failure_that_is_not_retried_ends_the_attempts_at_once():
     keys = key_attempts("sk-one-aaaaaaaa, sk-two-bbbbbbbb")
     tried: list[str | None] = []
 
-    async def attempt(key: str | None) -> Failure | None:
-        tried.append(key)
+    async def attempt(ticket: Ticket) -> Failure | None:
+        tried.append(ticket.key)
         return Failure(FailureKind.STATUS, "bad request", 400, retryable=False)
 
     failure = await keys.run(attempt)
@@ -68,22 +65,21 @@ async def test_no_attempt_when_the_vendor_rejected_every_key():
     pool.reject("sk-one-aaaaaaaa")
     tried: list[str | None] = []
 
-    async def attempt(key: str | None) -> Failure | None:
-        tried.append(key)
+    async def attempt(ticket: Ticket) -> Failure | None:
+        tried.append(ticket.key)
         return None
 
     failure = await keys.run(attempt)
     assert failure is not None and failure.status == 401 and failure.reason == "every key rejected"
-    assert tried == [] and not keys.tried and keys.job.key is None
+    assert tried == [] and not keys.tried and keys.ctx.job.key is None
 
 
 async def test_a_kept_lease_holds_the_key_at_its_max_concurrent_until_it_is_closed():
-    keys = key_attempts("{key: sk-one-aaaaaaaa, max_concurrent: 1}", retries=0)
-    keys.cfg = keys.cfg.model_copy(update={"first_token_timeout": 30})
+    keys = key_attempts("{key: sk-one-aaaaaaaa, max_concurrent: 1}", retries=0, first_token_timeout=30)
     pool = keys.provider.pool
     assert pool is not None
 
-    async def served(key: str | None) -> Failure | None:
+    async def served(ticket: Ticket) -> Failure | None:
         return None
 
     assert await keys.run(served, keep_lease=True) is None and keys.held is not None  # (a WebSocket, open)

@@ -11,6 +11,7 @@ from protocols.unified import Usage
 from rewrite.accounting import usage as usage_module
 from rewrite.accounting.prices import PriceTable
 from rewrite.accounting.usage import Meter, account, from_answer, normalised
+from rewrite.plugins.quirks import record_of
 from rewrite.pool import KeyPool
 from tests.support import engine_harness
 from tests.support import fake_vendor as fv
@@ -398,4 +399,4 @@ async def test_an_upstream_that_refuses_stream_options_gets_the_stream_as_the_cl
     assert upstream.keys() == ["k1", "k1"]  # the request's fault, not the key's: the same key, no rest
     assert out.status == 200 and out.body == stream(CHAT, ctx(client))
     assert [n["kind"] for n in job.notes] == ["usage-refused"]
-    assert job.route.provider.refuses_stream_options  # remembered: the provider's next streams go without it
+    assert record_of(job.route.provider).stream_options  # remembered: the provider's next streams go without it

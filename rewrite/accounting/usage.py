@@ -20,8 +20,6 @@ from protocols.base import Protocol
 from protocols.sse import load_object
 from protocols.unified import Usage
 from protocols.usage import Feed, UsageSniffer
-from protocols.vendor_errors import VendorError
-from rewrite.policy.forcing import refuses_stream
 
 if TYPE_CHECKING:
     from rewrite.accounting.prices import PriceTable
@@ -71,12 +69,12 @@ class Meter:
         self.ask_upstream = own is not None and own.hiding is not None and client_stream and own.can_ask(body)
         self._sniffer: UsageSniffer | None = None
 
-    def refused(self, error: VendorError) -> bool:
-        """Whether an error answer to a request asked for usage refuses what asks for it (some OpenAI-compatible
-        vendors refuse `stream_options`)."""
+    @property
+    def usage_option(self) -> str:
+        """The member a request asking for usage asks with (`stream_options`): an error naming it refuses it (some
+        OpenAI-compatible vendors do); "" when the request does not ask."""
         own = self._own
-        return (self.ask_upstream and own is not None and bool(own.asking) and refuses_stream(error)
-                and own.asking in error.text)
+        return own.asking if self.ask_upstream and own is not None and own.asking else ""
 
     def tap(self, feed: Feed, protocol: str | None = None) -> Feed:
         """`feed`, watched for usage. `protocol`: the upstream's, when it is not the client's (translation)."""

@@ -197,10 +197,9 @@ class Answers:
         self.job.delivered = True
 
     def for_client(self, status: int, body: bytes) -> bytes:
-        """A vendor's error answer as the client is given it: as it came, or as the client's login has it
-        (Login.client_error: a retry delay its client would sleep out for hours, bounded)."""
-        login = self.req.called.login
-        return body if login is None else login.client_error(status, body)
+        """A vendor's error answer as the client is given it: as it came, or as its client's dialect has it
+        (Provider.client_error: a retry delay its client would sleep out for hours, bounded)."""
+        return self.req.called.client_error(status, body)
 
     def repair_state(self) -> Repairer:
         if self.repairer is None:

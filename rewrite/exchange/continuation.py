@@ -17,18 +17,20 @@ continuation the client leaves is recorded all the same (its seam, and what the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from protocols.base import Repairer
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method, continuation_body, method_for
-from rewrite.accounting.usage import Usage, account
 from rewrite.adapters import chain_for
-from rewrite.exchange.attempt import Attempt, KeyAttempts
+from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.fallback import Fallback, Legs
+from rewrite.exchange.keys import KeyAttempts
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import ClientStream, Pump
 from rewrite.exchange.resume import Asking, Resume
+from rewrite.lifecycle.events import Learned
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.providers import Provider
 from rewrite.routing.routes import Target
@@ -52,7 +54,7 @@ class Continuation:
         continuation's outcome in its own)."""
         f, resume, cut = self.fallback, self.resume, self.cut
         settings = resume.settings_for(cut.call.provider.name)
-        self.give_up = f.clock.loop.time() + settings.deadline
+        self.give_up = f.ctx.clock.loop.time() + settings.deadline
         client = resume.client_repairer()
         for _ in range(settings.max_attempts):
             delivered = resume.observer().delivered()
@@ -61,7 +63,7 @@ class Continuation:
             if why_not:
                 f.job.note(Note.RESUMED, f"not continued: {why_not}", outcome="not continued", reason=why_not)
                 break
-            if f.clock.loop.time() >= self.give_up or await self._once(delivered, client) == SPLICED:
+            if f.ctx.clock.loop.time() >= self.give_up or await self._once(delivered, client) == SPLICED:
                 break
         self._finish(client, cut.cause)
 
@@ -74,10 +76,12 @@ class Continuation:
         for n, (provider, target) in enumerate(targets):
             model = target.model_for(f.req.asked)
             caps = self._caps(provider, model)
+            hooks = f.ctx.hooks
+            lessons = hooks.ask(Learned(provider, model)) if hooks.wants("learned") else None
             method = method_for(self.resume.resumer, f.req.body, delivered, caps,
-                                refuses_prefill=model in provider.prefill_refusals)
+                                refuses_prefill=lessons is not None and lessons.prefill)
             while True:
-                if f.clock.loop.time() >= self.give_up:
+                if f.ctx.clock.loop.time() >= self.give_up:
                     return outcome
                 outcome, kind = await self._ask(provider, target, model, caps, method, delivered, client,
                                                 more=n + 1 < len(targets))
@@ -91,22 +95,23 @@ class Continuation:
     async def _ask(self, provider: Provider, target: Target, model: str, caps: Capabilities, method: Method,
                    delivered: Delivered, client: Repairer, more: bool) -> tuple[str, FailureKind | None]:
         """One continuation on one target: its outcome in words, and the kind of failure when it never started."""
-        f, resume, job = self.fallback, self.resume, self.fallback.job
+        f, resume = self.fallback, self.resume
         body = continuation_body(resume.resumer, f.req.body, delivered, method, caps)
-        req = f.req.continued(body)
-        legs = Legs(req, job, f.legs.router, f.legs.hooks)
+        ctx = dataclasses.replace(f.ctx, req=f.req.continued(body))
+        req = ctx.req
+        legs = Legs(ctx)
         legs.routed = f.legs.routed
-        leg = legs.leg(provider, target)
-        call = TargetCall(req, leg, more, f.client, job, f.legs.hooks, f.refused)
+        payer = legs.payer(provider, target)
+        leg = legs.leg(provider, target, payer)
+        call = TargetCall(ctx, leg, more, payer, f.refused)
         call.asking = method
         resume.asking = asking = Asking(delivered, method, caps, client)
-        pump = Pump(f.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.parser)
-        keys = KeyAttempts(f.cfg, f.clock, job, provider, model, req.proto, until=self.give_up, tokens=req.tokens,
-                           **self._affinity(provider, model))
+        pump = Pump(f.ctx.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.parser)
+        keys = KeyAttempts(ctx, payer, provider, model, call, until=self.give_up, tokens=req.tokens)
         try:
-            failure = await keys.run(Attempt(call, f.cfg, f.clock, f.answers, pump, resume, until=self.give_up).on)
+            failure = await keys.run(Attempt(ctx, call, f.answers, pump, resume, until=self.give_up).on)
         except asyncio.CancelledError:  # the client left: the vendor was asked (and billed) all the same
-            self._account(req.meter.usage(), model, provider, keys.key)
+            f.account(call, keys.ticket, req.meter.usage(), continuation=True)
             self._record(len(delivered.text), method, leg.name, asking, CLIENT_LEFT)
             raise
         finally:
@@ -115,7 +120,7 @@ class Continuation:
         if failure is not None:
             outcome, kind = f"failed ({failure.reason})", failure.kind
         else:
-            self._account(req.meter.usage(), model, provider, keys.key)
+            f.account(call, keys.ticket, req.meter.usage(), continuation=True)
             spliced = asking.spliced
             assert spliced is not None
             kind = None
@@ -127,20 +132,6 @@ class Continuation:
                 outcome = f"cut again ({resume.cause})"
         self._record(len(delivered.text), method, leg.name, asking, outcome)
         return outcome, kind
-
-    def _affinity(self, provider: Provider, model: str) -> dict:
-        """The continuation goes to the key that answered the cut part while it can serve (not busy: no wait): the
-        vendor cached the prompt there when it began to answer (the conversation is bound to it now, as it would be
-        once served)."""
-        f = self.fallback
-        if f.conversation is None:
-            return {}
-        affinity = f.conversation.affinity(f.req, provider, model)
-        first = f.keys
-        if (affinity is not None and first is not None and first.key is not None and first.provider is provider
-                and provider.pool is not None):
-            provider.pool.bind(first.key, affinity, first.conversation or affinity.name)
-        return {"affinity": affinity}  # (no wait: at its max_concurrent, the key may be held by the cut attempt itself)
 
     def _caps(self, provider: Provider, model: str) -> Capabilities:
         """The capabilities of the model the host is asked for (a `rename_model` adapter renames `model`)."""
@@ -158,19 +149,6 @@ class Continuation:
                f"continued at character {position} by {method} on {target}, {trimmed} characters of overlap trimmed")
         job.note(Note.RESUMED, f"{how}: {outcome}", **seam)
 
-    def _account(self, usage: Usage | None, model: str, provider: Provider, key: str | None) -> None:
-        """A continuation's usage: logged and counted for its key; the flow's is the sum over every attempt."""
-        job = self.fallback.job
-        before, cost, covered = job.usage, job.cost, job.covered
-        login = job.login if provider is self.fallback.req.called and provider.login is not None else None
-        account(job, usage, model, self.fallback.prices, provider.pool, key, covered=login)
-        if before is not None and job.usage is not None and job.usage is not before:
-            job.usage = {k: before.get(k, 0) + v for k, v in job.usage.items()}
-            # (what a plan covered costs nothing here; all of it covered, the flow says so rather than $0)
-            earlier, now = (0.0 if covered else cost), (0.0 if job.covered else job.cost)
-            job.covered = covered and job.covered
-            job.cost = None if job.covered or earlier is None or now is None else earlier + now
-
     def _finish(self, client: Repairer, cause: str) -> None:
         """The answer as the client gets it now: ended honestly unless whole; a folded one folded from what
         was kept."""
@@ -181,6 +159,6 @@ class Continuation:
                 aggregator.feed(event)
             f.answers.folded(cut.call, resume.proto, aggregator, client, cause, cut.headers)
         elif not client.complete:
-            ClientStream(f.answers.out, f.job, f.clock, client).end_honestly(cause, f.cfg.on_truncation)
+            ClientStream(f.answers.out, f.job, f.ctx.clock, client).end_honestly(cause, f.ctx.streaming.on_truncation)
         if f.served is not None and f.served.wants_answer and f.job.resume:
             f.answered(f.served, resume.answer())  # (the first attempt's, recorded at its cut, was the partial)

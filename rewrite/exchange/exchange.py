@@ -1,13 +1,16 @@
 """One client request's life in the engine, put together from parts that follow its path (docs/architecture.md):
 
-- `request.py`: what the client asked (`ClientRequest`), read once;
+- `request.py`: what the client asked (`ClientRequest`), read once; `context.py`: what every part reads (`Context`);
 - `fallback.py`: the targets, in order (`Legs`: how the request is put to each; `Fallback`: the loop);
-- `attempt.py`: the attempts on one target over its key pool (`KeyAttempts`), and one HTTP attempt (`Attempt`);
-- `affinity.py`: what the request says of its conversation, for its targets' pools (`Conversation`);
-- `outgoing.py`: each attempt's upstream request (`TargetCall`);
+- `keys.py`: the attempts on one target over what its payer pays with (`KeyAttempts`);
+- `attempt.py`: one HTTP attempt (`Attempt`); `outgoing.py`: its upstream request (`TargetCall`);
 - `pump.py`: an SSE answer pumped to the client (`Pump`, `ClientStream`);
 - `answers.py`: every other answer: non-stream, folded, errors, Rotator's own;
 - `clock.py`: the deadlines and heartbeats; `job.py`: what the addon is told (`Job`).
+
+The concerns that are not the bytes, the deadlines and the retry and fallback decisions (who pays, conversation
+affinity, quota windows, learned quirks, the steps recorded, accounting) are plug-ins (rewrite/plugins/), told of the
+request's events (rewrite/lifecycle/).
 
 Until the first content byte, every attempt may be retried transparently; after a heartbeat has committed a 200, a
 final failure is reported in-stream as the protocol's error event.
@@ -15,15 +18,15 @@ final failure is reported in-stream as the protocol's error event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import protocols.resume
 from protocols.sse import SSEParser
 from rewrite.accounting.prices import PriceTable
-from rewrite.config import LimitsConfig, StreamingConfig
-from rewrite.exchange.affinity import Conversation
+from rewrite.config import Config, LimitsConfig, StreamingConfig
 from rewrite.exchange.answers import Answers
 from rewrite.exchange.clock import Clock
+from rewrite.exchange.context import Context
 from rewrite.exchange.continuation import Continuation
 from rewrite.exchange.enveloped import EnvelopedWriter
 from rewrite.exchange.fallback import Fallback, Legs
@@ -33,6 +36,9 @@ from rewrite.exchange.request import ClientRequest
 from rewrite.exchange.resume import Resume, ResumeFor
 from rewrite.intake.big_json import Parsed
 from rewrite.intake.loopback import LoopbackRequest, Responder
+from rewrite.lifecycle.events import Finished
+from rewrite.lifecycle.hooks import Hooks, Plugin, plugins_for
+from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks
 from rewrite.upstream.client import Sender
@@ -54,27 +60,39 @@ class Exchange:
         limits: LimitsConfig | None = None,
         parsed: Parsed | None = None,
         resume_for: ResumeFor | None = None,
-        conversation: Conversation | None = None,
+        plugins: Sequence[Plugin] | None = None,
+        setting: Setting | None = None,
     ) -> None:
         limits = limits or LimitsConfig.model_validate({})
+        if setting is None:  # (a request made without an engine: the unit tests')
+            config = router.config if router is not None else Config()
+            setting = Setting(config, prices or PriceTable(), router, hooks)
         req = ClientRequest(request, job.route, streaming, parsed, limits.max_request_body)
         parser: Callable[[], SSEParser] = SSEParser
         if req.dialect is not None:  # a login's envelope: its events opened as they come, put back for the client
             enveloped = req.dialect.answers()
             responder, parser = EnvelopedWriter(responder, req.dialect, enveloped), enveloped.parser
         clock = Clock(responder, job, req.heartbeat, streaming.heartbeat_interval)
+        ctx = self.ctx = Context(job, req, clock, streaming, setting, Hooks(()), client)
+        parts = [part for plugin in (plugins if plugins is not None else plugins_for(setting))
+                 if (part := plugin.engage(ctx)) is not None]
+        ctx.hooks = Hooks(parts)
         max_body = limits.max_response_body  # of a body decoded or held whole
         answers = Answers(responder, job, req, clock, max_body, streaming.request_timeout)
+        ctx.answers = answers
         pump = Pump(clock, req.meter, max_body, streaming.idle_timeout, parser)
-        legs = Legs(req, job, router, hooks)  # router None: no routes, the called provider serves (unit tests)
         resumer = protocols.resume.get(req.proto.name) if req.proto is not None and resume_for else None
         self.resume = None
         if resumer is not None and req.proto is not None and resume_for is not None:
             self.resume = Resume(resumer, req.proto, req.body, resume_for, responder, parser=pump.parser)
-        self.fallback = Fallback(req, legs, client, streaming, clock, answers, pump, prices or PriceTable(),
-                                 self.resume, conversation)
+        self.fallback = Fallback(ctx, Legs(ctx), answers, pump, self.resume)
 
     async def run(self) -> None:
-        await self.fallback.run()
-        if self.resume is not None and self.resume.cut is not None:
-            await Continuation(self.fallback, self.resume).run()
+        try:
+            await self.fallback.run()
+            if self.resume is not None and self.resume.cut is not None:
+                await Continuation(self.fallback, self.resume).run()
+        finally:
+            hooks = self.ctx.hooks
+            if hooks.wants("finished"):
+                hooks.announce(Finished(self.ctx.job))

@@ -75,7 +75,7 @@ class ClientStream:
     says how to end it. It outlives one upstream response: a resumed answer would go on with a second one."""
 
     def __init__(self, out: Responder, job: Job, clock: Clock, repairer: Repairer, holder: Holder | None = None,
-                 watch: Callable[[bytes], bytes] | None = None) -> None:
+                 watch: Callable[[bytes], bytes] | None = None, on_first: Callable[[], None] | None = None) -> None:
         self.out = out
         self.job = job
         self.clock = clock
@@ -86,10 +86,18 @@ class ClientStream:
         self.holder = holder
         self.watch = watch
         self.early: bytes | None = None  # what came before an error among the first events (Repairer.early_error)
+        self.on_first = on_first  # told when the first token came (the lifecycle's `first_token`)
+
+    def first_token(self) -> None:
+        """The first token came: the clocks switch to the idle deadline, and whoever asked is told."""
+        self.clock.first_token()
+        if self.on_first is not None:
+            on_first, self.on_first = self.on_first, None
+            on_first()
 
     def begin(self, first: bytes, headers: list[tuple[str, str]]) -> None:
         """The first token: commit the status (unless a heartbeat did) and write what was held back until now."""
-        self.clock.first_token()
+        self.first_token()
         out = self.out
         if not out.committed:
             out.start(200, headers)
@@ -178,8 +186,8 @@ class Pump:
                 if watch is not None:
                     watch(data)
                 aggregator.feed(e)
-            if repairer.started and job.ttft is None:
-                clock.first_token()
+            if repairer.started and (job.ttft is None or stream.on_first is not None):
+                stream.first_token()
         for e in parser.close():  # a last block whose blank line ended in a lone CR
             data = feed(e)
             if watch is not None:

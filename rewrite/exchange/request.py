@@ -39,6 +39,7 @@ class ClientRequest:
         self.plain = request.body
         # A large body's skeleton (rewrite/intake/big_json.py): enough to send the upload as it came, not to rewrite it.
         self.skeletal = parsed is not None and parsed.skeletal
+        self.parsed = parsed  # (what the big-body worker read of it: its skeleton, the plug-ins' evidence)
         if self.proto is not None:
             if parsed is not None:
                 body, self.refusal = parsed.body, parsed.refusal
@@ -56,9 +57,8 @@ class ClientRequest:
         # `envelope` is the client's body as it came, put back around it for the login.
         self.dialect: Envelope | None = None
         self.envelope: dict | None = None
-        login = self.called.login
-        if self.proto is not None and login is not None and login.envelope is not None:
-            self._open(login.envelope)
+        if self.proto is not None and self.called.envelope is not None:
+            self._open(self.called.envelope)
         p, body = self.proto, self.body
         self.asked = p.model(self.path, body) if p is not None else ""
         self.client_stream = p is not None and p.wants_stream(self.path, self.query, body)
@@ -146,16 +146,6 @@ class ClientRequest:
             if (problem := segment_problem(model)) is not None:
                 return f"the model name {shown(model)} {problem}: it cannot be sent in a URL"
         return None
-
-    def signed(self) -> bool:
-        """Whether the body is signed by the client's login (rewrite/providers/login.py): it then goes to that
-        login byte for byte."""
-        login = self.called.login
-        return login is not None and self.proto is not None and login.is_signed(self.body)
-
-    def asks_usage(self, provider: Provider) -> bool:
-        """Whether an attempt on `provider` asks for the usage chunk the client did not ask for."""
-        return self.meter.ask_upstream and not provider.refuses_stream_options
 
 
 def estimated_tokens(body: bytes | Upload | None) -> int:

@@ -16,6 +16,7 @@ import contextlib
 import math
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -25,9 +26,15 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from protocols import registry
 from protocols.urls import path_problem
 from rewrite.config import StreamingConfig
-from rewrite.exchange.attempt import NO_CONNECTION, KeyAttempts
+from rewrite.exchange.attempt import NO_CONNECTION
 from rewrite.exchange.clock import Clock
+from rewrite.exchange.context import Context
 from rewrite.exchange.job import Job, error_protocol
+from rewrite.exchange.keys import KeyAttempts
+from rewrite.lifecycle.events import Paying
+from rewrite.lifecycle.hooks import Hooks, Plugin, plugins_for
+from rewrite.lifecycle.payer import AS_IT_CAME, Outbound, Ticket
+from rewrite.lifecycle.setting import Setting
 from rewrite.policy import retry
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
@@ -67,9 +74,10 @@ def ws_url(http_url: str) -> str:
     return "ws" + http_url[4:] if http_url.startswith("http") else http_url
 
 
-async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream) -> Failure | None:
-    """Open the provider's WebSocket into `sj.upstream` over the key pool's attempts (rewrite/exchange/attempt.py),
-    its key's lease held in `sj` until `sj.release()`; None on success, else the failure to answer with."""
+async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream,
+                        plugins: Sequence[Plugin] | None = None) -> Failure | None:
+    """Open the provider's WebSocket into `sj.upstream` over the target's attempts (rewrite/exchange/keys.py), its
+    key's lease held in `sj` until `sj.release()`; None on success, else the failure to answer with."""
     provider = sj.job.route.provider
     path, _, query = sj.target.partition("?")
     if (problem := path_problem(path)) is not None:  # it would climb out of base_url's path (protocols/urls.py)
@@ -78,13 +86,20 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream)
                        [("content-type", "application/json")], body,
                        retryable=False)
     headers = [(n, v) for n, v in request_headers(sj.headers) if n.lower() not in _HANDSHAKE]
+    setting = Setting()
+    ctx = Context(sj.job, None, Clock(None, sj.job, None, math.inf), cfg, setting, Hooks(()),  # type: ignore[arg-type]
+                  upstream.client)
+    ctx.hooks = Hooks(part for plugin in (plugins if plugins is not None else plugins_for(setting))
+                      if (part := plugin.engage(ctx)) is not None)
+    payer = ctx.hooks.ask(Paying(provider, "", True)) if ctx.hooks.wants("paying") else None
+    payer = payer or AS_IT_CAME
 
-    async def on_key(key: str | None) -> Failure | None:
-        sent, q = provider.authorize(headers, query, key) if key is not None else (headers, query)
-        url = ws_url(provider.upstream_url(path) + (f"?{q}" if q else ""))
-        return await _attempt(sj, url, sent, cfg.first_token_timeout, provider.pool is not None, upstream)
+    async def on_key(ticket: Ticket) -> Failure | None:
+        out = payer.apply(Outbound("GET", provider.upstream_url(path), query, list(headers), b""), ticket)
+        url = ws_url(out.url + (f"?{out.query}" if out.query else ""))
+        return await _attempt(sj, url, out.headers, cfg.first_token_timeout, payer.pooled, upstream)
 
-    attempts = KeyAttempts(cfg, Clock(None, sj.job, None, math.inf), sj.job, provider, "", None)
+    attempts = KeyAttempts(ctx, payer, provider, "")
     failure = await attempts.run(on_key, keep_lease=True)
     sj.lease = attempts.held
     if failure is not None and (failure.retryable or not attempts.tried):

@@ -34,6 +34,7 @@ class KeyRest:
     why: str  # for the pool's log line and status: "rate limited, status 429"
     per_model: bool = True  # the vendor limits this per model: the key rests for the request's model only
     out: bool = False  # the vendor refused the key: not used again until the config is reloaded
+    quota: str | None = None  # a used-up quota, what it is ("daily quota"): not back before its window ends
 
 
 @dataclass
@@ -57,6 +58,9 @@ class Failure:
     delay: float | None = None  # the vendor's delay, or a quota's window; None: none named (back off)
     stalled: bool = False  # no first token in time, or no connection: the key rests (see KeyPool.stalled)
     rest: KeyRest | None = None  # what the key that got it deserves
+    # Every key rests, but the conversation's state is on one key alone (a pin's kind): the request may be sent
+    # whole elsewhere (rewrite/exchange/fallback.py).
+    pinned: str = ""
 
 
 def decide(error: VendorError, headers: list[tuple[str, str]], body: bytes, pooled: bool) -> Failure | None:
@@ -74,7 +78,7 @@ def decide(error: VendorError, headers: list[tuple[str, str]], body: bytes, pool
         # delay, else an hour), for every model unless the quota is the model's.
         quota = error.quota or Quota()
         window = next((w for w in (quota.window, error.delay) if w is not None), QUOTA_REST)
-        rest = KeyRest(f"{quota.what}, status {status}", per_model=quota.per_model)
+        rest = KeyRest(f"{quota.what}, status {status}", per_model=quota.per_model, quota=quota.what)
         return Failure(FailureKind.STATUS, f"status {status} (quota)", status, headers, body, retryable=pooled,
                        delay=window, rest=rest)
     if kind not in RETRYABLE:

@@ -12,10 +12,12 @@ import fnmatch
 import functools
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import protocols
+from protocols.logins.envelope import Envelope
 from protocols.vendor_errors import ErrorReader
 from protocols.windows import WindowReader
 from rewrite.adapters import ProviderAdapters
@@ -42,6 +44,10 @@ class ProviderSpec:
 
 
 BUILTIN: dict[str, ProviderSpec] = {}
+
+
+def as_it_came(status: int, body: bytes) -> bytes:
+    return body
 
 
 def register(spec: ProviderSpec) -> None:
@@ -84,6 +90,11 @@ class Provider:
     # A subscription login's provider: what makes it one, and the logins it served (never a pool).
     login: Login | None = None
     logins: LoginBook | None = None
+    # What its wire says beyond its protocols (a login's: rewrite/providers/login.py): the envelope its client wraps
+    # calls in, the stream events that report windows, its error answers as its client is given them.
+    envelope: Envelope | None = None
+    window_events: frozenset[str] = frozenset()
+    client_error: Callable[[int, bytes], bytes] = as_it_came
 
     def __post_init__(self) -> None:
         if self.models is None:
@@ -146,6 +157,10 @@ def _quotas(family: str, pc: ProviderConfig) -> Quotas:
     return Quotas.of(groups, pc.quota_groups, pc.windows)
 
 
+def _dialect(login: Login) -> dict:
+    return {"envelope": login.envelope, "window_events": login.window_events, "client_error": login.client_error}
+
+
 def is_glob(host: str) -> bool:
     return any(c in host for c in "*?[")
 
@@ -198,6 +213,7 @@ def build(config: Config) -> list[Provider]:
                 models=ModelTable(name, family, {m: mc.capabilities.columns() for m, mc in pc.models.items()
                                                  if mc.capabilities is not None}),
                 login=spec.login if spec is not None else None,
+                **(_dialect(spec.login) if spec is not None and spec.login else {}),
             )
         )
     seen: dict[tuple[str, bool], str] = {}  # (host, a login's) -> provider: a login may share an API-key host

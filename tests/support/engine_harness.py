@@ -194,3 +194,21 @@ async def run(
         async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
             await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for).run()
     return responder, job
+
+
+def key_attempts_of(job, streaming, model: str, responder=None):
+    """The attempts of `job`'s request on its called provider at `model` (rewrite/exchange/keys.py), with the
+    payer the registered plug-ins answer for it, outside a whole exchange."""
+    from rewrite.exchange.clock import Clock
+    from rewrite.exchange.context import Context
+    from rewrite.exchange.keys import KeyAttempts
+    from rewrite.lifecycle.events import Paying
+    from rewrite.lifecycle.hooks import Hooks, plugins_for
+    from rewrite.lifecycle.setting import Setting
+
+    clock = Clock(responder or FakeResponder(), job, None, streaming.heartbeat_interval)
+    setting = Setting()
+    ctx = Context(job, None, clock, streaming, setting, Hooks(()), None)  # type: ignore[arg-type]
+    ctx.hooks = Hooks(p for plugin in plugins_for(setting) if (p := plugin.engage(ctx)) is not None)
+    payer = ctx.hooks.ask(Paying(job.route.provider, model, True))
+    return KeyAttempts(ctx, payer, job.route.provider, model)

@@ -1,4 +1,5 @@
-"""One request's conversation, for the key pools of its targets (issue 30; rewrite/pool/affinity.py).
+"""What one request says of its conversation, for the key pools of its targets (`AffinityLookup`; issue 30;
+rewrite/pool/affinity.py).
 
 The request's conversation evidence (protocols/conversation.py) is read once: by the big-body worker for a large body
 (`EvidenceAsk`, off the event loop, from the whole body: rewrite/intake/big_json.py), else here from the body the
@@ -6,7 +7,7 @@ engine parsed, in the client's protocol before any translation (its root and las
 whose provider keeps affinity gets its `Affinity` from it, scoped by the client (its client key's name, or its
 address) and cut by the target model's minimum cacheable prompt. A login has no pool: nothing is read for it.
 
-After an attempt served the client, its key is bound (`KeyAttempts`, rewrite/exchange/attempt.py); so are the pins
+After an attempt served the client, its key is bound (the plug-in, rewrite/plugins/affinity/); so are the pins
 the answer creates (`created`): a stored Responses answer's id, which the next turn names as its
 `previous_response_id`, for as long as the vendor keeps it; a Gemini cache made, read or changed through the pool,
 until its expiry, or an OpenAI conversation made through it (a state call, protocols/conversation.py). A call on a
@@ -64,7 +65,7 @@ def may_bind(minimum: float, body: bytes | None) -> bool:
     return any(name in body for name in PIN_NAMES)
 
 
-class Conversation:
+class AffinityLookup:
     """What one request says of its conversation, for each pool it may be served from."""
 
     def __init__(self, config: Config, client: str, sources: tuple[SessionSource, ...],

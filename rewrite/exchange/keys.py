@@ -1,0 +1,114 @@
+"""The attempts on one target (`KeyAttempts`): its payer's credential for each (rewrite/lifecycle/payer.py: a pooled
+key, the client's own, a login's), the wait the retry policy asks, the credential held while the attempt runs, and
+how it ended told to the payer and the plug-ins; retried while the policy says so. What one attempt on one
+credential does is given to it (`Attempt.on` over HTTP, rewrite/exchange/attempt.py), so a WebSocket upgrade goes
+over the same loop."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from rewrite.lifecycle.events import Asking, Ended, Picked, TargetEnded
+from rewrite.lifecycle.payer import Ask, Payer, Ticket
+from rewrite.policy import retry
+from rewrite.policy.outcomes import FailureKind, Note
+from rewrite.policy.retry import Failure
+
+if TYPE_CHECKING:
+    from rewrite.exchange.context import Context
+
+# A continuation's attempt that had no first token when the resume deadline passed: abandoned, its key not rested
+# (it was given less than its first-token timeout).
+PAST_DEADLINE = Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "no first token by the resume deadline", retryable=False)
+
+TryKey = Callable[[Ticket], Awaitable[Failure | None]]
+
+
+class KeyAttempts:
+    """The attempts on `provider`'s `model` over what its `payer` pays with; none started, waited for or retried
+    past `until` (a continuation's resume deadline). `call`: the target's call (None for a WebSocket upgrade)."""
+
+    def __init__(self, ctx: Context, payer: Payer, provider: Any, model: str, call: Any = None,
+                 until: float = math.inf, tokens: float = 0) -> None:
+        self.ctx = ctx
+        self.payer = payer
+        self.provider = provider
+        self.model = model
+        self.call = call
+        self.until = until
+        self.tokens = tokens  # the request's, estimated: what its keys' quota windows must still hold
+        self.ticket: Ticket | None = None  # the credential of the last attempt
+        self.tried = False  # whether an attempt was made (else every key was resting)
+        self.held: contextlib.ExitStack | None = None  # the lease kept past `run` (keep_lease), for the caller
+
+    @property
+    def key(self) -> str | None:
+        """The pooled key of the last attempt, if it had one."""
+        return self.ticket.key if self.ticket is not None else None
+
+    async def run(self, try_key: TryKey, keep_lease: bool = False) -> Failure | None:
+        """None when `try_key` served the client (on `self.ticket`); else why the target failed, before the first
+        token (every key resting, when none may be tried within first_token_timeout). With `keep_lease`, the
+        credential of the attempt that served is kept held in `self.held` (a WebSocket holds its key while open)."""
+        failure = await self._run(try_key, keep_lease)
+        hooks = self.ctx.hooks
+        if hooks.wants("target_ended"):
+            hooks.announce(TargetEnded(self.call, self.payer, failure))
+        return failure
+
+    async def _run(self, try_key: TryKey, keep_lease: bool) -> Failure | None:
+        ctx, payer = self.ctx, self.payer
+        cfg, clock, hooks, job = ctx.streaming, ctx.clock, ctx.hooks, ctx.job
+        attempts = 1 + cfg.first_token_retries
+        failure: Failure | None = None
+        ticket: Ticket | None = None
+        ask = Ask(self.model, self.tokens, deadline=self.until)
+        for n in range(attempts):
+            if clock.loop.time() >= self.until:
+                return PAST_DEADLINE
+            prev = ticket
+            ask.avoid = prev.key if prev is not None else None
+            if hooks.wants("asking"):
+                hooks.announce(Asking(ask, self.call))
+            ticket = await payer.take(ask)
+            if ticket is None:  # every key out, or every usable one stayed at its max_concurrent
+                break
+            self.ticket = ticket
+            if ticket.shown is not None:
+                job.key = ticket.shown
+            if hooks.wants("picked"):
+                hooks.announce(Picked(ticket, ask, n, self.provider, self.model, self.call))
+            same = payer.ticket_fixed or (prev is not None and ticket.key == prev.key)
+            wait = retry.wait_before(n, ticket.wait, failure, same, payer.pooled, cfg.first_token_timeout)
+            if wait is not None and clock.loop.time() + wait >= self.until:
+                payer.drop(ticket)
+                return PAST_DEADLINE
+            if wait is None:
+                payer.drop(ticket)
+                break
+            if wait:
+                await clock.sleep(wait)
+            began = clock.loop.time()
+            # The credential is given back however the attempt ends, unless it is kept for what the attempt opened.
+            self.tried = True
+            with contextlib.ExitStack() as lease:
+                lease.enter_context(payer.lease(ticket, ask))
+                failure = await try_key(ticket)
+                if failure is None and keep_lease:
+                    self.held = lease.pop_all()
+            payer.ended(ticket, failure, self.model)
+            if hooks.wants("ended"):
+                hooks.announce(Ended(self.call, ticket, failure, payer))
+            if failure is None:
+                return None
+            if not failure.retryable or n + 1 == attempts:
+                break
+            job.note(Note.RETRY, f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
+                     reason=failure.reason, key=job.key, seconds=round(clock.loop.time() - began, 3))
+        if failure is None:  # no credential may be had within first_token_timeout: nothing was sent upstream
+            job.key = None
+            return payer.resting(ticket, ask)
+        return failure

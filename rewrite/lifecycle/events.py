@@ -1,0 +1,229 @@
+"""The events the spine announces at fixed points of a request's life, in the order they come, and what a part may
+answer where the event asks (rewrite/lifecycle/hooks.py says how parts subscribe).
+
+Per request:  `targets` (the targets chosen) → per target: `paying` (who pays for it: the first answer), `learned`
+(what its refusals taught of its model) → per attempt: `asking` (before a credential is taken: parts fill the
+`Ask`) → `picked` → `building` (the body, each part given the last one's) → `built` (the upstream request as shown,
+its credential masked) → `tap` (whether a part keeps the raw answer) → `answered` (an answer's head, and an error's
+body) → `reading` (the stream's repairer, each part may wrap it) → `refused` (a vendor error and the spine's one
+verdict on it) → `first_token` → `ended` (how the attempt ended) → `target_ended` → `served` (the answer the client
+got: its usage) → `finished`.
+
+Each event is a small record of what the spine knows at that point; its types are the spine's own (`Any` here keeps
+this module a leaf: parts import the types they read).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class Event:
+    hook: ClassVar[str]
+
+
+@dataclass(slots=True)
+class Arrival:
+    """A request the engine will serve, told to every plug-in (`Plugin.arrived`, in registration order) as soon as
+    the addon hands it over, before its body is read whole: its job, path and body (when at hand). A plug-in that
+    must see the whole body before the request's first credential is taken adds a predicate to `holds`, asked of
+    the request's first target: (provider, model, body) -> hold."""
+
+    job: Any  # Job
+    path: str
+    body: bytes | None
+    holds: list = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TargetsChosen(Event):
+    """The request's targets, in order (a route's, or the called provider alone)."""
+
+    hook: ClassVar[str] = "targets"
+    chosen: list  # (Provider, Target)
+
+
+@dataclass(slots=True)
+class Paying(Event):
+    """Who pays for one target: answered with a `Payer` (rewrite/lifecycle/payer.py) by the first part that does;
+    nobody answering, the request goes with what the client sent."""
+
+    hook: ClassVar[str] = "paying"
+    provider: Any  # Provider
+    model: str
+    called: bool  # the provider of the host the client called
+
+
+@dataclass(slots=True)
+class Learned(Event):
+    """What `provider`'s refusals taught of `model`: answered with `Lessons` (rewrite/lifecycle/lessons.py) by the
+    part that keeps them; nobody answering, nothing was learned."""
+
+    hook: ClassVar[str] = "learned"
+    provider: Any  # Provider
+    model: str
+
+
+@dataclass(slots=True)
+class Asking(Event):
+    """Before a credential is taken for an attempt: parts fill in the `ask` (a conversation's affinity, ...)."""
+
+    hook: ClassVar[str] = "asking"
+    ask: Any  # Ask
+    call: Any  # TargetCall, or None for a WebSocket upgrade
+
+
+@dataclass(slots=True)
+class Picked(Event):
+    """The credential taken for attempt number `attempt` (from 0), and the ask it answered."""
+
+    hook: ClassVar[str] = "picked"
+    ticket: Any  # Ticket
+    ask: Any  # Ask
+    attempt: int
+    provider: Any  # Provider
+    model: str
+    call: Any = None  # TargetCall, or None for a WebSocket upgrade
+
+
+@dataclass(slots=True)
+class Building(Event):
+    """The JSON body an attempt is about to send (never a sealed one); each part may answer a body of its own in its
+    place (what the target refused before left out, ...), the next part given it, and say what it changed in
+    `said` (the flow's steps show it). A translated request's body comes as its bytes (`raw`): `parsed()` reads
+    it, once, for the part that needs it."""
+
+    hook: ClassVar[str] = "building"
+    call: Any  # TargetCall
+    ticket: Any  # Ticket
+    body: dict | None
+    raw: bytes | None = None
+    said: list = field(default_factory=list)
+    changed: bool = False
+
+    def parsed(self) -> dict | None:
+        if self.body is None and self.raw is not None:
+            try:
+                value = json.loads(self.raw)
+            except ValueError:
+                value = None
+            self.body, self.raw = (value if isinstance(value, dict) else None), None
+        return self.body
+
+
+@dataclass(slots=True)
+class Built(Event):
+    """The upstream request of an attempt as a person may see it (`outbound`, the credential masked), when its body
+    is not the client's own bytes."""
+
+    hook: ClassVar[str] = "built"
+    call: Any  # TargetCall
+    ticket: Any  # Ticket
+    outbound: Any  # Outbound
+
+
+@dataclass(slots=True)
+class Tap(Event):
+    """An upstream answer's head, asked whether a part keeps its raw body (answered with an object whose `add` and
+    `reader` keep it: rewrite/inspection/steps.py's Capture), when Rotator translates or rewrites it."""
+
+    hook: ClassVar[str] = "tap"
+    call: Any  # TargetCall
+    status: int
+    content_type: str
+
+
+@dataclass(slots=True)
+class Reading(Event):
+    """An attempt's stream repairer before the pump reads into it: each part may answer a repairer wrapping it (to
+    read events as they pass), the next part given it."""
+
+    hook: ClassVar[str] = "reading"
+    call: Any  # TargetCall
+    ticket: Any  # Ticket
+    repairer: Any  # Repairer
+
+
+@dataclass(slots=True)
+class Answered(Event):
+    """An upstream answer's head (`body` empty), or an error answer's head and body; also an answer's event that
+    reports windows (`body` its data)."""
+
+    hook: ClassVar[str] = "answered"
+    call: Any  # TargetCall
+    ticket: Any  # Ticket
+    status: int
+    headers: list
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class Refused(Event):
+    """A vendor error answer (`error`, protocols/vendor_errors.py) and the spine's verdict on it
+    (rewrite/policy/verdict.py), before the spine acts on it."""
+
+    hook: ClassVar[str] = "refused"
+    call: Any  # TargetCall
+    ticket: Any  # Ticket
+    error: Any  # VendorError
+    verdict: Any  # Verdict
+
+
+@dataclass(slots=True)
+class FirstToken(Event):
+    """The attempt's first content token came (the client's answer is committed to it)."""
+
+    hook: ClassVar[str] = "first_token"
+    call: Any  # TargetCall
+    ticket: Any  # Ticket
+
+
+@dataclass(slots=True)
+class Ended(Event):
+    """An attempt ended: `failure` None when it served the client."""
+
+    hook: ClassVar[str] = "ended"
+    call: Any  # TargetCall, or None for a WebSocket upgrade
+    ticket: Any  # Ticket
+    failure: Any  # Failure | None
+    payer: Any  # Payer
+
+
+@dataclass(slots=True)
+class TargetEnded(Event):
+    """A target's attempts are over: `failure` None when it served."""
+
+    hook: ClassVar[str] = "target_ended"
+    call: Any  # TargetCall, or None for a WebSocket upgrade
+    payer: Any  # Payer
+    failure: Any  # Failure | None
+
+
+@dataclass(slots=True)
+class Served(Event):
+    """The client got its answer from `call`'s target on `ticket`: its `usage` (None if the answer reported none)
+    and the whole JSON answer, when it was one. `continuation`: a continuation of a cut answer (the flow's usage is
+    the sum)."""
+
+    hook: ClassVar[str] = "served"
+    call: Any  # TargetCall
+    ticket: Any  # Ticket | None
+    payer: Any  # Payer
+    usage: Any  # Usage | None
+    continuation: bool = False
+
+
+@dataclass(slots=True)
+class Finished(Event):
+    """The engine is done with the request."""
+
+    hook: ClassVar[str] = "finished"
+    job: Any  # Job
+    extra: dict = field(default_factory=dict)
+
+
+EVENTS: tuple[str, ...] = tuple(e.hook for e in (TargetsChosen, Paying, Learned, Asking, Picked, Building, Built, Tap,
+                                                  Answered, Reading, Refused, FirstToken, Ended, TargetEnded, Served,
+                                                  Finished))

@@ -1,0 +1,138 @@
+"""Plug-ins, and the dispatch of the spine's events to them for one request.
+
+Modelled on mitmproxy's addon manager: a plug-in class is registered once (`register`, one line, in order, like a
+protocol's package). Each engine makes one instance of each (`Plugin(setting)`), told the configuration whenever it
+changes (`configure`). For each request the spine asks every plug-in to `engage`: a plug-in with nothing to do for
+this request answers None and costs nothing more; one that engages answers its `Part`, whose methods named after the
+events it wants (`picked`, `ended`, ...: the events' `hook` names, rewrite/lifecycle/events.py) are called when the
+spine announces them, in registration order. A part keeps what it learns of its request in its own attributes: the
+spine's objects carry no plug-in's state.
+
+Events that ask (`Decision`s) are answered by the first part that answers, or by every part in turn (`Shaping`
+events, each part given what the previous made).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rewrite.lifecycle.events import EVENTS, Arrival, Event
+
+if TYPE_CHECKING:
+    from rewrite.lifecycle.setting import Setting
+
+
+class Part:
+    """A plug-in's part in one request: define a method named after each event to be told of (its `hook`)."""
+
+
+class Plugin:
+    """One concern of a request's life. Subclasses override `engage` (and `configure`, to read the config)."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, setting: Setting) -> None:
+        self.setting = setting
+        self.configure(setting)
+
+    def configure(self, setting: Setting) -> None:
+        """The engine's configuration changed (also called once when the plug-in is made)."""
+
+    def arrived(self, arrival: Arrival) -> None:
+        """A request was handed to the engine (before its body is read whole: rewrite/lifecycle/events.py)."""
+
+    def worker_ask(self, proto: Any, headers: list, path: str) -> Any:
+        """What this plug-in wants the big-body worker to read of a large body besides its skeleton
+        (rewrite/intake/big_json.py), or None."""
+        return None
+
+    def forgotten(self, job: Any) -> None:
+        """The engine is done with a request's job (served, or ended before it was)."""
+
+    def engage(self, ctx: Any) -> Part | None:
+        """This plug-in's part in the request of `ctx` (rewrite/exchange/context.py), or None when it has nothing
+        to do for it."""
+        return None
+
+
+_registered: list[type[Plugin]] = []
+
+
+def register(plugin: type[Plugin]) -> type[Plugin]:
+    """Make a plug-in known to every engine made from now on; a second one of the same name replaces the first, in
+    its place (usable as a class decorator)."""
+    for i, known in enumerate(_registered):
+        if known.name == plugin.name:
+            _registered[i] = plugin
+            return plugin
+    _registered.append(plugin)
+    return plugin
+
+
+def registered() -> tuple[type[Plugin], ...]:
+    return tuple(_registered)
+
+
+def plugins_for(setting: Setting) -> list[Plugin]:
+    """One instance of each registered plug-in, for an engine (or a request made without one) of this setting."""
+    return [kind(setting) for kind in registered()]
+
+
+_subscribed: dict[type, tuple[str, ...]] = {}
+
+
+def _hooks_of(kind: type) -> tuple[str, ...]:
+    """The events a part's class subscribes to: the event hooks it defines."""
+    names = _subscribed.get(kind)
+    if names is None:
+        names = _subscribed[kind] = tuple(name for name in EVENTS if callable(getattr(kind, name, None)))
+    return names
+
+
+class Hooks:
+    """One request's engaged parts, by the events they want."""
+
+    __slots__ = ("parts", "_by_hook")
+
+    def __init__(self, parts: Iterable[Part]) -> None:
+        self.parts = tuple(parts)
+        by_hook: dict[str, list[Callable]] = {}
+        for part in self.parts:
+            for name in _hooks_of(type(part)):
+                by_hook.setdefault(name, []).append(getattr(part, name))
+        self._by_hook = by_hook
+
+    def wants(self, hook: str) -> bool:
+        """Whether any part wants the event of this hook (to skip building an event nobody reads)."""
+        return hook in self._by_hook
+
+    def announce(self, event: Event) -> None:
+        """Tell every part that wants it."""
+        for handler in self._by_hook.get(event.hook, ()):
+            handler(event)
+
+    def ask(self, event: Event) -> Any:
+        """The first part's answer that is not None (None if none answers)."""
+        for handler in self._by_hook.get(event.hook, ()):
+            answer = handler(event)
+            if answer is not None:
+                return answer
+        return None
+
+    def pass_along(self, event: Event, name: str) -> None:
+        """Each part in turn may answer a new value of the event's `name` (None: it keeps what it was given);
+        the event's `changed` says whether any did."""
+        for handler in self._by_hook.get(event.hook, ()):
+            answer = handler(event)
+            if answer is not None:
+                setattr(event, name, answer)
+                if hasattr(event, "changed"):
+                    event.changed = True
+
+    def of(self, kind: type[Part]) -> Part | None:
+        """The engaged part of this class, if any (for a plug-in that reads another's: a test, the trail)."""
+        return next((p for p in self.parts if isinstance(p, kind)), None)
+
+
+NO_HOOKS = Hooks(())

@@ -1,0 +1,113 @@
+"""Who pays for a target's attempts: the spine's one door for credentials (modelled on httpx's `Auth`).
+
+A `Payer` is made per target of a request by the plug-in that answers the `paying` event (rewrite/plugins/payers/):
+a pooled key, the client's own credential, a subscription login, and later a cloud platform's signer. The spine asks
+it for each attempt's credential (`take`), holds it while the attempt runs (`lease`), has it put the credential into
+the upstream request (`apply`: a header, a query parameter, or a signature over the final bytes), and tells it how
+the attempt ended (`ended`). Whether the body may be changed at all (`sealed`: a body its client signed goes byte for
+byte) and whether another credential may be tried after a refusal (`pooled`) are the payer's to say.
+
+The base class is what a request gets when nobody pays: it goes with what the client sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewrite.policy.retry import Failure
+
+Headers = list[tuple[str, str]]
+
+
+@dataclass(slots=True)
+class Ask:
+    """What the next attempt's credential is asked for: the model, the request's estimated tokens (its quota
+    windows), the credential that just failed (`avoid`), and what the parts added (a conversation's `affinity`, how
+    long its bound key is waited for while busy: `patience`)."""
+
+    model: str
+    tokens: float = 0
+    avoid: str | None = None
+    affinity: Any = None  # rewrite/pool/affinity.py's Affinity
+    patience: float = 0.0
+    patient: bool = True  # a bound key at its max_concurrent is still waited for (the payer turns it off)
+    deadline: float = float("inf")  # (loop time) no credential is waited for past it
+
+
+@dataclass(slots=True)
+class Ticket:
+    """One attempt's credential: `key` a pooled key (None: the client's own, or a login's), `shown` its masked form
+    for the flow; `wait` seconds until it may be used; `pick` the pool's decision, for the parts that read it."""
+
+    key: str | None = None
+    shown: str | None = None
+    wait: float = 0.0
+    pick: Any = None  # rewrite/pool/decisions.py's Pick
+
+
+@dataclass(slots=True)
+class Outbound:
+    """An upstream request before it is handed to the client: what `apply` puts the credential into."""
+
+    method: str
+    url: str  # without the query
+    query: str
+    headers: Headers
+    content: Any  # bytes, or a large body's Upload
+    extra: dict = field(default_factory=dict)
+
+
+NO_CREDENTIAL = Ticket()
+
+
+class Payer:
+    """Nobody pays: the request goes with what the client sent (see the module's docstring for the others)."""
+
+    pooled = False  # another credential may be tried after one was refused
+    sealed = False  # the body goes upstream byte for byte: nothing may rewrite it
+    covers = False  # the answer's cost is covered by a plan (counted for it, not priced)
+    keeps_errors = False  # its error answers are its client's to see: never left for the route's next target
+    ticket_fixed = True  # every attempt goes on the same credential
+
+    def skip(self, model: str, tokens: float, within: float) -> Failure | None:
+        """The failure when this target is known unable to serve within `within` seconds (every key resting that
+        long, a plan used up): skipped untried while more targets follow."""
+        return None
+
+    async def take(self, ask: Ask) -> Ticket | None:
+        """The credential for the next attempt; None when none may be had (every key out, or busy past the ask's
+        deadline): `resting` then says why."""
+        return NO_CREDENTIAL
+
+    def lease(self, ticket: Ticket, ask: Ask) -> contextlib.AbstractContextManager:
+        """Hold the credential while one attempt runs."""
+        return contextlib.nullcontext()
+
+    def drop(self, ticket: Ticket) -> None:
+        """A credential taken but not used (its wait was too long)."""
+
+    def body(self, body: dict) -> dict:
+        """The client's body as this target may be sent it (a login's own members left out for another target)."""
+        return body
+
+    def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
+        """`out` with the credential in place (`shown`: as a person may see it, masked)."""
+        return out
+
+    def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
+        """How an attempt on `ticket` ended (None: it served): rests, refusals, a plan used up."""
+
+    def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
+        """The failure when `take` gave no credential."""
+        raise NotImplementedError
+
+    def reported(self, ticket: Ticket, model: str, windows: tuple) -> None:
+        """The usage windows an answer on `ticket` reported (protocols/windows.py)."""
+
+    def count(self, ticket: Ticket | None, model: str, usage: Any, cost: float | None, cold: float) -> None:
+        """An answer's usage (protocols/unified.py's Usage) and cost, for the credential that served it."""
+
+
+AS_IT_CAME = Payer()

@@ -1,0 +1,48 @@
+"""Accounting: each answer's usage (normalised by its protocol's reader: rewrite/accounting/usage.py) priced
+(rewrite/accounting/prices.py), put on the flow, logged, and counted for the credential that served it (its payer's
+`count`: a pooled key's counters and quota windows, a login's plan). An answer a plan covers is not priced. A cut
+answer's continuations add to the flow's usage and cost."""
+
+from __future__ import annotations
+
+import logging
+
+from protocols.unified import Usage
+from rewrite.accounting.usage import as_dict, describe
+from rewrite.exchange.context import Context
+from rewrite.lifecycle.events import Served
+from rewrite.lifecycle.hooks import Part, Plugin
+
+logger = logging.getLogger("rotator")
+
+
+class Accounting(Plugin):
+    name = "accounting"
+
+    def engage(self, ctx: Context) -> Part | None:
+        return Counting(ctx) if ctx.req is not None else None
+
+
+class Counting(Part):
+    def __init__(self, ctx: Context) -> None:
+        self.job, self.prices = ctx.job, ctx.setting.prices
+
+    def served(self, e: Served) -> None:
+        usage: Usage | None = e.usage
+        if usage is None:
+            return
+        job, model, prices = self.job, e.call.model, self.prices
+        before, cost_before, covered_before = job.usage, job.cost, job.covered
+        covered = e.payer.covers
+        cost = None if covered else prices.cost(model, usage)
+        job.usage, job.cost, job.covered = as_dict(usage), cost, covered
+        logger.info("rotator: %s %s: usage: %s: %s", job.provider.name, job.id[:8], model or "model not named",
+                    describe(usage, cost, covered))
+        cold = prices.cold_cost(model, usage) if cost is not None else None
+        e.payer.count(e.ticket, model, usage, cost, cold or 0.0)
+        if e.continuation and before is not None:  # the flow's usage is the sum over every attempt
+            job.usage = {k: before.get(k, 0) + v for k, v in job.usage.items()}
+            # (what a plan covered costs nothing here; all of it covered, the flow says so rather than $0)
+            earlier, now = (0.0 if covered_before else cost_before), (0.0 if covered else cost)
+            job.covered = covered_before and covered
+            job.cost = None if job.covered or earlier is None or now is None else earlier + now

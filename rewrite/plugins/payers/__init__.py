@@ -1,0 +1,84 @@
+"""Who pays for each target of a request (rewrite/lifecycle/payer.py): the plug-in that answers the `paying` event
+with a pooled key (`pooled.py`), the client's own subscription login (`login.py`) or the client's own credential
+(`own.py`). Every question of "is this a login" is asked here and answered by the payer it makes."""
+
+from __future__ import annotations
+
+from rewrite.exchange.context import Context
+from rewrite.exchange.request import estimated_tokens
+from rewrite.lifecycle.events import Arrival, Paying
+from rewrite.lifecycle.hooks import Part, Plugin
+from rewrite.lifecycle.payer import Payer
+from rewrite.plugins.payers.login import PlanLogin
+from rewrite.plugins.payers.own import OwnCredential
+from rewrite.plugins.payers.pooled import PooledKey
+from rewrite.pool.logins import LoginState
+from rewrite.pool.prefetch import Prefetch, model_in_body
+
+
+class WhoPays(Plugin):
+    name = "who-pays"
+
+    def configure(self, setting) -> None:
+        self.prefetched: dict[str, Prefetch] = getattr(self, "prefetched", {})
+
+    def arrived(self, arrival: Arrival) -> None:
+        """Start the first attempt's shared pick now, when the pool shares its state and the model can be told from
+        the path or the body's ends (rewrite/pool/prefetch.py); not when a plug-in holds it for the whole body."""
+        route, router = arrival.job.route, self.setting.router
+        if route.provider.pool is None or route.provider.pool.shared is None or router is None:
+            return
+        asked = route.protocol.model(arrival.path, {}) if route.protocol.model_in_path else model_in_body(arrival.body)
+        if not asked:
+            return
+        target = router.routes.targets_for(asked, route.provider.name)[0]
+        provider = router.provider_named(target.provider)
+        if provider is None or provider.pool is None:
+            return
+        model = target.model_for(asked)
+        if any(hold(provider, model, arrival.body) for hold in arrival.holds):
+            return
+        prefetch = provider.pool.prefetch(model, estimated_tokens(arrival.body))
+        if prefetch is not None:
+            self.prefetched[arrival.job.id] = prefetch
+
+    def forgotten(self, job) -> None:
+        prefetch = self.prefetched.pop(job.id, None)
+        if prefetch is not None:  # (ended before its first attempt)
+            prefetch.drop()
+
+    def engage(self, ctx: Context) -> Part | None:
+        return Paid(self, ctx)
+
+
+class Paid(Part):
+    """One request's payers."""
+
+    def __init__(self, plugin: WhoPays, ctx: Context) -> None:
+        self.plugin, self.ctx = plugin, ctx
+        req, job = ctx.req, ctx.job
+        called = job.route.provider
+        # The subscription login the client called, if it did (a WebSocket upgrade, `req` None, carries none).
+        self.login = called.login if req is not None else None
+        self.state: LoginState | None = None
+        if self.login is not None and called.logins is not None and job.credential is not None:
+            token = self.login.token(job.credential.headers)
+            if token:
+                self.state = job.login = called.logins.login(token)
+
+    def paying(self, e: Paying) -> Payer:
+        ctx, provider = self.ctx, e.provider
+        req, job = ctx.req, ctx.job
+        login, state = self.login, self.state
+        if e.called and login is not None:
+            sealed = req.proto is not None and login.is_signed(req.body) and e.model == req.asked
+            if state is not None and provider.logins is not None:
+                return PlanLogin(login, job.credential, state, provider.logins, sealed)
+            own = OwnCredential(True, job.credential)
+            own.sealed = sealed
+            return own
+        if provider.pool is not None:
+            prefetch = self.plugin.prefetched.pop(job.id, None)
+            return PooledKey(provider, provider.pool, e.called, login, ctx.clock, ctx.streaming.first_token_timeout,
+                             req.proto if req is not None else None, job.id, prefetch)
+        return OwnCredential(e.called, job.credential, login)

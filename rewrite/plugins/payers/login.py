@@ -1,0 +1,53 @@
+"""The client's own subscription login (rewrite/providers/login.py): sent to its vendor as it came, never pooled,
+never replaced by a pooled key, never forged. A body its client signed goes byte for byte (`sealed`); a login known
+used up is left for the route's next target, unasked, until its window resets; its refusals are its client's to
+see; its answers' plan windows and usage are counted for it, their cost covered by its plan."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from protocols.windows import iso
+from rewrite.intake.clients import HeldCredential
+from rewrite.lifecycle.payer import Ticket
+from rewrite.plugins.payers.own import OwnCredential
+from rewrite.policy.outcomes import FailureKind
+from rewrite.policy.retry import QUOTA_REST, Failure
+from rewrite.pool.key_state import WHOLE_KEY
+from rewrite.pool.logins import LoginBook, LoginState
+from rewrite.providers.login import Login
+
+
+class PlanLogin(OwnCredential):
+    covers = True
+    keeps_errors = True
+
+    def __init__(self, login: Login, held: HeldCredential | None, state: LoginState, book: LoginBook,
+                 sealed: bool) -> None:
+        super().__init__(True, held)
+        self.login, self.state, self.book = login, state, book
+        self.sealed = sealed
+
+    def skip(self, model: str, tokens: float, within: float) -> Failure | None:
+        """A login known used up is not asked again until its reset."""
+        spent = self.state.exhausted_for(model, time.time())
+        if spent is None:
+            return None
+        until = "its reset" if spent[0] == math.inf else iso(spent[0])
+        return Failure(FailureKind.PLAN_EXHAUSTED, f"plan exhausted until {until} ({spent[1]})", retryable=False)
+
+    def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
+        """A used-up quota leaves the login for the route's next target until its window resets (for the model
+        asked, when the quota is the model's)."""
+        rest = failure.rest if failure is not None else None
+        if failure is None or rest is None or rest.quota is None:
+            return
+        window = failure.delay if failure.delay is not None else QUOTA_REST
+        self.book.exhaust(self.state, time.time() + window, model if rest.per_model else WHOLE_KEY, rest.quota)
+
+    def reported(self, ticket: Ticket, model: str, windows: tuple) -> None:
+        self.book.reported(self.state, windows)
+
+    def count(self, ticket: Ticket | None, model: str, usage, cost: float | None, cold: float) -> None:
+        self.state.answered(usage.total_tokens)

@@ -1,0 +1,131 @@
+"""A pooled key (rewrite/pool/): the pool picks each attempt's key (waiting for a lease while every usable key is at
+its max_concurrent; a conversation's bound key waited for up to the ask's `patience`), the key is leased while the
+attempt runs and rested as its answer deserves; the client's credential is replaced by it, never sent beside it."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from typing import TYPE_CHECKING
+
+from protocols.base import Protocol
+from rewrite.exchange.clock import Clock
+from rewrite.exchange.job import every_key_resting
+from rewrite.lifecycle.payer import Ask, Outbound, Ticket
+from rewrite.plugins.payers.own import Departing
+from rewrite.policy.outcomes import FailureKind
+from rewrite.policy.retry import Failure
+from rewrite.pool.affinity import BOUND
+from rewrite.pool.keypool import KeyPool, Pick, Resting
+from rewrite.providers import Provider
+from rewrite.providers.credentials import mask
+from rewrite.providers.login import Login
+
+if TYPE_CHECKING:
+    from rewrite.pool.prefetch import Prefetch
+
+logger = logging.getLogger("rotator")
+
+
+class PooledKey(Departing):
+    pooled = True
+    ticket_fixed = False
+
+    def __init__(self, provider: Provider, pool: KeyPool, called: bool, leaving: Login | None, clock: Clock,
+                 first_token_timeout: float, proto: Protocol | None, job_id: str,
+                 prefetch: Prefetch | None = None) -> None:
+        super().__init__(called, leaving)
+        self.provider, self.pool, self.clock = provider, pool, clock
+        self.timeout = first_token_timeout
+        self.proto = proto  # the client's protocol, for the shape of Rotator's own error answer
+        self.job_id = job_id
+        self.prefetch = prefetch  # the first attempt's shared pick, started at the request hook
+        self.last: Pick | None = None  # the last pick
+        self.windowed = False  # a pick passed keys over for a quota window
+
+    def skip(self, model: str, tokens: float, within: float) -> Failure | None:
+        if self.pool.rests_past(within, model, tokens):
+            return Failure(FailureKind.KEYS_RESTING, "every key resting", retryable=False)
+        return None
+
+    async def take(self, ask: Ask) -> Ticket | None:
+        """The pool's key for the next attempt and the seconds until it is back; while every usable key is at its
+        max_concurrent, wait for a lease to come back (up to first_token_timeout). None: none to be had."""
+        pool, loop = self.pool, self.clock.loop
+        give_up = min(loop.time() + self.timeout, ask.deadline)
+        prefetch, self.prefetch = self.prefetch, None
+        bound_until = min(loop.time() + ask.patience, give_up)
+        while (pick := await pool.take(ask.avoid, ask.model, prefetch, ask.tokens, affinity=ask.affinity,
+                                       patient=ask.patient)).busy:
+            # A conversation's bound key at its max_concurrent is waited for up to the ask's patience, then left.
+            deadline = bound_until if ask.patient and pick.why == BOUND else give_up
+            returned = pool.returned()
+            if not await self.clock.supervise(returned, functools.partial(float, deadline)):
+                returned.cancel()
+                if deadline >= give_up:
+                    break
+                ask.patient = False
+        if prefetch is not None:
+            prefetch.drop()  # (a no-op once taken; else it was another pool's or model's, or the pool decided alone)
+        self.last = pick
+        self.windowed = self.windowed or bool(pick.passed)
+        if pick.key is None:  # every key out, or every usable one stayed at its max_concurrent
+            return None
+        return Ticket(pick.key, mask(pick.key), pick.wait, pick)
+
+    def lease(self, ticket: Ticket, ask: Ask) -> contextlib.AbstractContextManager:
+        assert ticket.key is not None
+        pick = ticket.pick
+        return self.pool.lease(ticket.key, ask.model, pick.held, pick.wait, ask.tokens)
+
+    def drop(self, ticket: Ticket) -> None:
+        if ticket.pick is not None:
+            ticket.pick.drop()
+
+    def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
+        out = self.depart(out)
+        key = ticket.key
+        if key is None:
+            return out
+        out.headers, out.query = self.provider.authorize(out.headers, out.query, key)
+        if shown:
+            masked = mask(key)
+            out.headers = [(n, v.replace(key, masked)) for n, v in out.headers]
+            out.query = out.query.replace(key, masked)
+        return out
+
+    def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
+        key = ticket.key
+        if key is None:
+            return
+        if failure is None:
+            self.pool.succeeded(key)
+            return
+        rest = self.pool.failed(key, failure, model)
+        if failure.stalled:
+            logger.info("rotator: %s %s: key %s rests %g s (%s)", self.provider.name, self.job_id[:8], mask(key),
+                        rest, failure.reason)
+
+    def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
+        """Every key rests longer than a request may wait, or is out or busy: nothing was sent upstream. A hard
+        pin's key alone resting is said so (its state is there alone)."""
+        pick, affinity = self.last, ask.affinity
+        if (affinity is not None and affinity.hard and pick is not None and pick.why == BOUND
+                and pick.key is not None and pick.wait):
+            resting = Resting(pick.wait, rejected=False, pinned=affinity.said)
+        else:
+            resting = self.pool.resting(ask.model, pick, ask.tokens)
+        failure = every_key_resting(self.provider, self.proto, resting, windows=self.windowed)
+        failure.pinned = resting.pinned
+        return failure
+
+    def reported(self, ticket: Ticket, model: str, windows: tuple) -> None:
+        if ticket.key is not None:
+            self.pool.reported(ticket.key, model, windows)
+
+    def count(self, ticket: Ticket | None, model: str, usage, cost: float | None, cold: float) -> None:
+        if ticket is None or ticket.key is None:
+            return
+        self.pool.record_usage(ticket.key, model, usage.total_tokens, cost, usage.input_tokens, usage.output_tokens,
+                               usage.cache_read_tokens, usage.cache_write_tokens, cold)

@@ -1,0 +1,103 @@
+"""Quota windows (protocols/windows.py; rewrite/pool/windows.py decides on them): the windows each answer reports
+(its head, an error's body, and the stream events a login's plan reports them in) read by the target's reader and
+given to the payer of the credential that got them (a pooled key's, passed over before it runs out; a login's plan);
+the flow keeps what this request's answers reported, and says which keys a pick passed over for a window, which one
+and until when (once a key)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from protocols.base import ENDING_LENGTH, Event, Repairer
+from protocols.windows import iso, merged
+from rewrite.exchange.context import Context
+from rewrite.exchange.outgoing import TargetCall
+from rewrite.lifecycle.events import Answered, Picked, Reading
+from rewrite.lifecycle.hooks import Part, Plugin
+from rewrite.lifecycle.payer import Ticket
+from rewrite.policy.outcomes import Note
+from rewrite.pool.windows import passed_over
+from rewrite.providers.credentials import mask
+
+
+class Windows(Plugin):
+    name = "windows"
+
+    def engage(self, ctx: Context) -> Part | None:
+        return Watching(ctx)
+
+
+class Watching(Part):
+    def __init__(self, ctx: Context) -> None:
+        self.job = ctx.job
+        self.noted: set[str] = set()  # the keys noted as passed over
+
+    def answered(self, e: Answered) -> None:
+        self.seen(e.call, e.ticket, e.status, e.headers, e.body)
+
+    def seen(self, call: TargetCall, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
+        if not call.windows or (ticket.key is None and not call.payer.covers):
+            return
+        windows = call.windows.read(status, headers, body, time.time())
+        if windows:
+            call.payer.reported(ticket, call.model, windows)
+            self.job.windows = merged(self.job.windows, windows)
+
+    def reading(self, e: Reading) -> Repairer | None:
+        """A login's stream whose events report its plan's windows (Codex's `codex.rate_limits`): read as they
+        pass."""
+        call = e.call
+        kinds = call.provider.window_events
+        if not kinds or not call.payer.covers or not call.windows:
+            return None
+        return PlanEvents(e.repairer, kinds, lambda status, headers, body: self.seen(call, e.ticket, status,
+                                                                                     headers, body))
+
+    def picked(self, e: Picked) -> None:
+        """Say on the flow which keys the pick passed over for a quota window, which window (as this process knows
+        it) and until when (once a key)."""
+        pick = e.ticket.pick
+        if pick is None or not pick.passed:
+            return
+        pool, now = e.provider.pool, time.time()
+        known = {s.secret: (label, unit) for s, label, unit, _ in
+                 passed_over(pool.states, pool.quotas, e.model, e.ask.tokens, now)}
+        for key, seconds in pick.passed:
+            if key == pick.key or key in self.noted:
+                continue
+            self.noted.add(key)
+            label, unit = known.get(key, ("", ""))
+            what = f"its {label} {unit} window" if label else "a quota window the request counts in"
+            self.job.note(Note.WINDOW, f"key {mask(key)} passed over: {what} would be exceeded (resets "
+                          f"{iso(now + seconds)}, in {math.ceil(seconds)} s)", key=mask(key), window=label or None,
+                          unit=unit or None, resets_at=iso(now + seconds))
+
+
+class PlanEvents(Repairer):
+    """A stream repairer, fed as before, whose events of `kinds` (by type) are also read by `seen` as an answer's
+    body: the plan windows they report."""
+
+    def __init__(self, inner: Repairer, kinds: frozenset[str], seen: Callable[[int, list, bytes], None]) -> None:
+        self.inner, self.seen = inner, seen
+        self.marks = tuple(kind.encode() for kind in kinds)
+
+    started = property(lambda self: self.inner.started)
+    complete = property(lambda self: self.inner.complete)
+    failed = property(lambda self: self.inner.failed)
+    early_error = property(lambda self: self.inner.early_error)
+
+    def feed(self, event: Event) -> bytes:
+        if event.data is not None and any(mark in event.raw for mark in self.marks):
+            self.seen(200, [], event.data.encode())
+        return self.inner.feed(event)
+
+    def quiet(self, block: bytes) -> bool:
+        return self.inner.quiet(block) and not any(mark in block for mark in self.marks)
+
+    def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        return self.inner.end(ending)
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        return self.inner.error_event(message, status)
