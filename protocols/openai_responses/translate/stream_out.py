@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.openai_chat.translate.answer_out import error_object
+from protocols.errors import openai_error
 from protocols.openai_responses.stream import (
     ARGUMENTS_DELTA,
     COMPLETED,
@@ -230,7 +230,7 @@ class ResponsesEncoder(Encoder):
     def error(self, message: str, status: int, kind: str | None) -> bytes:
         """The `error` event in both shapes (the nested one the SDK raises on, the flat one the docs describe), then
         the `response.failed` the vendor sends after it, which carries the usage."""
-        nested = error_object(message, status, kind)
+        nested = openai_error(status, message, kind)
         nested["code"] = nested["code"] or SERVER_ERROR_CODE
         out = self._event(ERROR, code=nested["code"], message=message, param=None, error=nested)
         response = self._response or response_object(SYNTHETIC_ID, "", self._created, self._request)
