@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.unified import KIND_CONTEXT_LENGTH, KIND_TRUNCATED
+from protocols.unified_stream import KIND_CONTEXT_LENGTH, KIND_TRUNCATED
 
 TRUNCATED_MESSAGE = "upstream stream truncated"
 

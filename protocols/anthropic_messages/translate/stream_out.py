@@ -28,17 +28,8 @@ from protocols.anthropic_messages.translate.vocabulary import (
 )
 from protocols.sse import dumps
 from protocols.translate.base import Encoder
-from protocols.unified import (
-    FINISH_LENGTH,
-    FINISH_STOP,
-    ROLE_ASSISTANT,
-    ReasoningEnd,
-    Request,
-    Start,
-    ToolCallStart,
-    Usage,
-    client_finish,
-)
+from protocols.unified import FINISH_LENGTH, FINISH_STOP, ROLE_ASSISTANT, Request, Usage, client_finish
+from protocols.unified_stream import ReasoningEnd, Start, ToolCallStart
 
 # The hot path of a translated stream: a delta of the open block, as a byte template filled with the block's index,
 # the delta type and key (the text, JSON-quoted, follows).

@@ -13,16 +13,8 @@ from protocols.openai_chat.translate.vocabulary import (
 )
 from protocols.sse import dumps
 from protocols.translate.tools import client_tool, custom_input
-from protocols.unified import (
-    ROLE_ASSISTANT,
-    Answer,
-    Error,
-    Message,
-    Reasoning,
-    Request,
-    Usage,
-    client_finish,
-)
+from protocols.unified import ROLE_ASSISTANT, Answer, Message, Reasoning, Request, Usage, client_finish
+from protocols.unified_stream import Error
 
 
 def usage_from_ir(usage: Usage) -> dict:

@@ -8,16 +8,8 @@ from protocols.openai_chat.translate.answer_out import usage_from_ir
 from protocols.openai_chat.translate.vocabulary import FINISH_TO, REASONING_KEY, SYNTHETIC_ID
 from protocols.sse import dumps
 from protocols.translate.base import Encoder
-from protocols.unified import (
-    FINISH_LENGTH,
-    ROLE_ASSISTANT,
-    ReasoningEnd,
-    Request,
-    Start,
-    ToolCallStart,
-    Usage,
-    client_finish,
-)
+from protocols.unified import FINISH_LENGTH, ROLE_ASSISTANT, Request, Usage, client_finish
+from protocols.unified_stream import ReasoningEnd, Start, ToolCallStart
 
 
 class ChatEncoder(Encoder):

@@ -25,7 +25,6 @@ from protocols.unified import (
     FINISH_LENGTH,
     ROLE_ASSISTANT,
     Answer,
-    Error,
     Reasoning,
     Request,
     Text,
@@ -33,6 +32,7 @@ from protocols.unified import (
     ToolCall,
     Usage,
 )
+from protocols.unified_stream import Error
 
 STATUS_COMPLETED = "completed"
 

@@ -45,18 +45,8 @@ from protocols.openai_responses.translate.vocabulary import (
 from protocols.sse import dumps
 from protocols.translate.base import Encoder
 from protocols.translate.tools import client_tool
-from protocols.unified import (
-    FINISH_LENGTH,
-    ROLE_ASSISTANT,
-    ReasoningEnd,
-    Request,
-    Start,
-    Tool,
-    ToolCall,
-    ToolCallStart,
-    Usage,
-    whole_arguments,
-)
+from protocols.unified import FINISH_LENGTH, ROLE_ASSISTANT, Request, Tool, ToolCall, Usage
+from protocols.unified_stream import ReasoningEnd, Start, ToolCallStart, whole_arguments
 
 STATUS_FAILED = "failed"
 SUMMARY_PART_DONE = "response.reasoning_summary_part.done"
