@@ -2,14 +2,23 @@
 translating between them.
 
 A protocol is one folder, `protocols/<name>/`, whose `__init__.py` builds its `REGISTRATION`
-(protocols/registration.py); adding one means that folder and its package in `PACKAGES` below.
+(protocols/registration.py); adding one means that folder and its package in `PACKAGES` below. What is its vendor's
+rather than its wire's is its family's: one package in `protocols/families/`, whose `__init__.py` builds its
+`FAMILY`, registered in `FAMILIES` below.
 """
 
 from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
-from protocols.registry import all, detect, get, register, registered, registrations
+from protocols.registry import all, detect, get, register, register_family, registered, registrations
 from protocols.sse import SSEParser, format_event
 
-from protocols import anthropic_messages, gemini, openai_chat, openai_responses  # isort: skip (after the registry)
+from protocols.families import anthropic as anthropic_family  # isort: skip (after the registry)
+from protocols.families import gemini as gemini_family  # isort: skip
+from protocols.families import openai as openai_family  # isort: skip
+from protocols import anthropic_messages, gemini, openai_chat, openai_responses  # isort: skip
+
+FAMILIES = (openai_family, anthropic_family, gemini_family)
+for _family in FAMILIES:
+    register_family(_family.FAMILY)
 
 # Registration order: the order `all()` lists them in, the order requests are recognised in, and a family's
 # first protocol is what its providers speak by default.
@@ -20,6 +29,7 @@ for _package in PACKAGES:
 __all__ = [
     "ENDING_ERROR",
     "ENDING_LENGTH",
+    "FAMILIES",
     "PACKAGES",
     "Aggregator",
     "Event",
@@ -31,6 +41,7 @@ __all__ = [
     "format_event",
     "get",
     "register",
+    "register_family",
     "registered",
     "registrations",
 ]

@@ -155,7 +155,7 @@ class Protocol:
     """
 
     name: ClassVar[str]
-    family: ClassVar[str]  # which providers speak it: "openai", "anthropic" or "gemini"
+    family: ClassVar[str]  # the vendor family whose providers speak it (protocols/families/): its `Family.name`
     heartbeat: ClassVar[bytes | None] = None  # a keepalive the protocol's SDKs ignore, or None if none is safe
     path_suffix: ClassVar[str] = ""
     model_in_path: ClassVar[bool] = False  # the model is named in the URL path (Gemini), not in the body

@@ -1,7 +1,9 @@
-"""What each vendor's models accept, so a translated request asks only for what its target model takes.
+"""What a model accepts, so a translated request asks only for what its target model takes.
 
-Pure data and lookups: the engine (rewrite/routing/capabilities.py) adds the config's overrides and says when a model is
-not in the table. Sources: the vendors' documentation and SDKs as of 2026-11 (docs/capabilities.md).
+Each vendor family's table is its own (protocols/families/<name>/models.py); here are its columns, the lookups by
+family and the fitting. Pure data and lookups: the engine (rewrite/routing/capabilities.py) adds the config's
+overrides and says when a model is not in the table. Sources: the vendors' documentation and SDKs as of 2026-11
+(docs/capabilities.md).
 
 `fit` adjusts a unified request to a model's capabilities before a translator writes it, and says in words what
 it changed (the flow's steps show it); the translators then shape thinking the way `thinking` says.
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from protocols import registry
 from protocols.unified import ReasoningConfig, Request
 
 SAMPLING = ("temperature", "top_p", "top_k")
@@ -49,111 +52,44 @@ class Capabilities:
     mid_system: bool = False  # system messages inside the conversation are taken where they stand
     known: bool = True
 
-
-def _caps(**fields: Any) -> Capabilities:
-    if "sampling" in fields:
-        fields["sampling"] = frozenset(fields["sampling"])
-    return Capabilities(**fields)
+    @classmethod
+    def of(cls, **fields: Any) -> Capabilities:
+        """A row of a family's table (protocols/families/): `sampling` as any sequence."""
+        if "sampling" in fields:
+            fields["sampling"] = frozenset(fields["sampling"])
+        return cls(**fields)
 
 
 LOW_HIGH = ("low", "medium", "high")
 LOW_XHIGH = (*LOW_HIGH, "xhigh")
 LOW_MAX = (*LOW_XHIGH, "max")
 MINIMAL_HIGH = ("minimal", *LOW_HIGH)
-_ADAPTIVE = dict(sampling=(), thinking=THINKING_ADAPTIVE, efforts=LOW_MAX,
-                 max_output_tokens=128_000, anthropic_version=ANTHROPIC_2026)
-_CLAUDE_BUDGET = dict(thinking=THINKING_BUDGET, anthropic_version=ANTHROPIC_2023)
-_CLAUDE_PREFILL = dict(_CLAUDE_BUDGET, prefill=True, prefill_strip=True)
-_OPENAI_REASONING = dict(sampling=(), thinking=THINKING_LEVEL, mid_system=True, max_output_tokens=128_000)
-# An OpenAI-compatible vendor's own models: what an unknown openai-kind model gets, plus what is known of prefill.
-_OPENAI_COMPATIBLE = dict(thinking=THINKING_LEVEL, efforts=LOW_HIGH, mid_system=True)
-_GEMINI_3 = dict(thinking=THINKING_LEVEL, thinking_off=False, max_output_tokens=65_536)
-
-# (family, model globs, capabilities): the first entry whose glob matches wins, so narrower globs come first.
-BUILT_IN: tuple[tuple[str, tuple[str, ...], Capabilities], ...] = (
-    ("anthropic", ("claude-fable-5", "claude-fable-5-1*", "claude-fable-5-20*", "claude-mythos-5",
-                   "claude-mythos-5-1*", "claude-mythos-5-20*"),
-     _caps(**_ADAPTIVE, thinking_off=False, mid_system=True)),
-    ("anthropic", ("claude-opus-5", "claude-opus-5-20*", "claude-opus-4-8*"), _caps(**_ADAPTIVE, mid_system=True)),
-    ("anthropic", ("claude-sonnet-5", "claude-sonnet-5-20*", "claude-opus-4-7*"), _caps(**_ADAPTIVE)),
-    ("anthropic", ("claude-opus-4-6*", "claude-sonnet-4-6*"),
-     _caps(**{**_ADAPTIVE, "efforts": (*LOW_HIGH, "max"), "sampling": SAMPLING,
-              "anthropic_version": ANTHROPIC_2023})),
-    ("anthropic", ("claude-haiku-4-5*",), _caps(**_CLAUDE_PREFILL, max_output_tokens=64_000)),
-    ("anthropic", ("claude-opus-4-5*",),
-     _caps(**_CLAUDE_PREFILL, efforts=LOW_HIGH, max_output_tokens=64_000)),
-    ("anthropic", ("claude-sonnet-4-5*", "claude-sonnet-4-2025*", "claude-3-7-sonnet*"),
-     _caps(**_CLAUDE_PREFILL, max_output_tokens=64_000)),
-    ("anthropic", ("claude-opus-4-1*", "claude-opus-4-2025*"),
-     _caps(**_CLAUDE_PREFILL, max_output_tokens=32_000)),
-    ("openai", ("gpt-6*", "gpt-5.6*"), _caps(**_OPENAI_REASONING, efforts=LOW_MAX)),
-    ("openai", ("gpt-5.2*", "gpt-5.4*", "gpt-5.5*"), _caps(**_OPENAI_REASONING, efforts=LOW_XHIGH)),
-    ("openai", ("gpt-5.3-codex*",), _caps(**_OPENAI_REASONING, efforts=LOW_XHIGH, thinking_off=False)),
-    ("openai", ("gpt-5.1*",), _caps(**_OPENAI_REASONING, efforts=LOW_HIGH)),
-    ("openai", ("gpt-5*",), _caps(**_OPENAI_REASONING, efforts=MINIMAL_HIGH, thinking_off=False)),
-    ("openai", ("o1*", "o3*", "o4*"),
-     _caps(**{**_OPENAI_REASONING, "max_output_tokens": 100_000}, efforts=LOW_HIGH, thinking_off=False)),
-    ("openai", ("gpt-4.1*",), _caps(mid_system=True, max_output_tokens=32_768)),
-    ("openai", ("gpt-4o*",), _caps(mid_system=True, max_output_tokens=16_384)),
-    ("gemini", ("gemini-2.5-pro*",), _caps(thinking=THINKING_BUDGET, thinking_off=False, prefill=True,
-                                           max_output_tokens=65_536)),
-    ("gemini", ("gemini-2.5-flash*",), _caps(thinking=THINKING_BUDGET, prefill=True, max_output_tokens=65_536)),
-    ("openai", ("mistral-*", "magistral-*", "codestral-*", "devstral-*", "ministral-*", "pixtral-*", "open-mistral-*"),
-     _caps(**_OPENAI_COMPATIBLE, prefill=True, prefill_marker="prefix", prefill_echo=True)),
-    ("openai", ("deepseek-*",), _caps(**_OPENAI_COMPATIBLE, prefill=True, prefill_marker="prefix")),  # /beta base URL
-    ("gemini", ("gemini-3-pro*",), _caps(**_GEMINI_3, efforts=("low", "high"), prefill=True)),
-    ("gemini", ("gemini-3.1-pro*",), _caps(**_GEMINI_3, efforts=LOW_HIGH, prefill=True)),
-    # 3.5 Flash-Lite and 3.6 Flash answer a trailing model turn with 400; earlier Gemini continues it word for word.
-    ("gemini", ("gemini-3.5-flash-lite*", "gemini-3.6-flash*"), _caps(**_GEMINI_3, efforts=MINIMAL_HIGH)),
-    ("gemini", ("gemini-3-flash*", "gemini-3.1-flash*", "gemini-3.5-flash*"),
-     _caps(**_GEMINI_3, efforts=MINIMAL_HIGH, prefill=True)),
-)
-
-# For a model not in the table, per family: what is least likely to be refused. Claude: no sampling (current
-# models refuse it), adaptive thinking at the three efforts every adaptive model takes, only when asked for.
-# OpenAI-kind (any OpenAI-compatible server): sampling, which they take, and the three common efforts. Gemini:
-# sampling (every Gemini model takes it) and the two thinking levels every Gemini 3 model takes.
-UNKNOWN: dict[str, Capabilities] = {
-    "anthropic": _caps(sampling=(), thinking=THINKING_ADAPTIVE, efforts=LOW_HIGH,
-                       anthropic_version=ANTHROPIC_2023, known=False),
-    "openai": _caps(**_OPENAI_COMPATIBLE, known=False),
-    "gemini": _caps(thinking=THINKING_LEVEL, efforts=("low", "high"), thinking_off=False, known=False),
-}
+# What a model of any OpenAI-compatible server is least likely to refuse: sampling, which they take, and the three
+# common efforts. A model no table names at a family without a guess of its own gets it.
+COMPATIBLE: dict[str, Any] = dict(thinking=THINKING_LEVEL, efforts=LOW_HIGH, mid_system=True)
+GUESS = Capabilities.of(**COMPATIBLE, known=False)
 
 
 def lookup(family: str, model: str) -> Capabilities:
-    """The built-in capabilities of `model` at a provider of `family`; the family's conservative guess (with
-    `known` False) for a model not in the table. Gemini's "models/" prefix is ignored."""
-    name = model.removeprefix("models/").lower()
-    for fam, globs, caps in BUILT_IN:
-        if fam == family and any(fnmatchcase(name, g) for g in globs):
-            return caps
-    return UNKNOWN.get(family, UNKNOWN["openai"])
-
-
-# The shortest prompt, in tokens, each model caches: below it nothing is cached, so a conversation gains nothing by
-# staying on one key (issue 30). The vendors' figures as of 2026-11 (Anthropic's prompt-caching guide: not monotonic
-# across generations; OpenAI: every model that caches; Gemini: implicit caching). First matching glob wins.
-CACHE_MINIMUMS: tuple[tuple[str, tuple[str, ...], int], ...] = (
-    ("anthropic", ("claude-opus-5", "claude-opus-5-20*", "claude-fable-5*", "claude-mythos-5*"), 512),
-    ("anthropic", ("claude-opus-4-8*", "claude-sonnet-5", "claude-sonnet-5-20*", "claude-sonnet-4*",
-                   "claude-opus-4-1*", "claude-opus-4", "claude-opus-4-2025*", "claude-3-7-sonnet*"), 1024),
-    ("anthropic", ("claude-opus-4-7*", "claude-mythos-preview*", "claude-3-5-haiku*", "claude-3-haiku*"), 2048),
-    ("anthropic", ("claude-opus-4-6*", "claude-opus-4-5*", "claude-haiku-4-5*"), 4096),
-    ("openai", ("gpt-*", "o1*", "o3*", "o4*", "chatgpt-*", "codex-*"), 1024),
-    ("gemini", ("gemini-2.5-*",), 2048),
-    ("gemini", ("gemini-3*", "gemini-4*"), 4096),
-)
+    """The built-in capabilities of `model` at a provider of `family` (its family's table: protocols/families/);
+    the family's conservative guess (with `known` False) for a model not in the table. Gemini's "models/" prefix
+    is ignored."""
+    known = registry.family(family)
+    return known.capabilities(model) if known is not None else GUESS
 
 
 def cache_minimum(family: str, model: str) -> int | None:
-    """The fewest prompt tokens `model` at a provider of `family` caches; None for a model the vendors' tables do
-    not name (an OpenAI-compatible vendor's own, a model newer than the table)."""
+    """The fewest prompt tokens `model` at a provider of `family` caches (below it nothing is cached, so a
+    conversation gains nothing by staying on one key: issue 30); None for a model the vendors' tables do not name
+    (an OpenAI-compatible vendor's own, a model newer than the table)."""
+    known = registry.family(family)
+    return known.cache_minimum(model) if known is not None else None
+
+
+def matching[T](table: tuple[tuple[tuple[str, ...], T], ...], model: str) -> T | None:
+    """The value of the first row of `table` a glob of which matches `model` (its "models/" prefix aside)."""
     name = model.removeprefix("models/").lower()
-    for fam, globs, tokens in CACHE_MINIMUMS:
-        if fam == family and any(fnmatchcase(name, g) for g in globs):
-            return tokens
-    return None
+    return next((value for globs, value in table if any(fnmatchcase(name, g) for g in globs)), None)
 
 
 def overridden(caps: Capabilities, override: dict) -> Capabilities:

@@ -7,7 +7,8 @@ request (issue 30). The evidence, strongest first:
 - *pins*: state only the account that made it accepts (a Responses `previous_response_id` or `conversation`, an
   `item_reference`, an item's `encrypted_content`, a Gemini `cachedContent`). Another key would be refused.
 - *session*: the client's own conversation id, from the first of `SessionSource`s that has one
-  (`DEFAULT_SESSION_SOURCES`: Claude Code, Codex, opencode, Gemini CLI's Code Assist envelope).
+  (protocols/sessions.py; `DEFAULT_SESSION_SOURCES`: Claude Code, Codex, opencode, Gemini CLI's Code Assist
+  envelope).
 - *links*: the lineage, read from the end: `links[0]` names the root (system and tools), then one link for each of
   the last `DEPTH` messages, oldest first. A message's link names the root, that message and the one before it. Turn
   n+1's history starts with turn n's, so turn n's deepest link is one of turn n+1's links: looked up deepest first,
@@ -40,14 +41,13 @@ the links.
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
-Headers = Sequence[tuple[str, str]] | Mapping[str, str]
+from protocols.sessions import DEFAULT_SESSION_SOURCES, Headers, Session, SessionSource, session_of
 
 # Pin kinds: state another account refuses.
 PIN_PREVIOUS_RESPONSE = "previous_response_id"  # Responses, stored by the organization that answered it
@@ -62,14 +62,12 @@ PIN_NAMES = tuple(f'"{kind}"'.encode() for kind in (PIN_PREVIOUS_RESPONSE, PIN_C
 
 HEAD = TAIL = 48  # characters of a long text's start and end that go into its mark
 SHORT = HEAD + TAIL  # a text this long or shorter is its own mark
-SESSION_MAX = 200  # characters of a client's session id kept
 # Messages read from the end, each giving a link: a turn adds a few (an agent's tool round trip two, a batch of
 # parallel calls more), and the turn before bound its deepest link.
 DEPTH = 6
 _MASK32 = 0xFFFFFFFF
 _DURATION = re.compile(r"(\d{1,7})([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_LEGACY_CLAUDE_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")  # user_<hash>_account_<uuid>_session_<uuid>
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +94,6 @@ class Kept:
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
-    source: str  # the source it was read from, as written in the config ("header:x-claude-code-session-id")
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
 class CacheLifetime:
     """How long the request asks its vendor to keep its prompt cache: `seconds` (None: the vendor decides, or the
     cache was made apart, as Gemini's cachedContent) and what it said, in words for the flow."""
@@ -125,101 +117,6 @@ class Evidence:
     @property
     def root(self) -> int | None:
         return self.links[0] if self.links else None
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# The client's session id
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSource:
-    """One place a client's session id is read from: `header:<name>`, `body:<dotted.path>`, or
-    `body:<dotted.path>#session_id` for a value that holds the id inside it (a JSON object's `session_id`, as
-    Claude Code >= 2.1 writes `metadata.user_id`, or the `..._session_<id>` ending of its older form)."""
-
-    place: str  # "header" or "body"
-    name: str  # the header's name (lower case) or the body's dotted path
-    inner: bool = False  # the id is inside the value (`#session_id`)
-
-    @classmethod
-    def parse(cls, text: str) -> SessionSource:
-        """ValueError, saying what is wrong, for text not of those three forms."""
-        place, sep, rest = text.strip().partition(":")
-        name, hash_, inner = rest.partition("#")
-        if not sep or place not in ("header", "body") or not name.strip() or hash_ and inner != "session_id":
-            raise ValueError(f"session source {text!r}: expected header:<name>, body:<path> or "
-                             "body:<path>#session_id")
-        if place == "header" and hash_:
-            raise ValueError(f"session source {text!r}: #session_id is read from a body path only")
-        return cls(place, name.strip().lower() if place == "header" else name.strip(), bool(hash_))
-
-    def __str__(self) -> str:
-        return f"{self.place}:{self.name}" + ("#session_id" if self.inner else "")
-
-
-DEFAULT_SESSION_SOURCES: tuple[SessionSource, ...] = tuple(SessionSource.parse(s) for s in (
-    "header:x-claude-code-session-id",  # Claude Code
-    "body:metadata.user_id#session_id",  # Claude Code (its JSON string; `..._session_<uuid>` before 2.1)
-    "header:session_id",  # Codex (<= 0.125)
-    "header:session-id",  # Codex (the thread id)
-    "header:thread-id",  # Codex
-    "header:x-opencode-session",  # opencode, to its own providers
-    "header:x-session-affinity",  # opencode, to any other provider (also as x-session-id)
-    "header:x-session-id",
-    "body:request.session_id",  # Gemini CLI, in the Code Assist envelope (it sends none to the public API)
-    "body:prompt_cache_key",  # Codex (its session id), opencode on OpenAI
-))
-
-
-def session_of(headers: Headers, body: object, sources: Sequence[SessionSource]) -> Session | None:
-    """The client's session id from the first source that has one; None if none has."""
-    wanted = [s.name for s in sources if s.place == "header"]
-    found = _headers(headers, wanted) if wanted else {}
-    for source in sources:
-        if source.place == "header":
-            value: object = found.get(source.name)
-        else:
-            value = _path(body, source.name)
-            if source.inner:
-                value = _inner_session(value)
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            text = str(value).strip()
-            if text:
-                return Session(str(source), text[:SESSION_MAX])
-    return None
-
-
-def _headers(headers: Headers, names: Iterable[str]) -> dict[str, str]:
-    wanted = frozenset(names)
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    found: dict[str, str] = {}
-    for name, value in pairs:
-        lower = name.lower()
-        if lower in wanted and lower not in found:
-            found[lower] = value
-    return found
-
-
-def _path(value: object, path: str) -> object:
-    for key in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _inner_session(value: object) -> object:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("{"):
-            try:
-                value = json.loads(text)
-            except (ValueError, RecursionError):
-                return None
-        else:
-            match = _LEGACY_CLAUDE_SESSION.search(text)
-            return match.group(1) if match else None
-    return value.get("session_id") if isinstance(value, dict) else None
 
 
 # ------------------------------------------------------------------------------------------------------------------

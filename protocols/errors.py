@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from protocols.unified_stream import KIND_CONTEXT_LENGTH, KIND_TRUNCATED
+
 TRUNCATED_MESSAGE = "upstream stream truncated"
 
 # OpenAI: status -> (error.type, error.code)
 OPENAI_SERVER_ERROR = "server_error"
 OPENAI_TRUNCATED_CODE = "stream_truncated"
+OPENAI_CONTEXT_LENGTH_CODE = "context_length_exceeded"
+# A unified error's kind (protocols/unified.py) -> the code OpenAI's clients read for it.
+_OPENAI_KIND_CODES = {KIND_CONTEXT_LENGTH: OPENAI_CONTEXT_LENGTH_CODE, KIND_TRUNCATED: OPENAI_TRUNCATED_CODE}
 _OPENAI = {
     400: ("invalid_request_error", None),
     401: ("invalid_request_error", "invalid_api_key"),
@@ -52,11 +57,11 @@ _GEMINI = {
 _GEMINI_STATUS_CODE = {529: 503}
 
 
-def openai_error(status: int, message: str) -> dict:
-    """OpenAI's `error` object."""
+def openai_error(status: int, message: str, kind: str | None = None) -> dict:
+    """OpenAI's `error` object (both OpenAI protocols write it), with the code of a unified error's `kind`."""
     fallback = ("invalid_request_error", None) if status < 500 else (OPENAI_SERVER_ERROR, None)
     type_, code = _OPENAI.get(status) or fallback
-    return {"message": message, "type": type_, "param": None, "code": code}
+    return {"message": message, "type": type_, "param": None, "code": _OPENAI_KIND_CODES.get(kind or "", code)}
 
 
 def anthropic_error(status: int, message: str) -> dict:

@@ -1,9 +1,9 @@
 """A request without a parameter its upstream refused.
 
-Which parameters an error answer refuses is read by the reader of the upstream's protocol (protocols/<name>/errors.py,
-protocols/vendor_errors.py). A parameter is a dotted path of object keys as the upstream request has them
-("temperature", "reasoning.effort", "generationConfig.topK"). A field inside a list (a message, a tool) is not a
-parameter: such an error names none.
+Which parameters an error answer refuses is read by the reader of the upstream's family
+(protocols/families/<name>/errors.py, protocols/vendor_errors.py). A parameter is a dotted path of object keys as the
+upstream request has them ("temperature", "reasoning.effort", "generationConfig.topK"). A field inside a list (a
+message, a tool) is not a parameter: such an error names none.
 """
 
 from __future__ import annotations

@@ -1,56 +1,26 @@
-"""Everything the engine knows of one protocol, in one registration made in the protocol's own folder.
+"""Everything the engine knows of one protocol, its wire format, in one registration made in the protocol's own
+folder; what is its vendor's rather than its wire's (credential, errors, windows, models) is its family's
+(protocols/families/), which the registration names.
 
-`protocols/<name>/__init__.py` builds its `REGISTRATION`; `protocols/__init__.py` lists the packages and registers
-them in order. The engine derives its tables (labels, credential styles, usage readers, which protocol a provider
-family speaks, which answers carry state) and asks for what one protocol alone does (its error reader, stored-response
-continuity, signed thinking, the headers its requests need, a WebSocket fallback) from the registry instead of
-naming protocols itself.
+`protocols/<name>/__init__.py` builds its `REGISTRATION`; `protocols/__init__.py` registers the families and then
+the protocols, in order. The engine derives its tables (labels, usage readers, which protocol a provider family
+speaks, which answers carry state) and asks for what one protocol alone does (stored-response continuity, signed
+thinking, the headers its requests need, a WebSocket fallback) from the registry instead of naming protocols
+itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
 
 from protocols.base import Protocol
 from protocols.capabilities import Capabilities
 from protocols.conversation import Reader
+from protocols.families import Family
 from protocols.stored_responses import StoredResponses
 from protocols.translate.base import Translator
 from protocols.usage import UsageSniffer
-from protocols.vendor_errors import GENERIC, ErrorReader
-from protocols.windows import NO_WINDOWS, WindowReader
-
-
-@dataclass(frozen=True)
-class CredentialStyle:
-    """Where a protocol family carries the credential, and every place a client may have put its own. A pure
-    description: the key pools are the engine's."""
-
-    header: str
-    template: str  # how the key is written into `header`
-    client_headers: tuple[str, ...]
-    client_query: str | None = None
-    # Headers tied to the client's own account (organization, billing project, cookies): beside a pooled key they
-    # name another account, which the vendor may reject (and the key would then be benched as bad).
-    account_headers: tuple[str, ...] = ()
-    # The account a pooled key may name in the config (a key's `organization`, `project`), and the header each
-    # goes upstream in: (field, header).
-    account_fields: tuple[tuple[str, str], ...] = ()
-
-    def apply(
-        self, headers: list[tuple[str, str]], query: str, key: str, account: tuple[tuple[str, str], ...] = ()
-    ) -> tuple[list[tuple[str, str]], str]:
-        """Replace whatever credential and account headers the client sent with `key` and its `account` headers."""
-        drop = self.client_headers + self.account_headers
-        out = [(n, v) for n, v in headers if n.lower() not in drop]
-        out.append((self.header, self.template.format(key)))
-        out.extend(account)
-        if self.client_query and query:
-            pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != self.client_query]
-            query = urlencode(pairs)
-        return out, query
 
 
 @dataclass(frozen=True)
@@ -58,19 +28,17 @@ class Registration:
     """One protocol as the engine sees it.
 
     - `protocol`: recognition (paths, methods, streaming), its repairer and aggregator, its error shape; its
-      `name` and provider `family` are the registration's.
+      `name` is the registration's.
     - `translator`: to and from the unified form, for routes to a vendor of another protocol.
     - `usage`: the reader of an answer's usage (a stream's events, or a whole answer).
     - `label`: what a person reads in the flow view.
-    - `credential`: how the family's providers take a key (every protocol of a family carries the same).
+    - `family`: the vendor family whose providers speak it (its credential style, error and window readers, models:
+      protocols/families/), the one its protocol's `family` names; registering a protocol of a family not yet
+      registered registers the family too.
     - `stateful`: its answers carry opaque reasoning state its vendor wants back on the next turn (the field
       cache keeps it for a client of another protocol).
     - `choice`: the value of a provider's `protocol` key that picks it among its family's protocols (None when
       the family has one). The family's first registered protocol is what its providers speak by default.
-    - `errors`: what its vendors' error answers mean (protocols/vendor_errors.py: kind, refused parameters, delay,
-      quota), which the engine's policy decides on.
-    - `windows`: the usage windows its vendors' answers report (protocols/windows.py: a key's rate limits, a plan's
-      windows), which the engine records and shows; none by default.
     - `continuity`: its requests may name an earlier response the vendor stored instead of repeating the
       conversation (protocols/stored_responses.py); the engine replays it for a target that cannot resolve it.
     - `signed_thinking`: with thinking on, its vendor refuses a last assistant turn with tool calls that lacks the
@@ -87,21 +55,20 @@ class Registration:
     translator: Translator
     usage: type[UsageSniffer]
     label: str
-    credential: CredentialStyle
+    family: Family
     stateful: bool = False
     choice: str | None = None
-    errors: ErrorReader = GENERIC
-    windows: WindowReader = NO_WINDOWS
     continuity: StoredResponses | None = None
     signed_thinking: bool = False
     required_headers: Callable[[Capabilities], tuple[tuple[str, str], ...]] | None = None
     websocket_refusal: Callable[[str], bytes] | None = None
     conversation: Reader | None = None
 
+    def __post_init__(self) -> None:
+        if self.protocol.family != self.family.name:
+            raise ValueError(f"protocol {self.name}: its family is {self.protocol.family!r}, its registration's "
+                             f"{self.family.name!r}")
+
     @property
     def name(self) -> str:
         return self.protocol.name
-
-    @property
-    def family(self) -> str:
-        return self.protocol.family

@@ -1,5 +1,6 @@
-"""The protocols Rotator knows, in registration order (protocols/registration.py says what one carries), and
-what the engine derives from them: families, credential styles, which protocol a family speaks."""
+"""The vendor families and protocols Rotator knows, in registration order (protocols/families/ says what a family
+carries, protocols/registration.py what a protocol's registration does), and what the engine derives from them:
+families, credential styles, error and window readers, which protocol a family speaks."""
 
 from __future__ import annotations
 
@@ -10,19 +11,30 @@ from protocols.vendor_errors import GENERIC, ErrorReader
 from protocols.windows import NO_WINDOWS, WindowReader
 
 if TYPE_CHECKING:
-    from protocols.registration import CredentialStyle, Registration
+    from protocols.families import CredentialStyle, Family
+    from protocols.registration import Registration
     from protocols.stored_responses import StoredResponses
 
+_families: dict[str, Family] = {}
 _registrations: dict[str, Registration] = {}
 
 
+def register_family(family: Family) -> Family:
+    """Make a vendor family known to the engine; a second one with the same name replaces the first."""
+    _families[family.name] = family
+    return family
+
+
 def register(registration: Registration) -> Registration:
-    """Make a protocol known to the engine; a second one with the same name replaces the first. ValueError for
-    one whose credential style is not its family's: a provider takes its key one way, whichever protocol it serves."""
-    family = [r for r in _registrations.values() if r.family == registration.family and r.name != registration.name]
-    if family and family[0].credential != registration.credential:
-        raise ValueError(f"protocol {registration.name}: its credential style differs from the one of the "
-                         f"{registration.family} family ({family[0].name})")
+    """Make a protocol known to the engine (and its family, if no family of that name is); a second one with the
+    same name replaces the first. ValueError for one whose family is not the registered family of its name: a
+    provider takes its key one way and its answers mean one thing, whichever protocol it serves."""
+    family = registration.family
+    known = _families.get(family.name)
+    if known is None:
+        register_family(family)
+    elif known != family:
+        raise ValueError(f"protocol {registration.name}: its family differs from the registered {family.name} family")
     _registrations[registration.name] = registration
     return registration
 
@@ -61,13 +73,19 @@ def label(name: str) -> str:
 
 
 def families() -> tuple[str, ...]:
-    """The provider families, in the order their first protocol was registered."""
-    return tuple(dict.fromkeys(r.family for r in _registrations.values()))
+    """The provider families, in the order their first protocol was registered (a family no protocol speaks is no
+    provider's)."""
+    return tuple(dict.fromkeys(r.family.name for r in _registrations.values()))
+
+
+def family(name: str) -> Family | None:
+    """The family registered under `name`, if any."""
+    return _families.get(name)
 
 
 def family_protocols(family: str) -> tuple[Registration, ...]:
     """The protocols a family's providers speak, its default first."""
-    return tuple(r for r in _registrations.values() if r.family == family)
+    return tuple(r for r in _registrations.values() if r.family.name == family)
 
 
 def speaking(family: str, choice: str | None = None) -> Protocol:
@@ -80,38 +98,34 @@ def speaking(family: str, choice: str | None = None) -> Protocol:
 
 
 def credential(family: str) -> CredentialStyle:
-    """How a family's providers take a key (its first protocol's style). KeyError for a family no protocol belongs
-    to. (Asked on every attempt: no tuple is built.)"""
-    for r in _registrations.values():
-        if r.family == family:
-            return r.credential
-    raise KeyError(family)
+    """How a family's providers take a key. KeyError for a family nobody registered. (Asked on every attempt.)"""
+    return _families[family].credential
 
 
 def credential_headers() -> frozenset[str]:
     """Every header any family's credential or account travels in."""
-    return frozenset(h for r in _registrations.values()
-                     for h in (*r.credential.client_headers, *r.credential.account_headers))
+    return frozenset(h for f in families()
+                     for h in (*_families[f].credential.client_headers, *_families[f].credential.account_headers))
 
 
 def errors(family: str, protocol: str | None = None) -> ErrorReader:
-    """The reader of error answers of the protocol named `protocol`, else of the family's default protocol (the
-    HTTP hints alone for what nobody registered)."""
+    """The reader of error answers of the family of the protocol named `protocol`, else of `family` (the HTTP hints
+    alone for what nobody registered)."""
     known = _of(family, protocol)
     return known.errors if known is not None else GENERIC
 
 
 def windows(family: str, protocol: str | None = None) -> WindowReader:
-    """The reader of the usage windows the answers of the protocol named `protocol` report, else of the family's
-    default protocol (none for what nobody registered)."""
+    """The reader of the usage windows the answers of the family of the protocol named `protocol` report, else of
+    `family` (none for what nobody registered)."""
     known = _of(family, protocol)
     return known.windows if known is not None else NO_WINDOWS
 
 
-def _of(family: str, protocol: str | None) -> Registration | None:
-    """The registration of the protocol named `protocol`, else of the family's default protocol."""
+def _of(family: str, protocol: str | None) -> Family | None:
+    """The family of the protocol named `protocol`, else the family named `family`."""
     known = _registrations.get(protocol) if protocol is not None else None
-    return known or next((r for r in _registrations.values() if r.family == family), None)
+    return _families.get(known.family.name if known is not None else family)
 
 
 def continuity(name: str) -> StoredResponses | None:

@@ -19,7 +19,8 @@ from protocols.logins.code_assist import PROTOCOL as CODE_ASSIST_PROTOCOL
 from protocols.sse import SSEParser, parse_block
 from protocols.translate.base import MALFORMED
 from protocols.translate.common import error_from_body
-from protocols.unified import Answer, AnswerBuilder, Error, Request
+from protocols.unified import Answer, Request
+from protocols.unified_stream import AnswerBuilder, Error
 
 MAX_EVENTS = 50_000  # stream events folded into an answer; the rest are counted, not read
 SSE_CONTENT_TYPE = "text/event-stream"

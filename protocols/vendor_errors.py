@@ -2,7 +2,7 @@
 (rewrite/policy/retry.py): its kind, its message, the request parameters it refuses, the delay it names and the
 quota it says is spent.
 
-Each protocol's registration carries its `ErrorReader` (protocols/<name>/errors.py). A reader reads what every HTTP
+Each vendor family carries its `ErrorReader` (protocols/families/<name>/errors.py). A reader reads what every HTTP
 answer may say (`retry-after-ms`, `retry-after`), then runs its dialects in order: each is a pure function that
 refines what was read before it (a delay only where none was read yet). A vendor's variant of a protocol (a
 subscription login's quota errors, a compatible vendor's own shape) is one dialect more: `reader.with_dialects(...)`.

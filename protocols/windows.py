@@ -4,10 +4,10 @@
 `QuotaFailure`), each with the unit it counts (`Window.unit`: requests, tokens, input or output tokens), which the
 key pools weigh (rewrite/pool/windows.py).
 
-Each protocol's registration carries a `WindowReader` (none by default), and a login provider adds its dialects
-(protocols/logins/): a dialect is a pure function `(answer, windows read so far) -> windows`, as the error reader's
-are (protocols/vendor_errors.py). Read from every answer, a success as well as an error. The reader also knows which
-of its vendor's models share one quota (`QuotaGroups`): a quota group's windows are one window.
+Each vendor family carries a `WindowReader` (none by default: protocols/families/), and a login provider adds its
+dialects (protocols/logins/): a dialect is a pure function `(answer, windows read so far) -> windows`, as the error
+reader's are (protocols/vendor_errors.py). Read from every answer, a success as well as an error. The reader also
+knows which of its vendor's models share one quota (`QuotaGroups`): a quota group's windows are one window.
 
 Pure functions of (status, headers, body, now). Every value is vendor-written: one that does not parse, is negative
 or is not finite is left out, never an error.

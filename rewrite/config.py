@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 import protocols
-from protocols.conversation import DEFAULT_SESSION_SOURCES, SessionSource
+from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
 from rewrite.accounting.prices import PriceConfig
 from rewrite.adapters.entries import AdapterEntry
 from rewrite.pool.caps import CapConfig

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 import protocols
 from protocols.capabilities import cache_minimum
 from protocols.conversation import (
-    DEFAULT_SESSION_SOURCES,
     DEPTH,
     PIN_CACHED_CONTENT,
     PIN_CONVERSATION,
@@ -23,12 +22,10 @@ from protocols.conversation import (
     CacheLifetime,
     Kept,
     Pin,
-    Session,
-    SessionSource,
     StateCall,
     content_mark,
-    session_of,
 )
+from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource, session_of
 
 NAMES = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
 SESSION = "0b7e3c1a-5d2f-4f6e-9a31-2c8d7e6f5a40"

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.openai_chat.errors import go_duration
+from protocols.families.openai.errors import go_duration
 from protocols.vendor_errors import MAX_HINT
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job

@@ -26,7 +26,8 @@ from openai.types.responses import response_create_params
 from openai.types.shared import ReasoningEffort
 
 import protocols.translate as translate
-from protocols.capabilities import BUILT_IN, EFFORTS, UNKNOWN, lookup, overridden
+from protocols import registry
+from protocols.capabilities import EFFORTS, lookup, overridden
 from protocols.logins import code_assist
 from tests.support import fake_vendor
 from tests.support.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
@@ -338,9 +339,9 @@ CODEX = "codex-0.169.0/plain-1"
 # a model not in it, and a model a config's override leaves listing no effort (it takes what its protocol can say).
 FAMILIES = {"openai_chat": "openai", "anthropic_messages": "anthropic", "gemini": "gemini"}
 EFFORT_MODELS = [(target, globs[0].rstrip("*-"), caps) for target, family in FAMILIES.items()
-                 for fam, globs, caps in BUILT_IN if fam == family] + [
-    (target, f"unknown {family}", UNKNOWN[family]) for target, family in FAMILIES.items()] + [
-    (target, "listing no effort", dataclasses.replace(UNKNOWN[family], efforts=()))
+                 for globs, caps in registry.family(family).models] + [
+    (target, f"unknown {family}", registry.family(family).unknown) for target, family in FAMILIES.items()] + [
+    (target, "listing no effort", dataclasses.replace(registry.family(family).unknown, efforts=()))
     for target, family in FAMILIES.items()]
 WIRE_EFFORTS = {"anthropic_messages": ("low", "medium", "high", "xhigh", "max")}  # output_config.effort
 

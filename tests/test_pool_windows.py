@@ -39,7 +39,7 @@ class Clock:
 
 
 def read(protocol: str, status: int = 200, headers: dict[str, str] | None = None, body: bytes = b"") -> tuple:
-    return protocols.registered(protocol).windows.read(status, list((headers or {}).items()), body, NOW)
+    return protocols.registered(protocol).family.windows.read(status, list((headers or {}).items()), body, NOW)
 
 
 def rfc3339(seconds_from_now: float) -> str:

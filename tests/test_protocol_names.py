@@ -46,7 +46,7 @@ ALLOWED = {
 
 def registered_names() -> set[str]:
     """Every registered protocol's name, family and choice."""
-    return {n for r in protocols.registrations() for n in (r.name, r.family, r.choice) if n}
+    return {n for r in protocols.registrations() for n in (r.name, r.family.name, r.choice) if n}
 
 
 def protocol_packages() -> set[str]:

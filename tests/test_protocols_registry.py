@@ -7,6 +7,8 @@ import protocols
 from protocols import registry
 from protocols.base import Protocol
 from protocols.errors import anthropic_error, gemini_error, openai_error
+from protocols.families import CredentialStyle, Family
+from protocols.vendor_errors import GENERIC
 from tests.support import samples
 from tests.support.streams import parse
 
@@ -55,10 +57,20 @@ class Fifth(Protocol):
         return method == "POST" and path == "/v1/fifth"
 
 
-def test_a_fifth_protocol_is_one_register_call(monkeypatch):
+@pytest.fixture
+def isolated(monkeypatch):
+    """What a test registers is known to it alone."""
     monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
-    fifth = protocols.register(dataclasses.replace(protocols.registered("openai_chat"), protocol=Fifth())).protocol
+    monkeypatch.setattr(registry, "_families", dict(registry._families))
+
+
+def test_a_fifth_protocol_is_one_register_call_and_brings_its_family(isolated):
+    chat = protocols.registered("openai_chat")
+    own = Family("fifth", CredentialStyle("x-fifth-key", "{}", ("x-fifth-key",)))
+    fifth = protocols.register(dataclasses.replace(chat, protocol=Fifth(), family=own)).protocol
     assert protocols.detect("POST", "/v1/fifth") is fifth
+    assert registry.families()[-1] == "fifth" and registry.credential("fifth").header == "x-fifth-key"
+    assert registry.errors("fifth", "fifth") is GENERIC  # nothing but the HTTP hints: no dialect of OpenAI's
     assert protocols.get("fifth") is fifth
     assert protocols.all()[-1] is fifth
     assert protocols.detect("POST", "/v1/chat/completions") is protocols.get("openai_chat")
@@ -110,11 +122,25 @@ def test_what_the_engine_knows_of_a_protocol_comes_from_its_registration():
     assert (registry.label("openai_chat"), registry.label("cohere")) == ("OpenAI Chat Completions", "cohere")
 
 
-def test_a_family_takes_its_key_one_way(monkeypatch):
-    monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
+def test_a_family_takes_its_key_one_way(isolated, monkeypatch):
     chat = protocols.registered("openai_chat")
-    other = dataclasses.replace(chat, protocol=Fifth(), credential=dataclasses.replace(chat.credential, header="x-k"))
+    openai = dataclasses.replace(chat.family, credential=dataclasses.replace(chat.family.credential, header="x-k"))
     monkeypatch.setattr(Fifth, "family", "openai")
-    with pytest.raises(ValueError, match="protocol fifth: its credential style differs from the one of the openai "):
-        protocols.register(other)
+    with pytest.raises(ValueError, match="protocol fifth: its family differs from the registered openai family"):
+        protocols.register(dataclasses.replace(chat, protocol=Fifth(), family=openai))
     assert [p.name for p in protocols.all()] == list(EXPECTED)
+    assert registry.credential("openai").header == "authorization"
+
+
+def test_a_registration_names_the_family_its_protocol_belongs_to():
+    chat = protocols.registered("openai_chat")
+    with pytest.raises(ValueError, match="protocol fifth: its family is 'fifth', its registration's 'openai'"):
+        dataclasses.replace(chat, protocol=Fifth())
+
+
+def test_both_openai_protocols_read_their_answers_as_their_family_does():
+    chat, responses = protocols.registered("openai_chat"), protocols.registered("openai_responses")
+    assert chat.family is responses.family is registry.family("openai")
+    assert registry.errors("openai", "openai_responses") is registry.errors("openai") is chat.family.errors
+    assert registry.windows("openai", "openai_responses") is chat.family.windows
+    assert registry.errors("nobody", "nothing") is GENERIC

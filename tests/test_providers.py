@@ -58,6 +58,7 @@ def test_a_provider_kind_is_the_family_of_a_registered_protocol(monkeypatch):
     with pytest.raises(ConfigError, match=r"providers\.t\.kind: .*unknown kind 'toy': one of openai, anthropic, gemini"):
         router("providers: {t: {kind: toy, base_url: 'http://127.0.0.1:9/v1'}}")
     monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
+    monkeypatch.setattr(registry, "_families", dict(registry._families))
     protocols.register(toy.REGISTRATION)
     r = router("providers: {t: {kind: toy, hosts: [api.toy.test], base_url: 'http://127.0.0.1:9/v1', keys: [k1]}}")
     p = r.provider_for("api.toy.test")

@@ -1,5 +1,5 @@
 """The parameter a vendor's 400 says its model does not support, read by the error reader of the family's protocol
-(protocols/<name>/errors.py) from the error bodies the vendors really send, and the request without it
+(protocols/families/<name>/errors.py) from the error bodies the vendors really send, and the request without it
 (protocols/refused_params.py)."""
 
 from __future__ import annotations

@@ -15,16 +15,8 @@ from openai.types.responses import ResponseFailedEvent, ResponseUsage
 import protocols
 import protocols.translate as translate
 from protocols import ENDING_ERROR, SSEParser
-from protocols.unified import (
-    GENERATED_TOOL_ID_PREFIX,
-    Finish,
-    Request,
-    TextDelta,
-    ToolArgumentsDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    ToolIds,
-)
+from protocols.unified import GENERATED_TOOL_ID_PREFIX, Request, ToolIds
+from protocols.unified_stream import Finish, TextDelta, ToolArgumentsDelta, ToolCallEnd, ToolCallStart
 from tests.support import fake_vendor, samples
 from tests.support import translate_samples as S
 from tests.support.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events

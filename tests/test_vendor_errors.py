@@ -103,9 +103,9 @@ def test_a_refused_parameter_makes_a_400_a_refusal_and_an_essential_one_does_not
 
 
 def test_a_refused_gemini_parameter_is_shown_without_its_holder():
-    reader = protocols.registered("gemini").errors
+    reader = protocols.registered("gemini").family.errors
     assert reader.shown("generationConfig.topK") == "topK"
-    assert protocols.registered("openai_chat").errors.shown("reasoning.effort") == "reasoning.effort"
+    assert protocols.registered("openai_chat").family.errors.shown("reasoning.effort") == "reasoning.effort"
 
 
 # -- a dialect is one function more
@@ -121,14 +121,14 @@ def usage_limit_reached(answer: ErrorAnswer, error: VendorError) -> VendorError:
 
 
 def test_a_dialect_added_to_a_protocols_reader_is_what_the_policy_decides_on():
-    reader = protocols.registered("openai_responses").errors.with_dialects(usage_limit_reached)
+    reader = protocols.registered("openai_responses").family.errors.with_dialects(usage_limit_reached)
     answer = body({"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached",
                              "resets_in_seconds": 5400}})
     error = reader.read(429, [("retry-after", "5")], answer, NOW)
     assert error.kind is ErrorKind.QUOTA and error.quota.id == "usage_limit_reached"
     failure = retry.decide(error, [], answer, pooled=True)
     assert failure.delay == 5400 and not failure.rest.per_model  # the window, not the retry-after
-    plain = protocols.registered("openai_responses").errors.read(429, [("retry-after", "5")], answer, NOW)
+    plain = protocols.registered("openai_responses").family.errors.read(429, [("retry-after", "5")], answer, NOW)
     assert retry.decide(plain, [], answer, pooled=True).delay == 5  # the registered reader is left as it was
 
 
@@ -141,7 +141,7 @@ def test_a_dialect_may_make_a_status_the_policy_would_pass_on_a_spent_quota():
     answer = body({"error": {"code": "quota_exceeded", "message": "You have exceeded your monthly quota"}})
     plain = read(402, [], answer)
     assert plain.kind is ErrorKind.REQUEST and retry.decide(plain, [], answer, pooled=True) is None
-    error = protocols.registered("openai_chat").errors.with_dialects(quota_exceeded).read(402, [], answer, NOW)
+    error = protocols.registered("openai_chat").family.errors.with_dialects(quota_exceeded).read(402, [], answer, NOW)
     failure = retry.decide(error, [], answer, pooled=True)
     assert failure.retryable and failure.status == 402 and failure.delay == retry.QUOTA_REST
 

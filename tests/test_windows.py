@@ -16,8 +16,8 @@ from tests.support import login_dialects as ld
 NOW = 1_800_000_000.0
 CLAUDE = WindowReader((claude_login.windows,))
 COPILOT = WindowReader((copilot.windows,))
-CLAUDE_ERRORS = protocols.registered("anthropic_messages").errors.with_dialects(claude_login.exhausted)
-COPILOT_ERRORS = protocols.registered("openai_responses").errors.with_dialects(copilot.exhausted)
+CLAUDE_ERRORS = protocols.registered("anthropic_messages").family.errors.with_dialects(claude_login.exhausted)
+COPILOT_ERRORS = protocols.registered("openai_responses").family.errors.with_dialects(copilot.exhausted)
 
 
 def unified(**values: str) -> list[tuple[str, str]]:

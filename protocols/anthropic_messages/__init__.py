@@ -1,17 +1,14 @@
 """Anthropic Messages: its stream repairer and aggregator (stream.py), its translator to and from the unified
-form (translate/), its usage reader (usage.py), its error reader (errors.py); and its registration, all the engine
-knows of it."""
+form (translate/), its usage reader (usage.py), its conversation evidence (conversation.py); and its registration,
+all the engine knows of it. Its family, Anthropic's, is protocols/families/anthropic/."""
 
 from protocols.anthropic_messages import conversation
-from protocols.anthropic_messages.errors import ANTHROPIC_ERRORS
 from protocols.anthropic_messages.stream import AnthropicMessages
 from protocols.anthropic_messages.translate import TRANSLATOR
 from protocols.anthropic_messages.usage import MessagesSniffer
-from protocols.anthropic_messages.windows import ANTHROPIC_WINDOWS
 from protocols.capabilities import Capabilities
-from protocols.registration import CredentialStyle, Registration
-
-ANTHROPIC_CREDENTIAL = CredentialStyle("x-api-key", "{}", ("x-api-key", "authorization"), account_headers=("cookie",))
+from protocols.families import anthropic
+from protocols.registration import Registration
 
 VERSION_HEADER = "anthropic-version"
 
@@ -22,9 +19,8 @@ def version_header(caps: Capabilities) -> tuple[tuple[str, str], ...]:
 
 
 # Stateful: thinking blocks and their signatures, which must come back signed (signed_thinking).
-REGISTRATION = Registration(AnthropicMessages(), TRANSLATOR, MessagesSniffer, "Anthropic Messages",
-                            ANTHROPIC_CREDENTIAL, stateful=True, errors=ANTHROPIC_ERRORS, signed_thinking=True,
-                            required_headers=version_header, windows=ANTHROPIC_WINDOWS,
+REGISTRATION = Registration(AnthropicMessages(), TRANSLATOR, MessagesSniffer, "Anthropic Messages", anthropic.FAMILY,
+                            stateful=True, signed_thinking=True, required_headers=version_header,
                             conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.

@@ -1,11 +1,10 @@
 """OpenAI Responses: its stream repairer and aggregator (stream.py), its translator to and from the unified form
-(translate/), its usage reader (usage.py), its `previous_response_id` (continuity.py); and its registration, all the
-engine knows of it."""
+(translate/), its usage reader (usage.py), its `previous_response_id` (continuity.py), its conversation evidence
+(conversation.py); and its registration, all the engine knows of it. Its family, OpenAI's, is
+protocols/families/openai/."""
 
 from protocols.errors import openai_error
-from protocols.openai_chat import OPENAI_CREDENTIAL
-from protocols.openai_chat.errors import OPENAI_ERRORS
-from protocols.openai_chat.windows import OPENAI_WINDOWS
+from protocols.families import openai
 from protocols.openai_responses import conversation
 from protocols.openai_responses.continuity import PreviousResponses
 from protocols.openai_responses.stream import OpenAIResponses
@@ -24,11 +23,9 @@ def websocket_refusal(message: str) -> bytes:
 
 
 # Stateful: reasoning items with `encrypted_content`.
-REGISTRATION = Registration(OpenAIResponses(), TRANSLATOR, ResponsesSniffer, "OpenAI Responses", OPENAI_CREDENTIAL,
-                            stateful=True, choice="responses", errors=OPENAI_ERRORS, continuity=PreviousResponses(),
-                            windows=OPENAI_WINDOWS,
-                            websocket_refusal=websocket_refusal,
-                            conversation=conversation.READER)
+REGISTRATION = Registration(OpenAIResponses(), TRANSLATOR, ResponsesSniffer, "OpenAI Responses", openai.FAMILY,
+                            stateful=True, choice="responses", continuity=PreviousResponses(),
+                            websocket_refusal=websocket_refusal, conversation=conversation.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.
 from protocols.openai_responses import resume as _resume  # noqa: E402,F401

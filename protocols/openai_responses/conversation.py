@@ -5,7 +5,7 @@ Pins: `previous_response_id` and `conversation` (stored by the organization that
 own; OpenAI answers `invalid_encrypted_content` elsewhere). The root is `instructions`, `tools` and the leading
 system and developer items (Codex's `additional_tools` item with them); a string `input` is one user message; then a
 link per item, reasoning items aside (their content is signed, and clients drop them). The cache prefix and
-lifetime as for Chat (protocols/openai_chat/conversation.py).
+lifetime as OpenAI's (protocols/families/openai/conversation.py).
 
 Its state calls: on a stored response, `GET` and `DELETE …/responses/<id>`, `POST …/<id>/cancel` (a background
 one), `GET …/<id>/input_items`, each naming it by the pin a stored answer is bound by (`previous_response_id`); on a
@@ -33,7 +33,7 @@ from protocols.conversation import (
     tail,
     tools_mark,
 )
-from protocols.openai_chat.conversation import INSTRUCTION_ROLES, content_parts, openai_cache
+from protocols.families.openai.conversation import INSTRUCTION_ROLES, content_parts, openai_cache
 
 _ROOT_ITEMS = ("additional_tools",)
 _CALL_ARGUMENTS = ("arguments", "input", "output")

@@ -16,23 +16,20 @@ from dataclasses import dataclass, replace
 from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer
 from protocols.capabilities import EFFORTS
 from protocols.errors import TRUNCATED_MESSAGE
-from protocols.unified import (
-    FINISH_LENGTH,
+from protocols.unified import FINISH_LENGTH, Answer, Request, Usage
+from protocols.unified_stream import (
     KIND_TRUNCATED,
-    Answer,
     AnswerBuilder,
     Error,
     Finish,
     ReasoningDelta,
     ReasoningEnd,
-    Request,
     Start,
     StreamEvent,
     TextDelta,
     ToolArgumentsDelta,
     ToolCallEnd,
     ToolCallStart,
-    Usage,
     UsageUpdate,
 )
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from protocols import sse
 from protocols.capabilities import EFFORT_BUDGETS, EFFORT_NONE
-from protocols.unified import KIND_CONTEXT_LENGTH, Error, Image, ReasoningConfig, Request, Text
+from protocols.unified import Image, ReasoningConfig, Request, Text
+from protocols.unified_stream import KIND_CONTEXT_LENGTH, Error
 
 DEFAULT_IMAGE_TYPE = "image/jpeg"
 DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)", re.S)

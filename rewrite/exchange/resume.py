@@ -22,7 +22,8 @@ from protocols.resume import Delivered, Holder, Method, Observer, Resumer, Splic
 from protocols.resume.kept import KeptEvents
 from protocols.resume.seam import Seam
 from protocols.sse import SSEParser
-from protocols.unified import Answer, AnswerBuilder, ToolIds
+from protocols.unified import Answer, ToolIds
+from protocols.unified_stream import AnswerBuilder
 from rewrite.config import ResumeConfig
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import Abandoned, ClientStream

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import protocols
-from protocols.conversation import DEFAULT_SESSION_SOURCES, Evidence, SessionSource
+from protocols.conversation import Evidence
 from protocols.members import rewritten
+from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
 
 logger = logging.getLogger("rotator")
 

@@ -6,8 +6,8 @@ is set: a workspace whose data stays in a region or on FedRAMP has its own origi
 
 import re
 
+from protocols.families import CredentialStyle
 from protocols.logins import chatgpt as wire
-from protocols.registration import CredentialStyle
 from rewrite.providers import ProviderSpec, register
 from rewrite.providers.login import Login
 

@@ -3,8 +3,8 @@ from API-key traffic by its OAuth credential. Its signed body goes byte for byte
 
 import re
 
+from protocols.families import CredentialStyle
 from protocols.logins import claude_login as wire
-from protocols.registration import CredentialStyle
 from rewrite.providers import ProviderSpec, register
 from rewrite.providers.login import Login
 

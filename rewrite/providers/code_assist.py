@@ -3,8 +3,8 @@
 login as it came); every other method (`loadCodeAssist`, `onboardUser`, `retrieveUserQuota`, ...) passes
 untouched."""
 
+from protocols.families import CredentialStyle
 from protocols.logins import code_assist as wire
-from protocols.registration import CredentialStyle
 from rewrite.providers import ProviderSpec, register
 from rewrite.providers.login import Login
 

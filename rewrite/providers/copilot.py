@@ -5,8 +5,8 @@ Requests go to the host the client called unless `base_url` is set."""
 
 import re
 
+from protocols.families import CredentialStyle
 from protocols.logins import copilot as wire
-from protocols.registration import CredentialStyle
 from rewrite.providers import ProviderSpec, register
 from rewrite.providers.login import Login
 

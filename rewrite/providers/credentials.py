@@ -3,7 +3,7 @@ themselves are in rewrite/pool/."""
 
 from __future__ import annotations
 
-from protocols.registration import CredentialStyle
+from protocols.families import CredentialStyle
 from protocols.registry import credential, families
 from rewrite.pool import STALL_REST, STALL_REST_MAX, KeyPool, Resting, mask  # noqa: F401  (their old home)
 

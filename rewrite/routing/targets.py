@@ -21,7 +21,8 @@ from protocols.base import Aggregator, Event, Protocol, Repairer
 from protocols.sse import dumps, format_event, load_object
 from protocols.translate import Decoder, StreamFolder, StreamTranslator
 from protocols.translate.base import MALFORMED
-from protocols.unified import Answer, AnswerBuilder, Request, ToolIds
+from protocols.unified import Answer, Request, ToolIds
+from protocols.unified_stream import AnswerBuilder
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
 from rewrite.providers import Provider

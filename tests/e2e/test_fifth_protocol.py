@@ -43,6 +43,7 @@ def config(vendor_url: str) -> dict:
 def toy_registered(monkeypatch):
     """The toy known in this process too, where the flow view is rendered."""
     monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
+    monkeypatch.setattr(registry, "_families", dict(registry._families))
     protocols.register(toy.REGISTRATION)
 
 

@@ -15,8 +15,8 @@ CHAT = "openai_chat"
 
 def read(status: int, headers: Iterable[tuple[str, str]] = (), body: bytes = b"", now: float | None = None,
          protocol: str = CHAT) -> VendorError:
-    return protocols.registered(protocol).errors.read(status, list(headers), body,
-                                                      time.time() if now is None else now)
+    return protocols.registered(protocol).family.errors.read(status, list(headers), body,
+                                                             time.time() if now is None else now)
 
 
 def failure(status: int, headers: Iterable[tuple[str, str]] = (), body: bytes = b"", pooled: bool = True,

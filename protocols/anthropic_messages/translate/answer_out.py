@@ -18,10 +18,8 @@ from protocols.unified import (
     FINISH_LENGTH,
     FINISH_STOP,
     FINISH_TOOL_CALLS,
-    KIND_CONTEXT_LENGTH,
     ROLE_ASSISTANT,
     Answer,
-    Error,
     Reasoning,
     Request,
     Text,
@@ -29,6 +27,7 @@ from protocols.unified import (
     Usage,
     client_finish,
 )
+from protocols.unified_stream import KIND_CONTEXT_LENGTH, Error
 
 CONTEXT_LENGTH_PREFIX = "prompt is too long: "  # what Claude Code recognises
 STOP_TO = {FINISH_STOP: "end_turn", FINISH_TOOL_CALLS: "tool_use", FINISH_LENGTH: "max_tokens",

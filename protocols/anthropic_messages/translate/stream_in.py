@@ -27,8 +27,8 @@ from protocols.anthropic_messages.translate.vocabulary import (
 from protocols.base import Event
 from protocols.translate.base import Decoder
 from protocols.translate.common import dump_arguments, error_from_object, load_object, string
-from protocols.unified import (
-    FINISH_STOP,
+from protocols.unified import FINISH_STOP, ToolIds
+from protocols.unified_stream import (
     Error,
     Finish,
     ReasoningDelta,
@@ -39,7 +39,6 @@ from protocols.unified import (
     ToolArgumentsDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolIds,
     UsageUpdate,
 )
 

@@ -7,7 +7,8 @@ from protocols.gemini.stream import ROLE_MODEL
 from protocols.gemini.translate.request_out import call_part
 from protocols.gemini.translate.vocabulary import FINISH_STOP_NAME, FINISH_TO, NAME
 from protocols.sse import dumps
-from protocols.unified import Answer, Error, Reasoning, Request, Text, ToolCall, Usage, client_finish
+from protocols.unified import Answer, Reasoning, Request, Text, ToolCall, Usage, client_finish
+from protocols.unified_stream import Error
 
 
 def usage_from_ir(usage: Usage) -> dict:

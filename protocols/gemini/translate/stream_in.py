@@ -7,7 +7,8 @@ from protocols.gemini.translate.answer_in import finish_of, usage_to_ir
 from protocols.gemini.translate.vocabulary import NAME, get_field
 from protocols.translate.base import Decoder
 from protocols.translate.common import dump_arguments, error_from_object, load_object, string
-from protocols.unified import (
+from protocols.unified import ToolIds
+from protocols.unified_stream import (
     Finish,
     ReasoningDelta,
     ReasoningEnd,
@@ -17,7 +18,6 @@ from protocols.unified import (
     ToolArgumentsDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolIds,
     UsageUpdate,
 )
 

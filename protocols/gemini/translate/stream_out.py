@@ -9,17 +9,8 @@ from protocols.gemini.translate.request_out import call_part
 from protocols.gemini.translate.vocabulary import FINISH_STOP_NAME, FINISH_TO, NAME
 from protocols.sse import dumps
 from protocols.translate.base import Encoder
-from protocols.unified import (
-    FINISH_LENGTH,
-    ReasoningEnd,
-    Request,
-    Start,
-    ToolCall,
-    ToolCallStart,
-    Usage,
-    client_finish,
-    whole_arguments,
-)
+from protocols.unified import FINISH_LENGTH, Request, ToolCall, Usage, client_finish
+from protocols.unified_stream import ReasoningEnd, Start, ToolCallStart, whole_arguments
 
 CRLF = b"\r\n"
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from protocols.errors import OPENAI_TRUNCATED_CODE, openai_error
+from protocols.errors import openai_error
 from protocols.openai_chat.stream import COMPLETION_OBJECT
 from protocols.openai_chat.translate.request_out import assistant_message
 from protocols.openai_chat.translate.vocabulary import (
-    CONTEXT_LENGTH_CODE,
     FINISH_TO,
     REASONING_KEY,
     SYNTHETIC_ID,
@@ -14,18 +13,8 @@ from protocols.openai_chat.translate.vocabulary import (
 )
 from protocols.sse import dumps
 from protocols.translate.tools import client_tool, custom_input
-from protocols.unified import (
-    KIND_CONTEXT_LENGTH,
-    KIND_TRUNCATED,
-    ROLE_ASSISTANT,
-    Answer,
-    Error,
-    Message,
-    Reasoning,
-    Request,
-    Usage,
-    client_finish,
-)
+from protocols.unified import ROLE_ASSISTANT, Answer, Message, Reasoning, Request, Usage, client_finish
+from protocols.unified_stream import Error
 
 
 def usage_from_ir(usage: Usage) -> dict:
@@ -74,13 +63,5 @@ def answer_from_ir(answer: Answer, request: Request) -> dict:
 
 
 def error_from_ir(error: Error) -> tuple[int, bytes]:
-    return error.status, dumps({"error": error_object(error.message, error.status, error.kind)})
+    return error.status, dumps({"error": openai_error(error.status, error.message, error.kind)})
 
-
-def error_object(message: str, status: int, kind: str | None) -> dict:
-    error = openai_error(status, message)
-    if kind == KIND_CONTEXT_LENGTH:
-        error["code"] = CONTEXT_LENGTH_CODE
-    elif kind == KIND_TRUNCATED:
-        error["code"] = OPENAI_TRUNCATED_CODE
-    return error

@@ -9,8 +9,8 @@ from protocols.openai_chat.translate.answer_in import usage_to_ir
 from protocols.openai_chat.translate.vocabulary import FINISH_FROM
 from protocols.translate.base import Decoder
 from protocols.translate.common import error_from_object, load_object, string
-from protocols.unified import (
-    FINISH_STOP,
+from protocols.unified import FINISH_STOP, ToolIds
+from protocols.unified_stream import (
     Error,
     Finish,
     ReasoningDelta,
@@ -20,7 +20,6 @@ from protocols.unified import (
     ToolArgumentsDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolIds,
     UsageUpdate,
 )
 

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+from protocols.errors import openai_error
 from protocols.openai_chat.stream import CHUNK_OBJECT, DONE_EVENT, TOOL_TYPE_FUNCTION
-from protocols.openai_chat.translate.answer_out import error_object, usage_from_ir
+from protocols.openai_chat.translate.answer_out import usage_from_ir
 from protocols.openai_chat.translate.vocabulary import FINISH_TO, REASONING_KEY, SYNTHETIC_ID
 from protocols.sse import dumps
 from protocols.translate.base import Encoder
-from protocols.unified import (
-    FINISH_LENGTH,
-    ROLE_ASSISTANT,
-    ReasoningEnd,
-    Request,
-    Start,
-    ToolCallStart,
-    Usage,
-    client_finish,
-)
+from protocols.unified import FINISH_LENGTH, ROLE_ASSISTANT, Request, Usage, client_finish
+from protocols.unified_stream import ReasoningEnd, Start, ToolCallStart
 
 
 class ChatEncoder(Encoder):
@@ -80,4 +73,4 @@ class ChatEncoder(Encoder):
         return out + DONE_EVENT
 
     def error(self, message: str, status: int, kind: str | None) -> bytes:
-        return b"data: " + dumps({"error": error_object(message, status, kind)}) + b"\n\n"
+        return b"data: " + dumps({"error": openai_error(status, message, kind)}) + b"\n\n"

@@ -10,7 +10,6 @@ TOOL_TYPE_CUSTOM = "custom"
 PATH = "/chat/completions"
 SYNTHETIC_ID = "chatcmpl-rotator"
 REASONING_KEY = REASONING_KEYS[0]  # reasoning_content (DeepSeek), the default the docs recommend emitting
-CONTEXT_LENGTH_CODE = "context_length_exceeded"
 FORMAT_JSON_SCHEMA = "json_schema"
 FORMAT_JSON_OBJECT = "json_object"
 

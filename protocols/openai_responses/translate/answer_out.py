@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from protocols.capabilities import effort_for
-from protocols.openai_chat.translate.answer_out import error_object
+from protocols.errors import openai_error
 from protocols.openai_responses.stream import (
     ITEM_FUNCTION_CALL,
     ITEM_MESSAGE,
@@ -25,7 +25,6 @@ from protocols.unified import (
     FINISH_LENGTH,
     ROLE_ASSISTANT,
     Answer,
-    Error,
     Reasoning,
     Request,
     Text,
@@ -33,6 +32,7 @@ from protocols.unified import (
     ToolCall,
     Usage,
 )
+from protocols.unified_stream import Error
 
 STATUS_COMPLETED = "completed"
 
@@ -133,4 +133,4 @@ def answer_from_ir(answer: Answer, request: Request) -> dict:
 
 
 def error_from_ir(error: Error) -> tuple[int, bytes]:
-    return error.status, dumps({"error": error_object(error.message, error.status, error.kind)})
+    return error.status, dumps({"error": openai_error(error.status, error.message, error.kind)})

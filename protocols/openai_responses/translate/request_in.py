@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocols.openai_chat.translate.vocabulary import FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from protocols.openai_responses.stream import (
     ITEM_FUNCTION_CALL,
     ITEM_MESSAGE,
@@ -13,6 +12,8 @@ from protocols.openai_responses.stream import (
     PART_REFUSAL,
 )
 from protocols.openai_responses.translate.vocabulary import (
+    FORMAT_JSON_OBJECT,
+    FORMAT_JSON_SCHEMA,
     INPUT_IMAGE,
     INPUT_TEXT,
     ITEM_CUSTOM_CALL,

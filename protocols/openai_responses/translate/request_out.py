@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from protocols.capabilities import Capabilities, effort_for
-from protocols.openai_chat.translate.vocabulary import FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA
 from protocols.openai_responses.stream import ITEM_FUNCTION_CALL, ITEM_MESSAGE, ITEM_REASONING, PART_SUMMARY_TEXT
 from protocols.openai_responses.translate.vocabulary import (
+    FORMAT_JSON_OBJECT,
+    FORMAT_JSON_SCHEMA,
     INPUT_IMAGE,
     INPUT_TEXT,
     ITEM_CUSTOM_CALL,

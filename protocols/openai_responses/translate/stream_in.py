@@ -33,19 +33,18 @@ from protocols.openai_responses.translate.vocabulary import (
 )
 from protocols.translate.base import Decoder
 from protocols.translate.common import error_from_object, load_object, string
-from protocols.unified import (
+from protocols.unified import Text, ToolIds
+from protocols.unified_stream import (
     Error,
     Finish,
     ReasoningDelta,
     ReasoningEnd,
     Start,
     StreamEvent,
-    Text,
     TextDelta,
     ToolArgumentsDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolIds,
     UsageUpdate,
 )
 

@@ -14,6 +14,8 @@ ITEM_CUSTOM_CALL = "custom_tool_call"
 ITEM_CUSTOM_CALL_OUTPUT = "custom_tool_call_output"
 TOOL_FUNCTION = "function"
 TOOL_CUSTOM = "custom"
+FORMAT_JSON_SCHEMA = "json_schema"  # `text.format.type`
+FORMAT_JSON_OBJECT = "json_object"
 
 # Stream events both the decoder and the encoder name (the others are in protocols/openai_responses/stream.py).
 SUMMARY_PART_ADDED = "response.reasoning_summary_part.added"

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 import protocols
 from protocols.capabilities import cache_minimum
-from protocols.conversation import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, Reader, SessionSource, StateCall
+from protocols.conversation import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, Reader, StateCall
+from protocols.sessions import SessionSource
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.exchange.request import ClientRequest

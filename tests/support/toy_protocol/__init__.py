@@ -1,15 +1,16 @@
 """A fifth protocol, for the tests, in one folder and nothing else: OpenAI Chat under another path and name
 ("toy_chat", `POST .../toy/completions`), in a provider family of its own ("toy") whose providers take their key in
-`x-toy-key`. `protocols.register(REGISTRATION)` is all it takes to make Rotator know it (rotator.py here does that
-before loading Rotator's addons)."""
+`x-toy-key`, which the registration brings. `protocols.register(REGISTRATION)` is all it takes to make Rotator know
+both (rotator.py here does that before loading Rotator's addons)."""
 
 from __future__ import annotations
 
 import dataclasses
 
+from protocols.families import CredentialStyle, Family
 from protocols.openai_chat import REGISTRATION as CHAT
 from protocols.openai_chat.stream import OpenAIChat
-from protocols.registration import CredentialStyle, Registration
+from protocols.registration import Registration
 
 NAME = "toy_chat"
 FAMILY = "toy"
@@ -24,5 +25,5 @@ class ToyChat(OpenAIChat):
     path_suffix = PATH_SUFFIX
 
 
-REGISTRATION = Registration(ToyChat(), dataclasses.replace(CHAT.translator, name=NAME), CHAT.usage, LABEL,
-                            CredentialStyle(KEY_HEADER, "{}", (KEY_HEADER,)))
+TOY = Family(FAMILY, CredentialStyle(KEY_HEADER, "{}", (KEY_HEADER,)))
+REGISTRATION = Registration(ToyChat(), dataclasses.replace(CHAT.translator, name=NAME), CHAT.usage, LABEL, TOY)

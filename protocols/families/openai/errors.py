@@ -4,8 +4,8 @@ Responses) and the OpenAI-compatible vendors.
 - `x-ratelimit-reset-{requests,tokens}` (Go durations: `6m0s`, `1.5s`, `20ms`) beside `x-ratelimit-remaining-*`:
   the delay, the reset of the limit that ran out.
 - A 429 `insufficient_quota`: the key's quota (billing) is spent, for every model.
-- Google's RPC details (RetryInfo, a daily QuotaFailure): Google's OpenAI-compatible endpoint answers in Google's
-  shape (`[{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [...]}}]`).
+- Google's RPC details (RetryInfo, a daily QuotaFailure: protocols/families/google_rpc.py): Google's
+  OpenAI-compatible endpoint answers in Google's shape.
 - A 400 `invalid_encrypted_content`: the request carries a reasoning item another organization encrypted.
 - A 400 that refuses a parameter: `{"error": {"param": "temperature", "code": "unsupported_parameter" |
   "unsupported_value", ...}}` ("Unsupported parameter: 'temperature' is not supported with this model."; the code
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from protocols.gemini.errors import GOOGLE_RPC
+from protocols.families.google_rpc import RPC_ERRORS
 from protocols.vendor_errors import (
     ErrorReader,
     error_message,
@@ -63,7 +63,7 @@ OPENAI_ERRORS = ErrorReader(
     (reset_headers("x-ratelimit-reset-", "", "x-ratelimit-remaining-", "", go_duration),
      quota_spent(429, [b"insufficient_quota"]),
      foreign_state(400, [b"invalid_encrypted_content"]),
-     *GOOGLE_RPC,
+     *RPC_ERRORS,
      refused_by(_refused)),
     essential=ESSENTIAL,
 )

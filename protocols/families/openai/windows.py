@@ -1,7 +1,7 @@
 """The rate-limit windows an OpenAI answer reports (protocols/windows.py), for both OpenAI protocols and the
 OpenAI-compatible vendors: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` on every answer, a success as
 well as a 429, the reset a Go duration (`6m0s`, `1.5s`, `20ms`: the time until the limit is whole again); and
-Google's quota errors, as Google's OpenAI-compatible endpoint sends them.
+Google's quota errors, as Google's OpenAI-compatible endpoint sends them (protocols/families/google_rpc.py).
 
 Quota groups: a dated snapshot (`gpt-4o-2024-08-06`) shares its alias's limit (`gpt-4o`), as the organization's
 limits page lists them; other shared limits vary by organization and are the config's (`quota_groups`).
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from protocols.gemini.windows import quota_failures
-from protocols.openai_chat.errors import go_duration
+from protocols.families.google_rpc import quota_failures
+from protocols.families.openai.errors import go_duration
 from protocols.windows import QuotaGroups, Window, WindowAnswer, WindowReader, limit_headers
 
 UNITS = {"requests": "requests", "tokens": "tokens"}

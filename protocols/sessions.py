@@ -1,0 +1,113 @@
+"""A client's own conversation id, the *session* of a request's conversation evidence (protocols/conversation.py):
+the places clients write it (`SessionSource`, a config's `session_sources`; `DEFAULT_SESSION_SOURCES`: Claude Code,
+Codex, opencode, Gemini CLI's Code Assist envelope), and its reading from a request's headers and parsed body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+Headers = Sequence[tuple[str, str]] | Mapping[str, str]
+
+SESSION_MAX = 200  # characters of a client's session id kept
+_LEGACY_CLAUDE_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")  # user_<hash>_account_<uuid>_session_<uuid>
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    source: str  # the source it was read from, as written in the config ("header:x-claude-code-session-id")
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSource:
+    """One place a client's session id is read from: `header:<name>`, `body:<dotted.path>`, or
+    `body:<dotted.path>#session_id` for a value that holds the id inside it (a JSON object's `session_id`, as
+    Claude Code >= 2.1 writes `metadata.user_id`, or the `..._session_<id>` ending of its older form)."""
+
+    place: str  # "header" or "body"
+    name: str  # the header's name (lower case) or the body's dotted path
+    inner: bool = False  # the id is inside the value (`#session_id`)
+
+    @classmethod
+    def parse(cls, text: str) -> SessionSource:
+        """ValueError, saying what is wrong, for text not of those three forms."""
+        place, sep, rest = text.strip().partition(":")
+        name, hash_, inner = rest.partition("#")
+        if not sep or place not in ("header", "body") or not name.strip() or hash_ and inner != "session_id":
+            raise ValueError(f"session source {text!r}: expected header:<name>, body:<path> or "
+                             "body:<path>#session_id")
+        if place == "header" and hash_:
+            raise ValueError(f"session source {text!r}: #session_id is read from a body path only")
+        return cls(place, name.strip().lower() if place == "header" else name.strip(), bool(hash_))
+
+    def __str__(self) -> str:
+        return f"{self.place}:{self.name}" + ("#session_id" if self.inner else "")
+
+
+DEFAULT_SESSION_SOURCES: tuple[SessionSource, ...] = tuple(SessionSource.parse(s) for s in (
+    "header:x-claude-code-session-id",  # Claude Code
+    "body:metadata.user_id#session_id",  # Claude Code (its JSON string; `..._session_<uuid>` before 2.1)
+    "header:session_id",  # Codex (<= 0.125)
+    "header:session-id",  # Codex (the thread id)
+    "header:thread-id",  # Codex
+    "header:x-opencode-session",  # opencode, to its own providers
+    "header:x-session-affinity",  # opencode, to any other provider (also as x-session-id)
+    "header:x-session-id",
+    "body:request.session_id",  # Gemini CLI, in the Code Assist envelope (it sends none to the public API)
+    "body:prompt_cache_key",  # Codex (its session id), opencode on OpenAI
+))
+
+
+def session_of(headers: Headers, body: object, sources: Sequence[SessionSource]) -> Session | None:
+    """The client's session id from the first source that has one; None if none has."""
+    wanted = [s.name for s in sources if s.place == "header"]
+    found = _headers(headers, wanted) if wanted else {}
+    for source in sources:
+        if source.place == "header":
+            value: object = found.get(source.name)
+        else:
+            value = _path(body, source.name)
+            if source.inner:
+                value = _inner_session(value)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            text = str(value).strip()
+            if text:
+                return Session(str(source), text[:SESSION_MAX])
+    return None
+
+
+def _headers(headers: Headers, names: Iterable[str]) -> dict[str, str]:
+    wanted = frozenset(names)
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        lower = name.lower()
+        if lower in wanted and lower not in found:
+            found[lower] = value
+    return found
+
+
+def _path(value: object, path: str) -> object:
+    for key in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _inner_session(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError):
+                return None
+        else:
+            match = _LEGACY_CLAUDE_SESSION.search(text)
+            return match.group(1) if match else None
+    return value.get("session_id") if isinstance(value, dict) else None
