@@ -13,6 +13,7 @@ _checkout = str(Path(__file__).resolve().parent.parent)
 if _checkout not in sys.path:
     sys.path.insert(0, _checkout)
 
+import rewrite.plugins  # noqa: F401  (registers the built-in plug-ins, in order, before the engine makes them)
 from addons.access import Access
 from addons.collector import FrozenStartup
 from addons.config import RotatorConfig

@@ -1,11 +1,11 @@
 """The engine: owns the upstream client, the loopback server, the jobs the addon hands over, and one instance of each
-plug-in (rewrite/plugins/: the concerns a request's life announces its events to)."""
+registered plug-in (rewrite/lifecycle/hooks.py: the concerns a request's life announces its events to; the built-in
+ones, rewrite/plugins/, are registered by whoever puts Rotator together: addons/rotator.py)."""
 
 from __future__ import annotations
 
 import logging
 
-import rewrite.plugins  # noqa: F401  (registers the built-in plug-ins)
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState

@@ -64,6 +64,9 @@ class Job:
     login: LoginState | None = None
     windows: tuple[Window, ...] = ()
     covered: bool = False  # the answer's cost is covered by the login's plan (not priced as pay-as-you-go)
+    # What the plug-ins record of the request for the flow (rewrite/lifecycle/), under their own names: JSON-like,
+    # no key unmasked; the addon puts it in `flow.metadata["rotator"]` (saved flows carry it).
+    records: dict = field(default_factory=dict)
     # Set when the engine is done with it: a client that leaves as soon as it has its answer's ending (the OpenAI
     # SDK at [DONE]) ends the flow before the engine has recorded what came after (a seam, the usage).
     handled: asyncio.Event = field(default_factory=asyncio.Event)
