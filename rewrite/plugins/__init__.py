@@ -11,8 +11,9 @@ from rewrite.plugins.affinity import ConversationAffinity
 from rewrite.plugins.payers import WhoPays
 from rewrite.plugins.quirks import Quirks
 from rewrite.plugins.steps import Steps
+from rewrite.plugins.trail import DecisionTrail
 from rewrite.plugins.windows import Windows
 
-BUILTIN = (ConversationAffinity, WhoPays, Quirks, Windows, Steps, Accounting)
+BUILTIN = (ConversationAffinity, WhoPays, Quirks, Windows, Steps, Accounting, DecisionTrail)
 for _plugin in BUILTIN:
     register(_plugin)
