@@ -51,7 +51,7 @@ def test_the_start_up_block_says_what_runs_and_what_to_export(fake_vendor, rotat
 def test_every_hint_in_the_start_up_block_works_as_printed(fake_vendor, rotator):
     """The block's lines pasted into a shell: its exports make curl reach a vendor through Rotator, and its status
     command works by itself (curl sends only https:// URLs to HTTPS_PROXY, so the plain http page needs `-x`)."""
-    proxy = rotator(apply_env=False)
+    proxy = rotator(apply_env=False, fresh=True)  # (its metrics count this test's one request alone)
     block = wait_for_block(proxy)
     exports = "\n".join(line.strip() for line in block.splitlines() if line.strip().startswith("export "))
     [status] = [line.split(": ", 1)[1] for line in block.splitlines() if "pools, keys and usage: " in line]
