@@ -81,8 +81,9 @@ def assert_responses_stream_consistent(out: bytes) -> None:
             assert e["output_index"] not in items, f"a second output_item.done for {e['output_index']}"
             items[e["output_index"]] = e["item"]
     assert texts == {key: deltas.get(key, "") for key in texts}, "an output_text.done that is not its deltas"
-    assert parts == texts
-    assert {key for key in deltas if key[0] in items} <= set(texts), "an item done without its text's done"
+    assert parts == {key: texts.get(key) for key in parts}, "a content_part.done that is not its text's done"
+    done_parts = {key for key in deltas if key[0] in items}
+    assert done_parts <= set(texts) and done_parts <= set(parts), "an item done without its parts' done"
     output = events[-1]["response"]["output"]
     assert len(output) == len(added)
     for index, item in enumerate(output):
