@@ -15,14 +15,13 @@ from hypothesis import strategies as st
 
 import protocols
 import protocols.resume
-from protocols.base import Event
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method
 from protocols.resume.seam import MIN_OVERLAP
 from tests.support.fake_vendor import TOOL_NAME, Fault
 from tests.support.resume_reads import assert_responses_stream_consistent, client_answer, text_pieces
 from tests.support.resume_runs import ASKED, TOKENS, held_cut_and_resume, vendor_stream
-from tests.support.streams import parse
+from tests.support.streams import parse, payloads
 from tests.support.translate_sdk import view
 
 PROTOCOLS = ["openai_chat", "openai_responses", "anthropic_messages", "gemini"]
@@ -129,8 +128,7 @@ def test_every_cut_of_one_answer_with_every_repeat_reads_one_text_and_one_call(p
 
 
 def _types(out: bytes) -> list[str]:
-    return [json.loads(e.data).get("type") for e in parse(out) if isinstance(e, Event) and e.data is not None
-            and e.data.startswith("{")]
+    return [payload["type"] for payload in payloads(out)]
 
 
 def test_a_responses_continuation_repeating_the_words_before_the_call_adds_no_message():
@@ -164,3 +162,48 @@ def test_an_anthropic_continuation_repeating_the_words_before_the_call_adds_no_e
     message = client_answer("anthropic_messages", run.out, True, {})
     assert [block.type for block in message.content] == ["text", "tool_use"]
     assert message.content[0].text == "".join(SENTENCE)
+
+
+def test_a_responses_message_whose_repeat_is_decided_early_opens_with_its_first_new_words():
+    """An event inside the continuation's message (an annotation) makes the seam decide after the repeat alone: the
+    message waits, and opens for the client with its first new words, its events in order."""
+    first = vendor_stream("openai_responses", Fault().tool_call().in_pieces(*SENTENCE))
+    k = next(i for i, e in enumerate(parse(first), 1) if b"function_call_arguments.delta" in e.raw) + 1
+    plain = vendor_stream("openai_responses", Fault().tool_call().in_pieces(" right", " now.", " Here", " it is."), 1)
+    head, sep, rest = plain.partition(b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta"'
+                                      b',"sequence_number":6')  # (" Here")
+    annotation = {"type": "response.output_text.annotation.added", "sequence_number": 0, "item_id": "msg_fake1",
+                  "output_index": 0, "content_index": 0, "annotation_index": 0,
+                  "annotation": {"type": "url_citation", "url": "https://example.com", "title": "x", "start_index": 0,
+                                 "end_index": 1}}
+    assert sep
+    more = head + b"event: %s\ndata: %s\n\n" % (annotation["type"].encode(), json.dumps(annotation).encode()) + sep + rest
+    run = held_cut_and_resume("openai_responses", first, k, lambda delivered, method: more, caps=Capabilities(),
+                              request={"model": "fake-model", "stream": True})
+    assert not run.failed
+    assert_responses_stream_consistent(run.out)
+    answer = client_answer("openai_responses", run.out, True, {})
+    assert [item.type for item in answer.output] == ["message", "message", "function_call"]
+    assert answer.output_text == "".join(SENTENCE) + " Here it is."
+    annotated = [e for e in payloads(run.out) if e["type"] == "response.output_text.annotation.added"]
+    assert [(e["output_index"], e["item_id"]) for e in annotated] == [(1, "msg_fake1")]
+    types = _types(run.out)
+    assert types.index("response.output_text.annotation.added") > types.index("response.content_part.added", 4)
+
+
+@pytest.mark.parametrize("after", ["response.output_text.done", "response.content_part.done"])
+def test_a_responses_cut_after_the_texts_end_goes_on_in_a_new_message_after_the_cut_one_is_done(after):
+    """The client was sent the end of the cut message's text (its `output_text.done`, perhaps its part's) but not
+    the item's end: the rest goes in a new message, once the cut one is done with the events it still lacked."""
+    first = vendor_stream("openai_responses", Fault().tool_call().in_pieces(*SENTENCE))
+    k = next(i for i, e in enumerate(parse(first), 1) if f'"{after}"'.encode() in e.raw)
+    more = vendor_stream("openai_responses", Fault().tool_call().in_pieces(" right", " now.", " Here", " it is."), 1)
+    run = held_cut_and_resume("openai_responses", first, k, lambda delivered, method: more, caps=Capabilities(),
+                              request={"model": "fake-model", "stream": True})
+    assert not run.failed
+    assert_responses_stream_consistent(run.out)
+    types = _types(run.out)
+    assert types.index("response.output_item.done") < types.index("response.output_item.added", 3)
+    answer = client_answer("openai_responses", run.out, True, {})
+    assert [item.type for item in answer.output] == ["message", "message", "function_call"]
+    assert answer.output_text == "".join(SENTENCE) + " Here it is."
