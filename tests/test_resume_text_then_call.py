@@ -3,7 +3,8 @@ fragment (inside the text, between the text and the call, inside the call, which
 continued as a model does: the rest of the text after a repeat of its last words (0 to 9 back), then the call. For
 each protocol, streamed or folded into a non-stream answer, the client's official SDK reads exactly one text and one
 whole call, never the repeated words twice (or, where the seam refused the continuation, the partial with an honest
-ending, never in the common case); a Responses stream stays consistent with itself throughout."""
+ending, never in the common case); a Responses stream stays consistent with itself throughout. The same for an
+answer of text alone, cut anywhere before its end."""
 
 from __future__ import annotations
 
@@ -25,26 +26,33 @@ from tests.support.streams import parse, payloads
 from tests.support.translate_sdk import view
 
 PROTOCOLS = ["openai_chat", "openai_responses", "anthropic_messages", "gemini"]
+ENDINGS = (b'"finish_reason":"', b'"stop_reason":"')  # (Chat's and Anthropic's, before their streams' last events)
 ARGUMENTS = st.dictionaries(st.text("abcdefgh", min_size=1, max_size=5),
                             st.one_of(st.integers(-99, 999), st.text(max_size=8)), min_size=1, max_size=3)
 
 
+def answer(pieces: tuple[str, ...] | list[str], arguments: dict | None) -> Fault:
+    """Text in these deltas, then (unless `arguments` is None) a tool call with these arguments."""
+    return (Fault() if arguments is None else Fault().tool_call(arguments=arguments)).in_pieces(*pieces)
+
+
 def cut_points(protocol: str, first: bytes, request: dict) -> list[int]:
     """Every cut (events of `first` the vendor sent) after the answer's first token and before the client holds
-    the whole call (a call is held back until it is whole: a cut inside it leaves the client none of it)."""
+    the whole call (a call is held back until it is whole: a cut inside it leaves the client none of it), or the
+    answer's ending (Chat's finish reason, Anthropic's stop reason: after it the answer is whole, whatever follows)."""
     repairer, holder = protocols.get(protocol).repairer(request), protocols.resume.get(protocol).holder()
     points, sent = [], b""
     for k, event in enumerate(parse(first), 1):
         out = repairer.feed(event)
         sent += holder.feed(out) if holder is not None else out
-        if TOOL_NAME.encode() in sent:
-            return points
+        if TOOL_NAME.encode() in sent or repairer.complete or any(end in sent for end in ENDINGS):
+            break
         if repairer.started:
             points.append(k)
-    raise AssertionError("the call never reached the client")
+    return points
 
 
-def model_continuation(protocol: str, tokens: tuple[str, ...], arguments: dict, back: int, asked: str,
+def model_continuation(protocol: str, tokens: tuple[str, ...], arguments: dict | None, back: int, asked: str,
                        splits: list[int]):
     """The vendor's continuation of what was delivered, asked by `method`: the answer again when asked `again`;
     else (an echoing vendor's echo of the prefill, then) the text from `back` tokens before the cut, then the call."""
@@ -62,7 +70,7 @@ def model_continuation(protocol: str, tokens: tuple[str, ...], arguments: dict, 
             head = echo + text[start:]
         points = sorted({0, len(head), *(s % (len(head) + 1) for s in splits)})
         pieces = [head[a:b] for a, b in zip(points, points[1:])]
-        return vendor_stream(protocol, Fault().tool_call(arguments=arguments).in_pieces(*pieces), 1)
+        return vendor_stream(protocol, answer(pieces, arguments), 1)
 
     return said
 
@@ -75,15 +83,17 @@ def common(run, tokens: tuple[str, ...], back: int) -> bool:
 
 
 def assert_reads_one_text_and_one_call(protocol, streamed, request, run, text, arguments, expect_join):
-    answer = client_answer(protocol, run.out, streamed, request)
-    got = view(protocol, answer)
+    """(`arguments` None: the answer is the text alone.)"""
+    read = client_answer(protocol, run.out, streamed, request)
+    got = view(protocol, read)
     if run.failed:
         assert not expect_join, "the common case must join"
         assert (got["text"], got["calls"], got["finish"]) == (run.delivered.text, [], "length")
     else:
-        assert text_pieces(protocol, answer) == [text]
-        assert [(name, args) for _, name, args in got["calls"]] == [(TOOL_NAME, arguments)]
-        assert got["finish"] == "tool_calls"
+        assert text_pieces(protocol, read) == [text]
+        assert [(name, args) for _, name, args in got["calls"]] == ([] if arguments is None else
+                                                                    [(TOOL_NAME, arguments)])
+        assert got["finish"] == ("stop" if arguments is None else "tool_calls")
     if protocol == "openai_responses" and streamed:
         assert_responses_stream_consistent(run.out)
 
@@ -91,15 +101,15 @@ def assert_reads_one_text_and_one_call(protocol, streamed, request, run, text, a
 @pytest.mark.parametrize("streamed", [True, False], ids=["stream", "non-stream"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @settings(max_examples=50, deadline=None)
-@given(data=st.data(), words=TOKENS, arguments=ARGUMENTS, back=st.integers(0, 9), asked=st.sampled_from(list(ASKED)),
-       splits=st.lists(st.integers(0, 400), max_size=6))
+@given(data=st.data(), words=TOKENS, arguments=ARGUMENTS | st.none(), back=st.integers(0, 9),
+       asked=st.sampled_from(list(ASKED)), splits=st.lists(st.integers(0, 400), max_size=6))
 def test_a_cut_anywhere_before_the_call_is_whole_reads_one_text_and_one_call(protocol, streamed, data, words,
                                                                              arguments, back, asked, splits):
     tokens = tuple(f"{space if i else ''}{letters}{digit}{mark}" for i, (space, letters, digit, mark) in
                    enumerate(words))
     text = "".join(tokens)
     request = {"model": "fake-model", "stream": streamed}
-    first = vendor_stream(protocol, Fault().tool_call(arguments=arguments).in_pieces(*tokens))
+    first = vendor_stream(protocol, answer(tokens, arguments))
     k = data.draw(st.sampled_from(cut_points(protocol, first, request)), label="cut after events")
     run = held_cut_and_resume(protocol, first, k, model_continuation(protocol, tokens, arguments, back, asked, splits),
                               caps=ASKED[asked][1], request=request)
