@@ -297,6 +297,8 @@ class ResponsesSplicer:
             self._pending.append(payload)
             return []
         out = self._flush()
+        if self.failed:
+            return []
         if self._unsaid.holds(payload):
             if (given := self._unsaid.hold(payload)) is not None:
                 self._items.unsaid(given)
