@@ -24,7 +24,7 @@ from protocols.base import Event, count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method, Seam, register
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
-from protocols.resume.holding import BlockHolder
+from protocols.resume.holding import BlockHolder, Unsaid
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
 
@@ -139,6 +139,11 @@ def _as_request_block(block: dict) -> dict:
 
 
 class MessagesSplicer:
+    """The continuation's events rewritten into the client's message. The seam decides by the end of the
+    continuation's first text block at the latest (the repeat can only be there); a text block the continuation
+    opens whose text the seam trims all of (the words before a tool call said again) waits for its first words, and
+    reaches the client not at all if it has none (the API refuses an empty text block sent back)."""
+
     def __init__(self, read: _Read, seam: Seam) -> None:
         self.failed = False
         self._first, self._seam = read, seam
@@ -147,6 +152,7 @@ class MessagesSplicer:
         self._indexes: dict[int, int | None] = {}  # the continuation's block index -> the client's (None: dropped)
         self._open_closed = self._open is None  # the client's open block was closed or is continued
         self._pending: list[dict] = []
+        self._unsaid = Unsaid("index", S.CONTENT_BLOCK_START, S.CONTENT_BLOCK_STOP, _is_text)
         self._later: dict = {}  # the continuation's own usage so far
 
     def feed(self, event: Event) -> list[Event]:
@@ -184,11 +190,21 @@ class MessagesSplicer:
             if self._pending:
                 self._pending.append(placed)
                 return self._release(released)
+            if released and self._unsaid.holds(placed):  # the block's first words: it starts for the client
+                return self._sent(self._unsaid.said()) + self._text(placed, released)
             return self._text(placed, released)
-        if not self._seam.decided:
+        if not self._seam.decided and not (kind == S.CONTENT_BLOCK_STOP and self._seam.held):
             self._pending.append(placed)
             return []
-        return self._closing_before(placed) + [self._emit(placed)]
+        out = self._flush()  # (at the end of the text block the seam holds the start of)
+        if self.failed:
+            return []
+        if self._unsaid.holds(placed):
+            if (given := self._unsaid.hold(placed)) is not None:  # the block ended unsaid: the next takes its index
+                self._next = given
+                self._indexes = {k: None if client == given else client for k, client in self._indexes.items()}
+            return out
+        return out + self._sent([placed])
 
     def finish(self) -> list[Event]:
         return self._flush()
@@ -223,20 +239,22 @@ class MessagesSplicer:
         return self._release(released)
 
     def _release(self, text: str) -> list[Event]:
-        """The events held while the seam decided, in order, the text it let through in their first text delta."""
+        """The events held while the seam decided, in order, the text it let through in their first text delta (a
+        block it let none of through waits for its first words)."""
         held, self._pending = self._pending, []
         out: list[Event] = []
-        for placed in held:
-            if member(placed, "delta").get("type") == S.TEXT_DELTA:
+        for placed in self._unsaid.sort(held, text):
+            if _is_text(placed):
                 out += self._text(placed, text)
                 text = ""
             else:
-                out += self._closing_before(placed) + [self._emit(placed)]
+                out += self._sent([placed])
         return out
 
-    def _closing_before(self, placed: dict) -> list[Event]:
-        """A new block may only start once the client's open one is stopped."""
-        return self._close_open() if placed.get("type") == S.CONTENT_BLOCK_START else []
+    def _sent(self, events: list[dict]) -> list[Event]:
+        """Events for the client; a new block starts only once the client's open one is stopped."""
+        return [e for placed in events for e in (
+            self._close_open() if placed.get("type") == S.CONTENT_BLOCK_START else []) + [self._emit(placed)]]
 
     def _text(self, placed: dict, text: str) -> list[Event]:
         if not text:
@@ -260,6 +278,10 @@ class MessagesSplicer:
 
     def _emit(self, payload: dict) -> Event:
         return json_block(payload, payload.get("type"))
+
+
+def _is_text(placed: dict) -> bool:
+    return member(placed, "delta").get("type") == S.TEXT_DELTA
 
 
 class MessagesHolder(BlockHolder):

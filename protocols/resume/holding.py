@@ -1,6 +1,9 @@
-"""Holding a tool call back until it is whole (the `Holder` of a protocol whose calls open and close as blocks)."""
+"""Holding back: a tool call until it is whole (the `Holder` of a protocol whose calls open and close as blocks), and
+a continuation's text block until its first words (`Unsaid`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from protocols.sse import SSEParser, load_object
 
@@ -36,3 +39,41 @@ class BlockHolder:
                 sent += self._held
                 self._held, self.holding = [], False
         return b"".join(sent)
+
+
+class Unsaid:
+    """A text block (Responses: message item) a continuation opened whose text the seam trimmed all of: the words
+    before a tool call said again. Its events wait for its first words; if it ends first, none of them reach the
+    client (the block would be empty, or say the repeat in its `done` events only), and the next block takes its
+    index. `key` names an event's block index, `opens` and `closes` the block's first and last event types, and
+    `text` tells a text delta."""
+
+    def __init__(self, key: str, opens: str, closes: str, text: Callable[[dict], bool]) -> None:
+        self.key, self.opens, self.closes, self.text = key, opens, closes, text
+        self.index: int | None = None  # the client's index of the block waiting
+        self.events: list[dict] = []
+
+    def sort(self, held: list[dict], released: str) -> list[dict]:
+        """Of the events held while the seam decided (their text: `released`), those that go on to the client: all
+        of them, unless the seam let no text through and the block of its text opened meanwhile (then it waits)."""
+        index = next((p.get(self.key) for p in held if self.text(p)), None)
+        if released or not any(p.get("type") == self.opens and p.get(self.key) == index for p in held):
+            return held
+        self.index, self.events = index, [p for p in held if p.get(self.key) == index and not self.text(p)]
+        return [p for p in held if p.get(self.key) != index]
+
+    def holds(self, placed: dict) -> bool:
+        return self.index is not None and placed.get(self.key) == self.index
+
+    def hold(self, placed: dict) -> int | None:
+        """An event of the waiting block, not its text, taken in; at its end, the index it gives back (else None)."""
+        if placed.get("type") != self.closes:
+            self.events.append(placed)
+            return None
+        index, self.index, self.events = self.index, None, []
+        return index
+
+    def said(self) -> list[dict]:
+        """Its first words came: the events it held, to go first."""
+        events, self.index, self.events = self.events, None, []
+        return events

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 import protocols
 import protocols.resume
+from protocols.base import Event, Repairer
 from protocols.capabilities import Capabilities
-from protocols.resume import Delivered, Method, seam_for
+from protocols.resume import Delivered, Holder, Method, seam_for
 from protocols.resume.seam import MIN_OVERLAP, Seam
 from tests.support import fake_vendor
 from tests.support.streams import parse, play
@@ -47,6 +48,7 @@ class Run:
     delivered: Delivered
     out: bytes = b""
     failed: bool = False
+    method: Method | None = None
 
 
 def cut_and_resume(protocol: str, first: bytes, k: int, continuation: bytes | None, *, exact: bool = False,
@@ -69,6 +71,48 @@ def cut_and_resume(protocol: str, first: bytes, k: int, continuation: bytes | No
     spliced = [e for event in parse(continuation) for e in splicer.feed(event)] + splicer.finish()
     run.failed = splicer.failed
     run.out += play(repairer, spliced) + repairer.end()
+    return run
+
+
+def held_cut_and_resume(protocol: str, first: bytes, k: int, continuation: Callable[[Delivered, Method], bytes], *,
+                        caps: Capabilities, request: dict) -> Run:
+    """As the engine runs it (rewrite/exchange/resume.py): `first` cut after its k-th event, what its repairer
+    passes going through the protocol's holder (a tool call whole or not at all) to the client; at the cut, an
+    observer and the client's repairer fed what the client was sent, the continuation asked as `method_for` decides
+    for a model with `caps`; `continuation(delivered, method)` (the vendor's answer) through a repairer of its own,
+    a holder, the splicer and the client's repairer; an honest ending where the seam refused it."""
+    resumer = protocols.resume.get(protocol)
+    assert resumer is not None
+    proto = protocols.get(protocol)
+
+    def held(repairer: Repairer, holder: Holder | None, event: Event) -> bytes:
+        out = repairer.feed(event)
+        return holder.feed(out) if holder is not None else out
+
+    repairer, holder = proto.repairer(request), resumer.holder()
+    out = b"".join(held(repairer, holder, event) for event in parse(first)[:k])
+    observer, client = resumer.observer(request), proto.repairer(request)
+    for event in parse(out):
+        observer.feed(event)
+        client.feed(event)
+    delivered = observer.delivered()
+    run = Run(delivered, out)
+    if not delivered.resumable:
+        run.out += client.end()
+        return run
+    run.method = protocols.resume.method_for(resumer, request, delivered, caps)
+    splicer = observer.splicer(seam_for(delivered, run.method, caps))
+    inner, holder = proto.repairer(request), resumer.holder()
+    for event in parse(continuation(delivered, run.method)):
+        spliced = [s for e in parse(held(inner, holder, event)) for s in splicer.feed(e)]
+        if splicer.failed:
+            break
+        run.out += play(client, spliced)
+    run.failed = splicer.failed
+    if not run.failed and not client.complete:
+        run.out += play(client, splicer.finish())
+    if not client.complete:
+        run.out += client.end()
     return run
 
 
