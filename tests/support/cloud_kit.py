@@ -1,0 +1,156 @@
+"""The cloud test kit: the fake platform, a real mitmdump and the clients, all inside one private namespace where the
+clouds' real hostnames resolve to 127.0.0.1 (tests/support/cloud_net.py). Nothing in the product knows it is a test:
+mitmdump trusts the fake's CA through `upstream_ca` (and mitmproxy's `ssl_verify_upstream_trusted_ca`, for the
+traffic it passes through itself), and the clients reach the real names through HTTPS_PROXY as a user's would.
+
+    def test_vertex(cloud, tmp_path):                      # fixtures in tests/e2e/conftest.py (skip without root)
+        proxy = cloud.rotator()                            # embedded defaults + upstream_ca; cloud.rotator({...}) merges
+        cloud.fake.script(vertex_exhausted(), host=VERTEX_EAST)
+        seen = cloud.sdk(proxy, "anthropic_vertex", project=PROJECT_A, region="us-east5",
+                         credentials=str(cloud.key_file(PROJECT_A)))
+        assert seen["text"] == TEXT
+        assert cloud.fake.at(VERTEX_EAST)[0].headers["authorization"] == ...
+
+        done = run_claude_vertex(cloud, proxy, tmp_path)   # tests/support/cloud_agents.py: the real CLIs
+        assert done.returncode == 0
+
+What is set up once per worker: service accounts for PROJECT_A (also the metadata server's) and PROJECT_B, their
+key files (`key_file`), and the Azure resources AZURE_A, AZURE_B and FOUNDRY with their keys and deployments
+(`AZURE_KEYS`, `DEPLOYMENTS`). `cloud.fake` is the platform (tests/support/fake_cloud.py), `cloud.metadata` the
+GCE metadata server; both are reset around each test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.cloud_auth import CloudAccounts, ServiceAccount
+from tests.support.cloud_certs import HOSTNAMES, CloudCA
+from tests.support.cloud_net import CloudNet
+from tests.support.fake_cloud import FakeCloud
+from tests.support.harness import ADDON, REPO, Rotator, RotatorPool, RotatorProcess, clean_environ, merge
+
+PROJECT_A, PROJECT_B = "proj-a", "proj-b"
+VERTEX_EAST, VERTEX_EUROPE, VERTEX_GLOBAL = ("us-east5-aiplatform.googleapis.com",
+                                             "europe-west1-aiplatform.googleapis.com", "aiplatform.googleapis.com")
+AZURE_A, AZURE_B, FOUNDRY = "res-a.openai.azure.com", "res-b.openai.azure.com", "myres.services.ai.azure.com"
+AZURE_KEYS = {AZURE_A: "azure-key-a", AZURE_B: "azure-key-b", FOUNDRY: "foundry-key"}
+DEPLOYMENTS = {  # deployment names are per resource; the model each serves is what its answers name
+    AZURE_A: {"gpt-4o-deploy": "gpt-4o-2024-11-20", "gpt-5-deploy": "gpt-5-2025-08-07"},
+    AZURE_B: {"gpt-4o-eu": "gpt-4o-2024-11-20"},
+    FOUNDRY: {"claude-sonnet-4-5": "claude-sonnet-4-5-20250929"},
+}
+
+
+@dataclass
+class NamespacedRotator(RotatorProcess):
+    """A mitmdump run inside the namespace (its readiness read from its own /proc)."""
+
+    net: CloudNet | None = None
+
+    def command(self) -> list[str]:
+        assert self.net is not None
+        return self.net.command(super().command(), cwd=REPO)
+
+    def listening(self) -> bool:
+        assert self.net is not None
+        return self.process is not None and self.net.listens(self.process.pid, self.port)
+
+
+class NamespacedPool(RotatorPool):
+    def __init__(self, base_dir: Path, net: CloudNet) -> None:
+        super().__init__(base_dir)
+        self.net = net
+
+    def _new(self, config: dict, env: dict, args: tuple, script: str) -> RotatorProcess:
+        self._count += 1
+        proc = NamespacedRotator(config, self.base_dir / f"rotator-{self._count}", env, args, script, net=self.net)
+        return proc.start()
+
+
+class CloudKit:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.accounts = CloudAccounts()
+        self.service_accounts: dict[str, ServiceAccount] = {}
+        self._fresh: list[RotatorProcess] = []
+
+    def start(self) -> CloudKit:
+        self.net = CloudNet(self.workdir / "net", HOSTNAMES).start()
+        try:
+            self.ca = CloudCA(self.workdir / "ca")
+            self.fake = FakeCloud(self.accounts, tls=self.ca.server_context(), sock=self.net.listen(443)).start()
+            self.metadata = FakeCloud(self.accounts, sock=self.net.listen(80)).start()
+        except BaseException:
+            self.net.stop()
+            raise
+        for project in (PROJECT_A, PROJECT_B):
+            self.service_accounts[project] = self.accounts.service_account(project)
+            self.service_accounts[project].write(self.key_file(project))
+        self.accounts.on_metadata_server(self.service_accounts[PROJECT_A])
+        for host, deployments in DEPLOYMENTS.items():
+            self.accounts.azure(host, [AZURE_KEYS[host]], deployments)
+        self.pool = NamespacedPool(self.workdir / "rotator", self.net)
+        return self
+
+    def key_file(self, project: str) -> Path:
+        """The JSON key file of the project's service account (its token_uri: the real oauth2.googleapis.com)."""
+        return self.workdir / f"sa-{project}.json"
+
+    def rotator(self, overrides: dict | None = None, *, fresh: bool = False, args: tuple[str, ...] = (),
+                env: dict | None = None, script: str = ADDON) -> Rotator:
+        """A real `mitmdump -s addons/rotator.py` inside the namespace, its config the embedded defaults with
+        `upstream_ca` (the fake's CA) and `overrides` merged in. Shared by identical arguments, unless `fresh`
+        (then stopped at the end of the test)."""
+        config = merge({"upstream_ca": str(self.ca.ca_file)}, overrides)
+        args = ("--set", f"ssl_verify_upstream_trusted_ca={self.ca.ca_file}", *args)
+        if fresh:
+            proc = self.pool.fresh(config, env, args, script)
+            self._fresh.append(proc)
+        else:
+            proc = self.pool.get(config, env, args, script)
+        return Rotator(proc)
+
+    def client_env(self, proxy: Rotator, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of a client inside: this one without proxy or vendor settings, then HTTPS_PROXY and the
+        proxy's CA for every kind of client (Python's ssl and requests, Node, curl)."""
+        ca = str(proxy.ca_cert)
+        env = clean_environ({"HTTPS_PROXY": proxy.url, "SSL_CERT_FILE": ca, "REQUESTS_CA_BUNDLE": ca,
+                             "NODE_EXTRA_CA_CERTS": ca, "CURL_CA_BUNDLE": ca,
+                             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
+        for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_HOST", "GCE_METADATA_IP", "CLOUD_ML_REGION"):
+            env.pop(name, None)
+        return env | (extra or {})
+
+    def sdk(self, proxy: Rotator, name: str, timeout: float = 60, **options: object) -> dict:
+        """One call of an SDK client (tests/support/cloud_sdk.py) run inside, through `proxy`: what it saw."""
+        done = self.net.run([sys.executable, "-m", "tests.support.cloud_sdk", name, json.dumps(options)],
+                            env=self.client_env(proxy), timeout=timeout)
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:
+            raise AssertionError(f"{name} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        return json.loads(lines[-1])
+
+    def reset(self) -> None:
+        self.fake.reset()
+        self.metadata.reset()
+
+    def end_test(self) -> None:
+        """Stop the test's fresh proxies and forget what the platform saw."""
+        while self._fresh:
+            self._fresh.pop().stop()
+        self.reset()
+
+    def stop(self) -> None:
+        self.end_test()
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.close()
+        for server in (getattr(self, "fake", None), getattr(self, "metadata", None)):
+            if server is not None:
+                server.stop()
+        self.net.stop()
