@@ -42,7 +42,7 @@ AZURE_KEYS = {AZURE_A: "azure-key-a", AZURE_B: "azure-key-b", FOUNDRY: "foundry-
 DEPLOYMENTS = {  # deployment names are per resource; the model each serves is what its answers name
     AZURE_A: {"gpt-4o-deploy": "gpt-4o-2024-11-20", "gpt-5-deploy": "gpt-5-2025-08-07"},
     AZURE_B: {"gpt-4o-eu": "gpt-4o-2024-11-20"},
-    FOUNDRY: {"claude-sonnet-4-5": "claude-sonnet-4-5-20250929"},
+    FOUNDRY: {"claude-opus-4-6": "claude-opus-4-6"},
 }
 
 

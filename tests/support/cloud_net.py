@@ -172,8 +172,9 @@ class CloudNet:
     # --- processes inside
 
     def command(self, argv: list[str], cwd: Path | str = REPO) -> list[str]:
-        """`argv` as a command that runs it inside the namespace, in `cwd`."""
-        return ["nsenter", f"--target={self.pid}", "--mount", "--net", f"--wd={cwd}", "--", *argv]
+        """`argv` as a command that runs it inside the namespace, in `cwd`. (The directory is entered inside:
+        nsenter's own --wd opens it outside, and the process's cwd would read "(unreachable)/…", which Codex refuses.)"""
+        return ["nsenter", f"--target={self.pid}", "--mount", "--net", "--", "env", f"--chdir={cwd}", *argv]
 
     def run(self, argv: list[str], env: dict[str, str], cwd: Path | str = REPO, timeout: float = 60,
             input: str | None = None) -> subprocess.CompletedProcess:
