@@ -22,9 +22,14 @@ GCE metadata server; both are reset around each test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
+import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +37,16 @@ from tests.support.cloud_auth import CloudAccounts, ServiceAccount
 from tests.support.cloud_certs import HOSTNAMES, CloudCA
 from tests.support.cloud_net import CloudNet
 from tests.support.fake_cloud import FakeCloud
-from tests.support.harness import ADDON, REPO, Rotator, RotatorPool, RotatorProcess, clean_environ, merge
+from tests.support.harness import (
+    ADDON,
+    REPO,
+    Rotator,
+    RotatorPool,
+    RotatorProcess,
+    clean_environ,
+    dies_with_test_run,
+    merge,
+)
 
 PROJECT_A, PROJECT_B = "proj-a", "proj-b"
 VERTEX_EAST, VERTEX_EUROPE, VERTEX_GLOBAL = ("us-east5-aiplatform.googleapis.com",
@@ -72,29 +86,101 @@ class NamespacedPool(RotatorPool):
         return proc.start()
 
 
+class SdkForks:
+    """The fork server of tests/support/cloud_sdk.py, run inside the namespace (started again if it ended)."""
+
+    def __init__(self, net: CloudNet, log_path: Path) -> None:
+        self.net, self.log_path = net, log_path
+        self.process: subprocess.Popen | None = None
+        self._buffer = b""
+
+    def call(self, name: str, options: dict, env: dict[str, str], timeout: float) -> dict:
+        if self.process is None or self.process.poll() is not None:
+            self.start(env)
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write((json.dumps({"client": name, "options": options, "env": env}) + "\n").encode())
+        self.process.stdin.flush()
+        pid = self._line(10)["pid"]
+        try:
+            return self._line(timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            self._line(10)  # (the server's word that the call's process died)
+            raise AssertionError(f"the {name} call was still running after {timeout}s") from None
+
+    def start(self, env: dict[str, str]) -> SdkForks:
+        self.stop()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.net.command([sys.executable, "-m", "tests.support.cloud_sdk", "--serve"], REPO),
+                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+                preexec_fn=dies_with_test_run())
+        self._buffer = b""
+        if self._line(120) != {"ready": True}:
+            raise AssertionError(f"the SDK fork server did not start: {self.log_path.read_text()[-3000:]}")
+        return self
+
+    def _line(self, timeout: float) -> dict:
+        assert self.process is not None and self.process.stdout is not None
+        out = self.process.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if select.select([out], [], [], left)[0]:
+                chunk = os.read(out, 65536)
+                if not chunk:
+                    raise AssertionError(f"the SDK fork server ended: {self.log_path.read_text()[-3000:]}")
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
 class CloudKit:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.accounts = CloudAccounts()
         self.service_accounts: dict[str, ServiceAccount] = {}
+        self.net = CloudNet(workdir / "net", HOSTNAMES)
+        self.ca = CloudCA(workdir / "ca")
+        self.servers: list[FakeCloud] = []
+        self.pool: NamespacedPool | None = None
+        self._sdk = SdkForks(self.net, workdir / "sdk.log")
         self._fresh: list[RotatorProcess] = []
 
     def start(self) -> CloudKit:
-        self.net = CloudNet(self.workdir / "net", HOSTNAMES).start()
+        """The namespace, the platform on 127.0.0.1:443 and the metadata server on :80 inside, the accounts, and
+        the SDK fork server. (A failure stops what started.)"""
         try:
-            self.ca = CloudCA(self.workdir / "ca")
+            self.net.start()
             self.fake = FakeCloud(self.accounts, tls=self.ca.server_context(), sock=self.net.listen(443)).start()
+            self.servers.append(self.fake)
             self.metadata = FakeCloud(self.accounts, sock=self.net.listen(80)).start()
+            self.servers.append(self.metadata)
+            for project in (PROJECT_A, PROJECT_B):
+                self.service_accounts[project] = self.accounts.service_account(project)
+                self.service_accounts[project].write(self.key_file(project))
+            self.accounts.on_metadata_server(self.service_accounts[PROJECT_A])
+            for host, deployments in DEPLOYMENTS.items():
+                self.accounts.azure(host, [AZURE_KEYS[host]], deployments)
+            self.pool = NamespacedPool(self.workdir / "rotator", self.net)
+            self._sdk.start(self._base_env())
         except BaseException:
-            self.net.stop()
+            self.stop()
             raise
-        for project in (PROJECT_A, PROJECT_B):
-            self.service_accounts[project] = self.accounts.service_account(project)
-            self.service_accounts[project].write(self.key_file(project))
-        self.accounts.on_metadata_server(self.service_accounts[PROJECT_A])
-        for host, deployments in DEPLOYMENTS.items():
-            self.accounts.azure(host, [AZURE_KEYS[host]], deployments)
-        self.pool = NamespacedPool(self.workdir / "rotator", self.net)
         return self
 
     def key_file(self, project: str) -> Path:
@@ -106,6 +192,7 @@ class CloudKit:
         """A real `mitmdump -s addons/rotator.py` inside the namespace, its config the embedded defaults with
         `upstream_ca` (the fake's CA) and `overrides` merged in. Shared by identical arguments, unless `fresh`
         (then stopped at the end of the test)."""
+        assert self.pool is not None, "the kit is not started"
         config = merge({"upstream_ca": str(self.ca.ca_file)}, overrides)
         args = ("--set", f"ssl_verify_upstream_trusted_ca={self.ca.ca_file}", *args)
         if fresh:
@@ -119,25 +206,24 @@ class CloudKit:
         """The environment of a client inside: this one without proxy or vendor settings, then HTTPS_PROXY and the
         proxy's CA for every kind of client (Python's ssl and requests, Node, curl)."""
         ca = str(proxy.ca_cert)
-        env = clean_environ({"HTTPS_PROXY": proxy.url, "SSL_CERT_FILE": ca, "REQUESTS_CA_BUNDLE": ca,
-                             "NODE_EXTRA_CA_CERTS": ca, "CURL_CA_BUNDLE": ca,
-                             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
+        return self._base_env() | {"HTTPS_PROXY": proxy.url, "SSL_CERT_FILE": ca, "REQUESTS_CA_BUNDLE": ca,
+                                   "NODE_EXTRA_CA_CERTS": ca, "CURL_CA_BUNDLE": ca} | (extra or {})
+
+    @staticmethod
+    def _base_env() -> dict[str, str]:
+        env = clean_environ({"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
         for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_HOST", "GCE_METADATA_IP", "CLOUD_ML_REGION"):
             env.pop(name, None)
-        return env | (extra or {})
+        return env
 
     def sdk(self, proxy: Rotator, name: str, timeout: float = 60, **options: object) -> dict:
-        """One call of an SDK client (tests/support/cloud_sdk.py) run inside, through `proxy`: what it saw."""
-        done = self.net.run([sys.executable, "-m", "tests.support.cloud_sdk", name, json.dumps(options)],
-                            env=self.client_env(proxy), timeout=timeout)
-        lines = done.stdout.strip().splitlines()
-        if done.returncode != 0 or not lines:
-            raise AssertionError(f"{name} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-        return json.loads(lines[-1])
+        """One call of an SDK client (tests/support/cloud_sdk.py) made inside, through `proxy`: what it saw. (A fork
+        of one process that imported the SDKs once: a call costs its own time, not the SDKs' two seconds of import.)"""
+        return self._sdk.call(name, options, self.client_env(proxy), timeout)
 
     def reset(self) -> None:
-        self.fake.reset()
-        self.metadata.reset()
+        for server in self.servers:
+            server.reset()
 
     def end_test(self) -> None:
         """Stop the test's fresh proxies and forget what the platform saw."""
@@ -147,10 +233,9 @@ class CloudKit:
 
     def stop(self) -> None:
         self.end_test()
-        pool = getattr(self, "pool", None)
-        if pool is not None:
-            pool.close()
-        for server in (getattr(self, "fake", None), getattr(self, "metadata", None)):
-            if server is not None:
-                server.stop()
+        self._sdk.stop()
+        if self.pool is not None:
+            self.pool.close()
+        while self.servers:
+            self.servers.pop().stop()
         self.net.stop()

@@ -3,6 +3,7 @@ private namespace (tests/support/cloud_kit.py: `CloudKit.sdk`), with only HTTPS_
 
     python -m tests.support.cloud_sdk anthropic_vertex '{"project": "proj-a", "region": "us-east5",
                                                         "credentials": "/path/sa.json", "stream": true}'
+    python -m tests.support.cloud_sdk --serve      # a fork server of such calls (see `serve`); the kit uses this
 
 It prints one JSON line: what the user saw (`text`, `model`, `finish`, the chunks' count and the first one's
 `choices` and `prompt_filter_results` where there are chunks) or the error the SDK raised (`error`, `status`,
@@ -12,6 +13,7 @@ It prints one JSON line: what the user saw (`text`, `model`, `finish`, the chunk
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -124,17 +126,55 @@ def azure_responses(options: dict) -> dict:
             "model": response.model if response is not None else None}
 
 
-def main(argv: list[str]) -> int:
-    name, options = argv[1], json.loads(argv[2]) if len(argv) > 2 else {}
+def run(name: str, options: dict) -> dict:
+    """One client's call: what the user saw, or the error the SDK raised."""
     try:
-        result = CLIENTS[name](options)
+        return CLIENTS[name](options)
     except Exception as e:  # noqa: BLE001 - reported to the test as what the user saw
         response = getattr(e, "response", None)
         body = getattr(e, "body", None) if response is not None else None
-        result = {"error": type(e).__name__, "message": str(e)[:2000],
-                  "status": getattr(e, "status_code", None) or getattr(e, "code", None), "body": body,
-                  "trace": traceback.format_exc()[-3000:]}
-    print(json.dumps(result, default=str), flush=True)
+        return {"error": type(e).__name__, "message": str(e)[:2000],
+                "status": getattr(e, "status_code", None) or getattr(e, "code", None), "body": body,
+                "trace": traceback.format_exc()[-3000:]}
+
+
+def serve() -> None:
+    """A fork server: the SDKs imported once (two seconds of CPU each time otherwise), then each job of stdin
+    (`{"client", "options", "env"}`, one JSON line) run in a fresh fork with that environment alone. For each job it
+    prints the fork's pid (`{"pid": …}`, so a caller can kill a call that hangs), then the fork's result line."""
+    import anthropic.lib.vertex  # noqa: F401 - (imported for the forks)
+    import google.auth.transport.requests  # noqa: F401
+    import google.genai  # noqa: F401
+    import google.oauth2.service_account  # noqa: F401
+    import openai  # noqa: F401
+
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        job = json.loads(line)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            os.dup2(2, 1)  # (anything the SDKs print stays off the server's answers)
+            os.environ.clear()
+            os.environ.update(job["env"])
+            result = run(job["client"], job["options"])
+            with os.fdopen(write_end, "w") as out:
+                out.write(json.dumps(result, default=str) + "\n")
+            os._exit(0)
+        os.close(write_end)
+        print(json.dumps({"pid": pid}), flush=True)
+        with os.fdopen(read_end) as answer:
+            result_line = answer.read().strip()
+        _, status = os.waitpid(pid, 0)
+        print(result_line or json.dumps({"error": "the call's process died", "status": status}), flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["--serve"]:
+        serve()
+        return 0
+    print(json.dumps(run(argv[1], json.loads(argv[2]) if len(argv) > 2 else {}), default=str), flush=True)
     return 0
 
 
