@@ -274,3 +274,15 @@ def test_the_kit_says_why_it_cannot_make_a_namespace_without_root(monkeypatch):
     monkeypatch.setattr(cloud_net.os, "geteuid", lambda: 1000)
 
     assert "needs root" in (cloud_net.unavailable() or "")
+
+
+def test_vertex_express_mode_takes_a_registered_api_key_on_its_project_less_path(cloud):
+    cloud.accounts.express_key("express-key", "proj-a")
+    path = "/v1beta1/publishers/google/models/gemini-2.5-flash:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+
+    known = post(cloud, "aiplatform.googleapis.com", path, body, {"x-goog-api-key": "express-key"})
+    unknown = post(cloud, "aiplatform.googleapis.com", path, body, {"x-goog-api-key": "other"})
+
+    assert known.status_code == 200 and known.json()["candidates"][0]["content"]["parts"][0]["text"] == TEXT
+    assert unknown.status_code == 400 and unknown.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"

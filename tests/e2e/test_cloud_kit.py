@@ -18,6 +18,7 @@ from tests.support.cloud_agents import GEMINI, run_claude_vertex, run_codex_azur
 from tests.support.cloud_faults import CloudFault, vertex_exhausted
 from tests.support.cloud_kit import AZURE_A, AZURE_KEYS, PROJECT_A, PROJECT_B, VERTEX_EAST, VERTEX_EUROPE
 from tests.support.fake_vendor import TEXT
+from tests.support.flows import read_flows
 from tests.support.harness import REPO
 
 pytestmark = pytest.mark.e2e
@@ -108,8 +109,9 @@ def test_azure_openai_streams_with_its_filter_frame_from_the_resource(cloud):
     assert (call.credential_source, call.credential) == ("api-key", AZURE_KEYS[AZURE_A])
 
 
-def test_azure_responses_answers_naming_the_deployments_model(cloud):
-    proxy = cloud.rotator()
+def test_azure_responses_answers_naming_the_deployments_model_and_the_proxy_saves_the_flow(cloud, tmp_path):
+    saved = tmp_path / "flows"
+    proxy = cloud.rotator(fresh=True, args=("--save-stream-file", str(saved)))
 
     seen = cloud.sdk(proxy, "azure_responses", endpoint=f"https://{AZURE_A}", api_key=AZURE_KEYS[AZURE_A],
                      deployment="gpt-5-deploy")
@@ -118,6 +120,10 @@ def test_azure_responses_answers_naming_the_deployments_model(cloud):
     call = cloud.fake.at(AZURE_A)[0]
     assert (call.path, call.params, call.body["model"]) == ("/openai/responses",
                                                             {"api-version": "2025-04-01-preview"}, "gpt-5-deploy")
+    proxy.proc.stop()  # (the saved flows are complete once mitmdump has ended)
+    [flow] = read_flows(saved)
+    assert (flow.request.pretty_host, flow.request.path) == (AZURE_A, "/openai/responses?api-version=2025-04-01-preview")
+    assert flow.response.status_code == 200
 
 
 def test_a_content_filter_ending_reaches_the_client_untouched_today(cloud):
