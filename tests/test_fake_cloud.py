@@ -31,7 +31,7 @@ PROMPT = [{"role": "user", "content": "hi"}]
 @pytest.fixture(scope="module")
 def platform():
     cloud = FakeCloud().start()
-    cloud.http = httpx.Client(timeout=10)
+    cloud.http = httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))  # (reset drops busy ones)
     accounts = cloud.accounts
     cloud.sa_a, cloud.sa_b = accounts.service_account("proj-a"), accounts.service_account("proj-b")
     accounts.on_metadata_server(cloud.sa_a)
