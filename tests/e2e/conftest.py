@@ -10,6 +10,7 @@ import pytest
 
 from tests.support import cloud_net
 from tests.support.claude_code import CLAUDE
+from tests.support.cloud_agents import GEMINI
 from tests.support.cloud_kit import CloudKit
 from tests.support.codex import CODEX
 from tests.support.harness import REPO
@@ -32,6 +33,16 @@ def claude_bin() -> Path:
         if setup.returncode != 0:
             pytest.skip(f"Claude Code could not be installed with npm: {setup.stderr.strip()[-500:]}")
     return CLAUDE
+
+
+@pytest.fixture(scope="session")
+def gemini_bin() -> Path:
+    if not GEMINI.exists():
+        setup = subprocess.run([str(REPO / "scripts" / "setup-agents"), "gemini"], capture_output=True, text=True,
+                               timeout=600)
+        if setup.returncode != 0:
+            pytest.skip(f"Gemini CLI could not be installed with npm: {setup.stderr.strip()[-500:]}")
+    return GEMINI
 
 
 @pytest.fixture(scope="session")

@@ -9,31 +9,19 @@ Needs root (unshare -m -n); the CLIs are installed by scripts/setup-agents and s
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support.cloud_agents import GEMINI, run_claude_vertex, run_codex_azure, run_gemini_vertex
+from tests.support.cloud_agents import run_claude_vertex, run_codex_azure, run_gemini_vertex
 from tests.support.cloud_faults import CloudFault, vertex_exhausted
 from tests.support.cloud_kit import AZURE_A, AZURE_KEYS, PROJECT_A, PROJECT_B, VERTEX_EAST, VERTEX_EUROPE
 from tests.support.fake_vendor import TEXT
 from tests.support.flows import read_flows
-from tests.support.harness import REPO
 
 pytestmark = pytest.mark.e2e
 
 OAUTH = "oauth2.googleapis.com"
-
-
-@pytest.fixture(scope="session")
-def gemini_bin() -> Path:
-    if not GEMINI.exists():
-        setup = subprocess.run([str(REPO / "scripts" / "setup-agents"), "gemini"], capture_output=True, text=True,
-                               timeout=600)
-        if setup.returncode != 0:
-            pytest.skip(f"Gemini CLI could not be installed with npm: {setup.stderr.strip()[-500:]}")
-    return GEMINI
 
 
 def test_inside_the_namespace_the_real_names_are_loopback_and_outside_they_are_not(cloud):

@@ -1,23 +1,26 @@
 """The cloud test kit: the fake platform, a real mitmdump and the clients, all inside one private namespace where the
 clouds' real hostnames resolve to 127.0.0.1 (tests/support/cloud_net.py). Nothing in the product knows it is a test:
-mitmdump trusts the fake's CA through `upstream_ca` (and mitmproxy's `ssl_verify_upstream_trusted_ca`, for the
-traffic it passes through itself), and the clients reach the real names through HTTPS_PROXY as a user's would.
+mitmdump trusts the fake's CA through `upstream_ca` (and mitmproxy's `ssl_verify_upstream_trusted_ca`, which the
+traffic mitmproxy passes through itself needs: `upstream_ca` covers only Rotator's own upstream calls), and the
+clients reach the real names through HTTPS_PROXY as a user's would.
 
-    def test_vertex(cloud, tmp_path):                      # fixtures in tests/e2e/conftest.py (skip without root)
+    def test_vertex(cloud, claude_bin, tmp_path):          # fixtures in tests/e2e/conftest.py (skip without root)
         proxy = cloud.rotator()                            # embedded defaults + upstream_ca; cloud.rotator({...}) merges
-        cloud.fake.script(vertex_exhausted(), host=VERTEX_EAST)
+        cloud.fake.script(vertex_exhausted(), host=VERTEX_EAST)            # faults: tests/support/cloud_faults.py
         seen = cloud.sdk(proxy, "anthropic_vertex", project=PROJECT_A, region="us-east5",
-                         credentials=str(cloud.key_file(PROJECT_A)))
-        assert seen["text"] == TEXT
-        assert cloud.fake.at(VERTEX_EAST)[0].headers["authorization"] == ...
+                         credentials=str(cloud.key_file(PROJECT_A)))      # clients: tests/support/cloud_sdk.py
+        assert seen["status"] == 429
+        assert cloud.fake.at(VERTEX_EAST)[0].path.endswith(":streamRawPredict")
 
-        done = run_claude_vertex(cloud, proxy, tmp_path)   # tests/support/cloud_agents.py: the real CLIs
+        done = run_claude_vertex(cloud, proxy, claude_bin, tmp_path)     # the real CLIs: tests/support/cloud_agents.py
         assert done.returncode == 0
 
-What is set up once per worker: service accounts for PROJECT_A (also the metadata server's) and PROJECT_B, their
-key files (`key_file`), and the Azure resources AZURE_A, AZURE_B and FOUNDRY with their keys and deployments
-(`AZURE_KEYS`, `DEPLOYMENTS`). `cloud.fake` is the platform (tests/support/fake_cloud.py), `cloud.metadata` the
-GCE metadata server; both are reset around each test.
+`cloud.rotator(fresh=True, args=("--save-stream-file", path))` gives a private proxy whose flows
+tests/support/flows.py reads back. `cloud.fake` is the platform (tests/support/fake_cloud.py: script, always, at,
+wait_for, requests), `cloud.metadata` the GCE metadata server; both are reset around each test. Set up once per
+worker: service accounts for PROJECT_A (also the metadata server's) and PROJECT_B with their key files
+(`key_file`), and the Azure resources AZURE_A, AZURE_B and FOUNDRY with their keys and deployments (`AZURE_KEYS`,
+`DEPLOYMENTS`); `cloud.accounts` takes more.
 """
 
 from __future__ import annotations
