@@ -1337,8 +1337,10 @@ class FakeVendor:
         credential, source = credential_of(headers, params)
         method = request.method.decode()
         dialect_route = self.dialects.route(method, path, headers)  # (protocol, dialect[, model from the path])
-        protocol, path_model = (dialect_route[0], (dialect_route[2:] or (None,))[0]) if dialect_route else route(
-            method, path, headers)
+        if dialect_route:
+            protocol, path_model = dialect_route[0], dialect_route[2] if len(dialect_route) > 2 else None
+        else:
+            protocol, path_model = route(method, path, headers)
         model = path_model or (body.get("model") if isinstance(body, dict) else None)
         if protocol == GEMINI:
             stream = path.endswith(":streamGenerateContent")
