@@ -35,6 +35,7 @@ import dataclasses
 import json
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -298,8 +299,8 @@ class Request:
     headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
     raw_body: bytes  # exactly as received (still zstd-compressed, say), for checks of byte identity
     body: Any  # parsed JSON (of the decoded body), or None
-    credential: str | None  # Authorization bearer / x-api-key / x-goog-api-key / key= query
-    credential_source: str | None  # "authorization", "x-api-key", "x-goog-api-key" or "query"
+    credential: str | None  # Authorization bearer / x-api-key / x-goog-api-key / api-key (Azure) / key= query
+    credential_source: str | None  # "authorization", "x-api-key", "x-goog-api-key", "api-key" or "query"
     protocol: str | None  # chat, responses, anthropic, gemini; or e.g. "openai-models", "anthropic-count_tokens"
     model: str | None
     stream: bool  # whether the vendor answered with a stream
@@ -313,7 +314,7 @@ class Request:
     ended_at: float | None = None
     outcome: str | None = None  # complete, status, cut-clean, cut-eof, cut-reset, error-event, client-gone
     continued: str | None = None  # how it asked for the rest of an answer: "prefill" or "instruction" (continuing)
-    dialect: str | None = None  # a login's dialect of `protocol` (tests/support/login_dialects.py), e.g. "chatgpt"
+    dialect: str | None = None  # a dialect of `protocol`: a login's (login_dialects.py, "chatgpt"), a cloud's ("azure")
     organization: str | None = None  # the key's organization, once `organizations` are set
     cache: tuple[int, int] | None = None  # (tokens read, tokens written) in that organization's prompt cache
     done: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -947,7 +948,7 @@ def credential_of(headers: dict[str, str], params: dict[str, str]) -> tuple[str 
     auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip(), "authorization"
-    for name in ("x-api-key", "x-goog-api-key"):
+    for name in ("x-api-key", "x-goog-api-key", "api-key"):
         if name in headers:
             return headers[name], name
     if "key" in params:
@@ -1089,11 +1090,19 @@ class _Exchange:
 
 
 class FakeVendor:
-    """The fake vendor server. `start()` runs it in a background thread; `serve()` runs it in the current loop."""
+    """The fake vendor server. `start()` runs it in a background thread; `serve()` runs it in the current loop.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, log: Callable[[str], None] | None = None):
+    `tls` serves HTTPS; `sock` is a listening socket made elsewhere (in another network namespace, say) to serve on
+    instead of binding `host` and `port`. `dialects` holds the hooks of the dialects on top of the four protocols
+    (tests/support/login_dialects.py; a subclass may give its own: tests/support/fake_cloud.py)."""
+
+    dialects: Any = None  # (the login dialects module, set at the end of this file)
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, log: Callable[[str], None] | None = None,
+                 tls: ssl.SSLContext | None = None, sock: socket.socket | None = None):
         self.host, self.port = host, port
         self._log = log
+        self._tls, self._sock = tls, sock
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._requests: list[Request] = []
@@ -1161,6 +1170,10 @@ class FakeVendor:
             if self._queue:
                 return self._queue.pop(0)
             return self._rule or Fault()
+
+    def _pick_for(self, credential: str | None, headers: dict[str, str]) -> Fault:
+        """The fault for a request (a subclass may choose by more than its credential)."""
+        return self._pick(credential)
 
     @property
     def pending(self) -> int:
@@ -1231,7 +1244,10 @@ class FakeVendor:
     async def serve(self, started: threading.Event | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        self._server = await asyncio.start_server(self._connection, self.host, self.port)
+        if self._sock is not None:
+            self._server = await asyncio.start_server(self._connection, sock=self._sock, ssl=self._tls)
+        else:
+            self._server = await asyncio.start_server(self._connection, self.host, self.port, ssl=self._tls)
         self.port = self._server.sockets[0].getsockname()[1]
         if started is not None:
             started.set()
@@ -1315,20 +1331,23 @@ class FakeVendor:
             key, val = name.decode("latin-1").lower(), value.decode("latin-1")
             headers[key] = f"{headers[key]}, {val}" if key in headers else val
         try:
-            body = json.loads(login_dialects.decoded(raw, headers)) if raw else None
+            body = json.loads(self.dialects.decoded(raw, headers)) if raw else None
         except ValueError:
             body = None
         credential, source = credential_of(headers, params)
         method = request.method.decode()
-        dialect_route = login_dialects.route(method, path, headers)
-        protocol, path_model = (dialect_route[0], None) if dialect_route else route(method, path, headers)
+        dialect_route = self.dialects.route(method, path, headers)  # (protocol, dialect[, model from the path])
+        if dialect_route:
+            protocol, path_model = dialect_route[0], dialect_route[2] if len(dialect_route) > 2 else None
+        else:
+            protocol, path_model = route(method, path, headers)
         model = path_model or (body.get("model") if isinstance(body, dict) else None)
         if protocol == GEMINI:
             stream = path.endswith(":streamGenerateContent")
         else:
             stream = protocol in GENERATION_PROTOCOLS and isinstance(body, dict) and body.get("stream") is True
-        takes_fault = not path.startswith("/_fake/") and (not dialect_route or login_dialects.takes_fault(protocol))
-        fault = self._pick(credential) if takes_fault else Fault()
+        takes_fault = not path.startswith("/_fake/") and (not dialect_route or self.dialects.takes_fault(protocol))
+        fault = self._pick_for(credential, headers) if takes_fault else Fault()
         with self._lock:
             rec = Request(
                 index=len(self._requests),
@@ -1370,7 +1389,7 @@ class FakeVendor:
         base.append(("request-id" if fam == "anthropic" else "x-request-id", f"req_fake{rec.index}"))
         base += [(k, str(v()) if callable(v) else v) for k, v in fault.headers]
         if rec.dialect:
-            base = login_dialects.headers(rec, base)
+            base = self.dialects.headers(rec, base)
 
         if fault.status_code is not None and fault.status_code >= 400 or rec.protocol is None:
             status = fault.status_code or 404
@@ -1394,7 +1413,7 @@ class FakeVendor:
             await self._send_whole(ex, status, base, body)
             return
         if rec.protocol not in GENERATION_PROTOCOLS:
-            dialect_answer = login_dialects.other(rec.protocol, rec.body) if rec.dialect else None
+            dialect_answer = self.dialects.other(rec.protocol, rec.body) if rec.dialect else None
             status, body = dialect_answer or other_body(rec.protocol, rec.model, rec.body)
             body = fault.error_body if fault.error_body is not None else body  # (Fault.status(200, body))
             await self._send_whole(ex, fault.status_code or status, base, body)
@@ -1402,11 +1421,11 @@ class FakeVendor:
         if not isinstance(rec.body, dict) and rec.protocol != GEMINI:
             await self._send_whole(ex, 400, base, error_body(rec.protocol, 400, "request body is not JSON"))
             return
-        refused = login_dialects.refusal(rec) if rec.dialect else None
+        refused = self.dialects.refusal(rec) if rec.dialect else None
         if refused is not None:
             await self._send_whole(ex, refused[0], base, refused[1])
             return
-        asked = login_dialects.inner(rec) if rec.dialect else rec.body  # (Code Assist's envelope unwrapped)
+        asked = self.dialects.inner(rec) if rec.dialect else rec.body  # (Code Assist's envelope unwrapped)
         if fault.refused_param is not None and fault.refused_param in sampling_of(rec.protocol, asked):
             await self._send_whole(ex, 400, base, param_refusal(rec.protocol, fault.refused_param))
             return
@@ -1458,7 +1477,7 @@ class FakeVendor:
             else:
                 events = gemini_events(ctx, sse_framing=forced or rec.params.get("alt") == "sse")
             if rec.dialect:
-                events = login_dialects.events(rec, events, base)
+                events = self.dialects.events(rec, events, base)
             sse_type = not (rec.protocol == GEMINI and not forced and rec.params.get("alt") != "sse")
             content_type = "text/event-stream; charset=utf-8" if sse_type else "application/json; charset=UTF-8"
             if fault.encoding:
@@ -1471,7 +1490,7 @@ class FakeVendor:
             whole = builders[rec.protocol](ctx)
             if rec.protocol == RESPONSES and answered is not None:
                 whole = answered
-            body = json.dumps(login_dialects.whole(rec, whole) if rec.dialect else whole, indent=None).encode()
+            body = json.dumps(self.dialects.whole(rec, whole) if rec.dialect else whole, indent=None).encode()
             await self._send_body(ex, base, body)
 
     async def _send_whole(self, ex: _Exchange, status: int, headers: list, body: Any) -> None:
@@ -1530,7 +1549,7 @@ class FakeVendor:
                 await ex.pause(fault.stall_seconds)
             if i == error_at:
                 rec.outcome = "error-event"
-                dialect_error = login_dialects.error_event(rec, i) if rec.dialect else None
+                dialect_error = self.dialects.error_event(rec, i) if rec.dialect else None
                 await ex.data(dialect_error or stream_error_event(rec.protocol or CHAT, i))
                 await ex.end("error-event")
                 return
@@ -1626,6 +1645,8 @@ def main() -> None:
 
 
 from tests.support import login_dialects  # noqa: E402  (the logins' dialects build on the protocols above)
+
+FakeVendor.dialects = login_dialects
 
 if __name__ == "__main__":
     main()

@@ -246,6 +246,10 @@ class RotatorProcess:
                 raise
         raise AssertionError("unreachable")
 
+    def listening(self) -> bool:
+        """Whether mitmdump itself listens on its port."""
+        return self.process is not None and listens(self.process.pid, self.port)
+
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -253,7 +257,7 @@ class RotatorProcess:
                 raise RotatorStartError(
                     f"mitmdump exited with {self.process.returncode} during startup; log:\n{self.log_text()[-5000:]}"
                 )
-            if self.ca_cert.exists() and self.process is not None and listens(self.process.pid, self.port):
+            if self.ca_cert.exists() and self.listening():
                 return
             time.sleep(0.05)
         raise RotatorStartError(f"mitmdump not listening on {self.port} after {timeout}s; log:\n{self.log_text()[-5000:]}")
