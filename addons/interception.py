@@ -348,10 +348,6 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"].update(usage=job.usage, cost=job.cost)
     if job.covered:  # a subscription login's answer: its cost is covered by the plan
         flow.metadata["rotator"]["covered"] = "plan"
-    if job.login is not None:  # the client's own login (masked; named by its fingerprint) and its plan's windows
-        flow.metadata["rotator"]["login"] = job.login.record(job.windows, job.model or "", time.time())
-    elif job.windows:  # the pooled key's rate-limit windows, as this request's answers reported them
-        flow.metadata["rotator"]["windows"] = [w.as_json() for w in job.windows]
     flow.metadata["rotator"].update(job.records)  # what the plug-ins record (JSON-like; keys masked already)
     comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
     if comment:
