@@ -85,8 +85,10 @@ class WebSocketUpstream:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         origin = self._origins.pop(flow.id, None)
+        if origin is None:  # (not an upgrade this addon pointed at the relay)
+            return
         sj = self.relay.forget(flow.id)
-        if origin is None or sj is None:
+        if sj is None:
             return
         flow.request.scheme, flow.request.host, flow.request.port = origin
         show_credential(flow, sj.job.route.provider.credential, sj.job.key)

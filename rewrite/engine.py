@@ -44,6 +44,9 @@ class Engine:
         self.conversation.record_native = bool(config.routes)  # only a route sends a conversation elsewhere
         self.server.max_body = config.limits.max_request_body
         self.setting.config, self.setting.router, self.setting.prices = config, self.router, self.prices
+        # Conversation state is kept and put back only for a conversation a route may send to another target: with
+        # no route there is nothing to call (rewrite/conversation/hooks.py).
+        self.setting.conversation = self.conversation if config.routes else None
         for plugin in self.plugins:
             plugin.configure(self.setting)
         self._use_egress()
@@ -82,7 +85,8 @@ class Engine:
             return
         arrival = Arrival(job, path, body)
         for plugin in self.plugins:
-            plugin.arrived(arrival)
+            if plugin.active:
+                plugin.arrived(arrival)
 
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
         job_id = next((v for n, v in request.headers if n.lower() == JOB_HEADER), None)
@@ -116,7 +120,8 @@ class Engine:
             if parsed is None:  # (no worker: parsed here, as a small body is)
                 request.body, request.upload = b"".join(request.upload.pieces), None
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
-                            router=self.router, hooks=self.conversation, limits=self.config.limits, parsed=parsed,
+                            router=self.router, hooks=self.setting.conversation, limits=self.config.limits,
+                            parsed=parsed,
                             resume_for=self.config.resume_for, plugins=self.plugins, setting=self.setting)
         await exchange.run()
 

@@ -203,12 +203,12 @@ def key_attempts_of(job, streaming, model: str, responder=None):
     from rewrite.exchange.context import Context
     from rewrite.exchange.keys import KeyAttempts
     from rewrite.lifecycle.events import Paying
-    from rewrite.lifecycle.hooks import Hooks, plugins_for
+    from rewrite.lifecycle.hooks import Hooks, engaged, plugins_for
     from rewrite.lifecycle.setting import Setting
 
     clock = Clock(responder or FakeResponder(), job, None, streaming.heartbeat_interval)
     setting = Setting()
     ctx = Context(job, None, clock, streaming, setting, Hooks(()), None)  # type: ignore[arg-type]
-    ctx.hooks = Hooks(p for plugin in plugins_for(setting) if (p := plugin.engage(ctx)) is not None)
+    ctx.hooks = engaged(plugins_for(setting), ctx)
     payer = ctx.hooks.ask(Paying(job.route.provider, model, True))
     return KeyAttempts(ctx, payer, job.route.provider, model)

@@ -41,7 +41,7 @@ class ConversationAffinity(Plugin):
     def configure(self, setting: Setting) -> None:
         router = setting.router
         # Whether any pool keeps it (else nothing is read at all: `affinity: off`).
-        self.on = router is not None and reads_evidence(setting.config, router.providers)
+        self.on = self.active = router is not None and reads_evidence(setting.config, router.providers)
 
     def arrived(self, arrival: Arrival) -> None:
         """A request whose pool keeps conversations on their keys, and which may have one, is picked with its
