@@ -1,4 +1,4 @@
-"""The engine: owns the upstream client, the loopback server, the jobs the addon hands over, the
+"""The engine: owns the upstream client, the loopback server, the WebSocket relay, the jobs the addon hands over, the
 pools' state kept and shared, and one instance of each registered plug-in (rewrite/lifecycle/hooks.py: the concerns
 a request's life announces its events to; the built-in ones, rewrite/plugins/, are registered by whoever puts
 Rotator together: addons/rotator.py)."""
@@ -11,6 +11,7 @@ from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Worker
 from rewrite.intake.encoded import encoding_of
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
@@ -39,6 +40,7 @@ class Engine:
         self.parser = Worker()  # parses large request bodies off the event loop (rewrite/intake/big_json.py)
         self.setting = Setting(conversation=self.conversation)
         self.plugins: list[Plugin] = plugins_for(self.setting)
+        self.relay = WebSocketRelay(lambda: self.config.streaming, self.upstream)  # the upgrades Rotator passes on
         self.kept = PoolKeeping()  # the pools' state across reloads and restarts, once `keep_state` is called
         self.sharing = Sharing(self.conversation.share)  # `state.redis`, once `share_state` is called
         self.configure(config or Config())
