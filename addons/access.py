@@ -23,11 +23,20 @@ import logging
 from mitmproxy import http
 
 from addons.interception import called_host, hide_credential, streamed
-from rewrite.engine import Engine
-from rewrite.exchange.job import refusal_body
-from rewrite.intake.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, Verdict, check, presented, without_query_key
-from rewrite.providers import Provider
-from rewrite.providers.credentials import CredentialStyle
+from rewrite.surface import (
+    NO_MATCH,
+    SEVERAL,
+    ClientKeys,
+    CredentialStyle,
+    Engine,
+    Guesses,
+    Provider,
+    Verdict,
+    check,
+    presented,
+    refusal_body,
+    without_query_key,
+)
 
 logger = logging.getLogger("rotator")
 

@@ -7,8 +7,7 @@ import sys
 
 from mitmproxy import ctx, exceptions
 
-from rewrite.config import DEFAULT_PATH, ConfigError, load, source
-from rewrite.engine import Engine
+from rewrite.surface import DEFAULT_PATH, ConfigError, Engine, load, source
 
 logger = logging.getLogger("rotator")
 

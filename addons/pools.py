@@ -14,10 +14,7 @@ import sys
 from mitmproxy import command, exceptions
 
 from addons.config import starting_up
-from rewrite.engine import Engine
-from rewrite.pool.logins import login_table
-from rewrite.pool.report import table as pool_table
-from rewrite.state.records import StateError
+from rewrite.surface import Engine, StateError, login_table, pool_table
 
 logger = logging.getLogger("rotator")
 

@@ -7,7 +7,7 @@ counts not yet written in `done()`. Without `state.redis`, nothing changes: each
 
 from __future__ import annotations
 
-from rewrite.engine import Engine
+from rewrite.surface import Engine
 
 
 class Sharing:

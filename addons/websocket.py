@@ -25,9 +25,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 import protocols
 from addons.interception import annotate, called_host, hide_credential, reach_directly, show_credential
 from protocols.registration import Registration
-from rewrite.engine import Engine
-from rewrite.policy.outcomes import Note
-from rewrite.providers import Provider
+from rewrite.surface import Engine, Note, Provider
 
 logger = logging.getLogger("rotator")
 

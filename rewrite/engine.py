@@ -22,7 +22,7 @@ from rewrite.policy.outcomes import Note
 from rewrite.pool import KeyPool
 from rewrite.routing.router import Route, Router
 from rewrite.state.kept import PoolKeeping
-from rewrite.state.sharing import Sharing
+from rewrite.state.sharing import RedisSharing
 from rewrite.upstream.client import Upstream
 from rewrite.upstream.egress import EgressProxy, parse_proxy_url
 
@@ -42,7 +42,7 @@ class Engine:
         self.plugins: list[Plugin] = plugins_for(self.setting)
         self.relay = WebSocketRelay(lambda: self.config.streaming, self.upstream)  # the upgrades Rotator passes on
         self.kept = PoolKeeping()  # the pools' state across reloads and restarts, once `keep_state` is called
-        self.sharing = Sharing(self.conversation.share)  # `state.redis`, once `share_state` is called
+        self.sharing = RedisSharing(self.conversation.share)  # `state.redis`, once `share_state` is called
         self.configure(config or Config())
 
     def configure(self, config: Config) -> None:

@@ -25,7 +25,7 @@ def where(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
 
 
-class Sharing:
+class RedisSharing:
     def __init__(self, linked: Callable[[str | None, SharedState | None], None]) -> None:
         self._linked = linked  # told of each new link (the conversation store's `share`)
         self.state: SharedState | None = None
