@@ -20,13 +20,18 @@ from urllib.parse import urlsplit
 from mitmproxy import connection, ctx, http
 from mitmproxy.net.http import url as mitmproxy_url
 
-from rewrite.engine import Engine
-from rewrite.exchange.exchange import Job
-from rewrite.inspection.flow_list import summary
-from rewrite.inspection.steps import record as step_record
-from rewrite.intake.clients import HeldCredential, hide
-from rewrite.intake.loopback import AFTER_ANSWER, BIG_BODY, JOB_HEADER
-from rewrite.providers.credentials import CredentialStyle
+from rewrite.surface import (
+    AFTER_ANSWER,
+    BIG_BODY,
+    JOB_HEADER,
+    CredentialStyle,
+    Engine,
+    HeldCredential,
+    Job,
+    hide,
+    step_record,
+    summary,
+)
 
 logger = logging.getLogger("rotator")
 JOB_HEADER_BYTES = JOB_HEADER.encode()

@@ -28,8 +28,7 @@ from addons.status import Status
 from addons.views import Views
 from addons.websocket import WebSocketUpstream
 from addons.welcome import Welcome
-from rewrite.engine import Engine
-from rewrite.intake.clients import Guesses
+from rewrite.surface import Engine, Guesses
 
 # httpx logs every request URL at INFO; a URL can carry a client's `?key=`.
 logging.getLogger("httpx").setLevel(logging.WARNING)
