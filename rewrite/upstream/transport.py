@@ -23,7 +23,7 @@ from rewrite.intake.big_json import Upload
 from rewrite.internals import PushingProtocol, PushingReader, buffered, take_buffered
 from rewrite.upstream.egress import EgressProxy, open_tunnel
 from rewrite.upstream.framing import ChunkedDecoder, Headers, body_framing, parse_head
-from rewrite.upstream.outgoing import Origin, Outgoing, from_httpx, on_the_wire
+from rewrite.upstream.outgoing import Origin, Outgoing, from_httpx, wire_head
 
 IDLE_EXPIRY = 30.0  # seconds an idle connection is kept: below the keep-alive timeouts vendors use
 MAX_IDLE_PER_ORIGIN = 64
@@ -219,10 +219,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     async def _send(self, conn: _Connection, request: Outgoing, reused: bool) -> None:
         try:
-            conn.writer.write(on_the_wire(request, conn.forward))
+            content = request.content
+            head = wire_head(request, conn.forward)
+            if isinstance(content, Upload) or not content:
+                conn.writer.write(head)
+            else:  # (both in one send, the body not copied to join them)
+                conn.writer.writelines((head, content))
             await conn.writer.drain()
-            if isinstance(request.content, Upload):  # (the head went without it)
-                async for piece in request.content:
+            if isinstance(content, Upload):  # (the head went without it)
+                async for piece in content:
                     conn.writer.write(piece)
                     await conn.writer.drain()
         except OSError as e:
