@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.attempt import KeyAttempts
 from rewrite.exchange.clock import Clock
 from rewrite.exchange.job import Job

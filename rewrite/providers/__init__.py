@@ -20,7 +20,8 @@ from protocols.vendor_errors import ErrorReader
 from protocols.windows import WindowReader
 from rewrite.adapters import ProviderAdapters
 from rewrite.adapters.chain import NO_ADAPTERS
-from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
+from rewrite.config import Config, ConfigError
+from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.pool.logins import LoginBook
 from rewrite.pool.windows import Quotas
 from rewrite.providers.credentials import CredentialStyle, KeyPool
