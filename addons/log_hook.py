@@ -34,17 +34,19 @@ class LegacyLogHook:
 
 class _WhileHeard(logging.Filter):
     """Lets a record through while an addon of `addons` (an AddonManager) has an `add_log` hook. Whether one has is
-    worked out again whenever the addons loaded change (a script loaded or reloaded)."""
+    worked out again whenever the addons loaded change: one is added (the chain or the names grow) or removed (the
+    AddonManager makes a new chain then, as when a script is reloaded)."""
 
     def __init__(self, addons) -> None:
         super().__init__()
         self.addons = addons
-        self._seen: tuple[int, ...] = ()
+        self._seen: tuple[int, int, int] = (0, 0, 0)
         self._heard = True
 
     def filter(self, record: logging.LogRecord) -> bool:
-        loaded = tuple(map(id, self.addons.lookup.values()))
+        addons = self.addons
+        loaded = (id(addons.chain), len(addons.chain), len(addons.lookup))
         if loaded != self._seen:
             self._seen = loaded
-            self._heard = any(callable(getattr(a, "add_log", None)) for a in self.addons.lookup.values())
+            self._heard = any(callable(getattr(a, "add_log", None)) for a in addons.lookup.values())
         return self._heard

@@ -67,3 +67,27 @@ async def test_the_filter_is_removed_when_the_addon_is_done(caplog):
         await settle()
         assert [e.name for e in dispatched] == ["add_log"]
         assert listener.entries == []
+
+
+class Plain:
+    pass
+
+
+async def test_an_addon_replaced_by_one_with_the_hook_is_heard(caplog):
+    """As when a script is reloaded with an `add_log` hook: as many addons loaded before as after."""
+    caplog.set_level(logging.INFO)
+    plain = Plain()
+    with taddons.context(LegacyLogHook(), plain) as tctx:
+        logger.info("rotator: nobody listens yet")
+        await settle()
+        listener = Listener()
+        quiet = logging.getLogger("mitmproxy.addonmanager")  # (its warning about add_log would be a record between)
+        quiet.disabled = True
+        try:
+            tctx.master.addons.remove(plain)
+            tctx.master.addons.add(listener)
+        finally:
+            quiet.disabled = False
+        logger.info("rotator: openai 1a2b3c4d: usage: gpt-4.1: input 8")
+        await settle()
+        assert "rotator: openai 1a2b3c4d: usage: gpt-4.1: input 8" in listener.entries
