@@ -22,14 +22,20 @@ class LegacyLogHook:
     def load(self, loader) -> None:
         master = ctx.master
         self._filter = _WhileHeard(master.addons)
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, log.LegacyLogEvents) and handler.master is master:
+        for handler in _legacy_handlers():
+            if getattr(handler, "master", None) is master:
                 handler.addFilter(self._filter)
 
     def done(self) -> None:
-        for handler in logging.getLogger().handlers:
-            if self._filter is not None and isinstance(handler, log.LegacyLogEvents):
+        if self._filter is not None:
+            for handler in _legacy_handlers():
                 handler.removeFilter(self._filter)
+
+
+def _legacy_handlers() -> list[logging.Handler]:
+    """mitmproxy's handlers that feed the `add_log` hook (none in a mitmproxy that no longer has it)."""
+    legacy = getattr(log, "LegacyLogEvents", None)
+    return [h for h in logging.getLogger().handlers if legacy is not None and isinstance(h, legacy)]
 
 
 class _WhileHeard(logging.Filter):
