@@ -21,6 +21,7 @@ from addons.egress import Egress
 from addons.exposure import Exposure
 from addons.handoff import Handoff
 from addons.interception import Interception
+from addons.log_hook import LegacyLogHook
 from addons.masking import MaskOnArrival
 from addons.pools import Pools
 from addons.sharing import Sharing
@@ -41,5 +42,5 @@ guesses = Guesses()  # failed client-key attempts per address: the pools' gate a
 # Interception hand it to the engine.
 addons = [RotatorConfig(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
           MaskOnArrival(engine), Access(engine, guesses), WebSocketUpstream(engine), Interception(engine),
-          Handoff(engine), Status(engine, guesses),
-          Views(engine), Welcome(engine), FrozenStartup()]  # last: what the others set up when running is frozen too
+          Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), LegacyLogHook(),
+          FrozenStartup()]  # last: what the others set up when running is frozen too

@@ -11,7 +11,8 @@ import subprocess
 import pytest
 from ruamel.yaml import YAML
 
-from rewrite.config import StateConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StateConfig
 from tests.support.harness import REPO
 
 DEPLOY = REPO / "deploy"

@@ -21,7 +21,7 @@ import pytest
 
 from protocols.conversation import PIN_CACHED_CONTENT, Pin
 from protocols.windows import QuotaGroups, Window
-from rewrite.config import KeyConfig
+from rewrite.config_providers import KeyConfig
 from rewrite.pool import STRATEGIES, KeyPool, Lease
 from rewrite.pool.affinity import Affinity, state_affinity
 from rewrite.pool.caps import CapConfig, Share

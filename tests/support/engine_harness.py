@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from protocols.sse import SSEParser
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.intake.loopback import FlowBody, LoopbackRequest
+from rewrite.intake.loopback import FlowBody
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support.local_upstream import serving
 
