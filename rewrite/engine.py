@@ -122,6 +122,9 @@ class Engine:
             await self._handle(job, request, responder)
         finally:
             job.handled.set()
+            # (read only while the handler runs: without the closure, the job and its writer are no reference
+            # cycle, freed at once rather than by the garbage collector)
+            responder.answered = _handled
 
     async def _handle(self, job: Job, request: LoopbackRequest, responder: Responder) -> None:
         if job.on_received is not None:
@@ -155,6 +158,10 @@ class Engine:
 def pools_of(router: Router) -> dict[str, KeyPool]:
     """The key pools a router's providers draw from, by provider."""
     return {p.name: p.pool for p in router.providers if p.pool is not None}
+
+
+def _handled() -> bool:
+    return True
 
 
 def too_large(job: Job, responder: Responder, limit: int) -> None:
