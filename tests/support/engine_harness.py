@@ -14,6 +14,8 @@ from protocols.sse import SSEParser
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.loopback import FlowBody, LoopbackRequest
+from rewrite.lifecycle.hooks import registered
+from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
 from tests.support.local_upstream import serving
 
@@ -163,6 +165,7 @@ async def run(
     provider_extra: str = "",
     raw_body: bytes | None = None,
     resume: str | None = None,
+    plugins: tuple = (),
     **streaming,
 ) -> tuple[FakeResponder, Job]:
     host, path = (PATHS if stream else NON_STREAM_PATHS)[protocol]
@@ -187,12 +190,17 @@ async def run(
     job = Job("job-0001", route)
     responder = FakeResponder()
     resume_for = cfg.resume_for if resume is not None else None
+    # `plugins`: plug-in classes of the test's, engaged after the registered ones, told the test's config.
+    setting = Setting(cfg) if plugins else None
+    made = [kind(setting) for kind in (*registered(), *plugins)] if setting is not None else None
     if transport == "lean":
         async with serving(upstream) as client:
-            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for).run()
+            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for, plugins=made,
+                           setting=setting).run()
     else:
         async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
-            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for).run()
+            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for, plugins=made,
+                           setting=setting).run()
     return responder, job
 
 
