@@ -28,6 +28,7 @@ import protocols
 from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
 from rewrite.accounting.prices import PriceConfig
 from rewrite.adapters.entries import AdapterEntry
+from rewrite.policy.hedging import HedgingConfig, HedgingOverride, merged
 from rewrite.pool.caps import CapConfig
 from rewrite.pool.strategies import STRATEGIES
 from rewrite.routing.routes import parse_target
@@ -189,6 +190,8 @@ class ProviderConfig(_Strict):
     resume: ResumeOverride | None = None
     # Conversation affinity for this provider's pool, over the top level's `affinity.mode`.
     affinity: Switch | None = None
+    # Hedged first tokens for this provider, over the top level's `hedging` (rewrite/policy/hedging.py).
+    hedging: HedgingOverride | None = None
     # Caps on each key's quota windows (rewrite/pool/caps.py), and models that share one quota at the vendor, over
     # the built-in groups (name -> globs): docs/pools-and-usage.md, "Quota windows".
     windows: list[CapConfig] = []
@@ -333,6 +336,7 @@ class Config(_Strict):
     translation: TranslationConfig = TranslationConfig()
     resume: ResumeConfig = ResumeConfig()
     affinity: AffinityConfig = AffinityConfig()
+    hedging: HedgingConfig = HedgingConfig()
     # When set, only these clients are served from the key pools (see rewrite/intake/clients.py).
     clients: list[ClientConfig] = []
     # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:
@@ -355,6 +359,13 @@ class Config(_Strict):
         if own is None or own.resume is None:
             return self.resume
         return self.resume.model_copy(update={k: v for k, v in own.resume.model_dump().items() if v is not None})
+
+    def hedging_for(self, provider: str) -> tuple[HedgingConfig, bool]:
+        """The `hedging` settings for `provider` (the top level's with its own over them), and whether its own say
+        `mode` (a subscription login is hedged only when its provider's own `hedging` turns it on)."""
+        own = self.providers.get(provider)
+        ours = own.hedging if own is not None else None
+        return merged(self.hedging, ours), ours is not None and ours.mode is not None
 
     def affinity_on(self, provider: str) -> bool:
         """Whether `provider`'s pool keeps conversations on their keys: its own `affinity`, else the top level's."""

@@ -8,12 +8,13 @@ fills an attempt's ask before who-pays takes its credential)."""
 from rewrite.lifecycle.hooks import register
 from rewrite.plugins.accounting import Accounting
 from rewrite.plugins.affinity import ConversationAffinity
+from rewrite.plugins.hedging import HedgedFirstTokens
 from rewrite.plugins.payers import WhoPays
 from rewrite.plugins.quirks import Quirks
 from rewrite.plugins.steps import Steps
 from rewrite.plugins.trail import DecisionTrail
 from rewrite.plugins.windows import Windows
 
-BUILTIN = (ConversationAffinity, WhoPays, Quirks, Windows, Steps, Accounting, DecisionTrail)
+BUILTIN = (ConversationAffinity, WhoPays, Quirks, Windows, Steps, Accounting, DecisionTrail, HedgedFirstTokens)
 for _plugin in BUILTIN:
     register(_plugin)
