@@ -176,3 +176,44 @@ async def test_a_request_not_streamed_upstream_is_not_hedged():
     up = Upstream([lambda r: httpx.Response(200, json={"choices": []})])
     out, job = await run("openai_chat", up, stream=False, hedging=ON, provider_extra=", force_upstream_stream: false")
     assert len(up.seen) == 1 and "hedged" not in kinds(job)
+
+
+# -- what is shown ------------------------------------------------------------------------------------------------
+
+
+async def hedged_flow(protocol: str = "anthropic_messages") -> dict:
+    """`flow.metadata["rotator"]` of a request hedged on another key, whose second attempt answered first."""
+    one, two = "sk-ant-one-aaaa1111", "sk-ant-two-bbbb2222"
+    _, job = await run(protocol, slow_then_fast(protocol), hedging=ON, keys=(f"{{key: {one}, max_concurrent: 1}}", two))
+    return {"provider": job.provider.name, "model": job.model, "key": job.key, "events": job.notes, **job.records}
+
+
+async def test_the_status_page_and_the_metrics_count_hedges_sent_and_won_per_provider():
+    from rewrite.accounting.metrics import Metrics
+    from rewrite.inspection.status import Tally, page, render_text
+
+    tally, metrics = Tally(lambda: 1_700_000_000), Metrics()
+    won, lost = await hedged_flow(), await hedged_flow()
+    lost["events"] = [{**n, "won": "first"} if n["kind"] == "hedged" else n for n in lost["events"]]
+    for rot in (won, lost, {"provider": "anthropic", "model": "m", "events": []}):
+        tally.record(rot)
+        metrics.record(rot)
+    data = page([{"name": "anthropic", "family": "anthropic", "pool": None}], [], tally, 1_700_000_000)
+    assert data["providers"][0]["hedges"] == {"fired": 2, "won": 1} == data["hedges"]
+    assert "hedges 2 (1 won)" in render_text(data).decode()
+    body = metrics.exposition()[0].decode()
+    assert 'rotator_hedges_total{model="m",provider="anthropic"} 2.0' in body
+    assert 'rotator_hedges_won_total{model="m",provider="anthropic"} 1.0' in body
+
+
+async def test_the_flow_view_and_comment_say_a_hedge_was_sent_and_which_attempt_won():
+    from rewrite.inspection import flow_list, views
+
+    rot = await hedged_flow()
+    facts = views.Facts("anthropic_messages", "/v1/messages", b'{"model": "m", "messages": []}', 200,
+                        "application/json", b"{}", rot)
+    header = views.render_response(facts)
+    assert "hedge: a second attempt after 0.5 s on key sk-a…2222: the second attempt answered first; the other, " \
+           "cancelled, reported 21 input tokens (counted for key sk-a…1111)" in header
+    comment, _ = flow_list.summary(rot["events"])
+    assert comment == "hedged: second attempt after 0.5 s: the second answered first"

@@ -82,6 +82,10 @@ class Metrics:
         self.fallbacks = Counter("rotator_fallbacks", "Targets left for the next one before the first token "
                                  "(provider and model of the target left)", by_reason, registry=registry)
         self.resumes = Counter("rotator_resumes", "Cut streams resumed upstream", by_model, registry=registry)
+        self.hedges = Counter("rotator_hedges", "Second attempts sent beside a first one whose first token was late "
+                              "(hedging)", by_model, registry=registry)
+        self.hedges_won = Counter("rotator_hedges_won", "Hedges whose second attempt answered first", by_model,
+                                  registry=registry)
         self.failures = Counter("rotator_failures", "Requests given up (or cut) and why", by_reason, registry=registry)
         self.tokens = Counter("rotator_tokens", "Tokens the vendors reported, by kind (input includes cache reads "
                               "and writes, output includes reasoning)", (*by_model, "kind"), registry=registry)
@@ -130,6 +134,10 @@ class Metrics:
             elif kind in (Note.FAILED, Note.CUT):
                 self.failures.labels(*trying, reason_kind(reason)).inc()
                 outcome = "failed"
+            elif kind == Note.HEDGED:
+                self.hedges.labels(*trying).inc()
+                if note.get("won") == "second":
+                    self.hedges_won.labels(*trying).inc()
         series = self._series.get(trying)
         if series is None:
             series = self._series[trying] = _Series(self, *trying)
@@ -167,7 +175,8 @@ class Metrics:
 
 class _Series:
     """A provider and model's children of the families counted for every request (a label lookup takes a lock and
-    a dict lookup: done once, not per request). Created at 0, resumes included (shown at 0 until resuming comes)."""
+    a dict lookup: done once, not per request). Created at 0, resumes and hedges included (shown at 0 until they
+    come)."""
 
     __slots__ = ("requests", "tokens", "cost", "unpriced", "ttft", "duration")
 
@@ -180,6 +189,8 @@ class _Series:
         self.ttft = metrics.ttft.labels(*labels)
         self.duration = metrics.duration.labels(*labels)
         metrics.resumes.labels(*labels)
+        metrics.hedges.labels(*labels)
+        metrics.hedges_won.labels(*labels)
 
 
 class _Live:
