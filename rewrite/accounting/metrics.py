@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from rewrite.policy.outcomes import Note
+from rewrite.policy.outcomes import ATTEMPT_ERRORS, Note
 
 MAX_MODELS = 200
 KEY_STATES = ("ready", "resting", "out")
@@ -82,6 +82,9 @@ class Metrics:
         self.fallbacks = Counter("rotator_fallbacks", "Targets left for the next one before the first token "
                                  "(provider and model of the target left)", by_reason, registry=registry)
         self.resumes = Counter("rotator_resumes", "Cut streams resumed upstream", by_model, registry=registry)
+        self.key_errors = Counter("rotator_key_errors", "Attempts that went wrong on each pooled key, by kind (retry: "
+                                  "before the first token; failed, cut, repaired: the answer; keys masked)",
+                                  ("provider", "key", "kind"), registry=registry)
         self.hedges = Counter("rotator_hedges", "Second attempts sent beside a first one whose first token was late "
                               "(hedging)", by_model, registry=registry)
         self.hedges_won = Counter("rotator_hedges_won", "Hedges whose second attempt answered first", by_model,
@@ -138,6 +141,10 @@ class Metrics:
                 self.hedges.labels(*trying).inc()
                 if note.get("won") == "second":
                     self.hedges_won.labels(*trying).inc()
+            if kind in ATTEMPT_ERRORS:  # (as the status page lists them under the key: a retry's key is the one left)
+                key = note.get("key") if kind == Note.RETRY else rotator.get("key")
+                if isinstance(key, str):
+                    self.key_errors.labels(trying[0], key, str(kind)).inc()
         series = self._series.get(trying)
         if series is None:
             series = self._series[trying] = _Series(self, *trying)
@@ -208,12 +215,16 @@ class _Live:
                                  labels=("provider", "key"))
         conversations = GaugeMetricFamily("rotator_key_conversations", "Conversations bound to each pooled key and "
                                           "live (keys masked)", labels=("provider", "key"))
+        attempts = CounterMetricFamily("rotator_key_requests", "Upstream attempts made with each pooled key (keys "
+                                       "masked)", labels=("provider", "key"))
         for pool in self._pools():
             for key in pool["keys"]:
                 for name in KEY_STATES:
                     state.add_metric((pool["provider"], key["key"], name), 1 if key["state"] == name else 0)
                 busy.add_metric((pool["provider"], key["key"]), key["in_flight"])
                 conversations.add_metric((pool["provider"], key["key"]), key.get("conversations", 0))
+                if isinstance(made := (key.get("total") or {}).get("requests"), int):
+                    attempts.add_metric((pool["provider"], key["key"]), made)
         flights = GaugeMetricFamily("rotator_in_flight", "Requests (streams or not) in flight, by provider",
                                     labels=("provider",))
         for provider, count in sorted(self._in_flight().items()):
@@ -222,7 +233,7 @@ class _Live:
                                     "(field cache, Responses continuity) that missed this worker's copy and waited "
                                     "for Redis with state.redis (the event loop waits meanwhile)",
                                     value=self._store_reads())
-        return [state, busy, conversations, flights, reads, *self._windows(), *self._cache(), *self._plans()]
+        return [state, busy, conversations, attempts, flights, reads, *self._windows(), *self._cache(), *self._plans()]
 
     def _windows(self) -> list[GaugeMetricFamily]:
         labels = ("provider", "key", "window", "unit")
