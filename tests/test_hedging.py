@@ -217,3 +217,14 @@ async def test_the_flow_view_and_comment_say_a_hedge_was_sent_and_which_attempt_
            "cancelled, reported 21 input tokens (counted for key sk-a…1111)" in header
     comment, _ = flow_list.summary(rot["events"])
     assert comment == "hedged: second attempt after 0.5 s: the second answered first"
+
+
+async def test_an_auto_delay_is_the_recent_p95_and_each_answer_adds_its_own_time_to_first_token(monkeypatch):
+    recent = Latencies()
+    for _ in range(MIN_SAMPLES):
+        recent.add(2.0)
+    monkeypatch.setattr(HedgedFirstTokens, "latency", lambda self, provider, model: recent)
+    up = slow_then_fast("openai_chat")
+    out, job = await run("openai_chat", up, hedging="{mode: on, delay: auto}")
+    assert up.at[1] - up.at[0] == pytest.approx(2.0) and "hedged" in kinds(job)
+    assert len(recent.samples) == MIN_SAMPLES + 1 and recent.samples[-1] == pytest.approx(0.0)  # (the winner's own)

@@ -46,21 +46,25 @@ Racer = Callable[[Callable[[], None], float], Runner]
 
 
 class Claim:
-    """Which attempt of a race answers the client: the first to take it; the others' tasks are cancelled then."""
+    """Which attempt of a race answers the client: the first to take it; the others' tasks are cancelled then, and
+    `on_won` is told (at once: the winner writes to the client right after)."""
 
     def __init__(self) -> None:
         self.winner: int | None = None
         self.won: asyncio.Future = asyncio.get_running_loop().create_future()
         self.tasks: list[asyncio.Future] = []
+        self.on_won: Callable[[int], None] | None = None
 
     def taker(self, n: int) -> Callable[[], None]:
         def take() -> None:
             if self.winner is None:
                 self.winner = n
                 self.won.set_result(n)
-                for i, task in enumerate(self.tasks):
-                    if i != n:
-                        task.cancel()
+                running = [i for i, task in enumerate(self.tasks) if i != n and not task.done()]
+                for i in running:
+                    self.tasks[i].cancel()
+                if self.on_won is not None:
+                    self.on_won(n)
             elif self.winner != n:
                 raise Outrun(f"attempt {self.winner + 1} of the race answered first")
 
@@ -76,6 +80,7 @@ class Race:
         self.ask, self.n = ask, n
         self.runners: list[Runner] = []
         self.claim: Claim | None = None
+        self.after = 0.0  # seconds after the first attempt the second was sent
 
     async def run(self) -> tuple[Failure | None, Ticket]:
         """How the race ended (None: an attempt served the client) and the credential of the attempt that did (or
@@ -93,12 +98,17 @@ class Race:
                 return await tasks[0], self.tickets[0]
             second = await keys.second(self.tickets[0], self.n)
             after = round(loop.time() - began, 3)
+            if second is not None and (tasks[0].done() or claim.won.done()):  # (it answered while a key was taken)
+                keys.payer.drop(second[0])
+                second = None
             if second is None:
                 self._announce(None, after)
                 return await tasks[0], self.tickets[0]
             ticket, ask = second
             self.tickets.append(ticket)
+            self.after = after
             tasks.append(self._start(1, ticket, ask, first_by))
+            claim.on_won = self._won
             return await self._decided(after)
         finally:
             for task in tasks:
@@ -132,15 +142,17 @@ class Race:
             self._announce(None, after)
             return tasks[last].result(), self.tickets[last]
         won = claim.winner
-        lost = 1 - won
-        loser = tasks[lost]
-        cancelled = lost not in ended
-        await asyncio.gather(loser, return_exceptions=True)
-        if cancelled and not loser.cancelled():  # (a loser that ended on its own while the winner claimed)
-            cancelled = isinstance(loser.exception(), Outrun)
-        spent = self.runners[lost].spent() if cancelled else None
-        self._announce(won, after, self.tickets[lost] if cancelled else None, spent)
+        await asyncio.gather(tasks[1 - won], return_exceptions=True)  # (its upstream closed)
         return await tasks[won], self.tickets[won]
+
+    def _won(self, won: int) -> None:
+        """Attempt `won` claimed the client's answer, the other was cancelled if it still ran: the plug-ins are told
+        now, with what the cancelled one's vendor reported of its usage (it reads nothing more)."""
+        assert self.claim is not None
+        lost = 1 - won
+        cancelled = not self.claim.tasks[lost].done() or self.claim.tasks[lost].cancelled()
+        spent = self.runners[lost].spent() if cancelled else None
+        self._announce(won, self.after, self.tickets[lost] if cancelled else None, spent)
 
     def _announce(self, won: int | None, after: float, loser: Ticket | None = None, spent: Any = None) -> None:
         keys = self.keys

@@ -9,8 +9,8 @@ raw answer) → `answered` (an answer's head, and an error's body) → `reading`
 wrap it) → `refused` (a vendor error and the spine's one verdict on it) → `first_token` → `ended` (how the attempt
 ended) → `target_ended` → `served` (the answer the client got: its usage) → `finished`. An attempt raced: `hedge`
 when its delay passed without a first token (the second attempt's own `asking`, `picked`, ... follow), then
-`raced` when one of the two answered the client and the other was cancelled (or both failed), before the winner's
-`ended`.
+`raced` as soon as one of the two claims the client's answer and the other is cancelled (before the winner's
+`first_token`), or when both failed.
 
 Each event is a small record of what the spine knows at that point; its types are the spine's own (`Any` here keeps
 this module a leaf: parts import the types they read).
@@ -208,10 +208,11 @@ class Hedge(Event):
 
 @dataclass(slots=True)
 class Raced(Event):
-    """A race is over: the `first` attempt's ticket, the `second`'s (None: no credential could be had at once, and
-    the first ran alone), which one answered the client (`won`: 0 or 1; None: both failed), the loser's ticket and
-    its usage as its vendor reported it before it was cancelled (`spent`; None: none reported, or no attempt was
-    cancelled), and the seconds the second was sent after the first (`after`)."""
+    """A race is decided: the `first` attempt's ticket, the `second`'s (None: no credential could be had at once,
+    and the first runs alone), which one claims the client's answer (`won`: 0 or 1, announced then, before its
+    `first_token`; None: both failed), the loser's ticket and its usage as its vendor reported it before it was
+    cancelled (`spent`; None: none reported, or no attempt was cancelled), and the seconds the second was sent after
+    the first (`after`)."""
 
     hook: ClassVar[str] = "raced"
     call: Any  # TargetCall

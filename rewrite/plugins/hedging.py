@@ -96,15 +96,15 @@ class Hedger(Part):
         return self.plugin.budget(e.call.provider.name).spend()
 
     def first_token(self, e: FirstToken) -> None:
-        self.ttft = self.ctx.clock.loop.time() - self.sent
+        self.ttft = self.ctx.clock.loop.time() - self.sent  # (a race's second: from its own send, see `raced`)
 
     def raced(self, e: Raced) -> None:
         call, job = e.call, self.ctx.job
         if e.second is None:  # (no credential was free at once: nothing was sent, nothing spent)
             self.plugin.budget(call.provider.name).refund()
             return
-        if e.won == 1 and self.ttft is not None:
-            self.ttft -= e.after  # (the second attempt's own, from its send)
+        if e.won == 1:  # (announced before the winner's first token: its time counts from its own send)
+            self.sent += e.after
         won = WHO[e.won] if e.won is not None else "neither"
         where = f"key {e.second.shown}" if e.second.shown else "the client's own credential"
         same = e.second.key is not None and e.second.key == e.first.key
