@@ -27,6 +27,7 @@ from rewrite.config_settings import (
     Strict,
     TranslationConfig,
 )
+from rewrite.policy.hedging import HedgingConfig, merged
 from rewrite.routing.routes import parse_target
 from rewrite.upstream.egress import parse_proxy_url
 
@@ -86,6 +87,7 @@ class Config(Strict):
     translation: TranslationConfig = TranslationConfig()
     resume: ResumeConfig = ResumeConfig()
     affinity: AffinityConfig = AffinityConfig()
+    hedging: HedgingConfig = HedgingConfig()
     # When set, only these clients are served from the key pools (see rewrite/intake/clients.py).
     clients: list[ClientConfig] = []
     # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:
@@ -108,6 +110,13 @@ class Config(Strict):
         if own is None or own.resume is None:
             return self.resume
         return self.resume.model_copy(update={k: v for k, v in own.resume.model_dump().items() if v is not None})
+
+    def hedging_for(self, provider: str) -> tuple[HedgingConfig, bool]:
+        """The `hedging` settings for `provider` (the top level's with its own over them), and whether its own say
+        `mode` (a subscription login is hedged only when its provider's own `hedging` turns it on)."""
+        own = self.providers.get(provider)
+        ours = own.hedging if own is not None else None
+        return merged(self.hedging, ours), ours is not None and ours.mode is not None
 
     def affinity_on(self, provider: str) -> bool:
         """Whether `provider`'s pool keeps conversations on their keys: its own `affinity`, else the top level's."""

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 import protocols
 from rewrite.adapters.entries import AdapterEntry
 from rewrite.config_settings import ResumeOverride, Strict, Switch
+from rewrite.policy.hedging import HedgingOverride
 from rewrite.pool.caps import CapConfig
 from rewrite.pool.strategies import STRATEGIES
 
@@ -112,6 +113,8 @@ class ProviderConfig(Strict):
     resume: ResumeOverride | None = None
     # Conversation affinity for this provider's pool, over the top level's `affinity.mode`.
     affinity: Switch | None = None
+    # Hedged first tokens for this provider, over the top level's `hedging` (rewrite/policy/hedging.py).
+    hedging: HedgingOverride | None = None
     # Caps on each key's quota windows (rewrite/pool/caps.py), and models that share one quota at the vendor, over
     # the built-in groups (name -> globs): docs/pools-and-usage.md, "Quota windows".
     windows: list[CapConfig] = []

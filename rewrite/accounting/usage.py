@@ -10,6 +10,7 @@ for it upstream all the same and takes it out of what the client receives.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -79,6 +80,17 @@ class Meter:
             kind = kind.hiding
         self._sniffer = kind(feed)
         return self._sniffer.tap
+
+    def fork(self) -> Meter:
+        """A meter of the same request for an attempt that runs beside this one's (a race): its own tap."""
+        other = copy.copy(self)
+        other._sniffer = None
+        return other
+
+    def adopt(self, other: Meter) -> None:
+        """Read the usage `other` taps from now on (a race's winner: its answer is the request's)."""
+        if other is not self:
+            self._sniffer = other._sniffer
 
     def forwarder(self) -> Callable[[bytes], bytes | None] | None:
         """The `forward` of the tap set up last (UsageSniffer.forward); None when there is no tap: blocks pass as
