@@ -136,6 +136,10 @@ class WindowReader:
 
     dialects: tuple[WindowDialect, ...] = ()
     groups: QuotaGroups = NO_GROUPS
+    # The prefixes (lower case) of the headers its dialects read windows from: an answer with no body and none of
+    # them reports nothing (a success's head, most answers), so it is not read. None: any header may (a dialect
+    # added without saying).
+    heads: tuple[str, ...] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.dialects)
@@ -143,6 +147,10 @@ class WindowReader:
     def read(self, status: int, headers: Iterable[tuple[str, str]], body: bytes, now: float) -> tuple[Window, ...]:
         if not self.dialects:
             return ()
+        if not body and self.heads is not None:
+            headers = list(headers)
+            if not any(n.lower().startswith(self.heads) for n, _ in headers):
+                return ()
         answer = WindowAnswer(status, lowered(headers), body, now)
         windows: tuple[Window, ...] = ()
         for dialect in self.dialects:
@@ -150,8 +158,9 @@ class WindowReader:
         return windows
 
     def with_dialects(self, *dialects: WindowDialect) -> WindowReader:
-        """This reader with `dialects` read after its own (a vendor's variant of the protocol)."""
-        return dataclasses.replace(self, dialects=(*self.dialects, *dialects))
+        """This reader with `dialects` read after its own (a vendor's variant of the protocol: any header may say
+        its windows)."""
+        return dataclasses.replace(self, dialects=(*self.dialects, *dialects), heads=None)
 
 
 NO_WINDOWS = WindowReader()

@@ -11,7 +11,7 @@ it ends the joined answer as the client sees it)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
@@ -154,7 +154,7 @@ class Resume:
     body: dict
     settings_for: ResumeFor
     out: Responder  # the client's writer: what it sent is kept for the flow (its flow_body)
-    kept: KeptEvents = field(default_factory=KeptEvents)
+    kept: KeptEvents | None = None  # a folded answer's events (made when one is watched)
     cut: Cut | None = None
     asking: Asking | None = None
     cause: str = ""  # how the last watched attempt's stream ended
@@ -185,7 +185,8 @@ class Resume:
         asking.seam = seam_for(asking.delivered, asking.method, asking.caps)
         splicer = self.observer().splicer(asking.seam)
         into_fold = self.cut is not None and self.cut.folded
-        asking.spliced = Spliced(repairer, self.kept.add if into_fold else None, self.resumer.holder(), splicer,
+        keep = self.kept.add if into_fold and self.kept is not None else None
+        asking.spliced = Spliced(repairer, keep, self.resumer.holder(), splicer,
                                  asking.client)
         return asking.spliced, (Unsent() if into_fold else out), None, None
 
@@ -239,6 +240,7 @@ class Resume:
     def events(self) -> Iterator[Event]:
         """Everything the client was sent (a folded answer: would have been sent), as events."""
         if self.cut is not None and self.cut.folded:
+            assert self.kept is not None  # (a folded answer's attempt kept its events: see watch)
             return self.kept.events()
         parser = self.parser()
         return iter(parser.feed(self.out.flow_body.shown()) + parser.close())

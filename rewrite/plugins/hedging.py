@@ -30,8 +30,8 @@ class HedgedFirstTokens(Plugin):
 
     def configure(self, setting: Setting) -> None:
         config = setting.config
-        self.on = config.hedging.mode == "on" or any(p.hedging is not None and p.hedging.mode == "on"
-                                                      for p in config.providers.values())
+        self.on = self.active = config.hedging.mode == "on" or any(
+            p.hedging is not None and p.hedging.mode == "on" for p in config.providers.values())
         self.budgets: dict[str, Budget] = getattr(self, "budgets", {})  # by provider
         self.latencies: dict[tuple[str, str], Latencies] = getattr(self, "latencies", {})  # by provider and model
 

@@ -25,4 +25,4 @@ def rate_limits(answer: WindowAnswer, read: tuple[Window, ...]) -> tuple[Window,
     return (*read, *limit_headers(answer, lambda unit, part: f"anthropic-ratelimit-{unit}-{part}", UNITS, _reset))
 
 
-ANTHROPIC_WINDOWS = WindowReader((rate_limits,), GROUPS)
+ANTHROPIC_WINDOWS = WindowReader((rate_limits,), GROUPS, heads=("anthropic-ratelimit-",))

@@ -10,4 +10,4 @@ from __future__ import annotations
 from protocols.families.google_rpc import quota_failures
 from protocols.windows import WindowReader
 
-GEMINI_WINDOWS = WindowReader((quota_failures,))
+GEMINI_WINDOWS = WindowReader((quota_failures,), heads=())

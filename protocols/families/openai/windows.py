@@ -29,4 +29,4 @@ def rate_limits(answer: WindowAnswer, read: tuple[Window, ...]) -> tuple[Window,
     return (*read, *limit_headers(answer, lambda unit, part: f"x-ratelimit-{part}-{unit}", UNITS, _reset))
 
 
-OPENAI_WINDOWS = WindowReader((rate_limits, quota_failures), QuotaGroups(dated=DATED))
+OPENAI_WINDOWS = WindowReader((rate_limits, quota_failures), QuotaGroups(dated=DATED), heads=("x-ratelimit-",))
