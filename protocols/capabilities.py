@@ -10,6 +10,7 @@ it changed (the flow's steps show it); the translators then shape thinking the w
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -118,13 +119,32 @@ UNKNOWN: dict[str, Capabilities] = {
                        anthropic_version=ANTHROPIC_2023, known=False),
     "openai": _caps(**_OPENAI_COMPATIBLE, known=False),
     "gemini": _caps(thinking=THINKING_LEVEL, efforts=("low", "high"), thinking_off=False, known=False),
+    # Amazon Bedrock's other vendors' models: the sampling Converse's inferenceConfig carries, no reasoning field.
+    "bedrock": _caps(sampling=("temperature", "top_p"), known=False),
 }
+
+BEDROCK = "bedrock"
+# Bedrock model ids: `[geography.]vendor.model` (an inference profile or a foundation model), or an ARN ending in one.
+BEDROCK_MODEL = re.compile(r"^(?:(?:us|eu|apac|global|jp|au|ca|us-gov)\.)?(?P<vendor>[a-z0-9-]+)\.(?P<model>.+)$")
+BEDROCK_VENDORS = {"anthropic": "anthropic"}
+
+
+def vendor_model(family: str, model: str) -> tuple[str, str]:
+    """The family and name the table knows a model by: a Bedrock id of a vendor the table has is that vendor's model
+    (`us.anthropic.claude-sonnet-4-5-20250929-v1:0` is Anthropic's `claude-sonnet-4-5-20250929-v1:0`, also at the
+    end of an ARN); Gemini's "models/" prefix is ignored."""
+    name = model.removeprefix("models/").lower()
+    if family == BEDROCK:
+        match = BEDROCK_MODEL.match(name.rsplit("/", 1)[-1])
+        if match is not None and match["vendor"] in BEDROCK_VENDORS:
+            return BEDROCK_VENDORS[match["vendor"]], match["model"]
+    return family, name
 
 
 def lookup(family: str, model: str) -> Capabilities:
     """The built-in capabilities of `model` at a provider of `family`; the family's conservative guess (with
-    `known` False) for a model not in the table. Gemini's "models/" prefix is ignored."""
-    name = model.removeprefix("models/").lower()
+    `known` False) for a model not in the table."""
+    family, name = vendor_model(family, model)
     for fam, globs, caps in BUILT_IN:
         if fam == family and any(fnmatchcase(name, g) for g in globs):
             return caps
@@ -149,7 +169,7 @@ CACHE_MINIMUMS: tuple[tuple[str, tuple[str, ...], int], ...] = (
 def cache_minimum(family: str, model: str) -> int | None:
     """The fewest prompt tokens `model` at a provider of `family` caches; None for a model the vendors' tables do
     not name (an OpenAI-compatible vendor's own, a model newer than the table)."""
-    name = model.removeprefix("models/").lower()
+    family, name = vendor_model(family, model)
     for fam, globs, tokens in CACHE_MINIMUMS:
         if fam == family and any(fnmatchcase(name, g) for g in globs):
             return tokens
