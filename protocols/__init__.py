@@ -12,11 +12,12 @@ from protocols.registry import all, detect, get, register, register_family, regi
 from protocols.sse import SSEParser, format_event
 
 from protocols.families import anthropic as anthropic_family  # isort: skip (after the registry)
+from protocols.families import bedrock as bedrock_family  # isort: skip
 from protocols.families import gemini as gemini_family  # isort: skip
 from protocols.families import openai as openai_family  # isort: skip
 from protocols import anthropic_messages, gemini, openai_chat, openai_responses  # isort: skip
 
-FAMILIES = (openai_family, anthropic_family, gemini_family)
+FAMILIES = (openai_family, anthropic_family, gemini_family, bedrock_family)
 for _family in FAMILIES:
     register_family(_family.FAMILY)
 
