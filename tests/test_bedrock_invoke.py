@@ -16,16 +16,8 @@ from anthropic.lib.bedrock._stream_decoder import AWSEventStreamDecoder
 from botocore.exceptions import EventStreamError
 
 import protocols
-from protocols.bedrock.invoke import (
-    BEDROCK_VERSION,
-    InvokeParser,
-    chunk_frame,
-    framed,
-    invoke_body,
-    invoke_model,
-    invoke_streams,
-    messages_body,
-)
+from protocols.bedrock.invoke import BEDROCK_VERSION, invoke_body, invoke_model, invoke_streams, messages_body
+from protocols.bedrock.invoke_stream import InvokeParser, InvokeRepairer, chunk_frame, framed
 from protocols.eventstream import FrameError
 from tests.support import bedrock_sdk as sdk
 from tests.support import samples
@@ -93,13 +85,28 @@ def test_each_chunk_opens_into_the_anthropic_event_it_carries_as_the_anthropic_s
     assert json.loads(events[-1].data)["amazon-bedrock-invocationMetrics"] == METRICS
 
 
-def test_an_exception_frame_opens_into_the_error_event_the_anthropic_sdk_reads():
+def test_an_exception_frame_before_content_stands_for_the_error_answer_it_names_and_passes_on_as_it_came():
     frame = bedrock_exception("throttlingException", "Too many tokens, please wait before trying again.")
-    (event,) = opened_events(frame)
-    (theirs,) = AWSEventStreamDecoder().iter_bytes(iter([frame]))
-    assert (event.event, json.loads(event.data), event.raw) == (theirs.event, json.loads(theirs.data), frame)
-    repairer = MESSAGES.repairer({"model": sdk.MODEL})
-    assert repairer.feed(event) == frame and repairer.failed  # Anthropic's repairer sees its own error event
+    events = opened_events(TEXT)[:2] + opened_events(frame)  # message_start, an empty text block: no token yet
+    repairer = InvokeRepairer(MESSAGES.repairer({"model": sdk.MODEL}))
+    out = b"".join(repairer.feed(e) for e in events)
+    assert out.endswith(frame) and not repairer.started and repairer.complete and repairer.failed
+    status, body = repairer.early_error
+    assert status == 429 and json.loads(body) == {"__type": "ThrottlingException",
+                                                  "message": "Too many tokens, please wait before trying again."}
+    with pytest.raises(EventStreamError, match="Too many tokens"):  # as the client gets it, if nobody serves it
+        sdk.invoke_stream(out)
+
+
+def test_an_exception_frame_after_content_is_held_back_and_the_stream_ends_honestly():
+    frame = bedrock_exception("modelStreamErrorException", "The model stopped")
+    repairer = InvokeRepairer(MESSAGES.repairer({"model": sdk.MODEL}))
+    out = b"".join(repairer.feed(e) for e in opened_events(TEXT)[:5] + opened_events(frame))
+    assert frame not in out and repairer.started and not repairer.complete and repairer.early_error is None
+    assert repairer.interrupted == "modelStreamErrorException"
+    client = framed(out + repairer.end())
+    assert json.loads(sdk.invoke_stream(client)[-1]["chunk"]["bytes"]) == {"type": "message_stop"}
+    assert anthropic_bedrock_final(client)[1].stop_reason == "max_tokens"
 
 
 def test_a_chunk_that_is_not_base64_is_refused():

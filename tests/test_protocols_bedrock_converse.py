@@ -23,7 +23,6 @@ from protocols.urls import UnsafeURLValue
 from protocols.vendor_errors import ErrorKind
 from tests.support import bedrock_sdk as sdk
 from tests.support import converse_samples as C
-from tests.support.converse_samples import converse_registered  # noqa: F401
 
 CONVERSE = REGISTRATION.protocol
 NOW = 1_700_000_000.0
@@ -47,12 +46,12 @@ def run(data: bytes, cut: int | None = None):
      ARN, False),
     ("/model/meta.llama3-70b-instruct-v1%3A0/converse-stream", "meta.llama3-70b-instruct-v1:0", True),
 ])
-@pytest.mark.usefixtures("converse_registered")
 def test_converse_calls_are_recognised_with_the_model_in_the_path(path, model, stream):
     assert protocols.detect("POST", path) is CONVERSE
     assert CONVERSE.model(path, {}) == model
     assert CONVERSE.wants_stream(path, "", {}) is stream
-    assert not CONVERSE.is_sse(path, "")
+    assert CONVERSE.streams("application/vnd.amazon.eventstream") and not CONVERSE.streams("text/event-stream")
+    assert isinstance(CONVERSE.parser(), EventStreamParser)
 
 
 @pytest.mark.parametrize("path", ["/model/m/invoke", "/model/m/invoke-with-response-stream", "/model/m/count-tokens",
@@ -116,7 +115,6 @@ def test_the_ending_counts_the_output_it_sent():
     assert metadata["metadata"]["usage"] == {"inputTokens": 0, "outputTokens": 2, "totalTokens": 2}
 
 
-@pytest.mark.usefixtures("converse_registered")
 def test_an_exception_before_content_stands_for_the_error_answer_it_names():
     repairer, out = run(C.THROTTLED_STREAM)
     assert not repairer.started and repairer.complete and repairer.failed

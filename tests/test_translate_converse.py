@@ -31,11 +31,8 @@ from protocols.unified import (
 from tests.support import bedrock_sdk as sdk
 from tests.support import converse_samples as C
 from tests.support import translate_samples as S
-from tests.support.converse_samples import converse_registered  # noqa: F401
 from tests.support.sdk_requests import sdk_accepts
 from tests.support.translate_sdk import read, view
-
-pytestmark = pytest.mark.usefixtures("converse_registered")
 
 OTHERS = tuple(S.REQUESTS)
 MODEL_IN_PATH = {"gemini": S.GEMINI_MODEL, C.NAME: C.MODEL}

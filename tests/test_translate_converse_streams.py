@@ -18,13 +18,10 @@ from protocols.unified import Request
 from tests.support import bedrock_sdk as sdk
 from tests.support import converse_samples as C
 from tests.support import fake_vendor
-from tests.support.converse_samples import converse_registered  # noqa: F401
 from tests.support.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
 from tests.support.streams import parse
 from tests.support.translate_sdk import view
 from tests.support.translation_streams import STREAMS
-
-pytestmark = pytest.mark.usefixtures("converse_registered")
 
 CLIENTS = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
 REQUEST = Request(model="client-model", include_usage=True)

@@ -1,42 +1,37 @@
-"""Bedrock's InvokeModel calls with Anthropic bodies: pure helpers between them and Anthropic Messages.
+"""Bedrock's InvokeModel calls with Anthropic bodies: Anthropic Messages in an envelope of Bedrock's
+(protocols/logins/envelope.py), opened for the engine and put back as it came.
 
 - `POST .../model/{modelId}/invoke` and `/invoke-with-response-stream`: the model (id, inference profile or ARN,
-  URL-encoded) is in the path, streaming is the operation's. The body is Anthropic's without `model` and `stream`,
-  with `anthropic_version` (`bedrock-2023-05-31` from Claude Code; the anthropic SDK sends its own API version: it is
-  kept as sent, never matched).
-- A stream is an event stream whose `chunk` frames each carry one Anthropic event, `{"bytes": base64(JSON)}`
-  (Bedrock adds `amazon-bedrock-invocationMetrics` to the last one's JSON); a failure is an exception frame, which
-  the anthropic SDK reads as an `error` event `{"type": "error", "error": {"type": <exception>, "message": ...}}`.
-
-`InvokeParser` opens the frames into the Anthropic events they carry (each `raw` still its frame's bytes), so
-Anthropic's own repairer, aggregator and usage reader follow the stream; `framed` puts what such a repairer gives
-back into frames: frames it passed on as they came, events Rotator wrote (an honest ending, an error) in new ones.
+  URL-encoded or not) is in the path, streaming is the operation's. The body is Anthropic's without `model` and
+  `stream`, with `anthropic_version` (`bedrock-2023-05-31` from Claude Code; the anthropic SDK sends its own API
+  version: it is kept as sent, never matched); a body without one is another vendor's model's, not opened.
+- The call is opened into the plain Anthropic call it stands for (`/v1/messages`, the model and `stream` in the body)
+  and put back for Bedrock with the client's own path when it asks the same model and operation (byte for byte: a
+  SigV4 signature covers it), else a path written as the anthropic SDK writes it.
+- A stream is an event stream of `chunk` frames, each one Anthropic event (invoke_stream.py).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import json
 import re
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
-from protocols.base import Event
-from protocols.eventstream import EventStreamParser, FrameError, event_frame, exception_frame, is_failure
-from protocols.eventstream.codec import OVERHEAD
-from protocols.families.bedrock.errors import exception_for
-from protocols.sse import SSEParser, dumps, load_object
-from protocols.translate.common import ERROR_STATUS
+from protocols.bedrock.invoke_stream import Answers, InvokeRepairer, enveloped_answer
+from protocols.eventstream.events import CONTENT_TYPE_HEADER
+from protocols.logins.envelope import Envelope
+from protocols.sse import dumps
 
 PATH = re.compile(r"/model/([^/]+)/(invoke|invoke-with-response-stream)$")
+PLAIN_PATH = "/v1/messages"  # the Anthropic call an InvokeModel call stands for
 INVOKE = "/invoke"
 INVOKE_STREAM = "/invoke-with-response-stream"
-CHUNK = "chunk"
-BYTES = "bytes"
-ERROR = "error"
 BEDROCK_VERSION = "bedrock-2023-05-31"  # what Claude Code sends, and Bedrock's documented value
 ANTHROPIC_VERSION = "anthropic_version"
+ANTHROPIC_BETA = "anthropic_beta"
 NOT_IN_BODY = ("model", "stream")  # the path and the operation say them
-FRAME_FIRST_BYTES = (0, 1)
+BEDROCK_ONLY = (ANTHROPIC_VERSION, ANTHROPIC_BETA)  # what Anthropic's own API refuses in a body
+MODEL_SAFE = ":"  # how the anthropic SDK writes a model in the path (`/` escaped)
 
 
 def invoke_model(path: str) -> str | None:
@@ -63,88 +58,55 @@ def invoke_body(messages: dict) -> dict:
     return body
 
 
-# -- streams ----------------------------------------------------------------------------------------------------
+def anthropic_body(body: dict) -> dict:
+    """An opened InvokeModel body as Anthropic's own API takes it (another target of a route): without the members
+    only Bedrock reads (its API version, the betas its clients put in the body)."""
+    if not any(k in body for k in BEDROCK_ONLY):
+        return body
+    return {k: v for k, v in body.items() if k not in BEDROCK_ONLY}
 
 
-def opened(event: Event) -> Event:
-    """The Anthropic event a frame of an InvokeModelWithResponseStream carries, its `raw` still the frame's bytes: a
-    chunk's decoded JSON, an exception's `error` event; another frame as it is (its data None: nothing to read)."""
-    if is_failure(event):
-        message = (load_object(event.data or "") or {}).get("message")
-        error = {"type": event.event or ERROR, "message": message if isinstance(message, str) else ""}
-        return Event(raw=event.raw, data=dumps({"type": ERROR, "error": error}).decode(), event=ERROR)
-    if event.event != CHUNK:
-        return Event(raw=event.raw)
-    encoded = (load_object(event.data or "") or {}).get(BYTES)
-    try:
-        data = base64.b64decode(encoded if isinstance(encoded, str) else "", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise FrameError("an InvokeModel chunk whose bytes are not base64 of UTF-8 text") from None
-    payload = load_object(data)
-    kind = payload.get("type") if payload is not None else None
-    return Event(raw=event.raw, data=data, event=kind if isinstance(kind, str) else None)
+# -- the envelope (protocols/logins/envelope.py) -----------------------------------------------------------------
 
 
-class InvokeParser:
-    """An InvokeModelWithResponseStream read as the Anthropic events it carries (EventStreamParser's interface)."""
-
-    def __init__(self) -> None:
-        self._frames = EventStreamParser()
-
-    @property
-    def pending(self) -> bytes:
-        return self._frames.pending
-
-    @property
-    def idle(self) -> bool:
-        return self._frames.idle
-
-    def feed(self, data: bytes) -> list[Event]:
-        return [opened(e) for e in self._frames.feed(data)]
-
-    def close(self) -> list[Event]:
-        return self._frames.close()
+def sample_path(path: str) -> str:
+    """The plain Anthropic path of an InvokeModel path (what tells its protocol); another path as it is."""
+    return PLAIN_PATH if PATH.search(path) else path
 
 
-def chunk_frame(event: dict) -> bytes:
-    """The chunk frame carrying one Anthropic event, as Bedrock writes it."""
-    return event_frame(CHUNK, {BYTES: base64.b64encode(dumps(event)).decode()})
+def opened(path: str, body: dict) -> tuple[str, dict] | None:
+    """(the plain Anthropic path, the Anthropic request) of an InvokeModel call with an Anthropic body; None for
+    another (a body without `anthropic_version`: another vendor's model)."""
+    model = invoke_model(path)
+    if model is None or not isinstance(body.get(ANTHROPIC_VERSION), str):
+        return None
+    return PLAIN_PATH, messages_body(body, model, invoke_streams(path))
 
 
-def error_frame(error: dict) -> bytes:
-    """The exception frame an Anthropic `error` event stands for, named by the Bedrock exception of its status."""
-    status = ERROR_STATUS.get(str(error.get("type")), 500)
-    message = error.get("message")
-    return exception_frame(exception_for(status, in_stream=True), message if isinstance(message, str) else "")
+def envelope_path(plain_path: str, plain: dict, client_path: str) -> str:
+    """The InvokeModel path of a plain call: the client's own, as it came, when it asks the same model and
+    operation; else the model written as the anthropic SDK writes it, under the client's prefix."""
+    model, stream = plain.get("model"), plain.get("stream") is True
+    if not isinstance(model, str) or (invoke_model(client_path) == model and invoke_streams(client_path) == stream):
+        return client_path
+    match = PATH.search(client_path)
+    prefix = client_path[:match.start()] if match else ""
+    return f"{prefix}/model/{quote(model, safe=MODEL_SAFE)}{INVOKE_STREAM if stream else INVOKE}"
 
 
-def wrapped(event: Event) -> bytes:
-    """The frame for one Anthropic event Rotator wrote (nothing for a block with no JSON event in it)."""
-    payload = load_object(event.data or "")
-    if payload is None:
-        return b""
-    if payload.get("type") == ERROR:
-        error = payload.get(ERROR)
-        return error_frame(error if isinstance(error, dict) else {})
-    return chunk_frame(payload)
+def enveloped(envelope: dict, model: str, content: bytes) -> bytes:
+    """A plain Anthropic request's JSON (`content`) as the InvokeModel body: without `model` and `stream`, its API
+    version the client's."""
+    body = invoke_body(json.loads(content))
+    if isinstance(envelope.get(ANTHROPIC_VERSION), str):
+        body[ANTHROPIC_VERSION] = envelope[ANTHROPIC_VERSION]
+    return dumps(body)
 
 
-def framed(data: bytes) -> bytes:
-    """What an Anthropic repairer fed `InvokeParser`'s events gives back, in frames: the frames it passed on as they
-    came, the SSE events it wrote each in a new frame. A frame starts with its length, whose high byte is 0 or 1 for
-    any frame within the limits; SSE text holds neither byte (JSON escapes control characters), so it runs to the
-    next frame or the end."""
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(data):
-        if data[pos] in FRAME_FIRST_BYTES:
-            end = pos + int.from_bytes(data[pos:pos + 4], "big")
-            if not pos + OVERHEAD <= end <= len(data):
-                raise FrameError("a frame cut short among a repairer's events")
-            out.append(data[pos:end])
-        else:
-            end = min((i for i in (data.find(b, pos) for b in (b"\x00", b"\x01")) if i >= 0), default=len(data))
-            parser = SSEParser()
-            out += [wrapped(e) for e in parser.feed(data[pos:end]) + parser.close()]
-        pos = end
-    return b"".join(out)
+def opened_answer(data: bytes) -> bytes:
+    """A whole InvokeModel answer is Anthropic's message as it is."""
+    return data
+
+
+ENVELOPE = Envelope(sample_path, opened, envelope_path, enveloped, Answers, enveloped_answer, opened_answer,
+                    stream_type=CONTENT_TYPE_HEADER, repairer=InvokeRepairer)

@@ -29,6 +29,7 @@ from protocols.bedrock_converse.events import (
 )
 from protocols.bedrock_converse.folding import ConverseAggregator
 from protocols.eventstream import EventStreamParser, event_frame, exception_frame, is_failure
+from protocols.eventstream.events import CONTENT_TYPE_HEADER
 from protocols.families.bedrock.errors import error_body, exception_for, exception_status
 from protocols.sse import load_object
 from protocols.urls import DOT_SEGMENTS, UnsafeURLValue, shown
@@ -125,6 +126,7 @@ class Converse(Protocol):
     name = "bedrock_converse"
     family = "bedrock"
     heartbeat = None  # no frame is safe: the AWS SDKs hand unknown events to the caller
+    stream_type = CONTENT_TYPE_HEADER
     model_in_path = True
     repairer_class = ConverseRepairer
     aggregator_class = ConverseAggregator
@@ -134,10 +136,6 @@ class Converse(Protocol):
 
     def wants_stream(self, path: str, query: str, body: dict) -> bool:
         return path.endswith(CONVERSE_STREAM)
-
-    def is_sse(self, path: str, query: str) -> bool:
-        """Its streams are event streams, not SSE: `parser()` reads them."""
-        return False
 
     def parser(self) -> EventStreamParser:
         """The reader of its streams: frames as events."""

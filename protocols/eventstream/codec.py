@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from zlib import crc32
 
+from protocols.base import BrokenStream
+
 PRELUDE = 12  # total length, headers length, prelude CRC
 OVERHEAD = PRELUDE + 4  # the prelude and the message CRC: a frame with no headers and no payload
 MAX_HEADERS = 128 * 1024
@@ -45,7 +47,7 @@ UUID_SIZE = 16
 HeaderValue = bool | int | bytes | str
 
 
-class FrameError(ValueError):
+class FrameError(BrokenStream):
     """Bytes that are not an event stream frame."""
 
 

@@ -3,7 +3,9 @@
 A built-in provider is one module in this package with one `register(...)` line. Providers that are not built in
 (OpenRouter, Groq, a local vLLM, ...) are declared in the config with their `kind`, `hosts` and `base_url`; one
 without `hosts` is only a route target (nothing is intercepted for it). A built-in provider whose spec carries a
-`Login` (rewrite/providers/login.py) serves its clients' own subscription logins: it has no pool.
+`Login` (rewrite/providers/login.py) serves its clients' own subscription logins: it has no pool. One whose host
+speaks several protocols by path carries its `Calls` (rewrite/providers/calls.py); one whose requests are signed
+(AWS SigV4) its `Signer` (rewrite/providers/signer.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rewrite.adapters.chain import NO_ADAPTERS
 from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
 from rewrite.pool.logins import LoginBook
 from rewrite.pool.windows import Quotas
+from rewrite.providers.calls import Calls
 from rewrite.providers.credentials import CredentialStyle, KeyPool
 from rewrite.providers.login import Login
 from rewrite.routing.capabilities import ModelTable
@@ -41,6 +44,7 @@ class ProviderSpec:
     base_url: str  # "" for a login whose upstream is the host its client called (Login.called_host)
     path_prefix: str  # the base path of the vendor's own SDK on its host
     login: Login | None = None  # a subscription login's (rewrite/providers/login.py)
+    calls: Calls | None = None  # its host's protocols by path (rewrite/providers/calls.py)
 
 
 BUILTIN: dict[str, ProviderSpec] = {}
@@ -95,6 +99,8 @@ class Provider:
     envelope: Envelope | None = None
     window_events: frozenset[str] = frozenset()
     client_error: Callable[[int, bytes], bytes] = as_it_came
+    # Its host's protocols by path, when it speaks several (rewrite/providers/calls.py).
+    calls: Calls | None = None
 
     def __post_init__(self) -> None:
         if self.models is None:
@@ -106,7 +112,9 @@ class Provider:
     def families(self) -> tuple[str, ...]:
         """The protocol families its calls speak (a login's host may speak several, the protocol following the
         path)."""
-        return self.login.families if self.login is not None else (self.family,)
+        if self.login is not None:
+            return self.login.families
+        return self.calls.families if self.calls is not None else (self.family,)
 
     @property
     def credential(self) -> CredentialStyle:
@@ -159,6 +167,10 @@ def _quotas(family: str, pc: ProviderConfig) -> Quotas:
 
 def _dialect(login: Login) -> dict:
     return {"envelope": login.envelope, "window_events": login.window_events, "client_error": login.client_error}
+
+
+def _spoken(calls: Calls) -> dict:
+    return {"calls": calls, "envelope": calls.envelope}
 
 
 def is_glob(host: str) -> bool:
@@ -214,6 +226,7 @@ def build(config: Config) -> list[Provider]:
                                                  if mc.capabilities is not None}),
                 login=spec.login if spec is not None else None,
                 **(_dialect(spec.login) if spec is not None and spec.login else {}),
+                **(_spoken(spec.calls) if spec is not None and spec.calls else {}),
             )
         )
     seen: dict[tuple[str, bool], str] = {}  # (host, a login's) -> provider: a login may share an API-key host
@@ -251,7 +264,7 @@ def _accounts(provider: str, family: str, keys: list[KeyConfig]) -> dict[str, tu
 def _builtins() -> None:
     """Import each module of this package: each registers one built-in provider."""
     for module in pkgutil.iter_modules(__path__):
-        if module.name not in ("credentials", "login"):
+        if module.name not in ("calls", "credentials", "login", "signer"):
             importlib.import_module(f"{__name__}.{module.name}")
 
 

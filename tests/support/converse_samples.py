@@ -7,11 +7,6 @@ Converse takes no image by URL, only inline bytes or an S3 object: its conversat
 
 from __future__ import annotations
 
-import pytest
-
-import protocols
-from protocols import registry
-from protocols.bedrock_converse import REGISTRATION
 from protocols.eventstream import event_frame, exception_frame
 from tests.support import translate_samples as S
 
@@ -22,13 +17,6 @@ SIGNATURE = "ErcBCkgIBhABGAIiQBbh7Z3J2mVd8u9e5Yx0hW4kQyP1sTcN6aLoRq"
 WEATHER_ID = "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q"
 TIME_ID = "tooluse_7pA1bC2dE3fG4hI5jK6lMw"
 PADDING = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123"
-
-
-@pytest.fixture
-def converse_registered(monkeypatch):
-    """Converse known to the registry for one test (it is not in protocols.PACKAGES until the engine serves it)."""
-    monkeypatch.setattr(registry, "_registrations", dict(registry._registrations))
-    protocols.register(REGISTRATION)
 
 
 TOOL_CONFIG = {"tools": [

@@ -58,8 +58,10 @@ class Paid(Part):
         self.plugin, self.ctx = plugin, ctx
         req, job = ctx.req, ctx.job
         called = job.route.provider
-        # The subscription login the client called, if it did (a WebSocket upgrade, `req` None, carries none).
+        # The subscription login the client called, if it did (a WebSocket upgrade, `req` None, carries none); what
+        # another target is not sent of the client's request (a login's, or an envelope's call's).
         self.login = called.login if req is not None else None
+        self.leaving = self.login or (called.calls if req is not None else None)
         self.state: LoginState | None = None
         if self.login is not None and called.logins is not None and job.credential is not None:
             token = self.login.token(job.credential.headers)
@@ -79,6 +81,7 @@ class Paid(Part):
             return own
         if provider.pool is not None:
             prefetch = self.plugin.prefetched.pop(job.id, None)
-            return PooledKey(provider, provider.pool, e.called, login, ctx.clock, ctx.streaming.first_token_timeout,
-                             req.proto if req is not None else None, job.id, prefetch)
-        return OwnCredential(e.called, job.credential, login)
+            proto = req.proto if req is not None else None
+            return PooledKey(provider, provider.pool, e.called, self.leaving, ctx.clock,
+                             ctx.streaming.first_token_timeout, proto, job.id, prefetch)
+        return OwnCredential(e.called, job.credential, self.leaving)
