@@ -4,10 +4,7 @@ Anthropic's own repairer, and an honest ending put back into frames that botocor
 
 from __future__ import annotations
 
-import base64
 import json
-import struct
-import zlib
 
 import anthropic
 import httpx2
@@ -20,41 +17,9 @@ from protocols.bedrock.invoke import BEDROCK_VERSION, invoke_body, invoke_model,
 from protocols.bedrock.invoke_stream import InvokeParser, InvokeRepairer, chunk_frame, framed
 from protocols.eventstream import FrameError
 from tests.support import bedrock_sdk as sdk
-from tests.support import samples
-from tests.support.streams import parse
+from tests.support.bedrock_samples import METRICS, TEXT, TOOL_USE, aws_frame, bedrock_exception
 
 MESSAGES = protocols.get("anthropic_messages")
-METRICS = {"inputTokenCount": 472, "outputTokenCount": 89, "invocationLatency": 2113, "firstByteLatency": 480}
-
-
-def aws_frame(headers: list[tuple[str, str]], payload: bytes) -> bytes:
-    """A frame as AWS writes it, encoded here independently of the codec: string headers, both CRCs."""
-    head = b"".join(bytes([len(n)]) + n.encode() + b"\x07" + struct.pack("!H", len(v)) + v.encode() for n, v in headers)
-    lengths = struct.pack("!II", 16 + len(head) + len(payload), len(head))
-    body = lengths + struct.pack("!I", zlib.crc32(lengths)) + head + payload
-    return body + struct.pack("!I", zlib.crc32(body))
-
-
-def bedrock_chunk(event: dict) -> bytes:
-    payload = {"bytes": base64.b64encode(json.dumps(event).encode()).decode(), "p": "abcdefghijklmnopqrstu"}
-    return aws_frame([(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")],
-                     json.dumps(payload).encode())
-
-
-def bedrock_exception(name: str, message: str) -> bytes:
-    return aws_frame([(":exception-type", name), (":content-type", "application/json"),
-                      (":message-type", "exception")], json.dumps({"message": message}).encode())
-
-
-def bedrock_stream(sse: bytes) -> bytes:
-    """Anthropic's stream as Bedrock sends it: one chunk per event (pings too), the metrics on message_stop."""
-    events = [json.loads(e.data) for e in parse(sse) if e.data]
-    events[-1]["amazon-bedrock-invocationMetrics"] = METRICS
-    return b"".join(map(bedrock_chunk, events))
-
-
-TOOL_USE = bedrock_stream(samples.ANTHROPIC_TOOL_USE)
-TEXT = bedrock_stream(samples.ANTHROPIC_TEXT)
 
 
 def opened_events(data: bytes) -> list:

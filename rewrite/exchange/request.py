@@ -60,8 +60,9 @@ class ClientRequest:
         self.dialect: Envelope | None = None
         self.envelope: dict | None = None
         self.opened: EnvelopedAnswers | None = None
-        if self.proto is not None and self.called.envelope is not None:
-            self._open(self.called.envelope)
+        envelope = self.called.envelope
+        if self.proto is not None and envelope is not None and envelope.sample_path(self.path) != self.path:
+            self._open(envelope)  # (a call in its envelope: its path stands for another protocol's)
         p, body = self.proto, self.body
         self.asked = p.model(self.path, body) if p is not None else ""
         self.client_stream = p is not None and p.wants_stream(self.path, self.query, body)
