@@ -101,7 +101,7 @@ class Continuation:
         req = ctx.req
         legs = Legs(ctx)
         legs.routed = f.legs.routed
-        payer = legs.payer(provider, target)
+        payer = legs.payer(provider, target, more)
         leg = legs.leg(provider, target, payer)
         call = TargetCall(ctx, leg, more, payer, f.refused)
         call.asking = method
