@@ -182,3 +182,21 @@ routes:
     again = Upstream([anthropic])  # while it cools down, the next request goes to the next target unasked
     out, _ = await exchange(EAST, INVOKE, BODY, again, headers=client_signed(), rt=rt)
     assert [r.url.host for r in again.seen] == ["anthropic.test"] and out.status == 200
+
+
+async def test_a_pool_continues_a_cut_answer_and_splices_it_in_frames_the_sdks_read():
+    def rest(request: httpx.Request) -> httpx.Response:  # the continuation's answer: the rest of the text
+        asked = json.loads(request.content)
+        assert asked["messages"][-1]["role"] == "assistant" and "model" not in asked
+        return frames(bedrock_frames(samples.ANTHROPIC_TEXT.replace(b"The capital", b" is").replace(
+            b" of France", b"").replace(b" is Paris.", b" Paris.")))
+
+    upstream = Upstream([bedrock(lambda r: frames(FRAMES[:5]), rest)])  # cut after "The capital of France"
+    out, job = await exchange(EAST, INVOKE, BODY, upstream, headers=[("host", EAST)], config=POOL + "resume: {}\n",
+                              resume=True)
+    assert len(upstream.seen) == 2 and upstream.seen[1].url.raw_path == upstream.seen[0].url.raw_path
+    said = [json.loads(e["chunk"]["bytes"]) for e in sdk.invoke_stream(out.body)]
+    text = "".join(e["delta"].get("text", "") for e in said if e["type"] == "content_block_delta")
+    assert text == "The capital of France is Paris." and said[-1]["type"] == "message_stop"
+    assert [e["type"] for e in said].count("message_start") == 1
+    assert job.resume and job.resume[0]["outcome"] == "spliced"
