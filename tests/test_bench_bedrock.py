@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from bench_lib import bedrock  # noqa: E402 - bench_lib lives in scripts/, put on the path just above
+
 from tests.support import bedrock_sdk as sdk  # noqa: E402
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from protocols import sigv4
-from rewrite.config import KeyConfig
+from rewrite.config_providers import KeyConfig
 from rewrite.intake.big_json import Upload
 
 Headers = list[tuple[str, str]]

@@ -1,0 +1,201 @@
+"""A provider's section of the config: its keys (and the checks a secret sent upstream must pass), its models'
+adapters and capabilities, its pool's strategy, windows and quota groups, its own resume and affinity switches.
+
+Part of the config file's public shape (docs/configuration.md); `Config` (rewrite/config.py) holds one per provider.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+import protocols
+from rewrite.adapters.entries import AdapterEntry
+from rewrite.config_settings import ResumeOverride, Strict, Switch
+from rewrite.policy.hedging import HedgingOverride
+from rewrite.pool.caps import CapConfig
+from rewrite.pool.strategies import STRATEGIES
+
+REGION = r"^[a-z]{2}(-[a-z]+)+-\d+$"  # an AWS region (`us-east-1`, `us-gov-west-1`)
+
+
+def header_secret(value: str) -> str:
+    """A secret that goes upstream in a header, as it will be sent: whitespace around it (a file's last newline)
+    dropped, and nothing but printable ASCII inside, so it can neither break the request nor add a header to it.
+    The error says where the bad character is, never what the secret is."""
+    v = value.strip(" \t\r\n")
+    if not v:
+        raise ValueError("must not be empty")
+    for i, ch in enumerate(v):
+        if not "!" <= ch <= "~":
+            raise ValueError(f"must be printable ASCII without spaces or line breaks; character {i + 1} is "
+                             f"U+{ord(ch):04X}")
+    return v
+
+
+def not_placeholder(key: str) -> str:
+    """Refuse the `...` of an example config copied as it is (`keys: [...]` is a list holding "..."): no real
+    key contains an ellipsis."""
+    if "..." in key or "…" in key:
+        raise ValueError("is a placeholder (it contains '...'): put the real key here, or ${ENV_VAR}")
+    return key
+
+
+class KeyConfig(Strict):
+    """One pooled key. `organization` and `project` (OpenAI only) go upstream with this key in place of the
+    client's own, which belong to another account. A provider that signs its requests (AWS SigV4: Bedrock) takes
+    AWS keys (`access_key_id`, `secret_access_key`, an optional `session_token`) or a `bearer` API key in place of
+    `key`, each in its own `region` or in every region of the provider's `regions`."""
+
+    key: str
+    access_key_id: str | None = None
+    secret_access_key: str | None = Field(None, repr=False)
+    session_token: str | None = Field(None, repr=False)
+    bearer: str | None = Field(None, repr=False)
+    region: str | None = Field(None, pattern=REGION)
+    organization: str | None = None
+    project: str | None = None
+    weight: float = Field(1.0, gt=0, allow_inf_nan=False)  # strategy weighted: its share of the picks
+    tier: int = Field(1, ge=0)  # strategy priority: tier 1 before tier 2
+    max_concurrent: int | None = Field(None, ge=1)  # requests in flight at once; at the cap, the key is skipped
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        return not_placeholder(header_secret(v))
+
+    @field_validator("access_key_id", "secret_access_key", "session_token", "bearer")
+    @classmethod
+    def _secret(cls, v: str | None) -> str | None:
+        return not_placeholder(header_secret(v)) if v is not None else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credential_as_key(cls, data: object) -> object:
+        """A cloud's credential is the key the pool names (`bearer`, or `access_key_id`): one per entry."""
+        if not isinstance(data, dict):
+            return data
+        given = [n for n in ("key", "bearer", "access_key_id") if n in data]
+        if len(given) > 1:
+            raise ValueError(f"takes one credential, not {' and '.join(given)}")
+        if given and given[0] != "key":
+            return {**data, "key": data[given[0]]}
+        return data
+
+    @model_validator(mode="after")
+    def _signing_pair(self) -> KeyConfig:
+        if self.access_key_id and not self.secret_access_key:
+            raise ValueError("secret_access_key: required with access_key_id")
+        if not self.access_key_id and (self.secret_access_key or self.session_token):
+            raise ValueError("access_key_id: required with secret_access_key and session_token")
+        return self
+
+    @property
+    def cloud(self) -> bool:
+        """Whether it is a cloud's credential (AWS keys, a bearer key, a region), which only a provider that signs
+        its requests takes."""
+        return bool(self.access_key_id or self.bearer or self.region)
+
+    @field_validator("organization", "project")
+    @classmethod
+    def _account_id(cls, v: str | None) -> str | None:
+        if v is not None and not (v and all("!" <= ch <= "~" for ch in v)):  # sent as a header value
+            raise ValueError("must be printable ASCII without spaces")
+        return v
+
+
+class CapabilitiesConfig(Strict):
+    """Columns of the model capability table (protocols/capabilities.py) to set; the others keep the table's."""
+
+    sampling: list[Literal["temperature", "top_p", "top_k"]] | None = None
+    thinking: Literal["none", "budget", "adaptive", "level"] | None = None
+    efforts: list[Literal["minimal", "low", "medium", "high", "xhigh", "max"]] | None = None
+    thinking_off: bool | None = None
+    prefill: bool | None = None
+    prefill_strip: bool | None = None
+    prefill_marker: str | None = Field(default=None, min_length=1)
+    prefill_echo: bool | None = None
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    anthropic_version: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    mid_system: bool | None = None
+
+    def columns(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ModelConfig(Strict):
+    # Applied after the provider's own adapters (rewrite/adapters/), to this exact model name.
+    adapters: list[AdapterEntry] = []
+    # What the models this key matches as a glob accept (translated requests are fitted to it).
+    capabilities: CapabilitiesConfig | None = None
+
+
+class ProviderConfig(Strict):
+    base_url: str | None = None
+    keys: list[KeyConfig] = []  # plain strings or KeyConfig mappings, normalised to KeyConfig
+    # Only for providers that are not built in: which wire protocols they speak and which hosts to intercept.
+    kind: str | None = None  # a provider family of a registered protocol (protocols/registration.py)
+    hosts: list[str] = []
+    # The base path the provider's own SDK uses on an intercepted host (default: the path of base_url).
+    path_prefix: str | None = None
+    # Non-stream generation requests go upstream as streams (folded back into JSON), so the stream deadlines and
+    # retries protect them; false for an upstream that cannot stream.
+    force_upstream_stream: bool = True
+    # Rewrites of every request sent to this provider, then per model (rewrite/adapters/).
+    adapters: list[AdapterEntry] = []
+    models: dict[str, ModelConfig] = {}
+    # What an openai-kind provider speaks as a route target: Chat Completions unless it says Responses.
+    protocol: str | None = None  # the `choice` of one of its family's protocols
+    # How the pool chooses a key: a name registered in rewrite/pool/strategies.py.
+    strategy: str = "round-robin"
+    # Continuing cut streams from this provider, over the top level's `resume`.
+    resume: ResumeOverride | None = None
+    # Conversation affinity for this provider's pool, over the top level's `affinity.mode`.
+    affinity: Switch | None = None
+    # Hedged first tokens for this provider, over the top level's `hedging` (rewrite/policy/hedging.py).
+    hedging: HedgingOverride | None = None
+    # Caps on each key's quota windows (rewrite/pool/caps.py), and models that share one quota at the vendor, over
+    # the built-in groups (name -> globs): docs/pools-and-usage.md, "Quota windows".
+    windows: list[CapConfig] = []
+    quota_groups: dict[Annotated[str, Field(min_length=1)],
+                       Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] = {}
+    # A provider that signs its requests (Bedrock): the regions its pooled keys are sent to, each key in each
+    # region apart (throttling is per account and region); empty: the region the client calls.
+    regions: list[Annotated[str, Field(pattern=REGION)]] = []
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/") if v else v
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str | None) -> str | None:
+        if v is not None and v not in protocols.registry.families():
+            raise ValueError(f"unknown kind {v!r}: one of {', '.join(protocols.registry.families())}")
+        return v
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, v: str | None) -> str | None:
+        choices = [r.choice for r in protocols.registrations() if r.choice is not None]
+        if v is not None and v not in choices:
+            raise ValueError(f"unknown protocol {v!r}: one of {', '.join(choices)}")
+        return v
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, v: str) -> str:
+        if v not in STRATEGIES:
+            raise ValueError(f"unknown strategy {v!r}: one of {', '.join(STRATEGIES)}")
+        return v
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _key_mappings(cls, v):
+        """A plain string in `keys` is a key without account settings."""
+        return [k if isinstance(k, dict) else {"key": k} for k in v] if isinstance(v, list) else v
