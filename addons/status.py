@@ -94,7 +94,8 @@ class Status:
         """The page's data, as `?format=json` returns it."""
         now = time.time()
         providers = [{"name": p.name, "family": p.family, "pool": p.pool.describe() if p.pool else None,
-                      "logins": p.logins.describe() if p.logins is not None else None}
+                      "logins": p.logins.describe() if p.logins is not None else None,
+                      "signers": p.signers.describe() if p.signers is not None else None}
                      for p in self.engine.router.providers]  # (the pools as the `rotator.pools` command shows them)
         flights = [Flight(job.id, job.provider.name, job.key,
                           job.route.protocol.name if job.route.protocol else None, self._started.get(job.id, now))

@@ -12,17 +12,18 @@ from protocols.registry import all, detect, get, register, register_family, regi
 from protocols.sse import SSEParser, format_event
 
 from protocols.families import anthropic as anthropic_family  # isort: skip (after the registry)
+from protocols.families import bedrock as bedrock_family  # isort: skip
 from protocols.families import gemini as gemini_family  # isort: skip
 from protocols.families import openai as openai_family  # isort: skip
-from protocols import anthropic_messages, gemini, openai_chat, openai_responses  # isort: skip
+from protocols import anthropic_messages, bedrock_converse, gemini, openai_chat, openai_responses  # isort: skip
 
-FAMILIES = (openai_family, anthropic_family, gemini_family)
+FAMILIES = (openai_family, anthropic_family, gemini_family, bedrock_family)
 for _family in FAMILIES:
     register_family(_family.FAMILY)
 
 # Registration order: the order `all()` lists them in, the order requests are recognised in, and a family's
 # first protocol is what its providers speak by default.
-PACKAGES = (openai_chat, openai_responses, anthropic_messages, gemini)
+PACKAGES = (openai_chat, openai_responses, anthropic_messages, gemini, bedrock_converse)
 for _package in PACKAGES:
     register(_package.REGISTRATION)
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import ClassVar
+from typing import Protocol as Interface
 
 from protocols.errors import TRUNCATED_MESSAGE
+
+SSE = "text/event-stream"
 
 # How a stream that stopped without its completion signal is ended for the client.
 ENDING_LENGTH = "length"  # the protocol's own "ran out of tokens" ending: SDKs report a visibly truncated answer
@@ -29,6 +32,27 @@ class Event:
     data: str | None = None
     event: str | None = None
     id: str | None = None
+
+
+class BrokenStream(ValueError):
+    """Bytes a stream parser cannot go on from (an SSE event past its size limit, a frame that is not one): the
+    stream is broken, not slow."""
+
+
+class StreamParser(Interface):
+    """What splits a protocol's stream into events (protocols/sse.py's SSEParser, an AWS event stream's parser): bytes
+    in, whole events out, each with its exact bytes as `raw`; `pending` what is not a whole event yet, `idle` when
+    nothing is; `close` at the end of the stream. Bytes it cannot go on from raise a `BrokenStream`."""
+
+    @property
+    def pending(self) -> bytes: ...
+
+    @property
+    def idle(self) -> bool: ...
+
+    def feed(self, data: bytes) -> list[Event]: ...
+
+    def close(self) -> list[Event]: ...
 
 
 class Repairer:
@@ -156,6 +180,7 @@ class Protocol:
 
     name: ClassVar[str]
     family: ClassVar[str]  # the vendor family whose providers speak it (protocols/families/): its `Family.name`
+    stream_type: ClassVar[str] = SSE  # the content type of its streamed answers (`parser` reads them)
     heartbeat: ClassVar[bytes | None] = None  # a keepalive the protocol's SDKs ignore, or None if none is safe
     path_suffix: ClassVar[str] = ""
     model_in_path: ClassVar[bool] = False  # the model is named in the URL path (Gemini), not in the body
@@ -171,8 +196,19 @@ class Protocol:
         return body.get("stream") is True
 
     def is_sse(self, path: str, query: str) -> bool:
-        """Whether a streamed answer to this request is framed as SSE (if not, pass it through untouched)."""
+        """Whether a streamed answer to this request is framed as `parser` reads it (SSE for most; if not, pass it
+        through untouched)."""
         return True
+
+    def parser(self) -> StreamParser:
+        """The reader of its streams: SSE by default."""
+        from protocols.sse import SSEParser  # (sse.py reads this module's Event)
+
+        return SSEParser()
+
+    def streams(self, content_type: str) -> bool:
+        """Whether an answer of `content_type` is one of its streams."""
+        return self.stream_type in content_type
 
     def model(self, path: str, body: dict) -> str:
         """The model a request asks for ("" if it names none)."""

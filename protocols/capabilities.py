@@ -14,10 +14,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocols import registry
 from protocols.unified import ReasoningConfig, Request
+
+if TYPE_CHECKING:
+    from protocols.families import Family
 
 SAMPLING = ("temperature", "top_p", "top_k")
 # Effort levels from least to most; "none" (thinking off) is not a level a model lists: see `thinking_off`.
@@ -71,19 +74,28 @@ GUESS = Capabilities.of(**COMPATIBLE, known=False)
 
 
 def lookup(family: str, model: str) -> Capabilities:
-    """The built-in capabilities of `model` at a provider of `family` (its family's table: protocols/families/);
-    the family's conservative guess (with `known` False) for a model not in the table. Gemini's "models/" prefix
-    is ignored."""
-    known = registry.family(family)
-    return known.capabilities(model) if known is not None else GUESS
+    """The built-in capabilities of `model` at a provider of `family` (its family's table: protocols/families/; a
+    model another vendor made, served under an id of the family's own, its vendor's table); the family's conservative
+    guess (with `known` False) for a model not in the table. Gemini's "models/" prefix is ignored."""
+    known, name = _table(family, model)
+    return known.capabilities(name) if known is not None else GUESS
 
 
 def cache_minimum(family: str, model: str) -> int | None:
     """The fewest prompt tokens `model` at a provider of `family` caches (below it nothing is cached, so a
     conversation gains nothing by staying on one key: issue 30); None for a model the vendors' tables do not name
     (an OpenAI-compatible vendor's own, a model newer than the table)."""
+    known, name = _table(family, model)
+    return known.cache_minimum(name) if known is not None else None
+
+
+def _table(family: str, model: str) -> tuple[Family | None, str]:
+    """The family whose table names `model` at a provider of `family`, and the name it has there."""
     known = registry.family(family)
-    return known.cache_minimum(model) if known is not None else None
+    moved = known.hosted(model) if known is not None and known.hosted is not None else None
+    if moved is not None and (vendor := registry.family(moved[0])) is not None:
+        return vendor, moved[1]
+    return known, model
 
 
 def matching[T](table: tuple[tuple[tuple[str, ...], T], ...], model: str) -> T | None:

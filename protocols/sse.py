@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 
-from protocols.base import Event
+from protocols.base import BrokenStream, Event
 
 # A blank line is a line ending (CRLF, CR or LF) followed by another. Every one contains one of these pairs, and
 # every occurrence of one of them is a blank line: a lone CR that is not half of a CRLF is a line ending.
@@ -26,7 +26,7 @@ _DATA_PREFIX = b"data: "
 MAX_BLOCK = 8 << 20  # bytes: far above any real event; a block that grows past it is a broken upstream
 
 
-class BlockTooLarge(ValueError):
+class BlockTooLarge(BrokenStream):
     """A block grew past the parser's `max_block` without ending: the stream is broken, not slow."""
 
 

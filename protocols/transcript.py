@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from protocols import registry, translate
-from protocols.base import Event
+from protocols.base import BrokenStream, Event, StreamParser
+from protocols.bedrock.invoke import ENVELOPE as INVOKE
 from protocols.logins.code_assist import ENVELOPE as CODE_ASSIST
 from protocols.logins.code_assist import PROTOCOL as CODE_ASSIST_PROTOCOL
+from protocols.logins.envelope import Envelope
 from protocols.sse import SSEParser, parse_block
 from protocols.translate.base import MALFORMED
 from protocols.translate.common import error_from_body
@@ -24,6 +27,9 @@ from protocols.unified_stream import AnswerBuilder, Error
 
 MAX_EVENTS = 50_000  # stream events folded into an answer; the rest are counted, not read
 SSE_CONTENT_TYPE = "text/event-stream"
+# Envelopes a vendor's clients wrap a protocol's calls in (protocol inside, envelope), beyond Code Assist's (read
+# inside its answers' JSON): Bedrock's InvokeModel, Anthropic's calls in AWS event stream frames.
+FRAMED_ENVELOPES: tuple[tuple[str, Envelope], ...] = (("anthropic_messages", INVOKE),)
 # What a flow shows in place of the middle of a very long body (rewrite/intake/loopback.py FlowBody).
 LEFT_OUT = re.compile(rb"\[rotator: (\d+) bytes left out here\]")
 
@@ -57,7 +63,7 @@ def read_request(protocol: str, path: str, body: bytes) -> RequestReading:
     except (ValueError, UnicodeDecodeError):
         reading.problem = "the body is not JSON"
         return reading
-    if protocol == CODE_ASSIST_PROTOCOL and isinstance(obj, dict) and (inside := _opened(path, obj)) is not None:
+    if isinstance(obj, dict) and (inside := _opened(protocol, path, obj)) is not None:
         path, obj = inside[0] + path[len(path.partition("?")[0]):], inside[1]
     proto = registry.get(protocol)
     model = proto.model(path.partition("?")[0], obj) if isinstance(obj, dict) else ""
@@ -79,6 +85,14 @@ def read_answer(protocol: str, status: int, content_type: str, body: bytes,
         return reading
     if SSE_CONTENT_TYPE in content_type or body.lstrip()[:5] in (b"data:", b"event"):
         return _read_stream(reading, _sse_events(body, protocol == CODE_ASSIST_PROTOCOL), max_events, body)
+    framed = _framing(protocol, content_type)
+    if framed is not None:  # (an AWS event stream: a frame cut short ends what can be read)
+        parser = framed()
+        try:
+            events = parser.feed(body) + parser.close()
+        except BrokenStream:
+            events = []
+        return _read_stream(reading, events, max_events, body)
     try:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -109,9 +123,25 @@ def _sse_events(body: bytes, enveloped: bool = False) -> list[Event]:
     return [e2 for e in events for e2 in opened.feed(e.raw)] if enveloped and b'"response"' in body else events
 
 
-def _opened(path: str, body: dict) -> tuple[str, dict] | None:
-    """A login's envelope around the request (Code Assist's): the plain path and request inside."""
-    return CODE_ASSIST.opened(path.partition("?")[0], body)
+def _opened(protocol: str, path: str, body: dict) -> tuple[str, dict] | None:
+    """An envelope around the request (a login's, Code Assist's; a vendor's, Bedrock's InvokeModel): the plain path
+    and request inside."""
+    plain = path.partition("?")[0]
+    if protocol == CODE_ASSIST_PROTOCOL:
+        return CODE_ASSIST.opened(plain, body)
+    return next((inside for inner, envelope in FRAMED_ENVELOPES
+                 if inner == protocol and (inside := envelope.opened(plain, body)) is not None), None)
+
+
+def _framing(protocol: str, content_type: str) -> Callable[[], StreamParser] | None:
+    """The reader of a stream that is not SSE: an envelope's (the protocol's events in its frames), or the
+    protocol's own (Converse's event stream); None when neither reads `content_type`."""
+    for inner, envelope in FRAMED_ENVELOPES:
+        if inner == protocol and envelope.stream_type is not None and envelope.stream_type in content_type:
+            return envelope.answers().parser
+    known = registry.get(protocol) if protocol in {p.name for p in registry.all()} else None
+    return known.parser if known is not None and known.stream_type != SSE_CONTENT_TYPE and known.streams(
+        content_type) else None
 
 
 def _read_stream(reading: AnswerReading, events: list[Event], max_events: int, body: bytes) -> AnswerReading:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 import protocols
 from rewrite.adapters.entries import AdapterEntry
@@ -17,6 +17,8 @@ from rewrite.config_settings import ResumeOverride, Strict, Switch
 from rewrite.policy.hedging import HedgingOverride
 from rewrite.pool.caps import CapConfig
 from rewrite.pool.strategies import STRATEGIES
+
+REGION = r"^[a-z]{2}(-[a-z]+)+-\d+$"  # an AWS region (`us-east-1`, `us-gov-west-1`)
 
 
 def header_secret(value: str) -> str:
@@ -43,9 +45,16 @@ def not_placeholder(key: str) -> str:
 
 class KeyConfig(Strict):
     """One pooled key. `organization` and `project` (OpenAI only) go upstream with this key in place of the
-    client's own, which belong to another account."""
+    client's own, which belong to another account. A provider that signs its requests (AWS SigV4: Bedrock) takes
+    AWS keys (`access_key_id`, `secret_access_key`, an optional `session_token`) or a `bearer` API key in place of
+    `key`, each in its own `region` or in every region of the provider's `regions`."""
 
     key: str
+    access_key_id: str | None = None
+    secret_access_key: str | None = Field(None, repr=False)
+    session_token: str | None = Field(None, repr=False)
+    bearer: str | None = Field(None, repr=False)
+    region: str | None = Field(None, pattern=REGION)
     organization: str | None = None
     project: str | None = None
     weight: float = Field(1.0, gt=0, allow_inf_nan=False)  # strategy weighted: its share of the picks
@@ -56,6 +65,38 @@ class KeyConfig(Strict):
     @classmethod
     def _key(cls, v: str) -> str:
         return not_placeholder(header_secret(v))
+
+    @field_validator("access_key_id", "secret_access_key", "session_token", "bearer")
+    @classmethod
+    def _secret(cls, v: str | None) -> str | None:
+        return not_placeholder(header_secret(v)) if v is not None else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credential_as_key(cls, data: object) -> object:
+        """A cloud's credential is the key the pool names (`bearer`, or `access_key_id`): one per entry."""
+        if not isinstance(data, dict):
+            return data
+        given = [n for n in ("key", "bearer", "access_key_id") if n in data]
+        if len(given) > 1:
+            raise ValueError(f"takes one credential, not {' and '.join(given)}")
+        if given and given[0] != "key":
+            return {**data, "key": data[given[0]]}
+        return data
+
+    @model_validator(mode="after")
+    def _signing_pair(self) -> KeyConfig:
+        if self.access_key_id and not self.secret_access_key:
+            raise ValueError("secret_access_key: required with access_key_id")
+        if not self.access_key_id and (self.secret_access_key or self.session_token):
+            raise ValueError("access_key_id: required with secret_access_key and session_token")
+        return self
+
+    @property
+    def cloud(self) -> bool:
+        """Whether it is a cloud's credential (AWS keys, a bearer key, a region), which only a provider that signs
+        its requests takes."""
+        return bool(self.access_key_id or self.bearer or self.region)
 
     @field_validator("organization", "project")
     @classmethod
@@ -120,6 +161,9 @@ class ProviderConfig(Strict):
     windows: list[CapConfig] = []
     quota_groups: dict[Annotated[str, Field(min_length=1)],
                        Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] = {}
+    # A provider that signs its requests (Bedrock): the regions its pooled keys are sent to, each key in each
+    # region apart (throttling is per account and region); empty: the region the client calls.
+    regions: list[Annotated[str, Field(pattern=REGION)]] = []
 
     @field_validator("base_url")
     @classmethod

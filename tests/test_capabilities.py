@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import protocols.translate as translate
-from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, EFFORTS, lookup, overridden
+from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, EFFORTS, cache_minimum, lookup, overridden
 from protocols.translate.common import JSON_INSTRUCTION
 from rewrite.config import ConfigError, parse
 from rewrite.config_settings import StreamingConfig
@@ -187,6 +187,23 @@ def test_the_columns_without_a_body_field_of_their_own():
 ])
 def test_globs_match_snapshots_prefixes_and_case(family, model, known_as):
     assert lookup(family, model) == lookup(family, known_as) and lookup(family, model).known
+
+
+@pytest.mark.parametrize(("model", "known_as"), [
+    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),  # an inference profile
+    ("anthropic.claude-opus-4-6-v1", "claude-opus-4-6"),  # a foundation model
+    ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+     "claude-haiku-4-5"),
+])
+def test_a_bedrock_id_of_an_anthropic_model_is_known_as_that_model(model, known_as):
+    assert lookup("bedrock", model) == lookup("anthropic", known_as) and lookup("bedrock", model).known
+    assert cache_minimum("bedrock", model) == cache_minimum("anthropic", known_as)
+
+
+def test_another_vendors_model_on_bedrock_gets_converse_sampling_and_no_reasoning():
+    for model in ("meta.llama3-70b-instruct-v1:0", "us.amazon.nova-pro-v1:0", "arn:aws:bedrock:us-east-1:1:x/abc"):
+        caps = lookup("bedrock", model)
+        assert not caps.known and caps.sampling == {"temperature", "top_p"} and caps.thinking == "none"
 
 
 def test_an_unknown_model_gets_the_conservative_guess():

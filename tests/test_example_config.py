@@ -49,7 +49,7 @@ def test_the_example_loads_with_every_setting_turned_on(env):
 
 
 def test_the_example_needs_its_environment():
-    with pytest.raises(ConfigError, match=r"^8 environment variables are not set: OPENAI_KEY_1 \(providers\.openai\."
+    with pytest.raises(ConfigError, match=r"^11 environment variables are not set: OPENAI_KEY_1 \(providers\.openai\."
                                           r"keys\.0\), OPENAI_KEY_2 .* DEEPSEEK_KEY \(providers\.deepseek\.keys\.0\)$"):
         load(EXAMPLE.read_text())
 

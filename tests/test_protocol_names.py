@@ -36,6 +36,9 @@ ALLOWED = {
     ("rewrite/providers/chatgpt.py", "openai"),
     ("rewrite/providers/chatgpt.py", "responses"),
     ("rewrite/providers/code_assist.py", "gemini"),
+    # Bedrock's provider names its family and the families its paths speak (Converse, Anthropic in InvokeModel).
+    ("rewrite/providers/bedrock.py", "bedrock"),
+    ("rewrite/providers/bedrock.py", "anthropic"),
     # The capabilities key users write in the config (`anthropic_version`), read by the registration's
     # `required_headers` through the capability table.
     ("rewrite/config_providers.py", "anthropic"),

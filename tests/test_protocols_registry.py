@@ -17,10 +17,11 @@ EXPECTED = {
     "openai_responses": ("openai", b": keepalive\n\n"),
     "anthropic_messages": ("anthropic", b'event: ping\ndata: {"type": "ping"}\n\n'),
     "gemini": ("gemini", None),
+    "bedrock_converse": ("bedrock", None),
 }
 
 
-def test_the_four_protocols_are_registered_in_order():
+def test_the_five_protocols_are_registered_in_order():
     assert [p.name for p in protocols.all()] == list(EXPECTED)
     for protocol in protocols.all():
         assert (protocol.family, protocol.heartbeat) == EXPECTED[protocol.name]
@@ -113,10 +114,10 @@ def test_error_bodies_are_json_bytes():
 
 
 def test_what_the_engine_knows_of_a_protocol_comes_from_its_registration():
-    assert registry.families() == ("openai", "anthropic", "gemini")
+    assert registry.families() == ("openai", "anthropic", "gemini", "bedrock")
     assert [registry.speaking(f, c).name for f, c in (("openai", None), ("openai", "responses"), ("anthropic", None),
-                                                      ("gemini", None))] == list(EXPECTED)
-    assert [r.name for r in protocols.registrations() if r.stateful] == list(EXPECTED)[1:]
+                                                      ("gemini", None), ("bedrock", None))] == list(EXPECTED)
+    assert [r.name for r in protocols.registrations() if r.stateful] == list(EXPECTED)[1:]  # (Converse: reasoning)
     assert registry.credential("gemini").client_query == "key"
     assert "x-goog-api-key" in registry.credential_headers() and "openai-project" in registry.credential_headers()
     assert (registry.label("openai_chat"), registry.label("cohere")) == ("OpenAI Chat Completions", "cohere")

@@ -10,6 +10,7 @@ RPC error details (google_rpc.py), which Google's OpenAI-compatible endpoint sen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
@@ -62,6 +63,9 @@ class Family:
       `unknown`: what a model no row names is sent as (`known` False), an OpenAI-compatible server's guess by
       default.
     - `cache_minimums`: the fewest prompt tokens its models cache, (model globs, tokens) rows likewise.
+    - `hosted`: a model another vendor made that its providers serve under an id of their own (Bedrock's
+      `us.anthropic.claude-sonnet-4-5-20250929-v1:0`): (that vendor's family, its name there), whose table then says
+      what it accepts and caches; None for a model of its own.
     """
 
     name: str
@@ -71,6 +75,7 @@ class Family:
     models: tuple[tuple[tuple[str, ...], Capabilities], ...] = ()
     unknown: Capabilities = GUESS
     cache_minimums: tuple[tuple[tuple[str, ...], int], ...] = ()
+    hosted: Callable[[str], tuple[str, str] | None] | None = None
 
     def capabilities(self, model: str) -> Capabilities:
         """What `model` accepts: its row, else the family's guess."""

@@ -72,7 +72,7 @@ def opened(path: str, body: dict) -> tuple[str, dict] | None:
     return PLAIN_PATH.format(model=model, method=m.group(1)), inner
 
 
-def envelope_path(plain_path: str) -> str:
+def envelope_path(plain_path: str, plain: dict | None = None, client_path: str = "") -> str:
     """The Code Assist path of a plain Gemini call (its method kept: a forced stream's is the stream's)."""
     m = _PLAIN_METHOD.search(plain_path)
     return INTERNAL + (m.group(1) if m else "generateContent")

@@ -53,6 +53,7 @@ JSON_SPACE = " \t\n\r"
 _scan_value: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 GEMINI_BAD_KEY = "API_KEY_INVALID"
 UNAUTHORIZED = 401
+RATE_LIMITED = 429
 
 
 def string(value: object) -> str:
@@ -153,6 +154,8 @@ def error_from_body(status: int, body: bytes | dict) -> Error:
     if isinstance(obj, list) and obj:  # Gemini's JSON-array stream wraps its error
         obj = obj[0]
     error = obj.get("error") if isinstance(obj, dict) else None
+    if isinstance(obj, dict) and error is None and isinstance(obj.get("message", obj.get("Message")), str):
+        error = {"message": obj.get("message", obj.get("Message"))}  # AWS's shape: the message, its type beside it
     if not isinstance(error, dict):
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(error or body)
         return Error(status, text.strip()[:2000] or f"upstream error {status}")
@@ -173,5 +176,7 @@ def error_from_object(error: dict, status: int | None = None) -> Error:
         status = status or next((ERROR_STATUS[n] for n in names if n in ERROR_STATUS), 500)
     if GEMINI_BAD_KEY in json.dumps(error.get("details") or ""):
         status = UNAUTHORIZED  # Gemini says 400 INVALID_ARGUMENT for a bad key; other SDKs expect 401
-    kind = KIND_CONTEXT_LENGTH if CONTEXT_LENGTH.search(" ".join([message, *names])) else None
+    # A rate limit is never about the prompt's length, whatever its words (Bedrock's "Too many tokens").
+    overflow = status != RATE_LIMITED and CONTEXT_LENGTH.search(" ".join([message, *names]))
+    kind = KIND_CONTEXT_LENGTH if overflow else None
     return Error(status, message or " ".join(names) or f"upstream error {status}", kind)

@@ -144,7 +144,7 @@ class Attempt:
                 self._answered(ticket, resp, body)
                 error = call.errors.read(resp.status_code, resp.headers.multi_items(), body, time.time())
                 return self._error(ticket, error, resp, body)
-            if (proto := req.proto) is not None and "text/event-stream" in resp.headers.get("content-type", ""):
+            if (proto := req.proto) is not None and call.streams(resp.headers.get("content-type", "")):
                 return await self._stream(ticket, resp, proto, deadline, capture)
             if call.asking is not None:  # (nothing but a stream can be spliced into the client's answer)
                 return Failure(FailureKind.BAD_ANSWER, "the continuation was not answered as a stream", retryable=False)
@@ -239,10 +239,11 @@ class Attempt:
 
     async def _stream(self, ticket: Ticket, resp: httpx.Response, proto: Protocol, first_deadline: float,
                       capture: Capture | None) -> Failure | None:
-        """An SSE answer (to a client speaking `proto`): pumped to the client (or folded, for a forced stream),
+        """A streamed answer (to a client speaking `proto`): pumped to the client (or folded, for a forced stream),
         ended honestly if cut."""
         call, answers, resume, hooks = self.call, self.answers, self.resume, self.ctx.hooks
         repairer, aggregator = call.leg.readers(call.req.client_stream, proto, call.adapters)
+        repairer = call.repairer(repairer)
         if hooks.wants("reading"):
             e = Reading(call, ticket, repairer)
             hooks.pass_along(e, "repairer")
@@ -261,7 +262,7 @@ class Attempt:
                               claim if self.claim is not None else None)
         answers.repairer = repairer
         translated_from = call.leg.translation.upstream if call.leg.translation else None
-        cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from)
+        cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from, call.parser)
         if not repairer.started and repairer.early_error is not None:
             return self._failed_early(ticket, resp, repairer.early_error, stream, aggregator, proto, cause)
         if not repairer.started:

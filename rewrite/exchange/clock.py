@@ -7,23 +7,32 @@ import asyncio
 import math
 from collections.abc import Callable
 
+from protocols.base import SSE
 from rewrite.exchange.job import Job
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import Note
 from rewrite.waiting import first_done
 
-SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
+
+def stream_headers(content_type: str) -> list[tuple[str, str]]:
+    """The head of a stream Rotator writes (a translated one, or committed early by a heartbeat)."""
+    return [("content-type", content_type), ("cache-control", "no-cache")]
+
+
+SSE_HEADERS = stream_headers(SSE)
 
 
 class Clock:
     """`last_rx` and `last_tx` are written by the pump on every streamed event (plain attributes: no call)."""
 
-    def __init__(self, out: Responder | None, job: Job, heartbeat: bytes | None, interval: float) -> None:
+    def __init__(self, out: Responder | None, job: Job, heartbeat: bytes | None, interval: float,
+                 headers: list[tuple[str, str]] = SSE_HEADERS) -> None:
         self.loop = asyncio.get_running_loop()
         self.out = out  # None: no client to write to (a WebSocket upgrade's attempts)
         self.job = job
         self.heartbeat = heartbeat  # None: no heartbeats (not a client's SSE stream)
         self.interval = interval
+        self.headers = headers  # the client stream's, should a heartbeat commit it
         self.last_rx = self.last_tx = self.t0 = self.loop.time()
         # Set when a deadline moves earlier than the supervisor is sleeping for (the first token switches the
         # first-token deadline for the idle one).
@@ -55,7 +64,7 @@ class Clock:
     def beat(self) -> None:
         assert self.heartbeat is not None and self.out is not None
         if not self.out.committed:
-            self.out.start(200, list(SSE_HEADERS))
+            self.out.start(200, list(self.headers))
             self.job.note(Note.COMMITTED, "status 200 sent early, to keep the client alive with heartbeats")
         self.out.write(self.heartbeat)
         self.last_tx = self.loop.time()

@@ -101,12 +101,12 @@ class Continuation:
         req = ctx.req
         legs = Legs(ctx)
         legs.routed = f.legs.routed
-        payer = legs.payer(provider, target)
+        payer = legs.payer(provider, target, more)
         leg = legs.leg(provider, target, payer)
         call = TargetCall(ctx, leg, more, payer, f.refused)
         call.asking = method
         resume.asking = asking = Asking(delivered, method, caps, client)
-        pump = Pump(f.ctx.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.parser)
+        pump = Pump(f.ctx.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.stream_headers)
         keys = KeyAttempts(ctx, payer, provider, model, call, until=self.give_up, tokens=req.tokens)
         try:
             failure = await keys.run(Attempt(ctx, call, f.answers, pump, resume, until=self.give_up).on)

@@ -1,15 +1,15 @@
-"""The client's writer for a call a login's client sent in an envelope of its own (rewrite/providers/login.py,
-protocols/logins/envelope.py): the engine reads, repairs and writes the plain call inside; what it writes is put
-back in the envelope here, on its way to the client. The login's own events come through as they came (their
-bytes the envelope's, kept when the pump's parser opened them); Rotator's own events (an honest ending, an
-error event) and another target's answers are put in an envelope; errors go as they are."""
+"""The client's writer for a call its client sent in an envelope (a login's: rewrite/providers/login.py; a vendor's,
+Bedrock's InvokeModel: rewrite/providers/calls.py; protocols/logins/envelope.py): the engine reads, repairs and
+writes the plain call inside; what it writes is put back in the envelope here, on its way to the client. The
+provider's own events come through as they came (their bytes the envelope's, kept when the pump's parser opened
+them); Rotator's own events (an honest ending, an error event) and another target's answers are put in an envelope
+(a plain stream's content type made the envelope's, when its streams have their own: an AWS event stream)."""
 
 from __future__ import annotations
 
+from protocols.base import SSE
 from protocols.logins.envelope import Envelope, EnvelopedAnswers
 from rewrite.intake.loopback import Responder
-
-SSE = "text/event-stream"
 
 
 class EnvelopedWriter(Responder):
@@ -33,7 +33,11 @@ class EnvelopedWriter(Responder):
         return self._out.blocked
 
     def start(self, status: int, headers: list[tuple[str, str]]) -> None:
-        self._sse = any(n.lower() == "content-type" and SSE in v for n, v in headers)
+        own = self._envelope.stream_type
+        kind = next((v for n, v in headers if n.lower() == "content-type"), "")
+        self._sse = SSE in kind or (own is not None and own in kind)
+        if own is not None and SSE in kind:  # (a plain stream, another target's or Rotator's: put in the envelope's)
+            headers = [(n, own if n.lower() == "content-type" else v) for n, v in headers]
         self._out.start(status, headers)
 
     def write(self, data: bytes) -> None:

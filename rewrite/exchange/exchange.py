@@ -21,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import protocols.resume
+from protocols.base import SSE, StreamParser
 from protocols.sse import SSEParser
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config, LimitsConfig, StreamingConfig
 from rewrite.exchange.answers import Answers
-from rewrite.exchange.clock import Clock
+from rewrite.exchange.clock import Clock, stream_headers
 from rewrite.exchange.context import Context
 from rewrite.exchange.continuation import Continuation
 from rewrite.exchange.enveloped import EnvelopedWriter
@@ -68,21 +69,23 @@ class Exchange:
             config = router.config if router is not None else Config()
             setting = Setting(config, prices or PriceTable(), router, hooks)
         req = ClientRequest(request, job.route, streaming, parsed, limits.max_request_body)
-        parser: Callable[[], SSEParser] = SSEParser
-        if req.dialect is not None:  # a login's envelope: its events opened as they come, put back for the client
-            enveloped = req.dialect.answers()
-            responder, parser = EnvelopedWriter(responder, req.dialect, enveloped), enveloped.parser
-        clock = Clock(responder, job, req.heartbeat, streaming.heartbeat_interval)
+        # What the client was sent, read back (for resume): its protocol's stream, or its provider's envelope
+        # (a login's, Bedrock's InvokeModel), whose events are opened as they come and put back for the client.
+        parser: Callable[[], StreamParser] = req.proto.parser if req.proto is not None else SSEParser
+        if req.dialect is not None and req.opened is not None:
+            responder, parser = EnvelopedWriter(responder, req.dialect, req.opened), req.opened.parser
+        headers = stream_headers(req.proto.stream_type if req.proto is not None else SSE)
+        clock = Clock(responder, job, req.heartbeat, streaming.heartbeat_interval, headers)
         ctx = self.ctx = Context(job, req, clock, streaming, setting, Hooks(()), client)
         ctx.hooks = engaged(plugins if plugins is not None else plugins_for(setting), ctx)
         max_body = limits.max_response_body  # of a body decoded or held whole
         answers = Answers(responder, job, req, clock, max_body, streaming.request_timeout)
         ctx.answers = answers
-        pump = Pump(clock, req.meter, max_body, streaming.idle_timeout, parser)
+        pump = Pump(clock, req.meter, max_body, streaming.idle_timeout, headers)
         resumer = protocols.resume.get(req.proto.name) if req.proto is not None and resume_for else None
         self.resume = None
         if resumer is not None and req.proto is not None and resume_for is not None:
-            self.resume = Resume(resumer, req.proto, req.body, resume_for, responder, parser=pump.parser)
+            self.resume = Resume(resumer, req.proto, req.body, resume_for, responder, parser=parser)
         self.fallback = Fallback(ctx, Legs(ctx), answers, pump, self.resume)
 
     async def run(self) -> None:

@@ -53,12 +53,14 @@ class Legs:
         self.routed = chosen != native
         return chosen
 
-    def payer(self, provider: Provider, target: Target) -> Payer:
-        """Who pays for the target (the plug-in that answers `paying`; none: the request goes as it came)."""
+    def payer(self, provider: Provider, target: Target, more: bool = False) -> Payer:
+        """Who pays for the target (the plug-in that answers `paying`; none: the request goes as it came); `more`:
+        another target follows it."""
         hooks = self.ctx.hooks
         if not hooks.wants("paying"):
             return AS_IT_CAME
-        return hooks.ask(Paying(provider, target.model_for(self.req.asked), provider is self.req.called)) or AS_IT_CAME
+        paying = Paying(provider, target.model_for(self.req.asked), provider is self.req.called, more)
+        return hooks.ask(paying) or AS_IT_CAME
 
     def sent_as_it_came(self, chosen: list[tuple[Provider, Target]]) -> bool:
         """Whether the client's body goes upstream untouched (the skeleton of a large one is then enough): one
@@ -160,7 +162,7 @@ class Fallback:
         failure: Failure | None = None
         for n, (provider, target) in enumerate(chosen):
             more = n + 1 < len(chosen)
-            payer = self.legs.payer(provider, target)
+            payer = self.legs.payer(provider, target, more)
             try:
                 leg = self.legs.leg(provider, target, payer)
             except (TranslationError, UnsafeURLValue) as e:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from protocols.base import Protocol, Repairer, StreamParser
 from protocols.members import rewritten
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
@@ -79,6 +80,10 @@ class TargetCall:
         if payer.sealed:
             self._seal()
         self.upstream_stream = p is not None and (req.client_stream or self.aggregate)
+        # How its streamed answers are framed: the protocol it is asked in (SSE, an AWS event stream), or the envelope
+        # the client called its provider in (its events opened as they come: rewrite/exchange/enveloped.py).
+        self.enveloped = leg.called and req.opened is not None
+        self.framing: Protocol | None = leg.protocol
         self.sent: bytes = b""  # the body of the current attempt's upstream request
         self.said: list[str] = []  # what the plug-ins changed of the current attempt's body, in words
         self.asking: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
@@ -99,6 +104,27 @@ class TargetCall:
         if skipped:
             self.ctx.job.note(Note.SIGNED, "the client's signed body went as it came; skipped: " + "; ".join(skipped),
                               skipped=skipped)
+
+    def streams(self, content_type: str) -> bool:
+        """Whether an answer of `content_type` is a stream the engine reads (and repairs)."""
+        dialect = self.req.dialect
+        if self.enveloped and dialect is not None and dialect.stream_type is not None:
+            return dialect.stream_type in content_type
+        return self.framing is not None and self.framing.streams(content_type)
+
+    def parser(self) -> StreamParser:
+        """A reader of its stream's events."""
+        if self.enveloped and self.req.opened is not None:
+            return self.req.opened.parser()
+        assert self.framing is not None
+        return self.framing.parser()
+
+    def repairer(self, repairer: Repairer) -> Repairer:
+        """The client stream's repairer, around the events of its provider's envelope (an exception frame), if any."""
+        dialect = self.req.dialect
+        if self.enveloped and dialect is not None and dialect.repairer is not None:
+            return dialect.repairer(repairer)
+        return repairer
 
     def unforce(self) -> None:
         """The upstream refused a stream for this model: send the request as the client did."""
@@ -150,10 +176,12 @@ class TargetCall:
                 headers = [(n, v) for n, v in headers if n.lower() != "content-encoding"]
             elif content is not req.client_bytes():
                 if req.dialect is not None:
-                    _, content = req.enveloped(path, content)
+                    assert isinstance(body, dict)  # (a generation call's: the envelope's inside)
+                    _, content = req.enveloped(path, content, body)
                 content = req.encoded(content)
-        if leg.called and req.dialect is not None:  # (the client's own path, for the call in its envelope)
-            path = req.dialect.envelope_path(path)
+        if leg.called and req.dialect is not None:  # (the client's path, for the call in its envelope)
+            assert isinstance(body, dict)
+            path = req.dialect.envelope_path(path, body, req.sent_path)
         url = leg.url(path, req.called.path_prefix, req.host)
         if content is not req.client_bytes():  # (its steps: what the request looked like, credential masked)
             self._built(ticket, Outbound(req.request.method, url, query, list(headers), shown))

@@ -1,5 +1,6 @@
-"""The SSE pump: one upstream response read, parsed, repaired and written to the client, under the first-token and
-idle deadlines; and the client's side of a streamed answer (`ClientStream`), which outlives one upstream response.
+"""The pump: one upstream stream (SSE, or an AWS event stream: its parser is the attempt's) read, parsed, repaired
+and written to the client, under the first-token and idle deadlines; and the client's side of a streamed answer
+(`ClientStream`), which outlives one upstream response.
 
 One pump task per upstream response reads, parses and writes; the clock (rewrite/exchange/clock.py) supervises it
 against the deadlines and the heartbeat. Writes to the client are synchronous and whole events, so a heartbeat can
@@ -15,9 +16,9 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from protocols.base import Aggregator, Repairer
+from protocols.base import Aggregator, BrokenStream, Repairer, StreamParser
 from protocols.resume import Holder
-from protocols.sse import BlockTooLarge, SSEParser
+from protocols.sse import SSEParser
 from protocols.translate.base import MALFORMED
 from rewrite.accounting.usage import Meter
 from rewrite.exchange.clock import SSE_HEADERS, Clock
@@ -125,12 +126,12 @@ class ClientStream:
 
 
 class Pump:
-    """Reads upstream SSE responses for one request. `translated_from`: the upstream protocol's name when the
-    events are translated (for the usage meter)."""
+    """Reads upstream streams for one request. `translated_from`: the upstream protocol's name when the events are
+    translated (for the usage meter); `stream_headers`: the client's, for a stream Rotator writes (translated)."""
 
     def __init__(self, clock: Clock, meter: Meter, max_body: int, idle_timeout: float,
-                 parser: Callable[[], SSEParser] = SSEParser) -> None:
-        self.parser = parser  # (a login's envelope opens each event: rewrite/providers/login.py)
+                 stream_headers: list[tuple[str, str]] = SSE_HEADERS) -> None:
+        self.stream_headers = stream_headers
         self.clock = clock
         self.meter = meter
         self.max_body = max_body
@@ -138,13 +139,15 @@ class Pump:
 
     def twin(self) -> Pump:
         """A pump for an attempt that runs beside this one's (a race): its own usage meter."""
-        return Pump(self.clock, self.meter.fork(), self.max_body, self.idle_timeout, self.parser)
+        return Pump(self.clock, self.meter.fork(), self.max_body, self.idle_timeout, self.stream_headers)
 
     async def run(self, resp: httpx.Response, stream: ClientStream, aggregator: Aggregator | None,
-                  first_deadline: float, capture: Capture | None, translated_from: str | None) -> str:
-        """Pump `resp` into `stream` (or, with an aggregator, into it) until the upstream ends or a deadline passes
-        (the first token's until it is in, then the idle one). Returns how the upstream ended."""
-        pumping = asyncio.ensure_future(self.read(resp, stream, aggregator, capture, translated_from))
+                  first_deadline: float, capture: Capture | None, translated_from: str | None,
+                  parser: Callable[[], StreamParser] = SSEParser) -> str:
+        """Pump `resp` (its events as `parser` reads them) into `stream` (or, with an aggregator, into it) until the
+        upstream ends or a deadline passes (the first token's until it is in, then the idle one). Returns how the
+        upstream ended."""
+        pumping = asyncio.ensure_future(self.read(resp, stream, aggregator, capture, translated_from, parser))
         idle, clock, repairer = self.idle_timeout, self.clock, stream.repairer
 
         def deadline() -> float:
@@ -159,7 +162,7 @@ class Pump:
         return "idle timeout" if finished is False else pumping.result()
 
     async def read(self, resp: httpx.Response, stream: ClientStream, aggregator: Aggregator | None,
-                   capture: Capture | None, translated_from: str | None) -> str:
+                   capture: Capture | None, translated_from: str | None, parser: Callable[[], StreamParser]) -> str:
         """Read the upstream, track it, and write what the client receives. Returns how the upstream ended."""
         next_piece = piece_reader(resp, self.max_body)
         push = piece_pusher(resp) if aggregator is None else None
@@ -168,17 +171,17 @@ class Pump:
         feed = self.meter.tap(stream.repairer.feed, translated_from)
         try:
             if aggregator is not None:
-                await self._fold(next_piece, feed, stream, aggregator)
+                await self._fold(parser(), next_piece, feed, stream, aggregator)
             else:
-                headers = SSE_HEADERS if translated_from is not None else response_headers(resp.headers)
-                await self._stream(next_piece, push, feed, stream, headers)
+                headers = self.stream_headers if translated_from is not None else response_headers(resp.headers)
+                await self._stream(parser(), next_piece, push, feed, stream, headers)
         except httpx.TransportError as e:
             return f"upstream reset: {type(e).__name__}"
         except BodyTooLarge as e:
             return str(e)
         except httpx.DecodingError as e:
             return f"upstream body undecodable: DecodingError: {e}"
-        except (BlockTooLarge, Abandoned) as e:
+        except (BrokenStream, Abandoned) as e:  # (an event too large, a frame that is not one)
             return str(e)
         except MALFORMED as e:  # valid JSON of a shape the protocol's reader cannot follow: a broken body too
             logger.warning("rotator: %s: upstream event not understood: %s: %s", stream.job.id[:8],
@@ -187,9 +190,10 @@ class Pump:
             return f"upstream event not understood ({type(e).__name__})"
         return "upstream ended"
 
-    async def _fold(self, next_piece: Reader, feed: Callable, stream: ClientStream, aggregator: Aggregator) -> None:
+    async def _fold(self, parser: StreamParser, next_piece: Reader, feed: Callable, stream: ClientStream,
+                    aggregator: Aggregator) -> None:
         """A forced stream: every event to the aggregator, nothing to the client."""
-        parser, clock, job, repairer, watch = self.parser(), self.clock, stream.job, stream.repairer, stream.watch
+        clock, job, repairer, watch = self.clock, stream.job, stream.repairer, stream.watch
         loop = clock.loop
         while chunk := await next_piece():
             clock.last_rx = loop.time()
@@ -206,11 +210,11 @@ class Pump:
                 watch(data)
             aggregator.feed(e)
 
-    async def _stream(self, next_piece: Reader, push: Pusher | None, feed: Callable, stream: ClientStream,
-                      headers: list[tuple[str, str]]) -> None:
+    async def _stream(self, parser: StreamParser, next_piece: Reader, push: Pusher | None, feed: Callable,
+                      stream: ClientStream, headers: list[tuple[str, str]]) -> None:
         """A client's stream: held back until its first token (a retry stays possible until then), then written
         as it comes. `headers`: the client's, should the first token commit the status."""
-        parser, clock, job, out, repairer = self.parser(), self.clock, stream.job, stream.out, stream.repairer
+        clock, job, out, repairer = self.clock, stream.job, stream.out, stream.repairer
         loop, holder = clock.loop, stream.holder
         marker = holder.marker if holder is not None else b""
 

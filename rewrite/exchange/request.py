@@ -9,7 +9,7 @@ import json
 import math
 
 from protocols.base import Protocol
-from protocols.logins.envelope import Envelope
+from protocols.logins.envelope import Envelope, EnvelopedAnswers
 from protocols.urls import path_problem, segment_problem, shown
 from rewrite.accounting.usage import Meter
 from rewrite.config import StreamingConfig
@@ -29,6 +29,7 @@ class ClientRequest:
         self.route = route
         self.called: Provider = route.provider
         self.path, _, self.query = request.target.partition("?")
+        self.sent_path = self.path  # the client's own path, as it came (an envelope's: `path` is the call inside)
         self.host = called_host(request.headers)
         self.body: dict = {}  # the parsed JSON body: a dict whenever `proto` is set, empty when there is none
         self.proto: Protocol | None = route.protocol
@@ -53,12 +54,15 @@ class ClientRequest:
                 self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
             else:
                 self.body = body
-        # A login's envelope (rewrite/providers/login.py): the call inside is what the engine reads and repairs;
-        # `envelope` is the client's body as it came, put back around it for the login.
+        # An envelope its provider's client wraps calls in (a login's, Bedrock's InvokeModel): the call inside is what
+        # the engine reads and repairs; `envelope` is the client's body as it came, put back around it for the
+        # provider; `opened` reads its answers' events (and puts them back: rewrite/exchange/enveloped.py).
         self.dialect: Envelope | None = None
         self.envelope: dict | None = None
-        if self.proto is not None and self.called.envelope is not None:
-            self._open(self.called.envelope)
+        self.opened: EnvelopedAnswers | None = None
+        envelope = self.called.envelope
+        if self.proto is not None and envelope is not None and envelope.sample_path(self.path) != self.path:
+            self._open(envelope)  # (a call in its envelope: its path stands for another protocol's)
         p, body = self.proto, self.body
         self.asked = p.model(self.path, body) if p is not None else ""
         self.client_stream = p is not None and p.wants_stream(self.path, self.query, body)
@@ -77,15 +81,17 @@ class ClientRequest:
             self.proto = None  # not an envelope after all: forwarded as it came, the vendor answers it
             self.body = {}
             return
-        self.dialect, self.envelope = envelope, self.body
+        self.dialect, self.envelope, self.opened = envelope, self.body, envelope.answers()
         self.path, self.body = inside
         self.plain = json.dumps(self.body).encode()
 
-    def enveloped(self, path: str, content: bytes) -> tuple[str, bytes]:
-        """A plain call's path and body (`content`, its JSON) put back in the client's envelope, for its login."""
+    def enveloped(self, path: str, content: bytes, plain: dict) -> tuple[str, bytes]:
+        """A plain call's path and body (`plain`; `content`, its JSON) put back in the client's envelope, for its
+        provider (the client's own path when it asks the same)."""
         assert self.dialect is not None and self.envelope is not None and self.proto is not None
         model = self.proto.model(path, {})
-        return self.dialect.envelope_path(path), self.dialect.enveloped(self.envelope, model, content)
+        return (self.dialect.envelope_path(path, plain, self.sent_path),
+                self.dialect.enveloped(self.envelope, model, content))
 
     def continued(self, body: dict) -> ClientRequest:
         """This request asking for `body` instead (the continuation of a cut answer), as a stream."""
@@ -99,7 +105,7 @@ class ClientRequest:
         other.plain = json.dumps(body).encode()
         sent = other.plain
         if self.dialect is not None:  # (in the client's envelope)
-            path_sent, sent = self.enveloped(path, sent)
+            path_sent, sent = self.enveloped(path, sent, body)
             target = path_sent + (f"?{query}" if query else "")
         sent = sent if self.encoding is None else encode(sent, self.encoding)  # (as the client sends)
         other.request = dataclasses.replace(self.request, target=target, body=sent, upload=None)

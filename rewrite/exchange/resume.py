@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 import protocols.translate as translate
-from protocols.base import Event, Protocol, Repairer
+from protocols.base import Event, Protocol, Repairer, StreamParser
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Holder, Method, Observer, Resumer, Splicer, seam_for
 from protocols.resume.kept import KeptEvents
@@ -56,9 +56,10 @@ class Spliced(Repairer):
     client has, then through the client's repairer, and kept. Abandoned once the seam refuses the continuation."""
 
     def __init__(self, inner: Repairer, keep: Callable[[bytes], None] | None, holder: Holder | None,
-                 splicer: Splicer, client: Repairer) -> None:
+                 splicer: Splicer, client: Repairer, parser: Callable[[], StreamParser] = SSEParser) -> None:
         self.inner, self.keep, self.holder = inner, keep, holder  # keep: a folded answer's (see Resume.events)
         self.splicer, self.client = splicer, client
+        self.parser = parser  # (the client's events: its protocol's stream, or its provider's envelope opened)
 
     started = property(lambda self: self.inner.started)
     complete = property(lambda self: self.client.complete)
@@ -70,7 +71,7 @@ class Spliced(Repairer):
             out = self.holder.feed(out)
         if not out:
             return b""
-        parser = SSEParser()
+        parser = self.parser()
         spliced = [s for e in parser.feed(out) + parser.close() for s in self.splicer.feed(e)]
         if self.splicer.failed:
             raise Abandoned("the seam refused the continuation (it started over, or read two ways)")
@@ -158,7 +159,8 @@ class Resume:
     cut: Cut | None = None
     asking: Asking | None = None
     cause: str = ""  # how the last watched attempt's stream ended
-    parser: Callable[[], SSEParser] = SSEParser  # what the client was sent, read back (a login's envelope opened)
+    # What the client was sent, read back: its protocol's stream, or its provider's envelope opened.
+    parser: Callable[[], StreamParser] = SSEParser
 
     def on_for(self, call: TargetCall) -> bool:
         """Whether cuts of `call`'s stream are continued (the target's provider's `resume.mode`); a login's signed
@@ -186,8 +188,7 @@ class Resume:
         splicer = self.observer().splicer(asking.seam)
         into_fold = self.cut is not None and self.cut.folded
         keep = self.kept.add if into_fold and self.kept is not None else None
-        asking.spliced = Spliced(repairer, keep, self.resumer.holder(), splicer,
-                                 asking.client)
+        asking.spliced = Spliced(repairer, keep, self.resumer.holder(), splicer, asking.client, self.parser)
         return asking.spliced, (Unsent() if into_fold else out), None, None
 
     def takes(self, call: TargetCall, stream: ClientStream, aggregator: object, cause: str,

@@ -102,8 +102,10 @@ class Flight:
 
 
 def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float) -> dict:
-    """The page's data. `providers`: [{"name", "family", "pool", "logins"}], "pool" being the pool as `describe`d,
-    or None for a provider without a pool; "logins" a login provider's logins (rewrite/pool/logins.py), else None."""
+    """The page's data. `providers`: [{"name", "family", "pool", "logins", "signers"}], "pool" being the pool as
+    `describe`d, or None for a provider without a pool; "logins" a login provider's logins (rewrite/pool/logins.py),
+    else None; "signers" the credentials clients of a provider that signs its requests signed with themselves (per
+    access key id and region: rewrite/pool/signers.py), else None."""
     out = []
     for p in providers:
         pool = p["pool"]
@@ -114,6 +116,8 @@ def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float)
                  **_spent([tally.spent.get(p["name"], Spent())]), "pool": pool}
         if p.get("logins") is not None:
             shown["logins"] = p["logins"]
+        if p.get("signers"):
+            shown["signers"] = p["signers"]
         out.append(shown)
     return {
         "started": iso(tally.started), "uptime_seconds": round(now - tally.started),
@@ -166,7 +170,7 @@ def render_text(data: dict) -> bytes:
             lines += ["  subscription logins (each client's own, never pooled):", *seen, ""]
             continue
         if p["pool"] is None:
-            lines += ["  no pool: each client's own key goes upstream", ""]
+            lines += ["  no pool: each client's own key goes upstream", *_signers_text(p), ""]
             continue
         lines += ["  " + line for line in pool_table([p["pool"]]).splitlines()]
         errors = [f"    {k['key']} {e['at']} {e['kind']}: {e['reason']}"
@@ -177,6 +181,14 @@ def render_text(data: dict) -> bytes:
             for f in data["requests_in_flight"]]
     lines += ["  " + line for line in table([("flow", "provider", "key", "protocol", "for"), *rows])] if rows else []
     return ("\n".join(lines) + "\n").encode()
+
+
+SIGNERS = "signed by the clients themselves (per access key id and region):"
+
+
+def _signers_text(provider: dict) -> list[str]:
+    signers = provider.get("signers") or []
+    return [f"  {SIGNERS}", *(f"    {x['signer']}: {x['text']}" for x in signers)] if signers else []
 
 
 def render_html(data: dict) -> bytes:
@@ -199,6 +211,11 @@ def render_html(data: dict) -> bytes:
             continue
         if pool is None:
             parts.append("<p>no pool: each client's own key goes upstream</p>")
+            if p.get("signers"):
+                parts.append(f"<p>{SIGNERS}</p><table><tr><th>credential<th>requests<th>throttled<th>state")
+                parts += [f"<tr><td>{e(x['signer'])}<td>{x['requests']}<td>{x['throttled']}<td>{e(x['text'])}"
+                          for x in p["signers"]]
+                parts.append("</table>")
             continue
         parts.append(f"<p>{e(str(pool['strategy']))}: {pool['ready']} ready, {pool['resting']} resting, "
                      f"{pool['out']} out</p><table><tr><th>key<th>state<th>in flight<th>conversations"

@@ -57,6 +57,7 @@ class Paying(Event):
     provider: Any  # Provider
     model: str
     called: bool  # the provider of the host the client called
+    more: bool = False  # a target of the route follows it (what it cannot serve soon may be left to it)
 
 
 @dataclass(slots=True)

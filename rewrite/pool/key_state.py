@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 from rewrite.pool.counters import Usage
@@ -17,10 +18,17 @@ PROCESS_SECRET = os.urandom(32)
 
 
 def mask(key: str) -> str:
-    """A form of a key that identifies it to its owner without revealing it."""
+    """A form of a key that identifies it to its owner without revealing it (a cloud key pooled in one region,
+    `<key>@<region>`: the key masked, its region shown)."""
+    secret, at, region = key.rpartition("@")
+    if at and _REGION.match(region):
+        return f"{mask(secret)}@{region}"
     if len(key) <= 12:
         return "…" + key[-2:] if len(key) > 6 else "…"
     return f"{key[:4]}…{key[-4:]}"
+
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+\Z")
 
 
 def fingerprint(key: str, secret: bytes = PROCESS_SECRET) -> str:

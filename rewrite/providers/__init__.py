@@ -3,7 +3,9 @@
 A built-in provider is one module in this package with one `register(...)` line. Providers that are not built in
 (OpenRouter, Groq, a local vLLM, ...) are declared in the config with their `kind`, `hosts` and `base_url`; one
 without `hosts` is only a route target (nothing is intercepted for it). A built-in provider whose spec carries a
-`Login` (rewrite/providers/login.py) serves its clients' own subscription logins: it has no pool.
+`Login` (rewrite/providers/login.py) serves its clients' own subscription logins: it has no pool. One whose host
+speaks several protocols by path carries its `Calls` (rewrite/providers/calls.py); one whose requests are signed
+(AWS SigV4) its `Signer` (rewrite/providers/signer.py).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from rewrite.adapters.chain import NO_ADAPTERS
 from rewrite.config import Config, ConfigError
 from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.pool.logins import LoginBook
+from rewrite.pool.signers import SignerBook
 from rewrite.pool.windows import Quotas
+from rewrite.providers.calls import Calls
 from rewrite.providers.credentials import CredentialStyle, KeyPool
 from rewrite.providers.login import Login
+from rewrite.providers.signer import CloudKey, Signer, cloud_pool
 from rewrite.routing.capabilities import ModelTable
 from rewrite.routing.routes import check_targets
 
@@ -42,6 +47,8 @@ class ProviderSpec:
     base_url: str  # "" for a login whose upstream is the host its client called (Login.called_host)
     path_prefix: str  # the base path of the vendor's own SDK on its host
     login: Login | None = None  # a subscription login's (rewrite/providers/login.py)
+    calls: Calls | None = None  # its host's protocols by path (rewrite/providers/calls.py)
+    signer: Signer | None = None  # its requests are signed (AWS SigV4: rewrite/providers/signer.py)
 
 
 BUILTIN: dict[str, ProviderSpec] = {}
@@ -96,18 +103,29 @@ class Provider:
     envelope: Envelope | None = None
     window_events: frozenset[str] = frozenset()
     client_error: Callable[[int, bytes], bytes] = as_it_came
+    # Its host's protocols by path, when it speaks several (rewrite/providers/calls.py).
+    calls: Calls | None = None
+    # Its requests are signed (AWS SigV4, rewrite/providers/signer.py): what each pooled key stands for (a
+    # credential in a region), and the credentials its clients signed their own requests with (no pool).
+    signer: Signer | None = None
+    cloud: dict[str, CloudKey] = field(default_factory=dict)
+    signers: SignerBook | None = None
 
     def __post_init__(self) -> None:
         if self.models is None:
             self.models = ModelTable(self.name, self.family)
         if self.login is not None and self.logins is None:
             self.logins = LoginBook(self.name)
+        if self.signer is not None and self.signers is None:
+            self.signers = SignerBook(self.name)
 
     @property
     def families(self) -> tuple[str, ...]:
         """The protocol families its calls speak (a login's host may speak several, the protocol following the
         path)."""
-        return self.login.families if self.login is not None else (self.family,)
+        if self.login is not None:
+            return self.login.families
+        return self.calls.families if self.calls is not None else (self.family,)
 
     @property
     def credential(self) -> CredentialStyle:
@@ -163,6 +181,24 @@ def _dialect(login: Login) -> dict:
     return {"envelope": login.envelope, "window_events": login.window_events, "client_error": login.client_error}
 
 
+def _cloud_only(name: str, pc: ProviderConfig) -> str | None:
+    """Why a provider that does not sign its requests cannot take the config's cloud credentials, if it is given
+    some: a one-line config error."""
+    signing = ", ".join(n for n, spec in BUILTIN.items() if spec.signer is not None)
+    if pc.regions:
+        return f"providers.{name}.regions: only a provider that signs its requests ({signing}) has regions"
+    for i, k in enumerate(pc.keys):
+        if k.cloud:
+            field_ = next(f for f in ("access_key_id", "bearer", "region") if getattr(k, f))
+            return (f"providers.{name}.keys.{i}.{field_}: only a provider that signs its requests ({signing}) takes "
+                    "AWS keys, bearer keys or a region")
+    return None
+
+
+def _spoken(calls: Calls) -> dict:
+    return {"calls": calls, "envelope": calls.envelope}
+
+
 def is_glob(host: str) -> bool:
     return any(c in host for c in "*?[")
 
@@ -200,6 +236,10 @@ def build(config: Config) -> list[Provider]:
         if pc.protocol is not None and pc.protocol not in choices:
             raise ConfigError(f"providers.{name}.protocol: {family}-kind providers have "
                               + (f"the choice of {', '.join(choices)}" if choices else "no choice of protocol"))
+        signer = spec.signer if spec is not None else None
+        keys, cloud = cloud_pool(pc.keys, pc.regions) if signer is not None else (pc.keys, {})
+        if signer is None and (problem := _cloud_only(name, pc)):
+            raise ConfigError(problem)
         if pc.path_prefix is not None:
             prefix = pc.path_prefix.rstrip("/")
         elif spec is not None:
@@ -213,7 +253,7 @@ def build(config: Config) -> list[Provider]:
                 hosts=tuple(h.lower() for h in (pc.hosts or (spec.hosts if spec else ()))),
                 base_url=base_url,
                 path_prefix=prefix,
-                pool=KeyPool(pc.keys, pc.strategy, name, quotas=_quotas(family, pc)) if pc.keys else None,
+                pool=KeyPool(keys, pc.strategy, name, quotas=_quotas(family, pc)) if keys else None,
                 force_upstream_stream=pc.force_upstream_stream,
                 accounts=_accounts(name, family, pc.keys),
                 adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),
@@ -222,6 +262,9 @@ def build(config: Config) -> list[Provider]:
                                                  if mc.capabilities is not None}),
                 login=spec.login if spec is not None else None,
                 **(_dialect(spec.login) if spec is not None and spec.login else {}),
+                **(_spoken(spec.calls) if spec is not None and spec.calls else {}),
+                signer=signer,
+                cloud=cloud,
             )
         )
     seen: dict[tuple[str, bool], str] = {}  # (host, a login's) -> provider: a login may share an API-key host
@@ -259,7 +302,7 @@ def _accounts(provider: str, family: str, keys: list[KeyConfig]) -> dict[str, tu
 def _builtins() -> None:
     """Import each module of this package: each registers one built-in provider."""
     for module in pkgutil.iter_modules(__path__):
-        if module.name not in ("credentials", "login"):
+        if module.name not in ("calls", "credentials", "login", "signer"):
             importlib.import_module(f"{__name__}.{module.name}")
 
 

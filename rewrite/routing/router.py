@@ -79,6 +79,8 @@ class Router:
             return Route(login, proto) if proto is not None or login.login.forwards(method, path) else None
         if provider.login is not None:  # (a login's host, without the login)
             return None
+        if provider.calls is not None:  # (its host speaks several protocols, by path)
+            return Route(provider, provider.calls.generation(method, path))
         proto = protocols.detect(method, path)
         if proto is not None and proto.family != provider.family:
             proto = None
@@ -97,17 +99,25 @@ class Router:
             if body is None:
                 serving += [self.provider_named(t.provider) for r in self.routes.routes for t in r.targets]
             elif self.routes.routes:
-                model = _model(route.protocol, path, body)
+                model = _model(route, path, body)
                 if model is not None:
                     serving += [p for p, _ in self.targets(route.provider, model)]
         return list({id(p): p for p in serving if p is not None and p.pool is not None}.values())
 
 
-def _model(proto: Protocol, path: str, body: bytes) -> str | None:
-    """The model a request asks for, read as the engine reads it (rewrite/exchange/request.py); None when its body is
-    not a JSON object (the engine then forwards it to the called provider as it is)."""
+def _model(route: Route, path: str, body: bytes) -> str | None:
+    """The model a request asks for, read as the engine reads it (rewrite/exchange/request.py: inside an envelope of
+    its provider's); None when its body is not a JSON object (the engine then forwards it to the called provider as
+    it is)."""
+    assert route.protocol is not None
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    return proto.model(path, parsed) if isinstance(parsed, dict) else None
+    if not isinstance(parsed, dict):
+        return None
+    envelope = route.provider.envelope
+    inside = envelope.opened(path, parsed) if envelope is not None else None
+    if inside is not None:
+        path, parsed = inside
+    return route.protocol.model(path, parsed)

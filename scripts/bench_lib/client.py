@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 
+from bench_lib import bedrock
 from bench_lib.agent import agent_body
 from bench_lib.procinfo import cpu_seconds, cpu_split, machine_busy_seconds, memory_kib
 from bench_lib.procs import http_get
@@ -30,8 +31,9 @@ from bench_lib.stats import pcts
 
 now_ns = time.monotonic_ns
 STAMP_RE = re.compile(rb" ts(\d+) ")
-HOSTS = {"openai": b"api.openai.com", "anthropic": b"api.anthropic.com"}
-TERMINAL = {"openai": b"[DONE]", "anthropic": b"message_stop"}
+HOSTS = {"openai": b"api.openai.com", "anthropic": b"api.anthropic.com",
+         **dict.fromkeys(bedrock.FAMILIES, bedrock.HOST)}
+TERMINAL = {"openai": b"[DONE]", "anthropic": b"message_stop", **dict.fromkeys(bedrock.FAMILIES, b"")}
 # The fake vendor's own Anthropic stream names its message this; a translated one never does (its id, if kept,
 # is the Chat completion's).
 NATIVE_ANTHROPIC_ID = b'"msg_bench"'
@@ -64,7 +66,11 @@ def build_request(target: dict, family: str, stream: bool, events: int, interval
     if phase_ms is not None:
         words += f" phase_ms={phase_ms:.3f}"
     model = target.get("model", "bench-model")  # a model that a route sends elsewhere, for a translated case
-    if family == "openai":
+    accept = b"text/event-stream" if stream else b"application/json"
+    if family in bedrock.FAMILIES:  # (its operation says it streams; signed by the client)
+        path, body, auth = bedrock.request(family, words)
+        accept = bedrock.EVENT_STREAM
+    elif family == "openai":
         path = target.get("openai_path", "/v1/chat/completions")
         body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": words}]}
         auth = b"Authorization: Bearer sk-bench-client\r\n"
@@ -81,7 +87,6 @@ def build_request(target: dict, family: str, stream: bool, events: int, interval
     else:
         host = b"127.0.0.1:%d" % target["port"]
     data = json.dumps(body, separators=(",", ":")).encode()
-    accept = b"text/event-stream" if stream else b"application/json"
     auth += "".join(f"{h}\r\n" for h in target.get("headers", ())).encode()  # (a target's own, e.g. cluster.py's)
     return (
         b"POST %b HTTP/1.1\r\nHost: %b\r\n%bContent-Type: application/json\r\nAccept: %b\r\n"
@@ -129,7 +134,7 @@ class Scan:
     a translated case can prove it was translated."""
 
     __slots__ = ("pending", "events", "delays", "sends", "t_first", "terminal", "error", "terminal_mark",
-                 "first_data", "translated", "text_events", "native", "kept")
+                 "first_data", "translated", "text_events", "native", "kept", "frames")
 
     def __init__(self, family: str, collect: bool, translated: bool = False, keep: bool = False) -> None:
         self.kept: list[bytes] | None = [] if keep else None  # the body's pieces, when the job reads its text
@@ -145,10 +150,14 @@ class Scan:
         self.translated = translated
         self.text_events = 0
         self.native = False
+        self.frames = bedrock.Frames() if family in bedrock.FAMILIES else None  # (an AWS event stream)
 
     def feed(self, piece: bytes, t: int) -> None:
         if self.kept is not None:
             self.kept.append(piece)
+        if self.frames is not None:
+            self._frames(piece, t)
+            return
         if b"\r" in piece:
             piece = piece.replace(b"\r\n", b"\n")
         p = self.pending + piece if self.pending else piece
@@ -177,6 +186,24 @@ class Scan:
             self.text_events += complete.count(b'"text_delta"')
             if NATIVE_ANTHROPIC_ID in complete:
                 self.native = True
+
+
+    def _frames(self, piece: bytes, t: int) -> None:
+        for kind, payload in self.frames.feed(piece):
+            text = bedrock.said(kind, payload)
+            if not self.first_data:
+                self.first_data = text[:300]
+            stamps = STAMP_RE.findall(text)
+            if stamps:
+                if self.t_first is None:
+                    self.t_first = t
+                self.events += len(stamps)
+                if self.delays is not None:
+                    sends = [int(s) for s in stamps]
+                    self.sends.extend(sends)
+                    self.delays.extend([t - s for s in sends])
+            self.terminal = self.terminal or bedrock.terminal(kind, text)
+            self.error = self.error or kind == b"exception"
 
 
 class Response:
@@ -441,6 +468,8 @@ async def probe(job: dict) -> dict:
                 check_translated(res)
             except BenchError as e:
                 return {"ok": False, "why": str(e)}
+        if fam in bedrock.FAMILIES:  # (streams only: the bench asks for no non-stream Bedrock call)
+            return {"ok": True}
         if not conn.usable:
             conn.close()
             conn = await Conn.open(t, fam)

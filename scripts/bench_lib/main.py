@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_lib import evidence, procs, report
+from bench_lib import bedrock, evidence, procs, report
 from bench_lib.cluster import ClusterRun
 from bench_lib.cluster import render as render_cluster
 from bench_lib.procinfo import descendants
@@ -248,6 +248,8 @@ class Bench:
         log(f"fake vendor on 127.0.0.1:{self.vport}; proxy CPUs {self.proxy_cpus}, load CPUs {self.load_cpus}")
 
         t = self.targets
+        for name in ("direct", "bare", "rotator"):  # (Bedrock's streams: through Rotator against bare mitmdump)
+            t[name].families = (*t[name].families, *bedrock.FAMILIES)
         t["direct"].spec = {"kind": "plain", "port": self.vport}
         confdir = self.logdir / "mitmproxy-conf"
         confdir.mkdir(exist_ok=True)
@@ -283,6 +285,8 @@ class Bench:
                     # the translated case's target: no hosts, so only the route reaches it
                     f'  bench_chat: {{kind: openai, base_url: "http://127.0.0.1:{self.vport}/v1", '
                     f'keys: [{", ".join(TRANSLATED_KEYS)}]{extra}}}\n'
+                    # Bedrock, no keys: each request signed by its client, sent as it came
+                    f'  bedrock: {{base_url: "http://127.0.0.1:{self.vport}"}}\n'
                     "routes:\n"
                     f'  - {{models: ["{TRANSLATED_MODEL}*"], targets: [bench_chat]}}\n'
                     + more
@@ -430,6 +434,10 @@ class Bench:
         self.phase("seq_anthropic", {"kind": "seq", "n": p.anthropic_seq_n, "warmup": 5, "events": p.seq_events,
                                      "time_limit": p.job_limit_s}, p.reps, family="anthropic",
                    extra={report.SEQ_TRANSLATED: TRANSLATED})
+        for family in bedrock.FAMILIES:  # an InvokeModel stream and a ConverseStream, in AWS frames
+            self.phase(f"seq_{family}", {"kind": "seq", "n": p.anthropic_seq_n, "warmup": 5, "events": p.seq_events,
+                                         "time_limit": p.job_limit_s}, p.reps, family=family,
+                       targets=("direct", "bare", "rotator"))
         for b in p.long_batches:
             self.phase(f"long_b{b}", {"kind": "long", "events": p.long_events, "batch": b,
                                       "time_limit": p.job_limit_s},

@@ -96,6 +96,17 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
                field("ttft_p99_ms"), only="rotator"),
            Row("anth_tr_errors", "errors, translated", "", COUNT, SEQ_TRANSLATED, field("errors"), only="rotator")]
     sections.append((f"Sequential Anthropic streams: {plan['anthropic_seq_n']} requests, x{plan['reps']}", ant))
+    aws = []
+    for family, name in (("bedrock_invoke", "InvokeModel stream"), ("bedrock_converse", "ConverseStream")):
+        ph = f"seq_{family}"
+        aws += [Row(f"{ph}_ttft_p50", f"{name}: TTFT p50", "ms", TIME, ph, field("ttft_p50_ms")),
+                Row(f"{ph}_ttft_p99", f"{name}: TTFT p99", "ms", TIME, ph, field("ttft_p99_ms")),
+                Row(f"{ph}_ttft_p50_added", f"{name}: TTFT p50 added vs direct", "ms", ADDED, ph,
+                    field("ttft_p50_ms")),
+                Row(f"{ph}_cpu", f"{name}: proxy CPU/request", "us", PROXY, ph, field("proxy_cpu_us_per_request")),
+                Row(f"{ph}_errors", f"{name}: errors", "", COUNT, ph, field("errors"))]
+    sections.append((f"Sequential Bedrock streams (AWS event stream frames, signed by the client: sent as they came): "
+                     f"{plan['anthropic_seq_n']} requests of {plan['seq_events']} events, x{plan['reps']}", aws))
     long = []
     for b in plan["long_batches"]:
         what = "1 event/write" if b == 1 else f"{b} events/write"

@@ -25,8 +25,10 @@ Every content event carries different text (`w<i>`: LiteLLM aborts after 100 ide
 text as ` ts<ns> ` (the text survives gateways that re-serialise chunks and drop unknown fields).
 
 Routes: POST /v1/chat/completions (OpenAI, also under any prefix ending in /chat/completions), POST /v1/messages
-(Anthropic); `"stream": true` gives SSE, otherwise one JSON body. GET /_stats returns request counts per API key, and
-the input tokens of the answers started (INPUT_TOKENS each: what the vendor bills, an answer cancelled included).
+(Anthropic); `"stream": true` gives SSE, otherwise one JSON body. POST /model/M/invoke-with-response-stream and
+/model/M/converse-stream (Bedrock): AWS event stream frames (bench_lib/bedrock.py). GET /_stats returns request
+counts per API key, and the input tokens of the answers started (INPUT_TOKENS each: what the vendor bills, an answer
+cancelled included).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ import sys
 import threading
 import time
 from collections import Counter
+
+from bench_lib.bedrock import HEAD as bedrock_head
+from bench_lib.bedrock import STREAMS as bedrock_streams
 
 now_ns = time.monotonic_ns
 
@@ -198,6 +203,10 @@ class Vendor:
             await self.stream(writer, OPENAI_ROLE, OPENAI_EVENT_NULL_USAGE if asked else OPENAI_EVENT,
                               b"" if cut else OPENAI_FINISH + usage + OPENAI_DONE,
                               cut or events, interval, batch, params.get("phase_ms"), first, pause)
+        elif (bedrock := next((v for k, v in bedrock_streams.items() if path.endswith(k)), None)) is not None:
+            begin, event, end = bedrock
+            await self.stream(writer, begin(), event, b"" if cut else end(events), cut or events, interval, batch,
+                              params.get("phase_ms"), first, pause, head=bedrock_head)
         elif path.endswith(b"/v1/messages"):
             if not stream:
                 writer.write(json_response(anthropic_json(events)))
@@ -219,11 +228,13 @@ class Vendor:
         return ttft
 
     @staticmethod
-    async def stream(writer, first: bytes, template: bytes, last: bytes, events: int, interval: float,
-                     batch: int, phase_ms: float | None = None, i: int = 0, pause: float = 0.0) -> None:
+    async def stream(writer, first: bytes, template, last: bytes, events: int, interval: float,
+                     batch: int, phase_ms: float | None = None, i: int = 0, pause: float = 0.0,
+                     head: bytes = SSE_HEAD) -> None:
         """Events `i` to `events` - 1 between `first` and `last` (b"": the body ends without it, a clean cut), the
-        first of them `pause` seconds after `first`."""
-        writer.write(SSE_HEAD + chunk(first))
+        first of them `pause` seconds after `first`; `template`: bytes formatted with (i, t, t), or a function of
+        (i, t) (a frame, whose length and CRCs follow its text)."""
+        writer.write(head + chunk(first))
         await writer.drain()
         if pause:
             await asyncio.sleep(pause)
@@ -243,7 +254,9 @@ class Vendor:
                     await asyncio.sleep(delay)
             t = now_ns()
             n = min(batch, events - i)
-            if n == 1:
+            if callable(template):
+                payload = b"".join(template(j, t) for j in range(i, i + n))
+            elif n == 1:
                 payload = template % (i, t, t)
             else:
                 payload = b"".join(template % (j, t, t) for j in range(i, i + n))

@@ -5,6 +5,8 @@ a proxy, with what a user of each would set and nothing else: an empty home, HTT
   (ADC on a VM: `GCE_METADATA_HOST=metadata.google.internal`), for the project's service account.
 - Gemini CLI on Vertex: `GOOGLE_GENAI_USE_VERTEXAI=true`, `GOOGLE_CLOUD_PROJECT`, `GOOGLE_CLOUD_LOCATION`, the
   `vertex-ai` auth type; its token from the metadata server too.
+- Claude Code on Bedrock: `CLAUDE_CODE_USE_BEDROCK=1`, `AWS_REGION`, and the AWS keys in the environment (it signs
+  with SigV4), or `CLAUDE_CODE_SKIP_BEDROCK_AUTH=1` (it sends unsigned, still to the real host: Rotator's pool signs).
 - Codex with an Azure provider: `base_url = "https://{resource}/openai"`, the key in `AZURE_OPENAI_API_KEY`,
   `wire_api = "responses"` and an `api-version` query (Codex then sends the key as a bearer).
 
@@ -20,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 from tests.support.cloud_certs import METADATA_HOST
-from tests.support.cloud_kit import AZURE_A, AZURE_KEYS, PROJECT_A, CloudKit
+from tests.support.cloud_kit import AWS_CLIENT, AZURE_A, AZURE_KEYS, PROJECT_A, CloudKit
 from tests.support.harness import REPO, Rotator
 
 GEMINI = REPO / ".cache" / "agents" / "gemini" / "node_modules" / ".bin" / "gemini"
@@ -52,6 +54,19 @@ def run_claude_vertex(cloud: CloudKit, proxy: Rotator, claude: Path, tmp_path: P
     env = _agent_env(cloud, proxy, home, {
         **QUIET, "CLAUDE_CODE_USE_VERTEX": "1", "ANTHROPIC_VERTEX_PROJECT_ID": project, "CLOUD_ML_REGION": region,
         "GCE_METADATA_HOST": METADATA_HOST, **(extra or {})})
+    return cloud.net.run([str(claude), "-p", prompt], env=env, cwd=work, timeout=timeout)
+
+
+def run_claude_bedrock(cloud: CloudKit, proxy: Rotator, claude: Path, tmp_path: Path, prompt: str = "Say hello",
+                       keys: tuple[str, str] | None = AWS_CLIENT, region: str = "us-east-1",
+                       extra: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
+    """`claude -p PROMPT` with CLAUDE_CODE_USE_BEDROCK=1: signed with `keys` from the environment, or unsigned
+    (`keys` None: CLAUDE_CODE_SKIP_BEDROCK_AUTH=1)."""
+    home, work = _dirs(tmp_path)
+    auth = ({"AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]} if keys is not None
+            else {"CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1"})
+    env = _agent_env(cloud, proxy, home, {**QUIET, "CLAUDE_CODE_USE_BEDROCK": "1", "AWS_REGION": region, **auth,
+                                          **(extra or {})})
     return cloud.net.run([str(claude), "-p", prompt], env=env, cwd=work, timeout=timeout)
 
 

@@ -10,6 +10,8 @@ for them, Vertex express API keys, and Azure resources with their keys and deplo
   PERMISSION_DENIED), or an express API key (`x-goog-api-key`) on the project-less paths only.
 - **Azure** takes `api-key: <key>` or `Authorization: Bearer <key or Entra token>` (Foundry's Anthropic path also
   `x-api-key`), each resource host its own keys, and its own deployment names.
+- **AWS** (Bedrock: tests/support/fake_bedrock.py) takes a SigV4 signature of a known access key id, checked with
+  its secret (and its session token, for temporary keys), or `Authorization: Bearer <a Bedrock API key>`.
 
     accounts = CloudAccounts()
     sa = accounts.service_account("proj-a")            # sa.write(path): the JSON key file, token_uri at the real host
@@ -92,6 +94,8 @@ class CloudAccounts:
         self._resources: dict[str, AzureResource] = {}  # by host
         self._metadata_account: str | None = None
         self._numbers = itertools.count(1)
+        self._aws: dict[str, tuple[str, str | None]] = {}  # access key id -> (secret, session token)
+        self._bedrock_keys: set[str] = set()  # Bedrock API keys
 
     # --- setting up
 
@@ -116,6 +120,22 @@ class CloudAccounts:
         with self._lock:
             self._resources[host] = resource
         return resource
+
+    def aws(self, access_key_id: str, secret_access_key: str, session_token: str | None = None) -> None:
+        with self._lock:
+            self._aws[access_key_id] = (secret_access_key, session_token)
+
+    def bedrock_key(self, key: str) -> None:
+        with self._lock:
+            self._bedrock_keys.add(key)
+
+    def aws_secrets(self) -> dict[str, tuple[str, str | None]]:
+        with self._lock:
+            return dict(self._aws)
+
+    def takes_bedrock_key(self, key: str) -> bool:
+        with self._lock:
+            return key in self._bedrock_keys
 
     def mint(self, account: ServiceAccount, via: str = "test", lifetime: float = TOKEN_LIFETIME) -> Grant:
         """A token for `account`, as the token endpoint would give it (for a test that calls Vertex itself)."""

@@ -32,10 +32,10 @@ AZURE_HOSTS = (
     "myres.cognitiveservices.azure.com",
     "myres.services.ai.azure.com",
 )
-BEDROCK_HOSTS = (  # named and certified already; the fake does not serve Bedrock yet (its requests get a 404)
-    "bedrock-runtime.us-east-1.amazonaws.com",
-    "bedrock-runtime.us-west-2.amazonaws.com",
-    "bedrock-runtime.eu-west-1.amazonaws.com",
+BEDROCK_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
+BEDROCK_HOSTS = (  # the runtime, and the control plane (Claude Code lists the inference profiles there)
+    *(f"bedrock-runtime.{region}.amazonaws.com" for region in BEDROCK_REGIONS),
+    *(f"bedrock.{region}.amazonaws.com" for region in BEDROCK_REGIONS),
 )
 TLS_HOSTS = (*VERTEX_HOSTS, GOOGLE_OAUTH_HOST, *AZURE_HOSTS, *BEDROCK_HOSTS)
 HOSTNAMES = (*TLS_HOSTS, METADATA_HOST)  # every name the private /etc/hosts maps to 127.0.0.1

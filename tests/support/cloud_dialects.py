@@ -11,6 +11,7 @@ what, who may make it, and how the answer differs (tests/support/fake_cloud.py s
 | `foundry` | `{res}.services.ai.azure.com` | `/anthropic/v1/messages` | anthropic |
 | `google_oauth` | `oauth2.googleapis.com` | `POST /token` | (the token endpoint) |
 | `gce_metadata` | `metadata.google.internal` (port 80) | `/computeMetadata/v1/…` | (the metadata server) |
+| `bedrock` | `bedrock-runtime.{region}.amazonaws.com`, `bedrock.{region}.amazonaws.com` | tests/support/fake_bedrock.py | anthropic |
 
 A request is recorded with its base protocol and `Request.dialect`, its model from the path (Vertex, Azure's classic
 deployment path) or the body. `check` refuses what the platform refuses, in its own words: a missing or foreign
@@ -24,11 +25,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support import fake_bedrock
 from tests.support import fake_vendor as fv
 from tests.support.cloud_auth import CloudAccounts
 from tests.support.cloud_certs import GOOGLE_OAUTH_HOST
 from tests.support.cloud_faults import (
     AZURE,
+    BEDROCK,
     FOUNDRY,
     VERTEX,
     CloudFault,
@@ -42,7 +45,7 @@ from tests.support.cloud_faults import (
 )
 
 GOOGLE_OAUTH, GCE_METADATA = "google_oauth", "gce_metadata"
-CLOUD_DIALECTS = (VERTEX, AZURE, FOUNDRY)
+CLOUD_DIALECTS = (VERTEX, AZURE, FOUNDRY, BEDROCK)
 OAUTH_TOKEN, METADATA = "google-oauth-token", "gce-metadata"  # the protocols of the platform's own calls
 
 _VERTEX_HOST = re.compile(r"^(?:[a-z0-9-]+-aiplatform|aiplatform(?:\.(?:us|eu)\.rep)?)\.googleapis\.com$")
@@ -99,6 +102,9 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str | None, 
     host = host_of(headers)
     if path.startswith("/computeMetadata/") or (path == "/" and "metadata-flavor" in headers):
         return (METADATA if method == "GET" else None), GCE_METADATA, None
+    bedrock = fake_bedrock.route(method, path, host)
+    if bedrock is not None:
+        return bedrock
     if host == GOOGLE_OAUTH_HOST:
         return (OAUTH_TOKEN if (method, path) == ("POST", "/token") else None), GOOGLE_OAUTH, None
     if _VERTEX_HOST.match(host):
@@ -127,6 +133,17 @@ class CloudDialects:
     route = staticmethod(route)
 
     @staticmethod
+    def streams(dialect: str, path: str) -> bool | None:
+        """Whether a generation call streams, when its dialect's path says it (Bedrock's operations); None: its
+        protocol's way."""
+        return path.endswith(("-stream", "-with-response-stream")) if dialect == BEDROCK else None
+
+    @staticmethod
+    def stream_type(rec: fv.Request) -> str | None:
+        """A stream's content type, when its dialect has its own (Bedrock's event streams)."""
+        return fake_bedrock.EVENT_STREAM if rec.dialect == BEDROCK else None
+
+    @staticmethod
     def decoded(raw: bytes, headers: dict[str, str]) -> bytes:
         return raw
 
@@ -148,6 +165,8 @@ class CloudDialects:
             return self._vertex_refusal(rec)
         if rec.dialect in (AZURE, FOUNDRY):
             return self._azure_refusal(rec)
+        if rec.dialect == BEDROCK:
+            return fake_bedrock.check(self.accounts, rec, host_of(rec.headers))
         return None
 
     def _vertex_refusal(self, rec: fv.Request) -> tuple[int, Any] | None:
@@ -193,7 +212,9 @@ class CloudDialects:
         return None
 
     def refusal(self, rec: fv.Request) -> tuple[int, Any] | None:
-        """A body the platform's model server refuses (after the faults): Vertex's Anthropic body."""
+        """A body the platform's model server refuses (after the faults): Vertex's and Bedrock's Anthropic body."""
+        if rec.dialect == BEDROCK:
+            return fake_bedrock.body_refusal(rec)
         if rec.dialect == VERTEX and rec.protocol == fv.ANTHROPIC and isinstance(rec.body, dict):
             if "model" in rec.body:
                 return 400, fv.error_body(fv.ANTHROPIC, 400, "model: Extra inputs are not permitted")
@@ -209,12 +230,16 @@ class CloudDialects:
         return rec.model or "fake-model"
 
     def headers(self, rec: fv.Request, base: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        if rec.dialect == BEDROCK:
+            return fake_bedrock.headers(rec, base)
         given = {k for k, _ in base}
         own = azure_headers(rec) if rec.dialect == AZURE else {}
         return base + [(k, v) for k, v in own.items() if k not in given]
 
     def events(self, rec: fv.Request, evs: list[fv.Ev], sent_headers: list[tuple[str, str]]) -> list[fv.Ev]:
         fault, model = rec.fault, self.served_model(rec)
+        if rec.dialect == BEDROCK:
+            return fake_bedrock.events(rec, evs)
         if rec.dialect == AZURE and rec.protocol == fv.CHAT:
             evs = azure_chat_events(evs, model, isinstance(fault, CloudFault) and fault.annotated)
         elif rec.dialect == AZURE and rec.protocol == fv.RESPONSES:
@@ -224,6 +249,8 @@ class CloudDialects:
         return evs
 
     def whole(self, rec: fv.Request, body: dict) -> dict:
+        if rec.dialect == BEDROCK:
+            return fake_bedrock.whole(rec, body)
         if rec.dialect == AZURE and rec.protocol == fv.CHAT:
             return azure_chat_body(body, self.served_model(rec))
         if rec.dialect == AZURE and rec.protocol == fv.RESPONSES:
@@ -231,7 +258,10 @@ class CloudDialects:
         return body
 
     def error_event(self, rec: fv.Request, sequence_number: int) -> bytes | None:
-        """Azure's Responses fails in the stream with `response.failed` (Fault.error_after)."""
+        """Azure's Responses fails in the stream with `response.failed`, Bedrock's with an exception frame
+        (Fault.error_after)."""
+        if rec.dialect == BEDROCK:
+            return fake_bedrock.error_event(rec)
         if rec.dialect == AZURE and rec.protocol == fv.RESPONSES:
             message = "The server had an error processing your request."
             return response_failed(rec, sequence_number, self.served_model(rec), "server_error", message).data

@@ -23,7 +23,8 @@ from typing import Any
 
 from tests.support import fake_vendor as fv
 
-VERTEX, AZURE, FOUNDRY = "vertex", "azure", "foundry"  # the dialects of the platform's generation calls
+VERTEX, AZURE, FOUNDRY, BEDROCK = "vertex", "azure", "foundry", "bedrock"  # the dialects of its generation calls
+BEDROCK_THROTTLED = "Too many tokens, please wait before trying again."
 
 _CATEGORIES = ("hate", "self_harm", "sexual", "violence")
 SAFE = {name: {"filtered": False, "severity": "safe"} for name in _CATEGORIES}
@@ -45,11 +46,17 @@ class CloudFault(fv.Fault):
 
     filtered_at: fv.At | None = None
     annotated: bool = False
+    aws_exception: str | None = None  # Bedrock: the exception frame `error_after` sends
 
     @fv._chainable
     def filtered(self, events: int | None = None, *, deltas: int | None = None) -> CloudFault:
         """End the answer at a position as the platform's content filter does (see the module's docstring)."""
         return dataclasses.replace(self, filtered_at=fv._at(events, deltas))
+
+    @fv._chainable
+    def exception(self, name: str) -> CloudFault:
+        """Bedrock: the exception frame a stream fails with at `error_after` (`throttlingException`, ...)."""
+        return dataclasses.replace(self, aws_exception=name)
 
     @fv._chainable
     def async_filter(self) -> CloudFault:
@@ -80,12 +87,19 @@ def error_body(dialect: str | None, status: int, message: str | None = None) -> 
         return google_error(status, VERTEX_EXHAUSTED if status == 429 else message)
     if dialect == AZURE:
         return azure_error(status, message)
+    if dialect == BEDROCK:  # (its type in x-amzn-errortype: tests/support/fake_bedrock.py)
+        return {"message": BEDROCK_THROTTLED if status == 429 else message}
     return fv.error_body(fv.ANTHROPIC if dialect == FOUNDRY else None, status, message)
 
 
 def vertex_exhausted(message: str = VERTEX_EXHAUSTED) -> CloudFault:
     """Vertex's 429 (pay-as-you-go quota): Google's shape, RESOURCE_EXHAUSTED, and no Retry-After."""
     return CloudFault.status(429, google_error(429, message))
+
+
+def bedrock_throttled() -> CloudFault:
+    """Bedrock's 429 ThrottlingException, "Too many tokens" (its type in x-amzn-errortype), no Retry-After."""
+    return CloudFault.status(429, {"message": BEDROCK_THROTTLED})
 
 
 def azure_throttled(seconds: int = 6, operation: str = "ChatCompletions_Create") -> CloudFault:

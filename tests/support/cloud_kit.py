@@ -20,7 +20,7 @@ tests/support/flows.py reads back. `cloud.fake` is the platform (tests/support/f
 wait_for, requests), `cloud.metadata` the GCE metadata server; both are reset around each test. Set up once per
 worker: service accounts for PROJECT_A (also the metadata server's) and PROJECT_B with their key files
 (`key_file`), and the Azure resources AZURE_A, AZURE_B and FOUNDRY with their keys and deployments (`AZURE_KEYS`,
-`DEPLOYMENTS`); `cloud.accounts` takes more.
+`DEPLOYMENTS`), AWS keys (`AWS_CLIENT`, `AWS_POOL_A`, `AWS_POOL_B`) and a Bedrock API key; `cloud.accounts` takes more.
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ DEPLOYMENTS = {  # deployment names are per resource; the model each serves is w
     AZURE_B: {"gpt-4o-eu": "gpt-4o-2024-11-20"},
     FOUNDRY: {"claude-opus-4-6": "claude-opus-4-6"},
 }
+BEDROCK_EAST, BEDROCK_WEST = "bedrock-runtime.us-east-1.amazonaws.com", "bedrock-runtime.us-west-2.amazonaws.com"
+# AWS access key ids and their secrets: a client's own (it signs), and a pool's two (Rotator signs); a Bedrock API key.
+AWS_CLIENT = ("AKIDCLIENTFAKE000001", "client-secret-fake-0001")
+AWS_POOL_A = ("AKIDPOOLAFAKE0000001", "pool-secret-fake-a")
+AWS_POOL_B = ("AKIDPOOLBFAKE0000001", "pool-secret-fake-b")
+BEDROCK_API_KEY = "ABSKfakepoolkey0000000001"
 
 
 @dataclass
@@ -179,6 +185,9 @@ class CloudKit:
             self.accounts.on_metadata_server(self.service_accounts[PROJECT_A])
             for host, deployments in DEPLOYMENTS.items():
                 self.accounts.azure(host, [AZURE_KEYS[host]], deployments)
+            for access_key_id, secret in (AWS_CLIENT, AWS_POOL_A, AWS_POOL_B):
+                self.accounts.aws(access_key_id, secret)
+            self.accounts.bedrock_key(BEDROCK_API_KEY)
             self.pool = NamespacedPool(self.workdir / "rotator", self.net)
             self._sdk.start(self._base_env())
         except BaseException:
@@ -210,12 +219,14 @@ class CloudKit:
         proxy's CA for every kind of client (Python's ssl and requests, Node, curl)."""
         ca = str(proxy.ca_cert)
         return self._base_env() | {"HTTPS_PROXY": proxy.url, "SSL_CERT_FILE": ca, "REQUESTS_CA_BUNDLE": ca,
-                                   "NODE_EXTRA_CA_CERTS": ca, "CURL_CA_BUNDLE": ca} | (extra or {})
+                                   "NODE_EXTRA_CA_CERTS": ca, "CURL_CA_BUNDLE": ca, "AWS_CA_BUNDLE": ca} | (extra or {})
 
     @staticmethod
     def _base_env() -> dict[str, str]:
         env = clean_environ({"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
-        for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_HOST", "GCE_METADATA_IP", "CLOUD_ML_REGION"):
+        for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_HOST", "GCE_METADATA_IP", "CLOUD_ML_REGION",
+                     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
+                     "AWS_DEFAULT_REGION", "AWS_BEARER_TOKEN_BEDROCK"):
             env.pop(name, None)
         return env
 

@@ -126,6 +126,95 @@ def azure_responses(options: dict) -> dict:
             "model": response.model if response is not None else None}
 
 
+BEDROCK_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+def _boto3(options: dict) -> Any:
+    """boto3's bedrock-runtime client: `region` (us-east-1), `access_key` and `secret_key` (else `unsigned`: botocore
+    sends no signature, as Claude Code with CLAUDE_CODE_SKIP_BEDROCK_AUTH), `max_retries` (0); the proxy's CA from
+    AWS_CA_BUNDLE, as boto3 users give it."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 1 + options.get("max_retries", 0), "mode": "standard"},
+                    read_timeout=options.get("timeout", 30), **({"signature_version": UNSIGNED}
+                                                               if options.get("unsigned") else {}))
+    return boto3.client("bedrock-runtime", region_name=options.get("region", "us-east-1"), config=config,
+                        aws_access_key_id=options.get("access_key"), aws_secret_access_key=options.get("secret_key"))
+
+
+def _invoke_body(options: dict) -> bytes:
+    return json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 256,
+                       "messages": _messages(options)}).encode()
+
+
+@client
+def boto3_invoke_stream(options: dict) -> dict:
+    """`invoke_model_with_response_stream`: every Anthropic event of its chunks (`events`), the text, the stop."""
+    answer = _boto3(options).invoke_model_with_response_stream(
+        modelId=options.get("model", BEDROCK_MODEL), body=_invoke_body(options))
+    events = [json.loads(e["chunk"]["bytes"]) for e in answer["body"]]
+    stops = [e["delta"].get("stop_reason") for e in events if e.get("type") == "message_delta"]
+    text = "".join(e["delta"].get("text", "") for e in events if e.get("type") == "content_block_delta")
+    return {"text": text, "finish": stops[-1] if stops else None, "events": [e.get("type") for e in events],
+            "content_type": answer.get("contentType")}
+
+
+@client
+def boto3_invoke(options: dict) -> dict:
+    """`invoke_model`: Anthropic's message."""
+    answer = _boto3(options).invoke_model(modelId=options.get("model", BEDROCK_MODEL), body=_invoke_body(options))
+    message = json.loads(answer["body"].read())
+    text = "".join(b.get("text", "") for b in message.get("content", []))
+    return {"text": text, "finish": message.get("stop_reason"), "model": message.get("model")}
+
+
+def _converse_args(options: dict) -> dict:
+    return {"modelId": options.get("model", BEDROCK_MODEL),
+            "messages": [{"role": "user", "content": [{"text": options.get("prompt", "Say hello")}]}],
+            "inferenceConfig": {"maxTokens": 256}}
+
+
+@client
+def boto3_converse_stream(options: dict) -> dict:
+    """`converse_stream`: the events' kinds, the text, the stop reason and the usage of `metadata`."""
+    answer = _boto3(options).converse_stream(**_converse_args(options))
+    events = list(answer["stream"])
+    text = "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e)
+    stops = [e["messageStop"]["stopReason"] for e in events if "messageStop" in e]
+    usage = [e["metadata"]["usage"] for e in events if "metadata" in e]
+    return {"text": text, "finish": stops[-1] if stops else None, "events": [next(iter(e)) for e in events],
+            "usage": usage[-1] if usage else None}
+
+
+@client
+def boto3_converse(options: dict) -> dict:
+    """`converse`: the answer's text, stop reason and usage."""
+    answer = _boto3(options).converse(**_converse_args(options))
+    text = "".join(b.get("text", "") for b in answer["output"]["message"]["content"])
+    return {"text": text, "finish": answer["stopReason"], "usage": answer["usage"]}
+
+
+@client
+def anthropic_bedrock(options: dict) -> dict:
+    """AnthropicBedrock: `region`, `access_key` and `secret_key`; `model`; a stream unless `stream` is false."""
+    import anthropic
+
+    sdk = anthropic.AnthropicBedrock(aws_access_key=options.get("access_key"), aws_secret_key=options.get("secret_key"),
+                                     aws_region=options.get("region", "us-east-1"),
+                                     max_retries=options.get("max_retries", 0), timeout=options.get("timeout", 30))
+    model = options.get("model", BEDROCK_MODEL)
+    if options.get("stream", True):
+        with sdk.messages.stream(model=model, max_tokens=256, messages=_messages(options)) as stream:
+            kinds = [event.type for event in stream]
+            message = stream.get_final_message()
+    else:
+        kinds, message = [], sdk.messages.create(model=model, max_tokens=256, messages=_messages(options))
+    text = "".join(block.text for block in message.content if block.type == "text")
+    return {"text": text, "model": message.model, "finish": message.stop_reason, "events": kinds}
+
+
 def run(name: str, options: dict) -> dict:
     """One client's call: what the user saw, or the error the SDK raised."""
     try:
@@ -133,8 +222,11 @@ def run(name: str, options: dict) -> dict:
     except Exception as e:  # noqa: BLE001 - reported to the test as what the user saw
         response = getattr(e, "response", None)
         body = getattr(e, "body", None) if response is not None else None
-        return {"error": type(e).__name__, "message": str(e)[:2000],
-                "status": getattr(e, "status_code", None) or getattr(e, "code", None), "body": body,
+        if isinstance(response, dict):  # (botocore's ClientError: its parsed error and status)
+            body, status = response.get("Error"), response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        else:
+            status = getattr(e, "status_code", None) or getattr(e, "code", None)
+        return {"error": type(e).__name__, "message": str(e)[:2000], "status": status, "body": body,
                 "trace": traceback.format_exc()[-3000:]}
 
 
@@ -142,7 +234,9 @@ def serve() -> None:
     """A fork server: the SDKs imported once (two seconds of CPU each time otherwise), then each job of stdin
     (`{"client", "options", "env"}`, one JSON line) run in a fresh fork with that environment alone. For each job it
     prints the fork's pid (`{"pid": …}`, so a caller can kill a call that hangs), then the fork's result line."""
-    import anthropic.lib.vertex  # noqa: F401 - (imported for the forks)
+    import anthropic.lib.bedrock  # noqa: F401 - (imported for the forks)
+    import anthropic.lib.vertex  # noqa: F401
+    import boto3  # noqa: F401
     import google.auth.transport.requests  # noqa: F401
     import google.genai  # noqa: F401
     import google.oauth2.service_account  # noqa: F401

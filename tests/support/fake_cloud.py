@@ -1,5 +1,6 @@
 """A fake cloud platform: Google Vertex AI (Gemini and Anthropic models), Google's OAuth token endpoint and the GCE
-metadata server, Azure OpenAI (classic, v1, Responses) and Azure AI Foundry's Anthropic path, at their real
+metadata server, Azure OpenAI (classic, v1, Responses), Azure AI Foundry's Anthropic path and Amazon Bedrock
+(tests/support/fake_bedrock.py: InvokeModel, Converse, their streams; every SigV4 signature checked), at their real
 hostnames. It is the fake vendor (tests/support/fake_vendor.py) with the platforms' dialects
 (tests/support/cloud_dialects.py), identities (tests/support/cloud_auth.py) and faults
 (tests/support/cloud_faults.py): every fault, record and wait of the fake vendor works the same here.
@@ -29,6 +30,7 @@ import json
 import socket
 import ssl
 
+from tests.support import fake_bedrock
 from tests.support.cloud_auth import CloudAccounts
 from tests.support.cloud_dialects import (
     CLOUD_DIALECTS,
@@ -127,6 +129,10 @@ class FakeCloud(FakeVendor):
             refused = self.dialects.check(rec) if rec.protocol is not None else (404, error_body(rec.dialect, 404))
             if refused is not None:
                 await self._send_whole(ex, refused[0], head, refused[1])
+                return
+            if rec.protocol == fake_bedrock.PROFILES:  # (Bedrock's control plane: the inference profiles)
+                status, body = fake_bedrock.profiles(fake_bedrock.region_of(rec, host_of(rec.headers)))
+                await self._send_whole(ex, status, head, body)
                 return
             fault = rec.fault
             if fault.status_code is not None and fault.status_code >= 400 and fault.error_body is None:

@@ -1342,7 +1342,10 @@ class FakeVendor:
         else:
             protocol, path_model = route(method, path, headers)
         model = path_model or (body.get("model") if isinstance(body, dict) else None)
-        if protocol == GEMINI:
+        said = getattr(self.dialects, "streams", None)  # (a dialect whose path says it: Bedrock's operations)
+        if dialect_route and said is not None and (by_path := said(dialect_route[1], path)) is not None:
+            stream = by_path
+        elif protocol == GEMINI:
             stream = path.endswith(":streamGenerateContent")
         else:
             stream = protocol in GENERATION_PROTOCOLS and isinstance(body, dict) and body.get("stream") is True
@@ -1480,6 +1483,8 @@ class FakeVendor:
                 events = self.dialects.events(rec, events, base)
             sse_type = not (rec.protocol == GEMINI and not forced and rec.params.get("alt") != "sse")
             content_type = "text/event-stream; charset=utf-8" if sse_type else "application/json; charset=UTF-8"
+            own_type = getattr(self.dialects, "stream_type", None)  # (Bedrock's event streams)
+            content_type = (own_type(rec) if rec.dialect and own_type is not None else None) or content_type
             if fault.encoding:
                 base.append(("content-encoding", fault.encoding))
                 ex.gzip = zlib.compressobj(wbits=31)

@@ -44,14 +44,18 @@ def router(config: str = CONFIG) -> Router:
 
 
 async def exchange(host: str, path: str, body: dict | bytes, upstream: Upstream, headers=CHAT_HEADERS,
-                   hooks: ConversationHooks | None = None, config: str = CONFIG) -> tuple[FakeResponder, Job]:
-    rt = router(config)
+                   hooks: ConversationHooks | None = None, config: str = CONFIG, rt: Router | None = None,
+                   resume: bool = False, **streaming) -> tuple[FakeResponder, Job]:
+    """One exchange (`rt`: a router of the test's own, whose providers it reads after; `resume`: cut answers
+    continued as the config's `resume` says; `streaming`: settings over the small timeouts here)."""
+    rt = rt or router(config)
     route = rt.route(host, "POST", path)
     job = Job("job-0001", route)
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     out = FakeResponder()
-    cfg = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30, first_token_retries=1)
+    cfg = StreamingConfig(**{"first_token_timeout": 5, "idle_timeout": 5, "heartbeat_interval": 30,
+                             "first_token_retries": 1, **streaming})
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
         await Exchange(client, cfg, job, LoopbackRequest("POST", path, list(headers), raw), out, router=rt,
-                       hooks=hooks).run()
+                       hooks=hooks, resume_for=rt.config.resume_for if resume else None).run()
     return out, job

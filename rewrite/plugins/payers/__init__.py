@@ -1,11 +1,13 @@
 """Who pays for each target of a request (rewrite/lifecycle/payer.py): the plug-in that answers the `paying` event
-with a pooled key (`pooled.py`), the client's own subscription login (`login.py`) or the client's own credential
-(`own.py`). Every question of "is this a login" is asked here and answered by the payer it makes."""
+with a pooled key (`pooled.py`; signed by Rotator, for a provider that signs its requests: `signing.py`), the
+client's own subscription login (`login.py`), a request its client signed itself (`signed.py`) or the client's own
+credential (`own.py`). Every question of "is this a login" is asked here and answered by the payer it makes."""
 
 from __future__ import annotations
 
 import time
 
+from protocols import sigv4
 from rewrite.exchange.context import Context
 from rewrite.exchange.request import estimated_tokens
 from rewrite.lifecycle.events import Arrival, Finished, Paying
@@ -14,6 +16,8 @@ from rewrite.lifecycle.payer import Payer
 from rewrite.plugins.payers.login import PlanLogin
 from rewrite.plugins.payers.own import OwnCredential
 from rewrite.plugins.payers.pooled import PooledKey
+from rewrite.plugins.payers.signed import ClientSigned
+from rewrite.plugins.payers.signing import SignedKey
 from rewrite.pool.logins import LoginState
 from rewrite.pool.prefetch import Prefetch, model_in_body
 
@@ -60,8 +64,10 @@ class Paid(Part):
         self.plugin, self.ctx = plugin, ctx
         req, job = ctx.req, ctx.job
         called = job.route.provider
-        # The subscription login the client called, if it did (a WebSocket upgrade, `req` None, carries none).
+        # The subscription login the client called, if it did (a WebSocket upgrade, `req` None, carries none); what
+        # another target is not sent of the client's request (a login's, or an envelope's call's).
         self.login = called.login if req is not None else None
+        self.leaving = self.login or (called.calls if req is not None else None)
         self.state: LoginState | None = None
         if self.login is not None and called.logins is not None and job.credential is not None:
             token = self.login.token(job.credential.headers)
@@ -89,6 +95,14 @@ class Paid(Part):
             return own
         if provider.pool is not None:
             prefetch = self.plugin.prefetched.pop(job.id, None)
-            return PooledKey(provider, provider.pool, e.called, login, ctx.clock, ctx.streaming.first_token_timeout,
-                             req.proto if req is not None else None, job.id, prefetch)
-        return OwnCredential(e.called, job.credential, login)
+            proto = req.proto if req is not None else None
+            pooled = SignedKey if provider.signer is not None else PooledKey
+            return pooled(provider, provider.pool, e.called, self.leaving, ctx.clock,
+                          ctx.streaming.first_token_timeout, proto, job.id, prefetch)
+        if e.called and provider.signers is not None and req is not None:
+            sent = req.request.headers
+            held = job.credential.headers if job.credential is not None else []
+            signature = sigv4.signature([*held, *sent])  # (the held credential first: the flow's is masked)
+            if signature is not None:
+                return ClientSigned(job.credential, signature, [*held, *sent], provider.signers, e.more)
+        return OwnCredential(e.called, job.credential, self.leaving)
