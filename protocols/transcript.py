@@ -16,6 +16,8 @@ from protocols import registry, translate
 from protocols.base import Event
 from protocols.logins.code_assist import ENVELOPE as CODE_ASSIST
 from protocols.logins.code_assist import PROTOCOL as CODE_ASSIST_PROTOCOL
+from protocols.platforms.azure import ENVELOPE as AZURE
+from protocols.platforms.vertex import ENVELOPE as VERTEX
 from protocols.sse import SSEParser, parse_block
 from protocols.translate.base import MALFORMED
 from protocols.translate.common import error_from_body
@@ -57,7 +59,7 @@ def read_request(protocol: str, path: str, body: bytes) -> RequestReading:
     except (ValueError, UnicodeDecodeError):
         reading.problem = "the body is not JSON"
         return reading
-    if protocol == CODE_ASSIST_PROTOCOL and isinstance(obj, dict) and (inside := _opened(path, obj)) is not None:
+    if isinstance(obj, dict) and (inside := _opened(path, obj)) is not None:
         path, obj = inside[0] + path[len(path.partition("?")[0]):], inside[1]
     proto = registry.get(protocol)
     model = proto.model(path.partition("?")[0], obj) if isinstance(obj, dict) else ""
@@ -105,13 +107,17 @@ def _sse_events(body: bytes, enveloped: bool = False) -> list[Event]:
     events = parser.feed(body) + parser.close()
     if parser.pending.strip():  # a last event without its blank line (a stream cut mid-event)
         events.append(parse_block(parser.pending + b"\n\n"))
+    if not enveloped or b'"response"' not in body or CODE_ASSIST.answers is None:
+        return events
     opened = CODE_ASSIST.answers().parser()  # (a login's envelope: its events read inside)
-    return [e2 for e in events for e2 in opened.feed(e.raw)] if enveloped and b'"response"' in body else events
+    return [e2 for e in events for e2 in opened.feed(e.raw)]
 
 
 def _opened(path: str, body: dict) -> tuple[str, dict] | None:
-    """A login's envelope around the request (Code Assist's): the plain path and request inside."""
-    return CODE_ASSIST.opened(path.partition("?")[0], body)
+    """A wire's envelope around the request (Code Assist's, a cloud platform's): the plain path and request
+    inside."""
+    path = path.partition("?")[0]
+    return next((inside for envelope in (CODE_ASSIST, VERTEX, AZURE) if (inside := envelope.opened(path, body))), None)
 
 
 def _read_stream(reading: AnswerReading, events: list[Event], max_events: int, body: bytes) -> AnswerReading:

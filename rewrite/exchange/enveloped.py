@@ -1,12 +1,12 @@
 """The client's writer for a call a login's client sent in an envelope of its own (rewrite/providers/login.py,
-protocols/logins/envelope.py): the engine reads, repairs and writes the plain call inside; what it writes is put
+protocols/envelope.py): the engine reads, repairs and writes the plain call inside; what it writes is put
 back in the envelope here, on its way to the client. The login's own events come through as they came (their
 bytes the envelope's, kept when the pump's parser opened them); Rotator's own events (an honest ending, an
 error event) and another target's answers are put in an envelope; errors go as they are."""
 
 from __future__ import annotations
 
-from protocols.logins.envelope import Envelope, EnvelopedAnswers
+from protocols.envelope import Envelope, EnvelopedAnswers
 from rewrite.intake.loopback import Responder
 
 SSE = "text/event-stream"

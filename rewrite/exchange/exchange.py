@@ -69,7 +69,8 @@ class Exchange:
             setting = Setting(config, prices or PriceTable(), router, hooks)
         req = ClientRequest(request, job.route, streaming, parsed, limits.max_request_body)
         parser: Callable[[], SSEParser] = SSEParser
-        if req.dialect is not None:  # a login's envelope: its events opened as they come, put back for the client
+        if req.dialect is not None and req.dialect.answers is not None:
+            # a wire's envelope around its answers: its events opened as they come, put back for the client
             enveloped = req.dialect.answers()
             responder, parser = EnvelopedWriter(responder, req.dialect, enveloped), enveloped.parser
         clock = Clock(responder, job, req.heartbeat, streaming.heartbeat_interval)

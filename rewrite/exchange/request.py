@@ -9,7 +9,7 @@ import json
 import math
 
 from protocols.base import Protocol
-from protocols.logins.envelope import Envelope
+from protocols.envelope import Envelope
 from protocols.urls import path_problem, segment_problem, shown
 from rewrite.accounting.usage import Meter
 from rewrite.config import StreamingConfig
@@ -29,6 +29,7 @@ class ClientRequest:
         self.route = route
         self.called: Provider = route.provider
         self.path, _, self.query = request.target.partition("?")
+        self.client_path = self.path  # (the path as the client sent it: an envelope's, when one is opened)
         self.host = called_host(request.headers)
         self.body: dict = {}  # the parsed JSON body: a dict whenever `proto` is set, empty when there is none
         self.proto: Protocol | None = route.protocol
@@ -53,8 +54,8 @@ class ClientRequest:
                 self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
             else:
                 self.body = body
-        # A login's envelope (rewrite/providers/login.py): the call inside is what the engine reads and repairs;
-        # `envelope` is the client's body as it came, put back around it for the login.
+        # A wire's envelope (a login's, a cloud platform's: rewrite/providers/wire.py): the call inside is what the
+        # engine reads and repairs; `envelope` is the client's body as it came, put back around it for its wire.
         self.dialect: Envelope | None = None
         self.envelope: dict | None = None
         if self.proto is not None and self.called.envelope is not None:
@@ -81,11 +82,12 @@ class ClientRequest:
         self.path, self.body = inside
         self.plain = json.dumps(self.body).encode()
 
-    def enveloped(self, path: str, content: bytes) -> tuple[str, bytes]:
-        """A plain call's path and body (`content`, its JSON) put back in the client's envelope, for its login."""
-        assert self.dialect is not None and self.envelope is not None and self.proto is not None
-        model = self.proto.model(path, {})
-        return self.dialect.envelope_path(path), self.dialect.enveloped(self.envelope, model, content)
+    def enveloped(self, path: str, content: bytes, body: dict) -> tuple[str, bytes]:
+        """A plain call's path and body (`body`, `content` its JSON) put back in the client's envelope, for its
+        wire."""
+        assert self.dialect is not None and self.envelope is not None
+        return (self.dialect.envelope_path(self.client_path, path, body),
+                self.dialect.enveloped(self.envelope, path, content))
 
     def continued(self, body: dict) -> ClientRequest:
         """This request asking for `body` instead (the continuation of a cut answer), as a stream."""
@@ -99,7 +101,7 @@ class ClientRequest:
         other.plain = json.dumps(body).encode()
         sent = other.plain
         if self.dialect is not None:  # (in the client's envelope)
-            path_sent, sent = self.enveloped(path, sent)
+            path_sent, sent = self.enveloped(path, sent, body)
             target = path_sent + (f"?{query}" if query else "")
         sent = sent if self.encoding is None else encode(sent, self.encoding)  # (as the client sends)
         other.request = dataclasses.replace(self.request, target=target, body=sent, upload=None)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import protocols
-from protocols.logins.envelope import Envelope
+from protocols.envelope import Envelope
 from protocols.vendor_errors import ErrorReader
 from protocols.windows import WindowReader
 from rewrite.adapters import ProviderAdapters

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import protocols
 from protocols.base import Protocol
 from protocols.families import CredentialStyle
-from protocols.logins.envelope import Envelope
+from protocols.envelope import Envelope
 from protocols.vendor_errors import Dialect
 from protocols.windows import WindowDialect
 

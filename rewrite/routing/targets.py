@@ -166,9 +166,12 @@ class Leg:
         if self.called:
             return self.provider.upstream_url(path, host)
         # Another provider: the path relative to the called vendor's SDK base, onto this provider's base URL.
-        if called_prefix and path.startswith(called_prefix + "/"):
-            path = path[len(called_prefix):]
-        return self.provider.base_url + path
+        return self.provider.base_url + self.relative(path, called_prefix)
+
+    @staticmethod
+    def relative(path: str, called_prefix: str) -> str:
+        """A path the client sent, relative to the base of the SDK of the vendor it called (`called_prefix`)."""
+        return path[len(called_prefix):] if called_prefix and path.startswith(called_prefix + "/") else path
 
 
 def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, path: str, query: str,
