@@ -71,19 +71,60 @@ def not_placeholder(key: str) -> str:
 
 class KeyConfig(_Strict):
     """One pooled key. `organization` and `project` (OpenAI only) go upstream with this key in place of the
-    client's own, which belong to another account."""
+    client's own, which belong to another account. A cloud platform's keys say where they serve: an Azure key its
+    resource's `endpoint` and `deployments` (model -> the resource's deployment name); a Vertex key is a
+    `service_account` JSON key file, whose tokens Rotator mints (rewrite/providers/platform.py)."""
 
-    key: str
+    key: str  # ("" for a service account)
     organization: str | None = None
     project: str | None = None
     weight: float = Field(1.0, gt=0, allow_inf_nan=False)  # strategy weighted: its share of the picks
     tier: int = Field(1, ge=0)  # strategy priority: tier 1 before tier 2
     max_concurrent: int | None = Field(None, ge=1)  # requests in flight at once; at the cap, the key is skipped
+    endpoint: str | None = None  # https://RESOURCE.openai.azure.com: the Azure resource the key belongs to
+    deployments: dict[str, str] = {}  # model -> that resource's deployment of it
+    service_account: str | None = None  # a Google service account's JSON key file (~ expanded)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _service_account_key(cls, data: object) -> object:
+        """A service account's entry has no `key` of its own."""
+        if isinstance(data, dict) and "service_account" in data and "key" not in data:
+            return {**data, "key": ""}
+        return data
 
     @field_validator("key")
     @classmethod
     def _key(cls, v: str) -> str:
-        return not_placeholder(header_secret(v))
+        return v and not_placeholder(header_secret(v))  # ("" only with a service account: see _has_a_key)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", v):
+            raise ValueError("must be https://HOST (the resource's endpoint, without a path)")
+        return v.rstrip("/") if v else v
+
+    @field_validator("deployments")
+    @classmethod
+    def _deployments(cls, v: dict[str, str]) -> dict[str, str]:
+        for model, deployment in v.items():
+            if not deployment or not all("!" <= ch <= "~" and ch not in "/?#%" for ch in deployment):
+                raise ValueError(f"the deployment of {model!r} must be a name without spaces, '/', '?', '#' or '%'")
+        return v
+
+    @field_validator("service_account")
+    @classmethod
+    def _key_file(cls, v: str | None) -> str | None:
+        return str(Path(v).expanduser()) if v else v
+
+    @model_validator(mode="after")
+    def _has_a_key(self) -> KeyConfig:
+        if not self.key and self.service_account is None:
+            raise ValueError("a key needs `key` (a Vertex key: `service_account`, its JSON key file)")
+        if self.key and self.service_account is not None:
+            raise ValueError("a key is `key` or `service_account`, not both")
+        return self
 
     @field_validator("organization", "project")
     @classmethod
@@ -194,6 +235,9 @@ class ProviderConfig(_Strict):
     windows: list[CapConfig] = []
     quota_groups: dict[Annotated[str, Field(min_length=1)],
                        Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] = {}
+    # A cloud platform's regions (Vertex: us-east5, europe-west1, global, ...): where a request throttled in one
+    # region goes next, in order (rewrite/providers/platform.py).
+    regions: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]] = []
 
     @field_validator("base_url")
     @classmethod

@@ -28,6 +28,7 @@ import functools
 import json
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from protocols.envelope import Envelope
 from protocols.members import with_members
@@ -128,6 +129,16 @@ def envelope(models: Mapping[str, str]) -> Envelope:
 
 
 ENVELOPE = envelope({})
+
+
+def placed(url: str, host: str, deployment: str) -> str:
+    """An Azure call's URL (absolute, or a path alone) at the resource `host`, a classic path's deployment
+    `deployment`."""
+    parts = urlsplit(url)
+    path = parts.path
+    if deployment_of(path) is not None:
+        path = DEPLOYMENT_PATH.format(segment(deployment))
+    return f"https://{host}{path}"
 
 
 def retry_in_words(answer: ErrorAnswer, error: VendorError) -> VendorError:

@@ -79,6 +79,9 @@ class Router:
             return Route(login, proto) if proto is not None or login.login.forwards(method, path) else None
         if provider.login is not None:  # (a login's host, without the login)
             return None
+        if provider.wire is not None:  # a platform's host: its paths speak several families; other paths pass
+            proto = provider.wire.generation(method, path)
+            return Route(provider, proto) if proto is not None else None
         proto = protocols.detect(method, path)
         if proto is not None and proto.family != provider.family:
             proto = None

@@ -95,7 +95,7 @@ def upstream_protocol(provider: Provider, client: Protocol, called: bool) -> Pro
     built-in openai provider the client's own when the client speaks an OpenAI protocol)."""
     if called and client.family in provider.families:  # (a login's host may speak several families)
         return client
-    if provider.family == client.family and provider.protocol is None:
+    if client.family in provider.families and provider.protocol is None:  # (a platform's too)
         return client
     return protocols.registry.speaking(provider.family, provider.protocol)
 

@@ -42,15 +42,20 @@ def router(config: str = CONFIG) -> Router:
     return Router(parse(config))
 
 
+make_router = router
+
+
 async def exchange(host: str, path: str, body: dict | bytes, upstream: Upstream, headers=CHAT_HEADERS,
-                   hooks: ConversationHooks | None = None, config: str = CONFIG) -> tuple[FakeResponder, Job]:
-    rt = router(config)
-    route = rt.route(host, "POST", path)
+                   hooks: ConversationHooks | None = None, config: str = CONFIG, router: Router | None = None,
+                   plugins: list | None = None) -> tuple[FakeResponder, Job]:
+    """One request (`router` and `plugins`: what several requests share, as an engine's; else made for it)."""
+    rt = router or make_router(config)
+    route = rt.route(host, "POST", path.partition("?")[0])
     job = Job("job-0001", route)
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     out = FakeResponder()
     cfg = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30, first_token_retries=1)
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
         await Exchange(client, cfg, job, LoopbackRequest("POST", path, list(headers), raw), out, router=rt,
-                       hooks=hooks).run()
+                       hooks=hooks, plugins=plugins).run()
     return out, job
