@@ -67,3 +67,12 @@ def test_a_key_a_platform_cannot_use_stops_start_up_naming_the_field(text, said,
     with pytest.raises(ConfigError, match=said) as e:
         build(text.replace("KEYFILE", str(bad)))
     assert "\n" not in str(e.value)
+
+
+def test_a_platforms_models_are_known_from_each_vendor_it_serves():
+    vertex = build("{}").provider_named("vertex")
+
+    claude, gemini = vertex.models.get("claude-sonnet-4-5@20250929"), vertex.models.get("gemini-2.5-flash")
+
+    assert claude.known and claude.prefill  # (a cut Claude answer is continued by prefill, as on Anthropic's API)
+    assert gemini.known

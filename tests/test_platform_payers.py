@@ -232,3 +232,13 @@ async def test_a_throttled_vertex_claude_request_is_answered_by_anthropic_throug
     assert json.loads(sent.content) == {"model": "claude-sonnet-4-5", **{k: v for k, v in CLAUDE_BODY.items()
                                                                          if k != "anthropic_version"}}
     assert [e["kind"] for e in job.notes] == ["retry", "fallback"]
+
+
+async def test_a_configured_base_url_is_kept_and_only_the_location_moves():
+    upstream = Upstream([throttled, claude_stream])
+
+    await exchange(EAST, CLAUDE_PATH, CLAUDE_BODY, upstream, headers(EAST, ("authorization", "Bearer t")),
+                   config="providers: {vertex: {base_url: 'http://vertex.test', regions: [us-east5, europe-west1]}}")
+
+    assert [str(r.url) for r in upstream.seen] == [f"http://vertex.test{CLAUDE_PATH}",
+                                                  f"http://vertex.test{CLAUDE_PATH.replace('us-east5', 'europe-west1')}"]

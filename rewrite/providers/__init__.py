@@ -243,7 +243,8 @@ def build(config: Config) -> list[Provider]:
                 adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),
                 protocol=pc.protocol or (choices[0] if choices and spec is None else None),
                 models=ModelTable(name, family, {m: mc.capabilities.columns() for m, mc in pc.models.items()
-                                                 if mc.capabilities is not None}),
+                                                 if mc.capabilities is not None},
+                                  spec.wire.families if spec is not None and spec.wire is not None else ()),
                 **_dialect(spec, configured),
             )
         )

@@ -189,7 +189,7 @@ class Vendor:
             await self.stream(writer, OPENAI_ROLE, OPENAI_EVENT_NULL_USAGE if asked else OPENAI_EVENT,
                               b"" if cut else OPENAI_FINISH + usage + OPENAI_DONE,
                               cut or events, interval, batch, params.get("phase_ms"), first)
-        elif path.endswith(b"/v1/messages"):
+        elif path.endswith((b"/v1/messages", b":streamRawPredict", b":rawPredict")):  # (Claude on Vertex too)
             if not stream:
                 writer.write(json_response(anthropic_json(events)))
                 return

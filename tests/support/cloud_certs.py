@@ -37,7 +37,9 @@ BEDROCK_HOSTS = (  # named and certified already; the fake does not serve Bedroc
     "bedrock-runtime.us-west-2.amazonaws.com",
     "bedrock-runtime.eu-west-1.amazonaws.com",
 )
-TLS_HOSTS = (*VERTEX_HOSTS, GOOGLE_OAUTH_HOST, *AZURE_HOSTS, *BEDROCK_HOSTS)
+# The vendors' own APIs, served as the fake vendor serves them (a route from a platform to a vendor lands here).
+VENDOR_HOSTS = ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com")
+TLS_HOSTS = (*VERTEX_HOSTS, GOOGLE_OAUTH_HOST, *AZURE_HOSTS, *BEDROCK_HOSTS, *VENDOR_HOSTS)
 HOSTNAMES = (*TLS_HOSTS, METADATA_HOST)  # every name the private /etc/hosts maps to 127.0.0.1
 
 

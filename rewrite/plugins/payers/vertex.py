@@ -56,16 +56,15 @@ class Regions:
             self.at = (self.at + 1) % len(self.order)
 
 
-def placed(url: str, project: str | None, region: str) -> str:
-    """A Vertex call's URL for `project` (None: the path's own) in `region`: that region's host and location. A call
-    that names no project (express mode) stays where it is."""
+def placed(url: str, project: str | None, region: str, fixed: bool = False) -> str:
+    """A Vertex call's URL for `project` (None: the path's own) in `region`: that region's host (`fixed`: the
+    configured base_url's, kept) and location. A call that names no project (express mode) stays where it is."""
     parts = urlsplit(url)
     call = vertex.call_of(parts.path)
-    if call is None or (project is None and call.project is None):
-        return url
-    if project is None and call.location == region and vertex.region_of(parts.netloc) == region:
+    if call is None or (project is None and (call.project is None or call.location == region)):
         return url  # (where the client called)
-    return f"https://{vertex.host_for(region)}{vertex.placed(parts.path, project, region)}"
+    origin = f"{parts.scheme}://{parts.netloc}" if fixed else f"https://{vertex.host_for(region)}"
+    return origin + vertex.placed(parts.path, project, region)
 
 
 class OwnRegions(OwnCredential):
@@ -73,13 +72,13 @@ class OwnRegions(OwnCredential):
 
     ticket_fixed = False
 
-    def __init__(self, held: HeldCredential | None, regions: Regions) -> None:
+    def __init__(self, provider: Provider, held: HeldCredential | None, regions: Regions) -> None:
         super().__init__(True, held)
-        self.regions = regions
+        self.provider, self.regions = provider, regions
 
     def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
         out = super().apply(out, ticket, shown)
-        out.url = placed(out.url, None, self.regions.region)
+        out.url = placed(out.url, None, self.regions.region, bool(self.provider.base_url))
         return out
 
     def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
@@ -138,7 +137,7 @@ class Accounts(PooledKey):
             return out
         out.headers, out.query = self.provider.credential.apply(out.headers, out.query, mask(token) if shown
                                                                 else token)
-        out.url = placed(out.url, account.project, self.regions.region)
+        out.url = placed(out.url, account.project, self.regions.region, bool(self.provider.base_url))
         return out
 
     def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
@@ -161,5 +160,5 @@ def vertex_payer(provider: Provider, called: bool, called_host: str, held: HeldC
     if isinstance(pooled, Accounts):
         return pooled.setup(regions, tokens, client)
     if called:
-        return OwnRegions(held, regions)
+        return OwnRegions(provider, held, regions)
     return None
