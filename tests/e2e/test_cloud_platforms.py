@@ -29,6 +29,8 @@ from tests.support.cloud_kit import (
     VERTEX_GLOBAL,
 )
 from tests.support.fake_vendor import TEXT, Fault
+from tests.support.flows import read_flows
+from tests.support.views import shown
 
 pytestmark = pytest.mark.e2e
 
@@ -61,6 +63,25 @@ def status(cloud, proxy) -> dict:
 
 
 # --- Vertex: Claude (AnthropicVertex) and Gemini (google-genai)
+
+
+def test_a_vertex_claude_turn_is_priced_and_read_in_the_llm_view_its_token_masked(cloud, tmp_path, llm_view):
+    saved = tmp_path / "flows"
+    proxy = cloud.rotator(FAST, fresh=True, args=("--save-stream-file", str(saved)))
+
+    seen = claude(cloud, proxy, prompt="Say hello to Vertex")
+
+    assert seen.get("text") == TEXT, seen
+    [call] = cloud.fake.at(VERTEX_EAST)
+    proxy.proc.stop()
+    [flow] = [f for f in read_flows(saved) if f.request.pretty_host == VERTEX_EAST]
+    record = flow.metadata["rotator"]
+    assert (record["provider"], record["protocol"], record["model"]) == ("vertex", "anthropic_messages",
+                                                                         "claude-sonnet-4-5@20250929")
+    assert record["usage"]["output_tokens"] > 0 and record["cost"] > 0
+    assert "Say hello to Vertex" in shown(flow, flow.request) and TEXT in shown(flow, flow.response)
+    assert flow.request.headers["authorization"] != f"Bearer {call.credential}"  # (the client's token: masked)
+    assert call.credential[-4:] in flow.request.headers["authorization"]
 
 
 def test_a_stalled_first_token_on_vertex_claude_is_retried_and_the_client_sees_one_answer(cloud):
@@ -125,9 +146,11 @@ def test_a_429_in_one_region_goes_to_the_next_region_with_the_clients_token(clou
     assert europe.credential == east.credential and cloud.accounts.grant(europe.credential).project == PROJECT_A
 
 
-def test_service_accounts_tokens_are_minted_by_rotator_for_each_requests_project(cloud):
+def test_service_accounts_tokens_are_minted_by_rotator_for_each_requests_project(cloud, tmp_path):
     keys = [{"service_account": str(cloud.key_file(p))} for p in (PROJECT_A, PROJECT_B)]
-    proxy = cloud.rotator({**FAST, "providers": {"vertex": {"keys": keys}}}, fresh=True)
+    saved = tmp_path / "flows"
+    proxy = cloud.rotator({**FAST, "providers": {"vertex": {"keys": keys}}}, fresh=True,
+                          args=("--save-stream-file", str(saved)))
 
     answers = [claude(cloud, proxy, access_token="not-a-google-token", prompt=f"conversation {n}") for n in range(3)]
 
@@ -142,9 +165,10 @@ def test_service_accounts_tokens_are_minted_by_rotator_for_each_requests_project
     page = status(cloud, proxy)
     [vertex] = [p for p in page["providers"] if p["name"] == "vertex"]
     assert sorted(k["total"]["requests"] for k in vertex["pool"]["keys"]) == [1, 2]
-    log = proxy.full_log
+    proxy.proc.stop()
+    log, flows = proxy.full_log, saved.read_bytes().decode("latin-1")
     tokens = {c.credential for c in calls}
-    assert not any(t in log or t in json.dumps(page) for t in tokens)  # (never logged, never shown)
+    assert not any(t in log or t in json.dumps(page) or t in flows for t in tokens)  # (never logged nor shown)
 
 
 def test_a_throttled_vertex_claude_request_is_answered_by_the_anthropic_api_through_a_route(cloud):
