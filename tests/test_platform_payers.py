@@ -242,3 +242,55 @@ async def test_a_configured_base_url_is_kept_and_only_the_location_moves():
 
     assert [str(r.url) for r in upstream.seen] == [f"http://vertex.test{CLAUDE_PATH}",
                                                   f"http://vertex.test{CLAUDE_PATH.replace('us-east5', 'europe-west1')}"]
+
+
+async def test_an_anthropic_client_routed_to_vertex_gets_its_call_in_vertexs_shape_for_the_accounts_project(
+        accounts, tmp_path):
+    [b] = key_files(accounts, tmp_path, "proj-b")
+    config = (f"providers: {{vertex: {{keys: [{{service_account: '{b}'}}], regions: [europe-west1, global]}}}}\n"
+              "routes: [{models: ['claude-*'], targets: ['vertex/claude-sonnet-4-5@20250929']}]")
+    upstream = Upstream([vertex_platform(accounts)])
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
+            "messages": [{"role": "user", "content": "hi"}]}
+
+    out, _ = await exchange("api.anthropic.com", "/v1/messages", body, upstream,
+                            headers("api.anthropic.com", ("x-api-key", "sk-ant-client"),
+                                    ("anthropic-version", "2023-06-01")), config=config)
+
+    assert out.status == 200 and b"Paris" in out.body
+    call = upstream.seen[-1]
+    assert str(call.url) == (f"https://{EUROPE}/v1/projects/proj-b/locations/europe-west1/publishers/anthropic/models/"
+                             "claude-sonnet-4-5@20250929:streamRawPredict")
+    assert json.loads(call.content) == {"anthropic_version": "vertex-2023-10-16", "max_tokens": 64, "stream": True,
+                                        "messages": body["messages"]}
+    assert "x-api-key" not in call.headers  # (the client's Anthropic key stays with Anthropic)
+
+
+async def test_an_openai_client_routed_to_azure_gets_the_v1_api_at_the_keys_resource_and_deployment():
+    config = AZURE_CONFIG + "routes: [{models: ['gpt-5.1'], targets: [azure]}]\n"
+    upstream = Upstream([lambda r: sse(CHAT_CHUNKS)])
+    body = {"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+    out, _ = await exchange("api.openai.com", "/v1/chat/completions", body, upstream,
+                            headers("api.openai.com", ("authorization", "Bearer sk-client")), config=config)
+
+    assert out.status == 200 and b"Hi" in out.body
+    [call] = upstream.seen
+    assert (call.url.host, call.url.path, call.headers["api-key"]) == (AZURE_A, "/openai/v1/chat/completions",
+                                                                       "azure-key-a")
+    assert json.loads(call.content)["model"] == "prod-a" and "authorization" not in call.headers
+
+
+async def test_a_conversation_stays_on_its_project(accounts, tmp_path):
+    a, b = key_files(accounts, tmp_path, "proj-a", "proj-b")
+    rt = router(f"providers: {{vertex: {{keys: [{{service_account: '{a}'}}, {{service_account: '{b}'}}]}}}}")
+    plugins = plugins_for(Setting(rt.config, router=rt))
+    upstream = Upstream([vertex_platform(accounts)])
+    long = "Read this first. " * 800  # (a prompt worth caching: shorter ones are placed afresh each turn)
+    turn = {**CLAUDE_BODY, "system": long, "messages": [{"role": "user", "content": "hi"}]}
+
+    for _ in range(3):
+        out, _ = await exchange(EAST, CLAUDE_PATH, turn, upstream, headers(EAST), router=rt, plugins=plugins)
+        assert out.status == 200
+
+    assert {r.url.path.split("/")[3] for r in upstream.seen if r.url.host == EAST} == {"proj-a"}
