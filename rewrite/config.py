@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -75,6 +76,7 @@ class KeyConfig(_Strict):
     resource's `endpoint` and `deployments` (model -> the resource's deployment name); a Vertex key is a
     `service_account` JSON key file, whose tokens Rotator mints (rewrite/providers/platform.py)."""
 
+    service_account: str | None = None  # a Google service account's JSON key file (~ expanded): a Vertex key
     key: str  # ("" for a service account)
     organization: str | None = None
     project: str | None = None
@@ -83,7 +85,6 @@ class KeyConfig(_Strict):
     max_concurrent: int | None = Field(None, ge=1)  # requests in flight at once; at the cap, the key is skipped
     endpoint: str | None = None  # https://RESOURCE.openai.azure.com: the Azure resource the key belongs to
     deployments: dict[str, str] = {}  # model -> that resource's deployment of it
-    service_account: str | None = None  # a Google service account's JSON key file (~ expanded)
 
     @model_validator(mode="before")
     @classmethod
@@ -95,8 +96,10 @@ class KeyConfig(_Strict):
 
     @field_validator("key")
     @classmethod
-    def _key(cls, v: str) -> str:
-        return v and not_placeholder(header_secret(v))  # ("" only with a service account: see _has_a_key)
+    def _key(cls, v: str, info: ValidationInfo) -> str:
+        if not v and info.data.get("service_account"):
+            return v  # (a service account's entry: `_service_account_key`)
+        return not_placeholder(header_secret(v))
 
     @field_validator("endpoint")
     @classmethod
@@ -119,9 +122,7 @@ class KeyConfig(_Strict):
         return str(Path(v).expanduser()) if v else v
 
     @model_validator(mode="after")
-    def _has_a_key(self) -> KeyConfig:
-        if not self.key and self.service_account is None:
-            raise ValueError("a key needs `key` (a Vertex key: `service_account`, its JSON key file)")
+    def _one_key(self) -> KeyConfig:
         if self.key and self.service_account is not None:
             raise ValueError("a key is `key` or `service_account`, not both")
         return self
