@@ -79,8 +79,10 @@ class ClientRequest:
             self.body = {}
             return
         self.dialect, self.envelope = envelope, self.body
-        self.path, self.body = inside
-        self.plain = json.dumps(self.body).encode()
+        self.path, body = inside
+        if body is not self.body:  # (an envelope whose call is its body, as it came, keeps the client's bytes)
+            self.plain = json.dumps(body).encode()
+        self.body = body
 
     def enveloped(self, path: str, content: bytes, body: dict) -> tuple[str, bytes]:
         """A plain call's path and body (`body`, `content` its JSON) put back in the client's envelope, for its

@@ -22,6 +22,7 @@ from tests.support.cloud_kit import (
     AZURE_A,
     AZURE_B,
     AZURE_KEYS,
+    DEPLOYMENTS,
     PROJECT_A,
     PROJECT_B,
     VERTEX_EAST,
@@ -239,6 +240,18 @@ def test_a_429_at_one_resource_goes_to_the_next_keys_resource_and_its_deployment
     assert [k["state"] for k in azure["pool"]["keys"]] == ["resting", "ready"]
 
 
+def test_azures_retry_after_is_waited_before_the_same_key_is_asked_again(cloud):
+    proxy = cloud.rotator(FAST)
+    cloud.fake.script(azure_throttled(2), host=AZURE_A)
+
+    seen = azure_chat(cloud, proxy)
+
+    assert seen.get("text") == TEXT, seen
+    throttled, served = cloud.fake.at(AZURE_A)
+    assert (throttled.status, served.status) == (429, 200)
+    assert served.received_at - throttled.received_at >= 1.9  # (retry-after-ms: 2000)
+
+
 # --- the agent CLIs
 
 
@@ -288,3 +301,19 @@ def test_codex_on_azure_gets_a_stalled_first_token_retried(cloud, codex_bin, tmp
     assert done.returncode == 0, done.stderr[-3000:]
     assert TEXT in done.stdout
     assert [r.path for r in cloud.fake.at(AZURE_A)][:2] == ["/openai/responses"] * 2
+
+
+def test_codex_on_an_azure_pool_goes_to_the_next_resource_and_its_deployment_after_a_429(cloud, codex_bin, tmp_path):
+    cloud.accounts.azure(AZURE_B, [AZURE_KEYS[AZURE_B]], {**DEPLOYMENTS[AZURE_B], "gpt-5-eu": "gpt-5-2025-08-07"})
+    keys = [{"key": AZURE_KEYS[AZURE_A], "endpoint": f"https://{AZURE_A}", "deployments": {"gpt-5": "gpt-5-deploy"}},
+            {"key": AZURE_KEYS[AZURE_B], "endpoint": f"https://{AZURE_B}", "deployments": {"gpt-5": "gpt-5-eu"}}]
+    proxy = cloud.rotator({**FAST, "providers": {"azure": {"keys": keys}}}, fresh=True)
+    cloud.fake.always(azure_throttled(30, "Responses_Create"), host=AZURE_A)
+
+    done = run_codex_azure(cloud, proxy, codex_bin, tmp_path)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert TEXT in done.stdout
+    [served] = [r for r in cloud.fake.at(AZURE_B) if r.status == 200]
+    assert (served.path, served.body["model"], served.credential) == ("/openai/responses", "gpt-5-eu",
+                                                                      AZURE_KEYS[AZURE_B])
