@@ -70,8 +70,6 @@ def placed(url: str, project: str | None, region: str, fixed: bool = False) -> s
 class OwnRegions(OwnCredential):
     """The client's own credential, sent to the region each attempt goes to."""
 
-    ticket_fixed = False
-
     def __init__(self, provider: Provider, held: HeldCredential | None, regions: Regions) -> None:
         super().__init__(True, held)
         self.provider, self.regions = provider, regions
