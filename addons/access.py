@@ -22,13 +22,21 @@ import logging
 
 from mitmproxy import http
 
-import protocols
 from addons.interception import called_host, hide_credential, streamed
-from rewrite.engine import Engine
-from rewrite.exchange.exchange import error_protocol
-from rewrite.intake.clients import NO_MATCH, SEVERAL, ClientKeys, Guesses, Verdict, check, presented, without_query_key
-from rewrite.providers import Provider
-from rewrite.providers.credentials import CredentialStyle
+from rewrite.surface import (
+    NO_MATCH,
+    SEVERAL,
+    ClientKeys,
+    CredentialStyle,
+    Engine,
+    Guesses,
+    Provider,
+    Verdict,
+    check,
+    presented,
+    refusal_body,
+    without_query_key,
+)
 
 logger = logging.getLogger("rotator")
 
@@ -103,7 +111,7 @@ class Access:
             message = LIMITED_MESSAGE.format(verdict.retry_after)
         else:
             message = MESSAGES[verdict.reason]
-        body = error_body(provider, flow.request.method, path, verdict.status, message)
+        body = refusal_body(provider, flow.request.method, path, verdict.status, message)
         flow.response = http.Response.make(verdict.status, body, headers)
         detail = f"{verdict.reason} ({verdict.status})"
         flow.comment = f"rotator refused: {detail}"
@@ -137,9 +145,3 @@ def client_address(flow: http.HTTPFlow) -> str:
     peer = flow.client_conn.peername
     return str(peer[0]) if peer else "unknown"
 
-
-def error_body(provider: Provider, method: str, path: str, status: int, message: str) -> bytes:
-    """The refusal in the request's protocol's error shape; on other paths, in the shape of the provider's family."""
-    proto = protocols.detect(method, path)
-    same_family = proto is not None and proto.family == provider.family
-    return error_protocol(provider, proto if same_family else None).error_body(status, message)

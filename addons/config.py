@@ -7,9 +7,7 @@ import sys
 
 from mitmproxy import ctx, exceptions
 
-from rewrite.config import DEFAULT_PATH, ConfigError, load, source
-from rewrite.engine import Engine
-from rewrite.routing.router import Router
+from rewrite.surface import DEFAULT_PATH, ConfigError, Engine, load, source
 
 logger = logging.getLogger("rotator")
 
@@ -50,8 +48,7 @@ class RotatorConfig:
         if "rotator_config" not in updated:
             return
         try:
-            config = load(ctx.options.rotator_config)
-            Router(config)  # validates what only the whole config can tell (hosts, provider kinds)
+            self.engine.configure(load(ctx.options.rotator_config))  # (which checks what only the whole config can)
         except ConfigError as e:
             problem = in_default_file(str(e), ctx.options.rotator_config)
             if self.started:  # a change at run time (e.g. in mitmweb's options): refuse it, keep the old config
@@ -62,7 +59,6 @@ class RotatorConfig:
             if not starting_up():
                 return
             sys.exit(1)
-        self.engine.configure(config)
         pooled = [f"{p.name} ({len(p.pool.states)} keys)" for p in self.engine.router.providers if p.pool]
         logger.info("rotator: serving %s; key pools: %s",
                     ", ".join(p.name for p in self.engine.router.providers), ", ".join(pooled) or "none")

@@ -12,8 +12,7 @@ from mitmproxy import ctx, exceptions
 from mitmproxy.addons.upstream_auth import parse_upstream_auth
 from mitmproxy.proxy.mode_specs import ProxyMode, UpstreamMode
 
-from rewrite.engine import Engine
-from rewrite.upstream.egress import EgressProxy
+from rewrite.surface import EgressProxy, Engine
 
 logger = logging.getLogger("rotator")
 

@@ -20,7 +20,7 @@ from mitmproxy import ctx, exceptions
 from mitmproxy.proxy import mode_specs
 from mitmproxy.utils import asyncio_utils
 
-from rewrite.engine import Engine
+from rewrite.surface import Engine
 
 logger = logging.getLogger("rotator")
 

@@ -22,9 +22,8 @@ import logging
 
 from mitmproxy import ctx, version
 
-from rewrite.engine import Engine
-from rewrite.intake.loopback import LAST_CHUNK
 from rewrite.internals import direct_reads, install_open_connection, internals_mismatch, opening_connection
+from rewrite.surface import LAST_CHUNK, Engine
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import logging
 import time
@@ -20,13 +19,18 @@ from urllib.parse import urlsplit
 from mitmproxy import connection, ctx, http
 from mitmproxy.net.http import url as mitmproxy_url
 
-from rewrite.engine import Engine
-from rewrite.exchange.exchange import Job
-from rewrite.inspection.flow_list import summary
-from rewrite.inspection.steps import record as step_record
-from rewrite.intake.clients import HeldCredential, hide
-from rewrite.intake.loopback import AFTER_ANSWER, BIG_BODY, JOB_HEADER
-from rewrite.providers.credentials import CredentialStyle
+from rewrite.surface import (
+    AFTER_ANSWER,
+    BIG_BODY,
+    JOB_HEADER,
+    CredentialStyle,
+    Engine,
+    HeldCredential,
+    Job,
+    hide,
+    step_record,
+    summary,
+)
 
 logger = logging.getLogger("rotator")
 JOB_HEADER_BYTES = JOB_HEADER.encode()
@@ -246,9 +250,17 @@ def settle(flow: http.HTTPFlow, job: Job) -> None:
 def upstream_connection(loopback: connection.Server, base_url: str) -> connection.Server:
     """A record of the upstream Rotator called, for the flow's Connection tab (the loopback connection it stands
     for carries other flows too, so it is not changed)."""
-    server = copy.copy(_upstream_record(base_url))  # (a third of constructing one)
+    server = _copy(_upstream_record(base_url))
     server.id = str(uuid.uuid4())
     server.timestamp_start, server.timestamp_end = loopback.timestamp_start, loopback.timestamp_end
+    return server
+
+
+def _copy(record: connection.Server) -> connection.Server:
+    """A shallow copy, as `copy.copy` makes it (a new object with the same attribute dict), at a seventh of its
+    cost (and a thirtieth of constructing one)."""
+    server = object.__new__(connection.Server)
+    server.__dict__.update(record.__dict__)
     return server
 
 
@@ -348,10 +360,6 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"].update(usage=job.usage, cost=job.cost)
     if job.covered:  # a subscription login's answer: its cost is covered by the plan
         flow.metadata["rotator"]["covered"] = "plan"
-    if job.login is not None:  # the client's own login (masked; named by its fingerprint) and its plan's windows
-        flow.metadata["rotator"]["login"] = job.login.record(job.windows, job.model or "", time.time())
-    elif job.windows:  # the pooled key's rate-limit windows, as this request's answers reported them
-        flow.metadata["rotator"]["windows"] = [w.as_json() for w in job.windows]
     flow.metadata["rotator"].update(job.records)  # what the plug-ins record (JSON-like; keys masked already)
     comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
     if comment:

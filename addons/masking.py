@@ -13,8 +13,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from addons.interception import called_host, hide_credential, streamed
-from rewrite.engine import Engine
-from rewrite.providers.credentials import CredentialStyle
+from rewrite.surface import CredentialStyle, Engine
 
 
 class MaskOnArrival:

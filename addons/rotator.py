@@ -21,6 +21,7 @@ from addons.egress import Egress
 from addons.exposure import Exposure
 from addons.handoff import Handoff
 from addons.interception import Interception
+from addons.log_hook import LegacyLogHook
 from addons.masking import MaskOnArrival
 from addons.pools import Pools
 from addons.sharing import Sharing
@@ -28,8 +29,7 @@ from addons.status import Status
 from addons.views import Views
 from addons.websocket import WebSocketUpstream
 from addons.welcome import Welcome
-from rewrite.engine import Engine
-from rewrite.intake.clients import Guesses
+from rewrite.surface import Engine, Guesses
 
 # httpx logs every request URL at INFO; a URL can carry a client's `?key=`.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -42,5 +42,5 @@ guesses = Guesses()  # failed client-key attempts per address: the pools' gate a
 # Interception hand it to the engine.
 addons = [RotatorConfig(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
           MaskOnArrival(engine), Access(engine, guesses), WebSocketUpstream(engine), Interception(engine),
-          Handoff(engine), Status(engine, guesses),
-          Views(engine), Welcome(engine), FrozenStartup()]  # last: what the others set up when running is frozen too
+          Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), LegacyLogHook(),
+          FrozenStartup()]  # last: what the others set up when running is frozen too

@@ -19,11 +19,22 @@ from mitmproxy import ctx, http
 
 from addons.access import client_address
 from addons.interception import called_host, hide_credential
-from rewrite.accounting.metrics import Metrics
-from rewrite.engine import Engine
-from rewrite.inspection.status import Flight, Tally, page, render_html, render_json, render_text
-from rewrite.intake.clients import ClientKeys, Guesses, check, presented
-from rewrite.providers.credentials import CREDENTIAL_STYLES, CredentialStyle
+from rewrite.surface import (
+    CREDENTIAL_STYLES,
+    ClientKeys,
+    CredentialStyle,
+    Engine,
+    Flight,
+    Guesses,
+    Metrics,
+    Tally,
+    check,
+    page,
+    presented,
+    render_html,
+    render_json,
+    render_text,
+)
 
 logger = logging.getLogger("rotator")
 

@@ -14,8 +14,7 @@ from mitmproxy import contentviews, ctx, http
 from mitmproxy.contentviews import Contentview, Metadata
 
 import protocols
-from rewrite.engine import Engine
-from rewrite.inspection.views import Facts, render_request, render_response
+from rewrite.surface import Engine, Facts, render_request, render_response
 
 logger = logging.getLogger("rotator")
 

@@ -25,12 +25,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 import protocols
 from addons.interception import annotate, called_host, hide_credential, reach_directly, show_credential
 from protocols.registration import Registration
-from rewrite.engine import Engine
-from rewrite.exchange.exchange import Job
-from rewrite.exchange.ws_relay import WebSocketRelay
-from rewrite.policy.outcomes import Note
-from rewrite.providers import Provider
-from rewrite.routing.router import Route
+from rewrite.surface import Engine, Note, Provider
 
 logger = logging.getLogger("rotator")
 
@@ -44,7 +39,7 @@ DOWNGRADE_STATUS = 426
 class WebSocketUpstream:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.relay = WebSocketRelay(lambda: engine.config.streaming, engine.upstream)
+        self.relay = engine.relay
         self._origins: dict[str, tuple[str, str, int]] = {}  # flow id -> the scheme, host and port the client used
 
     def done(self) -> None:
@@ -70,8 +65,7 @@ class WebSocketUpstream:
             self._downgrade(flow, provider, falls_back)
             return
         # The relay gets the real headers and path in-process; the flow keeps masked ones from here on.
-        self.relay.submit(flow.client_conn.id, Job(flow.id, Route(provider, None)),
-                          list(req.headers.items(multi=True)), req.path)
+        self.relay.submit(flow.client_conn.id, flow.id, provider, list(req.headers.items(multi=True)), req.path)
         hide_credential(flow, provider.credential)
         self._origins[flow.id] = (req.scheme, req.host, req.port)
         req.scheme, req.host, req.port = "http", "127.0.0.1", self.relay.listen()
@@ -85,8 +79,10 @@ class WebSocketUpstream:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         origin = self._origins.pop(flow.id, None)
+        if origin is None:  # (not an upgrade this addon pointed at the relay)
+            return
         sj = self.relay.forget(flow.id)
-        if origin is None or sj is None:
+        if sj is None:
             return
         flow.request.scheme, flow.request.host, flow.request.port = origin
         show_credential(flow, sj.job.route.provider.credential, sj.job.key)

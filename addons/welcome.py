@@ -11,8 +11,7 @@ from mitmproxy import ctx
 from mitmproxy.proxy import mode_specs
 
 from addons.exposure import PROXYAUTH_ANY
-from rewrite.config import DEFAULT_PATH, source
-from rewrite.engine import Engine
+from rewrite.surface import DEFAULT_PATH, Engine, source
 
 logger = logging.getLogger("rotator")
 

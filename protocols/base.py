@@ -188,6 +188,11 @@ class Protocol:
         streaming): not one whose answer comes before the work is done."""
         return True
 
+    def makes_state(self, body: dict) -> bool:
+        """Whether the request makes state at its vendor besides its answer (a stored or a background response):
+        sent twice, it would make it twice (a hedge is not sent for it)."""
+        return False
+
     def with_model(self, path: str, model: str) -> str:
         """The path asking for `model` instead (for a protocol whose model is named in the path)."""
         return path

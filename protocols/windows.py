@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -95,12 +96,7 @@ class QuotaGroups:
     dated: re.Pattern[str] | None = None
 
     def group(self, model: str) -> str:
-        for name, globs in self.named:
-            if any(fnmatch.fnmatchcase(model, g) for g in globs):
-                return name
-        if self.dated is not None and (m := self.dated.search(model)) is not None and m.start() > 0:
-            return model[:m.start()]
-        return model
+        return _group_of(self, model)  # (asked several times a request: the globs are matched once a model)
 
     def overridden(self, named: Mapping[str, Iterable[str]]) -> QuotaGroups:
         """These groups with `named` (a config's) matched first."""
@@ -108,6 +104,16 @@ class QuotaGroups:
 
 
 NO_GROUPS = QuotaGroups()
+
+
+@functools.lru_cache(maxsize=4096)
+def _group_of(groups: QuotaGroups, model: str) -> str:
+    for name, globs in groups.named:
+        if any(fnmatch.fnmatchcase(model, g) for g in globs):
+            return name
+    if groups.dated is not None and (m := groups.dated.search(model)) is not None and m.start() > 0:
+        return model[:m.start()]
+    return model
 
 
 @dataclass(frozen=True, slots=True)

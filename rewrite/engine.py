@@ -1,6 +1,7 @@
-"""The engine: owns the upstream client, the loopback server, the jobs the addon hands over, and one instance of each
-registered plug-in (rewrite/lifecycle/hooks.py: the concerns a request's life announces its events to; the built-in
-ones, rewrite/plugins/, are registered by whoever puts Rotator together: addons/rotator.py)."""
+"""The engine: owns the upstream client, the loopback server, the WebSocket relay, the jobs the addon hands over, the
+pools' state kept and shared, and one instance of each registered plug-in (rewrite/lifecycle/hooks.py: the concerns
+a request's life announces its events to; the built-in ones, rewrite/plugins/, are registered by whoever puts
+Rotator together: addons/rotator.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Worker
 from rewrite.intake.encoded import encoding_of
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
@@ -17,7 +19,10 @@ from rewrite.lifecycle.events import Arrival
 from rewrite.lifecycle.hooks import Plugin, plugins_for
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import Note
+from rewrite.pool import KeyPool
 from rewrite.routing.router import Route, Router
+from rewrite.state.kept import PoolKeeping
+from rewrite.state.sharing import RedisSharing
 from rewrite.upstream.client import Upstream
 from rewrite.upstream.egress import EgressProxy, parse_proxy_url
 
@@ -35,18 +40,37 @@ class Engine:
         self.parser = Worker()  # parses large request bodies off the event loop (rewrite/intake/big_json.py)
         self.setting = Setting(conversation=self.conversation)
         self.plugins: list[Plugin] = plugins_for(self.setting)
+        self.relay = WebSocketRelay(lambda: self.config.streaming, self.upstream)  # the upgrades Rotator passes on
+        self.kept = PoolKeeping()  # the pools' state across reloads and restarts, once `keep_state` is called
+        self.sharing = RedisSharing(self.conversation.share)  # `state.redis`, once `share_state` is called
         self.configure(config or Config())
 
     def configure(self, config: Config) -> None:
-        self.config = config
+        """Serve `config` from now on. ConfigError for what only the whole config can tell (hosts, provider kinds),
+        the engine left as it was."""
         self.router = Router(config)
+        self.config = config
         self.prices = PriceTable.from_config(config.prices)
         self.conversation.record_native = bool(config.routes)  # only a route sends a conversation elsewhere
         self.server.max_body = config.limits.max_request_body
         self.setting.config, self.setting.router, self.setting.prices = config, self.router, self.prices
+        # Conversation state is kept and put back only for a conversation a route may send to another target: with
+        # no route there is nothing to call (rewrite/conversation/hooks.py).
+        self.setting.conversation = self.conversation if config.routes else None
         for plugin in self.plugins:
             plugin.configure(self.setting)
         self._use_egress()
+
+    def keep_state(self) -> None:
+        """Keep the pools' state where `state.path` says, across config reloads and restarts (rewrite/state/kept.py):
+        the pools `configure` just built get the state of those they replace, or at a start the store's. StateError
+        (one line, naming the file) when that store cannot be opened."""
+        self.kept.adopt(self.config.state.path, pools_of(self.router))
+
+    def share_state(self) -> None:
+        """Share the pools' decisions and the conversation state through `state.redis` (rewrite/state/sharing.py),
+        the pools `configure` just built included; without it, stop sharing."""
+        self.sharing.use(self.config.state.redis, pools_of(self.router).values())
 
     def plugin(self, name: str) -> Plugin | None:
         """The engine's instance of the plug-in registered under `name`."""
@@ -82,7 +106,8 @@ class Engine:
             return
         arrival = Arrival(job, path, body)
         for plugin in self.plugins:
-            plugin.arrived(arrival)
+            if plugin.active:
+                plugin.arrived(arrival)
 
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
         job_id = next((v for n, v in request.headers if n.lower() == JOB_HEADER), None)
@@ -97,6 +122,9 @@ class Engine:
             await self._handle(job, request, responder)
         finally:
             job.handled.set()
+            # (read only while the handler runs: without the closure, the job and its writer are no reference
+            # cycle, freed at once rather than by the garbage collector)
+            responder.answered = _handled
 
     async def _handle(self, job: Job, request: LoopbackRequest, responder: Responder) -> None:
         if job.on_received is not None:
@@ -116,7 +144,8 @@ class Engine:
             if parsed is None:  # (no worker: parsed here, as a small body is)
                 request.body, request.upload = b"".join(request.upload.pieces), None
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
-                            router=self.router, hooks=self.conversation, limits=self.config.limits, parsed=parsed,
+                            router=self.router, hooks=self.setting.conversation, limits=self.config.limits,
+                            parsed=parsed,
                             resume_for=self.config.resume_for, plugins=self.plugins, setting=self.setting)
         await exchange.run()
 
@@ -124,6 +153,15 @@ class Engine:
         self.server.close()
         await self.parser.aclose()
         await self.upstream.aclose()
+
+
+def pools_of(router: Router) -> dict[str, KeyPool]:
+    """The key pools a router's providers draw from, by provider."""
+    return {p.name: p.pool for p in router.providers if p.pool is not None}
+
+
+def _handled() -> bool:
+    return True
 
 
 def too_large(job: Job, responder: Responder, limit: int) -> None:

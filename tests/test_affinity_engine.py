@@ -14,11 +14,12 @@ import pytest
 
 import protocols
 from protocols.windows import iso
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.engine import Engine
 from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.plugins.affinity.lookup import may_bind
 from rewrite.pool import mask
 from rewrite.pool.bindings import Bindings

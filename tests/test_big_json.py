@@ -25,7 +25,7 @@ from rewrite.intake.big_json import (
     skeleton,
     with_keys_in_front,
 )
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import FakeResponder, Upstream, events_of, sse

@@ -13,10 +13,11 @@ import pytest
 import protocols.translate as translate
 from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, EFFORTS, lookup, overridden
 from protocols.translate.common import JSON_INSTRUCTION
-from rewrite.config import ConfigError, StreamingConfig, parse
+from rewrite.config import ConfigError, parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.inspection.steps import record
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import FakeResponder, Upstream, sse

@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 from protocols.families.openai.errors import go_duration
 from protocols.vendor_errors import MAX_HINT
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.pool import KeyPool
 from rewrite.pool.keypool import ALERT, BACKOFF_BASE, BACKOFF_MAX
 from rewrite.routing.router import Route, Router

@@ -1,17 +1,22 @@
 """deploy/compose.yaml, the several-machines deployment docs/scaling.md describes, checked without Docker: its
 structure, that each service's command and mounts name files that exist, that ports agree across the services and
-HAProxy's config, that HAProxy accepts that config (`haproxy -c`), and that the workers' Rotator config is valid."""
+HAProxy's config, that HAProxy accepts that config (`haproxy -c`), that the workers' Rotator config is valid, and
+that Prometheus scrapes every worker (Prometheus' own `promtool` accepts its config) for the Grafana dashboard it
+provisions (tests/e2e/test_dashboard.py checks the dashboard's queries against a real /metrics)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from rewrite.config import StateConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StateConfig
 from tests.support.harness import REPO
 
 DEPLOY = REPO / "deploy"
@@ -35,8 +40,8 @@ def settings(command: list[str]) -> dict[str, str]:
     return dict(command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "--set")
 
 
-def test_the_services_are_redis_a_ca_maker_workers_and_haproxy(compose):
-    assert set(compose["services"]) == {"redis", "ca", "haproxy", *workers(compose)}
+def test_the_services_are_redis_a_ca_maker_workers_haproxy_prometheus_and_grafana(compose):
+    assert set(compose["services"]) == {"redis", "ca", "haproxy", "prometheus", "grafana", *workers(compose)}
     assert len(workers(compose)) >= 2
     for service in compose["services"].values():
         assert ("image" in service) != ("build" in service), service
@@ -92,3 +97,47 @@ def test_the_workers_config_is_valid_with_the_environment_compose_gives(compose,
     config = parse((REPO / path.removeprefix(f"{APP}/")).read_text(), path)
     assert config.clients, "the workers listen beyond loopback: the config must name client keys"
     assert config.state.redis == worker["environment"]["ROTATOR_REDIS_URL"]
+
+
+def mounted(service: dict, target: str) -> Path:
+    """The file or folder of deploy/ a service mounts at `target`."""
+    [source] = [m.split(":")[0] for m in service["volumes"] if m.split(":")[1] == target]
+    return DEPLOY / source
+
+
+def test_prometheus_scrapes_every_worker_through_itself_with_the_client_key(compose):
+    service = compose["services"]["prometheus"]
+    config = YAML(typ="safe").load(mounted(service, "/etc/prometheus/prometheus.yml").read_text())
+    [secret] = service["secrets"]
+    assert compose["secrets"][secret] == {"environment": "ROTATOR_CLIENT_KEY"}  # (the workers' own client key)
+    jobs = {job["proxy_url"]: job for job in config["scrape_configs"]}
+    ports = {f"http://{name}:{option(w['command'], '--listen-port')}" for name, w in workers(compose).items()}
+    assert set(jobs) == ports
+    for job in jobs.values():
+        assert job["authorization"] == {"credentials_file": f"/run/secrets/{secret}"}
+        assert [t for c in job["static_configs"] for t in c["targets"]] == ["rotator.status:80"]  # the status host
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+
+
+def test_grafana_is_provisioned_with_the_prometheus_and_the_dashboard(compose):
+    service = compose["services"]["grafana"]
+    provisioning = mounted(service, "/etc/grafana/provisioning")
+    [source] = YAML(typ="safe").load((provisioning / "datasources" / "prometheus.yaml").read_text())["datasources"]
+    assert source["url"] == "http://prometheus:9090" and "prometheus" in compose["services"]
+    [provider] = YAML(typ="safe").load((provisioning / "dashboards" / "rotator.yaml").read_text())["providers"]
+    dashboards = mounted(service, provider["options"]["path"])
+    [dashboard] = [json.loads(p.read_text()) for p in dashboards.glob("*.json")]
+    used = {json.dumps(p.get("datasource")) for p in dashboard["panels"]} | {
+        json.dumps(t["datasource"]) for p in dashboard["panels"] for t in p.get("targets", [])}
+    assert used == {"null", json.dumps({"type": "prometheus", "uid": source["uid"]})}  # (rows have none)
+
+
+def test_promtool_accepts_the_prometheus_config(tmp_path):
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed: apt-get install prometheus (.ci/run installs it)"
+    key = tmp_path / "rotator_client_key"
+    key.write_text("x" * 32)
+    config = tmp_path / "prometheus.yml"
+    config.write_text((DEPLOY / "prometheus.yml").read_text().replace("/run/secrets/rotator_client_key", str(key)))
+    done = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

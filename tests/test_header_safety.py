@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rewrite.config import ConfigError, parse
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.providers import build
 from rewrite.providers.credentials import KeyPool
 from rewrite.routing.router import Router

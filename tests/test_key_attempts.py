@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.job import Job
 from rewrite.exchange.keys import KeyAttempts
 from rewrite.lifecycle.payer import Ticket

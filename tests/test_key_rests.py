@@ -12,10 +12,11 @@ import json
 import httpx
 import pytest
 
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.providers.credentials import KeyPool
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client

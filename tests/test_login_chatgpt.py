@@ -17,10 +17,11 @@ from protocols.logins import chatgpt as wire
 from protocols.openai_responses.stream import failure_answer
 from protocols.vendor_errors import ErrorKind
 from protocols.windows import WindowStatus
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.clients import hide
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support import fake_vendor, login_dialects
 from tests.support.engine_harness import FakeResponder, Upstream, events_of, sse

@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from protocols.windows import Window, WindowStatus
-from rewrite.config import ConfigError, StreamingConfig, parse
+from rewrite.config import ConfigError, parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.clients import HeldCredential
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.pool.logins import MAX_LOGINS, LoginBook
 from rewrite.routing.router import Router
 from tests.support import login_dialects as ld

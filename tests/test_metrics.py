@@ -112,6 +112,19 @@ def test_key_states_and_requests_in_flight_are_read_when_scraped():
     assert value(s, "rotator_in_flight", provider="openai") == 0
 
 
+def test_each_keys_requests_and_errors_are_counted():
+    pools = [{"provider": "openai", "keys": [{"key": MASKED[0], "state": "ready", "in_flight": 0,
+                                              "total": {"requests": 7}}]}]
+    metrics = Metrics(lambda: pools)
+    metrics.record(flow())  # a 429 on the first key, served by the second
+    metrics.record(flow(events=[{"kind": "repaired", "detail": "ended as length", "cause": "upstream reset"}]))
+    s = scrape(metrics)
+    assert value(s, "rotator_key_requests_total", provider="openai", key=MASKED[0]) == 7
+    assert value(s, "rotator_key_errors_total", provider="openai", key=MASKED[0], kind="retry") == 1
+    assert value(s, "rotator_key_errors_total", provider="openai", key=MASKED[1], kind="repaired") == 1
+    assert value(s, "rotator_key_errors_total", provider="openai", key=MASKED[1], kind="retry") is None
+
+
 def test_each_keys_prompt_cache_tokens_share_and_cold_cost_are_read_when_scraped():
     def key(masked, share, **total):
         counts = {"input_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0, "cold_cost": 0.0, **total}

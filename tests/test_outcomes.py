@@ -25,7 +25,7 @@ MASKED = "sk-p…2222"
 def test_note_kinds_keep_the_strings_saved_flows_and_the_status_json_hold():
     assert sorted(Note) == sorted(["retry", "failed", "fallback", "repaired", "cut", "committed", "stream-refused",
                                    "usage-refused", "param-refused", "resumed", "downgraded", "signed", "window",
-                                   "affinity", "foreign"])
+                                   "affinity", "foreign", "hedged"])
     assert json.dumps({"kind": Note.STREAM_REFUSED}) == '{"kind": "stream-refused"}'
 
 

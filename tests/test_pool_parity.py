@@ -21,9 +21,9 @@ import pytest
 
 from protocols.conversation import PIN_CACHED_CONTENT, Pin
 from protocols.windows import QuotaGroups, Window
-from rewrite.config import KeyConfig
+from rewrite.config_providers import KeyConfig
 from rewrite.pool import STRATEGIES, KeyPool, Lease
-from rewrite.pool.affinity import Affinity, state_affinity
+from rewrite.pool.affinity import Affinity, preferring, state_affinity
 from rewrite.pool.caps import CapConfig, Share
 from rewrite.pool.windows import Quotas
 from rewrite.state.redis import scripts
@@ -430,6 +430,35 @@ async def test_both_send_a_pin_to_its_recorded_holder_whatever_the_bindings_say_
                                        ("a", 0, False, "bound", None), ("a", 20, False, "bound", "a"),
                                        (alone[-1][1], 0, False, "moved", "a")]
     assert alone[-1][1] != "a" and {s[6] for s in alone} == {"s:h"}
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_both_give_a_call_the_key_it_prefers_while_that_key_can_serve_alike(strategy, redis_where):
+    """A race's second attempt prefers the first's key (rewrite/pool/affinity.py `preferring`), with no conversation
+    of its own: that key while it is free, else another."""
+
+    async def play(where) -> list[tuple]:
+        run, seen = AffinityRun(strategy, where), []
+        for prefer, step in (("a", None), ("b", "hold"), ("b", None), ("c", "rest"), ("c", None)):
+            if step == "rest":
+                run.pool.bench(KEY["c"], 20, why="parity")
+                await run.settled()
+            pick = await run.pool.take(None, "m", affinity=preferring(None, list(KEY).index(prefer)), patient=False)
+            seen.append((prefer, NAME[pick.key], pick.why))
+            if step == "hold":  # (b's max_concurrent is 1: it is taken until the end)
+                run.held.append(run.pool.lease(pick.key, "m", pick.held))
+            elif pick.key is not None:
+                run.pool.lease(pick.key, "m", pick.held).release()
+            await run.settled()
+        if run.state is not None:
+            await run.state.aclose()
+        return seen
+
+    alone = await play(None)
+    shared = await play(redis_where)
+    assert shared == alone, (alone, shared)
+    assert [s[1:] for s in alone[:2]] == [("a", "bound"), ("b", "bound")]
+    assert alone[2][1] not in ("b", None) and alone[4][1] not in ("c", None)  # at its cap, resting: another key
 
 
 THREE = [KeyConfig(key=A), KeyConfig(key=B), KeyConfig(key=C)]

@@ -43,7 +43,7 @@ ALLOWED = {
     ("rewrite/providers/azure.py", "anthropic"),
     # The capabilities key users write in the config (`anthropic_version`), read by the registration's
     # `required_headers` through the capability table.
-    ("rewrite/config.py", "anthropic"),
+    ("rewrite/config_providers.py", "anthropic"),
     # The continuity store's key prefix ("responses:"): records in a shared Redis outlive an upgrade.
     ("rewrite/conversation/continuity.py", "responses"),
 }

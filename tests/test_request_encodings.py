@@ -11,10 +11,11 @@ import httpx
 import pytest
 import zstandard
 
-from rewrite.config import LimitsConfig, StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import LimitsConfig, StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.encoded import decode, encode, encoding_of
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import FakeResponder, Upstream, events_of, sse

@@ -1,5 +1,6 @@
-"""What survives a restart: the state stores (SQLite, memory), a pool's export and import, and the Pools addon that
-opens the store, hands new pools their state, flushes in batches, closes in done(), and answers `rotator.pools`."""
+"""What survives a restart: the state stores (SQLite, memory), a pool's export and import, the engine's keeping
+(rewrite/state/kept.py) that opens the store, hands new pools their state, flushes in batches and closes, and the
+Pools addon that has it do so from mitmproxy's hooks and answers `rotator.pools`."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
-import addons.pools as pools_addon
-from addons.pools import Pools, scope
+from addons.pools import Pools
 from rewrite.config import parse
 from rewrite.engine import Engine
 from rewrite.pool import KeyPool, fingerprint, name_keys
 from rewrite.pool.keypool import key_of, stored_id, stored_ids
 from rewrite.pool.persistence import export_state, import_state
+from rewrite.state.kept import scope
 from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
 from tests.support.timing import FakeClock, eventually
 from tests.support.vendor_errors import failure
@@ -284,11 +285,12 @@ async def test_changes_are_flushed_in_batches_without_done(tmp_path, monkeypatch
     with taddons.context():
         engine = Engine(parse(config(str(db))))
         addon = started(engine)
-        save = addon.store.save
-        monkeypatch.setattr(addon.store, "save", lambda batch: (save(batch), writes.append(batch)))  # counted once written
-        monkeypatch.setattr(pools_addon, "FLUSH_INTERVAL", 0.05)
-        changes, looks = addon._changes, []
-        monkeypatch.setattr(addon, "_changes", lambda *a, **k: (looks.append(1), changes(*a, **k))[1])
+        kept = engine.kept
+        save = kept.store.save
+        monkeypatch.setattr(kept.store, "save", lambda batch: (save(batch), writes.append(batch)))  # counted once written
+        kept.flush_interval = 0.05
+        changes, looks = kept._changes, []
+        monkeypatch.setattr(kept, "_changes", lambda *a, **k: (looks.append(1), changes(*a, **k))[1])
         addon.running()
         for _ in range(50):  # many events, no write of their own
             pool_of(engine).failed(SECRET, rate_limited("300"), "m")
@@ -304,7 +306,7 @@ async def test_changes_are_flushed_in_batches_without_done(tmp_path, monkeypatch
         await eventually(lambda: len(looks) >= looked + 3)  # the flusher looked three times more
         assert len(writes) == 1  # nothing changed since: nothing written
         addon.done()
-        assert addon.store is None
+        assert kept.store is None
 
 
 def test_a_state_file_that_cannot_be_opened_is_refused_in_one_line(tmp_path, caplog):

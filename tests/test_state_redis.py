@@ -11,7 +11,7 @@ import time
 import fakeredis
 import pytest
 
-from rewrite.config import KeyConfig
+from rewrite.config_providers import KeyConfig
 from rewrite.pool import KeyPool, name_keys
 from rewrite.pool.keypool import key_of, stored_id
 from rewrite.state.redis.connection import connect

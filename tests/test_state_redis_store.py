@@ -38,7 +38,7 @@ class NoBlocking:
 
 
 async def listening(url: str, breaker: Breaker | None = None) -> SharedState:
-    """One worker's link to Redis (as addons/sharing.py makes it), its feed subscribed and the entries Redis held
+    """One worker's link to Redis (as rewrite/state/sharing.py makes it), its feed subscribed and the entries Redis held
     then listed."""
     shared = SharedState.from_url(url, **({"breaker": breaker} if breaker is not None else {}))
     shared.start()

@@ -12,13 +12,13 @@ import fakeredis
 import pytest
 
 import protocols
-from addons.sharing import where
 from rewrite.conversation.hooks import ConversationState
 from rewrite.pool import KeyPool
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import Breaker, connect_sync
 from rewrite.state.redis.kv import RedisStore
 from rewrite.state.redis.shared import SharedState
+from rewrite.state.sharing import where
 from tests.support.harness import free_port
 from tests.support.redis_server import written
 from tests.support.timing import MARGIN, FakeClock, wait_until

@@ -12,9 +12,10 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.pool import STRATEGIES, KeyPool
 from rewrite.pool.persistence import export_state, import_state
 from rewrite.routing.router import Router
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
 
 def keys(*specs: dict) -> list:
-    """Key settings as the config gives them (rewrite.config.KeyConfig's fields)."""
+    """Key settings as the config gives them (rewrite.config_providers.KeyConfig's fields)."""
     return [SimpleNamespace(key=s["key"], weight=s.get("weight", 1.0), tier=s.get("tier", 1),
                             max_concurrent=s.get("max_concurrent")) for s in specs]
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from protocols.gemini.stream import with_model
 from protocols.gemini.translate.request_out import endpoint
 from protocols.urls import UnsafeURLValue, path_problem, segment, segment_problem
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.providers import build

@@ -10,9 +10,14 @@ import protocols
 from protocols.unified import Usage
 from rewrite.accounting import usage as usage_module
 from rewrite.accounting.prices import PriceTable
-from rewrite.accounting.usage import Meter, account, from_answer, normalised
+from rewrite.accounting.usage import Meter, from_answer, normalised
+from rewrite.lifecycle.events import Served
+from rewrite.lifecycle.payer import Ticket
+from rewrite.plugins.accounting import Counting
+from rewrite.plugins.payers.pooled import PooledKey
 from rewrite.plugins.quirks import record_of
 from rewrite.pool import KeyPool
+from rewrite.pool.key_state import mask
 from tests.support import engine_harness
 from tests.support import fake_vendor as fv
 from tests.support.streams import parse
@@ -271,8 +276,15 @@ def sse(payloads: list[dict]) -> bytes:
 
 
 def job() -> SimpleNamespace:
-    return SimpleNamespace(id="0123456789abcdef", route=SimpleNamespace(provider=SimpleNamespace(name="openai")),
-                           usage=None, cost=None)
+    return SimpleNamespace(id="0123456789abcdef", provider=SimpleNamespace(name="openai"), usage=None, cost=None,
+                           covered=False)
+
+
+def account(j, usage: Usage | None, model: str, prices: PriceTable, pool: KeyPool, key: str) -> None:
+    """An answer of `usage` served on the pooled `key`, told to the accounting plug-in as the spine tells it."""
+    payer = PooledKey(SimpleNamespace(name=pool.name), pool, True, None, None, 30, None, j.id)  # type: ignore[arg-type]
+    part = Counting(SimpleNamespace(job=j, setting=SimpleNamespace(prices=prices)))  # type: ignore[arg-type]
+    part.served(Served(SimpleNamespace(model=model), Ticket(key, mask(key)), payer, usage))
 
 
 def test_account_sets_the_job_logs_a_line_and_counts_per_key_and_model(caplog):
@@ -323,7 +335,7 @@ def test_account_of_an_unknown_model_costs_unknown_not_zero(caplog):
 def test_account_without_usage_changes_nothing(caplog):
     j = job()
     with caplog.at_level(logging.INFO, logger="rotator"):
-        account(j, None, "gpt-4o", PriceTable(), None, None)
+        account(j, None, "gpt-4o", PriceTable(), KeyPool(["sk-pool-secret-1"], name="openai"), "sk-pool-secret-1")
     assert j.usage is None and j.cost is None and not caplog.messages
 
 

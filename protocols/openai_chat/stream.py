@@ -343,4 +343,6 @@ class OpenAIChat(Protocol):
     def error_body(self, status: int, message: str) -> bytes:
         return dumps({"error": openai_error(status, message)})
 
-
+    def makes_state(self, body: dict) -> bool:
+        """A completion stored for the dashboard's evals and distillation (`store: true`; the default is false)."""
+        return body.get("store") is True

@@ -389,3 +389,7 @@ class OpenAIResponses(Protocol):
         the client until it is done.)"""
         return body.get("background") is not True
 
+
+    def makes_state(self, body: dict) -> bool:
+        """A background response, or one stored: `store` true or left out (the API's default is true)."""
+        return body.get("background") is True or body.get("store") is not False

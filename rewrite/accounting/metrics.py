@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from rewrite.policy.outcomes import Note
+from rewrite.policy.outcomes import ATTEMPT_ERRORS, Note
 
 MAX_MODELS = 200
 KEY_STATES = ("ready", "resting", "out")
@@ -82,6 +82,13 @@ class Metrics:
         self.fallbacks = Counter("rotator_fallbacks", "Targets left for the next one before the first token "
                                  "(provider and model of the target left)", by_reason, registry=registry)
         self.resumes = Counter("rotator_resumes", "Cut streams resumed upstream", by_model, registry=registry)
+        self.key_errors = Counter("rotator_key_errors", "Attempts that went wrong on each pooled key, by kind (retry: "
+                                  "before the first token; failed, cut, repaired: the answer; keys masked)",
+                                  ("provider", "key", "kind"), registry=registry)
+        self.hedges = Counter("rotator_hedges", "Second attempts sent beside a first one whose first token was late "
+                              "(hedging)", by_model, registry=registry)
+        self.hedges_won = Counter("rotator_hedges_won", "Hedges whose second attempt answered first", by_model,
+                                  registry=registry)
         self.failures = Counter("rotator_failures", "Requests given up (or cut) and why", by_reason, registry=registry)
         self.tokens = Counter("rotator_tokens", "Tokens the vendors reported, by kind (input includes cache reads "
                               "and writes, output includes reasoning)", (*by_model, "kind"), registry=registry)
@@ -130,6 +137,14 @@ class Metrics:
             elif kind in (Note.FAILED, Note.CUT):
                 self.failures.labels(*trying, reason_kind(reason)).inc()
                 outcome = "failed"
+            elif kind == Note.HEDGED:
+                self.hedges.labels(*trying).inc()
+                if note.get("won") == "second":
+                    self.hedges_won.labels(*trying).inc()
+            if kind in ATTEMPT_ERRORS:  # (as the status page lists them under the key: a retry's key is the one left)
+                key = note.get("key") if kind == Note.RETRY else rotator.get("key")
+                if isinstance(key, str):
+                    self.key_errors.labels(trying[0], key, str(kind)).inc()
         series = self._series.get(trying)
         if series is None:
             series = self._series[trying] = _Series(self, *trying)
@@ -167,7 +182,8 @@ class Metrics:
 
 class _Series:
     """A provider and model's children of the families counted for every request (a label lookup takes a lock and
-    a dict lookup: done once, not per request). Created at 0, resumes included (shown at 0 until resuming comes)."""
+    a dict lookup: done once, not per request). Created at 0, resumes and hedges included (shown at 0 until they
+    come)."""
 
     __slots__ = ("requests", "tokens", "cost", "unpriced", "ttft", "duration")
 
@@ -180,6 +196,8 @@ class _Series:
         self.ttft = metrics.ttft.labels(*labels)
         self.duration = metrics.duration.labels(*labels)
         metrics.resumes.labels(*labels)
+        metrics.hedges.labels(*labels)
+        metrics.hedges_won.labels(*labels)
 
 
 class _Live:
@@ -197,12 +215,16 @@ class _Live:
                                  labels=("provider", "key"))
         conversations = GaugeMetricFamily("rotator_key_conversations", "Conversations bound to each pooled key and "
                                           "live (keys masked)", labels=("provider", "key"))
+        attempts = CounterMetricFamily("rotator_key_requests", "Upstream attempts made with each pooled key (keys "
+                                       "masked)", labels=("provider", "key"))
         for pool in self._pools():
             for key in pool["keys"]:
                 for name in KEY_STATES:
                     state.add_metric((pool["provider"], key["key"], name), 1 if key["state"] == name else 0)
                 busy.add_metric((pool["provider"], key["key"]), key["in_flight"])
                 conversations.add_metric((pool["provider"], key["key"]), key.get("conversations", 0))
+                if isinstance(made := (key.get("total") or {}).get("requests"), int):
+                    attempts.add_metric((pool["provider"], key["key"]), made)
         flights = GaugeMetricFamily("rotator_in_flight", "Requests (streams or not) in flight, by provider",
                                     labels=("provider",))
         for provider, count in sorted(self._in_flight().items()):
@@ -211,7 +233,7 @@ class _Live:
                                     "(field cache, Responses continuity) that missed this worker's copy and waited "
                                     "for Redis with state.redis (the event loop waits meanwhile)",
                                     value=self._store_reads())
-        return [state, busy, conversations, flights, reads, *self._windows(), *self._cache(), *self._plans()]
+        return [state, busy, conversations, attempts, flights, reads, *self._windows(), *self._cache(), *self._plans()]
 
     def _windows(self) -> list[GaugeMetricFamily]:
         labels = ("provider", "key", "window", "unit")

@@ -10,21 +10,16 @@ for it upstream all the same and takes it out of what the client receives.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import protocols
 from protocols.base import Protocol
 from protocols.sse import load_object
 from protocols.unified import Usage
 from protocols.usage import Feed, UsageSniffer
-
-if TYPE_CHECKING:
-    from rewrite.accounting.prices import PriceTable
-    from rewrite.pool import KeyPool
-    from rewrite.pool.logins import LoginState
 
 logger = logging.getLogger("rotator")
 
@@ -86,6 +81,17 @@ class Meter:
         self._sniffer = kind(feed)
         return self._sniffer.tap
 
+    def fork(self) -> Meter:
+        """A meter of the same request for an attempt that runs beside this one's (a race): its own tap."""
+        other = copy.copy(self)
+        other._sniffer = None
+        return other
+
+    def adopt(self, other: Meter) -> None:
+        """Read the usage `other` taps from now on (a race's winner: its answer is the request's)."""
+        if other is not self:
+            self._sniffer = other._sniffer
+
     def forwarder(self) -> Callable[[bytes], bytes | None] | None:
         """The `forward` of the tap set up last (UsageSniffer.forward); None when there is no tap: blocks pass as
         they are."""
@@ -121,24 +127,3 @@ def describe(usage: Usage, cost: float | None, covered: bool = False) -> str:
     return (f"input {usage.input_tokens} (cache read {usage.cache_read_tokens}, cache write "
             f"{usage.cache_write_tokens}), output {usage.output_tokens} (reasoning {usage.reasoning_tokens}), "
             f"{cost_text}")
-
-
-def account(job, usage: Usage | None, model: str, prices: PriceTable, pool: KeyPool | None,
-            key: str | None, covered: LoginState | None = None) -> None:
-    """Report an answer's usage: on the job (for the flow's metadata), in the log, and to the key's counters; an
-    answer of a subscription login (`covered`) is covered by its plan: counted for the login, not priced."""
-    if usage is None:
-        return
-    cost = None if covered is not None else prices.cost(model, usage)
-    job.usage = as_dict(usage)
-    job.cost = cost
-    job.covered = covered is not None
-    provider = getattr(job, "provider", None) or job.route.provider  # (the target that answered, once routed)
-    logger.info("rotator: %s %s: usage: %s: %s", provider.name, job.id[:8], model or "model not named",
-                describe(usage, cost, covered is not None))
-    if pool is not None and key is not None:
-        cold = prices.cold_cost(model, usage) if cost is not None else None
-        pool.record_usage(key, model, usage.total_tokens, cost, usage.input_tokens, usage.output_tokens,
-                          usage.cache_read_tokens, usage.cache_write_tokens, cold or 0.0)
-    if covered is not None:
-        covered.answered(usage.total_tokens)

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -34,6 +35,7 @@ from rewrite.upstream.bodies import BodyTooLarge, read_whole
 from rewrite.upstream.client import response_headers
 
 if TYPE_CHECKING:
+    from protocols.unified import Usage
     from rewrite.exchange.context import Context
     from rewrite.inspection.steps import Capture
 
@@ -59,6 +61,28 @@ class Attempt:
         self.answers = answers
         self.pump = pump
         self.resume = resume  # the request's, when its client protocol has a resumer (rewrite/exchange/resume.py)
+        # A race's attempt (rewrite/exchange/race.py, `racer`): called before anything of its answer reaches the
+        # client; and when its first token is due at the latest (the first attempt's).
+        self.claim: Callable[[], None] | None = None
+        self.first_by = math.inf
+
+    def racer(self, claim: Callable[[], None], first_by: float) -> Attempt:
+        """A twin of this attempt for a race: its own pump and usage meter, its answer claimed with `claim` (which
+        raises Outrun once the other attempt won), its first token due by `first_by`."""
+        twin = Attempt(self.ctx, self.call, self.answers, self.pump.twin(), self.resume, self.until)
+        twin.claim, twin.first_by = claim, first_by
+        return twin
+
+    def spent(self) -> Usage | None:
+        """The usage the vendor reported of this attempt so far (a race's loser: as far as it came)."""
+        return self.pump.meter.usage()
+
+    def _claim(self) -> None:
+        """This attempt's answer goes to the client from now on: a race's winner's usage is the request's."""
+        if self.claim is not None:
+            claim, self.claim = self.claim, None
+            claim()
+            self.ctx.req.meter.adopt(self.pump.meter)
 
     async def on(self, ticket: Ticket) -> Failure | None:
         """One attempt on `ticket`, sent again at once without what the upstream refused for as long as it refuses
@@ -79,7 +103,8 @@ class Attempt:
         call, req, clock = self.call, self.call.req, self.clock
         start = clock.loop.time()
         whole = start + req.total_timeout
-        deadline = min(start + self.cfg.first_token_timeout if call.upstream_stream else whole, self.until)
+        deadline = min(start + self.cfg.first_token_timeout if call.upstream_stream else whole, self.until,
+                       self.first_by)
         try:
             sending = asyncio.ensure_future(call.ctx.client.send(call.build(ticket), stream=True))
         except httpx.HTTPError as e:
@@ -123,6 +148,7 @@ class Attempt:
                 return await self._stream(ticket, resp, proto, deadline, capture)
             if call.asking is not None:  # (nothing but a stream can be spliced into the client's answer)
                 return Failure(FailureKind.BAD_ANSWER, "the continuation was not answered as a stream", retryable=False)
+            self._claim()
             if (translation := call.leg.translation) is not None:
                 return await self.answers.within(self.answers.translated(call, translation, resp, capture), whole)
             return await self.answers.within(self.answers.raw(call, resp, capture), whole)
@@ -207,6 +233,7 @@ class Attempt:
             return dataclasses.replace(verdict.failure, reason=f"{call.model} refused the prefill")
         if verdict.failure is not None:
             return verdict.failure
+        self._claim()
         self.answers.error(call, resp.status_code, resp.headers, body)
         return None
 
@@ -224,7 +251,14 @@ class Attempt:
         if resume is not None and resume.on_for(call):
             repairer, out, holder, watch = resume.watch(repairer, out, aggregator is not None)
         on_first = (lambda: hooks.announce(FirstToken(call, ticket))) if hooks.wants("first_token") else None
-        stream = ClientStream(out, call.ctx.job, self.clock, repairer, holder, watch, on_first)
+        built = call.leg.answers  # (this attempt's answer, as the conversation hooks get it)
+
+        def claim() -> None:  # (a race's attempt: its answer becomes the request's)
+            self._claim()
+            answers.repairer, call.leg.answers = repairer, built
+
+        stream = ClientStream(out, call.ctx.job, self.clock, repairer, holder, watch, on_first,
+                              claim if self.claim is not None else None)
         answers.repairer = repairer
         translated_from = call.leg.translation.upstream if call.leg.translation else None
         cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from)
@@ -240,6 +274,7 @@ class Attempt:
         if resume is not None and resume.on_for(call) and resume.takes(call, stream, aggregator, cause, resp.headers):
             return None
         if aggregator is not None:
+            self._claim()
             answers.folded(call, proto, aggregator, repairer, cause, resp.headers)
         elif not repairer.complete:
             if call.payer.sealed and resume is not None and resume.wanted(call):
@@ -264,6 +299,7 @@ class Attempt:
         failure = verdict.failure
         if failure is None:
             if aggregator is not None:
+                self._claim()
                 self.answers.folded(call, proto, aggregator, stream.repairer, cause, resp.headers)
             else:
                 stream.begin(stream.early or b"", response_headers(resp.headers))

@@ -37,7 +37,7 @@ from rewrite.exchange.resume import Resume, ResumeFor
 from rewrite.intake.big_json import Parsed
 from rewrite.intake.loopback import LoopbackRequest, Responder
 from rewrite.lifecycle.events import Finished
-from rewrite.lifecycle.hooks import Hooks, Plugin, plugins_for
+from rewrite.lifecycle.hooks import Hooks, Plugin, engaged, plugins_for
 from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks
@@ -75,9 +75,7 @@ class Exchange:
             responder, parser = EnvelopedWriter(responder, req.dialect, enveloped), enveloped.parser
         clock = Clock(responder, job, req.heartbeat, streaming.heartbeat_interval)
         ctx = self.ctx = Context(job, req, clock, streaming, setting, Hooks(()), client)
-        parts = [part for plugin in (plugins if plugins is not None else plugins_for(setting))
-                 if (part := plugin.engage(ctx)) is not None]
-        ctx.hooks = Hooks(parts)
+        ctx.hooks = engaged(plugins if plugins is not None else plugins_for(setting), ctx)
         max_body = limits.max_response_body  # of a body decoded or held whole
         answers = Answers(responder, job, req, clock, max_body, streaming.request_timeout)
         ctx.answers = answers

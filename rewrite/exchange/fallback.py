@@ -218,7 +218,7 @@ class Fallback:
         self.call = call
         keys = self.keys = KeyAttempts(self.ctx, call.payer, call.provider, call.model, call, tokens=self.req.tokens)
         attempt = Attempt(self.ctx, call, self.answers, self.pump, self.resume)
-        failure = await keys.run(attempt.on)
+        failure = await keys.run(attempt.on, racer=attempt.racer)
         if failure is None:
             self.account(call, keys.ticket, self.req.meter.usage(self.answers.whole_answer()))
             return None

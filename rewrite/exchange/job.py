@@ -86,6 +86,14 @@ def error_protocol(provider: Provider, proto: Protocol | None) -> Protocol:
     return proto or next(p for p in protocols.all() if p.family == provider.family)
 
 
+def refusal_body(provider: Provider, method: str, path: str, status: int, message: str) -> bytes:
+    """Rotator's own refusal of a request to `provider`, before any attempt: in the request's protocol's error
+    shape; on other paths (or a protocol of another family), in the shape of the provider's family."""
+    proto = protocols.detect(method, path)
+    same_family = proto is not None and proto.family == provider.family
+    return error_protocol(provider, proto if same_family else None).error_body(status, message)
+
+
 def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting, windows: bool = False) -> Failure:
     """The answer when no key of the pool may be used within first_token_timeout, in the protocol's error shape
     (else its family's): 401 if the vendor rejected every key, else 429 with the seconds until the first key is

@@ -11,7 +11,8 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from rewrite.lifecycle.events import Asking, Ended, Picked, TargetEnded
+from rewrite.exchange.race import Race, Racer
+from rewrite.lifecycle.events import Asking, Ended, Hedging, Picked, TargetEnded
 from rewrite.lifecycle.payer import Ask, Payer, Ticket
 from rewrite.policy import retry
 from rewrite.policy.outcomes import FailureKind, Note
@@ -49,17 +50,18 @@ class KeyAttempts:
         """The pooled key of the last attempt, if it had one."""
         return self.ticket.key if self.ticket is not None else None
 
-    async def run(self, try_key: TryKey, keep_lease: bool = False) -> Failure | None:
+    async def run(self, try_key: TryKey, keep_lease: bool = False, racer: Racer | None = None) -> Failure | None:
         """None when `try_key` served the client (on `self.ticket`); else why the target failed, before the first
         token (every key resting, when none may be tried within first_token_timeout). With `keep_lease`, the
-        credential of the attempt that served is kept held in `self.held` (a WebSocket holds its key while open)."""
-        failure = await self._run(try_key, keep_lease)
+        credential of the attempt that served is kept held in `self.held` (a WebSocket holds its key while open).
+        With a `racer`, an attempt a part answers `hedging` for is raced by a second one (rewrite/exchange/race.py)."""
+        failure = await self._run(try_key, keep_lease, racer)
         hooks = self.ctx.hooks
         if hooks.wants("target_ended"):
             hooks.announce(TargetEnded(self.call, self.payer, failure))
         return failure
 
-    async def _run(self, try_key: TryKey, keep_lease: bool) -> Failure | None:
+    async def _run(self, try_key: TryKey, keep_lease: bool, racer: Racer | None) -> Failure | None:
         ctx, payer = self.ctx, self.payer
         cfg, clock, hooks, job = ctx.streaming, ctx.clock, ctx.hooks, ctx.job
         attempts = 1 + cfg.first_token_retries
@@ -92,16 +94,15 @@ class KeyAttempts:
             if wait:
                 await clock.sleep(wait)
             began = clock.loop.time()
-            # The credential is given back however the attempt ends, unless it is kept for what the attempt opened.
             self.tried = True
-            with contextlib.ExitStack() as lease:
-                lease.enter_context(payer.lease(ticket, ask))
-                failure = await try_key(ticket)
-                if failure is None and keep_lease:
-                    self.held = lease.pop_all()
-            payer.ended(ticket, failure, self.model)
-            if hooks.wants("ended"):
-                hooks.announce(Ended(self.call, ticket, failure, payer))
+            delay = hooks.ask(Hedging(self.call, ticket, ask, n)) if racer and hooks.wants("hedging") else None
+            if delay is None:
+                failure = await self.attempt(try_key, ticket, ask, keep_lease)
+            else:
+                assert racer is not None
+                failure, ticket = await Race(self, racer, delay, ticket, ask, n).run()
+                self.ticket = ticket  # (the attempt that answered, or failed last)
+                job.key = ticket.shown if ticket.shown is not None else job.key
             if failure is None:
                 return None
             if not failure.retryable or n + 1 == attempts:
@@ -112,3 +113,36 @@ class KeyAttempts:
             job.key = None
             return payer.resting(ticket, ask)
         return failure
+
+    async def attempt(self, try_key: TryKey, ticket: Ticket, ask: Ask, keep_lease: bool = False) -> Failure | None:
+        """One attempt on `ticket`, its credential held meanwhile (given back however the attempt ends, unless it
+        is kept for what the attempt opened); how it ended told to the payer and the plug-ins. An attempt
+        cancelled (its client left, or it lost a race) tells nobody: its key is neither rested nor trusted more."""
+        payer, hooks = self.payer, self.ctx.hooks
+        with contextlib.ExitStack() as lease:
+            lease.enter_context(payer.lease(ticket, ask))
+            failure = await try_key(ticket)
+            if failure is None and keep_lease:
+                self.held = lease.pop_all()
+        payer.ended(ticket, failure, self.model)
+        if hooks.wants("ended"):
+            hooks.announce(Ended(self.call, ticket, failure, payer))
+        return failure
+
+    async def second(self, first: Ticket, n: int) -> tuple[Ticket, Ask] | None:
+        """The credential of a race's second attempt beside attempt number `n` (on `first`), to be had at once or
+        not at all: the first's key while it may take another request (its prompt cache is there), else the pool's
+        next pick; None when none is free now."""
+        ctx, payer, hooks = self.ctx, self.payer, self.ctx.hooks
+        ask = Ask(self.model, self.tokens, prefer=first.key, patient=False, deadline=ctx.clock.loop.time())
+        if hooks.wants("asking"):
+            hooks.announce(Asking(ask, self.call))
+        ticket = await payer.take(ask)
+        if ticket is None:
+            return None
+        if ticket.wait:  # (resting: not worth waiting for beside an attempt under way)
+            payer.drop(ticket)
+            return None
+        if hooks.wants("picked"):
+            hooks.announce(Picked(ticket, ask, n, self.provider, self.model, self.call))
+        return ticket, ask

@@ -75,7 +75,8 @@ class ClientStream:
     says how to end it. It outlives one upstream response: a resumed answer would go on with a second one."""
 
     def __init__(self, out: Responder, job: Job, clock: Clock, repairer: Repairer, holder: Holder | None = None,
-                 watch: Callable[[bytes], bytes] | None = None, on_first: Callable[[], None] | None = None) -> None:
+                 watch: Callable[[bytes], bytes] | None = None, on_first: Callable[[], None] | None = None,
+                 claim: Callable[[], None] | None = None) -> None:
         self.out = out
         self.job = job
         self.clock = clock
@@ -87,9 +88,16 @@ class ClientStream:
         self.watch = watch
         self.early: bytes | None = None  # what came before an error among the first events (Repairer.early_error)
         self.on_first = on_first  # told when the first token came (the lifecycle's `first_token`)
+        # Called at the first token before anything else (a race's attempt claims the client's answer: it raises
+        # when the other attempt won; rewrite/exchange/race.py).
+        self.claim = claim
 
     def first_token(self) -> None:
-        """The first token came: the clocks switch to the idle deadline, and whoever asked is told."""
+        """The first token came: the answer is claimed, the clocks switch to the idle deadline, and whoever asked
+        is told."""
+        if self.claim is not None:
+            claim, self.claim = self.claim, None
+            claim()
         self.clock.first_token()
         if self.on_first is not None:
             on_first, self.on_first = self.on_first, None
@@ -127,6 +135,10 @@ class Pump:
         self.meter = meter
         self.max_body = max_body
         self.idle_timeout = idle_timeout
+
+    def twin(self) -> Pump:
+        """A pump for an attempt that runs beside this one's (a race): its own usage meter."""
+        return Pump(self.clock, self.meter.fork(), self.max_body, self.idle_timeout, self.parser)
 
     async def run(self, resp: httpx.Response, stream: ClientStream, aggregator: Aggregator | None,
                   first_deadline: float, capture: Capture | None, translated_from: str | None) -> str:
@@ -186,7 +198,7 @@ class Pump:
                 if watch is not None:
                     watch(data)
                 aggregator.feed(e)
-            if repairer.started and (job.ttft is None or stream.on_first is not None):
+            if repairer.started and (job.ttft is None or stream.on_first is not None or stream.claim is not None):
                 stream.first_token()
         for e in parser.close():  # a last block whose blank line ended in a lone CR
             data = feed(e)

@@ -39,7 +39,7 @@ class Keeper:
     append an event); `watch` is the pump's (ClientStream.watch)."""
 
     def __init__(self, kept: KeptEvents, holder: Holder | None) -> None:
-        self.keep, self.holder = kept.add, holder
+        self.kept, self.keep, self.holder = kept, kept.add, holder
         self.marker = holder.marker if holder is not None else None
 
     def watch(self, data: bytes) -> bytes:
@@ -202,6 +202,9 @@ class Resume:
         if stream.repairer.complete:
             return False
         self.cut = Cut(call, cause, aggregator is not None, headers)
+        keeper = getattr(stream.watch, "__self__", None)
+        if isinstance(keeper, Keeper):  # (what this attempt kept: another raced beside it kept its own)
+            self.kept = keeper.kept
         return True
 
     def observer(self) -> Observer:

@@ -32,7 +32,7 @@ from rewrite.exchange.context import Context
 from rewrite.exchange.job import Job, error_protocol
 from rewrite.exchange.keys import KeyAttempts
 from rewrite.lifecycle.events import Paying
-from rewrite.lifecycle.hooks import Hooks, Plugin, plugins_for
+from rewrite.lifecycle.hooks import Hooks, Plugin, engaged, plugins_for
 from rewrite.lifecycle.payer import AS_IT_CAME, Outbound, Ticket
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy import retry
@@ -89,8 +89,7 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream,
     setting = Setting()
     ctx = Context(sj.job, None, Clock(None, sj.job, None, math.inf), cfg, setting, Hooks(()),  # type: ignore[arg-type]
                   upstream.client)
-    ctx.hooks = Hooks(part for plugin in (plugins if plugins is not None else plugins_for(setting))
-                      if (part := plugin.engage(ctx)) is not None)
+    ctx.hooks = engaged(plugins if plugins is not None else plugins_for(setting), ctx)
     payer = ctx.hooks.ask(Paying(provider, "", True)) if ctx.hooks.wants("paying") else None
     payer = payer or AS_IT_CAME
 

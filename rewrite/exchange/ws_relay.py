@@ -31,6 +31,8 @@ from rewrite.exchange.job import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.policy.outcomes import Note
 from rewrite.policy.retry import Failure
+from rewrite.providers import Provider
+from rewrite.routing.router import Route
 from rewrite.upstream.client import HOP_BY_HOP, Upstream
 
 
@@ -58,8 +60,11 @@ class WebSocketRelay:
         self._open: dict[ServerConnection, SocketJob] = {}
         self._tasks: set[asyncio.Task] = set()
 
-    def submit(self, client: str, job: Job, headers: list[tuple[str, str]], target: str) -> SocketJob:
-        """The job of the upgrade pending on mitmproxy's client connection `client` (HTTP/1: one at a time)."""
+    def submit(self, client: str, job_id: str, provider: Provider, headers: list[tuple[str, str]],
+               target: str) -> SocketJob:
+        """The job of the upgrade to `provider` pending on mitmproxy's client connection `client` (HTTP/1: one at a
+        time), with the headers and target it came with."""
+        job = Job(job_id, Route(provider, None))
         sj = SocketJob(job, headers, target)
         self.jobs[job.id] = sj
         self._for_client[client] = sj

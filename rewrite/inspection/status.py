@@ -4,7 +4,8 @@ errors per key, each key's quota windows and prompt-cache share, requests in fli
 Pure: `page` gathers one dict, the page's public shape (what `?format=json` returns); `render_text`,
 `render_html` and `render_json` turn it into a body. Each pool comes as rewrite/pool/report.py `describe`s it
 (what the `rotator.pools` command returns); `Tally` adds what the pools do not keep: each key's recent errors, and
-every provider's requests, usage and cost since start (providers without a pool too). Keys appear masked only.
+every provider's requests, usage, cost and hedges (sent, and won by the second attempt) since start (providers
+without a pool too). Keys appear masked only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Spent:
     cost: float = 0.0  # in dollars, of the answers whose price is known
     unpriced: int = 0  # answers with usage but no known price: costed as unknown, not zero
     covered: int = 0  # answers a subscription login's plan covered: not priced
+    hedges: int = 0  # second attempts sent beside a late first one (hedging)
+    hedges_won: int = 0  # of them, those that answered first
 
 
 class Tally:
@@ -62,6 +65,10 @@ class Tally:
                 continue
             if note.get("kind") == Note.FALLBACK and isinstance(note.get("provider"), str):
                 trying = note["provider"]
+            if note.get("kind") == Note.HEDGED:
+                hedged = self.spent.setdefault(trying, Spent())
+                hedged.hedges += 1
+                hedged.hedges_won += note.get("won") == "second"
             if note.get("kind") not in ATTEMPT_ERRORS:
                 continue
             where, key = (trying, note.get("key")) if note["kind"] == Note.RETRY else (provider, served)
@@ -133,7 +140,9 @@ def _spent(spent: list[Spent]) -> dict:
         usage.update(s.usage)
     cost = {"usd": round(sum(s.cost for s in spent), 6), "unpriced_requests": sum(s.unpriced for s in spent),
             "covered_by_plan": sum(s.covered for s in spent)}
-    return {"requests": sum(s.requests for s in spent), "usage": dict(usage), "cost": cost if usage else None}
+    hedges = {"fired": sum(s.hedges for s in spent), "won": sum(s.hedges_won for s in spent)}
+    return {"requests": sum(s.requests for s in spent), "usage": dict(usage), "cost": cost if usage else None,
+            "hedges": hedges}
 
 
 def iso(epoch: float) -> str:
@@ -214,8 +223,10 @@ def render_html(data: dict) -> bytes:
 
 def spent(counts: dict) -> str:
     usage = counts.get("usage") or {}
+    hedges = counts.get("hedges") or {}
+    hedged = f" · hedges {hedges['fired']} ({hedges['won']} won)" if hedges.get("fired") else ""
     if not usage:
-        return "usage: none reported"
+        return "usage: none reported" + hedged
     text = "usage: " + ", ".join(f"{name} {n}" for name, n in usage.items())
     cost = counts["cost"]
     text += f" · cost ${cost['usd']:.6f}".rstrip("0").rstrip(".")
@@ -223,7 +234,7 @@ def spent(counts: dict) -> str:
         text += f" (+{cost['unpriced_requests']} requests of unknown price)"
     if cost.get("covered_by_plan"):
         text += f" (+{cost['covered_by_plan']} requests covered by a plan)"
-    return text
+    return text + hedged
 
 
 def dollars(counts: dict) -> str:

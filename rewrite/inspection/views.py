@@ -28,6 +28,7 @@ from protocols.unified import (
     Usage,
 )
 from rewrite.inspection.flow_list import UNSHOWN, went_on_at_seam
+from rewrite.inspection.hedge import hedge_lines
 from rewrite.inspection.trail import trail_lines
 from rewrite.policy.outcomes import Note
 from rewrite.pool.logins import plan_text
@@ -112,6 +113,7 @@ def header(facts: Facts, request: RequestReading, answer: AnswerReading | None) 
         lines.append(f"flow error: {facts.error}")
     lines += attempts(rot)
     lines += trail_lines(rot)
+    lines += hedge_lines(rot)
     lines += notes(rot)
     return lines
 

@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 import protocols
 from protocols.conversation import Evidence
 from protocols.members import rewritten
@@ -117,11 +119,14 @@ def parse_body(data: bytes) -> tuple[dict | None, str | None]:
     """A request body parsed as the engine reads it: (the JSON object or None, why it is refused or None). A body
     that is not a JSON object gives (None, None): it is forwarded untouched and the vendor answers it."""
     try:
-        body = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None, None
-    except RecursionError:
-        return None, TOO_DEEP
+        body = orjson.loads(data)  # (2.5 times json's speed on an agent's body: docs/benchmark.md)
+    except orjson.JSONDecodeError:  # what orjson refuses and json may take (NaN, huge integers, deep nesting)
+        try:
+            body = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            return None, None
+        except RecursionError:
+            return None, TOO_DEEP
     return (body, None) if isinstance(body, dict) else (None, None)
 
 

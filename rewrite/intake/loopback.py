@@ -14,9 +14,9 @@ import logging
 import socket
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from rewrite.intake.big_json import Upload
+from rewrite.intake.loopback_request import BadRequest, LoopbackRequest, chunked_body
 from rewrite.intake.memory_pipe import Pair, open_pipe
 from rewrite.internals import arrival, end_arrival
 from rewrite.waiting import first_done
@@ -30,16 +30,6 @@ AFTER_ANSWER = 2.0  # seconds a handler goes on after its client left with its w
 LAST_CHUNK = b"0\r\n\r\n"  # ends every response: they are all chunked
 FLOW_BODY_HEAD = 4 << 20  # bytes of a response body a flow shows from its start
 FLOW_BODY_TAIL = 64 << 10  # and from its end, so the ending stays visible
-
-
-@dataclass(slots=True)
-class LoopbackRequest:
-    method: str
-    target: str  # path and query, as the client sent them
-    headers: list[tuple[str, str]]
-    body: bytes
-    too_large: bool = False  # the body is past the server's max_body: it was not read (`body` is empty)
-    upload: Upload | None = None  # a body of BIG_BODY bytes or more, as the pieces it came in (`body` is empty)
 
 
 class FlowBody:
@@ -173,10 +163,6 @@ BIG_BODY = 4 << 20  # a request body whose every whole copy or parse costs a not
 MAX_BODY = 64 << 20  # (the config's limits.max_request_body sets it)
 
 
-class BadRequest(Exception):
-    """mitmproxy sent something that is not an HTTP/1.1 request this server can read: the connection closes."""
-
-
 class _Conn:
     """One loopback connection's reading side: the bytes read but not yet used, then the stream. Bodies are read in
     linear time (pieces joined once), and not past `max_body`."""
@@ -188,27 +174,15 @@ class _Conn:
         self.buf = bytearray()  # (taking bytes from its front is cheap)
         self.max_body = max_body
 
-    async def _more(self) -> bool:
+    async def more(self) -> bool:
         data = await self.reader.read(65536)
         self.buf += data
         return bool(data)
 
-    def _take(self, n: int) -> bytes:
+    def take(self, n: int) -> bytes:
         data = bytes(self.buf[:n])
         del self.buf[:n]
         return data
-
-    async def line(self, limit: int) -> bytes:
-        while True:
-            end = self.buf.find(b"\r\n")
-            if end >= 0:
-                line = self._take(end)
-                del self.buf[:2]
-                return line
-            if len(self.buf) > limit:
-                raise BadRequest("line too long")
-            if not await self._more():
-                raise BadRequest("connection closed mid-request")
 
     async def exactly(self, n: int) -> bytes:
         pieces = await self.pieces(n)
@@ -217,7 +191,7 @@ class _Conn:
     async def pieces(self, n: int) -> list[bytes]:
         """The next `n` bytes, as the pieces they arrived in."""
         if len(self.buf) >= n:
-            return [self._take(n)]
+            return [self.take(n)]
         pieces = [bytes(self.buf)] if self.buf else []
         have = len(self.buf)
         self.buf.clear()
@@ -233,16 +207,16 @@ class _Conn:
 
     async def request(self) -> tuple[LoopbackRequest, bool] | None:
         """The next request and whether the connection stays open after it; None when mitmproxy closed it."""
-        if not self.buf and not await self._more():
+        if not self.buf and not await self.more():
             return None
         end = self.buf.find(b"\r\n\r\n")
         while end < 0:
             if len(self.buf) > _HEAD_MAX:
                 raise BadRequest("request head too large")
-            if not await self._more():
+            if not await self.more():
                 raise BadRequest("connection closed mid-head")
             end = self.buf.find(b"\r\n\r\n")
-        head = self._take(end)
+        head = self.take(end)
         del self.buf[:4]
         start, *lines = head.split(b"\r\n")
         try:
@@ -274,34 +248,12 @@ class _Conn:
         if not chunked and length >= BIG_BODY:
             request.upload = Upload(await self.pieces(length))
             return request, not close
-        body = await self._chunked() if chunked else await self.exactly(length) if length else b""
+        body = await chunked_body(self, self.max_body) if chunked else await self.exactly(length) if length else b""
         if body is None:
             request.too_large = True
             return request, False
         request.body = body
         return request, not close
-
-    async def _chunked(self) -> bytes | None:
-        """The body of chunked framing; None once it grows past max_body (the rest is not read)."""
-        parts: list[bytes] = []
-        size_so_far = 0
-        while True:
-            size_line = await self.line(1024)
-            try:
-                size = int(size_line.split(b";", 1)[0], 16)
-            except ValueError:
-                raise BadRequest("malformed chunk size") from None
-            if size == 0:
-                while await self.line(_HEAD_MAX):  # trailers, up to the empty line
-                    pass
-                return b"".join(parts)
-            size_so_far += size
-            if size_so_far > self.max_body:
-                return None
-            parts.append(await self.exactly(size))
-            if await self.exactly(2) != b"\r\n":
-                raise BadRequest("malformed chunk end")
-
 
 Handler = Callable[[LoopbackRequest, Responder], Awaitable[None]]
 

@@ -3,11 +3,14 @@ answer where the event asks (rewrite/lifecycle/hooks.py says how parts subscribe
 
 Per request:  `targets` (the targets chosen) → per target: `paying` (who pays for it: the first answer), `learned`
 (what its refusals taught of its model) → per attempt: `asking` (before a credential is taken: parts fill the
-`Ask`) → `picked` → `building` (the body, each part given the last one's) → `built` (the upstream request as shown,
-its credential masked) → `tap` (whether a part keeps the raw answer) → `answered` (an answer's head, and an error's
-body) → `reading` (the stream's repairer, each part may wrap it) → `refused` (a vendor error and the spine's one
-verdict on it) → `first_token` → `ended` (how the attempt ended) → `target_ended` → `served` (the answer the client
-got: its usage) → `finished`.
+`Ask`) → `picked` → `hedging` (whether a second attempt is to race this one) → `building` (the body, each part given
+the last one's) → `built` (the upstream request as shown, its credential masked) → `tap` (whether a part keeps the
+raw answer) → `answered` (an answer's head, and an error's body) → `reading` (the stream's repairer, each part may
+wrap it) → `refused` (a vendor error and the spine's one verdict on it) → `first_token` → `ended` (how the attempt
+ended) → `target_ended` → `served` (the answer the client got: its usage) → `finished`. An attempt raced: `hedge`
+when its delay passed without a first token (the second attempt's own `asking`, `picked`, ... follow), then
+`raced` as soon as one of the two claims the client's answer and the other is cancelled (before the winner's
+`first_token`), or when both failed.
 
 Each event is a small record of what the spine knows at that point; its types are the spine's own (`Any` here keeps
 this module a leaf: parts import the types they read).
@@ -181,6 +184,48 @@ class FirstToken(Event):
 
 
 @dataclass(slots=True)
+class Hedging(Event):
+    """Before attempt number `attempt` (from 0) is sent on `ticket`: whether a second attempt is to race it
+    (rewrite/exchange/race.py), answered by the first part that does with the seconds after which it goes when
+    the first has no first token by then; nobody answering, the attempt runs alone."""
+
+    hook: ClassVar[str] = "hedging"
+    call: Any  # TargetCall
+    ticket: Any  # Ticket
+    ask: Any  # Ask
+    attempt: int
+
+
+@dataclass(slots=True)
+class Hedge(Event):
+    """The delay answered to `hedging` passed without a first token: answered True by the part that lets the second
+    attempt go now (what it spends on it is spent); nobody answering True, the first runs alone."""
+
+    hook: ClassVar[str] = "hedge"
+    call: Any  # TargetCall
+    ticket: Any  # Ticket: the first attempt's
+
+
+@dataclass(slots=True)
+class Raced(Event):
+    """A race is decided: the `first` attempt's ticket, the `second`'s (None: no credential could be had at once,
+    and the first runs alone), which one claims the client's answer (`won`: 0 or 1, announced then, before its
+    `first_token`; None: both failed), the loser's ticket and its usage as its vendor reported it before it was
+    cancelled (`spent`; None: none reported, or no attempt was cancelled), and the seconds the second was sent after
+    the first (`after`)."""
+
+    hook: ClassVar[str] = "raced"
+    call: Any  # TargetCall
+    payer: Any  # Payer
+    first: Any  # Ticket
+    second: Any  # Ticket | None
+    won: int | None
+    loser: Any = None  # Ticket | None: the attempt cancelled when the other won
+    spent: Any = None  # Usage | None
+    after: float = 0.0
+
+
+@dataclass(slots=True)
 class Ended(Event):
     """An attempt ended: `failure` None when it served the client."""
 
@@ -224,6 +269,6 @@ class Finished(Event):
     extra: dict = field(default_factory=dict)
 
 
-EVENTS: tuple[str, ...] = tuple(e.hook for e in (TargetsChosen, Paying, Learned, Asking, Picked, Building, Built, Tap,
-                                                  Answered, Reading, Refused, FirstToken, Ended, TargetEnded, Served,
-                                                  Finished))
+EVENTS: tuple[str, ...] = tuple(e.hook for e in (TargetsChosen, Paying, Learned, Asking, Picked, Hedging, Building,
+                                                  Built, Tap, Answered, Reading, Refused, Hedge, FirstToken, Ended,
+                                                  Raced, TargetEnded, Served, Finished))

@@ -31,6 +31,9 @@ class Plugin:
     """One concern of a request's life. Subclasses override `engage` (and `configure`, to read the config)."""
 
     name: ClassVar[str] = ""
+    # Whether it may engage at all under the configuration (read by the spine before it asks `engage`: a plug-in the
+    # config turns off costs a request nothing).
+    active: bool = True
 
     def __init__(self, setting: Setting) -> None:
         self.setting = setting
@@ -72,6 +75,11 @@ def register(plugin: type[Plugin]) -> type[Plugin]:
 
 def registered() -> tuple[type[Plugin], ...]:
     return tuple(_registered)
+
+
+def engaged(plugins: Iterable[Plugin], ctx: Any) -> Hooks:
+    """The parts the active plug-ins engage for the request of `ctx`."""
+    return Hooks(part for plugin in plugins if plugin.active and (part := plugin.engage(ctx)) is not None)
 
 
 def plugins_for(setting: Setting) -> list[Plugin]:

@@ -24,12 +24,14 @@ Headers = list[tuple[str, str]]
 @dataclass(slots=True)
 class Ask:
     """What the next attempt's credential is asked for: the model, the request's estimated tokens (its quota
-    windows), the credential that just failed (`avoid`), and what the parts added (a conversation's `affinity`, how
-    long its bound key is waited for while busy: `patience`)."""
+    windows), the credential that just failed (`avoid`), the one preferred while it may take another request
+    (`prefer`: a race's second attempt goes where the first's prompt cache is), and what the parts added (a
+    conversation's `affinity`, how long its bound key is waited for while busy: `patience`)."""
 
     model: str
     tokens: float = 0
     avoid: str | None = None
+    prefer: str | None = None
     affinity: Any = None  # rewrite/pool/affinity.py's Affinity
     patience: float = 0.0
     patient: bool = True  # a bound key at its max_concurrent is still waited for (the payer turns it off)

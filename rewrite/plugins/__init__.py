@@ -2,18 +2,19 @@
 plug-in (rewrite/lifecycle/hooks.py), one folder or file and one line below. The engine makes one of each; the
 spine (rewrite/exchange/) announces the request's events to them and knows none by name.
 
-Registration order is the order each event reaches them (affinity's `arrived` before who-pays' early pick; affinity
-fills an attempt's ask before who-pays takes its credential)."""
+Registration order is the order each event reaches them (affinity's `arrived` before who-pays' early pick; the
+windows' record on the flow before who-pays replaces it with a login's plan)."""
 
 from rewrite.lifecycle.hooks import register
 from rewrite.plugins.accounting import Accounting
 from rewrite.plugins.affinity import ConversationAffinity
+from rewrite.plugins.hedging import HedgedFirstTokens
 from rewrite.plugins.payers import WhoPays
 from rewrite.plugins.quirks import Quirks
 from rewrite.plugins.steps import Steps
 from rewrite.plugins.trail import DecisionTrail
 from rewrite.plugins.windows import Windows
 
-BUILTIN = (ConversationAffinity, WhoPays, Quirks, Windows, Steps, Accounting, DecisionTrail)
+BUILTIN = (ConversationAffinity, Windows, WhoPays, Quirks, Steps, Accounting, DecisionTrail, HedgedFirstTokens)
 for _plugin in BUILTIN:
     register(_plugin)

@@ -1,7 +1,9 @@
 """Accounting: each answer's usage (normalised by its protocol's reader: rewrite/accounting/usage.py) priced
 (rewrite/accounting/prices.py), put on the flow, logged, and counted for the credential that served it (its payer's
 `count`: a pooled key's counters and quota windows, a login's plan). An answer a plan covers is not priced. A cut
-answer's continuations add to the flow's usage and cost."""
+answer's continuations add to the flow's usage and cost. An attempt cancelled because another raced beside it
+answered first (a hedge) is counted for its own credential, as far as its vendor reported it (`raced`): the vendor
+bills it, though the client never sees it."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import logging
 from protocols.unified import Usage
 from rewrite.accounting.usage import as_dict, describe
 from rewrite.exchange.context import Context
-from rewrite.lifecycle.events import Served
+from rewrite.lifecycle.events import Raced, Served
 from rewrite.lifecycle.hooks import Part, Plugin
 
 logger = logging.getLogger("rotator")
@@ -46,3 +48,14 @@ class Counting(Part):
             earlier, now = (0.0 if covered_before else cost_before), (0.0 if covered else cost)
             job.covered = covered_before and covered
             job.cost = None if job.covered or earlier is None or now is None else earlier + now
+
+    def raced(self, e: Raced) -> None:
+        usage: Usage | None = e.spent
+        if usage is None or e.loser is None:
+            return
+        model, job = e.call.model, self.job
+        cost = None if e.payer.covers else self.prices.cost(model, usage)
+        logger.info("rotator: %s %s: usage of the attempt cancelled in a race: %s: %s", e.call.provider.name,
+                    job.id[:8], model or "model not named", describe(usage, cost, e.payer.covers))
+        cold = self.prices.cold_cost(model, usage) if cost is not None else None
+        e.payer.count(e.loser, model, usage, cost, cold or 0.0)

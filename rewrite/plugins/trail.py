@@ -4,8 +4,8 @@ one was passed over (resting until when and why, out after the vendor refused it
 max_concurrent, not holding the conversation's state), as this worker knew the pool at the pick. Recorded in the
 flow's `rotator.trail` (saved flows carry it) and shown in the LLM view's header; keys masked, as everywhere.
 
-Built only on the spine's events (`picked`, `ended`): it is the proof that a concern plugs in without a line in the
-spine."""
+Built only on the spine's events (`picked`, `ended`, `raced`): it is the proof that a concern plugs in without a line
+in the spine."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 
 from protocols.windows import iso
 from rewrite.exchange.context import Context
-from rewrite.lifecycle.events import Ended, Picked
+from rewrite.lifecycle.events import Ended, Picked, Raced
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.pool.affinity import BOUND, COMPACTION, MOVED, NEW, Affinity
 from rewrite.pool.decisions import Pick
@@ -34,6 +34,7 @@ class DecisionTrail(Plugin):
 class Trail(Part):
     def __init__(self, ctx: Context) -> None:
         self.job = ctx.job
+        self.records: dict[int, dict] = {}  # by id() of the ticket
 
     def picked(self, e: Picked) -> None:
         pick, pool = e.ticket.pick, e.provider.pool
@@ -47,18 +48,23 @@ class Trail(Part):
             "target": f"{e.provider.name}/{e.model}" if e.model else e.provider.name,
             "candidates": [s.masked for s in pool.states],
             "taken": mask(pick.key),
-            "why": taken(pick, pool, affinity, e.ask.patient),
+            "why": taken(pick, pool, affinity, e.ask.patient) if e.ask.prefer is None else raced(pick, e.ask.prefer),
             "passed": [{"key": s.masked, "why": passed_over(s, pick, pool, affinity, e.model, e.ask.avoid,
                                                             passed.get(s.secret), now, wall)}
                        for s in pool.states if s.secret != pick.key],
         }
         self.job.records.setdefault(TRAIL, []).append(record)
+        self.records[id(e.ticket)] = record
 
     def ended(self, e: Ended) -> None:
-        trail = self.job.records.get(TRAIL)
-        if not trail or e.ticket.key is None or trail[-1]["taken"] != mask(e.ticket.key):
-            return
-        trail[-1]["outcome"] = "served" if e.failure is None else f"failed: {e.failure.reason}"
+        record = self.records.get(id(e.ticket))
+        if record is not None:
+            record["outcome"] = "served" if e.failure is None else f"failed: {e.failure.reason}"
+
+    def raced(self, e: Raced) -> None:
+        record = self.records.get(id(e.loser)) if e.loser is not None else None
+        if record is not None:
+            record["outcome"] = "cancelled: the attempt raced beside it answered first"
 
 
 def taken(pick: Pick, pool: KeyPool, affinity: Affinity | None, patient: bool) -> str:
@@ -77,6 +83,13 @@ def taken(pick: Pick, pool: KeyPool, affinity: Affinity | None, patient: bool) -
     if pick.wait:
         return f"every key rests: this one is back first (in {pick.wait:.1f} s)"
     return f"the strategy's order ({pool.strategy.name})"
+
+
+def raced(pick: Pick, first: str) -> str:
+    """Why a race's second attempt took its key, in words."""
+    if pick.key == first:
+        return "a second attempt raced beside the first, on the same key (its prompt cache is there)"
+    return f"a second attempt raced beside the first: the first's key {mask(first)} could take no other request now"
 
 
 def passed_over(state: KeyState, pick: Pick, pool: KeyPool, affinity: Affinity | None, model: str,

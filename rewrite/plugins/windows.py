@@ -14,7 +14,7 @@ from protocols.base import ENDING_LENGTH, Event, Repairer
 from protocols.windows import iso, merged
 from rewrite.exchange.context import Context
 from rewrite.exchange.outgoing import TargetCall
-from rewrite.lifecycle.events import Answered, Picked, Reading
+from rewrite.lifecycle.events import Answered, Finished, Picked, Reading
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Ticket
 from rewrite.policy.outcomes import Note
@@ -44,6 +44,12 @@ class Watching(Part):
         if windows:
             call.payer.reported(ticket, call.model, windows)
             self.job.windows = merged(self.job.windows, windows)
+
+    def finished(self, e: Finished) -> None:
+        """The rate-limit windows this request's answers reported, for the flow (a login's plan windows are the
+        who-pays plug-in's to record, with its plan)."""
+        if self.job.windows:
+            self.job.records["windows"] = [w.as_json() for w in self.job.windows]
 
     def reading(self, e: Reading) -> Repairer | None:
         """A login's stream whose events report its plan's windows (Codex's `codex.rate_limits`): read as they

@@ -30,6 +30,7 @@ class Note(StrEnum):
     WINDOW = "window"  # a key was passed over: a quota window the request counts in would be exceeded
     AFFINITY = "affinity"  # why a conversation's key was chosen: bound, new, moved, compaction (pool/affinity.py)
     FOREIGN = "foreign"  # the key's account refused state another account made: sent again without it
+    HEDGED = "hedged"  # a second attempt raced a late first token (rewrite/plugins/hedging.py): which one answered
 
 
 # Notes that say an attempt on a key went wrong: the status page lists them under the key.

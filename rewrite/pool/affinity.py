@@ -35,7 +35,7 @@ or provider with `affinity: off`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from protocols.conversation import PIN_ENCRYPTED_CONTENT, Evidence, Pin
 
@@ -131,6 +131,14 @@ def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, de
     said = (evidence.pins[0].kind if pins else f"session {session.source}" if session is not None else "lineage")
     return Affinity((*pins, *lineage, *((session_id,) if session_id else ())), bind, name, ttl, evidence.messages,
                     hard, session_id, said)
+
+
+def preferring(affinity: Affinity | None, key: int) -> Affinity:
+    """A request that prefers the key of index `key` while it serves (ready, below its max_concurrent: a race's
+    second attempt beside the first, where its prompt cache is), else is placed as its conversation is (or, of
+    none, as a new one): the key is its pin's holder, unpinned."""
+    base = affinity if affinity is not None else Affinity((), (), "", DEFAULT_TTL)
+    return replace(base, holder=key, hard=False)
 
 
 def answer_pin(client: str, kind: str, value: str) -> str:

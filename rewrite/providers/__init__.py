@@ -25,7 +25,8 @@ from protocols.vendor_errors import ErrorReader
 from protocols.windows import WindowReader
 from rewrite.adapters import ProviderAdapters
 from rewrite.adapters.chain import NO_ADAPTERS
-from rewrite.config import Config, ConfigError, KeyConfig, ProviderConfig
+from rewrite.config import Config, ConfigError
+from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.pool.logins import LoginBook
 from rewrite.pool.windows import Quotas
 from rewrite.providers.credentials import CredentialStyle, KeyPool
@@ -144,7 +145,8 @@ class Provider:
 
     def serves_host(self, host: str) -> bool:
         host = host.lower()
-        return any(host == h or (is_glob(h) and fnmatch.fnmatchcase(host, h)) for h in self.hosts)
+        names, globs = _host_names(self.hosts)
+        return host in names or any(fnmatch.fnmatchcase(host, h) for h in globs)
 
     def authorize(self, headers: list[tuple[str, str]], query: str, key: str) -> tuple[list[tuple[str, str]], str]:
         """Headers and query with the pooled `key` and its account's headers in place of the client's."""
@@ -193,6 +195,12 @@ def _dialect(spec: ProviderSpec | None, configured: Configured | None) -> dict:
 
 def is_glob(host: str) -> bool:
     return any(c in host for c in "*?[")
+
+
+@functools.lru_cache(maxsize=256)
+def _host_names(hosts: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A provider's hosts as (exact names, globs): asked of a few providers for every request."""
+    return frozenset(h for h in hosts if not is_glob(h)), tuple(h for h in hosts if is_glob(h))
 
 
 def build(config: Config) -> list[Provider]:

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from protocols.families import CredentialStyle
 from protocols.platforms import azure as wire
-from rewrite.config import ConfigError, KeyConfig, ProviderConfig
+from rewrite.config import ConfigError
+from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.providers import ProviderSpec, register
 from rewrite.providers.platform import Configured, Platform
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from protocols.envelope import Envelope
-from rewrite.config import KeyConfig, ProviderConfig
+from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.providers.wire import Wire
 
 # The fields of a key only a platform's keys have, and the provider settings only a platform takes.

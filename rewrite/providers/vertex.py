@@ -13,7 +13,8 @@ from protocols.families import CredentialStyle
 from protocols.families.google_rpc import RPC_ERRORS
 from protocols.platforms import vertex as wire
 from protocols.platforms.google_auth import ServiceAccount, ServiceAccountError, service_account
-from rewrite.config import ConfigError, KeyConfig, ProviderConfig
+from rewrite.config import ConfigError
+from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.providers import ProviderSpec, register
 from rewrite.providers.platform import Configured, Platform
 

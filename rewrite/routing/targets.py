@@ -29,10 +29,6 @@ from rewrite.providers import Provider
 from rewrite.routing.routes import Target
 from rewrite.upstream.client import request_headers
 
-# Answers that send a request on to the next target: the key or account is not wanted there (401/403 when no
-# other key of that target is left), or the target does not know the model (404). A request error (400, 413, 422)
-# would be the same everywhere: it goes back to the client at once.
-FALL_THROUGH_STATUS = frozenset({401, 403, 404})
 # Client headers a translated request keeps: the rest belong to the client's vendor (versions, betas, telemetry).
 TRANSLATED_KEEP = frozenset({"user-agent"})
 # Every header any vendor's credential or account travels in: never sent to a target the client did not call.

@@ -1,7 +1,7 @@
 """Where Rotator keeps what must survive a restart: the key pools' rests, rotation positions and usage counters.
 
 A store holds JSON records by scope and name (`pool:openai` / `key:<fingerprint>`), written in batches: the caller
-collects what changed and hands it over now and then (addons/pools.py flushes off the event loop), never a write
+collects what changed and hands it over now and then (rewrite/state/kept.py flushes off the event loop), never a write
 per event. SQLite (stdlib) on one machine; the same interface can hold Redis for several processes. Keys are never
 stored: records name them by fingerprint (rewrite/pool/key_state.py), an HMAC under the store's own random secret,
 so that a stolen or shared state file confirms no guessed key. The SQLite file is the user's alone (0600, in a 0700

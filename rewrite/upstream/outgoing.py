@@ -71,6 +71,13 @@ def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
     """The request's bytes; through an egress proxy (plain http), in absolute form with the proxy's credential.
     A request without a Host header gets one first, where httpx puts it."""
     content = request.content
+    return wire_head(request, forward) + (b"" if isinstance(content, Upload) else content)
+
+
+def wire_head(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
+    """The request's head as `on_the_wire` writes it, without the body (written after it as it is: joining a large
+    body to its head would copy it once more)."""
+    content = request.content
     target = request.target
     if forward is not None:
         target = b"%s://%s%s" % (request.origin[0].encode(), request.netloc, target)
@@ -84,12 +91,11 @@ def on_the_wire(request: Outgoing, forward: EgressProxy | None = None) -> bytes:
         lines.append(name + b": " + value)
     if not has_host:
         lines.insert(1, b"Host: " + request.netloc)
-    sent_now = b"" if isinstance(content, Upload) else content  # (an Upload follows the head a piece at a time)
     if content or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
         lines.append(b"Content-Length: %d" % (content.size if isinstance(content, Upload) else len(content)))
     if forward is not None and forward.authorization:
         lines.append(b"Proxy-Authorization: " + forward.authorization.encode())
-    return _CRLF.join(lines) + _CRLF + _CRLF + sent_now
+    return _CRLF.join(lines) + _CRLF + _CRLF
 
 
 def from_httpx(request: httpx.Request, content: bytes) -> Outgoing:

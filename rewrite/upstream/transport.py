@@ -20,10 +20,11 @@ import certifi
 import httpx
 
 from rewrite.intake.big_json import Upload
-from rewrite.internals import PushingProtocol, PushingReader, buffered, take_buffered
-from rewrite.upstream.egress import EgressProxy, open_tunnel
+from rewrite.internals import PushingReader, buffered, take_buffered
+from rewrite.upstream.connect import connect
+from rewrite.upstream.egress import EgressProxy
 from rewrite.upstream.framing import ChunkedDecoder, Headers, body_framing, parse_head
-from rewrite.upstream.outgoing import Origin, Outgoing, from_httpx, on_the_wire
+from rewrite.upstream.outgoing import Origin, Outgoing, from_httpx, wire_head
 
 IDLE_EXPIRY = 30.0  # seconds an idle connection is kept: below the keep-alive timeouts vendors use
 MAX_IDLE_PER_ORIGIN = 64
@@ -84,25 +85,6 @@ class _Connection:
             self.idle_in.remove(self)
             self.idle_in = None
             self.close()
-
-
-class _Protocol(PushingProtocol):
-    """Takes an idle connection out of its idle list as soon as the server closes it (vendors close idle
-    keep-alive connections on their own schedule), instead of leaving it there until its next reuse."""
-
-    conn: _Connection | None = None
-
-    def eof_received(self) -> bool | None:
-        keep_open = super().eof_received()
-        if self.conn is not None:
-            self.conn.peer_closed()
-        return keep_open
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        if self.conn is not None:
-            self.conn.peer_closed()
-            self.conn = None  # no cycle left behind
 
 
 class _Stale(Exception):
@@ -172,57 +154,23 @@ class LeanTransport(httpx.AsyncBaseTransport):
         conn.idle_in = idle
 
     async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
-        if self._proxy is not None:
-            return await self._connect_via_proxy(origin, self._proxy, timeout)
-        scheme, host, port = origin
-        return await self._open(origin, host, port, self._ssl if scheme == "https" else None, timeout)
-
-    async def _connect_via_proxy(self, origin: Origin, proxy: EgressProxy, timeout: float | None) -> _Connection:
-        """Through the egress proxy: an https origin in a CONNECT tunnel (TLS inside it), an http origin as
-        absolute-form requests to the proxy. The idle lists stay per origin."""
-        scheme, host, port = origin
-        start = time.monotonic()
-        conn = await self._open(origin, proxy.host, proxy.port, None, timeout, name=f"the upstream proxy {proxy}")
-        if scheme != "https":
-            conn.forward = proxy
-            return conn
-        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
-        try:
-            await asyncio.wait_for(open_tunnel(conn.reader, conn.writer, proxy, host, port, self._ssl), left)
-        except TimeoutError as e:
-            conn.close()
-            raise httpx.ConnectTimeout(
-                f"connecting to {host}:{port} through the upstream proxy {proxy} timed out") from e
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    async def _open(self, origin: Origin, host: str, port: int, tls: ssl.SSLContext | None, timeout: float | None,
-                    name: str = "") -> _Connection:
-        name = name or f"{host}:{port}"
-        loop = asyncio.get_running_loop()
-        reader = PushingReader(limit=1 << 20, loop=loop)
-        protocol = _Protocol(reader, loop=loop)
-        try:
-            transport, _ = await asyncio.wait_for(
-                loop.create_connection(lambda: protocol, host, port, ssl=tls, server_hostname=host if tls else None),
-                timeout,
-            )
-        except TimeoutError as e:
-            raise httpx.ConnectTimeout(f"connecting to {name} timed out") from e
-        except (OSError, ssl.SSLError) as e:
-            raise httpx.ConnectError(f"{name}: {e}") from e
-        conn = _Connection(origin, reader, asyncio.StreamWriter(transport, protocol, reader, loop))
+        reader, writer, protocol, forward = await connect(origin, self._ssl, self._proxy, timeout)
+        conn = _Connection(origin, reader, writer)
+        conn.forward = forward
         protocol.conn = conn
         return conn
 
     async def _send(self, conn: _Connection, request: Outgoing, reused: bool) -> None:
         try:
-            conn.writer.write(on_the_wire(request, conn.forward))
+            content = request.content
+            head = wire_head(request, conn.forward)
+            if isinstance(content, Upload) or not content:
+                conn.writer.write(head)
+            else:  # (both in one send, the body not copied to join them)
+                conn.writer.writelines((head, content))
             await conn.writer.drain()
-            if isinstance(request.content, Upload):  # (the head went without it)
-                async for piece in request.content:
+            if isinstance(content, Upload):  # (the head went without it)
+                async for piece in content:
                     conn.writer.write(piece)
                     await conn.writer.drain()
         except OSError as e:

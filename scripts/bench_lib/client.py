@@ -25,6 +25,7 @@ import traceback
 
 from bench_lib.agent import agent_body
 from bench_lib.procinfo import cpu_seconds, cpu_split, machine_busy_seconds, memory_kib
+from bench_lib.procs import http_get
 from bench_lib.stats import pcts
 
 now_ns = time.monotonic_ns
@@ -56,10 +57,12 @@ def ssl_context(cafile: str) -> ssl.SSLContext:
 
 
 def build_request(target: dict, family: str, stream: bool, events: int, interval_ms: float = 0,
-                  batch: int = 1, phase_ms: float | None = None, body_kib: int = 0, cut: int = 0) -> bytes:
+                  batch: int = 1, phase_ms: float | None = None, body_kib: int = 0, cut: int = 0,
+                  more: str = "") -> bytes:
     """One request; with `body_kib`, an agent-sized Anthropic body of about that size (agent.py); with `cut`, the
-    vendor cuts the stream after that many events (Rotator continues it)."""
-    words = f"bench events={events} interval_ms={interval_ms:g} batch={batch}"
+    vendor cuts the stream after that many events (Rotator continues it); `more`: more of the vendor's words
+    (vendor.py: `ttft_ms=100 tail_pct=5`)."""
+    words = f"bench events={events} interval_ms={interval_ms:g} batch={batch}" + (f" {more}" if more else "")
     if cut:
         words += f" cut={cut}"
     if phase_ms is not None:
@@ -478,7 +481,7 @@ async def job_seq(job: dict) -> dict:
     n, events, deadline = job["n"], job.get("events", 3), time.monotonic() + job["time_limit"]
     timeout = job.get("request_timeout", 10)
     stream, cut = job.get("stream", True), job.get("cut", 0)
-    req = build_request(t, fam, stream, events, body_kib=job.get("body_kib", 0), cut=cut)
+    req = build_request(t, fam, stream, events, body_kib=job.get("body_kib", 0), cut=cut, more=job.get("words", ""))
     translated = bool(t.get("translated"))
     errors = Errors()
     conn = await Conn.open(t, fam)
@@ -488,6 +491,8 @@ async def job_seq(job: dict) -> dict:
             conn.close()
             conn = await Conn.open(t, fam)
     ttfb, ttft, total = [], [], []
+    vendor = job.get("vendor_port")  # (its counts, when the job reports what the vendor was asked: a hedge's cost)
+    before = vendor_counts(vendor) if vendor else None
     cpu0 = proxy_cpu(job)
     done = 0
     failed_in_a_row = 0
@@ -526,9 +531,24 @@ async def job_seq(job: dict) -> dict:
     b50, b99 = pcts(ttfb, (50, 99))
     f50, f99 = pcts(ttft, (50, 99))
     (t50,) = pcts(total, (50,))
+    upstream = {}
+    if before is not None and done:
+        after = vendor_counts(vendor)
+        upstream = {"upstream_requests_per_request": (after[0] - before[0]) / done,
+                    "upstream_input_tokens_per_request": (after[1] - before[1]) / done}
     return {"requests": done, "ok": len(ttfb), "ttfb_p50_ms": ms(b50), "ttfb_p99_ms": ms(b99), "total_p50_ms": ms(t50),
             "ttft_p50_ms": ms(f50), "ttft_p99_ms": ms(f99), "request_bytes": len(req),
-            "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / done if done else None, **errors.as_dict()}
+            "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / done if done else None, **upstream,
+            **errors.as_dict()}
+
+
+def vendor_counts(port: int) -> tuple[int, int]:
+    """The bench vendor's generation requests and the input tokens of the answers it started, so far."""
+    status, body = http_get(port, "/_stats")
+    if status != 200:
+        raise BenchError(f"the vendor's /_stats answered {status}")
+    stats = json.loads(body)
+    return sum(stats["paths"].values()), stats["input_tokens"]
 
 
 def redis_scripts(port: int) -> int:

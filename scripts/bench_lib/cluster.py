@@ -30,7 +30,7 @@ SBIN = "/usr/sbin:/sbin"
 
 
 def redis_backend() -> bool:
-    from rewrite.config import StateConfig
+    from rewrite.config_settings import StateConfig
 
     return "redis" in StateConfig.model_fields
 

@@ -36,6 +36,9 @@ UNFORCED = "rotator_unforced"
 # A third Rotator, with `resume: {mode: off}`: measured in the long-stream phases only, shown in the rotator column as
 # the "resume off" rows (what keeping what a client is sent, for a continuation, costs an uncut stream).
 RESUME_OFF = report.RESUME_OFF_TARGET
+# A fourth Rotator, with hedging on: measured in the hedging phase only, against the rotator column's (hedging off, the
+# default) in the same repetitions, shown in the rotator column as the "hedging on" rows.
+HEDGING = report.HEDGING_TARGET
 POOL_KEYS = ("sk-bench-1", "sk-bench-2", "sk-bench-3", "sk-ant-bench-1", "sk-ant-bench-2")
 # The translated case: the rotator column's Rotator, asked by an Anthropic client for a model that its route sends
 # to a target-only OpenAI-compatible provider (the same fake vendor, Chat Completions). Measured in the Anthropic
@@ -69,13 +72,18 @@ class Plan:
     resume_n: int = 20  # sequential answers per job, cut halfway and resumed (and uncut, to compare)
     resume_events: int = 40
     pick_n: int = 600  # sequential streamed requests per repetition of the Redis pick's comparison, per pick
+    hedge_n: int = 200  # sequential streams per repetition of the hedging phase, its vendor's time to first token...
+    hedge_ttft_ms: float = 100  # ... this long,
+    hedge_tail_pct: float = 5  # ... and this share of its attempts 10x as long
+    hedge_delay: float = 0.25  # seconds: the hedging Rotator's `hedging.delay` (its max_share the default, 0.1)
+    hedge_reps: int = 2
     job_limit_s: float = 60  # time limit of one job (one repetition against one target)
     budget_s: float = 600  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
 
 
 QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=10_000, anthropic_seq_n=10,
              anthropic_long_events=3_000, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=60,
-             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), resume_n=5, pick_n=40,
+             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), resume_n=5, pick_n=40, hedge_n=40, hedge_reps=1,
              job_limit_s=20, budget_s=90)
 
 
@@ -205,7 +213,8 @@ class Bench:
         self.logdir = self.outdir / f"{self.stamp}-logs"
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
-        self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, UNFORCED, RESUME_OFF, TRANSLATED)}
+        self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, UNFORCED, RESUME_OFF, HEDGING,
+                                                                  TRANSLATED)}
         self.raw: dict[str, dict[str, list]] = {}
         self.notes: list[str] = []
         self.skipped: list[str] = []
@@ -254,15 +263,16 @@ class Bench:
         # rotator
         rot = t["rotator"]
         if self.args.no_rotator:
-            for name in ("rotator", UNFORCED, RESUME_OFF, TRANSLATED):
+            for name in ("rotator", UNFORCED, RESUME_OFF, HEDGING, TRANSLATED):
                 t[name].fail("skipped (--no-rotator)")
         elif not Path(self.args.rotator_script).exists():
-            for name in ("rotator", UNFORCED, RESUME_OFF, TRANSLATED):
+            for name in ("rotator", UNFORCED, RESUME_OFF, HEDGING, TRANSLATED):
                 t[name].fail(f"{self.args.rotator_script} does not exist")
         else:
             # The second Rotator answers only the non-stream phase, with forced upstream streaming turned off.
+            hedging = f"hedging: {{mode: \"on\", delay: {self.plan.hedge_delay:g}}}\n"
             for tg, extra, more in ((rot, "", ""), (t[UNFORCED], ", force_upstream_stream: false", ""),
-                                    (t[RESUME_OFF], "", "resume: {mode: \"off\"}\n")):
+                                    (t[RESUME_OFF], "", "resume: {mode: \"off\"}\n"), (t[HEDGING], "", hedging)):
                 cfg = self.logdir / f"{tg.name}.yaml"
                 cfg.write_text(
                     "providers:\n"
@@ -306,7 +316,7 @@ class Bench:
                 llm.spec = {"kind": "plain", "port": port}
 
         # readiness, then a probe: a target that cannot stream correctly is n/a, with the reason
-        for name in ("bare", "rotator", UNFORCED, RESUME_OFF, "litellm"):
+        for name in ("bare", "rotator", UNFORCED, RESUME_OFF, HEDGING, "litellm"):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -322,7 +332,7 @@ class Bench:
                 pin(p, self.proxy_cpus)
         if not t["rotator"].ok and t[TRANSLATED].ok:
             t[TRANSLATED].fail("rotator n/a")
-        for name in (*TARGETS, UNFORCED, RESUME_OFF, TRANSLATED):
+        for name in (*TARGETS, UNFORCED, RESUME_OFF, HEDGING, TRANSLATED):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -438,6 +448,11 @@ class Bench:
             self.phase(f"resume_{family}", seq, p.long_reps, family=family, targets=("rotator",),
                        extra={f"resume_{family}{report.CUT_SUFFIX}": "rotator"},
                        extra_job={"cut": p.resume_events // 2})
+        # A vendor whose time to first token has a long tail, through the rotator (hedging off) and the hedging one.
+        words = f"ttft_ms={p.hedge_ttft_ms:g} tail_pct={p.hedge_tail_pct:g} tail_x=10"
+        self.phase("hedging", {"kind": "seq", "n": p.hedge_n, "warmup": 2, "events": p.seq_events, "words": words,
+                               "vendor_port": self.vport, "time_limit": p.job_limit_s}, p.hedge_reps,
+                   targets=("rotator",), extra={report.HEDGING_ON: HEDGING})
         self.phase("nonstream", {"kind": "nonstream", "concurrency": p.nonstream_concurrency,
                                  "total": p.nonstream_total, "time_limit": p.job_limit_s}, p.long_reps,
                    extra={report.NONSTREAM_OFF: UNFORCED})
@@ -478,6 +493,9 @@ class Bench:
         if self.targets[RESUME_OFF].ok:
             notes.append(f"{RESUME_OFF}: a third rotator with resume: {{mode: off}}, measured in the long-stream "
                          "phases only (the 'resume off' rows, in the rotator column)")
+        if self.targets[HEDGING].ok:
+            notes.append(f"{HEDGING}: a fourth rotator with hedging: {{mode: on, delay: {p.hedge_delay:g}}} (max_share "
+                         "0.1), measured in the hedging phase only (the 'hedging on' rows, in the rotator column)")
         if self.targets[UNFORCED].ok:
             notes.append(f"{UNFORCED}: a second rotator whose providers set force_upstream_stream: false, measured "
                          "in the non-stream phases only (the 'forcing off' rows, in the rotator column)")

@@ -37,6 +37,10 @@ UNFORCED_SUFFIX = "_unforced"
 RESUME_OFF_TARGET = "rotator_resume_off"
 RESUME_OFF_SUFFIX = "_resume_off"
 CUT_SUFFIX = "_cut"
+# Hedged first tokens (issue 38): the hedging phase (a vendor whose time to first token has a long tail) through the
+# rotator (hedging off, the default) and through a fourth Rotator with hedging on, filed under this phase.
+HEDGING_TARGET = "rotator_hedging"
+HEDGING_ON = "hedging_on"
 
 
 def size_name(kib: int) -> str:
@@ -161,7 +165,29 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
                      "the default; 'forcing off': force_upstream_stream: false)", ns))
     sections += agent_sections(plan)
     sections.append(resume_section(plan))
+    if plan.get("hedge_n"):  # (a run from before issue 38 has none)
+        sections.append(hedging_section(plan))
     return sections
+
+
+def hedging_section(plan: dict) -> tuple[str, list[Row]]:
+    """Sequential streams from a vendor whose time to first token has a long tail, through the rotator (hedging off)
+    and a Rotator with hedging on, in the same repetitions; what the vendor was asked per request (a hedge is a
+    request more, and its prompt's tokens)."""
+    rows = []
+    for phase, mode in (("hedging", "off"), (HEDGING_ON, "on")):
+        rows += [Row(f"{phase}_ttft_p50", f"TTFT p50, hedging {mode}", "ms", TIME, phase, field("ttft_p50_ms"),
+                     only="rotator"),
+                 Row(f"{phase}_ttft_p99", f"TTFT p99, hedging {mode}", "ms", TIME, phase, field("ttft_p99_ms"),
+                     only="rotator"),
+                 Row(f"{phase}_upstream", f"vendor requests per request, hedging {mode}", "", INFO, phase,
+                     field("upstream_requests_per_request"), only="rotator"),
+                 Row(f"{phase}_input", f"vendor input tokens per request, hedging {mode}", "", INFO, phase,
+                     field("upstream_input_tokens_per_request"), only="rotator"),
+                 Row(f"{phase}_errors", f"errors, hedging {mode}", "", COUNT, phase, field("errors"), only="rotator")]
+    return (f"Hedged first tokens: {plan['hedge_n']} sequential OpenAI streams, the vendor's time to first token "
+            f"{plan['hedge_ttft_ms']:g} ms, {plan['hedge_tail_pct']:g} % of its attempts 10x slower; hedging on: "
+            f"delay {plan['hedge_delay']:g} s, max_share 0.1; x{plan['hedge_reps']}", rows)
 
 
 def resume_section(plan: dict) -> tuple[str, list[Row]]:
@@ -395,6 +421,7 @@ def goals(data: dict) -> list[dict]:
     goal(f"peak RSS at {top} streams: rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
     agent_goals(data, goal, check)
     resume_goals(data, goal, check)
+    hedging_goals(data, goal, check)
     affinity_goals(data, goal)
     cluster_goals(data, goal)
     if not rot_ok:
@@ -462,6 +489,21 @@ def resume_goals(data: dict, goal: Callable, check: Callable) -> None:
         extra = f"+{cut - whole:.1f} ms" if cut is not None and whole is not None else ""
         goal(f"{family} answer cut halfway and resumed / uncut (whole answer p50; informative)", r, None, "x", None,
              extra or "not measured")
+
+
+def hedging_goals(data: dict, goal: Callable, check: Callable) -> None:
+    """Issue 38: with hedging on, the p99 time to first token of a vendor whose slowest 5 % take 10x as long is cut by
+    at least half, for at most 10 % more requests (both against hedging off, in the same repetitions)."""
+    if "hedging_ttft_p99" not in data["metrics"]:
+        return
+    r = ratio(med(data, "hedging_on_ttft_p99", "rotator"), med(data, "hedging_ttft_p99", "rotator"))
+    goal("hedging: TTFT p99 on / off <= 0.5 (a long-tailed vendor)", r, 0.5, "x", check(r, 0.5))
+    on, off = med(data, "hedging_on_upstream", "rotator"), med(data, "hedging_upstream", "rotator")
+    extra = None if on is None or off is None or not off else on / off - 1
+    inputs = ratio(med(data, "hedging_on_input", "rotator"), med(data, "hedging_input", "rotator"))
+    goal("hedging: extra vendor requests <= 10 %", None if extra is None else 100 * extra, 10, "%",
+         check(None if extra is None else 100 * extra, 10),
+         "" if inputs is None else f"vendor input tokens on / off {inputs:.3f}x")
 
 
 def affinity_goals(data: dict, goal: Callable) -> None:

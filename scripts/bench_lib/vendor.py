@@ -12,6 +12,9 @@ message, which every gateway forwards unchanged):
   batch=K        events per write: 1 = every event its own write and TCP segment (default 1)
   cut=K          the stream ends cleanly after K events, without its completion signal; a continuation of it
                  (Rotator asking for the rest) streams the events from K on, then completes
+  ttft_ms=X      a pause of X ms after the stream's preamble, before its first content event (its time to first
+                 token); with tail_pct=P, every (100/P)-th such attempt pauses tail_x=K times as long (default 10):
+                 a long tail, exactly P % of the attempts (a hedge is an attempt of its own)
   phase_ms=P     with an interval: the writes fall on a fixed grid of the system-wide monotonic clock, at times
                  equal to P modulo the interval, instead of counting from the moment the request arrived. Concurrent
                  paced streams then stay spread as the client asked, whatever moments the proxy forwarded their
@@ -22,7 +25,8 @@ Every content event carries different text (`w<i>`: LiteLLM aborts after 100 ide
 text as ` ts<ns> ` (the text survives gateways that re-serialise chunks and drop unknown fields).
 
 Routes: POST /v1/chat/completions (OpenAI, also under any prefix ending in /chat/completions), POST /v1/messages
-(Anthropic); `"stream": true` gives SSE, otherwise one JSON body. GET /_stats returns request counts per API key.
+(Anthropic); `"stream": true` gives SSE, otherwise one JSON body. GET /_stats returns request counts per API key, and
+the input tokens of the answers started (INPUT_TOKENS each: what the vendor bills, an answer cancelled included).
 """
 
 from __future__ import annotations
@@ -40,12 +44,13 @@ from collections import Counter
 
 now_ns = time.monotonic_ns
 
-PARAM_RE = re.compile(rb"\b(events|interval_ms|batch|phase_ms|cut)=(\d+(?:\.\d+)?)")
+PARAM_RE = re.compile(rb"\b(events|interval_ms|batch|phase_ms|cut|ttft_ms|tail_pct|tail_x)=(\d+(?:\.\d+)?)")
 # A request that asks for the rest of a cut answer (Rotator's continuation: in words, or by a trailing assistant turn).
 CONTINUATION_RE = re.compile(rb'previous response was interrupted|"role"\s*:\s*"assistant"')
 STREAM_RE = re.compile(rb'"stream"\s*:\s*true')
 USAGE_RE = re.compile(rb'"include_usage"\s*:\s*true')
 MAX_EVENTS = 1_000_000
+INPUT_TOKENS = 8  # every answer's prompt tokens (the templates' usage)
 
 SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n"
@@ -126,6 +131,8 @@ class Vendor:
         self.keys: Counter[str] = Counter()
         self.paths: Counter[str] = Counter()
         self.requests = 0
+        self.input_tokens = 0  # of the answers started
+        self.paused = 0  # attempts asked for a time to first token (ttft_ms), for the tail's every (100/P)-th
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
@@ -164,7 +171,7 @@ class Vendor:
         self.requests += 1
         if method == b"GET" and path == b"/_stats":
             writer.write(json_response({"requests": self.requests, "keys": dict(self.keys),
-                                        "paths": dict(self.paths)}))
+                                        "paths": dict(self.paths), "input_tokens": self.input_tokens}))
             return
         key = headers.get(b"x-api-key") or headers.get(b"authorization", b"").removeprefix(b"Bearer ")
         self.keys[key.decode(errors="replace")] += 1
@@ -180,6 +187,8 @@ class Vendor:
         cut, first = int(params.get("cut", 0)), 0
         if cut and CONTINUATION_RE.search(body):
             cut, first = 0, cut
+        pause = self.pause(params)
+        self.input_tokens += INPUT_TOKENS
         if path.endswith(b"/chat/completions"):
             if not stream:
                 writer.write(json_response(openai_json(events)))
@@ -188,22 +197,36 @@ class Vendor:
             usage = OPENAI_USAGE % (events, events + 8) if asked else b""
             await self.stream(writer, OPENAI_ROLE, OPENAI_EVENT_NULL_USAGE if asked else OPENAI_EVENT,
                               b"" if cut else OPENAI_FINISH + usage + OPENAI_DONE,
-                              cut or events, interval, batch, params.get("phase_ms"), first)
+                              cut or events, interval, batch, params.get("phase_ms"), first, pause)
         elif path.endswith((b"/v1/messages", b":streamRawPredict", b":rawPredict")):  # (Claude on Vertex too)
             if not stream:
                 writer.write(json_response(anthropic_json(events)))
                 return
             await self.stream(writer, ANTHROPIC_START, ANTHROPIC_EVENT, b"" if cut else ANTHROPIC_END % events,
-                              cut or events, interval, batch, params.get("phase_ms"), first)
+                              cut or events, interval, batch, params.get("phase_ms"), first, pause)
         else:
             writer.write(json_response({"error": {"message": "not found"}}, "404 Not Found"))
 
+    def pause(self, params: dict[str, float]) -> float:
+        """Seconds between a stream's preamble and its first content event (`ttft_ms`, its long tail: `tail_pct`)."""
+        ttft = params.get("ttft_ms", 0.0) / 1000.0
+        if not ttft:
+            return 0.0
+        self.paused += 1
+        tail = params.get("tail_pct", 0.0)
+        if tail > 0 and self.paused % max(1, round(100 / tail)) == 0:
+            return ttft * params.get("tail_x", 10.0)
+        return ttft
+
     @staticmethod
     async def stream(writer, first: bytes, template: bytes, last: bytes, events: int, interval: float,
-                     batch: int, phase_ms: float | None = None, i: int = 0) -> None:
-        """Events `i` to `events` - 1 between `first` and `last` (b"": the body ends without it, a clean cut)."""
+                     batch: int, phase_ms: float | None = None, i: int = 0, pause: float = 0.0) -> None:
+        """Events `i` to `events` - 1 between `first` and `last` (b"": the body ends without it, a clean cut), the
+        first of them `pause` seconds after `first`."""
         writer.write(SSE_HEAD + chunk(first))
         await writer.drain()
+        if pause:
+            await asyncio.sleep(pause)
         loop = asyncio.get_running_loop()  # (its clock is time.monotonic, the clock of now_ns)
         start = loop.time()
         writes = 0

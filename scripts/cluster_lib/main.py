@@ -87,7 +87,7 @@ class Cluster:
 
     def _redis(self, config) -> str | None:
         """The URL of the Redis started here for the workers; None: the config names one, or there is no backend."""
-        from rewrite.config import StateConfig
+        from rewrite.config_settings import StateConfig
 
         configured = getattr(config.state, "redis", None)
         if configured:

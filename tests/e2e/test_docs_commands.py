@@ -143,7 +143,7 @@ def option_value(args: list[str], flag: str) -> str:
 
 
 def scripts_module(name: str):
-    """A module of scripts/ (bench_lib, cluster_lib), which is not a package of the project."""
+    """A module of scripts/ (bench_lib, cluster_lib, files_lib), which is not a package of the project."""
     import importlib
 
     sys.path.insert(0, str(REPO / "scripts"))
@@ -182,6 +182,8 @@ def test_a_documented_command_runs_as_written(where, argv, mitmproxy_options):
     elif program == "scripts/bench":
         parse_args = scripts_module("bench_lib.main").parse_args
         parse_args(args)
+    elif program == "scripts/files-per-request":
+        scripts_module("files_lib.main").parse_args(args)
     elif program == "scripts/cluster":
         plan = scripts_module("cluster_lib.arguments").parse(args)  # its own options; the rest are mitmdump's
         check_mitmproxy_command("mitmdump", plan.worker_args, mitmproxy_options["mitmdump"])

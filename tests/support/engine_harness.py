@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 import httpx
 
 from protocols.sse import SSEParser
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.intake.loopback import FlowBody, LoopbackRequest
+from rewrite.intake.loopback import FlowBody
+from rewrite.intake.loopback_request import LoopbackRequest
+from rewrite.lifecycle.hooks import registered
+from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
 from tests.support.local_upstream import serving
 
@@ -163,13 +167,16 @@ async def run(
     provider_extra: str = "",
     raw_body: bytes | None = None,
     resume: str | None = None,
+    plugins: tuple = (),
+    hedging: str | None = None,
     **streaming,
 ) -> tuple[FakeResponder, Job]:
     host, path = (PATHS if stream else NON_STREAM_PATHS)[protocol]
     provider = {"api.openai.com": "openai", "api.anthropic.com": "anthropic"}.get(host, "gemini")
     keys_yaml = f"keys: [{', '.join(keys)}]" if keys else "keys: []"
     cfg = parse(f"providers: {{{provider}: {{base_url: 'http://vendor.test', {keys_yaml}{provider_extra}}}}}"
-                + (f"\nresume: {resume}" if resume is not None else ""))  # (resume: a YAML mapping; None: off)
+                + (f"\nresume: {resume}" if resume is not None else "")  # (resume: a YAML mapping; None: off)
+                + (f"\nhedging: {hedging}" if hedging is not None else ""))
     cfg.streaming = StreamingConfig(**{"first_token_timeout": 5, "idle_timeout": 5, "heartbeat_interval": 30,
                                        **streaming})
     route = Router(cfg).route(host, "POST", path)
@@ -187,12 +194,18 @@ async def run(
     job = Job("job-0001", route)
     responder = FakeResponder()
     resume_for = cfg.resume_for if resume is not None else None
+    # `plugins`: plug-in classes of the test's, engaged after the registered ones; they (and, with `hedging`, the
+    # registered ones) are told the test's config.
+    setting = Setting(cfg) if plugins or hedging is not None else None
+    made = [kind(setting) for kind in (*registered(), *plugins)] if setting is not None else None
     if transport == "lean":
         async with serving(upstream) as client:
-            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for).run()
+            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for, plugins=made,
+                           setting=setting).run()
     else:
         async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
-            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for).run()
+            await Exchange(client, cfg.streaming, job, request, responder, resume_for=resume_for, plugins=made,
+                           setting=setting).run()
     return responder, job
 
 
@@ -203,12 +216,12 @@ def key_attempts_of(job, streaming, model: str, responder=None):
     from rewrite.exchange.context import Context
     from rewrite.exchange.keys import KeyAttempts
     from rewrite.lifecycle.events import Paying
-    from rewrite.lifecycle.hooks import Hooks, plugins_for
+    from rewrite.lifecycle.hooks import Hooks, engaged, plugins_for
     from rewrite.lifecycle.setting import Setting
 
     clock = Clock(responder or FakeResponder(), job, None, streaming.heartbeat_interval)
     setting = Setting()
     ctx = Context(job, None, clock, streaming, setting, Hooks(()), None)  # type: ignore[arg-type]
-    ctx.hooks = Hooks(p for plugin in plugins_for(setting) if (p := plugin.engage(ctx)) is not None)
+    ctx.hooks = engaged(plugins_for(setting), ctx)
     payer = ctx.hooks.ask(Paying(job.route.provider, model, True))
     return KeyAttempts(ctx, payer, job.route.provider, model)

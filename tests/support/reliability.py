@@ -51,13 +51,13 @@ def _enum(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def stream(protocol: str, client: Any = None, tools: bool = False, seen: Seen | None = None) -> Seen:
-    """One streamed call through the protocol's official SDK; `seen` (if given) is filled in as events arrive,
-    so a test still has the text received before the SDK raised."""
+def stream(protocol: str, client: Any = None, tools: bool = False, seen: Seen | None = None, **extra: Any) -> Seen:
+    """One streamed call through the protocol's official SDK (`extra`: more of the request, `store=False`); `seen`
+    (if given) is filled in as events arrive, so a test still has the text received before the SDK raised."""
     client = client or make_client(protocol)
     s = seen if seen is not None else Seen()
     if protocol == "chat":
-        kwargs: dict = {}
+        kwargs: dict = dict(extra)
         if tools:
             kwargs["tools"] = [{"type": "function", "function": {"name": TOOL_NAME, "parameters": WEATHER_SCHEMA}}]
         messages = [{"role": "user", "content": PROMPT}]
@@ -71,7 +71,7 @@ def stream(protocol: str, client: Any = None, tools: bool = False, seen: Seen | 
             s.finishes += [c.finish_reason for c in chunk.choices if c.finish_reason]
             s.finish = chunk.choices[0].finish_reason if chunk.choices else s.finish
     elif protocol == "responses":
-        kwargs = {}
+        kwargs = dict(extra)
         if tools:
             kwargs["tools"] = [{"type": "function", "name": TOOL_NAME, "parameters": WEATHER_SCHEMA}]
         for event in client.responses.create(model=MODELS["responses"], input=PROMPT, stream=True, **kwargs):
@@ -85,7 +85,7 @@ def stream(protocol: str, client: Any = None, tools: bool = False, seen: Seen | 
                 s.ids.add(response.id)
                 s.final, s.finish = response, response.status
     elif protocol == "anthropic":
-        kwargs = {}
+        kwargs = dict(extra)
         if tools:
             kwargs["tools"] = [{"name": TOOL_NAME, "input_schema": WEATHER_SCHEMA}]
         args = dict(model=MODELS["anthropic"], max_tokens=256, messages=[{"role": "user", "content": PROMPT}], **kwargs)
@@ -102,7 +102,7 @@ def stream(protocol: str, client: Any = None, tools: bool = False, seen: Seen | 
             s.final = st.get_final_message()
         s.finish = s.final.stop_reason
     elif protocol == "gemini":
-        for chunk in client.models.generate_content_stream(model=MODELS["gemini"], contents=PROMPT):
+        for chunk in client.models.generate_content_stream(model=MODELS["gemini"], contents=PROMPT, **extra):
             s.ids.add(chunk.response_id)
             s.final = chunk
             candidate = chunk.candidates[0] if chunk.candidates else None

@@ -6,9 +6,10 @@ import json
 
 import httpx
 
-from rewrite.config import StreamingConfig, parse
+from rewrite.config import parse
+from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.intake.loopback import LoopbackRequest
+from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks
 from tests.support.engine_harness import FakeResponder, Upstream

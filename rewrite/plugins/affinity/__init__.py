@@ -5,7 +5,8 @@ The plug-in reads what a request says of its conversation (its evidence, `lookup
 affinity for its target's pool (`asking`: the conversation's bound key is picked first while it can serve, waited for
 up to `affinity.wait` while busy; a pin its account alone holds goes to that key, `holder`), says on the flow why a
 key was chosen (`picked`), binds the conversation to the key that served it, with the pins its answer made, and
-unbinds it from a key that failed it (`ended`). A request that may have a conversation is not picked early
+unbinds it from a key that failed it (`ended`); a race's second attempt on another key than the first's (a hedge)
+binds and unbinds nothing. A request that may have a conversation is not picked early
 (`arrived`): its pick waits for its body. A continuation of a cut answer goes to the key that answered the cut part.
 """
 
@@ -41,7 +42,7 @@ class ConversationAffinity(Plugin):
     def configure(self, setting: Setting) -> None:
         router = setting.router
         # Whether any pool keeps it (else nothing is read at all: `affinity: off`).
-        self.on = router is not None and reads_evidence(setting.config, router.providers)
+        self.on = self.active = router is not None and reads_evidence(setting.config, router.providers)
 
     def arrived(self, arrival: Arrival) -> None:
         """A request whose pool keeps conversations on their keys, and which may have one, is picked with its
@@ -79,6 +80,7 @@ class Binding(Part):
         self.unbind: dict[int, str] = {}  # a bound key that failed, unbound after the next pick (or at the end)
         self.served: dict[int, tuple[str, str]] = {}  # by id() of the provider: the key that served, and the name
         self.continued: set[int] = set()  # the providers a continuation was bound for
+        self.beside: set[int] = set()  # by id() of the ticket: a race's second attempt on another key than the first's
 
     def _affinity(self, call: Any) -> Affinity | None:
         at = id(call)
@@ -126,6 +128,10 @@ class Binding(Part):
             return
         if e.call is not None:
             self._unbound_call(e.call)
+        if e.ask.prefer is not None:  # (a race's second attempt: the race's own note says where it went)
+            if pick.key != e.ask.prefer:
+                self.beside.add(id(e.ticket))
+            return
         if not pick.why or pick.key is None:
             return
         why = pick.why
@@ -156,9 +162,13 @@ class Binding(Part):
         affinity = self.affinities.get(id(call))
         name = pick.conversation if pick is not None else ""
         if e.failure is not None:
-            if affinity is not None and pick is not None and pick.why == BOUND:
+            if affinity is not None and pick is not None and pick.why == BOUND and id(ticket) not in self.beside:
                 self.unbind[id(call)] = key  # (after the next pick, which says the conversation moved from it)
             return
+        if id(ticket) in self.beside:  # (a race's second attempt that won on another key: a hedge moves nothing)
+            return
+        if self.unbind.get(id(call)) == key:  # (it failed an attempt raced beside this one, and served)
+            del self.unbind[id(call)]
         self.served[id(call.provider)] = (key, name)
         if affinity is not None and affinity.drops:
             pool.unbind(key, affinity)

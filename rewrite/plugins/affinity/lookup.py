@@ -54,7 +54,7 @@ def keeps_conversations(config: Config, provider: Provider) -> bool:
     """Whether `provider`'s pool keeps conversations on their keys: affinity on, and more than one key to choose
     from (a pool of one has nothing to decide: no evidence is read for it)."""
     pool = provider.pool
-    return pool is not None and len(pool.keys) > 1 and provider.login is None and config.affinity_on(provider.name)
+    return pool is not None and len(pool.keys) > 1 and config.affinity_on(provider.name)
 
 
 def may_bind(minimum: float, body: bytes | None) -> bool:

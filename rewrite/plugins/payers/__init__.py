@@ -6,9 +6,11 @@ answered by the payer it makes."""
 
 from __future__ import annotations
 
+import time
+
 from rewrite.exchange.context import Context
 from rewrite.exchange.request import estimated_tokens
-from rewrite.lifecycle.events import Arrival, Paying
+from rewrite.lifecycle.events import Arrival, Finished, Paying
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Payer
 from rewrite.plugins.payers.azure import AzureKey
@@ -72,6 +74,14 @@ class Paid(Part):
             token = self.login.token(job.credential.headers)
             if token:
                 self.state = job.login = called.logins.login(token)
+
+    def finished(self, e: Finished) -> None:
+        """The client's own login on the flow: masked, named by its fingerprint, with its plan's windows as this
+        request's answers reported them (in place of a key's windows)."""
+        if self.state is not None:
+            job = e.job
+            job.records["login"] = self.state.record(job.windows, job.model or "", time.time())
+            job.records.pop("windows", None)
 
     def paying(self, e: Paying) -> Payer:
         ctx, provider = self.ctx, e.provider

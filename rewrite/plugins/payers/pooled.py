@@ -16,7 +16,7 @@ from rewrite.lifecycle.payer import Ask, Outbound, Ticket
 from rewrite.plugins.payers.own import Departing
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
-from rewrite.pool.affinity import BOUND
+from rewrite.pool.affinity import BOUND, preferring
 from rewrite.pool.keypool import KeyPool, Pick, Resting
 from rewrite.providers import Provider
 from rewrite.providers.credentials import mask
@@ -56,7 +56,10 @@ class PooledKey(Departing):
         give_up = min(loop.time() + self.timeout, ask.deadline)
         prefetch, self.prefetch = self.prefetch, None
         bound_until = min(loop.time() + ask.patience, give_up)
-        while (pick := await pool.take(ask.avoid, ask.model, prefetch, ask.tokens, affinity=ask.affinity,
+        affinity = ask.affinity
+        if ask.prefer is not None and ask.prefer in pool.keys:
+            affinity = preferring(affinity, pool.keys.index(ask.prefer))
+        while (pick := await pool.take(ask.avoid, ask.model, prefetch, ask.tokens, affinity=affinity,
                                        patient=ask.patient)).busy:
             # A conversation's bound key at its max_concurrent is waited for up to the ask's patience, then left.
             deadline = bound_until if ask.patient and pick.why == BOUND else give_up

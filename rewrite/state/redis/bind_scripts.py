@@ -25,18 +25,20 @@ local LIVE_CAP, COMPACTED = {LIVE_CAP}, {COMPACTED!r}
 -- The binding of the first id looked up that is live and names a key of the pool: key index, name, depth, the id;
 -- the pin's holder in its place when it names another key (under that binding's name).
 local function a_lookup()
-  if a_count <= 0 then return nil end
-  local ids, by_fp = {{}}, {{}}
-  for j = 1, a_count do ids[j] = ARGV[d + 11 + j] end
-  for i = 1, n do by_fp[ARGV[2 + 4 * (i - 1) + 1]] = i end
-  local values = redis.call('HMGET', KEYS[4 + n], unpack(ids))
+  if a_count < 0 then return nil end
   local bi, bname, bdepth, matched
-  for j = 1, a_count do
-    if values[j] then
-      local fp, until_ms, depth, name = string.match(values[j], '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-      if fp and by_fp[fp] and tonumber(until_ms) > wall then
-        bi, bname, bdepth, matched = by_fp[fp], name, tonumber(depth), ids[j]
-        break
+  if a_count > 0 then
+    local ids, by_fp = {{}}, {{}}
+    for j = 1, a_count do ids[j] = ARGV[d + 11 + j] end
+    for i = 1, n do by_fp[ARGV[2 + 4 * (i - 1) + 1]] = i end
+    local values = redis.call('HMGET', KEYS[4 + n], unpack(ids))
+    for j = 1, a_count do
+      if values[j] then
+        local fp, until_ms, depth, name = string.match(values[j], '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+        if fp and by_fp[fp] and tonumber(until_ms) > wall then
+          bi, bname, bdepth, matched = by_fp[fp], name, tonumber(depth), ids[j]
+          break
+        end
       end
     end
   end

@@ -1,0 +1,5 @@
+import sys
+
+from files_lib.main import main
+
+sys.exit(main())
