@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from protocols import registry, translate
 from protocols.base import BrokenStream, Event, StreamParser
 from protocols.bedrock.invoke import ENVELOPE as INVOKE
+from protocols.envelope import Envelope
 from protocols.logins.code_assist import ENVELOPE as CODE_ASSIST
 from protocols.logins.code_assist import PROTOCOL as CODE_ASSIST_PROTOCOL
-from protocols.logins.envelope import Envelope
+from protocols.platforms.azure import ENVELOPE as AZURE
+from protocols.platforms.vertex import ENVELOPE as VERTEX
 from protocols.sse import SSEParser, parse_block
 from protocols.translate.base import MALFORMED
 from protocols.translate.common import error_from_body
@@ -63,7 +65,7 @@ def read_request(protocol: str, path: str, body: bytes) -> RequestReading:
     except (ValueError, UnicodeDecodeError):
         reading.problem = "the body is not JSON"
         return reading
-    if isinstance(obj, dict) and (inside := _opened(protocol, path, obj)) is not None:
+    if isinstance(obj, dict) and (inside := _opened(path, obj)) is not None:
         path, obj = inside[0] + path[len(path.partition("?")[0]):], inside[1]
     proto = registry.get(protocol)
     model = proto.model(path.partition("?")[0], obj) if isinstance(obj, dict) else ""
@@ -119,25 +121,26 @@ def _sse_events(body: bytes, enveloped: bool = False) -> list[Event]:
     events = parser.feed(body) + parser.close()
     if parser.pending.strip():  # a last event without its blank line (a stream cut mid-event)
         events.append(parse_block(parser.pending + b"\n\n"))
+    if not enveloped or b'"response"' not in body or CODE_ASSIST.answers is None:
+        return events
     opened = CODE_ASSIST.answers().parser()  # (a login's envelope: its events read inside)
-    return [e2 for e in events for e2 in opened.feed(e.raw)] if enveloped and b'"response"' in body else events
+    return [e2 for e in events for e2 in opened.feed(e.raw)]
 
 
-def _opened(protocol: str, path: str, body: dict) -> tuple[str, dict] | None:
-    """An envelope around the request (a login's, Code Assist's; a vendor's, Bedrock's InvokeModel): the plain path
-    and request inside."""
-    plain = path.partition("?")[0]
-    if protocol == CODE_ASSIST_PROTOCOL:
-        return CODE_ASSIST.opened(plain, body)
-    return next((inside for inner, envelope in FRAMED_ENVELOPES
-                 if inner == protocol and (inside := envelope.opened(plain, body)) is not None), None)
+def _opened(path: str, body: dict) -> tuple[str, dict] | None:
+    """A wire's envelope around the request (Code Assist's, a cloud platform's: Vertex's, Azure's, Bedrock's
+    InvokeModel): the plain path and request inside."""
+    path = path.partition("?")[0]
+    return next((inside for envelope in (CODE_ASSIST, VERTEX, AZURE, INVOKE)
+                 if (inside := envelope.opened(path, body))), None)
 
 
 def _framing(protocol: str, content_type: str) -> Callable[[], StreamParser] | None:
     """The reader of a stream that is not SSE: an envelope's (the protocol's events in its frames), or the
     protocol's own (Converse's event stream); None when neither reads `content_type`."""
     for inner, envelope in FRAMED_ENVELOPES:
-        if inner == protocol and envelope.stream_type is not None and envelope.stream_type in content_type:
+        if (inner == protocol and envelope.stream_type is not None and envelope.stream_type in content_type
+                and envelope.answers is not None):
             return envelope.answers().parser
     known = registry.get(protocol) if protocol in {p.name for p in registry.all()} else None
     return known.parser if known is not None and known.stream_type != SSE_CONTENT_TYPE and known.streams(

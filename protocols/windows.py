@@ -179,7 +179,10 @@ def limit_headers(answer: WindowAnswer, header: Callable[[str, str], str], units
     remaining, reset); `reset` reads the reset's value as an epoch time."""
     h, found = answer.headers, []
     for spelled, unit in units.items():
-        limit, remaining = number(h.get(header(spelled, "limit"))), number(h.get(header(spelled, "remaining")))
+        said = h.get(header(spelled, "limit")), h.get(header(spelled, "remaining"))
+        if any(unknown(v) for v in said):  # (Azure's Responses says -1: it does not know; no window)
+            continue
+        limit, remaining = number(said[0]), number(said[1])
         if limit is None and remaining is None:
             continue
         resets_at = reset(h.get(header(spelled, "reset")), answer.now)
@@ -209,6 +212,14 @@ def number(text: str | None) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and value >= 0 else None
+
+
+def unknown(text: str | None) -> bool:
+    """A figure a vendor writes as a negative number (`-1`): it says it does not know."""
+    try:
+        return float((text or "").strip()) < 0
+    except ValueError:
+        return False
 
 
 def share(text: str | None) -> float | None:

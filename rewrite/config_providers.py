@@ -7,9 +7,10 @@ Part of the config file's public shape (docs/configuration.md); `Config` (rewrit
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 import protocols
 from rewrite.adapters.entries import AdapterEntry
@@ -45,11 +46,14 @@ def not_placeholder(key: str) -> str:
 
 class KeyConfig(Strict):
     """One pooled key. `organization` and `project` (OpenAI only) go upstream with this key in place of the
-    client's own, which belong to another account. A provider that signs its requests (AWS SigV4: Bedrock) takes
-    AWS keys (`access_key_id`, `secret_access_key`, an optional `session_token`) or a `bearer` API key in place of
-    `key`, each in its own `region` or in every region of the provider's `regions`."""
+    client's own, which belong to another account. A cloud platform's keys say where they serve and are its own
+    shapes (rewrite/providers/platform.py): an Azure key its resource's `endpoint` and `deployments` (model -> the
+    resource's deployment name); a Vertex key is a `service_account` JSON key file, whose tokens Rotator mints; a
+    Bedrock key is AWS keys (`access_key_id`, `secret_access_key`, an optional `session_token`) or a `bearer` API key
+    in place of `key`, each in its own `region` or in every region of the provider's `regions`."""
 
-    key: str
+    service_account: str | None = None  # a Google service account's JSON key file (~ expanded): a Vertex key
+    key: str  # ("" for a service account)
     access_key_id: str | None = None
     secret_access_key: str | None = Field(None, repr=False)
     session_token: str | None = Field(None, repr=False)
@@ -60,10 +64,27 @@ class KeyConfig(Strict):
     weight: float = Field(1.0, gt=0, allow_inf_nan=False)  # strategy weighted: its share of the picks
     tier: int = Field(1, ge=0)  # strategy priority: tier 1 before tier 2
     max_concurrent: int | None = Field(None, ge=1)  # requests in flight at once; at the cap, the key is skipped
+    endpoint: str | None = None  # https://RESOURCE.openai.azure.com: the Azure resource the key belongs to
+    deployments: dict[str, str] = {}  # model -> that resource's deployment of it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _service_account_key(cls, data: object) -> object:
+        """A service account's entry has no `key` of its own."""
+        if isinstance(data, dict) and "service_account" in data and "key" not in data:
+            return {**data, "key": ""}
+        return data
+
+    @field_validator("service_account")
+    @classmethod
+    def _key_file(cls, v: str | None) -> str | None:
+        return str(Path(v).expanduser()) if v else v
 
     @field_validator("key")
     @classmethod
-    def _key(cls, v: str) -> str:
+    def _key(cls, v: str, info: ValidationInfo) -> str:
+        if not v and info.data.get("service_account"):
+            return v  # (a service account's entry: `_service_account_key`)
         return not_placeholder(header_secret(v))
 
     @field_validator("access_key_id", "secret_access_key", "session_token", "bearer")
@@ -97,6 +118,27 @@ class KeyConfig(Strict):
         """Whether it is a cloud's credential (AWS keys, a bearer key, a region), which only a provider that signs
         its requests takes."""
         return bool(self.access_key_id or self.bearer or self.region)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", v):
+            raise ValueError("must be https://HOST (the resource's endpoint, without a path)")
+        return v.rstrip("/") if v else v
+
+    @field_validator("deployments")
+    @classmethod
+    def _deployments(cls, v: dict[str, str]) -> dict[str, str]:
+        for model, deployment in v.items():
+            if not deployment or not all("!" <= ch <= "~" and ch not in "/?#%" for ch in deployment):
+                raise ValueError(f"the deployment of {model!r} must be a name without spaces, '/', '?', '#' or '%'")
+        return v
+
+    @model_validator(mode="after")
+    def _one_key(self) -> KeyConfig:
+        if self.key and self.service_account is not None:
+            raise ValueError("a key is `key` or `service_account`, not both")
+        return self
 
     @field_validator("organization", "project")
     @classmethod
@@ -161,9 +203,11 @@ class ProviderConfig(Strict):
     windows: list[CapConfig] = []
     quota_groups: dict[Annotated[str, Field(min_length=1)],
                        Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] = {}
-    # A provider that signs its requests (Bedrock): the regions its pooled keys are sent to, each key in each
-    # region apart (throttling is per account and region); empty: the region the client calls.
-    regions: list[Annotated[str, Field(pattern=REGION)]] = []
+    # A cloud platform's regions, in order: Bedrock's (AWS regions: us-east-1, ...) each pooled key is sent to,
+    # each key in each region apart (throttling is per account and region; empty: the region the client calls);
+    # Vertex's (us-east5, europe-west1, global, ...) where a request throttled in one region goes next
+    # (rewrite/providers/platform.py).
+    regions: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]] = []
 
     @field_validator("base_url")
     @classmethod

@@ -150,7 +150,7 @@ async def test_an_exception_frame_before_content_moves_a_pool_to_the_next_key():
 async def test_throttling_is_counted_per_access_key_id_and_region_and_shown_on_the_status_page():
     rt = router("")
     upstream = Upstream([bedrock(lambda r: throttled())])
-    out, _ = await exchange(EAST, INVOKE, BODY, upstream, headers=client_signed(), rt=rt)
+    out, _ = await exchange(EAST, INVOKE, BODY, upstream, headers=client_signed(), router=rt)
     assert out.status == 429 and len(upstream.seen) == 2  # (the identical request again, then the vendor's answer)
     provider = rt.provider_named("bedrock")
     shown = render_text(page([{"name": "bedrock", "family": "bedrock", "pool": None,
@@ -172,7 +172,7 @@ routes:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Stream([samples.ANTHROPIC_TEXT]))
 
     upstream = Upstream([bedrock(lambda r: throttled()), anthropic])
-    out, job = await exchange(EAST, INVOKE, BODY, upstream, headers=client_signed(), rt=rt)
+    out, job = await exchange(EAST, INVOKE, BODY, upstream, headers=client_signed(), router=rt)
     assert [r.url.host for r in upstream.seen] == [EAST, "anthropic.test"]  # (throttled: to the next at once)
     sent = json.loads(upstream.seen[-1].content)
     assert sent["model"] == "claude-sonnet-4-5" and "anthropic_version" not in sent
@@ -180,7 +180,7 @@ routes:
     said = [json.loads(e["chunk"]["bytes"]) for e in sdk.invoke_stream(out.body)]  # framed for the Bedrock client
     assert said[-1] == {"type": "message_stop"} and dict(out.headers)["content-type"] == EVENT_STREAM
     again = Upstream([anthropic])  # while it cools down, the next request goes to the next target unasked
-    out, _ = await exchange(EAST, INVOKE, BODY, again, headers=client_signed(), rt=rt)
+    out, _ = await exchange(EAST, INVOKE, BODY, again, headers=client_signed(), router=rt)
     assert [r.url.host for r in again.seen] == ["anthropic.test"] and out.status == 200
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import tempfile
 from pathlib import Path
 
 import certifi
@@ -11,15 +13,25 @@ from pydantic import BaseModel
 
 from rewrite.config import Config, ConfigError, parse
 from rewrite.routing.router import Router
+from tests.support.cloud_auth import CloudAccounts
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "rotator.example.yaml"
 LEFT_OFF = re.compile(r"^(\s*)#(?=[\w-]+:|\s+- )", re.M)  # `#clients:`, `#  - {...}`: a setting left off
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+@functools.cache
+def key_file() -> str:
+    """A service account's key file, for the example's (tests/support/cloud_auth.py makes one)."""
+    path = Path(tempfile.mkdtemp()) / "sa.json"
+    CloudAccounts().service_account("example-project").write(path)
+    return str(path)
+
+
 def with_every_setting(text: str) -> str:
-    """The example with the settings it leaves off turned on (the CA file pointed at one that exists)."""
-    return LEFT_OFF.sub(r"\1", text).replace("~/corp-proxy-ca.pem", certifi.where())
+    """The example with the settings it leaves off turned on (the CA file and key file pointed at ones that exist)."""
+    return (LEFT_OFF.sub(r"\1", text).replace("~/corp-proxy-ca.pem", certifi.where())
+            .replace("~/sa-a.json", key_file()))
 
 
 @pytest.fixture
@@ -49,7 +61,7 @@ def test_the_example_loads_with_every_setting_turned_on(env):
 
 
 def test_the_example_needs_its_environment():
-    with pytest.raises(ConfigError, match=r"^11 environment variables are not set: OPENAI_KEY_1 \(providers\.openai\."
+    with pytest.raises(ConfigError, match=r"^13 environment variables are not set: OPENAI_KEY_1 \(providers\.openai\."
                                           r"keys\.0\), OPENAI_KEY_2 .* DEEPSEEK_KEY \(providers\.deepseek\.keys\.0\)$"):
         load(EXAMPLE.read_text())
 

@@ -55,12 +55,12 @@ def test_a_rewritten_request_goes_back_in_the_envelope_it_came_in():
     inner = {**ENVELOPE["request"], "contents": [*ENVELOPE["request"]["contents"],
                                                 {"role": "model", "parts": [{"text": "Hel"}]}]}
 
-    sent = wire.enveloped(ENVELOPE, "gemini-2.5-flash", json.dumps(inner).encode())
+    sent = wire.enveloped(ENVELOPE, "/v1beta/models/gemini-2.5-flash:streamGenerateContent", json.dumps(inner).encode())
 
     assert list(json.loads(sent)) == list(ENVELOPE)  # its members, in their order
     assert json.loads(sent) == {**ENVELOPE, "request": inner}
-    assert wire.envelope_path("/v1beta/models/gemini-2.5-flash:streamGenerateContent") == \
-        "/v1internal:streamGenerateContent"
+    assert wire.envelope_path("/v1internal:generateContent", "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                              inner) == "/v1internal:streamGenerateContent"
 
 
 def test_another_target_gets_the_request_without_what_only_code_assist_reads():

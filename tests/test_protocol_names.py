@@ -36,9 +36,13 @@ ALLOWED = {
     ("rewrite/providers/chatgpt.py", "openai"),
     ("rewrite/providers/chatgpt.py", "responses"),
     ("rewrite/providers/code_assist.py", "gemini"),
-    # Bedrock's provider names its family and the families its paths speak (Converse, Anthropic in InvokeModel).
+    # A cloud platform's registration names the families its paths speak.
     ("rewrite/providers/bedrock.py", "bedrock"),
     ("rewrite/providers/bedrock.py", "anthropic"),
+    ("rewrite/providers/vertex.py", "gemini"),
+    ("rewrite/providers/vertex.py", "anthropic"),
+    ("rewrite/providers/azure.py", "openai"),
+    ("rewrite/providers/azure.py", "anthropic"),
     # The capabilities key users write in the config (`anthropic_version`), read by the registration's
     # `required_headers` through the capability table.
     ("rewrite/config_providers.py", "anthropic"),

@@ -1,5 +1,5 @@
 """Bedrock's InvokeModel calls with Anthropic bodies: Anthropic Messages in an envelope of Bedrock's
-(protocols/logins/envelope.py), opened for the engine and put back as it came.
+(protocols/envelope.py), opened for the engine and put back as it came.
 
 - `POST .../model/{modelId}/invoke` and `/invoke-with-response-stream`: the model (id, inference profile or ARN,
   URL-encoded or not) is in the path, streaming is the operation's. The body is Anthropic's without `model` and
@@ -18,8 +18,8 @@ import re
 from urllib.parse import quote, unquote
 
 from protocols.bedrock.invoke_stream import Answers, InvokeRepairer, enveloped_answer
+from protocols.envelope import Envelope
 from protocols.eventstream.events import CONTENT_TYPE_HEADER
-from protocols.logins.envelope import Envelope
 from protocols.sse import dumps
 
 PATH = re.compile(r"/model/([^/]+)/(invoke|invoke-with-response-stream)$")
@@ -66,7 +66,7 @@ def anthropic_body(body: dict) -> dict:
     return {k: v for k, v in body.items() if k not in BEDROCK_ONLY}
 
 
-# -- the envelope (protocols/logins/envelope.py) -----------------------------------------------------------------
+# -- the envelope (protocols/envelope.py) -------------------------------------------------------------------------
 
 
 def sample_path(path: str) -> str:
@@ -83,7 +83,7 @@ def opened(path: str, body: dict) -> tuple[str, dict] | None:
     return PLAIN_PATH, messages_body(body, model, invoke_streams(path))
 
 
-def envelope_path(plain_path: str, plain: dict, client_path: str) -> str:
+def envelope_path(client_path: str, plain_path: str, plain: dict) -> str:
     """The InvokeModel path of a plain call: the client's own, as it came, when it asks the same model and
     operation; else the model written as the anthropic SDK writes it, under the client's prefix."""
     model, stream = plain.get("model"), plain.get("stream") is True
@@ -94,11 +94,11 @@ def envelope_path(plain_path: str, plain: dict, client_path: str) -> str:
     return f"{prefix}/model/{quote(model, safe=MODEL_SAFE)}{INVOKE_STREAM if stream else INVOKE}"
 
 
-def enveloped(envelope: dict, model: str, content: bytes) -> bytes:
-    """A plain Anthropic request's JSON (`content`) as the InvokeModel body: without `model` and `stream`, its API
-    version the client's."""
+def enveloped(envelope: dict | None, plain_path: str, content: bytes) -> bytes:
+    """A plain Anthropic request's JSON (`content`) as the InvokeModel body: without `model` and `stream` (the path
+    says them), its API version the client's (`envelope`, its body as it came), else Bedrock's."""
     body = invoke_body(json.loads(content))
-    if isinstance(envelope.get(ANTHROPIC_VERSION), str):
+    if envelope is not None and isinstance(envelope.get(ANTHROPIC_VERSION), str):
         body[ANTHROPIC_VERSION] = envelope[ANTHROPIC_VERSION]
     return dumps(body)
 

@@ -103,7 +103,7 @@ class InvokeRepairer(Repairer):
 
 
 class Answers:
-    """One InvokeModel request's answer events (protocols/logins/envelope.py's EnvelopedAnswers)."""
+    """One InvokeModel request's answer events (protocols/envelope.py's EnvelopedAnswers)."""
 
     def parser(self) -> StreamParser:
         return InvokeParser()

@@ -25,9 +25,10 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from protocols.base import Event
-from protocols.logins.envelope import Envelope
+from protocols.envelope import Envelope
 from protocols.sse import SSEParser, dumps, format_event, load_object
 from protocols.vendor_errors import ErrorAnswer, ErrorKind, Quota, VendorError
 from protocols.windows import Window, WindowAnswer, WindowStatus, epoch
@@ -39,6 +40,7 @@ INTERNAL = "/v1internal:"
 PROTOCOL = "gemini"  # the protocol inside the envelope
 PLAIN_PATH = "/v1beta/models/{model}:{method}"  # the plain Gemini call an envelope stands for
 _PLAIN_METHOD = re.compile(r":(generateContent|streamGenerateContent)$")
+_PLAIN_MODEL = re.compile(r"/models/([^/:]+):")
 REQUEST, RESPONSE, MODEL = "request", "response", "model"
 CODE_ASSIST_ONLY = frozenset({"session_id"})  # inside `request`: what only Code Assist reads
 QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
@@ -72,17 +74,20 @@ def opened(path: str, body: dict) -> tuple[str, dict] | None:
     return PLAIN_PATH.format(model=model, method=m.group(1)), inner
 
 
-def envelope_path(plain_path: str, plain: dict | None = None, client_path: str = "") -> str:
+def envelope_path(client_path: str, plain_path: str, body: dict) -> str:
     """The Code Assist path of a plain Gemini call (its method kept: a forced stream's is the stream's)."""
     m = _PLAIN_METHOD.search(plain_path)
     return INTERNAL + (m.group(1) if m else "generateContent")
 
 
-def enveloped(envelope: dict, model: str, content: bytes) -> bytes:
-    """`content` (a Gemini request's JSON) in the client's `envelope`, its other members and their order as they
-    came (`model` the one asked now)."""
+def enveloped(envelope: dict | None, plain_path: str, content: bytes) -> bytes:
+    """`content` (the JSON of a Gemini request on `plain_path`) in the client's `envelope`, its other members and
+    their order as they came (the model the one the path asks now); in a new one without."""
+    m = _PLAIN_MODEL.search(plain_path)
+    model = unquote(m.group(1), errors="replace") if m else ""
     marker = "\x00rotator-request\x00"
-    outer = {k: (marker if k == REQUEST else model if k == MODEL else v) for k, v in envelope.items()}
+    outer = {k: (marker if k == REQUEST else model if k == MODEL else v) for k, v in (envelope or {MODEL: ""}).items()}
+    outer.setdefault(REQUEST, marker)
     text = json.dumps(outer, separators=(",", ":"), ensure_ascii=False).encode()
     quoted = json.dumps(marker).encode()
     if text.count(quoted) != 1:  # (the marker written elsewhere by a client: build it whole)

@@ -20,6 +20,9 @@ SYNTHETIC_ID = "chatcmpl-rotator"
 FINISH_STOP = "stop"
 FINISH_LENGTH = "length"
 FINISH_TOOL_CALLS = "tool_calls"
+# An answer a content filter stopped (Azure OpenAI's): its end, not a cut, whether or not `[DONE]` follows (Azure's
+# DeepSeek models send none); never ended for it, nor continued.
+FINISH_CONTENT_FILTER = "content_filter"
 
 NULL_FINISH = '"finish_reason":null'
 TOOL_CALLS_MARK = '"tool_calls"'
@@ -77,12 +80,14 @@ class ChatRepairer(Repairer):
             self._model = chunk.get("model") or self._model
         if chunk.get("usage"):
             self._usage_sent = True
-        for choice in chunk.get("choices") or ():
+        for choice in chunk.get("choices") or ():  # (Azure's first chunk has none: its prompt's filter results)
             index = choice.get("index", 0)
             delta = choice.get("delta") or {}
             if choice.get("finish_reason"):
                 self._finish[index] = choice["finish_reason"]
                 self.started = True
+                if choice["finish_reason"] == FINISH_CONTENT_FILTER and not self._unfinished():
+                    self.complete = True
             elif index not in self._finish:
                 self._finish[index] = None
             if delta.get("tool_calls"):
@@ -267,7 +272,10 @@ class ChatAggregator(Aggregator):
 
     @property
     def truncated(self) -> bool:
-        return not self._done and self.error is None
+        if self._done or self.error is not None:
+            return False
+        finished = [c.finish for c in self._choices.values()]
+        return not (finished and FINISH_CONTENT_FILTER in finished and all(finished))
 
     def feed(self, event: Event) -> None:
         data = event.data

@@ -1,14 +1,15 @@
-"""The client's writer for a call its client sent in an envelope (a login's: rewrite/providers/login.py; a vendor's,
-Bedrock's InvokeModel: rewrite/providers/calls.py; protocols/logins/envelope.py): the engine reads, repairs and
-writes the plain call inside; what it writes is put back in the envelope here, on its way to the client. The
-provider's own events come through as they came (their bytes the envelope's, kept when the pump's parser opened
-them); Rotator's own events (an honest ending, an error event) and another target's answers are put in an envelope
-(a plain stream's content type made the envelope's, when its streams have their own: an AWS event stream)."""
+"""The client's writer for a call its client sent in an envelope whose answers are in it too (a login's, Code
+Assist's; a cloud platform's, Bedrock's InvokeModel: rewrite/providers/wire.py, protocols/envelope.py): the engine
+reads, repairs and writes the plain call inside; what it writes is put back in the envelope here, on its way to the
+client. The wire's own events come through as they came (their bytes the envelope's, kept when the pump's parser
+opened them); Rotator's own events (an honest ending, an error event) and another target's answers are put in an
+envelope (a plain stream's content type made the envelope's, when its streams have their own: an AWS event
+stream); errors go as they are."""
 
 from __future__ import annotations
 
 from protocols.base import SSE
-from protocols.logins.envelope import Envelope, EnvelopedAnswers
+from protocols.envelope import Envelope, EnvelopedAnswers
 from rewrite.intake.loopback import Responder
 
 

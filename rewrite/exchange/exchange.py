@@ -69,8 +69,9 @@ class Exchange:
             config = router.config if router is not None else Config()
             setting = Setting(config, prices or PriceTable(), router, hooks)
         req = ClientRequest(request, job.route, streaming, parsed, limits.max_request_body)
-        # What the client was sent, read back (for resume): its protocol's stream, or its provider's envelope
-        # (a login's, Bedrock's InvokeModel), whose events are opened as they come and put back for the client.
+        # What the client was sent, read back (for resume): its protocol's stream, or the envelope of its provider's
+        # wire when its answers are in it too (a login's, Bedrock's InvokeModel), whose events are opened as they come
+        # and put back for the client.
         parser: Callable[[], StreamParser] = req.proto.parser if req.proto is not None else SSEParser
         if req.dialect is not None and req.opened is not None:
             responder, parser = EnvelopedWriter(responder, req.dialect, req.opened), req.opened.parser

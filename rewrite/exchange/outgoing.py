@@ -49,6 +49,16 @@ def translated_request(req: ClientRequest, leg: Leg, t: Translation, stream: boo
     return built
 
 
+def in_envelope(leg: Leg, path: str, content: bytes, body: dict) -> tuple[str, bytes]:
+    """A plain call (on `path`, relative to its vendor's base URL; `body` its request, `content` its JSON) for a target
+    whose wire wraps calls in an envelope (a cloud platform's), in a new one. (Such a target's answers are its
+    protocol's own: a wire that wraps its answers too, a login's or Bedrock's InvokeModel, serves only its own
+    clients: `Provider.guest_envelope`.)"""
+    envelope = leg.provider.guest_envelope
+    assert envelope is not None
+    return envelope.envelope_path("", path, body), envelope.enveloped(None, path, content)
+
+
 class TargetCall:
     """How the attempts on one target are put: its leg, model, payer, adapters, and whether the answer is asked for
     as a stream (the client's, or forced and folded back). `refused` is the request's list of parameters it was
@@ -168,21 +178,24 @@ class TargetCall:
         else:
             self.sent = req.plain if content is req.client_bytes() else content
         shown = content if isinstance(content, Upload) else self.sent  # (what the flow's steps show)
+        plain = body if isinstance(body, dict) else {}
         if req.repackaged and isinstance(content, bytes):
-            # A content-encoded body (or a login's envelope) goes plain to another target than the vendor the client
+            # A content-encoded body (or a wire's envelope) goes plain to another target than the vendor the client
             # called; rewritten for that vendor, it is encoded (put in the envelope) again the way the client sent it.
             if not leg.called:
                 content = self.sent
                 headers = [(n, v) for n, v in headers if n.lower() != "content-encoding"]
             elif content is not req.client_bytes():
                 if req.dialect is not None:
-                    assert isinstance(body, dict)  # (a generation call's: the envelope's inside)
-                    _, content = req.enveloped(path, content, body)
+                    _, content = req.enveloped(path, content, plain)
                 content = req.encoded(content)
-        if leg.called and req.dialect is not None:  # (the client's path, for the call in its envelope)
-            assert isinstance(body, dict)
-            path = req.dialect.envelope_path(path, body, req.sent_path)
-        url = leg.url(path, req.called.path_prefix, req.host)
+        if leg.called and req.dialect is not None:  # (the client's own path, for the call in its envelope)
+            path = req.dialect.envelope_path(req.client_path, path, plain)
+        if not leg.called and leg.provider.guest_envelope is not None and isinstance(content, bytes):
+            path, content = in_envelope(leg, leg.relative(path, req.called.path_prefix), content, plain)
+            url, shown = leg.provider.base_url + path, content
+        else:
+            url = leg.url(path, req.called.path_prefix, req.host)
         if content is not req.client_bytes():  # (its steps: what the request looked like, credential masked)
             self._built(ticket, Outbound(req.request.method, url, query, list(headers), shown))
         return self._send(ticket, Outbound(req.request.method, url, query, headers, content))
@@ -194,6 +207,9 @@ class TargetCall:
         if kept is not None:
             content = json.dumps(kept).encode()
         self.sent = content
+        if self.provider.guest_envelope is not None:  # (a target whose wire wraps its calls: a cloud platform)
+            plain = kept if kept is not None else parse_json(content) or {}
+            path, content = in_envelope(self.leg, path, content, plain)
         url = self.provider.base_url + path
         self._built(ticket, Outbound("POST", url, query, list(headers), content))
         return self._send(ticket, Outbound("POST", url, query, headers, content))

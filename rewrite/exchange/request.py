@@ -9,7 +9,7 @@ import json
 import math
 
 from protocols.base import Protocol
-from protocols.logins.envelope import Envelope, EnvelopedAnswers
+from protocols.envelope import Envelope, EnvelopedAnswers
 from protocols.urls import path_problem, segment_problem, shown
 from rewrite.accounting.usage import Meter
 from rewrite.config import StreamingConfig
@@ -29,7 +29,7 @@ class ClientRequest:
         self.route = route
         self.called: Provider = route.provider
         self.path, _, self.query = request.target.partition("?")
-        self.sent_path = self.path  # the client's own path, as it came (an envelope's: `path` is the call inside)
+        self.client_path = self.path  # (the path as the client sent it: an envelope's, when one is opened)
         self.host = called_host(request.headers)
         self.body: dict = {}  # the parsed JSON body: a dict whenever `proto` is set, empty when there is none
         self.proto: Protocol | None = route.protocol
@@ -54,14 +54,15 @@ class ClientRequest:
                 self.proto = None  # a malformed body is forwarded untouched; the vendor answers it
             else:
                 self.body = body
-        # An envelope its provider's client wraps calls in (a login's, Bedrock's InvokeModel): the call inside is what
-        # the engine reads and repairs; `envelope` is the client's body as it came, put back around it for the
-        # provider; `opened` reads its answers' events (and puts them back: rewrite/exchange/enveloped.py).
+        # A wire's envelope (a login's, a cloud platform's: rewrite/providers/wire.py): the call inside is what the
+        # engine reads and repairs; `envelope` is the client's body as it came, put back around it for its wire;
+        # `opened` reads its answers' events, when they are in it too (and puts them back:
+        # rewrite/exchange/enveloped.py).
         self.dialect: Envelope | None = None
         self.envelope: dict | None = None
         self.opened: EnvelopedAnswers | None = None
         envelope = self.called.envelope
-        if self.proto is not None and envelope is not None and envelope.sample_path(self.path) != self.path:
+        if self.proto is not None and envelope is not None and envelope.wraps(self.path):
             self._open(envelope)  # (a call in its envelope: its path stands for another protocol's)
         p, body = self.proto, self.body
         self.asked = p.model(self.path, body) if p is not None else ""
@@ -81,17 +82,19 @@ class ClientRequest:
             self.proto = None  # not an envelope after all: forwarded as it came, the vendor answers it
             self.body = {}
             return
-        self.dialect, self.envelope, self.opened = envelope, self.body, envelope.answers()
-        self.path, self.body = inside
-        self.plain = json.dumps(self.body).encode()
+        self.dialect, self.envelope = envelope, self.body
+        self.opened = envelope.answers() if envelope.answers is not None else None
+        self.path, body = inside
+        if body is not self.body:  # (an envelope whose call is its body, as it came, keeps the client's bytes)
+            self.plain = json.dumps(body).encode()
+        self.body = body
 
-    def enveloped(self, path: str, content: bytes, plain: dict) -> tuple[str, bytes]:
-        """A plain call's path and body (`plain`; `content`, its JSON) put back in the client's envelope, for its
-        provider (the client's own path when it asks the same)."""
-        assert self.dialect is not None and self.envelope is not None and self.proto is not None
-        model = self.proto.model(path, {})
-        return (self.dialect.envelope_path(path, plain, self.sent_path),
-                self.dialect.enveloped(self.envelope, model, content))
+    def enveloped(self, path: str, content: bytes, body: dict) -> tuple[str, bytes]:
+        """A plain call's path and body (`body`, `content` its JSON) put back in the client's envelope, for its
+        wire (the client's own path when it asks the same)."""
+        assert self.dialect is not None and self.envelope is not None
+        return (self.dialect.envelope_path(self.client_path, path, body),
+                self.dialect.enveloped(self.envelope, path, content))
 
     def continued(self, body: dict) -> ClientRequest:
         """This request asking for `body` instead (the continuation of a cut answer), as a stream."""

@@ -3,9 +3,12 @@
 A built-in provider is one module in this package with one `register(...)` line. Providers that are not built in
 (OpenRouter, Groq, a local vLLM, ...) are declared in the config with their `kind`, `hosts` and `base_url`; one
 without `hosts` is only a route target (nothing is intercepted for it). A built-in provider whose spec carries a
-`Login` (rewrite/providers/login.py) serves its clients' own subscription logins: it has no pool. One whose host
-speaks several protocols by path carries its `Calls` (rewrite/providers/calls.py); one whose requests are signed
-(AWS SigV4) its `Signer` (rewrite/providers/signer.py).
+`Login` (rewrite/providers/login.py) serves its clients' own subscription logins: it has no pool. One whose spec
+carries a `Platform` (rewrite/providers/platform.py) is a cloud platform: its hosts serve several vendors'
+protocols, and its keys are the platform's own. Both are a `Wire` (rewrite/providers/wire.py): their hosts speak
+several protocol families, the protocol following the path. One whose host speaks several protocols by path carries
+its `Calls` (rewrite/providers/calls.py); one whose requests are signed (AWS SigV4) its `Signer`
+(rewrite/providers/signer.py).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import protocols
-from protocols.logins.envelope import Envelope
+from protocols.envelope import Envelope
 from protocols.vendor_errors import ErrorReader
 from protocols.windows import WindowReader
 from rewrite.adapters import ProviderAdapters
@@ -32,7 +35,9 @@ from rewrite.pool.windows import Quotas
 from rewrite.providers.calls import Calls
 from rewrite.providers.credentials import CredentialStyle, KeyPool
 from rewrite.providers.login import Login
+from rewrite.providers.platform import PLATFORM_KEY_FIELDS, Configured, Platform
 from rewrite.providers.signer import CloudKey, Signer, cloud_pool
+from rewrite.providers.wire import Wire
 from rewrite.routing.capabilities import ModelTable
 from rewrite.routing.routes import check_targets
 
@@ -44,11 +49,16 @@ class ProviderSpec:
     name: str
     family: str  # the provider family of the protocols it speaks (protocols/registration.py)
     hosts: tuple[str, ...]  # exact names, or globs (`api.*.githubcopilot.com`)
-    base_url: str  # "" for a login whose upstream is the host its client called (Login.called_host)
+    base_url: str  # "" for a login or a platform whose upstream is the host its client called
     path_prefix: str  # the base path of the vendor's own SDK on its host
     login: Login | None = None  # a subscription login's (rewrite/providers/login.py)
     calls: Calls | None = None  # its host's protocols by path (rewrite/providers/calls.py)
     signer: Signer | None = None  # its requests are signed (AWS SigV4: rewrite/providers/signer.py)
+    platform: Platform | None = None  # a cloud platform's (rewrite/providers/platform.py)
+
+    @property
+    def wire(self) -> Wire | None:
+        return self.login or self.platform
 
 
 BUILTIN: dict[str, ProviderSpec] = {}
@@ -98,8 +108,13 @@ class Provider:
     # A subscription login's provider: what makes it one, and the logins it served (never a pool).
     login: Login | None = None
     logins: LoginBook | None = None
-    # What its wire says beyond its protocols (a login's: rewrite/providers/login.py): the envelope its client wraps
-    # calls in, the stream events that report windows, its error answers as its client is given them.
+    # A cloud platform's provider (rewrite/providers/platform.py): what each pooled key carries besides (its place,
+    # its account), and the regions a throttled request goes to next.
+    platform: Platform | None = None
+    held: dict[str, object] = field(default_factory=dict)
+    regions: tuple[str, ...] = ()
+    # What its wire says beyond its protocols (a login's, a platform's: rewrite/providers/wire.py): the envelope its
+    # clients wrap calls in, the stream events that report windows, its error answers as its client is given them.
     envelope: Envelope | None = None
     window_events: frozenset[str] = frozenset()
     client_error: Callable[[int, bytes], bytes] = as_it_came
@@ -120,24 +135,45 @@ class Provider:
             self.signers = SignerBook(self.name)
 
     @property
+    def wire(self) -> Wire | None:
+        """What its hosts speak, when one host speaks several families (a login's, a platform's)."""
+        return self.login or self.platform
+
+    @property
+    def guest_envelope(self) -> Envelope | None:
+        """The envelope another provider's client's call is put in for it: its wire's, when its answers are the plain
+        protocol's (a cloud platform's: Vertex's, Azure's); None when its calls are its protocols' own, or its
+        envelope serves its own clients only (a login's, Bedrock's InvokeModel)."""
+        envelope = self.envelope
+        return envelope if envelope is not None and envelope.for_others else None
+
+    @property
+    def guest_families(self) -> tuple[str, ...]:
+        """The families another provider's client's call is sent to it in as it is (in its guest envelope: a cloud
+        platform's); else its own family's protocol is spoken (rewrite/routing/targets.py)."""
+        return self.families if self.guest_envelope is not None else (self.family,)
+
+    @property
     def families(self) -> tuple[str, ...]:
-        """The protocol families its calls speak (a login's host may speak several, the protocol following the
-        path)."""
-        if self.login is not None:
-            return self.login.families
+        """The protocol families its calls speak (a login's or a platform's host may speak several, the protocol
+        following the path)."""
+        wire = self.wire
+        if wire is not None:
+            return wire.families
         return self.calls.families if self.calls is not None else (self.family,)
 
     @property
     def credential(self) -> CredentialStyle:
-        return self.login.credential if self.login is not None else protocols.registry.credential(self.family)
+        wire = self.wire
+        return wire.credential if wire is not None else protocols.registry.credential(self.family)
 
     def errors(self, protocol: str | None) -> ErrorReader:
-        """What its answers' errors mean: its protocol's reader, with a login's own dialects."""
-        return _readers(self.family, protocol, self.login)[0]
+        """What its answers' errors mean: its protocol's reader, with its wire's own dialects."""
+        return _readers(self.family, protocol, self.wire)[0]
 
     def windows(self, protocol: str | None) -> WindowReader:
-        """The usage windows its answers report: its protocol's reader, with a login's own dialects."""
-        return _readers(self.family, protocol, self.login)[1]
+        """The usage windows its answers report: its protocol's reader, with its wire's own dialects."""
+        return _readers(self.family, protocol, self.wire)[1]
 
     def serves_host(self, host: str) -> bool:
         host = host.lower()
@@ -164,11 +200,11 @@ class Provider:
 
 
 @functools.lru_cache(maxsize=64)
-def _readers(family: str, protocol: str | None, login: Login | None) -> tuple[ErrorReader, WindowReader]:
+def _readers(family: str, protocol: str | None, wire: Wire | None) -> tuple[ErrorReader, WindowReader]:
     errors, windows = protocols.registry.errors(family, protocol), protocols.registry.windows(family, protocol)
-    if login is None:
+    if wire is None:
         return errors, windows
-    return errors.with_dialects(*login.errors), windows.with_dialects(*login.windows)
+    return errors.with_dialects(*wire.errors), windows.with_dialects(*wire.windows)
 
 
 def _quotas(family: str, pc: ProviderConfig) -> Quotas:
@@ -177,8 +213,16 @@ def _quotas(family: str, pc: ProviderConfig) -> Quotas:
     return Quotas.of(groups, pc.quota_groups, pc.windows)
 
 
-def _dialect(login: Login) -> dict:
-    return {"envelope": login.envelope, "window_events": login.window_events, "client_error": login.client_error}
+def _dialect(spec: ProviderSpec | None, configured: Configured | None) -> dict:
+    """What a provider's wire says beyond its protocols: a login's, a platform's."""
+    if spec is not None and spec.login is not None:
+        login = spec.login
+        return {"envelope": login.envelope, "window_events": login.window_events, "client_error": login.client_error,
+                "login": login}
+    if spec is None or spec.platform is None or configured is None:
+        return {}
+    return {"envelope": configured.envelope or spec.platform.envelope, "platform": spec.platform,
+            "held": configured.held, "regions": configured.regions}
 
 
 def _cloud_only(name: str, pc: ProviderConfig) -> str | None:
@@ -236,16 +280,19 @@ def build(config: Config) -> list[Provider]:
         if pc.protocol is not None and pc.protocol not in choices:
             raise ConfigError(f"providers.{name}.protocol: {family}-kind providers have "
                               + (f"the choice of {', '.join(choices)}" if choices else "no choice of protocol"))
-        signer = spec.signer if spec is not None else None
-        keys, cloud = cloud_pool(pc.keys, pc.regions) if signer is not None else (pc.keys, {})
-        if signer is None and (problem := _cloud_only(name, pc)):
-            raise ConfigError(problem)
         if pc.path_prefix is not None:
             prefix = pc.path_prefix.rstrip("/")
         elif spec is not None:
             prefix = spec.path_prefix
         else:
             prefix = urlsplit(base_url).path.rstrip("/")
+        signer = spec.signer if spec is not None else None
+        configured = _platform(name, spec.platform if spec is not None else None, pc) if signer is None else None
+        keys, cloud = cloud_pool(pc.keys, pc.regions) if signer is not None else (pc.keys, {})
+        if configured is not None:
+            keys = configured.keys
+        elif signer is None and (problem := _cloud_only(name, pc)):
+            raise ConfigError(problem)
         providers.append(
             Provider(
                 name=name,
@@ -255,13 +302,13 @@ def build(config: Config) -> list[Provider]:
                 path_prefix=prefix,
                 pool=KeyPool(keys, pc.strategy, name, quotas=_quotas(family, pc)) if keys else None,
                 force_upstream_stream=pc.force_upstream_stream,
-                accounts=_accounts(name, family, pc.keys),
+                accounts=_accounts(name, family, keys),
                 adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),
                 protocol=pc.protocol or (choices[0] if choices and spec is None else None),
                 models=ModelTable(name, family, {m: mc.capabilities.columns() for m, mc in pc.models.items()
-                                                 if mc.capabilities is not None}),
-                login=spec.login if spec is not None else None,
-                **(_dialect(spec.login) if spec is not None and spec.login else {}),
+                                                 if mc.capabilities is not None},
+                                  spec.wire.families if spec is not None and spec.wire is not None else ()),
+                **_dialect(spec, configured),
                 **(_spoken(spec.calls) if spec is not None and spec.calls else {}),
                 signer=signer,
                 cloud=cloud,
@@ -284,6 +331,20 @@ def build(config: Config) -> list[Provider]:
 ACCOUNT_FIELDS = ("organization", "project")
 
 
+def _platform(name: str, platform: Platform | None, pc: ProviderConfig) -> Configured | None:
+    """A platform's provider as its config makes it (its keys read by the platform); None for another provider,
+    whose keys may not have what only a platform's have."""
+    if platform is not None:
+        return platform.configure(name, pc)
+    for i, k in enumerate(pc.keys):
+        if (field_ := next((f for f in PLATFORM_KEY_FIELDS if getattr(k, f)), None)) is not None:
+            raise ConfigError(f"providers.{name}.keys.{i}.{field_}: only the keys of a cloud platform's provider "
+                              "(azure, vertex) have one")
+    if pc.regions:
+        raise ConfigError(f"providers.{name}.regions: only a cloud platform's provider (vertex) has regions")
+    return None
+
+
 def _accounts(provider: str, family: str, keys: list[KeyConfig]) -> dict[str, tuple[tuple[str, str], ...]]:
     takes = dict(protocols.registry.credential(family).account_fields)
     accounts = {}
@@ -302,7 +363,7 @@ def _accounts(provider: str, family: str, keys: list[KeyConfig]) -> dict[str, tu
 def _builtins() -> None:
     """Import each module of this package: each registers one built-in provider."""
     for module in pkgutil.iter_modules(__path__):
-        if module.name not in ("calls", "credentials", "login", "signer"):
+        if module.name not in ("calls", "credentials", "login", "platform", "signer", "wire"):
             importlib.import_module(f"{__name__}.{module.name}")
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import protocols
 from protocols.base import Protocol
-from protocols.logins.envelope import Envelope
+from protocols.envelope import Envelope
 
 Headers = list[tuple[str, str]]
 

@@ -3,27 +3,20 @@
 never replaces by a pooled key and never sends to another vendor.
 
 A login provider is one module in this package, like any built-in provider, whose spec carries a `Login`; what
-its wire says beyond its protocol is pure and lives in protocols/logins/<name>.py. The engine asks the `Login`:
+its wire says beyond its protocol is pure and lives in protocols/logins/<name>.py. A `Login` is a `Wire`
+(rewrite/providers/wire.py: its `paths`, `families`, `credential`, `errors`, `windows`, `envelope`, `forwarded`),
+and the engine asks it besides:
 
 - `claims(headers)`: whether a request on one of its hosts carries this login (a login may share its host with an
   API-key provider: Claude's OAuth token and Anthropic's API keys both go to api.anthropic.com);
-- `paths`: the generation paths it serves; every other path of its hosts passes untouched (mitmproxy forwards it
-  as it came: Rotator does not serve it);
-- `families`: the protocol families its paths speak (one host may speak several: the protocol follows the path);
-- `credential`: where its client carries the login (masked in flows and logs, fingerprinted for the status page);
 - `signed(body)`: whether a request's body is signed by its client (Claude Code's billing hash): then it goes
   upstream byte for byte, and whatever would rewrite it is skipped (the flow says so);
-- `errors`, `windows`: dialects added to its protocols' readers: its exhaustion answer (kind QUOTA) and the plan
-  windows its answers report;
 - `foreign(headers)`: its client's headers as another target of a `from:` route gets them (the engine has taken
   the credential out already); `foreign_body(body)`, its client's body so (what only its backend reads left out);
 - `window_events`: the stream events (by type) that report its plan windows, read by its window dialects as an
   answer's body (Codex's `codex.rate_limits`);
 - `side_hosts`: other hosts its client sends the same login to (its plan look-ups): never served, but their flows
   show the login masked once sent, as its hosts' other paths do;
-- `envelope`: its client wraps its protocol's calls in an envelope of its own (protocols/logins/envelope.py): the
-  engine reads and repairs the call inside and puts it back as it came (Code Assist's);
-- `forwarded`: calls of its hosts it serves without a protocol: forwarded on the login as they came (no repair);
 - `client_error(status, body)`: an error answer of the login as its client is given it (Gemini CLI would sleep out
   a Code Assist quota's hours-long retry delay: it gets it bounded).
 
@@ -34,16 +27,10 @@ upstream, unless the config sets `base_url`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import protocols
-from protocols.base import Protocol
-from protocols.families import CredentialStyle
-from protocols.logins.envelope import Envelope
-from protocols.vendor_errors import Dialect
-from protocols.windows import WindowDialect
+from rewrite.providers.wire import Wire
 
 Headers = list[tuple[str, str]]
 
@@ -65,32 +52,14 @@ def _as_it_came(status: int, body: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class Login:
-    paths: re.Pattern[str]  # generation paths (without the query) it serves; full match
-    families: tuple[str, ...]
-    credential: CredentialStyle
+class Login(Wire):
     claims: Callable[[Mapping[str, str]], bool] = _everyone
     signed: Callable[[dict], bool] | None = None
-    errors: tuple[Dialect, ...] = ()
-    windows: tuple[WindowDialect, ...] = ()
     foreign: Callable[[Headers], Headers] = _unchanged
     side_hosts: tuple[str, ...] = ()
     foreign_body: Callable[[dict], dict] = _same
     window_events: frozenset[str] = frozenset()
-    envelope: Envelope | None = None
-    forwarded: re.Pattern[str] | None = None  # paths (without the query) served without a protocol; full match
     client_error: Callable[[int, bytes], bytes] = _as_it_came
-
-    def generation(self, method: str, path: str) -> Protocol | None:
-        """The protocol of a request it serves (path without the query); None for another path of its hosts."""
-        if not self.paths.fullmatch(path):
-            return None
-        proto = protocols.detect(method, path if self.envelope is None else self.envelope.sample_path(path))
-        return proto if proto is not None and proto.family in self.families else None
-
-    def forwards(self, method: str, path: str) -> bool:
-        """Whether it serves this call without a protocol (forwarded on the login as it came)."""
-        return method == "POST" and self.forwarded is not None and self.forwarded.fullmatch(path) is not None
 
     def token(self, headers: list[tuple[str, str]]) -> str | None:
         """The login's credential among a request's headers (a bearer token without its scheme)."""

@@ -14,8 +14,13 @@ MAX_REMEMBERED = 1024  # models whose capabilities are kept (model names come fr
 
 
 class ModelTable:
-    def __init__(self, provider: str, family: str, overrides: dict[str, dict] | None = None) -> None:
+    """`families`: a platform's, whose host serves several vendors' models (Vertex's Gemini and Claude): a model its
+    own family's table does not know is looked up in theirs."""
+
+    def __init__(self, provider: str, family: str, overrides: dict[str, dict] | None = None,
+                 families: tuple[str, ...] = ()) -> None:
         self.provider, self.family = provider, family
+        self.others = tuple(f for f in families if f != family)
         self.overrides = [(glob.lower(), columns) for glob, columns in (overrides or {}).items() if columns]
         self._known: dict[str, Capabilities] = {}
 
@@ -32,6 +37,8 @@ class ModelTable:
 
     def _resolve(self, model: str) -> Capabilities:
         caps = lookup(self.family, model)
+        if not caps.known:
+            caps = next((c for f in self.others if (c := lookup(f, model)).known), caps)
         name = model.removeprefix("models/").lower()
         for glob, columns in self.overrides:  # an exact name first, then the globs in config order
             if glob == name:

@@ -81,6 +81,9 @@ class Router:
             return None
         if provider.calls is not None:  # (its host speaks several protocols, by path)
             return Route(provider, provider.calls.generation(method, path))
+        if provider.wire is not None:  # a platform's host: its paths speak several families; other paths pass
+            proto = provider.wire.generation(method, path)
+            return Route(provider, proto) if proto is not None else None
         proto = protocols.detect(method, path)
         if proto is not None and proto.family != provider.family:
             proto = None

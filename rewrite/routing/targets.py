@@ -91,7 +91,7 @@ def upstream_protocol(provider: Provider, client: Protocol, called: bool) -> Pro
     built-in openai provider the client's own when the client speaks an OpenAI protocol)."""
     if called and client.family in provider.families:  # (a login's host may speak several families)
         return client
-    if provider.family == client.family and provider.protocol is None:
+    if client.family in provider.guest_families and provider.protocol is None:  # (a platform's too)
         return client
     return protocols.registry.speaking(provider.family, provider.protocol)
 
@@ -162,9 +162,12 @@ class Leg:
         if self.called:
             return self.provider.upstream_url(path, host)
         # Another provider: the path relative to the called vendor's SDK base, onto this provider's base URL.
-        if called_prefix and path.startswith(called_prefix + "/"):
-            path = path[len(called_prefix):]
-        return self.provider.base_url + path
+        return self.provider.base_url + self.relative(path, called_prefix)
+
+    @staticmethod
+    def relative(path: str, called_prefix: str) -> str:
+        """A path the client sent, relative to the base of the SDK of the vendor it called (`called_prefix`)."""
+        return path[len(called_prefix):] if called_prefix and path.startswith(called_prefix + "/") else path
 
 
 def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, path: str, query: str,

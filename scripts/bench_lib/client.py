@@ -31,9 +31,13 @@ from bench_lib.stats import pcts
 
 now_ns = time.monotonic_ns
 STAMP_RE = re.compile(rb" ts(\d+) ")
+# "vertex": Claude on Google Vertex AI, as AnthropicVertex calls it (the Messages body without `model`, with
+# `anthropic_version`, the model, project and region in the path, a Google token).
 HOSTS = {"openai": b"api.openai.com", "anthropic": b"api.anthropic.com",
-         **dict.fromkeys(bedrock.FAMILIES, bedrock.HOST)}
-TERMINAL = {"openai": b"[DONE]", "anthropic": b"message_stop", **dict.fromkeys(bedrock.FAMILIES, b"")}
+         "vertex": b"us-east5-aiplatform.googleapis.com", **dict.fromkeys(bedrock.FAMILIES, bedrock.HOST)}
+TERMINAL = {"openai": b"[DONE]", "anthropic": b"message_stop", "vertex": b"message_stop",
+            **dict.fromkeys(bedrock.FAMILIES, b"")}
+VERTEX_PATH = "/v1/projects/bench/locations/us-east5/publishers/anthropic/models/{model}:{method}"
 # The fake vendor's own Anthropic stream names its message this; a translated one never does (its id, if kept,
 # is the Chat completion's).
 NATIVE_ANTHROPIC_ID = b'"msg_bench"'
@@ -74,6 +78,11 @@ def build_request(target: dict, family: str, stream: bool, events: int, interval
         path = target.get("openai_path", "/v1/chat/completions")
         body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": words}]}
         auth = b"Authorization: Bearer sk-bench-client\r\n"
+    elif family == "vertex":
+        path = VERTEX_PATH.format(model=model, method="streamRawPredict" if stream else "rawPredict")
+        body = {"anthropic_version": "vertex-2023-10-16", "max_tokens": 1024, "stream": stream,
+                "messages": [{"role": "user", "content": words}]}
+        auth = b"Authorization: Bearer ya29.bench-client\r\nanthropic-version: 2023-06-01\r\n"
     else:
         path = target.get("anthropic_path", "/v1/messages")
         if body_kib:

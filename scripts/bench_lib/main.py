@@ -94,7 +94,7 @@ class Target:
     reason: str = ""
     spec: dict = field(default_factory=dict)  # how the client reaches it
     proc: Proc | None = None
-    families: tuple[str, ...] = ("openai", "anthropic")
+    families: tuple[str, ...] = ("openai", "anthropic", "vertex")
     note: str = ""
 
     @property
@@ -283,6 +283,8 @@ class Bench:
                     f'  anthropic: {{base_url: "http://127.0.0.1:{self.vport}", '
                     f'keys: [{", ".join(POOL_KEYS[3:])}]{extra}}}\n'
                     # the translated case's target: no hosts, so only the route reaches it
+                    # Claude on Vertex: the client's own token, sent where base_url says (the fake vendor)
+                    f'  vertex:    {{base_url: "http://127.0.0.1:{self.vport}"{extra}}}\n'
                     f'  bench_chat: {{kind: openai, base_url: "http://127.0.0.1:{self.vport}/v1", '
                     f'keys: [{", ".join(TRANSLATED_KEYS)}]{extra}}}\n'
                     # Bedrock, no keys: each request signed by its client, sent as it came
@@ -446,6 +448,9 @@ class Bench:
                                       "time_limit": p.job_limit_s}, p.long_reps, family="anthropic",
                    extra={report.LONG_TRANSLATED: TRANSLATED,
                           "long_anthropic" + report.RESUME_OFF_SUFFIX: RESUME_OFF})
+        self.phase("long_vertex", {"kind": "long", "events": p.anthropic_long_events, "batch": 1,
+                                   "time_limit": p.job_limit_s}, p.long_reps, family="vertex",
+                   targets=("direct", "bare", "rotator"))
         for family in ("openai", "anthropic"):  # an answer cut halfway and resumed, against the same answer uncut
             seq = {"kind": "seq", "n": p.resume_n, "warmup": 1, "events": p.resume_events, "time_limit": p.job_limit_s}
             self.phase(f"resume_{family}", seq, p.long_reps, family=family, targets=("rotator",),

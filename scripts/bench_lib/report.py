@@ -117,6 +117,10 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
                     "long_anthropic", field("events_per_s")))
     long.append(Row("long_anth_cpu", "Anthropic: proxy CPU/event", "us", PROXY, "long_anthropic",
                     field("proxy_cpu_us_per_event")))
+    long.append(Row("long_vertex_rate", "Claude on Vertex (AnthropicVertex's call): events/s", "", RATE,
+                    "long_vertex", field("events_per_s")))
+    long.append(Row("long_vertex_cpu", "Claude on Vertex: proxy CPU/event", "us", PROXY, "long_vertex",
+                    field("proxy_cpu_us_per_event")))
     long.append(Row("long_anth_tr_rate", "Anthropic translated from Chat: events/s", "", RATE, LONG_TRANSLATED,
                     field("events_per_s"), only="rotator"))
     long.append(Row("long_anth_tr_cpu", "Anthropic translated: proxy CPU/event", "us", PROXY, LONG_TRANSLATED,

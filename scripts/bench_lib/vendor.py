@@ -207,7 +207,7 @@ class Vendor:
             begin, event, end = bedrock
             await self.stream(writer, begin(), event, b"" if cut else end(events), cut or events, interval, batch,
                               params.get("phase_ms"), first, pause, head=bedrock_head)
-        elif path.endswith(b"/v1/messages"):
+        elif path.endswith((b"/v1/messages", b":streamRawPredict", b":rawPredict")):  # (Claude on Vertex too)
             if not stream:
                 writer.write(json_response(anthropic_json(events)))
                 return

@@ -1,8 +1,8 @@
 """The cloud test kit end to end (tests/support/cloud_kit.py): the official cloud SDKs and the real agent CLIs in their
 Vertex and Azure modes, through a real `mitmdump -s addons/rotator.py`, reach the fake platform at the clouds' real
-hostnames inside a private namespace. Rotator passes this traffic through untouched today, so each test shows the
-path works and the fake saw the request as the platform would (host, path, credential); the repairs come with issue
-36's own tests on this kit.
+hostnames inside a private namespace. Rotator serves these hosts (rewrite/providers/vertex.py, azure.py) with the
+client's own credential: each test shows the path works and the fake saw the request as the platform would (host,
+path, credential); what Rotator repairs there is tests/e2e/test_cloud_platforms.py's.
 
 Needs root (unshare -m -n); the CLIs are installed by scripts/setup-agents and scripts/setup-codex, else skipped.
 """
@@ -72,14 +72,15 @@ def test_google_genai_on_vertex_streams_from_its_regions_host(cloud):
     assert cloud.accounts.grant(call.credential).project == PROJECT_A
 
 
-def test_a_429_scripted_for_a_region_reaches_the_client_untouched_today(cloud):
+def test_a_429_scripted_for_a_region_is_backed_off_and_asked_again_there(cloud):
     proxy = cloud.rotator()
     cloud.fake.script(vertex_exhausted(), host=VERTEX_EAST)
 
     seen = cloud.sdk(proxy, "anthropic_vertex", project=PROJECT_A, region="us-east5",
                      credentials=str(cloud.key_file(PROJECT_A)))
 
-    assert seen["status"] == 429 and seen["body"]["error"]["status"] == "RESOURCE_EXHAUSTED", seen
+    assert seen.get("text") == TEXT, seen
+    assert [r.status for r in cloud.fake.at(VERTEX_EAST)] == [429, 200]
 
 
 def test_azure_openai_streams_with_its_filter_frame_from_the_resource(cloud):
@@ -114,7 +115,7 @@ def test_azure_responses_answers_naming_the_deployments_model_and_the_proxy_save
     assert flow.response.status_code == 200
 
 
-def test_a_content_filter_ending_reaches_the_client_untouched_today(cloud):
+def test_a_content_filter_ending_reaches_the_client_as_it_came(cloud):
     proxy = cloud.rotator()
     cloud.fake.script(CloudFault.filtered(deltas=2), host=AZURE_A)
 

@@ -37,7 +37,9 @@ BEDROCK_HOSTS = (  # the runtime, and the control plane (Claude Code lists the i
     *(f"bedrock-runtime.{region}.amazonaws.com" for region in BEDROCK_REGIONS),
     *(f"bedrock.{region}.amazonaws.com" for region in BEDROCK_REGIONS),
 )
-TLS_HOSTS = (*VERTEX_HOSTS, GOOGLE_OAUTH_HOST, *AZURE_HOSTS, *BEDROCK_HOSTS)
+# The vendors' own APIs, served as the fake vendor serves them (a route from a platform to a vendor lands here).
+VENDOR_HOSTS = ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com")
+TLS_HOSTS = (*VERTEX_HOSTS, GOOGLE_OAUTH_HOST, *AZURE_HOSTS, *BEDROCK_HOSTS, *VENDOR_HOSTS)
 HOSTNAMES = (*TLS_HOSTS, METADATA_HOST)  # every name the private /etc/hosts maps to 127.0.0.1
 
 

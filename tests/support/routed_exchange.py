@@ -43,13 +43,17 @@ def router(config: str = CONFIG) -> Router:
     return Router(parse(config))
 
 
+make_router = router
+
+
 async def exchange(host: str, path: str, body: dict | bytes, upstream: Upstream, headers=CHAT_HEADERS,
-                   hooks: ConversationHooks | None = None, config: str = CONFIG, rt: Router | None = None,
-                   resume: bool = False, **streaming) -> tuple[FakeResponder, Job]:
-    """One exchange (`rt`: a router of the test's own, whose providers it reads after; `resume`: cut answers
-    continued as the config's `resume` says; `streaming`: settings over the small timeouts here)."""
-    rt = rt or router(config)
-    route = rt.route(host, "POST", path)
+                   hooks: ConversationHooks | None = None, config: str = CONFIG, router: Router | None = None,
+                   plugins: list | None = None, resume: bool = False, **streaming) -> tuple[FakeResponder, Job]:
+    """One request (`router` and `plugins`: what several requests share, as an engine's, whose providers the test
+    may read after; else made for it; `resume`: cut answers continued as the config's `resume` says; `streaming`:
+    settings over the small timeouts here)."""
+    rt = router or make_router(config)
+    route = rt.route(host, "POST", path.partition("?")[0])
     job = Job("job-0001", route)
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     out = FakeResponder()
@@ -57,5 +61,5 @@ async def exchange(host: str, path: str, body: dict | bytes, upstream: Upstream,
                              "first_token_retries": 1, **streaming})
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
         await Exchange(client, cfg, job, LoopbackRequest("POST", path, list(headers), raw), out, router=rt,
-                       hooks=hooks, resume_for=rt.config.resume_for if resume else None).run()
+                       hooks=hooks, plugins=plugins, resume_for=rt.config.resume_for if resume else None).run()
     return out, job

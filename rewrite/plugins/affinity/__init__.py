@@ -51,7 +51,7 @@ class ConversationAffinity(Plugin):
             arrival.holds.append(self._holds)
 
     def _holds(self, provider: Any, model: str, body: bytes | None) -> bool:
-        return keeps_conversations(self.setting.config, provider) and may_bind(minimum_of(provider.family, model),
+        return keeps_conversations(self.setting.config, provider) and may_bind(minimum_of(provider.families, model),
                                                                                body)
 
     def worker_ask(self, proto: Any, headers: list, path: str) -> EvidenceAsk | None:

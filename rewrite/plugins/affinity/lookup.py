@@ -38,9 +38,10 @@ UNREAD = Evidence()  # (a sentinel: not read yet)
 UNKNOWN_MINIMUM = 1024
 
 
-def minimum_of(family: str, model: str) -> int:
-    """The fewest prompt tokens worth keeping on one key at `model`."""
-    known = cache_minimum(family, model)
+def minimum_of(families: tuple[str, ...], model: str) -> int:
+    """The fewest prompt tokens worth keeping on one key at `model`, at a provider of `families` (a platform's
+    serve several vendors' models)."""
+    known = next((m for family in families if (m := cache_minimum(family, model)) is not None), None)
     return UNKNOWN_MINIMUM if known is None else known
 
 
@@ -127,7 +128,7 @@ class AffinityLookup:
         price = self.prices.price(model) if self.prices is not None else None
         if price is not None and not price.reads_cheaper:
             return math.inf
-        return minimum_of(provider.family, model)
+        return minimum_of(provider.families, model)
 
     def created(self, req: ClientRequest, leg: Leg, whole: bytes | None, affinity: Affinity | None
                 ) -> tuple[Affinity, tuple[str, ...]] | None:

@@ -1,7 +1,9 @@
 """Who pays for each target of a request (rewrite/lifecycle/payer.py): the plug-in that answers the `paying` event
 with a pooled key (`pooled.py`; signed by Rotator, for a provider that signs its requests: `signing.py`), the
-client's own subscription login (`login.py`), a request its client signed itself (`signed.py`) or the client's own
-credential (`own.py`). Every question of "is this a login" is asked here and answered by the payer it makes."""
+client's own subscription login (`login.py`), a request its client signed itself (`signed.py`), a cloud platform's
+(`azure.py`: an Azure key at its own resource and deployment; `vertex.py`: a Vertex region, and a service account
+whose tokens Rotator mints) or the client's own credential (`own.py`). Every question of "is this a login" is asked
+here and answered by the payer it makes."""
 
 from __future__ import annotations
 
@@ -13,11 +15,15 @@ from rewrite.exchange.request import estimated_tokens
 from rewrite.lifecycle.events import Arrival, Finished, Paying
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Payer
+from rewrite.plugins.payers.azure import AzureKey
+from rewrite.plugins.payers.google_tokens import Tokens
 from rewrite.plugins.payers.login import PlanLogin
 from rewrite.plugins.payers.own import OwnCredential
+from rewrite.plugins.payers.platform import Keyless
 from rewrite.plugins.payers.pooled import PooledKey
 from rewrite.plugins.payers.signed import ClientSigned
 from rewrite.plugins.payers.signing import SignedKey
+from rewrite.plugins.payers.vertex import Accounts, vertex_payer
 from rewrite.pool.logins import LoginState
 from rewrite.pool.prefetch import Prefetch, model_in_body
 
@@ -27,6 +33,7 @@ class WhoPays(Plugin):
 
     def configure(self, setting) -> None:
         self.prefetched: dict[str, Prefetch] = getattr(self, "prefetched", {})
+        self.tokens: Tokens = getattr(self, "tokens", None) or Tokens()  # (a service account's live past a reload)
 
     def arrived(self, arrival: Arrival) -> None:
         """Start the first attempt's shared pick now, when the pool shares its state and the model can be told from
@@ -93,12 +100,11 @@ class Paid(Part):
             own = OwnCredential(True, job.credential)
             own.sealed = sealed
             return own
+        if provider.platform is not None:
+            return self.platform(e, PLATFORM_POOLS.get(provider.platform.payer, PooledKey))
         if provider.pool is not None:
-            prefetch = self.plugin.prefetched.pop(job.id, None)
-            proto = req.proto if req is not None else None
             pooled = SignedKey if provider.signer is not None else PooledKey
-            return pooled(provider, provider.pool, e.called, self.leaving, ctx.clock,
-                          ctx.streaming.first_token_timeout, proto, job.id, prefetch)
+            return self.pooled(pooled, e)
         if e.called and provider.signers is not None and req is not None:
             sent = req.request.headers
             held = job.credential.headers if job.credential is not None else []
@@ -106,3 +112,28 @@ class Paid(Part):
             if signature is not None:
                 return ClientSigned(job.credential, signature, [*held, *sent], provider.signers, e.more)
         return OwnCredential(e.called, job.credential, self.leaving)
+
+    def pooled(self, kind: type[PooledKey], e: Paying) -> PooledKey:
+        ctx, provider = self.ctx, e.provider
+        prefetch = self.plugin.prefetched.pop(ctx.job.id, None)
+        return kind(provider, provider.pool, e.called, self.leaving, ctx.clock, ctx.streaming.first_token_timeout,
+                    ctx.req.proto if ctx.req is not None else None, ctx.job.id, prefetch)
+
+    def platform(self, e: Paying, kind: type[PooledKey]) -> Payer:
+        """A cloud platform's payer (rewrite/providers/platform.py): its pool's kind of key, else the client's own
+        credential where it called; for another provider's client, nobody without keys."""
+        provider, ctx = e.provider, self.ctx
+        pooled = self.pooled(kind, e) if provider.pool is not None else None
+        if isinstance(pooled, AzureKey):
+            pooled.model = e.model
+        if provider.platform is not None and provider.platform.payer == VERTEX:
+            host = ctx.req.host if ctx.req is not None else ""
+            made = vertex_payer(provider, e.called, host, ctx.job.credential, pooled, self.plugin.tokens, ctx.client)
+        else:
+            made = pooled or (OwnCredential(True, ctx.job.credential) if e.called else None)
+        return made if made is not None else Keyless(provider)
+
+
+VERTEX = "vertex"
+# The kind of pooled key of each platform (rewrite/providers/platform.py's `payer`).
+PLATFORM_POOLS: dict[str, type[PooledKey]] = {"azure": AzureKey, VERTEX: Accounts}

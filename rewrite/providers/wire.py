@@ -1,0 +1,48 @@
+"""What a provider's hosts speak when one host speaks several protocol families, the protocol following the path: a
+subscription login's (rewrite/providers/login.py) or a cloud platform's (rewrite/providers/platform.py). Both are a
+`Wire`; what only a login or only a platform has is its own class's.
+
+- `paths` (a regex, full match, the path without its query) and `families`: the generation calls it serves (the
+  protocol is the registered one the path names, through the envelope if there is one); every other path of its
+  hosts is not Rotator's (`Router.route` returns None and mitmproxy forwards it as it came);
+- `credential`: where its clients carry their credential (masked in flows, taken out for another target);
+- `errors`, `windows`: dialects added to its protocols' readers (`Provider.errors`, `Provider.windows`);
+- `envelope`: its clients wrap their protocol's calls in an envelope of its own (protocols/envelope.py): the engine
+  reads and repairs the call inside and puts it back as it came (Code Assist's, Vertex's paths and Claude bodies,
+  Azure's deployment paths);
+- `forwarded`: calls of its hosts it serves without a protocol, forwarded with the client's credential as they came.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import protocols
+from protocols.base import Protocol
+from protocols.envelope import Envelope
+from protocols.families import CredentialStyle
+from protocols.vendor_errors import Dialect
+from protocols.windows import WindowDialect
+
+
+@dataclass(frozen=True)
+class Wire:
+    paths: re.Pattern[str]  # generation paths (without the query) it serves; full match
+    families: tuple[str, ...]
+    credential: CredentialStyle
+    errors: tuple[Dialect, ...] = ()
+    windows: tuple[WindowDialect, ...] = ()
+    envelope: Envelope | None = None
+    forwarded: re.Pattern[str] | None = None  # paths (without the query) served without a protocol; full match
+
+    def generation(self, method: str, path: str) -> Protocol | None:
+        """The protocol of a request it serves (path without the query); None for another path of its hosts."""
+        if not self.paths.fullmatch(path):
+            return None
+        proto = protocols.detect(method, path if self.envelope is None else self.envelope.sample_path(path))
+        return proto if proto is not None and proto.family in self.families else None
+
+    def forwards(self, method: str, path: str) -> bool:
+        """Whether it serves this call without a protocol (forwarded on the client's credential as it came)."""
+        return method == "POST" and self.forwarded is not None and self.forwarded.fullmatch(path) is not None
