@@ -19,7 +19,7 @@ from rewrite.policy.hedging import HedgingOverride
 from rewrite.pool.caps import CapConfig
 from rewrite.pool.strategies import STRATEGIES
 
-REGION = r"^[a-z]{2}(-[a-z]+)+-\d+$"  # an AWS region (`us-east-1`, `us-gov-west-1`)
+AWS_REGION = r"^[a-z]{2}(-[a-z]+)+-\d+$"  # an AWS region (`us-east-1`, `us-gov-west-1`)
 
 
 def header_secret(value: str) -> str:
@@ -58,7 +58,7 @@ class KeyConfig(Strict):
     secret_access_key: str | None = Field(None, repr=False)
     session_token: str | None = Field(None, repr=False)
     bearer: str | None = Field(None, repr=False)
-    region: str | None = Field(None, pattern=REGION)
+    region: str | None = Field(None, pattern=AWS_REGION)
     organization: str | None = None
     project: str | None = None
     weight: float = Field(1.0, gt=0, allow_inf_nan=False)  # strategy weighted: its share of the picks
@@ -69,10 +69,16 @@ class KeyConfig(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _service_account_key(cls, data: object) -> object:
-        """A service account's entry has no `key` of its own."""
-        if isinstance(data, dict) and "service_account" in data and "key" not in data:
-            return {**data, "key": ""}
+    def _one_credential(cls, data: object) -> object:
+        """A key is one credential, which the pool names: a cloud's (`bearer`, `access_key_id`) is its `key`; a
+        service account's entry has no `key` of its own (its key's id names it: rewrite/providers/vertex.py)."""
+        if not isinstance(data, dict):
+            return data
+        given = [n for n in ("key", "bearer", "access_key_id", "service_account") if n in data]
+        if len(given) > 1:
+            raise ValueError(f"a key is one credential, not both `{given[0]}` and `{given[1]}`")
+        if given and given[0] != "key":
+            return {**data, "key": "" if given[0] == "service_account" else data[given[0]]}
         return data
 
     @field_validator("service_account")
@@ -84,26 +90,13 @@ class KeyConfig(Strict):
     @classmethod
     def _key(cls, v: str, info: ValidationInfo) -> str:
         if not v and info.data.get("service_account"):
-            return v  # (a service account's entry: `_service_account_key`)
+            return v  # (a service account's entry: `_one_credential`)
         return not_placeholder(header_secret(v))
 
     @field_validator("access_key_id", "secret_access_key", "session_token", "bearer")
     @classmethod
     def _secret(cls, v: str | None) -> str | None:
         return not_placeholder(header_secret(v)) if v is not None else v
-
-    @model_validator(mode="before")
-    @classmethod
-    def _credential_as_key(cls, data: object) -> object:
-        """A cloud's credential is the key the pool names (`bearer`, or `access_key_id`): one per entry."""
-        if not isinstance(data, dict):
-            return data
-        given = [n for n in ("key", "bearer", "access_key_id") if n in data]
-        if len(given) > 1:
-            raise ValueError(f"takes one credential, not {' and '.join(given)}")
-        if given and given[0] != "key":
-            return {**data, "key": data[given[0]]}
-        return data
 
     @model_validator(mode="after")
     def _signing_pair(self) -> KeyConfig:
@@ -112,12 +105,6 @@ class KeyConfig(Strict):
         if not self.access_key_id and (self.secret_access_key or self.session_token):
             raise ValueError("access_key_id: required with secret_access_key and session_token")
         return self
-
-    @property
-    def cloud(self) -> bool:
-        """Whether it is a cloud's credential (AWS keys, a bearer key, a region), which only a provider that signs
-        its requests takes."""
-        return bool(self.access_key_id or self.bearer or self.region)
 
     @field_validator("endpoint")
     @classmethod
@@ -133,12 +120,6 @@ class KeyConfig(Strict):
             if not deployment or not all("!" <= ch <= "~" and ch not in "/?#%" for ch in deployment):
                 raise ValueError(f"the deployment of {model!r} must be a name without spaces, '/', '?', '#' or '%'")
         return v
-
-    @model_validator(mode="after")
-    def _one_key(self) -> KeyConfig:
-        if self.key and self.service_account is not None:
-            raise ValueError("a key is `key` or `service_account`, not both")
-        return self
 
     @field_validator("organization", "project")
     @classmethod

@@ -6,9 +6,8 @@ without `hosts` is only a route target (nothing is intercepted for it). A built-
 `Login` (rewrite/providers/login.py) serves its clients' own subscription logins: it has no pool. One whose spec
 carries a `Platform` (rewrite/providers/platform.py) is a cloud platform: its hosts serve several vendors'
 protocols, and its keys are the platform's own. Both are a `Wire` (rewrite/providers/wire.py): their hosts speak
-several protocol families, the protocol following the path. One whose host speaks several protocols by path carries
-its `Calls` (rewrite/providers/calls.py); one whose requests are signed (AWS SigV4) its `Signer`
-(rewrite/providers/signer.py).
+several protocol families, the protocol following the path. A platform whose requests are signed (AWS SigV4:
+Bedrock's) is a `SigningPlatform` (rewrite/providers/signer.py), which holds its `Signer`.
 """
 
 from __future__ import annotations
@@ -32,11 +31,10 @@ from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.pool.logins import LoginBook
 from rewrite.pool.signers import SignerBook
 from rewrite.pool.windows import Quotas
-from rewrite.providers.calls import Calls
 from rewrite.providers.credentials import CredentialStyle, KeyPool
 from rewrite.providers.login import Login
-from rewrite.providers.platform import PLATFORM_KEY_FIELDS, Configured, Platform
-from rewrite.providers.signer import CloudKey, Signer, cloud_pool
+from rewrite.providers.platform import PLATFORM_KEY_FIELDS, REGIONS, Configured, Platform
+from rewrite.providers.signer import signer_of
 from rewrite.providers.wire import Wire
 from rewrite.routing.capabilities import ModelTable
 from rewrite.routing.routes import check_targets
@@ -52,8 +50,6 @@ class ProviderSpec:
     base_url: str  # "" for a login or a platform whose upstream is the host its client called
     path_prefix: str  # the base path of the vendor's own SDK on its host
     login: Login | None = None  # a subscription login's (rewrite/providers/login.py)
-    calls: Calls | None = None  # its host's protocols by path (rewrite/providers/calls.py)
-    signer: Signer | None = None  # its requests are signed (AWS SigV4: rewrite/providers/signer.py)
     platform: Platform | None = None  # a cloud platform's (rewrite/providers/platform.py)
 
     @property
@@ -109,29 +105,24 @@ class Provider:
     login: Login | None = None
     logins: LoginBook | None = None
     # A cloud platform's provider (rewrite/providers/platform.py): what each pooled key carries besides (its place,
-    # its account), and the regions a throttled request goes to next.
+    # its account, its AWS credential and region), and its regions; for one that signs its requests, the AWS
+    # credentials its clients signed their own requests with (no pool: rewrite/plugins/payers/signed.py).
     platform: Platform | None = None
     held: dict[str, object] = field(default_factory=dict)
     regions: tuple[str, ...] = ()
+    signers: SignerBook | None = None
     # What its wire says beyond its protocols (a login's, a platform's: rewrite/providers/wire.py): the envelope its
     # clients wrap calls in, the stream events that report windows, its error answers as its client is given them.
     envelope: Envelope | None = None
     window_events: frozenset[str] = frozenset()
     client_error: Callable[[int, bytes], bytes] = as_it_came
-    # Its host's protocols by path, when it speaks several (rewrite/providers/calls.py).
-    calls: Calls | None = None
-    # Its requests are signed (AWS SigV4, rewrite/providers/signer.py): what each pooled key stands for (a
-    # credential in a region), and the credentials its clients signed their own requests with (no pool).
-    signer: Signer | None = None
-    cloud: dict[str, CloudKey] = field(default_factory=dict)
-    signers: SignerBook | None = None
 
     def __post_init__(self) -> None:
         if self.models is None:
             self.models = ModelTable(self.name, self.family)
         if self.login is not None and self.logins is None:
             self.logins = LoginBook(self.name)
-        if self.signer is not None and self.signers is None:
+        if signer_of(self.platform) is not None and self.signers is None:
             self.signers = SignerBook(self.name)
 
     @property
@@ -158,9 +149,7 @@ class Provider:
         """The protocol families its calls speak (a login's or a platform's host may speak several, the protocol
         following the path)."""
         wire = self.wire
-        if wire is not None:
-            return wire.families
-        return self.calls.families if self.calls is not None else (self.family,)
+        return wire.families if wire is not None else (self.family,)
 
     @property
     def credential(self) -> CredentialStyle:
@@ -225,24 +214,6 @@ def _dialect(spec: ProviderSpec | None, configured: Configured | None) -> dict:
             "held": configured.held, "regions": configured.regions}
 
 
-def _cloud_only(name: str, pc: ProviderConfig) -> str | None:
-    """Why a provider that does not sign its requests cannot take the config's cloud credentials, if it is given
-    some: a one-line config error."""
-    signing = ", ".join(n for n, spec in BUILTIN.items() if spec.signer is not None)
-    if pc.regions:
-        return f"providers.{name}.regions: only a provider that signs its requests ({signing}) has regions"
-    for i, k in enumerate(pc.keys):
-        if k.cloud:
-            field_ = next(f for f in ("access_key_id", "bearer", "region") if getattr(k, f))
-            return (f"providers.{name}.keys.{i}.{field_}: only a provider that signs its requests ({signing}) takes "
-                    "AWS keys, bearer keys or a region")
-    return None
-
-
-def _spoken(calls: Calls) -> dict:
-    return {"calls": calls, "envelope": calls.envelope}
-
-
 def is_glob(host: str) -> bool:
     return any(c in host for c in "*?[")
 
@@ -286,13 +257,8 @@ def build(config: Config) -> list[Provider]:
             prefix = spec.path_prefix
         else:
             prefix = urlsplit(base_url).path.rstrip("/")
-        signer = spec.signer if spec is not None else None
-        configured = _platform(name, spec.platform if spec is not None else None, pc) if signer is None else None
-        keys, cloud = cloud_pool(pc.keys, pc.regions) if signer is not None else (pc.keys, {})
-        if configured is not None:
-            keys = configured.keys
-        elif signer is None and (problem := _cloud_only(name, pc)):
-            raise ConfigError(problem)
+        configured = _platform(name, spec.platform if spec is not None else None, pc)
+        keys = configured.keys if configured is not None else pc.keys
         providers.append(
             Provider(
                 name=name,
@@ -309,9 +275,6 @@ def build(config: Config) -> list[Provider]:
                                                  if mc.capabilities is not None},
                                   spec.wire.families if spec is not None and spec.wire is not None else ()),
                 **_dialect(spec, configured),
-                **(_spoken(spec.calls) if spec is not None and spec.calls else {}),
-                signer=signer,
-                cloud=cloud,
             )
         )
     seen: dict[tuple[str, bool], str] = {}  # (host, a login's) -> provider: a login may share an API-key host
@@ -332,17 +295,26 @@ ACCOUNT_FIELDS = ("organization", "project")
 
 
 def _platform(name: str, platform: Platform | None, pc: ProviderConfig) -> Configured | None:
-    """A platform's provider as its config makes it (its keys read by the platform); None for another provider,
-    whose keys may not have what only a platform's have."""
+    """A platform's provider as its config makes it (its keys read by the platform); None for another provider.
+    A key field only another platform takes, or `regions` on a provider that is no platform, stops start-up."""
+    for i, k in enumerate(pc.keys):
+        field_ = next((f for f in PLATFORM_KEY_FIELDS if getattr(k, f) and (platform is None or f not in
+                                                                           platform.takes)), None)
+        if field_ is not None:
+            what = f"a {name} key has none" if platform is not None else "only the keys of a cloud platform have one"
+            raise ConfigError(f"providers.{name}.keys.{i}.{field_}: {what} ({_taking(field_)})")
     if platform is not None:
         return platform.configure(name, pc)
-    for i, k in enumerate(pc.keys):
-        if (field_ := next((f for f in PLATFORM_KEY_FIELDS if getattr(k, f)), None)) is not None:
-            raise ConfigError(f"providers.{name}.keys.{i}.{field_}: only the keys of a cloud platform's provider "
-                              "(azure, vertex) have one")
     if pc.regions:
-        raise ConfigError(f"providers.{name}.regions: only a cloud platform's provider (vertex) has regions")
+        raise ConfigError(f"providers.{name}.regions: only a cloud platform's provider has regions "
+                          f"({_taking(REGIONS)})")
     return None
+
+
+def _taking(field_: str) -> str:
+    """The platforms whose config takes `field_`, in words."""
+    takers = [n for n, spec in BUILTIN.items() if spec.platform is not None and field_ in spec.platform.takes]
+    return f"{' and '.join(takers)} {'takes' if len(takers) == 1 else 'take'} it"
 
 
 def _accounts(provider: str, family: str, keys: list[KeyConfig]) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -363,7 +335,7 @@ def _accounts(provider: str, family: str, keys: list[KeyConfig]) -> dict[str, tu
 def _builtins() -> None:
     """Import each module of this package: each registers one built-in provider."""
     for module in pkgutil.iter_modules(__path__):
-        if module.name not in ("calls", "credentials", "login", "platform", "signer", "wire"):
+        if module.name not in ("credentials", "login", "platform", "signer", "wire"):
             importlib.import_module(f"{__name__}.{module.name}")
 
 

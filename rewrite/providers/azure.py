@@ -16,7 +16,7 @@ from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.providers import ProviderSpec, register
 from rewrite.providers.platform import Configured, Platform
 
-NOT_AN_AZURE_KEY = ("service_account", "organization", "project")
+NOT_AN_AZURE_KEY = ("organization", "project")  # (another platform's key fields: rewrite/providers/)
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ PLATFORM = Platform(
     envelope=wire.ENVELOPE,
     payer="azure",
     configure=configure,
+    takes=frozenset({"endpoint", "deployments"}),
 )
 
 register(ProviderSpec("azure", "openai", wire.HOSTS, "", "", platform=PLATFORM))

@@ -4,15 +4,14 @@ never replaces by a pooled key and never sends to another vendor.
 
 A login provider is one module in this package, like any built-in provider, whose spec carries a `Login`; what
 its wire says beyond its protocol is pure and lives in protocols/logins/<name>.py. A `Login` is a `Wire`
-(rewrite/providers/wire.py: its `paths`, `families`, `credential`, `errors`, `windows`, `envelope`, `forwarded`),
-and the engine asks it besides:
+(rewrite/providers/wire.py: its `paths`, `families`, `credential`, `errors`, `windows`, `envelope`, `forwarded`,
+`foreign` and `foreign_body`: its client's headers and body as another target of a `from:` route gets them), and
+the engine asks it besides:
 
 - `claims(headers)`: whether a request on one of its hosts carries this login (a login may share its host with an
   API-key provider: Claude's OAuth token and Anthropic's API keys both go to api.anthropic.com);
 - `signed(body)`: whether a request's body is signed by its client (Claude Code's billing hash): then it goes
   upstream byte for byte, and whatever would rewrite it is skipped (the flow says so);
-- `foreign(headers)`: its client's headers as another target of a `from:` route gets them (the engine has taken
-  the credential out already); `foreign_body(body)`, its client's body so (what only its backend reads left out);
 - `window_events`: the stream events (by type) that report its plan windows, read by its window dialects as an
   answer's body (Codex's `codex.rate_limits`);
 - `side_hosts`: other hosts its client sends the same login to (its plan look-ups): never served, but their flows
@@ -39,14 +38,6 @@ def _everyone(headers: Mapping[str, str]) -> bool:
     return True
 
 
-def _unchanged(headers: Headers) -> Headers:
-    return headers
-
-
-def _same(body: dict) -> dict:
-    return body
-
-
 def _as_it_came(status: int, body: bytes) -> bytes:
     return body
 
@@ -55,9 +46,7 @@ def _as_it_came(status: int, body: bytes) -> bytes:
 class Login(Wire):
     claims: Callable[[Mapping[str, str]], bool] = _everyone
     signed: Callable[[dict], bool] | None = None
-    foreign: Callable[[Headers], Headers] = _unchanged
     side_hosts: tuple[str, ...] = ()
-    foreign_body: Callable[[dict], dict] = _same
     window_events: frozenset[str] = frozenset()
     client_error: Callable[[int, bytes], bytes] = _as_it_came
 

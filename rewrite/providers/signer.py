@@ -1,11 +1,14 @@
-"""A provider whose requests are signed with AWS Signature Version 4 (`ProviderSpec.signer`: Bedrock's): where each
-region is, and signing a request with a pooled credential (botocore's `SigV4Auth`, over the final bytes).
+"""A cloud platform whose requests are signed with AWS Signature Version 4 (`SigningPlatform`, a `Platform` that
+holds its `Signer`: Bedrock's): where each region is, and signing a request with a pooled credential (botocore's
+`SigV4Auth`, over the final bytes).
 
-Its pool (`CloudKey`s, from the config's `keys` and `regions`) is one entry per credential and region: AWS throttles
-an account per region, so a key rests, is picked and is counted in each region apart (the pool names it
-`<id>@<region>`, masked with its region shown). A credential is AWS keys (an access key id, its secret, a session
-token for temporary ones: signed per attempt) or a Bedrock API key (`Authorization: Bearer`, no signature). A request
-a client signed itself is read by protocols/sigv4.py: it goes as it came (rewrite/plugins/payers/signed.py).
+Its pool is one entry per credential and region (`CloudKey`s, the provider's `held`, made by its `configure` from
+the config's `keys` and `regions`): AWS throttles an account per region, so a key rests, is picked and is counted in
+each region apart (the pool names it `<id>@<region>`, masked with its region shown). A credential is AWS keys (an
+access key id, its secret, a session token for temporary ones: signed per attempt) or a Bedrock API key
+(`Authorization: Bearer`, no signature). A request a client signed itself is read by protocols/sigv4.py: it goes as
+it came (rewrite/plugins/payers/signed.py). Every call of its hosts is served (`forwards`), a generation call or
+not: a pool's requests are all signed by Rotator, its clients sending none of their own.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from protocols import sigv4
-from rewrite.config_providers import KeyConfig
 from rewrite.intake.big_json import Upload
+from rewrite.providers.platform import Platform
 
 Headers = list[tuple[str, str]]
 
@@ -111,18 +114,16 @@ class Signer:
 _ARN_REGION = re.compile(r"(arn(?::|%3[Aa])aws[a-z-]*(?::|%3[Aa])[a-z-]+(?::|%3[Aa]))([a-z0-9-]+)((?::|%3[Aa]))")
 
 
-def cloud_pool(keys: list[KeyConfig], regions: list[str]) -> tuple[list[KeyConfig], dict[str, CloudKey]]:
-    """A signing provider's pool: each configured credential in each region it serves (its own `region`, else each
-    of the provider's `regions`, else the one its client calls), as the pool's keys, and what each stands for."""
-    pooled: list[KeyConfig] = []
-    cloud: dict[str, CloudKey] = {}
-    for k in keys:
-        places: list[str | None] = [k.region] if k.region else [*regions] or [None]
-        for region in places:
-            if k.access_key_id:
-                entry = CloudKey(k.access_key_id, region, k.secret_access_key, k.session_token)
-            else:
-                entry = CloudKey(k.bearer or k.key, region, bearer=True)
-            pooled.append(k.model_copy(update={"key": entry.pooled_as}))
-            cloud[entry.pooled_as] = entry
-    return pooled, cloud
+@dataclass(frozen=True)
+class SigningPlatform(Platform):
+    signer: Signer = field(kw_only=True)
+
+    def forwards(self, method: str, path: str) -> bool:
+        """Every other call of its hosts is served too (count-tokens, guardrails, another vendor's InvokeModel body),
+        forwarded with only its credential put in: a pool's signature, or the client's own as it came."""
+        return True
+
+
+def signer_of(platform: Platform | None) -> Signer | None:
+    """The signer of a platform that signs its requests; None for another."""
+    return platform.signer if isinstance(platform, SigningPlatform) else None

@@ -16,9 +16,9 @@ from protocols.platforms.google_auth import ServiceAccount, ServiceAccountError,
 from rewrite.config import ConfigError
 from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.providers import ProviderSpec, register
-from rewrite.providers.platform import Configured, Platform
+from rewrite.providers.platform import REGIONS, Configured, Platform
 
-NOT_A_VERTEX_KEY = ("key", "endpoint", "deployments", "organization", "project")
+NOT_A_VERTEX_KEY = ("key", "organization", "project")  # (another platform's key fields: rewrite/providers/)
 
 
 def configure(name: str, pc: ProviderConfig) -> Configured:
@@ -59,6 +59,7 @@ PLATFORM = Platform(
     envelope=wire.ENVELOPE,
     payer="vertex",
     configure=configure,
+    takes=frozenset({"service_account", REGIONS}),
 )
 
 register(ProviderSpec("vertex", "gemini", wire.HOSTS, "", "", platform=PLATFORM))

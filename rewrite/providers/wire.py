@@ -4,18 +4,22 @@ subscription login's (rewrite/providers/login.py) or a cloud platform's (rewrite
 
 - `paths` (a regex, full match, the path without its query) and `families`: the generation calls it serves (the
   protocol is the registered one the path names, through the envelope if there is one); every other path of its
-  hosts is not Rotator's (`Router.route` returns None and mitmproxy forwards it as it came);
+  hosts is not Rotator's (`Router.route` returns None and mitmproxy forwards it as it came), unless it `forwards` it;
 - `credential`: where its clients carry their credential (masked in flows, taken out for another target);
 - `errors`, `windows`: dialects added to its protocols' readers (`Provider.errors`, `Provider.windows`);
 - `envelope`: its clients wrap their protocol's calls in an envelope of its own (protocols/envelope.py): the engine
   reads and repairs the call inside and puts it back as it came (Code Assist's, Vertex's paths and Claude bodies,
-  Azure's deployment paths);
-- `forwarded`: calls of its hosts it serves without a protocol, forwarded with the client's credential as they came.
+  Azure's deployment paths, Bedrock's InvokeModel);
+- `forwarded`: calls of its hosts it serves without a protocol, forwarded with the client's credential as they came;
+- `foreign(headers)`, `foreign_body(body)`: its client's headers and (opened) body as another target of a route
+  gets them (the engine has taken every credential header out already): what only its backend reads left out (a
+  login's session headers, Bedrock's `anthropic_version` in an InvokeModel body).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import protocols
@@ -24,6 +28,16 @@ from protocols.envelope import Envelope
 from protocols.families import CredentialStyle
 from protocols.vendor_errors import Dialect
 from protocols.windows import WindowDialect
+
+Headers = list[tuple[str, str]]
+
+
+def _unchanged(headers: Headers) -> Headers:
+    return headers
+
+
+def _same(body: dict) -> dict:
+    return body
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,8 @@ class Wire:
     windows: tuple[WindowDialect, ...] = ()
     envelope: Envelope | None = None
     forwarded: re.Pattern[str] | None = None  # paths (without the query) served without a protocol; full match
+    foreign: Callable[[Headers], Headers] = _unchanged
+    foreign_body: Callable[[dict], dict] = _same
 
     def generation(self, method: str, path: str) -> Protocol | None:
         """The protocol of a request it serves (path without the query); None for another path of its hosts."""
@@ -44,5 +60,5 @@ class Wire:
         return proto if proto is not None and proto.family in self.families else None
 
     def forwards(self, method: str, path: str) -> bool:
-        """Whether it serves this call without a protocol (forwarded on the client's credential as it came)."""
+        """Whether it serves this call without a protocol (forwarded on the client's credential as they came)."""
         return method == "POST" and self.forwarded is not None and self.forwarded.fullmatch(path) is not None

@@ -67,8 +67,8 @@ class Router:
 
     def route(self, host: str, method: str, path: str, headers: Mapping[str, str] | None = None) -> Route | None:
         """The route for a request to `host`, or None if Rotator leaves it alone (`headers`: the request's, with
-        its credential, to tell a login's request; `path` excludes the query). A login's other paths are left
-        alone: mitmproxy forwards them as they came."""
+        its credential, to tell a login's request; `path` excludes the query). A login's or a platform's other paths
+        are left alone (mitmproxy forwards them as they came), unless its wire `forwards` them."""
         provider = self.provider_for(host)
         if provider is None or method in ("PRI", "CONNECT"):
             return None
@@ -79,11 +79,9 @@ class Router:
             return Route(login, proto) if proto is not None or login.login.forwards(method, path) else None
         if provider.login is not None:  # (a login's host, without the login)
             return None
-        if provider.calls is not None:  # (its host speaks several protocols, by path)
-            return Route(provider, provider.calls.generation(method, path))
         if provider.wire is not None:  # a platform's host: its paths speak several families; other paths pass
-            proto = provider.wire.generation(method, path)
-            return Route(provider, proto) if proto is not None else None
+            proto = provider.wire.generation(method, path)  # (unless it forwards them: Bedrock's, signed)
+            return Route(provider, proto) if proto is not None or provider.wire.forwards(method, path) else None
         proto = protocols.detect(method, path)
         if proto is not None and proto.family != provider.family:
             proto = None

@@ -1,9 +1,9 @@
 """Who pays for each target of a request (rewrite/lifecycle/payer.py): the plug-in that answers the `paying` event
-with a pooled key (`pooled.py`; signed by Rotator, for a provider that signs its requests: `signing.py`), the
-client's own subscription login (`login.py`), a request its client signed itself (`signed.py`), a cloud platform's
-(`azure.py`: an Azure key at its own resource and deployment; `vertex.py`: a Vertex region, and a service account
-whose tokens Rotator mints) or the client's own credential (`own.py`). Every question of "is this a login" is asked
-here and answered by the payer it makes."""
+with a pooled key (`pooled.py`), the client's own subscription login (`login.py`), a cloud platform's (by its
+`payer`: `azure.py`, an Azure key at its own resource and deployment; `vertex.py`, a Vertex region, and a service
+account whose tokens Rotator mints; `sigv4`, Bedrock's: each attempt of a pool signed by Rotator in its key's region,
+`signing.py`, else a request its client signed itself, `signed.py`) or the client's own credential (`own.py`).
+Every question of "is this a login" is asked here and answered by the payer it makes."""
 
 from __future__ import annotations
 
@@ -72,9 +72,9 @@ class Paid(Part):
         req, job = ctx.req, ctx.job
         called = job.route.provider
         # The subscription login the client called, if it did (a WebSocket upgrade, `req` None, carries none); what
-        # another target is not sent of the client's request (a login's, or an envelope's call's).
+        # another target is not sent of the client's request (its wire's: a login's, a platform's).
         self.login = called.login if req is not None else None
-        self.leaving = self.login or (called.calls if req is not None else None)
+        self.leaving = called.wire if req is not None else None
         self.state: LoginState | None = None
         if self.login is not None and called.logins is not None and job.credential is not None:
             token = self.login.token(job.credential.headers)
@@ -103,14 +103,7 @@ class Paid(Part):
         if provider.platform is not None:
             return self.platform(e, PLATFORM_POOLS.get(provider.platform.payer, PooledKey))
         if provider.pool is not None:
-            pooled = SignedKey if provider.signer is not None else PooledKey
-            return self.pooled(pooled, e)
-        if e.called and provider.signers is not None and req is not None:
-            sent = req.request.headers
-            held = job.credential.headers if job.credential is not None else []
-            signature = sigv4.signature([*held, *sent])  # (the held credential first: the flow's is masked)
-            if signature is not None:
-                return ClientSigned(job.credential, signature, [*held, *sent], provider.signers, e.more)
+            return self.pooled(PooledKey, e)
         return OwnCredential(e.called, job.credential, self.leaving)
 
     def pooled(self, kind: type[PooledKey], e: Paying) -> PooledKey:
@@ -126,14 +119,28 @@ class Paid(Part):
         pooled = self.pooled(kind, e) if provider.pool is not None else None
         if isinstance(pooled, AzureKey):
             pooled.model = e.model
-        if provider.platform is not None and provider.platform.payer == VERTEX:
+        payer = provider.platform.payer if provider.platform is not None else ""
+        if payer == VERTEX:
             host = ctx.req.host if ctx.req is not None else ""
             made = vertex_payer(provider, e.called, host, ctx.job.credential, pooled, self.plugin.tokens, ctx.client)
+        elif payer == SIGV4 and pooled is None:
+            made = self.client_signed(e) or (OwnCredential(True, ctx.job.credential) if e.called else None)
         else:
             made = pooled or (OwnCredential(True, ctx.job.credential) if e.called else None)
         return made if made is not None else Keyless(provider)
 
+    def client_signed(self, e: Paying) -> ClientSigned | None:
+        """A request its client signed with AWS SigV4, to the platform it called (rewrite/plugins/payers/signed.py);
+        None for another."""
+        ctx, provider = self.ctx, e.provider
+        if not e.called or provider.signers is None or ctx.req is None:
+            return None
+        held = ctx.job.credential.headers if ctx.job.credential is not None else []
+        sent = [*held, *ctx.req.request.headers]  # (the held credential first: the flow's is masked)
+        signature = sigv4.signature(sent)
+        return ClientSigned(ctx.job.credential, signature, sent, provider.signers, e.more) if signature else None
 
-VERTEX = "vertex"
+
+VERTEX, SIGV4 = "vertex", "sigv4"  # (Bedrock's payer signs its requests with AWS SigV4)
 # The kind of pooled key of each platform (rewrite/providers/platform.py's `payer`).
-PLATFORM_POOLS: dict[str, type[PooledKey]] = {"azure": AzureKey, VERTEX: Accounts}
+PLATFORM_POOLS: dict[str, type[PooledKey]] = {"azure": AzureKey, VERTEX: Accounts, SIGV4: SignedKey}

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from rewrite.intake.clients import HeldCredential
 from rewrite.lifecycle.payer import Outbound, Payer, Ticket
-from rewrite.providers.calls import Calls
-from rewrite.providers.login import Login
+from rewrite.providers.wire import Wire
 from rewrite.routing.targets import CREDENTIAL_HEADERS
 
 
 class Departing(Payer):
     """A target's payer: for a target the client did not call, what the client sent for its own vendor is left
-    behind (every credential and account header, and what comes with a login or an envelope's call: `leaving`, what
-    the provider it called says of it)."""
+    behind (every credential and account header, and what comes with a login's or a platform's call: `leaving`, the
+    wire of the provider it called, rewrite/providers/wire.py)."""
 
-    def __init__(self, called: bool, leaving: Login | Calls | None) -> None:
+    def __init__(self, called: bool, leaving: Wire | None) -> None:
         self.called = called
         self.leaving = leaving if not called else None
 
@@ -34,7 +33,7 @@ class Departing(Payer):
 class OwnCredential(Departing):
     """No pool: the client's credential to the vendor it called (`held`), none to another."""
 
-    def __init__(self, called: bool, held: HeldCredential | None, leaving: Login | Calls | None = None) -> None:
+    def __init__(self, called: bool, held: HeldCredential | None, leaving: Wire | None = None) -> None:
         super().__init__(called, leaving)
         self.held = held
 

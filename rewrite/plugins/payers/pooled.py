@@ -19,9 +19,8 @@ from rewrite.policy.retry import Failure
 from rewrite.pool.affinity import BOUND, preferring
 from rewrite.pool.keypool import KeyPool, Pick, Resting
 from rewrite.providers import Provider
-from rewrite.providers.calls import Calls
 from rewrite.providers.credentials import mask
-from rewrite.providers.login import Login
+from rewrite.providers.wire import Wire
 
 if TYPE_CHECKING:
     from rewrite.pool.prefetch import Prefetch
@@ -33,7 +32,7 @@ class PooledKey(Departing):
     pooled = True
     ticket_fixed = False
 
-    def __init__(self, provider: Provider, pool: KeyPool, called: bool, leaving: Login | Calls | None, clock: Clock,
+    def __init__(self, provider: Provider, pool: KeyPool, called: bool, leaving: Wire | None, clock: Clock,
                  first_token_timeout: float, proto: Protocol | None, job_id: str,
                  prefetch: Prefetch | None = None) -> None:
         super().__init__(called, leaving)
