@@ -16,11 +16,13 @@ from botocore.credentials import Credentials
 from rewrite.inspection.status import Tally, page, render_text
 from rewrite.pool.key_state import mask
 from tests.support import bedrock_sdk as sdk
+from tests.support import converse_samples as C
 from tests.support import samples
 from tests.support.bedrock_samples import EVENT_STREAM, TEXT, bedrock_exception, bedrock_frames
-from tests.support.engine_harness import Stream, Upstream, stall_before_headers
+from tests.support.engine_harness import Stream, Upstream, sse, stall_before_headers
 from tests.support.routed_exchange import exchange, router
 from tests.support.sigv4_check import refusal
+from tests.support.streams import parse
 
 EAST, WEST = "bedrock-runtime.us-east-1.amazonaws.com", "bedrock-runtime.us-west-2.amazonaws.com"
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -130,6 +132,16 @@ async def test_a_pool_signs_what_it_rebuilt_a_forced_stream_of_a_non_stream_call
     assert answer["content"][0]["text"] == "The capital of France is Paris." and answer["stop_reason"] == "end_turn"
 
 
+async def test_a_call_of_no_protocol_is_signed_by_the_pool_too():
+    path = f"/model/{MODEL}/count-tokens"  # (not a generation call: forwarded with only the credential put in)
+    upstream = Upstream([bedrock(httpx.Response(200, json={"inputTokens": 9}))])
+    out, _ = await exchange(EAST, path, BODY, upstream, headers=[("host", EAST)], config=POOL)
+    (sent,) = upstream.seen
+    assert out.status == 200 and json.loads(out.body) == {"inputTokens": 9}
+    assert sent.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDPOOLA/")
+    assert sent.url.raw_path.decode() == path and sent.content == BODY
+
+
 async def test_a_bearer_key_goes_as_a_bearer_token():
     config = "providers: {bedrock: {keys: [{bearer: ABSKpooledkey0001}]}}"
     upstream = Upstream([lambda r: frames()])
@@ -200,3 +212,31 @@ async def test_a_pool_continues_a_cut_answer_and_splices_it_in_frames_the_sdks_r
     assert text == "The capital of France is Paris." and said[-1]["type"] == "message_stop"
     assert [e["type"] for e in said].count("message_start") == 1
     assert job.resume and job.resume[0]["outcome"] == "spliced"
+
+
+ANTHROPIC_CALL = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
+                  "messages": [{"role": "user", "content": "capital of France?"}]}
+TO_BEDROCK = f"routes: [{{models: ['claude-*'], targets: ['bedrock/{MODEL}']}}]\n"
+
+
+async def test_an_anthropic_client_routed_to_bedrock_gets_converse_signed_by_the_pool():
+    upstream = Upstream([bedrock(lambda r: frames([C.TEXT_STREAM]))])
+    out, _ = await exchange("api.anthropic.com", "/v1/messages", ANTHROPIC_CALL, upstream,
+                            headers=[("host", "api.anthropic.com"), ("x-api-key", "sk-ant-client")],
+                            config=POOL + TO_BEDROCK)
+    (sent,) = upstream.seen
+    assert (sent.url.host, sent.url.path) == (EAST, f"/model/{MODEL}/converse-stream")
+    assert sent.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDPOOLA/")
+    assert "x-api-key" not in sent.headers and "anthropic_version" not in json.loads(sent.content)
+    said = "".join(json.loads(e.data)["delta"].get("text", "") for e in parse(out.body)
+                   if e.event == "content_block_delta")
+    assert out.status == 200 and said == "".join(C.TEXT_PIECES)
+
+
+async def test_bedrock_without_keys_is_not_asked_for_another_providers_client():
+    config = "providers: {anthropic: {base_url: 'http://anthropic.test', keys: [sk-a]}}\n" \
+             f"routes: [{{models: ['claude-*'], targets: ['bedrock/{MODEL}', anthropic]}}]\n"
+    upstream = Upstream([lambda r: sse([samples.ANTHROPIC_TEXT])])
+    out, job = await exchange("api.anthropic.com", "/v1/messages", ANTHROPIC_CALL, upstream,
+                              headers=[("host", "api.anthropic.com"), ("x-api-key", "sk-ant-client")], config=config)
+    assert [r.url.host for r in upstream.seen] == ["anthropic.test"] and out.status == 200

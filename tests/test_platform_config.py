@@ -1,5 +1,5 @@
-"""The cloud platforms' keys in the config (rewrite/providers/azure.py, vertex.py): what each takes, and one line
-naming the field for what it cannot use, before the proxy listens."""
+"""The cloud platforms' keys in the config (rewrite/providers/azure.py, vertex.py, bedrock.py): what each takes, and
+one line naming the field for what it cannot use, before the proxy listens."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from protocols.platforms.google_auth import ServiceAccount
 from rewrite.config import ConfigError, parse
 from rewrite.providers.azure import Resource
+from rewrite.providers.signer import CloudKey
 from rewrite.routing.router import Router
 from tests.support.cloud_auth import CloudAccounts
 
@@ -42,6 +43,33 @@ def test_vertex_service_accounts_are_read_at_start_up_and_named_by_their_key_id(
     assert vertex.regions == ("us-east5", "global")
 
 
+def test_bedrock_keys_are_pooled_in_each_region_they_serve():
+    router = build("""
+providers:
+  bedrock:
+    keys:
+      - {access_key_id: AKIDA, secret_access_key: secret-a, session_token: tok}
+      - {bearer: ABSKkey, region: eu-west-1}
+    regions: [us-east-1, us-west-2]
+""")
+    bedrock = router.provider_named("bedrock")
+
+    assert bedrock.pool.keys == ["AKIDA@us-east-1", "AKIDA@us-west-2", "ABSKkey@eu-west-1"]
+    assert bedrock.held["AKIDA@us-west-2"] == CloudKey("AKIDA", "us-west-2", "secret-a", "tok")
+    assert bedrock.held["ABSKkey@eu-west-1"] == CloudKey("ABSKkey", "eu-west-1", bearer=True)
+    assert bedrock.regions == ("us-east-1", "us-west-2") and bedrock.signers is not None
+
+
+def test_a_platforms_other_calls_are_left_alone_unless_it_signs_them():
+    router = build("{}")
+
+    count = "/v1/projects/p/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict"
+    assert router.route("us-east5-aiplatform.googleapis.com", "POST", count) is None
+    assert router.route("res.openai.azure.com", "POST", "/openai/deployments/d/embeddings") is None
+    signed = router.route("bedrock-runtime.us-east-1.amazonaws.com", "POST", "/model/m/count-tokens")
+    assert signed is not None and signed.provider.name == "bedrock" and signed.protocol is None
+
+
 @pytest.mark.parametrize(("text", "said"), [
     ("providers: {vertex: {keys: [{service_account: /nonexistent/sa.json}]}}",
      r"^providers\.vertex\.keys\.0\.service_account: cannot read /nonexistent/sa\.json: No such file or directory$"),
@@ -60,6 +88,21 @@ def test_vertex_service_accounts_are_read_at_start_up_and_named_by_their_key_id(
     ("providers: {vertex: {regions: [US East]}}", r"^providers\.vertex\.regions\.0: "),
     ("providers: {openai: {keys: [{weight: 2}]}}", r"^providers\.openai\.keys\.0\.key: Field required"),
     ("providers: {openai: {keys: [{key: k, service_account: /x}]}}", r"^providers\.openai\.keys\.0: .*not both"),
+    ("providers: {openai: {keys: [{access_key_id: AKIDA, secret_access_key: s}]}}",
+     r"^providers\.openai\.keys\.0\.access_key_id: only the keys of a cloud platform have one \(bedrock takes it\)$"),
+    ("providers: {anthropic: {regions: [us-east-1]}}",
+     r"^providers\.anthropic\.regions: only a cloud platform's provider has regions \(bedrock and vertex take it\)$"),
+    ("providers: {vertex: {keys: [{bearer: ABSKkey}]}}", r"^providers\.vertex\.keys\.0\.bearer: vertex's keys have none"),
+    ("providers: {azure: {keys: [{key: k, endpoint: 'https://r.openai.azure.com', region: us-east-1}]}}",
+     r"^providers\.azure\.keys\.0\.region: azure's keys have none \(bedrock takes it\)$"),
+    ("providers: {bedrock: {keys: [{service_account: /x}]}}",
+     r"^providers\.bedrock\.keys\.0\.service_account: bedrock's keys have none \(vertex takes it\)$"),
+    ("providers: {bedrock: {keys: [{key: k, endpoint: 'https://r.openai.azure.com'}]}}",
+     r"^providers\.bedrock\.keys\.0\.endpoint: bedrock's keys have none \(azure takes it\)$"),
+    ("providers: {bedrock: {keys: [{key: k, project: p}]}}", r"^providers\.bedrock\.keys\.0\.project: a bedrock key is AWS"),
+    ("providers: {bedrock: {regions: [global]}}", r"^providers\.bedrock\.regions\.0: 'global' is not an AWS region"),
+    ("providers: {bedrock: {keys: [{access_key_id: AKIDA}]}}", r"^providers\.bedrock\.keys\.0: .*secret_access_key"),
+    ("providers: {bedrock: {keys: [{key: k, bearer: b}]}}", r"^providers\.bedrock\.keys\.0: .*not both `key` and `bearer`"),
 ])
 def test_a_key_a_platform_cannot_use_stops_start_up_naming_the_field(text, said, tmp_path):
     bad = tmp_path / "not-json.json"

@@ -301,7 +301,7 @@ def _platform(name: str, platform: Platform | None, pc: ProviderConfig) -> Confi
         field_ = next((f for f in PLATFORM_KEY_FIELDS if getattr(k, f) and (platform is None or f not in
                                                                            platform.takes)), None)
         if field_ is not None:
-            what = f"a {name} key has none" if platform is not None else "only the keys of a cloud platform have one"
+            what = f"{name}'s keys have none" if platform is not None else "only the keys of a cloud platform have one"
             raise ConfigError(f"providers.{name}.keys.{i}.{field_}: {what} ({_taking(field_)})")
     if platform is not None:
         return platform.configure(name, pc)
