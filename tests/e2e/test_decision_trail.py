@@ -40,7 +40,7 @@ def test_each_turns_flow_says_which_key_served_it_and_why_the_others_were_passed
     proxy = rotator({"providers": {"openai": {"keys": KEYS}}}, fresh=True, args=("-w", str(flows_path)))
     fake_vendor.always(Fault.status(401), key=REFUSED)
     warm_up(proxy)
-    assert REFUSED in [r.credential for r in fake_vendor.requests()]
+    assert REFUSED in [r.credential for r in fake_vendor.requests]
 
     convo = Conversation("chat", make_client("chat"), system=f"{MARK} " + SYSTEM * 6)
     convo.ask("What does the first module do?")
