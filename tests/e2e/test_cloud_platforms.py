@@ -3,9 +3,9 @@ clients (AnthropicVertex, google-genai with vertexai=True, AzureOpenAI) and the 
 (Claude Code and Gemini CLI on Vertex, Codex with an Azure provider), through a real `mitmdump -s addons/rotator.py`
 that intercepts the clouds' real hostnames, against the fake platform (tests/support/cloud_kit.py): a stalled first
 token retried without the client seeing it, a cut stream continued or ended in the protocol's own terms, Azure's
-filter frame before a stall, a content-filtered ending left alone, a 429 moved to the next resource or region,
-service accounts' tokens minted by Rotator for each request's project, a throttled request answered by another vendor
-through a route.
+filter frame before a stall (no first token, for the watchdog as for a hedge), a content-filtered ending left alone,
+a 429 moved to the next resource or region, service accounts' tokens minted by Rotator for each request's project, a
+throttled request answered by another vendor through a route.
 
 Needs root (unshare -m -n); the CLIs are installed by scripts/setup-agents and scripts/setup-codex, else skipped.
 """
@@ -200,6 +200,20 @@ def test_a_filter_frame_then_a_stall_is_no_first_token_the_request_is_retried(cl
     assert seen["first_choices"] == [] and seen["prompt_filter_results"]  # (one filter frame: the retry's)
     assert seen["chunks"] == baseline["chunks"]
     assert len(cloud.fake.at(AZURE_A)) == 3
+
+
+def test_a_hedge_does_not_take_the_filter_frame_for_a_first_token_and_the_client_gets_one_of_them(cloud):
+    proxy = cloud.rotator({**FAST, "streaming": {"first_token_timeout": 10},
+                           "hedging": {"mode": "on", "delay": 0.5, "max_share": 1.0}})
+    baseline = azure_chat(cloud, proxy)
+    cloud.fake.script(CloudFault.stall_after(deltas=0, seconds=STALL), host=AZURE_A)  # its filter frame, then silence
+
+    seen = azure_chat(cloud, proxy)
+
+    assert seen.get("text") == TEXT and seen["chunks"] == baseline["chunks"], seen  # (one filter frame: the winner's)
+    _, slow, fast = cloud.fake.at(AZURE_A)
+    assert 0.45 <= fast.received_at - slow.received_at < STALL  # hedged after its delay, not waited out
+    assert slow.done.wait(5) and slow.outcome == "client-gone"
 
 
 def test_a_content_filter_ending_is_left_alone_neither_repaired_nor_continued(cloud):

@@ -1,8 +1,9 @@
 """The Grafana dashboard deploy/compose.yaml provisions (deploy/grafana/dashboards/rotator.json) reads what Rotator
 exports: after traffic through a real `mitmdump -s addons/rotator.py` that makes every panel's story happen (a quota
-window reported, a 429 retried, a hedge, a cut repaired, a route's fallback and a request given up), each series a
-panel's PromQL names is one the real `/metrics` serves, every panel has data to show, and Prometheus' own `promtool`
-accepts every query (Grafana's variables put in as Prometheus would get them)."""
+window reported, a 429 retried, a hedge, a cut repaired, a prompt-cache read, a route's fallback, a request given up
+and one still in flight), each series a panel's PromQL names is one the real `/metrics` serves, with the label
+values the query picks, every panel has something other than zero to show, and Prometheus' own `promtool` accepts
+every query (Grafana's variables put in as Prometheus would get them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 
 import httpx
 import openai
@@ -19,11 +21,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.clients import call, make_client
 from tests.support.fake_vendor import Fault
 from tests.support.harness import REPO
+from tests.support.timing import wait_until
 
 pytestmark = pytest.mark.e2e
 
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "rotator.json"
 SERIES = re.compile(r"\brotator_[a-z0-9_]+\b")
+# A series as a query selects it: its name and the label values it asks for by equality (`provider=~"$provider"`
+# matches every provider, so it is no condition here).
+SELECTOR = re.compile(r"\b(rotator_[a-z0-9_]+)(?:\{([^}]*)\})?")
+EQUALS = re.compile(r'(\w+)="([^"]*)"')
 # What Prometheus reads of a family of each type, by sample name (a counter `x` is sampled as `x_total`).
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$provider": ".*"}
@@ -45,13 +52,23 @@ def exported(text: str) -> tuple[set[str], set[str]]:
     return declared, sampled
 
 
+def selectors(exprs: list[str]) -> list[tuple[str, dict[str, str]]]:
+    """Each series the queries select: its name and the label values asked for by equality."""
+    return [(name, dict(EQUALS.findall(matchers or ""))) for expr in exprs for name, matchers in SELECTOR.findall(expr)]
+
+
+def matching(families, name: str, labels: dict[str, str]) -> list[float]:
+    """The values of the samples a selector picks."""
+    return [s.value for f in families for s in f.samples if s.name == name and labels.items() <= s.labels.items()]
+
+
 def traffic(fake_vendor) -> None:
     """Calls that make every panel's story happen, one after another."""
     client = make_client("chat", max_retries=0)
-    fake_vendor.script(Fault.ok().with_headers({"x-ratelimit-limit-requests": "60",
-                                                "x-ratelimit-remaining-requests": "59",
-                                                "x-ratelimit-reset-requests": "30s"}))
-    assert call("chat", client, stream=True).text  # a quota window reported
+    fake_vendor.script(Fault.ok().tokens(cache_read=40).with_headers({"x-ratelimit-limit-requests": "60",
+                                                                      "x-ratelimit-remaining-requests": "59",
+                                                                      "x-ratelimit-reset-requests": "30s"}))
+    assert call("chat", client, stream=True).text  # a quota window reported, part of the prompt read from the cache
     fake_vendor.script(Fault.status(429, headers={"retry-after": "30"}), Fault.ok())
     assert call("chat", client, stream=True).text  # retried on another key, which rests
     fake_vendor.script(Fault.stall_after(deltas=0, seconds=20), Fault.ok())
@@ -68,16 +85,29 @@ def test_every_series_the_dashboard_queries_is_one_rotator_exports(fake_vendor, 
                     hedging={"mode": "on", "delay": 0.5, "max_share": 1.0},
                     routes=[{"models": ["gpt-4o-mini"], "targets": ["openai", "anthropic"]}])
     traffic(fake_vendor)
-
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
-    declared, sampled = exported(httpx.get("http://rotator.status/metrics", timeout=10).text)
+    fake_vendor.script(Fault.stall_after(deltas=1, seconds=4))  # (its first words, then a pause: in flight a while)
+    pending = threading.Thread(target=lambda: call("chat", make_client("chat", max_retries=0), stream=True))
+    pending.start()
+    wait_until(lambda: any(matching(text_string_to_metric_families(httpx.get("http://rotator.status/metrics",
+                                                                             timeout=10).text), "rotator_in_flight",
+                                    {})), 5, "a request in flight")
+
+    text = httpx.get("http://rotator.status/metrics", timeout=10).text
+    pending.join(10)
+    declared, sampled = exported(text)
+    families = list(text_string_to_metric_families(text))
     panels = queries(json.loads(DASHBOARD.read_text()))
     named = {title: set(SERIES.findall(" ".join(exprs))) for title, exprs in panels.items()}
     assert all(named.values()), [title for title, names in named.items() if not names]
     unknown = {title: names - declared for title, names in named.items() if names - declared}
     assert not unknown, f"series /metrics does not serve: {unknown}"
-    empty = [title for title, names in named.items() if not names & sampled]
-    assert not empty, f"panels with nothing to show after the traffic: {empty}"
+    unpicked = {title: missing for title, exprs in panels.items()
+                if (missing := [(n, labels) for n, labels in selectors(exprs) if not matching(families, n, labels)])}
+    assert not unpicked, f"selectors no sample of /metrics matches: {unpicked}"
+    empty = [title for title, exprs in panels.items()
+             if not any(v for n, labels in selectors(exprs) for v in matching(families, n, labels))]
+    assert not empty, f"panels with nothing but zeros to show after the traffic: {empty}"
 
 
 def test_promtool_accepts_every_query_of_the_dashboard(tmp_path):
