@@ -49,7 +49,7 @@ def test_bindings_carry_over_a_restart_by_fingerprint_on_the_wall_clock():
         pick = later.pick(model="m", affinity=conversation(n))
         assert (pick.key, pick.why) == (bound[n], BOUND)
     assert later.pick(model="m", affinity=conversation("brief")).why == NEW
-    assert sorted(later.local.live(s) for s in later.states) == [0, 1, 1]
+    assert sorted(later.local.books.live(s) for s in later.states) == [0, 1, 1]
 
 
 def test_each_keys_live_conversations_are_described_and_shown():
@@ -78,7 +78,7 @@ def test_a_request_without_affinity_is_picked_as_it_always_was():
     plain.pick(model="m"), plain.pick(model="m"), plain.pick(model="m"), plain.pick(model="m")
     for step in range(9):
         if step == 4:
-            plain.bench(KEYS[1], 10), bound.bench(KEYS[1], 10)
+            plain.rests.bench(KEYS[1], 10), bound.rests.bench(KEYS[1], 10)
         mine, theirs = plain.pick(model="m", avoid=KEYS[step % 3]), bound.pick(model="m", avoid=KEYS[step % 3],
                                                                                affinity=None)
         assert (mine.key, mine.wait, mine.why, mine.bound, mine.conversation) == (theirs.key, theirs.wait, "", None, "")

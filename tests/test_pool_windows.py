@@ -204,7 +204,7 @@ def test_every_key_over_its_window_names_the_earliest_reset():
 def test_a_quota_groups_429_rests_the_whole_group_on_that_key():
     clock = Clock()
     p = pool(clock)
-    p.failed(A, failure(429, [("retry-after", "30")], protocol="anthropic_messages"), "claude-opus-4-1")
+    p.rests.failed(A, failure(429, [("retry-after", "30")], protocol="anthropic_messages"), "claude-opus-4-1")
     assert {p.pick(model="claude-opus-4-6").key for _ in range(3)} == {B}
     assert A in {p.pick(model="claude-sonnet-4").key for _ in range(2)}
     assert p.describe()["keys"][0]["resting"][0]["model"] == "claude-opus-4"
@@ -214,7 +214,7 @@ def test_a_config_group_overrides_the_vendors():
     quotas = Quotas.of(protocols.registry.windows("openai").groups, {"gpt-5-family": ["gpt-5*"]}, [])
     clock = Clock()
     p = KeyPool([A, B], clock=clock, wall=clock, quotas=quotas)
-    p.failed(A, failure(429, [("retry-after", "30")]), "gpt-5-mini")
+    p.rests.failed(A, failure(429, [("retry-after", "30")]), "gpt-5-mini")
     assert {p.pick(model="gpt-5").key for _ in range(3)} == {B}
     assert A in {p.pick(model="gpt-4o").key for _ in range(2)}
 

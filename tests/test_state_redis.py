@@ -98,9 +98,9 @@ async def test_weighted_shares_follow_the_weights_across_workers(redis_url):
 
 async def test_a_rest_seen_by_one_worker_keeps_the_key_out_of_the_others_rotation_and_is_never_shortened(redis_url):
     a, b = worker(redis_url), worker(redis_url)
-    a.bench(KEYS[0], 30, why="rate limited")
+    a.rests.bench(KEYS[0], 30, why="rate limited")
     await written(a)
-    b.bench(KEYS[0], 1, why="rate limited")  # a later, shorter hint, seen by another worker
+    b.rests.bench(KEYS[0], 1, why="rate limited")  # a later, shorter hint, seen by another worker
     await written(b)
     picked = [(await take_and_give_back(b)).key for _ in range(4)]
     assert KEYS[0] not in picked and set(picked) == set(KEYS[1:])
@@ -113,8 +113,8 @@ async def test_a_rest_seen_by_one_worker_keeps_the_key_out_of_the_others_rotatio
 
 async def test_a_worker_learns_the_others_rests_and_keeps_them_when_it_decides_alone(redis_url):
     a, b = worker(redis_url), worker(redis_url)
-    a.bench(KEYS[0], 30, why="rate limited")
-    a.bench(KEYS[1], 20, model="gpt-big", why="out of quota")
+    a.rests.bench(KEYS[0], 30, why="rate limited")
+    a.rests.bench(KEYS[1], 20, model="gpt-big", why="out of quota")
     await written(a)
     await b.shared.shared.observe()  # (about once a second, with the usage batch)
     first, second = b.describe()["keys"][:2]
@@ -126,7 +126,7 @@ async def test_a_worker_learns_the_others_rests_and_keeps_them_when_it_decides_a
 
 async def test_a_rest_for_one_model_leaves_the_key_to_the_others(redis_url):
     a, b = worker(redis_url), worker(redis_url)
-    a.bench(KEYS[0], 30, model="gpt-big", why="out of quota for this model")
+    a.rests.bench(KEYS[0], 30, model="gpt-big", why="out of quota for this model")
     await written(a)
     big = {(await take_and_give_back(b, "gpt-big")).key for _ in range(4)}
     small = {(await take_and_give_back(b, "gpt-small")).key for _ in range(3)}
@@ -137,7 +137,7 @@ async def test_a_rest_for_one_model_leaves_the_key_to_the_others(redis_url):
 async def test_when_every_key_rests_the_pick_names_the_key_back_soonest_and_how_long(redis_url):
     a, b = worker(redis_url), worker(redis_url)
     for key, seconds in zip(KEYS, (40, 7, 20)):
-        a.bench(key, seconds)
+        a.rests.bench(key, seconds)
     await written(a)
     pick = await b.take(model="m")
     assert pick.key == KEYS[1] and 6 < pick.wait <= 7
@@ -150,7 +150,7 @@ async def test_a_worker_that_never_saw_the_rests_says_how_long_every_key_rests_o
     worker's own state, which knows none of them until its once-a-second read."""
     a, b = worker(redis_url), worker(redis_url)
     for key in KEYS:
-        a.bench(key, 30)
+        a.rests.bench(key, 30)
     await written(a)
     pick = await b.take(model="m")
     pick.drop()
@@ -263,10 +263,10 @@ async def test_a_key_out_or_resting_after_a_stall_is_passed_over_by_the_shared_p
     is never picked, a stalled one only when no other key is ready."""
     a = worker(redis_url)
     await take_and_give_back(a)  # (connected: the picks below go out as the pipe's prepared call)
-    a.reject(KEYS[1])
-    a.stalled(KEYS[2])
+    a.rests.reject(KEYS[1])
+    a.rests.stalled(KEYS[2])
     assert [(await take_and_give_back(a)).key for _ in range(4)] == [KEYS[0]] * 4
-    a.bench(KEYS[0], 30)  # (now no key is ready: the stalled one is used at once, the refused one never)
+    a.rests.bench(KEYS[0], 30)  # (now no key is ready: the stalled one is used at once, the refused one never)
     await written(a)  # (over fakeredis the rest is written in the background)
     picks = [await take_and_give_back(a) for _ in range(2)]
     assert [(p.key, p.wait) for p in picks] == [(KEYS[2], 0.0)] * 2
@@ -281,7 +281,7 @@ async def test_a_rest_reaches_redis_before_any_pick_sent_after_it(redis_server):
     a = worker(redis_server.url, keys, strategy="priority")
     assert (await take_and_give_back(a)).key == KEYS[0]  # (connected)
     for i in range(2):
-        a.bench(KEYS[i], 30, why="rate limited")
+        a.rests.bench(KEYS[i], 30, why="rate limited")
         assert (await take_and_give_back(a)).key == KEYS[i + 1]
     await closed(a)
 
@@ -359,7 +359,7 @@ async def test_a_thousand_concurrent_picks_over_two_workers_are_exactly_fair(red
 async def test_a_restarted_worker_loses_no_rest_lease_or_count(redis_url):
     keys = [KeyConfig(key=k, max_concurrent=1) for k in KEYS[:2]]
     a = worker(redis_url, keys)
-    a.bench(KEYS[0], 30)
+    a.rests.bench(KEYS[0], 30)
     await written(a)
     pick = await a.take(model="gpt-x")
     a.lease(pick.key, "gpt-x", pick.held)  # held when the worker stops
@@ -382,7 +382,7 @@ async def test_no_key_text_is_ever_stored_in_redis(redis_url):
             pick = await pool.take(model="gpt-x")
             with pool.lease(pick.key, "gpt-x", pick.held):
                 pool.record_usage(pick.key, "gpt-x", 10, None)
-        pool.bench(KEYS[0], 30, model="gpt-x", why="rate limited")
+        pool.rests.bench(KEYS[0], 30, model="gpt-x", why="rate limited")
     await written(a, b)
     await closed(a, b)
     r = client(redis_url)

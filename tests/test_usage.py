@@ -328,7 +328,7 @@ def test_account_of_an_unknown_model_costs_unknown_not_zero(caplog):
         account(j, Usage(input_tokens=10, output_tokens=2), "fake-model", PriceTable(), pool, "sk-pool-secret-1")
     assert j.cost is None and j.usage["input_tokens"] == 10
     assert "cost unknown" in caplog.messages[-1]
-    state = pool._by_secret["sk-pool-secret-1"].usage
+    state = pool.by_secret["sk-pool-secret-1"].usage
     assert state.total.tokens == 12 and state.total.unpriced == 1 and state.by_model["fake-model"].tokens == 12
 
 

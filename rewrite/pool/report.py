@@ -95,7 +95,7 @@ def describe(pool: KeyPool, now: float, wall: float) -> dict:
                         for r in _rests(s, now, wall)],
             "out": s.out,
             "in_flight": s.in_flight,
-            "conversations": pool.decisions.live(s),
+            "conversations": pool.decisions.books.live(s),
             "max_concurrent": s.max_concurrent,
             "weight": s.weight,
             "tier": s.tier,
