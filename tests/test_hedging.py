@@ -14,6 +14,7 @@ from rewrite.config import ConfigError, parse
 from rewrite.lifecycle.setting import Setting
 from rewrite.plugins.hedging import RECORD, HedgedFirstTokens
 from rewrite.policy.hedging import AUTO_FLOOR, MIN_SAMPLES, WINDOW, Budget, Latencies
+from rewrite.pool.report import describe
 from tests.support.engine_harness import Upstream, events_of, run, sse
 from tests.support.engine_streams import TEXT, first_token_index, kinds
 
@@ -157,7 +158,7 @@ async def test_the_losers_input_is_counted_for_its_key():
     out, job = await run(protocol, up, hedging=ON, keys=(f"{{key: {one}, max_concurrent: 1}}", two))
     assert up.keys() == [one, two]
     pool = job.route.provider.pool
-    totals = {k["key"]: k["total"] for k in pool.describe()["keys"]}
+    totals = {k["key"]: k["total"] for k in describe(pool)["keys"]}
     [(first, loser), (second, winner)] = sorted(totals.items())
     assert loser["input_tokens"] == 21 and loser["requests"] == 1 and winner["input_tokens"] == 21
     [record] = job.records[RECORD]

@@ -20,6 +20,7 @@ from rewrite.engine import Engine
 from rewrite.pool import KeyPool, fingerprint, name_keys
 from rewrite.pool.keypool import key_of, stored_id, stored_ids
 from rewrite.pool.persistence import export_state, import_state
+from rewrite.pool.report import describe
 from rewrite.state.kept import scope
 from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
 from tests.support.timing import FakeClock, eventually
@@ -168,14 +169,14 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     assert new.pick(model="gpt-4o").key == OTHER  # (its short backoff ended while Rotator was down)
     assert new.states[0].rest_until("gpt-4o", 5.0) == pytest.approx(5.0 + 200)
     assert new.states[0].rest_until("gpt-4o-mini", 5.0) == 0
-    other = new.describe()["keys"][1]
+    other = describe(new)["keys"][1]
     assert other["total"] == {"requests": 1, "tokens": 150, "cost": 0.5, "unpriced": 1, "input_tokens": 100,
                               "cache_read_tokens": 60, "cache_write_tokens": 30, "cold_cost": 0.01}
     assert other["last_hour"]["tokens"] == 150 and other["models"]["gpt-4o"]["tokens"] == 120
     assert new.states[1].failures == 1
     with new.lease(OTHER):
         pass
-    assert new.describe()["keys"][1]["total"]["requests"] == 2  # the counters continue
+    assert describe(new)["keys"][1]["total"]["requests"] == 2  # the counters continue
 
 
 def test_an_out_key_is_not_carried_over_and_expired_rests_are_dropped():
@@ -219,7 +220,7 @@ def test_records_that_do_not_parse_are_ignored():
                                                                 "minutes": [[1, 2, 3], "x"]}}},
                     {key: {"rests": [1], "usage": []}}, {key: {"rests": {"m": [float("inf"), "x"]}}}):
         import_state(pool, records)
-    assert pool.pick(model="m").wait == 0 and pool.describe()["keys"][0]["total"]["requests"] == 0
+    assert pool.pick(model="m").wait == 0 and describe(pool)["keys"][0]["total"]["requests"] == 0
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from rewrite.config_providers import KeyConfig
 from rewrite.pool import KeyPool, name_keys
 from rewrite.pool.keypool import key_of, stored_id
+from rewrite.pool.report import describe
 from rewrite.state.redis.connection import connect
 from rewrite.state.redis.connection import connect_sync as connect_sync_client
 from rewrite.state.redis.names import PoolNames
@@ -117,7 +118,7 @@ async def test_a_worker_learns_the_others_rests_and_keeps_them_when_it_decides_a
     a.rests.bench(KEYS[1], 20, model="gpt-big", why="out of quota")
     await written(a)
     await b.shared.shared.observe()  # (about once a second, with the usage batch)
-    first, second = b.describe()["keys"][:2]
+    first, second = describe(b)["keys"][:2]
     assert first["state"] == "resting" and "rate limited" in first["text"]  # as the status page shows it
     assert [r["model"] for r in second["resting"]] == ["gpt-big"]
     assert {b.pick(model="gpt-big").key for _ in range(4)} == {KEYS[2]}  # its own pick, without Redis
@@ -424,7 +425,7 @@ async def test_every_worker_shows_the_usage_of_all_and_the_hour_keeps_only_its_m
     with b.lease(pick.key, "gpt-y", pick.held):  # b's own count, not yet written
         b.record_usage(pick.key, "gpt-y", 7, None)
     await b.shared.shared.observe()
-    keys = b.describe()["keys"]
+    keys = describe(b)["keys"]
     assert sum(k["total"]["requests"] for k in keys) == 4 and sum(k["last_hour"]["tokens"] for k in keys) == 307
     assert sum(k["total"]["cost"] for k in keys) == pytest.approx(0.75)
     assert {m for k in keys for m in k["models"]} == {"gpt-x", "gpt-y"}
@@ -451,7 +452,7 @@ async def test_every_worker_shows_each_keys_prompt_cache_share_and_cold_cost_of_
         b.record_usage(pick.key, "claude-x", 1030, 0.001, 1000, 30, cache_read=900, cache_write=100,
                        cold_cost=0.000115)
     await b.shared.shared.observe()
-    [shown] = [k for k in b.describe()["keys"] if k["total"]["input_tokens"]]
+    [shown] = [k for k in describe(b)["keys"] if k["total"]["input_tokens"]]
     assert (shown["total"]["cache_read_tokens"], shown["total"]["cache_write_tokens"]) == (900, 1100)
     assert shown["cache_read_share"] == {"last_hour": 0.45, "total": 0.45}
     assert shown["total"]["cold_cost"] == pytest.approx(0.001265)

@@ -34,13 +34,13 @@ from rewrite.pool.counters import Counts
 from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
 from rewrite.pool.local import LocalDecisions
-from rewrite.pool.report import StateLine, describe
+from rewrite.pool.state_line import StateLine
 from rewrite.pool.windows import REQUESTS, Quotas
 
 if TYPE_CHECKING:
     from protocols.windows import Window
     from rewrite.pool.affinity import Affinity
-    from rewrite.pool.prefetch import Prefetch
+    from rewrite.pool.decisions import Prefetch
 
 __all__ = ["KeyPool", "KeyRests", "Lease", "Pick", "Resting", "key_of", "name_keys", "stored_id", "stored_ids"]
 
@@ -122,8 +122,8 @@ class KeyPool:
 
     def prefetch(self, model: str, tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True
                  ) -> Prefetch | None:
-        """The first attempt's shared pick for `model`, started now (rewrite/pool/prefetch.py); None without shared
-        state."""
+        """The first attempt's shared pick for `model`, started now (rewrite/pool/decisions.py, `Prefetch`); None
+        without shared state."""
         need = self.quotas.need(model, tokens, self.wall())
         return self.decisions.prefetch(self.quotas.scope(model), need, affinity, patient)
 
@@ -217,10 +217,6 @@ class KeyPool:
             for window, unit, tally in self.quotas.reported(model, windows):
                 self.decisions.books.report(state, window, unit, tally)
                 self.dirty = True
-
-    def describe(self) -> dict:
-        """The pool as JSON for `rotator.pools` and the status page (rewrite/pool/report.py)."""
-        return describe(self, self.clock(), self.wall())
 
 
 class KeyRests:

@@ -24,10 +24,9 @@ from collections.abc import Callable
 from rewrite.pool import windows
 from rewrite.pool.affinity import BOUND, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity
 from rewrite.pool.bindings import Bindings
-from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Resting
+from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState, Rest
-from rewrite.pool.prefetch import Prefetch
-from rewrite.pool.report import StateLine
+from rewrite.pool.state_line import StateLine
 from rewrite.pool.strategies import strategy_named
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 

@@ -24,8 +24,9 @@ from rewrite.plugins.payers.pooled import PooledKey
 from rewrite.plugins.payers.signed import ClientSigned
 from rewrite.plugins.payers.signing import SignedKey
 from rewrite.plugins.payers.vertex import Accounts, vertex_payer
+from rewrite.pool.decisions import Prefetch
 from rewrite.pool.logins import LoginState
-from rewrite.pool.prefetch import Prefetch, model_in_body
+from rewrite.pool.prefetch import model_in_body
 
 
 class WhoPays(Plugin):

@@ -23,7 +23,7 @@ from rewrite.providers.credentials import mask
 from rewrite.providers.wire import Wire
 
 if TYPE_CHECKING:
-    from rewrite.pool.prefetch import Prefetch
+    from rewrite.pool.decisions import Prefetch
 
 logger = logging.getLogger("rotator")
 

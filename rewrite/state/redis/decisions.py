@@ -20,10 +20,9 @@ import math
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Resting
+from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState
 from rewrite.pool.local import LocalBooks, LocalDecisions
-from rewrite.pool.prefetch import Prefetch
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 from rewrite.state.redis import scripts
 from rewrite.state.redis.bindings import SharedBindings, affinity_args
