@@ -94,11 +94,11 @@ class ResponsesObserver:
     def delivered(self) -> ResponsesDelivered:
         tracker = self._tracker()
         items = {**tracker.done, **{index: item.snapshot() for index, item in tracker.open.items()}}
+        text = "".join(_texts(items))
         for item in tracker.open.values():
             why_not = _open_item_problem(item)
             if why_not:
-                return ResponsesDelivered("".join(_texts(items)), False, why_not)
-        text = "".join(_texts(items))
+                return ResponsesDelivered(text, False, why_not)
         if json_begun(structured(self._body), text):
             return ResponsesDelivered(text, False, STRUCTURED)
         output = tuple(turn for index in sorted(items) for turn in _as_input(items[index]))
@@ -278,10 +278,8 @@ class ResponsesSplicer:
 
     def feed(self, event: Event) -> list[Event]:
         payload = load_object(event.data) if event.data is not None else None
-        if self.failed or payload is None:
-            return []
-        kind = payload.get("type")
-        if kind in S.PRELUDE:
+        kind = payload.get("type") if payload is not None else None
+        if self.failed or payload is None or kind in S.PRELUDE:
             return []
         if not S.api_event(kind):  # a vendor's own (Codex's `codex.rate_limits`): passed on, the seam still open
             return [self._emit(payload)]
