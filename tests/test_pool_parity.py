@@ -98,7 +98,7 @@ class Run:
     async def settled(self) -> None:
         """What went to Redis in the background (a rest before the first pick, a capped key given back) is there."""
         if self.state is not None:
-            await asyncio.gather(*self.state._tasks)
+            await asyncio.gather(*self.state.tasks)
             assert not self.state.breaker.broken
 
     async def pick(self, n: int, model: str = "", avoid: str | None = None, hold: bool = False) -> None:

@@ -326,8 +326,8 @@ async def settle(*states: SharedState) -> None:
     """What each worker sent Redis is applied: its background writes done, then a PING answered after them on its
     pipe (Redis answers one connection in order). Waited on, not slept for."""
     for state in states:
-        while state._tasks:
-            await asyncio.gather(*list(state._tasks), return_exceptions=True)
+        while state.tasks:
+            await asyncio.gather(*list(state.tasks), return_exceptions=True)
         if state.pipe is not None and state.pipe.connected():
             await state.pipe.call("PING")
 

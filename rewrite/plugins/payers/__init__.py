@@ -99,7 +99,7 @@ class Paid(Part):
             if state is not None and provider.logins is not None:
                 return PlanLogin(login, job.credential, state, provider.logins, sealed)
             own = OwnCredential(True, job.credential)
-            own.sealed = sealed
+            own.sealed, own.hedged_unasked = sealed, False
             return own
         if provider.platform is not None:
             return self.platform(e, PLATFORM_POOLS.get(provider.platform.payer, PooledKey))

@@ -75,7 +75,7 @@ class RedisLink:
         self.lease_seconds = lease_seconds
         self.scripts: dict[str, AsyncScript] = {}  # (by body: for calls that go through `client`)
         self._secret: bytes | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task] = set()  # the background writes under way
         self.renewer = Renewer(lease_seconds)  # the leases of attempts under way, renewed
         self.feed: Feed | None = None  # (from_url): the conversation store's writes, heard from every worker
 
@@ -158,8 +158,8 @@ class RedisLink:
 
     def background(self, work: Awaitable[Any]) -> asyncio.Task:
         task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
         self.start()
         return task
 

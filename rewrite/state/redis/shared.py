@@ -138,7 +138,7 @@ class SharedState(RedisLink):
         self.renewer.cancel()
         if self.feed is not None:
             await self.feed.aclose()
-        for task in list(self._tasks):
+        for task in list(self.tasks):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
         await self.flush()
