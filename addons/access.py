@@ -83,7 +83,7 @@ class Access:
         path, _, query = req.path.partition("?")
         router = self.engine.router
         provider = router.provider_for(host)
-        if provider is None or router.login_for(host, req.headers) is not None:
+        if provider is None or router.claimed(host, req.headers) is not None:
             return  # (a client's own subscription login is not a pool's: it is the client's credential)
         if provider.pool is None:
             route = router.route(host, req.method, path, req.headers)

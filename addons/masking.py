@@ -36,7 +36,7 @@ class MaskOnArrival:
         held = self._held.pop(flow.id, None)
         if held is not None:
             flow.request.headers.fields, flow.request.path = held
-        style = self.engine.router.login_style(called_host(flow), flow.request.headers)
+        style = self.engine.router.claimed_style(called_host(flow), flow.request.headers)
         if style is not None and flow.response is None:
             self._passing[flow.id] = style
 

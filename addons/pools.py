@@ -14,7 +14,7 @@ import sys
 from mitmproxy import command, exceptions
 
 from addons.config import starting_up
-from rewrite.surface import Engine, StateError, login_table, pool_table
+from rewrite.surface import Engine, StateError, describe_pool, login_table, pool_table
 
 logger = logging.getLogger("rotator")
 
@@ -46,7 +46,7 @@ class Pools:
         and requests, tokens and cost in the last hour and in all; then each subscription login seen, if any (masked,
         never pooled): its plan windows, used share, reset and whether it is exhausted. fmt: table or json."""
         providers = self.engine.router.providers
-        described = [p.pool.describe() for p in providers if p.pool is not None]
+        described = [describe_pool(p.pool) for p in providers if p.pool is not None]
         logins = [{"provider": p.name, "logins": seen} for p in providers
                   if p.logins is not None and (seen := p.logins.describe())]  # (a login provider never used: noise)
         if fmt == "json":

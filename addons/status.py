@@ -29,6 +29,7 @@ from rewrite.surface import (
     Metrics,
     Tally,
     check,
+    describe_pool,
     page,
     presented,
     render_html,
@@ -93,7 +94,7 @@ class Status:
     def snapshot(self) -> dict:
         """The page's data, as `?format=json` returns it."""
         now = time.time()
-        providers = [{"name": p.name, "family": p.family, "pool": p.pool.describe() if p.pool else None,
+        providers = [{"name": p.name, "family": p.family, "pool": describe_pool(p.pool) if p.pool else None,
                       "logins": p.logins.describe() if p.logins is not None else None,
                       "signers": p.signers.describe() if p.signers is not None else None}
                      for p in self.engine.router.providers]  # (the pools as the `rotator.pools` command shows them)
@@ -104,7 +105,7 @@ class Status:
         return page(providers, flights, self.tally, now)
 
     def _pools(self) -> list[dict]:
-        return [{**p.pool.describe(), "provider": p.name} for p in self.engine.router.providers if p.pool]
+        return [{**describe_pool(p.pool), "provider": p.name} for p in self.engine.router.providers if p.pool]
 
     def _logins(self) -> list[dict]:
         return [{"provider": p.name, "logins": p.logins.describe()} for p in self.engine.router.providers

@@ -22,7 +22,6 @@ import logging
 from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
-import protocols
 from addons.interception import annotate, called_host, hide_credential, reach_directly, show_credential
 from protocols.registration import Registration
 from rewrite.surface import Engine, Note, Provider
@@ -49,20 +48,13 @@ class WebSocketUpstream:
         req = flow.request
         if flow.response is not None or req.headers.get("upgrade", "").lower() != "websocket":
             return
-        provider = self.engine.router.provider_for(called_host(flow))
-        login = self.engine.router.login_for(called_host(flow), req.headers)
-        if login is not None:  # a client's own subscription login: downgraded as below, else it passes as it came
-            assert login.login is not None
-            if (self.engine.config.websocket == "downgrade" and login.login.generation("POST", _path(req.path))
-                    and (falls_back := _falls_back(req.path)) is not None):
-                hide_credential(flow, login.credential)
-                self._downgrade(flow, login, falls_back)
+        upgrade = self.engine.router.upgrade(called_host(flow), req.path, req.headers)
+        if upgrade is None:  # (no provider's, or a client's own login's not downgraded: passed as it came)
             return
-        if provider is None:
-            return
-        if self.engine.config.websocket == "downgrade" and (falls_back := _falls_back(req.path)) is not None:
+        provider = upgrade.provider
+        if upgrade.downgrade is not None:
             hide_credential(flow, provider.credential)
-            self._downgrade(flow, provider, falls_back)
+            self._downgrade(flow, provider, upgrade.downgrade)
             return
         # The relay gets the real headers and path in-process; the flow keeps masked ones from here on.
         self.relay.submit(flow.client_conn.id, flow.id, provider, list(req.headers.items(multi=True)), req.path)
@@ -91,7 +83,7 @@ class WebSocketUpstream:
     error = responseheaders
 
     def _downgrade(self, flow: http.HTTPFlow, provider: Provider, registration: Registration) -> None:
-        assert registration.websocket_refusal is not None  # (see _falls_back)
+        assert registration.websocket_refusal is not None  # (see Router.upgrade)
         body = registration.websocket_refusal(DOWNGRADE_REASON.format(registration.label))
         flow.response = http.Response.make(DOWNGRADE_STATUS, body, {"content-type": "application/json"})
         detail = (f"{registration.label} WebSocket answered {DOWNGRADE_STATUS} so the client uses HTTPS POST "
@@ -100,14 +92,3 @@ class WebSocketUpstream:
         flow.metadata["rotator"] = {"provider": provider.name, "protocol": None, "key": None,
                                     "events": [{"kind": Note.DOWNGRADED, "detail": detail}]}
         logger.info("rotator: %s %s: downgraded: %s", provider.name, flow.id[:8], detail)
-
-
-def _falls_back(path: str) -> Registration | None:
-    """The registration of the protocol whose call the upgrade's path is, when its clients fall back to POST."""
-    proto = protocols.detect("POST", _path(path))
-    registration = protocols.registered(proto.name) if proto is not None else None
-    return registration if registration is not None and registration.websocket_refusal is not None else None
-
-
-def _path(target: str) -> str:
-    return target.partition("?")[0].rstrip("/")

@@ -7,7 +7,8 @@ rather than its wire's is its family's: one package in `protocols/families/`, wh
 `FAMILY`, registered in `FAMILIES` below.
 """
 
-from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Protocol, Repairer
+from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Protocol, Repairer
+from protocols.events import Event
 from protocols.registry import all, detect, get, register, register_family, registered, registrations
 from protocols.sse import SSEParser, format_event
 

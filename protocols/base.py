@@ -7,52 +7,17 @@ per-stream state machines that are fed parsed SSE events and asked what the clie
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import ClassVar
-from typing import Protocol as Interface
 
 from protocols.errors import TRUNCATED_MESSAGE
+from protocols.events import Event, StreamParser
+from protocols.sse import SSEParser
 
 SSE = "text/event-stream"
 
 # How a stream that stopped without its completion signal is ended for the client.
 ENDING_LENGTH = "length"  # the protocol's own "ran out of tokens" ending: SDKs report a visibly truncated answer
 ENDING_ERROR = "error"  # the protocol's in-stream error event: SDKs raise
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One dispatched SSE block.
-
-    `data` is None for a block that dispatches nothing (comment-only or empty); such blocks are still handed out
-    so their bytes can be forwarded. `raw` is the exact bytes of the block, its terminating blank line included.
-    """
-
-    raw: bytes
-    data: str | None = None
-    event: str | None = None
-    id: str | None = None
-
-
-class BrokenStream(ValueError):
-    """Bytes a stream parser cannot go on from (an SSE event past its size limit, a frame that is not one): the
-    stream is broken, not slow."""
-
-
-class StreamParser(Interface):
-    """What splits a protocol's stream into events (protocols/sse.py's SSEParser, an AWS event stream's parser): bytes
-    in, whole events out, each with its exact bytes as `raw`; `pending` what is not a whole event yet, `idle` when
-    nothing is; `close` at the end of the stream. Bytes it cannot go on from raise a `BrokenStream`."""
-
-    @property
-    def pending(self) -> bytes: ...
-
-    @property
-    def idle(self) -> bool: ...
-
-    def feed(self, data: bytes) -> list[Event]: ...
-
-    def close(self) -> list[Event]: ...
 
 
 class Repairer:
@@ -202,8 +167,6 @@ class Protocol:
 
     def parser(self) -> StreamParser:
         """The reader of its streams: SSE by default."""
-        from protocols.sse import SSEParser  # (sse.py reads this module's Event)
-
         return SSEParser()
 
     def streams(self, content_type: str) -> bool:

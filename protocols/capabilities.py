@@ -1,9 +1,9 @@
 """What a model accepts, so a translated request asks only for what its target model takes.
 
-Each vendor family's table is its own (protocols/families/<name>/models.py); here are its columns, the lookups by
-family and the fitting. Pure data and lookups: the engine (rewrite/routing/capabilities.py) adds the config's
-overrides and says when a model is not in the table. Sources: the vendors' documentation and SDKs as of 2026-11
-(docs/capabilities.md).
+Each vendor family's table is its own (protocols/families/<name>/models.py); here are its columns and the fitting
+(a model's row is looked up by its provider's family: protocols/registry.py, `model_capabilities`). Pure data: the
+engine (rewrite/routing/capabilities.py) adds the config's overrides and says when a model is not in the table.
+Sources: the vendors' documentation and SDKs as of 2026-11 (docs/capabilities.md).
 
 `fit` adjusts a unified request to a model's capabilities before a translator writes it, and says in words what
 it changed (the flow's steps show it); the translators then shape thinking the way `thinking` says.
@@ -14,13 +14,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from protocols import registry
 from protocols.unified import ReasoningConfig, Request
-
-if TYPE_CHECKING:
-    from protocols.families import Family
 
 SAMPLING = ("temperature", "top_p", "top_k")
 # Effort levels from least to most; "none" (thinking off) is not a level a model lists: see `thinking_off`.
@@ -71,31 +67,6 @@ MINIMAL_HIGH = ("minimal", *LOW_HIGH)
 # common efforts. A model no table names at a family without a guess of its own gets it.
 COMPATIBLE: dict[str, Any] = dict(thinking=THINKING_LEVEL, efforts=LOW_HIGH, mid_system=True)
 GUESS = Capabilities.of(**COMPATIBLE, known=False)
-
-
-def lookup(family: str, model: str) -> Capabilities:
-    """The built-in capabilities of `model` at a provider of `family` (its family's table: protocols/families/; a
-    model another vendor made, served under an id of the family's own, its vendor's table); the family's conservative
-    guess (with `known` False) for a model not in the table. Gemini's "models/" prefix is ignored."""
-    known, name = _table(family, model)
-    return known.capabilities(name) if known is not None else GUESS
-
-
-def cache_minimum(family: str, model: str) -> int | None:
-    """The fewest prompt tokens `model` at a provider of `family` caches (below it nothing is cached, so a
-    conversation gains nothing by staying on one key: issue 30); None for a model the vendors' tables do not name
-    (an OpenAI-compatible vendor's own, a model newer than the table)."""
-    known, name = _table(family, model)
-    return known.cache_minimum(name) if known is not None else None
-
-
-def _table(family: str, model: str) -> tuple[Family | None, str]:
-    """The family whose table names `model` at a provider of `family`, and the name it has there."""
-    known = registry.family(family)
-    moved = known.hosted(model) if known is not None and known.hosted is not None else None
-    if moved is not None and (vendor := registry.family(moved[0])) is not None:
-        return vendor, moved[1]
-    return known, model
 
 
 def matching[T](table: tuple[tuple[tuple[str, ...], T], ...], model: str) -> T | None:

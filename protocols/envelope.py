@@ -34,7 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from protocols.base import Repairer, StreamParser
+from protocols.base import Repairer
+from protocols.events import StreamParser
 
 
 class EnvelopedAnswers(Protocol):

@@ -1,12 +1,14 @@
 """The vendor families and protocols Rotator knows, in registration order (protocols/families/ says what a family
 carries, protocols/registration.py what a protocol's registration does), and what the engine derives from them:
-families, credential styles, error and window readers, which protocol a family speaks."""
+families, credential styles, error and window readers, which protocol a family speaks, what a model of a family's
+provider accepts."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from protocols.base import Protocol
+from protocols.capabilities import GUESS, Capabilities
 from protocols.vendor_errors import GENERIC, ErrorReader
 from protocols.windows import NO_WINDOWS, WindowReader
 
@@ -132,3 +134,28 @@ def continuity(name: str) -> StoredResponses | None:
     """The stored-response continuity of the protocol named `name`, if it has one (None for an unknown name)."""
     known = _registrations.get(name)
     return known.continuity if known is not None else None
+
+
+def model_capabilities(family: str, model: str) -> Capabilities:
+    """The built-in capabilities of `model` at a provider of `family` (its family's table: protocols/families/; a
+    model another vendor made, served under an id of the family's own, its vendor's table); the family's conservative
+    guess (with `known` False) for a model not in the table. Gemini's "models/" prefix is ignored."""
+    known, name = _table(family, model)
+    return known.capabilities(name) if known is not None else GUESS
+
+
+def cache_minimum(family: str, model: str) -> int | None:
+    """The fewest prompt tokens `model` at a provider of `family` caches (below it nothing is cached, so a
+    conversation gains nothing by staying on one key: issue 30); None for a model the vendors' tables do not name
+    (an OpenAI-compatible vendor's own, a model newer than the table)."""
+    known, name = _table(family, model)
+    return known.cache_minimum(name) if known is not None else None
+
+
+def _table(family: str, model: str) -> tuple[Family | None, str]:
+    """The family whose table names `model` at a provider of `family`, and the name it has there."""
+    known = _families.get(family)
+    moved = known.hosted(model) if known is not None and known.hosted is not None else None
+    if moved is not None and (vendor := _families.get(moved[0])) is not None:
+        return vendor, moved[1]
+    return known, model

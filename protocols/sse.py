@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 
-from protocols.base import BrokenStream, Event
+from protocols.events import BrokenStream, Event
 
 # A blank line is a line ending (CRLF, CR or LF) followed by another. Every one contains one of these pairs, and
 # every occurrence of one of them is a blank line: a lone CR that is not half of a CRLF is a line ending.

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from protocols import registry, translate
-from protocols.base import BrokenStream, Event, StreamParser
 from protocols.bedrock.invoke import ENVELOPE as INVOKE
 from protocols.envelope import Envelope
+from protocols.events import BrokenStream, Event, StreamParser
 from protocols.logins.code_assist import ENVELOPE as CODE_ASSIST
 from protocols.logins.code_assist import PROTOCOL as CODE_ASSIST_PROTOCOL
 from protocols.platforms.azure import ENVELOPE as AZURE

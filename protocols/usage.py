@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from protocols.base import Event
+from protocols.events import Event
 from protocols.sse import load_object
 from protocols.unified import Usage
 

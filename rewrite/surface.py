@@ -30,6 +30,7 @@ from rewrite.intake.clients import (
 from rewrite.intake.loopback import AFTER_ANSWER, BIG_BODY, JOB_HEADER, LAST_CHUNK
 from rewrite.policy.outcomes import Note
 from rewrite.pool.logins import login_table
+from rewrite.pool.report import describe as describe_pool
 from rewrite.pool.report import table as pool_table
 from rewrite.providers import Provider
 from rewrite.providers.credentials import CREDENTIAL_STYLES, CredentialStyle
@@ -47,6 +48,6 @@ __all__ = [
     "CREDENTIAL_STYLES", "NO_MATCH", "SEVERAL", "ClientKeys", "CredentialStyle", "Guesses", "HeldCredential",
     "Verdict", "check", "hide", "presented", "refusal_body", "without_query_key",
     # What a person reads: the LLM view, the status page and its metrics, the pools' table
-    "Facts", "Flight", "Metrics", "Tally", "login_table", "page", "pool_table", "render_html", "render_json",
-    "render_request", "render_response", "render_text",
+    "Facts", "Flight", "Metrics", "Tally", "describe_pool", "login_table", "page", "pool_table", "render_html",
+    "render_json", "render_request", "render_response", "render_text",
 ]

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols
-from rewrite.adapters import ADAPTERS, chain_for
+from rewrite.adapters import chain_for
+from rewrite.adapters.registry import ADAPTERS
 from rewrite.config import ConfigError, parse
 from rewrite.providers import build
 

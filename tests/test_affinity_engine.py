@@ -185,7 +185,7 @@ async def test_a_pinned_conversations_resting_key_is_waited_for_else_the_client_
     up = Upstream([ok("openai_responses")])
     await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
     pinned = up.keys()[0]
-    engine.router.provider_named("openai").pool.bench(pinned, rest)
+    engine.router.provider_named("openai").pool.rests.bench(pinned, rest)
     job = await turn(engine, up, {"input": "next", "previous_response_id": "resp_68f1a2b3c4d5"},
                      protocol="openai_responses")
     if answered:
@@ -219,9 +219,9 @@ async def test_a_stored_responses_answer_whose_binding_was_lost_goes_to_the_key_
     await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
     pinned = up.keys()[0]
     pool = engine.router.provider_named("openai").pool
-    pool.local.bindings = Bindings(len(pool.keys))  # (as a process that never saw the binding)
+    pool.local.books.bindings = Bindings(len(pool.keys))  # (as a process that never saw the binding)
     if rests:
-        pool.bench(pinned, 60.0)
+        pool.rests.bench(pinned, 60.0)
     job = await turn(engine, up, {"input": "next", "previous_response_id": "resp_68f1a2b3c4d5"},
                      protocol="openai_responses")
     assert job.responder.status == 200
@@ -351,7 +351,7 @@ async def test_with_its_lineage_kept_a_pinned_conversation_whose_key_rests_is_se
     up = Upstream([ok("openai_responses")])
     await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
     pinned = up.keys()[0]
-    engine.router.provider_named("openai").pool.bench(pinned, 60.0)
+    engine.router.provider_named("openai").pool.rests.bench(pinned, 60.0)
     job = await turn(engine, up, {"input": "next", "previous_response_id": "resp_68f1a2b3c4d5"},
                      protocol="openai_responses")
     assert job.responder.status == 200
@@ -403,7 +403,7 @@ async def test_encrypted_reasoning_the_field_cache_kept_from_another_key_is_left
     answer = json.loads(first.responder.body)
     if maker == "from before":
         forget_who_made_them(engine)
-    engine.router.provider_named("openai").pool.bench(made_by, 60.0)
+    engine.router.provider_named("openai").pool.rests.bench(made_by, 60.0)
     second = await turn(engine, up, {**S.anthropic_replay(first_body, answer), "stream": False})
 
     assert second.responder.status == 200
@@ -499,7 +499,7 @@ async def made_cache(engine: Engine, up: Upstream) -> tuple[str, str]:
 
 
 def pin_binding(engine: Engine, name: str, client: str = "alice"):
-    bindings = engine.router.provider_named("gemini").pool.local.bindings
+    bindings = engine.router.provider_named("gemini").pool.local.books.bindings
     return bindings.ids.get(f"p:{client}:cachedContent:{name}")
 
 
@@ -554,7 +554,7 @@ async def test_a_caches_resting_key_is_waited_for_else_the_client_is_told_when_i
     engine = gemini_engine()
     up = Upstream([Projects()])
     name, maker = await made_cache(engine, up)
-    engine.router.provider_named("gemini").pool.bench(maker, rest)
+    engine.router.provider_named("gemini").pool.rests.bench(maker, rest)
     if path == GENERATE:
         job = await gemini(engine, up, "POST", GENERATE, generate(0, name))
     else:
@@ -640,7 +640,7 @@ def one_shot(n: int) -> dict:
 
 
 def openai_pin(engine: Engine, kind: str, name: str):
-    return engine.router.provider_named("openai").pool.local.bindings.ids.get(f"p:alice:{kind}:{name}")
+    return engine.router.provider_named("openai").pool.local.books.bindings.ids.get(f"p:alice:{kind}:{name}")
 
 
 async def test_a_background_response_is_polled_cancelled_and_deleted_on_the_key_whose_organization_holds_it():

@@ -48,6 +48,6 @@ def test_a_retry_on_the_same_key_after_an_error_that_named_no_delay_backs_off():
 
 def test_a_keys_cooldown_and_its_stall_rest_back_off():
     pool = KeyPool(["a"], rng=lambda: 0.0)
-    assert [pool.backoff(n) for n in (1, 2, 3, 20)] == [BACKOFF_BASE / 2, BACKOFF_BASE, 2 * BACKOFF_BASE,
+    assert [pool.rests.backoff(n) for n in (1, 2, 3, 20)] == [BACKOFF_BASE / 2, BACKOFF_BASE, 2 * BACKOFF_BASE,
                                                         BACKOFF_MAX / 2]
-    assert [pool.stalled("a") for _ in range(8)] == [min(STALL_REST * 2**n, STALL_REST_MAX) for n in range(8)]
+    assert [pool.rests.stalled("a") for _ in range(8)] == [min(STALL_REST * 2**n, STALL_REST_MAX) for n in range(8)]

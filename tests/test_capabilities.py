@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 import protocols.translate as translate
-from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, EFFORTS, cache_minimum, lookup, overridden
+from protocols.capabilities import ANTHROPIC_2023, ANTHROPIC_2026, EFFORTS, overridden
+from protocols.registry import cache_minimum, model_capabilities
 from protocols.translate.common import JSON_INSTRUCTION
 from rewrite.config import ConfigError, parse
 from rewrite.config_settings import StreamingConfig
@@ -102,9 +103,9 @@ ANTHROPIC_EFFORTS = ("low", "medium", "high", "xhigh", "max")  # output_config.e
 
 @pytest.mark.parametrize(("name", "caps"), [
     # an override listing OpenAI's levels for a Claude
-    ("listed minimal", overridden(lookup("anthropic", "claude-opus-4-8"), {"efforts": ["minimal", "low", "high"]})),
-    ("lists none", overridden(lookup("anthropic", "claude-haiku-4-5"), {"thinking": "adaptive"})),
-    ("cannot turn off", overridden(lookup("anthropic", "claude-haiku-4-5"), {"thinking": "adaptive",
+    ("listed minimal", overridden(model_capabilities("anthropic", "claude-opus-4-8"), {"efforts": ["minimal", "low", "high"]})),
+    ("lists none", overridden(model_capabilities("anthropic", "claude-haiku-4-5"), {"thinking": "adaptive"})),
+    ("cannot turn off", overridden(model_capabilities("anthropic", "claude-haiku-4-5"), {"thinking": "adaptive",
                                                                              "thinking_off": False})),
 ])
 @pytest.mark.parametrize("effort", ["none", *EFFORTS])
@@ -123,17 +124,17 @@ def test_anthropic_is_sent_only_the_efforts_its_api_has(name, caps, effort):
 
 
 def test_a_claude_moved_to_the_2026_api_version_takes_no_sampling_unless_the_override_says():
-    moved = overridden(lookup("anthropic", "claude-haiku-4-5"), {"anthropic_version": ANTHROPIC_2026})
+    moved = overridden(model_capabilities("anthropic", "claude-haiku-4-5"), {"anthropic_version": ANTHROPIC_2026})
     assert moved.sampling == frozenset()
     out = translate.translate_request(chat("claude-haiku-4-5", temperature=0.3, response_format={
         "type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA}}), "openai_chat",
         "anthropic_messages", caps=moved)
     assert "temperature" not in out and out["output_config"]["format"]["schema"] == SCHEMA
-    said = overridden(lookup("anthropic", "claude-haiku-4-5"), {"anthropic_version": ANTHROPIC_2026,
+    said = overridden(model_capabilities("anthropic", "claude-haiku-4-5"), {"anthropic_version": ANTHROPIC_2026,
                                                                 "sampling": ["temperature"]})
     assert said.sampling == {"temperature"}
-    assert overridden(lookup("anthropic", "claude-haiku-4-5"), {"max_output_tokens": 1000}).sampling == \
-        lookup("anthropic", "claude-haiku-4-5").sampling
+    assert overridden(model_capabilities("anthropic", "claude-haiku-4-5"), {"max_output_tokens": 1000}).sampling == \
+        model_capabilities("anthropic", "claude-haiku-4-5").sampling
 
 
 def test_max_effort_keeps_thinking_on_everywhere():
@@ -169,14 +170,14 @@ def test_max_tokens_is_held_to_the_models_maximum():
 
 
 def test_the_columns_without_a_body_field_of_their_own():
-    assert lookup("anthropic", "claude-opus-4-8").anthropic_version == ANTHROPIC_2026
-    assert lookup("anthropic", "claude-sonnet-4-5").anthropic_version == ANTHROPIC_2023
-    assert lookup("anthropic", "claude-sonnet-4-5").prefill and lookup("gemini", "gemini-2.5-pro").prefill
-    assert not lookup("anthropic", "claude-opus-4-8").prefill and not lookup("openai", "gpt-5.4").prefill
-    assert lookup("anthropic", "claude-opus-4-8").mid_system and lookup("anthropic", "claude-fable-5").mid_system
-    assert not lookup("anthropic", "claude-opus-4-7").mid_system
-    assert not lookup("anthropic", "claude-sonnet-5").mid_system
-    assert lookup("openai", "gpt-5.4").mid_system and not lookup("gemini", "gemini-3-pro-preview").mid_system
+    assert model_capabilities("anthropic", "claude-opus-4-8").anthropic_version == ANTHROPIC_2026
+    assert model_capabilities("anthropic", "claude-sonnet-4-5").anthropic_version == ANTHROPIC_2023
+    assert model_capabilities("anthropic", "claude-sonnet-4-5").prefill and model_capabilities("gemini", "gemini-2.5-pro").prefill
+    assert not model_capabilities("anthropic", "claude-opus-4-8").prefill and not model_capabilities("openai", "gpt-5.4").prefill
+    assert model_capabilities("anthropic", "claude-opus-4-8").mid_system and model_capabilities("anthropic", "claude-fable-5").mid_system
+    assert not model_capabilities("anthropic", "claude-opus-4-7").mid_system
+    assert not model_capabilities("anthropic", "claude-sonnet-5").mid_system
+    assert model_capabilities("openai", "gpt-5.4").mid_system and not model_capabilities("gemini", "gemini-3-pro-preview").mid_system
 
 
 @pytest.mark.parametrize(("family", "model", "known_as"), [
@@ -186,7 +187,7 @@ def test_the_columns_without_a_body_field_of_their_own():
     ("openai", "gpt-5.4-mini", "gpt-5.4"),
 ])
 def test_globs_match_snapshots_prefixes_and_case(family, model, known_as):
-    assert lookup(family, model) == lookup(family, known_as) and lookup(family, model).known
+    assert model_capabilities(family, model) == model_capabilities(family, known_as) and model_capabilities(family, model).known
 
 
 @pytest.mark.parametrize(("model", "known_as"), [
@@ -196,18 +197,18 @@ def test_globs_match_snapshots_prefixes_and_case(family, model, known_as):
      "claude-haiku-4-5"),
 ])
 def test_a_bedrock_id_of_an_anthropic_model_is_known_as_that_model(model, known_as):
-    assert lookup("bedrock", model) == lookup("anthropic", known_as) and lookup("bedrock", model).known
+    assert model_capabilities("bedrock", model) == model_capabilities("anthropic", known_as) and model_capabilities("bedrock", model).known
     assert cache_minimum("bedrock", model) == cache_minimum("anthropic", known_as)
 
 
 def test_another_vendors_model_on_bedrock_gets_converse_sampling_and_no_reasoning():
     for model in ("meta.llama3-70b-instruct-v1:0", "us.amazon.nova-pro-v1:0", "arn:aws:bedrock:us-east-1:1:x/abc"):
-        caps = lookup("bedrock", model)
+        caps = model_capabilities("bedrock", model)
         assert not caps.known and caps.sampling == {"temperature", "top_p"} and caps.thinking == "none"
 
 
 def test_an_unknown_model_gets_the_conservative_guess():
-    claude = lookup("anthropic", "claude-nova-9")
+    claude = model_capabilities("anthropic", "claude-nova-9")
     assert not claude.known and not claude.sampling and claude.anthropic_version == ANTHROPIC_2023
     out = to("anthropic_messages", chat("claude-nova-9", temperature=0.5, reasoning_effort="xhigh"))
     assert "temperature" not in out
@@ -426,10 +427,10 @@ def test_a_bad_capability_override_is_refused_at_its_place(columns, problem):
     ("anthropic", "claude-nova-9", False, False, None, False),  # unknown: asked in words
 ])
 def test_the_table_says_how_a_model_takes_a_prefill(family, model, prefill, strip, marker, echo):
-    caps = lookup(family, model)
+    caps = model_capabilities(family, model)
     assert (caps.prefill, caps.prefill_strip, caps.prefill_marker, caps.prefill_echo) == (prefill, strip, marker, echo)
 
 
 def test_mistral_and_deepseek_keep_what_an_unknown_openai_model_gets_besides_prefill():
-    known, unknown = lookup("openai", "deepseek-chat"), lookup("openai", "some-model")
+    known, unknown = model_capabilities("openai", "deepseek-chat"), model_capabilities("openai", "some-model")
     assert (known.thinking, known.efforts, known.mid_system) == (unknown.thinking, unknown.efforts, unknown.mid_system)

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols
-from protocols.capabilities import cache_minimum
 from protocols.conversation import (
     DEPTH,
     PIN_CACHED_CONTENT,
@@ -25,6 +24,7 @@ from protocols.conversation import (
     StateCall,
     content_mark,
 )
+from protocols.registry import cache_minimum
 from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource, session_of
 
 NAMES = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")

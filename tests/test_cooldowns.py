@@ -222,11 +222,11 @@ def failure(status: int, headers: dict[str, str] | None = None, body: bytes = b"
 def test_a_cooldown_is_never_shortened_by_a_later_shorter_hint():
     clock = FakeClock()
     pool = KeyPool(["a", "b"], clock=clock)
-    pool.failed("a", failure(429, {"retry-after": "30"}), "m")
-    pool.failed("a", failure(429, {"retry-after": "5"}), "m")
+    pool.rests.failed("a", failure(429, {"retry-after": "30"}), "m")
+    pool.rests.failed("a", failure(429, {"retry-after": "5"}), "m")
     clock.now += 10
     assert pool.pick(model="m").key == "b" and pool.pick(model="m").key == "b"
-    pool.failed("a", failure(429, {"retry-after": "60"}), "m")  # a longer one does extend it
+    pool.rests.failed("a", failure(429, {"retry-after": "60"}), "m")  # a longer one does extend it
     clock.now += 25
     assert {pool.pick(model="m").key for _ in range(3)} == {"b"}
     clock.now += 40
@@ -236,10 +236,10 @@ def test_a_cooldown_is_never_shortened_by_a_later_shorter_hint():
 def test_a_per_model_rest_leaves_the_key_to_other_models():
     clock = FakeClock()
     pool = KeyPool(["a", "b"], clock=clock)
-    pool.failed("a", failure(429, {"retry-after": "30"}), "gpt-4o")
+    pool.rests.failed("a", failure(429, {"retry-after": "30"}), "gpt-4o")
     assert {pool.pick(model="gpt-4o").key for _ in range(4)} == {"b"}
     assert {pool.pick(model="gpt-4o-mini").key for _ in range(4)} == {"a", "b"}
-    pool.failed("b", failure(429, {"retry-after": "30"}, b'{"error": {"code": "insufficient_quota"}}'), "gpt-4o")
+    pool.rests.failed("b", failure(429, {"retry-after": "30"}, b'{"error": {"code": "insufficient_quota"}}'), "gpt-4o")
     assert {pool.pick(model="gpt-4o-mini").key for _ in range(4)} == {"a"}  # a quota holds for every model
 
 
@@ -248,26 +248,26 @@ def test_without_a_hint_the_backoff_grows_with_failures_in_a_row_and_a_success_r
     pool = KeyPool(["a", "b"], clock=clock, rng=lambda: 1.0)  # the top of the jitter
     rests = []
     for _ in range(9):
-        pool.failed("a", failure(429), "m")
+        pool.rests.failed("a", failure(429), "m")
         rests.append(pool.states[0].rests["m"].until - clock.now)
         clock.now += 1000
     assert rests[:4] == [BACKOFF_BASE, 2 * BACKOFF_BASE, 4 * BACKOFF_BASE, 8 * BACKOFF_BASE]
     assert rests[-1] == BACKOFF_MAX
-    pool.succeeded("a")
-    pool.failed("a", failure(503), "m")
+    pool.rests.succeeded("a")
+    pool.rests.failed("a", failure(503), "m")
     assert pool.states[0].rests["m"].until - clock.now == BACKOFF_BASE
 
 
 def test_the_backoff_is_jittered_within_half_of_its_step():
     pool = KeyPool(["a"], rng=lambda: 0.0)
-    assert pool.backoff(3) == 2 * BACKOFF_BASE
-    assert KeyPool(["a"], rng=lambda: 0.5).backoff(3) == 3 * BACKOFF_BASE
+    assert pool.rests.backoff(3) == 2 * BACKOFF_BASE
+    assert KeyPool(["a"], rng=lambda: 0.5).rests.backoff(3) == 3 * BACKOFF_BASE
 
 
 def test_a_request_error_does_not_rest_the_key():
     pool = KeyPool(["a"], clock=FakeClock())
     assert decided(400, [], b"", pooled=True) is None
-    pool.failed("a", failure(500), "m")
+    pool.rests.failed("a", failure(500), "m")
     assert pool.pick(model="m").wait == 0 and pool.states[0].failures == 0
 
 
@@ -276,8 +276,8 @@ def test_a_rejected_key_is_out_until_the_config_is_reloaded_said_once_loudly(cap
     clock = FakeClock()
     secret = "sk-proj-rejected-0123456789-wxyz"
     pool = KeyPool([secret, "sk-proj-good-key-000000000-abcd"], name="openai", clock=clock)
-    pool.failed(secret, failure(401), "m")
-    pool.failed(secret, failure(403), "other")
+    pool.rests.failed(secret, failure(401), "m")
+    pool.rests.failed(secret, failure(403), "other")
     clock.now += 1e7
     assert {pool.pick(model=m).key for m in ("m", "other", "") for _ in range(3)} == {
         "sk-proj-good-key-000000000-abcd"}
@@ -297,8 +297,8 @@ def test_one_summary_line_whenever_a_key_changes_state(caplog):
     caplog.set_level(logging.INFO, "rotator")
     clock = FakeClock()
     pool = KeyPool(["sk-proj-aaaaaaaaaaaa-0001", "sk-proj-bbbbbbbbbbbb-0002"], name="openai", clock=clock)
-    pool.failed("sk-proj-aaaaaaaaaaaa-0001", failure(429, {"retry-after": "30"}), "gpt-4o")
-    pool.failed("sk-proj-aaaaaaaaaaaa-0001", failure(429, {"retry-after": "10"}), "gpt-4o")  # no change of state
+    pool.rests.failed("sk-proj-aaaaaaaaaaaa-0001", failure(429, {"retry-after": "30"}), "gpt-4o")
+    pool.rests.failed("sk-proj-aaaaaaaaaaaa-0001", failure(429, {"retry-after": "10"}), "gpt-4o")  # no change of state
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1
     assert lines[0].startswith("rotator: openai keys: 1 ready, 1 resting, 0 out; sk-p…0001 resting for gpt-4o until ")
@@ -368,7 +368,7 @@ async def test_every_key_back_later_than_first_token_timeout_is_answered_at_once
 
 async def test_a_websocket_handshake_when_every_key_rests_past_first_token_timeout_is_answered_at_once():
     route, cfg = route_for(["k1"], first_token_timeout=1)
-    route.provider.pool.bench("k1", 30)
+    route.provider.pool.rests.bench("k1", 30)
     sj = SocketJob(Job("job-0001", Route(route.provider, None)), [("authorization", "Bearer c")], "/v1/realtime")
     failure = await asyncio.wait_for(open_upstream(sj, cfg, upstream_client.Upstream()), 5)
     assert failure.status == 429 and dict(failure.headers)["retry-after"] == "30" and sj.upstream is None

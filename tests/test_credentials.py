@@ -25,7 +25,7 @@ def test_round_robin():
 def test_benched_key_is_skipped_until_due():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
-    pool.bench("a", 30)
+    pool.rests.bench("a", 30)
     assert [pool.pick().key for _ in range(3)] == ["b", "b", "b"]
     clock.now += 31
     assert {pool.pick().key for _ in range(2)} == {"a", "b"}
@@ -34,8 +34,8 @@ def test_benched_key_is_skipped_until_due():
 def test_all_benched_gives_the_soonest_with_its_wait():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
-    pool.bench("a", 10)
-    pool.bench("b", 5)
+    pool.rests.bench("a", 10)
+    pool.rests.bench("b", 5)
     key, wait = picked(pool)
     assert key == "b" and wait == 5
 
@@ -65,11 +65,11 @@ def test_styles_replace_every_client_credential():
 def test_a_stalled_key_rests_while_another_is_ready_longer_each_time_in_a_row():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
-    assert pool.stalled("a") == STALL_REST
+    assert pool.rests.stalled("a") == STALL_REST
     assert [pool.pick().key for _ in range(3)] == ["b", "b", "b"]
     clock.now += STALL_REST + 0.1
     assert "a" in {pool.pick().key for _ in range(2)}
-    rests = [pool.stalled("a") for _ in range(10)]
+    rests = [pool.rests.stalled("a") for _ in range(10)]
     assert rests[:3] == [2 * STALL_REST, 4 * STALL_REST, 8 * STALL_REST]
     assert max(rests) == rests[-1] == STALL_REST_MAX
     clock.now += STALL_REST_MAX - 1
@@ -80,38 +80,38 @@ def test_a_success_forgets_the_stalls():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
     for _ in range(4):
-        pool.stalled("a")
-    pool.succeeded("a")
+        pool.rests.stalled("a")
+    pool.rests.succeeded("a")
     assert {pool.pick().key for _ in range(2)} == {"a", "b"}  # back at once
-    assert pool.stalled("a") == STALL_REST  # and the next stall starts the backoff again
+    assert pool.rests.stalled("a") == STALL_REST  # and the next stall starts the backoff again
 
 
 def test_a_resting_stalled_key_is_used_rather_than_waiting():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
-    pool.stalled("a")
-    pool.bench("b", 30)
+    pool.rests.stalled("a")
+    pool.rests.bench("b", 30)
     assert picked(pool) == ("a", 0.0)
     assert picked(KeyPool(["only"], clock=clock)) == ("only", 0.0)
     solo = KeyPool(["only"], clock=clock)
-    solo.stalled("only")
+    solo.rests.stalled("only")
     assert picked(solo, avoid="only") == ("only", 0.0)
 
 
 def test_the_key_that_just_failed_comes_before_one_resting_after_a_stall():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
-    pool.stalled("a")
+    pool.rests.stalled("a")
     assert picked(pool, avoid="b") == ("b", 0.0)
 
 
 def test_resting_says_how_long_and_whether_every_key_was_rejected():
     clock = Clock()
     pool = KeyPool(["a", "b"], clock=clock)
-    pool.bench("a", 600, rejected=True)
-    pool.bench("b", 90)
+    pool.rests.bench("a", 600, rejected=True)
+    pool.rests.bench("b", 90)
     assert pool.resting() == Resting(90, rejected=False)
-    pool.bench("b", 600, rejected=True)
+    pool.rests.bench("b", 600, rejected=True)
     assert pool.resting() == Resting(math.inf, rejected=True)
     clock.now += 100_000
     assert pool.resting().rejected  # out until the config is reloaded, however long it waits

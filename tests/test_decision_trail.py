@@ -35,7 +35,7 @@ async def test_each_attempt_says_which_key_was_taken_and_why_each_other_one_was_
     route = Router(cfg).route("api.openai.com", "POST", PATHS["openai_chat"][1])
     pool = route.provider.pool
     assert pool is not None
-    pool.reject(KEYS[1], "rejected by the vendor (401/403)")
+    pool.rests.reject(KEYS[1], "rejected by the vendor (401/403)")
     held = pool.lease(KEYS[3], "gpt-4o")  # (another request's attempt holds it)
     upstream = Upstream([limited, ok])
     job, out = Job("job-0001", route), FakeResponder()

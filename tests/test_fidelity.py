@@ -27,8 +27,9 @@ from openai.types.shared import ReasoningEffort
 
 import protocols.translate as translate
 from protocols import registry
-from protocols.capabilities import EFFORTS, lookup, overridden
+from protocols.capabilities import EFFORTS, overridden
 from protocols.logins import code_assist
+from protocols.registry import model_capabilities
 from tests.support import fake_vendor
 from tests.support.sdk_clients import anthropic_final, chat_chunks, gemini_chunks, responses_events
 from tests.support.sdk_types import check_typed_dict, model_extras
@@ -254,11 +255,11 @@ def test_the_agents_device_id_does_not_cross_to_another_vendor(name, target):
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
           "additionalProperties": False}
 # Models that refuse sampling: the table's own, and a Claude an override moves to API version 2026-10-21.
-NO_SAMPLING = {"anthropic_messages": {"claude-opus-4-8": lookup("anthropic", "claude-opus-4-8"),
-                                      "claude-haiku-4-5 on 2026-10-21": overridden(lookup(
+NO_SAMPLING = {"anthropic_messages": {"claude-opus-4-8": model_capabilities("anthropic", "claude-opus-4-8"),
+                                      "claude-haiku-4-5 on 2026-10-21": overridden(model_capabilities(
                                           "anthropic", "claude-haiku-4-5"), {"anthropic_version": "2026-10-21"})},
-               "openai_chat": {"gpt-5.4": lookup("openai", "gpt-5.4")},
-               "openai_responses": {"gpt-5.4": lookup("openai", "gpt-5.4")}}  # (every Gemini takes sampling)
+               "openai_chat": {"gpt-5.4": model_capabilities("openai", "gpt-5.4")},
+               "openai_responses": {"gpt-5.4": model_capabilities("openai", "gpt-5.4")}}  # (every Gemini takes sampling)
 # JSON without a schema has no Anthropic form to ask for it in: the captures of the three other protocols.
 JSON_CASES = [(n, t) for n, t in CASES if FIXTURES[n]["protocol"] != "anthropic_messages"]
 # An Anthropic client cannot send sampling (the SDK's types no longer have it): the three others, with a schema.

@@ -11,9 +11,12 @@ import httpx
 import pytest
 
 from rewrite.config import ConfigError, parse
+from rewrite.lifecycle.payer import Payer
 from rewrite.lifecycle.setting import Setting
 from rewrite.plugins.hedging import RECORD, HedgedFirstTokens
+from rewrite.plugins.payers.login import PlanLogin
 from rewrite.policy.hedging import AUTO_FLOOR, MIN_SAMPLES, WINDOW, Budget, Latencies
+from rewrite.pool.report import describe
 from tests.support.engine_harness import Upstream, events_of, run, sse
 from tests.support.engine_streams import TEXT, first_token_index, kinds
 
@@ -104,12 +107,12 @@ def test_the_auto_delay_is_the_recent_p95_and_at_least_its_floor():
 
 
 def test_a_login_is_hedged_only_when_its_providers_own_setting_turns_it_on():
-    login = SimpleNamespace(name="claude-login", login=object())
-    pooled = SimpleNamespace(name="anthropic", login=None)
+    login, plan = SimpleNamespace(name="claude-login"), SimpleNamespace(hedged_unasked=PlanLogin.hedged_unasked)
+    pooled, key = SimpleNamespace(name="anthropic"), Payer()
     plugin = HedgedFirstTokens(Setting(parse("hedging: {mode: on}")))
-    assert plugin.settings(login) is None and plugin.settings(pooled) is not None
+    assert plugin.settings(login, plan) is None and plugin.settings(pooled, key) is not None
     plugin = HedgedFirstTokens(Setting(parse("hedging: {mode: on}\nproviders: {claude-login: {hedging: {mode: on}}}")))
-    assert plugin.settings(login) is not None
+    assert plugin.settings(login, plan) is not None
 
 
 # -- through the exchange -----------------------------------------------------------------------------------------
@@ -157,7 +160,7 @@ async def test_the_losers_input_is_counted_for_its_key():
     out, job = await run(protocol, up, hedging=ON, keys=(f"{{key: {one}, max_concurrent: 1}}", two))
     assert up.keys() == [one, two]
     pool = job.route.provider.pool
-    totals = {k["key"]: k["total"] for k in pool.describe()["keys"]}
+    totals = {k["key"]: k["total"] for k in describe(pool)["keys"]}
     [(first, loser), (second, winner)] = sorted(totals.items())
     assert loser["input_tokens"] == 21 and loser["requests"] == 1 and winner["input_tokens"] == 21
     [record] = job.records[RECORD]

@@ -63,7 +63,7 @@ async def test_no_attempt_when_the_vendor_rejected_every_key():
     keys = key_attempts("sk-one-aaaaaaaa")
     pool = keys.provider.pool
     assert pool is not None
-    pool.reject("sk-one-aaaaaaaa")
+    pool.rests.reject("sk-one-aaaaaaaa")
     tried: list[str | None] = []
 
     async def attempt(ticket: Ticket) -> Failure | None:

@@ -186,7 +186,7 @@ async def test_client_header_bytes_outside_ascii_go_upstream_as_sent():
 async def test_a_websocket_handshake_when_every_key_rests_gets_the_same_answer(rejected, status):
     route, cfg = pool_route("openai_responses", ["k1", "k2"])
     for key in ("k1", "k2"):
-        route.provider.pool.bench(key, 600, rejected=rejected)
+        route.provider.pool.rests.bench(key, 600, rejected=rejected)
     sj = SocketJob(Job("job-0001", Route(route.provider, None)), [("authorization", "Bearer client")], "/v1/realtime")
 
     failure = await open_upstream(sj, cfg, upstream_client.Upstream())

@@ -84,7 +84,7 @@ def test_copilots_other_hosts_are_nobodys():
 
     for host in ("proxy.individual.githubcopilot.com", "githubcopilot.com", "api.github.com"):
         assert r.provider_for(host) is None and r.route(host, "POST", "/chat/completions", {}) is None
-    assert r.login_style("api.github.com", {}) is not None  # (a side host: its flows show the token masked)
+    assert r.claimed_style("api.github.com", {}) is not None  # (a side host: its flows show the token masked)
 
 
 # -- the config

@@ -10,7 +10,7 @@ from rewrite.pool import KeyPool
 from rewrite.pool.affinity import BOUND, MOVED, NEW, Affinity
 from rewrite.pool.keypool import name_keys
 from rewrite.pool.persistence import export_state, import_state
-from rewrite.pool.report import table
+from rewrite.pool.report import describe, table
 from tests.support.timing import FakeClock
 
 KEYS = ["sk-affinity-a-0001", "sk-affinity-b-0002", "sk-affinity-c-0003"]
@@ -49,25 +49,25 @@ def test_bindings_carry_over_a_restart_by_fingerprint_on_the_wall_clock():
         pick = later.pick(model="m", affinity=conversation(n))
         assert (pick.key, pick.why) == (bound[n], BOUND)
     assert later.pick(model="m", affinity=conversation("brief")).why == NEW
-    assert sorted(later.local.live(s) for s in later.states) == [0, 1, 1]
+    assert sorted(later.local.books.live(s) for s in later.states) == [0, 1, 1]
 
 
 def test_each_keys_live_conversations_are_described_and_shown():
     clock = FakeClock(1_800_000_000.0)
     pool = pool_of(KEYS, clock)
     keys = [served(pool, conversation(f"c{i}")) for i in range(5)]
-    described = pool.describe()
+    described = describe(pool)
     assert [k["conversations"] for k in described["keys"]] == [keys.count(k) for k in KEYS]
     assert sorted(k["conversations"] for k in described["keys"]) == [1, 2, 2]
     assert "conversations" in table([described]).splitlines()[1]
     pool.unbind(keys[0], conversation("c0"))  # its key failed it
-    assert pool.describe()["keys"][KEYS.index(keys[0])]["conversations"] == keys.count(keys[0]) - 1
+    assert describe(pool)["keys"][KEYS.index(keys[0])]["conversations"] == keys.count(keys[0]) - 1
     moved = pool.pick(model="m", avoid=keys[1], affinity=conversation("c1"))
     assert (moved.why, moved.bound) == (MOVED, keys[1]) and moved.key != keys[1]
     pool.bind(moved.key, conversation("c1"), moved.conversation)  # counted where it is now, not where it was
-    assert sum(k["conversations"] for k in pool.describe()["keys"]) == 4
+    assert sum(k["conversations"] for k in describe(pool)["keys"]) == 4
     clock.advance(301)
-    assert [k["conversations"] for k in pool.describe()["keys"]] == [0, 0, 0]
+    assert [k["conversations"] for k in describe(pool)["keys"]] == [0, 0, 0]
 
 
 def test_a_request_without_affinity_is_picked_as_it_always_was():
@@ -78,7 +78,7 @@ def test_a_request_without_affinity_is_picked_as_it_always_was():
     plain.pick(model="m"), plain.pick(model="m"), plain.pick(model="m"), plain.pick(model="m")
     for step in range(9):
         if step == 4:
-            plain.bench(KEYS[1], 10), bound.bench(KEYS[1], 10)
+            plain.rests.bench(KEYS[1], 10), bound.rests.bench(KEYS[1], 10)
         mine, theirs = plain.pick(model="m", avoid=KEYS[step % 3]), bound.pick(model="m", avoid=KEYS[step % 3],
                                                                                affinity=None)
         assert (mine.key, mine.wait, mine.why, mine.bound, mine.conversation) == (theirs.key, theirs.wait, "", None, "")

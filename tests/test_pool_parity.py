@@ -98,7 +98,7 @@ class Run:
     async def settled(self) -> None:
         """What went to Redis in the background (a rest before the first pick, a capped key given back) is there."""
         if self.state is not None:
-            await asyncio.gather(*self.state._tasks)
+            await asyncio.gather(*self.state.tasks)
             assert not self.state.breaker.broken
 
     async def pick(self, n: int, model: str = "", avoid: str | None = None, hold: bool = False) -> None:
@@ -137,13 +137,13 @@ class Run:
                     lease.release()
                 self.held = []
             elif step == "rest":
-                self.pool.bench(KEY[args[0]], args[1], *args[2:], why="parity")
+                self.pool.rests.bench(KEY[args[0]], args[1], *args[2:], why="parity")
             elif step == "pass":
                 await self.pass_time(args[0])
             elif step == "stall":
-                self.pool.stalled(KEY[args[0]])
+                self.pool.rests.stalled(KEY[args[0]])
             elif step == "reject":
-                self.pool.reject(KEY[args[0]], "parity")
+                self.pool.rests.reject(KEY[args[0]], "parity")
             await self.settled()
         if self.state is not None:
             await self.state.aclose()
@@ -342,8 +342,8 @@ class AffinityRun(WindowRun):
 
     async def live(self) -> None:
         if self.pool.shared is not None:
-            await self.pool.shared.bindings.observe(self.clock.now)
-        self.seen.append(tuple(self.pool.decisions.live(s) for s in self.pool.states))
+            await self.pool.shared.books.bindings.observe(self.clock.now)
+        self.seen.append(tuple(self.pool.decisions.books.live(s) for s in self.pool.states))
 
     def key_of(self, name: str) -> str:
         """A key by name, or `*conversation`: the key it is bound to."""
@@ -362,7 +362,7 @@ class AffinityRun(WindowRun):
             elif step == "live":
                 await self.live()
             elif step == "rest":
-                self.pool.bench(KEY[self.key_of(args[0])], args[1], why="parity")
+                self.pool.rests.bench(KEY[self.key_of(args[0])], args[1], why="parity")
             elif step == "pick":
                 await self.pick(*args)
             elif step == "release":
@@ -372,7 +372,7 @@ class AffinityRun(WindowRun):
             elif step == "pass":
                 await self.pass_time(args[0])
             elif step == "reject":
-                self.pool.reject(KEY[self.key_of(args[0])], "parity")
+                self.pool.rests.reject(KEY[self.key_of(args[0])], "parity")
             await self.settled()
         if self.state is not None:
             await self.state.aclose()
@@ -441,7 +441,7 @@ async def test_both_give_a_call_the_key_it_prefers_while_that_key_can_serve_alik
         run, seen = AffinityRun(strategy, where), []
         for prefer, step in (("a", None), ("b", "hold"), ("b", None), ("c", "rest"), ("c", None)):
             if step == "rest":
-                run.pool.bench(KEY["c"], 20, why="parity")
+                run.pool.rests.bench(KEY["c"], 20, why="parity")
                 await run.settled()
             pick = await run.pool.take(None, "m", affinity=preferring(None, list(KEY).index(prefer)), patient=False)
             seen.append((prefer, NAME[pick.key], pick.why))
@@ -505,7 +505,7 @@ async def cache_steps(run: AffinityRun) -> list[tuple]:
     read, delete = state_affinity("client", CACHE, False), state_affinity("client", CACHE, True)
     await make()
     await ask(read)  # on the key that made it
-    pool.bench(KEY[seen[0][0]], 20, why="parity")
+    pool.rests.bench(KEY[seen[0][0]], 20, why="parity")
     await run.settled()
     await ask(read)  # waits for its resting key
     await run.pass_time(21)

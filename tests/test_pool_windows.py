@@ -21,7 +21,7 @@ from rewrite.inspection.status import Tally, page, render_html, render_json, ren
 from rewrite.pool import KeyPool
 from rewrite.pool.caps import CapConfig, Share, period_end
 from rewrite.pool.persistence import export_state, import_state
-from rewrite.pool.report import table
+from rewrite.pool.report import describe, table
 from rewrite.pool.windows import Quotas, headroom
 from rewrite.state.redis.shared import SharedState
 from tests.support.vendor_errors import failure
@@ -179,7 +179,7 @@ def test_a_quota_groups_window_is_counted_once_for_every_model_of_the_group():
     p.reported(A, "claude-opus-4-1", used_up(30))
     assert {p.pick(model="claude-opus-4-6").key for _ in range(3)} == {B}  # Opus 4.x share one limit
     assert A in {p.pick(model="claude-sonnet-4-5").key for _ in range(2)}  # Sonnet has its own
-    assert {w["window"] for w in p.describe()["keys"][0]["windows"]} == {"claude-opus-4"}
+    assert {w["window"] for w in describe(p)["keys"][0]["windows"]} == {"claude-opus-4"}
 
 
 def test_a_request_larger_than_what_is_left_is_passed_over_a_smaller_one_is_not():
@@ -204,17 +204,17 @@ def test_every_key_over_its_window_names_the_earliest_reset():
 def test_a_quota_groups_429_rests_the_whole_group_on_that_key():
     clock = Clock()
     p = pool(clock)
-    p.failed(A, failure(429, [("retry-after", "30")], protocol="anthropic_messages"), "claude-opus-4-1")
+    p.rests.failed(A, failure(429, [("retry-after", "30")], protocol="anthropic_messages"), "claude-opus-4-1")
     assert {p.pick(model="claude-opus-4-6").key for _ in range(3)} == {B}
     assert A in {p.pick(model="claude-sonnet-4").key for _ in range(2)}
-    assert p.describe()["keys"][0]["resting"][0]["model"] == "claude-opus-4"
+    assert describe(p)["keys"][0]["resting"][0]["model"] == "claude-opus-4"
 
 
 def test_a_config_group_overrides_the_vendors():
     quotas = Quotas.of(protocols.registry.windows("openai").groups, {"gpt-5-family": ["gpt-5*"]}, [])
     clock = Clock()
     p = KeyPool([A, B], clock=clock, wall=clock, quotas=quotas)
-    p.failed(A, failure(429, [("retry-after", "30")]), "gpt-5-mini")
+    p.rests.failed(A, failure(429, [("retry-after", "30")]), "gpt-5-mini")
     assert {p.pick(model="gpt-5").key for _ in range(3)} == {B}
     assert A in {p.pick(model="gpt-4o").key for _ in range(2)}
 
@@ -247,7 +247,7 @@ def test_a_cap_of_tokens_and_dollars_counts_the_usage_answers_report():
     assert p.pick(model="claude-opus-4", tokens=50).key == A
     pick = p.pick(model="claude-opus-4", tokens=200)
     assert pick.wait == 3600  # A's hour ends first
-    shown = {(w["window"], w["unit"]): w for k in p.describe()["keys"] for w in k["windows"]}
+    shown = {(w["window"], w["unit"]): w for k in describe(p)["keys"] for w in k["windows"]}
     assert shown[("(cap) per day", "dollars")]["remaining"] == 0
 
 
@@ -257,8 +257,8 @@ def test_a_share_keeps_part_of_the_vendors_window_back():
     p.reported(A, "claude-opus-4", used_up(60, "tokens", left=2500, limit=10000))  # 2000 kept back: 500 usable
     assert p.pick(model="claude-opus-4", tokens=400).key == A
     assert {p.pick(model="claude-opus-4", tokens=600).key for _ in range(2)} == {B}
-    [shown] = p.describe()["keys"][0]["windows"]
-    assert shown["kept_back"] == 2000 and "2000 kept back" in p.describe()["keys"][0]["windows_text"]
+    [shown] = describe(p)["keys"][0]["windows"]
+    assert shown["kept_back"] == 2000 and "2000 kept back" in describe(p)["keys"][0]["windows_text"]
 
 
 def test_an_untouched_window_takes_a_request_larger_than_it():
@@ -326,8 +326,8 @@ async def settle(*states: SharedState) -> None:
     """What each worker sent Redis is applied: its background writes done, then a PING answered after them on its
     pipe (Redis answers one connection in order). Waited on, not slept for."""
     for state in states:
-        while state._tasks:
-            await asyncio.gather(*list(state._tasks), return_exceptions=True)
+        while state.tasks:
+            await asyncio.gather(*list(state.tasks), return_exceptions=True)
         if state.pipe is not None and state.pipe.connected():
             await state.pipe.call("PING")
 
@@ -359,7 +359,7 @@ async def test_a_cap_counts_every_workers_requests_and_usage(where):
     await settle(two_state)
     assert {(await take(one, "claude-opus-4", tokens=50)).key for _ in range(2)} == {B}
     await one_state.observe()  # what the others counted, in this worker's view (status page, rotator.pools)
-    [tokens] = [w for w in one.describe()["keys"][0]["windows"] if w["unit"] == "tokens"]
+    [tokens] = [w for w in describe(one)["keys"][0]["windows"] if w["unit"] == "tokens"]
     assert tokens["remaining"] == 5 and tokens["limit"] == 100
     await one_state.aclose()
     await two_state.aclose()
@@ -374,7 +374,7 @@ def test_a_keys_windows_are_shown_by_rotator_pools_the_status_page_and_the_metri
     p = pool(clock, CapConfig(per="day", dollars=5.0))
     p.reported(A, "claude-opus-4-1", used_up(42, "requests", left=7, limit=50))
     p.record_usage(A, "claude-opus-4", 10, 1.25, 5, 5)
-    described = p.describe()
+    described = describe(p)
     assert table([described]).count(f"{p.states[0].masked} windows: ") == 1
     assert "claude-opus-4 requests 7 of 50 left, resets 2027-01-15T08:00:42Z (in 42 s)" in table([described])
     assert "(cap) per day dollars 3.75 of 5 left" in table([described])

@@ -321,7 +321,7 @@ def test_error_body(status, error_class, type_):
 
 
 def test_unparsed_fast_path_never_misses_a_finish_or_a_tool_call():
-    from protocols.base import Event
+    from protocols.events import Event
 
     def chunk(choice: dict) -> Event:
         data = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",

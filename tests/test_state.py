@@ -20,6 +20,7 @@ from rewrite.engine import Engine
 from rewrite.pool import KeyPool, fingerprint, name_keys
 from rewrite.pool.keypool import key_of, stored_id, stored_ids
 from rewrite.pool.persistence import export_state, import_state
+from rewrite.pool.report import describe
 from rewrite.state.kept import scope
 from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
 from tests.support.timing import FakeClock, eventually
@@ -154,8 +155,8 @@ def rate_limited(seconds: str):
 def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     clock, wall = FakeClock(100.0), FakeClock(1_700_000_000.0)
     old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
-    old.failed(SECRET, rate_limited("300"), "gpt-4o")
-    old.failed(OTHER, failure(429, [], b"", pooled=True), "")  # a backoff, whole key
+    old.rests.failed(SECRET, rate_limited("300"), "gpt-4o")
+    old.rests.failed(OTHER, failure(429, [], b"", pooled=True), "")  # a backoff, whole key
     with old.lease(OTHER):
         old.record_usage(OTHER, "gpt-4o", 120, 0.5, 100, 20, cache_read=60, cache_write=30, cold_cost=0.01)
     old.record_usage(OTHER, "mystery", 30, None)
@@ -168,21 +169,21 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     assert new.pick(model="gpt-4o").key == OTHER  # (its short backoff ended while Rotator was down)
     assert new.states[0].rest_until("gpt-4o", 5.0) == pytest.approx(5.0 + 200)
     assert new.states[0].rest_until("gpt-4o-mini", 5.0) == 0
-    other = new.describe()["keys"][1]
+    other = describe(new)["keys"][1]
     assert other["total"] == {"requests": 1, "tokens": 150, "cost": 0.5, "unpriced": 1, "input_tokens": 100,
                               "cache_read_tokens": 60, "cache_write_tokens": 30, "cold_cost": 0.01}
     assert other["last_hour"]["tokens"] == 150 and other["models"]["gpt-4o"]["tokens"] == 120
     assert new.states[1].failures == 1
     with new.lease(OTHER):
         pass
-    assert new.describe()["keys"][1]["total"]["requests"] == 2  # the counters continue
+    assert describe(new)["keys"][1]["total"]["requests"] == 2  # the counters continue
 
 
 def test_an_out_key_is_not_carried_over_and_expired_rests_are_dropped():
     clock, wall = FakeClock(0.0), FakeClock(1_700_000_000.0)
     old = KeyPool([SECRET, OTHER], clock=clock, wall=wall)
-    old.failed(SECRET, failure(401, [], b"", pooled=True))
-    old.failed(OTHER, rate_limited("10"), "m")
+    old.rests.failed(SECRET, failure(401, [], b"", pooled=True))
+    old.rests.failed(OTHER, rate_limited("10"), "m")
     records = export_state(old)
     wall.now += 60
     new = KeyPool([SECRET, OTHER], clock=FakeClock(0.0), wall=wall)
@@ -192,7 +193,7 @@ def test_an_out_key_is_not_carried_over_and_expired_rests_are_dropped():
 
 def test_the_records_never_hold_a_key():
     pool = KeyPool([SECRET], wall=lambda: 1_700_000_000.0)
-    pool.failed(SECRET, rate_limited("30"), "m")
+    pool.rests.failed(SECRET, rate_limited("30"), "m")
     text = json.dumps(export_state(pool))
     assert SECRET not in text and "wxyz" not in text and f"key:{fingerprint(SECRET)}" in text
 
@@ -219,7 +220,7 @@ def test_records_that_do_not_parse_are_ignored():
                                                                 "minutes": [[1, 2, 3], "x"]}}},
                     {key: {"rests": [1], "usage": []}}, {key: {"rests": {"m": [float("inf"), "x"]}}}):
         import_state(pool, records)
-    assert pool.pick(model="m").wait == 0 and pool.describe()["keys"][0]["total"]["requests"] == 0
+    assert pool.pick(model="m").wait == 0 and describe(pool)["keys"][0]["total"]["requests"] == 0
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ def test_a_resting_key_is_still_resting_after_a_restart(tmp_path):
     with taddons.context():
         first = Engine(parse(config(str(db))))
         addon = started(first)
-        pool_of(first).failed(SECRET, rate_limited("300"), "gpt-4o")
+        pool_of(first).rests.failed(SECRET, rate_limited("300"), "gpt-4o")
         with pool_of(first).lease(OTHER):
             pool_of(first).record_usage(OTHER, "gpt-4o", 42, 0.001, 40, 2, cache_read=30, cache_write=10,
                                         cold_cost=0.0025)
@@ -270,8 +271,8 @@ def test_a_reload_brings_an_out_key_back_and_keeps_the_rests(tmp_path):
     with taddons.context():
         engine = Engine(parse(config("")))
         addon = started(engine)
-        pool_of(engine).failed(SECRET, failure(401, [], b"", pooled=True))
-        pool_of(engine).failed(OTHER, rate_limited("300"), "m")
+        pool_of(engine).rests.failed(SECRET, failure(401, [], b"", pooled=True))
+        pool_of(engine).rests.failed(OTHER, rate_limited("300"), "m")
         engine.configure(parse(config("")))  # the config reloaded: new pools
         addon.configure({"rotator_config"})
         pool = pool_of(engine)
@@ -293,7 +294,7 @@ async def test_changes_are_flushed_in_batches_without_done(tmp_path, monkeypatch
         monkeypatch.setattr(kept, "_changes", lambda *a, **k: (looks.append(1), changes(*a, **k))[1])
         addon.running()
         for _ in range(50):  # many events, no write of their own
-            pool_of(engine).failed(SECRET, rate_limited("300"), "m")
+            pool_of(engine).rests.failed(SECRET, rate_limited("300"), "m")
             with pool_of(engine).lease(OTHER):
                 pass
         assert writes == []

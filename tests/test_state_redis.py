@@ -14,6 +14,7 @@ import pytest
 from rewrite.config_providers import KeyConfig
 from rewrite.pool import KeyPool, name_keys
 from rewrite.pool.keypool import key_of, stored_id
+from rewrite.pool.report import describe
 from rewrite.state.redis.connection import connect
 from rewrite.state.redis.connection import connect_sync as connect_sync_client
 from rewrite.state.redis.names import PoolNames
@@ -98,9 +99,9 @@ async def test_weighted_shares_follow_the_weights_across_workers(redis_url):
 
 async def test_a_rest_seen_by_one_worker_keeps_the_key_out_of_the_others_rotation_and_is_never_shortened(redis_url):
     a, b = worker(redis_url), worker(redis_url)
-    a.bench(KEYS[0], 30, why="rate limited")
+    a.rests.bench(KEYS[0], 30, why="rate limited")
     await written(a)
-    b.bench(KEYS[0], 1, why="rate limited")  # a later, shorter hint, seen by another worker
+    b.rests.bench(KEYS[0], 1, why="rate limited")  # a later, shorter hint, seen by another worker
     await written(b)
     picked = [(await take_and_give_back(b)).key for _ in range(4)]
     assert KEYS[0] not in picked and set(picked) == set(KEYS[1:])
@@ -113,11 +114,11 @@ async def test_a_rest_seen_by_one_worker_keeps_the_key_out_of_the_others_rotatio
 
 async def test_a_worker_learns_the_others_rests_and_keeps_them_when_it_decides_alone(redis_url):
     a, b = worker(redis_url), worker(redis_url)
-    a.bench(KEYS[0], 30, why="rate limited")
-    a.bench(KEYS[1], 20, model="gpt-big", why="out of quota")
+    a.rests.bench(KEYS[0], 30, why="rate limited")
+    a.rests.bench(KEYS[1], 20, model="gpt-big", why="out of quota")
     await written(a)
     await b.shared.shared.observe()  # (about once a second, with the usage batch)
-    first, second = b.describe()["keys"][:2]
+    first, second = describe(b)["keys"][:2]
     assert first["state"] == "resting" and "rate limited" in first["text"]  # as the status page shows it
     assert [r["model"] for r in second["resting"]] == ["gpt-big"]
     assert {b.pick(model="gpt-big").key for _ in range(4)} == {KEYS[2]}  # its own pick, without Redis
@@ -126,7 +127,7 @@ async def test_a_worker_learns_the_others_rests_and_keeps_them_when_it_decides_a
 
 async def test_a_rest_for_one_model_leaves_the_key_to_the_others(redis_url):
     a, b = worker(redis_url), worker(redis_url)
-    a.bench(KEYS[0], 30, model="gpt-big", why="out of quota for this model")
+    a.rests.bench(KEYS[0], 30, model="gpt-big", why="out of quota for this model")
     await written(a)
     big = {(await take_and_give_back(b, "gpt-big")).key for _ in range(4)}
     small = {(await take_and_give_back(b, "gpt-small")).key for _ in range(3)}
@@ -137,7 +138,7 @@ async def test_a_rest_for_one_model_leaves_the_key_to_the_others(redis_url):
 async def test_when_every_key_rests_the_pick_names_the_key_back_soonest_and_how_long(redis_url):
     a, b = worker(redis_url), worker(redis_url)
     for key, seconds in zip(KEYS, (40, 7, 20)):
-        a.bench(key, seconds)
+        a.rests.bench(key, seconds)
     await written(a)
     pick = await b.take(model="m")
     assert pick.key == KEYS[1] and 6 < pick.wait <= 7
@@ -150,7 +151,7 @@ async def test_a_worker_that_never_saw_the_rests_says_how_long_every_key_rests_o
     worker's own state, which knows none of them until its once-a-second read."""
     a, b = worker(redis_url), worker(redis_url)
     for key in KEYS:
-        a.bench(key, 30)
+        a.rests.bench(key, 30)
     await written(a)
     pick = await b.take(model="m")
     pick.drop()
@@ -263,10 +264,10 @@ async def test_a_key_out_or_resting_after_a_stall_is_passed_over_by_the_shared_p
     is never picked, a stalled one only when no other key is ready."""
     a = worker(redis_url)
     await take_and_give_back(a)  # (connected: the picks below go out as the pipe's prepared call)
-    a.reject(KEYS[1])
-    a.stalled(KEYS[2])
+    a.rests.reject(KEYS[1])
+    a.rests.stalled(KEYS[2])
     assert [(await take_and_give_back(a)).key for _ in range(4)] == [KEYS[0]] * 4
-    a.bench(KEYS[0], 30)  # (now no key is ready: the stalled one is used at once, the refused one never)
+    a.rests.bench(KEYS[0], 30)  # (now no key is ready: the stalled one is used at once, the refused one never)
     await written(a)  # (over fakeredis the rest is written in the background)
     picks = [await take_and_give_back(a) for _ in range(2)]
     assert [(p.key, p.wait) for p in picks] == [(KEYS[2], 0.0)] * 2
@@ -281,7 +282,7 @@ async def test_a_rest_reaches_redis_before_any_pick_sent_after_it(redis_server):
     a = worker(redis_server.url, keys, strategy="priority")
     assert (await take_and_give_back(a)).key == KEYS[0]  # (connected)
     for i in range(2):
-        a.bench(KEYS[i], 30, why="rate limited")
+        a.rests.bench(KEYS[i], 30, why="rate limited")
         assert (await take_and_give_back(a)).key == KEYS[i + 1]
     await closed(a)
 
@@ -359,7 +360,7 @@ async def test_a_thousand_concurrent_picks_over_two_workers_are_exactly_fair(red
 async def test_a_restarted_worker_loses_no_rest_lease_or_count(redis_url):
     keys = [KeyConfig(key=k, max_concurrent=1) for k in KEYS[:2]]
     a = worker(redis_url, keys)
-    a.bench(KEYS[0], 30)
+    a.rests.bench(KEYS[0], 30)
     await written(a)
     pick = await a.take(model="gpt-x")
     a.lease(pick.key, "gpt-x", pick.held)  # held when the worker stops
@@ -382,7 +383,7 @@ async def test_no_key_text_is_ever_stored_in_redis(redis_url):
             pick = await pool.take(model="gpt-x")
             with pool.lease(pick.key, "gpt-x", pick.held):
                 pool.record_usage(pick.key, "gpt-x", 10, None)
-        pool.bench(KEYS[0], 30, model="gpt-x", why="rate limited")
+        pool.rests.bench(KEYS[0], 30, model="gpt-x", why="rate limited")
     await written(a, b)
     await closed(a, b)
     r = client(redis_url)
@@ -424,7 +425,7 @@ async def test_every_worker_shows_the_usage_of_all_and_the_hour_keeps_only_its_m
     with b.lease(pick.key, "gpt-y", pick.held):  # b's own count, not yet written
         b.record_usage(pick.key, "gpt-y", 7, None)
     await b.shared.shared.observe()
-    keys = b.describe()["keys"]
+    keys = describe(b)["keys"]
     assert sum(k["total"]["requests"] for k in keys) == 4 and sum(k["last_hour"]["tokens"] for k in keys) == 307
     assert sum(k["total"]["cost"] for k in keys) == pytest.approx(0.75)
     assert {m for k in keys for m in k["models"]} == {"gpt-x", "gpt-y"}
@@ -451,7 +452,7 @@ async def test_every_worker_shows_each_keys_prompt_cache_share_and_cold_cost_of_
         b.record_usage(pick.key, "claude-x", 1030, 0.001, 1000, 30, cache_read=900, cache_write=100,
                        cold_cost=0.000115)
     await b.shared.shared.observe()
-    [shown] = [k for k in b.describe()["keys"] if k["total"]["input_tokens"]]
+    [shown] = [k for k in describe(b)["keys"] if k["total"]["input_tokens"]]
     assert (shown["total"]["cache_read_tokens"], shown["total"]["cache_write_tokens"]) == (900, 1100)
     assert shown["cache_read_share"] == {"last_hour": 0.45, "total": 0.45}
     assert shown["total"]["cold_cost"] == pytest.approx(0.001265)

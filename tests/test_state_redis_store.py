@@ -59,8 +59,8 @@ def store(shared: SharedState, client=None, name: str = "continuity", clock=None
 
 async def sent(shared: SharedState) -> None:
     """What the worker wrote on its pipe so far is applied (and published): background writes done, then a PING."""
-    while shared._tasks:
-        for task in list(shared._tasks):
+    while shared.tasks:
+        for task in list(shared.tasks):
             await task
     assert shared.pipe is not None
     await shared.pipe.call("PING")

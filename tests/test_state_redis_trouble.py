@@ -65,7 +65,7 @@ async def test_a_frozen_redis_moves_every_decision_to_local_state_and_they_conve
     await serve()  # (Redis answers: the fingerprints' secret is known)
     with redis_server.frozen():
         took = [await serve() for _ in range(6)]
-        pool.bench(KEYS[0], 30, why="rate limited")  # learned while Redis is away: kept here
+        pool.rests.bench(KEYS[0], 30, why="rate limited")  # learned while Redis is away: kept here
         clock.advance(0.5)  # the breaker tries Redis again (a decision or a usage batch goes out, and times out)
         took += [await serve() for _ in range(6)]
     # Only the decisions that found Redis frozen (the first, and perhaps the breaker's retry) waited its timeout.

@@ -80,7 +80,7 @@ def sample_page() -> dict:
     tally.record(retried_flow(usage={"input_tokens": 10, "output_tokens": 5}, cost=0.25))
     clock.now += 65
     pool = KeyPool(KEYS[:2], name="openai", clock=FakeClock(50), wall=clock)
-    pool.bench(KEYS[0], 30, why="status 429")
+    pool.rests.bench(KEYS[0], 30, why="status 429")
     providers = [{"name": "openai", "family": "openai", "pool": describe(pool, 50, clock.now)},
                  {"name": "gemini", "family": "gemini", "pool": None}]
     flights = [Flight("f1aaaaaaaaaa", "openai", MASKED[1], "openai-chat", clock.now - 2.5),

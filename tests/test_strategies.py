@@ -39,7 +39,7 @@ def ready_keys(pool: KeyPool, clock: FakeClock) -> set[str]:
 def rest_some(pool: KeyPool, rng: random.Random) -> None:
     """Now and then a key is rate limited for a while."""
     if rng.random() < 0.1:
-        pool.bench(rng.choice(pool.keys), rng.uniform(0.5, 20))
+        pool.rests.bench(rng.choice(pool.keys), rng.uniform(0.5, 20))
 
 
 def test_every_strategy_is_registered_by_its_config_name():
@@ -55,7 +55,7 @@ def test_round_robin_takes_each_key_in_turn_and_skips_resting_ones():
     clock = FakeClock()
     pool = KeyPool(["a", "b", "c"], clock=clock)
     assert [pool.pick().key for _ in range(6)] == ["a", "b", "c", "a", "b", "c"]
-    pool.bench("b", 10)
+    pool.rests.bench("b", 10)
     assert [pool.pick().key for _ in range(4)] == ["a", "c", "a", "c"]
 
 
@@ -89,7 +89,7 @@ def test_fair_cycle_a_key_back_from_rest_joins_the_current_cycle():
     clock = FakeClock()
     pool = KeyPool(["a", "b", "c", "d"], "fair-cycle", clock=clock)
     assert pool.pick().key == "a"
-    pool.bench("c", 10)
+    pool.rests.bench("c", 10)
     assert [pool.pick().key for _ in range(2)] == ["b", "d"]
     assert pool.pick().key == "a"  # every ready key had its turn: a new cycle
     clock.now += 11  # c is back: it joins this cycle rather than waiting for the next
@@ -114,7 +114,7 @@ def test_weighted_shares_among_the_ready_keys_when_one_rests():
     clock = FakeClock()
     pool = KeyPool(keys({"key": "a", "weight": 1}, {"key": "b", "weight": 3}, {"key": "c", "weight": 6}), "weighted",
                    clock=clock)
-    pool.bench("c", 1e6)
+    pool.rests.bench("c", 1e6)
     counts = Counter(pool.pick().key for _ in range(4000))
     assert counts["c"] == 0 and counts["b"] / 4000 == pytest.approx(0.75, rel=0.03)
 
@@ -193,7 +193,7 @@ async def test_leases_never_leak_under_cancellation():
         while (pick := pool.pick()).busy:
             await pool.returned()
         with pool.lease(pick.key):
-            peak[pick.key] = max(peak[pick.key], pool._by_secret[pick.key].in_flight)
+            peak[pick.key] = max(peak[pick.key], pool.by_secret[pick.key].in_flight)
             await turns(rng.randrange(6))  # the attempt lasts a few loop turns
             if rng.random() < 0.2:
                 raise RuntimeError("the upstream failed")

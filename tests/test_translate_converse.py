@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols.translate as translate
-from protocols.capabilities import lookup
 from protocols.registry import get as protocol
+from protocols.registry import model_capabilities
 from protocols.unified import (
     CHOICE_REQUIRED,
     CHOICE_TOOL,
@@ -48,7 +48,7 @@ def to_ir(protocol: str, body: dict) -> Request:
 
 
 def across(body: dict, source: str, target: str) -> dict:
-    caps = lookup(protocol(target).family, SAMPLING_MODELS[target])
+    caps = model_capabilities(protocol(target).family, SAMPLING_MODELS[target])
     return translate.translate_request(body, source, target, MODEL_IN_PATH.get(source, ""), caps=caps)
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols.translate as translate
-from protocols.capabilities import lookup
+from protocols.registry import model_capabilities
 from protocols.unified import (
     CHOICE_REQUIRED,
     CHOICE_TOOL,
@@ -37,7 +37,7 @@ SAMPLING_MODELS = {"openai_chat": ("openai", "gpt-4.1"), "openai_responses": ("o
 
 
 def takes_sampling(target: str):
-    return lookup(*SAMPLING_MODELS[target])
+    return model_capabilities(*SAMPLING_MODELS[target])
 
 
 def to_ir(protocol: str, body: dict) -> Request:
@@ -224,8 +224,8 @@ def test_tool_choice_in_every_protocol(choice, parallel, expected):
                                                            else None))
 
 
-BUDGET_CLAUDE = lookup("anthropic", "claude-sonnet-4-5")
-BUDGET_GEMINI = lookup("gemini", "gemini-2.5-pro")
+BUDGET_CLAUDE = model_capabilities("anthropic", "claude-sonnet-4-5")
+BUDGET_GEMINI = model_capabilities("gemini", "gemini-2.5-pro")
 
 
 def test_reasoning_effort_and_budgets_translate_to_each_others_terms():

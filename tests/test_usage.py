@@ -18,6 +18,7 @@ from rewrite.plugins.payers.pooled import PooledKey
 from rewrite.plugins.quirks import record_of
 from rewrite.pool import KeyPool
 from rewrite.pool.key_state import mask
+from rewrite.pool.report import describe
 from tests.support import engine_harness
 from tests.support import fake_vendor as fv
 from tests.support.streams import parse
@@ -300,7 +301,7 @@ def test_account_sets_the_job_logs_a_line_and_counts_per_key_and_model(caplog):
     assert line.startswith("rotator: openai 01234567: usage: gpt-4o-mini: input 2006 (cache read 1920, cache write 0), "
                            "output 300 (reasoning 192), cost $0.000")
     assert "secret" not in line
-    counts = pool.describe()
+    counts = describe(pool)
     assert json.dumps(counts).count("2306") >= 1  # the key's tokens: input + output
     assert "secret" not in json.dumps(counts)
 
@@ -313,7 +314,7 @@ def test_account_counts_each_keys_prompt_cache_reads_writes_and_what_its_cold_pr
     account(job(), Usage(input_tokens=10_100, output_tokens=30, cache_read_tokens=10_000, cache_write_tokens=50),
             "claude-haiku-4-5", PriceTable(), pool, "sk-pool-secret-1")
     account(job(), Usage(input_tokens=10, output_tokens=2), "fake-model", PriceTable(), pool, "sk-pool-secret-2")
-    first, second = pool.describe()["keys"]
+    first, second = describe(pool)["keys"]
     assert {k: first["total"][k] for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens")} == {
         "input_tokens": 20_150, "cache_read_tokens": 10_000, "cache_write_tokens": 10_050}
     assert first["cache_read_share"] == {"last_hour": 0.4963, "total": 0.4963}
@@ -328,7 +329,7 @@ def test_account_of_an_unknown_model_costs_unknown_not_zero(caplog):
         account(j, Usage(input_tokens=10, output_tokens=2), "fake-model", PriceTable(), pool, "sk-pool-secret-1")
     assert j.cost is None and j.usage["input_tokens"] == 10
     assert "cost unknown" in caplog.messages[-1]
-    state = pool._by_secret["sk-pool-secret-1"].usage
+    state = pool.by_secret["sk-pool-secret-1"].usage
     assert state.total.tokens == 12 and state.total.unpriced == 1 and state.by_model["fake-model"].tokens == 12
 
 
@@ -368,7 +369,7 @@ async def test_the_engine_records_usage_on_the_job_and_the_key(protocol, stream,
     usage = expected(protocol, ctx())
     assert job.usage == usage_module.as_dict(usage)
     tokens = fv.INPUT_TOKENS + ctx().output_tokens + 7
-    [key] = [k for k in job.route.provider.pool.describe()["keys"] if k["total"]["tokens"]]
+    [key] = [k for k in describe(job.route.provider.pool)["keys"] if k["total"]["tokens"]]
     cache = {"input_tokens": usage.input_tokens, "cache_read_tokens": usage.cache_read_tokens,
              "cache_write_tokens": usage.cache_write_tokens}
     assert usage.cache_read_tokens and key["cache_read_share"]["total"] == round(

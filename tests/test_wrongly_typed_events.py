@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import protocols
 import protocols.translate as translate
 from protocols import ENDING_ERROR, ENDING_LENGTH
-from protocols.base import Event
+from protocols.events import Event
 from protocols.sse import SSEParser, format_event
 from protocols.translate.base import MALFORMED
 from protocols.unified import Request

@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocols.anthropic_messages import stream as S
-from protocols.base import Event, count, member, whole_json
+from protocols.base import count, member, whole_json
 from protocols.capabilities import Capabilities
+from protocols.events import Event
 from protocols.resume import Delivered, Method, Seam, register
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
 from protocols.resume.holding import BlockHolder, Unsaid

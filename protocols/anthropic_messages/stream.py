@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from protocols.base import Aggregator, Event, Protocol, Repairer, count, member, whole_json
+from protocols.base import Aggregator, Protocol, Repairer, count, member, whole_json
 from protocols.errors import anthropic_error
+from protocols.events import Event
 from protocols.sse import dumps, json_event, load_object
 
 PATH_SUFFIX = "/v1/messages"

@@ -21,7 +21,8 @@ import base64
 import binascii
 import json
 
-from protocols.base import ENDING_LENGTH, Event, Repairer, StreamParser
+from protocols.base import ENDING_LENGTH, Repairer
+from protocols.events import Event, StreamParser
 from protocols.eventstream import EventStreamParser, FrameError, event_frame, exception_frame, is_failure
 from protocols.eventstream.codec import OVERHEAD
 from protocols.families.bedrock.errors import error_body, exception_for, exception_status

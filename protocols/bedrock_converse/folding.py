@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from protocols.base import Aggregator, Event, integer, member, whole_json
+from protocols.base import Aggregator, integer, member, whole_json
 from protocols.bedrock_converse.events import (
     BLOCK_INDEX,
     CONTENT_BLOCK_DELTA,
@@ -22,6 +22,7 @@ from protocols.bedrock_converse.events import (
     TOOL_USE,
     converse_usage,
 )
+from protocols.events import Event
 from protocols.eventstream import is_failure
 from protocols.sse import load_object
 

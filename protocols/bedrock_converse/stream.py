@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote
 
-from protocols.base import Event, Protocol, Repairer, member
+from protocols.base import Protocol, Repairer, member
 from protocols.bedrock_converse.events import (
     BLOCK_INDEX,
     CONTENT_BLOCK_DELTA,
@@ -28,6 +28,7 @@ from protocols.bedrock_converse.events import (
     converse_usage,
 )
 from protocols.bedrock_converse.folding import ConverseAggregator
+from protocols.events import Event
 from protocols.eventstream import EventStreamParser, event_frame, exception_frame, is_failure
 from protocols.eventstream.events import CONTENT_TYPE_HEADER
 from protocols.families.bedrock.errors import error_body, exception_for, exception_status

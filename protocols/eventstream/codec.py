@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from zlib import crc32
 
-from protocols.base import BrokenStream
+from protocols.events import BrokenStream
 
 PRELUDE = 12  # total length, headers length, prelude CRC
 OVERHEAD = PRELUDE + 4  # the prelude and the message CRC: a frame with no headers and no payload

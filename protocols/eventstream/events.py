@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.base import Event
+from protocols.events import Event
 from protocols.eventstream.codec import Frame, FrameDecoder, Header, encode_frame
 from protocols.sse import dumps
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.base import Event, count, member
+from protocols.base import count, member
 from protocols.capabilities import Capabilities
+from protocols.events import Event
 from protocols.gemini import stream as S
 from protocols.gemini.translate.vocabulary import get_field
 from protocols.resume import Delivered, Method, Seam, register

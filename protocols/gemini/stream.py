@@ -6,8 +6,9 @@ import re
 from typing import cast
 from urllib.parse import unquote
 
-from protocols.base import Aggregator, Event, Protocol, Repairer, count, integer, member
+from protocols.base import Aggregator, Protocol, Repairer, count, integer, member
 from protocols.errors import gemini_error
+from protocols.events import Event
 from protocols.sse import dumps, json_event, load_object
 from protocols.urls import segment
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.base import Event
+from protocols.events import Event
 from protocols.gemini.translate.answer_in import usage_to_ir
 from protocols.sse import load_object
 from protocols.unified import Usage

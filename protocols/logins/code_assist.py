@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from protocols.base import Event
 from protocols.envelope import Envelope
+from protocols.events import Event
 from protocols.sse import SSEParser, dumps, format_event, load_object
 from protocols.vendor_errors import ErrorAnswer, ErrorKind, Quota, VendorError
 from protocols.windows import Window, WindowAnswer, WindowStatus, epoch

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from protocols.base import Aggregator, Event, Protocol, Repairer, member, whole_json
+from protocols.base import Aggregator, Protocol, Repairer, member, whole_json
 from protocols.errors import OPENAI_TRUNCATED_CODE, TRUNCATED_MESSAGE, openai_error
+from protocols.events import Event
 from protocols.sse import dumps, json_event, load_object
 
 PATH_SUFFIX = "/chat/completions"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from protocols.base import Event
+from protocols.events import Event
 from protocols.openai_chat.translate.answer_in import usage_to_ir
 from protocols.sse import load_object
 from protocols.usage import UsageSniffer

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.base import Event, count, member
+from protocols.base import count, member
 from protocols.capabilities import Capabilities
+from protocols.events import Event
 from protocols.openai_responses import stream as S
 from protocols.resume import Delivered, Method, Seam, register
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
@@ -93,11 +94,11 @@ class ResponsesObserver:
     def delivered(self) -> ResponsesDelivered:
         tracker = self._tracker()
         items = {**tracker.done, **{index: item.snapshot() for index, item in tracker.open.items()}}
+        text = "".join(_texts(items))
         for item in tracker.open.values():
             why_not = _open_item_problem(item)
             if why_not:
-                return ResponsesDelivered("".join(_texts(items)), False, why_not)
-        text = "".join(_texts(items))
+                return ResponsesDelivered(text, False, why_not)
         if json_begun(structured(self._body), text):
             return ResponsesDelivered(text, False, STRUCTURED)
         output = tuple(turn for index in sorted(items) for turn in _as_input(items[index]))
@@ -277,10 +278,8 @@ class ResponsesSplicer:
 
     def feed(self, event: Event) -> list[Event]:
         payload = load_object(event.data) if event.data is not None else None
-        if self.failed or payload is None:
-            return []
-        kind = payload.get("type")
-        if kind in S.PRELUDE:
+        kind = payload.get("type") if payload is not None else None
+        if self.failed or payload is None or kind in S.PRELUDE:
             return []
         if not S.api_event(kind):  # a vendor's own (Codex's `codex.rate_limits`): passed on, the seam still open
             return [self._emit(payload)]

@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from protocols.base import Event
 from protocols.capabilities import Capabilities
+from protocols.events import Event
 from protocols.resume.seam import Seam
 
 Method = Literal["prefill", "instruction", "again"]

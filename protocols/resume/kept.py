@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from protocols.base import Event
+from protocols.events import Event
 from protocols.sse import SSEParser, dumps, format_event, load_object
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from protocols.capabilities import Capabilities, fit, lookup
+from protocols.capabilities import Capabilities, fit
 from protocols.registry import get as protocol
+from protocols.registry import model_capabilities
 from protocols.translate.base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, Translator
 from protocols.translate.common import error_from_body
 from protocols.translate.registry import get, names
@@ -57,7 +58,8 @@ def translate_request(body: dict, client: str, upstream: str, model: str = "", s
     (`caps`; the built-in table's entry for the request's model if not given)."""
     request = across_vendors(request_to_ir(client, body, model, stream), client, upstream, forward_user_id)
     try:
-        return request_from_ir(upstream, request, caps or lookup(protocol(upstream).family, request.model))[0]
+        caps = caps or model_capabilities(protocol(upstream).family, request.model)
+        return request_from_ir(upstream, request, caps)[0]
     except MALFORMED as e:  # a value of the wrong type that reading let through
         raise TranslationError(f"malformed {client} request: {type(e).__name__}: {e}") from None
 

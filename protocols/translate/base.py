@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Event, Repairer
+from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Repairer
 from protocols.capabilities import EFFORTS
 from protocols.errors import TRUNCATED_MESSAGE
+from protocols.events import Event
 from protocols.unified import FINISH_LENGTH, Answer, Request, Usage
 from protocols.unified_stream import (
     KIND_TRUNCATED,

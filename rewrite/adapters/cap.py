@@ -6,8 +6,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from rewrite.adapters import Adapter, UpstreamRequest, paths, register
+from rewrite.adapters import paths
 from rewrite.adapters.numbers import bound
+from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 
 @register

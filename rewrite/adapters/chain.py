@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from protocols.base import Protocol
-from rewrite.adapters import Adapter, UpstreamRequest
 from rewrite.adapters.entries import AdapterEntry
+from rewrite.adapters.registry import Adapter, UpstreamRequest
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from rewrite.adapters import Adapter, UpstreamRequest, register
+from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 DEVELOPER = "developer"
 SYSTEM = "system"

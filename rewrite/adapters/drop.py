@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from rewrite.adapters import Adapter, UpstreamRequest, paths, register
+from rewrite.adapters import paths
+from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 
 def _dotted(v: list[str]) -> list[str]:

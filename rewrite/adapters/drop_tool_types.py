@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from rewrite.adapters import Adapter, UpstreamRequest, register
+from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 
 @register

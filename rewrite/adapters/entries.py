@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ConfigDict, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from rewrite.adapters import ADAPTERS, Adapter
+from rewrite.adapters.registry import ADAPTERS, Adapter
 
 _fields: dict[str, Any] = {name: (cls.Options, None) for name, cls in ADAPTERS.items()}
 _Fields = create_model("AdapterFields", __config__=ConfigDict(extra="forbid"), **_fields)

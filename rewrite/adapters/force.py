@@ -7,7 +7,8 @@ from typing import Annotated, cast
 
 from pydantic import AfterValidator, Field, JsonValue
 
-from rewrite.adapters import Adapter, UpstreamRequest, paths, register
+from rewrite.adapters import paths
+from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 
 @register

@@ -10,7 +10,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from rewrite.adapters import Adapter, UpstreamRequest, register
+from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
 _VALUE = re.compile(r"^[\x20-\x7e\t]*$")

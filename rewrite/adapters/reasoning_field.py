@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from rewrite.adapters import Adapter, UpstreamRequest, register
+from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 FIELDS = ("reasoning_content", "reasoning")
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from rewrite.adapters import Adapter, UpstreamRequest, register
+from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 
 def _model_name(name: str) -> str:

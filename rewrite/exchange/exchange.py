@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import protocols.resume
-from protocols.base import SSE, StreamParser
+from protocols.base import SSE
+from protocols.events import StreamParser
 from protocols.sse import SSEParser
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config, LimitsConfig, StreamingConfig

@@ -24,7 +24,7 @@ from rewrite.providers.credentials import Resting
 from rewrite.routing.router import Route
 
 if TYPE_CHECKING:
-    from rewrite.pool.prefetch import Prefetch
+    from rewrite.pool.decisions import Prefetch
 
 logger = logging.getLogger("rotator")
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from protocols.base import Protocol, Repairer, StreamParser
+from protocols.base import Protocol, Repairer
+from protocols.events import StreamParser
 from protocols.members import rewritten
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED

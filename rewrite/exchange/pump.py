@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from protocols.base import Aggregator, BrokenStream, Repairer, StreamParser
+from protocols.base import Aggregator, Repairer
+from protocols.events import BrokenStream, StreamParser
 from protocols.resume import Holder
 from protocols.sse import SSEParser
 from protocols.translate.base import MALFORMED

@@ -17,16 +17,16 @@ Heartbeats are the request's, not an attempt's: they go on meanwhile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rewrite.lifecycle.events import Hedge, Raced
-from rewrite.lifecycle.payer import Ask, Ticket
+from rewrite.lifecycle.payer import Ask, Payer, Ticket
 from rewrite.policy.retry import Failure
 from rewrite.waiting import first_done
 
 if TYPE_CHECKING:
-    from rewrite.exchange.keys import KeyAttempts
+    from rewrite.exchange.context import Context
 
 
 class Outrun(Exception):
@@ -39,6 +39,19 @@ class Runner(Protocol):
     async def on(self, ticket: Ticket) -> Failure | None: ...
 
     def spent(self) -> Any: ...
+
+
+class Contender(Protocol):
+    """What a race needs of the key attempts whose attempt it races (rewrite/exchange/keys.py's `KeyAttempts`)."""
+
+    ctx: Context
+    payer: Payer
+    call: Any
+
+    async def second(self, first: Ticket, n: int) -> tuple[Ticket, Ask] | None: ...
+
+    async def attempt(self, try_key: Callable[[Ticket], Awaitable[Failure | None]], ticket: Ticket, ask: Ask,
+                      keep_lease: bool = False) -> Failure | None: ...
 
 
 # A racing attempt, given its claim (called before anything of it reaches the client) and when its first token is due.
@@ -74,7 +87,7 @@ class Claim:
 class Race:
     """The race of attempt number `n` of `keys`'s target, first sent on `ticket` (asked with `ask`)."""
 
-    def __init__(self, keys: KeyAttempts, racer: Racer, delay: float, ticket: Ticket, ask: Ask, n: int) -> None:
+    def __init__(self, keys: Contender, racer: Racer, delay: float, ticket: Ticket, ask: Ask, n: int) -> None:
         self.keys, self.racer, self.delay = keys, racer, delay
         self.tickets: list[Ticket] = [ticket]
         self.ask, self.n = ask, n

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import httpx
 
 import protocols.translate as translate
-from protocols.base import Event, Protocol, Repairer, StreamParser
+from protocols.base import Protocol, Repairer
 from protocols.capabilities import Capabilities
+from protocols.events import Event, StreamParser
 from protocols.resume import Delivered, Holder, Method, Observer, Resumer, Splicer, seam_for
 from protocols.resume.kept import KeptEvents
 from protocols.resume.seam import Seam

@@ -72,6 +72,9 @@ class Payer:
     covers = False  # the answer's cost is covered by a plan (counted for it, not priced)
     keeps_errors = False  # its error answers are its client's to see: never left for the route's next target
     ticket_fixed = True  # every attempt goes on the same credential
+    # The top level's hedging applies to it; not to a client's own plan (a login's), which a second attempt would
+    # spend twice: only its provider's own `hedging` turns it on (rewrite/plugins/hedging.py).
+    hedged_unasked = True
 
     def skip(self, model: str, tokens: float, within: float) -> Failure | None:
         """The failure when this target is known unable to serve within `within` seconds (every key resting that

@@ -16,6 +16,7 @@ from __future__ import annotations
 from rewrite.exchange.context import Context
 from rewrite.lifecycle.events import Ended, FirstToken, Hedge, Hedging, Raced
 from rewrite.lifecycle.hooks import Part, Plugin
+from rewrite.lifecycle.payer import Payer
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy.hedging import AUTO, Budget, HedgingConfig, Latencies
 from rewrite.policy.outcomes import Note
@@ -40,10 +41,11 @@ class HedgedFirstTokens(Plugin):
             return None
         return Hedger(self, ctx)
 
-    def settings(self, provider) -> HedgingConfig | None:
-        """The provider's settings when its requests are hedged, else None."""
+    def settings(self, provider, payer: Payer) -> HedgingConfig | None:
+        """The provider's settings when its requests are hedged, else None (a payer's plan is hedged only when its
+        provider's own settings say so: `Payer.hedged_unasked`)."""
         settings, own = self.setting.config.hedging_for(provider.name)
-        if settings.mode != "on" or settings.max_share <= 0 or (provider.login is not None and not own):
+        if settings.mode != "on" or settings.max_share <= 0 or not (own or payer.hedged_unasked):
             return None
         return settings
 
@@ -76,7 +78,7 @@ class Hedger(Part):
     def hedging(self, e: Hedging) -> float | None:
         call, req = e.call, self.ctx.req
         self.sent, self.ttft = self.ctx.clock.loop.time(), None
-        settings = self.plugin.settings(call.provider)
+        settings = self.plugin.settings(call.provider, call.payer)
         self.timed = settings is not None
         if (settings is None or not call.upstream_stream or call.asking is not None or call.leg.protocol is None
                 or req.proto is None or req.proto.makes_state(req.body)

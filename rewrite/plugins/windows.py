@@ -10,7 +10,8 @@ import math
 import time
 from collections.abc import Callable
 
-from protocols.base import ENDING_LENGTH, Event, Repairer
+from protocols.base import ENDING_LENGTH, Repairer
+from protocols.events import Event
 from protocols.windows import iso, merged
 from rewrite.exchange.context import Context
 from rewrite.exchange.outgoing import TargetCall

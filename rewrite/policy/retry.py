@@ -56,7 +56,7 @@ class Failure:
     body: bytes = b""
     retryable: bool = True
     delay: float | None = None  # the vendor's delay, or a quota's window; None: none named (back off)
-    stalled: bool = False  # no first token in time, or no connection: the key rests (see KeyPool.stalled)
+    stalled: bool = False  # no first token in time, or no connection: the key rests (see KeyRests.stalled)
     rest: KeyRest | None = None  # what the key that got it deserves
     # Every key rests, but the conversation's state is on one key alone (a pin's kind): the request may be sent
     # whole elsewhere (rewrite/exchange/fallback.py).

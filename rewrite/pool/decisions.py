@@ -9,6 +9,9 @@ usage) and the policy of how an answer rests a key; what it decides from that vi
   script per pick (rewrite/state/redis/scripts.py: each strategy's own chunk), rests and leases in Redis. It keeps a
   `LocalDecisions` of the same pool to decide alone when Redis does not answer, and to show what every worker set.
 
+Each keeps its account of what happened between picks in its `Books` (`books`: rests, conversations bound, windows
+spent and reported, counts), which the picks read; the `Decisions` themselves pick, lease and say how long keys rest.
+
 Each decision is written once per implementation, and tests/test_pool_parity.py runs one scripted sequence of
 picks, rests, stalls, refusals, leases and releases through both (over fakeredis and a real redis-server) and
 compares every choice. A strategy name that an implementation does not know is an error where the pool is made.
@@ -25,20 +28,20 @@ pin (`hard`) waits for its resting B (`Pick(B, wait)`). Otherwise the conversati
 (MOVED, `bound` B); a new one (NEW), or one found by its session only with a history under COMPACTED of the bound turn's
 (COMPACTION), is placed too: among the free keys, the fewest live conversations (capped at LIVE_CAP), then the most
 quota headroom (to 0.05), then the strategy among those; with no free key, the fallback as for any pick.
-`Pick.conversation` names what to bind: the binding's name, or `Affinity.name`. `bind(state, affinity, conversation,
-extra)` binds the request's ids (and `extra`) to the key that served, the conversation live there and nowhere else;
-`unbind(state, affinity)` drops those bound to a key that failed; `live(state)` counts the key's live conversations
-(`describe()`). Local: rewrite/pool/bindings.py (id -> Binding, per key name -> until, on the wall clock; expired ones
-purged lazily; kept in the state file by key fingerprint). Redis: one hash per pool (`rot:{pool}:bind`, id -> "fp|until
-ms|depth|name"), a fixed key of the prepared pick, the ids among the pick's own arguments, read by the pick script
-before the strategy's `choose` (rewrite/state/redis/bind_scripts.py: its own chunks); each key's live conversations a
-sorted set (ZCOUNT for placement); the expiries a sorted set trimmed by each bind; bind and unbind written at once on
-the pipe, as rests are (rewrite/state/redis/bindings.py). Parity cases: a bound key picked first; a resting, busy
-(impatient), avoided or refused one passed over and the conversation bound again to the key that serves; a pin waiting
-for its resting key; an expired binding and a compaction placed anew; six new conversations over three keys two each;
-unbind after a failure; a pin's holder bound without a binding, or over one naming another key, waited for while it
-rests, left when it just failed; a pin an answer made (a Gemini cache) kept for its own lifetime, waited for, and
-dropped when deleted.
+`Pick.conversation` names what to bind: the binding's name, or `Affinity.name`. Its `books`: `bind(state, affinity,
+conversation, extra)` binds the request's ids (and `extra`) to the key that served, the conversation live there and
+nowhere else; `unbind(state, affinity)` drops those bound to a key that failed; `live(state)` counts the key's live
+conversations (`describe()`). Local: rewrite/pool/bindings.py (id -> Binding, per key name -> until, on the wall clock;
+expired ones purged lazily; kept in the state file by key fingerprint). Redis: one hash per pool (`rot:{pool}:bind`, id
+-> "fp|until ms|depth|name"), a fixed key of the prepared pick, the ids among the pick's own arguments, read by the pick
+script before the strategy's `choose` (rewrite/state/redis/bind_scripts.py: its own chunks); each key's live
+conversations a sorted set (ZCOUNT for placement); the expiries a sorted set trimmed by each bind; bind and unbind
+written at once on the pipe, as rests are (rewrite/state/redis/bindings.py). Parity cases: a bound key picked first; a
+resting, busy (impatient), avoided or refused one passed over and the conversation bound again to the key that serves; a
+pin waiting for its resting key; an expired binding and a compaction placed anew; six new conversations over three keys
+two each; unbind after a failure; a pin's holder bound without a binding, or over one naming another key, waited for
+while it rests, left when it just failed; a pin an answer made (a Gemini cache) kept for its own lifetime, waited for,
+and dropped when deleted.
 
 Quota windows (rewrite/pool/windows.py: per key and quota group, the vendor's rate limits and the config's caps;
 a key whose window the request would exceed is passed over, and is back at the window's reset): the request's
@@ -72,7 +75,6 @@ from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 if TYPE_CHECKING:
     from rewrite.pool.affinity import Affinity
     from rewrite.pool.key_state import KeyState
-    from rewrite.pool.prefetch import Prefetch
 
 
 class Held(Protocol):
@@ -140,8 +142,47 @@ class Lease:
             held.release()
 
 
+class Books(ABC):
+    """What one pool's decisions keep account of between picks, told as it happens: the keys' rests, the
+    conversations bound to them, what their answers spent of their windows and what they served. Keys are the
+    pool's `KeyState`s, in config order."""
+
+    @abstractmethod
+    def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
+        """Rest the key for `seconds` (for the model `scope`, or WHOLE_KEY); a longer rest it has stays. `share`:
+        off for a rest learned from the other processes. Returns whether the pool's own view changed."""
+
+    @abstractmethod
+    def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
+        """Bind `affinity.bind` and `extra` ids to the key (it served the conversation) until `affinity.ttl` from
+        now, under the name `conversation`; the conversation is live on this key until then, and on no other."""
+
+    @abstractmethod
+    def unbind(self, state: KeyState, affinity: Affinity) -> None:
+        """The key failed the conversation: drop those of its ids bound to the key, and its live count there."""
+
+    @abstractmethod
+    def live(self, state: KeyState) -> int:
+        """The conversations live on the key (bound to it, not expired)."""
+
+    @abstractmethod
+    def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
+        """What the key's answer used (tokens, input and output tokens, dollars), counted in its windows."""
+
+    @abstractmethod
+    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
+        """The vendor's figures of one of the key's windows, in place of what was counted."""
+
+    @abstractmethod
+    def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
+        """Requests, tokens and cost the key served (already in its `KeyState.usage`), for whoever else counts them."""
+
+
 class Decisions(ABC):
-    """One pool's decisions (see the module's docstring). Keys are the pool's `KeyState`s, in config order."""
+    """One pool's decisions (see the module's docstring): which key serves, and the leases that hold keys; what
+    they decide on is kept by their `books`. Keys are the pool's `KeyState`s, in config order."""
+
+    books: Books
 
     # The keys' fingerprints as the state these decisions share names them (config order; empty until known), where
     # that is not the pool's own (`KeyState.id`, the state file's): Redis's, under the secret every worker reads.
@@ -167,24 +208,6 @@ class Decisions(ABC):
         """The first attempt's `take` for `model`, started now; None where a pick costs no round trip."""
 
     @abstractmethod
-    def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
-        """Bind `affinity.bind` and `extra` ids to the key (it served the conversation) until `affinity.ttl` from
-        now, under the name `conversation`; the conversation is live on this key until then, and on no other."""
-
-    @abstractmethod
-    def unbind(self, state: KeyState, affinity: Affinity) -> None:
-        """The key failed the conversation: drop those of its ids bound to the key, and its live count there."""
-
-    @abstractmethod
-    def live(self, state: KeyState) -> int:
-        """The conversations live on the key (bound to it, not expired)."""
-
-    @abstractmethod
-    def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
-        """Rest the key for `seconds` (for the model `scope`, or WHOLE_KEY); a longer rest it has stays. `share`:
-        off for a rest learned from the other processes. Returns whether the pool's own view changed."""
-
-    @abstractmethod
     def lease(self, state: KeyState, held: Held | None) -> Lease:
         """Hold the key for one attempt (its max_concurrent counts it) until the lease is released."""
 
@@ -206,14 +229,41 @@ class Decisions(ABC):
         """No key may serve `model` within `seconds` (out, cooling down, resting after a stall longer, or over a
         window that resets later)."""
 
-    @abstractmethod
-    def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
-        """What the key's answer used (tokens, input and output tokens, dollars), counted in its windows."""
 
-    @abstractmethod
-    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
-        """The vendor's figures of one of the key's windows, in place of what was counted."""
+class Prefetch:
+    """The first attempt's shared pick, started as soon as the request is known to be an LLM call (the addon's request
+    hook), while the request still goes its way to the engine: the round trip to Redis overlaps that work instead of
+    being waited for at the pick. It halved the time to the first byte the pick adds (measured: +0.33 -> +0.15 ms);
+    the pick's CPU stays what it was (docs/benchmark.md, "Where a Redis pick's time goes").
 
-    @abstractmethod
-    def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
-        """Requests, tokens and cost the key served (already in its `KeyState.usage`), for whoever else counts them."""
+    It is used only by the attempt it was made for (the same pool, the same model, the first pick); any other, or a
+    request that ends before its first attempt, gives its lease back."""
+
+    def __init__(self, pool: Decisions, model: str, pick: asyncio.Future[Pick | None]) -> None:
+        self.pool, self.model, self.pick = pool, model, pick  # (`pool`: the decisions that made it)
+        self._taken = False
+
+    def take(self, pool: Decisions, model: str) -> asyncio.Future[Pick | None] | None:
+        """The pick, when `pool` made it for `model`; else None (and its lease is given back)."""
+        if self._taken:
+            return None
+        if pool is not self.pool or model != self.model:
+            self.drop()
+            return None
+        self._taken = True
+        return self.pick
+
+    def drop(self) -> None:
+        """Not used: its lease goes back now, or once the pick is in (a capped key's slot is then free before a
+        pick made after this)."""
+        if not self._taken:
+            self._taken = True
+            if self.pick.done():
+                _give_back(self.pick)
+            else:
+                self.pick.add_done_callback(_give_back)
+
+
+def _give_back(pick: asyncio.Future[Pick | None]) -> None:
+    if not pick.cancelled() and pick.exception() is None and (made := pick.result()) is not None:
+        made.drop()

@@ -55,7 +55,7 @@ class KeyState:
     rests: dict[str, Rest] = field(default_factory=dict)  # by model, WHOLE_KEY for every model
     out: str | None = None  # why the vendor refused it; then it is not used until the config is reloaded
     failures: int = 0  # answers in a row that rested it without naming a delay, or with one (for the backoff)
-    stalls: int = 0  # stalls in a row (see KeyPool.stalled)
+    stalls: int = 0  # stalls in a row (see KeyRests.stalled)
     slow_until: float = 0.0  # resting after a stall: used only when no other key is ready
     last_pick: int = 0  # the pool's pick counter when it was last chosen
     usage: Usage = field(default_factory=Usage)

@@ -13,10 +13,10 @@ vendor's windows its answers report, `reported`; the config's caps), the request
 
 A `max_concurrent` key is leased for each attempt (`lease`, a context manager) and skipped while at its cap.
 
-The pool keeps its own view of its keys (`states`) and the policy of how an answer rests a key; which key serves,
-and the rests and leases that decide it, are its `decisions` (rewrite/pool/decisions.py): its own (`local`), or
-with `state.redis` every worker's (`shared`, rewrite/state/redis/decisions.py), which decide alone, on what the pool
-holds, when Redis does not answer.
+The pool keeps its own view of its keys (`states`); its `rests` (`KeyRests`) are the policy of how an answer rests a
+key; which key serves, and the rests and leases that decide it, are its `decisions` (rewrite/pool/decisions.py): its
+own (`local`), or with `state.redis` every worker's (`shared`, rewrite/state/redis/decisions.py), which decide alone,
+on what the pool holds, when Redis does not answer.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from rewrite.pool.counters import Counts
 from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
 from rewrite.pool.local import LocalDecisions
-from rewrite.pool.report import StateLine, describe
+from rewrite.pool.state_line import StateLine
 from rewrite.pool.windows import REQUESTS, Quotas
 
 if TYPE_CHECKING:
     from protocols.windows import Window
     from rewrite.pool.affinity import Affinity
-    from rewrite.pool.prefetch import Prefetch
+    from rewrite.pool.decisions import Prefetch
 
-__all__ = ["KeyPool", "Lease", "Pick", "Resting", "key_of", "name_keys", "stored_id", "stored_ids"]
+__all__ = ["KeyPool", "KeyRests", "Lease", "Pick", "Resting", "key_of", "name_keys", "stored_id", "stored_ids"]
 
 logger = logging.getLogger("rotator")
 
@@ -95,13 +95,14 @@ class KeyPool:
         self.states = [KeyState(k) if isinstance(k, str) else
                        KeyState(k.key, k.weight, k.tier, k.max_concurrent) for k in keys]
         self.keys = [s.secret for s in self.states]
-        self._by_secret = {s.secret: s for s in self.states}
-        self.clock, self.wall, self._rng = clock, wall, rng  # (read by rewrite/pool/persistence.py too)
+        self.by_secret = {s.secret: s for s in self.states}
+        self.clock, self.wall, self.rng = clock, wall, rng  # (read by rewrite/pool/persistence.py too)
         self.line = StateLine(name, self.states, wall)
         self.local = LocalDecisions(self.states, strategy, self.line, clock, wall)
         self.strategy = self.local.strategy
         self.shared: Decisions | None = None  # with state.redis: the decisions every worker shares
         self.dirty = False  # changed since the last snapshot
+        self.rests = KeyRests(self)
 
     @property
     def decisions(self) -> Decisions:
@@ -121,8 +122,8 @@ class KeyPool:
 
     def prefetch(self, model: str, tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True
                  ) -> Prefetch | None:
-        """The first attempt's shared pick for `model`, started now (rewrite/pool/prefetch.py); None without shared
-        state."""
+        """The first attempt's shared pick for `model`, started now (rewrite/pool/decisions.py, `Prefetch`); None
+        without shared state."""
         need = self.quotas.need(model, tokens, self.wall())
         return self.decisions.prefetch(self.quotas.scope(model), need, affinity, patient)
 
@@ -137,16 +138,16 @@ class KeyPool:
     def bind(self, key: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
         """`key` served the conversation: bind it there (`Pick.conversation` names it), for every worker with
         `state.redis`; `extra`: more ids to bind (what its answer made: a response id, say)."""
-        state = self._by_secret.get(key)
+        state = self.by_secret.get(key)
         if state is not None:
-            self.decisions.bind(state, affinity, conversation, extra)
+            self.decisions.books.bind(state, affinity, conversation, extra)
             self.dirty = True
 
     def unbind(self, key: str, affinity: Affinity) -> None:
         """`key` failed the conversation: its ids bound to that key are dropped (the next pick places it)."""
-        state = self._by_secret.get(key)
+        state = self.by_secret.get(key)
         if state is not None:
-            self.decisions.unbind(state, affinity)
+            self.decisions.books.unbind(state, affinity)
             self.dirty = True
 
     def lease(self, key: str, model: str = "", held: Held | None = None, waited: float = 0, tokens: float = 0
@@ -155,7 +156,7 @@ class KeyPool:
         block. `held`: the slot a shared pick took, given back with it. `waited`: the pick named a wait (the key
         was resting, or over a window, when it was picked): the request of `tokens` is counted in its windows now
         (a pick that goes at once counted it)."""
-        state = self._by_secret.get(key)
+        state = self.by_secret.get(key)
         if held is not None:
             held.hold()
         if state is None:
@@ -163,10 +164,10 @@ class KeyPool:
         wall = self.wall()
         state.usage.request(model, wall)
         decisions = self.decisions
-        decisions.count(state, model, wall, requests=1)
+        decisions.books.count(state, model, wall, requests=1)
         if waited:
             checks = tuple(c for c in self.quotas.checks(model, wall, tokens) if c.limit == 0 or c.unit == REQUESTS)
-            decisions.spend(state, checks, {c.unit: c.amount for c in checks}, wall)
+            decisions.books.spend(state, checks, {c.unit: c.amount for c in checks}, wall)
         self.dirty = True
         return decisions.lease(state, held)
 
@@ -188,24 +189,59 @@ class KeyPool:
         need = self.quotas.need(model, tokens, self.wall())
         return self.decisions.rests_past(seconds, self.quotas.scope(model), need)
 
-    # -- how keys did ----------------------------------------------------------------------------------------
+    def record_usage(self, key: str, model: str, tokens: int, cost: float | None, input_tokens: int = 0,
+                     output_tokens: int = 0, cache_read: int = 0, cache_write: int = 0, cold_cost: float = 0.0
+                     ) -> None:
+        """Count an answer served by `key` (the pooled key itself): its tokens (input, output, reasoning and cache
+        tokens, each once; `input_tokens` and `output_tokens` of them, `cache_read` and `cache_write` of the input)
+        and its cost in dollars, None when the model has no known price (`cold_cost`: what its cache writes cost
+        above cache reads); in its counters and its quota windows."""
+        state = self.by_secret.get(key)
+        if state is not None:
+            wall = self.wall()
+            counts = Counts(0, max(0, int(tokens)), cost or 0.0, int(cost is None), max(0, int(input_tokens)),
+                            max(0, int(cache_read)), max(0, int(cache_write)), max(0.0, cold_cost))
+            state.usage.answered(model, counts, wall)
+            books = self.decisions.books
+            books.count(state, model, wall, **{n: v for n, v in vars(counts).items() if n != "requests"})
+            used = {"tokens": max(0, tokens), "input_tokens": max(0, input_tokens),
+                    "output_tokens": max(0, output_tokens), "dollars": cost or 0.0}
+            books.spend(state, self.quotas.checks(model, wall, caps_only=True), used, wall)
+            self.dirty = True
+
+    def reported(self, key: str, model: str, windows: Iterable[Window]) -> None:
+        """The rate-limit windows an answer of `key` at `model` reported (protocols/windows.py): the vendor's figures
+        in place of what was counted, by the model's quota group (a Gemini quota error's model, if it names one)."""
+        state = self.by_secret.get(key)
+        if state is not None:
+            for window, unit, tally in self.quotas.reported(model, windows):
+                self.decisions.books.report(state, window, unit, tally)
+                self.dirty = True
+
+
+class KeyRests:
+    """How each answer rests a pool's key (the module's docstring): its failures, stalls and refusals, and the rests
+    they earn; what the rests then decide is the pool's `decisions`."""
+
+    def __init__(self, pool: KeyPool) -> None:
+        self.pool = pool
 
     def succeeded(self, key: str) -> None:
         """The key answered: forget its failures and stalls."""
-        state = self._by_secret.get(key)
+        state = self.pool.by_secret.get(key)
         if state is None or not (state.failures or state.stalls):
             return
         state.failures = state.stalls = 0
-        was_slow, state.slow_until = state.slow_until > self.clock(), 0.0
-        self.dirty = True
+        was_slow, state.slow_until = state.slow_until > self.pool.clock(), 0.0
+        self.pool.dirty = True
         if was_slow:
-            self.line.changed(self.clock())
+            self.pool.line.changed(self.pool.clock())
 
     def failed(self, key: str, failure: Failure, model: str = "") -> float | None:
         """Rest `key` as its failed attempt at `model` deserves. Returns the rest after a stall, if it stalled."""
         if failure.stalled:
             return self.stalled(key)
-        rest, state = failure.rest, self._by_secret.get(key)
+        rest, state = failure.rest, self.pool.by_secret.get(key)
         if rest is None or state is None:
             return None
         if rest.out:
@@ -213,13 +249,13 @@ class KeyPool:
             return None
         state.failures += 1
         seconds = failure.delay if failure.delay is not None else self.backoff(state.failures)
-        self.bench(key, seconds, self.quotas.scope(model) if rest.per_model else WHOLE_KEY, rest.why)
+        self.bench(key, seconds, self.pool.quotas.scope(model) if rest.per_model else WHOLE_KEY, rest.why)
         return None
 
     def backoff(self, failures: int) -> float:
         """A cooldown that no answer named: exponential in the failures in a row, jittered so that keys rested
         together do not all come back at once."""
-        return backoff(failures - 1, base=BACKOFF_BASE, cap=BACKOFF_MAX, jitter=0.5, rng=self._rng)
+        return backoff(failures - 1, base=BACKOFF_BASE, cap=BACKOFF_MAX, jitter=0.5, rng=self.pool.rng)
 
     def bench(self, key: str, seconds: float, model: str = WHOLE_KEY, why: str = "rate limited",
               rejected: bool = False, share: bool = True) -> None:
@@ -229,63 +265,30 @@ class KeyPool:
         if rejected:
             self.reject(key, "rejected by the vendor (401/403)")
             return
-        state = self._by_secret.get(key)
-        if state is not None and self.decisions.rest(state, model, seconds, why, share):
-            self.dirty = True
+        state = self.pool.by_secret.get(key)
+        if state is not None and self.pool.decisions.books.rest(state, model, seconds, why, share):
+            self.pool.dirty = True
 
     def reject(self, key: str, why: str = "rejected") -> None:
         """The vendor refused the key: out until the config is reloaded; said once, loudly."""
-        state = self._by_secret.get(key)
+        state = self.pool.by_secret.get(key)
         if state is None or state.out is not None:
             return
         state.out = why
-        self.dirty = True
+        self.pool.dirty = True
         logger.log(ALERT, "rotator: %s key %s was refused by the vendor (%s): it is not used again until the "
-                   "config is reloaded", self.name or "pool", state.masked, why)
-        self.line.changed(self.clock())
+                   "config is reloaded", self.pool.name or "pool", state.masked, why)
+        self.pool.line.changed(self.pool.clock())
 
     def stalled(self, key: str) -> float:
         """The key produced nothing in time, or could not be reached: rest it, longer for each failure in a row.
         Returns the rest in seconds."""
-        state = self._by_secret.get(key)
+        state = self.pool.by_secret.get(key)
         if state is None:
             return 0.0
         state.stalls += 1
         rest = backoff(state.stalls - 1, base=STALL_REST, cap=STALL_REST_MAX)
-        now = self.clock()
+        now = self.pool.clock()
         state.slow_until = now + rest
-        self.line.changed(now)
+        self.pool.line.changed(now)
         return rest
-
-    def record_usage(self, key: str, model: str, tokens: int, cost: float | None, input_tokens: int = 0,
-                     output_tokens: int = 0, cache_read: int = 0, cache_write: int = 0, cold_cost: float = 0.0
-                     ) -> None:
-        """Count an answer served by `key` (the pooled key itself): its tokens (input, output, reasoning and cache
-        tokens, each once; `input_tokens` and `output_tokens` of them, `cache_read` and `cache_write` of the input)
-        and its cost in dollars, None when the model has no known price (`cold_cost`: what its cache writes cost
-        above cache reads); in its counters and its quota windows."""
-        state = self._by_secret.get(key)
-        if state is not None:
-            wall = self.wall()
-            counts = Counts(0, max(0, int(tokens)), cost or 0.0, int(cost is None), max(0, int(input_tokens)),
-                            max(0, int(cache_read)), max(0, int(cache_write)), max(0.0, cold_cost))
-            state.usage.answered(model, counts, wall)
-            decisions = self.decisions
-            decisions.count(state, model, wall, **{n: v for n, v in vars(counts).items() if n != "requests"})
-            used = {"tokens": max(0, tokens), "input_tokens": max(0, input_tokens),
-                    "output_tokens": max(0, output_tokens), "dollars": cost or 0.0}
-            decisions.spend(state, self.quotas.checks(model, wall, caps_only=True), used, wall)
-            self.dirty = True
-
-    def reported(self, key: str, model: str, windows: Iterable[Window]) -> None:
-        """The rate-limit windows an answer of `key` at `model` reported (protocols/windows.py): the vendor's figures
-        in place of what was counted, by the model's quota group (a Gemini quota error's model, if it names one)."""
-        state = self._by_secret.get(key)
-        if state is not None:
-            for window, unit, tally in self.quotas.reported(model, windows):
-                self.decisions.report(state, window, unit, tally)
-                self.dirty = True
-
-    def describe(self) -> dict:
-        """The pool as JSON for `rotator.pools` and the status page (rewrite/pool/report.py)."""
-        return describe(self, self.clock(), self.wall())

@@ -24,23 +24,23 @@ from collections.abc import Callable
 from rewrite.pool import windows
 from rewrite.pool.affinity import BOUND, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity
 from rewrite.pool.bindings import Bindings
-from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
+from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState, Rest
-from rewrite.pool.prefetch import Prefetch
-from rewrite.pool.report import StateLine
+from rewrite.pool.state_line import StateLine
 from rewrite.pool.strategies import strategy_named
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 
 
 class LocalDecisions(Decisions):
+    books: LocalBooks
+
     def __init__(self, states: list[KeyState], strategy: str, line: StateLine,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.states = states
         self.strategy = strategy_named(strategy)(states, wall)
         self.line = line  # the log line, told when a key's state changes
         self.clock, self.wall = clock, wall
-        self.index = {id(s): i for i, s in enumerate(states)}
-        self.bindings = Bindings(len(states))
+        self.books = LocalBooks(states, line, clock, wall)
         self._picks = 0
         self._waiters: list[asyncio.Future] = []  # callers waiting for a lease to come back
 
@@ -85,7 +85,7 @@ class LocalDecisions(Decisions):
                ) -> tuple[tuple[KeyState, bool] | None, dict]:
         """The conversation's bound key if it serves this pick (the key, and whether the pick waits for it at its
         max_concurrent), and the pick's why, bound key and conversation name (rewrite/pool/decisions.py)."""
-        found = self.bindings.lookup(affinity, self.wall())
+        found = self.books.bindings.lookup(affinity, self.wall())
         if found is None:
             return None, {"why": NEW, "conversation": affinity.name}
         binding, compaction = found
@@ -109,7 +109,7 @@ class LocalDecisions(Decisions):
 
         def rank(s: KeyState) -> tuple[int, int]:
             room = windows.headroom(s.windows, need, wall)
-            return min(LIVE_CAP, self.bindings.live(self.index[id(s)], wall)), -math.floor(room * 20 + 0.5)
+            return min(LIVE_CAP, self.books.bindings.live(self.books.index[id(s)], wall)), -math.floor(room * 20 + 0.5)
 
         ranks = [rank(s) for s in candidates]
         best = min(ranks)
@@ -145,29 +145,6 @@ class LocalDecisions(Decisions):
                  ) -> Prefetch | None:
         return None
 
-    # -- conversations (rewrite/pool/bindings.py) --------------------------------------------------------------
-
-    def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
-        self.bindings.bind(self.index[id(state)], affinity, conversation, extra, self.wall())
-
-    def unbind(self, state: KeyState, affinity: Affinity) -> None:
-        self.bindings.unbind(self.index[id(state)], affinity)
-
-    def live(self, state: KeyState) -> int:
-        return self.bindings.live(self.index[id(state)], self.wall())
-
-    # -- rests -----------------------------------------------------------------------------------------------
-
-    def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
-        now = self.clock()
-        until = now + max(0.0, seconds)
-        current = state.rests.get(scope)
-        if current is not None and current.until >= until:
-            return False
-        state.rests[scope] = Rest(until, why)
-        self.line.changed(now)
-        return True
-
     def resting(self, model: str, pick: Pick | None = None, need: Need = NO_NEED) -> Resting:
         now, over = self.clock(), self._over(need)
         usable = [s for s in self.states if s.out is None]
@@ -182,14 +159,6 @@ class LocalDecisions(Decisions):
         now, over = self.clock(), self._over(need)
         return all(max(s.rest_until(model, now), s.slow_until, now + over.get(s, 0.0)) > now + seconds
                    for s in self.states)
-
-    # -- quota windows ---------------------------------------------------------------------------------------
-
-    def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
-        windows.spend(state.windows, checks, amounts, wall)
-
-    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
-        state.windows[windows.field_of(window, unit)] = tally
 
     # -- leases ----------------------------------------------------------------------------------------------
 
@@ -209,6 +178,49 @@ class LocalDecisions(Decisions):
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         return waiter
+
+
+class LocalBooks(Books):
+    """What this process alone keeps account of: rests and windows in the pool's own `KeyState`s, conversations in
+    its `Bindings`."""
+
+    def __init__(self, states: list[KeyState], line: StateLine, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.line = line  # the log line, told when a key's state changes
+        self.clock, self.wall = clock, wall
+        self.index = {id(s): i for i, s in enumerate(states)}
+        self.bindings = Bindings(len(states))
+
+    # -- rests -----------------------------------------------------------------------------------------------
+
+    def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
+        now = self.clock()
+        until = now + max(0.0, seconds)
+        current = state.rests.get(scope)
+        if current is not None and current.until >= until:
+            return False
+        state.rests[scope] = Rest(until, why)
+        self.line.changed(now)
+        return True
+
+    # -- conversations (rewrite/pool/bindings.py) --------------------------------------------------------------
+
+    def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
+        self.bindings.bind(self.index[id(state)], affinity, conversation, extra, self.wall())
+
+    def unbind(self, state: KeyState, affinity: Affinity) -> None:
+        self.bindings.unbind(self.index[id(state)], affinity)
+
+    def live(self, state: KeyState) -> int:
+        return self.bindings.live(self.index[id(state)], self.wall())
+
+    # -- quota windows, counts ------------------------------------------------------------------------------
+
+    def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
+        windows.spend(state.windows, checks, amounts, wall)
+
+    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
+        state.windows[windows.field_of(window, unit)] = tally
 
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
         """(The pool's own `KeyState.usage` is all there is to count in.)"""

@@ -25,7 +25,7 @@ def export_state(pool: KeyPool) -> dict[str, object]:
             "usage": s.usage.snapshot(),
             "windows": {f: [t.left, t.limit, t.reset, t.reserve] for f, t in s.windows.items() if t.reset > wall},
         }
-    records["bindings"] = pool.local.bindings.export([s.id for s in pool.states], wall)
+    records["bindings"] = pool.local.books.bindings.export([s.id for s in pool.states], wall)
     pool.dirty = False
     return records
 
@@ -54,5 +54,5 @@ def import_state(pool: KeyPool, records: dict[str, object]) -> None:
             if (isinstance(t, list) and len(t) == 4 and all(isinstance(v, (int, float)) for v in t)
                     and all(map(math.isfinite, t)) and t[2] > wall):
                 s.windows[str(name)] = Tally(*map(float, t))
-    pool.local.bindings.restore(records.get("bindings"), [s.id for s in pool.states], wall)
+    pool.local.books.bindings.restore(records.get("bindings"), [s.id for s in pool.states], wall)
     pool.line.changed(now)

@@ -1,101 +1,42 @@
-"""What a pool says about itself: the log's summary line, and the `rotator.pools` command's JSON and table (the
-status page and `/metrics` show the same).
+"""What a pool says about itself: the `rotator.pools` command's JSON and table (the status page and `/metrics` show
+the same; the log's summary line is rewrite/pool/state_line.py's).
 
 Keys appear masked only.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rewrite.pool.counters import Counts
-from rewrite.pool.key_state import KeyState
+from rewrite.pool.state_line import active_rests, state_text
 
 if TYPE_CHECKING:
     from rewrite.pool.keypool import KeyPool
-
-logger = logging.getLogger("rotator")
-
-
-def _clock_time(wall: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(wall))
-
-
-def _rests(s: KeyState, now: float, wall: float) -> list[dict]:
-    rests = [{"model": scope or None, "until": wall + r.until - now, "why": r.why}
-             for scope, r in sorted(s.active_rests(now).items())]
-    if s.slow_until > now:
-        rests.append({"model": None, "until": wall + s.slow_until - now, "why": "stalled (used if no other key is)"})
-    return rests
-
-
-def _rest_text(rest: dict, wall: float) -> str:
-    model = f" for {rest['model']}" if rest["model"] else ""
-    return (f"resting{model} until {_clock_time(rest['until'])} (in {max(0, round(rest['until'] - wall))} s): "
-            f"{rest['why']}")
-
-
-def _state_text(s: KeyState, now: float, wall: float) -> str:
-    if s.out is not None:
-        return f"out: {s.out}"
-    return "; ".join(_rest_text(r, wall) for r in _rests(s, now, wall)) or "ready"
-
-
-def summary(name: str, states: list[KeyState], now: float, wall: float) -> str:
-    """One line: how many keys are ready, resting and out, and why each key that is not ready is not."""
-    counts = Counter(s.state(now) for s in states)
-    head = f"{name or 'pool'} keys: {counts['ready']} ready, {counts['resting']} resting, {counts['out']} out"
-    details = [f"{s.masked} {_state_text(s, now, wall)}" for s in states if s.state(now) != "ready"]
-    return head + ("; " + "; ".join(details) if details else "")
-
-
-class StateLine:
-    """The log's summary line of a pool, written once each time a key's state (or the models it rests for) changes:
-    when told (`changed`), and when a rest has ended by the time of a pick (`due`)."""
-
-    def __init__(self, name: str, states: list[KeyState], wall: Callable[[], float] = time.time) -> None:
-        self.name, self.states, self._wall = name, states, wall
-        self._shown: tuple = ()  # the key states last logged
-        self._next_change = math.inf  # when the soonest rest ends
-
-    def due(self, now: float) -> None:
-        if now >= self._next_change:
-            self.changed(now)
-
-    def changed(self, now: float) -> None:
-        shown = tuple((s.state(now), tuple(sorted(s.active_rests(now)))) for s in self.states)
-        ends = [r.until for s in self.states for r in s.rests.values() if r.until > now]
-        ends += [s.slow_until for s in self.states if s.slow_until > now]
-        self._next_change = min(ends, default=math.inf)
-        if shown != self._shown:
-            if self._shown or any(state != "ready" for state, _ in shown):
-                logger.info("rotator: %s", summary(self.name, self.states, now, self._wall()))
-            self._shown = shown
 
 
 def _iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="seconds")
 
 
-def describe(pool: KeyPool, now: float, wall: float) -> dict:
-    """The pool as JSON: each key masked, its state, leases, live conversations (bound to it), and counters in the
-    last hour and in all."""
+def describe(pool: KeyPool, now: float | None = None, wall: float | None = None) -> dict:
+    """The pool as JSON for `rotator.pools` and the status page: each key masked, its state, leases, live
+    conversations (bound to it), and counters in the last hour and in all; at `now` and `wall`, else the pool's
+    clocks' time."""
+    now = pool.clock() if now is None else now
+    wall = pool.wall() if wall is None else wall
     keys = []
     for s in pool.states:
         keys.append({
             "key": s.masked,
             "state": s.state(now),
             "resting": [{**r, "until": _iso(r["until"]), "seconds": max(0, round(r["until"] - wall))}
-                        for r in _rests(s, now, wall)],
+                        for r in active_rests(s, now, wall)],
             "out": s.out,
             "in_flight": s.in_flight,
-            "conversations": pool.decisions.live(s),
+            "conversations": pool.decisions.books.live(s),
             "max_concurrent": s.max_concurrent,
             "weight": s.weight,
             "tier": s.tier,
@@ -103,8 +44,8 @@ def describe(pool: KeyPool, now: float, wall: float) -> dict:
             "total": vars(s.usage.total),
             "cache_read_share": {"last_hour": _share(hour), "total": _share(s.usage.total)},
             "models": {m: vars(c) for m, c in s.usage.by_model.items()},
-            "windows": (shown := pool.quotas.describe(s, wall)),
-            "text": _state_text(s, now, wall),
+            "windows": (shown := pool.quotas.describe(s.windows, wall)),
+            "text": state_text(s, now, wall),
             "windows_text": windows_text(shown),
         })
     counts = Counter(k["state"] for k in keys)

@@ -25,13 +25,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from protocols.windows import NO_GROUPS, UNITS, QuotaGroups, Window, iso
 from rewrite.pool.caps import DOLLARS, Cap, CapConfig, period_end
-
-if TYPE_CHECKING:
-    from rewrite.pool.key_state import KeyState
 
 EPSILON = 1e-9  # a window with nothing left takes no request, even one that is expected to spend nothing of it
 REQUESTS = UNITS[0]
@@ -137,8 +134,15 @@ def spend(tallies: dict[str, Tally], checks: Iterable[Check], amounts: Mapping[s
             tallies[key] = Tally(c.limit - amount, c.limit, c.reset)
 
 
-def passed_over(states: list[KeyState], quotas: Quotas, model: str, tokens: float, wall: float
-                ) -> list[tuple[KeyState, str, str, float]]:
+class Windowed(Protocol):
+    """What keeps one key's tallies (rewrite/pool/key_state.py's `KeyState`)."""
+
+    @property
+    def windows(self) -> dict[str, Tally]: ...
+
+
+def passed_over[K: Windowed](states: list[K], quotas: Quotas, model: str, tokens: float, wall: float
+                             ) -> list[tuple[K, str, str, float]]:
     """The keys a request at `model` of `tokens` tokens is passed over for, as their windows say: (key, the window
     in words, its unit, its reset), the window that resets last for each."""
     checks = quotas.checks(model, wall, tokens) if any(s.windows for s in states) else ()
@@ -204,10 +208,10 @@ class Quotas:
         cap = next((c for c in self.caps if c.id == window), None)
         return window if cap is None else f"(cap) {cap.label}"
 
-    def describe(self, state: KeyState, wall: float) -> list[dict]:
-        """The key's windows under way, for `rotator.pools`, the status page and the metrics."""
+    def describe(self, tallies: Mapping[str, Tally], wall: float) -> list[dict]:
+        """A key's windows under way, for `rotator.pools`, the status page and the metrics."""
         out = []
-        for key, t in sorted(state.windows.items()):
+        for key, t in sorted(tallies.items()):
             if t.reset <= wall:
                 continue
             window, _, unit = key.rpartition("|")

@@ -120,8 +120,6 @@ class Provider:
     def __post_init__(self) -> None:
         if self.models is None:
             self.models = ModelTable(self.name, self.family)
-        if self.login is not None and self.logins is None:
-            self.logins = LoginBook(self.name)
         if signer_of(self.platform) is not None and self.signers is None:
             self.signers = SignerBook(self.name)
 
@@ -129,6 +127,13 @@ class Provider:
     def wire(self) -> Wire | None:
         """What its hosts speak, when one host speaks several families (a login's, a platform's)."""
         return self.login or self.platform
+
+    @property
+    def takes_guests(self) -> bool:
+        """Whether another provider's client's call may be sent to it (as a route's target): not when its wire claims
+        requests by the credential they carry (a login's: its clients' own, which another's call does not carry)."""
+        wire = self.wire
+        return wire is None or wire.claims is None
 
     @property
     def guest_envelope(self) -> Envelope | None:
@@ -202,16 +207,10 @@ def _quotas(family: str, pc: ProviderConfig) -> Quotas:
     return Quotas.of(groups, pc.quota_groups, pc.windows)
 
 
-def _dialect(spec: ProviderSpec | None, configured: Configured | None) -> dict:
-    """What a provider's wire says beyond its protocols: a login's, a platform's."""
-    if spec is not None and spec.login is not None:
-        login = spec.login
-        return {"envelope": login.envelope, "window_events": login.window_events, "client_error": login.client_error,
-                "login": login}
-    if spec is None or spec.platform is None or configured is None:
-        return {}
-    return {"envelope": configured.envelope or spec.platform.envelope, "platform": spec.platform,
-            "held": configured.held, "regions": configured.regions}
+def _dialect(name: str, spec: ProviderSpec | None, pc: ProviderConfig, configured: Configured | None) -> dict:
+    """What a provider's wire says beyond its protocols (a login's, a platform's), its config checked by it."""
+    wire = spec.wire if spec is not None else None
+    return wire.fields(name, pc, configured) if wire is not None else {}
 
 
 def is_glob(host: str) -> bool:
@@ -243,10 +242,6 @@ def build(config: Config) -> list[Provider]:
             raise ConfigError(f"providers.{name}.kind: the built-in {name} provider speaks {spec.family}")
         else:
             family, base_url = spec.family, pc.base_url or spec.base_url
-            if spec.login is not None and pc.keys:
-                raise ConfigError(f"providers.{name}.keys: {name} serves each client's own subscription login, which "
-                                  "is never pooled (the vendors' terms forbid sharing or pooling plan credentials); "
-                                  "put API keys on an API-key provider")
         choices = [r.choice for r in protocols.registry.family_protocols(family) if r.choice is not None]
         if pc.protocol is not None and pc.protocol not in choices:
             raise ConfigError(f"providers.{name}.protocol: {family}-kind providers have "
@@ -258,6 +253,7 @@ def build(config: Config) -> list[Provider]:
         else:
             prefix = urlsplit(base_url).path.rstrip("/")
         configured = _platform(name, spec.platform if spec is not None else None, pc)
+        dialect = _dialect(name, spec, pc, configured)
         keys = configured.keys if configured is not None else pc.keys
         providers.append(
             Provider(
@@ -274,18 +270,20 @@ def build(config: Config) -> list[Provider]:
                 models=ModelTable(name, family, {m: mc.capabilities.columns() for m, mc in pc.models.items()
                                                  if mc.capabilities is not None},
                                   spec.wire.families if spec is not None and spec.wire is not None else ()),
-                **_dialect(spec, configured),
+                **dialect,
             )
         )
-    seen: dict[tuple[str, bool], str] = {}  # (host, a login's) -> provider: a login may share an API-key host
+    # (host, whether it takes other providers' clients) -> provider: a wire that claims its requests by the credential
+    # they carry (a login's) may share its host with one that takes any request there (an API-key provider).
+    seen: dict[tuple[str, bool], str] = {}
     for p in providers:
         for h in p.hosts:
-            owner = seen.get((h, p.login is not None))
+            owner = seen.get((h, p.takes_guests))
             if owner is not None and owner != p.name:
                 raise ConfigError(f"providers.{p.name}.hosts: {h} is already intercepted for {owner}")
-            seen[(h, p.login is not None)] = p.name
-    logins = {p.name for p in providers if p.login is not None}
-    if problem := check_targets(config.routes, {p.name for p in providers}, logins):
+            seen[(h, p.takes_guests)] = p.name
+    hosts_only = {p.name for p in providers if not p.takes_guests}
+    if problem := check_targets(config.routes, {p.name for p in providers}, hosts_only):
         raise ConfigError(problem)
     return providers
 

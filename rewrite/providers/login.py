@@ -8,14 +8,12 @@ its wire says beyond its protocol is pure and lives in protocols/logins/<name>.p
 `foreign` and `foreign_body`: its client's headers and body as another target of a `from:` route gets them), and
 the engine asks it besides:
 
-- `claims(headers)`: whether a request on one of its hosts carries this login (a login may share its host with an
-  API-key provider: Claude's OAuth token and Anthropic's API keys both go to api.anthropic.com);
+- `claims(headers)`: whether a request on one of its hosts carries this login (every one, unless its spec says how to
+  tell: a login may share its host with an API-key provider);
 - `signed(body)`: whether a request's body is signed by its client (Claude Code's billing hash): then it goes
   upstream byte for byte, and whatever would rewrite it is skipped (the flow says so);
 - `window_events`: the stream events (by type) that report its plan windows, read by its window dialects as an
   answer's body (Codex's `codex.rate_limits`);
-- `side_hosts`: other hosts its client sends the same login to (its plan look-ups): never served, but their flows
-  show the login masked once sent, as its hosts' other paths do;
 - `client_error(status, body)`: an error answer of the login as its client is given it (Gemini CLI would sleep out
   a Code Assist quota's hours-long retry delay: it gets it bounded).
 
@@ -28,7 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from rewrite.config import ConfigError
+from rewrite.config_providers import ProviderConfig
+from rewrite.pool.logins import LoginBook
 from rewrite.providers.wire import Wire
 
 Headers = list[tuple[str, str]]
@@ -44,11 +46,19 @@ def _as_it_came(status: int, body: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Login(Wire):
-    claims: Callable[[Mapping[str, str]], bool] = _everyone
+    claims: Callable[[Mapping[str, str]], bool] | None = _everyone
     signed: Callable[[dict], bool] | None = None
-    side_hosts: tuple[str, ...] = ()
     window_events: frozenset[str] = frozenset()
     client_error: Callable[[int, bytes], bytes] = _as_it_came
+
+    def fields(self, name: str, pc: ProviderConfig, configured: Any) -> dict:
+        """Its provider's: no pool (keys in its config stop start-up), a book of the logins it served."""
+        if pc.keys:
+            raise ConfigError(f"providers.{name}.keys: {name} serves each client's own subscription login, which is "
+                              "never pooled (the vendors' terms forbid sharing or pooling plan credentials); put API "
+                              "keys on an API-key provider")
+        return {"envelope": self.envelope, "window_events": self.window_events, "client_error": self.client_error,
+                "login": self, "logins": LoginBook(name)}
 
     def token(self, headers: list[tuple[str, str]]) -> str | None:
         """The login's credential among a request's headers (a bearer token without its scheme)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from protocols.envelope import Envelope
 from rewrite.config_providers import KeyConfig, ProviderConfig
@@ -50,3 +51,9 @@ class Platform(Wire):
     # Which of the fields only a platform's config has are its (PLATFORM_KEY_FIELDS, `regions`): another's on one
     # of its keys stops start-up, naming the field and the platforms that take it.
     takes: frozenset[str] = frozenset()
+
+    def fields(self, name: str, pc: ProviderConfig, configured: Any) -> dict:
+        """Its provider's: the envelope of its keys (else its own), what each key carries besides, its regions."""
+        assert isinstance(configured, Configured)  # (rewrite/providers/__init__.py configures every platform)
+        return {"envelope": configured.envelope or self.envelope, "platform": self, "held": configured.held,
+                "regions": configured.regions}

@@ -11,6 +11,13 @@ subscription login's (rewrite/providers/login.py) or a cloud platform's (rewrite
   reads and repairs the call inside and puts it back as it came (Code Assist's, Vertex's paths and Claude bodies,
   Azure's deployment paths, Bedrock's InvokeModel);
 - `forwarded`: calls of its hosts it serves without a protocol, forwarded with the client's credential as they came;
+- `claims(headers)`: whether a request to its hosts is its own (`Router.route` asks each wire): every one for a
+  platform's (`claims` None); for a login's, one that carries its login (rewrite/providers/login.py), which is the
+  client's own credential: never pooled, never sent to another provider (a route's target takes no other provider's
+  client, `Provider.takes_guests`), and such a wire may share its host with a provider that has none (Claude's OAuth
+  token and Anthropic's API keys both go to api.anthropic.com);
+- `side_hosts`: other hosts its client sends the same credential to (a login's plan look-ups): never served, but
+  their flows show it masked once sent, as its hosts' other paths do;
 - `foreign(headers)`, `foreign_body(body)`: its client's headers and (opened) body as another target of a route
   gets them (the engine has taken every credential header out already): what only its backend reads left out (a
   login's session headers, Bedrock's `anthropic_version` in an InvokeModel body).
@@ -19,8 +26,9 @@ subscription login's (rewrite/providers/login.py) or a cloud platform's (rewrite
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import protocols
 from protocols.base import Protocol
@@ -28,6 +36,7 @@ from protocols.envelope import Envelope
 from protocols.families import CredentialStyle
 from protocols.vendor_errors import Dialect
 from protocols.windows import WindowDialect
+from rewrite.config_providers import ProviderConfig
 
 Headers = list[tuple[str, str]]
 
@@ -51,6 +60,17 @@ class Wire:
     forwarded: re.Pattern[str] | None = None  # paths (without the query) served without a protocol; full match
     foreign: Callable[[Headers], Headers] = _unchanged
     foreign_body: Callable[[dict], dict] = _same
+    claims: Callable[[Mapping[str, str]], bool] | None = None  # None: every request to its hosts is its own
+    side_hosts: tuple[str, ...] = ()
+
+    def claim(self, headers: Mapping[str, str]) -> bool:
+        """Whether a request to its hosts with these headers is its own (see the module's docstring)."""
+        return self.claims is None or self.claims(headers)
+
+    def fields(self, name: str, pc: ProviderConfig, configured: Any) -> dict:
+        """What the provider `name` it speaks for holds of it, its config `pc` checked (`configured`: a platform's,
+        as its config makes it): rewrite/providers/__init__.py's `Provider` fields."""
+        return {}
 
     def generation(self, method: str, path: str) -> Protocol | None:
         """The protocol of a request it serves (path without the query); None for another path of its hosts."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 from fnmatch import fnmatchcase
 
-from protocols.capabilities import Capabilities, lookup, overridden
+from protocols.capabilities import Capabilities, overridden
+from protocols.registry import model_capabilities
 
 logger = logging.getLogger("rotator")
 MAX_REMEMBERED = 1024  # models whose capabilities are kept (model names come from clients)
@@ -36,9 +37,9 @@ class ModelTable:
         return caps
 
     def _resolve(self, model: str) -> Capabilities:
-        caps = lookup(self.family, model)
+        caps = model_capabilities(self.family, model)
         if not caps.known:
-            caps = next((c for f in self.others if (c := lookup(f, model)).known), caps)
+            caps = next((c for f in self.others if (c := model_capabilities(f, model)).known), caps)
         name = model.removeprefix("models/").lower()
         for glob, columns in self.overrides:  # an exact name first, then the globs in config order
             if glob == name:

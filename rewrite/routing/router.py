@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import protocols
 from protocols.base import Protocol
+from protocols.registration import Registration
 from rewrite.config import Config
 from rewrite.providers import Provider, build, is_glob
 from rewrite.providers.credentials import CredentialStyle
@@ -21,24 +22,36 @@ class Route:
     protocol: Protocol | None  # None: another path on a vendor host, forwarded with only the credential changed
 
 
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """A WebSocket upgrade Rotator takes: answered 426 for `downgrade`'s protocol, whose clients then use POST; else
+    (None) relayed with `provider`'s credentials (rewrite/exchange/ws_relay.py)."""
+
+    provider: Provider
+    downgrade: Registration | None
+
+
 class Router:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.providers = build(config)
-        # A host's owner: its API-key provider, else the login provider alone on it (a login may share the host).
+        # A host's owner: its provider without a wire, else the one whose wire speaks there (a wire that claims its
+        # requests by the credential they carry, a login's, may share its host with one without: Router.route).
         self._by_host: dict[str, Provider] = {}
-        for p in sorted(self.providers, key=lambda p: p.login is not None):
+        for p in sorted(self.providers, key=lambda p: p.wire is not None):
             for h in p.hosts:
                 if not is_glob(h):
                     self._by_host.setdefault(h, p)
         self._globs = [(h, p) for p in self.providers for h in p.hosts if is_glob(h)]
-        self._logins = [p for p in self.providers if p.login is not None]
+        # The wires that claim a request by the credential it carries (the client's own), with their providers.
+        self._claiming = [(p, w) for p in self.providers if not p.takes_guests and (w := p.wire) is not None]
         self._by_name = {p.name: p for p in self.providers}
         # Which providers serve a model (rewrite/exchange/fallback.py).
-        self.routes = Routes.from_config(config.routes, frozenset(p.name for p in self._logins))
+        self.routes = Routes.from_config(config.routes,
+                                         frozenset(p.name for p in self.providers if not p.takes_guests))
 
     def provider_for(self, host: str) -> Provider | None:
-        """The provider whose host `host` is (its API-key provider when a login shares it)."""
+        """The provider whose host `host` is (the one without a wire when another's wire shares it)."""
         host = host.lower()
         found = self._by_host.get(host)
         if found is None and self._globs:
@@ -48,44 +61,55 @@ class Router:
     def provider_named(self, name: str) -> Provider | None:
         return self._by_name.get(name)
 
-    def login_for(self, host: str, headers: Mapping[str, str]) -> Provider | None:
-        """The login provider whose client's own login a request to `host` carries, if any."""
-        for p in self._logins:
-            assert p.login is not None
-            if p.serves_host(host) and p.login.claims(headers):
-                return p
-        return None
+    def claimed(self, host: str, headers: Mapping[str, str]) -> Provider | None:
+        """The provider whose wire claims a request to `host` by the credential it carries: the client's own (a
+        subscription login), which is never pooled; None when none does."""
+        return next((p for p, wire in self._claiming if p.serves_host(host) and wire.claim(headers)), None)
 
-    def login_style(self, host: str, headers: Mapping[str, str]) -> CredentialStyle | None:
-        """Where the login a request carries sits, when it goes to one of a login's hosts or side hosts (its flow
-        then shows the login masked, whoever sends it on)."""
-        login = self.login_for(host, headers)
-        if login is not None:
-            return login.credential
+    def claimed_style(self, host: str, headers: Mapping[str, str]) -> CredentialStyle | None:
+        """Where the credential a wire claims sits, when a request carrying one goes to its hosts or side hosts (its
+        flow then shows it masked, whoever sends it on)."""
+        claimed = self.claimed(host, headers)
+        if claimed is not None:
+            return claimed.credential
         host = host.lower()
-        return next((p.credential for p in self._logins if p.login is not None and host in p.login.side_hosts), None)
+        return next((p.credential for p, wire in self._claiming if host in wire.side_hosts), None)
 
     def route(self, host: str, method: str, path: str, headers: Mapping[str, str] | None = None) -> Route | None:
         """The route for a request to `host`, or None if Rotator leaves it alone (`headers`: the request's, with
-        its credential, to tell a login's request; `path` excludes the query). A login's or a platform's other paths
-        are left alone (mitmproxy forwards them as they came), unless its wire `forwards` them."""
+        its credential, which a wire may claim it by; `path` excludes the query). A wire's other paths, and its
+        hosts' requests it does not claim (a login's host, without the login), are left alone (mitmproxy forwards
+        them as they came), unless it `forwards` them."""
         provider = self.provider_for(host)
         if provider is None or method in ("PRI", "CONNECT"):
             return None
-        login = self.login_for(host, headers or {}) if self._logins else None
-        if login is not None:
-            assert login.login is not None
-            proto = login.login.generation(method, path)
-            return Route(login, proto) if proto is not None or login.login.forwards(method, path) else None
-        if provider.login is not None:  # (a login's host, without the login)
-            return None
-        if provider.wire is not None:  # a platform's host: its paths speak several families; other paths pass
-            proto = provider.wire.generation(method, path)  # (unless it forwards them: Bedrock's, signed)
-            return Route(provider, proto) if proto is not None or provider.wire.forwards(method, path) else None
+        headers = headers or {}
+        serving = (self.claimed(host, headers) if self._claiming else None) or provider
+        wire = serving.wire
+        if wire is not None:  # its paths speak several families; other paths pass (unless it forwards them)
+            if not wire.claim(headers):
+                return None
+            proto = wire.generation(method, path)
+            return Route(serving, proto) if proto is not None or wire.forwards(method, path) else None
         proto = protocols.detect(method, path)
         if proto is not None and proto.family != provider.family:
             proto = None
         return Route(provider, proto)
+
+    def upgrade(self, host: str, path: str, headers: Mapping[str, str]) -> Upgrade | None:
+        """What is done with a WebSocket upgrade to `host` (addons/websocket.py); None: it passes as it came. With
+        `websocket: downgrade`, one for a protocol whose clients fall back to POST is answered so that they do; a
+        claimed credential's (the client's own: no key for the relay) only to one of its wire's generation paths,
+        and otherwise passes; any other goes through the relay."""
+        claimed = self.claimed(host, headers) if self._claiming else None
+        provider = claimed or self.provider_for(host)
+        if provider is None:
+            return None
+        falls_back = _falls_back(path) if self.config.websocket == "downgrade" else None
+        if claimed is not None and claimed.wire is not None:
+            asked = claimed.wire.generation("POST", _bare(path)) is not None
+            return Upgrade(claimed, falls_back) if asked and falls_back is not None else None
+        return Upgrade(provider, falls_back)
 
     def targets(self, called: Provider, model: str) -> list[tuple[Provider, Target]]:
         """The providers that serve `model` asked of `called`, in the order they are tried."""
@@ -122,3 +146,14 @@ def _model(route: Route, path: str, body: bytes) -> str | None:
     if inside is not None:
         path, parsed = inside
     return route.protocol.model(path, parsed)
+
+
+def _falls_back(path: str) -> Registration | None:
+    """The registration of the protocol whose call an upgrade's path is, when its clients fall back to POST."""
+    proto = protocols.detect("POST", _bare(path))
+    registration = protocols.registered(proto.name) if proto is not None else None
+    return registration if registration is not None and registration.websocket_refusal is not None else None
+
+
+def _bare(target: str) -> str:
+    return target.partition("?")[0].rstrip("/")

@@ -17,7 +17,8 @@ from functools import partial
 
 import protocols
 import protocols.translate as translate
-from protocols.base import Aggregator, Event, Protocol, Repairer
+from protocols.base import Aggregator, Protocol, Repairer
+from protocols.events import Event
 from protocols.sse import dumps, format_event, load_object
 from protocols.translate import Decoder, StreamFolder, StreamTranslator
 from protocols.translate.base import MALFORMED

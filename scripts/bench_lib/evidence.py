@@ -20,7 +20,7 @@ import timeit
 
 import protocols
 from bench_lib.agent import agent_body
-from protocols.capabilities import cache_minimum
+from protocols.registry import cache_minimum
 from protocols.translate import translate_request
 from rewrite.pool.affinity import Affinity, affinity_of
 from rewrite.pool.bindings import Bindings

@@ -109,8 +109,8 @@ async def written(*pools: KeyPool) -> None:
     for pool in pools:
         assert pool.shared is not None
         shared = pool.shared.shared
-        while shared._tasks:
-            await asyncio.gather(*list(shared._tasks), return_exceptions=True)
+        while shared.tasks:
+            await asyncio.gather(*list(shared.tasks), return_exceptions=True)
         if shared.pipe is not None and shared.pipe.connected():
             await shared.pipe.call("PING")
 

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 import protocols
 import protocols.resume
-from protocols.base import Event, Repairer
+from protocols.base import Repairer
 from protocols.capabilities import Capabilities
+from protocols.events import Event
 from protocols.resume import Delivered, Holder, Method, seam_for
 from protocols.resume.seam import MIN_OVERLAP, Seam
 from tests.support import fake_vendor

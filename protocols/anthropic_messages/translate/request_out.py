@@ -15,7 +15,8 @@ from protocols.anthropic_messages.translate.vocabulary import (
     FORMAT_JSON_SCHEMA,
     NAME,
 )
-from protocols.capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, effort_for, lookup
+from protocols.capabilities import EFFORT_NONE, THINKING_ADAPTIVE, THINKING_NONE, Capabilities, effort_for
+from protocols.registry import model_capabilities
 from protocols.translate.common import budget_for, parse_arguments, with_json_instruction
 from protocols.translate.tools import as_function
 from protocols.unified import (
@@ -158,7 +159,7 @@ def _thinking(body: dict, request: Request, caps: Capabilities) -> None:
 
 def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     """`caps`: what the target model accepts (the built-in table's entry for the request's model if not given)."""
-    caps = caps or lookup(FAMILY, request.model)
+    caps = caps or model_capabilities(FAMILY, request.model)
     body: dict = {"model": request.model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
                   "messages": []}
     body["messages"], hoisted = _messages(request, caps)

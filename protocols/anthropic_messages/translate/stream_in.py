@@ -24,7 +24,7 @@ from protocols.anthropic_messages.translate.vocabulary import (
     NAME,
     STOP_FROM,
 )
-from protocols.base import Event
+from protocols.events import Event
 from protocols.translate.base import Decoder
 from protocols.translate.common import dump_arguments, error_from_object, load_object, string
 from protocols.unified import FINISH_STOP, ToolIds

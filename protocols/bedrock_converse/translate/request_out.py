@@ -32,8 +32,8 @@ from protocols.capabilities import (
     THINKING_BUDGET,
     Capabilities,
     effort_for,
-    lookup,
 )
+from protocols.registry import model_capabilities
 from protocols.translate.common import budget_for, parse_arguments, with_json_instruction
 from protocols.translate.tools import as_function
 from protocols.unified import (
@@ -184,7 +184,7 @@ def _thinking(body: dict, request: Request, caps: Capabilities) -> bool:
 
 def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     """`caps`: what the target model accepts (the built-in table's entry for the request's model if not given)."""
-    caps = caps or lookup(FAMILY, request.model)
+    caps = caps or model_capabilities(FAMILY, request.model)
     body: dict = {"messages": _messages(request)}
     fmt = request.response_format
     system = with_json_instruction(request, instructions(request))  # Converse has no JSON mode without a schema

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.base import Event, member
+from protocols.base import member
 from protocols.bedrock_converse.events import (
     BLOCK_INDEX,
     CONTENT_BLOCK_DELTA,
@@ -19,6 +19,7 @@ from protocols.bedrock_converse.events import (
 )
 from protocols.bedrock_converse.translate.answer_in import stop_sequence, usage_to_ir
 from protocols.bedrock_converse.translate.vocabulary import NAME, STOP_FROM
+from protocols.events import Event
 from protocols.eventstream import is_failure
 from protocols.families.bedrock.errors import exception_status
 from protocols.translate.base import Decoder

@@ -9,10 +9,10 @@ from protocols.capabilities import (
     THINKING_NONE,
     Capabilities,
     effort_for,
-    lookup,
 )
 from protocols.gemini.stream import ROLE_MODEL
 from protocols.gemini.translate.vocabulary import ERROR_KEY, FAMILY, JSON_MIME, NAME, OUTPUT_KEY
+from protocols.registry import model_capabilities
 from protocols.translate.common import budget_for, guess_image_type, parse_arguments
 from protocols.translate.tools import as_function
 from protocols.unified import (
@@ -147,7 +147,7 @@ def _thinking_config(reasoning: ReasoningConfig | None, caps: Capabilities) -> d
 
 def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     """`caps`: what the target model accepts (the built-in table's entry for the request's model if not given)."""
-    caps = caps or lookup(FAMILY, request.model)
+    caps = caps or model_capabilities(FAMILY, request.model)
     body: dict = {"contents": _contents(request)}
     system = instructions(request)
     if system:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.base import Event
+from protocols.events import Event
 from protocols.gemini.translate.answer_in import finish_of, usage_to_ir
 from protocols.gemini.translate.vocabulary import NAME, get_field
 from protocols.translate.base import Decoder

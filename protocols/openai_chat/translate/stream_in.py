@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.base import Event
+from protocols.events import Event
 from protocols.openai_chat.chunks import CHOICES_MEMBER, constant_head, plain_text, templated_text, text_template
 from protocols.openai_chat.stream import DONE, REASONING_KEYS
 from protocols.openai_chat.translate.answer_in import usage_to_ir

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from protocols.base import Event
+from protocols.events import Event
 from protocols.openai_responses.stream import (
     ARGUMENTS_DELTA,
     COMPLETED,

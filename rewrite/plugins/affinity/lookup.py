@@ -22,8 +22,8 @@ import time
 from collections.abc import Sequence
 
 import protocols
-from protocols.capabilities import cache_minimum
 from protocols.conversation import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, Reader, StateCall
+from protocols.registry import cache_minimum
 from protocols.sessions import SessionSource
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config

@@ -24,8 +24,9 @@ from rewrite.plugins.payers.pooled import PooledKey
 from rewrite.plugins.payers.signed import ClientSigned
 from rewrite.plugins.payers.signing import SignedKey
 from rewrite.plugins.payers.vertex import Accounts, vertex_payer
+from rewrite.pool.decisions import Prefetch
 from rewrite.pool.logins import LoginState
-from rewrite.pool.prefetch import Prefetch, model_in_body
+from rewrite.pool.prefetch import model_in_body
 
 
 class WhoPays(Plugin):
@@ -98,7 +99,7 @@ class Paid(Part):
             if state is not None and provider.logins is not None:
                 return PlanLogin(login, job.credential, state, provider.logins, sealed)
             own = OwnCredential(True, job.credential)
-            own.sealed = sealed
+            own.sealed, own.hedged_unasked = sealed, False
             return own
         if provider.platform is not None:
             return self.platform(e, PLATFORM_POOLS.get(provider.platform.payer, PooledKey))

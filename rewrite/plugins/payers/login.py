@@ -22,6 +22,7 @@ from rewrite.providers.login import Login
 class PlanLogin(OwnCredential):
     covers = True
     keeps_errors = True
+    hedged_unasked = False
 
     def __init__(self, login: Login, held: HeldCredential | None, state: LoginState, book: LoginBook,
                  sealed: bool) -> None:

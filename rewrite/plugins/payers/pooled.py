@@ -23,7 +23,7 @@ from rewrite.providers.credentials import mask
 from rewrite.providers.wire import Wire
 
 if TYPE_CHECKING:
-    from rewrite.pool.prefetch import Prefetch
+    from rewrite.pool.decisions import Prefetch
 
 logger = logging.getLogger("rotator")
 
@@ -103,9 +103,9 @@ class PooledKey(Departing):
         if key is None:
             return
         if failure is None:
-            self.pool.succeeded(key)
+            self.pool.rests.succeeded(key)
             return
-        rest = self.pool.failed(key, failure, model)
+        rest = self.pool.rests.failed(key, failure, model)
         if failure.stalled:
             logger.info("rotator: %s %s: key %s rests %g s (%s)", self.provider.name, self.job_id[:8], mask(key),
                         rest, failure.reason)

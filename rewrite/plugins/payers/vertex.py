@@ -122,7 +122,7 @@ class Accounts(PooledKey):
                        account.email, reason)
         refused = isinstance(e, ServiceAccountError)
         rest = KeyRest(f"no token: {reason[:120]}", per_model=False, out=True) if refused else None
-        self.pool.failed(account.key_id, Failure(FailureKind.CONNECT, reason, stalled=not refused, rest=rest),
+        self.pool.rests.failed(account.key_id, Failure(FailureKind.CONNECT, reason, stalled=not refused, rest=rest),
                          ask.model)
         self.drop(ticket)
         ask.avoid = account.key_id

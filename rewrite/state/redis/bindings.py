@@ -15,7 +15,7 @@ from rewrite.state.redis.writes import write_soon
 
 if TYPE_CHECKING:
     from rewrite.pool.affinity import Affinity
-    from rewrite.state.redis.shared import SharedState
+    from rewrite.state.redis.link import RedisLink
 
 NO_AFFINITY: list[str | int | float] = [-1, 0, 0, "", 0, 0]
 
@@ -30,7 +30,7 @@ def affinity_args(affinity: Affinity | None, patient: bool) -> list[str | int | 
 
 
 class SharedBindings:
-    def __init__(self, shared: SharedState, keys: PoolKeys) -> None:
+    def __init__(self, shared: RedisLink, keys: PoolKeys) -> None:
         self.shared, self.keys = shared, keys
         self.observed: list[int] | None = None  # each key's live conversations, as every worker bound them
 

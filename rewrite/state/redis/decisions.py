@@ -9,7 +9,7 @@ to the pool's `LocalDecisions`, which holds what this worker knows: its own rest
 and its keys that are out or resting after a stall (which stay with each worker, and go with each pick).
 
 Once connected, the pick is written at once from a call packed once (pipe.Prepared) and its reply handed to a
-callback that makes the `Pick` (SharedState.script_soon): no coroutine or task between the reply and the request
+callback that makes the `Pick` (link.py, `script_soon`): no coroutine or task between the reply and the request
 (docs/benchmark.md, "Where a Redis pick's time goes").
 """
 
@@ -20,10 +20,9 @@ import math
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
+from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState
-from rewrite.pool.local import LocalDecisions
-from rewrite.pool.prefetch import Prefetch
+from rewrite.pool.local import LocalBooks, LocalDecisions
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 from rewrite.state.redis import scripts
 from rewrite.state.redis.bindings import SharedBindings, affinity_args
@@ -37,7 +36,7 @@ from rewrite.state.redis.windows import SharedWindows, passed_of, pick_args
 
 if TYPE_CHECKING:
     from rewrite.pool.affinity import Affinity
-    from rewrite.state.redis.shared import SharedState
+    from rewrite.state.redis.link import RedisLink
 
 # A request waiting for a key at its max_concurrent looks again this often (seconds): another worker's lease may
 # come back, which this worker does not hear of.
@@ -61,17 +60,16 @@ def _text(value: bytes | str) -> str:
 
 
 class RedisDecisions(Decisions):
-    def __init__(self, shared: SharedState, name: str, local: LocalDecisions) -> None:
+    books: RedisBooks
+
+    def __init__(self, shared: RedisLink, name: str, local: LocalDecisions) -> None:
         self.shared, self.local = shared, local
         self.script = scripts.pick(local.strategy.name)  # (an unknown strategy is an error here)
         self.keys = PoolKeys(name, local.states, shared.secret)
         self.names, self._fps = self.keys.names, self.keys.fps
         self.shared_ids = self.keys.fps  # (filled in place once Redis has answered)
-        self.rests = SharedRests(shared, self.keys, local)
         self.leases = SharedLeases(shared, self.keys)
-        self.usage = SharedUsage(shared, self.keys)
-        self.windows = SharedWindows(shared, self.keys)
-        self.bindings = SharedBindings(shared, self.keys)
+        self.books = RedisBooks(shared, self.keys, local.books)
         self._redis_keys: list[str] | None = None  # the pick's Redis keys (the fingerprints do not change)
         self._fixed: list[str | int | float] = []  # the pick's arguments that do not change
         self._call: Prepared | None = None  # the pick on the pipe, its unchanging part packed once
@@ -160,6 +158,43 @@ class RedisDecisions(Decisions):
         return self.local.chosen(states[chosen - 1], wait, SharedLease(self.leases, chosen - 1, lease_id),
                                  resting, passed=passed, **tags)
 
+    # -- rests, leases -------------------------------------------------------------------------------
+
+    def resting(self, model: str, pick: Pick | None, need: Need = NO_NEED) -> Resting:
+        return pick.resting if pick is not None and pick.resting is not None else self.local.resting(model, None, need)
+
+    def rests_past(self, seconds: float, model: str, need: Need = NO_NEED) -> bool:
+        return self.local.rests_past(seconds, model, need)
+
+    def lease(self, state: KeyState, held: Held | None) -> Lease:
+        return self.local.lease(state, held)
+
+    def release(self, state: KeyState) -> None:
+        self.local.release(state)
+
+    def returned(self) -> asyncio.Future:
+        waiter = self.local.returned()
+        asyncio.get_running_loop().call_later(SHARED_LOOK_AGAIN, _resolve, waiter)
+        return waiter
+
+
+class RedisBooks(Books):
+    """What every worker keeps account of, in Redis and in this worker's `LocalBooks` (`local`): rests
+    (rests.py), conversations bound (bindings.py), windows spent and reported (windows.py), counts (usage.py)."""
+
+    def __init__(self, shared: RedisLink, keys: PoolKeys, local: LocalBooks) -> None:
+        self.keys, self.local = keys, local
+        self.rests = SharedRests(shared, keys, local)
+        self.usage = SharedUsage(shared, keys)
+        self.windows = SharedWindows(shared, keys)
+        self.bindings = SharedBindings(shared, keys)
+
+    def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
+        changed = self.local.rest(state, scope, seconds, why)
+        if changed and share:
+            self.rests.write(state, scope, seconds, why)
+        return changed
+
     # -- conversations (rewrite/state/redis/bindings.py) -------------------------------------------------------
 
     def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
@@ -175,20 +210,6 @@ class RedisDecisions(Decisions):
         seen = self.bindings.live(self.keys.index[id(state)])
         return seen if seen is not None else self.local.live(state)
 
-    # -- rests, leases, counts -------------------------------------------------------------------------------
-
-    def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
-        changed = self.local.rest(state, scope, seconds, why)
-        if changed and share:
-            self.rests.write(state, scope, seconds, why)
-        return changed
-
-    def resting(self, model: str, pick: Pick | None, need: Need = NO_NEED) -> Resting:
-        return pick.resting if pick is not None and pick.resting is not None else self.local.resting(model, None, need)
-
-    def rests_past(self, seconds: float, model: str, need: Need = NO_NEED) -> bool:
-        return self.local.rests_past(seconds, model, need)
-
     def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
         self.local.spend(state, checks, amounts, wall)
         self.windows.spend(self.keys.index[id(state)], checks, amounts, wall)
@@ -196,17 +217,6 @@ class RedisDecisions(Decisions):
     def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
         self.local.report(state, window, unit, tally)
         self.windows.report(self.keys.index[id(state)], window, unit, tally, self.local.wall())
-
-    def lease(self, state: KeyState, held: Held | None) -> Lease:
-        return self.local.lease(state, held)
-
-    def release(self, state: KeyState) -> None:
-        self.local.release(state)
-
-    def returned(self) -> asyncio.Future:
-        waiter = self.local.returned()
-        asyncio.get_running_loop().call_later(SHARED_LOOK_AGAIN, _resolve, waiter)
-        return waiter
 
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
         self.usage.add(self.keys.index[id(state)], model, wall, amounts)

@@ -36,7 +36,7 @@ from rewrite.state.redis.names import KV, KV_FEED
 from rewrite.state.redis.writes import write_soon
 
 if TYPE_CHECKING:
-    from rewrite.state.redis.shared import SharedState
+    from rewrite.state.redis.link import RedisLink
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ EVICTED_ENTRIES = 100_000  # keys the local store let go of before their TTL (re
 
 class RedisStore:
     def __init__(self, client: redis.Redis, local: MemoryStore, breaker: Breaker | None = None,
-                 shared: SharedState | None = None, name: str = "kv") -> None:
+                 shared: RedisLink | None = None, name: str = "kv") -> None:
         self.client = client  # the blocking client: reads that miss locally (and writes without an event loop)
         self.local = local
         self.shared = shared  # the pools' link to Redis: its pipe, breaker and feed

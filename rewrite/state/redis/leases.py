@@ -1,13 +1,11 @@
 """One pool's leases in Redis: a key's slot taken by each pick (`SharedLease`), renewed while its attempt lives
-(`Renewer`, one per process), given back once: a capped key's at once (another worker may be waiting for it), any
-other with this worker's next pick, or within a second (the flusher). A lease not renewed (its worker died) expires
-by itself within the lease time.
+(rewrite/state/redis/link.py's `Renewer`, one per process), given back once: a capped key's at once (another worker
+may be waiting for it), any other with this worker's next pick, or within a second (the flusher). A lease not
+renewed (its worker died) expires by itself within the lease time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import itertools
 import os
@@ -19,11 +17,11 @@ from rewrite.state.redis.connection import Unavailable
 from rewrite.state.redis.names import PoolKeys
 
 if TYPE_CHECKING:
-    from rewrite.state.redis.shared import SharedState
+    from rewrite.state.redis.link import RedisLink
 
 
 class SharedLeases:
-    def __init__(self, shared: SharedState, keys: PoolKeys) -> None:
+    def __init__(self, shared: RedisLink, keys: PoolKeys) -> None:
         self.shared, self.keys = shared, keys
         self.given_back: list[str] = []  # leases of uncapped keys given back since the last pick: "i:lease id"
         self._prefix, self._count = os.urandom(6).hex() + ".", itertools.count(1)
@@ -81,40 +79,12 @@ class SharedLease:
         if not self._released:
             self.leases.shared.renewer.hold(self)
 
+    async def renew(self) -> None:
+        await self.leases.renew(self.index, self.lease_id)
+
     def release(self) -> None:
         if self._released:
             return
         self._released = True
         self.leases.shared.renewer.held.pop(self, None)
         self.leases.give_back(self.index, self.lease_id)
-
-
-class Renewer:
-    """Every third of the lease time, while any lease of the process is held: renew them. (It looks first after
-    that time: a lease given back at once does not end it, to be started again by the next.)"""
-
-    def __init__(self, lease_seconds: float) -> None:
-        self.lease_seconds = lease_seconds
-        self.held: dict[SharedLease, None] = {}  # the leases of attempts under way
-        self._task: asyncio.Task | None = None
-
-    def hold(self, lease: SharedLease) -> None:
-        self.held[lease] = None
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._renew_held())
-
-    def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _renew_held(self) -> None:
-        try:
-            while True:
-                await asyncio.sleep(self.lease_seconds / 3)
-                if not self.held:
-                    return
-                for lease in list(self.held):
-                    with contextlib.suppress(Unavailable):
-                        await lease.leases.renew(lease.index, lease.lease_id)
-        finally:
-            self._task = None

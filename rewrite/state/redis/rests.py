@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rewrite.pool.key_state import WHOLE_KEY, KeyState
-from rewrite.pool.local import LocalDecisions
+from rewrite.pool.local import LocalBooks
 from rewrite.state.redis import scripts
 from rewrite.state.redis.connection import Unavailable
 from rewrite.state.redis.names import PoolKeys
 
 if TYPE_CHECKING:
-    from rewrite.state.redis.shared import SharedState
+    from rewrite.state.redis.link import RedisLink
 
 
 class SharedRests:
-    def __init__(self, shared: SharedState, keys: PoolKeys, local: LocalDecisions) -> None:
+    def __init__(self, shared: RedisLink, keys: PoolKeys, local: LocalBooks) -> None:
         self.shared, self.keys, self.local = shared, keys, local
         self.pending: dict[tuple[int, str], tuple[float, str]] = {}  # (key, scope) -> (until, why), not yet taken
 

@@ -19,7 +19,7 @@ from rewrite.state.redis import scripts
 from rewrite.state.redis.names import PoolKeys, PoolNames
 
 if TYPE_CHECKING:
-    from rewrite.state.redis.shared import SharedState
+    from rewrite.state.redis.link import RedisLink
 
 HOUR_TTL = WINDOW + 2 * BUCKET  # seconds the hour's hash outlives its last write
 BATCH_MARK = 24 * 3600 * 1000  # ms a batch's mark is kept, so that a batch sent again is not counted twice
@@ -92,7 +92,7 @@ class UsageBatches:
 class SharedUsage:
     """One pool's counts: added as they come, written about once a second (`flush`), read back (`observe`)."""
 
-    def __init__(self, shared: SharedState, keys: PoolKeys) -> None:
+    def __init__(self, shared: RedisLink, keys: PoolKeys) -> None:
         self.shared, self.keys = shared, keys
         self.batches = UsageBatches(keys.names)
 

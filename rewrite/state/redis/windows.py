@@ -16,7 +16,7 @@ from rewrite.state.redis.writes import write_soon
 
 if TYPE_CHECKING:
     from rewrite.pool.key_state import KeyState
-    from rewrite.state.redis.shared import SharedState
+    from rewrite.state.redis.link import RedisLink
 
 
 def _text(value: bytes | str) -> str:
@@ -42,7 +42,7 @@ def pick_args(need: Need, wall: float) -> list[str | int | float]:
 
 
 class SharedWindows:
-    def __init__(self, shared: SharedState, keys: PoolKeys) -> None:
+    def __init__(self, shared: RedisLink, keys: PoolKeys) -> None:
         self.shared, self.keys = shared, keys
 
     def spend(self, index: int, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 from rewrite.state.redis.connection import Unavailable
 
 if TYPE_CHECKING:
+    from rewrite.state.redis.link import RedisLink
     from rewrite.state.redis.names import PoolKeys
-    from rewrite.state.redis.shared import SharedState
 
 # The script's Redis keys and arguments, made from the pool's key fingerprints (none outside a pool).
 Build = Callable[[list[str]], tuple[list[str], list[Any]]]
 
 
-def write_soon(shared: SharedState, body: str, build: Build, keys: PoolKeys | None = None) -> None:
+def write_soon(shared: RedisLink, body: str, build: Build, keys: PoolKeys | None = None) -> None:
     """Send the script `body` with what `build` makes of `keys`' fingerprints, without waiting for its reply."""
     fps = keys.fps if keys is not None else []
     pipe = shared.pipe
@@ -30,7 +30,7 @@ def write_soon(shared: SharedState, body: str, build: Build, keys: PoolKeys | No
     shared.script_soon(pipe.prepare(body, redis_keys, []), args, then=_ignore, otherwise=_nothing)
 
 
-async def _written(shared: SharedState, body: str, build: Build, keys: PoolKeys | None) -> None:
+async def _written(shared: RedisLink, body: str, build: Build, keys: PoolKeys | None) -> None:
     with contextlib.suppress(Unavailable):
         redis_keys, args = build(await keys.fingerprints() if keys is not None else [])
         await shared.script(body, redis_keys, args)

@@ -1,0 +1,169 @@
+"""One process's link to Redis (`RedisLink`): the client, the pipe the per-request calls go on, the breaker that
+bounds each call's time and stops calling while Redis does not answer, the fingerprints' secret, and the writes it
+does in the background. Every part of the shared state talks to Redis through it (rewrite/state/redis/shared.py's
+`SharedState` is one, which also makes and flushes each pool's shared decisions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+import hiredis
+import redis.asyncio
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, Unavailable
+from rewrite.state.redis.feed import Feed
+from rewrite.state.redis.names import SECRET
+from rewrite.state.redis.pipe import Pipe, Prepared
+
+LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
+T = TypeVar("T")
+
+
+class Renewable(Protocol):
+    """A lease renewed while its attempt lives (rewrite/state/redis/leases.py's `SharedLease`)."""
+
+    async def renew(self) -> None: ...
+
+
+class Renewer:
+    """Every third of the lease time, while any lease of the process is held: renew them. (It looks first after
+    that time: a lease given back at once does not end it, to be started again by the next.)"""
+
+    def __init__(self, lease_seconds: float) -> None:
+        self.lease_seconds = lease_seconds
+        self.held: dict[Renewable, None] = {}  # the leases of attempts under way
+        self._task: asyncio.Task | None = None
+
+    def hold(self, lease: Renewable) -> None:
+        self.held[lease] = None
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._renew_held())
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _renew_held(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.lease_seconds / 3)
+                if not self.held:
+                    return
+                for lease in list(self.held):
+                    with contextlib.suppress(Unavailable):
+                        await lease.renew()
+        finally:
+            self._task = None
+
+
+class RedisLink:
+    def __init__(self, client: redis.asyncio.Redis, breaker: Breaker | None = None,
+                 lease_seconds: float = LEASE_SECONDS, timeout: float = 1.2 * TIMEOUT, pipe: Pipe | None = None
+                 ) -> None:
+        self.client = client
+        self.pipe = pipe  # (the per-request calls' connection; without one, they go through `client` too)
+        self.url: str | None = None  # (from_url): where close_sync writes the last counts
+        self.timeout = timeout  # what one decision may spend on Redis, waiting for a connection included
+        self.breaker = breaker or Breaker()
+        self.lease_seconds = lease_seconds
+        self.scripts: dict[str, AsyncScript] = {}  # (by body: for calls that go through `client`)
+        self._secret: bytes | None = None
+        self.tasks: set[asyncio.Task] = set()  # the background writes under way
+        self.renewer = Renewer(lease_seconds)  # the leases of attempts under way, renewed
+        self.feed: Feed | None = None  # (from_url): the conversation store's writes, heard from every worker
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """`fn()`'s result; Unavailable when the breaker is open or the call fails (which opens it)."""
+        if self.breaker.open:
+            raise Unavailable
+        return await self._decided(asyncio.wait_for(fn(), self.timeout))
+
+    async def script(self, body: str, keys: list[str], args: list[str | int | float]) -> Any:
+        """One of rewrite/state/redis/scripts.py's scripts, as `call` (on the pipe when there is one: it bounds
+        each call's time itself)."""
+        if self.pipe is None:
+            script = self.scripts.get(body) or self.scripts.setdefault(body, self.client.register_script(body))
+            return await self.call(lambda: script(keys, args))
+        if self.breaker.open:
+            raise Unavailable
+        return await self._decided(self.pipe.script(body, keys, args))
+
+    def ready(self) -> bool:
+        """`script_soon` can send now: the pipe is connected and the breaker closed."""
+        return self.pipe is not None and not self.breaker.open and self.pipe.connected()
+
+    def script_soon(self, call: Prepared, rest: list[str | int | float], then: Callable[[Any], T],
+                    otherwise: Callable[[], T]) -> asyncio.Future[T]:
+        """A prepared script call with `rest` for its last arguments, written to the pipe now (when `ready`), its
+        reply handed to `then` as it is read: the future's result is `then(reply)`, or `otherwise()` where `script`
+        would raise Unavailable. No coroutine or task stands between the reply and the caller (they were a fifth
+        of a pick's CPU)."""
+        out: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        pipe = self.pipe
+
+        def settle(result: Callable[[], T]) -> None:
+            if not out.done():  # (a caller that gave up)
+                out.set_result(result())
+
+        def resent(task: asyncio.Task) -> None:
+            settle(otherwise if task.cancelled() or task.exception() is not None else lambda: then(task.result()))
+
+        def replied(reply: Any) -> None:
+            if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT") and pipe is not None:
+                # (a restarted Redis: `script` sends the script itself)
+                resend = self._decided(pipe.script(call.body, call.keys, call.args(rest)))
+                asyncio.ensure_future(resend).add_done_callback(resent)
+            elif isinstance(reply, BaseException | hiredis.ReplyError):
+                self.breaker.failed(reply if isinstance(reply, BaseException) else ResponseError(str(reply)))
+                settle(otherwise)
+            else:
+                self.breaker.worked()
+                settle(lambda: then(reply))
+
+        if pipe is None or not pipe.submit(replied, call.command(rest)):
+            settle(otherwise)
+        return out
+
+    async def _decided(self, work: Awaitable[T]) -> T:
+        try:
+            result = await work
+        except ERRORS as e:  # (a call on the pipe that timed out has dropped its connection already)
+            self.breaker.failed(e)
+            raise Unavailable from None
+        self.breaker.worked()
+        return result
+
+    async def secret(self) -> bytes:
+        """The fingerprints' secret every worker uses: made by the first one (SET NX), read by the others."""
+        if self._secret is None:
+            async def fetch() -> Any:
+                await self.client.set(SECRET, os.urandom(32).hex(), nx=True)
+                return await self.client.get(SECRET)
+            value = await self.call(fetch)
+            self._secret = bytes.fromhex(value.decode() if isinstance(value, bytes) else str(value))
+        return self._secret
+
+    def zrem(self, key: str, member: str) -> Awaitable[Any]:
+        """On the pipe, written before this returns (when connected)."""
+        if self.pipe is not None:
+            return self.pipe.send("ZREM", key, member)
+        return self.client.zrem(key, member)
+
+    def background(self, work: Awaitable[Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        self.start()
+        return task
+
+    def start(self) -> None:
+        """Listen to the conversation store's feed (once there is an event loop)."""
+        if self.feed is not None:
+            self.feed.start()
