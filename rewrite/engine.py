@@ -140,8 +140,8 @@ class Engine:
         proto = job.route.protocol
         if request.upload is not None and proto is not None:
             path = request.target.partition("?")[0]
-            ask = next((a for p in self._asking_worker if (a := p.worker_ask(proto, request.headers, path)) is not None),
-                       None)
+            asks = (p.worker_ask(proto, request.headers, path) for p in self._asking_worker)
+            ask = next((a for a in asks if a is not None), None)
             parsed = await self.parser.parse(request.upload, ask)
             if parsed is None:  # (no worker: parsed here, as a small body is)
                 request.body, request.upload = b"".join(request.upload.pieces), None
