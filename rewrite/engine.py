@@ -56,6 +56,8 @@ class Engine:
         self.conversation.record_native = bool(config.routes)  # only a route sends a conversation elsewhere
         self.server.max_body = config.limits.max_request_body
         self.setting.config, self.setting.router, self.setting.prices = config, self.router, self.prices
+        # Each provider's `resume` settings (its own over the top level's), worked out once per config.
+        self.resume_for = {p.name: config.resume_for(p.name) for p in self.router.providers}.__getitem__
         # Conversation state is kept and put back only for a conversation a route may send to another target: with
         # no route there is nothing to call (rewrite/conversation/hooks.py).
         self.setting.conversation = self.conversation if config.routes else None
@@ -148,7 +150,7 @@ class Engine:
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
                             router=self.router, hooks=self.setting.conversation, limits=self.config.limits,
                             parsed=parsed,
-                            resume_for=self.config.resume_for, plugins=self.plugins, setting=self.setting)
+                            resume_for=self.resume_for, plugins=self.plugins, setting=self.setting)
         await exchange.run()
 
     async def aclose(self) -> None:
