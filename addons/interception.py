@@ -2,7 +2,8 @@
 
 A flow on a provider's host is pointed at the engine's loopback server; once the answer starts, the flow is
 given its vendor URL back, the credential shown is the masked pooled key, and the body shown is what the
-client received. Other traffic is not touched.
+client received. A WebSocket upgrade is handed to `upgrades` (addons/websocket.py: the engine's relay, or a 426),
+and only an upgrade: no other flow runs its hooks. Other traffic is not touched.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from mitmproxy import connection, ctx, http
@@ -47,9 +49,18 @@ class _Origin:
     shown: bool = False  # the flow shows the vendor's URL again
 
 
+class Upgrades(Protocol):
+    """What takes a provider's WebSocket upgrades (addons/websocket.py), at the hooks Interception has for them."""
+
+    def upgrade(self, flow: http.HTTPFlow) -> None: ...
+
+    def answered(self, flow: http.HTTPFlow) -> None: ...
+
+
 class Interception:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, upgrades: Upgrades) -> None:
         self.engine = engine
+        self.upgrades = upgrades
         self._origins: dict[str, _Origin] = {}
 
     def configure(self, updated: set[str]) -> None:
@@ -77,6 +88,9 @@ class Interception:
             flow.request.stream = True
 
     def request(self, flow: http.HTTPFlow) -> None:
+        if _upgrade(flow.request):
+            self.upgrades.upgrade(flow)
+            return
         job = self.engine.jobs.get(flow.id) if flow.id in self._origins else None
         if job is not None and job.too_large:
             # Handed over at its headers. MaskOnArrival just gave the headers as they arrived back: the credential is
@@ -91,8 +105,8 @@ class Interception:
         if flow.response is not None or flow.error is not None or flow.websocket is not None:
             return False
         req = flow.request
-        if req.headers.get("upgrade", "").lower() == "websocket":
-            return False  # see WebSocketUpstream
+        if _upgrade(req):
+            return False  # (see `upgrades`)
         route = self.engine.router.route(called_host(flow), req.method, req.path.partition("?")[0], req.headers)
         if route is None:
             return False
@@ -117,12 +131,16 @@ class Interception:
             if flow.response is not None:  # (it always is, in this hook)
                 flow.response.stream = True
             self._restore(flow)
+        elif _upgrade(flow.request):
+            self.upgrades.answered(flow)
 
     async def response(self, flow: http.HTTPFlow) -> None:
         await self._handled(flow)
         self._finish(flow)
 
     async def error(self, flow: http.HTTPFlow) -> None:
+        if _upgrade(flow.request):
+            self.upgrades.answered(flow)
         await self._handled(flow)
         self._finish(flow)
 
@@ -179,6 +197,10 @@ def streamed(flow: http.HTTPFlow, engine: Engine) -> bool:
                 and engine.router.provider_for(called_host(flow)) is not None)
         flow._rotator_streamed = seen  # type: ignore[attr-defined]  # (of the object, never of the saved flow)
     return seen
+
+
+def _upgrade(req: http.Request) -> bool:
+    return req.headers.get("upgrade", "").lower() == "websocket"
 
 
 def _dropped(data: bytes) -> list[bytes]:

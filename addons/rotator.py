@@ -36,11 +36,12 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 engine = Engine()
+websocket = WebSocketUpstream(engine)  # (its upgrades handed to it by Interception)
 guesses = Guesses()  # failed client-key attempts per address: the pools' gate and the status page count together
 # Order matters: the config is loaded before Egress, Exposure and Access read it; MaskOnArrival gives the real
-# credential back just before Access reads it; and Access refuses a request before WebSocketUpstream or
-# Interception hand it to the engine.
+# credential back just before Access reads it; and Access refuses a request before Interception hands it to the
+# engine (a WebSocket upgrade to WebSocketUpstream).
 addons = [RotatorConfig(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
-          MaskOnArrival(engine), Access(engine, guesses), WebSocketUpstream(engine), Interception(engine),
+          MaskOnArrival(engine), Access(engine, guesses), websocket, Interception(engine, websocket),
           Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), LegacyLogHook(),
           FrozenStartup()]  # last: what the others set up when running is frozen too

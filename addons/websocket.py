@@ -13,6 +13,9 @@ retries a stalled or refused handshake on the next key. The flow only ever carri
 nothing that names its job: mitmproxy sends the upgrade as the flow holds it, and a flow saved or shown while the
 handshake is pending must neither reveal a key nor let another connection to the relay take the job. The relay
 knows the job by mitmproxy's connection to it (`server_connected`), and takes it once.
+
+Interception (addons/interception.py) hands this addon the upgrades at its `request`, `responseheaders` and `error`
+hooks (`upgrade`, `answered`): no other flow runs code here.
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ class WebSocketUpstream:
     def done(self) -> None:
         self.relay.close()
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def upgrade(self, flow: http.HTTPFlow) -> None:
+        """A WebSocket upgrade's request (Interception's `request`)."""
         req = flow.request
-        if flow.response is not None or req.headers.get("upgrade", "").lower() != "websocket":
+        if flow.response is not None:
             return
         upgrade = self.engine.router.upgrade(called_host(flow), req.path, req.headers)
         if upgrade is None:  # (no provider's, or a client's own login's not downgraded: passed as it came)
@@ -69,7 +73,8 @@ class WebSocketUpstream:
         if self.relay.port is not None and data.server.address == ("127.0.0.1", self.relay.port) and local:
             self.relay.connected(data.client.id, local)
 
-    def responseheaders(self, flow: http.HTTPFlow) -> None:
+    def answered(self, flow: http.HTTPFlow) -> None:
+        """An upgrade's answer, or its error (Interception's `responseheaders` and `error`)."""
         origin = self._origins.pop(flow.id, None)
         if origin is None:  # (not an upgrade this addon pointed at the relay)
             return
@@ -79,8 +84,6 @@ class WebSocketUpstream:
         flow.request.scheme, flow.request.host, flow.request.port = origin
         show_credential(flow, sj.job.route.provider.credential, sj.job.key)
         annotate(flow, sj.job)
-
-    error = responseheaders
 
     def _downgrade(self, flow: http.HTTPFlow, provider: Provider, registration: Registration) -> None:
         assert registration.websocket_refusal is not None  # (see Router.upgrade)

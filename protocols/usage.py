@@ -1,9 +1,9 @@
 """Reading an answer's usage: the base of each protocol's reader (protocols/<name>/usage.py).
 
-Every vendor counts differently (docs: protocols.md §8.5); each protocol's `usage_to_ir` already counts each token
-once, so a reader reuses it. From a stream, a reader is handed every upstream event on the hot path: it only tests a
-marker that events carrying usage have (their quotes cannot come from content, which JSON escapes) and keeps those;
-the JSON is read once, at the end.
+Every vendor counts differently (docs: protocols.md §8.5); each protocol's `usage_to_ir`, beside its reader, counts
+each token once, and its translator uses it too. From a stream, a reader is handed every upstream event on the hot
+path: it only tests a marker that events carrying usage have (their quotes cannot come from content, which JSON
+escapes) and keeps those; the JSON is read once, at the end.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class UsageSniffer:
 
     @staticmethod
     def to_usage(usage: dict) -> Usage:
-        """The protocol's usage object, unified (its translator's `usage_to_ir`)."""
+        """The protocol's usage object, unified (its `usage_to_ir`)."""
         raise NotImplementedError
 
     @classmethod

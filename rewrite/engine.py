@@ -16,7 +16,7 @@ from rewrite.intake.big_json import Worker
 from rewrite.intake.encoded import encoding_of
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.lifecycle.events import Arrival
-from rewrite.lifecycle.hooks import Plugin, plugins_for
+from rewrite.lifecycle.hooks import Plugin, defining, plugins_for
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import Note
 from rewrite.pool import KeyPool
@@ -40,6 +40,8 @@ class Engine:
         self.parser = Worker()  # parses large request bodies off the event loop (rewrite/intake/big_json.py)
         self.setting = Setting(conversation=self.conversation)
         self.plugins: list[Plugin] = plugins_for(self.setting)
+        self._arriving, self._forgetting, self._asking_worker = (
+            defining(self.plugins, hook) for hook in ("arrived", "forgotten", "worker_ask"))
         self.relay = WebSocketRelay(lambda: self.config.streaming, self.upstream)  # the upgrades Rotator passes on
         self.kept = PoolKeeping()  # the pools' state across reloads and restarts, once `keep_state` is called
         self.sharing = RedisSharing(self.conversation.share)  # `state.redis`, once `share_state` is called
@@ -54,6 +56,8 @@ class Engine:
         self.conversation.record_native = bool(config.routes)  # only a route sends a conversation elsewhere
         self.server.max_body = config.limits.max_request_body
         self.setting.config, self.setting.router, self.setting.prices = config, self.router, self.prices
+        # Each provider's `resume` settings (its own over the top level's), worked out once per config.
+        self.resume_for = {p.name: config.resume_for(p.name) for p in self.router.providers}.__getitem__
         # Conversation state is kept and put back only for a conversation a route may send to another target: with
         # no route there is nothing to call (rewrite/conversation/hooks.py).
         self.setting.conversation = self.conversation if config.routes else None
@@ -96,7 +100,7 @@ class Engine:
     def forget(self, job_id: str) -> Job | None:
         job = self.jobs.pop(job_id, None)
         if job is not None:
-            for plugin in self.plugins:
+            for plugin in self._forgetting:
                 plugin.forgotten(job)
         return job
 
@@ -105,7 +109,7 @@ class Engine:
         if job.route.protocol is None:
             return
         arrival = Arrival(job, path, body)
-        for plugin in self.plugins:
+        for plugin in self._arriving:
             if plugin.active:
                 plugin.arrived(arrival)
 
@@ -138,15 +142,15 @@ class Engine:
         proto = job.route.protocol
         if request.upload is not None and proto is not None:
             path = request.target.partition("?")[0]
-            ask = next((a for p in self.plugins if (a := p.worker_ask(proto, request.headers, path)) is not None),
-                       None)
+            asks = (p.worker_ask(proto, request.headers, path) for p in self._asking_worker)
+            ask = next((a for a in asks if a is not None), None)
             parsed = await self.parser.parse(request.upload, ask)
             if parsed is None:  # (no worker: parsed here, as a small body is)
                 request.body, request.upload = b"".join(request.upload.pieces), None
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
                             router=self.router, hooks=self.setting.conversation, limits=self.config.limits,
                             parsed=parsed,
-                            resume_for=self.config.resume_for, plugins=self.plugins, setting=self.setting)
+                            resume_for=self.resume_for, plugins=self.plugins, setting=self.setting)
         await exchange.run()
 
     async def aclose(self) -> None:

@@ -1,6 +1,7 @@
 import pytest
 
 from rewrite.config import ConfigError, load, parse
+from rewrite.engine import Engine
 from rewrite.providers import build
 from rewrite.routing.router import Router
 
@@ -135,3 +136,10 @@ def test_resume_defaults_to_continue_and_a_provider_overrides_only_what_it_gives
     assert config.resume_for("openai").mode == "continue"
     with pytest.raises(ConfigError, match=r"resume\.mode"):
         parse("resume: {mode: later}")
+
+
+def test_the_engine_works_out_each_providers_resume_settings_once_per_config():
+    engine = Engine(parse("providers: {anthropic: {resume: {mode: 'off'}}, openai: {}}"))
+    assert engine.resume_for("anthropic").mode == "off" and engine.resume_for("openai").mode == "continue"
+    engine.configure(parse("providers: {anthropic: {}}"))
+    assert engine.resume_for("anthropic").mode == "continue"

@@ -9,9 +9,11 @@ import json
 import httpx
 
 from rewrite.config import StreamingConfig, parse
+from rewrite.engine import Engine
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.inspection.views import Facts, render_request
 from rewrite.intake.loopback import LoopbackRequest
+from rewrite.plugins.trail import DecisionTrail
 from rewrite.providers.credentials import mask
 from rewrite.routing.router import Router
 from tests.support import samples
@@ -75,3 +77,17 @@ async def test_a_request_on_the_clients_own_credential_records_no_trail():
     async with httpx.AsyncClient(transport=httpx.MockTransport(Upstream([ok]))) as client:
         await Exchange(client, streaming, job, request, out).run()
     assert out.status == 200 and "trail" not in job.records
+
+
+def test_only_a_pool_of_several_keys_engages_the_trail():
+    """A pool of one key has no choice to explain: with no pool of several configured, the trail is never engaged;
+    a reload that adds a key to a pool engages it again."""
+    one = parse(f"providers: {{openai: {{base_url: 'http://vendor.test', keys: [{KEYS[0]}]}}}}")
+    two = parse(f"providers: {{openai: {{base_url: 'http://vendor.test', keys: [{KEYS[0]}, {KEYS[1]}]}}}}")
+    engine = Engine(one)
+    trail = next(p for p in engine.plugins if isinstance(p, DecisionTrail))
+    assert not trail.active
+    engine.configure(two)
+    assert trail.active
+    engine.configure(one)
+    assert not trail.active

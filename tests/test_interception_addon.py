@@ -11,6 +11,7 @@ from mitmproxy.test import tflow, tutils
 from addons.access import Access
 from addons.interception import Interception, hide_credential, show_body, upstream_connection
 from addons.masking import MaskOnArrival
+from addons.websocket import WebSocketUpstream
 from rewrite.config import parse
 from rewrite.engine import Engine
 from rewrite.intake.clients import hide
@@ -34,7 +35,7 @@ def chat_flow(*extra: tuple[str, str]) -> http.HTTPFlow:
 
 async def test_a_flow_goes_to_the_loopback_server_and_comes_back_with_the_clients_own_host_header():
     engine = Engine(parse(CONFIG))
-    interception = Interception(engine)
+    interception = Interception(engine, WebSocketUpstream(engine))
     flow = chat_flow((JOB_HEADER, "someone-elses-job"))
     interception.request(flow)
     req = flow.request
@@ -137,7 +138,7 @@ async def test_a_large_body_is_gated_and_handed_over_at_its_headers_then_streame
     engine = Engine(parse(CONFIG + f"clients: [{{name: team-a, key: {client_key}}}]\n"))
     access = Access(engine)
     access.configure({"rotator_config"})
-    hooks = [MaskOnArrival(engine), access, Interception(engine)]
+    hooks = [MaskOnArrival(engine), access, Interception(engine, WebSocketUpstream(engine))]
 
     def sized(size: int) -> http.HTTPFlow:
         flow = chat_flow()

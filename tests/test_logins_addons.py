@@ -9,6 +9,7 @@ from mitmproxy.test import tflow, tutils
 from addons.access import Access
 from addons.interception import Interception
 from addons.masking import MaskOnArrival
+from addons.websocket import WebSocketUpstream
 from rewrite.config import parse
 from rewrite.engine import Engine
 from rewrite.intake.clients import ClientKeys
@@ -32,7 +33,7 @@ def anthropic_flow(path: str, credential: tuple[str, str] = ("authorization", f"
 
 def test_a_logins_other_path_goes_as_it_came_and_is_masked_once_sent():
     engine = Engine(parse(CONFIG))
-    masking, interception = MaskOnArrival(engine), Interception(engine)
+    masking, interception = MaskOnArrival(engine), Interception(engine, WebSocketUpstream(engine))
     flow = anthropic_flow("/api/oauth/usage")
 
     masking.requestheaders(flow)
@@ -83,7 +84,7 @@ def test_the_pools_gate_leaves_a_clients_own_login_alone_and_gates_a_key():
 
 async def test_a_logins_generation_call_is_handed_to_the_engine_for_its_provider():
     engine = Engine(parse(CONFIG))
-    interception = Interception(engine)
+    interception = Interception(engine, WebSocketUpstream(engine))
     flow = anthropic_flow("/v1/messages?beta=true")
 
     interception.request(flow)

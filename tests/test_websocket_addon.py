@@ -2,6 +2,7 @@
 
 from mitmproxy.test import tflow
 
+from addons.interception import Interception
 from addons.websocket import WebSocketUpstream
 from rewrite.config import parse
 from rewrite.engine import Engine
@@ -25,7 +26,7 @@ def addon(config: str = POOLED) -> WebSocketUpstream:
 
 def test_a_responses_upgrade_is_answered_426_with_the_reason_on_the_flow():
     flow = upgrade()
-    addon().request(flow)
+    addon().upgrade(flow)
     assert flow.response.status_code == 426
     assert b"websocket: pass" in flow.response.content
     assert "426" in flow.comment and flow.metadata["rotator"]["events"][0]["kind"] == "downgraded"
@@ -35,7 +36,7 @@ def test_a_responses_upgrade_is_answered_426_with_the_reason_on_the_flow():
 async def test_other_upgrades_go_to_the_relay_and_only_the_relay_holds_the_credential():
     ws = addon()
     flow = upgrade(path="/v1/realtime?model=gpt-realtime")
-    ws.request(flow)
+    ws.upgrade(flow)
     assert flow.response is None
     assert (flow.request.host, flow.request.port) == ("127.0.0.1", ws.relay.port)
     assert "secret" not in str(flow.request.headers) and flow.id not in str(flow.request.get_state())
@@ -48,18 +49,40 @@ async def test_other_upgrades_go_to_the_relay_and_only_the_relay_holds_the_crede
 async def test_pass_sends_responses_upgrades_to_the_relay_too():
     ws = addon(POOLED + "websocket: pass\n")
     flow = upgrade()
-    ws.request(flow)
+    ws.upgrade(flow)
     assert flow.response is None and flow.id in ws.relay.jobs
     ws.done()
 
 
-def test_upgrades_elsewhere_and_plain_requests_are_left_alone():
-    ws = addon()
+def test_upgrades_elsewhere_are_left_alone():
     other = upgrade(host="example.com")
-    plain = tflow.tflow()
-    plain.request.host = "api.openai.com"
-    before = (other.request.get_state(), plain.request.get_state())
-    ws.request(other)
-    ws.request(plain)
-    assert (other.request.get_state(), plain.request.get_state()) == before
-    assert other.response is None and plain.response is None
+    before = other.request.get_state()
+    addon().upgrade(other)
+    assert other.request.get_state() == before and other.response is None
+
+
+class Told:
+    def __init__(self) -> None:
+        self.upgrades: list = []
+        self.answers: list = []
+
+    def upgrade(self, flow) -> None:
+        self.upgrades.append(flow)
+
+    def answered(self, flow) -> None:
+        self.answers.append(flow)
+
+
+async def test_interception_hands_the_addon_upgrades_only():
+    told = Told()
+    interception = Interception(Engine(parse(POOLED)), told)
+    plain, ws = tflow.tflow(resp=True), upgrade()
+    plain.request.host = "example.com"
+    for flow in (plain, ws):
+        interception.request(flow)
+    assert told.upgrades == [ws]
+    ws.response = tflow.tresp()
+    for flow in (plain, ws):
+        interception.responseheaders(flow)
+        await interception.error(flow)
+    assert told.answers == [ws, ws]

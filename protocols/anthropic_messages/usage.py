@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from protocols.anthropic_messages.translate.answer_in import usage_to_ir
+from protocols.base import count, member
 from protocols.sse import load_object
 from protocols.unified import Usage
 from protocols.usage import Feed, UsageSniffer
+
+
+def usage_to_ir(usage: dict) -> Usage:
+    """Anthropic's input_tokens excludes cache reads and writes; the unified input includes them.
+
+    Lossy: the cache-write split by TTL and server-tool request counts are dropped."""
+    read = count(usage, "cache_read_input_tokens")
+    write = count(usage, "cache_creation_input_tokens")
+    return Usage(
+        input_tokens=count(usage, "input_tokens") + read + write,
+        output_tokens=count(usage, "output_tokens"),
+        reasoning_tokens=count(member(usage, "output_tokens_details"), "thinking_tokens"),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
 
 
 class MessagesSniffer(UsageSniffer):

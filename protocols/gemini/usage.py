@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from protocols.base import count
 from protocols.events import Event
-from protocols.gemini.translate.answer_in import usage_to_ir
 from protocols.sse import load_object
 from protocols.unified import Usage
 from protocols.usage import Feed, UsageSniffer
+
+
+def usage_to_ir(usage: dict) -> Usage:
+    """Tool-use prompt tokens count as input; thoughts as output (Gemini counts them apart from candidates)."""
+    thoughts = count(usage, "thoughtsTokenCount", "thoughts_token_count")
+    return Usage(
+        input_tokens=count(usage, "promptTokenCount", "prompt_token_count")
+        + count(usage, "toolUsePromptTokenCount", "tool_use_prompt_token_count"),
+        output_tokens=count(usage, "candidatesTokenCount", "candidates_token_count") + thoughts,
+        reasoning_tokens=thoughts,
+        cache_read_tokens=count(usage, "cachedContentTokenCount", "cached_content_token_count"),
+    )
 
 
 class GeminiSniffer(UsageSniffer):

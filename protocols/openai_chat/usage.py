@@ -9,15 +9,29 @@ from __future__ import annotations
 
 import re
 
+from protocols.base import count, member
 from protocols.events import Event
-from protocols.openai_chat.translate.answer_in import usage_to_ir
 from protocols.sse import load_object
+from protocols.unified import Usage
 from protocols.usage import UsageSniffer
 
 NULL_USAGE = b',"usage":null'
 NULL_USAGE_END = ',"usage":null}'
 _NULL_USAGE_BLOCK_END = NULL_USAGE_END.encode() + b"\n\n"
 SPACED_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,')
+
+
+def usage_to_ir(usage: dict) -> Usage:
+    """Lossy: audio and prediction token counts are dropped."""
+    prompt = member(usage, "prompt_tokens_details")
+    return Usage(
+        input_tokens=count(usage, "prompt_tokens"),
+        output_tokens=count(usage, "completion_tokens"),
+        reasoning_tokens=count(member(usage, "completion_tokens_details"), "reasoning_tokens"),
+        # DeepSeek reports cache hits as prompt_cache_hit_tokens.
+        cache_read_tokens=count(prompt, "cached_tokens") or count(usage, "prompt_cache_hit_tokens"),
+        cache_write_tokens=count(prompt, "cache_write_tokens"),
+    )
 
 
 class ChatSniffer(UsageSniffer):

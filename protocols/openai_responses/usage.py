@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from protocols.openai_responses.translate.answer_in import usage_to_ir
+from protocols.base import count, member
+from protocols.unified import Usage
 from protocols.usage import UsageSniffer
+
+
+def usage_to_ir(usage: dict) -> Usage:
+    inputs = member(usage, "input_tokens_details")
+    return Usage(
+        input_tokens=count(usage, "input_tokens"),
+        output_tokens=count(usage, "output_tokens"),
+        reasoning_tokens=count(member(usage, "output_tokens_details"), "reasoning_tokens"),
+        cache_read_tokens=count(inputs, "cached_tokens"),
+        cache_write_tokens=count(inputs, "cache_write_tokens"),
+    )
 
 
 class ResponsesSniffer(UsageSniffer):

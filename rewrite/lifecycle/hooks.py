@@ -87,6 +87,12 @@ def plugins_for(setting: Setting) -> list[Plugin]:
     return [kind(setting) for kind in registered()]
 
 
+def defining(plugins: Iterable[Plugin], name: str) -> list[Plugin]:
+    """The plug-ins whose class defines its own engine-wide hook `name` (`arrived`, `forgotten`, `worker_ask`): the
+    others' is the base's, which does nothing, and is not called."""
+    return [p for p in plugins if getattr(type(p), name) is not getattr(Plugin, name)]
+
+
 _subscribed: dict[type, tuple[str, ...]] = {}
 
 

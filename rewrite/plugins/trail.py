@@ -15,6 +15,7 @@ from protocols.windows import iso
 from rewrite.exchange.context import Context
 from rewrite.lifecycle.events import Ended, Picked, Raced
 from rewrite.lifecycle.hooks import Part, Plugin
+from rewrite.lifecycle.setting import Setting
 from rewrite.pool.affinity import BOUND, COMPACTION, MOVED, NEW, Affinity
 from rewrite.pool.decisions import Pick
 from rewrite.pool.key_state import KeyState
@@ -26,6 +27,11 @@ TRAIL = "trail"  # its name in the flow's `rotator` metadata
 
 class DecisionTrail(Plugin):
     name = TRAIL
+
+    def configure(self, setting: Setting) -> None:
+        # A pool of one key has no choice to explain: without a pool of several, no request engages the trail.
+        router = setting.router
+        self.active = router is None or any(p.pool is not None and len(p.pool.states) > 1 for p in router.providers)
 
     def engage(self, ctx: Context) -> Part | None:
         return Trail(ctx)

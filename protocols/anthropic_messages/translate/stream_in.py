@@ -15,7 +15,6 @@ from protocols.anthropic_messages.stream import (
     TEXT_DELTA,
     THINKING_DELTA,
 )
-from protocols.anthropic_messages.translate.answer_in import usage_to_ir
 from protocols.anthropic_messages.translate.vocabulary import (
     BLOCK_REDACTED,
     BLOCK_TEXT,
@@ -24,6 +23,7 @@ from protocols.anthropic_messages.translate.vocabulary import (
     NAME,
     STOP_FROM,
 )
+from protocols.anthropic_messages.usage import usage_to_ir
 from protocols.events import Event
 from protocols.translate.base import Decoder
 from protocols.translate.common import dump_arguments, error_from_object, load_object, string

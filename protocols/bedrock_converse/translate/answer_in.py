@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from protocols.base import count
 from protocols.bedrock_converse.translate.request_in import block_to_ir
 from protocols.bedrock_converse.translate.vocabulary import STOP_FROM
-from protocols.unified import FINISH_STOP, Answer, Reasoning, Text, ToolCall, ToolIds, Usage
-
-
-def usage_to_ir(usage: dict) -> Usage:
-    """Bedrock's inputTokens leave out the cache's reads and writes; the unified input counts them."""
-    read = count(usage, "cacheReadInputTokens")
-    write = count(usage, "cacheWriteInputTokens")
-    return Usage(
-        input_tokens=count(usage, "inputTokens") + read + write,
-        output_tokens=count(usage, "outputTokens"),
-        cache_read_tokens=read,
-        cache_write_tokens=write,
-    )
+from protocols.bedrock_converse.usage import usage_to_ir
+from protocols.unified import FINISH_STOP, Answer, Reasoning, Text, ToolCall, ToolIds
 
 
 def stop_sequence(fields: object) -> str | None:

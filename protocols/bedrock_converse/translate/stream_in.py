@@ -17,8 +17,9 @@ from protocols.bedrock_converse.events import (
     TEXT,
     TOOL_USE,
 )
-from protocols.bedrock_converse.translate.answer_in import stop_sequence, usage_to_ir
+from protocols.bedrock_converse.translate.answer_in import stop_sequence
 from protocols.bedrock_converse.translate.vocabulary import NAME, STOP_FROM
+from protocols.bedrock_converse.usage import usage_to_ir
 from protocols.events import Event
 from protocols.eventstream import is_failure
 from protocols.families.bedrock.errors import exception_status

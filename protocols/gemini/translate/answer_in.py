@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from protocols.base import count
 from protocols.gemini.stream import FINISH_MAX_TOKENS
 from protocols.gemini.translate.request_in import model_parts
 from protocols.gemini.translate.vocabulary import FINISH_STOP_NAME, get_field
+from protocols.gemini.usage import usage_to_ir
 from protocols.translate.common import parse_arguments
 from protocols.unified import (
     FINISH_CONTENT_FILTER,
@@ -15,7 +15,6 @@ from protocols.unified import (
     Answer,
     ToolCall,
     ToolIds,
-    Usage,
 )
 
 FINISH_FROM = {FINISH_STOP_NAME: FINISH_STOP, FINISH_MAX_TOKENS: FINISH_LENGTH}
@@ -29,18 +28,6 @@ def finish_to_ir(reason: str | None) -> str:
         return FINISH_FROM[reason]
     # Lossy: tool-call problems and catch-alls are told as a plain stop.
     return FINISH_STOP if reason in TOOL_PROBLEMS or not reason else FINISH_CONTENT_FILTER
-
-
-def usage_to_ir(usage: dict) -> Usage:
-    """Tool-use prompt tokens count as input; thoughts as output (Gemini counts them apart from candidates)."""
-    thoughts = count(usage, "thoughtsTokenCount", "thoughts_token_count")
-    return Usage(
-        input_tokens=count(usage, "promptTokenCount", "prompt_token_count")
-        + count(usage, "toolUsePromptTokenCount", "tool_use_prompt_token_count"),
-        output_tokens=count(usage, "candidatesTokenCount", "candidates_token_count") + thoughts,
-        reasoning_tokens=thoughts,
-        cache_read_tokens=count(usage, "cachedContentTokenCount", "cached_content_token_count"),
-    )
 
 
 def finish_of(body: dict) -> str:

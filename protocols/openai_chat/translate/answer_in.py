@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from protocols.base import count, member
 from protocols.openai_chat.translate.request_in import assistant_parts
 from protocols.openai_chat.translate.vocabulary import FINISH_FROM
-from protocols.unified import FINISH_STOP, Answer, ToolCall, ToolIds, Usage
-
-
-def usage_to_ir(usage: dict) -> Usage:
-    """Lossy: audio and prediction token counts are dropped."""
-    prompt = member(usage, "prompt_tokens_details")
-    return Usage(
-        input_tokens=count(usage, "prompt_tokens"),
-        output_tokens=count(usage, "completion_tokens"),
-        reasoning_tokens=count(member(usage, "completion_tokens_details"), "reasoning_tokens"),
-        # DeepSeek reports cache hits as prompt_cache_hit_tokens.
-        cache_read_tokens=count(prompt, "cached_tokens") or count(usage, "prompt_cache_hit_tokens"),
-        cache_write_tokens=count(prompt, "cache_write_tokens"),
-    )
+from protocols.openai_chat.usage import usage_to_ir
+from protocols.unified import FINISH_STOP, Answer, ToolCall, ToolIds
 
 
 def answer_to_ir(body: dict, ids: ToolIds | None = None) -> Answer:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from protocols.events import Event
 from protocols.openai_chat.chunks import CHOICES_MEMBER, constant_head, plain_text, templated_text, text_template
 from protocols.openai_chat.stream import DONE, REASONING_KEYS
-from protocols.openai_chat.translate.answer_in import usage_to_ir
 from protocols.openai_chat.translate.vocabulary import FINISH_FROM
+from protocols.openai_chat.usage import usage_to_ir
 from protocols.translate.base import Decoder
 from protocols.translate.common import error_from_object, load_object, string
 from protocols.unified import FINISH_STOP, ToolIds

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from protocols.base import count, member
 from protocols.openai_responses.stream import ITEM_FUNCTION_CALL, ITEM_MESSAGE, ITEM_REASONING, STATUS_INCOMPLETE
 from protocols.openai_responses.translate.request_in import content_to_ir, reasoning_to_ir
 from protocols.openai_responses.translate.vocabulary import ITEM_CUSTOM_CALL, REASON_CONTENT_FILTER
+from protocols.openai_responses.usage import usage_to_ir
 from protocols.translate.common import string
 from protocols.translate.tools import custom_arguments
-from protocols.unified import FINISH_CONTENT_FILTER, FINISH_LENGTH, FINISH_STOP, Answer, Text, ToolCall, ToolIds, Usage
-
-
-def usage_to_ir(usage: dict) -> Usage:
-    inputs = member(usage, "input_tokens_details")
-    return Usage(
-        input_tokens=count(usage, "input_tokens"),
-        output_tokens=count(usage, "output_tokens"),
-        reasoning_tokens=count(member(usage, "output_tokens_details"), "reasoning_tokens"),
-        cache_read_tokens=count(inputs, "cached_tokens"),
-        cache_write_tokens=count(inputs, "cache_write_tokens"),
-    )
+from protocols.unified import FINISH_CONTENT_FILTER, FINISH_LENGTH, FINISH_STOP, Answer, Text, ToolCall, ToolIds
 
 
 def finish_to_ir(response: dict) -> str:

@@ -22,7 +22,7 @@ from protocols.openai_responses.stream import (
     REFUSAL_DELTA,
     SUMMARY_TEXT_DELTA,
 )
-from protocols.openai_responses.translate.answer_in import finish_to_ir, usage_to_ir
+from protocols.openai_responses.translate.answer_in import finish_to_ir
 from protocols.openai_responses.translate.request_in import content_to_ir, reasoning_to_ir
 from protocols.openai_responses.translate.vocabulary import (
     CUSTOM_INPUT_DELTA,
@@ -31,6 +31,7 @@ from protocols.openai_responses.translate.vocabulary import (
     SUMMARY_PART_ADDED,
     SUMMARY_SEPARATOR,
 )
+from protocols.openai_responses.usage import usage_to_ir
 from protocols.translate.base import Decoder
 from protocols.translate.common import error_from_object, load_object, string
 from protocols.unified import Text, ToolIds

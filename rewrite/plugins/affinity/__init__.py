@@ -27,7 +27,6 @@ from rewrite.plugins.affinity.lookup import (
     keeps_conversations,
     may_bind,
     minimum_of,
-    reads_evidence,
 )
 from rewrite.policy.outcomes import Note
 from rewrite.pool.affinity import BOUND, COMPACTION, MOVED, NEW, Affinity
@@ -40,9 +39,13 @@ class ConversationAffinity(Plugin):
     name = "affinity"
 
     def configure(self, setting: Setting) -> None:
-        router = setting.router
+        config, router = setting.config, setting.router
+        # The providers whose pools keep conversations on their keys, and where a session id is read: once per config.
+        self.keeping = frozenset(p.name for p in router.providers if keeps_conversations(config, p)) \
+            if router is not None else frozenset()
+        self.sources = config.affinity.sources
         # Whether any pool keeps it (else nothing is read at all: `affinity: off`).
-        self.on = self.active = router is not None and reads_evidence(setting.config, router.providers)
+        self.on = self.active = bool(self.keeping)
 
     def arrived(self, arrival: Arrival) -> None:
         """A request whose pool keeps conversations on their keys, and which may have one, is picked with its
@@ -51,29 +54,28 @@ class ConversationAffinity(Plugin):
             arrival.holds.append(self._holds)
 
     def _holds(self, provider: Any, model: str, body: bytes | None) -> bool:
-        return keeps_conversations(self.setting.config, provider) and may_bind(minimum_of(provider.families, model),
-                                                                               body)
+        return provider.name in self.keeping and may_bind(minimum_of(provider.families, model), body)
 
     def worker_ask(self, proto: Any, headers: list, path: str) -> EvidenceAsk | None:
         """A large body's evidence is read by the big-body worker, from the whole body (rewrite/intake/big_json.py)."""
         if not self.on or proto is None:
             return None
-        return EvidenceAsk(proto.name, tuple(headers), path, self.setting.config.affinity.sources)
+        return EvidenceAsk(proto.name, tuple(headers), path, self.sources)
 
     def engage(self, ctx: Context) -> Part | None:
         if not self.on or ctx.req is None:
             return None
-        return Binding(ctx)
+        return Binding(ctx, self)
 
 
 class Binding(Part):
     """One request's affinity over its targets' attempts."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, plugin: ConversationAffinity) -> None:
         self.ctx = ctx
         config, req = ctx.setting.config, ctx.req
         parsed = req.parsed
-        self.lookup = AffinityLookup(config, ctx.job.client, config.affinity.sources,
+        self.lookup = AffinityLookup(config, ctx.job.client, plugin.sources, plugin.keeping,
                                      parsed.evidence if parsed is not None else UNREAD, ctx.setting.prices)
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for
         self.affinities: dict[int, Affinity | None] = {}  # by id() of the target's call

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 
 import protocols
 from protocols.conversation import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, Reader, StateCall
@@ -45,11 +44,6 @@ def minimum_of(families: tuple[str, ...], model: str) -> int:
     return UNKNOWN_MINIMUM if known is None else known
 
 
-def reads_evidence(config: Config, providers: Sequence[Provider]) -> bool:
-    """Whether any pool keeps affinity: else no request's evidence is read at all (`affinity: off`)."""
-    return any(keeps_conversations(config, p) for p in providers)
-
-
 def keeps_conversations(config: Config, provider: Provider) -> bool:
     """Whether `provider`'s pool keeps conversations on their keys: affinity on, and more than one key to choose
     from (a pool of one has nothing to decide: no evidence is read for it)."""
@@ -70,12 +64,12 @@ def may_bind(minimum: float, body: bytes | None) -> bool:
 class AffinityLookup:
     """What one request says of its conversation, for each pool it may be served from."""
 
-    def __init__(self, config: Config, client: str, sources: tuple[SessionSource, ...],
+    def __init__(self, config: Config, client: str, sources: tuple[SessionSource, ...], keeping: frozenset[str],
                  evidence: Evidence | None = UNREAD, prices: PriceTable | None = None) -> None:
-        self.config = config
         self.prices = prices
         self.client = client or "unknown"
         self.sources = sources
+        self.keeping = keeping  # the providers whose pools keep conversations (`keeps_conversations`)
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for
         self._evidence = evidence  # UNREAD: read from the parsed body when a pool first asks
         self._affinities: dict[tuple[str, str], Affinity | None] = {}
@@ -94,7 +88,7 @@ class AffinityLookup:
         return self._evidence
 
     def on(self, provider: Provider) -> bool:
-        return keeps_conversations(self.config, provider)
+        return provider.name in self.keeping
 
     def affinity(self, req: ClientRequest, provider: Provider, model: str) -> Affinity | None:
         """The request's affinity for `provider`'s pool at `model`; None where it keeps none."""
