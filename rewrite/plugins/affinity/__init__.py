@@ -16,6 +16,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from protocols.sessions import SessionSource
 from rewrite.exchange.context import Context
 from rewrite.intake.big_json import EvidenceAsk
 from rewrite.lifecycle.events import Arrival, Asking, Ended, Picked, TargetEnded
@@ -43,6 +44,7 @@ class ConversationAffinity(Plugin):
         router = setting.router
         # Whether any pool keeps it (else nothing is read at all: `affinity: off`).
         self.on = self.active = router is not None and reads_evidence(setting.config, router.providers)
+        self.sources = setting.config.affinity.sources  # (parsed once a config, not once a request)
 
     def arrived(self, arrival: Arrival) -> None:
         """A request whose pool keeps conversations on their keys, and which may have one, is picked with its
@@ -58,22 +60,22 @@ class ConversationAffinity(Plugin):
         """A large body's evidence is read by the big-body worker, from the whole body (rewrite/intake/big_json.py)."""
         if not self.on or proto is None:
             return None
-        return EvidenceAsk(proto.name, tuple(headers), path, self.setting.config.affinity.sources)
+        return EvidenceAsk(proto.name, tuple(headers), path, self.sources)
 
     def engage(self, ctx: Context) -> Part | None:
         if not self.on or ctx.req is None:
             return None
-        return Binding(ctx)
+        return Binding(ctx, self.sources)
 
 
 class Binding(Part):
     """One request's affinity over its targets' attempts."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, sources: tuple[SessionSource, ...]) -> None:
         self.ctx = ctx
         config, req = ctx.setting.config, ctx.req
         parsed = req.parsed
-        self.lookup = AffinityLookup(config, ctx.job.client, config.affinity.sources,
+        self.lookup = AffinityLookup(config, ctx.job.client, sources,
                                      parsed.evidence if parsed is not None else UNREAD, ctx.setting.prices)
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for
         self.affinities: dict[int, Affinity | None] = {}  # by id() of the target's call
