@@ -206,6 +206,9 @@ def opening_connection() -> tuple[object, Connection | None]:
     return names.get("self"), getattr(command, "connection", None)
 
 
+_RESPONSE_HEAD = b"HTTP/"
+
+
 def direct_reads(handler, connection: Connection | None, response_end: bytes) -> Callable[[bytes], bool] | None:
     """A PipeReader sink doing what mitmproxy's reading task does with a read (`handle_connection`: the handler's
     `server_event(DataReceived)`, then draining its writers), at once, in the writer's call: one task wake-up and
@@ -213,9 +216,9 @@ def direct_reads(handler, connection: Connection | None, response_end: bytes) ->
 
     It declines (the bytes then wait for the task) whenever the task's way could differ: the handler is inside an
     event already (its lock is held: never re-entered), the connection is no longer the handler's, a writer has
-    bytes waiting (the task would wait for them to drain: back-pressure stays with it); and bytes ending with
-    `response_end` (a response's end) always wait for the task. None when this mitmproxy's handler does not look as
-    expected."""
+    bytes waiting (the task would wait for them to drain: back-pressure stays with it); and a response's head and
+    bytes ending with `response_end` (a response's end) always wait for the task. None when this mitmproxy's handler
+    does not look as expected."""
     lock = getattr(handler, "_server_event_lock", None)
     transports = getattr(handler, "transports", None)
     if (connection is None or not isinstance(lock, asyncio.Lock) or not isinstance(transports, dict)
@@ -229,6 +232,12 @@ def direct_reads(handler, connection: Connection | None, response_end: bytes) ->
         if data.endswith(response_end):
             # The end of a response: mitmproxy runs its `response` hooks on it (eagerly, in this call), and those read
             # what the engine records about the flow just after writing it; they run when the task reads it.
+            return False
+        if data.startswith(_RESPONSE_HEAD):
+            # A response's head: mitmproxy builds the flow's Response from it, whose type checks raise and keep
+            # TypeErrors (mitmproxy/utils/typecheck.py). A kept traceback keeps every frame of the stack it was
+            # raised under, with their locals: in the writer's call, the engine's whole request (~300 objects, its
+            # parsed body's too) would wait for the garbage collector instead of being freed when it ends.
             return False
         for io in transports.values():
             writer = io.writer

@@ -49,6 +49,21 @@ async def test_bytes_reach_the_handler_at_once_without_waking_the_reading_task()
     reading.cancel()
 
 
+async def test_a_response_head_waits_for_the_reading_task_and_the_bytes_after_it_go_at_once():
+    """mitmproxy builds the flow's Response from the head, and its type checks leave TypeErrors whose tracebacks
+    keep the frames they were raised under: on the reading task's stack, not on the writer's (the engine's request)."""
+    handler, _, writer, reading = await setup()
+    head = b"HTTP/1.1 200 \r\ntransfer-encoding: chunked\r\n\r\n"
+    writer.write(head)
+    assert handler.received == []
+    assert await reading == head
+    reading = asyncio.ensure_future(writer.transport.peer._reader.read(65536))
+    await asyncio.sleep(0)
+    writer.write(b"5\r\nhello\r\n")
+    assert handler.received == [b"5\r\nhello\r\n"]
+    reading.cancel()
+
+
 async def test_while_the_handler_is_busy_bytes_wait_for_the_reading_task_in_order():
     handler, _, writer, reading = await setup()
     async with handler._server_event_lock:

@@ -39,7 +39,7 @@ from rewrite.exchange.resume import Resume, ResumeFor
 from rewrite.intake.big_json import Parsed
 from rewrite.intake.loopback import LoopbackRequest, Responder
 from rewrite.lifecycle.events import Finished
-from rewrite.lifecycle.hooks import Hooks, Plugin, engaged, plugins_for
+from rewrite.lifecycle.hooks import NO_HOOKS, Hooks, Plugin, engaged, plugins_for
 from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks
@@ -99,3 +99,6 @@ class Exchange:
             hooks = self.ctx.hooks
             if hooks.wants("finished"):
                 hooks.announce(Finished(self.ctx.job))
+            # Parts keep the context, which keeps them: let go of them, and the request's objects are no reference
+            # cycle, freed at once rather than by the garbage collector (which walked ~300 of them a request).
+            self.ctx.hooks = NO_HOOKS
