@@ -64,8 +64,6 @@ class LocalDecisions(Decisions):
                     return Pick(None, busy=True, passed=passed, **tags)
                 return self.chosen(b, wait, need=need, passed=passed, **tags)
         if free:
-            if len(self.states) == 1:  # (a pool of one key: no order to keep)
-                return self.chosen(free[0], 0.0, need=need, passed=passed, **tags)
             candidates = [s for s in free if s.secret != avoid] or free
             choice = self.strategy.choose(self._placed(candidates, need) if affinity is not None else candidates)
             return self.chosen(choice, 0.0, need=need, passed=passed, **tags)
