@@ -208,6 +208,9 @@ def parse(text: str, source: str = "config") -> Config:
         doc = YAML(typ="safe").load(text)
     except YAMLError as e:
         raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(e)}") from None
+    except ValueError:  # (ruamel takes a plain `._` for a float and then fails to convert it; the value may be a key)
+        raise ConfigError(f"{source}: not valid YAML: a plain value that reads as a number is not one (quote it)") \
+            from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
