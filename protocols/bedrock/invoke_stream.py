@@ -50,25 +50,11 @@ def opened(event: Event) -> Event:
     return Event(raw=event.raw, data=data, event=kind if isinstance(kind, str) else None)
 
 
-class InvokeParser:
-    """An InvokeModelWithResponseStream read as the Anthropic events it carries (EventStreamParser's interface)."""
-
-    def __init__(self) -> None:
-        self._frames = EventStreamParser()
-
-    @property
-    def pending(self) -> bytes:
-        return self._frames.pending
-
-    @property
-    def idle(self) -> bool:
-        return self._frames.idle
+class InvokeParser(EventStreamParser):
+    """An InvokeModelWithResponseStream read as the Anthropic events it carries."""
 
     def feed(self, data: bytes) -> list[Event]:
-        return [opened(e) for e in self._frames.feed(data)]
-
-    def close(self) -> list[Event]:
-        return self._frames.close()
+        return [opened(e) for e in super().feed(data)]
 
 
 class InvokeRepairer(Repairer):

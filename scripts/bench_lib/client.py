@@ -176,17 +176,7 @@ class Scan:
             return
         complete = p[: idx + 2]
         self.pending = p[idx + 2:]
-        if not self.first_data:
-            self.first_data = complete[:300]
-        stamps = STAMP_RE.findall(complete)
-        if stamps:
-            if self.t_first is None:
-                self.t_first = t
-            self.events += len(stamps)
-            if self.delays is not None:
-                sends = [int(s) for s in stamps]
-                self.sends.extend(sends)
-                self.delays.extend([t - s for s in sends])
+        self._stamped(complete, t)
         if self.terminal_mark in complete:
             self.terminal = True
         if b'"error"' in complete:
@@ -197,20 +187,24 @@ class Scan:
                 self.native = True
 
 
+    def _stamped(self, text: bytes, t: int) -> None:
+        """One whole event's (or frame's) text read at `t`: its send stamps counted and their delays kept."""
+        if not self.first_data:
+            self.first_data = text[:300]
+        stamps = STAMP_RE.findall(text)
+        if stamps:
+            if self.t_first is None:
+                self.t_first = t
+            self.events += len(stamps)
+            if self.delays is not None:
+                sends = [int(s) for s in stamps]
+                self.sends.extend(sends)
+                self.delays.extend([t - s for s in sends])
+
     def _frames(self, piece: bytes, t: int) -> None:
         for kind, payload in self.frames.feed(piece):
             text = bedrock.said(kind, payload)
-            if not self.first_data:
-                self.first_data = text[:300]
-            stamps = STAMP_RE.findall(text)
-            if stamps:
-                if self.t_first is None:
-                    self.t_first = t
-                self.events += len(stamps)
-                if self.delays is not None:
-                    sends = [int(s) for s in stamps]
-                    self.sends.extend(sends)
-                    self.delays.extend([t - s for s in sends])
+            self._stamped(text, t)
             self.terminal = self.terminal or bedrock.terminal(kind, text)
             self.error = self.error or kind == b"exception"
 
