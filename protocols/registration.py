@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from protocols.base import Protocol
 from protocols.capabilities import Capabilities
-from protocols.conversation import Reader
+from protocols.evidence import Reader
 from protocols.families import Family
 from protocols.stored_responses import StoredResponses
 from protocols.translate.base import Translator
@@ -47,7 +47,7 @@ class Registration:
       the model's capabilities; a client of the protocol sends its own.
     - `websocket_refusal`: its clients may open it as a WebSocket and fall back to HTTPS POST when refused: the
       body of that refusal (status 426) for a message; None when its clients have no such fallback.
-    - `conversation`: the reader of a request's conversation evidence (protocols/conversation.py): pins, the
+    - `evidence`: the reader of a request's conversation evidence (protocols/evidence.py): pins, the
       client's session id, the lineage, the cache it asks for; None for a protocol that has none.
     """
 
@@ -62,7 +62,7 @@ class Registration:
     signed_thinking: bool = False
     required_headers: Callable[[Capabilities], tuple[tuple[str, str], ...]] | None = None
     websocket_refusal: Callable[[str], bytes] | None = None
-    conversation: Reader | None = None
+    evidence: Reader | None = None
 
     def __post_init__(self) -> None:
         if self.protocol.family != self.family.name:

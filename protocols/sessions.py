@@ -1,4 +1,4 @@
-"""A client's own conversation id, the *session* of a request's conversation evidence (protocols/conversation.py):
+"""A client's own conversation id, the *session* of a request's conversation evidence (protocols/evidence.py):
 the places clients write it (`SessionSource`, a config's `session_sources`; `DEFAULT_SESSION_SOURCES`: Claude Code,
 Codex, opencode, Gemini CLI's Code Assist envelope), and its reading from a request's headers and parsed body.
 """

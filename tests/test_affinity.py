@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.conversation import CacheLifetime, Evidence, Pin
+from protocols.evidence import CacheLifetime, Evidence, Pin
 from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource
 from rewrite.config import ConfigError, parse
 from rewrite.pool.affinity import DEFAULT_TTL, PIN_TTL, affinity_of, answer_pin

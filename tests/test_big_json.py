@@ -86,14 +86,14 @@ async def test_the_worker_reads_the_conversation_evidence_of_the_whole_body_when
     body = {"model": "claude-opus-4-8", "max_tokens": 10, "system": "S" * (LONG_TEXT + 1), "messages": [
         {"role": "user", "content": "a" * (LONG_TEXT + 5)}, {"role": "assistant", "content": "b"},
         {"role": "user", "content": [{"type": "text", "text": "c" * (LONG_TEXT + 9), "cache_control": {"type": "ephemeral"}}]}]}
-    on_the_loop = protocols.registered("anthropic_messages").conversation.read(
+    on_the_loop = protocols.registered("anthropic_messages").evidence.read(
         headers, body, "/v1/messages", size=len(json.dumps(body).encode()))
     worker = Worker()
     try:
         parsed = await worker.parse(upload_of(body), EvidenceAsk("anthropic_messages", headers, "/v1/messages"))
         assert parsed.skeletal and parsed.evidence == on_the_loop  # (read before the skeleton dropped the texts)
         assert parsed.evidence.session.value == "s1" and parsed.evidence.messages == 3
-        assert on_the_loop.links != protocols.registered("anthropic_messages").conversation.read(
+        assert on_the_loop.links != protocols.registered("anthropic_messages").evidence.read(
             headers, parsed.body).links  # (the skeleton alone would not do)
         assert (await worker.parse(upload_of(body))).evidence is None  # not asked
         assert (await worker.parse(upload_of(body), EvidenceAsk("no-such-protocol", ()))).evidence is None

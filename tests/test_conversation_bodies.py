@@ -10,7 +10,7 @@ import json
 import pytest
 
 import protocols
-from protocols.conversation import DEPTH
+from protocols.evidence import DEPTH
 
 LONG = "y" * 300
 ANTHROPIC = {
@@ -120,7 +120,7 @@ def replaced(body: dict, at: tuple, value: object, delete: bool = False) -> dict
 
 @pytest.mark.parametrize(("name", "body"), BODIES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(BODIES)])
 def test_every_field_of_another_type_or_left_out_still_gives_evidence(name, body):
-    reader = protocols.registered(name).conversation
+    reader = protocols.registered(name).evidence
     assert reader.read([], body).messages >= 3
     for at in list(paths(body))[1:]:
         for value in OTHERS:

@@ -1,4 +1,4 @@
-"""Conversation evidence (protocols/conversation.py and each protocol's reader): what a request says about its
+"""Conversation evidence (protocols/evidence.py and each protocol's reader): what a request says about its
 conversation, read from its headers and body: the pins another account would refuse, the client's own session id,
 the cache it asks for, and a lineage that ignores what clients rewrite between turns."""
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols
-from protocols.conversation import (
+from protocols.evidence import (
     DEPTH,
     PIN_CACHED_CONTENT,
     PIN_CONVERSATION,
@@ -33,7 +33,7 @@ LONG = "x" * 5000
 
 
 def read(name: str, body: object, headers=(), **kwargs):
-    reader = protocols.registered(name).conversation
+    reader = protocols.registered(name).evidence
     assert reader is not None
     return reader.read(headers, body, **kwargs)
 
@@ -151,13 +151,13 @@ CACHE = Pin(PIN_CACHED_CONTENT, "cachedContents/abc")
     ("GET", "/v1beta/models", None),
 ])
 def test_geminis_cache_calls_are_state_calls_that_name_their_cache(method, path, call):
-    reader = protocols.registered("gemini").conversation
+    reader = protocols.registered("gemini").evidence
     assert reader.state_call(method, path) == call
-    assert protocols.registered("anthropic_messages").conversation.state_call(method, path) is None
+    assert protocols.registered("anthropic_messages").evidence.state_call(method, path) is None
 
 
 def test_a_gemini_cache_answer_says_which_cache_the_account_holds_and_for_how_long():
-    reader = protocols.registered("gemini").conversation
+    reader = protocols.registered("gemini").evidence
     now = 1_767_225_600.0  # 2026-01-01T00:00:00Z
     made = {"name": "cachedContents/abc", "model": "models/gemini-2.5-flash", "expireTime": "2026-01-01T01:00:00.5Z"}
     assert reader.kept(StateCall(None), {"ttl": "60s"}, made, now) == Kept(CACHE, 3600.5)
@@ -195,12 +195,12 @@ CONV = Pin(PIN_CONVERSATION, "conv_abc")
 ])
 def test_responses_stored_response_and_conversation_calls_are_state_calls_that_name_their_pin(method, path, call):
     """A stored response's calls name it by the pin its answer was bound by, the id a later turn names."""
-    assert protocols.registered("openai_responses").conversation.state_call(method, path) == call
-    assert protocols.registered("openai_chat").conversation.state_call(method, path) is None
+    assert protocols.registered("openai_responses").evidence.state_call(method, path) == call
+    assert protocols.registered("openai_chat").evidence.state_call(method, path) is None
 
 
 def test_a_made_conversation_is_kept_without_expiry_and_a_stored_responses_calls_make_nothing():
-    reader = protocols.registered("openai_responses").conversation
+    reader = protocols.registered("openai_responses").evidence
     made = {"id": "conv_abc", "object": "conversation", "created_at": 1_767_225_600, "metadata": {}}
     assert reader.kept(StateCall(None), {}, made, 0.0) == Kept(CONV, None)
     assert reader.kept(StateCall(CONV), None, made, 0.0) == Kept(CONV, None)
@@ -346,7 +346,7 @@ def test_any_json_body_gives_evidence_and_never_an_exception(body, name):
 
 
 def test_a_responses_request_names_its_encrypted_reasoning_as_foreign_state_and_goes_without_what_is_named():
-    reader = protocols.registered("openai_responses").conversation
+    reader = protocols.registered("openai_responses").evidence
     old, new = "A" * 300, "B" * 300
     body = {"input": [{"role": "user", "content": "hi"},
                       {"type": "reasoning", "summary": [], "encrypted_content": old},
@@ -358,4 +358,4 @@ def test_a_responses_request_names_its_encrypted_reasoning_as_foreign_state_and_
     kept = reader.without(body, {marks[0]})
     assert [i.get("encrypted_content") for i in kept["input"]] == [None, "C" * 300, new, None]
     assert reader.without(body, {"unknown"}) is None
-    assert protocols.registered("anthropic_messages").conversation.foreign(body) == ()
+    assert protocols.registered("anthropic_messages").evidence.foreign(body) == ()

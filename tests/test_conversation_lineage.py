@@ -1,4 +1,4 @@
-"""The lineage (protocols/conversation.py): in every protocol, turn n's deepest link is among turn n+1's links,
+"""The lineage (protocols/evidence.py): in every protocol, turn n's deepest link is among turn n+1's links,
 whichever way the client writes what it sends again (a string or a text block, thinking kept or dropped, cache
 markers moved, signatures rewritten), so the deepest link of the last turn finds the conversation; unrelated
 conversations share no link past their common root; only the last DEPTH messages are read."""
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols
-from protocols.conversation import DEPTH
+from protocols.evidence import DEPTH
 
 NAMES = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
 TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=300) | st.text("ab \n", min_size=90, max_size=400)
@@ -30,7 +30,7 @@ CONVERSATION = st.lists(EXCHANGE, min_size=2, max_size=6)
 
 
 def links(name: str, body: dict) -> tuple[int, ...]:
-    reader = protocols.registered(name).conversation
+    reader = protocols.registered(name).evidence
     assert reader is not None
     return reader.read([], body).links
 
@@ -161,7 +161,7 @@ def test_only_the_last_DEPTH_messages_are_read_and_each_gives_a_link():
     exchanges = [Exchange(f"question {n}", f"answer {n}", None) for n in range(3 * DEPTH)]
     for name, build in BUILDERS.items():
         body = build("system", exchanges, len(exchanges) - 1, random.Random(0))
-        evidence = protocols.registered(name).conversation.read([], body)
+        evidence = protocols.registered(name).evidence.read([], body)
         assert len(evidence.links) == DEPTH + 1 and evidence.messages >= 2 * len(exchanges) - 1
         older = build("system", [Exchange("another start", "", None), *exchanges[1:]], len(exchanges) - 1,
                       random.Random(0))

@@ -11,8 +11,8 @@ import dataclasses
 import json
 
 import protocols.translate as translate
-from protocols.conversation import content_mark
-from protocols.openai_responses.conversation import READER
+from protocols.evidence import content_mark
+from protocols.openai_responses.evidence import READER
 from protocols.unified import (
     Answer,
     Message,

@@ -32,7 +32,7 @@ def served(pool: KeyPool, a: Affinity) -> str:
     pick = pool.pick(model="m", affinity=a)
     assert pick.key is not None
     pool.lease(pick.key, "m").release()
-    pool.bind(pick.key, a, pick.conversation)
+    pool.bind(pick.key, a, pick.bind_as)
     return pick.key
 
 
@@ -64,7 +64,7 @@ def test_each_keys_live_conversations_are_described_and_shown():
     assert describe(pool)["keys"][KEYS.index(keys[0])]["conversations"] == keys.count(keys[0]) - 1
     moved = pool.pick(model="m", avoid=keys[1], affinity=conversation("c1"))
     assert (moved.why, moved.bound) == (MOVED, keys[1]) and moved.key != keys[1]
-    pool.bind(moved.key, conversation("c1"), moved.conversation)  # counted where it is now, not where it was
+    pool.bind(moved.key, conversation("c1"), moved.bind_as)  # counted where it is now, not where it was
     assert sum(k["conversations"] for k in describe(pool)["keys"]) == 4
     clock.advance(301)
     assert [k["conversations"] for k in describe(pool)["keys"]] == [0, 0, 0]
@@ -81,4 +81,4 @@ def test_a_request_without_affinity_is_picked_as_it_always_was():
             plain.rests.bench(KEYS[1], 10), bound.rests.bench(KEYS[1], 10)
         mine, theirs = plain.pick(model="m", avoid=KEYS[step % 3]), bound.pick(model="m", avoid=KEYS[step % 3],
                                                                                affinity=None)
-        assert (mine.key, mine.wait, mine.why, mine.bound, mine.conversation) == (theirs.key, theirs.wait, "", None, "")
+        assert (mine.key, mine.wait, mine.why, mine.bound, mine.bind_as) == (theirs.key, theirs.wait, "", None, "")

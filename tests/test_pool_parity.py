@@ -19,7 +19,7 @@ import math
 import fakeredis
 import pytest
 
-from protocols.conversation import PIN_CACHED_CONTENT, Pin
+from protocols.evidence import PIN_CACHED_CONTENT, Pin
 from protocols.windows import QuotaGroups, Window
 from rewrite.config_providers import KeyConfig
 from rewrite.pool import STRATEGIES, KeyPool, Lease
@@ -333,12 +333,12 @@ class AffinityRun(WindowRun):
         pick = await self.pool.take(KEY.get(options.get("avoid", "")), "m", affinity=a,
                                     patient=options.get("patient", True))
         wait = pick.wait if math.isinf(pick.wait) else round(pick.wait)
-        self.seen.append((conv, NAME[pick.key], wait, pick.busy, pick.why, NAME[pick.bound], pick.conversation))
+        self.seen.append((conv, NAME[pick.key], wait, pick.busy, pick.why, NAME[pick.bound], pick.bind_as))
         if pick.key is None or pick.wait > 0:
             pick.drop()
             return
         lease = self.pool.lease(pick.key, "m", pick.held)
-        self.pool.bind(pick.key, a, pick.conversation)
+        self.pool.bind(pick.key, a, pick.bind_as)
         self.on[conv] = NAME[pick.key]
         if options.get("hold"):
             self.held.append(lease)
@@ -497,7 +497,7 @@ async def cache_steps(run: AffinityRun) -> list[tuple]:
         if affinity is not None and affinity.drops:
             pool.unbind(pick.key, affinity)
         elif affinity is not None:
-            pool.bind(pick.key, affinity, pick.conversation or affinity.name)
+            pool.bind(pick.key, affinity, pick.bind_as or affinity.name)
         await run.settled()
         return pick.key
 

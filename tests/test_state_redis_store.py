@@ -13,7 +13,7 @@ import pytest
 
 import protocols
 import protocols.translate as translate
-from protocols.conversation import content_mark
+from protocols.evidence import content_mark
 from protocols.unified import ToolIds
 from rewrite.accounting.metrics import Metrics
 from rewrite.conversation.continuity import Continuity

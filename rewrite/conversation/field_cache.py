@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 
 import protocols
-from protocols.conversation import content_mark
+from protocols.evidence import content_mark
 from protocols.translate.common import budget_for
 from protocols.unified import (
     GENERATED_TOOL_ID_PREFIX,
@@ -72,7 +72,7 @@ class Restored:
 
     parts: int = 0  # signatures and reasoning parts put back
     thinking_off: bool = False  # a request sent without thinking, for want of a signed thinking block
-    # The marks (protocols.conversation.content_mark) of the opaque state put back, by the fingerprint of the pooled
+    # The marks (protocols.evidence.content_mark) of the opaque state put back, by the fingerprint of the pooled
     # key whose answer it came from (entries that name none are left out: made by a key not known).
     made: dict[str, set[str]] = field(default_factory=dict)
 

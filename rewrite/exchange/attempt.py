@@ -203,7 +203,7 @@ class Attempt:
                 refusable = tuple(named)
         if rewritable and error.kind is ErrorKind.FOREIGN and ticket.key is not None:
             assert call.leg.protocol is not None
-            reader = protocols.registered(call.leg.protocol.name).conversation
+            reader = protocols.registered(call.leg.protocol.name).evidence
             sent = call.sent_body()
             if reader is not None and sent is not None:
                 known = call.lessons.foreign.get(ticket.key, set())

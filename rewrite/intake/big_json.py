@@ -7,7 +7,7 @@ the parsed body with every string longer than LONG_TEXT replaced by a `LongText`
 the engine reads (the model, `stream`, the options), and the upload goes upstream as it came, piece by piece. A
 request that must be rewritten (translated, adapted, another model, ...) needs the real body: the engine then
 parses it on the loop after all (`parse_body`), as it does a small one. Asked (`EvidenceAsk`), the worker also reads
-the body's conversation evidence (protocols/conversation.py) from the whole body, before the skeleton drops its long
+the body's conversation evidence (protocols/evidence.py) from the whole body, before the skeleton drops its long
 strings, so that reading is off the loop too.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import orjson
 
 import protocols
-from protocols.conversation import Evidence
+from protocols.evidence import Evidence
 from protocols.members import rewritten
 from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
 
@@ -164,7 +164,7 @@ def read_evidence(ask: EvidenceAsk, body: dict, size: int | None = None) -> Evid
     """The body's evidence as its protocol's reader gives it; None for a protocol without one, or a failure (the
     body is never lost for it)."""
     try:
-        reader = protocols.registered(ask.protocol).conversation
+        reader = protocols.registered(ask.protocol).evidence
         return reader.read(ask.headers, body, ask.path, ask.sources, size) if reader is not None else None
     except Exception:  # (a bug there costs the request its evidence, not its answer)
         logger.warning("rotator: reading a large body's conversation evidence failed", exc_info=True)

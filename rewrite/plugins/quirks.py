@@ -12,7 +12,7 @@ import weakref
 from dataclasses import dataclass, field
 
 import protocols
-from protocols.conversation import Reader
+from protocols.evidence import Reader
 from protocols.refused_params import without
 from rewrite.exchange.context import Context
 from rewrite.exchange.outgoing import TargetCall
@@ -137,7 +137,7 @@ class Learning(Part):
 def _reader(call: TargetCall) -> Reader | None:
     """The conversation reader of what the target speaks (it names the state an account refuses)."""
     leg = call.leg
-    return None if leg.protocol is None else protocols.registered(leg.protocol.name).conversation
+    return None if leg.protocol is None else protocols.registered(leg.protocol.name).evidence
 
 
 def _unmade(call: TargetCall, key: str | None) -> set[str]:

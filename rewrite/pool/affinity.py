@@ -7,7 +7,7 @@ prefix again (a Claude cache write costs 12.5 times a read) or is refused. So a 
 conversation goes to the key its conversation is bound to while that key can serve.
 
 `Affinity` is what one request says of its conversation, for one pool (`affinity_of`, from the request's
-`protocols.conversation.Evidence`). The pool's decisions (rewrite/pool/decisions.py) look its `lookup` ids up, in
+`protocols.evidence.Evidence`). The pool's decisions (rewrite/pool/decisions.py) look its `lookup` ids up, in
 order, among the pool's bindings (id -> `Binding`): the first live one names the bound key, unless the request
 names its pin's `holder` (the key Rotator recorded as holding it), which is bound whatever they say. After the
 request is served, its `bind` ids are bound to the key that served it (not the one first picked), for `ttl` seconds.
@@ -19,7 +19,7 @@ Ids, strongest evidence first, each scoped by the client (its client key's name,
   another key's request goes without it (rewrite/exchange/outgoing.py). A call on the pin's state alone (a Gemini
   cache read, changed or deleted, a stored response or a conversation of OpenAI's read or deleted: `state_affinity`)
   looks its pin up too; a deletion, served, unbinds it;
-- `l:<client>:<link>`: the conversation's lineage, its links deepest first (protocols/conversation.py): the
+- `l:<client>:<link>`: the conversation's lineage, its links deepest first (protocols/evidence.py): the
   conversation's own prompt, so it is looked up before the session, which sub-agents share;
 - `s:<client>:<session>`: the client's own session id.
 
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from protocols.conversation import PIN_ENCRYPTED_CONTENT, Evidence, Pin
+from protocols.evidence import PIN_ENCRYPTED_CONTENT, Evidence, Pin
 
 # A binding lives as long as the request asks its vendor to keep the prompt cache; this long when it says nothing
 # (Anthropic's and OpenAI's default cache lifetime is five minutes; a pin lives as long as the vendor keeps it).

@@ -28,7 +28,7 @@ pin (`hard`) waits for its resting B (`Pick(B, wait)`). Otherwise the conversati
 (MOVED, `bound` B); a new one (NEW), or one found by its session only with a history under COMPACTED of the bound turn's
 (COMPACTION), is placed too: among the free keys, the fewest live conversations (capped at LIVE_CAP), then the most
 quota headroom (to 0.05), then the strategy among those; with no free key, the fallback as for any pick.
-`Pick.conversation` names what to bind: the binding's name, or `Affinity.name`. Its `books`: `bind(state, affinity,
+`Pick.bind_as` names what to bind: the binding's name, or `Affinity.name`. Its `books`: `bind(state, affinity,
 conversation, extra)` binds the request's ids (and `extra`) to the key that served, the conversation live there and
 nowhere else; `unbind(state, affinity)` drops those bound to a key that failed; `live(state)` counts the key's live
 conversations (`describe()`). Local: rewrite/pool/bindings.py (id -> Binding, per key name -> until, on the wall clock;
@@ -111,7 +111,7 @@ class Pick:
     # for it; the name to bind the conversation under (its binding's, or `Affinity.name` for a new one).
     why: str = ""
     bound: str | None = None
-    conversation: str = ""
+    bind_as: str = ""
 
     def drop(self) -> None:
         """Give back the slot of a pick that is not used."""

@@ -136,7 +136,7 @@ class KeyPool:
         return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need, affinity, patient)
 
     def bind(self, key: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
-        """`key` served the conversation: bind it there (`Pick.conversation` names it), for every worker with
+        """`key` served the conversation: bind it there (`Pick.bind_as` names it), for every worker with
         `state.redis`; `extra`: more ids to bind (what its answer made: a response id, say)."""
         state = self.by_secret.get(key)
         if state is not None:

@@ -87,12 +87,12 @@ class LocalDecisions(Decisions):
         max_concurrent), and the pick's why, bound key and conversation name (rewrite/pool/decisions.py)."""
         found = self.books.bindings.lookup(affinity, self.wall())
         if found is None:
-            return None, {"why": NEW, "conversation": affinity.name}
+            return None, {"why": NEW, "bind_as": affinity.name}
         binding, compaction = found
         b = self.states[binding.key]
         if compaction:
-            return None, {"why": COMPACTION, "conversation": affinity.name, "bound": b.secret}
-        bound = {"why": BOUND, "conversation": binding.name, "bound": b.secret}
+            return None, {"why": COMPACTION, "bind_as": affinity.name, "bound": b.secret}
+        bound = {"why": BOUND, "bind_as": binding.name, "bound": b.secret}
         if b.secret != avoid and b in ready:
             if not b.at_cap():
                 return (b, False), bound
@@ -117,7 +117,7 @@ class LocalDecisions(Decisions):
 
     def chosen(self, state: KeyState, wait: float, held: Held | None = None, resting: Resting | None = None,
                need: Need = NO_NEED, passed: tuple[tuple[str, float], ...] = (), why: str = "",
-               bound: str | None = None, conversation: str = "") -> Pick:
+               bound: str | None = None, bind_as: str = "") -> Pick:
         """The pick of `state` (also one made elsewhere: the strategies' ties go to the key picked longest ago);
         with a `need`, the request counted in its windows when it goes at once (a pick made elsewhere counted it
         there; one that waits for its key is counted when it goes, `KeyPool.lease`). `bound`: the conversation's
@@ -128,7 +128,7 @@ class LocalDecisions(Decisions):
             windows.picked(state.windows, need.checks, self.wall())
         bound = bound if bound != state.secret or wait else None
         return Pick(state.secret, wait, held=held, resting=resting, passed=passed, why=why, bound=bound,
-                    conversation=conversation)
+                    bind_as=bind_as)
 
     def _over(self, need: Need) -> dict[KeyState, float]:
         """The keys over a window that counts `need`'s request: seconds until its reset."""

@@ -201,7 +201,7 @@ class Translation:
         self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
         self.ids = ToolIds()
         self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine
-        # The marks (protocols.conversation.content_mark) of the opaque state the hooks put back, by the fingerprint
+        # The marks (protocols.evidence.content_mark) of the opaque state the hooks put back, by the fingerprint
         # of the pooled key whose answer made it: left out of an attempt on another key of the pool.
         self.made: dict[str, set[str]] = {}
 

@@ -1,4 +1,4 @@
-"""scripts/bench's measure of reading a request's conversation evidence (protocols/conversation.py, issue 30): the
+"""scripts/bench's measure of reading a request's conversation evidence (protocols/evidence.py, issue 30): the
 CPU one request's reading costs, in this process, on agent-sized bodies (agent.py) in each protocol (the Anthropic
 body translated to the others), beside `json.loads` of the same body, which a request of that size already costs
 the engine. Bodies of 4 MiB and more are read in the body parser's worker (rewrite/intake/big_json.py: EvidenceAsk),
@@ -83,7 +83,7 @@ def measure(sizes_kib: tuple[int, ...], budget_s: float = 1.0, cpus: set[int] | 
                 body = base if name == "anthropic_messages" else translate_request(
                     base, "anthropic_messages", name, model=MODELS[name])
                 raw = json.dumps(body)
-                reader = protocols.registered(name).conversation
+                reader = protocols.registered(name).evidence
                 assert reader is not None
                 size = len(raw)
                 evidence = reader.read(HEADERS, body, size=size)

@@ -29,7 +29,7 @@ import pytest
 from google.genai import types as gtypes
 from prometheus_client.parser import text_string_to_metric_families
 
-from protocols.conversation import DEPTH
+from protocols.evidence import DEPTH
 from tests.support.clients import MODELS, PROTOCOLS, make_client
 from tests.support.fake_vendor import CONVERSATION, GEMINI_CACHE, GEMINI_CACHES, RESPONSES, STORED_RESPONSE, Fault
 from tests.support.flows import affinity_notes, chosen, read_vendor_flows

@@ -162,7 +162,7 @@ class Binding(Part):
             return
         pool, key, pick = call.provider.pool, ticket.key, ticket.pick
         affinity = self.affinities.get(id(call))
-        name = pick.conversation if pick is not None else ""
+        name = pick.bind_as if pick is not None else ""
         if e.failure is not None:
             if affinity is not None and pick is not None and pick.why == BOUND and id(ticket) not in self.beside:
                 self.unbind[id(call)] = key  # (after the next pick, which says the conversation moved from it)

@@ -1,7 +1,7 @@
 """What one request says of its conversation, for the key pools of its targets (`AffinityLookup`; issue 30;
 rewrite/pool/affinity.py).
 
-The request's conversation evidence (protocols/conversation.py) is read once: by the big-body worker for a large body
+The request's conversation evidence (protocols/evidence.py) is read once: by the big-body worker for a large body
 (`EvidenceAsk`, off the event loop, from the whole body: rewrite/intake/big_json.py), else here from the body the
 engine parsed, in the client's protocol before any translation (its root and last messages only). Each pooled target
 whose provider keeps affinity gets its `Affinity` from it, scoped by the client (its client key's name, or its
@@ -10,7 +10,7 @@ address) and cut by the target model's minimum cacheable prompt. A login has no 
 After an attempt served the client, its key is bound (the plug-in, rewrite/plugins/affinity/); so are the pins
 the answer creates (`created`): a stored Responses answer's id, which the next turn names as its
 `previous_response_id`, for as long as the vendor keeps it; a Gemini cache made, read or changed through the pool,
-until its expiry, or an OpenAI conversation made through it (a state call, protocols/conversation.py). A call on a
+until its expiry, or an OpenAI conversation made through it (a state call, protocols/evidence.py). A call on a
 pin's state (a stored response polled, cancelled or deleted, too) goes to the key bound to it as a request naming
 the pin does, and a deletion unbinds it.
 """
@@ -21,7 +21,7 @@ import math
 import time
 
 import protocols
-from protocols.conversation import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, Reader, StateCall
+from protocols.evidence import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, Reader, StateCall
 from protocols.registry import cache_minimum
 from protocols.sessions import SessionSource
 from rewrite.accounting.prices import PriceTable
@@ -81,7 +81,7 @@ class AffinityLookup:
             proto = req.proto
             # A skeleton lacks the long texts the chain marks: its links would not be the whole body's.
             if proto is not None and not req.skeletal:
-                reader = protocols.registered(proto.name).conversation
+                reader = protocols.registered(proto.name).evidence
                 if reader is not None:
                     self._evidence = reader.read(req.request.headers, req.body, req.path, self.sources,
                                                  len(req.plain) if req.plain else None)
@@ -165,7 +165,7 @@ class AffinityLookup:
 def _state_call(req: ClientRequest, family: str) -> tuple[Reader, StateCall] | None:
     method = req.request.method
     for registration in protocols.registry.family_protocols(family):
-        reader = registration.conversation
+        reader = registration.evidence
         if reader is not None and (call := reader.state_call(method, req.path)) is not None:
             return reader, call
     return None

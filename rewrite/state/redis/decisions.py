@@ -145,7 +145,7 @@ class RedisDecisions(Decisions):
         if affinity is not None:  # (the conversation's: before the windows')
             why, bound, name = _text(reply[-4]), reply[-3], _text(reply[-2])
             tags = {"why": why, "bound": states[bound - 1].secret if bound else None,
-                    "conversation": name or affinity.name}
+                    "bind_as": name or affinity.name}
         if chosen and not wait_ms:
             return self.local.chosen(states[chosen - 1], 0.0, SharedLease(self.leases, chosen - 1, lease_id),
                                      passed=passed, **tags)

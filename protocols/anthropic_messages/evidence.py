@@ -1,4 +1,4 @@
-"""Anthropic Messages' conversation evidence (protocols/conversation.py).
+"""Anthropic Messages' conversation evidence (protocols/evidence.py).
 
 The root is `tools` and `system`, without Claude Code's billing header (`x-anthropic-billing-header: …; cch=…`, its
 first system block, which changes with every request); then a link per message. Nothing is cached without a
@@ -10,7 +10,7 @@ signature is accepted from any account.
 
 from __future__ import annotations
 
-from protocols.conversation import HEAD, SHORT, TAIL, Reader, Scan, content_mark, duration, tail, tools_mark
+from protocols.evidence import HEAD, SHORT, TAIL, Reader, Scan, content_mark, duration, tail, tools_mark
 
 BILLING_HEADER = "x-anthropic-billing-header"
 DEFAULT_TTL = "5m"

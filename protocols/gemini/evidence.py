@@ -1,4 +1,4 @@
-"""Gemini's conversation evidence (protocols/conversation.py).
+"""Gemini's conversation evidence (protocols/evidence.py).
 
 Pin: `cachedContent`, an explicit cache made by one project (its lifetime is the cache's own, set when it was
 made). The root is `tools` and `systemInstruction`; then a link per content. Thought parts and thought signatures
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from protocols.conversation import PIN_CACHED_CONTENT, Kept, Pin, Reader, Scan, StateCall, tail, tools_mark
+from protocols.evidence import PIN_CACHED_CONTENT, Kept, Pin, Reader, Scan, StateCall, tail, tools_mark
 from protocols.windows import epoch
 
 _LEFT_OUT = frozenset({"thoughtSignature", "thought_signature", "thought", "partMetadata", "part_metadata"})

@@ -1,6 +1,6 @@
 """Conversation evidence: what one request says about the conversation it belongs to, read without I/O.
 
-Each protocol's reader (`protocols/<name>/conversation.py`, carried by its Registration as `conversation`) reads a
+Each protocol's reader (`protocols/<name>/evidence.py`, carried by its Registration as `evidence`) reads a
 request's headers, parsed body and path into an `Evidence`; the engine decides from it which pooled key serves the
 request (issue 30). The evidence, strongest first:
 

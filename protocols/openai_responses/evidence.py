@@ -1,11 +1,11 @@
-"""OpenAI Responses' conversation evidence (protocols/conversation.py).
+"""OpenAI Responses' conversation evidence (protocols/evidence.py).
 
 Pins: `previous_response_id` and `conversation` (stored by the organization that answered), `item_reference` items
 (stored items), and every item's `encrypted_content` (reasoning, compaction: an organization's key decrypts only its
 own; OpenAI answers `invalid_encrypted_content` elsewhere). The root is `instructions`, `tools` and the leading
 system and developer items (Codex's `additional_tools` item with them); a string `input` is one user message; then a
 link per item, reasoning items aside (their content is signed, and clients drop them). The cache prefix and
-lifetime as OpenAI's (protocols/families/openai/conversation.py).
+lifetime as OpenAI's (protocols/families/openai/evidence.py).
 
 Its state calls: on a stored response, `GET` and `DELETE …/responses/<id>`, `POST …/<id>/cancel` (a background
 one), `GET …/<id>/input_items`, each naming it by the pin a stored answer is bound by (`previous_response_id`); on a
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from protocols.conversation import (
+from protocols.evidence import (
     PIN_CONVERSATION,
     PIN_ENCRYPTED_CONTENT,
     PIN_ITEM_REFERENCE,
@@ -33,7 +33,7 @@ from protocols.conversation import (
     tail,
     tools_mark,
 )
-from protocols.families.openai.conversation import INSTRUCTION_ROLES, content_parts, openai_cache
+from protocols.families.openai.evidence import INSTRUCTION_ROLES, content_parts, openai_cache
 
 _ROOT_ITEMS = ("additional_tools",)
 _CALL_ARGUMENTS = ("arguments", "input", "output")

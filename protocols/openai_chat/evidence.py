@@ -1,13 +1,13 @@
-"""OpenAI Chat Completions' conversation evidence (protocols/conversation.py).
+"""OpenAI Chat Completions' conversation evidence (protocols/evidence.py).
 
 The root is `tools` and the leading system and developer messages; then a link per message. The cache prefix and
-lifetime as OpenAI's (protocols/families/openai/conversation.py). Chat has no pins.
+lifetime as OpenAI's (protocols/families/openai/evidence.py). Chat has no pins.
 """
 
 from __future__ import annotations
 
-from protocols.conversation import Reader, Scan, tail, tools_mark
-from protocols.families.openai.conversation import INSTRUCTION_ROLES, content_parts, openai_cache
+from protocols.evidence import Reader, Scan, tail, tools_mark
+from protocols.families.openai.evidence import INSTRUCTION_ROLES, content_parts, openai_cache
 
 
 class ChatConversation(Reader):

@@ -1,4 +1,4 @@
-"""What the conversations of both OpenAI protocols say alike (protocols/conversation.py): the instruction roles,
+"""What the conversations of both OpenAI protocols say alike (protocols/evidence.py): the instruction roles,
 a message's content parts, and the prompt cache's lifetime. OpenAI caches any prompt's prefix by itself: the cache
 prefix is the root, or the message of the last explicit `prompt_cache_breakpoint` part. Its lifetime:
 `prompt_cache_retention` ("in_memory": 5 to 10 minutes idle, "24h"), `prompt_cache_options.ttl` and the breakpoints'
@@ -7,7 +7,7 @@ prefix is the root, or the message of the last explicit `prompt_cache_breakpoint
 
 from __future__ import annotations
 
-from protocols.conversation import Scan, duration
+from protocols.evidence import Scan, duration
 
 # (Tuples, not sets: a member of the wrong type, a list, is compared, never hashed.)
 INSTRUCTION_ROLES = ("system", "developer")
