@@ -272,6 +272,32 @@ async def test_both_pass_over_a_key_over_its_quota_window_and_name_the_earliest_
     assert "c" not in steps[18] and "c" in steps[19]
 
 
+# A quota group and a conversation whose names hold "|" and ",": the pick script gets its few arguments joined by "|"
+# (rewrite/state/redis/scripts.py), a name last in its argument, read whole.
+ODD_NAMES_SCRIPT: list[tuple] = [
+    ("pick", 2, "m|x,1", 100),
+    ("report", "a", "m|x,1", "requests", 0, 50, 5),  # a's window of m|x,1 is used up for 5 s
+    ("pick", 4, "m|x,1", 100),  # a is passed over
+    ("pick", 2, "m", 100),  # not for another model
+]
+
+
+@pytest.mark.parametrize("strategy", ["round-robin", "least-used"])
+async def test_a_quota_group_that_holds_the_arguments_separators_is_read_whole_alike(strategy, redis_where):
+    alone = WindowRun(strategy, None)
+    assert await WindowRun(strategy, redis_where).play(ODD_NAMES_SCRIPT) == await alone.play(ODD_NAMES_SCRIPT)
+    steps = [[name for name, *_ in step] for step in alone.steps]
+    assert "a" not in steps[2] and alone.steps[2][0][3] == [("a", 5)] and "a" in steps[3]
+
+
+@pytest.mark.parametrize("strategy", ["round-robin", "least-used"])
+async def test_a_conversation_whose_ids_hold_the_arguments_separators_stays_on_its_key_alike(strategy, redis_where):
+    odd = [("ask", "c|1,2"), ("ask", "c|2,2"), ("ask", "c|1,2"), ("ask", "c|2,2")]
+    seen = await AffinityRun(strategy, None).play(odd)
+    assert await AffinityRun(strategy, redis_where).play(odd) == seen
+    assert seen[2][1] == seen[0][1] and seen[2][4] == "bound" and seen[3][1] == seen[1][1] and seen[3][4] == "bound"
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Conversation affinity (rewrite/pool/affinity.py): the same bound keys, moves and placements.
 

@@ -11,15 +11,22 @@ by the pick (ZCOUNT) for placement. Times are the workers' wall clocks, as the w
 
 from rewrite.pool.affinity import COMPACTED, LIVE_CAP
 
-# The pick's part before its body (after the windows' chunk, whose `wall` it reads). ARGV, after the pick's own five:
-# how many ids are looked up (-1: the request has no conversation), hard (0/1), patient (0/1), the session id among
-# them ('' none), the request's depth, its pin's holder (1-based; 0 none), then the ids. KEYS: after the leases, the
-# bindings' hash, then each key's live conversations. `a_why`, `a_bound` (the bound key, 1-based; 0 none) and
-# `a_name` (its binding's name) are added to the answer, before the windows' part.
+# The pick's part before its body (after the windows' chunk, whose `wall` it reads). ARGV, after the windows' checks:
+# "-1" (the request has no conversation), or "how many ids are looked up|hard (0/1)|patient (0/1)|the request's
+# depth|its pin's holder (1-based; 0 none)|the session id among them ('' none)" (the session last: it may hold any
+# character), then the ids. KEYS: after the leases, the bindings' hash, then each key's live conversations. `a_why`,
+# `a_bound` (the bound key, 1-based; 0 none) and `a_name` (its binding's name) are added to the answer, before the
+# windows' part.
 PICK_AFFINITY_HEAD = f"""
-local a_count = tonumber(ARGV[d + 6])
-local a_hard, a_patient = ARGV[d + 7] == '1', ARGV[d + 8] == '1'
-local a_session, a_depth, a_holder = ARGV[d + 9], tonumber(ARGV[d + 10]), tonumber(ARGV[d + 11])
+local a_at = d + 3 + w_count
+local a_count, a_hard, a_patient, a_depth, a_holder, a_session = -1, false, false, 0, 0, ''
+do
+  local c, h, p, dp, ho, s = string.match(ARGV[a_at], '^(-?%d+)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if c then
+    a_count, a_hard, a_patient, a_depth, a_holder, a_session = tonumber(c), h == '1', p == '1', tonumber(dp),
+      tonumber(ho), s
+  end
+end
 local a_why, a_bound, a_name = '', 0, ''
 local LIVE_CAP, COMPACTED = {LIVE_CAP}, {COMPACTED!r}
 -- The binding of the first id looked up that is live and names a key of the pool: key index, name, depth, the id;
@@ -29,7 +36,7 @@ local function a_lookup()
   local bi, bname, bdepth, matched
   if a_count > 0 then
     local ids, by_fp = {{}}, {{}}
-    for j = 1, a_count do ids[j] = ARGV[d + 11 + j] end
+    for j = 1, a_count do ids[j] = ARGV[a_at + j] end
     for i = 1, n do by_fp[ARGV[2 + 4 * (i - 1) + 1]] = i end
     local values = redis.call('HMGET', KEYS[4 + n], unpack(ids))
     for j = 1, a_count do

@@ -17,16 +17,16 @@ if TYPE_CHECKING:
     from rewrite.pool.affinity import Affinity
     from rewrite.state.redis.link import RedisLink
 
-NO_AFFINITY: list[str | int | float] = [-1, 0, 0, "", 0, 0]
+NO_AFFINITY = ["-1"]
 
 
-def affinity_args(affinity: Affinity | None, patient: bool) -> list[str | int | float]:
+def affinity_args(affinity: Affinity | None, patient: bool) -> list[str]:
     """The pick's arguments for the request's conversation (bind_scripts.PICK_AFFINITY_HEAD)."""
     if affinity is None:
         return NO_AFFINITY
     holder = affinity.holder + 1 if affinity.holder is not None else 0
-    return [len(affinity.lookup), int(affinity.hard), int(patient), affinity.session or "", affinity.depth, holder,
-            *affinity.lookup]
+    return [f"{len(affinity.lookup)}|{int(affinity.hard)}|{int(patient)}|{affinity.depth}|{holder}|"
+            f"{affinity.session or ''}", *affinity.lookup]
 
 
 class SharedBindings:

@@ -32,7 +32,7 @@ from rewrite.state.redis.names import PoolKeys
 from rewrite.state.redis.pipe import Prepared
 from rewrite.state.redis.rests import SharedRests
 from rewrite.state.redis.usage import SharedUsage
-from rewrite.state.redis.windows import SharedWindows, passed_of, pick_args
+from rewrite.state.redis.windows import SharedWindows, check_args, passed_of
 
 if TYPE_CHECKING:
     from rewrite.pool.affinity import Affinity
@@ -96,11 +96,11 @@ class RedisDecisions(Decisions):
         """The key every worker would agree on, leased; None: Redis did not answer (decide locally). Sent before
         this returns when the connection is up (then a future, else a coroutine that connects first)."""
         now = self.local.clock()
-        if self._call is None or not self.shared.ready():
+        call = self._call
+        if call is None or not self.shared.ready():
             return self._pick_connecting(avoid, model, now, need, affinity, patient)
-        given_back, lease_id, rest = self._pick_args(avoid, model, now)
-        rest += affinity_args(affinity, patient) + pick_args(need, self.local.wall())
-        return self.shared.script_soon(self._call, rest, then=lambda reply: self._picked(reply, lease_id, affinity),
+        given_back, lease_id, rest = self._pick_args(avoid, model, now, need, affinity, patient)
+        return self.shared.script_soon(call, rest, then=lambda reply: self._picked(reply, lease_id, affinity),
                                        otherwise=lambda: _unpicked(self.leases, given_back))
 
     async def _pick_connecting(self, avoid: str | None, model: str, now: float, need: Need,
@@ -119,28 +119,32 @@ class RedisDecisions(Decisions):
                 self._fixed += (fp, s.weight, s.tier, s.max_concurrent or 0)
             if self.shared.pipe is not None:
                 self._call = self.shared.pipe.prepare(self.script, self._redis_keys, self._fixed)
-        given_back, lease_id, rest = self._pick_args(avoid, model, now)
-        rest += affinity_args(affinity, patient)
-        rest += pick_args(need, self.local.wall())  # (the quota windows' arguments come last)
+        given_back, lease_id, rest = self._pick_args(avoid, model, now, need, affinity, patient)
         try:
-            reply = await self.shared.script(self.script, self._redis_keys, self._fixed + rest)
+            reply = await self.shared.script(self.script, self._redis_keys, [*self._fixed, *rest])
         except Unavailable:
             return _unpicked(self.leases, given_back)
         return self._picked(reply, lease_id, affinity)
 
-    def _pick_args(self, avoid: str | None, model: str, now: float) -> tuple[list[str], str, list[str | int | float]]:
+    def _pick_args(self, avoid: str | None, model: str, now: float, need: Need, affinity: Affinity | None,
+                   patient: bool) -> tuple[list[str], str, list[str]]:
         """(the leases given back with this pick, the new lease's id, the pick's own arguments: scripts.pick)."""
         states, leases = self.local.states, self.leases
         given_back, leases.given_back = leases.given_back, []
         avoided = next((i + 1 for i, s in enumerate(states) if s.secret == avoid), 0) if avoid else 0
         lease_id = leases.lease_id()
-        odd = ",".join(f"{i}:{int(s.out is not None)}:{int(max(0.0, s.slow_until - now) * 1000)}"
-                       for i, s in enumerate(states, 1) if s.out is not None or s.slow_until > now)
-        return given_back, lease_id, [model, avoided, lease_id, ",".join(given_back), odd]
+        odd = ""  # (usually none: a plain loop, no generator)
+        for i, s in enumerate(states, 1):
+            if s.out is not None or s.slow_until > now:
+                odd += f"{i}:{int(s.out is not None)}:{int(max(0.0, s.slow_until - now) * 1000)},"
+        checks = check_args(need)
+        head = f"{avoided}|{lease_id}|{','.join(given_back)}|{odd}|{int(self.local.wall() * 1000)}|{len(checks)}"
+        return given_back, lease_id, [model, head, *checks, *affinity_args(affinity, patient)]
 
     def _picked(self, reply: Any, lease_id: str, affinity: Affinity | None) -> Pick:
         states = self.local.states
-        chosen, wait_ms, passed = reply[0], reply[1], passed_of(reply[-1], states)  # (windows' last)
+        chosen, wait_ms, passed = reply[0], reply[1], reply[-1]  # (windows' last)
+        passed = passed_of(passed, states) if passed else ()
         tags: dict = {}
         if affinity is not None:  # (the conversation's: before the windows')
             why, bound, name = _text(reply[-4]), reply[-3], _text(reply[-2])

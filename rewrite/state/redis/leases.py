@@ -41,7 +41,8 @@ class SharedLeases:
                 self.shared.background(self._settle(zrem))
         else:
             self.given_back.append(f"{index + 1}:{lease_id}")
-            self.shared.start()
+            if not self.shared.started:
+                self.shared.start()
 
     async def flush_given_back(self) -> None:
         """The leases given back since the last pick, when no pick took them along (while the breaker is open,

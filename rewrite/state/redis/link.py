@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import hiredis
@@ -78,6 +78,7 @@ class RedisLink:
         self.tasks: set[asyncio.Task] = set()  # the background writes under way
         self.renewer = Renewer(lease_seconds)  # the leases of attempts under way, renewed
         self.feed: Feed | None = None  # (from_url): the conversation store's writes, heard from every worker
+        self.started = False  # `start` ran from an event loop: what the requests add is written in the background
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """`fn()`'s result; Unavailable when the breaker is open or the call fails (which opens it)."""
@@ -99,37 +100,16 @@ class RedisLink:
         """`script_soon` can send now: the pipe is connected and the breaker closed."""
         return self.pipe is not None and not self.breaker.open and self.pipe.connected()
 
-    def script_soon(self, call: Prepared, rest: list[str | int | float], then: Callable[[Any], T],
+    def script_soon(self, call: Prepared, rest: Sequence[str | int | float], then: Callable[[Any], T],
                     otherwise: Callable[[], T]) -> asyncio.Future[T]:
         """A prepared script call with `rest` for its last arguments, written to the pipe now (when `ready`), its
         reply handed to `then` as it is read: the future's result is `then(reply)`, or `otherwise()` where `script`
         would raise Unavailable. No coroutine or task stands between the reply and the caller (they were a fifth
         of a pick's CPU)."""
-        out: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        pipe = self.pipe
-
-        def settle(result: Callable[[], T]) -> None:
-            if not out.done():  # (a caller that gave up)
-                out.set_result(result())
-
-        def resent(task: asyncio.Task) -> None:
-            settle(otherwise if task.cancelled() or task.exception() is not None else lambda: then(task.result()))
-
-        def replied(reply: Any) -> None:
-            if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT") and pipe is not None:
-                # (a restarted Redis: `script` sends the script itself)
-                resend = self._decided(pipe.script(call.body, call.keys, call.args(rest)))
-                asyncio.ensure_future(resend).add_done_callback(resent)
-            elif isinstance(reply, BaseException | hiredis.ReplyError):
-                self.breaker.failed(reply if isinstance(reply, BaseException) else ResponseError(str(reply)))
-                settle(otherwise)
-            else:
-                self.breaker.worked()
-                settle(lambda: then(reply))
-
-        if pipe is None or not pipe.submit(replied, call.command(rest)):
-            settle(otherwise)
-        return out
+        soon = _Soon(self, call, rest, then, otherwise)
+        if self.pipe is None or not self.pipe.submit(soon, call.command(rest)):
+            soon.settle(otherwise)
+        return soon.out
 
     async def _decided(self, work: Awaitable[T]) -> T:
         try:
@@ -167,3 +147,39 @@ class RedisLink:
         """Listen to the conversation store's feed (once there is an event loop)."""
         if self.feed is not None:
             self.feed.start()
+
+
+class _Soon:
+    """One call of `RedisLink.script_soon` under way: its reply settles `out` (one object, not a closure each)."""
+
+    __slots__ = ("call", "link", "otherwise", "out", "rest", "then")
+
+    def __init__(self, link: RedisLink, call: Prepared, rest: Sequence[str | int | float], then: Callable[[Any], Any],
+                 otherwise: Callable[[], Any]) -> None:
+        self.link, self.call, self.rest, self.then, self.otherwise = link, call, rest, then, otherwise
+        self.out: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def __call__(self, reply: Any) -> None:
+        """The pipe's reply (a hiredis.ReplyError for an error reply), or the exception that ended the call."""
+        if not isinstance(reply, BaseException | hiredis.ReplyError):
+            self.link.breaker.worked()
+            if not self.out.done():  # (a caller that gave up)
+                self.out.set_result(self.then(reply))
+        elif isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT") and self.link.pipe:
+            # (a restarted Redis: `script` sends the script itself)
+            call = self.call
+            resend = self.link._decided(self.link.pipe.script(call.body, call.keys, call.args(self.rest)))
+            asyncio.ensure_future(resend).add_done_callback(self._resent)
+        else:
+            self.link.breaker.failed(reply if isinstance(reply, BaseException) else ResponseError(str(reply)))
+            self.settle(self.otherwise)
+
+    def settle(self, result: Callable[[], Any]) -> None:
+        if not self.out.done():  # (a caller that gave up)
+            self.out.set_result(result())
+
+    def _resent(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self.settle(self.otherwise)
+        else:
+            self.settle(lambda: self.then(task.result()))

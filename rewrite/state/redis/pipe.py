@@ -18,7 +18,7 @@ import asyncio
 import collections
 import hashlib
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import hiredis
@@ -222,13 +222,13 @@ class Prepared:
         self._count = 3 + len(keys) + len(fixed)
         self._head = head[head.index(b"\r\n") + 2:]  # (without the "*<count>" line: the count is the whole call's)
 
-    def command(self, rest: list[str | int | float]) -> bytes:
+    def command(self, rest: Sequence[str | int | float]) -> bytes:
         """EVALSHA with the fixed arguments, then `rest`."""
         packed = _pack(tuple(rest))
         return b"*%d\r\n%b%b" % (self._count + len(rest), self._head, packed[packed.index(b"\r\n") + 2:])
 
-    def args(self, rest: list[str | int | float]) -> list[str | int | float]:
-        return self.fixed + rest
+    def args(self, rest: Sequence[str | int | float]) -> list[str | int | float]:
+        return [*self.fixed, *rest]
 
 
 def _reply(reply: Any) -> Any:

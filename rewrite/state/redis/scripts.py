@@ -21,10 +21,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # lru (ZSET fp -> seq), then each key's leases (ZSET lease id -> expiry ms), in config order; then the bindings
 # (HASH) and each key's live conversations (ZSET), then the windows.
 # ARGV: first what does not change from one pick to the next (packed once by the worker): lease ms, n, then four per
-# key: fp, weight, tier, max_concurrent (0: none). Then this pick's: model, avoid (1-based, 0: none), lease id; the
-# leases this worker gave back since its last pick, "i:lease id" each, `,` between them (a key without max_concurrent
-# gives its lease back with the next pick: one round trip a request, not two); the keys that are out or resting after
-# a stall (each worker keeps those), "i:out (0/1):slow ms" each, `,` between them (usually none).
+# key: fp, weight, tier, max_concurrent (0: none). Then this pick's, each a string (a few arguments, not ~30: packing
+# them was a tenth of what a pick cost the worker): the model; "avoid|lease id|given back|odd|wall|checks", where
+# avoid is the key that just failed (1-based, 0: none), given back the leases this worker gave back since its last
+# pick ("i:lease id" each, `,` between them: a key without max_concurrent gives its lease back with the next pick, one
+# round trip a request, not two), odd the keys that are out or resting after a stall (each worker keeps those;
+# "i:out (0/1):slow ms" each, `,` after each, usually none), wall the worker's wall clock (ms) and checks how many
+# quota windows' checks follow; then those checks (window_scripts.py), then the conversation's (bind_scripts.py).
 # Returns {chosen (1-based, 0: none), wait ms (-1: no key will be back), busy (0/1)}; the chosen key is leased. When
 # no key is chosen, or one that must be waited for, two more: how long until a key that is not out has no rest (ms,
 # -1: every key is out) and whether those without one are all at their cap (0/1), as rewrite/pool/local.py's
@@ -32,7 +35,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 _PICK_HEAD = _NOW + """
 local lease_ms, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 local d = 2 + 4 * n
-local model, avoid, lease_id = ARGV[d + 1], tonumber(ARGV[d + 2]), ARGV[d + 3]
+local model = ARGV[d + 1]
+local avoid, lease_id, given_back, odd, wall, w_count =
+  string.match(ARGV[d + 2], '^(%d+)|([^|]*)|([^|]*)|([^|]*)|(%d+)|(%d+)$')
+avoid, wall, w_count = tonumber(avoid), tonumber(wall), tonumber(w_count)
 local keys = {}  -- every key, in config order (filled below, after the strategy's chunk)
 local function lower(a, b, fields)
   for _, f in ipairs(fields) do
@@ -114,9 +120,9 @@ end
 }
 
 _PICK_BODY = """
-for i, id in string.gmatch(ARGV[d + 4], '(%d+):([^,]+)') do redis.call('ZREM', KEYS[3 + tonumber(i)], id) end
+for i, id in string.gmatch(given_back, '(%d+):([^,]+)') do redis.call('ZREM', KEYS[3 + tonumber(i)], id) end
 local outs, slows = {}, {}
-for i, out, slow in string.gmatch(ARGV[d + 5], '(%d+):(%d):(%d+)') do
+for i, out, slow in string.gmatch(odd, '(%d+):(%d):(%d+)') do
   outs[tonumber(i)], slows[tonumber(i)] = out == '1', tonumber(slow)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)

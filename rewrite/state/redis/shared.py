@@ -78,6 +78,7 @@ class SharedState(RedisLink):
         if self._flusher is None:
             with contextlib.suppress(RuntimeError):  # (no running loop: the next call from one starts it)
                 self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
+        self.started = self._flusher is not None
 
     def _merge_soon(self) -> None:
         with contextlib.suppress(RuntimeError):  # (noticed by a caller without a loop: the flusher merges counts)
@@ -110,6 +111,7 @@ class SharedState(RedisLink):
     async def _flush_every(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)
+            RedisLink.start(self)  # (the feed listens again if its task ended: the requests no longer ask)
             await self.flush()
             await self.observe()
 

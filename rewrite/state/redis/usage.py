@@ -25,31 +25,48 @@ HOUR_TTL = WINDOW + 2 * BUCKET  # seconds the hour's hash outlives its last writ
 BATCH_MARK = 24 * 3600 * 1000  # ms a batch's mark is kept, so that a batch sent again is not counted twice
 
 Count = tuple[int, str, int | None]  # (key index, field, minute: None for the totals)
+Added = tuple[int, str, int]  # (key index, model, minute)
+
+
+def _counted(added: dict[Added, dict[str, float]]) -> dict[Count, float]:
+    """What was added, as the counters it goes to: each field in all, for its model and for its minute."""
+    counts: dict[Count, float] = {}
+    for (index, model, minute), amounts in added.items():
+        for field, amount in amounts.items():
+            for count in ((index, field, None), (index, f"{model}|{field}", None), (index, field, minute)):
+                counts[count] = counts.get(count, 0) + amount
+    return counts
 
 
 class UsageBatches:
     def __init__(self, names: PoolNames) -> None:
         self.names = names
-        self._counts: dict[Count, float] = {}  # not yet in a batch
+        # Not yet in a batch, by key, model and minute: spread over the counters once a batch (`_counted`), not at
+        # each request (three counters a field, a request's cold work).
+        self._added: dict[Added, dict[str, float]] = {}
         self._sending: tuple[str, dict[Count, float]] | None = None  # a batch sent, not yet known to be applied
 
     def __bool__(self) -> bool:
-        return bool(self._counts or self._sending)
+        return bool(self._added or self._sending)
 
     def add(self, index: int, model: str, wall: float, amounts: dict[str, float]) -> None:
-        minute = int(wall // BUCKET) * BUCKET
+        added = None
         for field, amount in amounts.items():
             if amount:
-                for count in ((index, field, None), (index, f"{model}|{field}", None), (index, field, minute)):
-                    self._counts[count] = self._counts.get(count, 0) + amount
+                if added is None:
+                    where = (index, model, int(wall // BUCKET) * BUCKET)
+                    added = self._added.get(where)
+                    if added is None:
+                        added = self._added[where] = {}
+                added[field] = added.get(field, 0) + amount
 
     def batch(self, fps: list[str], wall: float) -> tuple[list[str], list[Any]] | None:
         """The USAGE script's keys and arguments (rewrite/state/redis/scripts.py); None when there is nothing to
         count. The same batch, under the same id, until `sent`."""
         if self._sending is None:
-            if not self._counts:
+            if not self._added:
                 return None
-            self._sending, self._counts = (os.urandom(8).hex(), self._counts), {}
+            self._sending, self._added = (os.urandom(8).hex(), _counted(self._added)), {}
         batch_id, counts = self._sending
         keys, where = [self.names.batch(batch_id)], {}
         args: list[Any] = [BATCH_MARK, int(wall // BUCKET) * BUCKET - WINDOW]
@@ -70,7 +87,7 @@ class UsageBatches:
         worker counted that Redis does not hold yet."""
         totals: dict[str, float] = {k.decode(): float(v) for k, v in total.items()}
         minutes: dict[str, float] = {k.decode(): float(v) for k, v in hour.items()}
-        for counts in (self._counts, self._sending[1] if self._sending else {}):
+        for counts in (_counted(self._added), self._sending[1] if self._sending else {}):
             for (i, field, minute), amount in counts.items():
                 if i == index:
                     target, name = (totals, field) if minute is None else (minutes, f"{minute}|{field}")
@@ -100,7 +117,8 @@ class SharedUsage:
         """Add to the key's counters (rewrite/pool/counters.py's), in all, for `model` and for this minute;
         written with the next batch."""
         self.batches.add(index, model, wall, amounts)
-        self.shared.start()
+        if not self.shared.started:
+            self.shared.start()
 
     async def flush(self) -> None:
         """Send the counts in one script call; a batch that did not go is sent again as it was, under its id."""

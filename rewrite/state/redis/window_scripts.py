@@ -18,22 +18,20 @@ end
 local function w_value(t) return t.left .. '|' .. t.limit .. '|' .. t.reset .. '|' .. t.reserve end
 """
 
-# The pick's part (after the strategy's chunk, before the pick's body). ARGV, at the end: the wall clock (ms), then
-# the request's checks (rewrite/pool/windows.py's `Check`, five each: window, unit, amount, a cap's limit and a
-# cap's period end in ms), then how many checks. Defines `windowed(k)`: the ms until k's windows take the request
-# (0: now; a key over one is noted in `w_passed`) and k's headroom (0..1: the share left of its tightest window the
-# request counts in; 1 when none is known to be used), and `spend_windows(k)`: the request counted in the windows of
-# k, the key chosen to go at once (windows.picked: what it is expected to spend of the vendor's, a request of a
-# cap's, whose new period starts whole).
+# The pick's part (after the strategy's chunk, before the pick's body). ARGV, after the model and the pick's own
+# string (whose last two fields are the wall clock, ms, and how many checks: `wall` and `w_count`): the request's
+# checks (rewrite/pool/windows.py's `Check`), one string each: "unit|amount|a cap's limit|a cap's period end in
+# ms|window" (the window last: a quota group is a model's name, which may hold any character). Defines `windowed(k)`:
+# the ms until k's windows take the request (0: now; a key over one is noted in `w_passed`) and k's headroom (0..1:
+# the share left of its tightest window the request counts in; 1 when none is known to be used), and
+# `spend_windows(k)`: the request counted in the windows of k, the key chosen to go at once (windows.picked: what it
+# is expected to spend of the vendor's, a request of a cap's, whose new period starts whole).
 PICK_WINDOWS = _TALLY + """
-local w_count = tonumber(ARGV[#ARGV])
-local w_at = #ARGV - 1 - 5 * w_count
-local wall = tonumber(ARGV[w_at])
 local w_checks, w_tallies, w_passed = {}, {}, {}
-for j = 0, w_count - 1 do
-  local b = w_at + 1 + 5 * j
-  w_checks[j + 1] = {window = ARGV[b], unit = ARGV[b + 1], amount = tonumber(ARGV[b + 2]),
-                     limit = tonumber(ARGV[b + 3]), reset = tonumber(ARGV[b + 4])}
+for j = 1, w_count do
+  local unit, amount, limit, reset, window = string.match(ARGV[d + 2 + j], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  w_checks[j] = {window = window, unit = unit, amount = tonumber(amount), limit = tonumber(limit),
+                 reset = tonumber(reset)}
 end
 if w_count > 0 then
   local listed = redis.call('HGETALL', KEYS[#KEYS])

@@ -33,12 +33,9 @@ def passed_of(text: bytes | str, states: list[KeyState]) -> tuple[tuple[str, flo
     return tuple(out)
 
 
-def pick_args(need: Need, wall: float) -> list[str | int | float]:
-    """The pick's last arguments (window_scripts.PICK_WINDOWS): the wall clock, the checks, how many."""
-    args: list[str | int | float] = [int(wall * 1000)]
-    for c in need.checks:
-        args += [c.window, c.unit, repr(c.amount), repr(c.limit), int(c.reset * 1000)]
-    return [*args, len(need.checks)]
+def check_args(need: Need) -> list[str]:
+    """The pick's arguments for the request's checks (window_scripts.PICK_WINDOWS): one string each."""
+    return [f"{c.unit}|{c.amount!r}|{c.limit!r}|{int(c.reset * 1000)}|{c.window}" for c in need.checks]
 
 
 class SharedWindows:
