@@ -89,7 +89,8 @@ class RedisDecisions(Decisions):
 
     def prefetch(self, model: str, need: Need = NO_NEED, affinity: Affinity | None = None, patient: bool = True
                  ) -> Prefetch | None:
-        return Prefetch(self, model, asyncio.ensure_future(self._shared_pick(None, model, need, affinity, patient)))
+        pick = self._shared_pick(None, model, need, affinity, patient)
+        return Prefetch(self, model, pick if isinstance(pick, asyncio.Future) else asyncio.ensure_future(pick))
 
     def _shared_pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
                      patient: bool = True) -> Awaitable[Pick | None]:
@@ -143,6 +144,8 @@ class RedisDecisions(Decisions):
 
     def _picked(self, reply: Any, lease_id: str, affinity: Affinity | None) -> Pick:
         states = self.local.states
+        if reply.__class__ is int:  # (a key chosen at once, nothing more to say: scripts.pick's short answer)
+            return self.local.chosen(states[reply - 1], 0.0, SharedLease(self.leases, reply - 1, lease_id))
         chosen, wait_ms, passed = reply[0], reply[1], reply[-1]  # (windows' last)
         passed = passed_of(passed, states) if passed else ()
         tags: dict = {}

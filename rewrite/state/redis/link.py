@@ -23,6 +23,7 @@ from rewrite.state.redis.names import SECRET
 from rewrite.state.redis.pipe import Pipe, Prepared
 
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
+_FAILED = (BaseException, hiredis.ReplyError)  # what the pipe hands a call that did not work
 T = TypeVar("T")
 
 
@@ -161,7 +162,7 @@ class _Soon:
 
     def __call__(self, reply: Any) -> None:
         """The pipe's reply (a hiredis.ReplyError for an error reply), or the exception that ended the call."""
-        if not isinstance(reply, BaseException | hiredis.ReplyError):
+        if not isinstance(reply, _FAILED):
             self.link.breaker.worked()
             if not self.out.done():  # (a caller that gave up)
                 self.out.set_result(self.then(reply))

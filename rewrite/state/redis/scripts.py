@@ -31,7 +31,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # Returns {chosen (1-based, 0: none), wait ms (-1: no key will be back), busy (0/1)}; the chosen key is leased. When
 # no key is chosen, or one that must be waited for, two more: how long until a key that is not out has no rest (ms,
 # -1: every key is out) and whether those without one are all at their cap (0/1), as rewrite/pool/local.py's
-# `resting` says it: what the client is told when it will not wait.
+# `resting` says it: what the client is told when it will not wait. Then the conversation's part and the windows'
+# (bind_scripts.py, window_scripts.py). A key chosen at once for a request of no conversation, no key passed over for
+# a window (most picks): its index alone, an integer (_PICK_AT_ONCE: one number for the worker to read, not a list).
 _PICK_HEAD = _NOW + """
 local lease_ms, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 local d = 2 + 4 * n
@@ -205,8 +207,12 @@ if best.wait > 0 then picked[4], picked[5] = resting() end
 return picked
 """
 
+_PICK_AT_ONCE = """
+if a_count < 0 and #w_passed == 0 and answer[1] > 0 and answer[2] == 0 then return answer[1] end
+"""
+
 PICKS = {name: _PICK_HEAD + chunk + PICK_WINDOWS + PICK_AFFINITY_HEAD + PICK_BODY_HEAD + _PICK_BODY + PICK_AFFINITY
-               + _PICK_END + PICK_BODY_TAIL + PICK_AFFINITY_ANSWER + PICK_ANSWER
+               + _PICK_END + PICK_BODY_TAIL + _PICK_AT_ONCE + PICK_AFFINITY_ANSWER + PICK_ANSWER
          for name, chunk in STRATEGIES.items()}
 
 
