@@ -223,15 +223,15 @@ class Prepared:
         self._head = head[head.index(b"\r\n") + 2:]  # (without the "*<count>" line: the count is the whole call's)
 
     def command(self, rest: Sequence[str | int | float]) -> bytes:
-        """EVALSHA with the fixed arguments, then `rest`. A pick's are a few ASCII strings, written here with the
-        string formatting the rest of a request keeps warm (hiredis's packing runs libc's sprintf, cold each time)."""
-        parts = []
-        for arg in rest:
-            if not isinstance(arg, str) or not arg.isascii():
-                packed = _pack(tuple(rest))
-                return b"*%d\r\n%b%b" % (self._count + len(rest), self._head, packed[packed.index(b"\r\n") + 2:])
-            parts.append(f"${len(arg)}\r\n{arg}\r\n")
-        return b"*%d\r\n%b%b" % (self._count + len(rest), self._head, "".join(parts).encode())
+        """EVALSHA with the fixed arguments, then `rest`. A pick's are a few strings, written here with the string
+        formatting the rest of a request keeps warm (hiredis's packing runs libc's sprintf, cold each time)."""
+        if all(isinstance(arg, str) for arg in rest):
+            text = "".join([f"${len(arg)}\r\n{arg}\r\n" for arg in rest])  # type: ignore[arg-type]
+            packed = text.encode()
+            if len(packed) == len(text):  # (ASCII: each length above counted its bytes)
+                return b"*%d\r\n%b%b" % (self._count + len(rest), self._head, packed)
+        packed = _pack(tuple(rest))
+        return b"*%d\r\n%b%b" % (self._count + len(rest), self._head, packed[packed.index(b"\r\n") + 2:])
 
     def args(self, rest: Sequence[str | int | float]) -> list[str | int | float]:
         return [*self.fixed, *rest]

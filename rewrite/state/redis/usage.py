@@ -25,48 +25,45 @@ HOUR_TTL = WINDOW + 2 * BUCKET  # seconds the hour's hash outlives its last writ
 BATCH_MARK = 24 * 3600 * 1000  # ms a batch's mark is kept, so that a batch sent again is not counted twice
 
 Count = tuple[int, str, int | None]  # (key index, field, minute: None for the totals)
-Added = tuple[int, str, int]  # (key index, model, minute)
-
-
-def _counted(added: dict[Added, dict[str, float]]) -> dict[Count, float]:
-    """What was added, as the counters it goes to: each field in all, for its model and for its minute."""
-    counts: dict[Count, float] = {}
-    for (index, model, minute), amounts in added.items():
-        for field, amount in amounts.items():
-            for count in ((index, field, None), (index, f"{model}|{field}", None), (index, field, minute)):
-                counts[count] = counts.get(count, 0) + amount
-    return counts
+FOLD_AT = 4096  # counts added before they are spread over their counters anyway (a bound while Redis is away)
 
 
 class UsageBatches:
     def __init__(self, names: PoolNames) -> None:
         self.names = names
-        # Not yet in a batch, by key, model and minute: spread over the counters once a batch (`_counted`), not at
-        # each request (three counters a field, a request's cold work).
-        self._added: dict[Added, dict[str, float]] = {}
+        # What requests added since, as they added it: spread over the counters (three a field) once a batch, not at
+        # each request, where it was cold work. The counters add up in the order the requests came, as before.
+        self._added: list[tuple[int, str, float, dict[str, float]]] = []  # (key index, model, wall, amounts)
+        self._counts: dict[Count, float] = {}  # spread over their counters, not yet in a batch
         self._sending: tuple[str, dict[Count, float]] | None = None  # a batch sent, not yet known to be applied
 
     def __bool__(self) -> bool:
-        return bool(self._added or self._sending)
+        return bool(self._added or self._counts or self._sending)
 
     def add(self, index: int, model: str, wall: float, amounts: dict[str, float]) -> None:
-        added = None
-        for field, amount in amounts.items():
-            if amount:
-                if added is None:
-                    where = (index, model, int(wall // BUCKET) * BUCKET)
-                    added = self._added.get(where)
-                    if added is None:
-                        added = self._added[where] = {}
-                added[field] = added.get(field, 0) + amount
+        """(`amounts` is kept as it is: the caller's own.)"""
+        self._added.append((index, model, wall, amounts))
+        if len(self._added) >= FOLD_AT:
+            self._spread()
+
+    def _spread(self) -> None:
+        counts = self._counts
+        for index, model, wall, amounts in self._added:
+            minute = int(wall // BUCKET) * BUCKET
+            for field, amount in amounts.items():
+                if amount:
+                    for count in ((index, field, None), (index, f"{model}|{field}", None), (index, field, minute)):
+                        counts[count] = counts.get(count, 0) + amount
+        self._added = []
 
     def batch(self, fps: list[str], wall: float) -> tuple[list[str], list[Any]] | None:
         """The USAGE script's keys and arguments (rewrite/state/redis/scripts.py); None when there is nothing to
         count. The same batch, under the same id, until `sent`."""
+        self._spread()
         if self._sending is None:
-            if not self._added:
+            if not self._counts:
                 return None
-            self._sending, self._added = (os.urandom(8).hex(), _counted(self._added)), {}
+            self._sending, self._counts = (os.urandom(8).hex(), self._counts), {}
         batch_id, counts = self._sending
         keys, where = [self.names.batch(batch_id)], {}
         args: list[Any] = [BATCH_MARK, int(wall // BUCKET) * BUCKET - WINDOW]
@@ -87,7 +84,8 @@ class UsageBatches:
         worker counted that Redis does not hold yet."""
         totals: dict[str, float] = {k.decode(): float(v) for k, v in total.items()}
         minutes: dict[str, float] = {k.decode(): float(v) for k, v in hour.items()}
-        for counts in (_counted(self._added), self._sending[1] if self._sending else {}):
+        self._spread()
+        for counts in (self._counts, self._sending[1] if self._sending else {}):
             for (i, field, minute), amount in counts.items():
                 if i == index:
                     target, name = (totals, field) if minute is None else (minutes, f"{minute}|{field}")

@@ -34,16 +34,10 @@ def passed_of(text: bytes | str, states: list[KeyState]) -> tuple[tuple[str, flo
 
 
 def check_args(need: Need) -> list[str]:
-    """The pick's arguments for the request's checks (window_scripts.PICK_WINDOWS): one string each. (A vendor's
-    window has no limit nor reset of its own; a whole amount is written as an integer: no float's repr a check.)"""
-    out = []
-    for c in need.checks:
-        amount = c.amount if c.amount.__class__ is int else int(c.amount) if c.amount.is_integer() else repr(c.amount)
-        if c.limit:
-            out.append(f"{c.unit}|{amount}|{c.limit!r}|{int(c.reset * 1000)}|{c.window}")
-        else:
-            out.append(f"{c.unit}|{amount}|0|0|{c.window}")
-    return out
+    """The pick's arguments for the request's checks (window_scripts.PICK_WINDOWS): one string each (a vendor's
+    window has no limit nor reset of its own)."""
+    return [f"{c.unit}|{c.amount!r}|{c.limit!r}|{int(c.reset * 1000)}|{c.window}" if c.limit
+            else f"{c.unit}|{c.amount!r}|0|0|{c.window}" for c in need.checks]
 
 
 class SharedWindows:
