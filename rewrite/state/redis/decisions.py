@@ -219,7 +219,8 @@ class RedisBooks(Books):
 
     def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
         self.local.spend(state, checks, amounts, wall)
-        self.windows.spend(self.keys.index[id(state)], checks, amounts, wall)
+        if checks:  # (an answer's usage, in a pool without caps: nothing to write)
+            self.windows.spend(self.keys.index[id(state)], checks, amounts, wall)
 
     def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
         self.local.report(state, window, unit, tally)
