@@ -6,22 +6,16 @@ from protocols.anthropic_messages import evidence
 from protocols.anthropic_messages.stream import AnthropicMessages
 from protocols.anthropic_messages.translate import TRANSLATOR
 from protocols.anthropic_messages.usage import MessagesSniffer
-from protocols.capabilities import Capabilities
 from protocols.families import anthropic
 from protocols.registration import Registration
 
 VERSION_HEADER = "anthropic-version"
 
-
-def version_header(caps: Capabilities) -> tuple[tuple[str, str], ...]:
-    """The API version the model's capabilities name (a client of Anthropic sends its own)."""
-    return ((VERSION_HEADER, caps.anthropic_version),) if caps.anthropic_version else ()
-
-
-# Stateful: thinking blocks and their signatures, which must come back signed (signed_thinking).
+# Stateful: thinking blocks and their signatures, which must come back signed (signed_thinking). A translated
+# request carries the API version the model's capabilities name (a client of Anthropic sends its own).
 REGISTRATION = Registration(AnthropicMessages(), TRANSLATOR, MessagesSniffer, "Anthropic Messages", anthropic.FAMILY,
-                            stateful=True, signed_thinking=True, required_headers=version_header,
-                            evidence=evidence.READER)
+                            stateful=True, signed_thinking=True,
+                            required_headers=((VERSION_HEADER, "anthropic_version"),), evidence=evidence.READER)
 
 # Its mid-stream resume (resume.py) registers itself with protocols.resume.
 from protocols.anthropic_messages import resume as _resume  # noqa: E402,F401

@@ -16,31 +16,27 @@ from __future__ import annotations
 
 import dataclasses
 
-from protocols.capabilities import Capabilities, fit
+from protocols.capabilities import Capabilities
 from protocols.registry import get as protocol
 from protocols.registry import model_capabilities
-from protocols.translate.base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, Translator
+from protocols.translate.base import (
+    MALFORMED,
+    Decoder,
+    Encoder,
+    StreamFolder,
+    StreamTranslator,
+    TranslationError,
+    Translator,
+)
 from protocols.translate.common import error_from_body
 from protocols.translate.registry import get, names
 from protocols.unified import Request, ToolIds
 
 
-class TranslationError(ValueError):
-    """A body that is not a well-formed message of its protocol: answer it with a 400, do not crash."""
-
-
 def request_to_ir(protocol: str, body: dict, model: str = "", stream: bool | None = None) -> Request:
-    """A client's request in the unified form. Gemini names the model and streaming in the path, not the body:
-    pass them as `model` and `stream` (`stream` overrides the body's flag when given)."""
-    try:
-        if not isinstance(body, dict):
-            raise TypeError("the body is not a JSON object")
-        request = get(protocol).request_to_ir(body, model)
-    except MALFORMED as e:
-        raise TranslationError(f"malformed {protocol} request: {type(e).__name__}: {e}") from None
-    if stream is not None:
-        request.stream = stream
-    return request
+    """A client's request in the unified form (`Translator.read_request`). Gemini names the model and streaming
+    in the path, not the body: pass them as `model` and `stream` (`stream` overrides the body's flag when given)."""
+    return get(protocol).read_request(body, model, stream)
 
 
 def across_vendors(request: Request, client: str, upstream: str, forward_user_id: bool = False) -> Request:
@@ -66,10 +62,9 @@ def translate_request(body: dict, client: str, upstream: str, model: str = "", s
 
 def request_from_ir(upstream: str, request: Request, caps: Capabilities) -> tuple[dict, list[str]]:
     """The body of `request` for an upstream of protocol `upstream` whose model has `caps`, and what was changed
-    to fit the model, in words. Raises a MALFORMED error for a value of the wrong type that reading let through."""
-    translator = get(upstream)
-    request, notes = fit(request, caps, translator.efforts)
-    return translator.request_from_ir(request, caps), notes
+    to fit the model, in words (`Translator.fitted_request`). Raises a MALFORMED error for a value of the wrong
+    type that reading let through."""
+    return get(upstream).fitted_request(request, caps)
 
 
 def translate_answer(body: dict, upstream: str, client: str, request: Request, ids: ToolIds | None = None) -> dict:

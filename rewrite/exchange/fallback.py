@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from protocols import translate
 from protocols.base import Protocol
 from protocols.translate import TranslationError
 from protocols.unified import Answer, Request
@@ -28,7 +27,15 @@ from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
 from rewrite.routing.routes import Target
-from rewrite.routing.targets import Leg, Refused, native_leg, record_of, translated_leg, upstream_protocol
+from rewrite.routing.targets import (
+    Leg,
+    Refused,
+    crossing,
+    native_leg,
+    record_of,
+    translated_leg,
+    upstream_protocol,
+)
 
 logger = logging.getLogger("rotator")
 
@@ -117,15 +124,15 @@ class Legs:
         upstream = upstream_protocol(provider, proto, called)
         if upstream is proto:
             return native_leg(provider, model, upstream, called, req.path, req.query, body, req.asked)
+        way = crossing(provider, model, proto, upstream)
         if body is not req.body:
-            ir = translate.request_to_ir(proto.name, body, req.asked, req.client_stream)
+            ir = way.client.read_request(body, req.asked, req.client_stream)
         else:
             if self._ir is None:
-                self._ir = translate.request_to_ir(proto.name, body, req.asked, req.client_stream)
+                self._ir = way.client.read_request(body, req.asked, req.client_stream)
             ir = self._ir
         forwards_user_id = self.router is not None and self.router.config.translation.forward_user_id
-        ir = translate.across_vendors(ir, proto.name, upstream.name, forwards_user_id)
-        return translated_leg(provider, model, upstream, called, proto, ir)
+        return translated_leg(provider, model, upstream, called, way, ir, forwards_user_id)
 
 
 class Fallback:

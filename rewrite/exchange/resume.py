@@ -23,13 +23,13 @@ from protocols.resume import Delivered, Holder, Method, Observer, Resumer, Splic
 from protocols.resume.kept import KeptEvents
 from protocols.resume.seam import Seam
 from protocols.sse import SSEParser
+from protocols.translate.base import TappedDecoder
 from protocols.unified import Answer, ToolIds
 from protocols.unified_stream import AnswerBuilder
 from rewrite.config import ResumeConfig
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import Abandoned, ClientStream
 from rewrite.intake.loopback import Responder
-from rewrite.routing.targets import TappedDecoder
 
 ResumeFor = Callable[[str], ResumeConfig]  # a provider's resume settings (Config.resume_for)
 Watch = Callable[[bytes], bytes]

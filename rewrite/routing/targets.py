@@ -18,15 +18,17 @@ from functools import partial
 import protocols
 import protocols.translate as translate
 from protocols.base import Aggregator, Protocol, Repairer
+from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.sse import dumps, format_event, load_object
-from protocols.translate import Decoder, StreamFolder, StreamTranslator
-from protocols.translate.base import MALFORMED
+from protocols.translate import Decoder, StreamFolder, StreamTranslator, Translator
+from protocols.translate.base import MALFORMED, TappedDecoder, TranslationError
 from protocols.unified import Answer, Request, ToolIds
 from protocols.unified_stream import AnswerBuilder
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
 from rewrite.providers import Provider
+from rewrite.routing.capabilities import MAX_REMEMBERED
 from rewrite.routing.routes import Target
 from rewrite.upstream.client import request_headers
 
@@ -186,18 +188,50 @@ def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, pa
     return leg
 
 
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """What every request of one protocol translated for one model of a provider that speaks another carries: both
+    translators, the model's capabilities, the headers its protocol wants for it, its endpoints. Made the first time
+    the model is asked for in that protocol (`crossing`), and kept in the provider's model table, which the config
+    builds."""
+
+    client: Translator
+    upstream: Translator
+    # (of the model the host is asked for: a `rename_model` adapter renames it after translation)
+    caps: Capabilities
+    headers: tuple[tuple[str, str], ...]  # the upstream protocol's `required_headers`, with the model's values
+    endpoints: tuple[tuple[str, str], tuple[str, str]]  # (path, query) of a call not a stream, and of a stream
+    same_family: bool  # one vendor family speaks both (the client's end-user id may go)
+
+
+def crossing(provider: Provider, model: str, client: Protocol, upstream: Protocol) -> Crossing:
+    """The `Crossing` of `client`'s requests for `model` at `provider`, which speaks `upstream`."""
+    table = provider.models
+    assert table is not None  # (every provider has one: Provider.__post_init__)
+    key = (client.name, upstream.name, model)
+    found = table.crossings.get(key)
+    if found is None:
+        caps = table.get(chain_for(provider, model).model_sent(model))
+        speaks = protocols.registered(upstream.name)
+        headers = tuple((name, value) for name, column in speaks.required_headers
+                        if (value := getattr(caps, column)))
+        ends = speaks.translator.endpoint
+        found = Crossing(protocols.registered(client.name).translator, speaks.translator, caps, headers,
+                         (ends(model, False), ends(model, True)), client.family == upstream.family)
+        if len(table.crossings) < MAX_REMEMBERED:  # (model names come from clients)
+            table.crossings[key] = found
+    return found
+
+
 class Translation:
     """A request of the client's protocol put to a target of another, and the way back."""
 
-    def __init__(self, client: Protocol, leg: Leg, request: Request) -> None:
-        # (a translated leg is a generation call to a built provider: its protocol and model table are known)
-        assert leg.protocol is not None and leg.provider.models is not None
-        self.client = client.name
-        self.upstream = leg.protocol.name
+    def __init__(self, crossing: Crossing, leg: Leg, request: Request) -> None:
+        self.crossing = crossing
+        self.client = crossing.client.name
+        self.upstream = crossing.upstream.name
         self.request = request  # the client's request, unified (the encoders answer it)
         self.model = leg.model
-        # (the capabilities of the model the host is asked for: a `rename_model` adapter renames it after translation)
-        self.caps = leg.provider.models.get(chain_for(leg.provider, leg.model).model_sent(leg.model))
         self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
         self.ids = ToolIds()
         self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine
@@ -212,35 +246,35 @@ class Translation:
             request = dataclasses.replace(request, messages=[dataclasses.replace(m, parts=list(m.parts))
                                                              for m in request.messages])
             hooks.translated(leg, request)
-        body, self.fitted = translate.request_from_ir(self.upstream, request, self.caps)
-        path, query = translate.get(self.upstream).endpoint(self.model, stream)
+        crossing = self.crossing
+        body, self.fitted = crossing.upstream.fitted_request(request, crossing.caps)
+        path, query = crossing.endpoints[stream]
         return path, query, body
 
     def headers(self, client_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         headers = [(n, v) for n, v in request_headers(client_headers) if n.lower() in TRANSLATED_KEEP]
         headers.append(("content-type", "application/json"))
-        if (required := protocols.registered(self.upstream).required_headers) is not None:
-            headers.extend(required(self.caps))
+        headers.extend(self.crossing.headers)
         return headers
 
     def repairer(self, answers: AnswerBuilder | None) -> Repairer:
         decoder = self._decoder(answers)
-        return StreamTranslator(decoder, translate.get(self.client).encoder(self.request, int(time.time())))
+        return StreamTranslator(decoder, self.crossing.client.encoder(self.request, int(time.time())))
 
     def folder(self, answers: AnswerBuilder | None) -> Aggregator:
-        return StreamFolder(self._decoder(answers), translate.get(self.client), self.request)
+        return StreamFolder(self._decoder(answers), self.crossing.client, self.request)
 
     def _decoder(self, answers: AnswerBuilder | None) -> Decoder:
-        decoder = translate.get(self.upstream).decoder(self.ids)
+        decoder = self.crossing.upstream.decoder(self.ids)
         return decoder if answers is None else TappedDecoder(decoder, answers)
 
     def answer(self, body: dict, leg: Leg) -> dict:
         """A non-stream answer of the target, for the client. TranslationError if it is not one."""
         try:
-            unified = translate.get(self.upstream).answer_to_ir(body, self.ids)
-            answer = translate.get(self.client).answer_from_ir(unified, self.request)
+            unified = self.crossing.upstream.answer_to_ir(body, self.ids)
+            answer = self.crossing.client.answer_from_ir(unified, self.request)
         except MALFORMED as e:
-            raise translate.TranslationError(f"malformed {self.upstream} answer: {type(e).__name__}: {e}") from None
+            raise TranslationError(f"malformed {self.upstream} answer: {type(e).__name__}: {e}") from None
         if leg.wants_answer:
             leg.answer = unified
         return answer
@@ -249,30 +283,17 @@ class Translation:
         return translate.translate_error(status, body, self.client)
 
 
-def translated_leg(provider: Provider, model: str, upstream: Protocol, called: bool, client: Protocol,
-                   request: Request) -> Leg:
+def translated_leg(provider: Provider, model: str, upstream: Protocol, called: bool, crossing: Crossing,
+                   request: Request, forwards_user_id: bool = False) -> Leg:
+    """A target speaking `upstream`, another protocol than the client's (`crossing`), asked `request`, the client's
+    unified. The client's end-user id (Claude Code's `metadata.user_id` holds its device and session ids) stays
+    with its own vendor family unless `forwards_user_id` (the config's `translation.forward_user_id`), as
+    `protocols.translate.across_vendors` says."""
+    if request.user is not None and not (forwards_user_id or crossing.same_family):
+        request = dataclasses.replace(request, user=None)
     leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False)
-    leg.translation = Translation(client, leg, request)
+    leg.translation = Translation(crossing, leg, request)
     return leg
-
-
-class TappedDecoder(Decoder):
-    """A decoder whose unified events also build the answer a hook is given."""
-
-    def __init__(self, decoder: Decoder, answers: AnswerBuilder) -> None:
-        self.decoder, self.answers = decoder, answers
-
-    def feed(self, event: Event):
-        events = self.decoder.feed(event)
-        for e in events:
-            self.answers.feed(e)
-        return events
-
-    def close(self):
-        events = self.decoder.close()
-        for e in events:
-            self.answers.feed(e)
-        return events
 
 
 def adapted_event(adapters: AdapterChain, event: Event) -> Event:
