@@ -11,6 +11,7 @@ import pytest
 
 import protocols
 from protocols.unified import Answer, Request
+from rewrite.routing.capabilities import ModelTable
 from rewrite.routing.targets import ConversationHooks, Refused, native_leg, upstream_protocol
 from tests.support import samples, virtual_time
 from tests.support.engine_harness import Upstream, sse
@@ -134,6 +135,23 @@ def test_a_translated_request_goes_to_the_targets_path_with_its_credential():
     assert json.loads(sent.content)["model"] == "gpt-x"
     assert out.headers == [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
     assert b"event: message_start" in out.body and b"The capital" in out.body
+
+
+def test_a_translated_targets_model_is_looked_up_once_for_every_request_to_it(monkeypatch):
+    rt = router()
+    looked_up: list[str] = []
+    lookup = ModelTable.get
+    monkeypatch.setattr(ModelTable, "get", lambda table, model: looked_up.append(model) or lookup(table, model))
+    for _ in range(2):
+        upstream = Upstream([lambda r: sse([samples.ANTHROPIC_TEXT])])
+        out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("claude-then-chat"), upstream, router=rt))
+        [sent] = upstream.seen
+        assert str(sent.url) == "http://anthropic.test/v1/messages" and sent.headers["anthropic-version"]
+        assert b"[DONE]" in out.body
+    assert looked_up == ["claude-then-chat"]  # (the second request's leg held its crossing)
+    assert list(rt.provider_named("anthropic").models.crossings) == [
+        ("openai_chat", "anthropic_messages", "claude-then-chat")]
+    assert router().provider_named("anthropic").models.crossings == {}  # (kept per config)
 
 
 CLAUDE_CODE_USER_ID = json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": "s1"})
