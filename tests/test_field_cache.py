@@ -326,3 +326,37 @@ def test_a_store_holding_something_else_under_the_key_restores_nothing():
     for key in list(cache.store._entries):
         cache.store.put(key, b"not json", 60)
     assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, scope, CHAT, replay))
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__(1000, 1 << 20, FakeClock(0.0))
+        self.gets = 0
+
+    def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        return super().get(key)
+
+
+def test_turns_are_looked_up_only_at_a_target_whose_answers_left_state():
+    """A route whose target has given no state (none yet, or none ever: no thinking) costs no lookup of each turn;
+    a store not written by this cache alone (shared, or given full) is always read."""
+    store = CountingStore()
+    cache = FieldCache(store)
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    plain = copy.deepcopy(S.ANTHROPIC_ANSWER)
+    plain["content"] = plain["content"][1:]  # no thinking
+    replay = chat_replay(chat_request(), first_turn(cache, scope, CHAT, plain, chat_request()))
+    upstream_body(cache, scope, CHAT, replay)
+    assert store.gets == 0
+
+    thought = first_turn(cache, scope, CHAT, S.ANTHROPIC_ANSWER, chat_request(thinking=True))
+    upstream_body(cache, Scope("vertex", "claude-sonnet-4-5", ANTHROPIC), CHAT, replay)
+    assert store.gets == 0  # (another provider gave nothing)
+    sent = upstream_body(cache, scope, CHAT, chat_replay(chat_request(thinking=True), thought))
+    assert store.gets > 0 and sent["messages"][1]["content"][0]["signature"] == S.ANTHROPIC_SIGNATURE
+
+    full = CountingStore()
+    full.put("another worker's", b"{}", 60)
+    upstream_body(FieldCache(full), scope, CHAT, replay)
+    assert full.gets > 0
