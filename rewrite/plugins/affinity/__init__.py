@@ -33,6 +33,7 @@ from rewrite.pool.affinity import BOUND, COMPACTION, MOVED, NEW, Affinity
 from rewrite.providers.credentials import mask
 
 logger = logging.getLogger("rotator")
+MINIMUMS_KEPT = 4096  # (provider, model) minimums kept per config
 
 
 class ConversationAffinity(Plugin):
@@ -46,6 +47,18 @@ class ConversationAffinity(Plugin):
         self.sources = config.affinity.sources
         # Whether any pool keeps it (else nothing is read at all: `affinity: off`).
         self.on = self.active = bool(self.keeping)
+        self.minimums: dict[tuple[str, str], int] = {}  # (provider, model) -> `minimum_of`, found once per config
+
+    def minimum(self, provider: Any, model: str) -> int:
+        """The shortest prompt worth keeping on one key at `provider`'s `model` (`minimum_of`): looked up in the
+        capability tables once per config and model, not per request."""
+        at = (provider.name, model)
+        found = self.minimums.get(at)
+        if found is None:
+            found = minimum_of(provider.families, model)
+            if len(self.minimums) < MINIMUMS_KEPT:  # (model names come from clients: bounded)
+                self.minimums[at] = found
+        return found
 
     def arrived(self, arrival: Arrival) -> None:
         """A request whose pool keeps conversations on their keys, and which may have one, is picked with its
@@ -54,7 +67,7 @@ class ConversationAffinity(Plugin):
             arrival.holds.append(self._holds)
 
     def _holds(self, provider: Any, model: str, body: bytes | None) -> bool:
-        return provider.name in self.keeping and may_bind(minimum_of(provider.families, model), body)
+        return provider.name in self.keeping and may_bind(self.minimum(provider, model), body)
 
     def worker_ask(self, proto: Any, headers: list, path: str) -> EvidenceAsk | None:
         """A large body's evidence is read by the big-body worker, from the whole body (rewrite/intake/big_json.py)."""
@@ -75,7 +88,7 @@ class Binding(Part):
         self.ctx = ctx
         config, req = ctx.setting.config, ctx.req
         parsed = req.parsed
-        self.lookup = AffinityLookup(config, ctx.job.client, plugin.sources, plugin.keeping,
+        self.lookup = AffinityLookup(config, ctx.job.client, plugin.sources, plugin.keeping, plugin.minimum,
                                      parsed.evidence if parsed is not None else UNREAD, ctx.setting.prices)
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for
         self.affinities: dict[int, Affinity | None] = {}  # by id() of the target's call

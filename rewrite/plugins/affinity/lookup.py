@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import protocols
 from protocols.evidence import PIN_NAMES, PIN_PREVIOUS_RESPONSE, Evidence, Reader, StateCall
@@ -65,8 +66,10 @@ class AffinityLookup:
     """What one request says of its conversation, for each pool it may be served from."""
 
     def __init__(self, config: Config, client: str, sources: tuple[SessionSource, ...], keeping: frozenset[str],
-                 evidence: Evidence | None = UNREAD, prices: PriceTable | None = None) -> None:
+                 minimum: Callable[[Provider, str], int], evidence: Evidence | None = UNREAD,
+                 prices: PriceTable | None = None) -> None:
         self.prices = prices
+        self.minimum = minimum  # a model's shortest cacheable prompt at a provider (`minimum_of`, kept per config)
         self.client = client or "unknown"
         self.sources = sources
         self.keeping = keeping  # the providers whose pools keep conversations (`keeps_conversations`)
@@ -122,7 +125,7 @@ class AffinityLookup:
         price = self.prices.price(model) if self.prices is not None else None
         if price is not None and not price.reads_cheaper:
             return math.inf
-        return minimum_of(provider.families, model)
+        return self.minimum(provider, model)
 
     def created(self, req: ClientRequest, leg: Leg, whole: bytes | None, affinity: Affinity | None
                 ) -> tuple[Affinity, tuple[str, ...]] | None:
