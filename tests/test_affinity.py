@@ -1,4 +1,4 @@
-"""A request's conversation affinity for its pool (rewrite/pool/affinity.py `affinity_of`), from its evidence; the
+"""A request's conversation affinity for its pool (rewrite/plugins/affinity/ `affinity_of`), from its evidence; the
 `affinity` settings (rewrite/config.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import pytest
 from protocols.evidence import CacheLifetime, Evidence, Pin
 from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource
 from rewrite.config import ConfigError, parse
-from rewrite.pool.affinity import DEFAULT_TTL, PIN_TTL, affinity_of, answer_pin
+from rewrite.plugins.affinity import affinity_of
+from rewrite.pool.affinity import DEFAULT_TTL, PIN_TTL, answer_pin
 
 SESSION = Session("header:x-claude-code-session-id", "abc-123")
 

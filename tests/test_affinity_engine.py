@@ -21,7 +21,7 @@ from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.plugins import affinity as affinity_plugin
-from rewrite.plugins.affinity.lookup import may_bind, minimum_of
+from rewrite.plugins.affinity import may_bind, minimum_of
 from rewrite.pool import mask
 from rewrite.pool.bindings import Bindings
 from rewrite.pool.keypool import stored_id
