@@ -23,8 +23,8 @@ from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.plugins import affinity as affinity_plugin
 from rewrite.plugins.affinity import may_bind, minimum_of
 from rewrite.pool import mask
-from rewrite.pool.bindings import Bindings
 from rewrite.pool.keypool import stored_id
+from rewrite.pool.local import Bindings
 from tests.support import samples
 from tests.support import translate_samples as S
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse

@@ -24,7 +24,7 @@ from protocols.registry import cache_minimum
 from protocols.translate import translate_request
 from rewrite.plugins.affinity import affinity_of
 from rewrite.pool.affinity import Affinity
-from rewrite.pool.bindings import Bindings
+from rewrite.pool.local import Bindings
 
 NAMES = ("anthropic_messages", "openai_chat", "openai_responses", "gemini")
 MODELS = {"anthropic_messages": "claude-opus-4-8", "openai_chat": "gpt-5.5", "openai_responses": "gpt-5.5",
@@ -49,8 +49,8 @@ def _cpu_us(fn, budget_s: float) -> float:
 
 
 def _bindings(count: int, keys: int = 3) -> Bindings:
-    """A pool's bindings (rewrite/pool/bindings.py): `count` other conversations, each bound to one of `keys` keys
-    for an hour."""
+    """A pool's bindings (rewrite/pool/local.py `Bindings`): `count` other conversations, each bound to one of `keys`
+    keys for an hour."""
     bindings, wall = Bindings(keys), time.time()
     for n in range(count):
         other = Affinity((), (f"l:{CLIENT}:{n:016x}",), f"l:{CLIENT}:{n:016x}", 3600.0, 10)
