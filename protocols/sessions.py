@@ -1,6 +1,8 @@
 """A client's own conversation id, the *session* of a request's conversation evidence (protocols/evidence.py):
 the places clients write it (`SessionSource`, a config's `session_sources`; `DEFAULT_SESSION_SOURCES`: Claude Code,
-Codex, opencode, Gemini CLI's Code Assist envelope), and its reading from a request's headers and parsed body.
+Codex, opencode, Gemini CLI's Code Assist envelope), and its reading from a request's headers and parsed body. What
+reading them takes (the header names looked for, each body path's keys) is worked out once for a config's sources
+(`SessionSources`), not for every request.
 """
 
 from __future__ import annotations
@@ -48,7 +50,21 @@ class SessionSource:
         return f"{self.place}:{self.name}" + ("#session_id" if self.inner else "")
 
 
-DEFAULT_SESSION_SOURCES: tuple[SessionSource, ...] = tuple(SessionSource.parse(s) for s in (
+class SessionSources(tuple[SessionSource, ...]):
+    """Sources in the order they are read, with what reading them takes worked out once: the header names looked
+    for, and each source's (name in the Session, header or not, header name, body path's keys, inner)."""
+
+    names: frozenset[str]
+    steps: tuple[tuple[str, bool, str, tuple[str, ...], bool], ...]
+
+    def __new__(cls, sources: Iterable[SessionSource] = ()) -> SessionSources:
+        self = super().__new__(cls, sources)
+        self.names = frozenset(s.name for s in self if s.place == "header")
+        self.steps = tuple((str(s), s.place == "header", s.name, tuple(s.name.split(".")), s.inner) for s in self)
+        return self
+
+
+DEFAULT_SESSION_SOURCES = SessionSources(SessionSource.parse(s) for s in (
     "header:x-claude-code-session-id",  # Claude Code
     "body:metadata.user_id#session_id",  # Claude Code (its JSON string; `..._session_<uuid>` before 2.1)
     "header:session_id",  # Codex (<= 0.125)
@@ -63,25 +79,25 @@ DEFAULT_SESSION_SOURCES: tuple[SessionSource, ...] = tuple(SessionSource.parse(s
 
 
 def session_of(headers: Headers, body: object, sources: Sequence[SessionSource]) -> Session | None:
-    """The client's session id from the first source that has one; None if none has."""
-    wanted = [s.name for s in sources if s.place == "header"]
-    found = _headers(headers, wanted) if wanted else {}
-    for source in sources:
-        if source.place == "header":
-            value: object = found.get(source.name)
+    """The client's session id from the first source that has one; None if none has. (`sources` as a config's
+    `SessionSources`: nothing of them worked out again.)"""
+    plan = sources if isinstance(sources, SessionSources) else SessionSources(sources)
+    found = _headers(headers, plan.names) if plan.names else {}
+    for said, header, name, keys, inner in plan.steps:
+        if header:
+            value: object = found.get(name)
         else:
-            value = _path(body, source.name)
-            if source.inner:
+            value = _path(body, keys)
+            if inner:
                 value = _inner_session(value)
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             text = str(value).strip()
             if text:
-                return Session(str(source), text[:SESSION_MAX])
+                return Session(said, text[:SESSION_MAX])
     return None
 
 
-def _headers(headers: Headers, names: Iterable[str]) -> dict[str, str]:
-    wanted = frozenset(names)
+def _headers(headers: Headers, wanted: frozenset[str]) -> dict[str, str]:
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     found: dict[str, str] = {}
     for name, value in pairs:
@@ -91,8 +107,8 @@ def _headers(headers: Headers, names: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def _path(value: object, path: str) -> object:
-    for key in path.split("."):
+def _path(value: object, keys: tuple[str, ...]) -> object:
+    for key in keys:
         if not isinstance(value, dict):
             return None
         value = value.get(key)
