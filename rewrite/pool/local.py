@@ -31,6 +31,7 @@ from rewrite.pool.strategies import strategy_named
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
 
 PURGE_AT = 4096  # bindings kept before the expired ones are looked for (then twice as many as are live)
+PURGE_LIVE_AT = 64  # a key's conversations kept before its expired ones are looked for (likewise)
 
 
 class LocalDecisions(Decisions):
@@ -231,14 +232,15 @@ class LocalBooks(Books):
 class Bindings:
     """A pool's conversation bindings as this process alone keeps them (rewrite/pool/affinity.py says what they are):
     id -> `Binding` (the key by its index in the pool, until when on the wall clock), and per key its live
-    conversations, name -> until. Expired ones are dropped lazily: a binding when the dict has grown past a bound, a
-    key's live conversation when the key is bound again. Persisted with the pool (rewrite/pool/persistence.py): each
-    binding's key by its fingerprint id, never its index or secret."""
+    conversations, name -> until. Expired ones are dropped lazily, when a dict has grown past its bound (then twice
+    the live ones): a bind costs the same however many conversations its key holds. Persisted with the pool
+    (rewrite/pool/persistence.py): each binding's key by its fingerprint id, never its index or secret."""
 
     def __init__(self, keys: int) -> None:
         self.ids: dict[str, Binding] = {}
         self.conversations: list[dict[str, float]] = [{} for _ in range(keys)]  # per key: name -> until (wall)
         self._purge_at = PURGE_AT
+        self._purge_live_at = [PURGE_LIVE_AT] * keys
 
     def lookup(self, affinity: Affinity, wall: float) -> tuple[Binding, bool] | None:
         """The binding of the first id looked up that is live and names a key of the pool, and whether the request
@@ -264,9 +266,11 @@ class Bindings:
             if n != index:
                 live.pop(conversation, None)
         live = self.conversations[index]
-        for name in [n for n, u in live.items() if u <= wall]:
-            del live[name]
         live[conversation] = until
+        if len(live) > self._purge_live_at[index]:
+            for name in [n for n, u in live.items() if u <= wall]:
+                del live[name]
+            self._purge_live_at[index] = max(PURGE_LIVE_AT, 2 * len(live))
         if len(self.ids) > self._purge_at:
             self.ids = {i: b for i, b in self.ids.items() if b.until > wall}
             self._purge_at = max(PURGE_AT, 2 * len(self.ids))
