@@ -113,7 +113,7 @@ class Binding(Part):
         self.ctx = ctx
         config, req = ctx.setting.config, ctx.req
         parsed = req.parsed
-        self.lookup = AffinityLookup(config, ctx.job.client, plugin.sources, plugin.keeping, plugin.minimum,
+        self.lookup = AffinityLookup(ctx.job.client, plugin.sources, plugin.keeping, plugin.minimum,
                                      parsed.evidence if parsed is not None else UNREAD, ctx.setting.prices)
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for
         self.affinities: dict[int, Affinity | None] = {}  # by id() of the target's call
@@ -296,7 +296,7 @@ def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, de
 class AffinityLookup:
     """What one request says of its conversation, for each pool it may be served from."""
 
-    def __init__(self, config: Config, client: str, sources: tuple[SessionSource, ...], keeping: frozenset[str],
+    def __init__(self, client: str, sources: tuple[SessionSource, ...], keeping: frozenset[str],
                  minimum: Callable[[Provider, str], int], evidence: Evidence | None = UNREAD,
                  prices: PriceTable | None = None) -> None:
         self.prices = prices
@@ -304,7 +304,6 @@ class AffinityLookup:
         self.client = client or "unknown"
         self.sources = sources
         self.keeping = keeping  # the providers whose pools keep conversations (`keeps_conversations`)
-        self.wait = config.affinity.wait  # seconds a busy bound key is waited for
         self._evidence = evidence  # UNREAD: read from the parsed body when a pool first asks
         self._affinities: dict[tuple[str, str], Affinity | None] = {}
         self._state_calls: dict[str, tuple[Reader, StateCall] | None] = {}  # by provider family
