@@ -20,10 +20,11 @@ from rewrite.engine import Engine
 from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback_request import LoopbackRequest
-from rewrite.plugins.affinity.lookup import may_bind
+from rewrite.plugins import affinity as affinity_plugin
+from rewrite.plugins.affinity import may_bind, minimum_of
 from rewrite.pool import mask
-from rewrite.pool.bindings import Bindings
 from rewrite.pool.keypool import stored_id
+from rewrite.pool.local import Bindings
 from tests.support import samples
 from tests.support import translate_samples as S
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
@@ -341,6 +342,25 @@ async def test_a_pool_of_one_key_reads_no_conversation():
     up = Upstream([ok("anthropic_messages")])
     job = await turn(engine, up, {"messages": messages(2)}, [SESSION])
     assert up.keys() == ["k1"] and not notes(job)
+
+
+async def test_a_models_shortest_cacheable_prompt_is_looked_up_once_per_config(monkeypatch):
+    """The capability tables are read for a provider's model once per config, not on every request (issue 35)."""
+    looked_up: list[str] = []
+
+    def counting(families: tuple[str, ...], model: str) -> int:
+        looked_up.append(model)
+        return minimum_of(families, model)
+
+    monkeypatch.setattr(affinity_plugin, "minimum_of", counting)
+    engine = engine_for("anthropic")
+    up = Upstream([ok("anthropic_messages")])
+    for n in (1, 2, 3):
+        job = await turn(engine, up, {"messages": messages(n)}, [SESSION])
+    assert looked_up == ["m"] and notes(job)[0]["why"] == "bound"
+    engine.configure(engine.config)  # (a config loaded again: its tables may have changed)
+    await turn(engine, up, {"messages": messages(4)}, [SESSION])
+    assert looked_up == ["m", "m"]
 
 
 async def test_with_its_lineage_kept_a_pinned_conversation_whose_key_rests_is_sent_whole_to_another_key():

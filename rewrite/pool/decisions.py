@@ -31,7 +31,7 @@ quota headroom (to 0.05), then the strategy among those; with no free key, the f
 `Pick.bind_as` names what to bind: the binding's name, or `Affinity.name`. Its `books`: `bind(state, affinity,
 conversation, extra)` binds the request's ids (and `extra`) to the key that served, the conversation live there and
 nowhere else; `unbind(state, affinity)` drops those bound to a key that failed; `live(state)` counts the key's live
-conversations (`describe()`). Local: rewrite/pool/bindings.py (id -> Binding, per key name -> until, on the wall clock;
+conversations (`describe()`). Local: rewrite/pool/local.py `Bindings` (id -> Binding, per key name -> until, wall clock;
 expired ones purged lazily; kept in the state file by key fingerprint). Redis: one hash per pool (`rot:{pool}:bind`, id
 -> "fp|until ms|depth|name"), a fixed key of the prepared pick, the ids among the pick's own arguments, read by the pick
 script before the strategy's `choose` (rewrite/state/redis/bind_scripts.py: its own chunks); each key's live

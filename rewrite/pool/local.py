@@ -1,4 +1,5 @@
-"""A pool's decisions made by this process alone, on the pool's own `KeyState`s (rewrite/pool/decisions.py).
+"""A pool's decisions made by this process alone, on the pool's own `KeyState`s (rewrite/pool/decisions.py), and
+its books (`LocalBooks`: rests in those states, conversations in its `Bindings`).
 
 A key is ready for `model` when it is neither out, nor resting for it (or whole), nor resting after a stall; free
 when it is also below its max_concurrent. The strategy chooses among the free keys (not the one that just failed,
@@ -22,13 +23,15 @@ import time
 from collections.abc import Callable
 
 from rewrite.pool import windows
-from rewrite.pool.affinity import BOUND, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity
-from rewrite.pool.bindings import Bindings
+from rewrite.pool.affinity import BOUND, COMPACTED, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity, Binding
 from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState, Rest
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.strategies import strategy_named
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
+
+PURGE_AT = 4096  # bindings kept before the expired ones are looked for (then twice as many as are live)
+PURGE_LIVE_AT = 64  # a key's conversations kept before its expired ones are looked for (likewise)
 
 
 class LocalDecisions(Decisions):
@@ -203,7 +206,7 @@ class LocalBooks(Books):
         self.line.changed(now)
         return True
 
-    # -- conversations (rewrite/pool/bindings.py) --------------------------------------------------------------
+    # -- conversations (`Bindings`) ---------------------------------------------------------------------------
 
     def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
         self.bindings.bind(self.index[id(state)], affinity, conversation, extra, self.wall())
@@ -224,3 +227,91 @@ class LocalBooks(Books):
 
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
         """(The pool's own `KeyState.usage` is all there is to count in.)"""
+
+
+class Bindings:
+    """A pool's conversation bindings as this process alone keeps them (rewrite/pool/affinity.py says what they are):
+    id -> `Binding` (the key by its index in the pool, until when on the wall clock), and per key its live
+    conversations, name -> until. Expired ones are dropped lazily, when a dict has grown past its bound (then twice
+    the live ones): a bind costs the same however many conversations its key holds. Persisted with the pool
+    (rewrite/pool/persistence.py): each binding's key by its fingerprint id, never its index or secret."""
+
+    def __init__(self, keys: int) -> None:
+        self.ids: dict[str, Binding] = {}
+        self.conversations: list[dict[str, float]] = [{} for _ in range(keys)]  # per key: name -> until (wall)
+        self._purge_at = PURGE_AT
+        self._purge_live_at = [PURGE_LIVE_AT] * keys
+
+    def lookup(self, affinity: Affinity, wall: float) -> tuple[Binding, bool] | None:
+        """The binding of the first id looked up that is live and names a key of the pool, and whether the request
+        is a compaction (found by its session only, its history far shorter than the bound turn's); the request's
+        pin holder in its place when it names another key (under that binding's name)."""
+        found = None
+        for i in affinity.lookup:
+            b = self.ids.get(i)
+            if b is not None and b.until > wall and 0 <= b.key < len(self.conversations):
+                found = b, i == affinity.session and affinity.depth < COMPACTED * b.depth
+                break
+        holder = affinity.holder
+        if holder is None or not 0 <= holder < len(self.conversations) or (found and found[0].key == holder):
+            return found
+        return Binding(holder, math.inf, found[0].name if found else affinity.name, affinity.depth), False
+
+    def bind(self, index: int, affinity: Affinity, conversation: str, extra: tuple[str, ...], wall: float) -> None:
+        until = wall + affinity.ttl
+        binding = Binding(index, until, conversation, affinity.depth)
+        for i in (*affinity.bind, *extra):
+            self.ids[i] = binding
+        for n, live in enumerate(self.conversations):
+            if n != index:
+                live.pop(conversation, None)
+        live = self.conversations[index]
+        live[conversation] = until
+        if len(live) > self._purge_live_at[index]:
+            for name in [n for n, u in live.items() if u <= wall]:
+                del live[name]
+            self._purge_live_at[index] = max(PURGE_LIVE_AT, 2 * len(live))
+        if len(self.ids) > self._purge_at:
+            self.ids = {i: b for i, b in self.ids.items() if b.until > wall}
+            self._purge_at = max(PURGE_AT, 2 * len(self.ids))
+
+    def unbind(self, index: int, affinity: Affinity) -> None:
+        names = {affinity.name}
+        for i in (*affinity.lookup, *affinity.bind):
+            b = self.ids.get(i)
+            if b is not None and b.key == index:
+                del self.ids[i]
+                names.add(b.name)
+        for name in names:
+            self.conversations[index].pop(name, None)
+
+    def live(self, index: int, wall: float) -> int:
+        return sum(1 for u in self.conversations[index].values() if u > wall)
+
+    # -- persistence -------------------------------------------------------------------------------------------
+
+    def export(self, ids: list[str], wall: float) -> dict[str, object]:
+        """The live bindings and conversations, keys by fingerprint id (`ids`, in config order)."""
+        return {"ids": {i: [ids[b.key], b.until, b.name, b.depth] for i, b in self.ids.items() if b.until > wall},
+                "live": {ids[n]: {c: u for c, u in live.items() if u > wall}
+                         for n, live in enumerate(self.conversations) if live}}
+
+    def restore(self, record: object, ids: list[str], wall: float) -> None:
+        """Continue from `export`; what does not parse, is past, or names a key no longer configured is ignored."""
+        if not isinstance(record, dict):
+            return
+        index = {fp: n for n, fp in enumerate(ids)}
+        kept = record.get("ids")
+        for i, b in (kept.items() if isinstance(kept, dict) else ()):
+            if (isinstance(b, list) and len(b) == 4 and b[0] in index and _time(b[1]) > wall
+                    and isinstance(b[2], str) and isinstance(b[3], int)):
+                self.ids[str(i)] = Binding(index[b[0]], float(b[1]), b[2], b[3])
+        live = record.get("live")
+        for fp, names in (live.items() if isinstance(live, dict) else ()):
+            if fp in index and isinstance(names, dict):
+                self.conversations[index[fp]].update({str(c): float(u) for c, u in names.items() if _time(u) > wall})
+
+
+def _time(value: object) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else -math.inf  # type: ignore[arg-type]
