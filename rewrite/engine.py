@@ -93,7 +93,7 @@ class Engine:
         self.upstream.configure(self.egress, self.config.upstream_ca)
 
     def submit(self, job_id: str, route: Route) -> Job:
-        job = Job(job_id, route)
+        job = Job(job_id, route, route.provider)
         self.jobs[job_id] = job
         return job
 

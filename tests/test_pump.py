@@ -34,7 +34,9 @@ def upstream(chunks: list[bytes], then: str = "end") -> httpx.Response:
 
 def parts(idle: float = 5.0) -> tuple[Pump, ClientStream, FakeResponder, Job]:
     cfg = parse("providers: {openai: {base_url: 'http://vendor.test', keys: []}}")
-    job = Job("job-0001", Router(cfg).route("api.openai.com", "POST", "/v1/chat/completions"))
+    route = Router(cfg).route("api.openai.com", "POST", "/v1/chat/completions")
+    assert route is not None
+    job = Job("job-0001", route, route.provider)
     out = FakeResponder()
     clock = Clock(out, job, CHAT.heartbeat, 30.0)
     pump = Pump(clock, Meter(CHAT, BODY, True), 1 << 20, idle)

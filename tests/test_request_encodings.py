@@ -62,7 +62,7 @@ async def exchange(raw: bytes, encoding: str, upstream: Upstream, extra: str = "
     request = LoopbackRequest("POST", "/v1/responses", [("content-type", "application/json"),
                                                         ("content-encoding", encoding),
                                                         ("authorization", "Bearer client")], raw)
-    job, responder = Job("job-0001", route), FakeResponder()
+    job, responder = Job("job-0001", route, route.provider), FakeResponder()
     limits = LimitsConfig(max_request_body=max_body)
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
         await Exchange(client, cfg.streaming, job, request, responder, router=router, limits=limits).run()

@@ -175,7 +175,7 @@ class Fallback:
                 answers.now(e.status, e.body, e.reason)
                 return
             call = TargetCall(self.ctx, leg, more, payer, self.refused)
-            self.job.served, self.job.model = leg.provider, leg.model
+            self.job.provider, self.job.model = leg.provider, leg.model
             failure = payer.skip(call.model, req.tokens, self.ctx.streaming.first_token_timeout) if more else None
             failure = failure or await self._serve(call)
             if failure is not None and failure.pinned and (whole := self._whole(call, target, failure)) is not None:
