@@ -77,7 +77,8 @@ class Legs:
         # Asked upstream as a stream (forced, or for the usage chunk): its members are spliced into the upload.
         streamed = req.meter.ask_upstream or (provider.force_upstream_stream and not req.client_stream)
         return (upstream_protocol(provider, proto, True) is proto
-                and not chain_for(provider, req.asked) and not (lessons is not None and lessons.params)
+                and not (provider.adapters.configured and chain_for(provider, req.asked).adapters)
+                and not (lessons is not None and lessons.params)
                 and not (streamed and not req.body.keys() <= proto.as_stream("", "", req.body)[2].keys())
                 and not (self.hooks is not None and self.hooks.reads_body(proto)))  # (its conversation state)
 

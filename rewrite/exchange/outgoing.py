@@ -81,7 +81,8 @@ class TargetCall:
         lessons = ctx.hooks.ask(Learned(leg.provider, leg.model)) if ctx.hooks.wants("learned") else None
         self.lessons: Lessons = lessons or NOTHING_LEARNED
         p = req.proto
-        self.adapters = chain_for(leg.provider, leg.model) if p is not None and not leg.translation else EMPTY_CHAIN
+        native = p is not None and not leg.translation and leg.provider.adapters.configured
+        self.adapters = chain_for(leg.provider, leg.model) if native else EMPTY_CHAIN
         # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
         # JSON, so the stream deadlines protect it; unless the provider opted out, the model refuses streams or the
         # request is answered before its work is done (`folds`: a background response).
@@ -103,7 +104,7 @@ class TargetCall:
     def _seal(self) -> None:
         """A sealed body goes as it came: what would rewrite it is skipped, and the flow says so."""
         skipped = []
-        if self.adapters:
+        if self.adapters.adapters:
             skipped.append("adapters (" + ", ".join(a.name for a in self.adapters.adapters) + ")")
         if self.aggregate:
             skipped.append("the forced upstream stream (force_upstream_stream): sent as the client asked")
@@ -162,7 +163,7 @@ class TargetCall:
                 content = rewritten(req.plain, leg.body, body)
         # The provider's and the model's rewrites (rewrite/adapters/), before the credential; chosen only for a
         # generation call, whose body is the JSON.
-        if self.adapters and body is not None:
+        if self.adapters.adapters and body is not None:
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model, leg.protocol)
             content = None
         if isinstance(body, dict) and not req.skeletal and not self.payer.sealed:

@@ -64,6 +64,6 @@ def changes(call: TargetCall) -> list[str]:
     elif leg.translation is None and call.ask_usage:
         said.append("asked for the usage chunk (stream_options.include_usage)")
     chain = chain_for(leg.provider, leg.model) if leg.translation is not None else call.adapters
-    if chain:
+    if chain.adapters:
         said.append("adapters: " + ", ".join(a.name for a in chain.adapters))
     return said + call.said

@@ -368,6 +368,6 @@ def adapted(leg: Leg, path: str, body: dict, headers: list[tuple[str, str]]):
     """The target's adapter chain on a translated request: (path, body, headers); a renamed model moves into the
     path too, for a protocol that names it there."""
     chain = chain_for(leg.provider, leg.model)
-    if not chain:
+    if not chain.adapters:
         return path, body, headers
     return chain.apply_to_path(path, body, headers, leg.model, leg.protocol)
