@@ -102,7 +102,7 @@ class Continuation:
         payer = legs.payer(provider, model, more)
         leg = legs.leg(provider, model, payer)
         call = TargetCall(ctx, leg, more, payer, f.refused)
-        call.asking = method
+        call.asking, call.resumes = method, True  # (its attempts' streams are spliced, whatever its provider says)
         resume.asking = asking = Asking(delivered, method, caps, client)
         pump = Pump(f.ctx.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.stream_headers)
         keys = KeyAttempts(ctx, payer, provider, model, call, until=self.give_up, tokens=req.tokens)

@@ -89,6 +89,12 @@ class TargetCall:
         self.aggregate = (p is not None and not req.client_stream and leg.provider.force_upstream_stream
                           and not self.lessons.stream and p.folds(req.body))
         self.ask_usage = req.meter.ask_upstream and not self.lessons.stream_options
+        # Whether its provider has cuts continued (`resume.mode`: rewrite/exchange/resume.py), and whether this
+        # target's are: a login's signed body is never rewritten for a continuation (its cut is continued on the
+        # route's next target, if any). A continuation's own call is set to (`Continuation`).
+        resume = ctx.resume
+        self.resume_wanted = resume is not None and resume.settings_for(leg.provider.name).mode == "continue"
+        self.resumes = self.resume_wanted and (not leg.sealed or more)
         if payer.sealed:
             self._seal()
         self.upstream_stream = p is not None and (req.client_stream or self.aggregate)
