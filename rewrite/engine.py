@@ -11,9 +11,9 @@ from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.request import encoding_of
 from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Worker
-from rewrite.intake.encoded import encoding_of
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.lifecycle.events import Arrival
 from rewrite.lifecycle.hooks import Plugin, defining, plugins_for

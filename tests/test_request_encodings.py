@@ -14,7 +14,8 @@ import zstandard
 from rewrite.config import parse
 from rewrite.config_settings import LimitsConfig, StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.intake.encoded import decode, encode, encoding_of
+from rewrite.exchange.request import encoding_of
+from rewrite.intake.encoded import decode, encode
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support import samples
