@@ -23,7 +23,6 @@ import logging
 from protocols.base import Repairer
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method, continuation_body, method_for
-from rewrite.adapters import chain_for
 from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.keys import KeyAttempts
@@ -33,6 +32,7 @@ from rewrite.exchange.resume import Asking, Resume
 from rewrite.lifecycle.events import Learned
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.providers import Provider
+from rewrite.routing.targets import adapters_of
 
 logger = logging.getLogger("rotator")
 
@@ -135,7 +135,7 @@ class Continuation:
         """The capabilities of the model the host is asked for (a `rename_model` adapter renames `model`)."""
         if provider.models is None:
             return Capabilities()
-        return provider.models.get(chain_for(provider, model).model_sent(model))
+        return provider.models.get(adapters_of(provider, model).model_sent(model))
 
     def _record(self, position: int, method: str, target: str, asking: Asking, outcome: str) -> None:
         """The seam, on the flow (metadata, a note and its log line)."""

@@ -13,7 +13,6 @@ from protocols.base import Protocol
 from protocols.translate import TranslationError
 from protocols.unified import Answer, Request
 from protocols.urls import UnsafeURLValue
-from rewrite.adapters import chain_for
 from rewrite.exchange.answers import Answers
 from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.context import Context
@@ -27,7 +26,15 @@ from rewrite.lifecycle.payer import AS_IT_CAME, Payer, Ticket
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
-from rewrite.routing.targets import Leg, Refused, native_leg, record_of, translated_leg, upstream_protocol
+from rewrite.routing.targets import (
+    Leg,
+    Refused,
+    adapters_of,
+    native_leg,
+    record_of,
+    translated_leg,
+    upstream_protocol,
+)
 
 logger = logging.getLogger("rotator")
 
@@ -78,7 +85,7 @@ class Legs:
         # Asked upstream as a stream (forced, or for the usage chunk): its members are spliced into the upload.
         streamed = req.meter.ask_upstream or (provider.force_upstream_stream and not req.client_stream)
         return (upstream_protocol(provider, proto, True) is proto
-                and not (provider.adapters.configured and chain_for(provider, req.asked).adapters)
+                and not adapters_of(provider, req.asked).adapters
                 and not (lessons is not None and lessons.params)
                 and not (streamed and not req.body.keys() <= proto.as_stream("", "", req.body)[2].keys())
                 and not (self.hooks is not None and self.hooks.reads_body(proto)))  # (its conversation state)

@@ -15,7 +15,6 @@ from protocols.members import rewritten
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
-from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
 from rewrite.exchange.request import ClientRequest
 from rewrite.intake.big_json import Upload, rewritten_upload
@@ -81,8 +80,7 @@ class TargetCall:
         lessons = ctx.hooks.ask(Learned(leg.provider, leg.model)) if ctx.hooks.wants("learned") else None
         self.lessons: Lessons = lessons or NOTHING_LEARNED
         p = req.proto
-        native = p is not None and not leg.translation and leg.provider.adapters.configured
-        self.adapters = chain_for(leg.provider, leg.model) if native else EMPTY_CHAIN
+        self.adapters = leg.adapters if p is not None and not leg.translation else EMPTY_CHAIN
         # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
         # JSON, so the stream deadlines protect it; unless the provider opted out, the model refuses streams or the
         # request is answered before its work is done (`folds`: a background response).

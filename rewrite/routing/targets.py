@@ -119,6 +119,8 @@ class Leg:
     answer: Answer | None = None  # a whole answer, set at once (a translated non-stream answer)
     asked: dict | None = None  # the client's body, as the conversation hooks were given it for this leg
     record: dict = field(default_factory=dict)  # what the flow records of this target
+    # A generation call's adapters (rewrite/adapters/): its provider's and its model's, looked up once (adapters_of).
+    adapters: AdapterChain = EMPTY_CHAIN
     # A subscription login's signed body, on the login itself: it goes upstream byte for byte, nothing rewrites it.
     sealed: bool = False
 
@@ -174,7 +176,7 @@ class Leg:
 def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, path: str, query: str,
                body: dict, asked: str) -> Leg:
     """A target speaking the client's protocol: the client's request, with the target's model if it differs."""
-    leg = Leg(provider, model, proto, called, path, query, body)
+    leg = Leg(provider, model, proto, called, path, query, body, adapters=adapters_of(provider, model))
     if model != asked:
         leg.unchanged = False
         if proto.model_in_path:
@@ -197,7 +199,7 @@ class Translation:
         self.request = request  # the client's request, unified (the encoders answer it)
         self.model = leg.model
         # (the capabilities of the model the host is asked for: a `rename_model` adapter renames it after translation)
-        self.caps = leg.provider.models.get(chain_for(leg.provider, leg.model).model_sent(leg.model))
+        self.caps = leg.provider.models.get(leg.adapters.model_sent(leg.model) if leg.adapters.adapters else leg.model)
         self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
         self.ids = ToolIds()
         self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine
@@ -251,7 +253,7 @@ class Translation:
 
 def translated_leg(provider: Provider, model: str, upstream: Protocol, called: bool, client: Protocol,
                    request: Request) -> Leg:
-    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False)
+    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False, adapters=adapters_of(provider, model))
     leg.translation = Translation(client, leg, request)
     return leg
 
@@ -367,7 +369,12 @@ def plan(targets: tuple[Target, ...], by_name, called: Provider) -> list[tuple[P
 def adapted(leg: Leg, path: str, body: dict, headers: list[tuple[str, str]]):
     """The target's adapter chain on a translated request: (path, body, headers); a renamed model moves into the
     path too, for a protocol that names it there."""
-    chain = chain_for(leg.provider, leg.model)
-    if not chain.adapters:
+    if not leg.adapters.adapters:
         return path, body, headers
-    return chain.apply_to_path(path, body, headers, leg.model, leg.protocol)
+    return leg.adapters.apply_to_path(path, body, headers, leg.model, leg.protocol)
+
+
+def adapters_of(provider: Provider, model: str) -> AdapterChain:
+    """The adapters a generation call to `provider` for `model` gets: none, without looking them up, for a provider
+    whose config names none (ProviderAdapters.configured, decided once per config)."""
+    return chain_for(provider, model) if provider.adapters.configured else EMPTY_CHAIN
