@@ -1,7 +1,6 @@
 """One request's context: what every part of its life reads (the flow's job, the client's request, the clock, the
-streaming settings, the engine's setting, the engaged plug-ins' hooks and the upstream client; the client's side
-and the resume state), handed over as one
-object instead of each part's constructor taking them one by one."""
+streaming settings, the engine's setting, the engaged plug-ins' hooks and the upstream client; the client's side and
+the resume state), handed over as one object instead of each part's constructor taking them one by one."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ class TargetCall:
         self.ask_usage = req.meter.ask_upstream and not self.lessons.stream_options
         # Whether its provider has cuts continued (`resume.mode`: rewrite/exchange/resume.py), and whether this
         # target's are: a login's signed body is never rewritten for a continuation (its cut is continued on the
-        # route's next target, if any). A continuation's own call is set to (`Continuation`).
+        # route's next target, if any). A continuation's own call resumes, whatever its provider says (Continuation).
         resume = ctx.resume
         self.resume_wanted = resume is not None and resume.settings_for(leg.provider.name).mode == "continue"
         self.resumes = self.resume_wanted and (not leg.sealed or more)
