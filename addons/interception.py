@@ -383,9 +383,10 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
     if job.covered:  # a subscription login's answer: its cost is covered by the plan
         flow.metadata["rotator"]["covered"] = "plan"
     flow.metadata["rotator"].update(job.records)  # what the plug-ins record (JSON-like; keys masked already)
-    comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
-    if comment:
-        flow.comment = comment
-    if mark:
-        flow.marked = mark
+    if job.notes:  # (a flow without notes went as it should: nothing to say of it at a glance)
+        comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
+        if comment:
+            flow.comment = comment
+        if mark:
+            flow.marked = mark
 

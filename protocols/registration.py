@@ -19,6 +19,7 @@ from protocols.base import Protocol
 from protocols.capabilities import Capabilities
 from protocols.evidence import Reader
 from protocols.families import Family
+from protocols.resume import Resumer
 from protocols.stored_responses import StoredResponses
 from protocols.translate.base import Translator
 from protocols.usage import UsageSniffer
@@ -51,6 +52,8 @@ class Registration:
       body of that refusal (status 426) for a message; None when its clients have no such fallback.
     - `evidence`: the reader of a request's conversation evidence (protocols/evidence.py): pins, the
       client's session id, the lineage, the cache it asks for; None for a protocol that has none.
+    - `resumer`: how a stream cut after its first token is continued for its client (protocols/resume/, its own in
+      `protocols/<name>/resume.py`); None for a protocol whose cut answers are not continued.
     """
 
     protocol: Protocol
@@ -65,6 +68,7 @@ class Registration:
     required_headers: tuple[tuple[str, str], ...] = ()
     websocket_refusal: Callable[[str], bytes] | None = None
     evidence: Reader | None = None
+    resumer: Resumer | None = None
 
     def __post_init__(self) -> None:
         if self.protocol.family != self.family.name:

@@ -192,7 +192,7 @@ async def exchange_upload(body: dict, config: str = "") -> tuple[list[httpx.Requ
     shape, skeletal = skeleton(body)
     upstream = Upstream([lambda r: sse(events_of(samples.CHAT_TEXT))])
     responder = FakeResponder()
-    job = Job("job-1", route)
+    job = Job("job-1", route, route.provider)
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
         await Exchange(client, cfg.streaming, job, request, responder, router=router,
                        parsed=Parsed(shape, None, skeletal)).run()
@@ -233,7 +233,7 @@ async def test_a_large_gemini_json_array_stream_goes_upstream_as_it_came():
     upstream = Upstream([lambda r: httpx.Response(200, headers={"content-type": "application/json"}, content=answer)])
     responder = FakeResponder()
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
-        await Exchange(client, cfg.streaming, Job("job-1", route), request, responder, router=router,
+        await Exchange(client, cfg.streaming, Job("job-1", route, route.provider), request, responder, router=router,
                        parsed=Parsed(shape, None, skeletal)).run()
     [sent] = upstream.seen
     assert sent.content == b"".join(upload.pieces) and sent.headers["x-goog-api-key"] == "k1"

@@ -343,7 +343,9 @@ routes:
 def routed(model: str, body: dict, rt: Router | None = None) -> tuple[httpx.Request, Job]:
     rt = rt or Router(parse(CONFIG))
     upstream = Upstream([lambda r: sse([samples.ANTHROPIC_TEXT])])
-    job = Job("job-0001", rt.route("api.openai.com", "POST", CHAT_PATH))
+    route = rt.route("api.openai.com", "POST", CHAT_PATH)
+    assert route is not None
+    job = Job("job-0001", route, route.provider)
     raw = json.dumps({**body, "model": model, "stream": True}).encode()
     cfg = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30, first_token_retries=0)
 

@@ -55,7 +55,9 @@ CASES = {
 
 
 async def exchange(router: Router, host: str, path: str, body: dict, upstream: Upstream) -> tuple[FakeResponder, Job]:
-    job = Job("job-0001", router.route(host, "POST", path.partition("?")[0]))
+    route = router.route(host, "POST", path.partition("?")[0])
+    assert route is not None
+    job = Job("job-0001", route, route.provider)
     out = FakeResponder()
     cfg = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30, first_token_retries=1)
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:

@@ -4,7 +4,6 @@ payer shows it) and, where Rotator translates or rewrites the answer, the upstre
 
 from __future__ import annotations
 
-from rewrite.adapters import chain_for
 from rewrite.exchange.context import Context
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.inspection.steps import Capture, Step
@@ -63,7 +62,7 @@ def changes(call: TargetCall) -> list[str]:
         said.append("sent as a stream (force_upstream_stream), the answer folded back into JSON")
     elif leg.translation is None and call.ask_usage:
         said.append("asked for the usage chunk (stream_options.include_usage)")
-    chain = chain_for(leg.provider, leg.model) if leg.translation is not None else call.adapters
-    if chain:
+    chain = leg.adapters if leg.translation is not None else call.adapters
+    if chain.adapters:
         said.append("adapters: " + ", ".join(a.name for a in chain.adapters))
     return said + call.said

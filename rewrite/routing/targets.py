@@ -121,6 +121,8 @@ class Leg:
     answer: Answer | None = None  # a whole answer, set at once (a translated non-stream answer)
     asked: dict | None = None  # the client's body, as the conversation hooks were given it for this leg
     record: dict = field(default_factory=dict)  # what the flow records of this target
+    # A generation call's adapters (rewrite/adapters/): its provider's and its model's, looked up once (adapters_of).
+    adapters: AdapterChain = EMPTY_CHAIN
     # A subscription login's signed body, on the login itself: it goes upstream byte for byte, nothing rewrites it.
     sealed: bool = False
 
@@ -176,7 +178,7 @@ class Leg:
 def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, path: str, query: str,
                body: dict, asked: str) -> Leg:
     """A target speaking the client's protocol: the client's request, with the target's model if it differs."""
-    leg = Leg(provider, model, proto, called, path, query, body)
+    leg = Leg(provider, model, proto, called, path, query, body, adapters=adapters_of(provider, model))
     if model != asked:
         leg.unchanged = False
         if proto.model_in_path:
@@ -211,7 +213,7 @@ def crossing(provider: Provider, model: str, client: Protocol, upstream: Protoco
     key = (client.name, upstream.name, model)
     found = table.crossings.get(key)
     if found is None:
-        caps = table.get(chain_for(provider, model).model_sent(model))
+        caps = table.get(adapters_of(provider, model).model_sent(model))
         speaks = protocols.registered(upstream.name)
         headers = tuple((name, value) for name, column in speaks.required_headers
                         if (value := getattr(caps, column)))
@@ -291,7 +293,7 @@ def translated_leg(provider: Provider, model: str, upstream: Protocol, called: b
     `protocols.translate.across_vendors` says."""
     if request.user is not None and not (forwards_user_id or crossing.same_family):
         request = dataclasses.replace(request, user=None)
-    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False)
+    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False, adapters=adapters_of(provider, model))
     leg.translation = Translation(crossing, leg, request)
     return leg
 
@@ -388,7 +390,12 @@ def plan(targets: tuple[Target, ...], by_name, called: Provider) -> list[tuple[P
 def adapted(leg: Leg, path: str, body: dict, headers: list[tuple[str, str]]):
     """The target's adapter chain on a translated request: (path, body, headers); a renamed model moves into the
     path too, for a protocol that names it there."""
-    chain = chain_for(leg.provider, leg.model)
-    if not chain:
+    if not leg.adapters.adapters:
         return path, body, headers
-    return chain.apply_to_path(path, body, headers, leg.model, leg.protocol)
+    return leg.adapters.apply_to_path(path, body, headers, leg.model, leg.protocol)
+
+
+def adapters_of(provider: Provider, model: str) -> AdapterChain:
+    """The adapters a generation call to `provider` for `model` gets: none, without looking them up, for a provider
+    whose config names none (ProviderAdapters.configured, decided once per config)."""
+    return chain_for(provider, model) if provider.adapters.configured else EMPTY_CHAIN
