@@ -29,7 +29,6 @@ from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
 from rewrite.providers import Provider
 from rewrite.routing.capabilities import MAX_REMEMBERED
-from rewrite.routing.routes import Target
 from rewrite.upstream.client import request_headers
 
 # Client headers a translated request keeps: the rest belong to the client's vendor (versions, betas, telemetry).
@@ -375,16 +374,6 @@ def parse_json(data: bytes) -> dict | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
-
-
-def plan(targets: tuple[Target, ...], by_name, called: Provider) -> list[tuple[Provider, Target]]:
-    """The providers of `targets`, in order (a name no provider has is left out: the config check refuses it)."""
-    out = []
-    for t in targets:
-        provider = called if t.provider == called.name else by_name(t.provider)
-        if provider is not None:
-            out.append((provider, t))
-    return out
 
 
 def adapted(leg: Leg, path: str, body: dict, headers: list[tuple[str, str]]):
