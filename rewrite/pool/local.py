@@ -49,7 +49,8 @@ class LocalDecisions(Decisions):
     def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
              patient: bool = True) -> Pick:
         now = self.clock()
-        self.line.due(now)
+        if now >= self.line.next_change:  # (a rest ended since: the log's line says so)
+            self.line.changed(now)
         over = self._over(need)
         passed = tuple((s.secret, w) for s, w in over.items())
         ready = [s for s in self.states if s.slow_until <= now and s.rest_until(model, now) <= now and s not in over]
