@@ -85,9 +85,9 @@ REDIS_TIMEOUT = 5.0
 class Run:
     """One pool on a fake clock, deciding alone or through Redis (`where`: a fakeredis server or a URL)."""
 
-    def __init__(self, strategy: str, where: fakeredis.FakeServer | str | None) -> None:
+    def __init__(self, strategy: str, where: fakeredis.FakeServer | str | None, keys: list = KEYS) -> None:
         self.clock = Clock()
-        self.pool = KeyPool(KEYS, strategy, name="parity", clock=self.clock)
+        self.pool = KeyPool(keys, strategy, name="parity", clock=self.clock)
         self.state: SharedState | None = None
         # Redis is given 5 s a call, not the product's 0.25 s: these runs are about the choices being alike, and under a
         # loaded CI a call can outlast 0.25 s and leave the pool deciding alone (the timeouts have tests of their own).
@@ -170,6 +170,30 @@ async def test_the_pools_own_decisions_and_redis_make_every_choice_alike(strateg
     shared = await Run(strategy, redis_where).play(SCRIPT)
     assert [n for n, *_ in alone].count(None) >= 3  # (the script reaches a busy pool and one of refused keys)
     assert shared == alone
+
+
+# A pool of one key (max_concurrent 1): taken without asking the strategy, by both; busy, resting, stalled and out.
+ONE = [KeyConfig(key=A, weight=3, tier=2, max_concurrent=1)]
+ONE_SCRIPT: list[tuple] = [("pick", 3), ("hold", 1), ("pick", 1), ("release",), ("rest", "a", 3), ("pick", 1),
+                           ("pass", 4), ("pick", 2), ("stall", "a"), ("pick", 2), ("reject", "a"), ("pick", 1)]
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_both_give_a_pool_of_one_key_its_key_without_asking_the_strategy(strategy, redis_where, monkeypatch):
+    def not_asked(self, candidates):
+        raise AssertionError("a pool of one key asked its strategy")
+
+    alone = Run(strategy, None, ONE)
+    monkeypatch.setattr(type(alone.pool.local.strategy), "choose", not_asked)
+    seen = await alone.play(ONE_SCRIPT)
+    assert await Run(strategy, redis_where, ONE).play(ONE_SCRIPT) == seen
+    assert [s[:3] for s in seen] == [("a", 0, False)] * 4 + [(None, 0, True), ("a", 3, False)] \
+        + [("a", 0, False)] * 4 + [(None, math.inf, False)]  # (stalled, it is still the one key to use)
+    shared = Run(strategy, redis_where, ONE)
+    await shared.pick(2)
+    assert shared.state is not None
+    assert set(await shared.state.client.hkeys(PoolNames("parity").turn)) == {b"seq"}  # (no strategy's position)
+    await shared.state.aclose()
 
 
 def test_each_implementation_knows_every_strategy_and_no_other():

@@ -37,6 +37,7 @@ class LocalDecisions(Decisions):
     def __init__(self, states: list[KeyState], strategy: str, line: StateLine,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.states = states
+        self.alone = len(states) == 1  # a pool of one key takes it without asking the strategy
         self.strategy = strategy_named(strategy)(states, wall)
         self.line = line  # the log line, told when a key's state changes
         self.clock, self.wall = clock, wall
@@ -65,6 +66,8 @@ class LocalDecisions(Decisions):
                     return Pick(None, busy=True, passed=passed, **tags)
                 return self.chosen(b, wait, need=need, passed=passed, **tags)
         if free:
+            if self.alone:  # (a pool of one key: nothing to choose, no order to keep; the pick script says the same)
+                return self.chosen(free[0], 0.0, need=need, passed=passed, **tags)
             candidates = [s for s in free if s.secret != avoid] or free
             choice = self.strategy.choose(self._placed(candidates, need) if affinity is not None else candidates)
             return self.chosen(choice, 0.0, need=need, passed=passed, **tags)
