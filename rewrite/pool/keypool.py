@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 from rewrite.policy.backoff import backoff
 from rewrite.policy.retry import Failure
 from rewrite.pool.counters import Counts
-from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
+from rewrite.pool.decisions import Decisions, Held, Pick, Resting
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
-from rewrite.pool.local import LocalDecisions
+from rewrite.pool.local import Lease, LocalDecisions
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.windows import NO_NEED, REQUESTS, Need, Quotas
 
@@ -176,7 +176,7 @@ class KeyPool:
             checks = tuple(c for c in self.quotas.checks(model, wall, tokens) if c.limit == 0 or c.unit == REQUESTS)
             decisions.books.spend(state, checks, {c.unit: c.amount for c in checks}, wall)
         self.dirty = True
-        return decisions.lease(state, held)
+        return self.local.lease(state, held)  # (whoever picked it: this process's attempts count at its cap)
 
     def returned(self) -> asyncio.Future:
         """A future of the caller's own (cancelling it touches no other waiter), resolved when a lease is given

@@ -24,11 +24,35 @@ from collections.abc import Callable
 from rewrite.pool import windows
 from rewrite.pool.affinity import BOUND, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity
 from rewrite.pool.bindings import Bindings
-from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Prefetch, Resting
+from rewrite.pool.decisions import Books, Decisions, Held, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState, Rest
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.strategies import strategy_named
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
+
+
+class Lease:
+    """One attempt's hold on a key (its max_concurrent counts it, `KeyState.in_flight`), and the slot a shared pick
+    took (`held`), given back exactly once (a context manager)."""
+
+    __slots__ = ("_decisions", "held", "state")
+
+    def __init__(self, decisions: LocalDecisions | None, state: KeyState | None, held: Held | None = None) -> None:
+        self._decisions, self.state, self.held = decisions, state, held
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        decisions, self._decisions = self._decisions, None
+        held, self.held = self.held, None
+        if decisions is not None and self.state is not None:
+            decisions.release(self.state)
+        if held is not None:
+            held.release()
 
 
 class LocalDecisions(Decisions):
@@ -167,10 +191,12 @@ class LocalDecisions(Decisions):
     # -- leases ----------------------------------------------------------------------------------------------
 
     def lease(self, state: KeyState, held: Held | None) -> Lease:
+        """Hold the key for one attempt until the lease is released (with `held`, a shared pick's slot)."""
         state.in_flight += 1
         return Lease(self, state, held)
 
     def release(self, state: KeyState) -> None:
+        """A lease of the key ended (called by `Lease.release`, once): its waiters are told."""
         state.in_flight -= 1
         waiters, self._waiters = self._waiters, []
         for w in waiters:
