@@ -30,9 +30,8 @@ from typing import TYPE_CHECKING
 
 from rewrite.policy.backoff import backoff
 from rewrite.policy.retry import Failure
-from rewrite.pool.counters import Counts
 from rewrite.pool.decisions import Decisions, Held, Pick, Resting
-from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
+from rewrite.pool.key_state import WHOLE_KEY, Counts, KeyState, fingerprint
 from rewrite.pool.local import Lease, LocalDecisions
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.windows import NO_NEED, REQUESTS, Need, Quotas
