@@ -75,7 +75,7 @@ class PooledKey(Departing):
         self.windowed = self.windowed or bool(pick.passed)
         if pick.key is None:  # every key out, or every usable one stayed at its max_concurrent
             return None
-        return Ticket(pick.key, mask(pick.key), pick.wait, pick)
+        return Ticket(pick.key, pool.by_secret[pick.key].masked, pick.wait, pick)  # (masked once, with the pool)
 
     def lease(self, ticket: Ticket, ask: Ask) -> contextlib.AbstractContextManager:
         assert ticket.key is not None
@@ -93,7 +93,7 @@ class PooledKey(Departing):
             return out
         out.headers, out.query = self.provider.authorize(out.headers, out.query, key)
         if shown:
-            masked = mask(key)
+            masked = ticket.shown or mask(key)
             out.headers = [(n, v.replace(key, masked)) for n, v in out.headers]
             out.query = out.query.replace(key, masked)
         return out
