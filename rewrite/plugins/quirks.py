@@ -5,8 +5,8 @@ leaves the refused parameters and state out of each attempt's body (`building`) 
 says the upstream refused something the request can go without (`refused`, rewrite/policy/verdict.py).
 
 A record lives as long as its provider (a config reload builds new providers, and they learn afresh). Until one of
-them has learned something, and while no pool has several keys (whose answers' state the field cache may put back
-for another key of the pool), a request has nothing here: no part is engaged. The plug-in hears every refusal
+them has learned something, and while no route's target has a pool of several keys (a translated request's state
+the field cache may put back from another key's answer), a request has nothing here: no part is engaged. The plug-in hears every refusal
 itself (`Quirks.refused`), and joins its part to the request that taught it (its next attempts leave out what was
 refused)."""
 
@@ -66,8 +66,13 @@ class Quirks(Plugin):
 
     def configure(self, setting: Setting) -> None:
         router = setting.router
-        self.active = router is None or any(id(p) in _records or (p.pool is not None and len(p.pool.states) > 1)
-                                            for p in router.providers)
+        if router is None:
+            self.active = True
+            return
+        # (a request is translated only for a route's target: the provider called speaks the client's protocol)
+        routed = {t.provider for route in router.routes.routes for t in route.targets}
+        self.active = any(id(p) in _records or (p.pool is not None and len(p.pool.states) > 1 and p.name in routed)
+                          for p in router.providers)
 
     def engage(self, ctx: Context) -> Part | None:
         return Learning(ctx) if ctx.req is not None and ctx.req.proto is not None else None
