@@ -6,9 +6,9 @@ says the upstream refused something the request can go without (`refused`, rewri
 
 A record lives as long as its provider (a config reload builds new providers, and they learn afresh). Until one of
 them has learned something, and while no route's target has a pool of several keys (a translated request's state
-the field cache may put back from another key's answer), a request has nothing here: no part is engaged. The plug-in hears every refusal
-itself (`Quirks.refused`), and joins its part to the request that taught it (its next attempts leave out what was
-refused)."""
+the field cache may put back from another key's answer), a request has nothing here: no part is engaged. The
+plug-in hears every refusal itself (`Quirks.refused`), and joins its part to the request that taught it (its next
+attempts leave out what was refused)."""
 
 from __future__ import annotations
 
