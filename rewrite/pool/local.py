@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from rewrite.pool import windows
 from rewrite.pool.affinity import BOUND, COMPACTED, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity, Binding
-from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Prefetch, Resting
+from rewrite.pool.decisions import Books, Decisions, Held, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState, Rest
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.strategies import strategy_named
@@ -34,12 +34,37 @@ PURGE_AT = 4096  # bindings kept before the expired ones are looked for (then tw
 PURGE_LIVE_AT = 64  # a key's conversations kept before its expired ones are looked for (likewise)
 
 
+class Lease:
+    """One attempt's hold on a key (its max_concurrent counts it, `KeyState.in_flight`), and the slot a shared pick
+    took (`held`), given back exactly once (a context manager)."""
+
+    __slots__ = ("_decisions", "held", "state")
+
+    def __init__(self, decisions: LocalDecisions | None, state: KeyState | None, held: Held | None = None) -> None:
+        self._decisions, self.state, self.held = decisions, state, held
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        decisions, self._decisions = self._decisions, None
+        held, self.held = self.held, None
+        if decisions is not None and self.state is not None:
+            decisions.release(self.state)
+        if held is not None:
+            held.release()
+
+
 class LocalDecisions(Decisions):
     books: LocalBooks
 
     def __init__(self, states: list[KeyState], strategy: str, line: StateLine,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.states = states
+        self.alone = len(states) == 1  # a pool of one key takes it without asking the strategy
         self.strategy = strategy_named(strategy)(states, wall)
         self.line = line  # the log line, told when a key's state changes
         self.clock, self.wall = clock, wall
@@ -52,7 +77,8 @@ class LocalDecisions(Decisions):
     def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
              patient: bool = True) -> Pick:
         now = self.clock()
-        self.line.due(now)
+        if now >= self.line.next_change:  # (a rest ended since: the log's line says so)
+            self.line.changed(now)
         over = self._over(need)
         passed = tuple((s.secret, w) for s, w in over.items())
         ready = [s for s in self.states if s.slow_until <= now and s.rest_until(model, now) <= now and s not in over]
@@ -67,6 +93,8 @@ class LocalDecisions(Decisions):
                     return Pick(None, busy=True, passed=passed, **tags)
                 return self.chosen(b, wait, need=need, passed=passed, **tags)
         if free:
+            if self.alone:  # (a pool of one key: nothing to choose, no order to keep; the pick script says the same)
+                return self.chosen(free[0], 0.0, need=need, passed=passed, **tags)
             candidates = [s for s in free if s.secret != avoid] or free
             choice = self.strategy.choose(self._placed(candidates, need) if affinity is not None else candidates)
             return self.chosen(choice, 0.0, need=need, passed=passed, **tags)
@@ -166,10 +194,12 @@ class LocalDecisions(Decisions):
     # -- leases ----------------------------------------------------------------------------------------------
 
     def lease(self, state: KeyState, held: Held | None) -> Lease:
+        """Hold the key for one attempt until the lease is released (with `held`, a shared pick's slot)."""
         state.in_flight += 1
         return Lease(self, state, held)
 
     def release(self, state: KeyState) -> None:
+        """A lease of the key ended (called by `Lease.release`, once): its waiters are told."""
         state.in_flight -= 1
         waiters, self._waiters = self._waiters, []
         for w in waiters:
