@@ -12,7 +12,7 @@ import protocols
 from protocols.openai_chat.stream import OpenAIChat
 from rewrite.config import parse
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.inspection.steps import MAX_BODY, record
+from rewrite.inspection.steps import MAX_BODY
 from rewrite.intake.big_json import (
     LONG_TEXT,
     TOO_DEEP,
@@ -207,7 +207,7 @@ async def test_a_large_body_goes_upstream_whole_as_the_stream_rotator_asks_for(s
     assert responder.status == 200
     assert json.loads(sent.content) == OpenAIChat().as_stream("", "", body)[2]  # (stream: true, with the usage)
     assert int(sent.headers["content-length"]) == len(sent.content)
-    [shown] = [record(step)["request"] for step in job.steps]  # (what the flow's view shows of it)
+    [shown] = [step["request"] for step in job.records["steps"]]  # (what the flow's view shows of it)
     assert shown["size"] == len(sent.content) and shown["body"].encode() == sent.content[:MAX_BODY]
 
 

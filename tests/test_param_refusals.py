@@ -107,7 +107,7 @@ def test_a_refused_parameter_is_left_out_at_once_and_then_for_that_model(host, p
     assert out.status == 200 and len(upstream.seen) == 1
     assert "temperature" not in sampling_of(protocol, sent(upstream, 0))
     assert job.notes == []
-    assert any("param-refused): temperature" in c for c in job.steps[-1].changes)  # the flow's steps say why
+    assert any("param-refused): temperature" in c for c in job.records["steps"][-1]["changes"])  # the flow's steps say why
 
 
 def test_the_quirks_part_is_engaged_once_a_provider_learned_something_or_where_a_routes_target_has_several_keys():

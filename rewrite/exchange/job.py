@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import protocols
 from protocols.base import Protocol
 from protocols.windows import Window
-from rewrite.inspection.steps import Step
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import FailureKind, Note
@@ -55,9 +54,6 @@ class Job:
     model: str | None = None  # the model asked of the target being tried, or that answered
     # Every target tried, in order: provider, model, protocol, and how it ended (rewrite/routing/targets.py).
     targets: list[dict] = field(default_factory=list)
-    # Each target's upstream request and raw answer, when the request sent was not the client's
-    # (rewrite/inspection/steps.py).
-    steps: list[Step] | None = None
     resume: list[dict] = field(default_factory=list)  # each continuation of a cut answer (rewrite/exchange/resume.py)
     too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
     prefetch: Prefetch | None = None  # its first attempt's shared pick, started at the request hook
