@@ -7,12 +7,12 @@ itself must not know; and addons/handoff.py reaches mitmproxy's internals throug
 module that lists every private access, which is no part of the engine's surface.
 """
 
-from rewrite.accounting.metrics import Metrics
+from rewrite.accounting.metrics import Metrics, Tally
 from rewrite.config import DEFAULT_PATH, ConfigError, load, source
 from rewrite.engine import Engine
 from rewrite.exchange.job import Job, refusal_body
 from rewrite.inspection.flow_list import summary
-from rewrite.inspection.status import Flight, Tally, page, render_html, render_json, render_text
+from rewrite.inspection.status import Flight, page, render_html, render_json, render_text
 from rewrite.inspection.views import Facts, render_request, render_response
 from rewrite.intake.clients import (
     NO_MATCH,

@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import protocols
 from protocols.windows import Window
-from rewrite.accounting.metrics import Metrics
+from rewrite.accounting.metrics import Metrics, Tally
 from rewrite.config import ConfigError, parse
 from rewrite.inspection import flow_list, views
-from rewrite.inspection.status import Tally, page, render_html, render_json, render_text
+from rewrite.inspection.status import page, render_html, render_json, render_text
 from rewrite.pool import KeyPool
 from rewrite.pool.caps import CapConfig, Share, period_end
 from rewrite.pool.persistence import export_state, import_state

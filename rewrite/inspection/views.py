@@ -213,9 +213,8 @@ def steps(recorded: object, client_body: bytes = b"") -> list[str]:
 
 
 def upstream_steps(recorded: list, client_body: bytes) -> list[str]:
-    """The steps the steps plug-in (rewrite/plugins/steps.py) records: the client's request, then for each target
-    tried the request as it left Rotator (credentials masked) and the upstream's answer before Rotator translated or
-    rewrote it."""
+    """The steps rewrite/plugins/steps.py records: the client's request, then for each target tried the request as it
+    left Rotator (credentials masked) and the upstream's answer before Rotator translated or rewrote it."""
     lines = [f"{RULE} steps: what Rotator changed on the way {RULE}", "1. the request as the client sent it:",
              *indent(body_text(client_body.decode("utf-8", "replace"), len(client_body), 0), 5)]
     n = 1
