@@ -24,7 +24,7 @@ from protocols.unified import (
     ToolIds,
     ToolResult,
 )
-from rewrite.conversation.field_cache import DEFAULT_TTL, FieldCache, Scope
+from rewrite.conversation.field_cache import DEFAULT_TTL, FieldCache, Scope, leaves_state
 from rewrite.state.kv import MemoryStore
 from tests.support import translate_samples as S
 from tests.support.timing import FakeClock
@@ -360,3 +360,19 @@ def test_turns_are_looked_up_only_at_a_target_whose_answers_left_state():
     full.put("another worker's", b"{}", 60)
     upstream_body(FieldCache(full), scope, CHAT, replay)
     assert full.gets > 0
+
+
+def test_only_a_request_that_thinks_leaves_state_at_a_vendor_whose_state_is_its_signed_thinking():
+    """The engine keeps a translated answer whole for the cache (`ConversationState.wants_answer`) only where it may
+    carry state: Anthropic's is its signed thinking (no signature on a tool call), so a request with thinking off
+    leaves none; Gemini signs its function calls whether it thinks or not; Chat keeps no state at all."""
+    plain, thinking = (translate.request_to_ir(CHAT, chat_request(thinking=t)) for t in (False, True))
+    assert not leaves_state(ANTHROPIC, plain) and leaves_state(ANTHROPIC, thinking)
+    assert leaves_state(GEMINI, plain) and leaves_state(GEMINI, thinking)
+    assert not leaves_state(CHAT, thinking)
+    # (what a request without thinking is answered: no thinking block, so nothing the cache would have kept)
+    answer = copy.deepcopy(S.ANTHROPIC_ANSWER)
+    answer["content"] = answer["content"][1:]
+    cache = FieldCache(CountingStore())
+    first_turn(cache, Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC), CHAT, answer, chat_request())
+    assert cache.store.bytes == 0

@@ -99,6 +99,18 @@ def signs_thinking(protocol: str) -> bool:
         return False
 
 
+def leaves_state(protocol: str, request: Request) -> bool:
+    """Whether an answer of `protocol` to `request` (unified) may carry opaque state its vendor wants back. A vendor
+    whose state is its signed thinking (its registration's `signed_thinking`: Anthropic, whose tool calls carry no
+    signature) leaves none for a request that does not turn thinking on."""
+    return stateful(protocol) and (not signs_thinking(protocol) or _thinks(request))
+
+
+def _thinks(request: Request) -> bool:
+    """Whether the request turns thinking on (the translators' own test)."""
+    return request.reasoning is not None and budget_for(request.reasoning) is not None
+
+
 def _turn_text(parts) -> str:
     return "".join(p.text for p in parts if isinstance(p, Text) and isinstance(p.text, str)).strip()
 
@@ -289,8 +301,8 @@ def _last_assistant_turn(messages: list[Message]) -> list:
 
 def _needs_signed_thinking(request: Request, protocol: str) -> bool:
     """Whether, with thinking on, the last assistant turn has tool calls but no signed thinking of `protocol`'s."""
-    if request.reasoning is None or budget_for(request.reasoning) is None:
-        return False  # the request does not turn thinking on (the translators' own test)
+    if not _thinks(request):
+        return False
     turn = _last_assistant_turn(request.messages)
     if not any(isinstance(p, ToolCall) for p in turn):
         return False

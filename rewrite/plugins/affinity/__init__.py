@@ -44,7 +44,6 @@ from rewrite.pool.affinity import (
     COMPACTION,
     DEFAULT_TTL,
     MOVED,
-    NEW,
     PIN_TTL,
     Affinity,
     answer_pin,
@@ -162,7 +161,9 @@ class Binding(Part):
                 call.provider.pool.bind(key, affinity, name or affinity.name)
 
     def picked(self, e: Picked) -> None:
-        """Say on the flow why a conversation's key was chosen (`Pick.why`), the key masked."""
+        """Say on the flow when a conversation left its key or was placed anew (`Pick.why`: MOVED, COMPACTION), the
+        key masked. A conversation on its bound key, or a new one placed, is how it should be: the decision trail
+        (rewrite/plugins/trail.py) says why that key was taken, and nothing is noted or logged."""
         pick, affinity = e.ticket.pick, e.ask.affinity
         if pick is None or affinity is None:
             return
@@ -172,14 +173,10 @@ class Binding(Part):
             if pick.key != e.ask.prefer:
                 self.beside.add(id(e.ticket))
             return
-        if not pick.why or pick.key is None:
-            return
         why = pick.why
-        if why == BOUND:
-            said = f"bound: {affinity.said}"
-        elif why == NEW:
-            said = "new: most headroom"
-        elif why == MOVED:
+        if why not in (MOVED, COMPACTION) or pick.key is None:
+            return
+        if why == MOVED:
             failed = pick.bound is not None and pick.bound == e.ask.avoid
             said = f"moved: key {'failed' if failed else 'busy' if not e.ask.patient else 'resting'}"
         else:
