@@ -14,8 +14,6 @@ The functions in this module are what the engine calls: they take protocol names
 
 from __future__ import annotations
 
-import dataclasses
-
 from protocols.capabilities import Capabilities
 from protocols.registry import get as protocol
 from protocols.registry import model_capabilities
@@ -27,6 +25,7 @@ from protocols.translate.base import (
     StreamTranslator,
     TranslationError,
     Translator,
+    across_vendors,
 )
 from protocols.translate.common import error_from_body
 from protocols.translate.registry import get, names
@@ -39,20 +38,12 @@ def request_to_ir(protocol: str, body: dict, model: str = "", stream: bool | Non
     return get(protocol).read_request(body, model, stream)
 
 
-def across_vendors(request: Request, client: str, upstream: str, forward_user_id: bool = False) -> Request:
-    """`request` as it may travel from the vendor of protocol `client` to the vendor of `upstream`: the client's
-    end-user id (Claude Code's `metadata.user_id` holds its device and session ids) stays with its own vendor
-    unless `forward_user_id` (the config's `translation.forward_user_id`)."""
-    if forward_user_id or request.user is None or protocol(client).family == protocol(upstream).family:
-        return request
-    return dataclasses.replace(request, user=None)
-
-
 def translate_request(body: dict, client: str, upstream: str, model: str = "", stream: bool | None = None,
                       caps: Capabilities | None = None, forward_user_id: bool = False) -> dict:
     """A client's request body rewritten for an upstream of another protocol, fitted to what its model accepts
     (`caps`; the built-in table's entry for the request's model if not given)."""
-    request = across_vendors(request_to_ir(client, body, model, stream), client, upstream, forward_user_id)
+    same_family = protocol(client).family == protocol(upstream).family
+    request = across_vendors(request_to_ir(client, body, model, stream), same_family, forward_user_id)
     try:
         caps = caps or model_capabilities(protocol(upstream).family, request.model)
         return request_from_ir(upstream, request, caps)[0]
@@ -99,6 +90,7 @@ __all__ = [
     "StreamFolder",
     "StreamTranslator",
     "TranslationError",
+    "across_vendors",
     "Translator",
     "get",
     "names",

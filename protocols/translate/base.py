@@ -219,6 +219,15 @@ class Translator:
         return self.request_from_ir(request, caps), notes
 
 
+def across_vendors(request: Request, same_family: bool, forward_user_id: bool = False) -> Request:
+    """`request` as it may travel to a vendor of another protocol: the client's end-user id (Claude Code's
+    `metadata.user_id` holds its device and session ids) stays with its own vendor family (`same_family`: the target
+    is of it) unless `forward_user_id` (the config's `translation.forward_user_id`)."""
+    if forward_user_id or request.user is None or same_family:
+        return request
+    return replace(request, user=None)
+
+
 def fixed_endpoint(path: str) -> Callable[[str, bool], tuple[str, str]]:
     """The endpoint of a protocol whose path names no model and is the same for stream and non-stream calls."""
     return lambda model, stream: (path, "")

@@ -22,7 +22,7 @@ from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.sse import dumps, format_event, load_object
 from protocols.translate import Decoder, StreamFolder, StreamTranslator, Translator
-from protocols.translate.base import MALFORMED, TappedDecoder, TranslationError
+from protocols.translate.base import MALFORMED, TappedDecoder, TranslationError, across_vendors
 from protocols.unified import Answer, Request, ToolIds
 from protocols.unified_stream import AnswerBuilder
 from rewrite.adapters import chain_for
@@ -287,11 +287,9 @@ class Translation:
 def translated_leg(provider: Provider, model: str, upstream: Protocol, called: bool, crossing: Crossing,
                    request: Request, forwards_user_id: bool = False) -> Leg:
     """A target speaking `upstream`, another protocol than the client's (`crossing`), asked `request`, the client's
-    unified. The client's end-user id (Claude Code's `metadata.user_id` holds its device and session ids) stays
-    with its own vendor family unless `forwards_user_id` (the config's `translation.forward_user_id`), as
-    `protocols.translate.across_vendors` says."""
-    if request.user is not None and not (forwards_user_id or crossing.same_family):
-        request = dataclasses.replace(request, user=None)
+    unified, as it may travel there (`across_vendors`: the client's end-user id stays with its vendor family unless
+    `forwards_user_id`)."""
+    request = across_vendors(request, crossing.same_family, forwards_user_id)
     leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False, adapters=adapters_of(provider, model))
     leg.translation = Translation(crossing, leg, request)
     return leg
