@@ -30,7 +30,6 @@ from rewrite.surface import (
     HeldCredential,
     Job,
     hide,
-    step_record,
     summary,
 )
 
@@ -376,16 +375,15 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"]["ttft"] = job.ttft
     if job.resume:  # each continuation of a cut answer: where, how, on which target, the overlap trimmed, outcome
         flow.metadata["rotator"]["resume"] = job.resume
-    if job.steps:  # a request sent upstream other than as the client sent it: what went out, what came back
-        flow.metadata["rotator"]["steps"] = [step_record(s) for s in job.steps]
     if job.usage is not None:  # normalised (rewrite/accounting/usage.py); cost in USD, None when the price is unknown
         flow.metadata["rotator"].update(usage=job.usage, cost=job.cost)
     if job.covered:  # a subscription login's answer: its cost is covered by the plan
         flow.metadata["rotator"]["covered"] = "plan"
     flow.metadata["rotator"].update(job.records)  # what the plug-ins record (JSON-like; keys masked already)
-    comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
-    if comment:
-        flow.comment = comment
-    if mark:
-        flow.marked = mark
+    if job.notes:  # (a flow without notes went as it should: nothing to say of it at a glance)
+        comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"
+        if comment:
+            flow.comment = comment
+        if mark:
+            flow.marked = mark
 

@@ -6,9 +6,9 @@ request (issue 30). The evidence, strongest first:
 
 - *pins*: state only the account that made it accepts (a Responses `previous_response_id` or `conversation`, an
   `item_reference`, an item's `encrypted_content`, a Gemini `cachedContent`). Another key would be refused.
-- *session*: the client's own conversation id, from the first of `SessionSource`s that has one
-  (protocols/sessions.py; `DEFAULT_SESSION_SOURCES`: Claude Code, Codex, opencode, Gemini CLI's Code Assist
-  envelope).
+- *session*: the client's own conversation id, from the first of `SessionSource`s that has one (`session_of`;
+  the sources, worked out once per config, are protocols/sessions.py's; `DEFAULT_SESSION_SOURCES`: Claude Code,
+  Codex, opencode, Gemini CLI's Code Assist envelope).
 - *links*: the lineage, read from the end: `links[0]` names the root (system and tools), then one link for each of
   the last `DEPTH` messages, oldest first. A message's link names the root, that message and the one before it. Turn
   n+1's history starts with turn n's, so turn n's deepest link is one of turn n+1's links: looked up deepest first,
@@ -41,13 +41,14 @@ the links.
 
 from __future__ import annotations
 
+import json
 import re
 import zlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
-from protocols.sessions import DEFAULT_SESSION_SOURCES, Headers, Session, SessionSource, session_of
+from protocols.sessions import DEFAULT_SESSION_SOURCES, Headers, Session, SessionSource, SessionSources
 
 # Pin kinds: state another account refuses.
 PIN_PREVIOUS_RESPONSE = "previous_response_id"  # Responses, stored by the organization that answered it
@@ -68,6 +69,8 @@ DEPTH = 6
 _MASK32 = 0xFFFFFFFF
 _DURATION = re.compile(r"(\d{1,7})([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SESSION_MAX = 200  # characters of a client's session id kept
+_LEGACY_CLAUDE_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")  # user_<hash>_account_<uuid>_session_<uuid>
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +262,61 @@ def tail(scan: Scan, items: list, start: int = 0, linked: Callable[[object], boo
             seen += linked(items[first])
     scan.priming = seen > DEPTH
     return first
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The client's session id
+
+
+def session_of(headers: Headers, body: object, sources: Sequence[SessionSource]) -> Session | None:
+    """The client's session id from the first source that has one; None if none has. (`sources` as a config's
+    `SessionSources`: nothing of them worked out again.)"""
+    plan = sources if isinstance(sources, SessionSources) else SessionSources(sources)
+    found = _headers(headers, plan.names) if plan.names else {}
+    for said, header, name, keys, inner in plan.steps:
+        if header:
+            value: object = found.get(name)
+        else:
+            value = _path(body, keys)
+            if inner:
+                value = _inner_session(value)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            text = str(value).strip()
+            if text:
+                return Session(said, text[:SESSION_MAX])
+    return None
+
+
+def _headers(headers: Headers, wanted: frozenset[str]) -> dict[str, str]:
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        lower = name.lower()
+        if lower in wanted and lower not in found:
+            found[lower] = value
+    return found
+
+
+def _path(value: object, keys: tuple[str, ...]) -> object:
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _inner_session(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError):
+                return None
+        else:
+            match = _LEGACY_CLAUDE_SESSION.search(text)
+            return match.group(1) if match else None
+    return value.get("session_id") if isinstance(value, dict) else None
 
 
 class Reader:

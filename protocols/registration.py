@@ -11,6 +11,7 @@ itself.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from protocols.base import Protocol
 from protocols.capabilities import Capabilities
 from protocols.evidence import Reader
 from protocols.families import Family
+from protocols.resume import Resumer
 from protocols.stored_responses import StoredResponses
 from protocols.translate.base import Translator
 from protocols.usage import UsageSniffer
@@ -43,12 +45,15 @@ class Registration:
       conversation (protocols/stored_responses.py); the engine replays it for a target that cannot resolve it.
     - `signed_thinking`: with thinking on, its vendor refuses a last assistant turn with tool calls that lacks the
       vendor's own signed thinking (the field cache then sends the request without thinking, never forged).
-    - `required_headers`: the headers a request translated for it must carry for its model (an API version), from
-      the model's capabilities; a client of the protocol sends its own.
+    - `required_headers`: the headers a request translated for it must carry for its model (an API version), each
+      as (header, the column of `protocols.capabilities.Capabilities` that holds its value; none: not sent); a
+      client of the protocol sends its own.
     - `websocket_refusal`: its clients may open it as a WebSocket and fall back to HTTPS POST when refused: the
       body of that refusal (status 426) for a message; None when its clients have no such fallback.
     - `evidence`: the reader of a request's conversation evidence (protocols/evidence.py): pins, the
       client's session id, the lineage, the cache it asks for; None for a protocol that has none.
+    - `resumer`: how a stream cut after its first token is continued for its client (protocols/resume/, its own in
+      `protocols/<name>/resume.py`); None for a protocol whose cut answers are not continued.
     """
 
     protocol: Protocol
@@ -60,14 +65,18 @@ class Registration:
     choice: str | None = None
     continuity: StoredResponses | None = None
     signed_thinking: bool = False
-    required_headers: Callable[[Capabilities], tuple[tuple[str, str], ...]] | None = None
+    required_headers: tuple[tuple[str, str], ...] = ()
     websocket_refusal: Callable[[str], bytes] | None = None
     evidence: Reader | None = None
+    resumer: Resumer | None = None
 
     def __post_init__(self) -> None:
         if self.protocol.family != self.family.name:
             raise ValueError(f"protocol {self.name}: its family is {self.protocol.family!r}, its registration's "
                              f"{self.family.name!r}")
+        columns = {f.name for f in dataclasses.fields(Capabilities)}
+        if unknown := [column for _, column in self.required_headers if column not in columns]:
+            raise ValueError(f"protocol {self.name}: required_headers name no capability column: {unknown}")
 
     @property
     def name(self) -> str:

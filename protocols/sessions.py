@@ -1,19 +1,16 @@
-"""A client's own conversation id, the *session* of a request's conversation evidence (protocols/evidence.py):
-the places clients write it (`SessionSource`, a config's `session_sources`; `DEFAULT_SESSION_SOURCES`: Claude Code,
-Codex, opencode, Gemini CLI's Code Assist envelope), and its reading from a request's headers and parsed body.
+"""A client's own conversation id, the *session* of a request's conversation evidence: the places clients write it
+(`SessionSource`, a config's `affinity.sessions`; `DEFAULT_SESSION_SOURCES`: Claude Code, Codex, opencode, Gemini
+CLI's Code Assist envelope), and what reading them takes (the header names looked for, each body path's keys),
+worked out once for a config's sources (`SessionSources`). A request's session is read with the rest of its
+evidence, by protocols/evidence.py (`session_of`): nothing here runs per request.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 Headers = Sequence[tuple[str, str]] | Mapping[str, str]
-
-SESSION_MAX = 200  # characters of a client's session id kept
-_LEGACY_CLAUDE_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")  # user_<hash>_account_<uuid>_session_<uuid>
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +45,21 @@ class SessionSource:
         return f"{self.place}:{self.name}" + ("#session_id" if self.inner else "")
 
 
-DEFAULT_SESSION_SOURCES: tuple[SessionSource, ...] = tuple(SessionSource.parse(s) for s in (
+class SessionSources(tuple[SessionSource, ...]):
+    """Sources in the order they are read, with what reading them takes worked out once: the header names looked
+    for, and each source's (name in the Session, header or not, header name, body path's keys, inner)."""
+
+    names: frozenset[str]
+    steps: tuple[tuple[str, bool, str, tuple[str, ...], bool], ...]
+
+    def __new__(cls, sources: Iterable[SessionSource] = ()) -> SessionSources:
+        self = super().__new__(cls, sources)
+        self.names = frozenset(s.name for s in self if s.place == "header")
+        self.steps = tuple((str(s), s.place == "header", s.name, tuple(s.name.split(".")), s.inner) for s in self)
+        return self
+
+
+DEFAULT_SESSION_SOURCES = SessionSources(SessionSource.parse(s) for s in (
     "header:x-claude-code-session-id",  # Claude Code
     "body:metadata.user_id#session_id",  # Claude Code (its JSON string; `..._session_<uuid>` before 2.1)
     "header:session_id",  # Codex (<= 0.125)
@@ -60,54 +71,3 @@ DEFAULT_SESSION_SOURCES: tuple[SessionSource, ...] = tuple(SessionSource.parse(s
     "body:request.session_id",  # Gemini CLI, in the Code Assist envelope (it sends none to the public API)
     "body:prompt_cache_key",  # Codex (its session id), opencode on OpenAI
 ))
-
-
-def session_of(headers: Headers, body: object, sources: Sequence[SessionSource]) -> Session | None:
-    """The client's session id from the first source that has one; None if none has."""
-    wanted = [s.name for s in sources if s.place == "header"]
-    found = _headers(headers, wanted) if wanted else {}
-    for source in sources:
-        if source.place == "header":
-            value: object = found.get(source.name)
-        else:
-            value = _path(body, source.name)
-            if source.inner:
-                value = _inner_session(value)
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            text = str(value).strip()
-            if text:
-                return Session(str(source), text[:SESSION_MAX])
-    return None
-
-
-def _headers(headers: Headers, names: Iterable[str]) -> dict[str, str]:
-    wanted = frozenset(names)
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    found: dict[str, str] = {}
-    for name, value in pairs:
-        lower = name.lower()
-        if lower in wanted and lower not in found:
-            found[lower] = value
-    return found
-
-
-def _path(value: object, path: str) -> object:
-    for key in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _inner_session(value: object) -> object:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("{"):
-            try:
-                value = json.loads(text)
-            except (ValueError, RecursionError):
-                return None
-        else:
-            match = _LEGACY_CLAUDE_SESSION.search(text)
-            return match.group(1) if match else None
-    return value.get("session_id") if isinstance(value, dict) else None

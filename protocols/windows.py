@@ -96,7 +96,8 @@ class QuotaGroups:
     dated: re.Pattern[str] | None = None
 
     def group(self, model: str) -> str:
-        return _group_of(self, model)  # (asked several times a request: the globs are matched once a model)
+        """The model's group ("" for no model: its rests are the whole key's)."""
+        return _group_of(self, model) if model else model  # (asked several times a request: globs matched once)
 
     def overridden(self, named: Mapping[str, Iterable[str]]) -> QuotaGroups:
         """These groups with `named` (a config's) matched first."""

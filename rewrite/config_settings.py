@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
+from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource, SessionSources
 
 
 class Strict(BaseModel):
@@ -48,8 +48,8 @@ class AffinityConfig(Strict):
         return v
 
     @property
-    def sources(self) -> tuple[SessionSource, ...]:
-        return tuple(SessionSource.parse(s) for s in self.sessions)
+    def sources(self) -> SessionSources:
+        return SessionSources(SessionSource.parse(s) for s in self.sessions)
 
 
 class ResumeConfig(Strict):

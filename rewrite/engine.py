@@ -11,9 +11,9 @@ from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.request import encoding_of
 from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Worker
-from rewrite.intake.encoded import encoding_of
 from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.lifecycle.events import Arrival
 from rewrite.lifecycle.hooks import Plugin, defining, plugins_for
@@ -93,7 +93,7 @@ class Engine:
         self.upstream.configure(self.egress, self.config.upstream_ca)
 
     def submit(self, job_id: str, route: Route) -> Job:
-        job = Job(job_id, route)
+        job = Job(job_id, route, route.provider)
         self.jobs[job_id] = job
         return job
 

@@ -7,13 +7,12 @@ itself must not know; and addons/handoff.py reaches mitmproxy's internals throug
 module that lists every private access, which is no part of the engine's surface.
 """
 
-from rewrite.accounting.metrics import Metrics
+from rewrite.accounting.metrics import Metrics, Tally
 from rewrite.config import DEFAULT_PATH, ConfigError, load, source
 from rewrite.engine import Engine
 from rewrite.exchange.job import Job, refusal_body
 from rewrite.inspection.flow_list import summary
-from rewrite.inspection.status import Flight, Tally, page, render_html, render_json, render_text
-from rewrite.inspection.steps import record as step_record
+from rewrite.inspection.status import Flight, page, render_html, render_json, render_text
 from rewrite.inspection.views import Facts, render_request, render_response
 from rewrite.intake.clients import (
     NO_MATCH,
@@ -41,7 +40,7 @@ __all__ = [
     # The engine, its configuration, and the errors its set-up raises
     "DEFAULT_PATH", "ConfigError", "EgressProxy", "Engine", "StateError", "load", "source",
     # What the engine tells of a flow (the job, its notes, the provider that served it) and the flow's comment
-    "Job", "Note", "Provider", "summary", "step_record",
+    "Job", "Note", "Provider", "summary",
     # The hand-off to the loopback server
     "AFTER_ANSWER", "BIG_BODY", "JOB_HEADER", "LAST_CHUNK",
     # Credentials and client keys, as a request carries them; Rotator's own refusals

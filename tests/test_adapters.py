@@ -64,7 +64,15 @@ def test_the_clients_body_and_headers_are_left_as_they_were():
 
 
 def test_a_provider_without_adapters_has_an_empty_chain():
-    assert not chain_for(provider("", "openai"), "gpt-5")
+    assert not chain_for(provider("", "openai"), "gpt-5").adapters
+
+
+def test_whether_a_provider_has_any_adapter_is_decided_once_its_models_included():
+    assert not provider("", "openai").adapters.configured  # (its requests never look a chain up)
+    per_model = provider("providers: {t: {kind: openai, base_url: 'http://127.0.0.1:1/v1', models: "
+                         "{m: {adapters: [developer_to_system]}}}}", "t")
+    assert per_model.adapters.configured and not chain_for(per_model, "other").adapters
+    assert provider(ZAI, "zai").adapters.configured
 
 
 def test_force_sets_dotted_paths_and_overrides():

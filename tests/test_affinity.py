@@ -1,14 +1,17 @@
-"""A request's conversation affinity for its pool (rewrite/pool/affinity.py `affinity_of`), from its evidence; the
+"""A request's conversation affinity for its pool (rewrite/plugins/affinity/ `affinity_of`), from its evidence; the
 `affinity` settings (rewrite/config.py)."""
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
-from protocols.evidence import CacheLifetime, Evidence, Pin
-from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource
+from protocols.evidence import CacheLifetime, Evidence, Pin, session_of
+from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource, SessionSources
 from rewrite.config import ConfigError, parse
-from rewrite.pool.affinity import DEFAULT_TTL, PIN_TTL, affinity_of, answer_pin
+from rewrite.plugins.affinity import affinity_of
+from rewrite.pool.affinity import DEFAULT_TTL, PIN_TTL, answer_pin
 
 SESSION = Session("header:x-claude-code-session-id", "abc-123")
 
@@ -98,6 +101,17 @@ def test_the_config_turns_affinity_on_by_default_and_per_provider():
     assert parse("providers: {openai: {affinity: off}}").affinity_on("openai") is False
     assert parse("affinity: {sessions: ['header:X-My-Session']}").affinity.sources == (
         SessionSource("header", "x-my-session"),)
+
+
+def test_a_configs_session_sources_are_worked_out_once_and_read_alike_after_going_to_the_big_body_worker():
+    """A config's sources (`SessionSources`: their header names and body paths worked out once, not per request)
+    read as the plain sources do, and keep what reading them takes when pickled for the big-body worker."""
+    sources = parse("affinity: {sessions: ['header:X-Thread', 'body:metadata.conversation']}").affinity.sources
+    assert isinstance(sources, SessionSources) and sources.names == {"x-thread"}
+    assert pickle.loads(pickle.dumps(sources)).steps == sources.steps
+    for headers, body in (([("X-Thread", "t")], {}), ([], {"metadata": {"conversation": 7}}), ([], {"metadata": 7})):
+        assert session_of(headers, body, sources) == session_of(headers, body, tuple(sources))
+    assert session_of([("X-Thread", "t")], {"metadata": {"conversation": 7}}, sources) == Session("header:x-thread", "t")
 
 
 @pytest.mark.parametrize("text, error", [

@@ -20,13 +20,15 @@ from rewrite.engine import Engine
 from rewrite.exchange.job import Job
 from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback_request import LoopbackRequest
-from rewrite.plugins.affinity.lookup import may_bind
+from rewrite.plugins import affinity as affinity_plugin
+from rewrite.plugins.affinity import may_bind, minimum_of
 from rewrite.pool import mask
-from rewrite.pool.bindings import Bindings
 from rewrite.pool.keypool import stored_id
+from rewrite.pool.local import Bindings
 from tests.support import samples
 from tests.support import translate_samples as S
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse
+from tests.support.flows import taken
 
 pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
@@ -85,7 +87,13 @@ def messages(n: int) -> list[dict]:
 
 
 def notes(job: Job) -> list[dict]:
+    """The flow's affinity notes: a conversation moved off its key, or placed anew after a compaction."""
     return [n for n in job.notes if n["kind"] == "affinity"]
+
+
+def chosen(job: Job) -> list[str]:
+    """Why each attempt's key was taken, as the flow's decision trail says it (tests/support/flows.py `taken`)."""
+    return taken(job.records.get("trail", []))
 
 
 async def test_a_sessions_second_turn_goes_to_the_key_that_served_the_first():
@@ -97,10 +105,9 @@ async def test_a_sessions_second_turn_goes_to_the_key_that_served_the_first():
     second = await turn(engine, up, {"messages": messages(2)}, [SESSION])
     keys = up.keys()
     assert keys[2] == keys[0] and keys[1] != keys[0]
-    [said] = notes(second)
-    assert said["why"] == "bound" and said["detail"].endswith(": bound: session header:x-claude-code-session-id")
-    assert notes(first)[0]["detail"].endswith(": new: most headroom")
-    assert all("k1" not in n["detail"] or "…" in n["detail"] for n in notes(first) + notes(second))
+    assert chosen(second) == ["bound: session header:x-claude-code-session-id"]
+    assert chosen(first) == ["new"] and not notes(first) + notes(second)  # (as it should be: the trail says it)
+    assert all("k1" not in r["taken"] or "…" in r["taken"] for r in first.records["trail"] + second.records["trail"])
 
 
 async def test_a_longer_lineage_without_a_session_finds_its_key():
@@ -111,7 +118,7 @@ async def test_a_longer_lineage_without_a_session_finds_its_key():
     third = await turn(engine, up, {"messages": messages(3)})
     keys = up.keys()
     assert keys[2] == keys[0] and keys[1] != keys[0]
-    assert notes(third)[0]["detail"].endswith(": bound: lineage")
+    assert chosen(third) == ["bound: lineage"]
 
 
 async def test_the_key_that_served_after_a_retry_is_bound_and_a_failing_bound_key_unbound(monkeypatch):
@@ -132,8 +139,9 @@ async def test_the_key_that_served_after_a_retry_is_bound_and_a_failing_bound_ke
     second = await turn(engine, up, {"messages": messages(2)}, [SESSION])
     bound_try, served_second = up.keys()[2:4]
     assert bound_try == served_first and served_second != served_first  # (the bound key failed: moved on)
-    assert [n["why"] for n in notes(second)] == ["bound", "moved"]
-    assert notes(second)[1]["detail"].endswith(": moved: key failed")
+    assert chosen(second) == ["bound: session header:x-claude-code-session-id", "moved"]
+    [moved] = notes(second)
+    assert moved["why"] == "moved" and moved["detail"].endswith(": moved: key failed")
     assert unbound == [bound_try]  # (the first turn's failed key was not its conversation's yet)
     assert summary(second.notes)[0].startswith("retried 1× (status 500), moved to key ")
     await turn(engine, up, {"messages": messages(3)}, [SESSION])
@@ -155,7 +163,7 @@ async def test_affinity_off_passes_no_affinity_and_reads_no_evidence(monkeypatch
     up = Upstream([ok("anthropic_messages")])
     for n in (1, 2, 3):
         job = await turn(engine, up, {"messages": messages(n)}, [SESSION])
-        assert notes(job) == []
+        assert chosen(job) == ["strategy"] and notes(job) == []
     assert asked == [None, None, None]
     assert up.keys() == ["k1", "k2", "k3"]  # (round-robin, as without affinity)
 
@@ -174,7 +182,7 @@ async def test_a_stored_responses_answer_is_bound_as_a_pin_for_the_turn_that_nam
                        protocol="openai_responses")
     keys = up.keys()
     assert keys[2] == keys[0] and keys[1] != keys[0]
-    assert notes(third)[0]["detail"].endswith(": bound: previous_response_id")
+    assert chosen(third) == ["bound: previous_response_id"]
 
 
 @pytest.mark.parametrize("rest, answered", [(3.0, True), (60.0, False)])
@@ -227,11 +235,11 @@ async def test_a_stored_responses_answer_whose_binding_was_lost_goes_to_the_key_
     assert job.responder.status == 200
     if not rests:
         assert up.keys() == [pinned, pinned]
-        assert notes(job)[0]["detail"] == f"key {mask(pinned)}: bound: previous_response_id"
+        assert chosen(job) == ["bound: previous_response_id"] and job.records["trail"][0]["taken"] == mask(pinned)
         return
     [sent] = up.seen[1:]
     assert up.keys()[1] != pinned and "previous_response_id" not in json.loads(sent.content)
-    assert [n["why"] for n in notes(job)] == ["bound", "expanded", "new"]
+    assert chosen(job) == ["bound: previous_response_id", "new"] and [n["why"] for n in notes(job)] == ["expanded"]
 
 
 async def test_an_unstored_responses_answer_is_not_pinned():
@@ -308,7 +316,7 @@ async def test_a_cut_answers_continuation_goes_to_the_key_that_answered_the_cut_
     keys = up.keys()
     assert len(keys) >= 2 and set(keys) == {keys[0]}  # (each continuation asked where the cut part was answered)
     assert job.resume  # (continued: how it ended is the seam's business)
-    assert [n["why"] for n in notes(job)] == ["new"] + ["bound"] * (len(keys) - 1)
+    assert [c.partition(":")[0] for c in chosen(job)] == ["new"] + ["bound"] * (len(keys) - 1)
     await turn(engine, up, {"messages": messages(2)}, [SESSION])
     assert up.keys()[len(keys)] == keys[0]
 
@@ -322,7 +330,7 @@ async def test_a_model_whose_cache_reads_cost_no_less_than_input_keeps_no_conver
     second = await turn(engine, up, {"messages": messages(2)}, [SESSION])
     keys = up.keys()
     assert (keys[1] == keys[0]) is bound  # (else the strategy rotates, as for a one-shot call)
-    assert bool(notes(first) and notes(second)) is bound
+    assert (chosen(first) + chosen(second) == ["new", "bound: session header:x-claude-code-session-id"]) is bound
 
 
 async def test_a_short_prompt_at_a_model_the_tables_do_not_name_keeps_no_conversation_on_one_key():
@@ -331,7 +339,7 @@ async def test_a_short_prompt_at_a_model_the_tables_do_not_name_keeps_no_convers
     short = [{"role": "user", "content": "hello"}]
     first = await turn(engine, up, {"messages": short}, [SESSION])
     await turn(engine, up, {"messages": [*short, {"role": "assistant", "content": "hi"}, *short]}, [SESSION])
-    assert up.keys()[1] != up.keys()[0] and not notes(first)  # (the strategy's, as for a one-shot call)
+    assert up.keys()[1] != up.keys()[0] and chosen(first) == ["strategy"]  # (as for a one-shot call)
 
 
 async def test_a_pool_of_one_key_reads_no_conversation():
@@ -341,6 +349,25 @@ async def test_a_pool_of_one_key_reads_no_conversation():
     up = Upstream([ok("anthropic_messages")])
     job = await turn(engine, up, {"messages": messages(2)}, [SESSION])
     assert up.keys() == ["k1"] and not notes(job)
+
+
+async def test_a_models_shortest_cacheable_prompt_is_looked_up_once_per_config(monkeypatch):
+    """The capability tables are read for a provider's model once per config, not on every request (issue 35)."""
+    looked_up: list[str] = []
+
+    def counting(families: tuple[str, ...], model: str) -> int:
+        looked_up.append(model)
+        return minimum_of(families, model)
+
+    monkeypatch.setattr(affinity_plugin, "minimum_of", counting)
+    engine = engine_for("anthropic")
+    up = Upstream([ok("anthropic_messages")])
+    for n in (1, 2, 3):
+        job = await turn(engine, up, {"messages": messages(n)}, [SESSION])
+    assert looked_up == ["m"] and chosen(job)[0].startswith("bound: ")
+    engine.configure(engine.config)  # (a config loaded again: its tables may have changed)
+    await turn(engine, up, {"messages": messages(4)}, [SESSION])
+    assert looked_up == ["m", "m"]
 
 
 async def test_with_its_lineage_kept_a_pinned_conversation_whose_key_rests_is_sent_whole_to_another_key():
@@ -359,7 +386,7 @@ async def test_with_its_lineage_kept_a_pinned_conversation_whose_key_rests_is_se
     body = json.loads(sent.content)
     assert up.keys()[1] != pinned and "previous_response_id" not in body
     assert json.dumps(body["input"]).count("first question") == 1 and body["input"][-1]["content"] == "next"
-    assert [n["why"] for n in notes(job)] == ["bound", "expanded", "new"]
+    assert chosen(job) == ["bound: previous_response_id", "new"] and [n["why"] for n in notes(job)] == ["expanded"]
 
 
 def routed_to_responses() -> Engine:
@@ -518,7 +545,7 @@ async def test_a_gemini_cache_made_through_the_pool_is_used_read_and_changed_on_
     assert [j.responder.status for j in jobs] == [200] * 5
     keys = up.keys()
     assert [keys[i] for i in (2, 4, 6, 7, 8)] == [maker] * 5 and {keys[1], keys[3], keys[5]} - {maker}
-    assert all(notes(j)[0]["detail"].endswith(": bound: cachedContent") for j in jobs)
+    assert all(chosen(j) == ["bound: cachedContent"] for j in jobs)
 
 
 async def test_the_caches_binding_lives_until_its_expiry_as_its_last_answer_says():
@@ -541,7 +568,7 @@ async def test_deleting_the_cache_on_its_key_drops_its_binding_and_a_403_for_it_
     assert deleted.responder.status == 200 and up.keys()[-1] == maker
     assert pin_binding(engine, name) is None
     gone = await gemini(engine, up, "POST", GENERATE, generate(1, name))
-    assert [n["why"] for n in notes(gone)] == ["new"]  # (no binding left: placed as a new conversation)
+    assert chosen(gone) == ["new"]  # (no binding left: placed as a new conversation)
     assert gone.responder.status == 403 and json.loads(gone.responder.body) == CACHE_NOT_HELD
     assert len(up.seen) == 4  # (answered as it came, not retried elsewhere)
     pool = engine.router.provider_named("gemini").pool
@@ -661,7 +688,7 @@ async def test_a_background_response_is_polled_cancelled_and_deleted_on_the_key_
     assert [j.responder.status for j in jobs] == [200] * 6
     keys = up.keys()
     assert [keys[i] for i in (2, 4, 6, 7, 8, 9)] == [maker] * 6 and {keys[1], keys[3], keys[5]} - {maker}
-    assert all(notes(j)[0]["detail"].endswith(": bound: previous_response_id") for j in jobs)
+    assert all(chosen(j) == ["bound: previous_response_id"] for j in jobs)
     assert openai_pin(engine, "previous_response_id", name) is None  # (deleted: unbound)
 
 
@@ -682,7 +709,7 @@ async def test_a_conversation_made_through_the_pool_is_used_read_and_deleted_on_
     assert [j.responder.status for j in jobs] == [200] * 6
     keys = up.keys()
     assert [keys[i] for i in (2, 4, 6, 7, 8, 9)] == [maker] * 6 and {keys[1], keys[3], keys[5]} - {maker}
-    assert all(notes(j)[0]["detail"].endswith(": bound: conversation") for j in jobs)
+    assert all(chosen(j) == ["bound: conversation"] for j in jobs)
     assert openai_pin(engine, "conversation", name) is None
 
 

@@ -13,7 +13,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from rewrite.inspection.status import Tally, page, render_text
+from rewrite.accounting.metrics import Tally
+from rewrite.inspection.status import page, render_text
 from rewrite.pool.key_state import mask
 from tests.support import bedrock_sdk as sdk
 from tests.support import converse_samples as C

@@ -12,7 +12,7 @@ import protocols
 from protocols.openai_chat.stream import OpenAIChat
 from rewrite.config import parse
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.inspection.steps import MAX_BODY, record
+from rewrite.inspection.steps import MAX_BODY
 from rewrite.intake.big_json import (
     LONG_TEXT,
     TOO_DEEP,
@@ -192,7 +192,7 @@ async def exchange_upload(body: dict, config: str = "") -> tuple[list[httpx.Requ
     shape, skeletal = skeleton(body)
     upstream = Upstream([lambda r: sse(events_of(samples.CHAT_TEXT))])
     responder = FakeResponder()
-    job = Job("job-1", route)
+    job = Job("job-1", route, route.provider)
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
         await Exchange(client, cfg.streaming, job, request, responder, router=router,
                        parsed=Parsed(shape, None, skeletal)).run()
@@ -207,7 +207,7 @@ async def test_a_large_body_goes_upstream_whole_as_the_stream_rotator_asks_for(s
     assert responder.status == 200
     assert json.loads(sent.content) == OpenAIChat().as_stream("", "", body)[2]  # (stream: true, with the usage)
     assert int(sent.headers["content-length"]) == len(sent.content)
-    [shown] = [record(step)["request"] for step in job.steps]  # (what the flow's view shows of it)
+    [shown] = [step["request"] for step in job.records["steps"]]  # (what the flow's view shows of it)
     assert shown["size"] == len(sent.content) and shown["body"].encode() == sent.content[:MAX_BODY]
 
 
@@ -233,7 +233,7 @@ async def test_a_large_gemini_json_array_stream_goes_upstream_as_it_came():
     upstream = Upstream([lambda r: httpx.Response(200, headers={"content-type": "application/json"}, content=answer)])
     responder = FakeResponder()
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
-        await Exchange(client, cfg.streaming, Job("job-1", route), request, responder, router=router,
+        await Exchange(client, cfg.streaming, Job("job-1", route, route.provider), request, responder, router=router,
                        parsed=Parsed(shape, None, skeletal)).run()
     [sent] = upstream.seen
     assert sent.content == b"".join(upload.pieces) and sent.headers["x-goog-api-key"] == "k1"

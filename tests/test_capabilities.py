@@ -17,7 +17,6 @@ from protocols.translate.common import JSON_INSTRUCTION
 from rewrite.config import ConfigError, parse
 from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.inspection.steps import record
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support import samples
@@ -343,7 +342,9 @@ routes:
 def routed(model: str, body: dict, rt: Router | None = None) -> tuple[httpx.Request, Job]:
     rt = rt or Router(parse(CONFIG))
     upstream = Upstream([lambda r: sse([samples.ANTHROPIC_TEXT])])
-    job = Job("job-0001", rt.route("api.openai.com", "POST", CHAT_PATH))
+    route = rt.route("api.openai.com", "POST", CHAT_PATH)
+    assert route is not None
+    job = Job("job-0001", route, route.provider)
     raw = json.dumps({**body, "model": model, "stream": True}).encode()
     cfg = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30, first_token_retries=0)
 
@@ -364,7 +365,7 @@ def test_a_routed_request_is_fitted_and_the_flow_says_so():
     assert "temperature" not in body and "top_p" not in body
     assert body["output_config"] == {"effort": "low"}
     assert sent.headers["anthropic-version"] == ANTHROPIC_2026
-    [step] = [record(s) for s in job.steps]
+    [step] = job.records["steps"]
     assert "temperature dropped: claude-opus-4-8 does not accept it" in step["changes"]
     assert "top_p dropped: claude-opus-4-8 does not accept it" in step["changes"]
     assert "effort minimal sent as low, the nearest claude-opus-4-8 accepts" in step["changes"]

@@ -23,9 +23,10 @@ from protocols.evidence import (
     Pin,
     StateCall,
     content_mark,
+    session_of,
 )
 from protocols.registry import cache_minimum
-from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource, session_of
+from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource
 
 NAMES = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
 SESSION = "0b7e3c1a-5d2f-4f6e-9a31-2c8d7e6f5a40"

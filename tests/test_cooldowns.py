@@ -325,7 +325,7 @@ async def send(route, cfg, upstream, model: str = "m") -> FakeResponder:
                               json.dumps(body).encode())
     out = FakeResponder()
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
-        await Exchange(client, cfg, Job("job-0001", route), request, out).run()
+        await Exchange(client, cfg, Job("job-0001", route, route.provider), request, out).run()
     return out
 
 
@@ -369,6 +369,6 @@ async def test_every_key_back_later_than_first_token_timeout_is_answered_at_once
 async def test_a_websocket_handshake_when_every_key_rests_past_first_token_timeout_is_answered_at_once():
     route, cfg = route_for(["k1"], first_token_timeout=1)
     route.provider.pool.rests.bench("k1", 30)
-    sj = SocketJob(Job("job-0001", Route(route.provider, None)), [("authorization", "Bearer c")], "/v1/realtime")
+    sj = SocketJob(Job("job-0001", Route(route.provider, None), route.provider), [("authorization", "Bearer c")], "/v1/realtime")
     failure = await asyncio.wait_for(open_upstream(sj, cfg, upstream_client.Upstream()), 5)
     assert failure.status == 429 and dict(failure.headers)["retry-after"] == "30" and sj.upstream is None

@@ -40,7 +40,7 @@ async def test_each_attempt_says_which_key_was_taken_and_why_each_other_one_was_
     pool.rests.reject(KEYS[1], "rejected by the vendor (401/403)")
     held = pool.lease(KEYS[3], "gpt-4o")  # (another request's attempt holds it)
     upstream = Upstream([limited, ok])
-    job, out = Job("job-0001", route), FakeResponder()
+    job, out = Job("job-0001", route, route.provider), FakeResponder()
     request = LoopbackRequest("POST", PATHS["openai_chat"][1], [("content-type", "application/json")],
                               json.dumps(BODY).encode())
     streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30)
@@ -70,7 +70,7 @@ async def test_each_attempt_says_which_key_was_taken_and_why_each_other_one_was_
 async def test_a_request_on_the_clients_own_credential_records_no_trail():
     cfg = parse("providers: {openai: {base_url: 'http://vendor.test'}}")
     route = Router(cfg).route("api.openai.com", "POST", PATHS["openai_chat"][1])
-    job, out = Job("job-0001", route), FakeResponder()
+    job, out = Job("job-0001", route, route.provider), FakeResponder()
     request = LoopbackRequest("POST", PATHS["openai_chat"][1], [("content-type", "application/json")],
                               json.dumps(BODY).encode())
     streaming = StreamingConfig(first_token_timeout=5, idle_timeout=5, heartbeat_interval=30)

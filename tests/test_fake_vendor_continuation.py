@@ -19,7 +19,7 @@ def asked_for_the_rest(protocol: str, method: str, caps: Capabilities) -> tuple[
     name = NAMES[protocol]
     delivered = cut_and_resume(name, vendor_stream(name, Fault()), CUT_AFTER[protocol], None, exact=False).delivered
     assert delivered.text and TEXT.startswith(delivered.text)
-    body = protocols.resume.get(name).continuation_body(REQUESTS[protocol], delivered, method, caps)
+    body = protocols.registered(name).resumer.continuation_body(REQUESTS[protocol], delivered, method, caps)
     return body, delivered.text
 
 
@@ -58,7 +58,8 @@ def test_two_user_turns_in_a_row_are_told_from_a_conversation_that_alternates(pr
     name = NAMES[protocol]
     nothing = cut_and_resume(name, vendor_stream(name, Fault()), 0, None, exact=False).delivered
     assert nothing.nothing
-    body = protocols.resume.get(name).continuation_body(REQUESTS[protocol], nothing, "instruction", Capabilities())
+    resumer = protocols.registered(name).resumer
+    body = resumer.continuation_body(REQUESTS[protocol], nothing, "instruction", Capabilities())
     assert continuation.repeats_user(protocol, body)  # what a cut before any text used to be asked with
 
 

@@ -24,7 +24,7 @@ from protocols.unified import (
     ToolIds,
     ToolResult,
 )
-from rewrite.conversation.field_cache import DEFAULT_TTL, FieldCache, Scope
+from rewrite.conversation.field_cache import DEFAULT_TTL, FieldCache, Scope, leaves_state
 from rewrite.state.kv import MemoryStore
 from tests.support import translate_samples as S
 from tests.support.timing import FakeClock
@@ -326,3 +326,53 @@ def test_a_store_holding_something_else_under_the_key_restores_nothing():
     for key in list(cache.store._entries):
         cache.store.put(key, b"not json", 60)
     assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, scope, CHAT, replay))
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__(1000, 1 << 20, FakeClock(0.0))
+        self.gets = 0
+
+    def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        return super().get(key)
+
+
+def test_turns_are_looked_up_only_at_a_target_whose_answers_left_state():
+    """A route whose target has given no state (none yet, or none ever: no thinking) costs no lookup of each turn;
+    a store not written by this cache alone (shared, or given full) is always read."""
+    store = CountingStore()
+    cache = FieldCache(store)
+    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    plain = copy.deepcopy(S.ANTHROPIC_ANSWER)
+    plain["content"] = plain["content"][1:]  # no thinking
+    replay = chat_replay(chat_request(), first_turn(cache, scope, CHAT, plain, chat_request()))
+    upstream_body(cache, scope, CHAT, replay)
+    assert store.gets == 0
+
+    thought = first_turn(cache, scope, CHAT, S.ANTHROPIC_ANSWER, chat_request(thinking=True))
+    upstream_body(cache, Scope("vertex", "claude-sonnet-4-5", ANTHROPIC), CHAT, replay)
+    assert store.gets == 0  # (another provider gave nothing)
+    sent = upstream_body(cache, scope, CHAT, chat_replay(chat_request(thinking=True), thought))
+    assert store.gets > 0 and sent["messages"][1]["content"][0]["signature"] == S.ANTHROPIC_SIGNATURE
+
+    full = CountingStore()
+    full.put("another worker's", b"{}", 60)
+    upstream_body(FieldCache(full), scope, CHAT, replay)
+    assert full.gets > 0
+
+
+def test_only_a_request_that_thinks_leaves_state_at_a_vendor_whose_state_is_its_signed_thinking():
+    """The engine keeps a translated answer whole for the cache (`ConversationState.wants_answer`) only where it may
+    carry state: Anthropic's is its signed thinking (no signature on a tool call), so a request with thinking off
+    leaves none; Gemini signs its function calls whether it thinks or not; Chat keeps no state at all."""
+    plain, thinking = (translate.request_to_ir(CHAT, chat_request(thinking=t)) for t in (False, True))
+    assert not leaves_state(ANTHROPIC, plain) and leaves_state(ANTHROPIC, thinking)
+    assert leaves_state(GEMINI, plain) and leaves_state(GEMINI, thinking)
+    assert not leaves_state(CHAT, thinking)
+    # (what a request without thinking is answered: no thinking block, so nothing the cache would have kept)
+    answer = copy.deepcopy(S.ANTHROPIC_ANSWER)
+    answer["content"] = answer["content"][1:]
+    cache = FieldCache(CountingStore())
+    first_turn(cache, Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC), CHAT, answer, chat_request())
+    assert cache.store.bytes == 0

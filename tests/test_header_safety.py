@@ -172,7 +172,7 @@ async def through_the_engine(key: str, value: str) -> tuple[FakeResponder, list[
         client = new_client()
         try:
             cfg = router.config.streaming.model_copy(update={"first_token_retries": 1})
-            await Exchange(client, cfg, Job("job-0001", route), request, out).run()
+            await Exchange(client, cfg, Job("job-0001", route, route.provider), request, out).run()
         finally:
             await client.aclose()
         return out, vendor.heads

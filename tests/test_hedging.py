@@ -192,8 +192,8 @@ async def hedged_flow(protocol: str = "anthropic_messages") -> dict:
 
 
 async def test_the_status_page_and_the_metrics_count_hedges_sent_and_won_per_provider():
-    from rewrite.accounting.metrics import Metrics
-    from rewrite.inspection.status import Tally, page, render_text
+    from rewrite.accounting.metrics import Metrics, Tally
+    from rewrite.inspection.status import page, render_text
 
     tally, metrics = Tally(lambda: 1_700_000_000), Metrics()
     won, lost = await hedged_flow(), await hedged_flow()

@@ -25,12 +25,12 @@ def key_attempts(keys: str, retries: int = 2, first_token_timeout: float = 5) ->
     route = Router(cfg).route("api.openai.com", "POST", "/v1/chat/completions")
     streaming = StreamingConfig(first_token_timeout=first_token_timeout, idle_timeout=5, heartbeat_interval=30,
                                 first_token_retries=retries)
-    return key_attempts_of(Job("job-0001", route), streaming, "gpt-4o")
+    return key_attempts_of(Job("job-0001", route, route.provider), streaming, "gpt-4o")
 
 
 def key_attempts_on(other: KeyAttempts) -> KeyAttempts:
     """Attempts of another request on `other`'s pool."""
-    return key_attempts_of(Job("job-0002", other.ctx.job.route), other.ctx.streaming, other.model)
+    return key_attempts_of(Job("job-0002", other.ctx.job.route, other.ctx.job.route.provider), other.ctx.streaming, other.model)
 
 
 async def test_a_failed_key_is_followed_by_another_and_the_pool_is_told():

@@ -47,7 +47,7 @@ async def send(route: Route, cfg: StreamingConfig, upstream: Upstream, protocol:
     path = PATHS[protocol][1] + ("?alt=sse" if protocol == "gemini" else "")
     request = LoopbackRequest("POST", path, [("content-type", "application/json"), ("x-custom", "kept")],
                               json.dumps(BODIES[protocol]).encode())
-    out, job = FakeResponder(), Job("job-0001", route)
+    out, job = FakeResponder(), Job("job-0001", route, route.provider)
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
         await Exchange(client, cfg, job, request, out).run()
     return out, job
@@ -177,7 +177,7 @@ async def test_client_header_bytes_outside_ascii_go_upstream_as_sent():
                               json.dumps(BODIES["openai_chat"]).encode())
     out = FakeResponder()
     async with httpx.AsyncClient(transport=httpx.MockTransport(up)) as client:
-        await Exchange(client, cfg, Job("job-0001", route), request, out).run()
+        await Exchange(client, cfg, Job("job-0001", route, route.provider), request, out).run()
     assert out.status == 200
     assert (b"x-title", "café".encode()) in up.seen[0].headers.raw  # the client's UTF-8 bytes, unchanged
 
@@ -187,7 +187,7 @@ async def test_a_websocket_handshake_when_every_key_rests_gets_the_same_answer(r
     route, cfg = pool_route("openai_responses", ["k1", "k2"])
     for key in ("k1", "k2"):
         route.provider.pool.rests.bench(key, 600, rejected=rejected)
-    sj = SocketJob(Job("job-0001", Route(route.provider, None)), [("authorization", "Bearer client")], "/v1/realtime")
+    sj = SocketJob(Job("job-0001", Route(route.provider, None), route.provider), [("authorization", "Bearer client")], "/v1/realtime")
 
     failure = await open_upstream(sj, cfg, upstream_client.Upstream())
 

@@ -1,8 +1,10 @@
-"""The plug-in registry's engine-wide hooks (rewrite/lifecycle/hooks.py): only a plug-in that defines one is told."""
+"""The plug-in registry's engine-wide hooks (rewrite/lifecycle/hooks.py): only a plug-in that defines one is told; a
+plug-in that defines an event's hook itself hears it in every request, and may join its part to one under way."""
 
 from __future__ import annotations
 
-from rewrite.lifecycle.hooks import Plugin, defining
+from rewrite.lifecycle.events import Building, Refused
+from rewrite.lifecycle.hooks import Part, Plugin, defining, engaged
 from rewrite.lifecycle.setting import Setting
 
 
@@ -30,3 +32,46 @@ def test_only_the_plugins_that_define_an_engine_wide_hook_are_told_of_it():
     assert defining(plugins, "arrived") == [arriving, forgetting]  # (a subclass's inherited one too)
     assert defining(plugins, "forgotten") == [forgetting]
     assert defining(plugins, "worker_ask") == []
+
+
+class Late(Part):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def refused(self, e) -> None:
+        self.events.append("refused")
+
+    def building(self, e) -> None:
+        self.events.append("building")
+
+
+class Learner(Plugin):
+    """Engages nothing (inactive), hears every refusal itself, and joins its part to the request that refused."""
+
+    name = "learner"
+    active = False
+
+    def configure(self, setting) -> None:
+        self.heard: list = []
+
+    def engage(self, ctx) -> Part | None:
+        raise AssertionError("an inactive plug-in is not asked")
+
+    def refused(self, e) -> None:
+        self.heard.append(e)
+        self.hooks.join(Late())
+
+
+def test_a_plugin_that_defines_an_event_hears_it_in_every_request_and_may_join_its_part_there():
+    learner, silent = Learner(Setting()), Silent(Setting())
+    assert learner.hears and not silent.hears
+    hooks = learner.hooks = engaged([silent, learner], None)
+    assert hooks.wants("refused") and not hooks.wants("building")
+    refusal = Refused(None, None, None, None)
+    hooks.announce(refusal)
+    assert learner.heard == [refusal]
+    late = hooks.of(Late)
+    assert late is not None and late.events == []  # (joined while the refusal was announced: told from then on)
+    hooks.pass_along(Building(None, None, {}), "body")
+    hooks.announce(refusal)
+    assert late.events == ["building", "refused"] and len(learner.heard) == 2

@@ -184,7 +184,7 @@ async def serve(config: str, upstream: Upstream, body: bytes, headers: dict = OA
     r = Router(cfg)
     route = r.route(host, "POST", path, headers)
     assert route is not None
-    job = Job("job-login", route)
+    job = Job("job-login", route, route.provider)
     job.credential = HeldCredential(None, [(n, v) for n, v in headers.items() if n == "authorization"])
     sent = [("content-type", "application/json"), ("host", host),
             *((n, v) for n, v in headers.items() if n != "authorization")]
@@ -250,7 +250,7 @@ async def test_a_login_known_exhausted_is_left_for_the_next_target_unasked():
     login.logins.exhaust(state, time.time() + 600, "", "the plan's five_hour window is used up")
     upstream = Upstream([lambda r: anthropic_stream()])
     route = r.route("api.anthropic.com", "POST", "/v1/messages", OAUTH)
-    job = Job("job-login", route)
+    job = Job("job-login", route, route.provider)
     job.credential = HeldCredential(None, [("authorization", f"Bearer {TOKEN}")])
     request = LoopbackRequest("POST", "/v1/messages", [("content-type", "application/json")],
                               json.dumps(SIGNED).encode())

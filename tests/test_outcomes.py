@@ -9,8 +9,9 @@ import json
 import httpx
 import pytest
 
+from rewrite.accounting.metrics import Tally
 from rewrite.inspection import flow_list, views
-from rewrite.inspection.status import Tally, page, render_json, render_text
+from rewrite.inspection.status import page, render_json, render_text
 from rewrite.policy.outcomes import ATTEMPT_ERRORS, FailureKind, Note
 from rewrite.pool import KeyPool
 from rewrite.pool.report import describe

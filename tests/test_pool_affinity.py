@@ -9,6 +9,7 @@ import json
 from rewrite.pool import KeyPool
 from rewrite.pool.affinity import BOUND, MOVED, NEW, Affinity
 from rewrite.pool.keypool import name_keys
+from rewrite.pool.local import PURGE_LIVE_AT, Bindings
 from rewrite.pool.persistence import export_state, import_state
 from rewrite.pool.report import describe, table
 from tests.support.timing import FakeClock
@@ -68,6 +69,22 @@ def test_each_keys_live_conversations_are_described_and_shown():
     assert sum(k["conversations"] for k in describe(pool)["keys"]) == 4
     clock.advance(301)
     assert [k["conversations"] for k in describe(pool)["keys"]] == [0, 0, 0]
+
+
+def test_a_keys_expired_conversations_are_dropped_in_batches_not_looked_for_at_every_bind():
+    """A bind costs the same however many conversations its key holds (it used to look through them all, each
+    request): the expired ones are dropped once the key's dict outgrows its bound, which stays twice the live ones."""
+    bindings, wall = Bindings(2), 1_800_000_000.0
+    for n in range(PURGE_LIVE_AT - 1):
+        bindings.bind(0, conversation(f"old{n}", ttl=10), f"old{n}", (), wall)
+    bindings.bind(0, conversation("new"), "new", (), wall + 60)  # (the old ones expired: left where they are)
+    assert len(bindings.conversations[0]) == PURGE_LIVE_AT and bindings.live(0, wall + 60) == 1
+    bindings.bind(0, conversation("next"), "next", (), wall + 60)  # (past the bound: the expired ones dropped)
+    assert bindings.conversations[0].keys() == {"new", "next"} and bindings.live(0, wall + 60) == 2
+    for n in range(3 * PURGE_LIVE_AT):
+        bindings.bind(1, conversation(f"live{n}", ttl=3600), f"live{n}", (), wall)
+        assert len(bindings.conversations[1]) == n + 1  # (none expired: all kept, each counted)
+    assert bindings.live(1, wall) == 3 * PURGE_LIVE_AT
 
 
 def test_a_request_without_affinity_is_picked_as_it_always_was():

@@ -4,8 +4,9 @@ a busy pool and a pool of refused keys runs through the pool's own decisions and
 and a real redis-server), for every strategy, and every pick (key, wait, busy) and every answer of `resting` after
 a pick that found no key ready is compared.
 
-The pool runs on a fake clock; for Redis, time passes by moving the rests' ends back on the server (its own clock
-barely moves meanwhile). Rests that end at the same moment on the pool's clock would end a few ms apart on the
+The pool runs on a fake clock; for Redis, time passes by moving the rests' ends back on the server, and the real
+time its own clock moved meanwhile is given back after each step (on a loaded machine, a second or more over a
+script). Rests that end at the same moment on the pool's clock would end a few ms apart on the
 server's, so the script's rests all differ in length.
 
 Not compared: least-used's second criterion, tokens in the last hour, which only the pool's own decisions weigh (the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import fakeredis
 import pytest
@@ -85,9 +87,9 @@ REDIS_TIMEOUT = 5.0
 class Run:
     """One pool on a fake clock, deciding alone or through Redis (`where`: a fakeredis server or a URL)."""
 
-    def __init__(self, strategy: str, where: fakeredis.FakeServer | str | None) -> None:
+    def __init__(self, strategy: str, where: fakeredis.FakeServer | str | None, keys: list = KEYS) -> None:
         self.clock = Clock()
-        self.pool = KeyPool(KEYS, strategy, name="parity", clock=self.clock)
+        self.pool = KeyPool(keys, strategy, name="parity", clock=self.clock)
         self.state: SharedState | None = None
         # Redis is given 5 s a call, not the product's 0.25 s: these runs are about the choices being alike, and under a
         # loaded CI a call can outlast 0.25 s and leave the pool deciding alone (the timeouts have tests of their own).
@@ -99,12 +101,21 @@ class Run:
             self.pool.shared = self.state.pool(self.pool)
         self.held: list[Lease] = []
         self.seen: list[tuple] = []
+        self.synced = time.monotonic()  # when the server's rests were last put in step with the pool's clock
 
     async def settled(self) -> None:
-        """What went to Redis in the background (a rest before the first pick, a capped key given back) is there."""
+        """What went to Redis in the background (a rest before the first pick, a capped key given back) is there;
+        and the rests there are in step with the pool's clock again."""
         if self.state is not None:
             await asyncio.gather(*self.state.tasks)
+            if self.state.pipe is not None and self.state.pipe.connected():
+                await self.state.pipe.send("PING")  # (after what went on the pipe: a rest written there is in)
             assert not self.state.breaker.broken
+            # The server's clock went on in real time while the pool's stood still: on a loaded machine, over a
+            # script of picks through fakeredis's Lua, a second or more (a rest's wait then rounds one second less).
+            now = time.monotonic()
+            await self.move_rests(now - self.synced)
+            self.synced = now
 
     async def pick(self, n: int, model: str = "", avoid: str | None = None, hold: bool = False) -> None:
         for _ in range(n):
@@ -128,10 +139,14 @@ class Run:
 
     async def pass_time(self, seconds: float) -> None:
         self.clock.now += seconds
+        await self.move_rests(-seconds)
+
+    async def move_rests(self, seconds: float) -> None:
+        """The rests' ends on the server moved `seconds` later (earlier, when negative)."""
         if self.state is not None:
             client, rests = self.state.client, PoolNames("parity").rests
-            for member, until in await client.zrange(rests, 0, -1, withscores=True):
-                await client.zadd(rests, {member: until - seconds * 1000})
+            for member in await client.zrange(rests, 0, -1):
+                await client.zincrby(rests, seconds * 1000, member)
 
     async def play(self, script: list[tuple]) -> list[tuple]:
         for step, *args in script:
@@ -170,6 +185,30 @@ async def test_the_pools_own_decisions_and_redis_make_every_choice_alike(strateg
     shared = await Run(strategy, redis_where).play(SCRIPT)
     assert [n for n, *_ in alone].count(None) >= 3  # (the script reaches a busy pool and one of refused keys)
     assert shared == alone
+
+
+# A pool of one key (max_concurrent 1): taken without asking the strategy, by both; busy, resting, stalled and out.
+ONE = [KeyConfig(key=A, weight=3, tier=2, max_concurrent=1)]
+ONE_SCRIPT: list[tuple] = [("pick", 3), ("hold", 1), ("pick", 1), ("release",), ("rest", "a", 3), ("pick", 1),
+                           ("pass", 4), ("pick", 2), ("stall", "a"), ("pick", 2), ("reject", "a"), ("pick", 1)]
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_both_give_a_pool_of_one_key_its_key_without_asking_the_strategy(strategy, redis_where, monkeypatch):
+    def not_asked(self, candidates):
+        raise AssertionError("a pool of one key asked its strategy")
+
+    alone = Run(strategy, None, ONE)
+    monkeypatch.setattr(type(alone.pool.local.strategy), "choose", not_asked)
+    seen = await alone.play(ONE_SCRIPT)
+    assert await Run(strategy, redis_where, ONE).play(ONE_SCRIPT) == seen
+    assert [s[:3] for s in seen] == [("a", 0, False)] * 4 + [(None, 0, True), ("a", 3, False)] \
+        + [("a", 0, False)] * 4 + [(None, math.inf, False)]  # (stalled, it is still the one key to use)
+    shared = Run(strategy, redis_where, ONE)
+    await shared.pick(2)
+    assert shared.state is not None
+    assert set(await shared.state.client.hkeys(PoolNames("parity").turn)) == {b"seq"}  # (no strategy's position)
+    await shared.state.aclose()
 
 
 def test_each_implementation_knows_every_strategy_and_no_other():

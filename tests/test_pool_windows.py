@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import protocols
 from protocols.windows import Window
-from rewrite.accounting.metrics import Metrics
+from rewrite.accounting.metrics import Metrics, Tally
 from rewrite.config import ConfigError, parse
 from rewrite.inspection import flow_list, views
-from rewrite.inspection.status import Tally, page, render_html, render_json, render_text
+from rewrite.inspection.status import page, render_html, render_json, render_text
 from rewrite.pool import KeyPool
 from rewrite.pool.caps import CapConfig, Share, period_end
 from rewrite.pool.persistence import export_state, import_state
@@ -171,6 +171,19 @@ def test_a_key_whose_window_is_used_up_is_passed_over_before_its_429_and_back_at
     assert {p.pick(model="claude-sonnet-4-5").key for _ in range(4)} == {B}
     clock.now += 2.5
     assert A in {p.pick(model="claude-sonnet-4-5").key for _ in range(2)}
+
+
+def test_a_pick_checks_no_window_until_one_can_be_over():
+    """No cap, and no window an answer reported: a request counts in nothing a pick need check. Once an answer
+    reports one (or with a cap; or every worker's windows in Redis, the test below), its windows are checked."""
+    clock = Clock()
+    p = pool(clock)
+    assert p.need("claude-opus-4", 100).checks == ()
+    assert p.pick(model="claude-opus-4").key == A and not p.states[0].windows  # (nothing counted either)
+    p.reported(B, "claude-opus-4", used_up(60, "tokens", left=5000, limit=20000))
+    assert [c.unit for c in p.need("claude-opus-4", 100).checks] == ["requests", "tokens", "input_tokens",
+                                                                      "output_tokens"]
+    assert pool(clock, CapConfig(per="day", requests=5)).need("claude-sonnet-4", 0).checks
 
 
 def test_a_quota_groups_window_is_counted_once_for_every_model_of_the_group():

@@ -139,6 +139,14 @@ def test_a_registration_names_the_family_its_protocol_belongs_to():
         dataclasses.replace(chat, protocol=Fifth())
 
 
+def test_the_headers_a_translated_request_needs_are_capability_columns():
+    messages = protocols.registered("anthropic_messages")
+    assert messages.required_headers == (("anthropic-version", "anthropic_version"),)
+    with pytest.raises(ValueError, match=r"protocol anthropic_messages: required_headers name no capability "
+                                         r"column: \['api_version'\]"):
+        dataclasses.replace(messages, required_headers=(("anthropic-version", "api_version"),))
+
+
 def test_both_openai_protocols_read_their_answers_as_their_family_does():
     chat, responses = protocols.registered("openai_chat"), protocols.registered("openai_responses")
     assert chat.family is responses.family is registry.family("openai")

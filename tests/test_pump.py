@@ -18,7 +18,7 @@ from rewrite.exchange.job import Job
 from rewrite.exchange.pump import ClientStream, Pump
 from rewrite.routing.router import Router
 from tests.support.engine_harness import FakeResponder, Stream, events_of
-from tests.support.samples import CHAT_TEXT, CHAT_TEXT_ANSWER
+from tests.support.samples import CHAT_TEXT, CHAT_TEXT_ANSWER, CHAT_TOOL_CALLS
 
 pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
@@ -32,13 +32,15 @@ def upstream(chunks: list[bytes], then: str = "end") -> httpx.Response:
     return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Stream(chunks, then=then))
 
 
-def parts(idle: float = 5.0) -> tuple[Pump, ClientStream, FakeResponder, Job]:
+def parts(idle: float = 5.0, holds=None) -> tuple[Pump, ClientStream, FakeResponder, Job]:
     cfg = parse("providers: {openai: {base_url: 'http://vendor.test', keys: []}}")
-    job = Job("job-0001", Router(cfg).route("api.openai.com", "POST", "/v1/chat/completions"))
+    route = Router(cfg).route("api.openai.com", "POST", "/v1/chat/completions")
+    assert route is not None
+    job = Job("job-0001", route, route.provider)
     out = FakeResponder()
     clock = Clock(out, job, CHAT.heartbeat, 30.0)
     pump = Pump(clock, Meter(CHAT, BODY, True), 1 << 20, idle)
-    return pump, ClientStream(out, job, clock, CHAT.repairer(BODY)), out, job
+    return pump, ClientStream(out, job, clock, CHAT.repairer(BODY), holds), out, job
 
 
 def deadline(seconds: float) -> float:
@@ -94,3 +96,16 @@ async def test_a_reset_before_the_first_token_writes_nothing():
     ended = await pump.run(upstream([], then="reset"), stream, None, deadline(5), None, None)
     assert ended == "upstream reset: ReadError"
     assert out.status is None and out.body == b"" and not stream.repairer.started
+
+
+async def test_a_stream_without_tool_calls_makes_no_holder_and_a_tool_call_is_held_until_it_is_whole():
+    holds = registry.registered("openai_chat").resumer.holder  # (resume on: tool calls reach the client whole)
+    pump, stream, out, _ = parts(holds=holds)
+    assert await pump.run(upstream(EVENTS), stream, None, deadline(5), None, None) == "upstream ended"
+    assert out.body == b"".join(EVENTS) and stream.holder is None  # (nothing to hold: none made)
+    calls = [e for e in events_of(CHAT_TOOL_CALLS) if not e.startswith(b":")]
+    pump, stream, out, _ = parts(holds=holds)
+    cut_at = 5  # the first call whole (the second opened it), the second's name and arguments: cut inside it
+    assert await pump.run(upstream(calls[:cut_at]), stream, None, deadline(5), None, None) == "upstream ended"
+    assert isinstance(stream.holder, holds) and stream.holder.holding
+    assert out.body == b"".join(calls[:3])  # the first call whole, nothing of the second

@@ -14,7 +14,8 @@ import zstandard
 from rewrite.config import parse
 from rewrite.config_settings import LimitsConfig, StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.intake.encoded import decode, encode, encoding_of
+from rewrite.exchange.request import encoding_of
+from rewrite.intake.encoded import decode, encode
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support import samples
@@ -62,7 +63,7 @@ async def exchange(raw: bytes, encoding: str, upstream: Upstream, extra: str = "
     request = LoopbackRequest("POST", "/v1/responses", [("content-type", "application/json"),
                                                         ("content-encoding", encoding),
                                                         ("authorization", "Bearer client")], raw)
-    job, responder = Job("job-0001", route), FakeResponder()
+    job, responder = Job("job-0001", route, route.provider), FakeResponder()
     limits = LimitsConfig(max_request_body=max_body)
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
         await Exchange(client, cfg.streaming, job, request, responder, router=router, limits=limits).run()

@@ -90,7 +90,7 @@ def test_a_cut_inside_a_tool_call_is_not_resumable_and_a_completed_one_is_asked_
     stopped = next(i for i, e in enumerate(events) if e["type"] == "message_delta")
     completed = cut_and_resume(MESSAGES, TOOL_FIRST, stopped, None, exact=False).delivered
     assert completed.resumable
-    resumer, caps = protocols.resume.get(MESSAGES), Capabilities(prefill=True, prefill_strip=True)
+    resumer, caps = protocols.registered(MESSAGES).resumer, Capabilities(prefill=True, prefill_strip=True)
     request = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], "tools": [{"name": "t"}]}
     method = protocols.resume.method_for(resumer, request, completed, caps)
     assert method == "instruction"  # (a tool result must follow a call)
@@ -104,7 +104,7 @@ def test_a_cut_inside_a_tool_call_is_not_resumable_and_a_completed_one_is_asked_
 
 
 def test_continuation_body_prefill_ends_with_the_partial_stripped_and_thinking_asks_in_words():
-    resumer = protocols.resume.get(MESSAGES)
+    resumer = protocols.registered(MESSAGES).resumer
     delivered = cut_and_resume(MESSAGES, FIRST, PRELUDE + 4, None, exact=True).delivered
     request = {"model": "m", "max_tokens": 100, "system": "Be brief.", "messages": [{"role": "user", "content": "hi"}]}
     body = resumer.continuation_body(request, delivered, "prefill", Capabilities(prefill=True, prefill_strip=True))
@@ -121,12 +121,12 @@ def test_the_holder_sends_a_tool_use_block_whole_or_not_at_all():
     events = [e.raw for e in parse(TOOL_FIRST)]
     start = next(i for i, raw in enumerate(events) if b'"content_block_start"' in raw and b'"tool_use"' in raw)
     stop = next(i for i in range(start, len(events)) if b'"content_block_stop"' in events[i])
-    holder = protocols.resume.get(MESSAGES).holder()
+    holder = protocols.registered(MESSAGES).resumer.holder()
     sent = [holder.feed(raw) for raw in events]
     assert sent[:start] == events[:start]
     assert all(s == b"" for s in sent[start:stop])
     assert sent[stop] == b"".join(events[start:stop + 1]) and sent[stop + 1:] == events[stop + 1:]
-    cut = protocols.resume.get(MESSAGES).holder()
+    cut = protocols.registered(MESSAGES).resumer.holder()
     assert b"".join(cut.feed(raw) for raw in events[:start + 2]) == b"".join(events[:start]) and cut.holding
 
 

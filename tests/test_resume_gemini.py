@@ -9,7 +9,7 @@ from google.genai import types as genai_types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import protocols.resume
+import protocols
 from protocols.capabilities import Capabilities
 from protocols.resume.asking import INSTRUCTION, NOT_RUN
 from tests.support.fake_vendor import TOOL_ARGUMENTS, Fault
@@ -85,7 +85,8 @@ def test_after_a_whole_function_call_the_continuation_keeps_it_a_call():
     assert run.delivered.resumable and run.delivered.text == "Let me look that up for you right now."
     request = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "tools": [{"functionDeclarations": []}],
                "systemInstruction": {"parts": [{"text": "Be brief."}]}}
-    body = protocols.resume.get("gemini").continuation_body(request, run.delivered, "instruction", Capabilities())
+    resumer = protocols.registered("gemini").resumer
+    body = resumer.continuation_body(request, run.delivered, "instruction", Capabilities())
     model_turn = body["contents"][1]
     assert model_turn["role"] == "model" and model_turn["parts"][-1]["functionCall"]["args"] == TOOL_ARGUMENTS
     assert "".join(p.get("text", "") for p in model_turn["parts"]) == run.delivered.text
@@ -106,7 +107,7 @@ def test_continuation_body_prefill_ends_with_the_partial_as_a_model_turn():
     run = cut_and_resume("gemini", FIRST, 5, None, exact=True)
     request = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"temperature": 0.2},
                "continuationToken": "old"}
-    body = protocols.resume.get("gemini").continuation_body(request, run.delivered, "prefill",
+    body = protocols.registered("gemini").resumer.continuation_body(request, run.delivered, "prefill",
                                                             Capabilities(prefill=True, prefill_strip=True))
     assert body["contents"][-1] == {"role": "model", "parts": [{"text": run.delivered.text.rstrip()}]}
     assert body["generationConfig"] == {"temperature": 0.2} and "continuationToken" not in body

@@ -49,7 +49,7 @@ def delivered_after_a_call(protocol: str, text: str = CALL_TEXT, request: dict |
 
 def asked(protocol: str, request: dict, delivered, caps: Capabilities = PREFILL) -> tuple[str, str | None]:
     """(how the engine says it asks, how the request it builds asks)."""
-    resumer = protocols.resume.get(NAMES[protocol])
+    resumer = protocols.registered(NAMES[protocol]).resumer
     method = protocols.resume.method_for(resumer, request, delivered, caps)
     body = protocols.resume.continuation_body(resumer, request, delivered, method, caps)
     said = continuation.asked(protocol, body)
@@ -106,7 +106,7 @@ def test_a_json_request_is_never_prefilled(protocol):
     stream, k = through_delta(name, Fault().in_pieces("\n", JSON), 1)
     delivered = cut_and_resume(name, stream, k, None, request=request).delivered
     assert delivered.resumable and delivered.text == "\n"
-    resumer = protocols.resume.get(name)
+    resumer = protocols.registered(name).resumer
     assert protocols.resume.method_for(resumer, request, delivered, PREFILL) == "instruction"
 
 

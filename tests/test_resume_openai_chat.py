@@ -96,7 +96,7 @@ def test_a_cut_inside_a_tool_call_is_not_resumable_and_a_completed_one_is_asked_
     finished = next(i for i, e in enumerate(events) if e["choices"] and e["choices"][0].get("finish_reason"))
     completed = cut_and_resume(CHAT, TOOL_FIRST, finished, None, exact=False).delivered
     assert completed.resumable
-    resumer, caps = protocols.resume.get(CHAT), Capabilities(prefill=True)
+    resumer, caps = protocols.registered(CHAT).resumer, Capabilities(prefill=True)
     request = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]}
     method = protocols.resume.method_for(resumer, request, completed, caps)
     assert method == "instruction"  # (a prefill cannot follow a tool call: asked in words)
@@ -109,7 +109,7 @@ def test_a_cut_inside_a_tool_call_is_not_resumable_and_a_completed_one_is_asked_
 
 
 def test_continuation_body_prefill_ends_with_the_partial_as_an_assistant_turn():
-    resumer = protocols.resume.get(CHAT)
+    resumer = protocols.registered(CHAT).resumer
     delivered = cut_and_resume(CHAT, FIRST, PRELUDE + 4, None, exact=True).delivered
     request = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
     body = resumer.continuation_body(request, delivered, "prefill", Capabilities(prefill=True, prefill_marker="prefix"))
@@ -126,7 +126,7 @@ def test_several_choices_are_not_resumed():
 
 
 def test_the_holder_sends_a_tool_call_whole_or_not_at_all():
-    holder = protocols.resume.get(CHAT).holder()
+    holder = protocols.registered(CHAT).resumer.holder()
     events = [e.raw for e in parse(TOOL_FIRST)]
     first_call = next(i for i, raw in enumerate(events) if b'"tool_calls"' in raw)
     sent = [holder.feed(raw) for raw in events]
@@ -135,7 +135,7 @@ def test_the_holder_sends_a_tool_call_whole_or_not_at_all():
     assert all(s == b"" for s in sent[first_call:finish])  # the call's fragments held
     assert sent[finish] == b"".join(events[first_call:finish + 1])  # then all at once, with the finish
     assert sent[finish + 1:] == events[finish + 1:]
-    cut = protocols.resume.get(CHAT).holder()
+    cut = protocols.registered(CHAT).resumer.holder()
     assert b"".join(cut.feed(raw) for raw in events[:first_call + 2]) == b"".join(events[:first_call])
     assert cut.holding
 

@@ -12,7 +12,7 @@ from openai._models import construct_type
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import ResponseStreamEvent
 
-import protocols.resume
+import protocols
 from protocols.capabilities import Capabilities
 from protocols.resume.asking import INSTRUCTION, NOT_RUN
 from tests.support.fake_vendor import TOOL_ARGUMENTS, Fault
@@ -119,7 +119,7 @@ def test_a_cut_inside_a_function_call_is_not_resumable_and_a_completed_one_is():
     after = len(events) - 1
     completed = cut_and_resume("openai_responses", TOOL_FIRST, after, None, exact=False).delivered
     assert completed.resumable
-    body = protocols.resume.get("openai_responses").continuation_body(
+    body = protocols.registered("openai_responses").resumer.continuation_body(
         {"model": "m", "input": "hi", "tools": [{"type": "function", "name": "get_weather"}]}, completed,
         "instruction", Capabilities())
     call, result = body["input"][2:4]
@@ -141,7 +141,7 @@ def test_a_cut_inside_reasoning_is_not_resumable():
 
 
 def test_continuation_body_prefill_ends_with_the_partial_as_an_assistant_turn():
-    resumer = protocols.resume.get("openai_responses")
+    resumer = protocols.registered("openai_responses").resumer
     delivered = cut_and_resume("openai_responses", FIRST, PRELUDE + 4, None, exact=True).delivered
     request = {"model": "m", "instructions": "Be brief.", "input": [{"role": "user", "content": "hi"}],
                "temperature": 0.2}
@@ -168,10 +168,10 @@ def test_the_holder_sends_a_function_call_whole_or_not_at_all():
     events = [e.raw for e in parse(TOOL_FIRST)]
     added = next(i for i, raw in enumerate(events) if b'"response.output_item.added"' in raw and b'"function_call"' in raw)
     done = next(i for i, raw in enumerate(events) if b'"response.output_item.done"' in raw and b'"function_call"' in raw)
-    holder = protocols.resume.get("openai_responses").holder()
+    holder = protocols.registered("openai_responses").resumer.holder()
     sent = [holder.feed(raw) for raw in events]
     assert sent[:added] == events[:added]  # the text before it: as it came
     assert all(s == b"" for s in sent[added:done])  # the call's events held
     assert sent[done] == b"".join(events[added:done + 1]) and sent[done + 1:] == events[done + 1:]
-    cut = protocols.resume.get("openai_responses").holder()
+    cut = protocols.registered("openai_responses").resumer.holder()
     assert b"".join(cut.feed(raw) for raw in events[:added + 2]) == b"".join(events[:added]) and cut.holding

@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols
-import protocols.resume
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method
 from protocols.resume.seam import MIN_OVERLAP
@@ -40,7 +39,8 @@ def cut_points(protocol: str, first: bytes, request: dict) -> list[int]:
     """Every cut (events of `first` the vendor sent) after the answer's first token and before the client holds
     the whole call (a call is held back until it is whole: a cut inside it leaves the client none of it), or the
     answer's ending (Chat's finish reason, Anthropic's stop reason: after it the answer is whole, whatever follows)."""
-    repairer, holder = protocols.get(protocol).repairer(request), protocols.resume.get(protocol).holder()
+    repairer, holds = protocols.get(protocol).repairer(request), protocols.registered(protocol).resumer.holder
+    holder = holds() if holds is not None else None  # (none: the protocol's calls arrive whole)
     points, sent = [], b""
     for k, event in enumerate(parse(first), 1):
         out = repairer.feed(event)

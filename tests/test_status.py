@@ -9,9 +9,10 @@ import pytest
 from mitmproxy.test import taddons, tflow
 
 from addons.status import Status
+from rewrite.accounting.metrics import Tally
 from rewrite.config import parse
 from rewrite.engine import Engine
-from rewrite.inspection.status import Flight, Tally, page, render_html, render_json, render_text
+from rewrite.inspection.status import Flight, page, render_html, render_json, render_text
 from rewrite.pool import KeyPool
 from rewrite.pool.report import describe
 from tests.support.timing import FakeClock

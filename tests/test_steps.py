@@ -1,4 +1,4 @@
-"""The steps of a transformed request (rewrite/inspection/steps.py): what the engine records for a request it changed (and
+"""The steps of a transformed request (rewrite/plugins/steps.py): what the engine records for a request it changed (and
 not for one it sent as it came), bounded, with the key masked; and how the LLM view shows them (rewrite/inspection/views.py)."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ import asyncio
 import json
 
 from rewrite.inspection import views
-from rewrite.inspection.steps import MAX_BODY, Capture, Step, record
+from rewrite.inspection.steps import MAX_BODY, Capture
 from rewrite.inspection.views import Facts
+from rewrite.plugins.steps import Step, record
 from rewrite.providers.credentials import mask
 from tests.support import samples
 from tests.support.engine_harness import Upstream, run, sse
@@ -29,7 +30,7 @@ def plain(text: str) -> str:
 def test_a_request_sent_as_it_came_records_no_step():
     upstream = Upstream([lambda r: sse([samples.ANTHROPIC_TEXT])])
     _, job = asyncio.run(run("anthropic_messages", upstream, body={**ANTHROPIC_REQUEST, "stream": True}, keys=(KEY,)))
-    assert upstream.seen and job.steps is None
+    assert upstream.seen and "steps" not in job.records
 
 
 def test_a_forced_stream_records_the_request_sent_with_its_key_masked_and_the_raw_stream():
@@ -37,7 +38,7 @@ def test_a_forced_stream_records_the_request_sent_with_its_key_masked_and_the_ra
     responder, job = asyncio.run(run("anthropic_messages", upstream, stream=False, body=ANTHROPIC_REQUEST,
                                      keys=(KEY,)))
     assert responder.status == 200 and json.loads(responder.body)["type"] == "message"  # folded back into JSON
-    [step] = [record(s) for s in job.steps]
+    [step] = job.records["steps"]
     sent = upstream.seen[0]
     assert step["target"] == "anthropic/claude-haiku-4-5" and step["protocol"] == "anthropic_messages"
     assert step["changes"] == ["sent as a stream (force_upstream_stream), the answer folded back into JSON"]

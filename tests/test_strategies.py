@@ -229,7 +229,7 @@ async def exchange(route, cfg, upstream) -> FakeResponder:
                               json.dumps(body).encode())
     out = FakeResponder()
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
-        await Exchange(client, cfg, Job("job-0001", route), request, out).run()
+        await Exchange(client, cfg, Job("job-0001", route, route.provider), request, out).run()
     return out
 
 

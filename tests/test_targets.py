@@ -11,6 +11,9 @@ import pytest
 
 import protocols
 from protocols.unified import Answer, Request
+from rewrite.config import parse
+from rewrite.routing.capabilities import ModelTable
+from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks, Refused, native_leg, upstream_protocol
 from tests.support import samples, virtual_time
 from tests.support.engine_harness import Upstream, sse
@@ -44,6 +47,26 @@ def test_the_protocol_a_target_speaks(provider, client, expected):
 def test_the_called_provider_speaks_the_clients_protocol():
     local = router().provider_named("local")
     assert upstream_protocol(local, protocols.get("openai_responses"), called=True).name == "openai_responses"
+
+
+def test_without_routes_the_called_provider_serves_the_model_asked_and_the_routes_are_not_consulted():
+    upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
+    consulted = []
+
+    class Unrouted(Router):
+        def targets(self, called, model):
+            consulted.append(model)
+            return super().targets(called, model)
+
+    config = CONFIG.partition("routes:")[0]
+    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("gpt-4o"), upstream, config=config,
+                                    router=Unrouted(parse(config))))
+    assert out.status == 200 and json.loads(upstream.seen[0].content)["model"] == "gpt-4o"
+    assert consulted == [] and job.targets == []  # (nothing routed: no targets recorded)
+    routed = Unrouted(parse(CONFIG))
+    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-local"), Upstream(
+        [lambda r: sse([samples.CHAT_TEXT])]), router=routed))
+    assert consulted == ["to-local"] and [(t["provider"], t["model"]) for t in job.targets] == [("local", "llama")]
 
 
 def test_a_native_leg_to_another_provider_and_model():
@@ -97,6 +120,7 @@ def test_a_target_refusing_the_key_or_model_hands_over(status):
     assert [(t["provider"], t["outcome"]) for t in job.targets] == [("openai", "left"), ("local", "served")]
     assert job.targets[0]["reason"] == f"status {status}"
     assert [n["kind"] for n in job.notes][-1] == "fallback"
+    assert job.notes[-1]["detail"].endswith("; trying local/llama") and job.notes[-1]["provider"] == "local"
 
 
 @pytest.mark.parametrize("status", [400, 413, 422])
@@ -134,6 +158,23 @@ def test_a_translated_request_goes_to_the_targets_path_with_its_credential():
     assert json.loads(sent.content)["model"] == "gpt-x"
     assert out.headers == [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
     assert b"event: message_start" in out.body and b"The capital" in out.body
+
+
+def test_a_translated_targets_model_is_looked_up_once_for_every_request_to_it(monkeypatch):
+    rt = router()
+    looked_up: list[str] = []
+    lookup = ModelTable.get
+    monkeypatch.setattr(ModelTable, "get", lambda table, model: looked_up.append(model) or lookup(table, model))
+    for _ in range(2):
+        upstream = Upstream([lambda r: sse([samples.ANTHROPIC_TEXT])])
+        out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("claude-then-chat"), upstream, router=rt))
+        [sent] = upstream.seen
+        assert str(sent.url) == "http://anthropic.test/v1/messages" and sent.headers["anthropic-version"]
+        assert b"[DONE]" in out.body
+    assert looked_up == ["claude-then-chat"]  # (the second request's leg held its crossing)
+    assert list(rt.provider_named("anthropic").models.crossings) == [
+        ("openai_chat", "anthropic_messages", "claude-then-chat")]
+    assert router().provider_named("anthropic").models.crossings == {}  # (kept per config)
 
 
 CLAUDE_CODE_USER_ID = json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": "s1"})

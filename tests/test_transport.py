@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rewrite.intake.big_json import Upload
 from rewrite.upstream.client import UpstreamClient
-from rewrite.upstream.outgoing import outgoing
+from rewrite.upstream.framing import outgoing
 from rewrite.upstream.transport import FastBody, LeanTransport
 from tests.support.timing import eventually
 

@@ -13,7 +13,7 @@ from rewrite.upstream.client import (
     response_headers,
 )
 from rewrite.upstream.egress import EgressProxy
-from rewrite.upstream.outgoing import Outgoing, from_httpx, on_the_wire
+from rewrite.upstream.framing import Outgoing, from_httpx, on_the_wire
 
 
 def test_hop_by_hop_and_routing_headers_never_cross():

@@ -122,7 +122,7 @@ def test_ordinary_paths_pass(path):
 
 def test_a_websocket_handshake_whose_path_climbs_is_refused_before_any_connection():
     openai = providers()["openai"]  # (vendor.test is never resolved: the handshake is refused first)
-    sj = SocketJob(Job("job-0001", Route(openai, None)), [("authorization", "Bearer c")], "/v1/../../admin?x=1")
+    sj = SocketJob(Job("job-0001", Route(openai, None), openai), [("authorization", "Bearer c")], "/v1/../../admin?x=1")
     failure = asyncio.run(open_upstream(sj, StreamingConfig(first_token_timeout=2), upstream_client.Upstream()))
     assert failure.status == 400 and not failure.retryable and sj.upstream is None
     assert json.loads(failure.body)["error"]["type"] == "invalid_request_error"

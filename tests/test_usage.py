@@ -14,7 +14,7 @@ from rewrite.accounting.usage import Meter, from_answer, normalised
 from rewrite.lifecycle.events import Served
 from rewrite.lifecycle.payer import Ticket
 from rewrite.plugins.accounting import Counting
-from rewrite.plugins.payers.pooled import PooledKey
+from rewrite.plugins.payers.keys import PooledKey
 from rewrite.plugins.quirks import record_of
 from rewrite.pool import KeyPool
 from rewrite.pool.key_state import mask

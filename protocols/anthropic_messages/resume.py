@@ -18,12 +18,13 @@ after its JSON began is not continued at all (protocols/resume/asking.py, STRUCT
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from protocols.anthropic_messages import stream as S
 from protocols.base import count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.events import Event
-from protocols.resume import Delivered, Method, Seam, register
+from protocols.resume import Delivered, Method, Seam
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
 from protocols.resume.holding import BlockHolder, Unsaid
 from protocols.resume.kept import KeptEvents, json_block
@@ -45,11 +46,24 @@ class MessagesDelivered(Delivered):
         return self.content
 
 
+class MessagesHolder(BlockHolder):
+    """Holds a tool_use block's events (and whatever follows them) from its start to its stop."""
+
+    marker: ClassVar[bytes] = TOOL_USE
+
+    def opens(self, payload: dict) -> object | None:
+        started = payload.get("type") == S.CONTENT_BLOCK_START
+        return payload.get("index") if started and member(payload, "content_block").get("type") in TOOL_BLOCKS \
+            else None
+
+    def closes(self, payload: dict, block: object) -> bool:
+        return payload.get("type") == S.CONTENT_BLOCK_STOP and payload.get("index") == block
+
+
 class MessagesResumer:
     name = "anthropic_messages"
 
-    def holder(self) -> MessagesHolder:
-        return MessagesHolder()
+    holder = MessagesHolder
 
     def observer(self, body: dict) -> MessagesObserver:
         return MessagesObserver(body)
@@ -285,18 +299,4 @@ def _is_text(placed: dict) -> bool:
     return member(placed, "delta").get("type") == S.TEXT_DELTA
 
 
-class MessagesHolder(BlockHolder):
-    """Holds a tool_use block's events (and whatever follows them) from its start to its stop."""
-
-    marker = TOOL_USE
-
-    def opens(self, payload: dict) -> object | None:
-        started = payload.get("type") == S.CONTENT_BLOCK_START
-        return payload.get("index") if started and member(payload, "content_block").get("type") in TOOL_BLOCKS \
-            else None
-
-    def closes(self, payload: dict, block: object) -> bool:
-        return payload.get("type") == S.CONTENT_BLOCK_STOP and payload.get("index") == block
-
-
-register(MessagesResumer())
+RESUMER = MessagesResumer()

@@ -17,7 +17,7 @@ from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.gemini import stream as S
 from protocols.gemini.translate.vocabulary import get_field
-from protocols.resume import Delivered, Method, Seam, register
+from protocols.resume import Delivered, Method, Seam
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
@@ -39,8 +39,7 @@ class GeminiDelivered(Delivered):
 class GeminiResumer:
     name = "gemini"
 
-    def holder(self) -> None:
-        return None  # a function call arrives whole, in one part
+    holder = None  # a function call arrives whole, in one part
 
     def observer(self, body: dict) -> GeminiObserver:
         return GeminiObserver(body)
@@ -225,4 +224,4 @@ class GeminiSplicer:
         return json_block(out, eol=self._eol)
 
 
-register(GeminiResumer())
+RESUMER = GeminiResumer()

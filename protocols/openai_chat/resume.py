@@ -14,12 +14,13 @@ asked for JSON (`response_format`), which is not continued at all once its JSON 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from protocols.base import count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.openai_chat import stream as S
-from protocols.resume import Delivered, Method, Seam, register
+from protocols.resume import Delivered, Method, Seam
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import SSEParser, load_object
@@ -38,11 +39,37 @@ class ChatDelivered(Delivered):
         return self.tool_calls
 
 
+class ChatHolder:
+    """Holds a tool call's chunks (and whatever follows them) until the call is complete: the next call begins,
+    or a chunk carries text, a finish reason or `[DONE]`."""
+
+    marker: ClassVar[bytes] = TOOL_CALLS
+
+    def __init__(self) -> None:
+        self.holding = False
+        self._held: list[bytes] = []
+        self._index: int | None = None  # the call being held
+
+    def feed(self, out: bytes) -> bytes:
+        if not self.holding and self.marker not in out:
+            return out
+        parser = SSEParser()
+        sent: list[bytes] = []
+        for event in parser.feed(out) + parser.close():
+            index, ends = _tool_index(event)
+            if self.holding and (ends or (index is not None and index != self._index)):
+                sent += self._held
+                self._held, self.holding = [], False
+            if index is not None and not ends:
+                self.holding, self._index = True, index
+            (self._held if self.holding else sent).append(event.raw)
+        return b"".join(sent)
+
+
 class ChatResumer:
     name = "openai_chat"
 
-    def holder(self) -> ChatHolder:
-        return ChatHolder()
+    holder = ChatHolder
 
     def observer(self, body: dict) -> ChatObserver:
         return ChatObserver(body)
@@ -207,32 +234,6 @@ class ChatSplicer:
         return {**later, "prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output}
 
 
-class ChatHolder:
-    """Holds a tool call's chunks (and whatever follows them) until the call is complete: the next call begins,
-    or a chunk carries text, a finish reason or `[DONE]`."""
-
-    def __init__(self) -> None:
-        self.holding = False
-        self.marker = TOOL_CALLS
-        self._held: list[bytes] = []
-        self._index: int | None = None  # the call being held
-
-    def feed(self, out: bytes) -> bytes:
-        if not self.holding and self.marker not in out:
-            return out
-        parser = SSEParser()
-        sent: list[bytes] = []
-        for event in parser.feed(out) + parser.close():
-            index, ends = _tool_index(event)
-            if self.holding and (ends or (index is not None and index != self._index)):
-                sent += self._held
-                self._held, self.holding = [], False
-            if index is not None and not ends:
-                self.holding, self._index = True, index
-            (self._held if self.holding else sent).append(event.raw)
-        return b"".join(sent)
-
-
 def _tool_index(event: Event) -> tuple[int | None, bool]:
     """The tool call a chunk carries a fragment of (None: none), and whether it ends the calls before it (text, a
     finish reason, `[DONE]`)."""
@@ -251,4 +252,4 @@ def _tool_index(event: Event) -> tuple[int | None, bool]:
     return index, ends
 
 
-register(ChatResumer())
+RESUMER = ChatResumer()

@@ -1,11 +1,11 @@
 """OpenAI Responses: its stream repairer and aggregator (stream.py), its translator to and from the unified form
 (translate/), its usage reader (usage.py), its `previous_response_id` (continuity.py), its conversation evidence
-(evidence.py); and its registration, all the engine knows of it. Its family, OpenAI's, is
-protocols/families/openai/."""
+(evidence.py), its mid-stream resume (resume.py); and its registration, all the engine knows of it. Its family,
+OpenAI's, is protocols/families/openai/."""
 
 from protocols.errors import openai_error
 from protocols.families import openai
-from protocols.openai_responses import evidence
+from protocols.openai_responses import evidence, resume
 from protocols.openai_responses.continuity import PreviousResponses
 from protocols.openai_responses.stream import OpenAIResponses
 from protocols.openai_responses.translate import TRANSLATOR
@@ -25,7 +25,4 @@ def websocket_refusal(message: str) -> bytes:
 # Stateful: reasoning items with `encrypted_content`.
 REGISTRATION = Registration(OpenAIResponses(), TRANSLATOR, ResponsesSniffer, "OpenAI Responses", openai.FAMILY,
                             stateful=True, choice="responses", continuity=PreviousResponses(),
-                            websocket_refusal=websocket_refusal, evidence=evidence.READER)
-
-# Its mid-stream resume (resume.py) registers itself with protocols.resume.
-from protocols.openai_responses import resume as _resume  # noqa: E402,F401
+                            websocket_refusal=websocket_refusal, evidence=evidence.READER, resumer=resume.RESUMER)

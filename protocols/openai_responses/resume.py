@@ -15,12 +15,13 @@ all once its JSON began (protocols/resume/asking.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from protocols.base import count, member
 from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.openai_responses import stream as S
-from protocols.resume import Delivered, Method, Seam, register
+from protocols.resume import Delivered, Method, Seam
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
 from protocols.resume.holding import BlockHolder, Unsaid
 from protocols.resume.kept import KeptEvents, json_block
@@ -43,11 +44,25 @@ class ResponsesDelivered(Delivered):
         return self.output
 
 
+class ResponsesHolder(BlockHolder):
+    """Holds a function call item's events (and whatever follows them) from its `output_item.added` to its
+    `output_item.done`."""
+
+    marker: ClassVar[bytes] = FUNCTION_CALL
+
+    def opens(self, payload: dict) -> object | None:
+        added = payload.get("type") == S.OUTPUT_ITEM_ADDED
+        return payload.get("output_index") if added and member(payload, "item").get("type") == S.ITEM_FUNCTION_CALL \
+            else None
+
+    def closes(self, payload: dict, block: object) -> bool:
+        return payload.get("type") == S.OUTPUT_ITEM_DONE and payload.get("output_index") == block
+
+
 class ResponsesResumer:
     name = "openai_responses"
 
-    def holder(self) -> ResponsesHolder:
-        return ResponsesHolder()
+    holder = ResponsesHolder
 
     def observer(self, body: dict) -> ResponsesObserver:
         return ResponsesObserver(body)
@@ -381,19 +396,4 @@ def _usage(first: S.ResponseTracker, later: dict) -> dict:
             "output_tokens_details": {"reasoning_tokens": reasoning}, "total_tokens": input_tokens + output}
 
 
-class ResponsesHolder(BlockHolder):
-    """Holds a function call item's events (and whatever follows them) from its `output_item.added` to its
-    `output_item.done`."""
-
-    marker = FUNCTION_CALL
-
-    def opens(self, payload: dict) -> object | None:
-        added = payload.get("type") == S.OUTPUT_ITEM_ADDED
-        return payload.get("output_index") if added and member(payload, "item").get("type") == S.ITEM_FUNCTION_CALL \
-            else None
-
-    def closes(self, payload: dict, block: object) -> bool:
-        return payload.get("type") == S.OUTPUT_ITEM_DONE and payload.get("output_index") == block
-
-
-register(ResponsesResumer())
+RESUMER = ResponsesResumer()

@@ -1,8 +1,8 @@
 """Mid-stream resume (issue 21), the pure parts: what the client was given of a cut answer, how its continuation is
 asked for, and how the continuation's events are joined to what the client already has.
 
-Per client protocol, one module `protocols/<name>/resume.py` registers a `Resumer` here (`register`, `get`). The
-engine, for a stream cut after its first token:
+Per client protocol, one module `protocols/<name>/resume.py` makes its `Resumer` (`RESUMER`), which the protocol's
+registration carries (`Registration.resumer`). The engine, for a stream cut after its first token:
 1. has fed an `Observer` every event the repairer was fed (and every block it forwarded unparsed, `quiet`);
 2. asks it what was delivered (`Delivered`); when `resumable` is false (a tool call or reasoning was open and cannot
    be continued, or the request asked for JSON and its JSON began: `asking.STRUCTURED`), the stream ends honestly as
@@ -16,14 +16,15 @@ engine, for a stream cut after its first token:
    the events it returns to the same repairer: one message for the client (`seam.Seam` trims the overlap).
 
 While resume is on, what the client is sent passes a `Holder` first (`Resumer.holder`, for a protocol whose tool
-calls arrive in fragments): a tool call reaches the client whole or not at all, so a cut inside one resumes from the
-last complete block, and the observer never sees a half call.
+calls arrive in fragments; the engine makes one when its `marker` first comes by): a tool call reaches the client
+whole or not at all, so a cut inside one resumes from the last complete block, and the observer never sees a half
+call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from protocols.capabilities import Capabilities
 from protocols.events import Event
@@ -83,7 +84,9 @@ class Observer(Protocol):
 
 class Holder(Protocol):
     holding: bool  # a tool call is open: everything bound for the client waits (order is kept)
-    marker: bytes  # in every event that opens a tool call: a block without it, while none is open, passes as it is
+    # In every event that opens a tool call (a class attribute: known before a holder is made): a block without it,
+    # while none is open, passes as it is.
+    marker: ClassVar[bytes]
 
     def feed(self, out: bytes) -> bytes:
         """Whole SSE events bound for the client, in order; what may be sent now. An open tool call's events (and
@@ -95,8 +98,10 @@ class Holder(Protocol):
 class Resumer(Protocol):
     name: str  # the client protocol's registered name
 
-    def holder(self) -> Holder | None:
-        """A fresh holder for one client stream; None when the protocol's tool calls arrive whole (Gemini)."""
+    @property
+    def holder(self) -> type[Holder] | None:
+        """What holds a tool call back until it is whole: one made for a client stream (`holder()`) at its first
+        `marker`; None when the protocol's tool calls arrive whole (Gemini)."""
         ...
 
     def observer(self, body: dict) -> Observer:
@@ -117,19 +122,6 @@ class Resumer(Protocol):
         calls with a result each: not run yet) followed by a short user turn asking to continue exactly where it
         stopped, without repeating. (`again` is the client's request itself: see `continuation_body` below.)"""
         ...
-
-
-_resumers: dict[str, Resumer] = {}
-
-
-def register(resumer: Resumer) -> Resumer:
-    _resumers[resumer.name] = resumer
-    return resumer
-
-
-def get(name: str) -> Resumer | None:
-    """The resumer of the client protocol `name`, None when it has none."""
-    return _resumers.get(name)
 
 
 def method_for(resumer: Resumer, body: dict, delivered: Delivered, caps: Capabilities,
@@ -171,5 +163,5 @@ def seam_for(delivered: Delivered, method: Method, caps: Capabilities) -> Seam:
     return Seam(text, exact=True, stripped=text[len(sent):], echo=sent if caps.prefill_echo else "")
 
 
-__all__ = ["Delivered", "Holder", "Method", "Observer", "Resumer", "Seam", "Splicer", "continuation_body", "get",
-           "method_for", "refuses_prefill", "register", "seam_for"]
+__all__ = ["Delivered", "Holder", "Method", "Observer", "Resumer", "Seam", "Splicer", "continuation_body",
+           "method_for", "refuses_prefill", "seam_for"]

@@ -4,6 +4,7 @@ a continuation's text block until its first words (`Unsaid`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from protocols.sse import SSEParser, load_object
 
@@ -12,7 +13,7 @@ class BlockHolder:
     """Holds every event from one that opens a held block (`opens`: its key) to the one that closes it (`closes`),
     then sends them together; `marker` is in every event that opens one (blocks without it pass unparsed)."""
 
-    marker: bytes = b""
+    marker: ClassVar[bytes] = b""
 
     def __init__(self) -> None:
         self.holding = False

@@ -14,49 +14,36 @@ The functions in this module are what the engine calls: they take protocol names
 
 from __future__ import annotations
 
-import dataclasses
-
-from protocols.capabilities import Capabilities, fit
+from protocols.capabilities import Capabilities
 from protocols.registry import get as protocol
 from protocols.registry import model_capabilities
-from protocols.translate.base import MALFORMED, Decoder, Encoder, StreamFolder, StreamTranslator, Translator
+from protocols.translate.base import (
+    MALFORMED,
+    Decoder,
+    Encoder,
+    StreamFolder,
+    StreamTranslator,
+    TranslationError,
+    Translator,
+    across_vendors,
+)
 from protocols.translate.common import error_from_body
 from protocols.translate.registry import get, names
 from protocols.unified import Request, ToolIds
 
 
-class TranslationError(ValueError):
-    """A body that is not a well-formed message of its protocol: answer it with a 400, do not crash."""
-
-
 def request_to_ir(protocol: str, body: dict, model: str = "", stream: bool | None = None) -> Request:
-    """A client's request in the unified form. Gemini names the model and streaming in the path, not the body:
-    pass them as `model` and `stream` (`stream` overrides the body's flag when given)."""
-    try:
-        if not isinstance(body, dict):
-            raise TypeError("the body is not a JSON object")
-        request = get(protocol).request_to_ir(body, model)
-    except MALFORMED as e:
-        raise TranslationError(f"malformed {protocol} request: {type(e).__name__}: {e}") from None
-    if stream is not None:
-        request.stream = stream
-    return request
-
-
-def across_vendors(request: Request, client: str, upstream: str, forward_user_id: bool = False) -> Request:
-    """`request` as it may travel from the vendor of protocol `client` to the vendor of `upstream`: the client's
-    end-user id (Claude Code's `metadata.user_id` holds its device and session ids) stays with its own vendor
-    unless `forward_user_id` (the config's `translation.forward_user_id`)."""
-    if forward_user_id or request.user is None or protocol(client).family == protocol(upstream).family:
-        return request
-    return dataclasses.replace(request, user=None)
+    """A client's request in the unified form (`Translator.read_request`). Gemini names the model and streaming
+    in the path, not the body: pass them as `model` and `stream` (`stream` overrides the body's flag when given)."""
+    return get(protocol).read_request(body, model, stream)
 
 
 def translate_request(body: dict, client: str, upstream: str, model: str = "", stream: bool | None = None,
                       caps: Capabilities | None = None, forward_user_id: bool = False) -> dict:
     """A client's request body rewritten for an upstream of another protocol, fitted to what its model accepts
     (`caps`; the built-in table's entry for the request's model if not given)."""
-    request = across_vendors(request_to_ir(client, body, model, stream), client, upstream, forward_user_id)
+    same_family = protocol(client).family == protocol(upstream).family
+    request = across_vendors(request_to_ir(client, body, model, stream), same_family, forward_user_id)
     try:
         caps = caps or model_capabilities(protocol(upstream).family, request.model)
         return request_from_ir(upstream, request, caps)[0]
@@ -66,10 +53,9 @@ def translate_request(body: dict, client: str, upstream: str, model: str = "", s
 
 def request_from_ir(upstream: str, request: Request, caps: Capabilities) -> tuple[dict, list[str]]:
     """The body of `request` for an upstream of protocol `upstream` whose model has `caps`, and what was changed
-    to fit the model, in words. Raises a MALFORMED error for a value of the wrong type that reading let through."""
-    translator = get(upstream)
-    request, notes = fit(request, caps, translator.efforts)
-    return translator.request_from_ir(request, caps), notes
+    to fit the model, in words (`Translator.fitted_request`). Raises a MALFORMED error for a value of the wrong
+    type that reading let through."""
+    return get(upstream).fitted_request(request, caps)
 
 
 def translate_answer(body: dict, upstream: str, client: str, request: Request, ids: ToolIds | None = None) -> dict:
@@ -104,6 +90,7 @@ __all__ = [
     "StreamFolder",
     "StreamTranslator",
     "TranslationError",
+    "across_vendors",
     "Translator",
     "get",
     "names",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Repairer
-from protocols.capabilities import EFFORTS
+from protocols.capabilities import EFFORTS, Capabilities, fit
 from protocols.errors import TRUNCATED_MESSAGE
 from protocols.events import Event
 from protocols.unified import FINISH_LENGTH, Answer, Request, Usage
@@ -38,6 +38,8 @@ from protocols.unified_stream import (
 MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 
+class TranslationError(ValueError):
+    """A body that is not a well-formed message of its protocol: answer it with a 400, do not crash."""
 
 
 class Decoder:
@@ -49,6 +51,26 @@ class Decoder:
     def close(self) -> list[StreamEvent]:
         """At the end of the upstream: what it had said but not yet completed (a finish awaiting its terminator)."""
         return []
+
+
+class TappedDecoder(Decoder):
+    """A decoder whose unified events also build an answer (`answers`: the one the engine's conversation hooks are
+    given)."""
+
+    def __init__(self, decoder: Decoder, answers: AnswerBuilder) -> None:
+        self.decoder, self.answers = decoder, answers
+
+    def feed(self, event: Event) -> list[StreamEvent]:
+        events = self.decoder.feed(event)
+        for e in events:
+            self.answers.feed(e)
+        return events
+
+    def close(self) -> list[StreamEvent]:
+        events = self.decoder.close()
+        for e in events:
+            self.answers.feed(e)
+        return events
 
 
 class Encoder:
@@ -175,6 +197,35 @@ class Translator:
     error_from_ir: Callable[[Error], tuple[int, bytes]]  # the HTTP status and body that tell the client about it
     # The effort levels its requests can say (of `capabilities.EFFORTS`): a target model's are fitted within them.
     efforts: tuple[str, ...] = EFFORTS
+
+    def read_request(self, body: dict, model: str = "", stream: bool | None = None) -> Request:
+        """A client's request in the unified form; TranslationError for a body that is not one. A protocol that
+        names the model and streaming in the path, not the body (Gemini), is given them as `model` and `stream`
+        (`stream` overrides the body's flag when given)."""
+        try:
+            if not isinstance(body, dict):
+                raise TypeError("the body is not a JSON object")
+            request = self.request_to_ir(body, model)
+        except MALFORMED as e:
+            raise TranslationError(f"malformed {self.name} request: {type(e).__name__}: {e}") from None
+        if stream is not None:
+            request.stream = stream
+        return request
+
+    def fitted_request(self, request: Request, caps: Capabilities) -> tuple[dict, list[str]]:
+        """The body of `request` for an upstream of this protocol whose model has `caps`, and what was changed to
+        fit the model, in words. Raises a MALFORMED error for a value of the wrong type that reading let through."""
+        request, notes = fit(request, caps, self.efforts)
+        return self.request_from_ir(request, caps), notes
+
+
+def across_vendors(request: Request, same_family: bool, forward_user_id: bool = False) -> Request:
+    """`request` as it may travel to a vendor of another protocol: the client's end-user id (Claude Code's
+    `metadata.user_id` holds its device and session ids) stays with its own vendor family (`same_family`: the target
+    is of it) unless `forward_user_id` (the config's `translation.forward_user_id`)."""
+    if forward_user_id or request.user is None or same_family:
+        return request
+    return replace(request, user=None)
 
 
 def fixed_endpoint(path: str) -> Callable[[str, bool], tuple[str, str]]:

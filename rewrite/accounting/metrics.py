@@ -1,7 +1,8 @@
-"""Prometheus metrics, served at the status host's `/metrics` (addons/status.py).
+"""What finished requests add up to: the status page's `Tally` and the Prometheus metrics served at the status host's
+`/metrics` (addons/status.py).
 
-Fed once per finished request, from what the flow recorded in `flow.metadata["rotator"]` (the same record the
-status page's Tally reads): nothing is counted per streamed event. Key states and requests in flight are read
+Both are fed once per finished request, from what the flow recorded in `flow.metadata["rotator"]`: nothing is
+counted per streamed event. Key states and requests in flight are read
 from the pools and the engine's jobs when scraped. Keys appear masked only. A private registry: nothing of
 prometheus_client's default one (process and platform collectors) is served.
 
@@ -11,8 +12,11 @@ never its free text; model names come from clients, so past MAX_MODELS of them t
 
 from __future__ import annotations
 
+import collections
 import re
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -22,6 +26,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from rewrite.policy.outcomes import ATTEMPT_ERRORS, Note
 
 MAX_MODELS = 200
+RECENT_ERRORS = 5  # per key, on the status page
 KEY_STATES = ("ready", "resting", "out")
 OUTCOMES = ("ok", "repaired", "failed")  # of a request served or given up; "refused" (no client key) besides
 TOKEN_KINDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens")
@@ -49,6 +54,73 @@ REASONS = (
     (re.compile(r"client left"), "client left"),
     (re.compile(r"Error|error|Exception"), "upstream error"),
 )
+
+
+@dataclass
+class Spent:
+    """What one provider's finished requests used."""
+
+    requests: int = 0
+    usage: collections.Counter = field(default_factory=collections.Counter)
+    cost: float = 0.0  # in dollars, of the answers whose price is known
+    unpriced: int = 0  # answers with usage but no known price: costed as unknown, not zero
+    covered: int = 0  # answers a subscription login's plan covered: not priced
+    hedges: int = 0  # second attempts sent beside a late first one (hedging)
+    hedges_won: int = 0  # of them, those that answered first
+
+
+class Tally:
+    """Since start, from what each finished flow recorded in `flow.metadata["rotator"]`: each provider's requests,
+    usage and cost, and each (masked) key's recent errors."""
+
+    def __init__(self, clock=time.time) -> None:
+        self.started = clock()
+        self._clock = clock
+        self.spent: dict[str, Spent] = {}
+        self.errors: dict[tuple[str, str], collections.deque] = {}
+        self.error_counts: collections.Counter = collections.Counter()
+
+    def record(self, rotator: dict) -> None:
+        provider = rotator.get("provider")
+        if not isinstance(provider, str) or "refused" in rotator:
+            return
+        spent = self.spent.setdefault(provider, Spent())
+        spent.requests += 1
+        served = rotator.get("key")
+        # A routed request may try other providers first: a retry's key is of the target tried then.
+        targets = rotator.get("targets")
+        first = targets[0] if isinstance(targets, list) and targets and isinstance(targets[0], dict) else {}
+        named = first.get("provider")
+        trying = named if isinstance(named, str) else provider
+        events = rotator.get("events")
+        for note in events if isinstance(events, list) else ():
+            if not isinstance(note, dict):
+                continue
+            if note.get("kind") == Note.FALLBACK and isinstance(note.get("provider"), str):
+                trying = note["provider"]
+            if note.get("kind") == Note.HEDGED:
+                hedged = self.spent.setdefault(trying, Spent())
+                hedged.hedges += 1
+                hedged.hedges_won += note.get("won") == "second"
+            if note.get("kind") not in ATTEMPT_ERRORS:
+                continue
+            where, key = (trying, note.get("key")) if note["kind"] == Note.RETRY else (provider, served)
+            if not isinstance(key, str):
+                continue  # no key was used (every key resting, or no pool): not a key's error
+            reason = str(note.get("reason") or note.get("detail") or "")[:200]
+            self.errors.setdefault((where, key), collections.deque(maxlen=RECENT_ERRORS)).append(
+                {"at": self._clock(), "kind": note["kind"], "reason": reason})
+            self.error_counts[(where, key)] += 1
+        usage = rotator.get("usage")
+        if isinstance(usage, dict):
+            spent.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})
+            cost = rotator.get("cost")
+            if rotator.get("covered") == "plan":
+                spent.covered += 1
+            elif isinstance(cost, (int, float)) and not isinstance(cost, bool):
+                spent.cost += cost
+            else:
+                spent.unpriced += 1
 
 
 def reason_kind(text: object) -> str:

@@ -13,14 +13,11 @@ from rewrite.adapters.registry import Adapter, UpstreamRequest
 
 @dataclass(frozen=True, slots=True)
 class AdapterChain:
-    adapters: tuple[Adapter, ...] = ()
+    adapters: tuple[Adapter, ...] = ()  # in order; empty: nothing to apply
     answering: tuple[Adapter, ...] = field(init=False)  # the ones with answer hooks, last first
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "answering", tuple(a for a in reversed(self.adapters) if a.touches_answers))
-
-    def __bool__(self) -> bool:
-        return bool(self.adapters)
 
     def apply_request(self, body: dict, headers: list[tuple[str, str]], model: str) -> UpstreamRequest:
         """The adapted request. `body` and `headers` are left as they are (attempts reuse them)."""
@@ -61,7 +58,8 @@ EMPTY_CHAIN = AdapterChain()
 
 
 class ProviderAdapters:
-    """A provider's chains, built once at start-up: one for its configured models, one for every other model."""
+    """A provider's chains, built once at start-up: one for its configured models, one for every other model.
+    `configured`: whether any chain has an adapter (a provider without any never looks a chain up)."""
 
     def __init__(self, adapters: Sequence[AdapterEntry] = (), models: dict[str, list[AdapterEntry]] | None = None):
         common = tuple(entry.build() for entry in adapters)
@@ -70,6 +68,7 @@ class ProviderAdapters:
             model: AdapterChain(common + tuple(entry.build() for entry in entries))
             for model, entries in (models or {}).items()
         }
+        self.configured = any(chain.adapters for chain in (self.common, *self.per_model.values()))
 
     def chain_for(self, model: str) -> AdapterChain:
         return self.per_model.get(model, self.common)

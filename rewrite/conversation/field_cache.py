@@ -13,7 +13,9 @@ back into the assistant turn the client replays:
 - scoped per client, provider, model and protocol: state only ever goes back to the vendor that issued it; each entry
   names the pooled key whose answer it came from (by its fingerprint as the pool's kept state names it), since some
   state is accepted back only by that key's account;
-- bounded by the store (entries, bytes) and by a time to live.
+- bounded by the store (entries, bytes) and by a time to live;
+- looked up only for a provider and protocol whose answers left some, while the store is this process's alone (a
+  route whose target gives none, or none yet, costs no lookup); a store shared through Redis is always read.
 
 With thinking on, a target whose protocol wants its thinking signed (its registration's `signed_thinking`: Anthropic)
 and whose last assistant turn has tool calls but no signed thinking of its own (the cache lost it, or the turn was
@@ -42,7 +44,7 @@ from protocols.unified import (
     ToolCall,
     ToolResult,
 )
-from rewrite.state.kv import Store
+from rewrite.state.kv import MemoryStore, Store
 
 KEY_PREFIX = "fields:"
 DEFAULT_TTL = 6 * 3600.0  # seconds: an agent's next turn may come long after a tool ran
@@ -95,6 +97,18 @@ def signs_thinking(protocol: str) -> bool:
         return protocols.registered(protocol).signed_thinking
     except KeyError:
         return False
+
+
+def leaves_state(protocol: str, request: Request) -> bool:
+    """Whether an answer of `protocol` to `request` (unified) may carry opaque state its vendor wants back. A vendor
+    whose state is its signed thinking (its registration's `signed_thinking`: Anthropic, whose tool calls carry no
+    signature) leaves none for a request that does not turn thinking on."""
+    return stateful(protocol) and (not signs_thinking(protocol) or _thinks(request))
+
+
+def _thinks(request: Request) -> bool:
+    """Whether the request turns thinking on (the translators' own test)."""
+    return request.reasoning is not None and budget_for(request.reasoning) is not None
 
 
 def _turn_text(parts) -> str:
@@ -158,6 +172,19 @@ class FieldCache:
         self.store = store
         self.ttl = ttl
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self._store = store
+        # The (provider, protocol) scopes whose answers left state here, when nothing but this cache writes the store
+        # (one of this process, given empty): a turn sent to any other has nothing to look up. None: the store may
+        # hold what another wrote (shared through Redis, or given full), so every turn is looked up.
+        self._givers: set[tuple[str, str]] | None = (
+            set() if isinstance(store, MemoryStore) and not len(store) else None)
+
     def capture(self, scope: Scope, answer: Answer, asked: Request | None = None, made_by: str = "") -> None:
         """Keep the opaque state of an answer the client receives in another protocol than `scope.protocol`;
         `asked` is the client's request it answers, `made_by` the fingerprint of the pooled key that answered (""
@@ -169,6 +196,8 @@ class FieldCache:
             return
         if made_by:
             record["key"] = made_by
+        if self._givers is not None:
+            self._givers.add((scope.provider, scope.protocol))
         answered = asked.messages[-1] if asked is not None and asked.messages else None
         keys = _turn_keys(scope, answer.parts, answered)
         value = json.dumps(record, separators=(",", ":")).encode()
@@ -181,6 +210,14 @@ class FieldCache:
         done = Restored()
         if not stateful(scope.protocol):
             return done
+        if self._givers is None or (scope.provider, scope.protocol) in self._givers:
+            self._put_back(scope, request, done)
+        if signs_thinking(scope.protocol) and _needs_signed_thinking(request, scope.protocol):
+            request.reasoning = ReasoningConfig(enabled=False)
+            done.thinking_off = True
+        return done
+
+    def _put_back(self, scope: Scope, request: Request, done: Restored) -> None:
         for i, message in enumerate(request.messages):
             if message.role != ROLE_ASSISTANT:
                 continue
@@ -192,10 +229,6 @@ class FieldCache:
             made_by = record.get("key")
             if put_back and isinstance(made_by, str) and made_by:
                 done.made.setdefault(made_by, set()).update(content_mark(s) for s in put_back if isinstance(s, str))
-        if signs_thinking(scope.protocol) and _needs_signed_thinking(request, scope.protocol):
-            request.reasoning = ReasoningConfig(enabled=False)
-            done.thinking_off = True
-        return done
 
     def _lookup(self, keys: list[str]) -> dict | None:
         for key in keys:
@@ -268,8 +301,8 @@ def _last_assistant_turn(messages: list[Message]) -> list:
 
 def _needs_signed_thinking(request: Request, protocol: str) -> bool:
     """Whether, with thinking on, the last assistant turn has tool calls but no signed thinking of `protocol`'s."""
-    if request.reasoning is None or budget_for(request.reasoning) is None:
-        return False  # the request does not turn thinking on (the translators' own test)
+    if not _thinks(request):
+        return False
     turn = _last_assistant_turn(request.messages)
     if not any(isinstance(p, ToolCall) for p in turn):
         return False

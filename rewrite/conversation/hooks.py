@@ -22,7 +22,7 @@ from protocols.base import Protocol
 from protocols.stored_responses import StoredResponses
 from protocols.unified import Answer, Request
 from rewrite.conversation.continuity import Continuity, UnknownResponse
-from rewrite.conversation.field_cache import FieldCache, Scope, stateful
+from rewrite.conversation.field_cache import FieldCache, Scope, leaves_state
 from rewrite.pool.keypool import key_of, stored_id
 from rewrite.routing.targets import ConversationHooks, Leg, Refused
 from rewrite.state.kv import MemoryStore
@@ -117,7 +117,7 @@ class ConversationState(ConversationHooks):
 
     def wants_answer(self, leg: Leg) -> bool:
         if leg.translation is not None:
-            return stateful(_upstream_protocol(leg)) or _continuity(leg) is not None
+            return leaves_state(_upstream_protocol(leg), leg.translation.request) or _continuity(leg) is not None
         return self.record_native and _continuity(leg) is not None
 
     def answer(self, leg: Leg, answer: Answer, key: str | None = None) -> None:

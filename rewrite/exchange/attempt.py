@@ -248,9 +248,12 @@ class Attempt:
             e = Reading(call, ticket, repairer)
             hooks.pass_along(e, "repairer")
             repairer = e.repairer
-        out, holder, watch = answers.out, None, None
-        if resume is not None and resume.on_for(call):
-            repairer, out, holder, watch = resume.watch(repairer, out, aggregator is not None)
+        out, holds, watch = answers.out, None, None
+        if resume is not None and call.resumes:
+            if resume.asking is None and aggregator is None:  # a first attempt's stream: tool calls held whole
+                holds = resume.resumer.holder
+            else:  # a folded answer's events kept; a continuation's spliced
+                repairer, out, watch = resume.watch(repairer, out, aggregator is not None)
         on_first = (lambda: hooks.announce(FirstToken(call, ticket))) if hooks.wants("first_token") else None
         built = call.leg.answers  # (this attempt's answer, as the conversation hooks get it)
 
@@ -258,7 +261,7 @@ class Attempt:
             self._claim()
             answers.repairer, call.leg.answers = repairer, built
 
-        stream = ClientStream(out, call.ctx.job, self.clock, repairer, holder, watch, on_first,
+        stream = ClientStream(out, call.ctx.job, self.clock, repairer, holds, watch, on_first,
                               claim if self.claim is not None else None)
         answers.repairer = repairer
         translated_from = call.leg.translation.upstream if call.leg.translation else None
@@ -272,13 +275,14 @@ class Attempt:
                     return PAST_DEADLINE
                 return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "first-token timeout", stalled=True)
             return Failure(FailureKind.ENDED_EARLY, ended)
-        if resume is not None and resume.on_for(call) and resume.takes(call, stream, aggregator, cause, resp.headers):
+        if resume is not None and call.resumes and (resume.asking is not None or not repairer.complete):
+            resume.take(call, stream, aggregator, cause, resp.headers)  # a cut to continue, or a continuation's end
             return None
         if aggregator is not None:
             self._claim()
             answers.folded(call, proto, aggregator, repairer, cause, resp.headers)
         elif not repairer.complete:
-            if call.payer.sealed and resume is not None and resume.wanted(call):
+            if call.payer.sealed and call.resume_wanted:
                 call.ctx.job.note(Note.SIGNED, "the cut answer was not continued: the client's signed body is not "
                                   "rewritten, and no route names a next target", skipped=["continuation"])
             stream.end_honestly(cause, self.cfg.on_truncation)

@@ -1,6 +1,6 @@
 """One request's context: what every part of its life reads (the flow's job, the client's request, the clock, the
-streaming settings, the engine's setting, the engaged plug-ins' hooks and the upstream client), handed over as one
-object instead of each part's constructor taking them one by one."""
+streaming settings, the engine's setting, the engaged plug-ins' hooks and the upstream client; the client's side and
+the resume state), handed over as one object instead of each part's constructor taking them one by one."""
 
 from __future__ import annotations
 
@@ -26,3 +26,4 @@ class Context:
     hooks: Hooks
     client: Sender
     answers: Any = None  # the client's side (rewrite/exchange/answers.py): what it was sent
+    resume: Any = None  # its resume state, when a cut answer may be continued (rewrite/exchange/resume.py)

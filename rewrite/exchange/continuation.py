@@ -23,7 +23,6 @@ import logging
 from protocols.base import Repairer
 from protocols.capabilities import Capabilities
 from protocols.resume import Delivered, Method, continuation_body, method_for
-from rewrite.adapters import chain_for
 from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.keys import KeyAttempts
@@ -33,7 +32,7 @@ from rewrite.exchange.resume import Asking, Resume
 from rewrite.lifecycle.events import Learned
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.providers import Provider
-from rewrite.routing.routes import Target
+from rewrite.routing.targets import adapters_of
 
 logger = logging.getLogger("rotator")
 
@@ -73,8 +72,7 @@ class Continuation:
         # (a login's signed body is never rewritten: its cut is continued from the route's next target on)
         targets = f.chosen[f.serving + 1:] if f.served is not None and f.served.sealed else f.chosen[f.serving:]
         outcome = "no target"
-        for n, (provider, target) in enumerate(targets):
-            model = target.model_for(f.req.asked)
+        for n, (provider, model) in enumerate(targets):
             caps = self._caps(provider, model)
             hooks = f.ctx.hooks
             lessons = hooks.ask(Learned(provider, model)) if hooks.wants("learned") else None
@@ -83,7 +81,7 @@ class Continuation:
             while True:
                 if f.ctx.clock.loop.time() >= self.give_up:
                     return outcome
-                outcome, kind = await self._ask(provider, target, model, caps, method, delivered, client,
+                outcome, kind = await self._ask(provider, model, caps, method, delivered, client,
                                                 more=n + 1 < len(targets))
                 if kind is not FailureKind.PREFILL_REFUSED:
                     break
@@ -92,7 +90,7 @@ class Continuation:
                 return outcome
         return outcome
 
-    async def _ask(self, provider: Provider, target: Target, model: str, caps: Capabilities, method: Method,
+    async def _ask(self, provider: Provider, model: str, caps: Capabilities, method: Method,
                    delivered: Delivered, client: Repairer, more: bool) -> tuple[str, FailureKind | None]:
         """One continuation on one target: its outcome in words, and the kind of failure when it never started."""
         f, resume = self.fallback, self.resume
@@ -101,10 +99,10 @@ class Continuation:
         req = ctx.req
         legs = Legs(ctx)
         legs.routed = f.legs.routed
-        payer = legs.payer(provider, target, more)
-        leg = legs.leg(provider, target, payer)
+        payer = legs.payer(provider, model, more)
+        leg = legs.leg(provider, model, payer)
         call = TargetCall(ctx, leg, more, payer, f.refused)
-        call.asking = method
+        call.asking, call.resumes = method, True  # (its attempts' streams are spliced, whatever its provider says)
         resume.asking = asking = Asking(delivered, method, caps, client)
         pump = Pump(f.ctx.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.stream_headers)
         keys = KeyAttempts(ctx, payer, provider, model, call, until=self.give_up, tokens=req.tokens)
@@ -137,7 +135,7 @@ class Continuation:
         """The capabilities of the model the host is asked for (a `rename_model` adapter renames `model`)."""
         if provider.models is None:
             return Capabilities()
-        return provider.models.get(chain_for(provider, model).model_sent(model))
+        return provider.models.get(adapters_of(provider, model).model_sent(model))
 
     def _record(self, position: int, method: str, target: str, asking: Asking, outcome: str) -> None:
         """The seam, on the flow (metadata, a note and its log line)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import protocols.resume
+import protocols
 from protocols.base import SSE
 from protocols.events import StreamParser
 from protocols.sse import SSEParser
@@ -84,10 +84,10 @@ class Exchange:
         answers = Answers(responder, job, req, clock, max_body, streaming.request_timeout)
         ctx.answers = answers
         pump = Pump(clock, req.meter, max_body, streaming.idle_timeout, headers)
-        resumer = protocols.resume.get(req.proto.name) if req.proto is not None and resume_for else None
+        resumer = protocols.registered(req.proto.name).resumer if req.proto is not None and resume_for else None
         self.resume = None
         if resumer is not None and req.proto is not None and resume_for is not None:
-            self.resume = Resume(resumer, req.proto, req.body, resume_for, responder, parser=parser)
+            self.resume = ctx.resume = Resume(resumer, req.proto, req.body, resume_for, responder, parser=parser)
         self.fallback = Fallback(ctx, Legs(ctx), answers, pump, self.resume)
 
     async def run(self) -> None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from protocols import translate
 from protocols.base import Protocol
 from protocols.translate import TranslationError
 from protocols.unified import Answer, Request
 from protocols.urls import UnsafeURLValue
-from rewrite.adapters import chain_for
 from rewrite.exchange.answers import Answers
 from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.context import Context
@@ -27,8 +25,16 @@ from rewrite.lifecycle.payer import AS_IT_CAME, Payer, Ticket
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
-from rewrite.routing.routes import Target
-from rewrite.routing.targets import Leg, Refused, native_leg, record_of, translated_leg, upstream_protocol
+from rewrite.routing.targets import (
+    Leg,
+    Refused,
+    adapters_of,
+    crossing,
+    native_leg,
+    record_of,
+    translated_leg,
+    upstream_protocol,
+)
 
 logger = logging.getLogger("rotator")
 
@@ -44,25 +50,27 @@ class Legs:
         self.routed = False  # a route chose the targets
         self._ir: Request | None = None  # the client's request, unified (for translated targets)
 
-    def targets(self) -> list[tuple[Provider, Target]]:
-        called = self.req.called
-        native = [(called, Target(called.name))]
-        if self.router is None or self.req.proto is None:
+    def targets(self) -> list[tuple[Provider, str]]:
+        """The providers that serve the request, in order, each with the model it is asked for: the called one with
+        the model asked unless a route (with routes configured) names others."""
+        req = self.req
+        native = [(req.called, req.asked)]
+        if self.router is None or req.proto is None or not self.router.routes.routes:
             return native
-        chosen = self.router.targets(called, self.req.asked)
+        chosen = [(p, t.model_for(req.asked)) for p, t in self.router.targets(req.called, req.asked)]
         self.routed = chosen != native
         return chosen
 
-    def payer(self, provider: Provider, target: Target, more: bool = False) -> Payer:
+    def payer(self, provider: Provider, model: str, more: bool = False) -> Payer:
         """Who pays for the target (the plug-in that answers `paying`; none: the request goes as it came); `more`:
         another target follows it."""
         hooks = self.ctx.hooks
         if not hooks.wants("paying"):
             return AS_IT_CAME
-        paying = Paying(provider, target.model_for(self.req.asked), provider is self.req.called, more)
+        paying = Paying(provider, model, provider is self.req.called, more)
         return hooks.ask(paying) or AS_IT_CAME
 
-    def sent_as_it_came(self, chosen: list[tuple[Provider, Target]]) -> bool:
+    def sent_as_it_came(self, chosen: list[tuple[Provider, str]]) -> bool:
         """Whether the client's body goes upstream untouched (the skeleton of a large one is then enough): one
         target, the called provider with the model asked, in the client's protocol, with nothing to rewrite."""
         req, proto, hooks = self.req, self.req.proto, self.ctx.hooks
@@ -70,22 +78,23 @@ class Legs:
             return True
         if len(chosen) != 1:
             return False
-        [(provider, target)] = chosen
-        if provider is not req.called or target.model_for(req.asked) != req.asked:
+        [(provider, model)] = chosen
+        if provider is not req.called or model != req.asked:
             return False
         lessons = hooks.ask(Learned(provider, req.asked)) if hooks.wants("learned") else None
         # Asked upstream as a stream (forced, or for the usage chunk): its members are spliced into the upload.
         streamed = req.meter.ask_upstream or (provider.force_upstream_stream and not req.client_stream)
         return (upstream_protocol(provider, proto, True) is proto
-                and not chain_for(provider, req.asked) and not (lessons is not None and lessons.params)
+                and not adapters_of(provider, req.asked).adapters
+                and not (lessons is not None and lessons.params)
                 and not (streamed and not req.body.keys() <= proto.as_stream("", "", req.body)[2].keys())
                 and not (self.hooks is not None and self.hooks.reads_body(proto)))  # (its conversation state)
 
-    def leg(self, provider: Provider, target: Target, payer: Payer, held_elsewhere: bool = False) -> Leg:
-        """How the request is put to one target (`held_elsewhere`: see ConversationHooks.request)."""
+    def leg(self, provider: Provider, model: str, payer: Payer, held_elsewhere: bool = False) -> Leg:
+        """How the request is put to one target, `provider` asked for `model` (`held_elsewhere`: see
+        ConversationHooks.request)."""
         req = self.req
         called = provider is req.called
-        model = target.model_for(req.asked)
         proto = req.proto
         if proto is None:  # not a generation call (or a body that is not JSON): forwarded as it came
             leg = Leg(provider, model, None, called, req.path, req.query, None)
@@ -117,15 +126,15 @@ class Legs:
         upstream = upstream_protocol(provider, proto, called)
         if upstream is proto:
             return native_leg(provider, model, upstream, called, req.path, req.query, body, req.asked)
+        way = crossing(provider, model, proto, upstream)
         if body is not req.body:
-            ir = translate.request_to_ir(proto.name, body, req.asked, req.client_stream)
+            ir = way.client.read_request(body, req.asked, req.client_stream)
         else:
             if self._ir is None:
-                self._ir = translate.request_to_ir(proto.name, body, req.asked, req.client_stream)
+                self._ir = way.client.read_request(body, req.asked, req.client_stream)
             ir = self._ir
         forwards_user_id = self.router is not None and self.router.config.translation.forward_user_id
-        ir = translate.across_vendors(ir, proto.name, upstream.name, forwards_user_id)
-        return translated_leg(provider, model, upstream, called, proto, ir)
+        return translated_leg(provider, model, upstream, called, way, ir, forwards_user_id)
 
 
 class Fallback:
@@ -140,7 +149,7 @@ class Fallback:
         self.job = ctx.job
         self.refused: list[str] = []  # the parameters this request was sent again without (over its targets)
         self.resume = resume  # when cut answers are continued (rewrite/exchange/resume.py)
-        self.chosen: list[tuple[Provider, Target]] = []  # the request's targets, in order
+        self.chosen: list[tuple[Provider, str]] = []  # the request's targets, in order, each with its model
         self.serving = 0  # the index of the one that served
         self.served: Leg | None = None  # its leg
         self.call: TargetCall | None = None  # the call of the target being tried (or that served)
@@ -160,11 +169,11 @@ class Fallback:
         if req.skeletal and not self.legs.sent_as_it_came(chosen):
             req.parse_whole()
         failure: Failure | None = None
-        for n, (provider, target) in enumerate(chosen):
+        for n, (provider, model) in enumerate(chosen):
             more = n + 1 < len(chosen)
-            payer = self.legs.payer(provider, target, more)
+            payer = self.legs.payer(provider, model, more)
             try:
-                leg = self.legs.leg(provider, target, payer)
+                leg = self.legs.leg(provider, model, payer)
             except (TranslationError, UnsafeURLValue) as e:
                 answers.refuse(str(e))
                 return
@@ -175,10 +184,10 @@ class Fallback:
                 answers.now(e.status, e.body, e.reason)
                 return
             call = TargetCall(self.ctx, leg, more, payer, self.refused)
-            self.job.served, self.job.model = leg.provider, leg.model
+            self.job.provider, self.job.model = leg.provider, leg.model
             failure = payer.skip(call.model, req.tokens, self.ctx.streaming.first_token_timeout) if more else None
             failure = failure or await self._serve(call)
-            if failure is not None and failure.pinned and (whole := self._whole(call, target, failure)) is not None:
+            if failure is not None and failure.pinned and (whole := self._whole(call, failure)) is not None:
                 call, leg = whole, whole.leg
                 failure = await self._serve(call)
             if failure is None:
@@ -187,22 +196,22 @@ class Fallback:
                 return
             leg.record.update(outcome="left" if more else "failed", reason=failure.reason)
             if more:
-                after = chosen[n + 1][1]
+                after, after_model = chosen[n + 1]
                 how = "was not asked" if failure.kind is FailureKind.PLAN_EXHAUSTED else "failed before the first token"
                 self.job.note(Note.FALLBACK, f"{leg.name} {how} ({failure.reason}); trying "
-                              f"{after.provider}{'/' + after.model if after.model else ''}",
-                              provider=after.provider, left=leg.name, reason=failure.reason)
+                              f"{after.name}{'/' + after_model if after_model != req.asked else ''}",
+                              provider=after.name, left=leg.name, reason=failure.reason)
         assert failure is not None
         answers.give_up(failure)
 
-    def _whole(self, call: TargetCall, target: Target, failure: Failure) -> TargetCall | None:
+    def _whole(self, call: TargetCall, failure: Failure) -> TargetCall | None:
         """When the key holding the stored state the request continues rests too long (the pool answered 429 for
         it), the request as the target would resolve it, for any key: its lineage, kept by Rotator's continuity
         (with a route configured), in front of its input. None when it cannot be (nothing kept, or nothing named)."""
         if self.legs.hooks is None:
             return None
         try:
-            whole = self.legs.leg(call.provider, target, call.payer, held_elsewhere=True)
+            whole = self.legs.leg(call.provider, call.model, call.payer, held_elsewhere=True)
         except (Refused, TranslationError, UnsafeURLValue, RecursionError):
             return None
         if whole.unchanged:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import protocols
 from protocols.base import Protocol
 from protocols.windows import Window
-from rewrite.inspection.steps import Step
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import FailureKind, Note
@@ -35,6 +34,9 @@ class Job:
 
     id: str
     route: Route
+    # The provider that answered (or is being tried, with `model`: see targets); the called host's (`route`'s) until
+    # a target is chosen.
+    provider: Provider
     key: str | None = None  # the masked form of the pooled key last used
     notes: list[dict] = field(default_factory=list)
     responder: Responder | None = None
@@ -49,13 +51,9 @@ class Job:
     on_received: Callable[[], None] | None = None  # called when the loopback server has read the request
     usage: dict | None = None  # the answer's normalised usage (rewrite/accounting/usage.py), when it reported one
     cost: float | None = None  # its cost in USD; None: unknown (no usage, or the model has no price)
-    served: Provider | None = None  # the provider of the target being tried, or that answered (see targets)
-    model: str | None = None  # the model asked of that target
+    model: str | None = None  # the model asked of the target being tried, or that answered
     # Every target tried, in order: provider, model, protocol, and how it ended (rewrite/routing/targets.py).
     targets: list[dict] = field(default_factory=list)
-    # Each target's upstream request and raw answer, when the request sent was not the client's
-    # (rewrite/inspection/steps.py).
-    steps: list[Step] | None = None
     resume: list[dict] = field(default_factory=list)  # each continuation of a cut answer (rewrite/exchange/resume.py)
     too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
     prefetch: Prefetch | None = None  # its first attempt's shared pick, started at the request hook
@@ -70,11 +68,6 @@ class Job:
     # Set when the engine is done with it: a client that leaves as soon as it has its answer's ending (the OpenAI
     # SDK at [DONE]) ends the flow before the engine has recorded what came after (a seam, the usage).
     handled: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def provider(self) -> Provider:
-        """The provider that answered (or is being tried); the called host's until a target is chosen."""
-        return self.served or self.route.provider
 
     def note(self, kind: Note, detail: str, **extra) -> None:
         self.notes.append({"kind": kind, "detail": detail, **extra})

@@ -83,8 +83,11 @@ class KeyAttempts:
                 job.key = ticket.shown
             if hooks.wants("picked"):
                 hooks.announce(Picked(ticket, ask, n, self.provider, self.model, self.call))
-            same = payer.ticket_fixed or (prev is not None and ticket.key == prev.key)
-            wait = retry.wait_before(n, ticket.wait, failure, same, payer.pooled, cfg.first_token_timeout)
+            if failure is None and not ticket.wait:  # (no failure yet, no rest to wait out: nothing to decide)
+                wait: float | None = 0.0
+            else:
+                same = payer.ticket_fixed or (prev is not None and ticket.key == prev.key)
+                wait = retry.wait_before(n, ticket.wait, failure, same, payer.pooled, cfg.first_token_timeout)
             if wait is not None and clock.loop.time() + wait >= self.until:
                 payer.drop(ticket)
                 return PAST_DEADLINE

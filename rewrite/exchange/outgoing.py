@@ -15,7 +15,6 @@ from protocols.members import rewritten
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
-from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN
 from rewrite.exchange.request import ClientRequest
 from rewrite.intake.big_json import Upload, rewritten_upload
@@ -81,13 +80,19 @@ class TargetCall:
         lessons = ctx.hooks.ask(Learned(leg.provider, leg.model)) if ctx.hooks.wants("learned") else None
         self.lessons: Lessons = lessons or NOTHING_LEARNED
         p = req.proto
-        self.adapters = chain_for(leg.provider, leg.model) if p is not None and not leg.translation else EMPTY_CHAIN
+        self.adapters = leg.adapters if p is not None and not leg.translation else EMPTY_CHAIN
         # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
         # JSON, so the stream deadlines protect it; unless the provider opted out, the model refuses streams or the
         # request is answered before its work is done (`folds`: a background response).
         self.aggregate = (p is not None and not req.client_stream and leg.provider.force_upstream_stream
                           and not self.lessons.stream and p.folds(req.body))
         self.ask_usage = req.meter.ask_upstream and not self.lessons.stream_options
+        # Whether its provider has cuts continued (`resume.mode`: rewrite/exchange/resume.py), and whether this
+        # target's are: a login's signed body is never rewritten for a continuation (its cut is continued on the
+        # route's next target, if any). A continuation's own call resumes, whatever its provider says (Continuation).
+        resume = ctx.resume
+        self.resume_wanted = resume is not None and resume.settings_for(leg.provider.name).mode == "continue"
+        self.resumes = self.resume_wanted and (not leg.sealed or more)
         if payer.sealed:
             self._seal()
         self.upstream_stream = p is not None and (req.client_stream or self.aggregate)
@@ -103,7 +108,7 @@ class TargetCall:
     def _seal(self) -> None:
         """A sealed body goes as it came: what would rewrite it is skipped, and the flow says so."""
         skipped = []
-        if self.adapters:
+        if self.adapters.adapters:
             skipped.append("adapters (" + ", ".join(a.name for a in self.adapters.adapters) + ")")
         if self.aggregate:
             skipped.append("the forced upstream stream (force_upstream_stream): sent as the client asked")
@@ -162,7 +167,7 @@ class TargetCall:
                 content = rewritten(req.plain, leg.body, body)
         # The provider's and the model's rewrites (rewrite/adapters/), before the credential; chosen only for a
         # generation call, whose body is the JSON.
-        if self.adapters and body is not None:
+        if self.adapters.adapters and body is not None:
             path, body, headers = self.adapters.apply_to_path(path, body, headers, self.model, leg.protocol)
             content = None
         if isinstance(body, dict) and not req.skeletal and not self.payer.sealed:

@@ -76,7 +76,7 @@ class ClientStream:
     """The client's side of one streamed answer: the writer, the repairer that tracks what the client was sent and
     says how to end it. It outlives one upstream response: a resumed answer would go on with a second one."""
 
-    def __init__(self, out: Responder, job: Job, clock: Clock, repairer: Repairer, holder: Holder | None = None,
+    def __init__(self, out: Responder, job: Job, clock: Clock, repairer: Repairer, holds: type[Holder] | None = None,
                  watch: Callable[[bytes], bytes] | None = None, on_first: Callable[[], None] | None = None,
                  claim: Callable[[], None] | None = None) -> None:
         self.out = out
@@ -84,9 +84,11 @@ class ClientStream:
         self.clock = clock
         self.repairer = repairer
         # While resume is on (rewrite/exchange/resume.py): what the client is sent passes `holder` first (a tool
-        # call held until it is whole); a folded stream's passes `watch` (kept for a continuation, held the same).
-        # A streamed answer is kept by the client's writer itself (Responder.flow_body).
-        self.holder = holder
+        # call held until it is whole), one of `holds` made at the first tool call (its `marker`); a folded
+        # stream's passes `watch` (kept for a continuation, held the same). A streamed answer is kept by the
+        # client's writer itself (Responder.flow_body).
+        self.holds = holds
+        self.holder: Holder | None = None
         self.watch = watch
         self.early: bytes | None = None  # what came before an error among the first events (Repairer.early_error)
         self.on_first = on_first  # told when the first token came (the lifecycle's `first_token`)
@@ -216,13 +218,21 @@ class Pump:
         """A client's stream: held back until its first token (a retry stays possible until then), then written
         as it comes. `headers`: the client's, should the first token commit the status."""
         clock, job, out, repairer = self.clock, stream.job, stream.out, stream.repairer
-        loop, holder = clock.loop, stream.holder
-        marker = holder.marker if holder is not None else b""
+        loop, holds, holder = clock.loop, stream.holds, stream.holder
+        marker = holds.marker if holds is not None else None
+
+        def hold(data: bytes) -> bytes:
+            """`data` through the stream's holder, made at its first tool call."""
+            nonlocal holder
+            if holder is None:
+                assert holds is not None
+                holder = stream.holder = holds()
+            return holder.feed(data)
 
         def fed(events: list) -> bytes:
             data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
-            if holder is not None and (holder.holding or marker in data):
-                data = holder.feed(data)
+            if (holder is not None and holder.holding) or (marker is not None and marker in data):
+                data = hold(data)
             return data
 
         if not repairer.started:  # (a stream already begun goes on with this response: nothing is held)
@@ -266,8 +276,8 @@ class Pump:
             events = parser.feed(chunk)
             if events:  # (`fed` written out: a call less per event)
                 data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
-                if holder is not None and (holder.holding or marker in data):
-                    data = holder.feed(data)
+                if (holder is not None and holder.holding) or (marker is not None and marker in data):
+                    data = hold(data)
                 if data:
                     out.write(data)
                     clock.last_tx = t

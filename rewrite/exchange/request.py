@@ -1,5 +1,5 @@
-"""What the client asked, read once per request and shared by every target and attempt: its protocol, body, model,
-whether it streams, and the deadlines that follow from that."""
+"""What the client asked, read once per request and shared by every target and attempt: its protocol, body (and its
+content-encoding: rewrite/intake/encoded.py), model, whether it streams, and the deadlines that follow from that."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from protocols.urls import path_problem, segment_problem, shown
 from rewrite.accounting.usage import Meter
 from rewrite.config import StreamingConfig
 from rewrite.intake.big_json import Parsed, Upload, parse_body
-from rewrite.intake.encoded import decode, encode, encoding_of
+from rewrite.intake.encoded import decode, encode
 from rewrite.intake.loopback import LoopbackRequest
 from rewrite.providers import Provider
 from rewrite.routing.router import Route
 
 MAX_DECODED = 64 << 20  # bytes a content-encoded body may decode to (limits.max_request_body)
+IDENTITY = ("", "identity")  # a content-encoding that leaves the body as it is
 
 
 class ClientRequest:
@@ -160,6 +161,12 @@ class ClientRequest:
 def estimated_tokens(body: bytes | Upload | None) -> int:
     """A request's tokens as its body's size suggests (JSON and images count as text: an upper estimate)."""
     return (body.size if isinstance(body, Upload) else len(body or b"")) // 4
+
+
+def encoding_of(headers: list[tuple[str, str]]) -> str | None:
+    """A request's content-encoding, lowercased (None for none, or identity)."""
+    value = next((v for n, v in headers if n.lower() == "content-encoding"), "").strip().lower()
+    return None if value in IDENTITY else value
 
 
 def called_host(headers: list[tuple[str, str]]) -> str:

@@ -1,9 +1,10 @@
 """Mid-stream resume, the engine's side of one request (docs/reliability.md, "Answers that survive a cut"; the pure
-parts are protocols/resume/). While resume is on for the target, a tool call reaches the client whole or not at all
-(`Holder`), and what the client is sent is what a continuation goes on from: for a stream, the body its writer keeps
-for the flow anyway (Responder.flow_body: nothing more an event); for a stream folded into a non-stream answer, kept
-as it goes (a list append an event). Both are parsed only at a cut. At a cut
-the attempt hands the stream over (`takes`) instead of ending it; `Continuation` (rewrite/exchange/continuation.py)
+parts are protocols/resume/). While resume is on for the target (`TargetCall.resumes`), a tool call reaches the
+client whole or not at all (`Holder`: the pump makes one at a stream's first tool call), and what the client is sent
+is what a continuation goes on from: for a stream, the body its writer keeps for the flow anyway (Responder.flow_body:
+nothing more an event), so that nothing here runs for a stream that is not cut; for a stream folded into a non-stream
+answer, kept as it goes (a list append an event). Both are parsed only at a cut. At a cut
+the attempt hands the stream over (`take`) instead of ending it; `Continuation` (rewrite/exchange/continuation.py)
 asks for the rest, and each continuation attempt's repairer is wrapped in `Spliced`: its events, in the client's
 protocol, go through the protocol's `Splicer` and then the client's own repairer (fed everything the client got, so
 it ends the joined answer as the client sees it)."""
@@ -23,13 +24,13 @@ from protocols.resume import Delivered, Holder, Method, Observer, Resumer, Splic
 from protocols.resume.kept import KeptEvents
 from protocols.resume.seam import Seam
 from protocols.sse import SSEParser
+from protocols.translate.base import TappedDecoder
 from protocols.unified import Answer, ToolIds
 from protocols.unified_stream import AnswerBuilder
 from rewrite.config import ResumeConfig
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import Abandoned, ClientStream
 from rewrite.intake.loopback import Responder
-from rewrite.routing.targets import TappedDecoder
 
 ResumeFor = Callable[[str], ResumeConfig]  # a provider's resume settings (Config.resume_for)
 Watch = Callable[[bytes], bytes]
@@ -39,9 +40,10 @@ class Keeper:
     """What a folded stream's client would be sent, held back while a tool call is open (`Holder`) and kept (a list
     append an event); `watch` is the pump's (ClientStream.watch)."""
 
-    def __init__(self, kept: KeptEvents, holder: Holder | None) -> None:
-        self.kept, self.keep, self.holder = kept, kept.add, holder
-        self.marker = holder.marker if holder is not None else None
+    def __init__(self, kept: KeptEvents, holds: type[Holder] | None) -> None:
+        self.kept, self.keep = kept, kept.add
+        self.holder = holds() if holds is not None else None
+        self.marker = holds.marker if holds is not None else None
 
     def watch(self, data: bytes) -> bytes:
         holder = self.holder
@@ -163,52 +165,37 @@ class Resume:
     # What the client was sent, read back: its protocol's stream, or its provider's envelope opened.
     parser: Callable[[], StreamParser] = SSEParser
 
-    def on_for(self, call: TargetCall) -> bool:
-        """Whether cuts of `call`'s stream are continued (the target's provider's `resume.mode`); a login's signed
-        body is never rewritten for a continuation: its cut is continued on the route's next target, if any."""
-        if self.asking is not None:
-            return True
-        return self.wanted(call) and (not call.leg.sealed or call.more)
-
-    def wanted(self, call: TargetCall) -> bool:
-        """Whether the target's provider has cuts continued (`resume.mode`)."""
-        return self.settings_for(call.provider.name).mode == "continue"
-
-    def watch(self, repairer: Repairer, out: Responder, folded: bool
-              ) -> tuple[Repairer, Responder, Holder | None, Watch | None]:
-        """An attempt's repairer, client writer, holder and watch (ClientStream's): a first attempt's held (and, for
-        a folded answer, kept); a continuation's spliced."""
+    def watch(self, repairer: Repairer, out: Responder, folded: bool) -> tuple[Repairer, Responder, Watch | None]:
+        """An attempt's repairer, client writer and watch (ClientStream's), but for a first attempt's stream (whose
+        holder the pump makes): a first attempt's folded answer held and kept; a continuation's spliced."""
         asking = self.asking
         if asking is None:
-            holder = self.resumer.holder()
-            if not folded:
-                return repairer, out, holder, None
+            assert folded  # (a first attempt's stream is watched by its client writer alone)
             self.kept = KeptEvents()  # (what an attempt that failed before its first token kept was never sent)
-            return repairer, out, None, Keeper(self.kept, holder).watch
+            return repairer, out, Keeper(self.kept, self.resumer.holder).watch
         asking.seam = seam_for(asking.delivered, asking.method, asking.caps)
         splicer = self.observer().splicer(asking.seam)
         into_fold = self.cut is not None and self.cut.folded
         keep = self.kept.add if into_fold and self.kept is not None else None
-        asking.spliced = Spliced(repairer, keep, self.resumer.holder(), splicer, asking.client, self.parser)
-        return asking.spliced, (Unsent() if into_fold else out), None, None
+        holds = self.resumer.holder
+        asking.spliced = Spliced(repairer, keep, holds() if holds is not None else None, splicer, asking.client,
+                                 self.parser)
+        return asking.spliced, (Unsent() if into_fold else out), None
 
-    def takes(self, call: TargetCall, stream: ClientStream, aggregator: object, cause: str,
-              headers: httpx.Headers) -> bool:
-        """At the end of a watched attempt's stream: True when resume takes it over from here (a cut first
-        attempt, to be continued; any continuation attempt, whose outcome the continuation reads)."""
+    def take(self, call: TargetCall, stream: ClientStream, aggregator: object, cause: str,
+             headers: httpx.Headers) -> None:
+        """Resume takes a watched attempt's stream over at its end: a continuation attempt's (its outcome the
+        continuation reads), or a first attempt's cut before its completion signal (to be continued)."""
         self.cause = cause
         if self.asking is not None:
             spliced = self.asking.spliced
             if spliced is not None and not spliced.complete and not spliced.splicer.failed:
                 stream.out.write(spliced.flush())  # (the seam's held text: the continuation did go on)
-            return True
-        if stream.repairer.complete:
-            return False
+            return
         self.cut = Cut(call, cause, aggregator is not None, headers)
         keeper = getattr(stream.watch, "__self__", None)
         if isinstance(keeper, Keeper):  # (what this attempt kept: another raced beside it kept its own)
             self.kept = keeper.kept
-        return True
 
     def observer(self) -> Observer:
         """A fresh observer of everything the client was sent."""

@@ -64,7 +64,7 @@ class WebSocketRelay:
                target: str) -> SocketJob:
         """The job of the upgrade to `provider` pending on mitmproxy's client connection `client` (HTTP/1: one at a
         time), with the headers and target it came with."""
-        job = Job(job_id, Route(provider, None))
+        job = Job(job_id, Route(provider, None), provider)
         sj = SocketJob(job, headers, target)
         self.jobs[job.id] = sj
         self._for_client[client] = sj

@@ -3,9 +3,9 @@ errors per key, each key's quota windows and prompt-cache share, requests in fli
 
 Pure: `page` gathers one dict, the page's public shape (what `?format=json` returns); `render_text`,
 `render_html` and `render_json` turn it into a body. Each pool comes as rewrite/pool/report.py `describe`s it
-(what the `rotator.pools` command returns); `Tally` adds what the pools do not keep: each key's recent errors, and
-every provider's requests, usage, cost and hedges (sent, and won by the second attempt) since start (providers
-without a pool too). Keys appear masked only.
+(what the `rotator.pools` command returns); the finished flows' `Tally` (rewrite/accounting/metrics.py) adds what
+the pools do not keep: each key's recent errors, and every provider's requests, usage, cost and hedges (sent, and won
+by the second attempt) since start (providers without a pool too). Keys appear masked only.
 """
 
 from __future__ import annotations
@@ -13,81 +13,12 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 
-from rewrite.policy.outcomes import ATTEMPT_ERRORS, Note
+from rewrite.accounting.metrics import Spent, Tally
 from rewrite.pool.report import cache_cells
 from rewrite.pool.report import table as pool_table
-
-RECENT_ERRORS = 5  # per key
-
-
-@dataclass
-class Spent:
-    """What one provider's finished requests used."""
-
-    requests: int = 0
-    usage: Counter = field(default_factory=Counter)
-    cost: float = 0.0  # in dollars, of the answers whose price is known
-    unpriced: int = 0  # answers with usage but no known price: costed as unknown, not zero
-    covered: int = 0  # answers a subscription login's plan covered: not priced
-    hedges: int = 0  # second attempts sent beside a late first one (hedging)
-    hedges_won: int = 0  # of them, those that answered first
-
-
-class Tally:
-    """Since start, from what each finished flow recorded in `flow.metadata["rotator"]`: each provider's requests,
-    usage and cost, and each (masked) key's recent errors."""
-
-    def __init__(self, clock=time.time) -> None:
-        self.started = clock()
-        self._clock = clock
-        self.spent: dict[str, Spent] = {}
-        self.errors: dict[tuple[str, str], deque] = {}
-        self.error_counts: Counter = Counter()
-
-    def record(self, rotator: dict) -> None:
-        provider = rotator.get("provider")
-        if not isinstance(provider, str) or "refused" in rotator:
-            return
-        spent = self.spent.setdefault(provider, Spent())
-        spent.requests += 1
-        served = rotator.get("key")
-        # A routed request may try other providers first: a retry's key is of the target tried then.
-        targets = rotator.get("targets")
-        first = targets[0] if isinstance(targets, list) and targets and isinstance(targets[0], dict) else {}
-        named = first.get("provider")
-        trying = named if isinstance(named, str) else provider
-        events = rotator.get("events")
-        for note in events if isinstance(events, list) else ():
-            if not isinstance(note, dict):
-                continue
-            if note.get("kind") == Note.FALLBACK and isinstance(note.get("provider"), str):
-                trying = note["provider"]
-            if note.get("kind") == Note.HEDGED:
-                hedged = self.spent.setdefault(trying, Spent())
-                hedged.hedges += 1
-                hedged.hedges_won += note.get("won") == "second"
-            if note.get("kind") not in ATTEMPT_ERRORS:
-                continue
-            where, key = (trying, note.get("key")) if note["kind"] == Note.RETRY else (provider, served)
-            if not isinstance(key, str):
-                continue  # no key was used (every key resting, or no pool): not a key's error
-            reason = str(note.get("reason") or note.get("detail") or "")[:200]
-            self.errors.setdefault((where, key), deque(maxlen=RECENT_ERRORS)).append(
-                {"at": self._clock(), "kind": note["kind"], "reason": reason})
-            self.error_counts[(where, key)] += 1
-        usage = rotator.get("usage")
-        if isinstance(usage, dict):
-            spent.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})
-            cost = rotator.get("cost")
-            if rotator.get("covered") == "plan":
-                spent.covered += 1
-            elif isinstance(cost, (int, float)) and not isinstance(cost, bool):
-                spent.cost += cost
-            else:
-                spent.unpriced += 1
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ MAX_STEP = 4_000  # characters of one translation step's detail
 MAX_STEP_BODY = 20_000  # characters of one body shown in the steps (a step keeps at most 64 KiB of it)
 RULE = "─" * 3
 SEAM_MARK = "⟦resumed here: {method}, {target}, {trimmed} characters of overlap trimmed⟧"
-UPSTREAM_STEP = "upstream"  # `kind` of the steps rewrite/inspection/steps.py records
+UPSTREAM_STEP = "upstream"  # `kind` of the steps the steps plug-in records (rewrite/plugins/steps.py)
 
 
 
@@ -213,7 +213,7 @@ def steps(recorded: object, client_body: bytes = b"") -> list[str]:
 
 
 def upstream_steps(recorded: list, client_body: bytes) -> list[str]:
-    """The steps rewrite/inspection/steps.py records: the client's request, then for each target tried the request as it
+    """The steps rewrite/plugins/steps.py records: the client's request, then for each target tried the request as it
     left Rotator (credentials masked) and the upstream's answer before Rotator translated or rewrote it."""
     lines = [f"{RULE} steps: what Rotator changed on the way {RULE}", "1. the request as the client sent it:",
              *indent(body_text(client_body.decode("utf-8", "replace"), len(client_body), 0), 5)]

@@ -1,6 +1,7 @@
 """Request bodies a client sent content-encoded (Codex compresses its ChatGPT-mode bodies with zstd): decoded to be
 read (repairs, views, routes), sent on as they came while nothing rewrites them, and encoded again the way the client
-sent them when something does. Decoding is bounded: a few compressed bytes must not become any amount of memory."""
+sent them when something does. Decoding is bounded: a few compressed bytes must not become any amount of memory.
+(Whether a body is encoded is read with the rest of the request: rewrite/exchange/request.py, `encoding_of`.)"""
 
 from __future__ import annotations
 
@@ -15,15 +16,8 @@ try:  # (the zstd mitmproxy itself decodes with: the standard library's from Pyt
 except ImportError:  # a mitmproxy without it: zstd bodies are then forwarded untouched, unread
     zstd = None  # type: ignore[assignment]
 
-IDENTITY = ("", "identity")
 ERRORS: tuple[type[Exception], ...] = (zlib.error, ValueError, *(() if zstd is None else (zstd.ZstdError,)))
 _ZLIB = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
-
-
-def encoding_of(headers: list[tuple[str, str]]) -> str | None:
-    """A request's content-encoding, lowercased (None for none, or identity)."""
-    value = next((v for n, v in headers if n.lower() == "content-encoding"), "").strip().lower()
-    return None if value in IDENTITY else value
 
 
 def decode(body: bytes, encoding: str, limit: int) -> bytes | None:

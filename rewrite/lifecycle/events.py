@@ -42,10 +42,10 @@ class Arrival:
 
 @dataclass(slots=True)
 class TargetsChosen(Event):
-    """The request's targets, in order (a route's, or the called provider alone)."""
+    """The request's targets, in order (a route's, or the called provider alone), each with the model it is asked."""
 
     hook: ClassVar[str] = "targets"
-    chosen: list  # (Provider, Target)
+    chosen: list  # (Provider, model)
 
 
 @dataclass(slots=True)

@@ -8,6 +8,10 @@ events it wants (`picked`, `ended`, ...: the events' `hook` names, rewrite/lifec
 spine announces them, in registration order. A part keeps what it learns of its request in its own attributes: the
 spine's objects carry no plug-in's state.
 
+A plug-in that must hear an event of every request, engaged or not (what it learns across requests: a refusal),
+defines that event's method itself; it is told in its place in the order, before its part. A part may also join a
+request under way (`Hooks.join`), from the point where it first has work: the plug-in's own handler joins it.
+
 Events that ask (`Decision`s) are answered by the first part that answers, or by every part in turn (`Shaping`
 events, each part given what the previous made).
 """
@@ -34,9 +38,12 @@ class Plugin:
     # Whether it may engage at all under the configuration (read by the spine before it asks `engage`: a plug-in the
     # config turns off costs a request nothing).
     active: bool = True
+    # Whether it defines an event's method itself, heard in every request (see the module's docstring).
+    hears: bool = False
 
     def __init__(self, setting: Setting) -> None:
         self.setting = setting
+        self.hears = bool(_hooks_of(type(self)))
         self.configure(setting)
 
     def configure(self, setting: Setting) -> None:
@@ -78,8 +85,15 @@ def registered() -> tuple[type[Plugin], ...]:
 
 
 def engaged(plugins: Iterable[Plugin], ctx: Any) -> Hooks:
-    """The parts the active plug-ins engage for the request of `ctx`."""
-    return Hooks(part for plugin in plugins if plugin.active and (part := plugin.engage(ctx)) is not None)
+    """The parts the active plug-ins engage for the request of `ctx`, each after its plug-in when the plug-in hears
+    an event itself."""
+    heard: list[Any] = []
+    for plugin in plugins:
+        if plugin.hears:
+            heard.append(plugin)
+        if plugin.active and (part := plugin.engage(ctx)) is not None:
+            heard.append(part)
+    return Hooks(heard)
 
 
 def plugins_for(setting: Setting) -> list[Plugin]:
@@ -105,17 +119,23 @@ def _hooks_of(kind: type) -> tuple[str, ...]:
 
 
 class Hooks:
-    """One request's engaged parts, by the events they want."""
+    """One request's engaged parts (and the plug-ins that hear an event themselves), by the events they want."""
 
     __slots__ = ("parts", "_by_hook")
 
-    def __init__(self, parts: Iterable[Part]) -> None:
+    def __init__(self, parts: Iterable[Part | Plugin]) -> None:
         self.parts = tuple(parts)
         by_hook: dict[str, list[Callable]] = {}
         for part in self.parts:
             for name in _hooks_of(type(part)):
                 by_hook.setdefault(name, []).append(getattr(part, name))
         self._by_hook = by_hook
+
+    def join(self, part: Part) -> None:
+        """`part` engaged from now on, after those engaged before (an event being announced is not told to it)."""
+        self.parts += (part,)
+        for name in _hooks_of(type(part)):
+            self._by_hook[name] = [*self._by_hook.get(name, ()), getattr(part, name)]
 
     def wants(self, hook: str) -> bool:
         """Whether any part wants the event of this hook (to skip building an event nobody reads)."""
@@ -145,7 +165,8 @@ class Hooks:
                     event.changed = True
 
     def of(self, kind: type[Part]) -> Part | None:
-        """The engaged part of this class, if any (for a plug-in that reads another's: a test, the trail)."""
+        """The engaged part of this class, if any (for a plug-in that reads another's: a test, the trail; one
+        that joins its part once)."""
         return next((p for p in self.parts if isinstance(p, kind)), None)
 
 

@@ -4,7 +4,11 @@ another's), and the requests put accordingly: the spine reads the `Lessons` it a
 leaves the refused parameters and state out of each attempt's body (`building`) and learns from each verdict that
 says the upstream refused something the request can go without (`refused`, rewrite/policy/verdict.py).
 
-A record lives as long as its provider (a config reload builds new providers, and they learn afresh)."""
+A record lives as long as its provider (a config reload builds new providers, and they learn afresh). Until one of
+them has learned something, and while no route's target has a pool of several keys (a translated request's state
+the field cache may put back from another key's answer), a request has nothing here: no part is engaged. The
+plug-in hears every refusal itself (`Quirks.refused`), and joins its part to the request that taught it (its next
+attempts leave out what was refused)."""
 
 from __future__ import annotations
 
@@ -15,12 +19,14 @@ import protocols
 from protocols.evidence import Reader
 from protocols.refused_params import without
 from rewrite.exchange.context import Context
+from rewrite.exchange.job import Job
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.lifecycle.events import Building, Learned, Refused
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.lessons import Lessons
+from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import Note
-from rewrite.policy.verdict import Act
+from rewrite.policy.verdict import Act, Verdict
 from rewrite.pool.keypool import stored_id, stored_ids
 from rewrite.providers import Provider
 from rewrite.providers.credentials import mask
@@ -44,6 +50,7 @@ class Record:
 
 
 _records: dict[int, Record] = {}  # by the provider's id(), dropped with the provider
+NOTHING = Record()  # (what a provider that learned nothing has taught: never written to)
 
 
 def record_of(provider: Provider) -> Record:
@@ -57,8 +64,29 @@ def record_of(provider: Provider) -> Record:
 class Quirks(Plugin):
     name = "quirks"
 
+    def configure(self, setting: Setting) -> None:
+        router = setting.router
+        if router is None:
+            self.active = True
+            return
+        # (a request is translated only for a route's target: the provider called speaks the client's protocol)
+        routed = {t.provider for route in router.routes.routes for t in route.targets}
+        self.active = any(id(p) in _records or (p.pool is not None and len(p.pool.states) > 1 and p.name in routed)
+                          for p in router.providers)
+
     def engage(self, ctx: Context) -> Part | None:
         return Learning(ctx) if ctx.req is not None and ctx.req.proto is not None else None
+
+    def refused(self, e: Refused) -> None:
+        """Learn what the verdict says the provider refused, for its next requests; and for this one's next attempts,
+        whose bodies its part (joined now, if it was not engaged) leaves it out of."""
+        call = e.call
+        ctx = call.ctx
+        if ctx.req is None or ctx.req.proto is None or not learn(call, e.ticket.key, e.verdict, ctx.job):
+            return
+        self.active = True
+        if ctx.hooks.of(Learning) is None:
+            ctx.hooks.join(Learning(ctx))
 
 
 class Learning(Part):
@@ -66,14 +94,15 @@ class Learning(Part):
         self.job = ctx.job
         self.unmade_noted: set[str] = set()  # the keys noted as sent without another key's state
 
-    def learned(self, e: Learned) -> Lessons:
-        return record_of(e.provider).lessons(e.model)
+    def learned(self, e: Learned) -> Lessons | None:
+        record = _records.get(id(e.provider))
+        return record.lessons(e.model) if record is not None else None
 
     def building(self, e: Building) -> dict | None:
         """The attempt's body without what the target's model refused before, nor the state the key's account
         refused as another's, nor the state the field cache kept from another key's answer."""
         call, key = e.call, e.ticket.key
-        record = record_of(call.provider)
+        record = _records.get(id(call.provider), NOTHING)
         refused = record.params.get(call.model)
         foreign = record.foreign.get(key) if key is not None else None
         unmade = _unmade(call, key)
@@ -104,34 +133,35 @@ class Learning(Part):
                       f"answer left out for key {mask(key)} (its account would refuse them)", key=mask(key),
                       items=items)
 
-    def refused(self, e: Refused) -> None:
-        call, verdict = e.call, e.verdict
-        record, model, job = record_of(call.provider), call.model, self.job
-        act = verdict.act
-        if act is Act.RESEND_WITHOUT_STREAM:
-            record.streams.add(model)
-            job.note(Note.STREAM_REFUSED, f"the upstream refused a stream for {model}: sent as a non-stream request, "
-                     "as are its next ones", model=model)
-        elif act is Act.RESEND_WITHOUT_USAGE:
-            record.stream_options = True
-            job.note(Note.USAGE_REFUSED, f"{call.provider.name} refused stream_options: its Chat streams go upstream "
-                     "without it, as the client sent them (their usage is not known)")
-        elif act is Act.RESEND_WITHOUT_PARAMS:
-            record.params.setdefault(model, set()).update(verdict.drop)
-            said = ", ".join(map(call.errors.shown, verdict.drop))
-            job.note(Note.PARAM_REFUSED, f"{said} ({call.provider.name} refused it for {model}: sent again without "
-                     "it, as are the model's next requests)", params=list(verdict.drop), model=model)
-        elif act is Act.RESEND_WITHOUT_FOREIGN and e.ticket.key is not None:
-            key = e.ticket.key
-            marks = record.foreign.setdefault(key, set())
-            if len(marks) + len(verdict.drop) > FOREIGN_MAX:
-                marks.clear()
-            marks.update(verdict.drop)
-            job.note(Note.FOREIGN, f"key {mask(key)}'s account refused {len(verdict.drop)} encrypted reasoning item(s) "
-                     "another account made: sent again without them, as are its next requests that carry them",
-                     key=mask(key), items=len(verdict.drop))
-        elif act is Act.PREFILL:
-            record.prefills.add(model)
+def learn(call: TargetCall, key: str | None, verdict: Verdict, job: Job) -> bool:
+    """Keep what `verdict` says `call`'s provider refused (the flow notes it); whether it was anything."""
+    record, model, act = record_of(call.provider), call.model, verdict.act
+    if act is Act.RESEND_WITHOUT_STREAM:
+        record.streams.add(model)
+        job.note(Note.STREAM_REFUSED, f"the upstream refused a stream for {model}: sent as a non-stream request, "
+                 "as are its next ones", model=model)
+    elif act is Act.RESEND_WITHOUT_USAGE:
+        record.stream_options = True
+        job.note(Note.USAGE_REFUSED, f"{call.provider.name} refused stream_options: its Chat streams go upstream "
+                 "without it, as the client sent them (their usage is not known)")
+    elif act is Act.RESEND_WITHOUT_PARAMS:
+        record.params.setdefault(model, set()).update(verdict.drop)
+        said = ", ".join(map(call.errors.shown, verdict.drop))
+        job.note(Note.PARAM_REFUSED, f"{said} ({call.provider.name} refused it for {model}: sent again without "
+                 "it, as are the model's next requests)", params=list(verdict.drop), model=model)
+    elif act is Act.RESEND_WITHOUT_FOREIGN and key is not None:
+        marks = record.foreign.setdefault(key, set())
+        if len(marks) + len(verdict.drop) > FOREIGN_MAX:
+            marks.clear()
+        marks.update(verdict.drop)
+        job.note(Note.FOREIGN, f"key {mask(key)}'s account refused {len(verdict.drop)} encrypted reasoning item(s) "
+                 "another account made: sent again without them, as are its next requests that carry them",
+                 key=mask(key), items=len(verdict.drop))
+    elif act is Act.PREFILL:
+        record.prefills.add(model)
+    else:
+        return False
+    return True
 
 
 def _reader(call: TargetCall) -> Reader | None:

@@ -1,19 +1,43 @@
-"""The steps a transformed request went through, for the flow's view (rewrite/inspection/steps.py): for each target
-whose upstream request is not the client's own bytes, that request as it left Rotator (its credential masked, as its
-payer shows it) and, where Rotator translates or rewrites the answer, the upstream's raw answer."""
+"""The steps a transformed request went through, for the flow's view (rewrite/inspection/views.py): for each target
+whose upstream request is not the client's own bytes (translated, adapted, sent as a stream, asked for usage), that
+request as it left Rotator (its credential masked, as its payer shows it) and, where Rotator translates or rewrites
+the answer, the upstream's raw answer (rewrite/inspection/steps.py's `Capture`). A native request sent as it came
+records nothing.
+
+A step holds the bytes that were sent anyway (no copy) until the request ends; then it becomes the small JSON-like
+dict the flow keeps, in `rotator.steps` (`record`). Credentials are masked before a step is made: a step never holds
+a key."""
 
 from __future__ import annotations
 
-from rewrite.adapters import chain_for
+from dataclasses import dataclass, field
+
 from rewrite.exchange.context import Context
 from rewrite.exchange.outgoing import TargetCall
-from rewrite.inspection.steps import Capture, Step
-from rewrite.lifecycle.events import Built, Tap
+from rewrite.inspection.steps import MAX_BODY, Capture
+from rewrite.intake.big_json import Upload
+from rewrite.lifecycle.events import Built, Finished, Tap
 from rewrite.lifecycle.hooks import Part, Plugin
+
+STEPS = "steps"  # its name in the flow's `rotator` metadata
+
+
+@dataclass(slots=True)
+class Step:
+    """One target's upstream request (credentials masked) and the answer it gave."""
+
+    target: str  # provider/model
+    protocol: str  # what the upstream speaks
+    changes: list[str]  # what Rotator did to the client's request, in words
+    method: str = "POST"
+    url: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | Upload = b""
+    answer: Capture | None = None
 
 
 class Steps(Plugin):
-    name = "steps"
+    name = STEPS
 
     def engage(self, ctx: Context) -> Part | None:
         return Recording(ctx) if ctx.req is not None and ctx.req.proto is not None else None
@@ -22,7 +46,7 @@ class Steps(Plugin):
 class Recording(Part):
     def __init__(self, ctx: Context) -> None:
         self.job = ctx.job
-        self.steps: dict[int, Step] = {}  # by id() of the target's call
+        self.steps: dict[int, Step] = {}  # by id() of the target's call, in the order the targets were tried
 
     def built(self, e: Built) -> None:
         """Keep the upstream request of this target (its last attempt's)."""
@@ -31,9 +55,6 @@ class Recording(Part):
         if step is None:
             leg = call.leg
             step = self.steps[id(call)] = Step(leg.name, leg.protocol.name if leg.protocol else "", [])
-            if self.job.steps is None:
-                self.job.steps = []
-            self.job.steps.append(step)
         step.changes = changes(call)
         step.method, step.url, step.headers, step.body = (out.method, out.url + (f"?{out.query}" if out.query else ""),
                                                           out.headers, out.content)
@@ -47,6 +68,10 @@ class Recording(Part):
             return None
         step.answer = Capture(e.status, e.content_type)
         return step.answer
+
+    def finished(self, e: Finished) -> None:
+        if self.steps:
+            self.job.records[STEPS] = [record(s) for s in self.steps.values()]
 
 
 def changes(call: TargetCall) -> list[str]:
@@ -63,7 +88,33 @@ def changes(call: TargetCall) -> list[str]:
         said.append("sent as a stream (force_upstream_stream), the answer folded back into JSON")
     elif leg.translation is None and call.ask_usage:
         said.append("asked for the usage chunk (stream_options.include_usage)")
-    chain = chain_for(leg.provider, leg.model) if leg.translation is not None else call.adapters
-    if chain:
+    chain = leg.adapters if leg.translation is not None else call.adapters
+    if chain.adapters:
         said.append("adapters: " + ", ".join(a.name for a in chain.adapters))
     return said + call.said
+
+
+def body_record(data: bytes | bytearray | Upload, size: int | None = None) -> dict:
+    """A body as text, at most MAX_BODY bytes of it, and how many bytes were left out."""
+    if isinstance(data, Upload):  # (a large body, never joined whole)
+        size = data.size
+        data = data.head(MAX_BODY)
+    size = len(data) if size is None else size
+    kept = bytes(data[:MAX_BODY])
+    return {"body": kept.decode("utf-8", "replace"), "size": size, "left_out": max(0, size - len(kept))}
+
+
+def record(step: Step) -> dict:
+    """A step as the flow keeps it."""
+    out = {
+        "kind": "upstream",
+        "target": step.target,
+        "protocol": step.protocol,
+        "changes": list(step.changes),
+        "request": {"method": step.method, "url": step.url, "headers": [list(h) for h in step.headers],
+                    **body_record(step.body)},
+    }
+    if step.answer is not None:
+        a = step.answer
+        out["answer"] = {"status": a.status, "content_type": a.content_type, **body_record(a.head, a.size)}
+    return out

@@ -27,7 +27,9 @@ class Windows(Plugin):
     name = "windows"
 
     def engage(self, ctx: Context) -> Part | None:
-        return Watching(ctx)
+        # (a stream whose events report a plan's windows is a login's, the provider the client called: no other's
+        # request is put to a login)
+        return WatchingEvents(ctx) if ctx.job.route.provider.window_events else Watching(ctx)
 
 
 class Watching(Part):
@@ -52,16 +54,6 @@ class Watching(Part):
         if self.job.windows:
             self.job.records["windows"] = [w.as_json() for w in self.job.windows]
 
-    def reading(self, e: Reading) -> Repairer | None:
-        """A login's stream whose events report its plan's windows (Codex's `codex.rate_limits`): read as they
-        pass."""
-        call = e.call
-        kinds = call.provider.window_events
-        if not kinds or not call.payer.covers or not call.windows:
-            return None
-        return PlanEvents(e.repairer, kinds, lambda status, headers, body: self.seen(call, e.ticket, status,
-                                                                                     headers, body))
-
     def picked(self, e: Picked) -> None:
         """Say on the flow which keys the pick passed over for a quota window, which window (as this process knows
         it) and until when (once a key)."""
@@ -80,6 +72,20 @@ class Watching(Part):
             self.job.note(Note.WINDOW, f"key {mask(key)} passed over: {what} would be exceeded (resets "
                           f"{iso(now + seconds)}, in {math.ceil(seconds)} s)", key=mask(key), window=label or None,
                           unit=unit or None, resets_at=iso(now + seconds))
+
+
+class WatchingEvents(Watching):
+    """Where a provider's streams report its plan's windows in their events: those read too."""
+
+    def reading(self, e: Reading) -> Repairer | None:
+        """A login's stream whose events report its plan's windows (Codex's `codex.rate_limits`): read as they
+        pass."""
+        call = e.call
+        kinds = call.provider.window_events
+        if not kinds or not call.payer.covers or not call.windows:
+            return None
+        return PlanEvents(e.repairer, kinds, lambda status, headers, body: self.seen(call, e.ticket, status,
+                                                                                     headers, body))
 
 
 class PlanEvents(Repairer):

@@ -6,11 +6,12 @@ that rotates per request moves a conversation to another account almost every tu
 prefix again (a Claude cache write costs 12.5 times a read) or is refused. So a request that belongs to a
 conversation goes to the key its conversation is bound to while that key can serve.
 
-`Affinity` is what one request says of its conversation, for one pool (`affinity_of`, from the request's
-`protocols.evidence.Evidence`). The pool's decisions (rewrite/pool/decisions.py) look its `lookup` ids up, in
-order, among the pool's bindings (id -> `Binding`): the first live one names the bound key, unless the request
-names its pin's `holder` (the key Rotator recorded as holding it), which is bound whatever they say. After the
-request is served, its `bind` ids are bound to the key that served it (not the one first picked), for `ttl` seconds.
+`Affinity` is what one request says of its conversation, for one pool (made from the request's
+`protocols.evidence.Evidence` by the affinity plug-in: rewrite/plugins/affinity/ `affinity_of`). The pool's
+decisions (rewrite/pool/decisions.py) look its `lookup` ids up, in order, among the pool's bindings (id ->
+`Binding`): the first live one names the bound key, unless the request names its pin's `holder` (the key Rotator
+recorded as holding it), which is bound whatever they say. After the request is served, its `bind` ids are bound to
+the key that served it (not the one first picked), for `ttl` seconds.
 
 Ids, strongest evidence first, each scoped by the client (its client key's name, or its address):
 - `p:<client>:<kind>:<value>`: a pin, state another account refuses. `hard` where the request cannot go without
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from protocols.evidence import PIN_ENCRYPTED_CONTENT, Evidence, Pin
+from protocols.evidence import Pin
 
 # A binding lives as long as the request asks its vendor to keep the prompt cache; this long when it says nothing
 # (Anthropic's and OpenAI's default cache lifetime is five minutes; a pin lives as long as the vendor keeps it).
@@ -105,34 +106,6 @@ class Binding:
             return None
 
 
-def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, default_ttl: float = DEFAULT_TTL
-                ) -> Affinity | None:
-    """The request's affinity from its evidence; None when it belongs to no conversation worth keeping on one key
-    (no evidence, or a prompt under the model's minimum cacheable prompt and no pin). `client`: the client's name
-    (its client key's, or its address)."""
-    pins = tuple(f"p:{client}:{p.kind}:{p.value}" for p in evidence.pins)
-    hard = any(p.kind != PIN_ENCRYPTED_CONTENT for p in evidence.pins)
-    if not pins and cache_minimum is not None and evidence.prompt_tokens < cache_minimum:
-        return None
-    # The lineage, deepest first: the root alone (no message yet) names no conversation, only its system and tools.
-    links = evidence.links[1:]
-    lineage = tuple(f"l:{client}:{link:016x}" for link in reversed(links))
-    session = evidence.session
-    session_id = f"s:{client}:{session.value}" if session is not None else None
-    if not (pins or lineage or session_id):
-        return None
-    # (a hard pin is bound again by the request it served: its state lives on that key as long as it is used, a
-    # Responses conversation without expiry)
-    held = tuple(i for i, p in zip(pins, evidence.pins, strict=True) if p.kind != PIN_ENCRYPTED_CONTENT)
-    bind = (*(i for i in (session_id, lineage[0] if lineage else None) if i is not None), *held)
-    name = session_id or (lineage[0] if lineage else pins[0])
-    lifetime = evidence.cache_lifetime
-    ttl = PIN_TTL if hard else float(lifetime.seconds) if lifetime is not None and lifetime.seconds else default_ttl
-    said = (evidence.pins[0].kind if pins else f"session {session.source}" if session is not None else "lineage")
-    return Affinity((*pins, *lineage, *((session_id,) if session_id else ())), bind, name, ttl, evidence.messages,
-                    hard, session_id, said)
-
-
 def preferring(affinity: Affinity | None, key: int) -> Affinity:
     """A request that prefers the key of index `key` while it serves (ready, below its max_concurrent: a race's
     second attempt beside the first, where its prompt cache is), else is placed as its conversation is (or, of
@@ -142,8 +115,8 @@ def preferring(affinity: Affinity | None, key: int) -> Affinity:
 
 
 def answer_pin(client: str, kind: str, value: str) -> str:
-    """The id of a pin an answer creates (a stored Responses answer's id, which the next turn names as its
-    `previous_response_id`; a Gemini cache's name), as `affinity_of` names the request's pins."""
+    """The id of a pin: one a request names (`affinity_of`), or one an answer creates (a stored Responses answer's
+    id, which the next turn names as its `previous_response_id`; a Gemini cache's name)."""
     return f"p:{client}:{kind}:{value}"
 
 

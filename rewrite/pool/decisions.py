@@ -10,7 +10,9 @@ usage) and the policy of how an answer rests a key; what it decides from that vi
   `LocalDecisions` of the same pool to decide alone when Redis does not answer, and to show what every worker set.
 
 Each keeps its account of what happened between picks in its `Books` (`books`: rests, conversations bound, windows
-spent and reported, counts), which the picks read; the `Decisions` themselves pick, lease and say how long keys rest.
+spent and reported, counts), which the picks read; the `Decisions` themselves pick and say how long keys rest. An
+attempt's lease on its key is counted in the pool's own view whoever picked it (`Lease`, rewrite/pool/local.py),
+with the slot a shared pick took (`Pick.held`) given back beside it.
 
 Each decision is written once per implementation, and tests/test_pool_parity.py runs one scripted sequence of
 picks, rests, stalls, refusals, leases and releases through both (over fakeredis and a real redis-server) and
@@ -31,7 +33,7 @@ quota headroom (to 0.05), then the strategy among those; with no free key, the f
 `Pick.bind_as` names what to bind: the binding's name, or `Affinity.name`. Its `books`: `bind(state, affinity,
 conversation, extra)` binds the request's ids (and `extra`) to the key that served, the conversation live there and
 nowhere else; `unbind(state, affinity)` drops those bound to a key that failed; `live(state)` counts the key's live
-conversations (`describe()`). Local: rewrite/pool/bindings.py (id -> Binding, per key name -> until, on the wall clock;
+conversations (`describe()`). Local: rewrite/pool/local.py `Bindings` (id -> Binding, per key name -> until, wall clock;
 expired ones purged lazily; kept in the state file by key fingerprint). Redis: one hash per pool (`rot:{pool}:bind`, id
 -> "fp|until ms|depth|name"), a fixed key of the prepared pick, the ids among the pick's own arguments, read by the pick
 script before the strategy's `choose` (rewrite/state/redis/bind_scripts.py: its own chunks); each key's live
@@ -119,29 +121,6 @@ class Pick:
             self.held.release()
 
 
-class Lease:
-    """One attempt's hold on a key, given back exactly once (a context manager)."""
-
-    __slots__ = ("_decisions", "held", "state")
-
-    def __init__(self, decisions: Decisions | None, state: KeyState | None, held: Held | None = None) -> None:
-        self._decisions, self.state, self.held = decisions, state, held
-
-    def __enter__(self) -> Lease:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    def release(self) -> None:
-        decisions, self._decisions = self._decisions, None
-        held, self.held = self.held, None
-        if decisions is not None and self.state is not None:
-            decisions.release(self.state)
-        if held is not None:
-            held.release()
-
-
 class Books(ABC):
     """What one pool's decisions keep account of between picks, told as it happens: the keys' rests, the
     conversations bound to them, what their answers spent of their windows and what they served. Keys are the
@@ -179,8 +158,8 @@ class Books(ABC):
 
 
 class Decisions(ABC):
-    """One pool's decisions (see the module's docstring): which key serves, and the leases that hold keys; what
-    they decide on is kept by their `books`. Keys are the pool's `KeyState`s, in config order."""
+    """One pool's decisions (see the module's docstring): which key serves, and when a leased key's slot may be
+    back; what they decide on is kept by their `books`. Keys are the pool's `KeyState`s, in config order."""
 
     books: Books
 
@@ -206,14 +185,6 @@ class Decisions(ABC):
     def prefetch(self, model: str, need: Need = NO_NEED, affinity: Affinity | None = None, patient: bool = True
                  ) -> Prefetch | None:
         """The first attempt's `take` for `model`, started now; None where a pick costs no round trip."""
-
-    @abstractmethod
-    def lease(self, state: KeyState, held: Held | None) -> Lease:
-        """Hold the key for one attempt (its max_concurrent counts it) until the lease is released."""
-
-    @abstractmethod
-    def release(self, state: KeyState) -> None:
-        """A lease of the key ended (called by `Lease.release`, once)."""
 
     @abstractmethod
     def returned(self) -> asyncio.Future:

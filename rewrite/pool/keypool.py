@@ -30,12 +30,11 @@ from typing import TYPE_CHECKING
 
 from rewrite.policy.backoff import backoff
 from rewrite.policy.retry import Failure
-from rewrite.pool.counters import Counts
-from rewrite.pool.decisions import Decisions, Held, Lease, Pick, Resting
-from rewrite.pool.key_state import WHOLE_KEY, KeyState, fingerprint
-from rewrite.pool.local import LocalDecisions
+from rewrite.pool.decisions import Decisions, Held, Pick, Resting
+from rewrite.pool.key_state import WHOLE_KEY, Counts, KeyState, fingerprint
+from rewrite.pool.local import Lease, LocalDecisions
 from rewrite.pool.state_line import StateLine
-from rewrite.pool.windows import REQUESTS, Quotas
+from rewrite.pool.windows import NO_NEED, REQUESTS, Need, Quotas
 
 if TYPE_CHECKING:
     from protocols.windows import Window
@@ -111,20 +110,27 @@ class KeyPool:
 
     # -- choosing a key --------------------------------------------------------------------------------------
 
+    def need(self, model: str, tokens: float) -> Need:
+        """The windows a request at `model` of `tokens` tokens (estimated) counts in: none to check while nothing
+        can be over one (no cap, no window an answer reported to this process, and no other worker's to read)."""
+        if self.quotas.caps or self.shared is not None or any(s.windows for s in self.states):
+            return self.quotas.need(model, tokens, self.wall())
+        return NO_NEED
+
     def pick(self, avoid: str | None = None, model: str = "", tokens: float = 0, *,
              affinity: Affinity | None = None, patient: bool = True) -> Pick:
         """The key for the next attempt at `model`, as this process alone decides it; `avoid`: the key that just
         failed, if another may be used; `tokens`: the request's, estimated (for its quota windows); `affinity`: the
         request's conversation (rewrite/pool/affinity.py; None: the strategy alone), its bound key picked first
         while it can serve (`patient`: waited for at its max_concurrent)."""
-        need = self.quotas.need(model, tokens, self.wall())
+        need = self.need(model, tokens)
         return self.local.pick(avoid, self.quotas.scope(model), need, affinity, patient)
 
     def prefetch(self, model: str, tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True
                  ) -> Prefetch | None:
         """The first attempt's shared pick for `model`, started now (rewrite/pool/decisions.py, `Prefetch`); None
         without shared state."""
-        need = self.quotas.need(model, tokens, self.wall())
+        need = self.need(model, tokens)
         return self.decisions.prefetch(self.quotas.scope(model), need, affinity, patient)
 
     def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None,
@@ -132,7 +138,7 @@ class KeyPool:
         """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
         by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
         request's pick started earlier, used if it was made for this pool and model."""
-        need = self.quotas.need(model, tokens, self.wall())
+        need = self.need(model, tokens)
         return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need, affinity, patient)
 
     def bind(self, key: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
@@ -169,7 +175,7 @@ class KeyPool:
             checks = tuple(c for c in self.quotas.checks(model, wall, tokens) if c.limit == 0 or c.unit == REQUESTS)
             decisions.books.spend(state, checks, {c.unit: c.amount for c in checks}, wall)
         self.dirty = True
-        return decisions.lease(state, held)
+        return self.local.lease(state, held)  # (whoever picked it: this process's attempts count at its cap)
 
     def returned(self) -> asyncio.Future:
         """A future of the caller's own (cancelling it touches no other waiter), resolved when a lease is given
@@ -180,13 +186,13 @@ class KeyPool:
         """How long until a key may serve `model` again (when `pick` says to wait, or that none is free): as the
         decision that made `pick` saw it, if it was not the pool's alone (a shared pick knows every worker's rests);
         a key over a window a request of `tokens` counts in is back at its reset."""
-        need = self.quotas.need(model, tokens, self.wall())
+        need = self.need(model, tokens)
         return self.decisions.resting(self.quotas.scope(model), pick, need)
 
     def rests_past(self, seconds: float, model: str = "", tokens: float = 0) -> bool:
         """No key may serve `model` within `seconds`: each is out, cooling down, resting after a stall, or over a
         window a request of `tokens` counts in, longer."""
-        need = self.quotas.need(model, tokens, self.wall())
+        need = self.need(model, tokens)
         return self.decisions.rests_past(seconds, self.quotas.scope(model), need)
 
     def record_usage(self, key: str, model: str, tokens: int, cost: float | None, input_tokens: int = 0,
@@ -206,7 +212,8 @@ class KeyPool:
             books.count(state, model, wall, **{n: v for n, v in vars(counts).items() if n != "requests"})
             used = {"tokens": max(0, tokens), "input_tokens": max(0, input_tokens),
                     "output_tokens": max(0, output_tokens), "dollars": cost or 0.0}
-            books.spend(state, self.quotas.checks(model, wall, caps_only=True), used, wall)
+            if self.quotas.caps:  # (what an answer used counts in the caps alone: the vendor's windows it reports)
+                books.spend(state, self.quotas.checks(model, wall, caps_only=True), used, wall)
             self.dirty = True
 
     def reported(self, key: str, model: str, windows: Iterable[Window]) -> None:

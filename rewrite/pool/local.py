@@ -1,4 +1,5 @@
-"""A pool's decisions made by this process alone, on the pool's own `KeyState`s (rewrite/pool/decisions.py).
+"""A pool's decisions made by this process alone, on the pool's own `KeyState`s (rewrite/pool/decisions.py), and
+its books (`LocalBooks`: rests in those states, conversations in its `Bindings`).
 
 A key is ready for `model` when it is neither out, nor resting for it (or whole), nor resting after a stall; free
 when it is also below its max_concurrent. The strategy chooses among the free keys (not the one that just failed,
@@ -22,13 +23,39 @@ import time
 from collections.abc import Callable
 
 from rewrite.pool import windows
-from rewrite.pool.affinity import BOUND, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity
-from rewrite.pool.bindings import Bindings
-from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Prefetch, Resting
+from rewrite.pool.affinity import BOUND, COMPACTED, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity, Binding
+from rewrite.pool.decisions import Books, Decisions, Held, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState, Rest
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.strategies import strategy_named
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
+
+PURGE_AT = 4096  # bindings kept before the expired ones are looked for (then twice as many as are live)
+PURGE_LIVE_AT = 64  # a key's conversations kept before its expired ones are looked for (likewise)
+
+
+class Lease:
+    """One attempt's hold on a key (its max_concurrent counts it, `KeyState.in_flight`), and the slot a shared pick
+    took (`held`), given back exactly once (a context manager)."""
+
+    __slots__ = ("_decisions", "held", "state")
+
+    def __init__(self, decisions: LocalDecisions | None, state: KeyState | None, held: Held | None = None) -> None:
+        self._decisions, self.state, self.held = decisions, state, held
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        decisions, self._decisions = self._decisions, None
+        held, self.held = self.held, None
+        if decisions is not None and self.state is not None:
+            decisions.release(self.state)
+        if held is not None:
+            held.release()
 
 
 class LocalDecisions(Decisions):
@@ -37,6 +64,7 @@ class LocalDecisions(Decisions):
     def __init__(self, states: list[KeyState], strategy: str, line: StateLine,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.states = states
+        self.alone = len(states) == 1  # a pool of one key takes it without asking the strategy
         self.strategy = strategy_named(strategy)(states, wall)
         self.line = line  # the log line, told when a key's state changes
         self.clock, self.wall = clock, wall
@@ -49,7 +77,8 @@ class LocalDecisions(Decisions):
     def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
              patient: bool = True) -> Pick:
         now = self.clock()
-        self.line.due(now)
+        if now >= self.line.next_change:  # (a rest ended since: the log's line says so)
+            self.line.changed(now)
         over = self._over(need)
         passed = tuple((s.secret, w) for s, w in over.items())
         ready = [s for s in self.states if s.slow_until <= now and s.rest_until(model, now) <= now and s not in over]
@@ -64,6 +93,8 @@ class LocalDecisions(Decisions):
                     return Pick(None, busy=True, passed=passed, **tags)
                 return self.chosen(b, wait, need=need, passed=passed, **tags)
         if free:
+            if self.alone:  # (a pool of one key: nothing to choose, no order to keep; the pick script says the same)
+                return self.chosen(free[0], 0.0, need=need, passed=passed, **tags)
             candidates = [s for s in free if s.secret != avoid] or free
             choice = self.strategy.choose(self._placed(candidates, need) if affinity is not None else candidates)
             return self.chosen(choice, 0.0, need=need, passed=passed, **tags)
@@ -163,10 +194,12 @@ class LocalDecisions(Decisions):
     # -- leases ----------------------------------------------------------------------------------------------
 
     def lease(self, state: KeyState, held: Held | None) -> Lease:
+        """Hold the key for one attempt until the lease is released (with `held`, a shared pick's slot)."""
         state.in_flight += 1
         return Lease(self, state, held)
 
     def release(self, state: KeyState) -> None:
+        """A lease of the key ended (called by `Lease.release`, once): its waiters are told."""
         state.in_flight -= 1
         waiters, self._waiters = self._waiters, []
         for w in waiters:
@@ -203,7 +236,7 @@ class LocalBooks(Books):
         self.line.changed(now)
         return True
 
-    # -- conversations (rewrite/pool/bindings.py) --------------------------------------------------------------
+    # -- conversations (`Bindings`) ---------------------------------------------------------------------------
 
     def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
         self.bindings.bind(self.index[id(state)], affinity, conversation, extra, self.wall())
@@ -224,3 +257,91 @@ class LocalBooks(Books):
 
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
         """(The pool's own `KeyState.usage` is all there is to count in.)"""
+
+
+class Bindings:
+    """A pool's conversation bindings as this process alone keeps them (rewrite/pool/affinity.py says what they are):
+    id -> `Binding` (the key by its index in the pool, until when on the wall clock), and per key its live
+    conversations, name -> until. Expired ones are dropped lazily, when a dict has grown past its bound (then twice
+    the live ones): a bind costs the same however many conversations its key holds. Persisted with the pool
+    (rewrite/pool/persistence.py): each binding's key by its fingerprint id, never its index or secret."""
+
+    def __init__(self, keys: int) -> None:
+        self.ids: dict[str, Binding] = {}
+        self.conversations: list[dict[str, float]] = [{} for _ in range(keys)]  # per key: name -> until (wall)
+        self._purge_at = PURGE_AT
+        self._purge_live_at = [PURGE_LIVE_AT] * keys
+
+    def lookup(self, affinity: Affinity, wall: float) -> tuple[Binding, bool] | None:
+        """The binding of the first id looked up that is live and names a key of the pool, and whether the request
+        is a compaction (found by its session only, its history far shorter than the bound turn's); the request's
+        pin holder in its place when it names another key (under that binding's name)."""
+        found = None
+        for i in affinity.lookup:
+            b = self.ids.get(i)
+            if b is not None and b.until > wall and 0 <= b.key < len(self.conversations):
+                found = b, i == affinity.session and affinity.depth < COMPACTED * b.depth
+                break
+        holder = affinity.holder
+        if holder is None or not 0 <= holder < len(self.conversations) or (found and found[0].key == holder):
+            return found
+        return Binding(holder, math.inf, found[0].name if found else affinity.name, affinity.depth), False
+
+    def bind(self, index: int, affinity: Affinity, conversation: str, extra: tuple[str, ...], wall: float) -> None:
+        until = wall + affinity.ttl
+        binding = Binding(index, until, conversation, affinity.depth)
+        for i in (*affinity.bind, *extra):
+            self.ids[i] = binding
+        for n, live in enumerate(self.conversations):
+            if n != index:
+                live.pop(conversation, None)
+        live = self.conversations[index]
+        live[conversation] = until
+        if len(live) > self._purge_live_at[index]:
+            for name in [n for n, u in live.items() if u <= wall]:
+                del live[name]
+            self._purge_live_at[index] = max(PURGE_LIVE_AT, 2 * len(live))
+        if len(self.ids) > self._purge_at:
+            self.ids = {i: b for i, b in self.ids.items() if b.until > wall}
+            self._purge_at = max(PURGE_AT, 2 * len(self.ids))
+
+    def unbind(self, index: int, affinity: Affinity) -> None:
+        names = {affinity.name}
+        for i in (*affinity.lookup, *affinity.bind):
+            b = self.ids.get(i)
+            if b is not None and b.key == index:
+                del self.ids[i]
+                names.add(b.name)
+        for name in names:
+            self.conversations[index].pop(name, None)
+
+    def live(self, index: int, wall: float) -> int:
+        return sum(1 for u in self.conversations[index].values() if u > wall)
+
+    # -- persistence -------------------------------------------------------------------------------------------
+
+    def export(self, ids: list[str], wall: float) -> dict[str, object]:
+        """The live bindings and conversations, keys by fingerprint id (`ids`, in config order)."""
+        return {"ids": {i: [ids[b.key], b.until, b.name, b.depth] for i, b in self.ids.items() if b.until > wall},
+                "live": {ids[n]: {c: u for c, u in live.items() if u > wall}
+                         for n, live in enumerate(self.conversations) if live}}
+
+    def restore(self, record: object, ids: list[str], wall: float) -> None:
+        """Continue from `export`; what does not parse, is past, or names a key no longer configured is ignored."""
+        if not isinstance(record, dict):
+            return
+        index = {fp: n for n, fp in enumerate(ids)}
+        kept = record.get("ids")
+        for i, b in (kept.items() if isinstance(kept, dict) else ()):
+            if (isinstance(b, list) and len(b) == 4 and b[0] in index and _time(b[1]) > wall
+                    and isinstance(b[2], str) and isinstance(b[3], int)):
+                self.ids[str(i)] = Binding(index[b[0]], float(b[1]), b[2], b[3])
+        live = record.get("live")
+        for fp, names in (live.items() if isinstance(live, dict) else ()):
+            if fp in index and isinstance(names, dict):
+                self.conversations[index[fp]].update({str(c): float(u) for c, u in names.items() if _time(u) > wall})
+
+
+def _time(value: object) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else -math.inf  # type: ignore[arg-type]

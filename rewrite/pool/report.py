@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from rewrite.pool.counters import Counts
+from rewrite.pool.key_state import Counts
 from rewrite.pool.state_line import active_rests, state_text
 
 if TYPE_CHECKING:

@@ -49,22 +49,19 @@ def summary(name: str, states: list[KeyState], now: float, wall: float) -> str:
 
 class StateLine:
     """The log's summary line of a pool, written once each time a key's state (or the models it rests for) changes:
-    when told (`changed`), and when a rest has ended by the time of a pick (`due`)."""
+    when told (`changed`), and when a rest has ended by the time of a pick (which reads `next_change`, a plain
+    attribute: a pick calls `changed` only then)."""
 
     def __init__(self, name: str, states: list[KeyState], wall: Callable[[], float] = time.time) -> None:
         self.name, self.states, self._wall = name, states, wall
         self._shown: tuple = ()  # the key states last logged
-        self._next_change = math.inf  # when the soonest rest ends
-
-    def due(self, now: float) -> None:
-        if now >= self._next_change:
-            self.changed(now)
+        self.next_change = math.inf  # when the soonest rest ends (monotonic clock)
 
     def changed(self, now: float) -> None:
         shown = tuple((s.state(now), tuple(sorted(s.active_rests(now)))) for s in self.states)
         ends = [r.until for s in self.states for r in s.rests.values() if r.until > now]
         ends += [s.slow_until for s in self.states if s.slow_until > now]
-        self._next_change = min(ends, default=math.inf)
+        self.next_change = min(ends, default=math.inf)
         if shown != self._shown:
             if self._shown or any(state != "ready" for state, _ in shown):
                 logger.info("rotator: %s", summary(self.name, self.states, now, self._wall()))

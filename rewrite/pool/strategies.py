@@ -2,7 +2,9 @@
 
 A strategy sees only keys that may be used now (not resting, below their max_concurrent, not the key that just
 failed when there is another), in config order, and picks one. What it remembers between picks is its position,
-saved with the pool's state by key fingerprint (rewrite/state/records.py), so it survives a restart.
+saved with the pool's state by key fingerprint (rewrite/state/records.py), so it survives a restart. A pool of one key
+takes that key without asking its strategy (rewrite/pool/local.py, and the pick script alike: its position is not
+moved).
 """
 
 from __future__ import annotations

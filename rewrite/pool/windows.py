@@ -14,7 +14,8 @@ a cap counts the tokens and dollars of each answer's usage. A request's `Need` l
 (`Check`s) and what it is expected to spend of each. A key whose window has been used and has less left
 than that is passed over until the window's reset (a window untouched takes any request: one larger than the
 whole window could never be sent otherwise). Times are epoch seconds on the wall clock: a vendor's reset is a time
-of day, a cap's period a calendar one.
+of day, a cap's period a calendar one. A pool with no cap, whose answers have reported no window yet and which shares
+no worker's windows, has none to check: its requests' `Need` is empty (`KeyPool.need`), and nothing here runs.
 
 Both implementations of the pool's decisions make the same checks: rewrite/pool/local.py with the functions here,
 rewrite/state/redis/window_scripts.py in the pick script.
@@ -23,7 +24,7 @@ rewrite/state/redis/window_scripts.py in the pick script.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -164,15 +165,16 @@ class Quotas:
 
     groups: QuotaGroups = NO_GROUPS
     caps: list[Cap] = field(default_factory=list)
+    # The model's quota group (the model itself when it shares its quota with none; "" for none): what a rate limit
+    # for it rests, and the id of its vendor's windows. (Its groups' own `group`.)
+    scope: Callable[[str], str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.scope = self.groups.group
 
     @classmethod
     def of(cls, groups: QuotaGroups, named: Mapping[str, list[str]], caps: Iterable[CapConfig]) -> Quotas:
         return cls(groups.overridden(named) if named else groups, [Cap.of(c) for c in caps])
-
-    def scope(self, model: str) -> str:
-        """The model's quota group (the model itself when it shares its quota with none): what a rate limit for it
-        rests, and the id of its vendor's windows."""
-        return self.groups.group(model) if model else model
 
     def checks(self, model: str, wall: float, tokens: float = 0.0, caps_only: bool = False) -> tuple[Check, ...]:
         """The windows that count a request at `model`, and what one of `tokens` (estimated) spends of each (the

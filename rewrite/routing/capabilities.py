@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from fnmatch import fnmatchcase
+from typing import Any
 
 from protocols.capabilities import Capabilities, overridden
 from protocols.registry import model_capabilities
@@ -16,7 +17,8 @@ MAX_REMEMBERED = 1024  # models whose capabilities are kept (model names come fr
 
 class ModelTable:
     """`families`: a platform's, whose host serves several vendors' models (Vertex's Gemini and Claude): a model its
-    own family's table does not know is looked up in theirs."""
+    own family's table does not know is looked up in theirs. `crossings`: what every request translated for one
+    of its models carries, by (client protocol, upstream protocol, model), kept by rewrite/routing/targets.py."""
 
     def __init__(self, provider: str, family: str, overrides: dict[str, dict] | None = None,
                  families: tuple[str, ...] = ()) -> None:
@@ -24,6 +26,7 @@ class ModelTable:
         self.others = tuple(f for f in families if f != family)
         self.overrides = [(glob.lower(), columns) for glob, columns in (overrides or {}).items() if columns]
         self._known: dict[str, Capabilities] = {}
+        self.crossings: dict[tuple[str, str, str], Any] = {}  # (targets.Crossing: targets imports this module)
 
     def get(self, model: str) -> Capabilities:
         caps = self._known.get(model)

@@ -13,7 +13,6 @@ from rewrite.config import Config
 from rewrite.providers import Provider, build, is_glob
 from rewrite.providers.credentials import CredentialStyle
 from rewrite.routing.routes import Routes, Target
-from rewrite.routing.targets import plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +112,7 @@ class Router:
 
     def targets(self, called: Provider, model: str) -> list[tuple[Provider, Target]]:
         """The providers that serve `model` asked of `called`, in the order they are tried."""
-        return plan(self.routes.targets_for(model, called.name), self.provider_named, called) or [
+        return _plan(self.routes.targets_for(model, called.name), self.provider_named, called) or [
             (called, Target(called.name))]
 
     def pooled(self, route: Route, path: str, body: bytes | None) -> list[Provider]:
@@ -157,3 +156,13 @@ def _falls_back(path: str) -> Registration | None:
 
 def _bare(target: str) -> str:
     return target.partition("?")[0].rstrip("/")
+
+
+def _plan(targets: tuple[Target, ...], by_name, called: Provider) -> list[tuple[Provider, Target]]:
+    """The providers of `targets`, in order (a name no provider has is left out: the config check refuses it)."""
+    out = []
+    for t in targets:
+        provider = called if t.provider == called.name else by_name(t.provider)
+        if provider is not None:
+            out.append((provider, t))
+    return out

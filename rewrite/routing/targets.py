@@ -18,16 +18,17 @@ from functools import partial
 import protocols
 import protocols.translate as translate
 from protocols.base import Aggregator, Protocol, Repairer
+from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.sse import dumps, format_event, load_object
-from protocols.translate import Decoder, StreamFolder, StreamTranslator
-from protocols.translate.base import MALFORMED
+from protocols.translate import Decoder, StreamFolder, StreamTranslator, Translator
+from protocols.translate.base import MALFORMED, TappedDecoder, TranslationError, across_vendors
 from protocols.unified import Answer, Request, ToolIds
 from protocols.unified_stream import AnswerBuilder
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
 from rewrite.providers import Provider
-from rewrite.routing.routes import Target
+from rewrite.routing.capabilities import MAX_REMEMBERED
 from rewrite.upstream.client import request_headers
 
 # Client headers a translated request keeps: the rest belong to the client's vendor (versions, betas, telemetry).
@@ -119,6 +120,8 @@ class Leg:
     answer: Answer | None = None  # a whole answer, set at once (a translated non-stream answer)
     asked: dict | None = None  # the client's body, as the conversation hooks were given it for this leg
     record: dict = field(default_factory=dict)  # what the flow records of this target
+    # A generation call's adapters (rewrite/adapters/): its provider's and its model's, looked up once (adapters_of).
+    adapters: AdapterChain = EMPTY_CHAIN
     # A subscription login's signed body, on the login itself: it goes upstream byte for byte, nothing rewrites it.
     sealed: bool = False
 
@@ -174,7 +177,7 @@ class Leg:
 def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, path: str, query: str,
                body: dict, asked: str) -> Leg:
     """A target speaking the client's protocol: the client's request, with the target's model if it differs."""
-    leg = Leg(provider, model, proto, called, path, query, body)
+    leg = Leg(provider, model, proto, called, path, query, body, adapters=adapters_of(provider, model))
     if model != asked:
         leg.unchanged = False
         if proto.model_in_path:
@@ -186,18 +189,50 @@ def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, pa
     return leg
 
 
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """What every request of one protocol translated for one model of a provider that speaks another carries: both
+    translators, the model's capabilities, the headers its protocol wants for it, its endpoints. Made the first time
+    the model is asked for in that protocol (`crossing`), and kept in the provider's model table, which the config
+    builds."""
+
+    client: Translator
+    upstream: Translator
+    # (of the model the host is asked for: a `rename_model` adapter renames it after translation)
+    caps: Capabilities
+    headers: tuple[tuple[str, str], ...]  # the upstream protocol's `required_headers`, with the model's values
+    endpoints: tuple[tuple[str, str], tuple[str, str]]  # (path, query) of a call not a stream, and of a stream
+    same_family: bool  # one vendor family speaks both (the client's end-user id may go)
+
+
+def crossing(provider: Provider, model: str, client: Protocol, upstream: Protocol) -> Crossing:
+    """The `Crossing` of `client`'s requests for `model` at `provider`, which speaks `upstream`."""
+    table = provider.models
+    assert table is not None  # (every provider has one: Provider.__post_init__)
+    key = (client.name, upstream.name, model)
+    found = table.crossings.get(key)
+    if found is None:
+        caps = table.get(adapters_of(provider, model).model_sent(model))
+        speaks = protocols.registered(upstream.name)
+        headers = tuple((name, value) for name, column in speaks.required_headers
+                        if (value := getattr(caps, column)))
+        ends = speaks.translator.endpoint
+        found = Crossing(protocols.registered(client.name).translator, speaks.translator, caps, headers,
+                         (ends(model, False), ends(model, True)), client.family == upstream.family)
+        if len(table.crossings) < MAX_REMEMBERED:  # (model names come from clients)
+            table.crossings[key] = found
+    return found
+
+
 class Translation:
     """A request of the client's protocol put to a target of another, and the way back."""
 
-    def __init__(self, client: Protocol, leg: Leg, request: Request) -> None:
-        # (a translated leg is a generation call to a built provider: its protocol and model table are known)
-        assert leg.protocol is not None and leg.provider.models is not None
-        self.client = client.name
-        self.upstream = leg.protocol.name
+    def __init__(self, crossing: Crossing, leg: Leg, request: Request) -> None:
+        self.crossing = crossing
+        self.client = crossing.client.name
+        self.upstream = crossing.upstream.name
         self.request = request  # the client's request, unified (the encoders answer it)
         self.model = leg.model
-        # (the capabilities of the model the host is asked for: a `rename_model` adapter renames it after translation)
-        self.caps = leg.provider.models.get(chain_for(leg.provider, leg.model).model_sent(leg.model))
         self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
         self.ids = ToolIds()
         self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine
@@ -212,35 +247,35 @@ class Translation:
             request = dataclasses.replace(request, messages=[dataclasses.replace(m, parts=list(m.parts))
                                                              for m in request.messages])
             hooks.translated(leg, request)
-        body, self.fitted = translate.request_from_ir(self.upstream, request, self.caps)
-        path, query = translate.get(self.upstream).endpoint(self.model, stream)
+        crossing = self.crossing
+        body, self.fitted = crossing.upstream.fitted_request(request, crossing.caps)
+        path, query = crossing.endpoints[stream]
         return path, query, body
 
     def headers(self, client_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         headers = [(n, v) for n, v in request_headers(client_headers) if n.lower() in TRANSLATED_KEEP]
         headers.append(("content-type", "application/json"))
-        if (required := protocols.registered(self.upstream).required_headers) is not None:
-            headers.extend(required(self.caps))
+        headers.extend(self.crossing.headers)
         return headers
 
     def repairer(self, answers: AnswerBuilder | None) -> Repairer:
         decoder = self._decoder(answers)
-        return StreamTranslator(decoder, translate.get(self.client).encoder(self.request, int(time.time())))
+        return StreamTranslator(decoder, self.crossing.client.encoder(self.request, int(time.time())))
 
     def folder(self, answers: AnswerBuilder | None) -> Aggregator:
-        return StreamFolder(self._decoder(answers), translate.get(self.client), self.request)
+        return StreamFolder(self._decoder(answers), self.crossing.client, self.request)
 
     def _decoder(self, answers: AnswerBuilder | None) -> Decoder:
-        decoder = translate.get(self.upstream).decoder(self.ids)
+        decoder = self.crossing.upstream.decoder(self.ids)
         return decoder if answers is None else TappedDecoder(decoder, answers)
 
     def answer(self, body: dict, leg: Leg) -> dict:
         """A non-stream answer of the target, for the client. TranslationError if it is not one."""
         try:
-            unified = translate.get(self.upstream).answer_to_ir(body, self.ids)
-            answer = translate.get(self.client).answer_from_ir(unified, self.request)
+            unified = self.crossing.upstream.answer_to_ir(body, self.ids)
+            answer = self.crossing.client.answer_from_ir(unified, self.request)
         except MALFORMED as e:
-            raise translate.TranslationError(f"malformed {self.upstream} answer: {type(e).__name__}: {e}") from None
+            raise TranslationError(f"malformed {self.upstream} answer: {type(e).__name__}: {e}") from None
         if leg.wants_answer:
             leg.answer = unified
         return answer
@@ -249,30 +284,15 @@ class Translation:
         return translate.translate_error(status, body, self.client)
 
 
-def translated_leg(provider: Provider, model: str, upstream: Protocol, called: bool, client: Protocol,
-                   request: Request) -> Leg:
-    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False)
-    leg.translation = Translation(client, leg, request)
+def translated_leg(provider: Provider, model: str, upstream: Protocol, called: bool, crossing: Crossing,
+                   request: Request, forwards_user_id: bool = False) -> Leg:
+    """A target speaking `upstream`, another protocol than the client's (`crossing`), asked `request`, the client's
+    unified, as it may travel there (`across_vendors`: the client's end-user id stays with its vendor family unless
+    `forwards_user_id`)."""
+    request = across_vendors(request, crossing.same_family, forwards_user_id)
+    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False, adapters=adapters_of(provider, model))
+    leg.translation = Translation(crossing, leg, request)
     return leg
-
-
-class TappedDecoder(Decoder):
-    """A decoder whose unified events also build the answer a hook is given."""
-
-    def __init__(self, decoder: Decoder, answers: AnswerBuilder) -> None:
-        self.decoder, self.answers = decoder, answers
-
-    def feed(self, event: Event):
-        events = self.decoder.feed(event)
-        for e in events:
-            self.answers.feed(e)
-        return events
-
-    def close(self):
-        events = self.decoder.close()
-        for e in events:
-            self.answers.feed(e)
-        return events
 
 
 def adapted_event(adapters: AdapterChain, event: Event) -> Event:
@@ -354,20 +374,15 @@ def parse_json(data: bytes) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def plan(targets: tuple[Target, ...], by_name, called: Provider) -> list[tuple[Provider, Target]]:
-    """The providers of `targets`, in order (a name no provider has is left out: the config check refuses it)."""
-    out = []
-    for t in targets:
-        provider = called if t.provider == called.name else by_name(t.provider)
-        if provider is not None:
-            out.append((provider, t))
-    return out
-
-
 def adapted(leg: Leg, path: str, body: dict, headers: list[tuple[str, str]]):
     """The target's adapter chain on a translated request: (path, body, headers); a renamed model moves into the
     path too, for a protocol that names it there."""
-    chain = chain_for(leg.provider, leg.model)
-    if not chain:
+    if not leg.adapters.adapters:
         return path, body, headers
-    return chain.apply_to_path(path, body, headers, leg.model, leg.protocol)
+    return leg.adapters.apply_to_path(path, body, headers, leg.model, leg.protocol)
+
+
+def adapters_of(provider: Provider, model: str) -> AdapterChain:
+    """The adapters a generation call to `provider` for `model` gets: none, without looking them up, for a provider
+    whose config names none (ProviderAdapters.configured, decided once per config)."""
+    return chain_for(provider, model) if provider.adapters.configured else EMPTY_CHAIN

@@ -12,7 +12,7 @@ import httpx
 
 from rewrite.intake.big_json import Upload
 from rewrite.upstream.egress import EgressProxy
-from rewrite.upstream.outgoing import Outgoing, outgoing
+from rewrite.upstream.framing import Outgoing, outgoing
 from rewrite.upstream.transport import LeanTransport
 
 # Headers that belong to one connection, or that httpx sets itself (it decodes content-encoding for us).

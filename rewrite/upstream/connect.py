@@ -13,7 +13,7 @@ import httpx
 
 from rewrite.internals import PushingProtocol, PushingReader
 from rewrite.upstream.egress import EgressProxy, open_tunnel
-from rewrite.upstream.outgoing import Origin
+from rewrite.upstream.framing import Origin
 
 
 class Closing(Protocol):

@@ -23,13 +23,20 @@ from rewrite.intake.big_json import Upload
 from rewrite.internals import PushingReader, buffered, take_buffered
 from rewrite.upstream.connect import connect
 from rewrite.upstream.egress import EgressProxy
-from rewrite.upstream.framing import ChunkedDecoder, Headers, body_framing, parse_head
-from rewrite.upstream.outgoing import Origin, Outgoing, from_httpx, wire_head
+from rewrite.upstream.framing import (
+    ChunkedDecoder,
+    Headers,
+    Origin,
+    Outgoing,
+    body_framing,
+    from_httpx,
+    parse_head,
+    wire_head,
+)
 
 IDLE_EXPIRY = 30.0  # seconds an idle connection is kept: below the keep-alive timeouts vendors use
 MAX_IDLE_PER_ORIGIN = 64
 READ_SIZE = 65536
-_CRLF = b"\r\n"
 # The egress proxy's refusal of an absolute-form request (its answer comes where the vendor's would).
 PROXY_AUTH_REQUIRED = 407
 
@@ -181,7 +188,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def _read_head(self, conn: _Connection, reused: bool) -> tuple[int, bytes, Headers]:
         while True:
             try:
-                head = await conn.reader.readuntil(_CRLF + _CRLF)
+                head = await conn.reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError as e:
                 if reused and not e.partial:
                     raise _Stale from e

@@ -4,11 +4,11 @@ body translated to the others), beside `json.loads` of the same body, which a re
 the engine. Bodies of 4 MiB and more are read in the body parser's worker (rewrite/intake/big_json.py: EvidenceAsk),
 off the event loop: their figure is the worker's CPU, not the loop's.
 
-The affinity lookup (rewrite/pool/affinity.py) is what a request of a pool with affinity on costs beyond one without:
-the evidence read, `affinity_of` (its ids) and the pick's lookup of those ids among the pool's bindings (`BINDINGS`
-live ones, as a busy pool holds). Its figure is set against `json.loads` of the same body in the same run (the
-baseline: what the engine already pays for a request of that size), as a ratio, so that runs on machines of other
-speeds compare; the goal is in microseconds at 1 MiB.
+The affinity lookup (rewrite/plugins/affinity/, rewrite/pool/affinity.py) is what a request of a pool with affinity
+on costs beyond one without: the evidence read, `affinity_of` (its ids) and the pick's lookup of those ids among the
+pool's bindings (`BINDINGS` live ones, as a busy pool holds). Its figure is set against `json.loads` of the same body
+in the same run (the baseline: what the engine already pays for a request of that size), as a ratio, so that runs on
+machines of other speeds compare; the goal is in microseconds at 1 MiB.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import protocols
 from bench_lib.agent import agent_body
 from protocols.registry import cache_minimum
 from protocols.translate import translate_request
-from rewrite.pool.affinity import Affinity, affinity_of
-from rewrite.pool.bindings import Bindings
+from rewrite.plugins.affinity import affinity_of
+from rewrite.pool.affinity import Affinity
+from rewrite.pool.local import Bindings
 
 NAMES = ("anthropic_messages", "openai_chat", "openai_responses", "gemini")
 MODELS = {"anthropic_messages": "claude-opus-4-8", "openai_chat": "gpt-5.5", "openai_responses": "gpt-5.5",
@@ -48,8 +49,8 @@ def _cpu_us(fn, budget_s: float) -> float:
 
 
 def _bindings(count: int, keys: int = 3) -> Bindings:
-    """A pool's bindings (rewrite/pool/bindings.py): `count` other conversations, each bound to one of `keys` keys
-    for an hour."""
+    """A pool's bindings (rewrite/pool/local.py `Bindings`): `count` other conversations, each bound to one of `keys`
+    keys for an hour."""
     bindings, wall = Bindings(keys), time.time()
     for n in range(count):
         other = Affinity((), (f"l:{CLIENT}:{n:016x}",), f"l:{CLIENT}:{n:016x}", 3600.0, 10)

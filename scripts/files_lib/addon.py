@@ -72,8 +72,10 @@ class FilesPerRequest:
             return
         self.profile.stop()
         status = flow.response.status_code if flow.response is not None else None
+        trail = (flow.metadata.get("rotator") or {}).get("trail") or []
         record = {"files": self.profile.files(), "status": status,
-                  "error": str(flow.error) if flow.error is not None else None}
+                  "error": str(flow.error) if flow.error is not None else None,
+                  "taken": [step.get("why", "") for step in trail]}  # (why each attempt's key was taken)
         OUT.with_suffix(".part").write_text(json.dumps(record, indent=1))
         OUT.with_suffix(".part").replace(OUT)
 

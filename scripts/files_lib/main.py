@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -34,7 +33,6 @@ ANTHROPIC_MODEL = "claude-sonnet-4-5"
 # A system prompt of about 4 000 tokens (bytes / 4), well over every model's shortest cacheable prompt (1 024 tokens
 # for OpenAI's): with a pool of two keys, the conversation is read and bound.
 LONG_SYSTEM = " ".join(f"rule{i}: answer in plain words, cite file names, keep diffs small." for i in range(250))
-AFFINITY_NOTE = re.compile(r"rotator: \S+ [0-9a-f]+: affinity: (.*)")
 
 
 @dataclass
@@ -75,7 +73,7 @@ class Result:
     scenario: Scenario
     files: list[str] = field(default_factory=list)
     functions: dict[str, list[str]] = field(default_factory=dict)  # each file's functions that ran
-    affinity: list[str] = field(default_factory=list)  # the affinity notes the measured request's log lines hold
+    affinity: list[str] = field(default_factory=list)  # why the measured request's keys were taken (its trail)
     problem: str = ""
 
     def as_json(self) -> dict:
@@ -133,7 +131,6 @@ def measure(scenario: Scenario, vport: int, workdir: Path) -> Result:
         if why:
             result.problem = f"{why}: {tail(proc.log, 600)}"
             return result
-        log_start = proc.log.stat().st_size
         converse(port, cafile, scenario)
         deadline = time.monotonic() + 10
         while not out.exists() and time.monotonic() < deadline:
@@ -147,10 +144,9 @@ def measure(scenario: Scenario, vport: int, workdir: Path) -> Result:
         result.files = project_files(list(ran), str(ROOT))
         if record["status"] != 200 or record["error"]:
             result.problem = f"the measured request: status {record['status']}, error {record['error']}"
-        lines = proc.log.read_bytes()[log_start:].decode(errors="replace").splitlines()
-        result.affinity = [m.group(1) for m in map(AFFINITY_NOTE.search, lines) if m]
+        result.affinity = record.get("taken") or []
         if scenario.expect_affinity and not any("bound" in a for a in result.affinity):
-            result.problem = f"affinity not engaged (notes: {result.affinity})"
+            result.problem = f"affinity not engaged (its trail: {result.affinity})"
     except (RuntimeError, httpx.HTTPError) as e:
         result.problem = f"{type(e).__name__}: {e}; log: {tail(proc.log, 600)}"
     finally:

@@ -191,7 +191,7 @@ async def run(
     request = LoopbackRequest("POST", path + (f"?{query}" if query else ""),
                               [("content-type", "application/json"), ("authorization", "Bearer client")],
                               json.dumps(body).encode() if raw_body is None else raw_body)
-    job = Job("job-0001", route)
+    job = Job("job-0001", route, route.provider)
     responder = FakeResponder()
     resume_for = cfg.resume_for if resume is not None else None
     # `plugins`: plug-in classes of the test's, engaged after the registered ones; they (and, with `hedging`, the

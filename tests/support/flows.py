@@ -19,14 +19,36 @@ def read_vendor_flows(path: Path) -> list:
     return [flow for flow in read_flows(path) if flow.request.pretty_host in VENDOR_HOSTS]
 
 
+# How the decision trail (rewrite/plugins/trail.py) words why a key was taken, and a short name for each.
+TAKEN = (("the conversation is bound to it (", "bound: "), ("a hard pin: its account holds the conversation's ", "bound: "),
+         ("a new conversation", "new"), ("the conversation moved here", "moved"),
+         ("the conversation was compacted", "compaction"))
+
+
+def taken(trail: list[dict]) -> list[str]:
+    """Why each attempt's key was taken, as a decision trail says it: "bound: <what bound it>" (its lineage, a
+    session, a pin), "new", "moved", "compaction", or "strategy" (no conversation in play)."""
+    out = []
+    for record in trail:
+        why = record["why"]
+        out.append(next((c + why[len(w):].rstrip(")") if c.endswith(": ") else c for w, c in TAKEN
+                         if why.startswith(w)), "strategy"))
+    return out
+
+
+def bound_by(flow) -> list[str]:
+    """Why each attempt's key was taken for the flow's conversation, as its trail says it (`taken`)."""
+    return taken((flow.metadata.get("rotator") or {}).get("trail") or [])
+
+
 def chosen(flow) -> list[str]:
-    """Why the flow's key was chosen for its conversation, one reason per pick (its `affinity` notes: bound, new,
-    moved, compaction); none for a request of no conversation, or with affinity off."""
-    events = (flow.metadata.get("rotator") or {}).get("events") or []
-    return [e.get("why") for e in events if e.get("kind") == "affinity"]
+    """Why the flow's key was chosen for its conversation, one reason per attempt (bound, new, moved, compaction), as
+    its decision trail says it; none for a request of no conversation, or with affinity off."""
+    return [why.partition(":")[0] for why in bound_by(flow) if why != "strategy"]
 
 
 def affinity_notes(flow) -> list[str]:
-    """The flow's `affinity` notes as it shows them ("key sk-p…ol-1: bound: lineage")."""
+    """The flow's `affinity` notes as it shows them ("key sk-p…ol-1: moved: key failed"): a conversation that left
+    its key, or was placed anew after a compaction."""
     events = (flow.metadata.get("rotator") or {}).get("events") or []
     return [e.get("detail", "") for e in events if e.get("kind") == "affinity"]

@@ -24,6 +24,7 @@ import pytest
 
 from tests.support import stand_ins
 from tests.support.fake_vendor import FakeVendor
+from tests.support.flows import chosen
 from tests.support.harness import ADDON, REPO, Rotator, merge
 
 AGENTS = REPO / ".cache" / "agents"
@@ -239,10 +240,11 @@ def side_calls(proxy: Rotator) -> list[str]:
 
 def carried_on(first, second, provider: str) -> None:
     """The saved flows of a plan carried on by a pool: the first left the exhausted login for `provider`'s pool
-    (whose key was chosen for the conversation, new to it: the affinity note says so), the second did not ask the
+    (whose key was chosen for the conversation, new to it: its decision trail says so), the second did not ask the
     login again."""
     rotator = first.metadata["rotator"]
-    assert [n["kind"] for n in rotator["events"]] == ["fallback", "affinity"]
+    assert [n["kind"] for n in rotator["events"]] == ["fallback"]
+    assert chosen(first) == ["new"]
     assert rotator["provider"] == provider
     assert "was not asked (plan exhausted until" in second.metadata["rotator"]["events"][0]["detail"]
 

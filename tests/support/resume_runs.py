@@ -56,7 +56,7 @@ def cut_and_resume(protocol: str, first: bytes, k: int, continuation: bytes | No
                    request: dict | None = None, seam: Callable[[Delivered], Seam] | None = None) -> Run:
     """`first` cut after its k-th event; then `continuation` (if any) spliced on, through `seam` (of what was
     delivered; else a plain one, `exact` or not); the bytes the client received."""
-    resumer = protocols.resume.get(protocol)
+    resumer = protocols.registered(protocol).resumer
     assert resumer is not None
     request = request or {"model": "fake-model", "stream": True}
     repairer = protocols.get(protocol).repairer(request)
@@ -82,7 +82,7 @@ def held_cut_and_resume(protocol: str, first: bytes, k: int, continuation: Calla
     observer and the client's repairer fed what the client was sent, the continuation asked as `method_for` decides
     for a model with `caps`; `continuation(delivered, method)` (the vendor's answer) through a repairer of its own,
     a holder, the splicer and the client's repairer; an honest ending where the seam refused it."""
-    resumer = protocols.resume.get(protocol)
+    resumer = protocols.registered(protocol).resumer
     assert resumer is not None
     proto = protocols.get(protocol)
 
@@ -90,7 +90,10 @@ def held_cut_and_resume(protocol: str, first: bytes, k: int, continuation: Calla
         out = repairer.feed(event)
         return holder.feed(out) if holder is not None else out
 
-    repairer, holder = proto.repairer(request), resumer.holder()
+    def new_holder() -> Holder | None:  # (none: the protocol's calls arrive whole)
+        return resumer.holder() if resumer.holder is not None else None
+
+    repairer, holder = proto.repairer(request), new_holder()
     out = b"".join(held(repairer, holder, event) for event in parse(first)[:k])
     observer, client = resumer.observer(request), proto.repairer(request)
     for event in parse(out):
@@ -103,7 +106,7 @@ def held_cut_and_resume(protocol: str, first: bytes, k: int, continuation: Calla
         return run
     run.method = protocols.resume.method_for(resumer, request, delivered, caps)
     splicer = observer.splicer(seam_for(delivered, run.method, caps))
-    inner, holder = proto.repairer(request), resumer.holder()
+    inner, holder = proto.repairer(request), new_holder()
     for event in parse(continuation(delivered, run.method)):
         spliced = [s for e in parse(held(inner, holder, event)) for s in splicer.feed(e)]
         if splicer.failed:

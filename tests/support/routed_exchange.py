@@ -54,7 +54,7 @@ async def exchange(host: str, path: str, body: dict | bytes, upstream: Upstream,
     settings over the small timeouts here)."""
     rt = router or make_router(config)
     route = rt.route(host, "POST", path.partition("?")[0])
-    job = Job("job-0001", route)
+    job = Job("job-0001", route, route.provider)
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     out = FakeResponder()
     cfg = StreamingConfig(**{"first_token_timeout": 5, "idle_timeout": 5, "heartbeat_interval": 30,

@@ -1,8 +1,8 @@
 """Who pays for each target of a request (rewrite/lifecycle/payer.py): the plug-in that answers the `paying` event
-with a pooled key (`pooled.py`), the client's own subscription login (`login.py`), a cloud platform's (by its
+with a pooled key (`keys.py`), the client's own subscription login (`login.py`), a cloud platform's (by its
 `payer`: `azure.py`, an Azure key at its own resource and deployment; `vertex.py`, a Vertex region, and a service
 account whose tokens Rotator mints; `sigv4`, Bedrock's: each attempt of a pool signed by Rotator in its key's region,
-`signing.py`, else a request its client signed itself, `signed.py`) or the client's own credential (`own.py`).
+`signing.py`, else a request its client signed itself, `signed.py`) or the client's own credential (`keys.py` too).
 Every question of "is this a login" is asked here and answered by the payer it makes."""
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Payer
 from rewrite.plugins.payers.azure import AzureKey
 from rewrite.plugins.payers.google_tokens import Tokens
+from rewrite.plugins.payers.keys import OwnCredential, PooledKey
 from rewrite.plugins.payers.login import PlanLogin
-from rewrite.plugins.payers.own import OwnCredential
 from rewrite.plugins.payers.platform import Keyless
-from rewrite.plugins.payers.pooled import PooledKey
 from rewrite.plugins.payers.signed import ClientSigned
 from rewrite.plugins.payers.signing import SignedKey
 from rewrite.plugins.payers.vertex import Accounts, vertex_payer

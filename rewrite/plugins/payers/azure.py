@@ -7,7 +7,7 @@ from __future__ import annotations
 from protocols.members import with_members
 from protocols.platforms import azure
 from rewrite.lifecycle.payer import Outbound, Ticket
-from rewrite.plugins.payers.pooled import PooledKey
+from rewrite.plugins.payers.keys import PooledKey
 from rewrite.providers.azure import Resource
 
 MODEL_MEMBER = b'"model"'

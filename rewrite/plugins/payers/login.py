@@ -11,7 +11,7 @@ import time
 from protocols.windows import iso
 from rewrite.intake.clients import HeldCredential
 from rewrite.lifecycle.payer import Ticket
-from rewrite.plugins.payers.own import OwnCredential
+from rewrite.plugins.payers.keys import OwnCredential
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import QUOTA_REST, Failure
 from rewrite.pool.key_state import WHOLE_KEY

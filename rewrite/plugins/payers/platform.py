@@ -5,7 +5,7 @@ the platform is not asked (`Keyless`)."""
 from __future__ import annotations
 
 from rewrite.lifecycle.payer import Ask, Ticket
-from rewrite.plugins.payers.own import Departing
+from rewrite.plugins.payers.keys import Departing
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider

@@ -15,7 +15,7 @@ from protocols.vendor_errors import ErrorKind
 from protocols.windows import iso
 from rewrite.intake.clients import HeldCredential
 from rewrite.lifecycle.payer import NO_CREDENTIAL, Ask, Outbound, Ticket
-from rewrite.plugins.payers.own import OwnCredential
+from rewrite.plugins.payers.keys import OwnCredential
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import RESTING, Failure
 from rewrite.pool.signers import SignerBook, SignerState

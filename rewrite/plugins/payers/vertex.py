@@ -25,8 +25,7 @@ from protocols.platforms.google_auth import ServiceAccount, ServiceAccountError
 from rewrite.intake.clients import HeldCredential
 from rewrite.lifecycle.payer import Ask, Outbound, Ticket
 from rewrite.plugins.payers.google_tokens import Tokens
-from rewrite.plugins.payers.own import OwnCredential
-from rewrite.plugins.payers.pooled import PooledKey
+from rewrite.plugins.payers.keys import OwnCredential, PooledKey
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure, KeyRest
 from rewrite.providers import Provider

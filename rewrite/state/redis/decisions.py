@@ -20,7 +20,7 @@ import math
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from rewrite.pool.decisions import Books, Decisions, Held, Lease, Pick, Prefetch, Resting
+from rewrite.pool.decisions import Books, Decisions, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState
 from rewrite.pool.local import LocalBooks, LocalDecisions
 from rewrite.pool.windows import NO_NEED, Check, Need, Tally
@@ -165,19 +165,13 @@ class RedisDecisions(Decisions):
         return self.local.chosen(states[chosen - 1], wait, SharedLease(self.leases, chosen - 1, lease_id),
                                  resting, passed=passed, **tags)
 
-    # -- rests, leases -------------------------------------------------------------------------------
+    # -- rests, the leases' slots --------------------------------------------------------------------------
 
     def resting(self, model: str, pick: Pick | None, need: Need = NO_NEED) -> Resting:
         return pick.resting if pick is not None and pick.resting is not None else self.local.resting(model, None, need)
 
     def rests_past(self, seconds: float, model: str, need: Need = NO_NEED) -> bool:
         return self.local.rests_past(seconds, model, need)
-
-    def lease(self, state: KeyState, held: Held | None) -> Lease:
-        return self.local.lease(state, held)
-
-    def release(self, state: KeyState) -> None:
-        self.local.release(state)
 
     def returned(self) -> asyncio.Future:
         waiter = self.local.returned()

@@ -188,6 +188,7 @@ end
 
 _PICK_END = """
 if #free > 0 then
+  if n == 1 then return lease(free[1], 0) end  -- a pool of one key: the strategy is not asked (rewrite/pool/local.py)
   local others = {}
   for _, k in ipairs(free) do if k.i ~= avoid then table.insert(others, k) end end
   return lease(choose(#others > 0 and others or free), 0)

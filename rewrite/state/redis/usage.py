@@ -1,7 +1,7 @@
 """One pool's usage counters in Redis: counted here, written in batches that are applied once, and read back so
 that each worker shows what all of them did.
 
-Per key, two hashes: `use:<fp>` (each of rewrite/pool/counters.py's counters in all: requests, tokens, cost,
+Per key, two hashes: `use:<fp>` (each of rewrite/pool/key_state.py's counters in all: requests, tokens, cost,
 unpriced, the prompt cache's; and `<model>|<counter>` per model) and `use:<fp>:hour` (`<minute>|<counter>`, minutes
 older than an hour dropped by the write that adds a new one). A counter whose name ends in "cost" counts dollars.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from rewrite.pool.counters import BUCKET, NAMES, WINDOW
+from rewrite.pool.key_state import BUCKET, NAMES, WINDOW
 from rewrite.state.redis import scripts
 from rewrite.state.redis.names import PoolKeys, PoolNames
 
@@ -80,7 +80,7 @@ class UsageBatches:
         self._sending = None
 
     def snapshot(self, index: int, total: dict[bytes, bytes], hour: dict[bytes, bytes]) -> dict:
-        """A key's usage as rewrite/pool/counters.py's `Usage.restore` takes it: what Redis holds, and what this
+        """A key's usage as rewrite/pool/key_state.py's `Usage.restore` takes it: what Redis holds, and what this
         worker counted that Redis does not hold yet."""
         totals: dict[str, float] = {k.decode(): float(v) for k, v in total.items()}
         minutes: dict[str, float] = {k.decode(): float(v) for k, v in hour.items()}
@@ -112,7 +112,7 @@ class SharedUsage:
         self.batches = UsageBatches(keys.names)
 
     def add(self, index: int, model: str, wall: float, amounts: dict[str, float]) -> None:
-        """Add to the key's counters (rewrite/pool/counters.py's), in all, for `model` and for this minute;
+        """Add to the key's counters (rewrite/pool/key_state.py's), in all, for `model` and for this minute;
         written with the next batch."""
         self.batches.add(index, model, wall, amounts)
         if not self.shared.started:

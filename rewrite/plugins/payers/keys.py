@@ -1,4 +1,9 @@
-"""A pooled key (rewrite/pool/): the pool picks each attempt's key (waiting for a lease while every usable key is at
+"""A target's API key: the client's own (`OwnCredential`: sent to the vendor it called as it came, the addon holding
+it meanwhile, rewrite/intake/clients.py; never to another vendor) or one of its provider's pool (`PooledKey`); and
+what any target the client did not call is not sent of the client's headers and body (`Departing`, the base of every
+payer: rewrite/plugins/payers/).
+
+A pooled key (rewrite/pool/): the pool picks each attempt's key (waiting for a lease while every usable key is at
 its max_concurrent; a conversation's bound key waited for up to the ask's `patience`), the key is leased while the
 attempt runs and rested as its answer deserves; the client's credential is replaced by it, never sent beside it."""
 
@@ -12,8 +17,8 @@ from typing import TYPE_CHECKING
 from protocols.base import Protocol
 from rewrite.exchange.clock import Clock
 from rewrite.exchange.job import every_key_resting
-from rewrite.lifecycle.payer import Ask, Outbound, Ticket
-from rewrite.plugins.payers.own import Departing
+from rewrite.intake.clients import HeldCredential
+from rewrite.lifecycle.payer import Ask, Outbound, Payer, Ticket
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 from rewrite.pool.affinity import BOUND, preferring
@@ -21,11 +26,46 @@ from rewrite.pool.keypool import KeyPool, Pick, Resting
 from rewrite.providers import Provider
 from rewrite.providers.credentials import mask
 from rewrite.providers.wire import Wire
+from rewrite.routing.targets import CREDENTIAL_HEADERS
 
 if TYPE_CHECKING:
     from rewrite.pool.decisions import Prefetch
 
 logger = logging.getLogger("rotator")
+
+
+class Departing(Payer):
+    """A target's payer: for a target the client did not call, what the client sent for its own vendor is left
+    behind (every credential and account header, and what comes with a login's or a platform's call: `leaving`, the
+    wire of the provider it called, rewrite/providers/wire.py)."""
+
+    def __init__(self, called: bool, leaving: Wire | None) -> None:
+        self.called = called
+        self.leaving = leaving if not called else None
+
+    def body(self, body: dict) -> dict:
+        return self.leaving.foreign_body(body) if self.leaving is not None else body
+
+    def depart(self, out: Outbound) -> Outbound:
+        if not self.called:
+            out.headers = [(n, v) for n, v in out.headers if n.lower() not in CREDENTIAL_HEADERS]
+            if self.leaving is not None:  # (Claude's OAuth beta, a login's session headers)
+                out.headers = self.leaving.foreign(out.headers)
+        return out
+
+
+class OwnCredential(Departing):
+    """No pool: the client's credential to the vendor it called (`held`), none to another."""
+
+    def __init__(self, called: bool, held: HeldCredential | None, leaving: Wire | None = None) -> None:
+        super().__init__(called, leaving)
+        self.held = held
+
+    def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
+        out = self.depart(out)
+        if self.called and not shown and self.held:  # (shown: the flow's masked form, as it arrived)
+            out.headers, out.query = self.held.restore(out.headers, out.query)
+        return out
 
 
 class PooledKey(Departing):
@@ -75,7 +115,7 @@ class PooledKey(Departing):
         self.windowed = self.windowed or bool(pick.passed)
         if pick.key is None:  # every key out, or every usable one stayed at its max_concurrent
             return None
-        return Ticket(pick.key, mask(pick.key), pick.wait, pick)
+        return Ticket(pick.key, pool.by_secret[pick.key].masked, pick.wait, pick)  # (masked once, with the pool)
 
     def lease(self, ticket: Ticket, ask: Ask) -> contextlib.AbstractContextManager:
         assert ticket.key is not None
@@ -93,7 +133,7 @@ class PooledKey(Departing):
             return out
         out.headers, out.query = self.provider.authorize(out.headers, out.query, key)
         if shown:
-            masked = mask(key)
+            masked = ticket.shown or mask(key)
             out.headers = [(n, v.replace(key, masked)) for n, v in out.headers]
             out.query = out.query.replace(key, masked)
         return out
