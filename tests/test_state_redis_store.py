@@ -167,6 +167,19 @@ async def test_a_worker_that_reconnects_resubscribes_and_reads_what_it_missed_fr
         server.stop()
 
 
+async def test_a_feed_whose_task_ended_listens_again_at_the_next_flush_without_a_request(redis_server):
+    redis_server.flush()
+    shared = SharedState.from_url(redis_server.url, flush_interval=0.05)
+    shared.start()
+    await subscribed(shared)
+    feed = shared.feed
+    assert feed is not None and shared.started and feed._task is not None
+    feed._task.cancel()  # (as an error the feed's loop does not catch would end it)
+    await eventually(lambda: not feed.listening, what="the feed stopped")
+    await subscribed(shared, epoch=2)  # (the flusher started it again: no pick, lease or count asked)
+    await shared.aclose()
+
+
 async def test_the_breaker_open_keeps_every_write_and_read_in_the_worker(redis_server):
     redis_server.flush()
     clock = FakeClock()

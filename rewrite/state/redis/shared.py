@@ -111,7 +111,8 @@ class SharedState(RedisLink):
     async def _flush_every(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)
-            RedisLink.start(self)  # (the feed listens again if its task ended: the requests no longer ask)
+            if self.feed is not None:  # (listening again if its task ended: the requests no longer call start)
+                self.feed.start()
             await self.flush()
             await self.observe()
 
