@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -84,6 +83,7 @@ class Window:
 
 
 UNITS = ("requests", "tokens", "input_tokens", "output_tokens")  # what a key's rate-limit windows count
+GROUPS_KEPT = 4096  # models whose quota group one QuotaGroups remembers
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,17 @@ class QuotaGroups:
 
     named: tuple[tuple[str, tuple[str, ...]], ...] = ()
     dated: re.Pattern[str] | None = None
+    # Each model's group, once its globs were matched (asked several times a request); by model, bounded.
+    _groups: dict[str, str] = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     def group(self, model: str) -> str:
         """The model's group ("" for no model: its rests are the whole key's)."""
-        return _group_of(self, model) if model else model  # (asked several times a request: globs matched once)
+        found = self._groups.get(model)
+        if found is None:
+            found = _group_of(self, model) if model else model
+            if len(self._groups) < GROUPS_KEPT:  # (model names come from clients)
+                self._groups[model] = found
+        return found
 
     def overridden(self, named: Mapping[str, Iterable[str]]) -> QuotaGroups:
         """These groups with `named` (a config's) matched first."""
@@ -107,7 +114,6 @@ class QuotaGroups:
 NO_GROUPS = QuotaGroups()
 
 
-@functools.lru_cache(maxsize=4096)
 def _group_of(groups: QuotaGroups, model: str) -> str:
     for name, globs in groups.named:
         if any(fnmatch.fnmatchcase(model, g) for g in globs):

@@ -210,8 +210,9 @@ class Prefetch:
     It is used only by the attempt it was made for (the same pool, the same model, the first pick); any other, or a
     request that ends before its first attempt, gives its lease back."""
 
-    def __init__(self, pool: Decisions, model: str, pick: asyncio.Future[Pick | None]) -> None:
+    def __init__(self, pool: Decisions, model: str, pick: asyncio.Future[Pick | None], need: Need = NO_NEED) -> None:
         self.pool, self.model, self.pick = pool, model, pick  # (`pool`: the decisions that made it)
+        self.need = need  # the quota windows it was picked for (the attempt's own: the same model, the same request)
         self._taken = False
 
     def take(self, pool: Decisions, model: str) -> asyncio.Future[Pick | None] | None:

@@ -138,8 +138,12 @@ class KeyPool:
         """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
         by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
         request's pick started earlier, used if it was made for this pool and model."""
-        need = self.need(model, tokens)
-        return self.decisions.take(avoid, self.quotas.scope(model), prefetch, need, affinity, patient)
+        scope = self.quotas.scope(model)
+        if prefetch is not None and prefetch.pool is self.decisions and prefetch.model == scope:
+            need = prefetch.need  # (the early pick's: worked out once a request)
+        else:
+            need = self.need(model, tokens)
+        return self.decisions.take(avoid, scope, prefetch, need, affinity, patient)
 
     def bind(self, key: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
         """`key` served the conversation: bind it there (`Pick.bind_as` names it), for every worker with

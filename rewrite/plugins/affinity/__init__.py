@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,8 @@ from rewrite.providers import Provider
 from rewrite.providers.credentials import mask
 
 logger = logging.getLogger("rotator")
+# Any pin's member name in a body's bytes (one scan, not one a name).
+_PINS = re.compile(b"|".join(map(re.escape, PIN_NAMES)))
 UNREAD = Evidence()  # (a sentinel: not read yet)
 # The shortest prompt kept on one key at a model the vendors' tables do not name (an OpenAI-compatible vendor's own):
 # the shortest any of them caches; a prompt under it gains next to nothing from a warm cache.
@@ -259,7 +262,7 @@ def may_bind(minimum: float, body: bytes | None) -> bool:
     and its conversation is not read."""
     if body is None or len(body) // 4 >= minimum:
         return True
-    return any(name in body for name in PIN_NAMES)
+    return _PINS.search(body) is not None
 
 
 def affinity_of(evidence: Evidence, client: str, cache_minimum: float | None, default_ttl: float = DEFAULT_TTL

@@ -90,7 +90,7 @@ class RedisDecisions(Decisions):
     def prefetch(self, model: str, need: Need = NO_NEED, affinity: Affinity | None = None, patient: bool = True
                  ) -> Prefetch | None:
         pick = self._shared_pick(None, model, need, affinity, patient)
-        return Prefetch(self, model, pick if isinstance(pick, asyncio.Future) else asyncio.ensure_future(pick))
+        return Prefetch(self, model, pick if isinstance(pick, asyncio.Future) else asyncio.ensure_future(pick), need)
 
     def _shared_pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
                      patient: bool = True) -> Awaitable[Pick | None]:
