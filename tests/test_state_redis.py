@@ -274,6 +274,19 @@ async def test_a_key_out_or_resting_after_a_stall_is_passed_over_by_the_shared_p
     await closed(a)
 
 
+async def test_a_started_worker_connects_before_its_first_request(redis_server):
+    """The connection's set-up (a round trip, the scripts loaded) is done when the worker starts, not inside the
+    first request's short timeout: on a loaded machine that first pick would otherwise be decided alone."""
+    redis_server.flush()
+    a = worker(redis_server.url)
+    state = a.shared.shared
+    assert not state.ready()
+    state.start()
+    await eventually(state.ready)
+    assert (await a.take(model="m")).held is not None
+    await closed(a)
+
+
 async def test_a_rest_reaches_redis_before_any_pick_sent_after_it(redis_server):
     """Once connected, a rest is written at once, on the connection the picks take: a request that picks right
     after another one's 429 (in the same loop turn) never gets the key that was just rested."""

@@ -78,6 +78,8 @@ class SharedState(RedisLink):
         if self._flusher is None:
             with contextlib.suppress(RuntimeError):  # (no running loop: the next call from one starts it)
                 self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
+                if self.pipe is not None:
+                    self.pipe.open_soon()
         self.started = self._flusher is not None
 
     def _merge_soon(self) -> None:
