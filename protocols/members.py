@@ -22,12 +22,13 @@ _MARKS = b'"[]{}'  # what a walk through a nested value stops at
 _OPENING = (ord("["), ord("{"))
 
 
-def member_spans(raw: bytes, wanted: frozenset[str] | None = None) -> dict[str, tuple[int, int]] | None:
+def member_spans(raw: bytes, wanted: frozenset[str] | None = None, counted: bool = False
+                 ) -> dict[str, tuple[int, int]] | None:
     """Each top-level member of the JSON object `raw` as the offsets of its value's text (the last one where a key
     is repeated, as json.loads keeps); None if `raw` is not an object's text. With `wanted`, the walk stops once it
     found them all, if each one's quoted name is nowhere else in `raw` (so no later member repeats it; a repeat that
-    spells the name with escapes is not looked for)."""
-    if wanted is not None and any(raw.count(json.dumps(k).encode()) != 1 for k in wanted):
+    spells the name with escapes is not looked for); `counted`: the caller made sure of that."""
+    if wanted is not None and not counted and any(raw.count(_quoted(k)) != 1 for k in wanted):
         wanted = None
     found: set[str] = set()
     pos = _after_space(raw, 0)
@@ -130,8 +131,47 @@ def with_members(raw: bytes, members: dict, present: Collection[str] | None = No
     goes in front), its other bytes as they were; None if `raw` is not an object's text. `present`: the keys `raw`
     has, when known (json.loads read it): the walk then stops at the last of them it needs."""
     spans = member_spans(raw, None if present is None else frozenset(k for k in members if k in present))
-    if spans is None:
+    return None if spans is None else _spliced(raw, spans, members)
+
+
+def with_members_in_pieces(pieces: list[bytes], members: dict, present: Collection[str]) -> list[bytes] | None:
+    """`with_members` for an object's text held as `pieces` (a large body as it arrived), `present` its keys: the
+    pieces the members stand in joined and spliced, the others kept as they are (not copied). None where that
+    cannot be done, and the caller joins them all: a member's quoted name found elsewhere too, or not within the
+    first HEAD bytes."""
+    wanted = frozenset(k for k in members if k in present)
+    if any(_count(pieces, _quoted(k)) != 1 for k in wanted):
         return None
+    taken, size = 0, 0
+    while taken < len(pieces) and size < HEAD:
+        size += len(pieces[taken])
+        taken += 1
+    head = b"".join(pieces[:taken])
+    spans = member_spans(head, wanted, counted=True)
+    # (a member's value that ends where the head does may go on in the next piece: a number cut in two)
+    if spans is None or (taken < len(pieces) and any(spans[k][1] >= len(head) for k in wanted)):
+        return None
+    return [_spliced(head, spans, members), *pieces[taken:]]
+
+
+HEAD = 64 << 10  # how far into a body held as pieces its members are looked for
+
+
+def _count(pieces: list[bytes], needle: bytes) -> int:
+    """How often `needle` occurs in the pieces' text (-1 when a piece is too short to tell across its ends)."""
+    edge = len(needle) - 1
+    if any(len(piece) < edge for piece in pieces[1:-1]):
+        return -1
+    found = sum([piece.count(needle) for piece in pieces])
+    return found + sum([(a[-edge:] + b[:edge]).count(needle) for a, b in zip(pieces, pieces[1:])])
+
+
+def _quoted(key: str) -> bytes:
+    return json.dumps(key).encode()
+
+
+def _spliced(raw: bytes, spans: dict[str, tuple[int, int]], members: dict) -> bytes:
+    """`raw` with `members` set at their `spans` (those it has not go in front)."""
     edits = sorted((spans[k], _compact(v)) for k, v in members.items() if k in spans)
     new = {k: v for k, v in members.items() if k not in spans}
     view = memoryview(raw)  # (the parts between the edits are not copied before the one join)
@@ -155,6 +195,12 @@ def _compact(value: object) -> bytes:
 def rewritten(raw: bytes, before: dict, after: dict) -> bytes | None:
     """The text of `after`, a copy of `before` (json.loads of `raw`) with members added or replaced, written as
     `raw` with only those members spliced in; None if `after` drops one of `before`'s or `raw` is no object."""
+    changed = changes(before, after)
+    return None if changed is None else with_members(raw, changed, before)
+
+
+def changes(before: dict, after: dict) -> dict | None:
+    """The members `after` (a copy of `before`) adds or replaces; None if it drops one of `before`'s."""
     if any(k not in after for k in before):
         return None
-    return with_members(raw, {k: v for k, v in after.items() if k not in before or before[k] is not v}, before)
+    return {k: v for k, v in after.items() if k not in before or before[k] is not v}

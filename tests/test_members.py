@@ -1,10 +1,12 @@
 import json
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.members import member_spans, rewritten, with_members
+from protocols import members as members_module
+from protocols.members import member_spans, rewritten, with_members, with_members_in_pieces
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner,
@@ -65,3 +67,45 @@ def test_the_usage_option_goes_in_front_of_the_clients_own_bytes():
     asked = rewritten(raw, before, {**before, "stream_options": {"include_usage": True}})
     assert json.loads(asked) == {**before, "stream_options": {"include_usage": True}}
     assert raw[1:] in asked  # everything else exactly as the client wrote it
+
+
+def pieces_of(raw: bytes, cuts: list[int]) -> list[bytes]:
+    ends = sorted({0, *(c % (len(raw) + 1) for c in cuts), len(raw)})
+    return [raw[a:b] for a, b in zip(ends, ends[1:]) if b > a]
+
+
+@settings(max_examples=300)
+@given(objects | tricky, objects, st.sampled_from([None, 2]), st.lists(st.integers(0, 10_000), max_size=6),
+       st.sampled_from([1, 16, 64 << 10]))
+def test_members_spliced_into_pieces_read_as_the_rewritten_body_and_the_rest_is_not_copied(body, members, indent,
+                                                                                            cuts, head):
+    """Cut anywhere (inside a key, a number, an escape), a body held as pieces gets its members where json.loads
+    reads them, or None (then the caller joins it); the pieces past the head are the same objects."""
+    raw = written(body, indent, False)
+    pieces = pieces_of(raw, cuts)
+    with mock.patch.object(members_module, "HEAD", head):
+        out = with_members_in_pieces(pieces, members, body)
+    if out is None:
+        return
+    assert json.loads(b"".join(out)) == {**body, **members}
+    kept = out[1:]
+    assert all(a is b for a, b in zip(kept, pieces[len(pieces) - len(kept):], strict=True))
+
+
+def test_a_member_far_into_a_large_body_is_spliced_without_copying_the_rest():
+    body = {"model": "m", "stream": False, "messages": [{"content": "x" * 100_000} for _ in range(40)]}
+    raw = json.dumps(body).encode()
+    pieces = pieces_of(raw, list(range(0, len(raw), 1 << 20)))
+    out = with_members_in_pieces(pieces, {"stream": True}, body)
+    assert out is not None and out[1:] == pieces[1:] and all(a is b for a, b in zip(out[1:], pieces[1:]))
+    assert json.loads(b"".join(out)) == {**body, "stream": True}
+
+
+@pytest.mark.parametrize("cut", range(1, 9))
+def test_a_name_repeated_across_two_pieces_is_not_spliced_there(cut):
+    """A later member that repeats the name (json.loads reads that one) is found even when the pieces cut its name
+    in two: the whole body is then the caller's to join."""
+    raw = b'{"stream": false, "model": "m", "stream": false}'
+    at = raw.rindex(b'"stream"') + cut
+    assert with_members_in_pieces([raw[:at], raw[at:]], {"stream": True}, json.loads(raw)) is None
+    assert with_members_in_pieces([raw], {"stream": True}, json.loads(raw)) is None

@@ -26,7 +26,7 @@ import orjson
 
 import protocols
 from protocols.evidence import Evidence
-from protocols.members import rewritten
+from protocols.members import changes, rewritten, with_members_in_pieces
 from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
 
 logger = logging.getLogger("rotator")
@@ -107,10 +107,17 @@ def with_keys_in_front(upload: Upload, keys: dict | None) -> Upload | None:
 def rewritten_upload(upload: Upload, before: dict, after: dict) -> Upload | None:
     """The upload with the members `after` changes or adds to `before` (its skeleton) spliced in, its other bytes
     as they were (protocols/members.py); None if `after` drops a member or the upload is no object's text. Keys
-    only added go in front of its pieces; else they are joined: a copy, far less than parsing or writing them."""
+    only added go in front of its pieces; members changed are spliced into the pieces they stand in; else (a member
+    far in) the pieces are joined: a copy, far less than parsing or writing them."""
     keys = added_keys(before, after)
     if keys is not None:
         return with_keys_in_front(upload, keys)
+    changed = changes(before, after)
+    if changed is None:
+        return None
+    pieces = with_members_in_pieces(upload.pieces, changed, before)  # (the pieces after the members', not copied)
+    if pieces is not None:
+        return Upload(pieces)
     text = rewritten(b"".join(upload.pieces), before, after)
     return None if text is None else Upload([text[i : i + _SEND_STEP] for i in range(0, len(text), _SEND_STEP)])
 
