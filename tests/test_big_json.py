@@ -26,6 +26,7 @@ from rewrite.intake.big_json import (
     with_keys_in_front,
 )
 from rewrite.intake.loopback_request import LoopbackRequest
+from rewrite.intake.shared_body import SIZE as SHARED_SIZE
 from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import FakeResponder, Upstream, events_of, sse
@@ -167,10 +168,27 @@ async def test_a_parse_does_not_hold_the_event_loop():
     assert max(gaps) < 0.02, f"the loop was held for {max(gaps):.3f} s of CPU"
 
 
-async def test_a_parse_cancelled_midway_leaves_no_answer_for_the_next_one():
+async def test_a_body_up_to_the_shared_size_reaches_the_worker_in_memory_and_a_larger_one_through_the_pipe():
+    """Each parsed whole, in any order: a smaller body after a larger one is read to its own end only."""
     worker = Worker()
     try:
-        upload = Watched(upload_of({"n": 1, "x": "x" * (8 << 20)}, piece=1 << 16).pieces)
+        bodies = [{"n": 1, "x": "x" * (SHARED_SIZE - 100)}, {"n": 2, "x": "y" * SHARED_SIZE}, {"n": 3, "x": "z"}]
+        for body in [*bodies, bodies[0]]:
+            upload = Watched(upload_of(body, piece=1 << 20).pieces)
+            parsed = await worker.parse(upload)
+            x = parsed.body["x"]
+            assert parsed.body["n"] == body["n"] and (x.size if isinstance(x, LongText) else x) == (
+                len(body["x"]) if len(body["x"]) > LONG_TEXT else body["x"])
+            assert upload.half.is_set() == (upload.size > SHARED_SIZE)  # (the pipe iterates the pieces)
+    finally:
+        await worker.aclose()
+
+
+async def test_a_parse_cancelled_midway_leaves_no_answer_for_the_next_one():
+    """Cancelled while a body larger than the shared memory goes through the pipe."""
+    worker = Worker()
+    try:
+        upload = Watched(upload_of({"n": 1, "x": "x" * SHARED_SIZE}, piece=1 << 16).pieces)
         first = asyncio.create_task(worker.parse(upload))
         await upload.half.wait()
         first.cancel()

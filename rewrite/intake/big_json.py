@@ -28,6 +28,7 @@ import protocols
 from protocols.evidence import Evidence
 from protocols.members import changes, rewritten, with_members_in_pieces
 from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
+from rewrite.intake.shared_body import SharedBody, reader
 
 logger = logging.getLogger("rotator")
 
@@ -192,6 +193,7 @@ class Worker:
     def __init__(self) -> None:
         self._proc: asyncio.subprocess.Process | None = None
         self._lock: asyncio.Lock | None = None
+        self._shared: SharedBody | None = None  # (made with the first worker, kept for the ones after it)
 
     async def parse(self, upload: Upload, ask: EvidenceAsk | None = None) -> Parsed | None:
         """The upload's skeleton (and, asked, its conversation evidence); None when the worker could not give it
@@ -210,17 +212,24 @@ class Worker:
                 return None
 
     async def _parse(self, upload: Upload, ask: EvidenceAsk | None) -> Parsed:
-        proc = self._proc
+        proc, shared = self._proc, self._shared
+        if shared is None:
+            shared = self._shared = SharedBody()
         if proc is None or proc.returncode is not None:
+            fds = () if shared.fd is None else (shared.fd,)
             proc = self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", "from rewrite.intake.big_json import serve; serve()",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_ROOT)
+                sys.executable, "-c", "from rewrite.intake.big_json import serve; serve()", *map(str, fds),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_ROOT, pass_fds=fds)
         assert proc.stdin is not None and proc.stdout is not None  # (both PIPE)
         asked = pickle.dumps(ask, protocol=pickle.HIGHEST_PROTOCOL) if ask is not None else b""
-        proc.stdin.write(_LENGTH.pack(len(asked)) + asked + _LENGTH.pack(upload.size))
-        async for piece in upload:
-            proc.stdin.write(piece)
-            await proc.stdin.drain()
+        in_memory = shared.holds(upload.size)
+        if in_memory:
+            shared.write(upload.pieces)
+        proc.stdin.write(_LENGTH.pack(len(asked)) + asked + _LENGTH.pack(upload.size) + _LENGTH.pack(in_memory))
+        if not in_memory:
+            async for piece in upload:
+                proc.stdin.write(piece)
+                await proc.stdin.drain()
         (size,) = _LENGTH.unpack(await proc.stdout.readexactly(_LENGTH.size))
         body, refusal, skeletal, evidence = pickle.loads(await proc.stdout.readexactly(size))
         return Parsed(body, refusal, skeletal, evidence)
@@ -233,19 +242,24 @@ class Worker:
     async def aclose(self) -> None:
         proc = self._proc
         self.close()
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
         if proc is not None:
             await proc.wait()
 
 
 def serve() -> None:
-    """The worker's loop: a pickled EvidenceAsk (or nothing) and a body, each after its length, in; a pickled
-    (skeleton, refusal, skeletal, evidence) out."""
+    """The worker's loop: a pickled EvidenceAsk (or nothing) and a body, each after its length, in (the body where
+    a flag says: after it, or in the memory shared with the proxy, whose fd is the argument); a pickled (skeleton,
+    refusal, skeletal, evidence) out."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    shared = reader(int(sys.argv[1])) if len(sys.argv) > 1 else None
     while head := stdin.read(_LENGTH.size):
         (asked,) = _LENGTH.unpack(head)
         ask = pickle.loads(stdin.read(asked)) if asked else None
-        (size,) = _LENGTH.unpack(stdin.read(_LENGTH.size))
-        body, refusal = parse_body(stdin.read(size))
+        size, in_memory = _LENGTH.unpack(stdin.read(_LENGTH.size)) + _LENGTH.unpack(stdin.read(_LENGTH.size))
+        body, refusal = parse_body(shared[:size] if in_memory and shared is not None else stdin.read(size))
         try:
             evidence = read_evidence(ask, body, size) if ask is not None and body is not None else None
             body, skeletal = skeleton(body) if body is not None else (None, False)
