@@ -148,8 +148,12 @@ def with_members_in_pieces(pieces: list[bytes], members: dict, present: Collecti
         taken += 1
     head = b"".join(pieces[:taken])
     spans = member_spans(head, wanted, counted=True)
-    # (a member's value that ends where the head does may go on in the next piece: a number cut in two)
-    if spans is None or (taken < len(pieces) and any(spans[k][1] >= len(head) for k in wanted)):
+    # (a member's value that ends where the head does may go on in the next piece: a number cut in two; and a
+    # member put in front needs to see whether the object is empty)
+    cut = taken < len(pieces)
+    if spans is None or (cut and any(spans[k][1] >= len(head) for k in wanted)):
+        return None
+    if cut and _after_space(head, head.index(b"{") + 1) >= len(head):
         return None
     return [_spliced(head, spans, members), *pieces[taken:]]
 

@@ -109,3 +109,11 @@ def test_a_name_repeated_across_two_pieces_is_not_spliced_there(cut):
     at = raw.rindex(b'"stream"') + cut
     assert with_members_in_pieces([raw[:at], raw[at:]], {"stream": True}, json.loads(raw)) is None
     assert with_members_in_pieces([raw], {"stream": True}, json.loads(raw)) is None
+
+
+@pytest.mark.parametrize("raw", [b'{}', b' {\n }', b'{"a": 1}'])
+def test_a_member_put_in_front_of_a_body_cut_just_after_its_brace_sees_what_follows(raw):
+    at = raw.index(b"{") + 1
+    with mock.patch.object(members_module, "HEAD", 1):
+        out = with_members_in_pieces([raw[:at], raw[at:]], {"stream": True}, json.loads(raw))
+    assert out is None or json.loads(b"".join(out)) == {**json.loads(raw), "stream": True}
