@@ -26,7 +26,7 @@ import orjson
 
 import protocols
 from protocols.evidence import Evidence
-from protocols.members import changes, rewritten, with_members_in_pieces
+from protocols.members import changes, with_members, with_members_in_pieces
 from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
 from rewrite.intake.shared_body import SharedBody, reader
 
@@ -119,7 +119,7 @@ def rewritten_upload(upload: Upload, before: dict, after: dict) -> Upload | None
     pieces = with_members_in_pieces(upload.pieces, changed, before)  # (the pieces after the members', not copied)
     if pieces is not None:
         return Upload(pieces)
-    text = rewritten(b"".join(upload.pieces), before, after)
+    text = with_members(b"".join(upload.pieces), changed, before)
     return None if text is None else Upload([text[i : i + _SEND_STEP] for i in range(0, len(text), _SEND_STEP)])
 
 

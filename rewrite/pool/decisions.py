@@ -215,11 +215,14 @@ class Prefetch:
         self.need = need  # the quota windows it was picked for (the attempt's own: the same model, the same request)
         self._taken = False
 
+    def made_for(self, pool: Decisions, model: str) -> bool:
+        return pool is self.pool and model == self.model
+
     def take(self, pool: Decisions, model: str) -> asyncio.Future[Pick | None] | None:
         """The pick, when `pool` made it for `model`; else None (and its lease is given back)."""
         if self._taken:
             return None
-        if pool is not self.pool or model != self.model:
+        if not self.made_for(pool, model):
             self.drop()
             return None
         self._taken = True

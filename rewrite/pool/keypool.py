@@ -139,7 +139,7 @@ class KeyPool:
         by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
         request's pick started earlier, used if it was made for this pool and model."""
         scope = self.quotas.scope(model)
-        if prefetch is not None and prefetch.pool is self.decisions and prefetch.model == scope:
+        if prefetch is not None and prefetch.made_for(self.decisions, scope):
             need = prefetch.need  # (the early pick's: worked out once a request)
         else:
             need = self.need(model, tokens)
