@@ -1007,8 +1007,19 @@ class _Exchange:
     def __init__(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rec: Request):
         self.conn, self.reader, self.writer, self.rec = conn, reader, writer, rec
         self.gzip: Any = None  # a zlib compressor, for Fault.gzip()
+        self.left: int | None = None  # body bytes still to write, when a content-length says how many
+
+    @property
+    def whole(self) -> bool:
+        """Every byte of the answer is written (its end may still be h11's bookkeeping)."""
+        return self.conn.our_state is h11.DONE or self.left == 0
 
     async def _write(self, event: Any) -> None:
+        if isinstance(event, h11.Response):
+            length = next((v for k, v in event.headers if k == b"content-length"), None)
+            self.left = int(length) if length is not None else None
+        elif isinstance(event, h11.Data) and self.left is not None:
+            self.left -= len(event.data)
         data = self.conn.send(event)
         if data is None:
             return
@@ -1111,7 +1122,7 @@ class FakeVendor:
         self._key_queues: dict[str, list[Fault]] = {}
         self._key_rules: dict[str, Fault] = {}
         self.orgs = Organizations()  # per-organization caches and stored state, off until `organizations`
-        self._busy: set[asyncio.Task] = set()  # connections in the middle of an answer
+        self._busy: dict[asyncio.Task, _Exchange] = {}  # connections in the middle of an answer, with it
         self._conns: set[asyncio.Task] = set()  # all open connections
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -1154,7 +1165,9 @@ class FakeVendor:
             self._key_queues.clear()
             self._key_rules.clear()
             self._rule = None
-            busy = list(self._busy)
+            # (an answer whose bytes are all written is whole for its client, who may send the next request on that
+            # connection at once: not dropped, though its task has not left the answer yet)
+            busy = [task for task, ex in self._busy.items() if not ex.whole]
         if self._loop is not None and busy:
             for task in busy:
                 self._loop.call_soon_threadsafe(task.cancel)
@@ -1281,7 +1294,7 @@ class FakeVendor:
                 rec = self._record(request, b"".join(chunks), writer.get_extra_info("peername"))
                 ex = _Exchange(conn, reader, writer, rec)
                 with self._lock:
-                    self._busy.add(task)  # type: ignore[arg-type]
+                    self._busy[task] = ex  # type: ignore[index]
                 try:
                     await self._respond(ex)
                 except ClientGone:
@@ -1291,7 +1304,7 @@ class FakeVendor:
                     raise
                 finally:
                     with self._lock:
-                        self._busy.discard(task)  # type: ignore[arg-type]
+                        self._busy.pop(task, None)  # type: ignore[arg-type]
                     rec.ended_at = time.time()
                     rec.done.set()
                     with self._changed:
