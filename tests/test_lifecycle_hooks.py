@@ -4,7 +4,7 @@ plug-in that defines an event's hook itself hears it in every request, and may j
 from __future__ import annotations
 
 from rewrite.lifecycle.events import Building, Refused
-from rewrite.lifecycle.hooks import Part, Plugin, defining, engaged
+from rewrite.lifecycle.hooks import NO_HOOKS, Part, Plugin, defining, engaged
 from rewrite.lifecycle.setting import Setting
 
 
@@ -75,3 +75,10 @@ def test_a_plugin_that_defines_an_event_hears_it_in_every_request_and_may_join_i
     hooks.pass_along(Building(None, None, {}), "body")
     hooks.announce(refusal)
     assert late.events == ["building", "refused"] and len(learner.heard) == 2
+
+
+def test_a_part_joined_to_a_request_without_hooks_joins_no_other_request():
+    # (a request's hooks are NO_HOOKS before its parts engage and after it is done: a refusal heard late joins none)
+    NO_HOOKS.join(Late())
+    assert NO_HOOKS.parts == () and not NO_HOOKS.wants("building")
+    assert engaged([], None).parts == ()

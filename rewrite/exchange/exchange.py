@@ -39,7 +39,7 @@ from rewrite.exchange.resume import Resume, ResumeFor
 from rewrite.intake.big_json import Parsed
 from rewrite.intake.loopback import LoopbackRequest, Responder
 from rewrite.lifecycle.events import Finished
-from rewrite.lifecycle.hooks import NO_HOOKS, Hooks, Plugin, engaged, plugins_for
+from rewrite.lifecycle.hooks import NO_HOOKS, Plugin, engaged, plugins_for
 from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks
@@ -78,7 +78,7 @@ class Exchange:
             responder, parser = EnvelopedWriter(responder, req.dialect, req.opened), req.opened.parser
         headers = stream_headers(req.proto.stream_type if req.proto is not None else SSE)
         clock = Clock(responder, job, req.heartbeat, streaming.heartbeat_interval, headers)
-        ctx = self.ctx = Context(job, req, clock, streaming, setting, Hooks(()), client)
+        ctx = self.ctx = Context(job, req, clock, streaming, setting, NO_HOOKS, client)  # (its own, next)
         ctx.hooks = engaged(plugins if plugins is not None else plugins_for(setting), ctx)
         max_body = limits.max_response_body  # of a body decoded or held whole
         answers = Answers(responder, job, req, clock, max_body, streaming.request_timeout)

@@ -132,7 +132,10 @@ class Hooks:
         self._by_hook = by_hook
 
     def join(self, part: Part) -> None:
-        """`part` engaged from now on, after those engaged before (an event being announced is not told to it)."""
+        """`part` engaged from now on, after those engaged before (an event being announced is not told to it).
+        NO_HOOKS, a request's before its parts engage and after it is done, takes none: it is every request's."""
+        if self is NO_HOOKS:
+            return
         self.parts += (part,)
         for name in _hooks_of(type(part)):
             self._by_hook[name] = [*self._by_hook.get(name, ()), getattr(part, name)]

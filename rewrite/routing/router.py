@@ -12,6 +12,7 @@ from protocols.registration import Registration
 from rewrite.config import Config
 from rewrite.providers import Provider, build, is_glob
 from rewrite.providers.credentials import CredentialStyle
+from rewrite.providers.wire import Wire
 from rewrite.routing.routes import Routes, Target
 
 
@@ -30,6 +31,9 @@ class Upgrade:
     downgrade: Registration | None
 
 
+_HOSTS_REMEMBERED = 1024
+
+
 class Router:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -44,6 +48,7 @@ class Router:
         self._globs = [(h, p) for p in self.providers for h in p.hosts if is_glob(h)]
         # The wires that claim a request by the credential it carries (the client's own), with their providers.
         self._claiming = [(p, w) for p in self.providers if not p.takes_guests and (w := p.wire) is not None]
+        self._claiming_by_host: dict[str, list[tuple[Provider, Wire]]] = {}
         self._by_name = {p.name: p for p in self.providers}
         # Which providers serve a model (rewrite/exchange/fallback.py).
         self.routes = Routes.from_config(config.routes,
@@ -63,7 +68,16 @@ class Router:
     def claimed(self, host: str, headers: Mapping[str, str]) -> Provider | None:
         """The provider whose wire claims a request to `host` by the credential it carries: the client's own (a
         subscription login), which is never pooled; None when none does."""
-        return next((p for p, wire in self._claiming if p.serves_host(host) and wire.claim(headers)), None)
+        return next((p for p, wire in self._claiming_at(host) if wire.claim(headers)), None)
+
+    def _claiming_at(self, host: str) -> list[tuple[Provider, Wire]]:
+        """The claiming wires whose providers serve `host` (worked out once a host: asked of every request)."""
+        found = self._claiming_by_host.get(host)
+        if found is None:
+            if len(self._claiming_by_host) >= _HOSTS_REMEMBERED:  # (any host may be asked: the proxy's every flow)
+                self._claiming_by_host.clear()
+            found = self._claiming_by_host[host] = [(p, w) for p, w in self._claiming if p.serves_host(host)]
+        return found
 
     def claimed_style(self, host: str, headers: Mapping[str, str]) -> CredentialStyle | None:
         """Where the credential a wire claims sits, when a request carrying one goes to its hosts or side hosts (its
