@@ -80,9 +80,10 @@ def _name(key: bytes) -> str | None:
         except UnicodeDecodeError:
             return None
     try:
-        return json.loads(key)
+        name = json.loads(key)
     except ValueError:
         return None
+    return name if isinstance(name, str) else None
 
 
 def _value_end(raw: bytes, start: int) -> int | None:
