@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from rewrite.state.redis.connection import BREAKER_SECONDS
 from tests.support.clients import MODELS, call, make_client
 from tests.support.fake_vendor import Fault
 from tests.support.harness import POOL_KEYS
@@ -25,6 +26,7 @@ K1, K2, K3 = POOL_KEYS["openai"]
 A1, A2 = POOL_KEYS["anthropic"]
 G1, G2 = POOL_KEYS["gemini"]
 RESET = 3.0  # seconds: the fake vendor's windows reset this soon
+OUTAGE = "state.redis: Redis did not answer"
 
 
 def ask(protocol: str, n: int = 1, **kwargs) -> None:
@@ -188,7 +190,13 @@ def test_a_window_one_worker_learned_holds_for_the_next_with_state_redis(fake_ve
 
     again = rotator(fresh=True, state=state)
     ask("chat", 4)
-    assert fake_vendor.keys() == [K1, K2, K3, K2, K3]  # the next worker passes K1 over too
+    asked = fake_vendor.keys()[1:]
+    if OUTAGE in again.log:  # (a loaded machine held a reply past Redis's timeout: the worker decided alone then)
+        time.sleep(BREAKER_SECONDS + 0.5)  # until it asks Redis again
+        mark = len(fake_vendor.keys())
+        ask("chat", 4)
+        asked = fake_vendor.keys()[mark:]
+    assert asked == [K2, K3, K2, K3]  # the next worker passes K1 over too
     assert "…-1 passed over" in again.wait_log("passed over")
     assert_clean(first)
     assert_clean(again)
