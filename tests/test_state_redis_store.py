@@ -174,8 +174,11 @@ async def test_a_feed_whose_task_ended_listens_again_at_the_next_flush_without_a
     await subscribed(shared)
     feed = shared.feed
     assert feed is not None and shared.started and feed._task is not None
-    feed._task.cancel()  # (as an error the feed's loop does not catch would end it)
-    await eventually(lambda: not feed.listening, what="the feed stopped")
+    ended = feed._task
+    ended.cancel()  # (as an error the feed's loop does not catch would end it)
+    # (its end, not a look at `listening`: with the flusher every 0.05 s that is False only a moment, which a loaded
+    # machine's poll may miss)
+    await eventually(ended.done, what="the feed's task ended")
     await subscribed(shared, epoch=2)  # (the flusher started it again: no pick, lease or count asked)
     await shared.aclose()
 
