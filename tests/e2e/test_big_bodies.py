@@ -270,3 +270,19 @@ def test_a_large_body_to_a_keyless_provider_routed_to_a_pool_needs_a_client_key(
     assert (sent.protocol, sent.model, sent.credential in TARGET_KEYS) == ("chat", "deepseek-chat", True)
     assert sent.body["messages"][-1]["content"] == "y" * LARGE
     assert TEAM_A not in json.dumps([sent.headers, sent.query])
+
+
+def test_a_large_body_whose_stream_is_cut_is_continued_with_every_byte_of_it(fake_vendor, rotator):
+    """A body past the size parsed on the loop is read in a worker, which gives back its skeleton (long texts left
+    out); a cut answer's continuation is written from the body itself, its long text whole."""
+    proxy = warmed(rotator, fake_vendor, "chat", limits={"max_request_body": 64 * MiB})
+    fake_vendor.script(Fault.cut_after(deltas=3, how="clean"), Fault().continuing())
+    text = "z" * (5 * MiB)
+    big = json.dumps({"model": MODELS["chat"], "stream": True,
+                      "messages": [{"role": "user", "content": text}]}).encode()
+    with through(proxy) as http:
+        resp = http.post(CHAT_URL, content=big, headers=client_headers("chat", "sk-client"), timeout=120)
+    assert resp.status_code == 200
+    first, again = fake_vendor.requests[-2:]
+    assert first.body["messages"][0]["content"] == text
+    assert again.body["messages"][0]["content"] == text  # (the continuation: the client's text, then the answer's)
