@@ -110,16 +110,9 @@ class Answers:
                            json.dumps(adapters.answer_body(body)).encode() if body is not None else data)
             return None
         first = await next_piece()  # a body that breaks before its first byte is retried (see Attempt)
-        more = b""
-        if not self.out.committed and _whole_in(resp, first):  # (a small JSON answer: its length came with it)
-            more = await next_piece()  # b"", the body's end (which frees the upstream connection)
-            if not more:
-                self.out.whole(resp.status_code, response_headers(resp.headers), first)
-                return None
         if not self.out.committed:
             self.out.start(resp.status_code, response_headers(resp.headers))
         self.out.write(first)
-        self.out.write(more)
         try:
             while chunk := await next_piece():
                 self.out.write(chunk)
@@ -213,9 +206,3 @@ class Answers:
         if self.req.client_stream or self.out.status != 200 or body.left_out:
             return None
         return body.shown() if self.req.dialect is None else self.req.dialect.opened_answer(body.shown())
-
-
-def _whole_in(resp: httpx.Response, first: bytes) -> bool:
-    """Whether the upstream body's first piece is all of it, by the length the upstream gave (as it came: not
-    decoded)."""
-    return resp.headers.get("content-length") == str(len(first)) and "content-encoding" not in resp.headers

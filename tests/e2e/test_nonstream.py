@@ -103,13 +103,11 @@ def test_a_non_stream_call_is_streamed_upstream_and_answered_as_the_vendor_would
     assert result.input_tokens == 12 and result.output_tokens
 
 
-@pytest.mark.parametrize("forced", [True, False])
 @pytest.mark.parametrize("answer", ["ok", "vendor error"])
 @pytest.mark.parametrize("protocol", ["chat", "anthropic"])
-def test_a_non_stream_answer_comes_with_its_length_as_the_vendors_would(fake_vendor, rotator, protocol, answer,
-                                                                         forced):
+def test_a_non_stream_answer_comes_with_its_length_as_the_vendors_would(fake_vendor, rotator, protocol, answer):
     # (not chunked: a client may read the length, and its proxy writes the answer in two pieces, not three)
-    rotator() if forced else rotator(providers=NOT_FORCED)
+    rotator()
     fake_vendor.script(Fault.ok() if answer == "ok" else Fault.status(400))
     client = make_client(protocol, max_retries=0)
     messages = [{"role": "user", "content": PROMPT}]
