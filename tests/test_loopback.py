@@ -285,14 +285,3 @@ async def test_a_hang_up_cancels_the_handler_and_a_pipelined_request_waits_its_t
     writer.close()
     await asyncio.wait_for(cancelled.wait(), 1)
     server.close()
-
-
-async def test_a_whole_answer_goes_with_its_length_and_nothing_after_it_is_sent():
-    async def whole(request, responder):
-        responder.whole(200, [("content-type", "application/json"), ("Content-Length", "1")], b'{"ok": true}')
-        responder.write(b"late")  # (an answer already whole takes nothing more)
-
-    raw = b"GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\n"
-    answer = await exchange(raw, whole)
-    one = b'HTTP/1.1 200 \r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{"ok": true}'
-    assert answer == one * 2  # (keep-alive: the next request's answer follows it)

@@ -76,9 +76,10 @@ class Answers:
             return
         if call.leg.translation is not None:
             status, body = call.leg.translation.error(status, body)
-            self.out.whole(status, error_headers(headers.multi_items()), self.for_client(status, body))
+            self.out.start(status, error_headers(headers.multi_items()))
         else:
-            self.out.whole(status, response_headers(headers), self.for_client(status, body))
+            self.out.start(status, response_headers(headers))
+        self.out.write(self.for_client(status, body))
 
     async def translated(self, call: TargetCall, translation: Translation, resp: httpx.Response,
                          capture: Capture | None) -> Failure | None:
@@ -94,7 +95,8 @@ class Answers:
             answer = translation.answer(body, call.leg)
         except TranslationError as e:
             return Failure(FailureKind.BAD_ANSWER, str(e)[:200], retryable=False)
-        self.out.whole(resp.status_code, [("content-type", "application/json")], json.dumps(answer).encode())
+        self.out.start(resp.status_code, [("content-type", "application/json")])
+        self.out.write(json.dumps(answer).encode())
         return None
 
     async def raw(self, call: TargetCall, resp: httpx.Response, capture: Capture | None) -> Failure | None:
@@ -106,8 +108,8 @@ class Answers:
             if capture is not None:
                 capture.add(data)
             body = parse_json(data)
-            self.out.whole(200, response_headers(resp.headers),
-                           json.dumps(adapters.answer_body(body)).encode() if body is not None else data)
+            self.out.start(200, response_headers(resp.headers))
+            self.out.write(json.dumps(adapters.answer_body(body)).encode() if body is not None else data)
             return None
         first = await next_piece()  # a body that breaks before its first byte is retried (see Attempt)
         if not self.out.committed:
@@ -139,12 +141,14 @@ class Answers:
                 message = f"rotator: the upstream's answer could not be read ({type(e).__name__})"
                 self.job.note(Note.FAILED, f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])
         if answer is None:
-            self.out.whole(502, [("content-type", "application/json")], proto.error_body(502, message))
+            self.out.start(502, [("content-type", "application/json")])
+            self.out.write(proto.error_body(502, message))
             return
         kept = [(n, v) for n, v in response_headers(headers) if n.lower() not in STREAM_ONLY_HEADERS]
         if call.leg.translation is not None:  # another vendor's headers do not describe the client's answer
             kept = []
-        self.out.whole(200, [*kept, ("content-type", "application/json")], answer)
+        self.out.start(200, [*kept, ("content-type", "application/json")])
+        self.out.write(answer)
 
     # -- Rotator's own answers --------------------------------------------------------------------------------
 
@@ -160,7 +164,8 @@ class Answers:
         if self.out.committed:  # heartbeats went out while an earlier target was tried
             self._error_event(reason, status)
             return
-        self.out.whole(status, [("content-type", "application/json")], body)
+        self.out.start(status, [("content-type", "application/json")])
+        self.out.write(body)
 
     def give_up(self, failure: Failure) -> None:
         """Every target failed: the last failure, honestly (in-stream, once the status is committed)."""
@@ -174,15 +179,17 @@ class Answers:
             self._error_event(f"upstream failed: {failure.reason}", failure.status or 502)
             return
         if failure.status is not None:
-            self.out.whole(failure.status, response_headers(failure.headers),
-                           self.for_client(failure.status, failure.body))
+            self.out.start(failure.status, response_headers(failure.headers))
+            self.out.write(self.for_client(failure.status, failure.body))
             return
         status = 504 if failure.kind.timeout else 502
         message = f"Rotator: the upstream failed: {failure.reason}"
         if self.req.proto is not None:
-            self.out.whole(status, [("content-type", "application/json")], self.req.proto.error_body(status, message))
+            self.out.start(status, [("content-type", "application/json")])
+            self.out.write(self.req.proto.error_body(status, message))
         else:
-            self.out.whole(status, [("content-type", "text/plain")], message.encode() + b"\n")
+            self.out.start(status, [("content-type", "text/plain")])
+            self.out.write(message.encode() + b"\n")
 
     def _error_event(self, message: str, status: int) -> None:
         self.out.write(self.repair_state().error_event(message, status))

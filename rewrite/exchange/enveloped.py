@@ -45,10 +45,6 @@ class EnvelopedWriter(Responder):
         if data:
             self._out.write(self._answers.stream(data) if self._sse else self._envelope.enveloped_answer(data))
 
-    def whole(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.start(status, headers)
-        self.write(body)
-
     async def drain(self) -> None:
         await self._out.drain()
 

@@ -116,9 +116,6 @@ class Unsent(Responder):
     def write(self, data: bytes) -> None:
         pass
 
-    def whole(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        pass
-
     @property
     def blocked(self) -> bool:
         return False

@@ -122,20 +122,9 @@ class Responder:
         self._writer.write(response_head(status, headers))
 
     def write(self, data: bytes) -> None:
-        if data and not self.finished:
+        if data:
             self.flow_body.add(data)
             self._send(b"%x\r\n%b\r\n" % (len(data), data))
-
-    def whole(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        """A whole answer: `start` and `write` in one, ending it. Sent with its length, not chunked, so that
-        mitmproxy writes the client two pieces (head, body), not three (and no last chunk)."""
-        if self.status is not None or self.finished:  # (already under way: as `start` and `write` would)
-            self.start(status, headers)
-            self.write(body)
-            return
-        self.status, self.headers, self.finished = status, headers, True
-        self.flow_body.add(body)
-        self._send(response_head(status, headers, len(body)) + body)
 
     @property
     def blocked(self) -> bool:
@@ -156,15 +145,15 @@ class Responder:
                 self._writer.write(LAST_CHUNK)
 
 
-def response_head(status: int, headers: list[tuple[str, str]], length: int | None = None) -> bytes:
-    """An HTTP/1.1 response head, chunked or of a body of `length` bytes. Framing headers are Rotator's own; a
-    header that cannot be written whole (a line break in it) is left out."""
+def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
+    """A chunked HTTP/1.1 response head. Framing headers are Rotator's own; a header that cannot be written
+    whole (a line break in it) is left out."""
     lines = [b"HTTP/1.1 %d \r\n" % status]
     for name, value in headers:
         if name.lower() in _FRAMING or any(c in name or c in value for c in "\r\n\0"):
             continue
         lines.append(b"%b: %b\r\n" % (name.encode("latin-1"), value.encode("latin-1", "replace")))
-    lines.append(b"transfer-encoding: chunked\r\n\r\n" if length is None else b"content-length: %d\r\n\r\n" % length)
+    lines.append(b"transfer-encoding: chunked\r\n\r\n")
     return b"".join(lines)
 
 

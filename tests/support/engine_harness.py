@@ -70,11 +70,6 @@ class FakeResponder:
             self.at.append(asyncio.get_running_loop().time())
             self.flow_body.add(data)
 
-    def whole(self, status, headers, body: bytes) -> None:
-        self.start(status, headers)
-        self.write(body)
-        self.finish()
-
     blocked = False
 
     async def drain(self) -> None:
