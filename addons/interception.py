@@ -2,8 +2,9 @@
 
 A flow on a provider's host is pointed at the engine's loopback server; once the answer starts, the flow is
 given its vendor URL back, the credential shown is the masked pooled key, and the body shown is what the
-client received. A WebSocket upgrade is handed to `upgrades` (addons/websocket.py: the engine's relay, or a 426),
-and only an upgrade: no other flow runs its hooks. Other traffic is not touched.
+client received. A call that asks for its answer whole (not a stream) is answered in its flow (addons/whole_answers.py).
+A WebSocket upgrade is handed to `upgrades` (addons/websocket.py: the engine's relay, or a 426), and only an upgrade:
+no other flow runs its hooks. Other traffic is not touched.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 from mitmproxy import connection, ctx, http
 from mitmproxy.net.http import url as mitmproxy_url
 
+from addons.whole_answers import answer_in_flow
 from rewrite.surface import (
     AFTER_ANSWER,
     BIG_BODY,
@@ -29,7 +31,9 @@ from rewrite.surface import (
     Engine,
     HeldCredential,
     Job,
+    WholeAnswer,
     hide,
+    request_of,
     summary,
 )
 
@@ -79,14 +83,14 @@ class Interception:
         on as an empty chunked body: an HTTP/1 answer before the request's end does not reach the client.) A large
         body within the limit goes to the engine now too, streamed as it arrives (see `streamed`)."""
         length = flow.request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.engine.server.max_body and self._hand_over(flow):
-            self.engine.jobs[flow.id].too_large = True
-            flow.request.stream = _dropped
-            sent_empty(flow.request)
-        elif streamed(flow, self.engine) and self._hand_over(flow):
-            flow.request.stream = True
+        too_large = length.isdigit() and int(length) > self.engine.server.max_body
+        if (too_large or streamed(flow, self.engine)) and (job := self._take(flow)) is not None:
+            self._hand_over(flow, job)
+            job.too_large, flow.request.stream = too_large, (_dropped if too_large else True)
+            if too_large:
+                sent_empty(flow.request)
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    async def request(self, flow: http.HTTPFlow) -> None:
         if _upgrade(flow.request):
             self.upgrades.upgrade(flow)
             return
@@ -96,24 +100,32 @@ class Interception:
             # masked again, and mitmproxy, which ends the body sent on by them, must still see it chunked.
             hide_credential(flow, job.route.provider.credential)
             sent_empty(flow.request)
-        elif job is None:
-            self._hand_over(flow)
+        elif job is None and (job := self._take(flow)) is not None:
+            req = flow.request
+            request = request_of(req.method, req.path, req.headers.fields, req.authority, req.raw_content or b"")
+            if self.engine.answers_whole(job, request):
+                await answer_in_flow(self.engine, flow, job, request)
+            else:
+                self._hand_over(flow, job)
 
-    def _hand_over(self, flow: http.HTTPFlow) -> bool:
-        """Point an LLM call at the engine's loopback server; whether it was one."""
-        if flow.response is not None or flow.error is not None or flow.websocket is not None:
-            return False
+    def _take(self, flow: http.HTTPFlow) -> Job | None:
+        """The engine's job for an LLM call (its credential taken out of the flow); None for other traffic."""
         req = flow.request
-        if _upgrade(req):
-            return False  # (see `upgrades`)
+        if flow.response is not None or flow.error is not None or flow.websocket is not None or _upgrade(req):
+            return None  # (an upgrade: see `upgrades`)
         route = self.engine.router.route(called_host(flow), req.method, req.path.partition("?")[0], req.headers)
         if route is None:
-            return False
-        job = self.engine.submit(flow.id, route)
+            return None
+        job = self.engine.submit(flow.id, route, req.timestamp_start)
         self.engine.prefetch(job, req.path.partition("?")[0], req.raw_content)
         job.credential = hide_credential(flow, route.provider.credential)
         peer = flow.client_conn.peername  # (the client key's name, when addons/access.py accepted one)
         job.client = flow.metadata.get("rotator", {}).get("client") or (str(peer[0]) if peer else "")
+        return job
+
+    def _hand_over(self, flow: http.HTTPFlow, job: Job) -> None:
+        """Point an LLM call at the engine's loopback server."""
+        req = flow.request
         client = flow.client_conn.id
         port = self.engine.server.acquire_port(client)
         self._origins[flow.id] = _Origin(req.scheme, req.host, req.port, port, client)
@@ -123,7 +135,6 @@ class Interception:
         # Once the loopback server has read the request, mitmproxy is done with its address: from then on the flow
         # in flight shows the vendor's URL again (mitmweb may be asked for it at any moment).
         job.on_received = lambda: self._show_vendor(flow)
-        return True
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._origins:
@@ -140,8 +151,7 @@ class Interception:
     async def error(self, flow: http.HTTPFlow) -> None:
         if _upgrade(flow.request):
             self.upgrades.answered(flow)
-        await self._handled(flow)
-        self._finish(flow)
+        await self.response(flow)
 
     async def _handled(self, flow: http.HTTPFlow) -> None:
         """The engine done with the flow's job, so that the flow shows (and saves) all it recorded: mitmproxy ends
@@ -172,7 +182,8 @@ class Interception:
         job = self.engine.forget(flow.id)
         if job is None:
             return
-        body = job.responder.flow_body if job.responder is not None and flow.response is not None else None
+        out = None if isinstance(job.responder, WholeAnswer) else job.responder  # (its body is the flow's already)
+        body = out.flow_body if out is not None and flow.response is not None else None
         if body is not None and flow.response is not None:
             show_body(flow.response, body.shown())
         show_credential(flow, job.route.provider.credential, job.key)

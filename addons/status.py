@@ -59,7 +59,6 @@ class Status:
         self.metrics = Metrics(self._pools, self._in_flight, self._logins, engine.conversation.blocking_reads)
         self.host = STATUS_HOST
         self._clients = ClientKeys([])
-        self._started: dict[str, float] = {}  # flow id -> when its request started, for the jobs in flight
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -77,13 +76,10 @@ class Status:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.error is not None or flow.request.method in ("CONNECT", "PRI"):
             return
-        if flow.id in self.engine.jobs:  # (Interception, registered before this addon, has submitted it)
-            self._started[flow.id] = flow.request.timestamp_start
-        elif self.host and called_host(flow).lower() == self.host:
+        if self.host and flow.id not in self.engine.jobs and called_host(flow).lower() == self.host:
             self._serve(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
-        self._started.pop(flow.id, None)
         rotator = flow.metadata.get("rotator")
         if isinstance(rotator, dict):
             self.tally.record(rotator)
@@ -99,9 +95,8 @@ class Status:
                       "signers": p.signers.describe() if p.signers is not None else None}
                      for p in self.engine.router.providers]  # (the pools as the `rotator.pools` command shows them)
         flights = [Flight(job.id, job.provider.name, job.key,
-                          job.route.protocol.name if job.route.protocol else None, self._started.get(job.id, now))
+                          job.route.protocol.name if job.route.protocol else None, job.started or now)
                    for job in list(self.engine.jobs.values())]
-        self._started = {i: t for i, t in self._started.items() if i in self.engine.jobs}
         return page(providers, flights, self.tally, now)
 
     def _pools(self) -> list[dict]:

@@ -13,8 +13,8 @@ from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.request import encoding_of
 from rewrite.exchange.ws_relay import WebSocketRelay
-from rewrite.intake.big_json import Worker
-from rewrite.intake.loopback import JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.intake.big_json import Worker, parse_body
+from rewrite.intake.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.lifecycle.events import Arrival
 from rewrite.lifecycle.hooks import Plugin, defining, plugins_for
 from rewrite.lifecycle.setting import Setting
@@ -63,7 +63,7 @@ class Engine:
         self.setting.conversation = self.conversation if config.routes else None
         for plugin in self.plugins:
             plugin.configure(self.setting)
-        self._use_egress()
+        self.upstream.configure(self.egress, self.config.upstream_ca)
 
     def keep_state(self) -> None:
         """Keep the pools' state where `state.path` says, across config reloads and restarts (rewrite/state/kept.py):
@@ -82,18 +82,15 @@ class Engine:
 
     def use_mode_proxy(self, proxy: EgressProxy | None) -> None:
         self.mode_proxy = proxy
-        self._use_egress()
+        self.upstream.configure(self.egress, self.config.upstream_ca)
 
     @property
     def egress(self) -> EgressProxy | None:
         """The proxy upstream calls go through: the config's `upstream_proxy`, else mitmproxy's upstream mode."""
         return parse_proxy_url(self.config.upstream_proxy) if self.config.upstream_proxy else self.mode_proxy
 
-    def _use_egress(self) -> None:
-        self.upstream.configure(self.egress, self.config.upstream_ca)
-
-    def submit(self, job_id: str, route: Route) -> Job:
-        job = Job(job_id, route, route.provider)
+    def submit(self, job_id: str, route: Route, started: float = 0.0) -> Job:
+        job = Job(job_id, route, route.provider, started=started)
         self.jobs[job_id] = job
         return job
 
@@ -113,13 +110,42 @@ class Engine:
             if plugin.active:
                 plugin.arrived(arrival)
 
+    def answers_whole(self, job: Job, request: LoopbackRequest) -> bool:
+        """Whether `request`, held whole, asks for its answer whole (not a stream): then the addon has it answered in
+        the flow itself (`serve` with a WholeAnswer: rewrite/intake/whole.py), else through the loopback server. Its
+        body is parsed here, once either way. A body sent encoded, or a call in a wire's envelope, is read by the
+        exchange as before (it goes through the loopback server), and a large one by the parsing worker."""
+        proto = job.route.protocol
+        if proto is None or len(request.body) >= BIG_BODY or encoding_of(request.headers) is not None:
+            return False
+        path, _, query = request.target.partition("?")
+        envelope = job.route.provider.envelope
+        if envelope is not None and envelope.wraps(path):
+            return False
+        request.read = parse_body(request.body)
+        body = request.read[0]
+        if body is not None and not proto.wants_stream(path, query, body):
+            return True
+        job.read = (request.body, request.read)
+        return False
+
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
+        """A request the loopback server read (the job's id in its JOB_HEADER)."""
         job_id = next((v for n, v in request.headers if n.lower() == JOB_HEADER), None)
         job = self.jobs.get(job_id) if job_id else None
         if job is None or job.responder is not None:
             responder.start(421, [("content-type", "text/plain")])
             responder.write(b"rotator: unknown job\n")
             return
+        if job.read is not None:  # (what the request hook parsed, unless mitmproxy sent other bytes on)
+            body, read = job.read
+            job.read = None
+            if request.upload is None and request.body == body:
+                request.read = read
+        await self.serve(job, request, responder)
+
+    async def serve(self, job: Job, request: LoopbackRequest, responder: Responder) -> None:
+        """Answer `job`'s request into `responder`."""
         job.responder = responder
         responder.answered = lambda: job.delivered
         try:

@@ -26,7 +26,8 @@ from rewrite.intake.clients import (
     presented,
     without_query_key,
 )
-from rewrite.intake.loopback import AFTER_ANSWER, BIG_BODY, JOB_HEADER, LAST_CHUNK
+from rewrite.intake.loopback import AFTER_ANSWER, BIG_BODY, JOB_HEADER, LAST_CHUNK, LoopbackRequest, request_of
+from rewrite.intake.whole import WholeAnswer
 from rewrite.policy.outcomes import Note
 from rewrite.pool.logins import login_table
 from rewrite.pool.report import describe as describe_pool
@@ -41,8 +42,9 @@ __all__ = [
     "DEFAULT_PATH", "ConfigError", "EgressProxy", "Engine", "StateError", "load", "source",
     # What the engine tells of a flow (the job, its notes, the provider that served it) and the flow's comment
     "Job", "Note", "Provider", "summary",
-    # The hand-off to the loopback server
-    "AFTER_ANSWER", "BIG_BODY", "JOB_HEADER", "LAST_CHUNK",
+    # The hand-off to the loopback server, and a whole answer's in the flow itself
+    "AFTER_ANSWER", "BIG_BODY", "JOB_HEADER", "LAST_CHUNK", "LoopbackRequest", "WholeAnswer",
+    "request_of",
     # Credentials and client keys, as a request carries them; Rotator's own refusals
     "CREDENTIAL_STYLES", "NO_MATCH", "SEVERAL", "ClientKeys", "CredentialStyle", "Guesses", "HeldCredential",
     "Verdict", "check", "hide", "presented", "refusal_body", "without_query_key",

@@ -2,6 +2,7 @@
 flow shows once answered."""
 
 import gzip
+import inspect
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -37,7 +38,7 @@ async def test_a_flow_goes_to_the_loopback_server_and_comes_back_with_the_client
     engine = Engine(parse(CONFIG))
     interception = Interception(engine, WebSocketUpstream(engine))
     flow = chat_flow((JOB_HEADER, "someone-elses-job"))
-    interception.request(flow)
+    await interception.request(flow)
     req = flow.request
     assert (req.scheme, req.host, req.port) == ("http", "127.0.0.1", engine.server.ports[0])
     assert req.headers.get_all(JOB_HEADER) == [flow.id]  # a client's own job header never reaches the engine
@@ -159,7 +160,8 @@ async def test_a_large_body_is_gated_and_handed_over_at_its_headers_then_streame
     assert admitted.metadata["rotator"]["client"] == "team-a" and client_key not in str(req.headers.fields)
     job = engine.jobs[admitted.id]
     for addon in hooks:  # (once the body is in: nothing is decided or handed over again)
-        addon.request(admitted)
+        if inspect.isawaitable(answered := addon.request(admitted)):
+            await answered
     assert engine.jobs[admitted.id] is job and req.host == "127.0.0.1" and admitted.response is None
 
     small = sized(BIG_BODY - 1)

@@ -31,7 +31,7 @@ def anthropic_flow(path: str, credential: tuple[str, str] = ("authorization", f"
     return flow
 
 
-def test_a_logins_other_path_goes_as_it_came_and_is_masked_once_sent():
+async def test_a_logins_other_path_goes_as_it_came_and_is_masked_once_sent():
     engine = Engine(parse(CONFIG))
     masking, interception = MaskOnArrival(engine), Interception(engine, WebSocketUpstream(engine))
     flow = anthropic_flow("/api/oauth/usage")
@@ -39,7 +39,7 @@ def test_a_logins_other_path_goes_as_it_came_and_is_masked_once_sent():
     masking.requestheaders(flow)
     assert TOKEN not in str(flow.request.headers)  # (mitmweb shows it from its headers on)
     masking.request(flow)
-    interception.request(flow)
+    await interception.request(flow)
 
     assert flow.request.host == "api.anthropic.com" and flow.request.headers["authorization"] == f"Bearer {TOKEN}"
     flow.response = tutils.tresp()
@@ -86,8 +86,9 @@ async def test_a_logins_generation_call_is_handed_to_the_engine_for_its_provider
     engine = Engine(parse(CONFIG))
     interception = Interception(engine, WebSocketUpstream(engine))
     flow = anthropic_flow("/v1/messages?beta=true")
+    flow.request.content = b'{"model": "claude-opus-4-8", "messages": [], "stream": true}'  # (a whole one: in its flow)
 
-    interception.request(flow)
+    await interception.request(flow)
 
     job = engine.jobs[flow.id]
     assert job.route.provider.name == "claude_login" and flow.request.host == "127.0.0.1"

@@ -79,7 +79,7 @@ async def test_interception_hands_the_addon_upgrades_only():
     plain, ws = tflow.tflow(resp=True), upgrade()
     plain.request.host = "example.com"
     for flow in (plain, ws):
-        interception.request(flow)
+        await interception.request(flow)
     assert told.upgrades == [ws]
     ws.response = tflow.tresp()
     for flow in (plain, ws):

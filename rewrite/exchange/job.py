@@ -49,6 +49,10 @@ class Job:
     # leaves after that got its whole answer, and the flow is not an error.
     delivered: bool = False
     on_received: Callable[[], None] | None = None  # called when the loopback server has read the request
+    started: float = 0.0  # when the client's request started (epoch seconds), for the status page
+    # A body the request hook parsed (its bytes, and parse_body's answer) for a request that goes on to the loopback
+    # server (a stream's): the server's request takes the parse when its body is the same (rewrite/engine.py).
+    read: tuple[bytes, tuple[dict | None, str | None]] | None = None
     usage: dict | None = None  # the answer's normalised usage (rewrite/accounting/usage.py), when it reported one
     cost: float | None = None  # its cost in USD; None: unknown (no usage, or the model has no price)
     model: str | None = None  # the model asked of the target being tried, or that answered

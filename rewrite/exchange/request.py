@@ -49,6 +49,8 @@ class ClientRequest:
                 decoded = decode(request.body, self.encoding, max_body)
                 body, self.refusal = parse_body(decoded) if decoded is not None else (None, None)
                 self.plain = decoded or b""
+            elif request.read is not None:  # (read at the request hook)
+                body, self.refusal = request.read
             else:  # (a large upload comes parsed, or was joined into `request.body` when it could not be)
                 body, self.refusal = parse_body(self.request.body)
             if body is None:

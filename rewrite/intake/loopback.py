@@ -146,15 +146,18 @@ class Responder:
 
 
 def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
-    """A chunked HTTP/1.1 response head. Framing headers are Rotator's own; a header that cannot be written
-    whole (a line break in it) is left out."""
+    """A chunked HTTP/1.1 response head (its headers as `written` keeps them)."""
     lines = [b"HTTP/1.1 %d \r\n" % status]
-    for name, value in headers:
-        if name.lower() in _FRAMING or any(c in name or c in value for c in "\r\n\0"):
-            continue
-        lines.append(b"%b: %b\r\n" % (name.encode("latin-1"), value.encode("latin-1", "replace")))
+    lines += [b"%b: %b\r\n" % field for field in written(headers)]
     lines.append(b"transfer-encoding: chunked\r\n\r\n")
     return b"".join(lines)
+
+
+def written(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """An answer's headers as they are written to mitmproxy: framing headers are Rotator's own; a header that cannot
+    be written whole (a line break in it) is left out."""
+    return [(name.encode("latin-1"), value.encode("latin-1", "replace")) for name, value in headers
+            if name.lower() not in _FRAMING and not any(c in name or c in value for c in "\r\n\0")]
 
 
 _FRAMING = frozenset({"transfer-encoding", "content-length", "connection"})
@@ -254,6 +257,17 @@ class _Conn:
             return request, False
         request.body = body
         return request, not close
+
+
+def request_of(method: str, target: str, fields: tuple[tuple[bytes, bytes], ...], authority: str,
+               body: bytes) -> LoopbackRequest:
+    """A flow's request as `_Conn.request` reads it from mitmproxy (header names lower-cased, values stripped, a Host
+    header from the authority when the client, over HTTP/2, sent none), for the engine to read it in the flow."""
+    headers = [(n.decode("latin-1").lower(), v.decode("latin-1").strip()) for n, v in fields]
+    if authority and "host" not in {n for n, _ in headers}:
+        headers.insert(0, ("host", authority))
+    return LoopbackRequest(method, target, headers, body)
+
 
 Handler = Callable[[LoopbackRequest, Responder], Awaitable[None]]
 

@@ -19,6 +19,9 @@ class LoopbackRequest:
     body: bytes
     too_large: bool = False  # the body is past the server's max_body: it was not read (`body` is empty)
     upload: Upload | None = None  # a body of BIG_BODY bytes or more, as the pieces it came in (`body` is empty)
+    # The body as the intake parsed it already (big_json.parse_body's answer): the request hook reads it to tell a
+    # whole answer's request from a stream's (rewrite/intake/whole.py), and it is not parsed twice.
+    read: tuple[dict | None, str | None] | None = None
 
 
 class BadRequest(Exception):

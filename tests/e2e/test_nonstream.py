@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import anthropic
+import openai
 import pytest
 from google.genai import types as gtypes
 
@@ -239,3 +241,24 @@ def test_an_opted_out_answer_past_its_deadline_after_it_started_is_cut(fake_vend
     assert req.outcome == "client-gone"
     assert len(fake_vendor.calls()) == 1
     proxy.wait_log("cut: request timeout")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A non-stream call is answered in its flow, with no loopback connection (rewrite/intake/whole.py): a client that
+# gives up on it still stops its upstream call, as a hang-up of that connection did.
+
+
+@pytest.mark.parametrize("protocol", ["chat", "anthropic"])
+def test_a_client_that_gives_up_on_a_non_stream_call_stops_it_upstream(fake_vendor, rotator, protocol):
+    # (Rotator itself would wait the stall out)
+    proxy = warmed(rotator, fake_vendor, protocol, streamed=False, streaming={"first_token_timeout": STALL})
+    fake_vendor.script(Fault.stall_before_headers(STALL))
+
+    with pytest.raises((openai.APITimeoutError, anthropic.APITimeoutError)):
+        call(protocol, make_client(protocol, timeout=2.0, max_retries=0), stream=False)
+
+    [req] = fake_vendor.wait_for(1, done=False)
+    assert req.done.wait(STALL / 2)  # Rotator hung up on the vendor soon after the client left ...
+    assert req.outcome == "client-gone"
+    assert len(fake_vendor.calls()) == 1  # ... and asked no one else
+    assert "Traceback" not in proxy.log

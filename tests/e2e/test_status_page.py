@@ -116,6 +116,23 @@ def test_a_request_in_flight_shows_with_its_provider_and_key(fake_vendor, rotato
     assert page(proxy, monkeypatch)["requests_in_flight"] == []
 
 
+def test_a_non_stream_request_in_flight_shows_how_long_it_has_been_waiting(fake_vendor, rotator, monkeypatch):
+    proxy = rotator()
+    fake_vendor.script(Fault.stall_before_headers(3))  # (answered in its flow, before the status addon's hook)
+    results = []
+    caller = threading.Thread(target=lambda: results.append(call("anthropic", make_client("anthropic"), stream=False)))
+    caller.start()
+    try:
+        fake_vendor.wait_for(1, done=False)
+        time.sleep(1.2)
+        flight, = page(proxy, monkeypatch)["requests_in_flight"]
+        assert flight["provider"] == "anthropic" and flight["protocol"] == "anthropic_messages"
+        assert 1 <= flight["seconds"] < 30
+    finally:
+        caller.join(30)
+    assert results and results[0].text
+
+
 def test_with_clients_configured_only_a_client_key_opens_the_page(rotator, monkeypatch):
     proxy = rotator(clients=[CLIENT])
     monkeypatch.setenv("HTTP_PROXY", proxy.url)

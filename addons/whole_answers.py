@@ -1,0 +1,45 @@
+"""A call whose client asked for its answer whole (not a stream), answered in its flow: Interception asks the engine,
+and when it is such a call the engine's answer becomes `flow.response` (rewrite/intake/whole.py). mitmproxy then
+connects to no server for the flow (no loopback connection, no second HTTP/1.1 exchange over the in-memory pipe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from mitmproxy import http
+
+from rewrite.surface import Engine, Job, LoopbackRequest, WholeAnswer
+
+logger = logging.getLogger("rotator")
+CLIENT_CHECK = 0.25  # seconds between two looks at whether the client is still there
+
+
+async def answer_in_flow(engine: Engine, flow: http.HTTPFlow, job: Job, request: LoopbackRequest) -> None:
+    """The engine's answer to `request`, as the flow's response. mitmproxy holds the flow's events while its
+    `request` hook runs, so the client's connection is looked at meanwhile: a client that leaves stops the engine
+    (as its hang-up of a loopback connection does; the upstream request is closed) and its flow is killed."""
+    answer = WholeAnswer()
+    serving = asyncio.ensure_future(engine.serve(job, request, answer))
+    client = flow.client_conn
+    try:
+        while not serving.done() and client.connected:
+            await asyncio.wait({serving}, timeout=CLIENT_CHECK)
+    finally:
+        if not serving.done():
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+    if serving.cancelled():
+        flow.kill()
+        return
+    if serving.exception() is not None:  # (as the loopback server answers then)
+        logger.error("rotator: engine failed", exc_info=serving.exception())
+        if not answer.committed:
+            answer.start(502, [("content-type", "text/plain")])
+            answer.write(b"rotator: internal error\n")
+    if not answer.committed:  # (an empty 502 rather than no answer)
+        answer.start(502, [("content-type", "text/plain")])
+    flow.response = http.Response(b"HTTP/1.1", answer.status or 502, b"", http.Headers(answer.fields()),
+                                  answer.body(), None, time.time(), time.time())
