@@ -52,6 +52,17 @@ def gone(pid: int, within: float = 10.0) -> bool:
     return False
 
 
+def state(pid: int) -> str:
+    """What /proc says of a process that did not end: its state, the signals it ignores and catches, where it waits."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+    except OSError as e:
+        return f"unreadable ({e})"
+    return "; ".join([*(line for line in status if line.startswith(("State", "SigIgn", "SigCgt", "Threads"))),
+                      f"wchan {wchan}"])
+
+
 def stop(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -68,7 +79,10 @@ def test_a_proxy_dies_with_the_process_that_started_it(tmp_path, sig):
         pid = int(run.stdout.readline())
         assert not gone(pid, within=0.2)  # it runs, in its own session (a Ctrl-C at the terminal misses it)
         run.send_signal(sig)
-        run.wait(10)
+        try:
+            run.wait(10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the run did not end on {sig.name}: {state(run.pid)}") from None
         assert gone(pid), f"mitmdump {pid} outlived its test run"
     finally:
         run.kill()
