@@ -9,6 +9,7 @@ base URL's path, so it is refused too.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, unquote
 
 # RFC 3986's characters of a path segment that need no escaping, less ':' (Gemini's `model:method` separator).
@@ -24,7 +25,10 @@ class UnsafeURLValue(ValueError):
 
 
 def _control(text: str) -> bool:
-    return any(c < " " or c == "\x7f" for c in text)
+    return _CONTROL.search(text) is not None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def segment_problem(value: str) -> str | None:

@@ -413,3 +413,10 @@ async def test_an_upstream_that_refuses_stream_options_gets_the_stream_as_the_cl
     assert out.status == 200 and out.body == stream(CHAT, ctx(client))
     assert [n["kind"] for n in job.notes] == ["usage-refused"]
     assert record_of(job.route.provider).stream_options  # remembered: the provider's next streams go without it
+
+
+def test_a_usage_record_holds_every_field_of_the_usage():
+    import dataclasses
+
+    usage = Usage(input_tokens=1, output_tokens=2, reasoning_tokens=3, cache_read_tokens=4, cache_write_tokens=5)
+    assert usage_module.as_dict(usage) == dataclasses.asdict(usage)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
 
 import protocols
 from protocols.base import Protocol
@@ -49,7 +48,9 @@ def from_answer(protocol: str, body: object) -> Usage | None:
 
 
 def as_dict(usage: Usage) -> dict[str, int]:
-    return asdict(usage)
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "reasoning_tokens": usage.reasoning_tokens, "cache_read_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens}  # (dataclasses.asdict's walk costs 15 µs)
 
 
 class Meter:
