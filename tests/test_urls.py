@@ -127,3 +127,9 @@ def test_a_websocket_handshake_whose_path_climbs_is_refused_before_any_connectio
     assert failure.status == 400 and not failure.retryable and sj.upstream is None
     assert json.loads(failure.body)["error"]["type"] == "invalid_request_error"
     assert "dot segment" in json.loads(failure.body)["error"]["message"]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x9f)))
+def test_a_control_character_is_any_below_space_and_delete(text):
+    from protocols.urls import _control
+    assert _control(text) == any(c < " " or c == "\x7f" for c in text)
