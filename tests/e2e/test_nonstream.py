@@ -7,6 +7,8 @@ deadline for the whole request.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from typing import Any
 
@@ -262,3 +264,19 @@ def test_a_client_that_gives_up_on_a_non_stream_call_stops_it_upstream(fake_vend
     assert req.outcome == "client-gone"
     assert len(fake_vendor.calls()) == 1  # ... and asked no one else
     assert "Traceback" not in proxy.log
+
+
+
+def test_an_http2_clients_non_stream_call_is_answered_in_its_flow(fake_vendor, rotator):
+    proxy = rotator()
+    body = json.dumps({"model": MODELS["chat"], "messages": [{"role": "user", "content": "hi"}]})
+    done = subprocess.run(["curl", "-sS", "--http2", "--proxy", proxy.url, "--cacert", str(proxy.ca_cert),
+                           "-H", "authorization: Bearer sk-client-own", "-H", "content-type: application/json",
+                           "-d", body, "-w", "\n%{http_version} %{http_code}",
+                           "https://api.openai.com/v1/chat/completions"], capture_output=True, text=True, timeout=30)
+    answer, _, version_status = done.stdout.rpartition("\n")
+
+    assert version_status == "2 200", done.stdout + done.stderr
+    assert json.loads(answer)["choices"][0]["message"]["content"] == TEXT
+    [req] = fake_vendor.wait_for(1)
+    assert req.stream and req.credential != "sk-client-own"  # forced upstream, on a pooled key

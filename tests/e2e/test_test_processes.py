@@ -17,10 +17,13 @@ from tests.support.harness import REPO, clean_environ
 pytestmark = pytest.mark.e2e
 
 # A test run in miniature: the harness starts a proxy, says its process id, and waits to be stopped.
+# (Ctrl-C as it reaches a run started at a terminal: a run started in the background of a shell without job control,
+# as a CI step or `cmd &` may be, ignores SIGINT from its start, and so would this one.)
 RUN = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
 from tests.support.harness import RotatorProcess, default_config
+signal.signal(signal.SIGINT, signal.default_int_handler)
 proc = RotatorProcess(default_config("http://127.0.0.1:9"), Path(sys.argv[1])).start()
 print(proc.process.pid, flush=True)
 time.sleep(600)
