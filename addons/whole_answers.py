@@ -6,14 +6,12 @@ connects to no server for the flow (no loopback connection, no second HTTP/1.1 e
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
 from mitmproxy import http
 
 from rewrite.surface import Engine, Job, LoopbackRequest, WholeAnswer
 
-logger = logging.getLogger("rotator")
 CLIENT_CHECK = 0.25  # seconds between two looks at whether the client is still there
 
 
@@ -34,12 +32,6 @@ async def answer_in_flow(engine: Engine, flow: http.HTTPFlow, job: Job, request:
     if serving.cancelled():
         flow.kill()
         return
-    if serving.exception() is not None:  # (as the loopback server answers then)
-        logger.error("rotator: engine failed", exc_info=serving.exception())
-        if not answer.committed:
-            answer.start(502, [("content-type", "text/plain")])
-            answer.write(b"rotator: internal error\n")
-    if not answer.committed:  # (an empty 502 rather than no answer)
-        answer.start(502, [("content-type", "text/plain")])
+    answer.end(serving.exception())  # (a failure's 502, as the loopback server answers it)
     flow.response = http.Response(b"HTTP/1.1", answer.status or 502, b"", http.Headers(answer.fields()),
                                   answer.body(), None, time.time(), time.time())

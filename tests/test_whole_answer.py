@@ -109,3 +109,15 @@ def test_the_request_reads_as_the_loopback_server_would_have_it():
     assert (request.method, request.target, request.body) == ("POST", "/v1/chat/completions?x=1", b"{}")
     with_host = request_of("POST", "/", ((b"Host", b"api.openai.com:443"),), "api.openai.com", b"")
     assert with_host.headers == [("host", "api.openai.com:443")]  # (an HTTP/1 client's own Host header stays)
+
+
+def test_an_answer_the_engine_failed_or_never_gave_ends_as_a_502():
+    failed, silent, given = WholeAnswer(), WholeAnswer(), WholeAnswer()
+    failed.end(RuntimeError("boom"))
+    silent.end(None)
+    given.start(200, [("content-type", "application/json")])
+    given.write(b"{}")
+    given.end(RuntimeError("after the answer began"))  # (what was sent stands)
+    assert (failed.status, failed.body(), failed.finished) == (502, b"rotator: internal error\n", True)
+    assert (silent.status, silent.body(), silent.finished) == (502, b"", True)
+    assert (given.status, given.body(), given.finished) == (200, b"{}", True)

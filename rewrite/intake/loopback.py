@@ -90,7 +90,8 @@ class FlowBody:
                 f"of {self.size} bytes sent to the client ({self.left_out} left out)")
 
 
-def _never() -> bool:
+def not_answered() -> bool:
+    """A responder's `answered` until a handler says otherwise."""
     return False
 
 
@@ -109,7 +110,7 @@ class Responder:
         self.headers: list[tuple[str, str]] = []
         self.finished = False
         # Set by the handler: whether the client already has its whole answer (its ending was written).
-        self.answered: Callable[[], bool] = _never
+        self.answered: Callable[[], bool] = not_answered
 
     @property
     def committed(self) -> bool:
@@ -137,6 +138,18 @@ class Responder:
         # and skipping StreamWriter.drain's layers on every event is a measurable share of the per-event cost.
         if self.blocked:
             await self._writer.drain()
+
+    def end(self, error: BaseException | None) -> None:
+        """End the answer once its handler is done (`error`: how it failed): a failure is logged and answered with a
+        502 if nothing was sent yet, and a handler that answered nothing gets an empty 502 rather than a hung flow."""
+        if error is not None:
+            logger.error("rotator: engine failed", exc_info=error)
+            if not self.committed:
+                self.start(502, [("content-type", "text/plain")])
+                self.write(b"rotator: internal error\n")
+        if not self.committed:
+            self.start(502, [("content-type", "text/plain")])
+        self.finish()
 
     def finish(self) -> None:
         if not self.finished:
@@ -374,14 +387,6 @@ class LoopbackServer:
             if not handling.done():
                 handling.cancel()
                 await asyncio.gather(handling, return_exceptions=True)
-        if handling.exception() is not None:
-            logger.error("rotator: engine failed", exc_info=handling.exception())
-            if not responder.committed:
-                responder.start(502, [("content-type", "text/plain")])
-                responder.write(b"rotator: internal error\n")
-            responder.finish()
-            return False
-        if not responder.committed:  # a handler that answered nothing: an empty 502 rather than a hung flow
-            responder.start(502, [("content-type", "text/plain")])
-        responder.finish()
-        return True
+        error = handling.exception()
+        responder.end(error)
+        return error is None

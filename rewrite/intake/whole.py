@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from rewrite.intake.loopback import FlowBody, Responder, written
+from rewrite.intake.loopback import FlowBody, Responder, not_answered, written
 
 
 class WholeAnswer(Responder):
@@ -23,7 +23,7 @@ class WholeAnswer(Responder):
         self.status: int | None = None
         self.headers: list[tuple[str, str]] = []
         self.finished = False
-        self.answered = _never
+        self.answered = not_answered
 
     def start(self, status: int, headers: list[tuple[str, str]]) -> None:
         self.status = status
@@ -49,8 +49,3 @@ class WholeAnswer(Responder):
 
     def body(self) -> bytes:
         return self.flow_body.shown()
-
-
-def _never() -> bool:
-    return False
-
