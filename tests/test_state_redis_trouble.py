@@ -5,6 +5,7 @@ bound, shared by workers, and served locally while Redis does not answer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -15,7 +16,7 @@ import protocols
 from rewrite.conversation.hooks import ConversationState
 from rewrite.pool import KeyPool
 from rewrite.state.kv import MemoryStore
-from rewrite.state.redis.connection import Breaker, connect_sync
+from rewrite.state.redis.connection import START_SECONDS, TIMEOUT, Breaker, connect_sync
 from rewrite.state.redis.kv import RedisStore
 from rewrite.state.redis.shared import SharedState
 from rewrite.state.sharing import where
@@ -95,6 +96,47 @@ async def test_no_redis_at_all_still_serves_every_pick_at_once(caplog):
     began = time.monotonic()
     picked = [(await pool.take()).key for _ in range(6)]
     assert picked == KEYS * 2 and time.monotonic() - began < FROZEN_WAIT  # (none waited for Redis)
+    assert len(outage_lines(caplog)) == 1
+
+
+async def busy(seconds: float, stretch: float) -> None:
+    """The event loop held in `stretch`-long blocks for `seconds`, as a worker's first TLS handshakes and the
+    modules it loads on first use hold it while it starts."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(stretch)
+        await asyncio.sleep(0)
+
+
+async def test_a_worker_whose_loop_is_busy_as_it_starts_still_decides_with_the_others(redis_server, caplog):
+    caplog.set_level(logging.INFO, logger="rotator")
+    redis_server.flush()
+    warm = worker(redis_server.url)
+    assert (await warm.take()).key == KEYS[0]
+    state = SharedState.from_url(redis_server.url)  # (the 0.25 s timeout, which each block of the loop outlasts)
+    starting = KeyPool(KEYS, "round-robin", name="openai")
+    starting.shared = state.pool(starting)
+    state.start()
+    held = asyncio.ensure_future(busy(0.8, stretch=2 * TIMEOUT))
+    await asyncio.sleep(0)
+    try:
+        assert (await starting.take()).key == KEYS[1]  # the turn both workers share, not its own first
+    finally:
+        await held
+        await state.aclose()
+    assert outage_lines(caplog) == []
+
+
+async def test_a_worker_that_finds_no_redis_as_it_starts_decides_alone_at_once(caplog):
+    caplog.set_level(logging.INFO, logger="rotator")
+    state = SharedState.from_url(f"redis://127.0.0.1:{free_port()}/0")  # refused: no answer to wait for
+    pool = KeyPool(KEYS, "round-robin", name="openai")
+    pool.shared = state.pool(pool)
+    began = time.monotonic()
+    state.start()
+    picked = [(await pool.take()).key for _ in range(3)]
+    await state.aclose()
+    assert picked == KEYS and time.monotonic() - began < START_SECONDS / 2
     assert len(outage_lines(caplog)) == 1
 
 

@@ -16,6 +16,7 @@ import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 from redis.retry import Retry
 
 logger = logging.getLogger("rotator")
@@ -23,8 +24,10 @@ logger = logging.getLogger("rotator")
 TIMEOUT = 0.25  # seconds for a connection, a command, or a free connection of the pool
 POOL_SIZE = 32  # connections per process
 BREAKER_SECONDS = 5.0  # after an error, decisions stay local this long before Redis is tried again
+START_SECONDS = 2.0  # a starting worker's first contact is tried this long before the breaker hears of a failure
 # What a Redis call that did not work raises: the server's errors, timeouts, refused or dropped connections.
 ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+TIMEOUTS = (RedisTimeout, asyncio.TimeoutError)  # (of which: no answer in time, which a busy event loop can cause)
 
 
 def _options(timeout: float) -> dict:

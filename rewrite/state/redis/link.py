@@ -17,12 +17,13 @@ import redis.asyncio
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, Unavailable
+from rewrite.state.redis.connection import ERRORS, START_SECONDS, TIMEOUT, TIMEOUTS, Breaker, Unavailable
 from rewrite.state.redis.feed import Feed
 from rewrite.state.redis.names import SECRET
 from rewrite.state.redis.pipe import Pipe, Prepared
 
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
+RETRY_AFTER = 0.1  # seconds between a starting worker's attempts at its first contact (`reach`)
 _FAILED = (BaseException, hiredis.ReplyError)  # what the pipe hands a call that did not work
 T = TypeVar("T")
 
@@ -80,9 +81,12 @@ class RedisLink:
         self.renewer = Renewer(lease_seconds)  # the leases of attempts under way, renewed
         self.feed: Feed | None = None  # (from_url): the conversation store's writes, heard from every worker
         self.started = False  # `start` ran from an event loop: what the requests add is written in the background
+        self.reaching: asyncio.Task | None = None  # the first contact, under way (`reach`): calls wait for it
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """`fn()`'s result; Unavailable when the breaker is open or the call fails (which opens it)."""
+        if self.reaching is not None:
+            await asyncio.wait((self.reaching,))
         if self.breaker.open:
             raise Unavailable
         return await self._decided(asyncio.wait_for(fn(), self.timeout))
@@ -93,6 +97,8 @@ class RedisLink:
         if self.pipe is None:
             script = self.scripts.get(body) or self.scripts.setdefault(body, self.client.register_script(body))
             return await self.call(lambda: script(keys, args))
+        if self.reaching is not None:
+            await asyncio.wait((self.reaching,))
         if self.breaker.open:
             raise Unavailable
         return await self._decided(self.pipe.script(body, keys, args))
@@ -123,13 +129,43 @@ class RedisLink:
 
     async def secret(self) -> bytes:
         """The fingerprints' secret every worker uses: made by the first one (SET NX), read by the others."""
+        return self._secret if self._secret is not None else await self.call(self._fetch_secret)
+
+    async def _fetch_secret(self) -> bytes:
         if self._secret is None:
-            async def fetch() -> Any:
-                await self.client.set(SECRET, os.urandom(32).hex(), nx=True)
-                return await self.client.get(SECRET)
-            value = await self.call(fetch)
+            await self.client.set(SECRET, os.urandom(32).hex(), nx=True)
+            value = await self.client.get(SECRET)
             self._secret = bytes.fromhex(value.decode() if isinstance(value, bytes) else str(value))
         return self._secret
+
+    def reach(self, seconds: float = START_SECONDS) -> None:
+        """Make the first contact now, in the background (from an event loop): the secret, and the pipe connected
+        with its scripts loaded, so that the first request's decision finds them. Calls made meanwhile wait for it."""
+        if self.reaching is None and self._secret is None:
+            self.reaching = asyncio.ensure_future(self._reach(seconds))
+            self.reaching.add_done_callback(self._reached)
+
+    async def _reach(self, seconds: float) -> None:
+        # A worker still starting keeps its event loop busy (its first handshakes, modules loaded on first use), so
+        # that a reply which came in time can be read after the call's short timeout: not an outage. A first
+        # contact that timed out is tried again for `seconds` before the breaker hears of it (decisions then go
+        # local for a while); a refused one is an outage at once.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            try:
+                await asyncio.wait_for(self._fetch_secret(), self.timeout)
+                if self.pipe is not None:
+                    await self.pipe.call("PING")
+                return
+            except ERRORS as e:
+                if not isinstance(e, TIMEOUTS) or loop.time() + RETRY_AFTER >= deadline:
+                    self.breaker.failed(e)
+                    return
+            await asyncio.sleep(RETRY_AFTER)
+
+    def _reached(self, _: asyncio.Task) -> None:
+        self.reaching = None
 
     def zrem(self, key: str, member: str) -> Awaitable[Any]:
         """On the pipe, written before this returns (when connected)."""

@@ -157,13 +157,6 @@ class Pipe:
     def connected(self) -> bool:
         return self._up() is not None
 
-    def open_soon(self) -> None:
-        """Connect in the background now (from an event loop), so the first request's call finds the connection up
-        rather than paying its set-up (a round trip and the scripts' loading) inside its own short timeout. A
-        failure here is left to that call to meet again."""
-        if self._up() is None:
-            asyncio.ensure_future(self._connect()).add_done_callback(_retrieved)
-
     def _up(self) -> _Replies | None:
         """The connection, when it is open and on this event loop."""
         replies = self._replies
@@ -242,11 +235,6 @@ class Prepared:
 
     def args(self, rest: Sequence[str | int | float]) -> list[str | int | float]:
         return [*self.fixed, *rest]
-
-
-def _retrieved(task: asyncio.Future) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 def _reply(reply: Any) -> Any:

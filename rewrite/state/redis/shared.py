@@ -78,8 +78,7 @@ class SharedState(RedisLink):
         if self._flusher is None:
             with contextlib.suppress(RuntimeError):  # (no running loop: the next call from one starts it)
                 self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
-                if self.pipe is not None:
-                    self.pipe.open_soon()
+                self.reach()
         self.started = self._flusher is not None
 
     def _merge_soon(self) -> None:
@@ -140,6 +139,8 @@ class SharedState(RedisLink):
         are left to expire, as a dead worker's would."""
         if self._flusher is not None:
             self._flusher.cancel()
+        if self.reaching is not None:
+            self.reaching.cancel()
         self.renewer.cancel()
         if self.feed is not None:
             await self.feed.aclose()
