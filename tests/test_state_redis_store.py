@@ -230,6 +230,34 @@ async def test_a_responses_conversation_continues_on_another_worker_without_a_bl
     await other.aclose()
 
 
+async def test_a_previous_response_another_worker_wrote_a_moment_ago_is_read_before_its_message_is_heard(
+        redis_server):
+    """The client was answered by one worker and names that response at once to another, whose feed has not heard
+    the record's write yet: the feed holds the key absent, which spares most lookups (the field cache's) a read; a
+    lookup of an entry the client named reads Redis."""
+    redis_server.flush()
+    one, other = await listening(redis_server.url), await listening(redis_server.url)
+    first, second = ConversationState(), ConversationState()
+    first.share(redis_server.url, one)
+    second.share(redis_server.url, other)
+    stored = protocols.registered("openai_responses").continuity
+    answer = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "18C."}]}]
+    first.continuity.record(stored, "resp_1", {"model": "gpt-4o", "input": "Weather in Paris?"}, answer, "openai",
+                            native=False)
+    held = second.continuity.store
+    assert isinstance(held, RedisStore)
+    await eventually(lambda: len(held.local) == 1, what="the record written")
+    [key] = list(held.local._entries)
+    held.local.delete(key)  # as it is before its message is heard
+    assert held.get(key) is None and second.blocking_reads() == 0  # (a lookup nobody named: absent, no read)
+    follow_up = {"model": "gpt-4o", "previous_response_id": "resp_1", "input": "And tomorrow?"}
+    expanded = second.continuity.expand(stored, follow_up, "anthropic", resolves=False).body
+    assert [item.get("content") for item in expanded["input"]][1] == answer[0]["content"]
+    assert second.blocking_reads() == 1
+    await one.aclose()
+    await other.aclose()
+
+
 @pytest.fixture(params=["fakeredis", "redis-server"])
 def blocking_client(request):
     """A blocking client of a fakeredis server, or of the real server emptied."""

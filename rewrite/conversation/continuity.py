@@ -81,7 +81,7 @@ class Continuity:
         return KEY_PREFIX + hashlib.sha256(f"{client}\0{response_id}".encode()).hexdigest()
 
     def _load(self, client: str, response_id: str) -> Served | None:
-        value = self.store.get(self._key(client, response_id))
+        value = self.store.get(self._key(client, response_id), named=True)
         if value is None:
             return None
         try:

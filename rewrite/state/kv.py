@@ -17,8 +17,10 @@ SWEEP_INTERVAL = 60.0
 
 
 class Store(Protocol):
-    def get(self, key: str) -> bytes | None:
-        """The value, or None if it was never put, has expired or was evicted."""
+    def get(self, key: str, named: bool = False) -> bytes | None:
+        """The value, or None if it was never put, has expired or was evicted. `named`: a client named the entry
+        (a previous response's id), so it most likely exists: a shared store looks where a lookup it expects to
+        miss would not."""
 
     def put(self, key: str, value: bytes, ttl: float) -> None:
         """Keep `value` under `key` for `ttl` seconds (replacing what was there)."""
@@ -42,7 +44,7 @@ class MemoryStore:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, named: bool = False) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:
             return None

@@ -13,7 +13,9 @@ conversation begun on one worker continues on another, without the event loop wa
   rotator_conversation_store_blocking_reads_total); what it found is kept locally for its remaining TTL, and a key
   it found absent is not asked for again while the same subscription lasts (a later write would be heard). A key
   that was not in Redis when the subscription began (the feed lists them) and was not heard of since is absent
-  without a read: a turn that has nothing stored (most of the field cache's lookups) costs no round trip.
+  without a read: a turn that has nothing stored (most of the field cache's lookups) costs no round trip. Except
+  an entry a client named (a Responses `previous_response_id`): another worker may have written it a moment ago,
+  its message not heard yet, and the client has just been answered with it; a local miss of one is read.
 - Without a running event loop (no pipe to write on: tests, tools), writes use the blocking client as well.
 
 Entries expire with their TTL; a value larger than the local store's `max_bytes` is not kept, and the total in
@@ -61,14 +63,17 @@ class RedisStore:
             self.feed.listeners[name] = self.heard
             local.on_evict = self._lost
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, named: bool = False) -> bytes | None:
         value = self.local.get(key)
         if value is not None:
             return value
         epoch = self.feed.current() if self.feed is not None else None
-        if epoch is not None and self._absent.get(key) == epoch:
+        # (what the feed says is absent may be another worker's write of a moment ago, not heard yet: a client that
+        # names the entry has just been answered with it, so a named one is read)
+        if not named and epoch is not None and self._absent.get(key) == epoch:
             return None  # absent when read under this subscription, and no write heard since
-        if self.feed is not None and self._evicted is not None and key not in self._evicted and self.feed.absent(key):
+        if (not named and self.feed is not None and self._evicted is not None and key not in self._evicted
+                and self.feed.absent(key)):
             return None  # not in Redis when this subscription began, and not written since
         found = self._call(lambda: self._read(key))
         if found is None:
