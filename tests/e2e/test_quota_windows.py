@@ -19,6 +19,7 @@ from rewrite.state.redis.connection import BREAKER_SECONDS
 from tests.support.clients import MODELS, call, make_client
 from tests.support.fake_vendor import Fault
 from tests.support.harness import POOL_KEYS
+from tests.support.redis_server import OUTAGE
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +27,6 @@ K1, K2, K3 = POOL_KEYS["openai"]
 A1, A2 = POOL_KEYS["anthropic"]
 G1, G2 = POOL_KEYS["gemini"]
 RESET = 3.0  # seconds: the fake vendor's windows reset this soon
-OUTAGE = "state.redis: Redis did not answer"
 
 
 def ask(protocol: str, n: int = 1, **kwargs) -> None:

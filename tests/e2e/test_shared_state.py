@@ -12,7 +12,7 @@ import redis
 
 from tests.support.fake_vendor import Fault
 from tests.support.harness import POOL_KEYS
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import OUTAGE, RedisServer
 
 pytestmark = pytest.mark.e2e
 
@@ -35,24 +35,33 @@ def stored_text(server: RedisServer) -> str:
 
 
 def test_a_rest_and_the_counts_live_in_redis_and_a_restarted_worker_keeps_them(fake_vendor, rotator, redis_server):
-    redis_server.flush()
     first_key, *others = POOL_KEYS["openai"]
-    fake_vendor.always(Fault.status(429, headers={"retry-after": "30"}), key=first_key)
     state = {"redis": redis_server.url, "path": ""}  # (no state file: what survives is in Redis)
 
-    proxy = rotator(fresh=True, state=state)
-    ask(3)
-    used = fake_vendor.keys()
-    assert used[0] == first_key and first_key not in used[1:]
-    proxy.proc.stop()  # the worker stops (its last counts are written)
+    def two_workers_one_after_the_other():
+        redis_server.flush()
+        fake_vendor.reset()
+        fake_vendor.always(Fault.status(429, headers={"retry-after": "30"}), key=first_key)
+        proxy = rotator(fresh=True, state=state)
+        ask(3)
+        before = fake_vendor.keys()
+        proxy.proc.stop()  # the worker stops (its last counts are written)
 
-    fake_vendor.reset()
-    fake_vendor.always(Fault.status(429, headers={"retry-after": "30"}), key=first_key)
-    again = rotator(fresh=True, state=state)
-    ask(4)
-    used = fake_vendor.keys()
+        fake_vendor.reset()
+        fake_vendor.always(Fault.status(429, headers={"retry-after": "30"}), key=first_key)
+        again = rotator(fresh=True, state=state)
+        ask(4)
+        again.proc.stop()
+        return proxy, again, before, fake_vendor.keys()
+
+    for _ in range(3):  # (judged on a run in which both workers heard Redis: tests/support/redis_server.py's OUTAGE)
+        proxy, again, before, used = two_workers_one_after_the_other()
+        if OUTAGE not in proxy.full_log + again.full_log:
+            break
+    else:
+        raise AssertionError("Redis did not answer the workers through any of three runs")
+    assert before[0] == first_key and first_key not in before[1:]
     assert len(used) == 4 and first_key not in used  # the rest outlived the worker
-    again.proc.stop()
 
     text = stored_text(redis_server)
     assert "rot:{openai}:rest" in text and "rot:{openai}:use:" in text

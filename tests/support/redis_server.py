@@ -28,6 +28,11 @@ import pytest
 from rewrite.pool import KeyPool
 from tests.support.harness import dies_with_test_run, free_port
 
+# What a worker's log says when Redis stops answering it, and when it answers again. On a loaded machine a reply can
+# come after Redis's 0.25 s timeout, and the worker then decides on its own state for BREAKER_SECONDS, by design
+# (tests/test_state_redis_trouble.py): an end-to-end test of what workers share judges only a run without one.
+OUTAGE, BACK = "state.redis: Redis did not answer", "state.redis: Redis answers again"
+
 INSTALL_HINT = ("redis-server is not installed: `apt-get install redis-server` (scripts/setup --test does it as "
                 "root), or put a redis-server on PATH")
 
