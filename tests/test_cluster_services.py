@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,32 @@ def test_a_port_is_a_process_own_only_when_it_listens_there(other_program):
         assert not listens(os.getpid(), port)  # (a connection to it would succeed all the same)
         assert not listens(pid, own)
     assert not listens(os.getpid(), own)
+
+
+def test_a_process_that_opens_and_closes_files_meanwhile_is_still_seen_listening():
+    stop = threading.Event()
+
+    def churn() -> None:  # (as a busy worker's connections come and go)
+        while not stop.is_set():
+            for _ in range(50):
+                os.close(os.open(os.devnull, os.O_RDONLY))
+
+    below = [os.open(os.devnull, os.O_RDONLY) for _ in range(64)]  # (the churn takes the numbers listed first)
+    listener = socket.create_server(("127.0.0.1", 0))
+    for fd in below:
+        os.close(fd)
+    with listener as mine:
+        own = mine.getsockname()[1]
+        churning = [threading.Thread(target=churn) for _ in range(2)]
+        for thread in churning:
+            thread.start()
+        try:
+            seen = [listens(os.getpid(), own) for _ in range(100)]
+        finally:
+            stop.set()
+            for thread in churning:
+                thread.join()
+    assert all(seen), f"{seen.count(False)} of {len(seen)} looks missed it"
 
 
 def test_a_worker_whose_port_was_taken_starts_on_another(other_program, tmp_path, monkeypatch):

@@ -42,6 +42,9 @@ Limits (docs/scaling.md): balancing is per client connection; the workers see HA
 """
 PORT_TRIES = 3
 START_TIMEOUT = 90.0  # seconds for every worker to listen (they start together on a machine that may be busy)
+# What a worker logs once its addons have started (addons/welcome.py). It listens before it loads them: a request
+# sent then waits for them.
+WORKER_READY = "rotator: ready."
 STOP_TIMEOUT = 10.0
 
 
@@ -134,8 +137,8 @@ class Cluster:
             if not lost:
                 break
         children = [child for child, _ in self.workers]
-        wait_until(lambda: all(listens(child.pid, port) for child, port in self.workers), children,
-                   START_TIMEOUT)
+        wait_until(lambda: all(listens(child.pid, port) and WORKER_READY in child.output()
+                               for child, port in self.workers), children, START_TIMEOUT)
 
     def _worker(self, n: int, config: Path) -> tuple[Child, int]:
         port = free_port()

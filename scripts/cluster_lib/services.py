@@ -74,10 +74,17 @@ def listens(pid: int, port: int, host: str = "127.0.0.1") -> bool:
                 fields = line.split()
                 if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
                     sockets.add(f"socket:[{fields[9]}]")
-    if not sockets:
-        return False
+    return bool(sockets) and holds(pid, sockets)
+
+
+def holds(pid: int, sockets: set[str]) -> bool:
+    """Whether process `pid` has one of `sockets` ("socket:[inode]") open. (Its other descriptors open and close
+    meanwhile: one that closed as it was read is passed over, not taken for the answer.)"""
     with contextlib.suppress(OSError):
-        return any(os.readlink(fd) in sockets for fd in Path(f"/proc/{pid}/fd").iterdir())
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in sockets:
+                    return True
     return False
 
 

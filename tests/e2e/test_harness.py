@@ -10,10 +10,10 @@ from ruamel.yaml import YAML
 
 from tests.support.clients import PROTOCOLS, call, make_client
 from tests.support.fake_vendor import TEXT
-from tests.support.harness import CLIENT_KEYS, POOL_KEYS, RotatorStartError
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS, STUB_ADDON, RotatorStartError
 
 pytestmark = pytest.mark.e2e
-STUB = "tests/e2e/stub_addon.py"
+STUB = STUB_ADDON
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.support.harness import REPO, dies_with_test_run
+from tests.support.harness import REPO, dies_with_test_run, holds
 
 CLONE_NEWNET = 0x40000000
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -165,9 +165,7 @@ class CloudNet:
                 fields = line.split()
                 if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
                     inodes.add(f"socket:[{fields[9]}]")
-        with contextlib.suppress(OSError):
-            return bool(inodes) and any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir())
-        return False
+        return bool(inodes) and holds(pid, inodes)
 
     # --- processes inside
 

@@ -26,10 +26,17 @@ from tests.support.timing import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
-from cluster_lib.services import listens  # noqa: E402 - scripts/ is put on the path just above
+from cluster_lib.services import holds, listens  # noqa: E402 - scripts/ is put on the path just above
+
+__all__ = ["holds"]  # (for tests/support/cloud_net.py)
 
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 ADDON = "addons/rotator.py"
+STUB_ADDON = "tests/e2e/stub_addon.py"  # (the harness's own tests' stand-in for Rotator: no welcome)
+# What addons/welcome.py logs once every addon has started. mitmproxy listens before it loads its scripts, and a
+# connection made then waits in the backlog for them (a second or more): a timing test that counted from the port
+# alone counted that wait too.
+READY = "rotator: ready."
 # ROTATOR_E2E_HANDOFF=tcp: every mitmdump hands flows to the engine over loopback TCP (`rotator_in_memory=false`,
 # what Rotator falls back to when mitmproxy's internals differ), so the suite can run in both hand-off modes.
 HANDOFF_ARGS = ("--set", "rotator_in_memory=false") if os.environ.get("ROTATOR_E2E_HANDOFF") == "tcp" else ()
@@ -257,7 +264,7 @@ class RotatorProcess:
                 raise RotatorStartError(
                     f"mitmdump exited with {self.process.returncode} during startup; log:\n{self.log_text()[-5000:]}"
                 )
-            if self.ca_cert.exists() and self.listening():
+            if self.ca_cert.exists() and self.listening() and (self.script == STUB_ADDON or READY in self.log_text()):
                 return
             time.sleep(0.05)
         raise RotatorStartError(f"mitmdump not listening on {self.port} after {timeout}s; log:\n{self.log_text()[-5000:]}")
