@@ -177,6 +177,8 @@ class RotatorProcess:
     script: str = ADDON
     port: int = 0
     process: subprocess.Popen | None = None
+    handed: bool = False  # a test has had a handle on it (`Rotator`)
+    output_start: int = 0  # where mitmdump's own output begins in the log (after the command line the harness wrote)
 
     @property
     def confdir(self) -> Path:
@@ -232,6 +234,7 @@ class RotatorProcess:
             with self.log_path.open("ab") as log:
                 log.write(f"$ {' '.join(self.command())}\n".encode())
                 log.flush()
+                self.output_start = len(self.log_text())
                 self.process = subprocess.Popen(
                     self.command(),
                     cwd=REPO,
@@ -295,13 +298,16 @@ class Rotator:
     `.env` is the environment an unmodified tool needs; `apply_env()` puts it into this test process (the fixture
     does that by default), so `openai.OpenAI()`, `anthropic.Anthropic()` and `google.genai.Client()` built with no
     arguments go through the proxy to their default vendor URLs. `.log` is the proxy's output since this test took
-    the handle (`.full_log` is all of it; the process may be shared with other tests).
+    the handle, all of it for a process started for it (`.full_log` is all of it; the process may be shared with
+    other tests).
     """
 
     def __init__(self, proc: RotatorProcess, monkeypatch: Any = None):
         self.proc = proc
         self._monkeypatch = monkeypatch
-        self._log_start = len(proc.log_text())
+        # (a process started for this handle: its start-up lines are this test's too)
+        self._log_start = len(proc.log_text()) if proc.handed else proc.output_start
+        proc.handed = True
 
     @property
     def port(self) -> int:
