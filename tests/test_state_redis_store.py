@@ -29,6 +29,8 @@ from tests.support import translate_samples as S
 from tests.support.redis_server import RedisServer
 from tests.support.timing import FakeClock, eventually
 
+STORED = protocols.registered("openai_responses").continuity
+
 
 class NoBlocking:
     """A blocking client the test forbids: any use of it fails the test."""
@@ -205,26 +207,41 @@ async def test_the_breaker_open_keeps_every_write_and_read_in_the_worker(redis_s
     await other.aclose()
 
 
-async def test_a_responses_conversation_continues_on_another_worker_without_a_blocking_read(redis_server):
-    redis_server.flush()
-    one, other = await listening(redis_server.url), await listening(redis_server.url)
+ANSWER = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "18C."}]}]
+
+
+async def answered_and_heard(url: str, blocking: bool = True) -> tuple[SharedState, SharedState, ConversationState]:
+    """Two workers sharing `url` (their links, then the second's conversation state): the first has recorded a
+    Responses answer, resp_1, and the second's store has heard of it. Without `blocking`, neither may read Redis
+    with its blocking client."""
+    one, other = await listening(url), await listening(url)
     first, second = ConversationState(), ConversationState()
-    first.share(redis_server.url, one)
-    second.share(redis_server.url, other)
-    for state in (first, second):
-        for kept in (state.fields.store, state.continuity.store):
-            assert isinstance(kept, RedisStore)
-            kept.client = NoBlocking()
-    stored = protocols.registered("openai_responses").continuity
-    answer = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "18C."}]}]
-    first.continuity.record(stored, "resp_1", {"model": "gpt-4o", "input": "Weather in Paris?"}, answer, "openai",
+    first.share(url, one)
+    second.share(url, other)
+    if not blocking:
+        for state in (first, second):
+            for kept in (state.fields.store, state.continuity.store):
+                assert isinstance(kept, RedisStore)
+                kept.client = NoBlocking()
+    first.continuity.record(STORED, "resp_1", {"model": "gpt-4o", "input": "Weather in Paris?"}, ANSWER, "openai",
                             native=False)
     held = second.continuity.store
     assert isinstance(held, RedisStore)
     await eventually(lambda: len(held.local) == 1, what="the record heard")
+    return one, other, second
+
+
+def assert_continues(state: ConversationState) -> None:
+    """A follow-up naming resp_1, sent to a target that cannot resolve it, carries the first turn's answer."""
     follow_up = {"model": "gpt-4o", "previous_response_id": "resp_1", "input": "And tomorrow?"}
-    expanded = second.continuity.expand(stored, follow_up, "anthropic", resolves=False).body
-    assert [item.get("content") for item in expanded["input"]][1] == answer[0]["content"]
+    expanded = state.continuity.expand(STORED, follow_up, "anthropic", resolves=False).body
+    assert [item.get("content") for item in expanded["input"]][1] == ANSWER[0]["content"]
+
+
+async def test_a_responses_conversation_continues_on_another_worker_without_a_blocking_read(redis_server):
+    redis_server.flush()
+    one, other, second = await answered_and_heard(redis_server.url, blocking=False)
+    assert_continues(second)
     assert second.blocking_reads() == 0
     await one.aclose()
     await other.aclose()
@@ -236,23 +253,13 @@ async def test_a_previous_response_another_worker_wrote_a_moment_ago_is_read_bef
     the record's write yet: the feed holds the key absent, which spares most lookups (the field cache's) a read; a
     lookup of an entry the client named reads Redis."""
     redis_server.flush()
-    one, other = await listening(redis_server.url), await listening(redis_server.url)
-    first, second = ConversationState(), ConversationState()
-    first.share(redis_server.url, one)
-    second.share(redis_server.url, other)
-    stored = protocols.registered("openai_responses").continuity
-    answer = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "18C."}]}]
-    first.continuity.record(stored, "resp_1", {"model": "gpt-4o", "input": "Weather in Paris?"}, answer, "openai",
-                            native=False)
+    one, other, second = await answered_and_heard(redis_server.url)
     held = second.continuity.store
     assert isinstance(held, RedisStore)
-    await eventually(lambda: len(held.local) == 1, what="the record written")
     [key] = list(held.local._entries)
     held.local.delete(key)  # as it is before its message is heard
     assert held.get(key) is None and second.blocking_reads() == 0  # (a lookup nobody named: absent, no read)
-    follow_up = {"model": "gpt-4o", "previous_response_id": "resp_1", "input": "And tomorrow?"}
-    expanded = second.continuity.expand(stored, follow_up, "anthropic", resolves=False).body
-    assert [item.get("content") for item in expanded["input"]][1] == answer[0]["content"]
+    assert_continues(second)
     assert second.blocking_reads() == 1
     await one.aclose()
     await other.aclose()

@@ -70,11 +70,12 @@ class RedisStore:
         epoch = self.feed.current() if self.feed is not None else None
         # (what the feed says is absent may be another worker's write of a moment ago, not heard yet: a client that
         # names the entry has just been answered with it, so a named one is read)
-        if not named and epoch is not None and self._absent.get(key) == epoch:
-            return None  # absent when read under this subscription, and no write heard since
-        if (not named and self.feed is not None and self._evicted is not None and key not in self._evicted
-                and self.feed.absent(key)):
-            return None  # not in Redis when this subscription began, and not written since
+        if not named:
+            if epoch is not None and self._absent.get(key) == epoch:
+                return None  # absent when read under this subscription, and no write heard since
+            feed, evicted = self.feed, self._evicted
+            if feed is not None and evicted is not None and key not in evicted and feed.absent(key):
+                return None  # not in Redis when this subscription began, and not written since
         found = self._call(lambda: self._read(key))
         if found is None:
             return None
