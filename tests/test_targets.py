@@ -177,6 +177,26 @@ def test_a_translated_targets_model_is_looked_up_once_for_every_request_to_it(mo
     assert router().provider_named("anthropic").models.crossings == {}  # (kept per config)
 
 
+@pytest.mark.parametrize("number", [123456789012345678901234567890, -9223372036854775809, 2**64])
+def test_an_integer_past_64_bits_reaches_a_translated_target_exactly(number):
+    """An agent's history can hold a tool's input with an integer no 64-bit type holds; written again for another
+    vendor, it is the client's integer, not a float near it."""
+    upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
+    body = messages("to-chat")
+    body["messages"] = [
+        {"role": "user", "content": "look it up"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "lookup",
+                                           "input": {"account": number}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "found"}]}]
+    out, _ = asyncio.run(exchange("api.anthropic.com", MESSAGES_PATH, body, upstream, ANTHROPIC_HEADERS))
+
+    [sent] = upstream.seen
+    [call] = json.loads(sent.content)["messages"][1]["tool_calls"]
+    assert json.loads(call["function"]["arguments"]) == {"account": number}
+    assert f'"account":{number}' in call["function"]["arguments"].replace(" ", "")  # (2**64 == its float, too)
+    assert out.status == 200
+
+
 CLAUDE_CODE_USER_ID = json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": "s1"})
 
 
