@@ -69,8 +69,7 @@ class Continuation:
     async def _once(self, delivered: Delivered, client: Repairer) -> str:
         """One continuation, over the route's targets from the one that was cut: how it ended."""
         f = self.fallback
-        if f.req.skeletal:  # (a large body read as its skeleton: the continuation is written with its long texts)
-            f.req.parse_whole()
+        f.req.parse_whole()  # (a large body read as its skeleton: the continuation is written with its long texts)
         # (a login's signed body is never rewritten: its cut is continued from the route's next target on)
         targets = f.chosen[f.serving + 1:] if f.served is not None and f.served.sealed else f.chosen[f.serving:]
         outcome = "no target"

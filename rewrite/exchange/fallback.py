@@ -166,7 +166,7 @@ class Fallback:
         chosen = self.chosen = self.legs.targets()
         if hooks.wants("targets"):
             hooks.announce(TargetsChosen(chosen))
-        if req.skeletal and not self.legs.sent_as_it_came(chosen):
+        if req.skeletal and not self.legs.sent_as_it_came(chosen):  # (asked only of a large body's skeleton)
             req.parse_whole()
         failure: Failure | None = None
         for n, (provider, model) in enumerate(chosen):

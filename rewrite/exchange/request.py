@@ -78,8 +78,7 @@ class ClientRequest:
         self.meter = Meter(self.proto, self.body, self.client_stream)
 
     def _open(self, envelope: Envelope) -> None:
-        if self.skeletal:  # (a large envelope is opened whole: its inside is what is read)
-            self.parse_whole()
+        self.parse_whole()  # (a large envelope is opened whole: its inside is what is read)
         inside = envelope.opened(self.path, self.body)
         if inside is None:
             self.proto = None  # not an envelope after all: forwarded as it came, the vendor answers it
@@ -139,7 +138,10 @@ class ClientRequest:
         return self.encoding is not None or self.dialect is not None
 
     def parse_whole(self) -> None:
-        """Parse a large body here after all: it is to be rewritten (this holds the event loop while it runs)."""
+        """Parse a large body read as its skeleton here after all: it is to be rewritten (this holds the event loop
+        while it runs). Any other body is parsed already."""
+        if not self.skeletal:
+            return
         upload = self.request.upload
         assert upload is not None
         self.request.body, self.request.upload = b"".join(upload.pieces), None
