@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 
+from protocols import exact_json
 from protocols.events import BrokenStream, Event
 
 # A blank line is a line ending (CRLF, CR or LF) followed by another. Every one contains one of these pairs, and
@@ -178,7 +179,7 @@ def dumps(obj: object) -> bytes:
 def load_object(data: str) -> dict | None:
     """An event's JSON object, or None if its data is not one."""
     try:
-        obj = json.loads(data)
+        obj = exact_json.loads(data)
     except ValueError:
         return None
     return obj if isinstance(obj, dict) else None

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 import protocols.translate as translate
 from protocols import sse
 from protocols.openai_chat.translate import stream_in as openai_chat
-from protocols.translate.common import load_object
 from protocols.unified import Request
 from tests.support import fake_vendor
 from tests.support.sdk_clients import anthropic_final
@@ -102,9 +101,13 @@ JSONISH = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(data=JSONISH, before=st.sampled_from(["", " ", "\n", "\ufeff"]),
        after=st.sampled_from(["", " ", "\r\n", "x", " {}", "\u00a0"]))
-def test_the_cheap_json_reader_agrees_with_the_general_one(data, before, after):
+def test_an_events_json_reads_as_json_reads_it(data, before, after):
     text = before + data + after
-    assert repr(load_object(text)) == repr(sse.load_object(text))
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        expected = None
+    assert repr(sse.load_object(text)) == repr(expected if isinstance(expected, dict) else None)
 
 
 def chunk_text(head: dict, body: dict, spaced: bool, cut: int | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json.decoder
 from collections.abc import Callable
 
-from protocols.translate.common import load_object
+from protocols.sse import load_object
 
 # The JSON string scanner json itself uses (C-accelerated): (text, index after the opening quote) -> (value, end).
 # typeshed does not declare it.

@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
-from collections.abc import Callable
-from typing import Any
 
-from protocols import sse
 from protocols.capabilities import EFFORT_BUDGETS, EFFORT_NONE
 from protocols.unified import Image, ReasoningConfig, Request, Text
 from protocols.unified_stream import KIND_CONTEXT_LENGTH, Error
@@ -47,10 +44,6 @@ ERROR_STATUS = {
     "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
 }
-JSON_SPACE = " \t\n\r"
-# json.loads without its wrapper: two whitespace regex matches that cost about as much as parsing a stream chunk.
-# (text, index) -> (value, end); typeshed does not declare it.
-_scan_value: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 GEMINI_BAD_KEY = "API_KEY_INVALID"
 UNAUTHORIZED = 401
 RATE_LIMITED = 429
@@ -59,19 +52,6 @@ RATE_LIMITED = 429
 def string(value: object) -> str:
     """A JSON value that should be a string, or "" (an upstream of the wrong shape must not break a stream)."""
     return value if isinstance(value, str) else ""
-
-
-def load_object(data: str) -> dict | None:
-    """An event's JSON object, or None if its data is not one: `protocols.sse.load_object`, cheaper per call."""
-    try:
-        obj, end = _scan_value(data, 0)
-    except StopIteration:  # no value at the very start (leading whitespace, or empty): the general path decides
-        return sse.load_object(data)
-    except ValueError:
-        return None
-    if end != len(data) and data[end:].strip(JSON_SPACE):
-        return None  # extra data after the value
-    return obj if type(obj) is dict else None
 
 
 def parse_arguments(arguments: str) -> dict:

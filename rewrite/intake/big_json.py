@@ -22,9 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-
 import protocols
+from protocols import exact_json
 from protocols.evidence import Evidence
 from protocols.members import changes, with_members, with_members_in_pieces
 from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
@@ -37,11 +36,6 @@ LONG_TEXT = 64 << 10  # a string this long is left out of the skeleton
 TOO_DEEP = "the request body is nested too deeply to be read"
 _SEND_STEP = 1 << 20  # bytes written to the worker (or upstream) between two turns of the other tasks
 _LENGTH = struct.Struct("!Q")
-# Digits from which an integer may be past 64 bits (-9223372036854775809 is; orjson reads up to 2**64 - 1).
-LONG_NUMBER = 19
-_SAMPLE_STEP = 6  # (three multiples of 6 fall in any 18 integers in a row: see holds_long_number)
-_DIGITS = frozenset(b"0123456789")
-_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 _ROOT = Path(__file__).resolve().parent.parent.parent  # (where the worker finds `rewrite`, installed or not)
 
 
@@ -132,40 +126,12 @@ def parse_body(data: bytes | memoryview) -> tuple[dict | None, str | None]:
     """A request body parsed as the engine reads it: (the JSON object or None, why it is refused or None). A body
     that is not a JSON object gives (None, None): it is forwarded untouched and the vendor answers it."""
     try:
-        body = orjson.loads(data)  # (2.5 times json's speed on an agent's body: docs/benchmark.md)
-        # orjson reads an integer past 64 bits as a float: a body written again from its parse would carry it
-        # changed. json keeps it exact.
-        exact = not holds_long_number(data)
-    except orjson.JSONDecodeError:  # what orjson refuses and json may take (NaN, deep nesting)
-        exact = False
-    if not exact:
-        try:
-            body = json.loads(bytes(data))
-        except (ValueError, UnicodeDecodeError):
-            return None, None
-        except RecursionError:
-            return None, TOO_DEEP
+        body = exact_json.loads(data)  # (orjson's speed, json's reading: 2.5 times json's speed on an agent's body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    except RecursionError:
+        return None, TOO_DEEP
     return (body, None) if isinstance(body, dict) else (None, None)
-
-
-def holds_long_number(data: bytes | memoryview) -> bool:
-    """Whether `data` holds a run of LONG_NUMBER or more ASCII digits. Not every byte is looked at: such a run holds
-    three bytes in a row of every _SAMPLE_STEP-th (any 18 in a row do), so a run is measured only where that sample
-    has three digits in a row (at most one place in 250 of a screenshot's base64; in prose and code, rarely)."""
-    every = data[::_SAMPLE_STEP]
-    sampled = (every if isinstance(every, bytes) else every.tobytes()).translate(_DIGITS_AS_ZERO)
-    at = sampled.find(b"000")
-    while at >= 0:
-        start = end = at * _SAMPLE_STEP
-        if bytes(data[start : start + 2 * _SAMPLE_STEP + 1]).isdigit():  # (the run holds these three and between)
-            while start and data[start - 1] in _DIGITS:
-                start -= 1
-            while end < len(data) and data[end] in _DIGITS:
-                end += 1
-            if end - start >= LONG_NUMBER:
-                return True
-        at = sampled.find(b"000", at + 1)
-    return False
 
 
 def skeleton(value, long_text: int = LONG_TEXT):

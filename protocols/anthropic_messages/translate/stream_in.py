@@ -25,8 +25,9 @@ from protocols.anthropic_messages.translate.vocabulary import (
 )
 from protocols.anthropic_messages.usage import usage_to_ir
 from protocols.events import Event
+from protocols.sse import load_object
 from protocols.translate.base import Decoder
-from protocols.translate.common import dump_arguments, error_from_object, load_object, string
+from protocols.translate.common import dump_arguments, error_from_object, string
 from protocols.unified import FINISH_STOP, ToolIds
 from protocols.unified_stream import (
     Error,

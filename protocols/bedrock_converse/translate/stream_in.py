@@ -23,8 +23,9 @@ from protocols.bedrock_converse.usage import usage_to_ir
 from protocols.events import Event
 from protocols.eventstream import is_failure
 from protocols.families.bedrock.errors import exception_status
+from protocols.sse import load_object
 from protocols.translate.base import Decoder
-from protocols.translate.common import error_from_object, load_object, string
+from protocols.translate.common import error_from_object, string
 from protocols.unified import FINISH_STOP, ToolIds
 from protocols.unified_stream import (
     Finish,

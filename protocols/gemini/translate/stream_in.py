@@ -6,8 +6,9 @@ from protocols.events import Event
 from protocols.gemini.translate.answer_in import finish_of
 from protocols.gemini.translate.vocabulary import NAME, get_field
 from protocols.gemini.usage import usage_to_ir
+from protocols.sse import load_object
 from protocols.translate.base import Decoder
-from protocols.translate.common import dump_arguments, error_from_object, load_object, string
+from protocols.translate.common import dump_arguments, error_from_object, string
 from protocols.unified import ToolIds
 from protocols.unified_stream import (
     Finish,

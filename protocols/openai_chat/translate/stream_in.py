@@ -7,8 +7,9 @@ from protocols.openai_chat.chunks import CHOICES_MEMBER, constant_head, plain_te
 from protocols.openai_chat.stream import DONE, REASONING_KEYS
 from protocols.openai_chat.translate.vocabulary import FINISH_FROM
 from protocols.openai_chat.usage import usage_to_ir
+from protocols.sse import load_object
 from protocols.translate.base import Decoder
-from protocols.translate.common import error_from_object, load_object, string
+from protocols.translate.common import error_from_object, string
 from protocols.unified import FINISH_STOP, ToolIds
 from protocols.unified_stream import (
     Error,

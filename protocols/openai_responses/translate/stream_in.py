@@ -32,8 +32,9 @@ from protocols.openai_responses.translate.vocabulary import (
     SUMMARY_SEPARATOR,
 )
 from protocols.openai_responses.usage import usage_to_ir
+from protocols.sse import load_object
 from protocols.translate.base import Decoder
-from protocols.translate.common import error_from_object, load_object, string
+from protocols.translate.common import error_from_object, string
 from protocols.unified import Text, ToolIds
 from protocols.unified_stream import (
     Error,

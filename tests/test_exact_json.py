@@ -1,0 +1,71 @@
+"""protocols/exact_json.py: JSON read at orjson's speed, exactly as json reads it."""
+
+import json
+import random
+import re
+
+import pytest
+
+from protocols.exact_json import LONG_NUMBER, holds_long_number, loads
+
+
+def random_value(rng: random.Random, depth: int = 0):
+    kind = rng.randrange(8 if depth < 4 else 5)
+    if kind == 0:
+        return rng.choice([0, 1, -1, 2**63 - 1, -(2**63), 2**63, 2**64 - 1, 2**64, -(2**63) - 1, 10**30,
+                           -(10**25), rng.randrange(-(10**22), 10**22)])
+    if kind == 1:
+        return rng.choice([0.5, -0.0, 1e300, 1e-300, 3.141592653589793, float(rng.randrange(10**6)) / 7])
+    if kind == 2:
+        return "".join(rng.choice('ab"\\\n\t\u00e9\u4e2d\U0001f600 0123456789') for _ in range(rng.randrange(40)))
+    if kind == 3:
+        return rng.choice([None, True, False])
+    if kind == 4:
+        return "1" * rng.randrange(15, 25)  # (a long run of digits in a string: read by json, the same)
+    if kind in (5, 6):
+        return {f"k{i}": random_value(rng, depth + 1) for i in range(rng.randrange(5))}
+    return [random_value(rng, depth + 1) for _ in range(rng.randrange(5))]
+
+
+def test_any_json_reads_as_json_reads_it_from_bytes_text_or_a_view():
+    rng = random.Random(11)
+    for _ in range(3000):
+        value = random_value(rng)
+        text = json.dumps(value, ensure_ascii=rng.random() < 0.5, separators=rng.choice([(",", ":"), (", ", ": ")]))
+        expected = repr(json.loads(text))  # (repr tells 1 from 1.0 and keeps NaN comparable)
+        raw = text.encode()
+        assert repr(loads(text)) == repr(loads(raw)) == repr(loads(memoryview(raw))) == expected, text
+
+
+@pytest.mark.parametrize("text", [
+    '{"n": NaN, "i": Infinity, "m": -Infinity}', '{"s": "\\ud800"}', '{"x": 1e400}', '{"a": 1, "a": 2}',
+    '{"big": 123456789012345678901234567890}', '[-9223372036854775809, 18446744073709551616]', '"text"', "12",
+])
+def test_what_orjson_refuses_or_reads_otherwise_reads_as_json_reads_it(text):
+    assert repr(loads(text)) == repr(loads(text.encode())) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("data", [b"{not json", b"", b'{"a": "\xff"}', "[1,"])
+def test_what_json_refuses_is_a_value_error(data):
+    with pytest.raises(ValueError):
+        json.loads(data)
+    with pytest.raises(ValueError):
+        loads(data)
+
+
+def test_nesting_too_deep_for_json_is_a_recursion_error():
+    with pytest.raises(RecursionError):
+        loads("[" * 100_000 + "]" * 100_000)
+
+
+def test_long_runs_of_digits_are_found_wherever_they_are():
+    """The sampled search finds exactly the runs a plain search over every byte finds."""
+    rng = random.Random(7)
+    every_byte = re.compile(rb"[0-9]{%d}" % LONG_NUMBER)
+    for _ in range(20000):
+        data = bytes(rng.choice(b"0123456789a") for _ in range(rng.randint(0, 70)))
+        found = bool(every_byte.search(data))
+        assert holds_long_number(data) is found and holds_long_number(memoryview(data)) is found, data
+    text = json.dumps({"content": "line 123456 of 987654321 " * 3000, "n": 12}).encode()
+    assert not holds_long_number(text)
+    assert holds_long_number(text[:-1] + b"1" * LONG_NUMBER + b"}")
