@@ -1,4 +1,4 @@
-"""protocols/exact_json.py: JSON read at orjson's speed, exactly as json reads it."""
+"""protocols/sse.py `loads`: JSON read at orjson's speed, exactly as json reads it."""
 
 import json
 import random
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from protocols.exact_json import LONG_NUMBER, holds_long_number, loads
+from protocols.sse import LONG_NUMBER, holds_long_number, loads
 
 
 def random_value(rng: random.Random, depth: int = 0):
