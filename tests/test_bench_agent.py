@@ -77,3 +77,31 @@ def test_the_agent_goals_take_the_worst_size_and_the_growth_with_the_body():
     assert (translated["verdict"], round(translated["value"], 2)) == ("PASS", 1.36)
     linear = goals["agent streams: rotator CPU/request 8 MiB / 1 MiB <= their size ratio"]
     assert (linear["verdict"], linear["value"], linear["bound"]) == ("FAIL", 10.0, 8.0)
+
+
+def test_a_compared_rotator_is_shown_beside_the_rotator_as_its_cpu_over_the_other_in_each_repetition():
+    """--compare-script: the rotator's CPU per request over the compared Rotator's, repetition by repetition (the
+    machine's phases, which move both alike, cancel), shown only when a script was compared."""
+    ph = report.agent_phase(64, True)
+    plan = {"agent_sizes_kib": [64], "agent_requests": [1], "long_reps": 3, "reps": 3, "paced_levels": [5],
+            "paced_interval_ms": 20, "paced_events": 1, "paced_reps": 1, "seq_n": 1, "seq_events": 3,
+            "anthropic_seq_n": 1, "long_events": 1, "long_batches": [1], "anthropic_long_events": 1,
+            "nonstream_concurrency": 1, "nonstream_total": 1}
+    cpu = {"rotator": [8000, 12000, 9000], "compared": [10000, 10000, 10000], "bare": [5000, 7000, 6000]}
+    raw = {ph: {t: [{"proxy_cpu_us_per_request": us} for us in cpu[t]] for t in ("rotator", "bare")},
+           ph + report.COMPARED_SUFFIX: {"rotator": [{"proxy_cpu_us_per_request": us} for us in cpu["compared"]]}}
+    targets = {t: {"status": "ok", "reason": ""} for t in ("rotator", "litellm", report.COMPARED_TARGET)}
+    data = {"plan": {**plan, "compared": "/old/addons/rotator.py"}, "raw": raw, "notes": [], "targets": targets}
+    report.derive(data)
+    ratio = data["metrics"]["agent_64k_stream_cmp_ratio"]
+    assert ratio["values"]["rotator"]["reps"] == [0.8, 1.2, 0.9] and ratio["values"]["rotator"]["median"] == 0.9
+    assert ratio["ratios"] == {} and ratio["only"] == "rotator"
+    assert data["metrics"]["agent_64k_stream_cmp_cpu"]["values"]["rotator"]["median"] == 10000
+    assert "  this / compared: CPU/request [x]" in report.render({**data, **RUN_INFO})
+    data = {"plan": plan, "raw": raw, "notes": [], "targets": targets}
+    report.derive(data)
+    assert not [key for key in data["metrics"] if "_cmp_" in key]
+
+
+RUN_INFO = {"git": {"commit": "0" * 40, "dirty": False}, "timestamp": "t", "quick": False, "duration_s": 1,
+            "machine": {"mitmproxy": "12", "python": "3.12", "cpus": 2}}

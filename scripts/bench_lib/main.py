@@ -39,6 +39,10 @@ RESUME_OFF = report.RESUME_OFF_TARGET
 # A fourth Rotator, with hedging on: measured in the hedging phase only, against the rotator column's (hedging off, the
 # default) in the same repetitions, shown in the rotator column as the "hedging on" rows.
 HEDGING = report.HEDGING_TARGET
+# With --compare-script: a fifth Rotator, another checkout's (the code before a change), with the rotator column's
+# config: measured in the agent phases beside it, shown in the rotator column as the "compared" rows, and the rotator's
+# CPU over its own in each repetition (both under the same load at the same moment: the machine's phases cancel).
+COMPARED = report.COMPARED_TARGET
 POOL_KEYS = ("sk-bench-1", "sk-bench-2", "sk-bench-3", "sk-ant-bench-1", "sk-ant-bench-2")
 # The translated case: the rotator column's Rotator, asked by an Anthropic client for a model that its route sends
 # to a target-only OpenAI-compatible provider (the same fake vendor, Chat Completions). Measured in the Anthropic
@@ -79,6 +83,7 @@ class Plan:
     hedge_reps: int = 2
     job_limit_s: float = 60  # time limit of one job (one repetition against one target)
     budget_s: float = 600  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
+    compared: str = ""  # --compare-script: the other Rotator measured beside the rotator column's
 
 
 QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=10_000, anthropic_seq_n=10,
@@ -207,6 +212,8 @@ class Bench:
         self.plan = dataclasses.replace(QUICK if args.quick else Plan())
         if args.reps:
             self.plan.reps = self.plan.long_reps = self.plan.paced_reps = args.reps
+        self.plan.compared = str(Path(args.compare_script).resolve()) if args.compare_script else ""
+        self.compared = (COMPARED,) if self.plan.compared else ()  # (its target, when asked for)
         self.started = time.monotonic()
         self.stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.outdir = Path(args.out).resolve()
@@ -214,7 +221,7 @@ class Bench:
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
         self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, UNFORCED, RESUME_OFF, HEDGING,
-                                                                  TRANSLATED)}
+                                                                  TRANSLATED, *self.compared)}
         self.raw: dict[str, dict[str, list]] = {}
         self.notes: list[str] = []
         self.skipped: list[str] = []
@@ -264,17 +271,22 @@ class Bench:
 
         # rotator
         rot = t["rotator"]
+        if self.compared and not Path(self.plan.compared).exists():
+            t[COMPARED].fail(f"{self.plan.compared} does not exist")
         if self.args.no_rotator:
-            for name in ("rotator", UNFORCED, RESUME_OFF, HEDGING, TRANSLATED):
+            for name in ("rotator", UNFORCED, RESUME_OFF, HEDGING, TRANSLATED, *self.compared):
                 t[name].fail("skipped (--no-rotator)")
         elif not Path(self.args.rotator_script).exists():
-            for name in ("rotator", UNFORCED, RESUME_OFF, HEDGING, TRANSLATED):
+            for name in ("rotator", UNFORCED, RESUME_OFF, HEDGING, TRANSLATED, *self.compared):
                 t[name].fail(f"{self.args.rotator_script} does not exist")
         else:
             # The second Rotator answers only the non-stream phase, with forced upstream streaming turned off.
             hedging = f"hedging: {{mode: \"on\", delay: {self.plan.hedge_delay:g}}}\n"
             for tg, extra, more in ((rot, "", ""), (t[UNFORCED], ", force_upstream_stream: false", ""),
-                                    (t[RESUME_OFF], "", "resume: {mode: \"off\"}\n"), (t[HEDGING], "", hedging)):
+                                    (t[RESUME_OFF], "", "resume: {mode: \"off\"}\n"), (t[HEDGING], "", hedging),
+                                    *((t[n], "", "") for n in self.compared)):
+                if not tg.ok:  # (a compared script that does not exist)
+                    continue
                 cfg = self.logdir / f"{tg.name}.yaml"
                 cfg.write_text(
                     "providers:\n"
@@ -294,7 +306,8 @@ class Bench:
                     + more
                 )
                 port = free_port()
-                tg.proc = start_mitmdump(tg.name, Path(self.args.rotator_script).resolve(),
+                script = self.plan.compared if tg.name == COMPARED else self.args.rotator_script
+                tg.proc = start_mitmdump(tg.name, Path(script).resolve(),
                                          ["--set", f"rotator_config={cfg}"],
                                          port, confdir, self.logdir, child_env(), self.proxy_cpus)
                 self.procs.append(tg.proc)
@@ -320,7 +333,7 @@ class Bench:
                 llm.spec = {"kind": "plain", "port": port}
 
         # readiness, then a probe: a target that cannot stream correctly is n/a, with the reason
-        for name in ("bare", "rotator", UNFORCED, RESUME_OFF, HEDGING, "litellm"):
+        for name in ("bare", "rotator", UNFORCED, RESUME_OFF, HEDGING, *self.compared, "litellm"):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -336,7 +349,7 @@ class Bench:
                 pin(p, self.proxy_cpus)
         if not t["rotator"].ok and t[TRANSLATED].ok:
             t[TRANSLATED].fail("rotator n/a")
-        for name in (*TARGETS, UNFORCED, RESUME_OFF, HEDGING, TRANSLATED):
+        for name in (*TARGETS, UNFORCED, RESUME_OFF, HEDGING, TRANSLATED, *self.compared):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -475,6 +488,8 @@ class Bench:
                 extra = {key + report.TRANSLATED_SUFFIX: TRANSLATED}
                 if not stream:
                     extra[key + report.UNFORCED_SUFFIX] = UNFORCED
+                for name in self.compared:
+                    extra[key + report.COMPARED_SUFFIX] = name
                 self.phase(key, {"kind": "seq", "n": n, "warmup": 1, "events": p.seq_events, "stream": stream,
                                  "body_kib": kib, "request_timeout": 30, "time_limit": p.job_limit_s},
                            p.long_reps, family="anthropic", extra=extra)
@@ -507,6 +522,10 @@ class Bench:
         if self.targets[UNFORCED].ok:
             notes.append(f"{UNFORCED}: a second rotator whose providers set force_upstream_stream: false, measured "
                          "in the non-stream phases only (the 'forcing off' rows, in the rotator column)")
+        if self.compared and self.targets[COMPARED].ok:
+            notes.append(f"{COMPARED}: a fifth rotator running {p.compared} with the rotator's config, measured in the "
+                         "agent phases beside it (the 'compared' rows, in the rotator column; 'this / compared': the "
+                         "rotator's figure over its own in the same repetition, median)")
         if self.targets[TRANSLATED].ok:
             notes.append(f"{TRANSLATED}: the rotator above, asked by the Anthropic client for model "
                          f"{TRANSLATED_MODEL}, which a route sends to a target-only OpenAI-compatible provider (the "
@@ -568,6 +587,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="skip the cluster run (the Redis pick against the local one; 1 and 2 workers behind HAProxy)")
     ap.add_argument("--rotator-script", default=str(ROOT / "addons/rotator.py"),
                     help="the addon measured in the rotator column (default addons/rotator.py)")
+    ap.add_argument("--compare-script", default="",
+                    help="another checkout's addons/rotator.py (the code before a change), run beside the rotator "
+                         "column with the same config in the agent phases: its CPU per request, and the rotator's "
+                         "over it in each repetition")
     ap.add_argument("--reps", type=int, default=0,
                     help="repetitions of every measurement (default: 5 sequential, 3 for the others)")
     ap.add_argument("--out", default=str(ROOT / "bench-results"), help="where the JSON goes (default bench-results/)")

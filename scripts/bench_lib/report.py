@@ -17,6 +17,7 @@ ADDED = "added"  # target minus direct in the same repetition; ratio to bare onl
 RATE = "rate"  # higher is better; all ratios
 PROXY = "proxy"  # a figure of the process under test (CPU, memory): none for direct; ratio to bare only
 COUNT = "count"  # summed over repetitions; no ratios
+PAIRED = "paired"  # the target's figure over another's (`minus`) in the same repetition; no ratios
 INFO = "info"  # a figure of the benchmark itself, for every target; no ratios
 
 # The non-stream phase against a second Rotator whose providers set `force_upstream_stream: false`; its results
@@ -41,6 +42,10 @@ CUT_SUFFIX = "_cut"
 # rotator (hedging off, the default) and through a fourth Rotator with hedging on, filed under this phase.
 HEDGING_TARGET = "rotator_hedging"
 HEDGING_ON = "hedging_on"
+# With --compare-script: another checkout's Rotator beside the rotator column's in the agent phases, filed under each
+# phase's name with this suffix.
+COMPARED_TARGET = "rotator_compared"
+COMPARED_SUFFIX = "_compared"
 
 
 def size_name(kib: int) -> str:
@@ -242,6 +247,14 @@ def agent_sections(plan: dict) -> list[tuple[str, list[Row]]]:
                 Row(f"agent_{size_name(kib)}_{mode}_tr_errors", "  translated: errors", "", COUNT, tr,
                     field("errors"), only="rotator"),
             ]
+            if plan.get("compared"):
+                cmp = ph + COMPARED_SUFFIX
+                rows += [
+                    Row(f"agent_{size_name(kib)}_{mode}_cmp_cpu", "  compared: proxy CPU/request", "us", PROXY, cmp,
+                        field("proxy_cpu_us_per_request"), only="rotator"),
+                    Row(f"agent_{size_name(kib)}_{mode}_cmp_ratio", "  this / compared: CPU/request", "x", PAIRED, ph,
+                        field("proxy_cpu_us_per_request"), only="rotator", minus=(cmp, "rotator")),
+                ]
             if not stream:
                 off = ph + UNFORCED_SUFFIX
                 rows += [
@@ -259,6 +272,15 @@ def agent_sections(plan: dict) -> list[tuple[str, list[Row]]]:
                          + ", ".join(f"{n} x {size_label(k)}" for k, n in counts.items())
                          + f", x{plan['long_reps']}; translated: routed to a Chat target", rows))
     return sections
+
+
+def against(kind: str, value: float | None, base: float | None) -> float | None:
+    """An ADDED row's figure minus its base in the same repetition; a PAIRED row's over it."""
+    if value is None or base is None:
+        return None
+    if kind == PAIRED:
+        return value / base if base else None
+    return value - base
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -282,14 +304,13 @@ def derive(data: dict) -> None:
                     continue
                 reps = [row.get(r) for r in results]
                 reps = [None if v is None else v * row.scale for v in reps]
-                if row.kind == ADDED:
+                if row.kind in (ADDED, PAIRED):
                     minus_phase, minus_target = row.minus
-                    if t in ("direct", minus_target):
+                    if t == "direct" or (t == minus_target and minus_phase == row.phase):
                         values[t] = None
                         continue
                     base = [row.get(r) for r in raw.get(minus_phase, {}).get(minus_target, [])]
-                    reps = [None if (v is None or i >= len(base) or base[i] is None) else v - base[i]
-                            for i, v in enumerate(reps)]
+                    reps = [against(row.kind, v, base[i] if i < len(base) else None) for i, v in enumerate(reps)]
                 if row.kind == COUNT:
                     failed = sum(1 for r in results if r.get("failed"))
                     total = sum(v for v in reps if v is not None) + failed
