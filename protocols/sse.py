@@ -201,11 +201,11 @@ def loads(data: bytes | bytearray | memoryview | str) -> object:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data if isinstance(data, (str, bytes, bytearray)) else bytes(data))
-    # (text orjson read is valid UTF-8: encoding it cannot fail)
-    if holds_long_number(data.encode() if isinstance(data, str) else data):
-        return json.loads(data if isinstance(data, (str, bytes, bytearray)) else bytes(data))
-    return value
+        pass
+    else:  # (text orjson read is valid UTF-8: encoding it cannot fail)
+        if not holds_long_number(data.encode() if isinstance(data, str) else data):
+            return value
+    return json.loads(data if isinstance(data, (str, bytes, bytearray)) else bytes(data))
 
 
 def holds_long_number(data: bytes | bytearray | memoryview) -> bool:

@@ -5,8 +5,10 @@ import random
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from protocols.sse import LONG_NUMBER, holds_long_number, loads
+from protocols.sse import LONG_NUMBER, holds_long_number, load_object, loads
 
 
 def random_value(rng: random.Random, depth: int = 0):
@@ -69,3 +71,23 @@ def test_long_runs_of_digits_are_found_wherever_they_are():
     text = json.dumps({"content": "line 123456 of 987654321 " * 3000, "n": 12}).encode()
     assert not holds_long_number(text)
     assert holds_long_number(text[:-1] + b"1" * LONG_NUMBER + b"}")
+
+
+JSONISH = st.one_of(
+    st.text(max_size=12),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+                 lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                 max_leaves=8).map(lambda v: json.dumps(v)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=JSONISH, before=st.sampled_from(["", " ", "\n", "\ufeff"]),
+       after=st.sampled_from(["", " ", "\r\n", "x", " {}", "\u00a0"]))
+def test_an_events_json_reads_as_json_reads_it(data, before, after):
+    text = before + data + after
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        expected = None
+    assert repr(load_object(text)) == repr(expected if isinstance(expected, dict) else None)
