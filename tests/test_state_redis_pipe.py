@@ -5,6 +5,7 @@ password and database are used, and a frozen, restarted or vanished server raise
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import hiredis
 import pytest
@@ -148,3 +149,29 @@ def test_a_prepared_call_is_packed_as_the_whole_call_would_be():
         assert call.command(rest) == hiredis.pack_command(("EVALSHA", "5ha", 2, "k1", "k2", "fixed", 3, 2.5, *rest))
         assert call.args(rest) == ["fixed", 3, 2.5, *rest]
 
+
+
+async def test_a_server_silent_while_scripts_load_leaves_no_error_unretrieved():
+    """A frozen Redis accepts the connection (the kernel does) and answers nothing: every script the connection
+    loads times out, and the set-up's one error reaches the caller, with none left for the loop to log."""
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(1 << 16):  # (until the pipe gives up and closes its end)
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        pipe = Pipe(f"redis://127.0.0.1:{port}/0", 0.1, preload=("return 1", "return 2", "return 3"))
+        with pytest.raises(TimeoutError):
+            await pipe.call("PING")
+        await asyncio.sleep(0)
+        gc.collect()  # (a future whose exception nobody took is reported when it is collected)
+        await asyncio.sleep(0)
+        assert unhandled == []
+    finally:
+        loop.set_exception_handler(None)
+        server.close()

@@ -203,8 +203,10 @@ class Pipe:
         try:
             for command in self.hello:
                 _reply(await replies.expect(_pack(command)))
-            for loaded in [replies.expect(_pack(("SCRIPT", "LOAD", body))) for body in self.preload]:
-                _reply(await loaded)
+            # (gathered: when one fails, the others' errors are taken too, not left to be logged as never retrieved)
+            for loaded in await asyncio.gather(*[replies.expect(_pack(("SCRIPT", "LOAD", body)))
+                                                 for body in self.preload]):
+                _reply(loaded)
         except BaseException as e:
             replies.fail(RedisConnectionError(f"Redis refused the connection's set-up ({type(e).__name__})"))
             raise
