@@ -175,3 +175,27 @@ async def test_a_server_silent_while_scripts_load_leaves_no_error_unretrieved():
     finally:
         loop.set_exception_handler(None)
         server.close()
+
+
+async def test_a_call_sent_and_never_awaited_leaves_no_error_unretrieved_when_the_server_freezes(redis_server):
+    """A lease given back with `send` whose awaiting was called off (the breaker opened meanwhile): the call's
+    timeout is nobody's to hear, and the loop has nothing to log."""
+    redis_server.flush()
+    pipe = Pipe(redis_server.url, 0.1)
+    assert await pipe.call("PING") == b"PONG"
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        with redis_server.frozen():
+            sent = pipe.send("ZREM", "leases", "a-lease")
+            sent.close()  # type: ignore[attr-defined]  # (a coroutine, as when the pipe is up)
+            del sent  # (nothing holds the call's future now but the pipe)
+            await asyncio.sleep(0.1 + MARGIN)  # (the pipe's own timeout fails the call)
+        gc.collect()
+        await asyncio.sleep(0)
+        assert unhandled == []
+        assert await pipe.call("PING") == b"PONG"  # (connected again)
+    finally:
+        loop.set_exception_handler(None)
+        pipe.drop()

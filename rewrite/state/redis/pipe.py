@@ -107,6 +107,9 @@ class _Replies(asyncio.BufferedProtocol):
                 waiter(error)
             elif not waiter.done():
                 waiter.set_exception(error)
+                # (marked as seen: a caller still awaiting it gets the error all the same, and one that is gone
+                # (after an earlier call of its set-up failed, or never awaited) leaves no "never retrieved" log)
+                waiter.exception()
 
 
 class Pipe:
@@ -203,10 +206,8 @@ class Pipe:
         try:
             for command in self.hello:
                 _reply(await replies.expect(_pack(command)))
-            # (gathered: when one fails, the others' errors are taken too, not left to be logged as never retrieved)
-            for loaded in await asyncio.gather(*[replies.expect(_pack(("SCRIPT", "LOAD", body)))
-                                                 for body in self.preload]):
-                _reply(loaded)
+            for loaded in [replies.expect(_pack(("SCRIPT", "LOAD", body))) for body in self.preload]:
+                _reply(await loaded)
         except BaseException as e:
             replies.fail(RedisConnectionError(f"Redis refused the connection's set-up ({type(e).__name__})"))
             raise
