@@ -408,7 +408,8 @@ class Bench:
               extra: dict[str, str] | None = None, targets: tuple[str, ...] = TARGETS,
               extra_job: dict | None = None) -> None:
         """Runs `job` against every working target (of `targets`), `reps` times, interleaving targets within each
-        repetition.
+        repetition: in order, then in reverse order the next time (A B C, C B A, ...), so that a machine that speeds
+        up or slows down over a phase favours no target (each one's jobs sit, on average, at the same times).
 
         `extra` maps further phases to the one target each measures, run in the same repetitions (its results
         are filed under that phase, in the rotator column; `extra_job`: what their job changes)."""
@@ -421,8 +422,8 @@ class Bench:
         log(f"{key} ({reps} x)")
         runs = [(key, name, name, job) for name in targets]
         runs += [(phase, name, "rotator", dict(job, **(extra_job or {}))) for phase, name in (extra or {}).items()]
-        for _ in range(reps):
-            for phase, name, column, job in runs:
+        for rep in range(reps):
+            for phase, name, column, job in runs if rep % 2 == 0 else runs[::-1]:
                 tg = self.targets[name]
                 if not tg.ok or family not in tg.families:
                     continue
