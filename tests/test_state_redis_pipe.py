@@ -150,7 +150,6 @@ def test_a_prepared_call_is_packed_as_the_whole_call_would_be():
         assert call.args(rest) == ["fixed", 3, 2.5, *rest]
 
 
-
 async def test_a_server_silent_while_scripts_load_leaves_no_error_unretrieved():
     """A frozen Redis accepts the connection (the kernel does) and answers nothing: every script the connection
     loads times out, and the set-up's one error reaches the caller, with none left for the loop to log."""

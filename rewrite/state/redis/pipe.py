@@ -107,8 +107,8 @@ class _Replies(asyncio.BufferedProtocol):
                 waiter(error)
             elif not waiter.done():
                 waiter.set_exception(error)
-                # (marked as seen: a caller still awaiting it gets the error all the same, and one that is gone
-                # (after an earlier call of its set-up failed, or never awaited) leaves no "never retrieved" log)
+                # Marked as seen: a caller still awaiting it gets the error all the same, and a call whose caller
+                # is gone (never awaited, or behind a set-up call that failed first) leaves no "never retrieved" log.
                 waiter.exception()
 
 
