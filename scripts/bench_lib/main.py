@@ -214,14 +214,15 @@ class Bench:
             self.plan.reps = self.plan.long_reps = self.plan.paced_reps = args.reps
         self.plan.compared = str(Path(args.compare_script).resolve()) if args.compare_script else ""
         self.compared = (COMPARED,) if self.plan.compared else ()  # (its target, when asked for)
+        # The Rotators beside the rotator column's, each measured in some phases only, filed in the rotator column.
+        self.extra_rotators = (UNFORCED, RESUME_OFF, HEDGING, TRANSLATED, *self.compared)
         self.started = time.monotonic()
         self.stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.outdir = Path(args.out).resolve()
         self.logdir = self.outdir / f"{self.stamp}-logs"
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
-        self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, UNFORCED, RESUME_OFF, HEDGING,
-                                                                  TRANSLATED, *self.compared)}
+        self.targets: dict[str, Target] = {n: Target(n) for n in (*TARGETS, *self.extra_rotators)}
         self.raw: dict[str, dict[str, list]] = {}
         self.notes: list[str] = []
         self.skipped: list[str] = []
@@ -274,10 +275,10 @@ class Bench:
         if self.compared and not Path(self.plan.compared).exists():
             t[COMPARED].fail(f"{self.plan.compared} does not exist")
         if self.args.no_rotator:
-            for name in ("rotator", UNFORCED, RESUME_OFF, HEDGING, TRANSLATED, *self.compared):
+            for name in ("rotator", *self.extra_rotators):
                 t[name].fail("skipped (--no-rotator)")
         elif not Path(self.args.rotator_script).exists():
-            for name in ("rotator", UNFORCED, RESUME_OFF, HEDGING, TRANSLATED, *self.compared):
+            for name in ("rotator", *self.extra_rotators):
                 t[name].fail(f"{self.args.rotator_script} does not exist")
         else:
             # The second Rotator answers only the non-stream phase, with forced upstream streaming turned off.
@@ -349,7 +350,7 @@ class Bench:
                 pin(p, self.proxy_cpus)
         if not t["rotator"].ok and t[TRANSLATED].ok:
             t[TRANSLATED].fail("rotator n/a")
-        for name in (*TARGETS, UNFORCED, RESUME_OFF, HEDGING, TRANSLATED, *self.compared):
+        for name in (*TARGETS, *self.extra_rotators):
             tg = t[name]
             if not tg.ok:
                 continue
