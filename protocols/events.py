@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Protocol as Interface
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One dispatched SSE block.
+    """One dispatched SSE block, not changed once made (not frozen: a frozen dataclass takes three times as long to
+    make, and one is made for every event of every stream read whole).
 
     `data` is None for a block that dispatches nothing (comment-only or empty); such blocks are still handed out
     so their bytes can be forwarded. `raw` is the exact bytes of the block, its terminating blank line included.

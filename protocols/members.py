@@ -72,7 +72,7 @@ def member_spans(raw: bytes, wanted: frozenset[str] | None = None, counted: bool
 
 def _name(key: bytes) -> str | None:
     """A member's name from its quoted text; None if that is not a JSON string."""
-    if b"\\" not in key:  # (no escape: the text between the quotes, as json.loads reads it, at a tenth its cost)
+    if key.find(b"\\") < 0:  # (no escape: the text between the quotes, as json.loads reads it, at a tenth its cost)
         if _CONTROL.search(key):
             return None
         try:

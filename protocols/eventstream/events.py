@@ -31,7 +31,7 @@ JSON = "application/json"
 CONTENT_TYPE_HEADER = "application/vnd.amazon.eventstream"  # the HTTP Content-Type of such a stream
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FrameEvent(Event):
     """An `Event` read from a frame: also its `:message-type` (`event`, `exception` or `error`)."""
 

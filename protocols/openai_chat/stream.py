@@ -106,10 +106,10 @@ class ChatRepairer(Repairer):
             and block.startswith(b"data: ")
             and block.find(b"\n") == len(block) - 2
             and block.endswith(b"\n\n")
-            and b"\r" not in block
-            and _NULL_FINISH in block
-            and _TOOL_CALLS not in block
-            and _ERROR not in block
+            and block.find(b"\r") < 0  # (find, not `in`: protocols/sse.py says why)
+            and block.find(_NULL_FINISH) >= 0
+            and block.find(_TOOL_CALLS) < 0
+            and block.find(_ERROR) < 0
         ):
             self._pieces += 1  # the one thing `feed` would have done with it
             return True

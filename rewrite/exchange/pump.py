@@ -231,7 +231,7 @@ class Pump:
 
         def fed(events: list) -> bytes:
             data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
-            if (holder is not None and holder.holding) or (marker is not None and marker in data):
+            if (holder is not None and holder.holding) or (marker is not None and data.find(marker) >= 0):
                 data = hold(data)
             return data
 
@@ -276,7 +276,7 @@ class Pump:
             events = parser.feed(chunk)
             if events:  # (`fed` written out: a call less per event)
                 data = feed(events[0]) if len(events) == 1 else b"".join([feed(e) for e in events])
-                if (holder is not None and holder.holding) or (marker is not None and marker in data):
+                if (holder is not None and holder.holding) or (marker is not None and data.find(marker) >= 0):
                     data = hold(data)
                 if data:
                     out.write(data)

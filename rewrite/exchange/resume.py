@@ -47,7 +47,7 @@ class Keeper:
 
     def watch(self, data: bytes) -> bytes:
         holder = self.holder
-        if holder is not None and (holder.holding or self.marker in data):  # type: ignore[operator]
+        if holder is not None and (holder.holding or data.find(self.marker) >= 0):  # type: ignore[arg-type]
             data = holder.feed(data)
         if data:
             self.keep(data)
