@@ -105,3 +105,28 @@ def test_a_compared_rotator_is_shown_beside_the_rotator_as_its_cpu_over_the_othe
 
 RUN_INFO = {"git": {"commit": "0" * 40, "dirty": False}, "timestamp": "t", "quick": False, "duration_s": 1,
             "machine": {"mitmproxy": "12", "python": "3.12", "cpus": 2}}
+
+
+def test_the_fold_phase_shows_what_each_event_folded_back_costs_against_forcing_off():
+    """The long non-stream answer: the rotator's CPU per request minus the same call's with forcing off, in the same
+    repetition, over the answer's events; a run from before the phase existed has no such section."""
+    plan = {"agent_sizes_kib": [], "agent_requests": [], "long_reps": 3, "reps": 3, "paced_levels": [5],
+            "paced_interval_ms": 20, "paced_events": 1, "paced_reps": 1, "seq_n": 1, "seq_events": 3,
+            "anthropic_seq_n": 1, "long_events": 1, "long_batches": [1], "anthropic_long_events": 1,
+            "nonstream_concurrency": 1, "nonstream_total": 1, "fold_events": 200, "fold_requests": 20}
+    cpu = {"rotator": [15000, 16000, 14000], "off": [9000, 9000, 10000], "bare": [6000, 6500, 7000]}
+    raw = {report.FOLD: {t: [{"proxy_cpu_us_per_request": us, "errors": 0} for us in cpu[t]]
+                         for t in ("rotator", "bare")},
+           report.FOLD + report.UNFORCED_SUFFIX: {"rotator": [{"proxy_cpu_us_per_request": us, "errors": 0}
+                                                              for us in cpu["off"]]}}
+    targets = {t: {"status": "ok", "reason": ""} for t in ("rotator", "litellm")}
+    data = {"plan": plan, "raw": raw, "notes": [], "targets": targets}
+    report.derive(data)
+    per_event = data["metrics"]["fold_per_event"]["values"]["rotator"]
+    assert per_event["reps"] == [30.0, 35.0, 20.0] and per_event["median"] == 30.0
+    assert data["metrics"]["fold_cpu"]["ratios"]["rotator/bare"] == 15000 / 6500
+    assert "  forced minus forcing off, per event of the answer [us]" in report.render({**data, **RUN_INFO})
+    data = {"plan": {k: v for k, v in plan.items() if not k.startswith("fold_")}, "raw": raw, "notes": [],
+            "targets": targets}
+    report.derive(data)
+    assert not [key for key in data["metrics"] if key.startswith("fold_")]

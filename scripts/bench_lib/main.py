@@ -73,6 +73,8 @@ class Plan:
     nonstream_total: int = 1_000
     agent_sizes_kib: tuple[int, ...] = (64, 1024, 8192)  # agent-sized request bodies (agent.py)
     agent_requests: tuple[int, ...] = (40, 12, 4)  # sequential requests per job, one count per size
+    fold_events: int = 200  # events of each answer in the fold phase (a 64 KiB non-stream call)
+    fold_requests: int = 20  # its sequential requests per job
     resume_n: int = 20  # sequential answers per job, cut halfway and resumed (and uncut, to compare)
     resume_events: int = 40
     pick_n: int = 600  # sequential streamed requests per repetition of the Redis pick's comparison, per pick
@@ -88,8 +90,8 @@ class Plan:
 
 QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=10_000, anthropic_seq_n=10,
              anthropic_long_events=3_000, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=60,
-             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), resume_n=5, pick_n=40, hedge_n=40, hedge_reps=1,
-             job_limit_s=20, budget_s=90)
+             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), fold_requests=3, resume_n=5, pick_n=40, hedge_n=40,
+             hedge_reps=1, job_limit_s=20, budget_s=90)
 
 
 @dataclass
@@ -495,6 +497,10 @@ class Bench:
                 self.phase(key, {"kind": "seq", "n": n, "warmup": 1, "events": p.seq_events, "stream": stream,
                                  "body_kib": kib, "request_timeout": 30, "time_limit": p.job_limit_s},
                            p.long_reps, family="anthropic", extra=extra)
+        # A non-stream call answered in many events: forced upstream streaming folds each one back.
+        self.phase(report.FOLD, {"kind": "seq", "n": p.fold_requests, "warmup": 1, "events": p.fold_events,
+                                 "stream": False, "body_kib": 64, "request_timeout": 30, "time_limit": p.job_limit_s},
+                   p.long_reps, family="anthropic", extra={report.FOLD + report.UNFORCED_SUFFIX: UNFORCED})
         if self.cluster is not None:
             self.cluster.measure()
         status, body = procs.http_get(self.vport, "/_stats")

@@ -42,6 +42,9 @@ CUT_SUFFIX = "_cut"
 # rotator (hedging off, the default) and through a fourth Rotator with hedging on, filed under this phase.
 HEDGING_TARGET = "rotator_hedging"
 HEDGING_ON = "hedging_on"
+# A 64 KiB non-stream call answered in many events (the fold phase): what folding each event back costs, against the
+# same call with forcing off (filed under the phase's name with UNFORCED_SUFFIX).
+FOLD = "fold_64k"
 # With --compare-script: another checkout's Rotator beside the rotator column's in the agent phases, filed under each
 # phase's name with this suffix.
 COMPARED_TARGET = "rotator_compared"
@@ -180,6 +183,8 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
                      f"{plan['nonstream_total']} requests, x{plan['long_reps']} (rotator: forced upstream streaming, "
                      "the default; 'forcing off': force_upstream_stream: false)", ns))
     sections += agent_sections(plan)
+    if plan.get("fold_events"):  # (a run from before it has none)
+        sections.append(fold_section(plan))
     sections.append(resume_section(plan))
     if plan.get("hedge_n"):  # (a run from before issue 38 has none)
         sections.append(hedging_section(plan))
@@ -272,6 +277,28 @@ def agent_sections(plan: dict) -> list[tuple[str, list[Row]]]:
                          + ", ".join(f"{n} x {size_label(k)}" for k, n in counts.items())
                          + f", x{plan['long_reps']}; translated: routed to a Chat target", rows))
     return sections
+
+
+def fold_section(plan: dict) -> tuple[str, list[Row]]:
+    """A non-stream call whose answer is long: Rotator streams it upstream and folds every event back into the JSON
+    answer (forcing on, the default), against the same call with forcing off in the same repetitions; their
+    difference per event of the answer is what a folded event costs."""
+    events, off = plan["fold_events"], FOLD + UNFORCED_SUFFIX
+    cpu = field("proxy_cpu_us_per_request")
+
+    def per_event(r: dict) -> float | None:
+        us = cpu(r)
+        return None if us is None else us / events
+
+    rows = [Row("fold_cpu", "proxy CPU/request", "us", PROXY, FOLD, cpu),
+            Row("fold_off_cpu", "  forcing off: proxy CPU/request", "us", PROXY, off, cpu, only="rotator"),
+            Row("fold_per_event", "  forced minus forcing off, per event of the answer", "us", ADDED, FOLD, per_event,
+                only="rotator", minus=(off, "rotator")),
+            Row("fold_errors", "errors", "", COUNT, FOLD, field("errors")),
+            Row("fold_off_errors", "  forcing off: errors", "", COUNT, off, field("errors"), only="rotator")]
+    return (f"A long non-stream answer: {plan['fold_requests']} sequential Anthropic calls of 64 KiB, each answered "
+            f"in {events} events, x{plan['long_reps']} (rotator: forced upstream streaming, every event folded back; "
+            "'forcing off': force_upstream_stream: false)", rows)
 
 
 def against(kind: str, value: float | None, base: float | None) -> float | None:
