@@ -25,11 +25,14 @@ def test_the_redis_pick_is_shown_as_what_it_adds_to_the_local_one():
     redis = [({"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": p50}) for cpu, p50 in ((1000, 2.3), (1200, 2.5))]
     load = [{"requests_per_s": 200.0, "proxy_cpu_us_per_request": 5000, "latency_p50_ms": 90.0,
              "proxy_cpu_share": 1.0, "load_cpu_share": 0.4, "other_cpu_cores": 0.1}]
-    text = render(run_with({f"{LOCAL_PICK}:seq": seq, f"{REDIS_PICK}:seq": redis, "cluster_2:nonstream": load},
-                           {"cluster_1": "haproxy is not installed"}).summary())
+    run = run_with({f"{LOCAL_PICK}:seq": seq, f"{REDIS_PICK}:seq": redis, "cluster_2:nonstream": load},
+                   {"cluster_1": "haproxy is not installed"})
+    run.idle = {"redis": 1.25, "local": 0.5}
+    text = render(run.summary())
 
     assert "proxy CPU/request 1,000 -> 1,100 us (added 100 us; goal <= +150)" in text
     assert "TTFB p50 2.10 -> 2.40 ms (added 0.30 ms; goal <= +0.5)" in text
+    assert "Idle, CPU a second: 1.25 ms with state.redis (its background writes and reads), 0.50 ms without" in text
     [one, two] = [line.split() for line in text.splitlines() if line.strip().startswith(("1 ", "2 "))]
     assert one[1:] == ["n/a", "(haproxy", "is", "not", "installed)"]
     assert two == ["2", "200", "5,000", "90.00", "1.00", "0.40", "0.10"]

@@ -6,6 +6,8 @@
   each, and what the Redis pick adds (the median over the repetitions of each one's difference). Within one process
   and one job: two processes of the same Rotator differ by a few % of CPU for their whole life (measured: up to
   150 us a request with the same config), and two jobs one after the other by as much, as much as the goal.
+- An idle worker's CPU a second, with the Redis and without (the rotator column's process, the same config): what
+  the shared state's background work costs (the once-a-second writes and reads of what the other workers did).
 - Throughput per worker count: `scripts/cluster` with 1 and 2 workers behind HAProxy (its processes not pinned: two
   workers need both cores), concurrent non-stream requests: requests/s, the cluster's CPU per request (workers,
   HAProxy and its Redis) and the load generator's own CPU (client and fake vendor), so the reader can tell which of
@@ -17,15 +19,18 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 from bench_lib.pick_switch import HEADER
+from bench_lib.procinfo import cpu_seconds
 from bench_lib.procs import Proc, child_env, free_port, pin, port_open, tail, wait_ready
 from bench_lib.stats import median
 
 REDIS_PICK = "rotator_redis"
 LOCAL_PICK = "rotator_redis_local"  # (the same Rotator's requests with x-bench-pick: local; results only)
 WORKER_COUNTS = {"cluster_1": 1, "cluster_2": 2}
+IDLE_SECONDS = 3.0  # how long the idle workers' CPU is read, after the picks (every pool then has its shared state)
 SBIN = "/usr/sbin:/sbin"
 
 
@@ -53,6 +58,7 @@ class ClusterRun:
         self.bench, self.root, self.confdir, self.cafile, self.config = bench, root, confdir, cafile, config
         self.results: dict[str, list[dict]] = {}
         self.redis_port = 0
+        self.idle: dict[str, float | None] = {}  # CPU ms a second idle: "redis", "local" (idle_cpu)
 
     def setup(self) -> None:
         from bench_lib.main import Target
@@ -131,11 +137,20 @@ class ClusterRun:
                 for name, variant in zip((LOCAL_PICK, REDIS_PICK), result.get("variants") or [{}, {}]):
                     self.results.setdefault(f"{name}:seq", []).append(
                         dict(variant, failed=result["failed"]) if "failed" in result else variant)
+            self.idle = self.idle_cpu(IDLE_SECONDS)
         log(f"cluster: workers behind HAProxy ({p.reps} x)")
         for _ in range(p.reps):
             for name in WORKER_COUNTS:
                 if b.targets[name].ok:
                     self.results.setdefault(f"{name}:nonstream", []).append(b.job(name, load))
+
+    def idle_cpu(self, seconds: float) -> dict[str, float | None]:
+        """CPU ms a second of the Redis pick's Rotator and of the rotator column's (no Redis), both idle."""
+        targets = {"redis": self.bench.targets[REDIS_PICK], "local": self.bench.targets.get("rotator")}
+        pids = {name: t.pids() if t is not None and t.ok else [] for name, t in targets.items()}
+        before = {name: cpu_seconds(p) for name, p in pids.items()}
+        time.sleep(seconds)
+        return {name: (cpu_seconds(p) - before[name]) * 1000 / seconds if p else None for name, p in pids.items()}
 
     def summary(self) -> dict:
         def med(key: str, field: str) -> float | None:
@@ -160,6 +175,7 @@ class ClusterRun:
                               "added_ttfb_p50_ms": added("ttfb_p50_ms"),
                               "local_scripts": med(f"{LOCAL_PICK}:seq", "redis_scripts_per_request"),
                               "redis_scripts": med(f"{REDIS_PICK}:seq", "redis_scripts_per_request")},
+                     "idle_cpu_ms_per_s": self.idle,
                      "workers": {}, "raw": self.results}
         for name, workers in WORKER_COUNTS.items():
             key = f"{name}:nonstream"
@@ -190,6 +206,9 @@ def render(summary: dict) -> str:
                      "repetition's difference; redis-server's own CPU not counted")
         lines.append(f"  Redis scripts per request (picks, renewals, releases): {fmt(pick['local_scripts'], 2)} picked "
                      f"locally, {fmt(pick['redis_scripts'], 2)} through Redis")
+        idle = summary.get("idle_cpu_ms_per_s") or {}
+        lines.append(f"  Idle, CPU a second: {fmt(idle.get('redis'), 2)} ms with state.redis (its background writes"
+                     f" and reads), {fmt(idle.get('local'), 2)} ms without (the rotator column's process)")
     else:
         lines.append(f"  Redis pick: n/a ({redis['reason']})")
     lines.append(f"  {'workers':<8} {'req/s':>8} {'cluster CPU us/req':>19} {'p50 ms':>7} {'cluster CPU (cores)':>20}"

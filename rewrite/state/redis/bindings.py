@@ -49,15 +49,10 @@ class SharedBindings:
 
     async def observe(self, wall: float) -> None:
         """Each key's live conversations, as every worker bound them."""
-        fps, names, client = await self.keys.fingerprints(), self.keys.names, self.shared.client
-
-        async def read() -> list:
-            pipe = client.pipeline(transaction=False)
-            for fp in fps:
-                pipe.zcount(names.live(fp), f"({int(wall * 1000)}", "+inf")
-            return await pipe.execute()
-
-        self.observed = [int(n) for n in await self.shared.call(read)]
+        fps, names = await self.keys.fingerprints(), self.keys.names
+        since = f"({int(wall * 1000)}"
+        self.observed = [int(n) for n in await self.shared.read(*[("ZCOUNT", names.live(fp), since, "+inf")
+                                                                   for fp in fps])]
 
     def live(self, index: int) -> int | None:
         return self.observed[index] if self.observed is not None and index < len(self.observed) else None

@@ -18,7 +18,7 @@ import asyncio
 import collections
 import hashlib
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, cast
 
 import hiredis
@@ -55,12 +55,21 @@ class _Replies(asyncio.BufferedProtocol):
         self.send(packed, waiter)
         return waiter
 
-    def send(self, packed: bytes, waiter: asyncio.Future | Callable[[Any], None]) -> None:
-        """Send one command: its reply (or the error that ended it) goes to `waiter`, a future or a function."""
+    def expect_all(self, packed: bytes, count: int) -> list[asyncio.Future]:
+        """`expect` for `count` commands packed together (one write)."""
+        waiters = [self._loop.create_future() for _ in range(count)]
+        self.send(packed, *waiters)
+        return waiters
+
+    def send(self, packed: bytes, *waiters: asyncio.Future | Callable[[Any], None]) -> None:
+        """Send the commands in `packed`: each one's reply (or the error that ended it) goes to its waiter, a future
+        or a function."""
         if self.transport is None:
             raise RedisConnectionError("not connected to Redis")
-        self.waiting.append(waiter)
-        self.deadlines.append(self._loop.time() + self.timeout)
+        deadline = self._loop.time() + self.timeout
+        for waiter in waiters:
+            self.waiting.append(waiter)
+            self.deadlines.append(deadline)
         self.transport.write(packed)
         if self._watch is None:
             self._watch = self._loop.call_at(self.deadlines[0], self._check)
@@ -132,11 +141,19 @@ class Pipe:
         replies = self._up() or await self._connect()
         return _reply(await replies.expect(_pack(args)))
 
-    def send(self, *args: str | int | float | bytes) -> Awaitable[Any]:
+    def send(self, *args: str | int | float | bytes) -> Coroutine[Any, Any, Any]:
         """`call`, with the command written before this returns when the connection is up: it reaches Redis before
         anything sent after it (then awaited or not)."""
         replies = self._up()
         return self.call(*args) if replies is None else _replied(replies.expect(_pack(args)))
+
+    def send_all(self, commands: Sequence[tuple[str | int | float | bytes, ...]]) -> list[Coroutine[Any, Any, Any]]:
+        """`send` for several commands, written together (one write to the socket) when the connection is up."""
+        replies = self._up()
+        if replies is None:
+            return [self.call(*command) for command in commands]
+        waiters = replies.expect_all(b"".join([_pack(command) for command in commands]), len(commands))
+        return [_replied(waiter) for waiter in waiters]
 
     def submit(self, on_reply: Callable[[Any], None], command: bytes) -> bool:
         """Write the packed command now, and call `on_reply` with its reply (a hiredis.ReplyError for an error

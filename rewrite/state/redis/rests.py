@@ -6,12 +6,13 @@ answer)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rewrite.pool.key_state import WHOLE_KEY, KeyState
 from rewrite.pool.local import LocalBooks
 from rewrite.state.redis import scripts
 from rewrite.state.redis.connection import Unavailable
+from rewrite.state.redis.link import pairs
 from rewrite.state.redis.names import PoolKeys
 
 if TYPE_CHECKING:
@@ -64,25 +65,18 @@ class SharedRests:
     async def observe(self) -> None:
         """Learn the rests other workers set: the pool's own view then shows them (the status page,
         `rotator.pools`) and still holds them if Redis stops answering."""
-        fps, names, client = await self.keys.fingerprints(), self.keys.names, self.shared.client
-
-        async def read() -> Any:
-            pipe = client.pipeline(transaction=False)
-            pipe.time()
-            pipe.zrange(names.rests, 0, -1, withscores=True)
-            return await pipe.execute()
-
-        (seconds, micros), rests = await self.shared.call(read)
-        server_now, by_fp = seconds + micros / 1e6, dict(zip(fps, self.keys.states))
+        fps, names = await self.keys.fingerprints(), self.keys.names
+        (seconds, micros), listed = await self.shared.read(("TIME",), ("ZRANGE", names.rests, 0, -1, "WITHSCORES"))
+        server_now, by_fp = int(seconds) + int(micros) / 1e6, dict(zip(fps, self.keys.states))
         learned = []
-        for member, until_ms in rests:
+        for member, until_ms in pairs(listed):
             fp, _, scope = member.decode().partition("|")
-            left = until_ms / 1000 - server_now
+            left = float(until_ms) / 1000 - server_now
             if fp in by_fp and left > 0:
                 learned.append((by_fp[fp], scope, left, member.decode()))
         if not learned:
             return
-        whys = await self.shared.call(lambda: client.mget([names.why(m) for *_, m in learned]))
+        [whys] = await self.shared.read(("MGET", *[names.why(m) for *_, m in learned]))
         now = self.local.clock()
         for (state, scope, left, _), why in zip(learned, whys):
             mine = state.rests.get(scope)

@@ -102,12 +102,13 @@ class SharedState(RedisLink):
                          if p.books.usage.batches or p.books.rests.pending or p.leases.given_back]
 
     async def observe(self) -> None:
-        for pool in list(self.pools.values()):
-            with contextlib.suppress(Unavailable):
-                await pool.books.rests.observe()
-                await pool.books.usage.observe()
-                await pool.books.windows.observe()
-                await pool.books.bindings.observe(pool.local.wall())
+        """What every worker did, into each pool's own view: every pool's reads sent at once."""
+        reads = [read for pool in list(self.pools.values())
+                 for read in (pool.books.rests.observe(), pool.books.usage.observe(), pool.books.windows.observe(),
+                              pool.books.bindings.observe(pool.local.wall()))]
+        for outcome in await asyncio.gather(*reads, return_exceptions=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Unavailable):
+                raise outcome
 
     async def _flush_every(self) -> None:
         while True:

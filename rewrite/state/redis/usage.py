@@ -16,6 +16,7 @@ import redis
 
 from rewrite.pool.key_state import BUCKET, NAMES, WINDOW
 from rewrite.state.redis import scripts
+from rewrite.state.redis.link import pairs
 from rewrite.state.redis.names import PoolKeys, PoolNames
 
 if TYPE_CHECKING:
@@ -135,14 +136,7 @@ class SharedUsage:
     async def observe(self) -> None:
         """Every worker's counts, into the pool's own view (the status page, `rotator.pools`, least-used)."""
         fps, names = await self.keys.fingerprints(), self.keys.names
-
-        async def read() -> Any:
-            pipe = self.shared.client.pipeline(transaction=False)
-            for fp in fps:
-                pipe.hgetall(names.usage(fp))
-                pipe.hgetall(names.usage(fp, hour=True))
-            return await pipe.execute()
-
-        hashes = await self.shared.call(read)
+        hashes = [dict(pairs(h)) for h in await self.shared.read(
+            *[("HGETALL", names.usage(fp, hour=hour)) for fp in fps for hour in (False, True)])]
         for index, state in enumerate(self.keys.states):
             state.usage.restore(self.batches.snapshot(index, hashes[2 * index], hashes[2 * index + 1]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rewrite.pool.windows import Check, Need, Tally, field_of
+from rewrite.state.redis.link import pairs
 from rewrite.state.redis.names import PoolKeys
 from rewrite.state.redis.window_scripts import WINDOW
 from rewrite.state.redis.writes import write_soon
@@ -69,9 +70,9 @@ class SharedWindows:
     async def observe(self) -> None:
         """Every worker's windows, into the pool's own view."""
         fps, name = await self.keys.fingerprints(), self.keys.names.windows
-        listed = await self.shared.call(lambda: self.shared.client.hgetall(name))
+        [listed] = await self.shared.read(("HGETALL", name))
         by_fp: dict[str, dict[str, Tally]] = {fp: {} for fp in fps}
-        for raw_field, raw_value in listed.items():
+        for raw_field, raw_value in pairs(listed):
             fp, _, rest = _text(raw_field).partition("|")
             tally = Tally.decoded(_text(raw_value))
             if fp in by_fp and tally is not None:
