@@ -134,7 +134,7 @@ def test_grafana_is_provisioned_with_the_prometheus_and_the_dashboard(compose):
 
 def test_promtool_accepts_the_prometheus_config(tmp_path):
     promtool = shutil.which("promtool")
-    assert promtool, "promtool is not installed: apt-get install prometheus (.ci/run installs it)"
+    assert promtool, "promtool is not installed: apt-get install prometheus (scripts/setup --test installs it as root)"
     key = tmp_path / "rotator_client_key"
     key.write_text("x" * 32)
     config = tmp_path / "prometheus.yml"

@@ -86,7 +86,7 @@ class ClusterRun:
                 self._start_pick()
         for name, workers in WORKER_COUNTS.items():
             if which("haproxy") is None:
-                b.targets[name].fail("haproxy is not installed (scripts/cluster installs it when run as root)")
+                b.targets[name].fail("haproxy is not installed (scripts/setup --test installs it as root)")
                 continue
             self._start_cluster(name, workers)
 

@@ -112,7 +112,7 @@ def test_every_series_the_dashboard_queries_is_one_rotator_exports(fake_vendor, 
 
 def test_promtool_accepts_every_query_of_the_dashboard(tmp_path):
     promtool = shutil.which("promtool")
-    assert promtool, "promtool is not installed: apt-get install prometheus (.ci/run installs it)"
+    assert promtool, "promtool is not installed: apt-get install prometheus (scripts/setup --test installs it as root)"
     rules = []
     for title, exprs in queries(json.loads(DASHBOARD.read_text())).items():
         if title == "variables":
