@@ -85,23 +85,24 @@ class RedisLink:
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """`fn()`'s result; Unavailable when the breaker is open or the call fails (which opens it)."""
+        return await self._admitted(lambda: asyncio.wait_for(fn(), self.timeout))
+
+    async def _admitted(self, work: Callable[[], Awaitable[T]]) -> T:
+        """`work()` (started only then) once the first contact is over, as `call`: every call's way to Redis."""
         if self.reaching is not None:
             await asyncio.wait((self.reaching,))
         if self.breaker.open:
             raise Unavailable
-        return await self._decided(asyncio.wait_for(fn(), self.timeout))
+        return await self._decided(work())
 
     async def script(self, body: str, keys: list[str], args: list[str | int | float]) -> Any:
         """One of rewrite/state/redis/scripts.py's scripts, as `call` (on the pipe when there is one: it bounds
         each call's time itself)."""
-        if self.pipe is None:
+        pipe = self.pipe
+        if pipe is None:
             script = self.scripts.get(body) or self.scripts.setdefault(body, self.client.register_script(body))
             return await self.call(lambda: script(keys, args))
-        if self.reaching is not None:
-            await asyncio.wait((self.reaching,))
-        if self.breaker.open:
-            raise Unavailable
-        return await self._decided(self.pipe.script(body, keys, args))
+        return await self._admitted(lambda: pipe.script(body, keys, args))
 
     async def read(self, *commands: tuple[str | int | float, ...]) -> list[Any]:
         """The replies to `commands`, sent together, as `call`: the once-a-second reads of what the other workers
@@ -117,11 +118,7 @@ class RedisLink:
                 return await batch.execute()
 
             return await self.call(through_client)
-        if self.reaching is not None:
-            await asyncio.wait((self.reaching,))
-        if self.breaker.open:
-            raise Unavailable
-        return await self._decided(_all_of(pipe.send_all(commands)))
+        return await self._admitted(lambda: _all_of(pipe.send_all(commands)))
 
     def ready(self) -> bool:
         """`script_soon` can send now: the pipe is connected and the breaker closed."""
