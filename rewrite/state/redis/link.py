@@ -93,7 +93,7 @@ class RedisLink:
             await asyncio.wait((self.reaching,))
         if self.breaker.open:
             raise Unavailable
-        return await self._decided(work())
+        return await _decided(self.breaker, work())
 
     async def script(self, body: str, keys: list[str], args: list[str | int | float]) -> Any:
         """One of rewrite/state/redis/scripts.py's scripts, as `call` (on the pipe when there is one: it bounds
@@ -134,15 +134,6 @@ class RedisLink:
         if self.pipe is None or not self.pipe.submit(soon, call.command(rest)):
             soon.settle(otherwise)
         return soon.out
-
-    async def _decided(self, work: Awaitable[T]) -> T:
-        try:
-            result = await work
-        except ERRORS as e:  # (a call on the pipe that timed out has dropped its connection already)
-            self.breaker.failed(e)
-            raise Unavailable from None
-        self.breaker.worked()
-        return result
 
     async def secret(self) -> bytes:
         """The fingerprints' secret every worker uses: made by the first one (SET NX), read by the others."""
@@ -203,6 +194,17 @@ class RedisLink:
             self.feed.start()
 
 
+async def _decided[R](breaker: Breaker, work: Awaitable[R]) -> R:
+    """`work`'s result, the breaker told how it went; Unavailable when it failed."""
+    try:
+        result = await work
+    except ERRORS as e:  # (a call on the pipe that timed out has dropped its connection already)
+        breaker.failed(e)
+        raise Unavailable from None
+    breaker.worked()
+    return result
+
+
 async def _all_of(sent: list[Coroutine[Any, Any, Any]]) -> list[Any]:
     try:
         return [await reply for reply in sent]
@@ -240,7 +242,7 @@ class _Soon:
         elif isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT") and self.link.pipe:
             # (a restarted Redis: `script` sends the script itself)
             call = self.call
-            resend = self.link._decided(self.link.pipe.script(call.body, call.keys, call.args(self.rest)))
+            resend = _decided(self.link.breaker, self.link.pipe.script(call.body, call.keys, call.args(self.rest)))
             asyncio.ensure_future(resend).add_done_callback(self._resent)
         else:
             self.link.breaker.failed(reply if isinstance(reply, BaseException) else ResponseError(str(reply)))
