@@ -495,3 +495,47 @@ async def test_every_worker_shows_each_keys_prompt_cache_share_and_cold_cost_of_
     assert shown["total"]["cold_cost"] == pytest.approx(0.001265)
     assert shown["models"]["claude-x"]["cache_read_tokens"] == 900
     await closed(a, b)
+
+
+async def test_an_idle_worker_rebuilds_a_keys_view_only_when_some_worker_counted_or_it_was_replaced(
+        redis_url, monkeypatch):
+    # (turning every key's counts back into its view each second was most of an idle worker's round)
+    from rewrite.pool.key_state import Usage
+    rebuilt: list[int] = []
+    restore = Usage.restore
+    monkeypatch.setattr(Usage, "restore", lambda self, data: (rebuilt.append(id(self)), restore(self, data))[1])
+    a, b = worker(redis_url), worker(redis_url)
+    views = {id(b.by_secret[key].usage): key for key in KEYS}
+
+    def requests() -> list[int]:
+        return [k["total"]["requests"] for k in describe(b)["keys"]]
+
+    async def counted(pool: KeyPool, key: str, n: int = 1) -> None:
+        for _ in range(n):
+            with pool.lease(key, "gpt-x"):
+                pool.record_usage(key, "gpt-x", 10, 0.01)
+
+    await counted(a, KEYS[0], 2)
+    await a.shared.shared.flush()
+    await b.shared.shared.observe()
+    assert requests() == [2, 0, 0]
+    rebuilt.clear()
+    for _ in range(3):
+        await b.shared.shared.observe()
+    assert rebuilt == [] and requests() == [2, 0, 0]  # nobody counted: every view is the one it was
+
+    await counted(a, KEYS[1])
+    await a.shared.shared.flush()
+    await b.shared.shared.observe()
+    assert [views[v] for v in rebuilt] == [KEYS[1]] and requests() == [2, 1, 0]  # another worker counted
+
+    rebuilt.clear()
+    await counted(b, KEYS[2])  # its own count, not yet written
+    await b.shared.shared.observe()
+    assert [views[v] for v in rebuilt] == [KEYS[2]] and requests() == [2, 1, 1]
+
+    b.by_secret[KEYS[0]].usage.restore({})  # the view replaced by something else (a kept state read back)
+    rebuilt.clear()
+    await b.shared.shared.observe()
+    assert views[rebuilt[-1]] == KEYS[0] and requests() == [2, 1, 1]
+    await closed(a, b)

@@ -198,3 +198,31 @@ async def test_a_call_sent_and_never_awaited_leaves_no_error_unretrieved_when_th
     finally:
         loop.set_exception_handler(None)
         pipe.drop()
+
+
+async def test_reads_sent_in_one_turn_of_the_event_loop_go_in_one_write_and_a_call_after_them_keeps_the_order(
+        redis_server):
+    # (the once-a-second reads of every pool: one write a round, not one each)
+    redis_server.flush()
+    pipe = Pipe(redis_server.url, 2)
+    await pipe.call("SET", "k", "v")
+    transport = pipe._replies.transport
+    writes: list[bytes] = []
+    write = transport.write
+    transport.write = lambda data: (writes.append(bytes(data)), write(data))[1]
+    try:
+        reads = [pipe.send_all([("ECHO", f"read {i}"), ("GET", "k")]) for i in range(3)]
+        assert writes == []  # (held until the end of this turn)
+        replies = [[await r for r in sent] for sent in reads]
+        assert len(writes) == 1 and replies == [[f"read {i}".encode(), b"v"] for i in range(3)]
+
+        writes.clear()
+        reads = [pipe.send_all([("ECHO", f"read {i}")]) for i in range(2)]
+        now = pipe.send("ECHO", "sent now")  # (written at once, after the reads held before it)
+        assert len(writes) == 1 and writes[0].index(b"read 1") < writes[0].index(b"sent now")
+        assert await now == b"sent now" and [await sent[0] for sent in reads] == [b"read 0", b"read 1"]
+        await asyncio.sleep(0)
+        assert len(writes) == 1  # (nothing left to write at the end of the turn)
+    finally:
+        transport.write = write
+    pipe.drop()

@@ -70,6 +70,7 @@ class Usage:
         self.total = Counts()
         self.by_model: dict[str, Counts] = {}  # requests, tokens and cost per model, in all
         self._minutes: deque[tuple[int, Counts]] = deque()  # (minute start, counts), oldest first
+        self.changes = 0  # how many times the counters changed (counted or restored): has this view moved since
 
     def _bucket(self, now: float) -> Counts:
         minute = int(now // BUCKET) * BUCKET
@@ -80,12 +81,14 @@ class Usage:
         return self._minutes[-1][1]
 
     def request(self, model: str, now: float) -> None:
+        self.changes += 1
         self.total.requests += 1
         self._bucket(now).requests += 1
         self.by_model.setdefault(model, Counts()).requests += 1
 
     def answered(self, model: str, counts: Counts, now: float) -> None:
         """An answer's tokens and cost (`counts`, its `requests` 0: the attempt was counted by `request`)."""
+        self.changes += 1
         self.total.add(counts)
         self._bucket(now).add(counts)
         self.by_model.setdefault(model, Counts()).add(counts)
@@ -104,6 +107,7 @@ class Usage:
     def restore(self, data) -> None:
         if not isinstance(data, dict):
             return
+        self.changes += 1
         self.total = Counts.from_json(data.get("total"))
         models = data.get("by_model")
         self.by_model = {str(m): Counts.from_json(c) for m, c in models.items()} if isinstance(models, dict) else {}

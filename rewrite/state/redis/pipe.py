@@ -42,6 +42,7 @@ class _Replies(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self._watch: asyncio.TimerHandle | None = None
+        self._held: list[bytes] = []  # commands written with the next write, or at the end of this loop turn
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -56,23 +57,38 @@ class _Replies(asyncio.BufferedProtocol):
         return waiter
 
     def expect_all(self, packed: bytes, count: int) -> list[asyncio.Future]:
-        """`expect` for `count` commands packed together (one write)."""
+        """`expect` for `count` commands packed together, written with whatever else is sent in this turn of the
+        event loop (the once-a-second reads of every pool: one write, not one each)."""
         waiters = [self._loop.create_future() for _ in range(count)]
-        self.send(packed, *waiters)
+        if not self._held:
+            self._loop.call_soon(self._write_held)
+        self.send(packed, *waiters, hold=True)
         return waiters
 
-    def send(self, packed: bytes, *waiters: asyncio.Future | Callable[[Any], None]) -> None:
+    def send(self, packed: bytes, *waiters: asyncio.Future | Callable[[Any], None], hold: bool = False) -> None:
         """Send the commands in `packed`: each one's reply (or the error that ended it) goes to its waiter, a future
-        or a function."""
+        or a function. Written now (after any held before it: the replies come in the order they were sent), or
+        with `hold`, at the end of this turn of the event loop."""
         if self.transport is None:
             raise RedisConnectionError("not connected to Redis")
         deadline = self._loop.time() + self.timeout
         for waiter in waiters:
             self.waiting.append(waiter)
             self.deadlines.append(deadline)
-        self.transport.write(packed)
+        if hold:
+            self._held.append(packed)
+        elif self._held:
+            self._held.append(packed)
+            self._write_held()
+        else:
+            self.transport.write(packed)
         if self._watch is None:
             self._watch = self._loop.call_at(self.deadlines[0], self._check)
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, []
+        if held and self.transport is not None:
+            self.transport.write(b"".join(held))
 
     def _check(self) -> None:
         self._watch = None
@@ -103,6 +119,7 @@ class _Replies(asyncio.BufferedProtocol):
         self.fail(RedisConnectionError(f"Redis closed the connection ({exc or 'EOF'})"))
 
     def fail(self, error: Exception) -> None:
+        self._held = []
         if self.transport is not None:
             self.transport.abort()
             self.transport = None
@@ -148,7 +165,8 @@ class Pipe:
         return self.call(*args) if replies is None else _replied(replies.expect(_pack(args)))
 
     def send_all(self, commands: Sequence[tuple[str | int | float | bytes, ...]]) -> list[Coroutine[Any, Any, Any]]:
-        """`send` for several commands, written together (one write to the socket) when the connection is up."""
+        """`send` for several commands, written together (with any others sent in this turn of the event loop)
+        when the connection is up."""
         replies = self._up()
         if replies is None:
             return [self.call(*command) for command in commands]

@@ -111,6 +111,8 @@ class SharedUsage:
     def __init__(self, shared: RedisLink, keys: PoolKeys) -> None:
         self.shared, self.keys = shared, keys
         self.batches = UsageBatches(keys.names)
+        # per fingerprint: (the view, its `changes` once restored, the two hashes it was restored from)
+        self._restored: dict[str, tuple[Any, ...]] = {}
 
     def add(self, index: int, model: str, wall: float, amounts: dict[str, float]) -> None:
         """Add to the key's counters (rewrite/pool/key_state.py's), in all, for `model` and for this minute;
@@ -136,7 +138,15 @@ class SharedUsage:
     async def observe(self) -> None:
         """Every worker's counts, into the pool's own view (the status page, `rotator.pools`, least-used)."""
         fps, names = await self.keys.fingerprints(), self.keys.names
-        hashes = [dict(pairs(h)) for h in await self.shared.read(
-            *[("HGETALL", names.usage(fp, hour=hour)) for fp in fps for hour in (False, True)])]
-        for index, state in enumerate(self.keys.states):
-            state.usage.restore(self.batches.snapshot(index, hashes[2 * index], hashes[2 * index + 1]))
+        replies = await self.shared.read(
+            *[("HGETALL", names.usage(fp, hour=hour)) for fp in fps for hour in (False, True)])
+        restored = self._restored
+        for index, (fp, state) in enumerate(zip(fps, self.keys.states)):
+            usage, total, hour = state.usage, replies[2 * index], replies[2 * index + 1]
+            # (a view is what Redis holds plus what this worker counted since: when neither moved, it is the view it
+            # was; turning every key's counts back into it each second was most of an idle worker's round)
+            last = restored.get(fp)
+            if last is not None and last[0] is usage and last[1] == usage.changes and last[2:] == (total, hour):
+                continue
+            usage.restore(self.batches.snapshot(index, dict(pairs(total)), dict(pairs(hour))))
+            restored[fp] = usage, usage.changes, total, hour
