@@ -114,6 +114,9 @@ class _Replies(asyncio.BufferedProtocol):
                 waiter(reply)
             elif not waiter.done():  # (a caller that gave up: its reply is read and dropped)
                 waiter.set_result(reply)
+        if not self.waiting and self._watch is not None:  # (its firing would wake an idle worker for nothing)
+            self._watch.cancel()
+            self._watch = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(RedisConnectionError(f"Redis closed the connection ({exc or 'EOF'})"))
