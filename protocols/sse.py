@@ -34,6 +34,7 @@ _COMMENT = 58  # b":"
 # integer (a byte's value), and that failure formats an error message only to drop it (about 0.4 µs a test).
 _DATA_PREFIX = b"data: "
 _EVENT_PREFIX = b"event: "
+_DATA_AT, _EVENT_AT = len(_DATA_PREFIX), len(_EVENT_PREFIX)  # where a line's value starts after its prefix
 
 MAX_BLOCK = 8 << 20  # bytes: far above any real event; a block that grows past it is a broken upstream
 
@@ -145,14 +146,14 @@ def parse_block(raw: bytes) -> Event:
     if raw.startswith(_DATA_PREFIX):
         lf, cr, size = raw.find(b"\n"), raw.find(b"\r"), len(raw)
         if lf == size - 2 and cr < 0:
-            return Event(raw=raw, data=raw[6:-2].decode("utf-8", "replace"))
+            return Event(raw=raw, data=raw[_DATA_AT:-2].decode("utf-8", "replace"))
         if lf == size - 3 and cr == size - 4:
-            return Event(raw=raw, data=raw[6:-4].decode("utf-8", "replace"))
+            return Event(raw=raw, data=raw[_DATA_AT:-4].decode("utf-8", "replace"))
     elif raw.startswith(_EVENT_PREFIX) and raw.find(b"\r") < 0:  # the usual named event: its name, then one data line
         lf = raw.find(b"\n")
         if raw.startswith(_DATA_PREFIX, lf + 1) and raw.find(b"\n", lf + 1) == len(raw) - 2:
-            return Event(raw=raw, data=raw[lf + 7 : -2].decode("utf-8", "replace"),
-                         event=raw[7:lf].decode("utf-8", "replace"))
+            return Event(raw=raw, data=raw[lf + 1 + _DATA_AT : -2].decode("utf-8", "replace"),
+                         event=raw[_EVENT_AT:lf].decode("utf-8", "replace"))
     data: list[str] = []
     event = id_ = None
     for line in raw.splitlines():
