@@ -539,3 +539,29 @@ async def test_an_idle_worker_rebuilds_a_keys_view_only_when_some_worker_counted
     await b.shared.shared.observe()
     assert views[rebuilt[-1]] == KEYS[0] and requests() == [2, 1, 1]
     await closed(a, b)
+
+
+async def test_between_its_once_a_second_rounds_an_idle_worker_has_no_timer_of_the_rounds_left_to_wake_it(
+        redis_server, monkeypatch):
+    # (the reply watch fired a while after every round, with nothing left to watch: one wake-up a second for nothing)
+    from rewrite.state.redis.pipe import _Replies
+    wasted: list[float] = []  # (a watch that fires with calls under way is a real timeout: not counted)
+    check = _Replies._check
+    monkeypatch.setattr(_Replies, "_check",
+                        lambda self: (None if self.deadlines else wasted.append(time.monotonic()), check(self))[1])
+    redis_server.flush()
+    pool = worker(redis_server.url, timeout=0.3, flush_interval=0.5)  # (a round's watch would fire 0.3 s after it)
+    await take_and_give_back(pool)  # (its pick's watch stays: a request's own costs no timer more)
+    rounds: list[float] = []
+    observe = pool.shared.shared.observe
+
+    async def observed() -> None:
+        await observe()
+        rounds.append(time.monotonic())
+
+    monkeypatch.setattr(pool.shared.shared, "observe", observed)
+    await eventually(lambda: rounds, timeout=5 + MARGIN)
+    wasted.clear()
+    await eventually(lambda: len(rounds) >= 4, timeout=10 + MARGIN)
+    assert wasted == []
+    await closed(pool)

@@ -228,13 +228,15 @@ async def test_reads_sent_in_one_turn_of_the_event_loop_go_in_one_write_and_a_ca
     pipe.drop()
 
 
-async def test_no_timer_is_left_to_wake_an_idle_worker_once_every_reply_is_in(redis_server):
+async def test_an_idle_pipe_leaves_no_timer_to_wake_the_worker_and_one_at_work_keeps_its_watch(redis_server):
     # (each wake-up of an idle process costs it far more CPU than the timer's own work: one every round, for nothing)
     redis_server.flush()
     pipe = Pipe(redis_server.url, 0.5)
     await pipe.call("PING")
-    assert pipe._replies._watch is None
     calls = [pipe.send("ECHO", "one"), pipe.send("ECHO", "two")]
-    assert pipe._replies._watch is not None  # (watching the calls under way)
-    assert [await c for c in calls] == [b"one", b"two"] and pipe._replies._watch is None
+    pipe.idle()
+    assert pipe._replies._watch is not None  # (calls under way: still watched)
+    assert [await c for c in calls] == [b"one", b"two"]
+    pipe.idle()
+    assert pipe._replies._watch is None
     pipe.drop()

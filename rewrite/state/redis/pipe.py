@@ -90,6 +90,13 @@ class _Replies(asyncio.BufferedProtocol):
         if held and self.transport is not None:
             self.transport.write(b"".join(held))
 
+    def unwatch(self) -> None:
+        """No timer left to fire while no call is under way (a pick keeps the one there: arming a timer for each
+        would cost every request more than the one wake-up it saves)."""
+        if not self.waiting and self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+
     def _check(self) -> None:
         self._watch = None
         if not self.deadlines:
@@ -114,9 +121,6 @@ class _Replies(asyncio.BufferedProtocol):
                 waiter(reply)
             elif not waiter.done():  # (a caller that gave up: its reply is read and dropped)
                 waiter.set_result(reply)
-        if not self.waiting and self._watch is not None:  # (its firing would wake an idle worker for nothing)
-            self._watch.cancel()
-            self._watch = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(RedisConnectionError(f"Redis closed the connection ({exc or 'EOF'})"))
@@ -197,6 +201,12 @@ class Pipe:
 
     def connected(self) -> bool:
         return self._up() is not None
+
+    def idle(self) -> None:
+        """The worker is about to sleep: the reply watch, with nothing left to watch, would wake it for nothing (a
+        wake-up after a long sleep costs a process far more CPU than the watch's own work)."""
+        if self._replies is not None:
+            self._replies.unwatch()
 
     def _up(self) -> _Replies | None:
         """The connection, when it is open and on this event loop."""

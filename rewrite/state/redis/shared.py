@@ -117,6 +117,8 @@ class SharedState(RedisLink):
                 self.feed.start()
             await self.flush()
             await self.observe()
+            if self.pipe is not None:
+                self.pipe.idle()
 
     def close_sync(self) -> None:
         """When the process stops: the counts not yet written, with a blocking client (the event loop is ending).
