@@ -30,9 +30,6 @@ from bench_lib.stats import median
 REDIS_PICK = "rotator_redis"
 LOCAL_PICK = "rotator_redis_local"  # (the same Rotator's requests with x-bench-pick: local; results only)
 WORKER_COUNTS = {"cluster_1": 1, "cluster_2": 2}
-# How long the idle workers' CPU is read, after the picks (every pool then has its shared state): over 3 s, three
-# rounds, runs of one code differed by about 0.6 ms a second; --quick keeps 3 s.
-IDLE_SECONDS, QUICK_IDLE_SECONDS = 10.0, 3.0
 SBIN = "/usr/sbin:/sbin"
 
 
@@ -139,7 +136,7 @@ class ClusterRun:
                 for name, variant in zip((LOCAL_PICK, REDIS_PICK), result.get("variants") or [{}, {}]):
                     self.results.setdefault(f"{name}:seq", []).append(
                         dict(variant, failed=result["failed"]) if "failed" in result else variant)
-            self.idle = self.idle_cpu(QUICK_IDLE_SECONDS if b.args.quick else IDLE_SECONDS)
+            self.idle = self.idle_cpu(p.idle_s)  # (after the picks: every pool then has its shared state)
         log(f"cluster: workers behind HAProxy ({p.reps} x)")
         for _ in range(p.reps):
             for name in WORKER_COUNTS:

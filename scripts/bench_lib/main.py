@@ -78,6 +78,9 @@ class Plan:
     resume_n: int = 20  # sequential answers per job, cut halfway and resumed (and uncut, to compare)
     resume_events: int = 40
     pick_n: int = 600  # sequential streamed requests per repetition of the Redis pick's comparison, per pick
+    # seconds the idle workers' CPU is read after the picks (over 3 s, three rounds, runs of one code differed by
+    # about 0.6 ms a second)
+    idle_s: float = 10
     hedge_n: int = 200  # sequential streams per repetition of the hedging phase, its vendor's time to first token...
     hedge_ttft_ms: float = 100  # ... this long,
     hedge_tail_pct: float = 5  # ... and this share of its attempts 10x as long
@@ -90,8 +93,8 @@ class Plan:
 
 QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=10_000, anthropic_seq_n=10,
              anthropic_long_events=3_000, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=60,
-             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), fold_requests=3, resume_n=5, pick_n=40, hedge_n=40,
-             hedge_reps=1, job_limit_s=20, budget_s=90)
+             agent_sizes_kib=(64, 1024), agent_requests=(3, 2), fold_requests=3, resume_n=5, pick_n=40, idle_s=3,
+             hedge_n=40, hedge_reps=1, job_limit_s=20, budget_s=90)
 
 
 @dataclass

@@ -60,8 +60,6 @@ class _Replies(asyncio.BufferedProtocol):
         """`expect` for `count` commands packed together, written with whatever else is sent in this turn of the
         event loop (the once-a-second reads of every pool: one write, not one each)."""
         waiters = [self._loop.create_future() for _ in range(count)]
-        if not self._held:
-            self._loop.call_soon(self._write_held)
         self.send(packed, *waiters, hold=True)
         return waiters
 
@@ -76,6 +74,8 @@ class _Replies(asyncio.BufferedProtocol):
             self.waiting.append(waiter)
             self.deadlines.append(deadline)
         if hold:
+            if not self._held:
+                self._loop.call_soon(self._write_held)
             self._held.append(packed)
         elif self._held:
             self._held.append(packed)
