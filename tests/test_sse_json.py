@@ -38,6 +38,7 @@ def test_any_json_reads_as_json_reads_it_from_bytes_text_or_a_view():
         expected = repr(json.loads(text))  # (repr tells 1 from 1.0 and keeps NaN comparable)
         raw = text.encode()
         assert repr(loads(text)) == repr(loads(raw)) == repr(loads(memoryview(raw))) == expected, text
+        assert repr(loads(raw, walk=True)) == repr(loads(memoryview(raw), walk=True)) == expected, text
 
 
 @pytest.mark.parametrize("text", [
@@ -46,6 +47,21 @@ def test_any_json_reads_as_json_reads_it_from_bytes_text_or_a_view():
 ])
 def test_what_orjson_refuses_or_reads_otherwise_reads_as_json_reads_it(text):
     assert repr(loads(text)) == repr(loads(text.encode())) == repr(json.loads(text))
+    assert repr(loads(text.encode(), walk=True)) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("number", [-(2**63) - 1, 2**64, 10**20, -(10**30)])
+def test_an_integer_orjson_reads_as_a_float_is_found_deep_in_a_large_body_by_the_walk(number):
+    """Past 64 bits orjson reads an integer as a float; the walk finds it however deep it is and wherever in a
+    body of screenshots (whose base64 the text search would have sampled), and json reads the body then."""
+    image = {"type": "image", "source": {"type": "base64", "data": "iVBORw0KGgo" * 30000}}
+    body = {"model": "m", "messages": [{"role": "user", "content": [image, {"type": "tool_result", "content": [
+        {"type": "json", "value": {"ids": [1, 2.5, number]}}]}]}]}
+    raw = json.dumps(body).encode()
+    assert sse.holds_huge_float(sse.orjson.loads(raw))
+    read = loads(memoryview(raw), walk=True)
+    assert read == body and type(read["messages"][0]["content"][1]["content"][0]["value"]["ids"][2]) is int
+    assert not sse.holds_huge_float(sse.orjson.loads(json.dumps(dict(body, messages=[])).encode()))
 
 
 @pytest.mark.parametrize("data", [b"{not json", b"", b'{"a": "\xff"}', "[1,"])
