@@ -28,6 +28,10 @@ from rewrite.upstream.egress import EgressProxy, parse_proxy_url
 
 logger = logging.getLogger("rotator")
 
+# A body this large says that larger ones may follow (an agent's history of screenshots grows): the parsing worker
+# is started then, not when the first one that needs it comes.
+WORKER_AHEAD = BIG_BODY // 4
+
 
 class Engine:
     def __init__(self, config: Config | None = None) -> None:
@@ -102,9 +106,13 @@ class Engine:
         return job
 
     def prefetch(self, job: Job, path: str, body: bytes | None) -> None:
-        """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`)."""
+        """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`). A large body on
+        its way (None: streamed) or one of a MiB starts the parsing worker, which the first large one would wait
+        for."""
         if job.route.protocol is None:
             return
+        if body is None or len(body) >= WORKER_AHEAD:
+            self.parser.start()
         arrival = Arrival(job, path, body)
         for plugin in self._arriving:
             if plugin.active:

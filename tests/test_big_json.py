@@ -11,6 +11,7 @@ import pytest
 import protocols
 from protocols.openai_chat.stream import OpenAIChat
 from rewrite.config import parse
+from rewrite.engine import WORKER_AHEAD, Engine
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.inspection.steps import MAX_BODY
 from rewrite.intake.big_json import (
@@ -285,3 +286,46 @@ def test_the_worker_starts_in_the_checkout_it_belongs_to():
     another checkout's (a second clone or a worktree with the same environment)."""
     from rewrite.intake import big_json
     assert (big_json._ROOT / "rewrite" / "intake" / "big_json.py").resolve() == Path(big_json.__file__).resolve()
+
+
+async def test_a_worker_started_ahead_is_the_one_the_first_parse_uses_and_is_started_once():
+    worker = Worker()
+    try:
+        worker.start()
+        worker.start()  # (already on its way: not a second process)
+        started = worker._starting
+        assert started is not None
+        proc = await asyncio.wait_for(asyncio.shield(started), 30)
+        worker.start()  # (running: nothing to do)
+        assert worker._starting is None
+        assert (await worker.parse(upload_of(BODY))).body["temperature"] == 0.5
+        assert worker._proc is proc and proc.returncode is None
+    finally:
+        await worker.aclose()
+
+
+async def test_a_start_ahead_that_fails_leaves_the_next_parse_to_the_loop(monkeypatch, caplog):
+    monkeypatch.setattr("rewrite.intake.big_json.sys.executable", "/nonexistent/python")
+    worker = Worker()
+    try:
+        worker.start()
+        with pytest.raises(OSError):
+            await asyncio.shield(worker._starting)
+        assert await worker.parse(upload_of({"c": 3})) is None
+    finally:
+        await worker.aclose()
+    assert "never retrieved" not in caplog.text
+
+
+@pytest.mark.parametrize(("body", "started"), [(None, True), (b"x" * WORKER_AHEAD, True),
+                                               (b"x" * (WORKER_AHEAD - 1), False)])
+async def test_a_large_body_on_its_way_or_one_of_a_mib_starts_the_parsing_worker_ahead(body, started):
+    """The worker's start is about half a second of imports: the first large body (a screenshot-heavy agent's
+    history) does not wait for it when its headers came (None: its body is streamed) or a body of a MiB did."""
+    engine = Engine(parse("providers:\n  openai: {keys: [sk-a-1234567890]}\n"))
+    try:
+        route = engine.router.route("api.openai.com", "POST", "/v1/chat/completions")
+        engine.prefetch(engine.submit("job-0001", route), "/v1/chat/completions", body)
+        assert (engine.parser._starting is not None) is started
+    finally:
+        await engine.aclose()

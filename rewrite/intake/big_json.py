@@ -189,8 +189,22 @@ class Worker:
 
     def __init__(self) -> None:
         self._proc: asyncio.subprocess.Process | None = None
+        self._starting: asyncio.Future[asyncio.subprocess.Process] | None = None  # (`start`: on its way)
         self._lock: asyncio.Lock | None = None
         self._shared: SharedBody | None = None  # (made with the first worker, kept for the ones after it)
+
+    def start(self) -> None:
+        """Start the process now, without waiting for it, if it is not running: its start (its imports, about half
+        a second of CPU) is then not a wait of the first large body's, which may be on its way (its headers came),
+        or soon to come (a body of a MiB came)."""
+        if self._proc is None or self._proc.returncode is not None:
+            self._start()
+
+    def _start(self) -> asyncio.Future[asyncio.subprocess.Process]:
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._started())
+            self._starting.add_done_callback(_seen)
+        return self._starting
 
     async def parse(self, upload: Upload, ask: EvidenceAsk | None = None) -> Parsed | None:
         """The upload's skeleton (and, asked, its conversation evidence); None when the worker could not give it
@@ -209,15 +223,11 @@ class Worker:
                 return None
 
     async def _parse(self, upload: Upload, ask: EvidenceAsk | None) -> Parsed:
-        proc, shared = self._proc, self._shared
-        if shared is None:
-            shared = self._shared = SharedBody()
+        proc = self._proc
         if proc is None or proc.returncode is not None:
-            fds = () if shared.fd is None else (shared.fd,)
-            proc = self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", "from rewrite.intake.big_json import serve; serve()", *map(str, fds),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_ROOT, pass_fds=fds)
-        assert proc.stdin is not None and proc.stdout is not None  # (both PIPE)
+            proc = await asyncio.shield(self._start())  # (a parse given up on leaves the start to go on)
+        shared = self._shared
+        assert proc.stdin is not None and proc.stdout is not None and shared is not None  # (both PIPE; `_started`)
         asked = pickle.dumps(ask, protocol=pickle.HIGHEST_PROTOCOL) if ask is not None else b""
         in_memory = shared.holds(upload.size)
         if in_memory:
@@ -231,12 +241,27 @@ class Worker:
         body, refusal, skeletal, evidence = pickle.loads(await proc.stdout.readexactly(size))
         return Parsed(body, refusal, skeletal, evidence)
 
+    async def _started(self) -> asyncio.subprocess.Process:
+        try:
+            shared = self._shared
+            if shared is None:
+                shared = self._shared = SharedBody()
+            fds = () if shared.fd is None else (shared.fd,)
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "from rewrite.intake.big_json import serve; serve()", *map(str, fds),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_ROOT, pass_fds=fds)
+            return self._proc
+        finally:
+            self._starting = None
+
     def close(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
         self._proc = None
 
     async def aclose(self) -> None:
+        if self._starting is not None:  # (a start ahead: its process is closed with the rest)
+            await asyncio.wait([self._starting])
         proc = self._proc
         self.close()
         if self._shared is not None:
@@ -244,6 +269,12 @@ class Worker:
             self._shared = None
         if proc is not None:
             await proc.wait()
+
+
+def _seen(started: asyncio.Future) -> None:
+    """A start nobody waited for failed: the next parse starts the process again (or parses on the loop)."""
+    if not started.cancelled():
+        started.exception()
 
 
 def serve() -> None:
