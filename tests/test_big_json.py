@@ -329,3 +329,23 @@ async def test_a_large_body_on_its_way_or_one_of_a_mib_starts_the_parsing_worker
         assert (engine.parser._starting is not None) is started
     finally:
         await engine.aclose()
+
+
+def test_a_worker_closed_as_mitmproxy_shuts_down_leaves_nothing_to_fail_after_its_event_loop_closed(monkeypatch):
+    """mitmproxy's `done` closes the worker without waiting for it, then closes its event loop: the process's pipes,
+    collected after that, would print 'Exception ignored ... Event loop is closed' as the proxy exits."""
+    import gc
+
+    failures: list = []
+    monkeypatch.setattr("sys.unraisablehook", failures.append)
+    loop = asyncio.new_event_loop()
+    try:
+        worker = Worker()
+        assert loop.run_until_complete(worker.parse(upload_of(BODY))).body["temperature"] == 0.5
+        worker.close()  # (as addons/interception.py's `done`)
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    del worker
+    gc.collect()
+    assert [str(f.exc_value) for f in failures] == []

@@ -255,9 +255,16 @@ class Worker:
             self._starting = None
 
     def close(self) -> None:
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.kill()
-        self._proc = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            proc.kill()
+        # Its pipes closed now, on the running loop: left to the collector (mitmproxy's `done` does not wait), they
+        # were closed after the loop was, which printed "Exception ignored ... Event loop is closed" at exit.
+        transport = getattr(proc, "_transport", None)
+        if transport is not None:
+            transport.close()
 
     async def aclose(self) -> None:
         if self._starting is not None:  # (a start ahead: its process is closed with the rest)
