@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 import protocols
+from protocols import sse as sse_json
 from protocols.openai_chat.stream import OpenAIChat
 from rewrite.config import parse
 from rewrite.engine import WORKER_AHEAD, Engine
@@ -17,6 +18,7 @@ from rewrite.inspection.steps import MAX_BODY
 from rewrite.intake.big_json import (
     LONG_TEXT,
     TOO_DEEP,
+    WALKED_FROM,
     EvidenceAsk,
     LongText,
     Parsed,
@@ -68,11 +70,19 @@ def test_a_skeleton_stands_in_for_long_strings_only():
     assert skeleton({"model": "m"}) == ({"model": "m"}, False)
 
 
+@pytest.mark.parametrize("image", [0, WALKED_FROM])
 @pytest.mark.parametrize("number", [2**64 - 1, 2**64, -(2**63) - 1, 10**40, -(10**40)])
-def test_a_body_keeps_its_integers_past_64_bits_exact(number):
-    body = {"model": "m", "seed": number, "messages": [{"role": "user", "content": "x"}], "x": [1.5, number]}
+def test_a_body_keeps_its_integers_past_64_bits_exact(number, image, monkeypatch):
+    """Small or large (a screenshot's base64 in it), whichever way it is checked for them."""
+    searched: list = []
+    monkeypatch.setattr(sse_json, "holds_long_number", lambda data, search=sse_json.holds_long_number: (
+        searched.append(len(data)), search(data))[1])
+    content = [{"type": "image", "source": {"type": "base64", "data": "iVBOR0w1" * (image // 8)}}] if image else "x"
+    body = {"model": "m", "seed": number, "messages": [{"role": "user", "content": content}], "x": [1.5, number]}
     parsed, refusal = parse_body(json.dumps(body).encode())
     assert (parsed, refusal) == (body, None) and type(parsed["seed"]) is int
+    # (the text is searched below WALKED_FROM; a larger body is walked: its base64's digits make the search dear)
+    assert bool(searched) is not bool(image)
 
 
 async def test_the_worker_gives_the_skeleton_and_the_refusals_of_a_body():
