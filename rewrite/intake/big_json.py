@@ -189,7 +189,8 @@ class Parsed:
 
 
 class Worker:
-    """The worker process that parses large bodies: started on the first one, then kept; one body at a time."""
+    """The worker process that parses large bodies: started ahead (`start`) or by the first one, then kept; one body
+    at a time."""
 
     def __init__(self) -> None:
         self._proc: asyncio.subprocess.Process | None = None
