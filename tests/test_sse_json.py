@@ -90,16 +90,6 @@ def test_long_runs_of_digits_are_found_wherever_they_are():
     assert holds_long_number(text[:-1] + b"1" * LONG_NUMBER + b"}")
 
 
-def test_a_run_of_digits_across_the_pieces_a_view_is_sampled_in_is_found():
-    """The parsing worker's body is a view of shared memory, sampled a piece at a time: a run that begins in one
-    piece and ends in the next is found, one digit short of it is not."""
-    piece = sse._SAMPLE_PIECE
-    for length, found in ((LONG_NUMBER, True), (LONG_NUMBER - 1, False)):
-        for start in range(piece - LONG_NUMBER - 1, piece + 2):
-            data = b"a" * start + b"7" * length + b"a" * (piece + 40 - start)
-            assert holds_long_number(memoryview(data)) is found, (length, start)
-            assert holds_long_number(bytearray(data)) is found, (length, start)
-
 
 JSONISH = st.one_of(
     st.text(max_size=12),
