@@ -19,12 +19,14 @@ import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import rewrite.plugins  # noqa: F401  (the built-in plug-ins, registered as the engine registers them)
 from tests.support import engine_harness
+from tests.support.alone import Turns
 from tests.support.fake_vendor import FakeVendor
 from tests.support.harness import (
     ADDON,
@@ -178,6 +180,30 @@ def rotator(
     yield start
     for proc in fresh_procs:
         proc.stop()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """(pytest-xdist's main process) Each worker's turns are kept in one directory of this run's."""
+    config = node.config
+    if not hasattr(config, "_rotator_turns"):
+        config._rotator_turns = tempfile.mkdtemp(prefix="rotator-turns-")
+        atexit.register(shutil.rmtree, config._rotator_turns, True)
+    node.workerinput["rotator_turns"] = config._rotator_turns
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """A test marked `alone` (a latency bound) runs, set-up to tear-down, while no other worker runs one
+    (tests/support/alone.py): `scripts/test` as the README gives it runs them in parallel with the rest."""
+    directory = getattr(item.config, "workerinput", {}).get("rotator_turns")
+    if directory is None:  # (not under xdist: one test at a time)
+        return (yield)
+    turns = getattr(item.config, "_rotator_turns_held", None)
+    if turns is None:
+        turns = item.config._rotator_turns_held = Turns(Path(directory))  # type: ignore[attr-defined]
+    with turns.turn(alone=item.get_closest_marker("alone") is not None):
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -9,7 +9,7 @@ happen nor bounds a duration tightly:
 - a test that waits for something to happen waits on it (`wait_until`, `eventually`: a condition polled up to a
   generous deadline that only a broken behaviour reaches);
 - an end-to-end duration is bounded below by what the configured timeouts imply, and above only with `MARGIN` on
-  top of them (or marked `alone`: a latency bound CI measures after the parallel suite, on an idle machine);
+  top of them (or marked `alone`: a latency bound measured while no other test runs, tests/support/alone.py);
 - `QUIET` is the one wait for something that must NOT happen (a retry, a request that got through): absence is
   only seen by letting time pass, so those few sleeps stay, each with its reason.
 """
