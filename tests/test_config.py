@@ -119,8 +119,20 @@ def test_state_redis_takes_a_redis_url_with_its_password_from_the_environment(mo
     assert parse("").state.redis is None  # unset: one process, deciding alone
 
 
+def test_state_redis_takes_a_unix_socket_url_and_the_log_names_it_without_its_password():
+    from rewrite.state.sharing import where
+
+    for url in ("unix:///run/redis/redis.sock", "unix:///run/redis/redis.sock?db=3",
+                "unix://:pw@/run/redis/redis.sock?db=3", "unix:///run/redis/redis.sock?db=3&password=pw"):
+        assert parse(f'state: {{redis: "{url}"}}').state.redis == url
+    assert where("unix://:pw@/run/redis/redis.sock?db=3&password=pw") == "unix:///run/redis/redis.sock?db=3"
+    assert where("unix:///run/redis/redis.sock") == "unix:///run/redis/redis.sock?db=0"
+    assert where("rediss://:pw@cache.internal:6380/2") == "rediss://cache.internal:6380/2"
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:6379/0", "redis://:pw@127.0.0.1:99999/0", "redis://:pw@host/db",
-                                 "redis://", "127.0.0.1:6379"])
+                                 "redis://", "127.0.0.1:6379", "unix://:pw@run/redis.sock", "unix:///r.sock?db=x&pw",
+                                 "unix://:pw@host:6379/r.sock", "unix://", "unix:relative.sock"])
 def test_a_bad_state_redis_url_is_one_line_naming_the_field_and_never_the_password(url):
     with pytest.raises(ConfigError) as e:
         parse(f'state: {{redis: "{url}"}}')

@@ -25,12 +25,13 @@ from tests.support.timing import MARGIN, eventually
 KEYS = ["sk-pool-alpha-0001", "sk-pool-bravo-0002", "sk-pool-charlie-003"]
 
 
-@pytest.fixture(params=["fakeredis", "redis-server"])
+@pytest.fixture(params=["fakeredis", "redis-server", "redis-server-unix"])
 def redis_url(request):
-    """A URL-less fakeredis server, or the real server emptied; the tests connect through `client()`."""
+    """A URL-less fakeredis server, or the real server emptied (over TCP, or its Unix socket: a `unix://` URL); the
+    tests connect through `client()`."""
     if request.param == "fakeredis":
         return fakeredis.FakeServer()
-    server = request.getfixturevalue("redis_server")
+    server = request.getfixturevalue("redis_unix_server" if request.param.endswith("unix") else "redis_server")
     server.flush()
     return server.url
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from rewrite.pool import KeyPool
 from rewrite.state.redis.shared import SharedState
@@ -22,6 +22,9 @@ logger = logging.getLogger("rotator")
 def where(url: str) -> str:
     """The server a URL names, without its password."""
     parts = urlsplit(url)
+    if parts.scheme == "unix":
+        db = parse_qs(parts.query).get("db", ["0"])[-1]
+        return f"unix://{parts.path}?db={db}"
     return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
 
 

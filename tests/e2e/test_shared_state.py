@@ -34,7 +34,9 @@ def stored_text(server: RedisServer) -> str:
     return "\n".join(out)
 
 
-def test_a_rest_and_the_counts_live_in_redis_and_a_restarted_worker_keeps_them(fake_vendor, rotator, redis_server):
+@pytest.mark.parametrize("server", ["redis_server", "redis_unix_server"])  # (over TCP, and a unix:// URL)
+def test_a_rest_and_the_counts_live_in_redis_and_a_restarted_worker_keeps_them(fake_vendor, rotator, server, request):
+    redis_server = request.getfixturevalue(server)
     first_key, *others = POOL_KEYS["openai"]
     state = {"redis": redis_server.url, "path": ""}  # (no state file: what survives is in Redis)
 
@@ -73,7 +75,7 @@ def test_a_rest_and_the_counts_live_in_redis_and_a_restarted_worker_keeps_them(f
     for key in POOL_KEYS["openai"]:
         assert key not in text
         assert key not in proxy.full_log and key not in again.full_log
-    assert "shared through Redis at redis://127.0.0.1:" in proxy.full_log
+    assert f"shared through Redis at {redis_server.url}\n" in proxy.full_log
     assert "Traceback" not in proxy.full_log + again.full_log, again.full_log[-3000:]
 
 

@@ -1,7 +1,7 @@
 """A real `redis-server` for tests: started on a free loopback port, without persistence, stopped by the run.
 
     def test_shared(redis_server):            # the session fixture (registered in tests/conftest.py)
-        url = redis_server.url                # redis://127.0.0.1:<port>/0
+        url = redis_server.url                # redis://127.0.0.1:<port>/0 (redis_unix_server: unix://...)
         redis_server.flush()                  # FLUSHALL: a test starts from an empty server
         with redis_server.frozen():           # SIGSTOP for the block (a hung Redis), SIGCONT after it
             ...
@@ -38,14 +38,17 @@ INSTALL_HINT = ("redis-server is not installed: `apt-get install redis-server` (
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
+    """`unix`: on a Unix socket only (no TCP port), as scripts/cluster starts its own."""
+
+    def __init__(self, port: int | None = None, unix: bool = False) -> None:
+        self.port = 0 if unix else port or free_port()
         self.process: subprocess.Popen | None = None
         self._dir = tempfile.mkdtemp(prefix="rotator-redis-")
+        self.socket = os.path.join(self._dir, "redis.sock") if unix else None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{self.socket}?db=0" if self.socket else f"redis://127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int:
@@ -56,18 +59,19 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail(INSTALL_HINT, pytrace=False)
+        where = ["--unixsocket", self.socket, "--unixsocketperm", "700"] if self.socket else ["--bind", "127.0.0.1"]
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [binary, "--port", str(self.port), *where, "--save", "", "--appendonly", "no",
              "--dir", self._dir, "--protected-mode", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=dies_with_test_run())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode} on port {self.port}")
+                raise RuntimeError(f"redis-server exited with {self.process.returncode} at {self.url}")
             if self.command("PING") == "+PONG":
                 return self
             time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout:g} s")
+        raise RuntimeError(f"redis-server did not answer at {self.url} within {timeout:g} s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -84,11 +88,23 @@ class RedisServer:
     def command(self, *words: str) -> str:
         """One inline command over a plain socket (no client library): its first reply line, "" if none."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+            with self._connect() as s:
                 s.sendall(" ".join(words).encode() + b"\r\n")
                 return s.recv(65536).split(b"\r\n", 1)[0].decode()
         except OSError:
             return ""
+
+    def _connect(self) -> socket.socket:
+        if self.socket is None:
+            return socket.create_connection(("127.0.0.1", self.port), timeout=1.0)
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(1.0)
+        try:
+            s.connect(self.socket)
+        except OSError:
+            s.close()
+            raise
+        return s
 
     def flush(self) -> None:
         assert self.command("FLUSHALL") == "+OK"
@@ -124,6 +140,16 @@ async def written(*pools: KeyPool) -> None:
 def redis_server() -> Iterator[RedisServer]:
     """One redis-server for the test session (one per xdist worker); tests call `flush()` to start empty."""
     server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_unix_server() -> Iterator[RedisServer]:
+    """`redis_server` on a Unix socket only (`unix://` URLs)."""
+    server = RedisServer(unix=True).start()
     try:
         yield server
     finally:

@@ -153,6 +153,7 @@ class Pipe:
         options: dict[str, Any] = dict(parse_url(url))
         self.preload = preload  # scripts loaded on each connection: a call sent at once is then never NOSCRIPT
         self.host, self.port = options.get("host", "localhost"), int(options.get("port", 6379))
+        self.path: str | None = options.get("path")  # (a unix:// URL: Redis's Unix socket)
         self.timeout = timeout
         self.hello = _hello(options)
         self.ssl = _ssl_context(options) if options.get("connection_class") is SSLConnection else None
@@ -248,9 +249,13 @@ class Pipe:
 
     async def _open(self) -> _Replies:
         loop = asyncio.get_running_loop()
-        _, replies = await asyncio.wait_for(
-            loop.create_connection(lambda: _Replies(self.timeout), self.host, self.port, ssl=self.ssl,
-                                   server_hostname=self.host if self.ssl else None), self.timeout)
+        def made() -> _Replies:
+            return _Replies(self.timeout)
+
+        opening = (loop.create_unix_connection(made, self.path) if self.path is not None else
+                   loop.create_connection(made, self.host, self.port, ssl=self.ssl,
+                                          server_hostname=self.host if self.ssl else None))
+        _, replies = await asyncio.wait_for(opening, self.timeout)
         try:
             for command in self.hello:
                 _reply(await replies.expect(_pack(command)))
