@@ -9,7 +9,15 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from bench_lib.cluster import LOCAL_PICK, REDIS_PICK, WORKER_COUNTS, ClusterRun, render  # noqa: E402 - on the path just above
+from bench_lib.cluster import (  # noqa: E402 - on the path just above
+    LOCAL_PICK,
+    REDIS_PICK,
+    UNIX_LOCAL_PICK,
+    UNIX_PICK,
+    WORKER_COUNTS,
+    ClusterRun,
+    render,
+)
 
 
 def run_with(results: dict, failed: dict[str, str]) -> ClusterRun:
@@ -33,6 +41,7 @@ def test_the_redis_pick_is_shown_as_what_it_adds_to_the_local_one():
     assert "proxy CPU/request 1,000 -> 1,100 us (added 100 us; goal <= +150)" in text
     assert "TTFB p50 2.10 -> 2.40 ms (added 0.30 ms; goal <= +0.5)" in text
     assert "Idle, CPU a second: 1.25 ms with state.redis (its background writes and reads), 0.50 ms without" in text
+    assert "Unix socket" not in text  # (not measured: not shown)
     [one, two] = [line.split() for line in text.splitlines() if line.strip().startswith(("1 ", "2 "))]
     assert one[1:] == ["n/a", "(haproxy", "is", "not", "installed)"]
     assert two == ["2", "200", "5,000", "90.00", "1.00", "0.40", "0.10"]
@@ -58,3 +67,16 @@ def test_the_pick_goals_are_judged_only_when_the_picks_went_where_asked():
     # The local requests reached Redis too (the switch did nothing): the difference would measure nothing.
     [(cpu, why), _] = verdicts(dict(measured, local_scripts=1.0, redis_scripts=1.0))
     assert cpu == "n/a" and "did not go where asked" in why
+
+
+def test_the_pick_over_redis_s_unix_socket_is_shown_against_its_own_local_requests():
+    local = [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.0, "redis_scripts_per_request": 0.0}
+             for cpu in (900, 1100)]
+    unix = [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.1, "redis_scripts_per_request": 1.0}
+            for cpu in (960, 1190)]
+    run = run_with({f"{LOCAL_PICK}:seq": local, f"{REDIS_PICK}:seq": local, f"{UNIX_LOCAL_PICK}:seq": local,
+                    f"{UNIX_PICK}:seq": unix}, {})
+    text = render(run.summary())
+    assert ("The same over Redis's Unix socket (state.redis: unix://..., a Redis on the same host): proxy "
+            "CPU/request 1,000 -> 1,075 us (added 75 us), TTFB p50 2.00 -> 2.10 ms (added 0.10 ms); Redis scripts "
+            "per request 0.00 and 1.00") in text

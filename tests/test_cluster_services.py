@@ -85,3 +85,30 @@ def test_a_worker_whose_port_was_taken_starts_on_another(other_program, tmp_path
         assert f"127.0.0.1:{taken}" in log and "address already in use" in log.lower()  # the first try, reported
     finally:
         cluster.stop()
+
+
+@pytest.mark.parametrize("depth", [0, 120])
+def test_the_redis_started_here_is_on_a_unix_socket_only_its_user_reaches_even_from_a_deep_state_directory(
+        tmp_path, depth):
+    """Its socket is in the state directory, or, where that path would not fit a socket's (107 bytes), in a private
+    directory of its own, removed at the stop. No TCP port: only this user (and its workers) reach it."""
+    import redis
+
+    from rewrite.config import Config
+
+    state = tmp_path / ("d" * depth if depth else "") / "state"
+    cluster = cluster_main.Cluster(Plan(workers=1, state_dir=state, confdir=tmp_path / "confdir"))
+    cluster.logs.mkdir(parents=True)
+    try:
+        url = cluster._redis(Config())
+        assert url is not None and url.startswith("unix://") and url.endswith("/redis.sock?db=0")
+        path = Path(url[len("unix://"):-len("?db=0")])
+        assert (path.parent == state / "redis") == (depth == 0)
+        assert oct(path.stat().st_mode & 0o777) == "0o700" and len(os.fsencode(path)) <= 107
+        client = redis.Redis.from_url(url)
+        assert client.ping() and client.config_get("port") == {"port": "0"}
+        client.close()
+        assert url in cluster.redis_note and str(state / "redis") in cluster.redis_note
+    finally:
+        cluster.stop()
+    assert cluster.socket_dir is None or not cluster.socket_dir.exists()

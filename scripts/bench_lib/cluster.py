@@ -29,6 +29,8 @@ from bench_lib.stats import median
 
 REDIS_PICK = "rotator_redis"
 LOCAL_PICK = "rotator_redis_local"  # (the same Rotator's requests with x-bench-pick: local; results only)
+# (its requests with x-bench-pick: unix, the same Redis through its Unix socket, and their own local ones: results only)
+UNIX_PICK, UNIX_LOCAL_PICK = "rotator_redis_unix", "rotator_redis_unix_local"
 WORKER_COUNTS = {"cluster_1": 1, "cluster_2": 2}
 SBIN = "/usr/sbin:/sbin"
 
@@ -57,6 +59,7 @@ class ClusterRun:
         self.bench, self.root, self.confdir, self.cafile, self.config = bench, root, confdir, cafile, config
         self.results: dict[str, list[dict]] = {}
         self.redis_port = 0
+        self.redis_socket: Path | None = None  # (the same Redis's Unix socket, when its path fits one)
         self.idle: dict[str, float | None] = {}  # CPU ms a second idle: "redis", "local" (idle_cpu)
 
     def setup(self) -> None:
@@ -71,8 +74,11 @@ class ClusterRun:
             b.targets[REDIS_PICK].fail("redis-server is not installed (scripts/setup --test installs it)")
         else:
             port = free_port()
-            proc = Proc("redis", [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                  "no"], b.logdir / "redis.log", child_env(), b.logdir)
+            sock = b.logdir / "redis.sock"
+            self.redis_socket = sock if len(str(sock)) < 100 else None  # (sun_path holds 107 bytes)
+            unix = ["--unixsocket", str(sock), "--unixsocketperm", "700"] if self.redis_socket else []
+            proc = Proc("redis", [redis, "--port", str(port), "--bind", "127.0.0.1", *unix, "--save", "",
+                                  "--appendonly", "no"], b.logdir / "redis.log", child_env(), b.logdir)
             b.procs.append(proc)
             # Beside the load, as on another machine: on the proxy's core, each pick would wake it there and
             # evict the proxy's caches (measured: the whole request then costs more, not the pick alone).
@@ -96,9 +102,10 @@ class ClusterRun:
         cfg = b.logdir / f"{REDIS_PICK}.yaml"
         cfg.write_text(self.config.read_text() + f"state: {{redis: redis://127.0.0.1:{self.redis_port}/0}}\n")
         port = free_port()
+        unix = {"ROTATOR_BENCH_UNIX_REDIS": f"unix://{self.redis_socket}?db=0"} if self.redis_socket else {}
         tg.proc = start_mitmdump(REDIS_PICK, self.root / "scripts/bench_lib/pick_switch.py",
                                  ["-s", str(self.root / "addons/rotator.py"), "--set", f"rotator_config={cfg}"],
-                                 port, self.confdir, b.logdir, child_env(), b.proxy_cpus)
+                                 port, self.confdir, b.logdir, child_env(**unix), b.proxy_cpus)
         b.procs.append(tg.proc)
         tg.spec = {"kind": "tunnel", "port": port, "cafile": self.cafile}
         why = wait_ready(tg.proc, lambda: port_open(port), 30)
@@ -131,17 +138,24 @@ class ClusterRun:
 
         if b.targets[REDIS_PICK].ok:
             log(f"cluster: the Redis pick against the local one ({p.reps} x)")
-            for _ in range(p.reps):
-                result = b.job(REDIS_PICK, picks)
-                for name, variant in zip((LOCAL_PICK, REDIS_PICK), result.get("variants") or [{}, {}]):
-                    self.results.setdefault(f"{name}:seq", []).append(
-                        dict(variant, failed=result["failed"]) if "failed" in result else variant)
+            self._picks((LOCAL_PICK, REDIS_PICK), picks)
             self.idle = self.idle_cpu(p.idle_s)  # (after the picks: every pool then has its shared state)
+            if self.redis_socket:  # (after the idle one: the Unix socket's link is a second one in the process)
+                log(f"cluster: the same over Redis's Unix socket ({p.reps} x)")
+                self._picks((UNIX_LOCAL_PICK, UNIX_PICK), dict(picks, variants=[[f"{HEADER}: local"],
+                                                                                 [f"{HEADER}: unix"]]))
         log(f"cluster: workers behind HAProxy ({p.reps} x)")
         for _ in range(p.reps):
             for name in WORKER_COUNTS:
                 if b.targets[name].ok:
                     self.results.setdefault(f"{name}:nonstream", []).append(b.job(name, load))
+
+    def _picks(self, names: tuple[str, str], job: dict) -> None:
+        for _ in range(self.bench.plan.reps):
+            result = self.bench.job(REDIS_PICK, job)
+            for name, variant in zip(names, result.get("variants") or [{}, {}]):
+                self.results.setdefault(f"{name}:seq", []).append(
+                    dict(variant, failed=result["failed"]) if "failed" in result else variant)
 
     def idle_cpu(self, seconds: float) -> dict[str, float | None]:
         """CPU ms a second of the Redis pick's Rotator and of the rotator column's (no Redis), both idle."""
@@ -151,29 +165,34 @@ class ClusterRun:
         time.sleep(seconds)
         return {name: (cpu_seconds(p) - before[name]) * 1000 / seconds if p else None for name, p in pids.items()}
 
-    def summary(self) -> dict:
-        def med(key: str, field: str) -> float | None:
-            return median([r.get(field) for r in self.results.get(key, []) if not r.get("failed")])
+    def _med(self, key: str, field: str) -> float | None:
+        return median([r.get(field) for r in self.results.get(key, []) if not r.get("failed")])
 
-        local_cpu, redis_cpu = (med(f"{LOCAL_PICK}:seq", "proxy_cpu_us_per_request"),
-                                med(f"{REDIS_PICK}:seq", "proxy_cpu_us_per_request"))
-        local_p50, redis_p50 = med(f"{LOCAL_PICK}:seq", "ttfb_p50_ms"), med(f"{REDIS_PICK}:seq", "ttfb_p50_ms")
-
+    def _pick(self, local: str, shared: str) -> dict:
+        """One comparison's figures: each variant's medians, and what the shared pick added (the median of each
+        repetition's difference)."""
         def added(field: str) -> float | None:
-            """The median of each repetition's difference."""
-            pairs = zip(self.results.get(f"{LOCAL_PICK}:seq", []), self.results.get(f"{REDIS_PICK}:seq", []))
-            return median([shared[field] - local[field] for local, shared in pairs
-                           if None not in (local.get(field), shared.get(field))
-                           and not local.get("failed") and not shared.get("failed")])
+            pairs = zip(self.results.get(f"{local}:seq", []), self.results.get(f"{shared}:seq", []))
+            return median([s[field] - lo[field] for lo, s in pairs
+                           if None not in (lo.get(field), s.get(field)) and not lo.get("failed")
+                           and not s.get("failed")])
 
+        med = self._med
+        return {"local_cpu_us": med(f"{local}:seq", "proxy_cpu_us_per_request"),
+                "redis_cpu_us": med(f"{shared}:seq", "proxy_cpu_us_per_request"),
+                "local_ttfb_p50_ms": med(f"{local}:seq", "ttfb_p50_ms"),
+                "redis_ttfb_p50_ms": med(f"{shared}:seq", "ttfb_p50_ms"),
+                "added_cpu_us": added("proxy_cpu_us_per_request"), "added_ttfb_p50_ms": added("ttfb_p50_ms"),
+                "local_scripts": med(f"{local}:seq", "redis_scripts_per_request"),
+                "redis_scripts": med(f"{shared}:seq", "redis_scripts_per_request")}
+
+    def summary(self) -> dict:
+        med = self._med
         out: dict = {"targets": {n: {"status": self.bench.targets[n].status, "reason": self.bench.targets[n].reason}
                                  for n in (REDIS_PICK, *WORKER_COUNTS)},
-                     "pick": {"local_cpu_us": local_cpu, "redis_cpu_us": redis_cpu,
-                              "local_ttfb_p50_ms": local_p50, "redis_ttfb_p50_ms": redis_p50,
-                              "added_cpu_us": added("proxy_cpu_us_per_request"),
-                              "added_ttfb_p50_ms": added("ttfb_p50_ms"),
-                              "local_scripts": med(f"{LOCAL_PICK}:seq", "redis_scripts_per_request"),
-                              "redis_scripts": med(f"{REDIS_PICK}:seq", "redis_scripts_per_request")},
+                     "pick": self._pick(LOCAL_PICK, REDIS_PICK),
+                     "pick_unix": (self._pick(UNIX_LOCAL_PICK, UNIX_PICK) if f"{UNIX_PICK}:seq" in self.results
+                                   else None),
                      "idle_cpu_ms_per_s": self.idle,
                      "workers": {}, "raw": self.results}
         for name, workers in WORKER_COUNTS.items():
@@ -205,6 +224,14 @@ def render(summary: dict) -> str:
                      "repetition's difference; redis-server's own CPU not counted")
         lines.append(f"  Redis scripts per request (picks, renewals, releases): {fmt(pick['local_scripts'], 2)} picked "
                      f"locally, {fmt(pick['redis_scripts'], 2)} through Redis")
+        unix = summary.get("pick_unix")
+        if unix:
+            lines.append(f"  The same over Redis's Unix socket (state.redis: unix://..., a Redis on the same host): "
+                         f"proxy CPU/request {fmt(unix['local_cpu_us'])} -> {fmt(unix['redis_cpu_us'])} us (added "
+                         f"{fmt(unix['added_cpu_us'])} us), TTFB p50 {fmt(unix['local_ttfb_p50_ms'], 2)} -> "
+                         f"{fmt(unix['redis_ttfb_p50_ms'], 2)} ms (added {fmt(unix['added_ttfb_p50_ms'], 2)} ms); "
+                         f"Redis scripts per request {fmt(unix['local_scripts'], 2)} and "
+                         f"{fmt(unix['redis_scripts'], 2)}")
         idle = summary.get("idle_cpu_ms_per_s") or {}
         lines.append(f"  Idle, CPU a second: {fmt(idle.get('redis'), 2)} ms with state.redis (its background writes"
                      f" and reads), {fmt(idle.get('local'), 2)} ms without (the rotator column's process)")

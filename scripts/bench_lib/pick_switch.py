@@ -1,29 +1,46 @@
 """The benchmark's same-process comparison of the Redis pick with the local one (cluster.py).
 
 Loaded before addons/rotator.py (`mitmdump -s pick_switch.py -s addons/rotator.py`) in a Rotator whose config names
-a Redis: a request with `x-bench-pick: local` has its key picked by its pool alone, as without `state.redis`; any
-other request through Redis. Two processes of the same Rotator differ by a few % of CPU for their whole life (as
-much as the pick's goal), so the two picks are compared within one process and one job, in alternating blocks of
-sequential requests, one request at a time.
+a Redis: a request with `x-bench-pick: local` has its key picked by its pool alone, as without `state.redis`; with
+`x-bench-pick: unix`, through the same Redis on its Unix socket (the `unix://` URL in $ROTATOR_BENCH_UNIX_REDIS, a
+link of its own); any other request through the config's Redis. Two processes of the same Rotator differ by a few %
+of CPU for their whole life (as much as the pick's goal), so the picks are compared within one process and one job,
+in alternating blocks of sequential requests, one request at a time.
 """
+
+import os
 
 from mitmproxy import ctx, http
 
 HEADER = "x-bench-pick"
-_shared: dict[int, object] = {}  # id(pool) -> its shared decisions, while its requests are picked locally
+UNIX_URL = os.environ.get("ROTATOR_BENCH_UNIX_REDIS")
+_shared: dict[int, object] = {}  # id(pool) -> its decisions through the config's Redis
+_unix: dict[int, object] = {}  # id(pool) -> its decisions through the Unix socket's link
+_unix_link: list = []  # (that link, once made)
 
 
 def requestheaders(flow: http.HTTPFlow) -> None:
-    local = flow.request.headers.pop(HEADER, "") == "local"
+    mode = flow.request.headers.pop(HEADER, "")
     config = ctx.master.addons.get("rotatorconfig")  # (addons/config.py's, which holds the engine)
     if config is None:
         return
     for provider in config.engine.router.providers:
         pool = provider.pool
-        if pool is None:
+        if pool is None or (pool.shared is None and id(pool) not in _shared):
             continue
-        if local and pool.shared is not None:
-            _shared[id(pool)] = pool.shared
+        shared = _shared.setdefault(id(pool), pool.shared)
+        if mode == "local":
             pool.shared = None
-        elif not local and pool.shared is None and id(pool) in _shared:
-            pool.shared = _shared.pop(id(pool))
+        elif mode == "unix" and UNIX_URL:
+            pool.shared = _unix.get(id(pool)) or _unix.setdefault(id(pool), _through_unix(pool))
+        else:
+            pool.shared = shared
+
+
+def _through_unix(pool):
+    from rewrite.state.redis.shared import SharedState
+
+    if not _unix_link:
+        _unix_link.append(SharedState.from_url(UNIX_URL))
+        _unix_link[0].start()
+    return _unix_link[0].pool(pool)

@@ -1,12 +1,14 @@
 """scripts/cluster: one proxy address (HAProxy, TCP mode) in front of N `mitmdump -s addons/rotator.py` workers on
-loopback ports, sharing one CA made before any starts and one Redis (the config's, else one started here on
-loopback). Ctrl-C or SIGTERM stops everything it started; a worker that dies is reported."""
+loopback ports, sharing one CA made before any starts and one Redis (the config's, else one started here on a
+Unix socket). Ctrl-C or SIGTERM stops everything it started; a worker that dies is reported."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,8 +33,8 @@ USAGE = """usage: scripts/cluster [--workers N] [--state-dir DIR] [scripts/run's
 
 Runs N Rotator workers (`mitmdump -s addons/rotator.py`, default 2) on loopback ports behind HAProxy in TCP mode on
 the proxy address (--listen-host, default 127.0.0.1; --listen-port, default 8080). The workers share one CA (made
-in the confdir before they start) and one Redis: the config's `state.redis`, else a loopback redis-server started
-here, its data in the state directory. Every other argument goes to each worker, as with scripts/run.
+in the confdir before they start) and one Redis: the config's `state.redis`, else a redis-server started here on a
+Unix socket in the state directory, with its data. Every other argument goes to each worker, as with scripts/run.
 
   --workers N        how many workers (default 2)
   --state-dir DIR    the started Redis's data, the HAProxy config and the logs
@@ -46,6 +48,7 @@ START_TIMEOUT = 90.0  # seconds for every worker to listen (they start together 
 # sent then waits for them.
 WORKER_READY = "rotator: ready."
 STOP_TIMEOUT = 10.0
+SOCKET_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path, less its terminating NUL)
 
 
 def shown_url(url: str) -> str:
@@ -63,6 +66,7 @@ class Cluster:
         self.haproxy: Child | None = None
         self.redis: Child | None = None
         self.redis_note = ""
+        self.socket_dir: Path | None = None  # (made for the Redis's socket when the state directory's path is long)
         self.reported: set[str] = set()
         self.stopping = False
 
@@ -102,10 +106,13 @@ class Cluster:
         binary = program("redis-server", "redis-server")
         data = self.state / "redis"
         data.mkdir(exist_ok=True)
-        port = free_port()
-        self.redis = Child("redis-server", redis_command(binary, port, data), self.logs / "redis.log")
-        wait_until(lambda: redis_answers(port), [self.redis], 10)
-        url = f"redis://127.0.0.1:{port}/0"
+        sock = data / "redis.sock"
+        if len(os.fsencode(sock)) > SOCKET_PATH_MAX:  # (a deep state directory: a private one of its own)
+            self.socket_dir = Path(tempfile.mkdtemp(prefix="rotator-redis-"))
+            sock = self.socket_dir / "redis.sock"
+        self.redis = Child("redis-server", redis_command(binary, sock, data), self.logs / "redis.log")
+        wait_until(lambda: redis_answers(sock), [self.redis], 10)
+        url = f"unix://{sock}?db=0"
         self.redis_note = f"{url} (started here, pid {self.redis.pid}; data in {data})"
         return url
 
@@ -195,6 +202,8 @@ class Cluster:
                 child.terminate()
             for child in started:
                 child.wait(STOP_TIMEOUT)
+        if self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
 def lost_port(child: Child, port: int) -> bool:

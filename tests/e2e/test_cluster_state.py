@@ -119,6 +119,8 @@ def cluster_of(fake_vendor, tmp_path, request):
     def make(openai_provider: dict | None = None, **sections) -> Cluster:
         started.append(start(fake_vendor, tmp_path, openai_provider, **sections))
         assert "redis" in started[-1].pids, started[-1].output()
+        # (the Redis started here is on a Unix socket, which each worker reaches: tests/test_cluster_services.py)
+        assert "shared through Redis at unix://" in started[-1].worker_log(1)
         return started[-1]
 
     yield make
