@@ -182,6 +182,12 @@ def rotator(
         proc.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `alone` last, as a group: each one waits for the tests under way on the other workers to end,
+    and at the end of the run those are the short ones (and no other test waits for it)."""
+    items.sort(key=lambda item: item.get_closest_marker("alone") is not None)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """(pytest-xdist's main process) Each worker's turns are kept in one directory of this run's."""
