@@ -90,9 +90,15 @@ async def test_a_frozen_redis_moves_every_decision_to_local_state_and_they_conve
     r.close()
 
 
-async def test_no_redis_at_all_still_serves_every_pick_at_once(caplog):
+def nowhere(kind: str, tmp_path) -> str:
+    """A Redis URL where nothing listens: a free loopback port, or a Unix socket's path with no socket."""
+    return f"redis://127.0.0.1:{free_port()}/0" if kind == "tcp" else f"unix://{tmp_path}/redis.sock?db=0"
+
+
+@pytest.mark.parametrize("kind", ["tcp", "unix"])
+async def test_no_redis_at_all_still_serves_every_pick_at_once(caplog, kind, tmp_path):
     caplog.set_level(logging.INFO, logger="rotator")
-    pool = worker(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    pool = worker(nowhere(kind, tmp_path))  # nothing listens there
     began = time.monotonic()
     picked = [(await pool.take()).key for _ in range(6)]
     assert picked == KEYS * 2 and time.monotonic() - began < FROZEN_WAIT  # (none waited for Redis)
@@ -127,9 +133,10 @@ async def test_a_worker_whose_loop_is_busy_as_it_starts_still_decides_with_the_o
     assert outage_lines(caplog) == []
 
 
-async def test_a_worker_that_finds_no_redis_as_it_starts_decides_alone_at_once(caplog):
+@pytest.mark.parametrize("kind", ["tcp", "unix"])
+async def test_a_worker_that_finds_no_redis_as_it_starts_decides_alone_at_once(caplog, kind, tmp_path):
     caplog.set_level(logging.INFO, logger="rotator")
-    state = SharedState.from_url(f"redis://127.0.0.1:{free_port()}/0")  # refused: no answer to wait for
+    state = SharedState.from_url(nowhere(kind, tmp_path))  # refused: no answer to wait for
     pool = KeyPool(KEYS, "round-robin", name="openai")
     pool.shared = state.pool(pool)
     began = time.monotonic()
