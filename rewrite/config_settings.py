@@ -93,7 +93,7 @@ class StateConfig(Strict):
     # None: $XDG_STATE_HOME/rotator/state.db, else ~/.local/state/rotator/state.db; "": kept in memory only.
     path: str | None = None
     # redis://[:password@]host[:port][/db], rediss:// (TLS), or unix:///path/to/redis.sock[?db=N] (a Redis on the
-    # same host: each pick's round trip costs less CPU): the state several workers share (docs/scaling.md); unset:
+    # same host, reached by its socket's users alone): the state several workers share (docs/scaling.md); unset:
     # each process decides alone.
     redis: str | None = None
 

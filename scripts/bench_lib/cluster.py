@@ -75,7 +75,7 @@ class ClusterRun:
         else:
             port = free_port()
             sock = b.logdir / "redis.sock"
-            self.redis_socket = sock if len(str(sock)) < 100 else None  # (sun_path holds 107 bytes)
+            self.redis_socket = sock if len(os.fsencode(sock)) <= 107 else None  # (what a socket's path holds)
             unix = ["--unixsocket", str(sock), "--unixsocketperm", "700"] if self.redis_socket else []
             proc = Proc("redis", [redis, "--port", str(port), "--bind", "127.0.0.1", *unix, "--save", "",
                                   "--appendonly", "no"], b.logdir / "redis.log", child_env(), b.logdir)
