@@ -14,6 +14,7 @@ from bench_lib.cluster import (  # noqa: E402 - on the path just above
     REDIS_PICK,
     UNIX_LOCAL_PICK,
     UNIX_PICK,
+    UNIX_TCP_PICK,
     WORKER_COUNTS,
     ClusterRun,
     render,
@@ -69,14 +70,15 @@ def test_the_pick_goals_are_judged_only_when_the_picks_went_where_asked():
     assert cpu == "n/a" and "did not go where asked" in why
 
 
-def test_the_pick_over_redis_s_unix_socket_is_shown_against_its_own_local_requests():
+def test_the_pick_over_redis_s_unix_socket_is_shown_against_the_local_and_tcp_picks_of_its_own_job():
     local = [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.0, "redis_scripts_per_request": 0.0}
              for cpu in (900, 1100)]
     unix = [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.1, "redis_scripts_per_request": 1.0}
             for cpu in (960, 1190)]
+    tcp = [dict(row, proxy_cpu_us_per_request=row["proxy_cpu_us_per_request"] + 100) for row in local]
     run = run_with({f"{LOCAL_PICK}:seq": local, f"{REDIS_PICK}:seq": local, f"{UNIX_LOCAL_PICK}:seq": local,
-                    f"{UNIX_PICK}:seq": unix}, {})
+                    f"{UNIX_TCP_PICK}:seq": tcp, f"{UNIX_PICK}:seq": unix}, {})
     text = render(run.summary())
-    assert ("The same over Redis's Unix socket (state.redis: unix://..., a Redis on the same host): proxy "
-            "CPU/request 1,000 -> 1,075 us (added 75 us), TTFB p50 2.00 -> 2.10 ms (added 0.10 ms); Redis scripts "
-            "per request 0.00 and 1.00") in text
+    assert ("The same over Redis's Unix socket (state.redis: unix://..., a Redis on the same host), in a job of its "
+            "own with local and TCP picks: proxy CPU/request 1,000 -> 1,075 us (added 75 us; over TCP in the same job "
+            "100 us), TTFB p50 2.00 -> 2.10 ms (added 0.10 ms); Redis scripts per request 0.00 and 1.00") in text

@@ -585,12 +585,12 @@ def redis_scripts(port: int) -> int:
 
 
 async def job_seq_ab(job: dict) -> dict:
-    """Sequential streamed requests on one keep-alive connection in two variants (the target's request with each of
-    the two `variants`' extra headers), alternating in blocks of `block` (A B B A A B ...): each variant's proxy CPU per
-    request and TTFB p50. Both share the machine's drift over the job, which two jobs one after the other do not;
-    the order ABBA gives each as many blocks right after the other as right after itself. With `redis_port`, also
-    the scripts that Redis ran per request of each variant (read between blocks): what shows that a variant's
-    picks went through Redis or not."""
+    """Sequential streamed requests on one keep-alive connection in several variants (the target's request with each
+    of the `variants`' extra headers), alternating in blocks of `block` (A B B A A B ..., or A B C C B A ... for
+    three): each variant's proxy CPU per request and TTFB p50. All share the machine's drift over the job, which
+    jobs one after the other do not; the order there and back gives each variant as many blocks after each other.
+    With `redis_port`, also the scripts that Redis ran per request of each variant (read between blocks): what shows
+    that a variant's picks went through Redis or not."""
     t, fam, events = job["target"], job.get("family", "openai"), job.get("events", 3)
     n, block, timeout = job["n"], job.get("block", 10), job.get("request_timeout", 10)
     deadline = time.monotonic() + job["time_limit"]
@@ -605,8 +605,9 @@ async def job_seq_ab(job: dict) -> dict:
     ttfb: list[list[int]] = [[] for _ in reqs]
     scripts = [0] * len(reqs)
     redis = job.get("redis_port")
-    for k in range(-(-n // block) * 2):
-        v = (k + k // 2) % 2
+    for k in range(-(-n // block) * len(reqs)):
+        turn, i = divmod(k, len(reqs))
+        v = i if turn % 2 == 0 else len(reqs) - 1 - i
         if time.monotonic() > deadline or not conn.usable:
             errors.add("time limit" if conn.usable else "connection lost")
             break

@@ -29,8 +29,9 @@ from bench_lib.stats import median
 
 REDIS_PICK = "rotator_redis"
 LOCAL_PICK = "rotator_redis_local"  # (the same Rotator's requests with x-bench-pick: local; results only)
-# (its requests with x-bench-pick: unix, the same Redis through its Unix socket, and their own local ones: results only)
-UNIX_PICK, UNIX_LOCAL_PICK = "rotator_redis_unix", "rotator_redis_unix_local"
+# (a job of three: its requests with x-bench-pick: unix, the same Redis through its Unix socket, beside local ones
+# and TCP ones of the same job; results only)
+UNIX_PICK, UNIX_LOCAL_PICK, UNIX_TCP_PICK = "rotator_redis_unix", "rotator_redis_unix_local", "rotator_redis_unix_tcp"
 WORKER_COUNTS = {"cluster_1": 1, "cluster_2": 2}
 SBIN = "/usr/sbin:/sbin"
 
@@ -141,19 +142,19 @@ class ClusterRun:
             self._picks((LOCAL_PICK, REDIS_PICK), picks)
             self.idle = self.idle_cpu(p.idle_s)  # (after the picks: every pool then has its shared state)
             if self.redis_socket:  # (after the idle one: the Unix socket's link is a second one in the process)
-                log(f"cluster: the same over Redis's Unix socket ({p.reps} x)")
-                self._picks((UNIX_LOCAL_PICK, UNIX_PICK), dict(picks, variants=[[f"{HEADER}: local"],
-                                                                                 [f"{HEADER}: unix"]]))
+                log(f"cluster: local, TCP and Redis's Unix socket in one job ({p.reps} x)")
+                self._picks((UNIX_LOCAL_PICK, UNIX_TCP_PICK, UNIX_PICK),
+                            dict(picks, variants=[[f"{HEADER}: local"], [], [f"{HEADER}: unix"]]))
         log(f"cluster: workers behind HAProxy ({p.reps} x)")
         for _ in range(p.reps):
             for name in WORKER_COUNTS:
                 if b.targets[name].ok:
                     self.results.setdefault(f"{name}:nonstream", []).append(b.job(name, load))
 
-    def _picks(self, names: tuple[str, str], job: dict) -> None:
+    def _picks(self, names: tuple[str, ...], job: dict) -> None:
         for _ in range(self.bench.plan.reps):
             result = self.bench.job(REDIS_PICK, job)
-            for name, variant in zip(names, result.get("variants") or [{}, {}]):
+            for name, variant in zip(names, result.get("variants") or [{} for _ in names]):
                 self.results.setdefault(f"{name}:seq", []).append(
                     dict(variant, failed=result["failed"]) if "failed" in result else variant)
 
@@ -191,8 +192,9 @@ class ClusterRun:
         out: dict = {"targets": {n: {"status": self.bench.targets[n].status, "reason": self.bench.targets[n].reason}
                                  for n in (REDIS_PICK, *WORKER_COUNTS)},
                      "pick": self._pick(LOCAL_PICK, REDIS_PICK),
-                     "pick_unix": (self._pick(UNIX_LOCAL_PICK, UNIX_PICK) if f"{UNIX_PICK}:seq" in self.results
-                                   else None),
+                     "pick_unix": (dict(self._pick(UNIX_LOCAL_PICK, UNIX_PICK),
+                                        tcp_added_cpu_us=self._pick(UNIX_LOCAL_PICK, UNIX_TCP_PICK)["added_cpu_us"])
+                                   if f"{UNIX_PICK}:seq" in self.results else None),
                      "idle_cpu_ms_per_s": self.idle,
                      "workers": {}, "raw": self.results}
         for name, workers in WORKER_COUNTS.items():
@@ -226,10 +228,12 @@ def render(summary: dict) -> str:
                      f"locally, {fmt(pick['redis_scripts'], 2)} through Redis")
         unix = summary.get("pick_unix")
         if unix:
-            lines.append(f"  The same over Redis's Unix socket (state.redis: unix://..., a Redis on the same host): "
-                         f"proxy CPU/request {fmt(unix['local_cpu_us'])} -> {fmt(unix['redis_cpu_us'])} us (added "
-                         f"{fmt(unix['added_cpu_us'])} us), TTFB p50 {fmt(unix['local_ttfb_p50_ms'], 2)} -> "
-                         f"{fmt(unix['redis_ttfb_p50_ms'], 2)} ms (added {fmt(unix['added_ttfb_p50_ms'], 2)} ms); "
+            lines.append(f"  The same over Redis's Unix socket (state.redis: unix://..., a Redis on the same host), "
+                         f"in a job of its own with local and TCP picks: proxy CPU/request {fmt(unix['local_cpu_us'])}"
+                         f" -> {fmt(unix['redis_cpu_us'])} us (added {fmt(unix['added_cpu_us'])} us; over TCP in the "
+                         f"same job {fmt(unix['tcp_added_cpu_us'])} us), TTFB p50 "
+                         f"{fmt(unix['local_ttfb_p50_ms'], 2)} -> {fmt(unix['redis_ttfb_p50_ms'], 2)} ms (added "
+                         f"{fmt(unix['added_ttfb_p50_ms'], 2)} ms); "
                          f"Redis scripts per request {fmt(unix['local_scripts'], 2)} and "
                          f"{fmt(unix['redis_scripts'], 2)}")
         idle = summary.get("idle_cpu_ms_per_s") or {}
