@@ -200,8 +200,8 @@ def pytest_configure_node(node: Any) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    """A test marked `alone` (a latency bound) runs, set-up to tear-down, while no other worker runs one
-    (tests/support/alone.py): `scripts/test` as the README gives it runs them in parallel with the rest."""
+    """A test marked `alone` (a latency bound) runs, set-up to tear-down, while no other worker runs any test
+    (tests/support/alone.py): `scripts/test`, as the README gives it, runs every test on parallel workers."""
     directory = getattr(item.config, "workerinput", {}).get("rotator_turns")
     if directory is None:  # (not under xdist: one test at a time)
         return (yield)

@@ -108,10 +108,9 @@ def redis_answers(path: Path) -> bool:
 
 
 def redis_command(binary: str, path: Path, data: Path) -> list[str]:
-    """A Redis on a Unix socket at `path` only (no TCP port: only this user reaches it, and each pick's round trip
-    costs the workers less CPU than over loopback TCP), whose data lives in `data` as an append-only file, so rests
-    survive a restart; only cache entries (they have a TTL) are evicted under memory pressure, never the pools'
-    state."""
+    """A Redis on a Unix socket at `path` only (no TCP port: only this user reaches it), whose data lives in `data`
+    as an append-only file, so rests survive a restart; only cache entries (they have a TTL) are evicted under memory
+    pressure, never the pools' state."""
     return [binary, "--port", "0", "--unixsocket", str(path), "--unixsocketperm", "700", "--dir", str(data),
             "--appendonly", "yes", "--save", "", "--daemonize", "no", "--maxmemory-policy", "volatile-lru",
             "--logfile", ""]
