@@ -130,3 +130,26 @@ def test_the_fold_phase_shows_what_each_event_folded_back_costs_against_forcing_
             "targets": targets}
     report.derive(data)
     assert not [key for key in data["metrics"] if key.startswith("fold_")]
+
+
+def test_the_agent_rows_show_the_proxy_s_instructions_a_request_against_bare_mitmdump_s():
+    plan = {"agent_sizes_kib": [64], "agent_requests": [1], "long_reps": 2, "reps": 1, "paced_levels": [5],
+            "paced_interval_ms": 20, "paced_events": 1, "paced_reps": 1, "seq_n": 1, "seq_events": 3,
+            "anthropic_seq_n": 1, "long_events": 1, "long_batches": [1], "anthropic_long_events": 1,
+            "nonstream_concurrency": 1, "nonstream_total": 1}
+    ph = report.agent_phase(64, True)
+    raw = {ph: {column: [{"proxy_cpu_us_per_request": 5000, "proxy_instructions_per_request": n, "errors": 0}
+                         for n in counts]
+                for column, counts in (("bare", (10e6, 10.2e6)), ("rotator", (13e6, 13.4e6)))}}
+    data = {"plan": plan, "raw": raw, "notes": [],
+            "targets": {t: {"status": "ok", "reason": ""} for t in ("rotator", "litellm", report.TRANSLATED)},
+            "git": {"commit": "0" * 40, "dirty": False}, "timestamp": "now", "quick": False, "duration_s": 1,
+            "machine": {"mitmproxy": "12", "python": "3.12", "cpus": 2}}
+    report.derive(data)
+    row = data["metrics"]["agent_64k_stream_instructions"]
+    assert (row["unit"], row["values"]["rotator"]["median"]) == ("M", 13.2)
+    assert round(row["ratios"]["rotator/bare"], 3) == round(13.2 / 10.1, 3)
+    text = report.render(data)
+    streams = text[text.index("Agent-sized Anthropic streams"):text.index("Agent-sized Anthropic non-stream")]
+    [line] = [line for line in streams.splitlines() if "64 KiB: proxy instructions/request [M]" in line]
+    assert "10.1 (10.0..10.2)" in line and "13.2 (13.0..13.4)" in line  # (bare mitmdump's, the rotator's)

@@ -82,3 +82,19 @@ def test_the_pick_over_redis_s_unix_socket_is_shown_against_the_local_and_tcp_pi
     assert ("The same over Redis's Unix socket (state.redis: unix://..., a Redis on the same host), in a job of its "
             "own with local and TCP picks: proxy CPU/request 1,000 -> 1,075 us (added 75 us; over TCP in the same job "
             "100 us), TTFB p50 2.00 -> 2.10 ms (added 0.10 ms); Redis scripts per request 0.00 and 1.00") in text
+
+
+def test_the_pick_s_instructions_are_shown_beside_its_cpu_time_and_what_they_come_to_at_the_request_s_speed():
+    def rows(cpus: tuple[int, int], instructions: tuple[float, float]) -> list[dict]:
+        return [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.0, "proxy_instructions_per_request": n}
+                for cpu, n in zip(cpus, instructions)]
+
+    # The CPU time moves with the machine from one repetition to the next; the instructions do not.
+    run = run_with({f"{LOCAL_PICK}:seq": rows((4000, 6000), (10e6, 10.02e6)),
+                    f"{REDIS_PICK}:seq": rows((4100, 6300), (10.1e6, 10.12e6))}, {})
+    text = render(run.summary())
+    assert ("Proxy instructions/request: 10.01 M picked locally, the Redis pick added +100 k (+1.00%); at the local "
+            "request's own CPU time per instruction: 50 us") in text
+    missing = run_with({f"{LOCAL_PICK}:seq": [{"proxy_cpu_us_per_request": 4000, "ttfb_p50_ms": 2.0}],
+                        f"{REDIS_PICK}:seq": [{"proxy_cpu_us_per_request": 4100, "ttfb_p50_ms": 2.0}]}, {})
+    assert "Proxy instructions/request: n/a (the CPU's counters cannot be read here" in render(missing.summary())

@@ -25,6 +25,7 @@ import traceback
 
 from bench_lib import bedrock
 from bench_lib.agent import agent_body
+from bench_lib.counters import Instructions
 from bench_lib.procinfo import cpu_seconds, cpu_split, machine_busy_seconds, memory_kib
 from bench_lib.procs import http_get
 from bench_lib.stats import pcts
@@ -423,6 +424,13 @@ def proxy_cpu(job: dict) -> float:
     return cpu_seconds(job.get("pids") or [])
 
 
+def per_request(before: int | None, after: int | None, done: int, counter: Instructions) -> dict:
+    """The proxy's instructions per request (bench_lib/counters.py), where they were counted."""
+    if before is None or after is None or not done:
+        return {}
+    return {"proxy_instructions_per_request": (after - before) / done, "instructions_with_kernel": counter.kernel}
+
+
 def ms(ns: float | None) -> float | None:
     return None if ns is None else ns / 1e6
 
@@ -516,7 +524,8 @@ async def job_seq(job: dict) -> dict:
     ttfb, ttft, total = [], [], []
     vendor = job.get("vendor_port")  # (its counts, when the job reports what the vendor was asked: a hedge's cost)
     before = vendor_counts(vendor) if vendor else None
-    cpu0 = proxy_cpu(job)
+    counter = Instructions(job.get("pids") or [])
+    cpu0, instr0 = proxy_cpu(job), counter.read()
     done = 0
     failed_in_a_row = 0
     for _ in range(n):
@@ -549,7 +558,8 @@ async def job_seq(job: dict) -> dict:
         total.append(res.t_end - res.t0)
         if stream:
             ttft.append(res.scan.t_first - res.t0)
-    cpu1 = proxy_cpu(job)
+    cpu1, instr1 = proxy_cpu(job), counter.read()
+    counter.close()
     conn.close()
     b50, b99 = pcts(ttfb, (50, 99))
     f50, f99 = pcts(ttft, (50, 99))
@@ -561,8 +571,8 @@ async def job_seq(job: dict) -> dict:
                     "upstream_input_tokens_per_request": (after[1] - before[1]) / done}
     return {"requests": done, "ok": len(ttfb), "ttfb_p50_ms": ms(b50), "ttfb_p99_ms": ms(b99), "total_p50_ms": ms(t50),
             "ttft_p50_ms": ms(f50), "ttft_p99_ms": ms(f99), "request_bytes": len(req),
-            "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / done if done else None, **upstream,
-            **errors.as_dict()}
+            "proxy_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / done if done else None,
+            **per_request(instr0, instr1, done, counter), **upstream, **errors.as_dict()}
 
 
 def vendor_counts(port: int) -> tuple[int, int]:
@@ -604,6 +614,8 @@ async def job_seq_ab(job: dict) -> dict:
     done = [0] * len(reqs)
     ttfb: list[list[int]] = [[] for _ in reqs]
     scripts = [0] * len(reqs)
+    instructions: list[int | None] = [0] * len(reqs)
+    counter = Instructions(job.get("pids") or [])
     redis = job.get("redis_port")
     for k in range(-(-n // block) * len(reqs)):
         turn, i = divmod(k, len(reqs))
@@ -612,7 +624,7 @@ async def job_seq_ab(job: dict) -> dict:
             errors.add("time limit" if conn.usable else "connection lost")
             break
         scripts0 = redis_scripts(redis) if redis else 0
-        cpu0 = proxy_cpu(job)
+        cpu0, instr0 = proxy_cpu(job), counter.read()
         for _ in range(block):
             try:
                 res = await bounded(conn, reqs[v], Scan(fam, False), timeout)
@@ -626,13 +638,17 @@ async def job_seq_ab(job: dict) -> dict:
                 continue
             ttfb[v].append(res.t_first_byte - res.t0)
         cpu[v] += proxy_cpu(job) - cpu0
+        instr1, so_far = counter.read(), instructions[v]
+        instructions[v] = so_far + instr1 - instr0 if None not in (so_far, instr0, instr1) else None
         if redis:
             scripts[v] += redis_scripts(redis) - scripts0
     conn.close()
+    counter.close()
     return {"variants": [{"requests": d, "proxy_cpu_us_per_request": c * 1e6 / d if d else None,
                           "ttfb_p50_ms": ms(pcts(times, (50,))[0]),
-                          "redis_scripts_per_request": sc / d if redis and d else None}
-                         for d, c, times, sc in zip(done, cpu, ttfb, scripts)],
+                          "redis_scripts_per_request": sc / d if redis and d else None,
+                          **per_request(0, ins, d, counter)}
+                         for d, c, times, sc, ins in zip(done, cpu, ttfb, scripts, instructions)],
             **errors.as_dict()}
 
 

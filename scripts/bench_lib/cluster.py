@@ -132,7 +132,7 @@ class ClusterRun:
         b, p = self.bench, self.bench.plan
         picks = {"kind": "seq_ab", "n": p.pick_n, "block": 10, "warmup": max(p.seq_warmup, 20),
                  "events": p.seq_events, "time_limit": p.job_limit_s, "family": "openai",
-                 "variants": [[f"{HEADER}: local"], []], "redis_port": self.redis_port}
+                 "variants": [[f"{HEADER}: local"], [f"{HEADER}: redis"]], "redis_port": self.redis_port}
         load = {"kind": "nonstream", "concurrency": p.nonstream_concurrency, "total": p.nonstream_total,
                 "time_limit": p.job_limit_s, "family": "openai"}
         from bench_lib.main import log
@@ -144,7 +144,7 @@ class ClusterRun:
             if self.redis_socket:  # (after the idle one: the Unix socket's link is a second one in the process)
                 log(f"cluster: local, TCP and Redis's Unix socket in one job ({p.reps} x)")
                 self._picks((UNIX_LOCAL_PICK, UNIX_TCP_PICK, UNIX_PICK),
-                            dict(picks, variants=[[f"{HEADER}: local"], [], [f"{HEADER}: unix"]]))
+                            dict(picks, variants=[[f"{HEADER}: local"], [f"{HEADER}: redis"], [f"{HEADER}: unix"]]))
         log(f"cluster: workers behind HAProxy ({p.reps} x)")
         for _ in range(p.reps):
             for name in WORKER_COUNTS:
@@ -184,6 +184,8 @@ class ClusterRun:
                 "local_ttfb_p50_ms": med(f"{local}:seq", "ttfb_p50_ms"),
                 "redis_ttfb_p50_ms": med(f"{shared}:seq", "ttfb_p50_ms"),
                 "added_cpu_us": added("proxy_cpu_us_per_request"), "added_ttfb_p50_ms": added("ttfb_p50_ms"),
+                "local_instructions": med(f"{local}:seq", "proxy_instructions_per_request"),
+                "added_instructions": added("proxy_instructions_per_request"),
                 "local_scripts": med(f"{local}:seq", "redis_scripts_per_request"),
                 "redis_scripts": med(f"{shared}:seq", "redis_scripts_per_request")}
 
@@ -212,6 +214,18 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
+def instructions_line(pick: dict) -> str:
+    """The pick's work as the CPU counted it (bench_lib/counters.py), which the machine's speed of the moment does not
+    move, and what it comes to at the local request's own CPU time per instruction."""
+    local, added, cpu = pick.get("local_instructions"), pick.get("added_instructions"), pick.get("local_cpu_us")
+    if local is None or added is None:
+        return "Proxy instructions/request: n/a (the CPU's counters cannot be read here: perf_event_open(2))"
+    at_speed = f"{added / local * cpu:,.0f}" if cpu is not None and local else "n/a"
+    return (f"Proxy instructions/request: {local / 1e6:,.2f} M picked locally, the Redis pick added "
+            f"{added / 1e3:+,.0f} k ({added / local:+.2%}); at the local request's own CPU time per instruction: "
+            f"{at_speed} us")
+
+
 def render(summary: dict) -> str:
     pick = summary["pick"]
     lines = ["", "Cluster (scripts/cluster: HAProxy in TCP mode in front of the workers; not pinned)"]
@@ -226,6 +240,7 @@ def render(summary: dict) -> str:
                      "repetition's difference; redis-server's own CPU not counted")
         lines.append(f"  Redis scripts per request (picks, renewals, releases): {fmt(pick['local_scripts'], 2)} picked "
                      f"locally, {fmt(pick['redis_scripts'], 2)} through Redis")
+        lines.append(f"  {instructions_line(pick)}")
         unix = summary.get("pick_unix")
         if unix:
             lines.append(f"  The same over Redis's Unix socket (state.redis: unix://..., a Redis on the same host), "
@@ -236,6 +251,7 @@ def render(summary: dict) -> str:
                          f"{fmt(unix['added_ttfb_p50_ms'], 2)} ms); "
                          f"Redis scripts per request {fmt(unix['local_scripts'], 2)} and "
                          f"{fmt(unix['redis_scripts'], 2)}")
+            lines.append(f"    {instructions_line(unix)}")
         idle = summary.get("idle_cpu_ms_per_s") or {}
         lines.append(f"  Idle, CPU a second: {fmt(idle.get('redis'), 2)} ms with state.redis (its background writes"
                      f" and reads), {fmt(idle.get('local'), 2)} ms without (the rotator column's process)")

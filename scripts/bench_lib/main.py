@@ -152,6 +152,18 @@ def start_mitmdump(name: str, script: Path, extra: list[str], port: int, confdir
     return proc
 
 
+def instructions_note(results: list[dict]) -> str:
+    """What the instructions/request rows counted (bench_lib/counters.py), from the jobs' results."""
+    kernel = {r["instructions_with_kernel"] for r in results if "instructions_with_kernel" in r}
+    if not kernel:
+        return ("proxy instructions/request: n/a, this machine gives no CPU instruction counter to another process "
+                "(perf_event_open(2); kernel.perf_event_paranoid, or a VM without one)")
+    what = "in user space and the kernel" if kernel == {True} else "in user space only (the kernel's not allowed)"
+    return (f"proxy instructions/request: the instructions the CPU counted for the process under test, {what}: the "
+            "work asked of the machine, which its speed of the moment does not move (the CPU rows do); not its "
+            "time: copying and parsing run several instructions a cycle, Python's own code about one")
+
+
 def litellm_installed() -> bool:
     return (LITELLM_VENV / ".installed").exists() and (LITELLM_VENV / "bin/litellm").exists()
 
@@ -547,6 +559,10 @@ class Bench:
         if self.proxy_cpus:
             notes.append(f"the process under test is pinned to CPU {sorted(self.proxy_cpus)}; vendor and client "
                          f"share CPU {sorted(self.load_cpus)} (for direct the client runs on the other CPU)")
+        results = [r for per in self.raw.values() for rs in per.values() for r in rs]
+        if self.cluster is not None:
+            results += [v for rs in self.cluster.results.values() for r in rs for v in (r, *r.get("variants", ()))]
+        notes.append(instructions_note(results))
         if self.evidence:
             notes.append(evidence.note(self.evidence))
         if self.skipped:

@@ -90,6 +90,8 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
                            field(f"{m}_{p}_ms")))
     seq.append(Row("seq_cpu_per_request", "proxy CPU/request", "us", PROXY, "seq_openai",
                    field("proxy_cpu_us_per_request")))
+    seq.append(Row("seq_instructions_per_request", "proxy instructions/request", "M", PROXY, "seq_openai",
+                   field("proxy_instructions_per_request"), scale=1e-6))
     seq.append(Row("seq_errors", "errors", "", COUNT, "seq_openai", field("errors")))
     sections.append((f"Sequential OpenAI streams on one keep-alive connection: {plan['seq_n']} requests of "
                      f"{plan['seq_events']} events, x{plan['reps']}", seq))
@@ -243,6 +245,8 @@ def agent_sections(plan: dict) -> list[tuple[str, list[Row]]]:
                     field("ttfb_p50_ms"), minus=(ph, "bare")),
                 Row(f"agent_{size_name(kib)}_{mode}_cpu", f"{size}: proxy CPU/request", "us", PROXY, ph,
                     field("proxy_cpu_us_per_request")),
+                Row(f"agent_{size_name(kib)}_{mode}_instructions", f"{size}: proxy instructions/request", "M",
+                    PROXY, ph, field("proxy_instructions_per_request"), scale=1e-6),
                 Row(f"agent_{size_name(kib)}_{mode}_tr_ttfb_added", "  translated: TTFB added vs bare", "ms",
                     ADDED, tr, field("ttfb_p50_ms"), only="rotator", minus=(ph, "bare")),
                 Row(f"agent_{size_name(kib)}_{mode}_tr_cpu", "  translated: proxy CPU/request", "us", PROXY, tr,
