@@ -22,6 +22,8 @@ import socket
 import time
 from pathlib import Path
 
+from cluster_lib.main import SOCKET_PATH_MAX
+
 from bench_lib.pick_switch import HEADER
 from bench_lib.procinfo import cpu_seconds
 from bench_lib.procs import Proc, child_env, free_port, pin, port_open, tail, wait_ready
@@ -76,7 +78,7 @@ class ClusterRun:
         else:
             port = free_port()
             sock = b.logdir / "redis.sock"
-            self.redis_socket = sock if len(os.fsencode(sock)) <= 107 else None  # (what a socket's path holds)
+            self.redis_socket = sock if len(os.fsencode(sock)) <= SOCKET_PATH_MAX else None
             unix = ["--unixsocket", str(sock), "--unixsocketperm", "700"] if self.redis_socket else []
             proc = Proc("redis", [redis, "--port", str(port), "--bind", "127.0.0.1", *unix, "--save", "",
                                   "--appendonly", "no"], b.logdir / "redis.log", child_env(), b.logdir)
