@@ -25,7 +25,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 from rewrite.policy.backoff import backoff
@@ -84,7 +84,23 @@ def key_of(pool: KeyPool, stored: str) -> str | None:
     return next((s.secret for s, i in zip(pool.states, stored_ids(pool)) if i == stored), None)
 
 
+class _Changed:
+    """A pool's `dirty`: set by each change, cleared by rewrite/pool/persistence.py's `export_state`. The first change
+    after a clear calls the pool's `on_change`, when its state is kept (rewrite/state/kept.py): the keeper then waits
+    for it instead of looking every few seconds, which would wake an idle worker for nothing."""
+
+    def __get__(self, pool: KeyPool | None, owner: type | None = None) -> bool:
+        return pool._dirty if pool is not None else False
+
+    def __set__(self, pool: KeyPool, value: bool) -> None:
+        if value and not pool._dirty and pool.on_change is not None:
+            pool.on_change()
+        pool._dirty = value
+
+
 class KeyPool:
+    dirty = _Changed()  # changed since the last snapshot
+
     def __init__(self, keys: list, strategy: str = "round-robin", name: str = "", clock=time.monotonic,
                  wall=time.time, rng=random.random, quotas: Quotas | None = None) -> None:
         """`keys`: strings, or objects with key, weight, tier and max_concurrent (rewrite.config.KeyConfig);
@@ -100,7 +116,8 @@ class KeyPool:
         self.local = LocalDecisions(self.states, strategy, self.line, clock, wall)
         self.strategy = self.local.strategy
         self.shared: Decisions | None = None  # with state.redis: the decisions every worker shares
-        self.dirty = False  # changed since the last snapshot
+        self.on_change: Callable[[], None] | None = None  # (the keeper's, while it keeps this pool's state)
+        self._dirty = False
         self.rests = KeyRests(self)
 
     @property

@@ -2,7 +2,8 @@
 
 Each time the config is (re)loaded the engine builds new pools; `PoolKeeping.adopt` hands them what the store keeps
 (rests, rotation positions, usage counters; never a key's "out": a reload is what brings a refused key back).
-Changes are written in batches by a periodic task, off the event loop, from `start`, and once more in `close`.
+Changes are written in batches by a task, off the event loop, from `start` (a while after the first change since
+the last write; nothing wakes while nothing changes), and once more in `close`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class PoolKeeping:
         self.flush_interval = flush_interval
         self._pools: dict[str, KeyPool] = {}  # by provider: the pools last handed their state
         self._flusher: asyncio.Task | None = None
+        self._changed = asyncio.Event()  # set by a kept pool's first change since its last write
         self._write_failed = False
 
     def adopt(self, setting: str | None, pools: dict[str, KeyPool]) -> None:
@@ -46,6 +48,8 @@ class PoolKeeping:
         for pool in self._pools.values():  # (the old pools: what they carry over is named as the store names keys)
             name_keys(pool, store.secret)
         self._write(self._changes(everything=True))
+        for pool in self._pools.values():
+            pool.on_change = None
         self._pools = dict(pools)
         for name, pool in self._pools.items():
             name_keys(pool, store.secret)
@@ -53,9 +57,13 @@ class PoolKeeping:
                 import_state(pool, store.load(scope(name)))
             except StateError as e:
                 logger.warning("rotator: state.path: %s; the %s pool starts afresh", e, name)
+            pool.on_change = self._changed.set
+            if pool.dirty:
+                self._changed.set()
 
     def start(self) -> None:
-        """Write what changed every `flush_interval`, off the event loop (from within a running one)."""
+        """Write what changed, `flush_interval` after its first change (the changes of that while in one write), off
+        the event loop (from within a running one); while nothing changes, nothing wakes."""
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
 
@@ -99,7 +107,9 @@ class PoolKeeping:
 
     async def _flush_every(self) -> None:
         while True:
+            await self._changed.wait()
             await asyncio.sleep(self.flush_interval)
+            self._changed.clear()  # (before the pools' `dirty` is: a change after this sets it again)
             batch = self._changes()
             if batch:
                 with contextlib.suppress(RuntimeError):  # (the interpreter is shutting down)
