@@ -291,15 +291,23 @@ def test_a_conversation_stays_on_one_key_whichever_worker_takes_each_turn(fake_v
     while another conversation is interleaved and the turns alternate between the workers."""
     cluster = cluster_of()
     fake_vendor.organizations({key: f"org-{i}" for i, key in enumerate(KEYS, 1)})
-    convos = {name: Conversation("chat", None, system=f"Conversation {name}. " + SYSTEM * 2) for name in ("a", "b")}
-    for turn in range(6):
-        for n, (name, convo) in enumerate(convos.items()):
-            convo.client, http_client = openai_client(cluster, 1 + (turn + n) % 2)
-            with http_client:
-                assert convo.ask(f"{name}, question {turn}: what does the next module do?").text
-    for name, convo in convos.items():
-        calls = [c for c in fake_vendor.calls() if f"Conversation {name}." in c.body["messages"][0]["content"]]
-        assert len({c.credential for c in calls}) == 1, [c.credential for c in calls]
+    runs = iter(range(3))
+
+    def six_turns_each() -> dict[str, Conversation]:
+        run = next(runs)  # (a run a worker decided alone in is asked again with conversations of its own)
+        convos = {name: Conversation("chat", None, system=f"Conversation {name}{run}. " + SYSTEM * 2)
+                  for name in ("a", "b")}
+        for turn in range(6):
+            for n, (name, convo) in enumerate(convos.items()):
+                convo.client, http_client = openai_client(cluster, 1 + (turn + n) % 2)
+                with http_client:
+                    assert convo.ask(f"{name}, question {turn}: what does the next module do?").text
+        for name in convos:
+            calls = [c for c in fake_vendor.calls() if f"Conversation {name}{run}." in c.body["messages"][0]["content"]]
+            assert len({c.credential for c in calls}) == 1, [c.credential for c in calls]
+        return convos
+
+    for convo in while_redis_answers(cluster, six_turns_each).values():
         assert [t.cache_read for t in convo.turns[1:]] == [t.input for t in convo.turns[:-1]]
 
 
@@ -315,16 +323,21 @@ def test_a_gemini_cache_made_through_one_worker_is_used_on_its_key_through_the_o
             return http_client.request(method, f"https://generativelanguage.googleapis.com/v1beta/{path}", json=body,
                                        headers={"x-goog-api-key": "client-placeholder"})
 
-    made = gemini(1, "POST", "cachedContents", {"model": "models/gemini-2.5-flash", "ttl": "600s",
-                                                "systemInstruction": {"parts": [{"text": SYSTEM * 2}]}})
-    name = made.json()["name"]
-    for turn in range(4):
-        for cached in (None, name):
-            asked = {"contents": [{"role": "user", "parts": [{"text": f"question {turn}"}]}]}
-            asked.update({"cachedContent": cached} if cached else {})
-            assert gemini(1 + turn % 2, "POST", "models/gemini-2.5-flash:generateContent", asked).status_code == 200
-    assert gemini(2, "DELETE", name).status_code == 200
-    on_cache = [r for r in fake_vendor.requests if name in r.path or (r.body or {}).get("cachedContent") == name
+    def made_used_and_deleted() -> tuple[str, int]:
+        mark = len(fake_vendor.requests)
+        made = gemini(1, "POST", "cachedContents", {"model": "models/gemini-2.5-flash", "ttl": "600s",
+                                                    "systemInstruction": {"parts": [{"text": SYSTEM * 2}]}})
+        name = made.json()["name"]
+        for turn in range(4):
+            for cached in (None, name):
+                asked = {"contents": [{"role": "user", "parts": [{"text": f"question {turn}"}]}]}
+                asked.update({"cachedContent": cached} if cached else {})
+                assert gemini(1 + turn % 2, "POST", "models/gemini-2.5-flash:generateContent", asked).status_code == 200
+        assert gemini(2, "DELETE", name).status_code == 200
+        return name, mark
+
+    name, mark = while_redis_answers(cluster, made_used_and_deleted)  # (each run its own cache)
+    on_cache = [r for r in fake_vendor.requests[mark:] if name in r.path or (r.body or {}).get("cachedContent") == name
                 or r.protocol == "gemini-caches"]
     assert len(on_cache) == 6 and {r.status for r in on_cache} == {200}
     assert len({r.credential for r in on_cache}) == 1
