@@ -40,8 +40,8 @@ def _open(tid: int, flags: int) -> int:
 class Instructions:
     """The instructions of `pids` (every thread each has now) since this was made: `read()`; None where they cannot
     be counted (no counter in this machine or VM, not allowed: kernel.perf_event_paranoid, or not counted the whole
-    time: more counters asked for than the CPU has). `kernel` says whether
-    the kernel's share is in (where allowed: the socket calls a request makes); else user space only."""
+    time: more counters asked for than the CPU has). `kernel` says whether the kernel's share is in (where allowed:
+    the socket calls a request makes); else user space only."""
 
     def __init__(self, pids: list[int]) -> None:
         self.fds: list[int] = []

@@ -161,7 +161,7 @@ def instructions_note(results: list[dict]) -> str:
     what = "in user space and the kernel" if kernel == {True} else "in user space only (the kernel's not allowed)"
     return (f"proxy instructions/request: the instructions the CPU counted for the process under test, {what}: the "
             "work asked of the machine, which its speed of the moment does not move (the CPU rows do); not its "
-            "time: copying and parsing run several instructions a cycle, Python's own code about one")
+            "time: code that runs once a request runs far fewer instructions a cycle than a loop over bytes")
 
 
 def litellm_installed() -> bool:
