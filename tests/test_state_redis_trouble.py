@@ -114,7 +114,10 @@ async def busy(seconds: float, stretch: float) -> None:
         await asyncio.sleep(0)
 
 
-async def test_a_worker_whose_loop_is_busy_as_it_starts_still_decides_with_the_others(redis_server, caplog):
+@pytest.mark.parametrize("server", ["redis_server", "redis_unix_server"])
+async def test_a_worker_whose_loop_is_busy_as_it_starts_still_decides_with_the_others(server, request, caplog):
+    # (over a Unix socket, redis-py reports a timeout in a connection's set-up as a ConnectionError: still a timeout)
+    redis_server = request.getfixturevalue(server)
     caplog.set_level(logging.INFO, logger="rotator")
     redis_server.flush()
     warm = worker(redis_server.url)
@@ -210,3 +213,26 @@ def test_a_responses_conversation_recorded_by_one_worker_continues_on_another(re
     assert [item.get("content") for item in expanded["input"]][1] == answer[0]["content"]
     one.share(None)  # back to this process only
     assert one.continuity.store.get("anything") is None and not isinstance(one.continuity.store, RedisStore)
+
+
+@pytest.mark.parametrize("kind", ["tcp", "unix"])
+async def test_a_redis_that_is_slow_to_answer_a_new_connection_is_a_timeout_and_one_refused_is_not(kind, tmp_path):
+    # (A starting worker tries a first contact that timed out again for START_SECONDS, a refused one not at all.
+    # Over a Unix socket, redis-py reports a set-up that timed out as a ConnectionError "Timeout reading from".)
+    import socket
+
+    from rewrite.state.redis.connection import ERRORS, connect, timed_out
+
+    silent = socket.socket(socket.AF_INET if kind == "tcp" else socket.AF_UNIX)
+    silent.bind(("127.0.0.1", 0) if kind == "tcp" else str(tmp_path / "silent.sock"))
+    silent.listen()  # (accepts, never answers)
+    slow = f"redis://127.0.0.1:{silent.getsockname()[1]}/0" if kind == "tcp" else f"unix://{tmp_path}/silent.sock?db=0"
+    errors = []
+    for url in (slow, nowhere(kind, tmp_path)):
+        client = connect(url, timeout=0.2)
+        with pytest.raises(ERRORS) as raised:
+            await client.get("x")
+        errors.append(raised.value)
+        await client.aclose()
+    silent.close()
+    assert [timed_out(e) for e in errors] == [True, False], errors

@@ -30,6 +30,12 @@ ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 TIMEOUTS = (RedisTimeout, asyncio.TimeoutError)  # (of which: no answer in time, which a busy event loop can cause)
 
 
+def timed_out(error: BaseException) -> bool:
+    """No answer in time: one of TIMEOUTS, or what redis-py makes of one while it sets a Unix socket's connection
+    up (a ConnectionError "Timeout reading from <path>" whose cause is the timeout; over TCP, the timeout itself)."""
+    return isinstance(error, TIMEOUTS) or isinstance(error.__cause__, (*TIMEOUTS, TimeoutError))
+
+
 def _options(timeout: float) -> dict:
     return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0),
             "timeout": timeout, "max_connections": POOL_SIZE, "health_check_interval": 0}

@@ -17,7 +17,7 @@ import redis.asyncio
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from rewrite.state.redis.connection import ERRORS, START_SECONDS, TIMEOUT, TIMEOUTS, Breaker, Unavailable
+from rewrite.state.redis.connection import ERRORS, START_SECONDS, TIMEOUT, Breaker, Unavailable, timed_out
 from rewrite.state.redis.feed import Feed
 from rewrite.state.redis.names import SECRET
 from rewrite.state.redis.pipe import Pipe, Prepared
@@ -167,7 +167,7 @@ class RedisLink:
                     await self.pipe.call("PING")
                 return
             except ERRORS as e:
-                if not isinstance(e, TIMEOUTS) or loop.time() + RETRY_AFTER >= deadline:
+                if not timed_out(e) or loop.time() + RETRY_AFTER >= deadline:
                     self.breaker.failed(e)
                     return
             await asyncio.sleep(RETRY_AFTER)
