@@ -33,7 +33,7 @@ TIMEOUTS = (RedisTimeout, asyncio.TimeoutError)  # (of which: no answer in time,
 def timed_out(error: BaseException) -> bool:
     """No answer in time: one of TIMEOUTS, or what redis-py makes of one while it sets a Unix socket's connection
     up (a ConnectionError "Timeout reading from <path>" whose cause is the timeout; over TCP, the timeout itself)."""
-    return isinstance(error, TIMEOUTS) or isinstance(error.__cause__, (*TIMEOUTS, TimeoutError))
+    return isinstance(error, TIMEOUTS) or isinstance(error.__cause__, TIMEOUTS)
 
 
 def _options(timeout: float) -> dict:
