@@ -5,9 +5,10 @@ a Redis: a request with `x-bench-pick: local` has its key picked by its pool alo
 `x-bench-pick: unix`, through the same Redis on its Unix socket (the `unix://` URL in $ROTATOR_BENCH_UNIX_REDIS, a
 link of its own); any other (`x-bench-pick: redis`, as cluster.py sends it) through the config's Redis. Every
 variant carries the header, so that each pays alike for reading it (measured: one header more costs a request some
-60 calls of header lookups, about 75 k instructions, 0.5 % of a request and some 40 % of what the pick adds). Two processes of the
-same Rotator differ by a few % of CPU for their whole life (as much as the pick's goal), so the picks are compared
-within one process and one job, in alternating blocks of sequential requests, one request at a time.
+60 calls of header lookups, about 75 k instructions: 0.5 % of a request, some 40 % of what the pick adds). Two
+processes of the same Rotator differ by a few % of CPU for their whole life (as much as the pick's goal), so the
+picks are compared within one process and one job, in alternating blocks of sequential requests, one request at a
+time.
 """
 
 import os
