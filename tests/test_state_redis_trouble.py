@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 
 import fakeredis
@@ -16,7 +17,7 @@ import protocols
 from rewrite.conversation.hooks import ConversationState
 from rewrite.pool import KeyPool
 from rewrite.state.kv import MemoryStore
-from rewrite.state.redis.connection import START_SECONDS, TIMEOUT, Breaker, connect_sync
+from rewrite.state.redis.connection import ERRORS, START_SECONDS, TIMEOUT, Breaker, connect, connect_sync, timed_out
 from rewrite.state.redis.kv import RedisStore
 from rewrite.state.redis.shared import SharedState
 from rewrite.state.sharing import where
@@ -219,10 +220,6 @@ def test_a_responses_conversation_recorded_by_one_worker_continues_on_another(re
 async def test_a_redis_that_is_slow_to_answer_a_new_connection_is_a_timeout_and_one_refused_is_not(kind, tmp_path):
     # (A starting worker tries a first contact that timed out again for START_SECONDS, a refused one not at all.
     # Over a Unix socket, redis-py reports a set-up that timed out as a ConnectionError "Timeout reading from".)
-    import socket
-
-    from rewrite.state.redis.connection import ERRORS, connect, timed_out
-
     silent = socket.socket(socket.AF_INET if kind == "tcp" else socket.AF_UNIX)
     silent.bind(("127.0.0.1", 0) if kind == "tcp" else str(tmp_path / "silent.sock"))
     silent.listen()  # (accepts, never answers)
