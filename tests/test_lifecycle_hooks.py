@@ -82,3 +82,45 @@ def test_a_part_joined_to_a_request_without_hooks_joins_no_other_request():
     NO_HOOKS.join(Late())
     assert NO_HOOKS.parts == () and not NO_HOOKS.wants("building")
     assert engaged([], None).parts == ()
+
+
+class Counting(Part):
+    def __init__(self, answer=None) -> None:
+        self.answer, self.told = answer, 0
+
+    def building(self, e):
+        self.told += 1
+        return self.answer
+
+
+class Static(Part):
+    seen: list = []
+
+    @staticmethod
+    def building(e) -> None:
+        Static.seen.append(e)
+
+
+class Engaging(Plugin):
+    name = "engaging"
+
+    def engage(self, ctx) -> Part | None:
+        return ctx
+
+
+def test_requests_with_the_same_plugins_each_tell_their_own_parts():
+    # (the handlers are worked out once for a line-up of part classes, then called on each request's own parts)
+    plugin = Engaging(Setting())
+    first, second = engaged([plugin], Counting()), engaged([plugin], Counting("shaped"))
+    first.announce(Building(None, None, {}))
+    event = Building(None, None, {})
+    second.pass_along(event, "body")
+    assert (first.parts[0].told, second.parts[0].told) == (1, 1)
+    assert event.body == "shaped" and second.ask(Building(None, None, {})) == "shaped"
+
+
+def test_a_hook_that_is_a_static_method_is_called_with_the_event_alone():
+    hooks = engaged([Engaging(Setting())], Static())
+    event = Building(None, None, {})
+    hooks.announce(event)
+    assert Static.seen == [event]

@@ -18,6 +18,8 @@ events, each part given what the previous made).
 
 from __future__ import annotations
 
+import inspect
+import types
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -118,18 +120,39 @@ def _hooks_of(kind: type) -> tuple[str, ...]:
     return names
 
 
+def _plan_of(kinds: tuple[type, ...]) -> dict[str, tuple[tuple[int, Callable], ...]]:
+    """For the parts of these classes, in order: each event's handlers, as (the part's place, its class's function).
+    Worked out once for each line-up of classes: a request then makes no bound method for handlers it never calls
+    (making them was most of what dispatch cost a request)."""
+    plan = _plans.get(kinds)
+    if plan is None:
+        by_hook: dict[str, list[tuple[int, Callable]]] = {}
+        for i, kind in enumerate(kinds):
+            for name in _hooks_of(kind):
+                by_hook.setdefault(name, []).append((i, _unbound(kind, name)))
+        plan = _plans[kinds] = {name: tuple(handlers) for name, handlers in by_hook.items()}
+    return plan
+
+
+def _unbound(kind: type, name: str) -> Callable:
+    """The hook `name` of `kind`, called with the part and the event."""
+    found = inspect.getattr_static(kind, name)
+    if isinstance(found, types.FunctionType):
+        return found
+    return lambda part, event: getattr(part, name)(event)  # (a static method, a callable object: as bound)
+
+
+_plans: dict[tuple[type, ...], dict[str, tuple[tuple[int, Callable], ...]]] = {}
+
+
 class Hooks:
     """One request's engaged parts (and the plug-ins that hear an event themselves), by the events they want."""
 
-    __slots__ = ("parts", "_by_hook")
+    __slots__ = ("parts", "_plan")
 
     def __init__(self, parts: Iterable[Part | Plugin]) -> None:
         self.parts = tuple(parts)
-        by_hook: dict[str, list[Callable]] = {}
-        for part in self.parts:
-            for name in _hooks_of(type(part)):
-                by_hook.setdefault(name, []).append(getattr(part, name))
-        self._by_hook = by_hook
+        self._plan = _plan_of(tuple([type(part) for part in self.parts]))
 
     def join(self, part: Part) -> None:
         """`part` engaged from now on, after those engaged before (an event being announced is not told to it).
@@ -137,22 +160,23 @@ class Hooks:
         if self is NO_HOOKS:
             return
         self.parts += (part,)
-        for name in _hooks_of(type(part)):
-            self._by_hook[name] = [*self._by_hook.get(name, ()), getattr(part, name)]
+        self._plan = _plan_of(tuple([type(part) for part in self.parts]))
 
     def wants(self, hook: str) -> bool:
         """Whether any part wants the event of this hook (to skip building an event nobody reads)."""
-        return hook in self._by_hook
+        return hook in self._plan
 
     def announce(self, event: Event) -> None:
         """Tell every part that wants it."""
-        for handler in self._by_hook.get(event.hook, ()):
-            handler(event)
+        parts = self.parts
+        for i, handler in self._plan.get(event.hook, ()):
+            handler(parts[i], event)
 
     def ask(self, event: Event) -> Any:
         """The first part's answer that is not None (None if none answers)."""
-        for handler in self._by_hook.get(event.hook, ()):
-            answer = handler(event)
+        parts = self.parts
+        for i, handler in self._plan.get(event.hook, ()):
+            answer = handler(parts[i], event)
             if answer is not None:
                 return answer
         return None
@@ -160,8 +184,9 @@ class Hooks:
     def pass_along(self, event: Event, name: str) -> None:
         """Each part in turn may answer a new value of the event's `name` (None: it keeps what it was given);
         the event's `changed` says whether any did."""
-        for handler in self._by_hook.get(event.hook, ()):
-            answer = handler(event)
+        parts = self.parts
+        for i, handler in self._plan.get(event.hook, ()):
+            answer = handler(parts[i], event)
             if answer is not None:
                 setattr(event, name, answer)
                 if hasattr(event, "changed"):
