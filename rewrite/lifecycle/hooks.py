@@ -130,7 +130,9 @@ def _plan_of(kinds: tuple[type, ...]) -> dict[str, tuple[tuple[int, Callable], .
         for i, kind in enumerate(kinds):
             for name in _hooks_of(kind):
                 by_hook.setdefault(name, []).append((i, _unbound(kind, name)))
-        plan = _plans[kinds] = {name: tuple(handlers) for name, handlers in by_hook.items()}
+        plan = {name: tuple(handlers) for name, handlers in by_hook.items()}
+        if len(_plans) < PLANS_KEPT:  # (line-ups are few: the plug-ins that engage; bounded all the same)
+            _plans[kinds] = plan
     return plan
 
 
@@ -142,6 +144,7 @@ def _unbound(kind: type, name: str) -> Callable:
     return lambda part, event: getattr(part, name)(event)  # (a static method, a callable object: as bound)
 
 
+PLANS_KEPT = 1024
 _plans: dict[tuple[type, ...], dict[str, tuple[tuple[int, Callable], ...]]] = {}
 
 
