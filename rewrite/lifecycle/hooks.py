@@ -120,10 +120,11 @@ def _hooks_of(kind: type) -> tuple[str, ...]:
     return names
 
 
-def _plan_of(kinds: tuple[type, ...]) -> dict[str, tuple[tuple[int, Callable], ...]]:
-    """For the parts of these classes, in order: each event's handlers, as (the part's place, its class's function).
-    Worked out once for each line-up of classes: a request then makes no bound method for handlers it never calls
-    (making them was most of what dispatch cost a request)."""
+def _plan_of(parts: tuple[Part | Plugin, ...]) -> dict[str, tuple[tuple[int, Callable], ...]]:
+    """Each event's handlers among `parts`, as (the part's place, its class's function). Worked out once for each
+    line-up of classes: a request then makes no bound method for handlers it never calls (making them was most of
+    what dispatch cost a request)."""
+    kinds = tuple([type(part) for part in parts])
     plan = _plans.get(kinds)
     if plan is None:
         by_hook: dict[str, list[tuple[int, Callable]]] = {}
@@ -155,7 +156,7 @@ class Hooks:
 
     def __init__(self, parts: Iterable[Part | Plugin]) -> None:
         self.parts = tuple(parts)
-        self._plan = _plan_of(tuple([type(part) for part in self.parts]))
+        self._plan = _plan_of(self.parts)
 
     def join(self, part: Part) -> None:
         """`part` engaged from now on, after those engaged before (an event being announced is not told to it).
@@ -163,7 +164,7 @@ class Hooks:
         if self is NO_HOOKS:
             return
         self.parts += (part,)
-        self._plan = _plan_of(tuple([type(part) for part in self.parts]))
+        self._plan = _plan_of(self.parts)
 
     def wants(self, hook: str) -> bool:
         """Whether any part wants the event of this hook (to skip building an event nobody reads)."""
