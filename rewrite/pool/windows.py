@@ -45,11 +45,34 @@ class Check(NamedTuple):
     reset: float = 0.0  # a cap's current period's end, epoch seconds
 
 
-@dataclass(frozen=True)
-class Need:
-    """What the next attempt is expected to spend of its key's windows: one check a window that counts it."""
+# What a request is expected to spend of each unit of its vendor's windows: (unit, a request's, each token's). The
+# pick script makes its checks from these too (rewrite/state/redis/window_scripts.py).
+VENDOR_SPEND = tuple((u, float(u == REQUESTS), float(u in ("tokens", "input_tokens"))) for u in UNITS)
 
-    checks: tuple[Check, ...] = ()
+
+def vendor_checks(group: str, tokens: float) -> tuple[Check, ...]:
+    """A request's checks in its model's quota group's vendor windows ("": none)."""
+    return tuple([Check(group, u, one + each * tokens) for u, one, each in VENDOR_SPEND]) if group else ()
+
+
+@dataclass(slots=True)
+class Need:
+    """What the next attempt is expected to spend of its key's windows: those of its model's quota group (`group`;
+    "" for none), a request of `tokens` tokens (estimated), and the caps that count it (`caps`). Its `checks` are
+    made only where they are read (a shared pick sends the group and the tokens: the script makes its own). Made at
+    every request: not frozen, which would double what it costs to make."""
+
+    group: str = ""
+    tokens: float = 0.0
+    caps: tuple[Check, ...] = ()
+    _checks: tuple[Check, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        """One check a window that counts the request."""
+        if self._checks is None:
+            self._checks = vendor_checks(self.group, self.tokens) + self.caps
+        return self._checks
 
 
 NO_NEED = Need()
@@ -180,16 +203,23 @@ class Quotas:
         """The windows that count a request at `model`, and what one of `tokens` (estimated) spends of each (the
         caps' alone: what an answer's usage is counted in)."""
         group = self.scope(model)
-        expected = {REQUESTS: 1.0, "tokens": tokens, "input_tokens": tokens}
-        out = [Check(group, u, expected.get(u, 0.0)) for u in UNITS] if group and not caps_only else []
+        caps = self._caps_of(model, group, wall, tokens)
+        return caps if caps_only else vendor_checks(group, tokens) + caps
+
+    def need(self, model: str, tokens: float, wall: float) -> Need:
+        group = self.scope(model)
+        return Need(group, tokens, self._caps_of(model, group, wall, tokens))
+
+    def _caps_of(self, model: str, group: str, wall: float, tokens: float) -> tuple[Check, ...]:
+        if not self.caps:
+            return ()
+        expected = {u: one + each * tokens for u, one, each in VENDOR_SPEND}
+        out: list[Check] = []
         for cap in self.caps:
             if cap.per is not None and cap.covers(model, group):
                 end = period_end(cap.per, wall)
                 out += [Check(cap.id, u, expected.get(u, 0.0), a, end) for u, a in cap.amounts]
         return tuple(out)
-
-    def need(self, model: str, tokens: float, wall: float) -> Need:
-        return Need(self.checks(model, wall, tokens))
 
     def reported(self, model: str, windows: Iterable[Window]) -> list[tuple[str, str, Tally]]:
         """An answer's rate-limit windows (those that count a unit and name a reset) as (window id, unit, tally),

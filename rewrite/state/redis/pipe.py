@@ -277,17 +277,22 @@ class Prepared:
         head = _pack(("EVALSHA", sha, len(keys), *keys, *fixed))
         self._count = 3 + len(keys) + len(fixed)
         self._head = head[head.index(b"\r\n") + 2:]  # (without the "*<count>" line: the count is the whole call's)
+        self._heads: dict[int, bytes] = {}  # by the number of a call's own arguments: the head with its count
 
     def command(self, rest: Sequence[str | int | float]) -> bytes:
         """EVALSHA with the fixed arguments, then `rest`. A pick's are a few strings, written here with the string
         formatting the rest of a request keeps warm (hiredis's packing runs libc's sprintf, cold each time)."""
-        if all([arg.__class__ is str for arg in rest]):  # (a list: no generator to resume for each)
+        head = self._heads.get(len(rest))
+        if head is None:
+            head = self._heads[len(rest)] = b"*%d\r\n%b" % (self._count + len(rest), self._head)
+        try:
             text = "".join([f"${len(arg)}\r\n{arg}\r\n" for arg in rest])  # type: ignore[arg-type]
-            packed = text.encode()
-            if len(packed) == len(text):  # (ASCII: each length above counted its bytes)
-                return b"*%d\r\n%b%b" % (self._count + len(rest), self._head, packed)
+        except TypeError:  # (a number: no len)
+            text = None
+        if text is not None and len(packed := text.encode()) == len(text):  # (ASCII: each length counted its bytes)
+            return head + packed
         packed = _pack(tuple(rest))
-        return b"*%d\r\n%b%b" % (self._count + len(rest), self._head, packed[packed.index(b"\r\n") + 2:])
+        return head + packed[packed.index(b"\r\n") + 2:]
 
     def args(self, rest: Sequence[str | int | float]) -> list[str | int | float]:
         return [*self.fixed, *rest]

@@ -7,6 +7,11 @@ A pool's windows are one hash (rewrite/state/redis/names.py, `windows`), the pic
 time of day, a cap's period a calendar one), sent with each call, not the Redis server's.
 """
 
+from rewrite.pool.windows import VENDOR_SPEND
+
+# (unit, a request's, each token's) for each unit of a vendor's windows, as a Lua table
+_LUA_VENDOR_SPEND = "{" + ", ".join(f"{{'{unit}', {one!r}, {each!r}}}" for unit, one, each in VENDOR_SPEND) + "}"
+
 # Read by both scripts: a tally's fields; nil when there is none, or its reset has passed.
 _TALLY = """
 local function w_read(value, wall)
@@ -21,18 +26,29 @@ local function w_value(t) return t.left .. '|' .. t.limit .. '|' .. t.reset .. '
 # The pick's part (after the strategy's chunk, before the pick's body). ARGV, after the model and the pick's own
 # string (whose last two fields are the wall clock, ms, and how many checks: `wall` and `w_count`): the request's
 # checks (rewrite/pool/windows.py's `Check`), one string each: "unit|amount|a cap's limit|a cap's period end in
-# ms|window" (the window last: a quota group is a model's name, which may hold any character). Defines `windowed(k)`:
+# ms|window" (the window last: a quota group is a model's name, which may hold any character); the vendor's windows of
+# the model's quota group in one, "*|the request's tokens|0|0|group", made into a check a unit here as
+# `vendor_checks` makes them (packed at every pick: one argument costs less than four). Defines `windowed(k)`:
 # the ms until k's windows take the request (0: now; a key over one is noted in `w_passed`) and k's headroom (0..1:
 # the share left of its tightest window the request counts in; 1 when none is known to be used), and
 # `spend_windows(k)`: the request counted in the windows of k, the key chosen to go at once (windows.picked: what it
 # is expected to spend of the vendor's, a request of a cap's, whose new period starts whole).
 PICK_WINDOWS = _TALLY + """
+local w_vendor = VENDOR_SPEND
 local w_checks, w_tallies, w_passed = {}, {}, {}
 for j = 1, w_count do
   local unit, amount, limit, reset, window = string.match(ARGV[d + 2 + j], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
-  w_checks[j] = {window = window, unit = unit, amount = tonumber(amount), limit = tonumber(limit),
-                 reset = tonumber(reset)}
+  if unit == '*' then
+    for _, v in ipairs(w_vendor) do
+      w_checks[#w_checks + 1] = {window = window, unit = v[1], amount = v[2] + v[3] * tonumber(amount), limit = 0,
+                                 reset = 0}
+    end
+  else
+    w_checks[#w_checks + 1] = {window = window, unit = unit, amount = tonumber(amount), limit = tonumber(limit),
+                               reset = tonumber(reset)}
+  end
 end
+""".replace("VENDOR_SPEND", _LUA_VENDOR_SPEND) + """
 if w_count > 0 then
   local listed = redis.call('HGETALL', KEYS[#KEYS])
   for j = 1, #listed, 2 do w_tallies[listed[j]] = listed[j + 1] end

@@ -35,10 +35,10 @@ def passed_of(text: bytes | str, states: list[KeyState]) -> tuple[tuple[str, flo
 
 
 def check_args(need: Need) -> list[str]:
-    """The pick's arguments for the request's checks (window_scripts.PICK_WINDOWS): one string each (a vendor's
-    window has no limit nor reset of its own)."""
-    return [f"{c.unit}|{c.amount!r}|{c.limit!r}|{int(c.reset * 1000)}|{c.window}" if c.limit
-            else f"{c.unit}|{c.amount!r}|0|0|{c.window}" for c in need.checks]
+    """The pick's arguments for the request's checks (window_scripts.PICK_WINDOWS): its vendor windows' in one
+    string, then one a cap's check."""
+    caps = [f"{c.unit}|{c.amount!r}|{c.limit!r}|{int(c.reset * 1000)}|{c.window}" for c in need.caps]
+    return [f"*|{need.tokens!r}|0|0|{need.group}", *caps] if need.group else caps
 
 
 class SharedWindows:
