@@ -59,23 +59,24 @@ def vendor_checks(group: str, tokens: float) -> tuple[Check, ...]:
 class Need:
     """What the next attempt is expected to spend of its key's windows: those of its model's quota group (`group`;
     "" for none), a request of `tokens` tokens (estimated), and the caps that count it (`caps`). Its `checks` are
-    made only where they are read (a shared pick sends the group and the tokens: the script makes its own). Made at
-    every request: not frozen, which would double what it costs to make."""
+    made only where they are read (a shared pick sends the group and the tokens: the script makes its own), and
+    from then on read as a plain attribute (no call where a pool without windows asks). Made at every request: not
+    frozen, which would double what it costs to make."""
 
     group: str = ""
     tokens: float = 0.0
     caps: tuple[Check, ...] = ()
-    _checks: tuple[Check, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    checks: tuple[Check, ...] = field(init=False, repr=False, compare=False)  # one check a window that counts it
 
-    @property
-    def checks(self) -> tuple[Check, ...]:
-        """One check a window that counts the request."""
-        if self._checks is None:
-            self._checks = vendor_checks(self.group, self.tokens) + self.caps
-        return self._checks
+    def __getattr__(self, name: str) -> tuple[Check, ...]:
+        if name != "checks":  # (only an attribute not set comes here)
+            raise AttributeError(name)
+        self.checks = vendor_checks(self.group, self.tokens) + self.caps
+        return self.checks
 
 
 NO_NEED = Need()
+NO_NEED.checks = ()  # (set here: read at every request of a pool without windows)
 
 
 @dataclass
