@@ -145,7 +145,8 @@ def test_a_prepared_call_is_packed_as_the_whole_call_would_be():
     call = Prepared("return 1", ["k1", "k2"], ["fixed", 3, 2.5], "5ha")
     for rest in (["m", 0, "id", "", ""], ["model-x", 2, "abc.1", "1:abc.0,3:abc.2", "2:1:500"], [""],
                  ["model-x", "0|abc.1|||1800000000000|1", "requests|1|0|0|model-x", "-1"],  # (strings alone)
-                 ["modèle", "0|abc.1|||1800000000000|0", "2|0|1|4|0|s:é", "s:é", "l:x"], []):
+                 ["modèle", "0|abc.1|||1800000000000|0", "2|0|1|4|0|s:é", "s:é", "l:x"], [],
+                 [b'{"a": 1}', "kv:feed", "head"], [b"\xff\x00", "x"]):  # (bytes beside strings: a stored value)
         assert call.command(rest) == hiredis.pack_command(("EVALSHA", "5ha", 2, "k1", "k2", "fixed", 3, 2.5, *rest))
         assert call.args(rest) == ["fixed", 3, 2.5, *rest]
 

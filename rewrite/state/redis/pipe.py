@@ -285,9 +285,9 @@ class Prepared:
         head = self._heads.get(len(rest))
         if head is None:
             head = self._heads[len(rest)] = b"*%d\r\n%b" % (self._count + len(rest), self._head)
-        try:
-            text = "".join([f"${len(arg)}\r\n{arg}\r\n" for arg in rest])  # type: ignore[arg-type]
-        except TypeError:  # (a number: no len)
+        try:  # (`str.__len__`: a number or bytes raises here, and goes to hiredis's packing)
+            text = "".join([f"${str.__len__(arg)}\r\n{arg}\r\n" for arg in rest])  # type: ignore[arg-type]
+        except TypeError:
             text = None
         if text is not None and len(packed := text.encode()) == len(text):  # (ASCII: each length counted its bytes)
             return head + packed
