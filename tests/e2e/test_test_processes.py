@@ -99,8 +99,9 @@ def test_a_killed_parallel_run_leaves_no_proxy(tmp_path):
     (tmp_path / "test_waits.py").write_text(PYTEST_RUN)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "1", "--rootdir", str(REPO),
                "-c", str(REPO / "pyproject.toml"), "-p", "tests.conftest", str(tmp_path / "test_waits.py")]
-    run = subprocess.Popen(command, cwd=REPO, env=clean_environ(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    # (its temporary directories, which a killed run cannot remove itself, made under this test's own)
+    run = subprocess.Popen(command, cwd=REPO, env={**clean_environ(), "TMPDIR": str(tmp_path)},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     said, pid = tmp_path / "pid", None
     try:
         deadline = time.monotonic() + 180  # a loaded machine starts pytest, a worker and mitmdump slowly
