@@ -17,11 +17,11 @@ import rewrite.plugins  # noqa: F401  (registers the built-in plug-ins, in order
 from addons.access import Access
 from addons.collector import FrozenStartup
 from addons.config import RotatorConfig
+from addons.dispatch import HandlersOnly
 from addons.egress import Egress
 from addons.exposure import Exposure
 from addons.handoff import Handoff
 from addons.interception import Interception
-from addons.log_hook import LegacyLogHook
 from addons.masking import MaskOnArrival
 from addons.pools import Pools
 from addons.sharing import Sharing
@@ -43,5 +43,5 @@ guesses = Guesses()  # failed client-key attempts per address: the pools' gate a
 # engine (a WebSocket upgrade to WebSocketUpstream).
 addons = [RotatorConfig(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
           MaskOnArrival(engine), Access(engine, guesses), websocket, Interception(engine, websocket),
-          Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), LegacyLogHook(),
+          Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), HandlersOnly(),
           FrozenStartup()]  # last: what the others set up when running is frozen too
