@@ -73,6 +73,8 @@ def test_the_agent_goals_take_the_worst_size_and_the_growth_with_the_body():
     streams = goals["agent streams: proxy CPU/request rotator / bare <= 1.2, every size"]
     assert (streams["verdict"], round(streams["value"], 2)) == ("FAIL", 3.0)
     assert streams["why"] == "64 KiB 1.10x, 1 MiB 1.12x, 8 MiB 3.00x"
+    at_most = goals["agent streams: proxy CPU/request rotator / bare <= 1.5 at 64 KiB and 1 MiB"]
+    assert (at_most["verdict"], round(at_most["value"], 2), at_most["why"]) == ("PASS", 1.12, "64 KiB 1.10x, 1 MiB 1.12x")
     translated = goals["agent non-stream: proxy CPU/request translated / native <= 1.5, every size"]
     assert (translated["verdict"], round(translated["value"], 2)) == ("PASS", 1.36)
     linear = goals["agent streams: rotator CPU/request 8 MiB / 1 MiB <= their size ratio"]

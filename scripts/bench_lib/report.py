@@ -512,9 +512,13 @@ def agent_goals(data: dict, goal: Callable, check: Callable) -> None:
     for stream, bound in ((True, 1.2), (False, 1.3)):
         mode = "stream" if stream else "nonstream"
         what = "agent streams" if stream else "agent non-stream"
-        worst(f"{what}: proxy CPU/request rotator / bare <= {bound:g}, every size", bound,
-              {k: data["metrics"].get(f"agent_{size_name(k)}_{mode}_cpu", {}).get("ratios", {}).get("rotator/bare")
-               for k in sizes})
+        metrics = data["metrics"]
+        over_bare = {k: metrics.get(f"agent_{size_name(k)}_{mode}_cpu", {}).get("ratios", {}).get("rotator/bare")
+                     for k in sizes}
+        worst(f"{what}: proxy CPU/request rotator / bare <= {bound:g}, every size", bound, over_bare)
+        # Issue 35's: the per-request bookkeeping back down, at the sizes it was measured at.
+        worst(f"{what}: proxy CPU/request rotator / bare <= 1.5 at 64 KiB and 1 MiB", 1.5,
+              {k: over_bare.get(k) for k in (64, 1024)})
         worst(f"{what}: proxy CPU/request translated / native <= 1.5, every size", 1.5,
               {k: ratio(med(data, f"agent_{size_name(k)}_{mode}_tr_cpu", "rotator"),
                         med(data, f"agent_{size_name(k)}_{mode}_cpu", "rotator")) for k in sizes})
