@@ -1,8 +1,8 @@
 """mitmproxy's events and log records, handed only to the addons that handle them.
 
 mitmproxy dispatches an event by walking every addon loaded (36 in the chain under mitmdump with Rotator, 56 with
-their children), making for each a context manager, a coroutine and two generators whether it handles the event or
-not: 75–110 µs an event on a 2-core VM, and a request has about eight (the four of an HTTP exchange and an `update`
+their children), making for each addon of the chain a context manager, a coroutine and two generators whether any of
+them handles the event or not: 75–110 µs an event on a 2-core VM, and a request has about eight (the four of an HTTP exchange and an `update`
 after each, which nothing handles under mitmdump). This addon gives its master's AddonManager a `trigger_event` that
 works out each event's handlers once for the addons loaded (again whenever one is registered or removed, as when a
 script is reloaded) and calls only those, by mitmproxy's own rules: in the chain's order, each addon's children after
