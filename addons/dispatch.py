@@ -2,13 +2,13 @@
 
 mitmproxy dispatches an event by walking every addon loaded (36 in the chain under mitmdump with Rotator, 56 with
 their children), making for each addon of the chain a context manager, a coroutine and two generators whether any of
-them handles the event or not: 75–110 µs an event on a 2-core VM, and a request has about eight (the four of an HTTP exchange and an `update`
-after each, which nothing handles under mitmdump). This addon gives its master's AddonManager a `trigger_event` that
-works out each event's handlers once for the addons loaded (again whenever one is registered or removed, as when a
-script is reloaded) and calls only those, by mitmproxy's own rules: in the chain's order, each addon's children after
-it; an error logged as mitmproxy logs it, and the rest of that addon's children skipped; `AddonHalt` ends the event.
-A hook's name on a value that is not callable, which mitmproxy reports at every event of that name, still is: such an
-event goes through mitmproxy's own dispatch.
+them handles the event or not: 75–110 µs an event on a 2-core VM, and a request has about eight (the four of an HTTP
+exchange and an `update` after each, which nothing handles under mitmdump). This addon gives its master's
+AddonManager a `trigger_event` that works out each event's handlers once for the addons loaded (again whenever one is
+registered or removed, as when a script is reloaded) and calls only those, by mitmproxy's own rules: in the chain's
+order, each addon's children after it; an error logged as mitmproxy logs it, and the rest of that addon's children
+skipped; `AddonHalt` ends the event. A hook's name on a value that is not callable, which mitmproxy reports at every
+event of that name, still is: such an event goes through mitmproxy's own dispatch.
 
 mitmproxy also hands every log record to its deprecated `add_log` hook, its own and Rotator's (two or three a
 request): for each, a wake-up of the event loop from another thread's queue and a walk over every addon. Its handler
