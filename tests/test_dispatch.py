@@ -140,27 +140,23 @@ def a_tree(calls: list[str], **misbehaving) -> list:
             made("c")]
 
 
-def served_by(dispatch: str, events: list[str], **misbehaving):
+async def served_by(dispatch: str, events: list[str], **misbehaving) -> tuple[list[str], list[str]]:
     """What each event reached, and the errors logged, with mitmproxy's own dispatch or with HandlersOnly."""
-
-    async def serve() -> tuple[list[str], list[str]]:
-        calls: list[str] = []
-        tree = a_tree(calls, **misbehaving)
-        loaded = [HandlersOnly(), *tree] if dispatch == "handlers only" else tree
-        with taddons.context(*loaded) as tctx:
-            errors: list[str] = []
-            handler = _Collect(errors)
-            logging.getLogger("mitmproxy.addonmanager").addHandler(handler)
-            try:
-                flow = tflow.tflow(resp=True)
-                for name in events:
-                    event = HttpRequestHook(flow) if name == "request" else HttpResponseHook(flow)
-                    await tctx.master.addons.handle_lifecycle(event)
-            finally:
-                logging.getLogger("mitmproxy.addonmanager").removeHandler(handler)
-        return calls, errors
-
-    return serve()
+    calls: list[str] = []
+    tree = a_tree(calls, **misbehaving)
+    loaded = [HandlersOnly(), *tree] if dispatch == "handlers only" else tree
+    with taddons.context(*loaded) as tctx:
+        errors: list[str] = []
+        handler = _Collect(errors)
+        logging.getLogger("mitmproxy.addonmanager").addHandler(handler)
+        try:
+            flow = tflow.tflow(resp=True)
+            for name in events:
+                event = HttpRequestHook(flow) if name == "request" else HttpResponseHook(flow)
+                await tctx.master.addons.handle_lifecycle(event)
+        finally:
+            logging.getLogger("mitmproxy.addonmanager").removeHandler(handler)
+    return calls, errors
 
 
 class _Collect(logging.Handler):
