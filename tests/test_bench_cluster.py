@@ -48,6 +48,15 @@ def test_the_redis_pick_is_shown_as_what_it_adds_to_the_local_one():
     assert two == ["2", "200", "5,000", "90.00", "1.00", "0.40", "0.10"]
 
 
+def test_the_pick_s_line_shows_how_far_its_repetitions_spread_and_its_share_of_the_request():
+    local = [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.0} for cpu in (4230, 3845, 3899, 2985, 3303)]
+    redis = [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.1} for cpu in (4469, 4318, 3906, 3193, 3468)]
+    text = render(run_with({f"{LOCAL_PICK}:seq": local, f"{REDIS_PICK}:seq": redis}, {}).summary())
+    # (differences +239, +473, +7, +208, +165: the median +208, 5.4 % of the local request's median 3,845 us)
+    assert ("proxy CPU/request 3,845 -> 3,906 us (added 208 us, each repetition +7 to +473, 5.4% of the local request;"
+            " goal <= +150)") in text
+
+
 def test_without_a_redis_backend_the_pick_says_why_it_was_not_measured():
     text = render(run_with({}, {REDIS_PICK: "this Rotator has no Redis backend (state.redis)"}).summary())
     assert "Redis pick: n/a (this Rotator has no Redis backend (state.redis))" in text

@@ -174,11 +174,15 @@ class ClusterRun:
     def _pick(self, local: str, shared: str) -> dict:
         """One comparison's figures: each variant's medians, and what the shared pick added (the median of each
         repetition's difference)."""
-        def added(field: str) -> float | None:
+        def differences(field: str) -> list[float]:
             pairs = zip(self.results.get(f"{local}:seq", []), self.results.get(f"{shared}:seq", []))
-            return median([s[field] - lo[field] for lo, s in pairs
-                           if None not in (lo.get(field), s.get(field)) and not lo.get("failed")
-                           and not s.get("failed")])
+            return [s[field] - lo[field] for lo, s in pairs
+                    if None not in (lo.get(field), s.get(field)) and not lo.get("failed") and not s.get("failed")]
+
+        def added(field: str) -> float | None:
+            return median(differences(field))
+
+        spread = differences("proxy_cpu_us_per_request")
 
         med = self._med
         return {"local_cpu_us": med(f"{local}:seq", "proxy_cpu_us_per_request"),
@@ -186,6 +190,7 @@ class ClusterRun:
                 "local_ttfb_p50_ms": med(f"{local}:seq", "ttfb_p50_ms"),
                 "redis_ttfb_p50_ms": med(f"{shared}:seq", "ttfb_p50_ms"),
                 "added_cpu_us": added("proxy_cpu_us_per_request"), "added_ttfb_p50_ms": added("ttfb_p50_ms"),
+                "added_cpu_us_range": (min(spread), max(spread)) if spread else None,
                 "local_instructions": med(f"{local}:seq", "proxy_instructions_per_request"),
                 "added_instructions": added("proxy_instructions_per_request"),
                 "local_scripts": med(f"{local}:seq", "redis_scripts_per_request"),
@@ -228,6 +233,16 @@ def instructions_line(pick: dict) -> str:
             f"{at_speed} us")
 
 
+def _spread(pick: dict) -> str:
+    """The repetitions' differences, lowest to highest, and the median's share of the local request: how far one
+    run's figure can be read (on a VM, a repetition's difference moves by more than the goal's margin)."""
+    spread, added, local = pick.get("added_cpu_us_range"), pick.get("added_cpu_us"), pick.get("local_cpu_us")
+    if not spread or spread[0] == spread[1]:
+        return ""
+    share = f", {added / local:.1%} of the local request" if added is not None and local else ""
+    return f", each repetition {spread[0]:+,.0f} to {spread[1]:+,.0f}{share}"
+
+
 def render(summary: dict) -> str:
     pick = summary["pick"]
     lines = ["", "Cluster (scripts/cluster: HAProxy in TCP mode in front of the workers; not pinned)"]
@@ -237,9 +252,9 @@ def render(summary: dict) -> str:
         p50 = [pick["local_ttfb_p50_ms"], pick["redis_ttfb_p50_ms"]]
         added_cpu, added_p50 = pick["added_cpu_us"], pick["added_ttfb_p50_ms"]
         lines.append(f"  Redis pick vs local, one Rotator, sequential streams: proxy CPU/request {fmt(cpu[0])} -> "
-                     f"{fmt(cpu[1])} us (added {fmt(added_cpu)} us; goal <= +150), TTFB p50 {fmt(p50[0], 2)} -> "
-                     f"{fmt(p50[1], 2)} ms (added {fmt(added_p50, 2)} ms; goal <= +0.5); added: the median of each "
-                     "repetition's difference; redis-server's own CPU not counted")
+                     f"{fmt(cpu[1])} us (added {fmt(added_cpu)} us{_spread(pick)}; goal <= +150), TTFB p50 "
+                     f"{fmt(p50[0], 2)} -> {fmt(p50[1], 2)} ms (added {fmt(added_p50, 2)} ms; goal <= +0.5); added: "
+                     "the median of each repetition's difference; redis-server's own CPU not counted")
         lines.append(f"  Redis scripts per request (picks, renewals, releases): {fmt(pick['local_scripts'], 2)} picked "
                      f"locally, {fmt(pick['redis_scripts'], 2)} through Redis")
         lines.append(f"  {instructions_line(pick)}")
