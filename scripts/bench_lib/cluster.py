@@ -182,15 +182,15 @@ class ClusterRun:
         def added(field: str) -> float | None:
             return median(differences(field))
 
-        spread = differences("proxy_cpu_us_per_request")
+        cpu = differences("proxy_cpu_us_per_request")
 
         med = self._med
         return {"local_cpu_us": med(f"{local}:seq", "proxy_cpu_us_per_request"),
                 "redis_cpu_us": med(f"{shared}:seq", "proxy_cpu_us_per_request"),
                 "local_ttfb_p50_ms": med(f"{local}:seq", "ttfb_p50_ms"),
                 "redis_ttfb_p50_ms": med(f"{shared}:seq", "ttfb_p50_ms"),
-                "added_cpu_us": added("proxy_cpu_us_per_request"), "added_ttfb_p50_ms": added("ttfb_p50_ms"),
-                "added_cpu_us_range": (min(spread), max(spread)) if spread else None,
+                "added_cpu_us": median(cpu), "added_ttfb_p50_ms": added("ttfb_p50_ms"),
+                "added_cpu_us_range": (min(cpu), max(cpu)) if cpu else None,
                 "local_instructions": med(f"{local}:seq", "proxy_instructions_per_request"),
                 "added_instructions": added("proxy_instructions_per_request"),
                 "local_scripts": med(f"{local}:seq", "redis_scripts_per_request"),
