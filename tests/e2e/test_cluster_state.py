@@ -258,9 +258,11 @@ def test_a_worker_killed_mid_stream_frees_its_lease_within_the_lease_time(fake_v
     fake_vendor.wait_for(1, done=False)
     os.kill(cluster.pids["worker-1"], signal.SIGKILL)
 
-    began = time.monotonic()
-    assert ask(cluster, 2)  # it waits for the dead worker's lease to expire
-    assert 5 <= time.monotonic() - began < LEASE_SECONDS + MARGIN
+    killed = time.monotonic()
+    # It waits for the dead worker's lease to expire. (A run in which worker 2 missed a reply from Redis served at once
+    # from its own state, by design; the next run still finds the dead lease, which expires at the same time.)
+    assert while_redis_answers(cluster, lambda: ask(cluster, 2))
+    assert 5 <= time.monotonic() - killed < LEASE_SECONDS + MARGIN
 
 
 def test_a_pool_one_worker_rested_whole_tells_the_other_workers_clients_how_long_to_wait(fake_vendor, cluster_of):
