@@ -191,8 +191,16 @@ def json_event(obj: object, event: str | None = None, eol: bytes = b"\n") -> byt
 
 
 def dumps(obj: object) -> bytes:
-    """Compact JSON, as the vendors send it."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON, as the vendors send it: what `json.dumps` writes, at orjson's speed wherever the two agree (a
+    request of 1 MiB written again: 4.2 ms against 0.1). Where they do not (NaN and Infinity, which orjson writes as
+    null; an integer past 64 bits, a lone surrogate, a key that is not a string, which it refuses), json writes it,
+    non-ASCII escaped: a lone surrogate has no UTF-8."""
+    if not holds_huge_float(obj):  # (NaN and the infinities are never between the bounds either)
+        try:
+            return orjson.dumps(obj)
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def load_object(data: str) -> dict | None:
@@ -225,8 +233,9 @@ def loads(data: bytes | bytearray | memoryview | str, walk: bool = False) -> obj
 
 
 def holds_huge_float(value: object) -> bool:
-    """Whether `value` (as orjson read it) holds a float at or past 2**63 in magnitude: where orjson may have read an
-    integer past 64 bits (it reads -2**63 to 2**64 - 1 exactly; past them, a float as large)."""
+    """Whether `value` (as orjson read it) holds a float at or past 2**63 in magnitude, or one that is not a number:
+    where orjson may have read an integer past 64 bits (it reads -2**63 to 2**64 - 1 exactly; past them, a float as
+    large), or would write NaN or Infinity as null."""
     stack: list[Any] = [value]
     pop, extend = stack.pop, stack.extend
     while stack:

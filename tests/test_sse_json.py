@@ -1,4 +1,5 @@
-"""protocols/sse.py `loads`: JSON read at orjson's speed, exactly as json reads it."""
+"""protocols/sse.py `loads` and `dumps`: JSON read and written at orjson's speed, exactly as json reads and writes
+it."""
 
 import json
 import random
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols import sse
-from protocols.sse import LONG_NUMBER, holds_long_number, load_object, loads
+from protocols.sse import LONG_NUMBER, dumps, holds_long_number, load_object, loads
 
 
 def random_value(rng: random.Random, depth: int = 0):
@@ -109,3 +110,25 @@ def test_an_events_json_reads_as_json_reads_it(data, before, after):
     except ValueError:
         expected = None
     assert repr(load_object(text)) == repr(expected if isinstance(expected, dict) else None)
+
+
+def test_any_value_is_written_as_json_writes_it():
+    """Compact, and read back as json reads what json writes: integers past 64 bits exact, NaN and Infinity as
+    json writes them (orjson would write null), lone surrogates and keys that are not strings as json has them."""
+    rng = random.Random(12)
+    deep: list = [1]
+    for _ in range(300):  # (deeper than orjson writes)
+        deep = [deep]
+    odd = [float("nan"), float("inf"), -float("inf"), "\ud800x", {1: "one", None: 2}, 10**30, deep]
+    for i in range(3000):
+        value = random_value(rng) if i % 10 else {"odd": rng.choice(odd), "rest": random_value(rng)}
+        written = dumps(value)
+        assert repr(json.loads(written)) == repr(json.loads(json.dumps(value))), value
+
+
+def test_written_compact_non_ascii_as_utf8_and_a_lone_surrogate_escaped():
+    assert dumps({"a": [1, {"b": None}], "c": True}) == b'{"a":[1,{"b":null}],"c":true}'
+    assert dumps({"t": "\u00e9\u4e2d\U0001f600"}) == '{"t":"\u00e9\u4e2d\U0001f600"}'.encode()
+    assert dumps({"t": "\ud800"}) == b'{"t":"\\ud800"}'
+    assert dumps({"n": float("nan"), "i": 2**64}) == b'{"n":NaN,"i":18446744073709551616}'
+

@@ -8,6 +8,7 @@ import mimetypes
 import re
 
 from protocols.capabilities import EFFORT_BUDGETS, EFFORT_NONE
+from protocols.sse import dumps
 from protocols.unified import Image, ReasoningConfig, Request, Text
 from protocols.unified_stream import KIND_CONTEXT_LENGTH, Error
 
@@ -69,7 +70,7 @@ def parse_arguments(arguments: str) -> dict:
 
 
 def dump_arguments(arguments: object) -> str:
-    return json.dumps(arguments if arguments is not None else {}, separators=(",", ":"), ensure_ascii=False)
+    return dumps(arguments if arguments is not None else {}).decode()
 
 
 # JSON without a schema (Chat/Responses `json_object`, Gemini `responseMimeType` alone) said in words: to Anthropic,

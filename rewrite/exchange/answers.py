@@ -5,13 +5,13 @@ answers (a refusal before any upstream call, the honest failure when every targe
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Awaitable
 
 import httpx
 
 from protocols.base import Aggregator, Protocol, Repairer
+from protocols.sse import dumps
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from rewrite.exchange.clock import Clock
@@ -96,7 +96,7 @@ class Answers:
         except TranslationError as e:
             return Failure(FailureKind.BAD_ANSWER, str(e)[:200], retryable=False)
         self.out.start(resp.status_code, [("content-type", "application/json")])
-        self.out.write(json.dumps(answer).encode())
+        self.out.write(dumps(answer))
         return None
 
     async def raw(self, call: TargetCall, resp: httpx.Response, capture: Capture | None) -> Failure | None:
@@ -109,7 +109,7 @@ class Answers:
                 capture.add(data)
             body = parse_json(data)
             self.out.start(200, response_headers(resp.headers))
-            self.out.write(json.dumps(adapters.answer_body(body)).encode() if body is not None else data)
+            self.out.write(dumps(adapters.answer_body(body)) if body is not None else data)
             return None
         first = await next_piece()  # a body that breaks before its first byte is retried (see Attempt)
         if not self.out.committed:
@@ -136,7 +136,7 @@ class Answers:
             self.job.note(Note.FAILED, f"forced stream carried an error: {message[:200]}")
         else:
             try:
-                answer = json.dumps(aggregator.result()).encode()
+                answer = dumps(aggregator.result())
             except MALFORMED as e:  # what the stream said cannot be folded into an answer
                 message = f"rotator: the upstream's answer could not be read ({type(e).__name__})"
                 self.job.note(Note.FAILED, f"forced stream could not be folded: {type(e).__name__}: {e}"[:300])

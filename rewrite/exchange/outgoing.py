@@ -4,7 +4,6 @@ payer applies (rewrite/lifecycle/payer.py)."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import httpx
@@ -12,6 +11,7 @@ import httpx
 from protocols.base import Protocol, Repairer
 from protocols.events import StreamParser
 from protocols.members import rewritten
+from protocols.sse import dumps
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
@@ -45,7 +45,7 @@ def translated_request(req: ClientRequest, leg: Leg, t: Translation, stream: boo
         except MALFORMED as e:
             raise TranslationError(f"malformed {t.client} request: {type(e).__name__}: {e}") from None
         path, body, headers = adapted(leg, path, body, t.headers(req.request.headers))
-        built = t.built[stream] = (path, query, json.dumps(body).encode(), headers)
+        built = t.built[stream] = (path, query, dumps(body), headers)
     return built
 
 
@@ -177,7 +177,7 @@ class TargetCall:
         if content is None:
             if req.skeletal:  # (Legs.sent_as_it_came rules this out: never send a skeleton's stand-ins upstream)
                 raise AssertionError("a large body's skeleton was to be sent upstream")
-            content = json.dumps(body).encode()
+            content = dumps(body)
         if isinstance(content, Upload):  # (httpx would send it chunked)
             headers = [*headers, ("content-length", str(content.size))]
             self.sent = b""  # (not parsed again for refused parameters: the request is not rewritten)
@@ -211,7 +211,7 @@ class TargetCall:
                                                            self.ctx.setting.conversation)
         kept = self._building(ticket, None, content)
         if kept is not None:
-            content = json.dumps(kept).encode()
+            content = dumps(kept)
         self.sent = content
         if self.provider.guest_envelope is not None:  # (a target whose wire wraps its calls: a cloud platform)
             plain = kept if kept is not None else parse_json(content) or {}

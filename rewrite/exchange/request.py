@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 
 from protocols.base import Protocol
 from protocols.envelope import Envelope, EnvelopedAnswers
+from protocols.sse import dumps
 from protocols.urls import path_problem, segment_problem, shown
 from rewrite.accounting.usage import Meter
 from rewrite.config import StreamingConfig
@@ -88,7 +88,7 @@ class ClientRequest:
         self.opened = envelope.answers() if envelope.answers is not None else None
         self.path, body = inside
         if body is not self.body:  # (an envelope whose call is its body, as it came, keeps the client's bytes)
-            self.plain = json.dumps(body).encode()
+            self.plain = dumps(body)
         self.body = body
 
     def enveloped(self, path: str, content: bytes, body: dict) -> tuple[str, bytes]:
@@ -107,7 +107,7 @@ class ClientRequest:
             path, query, body = proto.as_stream(path, query, body)
         other = copy.copy(self)
         target = path + (f"?{query}" if query else "")
-        other.plain = json.dumps(body).encode()
+        other.plain = dumps(body)
         sent = other.plain
         if self.dialect is not None:  # (in the client's envelope)
             path_sent, sent = self.enveloped(path, sent, body)
