@@ -4,6 +4,7 @@ bodies), read at orjson's speed exactly as `json` reads it (`loads`)."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from protocols.events import BrokenStream, Event
 # Digits from which an integer may be past 64 bits (-9223372036854775809 is; orjson reads up to 2**64 - 1).
 LONG_NUMBER = 19
 _SAMPLE_STEP = 6  # (three multiples of 6 fall in any 18 integers in a row: see holds_long_number)
-_DIGITS = frozenset(b"0123456789")
+_LONG_RUN = re.compile(rb"[0-9]{%d}" % LONG_NUMBER)
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 _HUGE_BELOW, _HUGE_ABOVE = -(2.0**63), 2.0**63
 
@@ -203,8 +204,8 @@ def dumps(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def load_object(data: str) -> dict | None:
-    """An event's JSON object, or None if its data is not one."""
+def load_object(data: bytes | bytearray | memoryview | str) -> dict | None:
+    """The JSON object `data` holds (an event's data, a body), or None if it is not one."""
     try:
         obj = loads(data)
     except ValueError:
@@ -252,19 +253,16 @@ def holds_huge_float(value: object) -> bool:
 
 def holds_long_number(data: bytes | bytearray | memoryview) -> bool:
     """Whether `data` holds a run of LONG_NUMBER or more ASCII digits. Not every byte is looked at: such a run holds
-    three bytes in a row of every _SAMPLE_STEP-th (any 18 in a row do), so a run is measured only where that sample
-    has three digits in a row (at most one place in 250 of a screenshot's base64; in prose and code, rarely)."""
+    three bytes in a row of every _SAMPLE_STEP-th (any 18 in a row do), so a run is looked for only around where that
+    sample has three digits in a row (at most one place in 250 of a screenshot's base64; in prose and code, rarely)."""
     every = data[::_SAMPLE_STEP]
     sampled = (every if isinstance(every, bytes) else bytes(every)).translate(_DIGITS_AS_ZERO)
     at = sampled.find(b"000")
     while at >= 0:
-        start = end = at * _SAMPLE_STEP
-        if bytes(data[start : start + 2 * _SAMPLE_STEP + 1]).isdigit():  # (the run holds these three and between)
-            while start and data[start - 1] in _DIGITS:
-                start -= 1
-            while end < len(data) and data[end] in _DIGITS:
-                end += 1
-            if end - start >= LONG_NUMBER:
-                return True
+        digit = at * _SAMPLE_STEP
+        # (the run holds these three digits and those between; it lies within LONG_NUMBER - 1 bytes either side)
+        if (bytes(data[digit : digit + 2 * _SAMPLE_STEP + 1]).isdigit()
+                and _LONG_RUN.search(data, max(0, digit - LONG_NUMBER + 1), digit + LONG_NUMBER)):
+            return True
         at = sampled.find(b"000", at + 1)
     return False

@@ -13,14 +13,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import quote, unquote
 
 from protocols.bedrock.invoke_stream import Answers, InvokeRepairer, enveloped_answer
 from protocols.envelope import Envelope
 from protocols.eventstream.events import CONTENT_TYPE_HEADER
-from protocols.sse import dumps
+from protocols.sse import dumps, load_object
 
 PATH = re.compile(r"/model/([^/]+)/(invoke|invoke-with-response-stream)$")
 PLAIN_PATH = "/v1/messages"  # the Anthropic call an InvokeModel call stands for
@@ -97,7 +96,7 @@ def envelope_path(client_path: str, plain_path: str, plain: dict) -> str:
 def enveloped(envelope: dict | None, plain_path: str, content: bytes) -> bytes:
     """A plain Anthropic request's JSON (`content`) as the InvokeModel body: without `model` and `stream` (the path
     says them), its API version the client's (`envelope`, its body as it came), else Bedrock's."""
-    body = invoke_body(json.loads(content))
+    body = invoke_body(load_object(content) or {})
     if envelope is not None and isinstance(envelope.get(ANTHROPIC_VERSION), str):
         body[ANTHROPIC_VERSION] = envelope[ANTHROPIC_VERSION]
     return dumps(body)

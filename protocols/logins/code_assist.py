@@ -29,7 +29,7 @@ from urllib.parse import unquote
 
 from protocols.envelope import Envelope
 from protocols.events import Event
-from protocols.sse import SSEParser, dumps, format_event, load_object
+from protocols.sse import SSEParser, dumps, format_event, load_object, loads
 from protocols.vendor_errors import ErrorAnswer, ErrorKind, Quota, VendorError
 from protocols.windows import Window, WindowAnswer, WindowStatus, epoch
 
@@ -91,7 +91,7 @@ def enveloped(envelope: dict | None, plain_path: str, content: bytes) -> bytes:
     text = json.dumps(outer, separators=(",", ":"), ensure_ascii=False).encode()
     quoted = json.dumps(marker).encode()
     if text.count(quoted) != 1:  # (the marker written elsewhere by a client: build it whole)
-        return dumps({**outer, REQUEST: json.loads(content)})
+        return dumps({**outer, REQUEST: loads(content)})
     return text.replace(quoted, content)
 
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from protocols.envelope import Envelope
 from protocols.members import with_members
+from protocols.sse import load_object
 from protocols.urls import segment
 from protocols.vendor_errors import ErrorAnswer, VendorError, finite
 
@@ -114,7 +114,7 @@ def enveloped(models: Mapping[str, str], envelope: dict | None, plain_path: str,
     """A plain call's JSON with its model written as the resource's deployment (the client's, when it serves it)."""
     if not models or b'"model"' not in content:
         return content
-    model = json.loads(content).get("model")
+    model = (load_object(content) or {}).get("model")
     if not isinstance(model, str):
         return content
     written = _written(models, (envelope or {}).get("model"), model)

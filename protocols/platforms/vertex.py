@@ -21,13 +21,12 @@ project and location the payer puts in (`placed`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from protocols.envelope import Envelope
-from protocols.sse import dumps
+from protocols.sse import dumps, load_object
 from protocols.urls import segment
 from protocols.vendor_errors import ErrorAnswer, ErrorKind, VendorError
 
@@ -167,7 +166,7 @@ def enveloped(envelope: dict | None, plain_path: str, content: bytes) -> bytes:
     if _PLAIN_GEMINI.search(plain_path) is not None:
         return content
     version = (envelope or {}).get(ANTHROPIC_VERSION, DEFAULT_ANTHROPIC_VERSION)
-    inner = json.loads(content)
+    inner = load_object(content) or {}
     return dumps({ANTHROPIC_VERSION: version, **{k: v for k, v in inner.items() if k != "model"}})
 
 
