@@ -1,5 +1,5 @@
 """Incremental server-sent-events framing: bytes in, complete blocks out, and back; the JSON they carry (and request
-bodies), read at orjson's speed exactly as `json` reads it (`loads`)."""
+bodies), read and written at orjson's speed exactly as `json` reads and writes it (`loads`, `dumps`)."""
 
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def json_event(obj: object, event: str | None = None, eol: bytes = b"\n") -> byt
 
 def dumps(obj: object) -> bytes:
     """Compact JSON, as the vendors send it: what `json.dumps` writes, at orjson's speed wherever the two agree (a
-    request of 1 MiB written again: 4.2 ms against 0.1). Where they do not (NaN and Infinity, which orjson writes as
+    request of 1 MiB written again: 4.2 ms against 0.16). Where they do not (NaN and Infinity, which orjson writes as
     null; an integer past 64 bits, a lone surrogate, a key that is not a string, which it refuses), json writes it,
     non-ASCII escaped: a lone surrogate has no UTF-8."""
     if not holds_huge_float(obj):  # (NaN and the infinities are never between the bounds either)
