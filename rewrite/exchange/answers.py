@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 import httpx
 
 from protocols.base import Aggregator, Protocol, Repairer
-from protocols.sse import dumps
+from protocols.sse import dumps, load_object
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from rewrite.exchange.clock import Clock
@@ -23,7 +23,7 @@ from rewrite.inspection.steps import Capture
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
-from rewrite.routing.targets import Translation, error_headers, parse_json
+from rewrite.routing.targets import Translation, error_headers
 from rewrite.upstream.bodies import read_whole
 from rewrite.upstream.client import response_headers
 
@@ -87,7 +87,7 @@ class Answers:
         data = await read_whole(piece_reader(resp, self.max_body), self.max_body)
         if capture is not None:
             capture.add(data)
-        body = parse_json(data)
+        body = load_object(data)
         if body is None:
             return Failure(FailureKind.BAD_ANSWER, f"the {translation.upstream} answer is not a JSON object",
                            retryable=False)
@@ -107,7 +107,7 @@ class Answers:
             data = await read_whole(next_piece, self.max_body)
             if capture is not None:
                 capture.add(data)
-            body = parse_json(data)
+            body = load_object(data)
             self.out.start(200, response_headers(resp.headers))
             self.out.write(dumps(adapters.answer_body(body)) if body is not None else data)
             return None

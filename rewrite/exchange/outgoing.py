@@ -11,7 +11,7 @@ import httpx
 from protocols.base import Protocol, Repairer
 from protocols.events import StreamParser
 from protocols.members import rewritten
-from protocols.sse import dumps
+from protocols.sse import dumps, load_object
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
@@ -22,7 +22,7 @@ from rewrite.lifecycle.events import Building, Built, Learned
 from rewrite.lifecycle.lessons import NOTHING_LEARNED, Lessons
 from rewrite.lifecycle.payer import Outbound, Payer, Ticket
 from rewrite.policy.outcomes import Note
-from rewrite.routing.targets import ConversationHooks, Leg, Translation, adapted, parse_json
+from rewrite.routing.targets import ConversationHooks, Leg, Translation, adapted
 from rewrite.upstream.client import encode_headers, request_headers
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ class TargetCall:
             content = dumps(kept)
         self.sent = content
         if self.provider.guest_envelope is not None:  # (a target whose wire wraps its calls: a cloud platform)
-            plain = kept if kept is not None else parse_json(content) or {}
+            plain = kept if kept is not None else load_object(content) or {}
             path, content = in_envelope(self.leg, path, content, plain)
         url = self.provider.base_url + path
         self._built(ticket, Outbound("POST", url, query, list(headers), content))
@@ -244,4 +244,4 @@ class TargetCall:
 
     def sent_body(self) -> dict | None:
         """The body of the current attempt, parsed (None when it was not JSON, or not kept)."""
-        return parse_json(self.sent) if self.sent else None
+        return load_object(self.sent) if self.sent else None

@@ -18,9 +18,10 @@ this module a leaf: parts import the types they read).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from protocols.sse import load_object
 
 
 class Event:
@@ -109,11 +110,7 @@ class Building(Event):
 
     def parsed(self) -> dict | None:
         if self.body is None and self.raw is not None:
-            try:
-                value = json.loads(self.raw)
-            except ValueError:
-                value = None
-            self.body, self.raw = (value if isinstance(value, dict) else None), None
+            self.body, self.raw = load_object(self.raw), None
         return self.body
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import protocols
 from protocols.base import Protocol
 from protocols.registration import Registration
+from protocols.sse import loads
 from rewrite.config import Config
 from rewrite.providers import Provider, build, is_glob
 from rewrite.providers.credentials import CredentialStyle
@@ -149,7 +149,7 @@ def _model(route: Route, path: str, body: bytes) -> str | None:
     it is)."""
     assert route.protocol is not None
     try:
-        parsed = json.loads(body)
+        parsed = loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(parsed, dict):

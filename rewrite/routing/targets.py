@@ -10,7 +10,6 @@ routes.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -364,14 +363,6 @@ def error_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The headers of a translated error: JSON, and the vendor's retry hints."""
     keep = [(n, v) for n, v in headers if n.lower() in ("retry-after", "retry-after-ms")]
     return [("content-type", "application/json"), *keep]
-
-
-def parse_json(data: bytes) -> dict | None:
-    try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def adapted(leg: Leg, path: str, body: dict, headers: list[tuple[str, str]]):

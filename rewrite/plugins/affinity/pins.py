@@ -15,9 +15,9 @@ import time
 
 import protocols
 from protocols.evidence import PIN_PREVIOUS_RESPONSE, Reader, StateCall
+from protocols.sse import load_object
 from rewrite.exchange.request import ClientRequest
 from rewrite.pool.affinity import PIN_TTL, Affinity, answer_pin
-from rewrite.routing.targets import parse_json
 
 
 def state_call(req: ClientRequest, family: str) -> tuple[Reader, StateCall] | None:
@@ -55,10 +55,10 @@ def _kept(client: str, req: ClientRequest, whole: bytes | None, affinity: Affini
     if found is None or not whole:
         return None
     reader, made = found
-    answer, now = parse_json(whole), time.time()
+    answer, now = load_object(whole), time.time()
     kept = reader.kept(made, None, answer, now)
     if kept is not None and kept.seconds is None:  # (the answer says no expiry: the request's ttl, if any)
-        kept = reader.kept(made, parse_json(req.plain), answer, now)
+        kept = reader.kept(made, load_object(req.plain), answer, now)
     if kept is None or kept.seconds is not None and kept.seconds <= 0:
         return None
     pin = answer_pin(client, kept.pin.kind, kept.pin.value)
