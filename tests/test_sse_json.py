@@ -131,4 +131,3 @@ def test_written_compact_non_ascii_as_utf8_and_a_lone_surrogate_escaped():
     assert dumps({"t": "\u00e9\u4e2d\U0001f600"}) == '{"t":"\u00e9\u4e2d\U0001f600"}'.encode()
     assert dumps({"t": "\ud800"}) == b'{"t":"\\ud800"}'
     assert dumps({"n": float("nan"), "i": 2**64}) == b'{"n":NaN,"i":18446744073709551616}'
-

@@ -88,7 +88,7 @@ def enveloped(envelope: dict | None, plain_path: str, content: bytes) -> bytes:
     marker = "\x00rotator-request\x00"
     outer = {k: (marker if k == REQUEST else model if k == MODEL else v) for k, v in (envelope or {MODEL: ""}).items()}
     outer.setdefault(REQUEST, marker)
-    text = json.dumps(outer, separators=(",", ":"), ensure_ascii=False).encode()
+    text = dumps(outer)
     quoted = json.dumps(marker).encode()
     if text.count(quoted) != 1:  # (the marker written elsewhere by a client: build it whole)
         return dumps({**outer, REQUEST: loads(content)})

@@ -24,6 +24,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from protocols.sse import dumps
 from protocols.stored_responses import StoredResponses
 from rewrite.state.kv import Store
 
@@ -94,7 +95,7 @@ class Continuity:
     def _save(self, client: str, response_id: str, served: Served, ttl: float | None = None) -> None:
         if ttl is None:
             ttl = self.ttl if served.stored else self.ephemeral_ttl
-        value = json.dumps(asdict(served), separators=(",", ":"), ensure_ascii=False).encode()
+        value = dumps(asdict(served))
         self.store.put(self._key(client, response_id), value, ttl)
 
     def expand(self, stored: StoredResponses, body: dict, provider: str, resolves: bool,
