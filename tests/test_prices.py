@@ -1,5 +1,8 @@
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from genai_prices.types import ModelPrice, Tier, TieredPrices
@@ -161,3 +164,14 @@ def test_globs_of_equal_weight_keep_the_order_written():
 def test_a_bad_price_stops_start_up_with_one_line_naming_it(text, message):
     with pytest.raises(ConfigError, match=message):
         parse(text)
+
+
+def test_the_built_in_prices_are_read_with_the_config_not_at_the_first_priced_answer():
+    # (a process of its own: genai-prices reads its data once a process, and another test may have made it read it)
+    code = ("from genai_prices import data_snapshot as d; from rewrite.config import parse;"
+            "from rewrite.accounting.prices import PriceTable;"
+            "before = d._bundled_snapshot.cache_info().currsize; PriceTable.from_config(parse('').prices);"
+            "print(before, d._bundled_snapshot.cache_info().currsize)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout
+    assert out.split() == ["0", "1"]

@@ -174,6 +174,9 @@ class PriceTable:
 
     @classmethod
     def from_config(cls, prices: dict[str, PriceConfig]) -> PriceTable:
+        """The config's table, the built-in one loaded with it: genai-prices reads its bundled data (~50 ms) once a
+        process, here at start rather than on the event loop at the first priced answer, when streams are under way."""
+        get_snapshot()
         return cls({pattern: entry.price() for pattern, entry in prices.items()})
 
     def price(self, model: str) -> Price | None:

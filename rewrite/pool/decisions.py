@@ -97,7 +97,7 @@ class Resting:
     pinned: str = ""  # the state only the conversation's key holds (a pin's kind), when that key alone rests
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # (not frozen: a frozen dataclass of nine fields cost 3.3 µs to make, this 0.8)
 class Pick:
     key: str | None  # None: every key that may be used now is at its max_concurrent (busy), or every key is out
     wait: float = 0.0  # seconds until `key` is back from its rest
