@@ -24,6 +24,7 @@ from tests.support.reliability import (
     FAST,
     FIRST_TOKEN_TIMEOUT,
     MARGIN,
+    UNHURRIED,
     assert_one_clean_answer,
     assert_rotator_retried,
     stream,
@@ -194,7 +195,7 @@ def test_a_huge_body_past_the_limit_is_not_kept_in_memory(fake_vendor, rotator):
 
 
 def test_a_gzip_bomb_in_a_429_body_is_a_cut_retried_on_the_next_key(fake_vendor, rotator, gzip_bomb):
-    proxy = rotator(fresh=True, streaming=FAST)
+    proxy = rotator(fresh=True, streaming=UNHURRIED)
     headers = {"content-encoding": "gzip", "content-type": "application/json"}
     fake_vendor.script(Fault.status(429, gzip_bomb, headers), Fault.ok())
 

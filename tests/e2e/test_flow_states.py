@@ -15,10 +15,10 @@ import pytest
 from tests.support.clients import MODELS, PROMPT, TRUNCATED, make_client
 from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.flows import read_flows
+from tests.support.reliability import UNHURRIED
 
 pytestmark = pytest.mark.e2e
 
-FAST = {"first_token_timeout": 1.0, "idle_timeout": 1.0}
 RUNS = 40  # the race lost up to half of the runs, on a busy machine more often than on a quiet one
 
 
@@ -27,7 +27,7 @@ def test_repaired_openai_streams_are_never_recorded_as_errors(fake_vendor, rotat
     the client before the end of the response reached mitmproxy, so the flow lost the race and was saved as
     "Client disconnected." with no end time, although the client got a correct, truncated answer."""
     path = tmp_path / "flows.mitm"
-    proxy = rotator(streaming=FAST, fresh=True, args=("-w", str(path)))
+    proxy = rotator(streaming=UNHURRIED, fresh=True, args=("-w", str(path)))
     client = make_client("chat")
     fake_vendor.always(Fault.cut_after(deltas=2, how="reset"))
 

@@ -38,6 +38,7 @@ from tests.support.reliability import (
     PREFIX,
     RESUME_OFF,
     STALL,
+    UNHURRIED,
     assert_rotator_retried,
     flow_line,
     two_keys,
@@ -163,7 +164,7 @@ def test_a_non_stream_answer_cut_mid_way_comes_back_truncated(fake_vendor, rotat
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_tool_call_cut_mid_arguments_comes_back_truncated(fake_vendor, rotator, protocol):
-    warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST, resume=RESUME_OFF)
+    warmed(rotator, fake_vendor, protocol, streamed=False, streaming=UNHURRIED, resume=RESUME_OFF)
     # After the three text fragments and two of the four argument fragments (Gemini sends a call whole, in one
     # chunk: before it).
     fake_vendor.script(Fault.tool_call(text="Let me look.").cut_after(deltas=3 if protocol == "gemini" else 5))
@@ -181,7 +182,7 @@ def test_a_tool_call_cut_mid_arguments_comes_back_truncated(fake_vendor, rotator
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_model_that_refuses_streams_is_asked_again_without_and_remembered(fake_vendor, rotator, protocol):
-    proxy = rotator(streaming=FAST, fresh=True)  # (what it remembers must not leak into other tests)
+    proxy = rotator(streaming=UNHURRIED, fresh=True)  # (what it remembers must not leak into other tests)
     fake_vendor.always(Fault.refuse_stream(MODELS[protocol]))
 
     first = call(protocol, make_client(protocol), stream=False)

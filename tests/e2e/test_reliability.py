@@ -35,6 +35,7 @@ from tests.support.reliability import (
     PROVIDER_HOST,
     RESUME_OFF,
     STALL,
+    UNHURRIED,
     Seen,
     assert_one_clean_answer,
     assert_rotator_retried,
@@ -131,7 +132,7 @@ def test_transient_status_is_retried_on_another_key(fake_vendor, rotator, protoc
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_bad_request_is_returned_at_once(fake_vendor, rotator, protocol):
-    rotator(streaming=FAST)
+    rotator(streaming=UNHURRIED)
     fake_vendor.script(Fault.status(400), Fault.ok())
 
     with pytest.raises(BAD_REQUEST[protocol]) as raised:
@@ -184,7 +185,7 @@ TCP_HANDOFF = ("--set", "rotator_in_memory=false")
 def test_the_loopback_tcp_hand_off_serves_and_repairs_the_same(fake_vendor, rotator, protocol):
     """`--set rotator_in_memory=false` (also what Rotator falls back to if mitmproxy stops opening server
     connections the way addons/handoff.py expects): engine and mitmproxy talk over loopback TCP, same behaviour."""
-    warmed(rotator, fake_vendor, protocol, streaming=FAST, args=TCP_HANDOFF)
+    warmed(rotator, fake_vendor, protocol, streaming=UNHURRIED, args=TCP_HANDOFF)
     assert stream(protocol, make_client(protocol)).text == TEXT
     fake_vendor.script(MID_ANSWER["cut-clean"])
     seen = stream(protocol, make_client(protocol))
@@ -194,7 +195,7 @@ def test_the_loopback_tcp_hand_off_serves_and_repairs_the_same(fake_vendor, rota
 
 @pytest.mark.skipif(bool(HANDOFF_ARGS), reason="this run hands off over TCP already: nothing to fall back from")
 def test_a_mitmproxy_whose_internals_differ_gets_the_tcp_hand_off_and_one_warning(fake_vendor, rotator):
-    proxy = rotator(streaming=FAST, fresh=True, script="tests/e2e/differing_mitmproxy.py")
+    proxy = rotator(streaming=UNHURRIED, fresh=True, script="tests/e2e/differing_mitmproxy.py")
     assert stream("chat", make_client("chat")).text == TEXT
     log = proxy.proc.log_text()  # (from the start: the warning comes before the proxy listens)
     assert log.count("rotator: in-memory hand-off off: mitmproxy ") == 1
@@ -206,7 +207,7 @@ def test_a_mitmproxy_whose_internals_differ_gets_the_tcp_hand_off_and_one_warnin
 
 
 def test_chat_stream_helper_raises_length_finish_reason_error_on_a_cut(fake_vendor, rotator):
-    rotator(streaming=FAST)
+    rotator(streaming=UNHURRIED)
     fake_vendor.script(Fault.cut_after(deltas=DELTAS, how="reset"))
 
     with pytest.raises(openai.LengthFinishReasonError) as raised:
@@ -226,7 +227,7 @@ def test_chat_stream_helper_raises_length_finish_reason_error_on_a_cut(fake_vend
 
 @pytest.mark.parametrize("protocol", ["chat", "responses", "anthropic"])
 def test_cut_mid_tool_call_never_reports_a_tool_call(fake_vendor, rotator, protocol):
-    rotator(streaming=FAST, resume=RESUME_OFF)  # (with resume, the call is held until whole: tests/e2e/test_resume.py)
+    rotator(streaming=UNHURRIED, resume=RESUME_OFF)  # (with resume, the call is held until whole: tests/e2e/test_resume.py)
     fake_vendor.script(Fault.tool_call().cut_after(deltas=DELTAS, how="clean"))
 
     seen = stream(protocol, tools=True)
@@ -365,7 +366,7 @@ def test_retry_and_repair_are_recorded_on_the_saved_flow_and_logged(fake_vendor,
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_on_truncation_error_makes_the_sdk_raise(fake_vendor, rotator, protocol):
-    rotator(streaming={**FAST, "on_truncation": "error"}, resume=RESUME_OFF)
+    rotator(streaming={**UNHURRIED, "on_truncation": "error"}, resume=RESUME_OFF)
     fake_vendor.script(Fault.cut_after(deltas=DELTAS, how="clean"))
 
     seen = Seen()

@@ -22,6 +22,7 @@ from tests.support.reliability import (
     PREFIX,
     PROVIDER_HOST,
     STALL,
+    UNHURRIED,
     assert_truncated,
     flow_line,
     pool,
@@ -60,7 +61,7 @@ def continuation_text(call_body: dict) -> str:
 @pytest.mark.parametrize("cut", list(CUTS))
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_a_cut_stream_is_continued_into_one_answer(fake_vendor, rotator, protocol, cut):
-    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    warmed(rotator, fake_vendor, protocol, streaming=FAST if cut == "stall" else UNHURRIED)
     fake_vendor.script(CUTS[cut], Fault().continuing())  # exactly the rest after a prefill; 8 characters of overlap
 
     seen = stream(protocol)
@@ -76,7 +77,7 @@ def test_a_cut_stream_is_continued_into_one_answer(fake_vendor, rotator, protoco
 @pytest.mark.parametrize("cut", list(CUTS))
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_a_cut_non_stream_answer_is_continued_before_it_is_folded(fake_vendor, rotator, protocol, cut):
-    warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST)
+    warmed(rotator, fake_vendor, protocol, streamed=False, streaming=FAST if cut == "stall" else UNHURRIED)
     fake_vendor.script(CUTS[cut], Fault().continuing())
 
     result = call(protocol, make_client(protocol), stream=False)
@@ -91,7 +92,7 @@ OVERLAP = "llo from"  # the last 8 characters the client already has, said again
 
 @pytest.mark.parametrize("protocol", [p for p in RESUMABLE if METHOD[p] == "instruction"])
 def test_the_repeated_start_of_a_continuation_is_trimmed_at_the_seam(fake_vendor, rotator, protocol):
-    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    warmed(rotator, fake_vendor, protocol, streaming=UNHURRIED)
     fake_vendor.script(CUTS["cut-reset"], Fault().ok(OVERLAP + REST))
 
     seen = stream(protocol)
@@ -101,7 +102,7 @@ def test_the_repeated_start_of_a_continuation_is_trimmed_at_the_seam(fake_vendor
 
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_a_continuation_that_starts_over_is_not_spliced_and_the_answer_ends_honestly(fake_vendor, rotator, protocol):
-    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    warmed(rotator, fake_vendor, protocol, streaming=UNHURRIED)
     fake_vendor.script(CUTS["cut-reset"], Fault().ok(TEXT), Fault().ok(TEXT))  # twice the whole answer again
 
     seen = stream(protocol)
@@ -113,7 +114,7 @@ def test_a_continuation_that_starts_over_is_not_spliced_and_the_answer_ends_hone
 
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_a_continuation_that_is_itself_cut_is_continued_again(fake_vendor, rotator, protocol):
-    warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    warmed(rotator, fake_vendor, protocol, streaming=UNHURRIED)
     fake_vendor.script(CUTS["cut-reset"], Fault().continuing().cut_after(deltas=3, how="reset"), Fault().continuing())
 
     seen = stream(protocol)
@@ -128,7 +129,7 @@ def test_a_continuation_that_is_itself_cut_is_continued_again(fake_vendor, rotat
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_resume_off_for_a_provider_ends_its_cut_streams_honestly(fake_vendor, rotator, protocol):
     provider = FAMILY[protocol]
-    warmed(rotator, fake_vendor, protocol, streaming=FAST, providers={provider: {"resume": {"mode": "off"}}})
+    warmed(rotator, fake_vendor, protocol, streaming=UNHURRIED, providers={provider: {"resume": {"mode": "off"}}})
     fake_vendor.script(CUTS["cut-reset"], Fault().ok(REST))
 
     seen = stream(protocol)
@@ -140,7 +141,7 @@ def test_resume_off_for_a_provider_ends_its_cut_streams_honestly(fake_vendor, ro
 
 @pytest.mark.parametrize("protocol", ["anthropic", "gemini"])
 def test_a_model_that_refuses_prefill_is_asked_in_words_from_then_on(fake_vendor, rotator, protocol):
-    proxy = rotator(streaming=FAST, fresh=True)
+    proxy = rotator(streaming=UNHURRIED, fresh=True)
     refusing = Fault().continuing().refusing_prefill()
     fake_vendor.script(CUTS["cut-reset"], refusing, refusing, CUTS["cut-reset"], refusing)
 
@@ -157,7 +158,7 @@ def test_a_model_that_refuses_prefill_is_asked_in_words_from_then_on(fake_vendor
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator, tmp_path, protocol):
     path = tmp_path / "flows.mitm"
-    proxy = rotator(streaming=FAST, fresh=True, args=("-w", str(path)))
+    proxy = rotator(streaming=UNHURRIED, fresh=True, args=("-w", str(path)))
     fake_vendor.script(CUTS["cut-reset"], Fault().ok(REST))
 
     assert stream(protocol).text == TEXT
@@ -189,7 +190,7 @@ HEAD = " w8 w9 "  # the continuation starts two words back, as models asked to g
 @pytest.mark.parametrize("protocol", RESUMABLE)
 def test_a_cut_after_a_space_continued_a_few_words_back_reads_every_word_once(fake_vendor, rotator, protocol,
                                                                             streamed):
-    warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=FAST)
+    warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=UNHURRIED)
     partial = "".join(AFTER_A_SPACE)
     cut = Fault().in_pieces(*AFTER_A_SPACE, WORDS[len(partial):]).cut_after(deltas=len(AFTER_A_SPACE), how="reset")
     fake_vendor.script(cut, Fault().ok(HEAD + WORDS[len(partial):]))
@@ -242,7 +243,7 @@ def test_a_client_that_leaves_at_the_ending_still_gets_a_flow_with_its_seam(fake
     after it (as vendors may). mitmproxy ends the flow as the client leaves: the flow still says what the engine
     recorded after that ending (the seam, the usage of both calls)."""
     path = tmp_path / "flows.mitm"
-    proxy = rotator(streaming=FAST, fresh=True, args=("-w", str(path)))
+    proxy = rotator(streaming=UNHURRIED, fresh=True, args=("-w", str(path)))
     fake_vendor.script(CUTS["cut-reset"], Fault().ok(REST).stall_after(events=10**6, seconds=0.8))
 
     assert stream("chat").text == TEXT
@@ -352,7 +353,7 @@ FRAGMENTED = ["chat", "responses", "anthropic"]  # (Gemini sends a function call
 @pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
 @pytest.mark.parametrize("protocol", [p for p in RESUMABLE if p in FRAGMENTED])
 def test_a_cut_inside_a_tool_call_gives_the_client_the_call_once_and_whole(fake_vendor, rotator, protocol, streamed):
-    warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=FAST)
+    warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=UNHURRIED)
     fake_vendor.script(HALF_A_CALL, Fault.tool_call())
 
     result = call(protocol, make_client(protocol), stream=streamed, tools=True)
@@ -375,7 +376,7 @@ IN_WORDS = {"anthropic": {"thinking": {"type": "enabled", "budget_tokens": 1024}
 @pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
 @pytest.mark.parametrize("protocol", FRAGMENTED)
 def test_a_cut_inside_the_first_tool_call_asks_the_request_again(fake_vendor, rotator, protocol, streamed):
-    proxy = warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=FAST)
+    proxy = warmed(rotator, fake_vendor, protocol, streamed=streamed, streaming=UNHURRIED)
     fake_vendor.script(FIRST_A_CALL)
     fake_vendor.always(STRICT_CALL)
 

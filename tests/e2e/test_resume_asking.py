@@ -26,7 +26,7 @@ from tests.support.fake_vendor import (
     split_arguments,
     split_text,
 )
-from tests.support.reliability import DELTAS, FAMILY, FAST, warmed
+from tests.support.reliability import DELTAS, FAMILY, UNHURRIED, warmed
 from tests.support.routing import model_via, routing_config
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +64,7 @@ def test_a_partial_with_a_tool_call_is_asked_in_words_and_recorded_so(fake_vendo
     prefill's continuation (Mistral's echo of it first: the words were refused), and Responses and Gemini sent the
     partial ending in its call's result with no instruction at all (the model answered from the start: refused)."""
     model, cut, had = CALLED[protocol]
-    proxy = warmed(rotator, fake_vendor, protocol, streaming=FAST)
+    proxy = warmed(rotator, fake_vendor, protocol, streaming=UNHURRIED)
     fake_vendor.script(cut, Fault().ok(CALL_TEXT + AFTER).continuing())
 
     result = call(protocol, make_client(protocol), stream=True, tools=True, model=model)
@@ -81,7 +81,7 @@ def test_a_partial_with_a_tool_call_is_asked_in_words_and_recorded_so(fake_vendo
 def test_an_anthropic_request_with_thinking_on_is_asked_in_words_and_recorded_so(fake_vendor, rotator):
     """Claude Haiku 4.5 takes a prefill, but not with thinking on: the continuation goes in words, and the flow and
     the log say so (they said "by prefill", and the seam treated the words as a prefill's exact continuation)."""
-    proxy = warmed(rotator, fake_vendor, "anthropic", streaming=FAST)
+    proxy = warmed(rotator, fake_vendor, "anthropic", streaming=UNHURRIED)
     fake_vendor.script(Fault().cut_after(deltas=DELTAS, how="reset"), Fault().continuing())
 
     result = call("anthropic", make_client("anthropic"), stream=True, max_tokens=2048,
@@ -104,7 +104,7 @@ RENAMED = {"anthropic": "claude-sonnet-4-6", "gemini": "gemini-3.6-flash"}  # (t
 @pytest.mark.parametrize("protocol", list(RENAMED))
 def test_a_model_renamed_to_one_without_prefill_is_asked_in_words_the_first_time(fake_vendor, rotator, protocol):
     provider, asked = FAMILY[protocol], MODELS[protocol]  # (the client's model takes a prefill)
-    proxy = rotator(streaming=FAST, fresh=True,
+    proxy = rotator(streaming=UNHURRIED, fresh=True,
                     providers={provider: {"models": {asked: {"adapters": [{"rename_model": RENAMED[protocol]}]}}}})
     refusing = Fault().continuing().refusing_prefill()
     fake_vendor.script(Fault().cut_after(deltas=DELTAS, how="reset"), refusing, refusing)
@@ -144,7 +144,7 @@ STRUCTURED_CASES = [("chat", "chat", True), ("chat", "chat", False), ("responses
 def test_a_json_answer_cut_after_its_json_began_ends_honestly_without_a_continuation(fake_vendor, rotator, client,
                                                                                    upstream, streamed):
     if client == upstream:
-        proxy = warmed(rotator, fake_vendor, client, streamed=streamed, streaming=FAST)
+        proxy = warmed(rotator, fake_vendor, client, streamed=streamed, streaming=UNHURRIED)
         model = MODELS[client]
     else:
         proxy = rotator(routing_config(fake_vendor.url))

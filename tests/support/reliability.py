@@ -26,6 +26,10 @@ PROVIDER_HOST = {
 FIRST_TOKEN_TIMEOUT = 1.0
 IDLE_TIMEOUT = 1.0
 FAST = {"first_token_timeout": FIRST_TOKEN_TIMEOUT, "idle_timeout": IDLE_TIMEOUT}
+# For a test of cuts and answers, not of stalls: timeouts a loaded machine does not reach. With FAST's 1 s, an
+# attempt whose vendor was starved of CPU for a second (four test workers on two cores) timed out, its retry took
+# the answer scripted for the next call, and the test of a cut saw another answer than the one it scripted.
+UNHURRIED = {"first_token_timeout": 10.0, "idle_timeout": 10.0}
 # Cut answers not continued: the honest ending alone (what `resume: {mode: off}` keeps exactly as it was).
 RESUME_OFF = {"mode": "off"}
 STALL = 20.0  # a vendor stall far longer than any configured timeout: without Rotator the client would wait it out
