@@ -37,9 +37,13 @@ pytestmark = pytest.mark.e2e
 
 OAUTH = "oauth2.googleapis.com"
 FAST = {"streaming": {"first_token_timeout": 1.5, "idle_timeout": 1.5, "first_token_retries": 2}}
+# For the tests of cuts, refusals and throttling, not of stalls: watchdogs a loaded machine does not reach (a fake
+# vendor starved past FAST's 1.5 s would be retried, and the retry would take the answer scripted for the next call).
+UNHURRIED = {"streaming": {"first_token_timeout": 10.0, "idle_timeout": 10.0, "first_token_retries": 2}}
 NO_RESUME = {**FAST, "resume": {"mode": "off"}}
-STALL = 6.0  # seconds a scripted stall lasts: longer than the watchdogs above
-REGIONS = {**FAST, "providers": {"vertex": {"regions": ["us-east5", "europe-west1", "global"]}}}
+CUT_NO_RESUME = {**UNHURRIED, "resume": {"mode": "off"}}
+STALL = 6.0  # seconds a scripted stall lasts: longer than FAST's watchdogs
+REGIONS = {**UNHURRIED, "providers": {"vertex": {"regions": ["us-east5", "europe-west1", "global"]}}}
 CLAUDE_STREAM = ("/v1/projects/proj-a/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929"
                  ":streamRawPredict")
 
@@ -68,7 +72,7 @@ def status(cloud, proxy) -> dict:
 
 def test_a_vertex_claude_turn_is_priced_and_read_in_the_llm_view_its_token_masked(cloud, tmp_path, llm_view):
     saved = tmp_path / "flows"
-    proxy = cloud.rotator(FAST, fresh=True, args=("--save-stream-file", str(saved)))
+    proxy = cloud.rotator(UNHURRIED, fresh=True, args=("--save-stream-file", str(saved)))
 
     seen = claude(cloud, proxy, prompt="Say hello to Vertex")
 
@@ -97,7 +101,7 @@ def test_a_stalled_first_token_on_vertex_claude_is_retried_and_the_client_sees_o
 
 
 def test_a_cut_vertex_claude_stream_is_continued_into_the_same_answer(cloud):
-    proxy = cloud.rotator(FAST)
+    proxy = cloud.rotator(UNHURRIED)
     cloud.fake.script(Fault.cut_after(deltas=3, how="clean"), Fault().continuing(), host=VERTEX_EAST)
 
     seen = claude(cloud, proxy)
@@ -110,7 +114,7 @@ def test_a_cut_vertex_claude_stream_is_continued_into_the_same_answer(cloud):
 
 
 def test_a_cut_vertex_claude_stream_ends_as_max_tokens_without_resume(cloud):
-    proxy = cloud.rotator(NO_RESUME)
+    proxy = cloud.rotator(CUT_NO_RESUME)
     cloud.fake.script(Fault.cut_after(deltas=3, how="clean"), host=VERTEX_EAST)
 
     seen = claude(cloud, proxy)
@@ -150,7 +154,7 @@ def test_a_429_in_one_region_goes_to_the_next_region_with_the_clients_token(clou
 def test_service_accounts_tokens_are_minted_by_rotator_for_each_requests_project(cloud, tmp_path):
     keys = [{"service_account": str(cloud.key_file(p))} for p in (PROJECT_A, PROJECT_B)]
     saved = tmp_path / "flows"
-    proxy = cloud.rotator({**FAST, "providers": {"vertex": {"keys": keys}}}, fresh=True,
+    proxy = cloud.rotator({**UNHURRIED, "providers": {"vertex": {"keys": keys}}}, fresh=True,
                           args=("--save-stream-file", str(saved)))
 
     answers = [claude(cloud, proxy, access_token="not-a-google-token", prompt=f"conversation {n}") for n in range(3)]
@@ -173,7 +177,7 @@ def test_service_accounts_tokens_are_minted_by_rotator_for_each_requests_project
 
 
 def test_a_throttled_vertex_claude_request_is_answered_by_the_anthropic_api_through_a_route(cloud):
-    proxy = cloud.rotator({**FAST, "providers": {"anthropic": {"keys": ["sk-ant-pooled"]}},
+    proxy = cloud.rotator({**UNHURRIED, "providers": {"anthropic": {"keys": ["sk-ant-pooled"]}},
                            "routes": [{"from": "vertex", "targets": ["vertex", "anthropic/claude-sonnet-4-5"]}]})
     cloud.fake.always(vertex_exhausted(), host=VERTEX_EAST)
 
@@ -217,7 +221,7 @@ def test_a_hedge_does_not_take_the_filter_frame_for_a_first_token_and_the_client
 
 
 def test_a_content_filter_ending_is_left_alone_neither_repaired_nor_continued(cloud):
-    proxy = cloud.rotator(FAST)
+    proxy = cloud.rotator(UNHURRIED)
     cloud.fake.script(CloudFault.filtered(deltas=2), host=AZURE_A)
 
     seen = azure_chat(cloud, proxy)
@@ -227,7 +231,7 @@ def test_a_content_filter_ending_is_left_alone_neither_repaired_nor_continued(cl
 
 
 def test_a_cut_azure_chat_stream_ends_as_length_without_resume(cloud):
-    proxy = cloud.rotator(NO_RESUME)
+    proxy = cloud.rotator(CUT_NO_RESUME)
     cloud.fake.script(Fault.cut_after(deltas=3, how="clean"), host=AZURE_A)
 
     seen = azure_chat(cloud, proxy)
@@ -238,7 +242,7 @@ def test_a_cut_azure_chat_stream_ends_as_length_without_resume(cloud):
 def test_a_429_at_one_resource_goes_to_the_next_keys_resource_and_its_deployment(cloud):
     keys = [{"key": AZURE_KEYS[AZURE_A], "endpoint": f"https://{AZURE_A}", "deployments": {"gpt-4o": "gpt-4o-deploy"}},
             {"key": AZURE_KEYS[AZURE_B], "endpoint": f"https://{AZURE_B}", "deployments": {"gpt-4o": "gpt-4o-eu"}}]
-    proxy = cloud.rotator({**FAST, "providers": {"azure": {"keys": keys}}}, fresh=True)
+    proxy = cloud.rotator({**UNHURRIED, "providers": {"azure": {"keys": keys}}}, fresh=True)
     cloud.fake.always(azure_throttled(30), host=AZURE_A)
 
     seen = azure_chat(cloud, proxy, api_key="the-clients-own-key")
@@ -255,7 +259,7 @@ def test_a_429_at_one_resource_goes_to_the_next_keys_resource_and_its_deployment
 
 
 def test_azures_retry_after_is_waited_before_the_same_key_is_asked_again(cloud):
-    proxy = cloud.rotator(FAST)
+    proxy = cloud.rotator(UNHURRIED)
     cloud.fake.script(azure_throttled(2), host=AZURE_A)
 
     seen = azure_chat(cloud, proxy)
@@ -282,7 +286,7 @@ def test_claude_code_on_vertex_gets_a_stalled_first_token_retried(cloud, claude_
 
 
 def test_claude_code_on_vertex_global_goes_on_in_the_next_region_after_a_429(cloud, claude_bin, tmp_path):
-    proxy = cloud.rotator({**FAST, "providers": {"vertex": {"regions": ["global", "us-east5"]}}})
+    proxy = cloud.rotator({**UNHURRIED, "providers": {"vertex": {"regions": ["global", "us-east5"]}}})
     cloud.fake.always(vertex_exhausted(), host=VERTEX_GLOBAL)
 
     done = run_claude_vertex(cloud, proxy, claude_bin, tmp_path, region="global",
@@ -294,7 +298,7 @@ def test_claude_code_on_vertex_global_goes_on_in_the_next_region_after_a_429(clo
 
 
 def test_gemini_cli_on_vertex_gets_a_cut_answer_continued(cloud, gemini_bin, tmp_path):
-    proxy = cloud.rotator(FAST)
+    proxy = cloud.rotator(UNHURRIED)
     cloud.fake.always(Fault().continuing(), host=VERTEX_EAST)
     cloud.fake.script(Fault.cut_after(deltas=3, how="clean"), host=VERTEX_EAST)
 
@@ -321,7 +325,7 @@ def test_codex_on_an_azure_pool_goes_to_the_next_resource_and_its_deployment_aft
     cloud.accounts.azure(AZURE_B, [AZURE_KEYS[AZURE_B]], {**DEPLOYMENTS[AZURE_B], "gpt-5-eu": "gpt-5-2025-08-07"})
     keys = [{"key": AZURE_KEYS[AZURE_A], "endpoint": f"https://{AZURE_A}", "deployments": {"gpt-5": "gpt-5-deploy"}},
             {"key": AZURE_KEYS[AZURE_B], "endpoint": f"https://{AZURE_B}", "deployments": {"gpt-5": "gpt-5-eu"}}]
-    proxy = cloud.rotator({**FAST, "providers": {"azure": {"keys": keys}}}, fresh=True)
+    proxy = cloud.rotator({**UNHURRIED, "providers": {"azure": {"keys": keys}}}, fresh=True)
     cloud.fake.always(azure_throttled(30, "Responses_Create"), host=AZURE_A)
 
     done = run_codex_azure(cloud, proxy, codex_bin, tmp_path)
