@@ -22,14 +22,13 @@ import pytest
 from tests.support.clients import MODELS, PROMPT, make_client
 from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.harness import RotatorProcess, free_port
-from tests.support.reliability import RESUME_OFF
+from tests.support.reliability import RESUME_OFF, UNHURRIED
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MITMWEB = Path(sys.executable).with_name("mitmweb")
 PASSWORD = "rotator-test-web-password"
-FAST = {"first_token_timeout": 1.0, "idle_timeout": 1.0}
 PREFIX = "".join(split_text(TEXT)[:2])
 
 
@@ -53,7 +52,7 @@ class MitmwebProcess(RotatorProcess):
 def mitmweb(fake_vendor, tmp_path, monkeypatch):
     from tests.support.harness import Rotator, default_config, merge
 
-    proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"streaming": FAST, "resume": RESUME_OFF}),
+    proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"streaming": UNHURRIED, "resume": RESUME_OFF}),
                           tmp_path / "mitmweb",
                           web_port=free_port())
     proc.start()

@@ -29,14 +29,17 @@ Run standalone: `python -m tests.support.fake_vendor --port 8900` (control endpo
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import json
 import re
 import socket
 import ssl
 import struct
+import termios
 import threading
 import time
 import zlib
@@ -63,6 +66,16 @@ ANTHROPIC_MODELS = ["claude-haiku-4-5", "claude-opus-4-6"]
 GEMINI_MODELS = ["gemini-2.5-flash", "gemini-2.5-pro"]
 
 CUT_HOWS = ("clean", "eof", "reset")
+
+
+def _unacknowledged(sock) -> int:
+    """The bytes of `sock`'s send queue its peer has not acknowledged yet (0 where the kernel does not say)."""
+    queued = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, queued)
+    except OSError:
+        return 0
+    return queued[0]
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -1093,6 +1106,12 @@ class _Exchange:
         if how == "reset":
             sock = self.writer.get_extra_info("socket")
             if sock is not None:
+                # ... and leave the kernel too: a reset discards what the peer has not acknowledged (on a loaded
+                # machine the last events could still wait in the send queue, and the client got none of them).
+                for _ in range(200):
+                    if _unacknowledged(sock) == 0:
+                        break
+                    await asyncio.sleep(0.005)
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
