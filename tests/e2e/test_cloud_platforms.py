@@ -16,6 +16,7 @@ import json
 
 import pytest
 
+from tests.support import reliability
 from tests.support.cloud_agents import run_claude_vertex, run_codex_azure, run_gemini_vertex
 from tests.support.cloud_faults import CloudFault, azure_throttled, vertex_exhausted
 from tests.support.cloud_kit import (
@@ -37,9 +38,10 @@ pytestmark = pytest.mark.e2e
 
 OAUTH = "oauth2.googleapis.com"
 FAST = {"streaming": {"first_token_timeout": 1.5, "idle_timeout": 1.5, "first_token_retries": 2}}
-# For the tests of cuts, refusals and throttling, not of stalls: watchdogs a loaded machine does not reach (a fake
-# vendor starved past FAST's 1.5 s would be retried, and the retry would take the answer scripted for the next call).
-UNHURRIED = {"streaming": {"first_token_timeout": 10.0, "idle_timeout": 10.0, "first_token_retries": 2}}
+# For the tests of cuts, refusals and throttling, not of stalls: tests/support/reliability.py's watchdogs, which a
+# loaded machine does not reach (a fake vendor starved past FAST's 1.5 s would be retried, and the retry would take
+# the answer scripted for the next call).
+UNHURRIED = {"streaming": {**reliability.UNHURRIED, "first_token_retries": 2}}
 NO_RESUME = {**FAST, "resume": {"mode": "off"}}
 CUT_NO_RESUME = {**UNHURRIED, "resume": {"mode": "off"}}
 STALL = 6.0  # seconds a scripted stall lasts: longer than FAST's watchdogs
