@@ -12,6 +12,7 @@ from tests.support.clients import TRUNCATED, call, make_client
 from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.flows import read_vendor_flows
 from tests.support.harness import CLIENT_KEYS, POOL_KEYS, free_port
+from tests.support.reliability import FIRST_TOKEN_TIMEOUT
 from tests.support.startup import wait_for_block
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +73,7 @@ def test_a_cut_stream_at_a_reverse_listener_ends_truncated(fake_vendor, rotator,
 
 
 def test_a_first_key_that_stalls_is_retried_on_the_next(fake_vendor, rotator):
-    _, urls = reverse_proxy(rotator, streaming={"first_token_timeout": 1, "first_token_retries": 1})
+    _, urls = reverse_proxy(rotator, streaming={"first_token_timeout": FIRST_TOKEN_TIMEOUT, "first_token_retries": 1})
     first, second = POOL_KEYS["anthropic"][:2]
     fake_vendor.script(Fault.stall_before_headers(20), key=first)
     seen = call("anthropic", client("anthropic", urls["anthropic"]), stream=True)

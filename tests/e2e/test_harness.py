@@ -60,7 +60,7 @@ def test_config_contract_and_env_keys(fake_vendor, rotator):
     proxy = rotator(
         script=STUB,
         providers={"openai": {"keys": ["${ROTATOR_TEST_KEY}"]}, "gemini": None},
-        streaming={"first_token_timeout": 1},
+        streaming={"first_token_timeout": 10},
         env={"ROTATOR_TEST_KEY": "sk-from-env"},
     )
 
@@ -70,7 +70,7 @@ def test_config_contract_and_env_keys(fake_vendor, rotator):
             "openai": {"base_url": f"{fake_vendor.url}/v1", "keys": ["${ROTATOR_TEST_KEY}"]},
             "anthropic": {"base_url": fake_vendor.url, "keys": ["sk-ant-pool-1", "sk-ant-pool-2"]},
         },
-        "streaming": {"first_token_timeout": 1, "idle_timeout": 120},
+        "streaming": {"first_token_timeout": 10, "idle_timeout": 120},
         "state": {"path": str(proxy.proc.workdir / "state.db")},  # each process's own, never the home's
     }
     call("chat", make_client("chat"), stream=False)

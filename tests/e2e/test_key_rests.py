@@ -17,6 +17,7 @@ from google.genai import errors as genai_errors
 from tests.support.clients import call, make_client
 from tests.support.fake_vendor import Fault
 from tests.support.harness import ADDON, MITMDUMP, POOL_KEYS, REPO, clean_environ, default_config, free_port
+from tests.support.reliability import FIRST_TOKEN_TIMEOUT
 from tests.support.timing import QUIET
 
 pytestmark = pytest.mark.e2e
@@ -98,7 +99,7 @@ def test_a_pool_whose_every_key_is_rate_limited_answers_429_with_retry_after(fak
 def test_a_key_that_stalls_rests_so_the_next_requests_go_to_the_other_key(fake_vendor, rotator):
     stalling, good = POOL_KEYS["openai"][:2]
     proxy = rotator(fresh=True, providers={"openai": {"keys": [stalling, good]}},
-                    streaming={"first_token_timeout": 1})
+                    streaming={"first_token_timeout": FIRST_TOKEN_TIMEOUT})
     fake_vendor.always(Fault.stall_before_headers(20), key=stalling)
 
     for _ in range(3):

@@ -164,7 +164,8 @@ def test_a_share_cap_keeps_part_of_the_vendors_window_back_until_its_reset(fake_
 def test_every_key_at_its_cap_gets_the_honest_429_with_the_earliest_reset(fake_vendor, rotator, monkeypatch):
     if (left := 60 - time.time() % 60) < 10:  # (the minute's end must not come while the requests are made)
         time.sleep(left + 0.5)
-    proxy = rotator(fresh=True, streaming={"first_token_timeout": 1},
+    # (A request waits for a window that resets within the first-token timeout: 5 s, under the 10 s left.)
+    proxy = rotator(fresh=True, streaming={"first_token_timeout": 5},
                     providers={"openai": {"keys": [K1, K2], "windows": [{"per": "minute", "requests": 1}]}})
     ask("chat", 2)  # one request a minute on each key
     with pytest.raises(openai.RateLimitError) as e:

@@ -19,6 +19,7 @@ from tests.support.reliability import (
     DELTAS,
     FAMILY,
     FAST,
+    FIRST_TOKEN_TIMEOUT,
     PREFIX,
     PROVIDER_HOST,
     STALL,
@@ -302,10 +303,11 @@ def test_a_continuation_whose_target_fails_goes_to_the_next_target_translated(fa
 
 @pytest.mark.parametrize("protocol", ["responses"])
 def test_no_continuation_starts_past_the_deadline(fake_vendor, rotator, protocol):
-    # The first continuation's attempts stall until their first-token timeouts (1 s each, on two keys): past the
-    # 1.5 s deadline, no second continuation is asked and the answer ends honestly.
+    # The first continuation's attempts stall until their first-token timeouts (on two keys, the second's cut short
+    # by the deadline of one and a half timeouts): past the deadline, no second continuation is asked and the answer
+    # ends honestly.
     warmed(rotator, fake_vendor, protocol, streaming={**FAST, "first_token_retries": 1},
-           resume={"deadline": 1.5})
+           resume={"deadline": 1.5 * FIRST_TOKEN_TIMEOUT})
     stalled = Fault.stall_before_headers(20.0)
     fake_vendor.script(CUTS["cut-reset"], stalled, stalled, Fault().ok(REST))
 

@@ -351,9 +351,11 @@ def test_max_concurrent_holds_across_an_open_websocket_and_an_http_request_on_it
     assert "max_concurrent" in json.dumps(busy.body)
     assert fake_vendor.requests == []  # the request waited for the key and never went upstream
 
-    # The socket closed, its key is given back: the next request is served on it.
+    # The socket closed, its key is given back: the next request is served on it. (Not asked: how many times. The
+    # 1 s first-token timeout the 429 needs is one a loaded machine's vendor can miss, and the product then rightly
+    # asks the pool's one key again.)
     assert call("chat", client, stream=False).text == TEXT
-    assert fake_vendor.keys() == ["sk-pool-1"] and ws_vendor.keys() == ["sk-pool-1"]
+    assert set(fake_vendor.keys()) == {"sk-pool-1"} and ws_vendor.keys() == ["sk-pool-1"]
 
 
 @pytest.fixture

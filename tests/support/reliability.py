@@ -23,10 +23,12 @@ PROVIDER_HOST = {
     "gemini": "generativelanguage.googleapis.com",
 }
 
-FIRST_TOKEN_TIMEOUT = 1.0
-IDLE_TIMEOUT = 1.0
+# Short enough for a stall test to be quick, long enough that a vendor starved of CPU for a second (four test
+# workers on two cores) is not taken for a stalled one on the calls meant to be answered at once (a retry's).
+FIRST_TOKEN_TIMEOUT = 2.0
+IDLE_TIMEOUT = 2.0
 FAST = {"first_token_timeout": FIRST_TOKEN_TIMEOUT, "idle_timeout": IDLE_TIMEOUT}
-# For a test of cuts and answers, not of stalls: timeouts a loaded machine does not reach. With FAST's 1 s, an
+# For a test of cuts and answers, not of stalls: timeouts a loaded machine does not reach. With a 1 s FAST, an
 # attempt whose vendor was starved of CPU for a second (four test workers on two cores) timed out, its retry took
 # the answer scripted for the next call, and the test of a cut saw another answer than the one it scripted.
 UNHURRIED = {"first_token_timeout": 10.0, "idle_timeout": 10.0}
