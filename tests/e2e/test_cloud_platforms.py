@@ -37,9 +37,9 @@ from tests.support.views import shown
 pytestmark = pytest.mark.e2e
 
 OAUTH = "oauth2.googleapis.com"
-FAST = {"streaming": {"first_token_timeout": 1.5, "idle_timeout": 1.5, "first_token_retries": 2}}
+FAST = {"streaming": {**reliability.FAST, "first_token_retries": 2}}
 # For the tests of cuts, refusals and throttling, not of stalls: tests/support/reliability.py's watchdogs, which a
-# loaded machine does not reach (a fake vendor starved past FAST's 1.5 s would be retried, and the retry would take
+# loaded machine does not reach (a fake vendor starved past FAST's 2 s would be retried, and the retry would take
 # the answer scripted for the next call).
 UNHURRIED = {"streaming": {**reliability.UNHURRIED, "first_token_retries": 2}}
 NO_RESUME = {**FAST, "resume": {"mode": "off"}}
