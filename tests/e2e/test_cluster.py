@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 
 import httpx
 import openai
 import pytest
 
+from tests.support import cluster as cluster_support
 from tests.support.cluster import Cluster, running, started_at
-from tests.support.harness import POOL_KEYS, default_config
+from tests.support.harness import POOL_KEYS, default_config, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +77,32 @@ def test_a_worker_that_dies_is_reported_the_other_serves_and_stopping_stops_ever
         time.sleep(0.1)
     assert [name for name, pid in started.items() if running(pid)] == []
     assert "rotator cluster: stopped" in cluster.output()
+
+
+def test_a_port_a_connection_holds_is_named_at_start_and_the_harness_draws_another(fake_vendor, tmp_path,
+                                                                                     monkeypatch):
+    """A client's connection holds its source port; HAProxy, binding it later, cannot. A port asked for is the
+    user's: the start-up says which and stops. A port the harness drew (free_port(), seconds before HAProxy's bind)
+    is drawn again: another test's connection may take it meanwhile."""
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname()) as held:
+        port = held.getsockname()[1]
+        asked = Cluster(tmp_path / "asked", default_config(fake_vendor.url), port=port)
+        try:
+            with pytest.raises(AssertionError) as failed:
+                asked.start()
+        finally:
+            asked.stop()
+        assert "haproxy exited with code 1 while starting" in str(failed.value)
+        assert f"Address already in use) for [127.0.0.1:{port}]" in str(failed.value)
+
+        drawn = iter([port])
+        monkeypatch.setattr(cluster_support, "free_port", lambda: next(drawn, None) or free_port())
+        cluster = Cluster(tmp_path / "drawn", default_config(fake_vendor.url))
+        try:
+            cluster.start()
+            assert cluster.port != port and ask_anew(cluster)
+        finally:
+            cluster.stop()
 
 
 def test_key_pools_beyond_loopback_without_authentication_start_nothing(fake_vendor, tmp_path):

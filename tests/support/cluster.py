@@ -82,8 +82,22 @@ class Cluster:
                                             preexec_fn=dies_with_test_run())
         return self
 
-    def start(self, timeout: float = 120.0) -> Cluster:
-        self.launch()
+    def start(self, timeout: float = 120.0, attempts: int = 3) -> Cluster:
+        chosen = not self.port  # (a port of the test's choosing, not one it asks for)
+        for attempt in range(attempts):
+            self.launch()
+            try:
+                return self._wait_ready(timeout)
+            except AssertionError:
+                # Between free_port() and HAProxy's bind, seconds later, another test's connection may have taken
+                # the port as its source port: HAProxy then cannot bind it, and says so.
+                if not (chosen and attempt + 1 < attempts and "address already in use" in self.output().lower()):
+                    raise
+                self.stop()
+                self.port = 0
+        raise AssertionError("unreachable")
+
+    def _wait_ready(self, timeout: float) -> Cluster:
         deadline = time.monotonic() + timeout
         while READY not in self.output():
             assert self.process is not None
