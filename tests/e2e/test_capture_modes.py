@@ -11,7 +11,7 @@ import pytest
 from tests.support.clients import TRUNCATED, call, make_client
 from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.flows import read_vendor_flows
-from tests.support.harness import CLIENT_KEYS, POOL_KEYS, free_port
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS, RotatorStartError, free_port
 from tests.support.reliability import FIRST_TOKEN_TIMEOUT
 from tests.support.startup import wait_for_block
 
@@ -29,12 +29,18 @@ PREFIX = "".join(split_text(TEXT)[:DELTAS])
 def reverse_proxy(rotator, *, args: tuple[str, ...] = (), **config) -> tuple[object, dict[str, str]]:
     """A proxy whose only listeners are reverse ones, one per vendor; (its handle, protocol -> base URL), the base
     URLs as the start-up block prints them."""
-    modes: list[str] = []
-    for vendor in VENDORS.values():
-        # The first takes --listen-port (where the harness waits for the proxy); the others their own port.
-        at = "" if not modes else f"@{free_port()}"
-        modes += ["--mode", f"reverse:{vendor}{at}"]
-    proxy = rotator(config or None, fresh=True, apply_env=False, args=(*modes, *args))
+    for attempt in range(3):
+        modes: list[str] = []
+        for vendor in VENDORS.values():
+            # The first takes --listen-port (where the harness waits for the proxy); the others their own port.
+            at = "" if not modes else f"@{free_port()}"
+            modes += ["--mode", f"reverse:{vendor}{at}"]
+        try:
+            proxy = rotator(config or None, fresh=True, apply_env=False, args=(*modes, *args))
+            break
+        except RotatorStartError as e:  # (a port drawn here, taken by another test's connection before the bind)
+            if attempt == 2 or "address already in use" not in str(e).lower():
+                raise
     block = wait_for_block(proxy, f"serves {list(VENDORS.values())[-1]}")
     lines = [line.split(" serves ") for line in block.splitlines() if " serves " in line]
     served = {vendor: listener.strip() for listener, vendor in lines}  # vendor URL -> the listener's URL
