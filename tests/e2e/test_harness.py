@@ -78,9 +78,13 @@ def test_config_contract_and_env_keys(fake_vendor, rotator):
 
 
 def test_log_is_per_test_and_startup_failures_show_it(rotator):
-    proxy = rotator(script=STUB)
-    assert "Loading script" not in proxy.log  # only what was logged since this test took the handle
-    assert "Loading script" in proxy.full_log
+    started = rotator(script=STUB, fresh=True)
+    assert "Loading script" in started.log  # a process started for this handle: its start-up is the test's too
+    first = rotator(script=STUB)
+    again = rotator(script=STUB)  # (shared: the same process, handed again)
+    assert again.proc is first.proc
+    assert "Loading script" not in again.log  # only what was logged since this handle was taken
+    assert "Loading script" in again.full_log
 
     with pytest.raises(RotatorStartError, match="No such script|not found|does not exist"):
         rotator(script="tests/e2e/no_such_addon.py", fresh=True)

@@ -10,42 +10,26 @@ from __future__ import annotations
 import html
 import os
 import shutil
+import socket
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support import mitmweb as mitmweb_support
 from tests.support.clients import MODELS, PROMPT, make_client
 from tests.support.fake_vendor import TEXT, Fault, split_text
-from tests.support.harness import RotatorProcess, free_port
+from tests.support.harness import default_config, free_port
+from tests.support.mitmweb import MitmwebProcess
 from tests.support.reliability import RESUME_OFF, UNHURRIED
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-MITMWEB = Path(sys.executable).with_name("mitmweb")
 PASSWORD = "rotator-test-web-password"
 PREFIX = "".join(split_text(TEXT)[:2])
-
-
-@dataclass
-class MitmwebProcess(RotatorProcess):
-    """The harness's proxy process, run as mitmweb with a known password and its own web port."""
-
-    web_port: int = 0
-
-    def command(self) -> list[str]:
-        dump = super().command()
-        return [str(MITMWEB), *dump[1:], "--web-port", str(self.web_port), "--set", f"web_password={PASSWORD}",
-                "--no-web-open-browser"]
-
-    @property
-    def web(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
 
 
 @pytest.fixture
@@ -53,8 +37,7 @@ def mitmweb(fake_vendor, tmp_path, monkeypatch):
     from tests.support.harness import Rotator, default_config, merge
 
     proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"streaming": UNHURRIED, "resume": RESUME_OFF}),
-                          tmp_path / "mitmweb",
-                          web_port=free_port())
+                          tmp_path / "mitmweb", password=PASSWORD)
     proc.start()
     Rotator(proc, monkeypatch).apply_env()
     yield proc
@@ -94,6 +77,22 @@ def chat_stream() -> str:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_a_web_port_taken_before_mitmweb_binds_it_is_drawn_again(fake_vendor, tmp_path, monkeypatch):
+    """mitmweb exits when its web port is taken ("Address already in use"); the harness draws both ports again, as it
+    draws the proxy's (another test's connection may take a drawn port before the bind)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        drawn = iter([port])
+        monkeypatch.setattr(mitmweb_support, "free_port", lambda: next(drawn, None) or free_port())
+        proc = MitmwebProcess(default_config(fake_vendor.url), tmp_path / "mitmweb", password=PASSWORD)
+        try:
+            proc.start()
+            assert proc.web_port != port and api(proc, "/flows") == []
+            assert f"failed to listen on 127.0.0.1:{port}" in proc.log_text()
+        finally:
+            proc.stop()
+
+
 def test_mitmweb_shows_retried_and_repaired_calls_honestly(fake_vendor, mitmweb, tmp_path):
     fake_vendor.script(Fault.status(500))
     assert chat_stream() == TEXT
@@ -156,7 +155,7 @@ def test_mitmweb_never_sees_the_clients_own_key_not_even_while_the_body_arrives(
 
     secret = "sk-client-own-secret-0123456789abcdef"
     proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"providers": {"openai": {"keys": []}}}),
-                          tmp_path / "mitmweb-own-key", web_port=free_port())
+                          tmp_path / "mitmweb-own-key", password=PASSWORD)
     proc.start()
     try:
         body = json.dumps({"model": MODELS["chat"], "messages": [{"role": "user", "content": PROMPT}]}).encode()

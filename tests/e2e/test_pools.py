@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import anthropic
@@ -18,7 +17,8 @@ import pytest
 
 from tests.support.clients import MODELS, call, make_client
 from tests.support.fake_vendor import Fault
-from tests.support.harness import MITMDUMP, POOL_KEYS, Rotator, RotatorProcess, default_config, free_port, merge
+from tests.support.harness import POOL_KEYS, Rotator, default_config, merge
+from tests.support.mitmweb import MitmwebProcess
 from tests.support.timing import MARGIN, QUIET
 
 pytestmark = pytest.mark.e2e
@@ -109,17 +109,7 @@ def test_a_rejected_key_is_never_used_again_and_the_log_names_it_masked(fake_ven
 # rotator.pools from mitmweb, across a restart
 
 
-MITMWEB = MITMDUMP.with_name("mitmweb")
 PASSWORD = "rotator-test-pools-password"
-
-
-@dataclass
-class MitmwebProcess(RotatorProcess):
-    web_port: int = 0
-
-    def command(self) -> list[str]:
-        return [str(MITMWEB), *super().command()[1:], "--web-port", str(self.web_port),
-                "--set", f"web_password={PASSWORD}", "--no-web-open-browser"]
 
 
 def pools_command(proc: MitmwebProcess, *arguments: str):
@@ -149,7 +139,7 @@ def test_pools_command_shows_a_rest_and_counters_that_survive_a_restart(fake_ven
     config = merge(default_config(fake_vendor.url), {"state": {"path": str(tmp_path / "state.db")}})
     fake_vendor.script(Fault.status(429, headers={"retry-after": "300"}), key=K1)
 
-    first = MitmwebProcess(config, tmp_path / "first", web_port=free_port())
+    first = MitmwebProcess(config, tmp_path / "first", password=PASSWORD)
     first.start()
     try:
         Rotator(first, monkeypatch).apply_env()
@@ -165,7 +155,7 @@ def test_pools_command_shows_a_rest_and_counters_that_survive_a_restart(fake_ven
     assert_no_secret(table)
     assert [before[m]["total"]["requests"] for m in ("…-1", "…-2", "…-3")] == [1, 2, 1]
 
-    second = MitmwebProcess(config, tmp_path / "second", web_port=free_port())
+    second = MitmwebProcess(config, tmp_path / "second", password=PASSWORD)
     second.start()
     try:
         Rotator(second, monkeypatch).apply_env()

@@ -230,7 +230,7 @@ class RotatorProcess:
         with self.config_path.open("w") as f:
             YAML(typ="safe", pure=True).dump(config, f)
         for attempt in range(attempts):
-            self.port = free_port()
+            self.draw_ports()
             with self.log_path.open("ab") as log:
                 log.write(f"$ {' '.join(self.command())}\n".encode())
                 log.flush()
@@ -255,6 +255,10 @@ class RotatorProcess:
                     continue  # another worker grabbed the port between free_port() and the bind
                 raise
         raise AssertionError("unreachable")
+
+    def draw_ports(self) -> None:
+        """The ports this process will listen on, drawn again at each start attempt."""
+        self.port = free_port()
 
     def listening(self) -> bool:
         """Whether mitmdump itself listens on its port."""
