@@ -171,6 +171,30 @@ def test_keep_alive_reuses_the_connection(fake_vendor):
     assert len(peers) == 1 and len(fake_vendor.requests) == 3
 
 
+def test_a_request_sent_before_a_reset_is_not_recorded_after_it(fake_vendor):
+    """A proxy of the previous test may have sent a request whose body the fake reads only after the next test's
+    reset: it is dropped, not recorded for the next test. A kept-alive connection that was idle at the reset serves
+    the next test's requests as before."""
+    path, body = WIRE_ARGS["chat"]
+    with httpx.Client() as http:
+        http.post(fake_vendor.url + path, json=body).raise_for_status()  # (its connection now idle, kept alive)
+        raw = json.dumps(body).encode()
+        with socket.create_connection(("127.0.0.1", fake_vendor.port), timeout=10) as late:
+            late.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-late\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: %d\r\n\r\n" % (path.encode(), len(raw)) + raw[:5])
+            time.sleep(0.2)  # (the fake has read the head)
+            fake_vendor.reset()
+            late.sendall(raw[5:])
+            try:
+                answered = late.recv(65536)
+            except ConnectionResetError:
+                answered = b""
+            assert answered == b""  # dropped, not answered
+        http.post(fake_vendor.url + path, json=body).raise_for_status()
+    [after] = fake_vendor.requests  # the next test's own, on the connection that was idle
+    assert after.credential != "sk-late"
+
+
 def test_unknown_path_is_404(fake_vendor):
     response = httpx.post(fake_vendor.url + "/v2/whatever", json={})
     assert response.status_code == 404
