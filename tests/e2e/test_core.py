@@ -42,13 +42,13 @@ from tests.support.harness import (
     POOL_KEYS,
     REPO,
     Rotator,
-    RotatorProcess,
     clean_environ,
     default_config,
     dies_with_test_run,
     free_port,
     merge,
 )
+from tests.support.mitmweb import MitmwebProcess
 from tests.support.raw_http import client_headers, through
 from tests.support.timing import QUIET
 
@@ -823,21 +823,12 @@ def wait_listening(port: int, timeout: float = 15.0) -> None:
             time.sleep(0.05)
 
 
-class WebProcess(RotatorProcess):
-    """`mitmweb -s addons/rotator.py` instead of mitmdump, with its web API on `web_port`."""
-
-    def command(self) -> list[str]:
-        return [str(MITMDUMP.with_name("mitmweb")), *super().command()[1:]]
-
-
 def test_mitmweb_shows_the_vendor_url_and_no_pooled_key(fake_vendor, tmp_path, monkeypatch, request):
     password = "rotator-e2e-web-password"
-    web_port = free_port()
     config = merge(default_config(fake_vendor.url), {"providers": {n: {"keys": k} for n, k in SECRET_KEYS.items()}})
-    args = ("--set", f"web_password={password}", "--set", "web_open_browser=false", "--set", f"web_port={web_port}",
-            "--set", "web_host=127.0.0.1")  # fmt: skip
-    proc = WebProcess(config, tmp_path / "mitmweb", args=args)
+    proc = MitmwebProcess(config, tmp_path / "mitmweb", args=("--set", "web_host=127.0.0.1"), password=password)
     proc.start()
+    web_port = proc.web_port
     try:
         request.node._rotators = [Rotator(proc, monkeypatch).apply_env()]  # (its log goes into a failure report)
         wait_listening(web_port)
