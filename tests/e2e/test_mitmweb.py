@@ -76,7 +76,6 @@ def chat_stream() -> str:
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_a_web_port_taken_before_mitmweb_binds_it_is_drawn_again(fake_vendor, tmp_path, monkeypatch):
     """mitmweb exits when its web port is taken ("Address already in use"); the harness draws both ports again, as it
     draws the proxy's (another test's connection may take a drawn port before the bind)."""
@@ -93,6 +92,7 @@ def test_a_web_port_taken_before_mitmweb_binds_it_is_drawn_again(fake_vendor, tm
             proc.stop()
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_mitmweb_shows_retried_and_repaired_calls_honestly(fake_vendor, mitmweb, tmp_path):
     fake_vendor.script(Fault.status(500))
     assert chat_stream() == TEXT

@@ -68,24 +68,15 @@ GEMINI_MODELS = ["gemini-2.5-flash", "gemini-2.5-pro"]
 CUT_HOWS = ("clean", "eof", "reset")
 
 
-def _unread(sock) -> int:
-    """The bytes that came in on `sock` and were not read yet (0 where the kernel does not say)."""
-    waiting = array.array("i", [0])
+def _queued(sock, which: int) -> int:
+    """Bytes in one of `sock`'s kernel queues (0 where the kernel does not say): `termios.FIONREAD`, come in and
+    not read yet; `termios.TIOCOUTQ`, sent and not acknowledged by the peer yet."""
+    count = array.array("i", [0])
     try:
-        fcntl.ioctl(sock.fileno(), termios.FIONREAD, waiting)
+        fcntl.ioctl(sock.fileno(), which, count)
     except OSError:
         return 0
-    return waiting[0]
-
-
-def _unacknowledged(sock) -> int:
-    """The bytes of `sock`'s send queue its peer has not acknowledged yet (0 where the kernel does not say)."""
-    queued = array.array("i", [0])
-    try:
-        fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, queued)
-    except OSError:
-        return 0
-    return queued[0]
+    return count[0]
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -1119,7 +1110,7 @@ class _Exchange:
                 # ... and leave the kernel too: a reset discards what the peer has not acknowledged (on a loaded
                 # machine the last events could still wait in the send queue, and the client got none of them).
                 for _ in range(200):
-                    if _unacknowledged(sock) == 0:
+                    if _queued(sock, termios.TIOCOUTQ) == 0:
                         break
                     await asyncio.sleep(0.005)
                 with contextlib.suppress(OSError):
@@ -1214,8 +1205,9 @@ class FakeVendor:
 
         def mark() -> None:
             for task, (conn, reader, sock) in self._conns.items():
+                unread = sock is not None and _queued(sock, termios.FIONREAD)
                 if task not in self._busy and (conn.their_state is not h11.IDLE or conn.trailing_data[0]
-                                               or reader._buffer or (sock is not None and _unread(sock))):
+                                               or reader._buffer or unread):
                     self._stale.add(task)
 
         async def on_the_loop() -> None:
