@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from bench_lib.cluster import (  # noqa: E402 - on the path just above
     LOCAL_PICK,
     REDIS_PICK,
+    TRIP_PICK,
     UNIX_LOCAL_PICK,
     UNIX_PICK,
     UNIX_TCP_PICK,
@@ -55,6 +56,20 @@ def test_the_pick_s_line_shows_how_far_its_repetitions_spread_and_its_share_of_t
     # (differences +239, +473, +7, +208, +165: the median +208, 5.4 % of the local request's median 3,845 us)
     assert ("proxy CPU/request 3,845 -> 3,906 us (added 208 us, each repetition +7 to +473, 5.4% of the local request;"
             " goal <= +150)") in text
+
+
+def test_the_pick_is_shown_beside_a_bare_round_trip_of_the_same_blocks():
+    local = [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.0} for cpu in (3000, 3100, 3200)]
+    redis = [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.2} for cpu in (3180, 3300, 3390)]
+    trip = [{"proxy_cpu_us_per_request": cpu, "ttfb_p50_ms": 2.1} for cpu in (3120, 3230, 3310)]
+    run = run_with({f"{LOCAL_PICK}:seq": local, f"{REDIS_PICK}:seq": redis, f"{TRIP_PICK}:seq": trip}, {})
+    text = render(run.summary())
+    # (the trip: +120, +130, +110, median +120; the pick beyond it: +60, +70, +80, median +70)
+    assert ("A bare round trip to the same Redis in the same blocks (a PING sent where the pick is, the key picked "
+            "locally): proxy CPU/request added 120 us; the Redis pick beyond it 70 us") in text
+    assert "added 190 us" in text  # (the pick against the local one, as before: +180, +200, +190)
+    without = render(run_with({f"{LOCAL_PICK}:seq": local, f"{REDIS_PICK}:seq": redis}, {}).summary())
+    assert "bare round trip" not in without  # (not measured: not shown)
 
 
 def test_without_a_redis_backend_the_pick_says_why_it_was_not_measured():

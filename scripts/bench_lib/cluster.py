@@ -1,11 +1,14 @@
 """The cluster run of scripts/bench: what the shared state and several workers cost and give.
 
-- The Redis pick: one Rotator with the rotator column's config and a Redis (`state.redis`), sequential streamed
+- - The Redis pick: one Rotator with the rotator column's config and a Redis (`state.redis`), sequential streamed
   requests on one connection, alternating in blocks between requests whose keys are picked by the pools alone
   (`x-bench-pick: local`, pick_switch.py) and requests picked through Redis: proxy CPU per request and TTFB p50 of
-  each, and what the Redis pick adds (the median over the repetitions of each one's difference). Within one process
-  and one job: two processes of the same Rotator differ by a few % of CPU for their whole life (measured: up to
-  150 us a request with the same config), and two jobs one after the other by as much, as much as the goal.
+  each, and what the Redis pick adds (the median over the repetitions of each one's difference). A third variant in
+  the same blocks picks locally and makes one bare round trip to the same Redis where the pick would be sent
+  (`x-bench-pick: trip`): what any round trip costs the process on this machine, the floor under what the pick's own
+  work adds. Within one process and one job: two processes of the same Rotator differ by a few % of CPU for their
+  whole life (measured: up to 150 us a request with the same config), and two jobs one after the other by as much,
+  as much as the goal.
 - An idle worker's CPU a second, with the Redis and without (the rotator column's process, the same config): what
   the shared state's background work costs (the once-a-second writes and reads of what the other workers did).
 - Throughput per worker count: `scripts/cluster` with 1 and 2 workers behind HAProxy (its processes not pinned: two
@@ -31,6 +34,7 @@ from bench_lib.stats import median
 
 REDIS_PICK = "rotator_redis"
 LOCAL_PICK = "rotator_redis_local"  # (the same Rotator's requests with x-bench-pick: local; results only)
+TRIP_PICK = "rotator_redis_trip"  # (x-bench-pick: trip, a local pick and a bare round trip to Redis; results only)
 # (a job of three: its requests with x-bench-pick: unix, the same Redis through its Unix socket, beside local ones
 # and TCP ones of the same job; results only)
 UNIX_PICK, UNIX_LOCAL_PICK, UNIX_TCP_PICK = "rotator_redis_unix", "rotator_redis_unix_local", "rotator_redis_unix_tcp"
@@ -134,14 +138,15 @@ class ClusterRun:
         b, p = self.bench, self.bench.plan
         picks = {"kind": "seq_ab", "n": p.pick_n, "block": 10, "warmup": max(p.seq_warmup, 20),
                  "events": p.seq_events, "time_limit": p.job_limit_s, "family": "openai",
-                 "variants": [[f"{HEADER}: local"], [f"{HEADER}: redis"]], "redis_port": self.redis_port}
+                 "variants": [[f"{HEADER}: local"], [f"{HEADER}: redis"], [f"{HEADER}: trip"]],
+                 "redis_port": self.redis_port}
         load = {"kind": "nonstream", "concurrency": p.nonstream_concurrency, "total": p.nonstream_total,
                 "time_limit": p.job_limit_s, "family": "openai"}
         from bench_lib.main import log
 
         if b.targets[REDIS_PICK].ok:
             log(f"cluster: the Redis pick against the local one ({p.reps} x)")
-            self._picks((LOCAL_PICK, REDIS_PICK), picks)
+            self._picks((LOCAL_PICK, REDIS_PICK, TRIP_PICK), picks)
             self.idle = self.idle_cpu(p.idle_s)  # (after the picks: every pool then has its shared state)
             if self.redis_socket:  # (after the idle one: the Unix socket's link is a second one in the process)
                 log(f"cluster: local, TCP and Redis's Unix socket in one job ({p.reps} x)")
@@ -200,7 +205,9 @@ class ClusterRun:
         med = self._med
         out: dict = {"targets": {n: {"status": self.bench.targets[n].status, "reason": self.bench.targets[n].reason}
                                  for n in (REDIS_PICK, *WORKER_COUNTS)},
-                     "pick": self._pick(LOCAL_PICK, REDIS_PICK),
+                     "pick": dict(self._pick(LOCAL_PICK, REDIS_PICK),
+                                  trip_added_cpu_us=self._pick(LOCAL_PICK, TRIP_PICK)["added_cpu_us"],
+                                  beyond_trip_cpu_us=self._pick(TRIP_PICK, REDIS_PICK)["added_cpu_us"]),
                      "pick_unix": (dict(self._pick(UNIX_LOCAL_PICK, UNIX_PICK),
                                         tcp_added_cpu_us=self._pick(UNIX_LOCAL_PICK, UNIX_TCP_PICK)["added_cpu_us"])
                                    if f"{UNIX_PICK}:seq" in self.results else None),
@@ -255,6 +262,12 @@ def render(summary: dict) -> str:
                      f"{fmt(cpu[1])} us (added {fmt(added_cpu)} us{_spread(pick)}; goal <= +150), TTFB p50 "
                      f"{fmt(p50[0], 2)} -> {fmt(p50[1], 2)} ms (added {fmt(added_p50, 2)} ms; goal <= +0.5); added: "
                      "the median of each repetition's difference; redis-server's own CPU not counted")
+        if pick.get("trip_added_cpu_us") is not None:
+            trip, beyond = fmt(pick["trip_added_cpu_us"]), fmt(pick.get("beyond_trip_cpu_us"))
+            lines.append(f"  A bare round trip to the same Redis in the same blocks (a PING sent where the pick is, "
+                         f"the key picked locally): proxy CPU/request added {trip} us; the Redis pick beyond it "
+                         f"{beyond} us (what any per-request round trip costs on this machine, and the pick's own "
+                         "work; each the median of the repetitions' differences)")
         lines.append(f"  Redis scripts per request (picks, renewals, releases): {fmt(pick['local_scripts'], 2)} picked "
                      f"locally, {fmt(pick['redis_scripts'], 2)} through Redis")
         lines.append(f"  {instructions_line(pick)}")
