@@ -11,7 +11,7 @@ import pytest
 from tests.support.clients import TRUNCATED, call, make_client
 from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.flows import read_vendor_flows
-from tests.support.harness import CLIENT_KEYS, POOL_KEYS, RotatorStartError, free_port
+from tests.support.harness import CLIENT_KEYS, POOL_KEYS, RotatorStartError, free_port, port_taken
 from tests.support.reliability import FIRST_TOKEN_TIMEOUT
 from tests.support.startup import wait_for_block
 
@@ -39,7 +39,7 @@ def reverse_proxy(rotator, *, args: tuple[str, ...] = (), **config) -> tuple[obj
             proxy = rotator(config or None, fresh=True, apply_env=False, args=(*modes, *args))
             break
         except RotatorStartError as e:  # (a port drawn here, taken by another test's connection before the bind)
-            if attempt == 2 or "address already in use" not in str(e).lower():
+            if attempt == 2 or not port_taken(str(e)):
                 raise
     block = wait_for_block(proxy, f"serves {list(VENDORS.values())[-1]}")
     lines = [line.split(" serves ") for line in block.splitlines() if " serves " in line]

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from tests.support.harness import (
     clean_environ,
     dies_with_test_run,
     free_port,
+    listen_port_drawn_again,
+    port_taken,
 )
 from tests.support.startup import start_up_block, wait_for_block
 
@@ -79,7 +82,18 @@ def test_every_hint_in_the_start_up_block_works_as_printed(fake_vendor, rotator)
 
 def run_briefly(command: list[str], env: dict[str, str], until: str | None, timeout: float = 30.0,
                 cwd: Path = REPO) -> tuple[int | None, str]:
-    """Start mitmdump; stop it once `until` is in its output (None: wait for it to exit). (exit code, output)."""
+    """Start mitmdump; stop it once `until` is in its output (None: wait for it to exit). (exit code, output).
+    Started again on another port when its drawn --listen-port was taken before it bound it."""
+    for _ in range(2):
+        returncode, output = _run_briefly(command, env, until, timeout, cwd)
+        if not port_taken(output):
+            break
+        command = listen_port_drawn_again(command)
+    return returncode, output
+
+
+def _run_briefly(command: list[str], env: dict[str, str], until: str | None, timeout: float,
+                 cwd: Path) -> tuple[int | None, str]:
     out = Path(env["HOME"]) / "mitmdump.out"
     with out.open("wb") as f:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
@@ -110,6 +124,20 @@ def test_without_a_config_the_block_says_the_embedded_defaults_are_in_use(tmp_pa
     block = start_up_block(output)
     assert "config: none (~/.config/rotator/config.yaml does not exist" in block, block
     assert "the embedded defaults" in block and "rotator.example.yaml" in block, block
+
+
+def test_a_listen_port_taken_before_the_bind_is_drawn_again(tmp_path):
+    """The tests' own start-up: a port free_port() drew may be taken by another test's connection before mitmdump
+    binds it; mitmdump then exits ("address already in use") and run_briefly starts it on another."""
+    env = clean_environ({"HOME": str(tmp_path)})
+    command = mitmdump(tmp_path)
+    port = int(command[command.index("--listen-port") + 1])
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        _, output = run_briefly(command, env, until="CURL_CA_BUNDLE")
+    assert "HTTPS_PROXY=http://127.0.0.1:" in start_up_block(output), output
+    assert f"127.0.0.1:{port}" not in start_up_block(output), output
 
 
 def readme_yaml() -> str:

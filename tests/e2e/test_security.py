@@ -49,6 +49,7 @@ from tests.support.harness import (
     default_config,
     dies_with_test_run,
     free_port,
+    port_taken,
 )
 from tests.support.timing import QUIET, wait_until
 
@@ -134,20 +135,24 @@ def test_scripts_run_is_never_bound_beyond_loopback_not_even_while_starting(fake
     "listening at *:PORT" for a moment); the README's command gives mitmdump the loopback address from the start."""
     cfg = tmp_path / "rotator.yaml"
     cfg.write_text(json.dumps(default_config(fake_vendor.url)))
-    port = free_port()
     log = tmp_path / "run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(REPO / "scripts/run"), "--listen-port", str(port), "--set", f"confdir={tmp_path / 'conf'}",
-             "--set", f"rotator_config={cfg}"],
-            cwd=REPO, env=clean_environ(), stdout=out, stderr=subprocess.STDOUT,
-            preexec_fn=dies_with_test_run())
-    try:
-        wait_until(lambda: "rotator: ready" in log.read_text() or proc.poll() is not None, 60)
-        assert listening(proc.pid, port) == {"127.0.0.1"}  # (scripts/run execs mitmdump: the same process)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    for _ in range(2):  # (again on another port when the drawn one was taken before the bind)
+        port = free_port()
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [str(REPO / "scripts/run"), "--listen-port", str(port), "--set", f"confdir={tmp_path / 'conf'}",
+                 "--set", f"rotator_config={cfg}"],
+                cwd=REPO, env=clean_environ(), stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=dies_with_test_run())
+        try:
+            wait_until(lambda p=proc: "rotator: ready" in log.read_text() or p.poll() is not None, 60)
+            if proc.poll() is not None and port_taken(log.read_text()):
+                continue
+            assert listening(proc.pid, port) == {"127.0.0.1"}  # (scripts/run execs mitmdump: the same process)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        break
     text = log.read_text()
     assert "rotator: ready" in text and f"proxy listening at 127.0.0.1:{port}" in text, text[-2000:]
     assert "listening at *:" not in text and "listening at 0.0.0.0" not in text, text[-2000:]

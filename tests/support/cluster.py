@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from ruamel.yaml import YAML
 
-from tests.support.harness import REPO, clean_environ, dies_with_test_run, free_port
+from tests.support.harness import REPO, clean_environ, dies_with_test_run, free_port, port_taken
 from tests.support.timing import wait_until
 
 CLUSTER = REPO / "scripts" / "cluster"
@@ -91,7 +91,7 @@ class Cluster:
             except AssertionError:
                 # Between free_port() and HAProxy's bind, seconds later, another test's connection may have taken
                 # the port as its source port: HAProxy then cannot bind it, and says so.
-                if not (chosen and attempt + 1 < attempts and "address already in use" in self.output().lower()):
+                if not (chosen and attempt + 1 < attempts and port_taken(self.output())):
                     raise
                 self.stop()
                 self.port = 0

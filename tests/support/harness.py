@@ -144,6 +144,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_taken(output: str) -> bool:
+    """A listener's port, drawn by free_port(), was taken before the process bound it: any process's outgoing
+    connection may take it as its source port meanwhile (the same ephemeral range). Then draw again."""
+    return "address already in use" in output.lower()
+
+
+def listen_port_drawn_again(command: list[str]) -> list[str]:
+    """`command` with the value of its --listen-port drawn again."""
+    i = command.index("--listen-port") + 1
+    return [*command[:i], str(free_port()), *command[i + 1:]]
+
+
 def agent_environ(tmp_path: Path, proxy: Rotator) -> tuple[Path, dict[str, str]]:
     """A work directory for an agent CLI run through `proxy`, and the start of its environment: an empty home of
     its own (nothing of this machine's config), PATH and HTTPS_PROXY. The caller adds the CA and key variables its
@@ -251,7 +263,7 @@ class RotatorProcess:
             except RotatorStartError:
                 self.stop()
                 text = self.log_text()
-                if "address already in use" in text.lower() and attempt + 1 < attempts:
+                if port_taken(text) and attempt + 1 < attempts:
                     continue  # another worker grabbed the port between free_port() and the bind
                 raise
         raise AssertionError("unreachable")
