@@ -1,6 +1,6 @@
 """The cluster run of scripts/bench: what the shared state and several workers cost and give.
 
-- - The Redis pick: one Rotator with the rotator column's config and a Redis (`state.redis`), sequential streamed
+- The Redis pick: one Rotator with the rotator column's config and a Redis (`state.redis`), sequential streamed
   requests on one connection, alternating in blocks between requests whose keys are picked by the pools alone
   (`x-bench-pick: local`, pick_switch.py) and requests picked through Redis: proxy CPU per request and TTFB p50 of
   each, and what the Redis pick adds (the median over the repetitions of each one's difference). A third variant in
