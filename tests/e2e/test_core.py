@@ -419,8 +419,12 @@ def test_broken_config_stops_startup_with_one_line(tmp_path, name):
     when, line = naming[0]
     assert line.split("] ", 1)[-1].startswith("rotator_config: "), output
     assert all(needle in line for needle in needles), line
-    # It stops as soon as the error is known (start-up itself is slow on a loaded machine: bounded loosely).
-    assert exited - when < 5, f"exited {exited - when:.1f}s after the error line\n{output}"
+    # It stops as soon as the error is known. Bounded loosely, and by the process's own pace: what follows the error
+    # line is Python's exit (~0.45 s on a quiet 2-core VM, its garbage collections over every module loaded), which
+    # a machine loaded with other tests' processes slows as much as the start-up before it (measured: loading the
+    # addon 6.2 s against 1.0 s quiet, then 5.5 s to exit).
+    bound = max(5.0, 2 * (when - start))
+    assert exited - when < bound, f"exited {exited - when:.1f}s after the error line (bound {bound:.1f}s)\n{output}"
     assert exited - start < 20, f"exited {exited - start:.1f}s after starting\n{output}"
 
 
