@@ -4,8 +4,10 @@ config was loaded, which hosts are intercepted, the CA file to trust, and the li
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from mitmproxy import ctx
 from mitmproxy.proxy import mode_specs
@@ -78,29 +80,39 @@ def parsed(modes: list[str]) -> list[mode_specs.ProxyMode]:
     return out
 
 
-def address(mode: mode_specs.ProxyMode, listen_host: str, listen_port: int | None) -> str:
-    """HOST:PORT of a mode's listener, as a client on another machine or this one writes it."""
+def address(mode: mode_specs.ProxyMode, listen_host: str, listen_port: int | None,
+            bound: Mapping[mode_specs.ProxyMode, int] = MappingProxyType({})) -> str:
+    """HOST:PORT of a mode's listener, as a client on another machine or this one writes it: the port it is bound
+    to (`bound`, by mode: the one the system chose for a port 0), else the one asked for."""
     host = mode.listen_host(listen_host)
     if host in EVERY_INTERFACE:
         host = "THIS-HOST"
     if ":" in host:
         host = f"[{host}]"
-    return f"{host}:{mode.listen_port(listen_port)}"
+    return f"{host}:{bound.get(mode) or mode.listen_port(listen_port)}"
 
 
-def proxy_url(modes: list[str], listen_host: str, listen_port: int | None, auth: bool) -> str:
+def proxy_url(modes: list[str], listen_host: str, listen_port: int | None, auth: bool,
+              bound: Mapping[mode_specs.ProxyMode, int] = MappingProxyType({})) -> str:
     """The URL clients put in HTTPS_PROXY: the first regular or upstream mode's; "" when no mode is one (reverse
     listeners are not proxies)."""
     for mode in parsed(modes):
         if isinstance(mode, PROXY_MODES) and mode.listen_port(listen_port) is not None:
-            return f"http://{'USER:PASSWORD@' if auth else ''}{address(mode, listen_host, listen_port)}"
+            return f"http://{'USER:PASSWORD@' if auth else ''}{address(mode, listen_host, listen_port, bound)}"
     return ""
 
 
-def reverse_listeners(modes: list[str], listen_host: str, listen_port: int | None) -> list[tuple[str, str]]:
+def reverse_listeners(modes: list[str], listen_host: str, listen_port: int | None,
+                      bound: Mapping[mode_specs.ProxyMode, int] = MappingProxyType({})) -> list[tuple[str, str]]:
     """(the URL a tool uses as its base URL, the vendor URL that listener stands for), per reverse mode."""
-    return [(f"http://{address(mode, listen_host, listen_port)}", mode.data) for mode in parsed(modes)
+    return [(f"http://{address(mode, listen_host, listen_port, bound)}", mode.data) for mode in parsed(modes)
             if isinstance(mode, mode_specs.ReverseMode)]
+
+
+def bound_ports() -> dict[mode_specs.ProxyMode, int]:
+    """The port each of mitmproxy's listeners is bound to, by its mode (its servers start before addons run)."""
+    servers = getattr(ctx.master.addons.get("proxyserver"), "servers", ())
+    return {server.mode: server.listen_addrs[0][1] for server in servers if server.listen_addrs}
 
 
 class Welcome:
@@ -110,14 +122,15 @@ class Welcome:
     def running(self) -> None:
         opts = ctx.options
         auth = opts.proxyauth not in (None, "", PROXYAUTH_ANY)
+        bound = bound_ports()
         setup = Setup(
             config=source(opts.rotator_config),
             hosts=[(host, p.name) for p in self.engine.router.providers for host in p.hosts],
             ca=Path(opts.confdir).expanduser() / CA_FILE,
-            proxy=proxy_url(list(opts.mode), opts.listen_host, opts.listen_port, auth),
+            proxy=proxy_url(list(opts.mode), opts.listen_host, opts.listen_port, auth, bound),
             proxyauth=auth,
             clients=bool(self.engine.config.clients),
             status_host=getattr(opts, "rotator_status_host", "").strip().lower(),
-            reverse=reverse_listeners(list(opts.mode), opts.listen_host, opts.listen_port),
+            reverse=reverse_listeners(list(opts.mode), opts.listen_host, opts.listen_port, bound),
         )
         logger.info(welcome(setup))

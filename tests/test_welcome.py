@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mitmproxy.proxy.mode_specs import ProxyMode
 
 from addons.welcome import Setup, proxy_url, reverse_listeners, welcome
 
@@ -53,3 +54,11 @@ def test_reverse_listeners_are_named_with_the_vendor_they_serve():
                           status_host="rotator.status", reverse=listeners))
     assert "    http://127.0.0.1:8082 serves https://api.anthropic.com\n" in block
     assert "HTTPS_PROXY" not in block and "trust mitmproxy's CA" not in block and "rotator.status" not in block
+
+
+def test_a_listener_asked_for_port_0_is_named_with_the_port_it_was_given():
+    modes = ["regular", "reverse:https://api.openai.com"]
+    bound = {ProxyMode.parse("regular"): 41001, ProxyMode.parse("reverse:https://api.openai.com"): 41002}
+    assert proxy_url(modes, "127.0.0.1", 0, False, bound) == "http://127.0.0.1:41001"
+    assert reverse_listeners(modes, "127.0.0.1", 0, bound) == [("http://127.0.0.1:41002", "https://api.openai.com")]
+    assert proxy_url(modes, "127.0.0.1", 0, False) == "http://127.0.0.1:0"  # (not bound yet: as asked)

@@ -140,6 +140,16 @@ def test_a_listen_port_taken_before_the_bind_is_drawn_again(tmp_path):
     assert f"127.0.0.1:{port}" not in start_up_block(output), output
 
 
+def test_a_proxy_asked_for_port_0_names_the_port_it_listens_on(tmp_path):
+    command = mitmdump(tmp_path)
+    command[command.index("--listen-port") + 1] = "0"  # (the system chooses: no port to be taken meanwhile)
+    _, output = run_briefly(command, clean_environ({"HOME": str(tmp_path)}), until="CURL_CA_BUNDLE")
+    [port] = re.findall(r"proxy listening at 127\.0\.0\.1:(\d+)", output)
+    block = start_up_block(output)
+    assert port != "0" and f"export HTTPS_PROXY=http://127.0.0.1:{port}\n" in block, output
+    assert f"curl -x http://127.0.0.1:{port} http://rotator.status/" in block, block
+
+
 def readme_yaml() -> str:
     """The README's configuration example, exactly as a newcomer would copy it."""
     readme = (REPO / "README.md").read_text()
