@@ -21,7 +21,7 @@ import pytest
 from tests.support import mitmweb as mitmweb_support
 from tests.support.clients import MODELS, PROMPT, make_client
 from tests.support.fake_vendor import TEXT, Fault, split_text
-from tests.support.harness import default_config, free_port
+from tests.support.harness import Rotator, default_config, free_port, merge
 from tests.support.mitmweb import MitmwebProcess
 from tests.support.reliability import RESUME_OFF, UNHURRIED
 
@@ -34,8 +34,6 @@ PREFIX = "".join(split_text(TEXT)[:2])
 
 @pytest.fixture
 def mitmweb(fake_vendor, tmp_path, monkeypatch):
-    from tests.support.harness import Rotator, default_config, merge
-
     proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"streaming": UNHURRIED, "resume": RESUME_OFF}),
                           tmp_path / "mitmweb", password=PASSWORD)
     proc.start()
@@ -148,10 +146,7 @@ def test_mitmweb_shows_retried_and_repaired_calls_honestly(fake_vendor, mitmweb,
 def test_mitmweb_never_sees_the_clients_own_key_not_even_while_the_body_arrives(fake_vendor, tmp_path):
     """mitmweb adds a flow when its request headers arrive; the credential is masked from that moment on."""
     import json
-    import socket
     import ssl
-
-    from tests.support.harness import default_config, merge
 
     secret = "sk-client-own-secret-0123456789abcdef"
     proc = MitmwebProcess(merge(default_config(fake_vendor.url), {"providers": {"openai": {"keys": []}}}),
