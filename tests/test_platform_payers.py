@@ -294,3 +294,18 @@ async def test_a_conversation_stays_on_its_project(accounts, tmp_path):
         assert out.status == 200
 
     assert {r.url.path.split("/")[3] for r in upstream.seen if r.url.host == EAST} == {"proj-a"}
+
+
+async def test_an_sdk_vertex_claude_call_routed_to_anthropic_gets_the_version_header_anthropic_requires():
+    # (the anthropic SDK's AnthropicVertex sends no `anthropic-version` header: its version is in the body, for Vertex)
+    config = "providers: {anthropic: {base_url: 'http://anthropic.test', keys: [sk-a]}}\n" \
+             "routes: [{from: vertex, targets: [vertex, anthropic/claude-sonnet-4-5]}]"
+    upstream = Upstream([lambda r: throttled(r) if r.url.host == EAST else claude_stream(r)])
+
+    out, _ = await exchange(EAST, CLAUDE_PATH, CLAUDE_BODY, upstream,
+                            headers(EAST, ("authorization", "Bearer ya29.client")), config=config)
+
+    sent = upstream.seen[-1]
+    assert sent.url.host == "anthropic.test" and sent.headers["anthropic-version"] == "2023-06-01"
+    assert "anthropic-version" not in upstream.seen[0].headers  # (the platform's call as it came)
+    assert out.status == 200

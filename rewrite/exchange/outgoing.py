@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+import protocols
 from protocols.base import Protocol, Repairer
 from protocols.events import StreamParser
 from protocols.members import rewritten
@@ -22,7 +23,7 @@ from rewrite.lifecycle.events import Building, Built, Learned
 from rewrite.lifecycle.lessons import NOTHING_LEARNED, Lessons
 from rewrite.lifecycle.payer import Outbound, Payer, Ticket
 from rewrite.policy.outcomes import Note
-from rewrite.routing.targets import ConversationHooks, Leg, Translation, adapted
+from rewrite.routing.targets import ConversationHooks, Leg, Translation, adapted, adapters_of, model_headers
 from rewrite.upstream.client import encode_headers, request_headers
 
 if TYPE_CHECKING:
@@ -30,6 +31,20 @@ if TYPE_CHECKING:
 
 # Distinct parameters a request is sent again without, after 400s that name them (protocols/vendor_errors.py).
 MAX_REFUSED_PARAMS = 3
+
+
+def required_headers(leg: Leg, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A native leg's headers for a target the client did not call, with what its protocol requires for the model
+    that they lack: a cloud platform's client (the anthropic SDK's Vertex and Bedrock clients, boto3) sends no
+    `anthropic-version`, which Anthropic's own API refuses a call without."""
+    if leg.called or leg.protocol is None or leg.provider.models is None:
+        return headers
+    required = protocols.registered(leg.protocol.name).required_headers
+    have = {n.lower() for n, _ in headers}
+    if all(name in have for name, _ in required):
+        return headers
+    caps = leg.provider.models.get(adapters_of(leg.provider, leg.model).model_sent(leg.model))
+    return [*headers, *((n, v) for n, v in model_headers(required, caps) if n not in have)]
 
 
 def translated_request(req: ClientRequest, leg: Leg, t: Translation, stream: bool, hooks: ConversationHooks | None
@@ -151,7 +166,7 @@ class TargetCall:
         if self.leg.translation is not None:
             return self._build_translated(self.leg.translation, ticket)
         req, leg = self.req, self.leg
-        headers = request_headers(req.request.headers)
+        headers = required_headers(leg, request_headers(req.request.headers))
         query = leg.query
         body = leg.body
         content = req.client_bytes() if leg.unchanged else None  # None: serialised from `body` below
