@@ -116,3 +116,27 @@ def test_the_view_reads_an_invoke_call_and_its_event_stream_and_a_converse_strea
     assert cut.stream and not cut.complete
     converse = read_answer("bedrock_converse", 200, EVENT_STREAM, C.TEXT_STREAM)
     assert converse.complete and converse.answer is not None and converse.answer.text() == "".join(C.TEXT_PIECES)
+
+
+async def test_an_invoke_call_routed_to_anthropic_takes_its_body_betas_in_the_beta_header():
+    # (Claude Code sends `anthropic_beta` in the InvokeModel body and one beta in the header; Anthropic's API takes
+    # them all in the header, and refuses them in the body)
+    config = "providers: {anthropic: {base_url: 'http://anthropic.test', keys: [sk-a]}}\n" \
+             "routes: [{from: bedrock, targets: [bedrock, anthropic/claude-sonnet-4-5]}]"
+
+    def step(request: httpx.Request) -> httpx.Response:
+        if request.url.host == HOST:
+            return httpx.Response(429, headers={"x-amzn-errortype": "ThrottlingException"},
+                                  json={"message": "Too many tokens, please wait before trying again."})
+        return sse([samples.ANTHROPIC_TEXT])
+    upstream = Upstream([step])
+    headers = [*signed(), ("anthropic-version", "2023-06-01"), ("anthropic-beta", "claude-code-20250219")]
+
+    out, _ = await exchange(HOST, INVOKE, RAW, upstream, headers=headers, config=config)
+
+    first, sent = upstream.seen
+    assert first.headers["anthropic-beta"] == "claude-code-20250219" and first.content == RAW  # (signed: as it came)
+    assert sent.url.host == "anthropic.test"
+    assert sent.headers["anthropic-beta"] == "claude-code-20250219,interleaved-thinking-2025-05-14"
+    assert "anthropic_beta" not in json.loads(sent.content)
+    assert out.status == 200

@@ -28,6 +28,7 @@ INVOKE_STREAM = "/invoke-with-response-stream"
 BEDROCK_VERSION = "bedrock-2023-05-31"  # what Claude Code sends, and Bedrock's documented value
 ANTHROPIC_VERSION = "anthropic_version"
 ANTHROPIC_BETA = "anthropic_beta"
+BETA_HEADER = "anthropic-beta"
 NOT_IN_BODY = ("model", "stream")  # the path and the operation say them
 BEDROCK_ONLY = (ANTHROPIC_VERSION, ANTHROPIC_BETA)  # what Anthropic's own API refuses in a body
 MODEL_SAFE = ":"  # how the anthropic SDK writes a model in the path (`/` escaped)
@@ -63,6 +64,21 @@ def anthropic_body(body: dict) -> dict:
     if not any(k in body for k in BEDROCK_ONLY):
         return body
     return {k: v for k, v in body.items() if k not in BEDROCK_ONLY}
+
+
+def beta_headers(headers: list[tuple[str, str]], body: dict) -> list[tuple[str, str]]:
+    """`headers` with the betas an InvokeModel body names (`anthropic_beta`, which Claude Code and boto3 clients send
+    there, not in a header) in `anthropic-beta`, after the header's own, each once: how Anthropic's own API takes
+    them."""
+    betas = body.get(ANTHROPIC_BETA)
+    if not isinstance(betas, list) or not betas:
+        return headers
+    named = [v for n, v in headers if n.lower() == BETA_HEADER]
+    have = [b.strip() for v in named for b in v.split(",") if b.strip()]
+    joined = [*have, *(b for b in betas if isinstance(b, str) and b and b not in have)]
+    if joined == have:
+        return headers
+    return [*((n, v) for n, v in headers if n.lower() != BETA_HEADER), (BETA_HEADER, ",".join(dict.fromkeys(joined)))]
 
 
 # -- the envelope (protocols/envelope.py) -------------------------------------------------------------------------

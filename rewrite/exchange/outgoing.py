@@ -167,6 +167,8 @@ class TargetCall:
             return self._build_translated(self.leg.translation, ticket)
         req, leg = self.req, self.leg
         headers = required_headers(leg, request_headers(req.request.headers))
+        if not leg.called and req.envelope is not None and (wire := req.called.wire) is not None:
+            headers = wire.carried(headers, req.envelope)  # (what its envelope's body said, in a header)
         query = leg.query
         body = leg.body
         content = req.client_bytes() if leg.unchanged else None  # None: serialised from `body` below

@@ -51,6 +51,7 @@ PLATFORM = SigningPlatform(
     credential=CREDENTIAL,
     envelope=invoke.ENVELOPE,
     foreign_body=invoke.anthropic_body,
+    carried=invoke.beta_headers,
     payer="sigv4",
     configure=configure,
     takes=frozenset({"access_key_id", "secret_access_key", "session_token", "bearer", "region", REGIONS}),

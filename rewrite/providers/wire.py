@@ -20,7 +20,10 @@ subscription login's (rewrite/providers/login.py) or a cloud platform's (rewrite
   their flows show it masked once sent, as its hosts' other paths do;
 - `foreign(headers)`, `foreign_body(body)`: its client's headers and (opened) body as another target of a route
   gets them (the engine has taken every credential header out already): what only its backend reads left out (a
-  login's session headers, Bedrock's `anthropic_version` in an InvokeModel body).
+  login's session headers, Bedrock's `anthropic_version` in an InvokeModel body);
+- `carried(headers, envelope)`: the headers of its client's call to another target that speaks the same protocol,
+  with what its envelope's body (`envelope`, as it came) said that such a target takes in a header (the betas of
+  an InvokeModel body, `anthropic_beta`: Anthropic's API takes them in `anthropic-beta`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ def _same(body: dict) -> dict:
     return body
 
 
+def _nothing_carried(headers: Headers, envelope: dict) -> Headers:
+    return headers
+
+
 @dataclass(frozen=True)
 class Wire:
     paths: re.Pattern[str]  # generation paths (without the query) it serves; full match
@@ -60,6 +67,7 @@ class Wire:
     forwarded: re.Pattern[str] | None = None  # paths (without the query) served without a protocol; full match
     foreign: Callable[[Headers], Headers] = _unchanged
     foreign_body: Callable[[dict], dict] = _same
+    carried: Callable[[Headers, dict], Headers] = _nothing_carried
     claims: Callable[[Mapping[str, str]], bool] | None = None  # None: every request to its hosts is its own
     side_hosts: tuple[str, ...] = ()
 
