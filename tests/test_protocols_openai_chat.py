@@ -188,12 +188,21 @@ def test_done_without_finish_reason_gets_an_inferred_one(deltas, inferred):
 
 
 def test_keepalive_comment_passes_through():
-    (event,) = parse(HEARTBEAT)
+    (event,) = parse(b": keepalive\n\n")
     repairer = CHAT.repairer(REQUEST)
-    assert repairer.feed(event) == HEARTBEAT
+    assert repairer.feed(event) == b": keepalive\n\n"
     assert not repairer.started
     with_heartbeats = samples.CHAT_TEXT.replace(b"\n\ndata:", b"\n\n" + HEARTBEAT + b"data:")
     assert chat_chunks(with_heartbeats) == chat_chunks(samples.CHAT_TEXT)
+
+
+def test_heartbeats_after_events_that_carry_an_id_leave_the_sdk_reading_on():
+    """A gateway that puts `id:` on every event (llmgateway does): openai-python keeps the last id and then reads
+    every blank line as an event with empty data, which it fails to parse (openai-python#2722). A heartbeat is a
+    comment line with no blank line of its own."""
+    with_ids = samples.CHAT_TEXT.replace(b": keepalive\n\n", b"").replace(b"data: ", b"id: 7\ndata: ")
+    with_heartbeats = with_ids.replace(b"\n\nid:", b"\n\n" + HEARTBEAT + HEARTBEAT + b"id:")
+    assert chat_chunks(with_heartbeats) == chat_chunks(with_ids)
 
 
 @pytest.mark.parametrize("k", [0, 2, 5])

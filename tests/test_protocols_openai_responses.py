@@ -154,9 +154,16 @@ def test_model_level_incomplete_is_complete():
 
 def test_keepalive_comment_passes_through():
     repairer = RESPONSES.repairer(REQUEST)
-    assert repairer.feed(parse(HEARTBEAT)[0]) == HEARTBEAT
+    assert repairer.feed(parse(b": keepalive\n\n")[0]) == b": keepalive\n\n"
     with_heartbeats = samples.RESPONSES_TEXT.replace(b"\n\nevent:", b"\n\n" + HEARTBEAT + b"event:")
     assert [e.type for e in responses_events(with_heartbeats)] == [e.type for e in responses_events(samples.RESPONSES_TEXT)]
+
+
+def test_heartbeats_after_events_that_carry_an_id_leave_the_sdk_reading_on():
+    """openai-python reads every blank line after an `id:` as an event with empty data, and fails to parse it."""
+    with_ids = samples.RESPONSES_TEXT.replace(b"data: ", b"id: 7\ndata: ")
+    with_heartbeats = with_ids.replace(b"\n\nevent:", b"\n\n" + HEARTBEAT + b"event:")
+    assert [e.type for e in responses_events(with_heartbeats)] == [e.type for e in responses_events(with_ids)]
 
 
 @pytest.mark.parametrize("k", [0, 2, 5])

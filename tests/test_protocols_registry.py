@@ -8,13 +8,14 @@ from protocols import registry
 from protocols.base import Protocol
 from protocols.errors import anthropic_error, gemini_error, openai_error
 from protocols.families import CredentialStyle, Family
+from protocols.sse import SSEParser
 from protocols.vendor_errors import GENERIC
 from tests.support import samples
 from tests.support.streams import parse
 
 EXPECTED = {
-    "openai_chat": ("openai", b": keepalive\n\n"),
-    "openai_responses": ("openai", b": keepalive\n\n"),
+    "openai_chat": ("openai", b": keepalive\n"),
+    "openai_responses": ("openai", b": keepalive\n"),
     "anthropic_messages": ("anthropic", b'event: ping\ndata: {"type": "ping"}\n\n'),
     "gemini": ("gemini", None),
     "bedrock_converse": ("bedrock", None),
@@ -41,13 +42,17 @@ def test_detect_ignores_other_calls(method, path):
     assert protocols.detect(method, path) is None
 
 
-def test_heartbeats_are_single_dispatching_nothing_blocks():
+def test_heartbeats_dispatch_nothing_and_leave_the_next_event_as_it_was():
+    """A heartbeat is a whole block (Anthropic's ping) or a comment line that joins the next event (OpenAI's)."""
+    block = b'data: {"x":1}\n\n'
     for protocol in protocols.all():
         if protocol.heartbeat is not None:
-            (event,) = parse(protocol.heartbeat)
-            assert event.raw == protocol.heartbeat
+            parser = SSEParser()
+            alone = parser.feed(protocol.heartbeat)
             repairer = protocol.repairer({})
-            assert repairer.feed(event) == protocol.heartbeat and not repairer.started
+            assert b"".join(repairer.feed(e) for e in alone) + parser.pending == protocol.heartbeat
+            assert not repairer.started
+            assert [e.data for e in parse(protocol.heartbeat * 2 + block)][-1] == '{"x":1}'
 
 
 class Fifth(Protocol):

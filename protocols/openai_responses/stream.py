@@ -10,7 +10,9 @@ from protocols.events import Event
 from protocols.sse import dumps, json_event, load_object
 
 PATH_SUFFIX = "/responses"
-HEARTBEAT = b": keepalive\n\n"
+# A comment line without a blank line of its own: after an `id:` field, openai-python reads every blank line as an
+# event with empty data and fails to parse it (openai-python#2722); the comment joins the next event instead.
+HEARTBEAT = b": keepalive\n"
 
 CREATED = "response.created"
 IN_PROGRESS = "response.in_progress"

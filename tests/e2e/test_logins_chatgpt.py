@@ -152,7 +152,7 @@ def test_heartbeats_keep_codex_waiting_for_a_slow_first_token(codex, rotator, fa
     assert done.stdout.count(TEXT) == 1
     assert len(fake_vendor.calls()) == 1
     [flow] = generation_flows(proxy, tmp_path)
-    assert flow.response.content.startswith(b": keepalive\n\n")  # (the events held back came after them)
+    assert flow.response.content.startswith(b": keepalive\n")  # (the events held back came after them)
 
 
 def test_an_error_inside_the_200_stream_is_asked_again_on_the_same_login(codex, rotator, fake_vendor, tmp_path):

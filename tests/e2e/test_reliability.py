@@ -386,8 +386,8 @@ def test_on_truncation_error_makes_the_sdk_raise(fake_vendor, rotator, protocol)
 HEARTBEAT_CONFIG = {"heartbeat_interval": 0.3, "first_token_timeout": 30}
 HEARTBEAT_STALL = 1.2
 HEARTBEAT = {
-    "chat": b": keepalive\n\n",
-    "responses": b": keepalive\n\n",
+    "chat": b": keepalive\n",
+    "responses": b": keepalive\n",
     "anthropic": b'event: ping\ndata: {"type": "ping"}\n\n',
     "gemini": None,
 }
