@@ -180,6 +180,14 @@ async def test_gemini_never_gets_a_heartbeat():
     assert "committed" not in kinds(job)
 
 
+async def test_a_gemini_stream_that_ends_without_its_last_blank_line_passes_whole():
+    """(google-genai yields that last chunk: it is the answer's end, not a cut.)"""
+    body = samples.GEMINI_TEXT[: -len(b"\r\n\r\n")]
+    out, job = await run("gemini", Upstream([lambda r: sse([body])]))
+    assert out.body == body + b"\n\n"  # (its blank line added, so that nothing can run into it)
+    assert kinds(job) == []
+
+
 @pytest.mark.parametrize("protocol", ["openai_chat", "anthropic_messages"])
 async def test_failure_after_heartbeats_is_reported_in_stream(protocol):
     up = Upstream([stall_before_headers(10)])

@@ -282,3 +282,31 @@ def test_every_truncated_ending_carries_a_counted_usage_of_the_sdk_type(name):
         assert (usage.prompt_token_count, usage.candidates_token_count) == (prompt, candidates), k
         assert usage.total_token_count == prompt + candidates + thoughts
         assert gemini_chunks(out)[-1].usage_metadata == usage
+
+
+def through(body: bytes):
+    """What a Gemini client is sent for an upstream `body`: read by the protocol's parser, repaired, ended."""
+    parser, repairer = GEMINI.parser(), GEMINI.repairer(REQUEST)
+    out = b"".join(repairer.feed(e) for e in parser.feed(body) + parser.close())
+    return repairer, out + repairer.end()
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b""])
+def test_a_last_chunk_without_its_blank_line_reaches_the_client_as_the_sdk_reads_it(ending):
+    """google-genai yields the `data:` line a stream ends on even without the blank line after it."""
+    body = samples.GEMINI_TEXT[: -len(b"\r\n\r\n")] + ending
+    (*_, last) = gemini_chunks(body)
+    assert last.candidates[0].finish_reason == genai_types.FinishReason.STOP
+    repairer, out = through(body)
+    assert repairer.complete and not repairer.failed
+    assert text_of(gemini_chunks(out)) == samples.GEMINI_TEXT_ANSWER
+    assert gemini_chunks(out)[-1].candidates[0].finish_reason == genai_types.FinishReason.STOP
+    assert_only_data_lines(out.replace(b"\r\n", b"\n"), b"\n")  # (a last line with no line end gets LF)
+
+
+def test_a_last_chunk_cut_inside_its_json_is_still_ended_as_truncated():
+    body = samples.GEMINI_TEXT[: -len(b"}\r\n\r\n")]
+    repairer, out = through(body)
+    assert not repairer.failed
+    assert gemini_chunks(out)[-1].candidates[0].finish_reason == genai_types.FinishReason.MAX_TOKENS
+    assert_only_data_lines(out, b"\r\n")

@@ -8,8 +8,8 @@ from urllib.parse import unquote
 
 from protocols.base import Aggregator, Protocol, Repairer, count, integer, member
 from protocols.errors import gemini_error
-from protocols.events import Event
-from protocols.sse import dumps, json_event, load_object
+from protocols.events import Event, StreamParser
+from protocols.sse import SSEParser, dumps, json_event, load_object, parse_block
 from protocols.urls import segment
 
 PATH = re.compile(r"/(?:models|tunedModels)/([^/:]+):(?:generateContent|streamGenerateContent)$")
@@ -32,6 +32,24 @@ TOTAL_TOKENS = "totalTokenCount"
 # Echoed from the last chunk that carried them.
 RESPONSE_KEYS = (USAGE, "modelVersion", "responseId")
 TEXT_PART_KEYS = frozenset({"text", "thought", "thoughtSignature"})
+
+
+class GeminiParser(SSEParser):
+    """SSE as google-genai reads it: at the end of the stream, a last `data:` event the stream ended without its blank
+    line is still an event (the SDK yields it) when its data is a whole JSON object. Its blank line is added, so that
+    whatever follows it (a repaired ending) stays framed."""
+
+    def close(self) -> list[Event]:
+        events = super().close()
+        rest = self.pending
+        if events or not rest:
+            return events
+        event = parse_block(rest)
+        if event.data is None or load_object(event.data) is None:
+            return []  # (cut inside it: the SDK would fail on it, the stream is ended as truncated instead)
+        eol = CRLF if rest.find(CRLF) >= 0 else LF
+        self._keep(b"")
+        return [Event(rest.rstrip(b"\r\n") + eol + eol, event.data, event.event, event.id)]
 
 
 class GeminiRepairer(Repairer):
@@ -214,6 +232,9 @@ class Gemini(Protocol):
 
     def wants_stream(self, path: str, query: str, body: dict) -> bool:
         return path.endswith(STREAM_GENERATE)
+
+    def parser(self) -> StreamParser:
+        return GeminiParser()
 
     def is_sse(self, path: str, query: str) -> bool:
         """Without `alt=sse`, `:streamGenerateContent` answers with one streamed JSON array instead."""
