@@ -17,7 +17,9 @@ from protocols.unified import (
     ToolIds,
 )
 
-FINISH_FROM = {FINISH_STOP_NAME: FINISH_STOP, FINISH_MAX_TOKENS: FINISH_LENGTH}
+# CONTINUATION: the per-request token limit cut an unfinished answer, which only a Gemini client can resume (by its
+# continuationToken): to a client of another protocol it is a token cap.
+FINISH_FROM = {FINISH_STOP_NAME: FINISH_STOP, FINISH_MAX_TOKENS: FINISH_LENGTH, "CONTINUATION": FINISH_LENGTH}
 # Every other finishReason is a safety or policy stop, a tool-call problem or a catch-all.
 TOOL_PROBLEMS = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "OTHER",
                            "FINISH_REASON_UNSPECIFIED"})
