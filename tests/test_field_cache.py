@@ -105,12 +105,14 @@ def test_a_signature_put_back_for_one_target_stays_off_the_request_the_next_targ
 
 
 def test_without_the_cache_the_replayed_call_has_no_signature():
-    """The baseline the cache fixes: what the client replays carries no signature."""
+    """The baseline the cache fixes: what the client replays carries no signature of its own (only the bypass value
+    Rotator signs an unsigned call with)."""
     cache = new_cache()
     scope = Scope("gemini", "gemini-3-pro", GEMINI)
     answer = first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request())
     request = translate.request_to_ir(CHAT, chat_replay(chat_request(), answer))
-    assert "thoughtSignature" not in json.dumps(translate.get(GEMINI).request_from_ir(request))
+    sent = json.dumps(translate.get(GEMINI).request_from_ir(request))
+    assert S.GEMINI_SIGNATURE not in sent and "skip_thought_signature_validator" in sent
 
 
 def test_state_goes_back_only_to_the_provider_and_model_that_issued_it():

@@ -39,3 +39,40 @@ def test_a_gemini_continuation_stop_reaches_another_protocols_client_as_a_token_
     out = b"".join(tr.feed(e) for e in parse(sse(_continuation_chunk())))
     assert tr.complete and cap.encode() in out and b"content_filter" not in out and b"refusal" not in out
 
+
+# --- Gemini 3 rejects a replayed function call without a thought signature
+
+TOOL_LOOP = {
+    "model": "claude-opus-4-8", "max_tokens": 1000,
+    "tools": [{"name": "read_file", "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}],
+    "messages": [
+        {"role": "user", "content": "Read a.txt and b.txt"},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "Reading both."},
+            {"type": "tool_use", "id": "toolu_1", "name": "read_file", "input": {"path": "a.txt"}},
+            {"type": "tool_use", "id": "toolu_2", "name": "read_file", "input": {"path": "b.txt"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "A"},
+                                     {"type": "tool_result", "tool_use_id": "toolu_2", "content": "B"}]},
+    ],
+}
+
+
+def test_a_tool_loop_another_vendor_began_falls_back_to_gemini_3_with_its_first_call_signed_by_the_skip_value():
+    body = translate.translate_request(dict(TOOL_LOOP, model="gemini-3-flash-preview"), "anthropic_messages", "gemini")
+    model_turn = next(c for c in body["contents"] if c["role"] == "model")
+    calls = [p for p in model_turn["parts"] if "functionCall" in p]
+    assert calls[0].get("thoughtSignature") == "skip_thought_signature_validator"
+    assert "thoughtSignature" not in calls[1]  # only the first call of a step carries one
+
+
+def test_a_gemini_signature_of_its_own_is_sent_back_as_it_came():
+    gemini = {"contents": [
+        {"role": "user", "parts": [{"text": "Read a.txt"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "read_file", "args": {"path": "a.txt"}},
+                                     "thoughtSignature": "c2lnbmVk"}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "read_file", "response": {"output": "A"}}}]}],
+        "tools": [{"functionDeclarations": [{"name": "read_file"}]}]}
+    ir = translate.request_to_ir("gemini", gemini, "gemini-3-flash-preview")
+    body = translate.request_from_ir("gemini", ir, translate.model_capabilities("gemini", "gemini-3-flash-preview"))[0]
+    assert body["contents"][1]["parts"][0]["thoughtSignature"] == "c2lnbmVk"
+

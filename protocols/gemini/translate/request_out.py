@@ -46,6 +46,10 @@ GENERATE_PATH = "/v1beta/models/{model}:generateContent"
 STREAM_QUERY = "alt=sse"
 MODELS_PREFIX = "models/"
 MODE_TO = {CHOICE_AUTO: "AUTO", CHOICE_REQUIRED: "ANY", CHOICE_NONE: "NONE", CHOICE_TOOL: "ANY"}
+# What signs a replayed function call whose own signature Rotator does not have (another vendor's call, or the field
+# cache lost it): Gemini 3 refuses a model turn whose first call is unsigned. Google's documented bypass, which
+# gemini-cli sends too, on every model's turns.
+SKIP_SIGNATURE = "skip_thought_signature_validator"
 
 
 def _media(image: Image) -> dict:
@@ -106,6 +110,10 @@ def _contents(request: Request) -> list[dict]:
             out[-1]["parts"] += parts
         else:
             out.append({"role": role, "parts": parts})
+    for content in out:
+        first_call = next((p for p in content["parts"] if "functionCall" in p), None)
+        if content["role"] == ROLE_MODEL and first_call is not None and "thoughtSignature" not in first_call:
+            first_call["thoughtSignature"] = SKIP_SIGNATURE
     return out
 
 
