@@ -76,3 +76,25 @@ def test_a_gemini_signature_of_its_own_is_sent_back_as_it_came():
     body = translate.request_from_ir("gemini", ir, translate.model_capabilities("gemini", "gemini-3-flash-preview"))[0]
     assert body["contents"][1]["parts"][0]["thoughtSignature"] == "c2lnbmVk"
 
+
+# --- Responses `configuration_update` input items (Codex): in force from there on, so for the request's answer
+
+CONFIGURED = {
+    "model": "gpt-6.1-sol", "reasoning": {"effort": "low"},
+    "input": [
+        {"role": "user", "content": "Plan it."},
+        {"type": "configuration_update", "reasoning": {"effort": "high"},
+         "text": {"format": {"type": "json_schema", "name": "plan", "schema": {"type": "object"}}}},
+        {"role": "user", "content": "Now the plan, as JSON."},
+    ],
+}
+
+
+def test_a_responses_configuration_update_sets_the_effort_and_format_a_translated_request_asks_for():
+    chat = translate.translate_request(dict(CONFIGURED, model="gpt-5.5"), "openai_responses", "openai_chat")
+    assert chat["reasoning_effort"] == "high"
+    assert chat["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    claude = translate.translate_request(dict(CONFIGURED, model="claude-opus-4-8"), "openai_responses",
+                                         "anthropic_messages")
+    assert claude["output_config"] == {"effort": "high", "format": {"type": "json_schema", "schema": {"type": "object"}}}
+

@@ -51,6 +51,7 @@ from protocols.unified import (
 TEXT_PARTS = frozenset({INPUT_TEXT, PART_OUTPUT_TEXT})
 CALL_OUTPUTS = frozenset({ITEM_FUNCTION_CALL_OUTPUT, ITEM_CUSTOM_CALL_OUTPUT})
 ITEM_ADDITIONAL_TOOLS = "additional_tools"  # Codex: tools offered from this point of the input on
+ITEM_CONFIGURATION_UPDATE = "configuration_update"  # reasoning effort, text format: in force until the next one
 TOOL_NAMESPACE = "namespace"
 CHOICE_MODES = frozenset({CHOICE_AUTO, CHOICE_NONE, CHOICE_REQUIRED})
 
@@ -168,10 +169,25 @@ def _format_to_ir(text: Any) -> ResponseFormat | None:
     return None
 
 
+def _configured(body: dict) -> tuple[dict, Any]:
+    """`reasoning` and `text` as the input's `configuration_update` items leave them for the answer asked for: each
+    item's effort and format stay in force until a later item replaces them. Lossy: where an update stood is lost."""
+    reasoning, text = body.get("reasoning") or {}, body.get("text")
+    items = body.get("input")
+    for item in items if isinstance(items, list) else ():
+        if item.get("type") != ITEM_CONFIGURATION_UPDATE:
+            continue
+        if (item.get("reasoning") or {}).get("effort") is not None:
+            reasoning = {**reasoning, "effort": item["reasoning"]["effort"]}
+        if (item.get("text") or {}).get("format") is not None:
+            text = {**(text or {}), "format": item["text"]["format"]}
+    return reasoning, text
+
+
 def request_to_ir(body: dict, model: str = "") -> Request:
     """Lossy: previous_response_id (replayed by the continuity layer), store, include, truncation, background,
     metadata, prompt_cache_key and text.verbosity have no unified form."""
-    reasoning = body.get("reasoning") or {}
+    reasoning, text = _configured(body)
     effort = reasoning.get("effort")
     request = Request(
         model=body.get("model") or model,
@@ -185,7 +201,7 @@ def request_to_ir(body: dict, model: str = "") -> Request:
         top_p=body.get("top_p"),
         reasoning=ReasoningConfig(effort, enabled=effort != "none",
                                   include_thoughts=bool(reasoning.get("summary"))) if reasoning else None,
-        response_format=_format_to_ir(body.get("text")),
+        response_format=_format_to_ir(text),
         user=body.get("safety_identifier") or body.get("user"),
         stream=body.get("stream") is True,
     )
