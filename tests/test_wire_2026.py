@@ -98,3 +98,21 @@ def test_a_responses_configuration_update_sets_the_effort_and_format_a_translate
                                          "anthropic_messages")
     assert claude["output_config"] == {"effort": "high", "format": {"type": "json_schema", "schema": {"type": "object"}}}
 
+
+# --- Claude Code's billing line (system[0], a new hash on every request) is Anthropic's business only
+
+def _claude_code(cch: str) -> dict:
+    return {"model": "claude-opus-4-8", "max_tokens": 64000, "messages": [{"role": "user", "content": "hi"}],
+            "system": [{"type": "text", "text": f"x-anthropic-billing-header: cc_version=2.1.197; cc_entrypoint=cli; "
+                                                f"cch={cch};"},
+                       {"type": "text", "text": "You are Claude Code."}]}
+
+
+@pytest.mark.parametrize("target", ["openai_chat", "openai_responses", "gemini"])
+def test_claude_codes_billing_line_does_not_reach_another_vendor_nor_break_its_prompt_cache(target):
+    first = translate.translate_request(_claude_code("0a1b2c"), "anthropic_messages", target)
+    second = translate.translate_request(_claude_code("9f8e7d"), "anthropic_messages", target)
+    assert "x-anthropic-billing-header" not in json.dumps(first)
+    assert first == second
+    assert "You are Claude Code." in json.dumps(first)
+

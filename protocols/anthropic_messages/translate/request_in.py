@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from protocols.anthropic_messages.translate.vocabulary import (
+    BILLING_LINE,
     BLOCK_IMAGE,
     BLOCK_REDACTED,
     BLOCK_TEXT,
@@ -98,10 +99,13 @@ def _messages_to_ir(messages: Any) -> list[Message]:
 
 
 def _system_text(system: Any) -> str | None:
+    """Without Claude Code's billing line (BILLING_LINE). Lossy: cache_control on system blocks is dropped."""
     if isinstance(system, str):
+        if system.startswith(BILLING_LINE):
+            system = system.partition("\n")[2].lstrip("\n")
         return system or None
-    # Lossy: cache_control on system blocks is dropped.
-    return "\n\n".join(b.get("text") or "" for b in system or () if b.get("type") == BLOCK_TEXT) or None
+    return "\n\n".join(b.get("text") or "" for b in system or ()
+                       if b.get("type") == BLOCK_TEXT and not (b.get("text") or "").startswith(BILLING_LINE)) or None
 
 
 def _thinking_to_ir(thinking: Any, effort: Any) -> ReasoningConfig | None:

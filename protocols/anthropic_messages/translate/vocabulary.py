@@ -9,6 +9,10 @@ FAMILY = "anthropic"
 FORMAT_JSON_SCHEMA = "json_schema"
 EFFORTS = ("low", "medium", "high", "xhigh", "max")  # what `output_config.effort` takes (the SDK's OutputConfigParam)
 PATH = "/v1/messages"
+# Claude Code's first system block (`x-anthropic-billing-header: cc_version=…; cch=<hash>;`, a new hash on every
+# request): Anthropic's accounting, nothing for a model of another vendor, and it would defeat that vendor's prompt
+# cache from the prompt's first token.
+BILLING_LINE = "x-anthropic-billing-header:"
 
 BLOCK_TEXT = "text"
 BLOCK_IMAGE = "image"
