@@ -6,6 +6,7 @@ import json
 import pytest
 
 import protocols.translate as translate
+from protocols.openai_responses.stream import ResponsesAggregator, ResponsesRepairer
 from protocols.unified import Request
 from tests.support.streams import parse
 
@@ -115,4 +116,36 @@ def test_claude_codes_billing_line_does_not_reach_another_vendor_nor_break_its_p
     assert "x-anthropic-billing-header" not in json.dumps(first)
     assert first == second
     assert "You are Claude Code." in json.dumps(first)
+
+
+# --- a Responses custom call (Codex's `exec`) cut mid-input is not an answer to run
+
+CUT_CUSTOM_CALL = sse(
+    {"type": "response.created", "sequence_number": 0,
+     "response": {"id": "resp_1", "object": "response", "status": "in_progress", "model": "gpt-5.6", "output": []}},
+    {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+     "item": {"id": "ctc_1", "type": "custom_tool_call", "call_id": "call_1", "name": "exec", "input": "",
+              "status": "in_progress"}},
+    {"type": "response.custom_tool_call_input.delta", "sequence_number": 2, "output_index": 0, "item_id": "ctc_1",
+     "delta": "rm -rf build/tmp && make"},
+    named=True,
+)
+
+
+def test_a_custom_call_cut_mid_input_is_left_out_of_the_folded_answer_as_a_cut_function_call_is():
+    aggregator = ResponsesAggregator({"model": "gpt-5.6"})
+    for event in parse(CUT_CUSTOM_CALL):
+        aggregator.feed(event)
+    assert aggregator.truncated
+    assert aggregator.result()["output"] == []
+
+
+def test_a_custom_call_cut_mid_input_ends_the_stream_incomplete_with_the_input_streamed_so_far():
+    repairer = ResponsesRepairer({"model": "gpt-5.6"})
+    for event in parse(CUT_CUSTOM_CALL):
+        repairer.feed(event)
+    ending = json.loads(parse(repairer.length_ending())[-1].data)
+    item = ending["response"]["output"][0]
+    assert item["status"] == "incomplete" and item["input"] == "rm -rf build/tmp && make"
+    assert ending["response"]["usage"]["output_tokens"] >= 1
 

@@ -27,6 +27,7 @@ CONTENT_PART_ADDED = "response.content_part.added"
 OUTPUT_TEXT_DELTA = "response.output_text.delta"
 REFUSAL_DELTA = "response.refusal.delta"
 ARGUMENTS_DELTA = "response.function_call_arguments.delta"
+CUSTOM_INPUT_DELTA = "response.custom_tool_call_input.delta"
 SUMMARY_TEXT_DELTA = "response.reasoning_summary_text.delta"
 REASONING_TEXT_DELTA = "response.reasoning_text.delta"
 
@@ -48,6 +49,8 @@ RATE_LIMITED_CODE = "rate_limit_exceeded"
 
 ITEM_MESSAGE = "message"
 ITEM_FUNCTION_CALL = "function_call"
+ITEM_CUSTOM_CALL = "custom_tool_call"
+CALL_INPUT = {ITEM_FUNCTION_CALL: "arguments", ITEM_CUSTOM_CALL: "input"}  # what streams into a call item
 ITEM_REASONING = "reasoning"
 PART_OUTPUT_TEXT = "output_text"
 PART_REFUSAL = "refusal"
@@ -75,8 +78,8 @@ class _OpenItem:
         if kind == ITEM_MESSAGE:
             content = [self._part(index) for index in sorted(self.parts)]
             return {**self.item, "content": content, "status": STATUS_INCOMPLETE}
-        if kind == ITEM_FUNCTION_CALL:
-            return {**self.item, "arguments": "".join(self.arguments), "status": STATUS_INCOMPLETE}
+        if kind in CALL_INPUT:
+            return {**self.item, CALL_INPUT[kind]: "".join(self.arguments), "status": STATUS_INCOMPLETE}
         if kind == ITEM_REASONING:
             item = {**self.item, "status": STATUS_INCOMPLETE}
             item["summary"] = [{"type": PART_SUMMARY_TEXT, "text": "".join(self.summary[i])}
@@ -130,7 +133,7 @@ class ResponseTracker:
                 item.parts.setdefault(index, []).append(_text(event))
                 if kind == REFUSAL_DELTA:
                     item.part_types[index] = PART_REFUSAL
-        elif kind == ARGUMENTS_DELTA:
+        elif kind in (ARGUMENTS_DELTA, CUSTOM_INPUT_DELTA):
             item = self.open.get(event.get("output_index"))
             if item is not None:
                 item.arguments.append(_text(event))
@@ -366,14 +369,16 @@ class ResponsesAggregator(Aggregator):
         if self._tracker.final is not None:
             return self._tracker.final
         response = self._tracker.incomplete_response()
-        # A function call cut before its item was done is left out: no agent runs half-written arguments.
+        # A call cut before its item was done is left out: no agent runs half-written arguments (or a custom
+        # call's raw input, which nothing can tell whole).
         response["output"] = [item for item in response["output"] if not _cut_call(item)]
         return response
 
 
 def _cut_call(item: dict) -> bool:
-    return (item.get("type") == ITEM_FUNCTION_CALL and item.get("status") == STATUS_INCOMPLETE
-            and not whole_json(item.get("arguments") or ""))
+    return item.get("status") == STATUS_INCOMPLETE and (
+        item.get("type") == ITEM_CUSTOM_CALL or item.get("type") == ITEM_FUNCTION_CALL
+        and not whole_json(item.get("arguments") or ""))
 
 
 class OpenAIResponses(Protocol):
@@ -391,7 +396,6 @@ class OpenAIResponses(Protocol):
         """(A background response's answer is the response queued, polled for by its id: a stream of it would hold
         the client until it is done.)"""
         return body.get("background") is not True
-
 
     def makes_state(self, body: dict) -> bool:
         """A background response, or one stored: `store` true or left out (the API's default is true)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# The translator's names too.
+from protocols.openai_responses.stream import CUSTOM_INPUT_DELTA as CUSTOM_INPUT_DELTA
+from protocols.openai_responses.stream import ITEM_CUSTOM_CALL as ITEM_CUSTOM_CALL
+
 NAME = "openai_responses"
 PATH = "/responses"
 SYNTHETIC_ID = "resp_rotator"
@@ -10,7 +14,6 @@ SUMMARY_SEPARATOR = "\n\n"  # between the parts of a reasoning summary, once the
 INPUT_TEXT = "input_text"
 INPUT_IMAGE = "input_image"
 ITEM_FUNCTION_CALL_OUTPUT = "function_call_output"
-ITEM_CUSTOM_CALL = "custom_tool_call"
 ITEM_CUSTOM_CALL_OUTPUT = "custom_tool_call_output"
 TOOL_FUNCTION = "function"
 TOOL_CUSTOM = "custom"
@@ -19,4 +22,3 @@ FORMAT_JSON_OBJECT = "json_object"
 
 # Stream events both the decoder and the encoder name (the others are in protocols/openai_responses/stream.py).
 SUMMARY_PART_ADDED = "response.reasoning_summary_part.added"
-CUSTOM_INPUT_DELTA = "response.custom_tool_call_input.delta"
