@@ -6,6 +6,7 @@ import json
 import pytest
 
 import protocols.translate as translate
+from protocols.families.anthropic import CREDENTIAL as ANTHROPIC_CREDENTIAL
 from protocols.openai_responses.stream import ResponsesAggregator, ResponsesRepairer
 from protocols.unified import Request
 from tests.support.streams import parse
@@ -149,3 +150,13 @@ def test_a_custom_call_cut_mid_input_ends_the_stream_incomplete_with_the_input_s
     assert item["status"] == "incomplete" and item["input"] == "rm -rf build/tmp && make"
     assert ending["response"]["usage"]["output_tokens"] >= 1
 
+
+# --- the SDK's workspace and user-profile headers name the client's own Anthropic account
+
+def test_a_pooled_anthropic_key_goes_without_the_clients_workspace_and_user_profile_headers():
+    client = [("x-api-key", "sk-ant-api03-client"), ("anthropic-workspace-id", "wrkspc_client"),
+              ("anthropic-user-profile-id", "uprof_client"), ("anthropic-version", "2026-10-21")]
+    headers, _ = ANTHROPIC_CREDENTIAL.apply(client, "", "sk-ant-api03-pooled")
+    names = {name.lower() for name, _ in headers}
+    assert "anthropic-workspace-id" not in names and "anthropic-user-profile-id" not in names
+    assert ("x-api-key", "sk-ant-api03-pooled") in headers and ("anthropic-version", "2026-10-21") in headers
