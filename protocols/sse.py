@@ -33,6 +33,10 @@ _FIELD_DATA = b"data"
 _FIELD_EVENT = b"event"
 _FIELD_ID = b"id"
 _COMMENT = 58  # b":"
+# A keepalive for clients that read comments (OpenAI's): a comment line without a blank line of its own, which joins
+# the next event. After an `id:` field, openai-python reads every blank line as an event with empty data and fails
+# to parse it (openai-python#2722).
+COMMENT_HEARTBEAT = b": keepalive\n"
 # Bytes are searched with `find`, not `in`, on every event's path: `needle in data` first tries the needle as an
 # integer (a byte's value), and that failure formats an error message only to drop it (about 0.4 µs a test).
 _DATA_PREFIX = b"data: "

@@ -6,7 +6,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 import protocols
 from protocols import ENDING_ERROR
-from protocols.openai_chat.stream import HEARTBEAT
+from protocols.sse import COMMENT_HEARTBEAT as HEARTBEAT
 from tests.support import samples
 from tests.support.sdk_clients import chat_chunks, chat_final
 from tests.support.sdk_types import exactly

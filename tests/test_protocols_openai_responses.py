@@ -14,7 +14,7 @@ from openai.types.responses import (
 
 import protocols
 from protocols import ENDING_ERROR
-from protocols.openai_responses.stream import HEARTBEAT
+from protocols.sse import COMMENT_HEARTBEAT as HEARTBEAT
 from tests.support import samples
 from tests.support.sdk_clients import responses_events
 from tests.support.sdk_types import exactly

@@ -5,14 +5,11 @@ from __future__ import annotations
 from protocols.base import Aggregator, Protocol, Repairer, member, whole_json
 from protocols.errors import OPENAI_TRUNCATED_CODE, TRUNCATED_MESSAGE, openai_error
 from protocols.events import Event
-from protocols.sse import dumps, json_event, load_object
+from protocols.sse import COMMENT_HEARTBEAT, dumps, json_event, load_object
 
 PATH_SUFFIX = "/chat/completions"
 DONE = "[DONE]"
 DONE_EVENT = b"data: [DONE]\n\n"
-# A comment line without a blank line of its own: after an `id:` field, openai-python reads every blank line as an
-# event with empty data and fails to parse it (openai-python#2722); the comment joins the next event instead.
-HEARTBEAT = b": keepalive\n"
 
 CHUNK_OBJECT = "chat.completion.chunk"
 COMPLETION_OBJECT = "chat.completion"
@@ -333,7 +330,7 @@ class ChatAggregator(Aggregator):
 class OpenAIChat(Protocol):
     name = "openai_chat"
     family = "openai"
-    heartbeat = HEARTBEAT
+    heartbeat = COMMENT_HEARTBEAT
     path_suffix = PATH_SUFFIX
     repairer_class = ChatRepairer
     aggregator_class = ChatAggregator

@@ -7,12 +7,9 @@ from typing import Any
 from protocols.base import Aggregator, Protocol, Repairer, count, integer, member, whole_json
 from protocols.errors import openai_error
 from protocols.events import Event
-from protocols.sse import dumps, json_event, load_object
+from protocols.sse import COMMENT_HEARTBEAT, dumps, json_event, load_object
 
 PATH_SUFFIX = "/responses"
-# A comment line without a blank line of its own: after an `id:` field, openai-python reads every blank line as an
-# event with empty data and fails to parse it (openai-python#2722); the comment joins the next event instead.
-HEARTBEAT = b": keepalive\n"
 
 CREATED = "response.created"
 IN_PROGRESS = "response.in_progress"
@@ -384,7 +381,7 @@ def _cut_call(item: dict) -> bool:
 class OpenAIResponses(Protocol):
     name = "openai_responses"
     family = "openai"
-    heartbeat = HEARTBEAT
+    heartbeat = COMMENT_HEARTBEAT
     path_suffix = PATH_SUFFIX
     repairer_class = ResponsesRepairer
     aggregator_class = ResponsesAggregator
