@@ -160,3 +160,53 @@ def test_a_pooled_anthropic_key_goes_without_the_clients_workspace_and_user_prof
     names = {name.lower() for name, _ in headers}
     assert "anthropic-workspace-id" not in names and "anthropic-user-profile-id" not in names
     assert ("x-api-key", "sk-ant-api03-pooled") in headers and ("anthropic-version", "2026-10-21") in headers
+
+
+# --- output caps other vendors refuse
+
+@pytest.mark.parametrize("target", ["openai_chat", "openai_responses", "gemini", "bedrock_converse"])
+def test_an_anthropic_cache_warm_up_is_not_sent_to_another_vendor_as_a_zero_token_answer(target):
+    warm_up = {"model": "claude-opus-4-8", "max_tokens": 0, "messages": [{"role": "user", "content": "hi"}]}
+    body = translate.translate_request(warm_up, "anthropic_messages", target)
+    cap = (body.get("max_tokens") or body.get("max_output_tokens")
+           or body.get("generationConfig", {}).get("maxOutputTokens") or body.get("inferenceConfig", {}).get("maxTokens"))
+    assert cap == (16 if target == "openai_responses" else 1)
+
+
+@pytest.mark.parametrize(("asked", "sent"), [(1, 16), (15, 16), (16, 16), (900, 900)])
+def test_a_responses_target_is_never_asked_for_fewer_output_tokens_than_it_takes(asked, sent):
+    chat = {**CHAT_REQUEST, "max_tokens": asked}
+    assert translate.translate_request(chat, "openai_chat", "openai_responses")["max_output_tokens"] == sent
+    assert translate.translate_request(chat, "openai_chat", "gemini")["generationConfig"]["maxOutputTokens"] == asked
+
+
+# --- a client's trailing assistant turn (Chat, Responses and Gemini take one; Claude 4.6 and later refuse prefill)
+
+def _prefilled(model: str, text: str) -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": "Name a colour."},
+                                         {"role": "assistant", "content": text}]}
+
+
+@pytest.mark.parametrize("model", ["claude-opus-4-8", "claude-sonnet-4-6", "claude-some-future-model"])
+def test_a_trailing_assistant_turn_to_a_claude_that_refuses_prefill_is_followed_by_a_note_asking_to_continue_it(model):
+    body = translate.translate_request(_prefilled(model, "The colour is"), "openai_chat", "anthropic_messages")
+    *_, turn, note = body["messages"]
+    assert turn == {"role": "assistant", "content": [{"type": "text", "text": "The colour is"}]}
+    assert note["role"] == "user" and "Continue your last message" in note["content"][0]["text"]
+
+
+def test_a_trailing_assistant_turn_to_a_claude_that_takes_prefill_is_sent_as_a_prefill_without_trailing_whitespace():
+    body = translate.translate_request(_prefilled("claude-sonnet-4-5", "The colour is \n"), "openai_chat",
+                                       "anthropic_messages")
+    assert body["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "The colour is"}]}
+    blank = translate.translate_request(_prefilled("claude-sonnet-4-5", "  "), "openai_chat", "anthropic_messages")
+    assert blank["messages"][-1]["role"] == "user"  # (nothing left to prefill: Anthropic refuses an empty turn)
+
+
+def test_a_trailing_tool_call_is_not_taken_for_a_prefill():
+    chat = {"model": "claude-opus-4-8", "messages": [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]}]}
+    body = translate.translate_request(chat, "openai_chat", "anthropic_messages")
+    assert body["messages"][-1]["role"] == "assistant"

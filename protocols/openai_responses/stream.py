@@ -75,7 +75,7 @@ class _OpenItem:
         if kind == ITEM_MESSAGE:
             content = [self._part(index) for index in sorted(self.parts)]
             return {**self.item, "content": content, "status": STATUS_INCOMPLETE}
-        if kind in CALL_INPUT:
+        if isinstance(kind, str) and kind in CALL_INPUT:
             return {**self.item, CALL_INPUT[kind]: "".join(self.arguments), "status": STATUS_INCOMPLETE}
         if kind == ITEM_REASONING:
             item = {**self.item, "status": STATUS_INCOMPLETE}

@@ -95,6 +95,13 @@ def _says_json(request: Request) -> bool:
     return any("json" in t.lower() for t in (request.system or "", *texts))
 
 
+def output_cap(max_tokens: int | None, least: int = 1) -> int | None:
+    """A request's output cap as a target of another protocol takes it: at least `least`. An Anthropic client's 0 (a
+    prompt-cache warm-up, which no other vendor has: OpenAI refuses it) asks for one token; OpenAI's Responses API
+    refuses a cap under 16. Lossy: a cap under the target's least is raised to it."""
+    return None if max_tokens is None else max(max_tokens, least)
+
+
 def budget_for(config: ReasoningConfig) -> int | None:
     """A thinking budget for a target that takes one; None when thinking should stay off or unsaid."""
     if not config.enabled or config.effort == EFFORT_NONE:

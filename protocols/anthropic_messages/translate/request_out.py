@@ -41,6 +41,9 @@ from protocols.unified import (
 DEFAULT_MAX_TOKENS = 8192
 MIN_THINKING_BUDGET = 1024
 TOOL_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+# In place of prefill on a model that refuses it: the client's trailing assistant turn (Chat, Responses and Gemini
+# take one) stays, and this note after it asks for its continuation.
+PREFILL_NOTE = "Continue your last message exactly where it ends, without repeating any of it."
 CHOICE_TO = {CHOICE_AUTO: "auto", CHOICE_REQUIRED: "any", CHOICE_NONE: "none", CHOICE_TOOL: "tool"}
 
 
@@ -120,6 +123,22 @@ def _messages(request: Request, caps: Capabilities) -> tuple[list[dict], list[st
     return out, hoisted
 
 
+def _ending(out: list[dict], caps: Capabilities) -> None:
+    """A conversation that ends in an assistant turn of text, as the model takes it: followed by `PREFILL_NOTE` on a
+    model that refuses prefill (Claude 4.6 and later answer 400), else without the trailing whitespace it refuses."""
+    last = out[-1]["content"] if out and out[-1]["role"] == ROLE_ASSISTANT else []
+    if not last or any(b["type"] == BLOCK_TOOL_USE for b in last):
+        return  # (a call without its result is the vendor's to refuse)
+    if not caps.prefill:
+        out.append({"role": ROLE_USER, "content": [{"type": BLOCK_TEXT, "text": PREFILL_NOTE}]})
+    elif caps.prefill_strip and last[-1]["type"] == BLOCK_TEXT:
+        last[-1]["text"] = last[-1]["text"].rstrip()
+        if not last[-1]["text"]:
+            last.pop()
+            if not last:
+                out.pop()
+
+
 def _tool_choice(request: Request) -> dict | None:
     choice = request.tool_choice
     if choice is None and request.parallel_tool_calls is not False:
@@ -163,6 +182,7 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
     body: dict = {"model": request.model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
                   "messages": []}
     body["messages"], hoisted = _messages(request, caps)
+    _ending(body["messages"], caps)
     system = with_json_instruction(request, request.system, *hoisted)
     if system:
         body["system"] = system

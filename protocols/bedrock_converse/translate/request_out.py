@@ -34,7 +34,7 @@ from protocols.capabilities import (
     effort_for,
 )
 from protocols.registry import model_capabilities
-from protocols.translate.common import budget_for, parse_arguments, with_json_instruction
+from protocols.translate.common import budget_for, output_cap, parse_arguments, with_json_instruction
 from protocols.translate.tools import as_function
 from protocols.unified import (
     CHOICE_NONE,
@@ -192,7 +192,7 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
         body["system"] = [{TEXT: system}]
     config: dict = {}
     if request.max_tokens is not None:
-        config["maxTokens"] = request.max_tokens
+        config["maxTokens"] = output_cap(request.max_tokens)
     if request.stop:
         config["stopSequences"] = request.stop
     if config:

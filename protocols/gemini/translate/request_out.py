@@ -13,7 +13,7 @@ from protocols.capabilities import (
 from protocols.gemini.stream import ROLE_MODEL
 from protocols.gemini.translate.vocabulary import ERROR_KEY, FAMILY, JSON_MIME, NAME, OUTPUT_KEY
 from protocols.registry import model_capabilities
-from protocols.translate.common import budget_for, guess_image_type, parse_arguments
+from protocols.translate.common import budget_for, guess_image_type, output_cap, parse_arguments
 from protocols.translate.tools import as_function
 from protocols.unified import (
     CHOICE_AUTO,
@@ -119,7 +119,7 @@ def _contents(request: Request) -> list[dict]:
 
 def _generation_config(request: Request, caps: Capabilities) -> dict:
     config: dict = {}
-    for key, value in (("maxOutputTokens", request.max_tokens), ("temperature", request.temperature),
+    for key, value in (("maxOutputTokens", output_cap(request.max_tokens)), ("temperature", request.temperature),
                        ("topP", request.top_p), ("topK", request.top_k), ("seed", request.seed)):
         if value is not None:
             config[key] = value

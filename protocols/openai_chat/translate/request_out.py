@@ -5,7 +5,7 @@ from __future__ import annotations
 from protocols.capabilities import Capabilities, effort_for
 from protocols.openai_chat.stream import TOOL_TYPE_FUNCTION
 from protocols.openai_chat.translate.vocabulary import FORMAT_JSON_OBJECT, FORMAT_JSON_SCHEMA, NAME, REASONING_KEY
-from protocols.translate.common import image_url, with_json_instruction
+from protocols.translate.common import image_url, output_cap, with_json_instruction
 from protocols.translate.tools import as_function
 from protocols.unified import (
     CHOICE_TOOL,
@@ -108,7 +108,7 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
         body["parallel_tool_calls"] = request.parallel_tool_calls
     # `max_tokens`, which every OpenAI-compatible vendor takes (OpenAI's reasoning models want
     # max_completion_tokens: an adapter renames it).
-    for key, value in (("max_tokens", request.max_tokens), ("temperature", request.temperature),
+    for key, value in (("max_tokens", output_cap(request.max_tokens)), ("temperature", request.temperature),
                        ("top_p", request.top_p), ("seed", request.seed), ("user", request.user)):
         if value is not None:
             body[key] = value

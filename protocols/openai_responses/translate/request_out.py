@@ -16,7 +16,7 @@ from protocols.openai_responses.translate.vocabulary import (
     TOOL_CUSTOM,
     TOOL_FUNCTION,
 )
-from protocols.translate.common import image_url, with_json_instruction
+from protocols.translate.common import image_url, output_cap, with_json_instruction
 from protocols.translate.tools import custom_input
 from protocols.unified import (
     CHOICE_AUTO,
@@ -34,6 +34,8 @@ from protocols.unified import (
     ToolCall,
     ToolResult,
 )
+
+LEAST_OUTPUT_TOKENS = 16  # the API refuses less ("integer below minimum value")
 
 
 def _content(parts: list, text_type: str) -> list[dict]:
@@ -126,7 +128,8 @@ def request_from_ir(request: Request, caps: Capabilities | None = None) -> dict:
             body["tool_choice"] = tool_choice(request)
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
-    for key, value in (("max_output_tokens", request.max_tokens), ("temperature", request.temperature),
+    cap = output_cap(request.max_tokens, LEAST_OUTPUT_TOKENS)
+    for key, value in (("max_output_tokens", cap), ("temperature", request.temperature),
                        ("top_p", request.top_p), ("safety_identifier", request.user)):
         if value is not None:
             body[key] = value
