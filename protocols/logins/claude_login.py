@@ -7,6 +7,9 @@
 - Each answer reports the plan's windows: `anthropic-ratelimit-unified-{5h,7d,…}-utilization` (0..1) and `-reset`
   (Unix seconds), the status of the window that limits now (`-unified-status`: allowed, allowed_warning, rejected),
   its name (`-unified-representative-claim`: five_hour, seven_day, …) and its reset (`-unified-reset`).
+- Some weekly windows hold for some models alone (`7d_oi`, `seven_day_overage_included`: Claude Code's per-model
+  "Fable limit", sent on that model's answers; the Opus and Sonnet weekly limits): one of them used up leaves the
+  plan's other models served (`MODEL_CLAIMS`).
 - A used-up plan answers 429 `rate_limit_error` with `-unified-status: rejected` (an `overloaded_error` or a plain
   429 is not exhaustion).
 """
@@ -29,7 +32,10 @@ SIGNATURE = "cch="
 UNIFIED = "anthropic-ratelimit-unified-"
 UTILIZATION = "-utilization"
 # The headers' short names of the windows, as the representative claim names them; another is kept as it is.
-CLAIMS = {"5h": "five_hour", "7d": "seven_day", "7d_opus": "seven_day_opus", "7d_sonnet": "seven_day_sonnet"}
+CLAIMS = {"5h": "five_hour", "7d": "seven_day", "7d_oi": "seven_day_overage_included", "7d_opus": "seven_day_opus",
+          "7d_sonnet": "seven_day_sonnet"}
+# The windows that hold for the model asked alone, not for the whole plan.
+MODEL_CLAIMS = frozenset({"seven_day_overage_included", "seven_day_opus", "seven_day_sonnet"})
 # Extra usage beyond the plan, not a window of it (its status says whether it may be bought, not whether the plan
 # serves).
 NOT_WINDOWS = frozenset({"overage"})
@@ -102,8 +108,8 @@ def exhausted(answer: ErrorAnswer, error: VendorError) -> VendorError:
     short = next((s for s, c in CLAIMS.items() if c == claim), claim)
     reset = _reset(h.get(f"{UNIFIED}{short}-reset"), answer.now) or _reset(h.get(UNIFIED + "reset"), answer.now)
     window = None if reset is None else max(0.0, reset - answer.now)
-    return dataclasses.replace(error, kind=ErrorKind.QUOTA,
-                               quota=Quota(window=window, id=claim, what=f"the plan's {claim} window is used up"))
+    return dataclasses.replace(error, kind=ErrorKind.QUOTA, quota=Quota(
+        window=window, per_model=claim in MODEL_CLAIMS, id=claim, what=f"the plan's {claim} window is used up"))
 
 
 def _reset(text: str | None, now: float) -> float | None:
