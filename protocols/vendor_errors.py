@@ -186,6 +186,14 @@ def seconds(text: str) -> float | None:
         return None
 
 
+def milliseconds(text: str) -> float | None:
+    """A delay written as a number of milliseconds (`1500`), in seconds."""
+    try:
+        return finite(float(text.strip()) / 1000)
+    except (ValueError, AttributeError):
+        return None
+
+
 def http_date(text: str, now: float) -> float | None:
     """Seconds from `now` (epoch) until an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`)."""
     try:
@@ -210,8 +218,8 @@ def rfc3339(text: str, now: float) -> float | None:
 
 def http_delay(h: Mapping[str, str], now: float) -> float | None:
     """What any HTTP answer may name: `retry-after-ms`, then `retry-after` (seconds or an HTTP date)."""
-    if (ms := seconds(h.get("retry-after-ms", ""))) is not None:
-        return min(ms / 1000, MAX_HINT)
+    if (ms := milliseconds(h.get("retry-after-ms", ""))) is not None:
+        return ms
     if "retry-after" in h:
         v = h["retry-after"]
         if (s := seconds(v)) is not None or (s := http_date(v, now)) is not None:

@@ -73,6 +73,12 @@ def test_retry_after_ms_comes_first():
     assert hint({"Retry-After-Ms": "250.5"}) == pytest.approx(0.2505)
 
 
+def test_retry_after_ms_of_minutes_is_read_whole():
+    # (a day is the longest delay read: in milliseconds, 86,400,000; two minutes were read as 86.4 s)
+    assert hint({"retry-after-ms": "120000"}) == 120
+    assert hint({"retry-after-ms": str(3 * 86400 * 1000)}) == 86400
+
+
 def test_retry_after_in_seconds_or_as_an_http_date():
     assert hint({"retry-after": "7"}) == 7
     assert hint({"retry-after": "1.5"}) == 1.5
