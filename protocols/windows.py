@@ -49,6 +49,9 @@ class Window:
     # What its figures count (one of UNITS); None: a plan's share, or what only its name says.
     unit: str | None = None
     model: str | None = None  # the model the vendor says it is for (Gemini's quota dimensions); None: the request's
+    # It holds for the request's model alone, which its reader does not know (a plan's per-model limit): `for_model`
+    # names it in `model`.
+    asked: bool = False
 
     @property
     def share(self) -> float | None:
@@ -171,6 +174,13 @@ class WindowReader:
 
 
 NO_WINDOWS = WindowReader()
+
+
+def for_model(windows: tuple[Window, ...], model: str) -> tuple[Window, ...]:
+    """An answer's windows, those that hold for the request's model alone (`asked`) named its (`model`)."""
+    if not model or not any(w.asked and w.model is None for w in windows):
+        return windows
+    return tuple(dataclasses.replace(w, model=model) if w.asked and w.model is None else w for w in windows)
 
 
 def exhausted_until(windows: Iterable[Window], now: float) -> float | None:

@@ -9,6 +9,10 @@ backend), the client's own ChatGPT login as `Authorization: Bearer <JWT>` with `
   reset-at}` (`-reset-after-seconds` too; another limit family than `codex` as `x-<limit>-primary-…`), and the
   `codex.rate_limits` event among the stream's first (`{rate_limits: {primary: {used_percent, window_minutes,
   reset_at}, secondary}, metered_limit_name}`). A window is named by its length (`5h`, `7d`).
+- A limit family other than `codex` is some models' own (`x-codex-bengalfox-*`: gpt-5.3-codex-spark's): when
+  `x-codex-active-limit` names one the answer reports, the request counts in it, `x-codex-*` repeats its figures
+  (left out), and its windows and a 429 of it hold for the model asked alone; another family's figures are kept,
+  never read as the login used up (they are not the request's model's).
 - A used-up plan answers 429 `{"error": {"type": "usage_limit_reached", "resets_at": <unix>, "resets_in_seconds":
   <n>, "plan_type": …}}` (an error inside a 200 stream, `response.failed` with that code, reads the same).
 - Another target of a `from: chatgpt` route (the openai key pool, in the public Responses API) gets the request
@@ -34,6 +38,8 @@ from protocols.windows import Window, WindowAnswer, WindowStatus, number
 RATE_LIMITS_EVENT = "codex.rate_limits"
 USAGE_LIMIT_REACHED = "usage_limit_reached"
 DEFAULT_LIMIT = "codex"
+ACTIVE_LIMIT = "x-codex-active-limit"
+PLAN, ASKED, OTHER = "plan", "asked", "other"  # whose a window is: the plan's, the model asked's, other models'
 WHICH = ("primary", "secondary")
 ADDITIONAL_TOOLS = "additional_tools"
 # Top-level members only the Codex backend reads, and what Codex adds to each input item for it.
@@ -107,11 +113,28 @@ def windows(answer: WindowAnswer, read: tuple[Window, ...]) -> tuple[Window, ...
     return (*read, *found)
 
 
+def model_limit(h: Mapping[str, str]) -> str | None:
+    """The limit family other than Codex's own that the answer says its request counts in: `x-codex-active-limit`
+    naming a family whose windows it reports (normalized: `codex_bengalfox`); None: the plan's own."""
+    active = _limit_id(h.get(ACTIVE_LIMIT) or "")
+    if active in ("", DEFAULT_LIMIT):
+        return None
+    return active if any((m := _USED.match(n)) and _limit_id(m.group(1)) == active for n in h) else None
+
+
+def _limit_id(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
 def _from_headers(h: Mapping[str, str], now: float) -> list[Window]:
     found = []
+    scoped = model_limit(h)
     for name in h:
         m = _USED.match(name)
         if m is None:
+            continue
+        limit = _limit_id(m.group(1))
+        if scoped is not None and limit == DEFAULT_LIMIT:  # (the model's limit's figures, repeated)
             continue
         prefix = f"x-{m.group(1)}"
         for which in WHICH:
@@ -122,7 +145,7 @@ def _from_headers(h: Mapping[str, str], now: float) -> list[Window]:
             if reset is None and (after := number(h.get(f"{prefix}-{which}-reset-after-seconds"))) is not None:
                 reset = now + after
             minutes = number(h.get(f"{prefix}-{which}-window-minutes"))
-            found.append(_window(m.group(1), which, used, minutes, reset, now))
+            found.append(_window(m.group(1), which, used, minutes, reset, now, scope=_scope(limit, scoped)))
     return found
 
 
@@ -138,24 +161,30 @@ def _from_event(body: bytes, now: float) -> list[Window]:
         return []
     limit = event.get("metered_limit_name") or event.get("limit_name") or DEFAULT_LIMIT
     found = []
+    scope = PLAN if _limit_id(str(limit)) == DEFAULT_LIMIT else ASKED
     for which in WHICH:
         w = limits.get(which)
         if not isinstance(w, dict) or (used := _number(w.get("used_percent"))) is None:
             continue
         found.append(_window(str(limit), which, used, _number(w.get("window_minutes")),
-                             _number(w.get("reset_at")), now))
+                             _number(w.get("reset_at")), now, scope))
     return found
 
 
+def _scope(limit: str, scoped: str | None) -> str:
+    return PLAN if limit == DEFAULT_LIMIT else ASKED if limit == scoped else OTHER
+
+
 def _window(limit: str, which: str, used_percent: float, minutes: float | None, reset: float | None,
-            now: float) -> Window:
+            now: float, scope: str = PLAN) -> Window:
     """One window; exhausted when all of it is used and it names its reset (never without one: the login would
-    be left for good)."""
+    be left for good), and it is the plan's or the model asked's (`scope`; other models' figures are kept alone)."""
     if reset is not None and not now - MAX_WINDOW < reset <= now + MAX_WINDOW:
         reset = None
     used = min(used_percent / 100, 1.0)
     status = WindowStatus.ALLOWED if used < 1 else WindowStatus.EXHAUSTED if reset is not None else None
-    return Window(window_name(limit, which, minutes), used=used, resets_at=reset, status=status)
+    return Window(window_name(limit, which, minutes), used=used, resets_at=reset,
+                  status=None if scope == OTHER else status, asked=scope == ASKED)
 
 
 def window_name(limit: str, which: str, minutes: float | None) -> str:
@@ -189,5 +218,8 @@ def exhausted(answer: ErrorAnswer, error: VendorError) -> VendorError:
     plan = e.get("plan_type")
     what = f"the {plan} plan's usage limit is reached" if isinstance(plan, str) and plan else \
         "the plan's usage limit is reached"
-    return dataclasses.replace(error, kind=ErrorKind.QUOTA,
-                               quota=Quota(window=window, id=USAGE_LIMIT_REACHED, what=what))
+    scoped = model_limit(answer.headers)
+    if scoped is not None:
+        what = f"the {scoped} limit is reached"
+    return dataclasses.replace(error, kind=ErrorKind.QUOTA, quota=Quota(
+        window=window, per_model=scoped is not None, id=USAGE_LIMIT_REACHED, what=what))

@@ -88,14 +88,15 @@ def windows(answer: WindowAnswer, read: tuple[Window, ...]) -> tuple[Window, ...
         short = name[len(UNIFIED):-len(UTILIZATION)]
         if not short or short in NOT_WINDOWS:
             continue
-        window = Window(CLAIMS.get(short, short), used=share(value),
-                        resets_at=_reset(h.get(f"{UNIFIED}{short}-reset"), answer.now))
+        named = CLAIMS.get(short, short)
+        window = Window(named, used=share(value), resets_at=_reset(h.get(f"{UNIFIED}{short}-reset"), answer.now),
+                        asked=named in MODEL_CLAIMS)
         if window.name == claim:
             window = dataclasses.replace(window, status=status, binding=True,
                                          resets_at=window.resets_at if window.resets_at is not None else reset)
         found.append(window)
     if claim and status is not None and not any(w.name == claim for w in found):
-        found.append(Window(claim, status=status, resets_at=reset, binding=True))
+        found.append(Window(claim, status=status, resets_at=reset, binding=True, asked=claim in MODEL_CLAIMS))
     return (*read, *found)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from protocols.base import ENDING_LENGTH, Repairer
 from protocols.events import Event
-from protocols.windows import iso, merged
+from protocols.windows import for_model, iso, merged
 from rewrite.exchange.context import Context
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.lifecycle.events import Answered, Finished, Picked, Reading
@@ -43,7 +43,7 @@ class Watching(Part):
     def seen(self, call: TargetCall, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
         if not call.windows or (ticket.key is None and not call.payer.covers):
             return
-        windows = call.windows.read(status, headers, body, time.time())
+        windows = for_model(call.windows.read(status, headers, body, time.time()), call.model)
         if windows:
             call.payer.reported(ticket, call.model, windows)
             self.job.windows = merged(self.job.windows, windows)

@@ -17,7 +17,6 @@ LOGIN = Login(
     signed=wire.signed,
     errors=(wire.exhausted,),
     windows=(wire.windows,),
-    model_windows=wire.MODEL_CLAIMS,
     foreign=wire.foreign_headers,
 )
 

@@ -14,8 +14,6 @@ the engine asks it besides:
   upstream byte for byte, and whatever would rewrite it is skipped (the flow says so);
 - `window_events`: the stream events (by type) that report its plan windows, read by its window dialects as an
   answer's body (Codex's `codex.rate_limits`);
-- `model_windows`: the names of its plan windows that hold for the model asked alone (Claude's per-model weekly
-  buckets): one used up leaves the login to that model only;
 - `client_error(status, body)`: an error answer of the login as its client is given it (Gemini CLI would sleep out
   a Code Assist quota's hours-long retry delay: it gets it bounded).
 
@@ -26,12 +24,10 @@ upstream, unless the config sets `base_url`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.windows import Window
 from rewrite.config import ConfigError
 from rewrite.config_providers import ProviderConfig
 from rewrite.pool.logins import LoginBook
@@ -53,7 +49,6 @@ class Login(Wire):
     claims: Callable[[Mapping[str, str]], bool] | None = _everyone
     signed: Callable[[dict], bool] | None = None
     window_events: frozenset[str] = frozenset()
-    model_windows: frozenset[str] = frozenset()
     client_error: Callable[[int, bytes], bytes] = _as_it_came
 
     def fields(self, name: str, pc: ProviderConfig, configured: Any) -> dict:
@@ -72,13 +67,6 @@ class Login(Wire):
                 scheme, sep, token = value.strip().partition(" ")
                 return token.strip() if sep and scheme.lower() == "bearer" else value.strip()
         return None
-
-    def scoped(self, windows: tuple[Window, ...], model: str) -> tuple[Window, ...]:
-        """An answer's windows, those that hold for the model asked alone (`model_windows`) named its."""
-        if not self.model_windows or not model:
-            return windows
-        return tuple(dataclasses.replace(w, model=model) if w.model is None and w.name in self.model_windows else w
-                     for w in windows)
 
     def is_signed(self, body: dict) -> bool:
         return self.signed is not None and self.signed(body)

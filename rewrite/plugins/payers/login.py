@@ -48,7 +48,7 @@ class PlanLogin(OwnCredential):
         self.book.exhaust(self.state, time.time() + window, model if rest.per_model else WHOLE_KEY, rest.quota)
 
     def reported(self, ticket: Ticket, model: str, windows: tuple) -> None:
-        self.book.reported(self.state, self.login.scoped(windows, model))
+        self.book.reported(self.state, windows)
 
     def count(self, ticket: Ticket | None, model: str, usage, cost: float | None, cold: float) -> None:
         self.state.answered(usage.total_tokens)
