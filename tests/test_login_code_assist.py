@@ -149,6 +149,21 @@ def test_the_client_gets_a_spent_quotas_delay_bounded_and_the_rest_as_it_came(ar
     assert wire.bounded_delay(200, came) == came
 
 
+def capacity_error(delay: str) -> bytes:
+    """The capacity answer Gemini CLI sleeps out whatever its reason: its message says "exhausted your capacity",
+    with a RetryInfo and no ErrorInfo (as peers recorded it)."""
+    return json.dumps({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "You have exhausted your "
+                                 "capacity on this model. Your quota will reset after 19h14m47s.", "details": [
+                                     {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}]}}
+                      ).encode()
+
+
+def test_a_capacity_answers_long_delay_is_bounded_too_and_a_short_one_kept():
+    given = json.loads(wire.bounded_delay(429, capacity_error("69287s")))
+    assert given["error"]["details"][0]["retryDelay"] == "1s"
+    assert wire.bounded_delay(429, capacity_error("3.957525076s")) == capacity_error("3.957525076s")
+
+
 def test_a_models_spent_window_leaves_the_login_for_that_model_only():
     book = LoginBook("code_assist", wall=lambda: NOW)
     state = book.login("ya29.token")

@@ -47,6 +47,10 @@ QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
 DOMAIN = "cloudcode-pa.googleapis.com"
 MAX_WINDOW = 31 * 86400.0
 MAX_CLIENT_DELAY = 1.0  # seconds: the longest retry delay of an exhaustion answer its client is given
+# Gemini CLI sleeps out the delay of an answer whose message says this, whatever its reason (googleQuotaErrors.ts);
+# one longer than LONG_DELAY (what it retries a rate limit after at most) is bounded like a spent quota's.
+CAPACITY = b"exhausted your capacity"
+LONG_DELAY = 300.0
 CRLF, LF = b"\r\n", b"\n"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
@@ -266,8 +270,14 @@ def windows(answer: WindowAnswer, read: tuple[Window, ...]) -> tuple[Window, ...
 
 def bounded_delay(status: int, body: bytes) -> bytes:
     """A spent quota's error answer as its client gets it: a `RetryInfo.retryDelay` longer than MAX_CLIENT_DELAY
-    bounded to it (the rest as it came); any other answer as it is."""
-    if status != 429 or b"retryDelay" not in body or QUOTA_EXHAUSTED.encode() not in body:
+    bounded to it (a capacity answer's longer than LONG_DELAY), the rest as it came; any other answer as it is."""
+    if status != 429 or b"retryDelay" not in body:
+        return body
+    if QUOTA_EXHAUSTED.encode() in body:
+        longest = MAX_CLIENT_DELAY
+    elif CAPACITY in body:
+        longest = LONG_DELAY
+    else:
         return body
     try:
         parsed = json.loads(body)
@@ -280,7 +290,7 @@ def bounded_delay(status: int, body: bytes) -> bytes:
         for d in details if isinstance(details, list) else ():
             delay = d.get("retryDelay") if isinstance(d, dict) else None
             m = _DURATION.match(delay.strip()) if isinstance(delay, str) else None
-            if m is not None and float(m.group(1)) > MAX_CLIENT_DELAY:
+            if m is not None and float(m.group(1)) > longest:
                 d["retryDelay"] = f"{MAX_CLIENT_DELAY:g}s"
                 changed = True
     return dumps(parsed) if changed else body
