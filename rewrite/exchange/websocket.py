@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import socket
 import time
@@ -45,6 +46,18 @@ from rewrite.upstream.egress import tunnel_socket
 _HANDSHAKE = frozenset(
     {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"}
 )
+
+
+class _NoDebug(logging.LoggerAdapter):
+    """The websockets library writes each handshake header line at DEBUG, the pooled key's among them, whenever its
+    logger allows DEBUG; mitmproxy runs with the root logger at DEBUG and mitmweb's event log keeps such records. So
+    the provider's socket logs nothing at DEBUG (its errors still show)."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and super().isEnabledFor(level)
+
+
+_LOGGER = _NoDebug(logging.getLogger("rotator.ws_upstream"))
 
 
 @dataclass
@@ -129,6 +142,7 @@ async def _attempt(sj: SocketJob, url: str, headers: list[tuple[str, str]], time
                 user_agent_header=None,  # the client's own User-Agent is among `headers`
                 ping_interval=None,  # pass through: no keepalive of our own, as mitmproxy alone would not send one
                 max_size=None,  # mitmproxy holds every message whole anyway
+                logger=_LOGGER,
             )
     except InvalidStatus as e:
         r = e.response
