@@ -26,10 +26,10 @@ class Repairer:
     `started` turns true with the first content-bearing event (the "first token"): before it, the engine may
     still retry the request on another key, so it holds the client's bytes back. A stream that reaches its
     completion signal without content counts as started too. `complete` turns true once the protocol's
-    completion signal has passed. `failed` turns true when that signal was an error: an upstream
-    in-stream error event (which also counts as started and complete: it is forwarded, not retried), or one
-    this repairer emitted. After `end()` or `error_event()` the stream counts as complete, so a second call
-    adds nothing.
+    completion signal has passed (`finished`, once the stop reason before it has). `failed` turns true when that
+    signal was an error: an upstream in-stream error event (which also counts as started and complete: it is
+    forwarded, not retried), or one this repairer emitted. After `end()` or `error_event()` the stream counts as
+    complete, so a second call adds nothing.
 
     A protocol whose vendors may fail a request inside a 200 stream, before any content (the Responses API's
     `response.failed` among the first events), may say so instead: `early_error` is then the status and body of
@@ -41,6 +41,13 @@ class Repairer:
     complete: bool = False
     failed: bool = False
     early_error: tuple[int, bytes] | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the vendor said how the answer ends (its stop reason): the answer is whole even if the events
+        after it (the completion signal, a last usage event) were lost; `end()` then closes it with the vendor's
+        own stop reason, and it is not continued."""
+        return self.complete
 
     def __init__(self, body: dict) -> None:
         """A repairer for the stream that answers this request body (`Protocol.repairer` builds it so)."""

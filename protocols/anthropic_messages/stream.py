@@ -103,6 +103,10 @@ class MessagesRepairer(Repairer):
             self.started = self.complete = self.failed = True
         return event.raw
 
+    @property
+    def finished(self) -> bool:
+        return self.complete or self._stop_reason is not None
+
     def length_ending(self) -> bytes:
         events = []
         if not self._message_started:

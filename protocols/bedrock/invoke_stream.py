@@ -68,6 +68,7 @@ class InvokeRepairer(Repairer):
 
     started = property(lambda self: self.inner.started)
     complete = property(lambda self: self.inner.complete or self._early is not None)
+    finished = property(lambda self: self.inner.finished or self._early is not None)
     failed = property(lambda self: self.inner.failed or self._early is not None)
     early_error = property(lambda self: self._early)
 

@@ -137,6 +137,10 @@ class ChatRepairer(Repairer):
             for index in self._unfinished()
         )
 
+    @property
+    def finished(self) -> bool:
+        return self.complete or not self._unfinished()
+
     def _unfinished(self) -> list[int]:
         return [index for index, reason in self._finish.items() if reason is None]
 

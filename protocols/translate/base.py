@@ -52,6 +52,11 @@ class Decoder:
         """At the end of the upstream: what it had said but not yet completed (a finish awaiting its terminator)."""
         return []
 
+    @property
+    def finished(self) -> bool:
+        """Whether the upstream said its stop reason (a finish `close` would give, if its terminator is lost)."""
+        return False
+
 
 class TappedDecoder(Decoder):
     """A decoder whose unified events also build an answer (`answers`: the one the engine's conversation hooks are
@@ -71,6 +76,8 @@ class TappedDecoder(Decoder):
         for e in events:
             self.answers.feed(e)
         return events
+
+    finished = property(lambda self: self.decoder.finished)
 
 
 class Encoder:
@@ -254,6 +261,10 @@ class StreamTranslator(Repairer):
     @property
     def failed(self) -> bool:  # type: ignore[override]  # read-only here: the encoder's own flag, set by it alone
         return self.encoder.failed
+
+    @property
+    def finished(self) -> bool:
+        return self.encoder.complete or self.decoder.finished
 
     def feed(self, event: Event) -> bytes:
         try:

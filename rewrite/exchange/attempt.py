@@ -275,7 +275,8 @@ class Attempt:
                     return PAST_DEADLINE
                 return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "first-token timeout", stalled=True)
             return Failure(FailureKind.ENDED_EARLY, ended)
-        if resume is not None and call.resumes and (resume.asking is not None or not repairer.complete):
+        # (a stream cut after its stop reason is whole: only its last events were lost, and its ending says so)
+        if resume is not None and call.resumes and (resume.asking is not None or not repairer.finished):
             resume.take(call, stream, aggregator, cause, resp.headers)  # a cut to continue, or a continuation's end
             return None
         if aggregator is not None:

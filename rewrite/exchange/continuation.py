@@ -125,7 +125,7 @@ class Continuation:
             kind = None
             if spliced.splicer.failed:
                 outcome = seam.refused if seam is not None and seam.refused else "started over"
-            elif spliced.complete:
+            elif spliced.finished:  # (its stop reason came: whole, its last events lost or not)
                 outcome = SPLICED
             else:
                 outcome = f"cut again ({resume.cause})"

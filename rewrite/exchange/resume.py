@@ -66,6 +66,7 @@ class Spliced(Repairer):
 
     started = property(lambda self: self.inner.started)
     complete = property(lambda self: self.client.complete)
+    finished = property(lambda self: self.client.finished)
     failed = property(lambda self: self.client.failed)
 
     def feed(self, event: Event) -> bytes:

@@ -98,6 +98,7 @@ class PlanEvents(Repairer):
 
     started = property(lambda self: self.inner.started)
     complete = property(lambda self: self.inner.complete)
+    finished = property(lambda self: self.inner.finished)
     failed = property(lambda self: self.inner.failed)
     early_error = property(lambda self: self.inner.early_error)
 

@@ -327,6 +327,7 @@ class ReaderRelay(Repairer):
 
     started = property(lambda self: self.repairer.started)
     complete = property(lambda self: self.repairer.complete)
+    finished = property(lambda self: self.repairer.finished)
     failed = property(lambda self: self.repairer.failed)
     early_error = property(lambda self: self.repairer.early_error)
 

@@ -91,6 +91,8 @@ class MessagesDecoder(Decoder):
             return [error_from_object(error) if isinstance(error, dict) else Error(500, str(error))]
         return []  # ping, and event types this layer does not know
 
+    finished = property(lambda self: self._stop is not None)
+
     def close(self) -> list[StreamEvent]:
         """A stream that said its stop reason but ended before message_stop is complete all the same."""
         if self._stop is None or self._done:

@@ -84,6 +84,8 @@ class ConverseDecoder(Decoder):
             return out + self.close()
         return []  # Lossy: citations, image and tool-result deltas, and event types this layer does not know
 
+    finished = property(lambda self: self._stop is not None)
+
     def close(self) -> list[StreamEvent]:
         """A stream that said its stop reason is complete, its `metadata` lost or not."""
         if self._stop is None or self._done:

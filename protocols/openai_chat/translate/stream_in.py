@@ -112,6 +112,8 @@ class ChatDecoder(Decoder):
         if string(function.get("arguments")):
             out.append(ToolArgumentsDelta(index, function["arguments"]))
 
+    finished = property(lambda self: self._finish is not None)
+
     def close(self) -> list[StreamEvent]:
         """A stream that said its finish_reason but ended before `[DONE]` is complete all the same."""
         return self._end(self._finish) if self._finish is not None and not self._done else []
