@@ -2,10 +2,10 @@
 completion for the client (resume-notes §4), and the holder that sends a tool call whole or not at all.
 
 The splice: every chunk under the first attempt's `id`, `created`, `model` and `system_fingerprint`; the
-continuation's role-only delta dropped; its tool call indexes after the client's; text through the seam, every
-chunk held until the seam has decided (a continuation that started over leaves no trace); its usage chunk counts the
-first attempt's prompt (when it sent one) and both attempts' output (the first's counted from its chunks: its stream
-was cut before its usage).
+continuation's role-only delta dropped, and its reasoning before the seam (as the other protocols'); its tool call
+indexes after the client's; text through the seam, every chunk held until the seam has decided (a continuation that
+started over leaves no trace); its usage chunk counts the first attempt's prompt (when it sent one) and both
+attempts' output (the first's counted from its chunks: its stream was cut before its usage).
 
 A partial answer with tool calls is asked for in words (each call needs its result after it); so is one whose request
 asked for JSON (`response_format`), which is not continued at all once its JSON began (protocols/resume/asking.py).
@@ -196,9 +196,11 @@ class ChatSplicer:
         return self._flush()
 
     def _placed(self, choice: dict) -> dict:
-        """The choice with the client's tool call indexes and without the role the client already has."""
+        """The choice with the client's tool call indexes, without the role the client already has, and without
+        reasoning before the seam (the continuation thinking again about an answer already under way)."""
+        left_out = ("role",) if self._seam.decided else ("role", *S.REASONING_KEYS)
         delta = {key: value for key, value in (choice.get("delta") or {}).items()
-                 if key != "role" and value is not None}
+                 if key not in left_out and value is not None}
         if isinstance(delta.get("tool_calls"), list):
             delta["tool_calls"] = [{**call, "index": call.get("index", 0) + self._tool_offset}
                                    for call in delta["tool_calls"] if isinstance(call, dict)]
