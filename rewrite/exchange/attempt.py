@@ -131,6 +131,10 @@ class Attempt:
             connect = isinstance(e, NO_CONNECTION)
             return Failure(FailureKind.CONNECT if connect else FailureKind.TRANSPORT,
                            f"{type(e).__name__}: {e}" if str(e) else type(e).__name__, stalled=connect)
+        except BaseException:  # cancelled (the client left, the race lost) as the answer's head came: closed unread
+            if sending.done() and not sending.cancelled() and sending.exception() is None:
+                await sending.result().aclose()
+            raise
         finally:
             if not sending.done():
                 sending.cancel()
