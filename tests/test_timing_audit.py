@@ -74,3 +74,22 @@ async def test_a_race_lost_as_the_losers_headers_come_closes_the_losers_upstream
     out, _ = await run(protocol, up, plugins=(Hedger,))
     assert len(up.seen) == 2 and b"Paris" in out.body
     assert loser.closed_at is not None  # the loser's upstream answer closed: its vendor stops generating and billing
+
+
+async def test_a_continuations_first_token_is_not_timed_from_the_first_attempts_send(monkeypatch):
+    """`hedging.delay: auto` learns the provider and model's times to first token; a cut stream's continuation is
+    no new attempt's time to first token counted from the cut answer's send (it would count the whole answer)."""
+    from rewrite.policy.hedging import Latencies
+
+    timed: list[float] = []
+    monkeypatch.setattr(Latencies, "add", lambda self, seconds: timed.append(seconds))
+    events = events_of(TEXT["anthropic_messages"])  # message_start, block start, ping, 3 text deltas, the ends
+    cut = Stream([b"".join(events[:4]), events[4]], pause=10.0)  # first token at once, cut cleanly 10 s later
+    rest = [e for i, e in enumerate(events) if i not in (2, 3, 4)]
+    up = Upstream([lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=cut),
+                   lambda r: Stream(rest) and httpx.Response(200, headers={"content-type": "text/event-stream"},
+                                                             stream=Stream(rest))])
+    out, job = await run("anthropic_messages", up, resume="{mode: continue}", hedging="{mode: on, delay: auto}")
+    assert len(up.seen) == 2 and b"Paris" in out.body
+    assert [n["outcome"] for n in job.notes if n["kind"] == "resumed"] == ["spliced"]
+    assert timed == [0.0]  # the first attempt's; not 10 s for the continuation's

@@ -98,6 +98,8 @@ class Hedger(Part):
         return self.plugin.budget(e.call.provider.name).spend()
 
     def first_token(self, e: FirstToken) -> None:
+        if e.call.asking is not None:  # (a continuation's: asked no `hedging`, its send is not `sent`)
+            return
         self.ttft = self.ctx.clock.loop.time() - self.sent  # (a race's second: from its own send, see `raced`)
 
     def raced(self, e: Raced) -> None:
