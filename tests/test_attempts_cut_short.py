@@ -1,4 +1,5 @@
-"""Audit of the timing features (first-token watchdog, hedged first tokens): regressions found."""
+"""Attempts cut short at awkward moments: cancelled as their answer's head comes (the client left, a race lost), and
+a continuation's first token, which the hedging delay must not learn from the cut attempt's send."""
 
 from __future__ import annotations
 
