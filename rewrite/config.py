@@ -211,12 +211,16 @@ def parse(text: str, source: str = "config") -> Config:
     except ValueError:  # (ruamel takes a plain `._` for a float and then fails to convert it; the value may be a key)
         raise ConfigError(f"{source}: not valid YAML: a plain value that reads as a number is not one (quote it)") \
             from None
+    except RecursionError:  # (nested deeper than the parser goes)
+        raise ConfigError(f"{source}: nested too deeply") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
     try:
         return Config.model_validate(_with_env(doc))
+    except RecursionError:  # (an alias inside the node it names: a tree without an end)
+        raise ConfigError(f"{source}: nested too deeply (an alias inside what it names?)") from None
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "config"
@@ -237,7 +241,9 @@ def load(path: str | None) -> Config:
     if p is None:
         return Config()
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{p}: cannot read it: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: cannot read it: not UTF-8 text (byte {e.start})") from None
     return parse(text, str(p))

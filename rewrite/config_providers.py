@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -20,6 +21,20 @@ from rewrite.pool.caps import CapConfig
 from rewrite.pool.strategies import STRATEGIES
 
 AWS_REGION = r"^[a-z]{2}(-[a-z]+)+-\d+$"  # an AWS region (`us-east-1`, `us-gov-west-1`)
+
+
+def url_problem(url: str) -> None:
+    """Refuse a base URL that no request could be sent to (every call would fail): a space or control character in
+    it, a host that is not one ("[::1" unclosed), a port that is no number or outside 1-65535."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError("must be a URL without spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError("must be a URL with a valid host and port (1-65535)") from None
+    if not parts.hostname or port == 0:
+        raise ValueError("must be a URL with a valid host and port (1-65535)")
 
 
 def header_secret(value: str) -> str:
@@ -195,6 +210,8 @@ class ProviderConfig(Strict):
     def _url(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http:// or https:// URL")
+        if v is not None:
+            url_problem(v)
         return v.rstrip("/") if v else v
 
     @field_validator("kind")

@@ -51,6 +51,15 @@ streaming:
         ("providers: {openai: {keys: ['${ROTATOR_TEST_UNSET_VAR}']}}", "providers.openai.keys.0"),
         ("providers: [1, 2]", "providers"),
         ("providers: {openai: {base_url: [unclosed", "not valid YAML"),
+        # A base URL no request can be sent to (each request failed with Rotator's internal error).
+        ("providers: {openai: {base_url: 'http://127.0.0.1:99999/v1'}}", "providers.openai.base_url"),
+        ("providers: {openai: {base_url: 'http://vendor:abc/v1'}}", "providers.openai.base_url"),
+        ("providers: {openai: {base_url: 'http://[::1/v1'}}", "providers.openai.base_url"),
+        ("providers: {openai: {base_url: 'http://vendor .example/v1'}}", "providers.openai.base_url"),
+        ("providers: {openai: {base_url: 'http://vendor:0/v1'}}", "providers.openai.base_url"),
+        # Nested without end, or deeper than the parser goes (a RecursionError's traceback at start-up).
+        ("routes: &r [*r]", "nested too deeply"),
+        ("providers: " + "[" * 5000 + "]" * 5000, "nested too deeply"),
     ],
 )
 def test_bad_config_names_the_field_in_one_line(text, field):
@@ -155,3 +164,16 @@ def test_the_engine_works_out_each_providers_resume_settings_once_per_config():
     assert engine.resume_for("anthropic").mode == "off" and engine.resume_for("openai").mode == "continue"
     engine.configure(parse("providers: {anthropic: {}}"))
     assert engine.resume_for("anthropic").mode == "continue"
+
+
+def test_a_config_file_that_is_not_utf8_is_named_in_one_line(tmp_path):
+    path = tmp_path / "rotator.yaml"
+    path.write_bytes(b"providers:\n  openai: {keys: [sk-\xe9t\xe9]}\n")  # (a traceback at start-up)
+    with pytest.raises(ConfigError) as e:
+        load(str(path))
+    assert str(e.value) == f"{path}: cannot read it: not UTF-8 text (byte 32)"
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:8080/v1", "https://vendor.example:443", "http://localhost:11434/v1"])
+def test_a_base_url_with_a_port_or_an_ipv6_host_is_taken(url):
+    assert parse(f"providers: {{openai: {{base_url: '{url}'}}}}").providers["openai"].base_url == url.rstrip("/")

@@ -375,6 +375,13 @@ BAD_CONFIGS = {
         "routes:\n  - {models: ['gpt-*'], targets: [openai, copilot]}\n",
         ["routes.0.targets.1", "from: copilot"],
     ),
+    # A key pasted from a file in another encoding: not UTF-8, the file cannot be read as text.
+    "not-utf-8": (b"providers:\n  openai: {keys: [sk-\xe9t\xe9]}\n", ["rotator.yaml", "UTF-8"]),
+    # A YAML alias inside the node it names: a tree without an end.
+    "self-referencing-alias": ("routes: &r\n  - *r\n", ["rotator.yaml", "nested too deeply"]),
+    # A port no connection can be made to: every request would fail.
+    "base-url-port-out-of-range": ("providers:\n  openai: {base_url: 'http://127.0.0.1:99999/v1'}\n",
+                                   ["providers.openai.base_url", "port"]),
 }
 
 
@@ -382,7 +389,9 @@ BAD_CONFIGS = {
 def test_broken_config_stops_startup_with_one_line(tmp_path, name):
     text, needles = BAD_CONFIGS[name]
     path = tmp_path / ("no-such-rotator.yaml" if text is None else "rotator.yaml")
-    if text is not None:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
         path.write_text(text)
     command = [
         str(MITMDUMP), "-s", ADDON, "--listen-host", "127.0.0.1", "--listen-port", str(free_port()),
