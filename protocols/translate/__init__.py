@@ -61,9 +61,7 @@ def request_from_ir(upstream: str, request: Request, caps: Capabilities) -> tupl
 def translate_answer(body: dict, upstream: str, client: str, request: Request, ids: ToolIds | None = None) -> dict:
     """An upstream's non-stream answer rewritten for the client (whose request was `request`)."""
     try:
-        if not isinstance(body, dict):
-            raise TypeError("the body is not a JSON object")
-        return get(client).answer_from_ir(get(upstream).answer_to_ir(body, ids), request)
+        return get(client).answer_from_ir(get(upstream).answer(body, ids), request)
     except MALFORMED as e:
         raise TranslationError(f"malformed {upstream} answer: {type(e).__name__}: {e}") from None
 

@@ -17,7 +17,7 @@ from protocols.base import ENDING_ERROR, ENDING_LENGTH, Aggregator, Repairer
 from protocols.capabilities import EFFORTS, Capabilities, fit
 from protocols.errors import TRUNCATED_MESSAGE
 from protocols.events import Event
-from protocols.unified import FINISH_LENGTH, Answer, Request, Usage
+from protocols.unified import FINISH_LENGTH, Answer, Request, ToolIds, Usage
 from protocols.unified_stream import (
     KIND_TRUNCATED,
     AnswerBuilder,
@@ -204,6 +204,9 @@ class Translator:
     error_from_ir: Callable[[Error], tuple[int, bytes]]  # the HTTP status and body that tell the client about it
     # The effort levels its requests can say (of `capabilities.EFFORTS`): a target model's are fitted within them.
     efforts: tuple[str, ...] = EFFORTS
+    # The members one of which every non-stream answer of the protocol has: a 200 without any is no answer (read as
+    # one, it would be an empty success made up from nothing).
+    answer_members: tuple[str, ...] = ()
 
     def read_request(self, body: dict, model: str = "", stream: bool | None = None) -> Request:
         """A client's request in the unified form; TranslationError for a body that is not one. A protocol that
@@ -218,6 +221,15 @@ class Translator:
         if stream is not None:
             request.stream = stream
         return request
+
+    def answer(self, body: object, ids: ToolIds | None = None) -> Answer:
+        """A non-stream answer of this protocol in the unified form; a MALFORMED error for a body that is not one
+        (not an object, or none of its `answer_members`)."""
+        if not isinstance(body, dict):
+            raise TypeError("the body is not a JSON object")
+        if self.answer_members and not any(m in body for m in self.answer_members):
+            raise KeyError(f"no {' or '.join(self.answer_members)}: not an answer")
+        return self.answer_to_ir(body, ids)
 
     def fitted_request(self, request: Request, caps: Capabilities) -> tuple[dict, list[str]]:
         """The body of `request` for an upstream of this protocol whose model has `caps`, and what was changed to

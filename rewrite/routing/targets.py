@@ -275,7 +275,7 @@ class Translation:
     def answer(self, body: dict, leg: Leg) -> dict:
         """A non-stream answer of the target, for the client. TranslationError if it is not one."""
         try:
-            unified = self.crossing.upstream.answer_to_ir(body, self.ids)
+            unified = self.crossing.upstream.answer(body, self.ids)
             answer = self.crossing.client.answer_from_ir(unified, self.request)
         except MALFORMED as e:
             raise TranslationError(f"malformed {self.upstream} answer: {type(e).__name__}: {e}") from None

@@ -19,7 +19,7 @@ from protocols.translate.base import Translator
 
 TRANSLATOR = Translator(
     NAME, request_to_ir, request_from_ir, endpoint, answer_to_ir, answer_from_ir,
-    ConverseDecoder, ConverseEncoder, error_from_ir,
+    ConverseDecoder, ConverseEncoder, error_from_ir, answer_members=("output",),
 )
 
 __all__ = ["TRANSLATOR"]

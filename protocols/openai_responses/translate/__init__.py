@@ -14,7 +14,7 @@ from protocols.translate.base import Translator, fixed_endpoint
 
 TRANSLATOR = Translator(
     NAME, request_to_ir, request_from_ir, fixed_endpoint(PATH), answer_to_ir, answer_from_ir,
-    ResponsesDecoder, ResponsesEncoder, error_from_ir,
+    ResponsesDecoder, ResponsesEncoder, error_from_ir, answer_members=("output",),
 )
 
 __all__ = ["TRANSLATOR"]
