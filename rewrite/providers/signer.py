@@ -14,6 +14,7 @@ not: a pool's requests are all signed by Rotator, its clients sending none of th
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -30,6 +31,10 @@ SIGNING_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-security-toke
 UNSIGNED = frozenset({"content-length", "host", "connection", "keep-alive", "transfer-encoding", "expect",
                       "user-agent", "x-amzn-trace-id"})
 CONTENT_SHA256 = "X-Amz-Content-SHA256"
+
+# botocore's SigV4Auth logs each canonical request at DEBUG, a pooled session token's `x-amz-security-token` line in
+# it; mitmproxy runs the root logger at DEBUG and mitmweb's event log keeps such records.
+logging.getLogger("botocore.auth").setLevel(logging.INFO)
 
 
 @dataclass(frozen=True)
