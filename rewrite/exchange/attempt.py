@@ -143,6 +143,7 @@ class Attempt:
                 body = await self._error_body(resp, deadline)
                 if isinstance(body, Failure):
                     return body
+                body = ticket.scrubbed(body)
                 if capture is not None:
                     capture.add(body)
                 self._answered(ticket, resp, body)

@@ -109,7 +109,10 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream,
     async def on_key(ticket: Ticket) -> Failure | None:
         out = payer.apply(Outbound("GET", provider.upstream_url(path), query, list(headers), b""), ticket)
         url = ws_url(out.url + (f"?{out.query}" if out.query else ""))
-        return await _attempt(sj, url, out.headers, cfg.first_token_timeout, payer.pooled, upstream)
+        failure = await _attempt(sj, url, out.headers, cfg.first_token_timeout, payer.pooled, upstream)
+        if failure is not None and failure.body:  # (a refusal that quotes the pooled key)
+            failure.body = ticket.scrubbed(failure.body)
+        return failure
 
     attempts = KeyAttempts(ctx, payer, provider, "")
     failure = await attempts.run(on_key, keep_lease=True)

@@ -48,6 +48,13 @@ class Ticket:
     wait: float = 0.0
     pick: Any = None  # rewrite/pool/decisions.py's Pick
 
+    def scrubbed(self, body: bytes) -> bytes:
+        """An upstream answer's `body` without the pooled key, which some vendors quote in a refusal ("Incorrect API
+        key provided: sk-…"): the client, its flow and the flow's steps get it masked."""
+        if not self.key or self.key.encode() not in body:
+            return body
+        return body.replace(self.key.encode(), (self.shown or "…").encode())
+
 
 @dataclass(slots=True)
 class Outbound:
