@@ -210,3 +210,25 @@ def test_a_trailing_tool_call_is_not_taken_for_a_prefill():
             {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]}]}
     body = translate.translate_request(chat, "openai_chat", "anthropic_messages")
     assert body["messages"][-1]["role"] == "assistant"
+
+
+# --- Gemini ends that say the request or the answer was broken
+
+def _broken_chunk(reason: str) -> dict:
+    return {"candidates": [{"content": {"role": "model", "parts": [{"text": "The first"}]}, "finishReason": reason}]}
+
+
+@pytest.mark.parametrize("reason", ["MISSING_THOUGHT_SIGNATURE", "MALFORMED_RESPONSE"])
+@pytest.mark.parametrize("client", ["openai_chat", "anthropic_messages", "openai_responses"])
+def test_a_gemini_stream_ended_as_broken_reaches_another_protocols_client_as_an_error_not_a_stop(reason, client):
+    tr = translate.stream_translator("gemini", client, Request(model="m", stream=True))
+    out = b"".join(tr.feed(e) for e in parse(sse(_broken_chunk(reason))))
+    assert tr.failed and b"content_filter" not in out and b"refusal" not in out and b"end_turn" not in out
+    assert reason.encode() in out  # (the client is told why)
+
+
+@pytest.mark.parametrize("reason", ["MISSING_THOUGHT_SIGNATURE", "MALFORMED_RESPONSE"])
+def test_a_gemini_answer_ended_as_broken_is_no_answer_for_another_protocols_client(reason):
+    request = translate.request_to_ir("openai_chat", CHAT_REQUEST)
+    with pytest.raises(translate.TranslationError, match=reason):
+        translate.translate_answer(_broken_chunk(reason), "gemini", "openai_chat", request)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from protocols.events import Event
-from protocols.gemini.translate.answer_in import finish_of
+from protocols.gemini.translate.answer_in import BROKEN_STATUS, broken, finish_of
 from protocols.gemini.translate.vocabulary import NAME, get_field
 from protocols.gemini.usage import usage_to_ir
 from protocols.sse import load_object
@@ -11,6 +11,7 @@ from protocols.translate.base import Decoder
 from protocols.translate.common import dump_arguments, error_from_object, string
 from protocols.unified import ToolIds
 from protocols.unified_stream import (
+    Error,
     Finish,
     ReasoningDelta,
     ReasoningEnd,
@@ -55,7 +56,10 @@ class GeminiDecoder(Decoder):
         if usage:
             out.append(UsageUpdate(usage_to_ir(usage)))
         finish = get_field(candidate, "finishReason") if candidate is not None else None
-        if finish or (not candidates and (get_field(chunk, "promptFeedback") or {}).get("blockReason")):
+        if (problem := broken(finish)) is not None:
+            self._done = True
+            out.append(Error(BROKEN_STATUS, problem))
+        elif finish or (not candidates and (get_field(chunk, "promptFeedback") or {}).get("blockReason")):
             # Lossy: a chunk after the one with finishReason (reported of early models) is not translated.
             self._done = True
             out.append(Finish(finish_of(chunk)))
