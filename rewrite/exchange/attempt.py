@@ -20,7 +20,7 @@ from protocols.refused_params import without
 from protocols.vendor_errors import ErrorKind, VendorError
 from rewrite.exchange.answers import BODY_CUTS, Answers
 from rewrite.exchange.job import error_protocol
-from rewrite.exchange.keys import PAST_DEADLINE
+from rewrite.exchange.keys import Due
 from rewrite.exchange.outgoing import MAX_REFUSED_PARAMS, TargetCall
 from rewrite.exchange.pump import ClientStream, Pump, piece_reader
 from rewrite.exchange.resume import Resume
@@ -103,8 +103,7 @@ class Attempt:
         call, req, clock = self.call, self.call.req, self.clock
         start = clock.loop.time()
         whole = start + req.total_timeout
-        deadline = min(start + self.cfg.first_token_timeout if call.upstream_stream else whole, self.until,
-                       self.first_by)
+        due = Due.of(start + self.cfg.first_token_timeout if call.upstream_stream else whole, self.until, self.first_by)
         try:
             sending = asyncio.ensure_future(call.ctx.client.send(call.build(ticket), stream=True))
         except httpx.HTTPError as e:
@@ -116,13 +115,10 @@ class Attempt:
             return Failure(FailureKind.BAD_REQUEST, TOO_DEEP, 400, [("content-type", "application/json")], answer,
                            retryable=False)
         try:
-            if not await clock.supervise(sending, lambda: deadline):
+            if not await clock.supervise(sending, lambda: due.at):
                 sending.cancel()
                 await asyncio.gather(sending, return_exceptions=True)
-                if deadline >= self.until:
-                    return PAST_DEADLINE
-                timeout = FailureKind.FIRST_TOKEN_TIMEOUT if call.upstream_stream else FailureKind.REQUEST_TIMEOUT
-                return Failure(timeout, f"{timeout} (no response headers)", stalled=call.upstream_stream)
+                return due.missed(f"{self._timeout()} (no response headers)", call.upstream_stream)
             resp = sending.result()
             capture = self._tap(resp)
             if resp.status_code < 400:
@@ -140,7 +136,7 @@ class Attempt:
                 sending.cancel()
         try:
             if resp.status_code >= 400:
-                body = await self._error_body(resp, deadline)
+                body = await self._error_body(resp, due)
                 if isinstance(body, Failure):
                     return body
                 body = ticket.scrubbed(body)
@@ -150,7 +146,7 @@ class Attempt:
                 error = call.errors.read(resp.status_code, resp.headers.multi_items(), body, time.time())
                 return self._error(ticket, error, resp, body)
             if (proto := req.proto) is not None and call.streams(resp.headers.get("content-type", "")):
-                return await self._stream(ticket, resp, proto, deadline, capture)
+                return await self._stream(ticket, resp, proto, due, capture)
             if call.asking is not None:  # (nothing but a stream can be spliced into the client's answer)
                 return Failure(FailureKind.BAD_ANSWER, "the continuation was not answered as a stream", retryable=False)
             self._claim()
@@ -176,18 +172,18 @@ class Attempt:
         if hooks.wants("answered"):
             hooks.announce(Answered(self.call, ticket, resp.status_code, resp.headers.multi_items(), body))
 
-    async def _error_body(self, resp: httpx.Response, deadline: float) -> bytes | Failure:
+    def _timeout(self) -> FailureKind:
+        return FailureKind.FIRST_TOKEN_TIMEOUT if self.call.upstream_stream else FailureKind.REQUEST_TIMEOUT
+
+    async def _error_body(self, resp: httpx.Response, due: Due) -> bytes | Failure:
         """An error answer's body, read within the attempt's own deadline (heartbeats meanwhile) and up to
-        ERROR_BODY_MAX bytes: a body that stalls is a stall of this attempt, retried like a first-token timeout."""
+        ERROR_BODY_MAX bytes: a body that stalls is a stall of this attempt, retried like a first-token timeout (and,
+        as one, a stall of its key only if the attempt had its whole timeout: `Due.missed`)."""
         reading = asyncio.ensure_future(read_whole(piece_reader(resp, ERROR_BODY_MAX), ERROR_BODY_MAX))
         try:
-            if not await self.clock.supervise(reading, lambda: deadline):
-                if deadline >= self.until:
-                    return PAST_DEADLINE
-                streamed = self.call.upstream_stream
-                timeout = FailureKind.FIRST_TOKEN_TIMEOUT if streamed else FailureKind.REQUEST_TIMEOUT
-                return Failure(timeout, f"{timeout} (status {resp.status_code}, its body stalled)",
-                               stalled=streamed)
+            if not await self.clock.supervise(reading, lambda: due.at):
+                return due.missed(f"{self._timeout()} (status {resp.status_code}, its body stalled)",
+                                  self.call.upstream_stream)
             return reading.result()
         finally:
             if not reading.done():
@@ -242,7 +238,7 @@ class Attempt:
         self.answers.error(call, resp.status_code, resp.headers, body)
         return None
 
-    async def _stream(self, ticket: Ticket, resp: httpx.Response, proto: Protocol, first_deadline: float,
+    async def _stream(self, ticket: Ticket, resp: httpx.Response, proto: Protocol, due: Due,
                       capture: Capture | None) -> Failure | None:
         """A streamed answer (to a client speaking `proto`): pumped to the client (or folded, for a forced stream),
         ended honestly if cut."""
@@ -270,15 +266,13 @@ class Attempt:
                               claim if self.claim is not None else None)
         answers.repairer = repairer
         translated_from = call.leg.translation.upstream if call.leg.translation else None
-        cause = await self.pump.run(resp, stream, aggregator, first_deadline, capture, translated_from, call.parser)
+        cause = await self.pump.run(resp, stream, aggregator, due.at, capture, translated_from, call.parser)
         if not repairer.started and repairer.early_error is not None:
             return self._failed_early(ticket, resp, repairer.early_error, stream, aggregator, proto, cause)
         if not repairer.started:
             ended = f"stream ended before the first token ({cause})"
             if cause == "idle timeout":
-                if first_deadline >= self.until:
-                    return PAST_DEADLINE
-                return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "first-token timeout", stalled=True)
+                return due.missed("first-token timeout")
             return Failure(FailureKind.ENDED_EARLY, ended)
         # (a stream cut after its stop reason is whole: only its last events were lost, and its ending says so)
         if resume is not None and call.resumes and (resume.asking is not None or not repairer.finished):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rewrite.exchange.race import Race, Racer
@@ -22,8 +23,35 @@ if TYPE_CHECKING:
     from rewrite.exchange.context import Context
 
 # A continuation's attempt that had no first token when the resume deadline passed: abandoned, its key not rested
-# (it was given less than its first-token timeout).
+# (it was given less than its first-token timeout: `Due.missed`).
 PAST_DEADLINE = Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "no first token by the resume deadline", retryable=False)
+
+
+@dataclass(frozen=True)
+class Due:
+    """When an attempt's first token is due (an attempt not streamed: its whole answer): `at`, the end of its own
+    timeout (`own`) unless a deadline it shares ends sooner: a continuation's resume deadline (`until`), or a race's
+    first attempt's (for the second attempt: rewrite/exchange/race.py)."""
+
+    at: float
+    own: float
+    until: float = math.inf
+
+    @classmethod
+    def of(cls, own: float, until: float, first_by: float = math.inf) -> Due:
+        return cls(min(own, until, first_by), own, until)
+
+    def missed(self, reason: str, streamed: bool = True) -> Failure:
+        """An attempt that had nothing by `at` (no first token; not streamed: no answer): a stall of its key (which
+        rests) only when `at` ended its own whole timeout. Given less, the key did not stall: past the resume
+        deadline the continuation is abandoned (PAST_DEADLINE); cut short by a race's shared deadline, the attempt
+        failed like a timeout, retried, its key not rested (the first attempt's stall, if its key was the same, is
+        the one stall)."""
+        if self.at >= self.until:
+            return PAST_DEADLINE
+        kind = FailureKind.FIRST_TOKEN_TIMEOUT if streamed else FailureKind.REQUEST_TIMEOUT
+        return Failure(kind, reason, stalled=streamed and self.at >= self.own)
+
 
 TryKey = Callable[[Ticket], Awaitable[Failure | None]]
 

@@ -10,13 +10,17 @@ Each attempt of a race has its own pump and usage meter (`Attempt.racer`): the w
 loser's, as far as its vendor reported it before the cancel, is announced (`raced`) for the plug-ins to count. An
 attempt that fails before a winner is decided is told to its payer and the plug-ins as any attempt's failure, but is
 not the request's while the other runs; when both fail, the last failure is the race's, and the request's retries go
-on from it. The second attempt's first token is due when the first's is (the first-token timeout bounds the whole).
+on from it. The second attempt's first token is due when the first's is (the first-token timeout bounds the whole):
+when neither has one by then, only the first stalled its key (the second was given less than its timeout, and is
+not counted as a stall: `Due.missed`, rewrite/exchange/keys.py), so a race on one key that stalls rests it as one
+stall, and a race on two rests the first's key alone.
 Heartbeats are the request's, not an attempt's: they go on meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -105,7 +109,7 @@ class Race:
         first_by = began + keys.ctx.streaming.first_token_timeout
         tasks = claim.tasks
         try:
-            tasks.append(self._start(0, self.tickets[0], self.ask, first_by))
+            tasks.append(self._start(0, self.tickets[0], self.ask, math.inf))  # (its own first-token timeout)
             await first_done(tasks[0], claim.won, timeout=self.delay)
             if tasks[0].done() or claim.won.done() or not self._wanted():
                 return await tasks[0], self.tickets[0]
