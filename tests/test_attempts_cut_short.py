@@ -11,18 +11,10 @@ import pytest
 
 from rewrite.lifecycle.hooks import Part, Plugin
 from tests.support.engine_harness import Stream, Upstream, events_of, run, sse, stall_before_headers
-from tests.support.engine_streams import TEXT, first_token_index
+from tests.support.engine_streams import TEXT, Watched, first_token_index, preamble
 
 virtual_time = pytest.mark.virtual_time
 
-
-class Watched(Stream):
-    closed_at: float | None = None
-
-    async def aclose(self) -> None:
-        if self.closed_at is None:
-            self.closed_at = asyncio.get_running_loop().time()
-        await super().aclose()
 
 
 class Hedging(Plugin):
@@ -45,10 +37,6 @@ class Hedges(Part):
     def hedge(self, e) -> bool:
         return True
 
-
-def preamble(protocol: str) -> list[bytes]:
-    """What the vendor sends before the first token."""
-    return events_of(TEXT[protocol])[: first_token_index(protocol, TEXT[protocol])]
 
 
 def stalling(how: str, protocol: str):

@@ -15,7 +15,7 @@ from rewrite.exchange.race import Claim, Outrun
 from rewrite.lifecycle.events import Raced
 from rewrite.lifecycle.hooks import Part, Plugin
 from tests.support.engine_harness import Stream, Upstream, events_of, run, sse
-from tests.support.engine_streams import ALL, TEXT, first_token_index, kinds
+from tests.support.engine_streams import ALL, TEXT, Watched, first_token_index, kinds, preamble
 
 pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
@@ -53,20 +53,6 @@ def other_answer(protocol: str) -> bytes:
                                                                             b'"completion_tokens":9')
 
 
-def preamble(protocol: str) -> list[bytes]:
-    """What the vendor sends before the first token (Anthropic's message_start with the input count, ...)."""
-    return events_of(TEXT[protocol])[: first_token_index(protocol, TEXT[protocol])]
-
-
-class Watched(Stream):
-    """An upstream body that records when it was closed (the loop's time)."""
-
-    closed_at: float | None = None
-
-    async def aclose(self) -> None:
-        if self.closed_at is None:
-            self.closed_at = asyncio.get_running_loop().time()
-        await super().aclose()
 
 
 def answering(body: Stream) -> httpx.Response:

@@ -1,10 +1,11 @@
 """Each protocol's canned streams for the engine's tests, and what the tests read of an answer."""
 
+import asyncio
 import re
 
 import protocols
 from tests.support import samples
-from tests.support.engine_harness import events_of
+from tests.support.engine_harness import Stream, events_of
 
 TEXT = {
     "openai_chat": samples.CHAT_TEXT,
@@ -53,3 +54,19 @@ def assert_truncated(protocol: str, out: bytes) -> None:
 
 def kinds(job) -> list[str]:
     return [n["kind"] for n in job.notes]
+
+
+def preamble(protocol: str) -> list[bytes]:
+    """What the vendor sends before the first token (Anthropic's message_start with the input count, ...)."""
+    return events_of(TEXT[protocol])[: first_token_index(protocol, TEXT[protocol])]
+
+
+class Watched(Stream):
+    """An upstream body that records when it was closed (the loop's time)."""
+
+    closed_at: float | None = None
+
+    async def aclose(self) -> None:
+        if self.closed_at is None:
+            self.closed_at = asyncio.get_running_loop().time()
+        await super().aclose()
