@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from protocols.anthropic_messages import stream as S
+from protocols.anthropic_messages.translate.request_out import MIN_THINKING_BUDGET
 from protocols.base import count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.resume import Delivered, Method, Seam
-from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, OutputCap, json_begun, prefill_text, spent
 from protocols.resume.holding import BlockHolder, Unsaid
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
@@ -60,8 +61,24 @@ class MessagesHolder(BlockHolder):
         return payload.get("type") == S.CONTENT_BLOCK_STOP and payload.get("index") == block
 
 
+class MessagesCap(OutputCap):
+    """`max_tokens`; a thinking budget must stay below it (and at least MIN_THINKING_BUDGET): one that no longer
+    fits is lowered, and thinking left off when what is left leaves no room for it (as a translated request's)."""
+
+    def asking(self, body: dict, left: int) -> dict:
+        body = super().asking(body, left)
+        thinking = member(body, "thinking")
+        budget = thinking.get("budget_tokens")
+        if thinking.get("type") != "enabled" or not isinstance(budget, int) or budget < left:
+            return body
+        if left - 1 < MIN_THINKING_BUDGET:
+            return {key: value for key, value in body.items() if key != "thinking"}
+        return {**body, "thinking": {**thinking, "budget_tokens": left - 1}}
+
+
 class MessagesResumer:
     name = "anthropic_messages"
+    output_cap = MessagesCap((("max_tokens",),))
 
     holder = MessagesHolder
 
@@ -130,17 +147,21 @@ class MessagesObserver:
         read = self._read()
         texts = [block for _, block in sorted(read.blocks.items()) if block.start.get("type") == TEXT]
         text = "".join("".join(block.text) for block in texts)
+        # (its count comes with the message_delta a cut stream did not reach: estimated, as its splice counts it)
+        streamed = "".join(piece for block in read.blocks.values() for piece in (*block.text, *block.thinking,
+                                                                                 *block.json))
+        output = spent(0, read.deltas, streamed)
         if read.open is not None:
             kind = read.blocks[read.open].start.get("type")
             if kind in TOOL_BLOCKS and not whole_json("".join(read.blocks[read.open].json)):
-                return MessagesDelivered(text, False, "cut inside a tool call")
+                return MessagesDelivered(text, False, "cut inside a tool call", output)
             if kind in THINKING_BLOCKS:
-                return MessagesDelivered(text, False, "cut inside reasoning")
+                return MessagesDelivered(text, False, "cut inside reasoning", output)
         if json_begun(structured(self._body), text):
-            return MessagesDelivered(text, False, STRUCTURED)
+            return MessagesDelivered(text, False, STRUCTURED, output)
         content = tuple(_as_request_block(block.result()) for _, block in sorted(read.blocks.items())
                         if block.start.get("type") in (TEXT, *TOOL_BLOCKS))
-        return MessagesDelivered(text, True, content=tuple(block for block in content if block))
+        return MessagesDelivered(text, True, output_tokens=output, content=tuple(block for block in content if block))
 
     def splicer(self, seam: Seam) -> MessagesSplicer:
         return MessagesSplicer(self._read(), seam)

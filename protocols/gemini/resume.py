@@ -18,7 +18,7 @@ from protocols.events import Event
 from protocols.gemini import stream as S
 from protocols.gemini.translate.vocabulary import get_field
 from protocols.resume import Delivered, Method, Seam
-from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, OutputCap, json_begun, prefill_text, spent
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
 
@@ -38,6 +38,9 @@ class GeminiDelivered(Delivered):
 
 class GeminiResumer:
     name = "gemini"
+    # (thinking counts in it; the proto-JSON parser takes either spelling of each name)
+    output_cap = OutputCap(tuple((config, cap) for config in ("generationConfig", "generation_config")
+                                 for cap in ("maxOutputTokens", "max_output_tokens")))
 
     holder = None  # a function call arrives whole, in one part
 
@@ -113,19 +116,23 @@ class GeminiObserver:
         aggregator = S.GeminiAggregator(self._body)
         for event in self._kept.events():
             aggregator.feed(event)
-        candidates = aggregator.result()["candidates"]
+        result = aggregator.result()
+        candidates = result["candidates"]
         parts = candidates[0]["content"]["parts"] if candidates else []
         answer = tuple(part for part in parts if not part.get("thought"))
         text = "".join(part["text"] for part in answer if _is_text(part))
+        usage = member(result, S.USAGE)  # (cumulative on every chunk: exact, where the vendor sent it)
+        output = spent(sum(count(usage, key) for key in ADDED_COUNTS), 0,
+                       "".join(part.get("text") or "" for part in parts))
         if len(candidates) > 1:
-            return GeminiDelivered(text, False, "several candidates")
+            return GeminiDelivered(text, False, "several candidates", output)
         if parts and parts[-1].get("thought"):
-            return GeminiDelivered(text, False, "cut inside reasoning")
+            return GeminiDelivered(text, False, "cut inside reasoning", output)
         if any((part.get("functionCall") or {}).get("willContinue") for part in parts):
-            return GeminiDelivered(text, False, "cut inside a function call")
+            return GeminiDelivered(text, False, "cut inside a function call", output)
         if json_begun(structured(self._body), text):
-            return GeminiDelivered(text, False, STRUCTURED)
-        return GeminiDelivered(text, True, parts=answer)
+            return GeminiDelivered(text, False, STRUCTURED, output)
+        return GeminiDelivered(text, True, output_tokens=output, parts=answer)
 
     def splicer(self, seam: Seam) -> GeminiSplicer:
         last: dict = {}

@@ -21,7 +21,7 @@ from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.openai_chat import stream as S
 from protocols.resume import Delivered, Method, Seam
-from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, OutputCap, json_begun, prefill_text, spent
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import SSEParser, load_object
 
@@ -68,6 +68,7 @@ class ChatHolder:
 
 class ChatResumer:
     name = "openai_chat"
+    output_cap = OutputCap((("max_completion_tokens",), ("max_tokens",)))  # (reasoning models': the first)
 
     holder = ChatHolder
 
@@ -124,8 +125,10 @@ class ChatObserver:
         return choice, head, pieces, others
 
     def delivered(self) -> ChatDelivered:
-        choice, _, _, others = self._read()
+        choice, _, pieces, others = self._read()
         text = "".join(choice.content)
+        arguments = [piece for call in choice.tools.values() for piece in call["arguments"]]
+        output = spent(0, pieces, "".join([text, *choice.refusal, *choice.reasoning, *arguments]))
         why_not = ""
         if others or S._choice_count(self._body) > 1:
             why_not = "several choices"
@@ -138,9 +141,9 @@ class ChatObserver:
         elif json_begun(structured(self._body), text):
             why_not = STRUCTURED
         if why_not:
-            return ChatDelivered(text, False, why_not)
+            return ChatDelivered(text, False, why_not, output)
         calls = tuple(call for call in choice.message().get("tool_calls") or ())
-        return ChatDelivered(text, True, tool_calls=calls)
+        return ChatDelivered(text, True, output_tokens=output, tool_calls=calls)
 
     def splicer(self, seam: Seam) -> ChatSplicer:
         choice, head, pieces, _ = self._read()

@@ -21,8 +21,9 @@ from protocols.base import count, member
 from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.openai_responses import stream as S
+from protocols.openai_responses.translate.request_out import LEAST_OUTPUT_TOKENS
 from protocols.resume import Delivered, Method, Seam
-from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, json_begun, prefill_text
+from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, OutputCap, json_begun, prefill_text, spent
 from protocols.resume.holding import BlockHolder, Unsaid
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import load_object
@@ -61,6 +62,7 @@ class ResponsesHolder(BlockHolder):
 
 class ResponsesResumer:
     name = "openai_responses"
+    output_cap = OutputCap((("max_output_tokens",),), LEAST_OUTPUT_TOKENS)
 
     holder = ResponsesHolder
 
@@ -110,14 +112,14 @@ class ResponsesObserver:
         tracker = self._tracker()
         items = {**tracker.done, **{index: item.snapshot() for index, item in tracker.open.items()}}
         text = "".join(_texts(items))
+        spending = spent(count(tracker.usage, "output_tokens"), tracker.counted_usage()["output_tokens"], text)
         for item in tracker.open.values():
-            why_not = _open_item_problem(item)
-            if why_not:
-                return ResponsesDelivered(text, False, why_not)
+            if why_not := _open_item_problem(item):
+                return ResponsesDelivered(text, False, why_not, spending)
         if json_begun(structured(self._body), text):
-            return ResponsesDelivered(text, False, STRUCTURED)
+            return ResponsesDelivered(text, False, STRUCTURED, spending)
         output = tuple(turn for index in sorted(items) for turn in _as_input(items[index]))
-        return ResponsesDelivered(text, True, output=output)
+        return ResponsesDelivered(text, True, output=output, output_tokens=spending)
 
     def splicer(self, seam: Seam) -> ResponsesSplicer:
         finished: set[tuple[object, ...]] = set()
@@ -159,8 +161,7 @@ def _is_delta(payload: dict) -> bool:
 
 
 def _delta_text(payload: dict) -> str:
-    delta = payload.get("delta")
-    return delta if isinstance(delta, str) else ""
+    return delta if isinstance(delta := payload.get("delta"), str) else ""
 
 
 class _Items:

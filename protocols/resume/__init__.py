@@ -11,7 +11,9 @@ registration carries (`Registration.resumer`). The engine, for a stream cut afte
    trailing assistant turn and the resumer says this request and partial answer can be carried so,
    `Resumer.prefills`; else `instruction`; `again` when nothing reached the client), and records, logs and builds the
    seam from that method; builds the continuation request in the client's protocol (`Resumer.continuation_body`, by
-   exactly that method); the usual leg machinery translates it to the target;
+   exactly that method), asking for no more output than the client's cap leaves (`Resumer.output_cap`; when none is
+   left, `capped` makes `delivered` not resumable: `asking.CAP_REACHED`); the usual leg machinery translates it to
+   the target;
 4. feeds the continuation's events, parsed in the client's protocol, to a `Splicer` (`Observer.splicer(seam)`), and
    the events it returns to the same repairer: one message for the client (`seam.Seam` trims the overlap).
 
@@ -23,11 +25,13 @@ call.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
 from protocols.capabilities import Capabilities
 from protocols.events import Event
+from protocols.resume.asking import CAP_REACHED, OutputCap
 from protocols.resume.seam import Seam
 
 Method = Literal["prefill", "instruction", "again"]
@@ -40,6 +44,7 @@ class Delivered:
     text: str  # the answer's text as the client has it, all text blocks joined (the partial a continuation extends)
     resumable: bool  # False: the cut fell where no continuation can go on (inside a tool call or reasoning, ...)
     why_not: str = ""  # when not resumable: a few words for the log and the flow
+    output_tokens: int = 0  # the output tokens the answer so far spent (reported, else estimated: `asking.spent`)
 
     def carried(self) -> tuple[dict, ...]:
         """The partial answer's blocks a continuation request carries besides its text (whole tool calls), in the
@@ -99,6 +104,12 @@ class Resumer(Protocol):
     name: str  # the client protocol's registered name
 
     @property
+    def output_cap(self) -> OutputCap:
+        """Where its requests cap the answer's output, and the least its API takes (a continuation asks for what
+        the client's cap leaves: `continuation_body`, `capped`)."""
+        ...
+
+    @property
     def holder(self) -> type[Holder] | None:
         """What holds a tool call back until it is whole: one made for a client stream (`holder()`) at its first
         `marker`; None when the protocol's tool calls arrive whole (Gemini)."""
@@ -136,8 +147,27 @@ def method_for(resumer: Resumer, body: dict, delivered: Delivered, caps: Capabil
 
 def continuation_body(resumer: Resumer, body: dict, delivered: Delivered, method: Method, caps: Capabilities
                       ) -> dict:
-    """The continuation request in the client's protocol: the client's `body` itself when asked `again`."""
-    return body if method == "again" else resumer.continuation_body(body, delivered, method, caps)
+    """The continuation request in the client's protocol (the client's `body` itself when asked `again`), asking for
+    at most what the client's output cap leaves of it (a request without a cap asks for none)."""
+    asked = body if method == "again" else resumer.continuation_body(body, delivered, method, caps)
+    left = output_left(resumer, body, delivered)
+    return asked if left is None else resumer.output_cap.asking(asked, left)
+
+
+def output_left(resumer: Resumer, body: dict, delivered: Delivered) -> int | None:
+    """The output the client's cap in `body` leaves after what `delivered` spent; None when it sets no cap."""
+    cap = resumer.output_cap.of(body)
+    return None if cap is None else cap - delivered.output_tokens
+
+
+def capped(resumer: Resumer, body: dict, delivered: Delivered) -> Delivered:
+    """`delivered`, not resumable when its answer spent the client's output cap (or all but less than the protocol's
+    API takes: a continuation asking for more would run past it): the answer ends with the protocol's token-cap
+    stop, as the uncut one would have."""
+    left = output_left(resumer, body, delivered)
+    if not delivered.resumable or left is None or left >= resumer.output_cap.least:
+        return delivered
+    return dataclasses.replace(delivered, resumable=False, why_not=CAP_REACHED)
 
 
 # How vendors word a refusal of a trailing assistant (model) turn (resume-notes §1), lowercased.
@@ -163,5 +193,5 @@ def seam_for(delivered: Delivered, method: Method, caps: Capabilities) -> Seam:
     return Seam(text, exact=True, stripped=text[len(sent):], echo=sent if caps.prefill_echo else "")
 
 
-__all__ = ["Delivered", "Holder", "Method", "Observer", "Resumer", "Seam", "Splicer", "continuation_body",
-           "method_for", "refuses_prefill", "seam_for"]
+__all__ = ["CAP_REACHED", "Delivered", "Holder", "Method", "Observer", "OutputCap", "Resumer", "Seam", "Splicer",
+           "capped", "continuation_body", "method_for", "output_left", "refuses_prefill", "seam_for"]

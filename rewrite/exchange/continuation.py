@@ -11,7 +11,9 @@ are spliced into the client's stream (rewrite/exchange/resume.py). A target that
 and asked in words from then on. Bounded by `resume.max_attempts` and `resume.deadline` (by which a continuation's
 first token must have come: the attempt under way is abandoned then); past them, or when no continuation can go on
 from the cut (a JSON answer's among them: protocols/resume/asking.py), the answer ends honestly as before. A
-continuation the client leaves is recorded all the same (its seam, and what the vendor reported billing for it).
+continuation asks for no more output than the client's cap leaves; an answer that spent the cap is not continued,
+and ends with the protocol's token-cap stop (whatever `on_truncation` says: the cap was reached). A continuation the
+client leaves is recorded all the same (its seam, and what the vendor reported billing for it).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import asyncio
 import dataclasses
 import logging
 
-from protocols.base import Repairer
+from protocols.base import ENDING_LENGTH, Repairer
 from protocols.capabilities import Capabilities
-from protocols.resume import Delivered, Method, continuation_body, method_for
+from protocols.resume import CAP_REACHED, Delivered, Method, continuation_body, method_for
 from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.keys import KeyAttempts
@@ -55,16 +57,18 @@ class Continuation:
         settings = resume.settings_for(cut.call.provider.name)
         self.give_up = f.ctx.clock.loop.time() + settings.deadline
         client = resume.client_repairer()
+        ending: str = f.ctx.streaming.on_truncation
         for _ in range(settings.max_attempts):
-            delivered = resume.observer().delivered()
+            delivered = resume.delivered()
             why_not = "the answer is longer than Rotator keeps of it (4 MiB)" if resume.too_long else (
                 "" if delivered.resumable else delivered.why_not)
             if why_not:
                 f.job.note(Note.RESUMED, f"not continued: {why_not}", outcome="not continued", reason=why_not)
+                ending = ENDING_LENGTH if why_not == CAP_REACHED else ending
                 break
             if f.ctx.clock.loop.time() >= self.give_up or await self._once(delivered, client) == SPLICED:
                 break
-        self._finish(client, cut.cause)
+        self._finish(client, cut.cause, ending)
 
     async def _once(self, delivered: Delivered, client: Repairer) -> str:
         """One continuation, over the route's targets from the one that was cut: how it ended."""
@@ -148,9 +152,9 @@ class Continuation:
                f"continued at character {position} by {method} on {target}, {trimmed} characters of overlap trimmed")
         job.note(Note.RESUMED, f"{how}: {outcome}", **seam)
 
-    def _finish(self, client: Repairer, cause: str) -> None:
-        """The answer as the client gets it now: ended honestly unless whole; a folded one folded from what
-        was kept."""
+    def _finish(self, client: Repairer, cause: str, ending: str) -> None:
+        """The answer as the client gets it now: ended honestly (`ending`) unless whole; a folded one folded from
+        what was kept."""
         f, cut, resume = self.fallback, self.cut, self.resume
         if cut.folded:
             aggregator = resume.proto.aggregator(resume.body)
@@ -158,6 +162,6 @@ class Continuation:
                 aggregator.feed(event)
             f.answers.folded(cut.call, resume.proto, aggregator, client, cause, cut.headers)
         elif not client.complete:
-            ClientStream(f.answers.out, f.job, f.ctx.clock, client).end_honestly(cause, f.ctx.streaming.on_truncation)
+            ClientStream(f.answers.out, f.job, f.ctx.clock, client).end_honestly(cause, ending)
         if f.served is not None and f.served.wants_answer and f.job.resume:
             f.answered(f.served, resume.answer())  # (the first attempt's, recorded at its cut, was the partial)

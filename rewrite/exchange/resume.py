@@ -20,7 +20,7 @@ import protocols.translate as translate
 from protocols.base import Protocol, Repairer
 from protocols.capabilities import Capabilities
 from protocols.events import Event, StreamParser
-from protocols.resume import Delivered, Holder, Method, Observer, Resumer, Splicer, seam_for
+from protocols.resume import Delivered, Holder, Method, Observer, Resumer, Splicer, capped, seam_for
 from protocols.resume.kept import KeptEvents
 from protocols.resume.seam import Seam
 from protocols.sse import SSEParser
@@ -204,6 +204,10 @@ class Resume:
         for event in self.events():
             observer.feed(event)
         return observer
+
+    def delivered(self) -> Delivered:
+        """What the client holds of the answer: not to be continued once it spent the client's output cap."""
+        return capped(self.resumer, self.body, self.observer().delivered())
 
     def client_repairer(self) -> Repairer:
         """The client protocol's repairer, fed everything the client was sent: it ends the answer as the client
