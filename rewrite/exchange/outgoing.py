@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-import protocols
 from protocols.base import Protocol, Repairer
 from protocols.events import StreamParser
 from protocols.members import rewritten
@@ -23,7 +22,7 @@ from rewrite.lifecycle.events import Building, Built, Learned
 from rewrite.lifecycle.lessons import NOTHING_LEARNED, Lessons
 from rewrite.lifecycle.payer import Outbound, Payer, Ticket
 from rewrite.policy.outcomes import Note
-from rewrite.routing.targets import ConversationHooks, Leg, Translation, adapted, adapters_of, model_headers
+from rewrite.routing.targets import ConversationHooks, Leg, Translation, adapted, crossing
 from rewrite.upstream.client import encode_headers, request_headers
 
 if TYPE_CHECKING:
@@ -35,16 +34,15 @@ MAX_REFUSED_PARAMS = 3
 
 def required_headers(leg: Leg, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """A native leg's headers for a target the client did not call, with what its protocol requires for the model
-    that they lack: a cloud platform's client (the anthropic SDK's Vertex and Bedrock clients, boto3) sends no
-    `anthropic-version`, which Anthropic's own API refuses a call without."""
-    if leg.called or leg.protocol is None or leg.provider.models is None:
+    that they lack (its `crossing`'s headers, as a translated leg's): a cloud platform's client (the anthropic SDK's
+    Vertex and Bedrock clients, boto3) sends no `anthropic-version`, which Anthropic's own API refuses a call
+    without."""
+    if leg.called or leg.protocol is None:
         return headers
-    required = protocols.registered(leg.protocol.name).required_headers
     have = {n.lower() for n, _ in headers}
-    if all(name in have for name, _ in required):
-        return headers
-    caps = leg.provider.models.get(adapters_of(leg.provider, leg.model).model_sent(leg.model))
-    return [*headers, *((n, v) for n, v in model_headers(required, caps) if n not in have)]
+    required = crossing(leg.provider, leg.model, leg.protocol, leg.protocol).headers
+    lacking = [(name, value) for name, value in required if name not in have]
+    return [*headers, *lacking] if lacking else headers
 
 
 def translated_request(req: ClientRequest, leg: Leg, t: Translation, stream: bool, hooks: ConversationHooks | None

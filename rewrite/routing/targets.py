@@ -213,18 +213,14 @@ def crossing(provider: Provider, model: str, client: Protocol, upstream: Protoco
     if found is None:
         caps = table.get(adapters_of(provider, model).model_sent(model))
         speaks = protocols.registered(upstream.name)
-        headers = model_headers(speaks.required_headers, caps)
+        headers = tuple((name, value) for name, column in speaks.required_headers
+                        if (value := getattr(caps, column)))
         ends = speaks.translator.endpoint
         found = Crossing(protocols.registered(client.name).translator, speaks.translator, caps, headers,
                          (ends(model, False), ends(model, True)), client.family == upstream.family)
         if len(table.crossings) < MAX_REMEMBERED:  # (model names come from clients)
             table.crossings[key] = found
     return found
-
-
-def model_headers(required: tuple[tuple[str, str], ...], caps: Capabilities) -> tuple[tuple[str, str], ...]:
-    """A protocol's `required_headers` (name, capability column) with the model's values (none without one)."""
-    return tuple((name, value) for name, column in required if (value := getattr(caps, column)))
 
 
 class Translation:
