@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from protocols.anthropic_messages import stream as S
-from protocols.anthropic_messages.translate.request_out import MIN_THINKING_BUDGET
+from protocols.anthropic_messages.translate.request_out import fitted_budget
 from protocols.base import count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.events import Event
@@ -62,8 +62,8 @@ class MessagesHolder(BlockHolder):
 
 
 class MessagesCap(OutputCap):
-    """`max_tokens`; a thinking budget must stay below it (and at least MIN_THINKING_BUDGET): one that no longer
-    fits is lowered, and thinking left off when what is left leaves no room for it (as a translated request's)."""
+    """`max_tokens`; a thinking budget must stay below it: one that no longer fits is lowered, and thinking left off
+    when what is left leaves no room for it (`fitted_budget`, as a translated request's)."""
 
     def asking(self, body: dict, left: int) -> dict:
         body = super().asking(body, left)
@@ -71,9 +71,9 @@ class MessagesCap(OutputCap):
         budget = thinking.get("budget_tokens")
         if thinking.get("type") != "enabled" or not isinstance(budget, int) or budget < left:
             return body
-        if left - 1 < MIN_THINKING_BUDGET:
+        if (fitted := fitted_budget(budget, left)) is None:
             return {key: value for key, value in body.items() if key != "thinking"}
-        return {**body, "thinking": {**thinking, "budget_tokens": left - 1}}
+        return {**body, "thinking": {**thinking, "budget_tokens": fitted}}
 
 
 class MessagesResumer:

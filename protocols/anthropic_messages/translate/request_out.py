@@ -151,6 +151,13 @@ def _tool_choice(request: Request) -> dict | None:
     return out
 
 
+def fitted_budget(budget: int, max_tokens: int) -> int | None:
+    """A thinking budget as Anthropic takes it: at least MIN_THINKING_BUDGET and below `max_tokens`; None (thinking
+    left off) when `max_tokens` leaves no room for it. Lossy: a budget that does not fit is lowered."""
+    budget = min(max(budget, MIN_THINKING_BUDGET), max_tokens - 1)
+    return budget if budget >= MIN_THINKING_BUDGET else None
+
+
 def _thinking(body: dict, request: Request, caps: Capabilities) -> None:
     """`thinking` and `output_config.effort` the way the model wants them: adaptive with an effort, or a budget."""
     reasoning = request.reasoning
@@ -166,12 +173,8 @@ def _thinking(body: dict, request: Request, caps: Capabilities) -> None:
             body["output_config"] = {"effort": effort}
         return
     budget = budget_for(reasoning)
-    if budget is not None:
-        # The budget must be at least 1024 and below max_tokens. Lossy: a budget that does not fit is lowered,
-        # and thinking is left off when max_tokens leaves no room for it.
-        budget = min(max(budget, MIN_THINKING_BUDGET), body["max_tokens"] - 1)
-        if budget >= MIN_THINKING_BUDGET:
-            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if budget is not None and (fitted := fitted_budget(budget, body["max_tokens"])) is not None:
+        body["thinking"] = {"type": "enabled", "budget_tokens": fitted}
     if effort in caps.efforts:
         body["output_config"] = {"effort": effort}
 
