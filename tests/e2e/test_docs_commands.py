@@ -169,9 +169,21 @@ def check_flags_in_help(help_command: list[str], args: list[str]) -> None:
 
 @pytest.mark.parametrize("where, argv", COMMANDS, ids=[where for where, _ in COMMANDS])
 def test_a_documented_command_runs_as_written(where, argv, mitmproxy_options):
+    check_command(where, argv, mitmproxy_options)
+
+
+def check_command(where: str, argv: list[str], mitmproxy_options: dict[str, set[str]]) -> None:
     argv = [arg for arg in without_assignments(argv) if arg != PLACEHOLDER]
     program, args = argv[0], argv[1:]
-    if program == "export":
+    if program == "eval":  # eval "$(COMMAND)": the command it evaluates the output of
+        [inner] = args
+        assert inner.startswith("$(") and inner.endswith(")"), where
+        check_command(where, shlex.split(inner[2:-1]), mitmproxy_options)
+    elif program == "scripts/with-rotator":  # (without arguments: the program named in prose)
+        command = scripts_module("with_rotator_lib.main").parse(args, {})[3] if args else []
+        if command and (command[0] in ("curl", *CLIENT_TOOLS) or command[0].startswith("scripts/")):
+            check_command(where, command, mitmproxy_options)  # (the agent CLIs and python are checked elsewhere)
+    elif program == "export":
         assert args and all(re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", arg) for arg in args), where
     elif program == "scripts/run" and args == ["--help"]:
         assert "Rotator's options:" in help_text([program, "--help"]), where

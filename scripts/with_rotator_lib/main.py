@@ -1,0 +1,137 @@
+"""scripts/with-rotator's command line: prepares CMD's environment and becomes CMD (exec), so CMD keeps the
+terminal, gets every signal sent to this pid or typed at the terminal, and its exit status is the wrapper's."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from with_rotator_lib.environment import DEFAULT_PROXY, changes, exports
+from with_rotator_lib.trust import CA_FILE, TrustError
+
+USAGE = """usage: scripts/with-rotator [--proxy URL] [--confdir DIR] CMD [ARGS...]
+       scripts/with-rotator [--proxy URL] [--confdir DIR] --print-env
+
+Runs CMD through Rotator, leaving your shell as it is: CMD gets HTTPS_PROXY for the running Rotator, NO_PROXY
+keeping loopback direct, and mitmproxy's CA added to the roots it trusts (never in their place):
+SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and AWS_CA_BUNDLE name a bundle of the system's roots (and any
+file you named there) plus the CA, written under $XDG_CACHE_HOME/rotator/ (~/.cache/rotator/);
+NODE_EXTRA_CA_CERTS names the CA (joined with a file you named there). CMD then runs in the wrapper's place: it
+keeps the terminal and the signals, and its exit status is the wrapper's.
+
+When nothing answers at the proxy's address (or there is no CA yet), CMD runs exactly as it would without
+Rotator, and one line on stderr says the repairs are off and why.
+
+  --proxy URL      Rotator's address (default: $ROTATOR_PROXY, else http://127.0.0.1:8080)
+  --confdir DIR    mitmproxy's confdir, where its CA is (default: $ROTATOR_CONFDIR, else ~/.mitmproxy)
+  --print-env      print the `export` lines instead, for a shell of tools all run through Rotator:
+                   eval "$(scripts/with-rotator --print-env)"
+  -h, --help       this text
+"""
+CONNECT_TIMEOUT = 2.0  # seconds for the proxy to accept a connection
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse(argv: list[str], env: Mapping[str, str]) -> tuple[str, Path, bool, list[str]]:
+    """(proxy URL, confdir, --print-env, CMD): the options come before CMD; `--` ends them."""
+    values = {"--proxy": env.get("ROTATOR_PROXY") or DEFAULT_PROXY, "--confdir": env.get("ROTATOR_CONFDIR") or ""}
+    print_env, i = False, 0
+    while i < len(argv) and argv[i].startswith("-"):
+        name, equals, value = argv[i].partition("=")
+        if name == "--":
+            i += 1
+            break
+        if name == "--print-env" and not equals:
+            print_env = True
+        elif name in values:
+            if not equals:
+                i += 1
+                if i == len(argv):
+                    raise UsageError(f"{name} needs a value")
+                value = argv[i]
+            values[name] = value
+        else:
+            raise UsageError(f"unknown option {argv[i]}")
+        i += 1
+    command = argv[i:]
+    if print_env == bool(command):
+        raise UsageError("--print-env takes no command" if print_env else "no command to run")
+    proxy = values["--proxy"]
+    address(proxy)
+    return proxy, Path(values["--confdir"] or "~/.mitmproxy").expanduser(), print_env, command
+
+
+def address(proxy: str) -> tuple[str, int]:
+    """The proxy URL's host and port (raises UsageError for what is no proxy URL)."""
+    parts = urlsplit(proxy)
+    try:
+        port = parts.port or {"http": 80, "https": 443}[parts.scheme]
+    except (KeyError, ValueError):
+        port = 0
+    if not parts.hostname or not port:
+        raise UsageError(f"the proxy must be a URL like {DEFAULT_PROXY}, not {proxy!r}")
+    return parts.hostname, port
+
+
+def silent(proxy: str) -> str | None:
+    """Why nothing answers at the proxy's address; None when it accepts a connection."""
+    host, port = address(proxy)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as e:
+        return f"nothing answers at {host}:{port} ({e.strerror or e})"
+    return None
+
+
+def say(line: str) -> None:
+    print(f"rotator: {line}", file=sys.stderr, flush=True)
+
+
+def run(command: list[str], env: Mapping[str, str]) -> int:
+    """Become CMD; only when it cannot be started is there a status to return (as a shell's: 127, 126)."""
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], command, dict(env))
+    except FileNotFoundError:
+        say(f"{command[0]}: command not found")
+        return 127
+    except OSError as e:
+        say(f"{command[0]}: {e.strerror or e}")
+        return 126
+
+
+def main(argv: list[str], env: Mapping[str, str] = os.environ) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE, end="")
+        return 0
+    try:
+        proxy, confdir, print_env, command = parse(argv, env)
+    except UsageError as e:
+        say(f"{e}\n{USAGE.splitlines()[0]}  (--help says more)")
+        return 2
+    why = silent(proxy)
+    changed: dict[str, str] = {}
+    if print_env or not why:
+        try:
+            changed = changes(env, proxy, confdir / CA_FILE)
+        except TrustError as e:
+            why = why or str(e)
+    if print_env:
+        if not changed:
+            say(f"no export lines: {why}")
+            return 1
+        if why:
+            say(f"{why}: the lines are printed, but tools will fail to connect until Rotator runs there")
+        print(exports(changed), end="")
+        return 0
+    if why:
+        say(f"repairs off for this run of {command[0]}: {why}; running it without Rotator")
+        return run(command, env)
+    return run(command, {**env, **changed})
