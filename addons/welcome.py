@@ -4,6 +4,7 @@ config was loaded, which hosts are intercepted, the CA file to trust, and the li
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,9 @@ from rewrite.surface import DEFAULT_PATH, Engine, source
 logger = logging.getLogger("rotator")
 
 CA_FILE = "mitmproxy-ca-cert.pem"
+DEFAULT_CONFDIR = Path("~/.mitmproxy").expanduser()
+DEFAULT_PROXY = "http://127.0.0.1:8080"  # (scripts/with-rotator's, without --proxy)
+WRAPPER = Path(__file__).resolve().parents[1] / "scripts" / "with-rotator"
 EVERY_INTERFACE = ("", "0.0.0.0", "::")
 PROXY_MODES = (mode_specs.RegularMode, mode_specs.UpstreamMode)  # the modes a client reaches with HTTPS_PROXY
 
@@ -32,6 +36,18 @@ class Setup:
     clients: bool
     status_host: str = ""  # where the status page is served through the proxy; "" when it is off
     reverse: list[tuple[str, str]] = field(default_factory=list)  # (listener URL, the vendor URL it serves)
+    wrapper: Path = WRAPPER
+
+
+def wrapper_command(setup: Setup) -> str:
+    """scripts/with-rotator as this proxy's clients run it: its address and confdir named where they are not the
+    wrapper's defaults."""
+    words = [str(setup.wrapper)]
+    if setup.proxy != DEFAULT_PROXY:
+        words += ["--proxy", setup.proxy]
+    if setup.ca.parent != DEFAULT_CONFDIR:
+        words += ["--confdir", str(setup.ca.parent)]
+    return shlex.join(words)
 
 
 def welcome(setup: Setup) -> str:
@@ -46,12 +62,13 @@ def welcome(setup: Setup) -> str:
     if setup.proxy or not setup.reverse:  # (a reverse listener alone needs no CA: its clients speak plain http)
         lines.append(f"  clients must trust mitmproxy's CA: {setup.ca}")
     if setup.proxy:
+        wrapper = wrapper_command(setup)
         lines += [
-            "  in the shell of the tool to run through Rotator:",
-            f"    export HTTPS_PROXY={setup.proxy}",
-            f"    export SSL_CERT_FILE={setup.ca}        # Python tools (the vendor SDKs, aider), Codex CLI",
-            f"    export NODE_EXTRA_CA_CERTS={setup.ca}  # Node tools (Claude Code, Gemini CLI, opencode)",
-            f"    export CURL_CA_BUNDLE={setup.ca}       # curl",
+            "  run a tool through Rotator (claude, codex, python, curl, ...; the proxy, and mitmproxy's CA added to",
+            "  the roots it trusts, for that tool alone):",
+            f"    {wrapper} CMD [ARGS...]",
+            "  or every tool of a shell:",
+            f'    eval "$({wrapper} --print-env)"',
         ]
     if setup.reverse:
         lines.append("  reverse listeners: point the tool's base URL at one (plain http, no CA to trust):")

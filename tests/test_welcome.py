@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mitmproxy.proxy.mode_specs import ProxyMode
 
-from addons.welcome import Setup, proxy_url, reverse_listeners, welcome
+from addons.welcome import DEFAULT_CONFDIR, WRAPPER, Setup, proxy_url, reverse_listeners, welcome
 
 
 @pytest.mark.parametrize("modes, host, port, auth, url", [
@@ -29,7 +29,7 @@ def test_the_block_never_holds_a_password_and_says_what_to_use():
     block = welcome(setup)
     assert "config: none (" in block and "embedded defaults" in block
     assert "intercepting: api.openai.com (openai)" in block
-    assert "export HTTPS_PROXY=http://USER:PASSWORD@127.0.0.1:8080\n" in block
+    assert " --proxy http://USER:PASSWORD@127.0.0.1:8080 " in block
     assert "--proxyauth" in block and "`clients`" in block
 
 
@@ -62,3 +62,18 @@ def test_a_listener_asked_for_port_0_is_named_with_the_port_it_was_given():
     assert proxy_url(modes, "127.0.0.1", 0, False, bound) == "http://127.0.0.1:41001"
     assert reverse_listeners(modes, "127.0.0.1", 0, bound) == [("http://127.0.0.1:41002", "https://api.openai.com")]
     assert proxy_url(modes, "127.0.0.1", 0, False) == "http://127.0.0.1:0"  # (not bound yet: as asked)
+
+
+@pytest.mark.parametrize("proxy, ca, options", [
+    ("http://127.0.0.1:8080", DEFAULT_CONFDIR / "mitmproxy-ca-cert.pem", ""),  # the wrapper's own defaults
+    ("http://127.0.0.1:9000", DEFAULT_CONFDIR / "mitmproxy-ca-cert.pem", " --proxy http://127.0.0.1:9000"),
+    ("http://127.0.0.1:8080", Path("/srv/my ca/mitmproxy-ca-cert.pem"), " --confdir '/srv/my ca'"),
+])
+def test_the_block_runs_tools_through_the_wrapper_for_this_proxy(proxy, ca, options):
+    """No trust store replaced: the block names scripts/with-rotator, with this proxy's address and confdir where
+    they are not the wrapper's defaults, and its --print-env for a whole shell."""
+    block = welcome(Setup(None, [], ca, proxy, proxyauth=False, clients=False))
+    assert f"    {WRAPPER}{options} CMD [ARGS...]" in block, block
+    assert f'    eval "$({WRAPPER}{options} --print-env)"' in block, block
+    assert "export" not in block and "SSL_CERT_FILE" not in block, block
+    assert WRAPPER.is_file()

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from mitmproxy.certs import CertStore
-
-from tests.support.with_rotator import WRAPPER
 from with_rotator_lib.environment import changes, exports, no_proxy
 from with_rotator_lib.main import UsageError, parse
 from with_rotator_lib.trust import REPLACING, system_roots
+
+from tests.support.with_rotator import WRAPPER
 
 PROXY = "http://127.0.0.1:8080"
 

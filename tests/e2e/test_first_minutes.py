@@ -28,13 +28,14 @@ from tests.support.harness import (
     port_taken,
 )
 from tests.support.startup import start_up_block, wait_for_block
+from tests.support.with_rotator import WRAPPER
 
 pytestmark = pytest.mark.e2e
 
 LISTENING = "proxy listening"
 
 
-def test_the_start_up_block_says_what_runs_and_what_to_export(fake_vendor, rotator):
+def test_the_start_up_block_says_what_runs_and_how_to_run_a_tool_through_it(fake_vendor, rotator):
     proxy = rotator(apply_env=False)
     block = wait_for_block(proxy)
     ca = proxy.ca_cert
@@ -44,39 +45,42 @@ def test_the_start_up_block_says_what_runs_and_what_to_export(fake_vendor, rotat
                            ("generativelanguage.googleapis.com", "gemini")]:
         assert f"{host} ({provider})" in block, block
     assert f"clients must trust mitmproxy's CA: {ca}\n" in block, block
-    exports = [line.strip().split("  #")[0].strip() for line in block.splitlines() if line.strip().startswith("export ")]
-    assert exports == [f"export HTTPS_PROXY=http://127.0.0.1:{proxy.port}", f"export SSL_CERT_FILE={ca}",
-                       f"export NODE_EXTRA_CA_CERTS={ca}", f"export CURL_CA_BUNDLE={ca}"], block
+    wrapper = f"{WRAPPER} --proxy http://127.0.0.1:{proxy.port} --confdir {proxy.proc.confdir}"
+    assert f"    {wrapper} CMD [ARGS...]\n" in block, block
+    assert f'    eval "$({wrapper} --print-env)"' in block, block
+    assert "export " not in block and "SSL_CERT_FILE" not in block, block  # (no trust store replaced)
     assert ca.exists()  # the file it names is the one mitmproxy made
     assert not any(key in proxy.full_log for key in ("sk-pool-1", "sk-ant-pool-1", "g-pool-1"))
 
 
 def test_every_hint_in_the_start_up_block_works_as_printed(fake_vendor, rotator):
-    """The block's lines pasted into a shell: its exports make curl reach a vendor through Rotator, and its status
-    command works by itself (curl sends only https:// URLs to HTTPS_PROXY, so the plain http page needs `-x`)."""
+    """The block's lines pasted into a shell: its wrapper runs curl through Rotator to a vendor, its --print-env
+    line sets a shell up to do the same, and its status command works by itself (curl sends only https:// URLs to
+    HTTPS_PROXY, so the plain http page needs `-x`)."""
     proxy = rotator(apply_env=False, fresh=True)  # (its metrics count this test's one request alone)
     block = wait_for_block(proxy)
-    exports = "\n".join(line.strip() for line in block.splitlines() if line.strip().startswith("export "))
+    [wrapper] = [line.strip().removesuffix(" CMD [ARGS...]") for line in block.splitlines()
+                 if line.strip().startswith(str(WRAPPER))]
+    [shell_setup] = [line.strip() for line in block.splitlines() if line.strip().startswith("eval ")]
     [status] = [line.split(": ", 1)[1] for line in block.splitlines() if "pools, keys and usage: " in line]
     shell = clean_environ({"HOME": str(proxy.proc.workdir)})
 
     body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
     vendor_call = ("curl -sS --fail https://api.openai.com/v1/chat/completions -H 'content-type: application/json' "
                    f"-H 'authorization: Bearer {CLIENT_KEYS['OPENAI_API_KEY']}' -d '{body}'")
-    done = subprocess.run(["bash", "-c", f"{exports}\n{vendor_call}"], env=shell, capture_output=True, text=True,
-                          timeout=30)
-    assert done.returncode == 0, (block, done.stderr)
-    assert json.loads(done.stdout)["choices"][0]["message"]["content"] == TEXT
+    for script in (f"{wrapper} {vendor_call}", f"{shell_setup}\n{vendor_call}"):
+        done = subprocess.run(["bash", "-c", script], env=shell, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, (block, done.stderr)
+        assert json.loads(done.stdout)["choices"][0]["message"]["content"] == TEXT
 
-    for script in (status, f"{exports}\n{status}"):  # alone, and in the shell set up as the block says
+    for script in (status, f"{shell_setup}\n{status}"):  # alone, and in the shell set up as the block says
         done = subprocess.run(["bash", "-c", script], env=shell, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, (block, done.stderr)
         assert "openai (round-robin): " in done.stdout and "requests 1h / all" in done.stdout, done.stdout
     [metrics] = [line.split(": ", 1)[1] for line in block.splitlines() if "Prometheus metrics: " in line]
-    done = subprocess.run(["bash", "-c", f"{exports}\n{metrics}"], env=shell, capture_output=True, text=True,
-                          timeout=30)
+    done = subprocess.run(["bash", "-c", metrics], env=shell, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, (block, done.stderr)
-    assert 'rotator_requests_total{model="gpt-4o-mini",outcome="ok",provider="openai"} 1.0' in done.stdout, done.stdout
+    assert 'rotator_requests_total{model="gpt-4o-mini",outcome="ok",provider="openai"} 2.0' in done.stdout, done.stdout
     assert not any(key in proxy.full_log for keys in POOL_KEYS.values() for key in keys)
 
 
@@ -120,7 +124,7 @@ def mitmdump(tmp_path: Path, *args: str) -> list[str]:
 
 def test_without_a_config_the_block_says_the_embedded_defaults_are_in_use(tmp_path):
     env = clean_environ({"HOME": str(tmp_path)})  # no ~/.config/rotator/config.yaml there
-    _, output = run_briefly(mitmdump(tmp_path), env, until="CURL_CA_BUNDLE")
+    _, output = run_briefly(mitmdump(tmp_path), env, until="--print-env")
     block = start_up_block(output)
     assert "config: none (~/.config/rotator/config.yaml does not exist" in block, block
     assert "the embedded defaults" in block and "rotator.example.yaml" in block, block
@@ -135,18 +139,18 @@ def test_a_listen_port_taken_before_the_bind_is_drawn_again(tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", port))
         holder.listen()
-        _, output = run_briefly(command, env, until="CURL_CA_BUNDLE")
-    assert "HTTPS_PROXY=http://127.0.0.1:" in start_up_block(output), output
+        _, output = run_briefly(command, env, until="--print-env")
+    assert "--proxy http://127.0.0.1:" in start_up_block(output), output
     assert f"127.0.0.1:{port}" not in start_up_block(output), output
 
 
 def test_a_proxy_asked_for_port_0_names_the_port_it_listens_on(tmp_path):
     command = mitmdump(tmp_path)
     command[command.index("--listen-port") + 1] = "0"  # (the system chooses: no port to be taken meanwhile)
-    _, output = run_briefly(command, clean_environ({"HOME": str(tmp_path)}), until="CURL_CA_BUNDLE")
+    _, output = run_briefly(command, clean_environ({"HOME": str(tmp_path)}), until="--print-env")
     [port] = re.findall(r"proxy listening at 127\.0\.0\.1:(\d+)", output)
     block = start_up_block(output)
-    assert port != "0" and f"export HTTPS_PROXY=http://127.0.0.1:{port}\n" in block, output
+    assert port != "0" and f" --proxy http://127.0.0.1:{port} " in block, output
     assert f"curl -x http://127.0.0.1:{port} http://rotator.status/" in block, block
 
 
@@ -262,5 +266,5 @@ def test_run_reads_a_relative_config_where_it_is_run(tmp_path):
     (tmp_path / "rotator.yaml").write_text("streaming: {idle_timeout: 60}\n")
     command = [str(REPO / "scripts" / "run"), "--listen-port", str(free_port()),
                "--set", f"confdir={tmp_path / 'confdir'}", "--set", "rotator_config=rotator.yaml"]
-    _, output = run_briefly(command, clean_environ({"HOME": str(tmp_path)}), until="CURL_CA_BUNDLE", cwd=tmp_path)
+    _, output = run_briefly(command, clean_environ({"HOME": str(tmp_path)}), until="--print-env", cwd=tmp_path)
     assert "config: rotator.yaml\n" in start_up_block(output), output

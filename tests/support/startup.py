@@ -13,7 +13,7 @@ def start_up_block(log: str) -> str:
     return block
 
 
-def wait_for_block(proxy, last: str = "CURL_CA_BUNDLE") -> str:
+def wait_for_block(proxy, last: str = "--print-env") -> str:
     """The start-up block, once its `last` line is logged (it is logged as the proxy starts serving)."""
     with contextlib.suppress(AssertionError):  # (the caller reads what the block holds, whole or not)
         wait_until(lambda: last in proxy.full_log)

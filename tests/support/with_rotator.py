@@ -3,7 +3,6 @@ and confdir named), in an environment that holds nothing of the proxy (the wrapp
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 
 from tests.support.harness import REPO, Rotator
@@ -12,8 +11,6 @@ WRAPPER = REPO / "scripts" / "with-rotator"
 # What the wrapper sets: a test's environment holds none of them before it runs.
 ADDED = ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
          "AWS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CODEX_CA_CERTIFICATE", "NODE_USE_ENV_PROXY")
-
-sys.path.insert(0, str(REPO / "scripts"))
 
 
 def wrapper_args(proxy: Rotator) -> list[str]:
