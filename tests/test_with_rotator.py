@@ -113,7 +113,7 @@ def test_a_wrong_command_line_is_refused(argv):
 
 def test_the_wrapper_parses_on_python_3_9():
     """It runs with the system's python3 before anything is installed (README): no newer syntax."""
-    for path in [WRAPPER, *sorted((WRAPPER.parent / "with_rotator_lib").glob("*.py"))]:
+    for path in sorted((WRAPPER.parent / "with_rotator_lib").glob("*.py")):
         ast.parse(path.read_text(), str(path), feature_version=(3, 9))
 
 

@@ -1,9 +1,13 @@
-"""scripts/with-rotator's command line: prepares CMD's environment and becomes CMD (exec), so CMD keeps the
-terminal, gets every signal sent to this pid or typed at the terminal, and its exit status is the wrapper's."""
+"""scripts/with-rotator's command line, read for the shell that runs it: what this answers is a short POSIX shell
+script that scripts/with-rotator evaluates, setting CMD's variables and then becoming CMD (`exec`). So CMD keeps the
+terminal, gets every signal sent to the wrapper's pid or typed at the terminal, its exit status is the wrapper's,
+and its environment is the one the user's shell gave, plus what is set here: nothing of how Python was started (a
+version manager's shim puts its own PATH in Python's environment) reaches it."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import sys
 from collections.abc import Mapping
@@ -94,28 +98,21 @@ def say(line: str) -> None:
     print(f"rotator: {line}", file=sys.stderr, flush=True)
 
 
-def run(command: list[str], env: Mapping[str, str]) -> int:
-    """Become CMD; only when it cannot be started is there a status to return (as a shell's: 127, 126)."""
-    sys.stdout.flush()
-    try:
-        os.execvpe(command[0], command, dict(env))
-    except FileNotFoundError:
-        say(f"{command[0]}: command not found")
-        return 127
-    except OSError as e:
-        say(f"{command[0]}: {e.strerror or e}")
-        return 126
+def shown(text: str, status: int = 0) -> str:
+    """The script that prints `text` and ends with `status`."""
+    return f"printf '%s' {shlex.quote(text)}\nexit {status}\n" if text else f"exit {status}\n"
 
 
-def main(argv: list[str], env: Mapping[str, str] = os.environ) -> int:
+def script(argv: list[str], env: Mapping[str, str] = os.environ) -> str:
+    """What the shell that runs scripts/with-rotator is to do: `export` lines and `exec CMD`, or a text to print and
+    an exit status. The reasons it runs CMD without Rotator are said on stderr here."""
     if argv[:1] in (["-h"], ["--help"]):
-        print(USAGE, end="")
-        return 0
+        return shown(USAGE)
     try:
         proxy, confdir, print_env, command = parse(argv, env)
     except UsageError as e:
         say(f"{e}\n{USAGE.splitlines()[0]}  (--help says more)")
-        return 2
+        return shown("", 2)
     why = silent(proxy)
     changed: dict[str, str] = {}
     if print_env or not why:
@@ -126,12 +123,16 @@ def main(argv: list[str], env: Mapping[str, str] = os.environ) -> int:
     if print_env:
         if not changed:
             say(f"no export lines: {why}")
-            return 1
+            return shown("", 1)
         if why:
             say(f"{why}: the lines are printed, but tools will fail to connect until Rotator runs there")
-        print(exports(changed), end="")
-        return 0
+        return shown(exports(changed))
     if why:
         say(f"repairs off for this run of {command[0]}: {why}; running it without Rotator")
-        return run(command, env)
-    return run(command, {**env, **changed})
+        changed = {}
+    return exports(changed) + f"exec {shlex.join(command)}\n"
+
+
+def main(argv: list[str]) -> int:
+    print(script(argv), end="")
+    return 0
