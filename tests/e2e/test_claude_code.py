@@ -62,14 +62,17 @@ def test_claude_code_keeps_its_system_messages_and_effort_through_a_chat_target(
     assert body.get("reasoning_effort") == "high"  # Claude Code sends output_config.effort "high"
 
 
-def test_claude_code_prints_one_whole_answer_when_its_stream_is_cut(claude_bin, rotator, fake_vendor, tmp_path):
+@pytest.mark.parametrize("through_wrapper", [False, True], ids=["its-environment", "scripts-with-rotator"])
+def test_claude_code_prints_one_whole_answer_when_its_stream_is_cut(claude_bin, rotator, fake_vendor, tmp_path,
+                                                                    through_wrapper):
     """A stream reset after its first words is continued by Rotator: Claude Code prints the whole answer, once,
-    without asking again itself (handed an honest max_tokens ending it would start a new turn)."""
+    without asking again itself (handed an honest max_tokens ending it would start a new turn). Claude Code is
+    pointed at Rotator by its environment, or run by scripts/with-rotator (nothing of the proxy in its own)."""
     proxy = rotator(chat_target(fake_vendor.url), streaming={"first_token_timeout": 5}, args=LOOPBACK_ONLY)
     prefix = "".join(split_text(TEXT)[:2])
     fake_vendor.script(Fault.cut_after(deltas=2, how="reset"), Fault().ok(TEXT[len(prefix):]), key="sk-chat-1")
 
-    done = run_claude(claude_bin, proxy, tmp_path)
+    done = run_claude(claude_bin, proxy, tmp_path, through_wrapper=through_wrapper)
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count(TEXT) == 1, done.stdout

@@ -56,13 +56,16 @@ def test_codex_answers_through_rotator_over_https(codex_bin, rotator, fake_vendo
     assert b"sk-pool-" not in flows.read_bytes()
 
 
-def test_codex_answers_well_inside_a_minute_when_its_first_key_stalls(codex_bin, rotator, fake_vendor, tmp_path):
+@pytest.mark.parametrize("through_wrapper", [False, True], ids=["its-environment", "scripts-with-rotator"])
+def test_codex_answers_well_inside_a_minute_when_its_first_key_stalls(codex_bin, rotator, fake_vendor, tmp_path,
+                                                                      through_wrapper):
+    """Pointed at Rotator by its environment, or run by scripts/with-rotator (nothing of the proxy in its own)."""
     flows = tmp_path / "flows"
     proxy = rotator(streaming={"first_token_timeout": 3}, fresh=True, args=(*LOOPBACK_ONLY, "-w", str(flows)))
     fake_vendor.always(Fault.stall_before_headers(120), key="sk-pool-1")
 
     start = time.monotonic()
-    done = run_codex(codex_bin, proxy, tmp_path)
+    done = run_codex(codex_bin, proxy, tmp_path, through_wrapper=through_wrapper)
     elapsed = time.monotonic() - start
 
     assert done.returncode == 0, done.stderr[-3000:]

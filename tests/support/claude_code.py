@@ -12,15 +12,17 @@ import subprocess
 from pathlib import Path
 
 from tests.support.harness import REPO, Rotator, agent_environ
+from tests.support.with_rotator import wrapped
 
 CLAUDE = REPO / ".cache" / "agents" / "claude" / "node_modules" / ".bin" / "claude"
 LOOPBACK_ONLY = ("--set", r"block_list=|!~d ^api\.anthropic\.com$|403")
 
 
-def run_claude(claude: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say hello", *args: str
-               ) -> subprocess.CompletedProcess:
+def run_claude(claude: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say hello", *args: str,
+               through_wrapper: bool = False) -> subprocess.CompletedProcess:
     """`claude -p PROMPT` in `tmp_path`'s home and work directory; `args` go before the prompt (`--continue`: the
-    next turn of the session the run before in the same `tmp_path` recorded)."""
+    next turn of the session the run before in the same `tmp_path` recorded). `through_wrapper`: run by
+    scripts/with-rotator, which sets the proxy and CA variables."""
     work, env = agent_environ(tmp_path, proxy)
     env |= {
         "NODE_EXTRA_CA_CERTS": str(proxy.ca_cert),
@@ -30,5 +32,8 @@ def run_claude(claude: Path, proxy: Rotator, tmp_path: Path, prompt: str = "Say 
         "DISABLE_AUTOUPDATER": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
-    return subprocess.run([str(claude), "-p", *args, prompt], cwd=work, env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=90)
+    command = [str(claude), "-p", *args, prompt]
+    if through_wrapper:
+        command, env = wrapped(command, env, proxy)
+    return subprocess.run(command, cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=90)
