@@ -253,7 +253,8 @@ def test_the_documented_commands_are_found():
     assert "scripts/run" in found and "scripts/test" in found
     assert any(command.startswith("scripts/run --listen-host 0.0.0.0 --proxyauth") for command in found)
     assert any(command.startswith("curl -x http://127.0.0.1:8080 http://rotator.status/metrics") for command in found)
-    assert any(command.startswith("opencode run") for command in found)
+    assert any(command.startswith("scripts/with-rotator opencode run") for command in found)
+    assert 'eval $(scripts/with-rotator --print-env)' in found
     assert "ROTATOR_E2E_HANDOFF=tcp scripts/test tests/e2e" in found
 
 
