@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from with_rotator_lib.main import invocation
+
 from cluster_lib.arguments import EVERY_INTERFACE, Plan, UsageError, exposure_problem, parse
 from cluster_lib.services import (
     ADDON,
@@ -43,6 +45,7 @@ Unix socket in the state directory, with its data. Every other argument goes to 
 Limits (docs/scaling.md): balancing is per client connection; the workers see HAProxy's address, not the client's.
 """
 PORT_TRIES = 3
+WRAPPER = Path(__file__).resolve().parents[1] / "with-rotator"
 START_TIMEOUT = 90.0  # seconds for every worker to listen (they start together on a machine that may be busy)
 # What a worker logs once its addons have started (addons/welcome.py). It listens before it loads them: a request
 # sent then waits for them.
@@ -156,6 +159,7 @@ class Cluster:
 
     def block(self) -> str:
         ca, proxy = self.ca, self.plan.proxy_url
+        wrapper = invocation(WRAPPER, proxy, self.plan.confdir)
         workers = ", ".join(f"{child.name} 127.0.0.1:{port} (pid {child.pid})" for child, port in self.workers)
         config = self.config_file or "none (the embedded defaults)"
         assert self.haproxy is not None
@@ -166,11 +170,9 @@ class Cluster:
             f"  Redis: {self.redis_note}",
             f"  config: {config}",
             f"  clients must trust mitmproxy's CA: {ca}",
-            "  in the shell of the tool to run through Rotator:",
-            f"    export HTTPS_PROXY={proxy}",
-            f"    export SSL_CERT_FILE={ca}        # Python tools (the vendor SDKs, aider), Codex CLI",
-            f"    export NODE_EXTRA_CA_CERTS={ca}  # Node tools (Claude Code, Gemini CLI, opencode)",
-            f"    export CURL_CA_BUNDLE={ca}       # curl",
+            "  run a tool through Rotator (the proxy, and the CA added to the roots it trusts, for that tool alone):",
+            f"    {wrapper} CMD [ARGS...]",
+            f'  or every tool of a shell: eval "$({wrapper} --print-env)"',
             "  stop: Ctrl-C (the workers, HAProxy and a Redis started here stop with it)",
         ])
 

@@ -84,6 +84,17 @@ def address(proxy: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
+def invocation(wrapper: Path, proxy: str, confdir: Path) -> str:
+    """The wrapper's command line for a Rotator at `proxy` whose CA is in `confdir` (as a start-up block prints it):
+    each option named only where it is not the default."""
+    words = [str(wrapper)]
+    if proxy != DEFAULT_PROXY:
+        words += ["--proxy", proxy]
+    if confdir.expanduser() != Path("~/.mitmproxy").expanduser():
+        words += ["--confdir", str(confdir.expanduser())]
+    return " ".join(map(shlex.quote, words))
+
+
 def silent(proxy: str) -> str | None:
     """Why nothing answers at the proxy's address; None when it accepts a connection."""
     host, port = address(proxy)

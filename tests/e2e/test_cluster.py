@@ -58,7 +58,8 @@ def test_two_workers_share_one_ca_and_split_the_connections(cluster, fake_vendor
     assert (served(cluster, 1), served(cluster, 2)) == (4, 4)  # leastconn: two open connections on each worker
     assert {r.credential for r in fake_vendor.requests} <= set(POOL_KEYS["openai"])
     out = cluster.output()
-    assert f"proxy: http://127.0.0.1:{cluster.port}" in out and f"SSL_CERT_FILE={cluster.ca_cert}" in out
+    assert f"proxy: http://127.0.0.1:{cluster.port}" in out
+    assert f"with-rotator --proxy http://127.0.0.1:{cluster.port} --confdir {cluster.ca_cert.parent} CMD" in out, out
     assert "Traceback" not in out and not any(key in out for key in POOL_KEYS["openai"])
 
 
