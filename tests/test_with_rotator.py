@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from mitmproxy.certs import CertStore
 from with_rotator_lib.environment import changes, exports, no_proxy
-from with_rotator_lib.main import UsageError, parse
+from with_rotator_lib.main import UsageError, parse, script
 from with_rotator_lib.trust import REPLACING, system_roots
 
+from tests.support.harness import free_port
 from tests.support.with_rotator import WRAPPER
 
 PROXY = "http://127.0.0.1:8080"
@@ -121,3 +122,13 @@ def test_a_wrong_command_line_exits_2_with_one_line_and_the_usage():
     done = subprocess.run([str(WRAPPER), "--proxy", "nonsense", "true"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("rotator: the proxy must be a URL like http://127.0.0.1:8080, not 'nonsense'\n")
+
+
+def test_print_env_with_nothing_answering_still_prints_the_lines_and_says_so(env, ca, capsys):
+    """(A shell set up before Rotator starts.) A tool run with nothing answering gets no line at all instead."""
+    proxy = f"http://127.0.0.1:{free_port()}"
+    todo = script(["--proxy", proxy, "--confdir", str(ca.parent), "--print-env"], env)
+    printed = subprocess.run(["sh", "-c", todo], capture_output=True, text=True, timeout=30)
+    assert printed.stdout == exports(changes(env, proxy, ca)) and printed.returncode == 0
+    assert f"nothing answers at {proxy.removeprefix('http://')}" in capsys.readouterr().err
+    assert script(["--proxy", proxy, "--confdir", str(ca.parent), "ls"], env) == "exec ls\n"

@@ -6,6 +6,7 @@ exit status. The real Claude Code and Codex through the wrapper: tests/e2e/test_
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import os
 import pty
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +166,17 @@ def test_ctrl_c_typed_in_the_terminal_reaches_the_tool(rotator, tmp_path):
     finally:
         proc.kill()
         os.close(master)
+
+
+OLDEST = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3")))  # (where pyenv has one)
+
+
+@pytest.mark.skipif(not OLDEST, reason="no Python 3.9 on this machine (pyenv's)")
+def test_the_wrapper_runs_with_the_oldest_python_it_claims(rotator, tmp_path):
+    proxy = rotator(apply_env=False)
+    env = user_env(tmp_path, ROTATOR_PYTHON=OLDEST[0])
+    done = subprocess.run([*wrapper_args(proxy), sys.executable, "-c", DUMP_ENV], env=env, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["HTTPS_PROXY"] == proxy.url and proxy.ca_cert.read_text() in Path(seen["SSL_CERT_FILE"]).read_text()
