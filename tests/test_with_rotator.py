@@ -118,6 +118,12 @@ def test_the_wrapper_parses_on_python_3_9():
         ast.parse(path.read_text(), str(path), feature_version=(3, 9))
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["--proxy", "http://h:1", "-h"]])
+def test_help_is_asked_among_the_options_and_a_commands_own_is_its(argv):
+    assert script(argv, {}).startswith("printf '%s' 'usage: scripts/with-rotator ")
+    assert script(["--proxy", "http://127.0.0.1:1", "claude", "--help"], {}) == "exec claude --help\n"
+
+
 def test_a_wrong_command_line_exits_2_with_one_line_and_the_usage():
     done = subprocess.run([str(WRAPPER), "--proxy", "nonsense", "true"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and done.stdout == ""

@@ -24,8 +24,9 @@ Runs CMD through Rotator, leaving your shell as it is: CMD gets HTTPS_PROXY for 
 keeping loopback direct, and mitmproxy's CA added to the roots it trusts (never in their place):
 SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and AWS_CA_BUNDLE name a bundle of the system's roots (and any
 file you named there) plus the CA, written under $XDG_CACHE_HOME/rotator/ (~/.cache/rotator/);
-NODE_EXTRA_CA_CERTS names the CA (joined with a file you named there). CMD then runs in the wrapper's place: it
-keeps the terminal and the signals, and its exit status is the wrapper's.
+NODE_EXTRA_CA_CERTS names the CA (joined with a file you named there, as is a CODEX_CA_CERTIFICATE of yours);
+NODE_USE_ENV_PROXY=1 sends Node 24's own fetch through the proxy. CMD then runs in the wrapper's place: it keeps
+the terminal and the signals, and its exit status is the wrapper's.
 
 When nothing answers at the proxy's address (or there is no CA yet), CMD runs exactly as it would without
 Rotator, and one line on stderr says the repairs are off and why.
@@ -43,6 +44,10 @@ class UsageError(Exception):
     pass
 
 
+class HelpAsked(Exception):
+    pass
+
+
 def parse(argv: list[str], env: Mapping[str, str]) -> tuple[str, Path, bool, list[str]]:
     """(proxy URL, confdir, --print-env, CMD): the options come before CMD; `--` ends them."""
     values = {"--proxy": env.get("ROTATOR_PROXY") or DEFAULT_PROXY, "--confdir": env.get("ROTATOR_CONFDIR") or ""}
@@ -52,6 +57,8 @@ def parse(argv: list[str], env: Mapping[str, str]) -> tuple[str, Path, bool, lis
         if name == "--":
             i += 1
             break
+        if name in ("-h", "--help"):
+            raise HelpAsked
         if name == "--print-env" and not equals:
             print_env = True
         elif name in values:
@@ -117,10 +124,10 @@ def shown(text: str, status: int = 0) -> str:
 def script(argv: list[str], env: Mapping[str, str] = os.environ) -> str:
     """What the shell that runs scripts/with-rotator is to do: `export` lines and `exec CMD`, or a text to print and
     an exit status. The reasons it runs CMD without Rotator are said on stderr here."""
-    if argv[:1] in (["-h"], ["--help"]):
-        return shown(USAGE)
     try:
         proxy, confdir, print_env, command = parse(argv, env)
+    except HelpAsked:
+        return shown(USAGE)
     except UsageError as e:
         say(f"{e}\n{USAGE.splitlines()[0]}  (--help says more)")
         return shown("", 2)
