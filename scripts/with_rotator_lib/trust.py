@@ -91,14 +91,14 @@ def joined(sources: list[Path], cache: Path, stem: str) -> Path:
     return target
 
 
-def trust_env(env: Mapping[str, str], ca: Path, roots: Path | None = None) -> dict[str, str]:
+def trust_env(env: Mapping[str, str], ca: Path) -> dict[str, str]:
     """The CA variables a tool gets: the combined bundle in each REPLACING one, mitmproxy's CA added in the
     ADDING ones. Raises TrustError when there is no CA, or no roots to add it to."""
     if not ca.is_file():
         raise TrustError(f"no mitmproxy CA at {ca} (Rotator makes it on its first start; another confdir: "
                          "--confdir or ROTATOR_CONFDIR)")
     cache = cache_dir(env)
-    roots = roots or system_roots()
+    roots = system_roots()
     base = list(dict.fromkeys(([roots.resolve()] if roots else []) + user_files(env, REPLACING, cache)))
     if not base:
         raise TrustError("found no trust store to add mitmproxy's CA to (looked at " + ", ".join(SYSTEM_BUNDLES)
@@ -109,7 +109,7 @@ def trust_env(env: Mapping[str, str], ca: Path, roots: Path | None = None) -> di
         for name in (ADDING_ALWAYS, *(n for n in ADDING_IF_SET if env.get(n))):
             out[name] = added(env, name, ca, cache)
     except OSError as e:
-        raise TrustError(f"could not write the CA bundle in {cache}: {e.strerror or e}") from None
+        raise TrustError(f"could not make the CA bundle in {cache}: {e.strerror or e}") from None
     return out
 
 
