@@ -4,7 +4,9 @@ config was loaded, which hosts are intercepted, the CA file to trust, and the li
 from __future__ import annotations
 
 import logging
+import tomllib
 from collections.abc import Mapping
+from importlib import metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -18,6 +20,7 @@ from rewrite.surface import DEFAULT_PATH, Engine, source
 logger = logging.getLogger("rotator")
 
 CA_FILE = "mitmproxy-ca-cert.pem"
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 EVERY_INTERFACE = ("", "0.0.0.0", "::")
 PROXY_MODES = (mode_specs.RegularMode, mode_specs.UpstreamMode)  # the modes a client reaches with HTTPS_PROXY
 
@@ -32,6 +35,7 @@ class Setup:
     clients: bool
     status_host: str = ""  # where the status page is served through the proxy; "" when it is off
     reverse: list[tuple[str, str]] = field(default_factory=list)  # (listener URL, the vendor URL it serves)
+    version: str = ""  # Rotator's (CHANGELOG.md says what each brought)
 
 
 def welcome(setup: Setup) -> str:
@@ -42,7 +46,10 @@ def welcome(setup: Setup) -> str:
                   "embedded defaults, every vendor at its own URL with the client's own key; "
                   "rotator.example.yaml shows every setting")
     hosts = ", ".join(f"{host} ({provider})" for host, provider in setup.hosts) or "none"
-    lines = ["rotator: ready.", f"  {config}", f"  intercepting: {hosts}; other traffic passes untouched"]
+    lines = ["rotator: ready."]
+    if setup.version:
+        lines.append(f"  Rotator {setup.version} (CHANGELOG.md says what changed)")
+    lines += [f"  {config}", f"  intercepting: {hosts}; other traffic passes untouched"]
     if setup.proxy or not setup.reverse:  # (a reverse listener alone needs no CA: its clients speak plain http)
         lines.append(f"  clients must trust mitmproxy's CA: {setup.ca}")
     if setup.proxy:
@@ -68,6 +75,17 @@ def welcome(setup: Setup) -> str:
         if setup.clients:
             lines.append("  (CLIENT-KEY: one of the keys in `clients`)")
     return "\n".join(lines)
+
+
+def version() -> str:
+    """The version of the checkout that runs (its pyproject.toml), else of the installed package."""
+    try:
+        return str(tomllib.loads(PYPROJECT.read_text())["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        try:
+            return metadata.version("rotator")
+        except metadata.PackageNotFoundError:
+            return ""
 
 
 def parsed(modes: list[str]) -> list[mode_specs.ProxyMode]:
@@ -132,5 +150,6 @@ class Welcome:
             clients=bool(self.engine.config.clients),
             status_host=getattr(opts, "rotator_status_host", "").strip().lower(),
             reverse=reverse_listeners(list(opts.mode), opts.listen_host, opts.listen_port, bound),
+            version=version(),
         )
         logger.info(welcome(setup))
