@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import tomllib
 from collections.abc import Mapping
-from importlib import metadata
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
 
