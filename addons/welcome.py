@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import shlex
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
 
@@ -22,6 +24,7 @@ CA_FILE = "mitmproxy-ca-cert.pem"
 DEFAULT_CONFDIR = Path("~/.mitmproxy").expanduser()
 DEFAULT_PROXY = "http://127.0.0.1:8080"  # (scripts/with-rotator's, without --proxy)
 WRAPPER = Path(__file__).resolve().parents[1] / "scripts" / "with-rotator"
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 EVERY_INTERFACE = ("", "0.0.0.0", "::")
 PROXY_MODES = (mode_specs.RegularMode, mode_specs.UpstreamMode)  # the modes a client reaches with HTTPS_PROXY
 
@@ -37,6 +40,7 @@ class Setup:
     status_host: str = ""  # where the status page is served through the proxy; "" when it is off
     reverse: list[tuple[str, str]] = field(default_factory=list)  # (listener URL, the vendor URL it serves)
     wrapper: Path = WRAPPER
+    version: str = ""  # Rotator's (CHANGELOG.md says what each brought)
 
 
 def wrapper_command(setup: Setup) -> str:
@@ -58,7 +62,10 @@ def welcome(setup: Setup) -> str:
                   "embedded defaults, every vendor at its own URL with the client's own key; "
                   "rotator.example.yaml shows every setting")
     hosts = ", ".join(f"{host} ({provider})" for host, provider in setup.hosts) or "none"
-    lines = ["rotator: ready.", f"  {config}", f"  intercepting: {hosts}; other traffic passes untouched"]
+    lines = ["rotator: ready."]
+    if setup.version:
+        lines.append(f"  Rotator {setup.version} (CHANGELOG.md says what changed)")
+    lines += [f"  {config}", f"  intercepting: {hosts}; other traffic passes untouched"]
     if setup.proxy or not setup.reverse:  # (a reverse listener alone needs no CA: its clients speak plain http)
         lines.append(f"  clients must trust mitmproxy's CA: {setup.ca}")
     if setup.proxy:
@@ -85,6 +92,17 @@ def welcome(setup: Setup) -> str:
         if setup.clients:
             lines.append("  (CLIENT-KEY: one of the keys in `clients`)")
     return "\n".join(lines)
+
+
+def version() -> str:
+    """The version of the checkout that runs (its pyproject.toml), else of the installed package."""
+    try:
+        return str(tomllib.loads(PYPROJECT.read_text())["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        try:
+            return metadata.version("rotator")
+        except metadata.PackageNotFoundError:
+            return ""
 
 
 def parsed(modes: list[str]) -> list[mode_specs.ProxyMode]:
@@ -149,5 +167,6 @@ class Welcome:
             clients=bool(self.engine.config.clients),
             status_host=getattr(opts, "rotator_status_host", "").strip().lower(),
             reverse=reverse_listeners(list(opts.mode), opts.listen_host, opts.listen_port, bound),
+            version=version(),
         )
         logger.info(welcome(setup))

@@ -1,5 +1,5 @@
 """Azure OpenAI and Azure AI Foundry: OpenAI's and Anthropic's protocols as the platform serves them
-(/work/shared/docs/cloud-platforms.md, section 1).
+(docs/clients.md, "Cloud platforms").
 
 - Hosts: `{resource}.openai.azure.com`, `{resource}.cognitiveservices.azure.com`, `{resource}.services.ai.azure.com`.
 - Paths: the classic `/openai/deployments/D/chat/completions?api-version=…` (the deployment in the path),

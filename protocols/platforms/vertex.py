@@ -1,4 +1,4 @@
-"""Google Vertex AI: Gemini and Claude as the platform serves them (/work/shared/docs/cloud-platforms.md, section 3).
+"""Google Vertex AI: Gemini and Claude as the platform serves them (docs/clients.md, "Cloud platforms").
 
 - Hosts: `{region}-aiplatform.googleapis.com`, `aiplatform.googleapis.com` (the `global` location) and
   `aiplatform.{us,eu}.rep.googleapis.com` (the multi-regions); the location in the path is the host's region.

@@ -205,7 +205,7 @@ class Prefetch:
     """The first attempt's shared pick, started as soon as the request is known to be an LLM call (the addon's request
     hook), while the request still goes its way to the engine: the round trip to Redis overlaps that work instead of
     being waited for at the pick. It halved the time to the first byte the pick adds (measured: +0.33 -> +0.15 ms);
-    the pick's CPU stays what it was (docs/benchmark.md, "Where a Redis pick's time goes").
+    the pick's CPU stays what it was (docs/benchmark-history.md, "Where a Redis pick's time goes").
 
     It is used only by the attempt it was made for (the same pool, the same model, the first pick); any other, or a
     request that ends before its first attempt, gives its lease back."""

@@ -5,8 +5,7 @@ Each runs with fake credentials in a temporary home (tests/support/logins.py) th
 and the stand-in addon (tests/support/logins_addon.py), which answers the CLIs' side calls, refuses every other
 host, and here forwards the login hosts' generation paths to the fake vendor: Rotator serves none of them yet, so
 these tests document the dialects and the CLIs' own behaviour (a normal turn, each plan's exhaustion answer) that
-Rotator's login providers will build on. Nothing leaves 127.0.0.1. /work/shared/docs/subscriptions.md has the
-wire facts.
+Rotator's login providers will build on. Nothing leaves 127.0.0.1.
 
 The CLIs are installed by scripts/setup-agents and scripts/setup-codex (CI runs them); without npm or its
 registry these tests skip, saying why.

@@ -1,5 +1,5 @@
 """What the fake cloud platform says beyond the four protocols: its error bodies, its faults, and Azure's
-content-filter frames (/work/shared/docs/cloud-platforms.md, 1.4, 1.5 and 3.3, has the wire facts).
+content-filter frames.
 
 A `CloudFault` is a `Fault` (tests/support/fake_vendor.py) with the platforms' own endings, and chains like one:
 

@@ -1,5 +1,5 @@
 """The fake cloud platform's Amazon Bedrock (tests/support/fake_cloud.py serves it through tests/support/
-cloud_dialects.py), as /work/shared/docs/cloud-platforms.md §2 describes the real one:
+cloud_dialects.py), as the real one answers:
 
 | call | host | path | answer |
 |---|---|---|---|

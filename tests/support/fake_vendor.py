@@ -1,7 +1,7 @@
 """A scriptable fake LLM vendor: OpenAI (Chat Completions, Responses), Anthropic Messages and Gemini on one port.
 
 Plain HTTP/1.1 on 127.0.0.1, written on asyncio streams with h11 (keep-alive, chunked streaming, every event
-flushed as it is produced). The bodies follow /work/shared/docs/protocols.md closely enough for the official SDKs.
+flushed as it is produced). The bodies follow the vendors' wire formats closely enough for the official SDKs.
 
     vendor = FakeVendor().start()            # background thread with its own event loop
     vendor.script(Fault.stall_after_headers(5), Fault.ok())       # consumed in order, one per request

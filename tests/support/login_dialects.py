@@ -1,5 +1,5 @@
 """The fake vendor's login dialects: what the four login CLIs talk to, on top of the fake's four protocols
-(/work/shared/docs/subscriptions.md has the wire facts; tests/support/fake_vendor.py calls the hooks below).
+(tests/support/fake_vendor.py calls the hooks below).
 
 - `chatgpt` (Codex with a ChatGPT login): Responses at `…/codex/responses`. `store: false` and `stream: true`
   required, `temperature`, `max_output_tokens` and `system` roles refused, each with the backend's own 400

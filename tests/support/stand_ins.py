@@ -1,6 +1,6 @@
 """Stand-ins for the side calls the four login CLIs make (tests/e2e/test_logins_direct.py): token refreshes, account
 and plan look-ups, settings, telemetry. Pure: a request in, the answer the real service gives (as far as each CLI
-needs it) out, so that nothing in the tests leaves 127.0.0.1 (/work/shared/docs/subscriptions.md lists each call).
+needs it) out, so that nothing in the tests leaves 127.0.0.1.
 
     answer("chatgpt.com", "GET", "/backend-api/wham/accounts/check", b"", headers)  -> Answer(200, {...})
     answer("example.com", "GET", "/", b"", {})                                      -> None (not a side call)

@@ -10,7 +10,7 @@ and its keys that are out or resting after a stall (which stay with each worker,
 
 Once connected, the pick is written at once from a call packed once (pipe.Prepared) and its reply handed to a
 callback that makes the `Pick` (link.py, `script_soon`): no coroutine or task between the reply and the request
-(docs/benchmark.md, "Where a Redis pick's time goes").
+(docs/benchmark-history.md, "Where a Redis pick's time goes").
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ connected, is written at once from a prepared call and its reply handed to a cal
 
 Why not redis-py's client for these: its pooled path (checkout, nested timeouts, its parser layers) cost about
 three times the CPU of the call itself, which was most of what a shared pick added to a request
-(docs/benchmark.md, "Where a Redis pick's time goes"). The once-a-second reads (rests, usage) and the fingerprints'
-secret still go through redis-py.
+(docs/benchmark-history.md, "Where a Redis pick's time goes"). The once-a-second reads (rests, usage) and the
+fingerprints' secret still go through redis-py.
 
 No retries and no reconnect loop: a call that fails or times out raises (the breaker decides what then) and drops
 the connection, so that a reply late from a frozen server is never taken for another call's; the next call
