@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,8 @@ def test_the_start_up_block_says_what_runs_and_how_to_run_a_tool_through_it(fake
     block = wait_for_block(proxy)
     ca = proxy.ca_cert
     assert f"config: {proxy.config_path}\n" in block, block
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert f"  Rotator {version} (CHANGELOG.md" in block, block  # the version a user reports, as it runs
     assert "intercepting: " in block
     for host, provider in [("api.openai.com", "openai"), ("api.anthropic.com", "anthropic"),
                            ("generativelanguage.googleapis.com", "gemini")]:
@@ -157,7 +160,7 @@ def test_a_proxy_asked_for_port_0_names_the_port_it_listens_on(tmp_path):
 def readme_yaml() -> str:
     """The README's configuration example, exactly as a newcomer would copy it."""
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Configuration"):]
+    section = readme[readme.index("## A pool"):]
     return re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
 
 
