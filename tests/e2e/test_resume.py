@@ -182,6 +182,33 @@ def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator
     assert sum(tag in line for line in log.splitlines()) == 1, log
 
 
+def test_a_continued_answer_that_resumed_from_a_gemini_token_says_the_token_was_not_carried(fake_vendor, rotator,
+                                                                                           tmp_path):
+    """A Gemini client resuming its vendor's `CONTINUATION` stop: its stream is cut and Rotator continues it with the
+    partial answer, which no continuation can join to the token (the token's answer is the vendor's alone). The
+    continuation goes without it, and the flow's seam says so."""
+    from google.genai import types
+
+    path = tmp_path / "flows.mitm"
+    proxy = rotator(streaming=UNHURRIED, fresh=True, args=("-w", str(path)))
+    fake_vendor.script(CUTS["cut-reset"], Fault().ok(REST))
+    config = types.GenerateContentConfig(continuation_token="Q0hFQ0tQT0lOVC0x")
+
+    assert stream("gemini", config=config).text == TEXT
+    first, continued = fake_vendor.wait_for(2)
+    assert first.body["continuationToken"] == "Q0hFQ0tQT0lOVC0x" and "continuationToken" not in continued.body
+    proxy.wait_log(flow_line("gemini"))
+    proxy.proc.stop()
+
+    with warnings.catch_warnings():  # mitmproxy's flow filters use pyparsing's deprecated names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mitmproxy import io as mitmio
+    with path.open("rb") as f:
+        [flow] = [f for f in mitmio.FlowReader(f).stream() if f.request.pretty_host == PROVIDER_HOST["gemini"]]
+    [seam] = flow.metadata["rotator"]["resume"]
+    assert (seam["outcome"], seam["dropped"]) == ("spliced", ["continuationToken"])
+
+
 WORDS = " ".join(f"w{i}" for i in range(16))
 AFTER_A_SPACE = [f"w{i} " for i in range(10)]  # the deltas the client got: its partial ends "... w8 w9 "
 HEAD = " w8 w9 "  # the continuation starts two words back, as models asked to go on do
