@@ -166,12 +166,7 @@ def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator
     log = proxy.wait_log(flow_line(protocol))
     proxy.proc.stop()
 
-    with warnings.catch_warnings():  # mitmproxy's flow filters use pyparsing's deprecated names
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from mitmproxy import io as mitmio
-    with path.open("rb") as f:
-        [flow] = [f for f in mitmio.FlowReader(f).stream()
-                  if f.request.pretty_host == PROVIDER_HOST[FAMILY[protocol]]]
+    flow = vendor_flow(path, PROVIDER_HOST[FAMILY[protocol]])
     [seam] = flow.metadata["rotator"]["resume"]
     method = METHOD[protocol]
     assert seam == {"position": len(PREFIX), "method": method, "target": f"{FAMILY[protocol]}/{MODELS[protocol]}",
@@ -200,13 +195,18 @@ def test_a_continued_answer_that_resumed_from_a_gemini_token_says_the_token_was_
     proxy.wait_log(flow_line("gemini"))
     proxy.proc.stop()
 
+    [seam] = vendor_flow(path, PROVIDER_HOST["gemini"]).metadata["rotator"]["resume"]
+    assert (seam["outcome"], seam["dropped"]) == ("spliced", ["continuationToken"])
+
+
+def vendor_flow(path, host: str):
+    """The one flow to `host` in the saved flows at `path`."""
     with warnings.catch_warnings():  # mitmproxy's flow filters use pyparsing's deprecated names
         warnings.simplefilter("ignore", DeprecationWarning)
         from mitmproxy import io as mitmio
     with path.open("rb") as f:
-        [flow] = [f for f in mitmio.FlowReader(f).stream() if f.request.pretty_host == PROVIDER_HOST["gemini"]]
-    [seam] = flow.metadata["rotator"]["resume"]
-    assert (seam["outcome"], seam["dropped"]) == ("spliced", ["continuationToken"])
+        [flow] = [f for f in mitmio.FlowReader(f).stream() if f.request.pretty_host == host]
+    return flow
 
 
 WORDS = " ".join(f"w{i}" for i in range(16))
