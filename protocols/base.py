@@ -156,6 +156,9 @@ class Protocol:
     heartbeat: ClassVar[bytes | None] = None  # a keepalive the protocol's SDKs ignore, or None if none is safe
     path_suffix: ClassVar[str] = ""
     model_in_path: ClassVar[bool] = False  # the model is named in the URL path (Gemini), not in the body
+    # Request members that resume an answer the vendor holds (Gemini's `continuationToken`): no other protocol, and
+    # no continuation Rotator writes, can carry them.
+    vendor_held: ClassVar[tuple[str, ...]] = ()
     repairer_class: ClassVar[type[Repairer]]
     aggregator_class: ClassVar[type[Aggregator]]
 
@@ -198,6 +201,10 @@ class Protocol:
         """Whether the request makes state at its vendor besides its answer (a stored or a background response):
         sent twice, it would make it twice (a hedge is not sent for it)."""
         return False
+
+    def held_by_vendor(self, body: dict) -> list[str]:
+        """The members of `body` that resume an answer its vendor holds (`vendor_held`)."""
+        return [name for name in self.vendor_held if name in body]
 
     def with_model(self, path: str, model: str) -> str:
         """The path asking for `model` instead (for a protocol whose model is named in the path)."""

@@ -27,6 +27,8 @@ def _switch(v: object) -> object:
 
 
 Switch = Annotated[Literal["on", "off"], BeforeValidator(_switch)]
+# A duration in seconds: above 0 and finite (`.inf` is no limit a stalled stream could ever reach, and `.nan` none).
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class AffinityConfig(Strict):
@@ -36,7 +38,7 @@ class AffinityConfig(Strict):
     # on: a request's conversation evidence is read and its pool keeps it on its key; off: each request is placed by
     # the pool's strategy alone, as if it were a one-shot call, and no evidence is read.
     mode: Switch = "on"
-    wait: float = Field(2.0, gt=0, allow_inf_nan=False)  # seconds a busy bound key (max_concurrent) is waited for
+    wait: Seconds = 2.0  # seconds a busy bound key (max_concurrent) is waited for
     # Where a client's own session id is read from, first found wins (protocols/sessions.py SessionSource).
     sessions: list[str] = [str(s) for s in DEFAULT_SESSION_SOURCES]
 
@@ -58,7 +60,7 @@ class ResumeConfig(Strict):
     # continue: ask the target for the rest and splice it into the client's stream; off: end it honestly.
     mode: Literal["continue", "off"] = "continue"
     max_attempts: int = Field(2, ge=0)  # continuations per answer
-    deadline: float = Field(120.0, gt=0)  # seconds from the cut by which a continuation's first token must come
+    deadline: Seconds = 120.0  # seconds from the cut by which a continuation's first token must come
 
 
 class ResumeOverride(Strict):
@@ -66,17 +68,17 @@ class ResumeOverride(Strict):
 
     mode: Literal["continue", "off"] | None = None
     max_attempts: int | None = Field(None, ge=0)
-    deadline: float | None = Field(None, gt=0)
+    deadline: Seconds | None = None
 
 
 class StreamingConfig(Strict):
-    first_token_timeout: float = Field(30.0, gt=0)
+    first_token_timeout: Seconds = 30.0
     first_token_retries: int = Field(3, ge=0)
-    idle_timeout: float = Field(120.0, gt=0)
-    heartbeat_interval: float = Field(15.0, gt=0)
+    idle_timeout: Seconds = 120.0
+    heartbeat_interval: Seconds = 15.0
     on_truncation: Literal["length", "error"] = "length"
     # The whole of a request that is not streamed upstream (not forced, or its model refuses streams).
-    request_timeout: float = Field(600.0, gt=0)
+    request_timeout: Seconds = 600.0
 
 
 class LimitsConfig(Strict):

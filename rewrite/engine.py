@@ -46,7 +46,8 @@ class Engine:
         self.plugins: list[Plugin] = plugins_for(self.setting)
         self._arriving, self._forgetting, self._asking_worker = (
             defining(self.plugins, hook) for hook in ("arrived", "forgotten", "worker_ask"))
-        self.relay = WebSocketRelay(lambda: self.config.streaming, self.upstream)  # the upgrades Rotator passes on
+        # The upgrades Rotator passes on, their attempts heard by the engine's plug-ins.
+        self.relay = WebSocketRelay(self.upstream, self.setting, self.plugins)
         self.kept = PoolKeeping()  # the pools' state across reloads and restarts, once `keep_state` is called
         self.sharing = RedisSharing(self.conversation.share)  # `state.redis`, once `share_state` is called
         self.configure(config or Config())

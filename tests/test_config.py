@@ -70,6 +70,45 @@ def test_bad_config_names_the_field_in_one_line(text, field):
     assert "\n" not in message
 
 
+# Every number of the config, at its place in the file: a value with no finite meaning (`.inf` is no timeout a
+# stalled stream ever reaches, `.nan` compares false with everything) stops start-up like a negative one.
+NUMBERS = {
+    "streaming.first_token_timeout": "streaming: {first_token_timeout: V}",
+    "streaming.idle_timeout": "streaming: {idle_timeout: V}",
+    "streaming.heartbeat_interval": "streaming: {heartbeat_interval: V}",
+    "streaming.request_timeout": "streaming: {request_timeout: V}",
+    "streaming.first_token_retries": "streaming: {first_token_retries: V}",
+    "resume.deadline": "resume: {deadline: V}",
+    "resume.max_attempts": "resume: {max_attempts: V}",
+    "providers.openai.resume.deadline": "providers: {openai: {resume: {deadline: V}}}",
+    "affinity.wait": "affinity: {wait: V}",
+    "hedging.delay": "hedging: {delay: V}",
+    "hedging.max_share": "hedging: {max_share: V}",
+    "providers.openai.hedging.delay": "providers: {openai: {hedging: {delay: V}}}",
+    "limits.max_request_body": "limits: {max_request_body: V}",
+    "limits.max_response_body": "limits: {max_response_body: V}",
+    "providers.openai.keys.0.weight": "providers: {openai: {keys: [{key: sk-a, weight: V}]}}",
+    "providers.openai.keys.0.max_concurrent": "providers: {openai: {keys: [{key: sk-a, max_concurrent: V}]}}",
+    "providers.openai.windows.0.tokens": "providers: {openai: {windows: [{tokens: V, per: day}]}}",
+    "providers.openai.adapters.0.cap.max_tokens": "providers: {openai: {adapters: [{cap: {max_tokens: V}}]}}",
+    "providers.openai.adapters.0.clamp.temperature.max":
+        "providers: {openai: {adapters: [{clamp: {temperature: {max: V}}}]}}",
+    "providers.openai.models.gpt-x.capabilities.max_output_tokens":
+        "providers: {openai: {models: {gpt-x: {capabilities: {max_output_tokens: V}}}}}",
+    "prices.gpt-x.input": "prices: {gpt-x: {input: V, output: 2}}",
+}
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan"])
+@pytest.mark.parametrize("field", NUMBERS)
+def test_a_number_without_a_finite_value_stops_start_up_naming_its_field(field, value):
+    with pytest.raises(ConfigError) as e:
+        build(parse(NUMBERS[field].replace("V", value)))
+    message = str(e.value)
+    assert message.startswith(f"{field}: ")
+    assert "\n" not in message
+
+
 def test_unknown_provider_needs_kind_and_base_url():
     with pytest.raises(ConfigError, match=r"providers\.groq\.kind"):
         build(parse("providers: {groq: {base_url: https://api.groq.com/openai/v1}}"))

@@ -22,6 +22,7 @@ from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.intake.loopback_request import LoopbackRequest
+from rewrite.lifecycle.setting import Setting
 from rewrite.pool import KeyPool
 from rewrite.pool.keypool import ALERT, BACKOFF_BASE, BACKOFF_MAX
 from rewrite.routing.router import Route, Router
@@ -376,5 +377,5 @@ async def test_a_websocket_handshake_when_every_key_rests_past_first_token_timeo
     route, cfg = route_for(["k1"], first_token_timeout=1)
     route.provider.pool.rests.bench("k1", 30)
     sj = SocketJob(Job("job-0001", Route(route.provider, None), route.provider), [("authorization", "Bearer c")], "/v1/realtime")
-    failure = await asyncio.wait_for(open_upstream(sj, cfg, upstream_client.Upstream()), 5)
+    failure = await asyncio.wait_for(open_upstream(sj, cfg, upstream_client.Upstream(), Setting()), 5)
     assert failure.status == 429 and dict(failure.headers)["retry-after"] == "30" and sj.upstream is None

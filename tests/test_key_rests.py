@@ -17,6 +17,7 @@ from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.intake.loopback_request import LoopbackRequest
+from rewrite.lifecycle.setting import Setting
 from rewrite.providers.credentials import KeyPool
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
@@ -189,7 +190,7 @@ async def test_a_websocket_handshake_when_every_key_rests_gets_the_same_answer(r
         route.provider.pool.rests.bench(key, 600, rejected=rejected)
     sj = SocketJob(Job("job-0001", Route(route.provider, None), route.provider), [("authorization", "Bearer client")], "/v1/realtime")
 
-    failure = await open_upstream(sj, cfg, upstream_client.Upstream())
+    failure = await open_upstream(sj, cfg, upstream_client.Upstream(), Setting())
 
     assert failure.status == status and json.loads(failure.body)["error"]["message"].startswith("Rotator: ")
     assert sj.job.key is None and sj.upstream is None

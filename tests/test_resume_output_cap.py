@@ -144,3 +144,33 @@ def test_an_anthropic_thinking_budget_stays_below_the_lowered_cap():
     assert asked(2000)["max_tokens"] == 3000 and asked(2000)["thinking"]["budget_tokens"] == 2999
     assert asked(4000)["max_tokens"] == 1000 and "thinking" not in asked(4000)
     assert asked(500)["thinking"] == body["thinking"]
+
+
+def counted_chunk(content: str | None, tokens: int, finish: str | None = None) -> bytes:
+    """A Chat chunk from a server that counts on every chunk (vLLM's `continuous_usage_stats`): its usage is the
+    output so far."""
+    delta = {"content": content} if content is not None else {}
+    return sse_chunk({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                      "usage": {"prompt_tokens": 14, "completion_tokens": tokens, "total_tokens": 14 + tokens}})
+
+
+def sse_chunk(payload: dict) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+async def test_a_stream_that_counts_as_it_goes_is_continued_with_exactly_what_its_cap_leaves():
+    """The vendor said 4 tokens were spent at the cut ("The capital of France": more than its 2 chunks, fewer than
+    its 21 characters' estimate): the continuation asks for the 3 the cap of 7 leaves, so the joined answer says all
+    the uncut one would have, and its usage is the vendor's, 4 + 3."""
+    first = [counted_chunk("The capital", 2), counted_chunk(" of France", 4)]  # cut there
+    rest = [counted_chunk(" is Paris.", 3), counted_chunk(None, 3, "stop"), b"data: [DONE]\n\n"]
+    up = Upstream([lambda r: sse(first), lambda r: sse(rest)])
+    body = {"model": "m", "max_tokens": 7, "messages": HI, "stream": True}
+    out, job = await run("openai_chat", up, body=body, resume="{mode: continue}")
+    assert asked_cap("openai_chat", up.seen[1]) == 7 - 4
+    chunks = [json.loads(line[6:]) for line in out.body.split(b"\n") if line.startswith(b"data: {")]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == \
+        "The capital of France is Paris."
+    assert chunks[-1]["usage"]["completion_tokens"] == 4 + 3
+    assert [n["outcome"] for n in job.notes if n["kind"] == "resumed"] == ["spliced"]

@@ -15,6 +15,7 @@ from websockets.asyncio.server import serve
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.job import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
+from rewrite.lifecycle.setting import Setting
 from rewrite.providers.signer import CloudKey, Signer
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
@@ -64,6 +65,6 @@ async def test_a_websocket_refusal_that_quotes_the_pooled_key_reaches_the_client
                                 f"keys: [{POOLED}]}}}}")).provider_named("openai")
         sj = SocketJob(Job("job-0001", Route(provider, None), provider), [("authorization", "Bearer sk-c")],
                        "/v1/realtime")
-        failure = await open_upstream(sj, StreamingConfig(first_token_timeout=5), upstream_client.Upstream())
+        failure = await open_upstream(sj, StreamingConfig(first_token_timeout=5), upstream_client.Upstream(), Setting())
     assert failure is not None and failure.status == 401 and b"Incorrect API key provided: sk-p" in failure.body
     assert POOLED.encode() not in failure.body

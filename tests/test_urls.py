@@ -20,6 +20,7 @@ from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
+from rewrite.lifecycle.setting import Setting
 from rewrite.providers import build
 from rewrite.routing.router import Route
 from rewrite.routing.targets import Leg
@@ -123,7 +124,7 @@ def test_ordinary_paths_pass(path):
 def test_a_websocket_handshake_whose_path_climbs_is_refused_before_any_connection():
     openai = providers()["openai"]  # (vendor.test is never resolved: the handshake is refused first)
     sj = SocketJob(Job("job-0001", Route(openai, None), openai), [("authorization", "Bearer c")], "/v1/../../admin?x=1")
-    failure = asyncio.run(open_upstream(sj, StreamingConfig(first_token_timeout=2), upstream_client.Upstream()))
+    failure = asyncio.run(open_upstream(sj, StreamingConfig(first_token_timeout=2), upstream_client.Upstream(), Setting()))
     assert failure.status == 400 and not failure.retryable and sj.upstream is None
     assert json.loads(failure.body)["error"]["type"] == "invalid_request_error"
     assert "dot segment" in json.loads(failure.body)["error"]["message"]

@@ -13,6 +13,7 @@ from websockets.asyncio.server import serve
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.job import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
+from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
 
@@ -32,7 +33,7 @@ async def test_the_upstream_handshake_logs_no_pooled_key_at_debug(caplog):
                                 f"keys: [{POOLED_KEY}]}}}}")).provider_named("openai")
         sj = SocketJob(Job("job-0001", Route(provider, None), provider), [("authorization", "Bearer sk-c")],
                        "/v1/responses")
-        assert await open_upstream(sj, StreamingConfig(first_token_timeout=5), upstream_client.Upstream()) is None
+        assert await open_upstream(sj, StreamingConfig(first_token_timeout=5), upstream_client.Upstream(), Setting()) is None
         [conn] = server.connections
         assert conn.request.headers["authorization"] == f"Bearer {POOLED_KEY}"  # (the pooled key went upstream)
         await sj.upstream.send("hi")

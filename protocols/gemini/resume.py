@@ -65,7 +65,7 @@ class GeminiResumer:
                 turns[-1]["parts"].append({"text": INSTRUCTION})
             else:
                 turns.append({"role": ROLE_USER, "parts": [{"text": INSTRUCTION}]})
-        return {key: value for key, value in {**body, "contents": turns}.items() if key != CONTINUATION_TOKEN}
+        return {key: value for key, value in {**body, "contents": turns}.items() if key not in S.Gemini.vendor_held}
 
 
 def _model_turns(parts: list[dict]) -> list[dict]:

@@ -224,6 +224,7 @@ class Gemini(Protocol):
     family = "gemini"
     heartbeat = None  # the SDK raises on any line that is not `data: {json}`
     model_in_path = True
+    vendor_held = ("continuationToken", "continuation_token")  # (proto-JSON takes either spelling)
     repairer_class = GeminiRepairer
     aggregator_class = GeminiAggregator
 

@@ -5,7 +5,8 @@ The splice: every chunk under the first attempt's `id`, `created`, `model` and `
 continuation's role-only delta dropped, and its reasoning before the seam (as the other protocols'); its tool call
 indexes after the client's; text through the seam, every chunk held until the seam has decided (a continuation that
 started over leaves no trace); its usage chunk counts the first attempt's prompt (when it sent one) and both
-attempts' output (the first's counted from its chunks: its stream was cut before its usage).
+attempts' output (the first's as its stream last reported it where a server counts on every chunk, else counted
+from its chunks: its stream was cut before its usage), the same count its continuation's cap was lowered by.
 
 A partial answer with tool calls is asked for in words (each call needs its result after it); so is one whose request
 asked for JSON (`response_format`), which is not continued at all once its JSON began (protocols/resume/asking.py).
@@ -108,11 +109,14 @@ class ChatObserver:
         self.feed = self._kept.feed
         self.quiet = self._kept.quiet
 
-    def _read(self) -> tuple[S._Choice, dict, int, bool]:
-        """Choice 0 as the client has it, the first chunk's head, the chunks that carried content, and whether
-        another choice was seen."""
-        choice, head, pieces, others = S._Choice(), {}, 0, False
+    def _read(self) -> tuple[S._Choice, dict, int, bool, int]:
+        """Choice 0 as the client has it, the first chunk's head, the chunks that carried content, whether another
+        choice was seen, and the output tokens the stream last reported (0: none; a server that counts on every
+        chunk, as vLLM's `continuous_usage_stats`, reports them before the end)."""
+        choice, head, pieces, others, reported = S._Choice(), {}, 0, False, 0
         for payload in self._kept.payloads():
+            if isinstance(payload.get("usage"), dict):
+                reported = count(payload["usage"], "completion_tokens")
             for key in S.HEAD_KEYS:
                 if payload.get(key) and key not in head:
                     head[key] = payload[key]
@@ -122,13 +126,13 @@ class ChatObserver:
                     continue
                 choice.feed(given)
                 pieces += any((given.get("delta") or {}).get(key) for key in S.CONTENT_KEYS)
-        return choice, head, pieces, others
+        return choice, head, pieces, others, reported
 
     def delivered(self) -> ChatDelivered:
-        choice, _, pieces, others = self._read()
+        choice, _, pieces, others, reported = self._read()
         text = "".join(choice.content)
         arguments = [piece for call in choice.tools.values() for piece in call["arguments"]]
-        output = spent(0, pieces, "".join([text, *choice.refusal, *choice.reasoning, *arguments]))
+        output = spent(reported, pieces, "".join([text, *choice.refusal, *choice.reasoning, *arguments]))
         why_not = ""
         if others or S._choice_count(self._body) > 1:
             why_not = "several choices"
@@ -146,15 +150,16 @@ class ChatObserver:
         return ChatDelivered(text, True, output_tokens=output, tool_calls=calls)
 
     def splicer(self, seam: Seam) -> ChatSplicer:
-        choice, head, pieces, _ = self._read()
-        return ChatSplicer(head, seam, len(choice.tools), pieces)
+        choice, head, pieces, _, reported = self._read()
+        return ChatSplicer(head, seam, len(choice.tools), reported or pieces)
 
 
 class ChatSplicer:
-    def __init__(self, head: dict, seam: Seam, tool_offset: int, pieces: int) -> None:
+    def __init__(self, head: dict, seam: Seam, tool_offset: int, spent: int) -> None:
         self.failed = False
         self._head = {key: head[key] for key in ("id", "created", "model", "system_fingerprint") if key in head}
-        self._seam, self._tool_offset, self._pieces = seam, tool_offset, pieces
+        # (the first attempt's output: its stream's own count where it gave one, else a token a content chunk)
+        self._seam, self._tool_offset, self._spent = seam, tool_offset, spent
         self._pending: list[dict] = []  # chunks held while the seam decides, without their text (it is in the seam)
 
     def feed(self, event: Event) -> list[Event]:
@@ -234,7 +239,7 @@ class ChatSplicer:
         return []
 
     def _usage(self, later: dict) -> dict:
-        output = self._pieces + count(later, "completion_tokens")
+        output = self._spent + count(later, "completion_tokens")
         prompt = count(later, "prompt_tokens")
         return {**later, "prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output}
 

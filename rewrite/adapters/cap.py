@@ -7,14 +7,14 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from rewrite.adapters import paths
-from rewrite.adapters.numbers import bound
+from rewrite.adapters.numbers import Finite, bound
 from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 
 @register
 class Cap(Adapter):
     name = "cap"
-    Options = Annotated[dict[str, float], Field(min_length=1), AfterValidator(paths.dotted_keys)]
+    Options = Annotated[dict[str, Finite], Field(min_length=1), AfterValidator(paths.dotted_keys)]
 
     def __init__(self, options: dict[str, float]) -> None:
         super().__init__(options)

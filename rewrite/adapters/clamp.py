@@ -7,15 +7,15 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from rewrite.adapters import paths
-from rewrite.adapters.numbers import bound
+from rewrite.adapters.numbers import Finite, bound
 from rewrite.adapters.registry import Adapter, UpstreamRequest, register
 
 
 class Range(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    min: float | None = None
-    max: float | None = None
+    min: Finite | None = None
+    max: Finite | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
+
 from rewrite.adapters import paths
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]  # a bound `.inf` or `.nan` would never bound anything
 
 
 def bound(body: dict, parts: list[str], low: float | None, high: float | None) -> None:

@@ -146,6 +146,8 @@ class Continuation:
         """The seam, on the flow (metadata, a note and its log line)."""
         trimmed = asking.seam.trimmed if asking.seam is not None else 0
         seam = {"position": position, "method": method, "target": target, "trimmed": trimmed, "outcome": outcome}
+        if dropped := self.resume.proto.held_by_vendor(self.fallback.req.body):  # (no continuation carries them)
+            seam["dropped"] = dropped
         job = self.fallback.job
         job.resume.append(seam)
         how = (f"asked again on {target} (nothing of the answer had reached the client)" if method == "again" else

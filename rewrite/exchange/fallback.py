@@ -115,6 +115,8 @@ class Legs:
                 lessons = hooks.ask(Learned(provider, model)) if hooks.wants("learned") else None
                 forced = provider.force_upstream_stream and not (lessons is not None and lessons.stream)
                 translated_request(req, leg, leg.translation, req.client_stream or forced, self.hooks)
+                if dropped := proto.held_by_vendor(req.body):  # (its answer starts over there: said on the flow)
+                    leg.record["dropped"] = dropped
         if self.routed:
             leg.record.update(record_of(leg, proto))
             self.ctx.job.targets.append(leg.record)

@@ -87,10 +87,11 @@ def ws_url(http_url: str) -> str:
     return "ws" + http_url[4:] if http_url.startswith("http") else http_url
 
 
-async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream,
+async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream, setting: Setting,
                         plugins: Sequence[Plugin] | None = None) -> Failure | None:
     """Open the provider's WebSocket into `sj.upstream` over the target's attempts (rewrite/exchange/keys.py), its
-    key's lease held in `sj` until `sj.release()`; None on success, else the failure to answer with."""
+    key's lease held in `sj` until `sj.release()`; None on success, else the failure to answer with. `setting` and
+    `plugins` are the engine's (plug-ins of their own, made from `setting`, without one)."""
     provider = sj.job.route.provider
     path, _, query = sj.target.partition("?")
     if (problem := path_problem(path)) is not None:  # it would climb out of base_url's path (protocols/urls.py)
@@ -99,7 +100,6 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream,
                        [("content-type", "application/json")], body,
                        retryable=False)
     headers = [(n, v) for n, v in request_headers(sj.headers) if n.lower() not in _HANDSHAKE]
-    setting = Setting()
     ctx = Context(sj.job, None, Clock(None, sj.job, None, math.inf), cfg, setting, Hooks(()),  # type: ignore[arg-type]
                   upstream.client)
     ctx.hooks = engaged(plugins if plugins is not None else plugins_for(setting), ctx)

@@ -18,7 +18,7 @@ import asyncio
 import http
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Sequence
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -26,9 +26,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rewrite.config import StreamingConfig
 from rewrite.exchange.job import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
+from rewrite.lifecycle.hooks import Plugin
+from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
@@ -49,9 +50,10 @@ _UNSENDABLE_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}  # codes a peer reports
 
 
 class WebSocketRelay:
-    def __init__(self, streaming: Callable[[], StreamingConfig], upstream: Upstream) -> None:
-        self._streaming = streaming
+    def __init__(self, upstream: Upstream, setting: Setting, plugins: Sequence[Plugin]) -> None:
         self._upstream = upstream  # its egress proxy and TLS trust, as HTTP upstream calls use them
+        # The engine's, its config as it is now: a plug-in sees the config it serves, as for HTTP requests.
+        self._setting, self._plugins = setting, plugins
         self.jobs: dict[str, SocketJob] = {}  # by job id, until the addon is done with the flow
         self._for_client: dict[str, SocketJob] = {}  # by mitmproxy's client connection id: not connected yet
         self._for_peer: dict[tuple, SocketJob] = {}  # by the address mitmproxy connects from: not claimed yet
@@ -128,7 +130,8 @@ class WebSocketRelay:
             return _response(421, [("content-type", "text/plain")], b"rotator: unknown job\n")
         if "Sec-WebSocket-Key" not in request.headers or request.headers.get("Sec-WebSocket-Version") != "13":
             return _response(400, [("content-type", "text/plain")], b"rotator: not a WebSocket handshake\n")
-        opening = asyncio.ensure_future(open_upstream(sj, self._streaming(), self._upstream))
+        opening = asyncio.ensure_future(open_upstream(sj, self._setting.config.streaming, self._upstream,
+                                                     self._setting, self._plugins))
         left = asyncio.ensure_future(conn.wait_closed())  # the client left: stop trying keys for it
         await asyncio.wait((opening, left), return_when=asyncio.FIRST_COMPLETED)
         left.cancel()

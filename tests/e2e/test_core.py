@@ -343,6 +343,7 @@ def test_without_keys_the_clients_credential_goes_upstream(fake_vendor, rotator)
 BAD_CONFIGS = {
     "bad-url": ("providers:\n  openai: {base_url: 'api.openai.com/v1'}\n", ["providers.openai.base_url"]),
     "negative-timeout": ("streaming:\n  idle_timeout: -5\n", ["streaming.idle_timeout"]),
+    "infinite-timeout": ("streaming:\n  first_token_timeout: .inf\n", ["streaming.first_token_timeout", "finite"]),
     "unknown-key": ("streaming:\n  first_token_timeout: 3\n  idle_timout: 10\n", ["streaming.idle_timout"]),
     "undefined-env-var": (
         "providers:\n  openai: {keys: ['${ROTATOR_E2E_UNSET_VARIABLE}']}\n",

@@ -166,12 +166,7 @@ def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator
     log = proxy.wait_log(flow_line(protocol))
     proxy.proc.stop()
 
-    with warnings.catch_warnings():  # mitmproxy's flow filters use pyparsing's deprecated names
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from mitmproxy import io as mitmio
-    with path.open("rb") as f:
-        [flow] = [f for f in mitmio.FlowReader(f).stream()
-                  if f.request.pretty_host == PROVIDER_HOST[FAMILY[protocol]]]
+    flow = vendor_flow(path, PROVIDER_HOST[FAMILY[protocol]])
     [seam] = flow.metadata["rotator"]["resume"]
     method = METHOD[protocol]
     assert seam == {"position": len(PREFIX), "method": method, "target": f"{FAMILY[protocol]}/{MODELS[protocol]}",
@@ -180,6 +175,38 @@ def test_each_seam_is_recorded_on_the_saved_flow_and_logged(fake_vendor, rotator
     assert not any(key.encode() in path.read_bytes() for key in pool(protocol))
     tag = f"rotator: {FAMILY[protocol]} {flow.id[:8]}: resumed:"
     assert sum(tag in line for line in log.splitlines()) == 1, log
+
+
+def test_a_continued_answer_that_resumed_from_a_gemini_token_says_the_token_was_not_carried(fake_vendor, rotator,
+                                                                                           tmp_path):
+    """A Gemini client resuming its vendor's `CONTINUATION` stop: its stream is cut and Rotator continues it with the
+    partial answer, which no continuation can join to the token (the token's answer is the vendor's alone). The
+    continuation goes without it, and the flow's seam says so."""
+    from google.genai import types
+
+    path = tmp_path / "flows.mitm"
+    proxy = rotator(streaming=UNHURRIED, fresh=True, args=("-w", str(path)))
+    fake_vendor.script(CUTS["cut-reset"], Fault().ok(REST))
+    config = types.GenerateContentConfig(continuation_token="Q0hFQ0tQT0lOVC0x")
+
+    assert stream("gemini", config=config).text == TEXT
+    first, continued = fake_vendor.wait_for(2)
+    assert first.body["continuationToken"] == "Q0hFQ0tQT0lOVC0x" and "continuationToken" not in continued.body
+    proxy.wait_log(flow_line("gemini"))
+    proxy.proc.stop()
+
+    [seam] = vendor_flow(path, PROVIDER_HOST["gemini"]).metadata["rotator"]["resume"]
+    assert (seam["outcome"], seam["dropped"]) == ("spliced", ["continuationToken"])
+
+
+def vendor_flow(path, host: str):
+    """The one flow to `host` in the saved flows at `path`."""
+    with warnings.catch_warnings():  # mitmproxy's flow filters use pyparsing's deprecated names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mitmproxy import io as mitmio
+    with path.open("rb") as f:
+        [flow] = [f for f in mitmio.FlowReader(f).stream() if f.request.pretty_host == host]
+    return flow
 
 
 WORDS = " ".join(f"w{i}" for i in range(16))

@@ -213,6 +213,28 @@ def test_a_route_falls_through_to_a_target_of_another_protocol(fake_vendor, rota
     assert not any(k in log for k in [*POOL_KEYS["anthropic"], *TARGET_KEYS["deepseek"]])
 
 
+def test_a_gemini_continuation_token_goes_to_gemini_and_the_flow_says_another_protocol_got_none(fake_vendor, rotator,
+                                                                                                tmp_path):
+    """A Gemini client resuming its vendor's `CONTINUATION` stop sends the token it was given; a Gemini target takes
+    it as it came, a target of another protocol has nothing to take it into (its model starts the answer over), and
+    the flow's target record says what did not go."""
+    path = tmp_path / "flows.mitm"
+    proxy = rotator(routing_config(fake_vendor.url), fresh=True, args=("-w", str(path)))
+    config = genai.types.GenerateContentConfig(continuation_token="Q0hFQ0tQT0lOVC0x")
+    client = make_client("gemini")
+    for model in ("gemini-2.5-flash", model_via("chat")):
+        assert call("gemini", client, stream=True, model=model, config=config).text == TEXT
+    native, translated = fake_vendor.wait_for(2)
+    assert native.protocol == "gemini" and native.body["continuationToken"] == "Q0hFQ0tQT0lOVC0x"
+    assert translated.protocol == "chat" and "Q0hFQ0tQT0lOVC0x" not in translated.raw_body.decode()
+    proxy.proc.stop()
+
+    routed = [f for f in saved_flows(path) if "targets" in f.metadata["rotator"]]
+    [target] = routed[0].metadata["rotator"]["targets"]
+    assert (target["provider"], target["translated"]) == ("deepseek", "gemini → openai_chat")
+    assert target["dropped"] == ["continuationToken"]
+
+
 def test_a_target_whose_only_key_rests_after_a_stall_is_skipped_at_once(fake_vendor, rotator, tmp_path):
     """The README's promise: a resting key never makes a request wait. Once the first target's only key stalled
     (it rests 5 s, past the 2 s first-token timeout), the next request goes straight to the next target."""

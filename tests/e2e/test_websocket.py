@@ -360,6 +360,22 @@ def test_max_concurrent_holds_across_an_open_websocket_and_an_http_request_on_it
     assert set(fake_vendor.keys()) == {"sk-pool-1"} and ws_vendor.keys() == ["sk-pool-1"]
 
 
+def test_a_websockets_attempts_are_heard_by_plugins_of_the_config_it_serves(rotator, ws_vendor, tmp_path):
+    """The decision trail (rewrite/plugins/trail.py) reads the config: with no pool of several keys (here one pool,
+    of one key) it explains nothing, on a WebSocket's attempts as on an HTTP request's. Plug-ins made of a default config saw no pools at
+    all and put a trail of one candidate on the socket's flow."""
+    flows = tmp_path / "flows"
+    one_key = {"openai": {"base_url": f"{ws_vendor.url}/v1", "keys": ["sk-pool-1"]}, "anthropic": None, "gemini": None}
+    proxy = rotator({"providers": one_key, "websocket": "pass"}, fresh=True, args=("-w", str(flows)))
+    assert asyncio.run(echo_once(proxy, "/v1/realtime")) == {"echo": {"hello": "world"}}
+    assert ws_vendor.keys() == ["sk-pool-1"]
+
+    proxy.proc.stop()  # the flow file is complete once mitmdump has exited
+    [flow] = [f for f in saved_flows(flows) if f.request.path == "/v1/realtime"]
+    assert flow.websocket is not None and flow.metadata["rotator"]["key"]  # served by the pooled key, and said so
+    assert "trail" not in flow.metadata["rotator"]
+
+
 @pytest.fixture
 def ws_vendor_over_tls(ws_vendor, tmp_path):
     """The fake WebSocket vendor behind a TLS front whose certificate only its private CA signs."""

@@ -178,4 +178,4 @@ def request_to_ir(body: dict, model: str = "") -> Request:
         seed=config.get("seed"),
         reasoning=_reasoning_to_ir(config),
         response_format=_format_to_ir(config),
-    )  # Lossy: safetySettings, cachedContent and candidateCount are dropped.
+    )  # Lossy: safetySettings, cachedContent, candidateCount and continuationToken are dropped.
