@@ -91,9 +91,10 @@ class RedisLink:
         """`work()` (started only then) once the first contact is over, as `call`: every call's way to Redis."""
         if self.reaching is not None:
             await asyncio.wait((self.reaching,))
-        if self.breaker.open:
+        breaker = self.breaker
+        if self._unanswered() or not breaker.admit():
             raise Unavailable
-        return await _decided(self.breaker, work())
+        return await _decided(breaker, work(), probe=breaker.probing)
 
     async def script(self, body: str, keys: list[str], args: list[str | int | float]) -> Any:
         """One of rewrite/state/redis/scripts.py's scripts, as `call` (on the pipe when there is one: it bounds
@@ -131,9 +132,17 @@ class RedisLink:
         would raise Unavailable. No coroutine or task stands between the reply and the caller (they were a fifth
         of a pick's CPU)."""
         soon = _Soon(self, call, rest, then, otherwise)
-        if self.pipe is None or not self.pipe.submit(soon, call.command(rest)):
+        pipe = self.pipe
+        if (pipe is None or not pipe.connected() or self._unanswered() or not self.breaker.admit()
+                or not pipe.submit(soon, call.command(rest))):
             soon.settle(otherwise)
         return soon.out
+
+    def _unanswered(self) -> bool:
+        """A call on the pipe has waited far longer than Redis takes to answer (`Pipe.silent`): Redis may have just
+        frozen, and the calls under way will find out when the first times out. Until then, a new call is not sent
+        to wait beside them: its decision is made locally at once (the breaker is left to the calls under way)."""
+        return self.pipe is not None and self.pipe.silent()
 
     async def secret(self) -> bytes:
         """The fingerprints' secret every worker uses: made by the first one (SET NX), read by the others."""
@@ -194,13 +203,18 @@ class RedisLink:
             self.feed.start()
 
 
-async def _decided[R](breaker: Breaker, work: Awaitable[R]) -> R:
-    """`work`'s result, the breaker told how it went; Unavailable when it failed."""
+async def _decided[R](breaker: Breaker, work: Awaitable[R], probe: bool = False) -> R:
+    """`work`'s result, the breaker told how it went; Unavailable when it failed. A `probe` (the call that tries
+    Redis again after an outage) cancelled leaves the next call to try."""
     try:
         result = await work
     except ERRORS as e:  # (a call on the pipe that timed out has dropped its connection already)
         breaker.failed(e)
         raise Unavailable from None
+    except BaseException:
+        if probe:
+            breaker.abandoned()
+        raise
     breaker.worked()
     return result
 
