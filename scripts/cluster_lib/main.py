@@ -1,6 +1,7 @@
 """scripts/cluster: one proxy address (HAProxy, TCP mode) in front of N `mitmdump -s addons/rotator.py` workers on
 loopback ports, sharing one CA made before any starts and one Redis (the config's, else one started here on a
-Unix socket). Ctrl-C or SIGTERM stops everything it started; a worker that dies is reported."""
+Unix socket). A worker or that Redis that exits is reported and started again; only HAProxy's exit, Ctrl-C or SIGTERM
+stops everything it started."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import pytest
 from tests.support import cluster as cluster_support
 from tests.support.cluster import Cluster, running, started_at
 from tests.support.harness import POOL_KEYS, default_config, free_port
+from tests.support.timing import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -62,15 +63,22 @@ def test_two_workers_share_one_ca_and_split_the_connections(cluster, fake_vendor
     assert "Traceback" not in out and not any(key in out for key in POOL_KEYS["openai"])
 
 
-def test_a_worker_that_dies_is_reported_the_other_serves_and_stopping_stops_everything(cluster):
+def test_a_worker_that_dies_is_reported_and_started_again_the_other_serves_and_stopping_stops_everything(cluster):
     os.kill(cluster.pids["worker-1"], signal.SIGKILL)
     report = cluster.wait_output("worker-1 (127.0.0.1:")
     assert "exited with code -9" in report
 
     assert all(ask_anew(cluster) for _ in range(4))  # (a connection HAProxy still gives worker-1 is sent to worker-2)
-    assert served(cluster, 2) == 4
+    port = cluster.ports[1]
+    again = cluster.wait_output(f"worker-1 started again (127.0.0.1:{port}, pid ", timeout=30)
+    restarted = int(again.rsplit(f"worker-1 started again (127.0.0.1:{port}, pid ", 1)[1].split(")", 1)[0])
+    assert restarted != cluster.pids["worker-1"] and running(restarted)
+    with cluster.client(1) as http_client:  # on its own port again, as HAProxy knows it
+        wait_until(lambda: b"rotator: ready." in (cluster.state / "logs" / "worker-1.log").read_bytes()
+                   .rsplit(b"$ ", 1)[-1], 60)
+        assert ask(http_client)
 
-    started = dict(cluster.pids)
+    started = {**cluster.pids, "worker-1": restarted}
     assert cluster.stop() == 0
     deadline = time.monotonic() + 10
     while any(running(pid) for pid in started.values()) and time.monotonic() < deadline:
