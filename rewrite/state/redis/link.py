@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 from rewrite.state.redis.connection import ERRORS, START_SECONDS, TIMEOUT, Breaker, Unavailable, timed_out
 from rewrite.state.redis.feed import Feed
 from rewrite.state.redis.names import SECRET
-from rewrite.state.redis.pipe import Pipe, Prepared
+from rewrite.state.redis.pipe import Pipe, Prepared, silent
 
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
 RETRY_AFTER = 0.1  # seconds between a starting worker's attempts at its first contact (`reach`)
@@ -92,7 +92,7 @@ class RedisLink:
         if self.reaching is not None:
             await asyncio.wait((self.reaching,))
         breaker = self.breaker
-        if self._unanswered() or not breaker.admit():
+        if _unanswered(self.pipe) or not breaker.admit():
             raise Unavailable
         return await _decided(breaker, work(), probe=breaker.probing)
 
@@ -133,16 +133,10 @@ class RedisLink:
         of a pick's CPU)."""
         soon = _Soon(self, call, rest, then, otherwise)
         pipe = self.pipe
-        if (pipe is None or not pipe.connected() or self._unanswered() or not self.breaker.admit()
+        if (pipe is None or not pipe.connected() or _unanswered(self.pipe) or not self.breaker.admit()
                 or not pipe.submit(soon, call.command(rest))):
             soon.settle(otherwise)
         return soon.out
-
-    def _unanswered(self) -> bool:
-        """A call on the pipe has waited far longer than Redis takes to answer (`Pipe.silent`): Redis may have just
-        frozen, and the calls under way will find out when the first times out. Until then, a new call is not sent
-        to wait beside them: its decision is made locally at once (the breaker is left to the calls under way)."""
-        return self.pipe is not None and self.pipe.silent()
 
     async def secret(self) -> bytes:
         """The fingerprints' secret every worker uses: made by the first one (SET NX), read by the others."""
@@ -201,6 +195,13 @@ class RedisLink:
         """Listen to the conversation store's feed (once there is an event loop)."""
         if self.feed is not None:
             self.feed.start()
+
+
+def _unanswered(pipe: Pipe | None) -> bool:
+    """A call on the pipe has waited far longer than Redis takes to answer (pipe.py's `silent`): Redis may have just
+    frozen, and the calls under way will find out when the first times out. Until then, a new call is not sent to
+    wait beside them: its decision is made locally at once (the breaker is left to the calls under way)."""
+    return pipe is not None and silent(pipe)
 
 
 async def _decided[R](breaker: Breaker, work: Awaitable[R], probe: bool = False) -> R:

@@ -228,12 +228,6 @@ class Pipe:
     def connected(self) -> bool:
         return self._up() is not None
 
-    def silent(self) -> bool:
-        """The oldest call under way has had no reply for SILENT of the timeout (a round trip takes a few hundred
-        microseconds; this is some 25 ms), told by the reply watch: Redis has likely stopped answering."""
-        replies = self._replies
-        return replies is not None and replies.silent
-
     def idle(self) -> None:
         """The worker is about to sleep: the reply watch, with nothing left to watch, would wake it for nothing (a
         wake-up after a long sleep costs a process far more CPU than the watch's own work)."""
@@ -296,6 +290,13 @@ class Pipe:
             replies.fail(RedisConnectionError(f"Redis refused the connection's set-up ({type(e).__name__})"))
             raise
         return replies
+
+
+def silent(pipe: Pipe) -> bool:
+    """The oldest call under way on `pipe` has had no reply for SILENT of the timeout (a round trip takes a few
+    hundred microseconds; this is some 25 ms), told by its reply watch: Redis has likely stopped answering."""
+    replies = pipe._replies
+    return replies is not None and replies.silent
 
 
 class Prepared:
