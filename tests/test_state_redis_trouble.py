@@ -23,7 +23,7 @@ from rewrite.state.redis.shared import SharedState
 from rewrite.state.sharing import where
 from tests.support.harness import free_port
 from tests.support.redis_server import written
-from tests.support.timing import MARGIN, FakeClock, wait_until
+from tests.support.timing import MARGIN, FakeClock, eventually, wait_until
 
 KEYS = ["sk-pool-alpha-0001", "sk-pool-bravo-0002", "sk-pool-charlie-003"]
 
@@ -42,6 +42,18 @@ def worker(url: str, breaker_seconds: float = 0.5, clock=time.monotonic) -> KeyP
     return pool
 
 
+async def served_by(pool: KeyPool, served: list[float]) -> float:
+    """One request served by `pool` (a pick, its lease and its usage); how long its pick took, added to `served`."""
+    began = time.monotonic()
+    pick = await pool.take(model="gpt-x")
+    took = time.monotonic() - began
+    assert pick.key is not None
+    with pool.lease(pick.key, "gpt-x", pick.held):
+        pool.record_usage(pick.key, "gpt-x", 10, 0.01)
+    served.append(took)
+    return took
+
+
 def outage_lines(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if "Redis did not answer" in r.getMessage()]
 
@@ -51,18 +63,10 @@ async def test_a_frozen_redis_moves_every_decision_to_local_state_and_they_conve
     redis_server.flush()
     clock = FakeClock()  # the breaker's: it retries Redis when the test moves it on
     pool = worker(redis_server.url, clock=clock)
-    leases = 0
+    served: list[float] = []
 
     async def serve() -> float:
-        nonlocal leases
-        began = time.monotonic()
-        pick = await pool.take(model="gpt-x")
-        took = time.monotonic() - began
-        assert pick.key is not None
-        with pool.lease(pick.key, "gpt-x", pick.held):
-            pool.record_usage(pick.key, "gpt-x", 10, 0.01)
-        leases += 1
-        return took
+        return await served_by(pool, served)
 
     await serve()  # (Redis answers: the fingerprints' secret is known)
     with redis_server.frozen():
@@ -86,8 +90,48 @@ async def test_a_frozen_redis_moves_every_decision_to_local_state_and_they_conve
     assert rest is not None and 27 < rest / 1000 - (seconds + micros / 1e6) <= 30  # the rest learned locally, now shared
     requests = sum(int(r.hget(names.usage(fp), "requests") or 0) for fp in fps)
     tokens = sum(int(r.hget(names.usage(fp), "tokens") or 0) for fp in fps)
-    assert (requests, tokens) == (leases, 10 * leases)  # every count once: none lost, none doubled
+    assert (requests, tokens) == (len(served), 10 * len(served))  # every count once: none lost, none doubled
     assert any("answers again" in r.getMessage() for r in caplog.records)
+    r.close()
+
+
+async def test_requests_that_come_while_redis_is_frozen_do_not_wait_for_it_beside_the_one_that_found_out(
+        redis_server):
+    # Requests come one every 60 ms for 3 s during a freeze: the first finds out (and one sent beside it, before the
+    # link was silent long enough to tell), and when the breaker tries Redis again, one call probes while the
+    # others decide locally at once. Without that, every request sent while a call waited on the frozen link
+    # waited too, at the freeze and at each retry.
+    redis_server.flush()
+    pool, other = worker(redis_server.url, breaker_seconds=1.0), worker(redis_server.url, breaker_seconds=1.0)
+    served: list[float] = []
+
+    async def serve(on: KeyPool) -> float:
+        return await served_by(on, served)
+
+    await serve(pool), await serve(other)  # (both have reached Redis: the fingerprints' secret is known)
+    with redis_server.frozen():
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        requests = []
+        for n in range(50):
+            await asyncio.sleep(max(0.0, start + 0.06 * n - loop.time()))
+            requests.append(asyncio.ensure_future(serve(pool)))
+        took = await asyncio.gather(*requests)
+    waited = [t for t in took if t >= 0.5 * FROZEN_WAIT]
+    assert len(waited) <= 4, sorted(took, reverse=True)[:20]
+    # Redis back: each worker reaches it again, and what they served meanwhile is counted there once.
+    async def reached(each: KeyPool) -> bool:
+        await serve(each)
+        return not each.shared.shared.breaker.broken
+
+    for each in (pool, other):
+        await eventually(lambda each=each: reached(each), what="a request that reaches Redis again")
+    for each in (pool, other):
+        await written(each)
+        await each.shared.shared.aclose()
+    r = connect_sync(redis_server.url)
+    names = pool.shared.names
+    assert sum(int(r.hget(names.usage(fp), "requests") or 0) for fp in pool.shared._fps) == len(served)
     r.close()
 
 

@@ -98,6 +98,7 @@ class Race:
         self.runners: list[Runner] = []
         self.claim: Claim | None = None
         self.after = 0.0  # seconds after the first attempt the second was sent
+        self.began: list[bool] = []  # each attempt's task ran: its credential was held and its request sent
 
     async def run(self) -> tuple[Failure | None, Ticket]:
         """How the race ended (None: an attempt served the client) and the credential of the attempt that did (or
@@ -133,12 +134,21 @@ class Race:
                     task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            for n, began in enumerate(self.began):
+                if not began:  # (cancelled before it ran: its slot is given back now, not when its lease expires)
+                    keys.payer.drop(self.tickets[n])
 
     def _start(self, n: int, ticket: Ticket, ask: Ask, first_by: float) -> asyncio.Future:
         assert self.claim is not None
         runner = self.racer(self.claim.taker(n), first_by)
         self.runners.append(runner)
-        return asyncio.ensure_future(self.keys.attempt(runner.on, ticket, ask))
+        self.began.append(False)
+
+        async def attempt() -> Failure | None:
+            self.began[n] = True
+            return await self.keys.attempt(runner.on, ticket, ask)
+
+        return asyncio.ensure_future(attempt())
 
     def _wanted(self) -> bool:
         """Whether a part lets the second attempt go now (`hedge`)."""
@@ -167,13 +177,17 @@ class Race:
         now, with what the cancelled one's vendor reported of its usage (it reads nothing more)."""
         assert self.claim is not None
         lost = 1 - won
+        if not self.began[lost]:  # (the first token came as the second was started: nothing of it went out)
+            self._announce(None, self.after, sent=False)
+            return
         cancelled = not self.claim.tasks[lost].done() or self.claim.tasks[lost].cancelled()
         spent = self.runners[lost].spent() if cancelled else None
         self._announce(won, self.after, self.tickets[lost] if cancelled else None, spent)
 
-    def _announce(self, won: int | None, after: float, loser: Ticket | None = None, spent: Any = None) -> None:
+    def _announce(self, won: int | None, after: float, loser: Ticket | None = None, spent: Any = None,
+                  sent: bool = True) -> None:
         keys = self.keys
         hooks = keys.ctx.hooks
         if hooks.wants("raced"):
-            second = self.tickets[1] if len(self.tickets) > 1 else None
+            second = self.tickets[1] if len(self.tickets) > 1 and sent else None
             hooks.announce(Raced(keys.call, keys.payer, self.tickets[0], second, won, loser, spent, after))

@@ -1,6 +1,7 @@
 """scripts/cluster: one proxy address (HAProxy, TCP mode) in front of N `mitmdump -s addons/rotator.py` workers on
 loopback ports, sharing one CA made before any starts and one Redis (the config's, else one started here on a
-Unix socket). Ctrl-C or SIGTERM stops everything it started; a worker that dies is reported."""
+Unix socket). A worker or that Redis that exits is reported and started again; only HAProxy's exit, Ctrl-C or SIGTERM
+stops everything it started."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ START_TIMEOUT = 90.0  # seconds for every worker to listen (they start together 
 WORKER_READY = "rotator: ready."
 STOP_TIMEOUT = 10.0
 SOCKET_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path, less its terminating NUL)
+RESTART_QUICK = 10.0  # seconds: a child that exits sooner after its start is started again after a growing pause
+RESTART_MAX = 30.0  # seconds: the longest pause before a child that keeps exiting is started again
 
 
 def shown_url(url: str) -> str:
@@ -66,12 +69,13 @@ class Cluster:
         self.state = plan.state
         self.logs = self.state / "logs"
         self.workers: list[tuple[Child, int]] = []
+        self.configs: list[Path] = []  # each worker's config (`_worker_config`)
         self.haproxy: Child | None = None
         self.redis: Child | None = None
         self.redis_note = ""
         self.socket_dir: Path | None = None  # (made for the Redis's socket when the state directory's path is long)
-        self.reported: set[str] = set()
         self.stopping = False
+        self.restarts = Restarts()
 
     def start(self) -> None:
         from rewrite import config as rotator_config
@@ -113,11 +117,14 @@ class Cluster:
         if len(os.fsencode(sock)) > SOCKET_PATH_MAX:  # (a deep state directory: a private one of its own)
             self.socket_dir = Path(tempfile.mkdtemp(prefix="rotator-redis-"))
             sock = self.socket_dir / "redis.sock"
-        self.redis = Child("redis-server", redis_command(binary, sock, data), self.logs / "redis.log")
+        self.redis = self._start_redis(redis_command(binary, sock, data))
         wait_until(lambda: redis_answers(sock), [self.redis], 10)
         url = f"unix://{sock}?db=0"
         self.redis_note = f"{url} (started here, pid {self.redis.pid}; data in {data})"
         return url
+
+    def _start_redis(self, argv: list[str]) -> Child:
+        return Child("redis-server", argv, self.logs / "redis.log")
 
     def _worker_config(self, n: int, config_file: Path | None, redis_url: str | None) -> Path:
         """Worker n's copy of the config (private): the Redis started here, and a state file of its own unless the
@@ -138,7 +145,8 @@ class Cluster:
         return path
 
     def _start_workers(self, config_file: Path | None, redis_url: str | None) -> None:
-        configs = [self._worker_config(n, config_file, redis_url) for n in range(1, self.plan.workers + 1)]
+        configs = self.configs = [self._worker_config(n, config_file, redis_url)
+                                  for n in range(1, self.plan.workers + 1)]
         self.workers = [self._worker(n, config) for n, config in enumerate(configs, 1)]
         for _ in range(PORT_TRIES - 1):  # a worker that lost its port to another program gets another one
             lost = [n for n, (child, port) in enumerate(self.workers) if lost_port(child, port)]
@@ -150,8 +158,8 @@ class Cluster:
         wait_until(lambda: all(listens(child.pid, port) and WORKER_READY in child.output()
                                for child, port in self.workers), children, START_TIMEOUT)
 
-    def _worker(self, n: int, config: Path) -> tuple[Child, int]:
-        port = free_port()
+    def _worker(self, n: int, config: Path, port: int | None = None) -> tuple[Child, int]:
+        port = port or free_port()
         argv = [str(MITMDUMP), "-s", str(ADDON), "--listen-host", "127.0.0.1", "--listen-port", str(port),
                 "--set", f"confdir={self.plan.confdir.expanduser()}", "--set", f"rotator_config={config}",
                 *self.plan.worker_args]
@@ -177,24 +185,39 @@ class Cluster:
         ])
 
     def watch(self) -> int:
-        """Until asked to stop: report a worker that exits; stop when none is left, or HAProxy or Redis is gone."""
+        """Until asked to stop: a worker or the Redis started here that exits is reported and started again (the
+        workers ride a Redis outage out on their own state); only HAProxy's exit stops the cluster."""
         while not self.stopping:
-            for child, port in self.workers:
-                code = child.exit_code()
-                if code is not None and child.name not in self.reported:
-                    self.reported.add(child.name)
-                    say(f"rotator cluster: {child.name} (127.0.0.1:{port}, pid {child.pid}) exited with code {code}; "
-                        f"HAProxy sends new connections to the others. Its log ({child.log}) ends:\n{child.tail()}")
-            if len(self.reported) == len(self.workers):
-                say("rotator cluster: every worker has exited; stopping")
+            assert self.haproxy is not None
+            if self.haproxy.exit_code() is not None:
+                say(f"rotator cluster: haproxy exited with code {self.haproxy.exit_code()}; stopping. Its log "
+                    f"({self.haproxy.log}) ends:\n{self.haproxy.tail()}")
                 return 1
-            for child in (self.haproxy, self.redis):
-                if child is not None and child.exit_code() is not None:
-                    say(f"rotator cluster: {child.name} exited with code {child.exit_code()}; stopping. Its log "
-                        f"({child.log}) ends:\n{child.tail()}")
-                    return 1
+            for n, (child, port) in enumerate(self.workers):
+                if self._restarted(child, f"127.0.0.1:{port}, "):
+                    self.workers[n] = self._worker(n + 1, self.configs[n], port)
+                    say(f"rotator cluster: {child.name} started again (127.0.0.1:{port}, pid {self.workers[n][0].pid})")
+            if self.redis is not None and self._restarted(self.redis, ""):
+                self.redis = self._start_redis(self.redis.argv)
+                say(f"rotator cluster: redis-server started again (pid {self.redis.pid}); the workers decided on "
+                    "their own state meanwhile and merge it back as it answers")
             time.sleep(0.2)
         return 0
+
+    def _restarted(self, child: Child, where: str) -> bool:
+        """Whether `child` has exited and is to be started now (reported once; see `Restarts` for when)."""
+        code = child.exit_code()
+        if code is None or self.stopping:
+            return False
+        if child.name not in self.restarts.reported:
+            self.restarts.reported.add(child.name)
+            what = "HAProxy sends new connections to the others until it is back" if where else "started again"
+            say(f"rotator cluster: {child.name} ({where}pid {child.pid}) exited with code {code}; {what}. "
+                f"Its log ({child.log}) ends:\n{child.tail()}")
+        if not self.restarts.due(child):
+            return False
+        self.restarts.reported.discard(child.name)
+        return True
 
     def stop(self) -> None:
         """HAProxy first (no new connections), then the workers, then Redis (the workers' last writes reach it)."""
@@ -206,6 +229,27 @@ class Cluster:
                 child.wait(STOP_TIMEOUT)
         if self.socket_dir is not None:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+class Restarts:
+    """When a child that exited is started again: at once, unless its last run was short (it may fail again as it
+    starts): then after 1, 2, 4 ... up to RESTART_MAX seconds, so that a child that cannot start does not spin."""
+
+    def __init__(self) -> None:
+        self.reported: set[str] = set()  # the children whose exit was reported, not yet started again
+        self.quick: dict[str, int] = {}  # by name: how many of its last runs in a row were short
+        self.exited: dict[str, float] = {}  # by name: when its exit was seen
+
+    def due(self, child: Child) -> bool:
+        now = time.monotonic()
+        seen = self.exited.setdefault(child.name, now)
+        short = seen - child.began < RESTART_QUICK
+        quick = self.quick.get(child.name, 0) if short else 0
+        if quick and now - seen < min(RESTART_MAX, 2.0 ** (quick - 1)):
+            return False
+        self.quick[child.name] = quick + 1 if short else 0
+        del self.exited[child.name]
+        return True
 
 
 def lost_port(child: Child, port: int) -> bool:

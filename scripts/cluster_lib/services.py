@@ -157,6 +157,7 @@ class Child:
 
     def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None):
         self.name, self.argv, self.log = name, argv, log
+        self.began = time.monotonic()
         self.since = log.stat().st_size if log.exists() else 0  # where this run's output begins in the log
         with log.open("ab") as out:
             out.write(f"$ {' '.join(argv)}\n".encode())

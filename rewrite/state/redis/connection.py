@@ -57,8 +57,9 @@ class Unavailable(Exception):
 
 
 class Breaker:
-    """Open (decide locally) for `seconds` after a failed call; closed again by the first call that works after
-    that. The log says when Redis stopped answering and when it answered again, once each per outage."""
+    """Open (decide locally) for `seconds` after a failed call; then one call at a time tries Redis again (`admit`),
+    the others deciding locally without waiting for it, until one works (closed) or fails (open again). The log says
+    when Redis stopped answering and when it answered again, once each per outage."""
 
     def __init__(self, seconds: float = BREAKER_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
@@ -66,12 +67,26 @@ class Breaker:
         self._retry_at = 0.0
         self.broken = False  # since the last call that failed, none has worked
         self.on_recovered: Callable[[], None] | None = None  # called once when Redis answers after an outage
+        self.probing = False  # the one call trying Redis again after an outage is under way
 
     @property
     def open(self) -> bool:
-        return self._clock() < self._retry_at
+        return self.probing or self._clock() < self._retry_at
+
+    def admit(self) -> bool:
+        """Whether a call may go to Redis now: while the breaker is closed, every call; after an outage's `seconds`,
+        the first (the probe) alone, which must then be answered `worked`, `failed` or `abandoned`."""
+        if self.open:
+            return False
+        self.probing = self.broken
+        return True
+
+    def abandoned(self) -> None:
+        """The probe ended without a verdict (cancelled): the next call tries Redis again."""
+        self.probing = False
 
     def failed(self, error: BaseException) -> None:
+        self.probing = False
         self._retry_at = self._clock() + self.seconds
         if not self.broken:
             logger.warning("rotator: state.redis: Redis did not answer (%s); each worker decides on its own state, "
@@ -79,6 +94,7 @@ class Breaker:
         self.broken = True
 
     def worked(self) -> None:
+        self.probing = False
         self._retry_at = 0.0  # (a call begun before another failed: Redis answers now)
         if self.broken:
             self.broken = False

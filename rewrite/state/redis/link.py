@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 from rewrite.state.redis.connection import ERRORS, START_SECONDS, TIMEOUT, Breaker, Unavailable, timed_out
 from rewrite.state.redis.feed import Feed
 from rewrite.state.redis.names import SECRET
-from rewrite.state.redis.pipe import Pipe, Prepared
+from rewrite.state.redis.pipe import Pipe, Prepared, silent
 
 LEASE_SECONDS = 30.0  # a lease not renewed this long (its worker died mid-stream) frees its key's slot
 RETRY_AFTER = 0.1  # seconds between a starting worker's attempts at its first contact (`reach`)
@@ -91,9 +91,10 @@ class RedisLink:
         """`work()` (started only then) once the first contact is over, as `call`: every call's way to Redis."""
         if self.reaching is not None:
             await asyncio.wait((self.reaching,))
-        if self.breaker.open:
+        breaker = self.breaker
+        if _unanswered(self.pipe) or not breaker.admit():
             raise Unavailable
-        return await _decided(self.breaker, work())
+        return await _decided(breaker, work(), probe=breaker.probing)
 
     async def script(self, body: str, keys: list[str], args: list[str | int | float]) -> Any:
         """One of rewrite/state/redis/scripts.py's scripts, as `call` (on the pipe when there is one: it bounds
@@ -131,7 +132,9 @@ class RedisLink:
         would raise Unavailable. No coroutine or task stands between the reply and the caller (they were a fifth
         of a pick's CPU)."""
         soon = _Soon(self, call, rest, then, otherwise)
-        if self.pipe is None or not self.pipe.submit(soon, call.command(rest)):
+        pipe = self.pipe
+        if (pipe is None or not pipe.connected() or _unanswered(self.pipe) or not self.breaker.admit()
+                or not pipe.submit(soon, call.command(rest))):
             soon.settle(otherwise)
         return soon.out
 
@@ -194,13 +197,25 @@ class RedisLink:
             self.feed.start()
 
 
-async def _decided[R](breaker: Breaker, work: Awaitable[R]) -> R:
-    """`work`'s result, the breaker told how it went; Unavailable when it failed."""
+def _unanswered(pipe: Pipe | None) -> bool:
+    """A call on the pipe has waited far longer than Redis takes to answer (pipe.py's `silent`): Redis may have just
+    frozen, and the calls under way will find out when the first times out. Until then, a new call is not sent to
+    wait beside them: its decision is made locally at once (the breaker is left to the calls under way)."""
+    return pipe is not None and silent(pipe)
+
+
+async def _decided[R](breaker: Breaker, work: Awaitable[R], probe: bool = False) -> R:
+    """`work`'s result, the breaker told how it went; Unavailable when it failed. A `probe` (the call that tries
+    Redis again after an outage) cancelled leaves the next call to try."""
     try:
         result = await work
     except ERRORS as e:  # (a call on the pipe that timed out has dropped its connection already)
         breaker.failed(e)
         raise Unavailable from None
+    except BaseException:
+        if probe:
+            breaker.abandoned()
+        raise
     breaker.worked()
     return result
 

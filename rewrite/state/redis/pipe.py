@@ -26,6 +26,8 @@ from redis.asyncio.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+SILENT = 0.1  # of the timeout: a call without a reply this long means Redis has likely stopped answering (`silent`)
+
 # (hiredis's stub types its argument as a one-item tuple: any number of arguments is what it takes)
 _pack = cast(Callable[[tuple], bytes], hiredis.pack_command)
 
@@ -43,6 +45,10 @@ class _Replies(asyncio.BufferedProtocol):
         self._loop = asyncio.get_running_loop()
         self._watch: asyncio.TimerHandle | None = None
         self._held: list[bytes] = []  # commands written with the next write, or at the end of this loop turn
+        # The oldest call under way had no reply SILENT of the timeout after it was sent: seen by the watch, which
+        # runs after the loop has read what came (a loop too busy to read is not taken for a silent Redis).
+        self.silent = False
+        self._listening = False  # the watch is armed for when the oldest call turns silent (`_listen`)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -84,6 +90,17 @@ class _Replies(asyncio.BufferedProtocol):
             self.transport.write(packed)
         if self._watch is None:
             self._watch = self._loop.call_at(self.deadlines[0], self._check)
+        elif not hold and len(self.waiting) > len(waiters):
+            self._listen()
+
+    def _listen(self) -> None:
+        """A call sent while an earlier one waits: the watch looks when the oldest turns silent, if it is not silent
+        yet (only then: a lone call's watch stays armed at its deadline, not armed again for each)."""
+        if self.silent or self._listening or self._watch is None:
+            return
+        self._watch.cancel()
+        self._listening = True
+        self._watch = self._loop.call_at(self.deadlines[0] - (1 - SILENT) * self.timeout, self._check)
 
     def _write_held(self) -> None:
         held, self._held = self._held, []
@@ -95,16 +112,20 @@ class _Replies(asyncio.BufferedProtocol):
         would cost every request more than the one wake-up it saves)."""
         if not self.waiting and self._watch is not None:
             self._watch.cancel()
-            self._watch = None
+            self._watch, self._listening = None, False
 
     def _check(self) -> None:
-        self._watch = None
+        self._watch, listened, self._listening = None, self._listening, False
         if not self.deadlines:
             return
-        if self.deadlines[0] <= self._loop.time():
+        now = self._loop.time()
+        if self.deadlines[0] <= now:
             self.fail(TimeoutError(f"no reply from Redis within {self.timeout:g} s"))
-        else:
-            self._watch = self._loop.call_at(self.deadlines[0], self._check)
+            return
+        self.silent = self.silent or (listened and self.deadlines[0] - (1 - SILENT) * self.timeout <= now)
+        self._watch = self._loop.call_at(self.deadlines[0], self._check)
+        if len(self.waiting) > 1:
+            self._listen()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.buffer
@@ -117,22 +138,26 @@ class _Replies(asyncio.BufferedProtocol):
                 return
             waiter = self.waiting.popleft()
             self.deadlines.popleft()
+            self.silent = False
             if not isinstance(waiter, asyncio.Future):
                 waiter(reply)
             elif not waiter.done():  # (a caller that gave up: its reply is read and dropped)
                 waiter.set_result(reply)
+        if self._listening and not self.waiting:  # (the silence it listened for did not come)
+            self.unwatch()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(RedisConnectionError(f"Redis closed the connection ({exc or 'EOF'})"))
 
     def fail(self, error: Exception) -> None:
         self._held = []
+        self.silent = False
         if self.transport is not None:
             self.transport.abort()
             self.transport = None
         if self._watch is not None:
             self._watch.cancel()
-            self._watch = None
+            self._watch, self._listening = None, False
         self.deadlines.clear()
         while self.waiting:
             waiter = self.waiting.popleft()
@@ -265,6 +290,13 @@ class Pipe:
             replies.fail(RedisConnectionError(f"Redis refused the connection's set-up ({type(e).__name__})"))
             raise
         return replies
+
+
+def silent(pipe: Pipe) -> bool:
+    """The oldest call under way on `pipe` has had no reply for SILENT of the timeout (a round trip takes a few
+    hundred microseconds; this is some 25 ms), told by its reply watch: Redis has likely stopped answering."""
+    replies = pipe._replies
+    return replies is not None and replies.silent
 
 
 class Prepared:
