@@ -20,7 +20,9 @@ import logging
 import os
 from collections.abc import Callable
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, http
+
+from addons.config import refuse
 
 logger = logging.getLogger("rotator")
 
@@ -49,7 +51,8 @@ def resident() -> int | None:
 
 class GiveBackWhenIdle:
     def __init__(self) -> None:
-        self.after = 2
+        self.after = 2.0
+        self._started = False
         self._trim = _malloc_trim()
         self._flows: set[str] = set()  # the HTTP flows in flight
         self._quiet_since = 0.0  # (the event loop's clock)
@@ -58,19 +61,25 @@ class GiveBackWhenIdle:
 
     def load(self, loader) -> None:
         loader.add_option(
-            "rotator_give_back_after", int, self.after,
+            "rotator_give_back_after", str, f"{self.after:g}",
             "Seconds without a request in flight, after traffic that grew the proxy's memory, before Rotator hands "
             "what it no longer uses back to the system (one garbage collection and glibc's malloc_trim). 0: never.",
         )
 
     def configure(self, updated: set[str]) -> None:
         if "rotator_give_back_after" in updated:
-            after = ctx.options.rotator_give_back_after
-            if after < 0:
-                raise exceptions.OptionsError(f"rotator_give_back_after: {after} is not a number of seconds >= 0")
+            given = ctx.options.rotator_give_back_after
+            try:
+                after = float(given)
+            except ValueError:
+                after = -1.0
+            if not 0 <= after < float("inf"):
+                refuse(f"rotator_give_back_after: {given!r} is not a number of seconds (0 or more)", self._started)
+                return
             self.after = after
 
     def running(self) -> None:
+        self._started = True
         self._floor = resident()
 
     def done(self) -> None:

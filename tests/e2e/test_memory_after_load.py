@@ -5,6 +5,7 @@ seconds after a burst, the proxy hands what it no longer uses back to the system
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,13 +15,14 @@ import pytest
 
 from tests.support.clients import MODELS
 from tests.support.fake_vendor import TEXT, Fault
+from tests.support.harness import ADDON, MITMDUMP, clean_environ, free_port
 from tests.support.raw_http import client_headers, through
 
 pytestmark = pytest.mark.e2e
 
 MiB = 1 << 20
 CHAT_URL = "https://api.openai.com/v1/chat/completions"
-GIVE_BACK_AFTER = 1
+GIVE_BACK_AFTER = 0.5
 GAVE_BACK = "memory given back to the system"
 BURST, BODY = 24, 3 * MiB  # concurrent non-stream calls, each body's size: the heap grows by tens of MiB
 STREAM_EVENTS, INTERVAL = 40, 0.1  # a stream that outlasts the burst by seconds
@@ -74,3 +76,14 @@ def test_memory_is_given_back_once_load_goes_idle_and_not_while_a_stream_runs(fa
     idle = resident(proxy)
     assert time.monotonic() - ended >= GIVE_BACK_AFTER * 0.9  # (after the stream's end, not the burst's)
     assert idle < after_burst - 8 * MiB, f"resident {after_burst >> 20} MiB after the burst, {idle >> 20} MiB idle"
+
+
+@pytest.mark.parametrize("value", ["soon", "-1"])
+def test_a_give_back_delay_that_is_not_seconds_stops_start_up_in_one_line(tmp_path, value):
+    command = [str(MITMDUMP), "-s", ADDON, "--listen-host", "127.0.0.1", "--listen-port", str(free_port()),
+               "--set", f"confdir={tmp_path / 'confdir'}", "--set", f"rotator_give_back_after={value}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=clean_environ({"HOME": str(tmp_path)}))
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "Traceback" not in output and "proxy listening" not in output, output
+    [line] = [line for line in output.splitlines() if "rotator_give_back_after" in line]
+    assert line.endswith(f"rotator_give_back_after: '{value}' is not a number of seconds (0 or more)"), line
