@@ -117,7 +117,7 @@ class GiveBackWhenIdle:
             return
         loop = asyncio.get_running_loop()
         wait = self._quiet_since + self.after - loop.time()
-        if wait > 0.01:  # (a WebSocket message came meanwhile)
+        if wait > 0.01:  # (traffic came and went meanwhile)
             self._timer = loop.call_later(wait, self._check)
             return
         self._give_back()
