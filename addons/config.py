@@ -27,6 +27,17 @@ def in_default_file(problem: str, given: str) -> str:
     return f"{path}: {problem}"
 
 
+def refuse(line: str, started: bool) -> None:
+    """A bad option value: at start-up, one error line and an exit before mitmproxy starts listening (it would say
+    so, and exit only then; a script reloaded in a running proxy only logs it, like any addon error); at run time (e.g.
+    in mitmweb's options) an OptionsError, the old value kept."""
+    if started:
+        raise exceptions.OptionsError(line)
+    logger.error("%s", line)
+    if starting_up():
+        sys.exit(1)
+
+
 class RotatorConfig:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -50,15 +61,8 @@ class RotatorConfig:
         try:
             self.engine.configure(load(ctx.options.rotator_config))  # (which checks what only the whole config can)
         except ConfigError as e:
-            problem = in_default_file(str(e), ctx.options.rotator_config)
-            if self.started:  # a change at run time (e.g. in mitmweb's options): refuse it, keep the old config
-                raise exceptions.OptionsError(f"rotator_config: {problem}") from None
-            # At start-up, one error line is enough; exit before mitmproxy starts listening (it would say so, and
-            # exit only then). A script reloaded in a running proxy only logs it, like any addon error.
-            logger.error("rotator_config: %s", problem)
-            if not starting_up():
-                return
-            sys.exit(1)
+            refuse(f"rotator_config: {in_default_file(str(e), ctx.options.rotator_config)}", self.started)
+            return
         pooled = [f"{p.name} ({len(p.pool.states)} keys)" for p in self.engine.router.providers if p.pool]
         logger.info("rotator: serving %s; key pools: %s",
                     ", ".join(p.name for p in self.engine.router.providers), ", ".join(pooled) or "none")

@@ -23,6 +23,7 @@ from addons.exposure import Exposure
 from addons.handoff import Handoff
 from addons.interception import Interception
 from addons.masking import MaskOnArrival
+from addons.memory import GiveBackWhenIdle
 from addons.pools import Pools
 from addons.sharing import Sharing
 from addons.status import Status
@@ -44,4 +45,5 @@ guesses = Guesses()  # failed client-key attempts per address: the pools' gate a
 addons = [RotatorConfig(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
           MaskOnArrival(engine), Access(engine, guesses), websocket, Interception(engine, websocket),
           Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), HandlersOnly(),
-          FrozenStartup()]  # last: what the others set up when running is frozen too
+          FrozenStartup(),  # what the others set up when running is frozen too
+          GiveBackWhenIdle()]  # last: the memory start-up left is the floor it gives back to

@@ -31,7 +31,7 @@ from tests.support.streams import parse as parse_sse
 
 NOW = 1_800_000_000.0
 CODEX = {p.stem: json.loads(p.read_text())["body"]
-         for p in sorted((Path(__file__).parent / "fixtures" / "agents" / "codex-0.169.0").glob("*.json"))}
+         for p in sorted((Path(__file__).parent / "fixtures" / "agents" / "codex-0.171.0").glob("*.json"))}
 READER = Router(parse("")).provider_named("chatgpt")
 
 

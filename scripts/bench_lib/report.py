@@ -480,8 +480,10 @@ def goals(data: dict) -> list[dict]:
     d = None if rt is None or lt is None else rt - lt
     goal("TTFB p50: rotator < litellm", d, 0, "ms", d < 0 if rot_ok and llm_ok and d is not None else None,
          "" if llm_ok else "no LiteLLM figures")
-    r = data["metrics"].get(f"rss_peak_{top}", {}).get("ratios", {}).get("rotator/bare")
-    goal(f"peak RSS at {top} streams: rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
+    for key, what in ((f"rss_peak_{top}", f"peak RSS at {top} streams"),
+                      ("rss_idle", f"idle RSS before each {levels[0]}-stream run")):  # (what earlier phases left)
+        r = data["metrics"].get(key, {}).get("ratios", {}).get("rotator/bare")
+        goal(f"{what}: rotator / bare <= 1.5", r, 1.5, "x", check(r, 1.5))
     agent_goals(data, goal, check)
     resume_goals(data, goal, check)
     hedging_goals(data, goal, check)

@@ -59,7 +59,7 @@ def test_claude_code_keeps_its_system_messages_and_effort_through_a_chat_target(
     body = chat_request(fake_vendor)
     placed = [m["role"] for m in body["messages"] if ROLE_SYSTEM_TEXT in str(m["content"])]
     assert placed and set(placed) <= {"system", "developer"}, placed
-    assert body.get("reasoning_effort") == "high"  # Claude Code sends output_config.effort "high"
+    assert body.get("reasoning_effort") == "medium"  # Claude Code sends output_config.effort "medium"
 
 
 @pytest.mark.parametrize("through_wrapper", [False, True], ids=["its-environment", "scripts-with-rotator"])

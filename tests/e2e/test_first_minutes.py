@@ -247,21 +247,48 @@ def test_every_missing_environment_variable_is_named_at_the_first_start(tmp_path
     assert "sk-a-value-never-shown" not in output
 
 
-def test_run_after_test_installs_nothing(tmp_path):
-    """README: after `scripts/test`, `scripts/run` starts at once (a test install holds all a plain one does)."""
+def setup_checkout(tmp_path: Path, python: str) -> Path:
+    """scripts/setup beside this checkout's pyproject.toml and pins, over a .venv whose python is `python` (a shell
+    script's body): it returns where that python writes the arguments it is called with."""
     (tmp_path / "scripts").mkdir()
-    shutil.copy(REPO / "scripts" / "setup", tmp_path / "scripts" / "setup")
-    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    for name in ("scripts/setup", "scripts/constraints-py312.txt", "pyproject.toml"):
+        shutil.copy(REPO / name, tmp_path / name)
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
-    for name in ("mitmdump", "python"):  # (a python that fails: any install attempt would fail loudly)
-        (bin_dir / name).write_text("#!/bin/sh\nexit 1\n")
+    calls = tmp_path / "python-calls"
+    for name, body in (("mitmdump", "exit 1"), ("python", python)):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod(0o755)
-    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
-    (tmp_path / ".venv" / ".rotator-installed[test]").write_text(digest + "\n")
-    done = subprocess.run([str(tmp_path / "scripts" / "setup")], capture_output=True, text=True, timeout=30,
-                          env=clean_environ({"HOME": str(tmp_path)}))
+    return calls
+
+
+def run_setup(checkout: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(checkout / "scripts" / "setup"), *args], capture_output=True, text=True, timeout=30,
+                          env=clean_environ({"HOME": str(checkout)}))
+
+
+def test_run_after_test_installs_nothing(tmp_path):
+    """README: after `scripts/test`, `scripts/run` starts at once (a test install holds all a plain one does)."""
+    setup_checkout(tmp_path, "exit 1")  # (a python that fails: any install attempt would fail loudly)
+    installed = b"".join((REPO / name).read_bytes() for name in ("pyproject.toml", "scripts/constraints-py312.txt"))
+    (tmp_path / ".venv" / ".rotator-installed[test]").write_text(hashlib.sha256(installed).hexdigest() + "\n")
+    done = run_setup(tmp_path)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_a_moved_pin_is_installed_by_the_next_run(tmp_path):
+    """A .venv set up before scripts/constraints-py312.txt moved a pin gets the new version on the next scripts/run
+    or scripts/test (a user's, CI's), not only on a fresh clone."""
+    calls = setup_checkout(tmp_path, f'echo "$*" >> {tmp_path / "python-calls"}')
+    assert run_setup(tmp_path).returncode == 0 and calls.exists()
+    calls.unlink()
+    assert run_setup(tmp_path).returncode == 0 and not calls.exists()  # (nothing changed: nothing installed)
+    pins = tmp_path / "scripts" / "constraints-py312.txt"
+    pins.write_text(re.sub(r"(?m)^openai==.*$", "openai==9.9.9", pins.read_text()))
+    done = run_setup(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "-m pip install --quiet --disable-pip-version-check --no-deps -r scripts/constraints-py312.txt" in \
+        calls.read_text().splitlines()
 
 
 def test_run_reads_a_relative_config_where_it_is_run(tmp_path):

@@ -180,7 +180,7 @@ def test_an_exhausted_plan_without_a_route_gives_claude_code_its_own_answer(clau
     done = logins.run(logins.claude_login(tmp_path, proxy))
 
     assert done.returncode == 1
-    assert "You've hit your session limit · resets" in done.stdout + done.stderr
+    assert "You've hit your 5-hour limit · resets" in done.stdout + done.stderr  # (the window the 429 names)
     assert [(c.credential, c.status) for c in fake_vendor.calls()] == [(logins.CLAUDE_TOKEN, 429)]
 
 

@@ -151,7 +151,7 @@ def test_claude_code_stops_at_its_session_limit(claude, proxy, fake_vendor, tmp_
     done = logins.run(logins.claude_login(tmp_path, proxy))
 
     assert done.returncode == 1
-    assert "You've hit your session limit · resets" in done.stdout + done.stderr
+    assert "You've hit your 5-hour limit · resets" in done.stdout + done.stderr  # (the window the 429 names)
     assert [r.status for r in fake_vendor.calls()] == [429]
 
 
