@@ -113,8 +113,8 @@ async def test_the_worker_reads_the_conversation_evidence_of_the_whole_body_when
         parsed = await worker.parse(upload_of(body), EvidenceAsk("anthropic_messages", headers, "/v1/messages"))
         assert parsed.skeletal and parsed.evidence == on_the_loop  # (read before the skeleton dropped the texts)
         assert parsed.evidence.session.value == "s1" and parsed.evidence.messages == 3
-        assert on_the_loop.links != protocols.registered("anthropic_messages").evidence.read(
-            headers, parsed.body).links  # (the skeleton alone would not do)
+        assert on_the_loop == protocols.registered("anthropic_messages").evidence.read(
+            headers, parsed.body, "/v1/messages", size=len(json.dumps(body).encode()))  # (its long texts' marks)
         assert (await worker.parse(upload_of(body))).evidence is None  # not asked
         assert (await worker.parse(upload_of(body), EvidenceAsk("no-such-protocol", ()))).evidence is None
     finally:
