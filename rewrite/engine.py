@@ -13,7 +13,7 @@ from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.request import encoding_of
 from rewrite.exchange.ws_relay import WebSocketRelay
-from rewrite.intake.big_json import Upload, Worker, read_body
+from rewrite.intake.big_json import Parsed, Upload, Worker, read_body
 from rewrite.intake.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.intake.loopback_request import same_body
 from rewrite.lifecycle.events import Arrival
@@ -29,9 +29,7 @@ from rewrite.upstream.egress import EgressProxy, parse_proxy_url
 
 logger = logging.getLogger("rotator")
 
-# A body this large says that larger ones may follow (an agent's history of screenshots grows): the parsing worker
-# is started then, not when the first one that needs it comes.
-WORKER_AHEAD = BIG_BODY // 4
+READ_HERE = 16 << 20  # bytes of a large body read on the event loop at most (the others are the worker's)
 
 
 class Engine:
@@ -106,13 +104,13 @@ class Engine:
                 plugin.forgotten(job)
         return job
 
-    def prefetch(self, job: Job, path: str, body: bytes | None) -> None:
-        """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`). A large body on
-        its way (None: streamed) or one of a MiB starts the parsing worker, which the first large one would wait
-        for."""
+    def prefetch(self, job: Job, path: str, body: bytes | None, length: int = 0) -> None:
+        """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`). A body on its way
+        (None: streamed) of more than READ_HERE bytes (`length`, as its headers say) starts the parsing worker, which
+        it would wait for; a smaller one is read here (`read_upload`) and may never need it."""
         if job.route.protocol is None:
             return
-        if body is None or len(body) >= WORKER_AHEAD:
+        if body is None and length > READ_HERE:
             self.parser.start()
         arrival = Arrival(job, path, body)
         for plugin in self._arriving:
@@ -187,6 +185,8 @@ class Engine:
             request.body, request.upload = b"".join(request.upload.pieces), None
         proto = job.route.protocol
         if request.upload is not None and proto is not None and parsed is None:
+            parsed = read_upload(request)
+        if request.upload is not None and proto is not None and parsed is None:
             path = request.target.partition("?")[0]
             asks = (p.worker_ask(proto, request.headers, path) for p in self._asking_worker)
             ask = next((a for a in asks if a is not None), None)
@@ -203,6 +203,20 @@ class Engine:
         self.server.close()
         await self.parser.aclose()
         await self.upstream.aclose()
+
+
+def read_upload(request: LoopbackRequest) -> Parsed | None:
+    """A large body streamed in, read here (big_json.read_body) when it is at most READ_HERE bytes and its text
+    outside its long strings is under BIG_BODY (an agent's screenshots): joined once, it is cheaper than the
+    worker's reading and its hand-over; else None, and the worker reads it."""
+    upload = request.upload
+    if upload is None or upload.size > READ_HERE:
+        return None
+    data = upload.pieces[0] if len(upload.pieces) == 1 else b"".join(upload.pieces)
+    read = read_body(data, BIG_BODY - 1) if isinstance(data, bytes) else None
+    if read is not None:
+        request.upload = Upload([data])
+    return read
 
 
 def pools_of(router: Router) -> dict[str, KeyPool]:
