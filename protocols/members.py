@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 _WS = re.compile(rb"[ \t\n\r]*")
@@ -169,26 +169,7 @@ def _value_start(raw: bytes, last: int, steps: int) -> int | None:
             if last - start > _SCALAR_MOST:
                 return None
         return start
-    ahead = [raw.rfind(mark, 0, last) for mark in _MARKS]
-    depth = 1
-    while True:
-        at = max(ahead)
-        if at < 0:
-            return None
-        if not steps:
-            return EXHAUSTED
-        steps -= 1
-        mark = raw[at]
-        if mark == _QUOTE:
-            pos = last_quote(raw, at)
-            if pos < 0:
-                return None
-            ahead = [a if a < pos else raw.rfind(m, 0, pos) for a, m in zip(ahead, _MARKS, strict=True)]
-            continue
-        depth += 1 if mark in _CLOSING else -1
-        if not depth:
-            return at
-        ahead[_MARKS.index(mark)] = raw.rfind(mark, 0, at)
+    return _brackets(raw, last, steps, back=True)
 
 
 def last_quote(raw: bytes, at: int) -> int:
@@ -237,32 +218,43 @@ def _value_end(raw: bytes, start: int, steps: int = -1) -> int | None:
     if first not in (b"[", b"{"):
         scalar = _SCALAR.match(raw, start)
         return scalar.end() if scalar is not None else None
-    # The next of each mark (bytes.find runs at memory speed); a mark found inside a string skipped is looked up
-    # again after it. The Python steps are one per string and bracket.
+    return _brackets(raw, start, steps)
+
+
+def _brackets(raw: bytes, bracket: int, steps: int, back: bool = False) -> int | None:
+    """Where the container whose bracket is at `bracket` ends (after its closing one), or `back` from its closing
+    one, starts; None if its brackets do not balance, EXHAUSTED past `steps` strings and brackets. The next (or
+    last) of each mark comes from bytes.find (memory speed); one found inside a string skipped is looked up again
+    past it. The Python steps are one per string and bracket."""
     size = len(raw)
-    pos = start + 1
-    ahead = [_find(raw, mark, pos, size) for mark in _MARKS]
+    string: Callable[[bytes, int], int | None]
+    if back:
+        look, string, nearest, gone, deeper, pos = _rfind, last_quote, max, -1, _CLOSING, bracket
+    else:
+        look, string, nearest, gone, deeper, pos = _find, _string_end, min, size, _OPENING, bracket + 1
+    ahead = [look(raw, mark, pos, size) for mark in _MARKS]
     depth = 1
     while True:
-        at = min(ahead)
-        if at == size:
+        at = nearest(ahead)
+        if at == gone:
             return None
         if not steps:
             return EXHAUSTED
         steps -= 1
         mark = raw[at]
         if mark == _QUOTE:
-            end = _string_end(raw, at)
-            if end is None:
+            skipped = string(raw, at)
+            if skipped is None or skipped < 0:
                 return None
-            pos = end
-            ahead = [a if a >= pos else _find(raw, m, pos, size) for a, m in zip(ahead, _MARKS, strict=True)]
+            pos = skipped
+            ahead = [look(raw, m, pos, size) if (a >= pos if back else a < pos) else a
+                     for a, m in zip(ahead, _MARKS, strict=True)]
             continue
-        depth += 1 if mark in _OPENING else -1
+        depth += 1 if mark in deeper else -1
+        pos = at if back else at + 1
         if not depth:
-            return at + 1
-        pos = at + 1
-        ahead[_MARKS.index(mark)] = _find(raw, mark, pos, size)
+            return pos
+        ahead[_MARKS.index(mark)] = look(raw, mark, pos, size)
 
 
 def after_space(raw: bytes | memoryview, pos: int) -> int:
@@ -274,6 +266,10 @@ def after_space(raw: bytes | memoryview, pos: int) -> int:
 def _find(raw: bytes, mark: int, pos: int, size: int) -> int:
     at = raw.find(mark, pos)
     return size if at < 0 else at
+
+
+def _rfind(raw: bytes, mark: int, pos: int, size: int) -> int:
+    return raw.rfind(mark, 0, pos)
 
 
 def _string_end(raw: bytes, quote: int) -> int | None:
