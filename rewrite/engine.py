@@ -104,13 +104,13 @@ class Engine:
                 plugin.forgotten(job)
         return job
 
-    def prefetch(self, job: Job, path: str, body: bytes | None, length: int = 0) -> None:
+    def prefetch(self, job: Job, path: str, body: bytes | None, length: str = "") -> None:
         """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`). A body on its way
-        (None: streamed) of more than READ_HERE bytes (`length`, as its headers say) starts the parsing worker, which
-        it would wait for; a smaller one is read here (`read_upload`) and may never need it."""
+        (None: streamed) of more than READ_HERE bytes (`length`, its Content-Length) starts the parsing worker,
+        which it would wait for; a smaller one is read here (`read_upload`) and may never need it."""
         if job.route.protocol is None:
             return
-        if body is None and length > READ_HERE:
+        if body is None and length.isdigit() and int(length) > READ_HERE:
             self.parser.start()
         arrival = Arrival(job, path, body)
         for plugin in self._arriving:

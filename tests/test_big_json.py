@@ -327,8 +327,8 @@ async def test_a_start_ahead_that_fails_leaves_the_next_parse_to_the_loop(monkey
     assert "never retrieved" not in caplog.text
 
 
-@pytest.mark.parametrize(("body", "length", "started"), [(None, READ_HERE + 1, True), (None, READ_HERE, False),
-                                                         (b"x" * (1 << 20), 1 << 20, False)])
+@pytest.mark.parametrize(("body", "length", "started"), [(None, str(READ_HERE + 1), True), (None, str(READ_HERE), False),
+                                                         (b"x" * (1 << 20), str(1 << 20), False)])
 async def test_a_body_on_its_way_too_large_to_be_read_here_starts_the_parsing_worker_ahead(body, length, started):
     """The worker's start is about half a second of imports: the first body that needs it (past READ_HERE) does not
     wait for it when its headers came (None: its body is streamed); a smaller one is read here and may never need
