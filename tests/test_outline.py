@@ -10,6 +10,7 @@ import json
 import random
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,14 @@ import protocols
 from protocols import sse
 from protocols.members import with_members
 from protocols.outline import LONG_TEXT, LongText, outline, spliced_pieces
-from rewrite.intake.big_json import Upload, parse_body, rewritten_upload
+from rewrite.config import parse
+from rewrite.exchange.exchange import Exchange, Job
+from rewrite.intake.big_json import Upload, parse_body, read_body, rewritten_upload
+from rewrite.intake.loopback_request import LoopbackRequest
+from rewrite.routing.router import Router
+from tests.support import samples
+from tests.support.engine_harness import FakeResponder, Upstream, events_of
+from tests.support.engine_harness import sse as sse_answer
 
 AGENTS = Path(__file__).parent / "fixtures" / "agents"
 FIXTURES = {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in sorted(AGENTS.glob("*/*.json"))}
@@ -170,3 +178,25 @@ def test_integers_past_64_bits_stay_exact_beside_screenshots():
     read = outline(json.dumps(body).encode())
     assert read is not None and read.body["seed"] == 2**64 and read.body["x"] == [-(2**63) - 1]
     assert type(read.body["seed"]) is int
+
+
+async def test_a_body_json_refuses_for_a_control_character_in_a_long_string_is_refused_when_it_must_be_rewritten():
+    """Its reading does not look for one (the bytes go on as they came, and the vendor answers them); a request
+    Rotator must rewrite (here: for another model) is parsed whole, refused in the protocol's error shape, and
+    nothing goes upstream."""
+    cfg = parse("providers: {openai: {base_url: 'http://vendor.test', keys: [k1]}}\n"
+                "routes: [{models: [old-name], targets: [openai/new-name]}]")
+    router = Router(cfg)
+    route = router.route("api.openai.com", "POST", "/v1/chat/completions")
+    raw = b'{"model": "old-name", "messages": [{"role": "user", "content": "%s\x01%s"}]}' % (
+        b"x" * LONG_TEXT, b"y" * (1 << 20))
+    parsed = read_body(raw)
+    assert parsed is not None and parsed.skeletal and parse_body(raw) == (None, None)
+    request = LoopbackRequest("POST", "/v1/chat/completions", [("content-type", "application/json")], raw)
+    upstream = Upstream([lambda r: sse_answer(events_of(samples.CHAT_TEXT))])
+    responder = FakeResponder()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
+        await Exchange(client, cfg.streaming, Job("job-1", route, route.provider), request, responder, router=router,
+                       parsed=parsed).run()
+    assert upstream.seen == [] and responder.status == 400
+    assert json.loads(responder.body)["error"]["message"].endswith("the request body is not valid JSON")
