@@ -5,10 +5,11 @@ each top-level member's value lies in the text.
 An agent's body is mostly base64 screenshots: parsing it whole builds a Python string for each (and the kernel faults
 in fresh pages for them) only for the engine to throw them away. Here the long strings are found without a walk of
 the text (a string longer than LONG_TEXT holds one of the offsets every LONG_TEXT bytes: only the quotes around those
-offsets are looked up, with `bytes.find`), each checked as JSON would check it, and the text without them is parsed
-by orjson (sse.loads, exactly as `json` reads it); the members' places come from protocols/members.py's walks from
-both ends. Anything unsure (a run of the text between two quotes that could be outside a string, a string orjson
-refuses) gives None: the caller parses the body whole.
+offsets are looked up, with `bytes.find`), each checked as JSON would check it (its escapes and UTF-8; not for a raw
+control character, which JSON writers escape: that would cost a scan of every byte, and the whole parse refuses it
+where the body is rewritten), and the text without them is parsed by orjson (sse.loads, exactly as `json` reads it);
+the members' places come from protocols/members.py's walks from both ends. Anything unsure (a run of the text between
+two quotes that could be outside a string, a string orjson refuses) gives None: the caller parses the body whole.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ _PLACEHOLDER = "\x00" + "".join(chr(97 + b % 26) for b in os.urandom(12)) + ":"
 class LongText(str):
     """Stands in for a string longer than LONG_TEXT: its text is the real one's first HEAD and last TAIL characters,
     `len()` and `size` the real one's length, what a conversation's evidence reads of a long text
-    (protocols/evidence.py). It is never written out: a body holding one is parsed whole before it is."""
+    (protocols/evidence.py). It is never written out: a body holding one is parsed whole before it is. (Written
+    into a mark whole, an f-string, it gives its ends: what readers write so are ids, roles and names, never that
+    long.)"""
 
     __slots__ = ("size",)
     size: int
