@@ -13,8 +13,9 @@ from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.exchange.request import encoding_of
 from rewrite.exchange.ws_relay import WebSocketRelay
-from rewrite.intake.big_json import Worker, parse_body
+from rewrite.intake.big_json import Parsed, Upload, Worker, read_body
 from rewrite.intake.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.intake.loopback_request import same_body
 from rewrite.lifecycle.events import Arrival
 from rewrite.lifecycle.hooks import Plugin, defining, plugins_for
 from rewrite.lifecycle.setting import Setting
@@ -28,9 +29,7 @@ from rewrite.upstream.egress import EgressProxy, parse_proxy_url
 
 logger = logging.getLogger("rotator")
 
-# A body this large says that larger ones may follow (an agent's history of screenshots grows): the parsing worker
-# is started then, not when the first one that needs it comes.
-WORKER_AHEAD = BIG_BODY // 4
+READ_HERE = 16 << 20  # bytes of a large body read on the event loop at most (the others are the worker's)
 
 
 class Engine:
@@ -106,13 +105,13 @@ class Engine:
                 plugin.forgotten(job)
         return job
 
-    def prefetch(self, job: Job, path: str, body: bytes | None) -> None:
-        """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`). A large body on
-        its way (None: streamed) or one of a MiB starts the parsing worker, which the first large one would wait
-        for."""
+    def prefetch(self, job: Job, path: str, body: bytes | None, length: str = "") -> None:
+        """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`). A body on its way
+        (None: streamed) of more than READ_HERE bytes (`length`, its Content-Length) starts the parsing worker,
+        which it would wait for; a smaller one is read here (`read_upload`) and may never need it."""
         if job.route.protocol is None:
             return
-        if body is None or len(body) >= WORKER_AHEAD:
+        if body is None and length.isdigit() and int(length) > READ_HERE:
             self.parser.start()
         arrival = Arrival(job, path, body)
         for plugin in self._arriving:
@@ -129,17 +128,23 @@ class Engine:
             # (a body whose size its headers did not say, held whole by mitmproxy: answered 413 here, unread)
             job.too_large = True
             return True
-        if proto is None or len(request.body) >= BIG_BODY or encoding_of(request.headers) is not None:
+        if proto is None or encoding_of(request.headers) is not None:
             return False
         path, _, query = request.target.partition("?")
         envelope = job.route.provider.envelope
         if envelope is not None and envelope.wraps(path):
             return False
-        request.read = parse_body(request.body)
-        body = request.read[0]
-        if body is not None and not proto.wants_stream(path, query, body):
+        # (a large body whose text outside its long strings is large too is the parsing worker's)
+        data = request.body
+        read = read_body(data, BIG_BODY - 1 if len(data) >= BIG_BODY else None)
+        if read is None:
+            return False
+        request.read = read
+        if len(data) >= BIG_BODY:  # (sent upstream as an upload: a MiB at a time)
+            request.upload, request.body = Upload([data]), b""
+        if read.body is not None and not proto.wants_stream(path, query, read.body):
             return True
-        job.read = (request.body, request.read)
+        job.read = (data, read)
         return False
 
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
@@ -150,11 +155,12 @@ class Engine:
             responder.start(421, [("content-type", "text/plain")])
             responder.write(b"rotator: unknown job\n")
             return
-        if job.read is not None:  # (what the request hook parsed, unless mitmproxy sent other bytes on)
-            body, read = job.read
-            job.read = None
-            if request.upload is None and request.body == body:
+        if job.read is not None:  # (what the request hook read, unless mitmproxy sent other bytes on)
+            (body, read), job.read = job.read, None
+            if same_body(request, body):
                 request.read = read
+                if request.upload is not None:  # (the bytes the hook read, not a copy the pipe carried)
+                    request.upload = Upload([body])
         await self.serve(job, request, responder)
 
     async def serve(self, job: Job, request: LoopbackRequest, responder: Responder) -> None:
@@ -175,11 +181,13 @@ class Engine:
         if request.too_large or job.too_large:
             too_large(job, responder, self.config.limits.max_request_body)
             return
-        parsed = None
+        parsed = request.read
         if request.upload is not None and encoding_of(request.headers) is not None:  # (decoded whole: request.py)
             request.body, request.upload = b"".join(request.upload.pieces), None
         proto = job.route.protocol
-        if request.upload is not None and proto is not None:
+        if request.upload is not None and proto is not None and parsed is None:
+            parsed = read_upload(request)
+        if request.upload is not None and proto is not None and parsed is None:
             path = request.target.partition("?")[0]
             asks = (p.worker_ask(proto, request.headers, path) for p in self._asking_worker)
             ask = next((a for a in asks if a is not None), None)
@@ -196,6 +204,20 @@ class Engine:
         self.server.close()
         await self.parser.aclose()
         await self.upstream.aclose()
+
+
+def read_upload(request: LoopbackRequest) -> Parsed | None:
+    """A large body streamed in, read here (big_json.read_body) when it is at most READ_HERE bytes and its text
+    outside its long strings is under BIG_BODY (an agent's screenshots): joined once, it is cheaper than the
+    worker's reading and its hand-over; else None, and the worker reads it."""
+    upload = request.upload
+    if upload is None or upload.size > READ_HERE:
+        return None
+    data = upload.pieces[0] if len(upload.pieces) == 1 else b"".join(upload.pieces)
+    read = read_body(data, BIG_BODY - 1) if isinstance(data, bytes) else None
+    if read is not None:
+        request.upload = Upload([data])
+    return read
 
 
 def pools_of(router: Router) -> dict[str, KeyPool]:

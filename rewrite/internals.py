@@ -72,19 +72,61 @@ def end_arrival(reader: asyncio.StreamReader, arrived: asyncio.Future) -> None:
     arrived.cancel()
 
 
+HELD_FROM = 1 << 20  # bytes of one write that a PipeReader keeps as it came
+
+
 class PipeReader(asyncio.StreamReader):
     """A StreamReader whose bytes can be taken by `sink` as they arrive, while its reading task is idle waiting for
     them (nothing buffered): the sink does what that task would do with them, without waking it. `sink` returns
-    False when it cannot; the bytes are then buffered for the task as usual (rewrite/intake/memory_pipe.py)."""
+    False when it cannot; the bytes are then buffered for the task as usual (rewrite/intake/memory_pipe.py).
+
+    A write of HELD_FROM bytes or more (a large request body, which mitmproxy writes whole) is `held` as the object
+    it is, after what is buffered; a `read` of all of it while nothing else is buffered takes that object: the body
+    reaches the engine by reference, not copied into the buffer and out again (2 copies of 8 MiB). Any other read,
+    or the end of the stream, puts it in the buffer first, as it would have been."""
 
     sink: Callable[[bytes], bool] | None = None
+    held: bytes | None = None
 
     def feed_data(self, data: bytes) -> None:  # type: ignore[override]
         sink = self.sink
         inner: Any = self
         if sink is not None and inner._waiter is not None and not inner._buffer and not inner._eof and sink(data):
             return
+        if self.held is not None:
+            self._unhold()
+        if len(data) >= HELD_FROM and type(data) is bytes and not inner._eof:
+            self.held = data
+            inner._wakeup_waiter()
+            return
         super().feed_data(data)
+
+    def _unhold(self) -> None:
+        held, self.held = self.held, None
+        if held is not None:
+            super().feed_data(held)
+
+    async def read(self, n: int = -1) -> bytes:
+        held = self.held
+        if held is not None and not self._buffer:  # type: ignore[attr-defined]
+            if n < 0 or n >= len(held):
+                self.held = None
+                return held
+            self._unhold()
+        return await super().read(n)
+
+    async def _wait_for_data(self, func_name: str) -> None:
+        if self.held is not None:
+            self._unhold()
+            return
+        await super()._wait_for_data(func_name)  # type: ignore[misc]
+
+    def feed_eof(self) -> None:
+        self._unhold()
+        super().feed_eof()
+
+    def at_eof(self) -> bool:
+        return self.held is None and super().at_eof()
 
 
 class Pushed(Protocol):

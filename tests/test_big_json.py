@@ -12,7 +12,7 @@ import protocols
 from protocols import sse as sse_json
 from protocols.openai_chat.stream import OpenAIChat
 from rewrite.config import parse
-from rewrite.engine import WORKER_AHEAD, Engine
+from rewrite.engine import READ_HERE, Engine
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.inspection.steps import MAX_BODY
 from rewrite.intake.big_json import (
@@ -113,8 +113,8 @@ async def test_the_worker_reads_the_conversation_evidence_of_the_whole_body_when
         parsed = await worker.parse(upload_of(body), EvidenceAsk("anthropic_messages", headers, "/v1/messages"))
         assert parsed.skeletal and parsed.evidence == on_the_loop  # (read before the skeleton dropped the texts)
         assert parsed.evidence.session.value == "s1" and parsed.evidence.messages == 3
-        assert on_the_loop.links != protocols.registered("anthropic_messages").evidence.read(
-            headers, parsed.body).links  # (the skeleton alone would not do)
+        assert on_the_loop == protocols.registered("anthropic_messages").evidence.read(
+            headers, parsed.body, "/v1/messages", size=len(json.dumps(body).encode()))  # (its long texts' marks)
         assert (await worker.parse(upload_of(body))).evidence is None  # not asked
         assert (await worker.parse(upload_of(body), EvidenceAsk("no-such-protocol", ()))).evidence is None
     finally:
@@ -327,15 +327,16 @@ async def test_a_start_ahead_that_fails_leaves_the_next_parse_to_the_loop(monkey
     assert "never retrieved" not in caplog.text
 
 
-@pytest.mark.parametrize(("body", "started"), [(None, True), (b"x" * WORKER_AHEAD, True),
-                                               (b"x" * (WORKER_AHEAD - 1), False)])
-async def test_a_large_body_on_its_way_or_one_of_a_mib_starts_the_parsing_worker_ahead(body, started):
-    """The worker's start is about half a second of imports: the first large body (a screenshot-heavy agent's
-    history) does not wait for it when its headers came (None: its body is streamed) or a body of a MiB did."""
+@pytest.mark.parametrize(("body", "length", "started"), [(None, str(READ_HERE + 1), True), (None, str(READ_HERE), False),
+                                                         (b"x" * (1 << 20), str(1 << 20), False)])
+async def test_a_body_on_its_way_too_large_to_be_read_here_starts_the_parsing_worker_ahead(body, length, started):
+    """The worker's start is about half a second of imports: the first body that needs it (past READ_HERE) does not
+    wait for it when its headers came (None: its body is streamed); a smaller one is read here and may never need
+    it (an agent's screenshots), so nothing is started for it."""
     engine = Engine(parse("providers:\n  openai: {keys: [sk-a-1234567890]}\n"))
     try:
         route = engine.router.route("api.openai.com", "POST", "/v1/chat/completions")
-        engine.prefetch(engine.submit("job-0001", route), "/v1/chat/completions", body)
+        engine.prefetch(engine.submit("job-0001", route), "/v1/chat/completions", body, length)
         assert (engine.parser._starting is not None) is started
     finally:
         await engine.aclose()

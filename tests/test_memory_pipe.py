@@ -5,6 +5,7 @@ import asyncio
 
 from rewrite.intake.loopback import LoopbackServer
 from rewrite.intake.memory_pipe import open_pipe
+from rewrite.internals import HELD_FROM
 
 
 async def test_bytes_flow_both_ways_in_order_and_the_addresses_are_reported():
@@ -110,3 +111,20 @@ async def test_the_loopback_server_cancels_the_handler_when_the_in_memory_client
 
 async def _now(value):
     return value
+
+
+async def test_a_large_write_reaches_a_reader_that_asks_for_all_of_it_as_the_object_written():
+    """A large request body goes to the engine by reference, not copied into the reader's buffer and out again;
+    read in parts, or after more bytes came, it is the same bytes in the same order."""
+    (ra, wa), (rb, wb) = open_pipe(("127.0.0.1", 1), ("127.0.0.1", 2))
+    body = bytes(range(256)) * (HELD_FROM // 256)
+    wa.write(b"head")
+    wa.write(body)
+    assert await rb.read(100) == b"head"
+    assert await rb.read(len(body)) is body
+    wa.write(body)
+    assert await rb.readexactly(10) == body[:10] and await rb.read(len(body)) == body[10:]
+    wa.write(body)
+    wa.write(b"tail")
+    wa.write_eof()
+    assert await rb.read() == body + b"tail" and rb.at_eof()

@@ -74,6 +74,8 @@ class Continuation:
         """One continuation, over the route's targets from the one that was cut: how it ended."""
         f = self.fallback
         f.req.parse_whole()  # (a large body read as its skeleton: the continuation is written with its long texts)
+        if f.req.skeletal:  # (JSON refused it after all: nothing can be written from it)
+            return "no target"
         # (a login's signed body is never rewritten: its cut is continued from the route's next target on)
         targets = f.chosen[f.serving + 1:] if f.served is not None and f.served.sealed else f.chosen[f.serving:]
         outcome = "no target"

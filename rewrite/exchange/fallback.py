@@ -170,6 +170,9 @@ class Fallback:
             hooks.announce(TargetsChosen(chosen))
         if req.skeletal and not self.legs.sent_as_it_came(chosen):  # (asked only of a large body's skeleton)
             req.parse_whole()
+            if req.refusal is not None:
+                answers.refuse(req.refusal)
+                return
         failure: Failure | None = None
         for n, (provider, model) in enumerate(chosen):
             more = n + 1 < len(chosen)

@@ -23,6 +23,7 @@ from rewrite.providers.credentials import Resting
 from rewrite.routing.router import Route
 
 if TYPE_CHECKING:
+    from rewrite.intake.big_json import Parsed
     from rewrite.pool.decisions import Prefetch
 
 logger = logging.getLogger("rotator")
@@ -50,9 +51,9 @@ class Job:
     delivered: bool = False
     on_received: Callable[[], None] | None = None  # called when the loopback server has read the request
     started: float = 0.0  # when the client's request started (epoch seconds), for the status page
-    # A body the request hook parsed (its bytes, and parse_body's answer) for a request that goes on to the loopback
-    # server (a stream's): the server's request takes the parse when its body is the same (rewrite/engine.py).
-    read: tuple[bytes, tuple[dict | None, str | None]] | None = None
+    # A body the request hook read (its bytes, and read_body's answer) for a request that goes on to the loopback
+    # server (a stream's): the server's request takes the reading when its body is the same (rewrite/engine.py).
+    read: tuple[bytes, Parsed] | None = None
     usage: dict | None = None  # the answer's normalised usage (rewrite/accounting/usage.py), when it reported one
     cost: float | None = None  # its cost in USD; None: unknown (no usage, or the model has no price)
     model: str | None = None  # the model asked of the target being tried, or that answered

@@ -10,14 +10,13 @@ import httpx
 
 from protocols.base import Protocol, Repairer
 from protocols.events import StreamParser
-from protocols.members import rewritten
 from protocols.sse import dumps, load_object
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
 from rewrite.adapters.chain import EMPTY_CHAIN
 from rewrite.exchange.request import ClientRequest
-from rewrite.intake.big_json import Upload, rewritten_upload
+from rewrite.intake.big_json import Upload, rewritten_body, rewritten_upload
 from rewrite.lifecycle.events import Building, Built, Learned
 from rewrite.lifecycle.lessons import NOTHING_LEARNED, Lessons
 from rewrite.lifecycle.payer import Outbound, Payer, Ticket
@@ -177,9 +176,9 @@ class TargetCall:
             # The client's bytes are kept, with only the members asking for a stream spliced in (an agent's request
             # body can be megabytes: serialising it again is a real share of its cost).
             if isinstance(content, Upload):  # (a large body is not parsed whole: see Legs.sent_as_it_came)
-                content = rewritten_upload(content, leg.body, body)
+                content = rewritten_upload(content, leg.body, body, req.places)
             elif content is not None:
-                content = rewritten(req.plain, leg.body, body)
+                content = rewritten_body(req.plain, leg.body, body, req.places)
         # The provider's and the model's rewrites (rewrite/adapters/), before the credential; chosen only for a
         # generation call, whose body is the JSON.
         if self.adapters.adapters and body is not None:

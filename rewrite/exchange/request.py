@@ -21,6 +21,7 @@ from rewrite.routing.router import Route
 
 MAX_DECODED = 64 << 20  # bytes a content-encoded body may decode to (limits.max_request_body)
 IDENTITY = ("", "identity")  # a content-encoding that leaves the body as it is
+NOT_JSON = "the request body is not valid JSON"
 
 
 class ClientRequest:
@@ -41,7 +42,8 @@ class ClientRequest:
         self.plain = request.body
         # A large body's skeleton (rewrite/intake/big_json.py): enough to send the upload as it came, not to rewrite it.
         self.skeletal = parsed is not None and parsed.skeletal
-        self.parsed = parsed  # (what the big-body worker read of it: its skeleton, the plug-ins' evidence)
+        self.parsed = parsed  # (what the intake or the big-body worker read of it: its skeleton, the evidence)
+        self.places = parsed.places if parsed is not None else None  # (where its members are in its text)
         if self.proto is not None:
             if parsed is not None:
                 body, self.refusal = parsed.body, parsed.refusal
@@ -49,8 +51,6 @@ class ClientRequest:
                 decoded = decode(request.body, self.encoding, max_body)
                 body, self.refusal = parse_body(decoded) if decoded is not None else (None, None)
                 self.plain = decoded or b""
-            elif request.read is not None:  # (read at the request hook)
-                body, self.refusal = request.read
             else:  # (a large upload comes parsed, or was joined into `request.body` when it could not be)
                 body, self.refusal = parse_body(self.request.body)
             if body is None:
@@ -139,15 +139,25 @@ class ClientRequest:
 
     def parse_whole(self) -> None:
         """Parse a large body read as its skeleton here after all: it is to be rewritten (this holds the event loop
-        while it runs). Any other body is parsed already."""
+        while it runs). Any other body is parsed already. One that JSON refuses after all (a control character in
+        a long string, which its skeleton's reading does not look for) is refused: `refusal`."""
         if not self.skeletal:
             return
         upload = self.request.upload
-        assert upload is not None
-        self.request.body, self.request.upload = b"".join(upload.pieces), None
-        body, _ = parse_body(self.request.body)
-        assert body is not None  # (its skeleton was parsed from the same bytes)
-        self.body, self.skeletal = body, False
+        if upload is not None:
+            self.request.body, self.request.upload = b"".join(upload.pieces), None
+            self.plain = self.request.body
+        body, refusal = parse_body(self.request.body)
+        if body is None:  # (still its skeleton: nothing is written from it)
+            self.refusal = refusal or NOT_JSON
+        else:
+            self.body, self.skeletal, self.places = body, False, None
+
+    @property
+    def size(self) -> int:
+        """The bytes of its body (decoded, if it came encoded)."""
+        upload = self.request.upload
+        return upload.size if upload is not None else len(self.plain)
 
     def unsafe_url(self) -> str | None:
         """Why the client's path, or the model its path names, cannot go into an upstream URL; None if both can."""

@@ -17,21 +17,23 @@ import asyncio
 import json
 import logging
 import pickle
+import re
 import struct
 import sys
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import protocols
 from protocols import sse
 from protocols.evidence import Evidence
-from protocols.members import changes, with_members, with_members_in_pieces
+from protocols.members import changes, rewritten, with_members, with_members_in_pieces
+from protocols.outline import LONG_TEXT, LongText, outline, spliced_pieces, stand_in  # noqa: F401 (LongText: its old home)
 from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
 from rewrite.intake.shared_body import SharedBody, reader
 
 logger = logging.getLogger("rotator")
 
-LONG_TEXT = 64 << 10  # a string this long is left out of the skeleton
 # A body this large is checked for integers past 64 bits by a walk of what orjson read, not a search of its text
 # (sse.loads's `walk`): past a context window's worth of text, a body's bytes are mostly base64 media, whose digits
 # make the search dear (0.9 ms a MiB against the walk's 0.1); a MiB of text alone walks in 0.6 ms, searches in 0.4.
@@ -40,22 +42,14 @@ WALKED_FROM = 1 << 20
 TOO_DEEP = "the request body is nested too deeply to be read"
 _SEND_STEP = 1 << 20  # bytes written to the worker (or upstream) between two turns of the other tasks
 _LENGTH = struct.Struct("!Q")
+_SPACE = re.compile(rb"[ \t\n\r]*")
+# A body this large is read without building its long strings (protocols/outline.py): from here on its screenshots
+# are most of it (the benchmark's agent body: a third of a MiB of base64 every eighth turn).
+OUTLINE_FROM = 1 << 20
+# Where each of some top-level members' values is in a body's text, if that is known for all of them
+# (protocols/outline.py: Outline.places).
+Places = Callable[[Collection[str]], "dict[str, tuple[int, int]] | None"]
 _ROOT = Path(__file__).resolve().parent.parent.parent  # (where the worker finds `rewrite`, installed or not)
-
-
-class LongText(str):
-    """Stands in for a long string of a skeleton (it is empty; `size` is the real one's length)."""
-
-    __slots__ = ("size",)
-    size: int
-
-    def __new__(cls, size: int) -> LongText:
-        text = super().__new__(cls, "")
-        text.size = size
-        return text
-
-    def __reduce__(self):
-        return LongText, (self.size,)
 
 
 class Upload:
@@ -64,7 +58,7 @@ class Upload:
 
     __slots__ = ("pieces", "size")
 
-    def __init__(self, pieces: list[bytes]) -> None:
+    def __init__(self, pieces: Sequence[bytes | memoryview]) -> None:
         self.pieces = pieces
         self.size = sum(map(len, pieces))
 
@@ -81,11 +75,18 @@ class Upload:
     async def __aiter__(self):
         since = 0
         for piece in self.pieces:
-            yield piece
-            since += len(piece)
-            if since >= _SEND_STEP:
-                since = 0
-                await asyncio.sleep(0)
+            # (a piece handed over whole, a body of many MiB, a MiB at a time: slices of it, not copies)
+            parts = (piece,) if len(piece) <= _SEND_STEP else _steps(memoryview(piece))
+            for part in parts:
+                yield part
+                since += len(part)
+                if since >= _SEND_STEP:
+                    since = 0
+                    await asyncio.sleep(0)
+
+
+def _steps(view: memoryview) -> list[memoryview]:
+    return [view[at : at + _SEND_STEP] for at in range(0, len(view), _SEND_STEP)]
 
 
 def added_keys(before: dict, after: dict) -> dict | None:
@@ -98,32 +99,48 @@ def added_keys(before: dict, after: dict) -> dict | None:
 def with_keys_in_front(upload: Upload, keys: dict | None) -> Upload | None:
     """The upload (a JSON object's text) with `keys` (none of which it has) put in front, its own bytes as they
     were; None if `keys` is None or the upload does not start as an object."""
-    first = upload.pieces[0].lstrip() if upload.pieces else b""
-    if keys is None or not first.startswith(b"{"):
+    first = memoryview(upload.pieces[0] if upload.pieces else b"")
+    brace = _SPACE.match(first).end()  # type: ignore[union-attr]
+    if keys is None or first[brace : brace + 1] != b"{":
         return None
     if not keys:
         return upload
-    rest = first[1:]
-    head = json.dumps(keys)[:-1].encode() + (b"" if rest.lstrip().startswith(b"}") else b",")
+    rest = first[brace + 1 :]  # (not copied: the first piece may be the whole body)
+    empty = rest[_SPACE.match(rest).end() :][:1] == b"}"  # type: ignore[union-attr]
+    head = json.dumps(keys)[:-1].encode() + (b"" if empty else b",")
     return Upload([head, rest, *upload.pieces[1:]])
 
 
-def rewritten_upload(upload: Upload, before: dict, after: dict) -> Upload | None:
+def rewritten_upload(upload: Upload, before: dict, after: dict, places: Places | None = None) -> Upload | None:
     """The upload with the members `after` changes or adds to `before` (its skeleton) spliced in, its other bytes
     as they were (protocols/members.py); None if `after` drops a member or the upload is no object's text. Keys
-    only added go in front of its pieces; members changed are spliced into the pieces they stand in; else (a member
-    far in) the pieces are joined: a copy, far less than parsing or writing them."""
+    only added go in front of its pieces; members changed are spliced in where the body's reading found them
+    (`places`: protocols/outline.py), or into the pieces they are found in; else (a member far in) the pieces are
+    joined: a copy, far less than parsing or writing them."""
     keys = added_keys(before, after)
     if keys is not None:
         return with_keys_in_front(upload, keys)
     changed = changes(before, after)
     if changed is None:
         return None
-    pieces = with_members_in_pieces(upload.pieces, changed, before)  # (the pieces after the members', not copied)
+    found = places(changed) if places is not None else None
+    pieces = spliced_pieces(upload.pieces, found, changed) if found is not None else None
+    held = upload.pieces
+    if pieces is None and all(isinstance(piece, bytes) for piece in held):  # (those after the members' not copied)
+        pieces = with_members_in_pieces(held, changed, before)  # type: ignore[arg-type,assignment]
     if pieces is not None:
         return Upload(pieces)
     text = with_members(b"".join(upload.pieces), changed, before)
     return None if text is None else Upload([text[i : i + _SEND_STEP] for i in range(0, len(text), _SEND_STEP)])
+
+
+def rewritten_body(raw: bytes, before: dict, after: dict, places: Places | None = None) -> bytes | None:
+    """`rewritten` (protocols/members.py), its members spliced in where the body's reading found them (`places`),
+    where it did."""
+    changed = changes(before, after)
+    found = places(changed) if places is not None and changed is not None else None
+    pieces = spliced_pieces([raw], found, changed) if found is not None and changed is not None else None
+    return b"".join(pieces) if pieces is not None else rewritten(raw, before, after)
 
 
 def parse_body(data: bytes | memoryview) -> tuple[dict | None, str | None]:
@@ -143,7 +160,7 @@ def skeleton(value, long_text: int = LONG_TEXT):
     """`value` with every string longer than `long_text` replaced by a LongText (containers copied only where
     something was replaced); and whether anything was."""
     if isinstance(value, str):
-        return (LongText(len(value)), True) if len(value) > long_text else (value, False)
+        return (stand_in(value), True) if len(value) > long_text else (value, False)
     if isinstance(value, dict):
         out, changed = {}, False
         for k, v in value.items():
@@ -181,11 +198,33 @@ def read_evidence(ask: EvidenceAsk, body: dict, size: int | None = None) -> Evid
 
 
 class Parsed:
-    __slots__ = ("body", "evidence", "refusal", "skeletal")
+    """A body as it was read: the JSON object (or None: not one), why it is refused, whether it is a skeleton (its
+    long strings LongText), the evidence the worker read of it (`evidence_read`: else read where it is asked for) and
+    where its members are (`places`, where known)."""
 
-    def __init__(self, body: dict | None, refusal: str | None, skeletal: bool,
-                 evidence: Evidence | None = None) -> None:
+    __slots__ = ("body", "evidence", "evidence_read", "places", "refusal", "skeletal")
+
+    def __init__(self, body: dict | None, refusal: str | None, skeletal: bool, evidence: Evidence | None = None,
+                 places: Places | None = None, evidence_read: bool = True) -> None:
         self.body, self.refusal, self.skeletal, self.evidence = body, refusal, skeletal, evidence
+        self.places, self.evidence_read = places, evidence_read
+
+
+def read_body(data: bytes, most: int | None = None) -> Parsed | None:
+    """`data` read as parse_body reads it; from OUTLINE_FROM bytes without building its long strings, a skeleton,
+    with its members' places (protocols/outline.py), where that reading can be made sure of. `most`: the bytes of
+    text outside the long strings the reading may parse here (beyond them, None: the worker's work)."""
+    if len(data) >= OUTLINE_FROM:
+        try:
+            read = outline(data, most)
+        except (ValueError, RecursionError):  # (parse_body says what is wrong with it)
+            read = None
+        if read is not None:
+            return Parsed(read.body, None, read.skeletal, places=read.places, evidence_read=False)
+    if most is not None and len(data) > most:
+        return None
+    body, refusal = parse_body(data)
+    return Parsed(body, refusal, False, evidence_read=False)
 
 
 class Worker:

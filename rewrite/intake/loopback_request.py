@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from rewrite.intake.big_json import Upload
+from rewrite.intake.big_json import Parsed, Upload
 
 TRAILERS_MAX = 1 << 20  # bytes of trailer lines read after a chunked body, as many as a head may have
 
@@ -19,9 +19,20 @@ class LoopbackRequest:
     body: bytes
     too_large: bool = False  # the body is past the server's max_body: it was not read (`body` is empty)
     upload: Upload | None = None  # a body of BIG_BODY bytes or more, as the pieces it came in (`body` is empty)
-    # The body as the intake parsed it already (big_json.parse_body's answer): the request hook reads it to tell a
-    # whole answer's request from a stream's (rewrite/intake/whole.py), and it is not parsed twice.
-    read: tuple[dict | None, str | None] | None = None
+    # The body as the intake read it already (big_json.read_body's answer): the request hook reads it to tell a
+    # whole answer's request from a stream's (rewrite/intake/whole.py), and it is not read twice.
+    read: Parsed | None = None
+
+
+def same_body(request: LoopbackRequest, body: bytes) -> bool:
+    """Whether `request`'s body is `body`: the same object (a large one handed over by reference: PipeReader in
+    rewrite/internals.py), or the same bytes."""
+    upload = request.upload
+    if upload is None:
+        return request.body == body
+    if len(upload.pieces) == 1 and upload.pieces[0] is body:
+        return True
+    return upload.size == len(body) and b"".join(upload.pieces) == body
 
 
 class BadRequest(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+from collections.abc import Sequence
 
 SIZE = 16 << 20  # the largest body handed over in memory
 
@@ -36,7 +37,7 @@ class SharedBody:
     def holds(self, size: int) -> bool:
         return self._map is not None and size <= len(self._map)
 
-    def write(self, pieces: list[bytes]) -> None:
+    def write(self, pieces: Sequence[bytes | memoryview]) -> None:
         """The body's pieces, from the start of the mapping (the caller checked that it `holds` them)."""
         assert self._map is not None
         at = 0

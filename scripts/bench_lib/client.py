@@ -26,7 +26,7 @@ import traceback
 from bench_lib import bedrock
 from bench_lib.agent import agent_body
 from bench_lib.counters import Instructions
-from bench_lib.procinfo import cpu_seconds, cpu_split, machine_busy_seconds, memory_kib
+from bench_lib.procinfo import cpu_seconds, cpu_split, descendants, machine_busy_seconds, memory_kib
 from bench_lib.procs import http_get
 from bench_lib.stats import pcts
 
@@ -61,10 +61,11 @@ def ssl_context(cafile: str) -> ssl.SSLContext:
 
 def build_request(target: dict, family: str, stream: bool, events: int, interval_ms: float = 0,
                   batch: int = 1, phase_ms: float | None = None, body_kib: int = 0, cut: int = 0,
-                  more: str = "") -> bytes:
-    """One request; with `body_kib`, an agent-sized Anthropic body of about that size (agent.py); with `cut`, the
-    vendor cuts the stream after that many events (Rotator continues it); `more`: more of the vendor's words
-    (vendor.py: `ttft_ms=100 tail_pct=5`)."""
+                  more: str = "", stream_last: bool = False) -> bytes:
+    """One request; with `body_kib`, an agent-sized Anthropic body of about that size (agent.py; `stream_last`: its
+    `stream` member after `messages`, where the anthropic SDK writes `stream=False`); with `cut`, the vendor cuts the
+    stream after that many events (Rotator continues it); `more`: more of the vendor's words (vendor.py:
+    `ttft_ms=100 tail_pct=5`)."""
     words = f"bench events={events} interval_ms={interval_ms:g} batch={batch}" + (f" {more}" if more else "")
     if cut:
         words += f" cut={cut}"
@@ -88,6 +89,8 @@ def build_request(target: dict, family: str, stream: bool, events: int, interval
         path = target.get("anthropic_path", "/v1/messages")
         if body_kib:
             body = agent_body(body_kib << 10, model, stream, words)
+            if stream_last:
+                body["stream"] = body.pop("stream")
         else:
             body = {"model": model, "max_tokens": 1024, "stream": stream,
                     "messages": [{"role": "user", "content": words}]}
@@ -420,8 +423,15 @@ def check_translated(res: Response) -> None:
                          f"{s.events} stamped events; body {s.first_data[:160]!r})")
 
 
+def proxy_pids(job: dict) -> list[int]:
+    """Every process of the proxy under test now: the one started and those it started since (the big-body parsing
+    worker, started during a job, counts from its start), not only those there when the job began."""
+    root = job.get("root_pid")
+    return descendants(root) if root else (job.get("pids") or [])
+
+
 def proxy_cpu(job: dict) -> float:
-    return cpu_seconds(job.get("pids") or [])
+    return cpu_seconds(proxy_pids(job))
 
 
 def per_request(before: int | None, after: int | None, done: int, counter: Instructions) -> dict:
@@ -512,7 +522,8 @@ async def job_seq(job: dict) -> dict:
     n, events, deadline = job["n"], job.get("events", 3), time.monotonic() + job["time_limit"]
     timeout = job.get("request_timeout", 10)
     stream, cut = job.get("stream", True), job.get("cut", 0)
-    req = build_request(t, fam, stream, events, body_kib=job.get("body_kib", 0), cut=cut, more=job.get("words", ""))
+    req = build_request(t, fam, stream, events, body_kib=job.get("body_kib", 0), cut=cut, more=job.get("words", ""),
+                        stream_last=job.get("stream_last", False))
     translated = bool(t.get("translated"))
     errors = Errors()
     conn = await Conn.open(t, fam)
@@ -559,6 +570,8 @@ async def job_seq(job: dict) -> dict:
         if stream:
             ttft.append(res.scan.t_first - res.t0)
     cpu1, instr1 = proxy_cpu(job), counter.read()
+    if set(proxy_pids(job)) != set(job.get("pids") or []):  # (a process started since: its instructions not counted)
+        instr1 = None
     counter.close()
     conn.close()
     b50, b99 = pcts(ttfb, (50, 99))

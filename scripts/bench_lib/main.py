@@ -410,7 +410,8 @@ class Bench:
         bench_pids = [os.getpid(), self.vendor.pid, self.worker.proc.pid]
         for other in self.targets.values():
             bench_pids += other.pids()
-        job = dict(job, target=tg.spec, pids=tg.pids(), load_pids=[self.vendor.pid], bench_pids=bench_pids)
+        job = dict(job, target=tg.spec, pids=tg.pids(), load_pids=[self.vendor.pid], bench_pids=bench_pids,
+                   root_pid=tg.proc.pid if tg.proc and tg.proc.alive() else None)
         # The client shares the load CPUs with the vendor, except for "direct" where no proxy needs the other core.
         cpus = self.proxy_cpus if name == "direct" else self.load_cpus
         try:
@@ -512,6 +513,14 @@ class Bench:
                 self.phase(key, {"kind": "seq", "n": n, "warmup": 1, "events": p.seq_events, "stream": stream,
                                  "body_kib": kib, "request_timeout": 30, "time_limit": p.job_limit_s},
                            p.long_reps, family="anthropic", extra=extra)
+        if p.agent_sizes_kib:  # the largest non-stream body again, its `stream` after `messages`
+            kib = p.agent_sizes_kib[-1]
+            key = report.agent_phase(kib, False) + report.STREAM_LAST_SUFFIX
+            self.phase(key, {"kind": "seq", "n": p.agent_requests[-1], "warmup": 1, "events": p.seq_events,
+                             "stream": False, "stream_last": True, "body_kib": kib, "request_timeout": 30,
+                             "time_limit": p.job_limit_s}, p.long_reps, family="anthropic",
+                       targets=("bare", "rotator"),
+                       extra={key + report.COMPARED_SUFFIX: COMPARED} if self.compared else None)
         # A non-stream call answered in many events: forced upstream streaming folds each one back.
         self.phase(report.FOLD, {"kind": "seq", "n": p.fold_requests, "warmup": 1, "events": p.fold_events,
                                  "stream": False, "body_kib": 64, "request_timeout": 30, "time_limit": p.job_limit_s},

@@ -49,6 +49,9 @@ FOLD = "fold_64k"
 # phase's name with this suffix.
 COMPARED_TARGET = "rotator_compared"
 COMPARED_SUFFIX = "_compared"
+# The largest non-stream agent body again with its `stream` member after `messages` (the anthropic SDK's order for
+# `stream=False`), filed under the size's non-stream phase with this suffix.
+STREAM_LAST_SUFFIX = "_stream_last"
 
 
 def size_name(kib: int) -> str:
@@ -264,6 +267,20 @@ def agent_sections(plan: dict) -> list[tuple[str, list[Row]]]:
                     Row(f"agent_{size_name(kib)}_{mode}_cmp_ratio", "  this / compared: CPU/request", "x", PAIRED, ph,
                         field("proxy_cpu_us_per_request"), only="rotator", minus=(cmp, "rotator")),
                 ]
+            if not stream and kib == list(counts)[-1]:
+                last = ph + STREAM_LAST_SUFFIX
+                rows += [
+                    Row(f"agent_{size_name(kib)}_{mode}_last_cpu", "  stream after messages: proxy CPU/request",
+                        "us", PROXY, last, field("proxy_cpu_us_per_request")),
+                    Row(f"agent_{size_name(kib)}_{mode}_last_ratio", "  stream after messages / third: CPU/request",
+                        "x", PAIRED, last, field("proxy_cpu_us_per_request"), only="rotator", minus=(ph, "rotator")),
+                    Row(f"agent_{size_name(kib)}_{mode}_last_errors", "  stream after messages: errors", "", COUNT,
+                        last, field("errors")),
+                ]
+                if plan.get("compared"):
+                    rows.append(Row(f"agent_{size_name(kib)}_{mode}_last_cmp_cpu",
+                                    "  stream after messages, compared: proxy CPU/request", "us", PROXY,
+                                    last + COMPARED_SUFFIX, field("proxy_cpu_us_per_request"), only="rotator"))
             if not stream:
                 off = ph + UNFORCED_SUFFIX
                 rows += [

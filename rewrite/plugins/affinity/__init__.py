@@ -116,7 +116,8 @@ class Binding(Part):
         config, req = ctx.setting.config, ctx.req
         parsed = req.parsed
         self.lookup = AffinityLookup(ctx.job.client, plugin.sources, plugin.keeping, plugin.minimum,
-                                     parsed.evidence if parsed is not None else UNREAD, ctx.setting.prices)
+                                     parsed.evidence if parsed is not None and parsed.evidence_read else UNREAD,
+                                     ctx.setting.prices)
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for
         self.affinities: dict[int, Affinity | None] = {}  # by id() of the target's call
         self.unbind: dict[int, str] = {}  # a bound key that failed, unbound after the next pick (or at the end)
@@ -312,12 +313,12 @@ class AffinityLookup:
         if self._evidence is UNREAD:
             self._evidence = None
             proto = req.proto
-            # A skeleton lacks the long texts the chain marks: its links would not be the whole body's.
-            if proto is not None and not req.skeletal:
+            # (a skeleton's long texts are their marks: protocols/outline.py's LongText)
+            if proto is not None:
                 reader = protocols.registered(proto.name).evidence
                 if reader is not None:
                     self._evidence = reader.read(req.request.headers, req.body, req.path, self.sources,
-                                                 len(req.plain) if req.plain else None)
+                                                 req.size or None)
         return self._evidence
 
     def on(self, provider: Provider) -> bool:
