@@ -13,6 +13,7 @@ from mitmproxy import ctx
 from mitmproxy.proxy import mode_specs
 
 from addons.exposure import PROXYAUTH_ANY
+from addons.scope import OURS, scope_line
 from rewrite.surface import DEFAULT_PATH, Engine, source
 
 logger = logging.getLogger("rotator")
@@ -32,6 +33,8 @@ class Setup:
     clients: bool
     status_host: str = ""  # where the status page is served through the proxy; "" when it is off
     reverse: list[tuple[str, str]] = field(default_factory=list)  # (listener URL, the vendor URL it serves)
+    intercept: str = OURS  # the rotator_intercept option
+    allow_hosts: bool = False  # mitmproxy's allow_hosts is set
 
 
 def welcome(setup: Setup) -> str:
@@ -42,7 +45,8 @@ def welcome(setup: Setup) -> str:
                   "embedded defaults, every vendor at its own URL with the client's own key; "
                   "rotator.example.yaml shows every setting")
     hosts = ", ".join(f"{host} ({provider})" for host, provider in setup.hosts) or "none"
-    lines = ["rotator: ready.", f"  {config}", f"  intercepting: {hosts}; other traffic passes untouched"]
+    lines = ["rotator: ready.", f"  {config}", f"  intercepting: {hosts}",
+             scope_line(setup.intercept, setup.allow_hosts)]
     if setup.proxy or not setup.reverse:  # (a reverse listener alone needs no CA: its clients speak plain http)
         lines.append(f"  clients must trust mitmproxy's CA: {setup.ca}")
     if setup.proxy:
@@ -132,5 +136,7 @@ class Welcome:
             clients=bool(self.engine.config.clients),
             status_host=getattr(opts, "rotator_status_host", "").strip().lower(),
             reverse=reverse_listeners(list(opts.mode), opts.listen_host, opts.listen_port, bound),
+            intercept=opts.rotator_intercept,
+            allow_hosts=bool(opts.allow_hosts),
         )
         logger.info(welcome(setup))

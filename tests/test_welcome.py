@@ -62,3 +62,16 @@ def test_a_listener_asked_for_port_0_is_named_with_the_port_it_was_given():
     assert proxy_url(modes, "127.0.0.1", 0, False, bound) == "http://127.0.0.1:41001"
     assert reverse_listeners(modes, "127.0.0.1", 0, bound) == [("http://127.0.0.1:41002", "https://api.openai.com")]
     assert proxy_url(modes, "127.0.0.1", 0, False) == "http://127.0.0.1:0"  # (not bound yet: as asked)
+
+
+def test_the_block_says_everything_else_is_tunnelled_unless_told_otherwise():
+    setup = Setup(None, [("api.openai.com", "openai")], Path("/ca.pem"), "http://127.0.0.1:8080", proxyauth=False,
+                  clients=False)
+    lines = welcome(setup).splitlines()
+    assert "  intercepting: api.openai.com (openai)" in lines
+    assert lines[lines.index("  intercepting: api.openai.com (openai)") + 1].startswith(
+        "  everything else is tunnelled untouched")
+    setup.intercept = "all"
+    assert "rotator_intercept=all: every other HTTPS connection is decrypted too" in welcome(setup)
+    setup.allow_hosts = True
+    assert "allow_hosts decides" in welcome(setup) and "tunnelled" not in welcome(setup)
