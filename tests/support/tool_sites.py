@@ -19,6 +19,8 @@ import io
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import tarfile
 import threading
@@ -59,7 +61,7 @@ class ToolSites:
         self._index()
         self._registry()
         self.files[PLAIN, "/"] = ("text/plain", PLAIN_TEXT)
-        self.httpd: ThreadingHTTPServer | None = None
+        self.site: StaticSite | None = None
 
     def _repo(self, workdir: Path) -> None:
         work, bare = workdir / "work", workdir / f"{PACKAGE}.git"
@@ -94,16 +96,34 @@ class ToolSites:
         self.files[NPM, f"/{PACKAGE}/-/{PACKAGE}-1.0.0.tgz"] = ("application/octet-stream", tarball)
 
     def serve(self, net: CloudNet, ca: CloudCA) -> ToolSites:
-        sites = self
+        sock = net.listen(443)
+        sock.setblocking(True)
+        self.site = StaticSite(self.files, ca.server_context(SITES), sock)
+        self.seen = self.site.seen
+        return self
+
+    def stop(self) -> None:
+        if self.site is not None:
+            self.site.stop()
+
+
+class StaticSite:
+    """An HTTPS server of fixed files, by (Host, path), on a listening socket of the caller's; `seen` records each
+    request's (host, path)."""
+
+    def __init__(self, files: dict[tuple[str, str], tuple[str, bytes]], tls: ssl.SSLContext,
+                 sock: socket.socket) -> None:
+        self.seen: list[tuple[str, str]] = []
+        site = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 host, path = self.headers.get("host", "").split(":")[0].lower(), self.path.partition("?")[0]
-                sites.seen.append((host, path))
-                content_type, body = sites.files.get((host, path), ("text/plain", b""))
-                self.send_response(200 if (host, path) in sites.files else 404)
+                site.seen.append((host, path))
+                content_type, body = files.get((host, path), ("text/plain", b""))
+                self.send_response(200 if (host, path) in files else 404)
                 self.send_header("content-type", content_type)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -112,18 +132,15 @@ class ToolSites:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        sock = net.listen(443)
-        sock.setblocking(True)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 443), Handler, bind_and_activate=False)
+        self.port = sock.getsockname()[1]
+        self.httpd = ThreadingHTTPServer(sock.getsockname(), Handler, bind_and_activate=False)
         self.httpd.daemon_threads, self.httpd.block_on_close = True, False
-        self.httpd.socket = ca.server_context(SITES).wrap_socket(sock, server_side=True)
+        self.httpd.socket = tls.wrap_socket(sock, server_side=True)
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
 
     def stop(self) -> None:
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def _wheel() -> bytes:
