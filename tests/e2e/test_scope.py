@@ -10,7 +10,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -81,22 +80,6 @@ def test_a_configured_providers_custom_host_is_intercepted(rotator, fake_vendor)
     assert [r.credential for r in fake_vendor.calls()] == ["sk-internal-1"]
 
 
-def set_option(proc: MitmwebProcess, name: str, value: str) -> None:
-    """What mitmweb's options editor does: PUT /options (its web server may start after the proxy)."""
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            response = httpx.put(f"{proc.web}/options", json={name: value}, timeout=10, trust_env=False,
-                                 headers={"Authorization": f"Bearer {PASSWORD}", "X-XSRFToken": "t"},
-                                 cookies={"_mitmproxy_xsrf": "t"})
-            break
-        except httpx.ConnectError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    response.raise_for_status()
-
-
 def test_a_host_added_by_a_config_change_is_intercepted_without_a_restart(fake_vendor, tmp_path, monkeypatch):
     proc = MitmwebProcess(default_config(fake_vendor.url), tmp_path / "web", password=PASSWORD)
     proc.start()
@@ -107,7 +90,7 @@ def test_a_host_added_by_a_config_change_is_intercepted_without_a_restart(fake_v
         changed = tmp_path / "changed.yaml"
         YAML(typ="safe").dump(merge(default_config(fake_vendor.url), {"providers": internal_provider(fake_vendor)}),
                               changed)
-        set_option(proc, "rotator_config", str(changed))
+        proc.call("PUT", "/options", {"rotator_config": str(changed)})  # (mitmweb's options editor)
         fake_vendor.script(Fault.ok("served after the change"))
         assert ask_internal() == "served after the change"
     finally:
