@@ -5,7 +5,8 @@ mitmweb shows a flow as soon as its request headers arrive (its view adds it in 
 Interception). For a request to a provider's host this addon masks the credential at `requestheaders` already, and
 puts the real values back at `request`, just before those addons read them: nothing in between shows or saves a
 flow, so no state of the flow that anyone can see holds the credential. A subscription login's other paths and side
-hosts (rewrite/providers/login.py), which mitmproxy forwards as they came, show it masked from their answer on.
+hosts (rewrite/providers/login.py), which mitmproxy forwards as they came, show it masked from their answer on (its
+side hosts are tunnelled, with no flow, unless `rotator_intercept=all`: addons/scope.py).
 """
 
 from __future__ import annotations

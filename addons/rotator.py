@@ -25,6 +25,7 @@ from addons.interception import Interception
 from addons.masking import MaskOnArrival
 from addons.memory import GiveBackWhenIdle
 from addons.pools import Pools
+from addons.scope import Scope
 from addons.sharing import Sharing
 from addons.status import Status
 from addons.views import Views
@@ -42,7 +43,7 @@ guesses = Guesses()  # failed client-key attempts per address: the pools' gate a
 # Order matters: the config is loaded before Egress, Exposure and Access read it; MaskOnArrival gives the real
 # credential back just before Access reads it; and Access refuses a request before Interception hands it to the
 # engine (a WebSocket upgrade to WebSocketUpstream).
-addons = [RotatorConfig(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
+addons = [RotatorConfig(engine), Scope(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
           MaskOnArrival(engine), Access(engine, guesses), websocket, Interception(engine, websocket),
           Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), HandlersOnly(),
           FrozenStartup(),  # what the others set up when running is frozen too

@@ -16,6 +16,7 @@ from mitmproxy import ctx
 from mitmproxy.proxy import mode_specs
 
 from addons.exposure import PROXYAUTH_ANY
+from addons.scope import OURS, scope_line
 from rewrite.surface import DEFAULT_PATH, Engine, source
 
 logger = logging.getLogger("rotator")
@@ -41,6 +42,8 @@ class Setup:
     reverse: list[tuple[str, str]] = field(default_factory=list)  # (listener URL, the vendor URL it serves)
     wrapper: Path = WRAPPER
     version: str = ""  # Rotator's (CHANGELOG.md says what each brought)
+    intercept: str = OURS  # the rotator_intercept option
+    allow_hosts: bool = False  # mitmproxy's allow_hosts is set
 
 
 def wrapper_command(setup: Setup) -> str:
@@ -65,7 +68,7 @@ def welcome(setup: Setup) -> str:
     lines = ["rotator: ready."]
     if setup.version:
         lines.append(f"  Rotator {setup.version} (CHANGELOG.md says what changed)")
-    lines += [f"  {config}", f"  intercepting: {hosts}; other traffic passes untouched"]
+    lines += [f"  {config}", f"  intercepting: {hosts}", scope_line(setup.intercept, setup.allow_hosts)]
     if setup.proxy or not setup.reverse:  # (a reverse listener alone needs no CA: its clients speak plain http)
         lines.append(f"  clients must trust mitmproxy's CA: {setup.ca}")
     if setup.proxy:
@@ -168,5 +171,7 @@ class Welcome:
             status_host=getattr(opts, "rotator_status_host", "").strip().lower(),
             reverse=reverse_listeners(list(opts.mode), opts.listen_host, opts.listen_port, bound),
             version=version(),
+            intercept=opts.rotator_intercept,
+            allow_hosts=bool(opts.allow_hosts),
         )
         logger.info(welcome(setup))

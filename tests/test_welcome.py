@@ -77,3 +77,16 @@ def test_the_block_runs_tools_through_the_wrapper_for_this_proxy(proxy, ca, opti
     assert f'    eval "$({WRAPPER}{options} --print-env)"' in block, block
     assert "export" not in block and "SSL_CERT_FILE" not in block, block
     assert WRAPPER.is_file()
+
+
+def test_the_block_says_everything_else_is_tunnelled_unless_told_otherwise():
+    setup = Setup(None, [("api.openai.com", "openai")], Path("/ca.pem"), "http://127.0.0.1:8080", proxyauth=False,
+                  clients=False)
+    lines = welcome(setup).splitlines()
+    assert "  intercepting: api.openai.com (openai)" in lines
+    assert lines[lines.index("  intercepting: api.openai.com (openai)") + 1].startswith(
+        "  everything else is tunnelled untouched")
+    setup.intercept = "all"
+    assert "rotator_intercept=all: every other HTTPS connection is decrypted too" in welcome(setup)
+    setup.allow_hosts = True
+    assert "allow_hosts decides" in welcome(setup) and "tunnelled" not in welcome(setup)

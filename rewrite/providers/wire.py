@@ -16,8 +16,9 @@ subscription login's (rewrite/providers/login.py) or a cloud platform's (rewrite
   client's own credential: never pooled, never sent to another provider (a route's target takes no other provider's
   client, `Provider.takes_guests`), and such a wire may share its host with a provider that has none (Claude's OAuth
   token and Anthropic's API keys both go to api.anthropic.com);
-- `side_hosts`: other hosts its client sends the same credential to (a login's plan look-ups): never served, but
-  their flows show it masked once sent, as its hosts' other paths do;
+- `side_hosts`: other hosts its client sends the same credential to (a login's plan look-ups): never served, and
+  tunnelled untouched (addons/scope.py: no flow); with `rotator_intercept=all` their flows show it masked once
+  sent, as its hosts' other paths do;
 - `foreign(headers)`, `foreign_body(body)`: its client's headers and (opened) body as another target of a route
   gets them (the engine has taken every credential header out already): what only its backend reads left out (a
   login's session headers, Bedrock's `anthropic_version` in an InvokeModel body);

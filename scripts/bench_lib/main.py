@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_lib import bedrock, evidence, procs, report
+from bench_lib import bedrock, evidence, procs, report, tunnel
 from bench_lib.cluster import ClusterRun
 from bench_lib.cluster import render as render_cluster
 from bench_lib.procinfo import descendants
@@ -247,6 +247,7 @@ class Bench:
         self.vendor_stats: dict = {}
         self.cluster: ClusterRun | None = None
         self.evidence: dict | None = None
+        self.tunnel: dict | None = None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -525,12 +526,26 @@ class Bench:
         self.phase(report.FOLD, {"kind": "seq", "n": p.fold_requests, "warmup": 1, "events": p.fold_events,
                                  "stream": False, "body_kib": 64, "request_timeout": 30, "time_limit": p.job_limit_s},
                    p.long_reps, family="anthropic", extra={report.FOLD + report.UNFORCED_SUFFIX: UNFORCED})
+        if not self.args.only or any("tunnel".startswith(o) for o in self.args.only.split(",")):
+            self.tunnel = self.measure_tunnel()
         if self.cluster is not None:
             self.cluster.measure()
         status, body = procs.http_get(self.vport, "/_stats")
         if status == 200:
             self.vendor_stats = json.loads(body)
         return self.result()
+
+    def measure_tunnel(self) -> dict:
+        """A 100 MiB download: direct, through bare mitmdump intercepting it, through the rotator tunnelling it."""
+        log(f"tunnel: a {tunnel.SIZE >> 20} MiB download, direct / bare mitmdump intercepting / rotator tunnelling "
+            f"({self.plan.long_reps} x)")
+        confdir = self.logdir / "mitmproxy-conf"
+        run = tunnel.TunnelRun(self.logdir, confdir, confdir / "mitmproxy-ca-cert.pem", ROOT / ".venv/bin/mitmdump",
+                               ROOT, self.load_cpus, self.proxy_cpus)
+        self.procs += [run.server, run.bare]
+        rot = self.targets["rotator"]
+        alive = rot.ok and rot.proc is not None and rot.proc.alive()
+        return run.measure(self.plan.long_reps, (rot.spec["port"], rot.proc.pid) if alive and rot.proc else None)
 
     def result(self) -> dict:
         p = self.plan
@@ -598,6 +613,7 @@ class Bench:
             "raw": self.raw,
             "cluster": self.cluster.summary() if self.cluster is not None else None,
             "evidence": self.evidence,
+            "tunnel": self.tunnel,
         }
 
 

@@ -505,6 +505,7 @@ def goals(data: dict) -> list[dict]:
     resume_goals(data, goal, check)
     hedging_goals(data, goal, check)
     affinity_goals(data, goal)
+    tunnel_goal(data, goal)
     cluster_goals(data, goal)
     if not rot_ok:
         for g in out:
@@ -608,6 +609,19 @@ def affinity_goals(data: dict, goal: Callable) -> None:
          f"{key}; {r['affinity_ratio']:.2%} of json.loads of the body ({r['json_loads_us']:g} us)")
 
 
+def tunnel_goal(data: dict, goal: Callable) -> None:
+    """Issue 66: a host Rotator tunnels costs it a small fraction of what intercepting it costs mitmproxy."""
+    result = data.get("tunnel")
+    if not result:
+        return
+    from bench_lib.tunnel import TUNNEL_SHARE, summarised
+
+    ways = summarised(result)
+    share = ratio(ways["rotator"]["cpu_s"]["median"], ways["bare"]["cpu_s"]["median"])
+    goal(f"tunnelled download: proxy CPU <= {TUNNEL_SHARE}x bare mitmdump intercepting it", share, TUNNEL_SHARE, "x",
+         None if share is None else share <= TUNNEL_SHARE)
+
+
 def cluster_goals(data: dict, goal: Callable) -> None:
     """Issue 22: what the Redis pick adds to a request against the local pick (the median of each repetition's
     difference); none when the cluster run was skipped."""
@@ -668,6 +682,28 @@ def rcell(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}x" if abs(x) < 100 else f"{x:.0f}x"
 
 
+def tunnel_lines(result: dict | None, W: int, C: int, R: int) -> list[str]:
+    """The tunnelled download's rows (bench_lib/tunnel.py): direct, bare mitmdump intercepting, rotator tunnelling."""
+    if not result:
+        return []
+    from bench_lib.tunnel import summarised
+
+    ways = summarised(result)
+    out = ["-" * (W + 4 * C + 4 * R), f"Download of {result['size_mib']} MiB over HTTPS (rotator: tunnelled, a host "
+           "no provider claims; bare: intercepted)"]
+    for key, label in (("mib_s", "throughput [MiB/s]"), ("cpu_s", "proxy CPU per download [s]")):
+        values = {way: ways.get(way, {}).get(key) for way in ("direct", "bare", "rotator")}
+        med = {way: (v or {}).get("median") for way, v in values.items()}
+        cells = "".join(f"{'n/a' if key == 'cpu_s' and w == 'direct' else cell(values[w]):>{C}}"
+                        for w in ("direct", "bare", "rotator")) + f"{'n/a':>{C}}"
+        rats = f"{rcell(ratio(med['rotator'], med['bare'])):>{R}}{rcell(ratio(med['rotator'], med['direct'])):>{R}}"
+        out.append(f"  {label:<{W - 2}}{cells}{rats}")
+    failed = [f"{way}: {why}" for way, w in ways.items() for why in w["failed"]]
+    if failed or result.get("bare_ready"):
+        out.append(f"  (failed: {'; '.join(failed + [result.get('bare_ready') or ''])[:300]})")
+    return out
+
+
 def render(data: dict) -> str:
     W = 40
     C = 21
@@ -702,6 +738,7 @@ def render(data: dict) -> str:
         rats = "".join(f"{rcell(mt['ratios'].get(f'{a}/{b}')) if f'{a}/{b}' in mt['ratios'] else '':>{R}}"
                        for a, b in RATIOS)
         lines.append(f"  {label:<{W - 2}}{vals}{rats}")
+    lines += tunnel_lines(data.get("tunnel"), W, C, R)
     lines.append("=" * width)
     lines.append("Rotator goals")
     for gl in data["goals"]:

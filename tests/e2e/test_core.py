@@ -639,9 +639,10 @@ def test_other_hosts_pass_untouched(fake_vendor, rotator, other_server):
 
 
 def test_other_https_hosts_pass_untouched(fake_vendor, rotator, other_tls_server):
-    # mitmproxy verifies the other host's certificate as usual: here, against the test's own CA.
-    proxy = rotator(args=("--set", f"ssl_verify_upstream_trusted_ca={other_tls_server.cert}"), fresh=True)
-    with through(proxy) as http:
+    # Tunnelled (addons/scope.py): the client meets the host's own certificate, and trusts only its own CA.
+    proxy = rotator()
+    with httpx.Client(proxy=proxy.url, verify=ssl.create_default_context(cafile=str(other_tls_server.cert)),
+                      timeout=30, trust_env=False) as http:
         url = f"{other_tls_server.url}/v1/chat/completions?key=q"
         response = http.post(url, content=OTHER_BODY, headers=OTHER_HEADERS)
     assert_untouched(other_tls_server, response, fake_vendor)

@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 
 import anthropic
-import httpx
 import openai
 import pytest
 
@@ -113,21 +112,8 @@ PASSWORD = "rotator-test-pools-password"
 
 
 def pools_command(proc: MitmwebProcess, *arguments: str):
-    """What mitmweb's command bar runs: POST /commands/rotator.pools (its web server may start after the proxy)."""
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            response = httpx.post(f"http://127.0.0.1:{proc.web_port}/commands/rotator.pools",
-                                  json={"arguments": list(arguments)}, timeout=10, trust_env=False,
-                                  headers={"Authorization": f"Bearer {PASSWORD}", "X-XSRFToken": "t"},
-                                  cookies={"_mitmproxy_xsrf": "t"})
-            break
-        except httpx.ConnectError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    response.raise_for_status()
-    return response.json()["value"]
+    """What mitmweb's command bar runs: POST /commands/rotator.pools."""
+    return proc.call("POST", "/commands/rotator.pools", {"arguments": list(arguments)}).json()["value"]
 
 
 def by_key(proc: MitmwebProcess) -> dict[str, dict]:

@@ -41,7 +41,7 @@ def _dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 def _agent_env(cloud: CloudKit, proxy: Rotator, home: Path, extra: dict[str, str]) -> dict[str, str]:
     """Only what the user would set: no variable of this machine's but PATH (node)."""
-    ca = str(proxy.ca_cert)
+    ca = str(cloud.trusted(proxy))
     return {"PATH": os.environ["PATH"], "HOME": str(home), "HTTPS_PROXY": proxy.url, "NODE_EXTRA_CA_CERTS": ca,
             "SSL_CERT_FILE": ca, **extra}
 

@@ -2,7 +2,8 @@
 clouds' real hostnames resolve to 127.0.0.1 (tests/support/cloud_net.py). Nothing in the product knows it is a test:
 mitmdump trusts the fake's CA through `upstream_ca` (and mitmproxy's `ssl_verify_upstream_trusted_ca`, which the
 traffic mitmproxy passes through itself needs: `upstream_ca` covers only Rotator's own upstream calls), and the
-clients reach the real names through HTTPS_PROXY as a user's would.
+clients reach the real names through HTTPS_PROXY as a user's would, trusting mitmproxy's CA added to the fake's (a
+host Rotator tunnels shows them the fake's own certificate, as the real one would its own: `trusted`).
 
     def test_vertex(cloud, claude_bin, tmp_path):          # fixtures in tests/e2e/conftest.py (skip without root)
         proxy = cloud.rotator()                            # embedded defaults + upstream_ca; cloud.rotator({...}) merges
@@ -214,10 +215,18 @@ class CloudKit:
             proc = self.pool.get(config, env, args, script)
         return Rotator(proc)
 
+    def trusted(self, proxy: Rotator) -> Path:
+        """What a client inside trusts: the proxy's CA and the fake's, as a machine's store holds the real servers'
+        roots (Rotator tunnels the hosts no provider claims, oauth2.googleapis.com among them: the client meets the
+        fake's own certificate there)."""
+        bundle = self.workdir / f"trusted-{proxy.port}.pem"
+        bundle.write_bytes(proxy.ca_cert.read_bytes() + self.ca.ca_file.read_bytes())
+        return bundle
+
     def client_env(self, proxy: Rotator, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """The environment of a client inside: this one without proxy or vendor settings, then HTTPS_PROXY and the
-        proxy's CA for every kind of client (Python's ssl and requests, Node, curl)."""
-        ca = str(proxy.ca_cert)
+        """The environment of a client inside: this one without proxy or vendor settings, then HTTPS_PROXY and what
+        it trusts (`trusted`) for every kind of client (Python's ssl and requests, Node, curl)."""
+        ca = str(self.trusted(proxy))
         return self._base_env() | {"HTTPS_PROXY": proxy.url, "SSL_CERT_FILE": ca, "REQUESTS_CA_BUNDLE": ca,
                                    "NODE_EXTRA_CA_CERTS": ca, "CURL_CA_BUNDLE": ca, "AWS_CA_BUNDLE": ca} | (extra or {})
 

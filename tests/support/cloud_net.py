@@ -1,7 +1,7 @@
 """A private mount and network namespace where the clouds' real hostnames are 127.0.0.1.
 
 A holder process (`unshare --mount --net`) brings `lo` up, bind-mounts a hosts file of the test's over /etc/hosts
-(privately: the machine's own stays as it is), and waits; every later process joins it with
+(and any other files the test gives, `mounts`; privately: the machine's own stay as they are), and waits; every later process joins it with
 `nsenter --target PID --mount --net`. The pytest process stays outside, yet serves inside: `listen(443)` makes the
 listening socket from a thread that entered the namespace's network (a socket belongs to the namespace it was made
 in), so the fake platform runs in the test's own process and the test reads its records directly.
@@ -36,7 +36,8 @@ CLONE_NEWNET = 0x40000000
 _LIBC = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
 
-# Run by the holder, inside the new namespaces: lo up, the hosts file over /etc/hosts, "ready", then wait for EOF.
+# Run by the holder, inside the new namespaces: lo up, the hosts file over /etc/hosts (and each further SOURCE TARGET
+# pair over its target), "ready", then wait for EOF.
 _HOLDER = r"""
 import ctypes, fcntl, socket, struct, sys
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP, MS_BIND = 0x8913, 0x8914, 0x1, 4096
@@ -44,8 +45,9 @@ with socket.socket() as s:
     flags = struct.unpack("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH", b"lo", 0)))[1]
     fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP))
 libc = ctypes.CDLL(None, use_errno=True)
-if libc.mount(sys.argv[1].encode(), b"/etc/hosts", None, MS_BIND, None) != 0:
-    raise OSError(ctypes.get_errno(), "bind-mounting the hosts file over /etc/hosts")
+for source, target in [(sys.argv[1], "/etc/hosts"), *zip(sys.argv[2::2], sys.argv[3::2])]:
+    if libc.mount(source.encode(), target.encode(), None, MS_BIND, None) != 0:
+        raise OSError(ctypes.get_errno(), f"bind-mounting {source} over {target}")
 print("ready", flush=True)
 sys.stdin.read()
 """
@@ -70,9 +72,10 @@ def unavailable() -> str | None:
 class CloudNet:
     """One private mount + network namespace, kept alive by a holder process until `stop()`."""
 
-    def __init__(self, workdir: Path, hostnames: tuple[str, ...]) -> None:
+    def __init__(self, workdir: Path, hostnames: tuple[str, ...], mounts: tuple[tuple[Path, str], ...] = ()) -> None:
         self.workdir = workdir
         self.hostnames = hostnames
+        self.mounts = mounts  # (a file of the test's, the file it stands in for inside): e.g. the system's CA bundle
         self.hosts_file = workdir / "hosts"
         self.holder: subprocess.Popen | None = None
         self.holder_error: str | None = None  # what the holder wrote to stderr, once it ended
@@ -89,7 +92,7 @@ class CloudNet:
         self.hosts_file.write_text("\n".join(lines) + "\n")
         self.holder = subprocess.Popen(
             ["unshare", "--mount", "--net", "--propagation", "private", "--", sys.executable, "-c", _HOLDER,
-             str(self.hosts_file)],
+             str(self.hosts_file), *(str(part) for mount in self.mounts for part in mount)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=dies_with_test_run())
         assert self.holder.stdout is not None

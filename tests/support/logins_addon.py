@@ -10,6 +10,10 @@ without Rotator serving them. The login hosts' other paths the fake vendor answe
 `count_tokens`, Codex's other `/backend-api/codex/` calls), which Rotator leaves to mitmproxy as they came, always go
 to the fake vendor, the same way.
 
+Rotator tunnels the hosts no provider claims (addons/scope.py): the side hosts this addon stands in for (and every
+other host it refuses) would reach the real internet. Loaded after Rotator, it opens those connections again
+(`tls_clienthello`), as the world it stands in for would answer them.
+
 Each answered or refused call is logged as one line: `logins: <what> <METHOD> <host><path> -> <status>`.
 """
 
@@ -20,7 +24,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mitmproxy import ctx, http
+from mitmproxy import ctx, http, tls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # (mitmdump loads this file by path)
 from tests.support import stand_ins  # noqa: E402
@@ -56,6 +60,9 @@ class LoginStandIns:
                           "Forward the login hosts' generation paths to logins_vendor (Rotator does not serve them).")
         loader.add_option("logins_copilot_api", str, stand_ins.COPILOT_API,
                           "The API host api.github.com/copilot_internal/user names.")
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        data.ignore_connection = False  # (every host is the stand-ins' or refused: none is tunnelled out)
 
     def request(self, flow: http.HTTPFlow) -> None:
         req = flow.request

@@ -3,7 +3,10 @@ own."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+
+import httpx
 
 from tests.support.harness import MITMDUMP, RotatorProcess, free_port
 
@@ -26,3 +29,20 @@ class MitmwebProcess(RotatorProcess):
     @property
     def web(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
+
+    def call(self, method: str, path: str, body: object) -> httpx.Response:
+        """A call of mitmweb's API as its page makes it (the password, the XSRF token), retried while its web server
+        is not up yet (it may start after the proxy); raises for an error status."""
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                response = httpx.request(method, f"{self.web}{path}", json=body, timeout=10, trust_env=False,
+                                         headers={"Authorization": f"Bearer {self.password}", "X-XSRFToken": "t"},
+                                         cookies={"_mitmproxy_xsrf": "t"})
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        response.raise_for_status()
+        return response
