@@ -1,4 +1,4 @@
-"""A shell pointed at Rotator goes on working as usual: in a private namespace where github.com, pypi.org,
+"""A shell pointed at Rotator (HTTPS_PROXY exported, or each tool run by scripts/with-rotator) goes on working as usual: in a private namespace where github.com, pypi.org,
 registry.npmjs.org and plain.example are local TLS sites whose CA is in the system's trust store (not mitmproxy's,
 tests/support/tool_sites.py), real git, pip, npm and curl reach them through the real `mitmdump -s addons/rotator.py`
 with their own trust, and the flow file it writes holds none of them (tunnelled, never opened); an LLM call from the
@@ -15,7 +15,7 @@ import pytest
 from tests.support.cloud_net import unavailable
 from tests.support.fake_vendor import Fault
 from tests.support.flows import read_flows
-from tests.support.harness import REPO
+from tests.support.harness import REPO, Rotator
 from tests.support.tool_sites import (
     PACKAGE,
     PLAIN,
@@ -23,7 +23,9 @@ from tests.support.tool_sites import (
     PYPI,
     SITES,
     VENDOR_PORT,
+    VIAS,
     ToolWorld,
+    command,
     missing_tools,
     tool_env,
 )
@@ -49,28 +51,33 @@ def world(tmp_path_factory) -> Iterator[ToolWorld]:
     world.stop()
 
 
-def run_tools(world: ToolWorld, env: dict[str, str], tmp_path: Path) -> dict:
-    """git clone, pip download, npm view and install, curl: each one's run, by name."""
+def run_tools(world: ToolWorld, via: str, proxy: Rotator, env: dict[str, str], tmp_path: Path) -> dict:
+    """git clone, pip download, npm view and install, curl, each run `via` the shell or the wrapper: each one's run,
+    by name."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "package.json").write_text('{"name": "project", "version": "1.0.0"}')
+
+    def run(argv: list[str], cwd: Path):
+        return world.run(command(via, argv, proxy), env, cwd)
+
     return {
-        "git": world.run(["git", "clone", "-q", world.repo_url, str(tmp_path / "clone")], env, tmp_path),
-        "pip": world.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(tmp_path / "wheels"),
-                          "--index-url", f"https://{PYPI}/simple/", PACKAGE], env, tmp_path),
-        "npm view": world.run(["npm", "view", PACKAGE, "version"], env, project),
-        "npm install": world.run(["npm", "install", "--no-audit", "--no-fund", PACKAGE], env, project),
-        "curl": world.run(["curl", "-sS", "--fail", f"https://{PLAIN}/"], env, tmp_path),
+        "git": run(["git", "clone", "-q", world.repo_url, str(tmp_path / "clone")], tmp_path),
+        "pip": run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(tmp_path / "wheels"),
+                    "--index-url", f"https://{PYPI}/simple/", PACKAGE], tmp_path),
+        "npm view": run(["npm", "view", PACKAGE, "version"], project),
+        "npm install": run(["npm", "install", "--no-audit", "--no-fund", PACKAGE], project),
+        "curl": run(["curl", "-sS", "--fail", f"https://{PLAIN}/"], tmp_path),
     }
 
 
-@pytest.mark.parametrize("via", ["shell"])
+@pytest.mark.parametrize("via", VIAS)
 def test_a_shells_tools_are_tunnelled_and_its_llm_calls_still_repaired(world, via, tmp_path):
     flows_path = tmp_path / "flows.mitm"
     proxy = world.rotator(CONFIG, args=("-w", str(flows_path)))
     env = tool_env(via, world, proxy, tmp_path / "home")
 
-    done = run_tools(world, env, tmp_path)
+    done = run_tools(world, via, proxy, env, tmp_path)
     for tool, run in done.items():
         assert run.returncode == 0, f"{tool} failed:\n{run.stdout[-1500:]}\n{run.stderr[-3000:]}"
     assert (tmp_path / "clone" / "README").read_text() == "cloned through a tunnel\n"
@@ -81,8 +88,10 @@ def test_a_shells_tools_are_tunnelled_and_its_llm_calls_still_repaired(world, vi
 
     assert world.vendor is not None
     world.vendor.script(Fault.stall_before_headers(5), Fault.ok("repaired after a stall"))
-    llm_env = env | {"SSL_CERT_FILE": str(world.combined_bundle(proxy)), "OPENAI_API_KEY": "sk-client-own"}
-    answer = world.run([sys.executable, "-c", LLM_CALL], llm_env, REPO, timeout=60)
+    llm_env = env | {"OPENAI_API_KEY": "sk-client-own"}
+    if via == "shell":  # (the wrapper adds mitmproxy's CA to the system's roots itself)
+        llm_env["SSL_CERT_FILE"] = str(world.combined_bundle(proxy))
+    answer = world.run(command(via, [sys.executable, "-c", LLM_CALL], proxy), llm_env, REPO, timeout=60)
     assert (answer.returncode, answer.stdout.strip()) == (0, "repaired after a stall"), answer.stderr[-3000:]
     first, second = world.vendor.wait_for(2, done=False)[:2]
     assert {first.credential, second.credential} == set(POOL)  # the stalled key's attempt retried on the other

@@ -35,9 +35,11 @@ from tests.support.cloud_kit import NamespacedPool
 from tests.support.cloud_net import CloudNet
 from tests.support.fake_vendor import FakeVendor
 from tests.support.harness import ADDON, Rotator
+from tests.support.with_rotator import wrapper_args
 
 GITHUB, PYPI, NPM, PLAIN = "github.com", "pypi.org", "registry.npmjs.org", "plain.example"
 SITES = (GITHUB, PYPI, NPM, PLAIN)
+VIAS = ("shell", "wrapper")  # how a user points a tool at Rotator: HTTPS_PROXY exported, or scripts/with-rotator
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's: curl, git (libcurl) and OpenSSL read it
 PACKAGE = "scopedemo"  # the one package the index and the registry hold, and the repository's name
 PLAIN_TEXT = b"plain.example answers itself\n"
@@ -221,12 +223,19 @@ class ToolWorld:
 
 def tool_env(via: str, world: ToolWorld, proxy: Rotator, home: Path) -> dict[str, str]:
     """A tool's environment when the user pointed it at Rotator `via`: "shell" (HTTPS_PROXY exported, and nothing
-    else), its own trust untouched. npm's way to trust a CA is its own (Node reads no system store); pip's is its
-    `cert` setting (its bundled roots are certifi's): both name the namespace's system bundle, never mitmproxy's CA."""
-    if via != "shell":
+    else) or "wrapper" (nothing of the proxy: scripts/with-rotator adds it, see `command`), its own trust untouched.
+    npm's way to trust a CA is its own (Node reads no system store); pip's is its `cert` setting (its bundled roots
+    are certifi's): both name the namespace's system bundle, never mitmproxy's CA."""
+    if via not in VIAS:
         raise ValueError(f"no way of pointing a tool at Rotator named {via!r}")
     home.mkdir(parents=True, exist_ok=True)
-    return {"HOME": str(home), "PATH": os.environ["PATH"], "LANG": "C.UTF-8", "HTTPS_PROXY": proxy.url,
-            "NODE_EXTRA_CA_CERTS": SYSTEM_BUNDLE, "PIP_CERT": SYSTEM_BUNDLE,
-            "npm_config_cache": str(home / "npm-cache"), "npm_config_update_notifier": "false",
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}
+    env = {"HOME": str(home), "PATH": os.environ["PATH"], "LANG": "C.UTF-8",
+           "NODE_EXTRA_CA_CERTS": SYSTEM_BUNDLE, "PIP_CERT": SYSTEM_BUNDLE,
+           "npm_config_cache": str(home / "npm-cache"), "npm_config_update_notifier": "false",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}
+    return env | {"HTTPS_PROXY": proxy.url} if via == "shell" else env
+
+
+def command(via: str, argv: list[str], proxy: Rotator) -> list[str]:
+    """`argv` as the user runs it `via` the shell (as it is) or the wrapper (after scripts/with-rotator)."""
+    return [*wrapper_args(proxy), *argv] if via == "wrapper" else argv
