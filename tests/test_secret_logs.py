@@ -15,6 +15,7 @@ from websockets.asyncio.server import serve
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.job import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
+from rewrite.lifecycle.payer import Ticket, carried
 from rewrite.providers.signer import CloudKey, Signer
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
@@ -69,3 +70,16 @@ async def test_a_websocket_refusal_that_quotes_the_pooled_key_reaches_the_client
         failure = await open_upstream(sj, StreamingConfig(first_token_timeout=5), upstream_client.Upstream())
     assert failure is not None and failure.status == 401 and QUOTED_MASKED in failure.body
     assert POOLED.encode() not in failure.body
+
+
+def test_every_credential_an_attempt_carried_is_masked_in_the_answer_in_the_form_it_went():
+    minted = "ya29.minted-vertex-access-token-000"  # (a Vertex service account's, not the pooled name)
+    sent = [("authorization", f"Bearer {minted}"), ("api-key", "azure-resource-key-0001"),
+            ("content-type", "application/json")]
+    ticket = Ticket("service-account@project-a", "serv…ct-a")
+    quoted = f"token {minted} refused; api-key azure-resource-key-0001; key AIzaQueryKey-000000001".encode()
+
+    shown = ticket.scrubbed(quoted, carried(sent, "alt=sse&key=AIzaQueryKey-000000001", "key"))
+
+    assert shown == (f"token {masked(minted)} refused; api-key {masked('azure-resource-key-0001')}; "
+                     f"key {masked('AIzaQueryKey-000000001')}").encode()
