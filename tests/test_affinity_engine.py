@@ -22,7 +22,6 @@ from rewrite.inspection.flow_list import summary
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.plugins import affinity as affinity_plugin
 from rewrite.plugins.affinity import may_bind, minimum_of
-from rewrite.pool import mask
 from rewrite.pool.keypool import stored_id
 from rewrite.pool.local import Bindings
 from tests.support import samples
@@ -235,7 +234,7 @@ async def test_a_stored_responses_answer_whose_binding_was_lost_goes_to_the_key_
     assert job.responder.status == 200
     if not rests:
         assert up.keys() == [pinned, pinned]
-        assert chosen(job) == ["bound: previous_response_id"] and job.records["trail"][0]["taken"] == mask(pinned)
+        assert chosen(job) == ["bound: previous_response_id"] and job.records["trail"][0]["taken"] == pool.by_secret[pinned].masked
         return
     [sent] = up.seen[1:]
     assert up.keys()[1] != pinned and "previous_response_id" not in json.loads(sent.content)
@@ -438,7 +437,7 @@ async def test_encrypted_reasoning_the_field_cache_kept_from_another_key_is_left
     assert served.headers["authorization"] != f"Bearer {made_by}"
     assert S.RESPONSES_ENCRYPTED not in served.content.decode()
     [note] = [n for n in second.notes if n["kind"] == "foreign"]
-    assert note["items"] == 1 and note["key"] == mask(up.keys()[-1])
+    assert note["items"] == 1 and note["key"] == engine.router.provider_named("openai").pool.by_secret[up.keys()[-1]].masked
     if maker == "known":
         assert len(up.seen) == 2  # (no 400 round trip)
         return

@@ -308,7 +308,7 @@ def test_one_summary_line_whenever_a_key_changes_state(caplog):
     pool.rests.failed("sk-proj-aaaaaaaaaaaa-0001", failure(429, {"retry-after": "10"}), "gpt-4o")  # no change of state
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1
-    assert lines[0].startswith("rotator: openai keys: 1 ready, 1 resting, 0 out; sk-p…0001 resting for gpt-4o until ")
+    assert lines[0].startswith("rotator: openai keys: 1 ready, 1 resting, 0 out; sk…0001 resting for gpt-4o until ")
     assert "(in 30 s): rate limited, status 429" in lines[0]
     clock.now += 31
     pool.pick(model="gpt-4o")  # the rest ended: said at the pool's next use

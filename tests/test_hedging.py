@@ -216,8 +216,8 @@ async def test_the_flow_view_and_comment_say_a_hedge_was_sent_and_which_attempt_
     facts = views.Facts("anthropic_messages", "/v1/messages", b'{"model": "m", "messages": []}', 200,
                         "application/json", b"{}", rot)
     header = views.render_response(facts)
-    assert "hedge: a second attempt after 0.5 s on key sk-a…2222: the second attempt answered first; the other, " \
-           "cancelled, reported 21 input tokens (counted for key sk-a…1111)" in header
+    assert "hedge: a second attempt after 0.5 s on key …2222: the second attempt answered first; the other, " \
+           "cancelled, reported 21 input tokens (counted for key …1111)" in header
     comment, _ = flow_list.summary(rot["events"])
     assert comment == "hedged: second attempt after 0.5 s: the second answered first"
 

@@ -20,7 +20,7 @@ from tests.support.engine_harness import Upstream, run, stall_before_headers
 pytestmark = pytest.mark.virtual_time  # (tests/support/virtual_time.py)
 
 KEY = "sk-pool-secret-bbbb2222"
-MASKED = "sk-p…2222"
+MASKED = "…2222"
 
 
 def test_note_kinds_keep_the_strings_saved_flows_and_the_status_json_hold():

@@ -15,15 +15,18 @@ from websockets.asyncio.server import serve
 from rewrite.config import StreamingConfig, parse
 from rewrite.exchange.job import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
+from rewrite.lifecycle.payer import Ticket, carried
 from rewrite.lifecycle.setting import Setting
 from rewrite.providers.signer import CloudKey, Signer
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
 from tests.support.engine_harness import Upstream, run
+from tests.support.masks import masked
 
 SECRET_KEY = "pooled-secret-access-key-0123456789"
 SESSION_TOKEN = "pooled-session-token-IQoJb3JpZ2luX2VjEXAMPLE"
 POOLED = "sk-pool-secret-key-000000000000"
+QUOTED_MASKED = f"Incorrect API key provided: {masked(POOLED)}".encode()
 
 
 def test_signing_a_pooled_request_logs_no_session_token_at_debug(caplog):
@@ -49,7 +52,7 @@ async def test_a_vendor_refusal_that_quotes_the_pooled_key_reaches_the_client_wi
                                                    "code": "invalid_api_key"}})
 
     out, job = await run("openai_chat", Upstream([refused]), keys=(POOLED,))
-    assert out.status == 401 and b"Incorrect API key provided: sk-p" in out.body  # (the vendor's words, masked)
+    assert out.status == 401 and QUOTED_MASKED in out.body  # (the vendor's words, the key masked)
     assert POOLED.encode() not in out.body
 
 
@@ -66,5 +69,18 @@ async def test_a_websocket_refusal_that_quotes_the_pooled_key_reaches_the_client
         sj = SocketJob(Job("job-0001", Route(provider, None), provider), [("authorization", "Bearer sk-c")],
                        "/v1/realtime")
         failure = await open_upstream(sj, StreamingConfig(first_token_timeout=5), upstream_client.Upstream(), Setting())
-    assert failure is not None and failure.status == 401 and b"Incorrect API key provided: sk-p" in failure.body
+    assert failure is not None and failure.status == 401 and QUOTED_MASKED in failure.body
     assert POOLED.encode() not in failure.body
+
+
+def test_every_credential_an_attempt_carried_is_masked_in_the_answer_in_the_form_it_went():
+    minted = "ya29.minted-vertex-access-token-000"  # (a Vertex service account's, not the pooled name)
+    sent = [("authorization", f"Bearer {minted}"), ("api-key", "azure-resource-key-0001"),
+            ("content-type", "application/json")]
+    ticket = Ticket("service-account@project-a", "serv…ct-a")
+    quoted = f"token {minted} refused; api-key azure-resource-key-0001; key AIzaQueryKey-000000001".encode()
+
+    shown = ticket.scrubbed(quoted, carried(sent, "alt=sse&key=AIzaQueryKey-000000001", "key"))
+
+    assert shown == (f"token {masked(minted)} refused; api-key {masked('azure-resource-key-0001')}; "
+                     f"key {masked('AIzaQueryKey-000000001')}").encode()

@@ -259,7 +259,7 @@ def test_a_resting_key_is_still_resting_after_a_restart(tmp_path):
         assert {pool.pick(model="gpt-4o").key for _ in range(4)} == {OTHER}
         table = again.pools()
         assert "resting for gpt-4o until" in table and "rate limited, status 429" in table
-        assert SECRET not in table and OTHER not in table and "sk-p…wxyz" in table
+        assert SECRET not in table and OTHER not in table and "sk-…wxyz" in table
         assert "cache read 1h / all  cold prefixes 1h / all" in table and "75% / 75%" in table
         assert "$0.0025 / $0.0025" in table  # (the prompt cache's counters carried over the restart)
         described = json.loads(again.pools("json"))
@@ -333,7 +333,7 @@ def test_the_command_is_registered_and_returns_text():
         addon.configure({"rotator_config"})
         text = tctx.master.commands.call("rotator.pools")
         assert text.startswith("openai (round-robin): 2 ready, 0 resting, 0 out")
-        assert "requests 1h / all" in text and "sk-p…wxyz" in text and SECRET not in text
+        assert "requests 1h / all" in text and "sk-…wxyz" in text and SECRET not in text
         assert json.loads(tctx.master.commands.call("rotator.pools", "json"))[0]["provider"] == "openai"
 
 

@@ -88,7 +88,7 @@ def test_the_view_shows_each_step_of_a_translated_request():
                 "     - translated from anthropic_messages to openai_chat\n"
                 "     POST https://api.deepseek.com/v1/chat/completions\n"
                 "     content-type: application/json\n"
-                "     authorization: Bearer sk-d…0001\n"
+                "     authorization: Bearer …0001\n"
                 "     {\n"
                 '       "model": "deepseek-chat",\n'
                 '       "stream": true,\n') in text, text

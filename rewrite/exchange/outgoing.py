@@ -19,7 +19,7 @@ from rewrite.exchange.request import ClientRequest
 from rewrite.intake.big_json import Upload, rewritten_body, rewritten_upload
 from rewrite.lifecycle.events import Building, Built, Learned
 from rewrite.lifecycle.lessons import NOTHING_LEARNED, Lessons
-from rewrite.lifecycle.payer import Outbound, Payer, Ticket
+from rewrite.lifecycle.payer import Outbound, Payer, Ticket, carried
 from rewrite.policy.outcomes import Note
 from rewrite.routing.targets import ConversationHooks, Leg, Translation, adapted, crossing
 from rewrite.upstream.client import encode_headers, request_headers
@@ -85,6 +85,7 @@ class TargetCall:
         self.more = more  # targets left after this one
         self.payer = payer
         self.refused = refused
+        self.carried: dict[int, tuple[str, ...]] = {}  # by id() of the ticket: the credentials its attempt carried
         # What the target's error answers mean, and the usage windows its answers report: its protocol's readers
         # (its family's, for a call of no protocol), with its provider's dialects.
         name = leg.protocol.name if leg.protocol is not None else None
@@ -252,6 +253,7 @@ class TargetCall:
 
     def _send(self, ticket: Ticket, out: Outbound) -> httpx.Request:
         out = self.payer.apply(out, ticket)
+        self.carried[id(ticket)] = carried(out.headers, out.query, self.provider.credential.client_query)
         url = out.url + (f"?{out.query}" if out.query else "")
         return self.ctx.client.build_request(out.method, url, headers=encode_headers(out.headers),
                                              content=out.content)

@@ -34,7 +34,7 @@ from rewrite.exchange.job import Job, error_protocol
 from rewrite.exchange.keys import KeyAttempts
 from rewrite.lifecycle.events import Paying
 from rewrite.lifecycle.hooks import Hooks, Plugin, engaged, plugins_for
-from rewrite.lifecycle.payer import AS_IT_CAME, Outbound, Ticket
+from rewrite.lifecycle.payer import AS_IT_CAME, Outbound, Ticket, carried
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy import retry
 from rewrite.policy.outcomes import FailureKind, Note
@@ -110,8 +110,9 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream,
         out = payer.apply(Outbound("GET", provider.upstream_url(path), query, list(headers), b""), ticket)
         url = ws_url(out.url + (f"?{out.query}" if out.query else ""))
         failure = await _attempt(sj, url, out.headers, cfg.first_token_timeout, payer.pooled, upstream)
-        if failure is not None and failure.body:  # (a refusal that quotes the pooled key)
-            failure.body = ticket.scrubbed(failure.body)
+        if failure is not None and failure.body:  # (a refusal that quotes the credential)
+            sent = carried(out.headers, out.query, provider.credential.client_query)
+            failure.body = ticket.scrubbed(failure.body, sent)
         return failure
 
     attempts = KeyAttempts(ctx, payer, provider, "")

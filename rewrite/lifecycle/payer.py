@@ -15,8 +15,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
+from protocols import registry, sigv4
 from rewrite.policy.retry import Failure
+from rewrite.pool.key_state import mask
 
 Headers = list[tuple[str, str]]
 
@@ -48,12 +51,40 @@ class Ticket:
     wait: float = 0.0
     pick: Any = None  # rewrite/pool/decisions.py's Pick
 
-    def scrubbed(self, body: bytes) -> bytes:
-        """An upstream answer's `body` without the pooled key, which some vendors quote in a refusal ("Incorrect API
-        key provided: sk-…"): the client, its flow and the flow's steps get it masked."""
-        if not self.key or self.key.encode() not in body:
-            return body
-        return body.replace(self.key.encode(), (self.shown or "…").encode())
+    def scrubbed(self, body: bytes, carried: tuple[str, ...] = ()) -> bytes:
+        """An upstream answer's `body` without the pooled key nor any credential the attempt `carried`, which some
+        vendors quote in a refusal ("Incorrect API key provided: sk-…"): the client, its flow and the flow's steps
+        get each masked (the pooled key, and what it went as, a Bedrock key pooled as `<key>@<region>`: its
+        masked form in the pool)."""
+        for secret in sorted({*carried, *([self.key] if self.key else [])}, key=len, reverse=True):
+            if len(secret) >= SCRUBBED_FROM and (raw := secret.encode("utf-8", "surrogateescape")) in body:
+                pooled = self.key is not None and (secret == self.key or self.key.startswith(secret + "@"))
+                body = body.replace(raw, ((self.shown or "…") if pooled else mask(secret)).encode())
+        return body
+
+
+SCRUBBED_FROM = 8  # characters: a shorter "credential" is scrubbed from no answer (it would mangle its words)
+# Every header a credential travels in, and its bearer scheme.
+SECRET_HEADERS = frozenset(h for f in registry.families() for h in (*registry.credential(f).client_headers,
+                                                                    registry.credential(f).header.lower()))
+
+
+def carried(headers: Headers, query: str, query_name: str | None) -> tuple[str, ...]:
+    """Every credential an upstream request carries, as it goes: each credential header's value and its token (past
+    `Bearer `), a SigV4 signature's access key id, the query's key."""
+    out: list[str] = []
+    for name, value in headers:
+        if name.lower() in SECRET_HEADERS:
+            out.append(value.strip())
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                out.append(token.strip())
+    signed = sigv4.signature(headers)
+    if signed is not None:
+        out.append(signed.access_key_id)
+    if query_name and query:
+        out += [v for k, v in parse_qsl(query, keep_blank_values=True) if k == query_name]
+    return tuple(v for v in out if not v.startswith(sigv4.SCHEME))
 
 
 @dataclass(slots=True)

@@ -27,9 +27,8 @@ from rewrite.lifecycle.lessons import Lessons
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import Note
 from rewrite.policy.verdict import Act, Verdict
-from rewrite.pool.keypool import stored_id, stored_ids
+from rewrite.pool.keypool import masked_in, stored_id, stored_ids
 from rewrite.providers import Provider
-from rewrite.providers.credentials import mask
 
 FOREIGN_MAX = 4096  # marks of refused state kept per key (then forgotten at once, and learned again)
 
@@ -121,17 +120,16 @@ class Learning(Part):
         if marks and reader is not None and (less := reader.without(kept, marks)) is not None:
             mine = len(set(reader.foreign(kept)) & unmade)
             if mine and key is not None:
-                self._note_unmade(key, mine)
+                self._note_unmade(masked_in(call.provider.pool, key), mine)
             kept = less
         return kept if kept is not body else None
 
-    def _note_unmade(self, key: str, items: int) -> None:
-        if key in self.unmade_noted:
+    def _note_unmade(self, shown: str, items: int) -> None:
+        if shown in self.unmade_noted:
             return
-        self.unmade_noted.add(key)
+        self.unmade_noted.add(shown)
         self.job.note(Note.FOREIGN, f"{items} encrypted reasoning item(s) the field cache kept from another key's "
-                      f"answer left out for key {mask(key)} (its account would refuse them)", key=mask(key),
-                      items=items)
+                      f"answer left out for key {shown} (its account would refuse them)", key=shown, items=items)
 
 def learn(call: TargetCall, key: str | None, verdict: Verdict, job: Job) -> bool:
     """Keep what `verdict` says `call`'s provider refused (the flow notes it); whether it was anything."""
@@ -154,9 +152,10 @@ def learn(call: TargetCall, key: str | None, verdict: Verdict, job: Job) -> bool
         if len(marks) + len(verdict.drop) > FOREIGN_MAX:
             marks.clear()
         marks.update(verdict.drop)
-        job.note(Note.FOREIGN, f"key {mask(key)}'s account refused {len(verdict.drop)} encrypted reasoning item(s) "
+        shown = masked_in(call.provider.pool, key)
+        job.note(Note.FOREIGN, f"key {shown}'s account refused {len(verdict.drop)} encrypted reasoning item(s) "
                  "another account made: sent again without them, as are its next requests that carry them",
-                 key=mask(key), items=len(verdict.drop))
+                 key=shown, items=len(verdict.drop))
     elif act is Act.PREFILL:
         record.prefills.add(model)
     else:

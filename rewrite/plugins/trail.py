@@ -19,8 +19,7 @@ from rewrite.lifecycle.setting import Setting
 from rewrite.pool.affinity import BOUND, COMPACTION, MOVED, NEW, Affinity
 from rewrite.pool.decisions import Pick
 from rewrite.pool.key_state import KeyState
-from rewrite.pool.keypool import KeyPool
-from rewrite.providers.credentials import mask
+from rewrite.pool.keypool import KeyPool, masked_in
 
 TRAIL = "trail"  # its name in the flow's `rotator` metadata
 
@@ -53,8 +52,9 @@ class Trail(Part):
             "attempt": e.attempt + 1,
             "target": f"{e.provider.name}/{e.model}" if e.model else e.provider.name,
             "candidates": [s.masked for s in pool.states],
-            "taken": mask(pick.key),
-            "why": taken(pick, pool, affinity, e.ask.patient) if e.ask.prefer is None else raced(pick, e.ask.prefer),
+            "taken": masked_in(pool, pick.key),
+            "why": (taken(pick, pool, affinity, e.ask.patient) if e.ask.prefer is None
+                    else raced(pick, pool, e.ask.prefer)),
             "passed": [{"key": s.masked, "why": passed_over(s, pick, pool, affinity, e.model, e.ask.avoid,
                                                             passed.get(s.secret), now, wall)}
                        for s in pool.states if s.secret != pick.key],
@@ -82,7 +82,7 @@ def taken(pick: Pick, pool: KeyPool, affinity: Affinity | None, patient: bool) -
     if pick.why == NEW:
         return "a new conversation: placed on the key with the fewest live conversations and the most quota headroom"
     if pick.why == MOVED:
-        gone = f"its bound key {mask(pick.bound)}" if pick.bound else "its bound key"
+        gone = f"its bound key {masked_in(pool, pick.bound)}" if pick.bound else "its bound key"
         return f"the conversation moved here: {gone} could not serve" + ("" if patient else " (busy past the wait)")
     if pick.why == COMPACTION:
         return "the conversation was compacted: placed again as a new one"
@@ -91,11 +91,12 @@ def taken(pick: Pick, pool: KeyPool, affinity: Affinity | None, patient: bool) -
     return f"the strategy's order ({pool.strategy.name})"
 
 
-def raced(pick: Pick, first: str) -> str:
+def raced(pick: Pick, pool: KeyPool, first: str) -> str:
     """Why a race's second attempt took its key, in words."""
     if pick.key == first:
         return "a second attempt raced beside the first, on the same key (its prompt cache is there)"
-    return f"a second attempt raced beside the first: the first's key {mask(first)} could take no other request now"
+    return (f"a second attempt raced beside the first: the first's key {masked_in(pool, first)} could take no other "
+            "request now")
 
 
 def passed_over(state: KeyState, pick: Pick, pool: KeyPool, affinity: Affinity | None, model: str,

@@ -19,8 +19,8 @@ from rewrite.lifecycle.events import Answered, Finished, Picked, Reading
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Ticket
 from rewrite.policy.outcomes import Note
+from rewrite.pool.keypool import masked_in
 from rewrite.pool.windows import passed_over
-from rewrite.providers.credentials import mask
 
 
 class Windows(Plugin):
@@ -69,8 +69,9 @@ class Watching(Part):
             self.noted.add(key)
             label, unit = known.get(key, ("", ""))
             what = f"its {label} {unit} window" if label else "a quota window the request counts in"
-            self.job.note(Note.WINDOW, f"key {mask(key)} passed over: {what} would be exceeded (resets "
-                          f"{iso(now + seconds)}, in {math.ceil(seconds)} s)", key=mask(key), window=label or None,
+            said = masked_in(pool, key)
+            self.job.note(Note.WINDOW, f"key {said} passed over: {what} would be exceeded (resets "
+                          f"{iso(now + seconds)}, in {math.ceil(seconds)} s)", key=said, window=label or None,
                           unit=unit or None, resets_at=iso(now + seconds))
 
 

@@ -13,7 +13,7 @@ import hmac
 import math
 import os
 import re
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields
 
 from rewrite.pool.windows import Tally
@@ -123,15 +123,31 @@ WHOLE_KEY = ""  # the scope of a rest that holds for every model
 PROCESS_SECRET = os.urandom(32)
 
 
+SHOWN_AT_MOST = 8  # characters of a key a mask shows, and never more than a quarter of it
+SHOWN_TAIL = 4  # of which at its end: what tells a pool's keys apart (a vendor's dashboard names a key by its end)
+
+
 def mask(key: str) -> str:
-    """A form of a key that identifies it to its owner without revealing it (a cloud key pooled in one region,
-    `<key>@<region>`: the key masked, its region shown)."""
+    """A form of a key that identifies it to its owner without revealing it: at most a quarter of its characters
+    and never more than 8: its end (`…wxyz`, fewer under 16 characters), and its start where two or more more fit
+    (`sk…wxyz` from 24 characters, `sk-p…wxyz` from 32); a cloud key pooled in one region, `<key>@<region>`: the key
+    masked, its region shown."""
     secret, at, region = key.rpartition("@")
     if at and _REGION.match(region):
         return f"{mask(secret)}@{region}"
-    if len(key) <= 12:
-        return "…" + key[-2:] if len(key) > 6 else "…"
-    return f"{key[:4]}…{key[-4:]}"
+    shown = min(len(key) // 4, SHOWN_AT_MOST)
+    tail = min(shown, SHOWN_TAIL)
+    head = shown - tail if shown - tail >= 2 else 0
+    return f"{key[:head]}…{key[len(key) - tail:] if tail else ''}"
+
+
+def distinguish(states: list[KeyState]) -> None:
+    """A pool's keys that mask alike (short keys, or keys that end alike) are told apart by their place in the
+    pool's `keys` (`…a01 #2`): the form the status page, the flows and the logs show of each."""
+    alike = Counter(s.masked for s in {s.secret: s for s in states}.values())
+    for i, s in enumerate(states):
+        if alike[s.masked] > 1:
+            s.masked = f"{s.masked} #{i + 1}"
 
 
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+\Z")

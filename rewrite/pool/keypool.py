@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from rewrite.policy.backoff import backoff
 from rewrite.policy.retry import Failure
 from rewrite.pool.decisions import Decisions, Held, Pick, Resting
-from rewrite.pool.key_state import WHOLE_KEY, Counts, KeyState, fingerprint
+from rewrite.pool.key_state import WHOLE_KEY, Counts, KeyState, distinguish, fingerprint, mask
 from rewrite.pool.local import Lease, LocalDecisions
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.windows import NO_NEED, REQUESTS, Need, Quotas
@@ -58,6 +58,13 @@ def name_keys(pool: KeyPool, secret: bytes) -> None:
     """Name each key by its fingerprint under `secret`, the store's, before state is imported or exported."""
     for s in pool.states:
         s.id = fingerprint(s.secret, secret)
+
+
+def masked_in(pool: KeyPool | None, key: str) -> str:
+    """`key` as the pool shows it (masked, told apart from a key of the pool that masks alike); masked alone for a
+    key that is none of the pool's."""
+    state = pool.by_secret.get(key) if pool is not None else None
+    return state.masked if state is not None else mask(key)
 
 
 def stored_ids(pool: KeyPool) -> list[str]:
@@ -109,6 +116,7 @@ class KeyPool:
         self.quotas = quotas or Quotas()
         self.states = [KeyState(k) if isinstance(k, str) else
                        KeyState(k.key, k.weight, k.tier, k.max_concurrent) for k in keys]
+        distinguish(self.states)
         self.keys = [s.secret for s in self.states]
         self.by_secret = {s.secret: s for s in self.states}
         self.clock, self.wall, self.rng = clock, wall, rng  # (read by rewrite/pool/persistence.py too)

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.cloud_agents import run_claude_bedrock
 from tests.support.cloud_faults import CloudFault, bedrock_throttled
-from tests.support.cloud_kit import AWS_CLIENT, AWS_POOL_A, AWS_POOL_B, BEDROCK_EAST, BEDROCK_WEST
+from tests.support.cloud_kit import AWS_CLIENT, AWS_POOL_A, AWS_POOL_B, AWS_TEMPORARY, BEDROCK_EAST, BEDROCK_WEST
 from tests.support.fake_vendor import TEXT, Fault
 from tests.support.flows import read_flows
 from tests.support.reliability import UNHURRIED
@@ -24,6 +24,7 @@ from tests.support.reliability import UNHURRIED
 pytestmark = pytest.mark.e2e
 
 SIGNED = {"access_key": AWS_CLIENT[0], "secret_key": AWS_CLIENT[1]}
+TEMPORARY = {"access_key": AWS_TEMPORARY[0], "secret_key": AWS_TEMPORARY[1], "session_token": AWS_TEMPORARY[2]}
 STALLING = {"streaming": {"first_token_timeout": 2, "idle_timeout": 3}}  # (the stall test's: the fake stalls 6 s)
 # The other tests' watchdogs, which a loaded machine's fake does not reach: a fake answering past 2 s would be
 # retried, and a test counting the requests would see one more.
@@ -77,15 +78,18 @@ def test_claude_code_on_bedrock_with_its_own_aws_keys(cloud, claude_bin, tmp_pat
     assert {signer(c) for c in calls} == {AWS_CLIENT[0]}
 
 
-def test_a_stalled_first_token_is_the_identical_signed_request_again(cloud):
+@pytest.mark.parametrize("signed", [SIGNED, TEMPORARY], ids=["aws-keys", "session-token"])
+def test_a_stalled_first_token_is_the_identical_signed_request_again(cloud, signed):
     proxy = cloud.rotator(STALLING)
     cloud.fake.script(Fault.stall_after(deltas=0, seconds=6))
 
-    seen = cloud.sdk(proxy, "boto3_invoke_stream", **SIGNED)
+    seen = cloud.sdk(proxy, "boto3_invoke_stream", **signed)
 
     assert seen.get("text") == TEXT, seen
     first, second = cloud.fake.at(BEDROCK_EAST)[:2]
     assert (first.path, first.raw_body) == (second.path, second.raw_body)
+    token = signed.get("session_token")  # (a temporary credential's token: sent again as signed, once)
+    assert first.headers.get("x-amz-security-token") == second.headers.get("x-amz-security-token") == token
     assert first.headers["authorization"] == second.headers["authorization"]  # the client's own signature, again
     assert second.status == 200
 
@@ -203,11 +207,12 @@ def test_no_secret_of_the_pool_is_in_a_flow_the_log_or_the_status_page(cloud, tm
     proxy.proc.stop()
     [flow] = [f for f in read_flows(saved) if f.request.pretty_host.startswith("bedrock-runtime.")]
     shown = flow.request.headers.get("authorization", "")
-    assert "AKID…0001@us-east-1" in shown  # (the key that served, masked, in its region)
+    served = shown.removeprefix("Bearer ")  # (the key that served, masked, in its region, told from the other's)
+    assert served in ("…0001@us-east-1 #1", "…0001@us-east-1 #3"), shown
     for where in (saved.read_bytes().decode("latin-1"), proxy.full_log, page):
         assert AWS_POOL_A[1] not in where and AWS_POOL_B[1] not in where
         assert AWS_POOL_A[0] not in where and AWS_POOL_B[0] not in where  # (shown masked)
-    assert "AKID…0001@us-east-1" in page
+    assert served in page
 
 
 def test_throttling_of_a_clients_own_signature_is_counted_per_access_key_and_region(cloud):

@@ -48,6 +48,7 @@ from tests.support.harness import (
     free_port,
     merge,
 )
+from tests.support.masks import masked
 from tests.support.mitmweb import MitmwebProcess
 from tests.support.raw_http import client_headers, through
 from tests.support.timing import QUIET
@@ -658,10 +659,6 @@ SECRET_KEYS = {
 }
 SECRETS = [key for keys in SECRET_KEYS.values() for key in keys]
 
-
-def masked(key: str) -> str:
-    """The README's masked form of a key: `sk-p…9xYz`."""
-    return f"{key[:4]}…{key[-4:]}"
 
 
 def shown_credential(family: str, key: str) -> str:

@@ -23,7 +23,7 @@ from tests.support.timing import MARGIN, QUIET
 pytestmark = pytest.mark.e2e
 
 K1, K2, K3 = POOL_KEYS["openai"]
-REJECTED = "sk-pool-rejected-key-0xyz"  # long enough to be masked as sk-p…0xyz
+REJECTED = "sk-pool-rejected-key-0xyz"  # long enough to be masked as sk…0xyz
 
 
 def chat(stream: bool = False, retries: int = 2):
@@ -98,9 +98,9 @@ def test_a_rejected_key_is_never_used_again_and_the_log_names_it_masked(fake_ven
     assert keys.count(REJECTED) == 1 and keys[1:] == [K2] * 6
     log = proxy.wait_log("was refused")
     assert log.count("was refused by the vendor") == 1
-    assert ("rotator: openai key sk-p…0xyz was refused by the vendor (rejected, status 401): it is not used again "
+    assert ("rotator: openai key sk…0xyz was refused by the vendor (rejected, status 401): it is not used again "
             "until the config is reloaded") in log
-    assert "openai keys: 1 ready, 0 resting, 1 out; sk-p…0xyz out: rejected, status 401" in log
+    assert "openai keys: 1 ready, 0 resting, 1 out; sk…0xyz out: rejected, status 401" in log
     assert_no_secret(log)
 
 

@@ -51,6 +51,7 @@ from tests.support.harness import (
     free_port,
     port_taken,
 )
+from tests.support.masks import masked
 from tests.support.timing import QUIET, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -81,9 +82,6 @@ def read_flows(path: Path) -> list:
     with path.open("rb") as f:
         return list(mitm_io.FlowReader(f).stream())
 
-
-def masked(key: str) -> str:
-    return f"{key[:4]}…{key[-4:]}"
 
 
 # ------------------------------------------------------------------------------------------------------------------

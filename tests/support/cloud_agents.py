@@ -58,16 +58,20 @@ def run_claude_vertex(cloud: CloudKit, proxy: Rotator, claude: Path, tmp_path: P
 
 
 def run_claude_bedrock(cloud: CloudKit, proxy: Rotator, claude: Path, tmp_path: Path, prompt: str = "Say hello",
-                       keys: tuple[str, str] | None = AWS_CLIENT, region: str = "us-east-1",
+                       keys: tuple[str, ...] | None = AWS_CLIENT, region: str = "us-east-1",
                        extra: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
     """`claude -p PROMPT` with CLAUDE_CODE_USE_BEDROCK=1: signed with `keys` from the environment, or unsigned
-    (`keys` None: CLAUDE_CODE_SKIP_BEDROCK_AUTH=1)."""
+    (`keys` None: CLAUDE_CODE_SKIP_BEDROCK_AUTH=1); a third of `keys` is a session token."""
     home, work = _dirs(tmp_path)
-    auth = ({"AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]} if keys is not None
+    auth = ({"AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1], **_session(keys)} if keys is not None
             else {"CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1"})
     env = _agent_env(cloud, proxy, home, {**QUIET, "CLAUDE_CODE_USE_BEDROCK": "1", "AWS_REGION": region, **auth,
                                           **(extra or {})})
     return cloud.net.run([str(claude), "-p", prompt], env=env, cwd=work, timeout=timeout)
+
+
+def _session(keys: tuple[str, ...]) -> dict[str, str]:
+    return {"AWS_SESSION_TOKEN": keys[2]} if len(keys) > 2 else {}
 
 
 def run_gemini_vertex(cloud: CloudKit, proxy: Rotator, gemini: Path, tmp_path: Path, prompt: str = "Say hello",

@@ -65,6 +65,8 @@ DEPLOYMENTS = {  # deployment names are per resource; the model each serves is w
 BEDROCK_EAST, BEDROCK_WEST = "bedrock-runtime.us-east-1.amazonaws.com", "bedrock-runtime.us-west-2.amazonaws.com"
 # AWS access key ids and their secrets: a client's own (it signs), and a pool's two (Rotator signs); a Bedrock API key.
 AWS_CLIENT = ("AKIDCLIENTFAKE000001", "client-secret-fake-0001")
+# A client's temporary credentials (AWS SSO, an assumed role): access key id, secret and session token.
+AWS_TEMPORARY = ("ASIATEMPFAKE00000001", "temp-secret-fake-0001", "FAKESESSIONTOKEN/temporary+fake=0001")
 AWS_POOL_A = ("AKIDPOOLAFAKE0000001", "pool-secret-fake-a")
 AWS_POOL_B = ("AKIDPOOLBFAKE0000001", "pool-secret-fake-b")
 BEDROCK_API_KEY = "ABSKfakepoolkey0000000001"
@@ -188,6 +190,7 @@ class CloudKit:
                 self.accounts.azure(host, [AZURE_KEYS[host]], deployments)
             for access_key_id, secret in (AWS_CLIENT, AWS_POOL_A, AWS_POOL_B):
                 self.accounts.aws(access_key_id, secret)
+            self.accounts.aws(*AWS_TEMPORARY)
             self.accounts.bedrock_key(BEDROCK_API_KEY)
             self.pool = NamespacedPool(self.workdir / "rotator", self.net)
             self._sdk.start(self._base_env())

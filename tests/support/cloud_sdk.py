@@ -130,9 +130,9 @@ BEDROCK_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
 def _boto3(options: dict) -> Any:
-    """boto3's bedrock-runtime client: `region` (us-east-1), `access_key` and `secret_key` (else `unsigned`: botocore
-    sends no signature, as Claude Code with CLAUDE_CODE_SKIP_BEDROCK_AUTH), `max_retries` (0); the proxy's CA from
-    AWS_CA_BUNDLE, as boto3 users give it."""
+    """boto3's bedrock-runtime client: `region` (us-east-1), `access_key`, `secret_key` and `session_token` (else
+    `unsigned`: botocore sends no signature, as Claude Code with CLAUDE_CODE_SKIP_BEDROCK_AUTH), `max_retries` (0);
+    the proxy's CA from AWS_CA_BUNDLE, as boto3 users give it."""
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
@@ -141,7 +141,8 @@ def _boto3(options: dict) -> Any:
                     read_timeout=options.get("timeout", 30), **({"signature_version": UNSIGNED}
                                                                if options.get("unsigned") else {}))
     return boto3.client("bedrock-runtime", region_name=options.get("region", "us-east-1"), config=config,
-                        aws_access_key_id=options.get("access_key"), aws_secret_access_key=options.get("secret_key"))
+                        aws_access_key_id=options.get("access_key"), aws_secret_access_key=options.get("secret_key"),
+                        aws_session_token=options.get("session_token"))
 
 
 def _invoke_body(options: dict) -> bytes:
@@ -198,10 +199,12 @@ def boto3_converse(options: dict) -> dict:
 
 @client
 def anthropic_bedrock(options: dict) -> dict:
-    """AnthropicBedrock: `region`, `access_key` and `secret_key`; `model`; a stream unless `stream` is false."""
+    """AnthropicBedrock: `region`, `access_key`, `secret_key` and `session_token`; `model`; a stream unless `stream`
+    is false."""
     import anthropic
 
     sdk = anthropic.AnthropicBedrock(aws_access_key=options.get("access_key"), aws_secret_key=options.get("secret_key"),
+                                     aws_session_token=options.get("session_token"),
                                      aws_region=options.get("region", "us-east-1"),
                                      max_retries=options.get("max_retries", 0), timeout=options.get("timeout", 30))
     model = options.get("model", BEDROCK_MODEL)

@@ -50,8 +50,8 @@ from rewrite.pool.affinity import (
     answer_pin,
     state_affinity,
 )
+from rewrite.pool.keypool import masked_in
 from rewrite.providers import Provider
-from rewrite.providers.credentials import mask
 
 logger = logging.getLogger("rotator")
 # Any pin's member name in a body's bytes (one scan, not one a name).
@@ -185,12 +185,12 @@ class Binding(Part):
             said = f"moved: key {'failed' if failed else 'busy' if not e.ask.patient else 'resting'}"
         else:
             said = why
-        job = self.ctx.job
+        job, pool = self.ctx.job, e.provider.pool
         if why == COMPACTION:
             logger.info("rotator: %s %s: conversation compacted: placed again on key %s", e.provider.name,
-                        job.id[:8], mask(pick.key))
-        job.note(Note.AFFINITY, f"key {mask(pick.key)}: {said}", key=mask(pick.key), why=why,
-                 bound=mask(pick.bound) if pick.bound else None)
+                        job.id[:8], masked_in(pool, pick.key))
+        job.note(Note.AFFINITY, f"key {masked_in(pool, pick.key)}: {said}", key=masked_in(pool, pick.key), why=why,
+                 bound=masked_in(pool, pick.bound) if pick.bound else None)
 
     def ended(self, e: Ended) -> None:
         """The conversation is bound to the key that served it (with the pins its answer created), or unbound from

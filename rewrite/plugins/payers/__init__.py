@@ -135,8 +135,10 @@ class Paid(Part):
         ctx, provider = self.ctx, e.provider
         if not e.called or provider.signers is None or ctx.req is None:
             return None
-        held = ctx.job.credential.headers if ctx.job.credential is not None else []
-        sent = [*held, *ctx.req.request.headers]  # (the held credential first: the flow's is masked)
+        held = ctx.job.credential
+        # The headers as the client sent them: the held credential in place of the flow's masked form (a signed
+        # `x-amz-security-token` goes once, with its exact bytes).
+        sent = held.restore(list(ctx.req.request.headers), "")[0] if held else list(ctx.req.request.headers)
         signature = sigv4.signature(sent)
         return ClientSigned(ctx.job.credential, signature, sent, provider.signers, e.more) if signature else None
 

@@ -22,9 +22,8 @@ from rewrite.lifecycle.payer import Ask, Outbound, Payer, Ticket
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 from rewrite.pool.affinity import BOUND, preferring
-from rewrite.pool.keypool import KeyPool, Pick, Resting
+from rewrite.pool.keypool import KeyPool, Pick, Resting, masked_in
 from rewrite.providers import Provider
-from rewrite.providers.credentials import mask
 from rewrite.providers.wire import Wire
 from rewrite.routing.targets import CREDENTIAL_HEADERS
 
@@ -133,7 +132,7 @@ class PooledKey(Departing):
             return out
         out.headers, out.query = self.provider.authorize(out.headers, out.query, key)
         if shown:
-            masked = ticket.shown or mask(key)
+            masked = ticket.shown or masked_in(self.pool, key)
             out.headers = [(n, v.replace(key, masked)) for n, v in out.headers]
             out.query = out.query.replace(key, masked)
         return out
@@ -147,8 +146,8 @@ class PooledKey(Departing):
             return
         rest = self.pool.rests.failed(key, failure, model)
         if failure.stalled:
-            logger.info("rotator: %s %s: key %s rests %g s (%s)", self.provider.name, self.job_id[:8], mask(key),
-                        rest, failure.reason)
+            logger.info("rotator: %s %s: key %s rests %g s (%s)", self.provider.name, self.job_id[:8],
+                        masked_in(self.pool, key), rest, failure.reason)
 
     def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
         """Every key rests longer than a request may wait, or is out or busy: nothing was sent upstream. A hard
