@@ -3,26 +3,26 @@
 Under load the heap grows (Python's objects, glibc's malloc arenas for bodies, TLS and parsing); when the load ends,
 what was freed stays with the process: a 5-minute soak left the proxy at 150 MB for good, 109 MB of it idle, and one
 full collection then glibc's `malloc_trim(0)` gave 26 MB back. So that is done once the proxy is idle after load:
-when no HTTP flow has been in flight (nor a WebSocket message passed) for `rotator_give_back_after` seconds, and the
-process grew by at least `GROWTH` since it last gave memory back.
+when no LLM request has been in flight for `rotator_give_back_after` seconds (the engine's `quiet`), and the process
+grew by at least `GROWTH` since it last gave memory back.
 
-No cost while busy beyond a set's add and discard per flow, and no wake-up while idle: the one timer is set when the
-last flow in flight ends, and none is left once memory was given back, until traffic comes again. Where the C library
-has no `malloc_trim` (musl, macOS) or there is no /proc, nothing is done.
+No cost while busy (no code of this addon runs per request), and no wake-up while idle: the engine's one timer is set
+when the last request in flight ends, and none is left once memory was given back, until traffic comes again. Where
+the C library has no `malloc_trim` (musl, macOS) or there is no /proc, nothing is done.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import gc
 import logging
 import os
 from collections.abc import Callable
 
-from mitmproxy import ctx, http
+from mitmproxy import ctx
 
 from addons.config import refuse
+from rewrite.surface import Engine
 
 logger = logging.getLogger("rotator")
 
@@ -50,13 +50,11 @@ def resident() -> int | None:
 
 
 class GiveBackWhenIdle:
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self.after = 2.0
         self._started = False
         self._trim = _malloc_trim()
-        self._flows: set[str] = set()  # the HTTP flows in flight
-        self._quiet_since = 0.0  # (the event loop's clock)
-        self._timer: asyncio.TimerHandle | None = None
         self._floor: int | None = None  # the resident set when memory was last given back (or at start-up)
 
     def load(self, loader) -> None:
@@ -77,50 +75,19 @@ class GiveBackWhenIdle:
                 refuse(f"rotator_give_back_after: {given!r} is not a number of seconds (0 or more)", self._started)
                 return
             self.after = after
+            self._engage()
 
     def running(self) -> None:
         self._started = True
         self._floor = resident()
+        self._engage()
 
     def done(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.engine.quiet.close()
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        self._flows.add(flow.id)
-
-    def response(self, flow: http.HTTPFlow) -> None:
-        self._ended(flow)
-
-    def error(self, flow: http.HTTPFlow) -> None:
-        self._ended(flow)
-
-    def websocket_message(self, flow: http.HTTPFlow) -> None:
-        if not self._flows:
-            self._quiet_from_now()
-
-    def _ended(self, flow: http.HTTPFlow) -> None:
-        self._flows.discard(flow.id)
-        if not self._flows:
-            self._quiet_from_now()
-
-    def _quiet_from_now(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._quiet_since = loop.time()
-        if self._timer is None and self.after > 0 and self._trim is not None:
-            self._timer = loop.call_later(self.after, self._check)
-
-    def _check(self) -> None:
-        self._timer = None
-        if self._flows:  # (busy again: the last flow's end sets the timer anew)
-            return
-        loop = asyncio.get_running_loop()
-        wait = self._quiet_since + self.after - loop.time()
-        if wait > 0.01:  # (traffic came and went meanwhile)
-            self._timer = loop.call_later(wait, self._check)
-            return
-        self._give_back()
+    def _engage(self) -> None:
+        quiet = self.engine.quiet
+        quiet.after, quiet.then = (self.after, self._give_back) if self._trim is not None else (0.0, None)
 
     def _give_back(self) -> None:
         before = resident()

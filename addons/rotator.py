@@ -47,4 +47,4 @@ addons = [RotatorConfig(engine), Scope(engine), Pools(engine), Sharing(engine), 
           MaskOnArrival(engine), Access(engine, guesses), websocket, Interception(engine, websocket),
           Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), HandlersOnly(),
           FrozenStartup(),  # what the others set up when running is frozen too
-          GiveBackWhenIdle()]  # last: the memory start-up left is the floor it gives back to
+          GiveBackWhenIdle(engine)]  # last: the memory start-up left is the floor it gives back to

@@ -15,7 +15,6 @@ from rewrite.exchange.request import encoding_of
 from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Parsed, Upload, Worker, read_body
 from rewrite.intake.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
-from rewrite.intake.loopback_request import same_body
 from rewrite.lifecycle.events import Arrival
 from rewrite.lifecycle.hooks import Plugin, defining, plugins_for
 from rewrite.lifecycle.setting import Setting
@@ -26,6 +25,7 @@ from rewrite.state.kept import PoolKeeping
 from rewrite.state.sharing import RedisSharing
 from rewrite.upstream.client import Upstream
 from rewrite.upstream.egress import EgressProxy, parse_proxy_url
+from rewrite.waiting import Quiet
 
 logger = logging.getLogger("rotator")
 
@@ -39,6 +39,7 @@ class Engine:
         # Conversation state across targets: the field cache and Responses continuity (rewrite/conversation/hooks.py).
         self.conversation = ConversationState()
         self.jobs: dict[str, Job] = {}
+        self.quiet = Quiet(lambda: bool(self.jobs))  # told when the last job in flight ends
         self.server = LoopbackServer(self.handle)
         self.parser = Worker()  # parses large request bodies off the event loop (rewrite/intake/big_json.py)
         self.setting = Setting(conversation=self.conversation)
@@ -103,6 +104,8 @@ class Engine:
         if job is not None:
             for plugin in self._forgetting:
                 plugin.forgotten(job)
+            if not self.jobs:
+                self.quiet.settled()
         return job
 
     def prefetch(self, job: Job, path: str, body: bytes | None, length: str = "") -> None:
@@ -157,7 +160,7 @@ class Engine:
             return
         if job.read is not None:  # (what the request hook read, unless mitmproxy sent other bytes on)
             (body, read), job.read = job.read, None
-            if same_body(request, body):
+            if _same_body(request, body):
                 request.read = read
                 if request.upload is not None:  # (the bytes the hook read, not a copy the pipe carried)
                     request.upload = Upload([body])
@@ -236,3 +239,14 @@ def too_large(job: Job, responder: Responder, limit: int) -> None:
     proto = job.route.protocol
     responder.start(413, [("content-type", "application/json" if proto else "text/plain")])
     responder.write(proto.error_body(413, message) if proto else message.encode() + b"\n")
+
+
+def _same_body(request: LoopbackRequest, body: bytes) -> bool:
+    """Whether `request`'s body is `body`: the same object (a large one handed over by reference: PipeReader in
+    rewrite/internals.py), or the same bytes."""
+    upload = request.upload
+    if upload is None:
+        return request.body == body
+    if len(upload.pieces) == 1 and upload.pieces[0] is body:
+        return True
+    return upload.size == len(body) and b"".join(upload.pieces) == body

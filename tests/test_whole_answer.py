@@ -12,7 +12,7 @@ import pytest
 import rewrite.engine
 from rewrite.config import parse
 from rewrite.engine import Engine
-from rewrite.intake.big_json import parse_body
+from rewrite.intake.big_json import Parsed, parse_body, read_body
 from rewrite.intake.loopback import BIG_BODY, FLOW_BODY_HEAD, FLOW_BODY_TAIL, LoopbackRequest, request_of
 from rewrite.intake.whole import WholeAnswer
 from tests.support.engine_harness import PATHS, FakeResponder
@@ -33,6 +33,11 @@ def asked(e: Engine, path: str, body: bytes, host: str = CHAT[0], headers=()) ->
     return e.answers_whole(job, request), request
 
 
+def as_parsed(read: Parsed | None) -> tuple[dict | None, str | None] | None:
+    """What a kept reading says of the body, as parse_body says it."""
+    return None if read is None else (read.body, read.refusal)
+
+
 def chat(**extra) -> bytes:
     return json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], **extra}).encode()
 
@@ -41,14 +46,15 @@ def chat(**extra) -> bytes:
 def test_a_call_that_asks_for_no_stream_is_answered_whole_and_its_parse_kept(body):
     whole, request = asked(engine(), CHAT[1], body)
     assert whole
-    assert request.read == parse_body(body)  # (the exchange reads it from there: not parsed again)
+    assert as_parsed(request.read) == parse_body(body)  # (the exchange reads it from there: not parsed again)
 
 
 def test_a_stream_goes_through_the_loopback_server_with_its_parse_kept_for_it():
     e = engine()
     whole, _ = asked(e, CHAT[1], chat(stream=True))
     assert not whole
-    assert e.jobs["job-1"].read == (chat(stream=True), parse_body(chat(stream=True)))
+    sent, read = e.jobs["job-1"].read
+    assert (sent, as_parsed(read)) == (chat(stream=True), parse_body(chat(stream=True)))
 
 
 def test_a_gemini_stream_is_told_by_its_path():
@@ -60,13 +66,14 @@ def test_a_gemini_stream_is_told_by_its_path():
 
 def test_what_the_exchange_reads_for_itself_goes_through_the_loopback_server(monkeypatch):
     parsed = []
-    monkeypatch.setattr(rewrite.engine, "parse_body", lambda b: parsed.append(b) or parse_body(b))
+    monkeypatch.setattr(rewrite.engine, "read_body", lambda b, most=None: parsed.append(b) or read_body(b, most))
     encoded = gzip.compress(chat())
     assert not asked(engine(), CHAT[1], encoded, headers=[("content-encoding", "gzip")])[0]
-    big = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "' + b"x" * BIG_BODY + b'"}]}'
-    assert not asked(engine(), CHAT[1], big)[0]  # (the parsing worker's, off the event loop)
     assert not asked(engine(), "/v1/models", b"")[0]  # (no protocol's path: forwarded as it is)
     assert parsed == []
+    big = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "' + b"x" * BIG_BODY + b'"}]}'
+    whole, request = asked(engine(), CHAT[1], big)  # (its long string found, not built: read here, and whole)
+    assert whole and request.read is not None and request.read.skeletal
     assert not asked(engine(), CHAT[1], b"{not json")[0]  # (forwarded untouched, the vendor answers it)
 
 
@@ -82,7 +89,7 @@ async def test_the_loopback_servers_request_takes_the_parse_only_of_the_same_byt
     for sent, kept in ((chat(stream=True), True), (chat(stream=True, n=2), False)):
         assert not asked(e, CHAT[1], chat(stream=True))[0]
         await e.handle(LoopbackRequest("POST", CHAT[1], [("x-rotator-job", "job-1")], sent), FakeResponder())
-        assert seen.pop() == (parse_body(sent) if kept else None)  # (another addon changed the body: read anew)
+        assert as_parsed(seen.pop()) == (parse_body(sent) if kept else None)  # (another addon changed the body: read anew)
         assert e.jobs["job-1"].read is None
         e.jobs.clear()
 

@@ -139,7 +139,7 @@ class Attempt:
                 body = await self._error_body(resp, due)
                 if isinstance(body, Failure):
                     return body
-                body = ticket.scrubbed(body, call.carried.get(id(ticket), ()))
+                body = ticket.scrubbed(body, call.carried(ticket))
                 if capture is not None:
                     capture.add(body)
                 self._answered(ticket, resp, body)

@@ -85,7 +85,8 @@ class TargetCall:
         self.more = more  # targets left after this one
         self.payer = payer
         self.refused = refused
-        self.carried: dict[int, tuple[str, ...]] = {}  # by id() of the ticket: the credentials its attempt carried
+        # By id() of the ticket: the headers and query its attempt sent (`carried` reads them, for an error answer).
+        self.outbound: dict[int, tuple[list[tuple[str, str]], str]] = {}
         # What the target's error answers mean, and the usage windows its answers report: its protocol's readers
         # (its family's, for a call of no protocol), with its provider's dialects.
         name = leg.protocol.name if leg.protocol is not None else None
@@ -251,9 +252,14 @@ class TargetCall:
         if hooks.wants("built"):
             hooks.announce(Built(self, ticket, self.payer.apply(shown, ticket, shown=True)))
 
+    def carried(self, ticket: Ticket) -> tuple[str, ...]:
+        """Every credential `ticket`'s attempt sent, in the form it went (read only when an answer is scrubbed)."""
+        sent = self.outbound.get(id(ticket))
+        return () if sent is None else carried(*sent, self.provider.credential.client_query)
+
     def _send(self, ticket: Ticket, out: Outbound) -> httpx.Request:
         out = self.payer.apply(out, ticket)
-        self.carried[id(ticket)] = carried(out.headers, out.query, self.provider.credential.client_query)
+        self.outbound[id(ticket)] = (out.headers, out.query)
         url = out.url + (f"?{out.query}" if out.query else "")
         return self.ctx.client.build_request(out.method, url, headers=encode_headers(out.headers),
                                              content=out.content)

@@ -24,17 +24,6 @@ class LoopbackRequest:
     read: Parsed | None = None
 
 
-def same_body(request: LoopbackRequest, body: bytes) -> bool:
-    """Whether `request`'s body is `body`: the same object (a large one handed over by reference: PipeReader in
-    rewrite/internals.py), or the same bytes."""
-    upload = request.upload
-    if upload is None:
-        return request.body == body
-    if len(upload.pieces) == 1 and upload.pieces[0] is body:
-        return True
-    return upload.size == len(body) and b"".join(upload.pieces) == body
-
-
 class BadRequest(Exception):
     """mitmproxy sent something that is not an HTTP/1.1 request this server can read: the connection closes."""
 
