@@ -93,10 +93,10 @@ def test_claude_code_keeps_its_session_on_one_key(claude_bin, rotator, fake_vend
 
     calls = claude_turns(claude_bin, proxy, tmp_path, fake_vendor)
 
-    # (The first continued turn is a cache miss wherever it goes: a `claude --continue` process sends other tools
-    # than the process that began the session, so its prompt shares no prefix with the turn before. The turns of
-    # continued processes share theirs.)
-    one_key_reading_its_cache(calls, cold=2)
+    # (Since Claude Code 2.1.332 a `claude --continue` process sends the tools the process that began the session
+    # sent, so every turn after the first reads the one before from the key's cache; before, the first continued
+    # turn shared no prefix with it.)
+    one_key_reading_its_cache(calls, cold=1)
     flows = [f for f in agent_flows(proxy, tmp_path, "/v1/messages") if b'"tools"' in f.request.content]
     assert [chosen(f) for f in flows] == [["new"]] + [["bound"]] * (TURNS - 1)
 

@@ -17,6 +17,7 @@ from tests.support import login_dialects as ld
 from tests.support import logins
 from tests.support.fake_vendor import TEXT, Fault
 from tests.support.flows import read_flows
+from tests.support.masks import masked
 from tests.support.raw_http import through
 from tests.support.witness_addon import witnessed
 
@@ -71,10 +72,11 @@ def test_a_turn_is_served_on_the_login_byte_for_byte_with_its_windows_and_usage(
     status = json.loads(through(proxy).get("http://rotator.status/?format=json").text)
     [provider] = [p for p in status["providers"] if p["name"] == "claude_login"]
     [login] = provider["logins"]
-    assert login["login"] == "sk-a…oken" and login["requests"] == 1 and login["tokens"] > 0
+    shown = masked(logins.CLAUDE_TOKEN)  # (sk-…oken)
+    assert login["login"] == shown and login["requests"] == 1 and login["tokens"] > 0
     assert {w["name"]: w["used"] for w in login["windows"]} == {"five_hour": 0.12, "seven_day": 0.3}
     metrics = through(proxy).get("http://rotator.status/metrics").text
-    assert 'rotator_login_window_used_ratio{login="sk-a…oken",provider="claude_login",window="five_hour"} 0.12' \
+    assert f'rotator_login_window_used_ratio{{login="{shown}",provider="claude_login",window="five_hour"}} 0.12' \
         in metrics
     [flow] = login_flows(proxy, tmp_path)
     rotator_record = flow.metadata["rotator"]
@@ -85,7 +87,7 @@ def test_a_turn_is_served_on_the_login_byte_for_byte_with_its_windows_and_usage(
     assert windows["five_hour"]["used"] == 0.12 and windows["five_hour"]["status"] == "allowed"
     [note] = [n for n in rotator_record["events"] if n["kind"] == "signed"]
     assert "adapters (cap, drop)" in note["detail"]
-    assert flow.request.headers["authorization"] == "Bearer sk-a…oken"
+    assert flow.request.headers["authorization"] == f"Bearer {masked(logins.CLAUDE_TOKEN)}"
     assert logins.CLAUDE_TOKEN.encode() not in (tmp_path / "flows").read_bytes()
     assert logins.CLAUDE_TOKEN not in proxy.full_log
 
