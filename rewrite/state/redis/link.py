@@ -133,7 +133,7 @@ class RedisLink:
         of a pick's CPU)."""
         soon = _Soon(self, call, rest, then, otherwise)
         pipe = self.pipe
-        if (pipe is None or not pipe.connected() or _unanswered(self.pipe) or not self.breaker.admit()
+        if (pipe is None or not pipe.connected() or silent(pipe) or not self.breaker.admit()
                 or not pipe.submit(soon, call.command(rest))):
             soon.settle(otherwise)
         return soon.out
