@@ -127,11 +127,14 @@ def test_a_sigterm_sent_to_the_wrapper_reaches_the_tool(rotator, tmp_path):
 
 
 def in_its_terminal():
-    """A preexec_fn: the pty on stdin becomes the new session's terminal, as a shell's would be."""
+    """A preexec_fn: the pty on stdin becomes the new session's terminal, as a shell's would be, and the job starts
+    with Ctrl-C's default action, as a shell's foreground job does. (The test run may ignore SIGINT from its start, as
+    a CI step or `cmd &` does, and an ignored signal stays ignored across exec.)"""
     dies = dies_with_test_run()
 
     def preexec() -> None:
         dies()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     return preexec
