@@ -22,7 +22,8 @@ import logging
 
 from mitmproxy import http
 
-from addons.interception import called_host, hide_credential, streamed
+from addons.flows import called_host, streamed
+from addons.interception import hide_credential
 from rewrite.surface import (
     NO_MATCH,
     SEVERAL,

@@ -20,12 +20,11 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from mitmproxy import connection, ctx, http
-from mitmproxy.net.http import url as mitmproxy_url
 
+from addons.flows import REMEMBERED, called_host, streamed
 from addons.whole_answers import answer_in_flow
 from rewrite.surface import (
     AFTER_ANSWER,
-    BIG_BODY,
     JOB_HEADER,
     CredentialStyle,
     Engine,
@@ -195,20 +194,6 @@ class Interception:
             flow.metadata["rotator"]["body"] = {"sent": body.size, "left_out": body.left_out}
 
 
-def streamed(flow: http.HTTPFlow, engine: Engine) -> bool:
-    """Whether a request's body is streamed to the engine as it arrives, never held whole by mitmproxy (an LLM
-    call's large body: copying it whole would hold the event loop, and every other client's stream). Such a flow
-    is gated and handed over at its headers: MaskOnArrival, Access and Interception do then what they otherwise
-    do once the body is in. (A chunked body of unknown size is held, as a small one is.)"""
-    seen = getattr(flow, "_rotator_streamed", None)  # (asked by several hooks: the headers are read once)
-    if seen is None:
-        length = flow.request.headers.get("content-length", "")
-        seen = (length.isdigit() and BIG_BODY <= int(length) <= engine.server.max_body
-                and engine.router.provider_for(called_host(flow)) is not None)
-        flow._rotator_streamed = seen  # type: ignore[attr-defined]  # (of the object, never of the saved flow)
-    return seen
-
-
 def _upgrade(req: http.Request) -> bool:
     return req.headers.get("upgrade", "").lower() == "websocket"
 
@@ -223,26 +208,6 @@ def sent_empty(req: http.Request) -> None:
     if "content-length" in headers:
         del headers["content-length"]
     headers["transfer-encoding"] = "chunked"
-
-
-def called_host(flow: http.HTTPFlow) -> str:
-    """The host the client called (`pretty_host`: its Host header, else the URL's), read once for the hooks that
-    ask while the request stays as it is (mitmproxy parses the header on every `pretty_host`)."""
-    req = flow.request
-    fields, host = req.headers.fields, req.host
-    seen = getattr(flow, "_rotator_called_host", None)
-    if seen is not None and seen[0] is fields and seen[1] == host:
-        return seen[2]
-    authority = req.host_header
-    called = _authority_host(authority) if authority else host
-    flow._rotator_called_host = (fields, host, called)  # type: ignore[attr-defined]  # (never of the saved flow)
-    return called
-
-
-@functools.lru_cache(maxsize=1024)
-def _authority_host(authority: str) -> str:
-    """The host of a Host header, as pretty_host reads it (its checks cost microseconds: once per value)."""
-    return mitmproxy_url.parse_authority(authority, check=False)[0]
 
 
 def without_job_header(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[bytes, bytes], ...]:
@@ -344,9 +309,7 @@ def hide_credential(flow: http.HTTPFlow, style: CredentialStyle, remember: bool 
     back for the `request` hooks, and Interception masks them again."""
     req = flow.request
     fields, target = req.headers.fields, req.path
-    done = getattr(flow, "_rotator_hidden", None)
-    if done is not None:
-        del flow._rotator_hidden  # type: ignore[attr-defined]  # (used once: the credential is not kept with the flow)
+    done = REMEMBERED.pop(flow, None)  # (used once: the credential is not kept with the flow)
     if done is not None and done[0] is fields and done[1] == target and done[2] is style:
         req.headers.fields = done[3]
         if done[4] != target:
@@ -366,8 +329,7 @@ def hide_credential(flow: http.HTTPFlow, style: CredentialStyle, remember: bool 
     if held.query:
         req.path = f"{path}?{query}"
     if remember:
-        memo = (fields, target, style, req.headers.fields, req.path, held)
-        flow._rotator_hidden = memo  # type: ignore[attr-defined]  # (of the object, never of the saved flow)
+        REMEMBERED[flow] = (fields, target, style, req.headers.fields, req.path, held)
     return held
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from addons.interception import called_host, hide_credential, streamed
+from addons.flows import REMEMBERED, called_host, streamed
+from addons.interception import hide_credential
 from rewrite.surface import CredentialStyle, Engine
 
 
@@ -51,9 +52,9 @@ class MaskOnArrival:
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)
-        flow.__dict__.pop("_rotator_hidden", None)  # (what masking remembered for a request no one masked again)
+        REMEMBERED.pop(flow, None)  # (what masking remembered for a request no one masked again)
 
     def error(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)
         self._held.pop(flow.id, None)  # (a request that never arrived whole keeps its masked credential)
-        flow.__dict__.pop("_rotator_hidden", None)
+        REMEMBERED.pop(flow, None)

@@ -25,7 +25,8 @@ import logging
 from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
-from addons.interception import annotate, called_host, hide_credential, reach_directly, show_credential
+from addons.flows import called_host
+from addons.interception import annotate, hide_credential, reach_directly, show_credential
 from protocols.registration import Registration
 from rewrite.surface import Engine, Note, Provider
 

@@ -10,7 +10,8 @@ import logging
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.exchange.request import encoding_of
 from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Parsed, Upload, Worker, read_body

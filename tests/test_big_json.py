@@ -13,7 +13,8 @@ from protocols import sse as sse_json
 from protocols.openai_chat.stream import OpenAIChat
 from rewrite.config import parse
 from rewrite.engine import READ_HERE, Engine
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.inspection.steps import MAX_BODY
 from rewrite.intake.big_json import (
     LONG_TEXT,

@@ -16,7 +16,8 @@ from protocols.registry import cache_minimum, model_capabilities
 from protocols.translate.common import JSON_INSTRUCTION
 from rewrite.config import ConfigError, parse
 from rewrite.config_settings import StreamingConfig
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support import samples

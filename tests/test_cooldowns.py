@@ -19,7 +19,8 @@ from protocols.families.openai.errors import go_duration
 from protocols.vendor_errors import MAX_HINT
 from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.lifecycle.setting import Setting

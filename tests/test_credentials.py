@@ -1,6 +1,7 @@
 import math
 
-from rewrite.providers.credentials import CREDENTIAL_STYLES, STALL_REST, STALL_REST_MAX, KeyPool, Resting, mask
+from rewrite.pool import STALL_REST, STALL_REST_MAX, KeyPool, Resting, mask
+from rewrite.providers.credentials import CREDENTIAL_STYLES
 
 
 def picked(pool: KeyPool, avoid: str | None = None) -> tuple[str | None, float]:

@@ -10,11 +10,12 @@ import httpx
 
 from rewrite.config import StreamingConfig, parse
 from rewrite.engine import Engine
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.inspection.views import Facts, render_request
 from rewrite.intake.loopback import LoopbackRequest
 from rewrite.plugins.trail import DecisionTrail
-from rewrite.providers.credentials import mask
+from rewrite.pool import mask
 from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import PATHS, FakeResponder, Upstream, events_of, sse

@@ -12,10 +12,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rewrite.config import ConfigError, parse
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.intake.loopback_request import LoopbackRequest
+from rewrite.pool import KeyPool
 from rewrite.providers import build
-from rewrite.providers.credentials import KeyPool
 from rewrite.routing.router import Router
 from rewrite.upstream.client import UnsendableHeader, encode_headers, new_client
 from tests.support.engine_harness import FakeResponder

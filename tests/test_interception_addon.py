@@ -11,6 +11,7 @@ from mitmproxy import connection, http
 from mitmproxy.test import tflow, tutils
 
 from addons.access import Access
+from addons.flows import REMEMBERED
 from addons.interception import Interception, hide_credential, show_body, upstream_connection
 from addons.masking import MaskOnArrival
 from addons.websocket import WebSocketUpstream
@@ -64,13 +65,13 @@ def test_credentials_masked_on_arrival_are_masked_once_and_the_same_way_again():
     held = hide_credential(flow, style)
     assert flow.request.headers.fields == masked
     assert held.headers == [("authorization", "Bearer sk-client-secret-9")]
-    assert not hasattr(flow, "_rotator_hidden")  # the flow keeps no copy of the credential once it was taken
+    assert flow not in REMEMBERED  # no copy of the credential is kept for the flow once it was taken
     # headers another addon changed in between are masked afresh, never from what was masked before
     flow.request.headers["authorization"] = "Bearer sk-another-secret-7"
     held = hide_credential(flow, style)
     assert held.headers == [("authorization", "Bearer sk-another-secret-7")]
     assert "secret" not in str(flow.request.headers) and "7" in flow.request.headers["authorization"]
-    assert "_rotator_hidden" not in str(flow.get_state())
+    assert "secret" not in str(flow.get_state())
 
 
 def test_the_body_shown_is_what_the_client_received_whatever_its_framing():
@@ -127,10 +128,10 @@ def test_what_masking_remembers_goes_with_the_request_when_nothing_masks_it_agai
     flow.request.path = "/v1/models"  # (a request Rotator leaves to the vendor: Interception does not mask it again)
     masking.requestheaders(flow)
     masking.request(flow)
-    assert hasattr(flow, "_rotator_hidden")
+    assert flow in REMEMBERED
     flow.response = tutils.tresp()
     masking.response(flow)
-    assert not hasattr(flow, "_rotator_hidden")
+    assert flow not in REMEMBERED
 
 
 

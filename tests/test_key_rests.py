@@ -14,11 +14,12 @@ import pytest
 
 from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.lifecycle.setting import Setting
-from rewrite.providers.credentials import KeyPool
+from rewrite.pool import KeyPool
 from rewrite.routing.router import Route, Router
 from rewrite.upstream import client as upstream_client
 from tests.support import samples

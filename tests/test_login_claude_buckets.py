@@ -15,7 +15,8 @@ from protocols.vendor_errors import ErrorAnswer, ErrorKind, VendorError, error_o
 from protocols.windows import WindowAnswer
 from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router

@@ -12,7 +12,8 @@ import pytest
 from protocols.windows import Window, WindowStatus
 from rewrite.config import ConfigError, parse
 from rewrite.config_settings import StreamingConfig
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.pool.logins import MAX_LOGINS, LoginBook

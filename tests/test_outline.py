@@ -20,7 +20,8 @@ from protocols import sse
 from protocols.members import with_members
 from protocols.outline import LONG_TEXT, LongText, outline, spliced_pieces
 from rewrite.config import parse
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.intake.big_json import Upload, parse_body, read_body, rewritten_upload
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router

@@ -13,7 +13,8 @@ import zstandard
 
 from rewrite.config import parse
 from rewrite.config_settings import LimitsConfig, StreamingConfig
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.exchange.request import encoding_of
 from rewrite.intake.encoded import decode, encode
 from rewrite.intake.loopback_request import LoopbackRequest

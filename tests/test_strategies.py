@@ -14,7 +14,8 @@ import pytest
 
 from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.pool import STRATEGIES, KeyPool
 from rewrite.pool.persistence import export_state, import_state

@@ -18,7 +18,7 @@ from protocols.gemini.translate.request_out import endpoint
 from protocols.urls import UnsafeURLValue, path_problem, segment, segment_problem
 from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
-from rewrite.exchange.exchange import Job
+from rewrite.exchange.job import Job
 from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.lifecycle.setting import Setting
 from rewrite.providers import build

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewrite.providers.credentials import mask as masked
+from rewrite.pool import mask as masked
 from tests.support.clients import MODELS, PROMPT, PROTOCOLS, call, make_client
 from tests.support.fake_vendor import TEXT, TOOL_ARGUMENTS, TOOL_NAME, Fault, split_text
 from tests.support.flows import read_flows

@@ -32,8 +32,8 @@ from rewrite.exchange.context import Context
 from rewrite.exchange.continuation import Continuation
 from rewrite.exchange.enveloped import EnvelopedWriter
 from rewrite.exchange.fallback import Fallback, Legs
-from rewrite.exchange.job import Job, error_protocol, every_key_resting
-from rewrite.exchange.pump import Pump, piece_pusher, piece_reader
+from rewrite.exchange.job import Job
+from rewrite.exchange.pump import Pump
 from rewrite.exchange.request import ClientRequest
 from rewrite.exchange.resume import Resume, ResumeFor
 from rewrite.intake.big_json import Parsed
@@ -44,8 +44,6 @@ from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks
 from rewrite.upstream.client import Sender
-
-__all__ = ["Exchange", "Job", "error_protocol", "every_key_resting", "piece_pusher", "piece_reader"]
 
 
 class Exchange:

@@ -17,9 +17,9 @@ from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
+from rewrite.pool import Resting
 from rewrite.pool.logins import LoginState
 from rewrite.providers import Provider
-from rewrite.providers.credentials import Resting
 from rewrite.routing.router import Route
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_plus
 
 from rewrite.config import ClientConfig
-from rewrite.providers.credentials import CredentialStyle, mask
+from rewrite.pool import mask
+from rewrite.providers.credentials import CredentialStyle
 
 BEARER = "bearer"
 # Failed client-key attempts from one client address: after GUESS_BURST of them within GUESS_WINDOW seconds (from

@@ -28,10 +28,11 @@ from rewrite.adapters import ProviderAdapters
 from rewrite.adapters.chain import NO_ADAPTERS
 from rewrite.config import Config, ConfigError
 from rewrite.config_providers import KeyConfig, ProviderConfig
+from rewrite.pool import KeyPool
 from rewrite.pool.logins import LoginBook
 from rewrite.pool.signers import SignerBook
 from rewrite.pool.windows import Quotas
-from rewrite.providers.credentials import CredentialStyle, KeyPool
+from rewrite.providers.credentials import CredentialStyle
 from rewrite.providers.login import Login
 from rewrite.providers.platform import PLATFORM_KEY_FIELDS, REGIONS, Configured, Platform
 from rewrite.providers.signer import signer_of
@@ -79,18 +80,6 @@ class Provider:
     path_prefix: str
     pool: KeyPool | None
     force_upstream_stream: bool = True
-    # Models whose upstream refused a streamed request: their non-stream requests go upstream as they are.
-    stream_refusals: set[str] = field(default_factory=set)
-    # Models that refused a continuation's prefill (a 400): their continuations are asked for in words.
-    prefill_refusals: set[str] = field(default_factory=set)
-    # Per model: the request parameters its upstream refused (protocols/refused_params.py); left out from then on.
-    param_refusals: dict[str, set[str]] = field(default_factory=dict)
-    # Per pooled key: the marks of the state its account refused as another account's (an encrypted reasoning item
-    # of a conversation moved to it): left out of its requests from then on (rewrite/exchange/outgoing.py).
-    foreign: dict[str, set[str]] = field(default_factory=dict)
-    # Its upstream refused `stream_options` (rewrite/accounting/usage.py): Chat streams go without the usage chunk
-    # asked.
-    refuses_stream_options: bool = False
     # Per pooled key: the headers of its own account (OpenAI organization/project) sent with it.
     accounts: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # The request rewrites configured for it and its models (rewrite/adapters/).

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from protocols.families import CredentialStyle
 from protocols.registry import credential, families
-from rewrite.pool import STALL_REST, STALL_REST_MAX, KeyPool, Resting, mask  # noqa: F401  (their old home)
 
 # The style of each family, as registered (protocols/registration.py; registrations are made when `protocols` is
 # imported, before this module).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewrite.providers.credentials import mask
+from rewrite.pool import mask
 from tests.support.clients import make_client
 from tests.support.fake_vendor import Fault
 from tests.support.flows import read_vendor_flows

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewrite.providers.credentials import mask
+from rewrite.pool import mask
 from tests.support.clients import PROMPT, call, make_client
 from tests.support.fake_vendor import TEXT
 from tests.support.flows import read_flows

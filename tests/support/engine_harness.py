@@ -13,7 +13,8 @@ import httpx
 from protocols.sse import SSEParser
 from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.intake.loopback import FlowBody
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.lifecycle.hooks import registered

@@ -8,7 +8,8 @@ import httpx
 
 from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
-from rewrite.exchange.exchange import Exchange, Job
+from rewrite.exchange.exchange import Exchange
+from rewrite.exchange.job import Job
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rewrite.lifecycle.payer import Outbound, Ticket
 from rewrite.plugins.payers.keys import PooledKey
-from rewrite.providers.credentials import mask
+from rewrite.pool import mask
 from rewrite.providers.signer import CloudKey, signer_of
 
 

@@ -28,8 +28,8 @@ from rewrite.plugins.payers.google_tokens import Tokens
 from rewrite.plugins.payers.keys import OwnCredential, PooledKey
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure, KeyRest
+from rewrite.pool import mask
 from rewrite.providers import Provider
-from rewrite.providers.credentials import mask
 from rewrite.upstream.client import Sender
 
 logger = logging.getLogger("rotator")
