@@ -28,11 +28,11 @@ from rewrite.surface import (
     NO_MATCH,
     SEVERAL,
     ClientKeys,
+    ClientKeyVerdict,
     CredentialStyle,
     Engine,
     Guesses,
     Provider,
-    Verdict,
     check,
     presented,
     refusal_body,
@@ -95,7 +95,7 @@ class Access:
             sent = presented(style, list(req.headers.items(multi=True)), query)
             verdict = check(self._clients, self.guesses, client_address(flow), sent)
         else:
-            verdict = Verdict(status=403, reason=BROWSER)
+            verdict = ClientKeyVerdict(status=403, reason=BROWSER)
         if verdict.client is None:
             hide_credential(flow, style)
             self._refuse(flow, provider, verdict)
@@ -104,7 +104,7 @@ class Access:
         flow.metadata.setdefault("rotator", {})["client"] = verdict.client
         logger.info("rotator: %s %s: client: %s", provider.name, flow.id[:8], verdict.client)
 
-    def _refuse(self, flow: http.HTTPFlow, provider: Provider, verdict: Verdict) -> None:
+    def _refuse(self, flow: http.HTTPFlow, provider: Provider, verdict: ClientKeyVerdict) -> None:
         path = flow.request.path.partition("?")[0]
         headers = {"content-type": "application/json"}
         if verdict.retry_after:

@@ -109,7 +109,7 @@ class Engine:
                 self.quiet.settled()
         return job
 
-    def prefetch(self, job: Job, path: str, body: bytes | None, length: str = "") -> None:
+    def announce_arrival(self, job: Job, path: str, body: bytes | None, length: str = "") -> None:
         """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`). A body on its way
         (None: streamed) of more than READ_HERE bytes (`length`, its Content-Length) starts the parsing worker,
         which it would wait for; a smaller one is read here (`read_upload`) and may never need it."""

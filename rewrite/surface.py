@@ -18,9 +18,9 @@ from rewrite.intake.clients import (
     NO_MATCH,
     SEVERAL,
     ClientKeys,
+    ClientKeyVerdict,
     Guesses,
     HeldCredential,
-    Verdict,
     check,
     hide,
     presented,
@@ -47,7 +47,7 @@ __all__ = [
     "request_of",
     # Credentials and client keys, as a request carries them; Rotator's own refusals
     "CREDENTIAL_STYLES", "NO_MATCH", "SEVERAL", "ClientKeys", "CredentialStyle", "Guesses", "HeldCredential",
-    "Verdict", "check", "hide", "presented", "refusal_body", "without_query_key",
+    "ClientKeyVerdict", "check", "hide", "presented", "refusal_body", "without_query_key",
     # What a person reads: the LLM view, the status page and its metrics, the pools' table
     "Facts", "Flight", "Metrics", "Tally", "describe_pool", "login_table", "page", "pool_table", "render_html",
     "render_json", "render_request", "render_response", "render_text",

@@ -511,7 +511,7 @@ def test_a_gemini_answer_reaches_gemini_cli_in_its_envelope_as_its_sdk_declares_
     declares; the login's own enveloped events are opened to exactly that and reach the CLI as they came."""
     ctx = fake_vendor.Ctx(0, FIXTURES[name]["model"], 1761000000, FIXTURES[name]["body"], fake_vendor.Fault())
     plain = b"".join(ev.data for ev in fake_vendor.gemini_events(ctx))
-    answers = code_assist.Answers()
+    answers = code_assist.CodeAssistAnswers()
 
     enveloped = answers.stream(plain)
 

@@ -24,7 +24,7 @@ from protocols.unified import (
     ToolIds,
     ToolResult,
 )
-from rewrite.conversation.field_cache import DEFAULT_TTL, FieldCache, Scope, leaves_state
+from rewrite.conversation.field_cache import DEFAULT_TTL, FieldCache, Issuer, leaves_state
 from rewrite.state.kv import MemoryStore
 from tests.support import translate_samples as S
 from tests.support.timing import FakeClock
@@ -39,7 +39,7 @@ def new_cache(clock: FakeClock | None = None, **bounds) -> FieldCache:
     return FieldCache(store)
 
 
-def first_turn(cache: FieldCache, scope: Scope, client: str, answer: dict, request: dict, key: str = "") -> dict:
+def first_turn(cache: FieldCache, scope: Issuer, client: str, answer: dict, request: dict, key: str = "") -> dict:
     """The vendor's answer (from the pooled key of fingerprint `key`) captured, and returned as the client receives
     it."""
     ir_request = translate.request_to_ir(client, request)
@@ -62,7 +62,7 @@ def chat_replay(first: dict, answer: dict) -> dict:
     return {**first, "messages": [*first["messages"], message, *results]}
 
 
-def upstream_body(cache: FieldCache, scope: Scope, client: str, body: dict) -> dict:
+def upstream_body(cache: FieldCache, scope: Issuer, client: str, body: dict) -> dict:
     request = translate.request_to_ir(client, body)
     request.model = scope.model  # as the engine sends it
     cache.restore(scope, request)
@@ -78,7 +78,7 @@ def model_turn(gemini_body: dict) -> list[dict]:
 
 def test_a_gemini_thought_signature_is_put_back_on_its_function_call():
     cache = new_cache()
-    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    scope = Issuer("gemini", "gemini-3-pro", GEMINI)
     answer = first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request())
     assert S.GEMINI_SIGNATURE not in json.dumps(answer)  # Chat has no place for it
 
@@ -94,7 +94,7 @@ def test_a_signature_put_back_for_one_target_stays_off_the_request_the_next_targ
     """The engine gives each target a copy of the messages and their part lists, not of the parts: a fallback to
     another Gemini provider must not find the first one's signature on them."""
     cache = new_cache()
-    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    scope = Issuer("gemini", "gemini-3-pro", GEMINI)
     answer = first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request())
     shared = translate.request_to_ir(CHAT, chat_replay(chat_request(), answer))
     for_first = dataclasses.replace(shared, messages=[dataclasses.replace(m, parts=list(m.parts))
@@ -108,7 +108,7 @@ def test_without_the_cache_the_replayed_call_has_no_signature():
     """The baseline the cache fixes: what the client replays carries no signature of its own (only the bypass value
     Rotator signs an unsigned call with)."""
     cache = new_cache()
-    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    scope = Issuer("gemini", "gemini-3-pro", GEMINI)
     answer = first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request())
     request = translate.request_to_ir(CHAT, chat_replay(chat_request(), answer))
     sent = json.dumps(translate.get(GEMINI).request_from_ir(request))
@@ -117,20 +117,20 @@ def test_without_the_cache_the_replayed_call_has_no_signature():
 
 def test_state_goes_back_only_to_the_provider_and_model_that_issued_it():
     cache = new_cache()
-    issuer = Scope("gemini", "gemini-3-pro", GEMINI)
+    issuer = Issuer("gemini", "gemini-3-pro", GEMINI)
     answer = first_turn(cache, issuer, CHAT, S.GEMINI_ANSWER, chat_request())
     replay = chat_replay(chat_request(), answer)
-    for other in (Scope("vertex", "gemini-3-pro", GEMINI), Scope("gemini", "gemini-2.5-pro", GEMINI),
-                  Scope("gemini", "gemini-3-pro", GEMINI, client="team-b")):
+    for other in (Issuer("vertex", "gemini-3-pro", GEMINI), Issuer("gemini", "gemini-2.5-pro", GEMINI),
+                  Issuer("gemini", "gemini-3-pro", GEMINI, client="team-b")):
         assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, other, CHAT, replay))
-    anthropic = Scope("gemini", "gemini-3-pro", ANTHROPIC)  # same names, another protocol: nothing of Gemini's
+    anthropic = Issuer("gemini", "gemini-3-pro", ANTHROPIC)  # same names, another protocol: nothing of Gemini's
     assert S.GEMINI_SIGNATURE not in json.dumps(upstream_body(cache, anthropic, CHAT, replay))
 
 
 def test_state_expires_after_its_ttl():
     clock = FakeClock(0.0)
     cache = new_cache(clock)
-    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    scope = Issuer("gemini", "gemini-3-pro", GEMINI)
     replay = chat_replay(chat_request(), first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request()))
     clock.now += DEFAULT_TTL - 1
     assert S.GEMINI_SIGNATURE in json.dumps(upstream_body(cache, scope, CHAT, replay))
@@ -140,7 +140,7 @@ def test_state_expires_after_its_ttl():
 
 def test_the_oldest_conversation_goes_first_when_the_store_is_full():
     cache = new_cache(entries=2)
-    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    scope = Issuer("gemini", "gemini-3-pro", GEMINI)
     first = chat_replay(chat_request(), first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request()))
     for n in range(2):  # two more answers, with calls of other ids
         other = copy.deepcopy(S.GEMINI_ANSWER)
@@ -154,7 +154,7 @@ def test_the_oldest_conversation_goes_first_when_the_store_is_full():
 def test_the_same_call_in_two_conversations_keeps_each_its_own_signature():
     """Gemini gives no call ids: Rotator makes them from the call, so two conversations may hold the same id."""
     cache = new_cache()
-    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    scope = Issuer("gemini", "gemini-3-pro", GEMINI)
     replays = {}
     for question, signature in (("Weather in Paris?", "c2lnbmF0dXJlLWE="), ("Paris weather, please", "c2lnLWI=")):
         vendor = copy.deepcopy(S.GEMINI_ANSWER)
@@ -173,7 +173,7 @@ def test_the_same_call_in_two_conversations_keeps_each_its_own_signature():
 
 def test_anthropic_thinking_and_its_signature_come_back_before_the_tool_use():
     cache = new_cache()
-    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    scope = Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     answer = first_turn(cache, scope, CHAT, S.ANTHROPIC_ANSWER, chat_request(thinking=True))
     assert S.ANTHROPIC_SIGNATURE not in json.dumps(answer)
 
@@ -190,7 +190,7 @@ def test_without_a_signed_thinking_block_an_anthropic_request_goes_without_think
     """Thinking is never forged: with the cache empty, the Chat client's reasoning text is not sent as thinking,
     and the request goes with thinking off (Anthropic would refuse the turn otherwise)."""
     cache = new_cache()
-    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    scope = Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     answer = first_turn(new_cache(), scope, CHAT, S.ANTHROPIC_ANSWER, chat_request(thinking=True))
     request = translate.request_to_ir(CHAT, chat_replay(chat_request(thinking=True), answer))
 
@@ -204,7 +204,7 @@ def test_without_a_signed_thinking_block_an_anthropic_request_goes_without_think
 
 def test_thinking_stays_on_when_the_last_assistant_turn_has_no_tool_call():
     cache = new_cache()
-    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    scope = Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     body = {**chat_request(thinking=True), "messages": [
         {"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello."},
         {"role": "user", "content": "and?"}]}
@@ -216,7 +216,7 @@ def test_thinking_stays_on_when_the_last_assistant_turn_has_no_tool_call():
 
 def test_a_turn_without_tool_calls_is_found_by_its_text():
     cache = new_cache()
-    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    scope = Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     vendor = {**S.ANTHROPIC_ANSWER, "content": S.ANTHROPIC_ANSWER["content"][:2], "stop_reason": "end_turn"}
     answer = first_turn(cache, scope, CHAT, vendor, chat_request(thinking=True))
     message = answer["choices"][0]["message"]
@@ -231,7 +231,7 @@ def test_a_turn_without_tool_calls_is_found_by_its_text():
 
 def test_the_same_words_after_another_question_get_no_thinking():
     cache = new_cache()
-    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    scope = Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     vendor = {**S.ANTHROPIC_ANSWER, "content": S.ANTHROPIC_ANSWER["content"][:2], "stop_reason": "end_turn"}
     answer = first_turn(cache, scope, CHAT, vendor, chat_request(thinking=True))
     body = {**chat_request(thinking=True), "messages": [
@@ -243,7 +243,7 @@ def test_the_same_words_after_another_question_get_no_thinking():
 
 def test_redacted_thinking_comes_back_as_it_was():
     cache = new_cache()
-    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    scope = Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     vendor = copy.deepcopy(S.ANTHROPIC_ANSWER)
     vendor["content"].insert(1, {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"})
     answer = first_turn(cache, scope, CHAT, vendor, chat_request(thinking=True))
@@ -258,7 +258,7 @@ def test_redacted_thinking_comes_back_as_it_was():
 def test_a_turn_that_carries_its_own_signed_thinking_keeps_it():
     """An Anthropic client's own blocks (e.g. after a fallback to Anthropic) are not doubled or replaced."""
     cache = new_cache()
-    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    scope = Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     first_turn(cache, scope, CHAT, S.ANTHROPIC_ANSWER, chat_request())
     body = S.anthropic_replay(S.anthropic_request(), S.ANTHROPIC_ANSWER)
     sent = upstream_body(cache, scope, ANTHROPIC, body)
@@ -271,7 +271,7 @@ def test_a_turn_that_carries_its_own_signed_thinking_keeps_it():
 
 def test_a_responses_reasoning_item_comes_back_before_its_calls():
     cache = new_cache()
-    scope = Scope("openai", "o4-mini", RESPONSES)
+    scope = Issuer("openai", "o4-mini", RESPONSES)
     answer = first_turn(cache, scope, ANTHROPIC, S.RESPONSES_ANSWER, S.anthropic_request())
     assert S.RESPONSES_ENCRYPTED not in json.dumps(answer)
 
@@ -288,7 +288,7 @@ def test_what_is_put_back_is_named_by_the_key_whose_answer_it_came_from():
     """Each entry names the pooled key that answered (by fingerprint); `restore` lists what it put back by that
     key, as the marks the target's conversation reader names account-bound state by (the engine leaves out of a
     request what another key made). An entry from before, naming none, is put back naming none."""
-    scope = Scope("openai", "o4-mini", RESPONSES)
+    scope = Issuer("openai", "o4-mini", RESPONSES)
     for key, made in (("fp-of-key-a", {"fp-of-key-a": {content_mark(S.RESPONSES_ENCRYPTED)}}), ("", {})):
         cache = new_cache()
         answer = first_turn(cache, scope, ANTHROPIC, S.RESPONSES_ANSWER, S.anthropic_request(), key)
@@ -302,18 +302,18 @@ def test_what_is_put_back_is_named_by_the_key_whose_answer_it_came_from():
 
 def test_nothing_is_kept_from_an_answer_without_opaque_state():
     cache = new_cache()
-    scope = Scope("openai", "gpt-4.1", CHAT)
+    scope = Issuer("openai", "gpt-4.1", CHAT)
     first_turn(cache, scope, ANTHROPIC, S.CHAT_ANSWER, S.anthropic_request())
     plain = copy.deepcopy(S.ANTHROPIC_ANSWER)
     plain["content"] = plain["content"][1:]  # no thinking
-    first_turn(cache, Scope("anthropic", "claude", ANTHROPIC), CHAT, plain, chat_request())
+    first_turn(cache, Issuer("anthropic", "claude", ANTHROPIC), CHAT, plain, chat_request())
     assert len(cache.store) == 0
 
 
 def test_values_of_the_wrong_type_are_ignored_not_fatal():
     """Ids and texts that are not strings (a malformed client body or answer) neither raise nor match."""
     cache = new_cache()
-    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    scope = Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     answer = Answer(parts=[Reasoning("t", "sig", ANTHROPIC), Text(5), ToolCall(["x"], "f"), ToolCall(7, "g")])
     cache.capture(scope, answer, Request(messages=[Message("user", [Text(None), ToolResult(3)])]))
     request = Request(messages=[Message("tool", [ToolResult({"a": 1})]), Message("assistant", answer.parts)],
@@ -323,7 +323,7 @@ def test_values_of_the_wrong_type_are_ignored_not_fatal():
 
 def test_a_store_holding_something_else_under_the_key_restores_nothing():
     cache = new_cache()
-    scope = Scope("gemini", "gemini-3-pro", GEMINI)
+    scope = Issuer("gemini", "gemini-3-pro", GEMINI)
     replay = chat_replay(chat_request(), first_turn(cache, scope, CHAT, S.GEMINI_ANSWER, chat_request()))
     for key in list(cache.store._entries):
         cache.store.put(key, b"not json", 60)
@@ -345,7 +345,7 @@ def test_turns_are_looked_up_only_at_a_target_whose_answers_left_state():
     a store not written by this cache alone (shared, or given full) is always read."""
     store = CountingStore()
     cache = FieldCache(store)
-    scope = Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC)
+    scope = Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC)
     plain = copy.deepcopy(S.ANTHROPIC_ANSWER)
     plain["content"] = plain["content"][1:]  # no thinking
     replay = chat_replay(chat_request(), first_turn(cache, scope, CHAT, plain, chat_request()))
@@ -353,7 +353,7 @@ def test_turns_are_looked_up_only_at_a_target_whose_answers_left_state():
     assert store.gets == 0
 
     thought = first_turn(cache, scope, CHAT, S.ANTHROPIC_ANSWER, chat_request(thinking=True))
-    upstream_body(cache, Scope("vertex", "claude-sonnet-4-5", ANTHROPIC), CHAT, replay)
+    upstream_body(cache, Issuer("vertex", "claude-sonnet-4-5", ANTHROPIC), CHAT, replay)
     assert store.gets == 0  # (another provider gave nothing)
     sent = upstream_body(cache, scope, CHAT, chat_replay(chat_request(thinking=True), thought))
     assert store.gets > 0 and sent["messages"][1]["content"][0]["signature"] == S.ANTHROPIC_SIGNATURE
@@ -376,5 +376,5 @@ def test_only_a_request_that_thinks_leaves_state_at_a_vendor_whose_state_is_its_
     answer = copy.deepcopy(S.ANTHROPIC_ANSWER)
     answer["content"] = answer["content"][1:]
     cache = FieldCache(CountingStore())
-    first_turn(cache, Scope("anthropic", "claude-sonnet-4-5", ANTHROPIC), CHAT, answer, chat_request())
+    first_turn(cache, Issuer("anthropic", "claude-sonnet-4-5", ANTHROPIC), CHAT, answer, chat_request())
     assert cache.store.bytes == 0

@@ -75,7 +75,7 @@ def test_another_target_gets_the_request_without_what_only_code_assist_reads():
 def test_the_logins_events_are_read_inside_and_sent_on_as_they_came():
     came = (b'data: {"response": {"candidates": [{"content": {"parts": [{"text": "Hi"}]}}]}, "traceId": "t"}\r\n\r\n'
             b'data: [{"error": {"code": 503}}]\r\n\r\n: keep-alive\r\n\r\n')
-    answers = wire.Answers()
+    answers = wire.CodeAssistAnswers()
 
     opened = answers.parser().feed(came)
 
@@ -88,7 +88,7 @@ def test_what_rotator_writes_goes_in_a_new_envelope_and_errors_as_they_are():
     ending = b'data: {"candidates":[{"finishReason":"MAX_TOKENS"}]}\r\n\r\n'
     error = b'data: {"error":{"code":502,"message":"x"}}\n\n'
 
-    assert wire.Answers().stream(ending + error) == \
+    assert wire.CodeAssistAnswers().stream(ending + error) == \
         b'data: {"response":{"candidates":[{"finishReason":"MAX_TOKENS"}]}}\r\n\r\n' + error
     assert wire.enveloped_answer(b'{"candidates":[]}') == b'{"response":{"candidates":[]}}'
     assert wire.enveloped_answer(b'{"response":{"candidates":[]},"traceId":"t"}') == \
@@ -99,7 +99,7 @@ def test_what_rotator_writes_goes_in_a_new_envelope_and_errors_as_they_are():
 
 def test_events_split_anywhere_are_opened_the_same():
     came = b'data: {"response": {"candidates": []}, "traceId": "t"}\n\n' * 3
-    answers = wire.Answers()
+    answers = wire.CodeAssistAnswers()
     parser = answers.parser()
     opened = [e for i in range(len(came)) for e in parser.feed(came[i:i + 1])] + parser.close()
     assert [e.data for e in opened] == ['{"candidates":[]}'] * 3

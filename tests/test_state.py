@@ -23,7 +23,7 @@ from rewrite.pool.keypool import key_of, stored_id, stored_ids
 from rewrite.pool.persistence import export_state, import_state
 from rewrite.pool.report import describe
 from rewrite.state.kept import scope
-from rewrite.state.records import MemoryStore, SqliteStore, StateError, default_path, open_store, resolve
+from rewrite.state.records import MemoryRecords, SqliteStore, StateError, default_path, open_store, resolve
 from tests.support.timing import FakeClock, eventually
 from tests.support.vendor_errors import failure
 
@@ -37,7 +37,7 @@ OTHER = "sk-proj-other-9876543210-abcd"
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_a_store_keeps_records_by_scope_and_name(kind, tmp_path):
-    store = MemoryStore() if kind == "memory" else SqliteStore(tmp_path / "s.db")
+    store = MemoryRecords() if kind == "memory" else SqliteStore(tmp_path / "s.db")
     assert store.load("pool:openai") == {}
     store.save({"pool:openai": {"a": {"x": 1}, "b": [1, 2]}, "pool:gemini": {"a": "g"}})
     store.save({"pool:openai": {"a": {"x": 2}}})
@@ -135,7 +135,7 @@ def test_where_the_state_goes(monkeypatch, tmp_path):
     assert default_path() == tmp_path / "rotator" / "state.db" == resolve(None)
     monkeypatch.delenv("XDG_STATE_HOME")
     assert default_path() == Path("~/.local/state/rotator/state.db").expanduser()
-    assert resolve("") is None and isinstance(open_store(None), MemoryStore)
+    assert resolve("") is None and isinstance(open_store(None), MemoryRecords)
     assert resolve("~/x.db") == Path("~/x.db").expanduser()
 
 

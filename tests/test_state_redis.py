@@ -501,10 +501,10 @@ async def test_every_worker_shows_each_keys_prompt_cache_share_and_cold_cost_of_
 async def test_an_idle_worker_rebuilds_a_keys_view_only_when_some_worker_counted_or_it_was_replaced(
         redis_url, monkeypatch):
     # (turning every key's counts back into its view each second was most of an idle worker's round)
-    from rewrite.pool.key_state import Usage
+    from rewrite.pool.key_state import KeyCounters
     rebuilt: list[int] = []
-    restore = Usage.restore
-    monkeypatch.setattr(Usage, "restore", lambda self, data: (rebuilt.append(id(self)), restore(self, data))[1])
+    restore = KeyCounters.restore
+    monkeypatch.setattr(KeyCounters, "restore", lambda self, data: (rebuilt.append(id(self)), restore(self, data))[1])
     a, b = worker(redis_url), worker(redis_url)
     views = {id(b.by_secret[key].usage): key for key in KEYS}
 

@@ -17,7 +17,7 @@ from protocols.evidence import content_mark
 from protocols.unified import ToolIds
 from rewrite.accounting.metrics import Metrics
 from rewrite.conversation.continuity import Continuity
-from rewrite.conversation.field_cache import Scope
+from rewrite.conversation.field_cache import Issuer
 from rewrite.conversation.hooks import ConversationState
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import Breaker, connect_sync
@@ -293,7 +293,7 @@ def test_the_key_that_made_an_entry_is_read_back_by_another_worker_and_one_from_
 
     client_request = translate.request_to_ir("anthropic_messages", S.anthropic_request())
     for key in ("fp-of-key-b", ""):
-        scope = Scope("openai", "o4-mini", "openai_responses", client=f"client of {key or 'before'}")
+        scope = Issuer("openai", "o4-mini", "openai_responses", client=f"client of {key or 'before'}")
         unified = translate.get("openai_responses").answer_to_ir(copy.deepcopy(S.RESPONSES_ANSWER), ToolIds())
         writer.fields.capture(scope, unified, client_request, key)
         client_answer = translate.get("anthropic_messages").answer_from_ir(unified, client_request)

@@ -14,7 +14,7 @@ from protocols.unified import Answer, Request
 from rewrite.config import parse
 from rewrite.routing.capabilities import ModelTable
 from rewrite.routing.router import Router
-from rewrite.routing.targets import ConversationHooks, Refused, native_leg, upstream_protocol
+from rewrite.routing.targets import ConversationHooks, RequestRefused, native_leg, upstream_protocol
 from tests.support import samples, virtual_time
 from tests.support.engine_harness import Upstream, sse
 from tests.support.routed_exchange import ANTHROPIC_HEADERS, CHAT_PATH, CONFIG, MESSAGES_PATH, exchange, router
@@ -242,7 +242,7 @@ class Recording(ConversationHooks):
     def request(self, leg, body, held_elsewhere=False):
         self.calls.append(("request", leg.provider.name, body["model"]))
         if self.refuse:
-            raise Refused(400, b'{"error": {"message": "unknown"}}', "unknown previous response")
+            raise RequestRefused(400, b'{"error": {"message": "unknown"}}', "unknown previous response")
         return {**body, "messages": [{"role": "user", "content": "expanded"}]}
 
     def translated(self, leg, request: Request):

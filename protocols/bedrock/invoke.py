@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote
 
-from protocols.bedrock.invoke_stream import Answers, InvokeRepairer, enveloped_answer
+from protocols.bedrock.invoke_stream import InvokeAnswers, InvokeRepairer, enveloped_answer
 from protocols.envelope import Envelope
 from protocols.eventstream.events import CONTENT_TYPE_HEADER
 from protocols.sse import dumps, load_object
@@ -123,5 +123,5 @@ def opened_answer(data: bytes) -> bytes:
     return data
 
 
-ENVELOPE = Envelope(sample_path, opened, envelope_path, enveloped, Answers, enveloped_answer, opened_answer,
+ENVELOPE = Envelope(sample_path, opened, envelope_path, enveloped, InvokeAnswers, enveloped_answer, opened_answer,
                     stream_type=CONTENT_TYPE_HEADER, repairer=InvokeRepairer)

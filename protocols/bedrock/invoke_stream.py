@@ -90,7 +90,7 @@ class InvokeRepairer(Repairer):
         return self.inner.error_event(message, status)
 
 
-class Answers:
+class InvokeAnswers:
     """One InvokeModel request's answer events (protocols/envelope.py's EnvelopedAnswers)."""
 
     def parser(self) -> StreamParser:

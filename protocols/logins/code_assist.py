@@ -7,7 +7,7 @@ the client's own Google login as `Authorization: Bearer ya29.…`.
   engine reads and repairs the Gemini request and answer inside: a request is opened into the plain Gemini call
   it stands for (`opened`), put back in its envelope as it came (`enveloped`: its other members, their order,
   kept), and an answer's events are opened as they come and put back as they came, what Rotator writes itself
-  put in an envelope (`Answers`, `enveloped_answer`).
+  put in an envelope (`CodeAssistAnswers`, `enveloped_answer`).
 - A used-up quota answers 429 `RESOURCE_EXHAUSTED` with `ErrorInfo{reason: QUOTA_EXHAUSTED, domain:
   cloudcode-pa.googleapis.com, metadata: {quotaResetTimeStamp, quotaResetDelay, model}}` and a `RetryInfo` of the
   whole wait: the model's quota, spent until then. Gemini CLI sleeps the whole `retryDelay` of such an answer
@@ -109,7 +109,7 @@ def foreign_body(body: dict) -> dict:
 # -- the answer's envelope --------------------------------------------------------------------------------------
 
 
-class Answers:
+class CodeAssistAnswers:
     """One request's answer events, opened for the engine and put back for the client: an opened event's data
     and bytes are the plain Gemini chunk's, and the bytes its envelope came in are kept until the client is sent
     that chunk unchanged (then it gets them as they came); what else the client is sent, Rotator's own events and
@@ -172,7 +172,7 @@ class Answers:
 
 
 class OpenedParser(SSEParser):
-    """An SSE parser whose events are opened (`Answers.opened`)."""
+    """An SSE parser whose events are opened (`CodeAssistAnswers.opened`)."""
 
     def __init__(self, opened: Callable[[Event], Event]) -> None:
         super().__init__()
@@ -296,4 +296,4 @@ def bounded_delay(status: int, body: bytes) -> bytes:
     return dumps(parsed) if changed else body
 
 
-ENVELOPE = Envelope(sample_path, opened, envelope_path, enveloped, Answers, enveloped_answer, opened_answer)
+ENVELOPE = Envelope(sample_path, opened, envelope_path, enveloped, CodeAssistAnswers, enveloped_answer, opened_answer)

@@ -43,7 +43,7 @@ class UnknownResponse(Exception):
 
 
 @dataclass(slots=True)
-class Served:
+class ServedResponse:
     """One response Rotator served: what it continued, its request's input items and its answer's output items."""
 
     previous: str | None
@@ -60,7 +60,7 @@ class Served:
         return self.native and self.stored and self.provider == provider
 
 
-_FIELDS = frozenset(f.name for f in fields(Served))
+_FIELDS = frozenset(f.name for f in fields(ServedResponse))
 
 
 @dataclass(slots=True)
@@ -81,18 +81,18 @@ class Continuity:
     def _key(client: str, response_id: str) -> str:
         return KEY_PREFIX + hashlib.sha256(f"{client}\0{response_id}".encode()).hexdigest()
 
-    def _load(self, client: str, response_id: str) -> Served | None:
+    def _load(self, client: str, response_id: str) -> ServedResponse | None:
         value = self.store.get(self._key(client, response_id), named=True)
         if value is None:
             return None
         try:
             record = json.loads(value)
             # (a field this version does not know, written by a newer worker sharing the Redis, is passed over)
-            return Served(**{k: v for k, v in record.items() if k in _FIELDS})
+            return ServedResponse(**{k: v for k, v in record.items() if k in _FIELDS})
         except (ValueError, TypeError, AttributeError):
             return None  # not a record of ours
 
-    def _save(self, client: str, response_id: str, served: Served, ttl: float | None = None) -> None:
+    def _save(self, client: str, response_id: str, served: ServedResponse, ttl: float | None = None) -> None:
         if ttl is None:
             ttl = self.ttl if served.stored else self.ephemeral_ttl
         value = dumps(asdict(served))
@@ -116,7 +116,7 @@ class Continuity:
             if resolves:
                 return Expansion(body)  # not one Rotator served elsewhere: the provider may hold it
             raise UnknownResponse(previous)
-        chain: list[Served] = []
+        chain: list[ServedResponse] = []
         seen: set[str] = set()
         resolvable: str | None = None
         response_id: str | None = previous
@@ -151,7 +151,8 @@ class Continuity:
         if not response_id or response_id == named:
             return  # an id the upstream did not make unique cannot name a turn
         previous = named if isinstance(named, str) and named else None
-        served = Served(previous, stored.input_items(body), list(output), provider, native, stored.stored(body), key)
+        served = ServedResponse(previous, stored.input_items(body), list(output), provider, native, stored.stored(body),
+                                key)
         parent = self._load(client, previous) if previous is not None else None
         if previous is not None and parent is not None and not parent.stored:
             # Take the parent's items over, so it need not outlive this turn.

@@ -55,7 +55,7 @@ ANCHOR_END = ""
 
 
 @dataclass(frozen=True, slots=True)
-class Scope:
+class Issuer:
     """Who issued the state (provider, the model as sent upstream, the protocol) and for which client."""
 
     provider: str
@@ -130,7 +130,7 @@ def _digest(message: Message | None) -> str:
     return hashlib.sha256(json.dumps(pieces, default=str).encode()).hexdigest()[:32]
 
 
-def _turn_keys(scope: Scope, parts: list, answered: Message | None) -> list[str]:
+def _turn_keys(scope: Issuer, parts: list, answered: Message | None) -> list[str]:
     """The keys a turn's state is kept under: each of its tool call ids, else its text."""
     keys = []
     for part in parts:
@@ -185,7 +185,7 @@ class FieldCache:
         self._givers: set[tuple[str, str]] | None = (
             set() if isinstance(store, MemoryStore) and not len(store) else None)
 
-    def capture(self, scope: Scope, answer: Answer, asked: Request | None = None, made_by: str = "") -> None:
+    def capture(self, scope: Issuer, answer: Answer, asked: Request | None = None, made_by: str = "") -> None:
         """Keep the opaque state of an answer the client receives in another protocol than `scope.protocol`;
         `asked` is the client's request it answers, `made_by` the fingerprint of the pooled key that answered (""
         none, or unknown)."""
@@ -204,7 +204,7 @@ class FieldCache:
         for key in keys:
             self.store.put(key, value, self.ttl)
 
-    def restore(self, scope: Scope, request: Request) -> Restored:
+    def restore(self, scope: Issuer, request: Request) -> Restored:
         """Put the kept state back into the assistant turns of `request`, which goes to `scope`'s vendor. Its
         messages' part lists change; the parts themselves are never changed (another target may share them)."""
         done = Restored()
@@ -217,7 +217,7 @@ class FieldCache:
             done.thinking_off = True
         return done
 
-    def _put_back(self, scope: Scope, request: Request, done: Restored) -> None:
+    def _put_back(self, scope: Issuer, request: Request, done: Restored) -> None:
         for i, message in enumerate(request.messages):
             if message.role != ROLE_ASSISTANT:
                 continue

@@ -22,9 +22,9 @@ from protocols.base import Protocol
 from protocols.stored_responses import StoredResponses
 from protocols.unified import Answer, Request
 from rewrite.conversation.continuity import Continuity, UnknownResponse
-from rewrite.conversation.field_cache import FieldCache, Scope, leaves_state
+from rewrite.conversation.field_cache import FieldCache, Issuer, leaves_state
 from rewrite.pool.keypool import key_of, stored_id
-from rewrite.routing.targets import ConversationHooks, Leg, Refused
+from rewrite.routing.targets import ConversationHooks, Leg, RequestRefused
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import connect_sync
 from rewrite.state.redis.kv import RedisStore
@@ -54,8 +54,8 @@ def _continuity(leg: Leg) -> StoredResponses | None:
     return registry.continuity(_client_protocol(leg))
 
 
-def _scope(leg: Leg) -> Scope:
-    return Scope(leg.provider.name, leg.model, _upstream_protocol(leg))
+def _scope(leg: Leg) -> Issuer:
+    return Issuer(leg.provider.name, leg.model, _upstream_protocol(leg))
 
 
 class ConversationState(ConversationHooks):
@@ -99,7 +99,7 @@ class ConversationState(ConversationHooks):
         try:
             expansion = self.continuity.expand(stored, body, leg.provider.name, resolves)
         except UnknownResponse as e:
-            raise Refused(*stored.unknown(e.response_id), str(e)) from None
+            raise RequestRefused(*stored.unknown(e.response_id), str(e)) from None
         return expansion.body
 
     def translated(self, leg: Leg, request: Request) -> None:

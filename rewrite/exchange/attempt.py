@@ -20,7 +20,7 @@ from protocols.refused_params import without
 from protocols.vendor_errors import ErrorKind, VendorError
 from rewrite.exchange.answers import BODY_CUTS, Answers
 from rewrite.exchange.job import error_protocol
-from rewrite.exchange.keys import Due
+from rewrite.exchange.keys import FirstTokenDeadline
 from rewrite.exchange.outgoing import MAX_REFUSED_PARAMS, TargetCall
 from rewrite.exchange.pump import ClientStream, Pump, piece_reader
 from rewrite.exchange.resume import Resume
@@ -103,7 +103,8 @@ class Attempt:
         call, req, clock = self.call, self.call.req, self.clock
         start = clock.loop.time()
         whole = start + req.total_timeout
-        due = Due.of(start + self.cfg.first_token_timeout if call.upstream_stream else whole, self.until, self.first_by)
+        own = start + self.cfg.first_token_timeout if call.upstream_stream else whole
+        due = FirstTokenDeadline.of(own, self.until, self.first_by)
         try:
             sending = asyncio.ensure_future(call.ctx.client.send(call.build(ticket), stream=True))
         except httpx.HTTPError as e:
@@ -147,7 +148,7 @@ class Attempt:
                 return self._error(ticket, error, resp, body)
             if (proto := req.proto) is not None and call.streams(resp.headers.get("content-type", "")):
                 return await self._stream(ticket, resp, proto, due, capture)
-            if call.asking is not None:  # (nothing but a stream can be spliced into the client's answer)
+            if call.continues_by is not None:  # (nothing but a stream can be spliced into the client's answer)
                 return Failure(FailureKind.BAD_ANSWER, "the continuation was not answered as a stream", retryable=False)
             self._claim()
             if (translation := call.leg.translation) is not None:
@@ -175,10 +176,10 @@ class Attempt:
     def _timeout(self) -> FailureKind:
         return FailureKind.FIRST_TOKEN_TIMEOUT if self.call.upstream_stream else FailureKind.REQUEST_TIMEOUT
 
-    async def _error_body(self, resp: httpx.Response, due: Due) -> bytes | Failure:
+    async def _error_body(self, resp: httpx.Response, due: FirstTokenDeadline) -> bytes | Failure:
         """An error answer's body, read within the attempt's own deadline (heartbeats meanwhile) and up to
         ERROR_BODY_MAX bytes: a body that stalls is a stall of this attempt, retried like a first-token timeout (and,
-        as one, a stall of its key only if the attempt had its whole timeout: `Due.missed`)."""
+        as one, a stall of its key only if the attempt had its whole timeout: `FirstTokenDeadline.missed`)."""
         reading = asyncio.ensure_future(read_whole(piece_reader(resp, ERROR_BODY_MAX), ERROR_BODY_MAX))
         try:
             if not await self.clock.supervise(reading, lambda: due.at):
@@ -210,8 +211,8 @@ class Attempt:
                 known = call.lessons.foreign.get(ticket.key, set())
                 foreign = frozenset(set(reader.foreign(sent)) - known)
         usage_option = call.req.meter.usage_option if call.ask_usage else ""
-        return Asked(call.payer.pooled, call.more, call.payer.keeps_errors, call.asking is not None,
-                     call.asking == "prefill", call.aggregate, usage_option, refusable, foreign)
+        return Asked(call.payer.pooled, call.more, call.payer.keeps_errors, call.continues_by is not None,
+                     call.continues_by == "prefill", call.aggregate, usage_option, refusable, foreign)
 
     def _error(self, ticket: Ticket, error: VendorError, resp: httpx.Response, body: bytes) -> Failure | None:
         """An error answer: sent again without what was refused, retried, handed to the next target, or forwarded
@@ -238,7 +239,7 @@ class Attempt:
         self.answers.error(call, resp.status_code, resp.headers, body)
         return None
 
-    async def _stream(self, ticket: Ticket, resp: httpx.Response, proto: Protocol, due: Due,
+    async def _stream(self, ticket: Ticket, resp: httpx.Response, proto: Protocol, due: FirstTokenDeadline,
                       capture: Capture | None) -> Failure | None:
         """A streamed answer (to a client speaking `proto`): pumped to the client (or folded, for a forced stream),
         ended honestly if cut."""
@@ -251,7 +252,7 @@ class Attempt:
             repairer = e.repairer
         out, holds, watch = answers.out, None, None
         if resume is not None and call.resumes:
-            if resume.asking is None and aggregator is None:  # a first attempt's stream: tool calls held whole
+            if resume.continuing is None and aggregator is None:  # a first attempt's stream: tool calls held whole
                 holds = resume.resumer.holder
             else:  # a folded answer's events kept; a continuation's spliced
                 repairer, out, watch = resume.watch(repairer, out, aggregator is not None)
@@ -275,7 +276,7 @@ class Attempt:
                 return due.missed("first-token timeout")
             return Failure(FailureKind.ENDED_EARLY, ended)
         # (a stream cut after its stop reason is whole: only its last events were lost, and its ending says so)
-        if resume is not None and call.resumes and (resume.asking is not None or not repairer.finished):
+        if resume is not None and call.resumes and (resume.continuing is not None or not repairer.finished):
             resume.take(call, stream, aggregator, cause, resp.headers)  # a cut to continue, or a continuation's end
             return None
         if aggregator is not None:

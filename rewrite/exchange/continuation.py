@@ -30,7 +30,7 @@ from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.keys import KeyAttempts
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import ClientStream, Pump
-from rewrite.exchange.resume import Asking, Resume
+from rewrite.exchange.resume import Continuing, Resume
 from rewrite.lifecycle.events import Learned
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.providers import Provider
@@ -109,24 +109,25 @@ class Continuation:
         payer = legs.payer(provider, model, more)
         leg = legs.leg(provider, model, payer)
         call = TargetCall(ctx, leg, more, payer, f.refused)
-        call.asking, call.resumes = method, True  # (its attempts' streams are spliced, whatever its provider says)
-        resume.asking = asking = Asking(delivered, method, caps, client)
+        # (its attempts' streams are spliced, whatever its provider says)
+        call.continues_by, call.resumes = method, True
+        resume.continuing = continuing = Continuing(delivered, method, caps, client)
         pump = Pump(f.ctx.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.stream_headers)
         keys = KeyAttempts(ctx, payer, provider, model, call, until=self.give_up, tokens=req.tokens)
         try:
             failure = await keys.run(Attempt(ctx, call, f.answers, pump, resume, until=self.give_up).on)
         except asyncio.CancelledError:  # the client left: the vendor was asked (and billed) all the same
             f.account(call, keys.ticket, req.meter.usage(), continuation=True)
-            self._record(len(delivered.text), method, leg.name, asking, CLIENT_LEFT)
+            self._record(len(delivered.text), method, leg.name, continuing, CLIENT_LEFT)
             raise
         finally:
-            resume.asking = None
-        seam = asking.seam
+            resume.continuing = None
+        seam = continuing.seam
         if failure is not None:
             outcome, kind = f"failed ({failure.reason})", failure.kind
         else:
             f.account(call, keys.ticket, req.meter.usage(), continuation=True)
-            spliced = asking.spliced
+            spliced = continuing.spliced
             assert spliced is not None
             kind = None
             if spliced.splicer.failed:
@@ -135,7 +136,7 @@ class Continuation:
                 outcome = SPLICED
             else:
                 outcome = f"cut again ({resume.cause})"
-        self._record(len(delivered.text), method, leg.name, asking, outcome)
+        self._record(len(delivered.text), method, leg.name, continuing, outcome)
         return outcome, kind
 
     def _caps(self, provider: Provider, model: str) -> Capabilities:
@@ -144,9 +145,9 @@ class Continuation:
             return Capabilities()
         return provider.models.get(adapters_of(provider, model).model_sent(model))
 
-    def _record(self, position: int, method: str, target: str, asking: Asking, outcome: str) -> None:
+    def _record(self, position: int, method: str, target: str, continuing: Continuing, outcome: str) -> None:
         """The seam, on the flow (metadata, a note and its log line)."""
-        trimmed = asking.seam.trimmed if asking.seam is not None else 0
+        trimmed = continuing.seam.trimmed if continuing.seam is not None else 0
         seam = {"position": position, "method": method, "target": target, "trimmed": trimmed, "outcome": outcome}
         if dropped := self.resume.proto.held_by_vendor(self.fallback.req.body):  # (no continuation carries them)
             seam["dropped"] = dropped

@@ -27,7 +27,7 @@ from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
 from rewrite.routing.targets import (
     Leg,
-    Refused,
+    RequestRefused,
     adapters_of,
     crossing,
     native_leg,
@@ -185,7 +185,7 @@ class Fallback:
             except RecursionError:
                 answers.refuse(TOO_DEEP)
                 return
-            except Refused as e:
+            except RequestRefused as e:
                 answers.now(e.status, e.body, e.reason)
                 return
             call = TargetCall(self.ctx, leg, more, payer, self.refused)
@@ -217,7 +217,7 @@ class Fallback:
             return None
         try:
             whole = self.legs.leg(call.provider, call.model, call.payer, held_elsewhere=True)
-        except (Refused, TranslationError, UnsafeURLValue, RecursionError):
+        except (RequestRefused, TranslationError, UnsafeURLValue, RecursionError):
             return None
         if whole.unchanged:
             return None

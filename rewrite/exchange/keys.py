@@ -23,12 +23,12 @@ if TYPE_CHECKING:
     from rewrite.exchange.context import Context
 
 # A continuation's attempt that had no first token when the resume deadline passed: abandoned, its key not rested
-# (it was given less than its first-token timeout: `Due.missed`).
+# (it was given less than its first-token timeout: `FirstTokenDeadline.missed`).
 PAST_DEADLINE = Failure(FailureKind.FIRST_TOKEN_TIMEOUT, "no first token by the resume deadline", retryable=False)
 
 
 @dataclass(frozen=True)
-class Due:
+class FirstTokenDeadline:
     """When an attempt's first token is due (an attempt not streamed: its whole answer): `at`, the end of its own
     timeout (`own`) unless a deadline it shares ends sooner: a continuation's resume deadline (`until`), or a race's
     first attempt's (for the second attempt: rewrite/exchange/race.py)."""
@@ -38,7 +38,7 @@ class Due:
     until: float = math.inf
 
     @classmethod
-    def of(cls, own: float, until: float, first_by: float = math.inf) -> Due:
+    def of(cls, own: float, until: float, first_by: float = math.inf) -> FirstTokenDeadline:
         return cls(min(own, until, first_by), own, until)
 
     def missed(self, reason: str, streamed: bool = True) -> Failure:

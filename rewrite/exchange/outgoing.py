@@ -116,7 +116,7 @@ class TargetCall:
         self.framing: Protocol | None = leg.protocol
         self.sent: bytes = b""  # the body of the current attempt's upstream request
         self.said: list[str] = []  # what the plug-ins changed of the current attempt's body, in words
-        self.asking: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
+        self.continues_by: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
         self.expanded = False  # sent whole (its stored state expanded) because the key holding that state rests
 
     def _seal(self) -> None:

@@ -12,8 +12,8 @@ attempt that fails before a winner is decided is told to its payer and the plug-
 not the request's while the other runs; when both fail, the last failure is the race's, and the request's retries go
 on from it. The second attempt's first token is due when the first's is (the first-token timeout bounds the whole):
 when neither has one by then, only the first stalled its key (the second was given less than its timeout, and is
-not counted as a stall: `Due.missed`, rewrite/exchange/keys.py), so a race on one key that stalls rests it as one
-stall, and a race on two rests the first's key alone.
+not counted as a stall: `FirstTokenDeadline.missed`, rewrite/exchange/keys.py), so a race on one key that stalls rests
+it as one stall, and a race on two rests the first's key alone.
 Heartbeats are the request's, not an attempt's: they go on meanwhile.
 """
 

@@ -139,7 +139,7 @@ class Cut:
 
 
 @dataclass
-class Asking:
+class Continuing:
     """The continuation being tried: how it was asked, and what it did at the seam."""
 
     delivered: Delivered
@@ -161,7 +161,7 @@ class Resume:
     out: Responder  # the client's writer: what it sent is kept for the flow (its flow_body)
     kept: KeptEvents | None = None  # a folded answer's events (made when one is watched)
     cut: Cut | None = None
-    asking: Asking | None = None
+    continuing: Continuing | None = None
     cause: str = ""  # how the last watched attempt's stream ended
     # What the client was sent, read back: its protocol's stream, or its provider's envelope opened.
     parser: Callable[[], StreamParser] = SSEParser
@@ -169,27 +169,27 @@ class Resume:
     def watch(self, repairer: Repairer, out: Responder, folded: bool) -> tuple[Repairer, Responder, Watch | None]:
         """An attempt's repairer, client writer and watch (ClientStream's), but for a first attempt's stream (whose
         holder the pump makes): a first attempt's folded answer held and kept; a continuation's spliced."""
-        asking = self.asking
-        if asking is None:
+        continuing = self.continuing
+        if continuing is None:
             assert folded  # (a first attempt's stream is watched by its client writer alone)
             self.kept = KeptEvents()  # (what an attempt that failed before its first token kept was never sent)
             return repairer, out, Keeper(self.kept, self.resumer.holder).watch
-        asking.seam = seam_for(asking.delivered, asking.method, asking.caps)
-        splicer = self.observer().splicer(asking.seam)
+        continuing.seam = seam_for(continuing.delivered, continuing.method, continuing.caps)
+        splicer = self.observer().splicer(continuing.seam)
         into_fold = self.cut is not None and self.cut.folded
         keep = self.kept.add if into_fold and self.kept is not None else None
         holds = self.resumer.holder
-        asking.spliced = Spliced(repairer, keep, holds() if holds is not None else None, splicer, asking.client,
+        continuing.spliced = Spliced(repairer, keep, holds() if holds is not None else None, splicer, continuing.client,
                                  self.parser)
-        return asking.spliced, (Unsent() if into_fold else out), None
+        return continuing.spliced, (Unsent() if into_fold else out), None
 
     def take(self, call: TargetCall, stream: ClientStream, aggregator: object, cause: str,
              headers: httpx.Headers) -> None:
         """Resume takes a watched attempt's stream over at its end: a continuation attempt's (its outcome the
         continuation reads), or a first attempt's cut before its completion signal (to be continued)."""
         self.cause = cause
-        if self.asking is not None:
-            spliced = self.asking.spliced
+        if self.continuing is not None:
+            spliced = self.continuing.spliced
             if spliced is not None and not spliced.complete and not spliced.splicer.failed:
                 stream.out.write(spliced.flush())  # (the seam's held text: the continuation did go on)
             return

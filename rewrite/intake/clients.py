@@ -49,7 +49,7 @@ class ClientKeys:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class ClientKeyVerdict:
     """What the gate says of a request's client key: the client it names, or why it is refused."""
 
     client: str | None = None
@@ -81,14 +81,14 @@ class Guesses:
             return None
         return w
 
-    def limited(self, address: str) -> Verdict | None:
+    def limited(self, address: str) -> ClientKeyVerdict | None:
         """The 429 for an address that has used up its attempts in this window; None: it may try."""
         w = self._current(address)
         if w is None or w.failures < self.burst:
             return None
         tell, w.told = not w.told, True
         left = max(1, math.ceil(w.start + self.window - self.clock()))
-        return Verdict(status=429, reason=f"{w.failures} failed client-key attempts from {address}",
+        return ClientKeyVerdict(status=429, reason=f"{w.failures} failed client-key attempts from {address}",
                        retry_after=left, tell=tell)
 
     def failed(self, address: str) -> None:
@@ -101,7 +101,7 @@ class Guesses:
         w.failures += 1
 
 
-def check(keys: ClientKeys, guesses: Guesses, address: str, sent: list[str]) -> Verdict:
+def check(keys: ClientKeys, guesses: Guesses, address: str, sent: list[str]) -> ClientKeyVerdict:
     """The gate on a request that needs a client key: an address over its attempts is refused without looking
     (429); one credential per request (several distinct ones, a way to try many guesses at once, are refused);
     and it must be a client's key. A refusal of a request that carried a credential counts as a failed attempt."""
@@ -111,10 +111,10 @@ def check(keys: ClientKeys, guesses: Guesses, address: str, sent: list[str]) -> 
     candidates = {k for k in sent if k}
     name = keys.identify(list(candidates)) if len(candidates) == 1 else None
     if name is not None:
-        return Verdict(client=name)
+        return ClientKeyVerdict(client=name)
     if candidates:
         guesses.failed(address)
-    return Verdict(status=401, reason=SEVERAL if len(candidates) > 1 else NO_MATCH)
+    return ClientKeyVerdict(status=401, reason=SEVERAL if len(candidates) > 1 else NO_MATCH)
 
 
 def presented(style: CredentialStyle, headers: list[tuple[str, str]], query: str) -> list[str]:

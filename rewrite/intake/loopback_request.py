@@ -28,7 +28,7 @@ class BadRequest(Exception):
     """mitmproxy sent something that is not an HTTP/1.1 request this server can read: the connection closes."""
 
 
-class RequestReading(Protocol):
+class LoopbackReading(Protocol):
     """One loopback connection's reading side (loopback.py's reader): its bytes read but not used yet, and more."""
 
     buf: bytearray
@@ -40,7 +40,7 @@ class RequestReading(Protocol):
     async def exactly(self, n: int) -> bytes: ...
 
 
-async def line(conn: RequestReading, limit: int) -> bytes:
+async def line(conn: LoopbackReading, limit: int) -> bytes:
     while True:
         end = conn.buf.find(b"\r\n")
         if end >= 0:
@@ -53,7 +53,7 @@ async def line(conn: RequestReading, limit: int) -> bytes:
             raise BadRequest("connection closed mid-request")
 
 
-async def chunked_body(conn: RequestReading, max_body: int) -> bytes | None:
+async def chunked_body(conn: LoopbackReading, max_body: int) -> bytes | None:
     """The body of chunked framing; None once it grows past max_body (the rest is not read)."""
     parts: list[bytes] = []
     size_so_far = 0

@@ -80,7 +80,7 @@ class Hedger(Part):
         self.sent, self.ttft = self.ctx.clock.loop.time(), None
         settings = self.plugin.settings(call.provider, call.payer)
         self.timed = settings is not None
-        if (settings is None or not call.upstream_stream or call.asking is not None or call.leg.protocol is None
+        if (settings is None or not call.upstream_stream or call.continues_by is not None or call.leg.protocol is None
                 or req.proto is None or req.proto.makes_state(req.body)
                 or (e.ask.affinity is not None and e.ask.affinity.hard)):
             return None
@@ -98,7 +98,7 @@ class Hedger(Part):
         return self.plugin.budget(e.call.provider.name).spend()
 
     def first_token(self, e: FirstToken) -> None:
-        if e.call.asking is not None:  # (a continuation's: asked no `hedging`, its send is not `sent`)
+        if e.call.continues_by is not None:  # (a continuation's: asked no `hedging`, its send is not `sent`)
             return
         self.ttft = self.ctx.clock.loop.time() - self.sent  # (a race's second: from its own send, see `raced`)
 

@@ -9,7 +9,7 @@ conversation goes to the key its conversation is bound to while that key can ser
 `Affinity` is what one request says of its conversation, for one pool (made from the request's
 `protocols.evidence.Evidence` by the affinity plug-in: rewrite/plugins/affinity/ `affinity_of`). The pool's
 decisions (rewrite/pool/decisions.py) look its `lookup` ids up, in order, among the pool's bindings (id ->
-`Binding`): the first live one names the bound key, unless the request names its pin's `holder` (the key Rotator
+`KeyBinding`): the first live one names the bound key, unless the request names its pin's `holder` (the key Rotator
 recorded as holding it), which is bound whatever they say. After the request is served, its `bind` ids are bound to
 the key that served it (not the one first picked), for `ttl` seconds.
 
@@ -83,7 +83,7 @@ class Affinity:
 
 
 @dataclass(frozen=True, slots=True)
-class Binding:
+class KeyBinding:
     """One id's binding: the key (its index in the pool, config order), until when (wall clock), the conversation's
     name and the depth of the turn that bound it."""
 
@@ -96,7 +96,7 @@ class Binding:
         return f"{self.key}|{self.until:.3f}|{self.depth}|{self.name}"
 
     @classmethod
-    def decoded(cls, text: str) -> Binding | None:
+    def decoded(cls, text: str) -> KeyBinding | None:
         key, _, rest = text.partition("|")
         until, _, rest = rest.partition("|")
         depth, _, name = rest.partition("|")

@@ -99,7 +99,7 @@ class CapConfig(BaseModel):
 
 
 @dataclass(frozen=True)
-class Cap:
+class PoolCap:
     """A cap as the pool uses it: its window id (the same in every worker, from what it counts), the models it
     covers, its absolute amounts by unit (counted in its own window) and its shares (kept back of the vendor's)."""
 
@@ -110,7 +110,7 @@ class Cap:
     shares: tuple[tuple[str, float], ...]
 
     @classmethod
-    def of(cls, config: CapConfig) -> Cap:
+    def of(cls, config: CapConfig) -> PoolCap:
         amounts = tuple((u, float(a)) for u in CAP_UNITS if isinstance(a := getattr(config, u), (int, float)))
         shares = tuple((u, a.share) for u in UNITS if isinstance(a := getattr(config, u), Share))
         models = tuple(config.models)

@@ -33,17 +33,17 @@ quota headroom (to 0.05), then the strategy among those; with no free key, the f
 `Pick.bind_as` names what to bind: the binding's name, or `Affinity.name`. Its `books`: `bind(state, affinity,
 conversation, extra)` binds the request's ids (and `extra`) to the key that served, the conversation live there and
 nowhere else; `unbind(state, affinity)` drops those bound to a key that failed; `live(state)` counts the key's live
-conversations (`describe()`). Local: rewrite/pool/local.py `Bindings` (id -> Binding, per key name -> until, wall clock;
-expired ones purged lazily; kept in the state file by key fingerprint). Redis: one hash per pool (`rot:{pool}:bind`, id
--> "fp|until ms|depth|name"), a fixed key of the prepared pick, the ids among the pick's own arguments, read by the pick
-script before the strategy's `choose` (rewrite/state/redis/bind_scripts.py: its own chunks); each key's live
-conversations a sorted set (ZCOUNT for placement); the expiries a sorted set trimmed by each bind; bind and unbind
-written at once on the pipe, as rests are (rewrite/state/redis/bindings.py). Parity cases: a bound key picked first; a
-resting, busy (impatient), avoided or refused one passed over and the conversation bound again to the key that serves; a
-pin waiting for its resting key; an expired binding and a compaction placed anew; six new conversations over three keys
-two each; unbind after a failure; a pin's holder bound without a binding, or over one naming another key, waited for
-while it rests, left when it just failed; a pin an answer made (a Gemini cache) kept for its own lifetime, waited for,
-and dropped when deleted.
+conversations (`describe()`). Local: rewrite/pool/local.py `Bindings` (id -> KeyBinding, per key name -> until, wall
+clock; expired ones purged lazily; kept in the state file by key fingerprint). Redis: one hash per pool
+(`rot:{pool}:bind`, id -> "fp|until ms|depth|name"), a fixed key of the prepared pick, the ids among the pick's own
+arguments, read by the pick script before the strategy's `choose` (rewrite/state/redis/bind_scripts.py: its own chunks);
+each key's live conversations a sorted set (ZCOUNT for placement); the expiries a sorted set trimmed by each bind; bind
+and unbind written at once on the pipe, as rests are (rewrite/state/redis/bindings.py). Parity cases: a bound key picked
+first; a resting, busy (impatient), avoided or refused one passed over and the conversation bound again to the key that
+serves; a pin waiting for its resting key; an expired binding and a compaction placed anew; six new conversations over
+three keys two each; unbind after a failure; a pin's holder bound without a binding, or over one naming another key,
+waited for while it rests, left when it just failed; a pin an answer made (a Gemini cache) kept for its own lifetime,
+waited for, and dropped when deleted.
 
 Quota windows (rewrite/pool/windows.py: per key and quota group, the vendor's rate limits and the config's caps;
 a key whose window the request would exceed is passed over, and is back at the window's reset): the request's
@@ -72,7 +72,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from rewrite.pool.windows import NO_NEED, Check, Need, Tally
+from rewrite.pool.windows import NO_NEED, Check, Need, WindowTally
 
 if TYPE_CHECKING:
     from rewrite.pool.affinity import Affinity
@@ -149,7 +149,7 @@ class Books(ABC):
         """What the key's answer used (tokens, input and output tokens, dollars), counted in its windows."""
 
     @abstractmethod
-    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
+    def report(self, state: KeyState, window: str, unit: str, tally: WindowTally) -> None:
         """The vendor's figures of one of the key's windows, in place of what was counted."""
 
     @abstractmethod

@@ -1,7 +1,7 @@
 """One pooled key as the pool sees it: its settings, its rests, its leases and its counters.
 
-Its counters (`Usage`): what it did, requests, tokens and cost, in the last hour and in all; and how its prompts met
-the vendor's prompt cache (input tokens, those read from the cache, those written to it, and what the writes cost
+Its counters (`KeyCounters`): what it did, requests, tokens and cost, in the last hour and in all; and how its prompts
+met the vendor's prompt cache (input tokens, those read from the cache, those written to it, and what the writes cost
 above reading them: what its cold prefixes cost). The hour is kept as minute buckets on the wall clock, so it means
 the same after a restart (see rewrite/state/records.py).
 """
@@ -16,7 +16,7 @@ import re
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields
 
-from rewrite.pool.windows import Tally
+from rewrite.pool.windows import WindowTally
 
 BUCKET = 60  # seconds
 WINDOW = 3600  # the "last hour"
@@ -63,7 +63,7 @@ COUNTED = fields(Counts)
 NAMES = tuple(f.name for f in COUNTED)  # (a name ending in "cost" counts dollars: rewrite/state/redis/usage.py)
 
 
-class Usage:
+class KeyCounters:
     """One key's counters."""
 
     def __init__(self) -> None:
@@ -180,8 +180,8 @@ class KeyState:
     stalls: int = 0  # stalls in a row (see KeyRests.stalled)
     slow_until: float = 0.0  # resting after a stall: used only when no other key is ready
     last_pick: int = 0  # the pool's pick counter when it was last chosen
-    usage: Usage = field(default_factory=Usage)
-    windows: dict[str, Tally] = field(default_factory=dict)  # its quota windows, by "window|unit" (windows.py)
+    usage: KeyCounters = field(default_factory=KeyCounters)
+    windows: dict[str, WindowTally] = field(default_factory=dict)  # its quota windows, by "window|unit" (windows.py)
 
     def __post_init__(self) -> None:
         self.id = self.id or fingerprint(self.secret)

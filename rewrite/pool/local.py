@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable
 
 from rewrite.pool import windows
-from rewrite.pool.affinity import BOUND, COMPACTED, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity, Binding
+from rewrite.pool.affinity import BOUND, COMPACTED, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity, KeyBinding
 from rewrite.pool.decisions import Books, Decisions, Held, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState, Rest
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.strategies import strategy_named
-from rewrite.pool.windows import NO_NEED, Check, Need, Tally
+from rewrite.pool.windows import NO_NEED, Check, Need, WindowTally
 
 PURGE_AT = 4096  # bindings kept before the expired ones are looked for (then twice as many as are live)
 PURGE_LIVE_AT = 64  # a key's conversations kept before its expired ones are looked for (likewise)
@@ -252,7 +252,7 @@ class LocalBooks(Books):
     def spend(self, state: KeyState, checks: tuple[Check, ...], amounts: dict[str, float], wall: float) -> None:
         windows.spend(state.windows, checks, amounts, wall)
 
-    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
+    def report(self, state: KeyState, window: str, unit: str, tally: WindowTally) -> None:
         state.windows[windows.field_of(window, unit)] = tally
 
     def count(self, state: KeyState, model: str, wall: float, **amounts: float) -> None:
@@ -261,18 +261,18 @@ class LocalBooks(Books):
 
 class Bindings:
     """A pool's conversation bindings as this process alone keeps them (rewrite/pool/affinity.py says what they are):
-    id -> `Binding` (the key by its index in the pool, until when on the wall clock), and per key its live
+    id -> `KeyBinding` (the key by its index in the pool, until when on the wall clock), and per key its live
     conversations, name -> until. Expired ones are dropped lazily, when a dict has grown past its bound (then twice
     the live ones): a bind costs the same however many conversations its key holds. Persisted with the pool
     (rewrite/pool/persistence.py): each binding's key by its fingerprint id, never its index or secret."""
 
     def __init__(self, keys: int) -> None:
-        self.ids: dict[str, Binding] = {}
+        self.ids: dict[str, KeyBinding] = {}
         self.conversations: list[dict[str, float]] = [{} for _ in range(keys)]  # per key: name -> until (wall)
         self._purge_at = PURGE_AT
         self._purge_live_at = [PURGE_LIVE_AT] * keys
 
-    def lookup(self, affinity: Affinity, wall: float) -> tuple[Binding, bool] | None:
+    def lookup(self, affinity: Affinity, wall: float) -> tuple[KeyBinding, bool] | None:
         """The binding of the first id looked up that is live and names a key of the pool, and whether the request
         is a compaction (found by its session only, its history far shorter than the bound turn's); the request's
         pin holder in its place when it names another key (under that binding's name)."""
@@ -285,11 +285,11 @@ class Bindings:
         holder = affinity.holder
         if holder is None or not 0 <= holder < len(self.conversations) or (found and found[0].key == holder):
             return found
-        return Binding(holder, math.inf, found[0].name if found else affinity.name, affinity.depth), False
+        return KeyBinding(holder, math.inf, found[0].name if found else affinity.name, affinity.depth), False
 
     def bind(self, index: int, affinity: Affinity, conversation: str, extra: tuple[str, ...], wall: float) -> None:
         until = wall + affinity.ttl
-        binding = Binding(index, until, conversation, affinity.depth)
+        binding = KeyBinding(index, until, conversation, affinity.depth)
         for i in (*affinity.bind, *extra):
             self.ids[i] = binding
         for n, live in enumerate(self.conversations):
@@ -335,7 +335,7 @@ class Bindings:
         for i, b in (kept.items() if isinstance(kept, dict) else ()):
             if (isinstance(b, list) and len(b) == 4 and b[0] in index and _time(b[1]) > wall
                     and isinstance(b[2], str) and isinstance(b[3], int)):
-                self.ids[str(i)] = Binding(index[b[0]], float(b[1]), b[2], b[3])
+                self.ids[str(i)] = KeyBinding(index[b[0]], float(b[1]), b[2], b[3])
         live = record.get("live")
         for fp, names in (live.items() if isinstance(live, dict) else ()):
             if fp in index and isinstance(names, dict):

@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from rewrite.pool.key_state import Rest
-from rewrite.pool.windows import Tally
+from rewrite.pool.windows import WindowTally
 
 if TYPE_CHECKING:
     from rewrite.pool.keypool import KeyPool
@@ -53,6 +53,6 @@ def import_state(pool: KeyPool, records: dict[str, object]) -> None:
         for name, t in (kept.items() if isinstance(kept, dict) else ()):
             if (isinstance(t, list) and len(t) == 4 and all(isinstance(v, (int, float)) for v in t)
                     and all(map(math.isfinite, t)) and t[2] > wall):
-                s.windows[str(name)] = Tally(*map(float, t))
+                s.windows[str(name)] = WindowTally(*map(float, t))
     pool.local.books.bindings.restore(records.get("bindings"), [s.id for s in pool.states], wall)
     pool.line.changed(now)

@@ -1,6 +1,6 @@
 """A key's quota windows: what is left of each until its reset, and whether the next request fits.
 
-Two sources, one shape (`Tally`, kept per key in `KeyState.windows` by "window|unit"):
+Two sources, one shape (`WindowTally`, kept per key in `KeyState.windows` by "window|unit"):
 - the vendor's: each answer's rate-limit windows (protocols/windows.py: requests, tokens, input and output tokens
   left, the limit, the reset), by the model's quota group (the window id is the group: a group's window is counted
   once, whichever of its models is asked); the vendor's figures replace what was counted, and a `share` cap keeps
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from protocols.windows import NO_GROUPS, UNITS, QuotaGroups, Window, iso
-from rewrite.pool.caps import DOLLARS, Cap, CapConfig, period_end
+from rewrite.pool.caps import DOLLARS, CapConfig, PoolCap, period_end
 
 EPSILON = 1e-9  # a window with nothing left takes no request, even one that is expected to spend nothing of it
 REQUESTS = UNITS[0]
@@ -80,7 +80,7 @@ NO_NEED.checks = ()  # (set here: read at every request of a pool without window
 
 
 @dataclass
-class Tally:
+class WindowTally:
     """One window of one key: what is left of it until its reset."""
 
     left: float
@@ -102,7 +102,7 @@ class Tally:
         return f"{self.left!r}|{self.limit!r}|{int(self.reset * 1000)}|{self.reserve!r}"
 
     @classmethod
-    def decoded(cls, text: str) -> Tally | None:
+    def decoded(cls, text: str) -> WindowTally | None:
         parts = text.split("|")
         try:
             left, limit, reset_ms, reserve = (float(p) for p in parts)
@@ -118,25 +118,25 @@ def field_of(window: str, unit: str) -> str:
 # -- one key's tallies (KeyState.windows), as the pick script has them too ----------------------------------------
 
 
-def live(tallies: Mapping[str, Tally], check: Check, wall: float) -> Tally | None:
+def live(tallies: Mapping[str, WindowTally], check: Check, wall: float) -> WindowTally | None:
     t = tallies.get(field_of(check.window, check.unit))
     return t if t is not None and t.reset > wall else None
 
 
-def wait(tallies: Mapping[str, Tally], need: Need, wall: float) -> float:
+def wait(tallies: Mapping[str, WindowTally], need: Need, wall: float) -> float:
     """Seconds until the key's windows take a request of `need` (0: now)."""
     ends = [t.reset - wall for c in need.checks if (t := live(tallies, c, wall)) is not None and t.short(c.amount)]
     return max(ends, default=0.0)
 
 
-def headroom(tallies: Mapping[str, Tally], need: Need, wall: float) -> float:
+def headroom(tallies: Mapping[str, WindowTally], need: Need, wall: float) -> float:
     """The share of the key's tightest window that `need`'s request counts in still left, 0..1 (1: none is known
     to be used): for placing a new conversation on the key with the most room."""
     rooms = [r for c in need.checks if (t := live(tallies, c, wall)) is not None and (r := t.room()) is not None]
     return min(rooms, default=1.0)
 
 
-def picked(tallies: dict[str, Tally], checks: Iterable[Check], wall: float) -> None:
+def picked(tallies: dict[str, WindowTally], checks: Iterable[Check], wall: float) -> None:
     """A request sent on the key, counted in its windows: in the vendor's, what it is expected to spend (the
     vendor's answer then says what is left); in a cap's, the request (its usage is counted when it is known)."""
     for c in checks:
@@ -144,7 +144,7 @@ def picked(tallies: dict[str, Tally], checks: Iterable[Check], wall: float) -> N
             spend(tallies, (c,), {c.unit: c.amount}, wall)
 
 
-def spend(tallies: dict[str, Tally], checks: Iterable[Check], amounts: Mapping[str, float], wall: float) -> None:
+def spend(tallies: dict[str, WindowTally], checks: Iterable[Check], amounts: Mapping[str, float], wall: float) -> None:
     """Count `amounts` (by unit) in each window of `checks`: a cap's under way (a new period starts whole), a
     vendor's while its word holds."""
     for c in checks:
@@ -156,14 +156,14 @@ def spend(tallies: dict[str, Tally], checks: Iterable[Check], amounts: Mapping[s
         if t is not None and t.reset > wall:
             t.left -= amount
         elif c.limit > 0:
-            tallies[key] = Tally(c.limit - amount, c.limit, c.reset)
+            tallies[key] = WindowTally(c.limit - amount, c.limit, c.reset)
 
 
 class Windowed(Protocol):
     """What keeps one key's tallies (rewrite/pool/key_state.py's `KeyState`)."""
 
     @property
-    def windows(self) -> dict[str, Tally]: ...
+    def windows(self) -> dict[str, WindowTally]: ...
 
 
 def passed_over[K: Windowed](states: list[K], quotas: Quotas, model: str, tokens: float, wall: float
@@ -188,7 +188,7 @@ class Quotas:
     """A pool's quota groups (the vendor's, with the config's over them) and caps (its `windows:`)."""
 
     groups: QuotaGroups = NO_GROUPS
-    caps: list[Cap] = field(default_factory=list)
+    caps: list[PoolCap] = field(default_factory=list)
     # The model's quota group (the model itself when it shares its quota with none; "" for none): what a rate limit
     # for it rests, and the id of its vendor's windows. (Its groups' own `group`.)
     scope: Callable[[str], str] = field(init=False, repr=False, compare=False)
@@ -198,7 +198,7 @@ class Quotas:
 
     @classmethod
     def of(cls, groups: QuotaGroups, named: Mapping[str, list[str]], caps: Iterable[CapConfig]) -> Quotas:
-        return cls(groups.overridden(named) if named else groups, [Cap.of(c) for c in caps])
+        return cls(groups.overridden(named) if named else groups, [PoolCap.of(c) for c in caps])
 
     def checks(self, model: str, wall: float, tokens: float = 0.0, caps_only: bool = False) -> tuple[Check, ...]:
         """The windows that count a request at `model`, and what one of `tokens` (estimated) spends of each (the
@@ -222,7 +222,7 @@ class Quotas:
                 out += [Check(cap.id, u, expected.get(u, 0.0), a, end) for u, a in cap.amounts]
         return tuple(out)
 
-    def reported(self, model: str, windows: Iterable[Window]) -> list[tuple[str, str, Tally]]:
+    def reported(self, model: str, windows: Iterable[Window]) -> list[tuple[str, str, WindowTally]]:
         """An answer's rate-limit windows (those that count a unit and name a reset) as (window id, unit, tally),
         with what a share cap keeps back."""
         out = []
@@ -233,7 +233,7 @@ class Quotas:
             limit = w.limit or 0.0
             share = min((s for cap in self.caps if cap.covers(w.model or model, group)
                          for u, s in cap.shares if u == w.unit), default=1.0)
-            out.append((group, w.unit, Tally(w.remaining, limit, w.resets_at, (1 - share) * limit)))
+            out.append((group, w.unit, WindowTally(w.remaining, limit, w.resets_at, (1 - share) * limit)))
         return out
 
     def label(self, window: str) -> str:
@@ -241,7 +241,7 @@ class Quotas:
         cap = next((c for c in self.caps if c.id == window), None)
         return window if cap is None else f"(cap) {cap.label}"
 
-    def describe(self, tallies: Mapping[str, Tally], wall: float) -> list[dict]:
+    def describe(self, tallies: Mapping[str, WindowTally], wall: float) -> list[dict]:
         """A key's windows under way, for `rotator.pools`, the status page and the metrics."""
         out = []
         for key, t in sorted(tallies.items()):

@@ -118,7 +118,7 @@ class Provider:
         return self.login or self.platform
 
     @property
-    def takes_guests(self) -> bool:
+    def serves_other_clients(self) -> bool:
         """Whether another provider's client's call may be sent to it (as a route's target): not when its wire claims
         requests by the credential they carry (a login's: its clients' own, which another's call does not carry)."""
         wire = self.wire
@@ -267,11 +267,11 @@ def build(config: Config) -> list[Provider]:
     seen: dict[tuple[str, bool], str] = {}
     for p in providers:
         for h in p.hosts:
-            owner = seen.get((h, p.takes_guests))
+            owner = seen.get((h, p.serves_other_clients))
             if owner is not None and owner != p.name:
                 raise ConfigError(f"providers.{p.name}.hosts: {h} is already intercepted for {owner}")
-            seen[(h, p.takes_guests)] = p.name
-    hosts_only = {p.name for p in providers if not p.takes_guests}
+            seen[(h, p.serves_other_clients)] = p.name
+    hosts_only = {p.name for p in providers if not p.serves_other_clients}
     if problem := check_targets(config.routes, {p.name for p in providers}, hosts_only):
         raise ConfigError(problem)
     return providers

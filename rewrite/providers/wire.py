@@ -14,8 +14,8 @@ subscription login's (rewrite/providers/login.py) or a cloud platform's (rewrite
 - `claims(headers)`: whether a request to its hosts is its own (`Router.route` asks each wire): every one for a
   platform's (`claims` None); for a login's, one that carries its login (rewrite/providers/login.py), which is the
   client's own credential: never pooled, never sent to another provider (a route's target takes no other provider's
-  client, `Provider.takes_guests`), and such a wire may share its host with a provider that has none (Claude's OAuth
-  token and Anthropic's API keys both go to api.anthropic.com);
+  client, `Provider.serves_other_clients`), and such a wire may share its host with a provider that has none
+  (Claude's OAuth token and Anthropic's API keys both go to api.anthropic.com);
 - `side_hosts`: other hosts its client sends the same credential to (a login's plan look-ups): never served, and
   tunnelled untouched (addons/scope.py: no flow); with `rotator_intercept=all` their flows show it masked once
   sent, as its hosts' other paths do;

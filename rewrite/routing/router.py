@@ -47,12 +47,12 @@ class Router:
                     self._by_host.setdefault(h, p)
         self._globs = [(h, p) for p in self.providers for h in p.hosts if is_glob(h)]
         # The wires that claim a request by the credential it carries (the client's own), with their providers.
-        self._claiming = [(p, w) for p in self.providers if not p.takes_guests and (w := p.wire) is not None]
+        self._claiming = [(p, w) for p in self.providers if not p.serves_other_clients and (w := p.wire) is not None]
         self._claiming_by_host: dict[str, list[tuple[Provider, Wire]]] = {}
         self._by_name = {p.name: p for p in self.providers}
         # Which providers serve a model (rewrite/exchange/fallback.py).
         self.routes = Routes.from_config(config.routes,
-                                         frozenset(p.name for p in self.providers if not p.takes_guests))
+                                         frozenset(p.name for p in self.providers if not p.serves_other_clients))
 
     def provider_for(self, host: str) -> Provider | None:
         """The provider whose host `host` is (the one without a wire when another's wire shares it)."""

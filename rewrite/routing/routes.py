@@ -40,14 +40,14 @@ def parse_target(text: str) -> Target:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class RouteRule:
     globs: tuple[str, ...]
     targets: tuple[Target, ...]
     _pattern: re.Pattern | None  # None: any model
     source: str | None = None  # `from`: the provider the client called; None: any
 
     @classmethod
-    def of(cls, globs: list[str], targets: list[str], source: str | None = None) -> Route:
+    def of(cls, globs: list[str], targets: list[str], source: str | None = None) -> RouteRule:
         pattern = re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
         return cls(tuple(globs), tuple(parse_target(t) for t in targets), pattern, source)
 
@@ -58,14 +58,14 @@ class Route:
 
 
 class Routes:
-    def __init__(self, routes: list[Route], logins: frozenset[str] = frozenset()) -> None:
+    def __init__(self, routes: list[RouteRule], logins: frozenset[str] = frozenset()) -> None:
         self.routes = routes
         self.logins = logins  # the login providers: only a route `from` one takes their requests
 
     @classmethod
     def from_config(cls, routes, logins: frozenset[str] = frozenset()) -> Routes:
         """From the config's `routes` (each with `models` and/or `from`, and `targets`)."""
-        return cls([Route.of(r.models, r.targets, r.source) for r in routes], logins)
+        return cls([RouteRule.of(r.models, r.targets, r.source) for r in routes], logins)
 
     def targets_for(self, model: str, called_provider: str) -> tuple[Target, ...]:
         """The providers to try for `model` asked of `called_provider`, in order; the called provider alone when no

@@ -36,7 +36,7 @@ TRANSLATED_KEEP = frozenset({"user-agent"})
 CREDENTIAL_HEADERS = protocols.registry.credential_headers()
 
 
-class Refused(Exception):
+class RequestRefused(Exception):
     """Raised by a hook: answer the client with this at once (e.g. an unknown `previous_response_id`)."""
 
     def __init__(self, status: int, body: bytes, reason: str) -> None:
@@ -49,7 +49,7 @@ class ConversationHooks:
     optional; the engine calls none of them when `Engine.hooks` is None.
 
     - `request(leg, body)`: the client's body (parsed JSON) before it is put to `leg`, for each target in turn;
-      return the body to use (e.g. a `previous_response_id` lineage expanded). May raise `Refused`.
+      return the body to use (e.g. a `previous_response_id` lineage expanded). May raise `RequestRefused`.
     - `translated(leg, request)`: the unified request of a translated target, its model set, before it is
       encoded for the target's protocol; change it in place (e.g. put signatures back, naming in
       `leg.translation.made` the key each came from). `leg.translation.ids` may be replaced here by a `ToolIds`

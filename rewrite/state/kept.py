@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rewrite.pool import KeyPool, name_keys
 from rewrite.pool.persistence import export_state, import_state
-from rewrite.state.records import Batch, MemoryStore, StateError, StateStore, open_store, resolve
+from rewrite.state.records import Batch, MemoryRecords, StateError, StateStore, open_store, resolve
 
 logger = logging.getLogger("rotator")
 
@@ -85,7 +85,7 @@ class PoolKeeping:
             store = self.store = open_store(path)
             self.path = path
         except StateError:
-            self.store, self.path = MemoryStore(), None
+            self.store, self.path = MemoryRecords(), None
             raise
         if path is not None:
             logger.info("rotator: key pool state is kept in %s", path)

@@ -51,10 +51,10 @@ def resolve(path: str | None) -> Path | None:
 
 
 def open_store(path: Path | None) -> StateStore:
-    return SqliteStore(path) if path is not None else MemoryStore()
+    return SqliteStore(path) if path is not None else MemoryRecords()
 
 
-class MemoryStore:
+class MemoryRecords:
     """Kept while the process runs: carries the pools' state over a config reload, not over a restart."""
 
     def __init__(self) -> None:

@@ -132,7 +132,7 @@ class Binding(Part):
             affinity = self.lookup.affinity(req, call.provider, call.model)
             if affinity is not None and call.expanded:
                 affinity = affinity.unpinned()
-            elif affinity is not None and affinity.hard and call.asking is None:
+            elif affinity is not None and affinity.hard and call.continues_by is None:
                 affinity = self._held(call, affinity)
             self.affinities[at] = affinity
         return self.affinities[at]
@@ -155,7 +155,7 @@ class Binding(Part):
         if affinity is None:
             return
         e.ask.affinity = affinity
-        if call.asking is None:
+        if call.continues_by is None:
             e.ask.patience = self.wait
         elif id(call.provider) not in self.continued:  # (a continuation: no wait, its key may hold the cut attempt)
             self.continued.add(id(call.provider))

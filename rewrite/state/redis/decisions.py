@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rewrite.pool.decisions import Books, Decisions, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState
 from rewrite.pool.local import LocalBooks, LocalDecisions
-from rewrite.pool.windows import NO_NEED, Check, Need, Tally
+from rewrite.pool.windows import NO_NEED, Check, Need, WindowTally
 from rewrite.state.redis import scripts
 from rewrite.state.redis.bindings import SharedBindings, affinity_args
 from rewrite.state.redis.connection import Unavailable
@@ -216,7 +216,7 @@ class RedisBooks(Books):
         if checks:  # (an answer's usage, in a pool without caps: nothing to write)
             self.windows.spend(self.keys.index[id(state)], checks, amounts, wall)
 
-    def report(self, state: KeyState, window: str, unit: str, tally: Tally) -> None:
+    def report(self, state: KeyState, window: str, unit: str, tally: WindowTally) -> None:
         self.local.report(state, window, unit, tally)
         self.windows.report(self.keys.index[id(state)], window, unit, tally, self.local.wall())
 

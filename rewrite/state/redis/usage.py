@@ -81,7 +81,7 @@ class UsageBatches:
         self._sending = None
 
     def snapshot(self, index: int, total: dict[bytes, bytes], hour: dict[bytes, bytes]) -> dict:
-        """A key's usage as rewrite/pool/key_state.py's `Usage.restore` takes it: what Redis holds, and what this
+        """A key's usage as rewrite/pool/key_state.py's `KeyCounters.restore` takes it: what Redis holds, and what this
         worker counted that Redis does not hold yet."""
         totals: dict[str, float] = {k.decode(): float(v) for k, v in total.items()}
         minutes: dict[str, float] = {k.decode(): float(v) for k, v in hour.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rewrite.pool.windows import Check, Need, Tally, field_of
+from rewrite.pool.windows import Check, Need, WindowTally, field_of
 from rewrite.state.redis.link import pairs
 from rewrite.state.redis.names import PoolKeys
 from rewrite.state.redis.window_scripts import WINDOW
@@ -50,7 +50,7 @@ class SharedWindows:
                    for c in checks if amounts.get(c.unit)]
         self._write(index, changes, wall)
 
-    def report(self, index: int, window: str, unit: str, tally: Tally, wall: float) -> None:
+    def report(self, index: int, window: str, unit: str, tally: WindowTally, wall: float) -> None:
         self._write(index, [(field_of(window, unit), ["set", *tally.encoded().split("|")])], wall)
 
     def _write(self, index: int, changes: list[tuple[str, list]], wall: float) -> None:
@@ -71,10 +71,10 @@ class SharedWindows:
         """Every worker's windows, into the pool's own view."""
         fps, name = await self.keys.fingerprints(), self.keys.names.windows
         [listed] = await self.shared.read(("HGETALL", name))
-        by_fp: dict[str, dict[str, Tally]] = {fp: {} for fp in fps}
+        by_fp: dict[str, dict[str, WindowTally]] = {fp: {} for fp in fps}
         for raw_field, raw_value in pairs(listed):
             fp, _, rest = _text(raw_field).partition("|")
-            tally = Tally.decoded(_text(raw_value))
+            tally = WindowTally.decoded(_text(raw_value))
             if fp in by_fp and tally is not None:
                 by_fp[fp][rest] = tally
         for fp, state in zip(fps, self.keys.states):
