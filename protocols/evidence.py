@@ -48,18 +48,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
+from protocols.pins import PIN_ENCRYPTED_CONTENT, Kept, Pin, StateCall
 from protocols.sessions import DEFAULT_SESSION_SOURCES, Headers, Session, SessionSource, SessionSources
-
-# Pin kinds: state another account refuses.
-PIN_PREVIOUS_RESPONSE = "previous_response_id"  # Responses, stored by the organization that answered it
-PIN_CONVERSATION = "conversation"  # Responses' server-side conversation
-PIN_ITEM_REFERENCE = "item_reference"  # a stored item named by id
-PIN_ENCRYPTED_CONTENT = "encrypted_content"  # a reasoning (or compaction) item's, named by `content_mark`
-PIN_CACHED_CONTENT = "cachedContent"  # Gemini's explicit cache
-
-# A body without any of these names carries no pin (a cheap look at the bytes before the body is parsed).
-PIN_NAMES = tuple(f'"{kind}"'.encode() for kind in (PIN_PREVIOUS_RESPONSE, PIN_CONVERSATION, PIN_ITEM_REFERENCE,
-                                                    PIN_ENCRYPTED_CONTENT, PIN_CACHED_CONTENT, "cached_content"))
 
 HEAD = TAIL = 48  # characters of a long text's start and end that go into its mark
 SHORT = HEAD + TAIL  # a text this long or shorter is its own mark
@@ -71,29 +61,6 @@ _DURATION = re.compile(r"(\d{1,7})([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SESSION_MAX = 200  # characters of a client's session id kept
 _LEGACY_CLAUDE_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")  # user_<hash>_account_<uuid>_session_<uuid>
-
-
-@dataclass(frozen=True, slots=True)
-class Pin:
-    kind: str  # one of the PIN_* kinds
-    value: str  # the id, or `content_mark` of the encrypted content
-
-
-@dataclass(frozen=True, slots=True)
-class StateCall:
-    """A call other than a generation on state one account holds (Gemini's cachedContents: create, get, update,
-    delete): the pin its path names (None: it makes the state, which its answer names), and whether it deletes it."""
-
-    pin: Pin | None
-    deletes: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Kept:
-    """State an answer says the account that answered holds, and for how many seconds more (None: not said)."""
-
-    pin: Pin
-    seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from rewrite.exchange.job import Job
 from rewrite.exchange.request import encoding_of
 from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Parsed, Upload, Worker, read_body
-from rewrite.intake.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
+from rewrite.intake.loopback import JOB_HEADER, LoopbackServer, Responder
+from rewrite.intake.loopback_request import BIG_BODY, LoopbackRequest
 from rewrite.lifecycle.events import Arrival
 from rewrite.lifecycle.hooks import Plugin, defining, plugins_for
 from rewrite.lifecycle.setting import Setting

@@ -26,7 +26,8 @@ from rewrite.intake.clients import (
     presented,
     without_query_key,
 )
-from rewrite.intake.loopback import AFTER_ANSWER, BIG_BODY, JOB_HEADER, LAST_CHUNK, LoopbackRequest, request_of
+from rewrite.intake.loopback import AFTER_ANSWER, JOB_HEADER, LAST_CHUNK
+from rewrite.intake.loopback_request import BIG_BODY, LoopbackRequest, request_of
 from rewrite.intake.whole import WholeAnswer
 from rewrite.policy.outcomes import Note
 from rewrite.pool.logins import login_table

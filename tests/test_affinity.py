@@ -7,7 +7,8 @@ import pickle
 
 import pytest
 
-from protocols.evidence import CacheLifetime, Evidence, Pin, session_of
+from protocols.evidence import CacheLifetime, Evidence, session_of
+from protocols.pins import Pin
 from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource, SessionSources
 from rewrite.config import ConfigError, parse
 from rewrite.plugins.affinity import affinity_of

@@ -11,6 +11,7 @@ import pytest
 import protocols
 from protocols import sse as sse_json
 from protocols.openai_chat.stream import OpenAIChat
+from protocols.outline import LongText
 from rewrite.config import parse
 from rewrite.engine import READ_HERE, Engine
 from rewrite.exchange.exchange import Exchange
@@ -21,7 +22,6 @@ from rewrite.intake.big_json import (
     TOO_DEEP,
     WALKED_FROM,
     EvidenceAsk,
-    LongText,
     Parsed,
     Upload,
     Worker,

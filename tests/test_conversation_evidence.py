@@ -11,19 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols
-from protocols.evidence import (
-    DEPTH,
+from protocols.evidence import DEPTH, CacheLifetime, content_mark, session_of
+from protocols.pins import (
     PIN_CACHED_CONTENT,
     PIN_CONVERSATION,
     PIN_ENCRYPTED_CONTENT,
     PIN_ITEM_REFERENCE,
     PIN_PREVIOUS_RESPONSE,
-    CacheLifetime,
     Kept,
     Pin,
     StateCall,
-    content_mark,
-    session_of,
 )
 from protocols.registry import cache_minimum
 from protocols.sessions import DEFAULT_SESSION_SOURCES, Session, SessionSource

@@ -10,7 +10,8 @@ import json
 import httpx
 import pytest
 
-from rewrite.inspection.views import arguments, body_text
+from rewrite.inspection.steps import body_text
+from rewrite.inspection.views import arguments
 from tests.support.engine_harness import Upstream
 from tests.support.routed_exchange import CHAT_PATH, exchange
 

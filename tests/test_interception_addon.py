@@ -18,7 +18,8 @@ from addons.websocket import WebSocketUpstream
 from rewrite.config import parse
 from rewrite.engine import Engine
 from rewrite.intake.clients import hide
-from rewrite.intake.loopback import BIG_BODY, JOB_HEADER
+from rewrite.intake.loopback import JOB_HEADER
+from rewrite.intake.loopback_request import BIG_BODY
 from rewrite.providers.credentials import CREDENTIAL_STYLES
 
 CONFIG = "providers: {openai: {base_url: 'https://api.openai.com/v1', keys: [sk-pool-secret-1]}}\n"

@@ -8,7 +8,8 @@ import weakref
 import httpx
 import pytest
 
-from rewrite.intake.loopback import BIG_BODY, FLOW_BODY_HEAD, FLOW_BODY_TAIL, FlowBody, LoopbackServer
+from rewrite.intake.loopback import FLOW_BODY_HEAD, FLOW_BODY_TAIL, FlowBody, LoopbackServer
+from rewrite.intake.loopback_request import BIG_BODY
 from tests.support.timing import QUIET, eventually
 
 

@@ -21,7 +21,7 @@ import time
 import fakeredis
 import pytest
 
-from protocols.evidence import PIN_CACHED_CONTENT, Pin
+from protocols.pins import PIN_CACHED_CONTENT, Pin
 from protocols.windows import QuotaGroups, Window
 from rewrite.config_providers import KeyConfig
 from rewrite.pool import STRATEGIES, KeyPool, Lease

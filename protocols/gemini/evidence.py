@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 
-from protocols.evidence import PIN_CACHED_CONTENT, Kept, Pin, Reader, Scan, StateCall, tail, tools_mark
+from protocols.evidence import Reader, Scan, tail, tools_mark
+from protocols.pins import PIN_CACHED_CONTENT, Kept, Pin, StateCall
 from protocols.windows import epoch
 
 _LEFT_OUT = frozenset({"thoughtSignature", "thought_signature", "thought", "partMetadata", "part_metadata"})

@@ -19,21 +19,17 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from protocols.evidence import (
+from protocols.evidence import Reader, Scan, content_mark, tail, tools_mark
+from protocols.families.openai.evidence import INSTRUCTION_ROLES, content_parts, openai_cache
+from protocols.pins import (
     PIN_CONVERSATION,
     PIN_ENCRYPTED_CONTENT,
     PIN_ITEM_REFERENCE,
     PIN_PREVIOUS_RESPONSE,
     Kept,
     Pin,
-    Reader,
-    Scan,
     StateCall,
-    content_mark,
-    tail,
-    tools_mark,
 )
-from protocols.families.openai.evidence import INSTRUCTION_ROLES, content_parts, openai_cache
 
 _ROOT_ITEMS = ("additional_tools",)
 _CALL_ARGUMENTS = ("arguments", "input", "output")

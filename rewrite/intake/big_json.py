@@ -1,14 +1,14 @@
 """Large request bodies, parsed in a worker process and never handled whole on mitmproxy's event loop.
 
-Parsing, copying or decoding tens of MB takes the event loop for a second on a busy machine, and every other
-client's stream waits that long. A body of at least BIG_BODY bytes (rewrite/intake/loopback.py keeps it as the pieces it
-arrived in: an `Upload`) is sent to one long-lived worker process, which parses it and sends back a *skeleton*:
-the parsed body with every string longer than LONG_TEXT replaced by a `LongText` stand-in. The skeleton holds what
-the engine reads (the model, `stream`, the options), and the upload goes upstream as it came, piece by piece. A
-request that must be rewritten (translated, adapted, another model, ...) needs the real body: the engine then
-parses it on the loop after all (`parse_body`), as it does a small one. Asked (`EvidenceAsk`), the worker also reads
-the body's conversation evidence (protocols/evidence.py) from the whole body, before the skeleton drops its long
-strings, so that reading is off the loop too.
+Parsing, copying or decoding tens of MB takes the event loop for a second on a busy machine, and every other client's
+stream waits that long. A body of at least BIG_BODY bytes (rewrite/intake/loopback_request.py keeps it as the pieces it
+arrived in: an `Upload`) is sent to one long-lived worker process, which parses it and sends back a *skeleton*: the
+parsed body with every string longer than LONG_TEXT replaced by a `LongText` stand-in. The skeleton holds what the
+engine reads (the model, `stream`, the options), and the upload goes upstream as it came, piece by piece. A request that
+must be rewritten (translated, adapted, another model, ...) needs the real body: the engine then parses it on the loop
+after all (`parse_body`), as it does a small one. Asked (`EvidenceAsk`), the worker also reads the body's conversation
+evidence (protocols/evidence.py) from the whole body, before the skeleton drops its long strings, so that reading is off
+the loop too.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import protocols
 from protocols import sse
 from protocols.evidence import Evidence
 from protocols.members import changes, rewritten, with_members, with_members_in_pieces
-from protocols.outline import LONG_TEXT, LongText, outline, spliced_pieces, stand_in  # noqa: F401 (LongText: its old home)
+from protocols.outline import LONG_TEXT, outline, spliced_pieces, stand_in
 from protocols.sessions import DEFAULT_SESSION_SOURCES, SessionSource
 from rewrite.intake.shared_body import SharedBody, reader
 

@@ -15,8 +15,7 @@ import socket
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
-from rewrite.intake.big_json import Upload
-from rewrite.intake.loopback_request import BadRequest, LoopbackRequest, chunked_body
+from rewrite.intake.loopback_request import MAX_BODY, BadRequest, ConnectionReader, LoopbackRequest
 from rewrite.intake.memory_pipe import Pair, open_pipe
 from rewrite.internals import arrival, end_arrival
 from rewrite.waiting import first_done
@@ -174,112 +173,6 @@ def written(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 
 _FRAMING = frozenset({"transfer-encoding", "content-length", "connection"})
-_HEAD_MAX = 1 << 20
-BIG_BODY = 4 << 20  # a request body whose every whole copy or parse costs a noticeable time: never joined here
-MAX_BODY = 64 << 20  # (the config's limits.max_request_body sets it)
-
-
-class _Conn:
-    """One loopback connection's reading side: the bytes read but not yet used, then the stream. Bodies are read in
-    linear time (pieces joined once), and not past `max_body`."""
-
-    __slots__ = ("reader", "buf", "max_body")
-
-    def __init__(self, reader: asyncio.StreamReader, max_body: int) -> None:
-        self.reader = reader
-        self.buf = bytearray()  # (taking bytes from its front is cheap)
-        self.max_body = max_body
-
-    async def more(self) -> bool:
-        data = await self.reader.read(65536)
-        self.buf += data
-        return bool(data)
-
-    def take(self, n: int) -> bytes:
-        data = bytes(self.buf[:n])
-        del self.buf[:n]
-        return data
-
-    async def exactly(self, n: int) -> bytes:
-        pieces = await self.pieces(n)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    async def pieces(self, n: int) -> list[bytes]:
-        """The next `n` bytes, as the pieces they arrived in."""
-        if len(self.buf) >= n:
-            return [self.take(n)]
-        pieces = [bytes(self.buf)] if self.buf else []
-        have = len(self.buf)
-        self.buf.clear()
-        while have < n:
-            data = await self.reader.read(n - have)  # (all that is buffered, up to what is missing: one copy)
-            if not data:
-                raise BadRequest("connection closed mid-body")
-            pieces.append(data)
-            have += len(data)
-            if len(data) >= BIG_BODY:  # a big body buffered whole is read without waiting: others' turn now
-                await asyncio.sleep(0)
-        return pieces
-
-    async def request(self) -> tuple[LoopbackRequest, bool] | None:
-        """The next request and whether the connection stays open after it; None when mitmproxy closed it."""
-        if not self.buf and not await self.more():
-            return None
-        end = self.buf.find(b"\r\n\r\n")
-        while end < 0:
-            if len(self.buf) > _HEAD_MAX:
-                raise BadRequest("request head too large")
-            if not await self.more():
-                raise BadRequest("connection closed mid-head")
-            end = self.buf.find(b"\r\n\r\n")
-        head = self.take(end)
-        del self.buf[:4]
-        start, *lines = head.split(b"\r\n")
-        try:
-            method, target, version = start.split(b" ")
-        except ValueError:
-            raise BadRequest("malformed request line") from None
-        headers = []
-        length = 0
-        chunked = False
-        close = version != b"HTTP/1.1"
-        for line in lines:
-            name, colon, value = line.partition(b":")
-            if not colon or not name or name != name.strip():
-                raise BadRequest("malformed header line")
-            n, v = name.decode("latin-1").lower(), value.strip().decode("latin-1")  # names lower-cased, as h11 did
-            if n == "content-length":
-                if not v.isdigit():
-                    raise BadRequest("malformed content-length")
-                length = int(v)
-            elif n == "transfer-encoding":
-                chunked = "chunked" in v.lower()
-            elif n == "connection":
-                close = "close" in v.lower() or (close and "keep-alive" not in v.lower())
-            headers.append((n, v))
-        request = LoopbackRequest(method.decode(), target.decode(), headers, b"")
-        if not chunked and length > self.max_body:
-            request.too_large = True  # not read: the connection closes after the answer
-            return request, False
-        if not chunked and length >= BIG_BODY:
-            request.upload = Upload(await self.pieces(length))
-            return request, not close
-        body = await chunked_body(self, self.max_body) if chunked else await self.exactly(length) if length else b""
-        if body is None:
-            request.too_large = True
-            return request, False
-        request.body = body
-        return request, not close
-
-
-def request_of(method: str, target: str, fields: tuple[tuple[bytes, bytes], ...], authority: str,
-               body: bytes) -> LoopbackRequest:
-    """A flow's request as `_Conn.request` reads it from mitmproxy (header names lower-cased, values stripped, a Host
-    header from the authority when the client, over HTTP/2, sent none), for the engine to read it in the flow."""
-    headers = [(n.decode("latin-1").lower(), v.decode("latin-1").strip()) for n, v in fields]
-    if authority and "host" not in {n for n, _ in headers}:
-        headers.insert(0, ("host", authority))
-    return LoopbackRequest(method, target, headers, body)
 
 
 Handler = Callable[[LoopbackRequest, Responder], Awaitable[None]]
@@ -346,7 +239,7 @@ class LoopbackServer:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Conn(reader, self.max_body)
+        conn = ConnectionReader(reader, self.max_body)
         try:
             while True:
                 got = await conn.request()
@@ -366,7 +259,7 @@ class LoopbackServer:
         finally:
             writer.close()
 
-    async def _respond(self, request: LoopbackRequest, responder: Responder, conn: _Conn) -> bool:
+    async def _respond(self, request: LoopbackRequest, responder: Responder, conn: ConnectionReader) -> bool:
         """Run the handler; cancel it if mitmproxy hangs up. Whether the connection can be reused."""
         handling = asyncio.ensure_future(self.handler(request, responder))
         reader = conn.reader

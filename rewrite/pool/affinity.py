@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from protocols.evidence import Pin
+from protocols.pins import Pin
 
 # A binding lives as long as the request asks its vendor to keep the prompt cache; this long when it says nothing
 # (Anthropic's and OpenAI's default cache lifetime is five minutes; a pin lives as long as the vendor keeps it).

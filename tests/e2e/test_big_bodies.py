@@ -249,7 +249,7 @@ def test_a_stalled_error_body_is_retried_on_the_next_key(fake_vendor, rotator, p
 # A large body is gated at its headers (it is streamed to the engine, never held whole): the client key still
 # decides, on every pool the request could draw from, before anything goes upstream.
 
-LARGE = 6 * MiB  # above the size that is streamed (rewrite/intake/loopback.py BIG_BODY)
+LARGE = 6 * MiB  # above the size that is streamed (rewrite/intake/loopback_request.py BIG_BODY)
 
 
 def large_anthropic_call(http, key: str, model: str) -> httpx.Response:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from protocols.openai_responses.stream import ITEM_FUNCTION_CALL, ITEM_MESSAGE, ITEM_REASONING, STATUS_INCOMPLETE
 from protocols.openai_responses.translate.request_in import content_to_ir, reasoning_to_ir
 from protocols.openai_responses.translate.vocabulary import ITEM_CUSTOM_CALL, REASON_CONTENT_FILTER
 from protocols.openai_responses.usage import usage_to_ir
+from protocols.openai_responses.vocabulary import ITEM_FUNCTION_CALL, ITEM_MESSAGE, ITEM_REASONING, STATUS_INCOMPLETE
 from protocols.translate.common import string
 from protocols.translate.tools import custom_arguments
 from protocols.unified import FINISH_CONTENT_FILTER, FINISH_LENGTH, FINISH_STOP, Answer, Text, ToolCall, ToolIds

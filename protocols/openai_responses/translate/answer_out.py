@@ -6,7 +6,9 @@ import hashlib
 
 from protocols.capabilities import effort_for
 from protocols.errors import openai_error
-from protocols.openai_responses.stream import (
+from protocols.openai_responses.translate.request_out import tool_choice, tools
+from protocols.openai_responses.translate.vocabulary import ITEM_CUSTOM_CALL, NAME, REASON_CONTENT_FILTER, SYNTHETIC_ID
+from protocols.openai_responses.vocabulary import (
     ITEM_FUNCTION_CALL,
     ITEM_MESSAGE,
     ITEM_REASONING,
@@ -16,8 +18,6 @@ from protocols.openai_responses.stream import (
     STATUS_IN_PROGRESS,
     STATUS_INCOMPLETE,
 )
-from protocols.openai_responses.translate.request_out import tool_choice, tools
-from protocols.openai_responses.translate.vocabulary import ITEM_CUSTOM_CALL, NAME, REASON_CONTENT_FILTER, SYNTHETIC_ID
 from protocols.sse import dumps
 from protocols.translate.tools import client_tool, custom_input
 from protocols.unified import (

@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocols.openai_responses.stream import (
-    ITEM_FUNCTION_CALL,
-    ITEM_MESSAGE,
-    ITEM_REASONING,
-    PART_OUTPUT_TEXT,
-    PART_REFUSAL,
-)
 from protocols.openai_responses.translate.vocabulary import (
     FORMAT_JSON_OBJECT,
     FORMAT_JSON_SCHEMA,
@@ -23,6 +16,13 @@ from protocols.openai_responses.translate.vocabulary import (
     SUMMARY_SEPARATOR,
     TOOL_CUSTOM,
     TOOL_FUNCTION,
+)
+from protocols.openai_responses.vocabulary import (
+    ITEM_FUNCTION_CALL,
+    ITEM_MESSAGE,
+    ITEM_REASONING,
+    PART_OUTPUT_TEXT,
+    PART_REFUSAL,
 )
 from protocols.translate.common import image_from_url, string
 from protocols.translate.tools import FORMAT_TEXT, custom_arguments, flat_name, in_namespace

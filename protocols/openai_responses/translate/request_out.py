@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from protocols.capabilities import Capabilities, effort_for
-from protocols.openai_responses.stream import ITEM_FUNCTION_CALL, ITEM_MESSAGE, ITEM_REASONING, PART_SUMMARY_TEXT
 from protocols.openai_responses.translate.vocabulary import (
     FORMAT_JSON_OBJECT,
     FORMAT_JSON_SCHEMA,
@@ -16,6 +15,7 @@ from protocols.openai_responses.translate.vocabulary import (
     TOOL_CUSTOM,
     TOOL_FUNCTION,
 )
+from protocols.openai_responses.vocabulary import ITEM_FUNCTION_CALL, ITEM_MESSAGE, ITEM_REASONING, PART_SUMMARY_TEXT
 from protocols.translate.common import image_url, output_cap, with_json_instruction
 from protocols.translate.tools import custom_input
 from protocols.unified import (

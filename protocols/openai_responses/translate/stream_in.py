@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 
 from protocols.events import Event
-from protocols.openai_responses.stream import (
+from protocols.openai_responses.translate.answer_in import finish_to_ir
+from protocols.openai_responses.translate.request_in import content_to_ir, reasoning_to_ir
+from protocols.openai_responses.translate.vocabulary import (
+    CUSTOM_INPUT_DELTA,
+    ITEM_CUSTOM_CALL,
+    NAME,
+    SUMMARY_PART_ADDED,
+    SUMMARY_SEPARATOR,
+)
+from protocols.openai_responses.usage import usage_to_ir
+from protocols.openai_responses.vocabulary import (
     ARGUMENTS_DELTA,
     COMPLETED,
     ERROR,
@@ -22,16 +32,6 @@ from protocols.openai_responses.stream import (
     REFUSAL_DELTA,
     SUMMARY_TEXT_DELTA,
 )
-from protocols.openai_responses.translate.answer_in import finish_to_ir
-from protocols.openai_responses.translate.request_in import content_to_ir, reasoning_to_ir
-from protocols.openai_responses.translate.vocabulary import (
-    CUSTOM_INPUT_DELTA,
-    ITEM_CUSTOM_CALL,
-    NAME,
-    SUMMARY_PART_ADDED,
-    SUMMARY_SEPARATOR,
-)
-from protocols.openai_responses.usage import usage_to_ir
 from protocols.sse import load_object
 from protocols.translate.base import Decoder
 from protocols.translate.common import error_from_object, string

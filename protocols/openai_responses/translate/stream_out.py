@@ -3,7 +3,24 @@
 from __future__ import annotations
 
 from protocols.errors import openai_error
-from protocols.openai_responses.stream import (
+from protocols.openai_responses.translate.answer_out import (
+    call_item,
+    close_response,
+    message_item,
+    output_item_id,
+    reasoning_item,
+    response_id_for,
+    response_object,
+    usage_from_ir,
+)
+from protocols.openai_responses.translate.vocabulary import (
+    CUSTOM_INPUT_DELTA,
+    ITEM_CUSTOM_CALL,
+    NAME,
+    SUMMARY_PART_ADDED,
+    SYNTHETIC_ID,
+)
+from protocols.openai_responses.vocabulary import (
     ARGUMENTS_DELTA,
     COMPLETED,
     CONTENT_PART_ADDED,
@@ -24,23 +41,6 @@ from protocols.openai_responses.stream import (
     STATUS_IN_PROGRESS,
     STATUS_INCOMPLETE,
     SUMMARY_TEXT_DELTA,
-)
-from protocols.openai_responses.translate.answer_out import (
-    call_item,
-    close_response,
-    message_item,
-    output_item_id,
-    reasoning_item,
-    response_id_for,
-    response_object,
-    usage_from_ir,
-)
-from protocols.openai_responses.translate.vocabulary import (
-    CUSTOM_INPUT_DELTA,
-    ITEM_CUSTOM_CALL,
-    NAME,
-    SUMMARY_PART_ADDED,
-    SYNTHETIC_ID,
 )
 from protocols.sse import dumps
 from protocols.translate.base import Encoder

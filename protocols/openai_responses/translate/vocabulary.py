@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 # The translator's names too.
-from protocols.openai_responses.stream import CUSTOM_INPUT_DELTA as CUSTOM_INPUT_DELTA
-from protocols.openai_responses.stream import ITEM_CUSTOM_CALL as ITEM_CUSTOM_CALL
+from protocols.openai_responses.vocabulary import CUSTOM_INPUT_DELTA as CUSTOM_INPUT_DELTA
+from protocols.openai_responses.vocabulary import ITEM_CUSTOM_CALL as ITEM_CUSTOM_CALL
 
 NAME = "openai_responses"
 PATH = "/responses"

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 import protocols
-from protocols.evidence import PIN_ENCRYPTED_CONTENT, PIN_NAMES, Evidence, Reader, StateCall
+from protocols.evidence import Evidence, Reader
+from protocols.pins import PIN_ENCRYPTED_CONTENT, PIN_NAMES, StateCall
 from protocols.registry import cache_minimum
 from protocols.sessions import SessionSource
 from rewrite.accounting.prices import PriceTable

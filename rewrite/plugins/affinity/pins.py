@@ -14,7 +14,8 @@ from __future__ import annotations
 import time
 
 import protocols
-from protocols.evidence import PIN_PREVIOUS_RESPONSE, Reader, StateCall
+from protocols.evidence import Reader
+from protocols.pins import PIN_PREVIOUS_RESPONSE, StateCall
 from protocols.sse import load_object
 from rewrite.exchange.request import ClientRequest
 from rewrite.pool.affinity import PIN_TTL, Affinity, answer_pin
