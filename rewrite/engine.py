@@ -44,8 +44,8 @@ class Engine:
         self.parser = Worker()  # parses large request bodies off the event loop (rewrite/intake/big_json.py)
         self.setting = Setting(conversation=self.conversation)
         self.plugins: list[Plugin] = plugins_for(self.setting)
-        self._arriving, self._forgetting, self._asking_worker = (
-            defining(self.plugins, hook) for hook in ("arrived", "forgotten", "worker_ask"))
+        self._arriving, self._holding, self._forgetting, self._asking_worker = (
+            defining(self.plugins, hook) for hook in ("arrived", "holding", "forgotten", "worker_ask"))
         # The upgrades Rotator passes on, their attempts heard by the engine's plug-ins.
         self.relay = WebSocketRelay(self.upstream, self.setting, self.plugins)
         self.kept = PoolKeeping()  # the pools' state across reloads and restarts, once `keep_state` is called
@@ -103,20 +103,22 @@ class Engine:
         job = self.jobs.pop(job_id, None)
         if job is not None:
             for plugin in self._forgetting:
-                plugin.forgotten(job)
+                plugin.forgotten(job_id)
             if not self.jobs:
                 self.quiet.settled()
         return job
 
-    def prefetch(self, job: Job, path: str, body: bytes | None, length: str = "") -> None:
+    def arrive(self, job: Job, path: str, body: bytes | None, length: str = "") -> None:
         """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`). A body on its way
         (None: streamed) of more than READ_HERE bytes (`length`, its Content-Length) starts the parsing worker,
         which it would wait for; a smaller one is read here (`read_upload`) and may never need it."""
-        if job.route.protocol is None:
+        route = job.route
+        if route.protocol is None:
             return
         if body is None and length.isdigit() and int(length) > READ_HERE:
             self.parser.start()
-        arrival = Arrival(job, path, body)
+        holders = tuple(p for p in self._holding if p.active)
+        arrival = Arrival(job.id, route.provider, route.protocol, path, body, holders)
         for plugin in self._arriving:
             if plugin.active:
                 plugin.arrived(arrival)
