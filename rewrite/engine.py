@@ -16,7 +16,7 @@ from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Parsed, Upload, Worker, read_body
 from rewrite.intake.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.lifecycle.events import Arrival
-from rewrite.lifecycle.hooks import Plugin, defining, plugins_for
+from rewrite.lifecycle.hooks import Plugin, answers, defining, plugins_for
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import Note
 from rewrite.pool import KeyPool
@@ -102,8 +102,8 @@ class Engine:
     def forget(self, job_id: str) -> Job | None:
         job = self.jobs.pop(job_id, None)
         if job is not None:
-            for plugin in self._forgetting:
-                plugin.forgotten(job_id)
+            for _ in answers(self._forgetting, "forgotten", job_id):
+                pass
             if not self.jobs:
                 self.quiet.settled()
         return job
@@ -119,9 +119,8 @@ class Engine:
             self.parser.start()
         holders = tuple(p for p in self._holding if p.active)
         arrival = Arrival(job.id, route.provider, route.protocol, path, body, holders)
-        for plugin in self._arriving:
-            if plugin.active:
-                plugin.arrived(arrival)
+        for _ in answers([p for p in self._arriving if p.active], "arrived", arrival):
+            pass
 
     def answers_whole(self, job: Job, request: LoopbackRequest) -> bool:
         """Whether `request`, held whole, asks for its answer whole (not a stream): then the addon has it answered in
@@ -194,7 +193,7 @@ class Engine:
             parsed = read_upload(request)
         if request.upload is not None and proto is not None and parsed is None:
             path = request.target.partition("?")[0]
-            asks = (p.worker_ask(proto, request.headers, path) for p in self._asking_worker)
+            asks = answers(self._asking_worker, "worker_ask", proto, request.headers, path)
             ask = next((a for a in asks if a is not None), None)
             parsed = await self.parser.parse(request.upload, ask)
             if parsed is None:  # (no worker: parsed here, as a small body is)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import logging
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from rewrite.lifecycle.events import EVENTS, Arrival, Event
@@ -197,6 +197,16 @@ def _failing(plugin: str, hook: str, error: Exception) -> None:
     _failed.add(plugin)
     logger.error("rotator: plug-in %s failed in its %s hook (the request goes on without it; told once): %s: %s",
                  plugin, hook, type(error).__name__, error, exc_info=error)
+
+
+def answers(plugins: Iterable[Plugin], hook: str, *args: Any) -> Iterator[Any]:
+    """Each plug-in's answer to its engine-wide `hook` (`arrived`, `forgotten`, `worker_ask`), in order; one that
+    raises is logged once, and answers nothing."""
+    for plugin in plugins:
+        try:
+            yield getattr(plugin, hook)(*args)
+        except Exception as error:
+            _failing(plugin.name, hook, error)
 
 
 class Hooks:
