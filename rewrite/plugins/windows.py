@@ -38,9 +38,9 @@ class Watching(Part):
         self.noted: set[str] = set()  # the keys noted as passed over
 
     def answered(self, e: Answered) -> None:
-        self.seen(e.call, e.ticket, e.status, e.headers, e.body)
+        self._seen(e.call, e.ticket, e.status, e.headers, e.body)
 
-    def seen(self, call: TargetCall, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
+    def _seen(self, call: TargetCall, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
         if not call.windows or (ticket.key is None and not call.payer.covers):
             return
         windows = for_model(call.windows.read(status, headers, body, time.time()), call.model)
@@ -85,7 +85,7 @@ class WatchingEvents(Watching):
         kinds = call.provider.window_events
         if not kinds or not call.payer.covers or not call.windows:
             return None
-        return PlanEvents(e.repairer, kinds, lambda status, headers, body: self.seen(call, e.ticket, status,
+        return PlanEvents(e.repairer, kinds, lambda status, headers, body: self._seen(call, e.ticket, status,
                                                                                      headers, body))
 
 
