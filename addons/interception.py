@@ -85,7 +85,7 @@ class Interception:
         too_large = length.isdigit() and int(length) > self.engine.server.max_body
         if (too_large or streamed(flow, self.engine)) and (job := self._take(flow)) is not None:
             self._hand_over(flow, job)
-            job.too_large, flow.request.stream = too_large, (_dropped if too_large else True)
+            job.intake.too_large, flow.request.stream = too_large, (_dropped if too_large else True)
             if too_large:
                 sent_empty(flow.request)
 
@@ -94,7 +94,7 @@ class Interception:
             self.upgrades.upgrade(flow)
             return
         job = self.engine.jobs.get(flow.id) if flow.id in self._origins else None
-        if job is not None and job.too_large:
+        if job is not None and job.intake.too_large:
             # Handed over at its headers. MaskOnArrival just gave the headers as they arrived back: the credential is
             # masked again, and mitmproxy, which ends the body sent on by them, must still see it chunked.
             hide_credential(flow, job.route.provider.credential)
@@ -118,9 +118,9 @@ class Interception:
         job = self.engine.submit(flow.id, route, req.timestamp_start)
         path, length = req.path.partition("?")[0], req.headers.get("content-length", "")
         self.engine.arrive(job, path, req.raw_content, length)
-        job.credential = hide_credential(flow, route.provider.credential)
+        job.intake.credential = hide_credential(flow, route.provider.credential)
         peer = flow.client_conn.peername  # (the client key's name, when addons/access.py accepted one)
-        job.client = flow.metadata.get("rotator", {}).get("client") or (str(peer[0]) if peer else "")
+        job.intake.client = flow.metadata.get("rotator", {}).get("client") or (str(peer[0]) if peer else "")
         return job
 
     def _hand_over(self, flow: http.HTTPFlow, job: Job) -> None:
@@ -134,7 +134,7 @@ class Interception:
         reach_directly(flow)
         # Once the loopback server has read the request, mitmproxy is done with its address: from then on the flow
         # in flight shows the vendor's URL again (mitmweb may be asked for it at any moment).
-        job.on_received = lambda: self._show_vendor(flow)
+        job.intake.on_received = lambda: self._show_vendor(flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._origins:
@@ -349,10 +349,6 @@ def annotate(flow: http.HTTPFlow, job: Job) -> None:
         flow.metadata["rotator"]["ttft"] = job.ttft
     if job.resume:  # each continuation of a cut answer: where, how, on which target, the overlap trimmed, outcome
         flow.metadata["rotator"]["resume"] = job.resume
-    if job.usage is not None:  # normalised (rewrite/accounting/usage.py); cost in USD, None when the price is unknown
-        flow.metadata["rotator"].update(usage=job.usage, cost=job.cost)
-    if job.covered:  # a subscription login's answer: its cost is covered by the plan
-        flow.metadata["rotator"]["covered"] = "plan"
     flow.metadata["rotator"].update(job.records)  # what the plug-ins record (JSON-like; keys masked already)
     if job.notes:  # (a flow without notes went as it should: nothing to say of it at a glance)
         comment, mark = summary(job.notes)  # e.g. "retried 2× (status 429), repaired (upstream reset)"

@@ -96,7 +96,7 @@ class Status:
                       "signers": p.signers.describe() if p.signers is not None else None}
                      for p in self.engine.router.providers]  # (the pools as the `rotator.pools` command shows them)
         flights = [Flight(job.id, job.provider.name, job.key,
-                          job.route.protocol.name if job.route.protocol else None, job.started or now)
+                          job.route.protocol.name if job.route.protocol else None, job.intake.started or now)
                    for job in list(self.engine.jobs.values())]
         return page(providers, flights, self.tally, now)
 

@@ -11,7 +11,7 @@ from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange
-from rewrite.exchange.job import Job
+from rewrite.exchange.job import Intake, Job
 from rewrite.exchange.request import encoding_of
 from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Parsed, Upload, Worker, read_body
@@ -97,7 +97,7 @@ class Engine:
         return parse_proxy_url(self.config.upstream_proxy) if self.config.upstream_proxy else self.mode_proxy
 
     def submit(self, job_id: str, route: Route, started: float = 0.0) -> Job:
-        job = Job(job_id, route, route.provider, started=started)
+        job = Job(job_id, route, route.provider, Intake(started=started))
         self.jobs[job_id] = job
         return job
 
@@ -132,7 +132,7 @@ class Engine:
         proto = job.route.protocol
         if proto is not None and len(request.body) > self.server.max_body:
             # (a body whose size its headers did not say, held whole by mitmproxy: answered 413 here, unread)
-            job.too_large = True
+            job.intake.too_large = True
             return True
         if proto is None or encoding_of(request.headers) is not None:
             return False
@@ -150,7 +150,7 @@ class Engine:
             request.upload, request.body = Upload([data]), b""
         if read.body is not None and not proto.wants_stream(path, query, read.body):
             return True
-        job.read = (data, read)
+        job.intake.read = (data, read)
         return False
 
     async def handle(self, request: LoopbackRequest, responder: Responder) -> None:
@@ -161,8 +161,8 @@ class Engine:
             responder.start(421, [("content-type", "text/plain")])
             responder.write(b"rotator: unknown job\n")
             return
-        if job.read is not None:  # (what the request hook read, unless mitmproxy sent other bytes on)
-            (body, read), job.read = job.read, None
+        if job.intake.read is not None:  # (what the request hook read, unless mitmproxy sent other bytes on)
+            (body, read), job.intake.read = job.intake.read, None
             if _same_body(request, body):
                 request.read = read
                 if request.upload is not None:  # (the bytes the hook read, not a copy the pipe carried)
@@ -182,9 +182,9 @@ class Engine:
             responder.answered = _handled
 
     async def _handle(self, job: Job, request: LoopbackRequest, responder: Responder) -> None:
-        if job.on_received is not None:
-            job.on_received()
-        if request.too_large or job.too_large:
+        if job.intake.on_received is not None:
+            job.intake.on_received()
+        if request.too_large or job.intake.too_large:
             too_large(job, responder, self.config.limits.max_request_body)
             return
         parsed = request.read

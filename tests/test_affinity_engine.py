@@ -64,7 +64,7 @@ async def call(engine: Engine, upstream: Upstream, method: str, host: str, path:
     route = engine.router.route(host, method, path)
     assert route is not None
     job = engine.submit(f"job-{len(engine.jobs):04d}", route)
-    job.client = client
+    job.intake.client = client
     request = LoopbackRequest(method, path, [("host", host), ("content-type", "application/json"), *headers], content)
     engine.upstream._client = httpx.AsyncClient(transport=httpx.MockTransport(upstream))  # type: ignore[assignment]
     job.responder = responder = FakeResponder()

@@ -165,7 +165,7 @@ async def test_the_losers_input_is_counted_for_its_key():
     assert loser["input_tokens"] == 21 and loser["requests"] == 1 and winner["input_tokens"] == 21
     [record] = job.records[RECORD]
     assert record["loser_key"] == first and record["loser_input_tokens"] == 21 and record["key"] == second
-    assert job.key == second and job.usage is not None and job.usage["input_tokens"] == 21  # (the winner's alone)
+    assert job.key == second and job.records["usage"]["input_tokens"] == 21  # (the winner's alone)
 
 
 async def test_a_non_stream_request_is_hedged_with_one_json_answer():

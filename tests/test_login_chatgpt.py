@@ -184,7 +184,7 @@ async def test_a_logins_stream_reports_its_windows_by_its_event():
     shown, _, held = hide(route.provider.credential, headers, "")
     body = {"model": "gpt-6.1-sol", "input": "hi", "store": False, "stream": True}
     job = Job("job-0001", route, route.provider)
-    job.credential = held
+    job.intake.credential = held
     responder = FakeResponder()
     async with httpx.AsyncClient(transport=httpx.MockTransport(up)) as client:
         await Exchange(client, cfg.streaming, job, LoopbackRequest("POST", "/backend-api/codex/responses", shown,

@@ -65,7 +65,7 @@ async def test_a_models_own_limit_used_up_leaves_the_plans_other_models_on_the_l
             headers = [("host", "chatgpt.com"), ("content-type", "application/json"), ("authorization", "Bearer jwt")]
             shown, _, held = hide(route.provider.credential, headers, "")
             job = Job(f"job-{n}", route, route.provider)
-            job.credential = held
+            job.intake.credential = held
             body = {"model": model, "input": "hi", "store": False, "stream": True}
             await Exchange(client, cfg.streaming, job, LoopbackRequest("POST", "/backend-api/codex/responses", shown,
                                                                        json.dumps(body).encode()),
@@ -74,5 +74,5 @@ async def test_a_models_own_limit_used_up_leaves_the_plans_other_models_on_the_l
     spent, fallback, other, again = up.seen
     assert fallback.headers["authorization"] == "Bearer sk-pool"
     assert other.headers["authorization"] == "Bearer jwt" and again.headers["authorization"] == "Bearer jwt"
-    assert job.login.exhausted_for(SPARK, time.time()) is not None
-    assert job.login.exhausted_for("gpt-5.5-codex", time.time()) is None
+    assert job.route.provider.logins.login("jwt").exhausted_for(SPARK, time.time()) is not None
+    assert job.route.provider.logins.login("jwt").exhausted_for("gpt-5.5-codex", time.time()) is None

@@ -90,7 +90,7 @@ async def test_a_models_weekly_bucket_spent_leaves_the_plans_other_models_on_the
         for n, model in enumerate(("claude-fable-5", "claude-sonnet-5")):
             route = r.route("api.anthropic.com", "POST", "/v1/messages", OAUTH)
             job = Job(f"job-{n}", route, route.provider)
-            job.credential = HeldCredential(None, [("authorization", f"Bearer {TOKEN}")])
+            job.intake.credential = HeldCredential(None, [("authorization", f"Bearer {TOKEN}")])
             sent = [("content-type", "application/json"), ("anthropic-beta", OAUTH["anthropic-beta"])]
             await Exchange(client, cfg.streaming, job, LoopbackRequest("POST", "/v1/messages", sent, message(model)),
                            FakeResponder(), router=r).run()
@@ -98,5 +98,5 @@ async def test_a_models_weekly_bucket_spent_leaves_the_plans_other_models_on_the
     refused, fallback, other = upstream.seen
     assert fallback.headers.get("x-api-key") == "sk-ant-pool"
     assert other.headers.get("authorization") == f"Bearer {TOKEN}"  # not sent to the pooled key
-    assert job.login.exhausted_for("claude-fable-5", time.time()) is not None
-    assert job.login.exhausted_for("claude-sonnet-5", time.time()) is None
+    assert job.route.provider.logins.login(TOKEN).exhausted_for("claude-fable-5", time.time()) is not None
+    assert job.route.provider.logins.login(TOKEN).exhausted_for("claude-sonnet-5", time.time()) is None

@@ -92,6 +92,6 @@ async def test_a_logins_generation_call_is_handed_to_the_engine_for_its_provider
 
     job = engine.jobs[flow.id]
     assert job.route.provider.name == "claude_login" and flow.request.host == "127.0.0.1"
-    assert job.credential is not None and job.credential.headers == [("authorization", f"Bearer {TOKEN}")]
+    assert job.intake.credential is not None and job.intake.credential.headers == [("authorization", f"Bearer {TOKEN}")]
     assert flow.request.headers["authorization"] == "Bearer sk-a…ogin"
     engine.server.close()

@@ -6,14 +6,18 @@ are the interface's, not ours to split) is held to none, known by its base."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import pytest
+
+from rewrite.exchange.job import Job
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("addons", "protocols", "rewrite")
 MOST_LINES = 380
 MOST_METHODS = 15
+MOST_FIELDS = 15  # of a Job
 # The standard library's interfaces whose implementations have as many methods as the interface asks, as a class's
 # base is written.
 INTERFACES = frozenset({"asyncio.Transport"})
@@ -51,6 +55,12 @@ def test_the_counts_see_what_they_limit(tmp_path):
                       "class Transport(asyncio.Transport):\n    def write(self, data): pass\n"
                       "class Named(Transport):\n    def d(self): pass\n")
     assert classes(module) == [("A", 2), ("Named", 1), ("B", 1)]
+
+
+def test_a_job_holds_at_most_15_fields():
+    """What the engine tells the addon of a flow stays a page a reader takes in (what the addon hands over is its
+    `Intake`; what the plug-ins record, their `records`)."""
+    assert len(dataclasses.fields(Job)) <= MOST_FIELDS
 
 
 def public_classes(path: Path) -> list[str]:

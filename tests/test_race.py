@@ -85,7 +85,7 @@ async def test_the_usage_is_the_winners_and_the_losers_is_announced():
     up = Upstream([lambda r: answering(slow), lambda r: sse(events_of(other_answer(protocol)))])
     plugin = hedger()
     out, job = await run(protocol, up, plugins=(plugin,))
-    assert job.usage is not None and job.usage["output_tokens"] == 13  # the second attempt's, which answered
+    assert job.records["usage"]["output_tokens"] == 13  # the second attempt's, which answered
     [race] = plugin.races
     assert race.spent is not None and race.spent.input_tokens == 21  # what the first's vendor reported
 

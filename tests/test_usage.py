@@ -277,8 +277,7 @@ def sse(payloads: list[dict]) -> bytes:
 
 
 def job() -> SimpleNamespace:
-    return SimpleNamespace(id="0123456789abcdef", provider=SimpleNamespace(name="openai"), usage=None, cost=None,
-                           covered=False)
+    return SimpleNamespace(id="0123456789abcdef", provider=SimpleNamespace(name="openai"), records={})
 
 
 def account(j, usage: Usage | None, model: str, prices: PriceTable, pool: KeyPool, key: str) -> None:
@@ -294,9 +293,9 @@ def test_account_sets_the_job_logs_a_line_and_counts_per_key_and_model(caplog):
     usage = Usage(input_tokens=2006, output_tokens=300, reasoning_tokens=192, cache_read_tokens=1920)
     with caplog.at_level(logging.INFO, logger="rotator"):
         account(j, usage, "gpt-4o-mini", PriceTable(), pool, "sk-pool-secret-2")
-    assert j.usage == {"input_tokens": 2006, "output_tokens": 300, "reasoning_tokens": 192,
-                       "cache_read_tokens": 1920, "cache_write_tokens": 0}
-    assert j.cost == pytest.approx((86 * 0.15 + 1920 * 0.075 + 300 * 0.60) / 1e6)
+    assert j.records["usage"] == {"input_tokens": 2006, "output_tokens": 300, "reasoning_tokens": 192,
+                                  "cache_read_tokens": 1920, "cache_write_tokens": 0}
+    assert j.records["cost"] == pytest.approx((86 * 0.15 + 1920 * 0.075 + 300 * 0.60) / 1e6)
     line = caplog.messages[-1]
     assert line.startswith("rotator: openai 01234567: usage: gpt-4o-mini: input 2006 (cache read 1920, cache write 0), "
                            "output 300 (reasoning 192), cost $0.000")
@@ -327,7 +326,7 @@ def test_account_of_an_unknown_model_costs_unknown_not_zero(caplog):
     j = job()
     with caplog.at_level(logging.INFO, logger="rotator"):
         account(j, Usage(input_tokens=10, output_tokens=2), "fake-model", PriceTable(), pool, "sk-pool-secret-1")
-    assert j.cost is None and j.usage["input_tokens"] == 10
+    assert j.records["cost"] is None and j.records["usage"]["input_tokens"] == 10
     assert "cost unknown" in caplog.messages[-1]
     state = pool.by_secret["sk-pool-secret-1"].usage
     assert state.total.tokens == 12 and state.total.unpriced == 1 and state.by_model["fake-model"].tokens == 12
@@ -337,7 +336,7 @@ def test_account_without_usage_changes_nothing(caplog):
     j = job()
     with caplog.at_level(logging.INFO, logger="rotator"):
         account(j, None, "gpt-4o", PriceTable(), KeyPool(["sk-pool-secret-1"], name="openai"), "sk-pool-secret-1")
-    assert j.usage is None and j.cost is None and not caplog.messages
+    assert j.records == {} and not caplog.messages
 
 
 # -- through the engine (tests/support/engine_harness.py: a real Exchange, a scripted upstream) ---------------------------
@@ -367,7 +366,7 @@ async def test_the_engine_records_usage_on_the_job_and_the_key(protocol, stream,
                                         provider_extra=extra)
     assert out.status == 200
     usage = expected(protocol, ctx())
-    assert job.usage == usage_module.as_dict(usage)
+    assert job.records["usage"] == usage_module.as_dict(usage)
     tokens = fv.INPUT_TOKENS + ctx().output_tokens + 7
     [key] = [k for k in describe(job.route.provider.pool)["keys"] if k["total"]["tokens"]]
     cache = {"input_tokens": usage.input_tokens, "cache_read_tokens": usage.cache_read_tokens,
@@ -375,12 +374,13 @@ async def test_the_engine_records_usage_on_the_job_and_the_key(protocol, stream,
     assert usage.cache_read_tokens and key["cache_read_share"]["total"] == round(
         usage.cache_read_tokens / usage.input_tokens, 4)
     if protocol == GEMINI:  # the model is in the path
-        assert job.cost == pytest.approx(PriceTable().cost("gemini-2.5-flash", usage)) and job.cost > 0
+        cost = job.records["cost"]
+        assert cost == pytest.approx(PriceTable().cost("gemini-2.5-flash", usage)) and cost > 0
         assert key["models"]["gemini-2.5-flash"] == {
-            "requests": 1, "tokens": tokens, "cost": job.cost, "unpriced": 0, **cache,
+            "requests": 1, "tokens": tokens, "cost": cost, "unpriced": 0, **cache,
             "cold_cost": PriceTable().cold_cost("gemini-2.5-flash", usage)}
     else:
-        assert job.cost is None  # model "m" has no price: unknown, not 0
+        assert job.records["cost"] is None  # model "m" has no price: unknown, not 0
         assert key["models"]["m"] == {"requests": 1, "tokens": tokens, "cost": 0.0, "unpriced": 1, **cache,
                                       "cold_cost": 0.0}
 
@@ -391,7 +391,7 @@ async def test_the_engine_asks_for_chat_usage_and_the_client_never_sees_it():
     out, job = await engine_harness.run(CHAT, engine_harness.Upstream([vendor(CHAT, seen)]), body=client)
     assert seen[0]["stream_options"] == {"include_usage": True}
     assert out.body == stream(CHAT, ctx(client))  # what the vendor sends a client that did not ask
-    assert job.usage == usage_module.as_dict(expected(CHAT, ctx()))
+    assert job.records["usage"] == usage_module.as_dict(expected(CHAT, ctx()))
 
 
 async def test_an_upstream_that_refuses_stream_options_gets_the_stream_as_the_client_sent_it():

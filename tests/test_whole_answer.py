@@ -54,7 +54,7 @@ def test_a_stream_goes_through_the_loopback_server_with_its_parse_kept_for_it():
     e = engine()
     whole, _ = asked(e, CHAT[1], chat(stream=True))
     assert not whole
-    sent, read = e.jobs["job-1"].read
+    sent, read = e.jobs["job-1"].intake.read
     assert (sent, as_parsed(read)) == (chat(stream=True), parse_body(chat(stream=True)))
 
 
@@ -91,7 +91,7 @@ async def test_the_loopback_servers_request_takes_the_parse_only_of_the_same_byt
         assert not asked(e, CHAT[1], chat(stream=True))[0]
         await e.handle(LoopbackRequest("POST", CHAT[1], [("x-rotator-job", "job-1")], sent), FakeResponder())
         assert as_parsed(seen.pop()) == (parse_body(sent) if kept else None)  # (another addon changed the body: read anew)
-        assert e.jobs["job-1"].read is None
+        assert e.jobs["job-1"].intake.read is None
         e.jobs.clear()
 
 

@@ -16,6 +16,9 @@ from rewrite.lifecycle.events import Raced, Served
 from rewrite.lifecycle.hooks import Part, Plugin
 
 logger = logging.getLogger("rotator")
+# What it records of the flow (`Job.records`, the flow's metadata): its usage, its cost, and whether a plan covered it.
+USAGE, COST, COVERED = "usage", "cost", "covered"
+PLAN = "plan"
 
 
 class Accounting(Plugin):
@@ -34,20 +37,27 @@ class Counting(Part):
         if usage is None:
             return
         job, model, prices = self.job, e.call.model, self.prices
-        before, cost_before, covered_before = job.usage, job.cost, job.covered
         covered = e.payer.covers
         cost = None if covered else prices.cost(model, usage)
-        job.usage, job.cost, job.covered = as_dict(usage), cost, covered
         logger.info("rotator: %s %s: usage: %s: %s", job.provider.name, job.id[:8], model or "model not named",
                     describe(usage, cost, covered))
         cold = prices.cold_cost(model, usage) if cost is not None else None
         e.payer.count(e.ticket, model, usage, cost, cold or 0.0)
+        records, spent = job.records, as_dict(usage)
+        before = records.get(USAGE)
         if e.continuation and before is not None:  # the flow's usage is the sum over every attempt
-            job.usage = {k: before.get(k, 0) + v for k, v in job.usage.items()}
+            spent = {k: before.get(k, 0) + v for k, v in spent.items()}
             # (what a plan covered costs nothing here; all of it covered, the flow says so rather than $0)
-            earlier, now = (0.0 if covered_before else cost_before), (0.0 if covered else cost)
-            job.covered = covered_before and covered
-            job.cost = None if job.covered or earlier is None or now is None else earlier + now
+            covered_before = records.get(COVERED) == PLAN
+            earlier, now = (0.0 if covered_before else records.get(COST)), (0.0 if covered else cost)
+            covered = covered_before and covered
+            cost = None if covered or earlier is None or now is None else earlier + now
+        # (normalised: rewrite/accounting/usage.py; the cost in USD, None when the model's price is unknown)
+        records[USAGE], records[COST] = spent, cost
+        if covered:  # a subscription login's answer: its cost is covered by the plan
+            records[COVERED] = PLAN
+        else:
+            records.pop(COVERED, None)
 
     def raced(self, e: Raced) -> None:
         usage: Usage | None = e.spent

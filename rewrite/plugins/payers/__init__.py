@@ -76,10 +76,10 @@ class Paid(Part):
         self.login = called.login if req is not None else None
         self.leaving = called.wire if req is not None else None
         self.state: LoginState | None = None
-        if self.login is not None and called.logins is not None and job.credential is not None:
-            token = self.login.token(job.credential.headers)
+        if self.login is not None and called.logins is not None and job.intake.credential is not None:
+            token = self.login.token(job.intake.credential.headers)
             if token:
-                self.state = job.login = called.logins.login(token)
+                self.state = called.logins.login(token)
 
     def finished(self, e: Finished) -> None:
         """The client's own login on the flow: masked, named by its fingerprint, with its plan's windows as this
@@ -96,15 +96,15 @@ class Paid(Part):
         if e.called and login is not None:
             sealed = req.proto is not None and login.is_signed(req.body) and e.model == req.asked
             if state is not None and provider.logins is not None:
-                return PlanLogin(login, job.credential, state, provider.logins, sealed)
-            own = OwnCredential(True, job.credential)
+                return PlanLogin(login, job.intake.credential, state, provider.logins, sealed)
+            own = OwnCredential(True, job.intake.credential)
             own.sealed, own.hedged_unasked = sealed, False
             return own
         if provider.platform is not None:
             return self._platform(e, PLATFORM_POOLS.get(provider.platform.payer, PooledKey))
         if provider.pool is not None:
             return self._pooled(PooledKey, e)
-        return OwnCredential(e.called, job.credential, self.leaving)
+        return OwnCredential(e.called, job.intake.credential, self.leaving)
 
     def _pooled(self, kind: type[PooledKey], e: Paying) -> PooledKey:
         ctx, provider = self.ctx, e.provider
@@ -120,13 +120,14 @@ class Paid(Part):
         if isinstance(pooled, AzureKey):
             pooled.model = e.model
         payer = provider.platform.payer if provider.platform is not None else ""
+        held = ctx.job.intake.credential
         if payer == VERTEX:
             host = ctx.req.host if ctx.req is not None else ""
-            made = vertex_payer(provider, e.called, host, ctx.job.credential, pooled, self.plugin.tokens, ctx.client)
+            made = vertex_payer(provider, e.called, host, held, pooled, self.plugin.tokens, ctx.client)
         elif payer == SIGV4 and pooled is None:
-            made = self._client_signed(e) or (OwnCredential(True, ctx.job.credential) if e.called else None)
+            made = self._client_signed(e) or (OwnCredential(True, held) if e.called else None)
         else:
-            made = pooled or (OwnCredential(True, ctx.job.credential) if e.called else None)
+            made = pooled or (OwnCredential(True, held) if e.called else None)
         return made if made is not None else Keyless(provider)
 
     def _client_signed(self, e: Paying) -> ClientSigned | None:
@@ -135,12 +136,12 @@ class Paid(Part):
         ctx, provider = self.ctx, e.provider
         if not e.called or provider.signers is None or ctx.req is None:
             return None
-        held = ctx.job.credential
+        held = ctx.job.intake.credential
         # The headers as the client sent them: the held credential in place of the flow's masked form (a signed
         # `x-amz-security-token` goes once, with its exact bytes).
         sent = held.restore(list(ctx.req.request.headers), "")[0] if held else list(ctx.req.request.headers)
         signature = sigv4.signature(sent)
-        return ClientSigned(ctx.job.credential, signature, sent, provider.signers, e.more) if signature else None
+        return ClientSigned(held, signature, sent, provider.signers, e.more) if signature else None
 
 
 VERTEX, SIGV4 = "vertex", "sigv4"  # (Bedrock's payer signs its requests with AWS SigV4)
