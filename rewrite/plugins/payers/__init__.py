@@ -81,7 +81,7 @@ class Paid(Part):
         if self.login is not None and called.logins is not None and job.credential is not None:
             token = self.login.token(job.credential.headers)
             if token:
-                self.state = job.login = called.logins.login(token)
+                self.state = called.logins.login(token)
 
     def finished(self, e: Finished) -> None:
         """The client's own login on the flow: masked, named by its fingerprint, with its plan's windows as this
