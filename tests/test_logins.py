@@ -16,7 +16,7 @@ from rewrite.exchange.exchange import Exchange
 from rewrite.exchange.job import Job
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback_request import LoopbackRequest
-from rewrite.pool.logins import MAX_LOGINS, LoginBook, LoginState
+from rewrite.pool.logins import MAX_LOGINS, LoginBook
 from rewrite.routing.router import Router
 from tests.support import login_dialects as ld
 from tests.support.engine_harness import FakeResponder, Upstream, events_of, sse
@@ -196,13 +196,6 @@ async def serve(config: str, upstream: Upstream, body: bytes, headers: dict = OA
     return responder, job
 
 
-def login_of(job: Job, token: str) -> LoginState:
-    """The state its provider keeps of the client's login whose credential is `token`."""
-    book = job.route.provider.logins
-    assert book is not None and len(book) == 1
-    return book.login(token)
-
-
 LOGIN_AT_FAKE = "providers: {claude_login: {base_url: 'http://vendor.test'}, anthropic: {base_url: 'http://vendor.test', keys: [sk-ant-pool]}}"
 REWRITES = ("providers: {claude_login: {base_url: 'http://vendor.test', adapters: [{cap: {max_tokens: 1000}}],"
             " models: {claude-opus-4-8: {adapters: [{drop: [metadata]}]}}}}")
@@ -220,8 +213,8 @@ async def test_a_signed_body_goes_to_its_login_as_it_came_whatever_is_configured
     assert responder.status == 200 and job.records["covered"] == "plan" and job.records["cost"] is None
     [note] = job.notes
     assert note["kind"] == "signed" and note["skipped"] == ["adapters (cap, drop)"]
-    assert {w.name for w in job.windows} == {"five_hour", "seven_day"}
-    assert login_of(job, TOKEN).requests == 1
+    assert {w["name"] for w in job.records["login"]["windows"]} == {"five_hour", "seven_day"}
+    assert job.records["login"]["id"]
 
 
 async def test_a_body_without_the_billing_line_gets_the_logins_adapters():
@@ -246,7 +239,7 @@ async def test_an_exhausted_login_goes_on_with_the_next_targets_key_and_is_not_a
     assert served.headers["x-api-key"] == "sk-ant-pool" and "authorization" not in served.headers
     assert served.headers["anthropic-beta"] == "claude-code-20250219"  # the OAuth beta stays with the login
     assert [n["kind"] for n in job.notes] == ["fallback"] and "covered" not in job.records
-    assert login_of(job, TOKEN).exhausted_for("claude-opus-4-8", time.time()) is not None
+    assert job.route.provider.logins.login(TOKEN).exhausted_for("claude-opus-4-8", time.time()) is not None
 
 
 async def test_a_login_known_exhausted_is_left_for_the_next_target_unasked():
@@ -317,7 +310,7 @@ async def test_copilots_spent_premium_requests_leave_that_model_for_the_next_tar
                                  "api.individual.githubcopilot.com", "/chat/completions")
 
     assert responder.status == 200 and upstream.seen[1].headers["authorization"] == "Bearer sk-pool"
-    login = login_of(job, "gho_x")
+    login = job.route.provider.logins.login("gho_x")
     until, why = login.exhausted_for("gpt-5", time.time())
     assert until > time.time() + 19 * 86400 and why == "the plan's premium requests are used up"
     assert login.exhausted_for("gpt-5-mini", time.time()) is None

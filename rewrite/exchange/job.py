@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import protocols
 from protocols.base import Protocol
-from protocols.windows import Window
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import FailureKind, Note
@@ -61,7 +60,6 @@ class Job:
     targets: list[dict] = field(default_factory=list)
     resume: list[dict] = field(default_factory=list)  # each continuation of a cut answer (rewrite/exchange/resume.py)
     ttft: float | None = None  # seconds from the request to its first token (for the flow's view)
-    windows: tuple[Window, ...] = ()  # the plan windows this request's answers reported
     # What the plug-ins record of the request for the flow (rewrite/lifecycle/), under their own names (the answer's
     # usage and cost among them: rewrite/plugins/accounting.py): JSON-like, no key unmasked; the addon puts it in
     # `flow.metadata["rotator"]` (saved flows carry it).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from protocols import sigv4
+from protocols.windows import Window, merged
 from rewrite.exchange.context import Context
 from rewrite.exchange.request import estimated_tokens
 from rewrite.lifecycle.events import Arrival, Finished, Paying
@@ -76,6 +77,7 @@ class Paid(Part):
         self.login = called.login if req is not None else None
         self.leaving = called.wire if req is not None else None
         self.state: LoginState | None = None
+        self.plans: list[PlanLogin] = []  # the payers made of the client's login (what their answers reported)
         if self.login is not None and called.logins is not None and job.intake.credential is not None:
             token = self.login.token(job.intake.credential.headers)
             if token:
@@ -83,11 +85,13 @@ class Paid(Part):
 
     def finished(self, e: Finished) -> None:
         """The client's own login on the flow: masked, named by its fingerprint, with its plan's windows as this
-        request's answers reported them (in place of a key's windows)."""
+        request's answers reported them."""
         if self.state is not None:
             job = e.job
-            job.records["login"] = self.state.record(job.windows, job.model or "", time.time())
-            job.records.pop("windows", None)
+            windows: tuple[Window, ...] = ()
+            for plan in self.plans:
+                windows = merged(windows, plan.windows)
+            job.records["login"] = self.state.record(windows, job.model or "", time.time())
 
     def paying(self, e: Paying) -> Payer:
         ctx, provider = self.ctx, e.provider
@@ -96,7 +100,9 @@ class Paid(Part):
         if e.called and login is not None:
             sealed = req.proto is not None and login.is_signed(req.body) and e.model == req.asked
             if state is not None and provider.logins is not None:
-                return PlanLogin(login, job.intake.credential, state, provider.logins, sealed)
+                plan = PlanLogin(login, job.intake.credential, state, provider.logins, sealed)
+                self.plans.append(plan)
+                return plan
             own = OwnCredential(True, job.intake.credential)
             own.sealed, own.hedged_unasked = sealed, False
             return own
