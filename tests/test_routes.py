@@ -5,7 +5,7 @@ import pytest
 from rewrite.config import ConfigError, parse
 from rewrite.providers import build
 from rewrite.routing.router import Router
-from rewrite.routing.routes import Routes, Target, parse_target
+from rewrite.routing.routes import Routes, RouteTarget, parse_target
 
 ISSUE_EXAMPLE = """
 providers:
@@ -29,35 +29,35 @@ def routes(text: str = ISSUE_EXAMPLE) -> Routes:
 
 def test_first_matching_route_gives_its_targets_in_order():
     assert routes().targets_for("claude-sonnet-4-5-20250929", "anthropic") == (
-        Target("anthropic"), Target("deepseek", "deepseek-chat"), Target("gemini", "gemini-2.5-pro"))
-    assert routes().targets_for("claude-opus-4-1", "anthropic")[1] == Target("deepseek", "deepseek-chat")
+        RouteTarget("anthropic"), RouteTarget("deepseek", "deepseek-chat"), RouteTarget("gemini", "gemini-2.5-pro"))
+    assert routes().targets_for("claude-opus-4-1", "anthropic")[1] == RouteTarget("deepseek", "deepseek-chat")
 
 
 def test_a_later_route_matches_only_what_earlier_ones_did_not():
-    assert routes().targets_for("gpt-5-codex", "openai")[0] == Target("openai")
-    assert routes().targets_for("claude-3-haiku", "anthropic") == (Target("deepseek"),)
+    assert routes().targets_for("gpt-5-codex", "openai")[0] == RouteTarget("openai")
+    assert routes().targets_for("claude-3-haiku", "anthropic") == (RouteTarget("deepseek"),)
 
 
 def test_no_matching_route_goes_to_the_called_provider():
     text = "routes: [{models: ['claude-*'], targets: [anthropic]}]"
-    assert routes(text).targets_for("gemini-2.5-pro", "gemini") == (Target("gemini"),)
-    assert routes("").targets_for("gpt-5", "openai") == (Target("openai"),)
+    assert routes(text).targets_for("gemini-2.5-pro", "gemini") == (RouteTarget("gemini"),)
+    assert routes("").targets_for("gpt-5", "openai") == (RouteTarget("openai"),)
 
 
 def test_globs_match_the_whole_name_case_sensitively():
     r = routes("routes: [{models: ['gpt-5', 'o?-mini', 'glm-[45]*'], targets: [openai/x]}]")
     assert r.targets_for("gpt-5", "p")[0].provider == "openai"
-    assert r.targets_for("gpt-5-mini", "p") == (Target("p"),)  # no implicit prefix match
+    assert r.targets_for("gpt-5-mini", "p") == (RouteTarget("p"),)  # no implicit prefix match
     assert r.targets_for("o3-mini", "p")[0].model == "x"
     assert r.targets_for("glm-4.6", "p")[0].model == "x"
-    assert r.targets_for("GPT-5", "p") == (Target("p"),)
+    assert r.targets_for("GPT-5", "p") == (RouteTarget("p"),)
 
 
 def test_a_target_is_split_at_the_first_slash():
-    assert parse_target("openrouter/anthropic/claude-sonnet-4.5") == Target("openrouter", "anthropic/claude-sonnet-4.5")
-    assert parse_target("deepseek") == Target("deepseek", None)
-    assert Target("deepseek").model_for("claude-x") == "claude-x"
-    assert Target("deepseek", "deepseek-chat").model_for("claude-x") == "deepseek-chat"
+    assert parse_target("openrouter/anthropic/claude-sonnet-4.5") == RouteTarget("openrouter", "anthropic/claude-sonnet-4.5")
+    assert parse_target("deepseek") == RouteTarget("deepseek", None)
+    assert RouteTarget("deepseek").model_for("claude-x") == "claude-x"
+    assert RouteTarget("deepseek", "deepseek-chat").model_for("claude-x") == "deepseek-chat"
 
 
 def test_openai_kind_targets_speak_chat_unless_they_say_responses():

@@ -16,9 +16,9 @@ from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from rewrite.exchange.clock import Clock
 from rewrite.exchange.job import Job, error_protocol
-from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import piece_reader
 from rewrite.exchange.request import ClientRequest
+from rewrite.exchange.target import Target
 from rewrite.intake.loopback import Responder
 from rewrite.lifecycle.views import Tapped
 from rewrite.policy.outcomes import FailureKind, Note
@@ -69,7 +69,7 @@ class Answers:
         self.job.note(Note.CUT, f"request timeout: the answer was cut after {self.request_timeout:g} s")
         return None
 
-    def error(self, call: TargetCall, status: int, headers: httpx.Headers, body: bytes) -> None:
+    def error(self, call: Target, status: int, headers: httpx.Headers, body: bytes) -> None:
         """The vendor's error answer, in the client's protocol."""
         if self.out.committed:
             self.out.write(self.repair_state().error_event(body.decode("utf-8", "replace")[:500], status))
@@ -81,7 +81,7 @@ class Answers:
             self.out.start(status, response_headers(headers))
         self.out.write(self.for_client(status, body))
 
-    async def translated(self, call: TargetCall, translation: Translation, resp: httpx.Response,
+    async def translated(self, call: Target, translation: Translation, resp: httpx.Response,
                          capture: Tapped | None) -> Failure | None:
         """A translated target's non-stream answer (a target opted out of forced streaming), for the client."""
         data = await read_whole(piece_reader(resp, self.max_body), self.max_body)
@@ -99,7 +99,7 @@ class Answers:
         self.out.write(dumps(answer))
         return None
 
-    async def raw(self, call: TargetCall, resp: httpx.Response, capture: Tapped | None) -> Failure | None:
+    async def raw(self, call: Target, resp: httpx.Response, capture: Tapped | None) -> Failure | None:
         """The answer as it comes (or, for adapters that rewrite answers, rewritten whole)."""
         next_piece = piece_reader(resp, self.max_body)
         adapters = call.adapters
@@ -123,7 +123,7 @@ class Answers:
             self.job.note(Note.CUT, f"upstream body cut: {type(e).__name__}: {e}"[:300])
         return None
 
-    def folded(self, call: TargetCall, proto: Protocol, aggregator: Aggregator, repairer: Repairer, cause: str,
+    def folded(self, call: Target, proto: Protocol, aggregator: Aggregator, repairer: Repairer, cause: str,
                headers: httpx.Headers) -> None:
         """A forced stream folded back into the JSON answer the client asked for (`proto`: the client's)."""
         if not repairer.complete:

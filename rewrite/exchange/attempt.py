@@ -21,9 +21,9 @@ from protocols.vendor_errors import ErrorKind, VendorError
 from rewrite.exchange.answers import BODY_CUTS, Answers
 from rewrite.exchange.job import error_protocol
 from rewrite.exchange.keys import FirstTokenDeadline
-from rewrite.exchange.outgoing import MAX_REFUSED_PARAMS, TargetCall
 from rewrite.exchange.pump import ClientStream, Pump, piece_reader
 from rewrite.exchange.resume import Resume
+from rewrite.exchange.target import MAX_REFUSED_PARAMS, Target
 from rewrite.intake.big_json import TOO_DEEP
 from rewrite.lifecycle.events import Answered, FirstToken, Reading, Refused, Tap
 from rewrite.lifecycle.payer import Ticket
@@ -51,7 +51,7 @@ class Attempt:
     """One HTTP attempt of `call`'s target on one credential, and what is done with the answer; its first token due
     by `until` at the latest (a continuation's resume deadline)."""
 
-    def __init__(self, ctx: Context, call: TargetCall, answers: Answers, pump: Pump, resume: Resume | None = None,
+    def __init__(self, ctx: Context, call: Target, answers: Answers, pump: Pump, resume: Resume | None = None,
                  until: float = math.inf) -> None:
         self.ctx = ctx
         self.call = call

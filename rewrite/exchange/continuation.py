@@ -28,10 +28,9 @@ from protocols.resume import CAP_REACHED, Delivered, Method, continuation_body, 
 from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.keys import KeyAttempts
-from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import ClientStream, Pump
 from rewrite.exchange.resume import Continuing, Resume
-from rewrite.lifecycle.events import Learned
+from rewrite.exchange.target import Target
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.providers import Provider
 from rewrite.routing.targets import adapters_of
@@ -81,14 +80,12 @@ class Continuation:
         outcome = "no target"
         for n, (provider, model) in enumerate(targets):
             caps = self._caps(provider, model)
-            lessons = f.ctx.hooks.ask(Learned, provider, model)
-            method = method_for(self.resume.resumer, f.req.body, delivered, caps,
-                                refuses_prefill=lessons is not None and lessons.prefill)
+            call = f.legs.target(provider, model, n + 1 < len(targets), f.refused)
+            method = method_for(self.resume.resumer, f.req.body, delivered, caps, refuses_prefill=call.lessons.prefill)
             while True:
                 if f.ctx.clock.loop.time() >= self.give_up:
                     return outcome
-                outcome, kind = await self._ask(provider, model, caps, method, delivered, client,
-                                                more=n + 1 < len(targets))
+                outcome, kind = await self._ask(call, caps, method, delivered, client)
                 if kind is not FailureKind.PREFILL_REFUSED:
                     break
                 method = "instruction"
@@ -96,8 +93,8 @@ class Continuation:
                 return outcome
         return outcome
 
-    async def _ask(self, provider: Provider, model: str, caps: Capabilities, method: Method,
-                   delivered: Delivered, client: Repairer, more: bool) -> tuple[str, FailureKind | None]:
+    async def _ask(self, call: Target, caps: Capabilities, method: Method, delivered: Delivered,
+                   client: Repairer) -> tuple[str, FailureKind | None]:
         """One continuation on one target: its outcome in words, and the kind of failure when it never started."""
         f, resume = self.fallback, self.resume
         body = continuation_body(resume.resumer, f.req.body, delivered, method, caps)
@@ -105,14 +102,13 @@ class Continuation:
         req = ctx.req
         legs = Legs(ctx)
         legs.routed = f.legs.routed
-        payer = legs.payer(provider, model, more)
-        leg = legs.leg(provider, model, payer)
-        call = TargetCall(ctx, leg, more, payer, f.refused)
+        leg = legs.leg(call)
+        call.take(leg, ctx)
         # (its attempts' streams are spliced, whatever its provider says)
         call.continues_by, call.resumes = method, True
         resume.continuing = continuing = Continuing(delivered, method, caps, client)
         pump = Pump(f.ctx.clock, req.meter, f.pump.max_body, f.pump.idle_timeout, f.pump.stream_headers)
-        keys = KeyAttempts(ctx, payer, provider, model, call, until=self.give_up, tokens=req.tokens)
+        keys = KeyAttempts(ctx, call.payer, call.provider, call.model, call, until=self.give_up, tokens=req.tokens)
         try:
             failure = await keys.run(Attempt(ctx, call, f.answers, pump, resume, until=self.give_up).on)
         except asyncio.CancelledError:  # the client left: the vendor was asked (and billed) all the same

@@ -17,11 +17,11 @@ from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.context import Context
 from rewrite.exchange.job import error_protocol
 from rewrite.exchange.keys import KeyAttempts
-from rewrite.exchange.outgoing import TargetCall, translated_request
 from rewrite.exchange.pump import Pump
 from rewrite.exchange.resume import Resume
+from rewrite.exchange.target import Target, translated_request
 from rewrite.intake.big_json import TOO_DEEP
-from rewrite.lifecycle.events import Learned, Paying, Served, TargetsChosen
+from rewrite.lifecycle.events import Paying, Served, TargetsChosen
 from rewrite.lifecycle.hooks import PluginFailed
 from rewrite.lifecycle.payer import AS_IT_CAME, Payer, Ticket, Unpaid
 from rewrite.policy.outcomes import FailureKind, Note
@@ -74,30 +74,33 @@ class Legs:
                                   body, retryable=False))
         return payer or AS_IT_CAME
 
-    def sent_as_it_came(self, chosen: list[tuple[Provider, str]]) -> bool:
+    def sent_as_it_came(self, chosen: list[tuple[Provider, str]], first: Target | None) -> bool:
         """Whether the client's body goes upstream untouched (the skeleton of a large one is then enough): one
-        target, the called provider with the model asked, in the client's protocol, with nothing to rewrite."""
-        req, proto, hooks = self.req, self.req.proto, self.ctx.hooks
+        target (`first`), the called provider with the model asked, in the client's protocol, with nothing to
+        rewrite."""
+        req, proto = self.req, self.req.proto
         if proto is None:  # not a generation call: forwarded as it came, never rewritten
             return True
-        if len(chosen) != 1:
+        if len(chosen) != 1 or first is None:
             return False
-        [(provider, model)] = chosen
-        if provider is not req.called or model != req.asked:
+        provider = first.provider
+        if provider is not req.called or first.model != req.asked:
             return False
-        lessons = hooks.ask(Learned, provider, req.asked)
         # Asked upstream as a stream (forced, or for the usage chunk): its members are spliced into the upload.
         streamed = req.meter.ask_upstream or (provider.force_upstream_stream and not req.client_stream)
         return (upstream_protocol(provider, proto, True) is proto
                 and not adapters_of(provider, req.asked).adapters
-                and not (lessons is not None and lessons.params)
+                and not first.lessons.params
                 and not (streamed and not req.body.keys() <= proto.as_stream("", "", req.body)[2].keys())
                 and not (self.hooks is not None and self.hooks.reads_body(proto)))  # (its conversation state)
 
-    def leg(self, provider: Provider, model: str, payer: Payer, held_elsewhere: bool = False) -> Leg:
-        """How the request is put to one target, `provider` asked for `model` (`held_elsewhere`: see
-        ConversationHooks.request)."""
-        req = self.req
+    def target(self, provider: Provider, model: str, more: bool, refused: list[str]) -> Target:
+        """The target `provider` asked for `model`, and who pays for it; `more`: another target follows it."""
+        return Target(self.ctx, provider, model, self.payer(provider, model, more), more, refused)
+
+    def leg(self, target: Target, held_elsewhere: bool = False) -> Leg:
+        """How the request is put to `target` (`held_elsewhere`: see ConversationHooks.request)."""
+        req, provider, model, payer = self.req, target.provider, target.model, target.payer
         called = provider is req.called
         proto = req.proto
         if proto is None:  # not a generation call (or a body that is not JSON): forwarded as it came
@@ -115,8 +118,7 @@ class Legs:
             if self.hooks is not None:
                 leg.wants_answer, leg.asked = self.hooks.wants_answer(leg), req.body
             if leg.translation is not None:  # a request the target's protocol cannot take is refused now
-                lessons = self.ctx.hooks.ask(Learned, provider, model)
-                forced = provider.force_upstream_stream and not (lessons is not None and lessons.stream)
+                forced = provider.force_upstream_stream and not target.lessons.stream
                 translated_request(req, leg, leg.translation, req.client_stream or forced, self.hooks)
                 if dropped := proto.held_by_vendor(req.body):  # (its answer starts over there: said on the flow)
                     leg.record["dropped"] = dropped
@@ -157,7 +159,7 @@ class Fallback:
         self.chosen: list[tuple[Provider, str]] = []  # the request's targets, in order, each with its model
         self.serving = 0  # the index of the one that served
         self.served: Leg | None = None  # its leg
-        self.call: TargetCall | None = None  # the call of the target being tried (or that served)
+        self.call: Target | None = None  # the call of the target being tried (or that served)
         self.keys: KeyAttempts | None = None  # its attempts (their last credential: the one answering)
 
     async def run(self) -> None:
@@ -170,17 +172,20 @@ class Fallback:
             return
         chosen = self.chosen = self.legs.targets()
         hooks.announce(TargetsChosen, chosen)
-        if req.skeletal and not self.legs.sent_as_it_came(chosen):  # (asked only of a large body's skeleton)
-            req.parse_whole()
-            if req.refusal is not None:
-                answers.refuse(req.refusal)
-                return
+        first = None
+        if req.skeletal:  # (asked only of a large body's skeleton)
+            first = self.legs.target(*chosen[0], len(chosen) > 1, self.refused) if len(chosen) == 1 else None
+            if not self.legs.sent_as_it_came(chosen, first):
+                req.parse_whole()
+                if req.refusal is not None:
+                    answers.refuse(req.refusal)
+                    return
         failure: Failure | None = None
         for n, (provider, model) in enumerate(chosen):
             more = n + 1 < len(chosen)
-            payer = self.legs.payer(provider, model, more)
+            call = first if n == 0 and first is not None else self.legs.target(provider, model, more, self.refused)
             try:
-                leg = self.legs.leg(provider, model, payer)
+                leg = self.legs.leg(call)
             except (TranslationError, UnsafeURLValue) as e:
                 answers.refuse(str(e))
                 return
@@ -190,12 +195,12 @@ class Fallback:
             except RequestRefused as e:
                 answers.now(e.status, e.body, e.reason)
                 return
-            call = TargetCall(self.ctx, leg, more, payer, self.refused)
-            self.job.provider, self.job.model = leg.provider, leg.model
-            failure = payer.skip(call.model, req.tokens, self.ctx.streaming.first_token_timeout) if more else None
+            call.take(leg)
+            self.job.provider, self.job.model = provider, model
+            failure = call.payer.skip(model, req.tokens, self.ctx.streaming.first_token_timeout) if more else None
             failure = failure or await self._serve(call)
-            if failure is not None and failure.pinned and (whole := self._whole(call, failure)) is not None:
-                call, leg = whole, whole.leg
+            if failure is not None and failure.pinned and self._whole(call, failure):
+                leg = call.leg
                 failure = await self._serve(call)
             if failure is None:
                 self.serving = n
@@ -211,26 +216,27 @@ class Fallback:
         assert failure is not None
         answers.give_up(failure)
 
-    def _whole(self, call: TargetCall, failure: Failure) -> TargetCall | None:
+    def _whole(self, call: Target, failure: Failure) -> bool:
         """When the key holding the stored state the request continues rests too long (the pool answered 429 for
         it), the request as the target would resolve it, for any key: its lineage, kept by Rotator's continuity
-        (with a route configured), in front of its input. None when it cannot be (nothing kept, or nothing named)."""
+        (with a route configured), in front of its input, put to the target (`expanded`). False when it cannot be
+        (nothing kept, or nothing named)."""
         if self.legs.hooks is None:
-            return None
+            return False
         try:
-            whole = self.legs.leg(call.provider, call.model, call.payer, held_elsewhere=True)
+            whole = self.legs.leg(call, held_elsewhere=True)
         except (RequestRefused, TranslationError, UnsafeURLValue, RecursionError):
-            return None
+            return False
         if whole.unchanged:
-            return None
+            return False
         call.leg.record.update(outcome="left", reason="the key holding its stored response rests")
         self.job.note(Note.AFFINITY, f"the key holding this conversation's {failure.pinned} rests: sent whole (its "
                       "lineage kept by Rotator) to another key", why="expanded")
-        expanded = TargetCall(self.ctx, whole, False, call.payer, self.refused)
-        expanded.expanded = True
-        return expanded
+        call.more, call.expanded = False, True
+        call.take(whole)
+        return True
 
-    async def _serve(self, call: TargetCall) -> Failure | None:
+    async def _serve(self, call: Target) -> Failure | None:
         """The target's attempts over what its payer pays with. None when the client got an answer (or the vendor's
         request error); else why the target failed, before the client's first token."""
         self.call = call
@@ -242,7 +248,7 @@ class Fallback:
             return None
         return attempt.in_client_shape(failure) if keys.tried else failure
 
-    def account(self, call: TargetCall, ticket: Ticket | None, usage, continuation: bool = False) -> None:
+    def account(self, call: Target, ticket: Ticket | None, usage, continuation: bool = False) -> None:
         """The answer's usage, for the plug-ins that count it."""
         self.ctx.hooks.announce(Served, call, ticket, call.payer, usage, continuation)
 

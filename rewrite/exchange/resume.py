@@ -1,5 +1,5 @@
 """Mid-stream resume, the engine's side of one request (docs/reliability.md, "Answers that survive a cut"; the pure
-parts are protocols/resume/). While resume is on for the target (`TargetCall.resumes`), a tool call reaches the
+parts are protocols/resume/). While resume is on for the target (`Target.resumes`), a tool call reaches the
 client whole or not at all (`Holder`: the pump makes one at a stream's first tool call), and what the client is sent
 is what a continuation goes on from: for a stream, the body its writer keeps for the flow anyway (Responder.flow_body:
 nothing more an event), so that nothing here runs for a stream that is not cut; for a stream folded into a non-stream
@@ -28,8 +28,8 @@ from protocols.translate.base import TappedDecoder
 from protocols.unified import Answer, ToolIds
 from protocols.unified_stream import AnswerBuilder
 from rewrite.config import ResumeConfig
-from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import Abandoned, ClientStream
+from rewrite.exchange.target import Target
 from rewrite.intake.loopback import Responder
 
 ResumeFor = Callable[[str], ResumeConfig]  # a provider's resume settings (Config.resume_for)
@@ -132,7 +132,7 @@ class Unsent(Responder):
 class Cut:
     """Where the first attempt's stream stopped: its target call, how, and whether it is folded for the client."""
 
-    call: TargetCall
+    call: Target
     cause: str
     folded: bool
     headers: httpx.Headers
@@ -183,7 +183,7 @@ class Resume:
                                  self.parser)
         return continuing.spliced, (Unsent() if into_fold else out), None
 
-    def take(self, call: TargetCall, stream: ClientStream, aggregator: object, cause: str,
+    def take(self, call: Target, stream: ClientStream, aggregator: object, cause: str,
              headers: httpx.Headers) -> None:
         """Resume takes a watched attempt's stream over at its end: a continuation attempt's (its outcome the
         continuation reads), or a first attempt's cut before its completion signal (to be continued)."""

@@ -19,7 +19,7 @@ from protocols.evidence import Reader
 from protocols.refused_params import without
 from rewrite.exchange.context import Context
 from rewrite.exchange.job import Job
-from rewrite.exchange.outgoing import TargetCall
+from rewrite.exchange.target import Target
 from rewrite.lifecycle.events import Building, Learned, Refused
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.lessons import Lessons
@@ -112,7 +112,7 @@ class Learning(Part):
         self.job.note(Note.FOREIGN, f"{items} encrypted reasoning item(s) the field cache kept from another key's "
                       f"answer left out for key {shown} (its account would refuse them)", key=shown, items=items)
 
-def learn(call: TargetCall, key: str | None, verdict: Verdict, job: Job) -> bool:
+def learn(call: Target, key: str | None, verdict: Verdict, job: Job) -> bool:
     """Keep what `verdict` says `call`'s provider refused (the flow notes it); whether it was anything."""
     record, model, act = record_of(call.provider), call.model, verdict.act
     if act is Act.RESEND_WITHOUT_STREAM:
@@ -144,13 +144,13 @@ def learn(call: TargetCall, key: str | None, verdict: Verdict, job: Job) -> bool
     return True
 
 
-def _reader(call: TargetCall) -> Reader | None:
+def _reader(call: Target) -> Reader | None:
     """The conversation reader of what the target speaks (it names the state an account refuses)."""
     leg = call.leg
     return None if leg.protocol is None else protocols.registered(leg.protocol.name).evidence
 
 
-def _unmade(call: TargetCall, key: str | None) -> set[str]:
+def _unmade(call: Target, key: str | None) -> set[str]:
     """The marks of the state the field cache put back from the answer of another key of the pool than `key`: a
     pool's keys are of different accounts (rate limits are per account), so the vendor would refuse it. None of
     what a key not known made (an entry from before, a key no longer configured): a refusal teaches it."""

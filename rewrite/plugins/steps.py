@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rewrite.exchange.context import Context
-from rewrite.exchange.outgoing import TargetCall
+from rewrite.exchange.target import Target
 from rewrite.inspection.steps import MAX_BODY, Capture
 from rewrite.intake.big_json import Upload
 from rewrite.lifecycle.events import Built, Finished, Tap
@@ -74,7 +74,7 @@ class Recording(Part):
             self.job.records[STEPS] = [record(s) for s in self.steps.values()]
 
 
-def changes(call: TargetCall) -> list[str]:
+def changes(call: Target) -> list[str]:
     """What Rotator did to the client's request for this target, in words."""
     leg, req = call.leg, call.req
     said = []

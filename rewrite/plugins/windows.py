@@ -14,7 +14,7 @@ from protocols.base import ENDING_LENGTH, Repairer
 from protocols.events import Event
 from protocols.windows import Window, for_model, iso, merged
 from rewrite.exchange.context import Context
-from rewrite.exchange.outgoing import TargetCall
+from rewrite.exchange.target import Target
 from rewrite.lifecycle.events import Answered, Finished, Picked, Reading
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Ticket
@@ -41,7 +41,7 @@ class Watching(Part):
     def answered(self, e: Answered) -> None:
         self._seen(e.call, e.ticket, e.status, e.headers, e.body)
 
-    def _seen(self, call: TargetCall, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
+    def _seen(self, call: Target, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
         if not call.windows or (ticket.key is None and not call.payer.covers):
             return
         windows = for_model(call.windows.read(status, headers, body, time.time()), call.model)

@@ -17,7 +17,7 @@ Ids, strongest evidence first, each scoped by the client (its client key's name,
 - `p:<client>:<kind>:<value>`: a pin, state another account refuses. `hard` where the request cannot go without
   it (a stored answer, a server-side conversation or item, a Gemini cache): the bound key is waited for, not left,
   and a rest longer than a request may wait is answered 429 until it ends. An encrypted reasoning item is not hard:
-  another key's request goes without it (rewrite/exchange/outgoing.py). A call on the pin's state alone (a Gemini
+  another key's request goes without it (rewrite/exchange/target.py). A call on the pin's state alone (a Gemini
   cache read, changed or deleted, a stored response or a conversation of OpenAI's read or deleted: `state_affinity`)
   looks its pin up too; a deletion, served, unbinds it;
 - `l:<client>:<link>`: the conversation's lineage, its links deepest first (protocols/evidence.py): the

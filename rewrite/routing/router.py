@@ -13,7 +13,7 @@ from rewrite.config import Config
 from rewrite.providers import Provider, build, is_glob
 from rewrite.providers.credentials import CredentialStyle
 from rewrite.providers.wire import Wire
-from rewrite.routing.routes import Routes, Target
+from rewrite.routing.routes import Routes, RouteTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +124,10 @@ class Router:
             return Upgrade(claimed, falls_back) if asked and falls_back is not None else None
         return Upgrade(provider, falls_back)
 
-    def targets(self, called: Provider, model: str) -> list[tuple[Provider, Target]]:
+    def targets(self, called: Provider, model: str) -> list[tuple[Provider, RouteTarget]]:
         """The providers that serve `model` asked of `called`, in the order they are tried."""
         return _plan(self.routes.targets_for(model, called.name), self.provider_named, called) or [
-            (called, Target(called.name))]
+            (called, RouteTarget(called.name))]
 
     def pooled(self, route: Route, path: str, body: bytes | None) -> list[Provider]:
         """Every provider with a pool that could serve a request on `route`: the called one, and the targets of
@@ -172,7 +172,7 @@ def _bare(target: str) -> str:
     return target.partition("?")[0].rstrip("/")
 
 
-def _plan(targets: tuple[Target, ...], by_name, called: Provider) -> list[tuple[Provider, Target]]:
+def _plan(targets: tuple[RouteTarget, ...], by_name, called: Provider) -> list[tuple[Provider, RouteTarget]]:
     """The providers of `targets`, in order (a name no provider has is left out: the config check refuses it)."""
     out = []
     for t in targets:

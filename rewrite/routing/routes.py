@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class RouteTarget:
     provider: str
     model: str | None = None  # None: the model the client asked for
 
@@ -29,20 +29,20 @@ class Target:
         return self.model if self.model is not None else asked
 
 
-def parse_target(text: str) -> Target:
+def parse_target(text: str) -> RouteTarget:
     """`provider` or `provider/model`, split at the first slash (`openrouter/anthropic/claude-sonnet-4.5`)."""
     provider, slash, model = text.partition("/")
     if not provider:
         raise ValueError("a target is provider or provider/model")
     if slash and not model:
         raise ValueError(f"{text!r} names no model after the slash")
-    return Target(provider, model if slash else None)
+    return RouteTarget(provider, model if slash else None)
 
 
 @dataclass(frozen=True, slots=True)
 class RouteRule:
     globs: tuple[str, ...]
-    targets: tuple[Target, ...]
+    targets: tuple[RouteTarget, ...]
     _pattern: re.Pattern | None  # None: any model
     source: str | None = None  # `from`: the provider the client called; None: any
 
@@ -67,14 +67,14 @@ class Routes:
         """From the config's `routes` (each with `models` and/or `from`, and `targets`)."""
         return cls([RouteRule.of(r.models, r.targets, r.source) for r in routes], logins)
 
-    def targets_for(self, model: str, called_provider: str) -> tuple[Target, ...]:
+    def targets_for(self, model: str, called_provider: str) -> tuple[RouteTarget, ...]:
         """The providers to try for `model` asked of `called_provider`, in order; the called provider alone when no
         route matches."""
         login = called_provider in self.logins
         for route in self.routes:
             if (route.source is not None or not login) and route.matches(model, called_provider):
                 return route.targets
-        return (Target(called_provider),)
+        return (RouteTarget(called_provider),)
 
 
 def check_targets(routes, providers: set[str], logins: Collection[str] = ()) -> str | None:

@@ -1,6 +1,7 @@
-"""The upstream request of each attempt on one target (`TargetCall`): the client's own bytes where nothing changes,
-else rebuilt (translated, asked as a stream, adapters applied, what the plug-ins leave out), with the credential its
-payer applies (rewrite/lifecycle/payer.py)."""
+"""One target of a request (`Target`: its provider and model, its payer, its lessons, its leg), and the upstream
+request of each attempt on it: the client's own bytes where nothing changes, else rebuilt (translated, asked as a
+stream, adapters applied, what the plug-ins leave out), with the credential its payer applies
+(rewrite/lifecycle/payer.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from rewrite.lifecycle.events import Building, Built, Learned
 from rewrite.lifecycle.lessons import NOTHING_LEARNED, Lessons
 from rewrite.lifecycle.payer import Outbound, Payer, Ticket, carried
 from rewrite.policy.outcomes import Note
+from rewrite.providers import Provider
 from rewrite.routing.targets import ConversationHooks, Leg, Translation, adapted, crossing
 from rewrite.upstream.client import encode_headers, request_headers
 
@@ -71,53 +73,62 @@ def in_envelope(leg: Leg, path: str, content: bytes, body: dict) -> tuple[str, b
     return envelope.envelope_path("", path, body), envelope.enveloped(None, path, content)
 
 
-class TargetCall:
-    """How the attempts on one target are put: its leg, model, payer, adapters, and whether the answer is asked for
-    as a stream (the client's, or forced and folded back). `refused` is the request's list of parameters it was
-    sent again without (shared by its targets)."""
+class Target:
+    """One target of a request, made once when it is tried: who serves it (`provider`, asked for `model`), who pays
+    for it (`payer`), what its refusals taught (`lessons`: asked here, and only here), and how the request is put to
+    it (`leg`, given by `take`; again when it is sent whole, `expanded`). It builds each attempt's upstream request,
+    asked as the client asked or as a stream (forced, and folded back). `refused` is the request's list of
+    parameters it was sent again without (shared by its targets)."""
 
-    def __init__(self, ctx: Context, leg: Leg, more: bool, payer: Payer, refused: list[str]) -> None:
-        req = self.req = ctx.req
-        self.ctx = ctx
-        self.leg = leg
-        self.provider = leg.provider
-        self.model = leg.model
-        self.more = more  # targets left after this one
+    leg: Leg
+
+    def __init__(self, ctx: Context, provider: Provider, model: str, payer: Payer, more: bool,
+                 refused: list[str]) -> None:
+        self.ctx, self.req = ctx, ctx.req
+        self.provider = provider
+        self.model = model
         self.payer = payer
+        self.more = more  # targets left after this one
         self.refused = refused
+        self.lessons: Lessons = ctx.hooks.ask(Learned, provider, model) or NOTHING_LEARNED
         # By id() of the ticket: the headers and query its attempt sent (`carried` reads them, for an error answer).
         self.outbound: dict[int, tuple[list[tuple[str, str]], str]] = {}
+        self.sent: bytes = b""  # the body of the current attempt's upstream request
+        self.said: list[str] = []  # what the plug-ins changed of the current attempt's body, in words
+        self.continues_by: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
+        self.expanded = False  # sent whole (its stored state expanded) because the key holding that state rests
+
+    def take(self, leg: Leg, ctx: Context | None = None) -> None:
+        """Put the request to the target as `leg` says (`ctx`: a continuation's, whose request is its own)."""
+        if ctx is not None:
+            self.ctx, self.req = ctx, ctx.req
+        req, lessons = self.req, self.lessons
+        self.leg = leg
         # What the target's error answers mean, and the usage windows its answers report: its protocol's readers
         # (its family's, for a call of no protocol), with its provider's dialects.
         name = leg.protocol.name if leg.protocol is not None else None
         self.errors, self.windows = leg.provider.errors(name), leg.provider.windows(name)
-        lessons = ctx.hooks.ask(Learned, leg.provider, leg.model)
-        self.lessons: Lessons = lessons or NOTHING_LEARNED
         p = req.proto
         self.adapters = leg.adapters if p is not None and not leg.translation else EMPTY_CHAIN
         # Forced upstream streaming: a non-stream client request goes upstream as a stream and is folded back into
         # JSON, so the stream deadlines protect it; unless the provider opted out, the model refuses streams or the
         # request is answered before its work is done (`folds`: a background response).
         self.aggregate = (p is not None and not req.client_stream and leg.provider.force_upstream_stream
-                          and not self.lessons.stream and p.folds(req.body))
-        self.ask_usage = req.meter.ask_upstream and not self.lessons.stream_options
+                          and not lessons.stream and p.folds(req.body))
+        self.ask_usage = req.meter.ask_upstream and not lessons.stream_options
         # Whether its provider has cuts continued (`resume.mode`: rewrite/exchange/resume.py), and whether this
         # target's are: a login's signed body is never rewritten for a continuation (its cut is continued on the
         # route's next target, if any). A continuation's own call resumes, whatever its provider says (Continuation).
-        resume = ctx.resume
+        resume = self.ctx.resume
         self.resume_wanted = resume is not None and resume.settings_for(leg.provider.name).mode == "continue"
-        self.resumes = self.resume_wanted and (not leg.sealed or more)
-        if payer.sealed:
+        self.resumes = self.resume_wanted and (not leg.sealed or self.more)
+        if self.payer.sealed:
             self._seal()
         self.upstream_stream = p is not None and (req.client_stream or self.aggregate)
         # How its streamed answers are framed: the protocol it is asked in (SSE, an AWS event stream), or the envelope
         # the client called its provider in (its events opened as they come: rewrite/exchange/enveloped.py).
         self.enveloped = leg.called and req.opened is not None
         self.framing: Protocol | None = leg.protocol
-        self.sent: bytes = b""  # the body of the current attempt's upstream request
-        self.said: list[str] = []  # what the plug-ins changed of the current attempt's body, in words
-        self.continues_by: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
-        self.expanded = False  # sent whole (its stored state expanded) because the key holding that state rests
 
     def _seal(self) -> None:
         """A sealed body goes as it came: what would rewrite it is skipped, and the flow says so."""
