@@ -47,14 +47,15 @@ class Holding(Protocol):
 class Arrival:
     """A request the engine will serve, told to every plug-in (`Plugin.arrived`, in registration order) as soon as
     the addon hands it over, before its body is read whole: its id, the provider it called in which protocol, its
-    path and body (when at hand). `held` asks the plug-ins whether one must see the whole body before a credential
-    is taken for `provider`'s `model` (`Plugin.holding`)."""
+    path and body (when at hand), and its tokens as the body's size suggests. `held` asks the plug-ins whether one
+    must see the whole body before a credential is taken for `provider`'s `model` (`Plugin.holding`)."""
 
     request_id: str
     called: Provider
     protocol: ClientProtocol
     path: str
     body: bytes | None
+    tokens: int  # its estimated tokens (its body's size suggests them: an upper estimate)
     holders: tuple[Holding, ...] = ()
 
     def held(self, provider: Provider, model: str) -> bool:

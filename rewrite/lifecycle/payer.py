@@ -21,7 +21,6 @@ from urllib.parse import parse_qsl
 import protocols
 from protocols import registry, sigv4
 from protocols.base import Protocol
-from rewrite.intake.big_json import Upload
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 from rewrite.pool.key_state import mask
@@ -175,11 +174,6 @@ class Unpaid(Payer):
 
     def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
         return self.failure
-
-
-def estimated_tokens(body: bytes | Upload | None) -> int:
-    """A request's tokens as its body's size suggests (JSON and images count as text: an upper estimate)."""
-    return (body.size if isinstance(body, Upload) else len(body or b"")) // 4
 
 
 def error_protocol(provider: Provider, proto: Protocol | None) -> Protocol:

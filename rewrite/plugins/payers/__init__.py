@@ -13,7 +13,7 @@ from protocols import sigv4
 from protocols.windows import Window, merged
 from rewrite.lifecycle.events import Arrival, Finished, Paying
 from rewrite.lifecycle.hooks import Part, Plugin
-from rewrite.lifecycle.payer import Payer, estimated_tokens
+from rewrite.lifecycle.payer import Payer
 from rewrite.lifecycle.views import RequestView
 from rewrite.plugins.payers.azure import AzureKey
 from rewrite.plugins.payers.google_tokens import Tokens
@@ -51,7 +51,7 @@ class WhoPays(Plugin):
         model = target.model_for(asked)
         if arrival.held(provider, model):
             return
-        prefetch = provider.pool.prefetch(model, estimated_tokens(arrival.body))
+        prefetch = provider.pool.prefetch(model, arrival.tokens)
         if prefetch is not None:
             self.prefetched[arrival.request_id] = prefetch
 
