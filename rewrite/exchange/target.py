@@ -129,6 +129,11 @@ class Target:
         # the client called its provider in (its events opened as they come: rewrite/exchange/enveloped.py).
         self.enveloped = leg.called and req.opened is not None
         self.framing: Protocol | None = leg.protocol
+        # What the plug-ins see of it besides (rewrite/lifecycle/views.py's TargetView): its leg's name, protocol,
+        # translation, whether its body is the client's, and every adapter its requests and answers go through.
+        self.name, self.protocol, self.translation = leg.name, leg.protocol, leg.translation
+        self.unchanged = leg.unchanged
+        self.rewrites = leg.adapters if leg.translation is not None else self.adapters
 
     def _seal(self) -> None:
         """A sealed body goes as it came: what would rewrite it is skipped, and the flow says so."""

@@ -11,11 +11,10 @@ import time
 
 from protocols import sigv4
 from protocols.windows import Window, merged
-from rewrite.exchange.context import Context
-from rewrite.exchange.request import estimated_tokens
 from rewrite.lifecycle.events import Arrival, Finished, Paying
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Payer
+from rewrite.lifecycle.views import RequestView
 from rewrite.plugins.payers.azure import AzureKey
 from rewrite.plugins.payers.google_tokens import Tokens
 from rewrite.plugins.payers.keys import OwnCredential, PooledKey
@@ -52,7 +51,7 @@ class WhoPays(Plugin):
         model = target.model_for(asked)
         if arrival.held(provider, model):
             return
-        prefetch = provider.pool.prefetch(model, estimated_tokens(arrival.body))
+        prefetch = provider.pool.prefetch(model, arrival.tokens)
         if prefetch is not None:
             self.prefetched[arrival.request_id] = prefetch
 
@@ -61,14 +60,14 @@ class WhoPays(Plugin):
         if prefetch is not None:  # (ended before its first attempt)
             prefetch.drop()
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         return Paid(self, ctx)
 
 
 class Paid(Part):
     """One request's payers."""
 
-    def __init__(self, plugin: WhoPays, ctx: Context) -> None:
+    def __init__(self, plugin: WhoPays, ctx: RequestView) -> None:
         self.plugin, self.ctx = plugin, ctx
         req, job = ctx.req, ctx.job
         called = job.route.provider
@@ -78,8 +77,8 @@ class Paid(Part):
         self.leaving = called.wire if req is not None else None
         self.state: LoginState | None = None
         self.plans: list[PlanLogin] = []  # the payers made of the client's login (what their answers reported)
-        if self.login is not None and called.logins is not None and job.intake.credential is not None:
-            token = self.login.token(job.intake.credential.headers)
+        if self.login is not None and called.logins is not None and job.credential is not None:
+            token = self.login.token(job.credential.headers)
             if token:
                 self.state = called.logins.login(token)
 
@@ -98,24 +97,25 @@ class Paid(Part):
         req, job = ctx.req, ctx.job
         login, state = self.login, self.state
         if e.called and login is not None:
-            sealed = req.proto is not None and login.is_signed(req.body) and e.model == req.asked
+            sealed = req is not None and req.proto is not None and login.is_signed(req.body) and e.model == req.asked
             if state is not None and provider.logins is not None:
-                plan = PlanLogin(login, job.intake.credential, state, provider.logins, sealed)
+                plan = PlanLogin(login, job.credential, state, provider.logins, sealed)
                 self.plans.append(plan)
                 return plan
-            own = OwnCredential(True, job.intake.credential)
+            own = OwnCredential(True, job.credential)
             own.sealed, own.hedged_unasked = sealed, False
             return own
         if provider.platform is not None:
             return self._platform(e, PLATFORM_POOLS.get(provider.platform.payer, PooledKey))
         if provider.pool is not None:
             return self._pooled(PooledKey, e)
-        return OwnCredential(e.called, job.intake.credential, self.leaving)
+        return OwnCredential(e.called, job.credential, self.leaving)
 
     def _pooled(self, kind: type[PooledKey], e: Paying) -> PooledKey:
-        ctx, provider = self.ctx, e.provider
+        ctx, provider, pool = self.ctx, e.provider, e.provider.pool
+        assert pool is not None  # (asked only of a provider with a pool)
         prefetch = self.plugin.prefetched.pop(ctx.job.id, None)
-        return kind(provider, provider.pool, e.called, self.leaving, ctx.clock, ctx.streaming.first_token_timeout,
+        return kind(provider, pool, e.called, self.leaving, ctx.clock, ctx.streaming.first_token_timeout,
                     ctx.req.proto if ctx.req is not None else None, ctx.job.id, prefetch)
 
     def _platform(self, e: Paying, kind: type[PooledKey]) -> Payer:
@@ -126,7 +126,7 @@ class Paid(Part):
         if isinstance(pooled, AzureKey):
             pooled.model = e.model
         payer = provider.platform.payer if provider.platform is not None else ""
-        held = ctx.job.intake.credential
+        held = ctx.job.credential
         if payer == VERTEX:
             host = ctx.req.host if ctx.req is not None else ""
             made = vertex_payer(provider, e.called, host, held, pooled, self.plugin.tokens, ctx.client)
@@ -142,7 +142,7 @@ class Paid(Part):
         ctx, provider = self.ctx, e.provider
         if not e.called or provider.signers is None or ctx.req is None:
             return None
-        held = ctx.job.intake.credential
+        held = ctx.job.credential
         # The headers as the client sent them: the held credential in place of the flow's masked form (a signed
         # `x-amz-security-token` goes once, with its exact bytes).
         sent = held.restore(list(ctx.req.request.headers), "")[0] if held else list(ctx.req.request.headers)
