@@ -22,8 +22,7 @@ import logging
 
 from mitmproxy import http
 
-from addons.flows import called_host, streamed
-from addons.interception import hide_credential
+from addons.masking import called_host, hide_credential, streamed
 from rewrite.surface import (
     NO_MATCH,
     SEVERAL,

@@ -21,18 +21,15 @@ from urllib.parse import urlsplit
 
 from mitmproxy import connection, ctx, http
 
-from addons.flows import REMEMBERED, called_host, streamed
+from addons.masking import called_host, hide_credential, show_credential, streamed
 from addons.whole_answers import answer_in_flow
 from rewrite.surface import (
     AFTER_ANSWER,
     JOB_HEADER,
-    CredentialStyle,
     Engine,
-    HeldCredential,
     Job,
+    LoopbackRequest,
     WholeAnswer,
-    hide,
-    request_of,
     summary,
 )
 
@@ -195,6 +192,17 @@ class Interception:
             flow.metadata["rotator"]["body"] = {"sent": body.size, "left_out": body.left_out}
 
 
+def request_of(method: str, target: str, fields: tuple[tuple[bytes, bytes], ...], authority: str,
+               body: bytes) -> LoopbackRequest:
+    """A flow's request as the loopback server reads it from mitmproxy (header names lower-cased, values
+    stripped, a Host header from the authority when the client, over HTTP/2, sent none), for the engine to read it in
+    the flow."""
+    headers = [(n.decode("latin-1").lower(), v.decode("latin-1").strip()) for n, v in fields]
+    if authority and "host" not in {n for n, _ in headers}:
+        headers.insert(0, ("host", authority))
+    return LoopbackRequest(method, target, headers, body)
+
+
 def _upgrade(req: http.Request) -> bool:
     return req.headers.get("upgrade", "").lower() == "websocket"
 
@@ -276,62 +284,6 @@ def reach_directly(flow: http.HTTPFlow) -> None:
     calls use the proxy, see addons/egress.py)."""
     if flow.server_conn.via is not None:
         flow.server_conn = connection.Server(address=(flow.request.host, flow.request.port))
-
-
-def show_credential(flow: http.HTTPFlow, style: CredentialStyle, masked: str | None) -> None:
-    """Show the masked pooled key where the client's credential was, so the flow says which key served it."""
-    if masked is None:
-        return
-    fields = flow.request.headers.fields
-    drop = _names(style)
-    flow.request.headers.fields = tuple(f for f in fields if f[0].lower() not in drop) + (
-        (style.header.encode(), style.template.format(masked).encode("utf-8", "surrogateescape")),)
-    if style.client_query and style.client_query in flow.request.query:
-        flow.request.query[style.client_query] = masked
-
-
-@functools.lru_cache(maxsize=16)
-def _client_names(style: CredentialStyle) -> frozenset[bytes]:
-    """The header names a client may carry its credential in, as mitmproxy holds them (lowercased bytes)."""
-    return frozenset(n.encode() for n in style.client_headers)
-
-
-@functools.lru_cache(maxsize=16)
-def _names(style: CredentialStyle) -> frozenset[bytes]:
-    """The header names `show_credential` replaces, as mitmproxy holds them (lowercased bytes)."""
-    return _client_names(style) | {style.header.lower().encode()}
-
-
-def hide_credential(flow: http.HTTPFlow, style: CredentialStyle, remember: bool = False) -> HeldCredential:
-    """Mask the credential the client sent, in the flow, and return it (for the upstream when there is no pool).
-
-    Only the credential's own header values change; every other header keeps its exact bytes. `remember`: the next
-    call on the same headers (and only it) reuses this one's work: MaskOnArrival masks them on arrival, gives them
-    back for the `request` hooks, and Interception masks them again."""
-    req = flow.request
-    fields, target = req.headers.fields, req.path
-    done = REMEMBERED.pop(flow, None)  # (used once: the credential is not kept with the flow)
-    if done is not None and done[0] is fields and done[1] == target and done[2] is style:
-        req.headers.fields = done[3]
-        if done[4] != target:
-            req.path = done[4]
-        return done[5]
-    path, _, query = target.partition("?")
-    names = _client_names(style)
-    at = [i for i, (n, _) in enumerate(fields) if n.lower() in names]  # (only these can change)
-    sent = [(fields[i][0].decode("latin-1"), fields[i][1].decode("latin-1")) for i in at]  # as the engine reads
-    shown, query, held = hide(style, sent, query)
-    if at:
-        changed = list(fields)
-        for i, old, new in zip(at, sent, shown):
-            if new != old:
-                changed[i] = (fields[i][0], new[1].encode())
-        req.headers.fields = tuple(changed)
-    if held.query:
-        req.path = f"{path}?{query}"
-    if remember:
-        REMEMBERED[flow] = (fields, target, style, req.headers.fields, req.path, held)
-    return held
 
 
 def annotate(flow: http.HTTPFlow, job: Job) -> None:

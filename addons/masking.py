@@ -1,21 +1,128 @@
-"""The credential a request carries, masked in its flow from the moment its headers arrive.
+"""What the addons know of a flow before Rotator takes it, and the credential it carries, masked in it.
+
+Per flow, in tables keyed by the flow (as mitmproxy's own addons keep per-flow facts: never attributes set on its
+objects): the host its client called, whether its body is streamed to the engine, and what masking its credential on
+arrival did (used once, by the next masking of the same headers). An entry goes with its flow.
 
 mitmweb shows a flow as soon as its request headers arrive (its view adds it in `requestheaders`), before the
 `request` hook in which Rotator takes the credential out of the flow for good (Access, WebSocketUpstream,
-Interception). For a request to a provider's host this addon masks the credential at `requestheaders` already, and
-puts the real values back at `request`, just before those addons read them: nothing in between shows or saves a
-flow, so no state of the flow that anyone can see holds the credential. A subscription login's other paths and side
-hosts (rewrite/providers/login.py), which mitmproxy forwards as they came, show it masked from their answer on (its
-side hosts are tunnelled, with no flow, unless `rotator_intercept=all`: addons/scope.py).
+Interception: `hide_credential`). For a request to a provider's host MaskOnArrival masks the credential at
+`requestheaders` already, and puts the real values back at `request`, just before those addons read them: nothing in
+between shows or saves a flow, so no state of the flow that anyone can see holds the credential. A subscription
+login's other paths and side hosts (rewrite/providers/login.py), which mitmproxy forwards as they came, show it masked
+from their answer on (its side hosts are tunnelled, with no flow, unless `rotator_intercept=all`: addons/scope.py).
+A flow Rotator served shows the masked pooled key where the client's credential was (`show_credential`).
 """
 
 from __future__ import annotations
 
-from mitmproxy import http
+import functools
+from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
-from addons.flows import REMEMBERED, called_host, streamed
-from addons.interception import hide_credential
-from rewrite.surface import CredentialStyle, Engine
+from mitmproxy import http
+from mitmproxy.net.http import url as mitmproxy_url
+
+from rewrite.surface import BIG_BODY, CredentialStyle, Engine, HeldCredential, hide
+
+if TYPE_CHECKING:
+    # (the headers and path it was asked on, the style, the headers and path it made, the credential it held)
+    Hidden = tuple[tuple[tuple[bytes, bytes], ...], str, CredentialStyle, tuple[tuple[bytes, bytes], ...], str,
+                   HeldCredential]
+
+_CALLED: WeakKeyDictionary[http.HTTPFlow, tuple[tuple[tuple[bytes, bytes], ...], str, str]] = WeakKeyDictionary()
+_STREAMED: WeakKeyDictionary[http.HTTPFlow, bool] = WeakKeyDictionary()
+# Used once, by the next masking on the same headers; else dropped at the flow's answer (MaskOnArrival).
+REMEMBERED: WeakKeyDictionary[http.HTTPFlow, Hidden] = WeakKeyDictionary()
+
+
+def called_host(flow: http.HTTPFlow) -> str:
+    """The host the client called (`pretty_host`: its Host header, else the URL's), read once for the hooks that
+    ask while the request stays as it is (mitmproxy parses the header on every `pretty_host`)."""
+    req = flow.request
+    fields, host = req.headers.fields, req.host
+    seen = _CALLED.get(flow)
+    if seen is not None and seen[0] is fields and seen[1] == host:
+        return seen[2]
+    authority = req.host_header
+    called = _authority_host(authority) if authority else host
+    _CALLED[flow] = (fields, host, called)
+    return called
+
+
+@functools.lru_cache(maxsize=1024)
+def _authority_host(authority: str) -> str:
+    """The host of a Host header, as pretty_host reads it (its checks cost microseconds: once per value)."""
+    return mitmproxy_url.parse_authority(authority, check=False)[0]
+
+
+def streamed(flow: http.HTTPFlow, engine: Engine) -> bool:
+    """Whether a request's body is streamed to the engine as it arrives, never held whole by mitmproxy (an LLM
+    call's large body: copying it whole would hold the event loop, and every other client's stream). Such a flow
+    is gated and handed over at its headers: MaskOnArrival, Access and Interception do then what they otherwise
+    do once the body is in. (A chunked body of unknown size is held, as a small one is.)"""
+    seen = _STREAMED.get(flow)  # (asked by several hooks: the headers are read once)
+    if seen is None:
+        length = flow.request.headers.get("content-length", "")
+        seen = _STREAMED[flow] = (length.isdigit() and BIG_BODY <= int(length) <= engine.server.max_body
+                                  and engine.router.provider_for(called_host(flow)) is not None)
+    return seen
+
+
+def show_credential(flow: http.HTTPFlow, style: CredentialStyle, masked: str | None) -> None:
+    """Show the masked pooled key where the client's credential was, so the flow says which key served it."""
+    if masked is None:
+        return
+    fields = flow.request.headers.fields
+    drop = _names(style)
+    flow.request.headers.fields = tuple(f for f in fields if f[0].lower() not in drop) + (
+        (style.header.encode(), style.template.format(masked).encode("utf-8", "surrogateescape")),)
+    if style.client_query and style.client_query in flow.request.query:
+        flow.request.query[style.client_query] = masked
+
+
+@functools.lru_cache(maxsize=16)
+def _client_names(style: CredentialStyle) -> frozenset[bytes]:
+    """The header names a client may carry its credential in, as mitmproxy holds them (lowercased bytes)."""
+    return frozenset(n.encode() for n in style.client_headers)
+
+
+@functools.lru_cache(maxsize=16)
+def _names(style: CredentialStyle) -> frozenset[bytes]:
+    """The header names `show_credential` replaces, as mitmproxy holds them (lowercased bytes)."""
+    return _client_names(style) | {style.header.lower().encode()}
+
+
+def hide_credential(flow: http.HTTPFlow, style: CredentialStyle, remember: bool = False) -> HeldCredential:
+    """Mask the credential the client sent, in the flow, and return it (for the upstream when there is no pool).
+
+    Only the credential's own header values change; every other header keeps its exact bytes. `remember`: the next
+    call on the same headers (and only it) reuses this one's work: MaskOnArrival masks them on arrival, gives them
+    back for the `request` hooks, and Interception masks them again."""
+    req = flow.request
+    fields, target = req.headers.fields, req.path
+    done = REMEMBERED.pop(flow, None)  # (used once: the credential is not kept with the flow)
+    if done is not None and done[0] is fields and done[1] == target and done[2] is style:
+        req.headers.fields = done[3]
+        if done[4] != target:
+            req.path = done[4]
+        return done[5]
+    path, _, query = target.partition("?")
+    names = _client_names(style)
+    at = [i for i, (n, _) in enumerate(fields) if n.lower() in names]  # (only these can change)
+    sent = [(fields[i][0].decode("latin-1"), fields[i][1].decode("latin-1")) for i in at]  # as the engine reads
+    shown, query, held = hide(style, sent, query)
+    if at:
+        changed = list(fields)
+        for i, old, new in zip(at, sent, shown):
+            if new != old:
+                changed[i] = (fields[i][0], new[1].encode())
+        req.headers.fields = tuple(changed)
+    if held.query:
+        req.path = f"{path}?{query}"
+    if remember:
+        REMEMBERED[flow] = (fields, target, style, req.headers.fields, req.path, held)
+    return held
 
 
 class MaskOnArrival:

@@ -18,8 +18,7 @@ from urllib.parse import parse_qsl
 from mitmproxy import ctx, http
 
 from addons.access import client_address
-from addons.flows import called_host
-from addons.interception import hide_credential
+from addons.masking import called_host, hide_credential
 from rewrite.surface import (
     CREDENTIAL_STYLES,
     ClientKeys,

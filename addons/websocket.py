@@ -25,8 +25,8 @@ import logging
 from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
-from addons.flows import called_host
-from addons.interception import annotate, hide_credential, reach_directly, show_credential
+from addons.interception import annotate, reach_directly
+from addons.masking import called_host, hide_credential, show_credential
 from protocols.registration import Registration
 from rewrite.surface import Engine, Note, Provider
 

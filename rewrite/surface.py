@@ -27,7 +27,7 @@ from rewrite.intake.clients import (
     without_query_key,
 )
 from rewrite.intake.loopback import AFTER_ANSWER, JOB_HEADER, LAST_CHUNK
-from rewrite.intake.loopback_request import BIG_BODY, LoopbackRequest, request_of
+from rewrite.intake.loopback_request import BIG_BODY, LoopbackRequest
 from rewrite.intake.whole import WholeAnswer
 from rewrite.policy.outcomes import Note
 from rewrite.pool.logins import login_table
@@ -45,7 +45,6 @@ __all__ = [
     "Job", "Note", "Provider", "summary",
     # The hand-off to the loopback server, and a whole answer's in the flow itself
     "AFTER_ANSWER", "BIG_BODY", "JOB_HEADER", "LAST_CHUNK", "LoopbackRequest", "WholeAnswer",
-    "request_of",
     # Credentials and client keys, as a request carries them; Rotator's own refusals
     "CREDENTIAL_STYLES", "NO_MATCH", "SEVERAL", "ClientKeys", "CredentialStyle", "Guesses", "HeldCredential",
     "ClientKeyVerdict", "check", "hide", "presented", "refusal_body", "without_query_key",

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mitmproxy.test import tflow
 
-from addons.flows import called_host
+from addons.masking import called_host
 
 
 def test_the_called_host_follows_the_request_as_it_changes():

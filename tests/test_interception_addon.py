@@ -11,9 +11,8 @@ from mitmproxy import connection, http
 from mitmproxy.test import tflow, tutils
 
 from addons.access import Access
-from addons.flows import REMEMBERED
-from addons.interception import Interception, hide_credential, show_body, upstream_connection
-from addons.masking import MaskOnArrival
+from addons.interception import Interception, show_body, upstream_connection
+from addons.masking import REMEMBERED, MaskOnArrival, hide_credential
 from addons.websocket import WebSocketUpstream
 from rewrite.config import parse
 from rewrite.engine import Engine

@@ -10,11 +10,12 @@ import json
 import pytest
 
 import rewrite.engine
+from addons.interception import request_of
 from rewrite.config import parse
 from rewrite.engine import Engine
 from rewrite.intake.big_json import Parsed, parse_body, read_body
 from rewrite.intake.loopback import FLOW_BODY_HEAD, FLOW_BODY_TAIL
-from rewrite.intake.loopback_request import BIG_BODY, LoopbackRequest, request_of
+from rewrite.intake.loopback_request import BIG_BODY, LoopbackRequest
 from rewrite.intake.whole import WholeAnswer
 from tests.support.engine_harness import PATHS, FakeResponder
 

@@ -69,14 +69,6 @@ class Job:
     # SDK at [DONE]) ends the flow before the engine has recorded what came after (a seam, the usage).
     handled: asyncio.Event = field(default_factory=asyncio.Event)
 
-    @property
-    def credential(self) -> HeldCredential | None:
-        return self.intake.credential
-
-    @property
-    def client(self) -> str:
-        return self.intake.client
-
     def note(self, kind: Note, detail: str, **extra) -> None:
         self.notes.append({"kind": kind, "detail": detail, **extra})
         logger.info("rotator: %s %s: %s: %s", self.provider.name, self.id[:8], kind, detail)

@@ -15,7 +15,8 @@ import socket
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
-from rewrite.intake.loopback_request import MAX_BODY, BadRequest, ConnectionReader, LoopbackRequest
+from rewrite.intake.big_json import Upload
+from rewrite.intake.loopback_request import BIG_BODY, HEAD_MAX, MAX_BODY, BadRequest, LoopbackRequest, chunked_body
 from rewrite.intake.memory_pipe import Pair, open_pipe
 from rewrite.internals import arrival, end_arrival
 from rewrite.waiting import first_done
@@ -173,6 +174,99 @@ def written(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 
 _FRAMING = frozenset({"transfer-encoding", "content-length", "connection"})
+
+
+class ConnectionReader:
+    """One loopback connection's reading side: the bytes read but not yet used, then the stream. Bodies are read in
+    linear time (pieces joined once), and not past `max_body`."""
+
+    __slots__ = ("reader", "buf", "max_body")
+
+    def __init__(self, reader: asyncio.StreamReader, max_body: int) -> None:
+        self.reader = reader
+        self.buf = bytearray()  # (taking bytes from its front is cheap)
+        self.max_body = max_body
+
+    async def more(self) -> bool:
+        data = await self.reader.read(65536)
+        self.buf += data
+        return bool(data)
+
+    def take(self, n: int) -> bytes:
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    async def exactly(self, n: int) -> bytes:
+        pieces = await self.pieces(n)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    async def pieces(self, n: int) -> list[bytes]:
+        """The next `n` bytes, as the pieces they arrived in."""
+        if len(self.buf) >= n:
+            return [self.take(n)]
+        pieces = [bytes(self.buf)] if self.buf else []
+        have = len(self.buf)
+        self.buf.clear()
+        while have < n:
+            data = await self.reader.read(n - have)  # (all that is buffered, up to what is missing: one copy)
+            if not data:
+                raise BadRequest("connection closed mid-body")
+            pieces.append(data)
+            have += len(data)
+            if len(data) >= BIG_BODY:  # a big body buffered whole is read without waiting: others' turn now
+                await asyncio.sleep(0)
+        return pieces
+
+    async def request(self) -> tuple[LoopbackRequest, bool] | None:
+        """The next request and whether the connection stays open after it; None when mitmproxy closed it."""
+        if not self.buf and not await self.more():
+            return None
+        end = self.buf.find(b"\r\n\r\n")
+        while end < 0:
+            if len(self.buf) > HEAD_MAX:
+                raise BadRequest("request head too large")
+            if not await self.more():
+                raise BadRequest("connection closed mid-head")
+            end = self.buf.find(b"\r\n\r\n")
+        head = self.take(end)
+        del self.buf[:4]
+        start, *lines = head.split(b"\r\n")
+        try:
+            method, target, version = start.split(b" ")
+        except ValueError:
+            raise BadRequest("malformed request line") from None
+        headers = []
+        length = 0
+        chunked = False
+        close = version != b"HTTP/1.1"
+        for line in lines:
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name != name.strip():
+                raise BadRequest("malformed header line")
+            n, v = name.decode("latin-1").lower(), value.strip().decode("latin-1")  # names lower-cased, as h11 did
+            if n == "content-length":
+                if not v.isdigit():
+                    raise BadRequest("malformed content-length")
+                length = int(v)
+            elif n == "transfer-encoding":
+                chunked = "chunked" in v.lower()
+            elif n == "connection":
+                close = "close" in v.lower() or (close and "keep-alive" not in v.lower())
+            headers.append((n, v))
+        request = LoopbackRequest(method.decode(), target.decode(), headers, b"")
+        if not chunked and length > self.max_body:
+            request.too_large = True  # not read: the connection closes after the answer
+            return request, False
+        if not chunked and length >= BIG_BODY:
+            request.upload = Upload(await self.pieces(length))
+            return request, not close
+        body = await chunked_body(self, self.max_body) if chunked else await self.exactly(length) if length else b""
+        if body is None:
+            request.too_large = True
+            return request, False
+        request.body = body
+        return request, not close
 
 
 Handler = Callable[[LoopbackRequest, Responder], Awaitable[None]]

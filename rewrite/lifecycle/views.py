@@ -43,6 +43,15 @@ class Tapped(Protocol):
     def reader(self, next_piece: Callable[[], Awaitable[bytes]]) -> Callable[[], Awaitable[bytes]]: ...
 
 
+class IntakeView(Protocol):
+    """What the addon handed the engine with a flow."""
+
+    @property
+    def client(self) -> str: ...  # who sent it: its client key's name, else its address
+    @property
+    def credential(self) -> HeldCredential | None: ...  # the client's own, held out of the flow
+
+
 class FlowView(Protocol):
     """What the flow records of the request (mitmweb, saved flows): a plug-in adds to `records` under its name (the
     accounting plug-in the answer's usage and cost), and notes what happened."""
@@ -52,9 +61,7 @@ class FlowView(Protocol):
     @property
     def route(self) -> Route: ...
     @property
-    def client(self) -> str: ...  # who sent it: its client key's name, else its address
-    @property
-    def credential(self) -> HeldCredential | None: ...  # the client's own, held out of the flow
+    def intake(self) -> IntakeView: ...  # what the addon handed over with it
     @property
     def model(self) -> str | None: ...  # the model asked of the target tried last
     @property

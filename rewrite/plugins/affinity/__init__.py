@@ -112,7 +112,7 @@ class Binding(Part):
         self.ctx, self.req = ctx, ctx.req
         config, req = ctx.setting.config, ctx.req
         parsed = req.parsed
-        self.lookup = AffinityLookup(ctx.job.client, plugin.sources, plugin.keeping, plugin._minimum,
+        self.lookup = AffinityLookup(ctx.job.intake.client, plugin.sources, plugin.keeping, plugin._minimum,
                                      parsed.evidence if parsed is not None and parsed.evidence_read else UNREAD,
                                      ctx.setting.prices)
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for

@@ -77,8 +77,8 @@ class Paid(Part):
         self.leaving = called.wire if req is not None else None
         self.state: LoginState | None = None
         self.plans: list[PlanLogin] = []  # the payers made of the client's login (what their answers reported)
-        if self.login is not None and called.logins is not None and job.credential is not None:
-            token = self.login.token(job.credential.headers)
+        if self.login is not None and called.logins is not None and job.intake.credential is not None:
+            token = self.login.token(job.intake.credential.headers)
             if token:
                 self.state = called.logins.login(token)
 
@@ -99,17 +99,17 @@ class Paid(Part):
         if e.called and login is not None:
             sealed = req is not None and req.proto is not None and login.is_signed(req.body) and e.model == req.asked
             if state is not None and provider.logins is not None:
-                plan = PlanLogin(login, job.credential, state, provider.logins, sealed)
+                plan = PlanLogin(login, job.intake.credential, state, provider.logins, sealed)
                 self.plans.append(plan)
                 return plan
-            own = OwnCredential(True, job.credential)
+            own = OwnCredential(True, job.intake.credential)
             own.sealed, own.hedged_unasked = sealed, False
             return own
         if provider.platform is not None:
             return self._platform(e, PLATFORM_POOLS.get(provider.platform.payer, PooledKey))
         if provider.pool is not None:
             return self._pooled(PooledKey, e)
-        return OwnCredential(e.called, job.credential, self.leaving)
+        return OwnCredential(e.called, job.intake.credential, self.leaving)
 
     def _pooled(self, kind: type[PooledKey], e: Paying) -> PooledKey:
         ctx, provider, pool = self.ctx, e.provider, e.provider.pool
@@ -126,7 +126,7 @@ class Paid(Part):
         if isinstance(pooled, AzureKey):
             pooled.model = e.model
         payer = provider.platform.payer if provider.platform is not None else ""
-        held = ctx.job.credential
+        held = ctx.job.intake.credential
         if payer == VERTEX:
             host = ctx.req.host if ctx.req is not None else ""
             made = vertex_payer(provider, e.called, host, held, pooled, self.plugin.tokens, ctx.client)
@@ -142,7 +142,7 @@ class Paid(Part):
         ctx, provider = self.ctx, e.provider
         if not e.called or provider.signers is None or ctx.req is None:
             return None
-        held = ctx.job.credential
+        held = ctx.job.intake.credential
         # The headers as the client sent them: the held credential in place of the flow's masked form (a signed
         # `x-amz-security-token` goes once, with its exact bytes).
         sent = held.restore(list(ctx.req.request.headers), "")[0] if held else list(ctx.req.request.headers)
