@@ -260,31 +260,23 @@ class Hooks:
     def ask(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> Any:
         """The first part's answer that is not None (None if none answers; a part that raises answers nothing)."""
         handlers = self._plan.get(kind.hook)
-        if handlers is None:
-            return None
-        event, parts = kind(*fields, **named), self.parts
-        for i, handler in handlers:
-            try:
-                answer = handler(parts[i], event)
-            except Exception as error:
-                _failing(self.names[i], kind.hook, error)
-                continue
-            if answer is not None:
-                return answer
-        return None
+        return None if handlers is None else self._first(handlers, kind(*fields, **named), False)
 
     def decide(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> Any:
         """As `ask`, where the answer decides: a part that raises is `PluginFailed` (logged once, as for `ask`)."""
         handlers = self._plan.get(kind.hook)
-        if handlers is None:
-            return None
-        event, parts = kind(*fields, **named), self.parts
+        return None if handlers is None else self._first(handlers, kind(*fields, **named), True)
+
+    def _first(self, handlers: tuple[tuple[int, Callable], ...], event: Event, decides: bool) -> Any:
+        parts = self.parts
         for i, handler in handlers:
             try:
                 answer = handler(parts[i], event)
             except Exception as error:
-                _failing(self.names[i], kind.hook, error)
-                raise PluginFailed(self.names[i], kind.hook, error) from error
+                _failing(self.names[i], event.hook, error)
+                if decides:
+                    raise PluginFailed(self.names[i], event.hook, error) from error
+                continue
             if answer is not None:
                 return answer
         return None
