@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from rewrite.lifecycle import hooks as lifecycle
-from rewrite.lifecycle.events import Building, Ended, Paying, Refused
+from rewrite.lifecycle.events import Building, Ended, Paying, Refusal, Refused
 from rewrite.lifecycle.hooks import NO_HOOKS, Part, Plugin, PluginFailed, defining, engaged, register
 from rewrite.lifecycle.setting import Setting
 
@@ -146,6 +146,23 @@ def test_a_part_that_raises_while_it_observes_is_logged_once_and_the_others_are_
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "plug-in broken failed in its ended hook" in errors[0].getMessage()
     assert after.told == 3
+
+
+class Learner(Plugin):
+    name = "learner"
+    active = False
+
+    def taught(self, refusal) -> None:
+        self.heard = refusal
+
+
+def test_a_refusal_teaches_the_plugins_that_keep_lessons_engaged_or_not():
+    learner = Learner(Setting())
+    hooks = engaged([learner, Silent(Setting())], None)
+    assert hooks.parts == () and hooks.learners == (learner,)
+    refusal = Refusal(None, "sk-1", None, None)
+    hooks.teach(refusal)
+    assert learner.heard is refusal
 
 
 def test_a_part_that_raises_while_it_decides_fails_the_decision(monkeypatch):

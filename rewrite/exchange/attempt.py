@@ -25,7 +25,7 @@ from rewrite.exchange.pump import ClientStream, Pump, piece_reader
 from rewrite.exchange.resume import Resume
 from rewrite.exchange.target import MAX_REFUSED_PARAMS, Target
 from rewrite.intake.big_json import TOO_DEEP
-from rewrite.lifecycle.events import Answered, FirstToken, Reading, Refused, Tap
+from rewrite.lifecycle.events import Answered, FirstToken, Reading, Refusal, Refused, Tap
 from rewrite.lifecycle.payer import Ticket
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
@@ -221,6 +221,8 @@ class Attempt:
         headers = resp.headers.multi_items()
         verdict = judge(error, headers, body, self._asked(ticket, error))
         hooks.announce(Refused, call, ticket, error, verdict)
+        if hooks.learners and (verdict.resends or verdict.act is Act.PREFILL):
+            hooks.teach(Refusal(call, ticket.key, verdict, self.ctx.job))
         act = verdict.act
         if act is Act.RESEND_WITHOUT_STREAM:
             call.unforce()
@@ -228,6 +230,9 @@ class Attempt:
             call.ask_usage = False
         elif act is Act.RESEND_WITHOUT_PARAMS:
             call.refused += verdict.drop
+            call.left_out.update(verdict.drop)
+        elif act is Act.RESEND_WITHOUT_FOREIGN and ticket.key is not None:
+            call.foreign.setdefault(ticket.key, set()).update(verdict.drop)
         if verdict.resends:
             return AGAIN
         if act is Act.PREFILL and verdict.failure is not None:

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+import protocols
 from protocols.base import Protocol, Repairer
 from protocols.events import StreamParser
+from protocols.refused_params import without
 from protocols.sse import dumps, load_object
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
@@ -91,6 +93,10 @@ class Target:
         self.more = more  # targets left after this one
         self.refused = refused
         self.lessons: Lessons = ctx.hooks.ask(Learned, provider, model) or NOTHING_LEARNED
+        # What this target refused during the request, left out of its next attempts: parameters, and per pooled key
+        # the marks of the state its account refused as another's.
+        self.left_out: set[str] = set()
+        self.foreign: dict[str, set[str]] = {}
         # By id() of the ticket: the headers and query its attempt sent (`carried` reads them, for an error answer).
         self.outbound: dict[int, tuple[list[tuple[str, str]], str]] = {}
         self.sent: bytes = b""  # the body of the current attempt's upstream request
@@ -253,12 +259,26 @@ class Target:
         return self._send(ticket, Outbound("POST", url, query, headers, content))
 
     def _building(self, ticket: Ticket, body: dict | None, raw: bytes | None) -> dict | None:
-        """The body the plug-ins make of the attempt's (None: theirs is the same); what they changed in `said`."""
+        """The body the plug-ins make of the attempt's, without what the target refused during the request (None:
+        the same); what they changed in `said`."""
+        less = self._without_refused(ticket, body if body is not None or raw is None else load_object(raw))
+        if less is not None:
+            body, raw = less, None
         e = self.ctx.hooks.pass_along(Building, "body", self, ticket, body, raw)
         self.said = e.said if e is not None else []
-        if e is None:
+        return e.body if e is not None and e.changed else less
+
+    def _without_refused(self, ticket: Ticket, body: dict | None) -> dict | None:
+        marks = self.foreign.get(ticket.key) if ticket.key is not None else None
+        if body is None or not (self.left_out or marks):
             return None
-        return e.body if e.changed else None
+        kept = body
+        for param in sorted(self.left_out):
+            kept = without(kept, param) or kept
+        reader = protocols.registered(self.leg.protocol.name).evidence if self.leg.protocol is not None else None
+        if marks and reader is not None:
+            kept = reader.without(kept, marks) or kept
+        return kept if kept is not body else None
 
     def _built(self, ticket: Ticket, shown: Outbound) -> None:
         hooks = self.ctx.hooks

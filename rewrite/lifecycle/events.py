@@ -63,6 +63,19 @@ class Arrival:
 
 
 @dataclass(slots=True)
+class Refusal:
+    """A vendor refused something of `call`'s request (its credential's `key`), and the spine's verdict on it: what it
+    teaches is engine-wide, so it is told to every plug-in that keeps it (`Plugin.taught`), engaged in the request or
+    not, once its parts heard `refused`. The spine itself leaves what was refused out of the request's next attempts;
+    `flow` is the request's, for its notes."""
+
+    call: TargetView
+    key: str | None
+    verdict: Verdict
+    flow: FlowView
+
+
+@dataclass(slots=True)
 class TargetsChosen(Event):
     """The request's targets, in order (a route's, or the called provider alone), each with the model it is asked."""
 

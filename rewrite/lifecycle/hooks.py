@@ -26,7 +26,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, Protocol, TypeVar
 
-from rewrite.lifecycle.events import EVENTS, Arrival, Event
+from rewrite.lifecycle.events import EVENTS, Arrival, Event, Refusal
 
 if TYPE_CHECKING:
     from rewrite.lifecycle.setting import Setting
@@ -67,7 +67,7 @@ class Part:
         _check_hooks(cls, EVENTS, "part (rewrite/lifecycle/events.py)")
 
 
-PLUGIN_HOOKS = ("configure", "arrived", "holding", "worker_ask", "forgotten", "engage")
+PLUGIN_HOOKS = ("configure", "arrived", "holding", "worker_ask", "taught", "forgotten", "engage")
 
 
 class Plugin:
@@ -102,6 +102,10 @@ class Plugin:
         (rewrite/intake/big_json.py), or None."""
         return None
 
+    def taught(self, refusal: Refusal) -> None:
+        """A vendor refused something a request can go without (rewrite/lifecycle/events.py's `Refusal`): what it
+        teaches, for the requests to come."""
+
     def forgotten(self, request_id: str) -> None:
         """The engine is done with a request (served, or ended before it was)."""
 
@@ -133,11 +137,14 @@ def engaged(plugins: Iterable[Plugin], request: RequestView) -> Hooks:
     """The parts the active plug-ins engage for `request`, each named by its plug-in."""
     parts: list[Part] = []
     names: list[str] = []
+    learners: list[Plugin] = []
     for plugin in plugins:
+        if type(plugin).taught is not Plugin.taught:
+            learners.append(plugin)
         if plugin.active and (part := plugin.engage(request)) is not None:
             parts.append(part)
             names.append(plugin.name)
-    return Hooks(parts, names)
+    return Hooks(parts, names, learners)
 
 
 def plugins_for(setting: Setting) -> list[Plugin]:
@@ -224,10 +231,11 @@ class Hooks:
     """One request's engaged parts, by the events they want. Each method takes the event's class and its fields: the
     event is made only when a part wants it."""
 
-    __slots__ = ("parts", "names", "_plan")
+    __slots__ = ("parts", "names", "learners", "_plan")
 
-    def __init__(self, parts: Iterable[Part], names: Iterable[str] = ()) -> None:
+    def __init__(self, parts: Iterable[Part], names: Iterable[str] = (), learners: Iterable[Plugin] = ()) -> None:
         self.parts = tuple(parts)
+        self.learners = tuple(learners)  # the engine's plug-ins told what a refusal taught (`Plugin.taught`)
         named = tuple(names)
         self.names = named + tuple(type(p).__qualname__ for p in self.parts[len(named):])
         self._plan = _plan_of(self.parts)
@@ -252,31 +260,23 @@ class Hooks:
     def ask(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> Any:
         """The first part's answer that is not None (None if none answers; a part that raises answers nothing)."""
         handlers = self._plan.get(kind.hook)
-        if handlers is None:
-            return None
-        event, parts = kind(*fields, **named), self.parts
-        for i, handler in handlers:
-            try:
-                answer = handler(parts[i], event)
-            except Exception as error:
-                _failing(self.names[i], kind.hook, error)
-                continue
-            if answer is not None:
-                return answer
-        return None
+        return None if handlers is None else self._first(handlers, kind(*fields, **named), False)
 
     def decide(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> Any:
         """As `ask`, where the answer decides: a part that raises is `PluginFailed` (logged once, as for `ask`)."""
         handlers = self._plan.get(kind.hook)
-        if handlers is None:
-            return None
-        event, parts = kind(*fields, **named), self.parts
+        return None if handlers is None else self._first(handlers, kind(*fields, **named), True)
+
+    def _first(self, handlers: tuple[tuple[int, Callable], ...], event: Event, decides: bool) -> Any:
+        parts = self.parts
         for i, handler in handlers:
             try:
                 answer = handler(parts[i], event)
             except Exception as error:
-                _failing(self.names[i], kind.hook, error)
-                raise PluginFailed(self.names[i], kind.hook, error) from error
+                _failing(self.names[i], event.hook, error)
+                if decides:
+                    raise PluginFailed(self.names[i], event.hook, error) from error
+                continue
             if answer is not None:
                 return answer
         return None
@@ -300,6 +300,11 @@ class Hooks:
                 if hasattr(event, "changed"):
                     event.changed = True
         return event
+
+    def teach(self, refusal: Refusal) -> None:
+        """Tell the plug-ins that keep what refusals teach (each under a guard, as `announce`)."""
+        for _ in answers(self.learners, "taught", refusal):
+            pass
 
     def of(self, kind: type[Part]) -> Part | None:
         """The engaged part of this class, if any (for a test)."""
