@@ -3,7 +3,7 @@
 - `request.py`: what the client asked (`ClientRequest`), read once; `context.py`: what every part reads (`Context`);
 - `fallback.py`: the targets, in order (`Legs`: how the request is put to each; `Fallback`: the loop);
 - `keys.py`: the attempts on one target over what its payer pays with (`KeyAttempts`);
-- `attempt.py`: one HTTP attempt (`Attempt`); `outgoing.py`: its upstream request (`Target`);
+- `attempt.py`: one HTTP attempt (`Attempt`); `target.py`: one target and its upstream requests (`Target`);
 - `pump.py`: an SSE answer pumped to the client (`Pump`, `ClientStream`);
 - `answers.py`: every other answer: non-stream, folded, errors, Rotator's own;
 - `clock.py`: the deadlines and heartbeats; `job.py`: what the addon is told (`Job`).
