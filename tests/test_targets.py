@@ -12,9 +12,10 @@ import pytest
 import protocols
 from protocols.unified import Answer, Request
 from rewrite.config import parse
+from rewrite.exchange.fallback import native_leg, upstream_protocol
 from rewrite.routing.capabilities import ModelTable
 from rewrite.routing.router import Router
-from rewrite.routing.targets import ConversationHooks, RequestRefused, native_leg, upstream_protocol
+from rewrite.routing.targets import ConversationHooks, RequestRefused
 from tests.support import samples, virtual_time
 from tests.support.engine_harness import Upstream, sse
 from tests.support.routed_exchange import ANTHROPIC_HEADERS, CHAT_PATH, CONFIG, MESSAGES_PATH, exchange, router

@@ -1,15 +1,18 @@
 """The target (fallback) loop: which targets a request goes to, in order (one, the called provider, unless a route
 names others); a target that fails before the client's first token hands the request to the next; a target known
 unable to serve (its payer says: every key resting, a plan used up) is skipped while others remain; when none
-served, the last failure is the honest answer. `Legs` says how the request is put to each target
-(rewrite/routing/targets.py)."""
+served, the last failure is the honest answer. `Legs` says how the request is put to each target: in the client's
+protocol (`native_leg`) or translated (`translated_leg`, its `Translation`: rewrite/routing/targets.py), in the
+protocol the target speaks for it (`upstream_protocol`)."""
 
 from __future__ import annotations
 
 import logging
 
+import protocols
 from protocols.base import Protocol
 from protocols.translate import TranslationError
+from protocols.translate.base import across_vendors
 from protocols.unified import Answer, Request
 from protocols.urls import UnsafeURLValue
 from rewrite.exchange.answers import Answers
@@ -27,18 +30,54 @@ from rewrite.lifecycle.payer import AS_IT_CAME, Payer, Ticket, Unpaid
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
-from rewrite.routing.targets import (
-    Leg,
-    RequestRefused,
-    adapters_of,
-    crossing,
-    native_leg,
-    record_of,
-    translated_leg,
-    upstream_protocol,
-)
+from rewrite.routing.targets import Crossing, Leg, RequestRefused, Translation, adapters_of, crossing
 
 logger = logging.getLogger("rotator")
+
+
+def upstream_protocol(provider: Provider, client: Protocol, called: bool) -> Protocol:
+    """What `provider` speaks for a request of `client`'s protocol. The provider whose host the client called
+    speaks the client's protocol (it is what the client chose); others speak their family's (the one their
+    `protocol` chooses, else the family's first: an openai-kind one Chat Completions unless it says responses; the
+    built-in openai provider the client's own when the client speaks an OpenAI protocol)."""
+    if called and client.family in provider.families:  # (a login's host may speak several families)
+        return client
+    if client.family in provider.guest_families and provider.protocol is None:  # (a platform's too)
+        return client
+    return protocols.registry.speaking(provider.family, provider.protocol)
+
+
+def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, path: str, query: str,
+               body: dict, asked: str) -> Leg:
+    """A target speaking the client's protocol: the client's request, with the target's model if it differs."""
+    leg = Leg(provider, model, proto, called, path, query, body, adapters=adapters_of(provider, model))
+    if model != asked:
+        leg.unchanged = False
+        if proto.model_in_path:
+            leg.path = proto.with_model(path, model)
+        else:
+            leg.body = {**body, "model": model}
+    if not called:
+        leg.query = proto.foreign_query(query)  # the client's query may carry its credential for the vendor it called
+    return leg
+
+
+def translated_leg(provider: Provider, model: str, upstream: Protocol, called: bool, crossing: Crossing,
+                   request: Request, forwards_user_id: bool = False) -> Leg:
+    """A target speaking `upstream`, another protocol than the client's (`crossing`), asked `request`, the client's
+    unified, as it may travel there (`across_vendors`: the client's end-user id stays with its vendor family unless
+    `forwards_user_id`)."""
+    request = across_vendors(request, crossing.same_family, forwards_user_id)
+    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False, adapters=adapters_of(provider, model))
+    leg.translation = Translation(crossing, leg, request)
+    return leg
+
+
+def record_of(leg: Leg, client: Protocol | None) -> dict:
+    out = {"provider": leg.provider.name, "model": leg.model, "protocol": leg.protocol.name if leg.protocol else None}
+    if leg.translation is not None and client is not None:
+        out["translated"] = f"{client.name} → {out['protocol']}"
+    return out
 
 
 class Legs:

@@ -1,10 +1,11 @@
-"""A request's targets: which provider and model serve it, in which protocol, and how the request is put to each.
+"""What a request put to one of its targets is (`Leg`), and what a translated one carries (`Crossing`, `Translation`).
 
-Routes (rewrite/routing/routes.py) name the targets in order; the engine (rewrite/exchange/fallback.py) tries them. A
-target that speaks the client's protocol gets the client's request (with the route's model, if it names one); a target
-that speaks another protocol gets it translated (protocols/translate/), and its streams, answers and errors are
-translated back. Only translated targets build translation objects: the native path stays as lean as without
-routes.
+Routes (rewrite/routing/routes.py) name the targets in order; the engine (rewrite/exchange/fallback.py) tries them and
+makes each one's leg there. A target that speaks the client's protocol gets the client's request (with the route's
+model, if it names one); a target that speaks another protocol gets it translated (protocols/translate/), and its
+streams, answers and errors are translated back. Only translated targets build translation objects: the native path
+stays as lean as without routes. (The legs and their readers move to rewrite/exchange/ once the conversation state
+no longer reaches them from outside the exchange.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.sse import dumps, format_event, load_object
 from protocols.translate import Decoder, StreamFolder, StreamTranslator, Translator
-from protocols.translate.base import MALFORMED, TappedDecoder, TranslationError, across_vendors
+from protocols.translate.base import MALFORMED, TappedDecoder, TranslationError
 from protocols.unified import Answer, Request, ToolIds
 from protocols.unified_stream import AnswerBuilder
 from rewrite.adapters import chain_for
@@ -83,18 +84,6 @@ class ConversationHooks:
 
     def answer(self, leg: Leg, answer: Answer, key: str | None = None) -> None:
         pass
-
-
-def upstream_protocol(provider: Provider, client: Protocol, called: bool) -> Protocol:
-    """What `provider` speaks for a request of `client`'s protocol. The provider whose host the client called
-    speaks the client's protocol (it is what the client chose); others speak their family's (the one their
-    `protocol` chooses, else the family's first: an openai-kind one Chat Completions unless it says responses; the
-    built-in openai provider the client's own when the client speaks an OpenAI protocol)."""
-    if called and client.family in provider.families:  # (a login's host may speak several families)
-        return client
-    if client.family in provider.guest_families and provider.protocol is None:  # (a platform's too)
-        return client
-    return protocols.registry.speaking(provider.family, provider.protocol)
 
 
 @dataclass(slots=True)
@@ -171,21 +160,6 @@ class Leg:
     def relative(path: str, called_prefix: str) -> str:
         """A path the client sent, relative to the base of the SDK of the vendor it called (`called_prefix`)."""
         return path[len(called_prefix):] if called_prefix and path.startswith(called_prefix + "/") else path
-
-
-def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, path: str, query: str,
-               body: dict, asked: str) -> Leg:
-    """A target speaking the client's protocol: the client's request, with the target's model if it differs."""
-    leg = Leg(provider, model, proto, called, path, query, body, adapters=adapters_of(provider, model))
-    if model != asked:
-        leg.unchanged = False
-        if proto.model_in_path:
-            leg.path = proto.with_model(path, model)
-        else:
-            leg.body = {**body, "model": model}
-    if not called:
-        leg.query = proto.foreign_query(query)  # the client's query may carry its credential for the vendor it called
-    return leg
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,17 +257,6 @@ class Translation:
         return translate.translate_error(status, body, self.client)
 
 
-def translated_leg(provider: Provider, model: str, upstream: Protocol, called: bool, crossing: Crossing,
-                   request: Request, forwards_user_id: bool = False) -> Leg:
-    """A target speaking `upstream`, another protocol than the client's (`crossing`), asked `request`, the client's
-    unified, as it may travel there (`across_vendors`: the client's end-user id stays with its vendor family unless
-    `forwards_user_id`)."""
-    request = across_vendors(request, crossing.same_family, forwards_user_id)
-    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False, adapters=adapters_of(provider, model))
-    leg.translation = Translation(crossing, leg, request)
-    return leg
-
-
 def adapted_event(adapters: AdapterChain, event: Event) -> Event:
     """An upstream event as the answer adapters rewrite it (an event without a JSON object passes as it is)."""
     obj = load_object(event.data) if event.data is not None else None
@@ -351,13 +314,6 @@ class AggregatorRelay(Aggregator):
 
     def result(self) -> dict:
         return self.aggregator.result()
-
-
-def record_of(leg: Leg, client: Protocol | None) -> dict:
-    out = {"provider": leg.provider.name, "model": leg.model, "protocol": leg.protocol.name if leg.protocol else None}
-    if leg.translation is not None and client is not None:
-        out["translated"] = f"{client.name} → {out['protocol']}"
-    return out
 
 
 def error_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
