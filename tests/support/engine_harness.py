@@ -223,5 +223,5 @@ def key_attempts_of(job, streaming, model: str, responder=None):
     setting = Setting()
     ctx = Context(job, None, clock, streaming, setting, Hooks(()), None)  # type: ignore[arg-type]
     ctx.hooks = engaged(plugins_for(setting), ctx)
-    payer = ctx.hooks.ask(Paying(job.route.provider, model, True))
+    payer = ctx.hooks.decide(Paying, job.route.provider, model, True)
     return KeyAttempts(ctx, payer, job.route.provider, model)
