@@ -5,9 +5,9 @@ what was freed stays with the process: a 5-minute soak left the proxy at 150 MB 
 full collection then glibc's `malloc_trim(0)` gave 26 MB back. So that is done once the proxy is idle after load:
 when no LLM request has been in flight for `rotator_give_back_after` seconds (the engine's `quiet`), and the process
 grew by at least `GROWTH` since it last gave memory back; and at most once every `SPACING` seconds: what is given
-back is faulted in again by the next requests that need it (an agent's next turn after a pause: 5-15 % of the
-proxy's CPU per request at 1 MiB bodies, when it was given back after every pause), so a proxy whose traffic comes
-and goes gives back what it grew by once per spell of `SPACING`, at the first idle moment after it.
+back is faulted in again by the next requests that need it (given back after every pause, in scripts/bench's agent
+phases at 1 MiB: 15-20 MiB each time, up to 15 % more CPU per request), so a proxy whose traffic comes and goes
+gives back what it grew by once per `SPACING`, at the first idle moment after it.
 
 No cost while busy (no code of this addon runs per request), and no wake-up while idle: the engine's one timer is set
 when the last request in flight ends, and none is left once memory was given back, until traffic comes again. Where
