@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from rewrite.config_providers import KeyConfig
 from rewrite.exchange.race import Race
-from rewrite.lifecycle.events import Raced
+from rewrite.lifecycle.events import Hedge, Raced
 from rewrite.lifecycle.payer import Ask, Ticket
 from rewrite.policy.hedging import Budget
 from rewrite.pool import KeyPool
@@ -42,13 +42,14 @@ class Contender:
                                    streaming=SimpleNamespace(first_token_timeout=5.0), hooks=self)
 
     # (the hooks: the hedging plug-in's budget lets the second go; the race's end is kept)
-    def wants(self, hook: str) -> bool:
-        return hook in ("hedge", "raced")
+    def wants(self, kind) -> bool:
+        return kind in (Hedge, Raced)
 
-    def ask(self, event) -> bool:
+    def ask(self, kind, *fields) -> bool:
         return self.budget.spend()
 
-    def announce(self, event: Raced) -> None:
+    def announce(self, kind, *fields) -> None:
+        event = kind(*fields)
         self.races.append(event)
         if event.second is None:  # (what the hedging plug-in does: rewrite/plugins/hedging.py)
             self.budget.refund()

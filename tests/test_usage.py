@@ -284,8 +284,8 @@ def account(j, usage: Usage | None, model: str, prices: PriceTable, pool: KeyPoo
     """An answer of `usage` served on the pooled `key`, told to the accounting plug-in as the spine tells it."""
     payer = PooledKey(SimpleNamespace(name=pool.name), pool, True, None, None, 30, None, j.id)  # type: ignore[arg-type]
     part = Counting(SimpleNamespace(job=j, setting=SimpleNamespace(prices=prices)))  # type: ignore[arg-type]
-    call = SimpleNamespace(model=model, provider=j.provider)
-    part.served(Served(call, Ticket(key, mask(key)), payer, usage))
+    part.served(Served(SimpleNamespace(model=model, provider=SimpleNamespace(name="openai")), Ticket(key, mask(key)),
+                       payer, usage))
 
 
 def test_account_sets_the_job_logs_a_line_and_counts_per_key_and_model(caplog):

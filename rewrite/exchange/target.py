@@ -261,7 +261,9 @@ class Target:
     def _building(self, ticket: Ticket, body: dict | None, raw: bytes | None) -> dict | None:
         """The body the plug-ins make of the attempt's, without what the target refused during the request (None:
         the same); what they changed in `said`."""
-        less = self._without_refused(ticket, body if body is not None or raw is None else load_object(raw))
+        less = None
+        if self.left_out or self.foreign:  # (a translated body is parsed again only then)
+            less = self._without_refused(ticket, body if body is not None or raw is None else load_object(raw))
         if less is not None:
             body, raw = less, None
         e = self.ctx.hooks.pass_along(Building, "body", self, ticket, body, raw)
