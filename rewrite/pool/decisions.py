@@ -114,6 +114,7 @@ class Pick:
     why: str = ""
     bound: str | None = None
     bind_as: str = ""
+    recheck: str = ""  # a re-check of the key's long rest (rewrite/pool/recheck.py): the decision trail's words
 
     def drop(self) -> None:
         """Give back the slot of a pick that is not used."""
@@ -130,6 +131,15 @@ class Books(ABC):
     def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
         """Rest the key for `seconds` (for the model `scope`, or WHOLE_KEY); a longer rest it has stays. `share`:
         off for a rest learned from the other processes. Returns whether the pool's own view changed."""
+
+    @abstractmethod
+    def renew(self, state: KeyState, scope: str, seconds: float, why: str) -> None:
+        """A re-check was refused (rewrite/pool/recheck.py): the rest of `scope` lasts `seconds` from now, shorter or
+        longer, its next re-check where the re-check's claim put it."""
+
+    @abstractmethod
+    def recovered(self, state: KeyState, scope: str) -> None:
+        """A re-check was served: the rest of `scope` ends now."""
 
     @abstractmethod
     def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:
