@@ -9,6 +9,8 @@ import json
 from protocols.windows import iso
 from rewrite.config import parse
 from rewrite.pool import KeyPool
+from rewrite.pool.key_state import WHOLE_KEY
+from rewrite.pool.logins import LoginBook
 from rewrite.pool.persistence import export_state, import_state
 from rewrite.pool.report import describe
 from tests.support.timing import FakeClock
@@ -178,3 +180,23 @@ def test_recheck_after_per_provider_over_the_top_level():
     assert (config.recheck_after("openai"), config.recheck_after("anthropic"), config.recheck_after("gemini")) == (
         0, 120, 120)
     assert parse("{}").recheck_after("openai") == 600
+
+
+def test_a_plan_logins_exhaustion_is_rechecked_by_its_own_next_request():
+    wall = [NOW]
+    book = LoginBook("claude", wall=lambda: wall[0], rng=lambda: 0.5)
+    book.recheck_after = 60
+    login = book.login("sk-ant-oat-login-token-0001")
+    book.exhaust(login, NOW + 5 * 3600, WHOLE_KEY, "the plan's five_hour window is used up")
+    assert book.held_back(login, "claude-sonnet-4") is not None
+    wall[0] += 60
+    assert book.held_back(login, "claude-sonnet-4") is None  # (the re-check: this request goes to the login)
+    assert book.held_back(login, "claude-sonnet-4") is not None  # (every other one keeps leaving it alone)
+    book.exhaust(login, wall[0] + 5 * 3600 - 60, WHOLE_KEY, "the plan's five_hour window is used up")  # (refused)
+    assert "re-checked at " + iso(wall[0] + 120) in book.describe()[0]["text"]
+    wall[0] += 119
+    assert book.held_back(login, "claude-sonnet-4") is not None
+    wall[0] += 1
+    assert book.held_back(login, "claude-sonnet-4") is None
+    book.served(login, "claude-sonnet-4")
+    assert book.held_back(login, "claude-sonnet-4") is None and not book.describe()[0]["exhausted"]

@@ -274,6 +274,9 @@ def build(config: Config) -> list[Provider]:
                 **dialect,
             )
         )
+    for p in providers:
+        if p.logins is not None:
+            p.logins.recheck_after = config.recheck_after(p.name)
     # (host, whether it takes other providers' clients) -> provider: a wire that claims its requests by the credential
     # they carry (a login's) may share its host with one that takes any request there (an API-key provider).
     seen: dict[tuple[str, bool], str] = {}
