@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from protocols.windows import iso
-from rewrite.config import parse
+from rewrite.config import ConfigError, parse
 from rewrite.pool import KeyPool
 from rewrite.pool.key_state import WHOLE_KEY
 from rewrite.pool.logins import LoginBook
@@ -200,3 +202,11 @@ def test_a_plan_logins_exhaustion_is_rechecked_by_its_own_next_request():
     assert book.held_back(login, "claude-sonnet-4") is None
     book.served(login, "claude-sonnet-4")
     assert book.held_back(login, "claude-sonnet-4") is None and not book.describe()[0]["exhausted"]
+
+
+def test_a_recheck_after_that_is_not_a_number_of_seconds_stops_startup_with_one_line_naming_the_field():
+    for text, field in (("pools: {recheck_after: -1}", "pools.recheck_after"),
+                        ("providers: {openai: {pools: {recheck_after: soon}}}", "providers.openai.pools.recheck_after")):
+        with pytest.raises(ConfigError) as e:
+            parse(text)
+        assert str(e.value).startswith(f"{field}: ") and "\n" not in str(e.value)
