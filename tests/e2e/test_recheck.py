@@ -16,6 +16,8 @@ import openai
 import pytest
 
 from rewrite.providers.credentials import mask
+from tests.support import login_dialects as ld
+from tests.support import logins
 from tests.support.fake_vendor import Fault
 from tests.support.flows import read_vendor_flows
 from tests.support.harness import POOL_KEYS, Rotator
@@ -159,3 +161,26 @@ def test_two_workers_sharing_redis_make_one_recheck_at_a_time(fake_vendor, rotat
     for i in range(6):
         assert ask(clients[i % 2])
     assert SPENT in [r.credential for r in fake_vendor.calls()[n:]]  # (back in both workers' turn)
+
+
+def test_an_exhausted_plan_login_is_rechecked_by_its_own_next_turn(rotator, fake_vendor, tmp_path):
+    """The real Claude Code on a Max login whose plan is used up: the turn goes on with the pool (a `from:` route),
+    and once recheck_after has passed its next turn is the live request to the login, which serves it again."""
+    logins.need("claude")
+    route = {"routes": [{"from": "claude_login", "targets": ["claude_login", "anthropic"]}],
+             "pools": {"recheck_after": RECHECK}}
+    proxy = logins.proxy_for(rotator, fake_vendor, tmp_path, route)
+    fake_vendor.script(ld.exhausted(ld.CLAUDE_LOGIN, resets_in=3600), key=logins.CLAUDE_TOKEN)
+    turns = []
+    for n in range(3):
+        (tmp_path / f"turn{n}").mkdir()
+        if n == 1:
+            time.sleep(RECHECK + 0.2)  # stays: the time the re-check waits for (not an assertion)
+        done = logins.run(logins.claude_login(tmp_path / f"turn{n}", proxy))
+        assert done.returncode == 0, done.stderr[-3000:]
+        turns.append(done)
+    credentials = [c.credential[:12] for c in fake_vendor.calls()]
+    # Exhausted (429, carried on by the pool); re-checked on its own next turn (served); then in use again.
+    assert credentials == [logins.CLAUDE_TOKEN[:12], "sk-ant-pool-", logins.CLAUDE_TOKEN[:12], logins.CLAUDE_TOKEN[:12]]
+    assert [c.status for c in fake_vendor.calls()] == [429, 200, 200, 200]
+    assert "re-check of its exhaustion" in proxy.log and "login sk-…oken is served again" in proxy.log
