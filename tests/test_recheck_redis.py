@@ -11,6 +11,7 @@ import fakeredis
 import pytest
 
 from rewrite.pool import KeyPool
+from rewrite.pool.report import describe
 from rewrite.state.redis.names import PoolNames
 from rewrite.state.redis.shared import SharedState
 from tests.support.redis_server import written
@@ -68,9 +69,13 @@ async def test_two_workers_make_one_recheck_at_a_time_and_a_served_one_ends_the_
     assert said.startswith("re-check of a rest since ") and said.endswith("(insufficient_quota)")
     # While it is in flight, every other pick of either worker keeps avoiding the key.
     assert [(await served(w))[0] for w in (a, b) * 4] == [KEYS[1]] * 8
+    checker.states[0].rests.clear()  # (as a worker that has not read the rest from Redis yet: only Redis holds it)
     checker.rests.succeeded(KEYS[0], "gpt-4o")
     await written(checker)
     assert await a.shared.shared.client.zcard(PoolNames("openai").rests) == 0
+    for w in (a, b):  # (each worker's own view, the status page's, learns it within a second)
+        await w.shared.shared.observe()
+        assert describe(w)["keys"][0]["state"] == "ready"
     assert {(await served(w))[0] for w in (a, b) * 2} == set(KEYS)
     await a.shared.shared.aclose()
     await b.shared.shared.aclose()

@@ -79,7 +79,10 @@ class LocalDecisions(Decisions):
     def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
              patient: bool = True) -> Pick:
         now = self.clock()
-        if now >= self.line.next_change:  # (a rest ended since: the log's line says so)
+        if now >= self.line.next_change:  # (a rest ended since: forgotten, and the log's line says so)
+            for s in self.states:
+                for scope in [scope for scope, r in s.rests.items() if r.until <= now]:
+                    del s.rests[scope]
             self.line.changed(now)
         over = self._over(need)
         passed = tuple((s.secret, w) for s, w in over.items())

@@ -85,15 +85,14 @@ class Rechecks:
         """The re-check was served: its rests end now."""
         tested, state.checking = self._tested(state, model), ()
         books, now = self.pool.decisions.books, self.pool.clock()
-        for scope in tested:
+        for scope in tested:  # (with state.redis, this worker may not have seen the rest yet: Redis holds it)
             rest = state.rests.get(scope)
-            if rest is None or rest.until <= now:
-                continue
             books.recovered(state, scope)
             self.pool.dirty = True
-            logger.info("rotator: %s key %s serves again%s: a re-check ended its rest since %s (%s)",
-                        self.pool.name or "pool", state.masked, f" for {scope}" if scope else "",
-                        iso(rest.since) if rest.since else "?", rest.why)
+            known = rest is not None and rest.until > now
+            logger.info("rotator: %s key %s serves again%s: a re-check ended its rest%s", self.pool.name or "pool",
+                        state.masked, f" for {scope}" if scope else "",
+                        f" since {iso(rest.since)} ({rest.why})" if known and rest.since else "")
 
     def failed(self, state: KeyState, model: str, seconds: float | None, why: str) -> bool:
         """The re-check was answered without service: with a refusal that rests the key (`seconds`), its rests are

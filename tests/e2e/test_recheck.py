@@ -160,7 +160,7 @@ def test_two_workers_sharing_redis_make_one_recheck_at_a_time(fake_vendor, rotat
     n = len(fake_vendor.calls())
     for i in range(6):
         assert ask(clients[i % 2])
-    assert SPENT in [r.credential for r in fake_vendor.calls()[n:]]  # (back in both workers' turn)
+    assert [r.credential for r in fake_vendor.calls()[n:]].count(SPENT) >= 2  # (back in both workers' turn)
 
 
 def test_an_exhausted_plan_login_is_rechecked_by_its_own_next_turn(rotator, fake_vendor, tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rewrite.pool.key_state import WHOLE_KEY, KeyState
+from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest
 from rewrite.pool.local import LocalBooks
 from rewrite.state.redis import scripts
 from rewrite.state.redis.connection import Unavailable
@@ -84,6 +84,14 @@ class SharedRests:
             if until > now:
                 await self._write(index, scope, until, why)
 
+    def _ended_there(self, index: int, scope: str, rest: Rest, now: float) -> bool:
+        """A rest this worker holds that Redis no longer does ended there: one learned from Redis, or one a worker
+        may have re-checked since (its re-check was due once). Another of its own may be on its way there."""
+        if (index, scope) in self.pending:
+            return False
+        rechecked = rest.check_at < rest.until and (rest.check_at <= now or rest.interval > self.local.recheck_after)
+        return rest.why.endswith(SEEN) or rechecked
+
     async def observe(self) -> None:
         """Learn the rests other workers set, and when each is next re-checked: the pool's own view then shows them
         (the status page, `rotator.pools`) and still holds them if Redis stops answering; a rest learned so that a
@@ -100,9 +108,10 @@ class SharedRests:
                 learned.append((by_fp[fp], scope, left, member.decode()))
                 running.add((id(by_fp[fp]), scope))
         now = self.local.clock()
-        for state in self.keys.states:
+        for index, state in enumerate(self.keys.states):
             for scope, rest in list(state.rests.items()):
-                if rest.why.endswith(SEEN) and (id(state), scope) not in running:
+                gone = (id(state), scope) not in running and rest.until > now
+                if gone and self._ended_there(index, scope, rest, now):
                     self.local.recovered(state, scope)
         if not learned:
             return
