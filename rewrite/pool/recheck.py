@@ -89,10 +89,10 @@ class Rechecks:
             rest = state.rests.get(scope)
             books.recovered(state, scope)
             self.pool.dirty = True
-            known = rest is not None and rest.until > now
+            known = rest is not None and rest.until > now and rest.since
+            since = f" since {iso(rest.since)} ({rest.why})" if known and rest is not None else ""
             logger.info("rotator: %s key %s serves again%s: a re-check ended its rest%s", self.pool.name or "pool",
-                        state.masked, f" for {scope}" if scope else "",
-                        f" since {iso(rest.since)} ({rest.why})" if known and rest.since else "")
+                        state.masked, f" for {scope}" if scope else "", since)
 
     def failed(self, state: KeyState, model: str, seconds: float | None, why: str) -> bool:
         """The re-check was answered without service: with a refusal that rests the key (`seconds`), its rests are
