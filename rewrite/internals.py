@@ -107,6 +107,12 @@ class PipeReader(asyncio.StreamReader):
             super().feed_data(held)
 
     async def read(self, n: int = -1) -> bytes:
+        inner: Any = self
+        if self.held is None and n and not inner._buffer and not inner._eof and inner._exception is None:
+            # Waited for here, not in StreamReader.read: woken there by a write that is held, it would read the
+            # empty buffer and return b"", which every reader takes for the end of the stream (mitmproxy then
+            # closes the connection with the rest of a response unread).
+            await super()._wait_for_data("read")  # type: ignore[misc]
         held = self.held
         if held is not None and not self._buffer:  # type: ignore[attr-defined]
             if n < 0 or n >= len(held):

@@ -128,3 +128,22 @@ async def test_a_large_write_reaches_a_reader_that_asks_for_all_of_it_as_the_obj
     wa.write(b"tail")
     wa.write_eof()
     assert await rb.read() == body + b"tail" and rb.at_eof()
+
+
+async def test_a_read_waiting_when_a_large_write_arrives_gets_its_bytes_not_an_end_of_stream():
+    """mitmproxy's reading task waits in `read(65535)` for the engine's answer; a write of HELD_FROM bytes or more
+    (a decoded MiB of a pass-through body) that wakes it is what it reads, never an empty read (its end of stream:
+    it would close the connection with the rest of the response unread)."""
+    (ra, wa), (rb, wb) = open_pipe(("127.0.0.1", 1), ("127.0.0.1", 2))
+    body = bytes(range(256)) * (2 * HELD_FROM // 256)
+    part = asyncio.ensure_future(rb.read(65535))
+    await asyncio.sleep(0)  # (waiting now)
+    wa.write(body)
+    assert await part == body[:65535] and not rb.at_eof()
+    assert await rb.read(len(body)) == body[65535:]
+    whole = asyncio.ensure_future(rb.read(len(body)))
+    await asyncio.sleep(0)
+    wa.write(body)
+    assert await whole is body  # (woken by it, still taken as the object written)
+    wa.write(b"0\r\n\r\n")
+    assert await rb.read(65535) == b"0\r\n\r\n"
