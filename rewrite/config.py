@@ -21,6 +21,7 @@ from rewrite.config_providers import ProviderConfig, not_placeholder
 from rewrite.config_settings import (
     AffinityConfig,
     LimitsConfig,
+    PoolsConfig,
     ResumeConfig,
     StateConfig,
     StreamingConfig,
@@ -88,6 +89,7 @@ class Config(Strict):
     resume: ResumeConfig = ResumeConfig()
     affinity: AffinityConfig = AffinityConfig()
     hedging: HedgingConfig = HedgingConfig()
+    pools: PoolsConfig = PoolsConfig()
     # When set, only these clients are served from the key pools (see rewrite/intake/clients.py).
     clients: list[ClientConfig] = []
     # Serve requests from web browsers (an Origin or Sec-Fetch-* header) from the pools without a client key:
@@ -117,6 +119,13 @@ class Config(Strict):
         own = self.providers.get(provider)
         ours = own.hedging if own is not None else None
         return merged(self.hedging, ours), ours is not None and ours.mode is not None
+
+    def recheck_after(self, provider: str) -> float:
+        """Seconds after which `provider`'s long rests are re-checked (0: never): its own `pools`, else the top
+        level's."""
+        own = self.providers.get(provider)
+        ours = own.pools.recheck_after if own is not None and own.pools is not None else None
+        return self.pools.recheck_after if ours is None else ours
 
     def affinity_on(self, provider: str) -> bool:
         """Whether `provider`'s pool keeps conversations on their keys: its own `affinity`, else the top level's."""

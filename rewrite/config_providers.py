@@ -15,7 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 import protocols
 from rewrite.adapters.entries import AdapterEntry
-from rewrite.config_settings import ResumeOverride, Strict, Switch
+from rewrite.config_settings import PoolsOverride, ResumeOverride, Strict, Switch
 from rewrite.policy.hedging import HedgingOverride
 from rewrite.pool.caps import CapConfig
 from rewrite.pool.strategies import STRATEGIES
@@ -188,6 +188,8 @@ class ProviderConfig(Strict):
     protocol: str | None = None  # the `choice` of one of its family's protocols
     # How the pool chooses a key: a name registered in rewrite/pool/strategies.py.
     strategy: str = "round-robin"
+    # Its pool's re-checks of long rests, over the top level's `pools`.
+    pools: PoolsOverride | None = None
     # Continuing cut streams from this provider, over the top level's `resume`.
     resume: ResumeOverride | None = None
     # Conversation affinity for this provider's pool, over the top level's `affinity.mode`.

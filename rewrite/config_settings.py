@@ -54,6 +54,20 @@ class AffinityConfig(Strict):
         return SessionSources(SessionSource.parse(s) for s in self.sessions)
 
 
+class PoolsConfig(Strict):
+    """How the key pools treat their keys' rests (docs/pools-and-usage.md, "Re-checks of long rests")."""
+
+    # Seconds after which a key resting longer than this (a quota that does not clear by waiting, a retry-after of
+    # hours, a daily quota) gets one live request to see whether its quota came back early; 0: never.
+    recheck_after: float = Field(600.0, ge=0, allow_inf_nan=False)
+
+
+class PoolsOverride(Strict):
+    """A provider's `pools`, over the top level's."""
+
+    recheck_after: float | None = Field(None, ge=0, allow_inf_nan=False)
+
+
 class ResumeConfig(Strict):
     """How a stream cut after its first token is continued (docs/reliability.md: Answers that survive a cut)."""
 

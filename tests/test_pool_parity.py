@@ -24,6 +24,8 @@ import pytest
 from protocols.pins import PIN_CACHED_CONTENT, Pin
 from protocols.windows import QuotaGroups, Window
 from rewrite.config_providers import KeyConfig
+from rewrite.policy.outcomes import FailureKind
+from rewrite.policy.retry import Failure, KeyRest
 from rewrite.pool import STRATEGIES, KeyPool, Lease
 from rewrite.pool.affinity import Affinity, preferring, state_affinity
 from rewrite.pool.caps import CapConfig, Share
@@ -87,9 +89,10 @@ REDIS_TIMEOUT = 5.0
 class Run:
     """One pool on a fake clock, deciding alone or through Redis (`where`: a fakeredis server or a URL)."""
 
-    def __init__(self, strategy: str, where: fakeredis.FakeServer | str | None, keys: list = KEYS) -> None:
+    def __init__(self, strategy: str, where: fakeredis.FakeServer | str | None, keys: list = KEYS,
+                 recheck_after: float = 0.0) -> None:
         self.clock = Clock()
-        self.pool = KeyPool(keys, strategy, name="parity", clock=self.clock)
+        self.pool = KeyPool(keys, strategy, name="parity", clock=self.clock, recheck_after=recheck_after)
         self.state: SharedState | None = None
         # Redis is given 5 s a call, not the product's 0.25 s: these runs are about the choices being alike, and under a
         # loaded CI a call can outlast 0.25 s and leave the pool deciding alone (the timeouts have tests of their own).
@@ -122,7 +125,7 @@ class Run:
             pick = await self.pool.take(KEY.get(avoid or ""), model)
             assert self.state is None or pick.key is None or pick.held is not None  # (Redis decided: it leased)
             wait = pick.wait if math.isinf(pick.wait) else round(pick.wait)
-            seen: tuple = (NAME[pick.key], wait, pick.busy)
+            seen: tuple = (NAME[pick.key], wait, pick.busy) + (("re-check",) if pick.recheck else ())
             if pick.key is None or pick.wait > 0:
                 resting = self.pool.resting(model, pick)
                 seen += (resting.seconds if math.isinf(resting.seconds) else round(resting.seconds), resting.rejected,
@@ -142,11 +145,14 @@ class Run:
         await self.move_rests(-seconds)
 
     async def move_rests(self, seconds: float) -> None:
-        """The rests' ends on the server moved `seconds` later (earlier, when negative)."""
+        """The rests' ends on the server moved `seconds` later (earlier, when negative), and their next re-checks."""
         if self.state is not None:
-            client, rests = self.state.client, PoolNames("parity").rests
-            for member in await client.zrange(rests, 0, -1):
-                await client.zincrby(rests, seconds * 1000, member)
+            client, names = self.state.client, PoolNames("parity")
+            for member in await client.zrange(names.rests, 0, -1):
+                await client.zincrby(names.rests, seconds * 1000, member)
+            for member, value in (await client.hgetall(names.rechecks)).items():
+                at, rest = value.decode().split("|", 1)
+                await client.hset(names.rechecks, member, f"{int(int(at) + seconds * 1000)}|{rest}")
 
     async def play(self, script: list[tuple]) -> list[tuple]:
         for step, *args in script:
@@ -164,6 +170,11 @@ class Run:
                 self.pool.rests.stalled(KEY[args[0]])
             elif step == "reject":
                 self.pool.rests.reject(KEY[args[0]], "parity")
+            elif step == "refuse":  # (its re-check refused: out of quota again, for an hour)
+                self.pool.rests.failed(KEY[args[0]], Failure(FailureKind.STATUS, "status 429", 429, delay=3600,
+                                                             rest=KeyRest("out of quota, status 429", False)), "m")
+            elif step == "serve":
+                self.pool.rests.succeeded(KEY[args[0]], "m")
             await self.settled()
         if self.state is not None:
             await self.state.aclose()
@@ -185,6 +196,29 @@ async def test_the_pools_own_decisions_and_redis_make_every_choice_alike(strateg
     shared = await Run(strategy, redis_where).play(SCRIPT)
     assert [n for n, *_ in alone].count(None) >= 3  # (the script reaches a busy pool and one of refused keys)
     assert shared == alone
+
+
+# Re-checks of long rests (recheck_after 10 s): a key resting 100 s gets one pick after 10 s, the strategy's turn
+# (each wait passed by a second more or less than due: the server's clock is moved in steps, a few ms apart);
+# refused, none before 16 s (twice the wait, less a fifth) and one by 24 s; served, it is in turn again. A model's
+# rest is re-checked by a pick for that model.
+RECHECK_SCRIPT: list[tuple] = [
+    ("rest", "a", 100), ("pick", 4, "m"), ("pass", 11), ("pick", 5, "m"),
+    ("refuse", "a"), ("pass", 15), ("pick", 5, "m"), ("pass", 10), ("pick", 5, "m"),
+    ("serve", "a"), ("pick", 5, "m"),
+    ("rest", "c", 100, "m"), ("pass", 11), ("pick", 3, "other"), ("pick", 5, "m"), ("serve", "c"), ("pick", 5, "m"),
+]
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_both_recheck_a_long_rest_once_per_wait_alike(strategy, redis_where):
+    alone = await Run(strategy, None, recheck_after=10).play(RECHECK_SCRIPT)
+    shared = await Run(strategy, redis_where, recheck_after=10).play(RECHECK_SCRIPT)
+    assert shared == alone
+    picks = [n for n, *_ in alone]
+    assert picks[:4].count("a") == 0 and picks[4:9].count("a") == 1  # (re-checked once)
+    assert picks[9:14].count("a") == 0 and picks[14:19].count("a") == 1
+    assert sum(1 for s in alone if s[-1] == "re-check") == 3  # (a twice, c once)
 
 
 # A pool of one key (max_concurrent 1): taken without asking the strategy, by both; busy, resting, stalled and out.

@@ -75,6 +75,8 @@ class Trail(Part):
 
 def taken(pick: Pick, pool: KeyPool, affinity: Affinity | None, patient: bool) -> str:
     """Why the pick took its key, in words."""
+    if pick.recheck:
+        return pick.recheck
     if pick.why == BOUND and affinity is not None:
         if affinity.hard:
             return f"a hard pin: its account holds the conversation's {affinity.said}"

@@ -78,7 +78,8 @@ def decide(error: VendorError, headers: list[tuple[str, str]], body: bytes, pool
         # delay, else an hour), for every model unless the quota is the model's.
         quota = error.quota or Quota()
         window = next((w for w in (quota.window, error.delay) if w is not None), QUOTA_REST)
-        rest = KeyRest(f"{quota.what}, status {status}", per_model=quota.per_model, quota=quota.what)
+        named = f" ({quota.id})" if quota.id and quota.id != quota.what else ""  # (the vendor's own name for it)
+        rest = KeyRest(f"{quota.what}{named}, status {status}", per_model=quota.per_model, quota=quota.what)
         return Failure(FailureKind.STATUS, f"status {status} (quota)", status, headers, body, retryable=pooled,
                        delay=window, rest=rest)
     if kind not in RETRYABLE:

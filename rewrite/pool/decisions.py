@@ -62,6 +62,13 @@ over names the earliest reset; a share cap keeps part of the vendor's window bac
 For placing new conversations, each key's headroom (0..1: the share left of its tightest window that counts the
 request; 1 when none is known to be used) is `windows.headroom(state.windows, need, wall)` locally and `k.headroom`
 in the pick script.
+
+Re-checks of long rests (rewrite/pool/recheck.py): a key whose every rest for the model is due its re-check is ready
+for one pick, which claims it (its next re-check moved out in the same decision) and says so in `Pick.recheck`; the
+answer acts through `books.renew` (refused: the rest from the new answer) and `books.recovered` (served: it ends).
+Local: `Rest.check_at`, `KeyState.checking`. Redis: one hash per pool (`rot:{pool}:recheck`), read by the pick
+script for resting keys only. Parity case: a long rest re-checked once per wait, twice as late after a refusal,
+ended by a success; a model's rest by a pick for that model.
 """
 
 from __future__ import annotations
@@ -114,6 +121,7 @@ class Pick:
     why: str = ""
     bound: str | None = None
     bind_as: str = ""
+    recheck: str = ""  # a re-check of the key's long rest (rewrite/pool/recheck.py): the decision trail's words
 
     def drop(self) -> None:
         """Give back the slot of a pick that is not used."""
@@ -130,6 +138,15 @@ class Books(ABC):
     def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
         """Rest the key for `seconds` (for the model `scope`, or WHOLE_KEY); a longer rest it has stays. `share`:
         off for a rest learned from the other processes. Returns whether the pool's own view changed."""
+
+    @abstractmethod
+    def renew(self, state: KeyState, scope: str, seconds: float, why: str) -> None:
+        """A re-check was refused (rewrite/pool/recheck.py): the rest of `scope` lasts `seconds` from now, shorter or
+        longer, its next re-check where the re-check's claim put it."""
+
+    @abstractmethod
+    def recovered(self, state: KeyState, scope: str) -> None:
+        """A re-check was served: the rest of `scope` ends now."""
 
     @abstractmethod
     def bind(self, state: KeyState, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:

@@ -163,6 +163,11 @@ def fingerprint(key: str, secret: bytes = PROCESS_SECRET) -> str:
 class Rest:
     until: float  # on the pool's monotonic clock
     why: str
+    since: float = 0.0  # when it began, on the wall clock
+    # A long rest's re-check (rewrite/pool/recheck.py): when one live request is next let through to the key (on the
+    # monotonic clock; inf: never), and the wait before it, doubled at each re-check.
+    check_at: float = math.inf
+    interval: float = 0.0
 
 
 @dataclass(eq=False)
@@ -182,6 +187,7 @@ class KeyState:
     last_pick: int = 0  # the pool's pick counter when it was last chosen
     usage: KeyCounters = field(default_factory=KeyCounters)
     windows: dict[str, WindowTally] = field(default_factory=dict)  # its quota windows, by "window|unit" (windows.py)
+    checking: tuple[str, ...] = ()  # the scopes of the rests its re-check in flight tests (rewrite/pool/recheck.py)
 
     def __post_init__(self) -> None:
         self.id = self.id or fingerprint(self.secret)
@@ -197,6 +203,21 @@ class KeyState:
             if rest is not None and rest.until > now:
                 until = max(until, rest.until)
         return until
+
+    def due(self, model: str, now: float, by: float | None = None) -> bool:
+        """It rests for `model` and each of those rests is due a re-check (by `by`, else now): one live request may go
+        (rewrite/pool/recheck.py)."""
+        if self.out is not None:
+            return False
+        by = now if by is None else by
+        resting = False
+        for scope in (WHOLE_KEY, model) if model else (WHOLE_KEY,):
+            rest = self.rests.get(scope)
+            if rest is not None and rest.until > now:
+                if rest.check_at > by:
+                    return False
+                resting = True
+        return resting
 
     def active_rests(self, now: float) -> dict[str, Rest]:
         return {scope: r for scope, r in self.rests.items() if r.until > now}

@@ -33,6 +33,7 @@ from rewrite.policy.retry import Failure
 from rewrite.pool.decisions import Decisions, Held, Pick, Resting
 from rewrite.pool.key_state import WHOLE_KEY, Counts, KeyState, distinguish, fingerprint, mask
 from rewrite.pool.local import Lease, LocalDecisions
+from rewrite.pool.recheck import Rechecks
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.windows import NO_NEED, REQUESTS, Need, Quotas
 
@@ -109,9 +110,10 @@ class KeyPool:
     dirty = _Changed()  # changed since the last snapshot
 
     def __init__(self, keys: list, strategy: str = "round-robin", name: str = "", clock=time.monotonic,
-                 wall=time.time, rng=random.random, quotas: Quotas | None = None) -> None:
+                 wall=time.time, rng=random.random, quotas: Quotas | None = None, recheck_after: float = 0.0) -> None:
         """`keys`: strings, or objects with key, weight, tier and max_concurrent (rewrite.config.KeyConfig);
-        `quotas`: its vendor's quota groups and the config's caps."""
+        `quotas`: its vendor's quota groups and the config's caps; `recheck_after`: a rest longer than this many
+        seconds gets one live request after that long (rewrite/pool/recheck.py; 0: never)."""
         self.name = name
         self.quotas = quotas or Quotas()
         self.states = [KeyState(k) if isinstance(k, str) else
@@ -121,7 +123,8 @@ class KeyPool:
         self.by_secret = {s.secret: s for s in self.states}
         self.clock, self.wall, self.rng = clock, wall, rng  # (read by rewrite/pool/persistence.py too)
         self.line = StateLine(name, self.states, wall)
-        self.local = LocalDecisions(self.states, strategy, self.line, clock, wall)
+        self.local = LocalDecisions(self.states, strategy, self.line, clock, wall, rng)
+        self.local.books.recheck_after = recheck_after
         self.strategy = self.local.strategy
         self.shared: Decisions | None = None  # with state.redis: the decisions every worker shares
         self.on_change: Callable[[], None] | None = None  # (the keeper's, while it keeps this pool's state)
@@ -261,10 +264,13 @@ class KeyRests:
 
     def __init__(self, pool: KeyPool) -> None:
         self.pool = pool
+        self.rechecks = Rechecks(pool)
 
-    def succeeded(self, key: str) -> None:
-        """The key answered: forget its failures and stalls."""
+    def succeeded(self, key: str, model: str = "") -> None:
+        """The key answered (at `model`): forget its failures and stalls; a re-check's rests end."""
         state = self.pool.by_secret.get(key)
+        if state is not None and state.checking:
+            self.rechecks.succeeded(state, model)
         if state is None or not (state.failures or state.stalls):
             return
         state.failures = state.stalls = 0
@@ -274,7 +280,11 @@ class KeyRests:
             self.pool.line.changed(self.pool.clock())
 
     def failed(self, key: str, failure: Failure, model: str = "") -> float | None:
-        """Rest `key` as its failed attempt at `model` deserves. Returns the rest after a stall, if it stalled."""
+        """Rest `key` as its failed attempt at `model` deserves (a re-check refused: its rests renewed from the
+        answer). Returns the rest after a stall, if it stalled."""
+        checked = self.pool.by_secret.get(key)
+        if checked is not None and checked.checking and self._recheck_failed(checked, failure, model):
+            return None
         if failure.stalled:
             return self.stalled(key)
         rest, state = failure.rest, self.pool.by_secret.get(key)
@@ -287,6 +297,16 @@ class KeyRests:
         seconds = failure.delay if failure.delay is not None else self.backoff(state.failures)
         self.bench(key, seconds, self.pool.quotas.scope(model) if rest.per_model else WHOLE_KEY, rest.why)
         return None
+
+    def _recheck_failed(self, state: KeyState, failure: Failure, model: str) -> bool:
+        rest = failure.rest
+        if failure.stalled or rest is None or rest.out:
+            return self.rechecks.failed(state, model, None, "")
+        seconds = failure.delay if failure.delay is not None else self.backoff(state.failures + 1)
+        if not self.rechecks.failed(state, model, seconds, rest.why):
+            return False
+        state.failures += 1
+        return True
 
     def backoff(self, failures: int) -> float:
         """A cooldown that no answer named: exponential in the failures in a row, jittered so that keys rested

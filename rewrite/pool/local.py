@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections.abc import Callable
 
-from rewrite.pool import windows
+from rewrite.pool import recheck, windows
 from rewrite.pool.affinity import BOUND, COMPACTED, COMPACTION, LIVE_CAP, MOVED, NEW, Affinity, KeyBinding
 from rewrite.pool.decisions import Books, Decisions, Held, Pick, Prefetch, Resting
-from rewrite.pool.key_state import KeyState, Rest
+from rewrite.pool.key_state import KeyState
 from rewrite.pool.state_line import StateLine
 from rewrite.pool.strategies import strategy_named
 from rewrite.pool.windows import NO_NEED, Check, Need, WindowTally
@@ -62,12 +63,13 @@ class LocalDecisions(Decisions):
     books: LocalBooks
 
     def __init__(self, states: list[KeyState], strategy: str, line: StateLine,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 rng: Callable[[], float] = random.random) -> None:
         self.states = states
         self.alone = len(states) == 1  # a pool of one key takes it without asking the strategy
         self.strategy = strategy_named(strategy)(states, wall)
         self.line = line  # the log line, told when a key's state changes
-        self.clock, self.wall = clock, wall
+        self.clock, self.wall, self.rng = clock, wall, rng  # (rng: a re-check's jitter)
         self.books = LocalBooks(states, line, clock, wall)
         self._picks = 0
         self._waiters: list[asyncio.Future] = []  # callers waiting for a lease to come back
@@ -77,27 +79,31 @@ class LocalDecisions(Decisions):
     def pick(self, avoid: str | None, model: str, need: Need = NO_NEED, affinity: Affinity | None = None,
              patient: bool = True) -> Pick:
         now = self.clock()
-        if now >= self.line.next_change:  # (a rest ended since: the log's line says so)
+        if now >= self.line.next_change:  # (a rest ended since: forgotten, and the log's line says so)
+            for s in self.states:
+                for scope in [scope for scope, r in s.rests.items() if r.until <= now]:
+                    del s.rests[scope]
             self.line.changed(now)
         over = self._over(need)
         passed = tuple((s.secret, w) for s, w in over.items())
-        ready = [s for s in self.states if s.slow_until <= now and s.rest_until(model, now) <= now and s not in over]
+        ready = [s for s in self.states
+                 if s.slow_until <= now and (s.rest_until(model, now) <= now or s.due(model, now)) and s not in over]
         free = [s for s in ready if not s.at_cap()]
         tags: dict = {}
         if affinity is not None:
             bound, tags = self._bound(affinity, avoid, ready, patient)
             if bound is not None:
                 b = bound[0]
-                wait = max(0.0, b.rest_until(model, now) - now, over.get(b, 0.0))
+                wait = 0.0 if b in ready else max(0.0, b.rest_until(model, now) - now, over.get(b, 0.0))
                 if bound[1]:  # (waiting for it at its max_concurrent)
                     return Pick(None, busy=True, passed=passed, **tags)
-                return self.chosen(b, wait, need=need, passed=passed, **tags)
+                return self.chosen(b, wait, need=need, passed=passed, model=model, **tags)
         if free:
             if self.alone:  # (a pool of one key: nothing to choose, no order to keep; the pick script says the same)
-                return self.chosen(free[0], 0.0, need=need, passed=passed, **tags)
+                return self.chosen(free[0], 0.0, need=need, passed=passed, model=model, **tags)
             candidates = [s for s in free if s.secret != avoid] or free
             choice = self.strategy.choose(self._placed(candidates, need) if affinity is not None else candidates)
-            return self.chosen(choice, 0.0, need=need, passed=passed, **tags)
+            return self.chosen(choice, 0.0, need=need, passed=passed, model=model, **tags)
         if ready:
             return Pick(None, busy=True, passed=passed, **tags)
         # No key is ready: one resting after a stall is used at once, else the one back soonest.
@@ -148,18 +154,22 @@ class LocalDecisions(Decisions):
 
     def chosen(self, state: KeyState, wait: float, held: Held | None = None, resting: Resting | None = None,
                need: Need = NO_NEED, passed: tuple[tuple[str, float], ...] = (), why: str = "",
-               bound: str | None = None, bind_as: str = "") -> Pick:
+               bound: str | None = None, bind_as: str = "", model: str | None = None) -> Pick:
         """The pick of `state` (also one made elsewhere: the strategies' ties go to the key picked longest ago);
         with a `need`, the request counted in its windows when it goes at once (a pick made elsewhere counted it
         there; one that waits for its key is counted when it goes, `KeyPool.lease`). `bound`: the conversation's
-        bound key, named in the pick when it is not `state` or must be waited for."""
+        bound key, named in the pick when it is not `state` or must be waited for. `model`: the pick's, made here: a
+        key that rests for it is taken for its re-check (rewrite/pool/recheck.py)."""
         self._picks += 1
         state.last_pick = self._picks
         if need.checks and not wait:
             windows.picked(state.windows, need.checks, self.wall())
         bound = bound if bound != state.secret or wait else None
-        return Pick(state.secret, wait, held=held, resting=resting, passed=passed, why=why, bound=bound,
+        pick = Pick(state.secret, wait, held=held, resting=resting, passed=passed, why=why, bound=bound,
                     bind_as=bind_as)
+        if state.rests and model is not None and not wait and state.rest_until(model, now := self.clock()) > now:
+            pick.recheck = recheck.claim(state, model, now, self.rng)
+        return pick
 
     def _over(self, need: Need) -> dict[KeyState, float]:
         """The keys over a window that counts `need`'s request: seconds until its reset."""
@@ -188,7 +198,9 @@ class LocalDecisions(Decisions):
 
     def rests_past(self, seconds: float, model: str, need: Need = NO_NEED) -> bool:
         now, over = self.clock(), self._over(need)
-        return all(max(s.rest_until(model, now), s.slow_until, now + over.get(s, 0.0)) > now + seconds
+        by = now + seconds
+        return all(max(s.rest_until(model, now), s.slow_until, now + over.get(s, 0.0)) > by
+                   and not (s.rests and s.slow_until <= by and s not in over and s.due(model, now, by))
                    for s in self.states)
 
     # -- leases ----------------------------------------------------------------------------------------------
@@ -223,18 +235,28 @@ class LocalBooks(Books):
         self.clock, self.wall = clock, wall
         self.index = {id(s): i for i, s in enumerate(states)}
         self.bindings = Bindings(len(states))
+        self.recheck_after = 0.0  # a rest longer than this is re-checked after it (rewrite/pool/recheck.py; 0: never)
 
     # -- rests -----------------------------------------------------------------------------------------------
 
     def rest(self, state: KeyState, scope: str, seconds: float, why: str, share: bool = True) -> bool:
         now = self.clock()
-        until = now + max(0.0, seconds)
         current = state.rests.get(scope)
-        if current is not None and current.until >= until:
+        if current is not None and current.until >= now + max(0.0, seconds):
             return False
-        state.rests[scope] = Rest(until, why)
+        state.rests[scope] = recheck.schedule(current, seconds, why, now, self.wall(), self.recheck_after)
         self.line.changed(now)
         return True
+
+    def renew(self, state: KeyState, scope: str, seconds: float, why: str) -> None:
+        now = self.clock()
+        state.rests[scope] = recheck.schedule(state.rests.get(scope), seconds, why, now, self.wall(),
+                                              self.recheck_after)
+        self.line.changed(now)
+
+    def recovered(self, state: KeyState, scope: str) -> None:
+        state.rests.pop(scope, None)
+        self.line.changed(self.clock())
 
     # -- conversations (`Bindings`) ---------------------------------------------------------------------------
 

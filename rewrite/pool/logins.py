@@ -4,19 +4,23 @@ credential each, named by its fingerprint and shown masked (the token itself is 
 Per login: the plan windows its answers last reported (protocols/windows.py), whether it is known exhausted and until
 when (for the whole login, or for one model), and what it served. A login known exhausted is left for the next
 target of a `from:` route until then, without asking it again; the vendor's next answer that says the plan serves
-again ends it sooner.
+again ends it sooner. An exhaustion longer than the provider's `recheck_after` is re-checked as a pooled key's long
+rest is (rewrite/pool/recheck.py): once that long has passed, the login's own next request is let through, and its
+answer ends the exhaustion or renews it, the wait before the next re-check doubled.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from protocols.windows import Window, exhausted_until, iso, merged
 from rewrite.pool.key_state import WHOLE_KEY, fingerprint, mask
+from rewrite.pool.recheck import JITTER
 from rewrite.pool.report import windows_words
 
 logger = logging.getLogger("rotator")
@@ -34,6 +38,8 @@ class LoginState:
     requests: int = 0
     tokens: int = 0
     last_seen: float = 0.0
+    rechecks: dict[str, tuple[float, float]] = field(default_factory=dict)  # scope -> (next re-check, epoch; wait)
+    checking: tuple[str, ...] = ()  # the scopes its re-check in flight tests
 
     def answered(self, tokens: int) -> None:
         """It served an answer of `tokens` tokens (input, output, reasoning and cache tokens, each once)."""
@@ -57,10 +63,11 @@ class LoginState:
 
 
 class LoginBook:
-    def __init__(self, provider: str, wall=time.time) -> None:
+    def __init__(self, provider: str, wall=time.time, rng=random.random) -> None:
         self.provider = provider
-        self._wall = wall
+        self._wall, self._rng = wall, rng
         self._logins: OrderedDict[str, LoginState] = OrderedDict()
+        self.recheck_after = 0.0  # an exhaustion longer than this is re-checked after it (0: never; the config's)
 
     def __len__(self) -> int:
         return len(self._logins)
@@ -94,13 +101,47 @@ class LoginBook:
             del state.exhausted[WHOLE_KEY]
             logger.info("rotator: %s login %s is served again", self.provider, state.masked)
 
+    def held_back(self, state: LoginState, model: str) -> tuple[float, str] | None:
+        """(until, why) while the login is known exhausted for `model` and is not asked; None when it may be asked:
+        not exhausted, or its re-check is due (claimed: the next one moves to twice the last wait, jittered, and
+        every other request keeps leaving the login alone meanwhile)."""
+        now = self._wall()
+        spent = state.exhausted_for(model, now)
+        if spent is None:
+            return None
+        scopes = [s for s in (WHOLE_KEY, model) if s in state.exhausted and state.exhausted[s][0] > now]
+        if not all(s in state.rechecks and state.rechecks[s][0] <= now for s in scopes):
+            return spent
+        for s in scopes:
+            wait = state.rechecks[s][1] * 2
+            state.rechecks[s] = (now + wait * (1 + JITTER * (2 * self._rng() - 1)), wait)
+        state.checking = tuple(scopes)
+        logger.info("rotator: %s login %s: re-check of its exhaustion (%s)", self.provider, state.masked, spent[1])
+        return None
+
+    def served(self, state: LoginState, model: str) -> None:
+        """The login served `model`: an exhaustion its re-check tested ends now."""
+        tested, state.checking = [s for s in state.checking if s in (WHOLE_KEY, model)], ()
+        for scope in tested:
+            if state.exhausted.pop(scope, None) is not None:
+                state.rechecks.pop(scope, None)
+                logger.info("rotator: %s login %s is served again%s: a re-check ended its exhaustion", self.provider,
+                            state.masked, f" for {scope}" if scope else "")
+
     def exhaust(self, state: LoginState, until: float, scope: str, why: str) -> None:
-        """The login is used up (for `scope`: a model, or WHOLE_KEY) until `until` (epoch); said once."""
+        """The login is used up (for `scope`: a model, or WHOLE_KEY) until `until` (epoch); said once. Its re-check
+        refused: renewed from this answer, shorter or longer."""
         current = state.exhausted.get(scope)
-        if current is not None and current[0] >= until - SAME_RESET:
+        now = self._wall()
+        renewed = scope in state.checking
+        state.checking = tuple(s for s in state.checking if s != scope)
+        if current is not None and current[0] >= until - SAME_RESET and not renewed:
             return
         state.exhausted[scope] = (until, why)
-        now = self._wall()
+        if current is None or current[0] <= now:
+            state.rechecks.pop(scope, None)
+        if self.recheck_after > 0 and until - now > self.recheck_after and scope not in state.rechecks:
+            state.rechecks[scope] = (now + self.recheck_after, self.recheck_after)
         shown = "until its reset" if until == math.inf else f"until {iso(until)} (in {round(until - now)} s)"
         logger.info("rotator: %s login %s exhausted%s %s: %s", self.provider, state.masked,
                     f" for {scope}" if scope else "", shown, why)
@@ -110,7 +151,8 @@ class LoginBook:
         now = self._wall()
         out = []
         for s in reversed(self._logins.values()):
-            exhausted = [{"model": scope or None, "until": iso(until) if until != math.inf else None, "why": why}
+            exhausted = [{"model": scope or None, "until": iso(until) if until != math.inf else None, "why": why,
+                          **({"recheck": iso(s.rechecks[scope][0])} if _rechecked(s, scope, until) else {})}
                          for scope, (until, why) in sorted(s.exhausted.items()) if until > now]
             out.append({"login": s.masked, "id": s.id, "windows": [w.as_json() for w in s.windows],
                         "exhausted": exhausted, "requests": s.requests, "tokens": s.tokens,
@@ -133,7 +175,8 @@ def text(state: LoginState, now: float) -> str:
     for scope, (until, why) in sorted(state.exhausted.items()):
         if until > now:
             when = "until its reset" if until == math.inf else f"until {iso(until)}"
-            parts.append(f"exhausted{' for ' + scope if scope else ''} {when} ({why})")
+            recheck = f", re-checked at {iso(state.rechecks[scope][0])}" if _rechecked(state, scope, until) else ""
+            parts.append(f"exhausted{' for ' + scope if scope else ''} {when} ({why}{recheck})")
     return "; ".join(parts) or "no plan windows reported yet"
 
 
@@ -144,3 +187,8 @@ def login_table(provider: dict) -> str:
     lines += [f"  {x['login']}  requests {x['requests']}  tokens {x['tokens']}  {x['text']}"
               for x in provider["logins"]]
     return "\n".join(lines)
+
+
+def _rechecked(state: LoginState, scope: str, until: float) -> bool:
+    """Its exhaustion of `scope` is re-checked before it ends."""
+    return scope in state.rechecks and state.rechecks[scope][0] < until

@@ -20,7 +20,8 @@ def export_state(pool: KeyPool) -> dict[str, object]:
     records: dict[str, object] = {"strategy": {"name": pool.strategy.name, "position": pool.strategy.position()}}
     for s in pool.states:
         records[f"key:{s.id}"] = {
-            "rests": {scope: [wall + r.until - now, r.why] for scope, r in s.active_rests(now).items()},
+            "rests": {scope: [wall + r.until - now, r.why, r.since, wall + min(r.check_at, r.until) - now, r.interval]
+                      for scope, r in s.active_rests(now).items()},
             "failures": s.failures,
             "usage": s.usage.snapshot(),
             "windows": {f: [t.left, t.limit, t.reset, t.reserve] for f, t in s.windows.items() if t.reset > wall},
@@ -43,9 +44,12 @@ def import_state(pool: KeyPool, records: dict[str, object]) -> None:
             continue
         rests = record.get("rests")
         for scope, rest in (rests.items() if isinstance(rests, dict) else ()):
-            if (isinstance(rest, list) and len(rest) == 2 and isinstance(rest[0], (int, float))
-                    and math.isfinite(rest[0]) and rest[0] > wall and isinstance(scope, str)):
+            if (isinstance(rest, list) and len(rest) in (2, 5) and all(_number(v) for v in rest[:1] + rest[2:])
+                    and rest[0] > wall and isinstance(scope, str)):
                 s.rests[scope] = Rest(now + rest[0] - wall, str(rest[1]))
+                if len(rest) == 5 and rest[3] < rest[0]:  # (its re-checks, rewrite/pool/recheck.py)
+                    s.rests[scope].since, s.rests[scope].check_at = rest[2], now + rest[3] - wall
+                    s.rests[scope].interval = rest[4]
         if isinstance(record.get("failures"), int):
             s.failures = max(0, record["failures"])
         s.usage.restore(record.get("usage"))
@@ -56,3 +60,7 @@ def import_state(pool: KeyPool, records: dict[str, object]) -> None:
                 s.windows[str(name)] = WindowTally(*map(float, t))
     pool.local.books.bindings.restore(records.get("bindings"), [s.id for s in pool.states], wall)
     pool.line.changed(now)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -32,7 +32,9 @@ def describe(pool: KeyPool, now: float | None = None, wall: float | None = None)
         keys.append({
             "key": s.masked,
             "state": s.state(now),
-            "resting": [{**r, "until": _iso(r["until"]), "seconds": max(0, round(r["until"] - wall))}
+            "resting": [{**r, "until": _iso(r["until"]), "seconds": max(0, round(r["until"] - wall)),
+                         **({"recheck": _iso(r["recheck"]), "recheck_in": max(0, round(r["recheck"] - wall))}
+                            if "recheck" in r else {})}
                         for r in active_rests(s, now, wall)],
             "out": s.out,
             "in_flight": s.in_flight,

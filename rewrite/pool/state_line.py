@@ -20,7 +20,10 @@ def _clock_time(wall: float) -> str:
 
 
 def active_rests(s: KeyState, now: float, wall: float) -> list[dict]:
-    rests = [{"model": scope or None, "until": wall + r.until - now, "why": r.why}
+    """Each rest running: its model (None: the whole key), end and reason on the wall clock, and when the key is next
+    re-checked, when that is before the end (rewrite/pool/recheck.py)."""
+    rests = [{"model": scope or None, "until": wall + r.until - now, "why": r.why,
+              **({"recheck": wall + r.check_at - now} if r.check_at < r.until else {})}
              for scope, r in sorted(s.active_rests(now).items())]
     if s.slow_until > now:
         rests.append({"model": None, "until": wall + s.slow_until - now, "why": "stalled (used if no other key is)"})
@@ -29,8 +32,10 @@ def active_rests(s: KeyState, now: float, wall: float) -> list[dict]:
 
 def _rest_text(rest: dict, wall: float) -> str:
     model = f" for {rest['model']}" if rest["model"] else ""
+    recheck = (f", re-checked at {_clock_time(rest['recheck'])} (in {max(0, round(rest['recheck'] - wall))} s)"
+               if "recheck" in rest else "")
     return (f"resting{model} until {_clock_time(rest['until'])} (in {max(0, round(rest['until'] - wall))} s): "
-            f"{rest['why']}")
+            f"{rest['why']}{recheck}")
 
 
 def state_text(s: KeyState, now: float, wall: float) -> str:

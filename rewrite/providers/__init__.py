@@ -251,7 +251,8 @@ def build(config: Config) -> list[Provider]:
                 hosts=tuple(h.lower() for h in (pc.hosts or (spec.hosts if spec else ()))),
                 base_url=base_url,
                 path_prefix=prefix,
-                pool=KeyPool(keys, pc.strategy, name, quotas=_quotas(family, pc)) if keys else None,
+                pool=KeyPool(keys, pc.strategy, name, quotas=_quotas(family, pc),
+                             recheck_after=config.recheck_after(name)) if keys else None,
                 force_upstream_stream=pc.force_upstream_stream,
                 accounts=_accounts(name, family, keys),
                 adapters=ProviderAdapters(pc.adapters, {m: mc.adapters for m, mc in pc.models.items()}),
@@ -262,6 +263,9 @@ def build(config: Config) -> list[Provider]:
                 **dialect,
             )
         )
+    for p in providers:
+        if p.logins is not None:
+            p.logins.recheck_after = config.recheck_after(p.name)
     # (host, whether it takes other providers' clients) -> provider: a wire that claims its requests by the credential
     # they carry (a login's) may share its host with one that takes any request there (an API-key provider).
     seen: dict[tuple[str, bool], str] = {}

@@ -1169,6 +1169,17 @@ class FakeVendor:
                 self._key_rules[key] = fault
         return self
 
+    def out_of_credit(self, key: str, headers: dict[str, str] | None = None) -> FakeVendor:
+        """The account of `key` has no credit left: each of its requests is refused as OpenAI refuses one (429
+        `insufficient_quota`, no `retry-after` unless `headers` name one) until `top_up(key)`."""
+        body = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                          "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+        return self.always(Fault.status(429, body, headers), key=key)
+
+    def top_up(self, key: str) -> FakeVendor:
+        """The account of `key` has credit again (its owner topped it up): its requests are served."""
+        return self.always(None, key=key)
+
     def organizations(self, keys: dict[str, str], ttl: float | None = None,
                       min_tokens: int | None = None) -> FakeVendor:
         """Each key belongs to an organization (any key not named is one of its own): a prompt prefix the same

@@ -141,7 +141,7 @@ class PooledKey(Departing):
         if key is None:
             return
         if failure is None:
-            self.pool.rests.succeeded(key)
+            self.pool.rests.succeeded(key, model)
             return
         rest = self.pool.rests.failed(key, failure, model)
         if failure.stalled:

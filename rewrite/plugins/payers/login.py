@@ -32,8 +32,8 @@ class PlanLogin(OwnCredential):
         self.windows: tuple[Window, ...] = ()  # the plan windows this request's answers reported
 
     def skip(self, model: str, tokens: float, within: float) -> Failure | None:
-        """A login known used up is not asked again until its reset."""
-        spent = self.state.exhausted_for(model, time.time())
+        """A login known used up is not asked again until its reset (or its re-check, rewrite/pool/logins.py)."""
+        spent = self.book.held_back(self.state, model)
         if spent is None:
             return None
         until = "its reset" if spent[0] == math.inf else iso(spent[0])
@@ -43,7 +43,10 @@ class PlanLogin(OwnCredential):
         """A used-up quota leaves the login for the route's next target until its window resets (for the model
         asked, when the quota is the model's)."""
         rest = failure.rest if failure is not None else None
+        if failure is None and self.state.checking:
+            self.book.served(self.state, model)
         if failure is None or rest is None or rest.quota is None:
+            self.state.checking = ()
             return
         window = failure.delay if failure.delay is not None else QUOTA_REST
         self.book.exhaust(self.state, time.time() + window, model if rest.per_model else WHOLE_KEY, rest.quota)

@@ -20,6 +20,7 @@ import math
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from rewrite.pool import recheck
 from rewrite.pool.decisions import Books, Decisions, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState
 from rewrite.pool.local import LocalBooks, LocalDecisions
@@ -113,7 +114,7 @@ class RedisDecisions(Decisions):
         if self._redis_keys is None:
             names, states = self.names, self.local.states
             self._redis_keys = [names.rests, names.turn, names.lru] + [names.leases(fp) for fp in fps]
-            self._redis_keys += [names.bindings, *map(names.live, fps)]
+            self._redis_keys += [names.bindings, *map(names.live, fps), names.rechecks]
             self._redis_keys.append(names.windows)  # (the quota windows' key comes last)
             self._fixed = [int(self.shared.lease_seconds * 1000), len(states)]
             for s, fp in zip(states, fps):
@@ -153,6 +154,12 @@ class RedisDecisions(Decisions):
             why, bound, name = _text(reply[-4]), reply[-3], _text(reply[-2])
             tags = {"why": why, "bound": states[bound - 1].secret if bound else None,
                     "bind_as": name or affinity.name}
+        if chosen < 0:  # (a re-check of the key's long rests, claimed in the same step: scripts.py)
+            state = states[-chosen - 1]
+            pick = self.local.chosen(state, 0.0, SharedLease(self.leases, -chosen - 1, lease_id), passed=passed, **tags)
+            state.checking = tuple(_text(reply[5]).split("\n"))
+            pick.recheck = recheck.said(reply[3] / 1000, _text(reply[4]))
+            return pick
         if chosen and not wait_ms:
             return self.local.chosen(states[chosen - 1], 0.0, SharedLease(self.leases, chosen - 1, lease_id),
                                      passed=passed, **tags)
@@ -195,6 +202,14 @@ class RedisBooks(Books):
         if changed and share:
             self.rests.write(state, scope, seconds, why)
         return changed
+
+    def renew(self, state: KeyState, scope: str, seconds: float, why: str) -> None:
+        self.local.renew(state, scope, seconds, why)
+        self.rests.write(state, scope, seconds, why, renew=True)
+
+    def recovered(self, state: KeyState, scope: str) -> None:
+        self.local.recovered(state, scope)
+        self.rests.recovered(state, scope)
 
     # -- conversations (rewrite/state/redis/bindings.py) -------------------------------------------------------
 

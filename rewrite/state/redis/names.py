@@ -22,6 +22,7 @@ class PoolNames:
         self.windows = self.base + "window"  # HASH: fp|window|unit -> a quota window (window_scripts.py)
         self.bindings = self.base + "bind"  # HASH: conversation id -> fp|until ms|depth|name (bind_scripts.py)
         self.bound = self.base + "bound"  # ZSET: conversation id -> until ms (the bindings' expiries)
+        self.rechecks = self.base + "recheck"  # HASH: a rests' member -> next ms|wait ms|since ms|why (scripts.py)
 
     def why(self, member: str) -> str:
         return f"{self.base}why:{member}"

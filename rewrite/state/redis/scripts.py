@@ -19,7 +19,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # the answer (the keys passed over for a window); the conversation's come before them.
 # KEYS: rests (ZSET member -> until ms), turn (HASH: the strategies' positions: rr, used, rr:<tier>, w:<fp>; and seq),
 # lru (ZSET fp -> seq), then each key's leases (ZSET lease id -> expiry ms), in config order; then the bindings
-# (HASH) and each key's live conversations (ZSET), then the windows.
+# (HASH) and each key's live conversations (ZSET), then the re-checks of long rests (HASH: member of the rests ->
+# "next ms|wait ms|since ms|why", rewrite/pool/recheck.py), then the windows.
 # ARGV: first what does not change from one pick to the next (packed once by the worker): lease ms, n, then four per
 # key: fp, weight, tier, max_concurrent (0: none). Then this pick's, each a string (a few arguments, not ~30: packing
 # them was a tenth of what a pick cost the worker): the model; "avoid|lease id|given back|odd|wall|checks", where
@@ -34,6 +35,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # `resting` says it: what the client is told when it will not wait. Then the conversation's part and the windows'
 # (bind_scripts.py, window_scripts.py). A key chosen at once for a request of no conversation, no key passed over for
 # a window (most picks): its index alone, an integer (_PICK_AT_ONCE: one number for the worker to read, not a list).
+# A key chosen for the re-check of its rests (each due: rewrite/pool/recheck.py; looked up only for a key that rests)
+# is named negated, with what the trail says of it in place of the two above: {-i, 0, 0, since ms, why, scopes} (the
+# scopes re-checked: "" for the whole key, the model, `\n` between them); that re-check's next one is moved out
+# (twice its wait, jittered) in the same step, so no other worker makes a second while it is in flight.
 _PICK_HEAD = _NOW + """
 local lease_ms, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 local d = 2 + 4 * n
@@ -136,6 +141,30 @@ local function scores(key)
   return by
 end
 local rests, lrus = scores(KEYS[1]), scores(KEYS[3])
+-- The re-check of a resting key's rests for the model (rewrite/pool/recheck.py), when each of them is due.
+local function due(fp)
+  local members, scopes = {}, {}
+  for _, m in ipairs(model ~= '' and {fp, fp .. '|' .. model} or {fp}) do
+    if (rests[m] or 0) > now then members[#members + 1], scopes[#scopes + 1] = m, m == fp and '' or model end
+  end
+  local values = redis.call('HMGET', KEYS[#KEYS - 1], unpack(members))
+  for j = 1, #members do
+    local at = values[j] and tonumber(string.match(values[j], '^(%d+)|'))
+    if not at or at > now then return nil end
+  end
+  return {members = members, values = values, scopes = table.concat(scopes, '\\n')}
+end
+local function claim(k)
+  local r, since, why = k.recheck, 0, ''
+  for j, m in ipairs(r.members) do
+    local _, wait, s, w = string.match(r.values[j], '^(%d+)|(%d+)|(%d+)|(.*)$')
+    wait = tonumber(wait) * 2
+    local jittered = math.floor(wait * (1 + 0.2 * (2 * (now % 997) / 996 - 1)))
+    redis.call('HSET', KEYS[#KEYS - 1], m, (now + jittered) .. '|' .. wait .. '|' .. s .. '|' .. w)
+    if j == 1 then since, why = tonumber(s), w end
+  end
+  return {-k.i, 0, 0, since, why, r.scopes}
+end
 -- Leases are counted where they decide: a capped key, or a strategy that reads them.
 local ready, free, usable = {}, {}, {}
 for i = 1, n do
@@ -150,6 +179,10 @@ for i = 1, n do
   local rest = rests[fp] or 0
   if model ~= '' then rest = math.max(rest, rests[fp .. '|' .. model] or 0) end
   k.wait = math.max(0, rest - now)
+  if k.wait > 0 and not k.out then
+    k.recheck = due(fp)
+    if k.recheck then k.wait = 0 end
+  end
   local over
   over, k.headroom = windowed(k)
   k.wait = math.max(k.wait, math.ceil(over))
@@ -169,6 +202,7 @@ local function lease(k, wait)
   if k.cap == 0 and not counted then redis.call('ZREMRANGEBYSCORE', KEYS[3 + k.i], '-inf', now) end  -- (dead workers')
   redis.call('ZADD', KEYS[3 + k.i], now + lease_ms, lease_id)
   redis.call('PEXPIRE', KEYS[3 + k.i], lease_ms * 2)
+  if k.recheck and wait == 0 then return claim(k) end
   return {k.i, wait, 0}
 end
 
@@ -225,14 +259,35 @@ def pick(strategy: str) -> str:
         raise ValueError(f"unknown strategy {strategy!r}: one of {', '.join(PICKS)}") from None
 
 
-# KEYS: rests, the reason's key. ARGV: member (fp, or fp|model), ms, why. A longer rest already there stays (GT).
-# Returns the ms until the member's rest ends.
+# KEYS: rests, the reason's key, the re-checks. ARGV: member (fp, or fp|model), ms, why, the pool's recheck_after
+# in ms (0: never), renew (1: a refused re-check's answer, the rest set from it shorter or longer; else a longer rest
+# already there stays: GT). A new rest longer than recheck_after is first re-checked after that long; one running
+# keeps its re-checks. Returns the ms until the member's rest ends.
 REST = _NOW + """
-local until_ms = now + tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], 'GT', until_ms, ARGV[1])
-local stored = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
-if stored == until_ms then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[2])) end
+local member, ms, recheck = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
+local until_ms = now + ms
+local before = tonumber(redis.call('ZSCORE', KEYS[1], member) or 0)
+if ARGV[5] == '1' then redis.call('ZADD', KEYS[1], until_ms, member)
+else redis.call('ZADD', KEYS[1], 'GT', until_ms, member) end
+local stored = tonumber(redis.call('ZSCORE', KEYS[1], member))
+if stored == until_ms then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ms)
+  local long = recheck > 0 and ms > recheck
+  if long and (before <= now or redis.call('HEXISTS', KEYS[3], member) == 0) then
+    redis.call('HSET', KEYS[3], member, (now + recheck) .. '|' .. recheck .. '|' .. now .. '|' .. ARGV[3])
+  elseif not long and before <= now then
+    redis.call('HDEL', KEYS[3], member)
+  end
+end
 return stored - now
+"""
+
+# KEYS: rests, the reason's key, the re-checks. ARGV: member. A re-check was served: the rest ends now.
+RECOVERED = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
 """
 
 # KEYS: a key's leases. ARGV: lease id, lease ms. Only a lease still held is renewed (XX). Returns 1 if it was.

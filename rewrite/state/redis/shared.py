@@ -35,7 +35,8 @@ logger = logging.getLogger("rotator")
 
 FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
 # rewrite/state/redis/scripts.py's, loaded on each connection of the pipe
-SCRIPTS = (*scripts.PICKS.values(), scripts.REST, scripts.RENEW, scripts.USAGE, WINDOW, BIND, UNBIND, WRITE)
+SCRIPTS = (*scripts.PICKS.values(), scripts.REST, scripts.RECOVERED, scripts.RENEW, scripts.USAGE, WINDOW, BIND, UNBIND,
+           WRITE)
 
 
 class SharedState(RedisLink):
