@@ -14,6 +14,12 @@ the engine asks it besides:
   upstream byte for byte, and whatever would rewrite it is skipped (the flow says so);
 - `window_events`: the stream events (by type) that report its plan windows, read by its window dialects as an
   answer's body (Codex's `codex.rate_limits`);
+- `owns(headers, path, body)`: on its `shared_hosts`, which another login's wire claims too (Cloud Code's production
+  host: Gemini CLI's and Antigravity's), whether a request it claims is its own, by what its headers, path and body
+  (None when not held yet) say; the other login takes the rest;
+- `lookups` and `lookup(path, status, body, now)`: the side calls on its hosts in which its client reads its plan
+  (Antigravity's `fetchAvailableModels`, Codex's reset credits), which pass as they came, and what their answers
+  report (`protocols.windows.Lookup`: the plan's windows, facts shown beside them), kept on the login's entry;
 - `client_error(status, body)`: an error answer of the login as its client is given it (Gemini CLI would sleep out
   a Code Assist quota's hours-long retry delay: it gets it bounded).
 
@@ -24,10 +30,12 @@ upstream, unless the config sets `base_url`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from protocols.windows import NOTHING_LOOKED_UP, Lookup
 from rewrite.config import ConfigError
 from rewrite.config_providers import ProviderConfig
 from rewrite.pool.logins import LoginBook
@@ -44,12 +52,20 @@ def _as_it_came(status: int, body: bytes) -> bytes:
     return body
 
 
+def _nothing(path: str, status: int, body: bytes, now: float) -> Lookup:
+    return NOTHING_LOOKED_UP
+
+
 @dataclass(frozen=True)
 class Login(Wire):
     claims: Callable[[Mapping[str, str]], bool] | None = _everyone
     signed: Callable[[dict], bool] | None = None
     window_events: frozenset[str] = frozenset()
     client_error: Callable[[int, bytes], bytes] = _as_it_came
+    owns: Callable[[Mapping[str, str], str, bytes | None], bool] | None = None
+    shared_hosts: tuple[str, ...] = ()
+    lookups: re.Pattern[str] | None = None  # full match, the path without its query
+    lookup: Callable[[str, int, bytes, float], Lookup] = _nothing
 
     def fields(self, name: str, pc: ProviderConfig, configured: Any) -> dict:
         """Its provider's: no pool (keys in its config stop start-up), a book of the logins it served."""

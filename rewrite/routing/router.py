@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import protocols
@@ -12,6 +14,7 @@ from protocols.sse import loads
 from rewrite.config import Config
 from rewrite.providers import Provider, build, is_glob
 from rewrite.providers.credentials import CredentialStyle
+from rewrite.providers.login import Login
 from rewrite.providers.wire import Wire
 from rewrite.routing.routes import Routes, Target
 
@@ -47,7 +50,9 @@ class Router:
                     self._by_host.setdefault(h, p)
         self._globs = [(h, p) for p in self.providers for h in p.hosts if is_glob(h)]
         # The wires that claim a request by the credential it carries (the client's own), with their providers.
-        self._claiming = [(p, w) for p in self.providers if not p.takes_guests and (w := p.wire) is not None]
+        # (those that tell their own from another's on a host they share first: Router.claimed)
+        self._claiming = sorted([(p, w) for p in self.providers if not p.takes_guests and (w := p.wire) is not None],
+                                key=lambda pw: not isinstance(pw[1], Login) or pw[1].owns is None)
         self._claiming_by_host: dict[str, list[tuple[Provider, Wire]]] = {}
         self._by_name = {p.name: p for p in self.providers}
         # Which providers serve a model (rewrite/exchange/fallback.py).
@@ -65,10 +70,31 @@ class Router:
     def provider_named(self, name: str) -> Provider | None:
         return self._by_name.get(name)
 
-    def claimed(self, host: str, headers: Mapping[str, str]) -> Provider | None:
+    def claimed(self, host: str, headers: Mapping[str, str], path: str = "", body: bytes | None = None
+                ) -> Provider | None:
         """The provider whose wire claims a request to `host` by the credential it carries: the client's own (a
-        subscription login), which is never pooled; None when none does."""
-        return next((p for p, wire in self._claiming_at(host) if wire.claim(headers)), None)
+        subscription login), which is never pooled; None when none does. Where several logins share the host (Gemini
+        CLI's and Antigravity's), one that tells its own there (`Login.owns`, by the headers, `path` and `body`) takes
+        those it owns, and the other the rest."""
+        return next((p for p, wire in self._claiming_at(host) if wire.claim(headers)
+                     and ((owns := _owns(wire, host)) is None or owns(headers, path, body))), None)
+
+    def looked_up(self, host: str, path: str, headers: Iterable[tuple[str, str]]
+                  ) -> Callable[[int, bytes], None] | None:
+        """For a side call in which a login's client reads its plan (`Login.lookups`), what keeps its answer (status,
+        body) on the entry of the login it carries; None for another call."""
+        if not self._claiming or not any(_lookups(w) is not None for _, w in self._claiming_at(host)):
+            return None
+        path, headers = path.partition("?")[0], list(headers)
+        provider = self.claimed(host, {n.lower(): v for n, v in headers}, path)
+        login, book = (provider.login, provider.logins) if provider is not None else (None, None)
+        if login is None or book is None or login.lookups is None or not login.lookups.fullmatch(path):
+            return None
+        token = login.token(headers)
+        if not token:
+            return None
+        state = book.login(token)
+        return lambda status, body: book.looked_up(state, *login.lookup(path, status, body, time.time()))
 
     def _claiming_at(self, host: str) -> list[tuple[Provider, Wire]]:
         """The claiming wires whose providers serve `host` (worked out once a host: asked of every request)."""
@@ -88,16 +114,18 @@ class Router:
         host = host.lower()
         return next((p.credential for p, wire in self._claiming if host in wire.side_hosts), None)
 
-    def route(self, host: str, method: str, path: str, headers: Mapping[str, str] | None = None) -> Route | None:
+    def route(self, host: str, method: str, path: str, headers: Mapping[str, str] | None = None,
+              body: bytes | None = None) -> Route | None:
         """The route for a request to `host`, or None if Rotator leaves it alone (`headers`: the request's, with
-        its credential, which a wire may claim it by; `path` excludes the query). A wire's other paths, and its
+        its credential, which a wire may claim it by; `path` excludes the query; `body`, when held already, tells
+        the logins that share a host apart: `claimed`). A wire's other paths, and its
         hosts' requests it does not claim (a login's host, without the login), are left alone (mitmproxy forwards
         them as they came), unless it `forwards` them."""
         provider = self.provider_for(host)
         if provider is None or method in ("PRI", "CONNECT"):
             return None
         headers = headers or {}
-        serving = (self.claimed(host, headers) if self._claiming else None) or provider
+        serving = (self.claimed(host, headers, path, body) if self._claiming else None) or provider
         wire = serving.wire
         if wire is not None:  # its paths speak several families; other paths pass (unless it forwards them)
             if not wire.claim(headers):
@@ -141,6 +169,15 @@ class Router:
                 if model is not None:
                     serving += [p for p, _ in self.targets(route.provider, model)]
         return list({id(p): p for p in serving if p is not None and p.pool is not None}.values())
+
+
+def _owns(wire: Wire, host: str) -> Callable[[Mapping[str, str], str, bytes | None], bool] | None:
+    """How a login tells its own requests on `host`, one it shares with another login; None: all are its own."""
+    return wire.owns if isinstance(wire, Login) and host in wire.shared_hosts else None
+
+
+def _lookups(wire: Wire | None) -> re.Pattern[str] | None:
+    return wire.lookups if isinstance(wire, Login) else None
 
 
 def _model(route: Route, path: str, body: bytes) -> str | None:
