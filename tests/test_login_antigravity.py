@@ -104,3 +104,10 @@ def test_codex_s_reset_credits_are_counted_with_their_lapses_soonest_first():
     [entry] = book.describe()
     assert entry["reset_credits"]["available"] == 2
     assert "reset credits: 2 available, the first lapsing 2099-01-01T00:00:00Z" in entry["text"]
+
+
+def test_with_gemini_cli_s_login_moved_away_antigravity_still_takes_only_its_own_on_the_shared_host():
+    config = parse("providers:\n  code_assist: {hosts: [code-assist.invalid]}\n")
+    router = Router(config)
+    assert router.route(PROD, "POST", GENERATE, BEARER, GEMINI_CLI_BODY) is None
+    assert router.route(PROD, "POST", GENERATE, BEARER, ANTIGRAVITY_BODY).provider.name == "antigravity"

@@ -275,7 +275,7 @@ def build(config: Config) -> list[Provider]:
         )
     # (host, whether it takes other providers' clients) -> provider: a wire that claims its requests by the credential
     # they carry (a login's) may share its host with one that takes any request there (an API-key provider).
-    # Two logins may share a host when one tells its own requests from the other's (`Login.owns`).
+    # Two logins may share a host when one tells its own requests from the other's (`Wire.owns`).
     seen: dict[tuple[str, bool], str] = {}
     by_name = {p.name: p for p in providers}
     for p in providers:
@@ -291,8 +291,9 @@ def build(config: Config) -> list[Provider]:
 
 
 def _tell_apart(a: Provider, b: Provider) -> bool:
-    """Whether two providers on one host are logins one of which tells its own requests from the other's."""
-    return a.login is not None and b.login is not None and (a.login.owns is not None) != (b.login.owns is not None)
+    """Whether two providers on one host have wires one of which tells its own requests from the other's."""
+    wa, wb = a.wire, b.wire
+    return wa is not None and wb is not None and (wa.owns is None) != (wb.owns is None)
 
 
 # The account fields a key may carry (each family's credential style says which it takes, and in which header).

@@ -10,7 +10,7 @@ from rewrite.providers.login import Login
 
 LOGIN = Login(
     paths=code_assist.GENERATION,
-    families=("gemini",),
+    families=(code_assist.PROTOCOL,),
     credential=CredentialStyle("authorization", "Bearer {}", ("authorization",)),
     claims=code_assist.claims,
     owns=wire.owns,
@@ -26,4 +26,4 @@ LOGIN = Login(
     lookup=wire.plan_lookup,
 )
 
-register(ProviderSpec("antigravity", "gemini", wire.HOSTS, "", "", login=LOGIN))
+register(ProviderSpec("antigravity", code_assist.PROTOCOL, wire.HOSTS, "", "", login=LOGIN))

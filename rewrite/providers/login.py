@@ -5,7 +5,8 @@ never replaces by a pooled key and never sends to another vendor.
 A login provider is one module in this package, like any built-in provider, whose spec carries a `Login`; what
 its wire says beyond its protocol is pure and lives in protocols/logins/<name>.py. A `Login` is a `Wire`
 (rewrite/providers/wire.py: its `paths`, `families`, `credential`, `errors`, `windows`, `envelope`, `forwarded`,
-`foreign` and `foreign_body`: its client's headers and body as another target of a `from:` route gets them), and
+`owns` and `lookups`, `foreign` and `foreign_body`: its client's headers and body as another target of a `from:`
+route gets them), and
 the engine asks it besides:
 
 - `claims(headers)`: whether a request on one of its hosts carries this login (every one, unless its spec says how to
@@ -14,12 +15,6 @@ the engine asks it besides:
   upstream byte for byte, and whatever would rewrite it is skipped (the flow says so);
 - `window_events`: the stream events (by type) that report its plan windows, read by its window dialects as an
   answer's body (Codex's `codex.rate_limits`);
-- `owns(headers, path, body)`: on its `shared_hosts`, which another login's wire claims too (Cloud Code's production
-  host: Gemini CLI's and Antigravity's), whether a request it claims is its own, by what its headers, path and body
-  (None when not held yet) say; the other login takes the rest;
-- `lookups` and `lookup(path, status, body, now)`: the side calls on its hosts in which its client reads its plan
-  (Antigravity's `fetchAvailableModels`, Codex's reset credits), which pass as they came, and what their answers
-  report (`protocols.windows.Lookup`: the plan's windows, facts shown beside them), kept on the login's entry;
 - `client_error(status, body)`: an error answer of the login as its client is given it (Gemini CLI would sleep out
   a Code Assist quota's hours-long retry delay: it gets it bounded).
 
@@ -30,12 +25,10 @@ upstream, unless the config sets `base_url`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.windows import NOTHING_LOOKED_UP, Lookup
 from rewrite.config import ConfigError
 from rewrite.config_providers import ProviderConfig
 from rewrite.pool.logins import LoginBook
@@ -52,20 +45,12 @@ def _as_it_came(status: int, body: bytes) -> bytes:
     return body
 
 
-def _nothing(path: str, status: int, body: bytes, now: float) -> Lookup:
-    return NOTHING_LOOKED_UP
-
-
 @dataclass(frozen=True)
 class Login(Wire):
     claims: Callable[[Mapping[str, str]], bool] | None = _everyone
     signed: Callable[[dict], bool] | None = None
     window_events: frozenset[str] = frozenset()
     client_error: Callable[[int, bytes], bytes] = _as_it_came
-    owns: Callable[[Mapping[str, str], str, bytes | None], bool] | None = None
-    shared_hosts: tuple[str, ...] = ()
-    lookups: re.Pattern[str] | None = None  # full match, the path without its query
-    lookup: Callable[[str, int, bytes, float], Lookup] = _nothing
 
     def fields(self, name: str, pc: ProviderConfig, configured: Any) -> dict:
         """Its provider's: no pool (keys in its config stop start-up), a book of the logins it served."""
@@ -75,14 +60,6 @@ class Login(Wire):
                               "keys on an API-key provider")
         return {"envelope": self.envelope, "window_events": self.window_events, "client_error": self.client_error,
                 "login": self, "logins": LoginBook(name)}
-
-    def token(self, headers: list[tuple[str, str]]) -> str | None:
-        """The login's credential among a request's headers (a bearer token without its scheme)."""
-        for name, value in headers:
-            if name.lower() in self.credential.client_headers and value.strip():
-                scheme, sep, token = value.strip().partition(" ")
-                return token.strip() if sep and scheme.lower() == "bearer" else value.strip()
-        return None
 
     def is_signed(self, body: dict) -> bool:
         return self.signed is not None and self.signed(body)

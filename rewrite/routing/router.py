@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from protocols.sse import loads
 from rewrite.config import Config
 from rewrite.providers import Provider, build, is_glob
 from rewrite.providers.credentials import CredentialStyle
-from rewrite.providers.login import Login
 from rewrite.providers.wire import Wire
 from rewrite.routing.routes import Routes, Target
 
@@ -52,7 +50,7 @@ class Router:
         # The wires that claim a request by the credential it carries (the client's own), with their providers.
         # (those that tell their own from another's on a host they share first: Router.claimed)
         self._claiming = sorted([(p, w) for p in self.providers if not p.takes_guests and (w := p.wire) is not None],
-                                key=lambda pw: not isinstance(pw[1], Login) or pw[1].owns is None)
+                                key=lambda pw: pw[1].owns is None)
         self._claiming_by_host: dict[str, list[tuple[Provider, Wire]]] = {}
         self._by_name = {p.name: p for p in self.providers}
         # Which providers serve a model (rewrite/exchange/fallback.py).
@@ -83,18 +81,18 @@ class Router:
                   ) -> Callable[[int, bytes], None] | None:
         """For a side call in which a login's client reads its plan (`Login.lookups`), what keeps its answer (status,
         body) on the entry of the login it carries; None for another call."""
-        if not self._claiming or not any(_lookups(w) is not None for _, w in self._claiming_at(host)):
+        if not self._claiming or not any(w.lookups is not None for _, w in self._claiming_at(host)):
             return None
         path, headers = path.partition("?")[0], list(headers)
         provider = self.claimed(host, {n.lower(): v for n, v in headers}, path)
-        login, book = (provider.login, provider.logins) if provider is not None else (None, None)
-        if login is None or book is None or login.lookups is None or not login.lookups.fullmatch(path):
+        wire, book = (provider.wire, provider.logins) if provider is not None else (None, None)
+        if wire is None or book is None or wire.lookups is None or not wire.lookups.fullmatch(path):
             return None
-        token = login.token(headers)
+        token = wire.token(headers)
         if not token:
             return None
-        state = book.login(token)
-        return lambda status, body: book.looked_up(state, *login.lookup(path, status, body, time.time()))
+        state, lookup = book.login(token), wire.lookup
+        return lambda status, body: book.looked_up(state, *lookup(path, status, body, time.time()))
 
     def _claiming_at(self, host: str) -> list[tuple[Provider, Wire]]:
         """The claiming wires whose providers serve `host` (worked out once a host: asked of every request)."""
@@ -118,17 +116,17 @@ class Router:
               body: bytes | None = None) -> Route | None:
         """The route for a request to `host`, or None if Rotator leaves it alone (`headers`: the request's, with
         its credential, which a wire may claim it by; `path` excludes the query; `body`, when held already, tells
-        the logins that share a host apart: `claimed`). A wire's other paths, and its
+        the logins that share a host apart: `claimed`; a query on `path` is left out). A wire's other paths, and its
         hosts' requests it does not claim (a login's host, without the login), are left alone (mitmproxy forwards
         them as they came), unless it `forwards` them."""
         provider = self.provider_for(host)
         if provider is None or method in ("PRI", "CONNECT"):
             return None
-        headers = headers or {}
+        headers, path = headers or {}, path.partition("?")[0]
         serving = (self.claimed(host, headers, path, body) if self._claiming else None) or provider
         wire = serving.wire
         if wire is not None:  # its paths speak several families; other paths pass (unless it forwards them)
-            if not wire.claim(headers):
+            if not wire.claim(headers) or ((owns := _owns(wire, host)) is not None and not owns(headers, path, body)):
                 return None
             proto = wire.generation(method, path)
             return Route(serving, proto) if proto is not None or wire.forwards(method, path) else None
@@ -172,12 +170,8 @@ class Router:
 
 
 def _owns(wire: Wire, host: str) -> Callable[[Mapping[str, str], str, bytes | None], bool] | None:
-    """How a login tells its own requests on `host`, one it shares with another login; None: all are its own."""
-    return wire.owns if isinstance(wire, Login) and host in wire.shared_hosts else None
-
-
-def _lookups(wire: Wire | None) -> re.Pattern[str] | None:
-    return wire.lookups if isinstance(wire, Login) else None
+    """How a wire tells its own requests on `host`, one it shares with another; None: all it claims are its own."""
+    return wire.owns if host in wire.shared_hosts else None
 
 
 def _model(route: Route, path: str, body: bytes) -> str | None:
