@@ -205,6 +205,8 @@ def code_assist_side(method: str, request: Any) -> dict:
         return {"experimentIds": [], "flags": []}
     if method == "fetchAdminControls":
         return {}
+    if method in ANTIGRAVITY_LOOKUPS:
+        return antigravity_quota(method)
     return {}
 
 
