@@ -25,9 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support import fake_bedrock
+from tests.support import fake_bedrock, login_dialects
 from tests.support import fake_vendor as fv
-from tests.support import login_dialects
 from tests.support.cloud_auth import CloudAccounts
 from tests.support.cloud_certs import CLOUD_CODE_HOSTS, GOOGLE_OAUTH_HOST
 from tests.support.cloud_faults import (
