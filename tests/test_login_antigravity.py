@@ -111,3 +111,16 @@ def test_with_gemini_cli_s_login_moved_away_antigravity_still_takes_only_its_own
     router = Router(config)
     assert router.route(PROD, "POST", GENERATE, BEARER, GEMINI_CLI_BODY) is None
     assert router.route(PROD, "POST", GENERATE, BEARER, ANTIGRAVITY_BODY).provider.name == "antigravity"
+
+
+def test_a_thinking_alias_is_never_another_vendor_s_model_name():
+    config = parse("providers:\n  gemini: {keys: [g-1]}\nroutes:\n"
+                   "  - {from: antigravity, targets: [antigravity, gemini, gemini/gemini-2.5-pro]}\n")
+    router = Router(config)
+    called = router.provider_named("antigravity")
+    planned = [(p.name, t.model_for("claude-sonnet-4-5-thinking"))
+               for p, t in router.targets(called, "claude-sonnet-4-5-thinking")]
+    assert planned == [("antigravity", "claude-sonnet-4-5-thinking"), ("gemini", "claude-sonnet-4-5"),
+                       ("gemini", "gemini-2.5-pro")]
+    assert [t.model_for("gemini-3-flash") for _, t in router.targets(called, "gemini-3-flash")] == [
+        "gemini-3-flash", "gemini-3-flash", "gemini-2.5-pro"]

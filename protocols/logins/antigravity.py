@@ -13,7 +13,8 @@ the client's own Google login as `Authorization: Bearer ya29.…`.
   resetTime}]}]}`. A model whose quota is used up answers the Code Assist 429 `QUOTA_EXHAUSTED`.
 - Its `-thinking` models (`claude-sonnet-4-5-thinking`) are aliases with thinking on, which its clients ask in the
   request's `generationConfig.thinkingConfig`: another target of a `from:` route gets that request (without what
-  only Code Assist reads) under the model the route names, thinking asked for as the client asked it.
+  only Code Assist reads) under the model the route names, or, when it names none, the model the alias stands for
+  (`foreign_model`), never the alias.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from protocols.windows import NOTHING_LOOKED_UP, Lookup, Window, WindowStatus, e
 
 HOSTS = ("daily-cloudcode-pa.sandbox.googleapis.com", "daily-cloudcode-pa.googleapis.com",
          "autopush-cloudcode-pa.sandbox.googleapis.com", "cloudcode-pa.googleapis.com")
+THINKING = "-thinking"
 SHARED_HOST = "cloudcode-pa.googleapis.com"  # Gemini CLI's too
 USER_AGENT = "antigravity"
 LOOKUPS = re.compile(r"/v1internal:(fetchAvailableModels|retrieveUserQuotaSummary)")
@@ -50,6 +52,11 @@ def owns(headers: Mapping[str, str], path: str, body: bytes | None) -> bool:
 def foreign_body(body: dict) -> dict:
     """The Gemini request as another target takes it: Code Assist's own members left out."""
     return code_assist.foreign_body(body)
+
+
+def foreign_model(model: str) -> str:
+    """The model another vendor knows a `-thinking` alias as: the model it stands for (thinking asked in the body)."""
+    return model.removesuffix(THINKING) if model.endswith(THINKING) and len(model) > len(THINKING) else model
 
 
 # -- the plan's look-ups ----------------------------------------------------------------------------------------

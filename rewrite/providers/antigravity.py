@@ -18,6 +18,7 @@ LOGIN = Login(
     errors=(code_assist.exhausted,),
     windows=(code_assist.windows,),
     foreign_body=wire.foreign_body,
+    foreign_model=wire.foreign_model,
     side_hosts=("oauth2.googleapis.com", "www.googleapis.com"),
     envelope=code_assist.ENVELOPE,
     forwarded=code_assist.COUNT_TOKENS,

@@ -26,9 +26,10 @@ subscription login's (rewrite/providers/login.py) or a cloud platform's (rewrite
 - `side_hosts`: other hosts its client sends the same credential to (a login's plan look-ups): never served, and
   tunnelled untouched (addons/scope.py: no flow); with `rotator_intercept=all` their flows show it masked once
   sent, as its hosts' other paths do;
-- `foreign(headers)`, `foreign_body(body)`: its client's headers and (opened) body as another target of a route
-  gets them (the engine has taken every credential header out already): what only its backend reads left out (a
-  login's session headers, Bedrock's `anthropic_version` in an InvokeModel body);
+- `foreign(headers)`, `foreign_body(body)`, `foreign_model(model)`: its client's headers, (opened) body and model
+  as another target of a route gets them (the engine has taken every credential header out already; the model when
+  the route names none): what only its backend reads left out (a login's session headers, Bedrock's
+  `anthropic_version` in an InvokeModel body, Antigravity's `-thinking` aliases);
 - `carried(headers, envelope)`: the headers of its client's call to another target that speaks the same protocol,
   with what its envelope's body (`envelope`, as it came) said that such a target takes in a header (the betas of
   an InvokeModel body, `anthropic_beta`: Anthropic's API takes them in `anthropic-beta`).
@@ -60,6 +61,10 @@ def _same(body: dict) -> dict:
     return body
 
 
+def _same_name(model: str) -> str:
+    return model
+
+
 def _nothing_carried(headers: Headers, envelope: dict) -> Headers:
     return headers
 
@@ -79,6 +84,7 @@ class Wire:
     forwarded: re.Pattern[str] | None = None  # paths (without the query) served without a protocol; full match
     foreign: Callable[[Headers], Headers] = _unchanged
     foreign_body: Callable[[dict], dict] = _same
+    foreign_model: Callable[[str], str] = _same_name
     carried: Callable[[Headers, dict], Headers] = _nothing_carried
     claims: Callable[[Mapping[str, str]], bool] | None = None  # None: every request to its hosts is its own
     side_hosts: tuple[str, ...] = ()

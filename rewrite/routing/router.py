@@ -152,8 +152,12 @@ class Router:
 
     def targets(self, called: Provider, model: str) -> list[tuple[Provider, Target]]:
         """The providers that serve `model` asked of `called`, in the order they are tried."""
-        return _plan(self.routes.targets_for(model, called.name), self.provider_named, called) or [
-            (called, Target(called.name))]
+        planned = _plan(self.routes.targets_for(model, called.name), self.provider_named, called)
+        wire = called.wire
+        if wire is not None and (foreign := wire.foreign_model(model)) != model:  # (a name only its vendor knows)
+            planned = [(p, t if p is called or t.model is not None else Target(t.provider, foreign))
+                       for p, t in planned]
+        return planned or [(called, Target(called.name))]
 
     def pooled(self, route: Route, path: str, body: bytes | None) -> list[Provider]:
         """Every provider with a pool that could serve a request on `route`: the called one, and the targets of
