@@ -109,7 +109,7 @@ class Interception:
         req = flow.request
         if flow.response is not None or flow.error is not None or flow.websocket is not None or _upgrade(req):
             return None  # (an upgrade: see `upgrades`)
-        route = self.engine.router.route(called_host(flow), req.method, req.path.partition("?")[0], req.headers)
+        route = self.engine.router.route(called_host(flow), req.method, req.path, req.headers, req.raw_content)
         if route is None:
             return None
         job = self.engine.submit(flow.id, route, req.timestamp_start)

@@ -11,12 +11,15 @@ Interception: `hide_credential`). For a request to a provider's host MaskOnArriv
 between shows or saves a flow, so no state of the flow that anyone can see holds the credential. A subscription
 login's other paths and side hosts (rewrite/providers/login.py), which mitmproxy forwards as they came, show it masked
 from their answer on (its side hosts are tunnelled, with no flow, unless `rotator_intercept=all`: addons/scope.py).
-A flow Rotator served shows the masked pooled key where the client's credential was (`show_credential`).
+A flow Rotator served shows the masked pooled key where the client's credential was (`show_credential`). Of a
+login's other paths, the look-ups in which its client reads its plan (`Login.lookups`: Antigravity's quota, Codex's
+reset credits) have their answers kept on the login's entry, for the login whose credential they carried.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
@@ -130,6 +133,7 @@ class MaskOnArrival:
         self.engine = engine
         self._held: dict[str, tuple[tuple[tuple[bytes, bytes], ...], str]] = {}  # flow id -> real headers, path
         self._passing: dict[str, CredentialStyle] = {}  # flow id -> the style of the login it carries
+        self._lookups: dict[str, Callable[[int, bytes], None]] = {}  # flow id -> what keeps a plan look-up's answer
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         req = flow.request
@@ -148,6 +152,14 @@ class MaskOnArrival:
         style = self.engine.router.claimed_style(called_host(flow), flow.request.headers)
         if style is not None and flow.response is None:
             self._passing[flow.id] = style
+            self._looking_up(flow)
+
+    def _looking_up(self, flow: http.HTTPFlow) -> None:
+        """A login's plan look-up: whose it is, known while the flow holds its credential."""
+        req = flow.request
+        keep = self.engine.router.looked_up(called_host(flow), req.path, req.headers.items(multi=True))
+        if keep is not None:
+            self._lookups[flow.id] = keep
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """A login's other path, or a call to its side hosts, which mitmproxy forwards as it came (not Rotator's:
@@ -159,9 +171,13 @@ class MaskOnArrival:
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)
+        keep = self._lookups.pop(flow.id, None)
+        if keep is not None and flow.response is not None:
+            keep(flow.response.status_code, flow.response.content or b"")
         REMEMBERED.pop(flow, None)  # (what masking remembered for a request no one masked again)
 
     def error(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)
+        self._lookups.pop(flow.id, None)
         self._held.pop(flow.id, None)  # (a request that never arrived whole keeps its masked credential)
         REMEMBERED.pop(flow, None)

@@ -56,7 +56,8 @@ class LLMContentview(Contentview):
             name = recorded.get("protocol")
             return name if isinstance(name, str) and name in protocol_names() else None
         req = flow.request
-        route = self.engine.router.route(req.pretty_host, req.method, req.path.partition("?")[0], req.headers)
+        route = self.engine.router.route(req.pretty_host, req.method, req.path.partition("?")[0], req.headers,
+                                         req.raw_content)
         return route.protocol.name if route is not None and route.protocol is not None else None
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -174,6 +175,22 @@ class WindowReader:
 
 
 NO_WINDOWS = WindowReader()
+
+# A login's plan look-up (a side call its client makes to read its plan, `Login.lookup`): what its answer reports,
+# the plan's windows and facts shown beside them (Codex's reset credits), from (path, status, body, now).
+Lookup = tuple[tuple[Window, ...], dict]
+NOTHING_LOOKED_UP: Lookup = ((), {})
+
+
+def looked_up(status: int, body: bytes) -> dict | None:
+    """A look-up's answer as a JSON object; None for an error or anything else."""
+    if status != 200 or body[:1] not in (b"{", b"["):
+        return None
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return answer if isinstance(answer, dict) else {"items": answer} if isinstance(answer, list) else None
 
 
 def for_model(windows: tuple[Window, ...], model: str) -> tuple[Window, ...]:

@@ -10,7 +10,7 @@ def test_empty_config_serves_every_builtin_vendor_with_the_clients_credential():
     router = Router(parse(""))
     names = {p.name: p for p in router.providers}
     assert set(names) == {"openai", "anthropic", "gemini", "bedrock", "claude_login", "copilot", "chatgpt",
-                          "code_assist", "azure", "vertex"}
+                          "code_assist", "antigravity", "azure", "vertex"}
     assert all(p.pool is None for p in names.values())
     assert names["openai"].base_url == "https://api.openai.com/v1"
     assert router.config.streaming.first_token_timeout == 30

@@ -15,6 +15,9 @@ backend), the client's own ChatGPT login as `Authorization: Bearer <JWT>` with `
   never read as the login used up (they are not the request's model's).
 - A used-up plan answers 429 `{"error": {"type": "usage_limit_reached", "resets_at": <unix>, "resets_in_seconds":
   <n>, "plan_type": …}}` (an error inside a 200 stream, `response.failed` with that code, reads the same).
+- Codex reads the plan's reset credits (`GET /backend-api/wham/rate-limit-reset-credits`: `{available_count,
+  credits: [{id, status: "available" | "redeemed", reset_type, title, granted_at, expires_at}]}`, maybe a bare
+  list): what it answers is shown on the login's entry (`reset_credits`); Rotator never redeems one (`…/consume`).
 - Another target of a `from: chatgpt` route (the openai key pool, in the public Responses API) gets the request
   without what binds it to the ChatGPT account (`chatgpt-account-id`, `X-OpenAI-Fedramp`, the workspace's routing
   override, the backend's turn-state token), and as the public API's types declare it: its `additional_tools`
@@ -33,7 +36,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from protocols.vendor_errors import ErrorAnswer, ErrorKind, Quota, VendorError
-from protocols.windows import Window, WindowAnswer, WindowStatus, number
+from protocols.windows import (
+    NOTHING_LOOKED_UP,
+    Lookup,
+    Window,
+    WindowAnswer,
+    WindowStatus,
+    epoch,
+    iso,
+    looked_up,
+    number,
+)
 
 RATE_LIMITS_EVENT = "codex.rate_limits"
 USAGE_LIMIT_REACHED = "usage_limit_reached"
@@ -50,6 +63,8 @@ ACCOUNT_HEADERS = frozenset({"chatgpt-account-id", "x-openai-fedramp", "x-openai
                              "x-codex-turn-state"})
 MAX_WINDOW = 31 * 86400.0  # no plan window is longer: a later reset is a vendor's mistake
 _USED = re.compile(r"^x-(.+)-primary-used-percent$")
+LOOKUPS = re.compile(r"/backend-api/wham/rate-limit-reset-credits")
+AVAILABLE = "available"
 
 
 def claims(headers: Mapping[str, str]) -> bool:
@@ -223,3 +238,24 @@ def exhausted(answer: ErrorAnswer, error: VendorError) -> VendorError:
         what = f"the {scoped} limit is reached"
     return dataclasses.replace(error, kind=ErrorKind.QUOTA, quota=Quota(
         window=window, per_model=scoped is not None, id=USAGE_LIMIT_REACHED, what=what))
+
+
+# -- the plan's reset credits -----------------------------------------------------------------------------------
+
+
+def reset_credits(path: str, status: int, body: bytes, now: float) -> Lookup:
+    """The reset credits Codex's look-up lists: how many are available and when they lapse (the soonest first)."""
+    answer = looked_up(status, body)
+    if answer is None:
+        return NOTHING_LOOKED_UP
+    items = answer.get("credits", answer.get("items"))
+    credits = [c for c in items if isinstance(c, dict)] if isinstance(items, list) else []
+    available = [c for c in credits if c.get("status", AVAILABLE) == AVAILABLE]
+    lapse = sorted(at for c in available if isinstance(c.get("expires_at"), str)
+                   and (at := epoch(c["expires_at"])) is not None and at > now)
+    count = _number(answer.get("available_count"))
+    if count is None and not isinstance(items, list):
+        return NOTHING_LOOKED_UP
+    shown: dict = {"available": int(count) if count is not None else len(available),
+                   "expires_at": [iso(at) for at in lapse]}
+    return (), {"reset_credits": shown}

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from protocols.windows import Window, exhausted_until, iso, merged
+from protocols.windows import Window, WindowStatus, exhausted_until, iso, merged
 from rewrite.pool.key_state import WHOLE_KEY, fingerprint, mask
 from rewrite.pool.recheck import JITTER
 from rewrite.pool.report import windows_words
@@ -35,6 +35,7 @@ class LoginState:
     masked: str
     windows: tuple[Window, ...] = ()
     exhausted: dict[str, tuple[float, str]] = field(default_factory=dict)  # scope -> (until, epoch; why)
+    facts: dict = field(default_factory=dict)  # what its client's look-ups reported beside windows (reset credits)
     requests: int = 0
     tokens: int = 0
     last_seen: float = 0.0
@@ -97,6 +98,9 @@ class LoginBook:
             its = [w for w in spent if (w.model or WHOLE_KEY) == scope]
             self.exhaust(state, exhausted_until(its, now) or math.inf, scope,
                          f"the plan's {its[0].name} window is used up")
+        for w in windows:  # (a model's quota a look-up says serves again)
+            if w.model and w.status is WindowStatus.ALLOWED and w.model in state.exhausted:
+                del state.exhausted[w.model]
         if not spent and any(w.binding and w.status is not None for w in windows) and WHOLE_KEY in state.exhausted:
             del state.exhausted[WHOLE_KEY]
             logger.info("rotator: %s login %s is served again", self.provider, state.masked)
@@ -128,6 +132,12 @@ class LoginBook:
                 logger.info("rotator: %s login %s is served again%s: a re-check ended its exhaustion", self.provider,
                             state.masked, f" for {scope}" if scope else "")
 
+    def looked_up(self, state: LoginState, windows: tuple[Window, ...], facts: dict) -> None:
+        """What its client's own look-up of its plan reported (protocols.windows.Lookup): its windows, as an
+        answer's are, and the facts shown beside them."""
+        state.facts.update(facts)
+        self.reported(state, windows)
+
     def exhaust(self, state: LoginState, until: float, scope: str, why: str) -> None:
         """The login is used up (for `scope`: a model, or WHOLE_KEY) until `until` (epoch); said once. Its re-check
         refused: renewed from this answer, shorter or longer."""
@@ -155,7 +165,7 @@ class LoginBook:
                           **({"recheck": iso(s.rechecks[scope][0])} if _rechecked(s, scope, until) else {})}
                          for scope, (until, why) in sorted(s.exhausted.items()) if until > now]
             out.append({"login": s.masked, "id": s.id, "windows": [w.as_json() for w in s.windows],
-                        "exhausted": exhausted, "requests": s.requests, "tokens": s.tokens,
+                        "exhausted": exhausted, **s.facts, "requests": s.requests, "tokens": s.tokens,
                         "last_seen": iso(s.last_seen), "text": text(s, now)})
         return out
 
@@ -177,6 +187,10 @@ def text(state: LoginState, now: float) -> str:
             when = "until its reset" if until == math.inf else f"until {iso(until)}"
             recheck = f", re-checked at {iso(state.rechecks[scope][0])}" if _rechecked(state, scope, until) else ""
             parts.append(f"exhausted{' for ' + scope if scope else ''} {when} ({why}{recheck})")
+    if (credits := state.facts.get("reset_credits")) is not None:
+        lapse = credits.get("expires_at") or []
+        parts.append(f"reset credits: {credits.get('available', 0)} available"
+                     + (f", the first lapsing {lapse[0]}" if lapse else "") + " (never redeemed by Rotator)")
     return "; ".join(parts) or "no plan windows reported yet"
 
 

@@ -268,17 +268,25 @@ def build(config: Config) -> list[Provider]:
             p.logins.recheck_after = config.recheck_after(p.name)
     # (host, whether it takes other providers' clients) -> provider: a wire that claims its requests by the credential
     # they carry (a login's) may share its host with one that takes any request there (an API-key provider).
+    # Two logins may share a host when one tells its own requests from the other's (`Wire.owns`).
     seen: dict[tuple[str, bool], str] = {}
+    by_name = {p.name: p for p in providers}
     for p in providers:
         for h in p.hosts:
             owner = seen.get((h, p.serves_other_clients))
-            if owner is not None and owner != p.name:
+            if owner is not None and owner != p.name and not _tell_apart(p, by_name[owner]):
                 raise ConfigError(f"providers.{p.name}.hosts: {h} is already intercepted for {owner}")
-            seen[(h, p.serves_other_clients)] = p.name
+            seen.setdefault((h, p.serves_other_clients), p.name)
     hosts_only = {p.name for p in providers if not p.serves_other_clients}
     if problem := check_targets(config.routes, {p.name for p in providers}, hosts_only):
         raise ConfigError(problem)
     return providers
+
+
+def _tell_apart(a: Provider, b: Provider) -> bool:
+    """Whether two providers on one host have wires one of which tells its own requests from the other's."""
+    wa, wb = a.wire, b.wire
+    return wa is not None and wb is not None and (wa.owns is None) != (wb.owns is None)
 
 
 # The account fields a key may carry (each family's credential style says which it takes, and in which header).

@@ -21,6 +21,8 @@ LOGIN = Login(
     foreign=wire.foreign_headers,
     foreign_body=wire.public_body,
     window_events=frozenset({wire.RATE_LIMITS_EVENT}),
+    lookups=wire.LOOKUPS,
+    lookup=wire.reset_credits,
 )
 
 register(ProviderSpec("chatgpt", "openai", ("chatgpt.com",), "", "/backend-api/codex", login=LOGIN))

@@ -5,7 +5,8 @@ never replaces by a pooled key and never sends to another vendor.
 A login provider is one module in this package, like any built-in provider, whose spec carries a `Login`; what
 its wire says beyond its protocol is pure and lives in protocols/logins/<name>.py. A `Login` is a `Wire`
 (rewrite/providers/wire.py: its `paths`, `families`, `credential`, `errors`, `windows`, `envelope`, `forwarded`,
-`foreign` and `foreign_body`: its client's headers and body as another target of a `from:` route gets them), and
+`owns` and `lookups`, `foreign` and `foreign_body`: its client's headers and body as another target of a `from:`
+route gets them), and
 the engine asks it besides:
 
 - `claims(headers)`: whether a request on one of its hosts carries this login (every one, unless its spec says how to
@@ -59,14 +60,6 @@ class Login(Wire):
                               "keys on an API-key provider")
         return {"envelope": self.envelope, "window_events": self.window_events, "client_error": self.client_error,
                 "login": self, "logins": LoginBook(name)}
-
-    def token(self, headers: list[tuple[str, str]]) -> str | None:
-        """The login's credential among a request's headers (a bearer token without its scheme)."""
-        for name, value in headers:
-            if name.lower() in self.credential.client_headers and value.strip():
-                scheme, sep, token = value.strip().partition(" ")
-                return token.strip() if sep and scheme.lower() == "bearer" else value.strip()
-        return None
 
     def is_signed(self, body: dict) -> bool:
         return self.signed is not None and self.signed(body)

@@ -14,14 +14,22 @@ subscription login's (rewrite/providers/login.py) or a cloud platform's (rewrite
 - `claims(headers)`: whether a request to its hosts is its own (`Router.route` asks each wire): every one for a
   platform's (`claims` None); for a login's, one that carries its login (rewrite/providers/login.py), which is the
   client's own credential: never pooled, never sent to another provider (a route's target takes no other provider's
-  client, `Provider.serves_other_clients`), and such a wire may share its host with a provider that has none
-  (Claude's OAuth token and Anthropic's API keys both go to api.anthropic.com);
+  client, `Provider.serves_other_clients`), and such a wire may share its host with a provider that
+  has none (Claude's OAuth token and Anthropic's API keys both go to api.anthropic.com);
+- `owns(headers, path, body)` and `shared_hosts`: on a host another claiming wire claims too (Cloud Code's production
+  host: Gemini CLI's login and Antigravity's), whether a request it claims is its own, by what its headers, path
+  and body (None when not held yet) say; the other wire takes the rest (`Router.claimed`);
+- `lookups` and `lookup(path, status, body, now)`: the side calls on its hosts in which a login's client reads its
+  plan (Antigravity's `fetchAvailableModels`, Codex's reset credits), which pass as they came, and what their
+  answers report (`protocols.windows.Lookup`: the plan's windows, facts shown beside them), kept on the login's
+  entry (`Router.looked_up`);
 - `side_hosts`: other hosts its client sends the same credential to (a login's plan look-ups): never served, and
   tunnelled untouched (addons/scope.py: no flow); with `rotator_intercept=all` their flows show it masked once
   sent, as its hosts' other paths do;
-- `foreign(headers)`, `foreign_body(body)`: its client's headers and (opened) body as another target of a route
-  gets them (the engine has taken every credential header out already): what only its backend reads left out (a
-  login's session headers, Bedrock's `anthropic_version` in an InvokeModel body);
+- `foreign(headers)`, `foreign_body(body)`, `foreign_model(model)`: its client's headers, (opened) body and model
+  as another target of a route gets them (the engine has taken every credential header out already; the model when
+  the route names none): what only its backend reads left out (a login's session headers, Bedrock's
+  `anthropic_version` in an InvokeModel body, Antigravity's `-thinking` aliases);
 - `carried(headers, envelope)`: the headers of its client's call to another target that speaks the same protocol,
   with what its envelope's body (`envelope`, as it came) said that such a target takes in a header (the betas of
   an InvokeModel body, `anthropic_beta`: Anthropic's API takes them in `anthropic-beta`).
@@ -39,7 +47,7 @@ from protocols.base import Protocol
 from protocols.envelope import Envelope
 from protocols.families import CredentialStyle
 from protocols.vendor_errors import Dialect
-from protocols.windows import WindowDialect
+from protocols.windows import NOTHING_LOOKED_UP, Lookup, WindowDialect
 from rewrite.config_providers import ProviderConfig
 
 Headers = list[tuple[str, str]]
@@ -53,8 +61,16 @@ def _same(body: dict) -> dict:
     return body
 
 
+def _same_name(model: str) -> str:
+    return model
+
+
 def _nothing_carried(headers: Headers, envelope: dict) -> Headers:
     return headers
+
+
+def _nothing_looked_up(path: str, status: int, body: bytes, now: float) -> Lookup:
+    return NOTHING_LOOKED_UP
 
 
 @dataclass(frozen=True)
@@ -68,9 +84,14 @@ class Wire:
     forwarded: re.Pattern[str] | None = None  # paths (without the query) served without a protocol; full match
     foreign: Callable[[Headers], Headers] = _unchanged
     foreign_body: Callable[[dict], dict] = _same
+    foreign_model: Callable[[str], str] = _same_name
     carried: Callable[[Headers, dict], Headers] = _nothing_carried
     claims: Callable[[Mapping[str, str]], bool] | None = None  # None: every request to its hosts is its own
     side_hosts: tuple[str, ...] = ()
+    owns: Callable[[Mapping[str, str], str, bytes | None], bool] | None = None
+    shared_hosts: tuple[str, ...] = ()
+    lookups: re.Pattern[str] | None = None  # full match, the path without its query
+    lookup: Callable[[str, int, bytes, float], Lookup] = _nothing_looked_up
 
     def claim(self, headers: Mapping[str, str]) -> bool:
         """Whether a request to its hosts with these headers is its own (see the module's docstring)."""
@@ -87,6 +108,14 @@ class Wire:
             return None
         proto = protocols.detect(method, path if self.envelope is None else self.envelope.sample_path(path))
         return proto if proto is not None and proto.family in self.families else None
+
+    def token(self, headers: list[tuple[str, str]]) -> str | None:
+        """Its clients' credential among a request's headers (a bearer token without its scheme)."""
+        for name, value in headers:
+            if name.lower() in self.credential.client_headers and value.strip():
+                scheme, sep, token = value.strip().partition(" ")
+                return token.strip() if sep and scheme.lower() == "bearer" else value.strip()
+        return None
 
     def forwards(self, method: str, path: str) -> bool:
         """Whether it serves this call without a protocol (forwarded on the client's credential as they came)."""

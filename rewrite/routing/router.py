@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import protocols
@@ -47,7 +48,9 @@ class Router:
                     self._by_host.setdefault(h, p)
         self._globs = [(h, p) for p in self.providers for h in p.hosts if is_glob(h)]
         # The wires that claim a request by the credential it carries (the client's own), with their providers.
-        self._claiming = [(p, w) for p in self.providers if not p.serves_other_clients and (w := p.wire) is not None]
+        # (those that tell their own from another's on a host they share first: Router.claimed)
+        self._claiming = sorted([(p, w) for p in self.providers if not p.serves_other_clients and (w := p.wire) is not None],
+                                key=lambda pw: pw[1].owns is None)
         self._claiming_by_host: dict[str, list[tuple[Provider, Wire]]] = {}
         self._by_name = {p.name: p for p in self.providers}
         # Which providers serve a model (rewrite/exchange/fallback.py).
@@ -65,10 +68,31 @@ class Router:
     def provider_named(self, name: str) -> Provider | None:
         return self._by_name.get(name)
 
-    def claimed(self, host: str, headers: Mapping[str, str]) -> Provider | None:
+    def claimed(self, host: str, headers: Mapping[str, str], path: str = "", body: bytes | None = None
+                ) -> Provider | None:
         """The provider whose wire claims a request to `host` by the credential it carries: the client's own (a
-        subscription login), which is never pooled; None when none does."""
-        return next((p for p, wire in self._claiming_at(host) if wire.claim(headers)), None)
+        subscription login), which is never pooled; None when none does. Where several logins share the host (Gemini
+        CLI's and Antigravity's), one that tells its own there (`Login.owns`, by the headers, `path` and `body`) takes
+        those it owns, and the other the rest."""
+        return next((p for p, wire in self._claiming_at(host) if wire.claim(headers)
+                     and ((owns := _owns(wire, host)) is None or owns(headers, path, body))), None)
+
+    def looked_up(self, host: str, path: str, headers: Iterable[tuple[str, str]]
+                  ) -> Callable[[int, bytes], None] | None:
+        """For a side call in which a login's client reads its plan (`Login.lookups`), what keeps its answer (status,
+        body) on the entry of the login it carries; None for another call."""
+        if not self._claiming or not any(w.lookups is not None for _, w in self._claiming_at(host)):
+            return None
+        path, headers = path.partition("?")[0], list(headers)
+        provider = self.claimed(host, {n.lower(): v for n, v in headers}, path)
+        wire, book = (provider.wire, provider.logins) if provider is not None else (None, None)
+        if wire is None or book is None or wire.lookups is None or not wire.lookups.fullmatch(path):
+            return None
+        token = wire.token(headers)
+        if not token:
+            return None
+        state, lookup = book.login(token), wire.lookup
+        return lambda status, body: book.looked_up(state, *lookup(path, status, body, time.time()))
 
     def _claiming_at(self, host: str) -> list[tuple[Provider, Wire]]:
         """The claiming wires whose providers serve `host` (worked out once a host: asked of every request)."""
@@ -88,19 +112,21 @@ class Router:
         host = host.lower()
         return next((p.credential for p, wire in self._claiming if host in wire.side_hosts), None)
 
-    def route(self, host: str, method: str, path: str, headers: Mapping[str, str] | None = None) -> Route | None:
+    def route(self, host: str, method: str, path: str, headers: Mapping[str, str] | None = None,
+              body: bytes | None = None) -> Route | None:
         """The route for a request to `host`, or None if Rotator leaves it alone (`headers`: the request's, with
-        its credential, which a wire may claim it by; `path` excludes the query). A wire's other paths, and its
+        its credential, which a wire may claim it by; `path` excludes the query; `body`, when held already, tells
+        the logins that share a host apart: `claimed`; a query on `path` is left out). A wire's other paths, and its
         hosts' requests it does not claim (a login's host, without the login), are left alone (mitmproxy forwards
         them as they came), unless it `forwards` them."""
         provider = self.provider_for(host)
         if provider is None or method in ("PRI", "CONNECT"):
             return None
-        headers = headers or {}
-        serving = (self.claimed(host, headers) if self._claiming else None) or provider
+        headers, path = headers or {}, path.partition("?")[0]
+        serving = (self.claimed(host, headers, path, body) if self._claiming else None) or provider
         wire = serving.wire
         if wire is not None:  # its paths speak several families; other paths pass (unless it forwards them)
-            if not wire.claim(headers):
+            if not wire.claim(headers) or ((owns := _owns(wire, host)) is not None and not owns(headers, path, body)):
                 return None
             proto = wire.generation(method, path)
             return Route(serving, proto) if proto is not None or wire.forwards(method, path) else None
@@ -126,8 +152,12 @@ class Router:
 
     def targets(self, called: Provider, model: str) -> list[tuple[Provider, RouteTarget]]:
         """The providers that serve `model` asked of `called`, in the order they are tried."""
-        return _plan(self.routes.targets_for(model, called.name), self.provider_named, called) or [
-            (called, RouteTarget(called.name))]
+        planned = _plan(self.routes.targets_for(model, called.name), self.provider_named, called)
+        wire = called.wire
+        if wire is not None and (foreign := wire.foreign_model(model)) != model:  # (a name only its vendor knows)
+            planned = [(p, t if p is called or t.model is not None else RouteTarget(t.provider, foreign))
+                       for p, t in planned]
+        return planned or [(called, RouteTarget(called.name))]
 
     def pooled(self, route: Route, path: str, body: bytes | None) -> list[Provider]:
         """Every provider with a pool that could serve a request on `route`: the called one, and the targets of
@@ -141,6 +171,11 @@ class Router:
                 if model is not None:
                     serving += [p for p, _ in self.targets(route.provider, model)]
         return list({id(p): p for p in serving if p is not None and p.pool is not None}.values())
+
+
+def _owns(wire: Wire, host: str) -> Callable[[Mapping[str, str], str, bytes | None], bool] | None:
+    """How a wire tells its own requests on `host`, one it shares with another; None: all it claims are its own."""
+    return wire.owns if host in wire.shared_hosts else None
 
 
 def _model(route: Route, path: str, body: bytes) -> str | None:

@@ -96,6 +96,7 @@ class CloudAccounts:
         self._numbers = itertools.count(1)
         self._aws: dict[str, tuple[str, str | None]] = {}  # access key id -> (secret, session token)
         self._bedrock_keys: set[str] = set()  # Bedrock API keys
+        self._google_logins: dict[str, str] = {}  # a Google login's refresh token -> its OAuth client id
 
     # --- setting up
 
@@ -165,9 +166,23 @@ class CloudAccounts:
         with self._lock:
             return self._resources.get(host)
 
+    def google_login(self, refresh_token: str, client_id: str) -> None:
+        """A user's Google login (an installed app's OAuth client): its refresh token is granted access tokens."""
+        with self._lock:
+            self._google_logins[refresh_token] = client_id
+
     def token_endpoint(self, raw_body: bytes) -> tuple[int, dict]:
-        """`POST /token` of oauth2.googleapis.com: a jwt-bearer grant checked and answered."""
+        """`POST /token` of oauth2.googleapis.com: a jwt-bearer grant checked and answered; a Google login's
+        refresh grant too."""
         form = dict(parse_qsl(raw_body.decode("latin-1")))
+        if form.get("grant_type") == "refresh_token":
+            with self._lock:
+                client = self._google_logins.get(form.get("refresh_token", ""))
+                if client is None or client != form.get("client_id"):
+                    return 400, {"error": "invalid_grant", "error_description": "Bad Request"}
+                token = f"ya29.fake-google-login-{next(self._numbers)}"
+            return 200, {"access_token": token, "expires_in": TOKEN_LIFETIME - 1, "token_type": "Bearer",
+                         "scope": "https://www.googleapis.com/auth/cloud-platform"}
         if form.get("grant_type") != JWT_BEARER:
             return 400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type: "
                          + form.get("grant_type", "")}

@@ -39,7 +39,11 @@ BEDROCK_HOSTS = (  # the runtime, and the control plane (Claude Code lists the i
 )
 # The vendors' own APIs, served as the fake vendor serves them (a route from a platform to a vendor lands here).
 VENDOR_HOSTS = ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com")
-TLS_HOSTS = (*VERTEX_HOSTS, GOOGLE_OAUTH_HOST, *AZURE_HOSTS, *BEDROCK_HOSTS, *VENDOR_HOSTS)
+# Cloud Code: Antigravity's hosts and the production one it shares with Gemini CLI (answered in the Code Assist
+# dialect of tests/support/login_dialects.py).
+CLOUD_CODE_HOSTS = ("daily-cloudcode-pa.sandbox.googleapis.com", "daily-cloudcode-pa.googleapis.com",
+                    "autopush-cloudcode-pa.sandbox.googleapis.com", "cloudcode-pa.googleapis.com")
+TLS_HOSTS = (*VERTEX_HOSTS, GOOGLE_OAUTH_HOST, *AZURE_HOSTS, *BEDROCK_HOSTS, *VENDOR_HOSTS, *CLOUD_CODE_HOSTS)
 HOSTNAMES = (*TLS_HOSTS, METADATA_HOST)  # every name the private /etc/hosts maps to 127.0.0.1
 
 

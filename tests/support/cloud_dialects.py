@@ -25,10 +25,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support import fake_bedrock
+from tests.support import fake_bedrock, login_dialects
 from tests.support import fake_vendor as fv
 from tests.support.cloud_auth import CloudAccounts
-from tests.support.cloud_certs import GOOGLE_OAUTH_HOST
+from tests.support.cloud_certs import CLOUD_CODE_HOSTS, GOOGLE_OAUTH_HOST
 from tests.support.cloud_faults import (
     AZURE,
     BEDROCK,
@@ -107,6 +107,8 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str | None, 
         return bedrock
     if host == GOOGLE_OAUTH_HOST:
         return (OAUTH_TOKEN if (method, path) == ("POST", "/token") else None), GOOGLE_OAUTH, None
+    if host in CLOUD_CODE_HOSTS:  # (Code Assist's dialect, as the logins' fake vendor speaks it)
+        return login_dialects.route(method, path.partition("?")[0], headers)
     if _VERTEX_HOST.match(host):
         call = vertex_call(path)
         if call is None or method != "POST":
@@ -153,11 +155,11 @@ class CloudDialects:
 
     @staticmethod
     def inner(rec: fv.Request) -> Any:
-        return rec.body
+        return login_dialects.inner(rec)
 
     @staticmethod
     def other(protocol: str, body: Any) -> tuple[int, Any] | None:
-        return None  # (count_tokens: the fake vendor's own answers)
+        return login_dialects.other(protocol, body) if protocol.startswith("code_assist-") else None
 
     def check(self, rec: fv.Request) -> tuple[int, Any] | None:
         """The platform's refusal of a request (auth, project, deployment), before any fault applies."""
@@ -213,6 +215,8 @@ class CloudDialects:
 
     def refusal(self, rec: fv.Request) -> tuple[int, Any] | None:
         """A body the platform's model server refuses (after the faults): Vertex's and Bedrock's Anthropic body."""
+        if rec.dialect == login_dialects.CODE_ASSIST:
+            return login_dialects.refusal(rec)
         if rec.dialect == BEDROCK:
             return fake_bedrock.body_refusal(rec)
         if rec.dialect == VERTEX and rec.protocol == fv.ANTHROPIC and isinstance(rec.body, dict):
@@ -237,6 +241,8 @@ class CloudDialects:
         return base + [(k, v) for k, v in own.items() if k not in given]
 
     def events(self, rec: fv.Request, evs: list[fv.Ev], sent_headers: list[tuple[str, str]]) -> list[fv.Ev]:
+        if rec.dialect == login_dialects.CODE_ASSIST:
+            return login_dialects.events(rec, evs, sent_headers)
         fault, model = rec.fault, self.served_model(rec)
         if rec.dialect == BEDROCK:
             return fake_bedrock.events(rec, evs)
@@ -249,6 +255,8 @@ class CloudDialects:
         return evs
 
     def whole(self, rec: fv.Request, body: dict) -> dict:
+        if rec.dialect == login_dialects.CODE_ASSIST:
+            return login_dialects.whole(rec, body)
         if rec.dialect == BEDROCK:
             return fake_bedrock.whole(rec, body)
         if rec.dialect == AZURE and rec.protocol == fv.CHAT:
@@ -260,6 +268,8 @@ class CloudDialects:
     def error_event(self, rec: fv.Request, sequence_number: int) -> bytes | None:
         """Azure's Responses fails in the stream with `response.failed`, Bedrock's with an exception frame
         (Fault.error_after)."""
+        if rec.dialect == login_dialects.CODE_ASSIST:
+            return login_dialects.error_event(rec, sequence_number)
         if rec.dialect == BEDROCK:
             return fake_bedrock.error_event(rec)
         if rec.dialect == AZURE and rec.protocol == fv.RESPONSES:

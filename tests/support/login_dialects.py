@@ -67,7 +67,7 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str | N
             return fv.GEMINI, CODE_ASSIST
         if verb == "countTokens":
             return "code_assist-count_tokens", CODE_ASSIST
-        if verb in stand_ins.CODE_ASSIST_SIDE:
+        if verb in stand_ins.CODE_ASSIST_SIDE or verb in stand_ins.ANTIGRAVITY_LOOKUPS:
             return f"code_assist-{verb}", CODE_ASSIST
         return None
     if method == "GET" and path == "/models":

@@ -30,13 +30,18 @@ COPILOT_API = "https://api.individual.githubcopilot.com"  # the API host copilot
 
 # The hosts whose side calls are answered here; any other path of theirs gets a 404, as the CLIs tolerate.
 SIDE_HOSTS = ("chatgpt.com", "ab.chatgpt.com", "auth.openai.com", "api.github.com", "oauth2.googleapis.com",
-              "www.googleapis.com", "cloudcode-pa.googleapis.com", "platform.claude.com", "api.anthropic.com")
+              "www.googleapis.com", "cloudcode-pa.googleapis.com", "platform.claude.com", "api.anthropic.com",
+              "daily-cloudcode-pa.sandbox.googleapis.com", "daily-cloudcode-pa.googleapis.com",
+              "autopush-cloudcode-pa.sandbox.googleapis.com")
 COPILOT_HOSTS = re.compile(r"^(?:[a-z0-9-]+\.)*githubcopilot\.com$")
 
 # Code Assist's own methods besides generation (packages/core/src/code_assist/server.ts), each with its answer.
 CODE_ASSIST_SIDE = ("loadCodeAssist", "onboardUser", "retrieveUserQuota", "listExperiments",
                     "recordCodeAssistMetrics", "fetchAdminControls", "getCodeAssistGlobalUserSetting",
                     "setCodeAssistGlobalUserSetting", "listRemoteRepositories")
+# Antigravity's look-ups of its plan (shared/docs/antigravity.md, "Quota"), answered by `antigravity_quota`.
+ANTIGRAVITY_LOOKUPS = ("fetchAvailableModels", "retrieveUserQuotaSummary")
+ANTIGRAVITY_SPENT = "gemini-3-pro-high"  # the model whose quota the stand-in says is used up
 
 
 @dataclass(frozen=True)
@@ -79,10 +84,12 @@ def answer(host: str, method: str, path: str, body: bytes, headers: dict[str, st
         return _google_oauth(method, path, body, query)
     if host == "www.googleapis.com" and path == "/oauth2/v2/userinfo":
         return Answer(200, {"id": "1234567890", "email": CHATGPT_EMAIL, "verified_email": True, "name": "Fake User"})
-    if host == "cloudcode-pa.googleapis.com":
+    if host.endswith("cloudcode-pa.googleapis.com") or host.endswith("cloudcode-pa.sandbox.googleapis.com"):
         method_name = path.rpartition(":")[2] if path.startswith("/v1internal:") else None
         if method_name in CODE_ASSIST_SIDE:
             return Answer(200, code_assist_side(method_name, _json(body)))
+        if method_name in ANTIGRAVITY_LOOKUPS:
+            return Answer(200, antigravity_quota(method_name))
     if host == "platform.claude.com" and method == "POST" and path == "/v1/oauth/token":
         return Answer(200, claude_tokens())
     return NOT_FOUND
@@ -123,7 +130,23 @@ def _chatgpt(method: str, path: str, headers: dict[str, str]) -> Answer:
         return Answer(200, {"plan_type": "pro", "rate_limit": {
             "allowed": True, "limit_reached": False, "primary_window": window,
             "secondary_window": {**window, "used_percent": 30, "limit_window_seconds": 604800}}, "credits": None})
+    if method == "GET" and path == "/backend-api/wham/rate-limit-reset-credits":
+        return Answer(200, reset_credits())
     return NOT_FOUND
+
+
+RESET_CREDIT_LAPSES = ("2099-01-01T00:00:00Z", "2099-02-01T00:00:00Z")
+
+
+def reset_credits() -> dict:
+    """chatgpt.com's list of the plan's reset credits (codex-rs backend-client: RateLimitResetCreditsDetails): two
+    available, one redeemed."""
+    credits = [{"id": f"credit_{i}", "status": "available", "reset_type": "codex_rate_limits",
+                "title": "Full reset (Weekly + 5 hr)", "granted_at": "2026-11-01T00:00:00Z", "expires_at": at}
+               for i, at in enumerate(reversed(RESET_CREDIT_LAPSES))]
+    credits.append({"id": "credit_used", "status": "redeemed", "reset_type": "codex_rate_limits",
+                    "granted_at": "2026-10-01T00:00:00Z", "expires_at": "2099-03-01T00:00:00Z"})
+    return {"available_count": 2, "credits": credits}
 
 
 # --- GitHub Copilot
@@ -182,7 +205,22 @@ def code_assist_side(method: str, request: Any) -> dict:
         return {"experimentIds": [], "flags": []}
     if method == "fetchAdminControls":
         return {}
+    if method in ANTIGRAVITY_LOOKUPS:
+        return antigravity_quota(method)
     return {}
+
+
+def antigravity_quota(method: str) -> dict:
+    """Cloud Code's answers to Antigravity's look-ups of its plan: two models' quota, one of them used up (no
+    `remainingFraction`), and a 5-hour and a weekly bucket."""
+    reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3 * 3600))
+    if method == "fetchAvailableModels":
+        return {"models": {"claude-sonnet-4-5": {"displayName": "Claude Sonnet 4.5",
+                                                 "quotaInfo": {"remainingFraction": 0.4, "resetTime": reset}},
+                           ANTIGRAVITY_SPENT: {"displayName": "Gemini 3 Pro (High)", "quotaInfo": {"resetTime": reset}}}}
+    return {"groups": [{"displayName": "Claude", "buckets": [
+        {"bucketId": "claude-5h", "window": "5h", "remainingFraction": 0.75, "resetTime": reset},
+        {"bucketId": "claude-weekly", "window": "weekly", "remainingFraction": 0.9, "resetTime": reset}]}]}
 
 
 def _json(body: bytes) -> Any:
