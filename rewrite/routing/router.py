@@ -49,8 +49,8 @@ class Router:
         self._globs = [(h, p) for p in self.providers for h in p.hosts if is_glob(h)]
         # The wires that claim a request by the credential it carries (the client's own), with their providers.
         # (those that tell their own from another's on a host they share first: Router.claimed)
-        self._claiming = sorted([(p, w) for p in self.providers if not p.serves_other_clients and (w := p.wire) is not None],
-                                key=lambda pw: pw[1].owns is None)
+        claiming = [(p, w) for p in self.providers if not p.serves_other_clients and (w := p.wire) is not None]
+        self._claiming = sorted(claiming, key=lambda pw: pw[1].owns is None)
         self._claiming_by_host: dict[str, list[tuple[Provider, Wire]]] = {}
         self._by_name = {p.name: p for p in self.providers}
         # Which providers serve a model (rewrite/exchange/fallback.py).
