@@ -15,6 +15,7 @@ if _checkout not in sys.path:
 
 import rewrite.plugins  # noqa: F401  (registers the built-in plug-ins, in order, before the engine makes them)
 from addons.access import Access
+from addons.clients import ProxyClients
 from addons.collector import FrozenStartup
 from addons.config import RotatorConfig
 from addons.dispatch import HandlersOnly
@@ -41,10 +42,12 @@ engine = Engine()
 websocket = WebSocketUpstream(engine)  # (its upgrades handed to it by Interception)
 guesses = Guesses()  # failed client-key attempts per address: the pools' gate and the status page count together
 # Order matters: the config is loaded before Egress, Exposure and Access read it; MaskOnArrival gives the real
-# credential back just before Access reads it; and Access refuses a request before Interception hands it to the
+# credential back just before Access reads it; ProxyClients names a request's client by its proxy credentials before
+# Access gates it; and Access refuses a request before Interception hands it to the
 # engine (a WebSocket upgrade to WebSocketUpstream).
 addons = [RotatorConfig(engine), Scope(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
-          MaskOnArrival(engine), Access(engine, guesses), websocket, Interception(engine, websocket),
+          MaskOnArrival(engine), ProxyClients(engine, guesses), Access(engine, guesses), websocket,
+          Interception(engine, websocket),
           Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), HandlersOnly(),
           FrozenStartup(),  # what the others set up when running is frozen too
           GiveBackWhenIdle(engine)]  # last: the memory start-up left is the floor it gives back to

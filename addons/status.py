@@ -116,7 +116,7 @@ class Status:
         req = flow.request
         path, _, query = req.path.partition("?")
         verdict = None
-        if self._clients:
+        if self._clients and not flow.metadata.get("rotator", {}).get("client_by"):  # (proxy credentials: a client)
             sent = presented(ANY_CLIENT_KEY, list(req.headers.items(multi=True)), query)
             verdict = check(self._clients, self.guesses, client_address(flow), sent)
         hide_credential(flow, ANY_CLIENT_KEY)

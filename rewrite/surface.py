@@ -22,6 +22,7 @@ from rewrite.intake.clients import (
     HeldCredential,
     Verdict,
     check,
+    check_proxy,
     hide,
     presented,
     without_query_key,
@@ -47,7 +48,7 @@ __all__ = [
     "request_of",
     # Credentials and client keys, as a request carries them; Rotator's own refusals
     "CREDENTIAL_STYLES", "NO_MATCH", "SEVERAL", "ClientKeys", "CredentialStyle", "Guesses", "HeldCredential",
-    "Verdict", "check", "hide", "presented", "refusal_body", "without_query_key",
+    "Verdict", "check", "check_proxy", "hide", "presented", "refusal_body", "without_query_key",
     # What a person reads: the LLM view, the status page and its metrics, the pools' table
     "Facts", "Flight", "Metrics", "Tally", "describe_pool", "login_table", "page", "pool_table", "render_html",
     "render_json", "render_request", "render_response", "render_text",
