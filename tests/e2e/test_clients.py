@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 
+import anthropic
+import httpx
 import openai
 import pytest
+from google.genai import errors as genai_errors
 
-from tests.support.clients import call, make_client
+from tests.support.clients import MODELS, PROTOCOLS, call, make_client
 from tests.support.gate import CLIENTS, STRANGER, TEAM_A, TEAM_B
 from tests.support.harness import POOL_KEYS, Rotator
 from tests.support.timing import QUIET
@@ -50,3 +53,89 @@ def test_a_wrong_proxy_credential_gets_407_and_reaches_nothing(fake_vendor, rota
     assert fake_vendor.requests == []
     assert "refused: proxy credentials matched no client (407)" in proxy.log
     assert TEAM_B not in proxy.full_log
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Budgets, limits and models per client, in each protocol, stream and not
+
+KEYS = {"budget": "rk-budget-Secret-0001-aaaa", "rpm": "rk-rpm-Secret-0002-bbbb", "tpm": "rk-tpm-Secret-0003-cccc",
+        "models": "rk-models-Secret-0004-dddd", "other": "rk-other-Secret-0005-eeee"}
+HELD = [
+    {"name": "budget", "key": KEYS["budget"], "budget": {"dollars": 2.5, "per": "day"}},
+    {"name": "rpm", "key": KEYS["rpm"], "limits": [{"per": "minute", "requests": 2}]},
+    {"name": "tpm", "key": KEYS["tpm"], "limits": [{"per": "minute", "tokens": 20}]},  # (one answer: 12 in + more out)
+    {"name": "models", "key": KEYS["models"], "models": ["nothing-*", "else-*"]},
+    {"name": "other", "key": KEYS["other"]},
+]
+# Each answer's 12 input tokens cost $1 (the fake vendor's answers read or write no cache); its output nothing.
+PRICES = {"*": {"input": 1_000_000 / 12, "output": 0}}
+KEY_VARS = {"chat": "OPENAI_API_KEY", "responses": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
+            "gemini": "GEMINI_API_KEY"}
+
+
+def as_client(protocol: str, name: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(KEY_VARS[protocol], KEYS[name])
+    return make_client(protocol) if protocol == "gemini" else make_client(protocol, max_retries=0)
+
+
+def refused(protocol: str, name: str, stream: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, dict]:
+    """The status, message and headers of the error the protocol's SDK raised for `name`'s request."""
+    with pytest.raises(Exception) as caught:
+        call(protocol, as_client(protocol, name, monkeypatch), stream=stream)
+    error = caught.value
+    if protocol == "gemini":
+        assert isinstance(error, genai_errors.ClientError), error
+        return error.code, error.message or "", dict(error.response.headers) if error.response else {}
+    assert isinstance(error, (openai.APIStatusError, anthropic.APIStatusError)), error
+    return error.status_code, error.message, dict(error.response.headers)
+
+
+def fresh_minute() -> None:
+    """Not within the last seconds of a UTC minute: a per-minute limit's requests all fall in one minute."""
+    if time.time() % 60 > 50:
+        time.sleep(60 - time.time() % 60)  # stays: not an assertion, the limits count calendar minutes
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_budgets_limits_and_models_hold_each_client_in_its_protocol(fake_vendor, rotator, monkeypatch, protocol,
+                                                                    stream):
+    proxy = rotator(fresh=True, clients=HELD, prices=PRICES)
+    fresh_minute()
+    served = [call(protocol, as_client(protocol, "budget", monkeypatch), stream=stream) for _ in range(3)]
+    assert all(r.text for r in served)
+    status, message, headers = refused(protocol, "budget", stream, monkeypatch)
+    assert status == 429 and "client budget is over its budget of $2.5 per day" in message, message
+    end_of_day = 86400 - time.time() % 86400
+    if headers:  # (google-genai's error keeps no headers)
+        assert abs(int(headers["retry-after"]) - end_of_day) <= 5
+    assert call(protocol, as_client(protocol, "other", monkeypatch), stream=stream).text  # the other client served
+
+    for _ in range(2):
+        assert call(protocol, as_client(protocol, "rpm", monkeypatch), stream=stream).text
+    status, message, headers = refused(protocol, "rpm", stream, monkeypatch)
+    assert status == 429 and "limit of 2 requests per minute" in message, message
+    if headers:
+        assert 1 <= int(headers["retry-after"]) <= 60
+
+    assert call(protocol, as_client(protocol, "tpm", monkeypatch), stream=stream).text
+    status, message, _ = refused(protocol, "tpm", stream, monkeypatch)
+    assert status == 429 and "limit of 20 tokens per minute" in message, message
+
+    status, message, _ = refused(protocol, "models", stream, monkeypatch)
+    assert status == 403 and f"may not use the model {MODELS[protocol]}; its models are: nothing-*, else-*" in message
+
+    fake_vendor.wait_for(7)
+    time.sleep(QUIET)  # stays: absence. A refused request that got through would have reached the vendor by now
+    assert len(fake_vendor.requests) == 7  # 3 + 1 + 2 + 1: no refused request reached the vendor
+    assert "every key" not in proxy.log
+
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    page = httpx.get("http://rotator.status/?format=json", headers={"x-api-key": KEYS["other"]}, timeout=10).json()
+    rows = {row["client"]: row for row in page["clients"]}
+    assert sorted(rows) == ["budget", "other", "rpm", "tpm"]
+    budget = rows["budget"]
+    assert (budget["day"]["requests"], budget["total"]["requests"]) == (3, 3)
+    assert budget["total"]["input_tokens"] == sum(r.input_tokens or 0 for r in served) == 36
+    assert budget["total"]["output_tokens"] == sum(r.output_tokens or 0 for r in served)
+    assert budget["total"]["cost"] == pytest.approx(3.0)
