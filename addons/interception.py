@@ -117,7 +117,7 @@ class Interception:
         if route is None:
             return None
         job = self.engine.submit(flow.id, route, req.timestamp_start)
-        self.engine.prefetch(job, req.path.partition("?")[0], req.raw_content, req.headers.get("content-length", ""))
+        self.engine.arrive(job, req.path.partition("?")[0], req.raw_content, req.headers.get("content-length", ""))
         job.credential = hide_credential(flow, route.provider.credential)
         peer = flow.client_conn.peername  # (the client key's name, when addons/access.py accepted one)
         job.client = flow.metadata.get("rotator", {}).get("client") or (str(peer[0]) if peer else "")

@@ -16,7 +16,7 @@ from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Parsed, Upload, Worker, read_body
 from rewrite.intake.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
 from rewrite.lifecycle.events import Arrival
-from rewrite.lifecycle.hooks import Plugin, defining, plugins_for
+from rewrite.lifecycle.hooks import Plugin, answers, defining, plugins_for
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import Note
 from rewrite.pool import KeyPool
@@ -44,8 +44,8 @@ class Engine:
         self.parser = Worker()  # parses large request bodies off the event loop (rewrite/intake/big_json.py)
         self.setting = Setting(conversation=self.conversation)
         self.plugins: list[Plugin] = plugins_for(self.setting)
-        self._arriving, self._forgetting, self._asking_worker = (
-            defining(self.plugins, hook) for hook in ("arrived", "forgotten", "worker_ask"))
+        self._arriving, self._holding, self._forgetting, self._asking_worker = (
+            defining(self.plugins, hook) for hook in ("arrived", "holding", "forgotten", "worker_ask"))
         # The upgrades Rotator passes on, their attempts heard by the engine's plug-ins.
         self.relay = WebSocketRelay(self.upstream, self.setting, self.plugins)
         self.kept = PoolKeeping()  # the pools' state across reloads and restarts, once `keep_state` is called
@@ -102,24 +102,25 @@ class Engine:
     def forget(self, job_id: str) -> Job | None:
         job = self.jobs.pop(job_id, None)
         if job is not None:
-            for plugin in self._forgetting:
-                plugin.forgotten(job)
+            for _ in answers(self._forgetting, "forgotten", job_id):
+                pass
             if not self.jobs:
                 self.quiet.settled()
         return job
 
-    def prefetch(self, job: Job, path: str, body: bytes | None, length: str = "") -> None:
+    def arrive(self, job: Job, path: str, body: bytes | None, length: str = "") -> None:
         """Tell the plug-ins of a request handed over, before its body is read whole (`Arrival`). A body on its way
         (None: streamed) of more than READ_HERE bytes (`length`, its Content-Length) starts the parsing worker,
         which it would wait for; a smaller one is read here (`read_upload`) and may never need it."""
-        if job.route.protocol is None:
+        route = job.route
+        if route.protocol is None:
             return
         if body is None and length.isdigit() and int(length) > READ_HERE:
             self.parser.start()
-        arrival = Arrival(job, path, body)
-        for plugin in self._arriving:
-            if plugin.active:
-                plugin.arrived(arrival)
+        holders = tuple(p for p in self._holding if p.active)
+        arrival = Arrival(job.id, route.provider, route.protocol, path, body, holders)
+        for _ in answers([p for p in self._arriving if p.active], "arrived", arrival):
+            pass
 
     def answers_whole(self, job: Job, request: LoopbackRequest) -> bool:
         """Whether `request`, held whole, asks for its answer whole (not a stream): then the addon has it answered in
@@ -192,7 +193,7 @@ class Engine:
             parsed = read_upload(request)
         if request.upload is not None and proto is not None and parsed is None:
             path = request.target.partition("?")[0]
-            asks = (p.worker_ask(proto, request.headers, path) for p in self._asking_worker)
+            asks = answers(self._asking_worker, "worker_ask", proto, request.headers, path)
             ask = next((a for a in asks if a is not None), None)
             parsed = await self.parser.parse(request.upload, ask)
             if parsed is None:  # (no worker: parsed here, as a small body is)

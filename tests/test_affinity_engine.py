@@ -266,7 +266,7 @@ def early_picks(engine: Engine, body: bytes, model: str = "claude-sonnet-4-5") -
     pool.prefetch = lambda m, tokens, **kw: started.append(m)  # type: ignore[method-assign]
     route = engine.router.route("api.anthropic.com", "POST", "/v1/messages")
     job = engine.submit(f"job-{len(engine.jobs):04d}", route)
-    engine.prefetch(job, "/v1/messages", body.replace(b'"m"', json.dumps(model).encode(), 1))
+    engine.arrive(job, "/v1/messages", body.replace(b'"m"', json.dumps(model).encode(), 1))
     return started
 
 

@@ -336,7 +336,7 @@ async def test_a_body_on_its_way_too_large_to_be_read_here_starts_the_parsing_wo
     engine = Engine(parse("providers:\n  openai: {keys: [sk-a-1234567890]}\n"))
     try:
         route = engine.router.route("api.openai.com", "POST", "/v1/chat/completions")
-        engine.prefetch(engine.submit("job-0001", route), "/v1/chat/completions", body, length)
+        engine.arrive(engine.submit("job-0001", route), "/v1/chat/completions", body, length)
         assert (engine.parser._starting is not None) is started
     finally:
         await engine.aclose()

@@ -110,9 +110,9 @@ def test_a_login_is_hedged_only_when_its_providers_own_setting_turns_it_on():
     login, plan = SimpleNamespace(name="claude-login"), SimpleNamespace(hedged_unasked=PlanLogin.hedged_unasked)
     pooled, key = SimpleNamespace(name="anthropic"), Payer()
     plugin = HedgedFirstTokens(Setting(parse("hedging: {mode: on}")))
-    assert plugin.settings(login, plan) is None and plugin.settings(pooled, key) is not None
+    assert plugin._settings(login, plan) is None and plugin._settings(pooled, key) is not None
     plugin = HedgedFirstTokens(Setting(parse("hedging: {mode: on}\nproviders: {claude-login: {hedging: {mode: on}}}")))
-    assert plugin.settings(login, plan) is not None
+    assert plugin._settings(login, plan) is not None
 
 
 # -- through the exchange -----------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ async def test_an_auto_delay_is_the_recent_p95_and_each_answer_adds_its_own_time
     recent = Latencies()
     for _ in range(MIN_SAMPLES):
         recent.add(2.0)
-    monkeypatch.setattr(HedgedFirstTokens, "latency", lambda self, provider, model: recent)
+    monkeypatch.setattr(HedgedFirstTokens, "_latency", lambda self, provider, model: recent)
     up = slow_then_fast("openai_chat")
     out, job = await run("openai_chat", up, hedging="{mode: on, delay: auto}")
     assert up.at[1] - up.at[0] == pytest.approx(2.0) and "hedged" in kinds(job)

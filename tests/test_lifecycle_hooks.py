@@ -1,10 +1,17 @@
-"""The plug-in registry's engine-wide hooks (rewrite/lifecycle/hooks.py): only a plug-in that defines one is told; a
-plug-in that defines an event's hook itself hears it in every request, and may join its part to one under way."""
+"""The plug-in registry and the dispatch of events (rewrite/lifecycle/hooks.py): only a plug-in that defines an
+engine-wide hook is told of it; an event is made only when a part wants it; a hook name that is no hook, or a second
+plug-in of a name, is an error when it is defined or registered; a part that raises while it observes is logged once
+per plug-in and the others are told all the same, one that raises while it decides fails what it decided."""
 
 from __future__ import annotations
 
-from rewrite.lifecycle.events import Building, Refused
-from rewrite.lifecycle.hooks import NO_HOOKS, Part, Plugin, defining, engaged
+import logging
+
+import pytest
+
+from rewrite.lifecycle import hooks as lifecycle
+from rewrite.lifecycle.events import Building, Ended, Paying, Refused
+from rewrite.lifecycle.hooks import NO_HOOKS, Part, Plugin, PluginFailed, defining, engaged, register
 from rewrite.lifecycle.setting import Setting
 
 
@@ -18,8 +25,8 @@ class Arriving(Plugin):
 class Forgetting(Arriving):
     name = "forgetting"
 
-    def forgotten(self, job) -> None:
-        self.gone = job
+    def forgotten(self, request_id) -> None:
+        self.gone = request_id
 
 
 class Silent(Plugin):
@@ -34,54 +41,32 @@ def test_only_the_plugins_that_define_an_engine_wide_hook_are_told_of_it():
     assert defining(plugins, "worker_ask") == []
 
 
-class Late(Part):
-    def __init__(self) -> None:
-        self.events: list[str] = []
+def test_a_method_that_is_no_hook_is_an_error_when_the_class_is_defined():
+    with pytest.raises(TypeError, match="Typo.refuse: not a hook of a part"):
+        class Typo(Part):
+            def refuse(self, e) -> None: ...
 
-    def refused(self, e) -> None:
-        self.events.append("refused")
+    with pytest.raises(TypeError, match="Hearing.refused: not a hook of a plug-in"):
+        class Hearing(Plugin):  # (a plug-in hears a request's events through its part alone)
+            name = "hearing"
 
-    def building(self, e) -> None:
-        self.events.append("building")
+            def refused(self, e) -> None: ...
 
+    class Helped(Part):
+        def refused(self, e) -> None:
+            self._help()
 
-class Learner(Plugin):
-    """Engages nothing (inactive), hears every refusal itself, and joins its part to the request that refused."""
-
-    name = "learner"
-    active = False
-
-    def configure(self, setting) -> None:
-        self.heard: list = []
-
-    def engage(self, ctx) -> Part | None:
-        raise AssertionError("an inactive plug-in is not asked")
-
-    def refused(self, e) -> None:
-        self.heard.append(e)
-        self.hooks.join(Late())
+        def _help(self) -> None: ...
 
 
-def test_a_plugin_that_defines_an_event_hears_it_in_every_request_and_may_join_its_part_there():
-    learner, silent = Learner(Setting()), Silent(Setting())
-    assert learner.hears and not silent.hears
-    hooks = learner.hooks = engaged([silent, learner], None)
-    assert hooks.wants("refused") and not hooks.wants("building")
-    refusal = Refused(None, None, None, None)
-    hooks.announce(refusal)
-    assert learner.heard == [refusal]
-    late = hooks.of(Late)
-    assert late is not None and late.events == []  # (joined while the refusal was announced: told from then on)
-    hooks.pass_along(Building(None, None, {}), "body")
-    hooks.announce(refusal)
-    assert late.events == ["building", "refused"] and len(learner.heard) == 2
-
-
-def test_a_part_joined_to_a_request_without_hooks_joins_no_other_request():
-    # (a request's hooks are NO_HOOKS before its parts engage and after it is done: a refusal heard late joins none)
-    NO_HOOKS.join(Late())
-    assert NO_HOOKS.parts == () and not NO_HOOKS.wants("building")
-    assert engaged([], None).parts == ()
+def test_a_second_plugin_of_a_name_or_one_without_a_name_is_refused(monkeypatch):
+    monkeypatch.setattr(lifecycle, "_registered", [])
+    register(Arriving)
+    with pytest.raises(ValueError, match="'arriving' is registered already"):
+        register(type("Again", (Plugin,), {"name": "arriving"}))
+    with pytest.raises(ValueError, match="has no name"):
+        register(type("Nameless", (Plugin,), {}))
+    assert lifecycle.registered() == (Arriving,)
 
 
 class Counting(Part):
@@ -104,23 +89,67 @@ class Static(Part):
 class Engaging(Plugin):
     name = "engaging"
 
-    def engage(self, ctx) -> Part | None:
-        return ctx
+    def engage(self, request) -> Part | None:
+        return request
 
 
 def test_requests_with_the_same_plugins_each_tell_their_own_parts():
     # (the handlers are worked out once for a line-up of part classes, then called on each request's own parts)
     plugin = Engaging(Setting())
     first, second = engaged([plugin], Counting()), engaged([plugin], Counting("shaped"))
-    first.announce(Building(None, None, {}))
-    event = Building(None, None, {})
-    second.pass_along(event, "body")
+    first.announce(Building, None, None, {})
+    event = second.pass_along(Building, "body", None, None, {})
     assert (first.parts[0].told, second.parts[0].told) == (1, 1)
-    assert event.body == "shaped" and second.ask(Building(None, None, {})) == "shaped"
+    assert event is not None and event.body == "shaped" and event.changed
+    assert second.ask(Building, None, None, {}) == "shaped"
+
+
+def test_an_event_nobody_wants_is_not_made():
+    hooks = engaged([Engaging(Setting())], Counting())
+    assert hooks.wants(Building) and not hooks.wants(Refused)
+    hooks.announce(Refused, None, None, None, None)
+    assert hooks.parts[0].told == 0
+    assert NO_HOOKS.pass_along(Building, "body", None, None, {}) is None and engaged([], None).parts == ()
 
 
 def test_a_hook_that_is_a_static_method_is_called_with_the_event_alone():
     hooks = engaged([Engaging(Setting())], Static())
-    event = Building(None, None, {})
-    hooks.announce(event)
-    assert Static.seen == [event]
+    hooks.announce(Building, None, None, {})
+    assert [type(e) for e in Static.seen] == [Building]
+
+
+class Broken(Part):
+    def building(self, e):
+        raise RuntimeError("a bug")
+
+    def ended(self, e) -> None:
+        raise KeyError("another")
+
+    def paying(self, e):
+        raise RuntimeError("cannot tell")
+
+
+class BrokenPlugin(Engaging):
+    name = "broken"
+
+
+def test_a_part_that_raises_while_it_observes_is_logged_once_and_the_others_are_told(monkeypatch, caplog):
+    monkeypatch.setattr(lifecycle, "_failed", set())
+    after = Counting("shaped")
+    broken = engaged([BrokenPlugin(Setting())], Broken())
+    hooks = lifecycle.Hooks([*broken.parts, after], [*broken.names, "counting"])
+    with caplog.at_level(logging.DEBUG, logger="rotator"):
+        for _ in range(3):
+            hooks.announce(Ended, None, None, None, None)
+            event = hooks.pass_along(Building, "body", None, None, {"kept": 1})
+            assert event is not None and event.body == "shaped"  # (the next part shaped it all the same)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "plug-in broken failed in its ended hook" in errors[0].getMessage()
+    assert after.told == 3
+
+
+def test_a_part_that_raises_while_it_decides_fails_the_decision(monkeypatch):
+    monkeypatch.setattr(lifecycle, "_failed", set())
+    hooks = engaged([BrokenPlugin(Setting())], Broken())
+    with pytest.raises(PluginFailed, match="plug-in broken failed in its paying hook: RuntimeError: cannot tell"):
+        hooks.decide(Paying, None, "m", True)

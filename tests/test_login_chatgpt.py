@@ -192,7 +192,7 @@ async def test_a_logins_stream_reports_its_windows_by_its_event():
     assert str(up.seen[0].url) == "http://vendor.test/backend-api/codex/responses"
     assert up.seen[0].headers["authorization"] == "Bearer jwt"  # the client's own login
     assert responder.body == b"".join(stream)  # passed as it came
-    assert {w.name: w.used for w in job.windows} == {"5h": 0.25, "7d": 0.5}
+    assert {w["name"]: w["used"] for w in job.records["login"]["windows"]} == {"5h": 0.25, "7d": 0.5}
     [login] = route.provider.logins.describe()
     assert {w["name"] for w in login["windows"]} == {"5h", "7d"}
 

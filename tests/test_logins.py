@@ -212,7 +212,7 @@ async def test_a_signed_body_goes_to_its_login_as_it_came_whatever_is_configured
     assert responder.status == 200 and job.covered and job.cost is None
     [note] = job.notes
     assert note["kind"] == "signed" and note["skipped"] == ["adapters (cap, drop)"]
-    assert {w.name for w in job.windows} == {"five_hour", "seven_day"}
+    assert {w["name"] for w in job.records["login"]["windows"]} == {"five_hour", "seven_day"}
     assert job.login is not None and job.login.requests == 1
 
 

@@ -14,8 +14,6 @@ from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.exchange import Exchange, Job
 from rewrite.intake.loopback_request import LoopbackRequest
-from rewrite.lifecycle.setting import Setting
-from rewrite.plugins.quirks import Quirks
 from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import FakeResponder, Upstream, sse
@@ -110,17 +108,11 @@ def test_a_refused_parameter_is_left_out_at_once_and_then_for_that_model(host, p
     assert any("param-refused): temperature" in c for c in job.records["steps"][-1]["changes"])  # the flow's steps say why
 
 
-def test_the_quirks_part_is_engaged_once_a_provider_learned_something_or_where_a_routes_target_has_several_keys():
+def test_a_refusal_teaches_the_requests_next_attempt_where_nothing_was_learned_before():
     router = Router(parse(CONFIG))
-    assert not Quirks(Setting(router.config, router=router)).active  # (nothing to leave out of any request)
     upstream = Upstream([refusing("chat", "temperature")])
     asyncio.run(exchange(router, "api.openai.com", "/v1/chat/completions", chat(temperature=0.2), upstream))
-    assert [sent(upstream, n).get("temperature") for n in (0, 1)] == [0.2, None]  # (joined at the refusal)
-    assert Quirks(Setting(router.config, router=router)).active
-    several = Router(parse(CONFIG.replace("keys: [sk-o1]", "keys: [sk-o1, sk-o2]")))
-    assert not Quirks(Setting(several.config, router=several)).active  # (never translated: no route names it)
-    several = Router(parse(CONFIG.replace("keys: [sk-a1]", "keys: [sk-a1, sk-a2]")))
-    assert Quirks(Setting(several.config, router=several)).active  # (another key's state the field cache put back)
+    assert [sent(upstream, n).get("temperature") for n in (0, 1)] == [0.2, None]
 
 
 def test_another_model_of_the_provider_still_gets_the_parameter():

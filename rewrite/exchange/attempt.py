@@ -163,14 +163,14 @@ class Attempt:
     def _tap(self, resp: httpx.Response) -> Capture | None:
         """Where a plug-in keeps the raw answer (the flow's steps), when Rotator translates or rewrites it."""
         hooks = self.ctx.hooks
-        if not hooks.wants("tap"):
+        if not hooks.wants(Tap):  # (before the content type is looked up)
             return None
-        return hooks.ask(Tap(self.call, resp.status_code, resp.headers.get("content-type", "")))
+        return hooks.ask(Tap, self.call, resp.status_code, resp.headers.get("content-type", ""))
 
     def _answered(self, ticket: Ticket, resp: httpx.Response, body: bytes) -> None:
         hooks = self.ctx.hooks
-        if hooks.wants("answered"):
-            hooks.announce(Answered(self.call, ticket, resp.status_code, resp.headers.multi_items(), body))
+        if hooks.wants(Answered):  # (before the headers are listed)
+            hooks.announce(Answered, self.call, ticket, resp.status_code, resp.headers.multi_items(), body)
 
     def _timeout(self) -> FailureKind:
         return FailureKind.FIRST_TOKEN_TIMEOUT if self.call.upstream_stream else FailureKind.REQUEST_TIMEOUT
@@ -219,8 +219,7 @@ class Attempt:
         call, hooks = self.call, self.ctx.hooks
         headers = resp.headers.multi_items()
         verdict = judge(error, headers, body, self._asked(ticket, error))
-        if hooks.wants("refused"):
-            hooks.announce(Refused(call, ticket, error, verdict))
+        hooks.announce(Refused, call, ticket, error, verdict)
         act = verdict.act
         if act is Act.RESEND_WITHOUT_STREAM:
             call.unforce()
@@ -245,9 +244,7 @@ class Attempt:
         call, answers, resume, hooks = self.call, self.answers, self.resume, self.ctx.hooks
         repairer, aggregator = call.leg.readers(call.req.client_stream, proto, call.adapters)
         repairer = call.repairer(repairer)
-        if hooks.wants("reading"):
-            e = Reading(call, ticket, repairer)
-            hooks.pass_along(e, "repairer")
+        if (e := hooks.pass_along(Reading, "repairer", call, ticket, repairer)) is not None:
             repairer = e.repairer
         out, holds, watch = answers.out, None, None
         if resume is not None and call.resumes:
@@ -255,7 +252,7 @@ class Attempt:
                 holds = resume.resumer.holder
             else:  # a folded answer's events kept; a continuation's spliced
                 repairer, out, watch = resume.watch(repairer, out, aggregator is not None)
-        on_first = (lambda: hooks.announce(FirstToken(call, ticket))) if hooks.wants("first_token") else None
+        on_first = (lambda: hooks.announce(FirstToken, call, ticket)) if hooks.wants(FirstToken) else None
         built = call.leg.answers  # (this attempt's answer, as the conversation hooks get it)
 
         def claim() -> None:  # (a race's attempt: its answer becomes the request's)
@@ -299,8 +296,7 @@ class Attempt:
         headers = resp.headers.multi_items()
         error = call.errors.read(status, headers, body, time.time())
         verdict = judge(error, headers, body, Asked(call.payer.pooled))
-        if hooks.wants("refused"):
-            hooks.announce(Refused(call, ticket, error, verdict))
+        hooks.announce(Refused, call, ticket, error, verdict)
         failure = verdict.failure
         if failure is None:
             if aggregator is not None:

@@ -81,8 +81,7 @@ class Continuation:
         outcome = "no target"
         for n, (provider, model) in enumerate(targets):
             caps = self._caps(provider, model)
-            hooks = f.ctx.hooks
-            lessons = hooks.ask(Learned(provider, model)) if hooks.wants("learned") else None
+            lessons = f.ctx.hooks.ask(Learned, provider, model)
             method = method_for(self.resume.resumer, f.req.body, delivered, caps,
                                 refuses_prefill=lessons is not None and lessons.prefill)
             while True:

@@ -96,9 +96,7 @@ class Exchange:
             if self.resume is not None and self.resume.cut is not None:
                 await Continuation(self.fallback, self.resume).run()
         finally:
-            hooks = self.ctx.hooks
-            if hooks.wants("finished"):
-                hooks.announce(Finished(self.ctx.job))
+            self.ctx.hooks.announce(Finished, self.ctx.job)
             # Parts keep the context, which keeps them: let go of them, and the request's objects are no reference
             # cycle, freed at once rather than by the garbage collector (which walked ~300 of them a request).
             self.ctx.hooks = NO_HOOKS

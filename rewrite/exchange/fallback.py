@@ -15,13 +15,15 @@ from protocols.urls import UnsafeURLValue
 from rewrite.exchange.answers import Answers
 from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.context import Context
+from rewrite.exchange.job import error_protocol
 from rewrite.exchange.keys import KeyAttempts
 from rewrite.exchange.outgoing import TargetCall, translated_request
 from rewrite.exchange.pump import Pump
 from rewrite.exchange.resume import Resume
 from rewrite.intake.big_json import TOO_DEEP
 from rewrite.lifecycle.events import Learned, Paying, Served, TargetsChosen
-from rewrite.lifecycle.payer import AS_IT_CAME, Payer, Ticket
+from rewrite.lifecycle.hooks import PluginFailed
+from rewrite.lifecycle.payer import AS_IT_CAME, Payer, Ticket, Unpaid
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
@@ -64,11 +66,13 @@ class Legs:
     def payer(self, provider: Provider, model: str, more: bool = False) -> Payer:
         """Who pays for the target (the plug-in that answers `paying`; none: the request goes as it came); `more`:
         another target follows it."""
-        hooks = self.ctx.hooks
-        if not hooks.wants("paying"):
-            return AS_IT_CAME
-        paying = Paying(provider, model, provider is self.req.called, more)
-        return hooks.ask(paying) or AS_IT_CAME
+        try:
+            payer = self.ctx.hooks.decide(Paying, provider, model, provider is self.req.called, more)
+        except PluginFailed as failed:  # (its attempts fail, in the protocol's error shape; the next target may serve)
+            body = error_protocol(provider, self.req.proto).error_body(502, f"Rotator: {failed}")
+            return Unpaid(Failure(FailureKind.BAD_REQUEST, str(failed), 502, [("content-type", "application/json")],
+                                  body, retryable=False))
+        return payer or AS_IT_CAME
 
     def sent_as_it_came(self, chosen: list[tuple[Provider, str]]) -> bool:
         """Whether the client's body goes upstream untouched (the skeleton of a large one is then enough): one
@@ -81,7 +85,7 @@ class Legs:
         [(provider, model)] = chosen
         if provider is not req.called or model != req.asked:
             return False
-        lessons = hooks.ask(Learned(provider, req.asked)) if hooks.wants("learned") else None
+        lessons = hooks.ask(Learned, provider, req.asked)
         # Asked upstream as a stream (forced, or for the usage chunk): its members are spliced into the upload.
         streamed = req.meter.ask_upstream or (provider.force_upstream_stream and not req.client_stream)
         return (upstream_protocol(provider, proto, True) is proto
@@ -111,8 +115,7 @@ class Legs:
             if self.hooks is not None:
                 leg.wants_answer, leg.asked = self.hooks.wants_answer(leg), req.body
             if leg.translation is not None:  # a request the target's protocol cannot take is refused now
-                hooks = self.ctx.hooks
-                lessons = hooks.ask(Learned(provider, model)) if hooks.wants("learned") else None
+                lessons = self.ctx.hooks.ask(Learned, provider, model)
                 forced = provider.force_upstream_stream and not (lessons is not None and lessons.stream)
                 translated_request(req, leg, leg.translation, req.client_stream or forced, self.hooks)
                 if dropped := proto.held_by_vendor(req.body):  # (its answer starts over there: said on the flow)
@@ -166,8 +169,7 @@ class Fallback:
             answers.refuse(refusal)
             return
         chosen = self.chosen = self.legs.targets()
-        if hooks.wants("targets"):
-            hooks.announce(TargetsChosen(chosen))
+        hooks.announce(TargetsChosen, chosen)
         if req.skeletal and not self.legs.sent_as_it_came(chosen):  # (asked only of a large body's skeleton)
             req.parse_whole()
             if req.refusal is not None:
@@ -242,9 +244,7 @@ class Fallback:
 
     def account(self, call: TargetCall, ticket: Ticket | None, usage, continuation: bool = False) -> None:
         """The answer's usage, for the plug-ins that count it."""
-        hooks = self.ctx.hooks
-        if hooks.wants("served"):
-            hooks.announce(Served(call, ticket, call.payer, usage, continuation))
+        self.ctx.hooks.announce(Served, call, ticket, call.payer, usage, continuation)
 
     def _served(self, leg: Leg) -> None:
         self.served = leg

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import protocols
 from protocols.base import Protocol
-from protocols.windows import Window
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback import Responder
 from rewrite.policy.outcomes import FailureKind, Note
@@ -62,10 +61,8 @@ class Job:
     resume: list[dict] = field(default_factory=list)  # each continuation of a cut answer (rewrite/exchange/resume.py)
     too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
     prefetch: Prefetch | None = None  # its first attempt's shared pick, started at the request hook
-    # The client's own subscription login, when it called a login provider (rewrite/providers/login.py), and the
-    # plan windows this request's answers reported.
+    # The client's own subscription login, when it called a login provider (rewrite/providers/login.py).
     login: LoginState | None = None
-    windows: tuple[Window, ...] = ()
     covered: bool = False  # the answer's cost is covered by the login's plan (not priced as pay-as-you-go)
     # What the plug-ins record of the request for the flow (rewrite/lifecycle/), under their own names: JSON-like,
     # no key unmasked; the addon puts it in `flow.metadata["rotator"]` (saved flows carry it).

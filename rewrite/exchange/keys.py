@@ -85,8 +85,7 @@ class KeyAttempts:
         With a `racer`, an attempt a part answers `hedging` for is raced by a second one (rewrite/exchange/race.py)."""
         failure = await self._run(try_key, keep_lease, racer)
         hooks = self.ctx.hooks
-        if hooks.wants("target_ended"):
-            hooks.announce(TargetEnded(self.call, self.payer, failure))
+        hooks.announce(TargetEnded, self.call, self.payer, failure)
         return failure
 
     async def _run(self, try_key: TryKey, keep_lease: bool, racer: Racer | None) -> Failure | None:
@@ -101,16 +100,14 @@ class KeyAttempts:
                 return PAST_DEADLINE
             prev = ticket
             ask.avoid = prev.key if prev is not None else None
-            if hooks.wants("asking"):
-                hooks.announce(Asking(ask, self.call))
+            hooks.announce(Asking, ask, self.call)
             ticket = await payer.take(ask)
             if ticket is None:  # every key out, or every usable one stayed at its max_concurrent
                 break
             self.ticket = ticket
             if ticket.shown is not None:
                 job.key = ticket.shown
-            if hooks.wants("picked"):
-                hooks.announce(Picked(ticket, ask, n, self.provider, self.model, self.call))
+            hooks.announce(Picked, ticket, ask, n, self.provider, self.model, self.call)
             if failure is None and not ticket.wait:  # (no failure yet, no rest to wait out: nothing to decide)
                 wait: float | None = 0.0
             else:
@@ -126,7 +123,7 @@ class KeyAttempts:
                 await clock.sleep(wait)
             began = clock.loop.time()
             self.tried = True
-            delay = hooks.ask(Hedging(self.call, ticket, ask, n)) if racer and hooks.wants("hedging") else None
+            delay = hooks.ask(Hedging, self.call, ticket, ask, n) if racer else None
             if delay is None:
                 failure = await self.attempt(try_key, ticket, ask, keep_lease)
             else:
@@ -156,8 +153,7 @@ class KeyAttempts:
             if failure is None and keep_lease:
                 self.held = lease.pop_all()
         payer.ended(ticket, failure, self.model)
-        if hooks.wants("ended"):
-            hooks.announce(Ended(self.call, ticket, failure, payer))
+        hooks.announce(Ended, self.call, ticket, failure, payer)
         return failure
 
     async def second(self, first: Ticket, n: int) -> tuple[Ticket, Ask] | None:
@@ -166,14 +162,12 @@ class KeyAttempts:
         next pick; None when none is free now."""
         ctx, payer, hooks = self.ctx, self.payer, self.ctx.hooks
         ask = Ask(self.model, self.tokens, prefer=first.key, patient=False, deadline=ctx.clock.loop.time())
-        if hooks.wants("asking"):
-            hooks.announce(Asking(ask, self.call))
+        hooks.announce(Asking, ask, self.call)
         ticket = await payer.take(ask)
         if ticket is None:
             return None
         if ticket.wait:  # (resting: not worth waiting for beside an attempt under way)
             payer.drop(ticket)
             return None
-        if hooks.wants("picked"):
-            hooks.announce(Picked(ticket, ask, n, self.provider, self.model, self.call))
+        hooks.announce(Picked, ticket, ask, n, self.provider, self.model, self.call)
         return ticket, ask

@@ -91,7 +91,7 @@ class TargetCall:
         # (its family's, for a call of no protocol), with its provider's dialects.
         name = leg.protocol.name if leg.protocol is not None else None
         self.errors, self.windows = leg.provider.errors(name), leg.provider.windows(name)
-        lessons = ctx.hooks.ask(Learned(leg.provider, leg.model)) if ctx.hooks.wants("learned") else None
+        lessons = ctx.hooks.ask(Learned, leg.provider, leg.model)
         self.lessons: Lessons = lessons or NOTHING_LEARNED
         p = req.proto
         self.adapters = leg.adapters if p is not None and not leg.translation else EMPTY_CHAIN
@@ -238,19 +238,16 @@ class TargetCall:
 
     def _building(self, ticket: Ticket, body: dict | None, raw: bytes | None) -> dict | None:
         """The body the plug-ins make of the attempt's (None: theirs is the same); what they changed in `said`."""
-        hooks = self.ctx.hooks
-        self.said = []
-        if not hooks.wants("building"):
+        e = self.ctx.hooks.pass_along(Building, "body", self, ticket, body, raw)
+        self.said = e.said if e is not None else []
+        if e is None:
             return None
-        e = Building(self, ticket, body, raw)
-        hooks.pass_along(e, "body")
-        self.said = e.said
         return e.body if e.changed else None
 
     def _built(self, ticket: Ticket, shown: Outbound) -> None:
         hooks = self.ctx.hooks
-        if hooks.wants("built"):
-            hooks.announce(Built(self, ticket, self.payer.apply(shown, ticket, shown=True)))
+        if hooks.wants(Built):  # (the credential masked in it: worked out only for a part that reads it)
+            hooks.announce(Built, self, ticket, self.payer.apply(shown, ticket, shown=True))
 
     def carried(self, ticket: Ticket) -> tuple[str, ...]:
         """Every credential `ticket`'s attempt sent, in the form it went (read only when an answer is scrubbed)."""

@@ -153,7 +153,7 @@ class Race:
     def _wanted(self) -> bool:
         """Whether a part lets the second attempt go now (`hedge`)."""
         hooks = self.keys.ctx.hooks
-        return hooks.wants("hedge") and hooks.ask(Hedge(self.keys.call, self.tickets[0])) is True
+        return hooks.ask(Hedge, self.keys.call, self.tickets[0]) is True
 
     async def _decided(self, after: float) -> tuple[Failure | None, Ticket]:
         """Both attempts under way: the winner's answer, once the other is cancelled; else the last failure."""
@@ -188,6 +188,5 @@ class Race:
                   sent: bool = True) -> None:
         keys = self.keys
         hooks = keys.ctx.hooks
-        if hooks.wants("raced"):
-            second = self.tickets[1] if len(self.tickets) > 1 and sent else None
-            hooks.announce(Raced(keys.call, keys.payer, self.tickets[0], second, won, loser, spent, after))
+        second = self.tickets[1] if len(self.tickets) > 1 and sent else None
+        hooks.announce(Raced, keys.call, keys.payer, self.tickets[0], second, won, loser, spent, after)

@@ -103,8 +103,7 @@ async def open_upstream(sj: SocketJob, cfg: StreamingConfig, upstream: Upstream,
     ctx = Context(sj.job, None, Clock(None, sj.job, None, math.inf), cfg, setting, Hooks(()),  # type: ignore[arg-type]
                   upstream.client)
     ctx.hooks = engaged(plugins if plugins is not None else plugins_for(setting), ctx)
-    payer = ctx.hooks.ask(Paying(provider, "", True)) if ctx.hooks.wants("paying") else None
-    payer = payer or AS_IT_CAME
+    payer = ctx.hooks.decide(Paying, provider, "", True) or AS_IT_CAME
 
     async def on_key(ticket: Ticket) -> Failure | None:
         out = payer.apply(Outbound("GET", provider.upstream_url(path), query, list(headers), b""), ticket)

@@ -19,26 +19,39 @@ this module a leaf: parts import the types they read).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from protocols.sse import load_object
+
+if TYPE_CHECKING:
+    from protocols.base import Protocol as ClientProtocol
+    from rewrite.providers import Provider
 
 
 class Event:
     hook: ClassVar[str]
 
 
+class Holding(Protocol):
+    def holding(self, arrival: Arrival, provider: Provider, model: str) -> bool: ...
+
+
 @dataclass(slots=True)
 class Arrival:
     """A request the engine will serve, told to every plug-in (`Plugin.arrived`, in registration order) as soon as
-    the addon hands it over, before its body is read whole: its job, path and body (when at hand). A plug-in that
-    must see the whole body before the request's first credential is taken adds a predicate to `holds`, asked of
-    the request's first target: (provider, model, body) -> hold."""
+    the addon hands it over, before its body is read whole: its id, the provider it called in which protocol, its
+    path and body (when at hand). `held` asks the plug-ins whether one must see the whole body before a credential
+    is taken for `provider`'s `model` (`Plugin.holding`)."""
 
-    job: Any  # Job
+    request_id: str
+    called: Provider
+    protocol: ClientProtocol
     path: str
     body: bytes | None
-    holds: list = field(default_factory=list)
+    holders: tuple[Holding, ...] = ()
+
+    def held(self, provider: Provider, model: str) -> bool:
+        return any(p.holding(self, provider, model) for p in self.holders)
 
 
 @dataclass(slots=True)

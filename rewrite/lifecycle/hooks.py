@@ -1,36 +1,62 @@
 """Plug-ins, and the dispatch of the spine's events to them for one request.
 
 Modelled on mitmproxy's addon manager: a plug-in class is registered once (`register`, one line, in order, like a
-protocol's package). Each engine makes one instance of each (`Plugin(setting)`), told the configuration whenever it
-changes (`configure`). For each request the spine asks every plug-in to `engage`: a plug-in with nothing to do for
-this request answers None and costs nothing more; one that engages answers its `Part`, whose methods named after the
-events it wants (`picked`, `ended`, ...: the events' `hook` names, rewrite/lifecycle/events.py) are called when the
-spine announces them, in registration order. A part keeps what it learns of its request in its own attributes: the
-spine's objects carry no plug-in's state.
+protocol's package; a second of the same name is an error). Each engine makes one instance of each
+(`Plugin(setting)`), told the configuration whenever it changes (`configure`), and told of what spans requests by its
+engine-wide hooks (`arrived`, `holding`, `worker_ask`, `forgotten`). For each request the spine asks every plug-in to
+`engage`: a plug-in with nothing to do for this request answers None and costs nothing more; one that engages answers
+its `Part`, whose methods named after the events it wants (`picked`, `ended`, ...: the events' `hook` names,
+rewrite/lifecycle/events.py) are called when the spine announces them, in registration order. A part keeps what it
+learns of its request in its own attributes: the spine's objects carry no plug-in's state.
 
-A plug-in that must hear an event of every request, engaged or not (what it learns across requests: a refusal),
-defines that event's method itself; it is told in its place in the order, before its part. A part may also join a
-request under way (`Hooks.join`), from the point where it first has work: the plug-in's own handler joins it.
+A public method of a part or a plug-in is one of its hooks: any other name (a typo) is a TypeError when the class is
+defined (helpers' names start with `_`).
 
-Events that ask (`Decision`s) are answered by the first part that answers, or by every part in turn (`Shaping`
-events, each part given what the previous made).
+Events that ask are answered by the first part that answers (`ask`, `decide`), or by every part in turn (`pass_along`,
+each part given what the previous made). A part that raises while it observes or shapes is logged once per plug-in,
+with its name, and the request goes on as if it had not answered (as mitmproxy's `safecall` does for an addon); a part
+that raises while it decides (`decide`: who pays) fails what it decided for (`PluginFailed`), never the process.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import types
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from rewrite.lifecycle.events import EVENTS, Arrival, Event
 
 if TYPE_CHECKING:
     from rewrite.lifecycle.setting import Setting
+    from rewrite.providers import Provider
+
+logger = logging.getLogger("rotator")
+E = TypeVar("E", bound=Event)
+
+
+def _check_hooks(cls: type, known: Iterable[str], what: str) -> None:
+    """A public method of `cls` whose name is not one of its hooks is an error (mitmproxy's addon manager refuses an
+    addon it cannot call the same way)."""
+    allowed = frozenset(known)
+    for name, value in vars(cls).items():
+        if name.startswith("_") or name in allowed:
+            continue
+        if isinstance(value, types.FunctionType | staticmethod | classmethod):
+            raise TypeError(f"{cls.__qualname__}.{name}: not a hook of a {what} ({', '.join(sorted(allowed))}); "
+                            "a helper's name starts with _")
 
 
 class Part:
     """A plug-in's part in one request: define a method named after each event to be told of (its `hook`)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_hooks(cls, EVENTS, "part (rewrite/lifecycle/events.py)")
+
+
+PLUGIN_HOOKS = ("configure", "arrived", "holding", "worker_ask", "forgotten", "engage")
 
 
 class Plugin:
@@ -40,16 +66,22 @@ class Plugin:
     # Whether it may engage at all under the configuration (read by the spine before it asks `engage`: a plug-in the
     # config turns off costs a request nothing).
     active: bool = True
-    # Whether it defines an event's method itself, heard in every request (see the module's docstring).
-    hears: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_hooks(cls, PLUGIN_HOOKS, "plug-in")
 
     def __init__(self, setting: Setting) -> None:
         self.setting = setting
-        self.hears = bool(_hooks_of(type(self)))
         self.configure(setting)
 
     def configure(self, setting: Setting) -> None:
         """The engine's configuration changed (also called once when the plug-in is made)."""
+
+    def holding(self, arrival: Arrival, provider: Provider, model: str) -> bool:
+        """Whether this plug-in must see the request's whole body before a credential is taken for `provider`'s
+        `model` (asked by `arrival.held`, for a plug-in that would take one early)."""
+        return False
 
     def arrived(self, arrival: Arrival) -> None:
         """A request was handed to the engine (before its body is read whole: rewrite/lifecycle/events.py)."""
@@ -59,8 +91,8 @@ class Plugin:
         (rewrite/intake/big_json.py), or None."""
         return None
 
-    def forgotten(self, job: Any) -> None:
-        """The engine is done with a request's job (served, or ended before it was)."""
+    def forgotten(self, request_id: str) -> None:
+        """The engine is done with a request (served, or ended before it was)."""
 
     def engage(self, ctx: Any) -> Part | None:
         """This plug-in's part in the request of `ctx` (rewrite/exchange/context.py), or None when it has nothing
@@ -72,12 +104,12 @@ _registered: list[type[Plugin]] = []
 
 
 def register(plugin: type[Plugin]) -> type[Plugin]:
-    """Make a plug-in known to every engine made from now on; a second one of the same name replaces the first, in
-    its place (usable as a class decorator)."""
-    for i, known in enumerate(_registered):
-        if known.name == plugin.name:
-            _registered[i] = plugin
-            return plugin
+    """Make a plug-in known to every engine made from now on (usable as a class decorator). A plug-in without a name,
+    or of a name already registered, is a ValueError."""
+    if not plugin.name:
+        raise ValueError(f"plug-in {plugin.__qualname__} has no name")
+    if any(known.name == plugin.name for known in _registered):
+        raise ValueError(f"a plug-in named {plugin.name!r} is registered already")
     _registered.append(plugin)
     return plugin
 
@@ -86,16 +118,15 @@ def registered() -> tuple[type[Plugin], ...]:
     return tuple(_registered)
 
 
-def engaged(plugins: Iterable[Plugin], ctx: Any) -> Hooks:
-    """The parts the active plug-ins engage for the request of `ctx`, each after its plug-in when the plug-in hears
-    an event itself."""
-    heard: list[Any] = []
+def engaged(plugins: Iterable[Plugin], request: Any) -> Hooks:
+    """The parts the active plug-ins engage for `request`, each named by its plug-in."""
+    parts: list[Part] = []
+    names: list[str] = []
     for plugin in plugins:
-        if plugin.hears:
-            heard.append(plugin)
-        if plugin.active and (part := plugin.engage(ctx)) is not None:
-            heard.append(part)
-    return Hooks(heard)
+        if plugin.active and (part := plugin.engage(request)) is not None:
+            parts.append(part)
+            names.append(plugin.name)
+    return Hooks(parts, names)
 
 
 def plugins_for(setting: Setting) -> list[Plugin]:
@@ -120,7 +151,7 @@ def _hooks_of(kind: type) -> tuple[str, ...]:
     return names
 
 
-def _plan_of(parts: tuple[Part | Plugin, ...]) -> dict[str, tuple[tuple[int, Callable], ...]]:
+def _plan_of(parts: tuple[Part, ...]) -> dict[str, tuple[tuple[int, Callable], ...]]:
     """Each event's handlers among `parts`, as (the part's place, its class's function). Worked out once for each
     line-up of classes: a request then makes no bound method for handlers it never calls (making them was most of
     what dispatch cost a request)."""
@@ -147,58 +178,120 @@ def _unbound(kind: type, name: str) -> Callable:
 
 PLANS_KEPT = 1024
 _plans: dict[tuple[type, ...], dict[str, tuple[tuple[int, Callable], ...]]] = {}
+_failed: set[str] = set()  # the plug-ins whose error was logged (once each)
+
+
+class PluginFailed(Exception):
+    """A part raised while it decided (who pays): the attempt it decided for fails, in the protocol's error shape."""
+
+    def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
+        super().__init__(f"plug-in {plugin} failed in its {hook} hook: {type(error).__name__}: {error}")
+        self.plugin, self.hook = plugin, hook
+
+
+def _failing(plugin: str, hook: str, error: Exception) -> None:
+    """Log a part's error: once per plug-in, with its name (then at debug level: a bug is told, not repeated)."""
+    if plugin in _failed:
+        logger.debug("rotator: plug-in %s failed in its %s hook again: %r", plugin, hook, error)
+        return
+    _failed.add(plugin)
+    logger.error("rotator: plug-in %s failed in its %s hook (the request goes on without it; told once): %s: %s",
+                 plugin, hook, type(error).__name__, error, exc_info=error)
+
+
+def answers(plugins: Iterable[Plugin], hook: str, *args: Any) -> Iterator[Any]:
+    """Each plug-in's answer to its engine-wide `hook` (`arrived`, `forgotten`, `worker_ask`), in order; one that
+    raises is logged once, and answers nothing."""
+    for plugin in plugins:
+        try:
+            yield getattr(plugin, hook)(*args)
+        except Exception as error:
+            _failing(plugin.name, hook, error)
 
 
 class Hooks:
-    """One request's engaged parts (and the plug-ins that hear an event themselves), by the events they want."""
+    """One request's engaged parts, by the events they want. Each method takes the event's class and its fields: the
+    event is made only when a part wants it."""
 
-    __slots__ = ("parts", "_plan")
+    __slots__ = ("parts", "names", "_plan")
 
-    def __init__(self, parts: Iterable[Part | Plugin]) -> None:
+    def __init__(self, parts: Iterable[Part], names: Iterable[str] = ()) -> None:
         self.parts = tuple(parts)
+        named = tuple(names)
+        self.names = named + tuple(type(p).__qualname__ for p in self.parts[len(named):])
         self._plan = _plan_of(self.parts)
 
-    def join(self, part: Part) -> None:
-        """`part` engaged from now on, after those engaged before (an event being announced is not told to it).
-        NO_HOOKS, a request's before its parts engage and after it is done, takes none: it is every request's."""
-        if self is NO_HOOKS:
-            return
-        self.parts += (part,)
-        self._plan = _plan_of(self.parts)
+    def wants(self, kind: type[Event]) -> bool:
+        """Whether any part wants events of `kind` (for a field costly to work out before it is announced)."""
+        return kind.hook in self._plan
 
-    def wants(self, hook: str) -> bool:
-        """Whether any part wants the event of this hook (to skip building an event nobody reads)."""
-        return hook in self._plan
-
-    def announce(self, event: Event) -> None:
+    def announce(self, kind: type[Event], *fields: Any) -> None:
         """Tell every part that wants it."""
+        handlers = self._plan.get(kind.hook)
+        if handlers is None:
+            return
+        event = kind(*fields)
         parts = self.parts
-        for i, handler in self._plan.get(event.hook, ()):
-            handler(parts[i], event)
+        for i, handler in handlers:
+            try:
+                handler(parts[i], event)
+            except Exception as error:
+                _failing(self.names[i], kind.hook, error)
 
-    def ask(self, event: Event) -> Any:
-        """The first part's answer that is not None (None if none answers)."""
-        parts = self.parts
-        for i, handler in self._plan.get(event.hook, ()):
-            answer = handler(parts[i], event)
+    def ask(self, kind: type[Event], *fields: Any) -> Any:
+        """The first part's answer that is not None (None if none answers; a part that raises answers nothing)."""
+        handlers = self._plan.get(kind.hook)
+        if handlers is None:
+            return None
+        event, parts = kind(*fields), self.parts
+        for i, handler in handlers:
+            try:
+                answer = handler(parts[i], event)
+            except Exception as error:
+                _failing(self.names[i], kind.hook, error)
+                continue
             if answer is not None:
                 return answer
         return None
 
-    def pass_along(self, event: Event, name: str) -> None:
-        """Each part in turn may answer a new value of the event's `name` (None: it keeps what it was given);
-        the event's `changed` says whether any did."""
-        parts = self.parts
-        for i, handler in self._plan.get(event.hook, ()):
-            answer = handler(parts[i], event)
+    def decide(self, kind: type[Event], *fields: Any) -> Any:
+        """As `ask`, where the answer decides: a part that raises is `PluginFailed` (logged once, as for `ask`)."""
+        handlers = self._plan.get(kind.hook)
+        if handlers is None:
+            return None
+        event, parts = kind(*fields), self.parts
+        for i, handler in handlers:
+            try:
+                answer = handler(parts[i], event)
+            except Exception as error:
+                _failing(self.names[i], kind.hook, error)
+                raise PluginFailed(self.names[i], kind.hook, error) from error
+            if answer is not None:
+                return answer
+        return None
+
+    def pass_along(self, kind: type[E], name: str, *fields: Any) -> E | None:
+        """Each part in turn may answer a new value of the event's field `name` (None: it keeps what it was given; a
+        part that raises keeps it too); the event's `changed`, when it has one, says whether any did. The event
+        (None: nobody wanted it)."""
+        handlers = self._plan.get(kind.hook)
+        if handlers is None:
+            return None
+        event, parts = kind(*fields), self.parts
+        for i, handler in handlers:
+            try:
+                answer = handler(parts[i], event)
+            except Exception as error:
+                _failing(self.names[i], kind.hook, error)
+                continue
             if answer is not None:
                 setattr(event, name, answer)
                 if hasattr(event, "changed"):
                     event.changed = True
+        return event
 
     def of(self, kind: type[Part]) -> Part | None:
-        """The engaged part of this class, if any (for a plug-in that reads another's: a test, the trail; one
-        that joins its part once)."""
+        """The engaged part of this class, if any (for a test)."""
         return next((p for p in self.parts if isinstance(p, kind)), None)
 
 

@@ -154,3 +154,17 @@ class Payer:
 
 
 AS_IT_CAME = Payer()
+
+
+class Unpaid(Payer):
+    """Who pays could not be told (the plug-in that decides it failed): every attempt fails with `failure`, nothing
+    sent upstream."""
+
+    def __init__(self, failure: Failure) -> None:
+        self.failure = failure
+
+    async def take(self, ask: Ask) -> Ticket | None:
+        return None
+
+    def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
+        return self.failure

@@ -1,9 +1,7 @@
 """The concerns of a request's life that are not its bytes, deadlines and retry and fallback decisions: each one
 plug-in (rewrite/lifecycle/hooks.py), one folder or file and one line below. The engine makes one of each; the
-spine (rewrite/exchange/) announces the request's events to them and knows none by name.
-
-Registration order is the order each event reaches them (affinity's `arrived` before who-pays' early pick; the
-windows' record on the flow before who-pays replaces it with a login's plan)."""
+spine (rewrite/exchange/) announces the request's events to them and knows none by name. None reads what another
+writes: what one tells another goes through the events (an early pick held for affinity: `Plugin.holding`)."""
 
 from rewrite.lifecycle.hooks import register
 from rewrite.plugins.accounting import Accounting

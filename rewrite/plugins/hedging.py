@@ -41,7 +41,7 @@ class HedgedFirstTokens(Plugin):
             return None
         return Hedger(self, ctx)
 
-    def settings(self, provider, payer: Payer) -> HedgingConfig | None:
+    def _settings(self, provider, payer: Payer) -> HedgingConfig | None:
         """The provider's settings when its requests are hedged, else None (a payer's plan is hedged only when its
         provider's own settings say so: `Payer.hedged_unasked`)."""
         settings, own = self.setting.config.hedging_for(provider.name)
@@ -49,7 +49,7 @@ class HedgedFirstTokens(Plugin):
             return None
         return settings
 
-    def latency(self, provider: str, model: str) -> Latencies:
+    def _latency(self, provider: str, model: str) -> Latencies:
         found = self.latencies.get((provider, model))
         if found is None:
             found = Latencies()
@@ -57,7 +57,7 @@ class HedgedFirstTokens(Plugin):
                 self.latencies[(provider, model)] = found
         return found
 
-    def budget(self, provider: str) -> Budget:
+    def _budget(self, provider: str) -> Budget:
         found = self.budgets.get(provider)
         if found is None:
             found = self.budgets[provider] = Budget()
@@ -78,7 +78,7 @@ class Hedger(Part):
     def hedging(self, e: Hedging) -> float | None:
         call, req = e.call, self.ctx.req
         self.sent, self.ttft = self.ctx.clock.loop.time(), None
-        settings = self.plugin.settings(call.provider, call.payer)
+        settings = self.plugin._settings(call.provider, call.payer)
         self.timed = settings is not None
         if (settings is None or not call.upstream_stream or call.asking is not None or call.leg.protocol is None
                 or req.proto is None or req.proto.makes_state(req.body)
@@ -87,15 +87,15 @@ class Hedger(Part):
         name = call.provider.name
         if name not in self.counted:  # (a request counts once, however many attempts it takes)
             self.counted.add(name)
-            self.plugin.budget(name).eligible(settings.max_share)
-        delay = self.plugin.latency(name, call.model).delay() if settings.delay == AUTO else settings.delay
+            self.plugin._budget(name).eligible(settings.max_share)
+        delay = self.plugin._latency(name, call.model).delay() if settings.delay == AUTO else settings.delay
         if delay is None:
             return None
         self.delay = float(delay)
         return self.delay
 
     def hedge(self, e: Hedge) -> bool:
-        return self.plugin.budget(e.call.provider.name).spend()
+        return self.plugin._budget(e.call.provider.name).spend()
 
     def first_token(self, e: FirstToken) -> None:
         if e.call.asking is not None:  # (a continuation's: asked no `hedging`, its send is not `sent`)
@@ -105,7 +105,7 @@ class Hedger(Part):
     def raced(self, e: Raced) -> None:
         call, job = e.call, self.ctx.job
         if e.second is None:  # (no credential was free at once: nothing was sent, nothing spent)
-            self.plugin.budget(call.provider.name).refund()
+            self.plugin._budget(call.provider.name).refund()
             return
         if e.won == 1:  # (announced before the winner's first token: its time counts from its own send)
             self.sent += e.after
@@ -124,5 +124,5 @@ class Hedger(Part):
 
     def ended(self, e: Ended) -> None:
         if e.failure is None and self.timed and self.ttft is not None and e.call is not None:
-            self.plugin.latency(e.call.provider.name, e.call.model).add(self.ttft)
+            self.plugin._latency(e.call.provider.name, e.call.model).add(self.ttft)
             self.ttft = None

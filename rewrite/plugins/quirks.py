@@ -6,9 +6,8 @@ says the upstream refused something the request can go without (`refused`, rewri
 
 A record lives as long as its provider (a config reload builds new providers, and they learn afresh). Until one of
 them has learned something, and while no route's target has a pool of several keys (a translated request's state
-the field cache may put back from another key's answer), a request has nothing here: no part is engaged. The
-plug-in hears every refusal itself (`Quirks.refused`), and joins its part to the request that taught it (its next
-attempts leave out what was refused)."""
+the field cache may put back from another key's answer), a request's part leaves nothing out of its bodies; it hears
+its refusals all the same (its next attempts leave out what was refused)."""
 
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from rewrite.exchange.outgoing import TargetCall
 from rewrite.lifecycle.events import Building, Learned, Refused
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.lessons import Lessons
-from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import Note
 from rewrite.policy.verdict import Act, Verdict
 from rewrite.pool.keypool import masked_in, stored_id, stored_ids
@@ -63,35 +61,18 @@ def record_of(provider: Provider) -> Record:
 class Quirks(Plugin):
     name = "quirks"
 
-    def configure(self, setting: Setting) -> None:
-        router = setting.router
-        if router is None:
-            self.active = True
-            return
-        # (a request is translated only for a route's target: the provider called speaks the client's protocol)
-        routed = {t.provider for route in router.routes.routes for t in route.targets}
-        self.active = any(id(p) in _records or (p.pool is not None and len(p.pool.states) > 1 and p.name in routed)
-                          for p in router.providers)
-
     def engage(self, ctx: Context) -> Part | None:
         return Learning(ctx) if ctx.req is not None and ctx.req.proto is not None else None
-
-    def refused(self, e: Refused) -> None:
-        """Learn what the verdict says the provider refused, for its next requests; and for this one's next attempts,
-        whose bodies its part (joined now, if it was not engaged) leaves it out of."""
-        call = e.call
-        ctx = call.ctx
-        if ctx.req is None or ctx.req.proto is None or not learn(call, e.ticket.key, e.verdict, ctx.job):
-            return
-        self.active = True
-        if ctx.hooks.of(Learning) is None:
-            ctx.hooks.join(Learning(ctx))
 
 
 class Learning(Part):
     def __init__(self, ctx: Context) -> None:
         self.job = ctx.job
         self.unmade_noted: set[str] = set()  # the keys noted as sent without another key's state
+
+    def refused(self, e: Refused) -> None:
+        """Learn what the verdict says the provider refused, for its next requests and this one's next attempts."""
+        learn(e.call, e.ticket.key, e.verdict, self.job)
 
     def learned(self, e: Learned) -> Lessons | None:
         record = _records.get(id(e.provider))

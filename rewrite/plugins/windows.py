@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from protocols.base import ENDING_LENGTH, Repairer
 from protocols.events import Event
-from protocols.windows import for_model, iso, merged
+from protocols.windows import Window, for_model, iso, merged
 from rewrite.exchange.context import Context
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.lifecycle.events import Answered, Finished, Picked, Reading
@@ -36,23 +36,24 @@ class Watching(Part):
     def __init__(self, ctx: Context) -> None:
         self.job = ctx.job
         self.noted: set[str] = set()  # the keys noted as passed over
+        self.windows: tuple[Window, ...] = ()  # what this request's answers reported of pooled keys' windows
 
     def answered(self, e: Answered) -> None:
-        self.seen(e.call, e.ticket, e.status, e.headers, e.body)
+        self._seen(e.call, e.ticket, e.status, e.headers, e.body)
 
-    def seen(self, call: TargetCall, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
+    def _seen(self, call: TargetCall, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
         if not call.windows or (ticket.key is None and not call.payer.covers):
             return
         windows = for_model(call.windows.read(status, headers, body, time.time()), call.model)
         if windows:
             call.payer.reported(ticket, call.model, windows)
-            self.job.windows = merged(self.job.windows, windows)
+            if not call.payer.covers:  # (a plan's windows are its payer's to record, with the plan)
+                self.windows = merged(self.windows, windows)
 
     def finished(self, e: Finished) -> None:
-        """The rate-limit windows this request's answers reported, for the flow (a login's plan windows are the
-        who-pays plug-in's to record, with its plan)."""
-        if self.job.windows:
-            self.job.records["windows"] = [w.as_json() for w in self.job.windows]
+        """The rate-limit windows this request's answers reported of pooled keys, for the flow."""
+        if self.windows:
+            self.job.records["windows"] = [w.as_json() for w in self.windows]
 
     def picked(self, e: Picked) -> None:
         """Say on the flow which keys the pick passed over for a quota window, which window (as this process knows
@@ -85,7 +86,7 @@ class WatchingEvents(Watching):
         kinds = call.provider.window_events
         if not kinds or not call.payer.covers or not call.windows:
             return None
-        return PlanEvents(e.repairer, kinds, lambda status, headers, body: self.seen(call, e.ticket, status,
+        return PlanEvents(e.repairer, kinds, lambda status, headers, body: self._seen(call, e.ticket, status,
                                                                                      headers, body))
 
 

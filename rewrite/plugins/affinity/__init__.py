@@ -76,7 +76,7 @@ class ConversationAffinity(Plugin):
         self.on = self.active = bool(self.keeping)
         self.minimums: dict[tuple[str, str], int] = {}  # (provider, model) -> `minimum_of`, found once per config
 
-    def minimum(self, provider: Any, model: str) -> int:
+    def _minimum(self, provider: Any, model: str) -> int:
         """The shortest prompt worth keeping on one key at `provider`'s `model` (`minimum_of`): looked up in the
         capability tables once per config and model, not per request."""
         at = (provider.name, model)
@@ -87,14 +87,10 @@ class ConversationAffinity(Plugin):
                 self.minimums[at] = found
         return found
 
-    def arrived(self, arrival: Arrival) -> None:
+    def holding(self, arrival: Arrival, provider: Provider, model: str) -> bool:
         """A request whose pool keeps conversations on their keys, and which may have one, is picked with its
         affinity, once its body has come whole: no early pick (it would ignore a binding)."""
-        if self.on:
-            arrival.holds.append(self._holds)
-
-    def _holds(self, provider: Any, model: str, body: bytes | None) -> bool:
-        return provider.name in self.keeping and may_bind(self.minimum(provider, model), body)
+        return provider.name in self.keeping and may_bind(self._minimum(provider, model), arrival.body)
 
     def worker_ask(self, proto: Any, headers: list, path: str) -> EvidenceAsk | None:
         """A large body's evidence is read by the big-body worker, from the whole body (rewrite/intake/big_json.py)."""
@@ -115,7 +111,7 @@ class Binding(Part):
         self.ctx = ctx
         config, req = ctx.setting.config, ctx.req
         parsed = req.parsed
-        self.lookup = AffinityLookup(ctx.job.client, plugin.sources, plugin.keeping, plugin.minimum,
+        self.lookup = AffinityLookup(ctx.job.client, plugin.sources, plugin.keeping, plugin._minimum,
                                      parsed.evidence if parsed is not None and parsed.evidence_read else UNREAD,
                                      ctx.setting.prices)
         self.wait = config.affinity.wait  # seconds a busy bound key is waited for

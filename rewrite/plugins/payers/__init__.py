@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from protocols import sigv4
+from protocols.windows import Window, merged
 from rewrite.exchange.context import Context
 from rewrite.exchange.request import estimated_tokens
 from rewrite.lifecycle.events import Arrival, Finished, Paying
@@ -38,25 +39,25 @@ class WhoPays(Plugin):
     def arrived(self, arrival: Arrival) -> None:
         """Start the first attempt's shared pick now, when the pool shares its state and the model can be told from
         the path or the body's ends (rewrite/pool/prefetch.py); not when a plug-in holds it for the whole body."""
-        route, router = arrival.job.route, self.setting.router
-        if route.provider.pool is None or route.provider.pool.shared is None or router is None:
+        called, proto, router = arrival.called, arrival.protocol, self.setting.router
+        if called.pool is None or called.pool.shared is None or router is None:
             return
-        asked = route.protocol.model(arrival.path, {}) if route.protocol.model_in_path else model_in_body(arrival.body)
+        asked = proto.model(arrival.path, {}) if proto.model_in_path else model_in_body(arrival.body)
         if not asked:
             return
-        target = router.routes.targets_for(asked, route.provider.name)[0]
+        target = router.routes.targets_for(asked, called.name)[0]
         provider = router.provider_named(target.provider)
         if provider is None or provider.pool is None:
             return
         model = target.model_for(asked)
-        if any(hold(provider, model, arrival.body) for hold in arrival.holds):
+        if arrival.held(provider, model):
             return
         prefetch = provider.pool.prefetch(model, estimated_tokens(arrival.body))
         if prefetch is not None:
-            self.prefetched[arrival.job.id] = prefetch
+            self.prefetched[arrival.request_id] = prefetch
 
-    def forgotten(self, job) -> None:
-        prefetch = self.prefetched.pop(job.id, None)
+    def forgotten(self, request_id: str) -> None:
+        prefetch = self.prefetched.pop(request_id, None)
         if prefetch is not None:  # (ended before its first attempt)
             prefetch.drop()
 
@@ -76,6 +77,7 @@ class Paid(Part):
         self.login = called.login if req is not None else None
         self.leaving = called.wire if req is not None else None
         self.state: LoginState | None = None
+        self.plans: list[PlanLogin] = []  # the payers made of the client's login (what their answers reported)
         if self.login is not None and called.logins is not None and job.credential is not None:
             token = self.login.token(job.credential.headers)
             if token:
@@ -83,11 +85,13 @@ class Paid(Part):
 
     def finished(self, e: Finished) -> None:
         """The client's own login on the flow: masked, named by its fingerprint, with its plan's windows as this
-        request's answers reported them (in place of a key's windows)."""
+        request's answers reported them."""
         if self.state is not None:
             job = e.job
-            job.records["login"] = self.state.record(job.windows, job.model or "", time.time())
-            job.records.pop("windows", None)
+            windows: tuple[Window, ...] = ()
+            for plan in self.plans:
+                windows = merged(windows, plan.windows)
+            job.records["login"] = self.state.record(windows, job.model or "", time.time())
 
     def paying(self, e: Paying) -> Payer:
         ctx, provider = self.ctx, e.provider
@@ -96,27 +100,29 @@ class Paid(Part):
         if e.called and login is not None:
             sealed = req.proto is not None and login.is_signed(req.body) and e.model == req.asked
             if state is not None and provider.logins is not None:
-                return PlanLogin(login, job.credential, state, provider.logins, sealed)
+                plan = PlanLogin(login, job.credential, state, provider.logins, sealed)
+                self.plans.append(plan)
+                return plan
             own = OwnCredential(True, job.credential)
             own.sealed, own.hedged_unasked = sealed, False
             return own
         if provider.platform is not None:
-            return self.platform(e, PLATFORM_POOLS.get(provider.platform.payer, PooledKey))
+            return self._platform(e, PLATFORM_POOLS.get(provider.platform.payer, PooledKey))
         if provider.pool is not None:
-            return self.pooled(PooledKey, e)
+            return self._pooled(PooledKey, e)
         return OwnCredential(e.called, job.credential, self.leaving)
 
-    def pooled(self, kind: type[PooledKey], e: Paying) -> PooledKey:
+    def _pooled(self, kind: type[PooledKey], e: Paying) -> PooledKey:
         ctx, provider = self.ctx, e.provider
         prefetch = self.plugin.prefetched.pop(ctx.job.id, None)
         return kind(provider, provider.pool, e.called, self.leaving, ctx.clock, ctx.streaming.first_token_timeout,
                     ctx.req.proto if ctx.req is not None else None, ctx.job.id, prefetch)
 
-    def platform(self, e: Paying, kind: type[PooledKey]) -> Payer:
+    def _platform(self, e: Paying, kind: type[PooledKey]) -> Payer:
         """A cloud platform's payer (rewrite/providers/platform.py): its pool's kind of key, else the client's own
         credential where it called; for another provider's client, nobody without keys."""
         provider, ctx = e.provider, self.ctx
-        pooled = self.pooled(kind, e) if provider.pool is not None else None
+        pooled = self._pooled(kind, e) if provider.pool is not None else None
         if isinstance(pooled, AzureKey):
             pooled.model = e.model
         payer = provider.platform.payer if provider.platform is not None else ""
@@ -124,12 +130,12 @@ class Paid(Part):
             host = ctx.req.host if ctx.req is not None else ""
             made = vertex_payer(provider, e.called, host, ctx.job.credential, pooled, self.plugin.tokens, ctx.client)
         elif payer == SIGV4 and pooled is None:
-            made = self.client_signed(e) or (OwnCredential(True, ctx.job.credential) if e.called else None)
+            made = self._client_signed(e) or (OwnCredential(True, ctx.job.credential) if e.called else None)
         else:
             made = pooled or (OwnCredential(True, ctx.job.credential) if e.called else None)
         return made if made is not None else Keyless(provider)
 
-    def client_signed(self, e: Paying) -> ClientSigned | None:
+    def _client_signed(self, e: Paying) -> ClientSigned | None:
         """A request its client signed with AWS SigV4, to the platform it called (rewrite/plugins/payers/signed.py);
         None for another."""
         ctx, provider = self.ctx, e.provider

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 
-from protocols.windows import iso
+from protocols.windows import Window, iso, merged
 from rewrite.intake.clients import HeldCredential
 from rewrite.lifecycle.payer import Ticket
 from rewrite.plugins.payers.keys import OwnCredential
@@ -29,6 +29,7 @@ class PlanLogin(OwnCredential):
         super().__init__(True, held)
         self.login, self.state, self.book = login, state, book
         self.sealed = sealed
+        self.windows: tuple[Window, ...] = ()  # the plan windows this request's answers reported
 
     def skip(self, model: str, tokens: float, within: float) -> Failure | None:
         """A login known used up is not asked again until its reset."""
@@ -49,6 +50,7 @@ class PlanLogin(OwnCredential):
 
     def reported(self, ticket: Ticket, model: str, windows: tuple) -> None:
         self.book.reported(self.state, windows)
+        self.windows = merged(self.windows, windows)
 
     def count(self, ticket: Ticket | None, model: str, usage, cost: float | None, cold: float) -> None:
         self.state.answered(usage.total_tokens)
