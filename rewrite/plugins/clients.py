@@ -28,7 +28,7 @@ from rewrite.exchange.context import Context
 from rewrite.exchange.job import error_protocol
 from rewrite.lifecycle.events import Finished, Paying, Raced, Served
 from rewrite.lifecycle.hooks import Part, Plugin
-from rewrite.lifecycle.payer import Ask, Payer, Ticket
+from rewrite.lifecycle.payer import Payer, Unpaid
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
@@ -118,17 +118,9 @@ class Spending(Part):
         self.plugin.book.add(self.rules.name, provider, model or "", figures)
 
 
-class Refusing(Payer):
-    """A request its client may not send: no credential, and its refusal as the answer (on every target)."""
-
-    def __init__(self, failure: Failure) -> None:
-        self.failure = failure
+class Refusing(Unpaid):
+    """A request its client may not send: no credential, and its refusal as the answer, every target of its route
+    skipped untried."""
 
     def skip(self, model: str, tokens: float, within: float) -> Failure | None:
-        return self.failure
-
-    async def take(self, ask: Ask) -> Ticket | None:
-        return None
-
-    def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
         return self.failure
