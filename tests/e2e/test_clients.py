@@ -3,15 +3,22 @@ credentials (`HTTPS_PROXY=http://NAME:KEY@...`), a wrong pair refused with 407 b
 
 from __future__ import annotations
 
+import asyncio
+import json
+import ssl
 import time
+from collections.abc import Iterator
 
 import anthropic
 import httpx
 import openai
 import pytest
 from google.genai import errors as genai_errors
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.support.clients import MODELS, PROTOCOLS, call, make_client
+from tests.support.fake_vendor_ws import FakeWebSocketVendor
 from tests.support.gate import CLIENTS, STRANGER, TEAM_A, TEAM_B
 from tests.support.harness import POOL_KEYS, Rotator
 from tests.support.timing import QUIET
@@ -139,3 +146,33 @@ def test_budgets_limits_and_models_hold_each_client_in_its_protocol(fake_vendor,
     assert budget["total"]["input_tokens"] == sum(r.input_tokens or 0 for r in served) == 36
     assert budget["total"]["output_tokens"] == sum(r.output_tokens or 0 for r in served)
     assert budget["total"]["cost"] == pytest.approx(3.0)
+
+
+@pytest.fixture(scope="module")
+def ws_vendor() -> Iterator[FakeWebSocketVendor]:
+    vendor = FakeWebSocketVendor().start()
+    yield vendor
+    vendor.stop()
+
+
+def test_a_websocket_upgrade_over_its_clients_limit_gets_429_in_the_handshake(rotator, ws_vendor, fake_vendor,
+                                                                              monkeypatch):
+    ws_vendor.reset()
+    held = [{"name": "ci", "key": KEYS["rpm"], "limits": [{"per": "month", "requests": 1}]}]
+    proxy = rotator({"providers": {"openai": {"base_url": f"{ws_vendor.url}/v1"}}}, fresh=True, clients=held)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEYS["rpm"])
+    assert call("anthropic", make_client("anthropic", max_retries=0), stream=False).text  # its one request
+
+    async def upgrade() -> None:
+        tls = ssl.create_default_context(cafile=str(proxy.ca_cert))
+        async with connect("wss://api.openai.com/v1/realtime?model=gpt-realtime", proxy=proxy.url, ssl=tls,
+                           additional_headers={"Authorization": f"Bearer {KEYS['rpm']}"}, open_timeout=15):
+            pass
+
+    with pytest.raises(InvalidStatus) as refused:
+        asyncio.run(upgrade())
+    response = refused.value.response
+    assert response.status_code == 429 and 1 <= int(response.headers["retry-after"])
+    assert "client ci is over its limit of 1 requests per month" in json.loads(response.body)["error"]["message"]
+    time.sleep(QUIET)  # stays: absence. An upgrade that got through would have reached the vendor by now
+    assert ws_vendor.handshakes == []
