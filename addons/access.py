@@ -24,6 +24,7 @@ import logging
 
 from mitmproxy import http
 
+from addons.clients import ProxyClients
 from addons.interception import called_host, hide_credential, streamed
 from rewrite.surface import (
     NO_MATCH,
@@ -56,9 +57,10 @@ LIMITED_MESSAGE = "Rotator: too many failed client-key attempts from your addres
 
 
 class Access:
-    def __init__(self, engine: Engine, guesses: Guesses | None = None) -> None:
+    def __init__(self, engine: Engine, guesses: Guesses | None = None, proxy: ProxyClients | None = None) -> None:
         self.engine = engine
         self.guesses = guesses or Guesses()  # shared with the status page's own check
+        self.proxy = proxy  # who gave proxy credentials (addons/clients.py)
         self._clients = ClientKeys([])
 
     def configure(self, updated: set[str]) -> None:
@@ -77,6 +79,10 @@ class Access:
         req = flow.request
         if flow.response is not None or req.method in ("CONNECT", "PRI"):
             return
+        if self._clients and self.proxy is not None:
+            self.proxy.attribute(flow)
+            if flow.response is not None:  # (a plain HTTP proxy request's wrong proxy credentials: 407)
+                return
         browser = (not self._clients and not self.engine.config.allow_browsers
                    and from_browser(req.headers))
         if not (self._clients or browser):

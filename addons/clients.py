@@ -55,7 +55,10 @@ class ProxyClients:
                 logger.info("rotator: connection %s: client: %s (proxy credentials)", flow.client_conn.id[:8],
                             found[0])
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
+    def attribute(self, flow: http.HTTPFlow) -> None:
+        """Name the request's client in its flow when its connection's CONNECT (or, for a plain HTTP proxy request,
+        its own header) gave a client's proxy credentials. Called by the gate (addons/access.py) for every request
+        while `clients` are configured: no hook of this addon runs per request otherwise."""
         if not self._clients or flow.response is not None:
             return
         found = self.known.get(flow.client_conn)

@@ -43,12 +43,14 @@ engine = Engine()
 websocket = WebSocketUpstream(engine)  # (its upgrades handed to it by Interception)
 spending = Spending(engine)  # (the status page reads its book too)
 guesses = Guesses()  # failed client-key attempts per address: the pools' gate and the status page count together
+proxy_clients = ProxyClients(engine, guesses)  # (the gate asks it who a request's proxy credentials name)
 # Order matters: the config is loaded before Egress, Exposure and Access read it; MaskOnArrival gives the real
-# credential back just before Access reads it; ProxyClients names a request's client by its proxy credentials before
-# Access gates it; and Access refuses a request before Interception hands it to the engine (a WebSocket upgrade to
-# WebSocketUpstream). Spending has the store keep the clients' book after Pools opened it.
+# credential back just before Access reads it; ProxyClients answers a wrong CONNECT with 407, and Access has it name
+# a request's client by its proxy credentials before it gates the request; Access refuses a request before
+# Interception hands it to the engine (a WebSocket upgrade to WebSocketUpstream). Spending has the store keep the
+# clients' book after Pools opened it.
 addons = [RotatorConfig(engine), Scope(engine), Pools(engine), spending, Sharing(engine), Egress(engine),
-          Exposure(engine), MaskOnArrival(engine), ProxyClients(engine, guesses), Access(engine, guesses), websocket,
+          Exposure(engine), MaskOnArrival(engine), proxy_clients, Access(engine, guesses, proxy_clients), websocket,
           Interception(engine, websocket), Handoff(engine), Status(engine, guesses, spending.rows), Views(engine),
           Welcome(engine), HandlersOnly(),
           FrozenStartup(),  # what the others set up when running is frozen too

@@ -172,7 +172,20 @@ def test_a_websocket_upgrade_over_its_clients_limit_gets_429_in_the_handshake(ro
     with pytest.raises(InvalidStatus) as refused:
         asyncio.run(upgrade())
     response = refused.value.response
-    assert response.status_code == 429 and 1 <= int(response.headers["retry-after"])
+    assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
     assert "client ci is over its limit of 1 requests per month" in json.loads(response.body)["error"]["message"]
     time.sleep(QUIET)  # stays: absence. An upgrade that got through would have reached the vendor by now
     assert ws_vendor.handshakes == []
+
+
+def test_a_plain_http_proxy_request_is_known_by_its_own_proxy_credentials(fake_vendor, rotator):
+    proxy = rotator(fresh=True, clients=CLIENTS)
+
+    def status(user: str, key: str) -> httpx.Response:
+        return httpx.get("http://rotator.status/?format=json", proxy=f"http://{user}:{key}@127.0.0.1:{proxy.port}",
+                         timeout=10, trust_env=False)
+
+    assert status("team-a", TEAM_A).status_code == 200  # (no client key in the request: its proxy credentials)
+    wrong = status("team-a", STRANGER)
+    assert wrong.status_code == 407 and wrong.headers["proxy-authenticate"] == 'Basic realm="rotator"'
+    assert "refused: proxy credentials matched no client (407)" in proxy.log and STRANGER not in proxy.full_log
