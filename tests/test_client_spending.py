@@ -129,3 +129,11 @@ def test_a_bad_budget_limit_or_models_entry_names_its_field(entry, field):
         parse(f"clients:\n  - name: ci\n    key: {A}\n    {entry}\n")
     assert str(bad.value).startswith(field + ":"), str(bad.value)
     assert "\n" not in str(bad.value)
+
+
+def test_the_flows_view_says_which_figure_refused_the_request():
+    from rewrite.inspection.trail import trail_lines
+
+    rot = {"client": "ci", "client_check": {"client": "ci", "refused": "budget of $20 per day", "status": 429}}
+    assert trail_lines(rot) == ["client ci: refused by its budget of $20 per day (429): no key taken, nothing sent "
+                                "upstream"]
