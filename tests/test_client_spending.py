@@ -11,6 +11,7 @@ import pytest
 from rewrite.accounting.client_book import ClientBook
 from rewrite.accounting.client_rules import BudgetConfig, ClientRules, LimitConfig
 from rewrite.config import ConfigError, parse
+from rewrite.inspection.trail import trail_lines
 from rewrite.intake.clients import NO_PROXY_MATCH, ClientKeys, Guesses, basic_credentials, check_proxy
 from tests.support.timing import FakeClock
 
@@ -132,8 +133,6 @@ def test_a_bad_budget_limit_or_models_entry_names_its_field(entry, field):
 
 
 def test_the_flows_view_says_which_figure_refused_the_request():
-    from rewrite.inspection.trail import trail_lines
-
     rot = {"client": "ci", "client_check": {"client": "ci", "refused": "budget of $20 per day", "status": 429}}
     assert trail_lines(rot) == ["client ci: refused by its budget of $20 per day (429): no key taken, nothing sent "
                                 "upstream"]
