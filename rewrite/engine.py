@@ -11,7 +11,7 @@ from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange, Job
-from rewrite.exchange.request import encoding_of
+from rewrite.exchange.request import encoding_of, estimated_tokens
 from rewrite.exchange.ws_relay import WebSocketRelay
 from rewrite.intake.big_json import Parsed, Upload, Worker, read_body
 from rewrite.intake.loopback import BIG_BODY, JOB_HEADER, LoopbackRequest, LoopbackServer, Responder
@@ -118,7 +118,7 @@ class Engine:
         if body is None and length.isdigit() and int(length) > READ_HERE:
             self.parser.start()
         holders = tuple(p for p in self._holding if p.active)
-        arrival = Arrival(job.id, route.provider, route.protocol, path, body, holders)
+        arrival = Arrival(job.id, route.provider, route.protocol, path, body, estimated_tokens(body), holders)
         for _ in answers([p for p in self._arriving if p.active], "arrived", arrival):
             pass
 

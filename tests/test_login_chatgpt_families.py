@@ -73,5 +73,6 @@ async def test_a_models_own_limit_used_up_leaves_the_plans_other_models_on_the_l
     spent, fallback, other, again = up.seen
     assert fallback.headers["authorization"] == "Bearer sk-pool"
     assert other.headers["authorization"] == "Bearer jwt" and again.headers["authorization"] == "Bearer jwt"
-    assert job.login.exhausted_for(SPARK, time.time()) is not None
-    assert job.login.exhausted_for("gpt-5.5-codex", time.time()) is None
+    login = job.route.provider.logins.login("jwt")  # (the login's state, as the flow's requests left it)
+    assert login.exhausted_for(SPARK, time.time()) is not None
+    assert login.exhausted_for("gpt-5.5-codex", time.time()) is None

@@ -97,5 +97,6 @@ async def test_a_models_weekly_bucket_spent_leaves_the_plans_other_models_on_the
     refused, fallback, other = upstream.seen
     assert fallback.headers.get("x-api-key") == "sk-ant-pool"
     assert other.headers.get("authorization") == f"Bearer {TOKEN}"  # not sent to the pooled key
-    assert job.login.exhausted_for("claude-fable-5", time.time()) is not None
-    assert job.login.exhausted_for("claude-sonnet-5", time.time()) is None
+    login = job.route.provider.logins.login(TOKEN)  # (the login's state, as the flow's requests left it)
+    assert login.exhausted_for("claude-fable-5", time.time()) is not None
+    assert login.exhausted_for("claude-sonnet-5", time.time()) is None

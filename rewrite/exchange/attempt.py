@@ -37,7 +37,7 @@ from rewrite.upstream.client import response_headers
 if TYPE_CHECKING:
     from protocols.unified import Usage
     from rewrite.exchange.context import Context
-    from rewrite.inspection.steps import Capture
+    from rewrite.lifecycle.views import Tapped
 
 # The most of an error body Rotator reads (decoded): past it, the body is a cut like any broken one.
 ERROR_BODY_MAX = 1 << 20
@@ -160,7 +160,7 @@ class Attempt:
         finally:
             await resp.aclose()
 
-    def _tap(self, resp: httpx.Response) -> Capture | None:
+    def _tap(self, resp: httpx.Response) -> Tapped | None:
         """Where a plug-in keeps the raw answer (the flow's steps), when Rotator translates or rewrites it."""
         hooks = self.ctx.hooks
         if not hooks.wants(Tap):  # (before the content type is looked up)
@@ -238,7 +238,7 @@ class Attempt:
         return None
 
     async def _stream(self, ticket: Ticket, resp: httpx.Response, proto: Protocol, due: Due,
-                      capture: Capture | None) -> Failure | None:
+                      capture: Tapped | None) -> Failure | None:
         """A streamed answer (to a client speaking `proto`): pumped to the client (or folded, for a forced stream),
         ended honestly if cut."""
         call, answers, resume, hooks = self.call, self.answers, self.resume, self.ctx.hooks

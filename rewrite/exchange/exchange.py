@@ -32,7 +32,7 @@ from rewrite.exchange.context import Context
 from rewrite.exchange.continuation import Continuation
 from rewrite.exchange.enveloped import EnvelopedWriter
 from rewrite.exchange.fallback import Fallback, Legs
-from rewrite.exchange.job import Job, error_protocol, every_key_resting
+from rewrite.exchange.job import Job
 from rewrite.exchange.pump import Pump, piece_pusher, piece_reader
 from rewrite.exchange.request import ClientRequest
 from rewrite.exchange.resume import Resume, ResumeFor
@@ -40,6 +40,7 @@ from rewrite.intake.big_json import Parsed
 from rewrite.intake.loopback import LoopbackRequest, Responder
 from rewrite.lifecycle.events import Finished
 from rewrite.lifecycle.hooks import NO_HOOKS, Plugin, engaged, plugins_for
+from rewrite.lifecycle.payer import error_protocol, every_key_resting
 from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
 from rewrite.routing.targets import ConversationHooks

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import protocols
-from protocols.base import Protocol
 from rewrite.intake.clients import HeldCredential
 from rewrite.intake.loopback import Responder
-from rewrite.policy.outcomes import FailureKind, Note
-from rewrite.policy.retry import Failure
-from rewrite.pool.logins import LoginState
+from rewrite.lifecycle.payer import error_protocol
+from rewrite.policy.outcomes import Note
 from rewrite.providers import Provider
-from rewrite.providers.credentials import Resting
 from rewrite.routing.router import Route
 
 if TYPE_CHECKING:
@@ -61,8 +57,6 @@ class Job:
     resume: list[dict] = field(default_factory=list)  # each continuation of a cut answer (rewrite/exchange/resume.py)
     too_large: bool = False  # its body was past limits.max_request_body and was dropped unread (a 413)
     prefetch: Prefetch | None = None  # its first attempt's shared pick, started at the request hook
-    # The client's own subscription login, when it called a login provider (rewrite/providers/login.py).
-    login: LoginState | None = None
     covered: bool = False  # the answer's cost is covered by the login's plan (not priced as pay-as-you-go)
     # What the plug-ins record of the request for the flow (rewrite/lifecycle/), under their own names: JSON-like,
     # no key unmasked; the addon puts it in `flow.metadata["rotator"]` (saved flows carry it).
@@ -76,43 +70,9 @@ class Job:
         logger.info("rotator: %s %s: %s: %s", self.provider.name, self.id[:8], kind, detail)
 
 
-def error_protocol(provider: Provider, proto: Protocol | None) -> Protocol:
-    """The protocol whose error shape answers a request: its own, else its provider's family's."""
-    return proto or next(p for p in protocols.all() if p.family == provider.family)
-
-
 def refusal_body(provider: Provider, method: str, path: str, status: int, message: str) -> bytes:
     """Rotator's own refusal of a request to `provider`, before any attempt: in the request's protocol's error
     shape; on other paths (or a protocol of another family), in the shape of the provider's family."""
     proto = protocols.detect(method, path)
     same_family = proto is not None and proto.family == provider.family
     return error_protocol(provider, proto if same_family else None).error_body(status, message)
-
-
-def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting, windows: bool = False) -> Failure:
-    """The answer when no key of the pool may be used within first_token_timeout, in the protocol's error shape
-    (else its family's): 401 if the vendor rejected every key, else 429 with the seconds until the first key is
-    back (whole seconds, rounded up: a rest's end, or a quota window's reset; `windows`: keys were passed over for
-    one), or 1 when every usable key is at its max_concurrent."""
-    seconds = 1 if resting.busy or resting.rejected else math.ceil(resting.seconds)
-    if resting.rejected:
-        status, extra = 401, []
-        message = (f"Rotator: the vendor rejected every key of the {provider.name} pool (401/403); they are used "
-                   "again when the config is reloaded")
-    elif resting.pinned:
-        status, extra = 429, [("retry-after", str(seconds))]
-        message = (f"Rotator: the key of the {provider.name} pool that holds this conversation's {resting.pinned} "
-                   f"is rate limited for {seconds} s more (another key's account would not find it)")
-    elif resting.busy:
-        status, extra = 429, [("retry-after", "1")]
-        message = f"Rotator: every key of the {provider.name} pool is at its max_concurrent"
-    else:
-        status, extra = 429, [("retry-after", str(seconds))]
-        limited = "rate limited or over a quota window" if windows else "rate limited"
-        message = f"Rotator: every key of the {provider.name} pool is {limited} for {seconds} s more"
-    body = error_protocol(provider, proto).error_body(status, message)
-    reason = ("every key rejected" if resting.rejected else "every key busy" if resting.busy
-              else f"the conversation's key rate limited, for {seconds} s more" if resting.pinned
-              else f"every key rate limited, for {seconds} s more")
-    return Failure(FailureKind.KEYS_RESTING, reason, status, [("content-type", "application/json"), *extra], body,
-                   retryable=False)

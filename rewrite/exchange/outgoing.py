@@ -14,7 +14,7 @@ from protocols.sse import dumps, load_object
 from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
-from rewrite.adapters.chain import EMPTY_CHAIN
+from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
 from rewrite.exchange.request import ClientRequest
 from rewrite.intake.big_json import Upload, rewritten_body, rewritten_upload
 from rewrite.lifecycle.events import Building, Built, Learned
@@ -118,6 +118,27 @@ class TargetCall:
         self.said: list[str] = []  # what the plug-ins changed of the current attempt's body, in words
         self.asking: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
         self.expanded = False  # sent whole (its stored state expanded) because the key holding that state rests
+
+    # What the plug-ins see of the target besides its fields (rewrite/lifecycle/views.py's TargetView).
+    @property
+    def name(self) -> str:
+        return self.leg.name
+
+    @property
+    def protocol(self) -> Protocol | None:
+        return self.leg.protocol
+
+    @property
+    def translation(self) -> Translation | None:
+        return self.leg.translation
+
+    @property
+    def unchanged(self) -> bool:
+        return self.leg.unchanged
+
+    @property
+    def rewrites(self) -> AdapterChain:
+        return self.leg.adapters if self.leg.translation is not None else self.adapters
 
     def _seal(self) -> None:
         """A sealed body goes as it came: what would rewrite it is skipped, and the flow says so."""

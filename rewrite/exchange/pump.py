@@ -24,8 +24,8 @@ from protocols.translate.base import MALFORMED
 from rewrite.accounting.usage import Meter
 from rewrite.exchange.clock import SSE_HEADERS, Clock
 from rewrite.exchange.job import Job
-from rewrite.inspection.steps import Capture
 from rewrite.intake.loopback import Responder
+from rewrite.lifecycle.views import Tapped
 from rewrite.policy.outcomes import Note
 from rewrite.upstream.bodies import BodyTooLarge, decoded
 from rewrite.upstream.client import response_headers
@@ -145,7 +145,7 @@ class Pump:
         return Pump(self.clock, self.meter.fork(), self.max_body, self.idle_timeout, self.stream_headers)
 
     async def run(self, resp: httpx.Response, stream: ClientStream, aggregator: Aggregator | None,
-                  first_deadline: float, capture: Capture | None, translated_from: str | None,
+                  first_deadline: float, capture: Tapped | None, translated_from: str | None,
                   parser: Callable[[], StreamParser] = SSEParser) -> str:
         """Pump `resp` (its events as `parser` reads them) into `stream` (or, with an aggregator, into it) until the
         upstream ends or a deadline passes (the first token's until it is in, then the idle one). Returns how the
@@ -165,7 +165,7 @@ class Pump:
         return "idle timeout" if finished is False else pumping.result()
 
     async def read(self, resp: httpx.Response, stream: ClientStream, aggregator: Aggregator | None,
-                   capture: Capture | None, translated_from: str | None, parser: Callable[[], StreamParser]) -> str:
+                   capture: Tapped | None, translated_from: str | None, parser: Callable[[], StreamParser]) -> str:
         """Read the upstream, track it, and write what the client receives. Returns how the upstream ended."""
         next_piece = piece_reader(resp, self.max_body)
         push = piece_pusher(resp) if aggregator is None else None

@@ -12,19 +12,26 @@ when its delay passed without a first token (the second attempt's own `asking`, 
 `raced` as soon as one of the two claims the client's answer and the other is cancelled (before the winner's
 `first_token`), or when both failed.
 
-Each event is a small record of what the spine knows at that point; its types are the spine's own (`Any` here keeps
-this module a leaf: parts import the types they read).
+Each event is a small record of what the spine knows at that point, in the views a plug-in reads
+(rewrite/lifecycle/views.py): no event carries the spine's own objects.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from protocols.sse import load_object
 
 if TYPE_CHECKING:
     from protocols.base import Protocol as ClientProtocol
+    from protocols.base import Repairer
+    from protocols.unified import Usage
+    from protocols.vendor_errors import VendorError
+    from rewrite.lifecycle.payer import Ask, Outbound, Payer, Ticket
+    from rewrite.lifecycle.views import FlowView, TargetView
+    from rewrite.policy.retry import Failure
+    from rewrite.policy.verdict import Verdict
     from rewrite.providers import Provider
 
 
@@ -40,14 +47,15 @@ class Holding(Protocol):
 class Arrival:
     """A request the engine will serve, told to every plug-in (`Plugin.arrived`, in registration order) as soon as
     the addon hands it over, before its body is read whole: its id, the provider it called in which protocol, its
-    path and body (when at hand). `held` asks the plug-ins whether one must see the whole body before a credential
-    is taken for `provider`'s `model` (`Plugin.holding`)."""
+    path and body (when at hand), and its tokens as the body's size suggests. `held` asks the plug-ins whether one
+    must see the whole body before a credential is taken for `provider`'s `model` (`Plugin.holding`)."""
 
     request_id: str
     called: Provider
     protocol: ClientProtocol
     path: str
     body: bytes | None
+    tokens: int  # its estimated tokens (its body's size suggests them: an upper estimate)
     holders: tuple[Holding, ...] = ()
 
     def held(self, provider: Provider, model: str) -> bool:
@@ -59,7 +67,7 @@ class TargetsChosen(Event):
     """The request's targets, in order (a route's, or the called provider alone), each with the model it is asked."""
 
     hook: ClassVar[str] = "targets"
-    chosen: list  # (Provider, model)
+    chosen: list[tuple[Provider, str]]
 
 
 @dataclass(slots=True)
@@ -68,7 +76,7 @@ class Paying(Event):
     nobody answering, the request goes with what the client sent."""
 
     hook: ClassVar[str] = "paying"
-    provider: Any  # Provider
+    provider: Provider
     model: str
     called: bool  # the provider of the host the client called
     more: bool = False  # a target of the route follows it (what it cannot serve soon may be left to it)
@@ -80,7 +88,7 @@ class Learned(Event):
     part that keeps them; nobody answering, nothing was learned."""
 
     hook: ClassVar[str] = "learned"
-    provider: Any  # Provider
+    provider: Provider
     model: str
 
 
@@ -89,8 +97,8 @@ class Asking(Event):
     """Before a credential is taken for an attempt: parts fill in the `ask` (a conversation's affinity, ...)."""
 
     hook: ClassVar[str] = "asking"
-    ask: Any  # Ask
-    call: Any  # TargetCall, or None for a WebSocket upgrade
+    ask: Ask
+    call: TargetView | None  # None: a WebSocket upgrade's
 
 
 @dataclass(slots=True)
@@ -98,12 +106,12 @@ class Picked(Event):
     """The credential taken for attempt number `attempt` (from 0), and the ask it answered."""
 
     hook: ClassVar[str] = "picked"
-    ticket: Any  # Ticket
-    ask: Any  # Ask
+    ticket: Ticket
+    ask: Ask
     attempt: int
-    provider: Any  # Provider
+    provider: Provider
     model: str
-    call: Any = None  # TargetCall, or None for a WebSocket upgrade
+    call: TargetView | None = None  # None: a WebSocket upgrade's
 
 
 @dataclass(slots=True)
@@ -114,11 +122,11 @@ class Building(Event):
     it, once, for the part that needs it."""
 
     hook: ClassVar[str] = "building"
-    call: Any  # TargetCall
-    ticket: Any  # Ticket
+    call: TargetView
+    ticket: Ticket
     body: dict | None
     raw: bytes | None = None
-    said: list = field(default_factory=list)
+    said: list[str] = field(default_factory=list)
     changed: bool = False
 
     def parsed(self) -> dict | None:
@@ -133,9 +141,9 @@ class Built(Event):
     is not the client's own bytes."""
 
     hook: ClassVar[str] = "built"
-    call: Any  # TargetCall
-    ticket: Any  # Ticket
-    outbound: Any  # Outbound
+    call: TargetView
+    ticket: Ticket
+    outbound: Outbound
 
 
 @dataclass(slots=True)
@@ -144,7 +152,7 @@ class Tap(Event):
     `reader` keep it: rewrite/inspection/steps.py's Capture), when Rotator translates or rewrites it."""
 
     hook: ClassVar[str] = "tap"
-    call: Any  # TargetCall
+    call: TargetView
     status: int
     content_type: str
 
@@ -155,9 +163,9 @@ class Reading(Event):
     read events as they pass), the next part given it."""
 
     hook: ClassVar[str] = "reading"
-    call: Any  # TargetCall
-    ticket: Any  # Ticket
-    repairer: Any  # Repairer
+    call: TargetView
+    ticket: Ticket
+    repairer: Repairer
 
 
 @dataclass(slots=True)
@@ -166,10 +174,10 @@ class Answered(Event):
     reports windows (`body` its data)."""
 
     hook: ClassVar[str] = "answered"
-    call: Any  # TargetCall
-    ticket: Any  # Ticket
+    call: TargetView
+    ticket: Ticket
     status: int
-    headers: list
+    headers: list[tuple[str, str]]
     body: bytes = b""
 
 
@@ -179,10 +187,10 @@ class Refused(Event):
     (rewrite/policy/verdict.py), before the spine acts on it."""
 
     hook: ClassVar[str] = "refused"
-    call: Any  # TargetCall
-    ticket: Any  # Ticket
-    error: Any  # VendorError
-    verdict: Any  # Verdict
+    call: TargetView
+    ticket: Ticket
+    error: VendorError
+    verdict: Verdict
 
 
 @dataclass(slots=True)
@@ -190,8 +198,8 @@ class FirstToken(Event):
     """The attempt's first content token came (the client's answer is committed to it)."""
 
     hook: ClassVar[str] = "first_token"
-    call: Any  # TargetCall
-    ticket: Any  # Ticket
+    call: TargetView
+    ticket: Ticket
 
 
 @dataclass(slots=True)
@@ -201,9 +209,9 @@ class Hedging(Event):
     the first has no first token by then; nobody answering, the attempt runs alone."""
 
     hook: ClassVar[str] = "hedging"
-    call: Any  # TargetCall
-    ticket: Any  # Ticket
-    ask: Any  # Ask
+    call: TargetView
+    ticket: Ticket
+    ask: Ask
     attempt: int
 
 
@@ -213,8 +221,8 @@ class Hedge(Event):
     attempt go now (what it spends on it is spent); nobody answering True, the first runs alone."""
 
     hook: ClassVar[str] = "hedge"
-    call: Any  # TargetCall
-    ticket: Any  # Ticket: the first attempt's
+    call: TargetView
+    ticket: Ticket  # the first attempt's
 
 
 @dataclass(slots=True)
@@ -226,13 +234,13 @@ class Raced(Event):
     the first (`after`)."""
 
     hook: ClassVar[str] = "raced"
-    call: Any  # TargetCall
-    payer: Any  # Payer
-    first: Any  # Ticket
-    second: Any  # Ticket | None
+    call: TargetView
+    payer: Payer
+    first: Ticket
+    second: Ticket | None
     won: int | None
-    loser: Any = None  # Ticket | None: the attempt cancelled when the other won
-    spent: Any = None  # Usage | None
+    loser: Ticket | None = None  # the attempt cancelled when the other won
+    spent: Usage | None = None
     after: float = 0.0
 
 
@@ -241,10 +249,10 @@ class Ended(Event):
     """An attempt ended: `failure` None when it served the client."""
 
     hook: ClassVar[str] = "ended"
-    call: Any  # TargetCall, or None for a WebSocket upgrade
-    ticket: Any  # Ticket
-    failure: Any  # Failure | None
-    payer: Any  # Payer
+    call: TargetView | None  # None: a WebSocket upgrade's
+    ticket: Ticket
+    failure: Failure | None
+    payer: Payer
 
 
 @dataclass(slots=True)
@@ -252,9 +260,9 @@ class TargetEnded(Event):
     """A target's attempts are over: `failure` None when it served."""
 
     hook: ClassVar[str] = "target_ended"
-    call: Any  # TargetCall, or None for a WebSocket upgrade
-    payer: Any  # Payer
-    failure: Any  # Failure | None
+    call: TargetView | None  # None: a WebSocket upgrade's
+    payer: Payer
+    failure: Failure | None
 
 
 @dataclass(slots=True)
@@ -264,10 +272,10 @@ class Served(Event):
     the sum)."""
 
     hook: ClassVar[str] = "served"
-    call: Any  # TargetCall
-    ticket: Any  # Ticket | None
-    payer: Any  # Payer
-    usage: Any  # Usage | None
+    call: TargetView
+    ticket: Ticket | None
+    payer: Payer
+    usage: Usage | None
     continuation: bool = False
 
 
@@ -276,7 +284,7 @@ class Finished(Event):
     """The engine is done with the request."""
 
     hook: ClassVar[str] = "finished"
-    job: Any  # Job
+    job: FlowView
     extra: dict = field(default_factory=dict)
 
 

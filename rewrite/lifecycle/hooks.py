@@ -24,16 +24,27 @@ import inspect
 import logging
 import types
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, Protocol, TypeVar
 
 from rewrite.lifecycle.events import EVENTS, Arrival, Event
 
 if TYPE_CHECKING:
     from rewrite.lifecycle.setting import Setting
+    from rewrite.lifecycle.views import RequestView
     from rewrite.providers import Provider
 
 logger = logging.getLogger("rotator")
 E = TypeVar("E", bound=Event)
+P = ParamSpec("P")
+
+
+class Kind[**P, E: Event](Protocol):
+    """An event's class, as the spine names it when it announces one: called with the event's fields (checked)."""
+
+    @property
+    def hook(self) -> str: ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> E: ...
 
 
 def _check_hooks(cls: type, known: Iterable[str], what: str) -> None:
@@ -94,9 +105,9 @@ class Plugin:
     def forgotten(self, request_id: str) -> None:
         """The engine is done with a request (served, or ended before it was)."""
 
-    def engage(self, ctx: Any) -> Part | None:
-        """This plug-in's part in the request of `ctx` (rewrite/exchange/context.py), or None when it has nothing
-        to do for it."""
+    def engage(self, ctx: RequestView) -> Part | None:
+        """This plug-in's part in the request `ctx` (rewrite/lifecycle/views.py), or None when it has nothing to do
+        for it."""
         return None
 
 
@@ -118,7 +129,7 @@ def registered() -> tuple[type[Plugin], ...]:
     return tuple(_registered)
 
 
-def engaged(plugins: Iterable[Plugin], request: Any) -> Hooks:
+def engaged(plugins: Iterable[Plugin], request: RequestView) -> Hooks:
     """The parts the active plug-ins engage for `request`, each named by its plug-in."""
     parts: list[Part] = []
     names: list[str] = []
@@ -225,12 +236,12 @@ class Hooks:
         """Whether any part wants events of `kind` (for a field costly to work out before it is announced)."""
         return kind.hook in self._plan
 
-    def announce(self, kind: type[Event], *fields: Any) -> None:
+    def announce(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> None:
         """Tell every part that wants it."""
         handlers = self._plan.get(kind.hook)
         if handlers is None:
             return
-        event = kind(*fields)
+        event = kind(*fields, **named)
         parts = self.parts
         for i, handler in handlers:
             try:
@@ -238,12 +249,12 @@ class Hooks:
             except Exception as error:
                 _failing(self.names[i], kind.hook, error)
 
-    def ask(self, kind: type[Event], *fields: Any) -> Any:
+    def ask(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> Any:
         """The first part's answer that is not None (None if none answers; a part that raises answers nothing)."""
         handlers = self._plan.get(kind.hook)
         if handlers is None:
             return None
-        event, parts = kind(*fields), self.parts
+        event, parts = kind(*fields, **named), self.parts
         for i, handler in handlers:
             try:
                 answer = handler(parts[i], event)
@@ -254,12 +265,12 @@ class Hooks:
                 return answer
         return None
 
-    def decide(self, kind: type[Event], *fields: Any) -> Any:
+    def decide(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> Any:
         """As `ask`, where the answer decides: a part that raises is `PluginFailed` (logged once, as for `ask`)."""
         handlers = self._plan.get(kind.hook)
         if handlers is None:
             return None
-        event, parts = kind(*fields), self.parts
+        event, parts = kind(*fields, **named), self.parts
         for i, handler in handlers:
             try:
                 answer = handler(parts[i], event)
@@ -270,14 +281,14 @@ class Hooks:
                 return answer
         return None
 
-    def pass_along(self, kind: type[E], name: str, *fields: Any) -> E | None:
+    def pass_along(self, kind: Kind[P, E], name: str, *fields: P.args, **named: P.kwargs) -> E | None:
         """Each part in turn may answer a new value of the event's field `name` (None: it keeps what it was given; a
         part that raises keeps it too); the event's `changed`, when it has one, says whether any did. The event
         (None: nobody wanted it)."""
         handlers = self._plan.get(kind.hook)
         if handlers is None:
             return None
-        event, parts = kind(*fields), self.parts
+        event, parts = kind(*fields, **named), self.parts
         for i, handler in handlers:
             try:
                 answer = handler(parts[i], event)

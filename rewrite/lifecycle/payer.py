@@ -13,13 +13,19 @@ The base class is what a request gets when nobody pays: it goes with what the cl
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import protocols
 from protocols import registry, sigv4
+from protocols.base import Protocol
+from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 from rewrite.pool.key_state import mask
+from rewrite.providers import Provider
+from rewrite.providers.credentials import Resting
 
 Headers = list[tuple[str, str]]
 
@@ -168,3 +174,37 @@ class Unpaid(Payer):
 
     def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
         return self.failure
+
+
+def error_protocol(provider: Provider, proto: Protocol | None) -> Protocol:
+    """The protocol whose error shape answers a request: its own, else its provider's family's."""
+    return proto or next(p for p in protocols.all() if p.family == provider.family)
+
+
+def every_key_resting(provider: Provider, proto: Protocol | None, resting: Resting, windows: bool = False) -> Failure:
+    """The answer when no key of the pool may be used within first_token_timeout, in the protocol's error shape
+    (else its family's): 401 if the vendor rejected every key, else 429 with the seconds until the first key is
+    back (whole seconds, rounded up: a rest's end, or a quota window's reset; `windows`: keys were passed over for
+    one), or 1 when every usable key is at its max_concurrent."""
+    seconds = 1 if resting.busy or resting.rejected else math.ceil(resting.seconds)
+    if resting.rejected:
+        status, extra = 401, []
+        message = (f"Rotator: the vendor rejected every key of the {provider.name} pool (401/403); they are used "
+                   "again when the config is reloaded")
+    elif resting.pinned:
+        status, extra = 429, [("retry-after", str(seconds))]
+        message = (f"Rotator: the key of the {provider.name} pool that holds this conversation's {resting.pinned} "
+                   f"is rate limited for {seconds} s more (another key's account would not find it)")
+    elif resting.busy:
+        status, extra = 429, [("retry-after", "1")]
+        message = f"Rotator: every key of the {provider.name} pool is at its max_concurrent"
+    else:
+        status, extra = 429, [("retry-after", str(seconds))]
+        limited = "rate limited or over a quota window" if windows else "rate limited"
+        message = f"Rotator: every key of the {provider.name} pool is {limited} for {seconds} s more"
+    body = error_protocol(provider, proto).error_body(status, message)
+    reason = ("every key rejected" if resting.rejected else "every key busy" if resting.busy
+              else f"the conversation's key rate limited, for {seconds} s more" if resting.pinned
+              else f"every key rate limited, for {seconds} s more")
+    return Failure(FailureKind.KEYS_RESTING, reason, status, [("content-type", "application/json"), *extra], body,
+                   retryable=False)

@@ -11,9 +11,9 @@ import logging
 
 from protocols.unified import Usage
 from rewrite.accounting.usage import as_dict, describe
-from rewrite.exchange.context import Context
 from rewrite.lifecycle.events import Raced, Served
 from rewrite.lifecycle.hooks import Part, Plugin
+from rewrite.lifecycle.views import RequestView
 
 logger = logging.getLogger("rotator")
 
@@ -21,12 +21,12 @@ logger = logging.getLogger("rotator")
 class Accounting(Plugin):
     name = "accounting"
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         return Counting(ctx) if ctx.req is not None else None
 
 
 class Counting(Part):
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: RequestView) -> None:
         self.job, self.prices = ctx.job, ctx.setting.prices
 
     def served(self, e: Served) -> None:
@@ -38,7 +38,7 @@ class Counting(Part):
         covered = e.payer.covers
         cost = None if covered else prices.cost(model, usage)
         job.usage, job.cost, job.covered = as_dict(usage), cost, covered
-        logger.info("rotator: %s %s: usage: %s: %s", job.provider.name, job.id[:8], model or "model not named",
+        logger.info("rotator: %s %s: usage: %s: %s", e.call.provider.name, job.id[:8], model or "model not named",
                     describe(usage, cost, covered))
         cold = prices.cold_cost(model, usage) if cost is not None else None
         e.payer.count(e.ticket, model, usage, cost, cold or 0.0)

@@ -10,26 +10,24 @@ client had in flight when its budget ran out is the overshoot. Counted at `serve
 accounting plug-in prices it; a login's covered by its plan) and `raced` (a hedge's cancelled attempt, billed all
 the same).
 
-Event fields read: `Paying.provider`; `Served.call.provider.name`, `.call.model`, `.usage`, `.payer.covers`,
+Event fields read: `Served.call.provider.name`, `.call.model`, `.usage`, `.payer.covers`,
 `.continuation`; `Raced.call.provider.name`, `.call.model`, `.spent`, `.loser`, `.payer.covers`; `Finished` (none);
-and of the request's context: `job.client`, `job.records`, `req.asked`, `req.proto`, `req.called`.
+and of the `RequestView`: `job.client`, `job.records`, `job.route.provider`, `req.asked`, `req.proto`.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
 
 from protocols.unified import Usage
 from rewrite.accounting.client_book import COVERED, FIGURES, ClientBook, blank
 from rewrite.accounting.client_rules import ClientRules, Refusal
-from rewrite.exchange.context import Context
-from rewrite.exchange.job import error_protocol
 from rewrite.lifecycle.events import Finished, Paying, Raced, Served
 from rewrite.lifecycle.hooks import Part, Plugin
-from rewrite.lifecycle.payer import Payer, Unpaid
+from rewrite.lifecycle.payer import Payer, Unpaid, error_protocol
 from rewrite.lifecycle.setting import Setting
+from rewrite.lifecycle.views import RequestView
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 
@@ -50,13 +48,13 @@ class ClientSpending(Plugin):
         self.active = bool(self.rules)
         self.prices = setting.prices
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         rules = self.rules.get(ctx.job.client)
         return Spending(self, ctx, rules) if rules is not None else None
 
 
 class Spending(Part):
-    def __init__(self, plugin: ClientSpending, ctx: Context, rules: ClientRules) -> None:
+    def __init__(self, plugin: ClientSpending, ctx: RequestView, rules: ClientRules) -> None:
         self.plugin, self.ctx, self.rules = plugin, ctx, rules
         self.checked = False
         self.flying = False
@@ -66,13 +64,13 @@ class Spending(Part):
         if not self.checked:
             self.checked = True
             if self.rules.holds:
-                self._check(e)
+                self._check()
             if self.refusing is None and self.ctx.req is not None:
                 self.plugin.in_flight[self.rules.name] += 1
                 self.flying = True
         return self.refusing  # (None: the next part, who pays, answers)
 
-    def _check(self, e: Paying) -> None:
+    def _check(self) -> None:
         req, plugin, name = self.ctx.req, self.plugin, self.rules.name
         model = req.asked if req is not None and req.proto is not None else None
 
@@ -81,12 +79,12 @@ class Spending(Part):
 
         refusal = self.rules.check(model, spent, plugin.in_flight[name], time.time())
         if refusal is not None:
-            self.refusing = Refusing(self._failure(refusal, e.provider))
+            self.refusing = Refusing(self._failure(refusal))
             self.ctx.job.records[RECORD] = {"client": name, "refused": refusal.figure, "status": refusal.status}
 
-    def _failure(self, refusal: Refusal, provider: Any) -> Failure:
+    def _failure(self, refusal: Refusal) -> Failure:
         req = self.ctx.req
-        proto = error_protocol(req.called if req is not None else provider, req.proto if req is not None else None)
+        proto = error_protocol(self.ctx.job.route.provider, req.proto if req is not None else None)
         headers = [("content-type", "application/json")]
         if refusal.retry_after:
             headers.append(("retry-after", str(refusal.retry_after)))

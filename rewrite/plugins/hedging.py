@@ -13,11 +13,11 @@ provider's `max_share` is spent.
 
 from __future__ import annotations
 
-from rewrite.exchange.context import Context
 from rewrite.lifecycle.events import Ended, FirstToken, Hedge, Hedging, Raced
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Payer
 from rewrite.lifecycle.setting import Setting
+from rewrite.lifecycle.views import RequestView
 from rewrite.policy.hedging import AUTO, Budget, HedgingConfig, Latencies
 from rewrite.policy.outcomes import Note
 
@@ -36,7 +36,7 @@ class HedgedFirstTokens(Plugin):
         self.budgets: dict[str, Budget] = getattr(self, "budgets", {})  # by provider
         self.latencies: dict[tuple[str, str], Latencies] = getattr(self, "latencies", {})  # by provider and model
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         if not self.on or ctx.req is None or ctx.req.proto is None:
             return None
         return Hedger(self, ctx)
@@ -67,8 +67,9 @@ class HedgedFirstTokens(Plugin):
 class Hedger(Part):
     """One request's hedges."""
 
-    def __init__(self, plugin: HedgedFirstTokens, ctx: Context) -> None:
-        self.plugin, self.ctx = plugin, ctx
+    def __init__(self, plugin: HedgedFirstTokens, ctx: RequestView) -> None:
+        assert ctx.req is not None  # (engaged for a generation call alone)
+        self.plugin, self.ctx, self.req = plugin, ctx, ctx.req
         self.counted: set[str] = set()  # the providers this request counted as eligible at
         self.sent = 0.0  # when the attempt under way was sent (the loop's time)
         self.ttft: float | None = None  # its time to first token, once it came
@@ -76,11 +77,11 @@ class Hedger(Part):
         self.delay = 0.0
 
     def hedging(self, e: Hedging) -> float | None:
-        call, req = e.call, self.ctx.req
+        call, req = e.call, self.req
         self.sent, self.ttft = self.ctx.clock.loop.time(), None
         settings = self.plugin._settings(call.provider, call.payer)
         self.timed = settings is not None
-        if (settings is None or not call.upstream_stream or call.asking is not None or call.leg.protocol is None
+        if (settings is None or not call.upstream_stream or call.asking is not None or call.protocol is None
                 or req.proto is None or req.proto.makes_state(req.body)
                 or (e.ask.affinity is not None and e.ask.affinity.hard)):
             return None

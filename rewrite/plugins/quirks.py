@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 import protocols
 from protocols.evidence import Reader
 from protocols.refused_params import without
-from rewrite.exchange.context import Context
-from rewrite.exchange.job import Job
-from rewrite.exchange.outgoing import TargetCall
 from rewrite.lifecycle.events import Building, Learned, Refused
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.lessons import Lessons
+from rewrite.lifecycle.views import FlowView, RequestView, TargetView
 from rewrite.policy.outcomes import Note
 from rewrite.policy.verdict import Act, Verdict
 from rewrite.pool.keypool import masked_in, stored_id, stored_ids
@@ -61,12 +59,12 @@ def record_of(provider: Provider) -> Record:
 class Quirks(Plugin):
     name = "quirks"
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         return Learning(ctx) if ctx.req is not None and ctx.req.proto is not None else None
 
 
 class Learning(Part):
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: RequestView) -> None:
         self.job = ctx.job
         self.unmade_noted: set[str] = set()  # the keys noted as sent without another key's state
 
@@ -112,7 +110,7 @@ class Learning(Part):
         self.job.note(Note.FOREIGN, f"{items} encrypted reasoning item(s) the field cache kept from another key's "
                       f"answer left out for key {shown} (its account would refuse them)", key=shown, items=items)
 
-def learn(call: TargetCall, key: str | None, verdict: Verdict, job: Job) -> bool:
+def learn(call: TargetView, key: str | None, verdict: Verdict, job: FlowView) -> bool:
     """Keep what `verdict` says `call`'s provider refused (the flow notes it); whether it was anything."""
     record, model, act = record_of(call.provider), call.model, verdict.act
     if act is Act.RESEND_WITHOUT_STREAM:
@@ -144,17 +142,16 @@ def learn(call: TargetCall, key: str | None, verdict: Verdict, job: Job) -> bool
     return True
 
 
-def _reader(call: TargetCall) -> Reader | None:
+def _reader(call: TargetView) -> Reader | None:
     """The conversation reader of what the target speaks (it names the state an account refuses)."""
-    leg = call.leg
-    return None if leg.protocol is None else protocols.registered(leg.protocol.name).evidence
+    return None if call.protocol is None else protocols.registered(call.protocol.name).evidence
 
 
-def _unmade(call: TargetCall, key: str | None) -> set[str]:
+def _unmade(call: TargetView, key: str | None) -> set[str]:
     """The marks of the state the field cache put back from the answer of another key of the pool than `key`: a
     pool's keys are of different accounts (rate limits are per account), so the vendor would refuse it. None of
     what a key not known made (an entry from before, a key no longer configured): a refusal teaches it."""
-    t, pool = call.leg.translation, call.provider.pool
+    t, pool = call.translation, call.provider.pool
     if t is None or not t.made or key is None or pool is None:
         return set()
     mine = stored_id(pool, key)

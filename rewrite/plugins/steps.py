@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rewrite.exchange.context import Context
-from rewrite.exchange.outgoing import TargetCall
 from rewrite.inspection.steps import MAX_BODY, Capture
 from rewrite.intake.big_json import Upload
 from rewrite.lifecycle.events import Built, Finished, Tap
 from rewrite.lifecycle.hooks import Part, Plugin
+from rewrite.lifecycle.views import ClientView, RequestView, TargetView
 
 STEPS = "steps"  # its name in the flow's `rotator` metadata
 
@@ -39,13 +38,13 @@ class Step:
 class Steps(Plugin):
     name = STEPS
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         return Recording(ctx) if ctx.req is not None and ctx.req.proto is not None else None
 
 
 class Recording(Part):
-    def __init__(self, ctx: Context) -> None:
-        self.job = ctx.job
+    def __init__(self, ctx: RequestView) -> None:
+        self.job, self.req = ctx.job, ctx.req
         self.steps: dict[int, Step] = {}  # by id() of the target's call, in the order the targets were tried
 
     def built(self, e: Built) -> None:
@@ -53,9 +52,8 @@ class Recording(Part):
         call, out = e.call, e.outbound
         step = self.steps.get(id(call))
         if step is None:
-            leg = call.leg
-            step = self.steps[id(call)] = Step(leg.name, leg.protocol.name if leg.protocol else "", [])
-        step.changes = changes(call)
+            step = self.steps[id(call)] = Step(call.name, call.protocol.name if call.protocol else "", [])
+        step.changes = changes(call, self.req)
         step.method, step.url, step.headers, step.body = (out.method, out.url + (f"?{out.query}" if out.query else ""),
                                                           out.headers, out.content)
         step.answer = None
@@ -64,7 +62,7 @@ class Recording(Part):
         """Where the current attempt's raw answer is kept, when Rotator translates or rewrites it for the client."""
         call = e.call
         step = self.steps.get(id(call))
-        if step is None or not (call.leg.translation is not None or call.adapters.answering or call.aggregate):
+        if step is None or not (call.translation is not None or call.rewrites.answering or call.aggregate):
             return None
         step.answer = Capture(e.status, e.content_type)
         return step.answer
@@ -74,21 +72,21 @@ class Recording(Part):
             self.job.records[STEPS] = [record(s) for s in self.steps.values()]
 
 
-def changes(call: TargetCall) -> list[str]:
+def changes(call: TargetView, req: ClientView | None) -> list[str]:
     """What Rotator did to the client's request for this target, in words."""
-    leg, req = call.leg, call.req
     said = []
-    if leg.translation is not None:
-        said.append(f"translated from {leg.translation.client} to {leg.translation.upstream}")
-        said += leg.translation.fitted
-    elif not leg.unchanged:
-        said.append(f"model {req.asked} sent as {leg.model}" if leg.model != req.asked
+    asked = req.asked if req is not None else ""
+    if call.translation is not None:
+        said.append(f"translated from {call.translation.client} to {call.translation.upstream}")
+        said += call.translation.fitted
+    elif not call.unchanged:
+        said.append(f"model {asked} sent as {call.model}" if call.model != asked
                     else "conversation state put into the body")
     if call.aggregate:
         said.append("sent as a stream (force_upstream_stream), the answer folded back into JSON")
-    elif leg.translation is None and call.ask_usage:
+    elif call.translation is None and call.ask_usage:
         said.append("asked for the usage chunk (stream_options.include_usage)")
-    chain = leg.adapters if leg.translation is not None else call.adapters
+    chain = call.rewrites
     if chain.adapters:
         said.append("adapters: " + ", ".join(a.name for a in chain.adapters))
     return said + call.said

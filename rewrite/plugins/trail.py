@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 
 from protocols.windows import iso
-from rewrite.exchange.context import Context
 from rewrite.lifecycle.events import Ended, Picked, Raced
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.setting import Setting
+from rewrite.lifecycle.views import RequestView
 from rewrite.pool.affinity import BOUND, COMPACTION, MOVED, NEW, Affinity
 from rewrite.pool.decisions import Pick
 from rewrite.pool.key_state import KeyState
@@ -32,12 +32,12 @@ class DecisionTrail(Plugin):
         router = setting.router
         self.active = router is None or any(p.pool is not None and len(p.pool.states) > 1 for p in router.providers)
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         return Trail(ctx)
 
 
 class Trail(Part):
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: RequestView) -> None:
         self.job = ctx.job
         self.records: dict[int, dict] = {}  # by id() of the ticket
 

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from protocols.base import ENDING_LENGTH, Repairer
 from protocols.events import Event
 from protocols.windows import Window, for_model, iso, merged
-from rewrite.exchange.context import Context
-from rewrite.exchange.outgoing import TargetCall
 from rewrite.lifecycle.events import Answered, Finished, Picked, Reading
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Ticket
+from rewrite.lifecycle.views import RequestView, TargetView
 from rewrite.policy.outcomes import Note
 from rewrite.pool.keypool import masked_in
 from rewrite.pool.windows import passed_over
@@ -26,14 +25,14 @@ from rewrite.pool.windows import passed_over
 class Windows(Plugin):
     name = "windows"
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         # (a stream whose events report a plan's windows is a login's, the provider the client called: no other's
         # request is put to a login)
         return WatchingEvents(ctx) if ctx.job.route.provider.window_events else Watching(ctx)
 
 
 class Watching(Part):
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: RequestView) -> None:
         self.job = ctx.job
         self.noted: set[str] = set()  # the keys noted as passed over
         self.windows: tuple[Window, ...] = ()  # what this request's answers reported of pooled keys' windows
@@ -41,7 +40,7 @@ class Watching(Part):
     def answered(self, e: Answered) -> None:
         self._seen(e.call, e.ticket, e.status, e.headers, e.body)
 
-    def _seen(self, call: TargetCall, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
+    def _seen(self, call: TargetView, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
         if not call.windows or (ticket.key is None and not call.payer.covers):
             return
         windows = for_model(call.windows.read(status, headers, body, time.time()), call.model)
@@ -59,9 +58,9 @@ class Watching(Part):
         """Say on the flow which keys the pick passed over for a quota window, which window (as this process knows
         it) and until when (once a key)."""
         pick = e.ticket.pick
-        if pick is None or not pick.passed:
-            return
         pool, now = e.provider.pool, time.time()
+        if pick is None or not pick.passed or pool is None:
+            return
         known = {s.secret: (label, unit) for s, label, unit, _ in
                  passed_over(pool.states, pool.quotas, e.model, e.ask.tokens, now)}
         for key, seconds in pick.passed:

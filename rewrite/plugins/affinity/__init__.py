@@ -32,12 +32,11 @@ from protocols.registry import cache_minimum
 from protocols.sessions import SessionSource
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
-from rewrite.exchange.context import Context
-from rewrite.exchange.request import ClientRequest
 from rewrite.intake.big_json import EvidenceAsk
 from rewrite.lifecycle.events import Arrival, Asking, Ended, Picked, TargetEnded
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.setting import Setting
+from rewrite.lifecycle.views import ClientView, RequestView, TargetView
 from rewrite.plugins.affinity import pins
 from rewrite.policy.outcomes import Note
 from rewrite.pool.affinity import (
@@ -98,7 +97,7 @@ class ConversationAffinity(Plugin):
             return None
         return EvidenceAsk(proto.name, tuple(headers), path, self.sources)
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         if not self.on or ctx.req is None:
             return None
         return Binding(ctx, self)
@@ -107,8 +106,9 @@ class ConversationAffinity(Plugin):
 class Binding(Part):
     """One request's affinity over its targets' attempts."""
 
-    def __init__(self, ctx: Context, plugin: ConversationAffinity) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: RequestView, plugin: ConversationAffinity) -> None:
+        assert ctx.req is not None  # (engaged for a request, not a WebSocket upgrade)
+        self.ctx, self.req = ctx, ctx.req
         config, req = ctx.setting.config, ctx.req
         parsed = req.parsed
         self.lookup = AffinityLookup(ctx.job.client, plugin.sources, plugin.keeping, plugin._minimum,
@@ -121,11 +121,10 @@ class Binding(Part):
         self.continued: set[int] = set()  # the providers a continuation was bound for
         self.beside: set[int] = set()  # by id() of the ticket: a race's second attempt on another key than the first's
 
-    def _affinity(self, call: Any) -> Affinity | None:
+    def _affinity(self, call: TargetView) -> Affinity | None:
         at = id(call)
         if at not in self.affinities:
-            req = self.ctx.req
-            affinity = self.lookup.affinity(req, call.provider, call.model)
+            affinity = self.lookup.affinity(self.req, call.provider, call.model)
             if affinity is not None and call.expanded:
                 affinity = affinity.unpinned()
             elif affinity is not None and affinity.hard and call.asking is None:
@@ -133,12 +132,12 @@ class Binding(Part):
             self.affinities[at] = affinity
         return self.affinities[at]
 
-    def _held(self, call: Any, affinity: Affinity) -> Affinity:
+    def _held(self, call: TargetView, affinity: Affinity) -> Affinity:
         """`affinity` with its pin's holder: the key whose account holds the stored response the request continues,
         as the conversation state recorded it when it was served. The pin's binding says the same while it lasts;
         it may be lost (a restart with another state file, a worker deciding alone)."""
         hooks, pool = self.ctx.setting.conversation, call.provider.pool
-        key = hooks.holder(call.leg, self.ctx.req.body) if hooks is not None and pool is not None else None
+        key = hooks.holder(call.leg, self.req.body) if hooks is not None and pool is not None else None
         if key is None or pool is None:
             return affinity
         return dataclasses.replace(affinity, holder=pool.keys.index(key))
@@ -216,14 +215,14 @@ class Binding(Part):
             pins, extra = created
             pool.bind(key, pins, name or pins.name, extra)
 
-    def _created(self, call: Any, affinity: Affinity | None) -> tuple[Affinity, tuple[str, ...]] | None:
+    def _created(self, call: TargetView, affinity: Affinity | None) -> tuple[Affinity, tuple[str, ...]] | None:
         """The pins the answer created (a stored Responses answer, a Gemini cache: pins.py), where the client's own
         vendor answered (native) through a pool that keeps conversations."""
-        req, lookup = self.ctx.req, self.lookup
+        req, lookup = self.req, self.lookup
         found = lookup.state_call(req, call.provider) if req.proto is None else None
         if not (req.meter.names_answers or found is not None):
             return None
-        if call.leg.translation is not None or not lookup.on(call.leg.provider):
+        if call.translation is not None or not lookup.on(call.provider):
             return None
         return pins.created(lookup.client, req, self.ctx.answers.whole_answer(), affinity, found)
 
@@ -231,7 +230,7 @@ class Binding(Part):
         if e.call is not None:
             self._unbound_call(e.call)
 
-    def _unbound_call(self, call: Any) -> None:
+    def _unbound_call(self, call: TargetView) -> None:
         key = self.unbind.pop(id(call), None)
         affinity = self.affinities.get(id(call))
         if key is not None and affinity is not None and call.provider.pool is not None:
@@ -305,7 +304,7 @@ class AffinityLookup:
         self._affinities: dict[tuple[str, str], Affinity | None] = {}
         self._state_calls: dict[str, tuple[Reader, StateCall] | None] = {}  # by provider family
 
-    def evidence(self, req: ClientRequest) -> Evidence | None:
+    def evidence(self, req: ClientView) -> Evidence | None:
         if self._evidence is UNREAD:
             self._evidence = None
             proto = req.proto
@@ -320,7 +319,7 @@ class AffinityLookup:
     def on(self, provider: Provider) -> bool:
         return provider.name in self.keeping
 
-    def affinity(self, req: ClientRequest, provider: Provider, model: str) -> Affinity | None:
+    def affinity(self, req: ClientView, provider: Provider, model: str) -> Affinity | None:
         """The request's affinity for `provider`'s pool at `model`; None where it keeps none."""
         if not self.on(provider):
             return None
@@ -338,7 +337,7 @@ class AffinityLookup:
             self._affinities[at] = None if evidence is None else affinity_of(evidence, self.client, minimum)
         return self._affinities[at]
 
-    def state_call(self, req: ClientRequest, provider: Provider) -> tuple[Reader, StateCall] | None:
+    def state_call(self, req: ClientView, provider: Provider) -> tuple[Reader, StateCall] | None:
         """The call on a pin's state a request other than a generation is, for `provider`'s family, with the reader
         that read it; None for any other."""
         family = provider.family

@@ -16,11 +16,11 @@ import time
 import protocols
 from protocols.evidence import PIN_PREVIOUS_RESPONSE, Reader, StateCall
 from protocols.sse import load_object
-from rewrite.exchange.request import ClientRequest
+from rewrite.lifecycle.views import ClientView
 from rewrite.pool.affinity import PIN_TTL, Affinity, answer_pin
 
 
-def state_call(req: ClientRequest, family: str) -> tuple[Reader, StateCall] | None:
+def state_call(req: ClientView, family: str) -> tuple[Reader, StateCall] | None:
     """The call on a pin's state a request other than a generation is, for a provider of `family`, with the reader
     that read it; None for any other."""
     method = req.request.method
@@ -31,7 +31,7 @@ def state_call(req: ClientRequest, family: str) -> tuple[Reader, StateCall] | No
     return None
 
 
-def created(client: str, req: ClientRequest, whole: bytes | None, affinity: Affinity | None,
+def created(client: str, req: ClientView, whole: bytes | None, affinity: Affinity | None,
             found: tuple[Reader, StateCall] | None) -> tuple[Affinity, tuple[str, ...]] | None:
     """The pins a native answer creates, and the affinity they are bound with (for as long as the vendor keeps them):
     a Responses answer the client's own vendor stored (`store` not off); the state a state call's answer (`found`:
@@ -48,7 +48,7 @@ def created(client: str, req: ClientRequest, whole: bytes | None, affinity: Affi
     return Affinity((), (), name, PIN_TTL, affinity.depth if affinity else 0, True, said="answer id"), (pin,)
 
 
-def _kept(client: str, req: ClientRequest, whole: bytes | None, affinity: Affinity | None,
+def _kept(client: str, req: ClientView, whole: bytes | None, affinity: Affinity | None,
           found: tuple[Reader, StateCall] | None) -> tuple[Affinity, tuple[str, ...]] | None:
     """The state a state call's answer says the key that served it holds, bound until it expires (none left when it
     has expired)."""

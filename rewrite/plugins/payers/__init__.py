@@ -11,11 +11,10 @@ import time
 
 from protocols import sigv4
 from protocols.windows import Window, merged
-from rewrite.exchange.context import Context
-from rewrite.exchange.request import estimated_tokens
 from rewrite.lifecycle.events import Arrival, Finished, Paying
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Payer
+from rewrite.lifecycle.views import RequestView
 from rewrite.plugins.payers.azure import AzureKey
 from rewrite.plugins.payers.google_tokens import Tokens
 from rewrite.plugins.payers.keys import OwnCredential, PooledKey
@@ -52,7 +51,7 @@ class WhoPays(Plugin):
         model = target.model_for(asked)
         if arrival.held(provider, model):
             return
-        prefetch = provider.pool.prefetch(model, estimated_tokens(arrival.body))
+        prefetch = provider.pool.prefetch(model, arrival.tokens)
         if prefetch is not None:
             self.prefetched[arrival.request_id] = prefetch
 
@@ -61,14 +60,14 @@ class WhoPays(Plugin):
         if prefetch is not None:  # (ended before its first attempt)
             prefetch.drop()
 
-    def engage(self, ctx: Context) -> Part | None:
+    def engage(self, ctx: RequestView) -> Part | None:
         return Paid(self, ctx)
 
 
 class Paid(Part):
     """One request's payers."""
 
-    def __init__(self, plugin: WhoPays, ctx: Context) -> None:
+    def __init__(self, plugin: WhoPays, ctx: RequestView) -> None:
         self.plugin, self.ctx = plugin, ctx
         req, job = ctx.req, ctx.job
         called = job.route.provider
@@ -81,7 +80,7 @@ class Paid(Part):
         if self.login is not None and called.logins is not None and job.credential is not None:
             token = self.login.token(job.credential.headers)
             if token:
-                self.state = job.login = called.logins.login(token)
+                self.state = called.logins.login(token)
 
     def finished(self, e: Finished) -> None:
         """The client's own login on the flow: masked, named by its fingerprint, with its plan's windows as this
@@ -98,7 +97,7 @@ class Paid(Part):
         req, job = ctx.req, ctx.job
         login, state = self.login, self.state
         if e.called and login is not None:
-            sealed = req.proto is not None and login.is_signed(req.body) and e.model == req.asked
+            sealed = req is not None and req.proto is not None and login.is_signed(req.body) and e.model == req.asked
             if state is not None and provider.logins is not None:
                 plan = PlanLogin(login, job.credential, state, provider.logins, sealed)
                 self.plans.append(plan)
@@ -113,9 +112,10 @@ class Paid(Part):
         return OwnCredential(e.called, job.credential, self.leaving)
 
     def _pooled(self, kind: type[PooledKey], e: Paying) -> PooledKey:
-        ctx, provider = self.ctx, e.provider
+        ctx, provider, pool = self.ctx, e.provider, e.provider.pool
+        assert pool is not None  # (asked only of a provider with a pool)
         prefetch = self.plugin.prefetched.pop(ctx.job.id, None)
-        return kind(provider, provider.pool, e.called, self.leaving, ctx.clock, ctx.streaming.first_token_timeout,
+        return kind(provider, pool, e.called, self.leaving, ctx.clock, ctx.streaming.first_token_timeout,
                     ctx.req.proto if ctx.req is not None else None, ctx.job.id, prefetch)
 
     def _platform(self, e: Paying, kind: type[PooledKey]) -> Payer:

@@ -15,10 +15,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from protocols.base import Protocol
-from rewrite.exchange.clock import Clock
-from rewrite.exchange.job import every_key_resting
 from rewrite.intake.clients import HeldCredential
-from rewrite.lifecycle.payer import Ask, Outbound, Payer, Ticket
+from rewrite.lifecycle.payer import Ask, Outbound, Payer, Ticket, every_key_resting
+from rewrite.lifecycle.views import ClockView
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
 from rewrite.pool.affinity import BOUND, preferring
@@ -71,7 +70,7 @@ class PooledKey(Departing):
     pooled = True
     ticket_fixed = False
 
-    def __init__(self, provider: Provider, pool: KeyPool, called: bool, leaving: Wire | None, clock: Clock,
+    def __init__(self, provider: Provider, pool: KeyPool, called: bool, leaving: Wire | None, clock: ClockView,
                  first_token_timeout: float, proto: Protocol | None, job_id: str,
                  prefetch: Prefetch | None = None) -> None:
         super().__init__(called, leaving)
