@@ -9,9 +9,11 @@ too). On such a request (any path, WebSocket upgrades included):
 - without `clients`: a request from a web browser (see `from_browser`) is refused with 403
   unless the config's `allow_browsers` is set, so a web page cannot spend the pools through a browser that uses
   Rotator as its proxy.
-A refused request never goes upstream. An accepted request is tagged with the client's name on the flow
-(`flow.metadata["rotator"]["client"]`) and in one log line, and its client key is taken out of the request: it
-never goes upstream, not even to a keyless provider a route falls back to. Without a pool in play, nothing changes.
+A request whose connection gave a client's proxy credentials (addons/clients.py) is that client's, whatever it
+carries as its API key. A refused request never goes upstream. An accepted request is tagged with the client's
+name on the flow (`flow.metadata["rotator"]["client"]`) and in one log line, and its client key is taken out of the
+request: it never goes upstream, not even to a keyless provider a route falls back to. Without a pool in play,
+nothing changes.
 A request carrying a client's own subscription login (rewrite/providers/login.py) is not gated: the login is its
 credential, checked by its vendor before a `from:` route's next target may serve it.
 """
@@ -22,6 +24,7 @@ import logging
 
 from mitmproxy import http
 
+from addons.clients import ProxyClients
 from addons.masking import called_host, hide_credential, streamed
 from rewrite.surface import (
     NO_MATCH,
@@ -54,9 +57,10 @@ LIMITED_MESSAGE = "Rotator: too many failed client-key attempts from your addres
 
 
 class Access:
-    def __init__(self, engine: Engine, guesses: Guesses | None = None) -> None:
+    def __init__(self, engine: Engine, guesses: Guesses | None = None, proxy: ProxyClients | None = None) -> None:
         self.engine = engine
         self.guesses = guesses or Guesses()  # shared with the status page's own check
+        self.proxy = proxy  # who gave proxy credentials (addons/clients.py)
         self._clients = ClientKeys([])
 
     def configure(self, updated: set[str]) -> None:
@@ -75,6 +79,10 @@ class Access:
         req = flow.request
         if flow.response is not None or req.method in ("CONNECT", "PRI"):
             return
+        if self._clients and self.proxy is not None:
+            self.proxy.attribute(flow)
+            if flow.response is not None:  # (a plain HTTP proxy request's wrong proxy credentials: 407)
+                return
         browser = (not self._clients and not self.engine.config.allow_browsers
                    and from_browser(req.headers))
         if not (self._clients or browser):
@@ -90,7 +98,10 @@ class Access:
             if route is None or not router.pooled(route, path, req.raw_content):
                 return  # no pool in play (or a request Rotator leaves alone): the client's own key goes upstream
         style = provider.credential
-        if self._clients:
+        known = flow.metadata.get("rotator", {})
+        if self._clients and known.get("client_by"):  # (its proxy credentials name it: addons/clients.py)
+            verdict = ClientKeyVerdict(client=known["client"])
+        elif self._clients:
             sent = presented(style, list(req.headers.items(multi=True)), query)
             verdict = check(self._clients, self.guesses, client_address(flow), sent)
         else:

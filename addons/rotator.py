@@ -15,6 +15,7 @@ if _checkout not in sys.path:
 
 import rewrite.plugins  # noqa: F401  (registers the built-in plug-ins, in order, before the engine makes them)
 from addons.access import Access
+from addons.clients import ProxyClients
 from addons.collector import FrozenStartup
 from addons.config import RotatorConfig
 from addons.dispatch import HandlersOnly
@@ -27,6 +28,7 @@ from addons.memory import GiveBackWhenIdle
 from addons.pools import Pools
 from addons.scope import Scope
 from addons.sharing import Sharing
+from addons.spending import Spending
 from addons.status import Status
 from addons.views import Views
 from addons.websocket import WebSocketUpstream
@@ -39,12 +41,17 @@ logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 engine = Engine()
 websocket = WebSocketUpstream(engine)  # (its upgrades handed to it by Interception)
+spending = Spending(engine)  # (the status page reads its book too)
 guesses = Guesses()  # failed client-key attempts per address: the pools' gate and the status page count together
+proxy_clients = ProxyClients(engine, guesses)  # (the gate asks it who a request's proxy credentials name)
 # Order matters: the config is loaded before Egress, Exposure and Access read it; MaskOnArrival gives the real
-# credential back just before Access reads it; and Access refuses a request before Interception hands it to the
-# engine (a WebSocket upgrade to WebSocketUpstream).
-addons = [RotatorConfig(engine), Scope(engine), Pools(engine), Sharing(engine), Egress(engine), Exposure(engine),
-          MaskOnArrival(engine), Access(engine, guesses), websocket, Interception(engine, websocket),
-          Handoff(engine), Status(engine, guesses), Views(engine), Welcome(engine), HandlersOnly(),
+# credential back just before Access reads it; ProxyClients answers a wrong CONNECT with 407, and Access has it name
+# a request's client by its proxy credentials before it gates the request; Access refuses a request before
+# Interception hands it to the engine (a WebSocket upgrade to WebSocketUpstream). Spending has the store keep the
+# clients' book after Pools opened it.
+addons = [RotatorConfig(engine), Scope(engine), Pools(engine), spending, Sharing(engine), Egress(engine),
+          Exposure(engine), MaskOnArrival(engine), proxy_clients, Access(engine, guesses, proxy_clients), websocket,
+          Interception(engine, websocket), Handoff(engine), Status(engine, guesses, spending.rows), Views(engine),
+          Welcome(engine), HandlersOnly(),
           FrozenStartup(),  # what the others set up when running is frozen too
           GiveBackWhenIdle(engine)]  # last: the memory start-up left is the floor it gives back to

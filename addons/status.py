@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from mitmproxy import ctx, http
@@ -22,6 +23,7 @@ from addons.masking import called_host, hide_credential
 from rewrite.surface import (
     CREDENTIAL_STYLES,
     ClientKeys,
+    ClientMetrics,
     CredentialStyle,
     Engine,
     Flight,
@@ -52,11 +54,14 @@ LIMITED = "Rotator status: too many failed client-key attempts from your address
 
 
 class Status:
-    def __init__(self, engine: Engine, guesses: Guesses | None = None) -> None:
+    def __init__(self, engine: Engine, guesses: Guesses | None = None,
+                 clients: Callable[[], list[dict] | None] = lambda: None) -> None:
         self.engine = engine
         self.guesses = guesses or Guesses()
         self.tally = Tally()
         self.metrics = Metrics(self._pools, self._in_flight, self._logins, engine.conversation.blocking_reads)
+        self.clients = clients  # who spent what (addons/spending.py); None: no client configured
+        self.metrics.registry.register(ClientMetrics(lambda: self.clients() or []))
         self.host = STATUS_HOST
         self._clients = ClientKeys([])
 
@@ -97,7 +102,7 @@ class Status:
         flights = [Flight(job.id, job.provider.name, job.key,
                           job.route.protocol.name if job.route.protocol else None, job.intake.started or now)
                    for job in list(self.engine.jobs.values())]
-        return page(providers, flights, self.tally, now)
+        return page(providers, flights, self.tally, now, self.clients())
 
     def _pools(self) -> list[dict]:
         return [{**describe_pool(p.pool), "provider": p.name} for p in self.engine.router.providers if p.pool]
@@ -116,7 +121,7 @@ class Status:
         req = flow.request
         path, _, query = req.path.partition("?")
         verdict = None
-        if self._clients:
+        if self._clients and not flow.metadata.get("rotator", {}).get("client_by"):  # (proxy credentials: a client)
             sent = presented(ANY_CLIENT_KEY, list(req.headers.items(multi=True)), query)
             verdict = check(self._clients, self.guesses, client_address(flow), sent)
         hide_credential(flow, ANY_CLIENT_KEY)

@@ -62,7 +62,8 @@ class WebSocketUpstream:
             self._downgrade(flow, provider, upgrade.downgrade)
             return
         # The relay gets the real headers and path in-process; the flow keeps masked ones from here on.
-        self.relay.submit(flow.client_conn.id, flow.id, provider, list(req.headers.items(multi=True)), req.path)
+        sj = self.relay.submit(flow.client_conn.id, flow.id, provider, list(req.headers.items(multi=True)), req.path)
+        sj.job.intake.client = flow.metadata.get("rotator", {}).get("client", "")  # (its budget and limits hold it too)
         hide_credential(flow, provider.credential)
         self._origins[flow.id] = (req.scheme, req.host, req.port)
         req.scheme, req.host, req.port = "http", "127.0.0.1", self.relay.listen()

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
+from rewrite.accounting.client_rules import BudgetConfig, LimitConfig
 from rewrite.accounting.prices import PriceConfig
 from rewrite.config_providers import ProviderConfig, not_placeholder
 from rewrite.config_settings import (
@@ -43,10 +44,14 @@ class ConfigError(Exception):
 
 
 class ClientConfig(Strict):
-    """A client allowed to use the key pools: it sends `key` as its API key."""
+    """A client allowed to use the key pools: it sends `key` as its API key, or NAME:KEY as its proxy credentials;
+    what it may spend (rewrite/accounting/client_rules.py)."""
 
     name: str = Field(min_length=1)
     key: str
+    budget: BudgetConfig | None = None
+    limits: list[LimitConfig] = []
+    models: list[Annotated[str, Field(min_length=1)]] = []  # globs on the model it asks for; none: any
 
     @field_validator("key")
     @classmethod

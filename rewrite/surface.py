@@ -7,10 +7,14 @@ itself must not know; and addons/handoff.py reaches mitmproxy's internals throug
 module that lists every private access, which is no part of the engine's surface.
 """
 
+from rewrite.accounting.client_book import SCOPE as CLIENTS_SCOPE
+from rewrite.accounting.client_book import ClientBook, book_of
+from rewrite.accounting.client_metrics import ClientMetrics
 from rewrite.accounting.metrics import Metrics, Tally
 from rewrite.config import DEFAULT_PATH, ConfigError, load, source
 from rewrite.engine import Engine
 from rewrite.exchange.job import Job, refusal_body
+from rewrite.inspection.clients import client_table
 from rewrite.inspection.flow_list import summary
 from rewrite.inspection.status import Flight, page, render_html, render_json, render_text
 from rewrite.inspection.views import Facts, render_request, render_response
@@ -22,6 +26,7 @@ from rewrite.intake.clients import (
     Guesses,
     HeldCredential,
     check,
+    check_proxy,
     hide,
     presented,
     without_query_key,
@@ -47,8 +52,10 @@ __all__ = [
     "AFTER_ANSWER", "BIG_BODY", "JOB_HEADER", "LAST_CHUNK", "LoopbackRequest", "WholeAnswer",
     # Credentials and client keys, as a request carries them; Rotator's own refusals
     "CREDENTIAL_STYLES", "NO_MATCH", "SEVERAL", "ClientKeys", "CredentialStyle", "Guesses", "HeldCredential",
-    "ClientKeyVerdict", "check", "hide", "presented", "refusal_body", "without_query_key",
+    "ClientKeyVerdict", "check", "check_proxy", "hide", "presented", "refusal_body", "without_query_key",
     # What a person reads: the LLM view, the status page and its metrics, the pools' table
     "Facts", "Flight", "Metrics", "Tally", "describe_pool", "login_table", "page", "pool_table", "render_html",
     "render_json", "render_request", "render_response", "render_text",
+    # Who spent what: each client's book, its table and metrics, and its records in the state file
+    "CLIENTS_SCOPE", "ClientBook", "ClientMetrics", "book_of", "client_table",
 ]

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rewrite.accounting.metrics import Spent, Tally
+from rewrite.inspection.clients import client_html, client_table
 from rewrite.pool.report import cache_cells
 from rewrite.pool.report import table as pool_table
 
@@ -32,11 +33,12 @@ class Flight:
     started: float  # epoch seconds
 
 
-def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float) -> dict:
+def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float, clients: list | None = None) -> dict:
     """The page's data. `providers`: [{"name", "family", "pool", "logins", "signers"}], "pool" being the pool as
     `describe`d, or None for a provider without a pool; "logins" a login provider's logins (rewrite/pool/logins.py),
     else None; "signers" the credentials clients of a provider that signs its requests signed with themselves (per
-    access key id and region: rewrite/pool/signers.py), else None."""
+    access key id and region: rewrite/pool/signers.py), else None. `clients`: who spent what, with `clients`
+    configured (rewrite/accounting/client_book.py `describe`)."""
     out = []
     for p in providers:
         pool = p["pool"]
@@ -50,7 +52,7 @@ def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float)
         if p.get("signers"):
             shown["signers"] = p["signers"]
         out.append(shown)
-    return {
+    data = {
         "started": iso(tally.started), "uptime_seconds": round(now - tally.started),
         "in_flight": len(flights), **_spent(list(tally.spent.values())),
         "providers": out,
@@ -60,6 +62,9 @@ def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float)
             for f in sorted(flights, key=lambda f: f.started)
         ],
     }
+    if clients is not None:
+        data["clients"] = clients
+    return data
 
 
 def _with_errors(provider: str, key: dict, tally: Tally) -> dict:
@@ -111,6 +116,8 @@ def render_text(data: dict) -> bytes:
     rows = [(f["id"][:8], f["provider"], f["key"] or "-", f["protocol"] or "-", f"{f['seconds']:g} s")
             for f in data["requests_in_flight"]]
     lines += ["  " + line for line in table([("flow", "provider", "key", "protocol", "for"), *rows])] if rows else []
+    if "clients" in data:
+        lines += ["", *client_table(data["clients"]).splitlines()]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -166,6 +173,8 @@ def render_html(data: dict) -> bytes:
         cells = [f["id"][:8], f["provider"], f["key"] or "-", f["protocol"] or "-", f"{f['seconds']:g} s"]
         parts.append("<tr>" + "".join(f"<td>{e(str(c))}" for c in cells))
     parts.append("</table>")
+    if "clients" in data:
+        parts.append(client_html(data["clients"]))
     return "\n".join(parts).encode() + b"\n"
 
 

@@ -5,6 +5,7 @@ Pure: works on header lists and query strings, for the addons and the engine ali
 
 from __future__ import annotations
 
+import binascii
 import hmac
 import math
 import time
@@ -25,6 +26,8 @@ GUESS_ADDRESSES = 4096  # addresses remembered before the ones whose window has 
 
 NO_MATCH = "no client key matched"
 SEVERAL = "several credentials in one request"
+NO_PROXY_MATCH = "proxy credentials matched no client"
+BASIC = "basic"
 
 
 class ClientKeys:
@@ -45,6 +48,17 @@ class ClientKeys:
             for name, key in self._clients:
                 if hmac.compare_digest(given, key) and found is None:
                     found = name
+        return found
+
+    def identify_pair(self, name: str, key: str) -> str | None:
+        """The client named `name` whose key is `key` (proxy credentials: NAME:KEY), or None; as `identify`, every
+        client's name and key compared in constant time."""
+        given_name, given_key = name.encode("utf-8", "surrogateescape"), key.encode("utf-8", "surrogateescape")
+        found = None
+        for known, secret in self._clients:
+            same = hmac.compare_digest(given_name, known.encode()) & hmac.compare_digest(given_key, secret)
+            if same and found is None:
+                found = known
         return found
 
 
@@ -115,6 +129,32 @@ def check(keys: ClientKeys, guesses: Guesses, address: str, sent: list[str]) -> 
     if candidates:
         guesses.failed(address)
     return ClientKeyVerdict(status=401, reason=SEVERAL if len(candidates) > 1 else NO_MATCH)
+
+
+def check_proxy(keys: ClientKeys, guesses: Guesses, address: str, authorization: str) -> ClientKeyVerdict:
+    """The gate on proxy credentials (`Proxy-Authorization: Basic NAME:KEY`): the client key's rules (an address
+    over its attempts: 429; a wrong pair counts as a failed attempt), refused with 407."""
+    limited = guesses.limited(address)
+    if limited is not None:
+        return limited
+    pair = basic_credentials(authorization)
+    name = keys.identify_pair(*pair) if pair is not None else None
+    if name is not None:
+        return ClientKeyVerdict(client=name)
+    guesses.failed(address)
+    return ClientKeyVerdict(status=407, reason=NO_PROXY_MATCH)
+
+
+def basic_credentials(authorization: str) -> tuple[str, str] | None:
+    """The (user, password) of a `Basic` authorization header's value; None when it is not one."""
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != BASIC:
+        return None
+    try:
+        user, sep, password = binascii.a2b_base64(encoded.strip().encode()).decode("utf-8", "replace").partition(":")
+    except (binascii.Error, ValueError):
+        return None
+    return (user, password) if sep else None
 
 
 def presented(style: CredentialStyle, headers: list[tuple[str, str]], query: str) -> list[str]:

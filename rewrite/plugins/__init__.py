@@ -6,6 +6,7 @@ writes: what one tells another goes through the events (an early pick held for a
 from rewrite.lifecycle.hooks import register
 from rewrite.plugins.accounting import Accounting
 from rewrite.plugins.affinity import ConversationAffinity
+from rewrite.plugins.clients import ClientSpending
 from rewrite.plugins.hedging import HedgedFirstTokens
 from rewrite.plugins.payers import WhoPays
 from rewrite.plugins.quirks import Quirks
@@ -13,6 +14,7 @@ from rewrite.plugins.steps import Steps
 from rewrite.plugins.trail import DecisionTrail
 from rewrite.plugins.windows import Windows
 
-BUILTIN = (ConversationAffinity, Windows, WhoPays, Quirks, Steps, Accounting, DecisionTrail, HedgedFirstTokens)
+BUILTIN = (ConversationAffinity, Windows, ClientSpending, WhoPays, Quirks, Steps, Accounting, DecisionTrail,
+           HedgedFirstTokens)
 for _plugin in BUILTIN:
     register(_plugin)

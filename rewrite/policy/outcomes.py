@@ -54,6 +54,7 @@ class FailureKind(StrEnum):
     SENT_AGAIN = "sent again"  # the upstream refused something Rotator can leave out: sent again at once
     PREFILL_REFUSED = "prefill refused"  # a continuation's target refused a trailing assistant turn
     PLAN_EXHAUSTED = "plan exhausted"  # the client's login is known used up: left for the next target, unasked
+    CLIENT_HELD = "client held"  # over its client's budget or limit, or a model it may not use: nothing was sent
 
     @property
     def timeout(self) -> bool:

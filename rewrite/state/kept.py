@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from rewrite.pool import KeyPool, name_keys
 from rewrite.pool.persistence import export_state, import_state
@@ -26,6 +28,17 @@ def scope(provider: str) -> str:
     return f"pool:{provider}"
 
 
+class Kept(Protocol):
+    """Something besides the pools kept in the store under a scope of its own (the clients' book)."""
+
+    dirty: bool
+    on_change: Callable[[], None] | None
+
+    def export(self) -> dict[str, object]: ...
+
+    def restore(self, records: dict[str, object]) -> None: ...
+
+
 class PoolKeeping:
     """The store of the pools' state, the pools it keeps, and the task that writes what they changed."""
 
@@ -34,6 +47,7 @@ class PoolKeeping:
         self.path: Path | None = None
         self.flush_interval = flush_interval
         self._pools: dict[str, KeyPool] = {}  # by provider: the pools last handed their state
+        self._others: dict[str, Kept] = {}  # by scope
         self._flusher: asyncio.Task | None = None
         self._changed = asyncio.Event()  # set by a kept pool's first change since its last write
         self._write_failed = False
@@ -60,6 +74,18 @@ class PoolKeeping:
             pool.on_change = self._changed.set
             if pool.dirty:
                 self._changed.set()
+
+    def keep(self, name: str, kept: Kept) -> None:
+        """Keep `kept` in the store too, under the scope `name`, written with the pools' changes; what the store
+        holds is restored into it the first time (after the first `adopt`)."""
+        if name in self._others or self.store is None:
+            return
+        self._others[name] = kept
+        try:
+            kept.restore(self.store.load(name))
+        except StateError as e:
+            logger.warning("rotator: state.path: %s; %s start afresh", e, name)
+        kept.on_change = self._changed.set
 
     def start(self) -> None:
         """Write what changed, `flush_interval` after its first change (the changes of that while in one write), off
@@ -92,7 +118,9 @@ class PoolKeeping:
         return store
 
     def _changes(self, everything: bool = False) -> Batch:
-        return {scope(name): export_state(pool) for name, pool in self._pools.items() if everything or pool.dirty}
+        batch = {scope(name): export_state(pool) for name, pool in self._pools.items() if everything or pool.dirty}
+        batch.update({name: kept.export() for name, kept in self._others.items() if everything or kept.dirty})
+        return batch
 
     def _write(self, batch: Batch) -> None:
         if not batch or self.store is None:

@@ -43,6 +43,13 @@ HEDGING = report.HEDGING_TARGET
 # config: measured in the agent phases beside it, shown in the rotator column as the "compared" rows, and the rotator's
 # CPU over its own in each repetition (both under the same load at the same moment: the machine's phases cancel).
 COMPARED = report.COMPARED_TARGET
+# A sixth Rotator whose Anthropic client is a `clients` entry with a budget, limits and models it never reaches:
+# measured in the clients phase only, against the rotator column's (no clients) in the same repetitions.
+CLIENTS = report.CLIENTS_TARGET
+CLIENT_KEY = "sk-ant-bench-client"  # what the bench client sends as its Anthropic key (client.py)
+CLIENTS_CONFIG = (f'clients:\n  - {{name: bench, key: "{CLIENT_KEY}", budget: {{dollars: 1000000, per: day}},\n'
+                  "     limits: [{per: minute, requests: 100000000}, {per: minute, tokens: 1000000000000}],\n"
+                  '     models: ["claude-*", "bench-*"]}\n')
 POOL_KEYS = ("sk-bench-1", "sk-bench-2", "sk-bench-3", "sk-ant-bench-1", "sk-ant-bench-2")
 # The translated case: the rotator column's Rotator, asked by an Anthropic client for a model that its route sends
 # to a target-only OpenAI-compatible provider (the same fake vendor, Chat Completions). Measured in the Anthropic
@@ -86,6 +93,7 @@ class Plan:
     hedge_tail_pct: float = 5  # ... and this share of its attempts 10x as long
     hedge_delay: float = 0.25  # seconds: the hedging Rotator's `hedging.delay` (its max_share the default, 0.1)
     hedge_reps: int = 2
+    clients_n: int = 300  # sequential Anthropic streams per repetition of the clients phase
     job_limit_s: float = 60  # time limit of one job (one repetition against one target)
     budget_s: float = 600  # no phase starts past this (LiteLLM install excluded); the longest takes ~100 s
     compared: str = ""  # --compare-script: the other Rotator measured beside the rotator column's
@@ -94,7 +102,7 @@ class Plan:
 QUICK = Plan(reps=2, long_reps=2, paced_reps=2, seq_n=20, seq_warmup=5, long_events=10_000, anthropic_seq_n=10,
              anthropic_long_events=3_000, paced_levels=(5, 10, 20), paced_events=10, nonstream_total=60,
              agent_sizes_kib=(64, 1024), agent_requests=(3, 2), fold_requests=3, resume_n=5, pick_n=40, idle_s=3,
-             hedge_n=40, hedge_reps=1, job_limit_s=20, budget_s=90)
+             hedge_n=40, hedge_reps=1, clients_n=20, job_limit_s=20, budget_s=90)
 
 
 @dataclass
@@ -232,7 +240,7 @@ class Bench:
         self.plan.compared = str(Path(args.compare_script).resolve()) if args.compare_script else ""
         self.compared = (COMPARED,) if self.plan.compared else ()  # (its target, when asked for)
         # The Rotators beside the rotator column's, each measured in some phases only, filed in the rotator column.
-        self.extra_rotators = (UNFORCED, RESUME_OFF, HEDGING, TRANSLATED, *self.compared)
+        self.extra_rotators = (UNFORCED, RESUME_OFF, HEDGING, CLIENTS, TRANSLATED, *self.compared)
         self.started = time.monotonic()
         self.stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.outdir = Path(args.out).resolve()
@@ -303,6 +311,7 @@ class Bench:
             hedging = f"hedging: {{mode: \"on\", delay: {self.plan.hedge_delay:g}}}\n"
             for tg, extra, more in ((rot, "", ""), (t[UNFORCED], ", force_upstream_stream: false", ""),
                                     (t[RESUME_OFF], "", "resume: {mode: \"off\"}\n"), (t[HEDGING], "", hedging),
+                                    (t[CLIENTS], "", CLIENTS_CONFIG),
                                     *((t[n], "", "") for n in self.compared)):
                 if not tg.ok:  # (a compared script that does not exist)
                     continue
@@ -331,6 +340,7 @@ class Bench:
                                          port, confdir, self.logdir, child_env(), self.proxy_cpus)
                 self.procs.append(tg.proc)
                 tg.spec = {"kind": "tunnel", "port": port, "cafile": cafile}
+            t[CLIENTS].families = ("anthropic",)  # (its client key is the Anthropic client's)
             tr = t[TRANSLATED]
             tr.proc, tr.families = rot.proc, ("anthropic",)
             tr.spec = dict(rot.spec, model=TRANSLATED_MODEL, translated=True)
@@ -352,7 +362,7 @@ class Bench:
                 llm.spec = {"kind": "plain", "port": port}
 
         # readiness, then a probe: a target that cannot stream correctly is n/a, with the reason
-        for name in ("bare", "rotator", UNFORCED, RESUME_OFF, HEDGING, *self.compared, "litellm"):
+        for name in ("bare", "rotator", UNFORCED, RESUME_OFF, HEDGING, CLIENTS, *self.compared, "litellm"):
             tg = t[name]
             if not tg.ok:
                 continue
@@ -495,6 +505,9 @@ class Bench:
         self.phase("hedging", {"kind": "seq", "n": p.hedge_n, "warmup": 2, "events": p.seq_events, "words": words,
                                "vendor_port": self.vport, "time_limit": p.job_limit_s}, p.hedge_reps,
                    targets=("rotator",), extra={report.HEDGING_ON: HEDGING})
+        self.phase("clients", {"kind": "seq", "n": p.clients_n, "warmup": 5, "events": p.seq_events,
+                               "time_limit": p.job_limit_s}, p.reps, family="anthropic", targets=("rotator",),
+                   extra={report.CLIENTS_ON: CLIENTS})
         self.phase("nonstream", {"kind": "nonstream", "concurrency": p.nonstream_concurrency,
                                  "total": p.nonstream_total, "time_limit": p.job_limit_s}, p.long_reps,
                    extra={report.NONSTREAM_OFF: UNFORCED})
@@ -566,6 +579,10 @@ class Bench:
         if self.targets[HEDGING].ok:
             notes.append(f"{HEDGING}: a fourth rotator with hedging: {{mode: on, delay: {p.hedge_delay:g}}} (max_share "
                          "0.1), measured in the hedging phase only (the 'hedging on' rows, in the rotator column)")
+        if self.targets[CLIENTS].ok:
+            notes.append(f"{CLIENTS}: a sixth rotator whose Anthropic client is a `clients` entry with a budget, two "
+                         "limits and models (never reached), measured in the clients phase only (the 'clients on' "
+                         "rows, in the rotator column)")
         if self.targets[UNFORCED].ok:
             notes.append(f"{UNFORCED}: a second rotator whose providers set force_upstream_stream: false, measured "
                          "in the non-stream phases only (the 'forcing off' rows, in the rotator column)")

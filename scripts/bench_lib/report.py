@@ -42,6 +42,10 @@ CUT_SUFFIX = "_cut"
 # rotator (hedging off, the default) and through a fourth Rotator with hedging on, filed under this phase.
 HEDGING_TARGET = "rotator_hedging"
 HEDGING_ON = "hedging_on"
+# Clients (issue 68): sequential Anthropic streams through the rotator (no clients) and through a sixth Rotator whose
+# client has a budget, limits and models, filed under this phase.
+CLIENTS_TARGET = "rotator_clients"
+CLIENTS_ON = "clients_on"
 # A 64 KiB non-stream call answered in many events (the fold phase): what folding each event back costs, against the
 # same call with forcing off (filed under the phase's name with UNFORCED_SUFFIX).
 FOLD = "fold_64k"
@@ -193,6 +197,8 @@ def rows_for(plan: dict) -> list[tuple[str, list[Row]]]:
     sections.append(resume_section(plan))
     if plan.get("hedge_n"):  # (a run from before issue 38 has none)
         sections.append(hedging_section(plan))
+    if plan.get("clients_n"):  # (a run from before issue 68 has none)
+        sections.append(clients_section(plan))
     return sections
 
 
@@ -214,6 +220,20 @@ def hedging_section(plan: dict) -> tuple[str, list[Row]]:
     return (f"Hedged first tokens: {plan['hedge_n']} sequential OpenAI streams, the vendor's time to first token "
             f"{plan['hedge_ttft_ms']:g} ms, {plan['hedge_tail_pct']:g} % of its attempts 10x slower; hedging on: "
             f"delay {plan['hedge_delay']:g} s, max_share 0.1; x{plan['hedge_reps']}", rows)
+
+
+def clients_section(plan: dict) -> tuple[str, list[Row]]:
+    """Sequential Anthropic streams through the rotator without clients and through a Rotator whose client has a
+    budget, limits and models (checked and counted in every request), in the same repetitions."""
+    rows = [Row("clients_cpu", "no clients: proxy CPU/request", "us", PROXY, "clients",
+                field("proxy_cpu_us_per_request"), only="rotator"),
+            Row("clients_on_cpu", "a client with a budget and limits: proxy CPU/request", "us", PROXY, CLIENTS_ON,
+                field("proxy_cpu_us_per_request"), only="rotator"),
+            Row("clients_ratio", "with / without: CPU/request", "x", PAIRED, CLIENTS_ON,
+                field("proxy_cpu_us_per_request"), only="rotator", minus=("clients", "rotator")),
+            Row("clients_on_errors", "errors, with the client", "", COUNT, CLIENTS_ON, field("errors"), only="rotator")]
+    return (f"Clients: {plan['clients_n']} sequential Anthropic streams, x{plan['reps']} (a client with a budget, "
+            "two limits and models, against none)", rows)
 
 
 def resume_section(plan: dict) -> tuple[str, list[Row]]:
@@ -504,6 +524,7 @@ def goals(data: dict) -> list[dict]:
     agent_goals(data, goal, check)
     resume_goals(data, goal, check)
     hedging_goals(data, goal, check)
+    clients_goals(data, goal, check)
     affinity_goals(data, goal)
     tunnel_goal(data, goal)
     cluster_goals(data, goal)
@@ -591,6 +612,15 @@ def hedging_goals(data: dict, goal: Callable, check: Callable) -> None:
     goal("hedging: extra vendor requests <= 10 %", None if extra is None else 100 * extra, 10, "%",
          check(None if extra is None else 100 * extra, 10),
          "" if inputs is None else f"vendor input tokens on / off {inputs:.3f}x")
+
+
+def clients_goals(data: dict, goal: Callable, check: Callable) -> None:
+    """Issue 68: a client with a budget, limits and models costs a request at most 5 % more proxy CPU than no
+    clients (the paired ratio: each repetition's with over its without)."""
+    if "clients_ratio" not in data["metrics"]:
+        return
+    r = med(data, "clients_ratio", "rotator")
+    goal("clients: proxy CPU/request with a budget and limits / without <= 1.05", r, 1.05, "x", check(r, 1.05))
 
 
 def affinity_goals(data: dict, goal: Callable) -> None:
