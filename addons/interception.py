@@ -114,10 +114,10 @@ class Interception:
             return None
         job = self.engine.submit(flow.id, route, req.timestamp_start)
         path, length = req.path.partition("?")[0], req.headers.get("content-length", "")
-        self.engine.arrive(job, path, req.raw_content, length)
-        job.intake.credential = hide_credential(flow, route.provider.credential)
         peer = flow.client_conn.peername  # (the client key's name, when addons/access.py accepted one)
         job.intake.client = flow.metadata.get("rotator", {}).get("client") or (str(peer[0]) if peer else "")
+        self.engine.arrive(job, path, req.raw_content, length)
+        job.intake.credential = hide_credential(flow, route.provider.credential)
         return job
 
     def _hand_over(self, flow: http.HTTPFlow, job: Job) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from rewrite.accounting.client_book import book_of
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
 from rewrite.conversation.hooks import ConversationState
@@ -81,7 +82,7 @@ class Engine:
     def share_state(self) -> None:
         """Share the pools' decisions and the conversation state through `state.redis` (rewrite/state/sharing.py),
         the pools `configure` just built included; without it, stop sharing."""
-        self.sharing.use(self.config.state.redis, pools_of(self.router).values())
+        self.sharing.use(self.config.state.redis, pools_of(self.router).values(), book_of(self.plugin("clients")))
 
     def plugin(self, name: str) -> Plugin | None:
         """The engine's instance of the plug-in registered under `name`."""
@@ -120,7 +121,8 @@ class Engine:
         if body is None and length.isdigit() and int(length) > READ_HERE:
             self.parser.start()
         holders = tuple(p for p in self._holding if p.active)
-        arrival = Arrival(job.id, route.provider, route.protocol, path, body, estimated_tokens(body), holders)
+        arrival = Arrival(job.id, route.provider, route.protocol, path, body, estimated_tokens(body), holders,
+                          job.intake.client)
         for _ in answers([p for p in self._arriving if p.active], "arrived", arrival):
             pass
 

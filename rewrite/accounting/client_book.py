@@ -5,12 +5,16 @@ week and month under way (UTC) and in all; kept in the state file with the pools
 A request is counted when it was answered (`add`: its usage, priced as Rotator prices answers, or covered by a
 login's plan). A client's own sums over its providers and models are kept beside its rows, so a budget or limit
 check (`spent`) reads one figure.
+
+With `state.redis` every worker counts into one figure per client (rewrite/state/redis/clients.py, `shared`): each
+worker's book is then what Redis holds, read about once a second (`adopt`), with what this worker counted since.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from rewrite.pool.caps import period_end
 
@@ -78,6 +82,7 @@ class ClientBook:
         self.sums: dict[str, Spent] = {}  # client -> its figures over every row
         self.dirty = False
         self.on_change: Callable[[], None] | None = None
+        self.shared: Any = None  # with state.redis: where every worker counts (rewrite/state/redis/clients.py)
         self._ends: dict[str, float] = {}
         self._ends_until = 0.0  # (the period ends are worked out again when the first of them passes)
 
@@ -133,6 +138,15 @@ class ClientBook:
         self.dirty = False
         return {client: {f"{p}{SEP}{m}": row.export() for (p, m), row in rows.items()}
                 for client, rows in self.rows.items()}
+
+    def adopt(self, rows: dict[str, dict[tuple[str, str], Spent]], sums: dict[str, Spent]) -> None:
+        """Every client's figures as every worker counted them (Redis's, when they changed), in place of this
+        book's."""
+        self.rows, self.sums = rows, sums
+        if not self.dirty:
+            self.dirty = True
+            if self.on_change is not None:
+                self.on_change()
 
     def restore(self, records: dict[str, object]) -> None:
         """What the state file kept, under what this run counted already (none, at a start)."""

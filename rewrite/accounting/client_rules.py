@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -94,9 +95,27 @@ class ClientRules:
         for rule in self.rules:
             used = spent(rule.unit, rule.per, now) + (in_flight if rule.unit == "requests" else 0)
             if used >= rule.amount:
-                left = math.ceil(period_end(rule.per, now) - now) if rule.per else 0
-                until = f"; try again in {left} s" if left else ""
-                shown = f"${used:.4g}" if rule.unit == "dollars" else f"{used:g} {rule.unit}"
-                return Refusal(429, rule.label, f"Rotator: client {self.name} is over its {rule.label} (spent "
-                               f"{shown}){until}", max(left, 1) if rule.per else 0)
+                return self.refused(rule, used, now)
         return None
+
+    def refused(self, rule: Rule, used: float, now: float) -> Refusal:
+        """The refusal by `rule`, of which the client used `used` in the period under way at `now`."""
+        left = math.ceil(period_end(rule.per, now) - now) if rule.per else 0
+        until = f"; try again in {left} s" if left else ""
+        shown = f"${used:.4g}" if rule.unit == "dollars" else f"{used:g} {rule.unit}"
+        return Refusal(429, rule.label, f"Rotator: client {self.name} is over its {rule.label} (spent "
+                       f"{shown}){until}", max(left, 1) if rule.per else 0)
+
+
+@dataclass(slots=True)
+class ClientHold:
+    """A client's budget and limits handed to a shared key pick (`Need.client`), checked there as client-wide
+    windows in the same step as the key is picked (rewrite/state/redis/client_scripts.py): `flight` names the
+    request among the client's requests in flight, `ends` when each period under way ends (epoch seconds);
+    `refusal` is what the pick said, when it refused, and `failing` makes the request's answer of it."""
+
+    rules: ClientRules
+    flight: str
+    ends: dict[str, float]
+    failing: Callable[[Refusal], Any]
+    refusal: Refusal | None = None

@@ -57,6 +57,7 @@ class Arrival:
     body: bytes | None
     tokens: int  # its estimated tokens (its body's size suggests them: an upper estimate)
     holders: tuple[Holding, ...] = ()
+    client: str = ""  # the client it came from (`clients`; else its address)
 
     def held(self, provider: Provider, model: str) -> bool:
         return any(p.holding(self, provider, model) for p in self.holders)

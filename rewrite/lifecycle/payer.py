@@ -35,7 +35,8 @@ class Ask:
     """What the next attempt's credential is asked for: the model, the request's estimated tokens (its quota
     windows), the credential that just failed (`avoid`), the one preferred while it may take another request
     (`prefer`: a race's second attempt goes where the first's prompt cache is), and what the parts added (a
-    conversation's `affinity`, how long its bound key is waited for while busy: `patience`)."""
+    conversation's `affinity`, how long its bound key is waited for while busy: `patience`; a client's budget and
+    limits: `client`)."""
 
     model: str
     tokens: float = 0
@@ -45,6 +46,9 @@ class Ask:
     patience: float = 0.0
     patient: bool = True  # a bound key at its max_concurrent is still waited for (the payer turns it off)
     deadline: float = float("inf")  # (loop time) no credential is waited for past it
+    # A client's budget and limits, checked by a shared pick in the same step (rewrite/accounting/client_rules.py's
+    # ClientHold; the clients plug-in hands it to the first ask); its `refusal` when the pick refused the request.
+    client: Any = None
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
-"""Clients' spending: what each client (`clients:`, known by its client key or its proxy credentials: `job.intake.client`)
-spent, counted by provider and model (rewrite/accounting/client_book.py), and its budget, limits and models
-(rewrite/accounting/client_rules.py) checked before its request's first credential is taken.
+"""Clients' spending: what each client (`clients:`, known by its client key or its proxy credentials:
+`job.intake.client`) spent, counted by provider and model (rewrite/accounting/client_book.py), and its budget,
+limits and models (rewrite/accounting/client_rules.py) checked before its request's first credential is taken.
 
 The check is made once per request, at its first `paying` (before any key is picked): a request over its client's
 budget or limit, or for a model outside its `models`, is answered by this part's payer, which takes no credential
@@ -10,9 +10,19 @@ client had in flight when its budget ran out is the overshoot. Counted at `serve
 accounting plug-in prices it; a login's covered by its plan) and `raced` (a hedge's cancelled attempt, billed all
 the same).
 
+With `state.redis` (rewrite/state/redis/clients.py) every worker counts into one figure per client: the book is
+Redis's, read about once a second, and what a request spent is written there once it is done (`finished`). Its
+budget and limits are then checked twice: here, against that book (a client over them is refused without a round
+trip), and for a target whose pool is shared by its first pick (`asking` hands them to the ask), in the same step as
+its key is picked, against what every worker counted and every request of the client in flight: two workers do not
+both spend the last dollar. A request refused there is answered as one refused here (the pooled key's payer asks
+the ask's `ClientHold`), for every target of its route. No early pick is started for such a client (`holding`): its
+first pick carries its rules.
+
 Event fields read: `Served.call.provider.name`, `.call.model`, `.usage`, `.payer.covers`,
-`.continuation`; `Raced.call.provider.name`, `.call.model`, `.spent`, `.loser`, `.payer.covers`; `Finished` (none);
-and of the `RequestView`: `job.intake.client`, `job.records`, `job.route.provider`, `req.asked`, `req.proto`.
+`.continuation`; `Raced.call.provider.name`, `.call.model`, `.spent`, `.loser`, `.payer.covers`; `Asking.ask`,
+`.call.provider.pool`; `Finished` (none); `Arrival.client`; and of the `RequestView`: `job.id`, `job.intake.client`,
+`job.records`, `job.route.provider`, `req.asked`, `req.proto`.
 """
 
 from __future__ import annotations
@@ -21,9 +31,9 @@ import time
 from collections import Counter
 
 from protocols.unified import Usage
-from rewrite.accounting.client_book import COVERED, FIGURES, ClientBook, blank
-from rewrite.accounting.client_rules import ClientRules, Refusal
-from rewrite.lifecycle.events import Finished, Paying, Raced, Served
+from rewrite.accounting.client_book import COVERED, FIGURES, ClientBook, Figures, blank
+from rewrite.accounting.client_rules import ClientHold, ClientRules, Refusal
+from rewrite.lifecycle.events import Arrival, Asking, Finished, Paying, Raced, Served
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Payer, Unpaid, error_protocol
 from rewrite.lifecycle.setting import Setting
@@ -45,8 +55,13 @@ class ClientSpending(Plugin):
 
     def configure(self, setting: Setting) -> None:
         self.rules = {c.name: ClientRules(c.name, c.budget, c.limits, c.models) for c in setting.config.clients}
+        self.limited = frozenset(name for name, rules in self.rules.items() if rules.rules)
         self.active = bool(self.rules)
         self.prices = setting.prices
+
+    def holding(self, arrival: Arrival, provider, model: str) -> bool:
+        """A client's budget and limits go with its first shared pick: none is started early without them."""
+        return arrival.client in self.limited and self.book.shared is not None
 
     def engage(self, ctx: RequestView) -> Part | None:
         rules = self.rules.get(ctx.job.intake.client)
@@ -59,8 +74,12 @@ class Spending(Part):
         self.checked = False
         self.flying = False
         self.refusing: Refusing | None = None
+        self.hold: ClientHold | None = None  # the rules handed to the first shared pick
+        self.spent: dict[tuple[str, str], Figures] = {}  # what the request spent, for every worker's figures
 
     def paying(self, e: Paying) -> Payer | None:
+        if self.refusing is None and self.hold is not None and self.hold.refusal is not None:
+            self.refusing = Refusing(self._refused(self.hold.refusal))  # (the shared pick refused it: every target)
         if not self.checked:
             self.checked = True
             if self.rules.holds:
@@ -79,8 +98,24 @@ class Spending(Part):
 
         refusal = self.rules.check(model, spent, plugin.in_flight[name], time.time())
         if refusal is not None:
-            self.refusing = Refusing(self._failure(refusal))
-            self.ctx.job.records[RECORD] = {"client": name, "refused": refusal.figure, "status": refusal.status}
+            self.refusing = Refusing(self._refused(refusal))
+
+    def asking(self, e: Asking) -> None:
+        """Hand the client's budget and limits to its first pick when that pick is shared (checked there, in the same
+        step); none to the attempts after it."""
+        hold, shared = self.hold, self.plugin.book.shared
+        if hold is None:
+            pool = e.call.provider.pool if e.call is not None else None
+            if self.flying and self.rules.rules and shared is not None and pool is not None and pool.shared:
+                self.hold = e.ask.client = ClientHold(self.rules, self.ctx.job.id, self.plugin.book.ends(time.time()),
+                                                      self._refused)
+        elif hold.refusal is None:
+            e.ask.client = None
+
+    def _refused(self, refusal: Refusal) -> Failure:
+        """The request's answer when `refusal` holds it back, said on its flow."""
+        self.ctx.job.records[RECORD] = {"client": self.rules.name, "refused": refusal.figure, "status": refusal.status}
+        return self._failure(refusal)
 
     def _failure(self, refusal: Refusal) -> Failure:
         req = self.ctx.req
@@ -103,6 +138,10 @@ class Spending(Part):
         if self.flying:
             self.flying = False
             self.plugin.in_flight[self.rules.name] -= 1
+        shared, hold = self.plugin.book.shared, self.hold
+        flight = self.ctx.job.id if hold is not None and hold.refusal is None else ""
+        if shared is not None and (self.spent or flight):
+            shared.spend(self.rules.name, flight, self.spent, time.time())
 
     def _count(self, provider: str, model: str, usage: Usage | None, covered: bool, requests: int) -> None:
         figures = blank()
@@ -114,6 +153,10 @@ class Spending(Part):
             figures[COVERED] = requests if covered else 0
             figures[FIGURES.index("unpriced")] = requests if cost is None and not covered else 0
         self.plugin.book.add(self.rules.name, provider, model or "", figures)
+        if self.plugin.book.shared is not None:
+            row = self.spent.setdefault((provider, model or ""), blank())
+            for i, v in enumerate(figures):
+                row[i] += v
 
 
 class Refusing(Unpaid):

@@ -162,15 +162,20 @@ class KeyPool:
         return self.decisions.prefetch(self.quotas.scope(model), need, affinity, patient)
 
     def take(self, avoid: str | None = None, model: str = "", prefetch: Prefetch | None = None,
-             tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True) -> Awaitable[Pick]:
+             tokens: float = 0, *, affinity: Affinity | None = None, patient: bool = True, client: object = None
+             ) -> Awaitable[Pick]:
         """`pick` as every worker sharing the state decides it, the key's slot taken there (`Pick.held`, given back
         by `lease`); the pool's own `pick` without shared state, or when Redis does not answer. `prefetch`: the
-        request's pick started earlier, used if it was made for this pool and model."""
+        request's pick started earlier, used if it was made for this pool and model. `client`: its client's budget
+        and limits, checked by a shared pick in the same step (`Need.client`; this process's own pick leaves them to
+        the clients plug-in, which checked them already)."""
         scope = self.quotas.scope(model)
         if prefetch is not None and prefetch.made_for(self.decisions, scope):
             need = prefetch.need  # (the early pick's: worked out once a request)
         else:
             need = self.need(model, tokens)
+        if client is not None and self.shared is not None:
+            need = Need(need.group, need.tokens, need.caps, client)
         return self.decisions.take(avoid, scope, prefetch, need, affinity, patient)
 
     def bind(self, key: str, affinity: Affinity, conversation: str, extra: tuple[str, ...] = ()) -> None:

@@ -66,6 +66,7 @@ class Need:
     group: str = ""
     tokens: float = 0.0
     caps: tuple[Check, ...] = ()
+    client: object = None  # a client's budget and limits, for a shared pick (rewrite/accounting/client_rules.py)
     checks: tuple[Check, ...] = field(init=False, repr=False, compare=False)  # one check a window that counts it
 
     def __getattr__(self, name: str) -> tuple[Check, ...]:

@@ -98,7 +98,7 @@ class PooledKey(Departing):
         if ask.prefer is not None and ask.prefer in pool.keys:
             affinity = preferring(affinity, pool.keys.index(ask.prefer))
         while (pick := await pool.take(ask.avoid, ask.model, prefetch, ask.tokens, affinity=affinity,
-                                       patient=ask.patient)).busy:
+                                       patient=ask.patient, client=ask.client)).busy:
             # A conversation's bound key at its max_concurrent is waited for up to the ask's patience, then left.
             deadline = bound_until if ask.patient and pick.why == BOUND else give_up
             returned = pool.returned()
@@ -149,9 +149,12 @@ class PooledKey(Departing):
                         masked_in(self.pool, key), rest, failure.reason)
 
     def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
-        """Every key rests longer than a request may wait, or is out or busy: nothing was sent upstream. A hard
-        pin's key alone resting is said so (its state is there alone)."""
-        pick, affinity = self.last, ask.affinity
+        """Every key rests longer than a request may wait, or is out or busy, or the shared pick refused the
+        request for its client's budget or limit: nothing was sent upstream. A hard pin's key alone resting is said so
+        (its state is there alone)."""
+        pick, affinity, client = self.last, ask.affinity, ask.client
+        if client is not None and client.refusal is not None:  # (the client's budget or limit, in the same pick)
+            return client.failing(client.refusal)
         if (affinity is not None and affinity.hard and pick is not None and pick.why == BOUND
                 and pick.key is not None and pick.wait):
             resting = Resting(pick.wait, rejected=False, pinned=affinity.said)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rewrite.pool import recheck
 from rewrite.pool.decisions import Books, Decisions, Pick, Prefetch, Resting
 from rewrite.pool.key_state import KeyState
 from rewrite.pool.local import LocalBooks, LocalDecisions
 from rewrite.pool.windows import NO_NEED, Check, Need, WindowTally
-from rewrite.state.redis import scripts
+from rewrite.state.redis import clients, scripts
 from rewrite.state.redis.bindings import SharedBindings, affinity_args
 from rewrite.state.redis.connection import Unavailable
 from rewrite.state.redis.leases import SharedLease, SharedLeases
@@ -36,6 +36,7 @@ from rewrite.state.redis.usage import SharedUsage
 from rewrite.state.redis.windows import SharedWindows, check_args, passed_of
 
 if TYPE_CHECKING:
+    from rewrite.accounting.client_rules import ClientHold
     from rewrite.pool.affinity import Affinity
     from rewrite.state.redis.link import RedisLink
 
@@ -84,7 +85,9 @@ class RedisDecisions(Decisions):
     async def take(self, avoid: str | None, model: str, prefetch: Prefetch | None, need: Need = NO_NEED,
                    affinity: Affinity | None = None, patient: bool = True) -> Pick:
         # (an early pick was made without an affinity: a request that has one picks again)
-        early = prefetch.take(self, model) if prefetch is not None and avoid is None and affinity is None else None
+        # (nor is one made for a client's rules: rewrite/plugins/clients.py, `holding`)
+        early = (prefetch.take(self, model) if prefetch is not None and avoid is None and affinity is None
+                 and need.client is None else None)
         pick = await (early or self._shared_pick(avoid, model, need, affinity, patient))
         return pick if pick is not None else self.local.pick(avoid, model, need, affinity, patient)
 
@@ -102,7 +105,7 @@ class RedisDecisions(Decisions):
         if call is None or not self.shared.ready():
             return self._pick_connecting(avoid, model, now, need, affinity, patient)
         given_back, lease_id, rest = self._pick_args(avoid, model, now, need, affinity, patient)
-        return self.shared.script_soon(call, rest, then=lambda reply: self._picked(reply, lease_id, affinity),
+        return self.shared.script_soon(call, rest, then=lambda reply: self._picked(reply, lease_id, affinity, need),
                                        otherwise=lambda: _unpicked(self.leases, given_back))
 
     async def _pick_connecting(self, avoid: str | None, model: str, now: float, need: Need,
@@ -114,7 +117,7 @@ class RedisDecisions(Decisions):
         if self._redis_keys is None:
             names, states = self.names, self.local.states
             self._redis_keys = [names.rests, names.turn, names.lru] + [names.leases(fp) for fp in fps]
-            self._redis_keys += [names.bindings, *map(names.live, fps), names.rechecks]
+            self._redis_keys += [names.bindings, *map(names.live, fps), *clients.KEYS, names.rechecks]
             self._redis_keys.append(names.windows)  # (the quota windows' key comes last)
             self._fixed = [int(self.shared.lease_seconds * 1000), len(states)]
             for s, fp in zip(states, fps):
@@ -126,7 +129,7 @@ class RedisDecisions(Decisions):
             reply = await self.shared.script(self.script, self._redis_keys, [*self._fixed, *rest])
         except Unavailable:
             return _unpicked(self.leases, given_back)
-        return self._picked(reply, lease_id, affinity)
+        return self._picked(reply, lease_id, affinity, need)
 
     def _pick_args(self, avoid: str | None, model: str, now: float, need: Need, affinity: Affinity | None,
                    patient: bool) -> tuple[list[str], str, list[str]]:
@@ -141,12 +144,17 @@ class RedisDecisions(Decisions):
                 odd += f"{i}:{int(s.out is not None)}:{int(max(0.0, s.slow_until - now) * 1000)},"
         checks = check_args(need)
         head = f"{avoided}|{lease_id}|{','.join(given_back)}|{odd}|{int(self.local.wall() * 1000)}|{len(checks)}"
-        return given_back, lease_id, [model, head, *checks, *affinity_args(affinity, patient)]
+        return given_back, lease_id, [model, head, *checks, *affinity_args(affinity, patient),
+                                      clients.pick_arg(cast("ClientHold | None", need.client))]
 
-    def _picked(self, reply: Any, lease_id: str, affinity: Affinity | None) -> Pick:
+    def _picked(self, reply: Any, lease_id: str, affinity: Affinity | None, need: Need = NO_NEED) -> Pick:
         states = self.local.states
         if reply.__class__ is int:  # (a key chosen at once, nothing more to say: scripts.pick's short answer)
             return self.local.chosen(states[reply - 1], 0.0, SharedLease(self.leases, reply - 1, lease_id))
+        if isinstance(reply, bytes | str):  # (the client's budget or limit refused it: no key picked, none leased)
+            hold = cast("ClientHold", need.client)
+            hold.refusal = clients.refusal_of(reply, hold, self.local.wall())
+            return Pick(None, math.inf)
         chosen, wait_ms, passed = reply[0], reply[1], reply[-1]  # (windows' last)
         passed = passed_of(passed, states) if passed else ()
         tags: dict = {}

@@ -11,6 +11,8 @@ PREFIX = "rot:"
 SECRET = PREFIX + "secret"  # the fingerprints' HMAC secret: made once by the first worker (SET NX), then read
 KV = PREFIX + "kv:"  # the conversation store's entries (rewrite/state/redis/kv.py)
 KV_FEED = PREFIX + "kv-feed"  # the channel its writes are published on (rewrite/state/redis/feed.py)
+CLIENTS = PREFIX + "clients"  # HASH: who spent what, every client's (rewrite/state/redis/client_scripts.py)
+CLIENTS_FLYING = PREFIX + "clients:flying"  # ZSET: each client's requests in flight -> expiry ms
 
 
 class PoolNames:

@@ -5,6 +5,7 @@ shard. Keys are named by keyed fingerprints only.
 """
 
 from rewrite.state.redis.bind_scripts import PICK_AFFINITY, PICK_AFFINITY_ANSWER, PICK_AFFINITY_HEAD
+from rewrite.state.redis.client_scripts import PICK_CLIENT
 from rewrite.state.redis.window_scripts import PICK_ANSWER, PICK_BODY_HEAD, PICK_BODY_TAIL, PICK_WINDOWS
 
 # Shared by the scripts: the server's clock in milliseconds.
@@ -19,7 +20,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # the answer (the keys passed over for a window); the conversation's come before them.
 # KEYS: rests (ZSET member -> until ms), turn (HASH: the strategies' positions: rr, used, rr:<tier>, w:<fp>; and seq),
 # lru (ZSET fp -> seq), then each key's leases (ZSET lease id -> expiry ms), in config order; then the bindings
-# (HASH) and each key's live conversations (ZSET), then the re-checks of long rests (HASH: member of the rests ->
+# (HASH) and each key's live conversations (ZSET), then the clients' figures and requests in flight
+# (client_scripts.py), then the re-checks of long rests (HASH: member of the rests ->
 # "next ms|wait ms|since ms|why", rewrite/pool/recheck.py), then the windows.
 # ARGV: first what does not change from one pick to the next (packed once by the worker): lease ms, n, then four per
 # key: fp, weight, tier, max_concurrent (0: none). Then this pick's, each a string (a few arguments, not ~30: packing
@@ -28,7 +30,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # pick ("i:lease id" each, `,` between them: a key without max_concurrent gives its lease back with the next pick, one
 # round trip a request, not two), odd the keys that are out or resting after a stall (each worker keeps those;
 # "i:out (0/1):slow ms" each, `,` after each, usually none), wall the worker's wall clock (ms) and checks how many
-# quota windows' checks follow; then those checks (window_scripts.py), then the conversation's (bind_scripts.py).
+# quota windows' checks follow; then those checks (window_scripts.py), then the conversation's (bind_scripts.py),
+# then the client's budget and limits, last (client_scripts.py: a client over one gets a string, no key picked).
 # Returns {chosen (1-based, 0: none), wait ms (-1: no key will be back), busy (0/1)}; the chosen key is leased. When
 # no key is chosen, or one that must be waited for, two more: how long until a key that is not out has no rest (ms,
 # -1: every key is out) and whether those without one are all at their cap (0/1), as rewrite/pool/local.py's
@@ -246,8 +249,8 @@ _PICK_AT_ONCE = """
 if a_count < 0 and #w_passed == 0 and answer[1] > 0 and answer[2] == 0 then return answer[1] end
 """
 
-PICKS = {name: _PICK_HEAD + chunk + PICK_WINDOWS + PICK_AFFINITY_HEAD + PICK_BODY_HEAD + _PICK_BODY + PICK_AFFINITY
-               + _PICK_END + PICK_BODY_TAIL + _PICK_AT_ONCE + PICK_AFFINITY_ANSWER + PICK_ANSWER
+PICKS = {name: _PICK_HEAD + chunk + PICK_WINDOWS + PICK_AFFINITY_HEAD + PICK_CLIENT + PICK_BODY_HEAD + _PICK_BODY
+               + PICK_AFFINITY + _PICK_END + PICK_BODY_TAIL + _PICK_AT_ONCE + PICK_AFFINITY_ANSWER + PICK_ANSWER
          for name, chunk in STRATEGIES.items()}
 
 

@@ -19,6 +19,8 @@ import redis.asyncio
 
 from rewrite.state.redis import scripts
 from rewrite.state.redis.bind_scripts import BIND, UNBIND
+from rewrite.state.redis.client_scripts import SPEND
+from rewrite.state.redis.clients import SharedClients
 from rewrite.state.redis.connection import ERRORS, TIMEOUT, Breaker, Unavailable, connect, connect_sync
 from rewrite.state.redis.decisions import RedisDecisions
 from rewrite.state.redis.feed import WRITE, Feed
@@ -36,14 +38,14 @@ logger = logging.getLogger("rotator")
 FLUSH_INTERVAL = 1.0  # seconds between batched usage writes
 # rewrite/state/redis/scripts.py's, loaded on each connection of the pipe
 SCRIPTS = (*scripts.PICKS.values(), scripts.REST, scripts.RECOVERED, scripts.RENEW, scripts.USAGE, WINDOW, BIND, UNBIND,
-           WRITE)
+           WRITE, SPEND)
 
 
 class SharedState(RedisLink):
     """One process's link to Redis (rewrite/state/redis/link.py) that also makes each pool's shared decisions and
     writes what they counted in the background: merged after an outage, flushed about once a second and at the
-    close; and the conversation store's feed (rewrite/state/redis/feed.py), which listens from `start` to the
-    close."""
+    close; every client's figures read about once a second (clients.py); and the conversation store's feed
+    (rewrite/state/redis/feed.py), which listens from `start` to the close."""
 
     def __init__(self, client: redis.asyncio.Redis, breaker: Breaker | None = None,
                  lease_seconds: float = LEASE_SECONDS, flush_interval: float = FLUSH_INTERVAL,
@@ -54,6 +56,7 @@ class SharedState(RedisLink):
         self.pools: dict[str, RedisDecisions] = {}
         self._retired: list[RedisDecisions] = []  # replaced by a reload, with counts or rests not yet written
         self._flusher: asyncio.Task | None = None
+        self.clients: SharedClients | None = None  # who spent what (clients.py), with `clients` configured
 
     @classmethod
     def from_url(cls, url: str, socket_timeout: float = TIMEOUT, **kwargs: Any) -> SharedState:
@@ -107,6 +110,8 @@ class SharedState(RedisLink):
         reads = [read for pool in list(self.pools.values())
                  for read in (pool.books.rests.observe(), pool.books.usage.observe(), pool.books.windows.observe(),
                               pool.books.bindings.observe(pool.local.wall()))]
+        if self.clients is not None:
+            reads.append(self.clients.observe())
         for outcome in await asyncio.gather(*reads, return_exceptions=True):
             if isinstance(outcome, BaseException) and not isinstance(outcome, Unavailable):
                 raise outcome
