@@ -33,7 +33,7 @@ def blank() -> Figures:
     return [0.0] * len(FIGURES)
 
 
-class Spent:
+class ClientSpent:
     """One row's (or one client's) figures: in all, and in each period under way as (its end, figures)."""
 
     __slots__ = ("total", "periods")
@@ -63,7 +63,7 @@ class Spent:
         return {"total": list(self.total), **{per: [end, list(f)] for per, (end, f) in self.periods.items()}}
 
     @classmethod
-    def restored(cls, record: dict) -> Spent:
+    def restored(cls, record: dict) -> ClientSpent:
         spent = cls()
         spent.total = _figures(record.get("total"))
         for per in PERIODS:
@@ -78,8 +78,8 @@ class ClientBook:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self.rows: dict[str, dict[tuple[str, str], Spent]] = {}  # client -> (provider, model) -> its figures
-        self.sums: dict[str, Spent] = {}  # client -> its figures over every row
+        self.rows: dict[str, dict[tuple[str, str], ClientSpent]] = {}  # client -> (provider, model) -> its figures
+        self.sums: dict[str, ClientSpent] = {}  # client -> its figures over every row
         self.dirty = False
         self.on_change: Callable[[], None] | None = None
         self.shared: Any = None  # with state.redis: where every worker counts (rewrite/state/redis/clients.py)
@@ -98,11 +98,11 @@ class ClientBook:
         rows = self.rows.setdefault(client, {})
         row = rows.get((provider, model))
         if row is None:
-            row = rows[(provider, model)] = Spent()
+            row = rows[(provider, model)] = ClientSpent()
         row.add(figures, ends)
         sums = self.sums.get(client)
         if sums is None:
-            sums = self.sums[client] = Spent()
+            sums = self.sums[client] = ClientSpent()
         sums.add(figures, ends)
         if not self.dirty:
             self.dirty = True
@@ -139,7 +139,7 @@ class ClientBook:
         return {client: {f"{p}{SEP}{m}": row.export() for (p, m), row in rows.items()}
                 for client, rows in self.rows.items()}
 
-    def adopt(self, rows: dict[str, dict[tuple[str, str], Spent]], sums: dict[str, Spent]) -> None:
+    def adopt(self, rows: dict[str, dict[tuple[str, str], ClientSpent]], sums: dict[str, ClientSpent]) -> None:
         """Every client's figures as every worker counted them (Redis's, when they changed), in place of this
         book's."""
         self.rows, self.sums = rows, sums
@@ -156,12 +156,12 @@ class ClientBook:
             for name, record in rows.items():
                 provider, _, model = str(name).partition(SEP)
                 if isinstance(record, dict):
-                    row = Spent.restored(record)
+                    row = ClientSpent.restored(record)
                     self.rows.setdefault(client, {})[(provider, model)] = row
-                    _sum_into(self.sums.setdefault(client, Spent()), row)
+                    _sum_into(self.sums.setdefault(client, ClientSpent()), row)
 
 
-def _sum_into(sums: Spent, row: Spent) -> None:
+def _sum_into(sums: ClientSpent, row: ClientSpent) -> None:
     for i, v in enumerate(row.total):
         sums.total[i] += v
     for per, (end, figures) in row.periods.items():

@@ -32,7 +32,7 @@ from collections import Counter
 
 from protocols.unified import Usage
 from rewrite.accounting.client_book import COVERED, FIGURES, ClientBook, Figures, blank
-from rewrite.accounting.client_rules import ClientHold, ClientRules, Refusal
+from rewrite.accounting.client_rules import ClientHold, ClientRefusal, ClientRules
 from rewrite.lifecycle.events import Arrival, Asking, Finished, Paying, Raced, Served
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Payer, Unpaid, error_protocol
@@ -65,10 +65,10 @@ class ClientSpending(Plugin):
 
     def engage(self, ctx: RequestView) -> Part | None:
         rules = self.rules.get(ctx.job.intake.client)
-        return Spending(self, ctx, rules) if rules is not None else None
+        return ClientCheck(self, ctx, rules) if rules is not None else None
 
 
-class Spending(Part):
+class ClientCheck(Part):
     def __init__(self, plugin: ClientSpending, ctx: RequestView, rules: ClientRules) -> None:
         self.plugin, self.ctx, self.rules = plugin, ctx, rules
         self.checked = False
@@ -112,12 +112,12 @@ class Spending(Part):
         elif hold.refusal is None:
             e.ask.client = None
 
-    def _refused(self, refusal: Refusal) -> Failure:
+    def _refused(self, refusal: ClientRefusal) -> Failure:
         """The request's answer when `refusal` holds it back, said on its flow."""
         self.ctx.job.records[RECORD] = {"client": self.rules.name, "refused": refusal.figure, "status": refusal.status}
         return self._failure(refusal)
 
-    def _failure(self, refusal: Refusal) -> Failure:
+    def _failure(self, refusal: ClientRefusal) -> Failure:
         req = self.ctx.req
         proto = error_protocol(self.ctx.job.route.provider, req.proto if req is not None else None)
         headers = [("content-type", "application/json")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rewrite.accounting.client_book import FIGURES, PERIODS, ClientBook, Figures, Spent, blank
+from rewrite.accounting.client_book import FIGURES, PERIODS, ClientBook, ClientSpent, Figures, blank
 from rewrite.accounting.client_rules import ClientHold
 from rewrite.state.redis.client_scripts import SPEND
 from rewrite.state.redis.link import pairs
@@ -64,18 +64,18 @@ class SharedClients:
         if listed == self._seen:
             return
         self._seen = listed
-        rows: dict[str, dict[tuple[str, str], Spent]] = {}
-        sums: dict[str, Spent] = {}
+        rows: dict[str, dict[tuple[str, str], ClientSpent]] = {}
+        sums: dict[str, ClientSpent] = {}
         for raw_field, raw_value in listed:
             field, value = _text(raw_field), _text(raw_value).split("|")
             client, row, per = (field.split(RS) + ["", "", ""])[:3]
             if len(value) != len(FIGURES) + 1 or (per not in PERIODS and per != "total"):
                 continue
             if row == "*":
-                spent = sums.setdefault(client, Spent())
+                spent = sums.setdefault(client, ClientSpent())
             else:
                 provider, _, model = row.partition(US)
-                spent = rows.setdefault(client, {}).setdefault((provider, model), Spent())
+                spent = rows.setdefault(client, {}).setdefault((provider, model), ClientSpent())
             figures = blank()
             figures[:] = [float(v) for v in value[1:]]
             if per == "total":
