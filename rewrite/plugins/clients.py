@@ -65,7 +65,9 @@ class ClientSpending(Plugin):
 
     def engage(self, ctx: RequestView) -> Part | None:
         rules = self.rules.get(ctx.job.intake.client)
-        return ClientCheck(self, ctx, rules) if rules is not None else None
+        if rules is None:
+            return None
+        return (SharedCheck if rules.rules and self.book.shared is not None else ClientCheck)(self, ctx, rules)
 
 
 class ClientCheck(Part):
@@ -99,18 +101,6 @@ class ClientCheck(Part):
         refusal = self.rules.check(model, spent, plugin.in_flight[name], time.time())
         if refusal is not None:
             self.refusing = Refusing(self._refused(refusal))
-
-    def asking(self, e: Asking) -> None:
-        """Hand the client's budget and limits to its first pick when that pick is shared (checked there, in the same
-        step); none to the attempts after it."""
-        hold, shared = self.hold, self.plugin.book.shared
-        if hold is None:
-            pool = e.call.provider.pool if e.call is not None else None
-            if self.flying and self.rules.rules and shared is not None and pool is not None and pool.shared:
-                self.hold = e.ask.client = ClientHold(self.rules, self.ctx.job.id, self.plugin.book.ends(time.time()),
-                                                      self._refused)
-        elif hold.refusal is None:
-            e.ask.client = None
 
     def _refused(self, refusal: ClientRefusal) -> Failure:
         """The request's answer when `refusal` holds it back, said on its flow."""
@@ -157,6 +147,23 @@ class ClientCheck(Part):
             row = self.spent.setdefault((provider, model or ""), blank())
             for i, v in enumerate(figures):
                 row[i] += v
+
+
+class SharedCheck(ClientCheck):
+    """A client with a budget or limits whose figures every worker shares (`state.redis`): its first shared pick
+    checks them too."""
+
+    def asking(self, e: Asking) -> None:
+        """Hand the client's budget and limits to its first pick when that pick is shared (checked there, in the same
+        step); none to the attempts after it."""
+        hold = self.hold
+        if hold is None:
+            pool = e.call.provider.pool if e.call is not None else None
+            if self.flying and pool is not None and pool.shared is not None:
+                self.hold = e.ask.client = ClientHold(self.rules, self.ctx.job.id, self.plugin.book.ends(time.time()),
+                                                      self._refused)
+        elif hold.refusal is None:
+            e.ask.client = None
 
 
 class Refusing(Unpaid):
