@@ -61,7 +61,7 @@ class SharedClients:
         """Every client's figures as every worker counted them, into the book."""
         [listed] = await self.shared.read(("HGETALL", CLIENTS))
         listed = pairs(listed)
-        if listed == self._seen:
+        if not listed or listed == self._seen:  # (none yet: what the state file kept stays shown)
             return
         self._seen = listed
         rows: dict[str, dict[tuple[str, str], ClientSpent]] = {}
