@@ -38,7 +38,7 @@ from tests.support.harness import (
     die_with_parent,
     merge,
 )
-from tests.support.redis_server import redis_server, redis_unix_server
+from tests.support.redis_server import redis_server, redis_unix_server, redis_where
 from tests.support.virtual_time import VirtualTimeLoop, pools_on_loop_time
 
 # Rotator keeps its key pools' state under $XDG_STATE_HOME by default (rewrite/state/records.py): in tests, never in the
@@ -50,7 +50,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # it started: it ends with the run instead, and they with it (tests/support/harness.py).
     die_with_parent()
 
-__all__ = ["each_transport", "fake_vendor", "llm_view", "redis_server", "redis_unix_server", "rotator", "rotator_pool"]
+__all__ = ["each_transport", "fake_vendor", "llm_view", "redis_server", "redis_unix_server", "redis_where", "rotator", "rotator_pool"]
 
 
 @pytest.fixture(params=engine_harness.TRANSPORTS)

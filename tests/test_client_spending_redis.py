@@ -24,15 +24,6 @@ COST = 0.25  # dollars an answer costs in these tests
 TOKENS = (300, 200)  # its input and output tokens
 
 
-@pytest.fixture(params=["fakeredis", "redis-server"])
-def redis_where(request):
-    if request.param == "fakeredis":
-        return fakeredis.FakeServer()
-    server = request.getfixturevalue("redis_server")
-    server.flush()
-    return server.url
-
-
 class Worker:
     """One worker: its pool over the shared state and its clients' book, shared as the engine shares them."""
 

@@ -181,15 +181,6 @@ class Run:
         return self.seen
 
 
-@pytest.fixture(params=["fakeredis", "redis-server"])
-def redis_where(request):
-    if request.param == "fakeredis":
-        return fakeredis.FakeServer()
-    server = request.getfixturevalue("redis_server")
-    server.flush()
-    return server.url
-
-
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 async def test_the_pools_own_decisions_and_redis_make_every_choice_alike(strategy, redis_where):
     alone = await Run(strategy, None).play(SCRIPT)

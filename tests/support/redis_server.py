@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
+import fakeredis
 import pytest
 
 from rewrite.pool import KeyPool
@@ -154,3 +155,14 @@ def redis_unix_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["fakeredis", "redis-server"])
+def redis_where(request) -> fakeredis.FakeServer | str:
+    """Where a test's workers share their state: a URL-less fakeredis server, or the session's redis-server emptied
+    (its URL)."""
+    if request.param == "fakeredis":
+        return fakeredis.FakeServer()
+    server = request.getfixturevalue("redis_server")
+    server.flush()
+    return server.url
