@@ -21,6 +21,7 @@ from protocols.vendor_errors import ErrorKind, VendorError
 from rewrite.exchange.answers import BODY_CUTS, Answers
 from rewrite.exchange.job import error_protocol
 from rewrite.exchange.keys import FirstTokenDeadline
+from rewrite.exchange.leg import error_headers
 from rewrite.exchange.pump import ClientStream, Pump, piece_reader
 from rewrite.exchange.resume import Resume
 from rewrite.exchange.target import MAX_REFUSED_PARAMS, Target
@@ -30,7 +31,6 @@ from rewrite.lifecycle.payer import Ticket
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.policy.verdict import Act, Asked, judge
-from rewrite.routing.targets import error_headers
 from rewrite.upstream.bodies import BodyTooLarge, read_whole
 from rewrite.upstream.client import response_headers
 

@@ -42,7 +42,6 @@ from rewrite.lifecycle.events import Finished
 from rewrite.lifecycle.hooks import NO_HOOKS, Plugin, engaged, plugins_for
 from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
-from rewrite.routing.targets import ConversationHooks
 from rewrite.upstream.client import Sender
 
 
@@ -56,7 +55,6 @@ class Exchange:
         responder: Responder,
         prices: PriceTable | None = None,
         router: Router | None = None,
-        hooks: ConversationHooks | None = None,
         limits: LimitsConfig | None = None,
         parsed: Parsed | None = None,
         resume_for: ResumeFor | None = None,
@@ -66,7 +64,7 @@ class Exchange:
         limits = limits or LimitsConfig.model_validate({})
         if setting is None:  # (a request made without an engine: the unit tests')
             config = router.config if router is not None else Config()
-            setting = Setting(config, prices or PriceTable(), router, hooks)
+            setting = Setting(config, prices or PriceTable(), router)
         req = ClientRequest(request, job.route, streaming, parsed, limits.max_request_body)
         # What the client was sent, read back (for resume): its protocol's stream, or the envelope of its provider's
         # wire when its answers are in it too (a login's, Bedrock's InvokeModel), whose events are opened as they come
