@@ -259,7 +259,7 @@ class Attempt:
             else:  # a folded answer's events kept; a continuation's spliced
                 repairer, out, watch = resume.watch(repairer, out, aggregator is not None)
         on_first = (lambda: hooks.announce(FirstToken, call, ticket)) if hooks.wants(FirstToken) else None
-        built = call.leg.answers  # (this attempt's answer, as the conversation hooks get it)
+        built = call.leg.answers  # (this attempt's answer, as the plug-ins that keep it get it)
 
         def claim() -> None:  # (a race's attempt: its answer becomes the request's)
             self._claim()

@@ -1,7 +1,8 @@
 """One client request's life in the engine, put together from parts that follow its path (docs/architecture.md):
 
 - `request.py`: what the client asked (`ClientRequest`), read once; `context.py`: what every part reads (`Context`);
-- `fallback.py`: the targets, in order (`Legs`: how the request is put to each; `Fallback`: the loop);
+- `fallback.py`: the targets, in order (`Legs`: how the request is put to each, its `Leg`: `leg.py`; `Fallback`: the
+  loop);
 - `keys.py`: the attempts on one target over what its payer pays with (`KeyAttempts`);
 - `attempt.py`: one HTTP attempt (`Attempt`); `target.py`: one target and its upstream requests (`Target`);
 - `pump.py`: an SSE answer pumped to the client (`Pump`, `ClientStream`);
@@ -9,8 +10,8 @@
 - `clock.py`: the deadlines and heartbeats; `job.py`: what the addon is told (`Job`).
 
 The concerns that are not the bytes, the deadlines and the retry and fallback decisions (who pays, conversation
-affinity, quota windows, learned quirks, the steps recorded, accounting) are plug-ins (rewrite/plugins/), told of the
-request's events (rewrite/lifecycle/).
+affinity and state, quota windows, learned quirks, the steps recorded, accounting) are plug-ins (rewrite/plugins/,
+rewrite/conversation/), told of the request's events (rewrite/lifecycle/).
 
 Until the first content byte, every attempt may be retried transparently; after a heartbeat has committed a 200, a
 final failure is reported in-stream as the protocol's error event.
