@@ -57,7 +57,7 @@ REASONS = (
 
 
 @dataclass
-class Spent:
+class ProviderSpent:
     """What one provider's finished requests used."""
 
     requests: int = 0
@@ -76,7 +76,7 @@ class Tally:
     def __init__(self, clock=time.time) -> None:
         self.started = clock()
         self._clock = clock
-        self.spent: dict[str, Spent] = {}
+        self.spent: dict[str, ProviderSpent] = {}
         self.errors: dict[tuple[str, str], collections.deque] = {}
         self.error_counts: collections.Counter = collections.Counter()
 
@@ -84,7 +84,7 @@ class Tally:
         provider = rotator.get("provider")
         if not isinstance(provider, str) or "refused" in rotator:
             return
-        spent = self.spent.setdefault(provider, Spent())
+        spent = self.spent.setdefault(provider, ProviderSpent())
         spent.requests += 1
         served = rotator.get("key")
         # A routed request may try other providers first: a retry's key is of the target tried then.
@@ -99,7 +99,7 @@ class Tally:
             if note.get("kind") == Note.FALLBACK and isinstance(note.get("provider"), str):
                 trying = note["provider"]
             if note.get("kind") == Note.HEDGED:
-                hedged = self.spent.setdefault(trying, Spent())
+                hedged = self.spent.setdefault(trying, ProviderSpent())
                 hedged.hedges += 1
                 hedged.hedges_won += note.get("won") == "second"
             if note.get("kind") not in ATTEMPT_ERRORS:

@@ -1,6 +1,6 @@
 """Clients' spending: what each client (`clients:`, known by its client key or its proxy credentials:
-`job.intake.client`) spent, counted by provider and model (rewrite/accounting/client_book.py), and its budget,
-limits and models (rewrite/accounting/client_rules.py) checked before its request's first credential is taken.
+`job.intake.client`) spent, counted by provider and model (rewrite/accounting/client_book.py), and its budget, limits
+and models (rewrite/accounting/client_rules.py) checked before its request's first credential is taken.
 
 The check is made once per request, at its first `paying` (before any key is picked): a request over its client's
 budget or limit, or for a model outside its `models`, is answered by this part's payer, which takes no credential
@@ -40,6 +40,8 @@ from rewrite.lifecycle.setting import Setting
 from rewrite.lifecycle.views import RequestView
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
+from rewrite.state.redis.clients import SharedClients
+from rewrite.state.redis.shared import SharedState
 
 RECORD = "client_check"  # the flow's record of a refusal: flow.metadata["rotator"]["client_check"]
 
@@ -59,6 +61,14 @@ class ClientSpending(Plugin):
         self.active = bool(self.rules)
         self.prices = setting.prices
 
+    def share(self, url: str | None, shared: SharedState | None = None) -> None:
+        """With `state.redis`, every worker counts into one figure per client there, and reads them all about once a
+        second into this book (rewrite/state/redis/clients.py); None: this process's own."""
+        clients = SharedClients(shared, self.book) if shared is not None else None
+        if shared is not None:
+            shared.clients = clients
+        self.book.shared = clients
+
     def holding(self, arrival: Arrival, provider, model: str) -> bool:
         """A client's budget and limits go with its first shared pick: none is started early without them."""
         return arrival.client in self.limited and self.book.shared is not None
@@ -67,10 +77,11 @@ class ClientSpending(Plugin):
         rules = self.rules.get(ctx.job.intake.client)
         if rules is None:
             return None
-        return (SharedCheck if rules.rules and self.book.shared is not None else ClientCheck)(self, ctx, rules)
+        shared = rules.rules and self.book.shared is not None  # (its first shared pick checks them too)
+        return (SharedSpendingPart if shared else ClientSpendingPart)(self, ctx, rules)
 
 
-class ClientCheck(Part):
+class ClientSpendingPart(Part):
     def __init__(self, plugin: ClientSpending, ctx: RequestView, rules: ClientRules) -> None:
         self.plugin, self.ctx, self.rules = plugin, ctx, rules
         self.checked = False
@@ -149,7 +160,7 @@ class ClientCheck(Part):
                 row[i] += v
 
 
-class SharedCheck(ClientCheck):
+class SharedSpendingPart(ClientSpendingPart):
     """A client with a budget or limits whose figures every worker shares (`state.redis`): its first shared pick
     checks them too."""
 

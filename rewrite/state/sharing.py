@@ -1,10 +1,10 @@
 """`state.redis`: the key pools' decisions and the conversation store shared by every worker through one Redis.
 
 One link to Redis per process (rewrite/state/redis/shared.py `SharedState`), made when `state.redis` names a server
-(again when it names another): each pool the engine builds is given its shared decisions, the conversation store
-is told of the link, and the clients' book is given every worker's figures (one per client). From `start` it writes
-its batched counts and listens to the other workers; at `close`, the usage counts not yet written go to Redis.
-Without `state.redis`, nothing changes: each pool decides alone (rewrite/state/kept.py keeps its state).
+(again when it names another): each pool the engine builds is given its shared decisions, and the conversation store
+is told of the link. From `start` it writes its batched counts and listens to the other workers; at `close`, the
+usage counts not yet written go to Redis. Without `state.redis`, nothing changes: each pool decides alone
+(rewrite/state/kept.py keeps its state).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
-from rewrite.accounting.client_book import ClientBook
 from rewrite.pool import KeyPool
-from rewrite.state.redis.clients import SharedClients
 from rewrite.state.redis.shared import SharedState
 
 logger = logging.getLogger("rotator")
@@ -32,14 +30,13 @@ def where(url: str) -> str:
 
 class RedisSharing:
     def __init__(self, linked: Callable[[str | None, SharedState | None], None]) -> None:
-        self._linked = linked  # told of each new link (the conversation store's `share`)
+        self._linked = linked  # told of each new link (the plug-ins' `share`: the conversation store's)
         self.state: SharedState | None = None
         self.url: str | None = None
 
-    def use(self, url: str | None, pools: Iterable[KeyPool], book: ClientBook | None = None) -> None:
+    def use(self, url: str | None, pools: Iterable[KeyPool]) -> None:
         """Share through the Redis at `url` (None: share nothing), and give `pools`, the engine's, their decisions
-        through it (a pool a reload replaces goes on writing what it counted); and the clients' `book`, every
-        worker's figures (rewrite/state/redis/clients.py)."""
+        through it (a pool a reload replaces goes on writing what it counted)."""
         if url != self.url:
             self.close()
             self.url = url
@@ -51,11 +48,6 @@ class RedisSharing:
                 self.state.start()  # (a config reloaded at run time: no `start` follows)
         for pool in pools:
             pool.shared = self.state.pool(pool) if self.state is not None else None
-        if book is not None:
-            shared = SharedClients(self.state, book) if self.state is not None else None
-            if self.state is not None:
-                self.state.clients = shared
-            book.shared = shared
 
     def start(self) -> None:
         """From the start, not from this worker's first request: its status page and `rotator.pools` show what the
