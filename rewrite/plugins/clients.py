@@ -1,6 +1,6 @@
-"""Clients' spending: what each client (`clients:`, known by its client key or its proxy credentials: `job.intake.client`)
-spent, counted by provider and model (rewrite/accounting/client_book.py), and its budget, limits and models
-(rewrite/accounting/client_rules.py) checked before its request's first credential is taken.
+"""Clients' spending: what each client (`clients:`, known by its client key or its proxy credentials:
+`job.intake.client`) spent, counted by provider and model (rewrite/accounting/client_book.py), and its budget, limits
+and models (rewrite/accounting/client_rules.py) checked before its request's first credential is taken.
 
 The check is made once per request, at its first `paying` (before any key is picked): a request over its client's
 budget or limit, or for a model outside its `models`, is answered by this part's payer, which takes no credential
