@@ -143,6 +143,33 @@ def test_each_key_shows_its_prompt_cache_share_and_what_its_cold_prefixes_cost()
     assert "90% / 45%            $0.0011 / $0.0126" in text and "- / -" in text
 
 
+def test_the_last_hour_counts_what_rotator_did_per_minute_and_forgets_older_minutes():
+    clock = FakeClock(1_700_000_000)
+    tally = Tally(clock)
+    tally.record({"provider": "openai", "key": MASKED[1], "events": [
+        {"kind": "retry", "key": MASKED[0], "reason": "status 429"},
+        {"kind": "retry", "key": MASKED[2], "reason": "status 500"}, {"kind": "hedged", "won": "second"}]})
+    clock.now += 120
+    tally.record({"provider": "openai", "key": MASKED[1], "events": [
+        {"kind": "resumed"}, {"kind": "repaired", "reason": "upstream reset"},
+        {"kind": "fallback", "provider": "anthropic", "reason": "status 529"}]})
+    tally.record({"provider": "openai", "client_check": {"client": "ci", "refused": "budget of $1 per day",
+                                                         "status": 429}})
+    tally.record({"provider": "openai", "client_check": {"client": "ci", "refused": "model x outside models",
+                                                         "status": 403}})  # (a model refused: no budget's)
+    hour = page([], [], tally, clock.now)["last_hour"]
+    assert hour["totals"] == {"requests": 4, "retried": 1, "continued": 1, "repaired": 1, "hedges": 1,
+                              "hedges_won": 1, "fallbacks": 1, "budget_refused": 1}
+    assert hour["per_minute"]["requests"][-3:] == [1, 0, 3] and len(hour["per_minute"]["requests"]) == 60
+    assert hour["per_minute"]["retried"][-3:] == [1, 0, 0]
+
+    clock.now += 3600 - 60  # the first request's minute has left the hour
+    tally.record({"provider": "openai"})
+    hour = page([], [], tally, clock.now)["last_hour"]
+    assert hour["totals"]["requests"] == 4 and hour["totals"]["retried"] == 0
+    assert hour["per_minute"]["requests"][0] == 3 and hour["per_minute"]["requests"][-1] == 1
+
+
 def test_upstream_text_is_escaped_in_html():
     tally = Tally()
     tally.record({"provider": "openai", "key": MASKED[0],
