@@ -2,7 +2,7 @@
 under way and 20 clients with budgets and limits, traffic from the benchmark's fake vendor on every key; then the page
 (HTML, and its JSON) asked for again and again: the proxy's CPU per page (median, and the most) and the page's size.
 
-Run as `scripts/bench --status-page` or `python -m bench_lib.status_page [--keys 50] [--clients 20] [--pages 30]`
+Run as `scripts/bench --status-page`, or `python -m bench_lib.status_page [--keys 50] [--clients 20] [--pages 30]`
 (PYTHONPATH=scripts); docs/benchmark.md shows its row. Talks only to 127.0.0.1.
 """
 
