@@ -19,6 +19,7 @@ import anthropic
 import httpx
 import pytest
 
+from rewrite.inspection.status_page import render_html
 from tests.support import login_dialects as ld
 from tests.support.browser import CHROMIUM, chromium, run
 from tests.support.clients import MODELS, PROMPT, call, make_client
@@ -150,3 +151,60 @@ def test_the_page_draws_every_key_window_login_and_client_with_the_jsons_figures
                  url=f"http://rotator.status/?key={team_a}", budget_ms=1000)
         assert path.stat().st_size > 10_000
     assert team_a not in json.dumps(data) and not any(k in dom for k in POOL_KEYS["openai"]) and LOGIN_TOKEN not in dom
+
+
+def test_what_the_proxy_test_does_not_reach_is_drawn_too_without_a_console_error(tmp_path):
+    """The page's rarer parts, from data as `page` shapes it: a signing provider's signers, a plan login exhausted with
+    reset credits, a configured login provider with none seen, a window with a share kept back and one without a
+    limit, a dollar cap, a client over its budget, a request in flight, upstream text that is markup."""
+    windows = [{"window": "(cap) per day", "unit": "dollars", "remaining": 3.75, "limit": 5, "resets_in": 4000},
+               {"window": "claude", "unit": "tokens", "remaining": 1000, "limit": 400000, "resets_in": 30,
+                "kept_back": 40000},
+               {"window": "flash", "unit": "requests", "remaining": 5, "limit": None, "resets_in": 30}]
+    key = {"key": "sk-…abcd", "state": "resting", "out": None, "in_flight": 2, "max_concurrent": 4,
+           "resting": [{"why": "rate limited", "seconds": 30, "recheck_in": 600, "model": None}],
+           "last_hour": {"requests": 3, "cost": 0.5}, "total": {"requests": 9, "cost": 1.5},
+           "cache_read_share": {"last_hour": 0.5, "total": None}, "windows": windows, "error_count": 1,
+           "errors": [{"at": "2026-11-29T10:00:00Z", "kind": "retry", "reason": "status 500: <b>down</b>"}]}
+    provider = {"in_flight": 0, "requests": 0, "cost": None, "hedges": {"fired": 0, "won": 0}, "pool": None,
+                "configured": True}
+    login = {"login": "ey…abc", "requests": 1, "tokens": 5, "exhausted": [{"model": None, "until": None,
+                                                                          "why": "usage limit"}],
+             "windows": [{"name": "primary", "used": 1.0, "resets_at": "2026-11-29T12:00:00Z"},
+                         {"name": "weekly", "status": "allowed"}],
+             "reset_credits": {"available": 2, "expires_at": ["2026-12-01"]}}
+    glance = ("requests", "retried", "continued", "repaired", "hedges", "hedges_won", "fallbacks", "budget_refused")
+    data = {"started": "2026-11-29T10:00:00Z", "uptime_seconds": 100, "in_flight": 1, "requests": 3, "cost": None,
+            "providers": [
+                {**provider, "name": "anthropic", "family": "anthropic", "requests": 3, "in_flight": 1,
+                 "cost": {"usd": 1.5}, "hedges": {"fired": 1, "won": 1},
+                 "pool": {"strategy": "round-robin", "ready": 0, "resting": 1, "out": 0, "keys": [key]}},
+                {**provider, "name": "bedrock", "family": "bedrock", "requests": 2,
+                 "signers": [{"signer": "AKIA…XYZ us-east-1", "requests": 2, "throttled": 1, "text": "cooling"}]},
+                {**provider, "name": "claude_login", "family": "anthropic", "logins": []},
+                {**provider, "name": "chatgpt", "family": "openai", "configured": False, "requests": 1,
+                 "logins": [login]},
+                {**provider, "name": "azure", "family": "openai", "configured": False}],
+            "requests_in_flight": [{"id": "abcdef123456", "provider": "anthropic", "key": "sk-…abcd",
+                                    "protocol": "anthropic_messages", "seconds": 2.5}],
+            "last_hour": {"totals": dict.fromkeys(glance, 1), "per_minute": {k: [0] * 59 + [1] for k in glance}},
+            "client_budgets": [{"client": "ci", "models": ["claude-*"], "hour": {"requests": 1},
+                                "day": {"requests": 1, "cost": 12},
+                                "rules": [{"kind": "budget", "unit": "dollars", "amount": 10, "per": None,
+                                           "used": 12, "resets_in": None}]}]}
+    page = tmp_path / "status.html"
+    page.write_bytes(render_html(data))
+    done = run("--dump-dom", "--enable-logging=stderr", "--v=0", url=page.as_uri(), budget_ms=1500)
+    assert [line for line in done.stderr.splitlines() if "CONSOLE" in line] == []
+    dom = html.unescape(re.sub(r"<script\b.*?</script>", "", done.stdout, flags=re.S))
+    for drawn_text in ('data-signer="AKIA…XYZ us-east-1"', "none seen yet on claude_login",
+                       'id="unused">Not configured and unused: azure</p>', 'data-login="ey…abc"',
+                       'class="chip spent">exhausted</span> until its reset: usage limit',
+                       "reset credits: 2 available, the first lapsing 2026-12-01",
+                       'aria-label="(cap) per day (dollars): $1.25 used of $5.00, resets in 1 h 6 min"',
+                       'aria-label="claude (tokens): 399,000 tokens used of 400,000 tokens, 40,000 tokens kept back',
+                       "flash (requests): <span>5 requests left", "re-checked in 10 min", "<td>50% / -",
+                       "<code>abcdef12</code>", 'aria-label="budget in all: $12.00 of $10.00"',
+                       "hedges 1 (1 won)", "status 500: <b>down</b>"):
+        assert drawn_text in dom, drawn_text
+    assert "&lt;b&gt;down" in done.stdout  # (the upstream's markup drawn as text)
