@@ -30,6 +30,7 @@ from rewrite.surface import (
     Guesses,
     Metrics,
     Tally,
+    blocking_reads_of,
     check,
     describe_pool,
     page,
@@ -60,7 +61,8 @@ class Status:
         self.engine = engine
         self.guesses = guesses or Guesses()
         self.tally = Tally()
-        self.metrics = Metrics(self._pools, self._in_flight, self._logins, engine.conversation.blocking_reads)
+        self.metrics = Metrics(self._pools, self._in_flight, self._logins,
+                               lambda: blocking_reads_of(engine.plugin("conversation")))
         self.clients = clients  # who spent what (addons/spending.py); None: no client configured
         self.budgets = budgets  # each client's budget and limits and their use (addons/spending.py)
         self.metrics.registry.register(ClientMetrics(lambda: self.clients() or []))

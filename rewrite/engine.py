@@ -5,11 +5,11 @@ Rotator together: addons/rotator.py)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from rewrite.accounting.prices import PriceTable
 from rewrite.config import Config
-from rewrite.conversation.hooks import ConversationState
 from rewrite.exchange.exchange import Exchange
 from rewrite.exchange.job import Intake, Job
 from rewrite.exchange.request import encoding_of, estimated_tokens
@@ -38,20 +38,20 @@ class Engine:
     def __init__(self, config: Config | None = None) -> None:
         self.upstream = Upstream()
         self.mode_proxy: EgressProxy | None = None  # mitmproxy's `--mode upstream:URL`, set by addons/egress.py
-        # Conversation state across targets: the field cache and Responses continuity (rewrite/conversation/hooks.py).
-        self.conversation = ConversationState()
         self.jobs: dict[str, Job] = {}
         self.quiet = Quiet(lambda: bool(self.jobs))  # told when the last job in flight ends
         self.server = LoopbackServer(self.handle)
         self.parser = Worker()  # parses large request bodies off the event loop (rewrite/intake/big_json.py)
-        self.setting = Setting(conversation=self.conversation)
+        self.setting = Setting()
         self.plugins: list[Plugin] = plugins_for(self.setting)
         self._arriving, self._holding, self._forgetting, self._asking_worker = (
             defining(self.plugins, hook) for hook in ("arrived", "holding", "forgotten", "worker_ask"))
+        sharing = defining(self.plugins, "share")
         # The upgrades Rotator passes on, their attempts heard by the engine's plug-ins.
         self.relay = WebSocketRelay(self.upstream, self.setting, self.plugins)
         self.kept = PoolKeeping()  # the pools' state across reloads and restarts, once `keep_state` is called
-        self.sharing = RedisSharing(self.conversation.share)  # `state.redis`, once `share_state` is called
+        # `state.redis`, once `share_state` is called: the pools' decisions, and what the plug-ins that share keep
+        self.sharing = RedisSharing(functools.partial(told, sharing, "share"))
         self.configure(config or Config())
 
     def configure(self, config: Config) -> None:
@@ -60,14 +60,10 @@ class Engine:
         self.router = Router(config)
         self.config = config
         self.prices = PriceTable.from_config(config.prices)
-        self.conversation.record_native = bool(config.routes)  # only a route sends a conversation elsewhere
         self.server.max_body = config.limits.max_request_body
         self.setting.config, self.setting.router, self.setting.prices = config, self.router, self.prices
         # Each provider's `resume` settings (its own over the top level's), worked out once per config.
         self.resume_for = {p.name: config.resume_for(p.name) for p in self.router.providers}.__getitem__
-        # Conversation state is kept and put back only for a conversation a route may send to another target: with
-        # no route there is nothing to call (rewrite/conversation/hooks.py).
-        self.setting.conversation = self.conversation if config.routes else None
         for plugin in self.plugins:
             plugin.configure(self.setting)
         self.upstream.configure(self.egress, self.config.upstream_ca)
@@ -79,8 +75,9 @@ class Engine:
         self.kept.adopt(self.config.state.path, pools_of(self.router))
 
     def share_state(self) -> None:
-        """Share the pools' decisions and the conversation state through `state.redis` (rewrite/state/sharing.py),
-        the pools `configure` just built included; without it, stop sharing."""
+        """Share the pools' decisions and what the plug-ins keep across requests (`Plugin.share`: the conversation
+        state) through `state.redis` (rewrite/state/sharing.py), the pools `configure` just built included; without
+        it, stop sharing."""
         self.sharing.use(self.config.state.redis, pools_of(self.router).values())
 
     def plugin(self, name: str) -> Plugin | None:
@@ -104,8 +101,7 @@ class Engine:
     def forget(self, job_id: str) -> Job | None:
         job = self.jobs.pop(job_id, None)
         if job is not None:
-            for _ in answers(self._forgetting, "forgotten", job_id):
-                pass
+            told(self._forgetting, "forgotten", job_id)
             if not self.jobs:
                 self.quiet.settled()
         return job
@@ -121,8 +117,7 @@ class Engine:
             self.parser.start()
         holders = tuple(p for p in self._holding if p.active)
         arrival = Arrival(job.id, route.provider, route.protocol, path, body, estimated_tokens(body), holders)
-        for _ in answers([p for p in self._arriving if p.active], "arrived", arrival):
-            pass
+        told([p for p in self._arriving if p.active], "arrived", arrival)
 
     def answers_whole(self, job: Job, request: LoopbackRequest) -> bool:
         """Whether `request`, held whole, asks for its answer whole (not a stream): then the addon has it answered in
@@ -201,8 +196,7 @@ class Engine:
             if parsed is None:  # (no worker: parsed here, as a small body is)
                 request.body, request.upload = b"".join(request.upload.pieces), None
         exchange = Exchange(self.upstream.client, self.config.streaming, job, request, responder, self.prices,
-                            router=self.router, hooks=self.setting.conversation, limits=self.config.limits,
-                            parsed=parsed,
+                            router=self.router, limits=self.config.limits, parsed=parsed,
                             resume_for=self.resume_for, plugins=self.plugins, setting=self.setting)
         await exchange.run()
 
@@ -210,6 +204,12 @@ class Engine:
         self.server.close()
         await self.parser.aclose()
         await self.upstream.aclose()
+
+
+def told(plugins: list[Plugin], hook: str, *args: object) -> None:
+    """Tell `plugins` an engine-wide `hook` whose answers nobody reads (each under its guard: `answers`)."""
+    for _ in answers(plugins, hook, *args):
+        pass
 
 
 def read_upload(request: LoopbackRequest) -> Parsed | None:

@@ -13,6 +13,7 @@ from rewrite.accounting.client_metrics import ClientMetrics
 from rewrite.accounting.client_rules import client_budgets
 from rewrite.accounting.metrics import Metrics, Tally
 from rewrite.config import DEFAULT_PATH, ConfigError, load, source
+from rewrite.conversation.plugin import blocking_reads_of
 from rewrite.engine import Engine
 from rewrite.exchange.job import Job, refusal_body
 from rewrite.inspection.clients import client_table
@@ -57,7 +58,7 @@ __all__ = [
     "ClientKeyVerdict", "check", "check_proxy", "hide", "presented", "refusal_body", "without_query_key",
     # What a person reads: the LLM view, the status page and its metrics, the pools' table
     "Facts", "Flight", "Metrics", "Tally", "describe_pool", "login_table", "page", "pool_table", "render_html",
-    "render_json", "render_request", "render_response", "render_text",
+    "render_json", "render_request", "render_response", "render_text", "blocking_reads_of",
     # Who spent what: each client's book, its table and metrics, and its records in the state file
     "CLIENTS_SCOPE", "ClientBook", "ClientMetrics", "book_of", "client_budgets", "client_table",
 ]

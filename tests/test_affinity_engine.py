@@ -212,7 +212,8 @@ async def test_the_response_kept_for_its_lineage_names_the_key_that_served_it():
     await turn(engine, up, {"input": "first question"}, protocol="openai_responses")
     pool = engine.router.provider_named("openai").pool
     stored = protocols.registered("openai_responses").continuity
-    holder = engine.conversation.continuity.holder(stored, {"previous_response_id": "resp_68f1a2b3c4d5"}, "openai")
+    continuity = engine.plugin("conversation").continuity
+    holder = continuity.holder(stored, {"previous_response_id": "resp_68f1a2b3c4d5"}, "openai")
     assert holder == stored_id(pool, up.keys()[0]) and holder and up.keys()[0] not in holder
 
 
@@ -399,7 +400,7 @@ def routed_to_responses() -> Engine:
 
 def forget_who_made_them(engine: Engine) -> None:
     """The field cache's entries as Rotator kept them before they named the key that made them."""
-    store = engine.conversation.fields.store
+    store = engine.plugin("conversation").fields.store
     for name, (value, _) in list(store._entries.items()):
         record = json.loads(value)
         record.pop("key")

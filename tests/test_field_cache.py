@@ -365,7 +365,7 @@ def test_turns_are_looked_up_only_at_a_target_whose_answers_left_state():
 
 
 def test_only_a_request_that_thinks_leaves_state_at_a_vendor_whose_state_is_its_signed_thinking():
-    """The engine keeps a translated answer whole for the cache (`ConversationState.wants_answer`) only where it may
+    """The engine keeps a translated answer whole for the cache (`Encoding.keep_answer`) only where it may
     carry state: Anthropic's is its signed thinking (no signature on a tool call), so a request with thinking off
     leaves none; Gemini signs its function calls whether it thinks or not; Chat keeps no state at all."""
     plain, thinking = (translate.request_to_ir(CHAT, chat_request(thinking=t)) for t in (False, True))

@@ -18,7 +18,7 @@ from protocols.unified import ToolIds
 from rewrite.accounting.metrics import Metrics
 from rewrite.conversation.continuity import Continuity
 from rewrite.conversation.field_cache import Issuer
-from rewrite.conversation.hooks import ConversationState
+from rewrite.conversation.plugin import ConversationState
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import Breaker, connect_sync
 from rewrite.state.redis.feed import head, parse
@@ -242,7 +242,7 @@ async def test_a_responses_conversation_continues_on_another_worker_without_a_bl
     redis_server.flush()
     one, other, second = await answered_and_heard(redis_server.url, blocking=False)
     assert_continues(second)
-    assert second.blocking_reads() == 0
+    assert second.blocking_reads == 0
     await one.aclose()
     await other.aclose()
 
@@ -258,9 +258,9 @@ async def test_a_previous_response_another_worker_wrote_a_moment_ago_is_read_bef
     assert isinstance(held, RedisStore)
     [key] = list(held.local._entries)
     held.local.delete(key)  # as it is before its message is heard
-    assert held.get(key) is None and second.blocking_reads() == 0  # (a lookup nobody named: absent, no read)
+    assert held.get(key) is None and second.blocking_reads == 0  # (a lookup nobody named: absent, no read)
     assert_continues(second)
-    assert second.blocking_reads() == 1
+    assert second.blocking_reads == 1
     await one.aclose()
     await other.aclose()
 
@@ -302,7 +302,7 @@ def test_the_key_that_made_an_entry_is_read_back_by_another_worker_and_one_from_
         restored = reader.fields.restore(scope, replay)
         assert restored.parts == 1
         assert restored.made == ({key: {content_mark(S.RESPONSES_ENCRYPTED)}} if key else {})
-    assert reader.blocking_reads() >= 3  # (read from Redis: the reader's own stores never held them)
+    assert reader.blocking_reads >= 3  # (read from Redis: the reader's own stores never held them)
 
 
 def test_a_message_names_its_worker_store_ttl_and_key():

@@ -14,7 +14,7 @@ import fakeredis
 import pytest
 
 import protocols
-from rewrite.conversation.hooks import ConversationState
+from rewrite.conversation.plugin import ConversationState
 from rewrite.pool import KeyPool
 from rewrite.state.kv import MemoryStore
 from rewrite.state.redis.connection import ERRORS, START_SECONDS, TIMEOUT, Breaker, connect, connect_sync, timed_out

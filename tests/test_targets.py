@@ -10,12 +10,13 @@ import httpx
 import pytest
 
 import protocols
-from protocols.unified import Answer, Request
 from rewrite.config import parse
 from rewrite.exchange.fallback import native_leg, upstream_protocol
+from rewrite.lifecycle.events import Encoding, KeptAnswer, Shaping
+from rewrite.lifecycle.hooks import Part, Plugin
+from rewrite.lifecycle.setting import Setting
 from rewrite.routing.capabilities import ModelTable
 from rewrite.routing.router import Router
-from rewrite.routing.targets import ConversationHooks, RequestRefused
 from tests.support import samples, virtual_time
 from tests.support.engine_harness import Upstream, sse
 from tests.support.routed_exchange import ANTHROPIC_HEADERS, CHAT_PATH, CONFIG, MESSAGES_PATH, exchange, router
@@ -235,25 +236,37 @@ def test_answer_adapters_rewrite_a_native_answer(stream):
         assert json.loads(out.body)["choices"][0]["message"]["reasoning"] == "2 plus 2 is 4."
 
 
-class Recording(ConversationHooks):
+class Recording(Plugin):
+    """A plug-in that hears the events conversation state hears (rewrite/conversation/plugin.py), and may refuse."""
+
+    name = "recording"
+
     def __init__(self, refuse: bool = False) -> None:
         self.calls: list[tuple] = []
         self.refuse = refuse
+        super().__init__(Setting())
 
-    def request(self, leg, body, held_elsewhere=False):
-        self.calls.append(("request", leg.provider.name, body["model"]))
-        if self.refuse:
-            raise RequestRefused(400, b'{"error": {"message": "unknown"}}', "unknown previous response")
-        return {**body, "messages": [{"role": "user", "content": "expanded"}]}
+    def engage(self, ctx):
+        return Heard(self)
 
-    def translated(self, leg, request: Request):
-        self.calls.append(("translated", leg.model, request.model))
 
-    def wants_answer(self, leg):
-        return True
+class Heard(Part):
+    def __init__(self, plugin: Recording) -> None:
+        self.plugin = plugin
 
-    def answer(self, leg, answer: Answer, key=None):
-        self.calls.append(("answer", leg.provider.name, answer.text()))
+    def shaping(self, e: Shaping):
+        self.plugin.calls.append(("request", e.provider.name, e.body["model"]))
+        e.keep_answer = True
+        if self.plugin.refuse:
+            e.refused = (400, b'{"error": {"message": "unknown"}}', "unknown previous response")
+            return None
+        return {**e.body, "messages": [{"role": "user", "content": "expanded"}]}
+
+    def encoding(self, e: Encoding):
+        self.plugin.calls.append(("translated", e.model, e.request.model))
+
+    def kept(self, e: KeptAnswer):
+        self.plugin.calls.append(("answer", e.provider.name, e.answer.text()))
 
 
 @pytest.mark.parametrize("stream", [True, False])
@@ -261,7 +274,7 @@ def test_hooks_see_the_request_before_translation_and_the_answer_after(stream):
     hooks = Recording()
     upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
     out, _ = asyncio.run(exchange("api.anthropic.com", MESSAGES_PATH, messages("to-chat", stream), upstream,
-                                  ANTHROPIC_HEADERS, hooks))
+                                  ANTHROPIC_HEADERS, plugins=[hooks]))
 
     assert out.status == 200
     assert hooks.calls == [("request", "openai", "to-chat"), ("translated", "gpt-x", "gpt-x"),
@@ -272,11 +285,11 @@ def test_hooks_see_the_request_before_translation_and_the_answer_after(stream):
 def test_hooks_see_native_answers_too_and_may_refuse():
     hooks = Recording()
     upstream = Upstream([lambda r: sse([samples.CHAT_TEXT])])
-    asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-local"), upstream, hooks=hooks))
+    asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-local"), upstream, plugins=[hooks]))
     assert hooks.calls[-1] == ("answer", "local", samples.CHAT_TEXT_ANSWER)
 
     refusing = Recording(refuse=True)
-    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-local"), upstream, hooks=refusing))
+    out, job = asyncio.run(exchange("api.openai.com", CHAT_PATH, chat("to-local"), upstream, plugins=[refusing]))
     assert out.status == 400 and json.loads(out.body)["error"]["message"] == "unknown"
     assert len(upstream.seen) == 1  # nothing more went upstream
 

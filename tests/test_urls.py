@@ -19,11 +19,11 @@ from protocols.urls import UnsafeURLValue, path_problem, segment, segment_proble
 from rewrite.config import parse
 from rewrite.config_settings import StreamingConfig
 from rewrite.exchange.job import Job
+from rewrite.exchange.leg import Leg
 from rewrite.exchange.websocket import SocketJob, open_upstream
 from rewrite.lifecycle.setting import Setting
 from rewrite.providers import build
 from rewrite.routing.router import Route
-from rewrite.routing.targets import Leg
 from rewrite.upstream import client as upstream_client
 
 # What a model name may become upstream: /v1beta/models/{one segment}:method, nothing else.

@@ -42,7 +42,7 @@ class LimitConfig(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class Refusal:
+class ClientRefusal:
     """Why a client's request is not sent: its HTTP status (429: a budget or limit, 403: a model), the figure that
     refused it (for the flow and the trail), the message its client reads, and the seconds until the period ends
     (0: none ends)."""
@@ -84,12 +84,12 @@ class ClientRules:
         """Whether it holds its client to anything (else its requests are only counted)."""
         return bool(self.rules or self.models)
 
-    def check(self, model: str | None, spent, in_flight: int, now: float) -> Refusal | None:
+    def check(self, model: str | None, spent, in_flight: int, now: float) -> ClientRefusal | None:
         """The refusal of a request for `model` (None: a call that names none), given `spent(unit, per, now)`, what
         the client spent in the period under way, and its requests in flight; None: it may go."""
         if self.models and model is not None and not any(fnmatch.fnmatchcase(model, g) for g in self.models):
             allowed = ", ".join(self.models)
-            return Refusal(403, f"model {model} outside models",
+            return ClientRefusal(403, f"model {model} outside models",
                            f"Rotator: client {self.name} may not use the model {model}; its models are: {allowed}")
         for rule in self.rules:
             used = spent(rule.unit, rule.per, now) + (in_flight if rule.unit == "requests" else 0)
@@ -97,7 +97,7 @@ class ClientRules:
                 left = math.ceil(period_end(rule.per, now) - now) if rule.per else 0
                 until = f"; try again in {left} s" if left else ""
                 shown = f"${used:.4g}" if rule.unit == "dollars" else f"{used:g} {rule.unit}"
-                return Refusal(429, rule.label, f"Rotator: client {self.name} is over its {rule.label} (spent "
+                return ClientRefusal(429, rule.label, f"Rotator: client {self.name} is over its {rule.label} (spent "
                                f"{shown}){until}", max(left, 1) if rule.per else 0)
         return None
 

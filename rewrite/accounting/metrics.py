@@ -55,7 +55,7 @@ REASONS = (
 
 
 @dataclass
-class Spent:
+class ProviderSpent:
     """What one provider's finished requests used."""
 
     requests: int = 0
@@ -110,7 +110,7 @@ class Tally:
     def __init__(self, clock=time.time) -> None:
         self.started = clock()
         self._clock = clock
-        self.spent: dict[str, Spent] = {}
+        self.spent: dict[str, ProviderSpent] = {}
         self.errors: dict[tuple[str, str], collections.deque] = {}
         self.error_counts: collections.Counter = collections.Counter()
         self.last_hour = LastHour()
@@ -122,7 +122,7 @@ class Tally:
         glance = [1, 0, 0, 0, 0, 0, 0, 0]  # (GLANCE's order)
         held = rotator.get("client_check")
         glance[7] = isinstance(held, dict) and held.get("status") == 429
-        spent = self.spent.setdefault(provider, Spent())
+        spent = self.spent.setdefault(provider, ProviderSpent())
         spent.requests += 1
         served = rotator.get("key")
         # A routed request may try other providers first: a retry's key is of the target tried then.
@@ -137,7 +137,7 @@ class Tally:
             if note.get("kind") == Note.FALLBACK and isinstance(note.get("provider"), str):
                 trying = note["provider"]
             if note.get("kind") == Note.HEDGED:
-                hedged = self.spent.setdefault(trying, Spent())
+                hedged = self.spent.setdefault(trying, ProviderSpent())
                 hedged.hedges += 1
                 hedged.hedges_won += note.get("won") == "second"
                 glance[4] += 1

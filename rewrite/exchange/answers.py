@@ -16,6 +16,7 @@ from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from rewrite.exchange.clock import Clock
 from rewrite.exchange.job import Job, error_protocol
+from rewrite.exchange.leg import Translation, error_headers
 from rewrite.exchange.pump import piece_reader
 from rewrite.exchange.request import ClientRequest
 from rewrite.exchange.target import Target
@@ -23,7 +24,6 @@ from rewrite.intake.loopback import Responder
 from rewrite.lifecycle.views import Tapped
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
-from rewrite.routing.targets import Translation, error_headers
 from rewrite.upstream.bodies import read_whole
 from rewrite.upstream.client import response_headers
 

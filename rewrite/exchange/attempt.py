@@ -21,6 +21,7 @@ from protocols.vendor_errors import ErrorKind, VendorError
 from rewrite.exchange.answers import BODY_CUTS, Answers
 from rewrite.exchange.job import error_protocol
 from rewrite.exchange.keys import FirstTokenDeadline
+from rewrite.exchange.leg import error_headers
 from rewrite.exchange.pump import ClientStream, Pump, piece_reader
 from rewrite.exchange.resume import Resume
 from rewrite.exchange.target import MAX_REFUSED_PARAMS, Target
@@ -30,7 +31,6 @@ from rewrite.lifecycle.payer import Ticket
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.policy.verdict import Act, Asked, judge
-from rewrite.routing.targets import error_headers
 from rewrite.upstream.bodies import BodyTooLarge, read_whole
 from rewrite.upstream.client import response_headers
 
@@ -259,7 +259,7 @@ class Attempt:
             else:  # a folded answer's events kept; a continuation's spliced
                 repairer, out, watch = resume.watch(repairer, out, aggregator is not None)
         on_first = (lambda: hooks.announce(FirstToken, call, ticket)) if hooks.wants(FirstToken) else None
-        built = call.leg.answers  # (this attempt's answer, as the conversation hooks get it)
+        built = call.leg.answers  # (this attempt's answer, as the plug-ins that keep it get it)
 
         def claim() -> None:  # (a race's attempt: its answer becomes the request's)
             self._claim()

@@ -28,12 +28,12 @@ from protocols.resume import CAP_REACHED, Delivered, Method, continuation_body, 
 from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.keys import KeyAttempts
+from rewrite.exchange.leg import adapters_of
 from rewrite.exchange.pump import ClientStream, Pump
 from rewrite.exchange.resume import Continuing, Resume
 from rewrite.exchange.target import Target
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.providers import Provider
-from rewrite.routing.targets import adapters_of
 
 logger = logging.getLogger("rotator")
 

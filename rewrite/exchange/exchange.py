@@ -1,7 +1,8 @@
 """One client request's life in the engine, put together from parts that follow its path (docs/architecture.md):
 
 - `request.py`: what the client asked (`ClientRequest`), read once; `context.py`: what every part reads (`Context`);
-- `fallback.py`: the targets, in order (`Legs`: how the request is put to each; `Fallback`: the loop);
+- `fallback.py`: the targets, in order (`Legs`: how the request is put to each, its `Leg`: `leg.py`; `Fallback`: the
+  loop);
 - `keys.py`: the attempts on one target over what its payer pays with (`KeyAttempts`);
 - `attempt.py`: one HTTP attempt (`Attempt`); `target.py`: one target and its upstream requests (`Target`);
 - `pump.py`: an SSE answer pumped to the client (`Pump`, `ClientStream`);
@@ -9,8 +10,8 @@
 - `clock.py`: the deadlines and heartbeats; `job.py`: what the addon is told (`Job`).
 
 The concerns that are not the bytes, the deadlines and the retry and fallback decisions (who pays, conversation
-affinity, quota windows, learned quirks, the steps recorded, accounting) are plug-ins (rewrite/plugins/), told of the
-request's events (rewrite/lifecycle/).
+affinity and state, quota windows, learned quirks, the steps recorded, accounting) are plug-ins (rewrite/plugins/,
+rewrite/conversation/), told of the request's events (rewrite/lifecycle/).
 
 Until the first content byte, every attempt may be retried transparently; after a heartbeat has committed a 200, a
 final failure is reported in-stream as the protocol's error event.
@@ -42,7 +43,6 @@ from rewrite.lifecycle.events import Finished
 from rewrite.lifecycle.hooks import NO_HOOKS, Plugin, engaged, plugins_for
 from rewrite.lifecycle.setting import Setting
 from rewrite.routing.router import Router
-from rewrite.routing.targets import ConversationHooks
 from rewrite.upstream.client import Sender
 
 
@@ -56,7 +56,6 @@ class Exchange:
         responder: Responder,
         prices: PriceTable | None = None,
         router: Router | None = None,
-        hooks: ConversationHooks | None = None,
         limits: LimitsConfig | None = None,
         parsed: Parsed | None = None,
         resume_for: ResumeFor | None = None,
@@ -66,7 +65,7 @@ class Exchange:
         limits = limits or LimitsConfig.model_validate({})
         if setting is None:  # (a request made without an engine: the unit tests')
             config = router.config if router is not None else Config()
-            setting = Setting(config, prices or PriceTable(), router, hooks)
+            setting = Setting(config, prices or PriceTable(), router)
         req = ClientRequest(request, job.route, streaming, parsed, limits.max_request_body)
         # What the client was sent, read back (for resume): its protocol's stream, or the envelope of its provider's
         # wire when its answers are in it too (a login's, Bedrock's InvokeModel), whose events are opened as they come

@@ -2,7 +2,7 @@
 names others); a target that fails before the client's first token hands the request to the next; a target known
 unable to serve (its payer says: every key resting, a plan used up) is skipped while others remain; when none
 served, the last failure is the honest answer. `Legs` says how the request is put to each target: in the client's
-protocol (`native_leg`) or translated (`translated_leg`, its `Translation`: rewrite/routing/targets.py), in the
+protocol (`native_leg`) or translated (`translated_leg`, its `Translation`: rewrite/exchange/leg.py), in the
 protocol the target speaks for it (`upstream_protocol`)."""
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.context import Context
 from rewrite.exchange.job import error_protocol
 from rewrite.exchange.keys import KeyAttempts
+from rewrite.exchange.leg import Crossing, Leg, RequestRefused, Translation, adapters_of, crossing
 from rewrite.exchange.pump import Pump
 from rewrite.exchange.resume import Resume
 from rewrite.exchange.target import Target, translated_request
 from rewrite.intake.big_json import TOO_DEEP
-from rewrite.lifecycle.events import Paying, Served, TargetsChosen
+from rewrite.lifecycle.events import KeptAnswer, Paying, Served, Shaping, TargetsChosen
 from rewrite.lifecycle.hooks import PluginFailed
 from rewrite.lifecycle.payer import AS_IT_CAME, Payer, Ticket, Unpaid
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
 from rewrite.providers import Provider
-from rewrite.routing.targets import Crossing, Leg, RequestRefused, Translation, adapters_of, crossing
 
 logger = logging.getLogger("rotator")
 
@@ -87,7 +87,6 @@ class Legs:
         self.ctx = ctx
         self.req = ctx.req
         self.router = ctx.setting.router
-        self.hooks = ctx.setting.conversation
         self.routed = False  # a route chose the targets
         self._ir: Request | None = None  # the client's request, unified (for translated targets)
 
@@ -131,14 +130,15 @@ class Legs:
                 and not adapters_of(provider, req.asked).adapters
                 and not first.lessons.params
                 and not (streamed and not req.body.keys() <= proto.as_stream("", "", req.body)[2].keys())
-                and not (self.hooks is not None and self.hooks.reads_body(proto)))  # (its conversation state)
+                and not self.ctx.hooks.wants(Shaping))  # (a plug-in reads the whole body: the conversation state)
 
     def target(self, provider: Provider, model: str, more: bool, refused: list[str]) -> Target:
         """The target `provider` asked for `model`, and who pays for it; `more`: another target follows it."""
         return Target(self.ctx, provider, model, self.payer(provider, model, more), more, refused)
 
     def leg(self, target: Target, held_elsewhere: bool = False) -> Leg:
-        """How the request is put to `target` (`held_elsewhere`: see ConversationHooks.request)."""
+        """How the request is put to `target` (`held_elsewhere`: see `Shaping`). RequestRefused when a plug-in
+        refuses it."""
         req, provider, model, payer = self.req, target.provider, target.model, target.payer
         called = provider is req.called
         proto = req.proto
@@ -149,22 +149,35 @@ class Legs:
             leg.sealed = True
         else:
             leg = self._leg_for(provider, model, called, proto, req.body)
-            body = req.body if self.hooks is None else self.hooks.request(leg, req.body, held_elsewhere)
+            body, keep_answer = self._shaped(leg, proto, held_elsewhere)
             body = payer.body(body)
             if body is not req.body:
                 leg = self._leg_for(provider, model, called, proto, body)
                 leg.unchanged = False
-            if self.hooks is not None:
-                leg.wants_answer, leg.asked = self.hooks.wants_answer(leg), req.body
+            leg.wants_answer, leg.asked = keep_answer, req.body
             if leg.translation is not None:  # a request the target's protocol cannot take is refused now
                 forced = provider.force_upstream_stream and not target.lessons.stream
-                translated_request(req, leg, leg.translation, req.client_stream or forced, self.hooks)
+                translated_request(req, leg, leg.translation, req.client_stream or forced, self.ctx.hooks)
+                leg.wants_answer = leg.wants_answer or leg.translation.keep_answer
                 if dropped := proto.held_by_vendor(req.body):  # (its answer starts over there: said on the flow)
                     leg.record["dropped"] = dropped
         if self.routed:
             leg.record.update(record_of(leg, proto))
             self.ctx.job.targets.append(leg.record)
         return leg
+
+    def _shaped(self, leg: Leg, proto: Protocol, held_elsewhere: bool) -> tuple[dict, bool]:
+        """The client's body as the plug-ins shape it for `leg`'s target (`Shaping`), and whether one keeps the
+        answer. RequestRefused when one refuses it."""
+        body = self.req.body
+        assert leg.protocol is not None  # (a generation call's)
+        e = self.ctx.hooks.pass_along(Shaping, "body", leg.provider, leg.model, proto, leg.protocol, body,
+                                      held_elsewhere)
+        if e is None:
+            return body, False
+        if e.refused is not None:
+            raise RequestRefused(*e.refused)
+        return e.body, e.keep_answer
 
     def _leg_for(self, provider: Provider, model: str, called: bool, proto: Protocol, body: dict) -> Leg:
         """The leg of a generation call in the client's `proto`, with `body` (the client's, or a hook's)."""
@@ -260,7 +273,7 @@ class Fallback:
         it), the request as the target would resolve it, for any key: its lineage, kept by Rotator's continuity
         (with a route configured), in front of its input, put to the target (`expanded`). False when it cannot be
         (nothing kept, or nothing named)."""
-        if self.legs.hooks is None:
+        if not self.ctx.hooks.wants(Shaping):
             return False
         try:
             whole = self.legs.leg(call, held_elsewhere=True)
@@ -302,7 +315,9 @@ class Fallback:
             self.answered(leg, answer, keys.key if keys is not None and keys.provider is leg.provider else None)
 
     def answered(self, leg: Leg, answer: Answer, key: str | None = None) -> None:
-        """The conversation hooks get the answer `leg` served from the pooled `key` (again, whole, once a cut one is
-        continued: then None, its parts perhaps of two keys); called only for a leg that `wants_answer`."""
-        if self.legs.hooks is not None:
-            self.legs.hooks.answer(leg, answer, key)
+        """The plug-ins that keep it get the answer `leg` served from the pooled `key` (again, whole, once a cut one
+        is continued: then None, its parts perhaps of two keys); called only for a leg that `wants_answer`."""
+        t, client = leg.translation, self.req.proto
+        assert leg.protocol is not None and client is not None  # (a generation call's)
+        self.ctx.hooks.announce(KeptAnswer, leg.provider, leg.model, client.name, leg.protocol.name, answer, key,
+                                leg.asked, t.request if t is not None else None)

@@ -223,7 +223,7 @@ class Resume:
         return not (self.cut is not None and self.cut.folded) and self.out.flow_body.left_out > 0
 
     def answer(self) -> Answer:
-        """The answer as the client has it, unified (for the conversation hooks, once it is continued)."""
+        """The answer as the client has it, unified (for the plug-ins that keep it: `kept`, once it is continued)."""
         builder = AnswerBuilder()
         tap = TappedDecoder(translate.get(self.proto.name).decoder(ToolIds()), builder)
         for event in self.events():

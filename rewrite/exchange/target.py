@@ -18,14 +18,15 @@ from protocols.translate import TranslationError
 from protocols.translate.base import MALFORMED
 from protocols.urls import UnsafeURLValue
 from rewrite.adapters.chain import EMPTY_CHAIN
+from rewrite.exchange.leg import Leg, Translation, adapted, crossing
 from rewrite.exchange.request import ClientRequest
 from rewrite.intake.big_json import Upload, rewritten_body, rewritten_upload
 from rewrite.lifecycle.events import Building, Built, Learned
+from rewrite.lifecycle.hooks import Hooks
 from rewrite.lifecycle.lessons import NOTHING_LEARNED, Lessons
 from rewrite.lifecycle.payer import Outbound, Payer, Ticket, carried
 from rewrite.policy.outcomes import Note
 from rewrite.providers import Provider
-from rewrite.routing.targets import ConversationHooks, Leg, Translation, adapted, crossing
 from rewrite.upstream.client import encode_headers, request_headers
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def required_headers(leg: Leg, headers: list[tuple[str, str]]) -> list[tuple[str
     return [*headers, *lacking] if lacking else headers
 
 
-def translated_request(req: ClientRequest, leg: Leg, t: Translation, stream: bool, hooks: ConversationHooks | None
+def translated_request(req: ClientRequest, leg: Leg, t: Translation, stream: bool, hooks: Hooks
                        ) -> tuple[str, str, bytes, list[tuple[str, str]]]:
     """(path, query, content, headers) of a translated target (`leg`, its `translation`), before the credential;
     once per leg and way of asking (a stream, or not). TranslationError when the target's protocol cannot take it."""
@@ -246,7 +247,7 @@ class Target:
 
     def _build_translated(self, t: Translation, ticket: Ticket) -> httpx.Request:
         path, query, content, headers = translated_request(self.req, self.leg, t, self.upstream_stream,
-                                                           self.ctx.setting.conversation)
+                                                           self.ctx.hooks)
         kept = self._building(ticket, None, content)
         if kept is not None:
             content = dumps(kept)

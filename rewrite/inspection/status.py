@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from rewrite.accounting.metrics import Spent, Tally
+from rewrite.accounting.metrics import ProviderSpent, Tally
 from rewrite.inspection.clients import client_table
 from rewrite.pool.report import table as pool_table
 
@@ -49,7 +49,7 @@ def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float,
         shown = {"name": p["name"], "family": p["family"],
                  **({"configured": p["configured"]} if "configured" in p else {}),
                  "in_flight": sum(1 for f in flights if f.provider == p["name"]),
-                 **_spent([tally.spent.get(p["name"], Spent())]), "pool": pool}
+                 **_spent([tally.spent.get(p["name"], ProviderSpent())]), "pool": pool}
         if p.get("logins") is not None:
             shown["logins"] = p["logins"]
         if p.get("signers"):
@@ -79,7 +79,7 @@ def _with_errors(provider: str, key: dict, tally: Tally) -> dict:
             "errors": [{**e, "at": iso(e["at"])} for e in errors]}
 
 
-def _spent(spent: list[Spent]) -> dict:
+def _spent(spent: list[ProviderSpent]) -> dict:
     """Requests since start, their usage, and their cost ({"usd", "unpriced_requests"}; None without usage)."""
     usage: Counter = Counter()
     for s in spent:

@@ -3,11 +3,11 @@
 Modelled on mitmproxy's addon manager: a plug-in class is registered once (`register`, one line, in order, like a
 protocol's package; a second of the same name is an error). Each engine makes one instance of each
 (`Plugin(setting)`), told the configuration whenever it changes (`configure`), and told of what spans requests by its
-engine-wide hooks (`arrived`, `holding`, `worker_ask`, `forgotten`). For each request the spine asks every plug-in to
-`engage`: a plug-in with nothing to do for this request answers None and costs nothing more; one that engages answers
-its `Part`, whose methods named after the events it wants (`picked`, `ended`, ...: the events' `hook` names,
-rewrite/lifecycle/events.py) are called when the spine announces them, in registration order. A part keeps what it
-learns of its request in its own attributes: the spine's objects carry no plug-in's state.
+engine-wide hooks (`arrived`, `holding`, `worker_ask`, `taught`, `forgotten`, `share`). For each request the spine
+asks every plug-in to `engage`: a plug-in with nothing to do for this request answers None and costs nothing more; one
+that engages answers its `Part`, whose methods named after the events it wants (`picked`, `ended`, ...: the events'
+`hook` names, rewrite/lifecycle/events.py) are called when the spine announces them, in registration order. A part
+keeps what it learns of its request in its own attributes: the spine's objects carry no plug-in's state.
 
 A public method of a part or a plug-in is one of its hooks: any other name (a typo) is a TypeError when the class is
 defined (helpers' names start with `_`).
@@ -26,19 +26,20 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, Protocol, TypeVar
 
-from rewrite.lifecycle.events import EVENTS, Arrival, Event, Refusal
+from rewrite.lifecycle.events import EVENTS, Arrival, LifecycleEvent, Refusal
 
 if TYPE_CHECKING:
     from rewrite.lifecycle.setting import Setting
     from rewrite.lifecycle.views import RequestView
     from rewrite.providers import Provider
+    from rewrite.state.redis.shared import SharedState
 
 logger = logging.getLogger("rotator")
-E = TypeVar("E", bound=Event)
+E = TypeVar("E", bound=LifecycleEvent)
 P = ParamSpec("P")
 
 
-class Kind[**P, E: Event](Protocol):
+class Kind[**P, E: LifecycleEvent](Protocol):
     """An event's class, as the spine names it when it announces one: called with the event's fields (checked)."""
 
     @property
@@ -67,7 +68,7 @@ class Part:
         _check_hooks(cls, EVENTS, "part (rewrite/lifecycle/events.py)")
 
 
-PLUGIN_HOOKS = ("configure", "arrived", "holding", "worker_ask", "taught", "forgotten", "engage")
+PLUGIN_HOOKS = ("configure", "arrived", "holding", "worker_ask", "taught", "forgotten", "share", "engage")
 
 
 class Plugin:
@@ -108,6 +109,11 @@ class Plugin:
 
     def forgotten(self, request_id: str) -> None:
         """The engine is done with a request (served, or ended before it was)."""
+
+    def share(self, url: str | None, shared: SharedState | None) -> None:
+        """Keep what this plug-in keeps across requests in the Redis at `url`, where every worker sees it (`shared`:
+        the key pools' link to it, whose breaker and feed it may use); None: in this process only (`state.redis`,
+        rewrite/state/sharing.py)."""
 
     def engage(self, ctx: RequestView) -> Part | None:
         """This plug-in's part in the request `ctx` (rewrite/lifecycle/views.py), or None when it has nothing to do
@@ -240,11 +246,11 @@ class Hooks:
         self.names = named + tuple(type(p).__qualname__ for p in self.parts[len(named):])
         self._plan = _plan_of(self.parts)
 
-    def wants(self, kind: type[Event]) -> bool:
+    def wants(self, kind: type[LifecycleEvent]) -> bool:
         """Whether any part wants events of `kind` (for a field costly to work out before it is announced)."""
         return kind.hook in self._plan
 
-    def announce(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> None:
+    def announce(self, kind: Kind[P, LifecycleEvent], *fields: P.args, **named: P.kwargs) -> None:
         """Tell every part that wants it."""
         handlers = self._plan.get(kind.hook)
         if handlers is None:
@@ -257,17 +263,17 @@ class Hooks:
             except Exception as error:
                 _failing(self.names[i], kind.hook, error)
 
-    def ask(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> Any:
+    def ask(self, kind: Kind[P, LifecycleEvent], *fields: P.args, **named: P.kwargs) -> Any:
         """The first part's answer that is not None (None if none answers; a part that raises answers nothing)."""
         handlers = self._plan.get(kind.hook)
         return None if handlers is None else self._first(handlers, kind(*fields, **named), False)
 
-    def decide(self, kind: Kind[P, Event], *fields: P.args, **named: P.kwargs) -> Any:
+    def decide(self, kind: Kind[P, LifecycleEvent], *fields: P.args, **named: P.kwargs) -> Any:
         """As `ask`, where the answer decides: a part that raises is `PluginFailed` (logged once, as for `ask`)."""
         handlers = self._plan.get(kind.hook)
         return None if handlers is None else self._first(handlers, kind(*fields, **named), True)
 
-    def _first(self, handlers: tuple[tuple[int, Callable], ...], event: Event, decides: bool) -> Any:
+    def _first(self, handlers: tuple[tuple[int, Callable], ...], event: LifecycleEvent, decides: bool) -> Any:
         parts = self.parts
         for i, handler in handlers:
             try:

@@ -35,7 +35,9 @@ class Ask:
     """What the next attempt's credential is asked for: the model, the request's estimated tokens (its quota
     windows), the credential that just failed (`avoid`), the one preferred while it may take another request
     (`prefer`: a race's second attempt goes where the first's prompt cache is), and what the parts added (a
-    conversation's `affinity`, how long its bound key is waited for while busy: `patience`)."""
+    conversation's `affinity`, how long its bound key is waited for while busy: `patience`; the pooled key whose
+    account holds the stored state the request continues, as the conversation state recorded it: `holder`, where a
+    hard pin goes)."""
 
     model: str
     tokens: float = 0
@@ -43,6 +45,7 @@ class Ask:
     prefer: str | None = None
     affinity: Any = None  # rewrite/pool/affinity.py's Affinity
     patience: float = 0.0
+    holder: str | None = None
     patient: bool = True  # a bound key at its max_concurrent is still waited for (the payer turns it off)
     deadline: float = float("inf")  # (loop time) no credential is waited for past it
 

@@ -10,7 +10,6 @@ from rewrite.config import Config
 
 if TYPE_CHECKING:
     from rewrite.routing.router import Router
-    from rewrite.routing.targets import ConversationHooks
 
 
 @dataclass
@@ -18,5 +17,3 @@ class Setting:
     config: Config = field(default_factory=Config)
     prices: PriceTable = field(default_factory=PriceTable)
     router: Router | None = None  # None: no routes, the called provider serves (unit tests)
-    # Conversation state across targets (the field cache, stored-response continuity): rewrite/conversation/.
-    conversation: ConversationHooks | None = None

@@ -5,7 +5,8 @@ rewrite/exchange/, and the spine against these where a plug-in answers it.
 
 - `RequestView`: one request, as `engage` is given it: its flow's record (`FlowView`), the client's request
   (`ClientView`), the engine's setting, its clock and upstream client.
-- `TargetView`: one target of it (a provider asked for a model), as each per-target event carries it.
+- `TargetView`: one target of it (a provider asked for a model), as each per-target event carries it, with how its
+  request is put (`SendingView`).
 - An attempt is its credential (`Ticket`, rewrite/lifecycle/payer.py) and how it ended (`Failure`); an answer its
   usage (`Usage`, protocols/unified.py): the events carry those as they are.
 """
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from rewrite.policy.outcomes import Note
     from rewrite.providers import Provider
     from rewrite.routing.router import Route
-    from rewrite.routing.targets import Leg
     from rewrite.upstream.client import Sender
 
 
@@ -138,8 +138,31 @@ class TranslationView(Protocol):
     def made(self) -> dict[str, set[str]]: ...  # marks of the state put back, by the pooled key whose answer made it
 
 
-class TargetView(Protocol):
-    """One target of a request: `provider` asked for `model`, paid for by `payer`, and how its request is put."""
+class SendingView(Protocol):
+    """How a target's request is put to it (the current attempt's): what of the client's it keeps, what rewrites it,
+    and how its answer is asked for."""
+
+    @property
+    def unchanged(self) -> bool: ...  # its body and path are the client's
+    @property
+    def rewrites(self) -> AdapterChain: ...  # the adapters its requests and answers go through (a translation's too)
+    @property
+    def continues_by(self) -> str | None: ...  # how a continuation asks ("prefill", "instruction"), else None
+    @property
+    def expanded(self) -> bool: ...  # sent whole (its stored state expanded): the key holding that state rests
+    @property
+    def upstream_stream(self) -> bool: ...
+    @property
+    def aggregate(self) -> bool: ...  # sent as a stream, the answer folded back into JSON
+    @property
+    def ask_usage(self) -> bool: ...  # asked for the usage chunk
+    @property
+    def said(self) -> list[str]: ...  # what the plug-ins changed of its body, in words
+
+
+class TargetView(SendingView, Protocol):
+    """One target of a request: `provider` asked for `model` in `protocol`, paid for by `payer`, how its answers read
+    (`errors`, `windows`), and how its request is put (`SendingView`)."""
 
     @property
     def provider(self) -> Provider: ...
@@ -154,24 +177,6 @@ class TargetView(Protocol):
     @property
     def translation(self) -> TranslationView | None: ...
     @property
-    def unchanged(self) -> bool: ...  # its body and path are the client's
-    @property
-    def rewrites(self) -> AdapterChain: ...  # the adapters its requests and answers go through (a translation's too)
-    @property
     def errors(self) -> ErrorReader: ...
     @property
     def windows(self) -> WindowReader: ...
-    @property
-    def continues_by(self) -> str | None: ...  # how a continuation asks ("prefill", "instruction"), else None
-    @property
-    def expanded(self) -> bool: ...  # sent whole (its stored state expanded): the key holding that state rests
-    @property
-    def upstream_stream(self) -> bool: ...
-    @property
-    def aggregate(self) -> bool: ...  # sent as a stream, the answer folded back into JSON
-    @property
-    def ask_usage(self) -> bool: ...  # asked for the usage chunk
-    @property
-    def said(self) -> list[str]: ...  # what the plug-ins changed of its body, in words
-    @property
-    def leg(self) -> Leg: ...  # (for the conversation state's lookups alone)

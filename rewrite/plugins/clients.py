@@ -22,7 +22,7 @@ from collections import Counter
 
 from protocols.unified import Usage
 from rewrite.accounting.client_book import COVERED, FIGURES, ClientBook, blank
-from rewrite.accounting.client_rules import ClientRules, Refusal
+from rewrite.accounting.client_rules import ClientRefusal, ClientRules
 from rewrite.lifecycle.events import Finished, Paying, Raced, Served
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.payer import Payer, Unpaid, error_protocol
@@ -50,10 +50,10 @@ class ClientSpending(Plugin):
 
     def engage(self, ctx: RequestView) -> Part | None:
         rules = self.rules.get(ctx.job.intake.client)
-        return Spending(self, ctx, rules) if rules is not None else None
+        return ClientSpendingPart(self, ctx, rules) if rules is not None else None
 
 
-class Spending(Part):
+class ClientSpendingPart(Part):
     def __init__(self, plugin: ClientSpending, ctx: RequestView, rules: ClientRules) -> None:
         self.plugin, self.ctx, self.rules = plugin, ctx, rules
         self.checked = False
@@ -82,7 +82,7 @@ class Spending(Part):
             self.refusing = Refusing(self._failure(refusal))
             self.ctx.job.records[RECORD] = {"client": name, "refused": refusal.figure, "status": refusal.status}
 
-    def _failure(self, refusal: Refusal) -> Failure:
+    def _failure(self, refusal: ClientRefusal) -> Failure:
         req = self.ctx.req
         proto = error_protocol(self.ctx.job.route.provider, req.proto if req is not None else None)
         headers = [("content-type", "application/json")]

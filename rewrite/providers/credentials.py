@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from protocols.families import CredentialStyle
 from protocols.registry import credential, families
+from rewrite.pool import mask  # noqa: F401  (its old home, which plug-ins' tests import it from)
 
 # The style of each family, as registered (protocols/registration.py; registrations are made when `protocols` is
 # imported, before this module).

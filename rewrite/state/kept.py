@@ -28,7 +28,7 @@ def scope(provider: str) -> str:
     return f"pool:{provider}"
 
 
-class Kept(Protocol):
+class KeptBeside(Protocol):
     """Something besides the pools kept in the store under a scope of its own (the clients' book)."""
 
     dirty: bool
@@ -47,7 +47,7 @@ class PoolKeeping:
         self.path: Path | None = None
         self.flush_interval = flush_interval
         self._pools: dict[str, KeyPool] = {}  # by provider: the pools last handed their state
-        self._others: dict[str, Kept] = {}  # by scope
+        self._others: dict[str, KeptBeside] = {}  # by scope
         self._flusher: asyncio.Task | None = None
         self._changed = asyncio.Event()  # set by a kept pool's first change since its last write
         self._write_failed = False
@@ -75,7 +75,7 @@ class PoolKeeping:
             if pool.dirty:
                 self._changed.set()
 
-    def keep(self, name: str, kept: Kept) -> None:
+    def keep(self, name: str, kept: KeptBeside) -> None:
         """Keep `kept` in the store too, under the scope `name`, written with the pools' changes; what the store
         holds is restored into it the first time (after the first `adopt`)."""
         if name in self._others or self.store is None:

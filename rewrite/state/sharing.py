@@ -30,7 +30,7 @@ def where(url: str) -> str:
 
 class RedisSharing:
     def __init__(self, linked: Callable[[str | None, SharedState | None], None]) -> None:
-        self._linked = linked  # told of each new link (the conversation store's `share`)
+        self._linked = linked  # told of each new link (the plug-ins' `share`: the conversation store's)
         self.state: SharedState | None = None
         self.url: str | None = None
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from rewrite.pool import mask
+from rewrite.providers.credentials import mask
 from tests.support.counting_plugin import OWN, RECORD
 from tests.support.fake_vendor import TEXT
 from tests.support.flows import read_flows

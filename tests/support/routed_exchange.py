@@ -12,7 +12,6 @@ from rewrite.exchange.exchange import Exchange
 from rewrite.exchange.job import Job
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
-from rewrite.routing.targets import ConversationHooks
 from tests.support.engine_harness import FakeResponder, Upstream
 
 CHAT_PATH = "/v1/chat/completions"
@@ -48,7 +47,7 @@ make_router = router
 
 
 async def exchange(host: str, path: str, body: dict | bytes, upstream: Upstream, headers=CHAT_HEADERS,
-                   hooks: ConversationHooks | None = None, config: str = CONFIG, router: Router | None = None,
+                   config: str = CONFIG, router: Router | None = None,
                    plugins: list | None = None, resume: bool = False, **streaming) -> tuple[FakeResponder, Job]:
     """One request (`router` and `plugins`: what several requests share, as an engine's, whose providers the test
     may read after; else made for it; `resume`: cut answers continued as the config's `resume` says; `streaming`:
@@ -62,5 +61,5 @@ async def exchange(host: str, path: str, body: dict | bytes, upstream: Upstream,
                              "first_token_retries": 1, **streaming})
     async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
         await Exchange(client, cfg, job, LoopbackRequest("POST", path, list(headers), raw), out, router=rt,
-                       hooks=hooks, plugins=plugins, resume_for=rt.config.resume_for if resume else None).run()
+                       plugins=plugins, resume_for=rt.config.resume_for if resume else None).run()
     return out, job

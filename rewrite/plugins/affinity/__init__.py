@@ -3,11 +3,12 @@ served it, where the vendor cached its prompt and holds its state.
 
 The plug-in reads what a request says of its conversation (`AffinityLookup`), gives each attempt's ask the affinity
 for its target's pool (`asking`: the conversation's bound key is picked first while it can serve, waited for up to
-`affinity.wait` while busy; a pin its account alone holds goes to that key, `holder`), says on the flow why a key was
-chosen (`picked`), binds the conversation to the key that served it, with the pins its answer made (`pins.py`), and
-unbinds it from a key that failed it (`ended`); a race's second attempt on another key than the first's (a hedge)
-binds and unbinds nothing. A request that may have a conversation is not picked early (`arrived`): its pick waits for
-its body. A continuation of a cut answer goes to the key that answered the cut part.
+`affinity.wait` while busy; a pin its account alone holds goes to that key, the ask's `holder` when the conversation
+state filled it in), says on the flow why a key was chosen (`picked`), binds the conversation to the key that served
+it, with the pins its answer made (`pins.py`), and unbinds it from a key that failed it (`ended`); a race's second
+attempt on another key than the first's (a hedge) binds and unbinds nothing. A request that may have a conversation
+is not picked early (`arrived`): its pick waits for its body. A continuation of a cut answer goes to the key that
+answered the cut part.
 
 The request's conversation evidence (protocols/evidence.py) is read once: by the big-body worker for a large body
 (`worker_ask`, off the event loop, from the whole body: rewrite/intake/big_json.py), else from the body the engine
@@ -19,7 +20,6 @@ A login has no pool: nothing is read for it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import re
@@ -129,20 +129,8 @@ class Binding(Part):
             affinity = self.lookup.affinity(self.req, call.provider, call.model)
             if affinity is not None and call.expanded:
                 affinity = affinity.unpinned()
-            elif affinity is not None and affinity.hard and call.continues_by is None:
-                affinity = self._held(call, affinity)
             self.affinities[at] = affinity
         return self.affinities[at]
-
-    def _held(self, call: TargetView, affinity: Affinity) -> Affinity:
-        """`affinity` with its pin's holder: the key whose account holds the stored response the request continues,
-        as the conversation state recorded it when it was served. The pin's binding says the same while it lasts;
-        it may be lost (a restart with another state file, a worker deciding alone)."""
-        hooks, pool = self.ctx.setting.conversation, call.provider.pool
-        key = hooks.holder(call.leg, self.req.body) if hooks is not None and pool is not None else None
-        if key is None or pool is None:
-            return affinity
-        return dataclasses.replace(affinity, holder=pool.keys.index(key))
 
     def asking(self, e: Asking) -> None:
         call = e.call

@@ -10,11 +10,13 @@ attempt runs and rested as its answer deserves; the client's credential is repla
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 from typing import TYPE_CHECKING
 
 from protocols.base import Protocol
+from protocols.registry import credential_headers
 from rewrite.intake.clients import HeldCredential
 from rewrite.lifecycle.payer import Ask, Outbound, Payer, Ticket, every_key_resting
 from rewrite.lifecycle.views import ClockView
@@ -24,7 +26,9 @@ from rewrite.pool.affinity import BOUND, preferring
 from rewrite.pool.keypool import KeyPool, Pick, Resting, masked_in
 from rewrite.providers import Provider
 from rewrite.providers.wire import Wire
-from rewrite.routing.targets import CREDENTIAL_HEADERS
+
+# Every header any vendor's credential or account travels in: never sent to a target the client did not call.
+CREDENTIAL_HEADERS = credential_headers()
 
 if TYPE_CHECKING:
     from rewrite.pool.decisions import Prefetch
@@ -95,6 +99,9 @@ class PooledKey(Departing):
         prefetch, self.prefetch = self.prefetch, None
         bound_until = min(loop.time() + ask.patience, give_up)
         affinity = ask.affinity
+        if ask.holder is not None and affinity is not None and affinity.hard and ask.holder in pool.keys:
+            # (a hard pin goes to the key holding its state, as recorded: its binding may have been lost)
+            affinity = dataclasses.replace(affinity, holder=pool.keys.index(ask.holder))
         if ask.prefer is not None and ask.prefer in pool.keys:
             affinity = preferring(affinity, pool.keys.index(ask.prefer))
         while (pick := await pool.take(ask.avoid, ask.model, prefetch, ask.tokens, affinity=affinity,

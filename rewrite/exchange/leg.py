@@ -1,11 +1,11 @@
-"""What a request put to one of its targets is (`Leg`), and what a translated one carries (`Crossing`, `Translation`).
+"""What a request put to one of its targets is (`Leg`), what a translated one carries (`Crossing`, `Translation`),
+and the relays its answer's events pass on their way to the client's readers.
 
 Routes (rewrite/routing/routes.py) name the targets in order; the engine (rewrite/exchange/fallback.py) tries them and
 makes each one's leg there. A target that speaks the client's protocol gets the client's request (with the route's
 model, if it names one); a target that speaks another protocol gets it translated (protocols/translate/), and its
 streams, answers and errors are translated back. Only translated targets build translation objects: the native path
-stays as lean as without routes. (The legs and their readers move to rewrite/exchange/ once the conversation state
-no longer reaches them from outside the exchange.)
+stays as lean as without routes.
 """
 
 from __future__ import annotations
@@ -27,63 +27,23 @@ from protocols.unified import Answer, Request, ToolIds
 from protocols.unified_stream import AnswerBuilder
 from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
+from rewrite.lifecycle.events import Encoding
+from rewrite.lifecycle.hooks import Hooks
 from rewrite.providers import Provider
 from rewrite.routing.capabilities import MAX_REMEMBERED
 from rewrite.upstream.client import request_headers
 
 # Client headers a translated request keeps: the rest belong to the client's vendor (versions, betas, telemetry).
 TRANSLATED_KEEP = frozenset({"user-agent"})
-# Every header any vendor's credential or account travels in: never sent to a target the client did not call.
-CREDENTIAL_HEADERS = protocols.registry.credential_headers()
 
 
 class RequestRefused(Exception):
-    """Raised by a hook: answer the client with this at once (e.g. an unknown `previous_response_id`)."""
+    """A plug-in refused the request as it shaped its body for a target (`Shaping.refused`): answer the client with
+    this at once (e.g. an unknown `previous_response_id`)."""
 
     def __init__(self, status: int, body: bytes, reason: str) -> None:
         super().__init__(reason)
         self.status, self.body, self.reason = status, body, reason
-
-
-class ConversationHooks:
-    """Where conversation state plugs into the engine (the field cache, Responses continuity). Every method is
-    optional; the engine calls none of them when `Engine.hooks` is None.
-
-    - `request(leg, body)`: the client's body (parsed JSON) before it is put to `leg`, for each target in turn;
-      return the body to use (e.g. a `previous_response_id` lineage expanded). May raise `RequestRefused`.
-    - `translated(leg, request)`: the unified request of a translated target, its model set, before it is
-      encoded for the target's protocol; change it in place (e.g. put signatures back, naming in
-      `leg.translation.made` the key each came from). `leg.translation.ids` may be replaced here by a `ToolIds`
-      of the hook's own, to key state on the ids handed out.
-    - `reads_body(client)`: whether `request` or `answer` read or keep the whole body of a request of the client's
-      protocol (a large body is then parsed whole rather than sent as it came).
-    - `holder(leg, body)`: the pooled key of `leg`'s provider whose account holds the stored state the client's
-      `body` continues (a Responses `previous_response_id`), as the hook recorded it; None when it does not know.
-    - `wants_answer(leg)`: whether `answer` should be called for `leg` (a native leg then decodes its answer too).
-    - `answer(leg, answer, key)`: the unified answer `leg` gave the client (not called for errors), from the pooled
-      `key` (None: no pool, or more than one key's attempts made it); `leg.asked` is the client's body `request` was
-      given.
-    """
-
-    def reads_body(self, client: Protocol) -> bool:
-        return False
-
-    def request(self, leg: Leg, body: dict, held_elsewhere: bool = False) -> dict:
-        """The body to send on `leg`; `held_elsewhere`: the stored state the request names is held by an account
-        of the target that cannot serve now (its key rests), so the target must be sent what it would resolve."""
-        return body
-
-    def translated(self, leg: Leg, request: Request) -> None:
-        pass
-
-    def holder(self, leg: Leg, body: dict) -> str | None:
-        return None
-
-    def wants_answer(self, leg: Leg) -> bool:
-        return False
-
-    def answer(self, leg: Leg, answer: Answer, key: str | None = None) -> None:
-        pass
 
 
 @dataclass(slots=True)
@@ -103,10 +63,10 @@ class Leg:
     body: dict | None
     unchanged: bool = True  # body and path are the client's: its bytes go upstream as they came
     translation: Translation | None = None
-    wants_answer: bool = False  # a hook wants the unified answer
-    answers: AnswerBuilder | None = None  # the current attempt's answer, built for the hook
+    wants_answer: bool = False  # a plug-in keeps the unified answer (`Shaping.keep_answer`, `Encoding.keep_answer`)
+    answers: AnswerBuilder | None = None  # the current attempt's answer, built for the plug-ins
     answer: Answer | None = None  # a whole answer, set at once (a translated non-stream answer)
-    asked: dict | None = None  # the client's body, as the conversation hooks were given it for this leg
+    asked: dict | None = None  # the client's body, as the plug-ins shaped it for this leg
     record: dict = field(default_factory=dict)  # what the flow records of this target
     # A generation call's adapters (rewrite/adapters/): its provider's and its model's, looked up once (adapters_of).
     adapters: AdapterChain = EMPTY_CHAIN
@@ -133,7 +93,7 @@ class Leg:
         aggregator = None if client_stream else client.aggregator(self.body)
         adapt = partial(adapted_event, adapters) if adapters.answering else None
         tap = None
-        if self.answers is not None:  # a native answer, decoded for the hook as well
+        if self.answers is not None:  # a native answer, decoded for the plug-ins as well
             tap = TappedDecoder(translate.get(self.protocol.name).decoder(ToolIds()), self.answers)
         if adapt is None and tap is None:
             return repairer, aggregator
@@ -142,7 +102,7 @@ class Leg:
         return ReaderRelay(repairer, adapt, tap), None
 
     def final_answer(self) -> Answer | None:
-        """The unified answer the client got, for the hook; None after an error answer."""
+        """The unified answer the client got, for the plug-ins; None after an error answer."""
         if self.answer is not None:
             return self.answer
         if self.answers is None or self.answers.error is not None:
@@ -209,17 +169,20 @@ class Translation:
         self.fitted: list[str] = []  # what was changed to fit the target model, in words (the flow's steps)
         self.ids = ToolIds()
         self.built: dict[bool, tuple] = {}  # by stream or not: (path, query, content, headers), see the engine
-        # The marks (protocols.evidence.content_mark) of the opaque state the hooks put back, by the fingerprint
+        # The marks (protocols.evidence.content_mark) of the opaque state the plug-ins put back, by the fingerprint
         # of the pooled key whose answer made it: left out of an attempt on another key of the pool.
         self.made: dict[str, set[str]] = {}
+        self.keep_answer = False  # a plug-in keeps the unified answer (`Encoding.keep_answer`)
 
-    def upstream_request(self, stream: bool, hooks: ConversationHooks | None, leg: Leg) -> tuple[str, str, dict]:
+    def upstream_request(self, stream: bool, hooks: Hooks, leg: Leg) -> tuple[str, str, dict]:
         """(path relative to the target's base_url, query, body) for the target."""
         request = dataclasses.replace(self.request, model=self.model, stream=stream)
-        if hooks is not None:
+        if hooks.wants(Encoding):  # (its messages' part lists are the plug-ins' to change: copies)
             request = dataclasses.replace(request, messages=[dataclasses.replace(m, parts=list(m.parts))
                                                              for m in request.messages])
-            hooks.translated(leg, request)
+            e = hooks.pass_along(Encoding, "made", leg.provider, leg.model, self.upstream, request)
+            if e is not None:
+                self.made, self.keep_answer = e.made, e.keep_answer
         crossing = self.crossing
         body, self.fitted = crossing.upstream.fitted_request(request, crossing.caps)
         path, query = crossing.endpoints[stream]
@@ -279,7 +242,7 @@ def _relay(event: Event, adapt, tap: Decoder | None) -> Event:
 
 
 class ReaderRelay(Repairer):
-    """A native repairer fed each event after the answer adapters (`adapt`) and a hook's decoder (`tap`)."""
+    """A native repairer fed each event after the answer adapters (`adapt`) and the plug-ins' decoder (`tap`)."""
 
     def __init__(self, repairer: Repairer, adapt=None, tap: Decoder | None = None) -> None:
         self.repairer, self.adapt, self.tap = repairer, adapt, tap
