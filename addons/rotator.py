@@ -51,7 +51,7 @@ proxy_clients = ProxyClients(engine, guesses)  # (the gate asks it who a request
 # clients' book after Pools opened it.
 addons = [RotatorConfig(engine), Scope(engine), Pools(engine), spending, Sharing(engine), Egress(engine),
           Exposure(engine), MaskOnArrival(engine), proxy_clients, Access(engine, guesses, proxy_clients), websocket,
-          Interception(engine, websocket), Handoff(engine), Status(engine, guesses, spending.rows), Views(engine),
-          Welcome(engine), HandlersOnly(),
+          Interception(engine, websocket), Handoff(engine), Status(engine, guesses, spending.rows, spending.budgets),
+          Views(engine), Welcome(engine), HandlersOnly(),
           FrozenStartup(),  # what the others set up when running is frozen too
           GiveBackWhenIdle(engine)]  # last: the memory start-up left is the floor it gives back to

@@ -8,10 +8,11 @@ pools' state (addons/pools.py). The status page and `/metrics` read the same boo
 from __future__ import annotations
 
 import json
+import time
 
 from mitmproxy import command
 
-from rewrite.surface import CLIENTS_SCOPE, ClientBook, Engine, book_of, client_table
+from rewrite.surface import CLIENTS_SCOPE, ClientBook, Engine, book_of, client_budgets, client_table
 
 
 class Spending:
@@ -30,6 +31,13 @@ class Spending:
         """Each client's rows (None: no client configured)."""
         book = self.book
         return book.describe() if book is not None and self.engine.config.clients else None
+
+    def budgets(self) -> list[dict] | None:
+        """Each configured client's budget and limits and what it used of them (None: no client configured)."""
+        book = self.book
+        if book is None or not self.engine.config.clients:
+            return None
+        return client_budgets(self.engine.config.clients, book.spent, time.time())
 
     @command.command("rotator.clients")
     def clients(self, fmt: str = "table") -> str:

@@ -56,13 +56,15 @@ LIMITED = "Rotator status: too many failed client-key attempts from your address
 
 class Status:
     def __init__(self, engine: Engine, guesses: Guesses | None = None,
-                 clients: Callable[[], list[dict] | None] = lambda: None) -> None:
+                 clients: Callable[[], list[dict] | None] = lambda: None,
+                 budgets: Callable[[], list[dict] | None] = lambda: None) -> None:
         self.engine = engine
         self.guesses = guesses or Guesses()
         self.tally = Tally()
         self.metrics = Metrics(self._pools, self._in_flight, self._logins,
                                lambda: blocking_reads_of(engine.plugin("conversation")))
         self.clients = clients  # who spent what (addons/spending.py); None: no client configured
+        self.budgets = budgets  # each client's budget and limits and their use (addons/spending.py)
         self.metrics.registry.register(ClientMetrics(lambda: self.clients() or []))
         self.host = STATUS_HOST
         self._clients = ClientKeys([])
@@ -97,14 +99,16 @@ class Status:
     def snapshot(self) -> dict:
         """The page's data, as `?format=json` returns it."""
         now = time.time()
+        configured = self.engine.config.providers
         providers = [{"name": p.name, "family": p.family, "pool": describe_pool(p.pool) if p.pool else None,
+                      "configured": p.name in configured,
                       "logins": p.logins.describe() if p.logins is not None else None,
                       "signers": p.signers.describe() if p.signers is not None else None}
                      for p in self.engine.router.providers]  # (the pools as the `rotator.pools` command shows them)
         flights = [Flight(job.id, job.provider.name, job.key,
                           job.route.protocol.name if job.route.protocol else None, job.intake.started or now)
                    for job in list(self.engine.jobs.values())]
-        return page(providers, flights, self.tally, now, self.clients())
+        return page(providers, flights, self.tally, now, self.clients(), self.budgets())
 
     def _pools(self) -> list[dict]:
         return [{**describe_pool(p.pool), "provider": p.name} for p in self.engine.router.providers if p.pool]

@@ -10,6 +10,7 @@ module that lists every private access, which is no part of the engine's surface
 from rewrite.accounting.client_book import SCOPE as CLIENTS_SCOPE
 from rewrite.accounting.client_book import ClientBook, book_of
 from rewrite.accounting.client_metrics import ClientMetrics
+from rewrite.accounting.client_rules import client_budgets
 from rewrite.accounting.metrics import Metrics, Tally
 from rewrite.config import DEFAULT_PATH, ConfigError, load, source
 from rewrite.conversation.plugin import blocking_reads_of
@@ -17,7 +18,8 @@ from rewrite.engine import Engine
 from rewrite.exchange.job import Job, refusal_body
 from rewrite.inspection.clients import client_table
 from rewrite.inspection.flow_list import summary
-from rewrite.inspection.status import Flight, page, render_html, render_json, render_text
+from rewrite.inspection.status import Flight, page, render_json, render_text
+from rewrite.inspection.status_page import render_html
 from rewrite.inspection.views import Facts, render_request, render_response
 from rewrite.intake.clients import (
     NO_MATCH,
@@ -58,5 +60,5 @@ __all__ = [
     "Facts", "Flight", "Metrics", "Tally", "describe_pool", "login_table", "page", "pool_table", "render_html",
     "render_json", "render_request", "render_response", "render_text", "blocking_reads_of",
     # Who spent what: each client's book, its table and metrics, and its records in the state file
-    "CLIENTS_SCOPE", "ClientBook", "ClientMetrics", "book_of", "client_table",
+    "CLIENTS_SCOPE", "ClientBook", "ClientMetrics", "book_of", "client_budgets", "client_table",
 ]

@@ -10,7 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from protocols.windows import Window, WindowStatus
 from rewrite.accounting.metrics import Metrics, Tally
-from rewrite.inspection.status import page, render_html, render_json, render_text
+from rewrite.inspection.status import page, render_json, render_text
+from rewrite.inspection.status_page import render_html
 from rewrite.inspection.views import Facts, render_response
 from rewrite.pool.logins import LoginBook, login_table
 

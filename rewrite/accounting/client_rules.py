@@ -119,3 +119,20 @@ class ClientHold:
     ends: dict[str, float]
     failing: Callable[[ClientRefusal], Any]
     refusal: ClientRefusal | None = None
+
+
+def client_budgets(clients: list, spent, now: float) -> list[dict]:
+    """Each configured client (`clients:` entries) with what it used of its budget and each limit in the period under
+    way, for the status page; `spent(client, unit, per, now)` as the clients' book counts it. "hour" and "day": its
+    requests this hour and its cost today (UTC), held to anything or not."""
+    out = []
+    for c in clients:
+        rules = ClientRules(c.name, c.budget, c.limits, c.models).rules
+        shown = [{"kind": "budget" if r.unit == "dollars" else "limit", "unit": r.unit, "amount": r.amount,
+                  "per": r.per, "used": round(spent(c.name, r.unit, r.per, now), 6), "label": r.label,
+                  "resets_in": math.ceil(period_end(r.per, now) - now) if r.per else None} for r in rules]
+        out.append({"client": c.name, "models": list(c.models), "rules": shown,
+                    "hour": {"requests": int(spent(c.name, "requests", "hour", now))},
+                    "day": {"requests": int(spent(c.name, "requests", "day", now)),
+                            "cost": round(spent(c.name, "dollars", "day", now), 6)}})
+    return out

@@ -17,17 +17,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from rewrite.accounting.live_metrics import Live
 from rewrite.policy.outcomes import ATTEMPT_ERRORS, Note
 
 MAX_MODELS = 200
 RECENT_ERRORS = 5  # per key, on the status page
-KEY_STATES = ("ready", "resting", "out")
 OUTCOMES = ("ok", "repaired", "failed")  # of a request served or given up; "refused" (no client key) besides
 TOKEN_KINDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens")
 TTFT_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60)
@@ -69,6 +67,42 @@ class ProviderSpent:
     hedges_won: int = 0  # of them, those that answered first
 
 
+# What the status page's "last hour at a glance" counts per minute: requests, and of them those retried before their
+# first token, continued after a cut, ended honestly (repaired), hedged (each hedge fired) and won by the hedge,
+# moved to a route's next target, and refused for a client's budget or limit.
+GLANCE = ("requests", "retried", "continued", "repaired", "hedges", "hedges_won", "fallbacks", "budget_refused")
+MINUTES = 60
+
+
+class LastHour:
+    """The GLANCE counts of each of the last MINUTES minutes (a bucket per minute that saw a request)."""
+
+    def __init__(self) -> None:
+        self.buckets: collections.deque[tuple[int, list[int]]] = collections.deque()
+
+    def add(self, now: float, counts: list[int]) -> None:
+        minute = int(now // 60)
+        if not self.buckets or self.buckets[-1][0] != minute:
+            self.buckets.append((minute, [0] * len(GLANCE)))
+            while self.buckets[0][0] <= minute - MINUTES:
+                self.buckets.popleft()
+        held = self.buckets[-1][1]
+        for i, n in enumerate(counts):
+            held[i] += n
+
+    def describe(self, now: float) -> dict:
+        """{"minutes": MINUTES, "totals": {name: n}, "per_minute": {name: [n, ... oldest first, this minute last]}}."""
+        minute = int(now // 60)
+        rows = [[0] * MINUTES for _ in GLANCE]
+        for at, counts in self.buckets:
+            slot = MINUTES - 1 - (minute - at)
+            if 0 <= slot < MINUTES:
+                for i, n in enumerate(counts):
+                    rows[i][slot] = n
+        return {"minutes": MINUTES, "totals": {name: sum(row) for name, row in zip(GLANCE, rows)},
+                "per_minute": dict(zip(GLANCE, rows))}
+
+
 class Tally:
     """Since start, from what each finished flow recorded in `flow.metadata["rotator"]`: each provider's requests,
     usage and cost, and each (masked) key's recent errors."""
@@ -79,11 +113,15 @@ class Tally:
         self.spent: dict[str, ProviderSpent] = {}
         self.errors: dict[tuple[str, str], collections.deque] = {}
         self.error_counts: collections.Counter = collections.Counter()
+        self.last_hour = LastHour()
 
     def record(self, rotator: dict) -> None:
         provider = rotator.get("provider")
         if not isinstance(provider, str) or "refused" in rotator:
             return
+        glance = [1, 0, 0, 0, 0, 0, 0, 0]  # (GLANCE's order)
+        held = rotator.get("client_check")
+        glance[7] = isinstance(held, dict) and held.get("status") == 429
         spent = self.spent.setdefault(provider, ProviderSpent())
         spent.requests += 1
         served = rotator.get("key")
@@ -102,6 +140,12 @@ class Tally:
                 hedged = self.spent.setdefault(trying, ProviderSpent())
                 hedged.hedges += 1
                 hedged.hedges_won += note.get("won") == "second"
+                glance[4] += 1
+                glance[5] += note.get("won") == "second"
+            glance[1] |= note.get("kind") == Note.RETRY
+            glance[2] |= note.get("kind") == Note.RESUMED
+            glance[3] |= note.get("kind") == Note.REPAIRED
+            glance[6] += note.get("kind") == Note.FALLBACK
             if note.get("kind") not in ATTEMPT_ERRORS:
                 continue
             where, key = (trying, note.get("key")) if note["kind"] == Note.RETRY else (provider, served)
@@ -111,6 +155,7 @@ class Tally:
             self.errors.setdefault((where, key), collections.deque(maxlen=RECENT_ERRORS)).append(
                 {"at": self._clock(), "kind": note["kind"], "reason": reason})
             self.error_counts[(where, key)] += 1
+        self.last_hour.add(self._clock(), glance)
         usage = rotator.get("usage")
         if isinstance(usage, dict):
             spent.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})
@@ -172,7 +217,7 @@ class Metrics:
                               by_model, buckets=TTFT_BUCKETS, registry=registry)
         self.duration = Histogram("rotator_request_duration_seconds", "From the request to its answer's end",
                                   by_model, buckets=DURATION_BUCKETS, registry=registry)
-        self.registry.register(_Live(pools, in_flight, logins, store_reads))
+        self.registry.register(Live(pools, in_flight, logins, store_reads))
 
     def exposition(self) -> tuple[bytes, str]:
         """The body of `/metrics` and its content type."""
@@ -270,103 +315,3 @@ class _Series:
         metrics.resumes.labels(*labels)
         metrics.hedges.labels(*labels)
         metrics.hedges_won.labels(*labels)
-
-
-class _Live:
-    """What is read when scraped: each pooled key's state, requests in flight, quota windows and prompt cache, and
-    each provider's; each login's plan windows and whether it is exhausted."""
-
-    def __init__(self, pools: Callable[[], list[dict]], in_flight: Callable[[], dict[str, int]],
-                 logins: Callable[[], list[dict]], store_reads: Callable[[], int] = int) -> None:
-        self._pools, self._in_flight, self._logins, self._store_reads = pools, in_flight, logins, store_reads
-
-    def collect(self):
-        state = GaugeMetricFamily("rotator_key_state", "1 for each pooled key's current state (keys masked)",
-                                  labels=("provider", "key", "state"))
-        busy = GaugeMetricFamily("rotator_key_in_flight", "Requests in flight on each pooled key (keys masked)",
-                                 labels=("provider", "key"))
-        conversations = GaugeMetricFamily("rotator_key_conversations", "Conversations bound to each pooled key and "
-                                          "live (keys masked)", labels=("provider", "key"))
-        attempts = CounterMetricFamily("rotator_key_requests", "Upstream attempts made with each pooled key (keys "
-                                       "masked)", labels=("provider", "key"))
-        for pool in self._pools():
-            for key in pool["keys"]:
-                for name in KEY_STATES:
-                    state.add_metric((pool["provider"], key["key"], name), 1 if key["state"] == name else 0)
-                busy.add_metric((pool["provider"], key["key"]), key["in_flight"])
-                conversations.add_metric((pool["provider"], key["key"]), key.get("conversations", 0))
-                if isinstance(made := (key.get("total") or {}).get("requests"), int):
-                    attempts.add_metric((pool["provider"], key["key"]), made)
-        flights = GaugeMetricFamily("rotator_in_flight", "Requests (streams or not) in flight, by provider",
-                                    labels=("provider",))
-        for provider, count in sorted(self._in_flight().items()):
-            flights.add_metric((provider,), count)
-        reads = CounterMetricFamily("rotator_conversation_store_blocking_reads", "Reads of the conversation store "
-                                    "(field cache, Responses continuity) that missed this worker's copy and waited "
-                                    "for Redis with state.redis (the event loop waits meanwhile)",
-                                    value=self._store_reads())
-        return [state, busy, conversations, attempts, flights, reads, *self._windows(), *self._cache(), *self._plans()]
-
-    def _windows(self) -> list[GaugeMetricFamily]:
-        labels = ("provider", "key", "window", "unit")
-        left = GaugeMetricFamily("rotator_key_window_remaining", "What is left of each pooled key's quota window "
-                                 "(by quota group, or a cap's), as its answers reported it and Rotator counted since "
-                                 "(keys masked)", labels=labels)
-        limit = GaugeMetricFamily("rotator_key_window_limit", "What each pooled key's quota window holds "
-                                  "(keys masked)", labels=labels)
-        resets = GaugeMetricFamily("rotator_key_window_reset_timestamp_seconds", "When each pooled key's quota "
-                                   "window resets (keys masked)", labels=labels)
-        for pool in self._pools():
-            for key in pool["keys"]:
-                for w in key.get("windows") or ():
-                    at = (pool["provider"], key["key"], w["window"], w["unit"])
-                    left.add_metric(at, w["remaining"])
-                    if w.get("limit"):
-                        limit.add_metric(at, w["limit"])
-                    resets.add_metric(at, datetime.fromisoformat(w["resets_at"].replace("Z", "+00:00")).timestamp())
-        return [left, limit, resets]
-
-    def _cache(self) -> list:
-        labels = ("provider", "key")
-        tokens = CounterMetricFamily("rotator_key_prompt_tokens", "Input tokens each pooled key's answers reported, "
-                                     "and of them those read from the vendor's prompt cache and written to it, by kind "
-                                     "(input_tokens, cache_read_tokens, cache_write_tokens; keys masked)",
-                                     labels=(*labels, "kind"))
-        cold = CounterMetricFamily("rotator_key_cache_cold_cost_usd", "What each pooled key's cache writes cost above "
-                                   "reading the same tokens from the cache, in USD: the price of its cold prefixes "
-                                   "(keys masked)", labels=labels)
-        share = GaugeMetricFamily("rotator_key_cache_read_ratio", "Share of each pooled key's input tokens read from "
-                                  "the vendor's prompt cache, in the last hour (period 1h) and in all (keys masked)",
-                                  labels=(*labels, "period"))
-        for pool in self._pools():
-            for key in pool["keys"]:
-                at, total, shares = (pool["provider"], key["key"]), key.get("total"), key.get("cache_read_share")
-                if total is None or shares is None:
-                    continue
-                for kind in ("input_tokens", "cache_read_tokens", "cache_write_tokens"):
-                    tokens.add_metric((*at, kind), total[kind])
-                cold.add_metric(at, total["cold_cost"])
-                for period, name in (("1h", "last_hour"), ("all", "total")):
-                    if shares[name] is not None:
-                        share.add_metric((*at, period), shares[name])
-        return [tokens, cold, share]
-
-    def _plans(self) -> list[GaugeMetricFamily]:
-        used = GaugeMetricFamily("rotator_login_window_used_ratio", "Share of each subscription login's plan window "
-                                 "used, as its last answer reported (logins masked)",
-                                 labels=("provider", "login", "window"))
-        resets = GaugeMetricFamily("rotator_login_window_reset_timestamp_seconds", "When each subscription login's "
-                                   "plan window resets (logins masked)", labels=("provider", "login", "window"))
-        spent = GaugeMetricFamily("rotator_login_exhausted", "1 while a subscription login is known exhausted (for "
-                                  "every model, or for some; logins masked)", labels=("provider", "login"))
-        for provider in self._logins():
-            for login in provider["logins"]:
-                labels = (provider["provider"], login["login"])
-                for window in login["windows"]:
-                    if window.get("used") is not None:
-                        used.add_metric((*labels, window["name"]), window["used"])
-                    if window.get("resets_at"):
-                        when = datetime.fromisoformat(window["resets_at"].replace("Z", "+00:00")).timestamp()
-                        resets.add_metric((*labels, window["name"]), when)
-                spent.add_metric(labels, 1 if login["exhausted"] else 0)
-        return [used, resets, spent]

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import html
-
 PERIODS = (("hour", "this hour"), ("day", "today"), ("month", "this month"), ("total", "in all"))
 HEAD = ("client", "provider", "model", "period (UTC)", "requests", "input", "output", "cache read", "cache write",
         "cost")
@@ -37,13 +35,3 @@ def client_table(rows: list[dict]) -> str:
     lines: list[tuple[str, ...]] = [HEAD, *cells(rows)]
     widths = [max(len(r[i]) for r in lines) for i in range(len(HEAD))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in lines)
-
-
-def client_html(rows: list[dict]) -> str:
-    e = html.escape
-    parts = ["<h2>Clients</h2>"]
-    if not rows:
-        return parts[0] + "<p>none has spent anything yet</p>"
-    parts.append("<table><tr>" + "".join(f"<th>{e(h)}" for h in HEAD))
-    parts += ["<tr>" + "".join(f"<td>{e(c)}" for c in r) for r in cells(rows)]
-    return "".join(parts) + "</table>"

@@ -1,24 +1,23 @@
 """The status page (`http://rotator.status/` through the proxy): providers, their keys (masked) and states, recent
 errors per key, each key's quota windows and prompt-cache share, requests in flight, and usage and cost since start.
 
-Pure: `page` gathers one dict, the page's public shape (what `?format=json` returns); `render_text`,
-`render_html` and `render_json` turn it into a body. Each pool comes as rewrite/pool/report.py `describe`s it
-(what the `rotator.pools` command returns); the finished flows' `Tally` (rewrite/accounting/metrics.py) adds what
-the pools do not keep: each key's recent errors, and every provider's requests, usage, cost and hedges (sent, and won
-by the second attempt) since start (providers without a pool too). Keys appear masked only.
+Pure: `page` gathers one dict, the page's public shape (what `?format=json` returns); `render_text` and
+`render_json` turn it into a body (`render_html`, the page a browser draws: rewrite/inspection/status_page.py). Each
+pool comes as rewrite/pool/report.py `describe`s it (what the `rotator.pools` command returns); the finished flows'
+`Tally` (rewrite/accounting/metrics.py) adds what the pools do not keep: each key's recent errors, every provider's
+requests, usage, cost and hedges (sent, and won by the second attempt) since start (providers without a pool too),
+and the last hour's requests and repairs per minute. Keys appear masked only.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections import Counter
 from dataclasses import dataclass
 
 from rewrite.accounting.metrics import ProviderSpent, Tally
-from rewrite.inspection.clients import client_html, client_table
-from rewrite.pool.report import cache_cells
+from rewrite.inspection.clients import client_table
 from rewrite.pool.report import table as pool_table
 
 
@@ -33,18 +32,22 @@ class Flight:
     started: float  # epoch seconds
 
 
-def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float, clients: list | None = None) -> dict:
+def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float, clients: list | None = None,
+         budgets: list | None = None) -> dict:
     """The page's data. `providers`: [{"name", "family", "pool", "logins", "signers"}], "pool" being the pool as
     `describe`d, or None for a provider without a pool; "logins" a login provider's logins (rewrite/pool/logins.py),
     else None; "signers" the credentials clients of a provider that signs its requests signed with themselves (per
     access key id and region: rewrite/pool/signers.py), else None. `clients`: who spent what, with `clients`
-    configured (rewrite/accounting/client_book.py `describe`)."""
+    configured (rewrite/accounting/client_book.py `describe`); `budgets`: each configured client's budget and limits
+    and their use (rewrite/accounting/client_rules.py `client_budgets`). A provider's "configured": whether the
+    config names it (absent: not known)."""
     out = []
     for p in providers:
         pool = p["pool"]
         if pool is not None:
             pool = {**pool, "keys": [_with_errors(p["name"], k, tally) for k in pool["keys"]]}
         shown = {"name": p["name"], "family": p["family"],
+                 **({"configured": p["configured"]} if "configured" in p else {}),
                  "in_flight": sum(1 for f in flights if f.provider == p["name"]),
                  **_spent([tally.spent.get(p["name"], ProviderSpent())]), "pool": pool}
         if p.get("logins") is not None:
@@ -62,8 +65,11 @@ def page(providers: list[dict], flights: list[Flight], tally: Tally, now: float,
             for f in sorted(flights, key=lambda f: f.started)
         ],
     }
+    data["last_hour"] = tally.last_hour.describe(now)
     if clients is not None:
         data["clients"] = clients
+    if budgets is not None:
+        data["client_budgets"] = budgets
     return data
 
 
@@ -129,55 +135,6 @@ def _signers_text(provider: dict) -> list[str]:
     return [f"  {SIGNERS}", *(f"    {x['signer']}: {x['text']}" for x in signers)] if signers else []
 
 
-def render_html(data: dict) -> bytes:
-    e = html.escape
-    parts = ["<!doctype html><meta charset=utf-8><title>Rotator status</title>",
-             "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}</style>",
-             f"<h1>Rotator status</h1><p>up {e(duration(data['uptime_seconds']))} (since {e(data['started'])}) · "
-             f"since start: requests {data['requests']} · {e(spent(data))} · in flight {data['in_flight']}</p>"]
-    for p in data["providers"]:
-        parts.append(f"<h2>{e(p['name'])} ({e(p['family'])})</h2><p>requests {p['requests']} · {e(spent(p))} · "
-                     f"in flight {p['in_flight']}</p>")
-        pool = p["pool"]
-        if "logins" in p:
-            parts.append("<p>subscription logins (each client's own, never pooled)</p><table><tr><th>login"
-                         "<th>plan<th>requests<th>tokens")
-            parts += [f"<tr><td>{e(x['login'])}<td>{e(x['text'])}<td>{x['requests']}<td>{x['tokens']}"
-                      for x in p["logins"]]
-            parts.append("</table>")
-            continue
-        if pool is None:
-            parts.append("<p>no pool: each client's own key goes upstream</p>")
-            if p.get("signers"):
-                parts.append(f"<p>{SIGNERS}</p><table><tr><th>credential<th>requests<th>throttled<th>state")
-                parts += [f"<tr><td>{e(x['signer'])}<td>{x['requests']}<td>{x['throttled']}<td>{e(x['text'])}"
-                          for x in p["signers"]]
-                parts.append("</table>")
-            continue
-        parts.append(f"<p>{e(str(pool['strategy']))}: {pool['ready']} ready, {pool['resting']} resting, "
-                     f"{pool['out']} out</p><table><tr><th>key<th>state<th>in flight<th>conversations"
-                     "<th>requests 1h / all<th>tokens 1h / all<th>cost 1h / all<th>cache read 1h / all"
-                     "<th>cold prefixes 1h / all<th>quota windows<th>recent errors")
-        for k in pool["keys"]:
-            hour, total = k["last_hour"], k["total"]
-            cells = [k["key"], k["text"], k["in_flight"], k.get("conversations", 0),
-                     f"{hour['requests']} / {total['requests']}",
-                     f"{hour['tokens']} / {total['tokens']}", f"{dollars(hour)} / {dollars(total)}",
-                     *cache_cells(k), k.get("windows_text") or "-"]
-            recent = "<br>".join(e(f"{x['at']} {x['kind']}: {x['reason']}") for x in k["errors"])
-            parts.append("<tr>" + "".join(f"<td>{e(str(c))}" for c in cells) + f"<td>{recent}")
-        parts.append("</table>")
-    parts.append("<h2>In flight</h2><table><tr><th>flow<th>provider<th>key<th>protocol<th>for")
-    for f in data["requests_in_flight"]:
-        cells = [f["id"][:8], f["provider"], f["key"] or "-", f["protocol"] or "-", f"{f['seconds']:g} s"]
-        parts.append("<tr>" + "".join(f"<td>{e(str(c))}" for c in cells))
-    parts.append("</table>")
-    if "clients" in data:
-        parts.append(client_html(data["clients"]))
-    return "\n".join(parts).encode() + b"\n"
-
-
 def spent(counts: dict) -> str:
     usage = counts.get("usage") or {}
     hedges = counts.get("hedges") or {}
@@ -192,11 +149,6 @@ def spent(counts: dict) -> str:
     if cost.get("covered_by_plan"):
         text += f" (+{cost['covered_by_plan']} requests covered by a plan)"
     return text + hedged
-
-
-def dollars(counts: dict) -> str:
-    text = f"${counts['cost']:.4f}"
-    return text + f" +{counts['unpriced']} unpriced" if counts["unpriced"] else text
 
 
 def duration(seconds: int) -> str:

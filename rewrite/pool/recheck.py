@@ -16,13 +16,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from protocols.windows import iso
+from rewrite.pool.decisions import Decisions
 from rewrite.pool.key_state import WHOLE_KEY, KeyState, Rest
-
-if TYPE_CHECKING:
-    from rewrite.pool.keypool import KeyPool
+from rewrite.pool.windows import Quotas
 
 logger = logging.getLogger("rotator")
 
@@ -71,10 +70,22 @@ def next_check(rest: Rest, now: float, wall: float) -> float | None:
     return wall + rest.check_at - now if rest.check_at < rest.until else None
 
 
+class RecheckedPool(Protocol):
+    """What a re-check's answer needs of its pool (rewrite/pool/keypool.py's KeyPool)."""
+
+    name: str
+    quotas: Quotas
+    dirty: bool
+
+    @property
+    def decisions(self) -> Decisions: ...
+    def clock(self) -> float: ...
+
+
 class Rechecks:
     """What a re-check's answer does to the rests it tested (`KeyState.checking`), told by `KeyRests`."""
 
-    def __init__(self, pool: KeyPool) -> None:
+    def __init__(self, pool: RecheckedPool) -> None:
         self.pool = pool
 
     def _tested(self, state: KeyState, model: str) -> tuple[str, ...]:

@@ -669,11 +669,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "paced_200,seq_openai or agent_8m); for profiling one workload")
     ap.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),
                     help="compare two earlier results instead of running")
+    ap.add_argument("--status-page", action="store_true",
+                    help="instead: what the status page costs the proxy, for 50 keys and 20 clients "
+                         "(bench_lib/status_page.py)")
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.status_page:
+        from bench_lib import status_page
+
+        return status_page.main([])
     if args.compare:
         old, new = (json.loads(Path(p).read_text()) for p in args.compare)
         print(report.compare(old, new))

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.clients import call, make_client
 from tests.support.fake_vendor import Fault
+from tests.support.gate import CLIENTS, TEAM_A
 from tests.support.harness import REPO
 from tests.support.timing import wait_until
 
@@ -80,20 +81,25 @@ def traffic(fake_vendor) -> None:
         call("chat", client, stream=False)
 
 
+def metrics_text() -> str:
+    """/metrics, asked as the team's client (the status host is behind the client-key check once `clients` are set)."""
+    return httpx.get("http://rotator.status/metrics", headers={"x-api-key": TEAM_A}, timeout=10).text
+
+
 def test_every_series_the_dashboard_queries_is_one_rotator_exports(fake_vendor, rotator, monkeypatch):
     proxy = rotator(fresh=True, streaming={"first_token_timeout": 10}, resume={"mode": "off"},
                     hedging={"mode": "on", "delay": 0.5, "max_share": 1.0},
-                    routes=[{"models": ["gpt-4o-mini"], "targets": ["openai", "anthropic"]}])
+                    routes=[{"models": ["gpt-4o-mini"], "targets": ["openai", "anthropic"]}], clients=CLIENTS)
+    monkeypatch.setenv("OPENAI_API_KEY", TEAM_A)  # (a client of the team: its own row in the per-client panels)
     traffic(fake_vendor)
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     fake_vendor.script(Fault.stall_after(deltas=1, seconds=4))  # (its first words, then a pause: in flight a while)
     pending = threading.Thread(target=lambda: call("chat", make_client("chat", max_retries=0), stream=True))
     pending.start()
-    wait_until(lambda: any(matching(text_string_to_metric_families(httpx.get("http://rotator.status/metrics",
-                                                                             timeout=10).text), "rotator_in_flight",
-                                    {})), 5, "a request in flight")
+    wait_until(lambda: any(matching(text_string_to_metric_families(metrics_text()), "rotator_in_flight", {})), 5,
+               "a request in flight")
 
-    text = httpx.get("http://rotator.status/metrics", timeout=10).text
+    text = metrics_text()
     pending.join(10)
     declared, sampled = exported(text)
     families = list(text_string_to_metric_families(text))

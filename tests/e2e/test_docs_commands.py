@@ -35,6 +35,7 @@ MITMPROXY_TOOLS = {"scripts/run": "mitmdump", ".venv/bin/mitmdump": "mitmdump", 
                    ".venv/bin/mitmweb": "mitmweb", "mitmweb": "mitmweb"}
 # Tools the docs show how to run through Rotator; installed by scripts/setup-clients and scripts/setup-opencode.
 CLIENT_TOOLS = {"aider": REPO / ".cache/aider-venv/bin/aider",
+                "claude": REPO / ".cache/agents/claude/node_modules/.bin/claude",
                 "opencode": REPO / ".cache/opencode/node_modules/.bin/opencode"}
 PLACEHOLDER = "..."
 

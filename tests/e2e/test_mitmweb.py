@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import html
 import os
-import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support import mitmweb as mitmweb_support
+from tests.support.browser import CHROMIUM, chromium
 from tests.support.clients import MODELS, PROMPT, make_client
 from tests.support.fake_vendor import TEXT, Fault, split_text
 from tests.support.harness import Rotator, default_config, free_port, merge
@@ -27,7 +26,6 @@ from tests.support.reliability import RESUME_OFF, UNHURRIED
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "rotator-test-web-password"
 PREFIX = "".join(split_text(TEXT)[:2])
 
@@ -46,14 +44,6 @@ def api(proc: MitmwebProcess, path: str):
     response = httpx.get(proc.web + path, headers={"Authorization": f"Bearer {PASSWORD}"}, timeout=10)
     response.raise_for_status()
     return response.json()
-
-
-def chromium(*args: str, url: str, timeout: float = 60) -> str:
-    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                           "--hide-scrollbars", "--virtual-time-budget=8000", *args, url],
-                          capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def rendered(url: str, expected: str, tries: int = 3) -> str:
