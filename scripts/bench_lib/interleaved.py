@@ -1,0 +1,199 @@
+"""One repetition of an agent-sized body's phases as one job: every column's requests interleaved, request by request.
+
+Measured one job after another, bare mitmdump's and the rotator's figures of the same repetition came from different
+moments of a machine whose speed moves by a third over seconds (other work on it), and bare's own figure for the same
+8 MiB request differed by 30 % between its stream and non-stream phases of one run. Here each *variant* (a column of
+one phase: bare's streams, the rotator's non-stream requests, the translated case, ...) has its own connection, one
+warm-up request first (not counted), then `n` rounds, each sending one request of every variant in an order that
+turns by one variant every round (and runs backwards every other repetition), then one fence request per process
+(not counted). A process's CPU-time clock (all its processes: a worker it started counts from its start) is read
+before each request sent to it; what it spent from there to the next read is the request's, its tail work (freeing
+the body, the flow's end) included. A variant's CPU per request is their sum over its requests; beside it their
+median (and each request's, in the raw results), and the minor page faults per request (fresh memory the kernel
+had to fault in).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+
+from bench_lib.client import (
+    GIVE_UP_AFTER,
+    BenchError,
+    Conn,
+    Errors,
+    Scan,
+    bounded,
+    build_request,
+    check_answer,
+    check_stream,
+    check_translated,
+    describe,
+    ms,
+)
+from bench_lib.procinfo import cpu_seconds, descendants, minor_faults
+from bench_lib.stats import median, pcts
+
+
+class Variant:
+    """One column of one phase in the job: its connection, its request, and what its requests measured."""
+
+    def __init__(self, spec: dict, family: str, events: int, body_kib: int) -> None:
+        self.name: str = spec["name"]
+        self.target: dict = spec["target"]
+        self.process = spec.get("root_pid") or tuple(spec.get("pids") or ())  # (variants of one process share it)
+        self.root, self.pids = spec.get("root_pid"), list(spec.get("pids") or ())
+        self.stream: bool = spec.get("stream", True)
+        self.translated = bool(self.target.get("translated"))
+        self.request = build_request(self.target, family, self.stream, events, body_kib=body_kib,
+                                     stream_last=spec.get("stream_last", False))
+        self.family, self.events = family, events
+        self.conn: Conn | None = None
+        self.cpu: list[float] = []  # seconds, per counted request
+        self.faults: list[int] = []
+        self.ttfb: list[int] = []
+        self.ttft: list[int] = []
+        self.errors = Errors()
+        self.failed_in_a_row = 0
+        self.done = 0
+        self.failed = ""  # why the variant was not measured further (not translated: no figure, loudly)
+
+    @property
+    def given_up(self) -> bool:
+        return self.failed_in_a_row >= GIVE_UP_AFTER or bool(self.failed)
+
+    async def send(self, timeout: float, counted: bool) -> None:
+        """One request on its connection (opened again when the last one left it unusable)."""
+        if counted:
+            self.failed_in_a_row += 1
+        try:
+            if self.conn is None or not self.conn.usable:
+                if self.conn is not None:
+                    self.conn.close()
+                self.conn = await Conn.open(self.target, self.family)
+            scan = Scan(self.family, False, self.translated) if self.stream else None
+            res = await bounded(self.conn, self.request, scan, timeout)
+        except (OSError, BenchError) as e:
+            if self.conn is not None:
+                self.conn.usable = False
+            if counted:
+                self.errors.add(describe(e))
+            return
+        if not counted:
+            return
+        self.done += 1
+        why = check_stream(res, self.family, self.events) if self.stream else check_answer(res, self.events)
+        if why:
+            self.errors.add(why)
+            return
+        if self.translated:
+            try:
+                check_translated(res)
+            except BenchError as e:
+                self.failed = str(e)
+                return
+        self.failed_in_a_row = 0
+        self.ttfb.append(res.t_first_byte - res.t0)
+        if self.stream and res.scan is not None and res.scan.t_first is not None:
+            self.ttft.append(res.scan.t_first - res.t0)
+
+    def result(self) -> dict:
+        b50, b99 = pcts(self.ttfb, (50, 99))
+        f50, f99 = pcts(self.ttft, (50, 99))
+        n = len(self.cpu)
+        return {"requests": self.done, "ok": len(self.ttfb), "ttfb_p50_ms": ms(b50), "ttfb_p99_ms": ms(b99),
+                "ttft_p50_ms": ms(f50), "ttft_p99_ms": ms(f99), "request_bytes": len(self.request),
+                "proxy_cpu_us_per_request": sum(self.cpu) * 1e6 / n if n else None,
+                "proxy_cpu_us_median": median([c * 1e6 for c in self.cpu]),
+                "proxy_cpu_us_each": [round(c * 1e6) for c in self.cpu],
+                "minor_faults_per_request": sum(self.faults) / n if n else None, **self.errors.as_dict(),
+                **({"failed": self.failed} if self.failed else {})}
+
+
+def spread[T](items: list[T], process: Callable[[T], Hashable]) -> list[T]:
+    """`items` in an order where no two in a row are of the same process, where that can be: a request's tail work
+    is then done before its process's clock is read for the next one."""
+    left: dict[Hashable, list[T]] = {}
+    for item in items:
+        left.setdefault(process(item), []).append(item)
+    out: list[T] = []
+    last = None
+    while left:
+        # the process with the most left that did not send the last one (the one that did, if it alone is left)
+        choices = sorted(left, key=lambda p: (p == last, -len(left[p])))
+        last = choices[0]
+        out.append(left[last].pop(0))
+        if not left[last]:
+            del left[last]
+    return out
+
+
+class Clocks:
+    """Each process's CPU clock and page faults as last read, and the variant whose request it is spending on."""
+
+    def __init__(self) -> None:
+        self.read: dict[object, tuple[float, int]] = {}
+        self.spending: dict[object, Variant] = {}
+        self.pids: dict[object, list[int]] = {}
+
+    def look(self, variants: list[Variant]) -> None:
+        """The processes of each variant's target now (a process it started since included)."""
+        for v in {v.process: v for v in variants}.values():
+            self.pids[v.process] = descendants(v.root) if v.root else v.pids
+
+    def before(self, v: Variant, counted: bool) -> None:
+        """Read `v`'s process before a request to it: what it spent since the last read is the last request's."""
+        pids = self.pids[v.process]
+        now = (cpu_seconds(pids), minor_faults(pids))
+        last, spender = self.read.get(v.process), self.spending.get(v.process)
+        if last is not None and spender is not None:
+            spender.cpu.append(now[0] - last[0])
+            spender.faults.append(now[1] - last[1])
+        self.read[v.process] = now
+        if counted:
+            self.spending[v.process] = v
+        else:
+            self.spending.pop(v.process, None)
+
+
+async def job_interleaved(job: dict) -> dict:
+    """The variants' requests, interleaved (the module's docstring); each variant's result by its name."""
+    fam, n = job.get("family", "anthropic"), job["n"]
+    timeout, deadline = job.get("request_timeout", 30), time.monotonic() + job["time_limit"]
+    variants = [Variant(spec, fam, job.get("events", 3), job["body_kib"]) for spec in job["variants"]]
+    clocks = Clocks()
+    clocks.look(variants)
+    try:
+        for v in variants:
+            for _ in range(job.get("warmup", 1)):
+                await v.send(timeout, counted=False)
+        backwards = bool(job.get("backwards"))
+        order = variants
+        for r in range(n):
+            order = variants[r % len(variants):] + variants[: r % len(variants)]
+            order = order[::-1] if backwards else order
+            clocks.look(variants)
+            for v in order:
+                if time.monotonic() > deadline:
+                    v.errors.add("time limit")
+                    continue
+                if v.given_up:
+                    continue
+                clocks.before(v, counted=True)
+                await v.send(timeout, counted=True)
+        clocks.look(variants)
+        fenced: set[object] = set()
+        for v in order:  # (the last requests' tails counted: each clock read again, in the last round's order)
+            if v.process not in fenced:
+                fenced.add(v.process)
+                clocks.before(v, counted=False)
+                await v.send(timeout, counted=False)
+    finally:
+        for v in variants:
+            if v.conn is not None:
+                v.conn.close()
+    for v in variants:
+        if v.given_up and not v.failed:
+            v.errors.add(f"gave up after {GIVE_UP_AFTER} failed requests in a row")
+    return {"variants": {v.name: v.result() for v in variants}}
