@@ -1,16 +1,23 @@
-"""One repetition of an agent-sized body's phases as one job: every column's requests interleaved, request by request.
+"""One repetition of an agent-sized body's phases as one job: every proxy column of the size (bare's streams, the
+rotator's non-stream requests, forcing off, compared, `stream` after `messages`: *variants*), each on its own
+connection, its CPU per request read from its proxy's CPU-time clock (all its processes, looked up again at each
+visit: a worker it started counts from its start) before each request and right after the last answer.
 
-Measured one job after another, bare mitmdump's and the rotator's figures of the same repetition came from different
-moments of a machine whose speed moves by a third over seconds (other work on it), and bare's own figure for the same
-8 MiB request differed by 30 % between its stream and non-stream phases of one run. Here each *variant* (a column of
-one phase: bare's streams, the rotator's non-stream requests, the translated case, ...) has its own connection, one
-warm-up request first (not counted), then `n` rounds, each sending one request of every variant in an order that
-turns by one variant every round (and runs backwards every other repetition), then one fence request per process
-(not counted). A process's CPU-time clock (all its processes: a worker it started counts from its start) is read
-before each request sent to it; what it spent from there to the next read is the request's, its tail work (freeing
-the body, the flow's end) included. A variant's CPU per request is their sum over its requests; beside it their
-median (and each request's, in the raw results), and the minor page faults per request (fresh memory the kernel
-had to fault in).
+By default each variant in turn sends its warm-up request (not counted) and then its `n` requests in a row, in an
+order that runs backwards every other repetition: the phases' separate jobs as they were, but a size's stream and
+non-stream requests side by side in time. Measured one phase after another, bare mitmdump's figure for the same
+8 MiB request read 25.4k µs in the non-stream phase against 33.1k in the stream phase of one quiet run; here, each
+variant's minor page faults per request show why it moves: glibc serves a body's buffers from fresh memory or from a
+heap that kept its pages depending on what the process freed before (its mmap threshold moves with the sizes
+freed), and bare's 8 MiB figure went with its faults (0 to 2,220 a request, 24k to 39k µs) in one run.
+
+`one_by_one` (scripts/bench --one-by-one): one warm-up request each, then rounds of one request of every variant, in
+an order that turns by one each round, then one fence request per process (its clock read before it, so the last
+requests' tails are counted); a request is charged what its proxy spent from its start to that proxy's next one.
+Every column then meets the same moments of the machine, but each request finds its proxy's caches cold (the other
+proxies ran 8 MiB requests meanwhile): Rotator, which reads the body more than once, then measured about a quarter
+more at 8 MiB than in blocks on the same machine, bare about the same. Beside the CPU per request (the sum over the
+requests), the raw results hold each request's and their median.
 """
 
 from __future__ import annotations
@@ -158,37 +165,18 @@ class Clocks:
 
 
 async def job_interleaved(job: dict) -> dict:
-    """The variants' requests, interleaved (the module's docstring); each variant's result by its name."""
-    fam, n = job.get("family", "anthropic"), job["n"]
+    """The variants' requests, in blocks or interleaved one by one (the module's docstring); each variant's result
+    by its name."""
+    fam = job.get("family", "anthropic")
     timeout, deadline = job.get("request_timeout", 30), time.monotonic() + job["time_limit"]
     variants = [Variant(spec, fam, job.get("events", 3), job["body_kib"]) for spec in job["variants"]]
+    order = variants[::-1] if job.get("backwards") else variants
     clocks = Clocks()
-    clocks.look(variants)
     try:
-        for v in variants:
-            for _ in range(job.get("warmup", 1)):
-                await v.send(timeout, counted=False)
-        backwards = bool(job.get("backwards"))
-        order = variants
-        for r in range(n):
-            order = variants[r % len(variants):] + variants[: r % len(variants)]
-            order = order[::-1] if backwards else order
-            clocks.look(variants)
-            for v in order:
-                if time.monotonic() > deadline:
-                    v.errors.add("time limit")
-                    continue
-                if v.given_up:
-                    continue
-                clocks.before(v, counted=True)
-                await v.send(timeout, counted=True)
-        clocks.look(variants)
-        fenced: set[object] = set()
-        for v in order:  # (the last requests' tails counted: each clock read again, in the last round's order)
-            if v.process not in fenced:
-                fenced.add(v.process)
-                clocks.before(v, counted=False)
-                await v.send(timeout, counted=False)
+        if job.get("one_by_one"):
+            await _one_by_one(job, order, clocks, timeout, deadline)
+        else:
+            await _in_blocks(job, order, clocks, timeout, deadline)
     finally:
         for v in variants:
             if v.conn is not None:
@@ -197,3 +185,49 @@ async def job_interleaved(job: dict) -> dict:
         if v.given_up and not v.failed:
             v.errors.add(f"gave up after {GIVE_UP_AFTER} failed requests in a row")
     return {"variants": {v.name: v.result() for v in variants}}
+
+
+async def _in_blocks(job: dict, order: list[Variant], clocks: Clocks, timeout: float, deadline: float) -> None:
+    """Each variant in turn: its warm-up requests, then its `n` requests in a row, its process's clock read before
+    each and right after the last answer (a separate job each, as the phases were measured before)."""
+    for v in order:
+        clocks.look([v])
+        for _ in range(job.get("warmup", 1)):
+            await v.send(timeout, counted=False)
+        for _ in range(job["n"]):
+            if time.monotonic() > deadline:
+                v.errors.add("time limit")
+                break
+            if v.given_up:
+                break
+            clocks.before(v, counted=True)
+            await v.send(timeout, counted=True)
+        clocks.before(v, counted=False)
+
+
+async def _one_by_one(job: dict, variants: list[Variant], clocks: Clocks, timeout: float, deadline: float) -> None:
+    """One warm-up request each, then rounds of one request of every variant, in an order that turns by one each
+    round, then one fence request per process (its clock read before it: the last requests' tails counted)."""
+    clocks.look(variants)
+    for v in variants:
+        for _ in range(job.get("warmup", 1)):
+            await v.send(timeout, counted=False)
+    order = variants
+    for r in range(job["n"]):
+        order = variants[r % len(variants):] + variants[: r % len(variants)]
+        clocks.look(variants)
+        for v in order:
+            if time.monotonic() > deadline:
+                v.errors.add("time limit")
+                continue
+            if v.given_up:
+                continue
+            clocks.before(v, counted=True)
+            await v.send(timeout, counted=True)
+    clocks.look(variants)
+    fenced: set[object] = set()
+    for v in order:
+        if v.process not in fenced:
+            fenced.add(v.process)
+            clocks.before(v, counted=False)
+            await v.send(timeout, counted=False)

@@ -472,8 +472,8 @@ class Bench:
     def agent_size(self, kib: int, n: int) -> None:
         """One agent body size's phases: direct's own jobs, then every proxy column's streams and non-stream
         requests (forcing off, compared; the largest size's `stream` after `messages` too) in one job a
-        repetition, their requests interleaved (bench_lib/interleaved.py), the translated ones in a job of their
-        own; filed under each phase's column."""
+        repetition, a block of each column's requests after another's (or, `--one-by-one`, interleaved request by
+        request: bench_lib/interleaved.py), the translated ones in a job of their own; filed by phase and column."""
         p = self.plan
         job = {"warmup": 1, "events": p.seq_events, "body_kib": kib, "request_timeout": 30}
         for stream in (True, False):  # (direct: the client on the other CPU, as in every phase)
@@ -518,7 +518,8 @@ class Bench:
                       root_pid=self.targets[name].proc.pid if self.targets[name].proc else None)
                  for phase, name, column, ask in spread(variants, lambda v: self.targets[v[1]].proc)]
         res = self.job("rotator", dict(job, kind="interleaved", family="anthropic", n=n, variants=specs,
-                                       backwards=rep % 2 == 1, time_limit=p.job_limit_s * len(specs) / 2))
+                                       backwards=rep % 2 == 1, one_by_one=bool(getattr(self.args, "one_by_one", False)),
+                                       time_limit=p.job_limit_s * len(specs) / 2))
         if res.get("failed"):  # (the load client's own failure: no column is blamed, the next repetition runs)
             log(f"  agent {report.size_label(kib)}: job failed: {res['failed']}")
         for phase, name, column, _ in variants:
@@ -708,6 +709,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--reps", type=int, default=0,
                     help="repetitions of every measurement (default: 5 sequential, 3 for the others)")
     ap.add_argument("--out", default=str(ROOT / "bench-results"), help="where the JSON goes (default bench-results/)")
+    ap.add_argument("--one-by-one", action="store_true",
+                    help="in the agent phases, the columns' requests interleaved one by one, each proxy's caches "
+                         "then cold at every request (bench_lib/interleaved.py), instead of a block of each's")
     ap.add_argument("--keep-logs", action="store_true", help="keep the processes' logs even when all went well")
     ap.add_argument("--only", default="",
                     help="run only the phases whose names start with one of these (comma-separated, e.g. "
