@@ -99,3 +99,25 @@ def test_a_request_is_charged_what_its_process_spent_until_its_next_request_its_
     clocks.before(b, counted=False)  # the fences, not counted
     clocks.before(a, counted=False)
     assert a.cpu == [pytest.approx(0.0035)] and b.cpu == [pytest.approx(0.001)] and a2.cpu == [pytest.approx(0.002)]
+
+
+def test_the_agent_rows_show_each_proxy_s_page_faults_a_request_beside_its_cpu():
+    """What moves bare mitmdump's 8 MiB figure (fresh memory faulted in, or a heap that kept its pages) is shown in
+    the same run, beside the CPU it moved."""
+    plan = {"agent_sizes_kib": [8192], "agent_requests": [4], "long_reps": 2, "reps": 1, "paced_levels": [5],
+            "paced_interval_ms": 20, "paced_events": 1, "paced_reps": 1, "seq_n": 1, "seq_events": 3,
+            "anthropic_seq_n": 1, "long_events": 1, "long_batches": [1], "anthropic_long_events": 1,
+            "nonstream_concurrency": 1, "nonstream_total": 1}
+    ph = report.agent_phase(8192, True)
+    raw = {ph: {"bare": [{"proxy_cpu_us_per_request": c, "minor_faults_per_request": f, "errors": 0}
+                         for c, f in ((31000, 2120), (25000, 0))],
+                "rotator": [{"proxy_cpu_us_per_request": 33000, "minor_faults_per_request": 0, "errors": 0}] * 2}}
+    data = {"plan": plan, "raw": raw, "notes": [],
+            "targets": {t: {"status": "ok", "reason": ""} for t in ("rotator", "litellm", report.TRANSLATED)},
+            "git": {"commit": "0" * 40, "dirty": False}, "timestamp": "now", "quick": False, "duration_s": 1,
+            "machine": {"mitmproxy": "12", "python": "3.12", "cpus": 2}}
+    report.derive(data)
+    text = report.render(data)
+    streams = text[text.index("Agent-sized Anthropic streams"):text.index("Agent-sized Anthropic non-stream")]
+    [line] = [line for line in streams.splitlines() if "8 MiB: proxy minor page faults/request" in line]
+    assert "1060 (0.00..2120)" in line

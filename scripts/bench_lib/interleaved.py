@@ -38,7 +38,9 @@ from bench_lib.client import (
     check_translated,
     describe,
     ms,
+    per_request,
 )
+from bench_lib.counters import Instructions
 from bench_lib.procinfo import cpu_seconds, descendants, minor_faults
 from bench_lib.stats import median, pcts
 
@@ -65,6 +67,7 @@ class Variant:
         self.failed_in_a_row = 0
         self.done = 0
         self.failed = ""  # why the variant was not measured further (not translated: no figure, loudly)
+        self.instructions: dict = {}  # the proxy's instructions a request, where the machine counts them (in blocks)
 
     @property
     def given_up(self) -> bool:
@@ -114,7 +117,8 @@ class Variant:
                 "proxy_cpu_us_per_request": sum(self.cpu) * 1e6 / n if n else None,
                 "proxy_cpu_us_median": median([c * 1e6 for c in self.cpu]),
                 "proxy_cpu_us_each": [round(c * 1e6) for c in self.cpu],
-                "minor_faults_per_request": sum(self.faults) / n if n else None, **self.errors.as_dict(),
+                "minor_faults_per_request": sum(self.faults) / n if n else None, **self.instructions,
+                **self.errors.as_dict(),
                 **({"failed": self.failed} if self.failed else {})}
 
 
@@ -194,6 +198,8 @@ async def _in_blocks(job: dict, order: list[Variant], clocks: Clocks, timeout: f
         clocks.look([v])
         for _ in range(job.get("warmup", 1)):
             await v.send(timeout, counted=False)
+        counter = Instructions(clocks.pids[v.process])
+        before, done = counter.read(), v.done
         for _ in range(job["n"]):
             if time.monotonic() > deadline:
                 v.errors.add("time limit")
@@ -203,6 +209,8 @@ async def _in_blocks(job: dict, order: list[Variant], clocks: Clocks, timeout: f
             clocks.before(v, counted=True)
             await v.send(timeout, counted=True)
         clocks.before(v, counted=False)
+        v.instructions = per_request(before, counter.read(), v.done - done, counter)
+        counter.close()
 
 
 async def _one_by_one(job: dict, variants: list[Variant], clocks: Clocks, timeout: float, deadline: float) -> None:
