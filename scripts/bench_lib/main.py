@@ -501,7 +501,7 @@ class Bench:
             self.skipped += sorted({v[0] for v in variants})
             log(f"agent {report.size_label(kib)}: skipped, time budget of {self.plan.budget_s:.0f} s used up")
             return
-        log(f"agent {report.size_label(kib)}: {len(variants)} columns interleaved ({p.long_reps} x)")
+        log(f"agent {report.size_label(kib)}: {len(variants)} columns in one job ({p.long_reps} x)")
         for rep in range(p.long_reps):
             working = [v for v in variants if self.targets[v[1]].ok and "anthropic" in self.targets[v[1]].families]
             # The translated requests in a job of their own: in the rotator's process between its native ones, the
