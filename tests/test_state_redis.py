@@ -263,6 +263,37 @@ async def test_a_pick_never_used_frees_its_key_within_the_lease_time(redis_url):
     await closed(a, b)
 
 
+@pytest.mark.parametrize("when", ["before its answer", "as its answer came"])
+async def test_a_pick_whose_request_is_gone_frees_its_capped_key_at_once(redis_server, when):
+    """A request cancelled (its client hung up, a hedge outrun) after its pick was sent: the `max_concurrent` slot
+    the pick took is given back when the answer comes (or at once if it came as the request went), not when its
+    lease expires (30 s)."""
+    redis_server.flush()
+    keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
+    a, b = worker(redis_server.url, keys), worker(redis_server.url, keys)
+    await take_and_give_back(a)  # (connected: a's picks are written to its pipe at once)
+    await written(a)
+    if when == "before its answer":
+        with redis_server.frozen():  # (no answer can come before the request is gone)
+            taking = asyncio.ensure_future(a.take(model="m"))
+            await turns(1)  # (its pick is sent)
+            taking.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await taking
+    else:
+        prefetch = a.prefetch("m")  # (sent now)
+        # Told of the answer before the request is: it is cancelled with its pick in, not yet taken.
+        prefetch.pick.add_done_callback(lambda _: taking.cancel())
+        taking = asyncio.ensure_future(a.take(model="m", prefetch=prefetch))
+        with pytest.raises(asyncio.CancelledError):
+            await taking
+    await written(a)  # (the answer is in: the slot's release sent)
+    await written(a)  # (and done)
+    pick = await b.take(model="m")
+    assert (pick.key, pick.busy, pick.wait) == (KEYS[0], False, 0.0)
+    await closed(a, b)
+
+
 async def test_a_lease_given_back_frees_the_key_at_once(redis_url):
     keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
     a, b = worker(redis_url, keys), worker(redis_url, keys)
