@@ -133,7 +133,8 @@ class MaskOnArrival:
         self.engine = engine
         self._held: dict[str, tuple[tuple[tuple[bytes, bytes], ...], str]] = {}  # flow id -> real headers, path
         self._passing: dict[str, CredentialStyle] = {}  # flow id -> the style of the login it carries
-        self._lookups: dict[str, Callable[[int, bytes], None]] = {}  # flow id -> what keeps a plan look-up's answer
+        # A plan look-up's flow -> what keeps its answer (gone with the flow, should neither answer nor error come).
+        self._lookups: WeakKeyDictionary[http.HTTPFlow, Callable[[int, bytes], None]] = WeakKeyDictionary()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         req = flow.request
@@ -159,7 +160,7 @@ class MaskOnArrival:
         req = flow.request
         keep = self.engine.router.looked_up(called_host(flow), req.path, req.headers.items(multi=True))
         if keep is not None:
-            self._lookups[flow.id] = keep
+            self._lookups[flow] = keep
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """A login's other path, or a call to its side hosts, which mitmproxy forwards as it came (not Rotator's:
@@ -171,13 +172,13 @@ class MaskOnArrival:
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)
-        keep = self._lookups.pop(flow.id, None)
+        keep = self._lookups.pop(flow, None)
         if keep is not None and flow.response is not None:
             keep(flow.response.status_code, flow.response.content or b"")
         REMEMBERED.pop(flow, None)  # (what masking remembered for a request no one masked again)
 
     def error(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)
-        self._lookups.pop(flow.id, None)
+        self._lookups.pop(flow, None)
         self._held.pop(flow.id, None)  # (a request that never arrived whole keeps its masked credential)
         REMEMBERED.pop(flow, None)

@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols
-from rewrite.adapters import chain_for
 from rewrite.adapters.registry import ADAPTERS
 from rewrite.config import ConfigError, parse
 from rewrite.providers import build
@@ -32,7 +31,7 @@ def provider(text: str, name: str):
 def adapted(adapters: str, body: dict, headers=(), model: str = "m", kind: str = "openai"):
     """The request after a chain of `adapters` (YAML flow list) on a provider of `kind`."""
     p = provider(f"providers: {{t: {{kind: {kind}, base_url: 'http://127.0.0.1:1/v1', adapters: {adapters}}}}}", "t")
-    return chain_for(p, model).apply_request(body, list(headers), model)
+    return p.adapters.chain_for(model).apply_request(body, list(headers), model)
 
 
 def test_the_issue_example_applies_provider_then_model_adapters():
@@ -44,13 +43,14 @@ def test_the_issue_example_applies_provider_then_model_adapters():
         "tools": [{"type": "custom", "name": "Read", "input_schema": {"type": "object"}}],
         "messages": [{"role": "user", "content": "hi"}],
     }
-    req = chain_for(zai, "glm-4.6").apply_request(body, [("anthropic-beta", "other"), ("x-keep", "1")], "glm-4.6")
+    req = zai.adapters.chain_for("glm-4.6").apply_request(body, [("anthropic-beta", "other"), ("x-keep", "1")],
+                                                          "glm-4.6")
     assert req.body["temperature"] == 1.0
     assert req.body["max_tokens"] == 32000 and isinstance(req.body["max_tokens"], int)
     assert req.body["tools"] == [{"name": "Read", "input_schema": {"type": "object"}}]
     assert req.headers == [("x-keep", "1"), ("anthropic-beta", "fine-grained-tool-streaming")]
     # another model gets the provider's adapters only
-    other = chain_for(zai, "glm-4.5").apply_request(body, [], "glm-4.5")
+    other = zai.adapters.chain_for("glm-4.5").apply_request(body, [], "glm-4.5")
     assert other.body["temperature"] == 0.2 and other.body["max_tokens"] == 64000
     assert "type" not in other.body["tools"][0]
 
@@ -64,14 +64,14 @@ def test_the_clients_body_and_headers_are_left_as_they_were():
 
 
 def test_a_provider_without_adapters_has_an_empty_chain():
-    assert not chain_for(provider("", "openai"), "gpt-5").adapters
+    assert not provider("", "openai").adapters.chain_for("gpt-5").adapters
 
 
 def test_whether_a_provider_has_any_adapter_is_decided_once_its_models_included():
     assert not provider("", "openai").adapters.configured  # (its requests never look a chain up)
     per_model = provider("providers: {t: {kind: openai, base_url: 'http://127.0.0.1:1/v1', models: "
                          "{m: {adapters: [developer_to_system]}}}}", "t")
-    assert per_model.adapters.configured and not chain_for(per_model, "other").adapters
+    assert per_model.adapters.configured and not per_model.adapters.chain_for("other").adapters
     assert provider(ZAI, "zai").adapters.configured
 
 
@@ -84,7 +84,7 @@ def test_force_sets_dotted_paths_and_overrides():
 def test_force_values_are_not_shared_between_requests():
     p = provider("providers: {t: {kind: openai, base_url: 'http://x/v1', adapters: "
                  "[{force: {metadata: {tier: a}}}, {drop: [metadata.tier]}]}}", "t")
-    chain = chain_for(p, "m")
+    chain = p.adapters.chain_for("m")
     assert chain.apply_request({}, [], "m").body == {"metadata": {}}
     assert chain.apply_request({}, [], "m").body == {"metadata": {}}
     assert p.adapters.common.adapters[0].options == {"metadata": {"tier": "a"}}
@@ -134,7 +134,7 @@ def test_rename_model_in_the_body():
 def test_rename_model_in_a_gemini_path():
     p = provider("providers: {gemini: {adapters: [{rename_model: gemini-2.5-flash}]}}", "gemini")
     body = {"contents": []}
-    path, out, _ = chain_for(p, "gemini-2.5-pro").apply_to_path(
+    path, out, _ = p.adapters.chain_for("gemini-2.5-pro").apply_to_path(
         "/v1beta/models/gemini-2.5-pro:streamGenerateContent", body, [], "gemini-2.5-pro", protocols.get("gemini"))
     assert path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
     assert out == {"contents": []}  # no model field is added to a Gemini body
@@ -184,7 +184,7 @@ def test_reasoning_field_moves_reasoning_in_the_request():
 
 def test_reasoning_field_moves_reasoning_back_in_the_answer():
     p = provider("providers: {t: {kind: openai, base_url: 'http://x/v1', adapters: [{reasoning_field: reasoning}]}}", "t")
-    chain = chain_for(p, "m")
+    chain = p.adapters.chain_for("m")
     event = {"choices": [{"index": 0, "delta": {"reasoning": "hmm"}}]}
     assert chain.answer_event(event) == {"choices": [{"index": 0, "delta": {"reasoning_content": "hmm"}}]}
     body = {"choices": [{"message": {"role": "assistant", "content": "a", "reasoning": "r"}}]}
@@ -271,7 +271,7 @@ JSON = st.recursive(
                        JSON, max_size=6))
 def test_any_json_body_is_adapted_without_an_error(body):
     p = provider(f"providers: {{t: {{kind: openai, base_url: 'http://x/v1', adapters: {EVERY_ADAPTER}}}}}", "t")
-    chain = chain_for(p, "m")
+    chain = p.adapters.chain_for("m")
     req = chain.apply_request(body, [], "m")
     json.dumps(req.body, allow_nan=False)  # still sendable
     chain.answer_event(copy.deepcopy(body))

@@ -16,7 +16,6 @@ from rewrite.config import parse
 from rewrite.engine import READ_HERE, Engine
 from rewrite.exchange.exchange import Exchange
 from rewrite.exchange.job import Job
-from rewrite.inspection.steps import MAX_BODY
 from rewrite.intake.big_json import (
     LONG_TEXT,
     TOO_DEEP,
@@ -32,6 +31,7 @@ from rewrite.intake.big_json import (
 )
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.intake.shared_body import SIZE as SHARED_SIZE
+from rewrite.plugins.steps import MAX_BODY
 from rewrite.routing.router import Router
 from tests.support import samples
 from tests.support.engine_harness import FakeResponder, Upstream, events_of, sse

@@ -85,6 +85,7 @@ def test_gemini_gets_a_level_or_a_budget_never_both(model, config):
     ("openai_chat", "gpt-5.4", "max", "xhigh"),
     ("openai_chat", "gpt-5.4", "minimal", "low"),
     ("openai_chat", "gpt-5.6-sol", "max", "max"),
+    ("anthropic_messages", "claude-opus-5-5", "max", "max"),
     ("gemini", "gemini-3-pro-preview", "medium", "HIGH"),  # 3 Pro has LOW and HIGH
     ("gemini", "gemini-3-flash-preview", "max", "HIGH"),
 ])
@@ -148,6 +149,7 @@ def test_max_effort_keeps_thinking_on_everywhere():
 @pytest.mark.parametrize(("target", "model", "expected"), [
     ("anthropic_messages", "claude-opus-4-8", {"thinking": {"type": "disabled"}}),
     ("anthropic_messages", "claude-fable-5", {"thinking": {"type": "adaptive"}, "output_config": {"effort": "low"}}),
+    ("anthropic_messages", "claude-opus-5-5", {"thinking": {"type": "adaptive"}, "output_config": {"effort": "low"}}),
     ("gemini", "gemini-2.5-flash", {"thinkingBudget": 0}),
     ("gemini", "gemini-3-flash-preview", {"includeThoughts": True, "thinkingLevel": "MINIMAL"}),
     ("gemini", "gemini-3-pro-preview", {"includeThoughts": True, "thinkingLevel": "LOW"}),

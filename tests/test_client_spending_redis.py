@@ -14,8 +14,11 @@ import redis
 
 from rewrite.accounting.client_book import FIGURES, ClientBook, blank
 from rewrite.accounting.client_rules import BudgetConfig, ClientHold, ClientRules, LimitConfig
+from rewrite.config import parse
+from rewrite.engine import Engine
 from rewrite.pool import KeyPool
 from rewrite.state.redis.clients import SharedClients
+from rewrite.state.redis.names import CLIENTS
 from rewrite.state.redis.shared import SharedState
 from tests.support.redis_server import written
 
@@ -136,3 +139,30 @@ async def test_the_rules_go_in_the_pick_itself_one_call_per_request(redis_server
     assert calls() - before == 5  # (one pick each: the leases given back ride on the next pick)
     stats.close()
     await w.close()
+
+
+async def test_the_clients_figures_are_read_only_while_clients_are_configured(redis_server):
+    """A worker without `clients` does not read every client's figures from Redis (no HGETALL of rot:clients on its
+    rounds); a config reload that adds clients starts the reads, one that takes them all away stops them."""
+    redis_server.flush()
+    shared = f"state: {{redis: '{redis_server.url}'}}\n"
+    with_clients = shared + "clients: [{name: ci, key: rk-ci-abcdef-0123456}]\n"
+    engine = Engine(parse(shared))
+    engine.share_state()
+    state = engine.sharing.state
+    assert state is not None
+    with redis_server.monitored() as monitor:
+        await state.observe()
+        assert monitor.ran("HGETALL", CLIENTS) == 0
+        engine.configure(parse(with_clients))  # (as a reload does: the same Redis, so the same link)
+        engine.share_state()
+        await state.observe()
+        assert monitor.ran("HGETALL", CLIENTS) >= 1  # (the link's own rounds may have read them too)
+        engine.configure(parse(shared))
+        engine.share_state()
+        await state.observe()  # (after a round under way at the reload: the pipe answers in order)
+        before = monitor.ran("HGETALL", CLIENTS)
+        await state.observe()
+        assert monitor.ran("HGETALL", CLIENTS) == before
+    await state.aclose()
+    await engine.aclose()

@@ -1,6 +1,7 @@
 """The Interception addon on its own: how a flow is pointed at the engine and given back its vendor, and what the
 flow shows once answered."""
 
+import gc
 import gzip
 import inspect
 import json
@@ -133,6 +134,33 @@ def test_what_masking_remembers_goes_with_the_request_when_nothing_masks_it_agai
     masking.response(flow)
     assert flow not in REMEMBERED
 
+
+
+def test_a_plan_lookup_s_keeper_goes_with_its_flow():
+    """What keeps the answer of a login's plan look-up (Antigravity's quota) is kept for its flow and no longer: one
+    answered is used once, one whose flow goes without an answer or an error leaves nothing behind."""
+    masking = MaskOnArrival(Engine(parse("")))
+
+    def lookup() -> http.HTTPFlow:
+        flow = tflow.tflow()
+        req = flow.request
+        req.scheme, req.host, req.port, req.method = "https", "cloudcode-pa.googleapis.com", 443, "POST"
+        req.path = "/v1internal:fetchAvailableModels"
+        req.headers["host"] = req.host
+        req.headers["authorization"] = "Bearer ya29.antigravity-login"
+        req.headers["user-agent"] = "antigravity/1.18.3 darwin/arm64"
+        masking.requestheaders(flow)
+        masking.request(flow)
+        return flow
+
+    answered = lookup()
+    assert len(masking._lookups) == 1
+    answered.response = tutils.tresp(content=b'{"models": {}}')
+    masking.response(answered)
+    assert len(masking._lookups) == 0
+    lookup()  # (its flow dropped with neither an answer nor an error)
+    gc.collect()
+    assert len(masking._lookups) == 0
 
 
 async def test_a_large_body_is_gated_and_handed_over_at_its_headers_then_streamed_to_the_engine():

@@ -252,8 +252,8 @@ CAPS = [CapConfig(models=["m3"], per="minute", requests=3), CapConfig(models=["m
         CapConfig(tokens=Share(0.5))]  # and half of each vendor token window kept back
 
 # (step, arguments): "pick" n model tokens: as above, each request estimated at `tokens`; "report" key model unit
-# remaining limit seconds: an answer's window; "use" key model input tokens: an answer's usage (no tokens in all:
-# least-used weighs the hour's, which only the pool's own decisions do); "pass" seconds.
+# remaining limit seconds: an answer's window; "use" key model input tokens: an answer's usage (every key uses alike:
+# least-used weighs the hour's tokens, which only the pool's own decisions do); "pass" seconds.
 WINDOW_SCRIPT: list[tuple] = [
     ("pick", 4, "m1", 100),
     ("report", "a", "m1", "requests", 0, 50, 5),  # a's window of the group is used up for 5 s
@@ -271,6 +271,7 @@ WINDOW_SCRIPT: list[tuple] = [
     ("pick", 2, "m2", 10),
     ("pick", 13, "m3", 0),  # 3 requests a minute a key: the last pick waits for the minute's end
     ("use", "c", "m4", 900),  # c's hour of m4 input tokens: 100 left
+    ("use", "a", "m5", 900), ("use", "b", "m5", 900), ("use", "d", "m5", 900),  # (a model no cap counts)
     ("pick", 5, "m4", 200),  # c is passed over
     ("pick", 4, "m4", 50),  # c fits 50
 ]
@@ -312,7 +313,7 @@ class WindowRun(Run):
                 window = Window(unit, remaining=remaining, limit=limit, resets_at=self.clock.now + seconds, unit=unit)
                 self.pool.reported(KEY[key], model, [window])
             elif step == "use":
-                self.pool.record_usage(KEY[args[0]], args[1], 0, 0.0, args[2], 0)
+                self.pool.record_usage(KEY[args[0]], args[1], 0.0, input_tokens=args[2])
             elif step == "pass":
                 await self.pass_time(args[0])
             await self.settled()
@@ -333,7 +334,7 @@ async def test_both_pass_over_a_key_over_its_quota_window_and_name_the_earliest_
     assert alone.steps[2][0][3] == [("a", 5)]  # (each pick says which keys it passed over, until when)
     assert "b" in steps[15]
     assert alone.steps[16][-1][1] > 0 and all(s[1] == 0 for s in alone.steps[16][:-1])  # the 13th waits
-    assert "c" not in steps[18] and "c" in steps[19]
+    assert "c" not in steps[21] and "c" in steps[22]
 
 
 # A quota group and a conversation whose names hold "|" and ",": the pick script gets its few arguments joined by "|"

@@ -254,9 +254,9 @@ def test_a_cap_counts_the_models_its_globs_match_together_and_leaves_the_others(
 def test_a_cap_of_tokens_and_dollars_counts_the_usage_answers_report():
     clock = Clock()
     p = pool(clock, CapConfig(per="hour", tokens=1000), CapConfig(per="day", dollars=2.0), keys=(A, B))
-    p.record_usage(A, "claude-opus-4", 900, 0.5, 800, 100)
+    p.record_usage(A, "claude-opus-4", 0.5, input_tokens=800, output_tokens=100)
     assert p.pick(model="claude-opus-4", tokens=200).key == B  # A has 100 tokens left this hour
-    p.record_usage(B, "claude-opus-4", 10, 2.0, 5, 5)  # B spent its 2 dollars of the day
+    p.record_usage(B, "claude-opus-4", 2.0, input_tokens=5, output_tokens=5)  # B spent its 2 dollars of the day
     assert p.pick(model="claude-opus-4", tokens=50).key == A
     pick = p.pick(model="claude-opus-4", tokens=200)
     assert pick.wait == 3600  # A's hour ends first
@@ -296,7 +296,7 @@ def test_headroom_is_the_share_left_of_the_tightest_window_the_request_counts_in
 def test_windows_outlive_a_restart_in_the_state_file():
     clock = Clock()
     p = pool(clock, CapConfig(per="day", dollars=1.0))
-    p.record_usage(A, "claude-opus-4", 10, 1.0, 5, 5)
+    p.record_usage(A, "claude-opus-4", 1.0, input_tokens=5, output_tokens=5)
     p.reported(B, "claude-opus-4", used_up(600))
     again = pool(clock, CapConfig(per="day", dollars=1.0))
     import_state(again, json.loads(json.dumps(export_state(p))))
@@ -368,7 +368,7 @@ async def test_a_cap_counts_every_workers_requests_and_usage(where):
     pick = await take(one, "claude-opus-4")
     assert pick.wait == 30 and one.resting("claude-opus-4", pick).seconds == 30  # as every worker counted them
     clock.now += 30
-    two.record_usage(A, "claude-opus-4", 95, 0.1, 90, 5)
+    two.record_usage(A, "claude-opus-4", 0.1, input_tokens=90, output_tokens=5)
     await settle(two_state)
     assert {(await take(one, "claude-opus-4", tokens=50)).key for _ in range(2)} == {B}
     await one_state.observe()  # what the others counted, in this worker's view (status page, rotator.pools)
@@ -386,7 +386,7 @@ def test_a_keys_windows_are_shown_by_rotator_pools_the_status_page_and_the_metri
     clock = Clock()
     p = pool(clock, CapConfig(per="day", dollars=5.0))
     p.reported(A, "claude-opus-4-1", used_up(42, "requests", left=7, limit=50))
-    p.record_usage(A, "claude-opus-4", 10, 1.25, 5, 5)
+    p.record_usage(A, "claude-opus-4", 1.25, input_tokens=5, output_tokens=5)
     described = describe(p)
     assert table([described]).count(f"{p.states[0].masked} windows: ") == 1
     assert "claude-opus-4 requests 7 of 50 left, resets 2027-01-15T08:00:42Z (in 42 s)" in table([described])

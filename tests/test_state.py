@@ -159,8 +159,9 @@ def test_rests_usage_and_failures_carry_over_to_a_pool_built_later():
     old.rests.failed(SECRET, rate_limited("300"), "gpt-4o")
     old.rests.failed(OTHER, failure(429, [], b"", pooled=True), "")  # a backoff, whole key
     with old.lease(OTHER):
-        old.record_usage(OTHER, "gpt-4o", 120, 0.5, 100, 20, cache_read=60, cache_write=30, cold_cost=0.01)
-    old.record_usage(OTHER, "mystery", 30, None)
+        old.record_usage(OTHER, "gpt-4o", 0.5, input_tokens=100, output_tokens=20, cache_read=60, cache_write=30,
+                         cold_cost=0.01)
+    old.record_usage(OTHER, "mystery", None, output_tokens=30)
     records = json.loads(json.dumps(export_state(old)))
 
     # "restarted" 100 s later: another monotonic clock, the wall clock moved on
@@ -249,8 +250,8 @@ def test_a_resting_key_is_still_resting_after_a_restart(tmp_path):
         addon = started(first)
         pool_of(first).rests.failed(SECRET, rate_limited("300"), "gpt-4o")
         with pool_of(first).lease(OTHER):
-            pool_of(first).record_usage(OTHER, "gpt-4o", 42, 0.001, 40, 2, cache_read=30, cache_write=10,
-                                        cold_cost=0.0025)
+            pool_of(first).record_usage(OTHER, "gpt-4o", 0.001, input_tokens=40, output_tokens=2, cache_read=30,
+                                        cache_write=10, cold_cost=0.0025)
         addon.done()
 
         second = Engine(parse(config(str(db))))

@@ -263,6 +263,37 @@ async def test_a_pick_never_used_frees_its_key_within_the_lease_time(redis_url):
     await closed(a, b)
 
 
+@pytest.mark.parametrize("when", ["before its answer", "as its answer came"])
+async def test_a_pick_whose_request_is_gone_frees_its_capped_key_at_once(redis_server, when):
+    """A request cancelled (its client hung up, a hedge outrun) after its pick was sent: the `max_concurrent` slot
+    the pick took is given back when the answer comes (or at once if it came as the request went), not when its
+    lease expires (30 s)."""
+    redis_server.flush()
+    keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
+    a, b = worker(redis_server.url, keys), worker(redis_server.url, keys)
+    await take_and_give_back(a)  # (connected: a's picks are written to its pipe at once)
+    await written(a)
+    if when == "before its answer":
+        with redis_server.frozen():  # (no answer can come before the request is gone)
+            taking = asyncio.ensure_future(a.take(model="m"))
+            await turns(1)  # (its pick is sent)
+            taking.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await taking
+    else:
+        prefetch = a.prefetch("m")  # (sent now)
+        # Told of the answer before the request is: it is cancelled with its pick in, not yet taken.
+        prefetch.pick.add_done_callback(lambda _: taking.cancel())
+        taking = asyncio.ensure_future(a.take(model="m", prefetch=prefetch))
+        with pytest.raises(asyncio.CancelledError):
+            await taking
+    await written(a)  # (the answer is in: the slot's release sent)
+    await written(a)  # (and done)
+    pick = await b.take(model="m")
+    assert (pick.key, pick.busy, pick.wait) == (KEYS[0], False, 0.0)
+    await closed(a, b)
+
+
 async def test_a_lease_given_back_frees_the_key_at_once(redis_url):
     keys = [KeyConfig(key=KEYS[0], max_concurrent=1)]
     a, b = worker(redis_url, keys), worker(redis_url, keys)
@@ -402,7 +433,7 @@ async def test_a_restarted_worker_loses_no_rest_lease_or_count(redis_url):
     await written(a)
     pick = await a.take(model="gpt-x")
     a.lease(pick.key, "gpt-x", pick.held)  # held when the worker stops
-    a.record_usage(pick.key, "gpt-x", 120, 0.5)
+    a.record_usage(pick.key, "gpt-x", 0.5, output_tokens=120)
     await closed(a)  # a stops: what it counted is written
     restarted = worker(redis_url, keys)
     assert (await restarted.take()).busy  # one key rests, the other is still leased
@@ -420,7 +451,7 @@ async def test_no_key_text_is_ever_stored_in_redis(redis_url):
         for _ in range(4):
             pick = await pool.take(model="gpt-x")
             with pool.lease(pick.key, "gpt-x", pick.held):
-                pool.record_usage(pick.key, "gpt-x", 10, None)
+                pool.record_usage(pick.key, "gpt-x", None, output_tokens=10)
         pool.rests.bench(KEYS[0], 30, model="gpt-x", why="rate limited")
     await written(a, b)
     await closed(a, b)
@@ -457,11 +488,11 @@ async def test_every_worker_shows_the_usage_of_all_and_the_hour_keeps_only_its_m
     for _ in range(3):
         pick = await a.take(model="gpt-x")
         with a.lease(pick.key, "gpt-x", pick.held):
-            a.record_usage(pick.key, "gpt-x", 100, 0.25)
+            a.record_usage(pick.key, "gpt-x", 0.25, output_tokens=100)
     await a.shared.shared.flush()
     pick = await b.take(model="gpt-y")
     with b.lease(pick.key, "gpt-y", pick.held):  # b's own count, not yet written
-        b.record_usage(pick.key, "gpt-y", 7, None)
+        b.record_usage(pick.key, "gpt-y", None, output_tokens=7)
     await b.shared.shared.observe()
     keys = describe(b)["keys"]
     assert sum(k["total"]["requests"] for k in keys) == 4 and sum(k["last_hour"]["tokens"] for k in keys) == 307
@@ -484,11 +515,12 @@ async def test_every_worker_shows_each_keys_prompt_cache_share_and_cold_cost_of_
     a, b = worker(redis_url), worker(redis_url)
     pick = await a.take(model="claude-x")
     with a.lease(pick.key, "claude-x", pick.held):  # a cold prefix: written
-        a.record_usage(pick.key, "claude-x", 1030, 0.01, 1000, 30, cache_write=1000, cold_cost=0.00115)
+        a.record_usage(pick.key, "claude-x", 0.01, input_tokens=1000, output_tokens=30, cache_write=1000,
+                       cold_cost=0.00115)
     await a.shared.shared.flush()
     with b.lease(pick.key, "claude-x"):  # the same key on b: read (b's own count, not yet written)
-        b.record_usage(pick.key, "claude-x", 1030, 0.001, 1000, 30, cache_read=900, cache_write=100,
-                       cold_cost=0.000115)
+        b.record_usage(pick.key, "claude-x", 0.001, input_tokens=1000, output_tokens=30, cache_read=900,
+                       cache_write=100, cold_cost=0.000115)
     await b.shared.shared.observe()
     [shown] = [k for k in describe(b)["keys"] if k["total"]["input_tokens"]]
     assert (shown["total"]["cache_read_tokens"], shown["total"]["cache_write_tokens"]) == (900, 1100)
@@ -514,7 +546,7 @@ async def test_an_idle_worker_rebuilds_a_keys_view_only_when_some_worker_counted
     async def counted(pool: KeyPool, key: str, n: int = 1) -> None:
         for _ in range(n):
             with pool.lease(key, "gpt-x"):
-                pool.record_usage(key, "gpt-x", 10, 0.01)
+                pool.record_usage(key, "gpt-x", 0.01, output_tokens=10)
 
     await counted(a, KEYS[0], 2)
     await a.shared.shared.flush()

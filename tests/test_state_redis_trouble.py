@@ -49,7 +49,7 @@ async def served_by(pool: KeyPool, served: list[float]) -> float:
     took = time.monotonic() - began
     assert pick.key is not None
     with pool.lease(pick.key, "gpt-x", pick.held):
-        pool.record_usage(pick.key, "gpt-x", 10, 0.01)
+        pool.record_usage(pick.key, "gpt-x", 0.01, output_tokens=10)
     served.append(took)
     return took
 

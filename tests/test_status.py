@@ -128,10 +128,11 @@ def test_the_three_renderings():
 def test_each_key_shows_its_prompt_cache_share_and_what_its_cold_prefixes_cost():
     wall = FakeClock(1_700_000_000)
     pool = KeyPool(KEYS[:2], name="anthropic", clock=FakeClock(50), wall=wall)
-    pool.record_usage(KEYS[0], "claude-haiku-4-5", 10_030, 0.0125, 10_000, 30, cache_write=10_000, cold_cost=0.0115)
+    pool.record_usage(KEYS[0], "claude-haiku-4-5", 0.0125, input_tokens=10_000, output_tokens=30, cache_write=10_000,
+                      cold_cost=0.0115)
     wall.now += 7200  # two hours later: only the next answer is in the last hour
-    pool.record_usage(KEYS[0], "claude-haiku-4-5", 10_030, 0.0015, 10_000, 30, cache_read=9_000,
-                      cache_write=1_000, cold_cost=0.00115)
+    pool.record_usage(KEYS[0], "claude-haiku-4-5", 0.0015, input_tokens=10_000, output_tokens=30,
+                      cache_read=9_000, cache_write=1_000, cold_cost=0.00115)
     data = page([{"name": "anthropic", "family": "anthropic", "pool": describe(pool, 50, wall.now)}], [], Tally(wall),
                 wall.now)
     warm, unused = data["providers"][0]["pool"]["keys"]

@@ -7,9 +7,8 @@ import asyncio
 import json
 
 from rewrite.inspection import views
-from rewrite.inspection.steps import MAX_BODY, Capture
 from rewrite.inspection.views import Facts
-from rewrite.plugins.steps import Step, record
+from rewrite.plugins.steps import MAX_BODY, Capture, Step, record
 from rewrite.pool import mask
 from tests.support import samples
 from tests.support.engine_harness import Upstream, run, sse

@@ -151,10 +151,10 @@ def test_least_used_prefers_fewest_in_flight_then_fewest_tokens_this_hour():
     assert pool.pick().key == "a"
     for lease in held[1:]:
         lease.release()
-    pool.record_usage("a", "m", 900, 0.01)
-    pool.record_usage("b", "m", 100, 0.01)
+    pool.record_usage("a", "m", 0.01, output_tokens=900)
+    pool.record_usage("b", "m", 0.01, output_tokens=100)
     assert pool.pick().key == "c"  # no tokens at all
-    pool.record_usage("c", "m", 500, None)
+    pool.record_usage("c", "m", None, output_tokens=500)
     assert pool.pick().key == "b"
 
 

@@ -76,7 +76,7 @@ def test_a_native_leg_to_another_provider_and_model():
     chat_proto = protocols.get("openai_chat")
     leg = native_leg(rt.provider_named("local"), "llama", chat_proto, False, CHAT_PATH, "", chat("gpt"), "gpt")
     assert leg.body["model"] == "llama" and not leg.unchanged
-    assert leg.url(leg.path, "/v1") == "http://local.test/api/v1/chat/completions"
+    assert leg.provider.guest_url(leg.path, "/v1") == "http://local.test/api/v1/chat/completions"
 
     gemini = protocols.get("gemini")
     path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"

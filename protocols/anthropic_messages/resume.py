@@ -25,7 +25,7 @@ from protocols.anthropic_messages.translate.request_out import fitted_budget
 from protocols.base import count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.events import Event
-from protocols.resume import Delivered, Method, Seam
+from protocols.resume import Delivered, Method, Seam, SeamSplicer
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, OutputCap, json_begun, prefill_text, spent
 from protocols.resume.holding import BlockHolder, Unsaid
 from protocols.resume.kept import KeptEvents, json_block
@@ -174,20 +174,19 @@ def _as_request_block(block: dict) -> dict:
     return {key: block[key] for key in ("type", "id", "name", "input") if key in block}
 
 
-class MessagesSplicer:
+class MessagesSplicer(SeamSplicer):
     """The continuation's events rewritten into the client's message. The seam decides by the end of the
     continuation's first text block at the latest (the repeat can only be there); a text block the continuation
     opens whose text the seam trims all of (the words before a tool call said again) waits for its first words, and
     reaches the client not at all if it has none (the API refuses an empty text block sent back)."""
 
     def __init__(self, read: _Read, seam: Seam) -> None:
-        self.failed = False
-        self._first, self._seam = read, seam
+        super().__init__(seam)
+        self._first = read
         self._open = read.open if read.open is not None and read.blocks[read.open].start.get("type") == TEXT else None
         self._next = max(read.blocks) + 1 if read.blocks else 0
         self._indexes: dict[int, int | None] = {}  # the continuation's block index -> the client's (None: dropped)
         self._open_closed = self._open is None  # the client's open block was closed or is continued
-        self._pending: list[dict] = []
         self._unsaid = Unsaid("index", S.CONTENT_BLOCK_START, S.CONTENT_BLOCK_STOP, _is_text)
         self._later: dict = {}  # the continuation's own usage so far
 
@@ -217,18 +216,7 @@ class MessagesSplicer:
             return []
         delta = member(placed, "delta")
         if kind == S.CONTENT_BLOCK_DELTA and delta.get("type") == S.TEXT_DELTA:
-            released = self._seam.feed(delta.get("text") or "")
-            if self._seam.failed:
-                return self._fail()
-            if not self._seam.decided:
-                self._pending.append(placed)
-                return []
-            if self._pending:
-                self._pending.append(placed)
-                return self._release(released)
-            if released and self._unsaid.holds(placed):  # the block's first words: it starts for the client
-                return self._sent(self._unsaid.said()) + self._text(placed, released)
-            return self._text(placed, released)
+            return self._through_seam(placed, delta.get("text") or "")
         if not self._seam.decided and not (kind == S.CONTENT_BLOCK_STOP and self._seam.held):
             self._pending.append(placed)
             return []
@@ -241,9 +229,6 @@ class MessagesSplicer:
                 self._indexes = {k: None if client == given else client for k, client in self._indexes.items()}
             return out
         return out + self._sent([placed])
-
-    def finish(self) -> list[Event]:
-        return self._flush()
 
     def _started(self, payload: dict) -> dict | None:
         """A continuation block's start placed among the client's blocks (None: dropped)."""
@@ -266,14 +251,6 @@ class MessagesSplicer:
         self._open_closed = True
         return [self._emit({"type": S.CONTENT_BLOCK_STOP, "index": self._open})]
 
-    def _flush(self) -> list[Event]:
-        if self._seam.decided or self.failed:
-            return []
-        released = self._seam.finish()
-        if self._seam.failed:
-            return self._fail()
-        return self._release(released)
-
     def _release(self, text: str) -> list[Event]:
         """The events held while the seam decided, in order, the text it let through in their first text delta (a
         block it let none of through waits for its first words)."""
@@ -292,14 +269,15 @@ class MessagesSplicer:
         return [e for placed in events for e in (
             self._close_open() if placed.get("type") == S.CONTENT_BLOCK_START else []) + [self._emit(placed)]]
 
+    def _passed(self, event: dict, text: str) -> list[Event]:
+        if text and self._unsaid.holds(event):  # the block's first words: it starts for the client
+            return self._sent(self._unsaid.said()) + self._text(event, text)
+        return self._text(event, text)
+
     def _text(self, placed: dict, text: str) -> list[Event]:
         if not text:
             return []
         return [self._emit({**placed, "delta": {**member(placed, "delta"), "text": text}})]
-
-    def _fail(self) -> list[Event]:
-        self.failed, self._pending = True, []
-        return []
 
     def _usage(self, later: dict) -> dict:
         """Cumulative, as the vendor's: the first attempt's input and cache counts (the continuation's when it

@@ -21,7 +21,7 @@ from protocols.base import count, member, whole_json
 from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.openai_chat import stream as S
-from protocols.resume import Delivered, Method, Seam
+from protocols.resume import Delivered, Method, Seam, SeamSplicer
 from protocols.resume.asking import INSTRUCTION, NOT_RUN, STRUCTURED, OutputCap, json_begun, prefill_text, spent
 from protocols.resume.kept import KeptEvents, json_block
 from protocols.sse import SSEParser, load_object
@@ -154,13 +154,12 @@ class ChatObserver:
         return ChatSplicer(head, seam, len(choice.tools), reported or pieces)
 
 
-class ChatSplicer:
+class ChatSplicer(SeamSplicer):
     def __init__(self, head: dict, seam: Seam, tool_offset: int, spent: int) -> None:
-        self.failed = False
+        super().__init__(seam)  # (the chunks it holds are without their text: that is in the seam)
         self._head = {key: head[key] for key in ("id", "created", "model", "system_fingerprint") if key in head}
         # (the first attempt's output: its stream's own count where it gave one, else a token a content chunk)
-        self._seam, self._tool_offset, self._spent = seam, tool_offset, spent
-        self._pending: list[dict] = []  # chunks held while the seam decides, without their text (it is in the seam)
+        self._tool_offset, self._spent = tool_offset, spent
 
     def feed(self, event: Event) -> list[Event]:
         data = event.data
@@ -182,16 +181,7 @@ class ChatSplicer:
         finishing = bool(choices and choices[0].get("finish_reason"))
         chunk["choices"] = [c for c in choices if c["delta"] or c.get("finish_reason") or c.get("logprobs")]
         if isinstance(text, str) and text:
-            released = self._seam.feed(text)
-            if self._seam.failed:
-                return self._fail()
-            if not self._seam.decided:
-                self._pending.append(chunk)
-                return []
-            if self._pending:  # the seam decided on this chunk: it goes out with those held before it
-                self._pending.append(chunk)
-                return self._release(released)
-            return [self._with_text(chunk, released)]
+            return self._through_seam(chunk, text)
         if not self._seam.decided:
             if not finishing:
                 self._pending.append(chunk)
@@ -199,9 +189,6 @@ class ChatSplicer:
             out = self._flush()
             return [] if self.failed else [*out, json_block(chunk)]
         return [json_block(chunk)] if chunk["choices"] or chunk.get("usage") else []
-
-    def finish(self) -> list[Event]:
-        return self._flush()
 
     def _placed(self, choice: dict) -> dict:
         """The choice with the client's tool call indexes, without the role the client already has, and without
@@ -214,14 +201,6 @@ class ChatSplicer:
                                    for call in delta["tool_calls"] if isinstance(call, dict)]
         return {**choice, "delta": delta}
 
-    def _flush(self) -> list[Event]:
-        if self._seam.decided or self.failed:
-            return []
-        released = self._seam.finish()
-        if self._seam.failed:
-            return self._fail()
-        return self._release(released)
-
     def _release(self, text: str) -> list[Event]:
         """The chunks held while the seam decided: the text it let through in the first, then the others'
         tool calls, finish reasons and usage as they came."""
@@ -229,14 +208,13 @@ class ChatSplicer:
         out = [self._with_text(held[0], text)] if held and text else []
         return out + [json_block(chunk) for chunk in held if chunk["choices"] or chunk.get("usage")]
 
+    def _passed(self, event: dict, text: str) -> list[Event]:
+        return [self._with_text(event, text)]
+
     def _with_text(self, chunk: dict, text: str) -> Event:
         choices = chunk["choices"] or [{"index": 0, "delta": {}, "finish_reason": None}]
         first = {**choices[0], "delta": {**choices[0]["delta"], "content": text}}
         return json_block({**chunk, "choices": [first, *choices[1:]]})
-
-    def _fail(self) -> list[Event]:
-        self.failed, self._pending = True, []
-        return []
 
     def _usage(self, later: dict) -> dict:
         output = self._spent + count(later, "completion_tokens")

@@ -10,7 +10,7 @@ from protocols.openai_responses import vocabulary as V
 from protocols.openai_responses.stream import api_event
 from protocols.openai_responses.tracker import ResponseTracker
 from protocols.openai_responses.vocabulary import PART_DONE, TEXT_DONE
-from protocols.resume import Seam
+from protocols.resume import Seam, SeamSplicer
 from protocols.resume.holding import Unsaid
 from protocols.resume.kept import json_block
 from protocols.sse import load_object
@@ -138,18 +138,17 @@ class _Items:
         return [done[index] for index in sorted(done)]
 
 
-class ResponsesSplicer:
+class ResponsesSplicer(SeamSplicer):
     """The continuation's events rewritten into the first attempt's response; text through the seam, and every
     event held back until the seam has decided (a continuation that started over leaves no trace). A message item
     the continuation opens whose text the seam trims all of (the words before a tool call said again) waits for its
     first words, and reaches the client not at all if it has none."""
 
     def __init__(self, tracker: ResponseTracker, seam: Seam, finished: set[tuple[object, ...]]) -> None:
-        self.failed = False
-        self._first, self._seam = tracker, seam
+        super().__init__(seam)
+        self._first = tracker
         self._response = tracker.snapshot or tracker.synthetic_snapshot()
         self._items = _Items(tracker, finished)
-        self._pending: list[dict] = []
         self._unsaid = Unsaid("output_index", V.OUTPUT_ITEM_ADDED, V.OUTPUT_ITEM_DONE, _is_delta)
 
     def feed(self, event: Event) -> list[Event]:
@@ -166,8 +165,8 @@ class ResponsesSplicer:
             return []
         if isinstance(index, int) and (payload := items.placed(payload, index)) is None:
             return []
-        if kind == V.OUTPUT_TEXT_DELTA:
-            return self._text(payload) if isinstance(index, int) else []
+        if kind == V.OUTPUT_TEXT_DELTA:  # (the last delta held stands for them all: `_release`)
+            return self._through_seam(payload, _delta_text(payload)) if isinstance(index, int) else []
         if kind in (V.CONTENT_PART_ADDED, V.OUTPUT_ITEM_ADDED) and not self._seam.decided:
             self._pending.append(payload)
             return []
@@ -180,34 +179,15 @@ class ResponsesSplicer:
             return out
         return out + self._sent(self._items.with_full_text(payload))
 
-    def finish(self) -> list[Event]:
-        return self._flush()
+    def _passed(self, event: dict, text: str) -> list[Event]:
+        if text and self._unsaid.holds(event):  # the item's first words: it opens for the client
+            return [e for p in self._unsaid.said() for e in self._sent(p)] + self._delta(event, text)
+        return self._delta(event, text)
 
-    def _text(self, placed: dict) -> list[Event]:
-        released = self._seam.feed(_delta_text(placed))
-        if self._seam.failed:
-            return self._fail()
-        if not self._seam.decided:
-            self._pending.append(placed)  # its text is in the seam; the last one held stands for them all
-            return []
-        if self._pending:
-            return self._released(released, placed)
-        if released and self._unsaid.holds(placed):  # the item's first words: it opens for the client
-            return [e for p in self._unsaid.said() for e in self._sent(p)] + self._delta(placed, released)
-        return self._delta(placed, released)
-
-    def _flush(self) -> list[Event]:
-        if self._seam.decided or self.failed:
-            return []
-        released = self._seam.finish()
-        if self._seam.failed:
-            return self._fail()
-        return self._released(released, None)
-
-    def _released(self, text: str, delta: dict | None) -> list[Event]:
+    def _release(self, text: str) -> list[Event]:
         """The events held while the seam decided, the text it let through in the last delta held (an item it let
         none of through waits for its first words)."""
-        held, self._pending = self._pending + ([delta] if delta else []), []
+        held, self._pending = self._pending, []
         deltas = [p for p in held if _is_delta(p)]
         out = [e for p in self._unsaid.sort(held, text) if not _is_delta(p) for e in self._sent(p)]
         return out + (self._delta(deltas[-1], text) if deltas else [])
@@ -217,10 +197,6 @@ class ResponsesSplicer:
             return []
         self._items.said(placed, text)
         return [self._emit({**placed, "delta": text})]
-
-    def _fail(self) -> list[Event]:
-        self.failed, self._pending = True, []
-        return []
 
     def _close_open(self) -> list[Event]:
         return [self._emit(payload) for payload in self._items.open_ending()]

@@ -71,6 +71,56 @@ class Splicer(Protocol):
         ...
 
 
+class SeamSplicer:
+    """What every splicer does around its seam: the continuation's events held while the seam decides (`_pending`),
+    released with the text it let through (`_release`: each protocol's own), or all dropped when the seam refuses
+    the continuation (`failed`)."""
+
+    def __init__(self, seam: Seam) -> None:
+        self.failed = False
+        self._seam = seam
+        self._pending: list[dict] = []
+
+    def finish(self) -> list[Event]:
+        return self._flush()
+
+    def _through_seam(self, event: dict, text: str) -> list[Event]:
+        """An event of the continuation with its `text` (taken out of it) fed to the seam: held until the seam
+        decides, then released with those held before it; once decided, passed on with what the seam lets by."""
+        released = self._seam.feed(text)
+        if self._seam.failed:
+            return self._fail()
+        if not self._seam.decided:
+            self._pending.append(event)
+            return []
+        if self._pending:  # the seam decided on this event: it goes out with those held before it
+            self._pending.append(event)
+            return self._release(released)
+        return self._passed(event, released)
+
+    def _flush(self) -> list[Event]:
+        """At the continuation's end, or an event no more of its text can come before: what the seam still held,
+        decided now, with the events held."""
+        if self._seam.decided or self.failed:
+            return []
+        released = self._seam.finish()
+        if self._seam.failed:
+            return self._fail()
+        return self._release(released)
+
+    def _release(self, text: str) -> list[Event]:
+        """The events held while the seam decided, with `text`, what it let through of theirs."""
+        raise NotImplementedError
+
+    def _passed(self, event: dict, text: str) -> list[Event]:
+        """An event with the text the seam, decided before it, lets by of its own."""
+        raise NotImplementedError
+
+    def _fail(self) -> list[Event]:
+        self.failed, self._pending = True, []
+        return []
+
+
 class Observer(Protocol):
     def feed(self, event: Event) -> None:
         """An event the client's repairer was fed, in order."""
@@ -193,5 +243,5 @@ def seam_for(delivered: Delivered, method: Method, caps: Capabilities) -> Seam:
     return Seam(text, exact=True, stripped=text[len(sent):], echo=sent if caps.prefill_echo else "")
 
 
-__all__ = ["CAP_REACHED", "Delivered", "Holder", "Method", "Observer", "OutputCap", "Resumer", "Seam", "Splicer",
-           "capped", "continuation_body", "method_for", "output_left", "refuses_prefill", "seam_for"]
+__all__ = ["CAP_REACHED", "Delivered", "Holder", "Method", "Observer", "OutputCap", "Resumer", "Seam", "SeamSplicer",
+           "Splicer", "capped", "continuation_body", "method_for", "output_left", "refuses_prefill", "seam_for"]

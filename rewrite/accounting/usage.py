@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
+from functools import cached_property
 
 import protocols
 from protocols.base import Protocol
@@ -61,9 +62,15 @@ class Meter:
 
     def __init__(self, proto: Protocol | None, body: dict | None, client_stream: bool) -> None:
         self.protocol = proto.name if proto is not None else None
-        own = self._own = reader(self.protocol)
-        self.ask_upstream = own is not None and own.hiding is not None and client_stream and own.can_ask(body)
+        self._own = reader(self.protocol)
+        self._asked = body, client_stream
         self._sniffer: UsageSniffer | None = None
+
+    @cached_property
+    def ask_upstream(self) -> bool:
+        """Worked out when first asked: by a target in the client's protocol (a translated one asks its own way)."""
+        own, (body, client_stream) = self._own, self._asked
+        return own is not None and own.hiding is not None and client_stream and own.can_ask(body)
 
     @property
     def usage_option(self) -> str:

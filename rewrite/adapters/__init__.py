@@ -22,4 +22,4 @@ from rewrite.adapters import (  # noqa: F401  (each registers itself in registry
     reasoning_field,
     rename_model,
 )
-from rewrite.adapters.chain import AdapterChain, ProviderAdapters, chain_for  # noqa: F401  (the package's names)
+from rewrite.adapters.chain import AdapterChain, ProviderAdapters  # noqa: F401  (the package's names)

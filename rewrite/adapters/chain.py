@@ -75,8 +75,3 @@ class ProviderAdapters:
 
 
 NO_ADAPTERS = ProviderAdapters()
-
-
-def chain_for(provider, model: str) -> AdapterChain:
-    """The chain for a request to `provider` (a `rewrite.providers.Provider`) asking for `model`."""
-    return provider.adapters.chain_for(model)

@@ -224,8 +224,8 @@ class Attempt:
         if hooks.learners and (verdict.resends or verdict.act is Act.PREFILL):
             hooks.teach(Refusal(call, ticket.key, verdict, self.ctx.job))
         act = verdict.act
-        if act is Act.RESEND_WITHOUT_STREAM:
-            call.unforce()
+        if act is Act.RESEND_WITHOUT_STREAM:  # (sent as the client asked)
+            call.aggregate = call.upstream_stream = False
         elif act is Act.RESEND_WITHOUT_USAGE:
             call.ask_usage = False
         elif act is Act.RESEND_WITHOUT_PARAMS:
@@ -248,8 +248,7 @@ class Attempt:
         """A streamed answer (to a client speaking `proto`): pumped to the client (or folded, for a forced stream),
         ended honestly if cut."""
         call, answers, resume, hooks = self.call, self.answers, self.resume, self.ctx.hooks
-        repairer, aggregator = call.leg.readers(call.req.client_stream, proto, call.adapters)
-        repairer = call.repairer(repairer)
+        repairer, aggregator = call.readers(proto)
         if (e := hooks.pass_along(Reading, "repairer", call, ticket, repairer)) is not None:
             repairer = e.repairer
         out, holds, watch = answers.out, None, None

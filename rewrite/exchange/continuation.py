@@ -28,7 +28,6 @@ from protocols.resume import CAP_REACHED, Delivered, Method, continuation_body, 
 from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.fallback import Fallback, Legs
 from rewrite.exchange.keys import KeyAttempts
-from rewrite.exchange.leg import adapters_of
 from rewrite.exchange.pump import ClientStream, Pump
 from rewrite.exchange.resume import Continuing, Resume
 from rewrite.exchange.target import Target
@@ -113,7 +112,7 @@ class Continuation:
             failure = await keys.run(Attempt(ctx, call, f.answers, pump, resume, until=self.give_up).on)
         except asyncio.CancelledError:  # the client left: the vendor was asked (and billed) all the same
             f.account(call, keys.ticket, req.meter.usage(), continuation=True)
-            self._record(len(delivered.text), method, leg.name, continuing, CLIENT_LEFT)
+            self._record(len(delivered.text), method, call.name, continuing, CLIENT_LEFT)
             raise
         finally:
             resume.continuing = None
@@ -131,14 +130,14 @@ class Continuation:
                 outcome = SPLICED
             else:
                 outcome = f"cut again ({resume.cause})"
-        self._record(len(delivered.text), method, leg.name, continuing, outcome)
+        self._record(len(delivered.text), method, call.name, continuing, outcome)
         return outcome, kind
 
     def _caps(self, provider: Provider, model: str) -> Capabilities:
         """The capabilities of the model the host is asked for (a `rename_model` adapter renames `model`)."""
         if provider.models is None:
             return Capabilities()
-        return provider.models.get(adapters_of(provider, model).model_sent(model))
+        return provider.models.get(provider.adapters_for(model).model_sent(model))
 
     def _record(self, position: int, method: str, target: str, continuing: Continuing, outcome: str) -> None:
         """The seam, on the flow (metadata, a note and its log line)."""

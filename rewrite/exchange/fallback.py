@@ -20,7 +20,7 @@ from rewrite.exchange.attempt import Attempt
 from rewrite.exchange.context import Context
 from rewrite.exchange.job import error_protocol
 from rewrite.exchange.keys import KeyAttempts
-from rewrite.exchange.leg import Crossing, Leg, RequestRefused, Translation, adapters_of, crossing
+from rewrite.exchange.leg import Crossing, Leg, RequestRefused, Translation, crossing
 from rewrite.exchange.pump import Pump
 from rewrite.exchange.resume import Resume
 from rewrite.exchange.target import Target, translated_request
@@ -50,7 +50,7 @@ def upstream_protocol(provider: Provider, client: Protocol, called: bool) -> Pro
 def native_leg(provider: Provider, model: str, proto: Protocol, called: bool, path: str, query: str,
                body: dict, asked: str) -> Leg:
     """A target speaking the client's protocol: the client's request, with the target's model if it differs."""
-    leg = Leg(provider, model, proto, called, path, query, body, adapters=adapters_of(provider, model))
+    leg = Leg(provider, model, proto, called, path, query, body, adapters=provider.adapters_for(model))
     if model != asked:
         leg.unchanged = False
         if proto.model_in_path:
@@ -68,7 +68,7 @@ def translated_leg(provider: Provider, model: str, upstream: Protocol, called: b
     unified, as it may travel there (`across_vendors`: the client's end-user id stays with its vendor family unless
     `forwards_user_id`)."""
     request = across_vendors(request, crossing.same_family, forwards_user_id)
-    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False, adapters=adapters_of(provider, model))
+    leg = Leg(provider, model, upstream, called, "", "", None, unchanged=False, adapters=provider.adapters_for(model))
     leg.translation = Translation(crossing, leg, request)
     return leg
 
@@ -127,7 +127,7 @@ class Legs:
         # Asked upstream as a stream (forced, or for the usage chunk): its members are spliced into the upload.
         streamed = req.meter.ask_upstream or (provider.force_upstream_stream and not req.client_stream)
         return (upstream_protocol(provider, proto, True) is proto
-                and not adapters_of(provider, req.asked).adapters
+                and not provider.adapters_for(req.asked).adapters
                 and not first.lessons.params
                 and not (streamed and not req.body.keys() <= proto.as_stream("", "", req.body)[2].keys())
                 and not self.ctx.hooks.wants(Shaping))  # (a plug-in reads the whole body: the conversation state)
@@ -256,15 +256,15 @@ class Fallback:
                 failure = await self._serve(call)
             if failure is None:
                 self.serving = n
-                self._served(leg)
+                self._served(call)
                 return
             leg.record.update(outcome="left" if more else "failed", reason=failure.reason)
             if more:
                 after, after_model = chosen[n + 1]
                 how = "was not asked" if failure.kind is FailureKind.PLAN_EXHAUSTED else "failed before the first token"
-                self.job.note(Note.FALLBACK, f"{leg.name} {how} ({failure.reason}); trying "
+                self.job.note(Note.FALLBACK, f"{call.name} {how} ({failure.reason}); trying "
                               f"{after.name}{'/' + after_model if after_model != req.asked else ''}",
-                              provider=after.name, left=leg.name, reason=failure.reason)
+                              provider=after.name, left=call.name, reason=failure.reason)
         assert failure is not None
         answers.give_up(failure)
 
@@ -304,11 +304,11 @@ class Fallback:
         """The answer's usage, for the plug-ins that count it."""
         self.ctx.hooks.announce(Served, call, ticket, call.payer, usage, continuation)
 
-    def _served(self, leg: Leg) -> None:
-        self.served = leg
+    def _served(self, call: Target) -> None:
+        leg = self.served = call.leg
         leg.record["outcome"] = "served"
         if self.legs.routed:
-            logger.info("rotator: %s %s: target %s answered (%s)", leg.provider.name, self.job.id[:8], leg.name,
+            logger.info("rotator: %s %s: target %s answered (%s)", leg.provider.name, self.job.id[:8], call.name,
                         leg.record.get("translated") or leg.record["protocol"])  # (see record_of)
         if leg.wants_answer and (answer := leg.final_answer()) is not None:
             keys = self.keys

@@ -1,5 +1,6 @@
 """What a request put to one of its targets is (`Leg`), what a translated one carries (`Crossing`, `Translation`),
-and the relays its answer's events pass on their way to the client's readers.
+and the relays its answer's events pass on their way to the client's readers (which its target makes:
+rewrite/exchange/target.py, `Target.readers`).
 
 Routes (rewrite/routing/routes.py) name the targets in order; the engine (rewrite/exchange/fallback.py) tries them and
 makes each one's leg there. A target that speaks the client's protocol gets the client's request (with the route's
@@ -13,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from functools import partial
 
 import protocols
 import protocols.translate as translate
@@ -25,7 +25,6 @@ from protocols.translate import Decoder, StreamFolder, StreamTranslator, Transla
 from protocols.translate.base import MALFORMED, TappedDecoder, TranslationError
 from protocols.unified import Answer, Request, ToolIds
 from protocols.unified_stream import AnswerBuilder
-from rewrite.adapters import chain_for
 from rewrite.adapters.chain import EMPTY_CHAIN, AdapterChain
 from rewrite.lifecycle.events import Encoding
 from rewrite.lifecycle.hooks import Hooks
@@ -68,38 +67,10 @@ class Leg:
     answer: Answer | None = None  # a whole answer, set at once (a translated non-stream answer)
     asked: dict | None = None  # the client's body, as the plug-ins shaped it for this leg
     record: dict = field(default_factory=dict)  # what the flow records of this target
-    # A generation call's adapters (rewrite/adapters/): its provider's and its model's, looked up once (adapters_of).
+    # A generation call's adapters (rewrite/adapters/): its provider's and its model's, looked up once (adapters_for).
     adapters: AdapterChain = EMPTY_CHAIN
     # A subscription login's signed body, on the login itself: it goes upstream byte for byte, nothing rewrites it.
     sealed: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"{self.provider.name}/{self.model}" if self.model else self.provider.name
-
-    def readers(self, client_stream: bool, client: Protocol,
-                adapters: AdapterChain = EMPTY_CHAIN) -> tuple[Repairer, Aggregator | None]:
-        """One attempt's stream readers: the repairer (what the client receives, and when the first token came)
-        and, for a non-stream client, the aggregator that folds the stream into its answer. A native leg's
-        answer adapters (`adapters.answering`) rewrite each event first."""
-        self.answers = AnswerBuilder() if self.wants_answer else None
-        self.answer = None
-        t = self.translation
-        if t is not None:
-            aggregator = None if client_stream else t.folder(self.answers)
-            return t.repairer(self.answers if aggregator is None else None), aggregator
-        assert self.body is not None and self.protocol is not None  # (readers are made for generation calls only)
-        repairer = client.repairer(self.body)
-        aggregator = None if client_stream else client.aggregator(self.body)
-        adapt = partial(adapted_event, adapters) if adapters.answering else None
-        tap = None
-        if self.answers is not None:  # a native answer, decoded for the plug-ins as well
-            tap = TappedDecoder(translate.get(self.protocol.name).decoder(ToolIds()), self.answers)
-        if adapt is None and tap is None:
-            return repairer, aggregator
-        if aggregator is not None:
-            return repairer, AggregatorRelay(aggregator, adapt, tap)
-        return ReaderRelay(repairer, adapt, tap), None
 
     def final_answer(self) -> Answer | None:
         """The unified answer the client got, for the plug-ins; None after an error answer."""
@@ -108,18 +79,6 @@ class Leg:
         if self.answers is None or self.answers.error is not None:
             return None
         return self.answers.result(truncated=not self.answers.finished)
-
-    def url(self, path: str, called_prefix: str, host: str = "") -> str:
-        """The upstream URL of `path` (`host`: the one the client called)."""
-        if self.called:
-            return self.provider.upstream_url(path, host)
-        # Another provider: the path relative to the called vendor's SDK base, onto this provider's base URL.
-        return self.provider.base_url + self.relative(path, called_prefix)
-
-    @staticmethod
-    def relative(path: str, called_prefix: str) -> str:
-        """A path the client sent, relative to the base of the SDK of the vendor it called (`called_prefix`)."""
-        return path[len(called_prefix):] if called_prefix and path.startswith(called_prefix + "/") else path
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +104,7 @@ def crossing(provider: Provider, model: str, client: Protocol, upstream: Protoco
     key = (client.name, upstream.name, model)
     found = table.crossings.get(key)
     if found is None:
-        caps = table.get(adapters_of(provider, model).model_sent(model))
+        caps = table.get(provider.adapters_for(model).model_sent(model))
         speaks = protocols.registered(upstream.name)
         headers = tuple((name, value) for name, column in speaks.required_headers
                         if (value := getattr(caps, column)))
@@ -291,9 +250,3 @@ def adapted(leg: Leg, path: str, body: dict, headers: list[tuple[str, str]]):
     if not leg.adapters.adapters:
         return path, body, headers
     return leg.adapters.apply_to_path(path, body, headers, leg.model, leg.protocol)
-
-
-def adapters_of(provider: Provider, model: str) -> AdapterChain:
-    """The adapters a generation call to `provider` for `model` gets: none, without looking them up, for a provider
-    whose config names none (ProviderAdapters.configured, decided once per config)."""
-    return chain_for(provider, model) if provider.adapters.configured else EMPTY_CHAIN

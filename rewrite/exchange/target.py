@@ -5,20 +5,24 @@ stream, adapters applied, what the plug-ins leave out), with the credential its 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import httpx
 
 import protocols
-from protocols.base import Protocol, Repairer
+import protocols.translate as translate
+from protocols.base import Aggregator, Protocol, Repairer
 from protocols.events import StreamParser
 from protocols.refused_params import without
 from protocols.sse import dumps, load_object
 from protocols.translate import TranslationError
-from protocols.translate.base import MALFORMED
+from protocols.translate.base import MALFORMED, TappedDecoder
+from protocols.unified import ToolIds
+from protocols.unified_stream import AnswerBuilder
 from protocols.urls import UnsafeURLValue
 from rewrite.adapters.chain import EMPTY_CHAIN
-from rewrite.exchange.leg import Leg, Translation, adapted, crossing
+from rewrite.exchange.leg import AggregatorRelay, Leg, ReaderRelay, Translation, adapted, adapted_event, crossing
 from rewrite.exchange.request import ClientRequest
 from rewrite.intake.big_json import Upload, rewritten_body, rewritten_upload
 from rewrite.lifecycle.events import Building, Built, Learned
@@ -26,7 +30,7 @@ from rewrite.lifecycle.hooks import Hooks
 from rewrite.lifecycle.lessons import NOTHING_LEARNED, Lessons
 from rewrite.lifecycle.payer import Outbound, Payer, Ticket, carried
 from rewrite.policy.outcomes import Note
-from rewrite.providers import Provider
+from rewrite.providers import Provider, guest_path
 from rewrite.upstream.client import encode_headers, request_headers
 
 if TYPE_CHECKING:
@@ -122,7 +126,8 @@ class Target:
         # request is answered before its work is done (`folds`: a background response).
         self.aggregate = (p is not None and not req.client_stream and leg.provider.force_upstream_stream
                           and not lessons.stream and p.folds(req.body))
-        self.ask_usage = req.meter.ask_upstream and not lessons.stream_options
+        # (the client's protocol's usage option: a translated target's request is its own protocol's)
+        self.ask_usage = leg.translation is None and req.meter.ask_upstream and not lessons.stream_options
         # Whether its provider has cuts continued (`resume.mode`: rewrite/exchange/resume.py), and whether this
         # target's are: a login's signed body is never rewritten for a continuation (its cut is continued on the
         # route's next target, if any). A continuation's own call resumes, whatever its provider says (Continuation).
@@ -136,9 +141,10 @@ class Target:
         # the client called its provider in (its events opened as they come: rewrite/exchange/enveloped.py).
         self.enveloped = leg.called and req.opened is not None
         self.framing: Protocol | None = leg.protocol
-        # What the plug-ins see of it besides (rewrite/lifecycle/views.py's TargetView): its leg's name, protocol,
+        # What the plug-ins see of it besides (rewrite/lifecycle/views.py's TargetView): its name, its leg's protocol,
         # translation, whether its body is the client's, and every adapter its requests and answers go through.
-        self.name, self.protocol, self.translation = leg.name, leg.protocol, leg.translation
+        self.name = f"{leg.provider.name}/{leg.model}" if leg.model else leg.provider.name
+        self.protocol, self.translation = leg.protocol, leg.translation
         self.unchanged = leg.unchanged
         self.rewrites = leg.adapters if leg.translation is not None else self.adapters
 
@@ -172,16 +178,34 @@ class Target:
         assert self.framing is not None
         return self.framing.parser()
 
-    def repairer(self, repairer: Repairer) -> Repairer:
-        """The client stream's repairer, around the events of its provider's envelope (an exception frame), if any."""
-        dialect = self.req.dialect
+    def readers(self, client: Protocol) -> tuple[Repairer, Aggregator | None]:
+        """One attempt's stream readers (for a client speaking `client`): the repairer (what the client receives, and
+        when the first token came) and, for a non-stream client, the aggregator that folds the stream into its
+        answer. A native leg's answer adapters (`adapters.answering`) rewrite each event first; the leg's answer is
+        built for the plug-ins that keep it (`Leg.answers`)."""
+        leg, client_stream = self.leg, self.req.client_stream
+        leg.answers = AnswerBuilder() if leg.wants_answer else None
+        leg.answer = None
+        repairer: Repairer
+        if (t := leg.translation) is not None:
+            aggregator = None if client_stream else t.folder(leg.answers)
+            repairer = t.repairer(leg.answers if aggregator is None else None)
+        else:
+            assert leg.body is not None and leg.protocol is not None  # (readers are made for generation calls only)
+            repairer = client.repairer(leg.body)
+            aggregator = None if client_stream else client.aggregator(leg.body)
+            adapt = partial(adapted_event, self.adapters) if self.adapters.answering else None
+            tap = None
+            if leg.answers is not None:  # a native answer, decoded for the plug-ins as well
+                tap = TappedDecoder(translate.get(leg.protocol.name).decoder(ToolIds()), leg.answers)
+            if aggregator is not None and (adapt is not None or tap is not None):
+                aggregator = AggregatorRelay(aggregator, adapt, tap)
+            elif adapt is not None or tap is not None:
+                repairer = ReaderRelay(repairer, adapt, tap)
+        dialect = self.req.dialect  # (around the events of its provider's envelope: an exception frame)
         if self.enveloped and dialect is not None and dialect.repairer is not None:
-            return dialect.repairer(repairer)
-        return repairer
-
-    def unforce(self) -> None:
-        """The upstream refused a stream for this model: send the request as the client did."""
-        self.aggregate = self.upstream_stream = False
+            repairer = dialect.repairer(repairer)
+        return repairer, aggregator
 
     def build(self, ticket: Ticket) -> httpx.Request:
         """The upstream request of an attempt on `ticket`'s credential."""
@@ -237,10 +261,12 @@ class Target:
         if leg.called and req.dialect is not None:  # (the client's own path, for the call in its envelope)
             path = req.dialect.envelope_path(req.client_path, path, plain)
         if not leg.called and leg.provider.guest_envelope is not None and isinstance(content, bytes):
-            path, content = in_envelope(leg, leg.relative(path, req.called.path_prefix), content, plain)
+            path, content = in_envelope(leg, guest_path(path, req.called.path_prefix), content, plain)
             url, shown = leg.provider.base_url + path, content
-        else:
-            url = leg.url(path, req.called.path_prefix, req.host)
+        elif leg.called:
+            url = leg.provider.upstream_url(path, req.host)
+        else:  # (the path relative to the called vendor's SDK base, onto this provider's base URL)
+            url = leg.provider.guest_url(path, req.called.path_prefix)
         if content is not req.client_bytes():  # (its steps: what the request looked like, credential masked)
             self._built(ticket, Outbound(req.request.method, url, query, list(headers), shown))
         return self._send(ticket, Outbound(req.request.method, url, query, headers, content))

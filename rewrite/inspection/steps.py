@@ -1,7 +1,6 @@
-"""A request's steps: the upstream's raw answer as an attempt reads it (`Capture`), where the flow's steps keep it (the
-answer before Rotator translated or rewrote it: the steps plug-in, rewrite/plugins/steps.py, records them; an answer
-keeps at most MAX_BODY bytes), and the steps as the flow's LLM view shows them (`steps`, rewrite/inspection/views.py).
-"""
+"""A request's steps as the flow's LLM view shows them (`steps`, rewrite/inspection/views.py): what the steps plug-in
+recorded (rewrite/plugins/steps.py: each upstream request as it left Rotator, and the answer before Rotator translated
+or rewrote it)."""
 
 from __future__ import annotations
 
@@ -10,37 +9,9 @@ import json
 from protocols.registry import label
 from rewrite.inspection.lines import RULE, clip, indent
 
-MAX_BODY = 64 * 1024  # bytes of one body a step keeps; the rest is counted
 MAX_STEP = 4_000  # characters of one translation step's detail
 MAX_STEP_BODY = 20_000  # characters of one body shown in the steps (a step keeps at most 64 KiB of it)
 UPSTREAM_STEP = "upstream"  # `kind` of the steps the steps plug-in records (rewrite/plugins/steps.py)
-
-
-class Capture:
-    """The head of an upstream answer (its first MAX_BODY bytes) and its whole size."""
-
-    __slots__ = ("status", "content_type", "head", "size")
-
-    def __init__(self, status: int, content_type: str) -> None:
-        self.status = status
-        self.content_type = content_type
-        self.head = bytearray()
-        self.size = 0
-
-    def add(self, data: bytes) -> None:
-        if len(self.head) < MAX_BODY:
-            self.head += data[: MAX_BODY - len(self.head)]
-        self.size += len(data)
-
-    def reader(self, next_piece):
-        """`next_piece` (an async reader of the body's pieces) that keeps what it reads here as well."""
-
-        async def read() -> bytes:
-            piece = await next_piece()
-            self.add(piece)
-            return piece
-
-        return read
 
 
 def steps(recorded: object, client_body: bytes = b"") -> list[str]:

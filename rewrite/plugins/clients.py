@@ -53,6 +53,7 @@ class ClientSpending(Plugin):
         self.book = ClientBook()
         self.in_flight: Counter[str] = Counter()  # per client: requests that passed its check and are not done
         self.rules: dict[str, ClientRules] = {}
+        self._shared: SharedState | None = None
         super().__init__(setting)
 
     def configure(self, setting: Setting) -> None:
@@ -60,14 +61,20 @@ class ClientSpending(Plugin):
         self.limited = frozenset(name for name, rules in self.rules.items() if rules.rules)
         self.active = bool(self.rules)
         self.prices = setting.prices
+        self._read_shared()
 
     def share(self, url: str | None, shared: SharedState | None = None) -> None:
         """With `state.redis`, every worker counts into one figure per client there, and reads them all about once a
         second into this book (rewrite/state/redis/clients.py); None: this process's own."""
-        clients = SharedClients(shared, self.book) if shared is not None else None
-        if shared is not None:
-            shared.clients = clients
-        self.book.shared = clients
+        self._shared = shared
+        self.book.shared = SharedClients(shared, self.book) if shared is not None else None
+        self._read_shared()
+
+    def _read_shared(self) -> None:
+        """Every worker's figures are read into the book only while `clients` are configured (a reload may add the
+        first or take the last)."""
+        if self._shared is not None:
+            self._shared.clients = self.book.shared if self.rules else None
 
     def holding(self, arrival: Arrival, provider, model: str) -> bool:
         """A client's budget and limits go with its first shared pick: none is started early without them."""

@@ -1,8 +1,8 @@
 """The steps a transformed request went through, for the flow's view (rewrite/inspection/views.py): for each target
 whose upstream request is not the client's own bytes (translated, adapted, sent as a stream, asked for usage), that
 request as it left Rotator (its credential masked, as its payer shows it) and, where Rotator translates or rewrites
-the answer, the upstream's raw answer (rewrite/inspection/steps.py's `Capture`). A native request sent as it came
-records nothing.
+the answer, the upstream's raw answer as the attempt reads it (`Capture`). A native request sent as it came records
+nothing; the flow's view shows what was recorded (rewrite/inspection/steps.py).
 
 A step holds the bytes that were sent anyway (no copy) until the request ends; then it becomes the small JSON-like
 dict the flow keeps, in `rotator.steps` (`record`). Credentials are masked before a step is made: a step never holds
@@ -12,13 +12,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rewrite.inspection.steps import MAX_BODY, Capture
 from rewrite.intake.big_json import Upload
 from rewrite.lifecycle.events import Built, Finished, Tap
 from rewrite.lifecycle.hooks import Part, Plugin
 from rewrite.lifecycle.views import ClientView, RequestView, TargetView
 
 STEPS = "steps"  # its name in the flow's `rotator` metadata
+MAX_BODY = 64 * 1024  # bytes of one body a step keeps (a request's, an answer's); the rest is counted
+
+
+class Capture:
+    """The head of an upstream answer (its first MAX_BODY bytes) and its whole size."""
+
+    __slots__ = ("status", "content_type", "head", "size")
+
+    def __init__(self, status: int, content_type: str) -> None:
+        self.status = status
+        self.content_type = content_type
+        self.head = bytearray()
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        if len(self.head) < MAX_BODY:
+            self.head += data[: MAX_BODY - len(self.head)]
+        self.size += len(data)
+
+    def reader(self, next_piece):
+        """`next_piece` (an async reader of the body's pieces) that keeps what it reads here as well."""
+
+        async def read() -> bytes:
+            piece = await next_piece()
+            self.add(piece)
+            return piece
+
+        return read
 
 
 @dataclass(slots=True)
@@ -84,7 +111,7 @@ def changes(call: TargetView, req: ClientView | None) -> list[str]:
                     else "conversation state put into the body")
     if call.aggregate:
         said.append("sent as a stream (force_upstream_stream), the answer folded back into JSON")
-    elif call.translation is None and call.ask_usage:
+    elif call.ask_usage:
         said.append("asked for the usage chunk (stream_options.include_usage)")
     chain = call.rewrites
     if chain.adapters:

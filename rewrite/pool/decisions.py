@@ -251,11 +251,12 @@ class Prefetch:
         if not self._taken:
             self._taken = True
             if self.pick.done():
-                _give_back(self.pick)
+                drop_unused(self.pick)
             else:
-                self.pick.add_done_callback(_give_back)
+                self.pick.add_done_callback(drop_unused)
 
 
-def _give_back(pick: asyncio.Future[Pick | None]) -> None:
+def drop_unused(pick: asyncio.Future[Pick | None]) -> None:
+    """A pick that is in and not used: its slot given back."""
     if not pick.cancelled() and pick.exception() is None and (made := pick.result()) is not None:
         made.drop()

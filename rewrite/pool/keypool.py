@@ -232,15 +232,15 @@ class KeyPool:
         need = self.need(model, tokens)
         return self.decisions.rests_past(seconds, self.quotas.scope(model), need)
 
-    def record_usage(self, key: str, model: str, tokens: int, cost: float | None, input_tokens: int = 0,
-                     output_tokens: int = 0, cache_read: int = 0, cache_write: int = 0, cold_cost: float = 0.0
-                     ) -> None:
-        """Count an answer served by `key` (the pooled key itself): its tokens (input, output, reasoning and cache
-        tokens, each once; `input_tokens` and `output_tokens` of them, `cache_read` and `cache_write` of the input)
-        and its cost in dollars, None when the model has no known price (`cold_cost`: what its cache writes cost
-        above cache reads); in its counters and its quota windows."""
+    def record_usage(self, key: str, model: str, cost: float | None, *, input_tokens: int = 0, output_tokens: int = 0,
+                     cache_read: int = 0, cache_write: int = 0, cold_cost: float = 0.0) -> None:
+        """Count an answer served by `key` (the pooled key itself): its tokens, `input_tokens` and `output_tokens`
+        (reasoning and cache tokens among them, each once: `cache_read` and `cache_write` of the input), and its cost
+        in dollars, None when the model has no known price (`cold_cost`: what its cache writes cost above cache
+        reads); in its counters and its quota windows."""
         state = self.by_secret.get(key)
         if state is not None:
+            tokens = input_tokens + output_tokens
             wall = self.wall()
             counts = Counts(0, max(0, int(tokens)), cost or 0.0, int(cost is None), max(0, int(input_tokens)),
                             max(0, int(cache_read)), max(0, int(cache_write)), max(0.0, cold_cost))

@@ -25,7 +25,7 @@ from protocols.envelope import Envelope
 from protocols.vendor_errors import ErrorReader
 from protocols.windows import WindowReader
 from rewrite.adapters import ProviderAdapters
-from rewrite.adapters.chain import NO_ADAPTERS
+from rewrite.adapters.chain import EMPTY_CHAIN, NO_ADAPTERS, AdapterChain
 from rewrite.config import Config, ConfigError
 from rewrite.config_providers import KeyConfig, ProviderConfig
 from rewrite.pool import KeyPool
@@ -180,6 +180,21 @@ class Provider:
             return base + path
         parts = urlsplit(base)
         return f"{parts.scheme}://{parts.netloc}{path}"
+
+    def guest_url(self, path: str, called_prefix: str) -> str:
+        """Map a path a client sent to another vendor (`called_prefix`: the base of that vendor's SDK) onto this
+        provider's base URL: a route's target other than the provider called."""
+        return self.base_url + guest_path(path, called_prefix)
+
+    def adapters_for(self, model: str) -> AdapterChain:
+        """The adapters a generation call for `model` goes through (rewrite/adapters/): none, without looking them up,
+        when its config names none (`ProviderAdapters.configured`, decided once per config)."""
+        return self.adapters.chain_for(model) if self.adapters.configured else EMPTY_CHAIN
+
+
+def guest_path(path: str, called_prefix: str) -> str:
+    """A path a client sent, relative to the base of the SDK of the vendor it called (`called_prefix`)."""
+    return path[len(called_prefix):] if called_prefix and path.startswith(called_prefix + "/") else path
 
 
 @functools.lru_cache(maxsize=64)

@@ -201,7 +201,7 @@ def test_without_a_route_an_exhausted_model_s_refusal_comes_with_its_delay_bound
 
 def test_codex_s_reset_credits_are_shown_on_its_login_and_never_redeemed(rotator, fake_vendor, tmp_path):
     """Codex's own look-up (codex-rs backend-client: GET /backend-api/wham/rate-limit-reset-credits), sent in its
-    shape: `codex exec` does not make it on its own."""
+    shape (the real Codex's TUI makes it: tests/e2e/test_codex_tui.py; `codex exec` never does)."""
     proxy = logins.proxy_for(rotator, fake_vendor, tmp_path)
     auth = logins.codex_auth()["tokens"]
     headers = {"authorization": f"Bearer {auth['access_token']}", "chatgpt-account-id": auth["account_id"],

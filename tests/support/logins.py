@@ -144,6 +144,20 @@ def codex_chatgpt(tmp_path: Path, proxy: Rotator, prompt: str = PROMPT, expires_
     return Login("codex", command, env, work, home, {"auth": auth})
 
 
+def codex_tui(tmp_path: Path, proxy: Rotator) -> Login:
+    """Codex's TUI (`codex`, no command) on the same login, for a pseudo-terminal (tests/support/terminal.py): its
+    work directory trusted and its update check off, so that it opens on its composer, and its app server in its own
+    process (`daemon_auto_start` off: else it starts one in the background that outlives it)."""
+    login = codex_chatgpt(tmp_path, proxy)
+    config = login.env["CODEX_HOME"] + "/config.toml"
+    Path(config).write_text("check_for_update_on_startup = false\n\n[features]\ndaemon_auto_start = false\n\n"
+                            f"[projects.{json.dumps(str(login.cwd))}]\n"
+                            'trust_level = "trusted"\n')
+    login.command = [str(BINS["codex"])]
+    login.env["TZ"] = "UTC"  # (the dates it shows)
+    return login
+
+
 # --- Claude Code with a Pro/Max login
 
 

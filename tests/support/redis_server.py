@@ -5,6 +5,7 @@
         redis_server.flush()                  # FLUSHALL: a test starts from an empty server
         with redis_server.frozen():           # SIGSTOP for the block (a hung Redis), SIGCONT after it
             ...
+        with redis_server.monitored() as monitor:   # MONITOR: monitor.ran("HGETALL", "rot:clients") counts them
 
 `RedisServer(...).start()` / `.stop()` for a server of one's own (a test that kills or restarts it). When the binary
 is missing the fixture fails and says how to install it: a skip would hide a missing install step.
@@ -123,6 +124,49 @@ class RedisServer:
             yield
         finally:
             self.thaw()
+
+    @contextlib.contextmanager
+    def monitored(self) -> Iterator[Monitor]:
+        """The commands the server runs from now on, every client's, as MONITOR reports them."""
+        monitor = Monitor(self)
+        try:
+            yield monitor
+        finally:
+            monitor.close()
+
+
+class Monitor:
+    """A MONITOR connection: `ran` counts the commands run up to now, as they were written (Lua's calls included)."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.lines: list[str] = []  # e.g. `+1764400000.123456 [0 127.0.0.1:50000] "HGETALL" "rot:clients"`
+        self._buffer = b""
+        self._socket = server._connect()
+        self._socket.settimeout(5.0)
+        self._socket.sendall(b"MONITOR\r\n")
+        assert self._line() == "+OK"
+
+    def ran(self, *words: str) -> int:
+        """How many commands run so far were `words`, exactly (in any case)."""
+        marker = f"monitored-{time.monotonic_ns()}"
+        assert self.server.command("ECHO", marker)  # (read up to it: every command before it was reported)
+        while marker not in (line := self._line()):
+            self.lines.append(line)
+        said = " ".join(f'"{word}"' for word in words).lower()
+        return sum(1 for line in self.lines if line.partition("] ")[2].lower() == said)
+
+    def _line(self) -> str:
+        while b"\r\n" not in self._buffer:
+            chunk = self._socket.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis-server closed the MONITOR connection")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self._socket.close()
 
 
 async def written(*pools: KeyPool) -> None:

@@ -125,11 +125,13 @@ def _chatgpt(method: str, path: str, headers: dict[str, str]) -> Answer:
         return Answer(200, {"accounts": [{"id": account, "workspace_backend_origin": "https://chatgpt.com",
                                           "account_routing_override": "NO_CONSTRAINT"}]})
     if method == "GET" and path == "/backend-api/wham/usage":
+        # (the count of reset credits: Codex's TUI lists them, `wham/rate-limit-reset-credits`, when it is above 0)
         reset = int(time.time()) + 3600
         window = {"used_percent": 12, "limit_window_seconds": 18000, "reset_after_seconds": 3600, "reset_at": reset}
         return Answer(200, {"plan_type": "pro", "rate_limit": {
             "allowed": True, "limit_reached": False, "primary_window": window,
-            "secondary_window": {**window, "used_percent": 30, "limit_window_seconds": 604800}}, "credits": None})
+            "secondary_window": {**window, "used_percent": 30, "limit_window_seconds": 604800}}, "credits": None,
+            "rate_limit_reset_credits": {"available_count": len(RESET_CREDIT_LAPSES)}})
     if method == "GET" and path == "/backend-api/wham/rate-limit-reset-credits":
         return Answer(200, reset_credits())
     return NOT_FOUND

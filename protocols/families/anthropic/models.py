@@ -23,7 +23,7 @@ _of = Capabilities.of
 
 MODELS: tuple[tuple[tuple[str, ...], Capabilities], ...] = (
     (("claude-fable-5", "claude-fable-5-1*", "claude-fable-5-20*", "claude-mythos-5", "claude-mythos-5-1*",
-      "claude-mythos-5-20*"),
+      "claude-mythos-5-20*", "claude-opus-5-5*"),
      _of(**_ADAPTIVE, thinking_off=False, mid_system=True)),
     (("claude-opus-5", "claude-opus-5-20*", "claude-opus-4-8*"), _of(**_ADAPTIVE, mid_system=True)),
     (("claude-sonnet-5", "claude-sonnet-5-20*", "claude-opus-4-7*"), _of(**_ADAPTIVE)),

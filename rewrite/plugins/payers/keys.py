@@ -178,5 +178,6 @@ class PooledKey(Departing):
     def count(self, ticket: Ticket | None, model: str, usage, cost: float | None, cold: float) -> None:
         if ticket is None or ticket.key is None:
             return
-        self.pool.record_usage(ticket.key, model, usage.total_tokens, cost, usage.input_tokens, usage.output_tokens,
-                               usage.cache_read_tokens, usage.cache_write_tokens, cold)
+        self.pool.record_usage(ticket.key, model, cost, input_tokens=usage.input_tokens,
+                               output_tokens=usage.output_tokens, cache_read=usage.cache_read_tokens,
+                               cache_write=usage.cache_write_tokens, cold_cost=cold)

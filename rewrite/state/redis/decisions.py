@@ -21,7 +21,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, cast
 
 from rewrite.pool import recheck
-from rewrite.pool.decisions import Books, Decisions, Pick, Prefetch, Resting
+from rewrite.pool.decisions import Books, Decisions, Pick, Prefetch, Resting, drop_unused
 from rewrite.pool.key_state import KeyState
 from rewrite.pool.local import LocalBooks, LocalDecisions
 from rewrite.pool.windows import NO_NEED, Check, Need, WindowTally
@@ -88,7 +88,15 @@ class RedisDecisions(Decisions):
         # (nor is one made for a client's rules: rewrite/plugins/clients.py, `holding`)
         early = (prefetch.take(self, model) if prefetch is not None and avoid is None and affinity is None
                  and need.client is None else None)
-        pick = await (early or self._shared_pick(avoid, model, need, affinity, patient))
+        picking = early or self._shared_pick(avoid, model, need, affinity, patient)
+        try:
+            pick = await picking
+        except asyncio.CancelledError:
+            # The request is gone: a pick already in gives its slot back now, one on its way when it comes
+            # (`_unwanted`).
+            if isinstance(picking, asyncio.Future) and picking.done():
+                drop_unused(picking)
+            raise
         return pick if pick is not None else self.local.pick(avoid, model, need, affinity, patient)
 
     def prefetch(self, model: str, need: Need = NO_NEED, affinity: Affinity | None = None, patient: bool = True
@@ -106,7 +114,8 @@ class RedisDecisions(Decisions):
             return self._pick_connecting(avoid, model, now, need, affinity, patient)
         given_back, lease_id, rest = self._pick_args(avoid, model, now, need, affinity, patient)
         return self.shared.script_soon(call, rest, then=lambda reply: self._picked(reply, lease_id, affinity, need),
-                                       otherwise=lambda: _unpicked(self.leases, given_back))
+                                       otherwise=lambda: _unpicked(self.leases, given_back),
+                                       unwanted=lambda reply: self._unwanted(reply, lease_id))
 
     async def _pick_connecting(self, avoid: str | None, model: str, now: float, need: Need,
                                affinity: Affinity | None, patient: bool) -> Pick | None:
@@ -125,11 +134,26 @@ class RedisDecisions(Decisions):
             if self.shared.pipe is not None:
                 self._call = self.shared.pipe.prepare(self.script, self._redis_keys, self._fixed)
         given_back, lease_id, rest = self._pick_args(avoid, model, now, need, affinity, patient)
+        sent = asyncio.ensure_future(self.shared.script(self.script, self._redis_keys, [*self._fixed, *rest]))
         try:
-            reply = await self.shared.script(self.script, self._redis_keys, [*self._fixed, *rest])
+            reply = await asyncio.shield(sent)
         except Unavailable:
             return _unpicked(self.leases, given_back)
+        except asyncio.CancelledError:  # (the request is gone: the pick's reply gives back what it leased)
+            def replied(done: asyncio.Future) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    self._unwanted(done.result(), lease_id)
+
+            sent.add_done_callback(replied)
+            raise
         return self._picked(reply, lease_id, affinity, need)
+
+    def _unwanted(self, reply: Any, lease_id: str) -> None:
+        """The reply to a pick whose request is gone (the client hung up, a hedge outrun after its pick was sent):
+        the key it leased is given back now, not when the lease expires."""
+        chosen = reply if reply.__class__ is int else reply[0] if isinstance(reply, list | tuple) and reply else 0
+        if chosen:  # (negative: a re-check claimed with it; 0, or a client's refusal: none leased)
+            self.leases.give_back(abs(chosen) - 1, lease_id)
 
     def _pick_args(self, avoid: str | None, model: str, now: float, need: Need, affinity: Affinity | None,
                    patient: bool) -> tuple[list[str], str, list[str]]:

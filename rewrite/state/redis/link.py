@@ -126,12 +126,13 @@ class RedisLink:
         return self.pipe is not None and not self.breaker.open and self.pipe.connected()
 
     def script_soon(self, call: Prepared, rest: Sequence[str | int | float], then: Callable[[Any], T],
-                    otherwise: Callable[[], T]) -> asyncio.Future[T]:
+                    otherwise: Callable[[], T], unwanted: Callable[[Any], object] | None = None
+                    ) -> asyncio.Future[T]:
         """A prepared script call with `rest` for its last arguments, written to the pipe now (when `ready`), its
         reply handed to `then` as it is read: the future's result is `then(reply)`, or `otherwise()` where `script`
-        would raise Unavailable. No coroutine or task stands between the reply and the caller (they were a fifth
-        of a pick's CPU)."""
-        soon = _Soon(self, call, rest, then, otherwise)
+        would raise Unavailable; the reply to a caller that gave up (the future cancelled) goes to `unwanted`. No
+        coroutine or task stands between the reply and the caller (they were a fifth of a pick's CPU)."""
+        soon = _Soon(self, call, rest, then, otherwise, unwanted)
         pipe = self.pipe
         if (pipe is None or not pipe.connected() or silent(pipe) or not self.breaker.admit()
                 or not pipe.submit(soon, call.command(rest))):
@@ -241,19 +242,19 @@ def pairs(reply: Any) -> list[tuple[Any, Any]]:
 class _Soon:
     """One call of `RedisLink.script_soon` under way: its reply settles `out` (one object, not a closure each)."""
 
-    __slots__ = ("call", "link", "otherwise", "out", "rest", "then")
+    __slots__ = ("call", "link", "otherwise", "out", "rest", "then", "unwanted")
 
     def __init__(self, link: RedisLink, call: Prepared, rest: Sequence[str | int | float], then: Callable[[Any], Any],
-                 otherwise: Callable[[], Any]) -> None:
+                 otherwise: Callable[[], Any], unwanted: Callable[[Any], object] | None = None) -> None:
         self.link, self.call, self.rest, self.then, self.otherwise = link, call, rest, then, otherwise
+        self.unwanted = unwanted
         self.out: asyncio.Future = asyncio.get_running_loop().create_future()
 
     def __call__(self, reply: Any) -> None:
         """The pipe's reply (a hiredis.ReplyError for an error reply), or the exception that ended the call."""
         if not isinstance(reply, _FAILED):
             self.link.breaker.worked()
-            if not self.out.done():  # (a caller that gave up)
-                self.out.set_result(self.then(reply))
+            self._answered(reply)
         elif isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT") and self.link.pipe:
             # (a restarted Redis: `script` sends the script itself)
             call = self.call
@@ -263,6 +264,12 @@ class _Soon:
             self.link.breaker.failed(reply if isinstance(reply, BaseException) else ResponseError(str(reply)))
             self.settle(self.otherwise)
 
+    def _answered(self, reply: Any) -> None:
+        if not self.out.done():
+            self.out.set_result(self.then(reply))
+        elif self.unwanted is not None:  # (a caller that gave up: what the call took is given back)
+            self.unwanted(reply)
+
     def settle(self, result: Callable[[], Any]) -> None:
         if not self.out.done():  # (a caller that gave up)
             self.out.set_result(result())
@@ -271,4 +278,4 @@ class _Soon:
         if task.cancelled() or task.exception() is not None:
             self.settle(self.otherwise)
         else:
-            self.settle(lambda: self.then(task.result()))
+            self._answered(task.result())
