@@ -201,13 +201,8 @@ async def _in_blocks(job: dict, order: list[Variant], clocks: Clocks, timeout: f
         counter = Instructions(clocks.pids[v.process])
         before, done = counter.read(), v.done
         for _ in range(job["n"]):
-            if time.monotonic() > deadline:
-                v.errors.add("time limit")
+            if not await _counted(v, clocks, timeout, deadline):
                 break
-            if v.given_up:
-                break
-            clocks.before(v, counted=True)
-            await v.send(timeout, counted=True)
         clocks.before(v, counted=False)
         v.instructions = per_request(before, counter.read(), v.done - done, counter)
         counter.close()
@@ -225,13 +220,7 @@ async def _one_by_one(job: dict, variants: list[Variant], clocks: Clocks, timeou
         order = variants[r % len(variants):] + variants[: r % len(variants)]
         clocks.look(variants)
         for v in order:
-            if time.monotonic() > deadline:
-                v.errors.add("time limit")
-                continue
-            if v.given_up:
-                continue
-            clocks.before(v, counted=True)
-            await v.send(timeout, counted=True)
+            await _counted(v, clocks, timeout, deadline)
     clocks.look(variants)
     fenced: set[object] = set()
     for v in order:
@@ -239,3 +228,16 @@ async def _one_by_one(job: dict, variants: list[Variant], clocks: Clocks, timeou
             fenced.add(v.process)
             clocks.before(v, counted=False)
             await v.send(timeout, counted=False)
+
+
+async def _counted(v: Variant, clocks: Clocks, timeout: float, deadline: float) -> bool:
+    """One counted request of `v`, its process's clock read before it; False (none sent) past the job's time or
+    once `v` was given up."""
+    if time.monotonic() > deadline:
+        v.errors.add("time limit")
+        return False
+    if v.given_up:
+        return False
+    clocks.before(v, counted=True)
+    await v.send(timeout, counted=True)
+    return True
