@@ -23,6 +23,7 @@ work, so rough: compare the ratios to bare mitmdump, measured in the same run):
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import inspect
 import types
@@ -58,7 +59,7 @@ def arrival(reader: asyncio.StreamReader) -> asyncio.Future:
     arrived = asyncio.get_running_loop().create_future()
     inner: Any = reader
     waiting = inner._waiter is not None  # (a reader it is not ours to wait on: nothing to watch)
-    if inner._buffer or reader.at_eof() or reader.exception() is not None or waiting:
+    if inner._buffer or getattr(reader, "held", None) or reader.at_eof() or reader.exception() is not None or waiting:
         arrived.set_result(None)
     else:
         inner._waiter = arrived  # (woken as the reader's own wait is)
@@ -73,6 +74,8 @@ def end_arrival(reader: asyncio.StreamReader, arrived: asyncio.Future) -> None:
 
 
 HELD_FROM = 1 << 20  # bytes of one write that a PipeReader keeps as it came
+PIECE_HELD_FROM = 16 << 10  # bytes of a write kept as it came after others kept so (a large body's pieces)
+HELD_MOST = 16 << 20  # bytes a PipeReader keeps so at most (past them, its buffer and its writer's pause again)
 
 
 class PipeReader(asyncio.StreamReader):
@@ -80,49 +83,71 @@ class PipeReader(asyncio.StreamReader):
     them (nothing buffered): the sink does what that task would do with them, without waking it. `sink` returns
     False when it cannot; the bytes are then buffered for the task as usual (rewrite/intake/memory_pipe.py).
 
-    A write of HELD_FROM bytes or more (a large request body, which mitmproxy writes whole) is `held` as the object
-    it is, after what is buffered; a `read` of all of it while nothing else is buffered takes that object: the body
-    reaches the engine by reference, not copied into the buffer and out again (2 copies of 8 MiB). Any other read,
-    or the end of the stream, puts it in the buffer first, as it would have been."""
+    A write of HELD_FROM bytes or more (a large request body, which mitmproxy writes whole), one of PIECE_HELD_FROM
+    bytes or more that finds nothing buffered (a large body's pieces, which mitmproxy writes as they arrive), and
+    any write while one is held, is `held` as the object it is, after what is buffered (HELD_MOST bytes at most); a
+    `read` while nothing is buffered takes the first held object when it asks for all of it, and `take_held` the
+    others: the body reaches the engine by reference, not copied into the buffer and out again (2 copies of 8 MiB).
+    Any other read, or the end of the stream, puts them in the buffer first, as they would have been."""
 
     sink: Callable[[bytes], bool] | None = None
-    held: bytes | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held: collections.deque[bytes] = collections.deque()
+        self.held_size = 0
 
     def feed_data(self, data: bytes) -> None:  # type: ignore[override]
         sink = self.sink
         inner: Any = self
-        if sink is not None and inner._waiter is not None and not inner._buffer and not inner._eof and sink(data):
+        if (sink is not None and inner._waiter is not None and not inner._buffer and not self.held and not inner._eof
+                and sink(data)):
             return
-        if self.held is not None:
-            self._unhold()
-        if len(data) >= HELD_FROM and type(data) is bytes and not inner._eof:
-            self.held = data
+        size = len(data)
+        if (type(data) is bytes and not inner._eof and self.held_size + size <= HELD_MOST
+                and (self.held or size >= HELD_FROM or size >= PIECE_HELD_FROM and not inner._buffer)):
+            self.held.append(data)
+            self.held_size += size
             inner._wakeup_waiter()
             return
+        self._unhold()
         super().feed_data(data)
 
     def _unhold(self) -> None:
-        held, self.held = self.held, None
-        if held is not None:
-            super().feed_data(held)
+        held = self.held
+        while held:
+            super().feed_data(held.popleft())
+        self.held_size = 0
+
+    def take_held(self, n: int) -> list[bytes]:
+        """The objects held, in order, while nothing is buffered before them and they come to at most `n` bytes."""
+        held, taken = self.held, list[bytes]()
+        if self._buffer:  # type: ignore[attr-defined]
+            return taken
+        while held and len(held[0]) <= n:
+            piece = held.popleft()
+            self.held_size -= len(piece)
+            n -= len(piece)
+            taken.append(piece)
+        return taken
 
     async def read(self, n: int = -1) -> bytes:
         inner: Any = self
-        if self.held is None and n and not inner._buffer and not inner._eof and inner._exception is None:
+        if not self.held and n and not inner._buffer and not inner._eof and inner._exception is None:
             # Waited for here, not in StreamReader.read: woken there by a write that is held, it would read the
             # empty buffer and return b"", which every reader takes for the end of the stream (mitmproxy then
             # closes the connection with the rest of a response unread).
             await super()._wait_for_data("read")  # type: ignore[misc]
         held = self.held
-        if held is not None and not self._buffer:  # type: ignore[attr-defined]
-            if n < 0 or n >= len(held):
-                self.held = None
-                return held
+        if held and not self._buffer:  # type: ignore[attr-defined]
+            if n >= len(held[0]):  # (all of one, not read to the end: that is the buffer's, with all held)
+                self.held_size -= len(held[0])
+                return held.popleft()
             self._unhold()
         return await super().read(n)
 
     async def _wait_for_data(self, func_name: str) -> None:
-        if self.held is not None:
+        if self.held:
             self._unhold()
             return
         await super()._wait_for_data(func_name)  # type: ignore[misc]
@@ -132,7 +157,7 @@ class PipeReader(asyncio.StreamReader):
         super().feed_eof()
 
     def at_eof(self) -> bool:
-        return self.held is None and super().at_eof()
+        return not self.held and super().at_eof()
 
 
 class Pushed(Protocol):

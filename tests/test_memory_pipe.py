@@ -3,7 +3,7 @@ close, and back-pressure; and the loopback server answers over it exactly as ove
 
 import asyncio
 
-from rewrite.intake.loopback import LoopbackServer
+from rewrite.intake.loopback import ConnectionReader, LoopbackServer
 from rewrite.intake.memory_pipe import open_pipe
 from rewrite.internals import HELD_FROM
 
@@ -147,3 +147,23 @@ async def test_a_read_waiting_when_a_large_write_arrives_gets_its_bytes_not_an_e
     assert await whole is body  # (woken by it, still taken as the object written)
     wa.write(b"0\r\n\r\n")
     assert await rb.read(65535) == b"0\r\n\r\n"
+
+
+async def test_a_large_body_written_in_pieces_reaches_the_body_reader_as_the_pieces_written():
+    """A large body that mitmproxy streams to the engine as it arrives is read as the objects it wrote, not copied
+    into the reader's buffer and out again: the same bytes in the same order, a small write among them in its
+    place."""
+    (ra, wa), (rb, wb) = open_pipe(("127.0.0.1", 1), ("127.0.0.1", 2))
+    conn = ConnectionReader(rb, 1 << 30)
+    written = [bytes([i]) * (64 << 10) for i in range(6)]
+    written.insert(3, b"small")
+    wa.write(b"POST /v1/messages HTTP/1.1\r\n")
+    assert await rb.readuntil(b"\r\n") == b"POST /v1/messages HTTP/1.1\r\n"
+    for piece in written:
+        wa.write(piece)
+    got = await conn.pieces(sum(map(len, written)))
+    assert b"".join(got) == b"".join(written)
+    assert [id(p) for p in got] == [id(p) for p in written]
+    wa.write(written[0] + b"next")  # (more than the body asks: read as before, the rest left for the next)
+    assert b"".join(await conn.pieces(len(written[0]))) == written[0]
+    assert await rb.read(4) == b"next"

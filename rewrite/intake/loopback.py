@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from rewrite.intake.big_json import Upload
 from rewrite.intake.loopback_request import BIG_BODY, HEAD_MAX, MAX_BODY, BadRequest, LoopbackRequest, chunked_body
 from rewrite.intake.memory_pipe import Pair, open_pipe
-from rewrite.internals import arrival, end_arrival
+from rewrite.internals import PipeReader, arrival, end_arrival
 from rewrite.waiting import first_done
 
 logger = logging.getLogger(__name__)
@@ -214,6 +214,10 @@ class ConnectionReader:
                 raise BadRequest("connection closed mid-body")
             pieces.append(data)
             have += len(data)
+            if isinstance(self.reader, PipeReader):  # (the other pieces it holds, as they came: not copied)
+                more = self.reader.take_held(n - have)
+                pieces += more
+                have += sum(map(len, more))
             if len(data) >= BIG_BODY:  # a big body buffered whole is read without waiting: others' turn now
                 await asyncio.sleep(0)
         return pieces

@@ -883,8 +883,15 @@ async def job_nonstream(job: dict) -> dict:
             "load_cpu_share": (load1 - load0) / elapsed if elapsed else None, **errors.as_dict()}
 
 
+async def job_interleaved(job: dict) -> dict:
+    """Several columns' agent-sized requests, interleaved request by request (bench_lib/interleaved.py)."""
+    from bench_lib.interleaved import job_interleaved as interleaved  # (it uses this module's requests and checks)
+
+    return await interleaved(job)
+
+
 JOBS = {"probe": job_probe, "seq": job_seq, "seq_ab": job_seq_ab, "long": job_long, "paced": job_paced,
-        "nonstream": job_nonstream}
+        "nonstream": job_nonstream, "interleaved": job_interleaved}
 
 
 def our_cpu(job: dict) -> float:

@@ -22,6 +22,7 @@ from pathlib import Path
 from bench_lib import bedrock, evidence, procs, report, tunnel
 from bench_lib.cluster import ClusterRun
 from bench_lib.cluster import render as render_cluster
+from bench_lib.interleaved import spread
 from bench_lib.procinfo import descendants
 from bench_lib.procs import Proc, Worker, child_env, free_port, pin, port_open, tail, wait_ready
 
@@ -468,6 +469,68 @@ class Bench:
                 elif res.get("errors"):
                     log(f"  {name}: {res['errors']} errors: {list(res.get('error_reasons', {}))[:2]}")
 
+    def agent_size(self, kib: int, n: int) -> None:
+        """One agent body size's phases: direct's own jobs, then every proxy column's streams and non-stream
+        requests (forcing off, compared; the largest size's `stream` after `messages` too) in one job a
+        repetition, a block of each column's requests after another's (or, `--one-by-one`, interleaved request by
+        request: bench_lib/interleaved.py), the translated ones in a job of their own; filed by phase and column."""
+        p = self.plan
+        job = {"warmup": 1, "events": p.seq_events, "body_kib": kib, "request_timeout": 30}
+        for stream in (True, False):  # (direct: the client on the other CPU, as in every phase)
+            self.phase(report.agent_phase(kib, stream), dict(job, kind="seq", n=n, stream=stream,
+                                                             time_limit=p.job_limit_s),
+                       p.long_reps, family="anthropic", targets=("direct",))
+        variants: list[tuple[str, str, str, dict]] = []  # (phase, target, column, what its request changes)
+        for stream in (True, False):
+            key = report.agent_phase(kib, stream)
+            ask = {"stream": stream}
+            variants += [(key, "bare", "bare", ask), (key, "rotator", "rotator", ask),
+                         (key + report.TRANSLATED_SUFFIX, TRANSLATED, "rotator", ask)]
+            variants += [(key + report.UNFORCED_SUFFIX, UNFORCED, "rotator", ask)] if not stream else []
+            variants += [(key + report.COMPARED_SUFFIX, name, "rotator", ask) for name in self.compared]
+        if kib == p.agent_sizes_kib[-1]:  # the largest non-stream body again, its `stream` after `messages`
+            key = report.agent_phase(kib, False) + report.STREAM_LAST_SUFFIX
+            ask = {"stream": False, "stream_last": True}
+            variants += [(key, "bare", "bare", ask), (key, "rotator", "rotator", ask)]
+            variants += [(key + report.COMPARED_SUFFIX, name, "rotator", ask) for name in self.compared]
+        only = [o for o in (self.args.only or "").split(",") if o]
+        variants = [v for v in variants if not only or any(v[0].startswith(o) for o in only)]
+        if not variants:
+            return
+        if self.measuring() > self.plan.budget_s:
+            self.skipped += sorted({v[0] for v in variants})
+            log(f"agent {report.size_label(kib)}: skipped, time budget of {self.plan.budget_s:.0f} s used up")
+            return
+        log(f"agent {report.size_label(kib)}: {len(variants)} columns in one job ({p.long_reps} x)")
+        for rep in range(p.long_reps):
+            working = [v for v in variants if self.targets[v[1]].ok and "anthropic" in self.targets[v[1]].families]
+            # The translated requests in a job of their own: in the rotator's process between its native ones, the
+            # memory they free (tens of MB) left the next native request to fault in fresh pages (bench_lib/
+            # interleaved.py), a cost of the order, not of the request.
+            for together in ([v for v in working if v[1] != TRANSLATED], [v for v in working if v[1] == TRANSLATED]):
+                if together:
+                    self.interleaved(kib, n, rep, job, together)
+
+    def interleaved(self, kib: int, n: int, rep: int, job: dict, variants: list[tuple[str, str, str, dict]]) -> None:
+        """One interleaved job of `variants` (phase, target, column, what its request changes), filed by phase."""
+        p = self.plan
+        specs = [dict(ask, name=f"{phase}/{column}", target=self.targets[name].spec, pids=self.targets[name].pids(),
+                      root_pid=self.targets[name].proc.pid if self.targets[name].proc else None)
+                 for phase, name, column, ask in spread(variants, lambda v: self.targets[v[1]].proc)]
+        res = self.job("rotator", dict(job, kind="interleaved", family="anthropic", n=n, variants=specs,
+                                       backwards=rep % 2 == 1, one_by_one=bool(getattr(self.args, "one_by_one", False)),
+                                       time_limit=p.job_limit_s * len(specs) / 2))
+        if res.get("failed"):  # (the load client's own failure: no column is blamed, the next repetition runs)
+            log(f"  agent {report.size_label(kib)}: job failed: {res['failed']}")
+        for phase, name, column, _ in variants:
+            got = res.get("variants", {}).get(f"{phase}/{column}") or {"failed": res.get("failed", "no result")}
+            self.raw.setdefault(phase, {}).setdefault(column, []).append(got)
+            if got.get("failed") and not res.get("failed"):
+                log(f"  {name}: job failed: {got['failed']}")
+                self.targets[name].fail(f"{phase}: {got['failed']} (not measured further)")
+            elif got.get("errors"):
+                log(f"  {phase} {name}: {got['errors']} errors: {list(got.get('error_reasons', {}))[:2]}")
+
     def run(self) -> dict:
         p = self.plan
         self.setup()
@@ -517,24 +580,7 @@ class Bench:
                                       "interval_ms": p.paced_interval_ms, "time_limit": 4 * nominal + 15},
                        p.paced_reps)
         for kib, n in zip(p.agent_sizes_kib, p.agent_requests):
-            for stream in (True, False):
-                key = report.agent_phase(kib, stream)
-                extra = {key + report.TRANSLATED_SUFFIX: TRANSLATED}
-                if not stream:
-                    extra[key + report.UNFORCED_SUFFIX] = UNFORCED
-                for name in self.compared:
-                    extra[key + report.COMPARED_SUFFIX] = name
-                self.phase(key, {"kind": "seq", "n": n, "warmup": 1, "events": p.seq_events, "stream": stream,
-                                 "body_kib": kib, "request_timeout": 30, "time_limit": p.job_limit_s},
-                           p.long_reps, family="anthropic", extra=extra)
-        if p.agent_sizes_kib:  # the largest non-stream body again, its `stream` after `messages`
-            kib = p.agent_sizes_kib[-1]
-            key = report.agent_phase(kib, False) + report.STREAM_LAST_SUFFIX
-            self.phase(key, {"kind": "seq", "n": p.agent_requests[-1], "warmup": 1, "events": p.seq_events,
-                             "stream": False, "stream_last": True, "body_kib": kib, "request_timeout": 30,
-                             "time_limit": p.job_limit_s}, p.long_reps, family="anthropic",
-                       targets=("bare", "rotator"),
-                       extra={key + report.COMPARED_SUFFIX: COMPARED} if self.compared else None)
+            self.agent_size(kib, n)
         # A non-stream call answered in many events: forced upstream streaming folds each one back.
         self.phase(report.FOLD, {"kind": "seq", "n": p.fold_requests, "warmup": 1, "events": p.fold_events,
                                  "stream": False, "body_kib": 64, "request_timeout": 30, "time_limit": p.job_limit_s},
@@ -663,6 +709,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--reps", type=int, default=0,
                     help="repetitions of every measurement (default: 5 sequential, 3 for the others)")
     ap.add_argument("--out", default=str(ROOT / "bench-results"), help="where the JSON goes (default bench-results/)")
+    ap.add_argument("--one-by-one", action="store_true",
+                    help="in the agent phases, the columns' requests interleaved one by one, each proxy's caches "
+                         "then cold at every request (bench_lib/interleaved.py), instead of a block of each's")
     ap.add_argument("--keep-logs", action="store_true", help="keep the processes' logs even when all went well")
     ap.add_argument("--only", default="",
                     help="run only the phases whose names start with one of these (comma-separated, e.g. "

@@ -270,6 +270,8 @@ def agent_sections(plan: dict) -> list[tuple[str, list[Row]]]:
                     field("proxy_cpu_us_per_request")),
                 Row(f"agent_{size_name(kib)}_{mode}_instructions", f"{size}: proxy instructions/request", "M",
                     PROXY, ph, field("proxy_instructions_per_request"), scale=1e-6),
+                Row(f"agent_{size_name(kib)}_{mode}_faults", f"{size}: proxy minor page faults/request", "", PROXY,
+                    ph, field("minor_faults_per_request")),
                 Row(f"agent_{size_name(kib)}_{mode}_tr_ttfb_added", "  translated: TTFB added vs bare", "ms",
                     ADDED, tr, field("ttfb_p50_ms"), only="rotator", minus=(ph, "bare")),
                 Row(f"agent_{size_name(kib)}_{mode}_tr_cpu", "  translated: proxy CPU/request", "us", PROXY, tr,
