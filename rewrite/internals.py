@@ -119,16 +119,17 @@ class PipeReader(asyncio.StreamReader):
             super().feed_data(held.popleft())
         self.held_size = 0
 
-    def take_held(self, n: int) -> list[bytes]:
-        """The objects held, in order, while nothing is buffered before them and they come to at most `n` bytes."""
-        held, taken = self.held, list[bytes]()
+    def take_held(self, n: int, into: list[bytes]) -> int:
+        """The objects held, in order, put in `into` while nothing is buffered before them and they come to at most
+        `n` bytes; how many bytes they came to."""
+        held, taken = self.held, 0
         if self._buffer:  # type: ignore[attr-defined]
-            return taken
-        while held and len(held[0]) <= n:
+            return 0
+        while held and len(held[0]) <= n - taken:
             piece = held.popleft()
             self.held_size -= len(piece)
-            n -= len(piece)
-            taken.append(piece)
+            taken += len(piece)
+            into.append(piece)
         return taken
 
     async def read(self, n: int = -1) -> bytes:

@@ -215,9 +215,7 @@ class ConnectionReader:
             pieces.append(data)
             have += len(data)
             if isinstance(self.reader, PipeReader):  # (the other pieces it holds, as they came: not copied)
-                more = self.reader.take_held(n - have)
-                pieces += more
-                have += sum(map(len, more))
+                have += self.reader.take_held(n - have, pieces)
             if len(data) >= BIG_BODY:  # a big body buffered whole is read without waiting: others' turn now
                 await asyncio.sleep(0)
         return pieces
@@ -273,11 +271,8 @@ class ConnectionReader:
         return request, not close
 
 
-Handler = Callable[[LoopbackRequest, Responder], Awaitable[None]]
-
-
 class LoopbackServer:
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Callable[[LoopbackRequest, Responder], Awaitable[None]]) -> None:
         self.handler = handler
         self.ports: list[int] = []
         self._servers: list[asyncio.AbstractServer] = []
