@@ -83,6 +83,25 @@ class Repairer:
         raise NotImplementedError
 
 
+
+class RepairerAround(Repairer):
+    """A repairer around another (`inner`): its state and endings are the inner one's; a subclass changes only what
+    the inner one is fed (`feed`)."""
+
+    inner: Repairer
+
+    started = property(lambda self: self.inner.started)
+    complete = property(lambda self: self.inner.complete)
+    finished = property(lambda self: self.inner.finished)
+    failed = property(lambda self: self.inner.failed)
+    early_error = property(lambda self: self.inner.early_error)
+
+    def end(self, ending: str = ENDING_LENGTH) -> bytes:
+        return self.inner.end(ending)
+
+    def error_event(self, message: str, status: int = 502) -> bytes:
+        return self.inner.error_event(message, status)
+
 def integer(obj: dict, key: str, default: int = 0) -> int:
     """`obj[key]`, an index a reader keeps (`default` when absent); TypeError if it is not an integer: an event of
     that shape cannot be followed, and the engine treats it as a broken body (rewrite/exchange/pump.py)."""

@@ -317,15 +317,6 @@ def redis_worker(where, clock: Clock, *caps: CapConfig) -> tuple[KeyPool, Shared
     return p, state
 
 
-@pytest.fixture(params=["fakeredis", "redis-server"])
-def where(request):
-    if request.param == "fakeredis":
-        return fakeredis.FakeServer()
-    server = request.getfixturevalue("redis_server")
-    server.flush()
-    return server.url
-
-
 async def take(p: KeyPool, model: str, tokens: float = 0):
     pick = await p.take(model=model, tokens=tokens)
     if pick.wait == 0 and pick.key is not None:
@@ -345,10 +336,10 @@ async def settle(*states: SharedState) -> None:
             await state.pipe.call("PING")
 
 
-async def test_a_window_one_worker_learned_passes_the_key_over_in_another(where):
+async def test_a_window_one_worker_learned_passes_the_key_over_in_another(redis_where):
     clock = Clock()
-    one, one_state = redis_worker(where, clock)
-    two, two_state = redis_worker(where, clock)
+    one, one_state = redis_worker(redis_where, clock)
+    two, two_state = redis_worker(redis_where, clock)
     await take(one, "claude-opus-4")  # (connected)
     one.reported(A, "claude-opus-4-1", used_up(5))
     await settle(one_state)
@@ -359,10 +350,11 @@ async def test_a_window_one_worker_learned_passes_the_key_over_in_another(where)
     await two_state.aclose()
 
 
-async def test_a_cap_counts_every_workers_requests_and_usage(where):
+async def test_a_cap_counts_every_workers_requests_and_usage(redis_where):
     clock = Clock(NOW + 30)
-    one, one_state = redis_worker(where, clock, CapConfig(per="minute", requests=2), CapConfig(per="hour", tokens=100))
-    two, two_state = redis_worker(where, clock, CapConfig(per="minute", requests=2), CapConfig(per="hour", tokens=100))
+    caps = CapConfig(per="minute", requests=2), CapConfig(per="hour", tokens=100)
+    one, one_state = redis_worker(redis_where, clock, *caps)
+    two, two_state = redis_worker(redis_where, clock, *caps)
     picked = [(await take(one if i % 2 else two, "claude-opus-4")).key for i in range(4)]
     assert sorted(picked) == [A, A, B, B]
     pick = await take(one, "claude-opus-4")

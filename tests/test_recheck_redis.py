@@ -8,7 +8,6 @@ import asyncio
 import json
 
 import fakeredis
-import pytest
 
 from rewrite.pool import KeyPool
 from rewrite.pool.report import describe
@@ -21,15 +20,6 @@ from tests.support.vendor_errors import failure
 KEYS = ["sk-recheck-alpha-0001", "sk-recheck-bravo-0002"]
 RECHECK = 0.5  # seconds (the Redis server's clock is real time)
 QUOTA = json.dumps({"error": {"type": "insufficient_quota", "code": "insufficient_quota"}}).encode()
-
-
-@pytest.fixture(params=["fakeredis", "redis-server"])
-def redis_url(request):
-    if request.param == "fakeredis":
-        return fakeredis.FakeServer()
-    server = request.getfixturevalue("redis_server")
-    server.flush()
-    return server.url
 
 
 def worker(where) -> KeyPool:
@@ -51,8 +41,8 @@ async def served(pool: KeyPool) -> tuple[str | None, str]:
     return pick.key, pick.recheck
 
 
-async def test_two_workers_make_one_recheck_at_a_time_and_a_served_one_ends_the_rest_for_both(redis_url):
-    a, b = worker(redis_url), worker(redis_url)
+async def test_two_workers_make_one_recheck_at_a_time_and_a_served_one_ends_the_rest_for_both(redis_where):
+    a, b = worker(redis_where), worker(redis_where)
     await served(a)  # (connected: fingerprints known)
     a.rests.failed(KEYS[0], failure(429, (), QUOTA), "gpt-4o")
     await written(a)
@@ -81,8 +71,8 @@ async def test_two_workers_make_one_recheck_at_a_time_and_a_served_one_ends_the_
     await b.shared.shared.aclose()
 
 
-async def test_a_refused_recheck_renews_the_rest_and_the_next_comes_twice_as_late(redis_url):
-    a, b = worker(redis_url), worker(redis_url)
+async def test_a_refused_recheck_renews_the_rest_and_the_next_comes_twice_as_late(redis_where):
+    a, b = worker(redis_where), worker(redis_where)
     await served(a)
     a.rests.failed(KEYS[0], failure(429, (), QUOTA), "gpt-4o")
     await written(a)
@@ -109,8 +99,8 @@ async def test_a_refused_recheck_renews_the_rest_and_the_next_comes_twice_as_lat
     await b.shared.shared.aclose()
 
 
-async def test_a_key_out_after_401_is_not_rechecked(redis_url):
-    a = worker(redis_url)
+async def test_a_key_out_after_401_is_not_rechecked(redis_where):
+    a = worker(redis_where)
     await served(a)
     a.rests.failed(KEYS[0], failure(429, (), QUOTA), "gpt-4o")
     a.rests.failed(KEYS[0], failure(401, (), b'{"error": {"message": "bad key"}}'), "gpt-4o")

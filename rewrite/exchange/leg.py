@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import protocols
 import protocols.translate as translate
-from protocols.base import Aggregator, Protocol, Repairer
+from protocols.base import Aggregator, Protocol, Repairer, RepairerAround
 from protocols.capabilities import Capabilities
 from protocols.events import Event
 from protocols.sse import dumps, format_event, load_object
@@ -200,26 +200,14 @@ def _relay(event: Event, adapt, tap: Decoder | None) -> Event:
     return event
 
 
-class ReaderRelay(Repairer):
+class ReaderRelay(RepairerAround):
     """A native repairer fed each event after the answer adapters (`adapt`) and the plug-ins' decoder (`tap`)."""
 
     def __init__(self, repairer: Repairer, adapt=None, tap: Decoder | None = None) -> None:
-        self.repairer, self.adapt, self.tap = repairer, adapt, tap
-
-    started = property(lambda self: self.repairer.started)
-    complete = property(lambda self: self.repairer.complete)
-    finished = property(lambda self: self.repairer.finished)
-    failed = property(lambda self: self.repairer.failed)
-    early_error = property(lambda self: self.repairer.early_error)
+        self.inner, self.adapt, self.tap = repairer, adapt, tap
 
     def feed(self, event: Event) -> bytes:
-        return self.repairer.feed(_relay(event, self.adapt, self.tap))
-
-    def end(self, ending: str = protocols.ENDING_LENGTH) -> bytes:
-        return self.repairer.end(ending)
-
-    def error_event(self, message: str, status: int = 502) -> bytes:
-        return self.repairer.error_event(message, status)
+        return self.inner.feed(_relay(event, self.adapt, self.tap))
 
 
 class AggregatorRelay(Aggregator):

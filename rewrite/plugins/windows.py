@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable
 
-from protocols.base import ENDING_LENGTH, Repairer
+from protocols.base import Repairer, RepairerAround
 from protocols.events import Event
 from protocols.windows import Window, for_model, iso, merged
 from rewrite.lifecycle.events import Answered, Finished, Picked, Reading
@@ -89,19 +89,13 @@ class WatchingEvents(Watching):
                                                                                      headers, body))
 
 
-class PlanEvents(Repairer):
+class PlanEvents(RepairerAround):
     """A stream repairer, fed as before, whose events of `kinds` (by type) are also read by `seen` as an answer's
     body: the plan windows they report."""
 
     def __init__(self, inner: Repairer, kinds: frozenset[str], seen: Callable[[int, list, bytes], None]) -> None:
         self.inner, self.seen = inner, seen
         self.marks = tuple(kind.encode() for kind in kinds)
-
-    started = property(lambda self: self.inner.started)
-    complete = property(lambda self: self.inner.complete)
-    finished = property(lambda self: self.inner.finished)
-    failed = property(lambda self: self.inner.failed)
-    early_error = property(lambda self: self.inner.early_error)
 
     def feed(self, event: Event) -> bytes:
         if event.data is not None and any(mark in event.raw for mark in self.marks):
@@ -110,9 +104,3 @@ class PlanEvents(Repairer):
 
     def quiet(self, block: bytes) -> bool:
         return self.inner.quiet(block) and not any(mark in block for mark in self.marks)
-
-    def end(self, ending: str = ENDING_LENGTH) -> bytes:
-        return self.inner.end(ending)
-
-    def error_event(self, message: str, status: int = 502) -> bytes:
-        return self.inner.error_event(message, status)
