@@ -90,6 +90,6 @@ async def test_a_kept_lease_holds_the_key_at_its_max_concurrent_until_it_is_clos
     assert busy is not None and busy.reason == "every key busy"
     assert loop.time() - t0 == 30  # (the lease was waited for up to the first-token timeout)
 
-    keys.held.close()  # (the socket closed)
+    await keys.held.aclose()  # (the socket closed)
     assert await key_attempts_on(keys).run(served) is None
     assert pool.pick(None, "gpt-4o").key == "sk-one-aaaaaaaa"  # the plain run gave its lease back

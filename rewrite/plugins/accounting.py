@@ -42,7 +42,7 @@ class Counting(Part):
         logger.info("rotator: %s %s: usage: %s: %s", e.call.provider.name, job.id[:8], model or "model not named",
                     describe(usage, cost, covered))
         cold = prices.cold_cost(model, usage) if cost is not None else None
-        e.payer.count(e.ticket, model, usage, cost, cold or 0.0)
+        e.payer.reported(e.ticket, model, usage, cost, cold or 0.0)
         records, spent = job.records, as_dict(usage)
         before = records.get(USAGE)
         if e.continuation and before is not None:  # the flow's usage is the sum over every attempt
@@ -68,4 +68,4 @@ class Counting(Part):
         logger.info("rotator: %s %s: usage of the attempt cancelled in a race: %s: %s", e.call.provider.name,
                     job.id[:8], model or "model not named", describe(usage, cost, e.payer.covers))
         cold = self.prices.cold_cost(model, usage) if cost is not None else None
-        e.payer.count(e.loser, model, usage, cost, cold or 0.0)
+        e.payer.reported(e.loser, model, usage, cost, cold or 0.0)

@@ -45,7 +45,7 @@ class Watching(Part):
             return
         windows = for_model(call.windows.read(status, headers, body, time.time()), call.model)
         if windows:
-            call.payer.reported(ticket, call.model, windows)
+            call.payer.reported(ticket, call.model, windows=windows)
             if not call.payer.covers:  # (a plan's windows are its payer's to record, with the plan)
                 self.windows = merged(self.windows, windows)
 
