@@ -134,8 +134,9 @@ class Payer:
 
     pooled = False  # another credential may be tried after one was refused
     sealed = False  # the body goes upstream byte for byte: nothing may rewrite it
-    covers = False  # the answer's cost is covered by a plan (counted for it, not priced)
-    keeps_errors = False  # its error answers are its client's to see: never left for the route's next target
+    # A client's own plan pays (a subscription login's): its answers' cost is covered (counted for the plan, not
+    # priced), and its error answers are its client's to see (never left for the route's next target).
+    plan = False
     # The top level's hedging applies to it; not to a client's own plan (a login's), which a second attempt would
     # spend twice: only its provider's own `hedging` turns it on (rewrite/plugins/hedging.py).
     hedged_unasked = True

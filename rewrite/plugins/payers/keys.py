@@ -5,8 +5,7 @@ payer: rewrite/plugins/payers/).
 
 A pooled key (rewrite/pool/): the pool picks each attempt's key (waiting for a lease while every usable key is at
 its max_concurrent; a conversation's bound key waited for up to the ask's `patience`), the key is leased while the
-attempt runs and rested as its answer deserves (`PooledKey.attempt`, top to bottom); the client's credential is
-replaced by it, never sent beside it."""
+attempt runs and rested as its answer deserves; the client's credential is replaced by it, never sent beside it."""
 
 from __future__ import annotations
 
@@ -78,9 +77,8 @@ class PooledKey(Departing):
                  prefetch: Prefetch | None = None) -> None:
         super().__init__(called, leaving)
         self.provider, self.pool, self.clock = provider, pool, clock
-        self.timeout = first_token_timeout
+        self.timeout, self.job_id = first_token_timeout, job_id
         self.proto = proto  # the client's protocol, for the shape of Rotator's own error answer
-        self.job_id = job_id
         self.prefetch = prefetch  # the first attempt's shared pick, started at the request hook
         self.last: Pick | None = None  # the last pick
         self.windowed = False  # a pick passed keys over for a quota window
@@ -91,17 +89,15 @@ class PooledKey(Departing):
         return None
 
     async def attempt(self, ask: Ask) -> Flow:
-        """The pool's key for the attempt, unless none is back within first_token_timeout (then why); leased once
-        the spine waited what it must (a key picked with a wait counts in its quota windows then, after their reset),
-        rested as the attempt's end deserves. A key not used gives its pick's shared slot back at once."""
+        """The pool's key, unless none is back within first_token_timeout; leased after the spine's wait (counted in
+        its windows then), rested as its attempt ended. One not used gives its pick's shared slot back at once."""
         pick = await self._pick(ask)
         key = pick.key
-        shown = self.pool.by_secret[key].masked if key is not None else None  # (masked once, with the pool)
+        ticket = Ticket(key, self.pool.by_secret[key].masked if key else None, pick.wait, pick)  # (masked once)
         if key is None or pick.wait > self.timeout:
             pick.drop()
-            yield Ticket(key, shown, pick.wait, pick, refused=self._refused(ask))
+            yield dataclasses.replace(ticket, refused=self._refused(ask))
             return
-        ticket = Ticket(key, shown, pick.wait, pick)
         try:
             yield ticket  # picked
         except GeneratorExit:
@@ -114,8 +110,7 @@ class PooledKey(Departing):
                 yield ticket
 
     async def _pick(self, ask: Ask) -> Pick:
-        """The pool's pick for the next attempt and the seconds until its key is back; while every usable key is at
-        its max_concurrent, a lease waited for (up to first_token_timeout). No key: none to be had."""
+        """The pool's pick (no key: none to be had); a lease waited for while every usable key is at max_concurrent."""
         pool, loop = self.pool, self.clock.loop
         give_up = min(loop.time() + self.timeout, ask.deadline)
         prefetch, self.prefetch = self.prefetch, None
@@ -169,8 +164,7 @@ class PooledKey(Departing):
 
     def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
         out = self.depart(out)
-        key = ticket.key
-        if key is None:
+        if (key := ticket.key) is None:
             return out
         out.headers, out.query = self.provider.authorize(out.headers, out.query, key)
         if shown:
@@ -179,14 +173,11 @@ class PooledKey(Departing):
             out.query = out.query.replace(key, masked)
         return out
 
-    def reported(self, ticket: Ticket | None, model: str, usage=None, cost: float | None = None, cold: float = 0.0,
-                 windows: tuple = ()) -> None:
-        key = ticket.key if ticket is not None else None
-        if key is None:
+    def reported(self, ticket: Ticket | None, model: str, usage=None, cost=None, cold=0.0, windows=()) -> None:
+        if ticket is None or ticket.key is None:
             return
-        if windows:
-            self.pool.reported(key, model, windows)
+        self.pool.reported(ticket.key, model, windows)
         if usage is not None:
-            self.pool.record_usage(key, model, cost, input_tokens=usage.input_tokens,
+            self.pool.record_usage(ticket.key, model, cost, input_tokens=usage.input_tokens,
                                    output_tokens=usage.output_tokens, cache_read=usage.cache_read_tokens,
                                    cache_write=usage.cache_write_tokens, cold_cost=cold)

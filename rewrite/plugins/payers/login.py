@@ -20,8 +20,7 @@ from rewrite.providers.login import Login
 
 
 class PlanLogin(OwnCredential):
-    covers = True
-    keeps_errors = True
+    plan = True
     hedged_unasked = False
 
     def __init__(self, login: Login, held: HeldCredential | None, state: LoginState, book: LoginBook,
@@ -53,10 +52,8 @@ class PlanLogin(OwnCredential):
         window = failure.delay if failure.delay is not None else QUOTA_REST
         self.book.exhaust(self.state, time.time() + window, ask.model if rest.per_model else WHOLE_KEY, rest.quota)
 
-    def reported(self, ticket: Ticket | None, model: str, usage=None, cost: float | None = None, cold: float = 0.0,
-                 windows: tuple = ()) -> None:
-        if windows:
-            self.book.reported(self.state, windows)
-            self.windows = merged(self.windows, windows)
+    def reported(self, ticket: Ticket | None, model: str, usage=None, cost=None, cold=0.0, windows=()) -> None:
+        self.book.reported(self.state, windows)
+        self.windows = merged(self.windows, windows)
         if usage is not None:
             self.state.answered(usage.total_tokens)

@@ -72,7 +72,6 @@ class ClientSigned(OwnCredential):
         out.headers = [(n, v) for n, v in out.headers if n.lower() not in names] + self.signed
         return out
 
-    def reported(self, ticket: Ticket | None, model: str, usage=None, cost: float | None = None, cold: float = 0.0,
-                 windows: tuple = ()) -> None:
+    def reported(self, ticket: Ticket | None, model: str, usage=None, cost=None, cold=0.0, windows=()) -> None:
         if usage is not None:
             self.state.tokens += max(0, int(usage.total_tokens))

@@ -103,31 +103,28 @@ class Accounts(PooledKey):
         return account if isinstance(account, ServiceAccount) else None
 
     async def _pick(self, ask: Ask) -> Pick:
-        """The pool's account, with a token (one that cannot be minted rests its account: another is taken)."""
+        """The pool's account, with a token; one whose token cannot be minted is rested (an endpoint's refusal puts
+        it out, a failure to reach it rests it as a stall), and another is taken."""
         for _ in range(max(1, len(self.pool.keys))):
             pick = await super()._pick(ask)
             account = self.account(pick.key)
-            if pick.key is None or account is None:
+            if account is None:
                 return pick
             try:
                 self.token[account.key_id] = await self.tokens.token(account, self.client,
                                                                      ask.deadline - self.clock.loop.time())
                 return pick
             except (ServiceAccountError, httpx.HTTPError, TimeoutError) as e:
-                self._unminted(pick, account, e, ask)
+                refused = isinstance(e, ServiceAccountError)
+                reason = str(e) if refused else f"token endpoint: {type(e).__name__}: {e}"
+                logger.warning("rotator: %s %s: no token for service account %s: %s", self.provider.name,
+                               self.job_id[:8], account.email, reason)
+                rest = KeyRest(f"no token: {reason[:120]}", per_model=False, out=True) if refused else None
+                failure = Failure(FailureKind.CONNECT, reason, stalled=not refused, rest=rest)
+                self.pool.rests.failed(account.key_id, failure, ask.model)
+                pick.drop()
+                ask.avoid = account.key_id
         return Pick(None)
-
-    def _unminted(self, pick: Pick, account: ServiceAccount, e: Exception, ask: Ask) -> None:
-        """No token for `account`: an endpoint's refusal puts it out, a failure to reach it rests it as a stall."""
-        reason = str(e) if isinstance(e, ServiceAccountError) else f"token endpoint: {type(e).__name__}: {e}"
-        logger.warning("rotator: %s %s: no token for service account %s: %s", self.provider.name, self.job_id[:8],
-                       account.email, reason)
-        refused = isinstance(e, ServiceAccountError)
-        rest = KeyRest(f"no token: {reason[:120]}", per_model=False, out=True) if refused else None
-        self.pool.rests.failed(account.key_id, Failure(FailureKind.CONNECT, reason, stalled=not refused, rest=rest),
-                         ask.model)
-        pick.drop()
-        ask.avoid = account.key_id
 
     def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
         out = self.depart(out)
