@@ -133,7 +133,11 @@ class KeyAttempts:
                     break
                 return PAST_DEADLINE
             if wait:
-                await clock.sleep(wait)
+                try:
+                    await clock.sleep(wait)
+                except BaseException:  # (its client left meanwhile)
+                    await taken.flow.aclose()
+                    raise
             began = clock.loop.time()
             self.tried = True
             delay = hooks.ask(Hedging, self.call, ticket, ask, n) if racer else None
