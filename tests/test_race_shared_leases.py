@@ -59,11 +59,10 @@ class Contender:
 
     async def taken(self, **ask) -> Taken:
         """The pooled payer's flow, at its pick (rewrite/plugins/payers/keys.py)."""
-        asked = Ask("m", **ask)
-        flow = self.payer.attempt(asked)
+        flow = self.payer.attempt(Ask("m", **ask))
         ticket = await anext(flow)
         assert ticket.key is not None and not ticket.wait and ticket.refused is None
-        return Taken(ticket, asked, flow)
+        return Taken(ticket, flow)
 
     async def second(self, first: Ticket, n: int) -> Taken:
         taken = await self.taken(avoid=first.key)

@@ -61,7 +61,6 @@ class Taken:
     """A credential picked for an attempt, its payer's flow suspended at the pick (rewrite/lifecycle/payer.py)."""
 
     ticket: Ticket
-    ask: Ask
     flow: Flow
 
 
@@ -162,7 +161,7 @@ class KeyAttempts:
         ticket = await anext(flow)
         if ticket.refused is not None:
             await flow.aclose()
-        return Taken(ticket, ask, flow)
+        return Taken(ticket, flow)
 
     async def attempt(self, try_key: TryKey, taken: Taken) -> Failure | None:
         """One attempt on `taken`'s credential, held meanwhile (given back however the attempt ends, unless its flow
