@@ -89,8 +89,7 @@ class PooledKey(Departing):
         return None
 
     async def attempt(self, ask: Ask) -> Flow:
-        """The pool's key, unless none is back within first_token_timeout; leased after the spine's wait (counted in
-        its windows then), rested as its attempt ended. One not used gives its pick's shared slot back at once."""
+        """The pool's key, unless none is back within first_token_timeout: held after the wait, rested as it ended."""
         pick = await self._pick(ask)
         key = pick.key
         ticket = Ticket(key, self.pool.by_secret[key].masked if key else None, pick.wait, pick)  # (masked once)
@@ -176,7 +175,8 @@ class PooledKey(Departing):
     def reported(self, ticket: Ticket | None, model: str, usage=None, cost=None, cold=0.0, windows=()) -> None:
         if ticket is None or ticket.key is None:
             return
-        self.pool.reported(ticket.key, model, windows)
+        if windows:  # (a request whose answer reported none runs nothing of the pool's windows)
+            self.pool.reported(ticket.key, model, windows)
         if usage is not None:
             self.pool.record_usage(ticket.key, model, cost, input_tokens=usage.input_tokens,
                                    output_tokens=usage.output_tokens, cache_read=usage.cache_read_tokens,

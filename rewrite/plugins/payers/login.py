@@ -39,8 +39,7 @@ class PlanLogin(OwnCredential):
         return Failure(FailureKind.PLAN_EXHAUSTED, f"plan exhausted until {until} ({spent[1]})", retryable=False)
 
     async def attempt(self, ask: Ask) -> Flow:
-        """The client's login as it came; a used-up quota leaves it for the route's next target until its window
-        resets (for the model asked, when the quota is the model's)."""
+        """As it came; a used-up quota leaves it to the route's next target until it resets (a model's: for it)."""
         yield NO_CREDENTIAL  # picked
         failure = yield NO_CREDENTIAL  # the attempt runs
         rest = failure.rest if failure is not None else None
@@ -53,7 +52,8 @@ class PlanLogin(OwnCredential):
         self.book.exhaust(self.state, time.time() + window, ask.model if rest.per_model else WHOLE_KEY, rest.quota)
 
     def reported(self, ticket: Ticket | None, model: str, usage=None, cost=None, cold=0.0, windows=()) -> None:
-        self.book.reported(self.state, windows)
-        self.windows = merged(self.windows, windows)
+        if windows:
+            self.book.reported(self.state, windows)
+            self.windows = merged(self.windows, windows)
         if usage is not None:
             self.state.answered(usage.total_tokens)
