@@ -94,8 +94,7 @@ class Race:
 
     def __init__(self, keys: Contender, racer: Racer, delay: float, first: Taken, n: int) -> None:
         self.keys, self.racer, self.delay = keys, racer, delay
-        self.taken: list[Taken] = [first]
-        self.tickets: list[Ticket] = [first.ticket]
+        self.taken: list[Taken] = [first]  # each attempt's credential and its payer's flow
         self.n = n
         self.runners: list[Runner] = []
         self.claim: Claim | None = None
@@ -125,7 +124,6 @@ class Race:
                 self._announce(None, after)
                 return await tasks[0], self.tickets[0]
             self.taken.append(second)
-            self.tickets.append(second.ticket)
             self.after = after
             tasks.append(self._start(1, first_by))
             claim.on_won = self._won
@@ -139,6 +137,10 @@ class Race:
             for n, began in enumerate(self.began):
                 if not began:  # (cancelled before it ran: its slot is given back now, not when its lease expires)
                     await self.taken[n].flow.aclose()
+
+    @property
+    def tickets(self) -> list[Ticket]:
+        return [taken.ticket for taken in self.taken]
 
     def _start(self, n: int, first_by: float) -> asyncio.Future:
         assert self.claim is not None
