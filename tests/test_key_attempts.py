@@ -13,7 +13,7 @@ from rewrite.exchange.job import Job
 from rewrite.exchange.keys import KeyAttempts
 from rewrite.lifecycle.payer import Ticket
 from rewrite.policy.outcomes import FailureKind
-from rewrite.policy.retry import Failure
+from rewrite.policy.retry import Failure, KeyRest
 from rewrite.routing.router import Router
 from tests.support.engine_harness import key_attempts_of
 
@@ -90,6 +90,28 @@ async def test_a_kept_lease_holds_the_key_at_its_max_concurrent_until_it_is_clos
     assert busy is not None and busy.reason == "every key busy"
     assert loop.time() - t0 == 30  # (the lease was waited for up to the first-token timeout)
 
-    keys.held.close()  # (the socket closed)
+    await keys.held.aclose()  # (the socket closed)
     assert await key_attempts_on(keys).run(served) is None
     assert pool.pick(None, "gpt-4o").key == "sk-one-aaaaaaaa"  # the plain run gave its lease back
+
+
+async def test_a_key_picked_with_a_wait_is_held_and_counted_only_once_the_wait_is_over():
+    keys = key_attempts("{key: sk-one-aaaaaaaa, max_concurrent: 1}", first_token_timeout=5)
+    pool = keys.provider.pool
+    assert pool is not None
+    pool.rests.failed("sk-one-aaaaaaaa", Failure(FailureKind.STATUS, "status 429", 429, delay=2.0,
+                                                 rest=KeyRest("rate limited, status 429")), "gpt-4o")
+    state = pool.by_secret["sk-one-aaaaaaaa"]
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    seen: list[tuple[float, int, int]] = []
+
+    async def served(ticket: Ticket) -> Failure | None:
+        seen.append((loop.time() - t0, state.in_flight, state.usage.total.requests))
+        return None
+
+    running = asyncio.ensure_future(keys.run(served))
+    await asyncio.sleep(1)  # (the key rests 2 s: the attempt waits it out)
+    assert (state.in_flight, state.usage.total.requests) == (0, 0)  # not held, nor counted, meanwhile
+    assert await running is None
+    assert seen == [(2.0, 1, 1)] and state.in_flight == 0  # held and counted from the wait's end; given back

@@ -8,9 +8,11 @@ import asyncio
 from types import SimpleNamespace
 
 from rewrite.config_providers import KeyConfig
+from rewrite.exchange.keys import Taken
 from rewrite.exchange.race import Race
 from rewrite.lifecycle.events import Hedge, Raced
 from rewrite.lifecycle.payer import Ask, Ticket
+from rewrite.plugins.payers.keys import PooledKey
 from rewrite.policy.hedging import Budget
 from rewrite.pool import KeyPool
 from rewrite.state.redis.shared import SharedState
@@ -36,10 +38,11 @@ class Contender:
         self.races: list[Raced] = []
         self.sent: list[str] = []
         self.first_claims = asyncio.get_running_loop().create_future()
-        self.payer = SimpleNamespace(drop=lambda ticket: ticket.pick.drop())
+        clock = SimpleNamespace(loop=asyncio.get_running_loop())
+        self.payer = PooledKey(SimpleNamespace(name="openai"), pool, True, None, clock, 5.0, None,  # type: ignore[arg-type]
+                               "job-0001")
         self.call = None
-        self.ctx = SimpleNamespace(clock=SimpleNamespace(loop=asyncio.get_running_loop()),
-                                   streaming=SimpleNamespace(first_token_timeout=5.0), hooks=self)
+        self.ctx = SimpleNamespace(clock=clock, streaming=SimpleNamespace(first_token_timeout=5.0), hooks=self)
 
     # (the hooks: the hedging plug-in's budget lets the second go; the race's end is kept)
     def wants(self, kind) -> bool:
@@ -54,19 +57,24 @@ class Contender:
         if event.second is None:  # (what the hedging plug-in does: rewrite/plugins/hedging.py)
             self.budget.refund()
 
-    async def ticket(self, **ask) -> Ticket:
-        pick = await self.pool.take(model="m", **ask)
-        assert pick.key is not None and not pick.wait
-        return Ticket(pick.key, "masked", 0.0, pick)
+    async def taken(self, **ask) -> Taken:
+        """The pooled payer's flow, at its pick (rewrite/plugins/payers/keys.py)."""
+        flow = self.payer.attempt(Ask("m", **ask))
+        ticket = await anext(flow)
+        assert ticket.key is not None and not ticket.wait and ticket.refused is None
+        return Taken(ticket, flow)
 
-    async def second(self, first: Ticket, n: int) -> tuple[Ticket, Ask]:
-        ticket = await self.ticket(avoid=first.key)
+    async def second(self, first: Ticket, n: int) -> Taken:
+        taken = await self.taken(avoid=first.key)
         self.first_claims.set_result(None)  # (the first token arrives now, with the pick's answer)
-        return ticket, Ask("m")
+        return taken
 
-    async def attempt(self, try_key, ticket: Ticket, ask: Ask, keep_lease: bool = False):
-        with self.pool.lease(ticket.key, "m", ticket.pick.held):
-            return await try_key(ticket)
+    async def attempt(self, try_key, taken: Taken):
+        await anext(taken.flow)  # (held)
+        try:
+            return await try_key(taken.ticket)
+        finally:
+            await taken.flow.aclose()
 
 
 def racer(contender: Contender):
@@ -89,13 +97,12 @@ async def test_a_hedge_outrun_before_its_send_frees_its_slot_at_once_and_spends_
     pool, other_worker = worker(redis_server.url), worker(redis_server.url)
     budget = Budget()
     contender = Contender(pool, budget)
-    first = await contender.ticket(avoid=KEY)  # (the first attempt on the other key; the hedge gets the capped one)
-    with pool.lease(first.key, "m", first.pick.held):
-        failure, served = await Race(contender, racer(contender), 0.01, first, Ask("m"), 0).run()
-    assert failure is None and served is first
-    assert contender.sent == [first.key]  # the second attempt never went out
+    first = await contender.taken(avoid=KEY)  # (the first attempt on the other key; the hedge gets the capped one)
+    failure, served = await Race(contender, racer(contender), 0.01, first, 0).run()
+    assert failure is None and served is first.ticket
+    assert contender.sent == [first.ticket.key]  # the second attempt never went out
     await written(pool)
-    again = await other_worker.take(model="m", avoid=first.key)  # another worker takes the capped key at once
+    again = await other_worker.take(model="m", avoid=first.ticket.key)  # another worker takes the capped key at once
     assert again.key == KEY and not again.busy and not again.wait
     again.drop()
     [race] = contender.races

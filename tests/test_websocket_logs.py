@@ -38,5 +38,5 @@ async def test_the_upstream_handshake_logs_no_pooled_key_at_debug(caplog):
         assert conn.request.headers["authorization"] == f"Bearer {POOLED_KEY}"  # (the pooled key went upstream)
         await sj.upstream.send("hi")
         await sj.upstream.close()
-        sj.release()
+        await sj.release()
     assert not [r.getMessage() for r in caplog.records if r.name != VENDOR and POOLED_KEY in r.getMessage()]

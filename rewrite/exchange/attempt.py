@@ -211,7 +211,7 @@ class Attempt:
                 known = call.lessons.foreign.get(ticket.key, set())
                 foreign = frozenset(set(reader.foreign(sent)) - known)
         usage_option = call.req.meter.usage_option if call.ask_usage else ""
-        return Asked(call.payer.pooled, call.more, call.payer.keeps_errors, call.continues_by is not None,
+        return Asked(call.payer.pooled, call.more, call.payer.plan, call.continues_by is not None,
                      call.continues_by == "prefill", call.aggregate, usage_option, refusable, foreign)
 
     def _error(self, ticket: Ticket, error: VendorError, resp: httpx.Response, body: bytes) -> Failure | None:

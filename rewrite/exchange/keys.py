@@ -1,12 +1,12 @@
 """The attempts on one target (`KeyAttempts`): its payer's credential for each (rewrite/lifecycle/payer.py: a pooled
 key, the client's own, a login's), the wait the retry policy asks, the credential held while the attempt runs, and
-how it ended told to the payer and the plug-ins; retried while the policy says so. What one attempt on one
+how it ended told to the payer and the plug-ins; retried while the policy says so. It drives each attempt's flow
+(`Payer.attempt`): picked (`take`), held and told (`attempt`), or closed when not used. What one attempt on one
 credential does is given to it (`Attempt.on` over HTTP, rewrite/exchange/attempt.py), so a WebSocket upgrade goes
 over the same loop."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rewrite.exchange.race import Race, Racer
 from rewrite.lifecycle.events import Asking, Ended, Hedging, Picked, TargetEnded
-from rewrite.lifecycle.payer import Ask, Payer, Ticket
+from rewrite.lifecycle.payer import Ask, Flow, Payer, Ticket
 from rewrite.policy import retry
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
@@ -56,6 +56,14 @@ class FirstTokenDeadline:
 TryKey = Callable[[Ticket], Awaitable[Failure | None]]
 
 
+@dataclass(slots=True)
+class Taken:
+    """A credential picked for an attempt, its payer's flow suspended at the pick (rewrite/lifecycle/payer.py)."""
+
+    ticket: Ticket
+    flow: Flow
+
+
 class KeyAttempts:
     """The attempts on `provider`'s `model` over what its `payer` pays with; none started, waited for or retried
     past `until` (a continuation's resume deadline). `call`: the target's call (None for a WebSocket upgrade)."""
@@ -71,7 +79,7 @@ class KeyAttempts:
         self.tokens = tokens  # the request's, estimated: what its keys' quota windows must still hold
         self.ticket: Ticket | None = None  # the credential of the last attempt
         self.tried = False  # whether an attempt was made (else every key was resting)
-        self.held: contextlib.ExitStack | None = None  # the lease kept past `run` (keep_lease), for the caller
+        self.held: Flow | None = None  # the served attempt's flow, its credential kept (`keep_lease`) until closed
 
     @property
     def key(self) -> str | None:
@@ -80,8 +88,8 @@ class KeyAttempts:
 
     async def run(self, try_key: TryKey, keep_lease: bool = False, racer: Racer | None = None) -> Failure | None:
         """None when `try_key` served the client (on `self.ticket`); else why the target failed, before the first
-        token (every key resting, when none may be tried within first_token_timeout). With `keep_lease`, the
-        credential of the attempt that served is kept held in `self.held` (a WebSocket holds its key while open).
+        token (every key resting, when none may be tried within first_token_timeout). With `keep_lease`, the credential
+        of the attempt that served stays held until `self.held` is closed (a WebSocket holds its key while open).
         With a `racer`, an attempt a part answers `hedging` for is raced by a second one (rewrite/exchange/race.py)."""
         failure = await self._run(try_key, keep_lease, racer)
         hooks = self.ctx.hooks
@@ -94,41 +102,49 @@ class KeyAttempts:
         attempts = 1 + cfg.first_token_retries
         failure: Failure | None = None
         ticket: Ticket | None = None
-        ask = Ask(self.model, self.tokens, deadline=self.until)
+        ask = Ask(self.model, self.tokens, deadline=self.until, keeps=keep_lease)
         for n in range(attempts):
             if clock.loop.time() >= self.until:
                 return PAST_DEADLINE
             prev = ticket
             ask.avoid = prev.key if prev is not None else None
             hooks.announce(Asking, ask, self.call)
-            ticket = await payer.take(ask)
-            if ticket is None:  # every key out, or every usable one stayed at its max_concurrent
+            taken = await self.take(ask)
+            ticket = taken.ticket
+            if ticket.refused is None or ticket.key is not None:  # (a key back too late is said picked, then left)
+                self.ticket = ticket
+                if ticket.shown is not None:
+                    job.key = ticket.shown
+                hooks.announce(Picked, ticket, ask, n, self.provider, self.model, self.call)
+            if ticket.refused is not None:  # every key out or back too late, or every usable one stayed busy
+                if failure is None:  # nothing was sent upstream
+                    job.key = None
+                    return ticket.refused
                 break
-            self.ticket = ticket
-            if ticket.shown is not None:
-                job.key = ticket.shown
-            hooks.announce(Picked, ticket, ask, n, self.provider, self.model, self.call)
             if failure is None and not ticket.wait:  # (no failure yet, no rest to wait out: nothing to decide)
                 wait: float | None = 0.0
             else:
-                same = payer.ticket_fixed or (prev is not None and ticket.key == prev.key)
+                same = not payer.pooled or (prev is not None and ticket.key == prev.key)
                 wait = retry.wait_before(n, ticket.wait, failure, same, payer.pooled, cfg.first_token_timeout)
-            if wait is not None and clock.loop.time() + wait >= self.until:
-                payer.drop(ticket)
+            if wait is None or clock.loop.time() + wait >= self.until:
+                await taken.flow.aclose()  # (not used: given back)
+                if wait is None:
+                    break
                 return PAST_DEADLINE
-            if wait is None:
-                payer.drop(ticket)
-                break
             if wait:
-                await clock.sleep(wait)
+                try:
+                    await clock.sleep(wait)
+                except BaseException:  # (its client left meanwhile)
+                    await taken.flow.aclose()
+                    raise
             began = clock.loop.time()
             self.tried = True
             delay = hooks.ask(Hedging, self.call, ticket, ask, n) if racer else None
             if delay is None:
-                failure = await self.attempt(try_key, ticket, ask, keep_lease)
+                failure = await self.attempt(try_key, taken)
             else:
                 assert racer is not None
-                failure, ticket = await Race(self, racer, delay, ticket, ask, n).run()
+                failure, ticket = await Race(self, racer, delay, taken, n).run()
                 self.ticket = ticket  # (the attempt that answered, or failed last)
                 job.key = ticket.shown if ticket.shown is not None else job.key
             if failure is None:
@@ -137,37 +153,48 @@ class KeyAttempts:
                 break
             job.note(Note.RETRY, f"attempt {n + 1} failed ({failure.reason}); retrying", attempt=n + 1,
                      reason=failure.reason, key=job.key, seconds=round(clock.loop.time() - began, 3))
-        if failure is None:  # no credential may be had within first_token_timeout: nothing was sent upstream
-            job.key = None
-            return payer.resting(ticket, ask)
         return failure
 
-    async def attempt(self, try_key: TryKey, ticket: Ticket, ask: Ask, keep_lease: bool = False) -> Failure | None:
-        """One attempt on `ticket`, its credential held meanwhile (given back however the attempt ends, unless it
-        is kept for what the attempt opened); how it ended told to the payer and the plug-ins. An attempt
-        cancelled (its client left, or it lost a race) tells nobody: its key is neither rested nor trusted more."""
-        payer, hooks = self.payer, self.ctx.hooks
-        with contextlib.ExitStack() as lease:
-            lease.enter_context(payer.lease(ticket, ask))
+    async def take(self, ask: Ask) -> Taken:
+        """The payer's credential for an attempt asked with `ask`: its flow, at the pick (a refused one closed)."""
+        flow = self.payer.attempt(ask)
+        ticket = await anext(flow)
+        if ticket.refused is not None:
+            await flow.aclose()
+        return Taken(ticket, flow)
+
+    async def attempt(self, try_key: TryKey, taken: Taken) -> Failure | None:
+        """One attempt on `taken`'s credential, held meanwhile (given back however the attempt ends, unless its flow
+        keeps it for what the attempt opened: `self.held`); how it ended told to the payer and the plug-ins. An
+        attempt cancelled (its client left, or it lost a race) tells nobody: its key is neither rested nor trusted
+        more."""
+        flow, ticket = taken.flow, taken.ticket
+        try:
+            await anext(flow)  # (held from now)
             failure = await try_key(ticket)
-            if failure is None and keep_lease:
-                self.held = lease.pop_all()
-        payer.ended(ticket, failure, self.model)
-        hooks.announce(Ended, self.call, ticket, failure, payer)
+        except BaseException:
+            await flow.aclose()
+            raise
+        try:
+            await flow.asend(failure)
+            self.held = flow  # (it yielded again: held until closed)
+        except StopAsyncIteration:
+            pass
+        self.ctx.hooks.announce(Ended, self.call, ticket, failure, self.payer)
         return failure
 
-    async def second(self, first: Ticket, n: int) -> tuple[Ticket, Ask] | None:
+    async def second(self, first: Ticket, n: int) -> Taken | None:
         """The credential of a race's second attempt beside attempt number `n` (on `first`), to be had at once or
         not at all: the first's key while it may take another request (its prompt cache is there), else the pool's
         next pick; None when none is free now."""
-        ctx, payer, hooks = self.ctx, self.payer, self.ctx.hooks
+        ctx, hooks = self.ctx, self.ctx.hooks
         ask = Ask(self.model, self.tokens, prefer=first.key, patient=False, deadline=ctx.clock.loop.time())
         hooks.announce(Asking, ask, self.call)
-        ticket = await payer.take(ask)
-        if ticket is None:
+        taken = await self.take(ask)
+        if taken.ticket.refused is not None:
             return None
-        if ticket.wait:  # (resting: not worth waiting for beside an attempt under way)
-            payer.drop(ticket)
+        if taken.ticket.wait:  # (resting: not worth waiting for beside an attempt under way)
+            await taken.flow.aclose()
             return None
-        hooks.announce(Picked, ticket, ask, n, self.provider, self.model, self.call)
-        return ticket, ask
+        hooks.announce(Picked, taken.ticket, ask, n, self.provider, self.model, self.call)
+        return taken

@@ -25,12 +25,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rewrite.lifecycle.events import Hedge, Raced
-from rewrite.lifecycle.payer import Ask, Payer, Ticket
+from rewrite.lifecycle.payer import Payer, Ticket
 from rewrite.policy.retry import Failure
 from rewrite.waiting import first_done
 
 if TYPE_CHECKING:
     from rewrite.exchange.context import Context
+    from rewrite.exchange.keys import Taken
 
 
 class Outrun(Exception):
@@ -52,10 +53,10 @@ class Contender(Protocol):
     payer: Payer
     call: Any
 
-    async def second(self, first: Ticket, n: int) -> tuple[Ticket, Ask] | None: ...
+    async def second(self, first: Ticket, n: int) -> Taken | None: ...
 
-    async def attempt(self, try_key: Callable[[Ticket], Awaitable[Failure | None]], ticket: Ticket, ask: Ask,
-                      keep_lease: bool = False) -> Failure | None: ...
+    async def attempt(self, try_key: Callable[[Ticket], Awaitable[Failure | None]], taken: Taken
+                      ) -> Failure | None: ...
 
 
 # A racing attempt, given its claim (called before anything of it reaches the client) and when its first token is due.
@@ -89,12 +90,12 @@ class Claim:
 
 
 class Race:
-    """The race of attempt number `n` of `keys`'s target, first sent on `ticket` (asked with `ask`)."""
+    """The race of attempt number `n` of `keys`'s target, first sent on the credential `first` took."""
 
-    def __init__(self, keys: Contender, racer: Racer, delay: float, ticket: Ticket, ask: Ask, n: int) -> None:
+    def __init__(self, keys: Contender, racer: Racer, delay: float, first: Taken, n: int) -> None:
         self.keys, self.racer, self.delay = keys, racer, delay
-        self.tickets: list[Ticket] = [ticket]
-        self.ask, self.n = ask, n
+        self.taken: list[Taken] = [first]  # each attempt's credential and its payer's flow
+        self.n = n
         self.runners: list[Runner] = []
         self.claim: Claim | None = None
         self.after = 0.0  # seconds after the first attempt the second was sent
@@ -110,22 +111,21 @@ class Race:
         first_by = began + keys.ctx.streaming.first_token_timeout
         tasks = claim.tasks
         try:
-            tasks.append(self._start(0, self.tickets[0], self.ask, math.inf))  # (its own first-token timeout)
+            tasks.append(self._start(0, math.inf))  # (its own first-token timeout)
             await first_done(tasks[0], claim.won, timeout=self.delay)
             if tasks[0].done() or claim.won.done() or not self._wanted():
                 return await tasks[0], self.tickets[0]
             second = await keys.second(self.tickets[0], self.n)
             after = round(loop.time() - began, 3)
             if second is not None and (tasks[0].done() or claim.won.done()):  # (it answered while a key was taken)
-                keys.payer.drop(second[0])
+                await second.flow.aclose()
                 second = None
             if second is None:
                 self._announce(None, after)
                 return await tasks[0], self.tickets[0]
-            ticket, ask = second
-            self.tickets.append(ticket)
+            self.taken.append(second)
             self.after = after
-            tasks.append(self._start(1, ticket, ask, first_by))
+            tasks.append(self._start(1, first_by))
             claim.on_won = self._won
             return await self._decided(after)
         finally:
@@ -136,9 +136,13 @@ class Race:
                 await asyncio.gather(*tasks, return_exceptions=True)
             for n, began in enumerate(self.began):
                 if not began:  # (cancelled before it ran: its slot is given back now, not when its lease expires)
-                    keys.payer.drop(self.tickets[n])
+                    await self.taken[n].flow.aclose()
 
-    def _start(self, n: int, ticket: Ticket, ask: Ask, first_by: float) -> asyncio.Future:
+    @property
+    def tickets(self) -> list[Ticket]:
+        return [taken.ticket for taken in self.taken]
+
+    def _start(self, n: int, first_by: float) -> asyncio.Future:
         assert self.claim is not None
         runner = self.racer(self.claim.taker(n), first_by)
         self.runners.append(runner)
@@ -146,7 +150,7 @@ class Race:
 
         async def attempt() -> Failure | None:
             self.began[n] = True
-            return await self.keys.attempt(runner.on, ticket, ask)
+            return await self.keys.attempt(runner.on, self.taken[n])
 
         return asyncio.ensure_future(attempt())
 

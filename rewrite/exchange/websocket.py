@@ -12,7 +12,6 @@ for as long as the socket is open.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import socket
@@ -34,7 +33,7 @@ from rewrite.exchange.job import Job, error_protocol
 from rewrite.exchange.keys import KeyAttempts
 from rewrite.lifecycle.events import Paying
 from rewrite.lifecycle.hooks import Hooks, Plugin, engaged, plugins_for
-from rewrite.lifecycle.payer import AS_IT_CAME, Outbound, Ticket, carried
+from rewrite.lifecycle.payer import AS_IT_CAME, Flow, Outbound, Ticket, carried
 from rewrite.lifecycle.setting import Setting
 from rewrite.policy import retry
 from rewrite.policy.outcomes import FailureKind, Note
@@ -69,13 +68,13 @@ class SocketJob:
     target: str  # path and query, as the client sent them
     upstream: ClientConnection | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)  # the provider's 101, for the client
-    lease: contextlib.ExitStack | None = None  # the key's, held while the provider's WebSocket is open
+    lease: Flow | None = None  # the key's (its payer's flow, suspended), held while the provider's WebSocket is open
 
-    def release(self) -> None:
+    async def release(self) -> None:
         """Give the key back (the socket closed, or never opened)."""
         lease, self.lease = self.lease, None
         if lease is not None:
-            lease.close()
+            await lease.aclose()
 
     @property
     def subprotocols(self) -> list[str]:

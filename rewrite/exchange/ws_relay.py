@@ -179,7 +179,7 @@ class WebSocketRelay:
             try:
                 await upstream.close()
             finally:
-                sj.release()
+                await sj.release()
 
 
 async def _copy(src: ServerConnection | ClientConnection, dst: ServerConnection | ClientConnection) -> None:

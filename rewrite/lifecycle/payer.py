@@ -1,19 +1,30 @@
-"""Who pays for a target's attempts: the spine's one door for credentials (modelled on httpx's `Auth`).
+"""Who pays for a target's attempts: the spine's one door for credentials (modelled on httpx's `Auth.auth_flow`).
 
 A `Payer` is made per target of a request by the plug-in that answers the `paying` event (rewrite/plugins/payers/):
-a pooled key, the client's own credential, a subscription login, and later a cloud platform's signer. The spine asks
-it for each attempt's credential (`take`), holds it while the attempt runs (`lease`), has it put the credential into
-the upstream request (`apply`: a header, a query parameter, or a signature over the final bytes), and tells it how
-the attempt ended (`ended`). Whether the body may be changed at all (`sealed`: a body its client signed goes byte for
-byte) and whether another credential may be tried after a refusal (`pooled`) are the payer's to say.
+a pooled key, the client's own credential, a subscription login, and later a cloud platform's signer. Each attempt's
+credential is one flow (`attempt`, an async generator), read top to bottom, which the spine drives
+(rewrite/exchange/keys.py):
+
+    flow = payer.attempt(ask)
+    ticket = await anext(flow)    # picked; `ticket.refused`: why none may be had (nothing to hold, nothing told)
+    ...                           # the spine waits what the retry policy asks, or closes the flow: not used
+    await anext(flow)             # held while the attempt runs (its lease begins after the wait)
+    await flow.asend(failure)     # how it ended (None: served): rests, a plan used up, a throttle
+
+A flow closed at a yield (`aclose()`: a credential not used, an attempt cancelled) gives its credential back and is
+told nothing. With `Ask.keeps` a served attempt's credential stays held (its flow suspended once more) until the
+spine closes it (a WebSocket, while open). Besides the flow, the payer puts the credential into the upstream request
+(`apply`: a header, a query parameter, or a signature over the final bytes), hears what an answer reported
+(`reported`), and says whether the body may be changed at all (`sealed`: a body its client signed goes byte for
+byte) and whether another credential may be tried after a refusal (`pooled`).
 
 The base class is what a request gets when nobody pays: it goes with what the client sent.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -48,6 +59,7 @@ class Ask:
     holder: str | None = None
     patient: bool = True  # a bound key at its max_concurrent is still waited for (the payer turns it off)
     deadline: float = float("inf")  # (loop time) no credential is waited for past it
+    keeps: bool = False  # a served attempt's credential stays held until its flow is closed (a WebSocket's)
     # A client's budget and limits, checked by a shared pick in the same step (rewrite/accounting/client_rules.py's
     # ClientHold; the clients plug-in hands it to the first ask); its `refusal` when the pick refused the request.
     client: Any = None
@@ -56,12 +68,14 @@ class Ask:
 @dataclass(slots=True)
 class Ticket:
     """One attempt's credential: `key` a pooled key (None: the client's own, or a login's), `shown` its masked form
-    for the flow; `wait` seconds until it may be used; `pick` the pool's decision, for the parts that read it."""
+    for the flow; `wait` seconds until it may be used; `pick` the pool's decision, for the parts that read it;
+    `refused`: why no credential may be had for the attempt (`key`, if named: the one picked, back too late)."""
 
     key: str | None = None
     shown: str | None = None
     wait: float = 0.0
     pick: Any = None  # rewrite/pool/decisions.py's Pick
+    refused: Failure | None = None
 
     def scrubbed(self, body: bytes, carried: tuple[str, ...] = ()) -> bytes:
         """An upstream answer's `body` without the pooled key nor any credential the attempt `carried`, which some
@@ -112,6 +126,7 @@ class Outbound:
 
 
 NO_CREDENTIAL = Ticket()
+Flow = AsyncGenerator[Ticket, "Failure | None"]  # one attempt's credential (the module's docstring)
 
 
 class Payer:
@@ -119,29 +134,22 @@ class Payer:
 
     pooled = False  # another credential may be tried after one was refused
     sealed = False  # the body goes upstream byte for byte: nothing may rewrite it
-    covers = False  # the answer's cost is covered by a plan (counted for it, not priced)
-    keeps_errors = False  # its error answers are its client's to see: never left for the route's next target
-    ticket_fixed = True  # every attempt goes on the same credential
+    # A client's own plan pays (a subscription login's): its answers' cost is covered (counted for the plan, not
+    # priced), and its error answers are its client's to see (never left for the route's next target).
+    plan = False
     # The top level's hedging applies to it; not to a client's own plan (a login's), which a second attempt would
     # spend twice: only its provider's own `hedging` turns it on (rewrite/plugins/hedging.py).
     hedged_unasked = True
+
+    async def attempt(self, ask: Ask) -> Flow:
+        """One attempt's credential (the module's docstring): here nobody's, nothing held, nobody told."""
+        yield NO_CREDENTIAL  # picked
+        yield NO_CREDENTIAL  # while the attempt runs
 
     def skip(self, model: str, tokens: float, within: float) -> Failure | None:
         """The failure when this target is known unable to serve within `within` seconds (every key resting that
         long, a plan used up): skipped untried while more targets follow."""
         return None
-
-    async def take(self, ask: Ask) -> Ticket | None:
-        """The credential for the next attempt; None when none may be had (every key out, or busy past the ask's
-        deadline): `resting` then says why."""
-        return NO_CREDENTIAL
-
-    def lease(self, ticket: Ticket, ask: Ask) -> contextlib.AbstractContextManager:
-        """Hold the credential while one attempt runs."""
-        return contextlib.nullcontext()
-
-    def drop(self, ticket: Ticket) -> None:
-        """A credential taken but not used (its wait was too long)."""
 
     def body(self, body: dict) -> dict:
         """The client's body as this target may be sent it (a login's own members left out for another target)."""
@@ -151,18 +159,10 @@ class Payer:
         """`out` with the credential in place (`shown`: as a person may see it, masked)."""
         return out
 
-    def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
-        """How an attempt on `ticket` ended (None: it served): rests, refusals, a plan used up."""
-
-    def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
-        """The failure when `take` gave no credential."""
-        raise NotImplementedError
-
-    def reported(self, ticket: Ticket, model: str, windows: tuple) -> None:
-        """The usage windows an answer on `ticket` reported (protocols/windows.py)."""
-
-    def count(self, ticket: Ticket | None, model: str, usage: Any, cost: float | None, cold: float) -> None:
-        """An answer's usage (protocols/unified.py's Usage) and cost, for the credential that served it."""
+    def reported(self, ticket: Ticket | None, model: str, usage: Any = None, cost: float | None = None,
+                 cold: float = 0.0, windows: tuple = ()) -> None:
+        """What an answer on `ticket` reported, as a plug-in read it: its usage (protocols/unified.py's Usage) and
+        cost (`cold`: its cache writes' part), or its usage windows (protocols/windows.py)."""
 
 
 AS_IT_CAME = Payer()
@@ -175,11 +175,8 @@ class Unpaid(Payer):
     def __init__(self, failure: Failure) -> None:
         self.failure = failure
 
-    async def take(self, ask: Ask) -> Ticket | None:
-        return None
-
-    def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
-        return self.failure
+    async def attempt(self, ask: Ask) -> Flow:
+        yield Ticket(refused=self.failure)
 
 
 def error_protocol(provider: Provider, proto: Protocol | None) -> Protocol:

@@ -1,6 +1,6 @@
 """Accounting: each answer's usage (normalised by its protocol's reader: rewrite/accounting/usage.py) priced
 (rewrite/accounting/prices.py), put on the flow, logged, and counted for the credential that served it (its payer's
-`count`: a pooled key's counters and quota windows, a login's plan). An answer a plan covers is not priced. A cut
+`reported`: a pooled key's counters and quota windows, a login's plan). An answer a plan covers is not priced. A cut
 answer's continuations add to the flow's usage and cost. An attempt cancelled because another raced beside it
 answered first (a hedge) is counted for its own credential, as far as its vendor reported it (`raced`): the vendor
 bills it, though the client never sees it."""
@@ -37,12 +37,12 @@ class Counting(Part):
         if usage is None:
             return
         job, model, prices = self.job, e.call.model, self.prices
-        covered = e.payer.covers
+        covered = e.payer.plan
         cost = None if covered else prices.cost(model, usage)
         logger.info("rotator: %s %s: usage: %s: %s", e.call.provider.name, job.id[:8], model or "model not named",
                     describe(usage, cost, covered))
         cold = prices.cold_cost(model, usage) if cost is not None else None
-        e.payer.count(e.ticket, model, usage, cost, cold or 0.0)
+        e.payer.reported(e.ticket, model, usage, cost, cold or 0.0)
         records, spent = job.records, as_dict(usage)
         before = records.get(USAGE)
         if e.continuation and before is not None:  # the flow's usage is the sum over every attempt
@@ -64,8 +64,8 @@ class Counting(Part):
         if usage is None or e.loser is None:
             return
         model, job = e.call.model, self.job
-        cost = None if e.payer.covers else self.prices.cost(model, usage)
+        cost = None if e.payer.plan else self.prices.cost(model, usage)
         logger.info("rotator: %s %s: usage of the attempt cancelled in a race: %s: %s", e.call.provider.name,
-                    job.id[:8], model or "model not named", describe(usage, cost, e.payer.covers))
+                    job.id[:8], model or "model not named", describe(usage, cost, e.payer.plan))
         cold = self.prices.cold_cost(model, usage) if cost is not None else None
-        e.payer.count(e.loser, model, usage, cost, cold or 0.0)
+        e.payer.reported(e.loser, model, usage, cost, cold or 0.0)

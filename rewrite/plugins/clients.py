@@ -19,8 +19,8 @@ both spend the last dollar. A request refused there is answered as one refused h
 the ask's `ClientHold`), for every target of its route. No early pick is started for such a client (`holding`): its
 first pick carries its rules.
 
-Event fields read: `Served.call.provider.name`, `.call.model`, `.usage`, `.payer.covers`,
-`.continuation`; `Raced.call.provider.name`, `.call.model`, `.spent`, `.loser`, `.payer.covers`; `Asking.ask`,
+Event fields read: `Served.call.provider.name`, `.call.model`, `.usage`, `.payer.plan`,
+`.continuation`; `Raced.call.provider.name`, `.call.model`, `.spent`, `.loser`, `.payer.plan`; `Asking.ask`,
 `.call.provider.pool`; `Finished` (none); `Arrival.client`; and of the `RequestView`: `job.id`, `job.intake.client`,
 `job.records`, `job.route.provider`, `req.asked`, `req.proto`.
 """
@@ -136,11 +136,11 @@ class ClientSpendingPart(Part):
                        headers, proto.error_body(refusal.status, refusal.message), retryable=False)
 
     def served(self, e: Served) -> None:
-        self._count(e.call.provider.name, e.call.model, e.usage, e.payer.covers, 0 if e.continuation else 1)
+        self._count(e.call.provider.name, e.call.model, e.usage, e.payer.plan, 0 if e.continuation else 1)
 
     def raced(self, e: Raced) -> None:
         if e.spent is not None and e.loser is not None:
-            self._count(e.call.provider.name, e.call.model, e.spent, e.payer.covers, 0)
+            self._count(e.call.provider.name, e.call.model, e.spent, e.payer.plan, 0)
 
     def finished(self, e: Finished) -> None:
         if self.flying:

@@ -41,12 +41,12 @@ class Watching(Part):
         self._seen(e.call, e.ticket, e.status, e.headers, e.body)
 
     def _seen(self, call: TargetView, ticket: Ticket, status: int, headers: list, body: bytes) -> None:
-        if not call.windows or (ticket.key is None and not call.payer.covers):
+        if not call.windows or (ticket.key is None and not call.payer.plan):
             return
         windows = for_model(call.windows.read(status, headers, body, time.time()), call.model)
         if windows:
-            call.payer.reported(ticket, call.model, windows)
-            if not call.payer.covers:  # (a plan's windows are its payer's to record, with the plan)
+            call.payer.reported(ticket, call.model, windows=windows)
+            if not call.payer.plan:  # (a plan's windows are its payer's to record, with the plan)
                 self.windows = merged(self.windows, windows)
 
     def finished(self, e: Finished) -> None:
@@ -83,7 +83,7 @@ class WatchingEvents(Watching):
         pass."""
         call = e.call
         kinds = call.provider.window_events
-        if not kinds or not call.payer.covers or not call.windows:
+        if not kinds or not call.payer.plan or not call.windows:
             return None
         return PlanEvents(e.repairer, kinds, lambda status, headers, body: self._seen(call, e.ticket, status,
                                                                                      headers, body))

@@ -9,7 +9,6 @@ attempt runs and rested as its answer deserves; the client's credential is repla
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 from protocols.base import Protocol
 from protocols.registry import credential_headers
 from rewrite.intake.clients import HeldCredential
-from rewrite.lifecycle.payer import Ask, Outbound, Payer, Ticket, every_key_resting
+from rewrite.lifecycle.payer import Ask, Flow, Outbound, Payer, Ticket, every_key_resting
 from rewrite.lifecycle.views import ClockView
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
@@ -72,16 +71,14 @@ class OwnCredential(Departing):
 
 class PooledKey(Departing):
     pooled = True
-    ticket_fixed = False
 
     def __init__(self, provider: Provider, pool: KeyPool, called: bool, leaving: Wire | None, clock: ClockView,
                  first_token_timeout: float, proto: Protocol | None, job_id: str,
                  prefetch: Prefetch | None = None) -> None:
         super().__init__(called, leaving)
         self.provider, self.pool, self.clock = provider, pool, clock
-        self.timeout = first_token_timeout
+        self.timeout, self.job_id = first_token_timeout, job_id
         self.proto = proto  # the client's protocol, for the shape of Rotator's own error answer
-        self.job_id = job_id
         self.prefetch = prefetch  # the first attempt's shared pick, started at the request hook
         self.last: Pick | None = None  # the last pick
         self.windowed = False  # a pick passed keys over for a quota window
@@ -91,9 +88,28 @@ class PooledKey(Departing):
             return Failure(FailureKind.KEYS_RESTING, "every key resting", retryable=False)
         return None
 
-    async def take(self, ask: Ask) -> Ticket | None:
-        """The pool's key for the next attempt and the seconds until it is back; while every usable key is at its
-        max_concurrent, wait for a lease to come back (up to first_token_timeout). None: none to be had."""
+    async def attempt(self, ask: Ask) -> Flow:
+        """The pool's key, unless none is back within first_token_timeout: held after the wait, rested as it ended."""
+        pick = await self._pick(ask)
+        key = pick.key
+        ticket = Ticket(key, self.pool.by_secret[key].masked if key else None, pick.wait, pick)  # (masked once)
+        if key is None or pick.wait > self.timeout:
+            pick.drop()
+            yield dataclasses.replace(ticket, refused=self._refused(ask))
+            return
+        try:
+            yield ticket  # picked
+        except GeneratorExit:
+            pick.drop()
+            raise
+        with self.pool.lease(key, ask.model, pick.held, pick.wait, ask.tokens):
+            failure = yield ticket  # the attempt runs
+            self._ended(key, failure, ask.model)
+            if failure is None and ask.keeps:  # (held while what the attempt opened is open: closed with it)
+                yield ticket
+
+    async def _pick(self, ask: Ask) -> Pick:
+        """The pool's pick (no key: none to be had); a lease waited for while every usable key is at max_concurrent."""
         pool, loop = self.pool, self.clock.loop
         give_up = min(loop.time() + self.timeout, ask.deadline)
         prefetch, self.prefetch = self.prefetch, None
@@ -118,35 +134,9 @@ class PooledKey(Departing):
             prefetch.drop()  # (a no-op once taken; else it was another pool's or model's, or the pool decided alone)
         self.last = pick
         self.windowed = self.windowed or bool(pick.passed)
-        if pick.key is None:  # every key out, or every usable one stayed at its max_concurrent
-            return None
-        return Ticket(pick.key, pool.by_secret[pick.key].masked, pick.wait, pick)  # (masked once, with the pool)
+        return pick
 
-    def lease(self, ticket: Ticket, ask: Ask) -> contextlib.AbstractContextManager:
-        assert ticket.key is not None
-        pick = ticket.pick
-        return self.pool.lease(ticket.key, ask.model, pick.held, pick.wait, ask.tokens)
-
-    def drop(self, ticket: Ticket) -> None:
-        if ticket.pick is not None:
-            ticket.pick.drop()
-
-    def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
-        out = self.depart(out)
-        key = ticket.key
-        if key is None:
-            return out
-        out.headers, out.query = self.provider.authorize(out.headers, out.query, key)
-        if shown:
-            masked = ticket.shown or masked_in(self.pool, key)
-            out.headers = [(n, v.replace(key, masked)) for n, v in out.headers]
-            out.query = out.query.replace(key, masked)
-        return out
-
-    def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
-        key = ticket.key
-        if key is None:
-            return
+    def _ended(self, key: str, failure: Failure | None, model: str) -> None:
         if failure is None:
             self.pool.rests.succeeded(key, model)
             return
@@ -155,7 +145,7 @@ class PooledKey(Departing):
             logger.info("rotator: %s %s: key %s rests %g s (%s)", self.provider.name, self.job_id[:8],
                         masked_in(self.pool, key), rest, failure.reason)
 
-    def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
+    def _refused(self, ask: Ask) -> Failure:
         """Every key rests longer than a request may wait, or is out or busy, or the shared pick refused the
         request for its client's budget or limit: nothing was sent upstream. A hard pin's key alone resting is said so
         (its state is there alone)."""
@@ -171,13 +161,23 @@ class PooledKey(Departing):
         failure.pinned = resting.pinned
         return failure
 
-    def reported(self, ticket: Ticket, model: str, windows: tuple) -> None:
-        if ticket.key is not None:
-            self.pool.reported(ticket.key, model, windows)
+    def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
+        out = self.depart(out)
+        if (key := ticket.key) is None:
+            return out
+        out.headers, out.query = self.provider.authorize(out.headers, out.query, key)
+        if shown:
+            masked = ticket.shown or masked_in(self.pool, key)
+            out.headers = [(n, v.replace(key, masked)) for n, v in out.headers]
+            out.query = out.query.replace(key, masked)
+        return out
 
-    def count(self, ticket: Ticket | None, model: str, usage, cost: float | None, cold: float) -> None:
+    def reported(self, ticket: Ticket | None, model: str, usage=None, cost=None, cold=0.0, windows=()) -> None:
         if ticket is None or ticket.key is None:
             return
-        self.pool.record_usage(ticket.key, model, cost, input_tokens=usage.input_tokens,
-                               output_tokens=usage.output_tokens, cache_read=usage.cache_read_tokens,
-                               cache_write=usage.cache_write_tokens, cold_cost=cold)
+        if windows:  # (a request whose answer reported none runs nothing of the pool's windows)
+            self.pool.reported(ticket.key, model, windows)
+        if usage is not None:
+            self.pool.record_usage(ticket.key, model, cost, input_tokens=usage.input_tokens,
+                                   output_tokens=usage.output_tokens, cache_read=usage.cache_read_tokens,
+                                   cache_write=usage.cache_write_tokens, cold_cost=cold)

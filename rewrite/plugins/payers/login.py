@@ -10,7 +10,7 @@ import time
 
 from protocols.windows import Window, iso, merged
 from rewrite.intake.clients import HeldCredential
-from rewrite.lifecycle.payer import Ticket
+from rewrite.lifecycle.payer import NO_CREDENTIAL, Ask, Flow, Ticket
 from rewrite.plugins.payers.keys import OwnCredential
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import QUOTA_REST, Failure
@@ -20,8 +20,7 @@ from rewrite.providers.login import Login
 
 
 class PlanLogin(OwnCredential):
-    covers = True
-    keeps_errors = True
+    plan = True
     hedged_unasked = False
 
     def __init__(self, login: Login, held: HeldCredential | None, state: LoginState, book: LoginBook,
@@ -39,21 +38,22 @@ class PlanLogin(OwnCredential):
         until = "its reset" if spent[0] == math.inf else iso(spent[0])
         return Failure(FailureKind.PLAN_EXHAUSTED, f"plan exhausted until {until} ({spent[1]})", retryable=False)
 
-    def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
-        """A used-up quota leaves the login for the route's next target until its window resets (for the model
-        asked, when the quota is the model's)."""
+    async def attempt(self, ask: Ask) -> Flow:
+        """As it came; a used-up quota leaves it to the route's next target until it resets (a model's: for it)."""
+        yield NO_CREDENTIAL  # picked
+        failure = yield NO_CREDENTIAL  # the attempt runs
         rest = failure.rest if failure is not None else None
         if failure is None and self.state.checking:
-            self.book.served(self.state, model)
+            self.book.served(self.state, ask.model)
         if failure is None or rest is None or rest.quota is None:
             self.state.checking = ()
             return
         window = failure.delay if failure.delay is not None else QUOTA_REST
-        self.book.exhaust(self.state, time.time() + window, model if rest.per_model else WHOLE_KEY, rest.quota)
+        self.book.exhaust(self.state, time.time() + window, ask.model if rest.per_model else WHOLE_KEY, rest.quota)
 
-    def reported(self, ticket: Ticket, model: str, windows: tuple) -> None:
-        self.book.reported(self.state, windows)
-        self.windows = merged(self.windows, windows)
-
-    def count(self, ticket: Ticket | None, model: str, usage, cost: float | None, cold: float) -> None:
-        self.state.answered(usage.total_tokens)
+    def reported(self, ticket: Ticket | None, model: str, usage=None, cost=None, cold=0.0, windows=()) -> None:
+        if windows:
+            self.book.reported(self.state, windows)
+            self.windows = merged(self.windows, windows)
+        if usage is not None:
+            self.state.answered(usage.total_tokens)

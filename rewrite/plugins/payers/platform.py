@@ -4,7 +4,7 @@ the platform is not asked (`Keyless`)."""
 
 from __future__ import annotations
 
-from rewrite.lifecycle.payer import Ask, Ticket
+from rewrite.lifecycle.payer import Ask, Flow, Ticket
 from rewrite.plugins.payers.keys import Departing
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure
@@ -22,8 +22,5 @@ class Keyless(Departing):
     def skip(self, model: str, tokens: float, within: float) -> Failure | None:
         return self.failure
 
-    async def take(self, ask: Ask) -> Ticket | None:
-        return None
-
-    def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
-        return self.failure
+    async def attempt(self, ask: Ask) -> Flow:
+        yield Ticket(refused=self.failure)

@@ -14,7 +14,7 @@ from protocols.sigv4 import Signature
 from protocols.vendor_errors import ErrorKind
 from protocols.windows import iso
 from rewrite.intake.clients import HeldCredential
-from rewrite.lifecycle.payer import NO_CREDENTIAL, Ask, Outbound, Ticket
+from rewrite.lifecycle.payer import NO_CREDENTIAL, Ask, Flow, Outbound, Ticket
 from rewrite.plugins.payers.keys import OwnCredential
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import RESTING, Failure
@@ -52,15 +52,17 @@ class ClientSigned(OwnCredential):
         why = self._expired() or self._cooling()
         return Failure(FailureKind.KEYS_RESTING, why, retryable=False) if why else None
 
-    async def take(self, ask: Ask) -> Ticket | None:
+    async def attempt(self, ask: Ask) -> Flow:
         """The same signed request again, while AWS takes its signature (and, with a next target, while its
-        credential is not cooling down after a throttle)."""
-        if self._expired() or (self.more and self._cooling()):
-            return None
-        return NO_CREDENTIAL
-
-    def resting(self, ticket: Ticket | None, ask: Ask) -> Failure:
-        return Failure(FailureKind.KEYS_RESTING, self._expired() or self._cooling() or "not sent", retryable=False)
+        credential is not cooling down after a throttle); a throttle cools it down (its delay, else COOL)."""
+        if why := self._expired() or (self._cooling() if self.more else None):
+            yield Ticket(refused=Failure(FailureKind.KEYS_RESTING, why, retryable=False))
+            return
+        yield NO_CREDENTIAL  # picked
+        failure = yield NO_CREDENTIAL  # the attempt runs
+        throttled = failure is not None and failure.rest is not None and failure.rest.why.startswith(THROTTLED)
+        cool = (failure.delay or COOL) if failure is not None else None
+        self.book.ended(self.state, throttled, failure is not None, cool)
 
     def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
         """The client's credential back (not for the flow's masked form), and every header it signed as it sent it
@@ -70,10 +72,6 @@ class ClientSigned(OwnCredential):
         out.headers = [(n, v) for n, v in out.headers if n.lower() not in names] + self.signed
         return out
 
-    def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
-        throttled = failure is not None and failure.rest is not None and failure.rest.why.startswith(THROTTLED)
-        cool = (failure.delay or COOL) if failure is not None else None
-        self.book.ended(self.state, throttled, failure is not None, cool)
-
-    def count(self, ticket: Ticket | None, model: str, usage, cost: float | None, cold: float) -> None:
-        self.state.tokens += max(0, int(usage.total_tokens))
+    def reported(self, ticket: Ticket | None, model: str, usage=None, cost=None, cold=0.0, windows=()) -> None:
+        if usage is not None:
+            self.state.tokens += max(0, int(usage.total_tokens))

@@ -23,12 +23,13 @@ import httpx
 from protocols.platforms import vertex
 from protocols.platforms.google_auth import ServiceAccount, ServiceAccountError
 from rewrite.intake.clients import HeldCredential
-from rewrite.lifecycle.payer import Ask, Outbound, Ticket
+from rewrite.lifecycle.payer import NO_CREDENTIAL, Ask, Flow, Outbound, Ticket
 from rewrite.plugins.payers.google_tokens import Tokens
 from rewrite.plugins.payers.keys import OwnCredential, PooledKey
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure, KeyRest
 from rewrite.pool import mask
+from rewrite.pool.keypool import Pick
 from rewrite.providers import Provider
 from rewrite.upstream.client import Sender
 
@@ -78,7 +79,9 @@ class OwnRegions(OwnCredential):
         out.url = placed(out.url, None, self.regions.region, bool(self.provider.base_url))
         return out
 
-    def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
+    async def attempt(self, ask: Ask) -> Flow:
+        yield NO_CREDENTIAL  # picked
+        failure = yield NO_CREDENTIAL  # the attempt runs
         self.regions.failed(failure)
 
 
@@ -99,32 +102,29 @@ class Accounts(PooledKey):
         account = self.provider.held.get(key or "")
         return account if isinstance(account, ServiceAccount) else None
 
-    async def take(self, ask: Ask) -> Ticket | None:
-        """The pool's account, with a token (one that cannot be minted rests its account: another is taken)."""
+    async def _pick(self, ask: Ask) -> Pick:
+        """The pool's account, with a token; one whose token cannot be minted is rested (an endpoint's refusal puts
+        it out, a failure to reach it rests it as a stall), and another is taken."""
         for _ in range(max(1, len(self.pool.keys))):
-            ticket = await super().take(ask)
-            account = self.account(ticket.key if ticket is not None else None)
-            if ticket is None or account is None:
-                return ticket
+            pick = await super()._pick(ask)
+            account = self.account(pick.key)
+            if account is None:
+                return pick
             try:
                 self.token[account.key_id] = await self.tokens.token(account, self.client,
                                                                      ask.deadline - self.clock.loop.time())
-                return ticket
+                return pick
             except (ServiceAccountError, httpx.HTTPError, TimeoutError) as e:
-                self._unminted(ticket, account, e, ask)
-        return None
-
-    def _unminted(self, ticket: Ticket, account: ServiceAccount, e: Exception, ask: Ask) -> None:
-        """No token for `account`: an endpoint's refusal puts it out, a failure to reach it rests it as a stall."""
-        reason = str(e) if isinstance(e, ServiceAccountError) else f"token endpoint: {type(e).__name__}: {e}"
-        logger.warning("rotator: %s %s: no token for service account %s: %s", self.provider.name, self.job_id[:8],
-                       account.email, reason)
-        refused = isinstance(e, ServiceAccountError)
-        rest = KeyRest(f"no token: {reason[:120]}", per_model=False, out=True) if refused else None
-        self.pool.rests.failed(account.key_id, Failure(FailureKind.CONNECT, reason, stalled=not refused, rest=rest),
-                         ask.model)
-        self.drop(ticket)
-        ask.avoid = account.key_id
+                refused = isinstance(e, ServiceAccountError)
+                reason = str(e) if refused else f"token endpoint: {type(e).__name__}: {e}"
+                logger.warning("rotator: %s %s: no token for service account %s: %s", self.provider.name,
+                               self.job_id[:8], account.email, reason)
+                rest = KeyRest(f"no token: {reason[:120]}", per_model=False, out=True) if refused else None
+                failure = Failure(FailureKind.CONNECT, reason, stalled=not refused, rest=rest)
+                self.pool.rests.failed(account.key_id, failure, ask.model)
+                pick.drop()
+                ask.avoid = account.key_id
+        return Pick(None)
 
     def apply(self, out: Outbound, ticket: Ticket, shown: bool = False) -> Outbound:
         out = self.depart(out)
@@ -137,15 +137,15 @@ class Accounts(PooledKey):
         out.url = placed(out.url, account.project, self.regions.region, bool(self.provider.base_url))
         return out
 
-    def ended(self, ticket: Ticket, failure: Failure | None, model: str) -> None:
+    def _ended(self, key: str, failure: Failure | None, model: str) -> None:
         """A first 401 of an account is its token's: minted again, and the account not refused for it."""
-        account = self.account(ticket.key)
+        account = self.account(key)
         if (failure is not None and failure.status == REFUSED_TOKEN and account is not None
                 and account.key_id not in self.refused):
             self.refused.add(account.key_id)
             self.tokens.refused(account, self.token.get(account.key_id, ""))
             failure = dataclasses.replace(failure, rest=None)
-        super().ended(ticket, failure, model)
+        super()._ended(key, failure, model)
         self.regions.failed(failure)
 
 
