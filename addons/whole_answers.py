@@ -21,11 +21,23 @@ async def answer_in_flow(engine: Engine, flow: http.HTTPFlow, job: Job, request:
     (as its hang-up of a loopback connection does; the upstream request is closed) and its flow is killed."""
     answer = WholeAnswer()
     serving = asyncio.ensure_future(engine.serve(job, request, answer))
-    client = flow.client_conn
+    client, loop = flow.client_conn, asyncio.get_running_loop()
+    # (a timer and a future, not a wait with a timeout each turn: that costs a set, a timer and type checks)
+    ended = loop.create_future()
+    serving.add_done_callback(lambda _: ended.done() or ended.set_result(None))
+
+    def look() -> None:
+        nonlocal timer
+        if client.connected:
+            timer = loop.call_later(CLIENT_CHECK, look)
+        elif not ended.done():
+            ended.set_result(None)
+
+    timer = loop.call_later(CLIENT_CHECK, look)
     try:
-        while not serving.done() and client.connected:
-            await asyncio.wait({serving}, timeout=CLIENT_CHECK)
+        await ended
     finally:
+        timer.cancel()
         if not serving.done():
             serving.cancel()
             await asyncio.gather(serving, return_exceptions=True)
