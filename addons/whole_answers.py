@@ -23,21 +23,24 @@ async def answer_in_flow(engine: Engine, flow: http.HTTPFlow, job: Job, request:
     serving = asyncio.ensure_future(engine.serve(job, request, answer))
     client, loop = flow.client_conn, asyncio.get_running_loop()
     # (a timer and a future, not a wait with a timeout each turn: that costs a set, a timer and type checks)
-    ended = loop.create_future()
-    serving.add_done_callback(lambda _: ended.done() or ended.set_result(None))
+    ended: asyncio.Future[None] = loop.create_future()
 
-    def look() -> None:
-        nonlocal timer
-        if client.connected:
-            timer = loop.call_later(CLIENT_CHECK, look)
-        elif not ended.done():
+    def end(_: object = None) -> None:
+        if not ended.done():
             ended.set_result(None)
 
-    timer = loop.call_later(CLIENT_CHECK, look)
+    def look() -> None:
+        if client.connected:
+            timer[0] = loop.call_later(CLIENT_CHECK, look)
+        else:
+            end()
+
+    timer = [loop.call_later(CLIENT_CHECK, look)]  # (the one pending)
+    serving.add_done_callback(end)
     try:
         await ended
     finally:
-        timer.cancel()
+        timer[0].cancel()
         if not serving.done():
             serving.cancel()
             await asyncio.gather(serving, return_exceptions=True)
