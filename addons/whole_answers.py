@@ -21,11 +21,26 @@ async def answer_in_flow(engine: Engine, flow: http.HTTPFlow, job: Job, request:
     (as its hang-up of a loopback connection does; the upstream request is closed) and its flow is killed."""
     answer = WholeAnswer()
     serving = asyncio.ensure_future(engine.serve(job, request, answer))
-    client = flow.client_conn
+    client, loop = flow.client_conn, asyncio.get_running_loop()
+    # (a timer and a future, not a wait with a timeout each turn: that costs a set, a timer and type checks)
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def end(_: object = None) -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    def look() -> None:
+        if client.connected:
+            timer[0] = loop.call_later(CLIENT_CHECK, look)
+        else:
+            end()
+
+    timer = [loop.call_later(CLIENT_CHECK, look)]  # (the one pending)
+    serving.add_done_callback(end)
     try:
-        while not serving.done() and client.connected:
-            await asyncio.wait({serving}, timeout=CLIENT_CHECK)
+        await ended
     finally:
+        timer[0].cancel()
         if not serving.done():
             serving.cancel()
             await asyncio.gather(serving, return_exceptions=True)

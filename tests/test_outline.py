@@ -22,7 +22,7 @@ from protocols.outline import LONG_TEXT, LongText, outline, spliced_pieces
 from rewrite.config import parse
 from rewrite.exchange.exchange import Exchange
 from rewrite.exchange.job import Job
-from rewrite.intake.big_json import Upload, parse_body, read_body, rewritten_upload
+from rewrite.intake.big_json import Upload, parse_body, read_body, rewritten_body, rewritten_upload
 from rewrite.intake.loopback_request import LoopbackRequest
 from rewrite.routing.router import Router
 from tests.support import samples
@@ -201,3 +201,17 @@ async def test_a_body_json_refuses_for_a_control_character_in_a_long_string_is_r
                        parsed=parsed).run()
     assert upstream.seen == [] and responder.status == 400
     assert json.loads(responder.body)["error"]["message"].endswith("the request body is not valid JSON")
+
+
+def test_a_held_body_asked_as_a_stream_is_spliced_around_its_bytes_without_copying_them():
+    """A body read without its long strings (a MiB and more), its `stream` member changed: the pieces around the
+    new member are views of the client's bytes (no fresh MiB joined), and read as the body with it; nothing changed:
+    the client's bytes themselves."""
+    body = {"model": "m", "stream": False, "messages": [{"role": "user", "content": "x" * (1 << 20)}]}
+    raw = json.dumps(body).encode()
+    read = read_body(raw)
+    assert read is not None and read.places is not None
+    out = rewritten_body(raw, read.body, {**read.body, "stream": True}, read.places)
+    assert isinstance(out, Upload) and json.loads(b"".join(out.pieces)) == {**body, "stream": True}
+    assert [p.obj is raw for p in out.pieces if isinstance(p, memoryview)] == [True, True]
+    assert rewritten_body(raw, read.body, dict(read.body), read.places) is raw

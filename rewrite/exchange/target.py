@@ -104,7 +104,7 @@ class Target:
         self.foreign: dict[str, set[str]] = {}
         # By id() of the ticket: the headers and query its attempt sent (`carried` reads them, for an error answer).
         self.outbound: dict[int, tuple[list[tuple[str, str]], str]] = {}
-        self.sent: bytes = b""  # the body of the current attempt's upstream request
+        self.sent: bytes | Upload = b""  # the body of the current attempt's upstream request
         self.said: list[str] = []  # what the plug-ins changed of the current attempt's body, in words
         self.continues_by: str | None = None  # a continuation's: how it asks for the rest ("prefill", "instruction")
         self.expanded = False  # sent whole (its stored state expanded) because the key holding that state rests
@@ -218,6 +218,7 @@ class Target:
         query = leg.query
         body = leg.body
         content = req.client_bytes() if leg.unchanged else None  # None: serialised from `body` below
+        held: Upload | None = None  # the client's held body with members spliced in, as pieces
         path = leg.path
         # (Chat: as_stream asks for the usage chunk.) Either needs a protocol, so a native leg's body is the JSON.
         if (self.aggregate or self.ask_usage) and leg.protocol is not None and leg.body is not None:
@@ -228,6 +229,10 @@ class Target:
                 content = rewritten_upload(content, leg.body, body, req.places)
             elif content is not None:
                 content = rewritten_body(req.plain, leg.body, body, req.places)
+                if isinstance(content, Upload):  # (spliced, the client's bytes not copied)
+                    held = content
+                    if req.repackaged or not leg.called:  # (encoded or enveloped again, or sent elsewhere)
+                        content = b"".join(held.pieces)
         # The provider's and the model's rewrites (rewrite/adapters/), before the credential; chosen only for a
         # generation call, whose body is the JSON.
         if self.adapters.adapters and body is not None:
@@ -241,7 +246,7 @@ class Target:
             if req.skeletal:  # (Legs.sent_as_it_came rules this out: never send a skeleton's stand-ins upstream)
                 raise AssertionError("a large body's skeleton was to be sent upstream")
             content = dumps(body)
-        if isinstance(content, Upload):  # (httpx would send it chunked)
+        if isinstance(content, Upload) and content is not held:  # (httpx would send it chunked)
             headers = [*headers, ("content-length", str(content.size))]
             self.sent = b""  # (not parsed again for refused parameters: the request is not rewritten)
         else:
@@ -328,4 +333,5 @@ class Target:
 
     def sent_body(self) -> dict | None:
         """The body of the current attempt, parsed (None when it was not JSON, or not kept)."""
-        return load_object(self.sent) if self.sent else None
+        sent = self.sent
+        return load_object(b"".join(sent.pieces) if isinstance(sent, Upload) else sent) if sent else None

@@ -134,13 +134,16 @@ def rewritten_upload(upload: Upload, before: dict, after: dict, places: Places |
     return None if text is None else Upload([text[i : i + _SEND_STEP] for i in range(0, len(text), _SEND_STEP)])
 
 
-def rewritten_body(raw: bytes, before: dict, after: dict, places: Places | None = None) -> bytes | None:
+def rewritten_body(raw: bytes, before: dict, after: dict, places: Places | None = None) -> bytes | Upload | None:
     """`rewritten` (protocols/members.py), its members spliced in where the body's reading found them (`places`),
-    where it did."""
+    where it did: then as the pieces around them (an Upload), `raw` not copied (a MiB joined costs a fresh MiB's
+    page faults as well as the copy)."""
     changed = changes(before, after)
+    if changed == {}:  # (the body as it came: bytes still, which a signature is made over as they are)
+        return raw
     found = places(changed) if places is not None and changed is not None else None
     pieces = spliced_pieces([raw], found, changed) if found is not None and changed is not None else None
-    return b"".join(pieces) if pieces is not None else rewritten(raw, before, after)
+    return Upload(pieces) if pieces is not None else rewritten(raw, before, after)
 
 
 def parse_body(data: bytes | memoryview) -> tuple[dict | None, str | None]:

@@ -20,6 +20,7 @@ import certifi
 import httpx
 
 from rewrite.intake.big_json import Upload
+from rewrite.intake.loopback_request import BIG_BODY
 from rewrite.internals import PushingReader, buffered, take_buffered
 from rewrite.upstream.connect import connect
 from rewrite.upstream.egress import EgressProxy
@@ -171,12 +172,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
         try:
             content = request.content
             head = wire_head(request, conn.forward)
-            if isinstance(content, Upload) or not content:
+            upload = isinstance(content, Upload) and content.size >= BIG_BODY  # (written a piece at a time)
+            if upload or not content:
                 conn.writer.write(head)
-            else:  # (both in one send, the body not copied to join them)
-                conn.writer.writelines((head, content))
+            else:  # (both in one send, the body not copied to join them; a smaller Upload's pieces too)
+                conn.writer.writelines((head, *content.pieces) if isinstance(content, Upload) else (head, content))
             await conn.writer.drain()
-            if isinstance(content, Upload):  # (the head went without it)
+            if upload and isinstance(content, Upload):  # (the head went without it)
                 async for piece in content:
                     conn.writer.write(piece)
                     await conn.writer.drain()

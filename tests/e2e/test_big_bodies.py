@@ -131,6 +131,22 @@ def test_a_large_non_stream_body_is_streamed_upstream_with_only_its_stream_membe
     assert sent.raw_body.endswith(big[big.index(b', "max_tokens"'):])  # (what follows the member, byte for byte)
 
 
+
+def test_a_held_megabyte_body_asked_as_a_stream_goes_upstream_spliced_byte_for_byte(fake_vendor, rotator):
+    """A body held whole (past the size read without its long strings, below the one sent on as pieces), asking
+    `"stream": false`: the vendor is asked for a stream, every other byte as the client sent it (its bytes handed to
+    the upstream write around the spliced member, not joined), and the client gets its JSON answer."""
+    proxy = warmed(rotator, fake_vendor, "chat", limits={"max_request_body": 64 * MiB})
+    text = "z" * (2 * MiB)
+    big = (b'{"model": "%s", "stream": false, "max_tokens": 12345,\n "messages": [{"role": "user", "content": "%s"}]}'
+           % (MODELS["chat"].encode(), text.encode()))
+    with through(proxy) as http:
+        resp = http.post(CHAT_URL, content=big, headers=client_headers("chat", "sk-client"), timeout=120)
+    assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == TEXT
+    sent = fake_vendor.requests[-1]
+    assert sent.body["stream"] is True and sent.body["messages"][0]["content"] == text
+    assert sent.raw_body.endswith(b'"stream": true' + big[big.index(b', "max_tokens"'):])
+
 # ------------------------------------------------------------------------------------------------------------------
 # Past limits.max_request_body: 413 in the protocol's shape, and the body is not kept.
 
