@@ -14,6 +14,7 @@ from rewrite.exchange.keys import KeyAttempts
 from rewrite.lifecycle.payer import Ticket
 from rewrite.policy.outcomes import FailureKind
 from rewrite.policy.retry import Failure, KeyRest
+from rewrite.pool.decisions import Pick
 from rewrite.routing.router import Router
 from tests.support.engine_harness import key_attempts_of
 
@@ -115,3 +116,29 @@ async def test_a_key_picked_with_a_wait_is_held_and_counted_only_once_the_wait_i
     assert (state.in_flight, state.usage.total.requests) == (0, 0)  # not held, nor counted, meanwhile
     assert await running is None
     assert seen == [(2.0, 1, 1)] and state.in_flight == 0  # held and counted from the wait's end; given back
+
+
+async def test_a_key_picked_with_a_wait_is_given_back_at_once_when_its_client_leaves_during_the_wait(monkeypatch):
+    """The pick is given back when the client leaves (its slot, held by a shared pick, free for another request),
+    not when the flow is collected or its lease expires; the key was never held."""
+    keys = key_attempts("{key: sk-one-aaaaaaaa, max_concurrent: 1}", first_token_timeout=5)
+    pool = keys.provider.pool
+    assert pool is not None
+    pool.rests.failed("sk-one-aaaaaaaa", Failure(FailureKind.STATUS, "status 429", 429, delay=2.0,
+                                                 rest=KeyRest("rate limited, status 429")), "gpt-4o")
+    dropped: list[float] = []
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(Pick, "drop", lambda pick: dropped.append(loop.time()))
+    tried: list[Ticket] = []
+
+    async def served(ticket: Ticket) -> Failure | None:
+        tried.append(ticket)
+        return None
+
+    running = asyncio.ensure_future(keys.run(served))
+    await asyncio.sleep(1)
+    left = loop.time()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert dropped == [left] and tried == [] and pool.by_secret["sk-one-aaaaaaaa"].in_flight == 0

@@ -8,10 +8,9 @@ import asyncio
 from types import SimpleNamespace
 
 from rewrite.config_providers import KeyConfig
-from rewrite.exchange.keys import Taken
 from rewrite.exchange.race import Race
 from rewrite.lifecycle.events import Hedge, Raced
-from rewrite.lifecycle.payer import Ask, Ticket
+from rewrite.lifecycle.payer import Ask, Taken, Ticket
 from rewrite.plugins.payers.keys import PooledKey
 from rewrite.policy.hedging import Budget
 from rewrite.pool import KeyPool

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rewrite.exchange.race import Race, Racer
 from rewrite.lifecycle.events import Asking, Ended, Hedging, Picked, TargetEnded
-from rewrite.lifecycle.payer import Ask, Flow, Payer, Ticket
+from rewrite.lifecycle.payer import Ask, Flow, Payer, Taken, Ticket
 from rewrite.policy import retry
 from rewrite.policy.outcomes import FailureKind, Note
 from rewrite.policy.retry import Failure
@@ -54,14 +54,6 @@ class FirstTokenDeadline:
 
 
 TryKey = Callable[[Ticket], Awaitable[Failure | None]]
-
-
-@dataclass(slots=True)
-class Taken:
-    """A credential picked for an attempt, its payer's flow suspended at the pick (rewrite/lifecycle/payer.py)."""
-
-    ticket: Ticket
-    flow: Flow
 
 
 class KeyAttempts:

@@ -25,13 +25,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rewrite.lifecycle.events import Hedge, Raced
-from rewrite.lifecycle.payer import Payer, Ticket
+from rewrite.lifecycle.payer import Payer, Taken, Ticket
 from rewrite.policy.retry import Failure
 from rewrite.waiting import first_done
 
 if TYPE_CHECKING:
     from rewrite.exchange.context import Context
-    from rewrite.exchange.keys import Taken
 
 
 class Outrun(Exception):

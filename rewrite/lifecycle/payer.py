@@ -129,6 +129,14 @@ NO_CREDENTIAL = Ticket()
 Flow = AsyncGenerator[Ticket, "Failure | None"]  # one attempt's credential (the module's docstring)
 
 
+@dataclass(slots=True)
+class Taken:
+    """A credential picked for an attempt, its flow suspended at the pick (what the spine holds of it)."""
+
+    ticket: Ticket
+    flow: Flow
+
+
 class Payer:
     """Nobody pays: the request goes with what the client sent (see the module's docstring for the others)."""
 
