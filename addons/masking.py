@@ -131,9 +131,10 @@ def hide_credential(flow: http.HTTPFlow, style: CredentialStyle, remember: bool 
 class MaskOnArrival:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._held: dict[str, tuple[tuple[tuple[bytes, bytes], ...], str]] = {}  # flow id -> real headers, path
-        self._passing: dict[str, CredentialStyle] = {}  # flow id -> the style of the login it carries
-        # A plan look-up's flow -> what keeps its answer (gone with the flow, should neither answer nor error come).
+        # Per flow, gone with it should neither an answer nor an error come: its real headers and path while they
+        # are masked, the style of the login it carries, what keeps a plan look-up's answer.
+        self._held: WeakKeyDictionary[http.HTTPFlow, tuple[tuple[tuple[bytes, bytes], ...], str]] = WeakKeyDictionary()
+        self._passing: WeakKeyDictionary[http.HTTPFlow, CredentialStyle] = WeakKeyDictionary()
         self._lookups: WeakKeyDictionary[http.HTTPFlow, Callable[[int, bytes], None]] = WeakKeyDictionary()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -144,15 +145,15 @@ class MaskOnArrival:
         fields, path = req.headers.fields, req.path
         hide_credential(flow, provider.credential, remember=True)
         if req.headers.fields != fields or req.path != path:
-            self._held[flow.id] = (fields, path)
+            self._held[flow] = (fields, path)
 
     def request(self, flow: http.HTTPFlow) -> None:
-        held = self._held.pop(flow.id, None)
+        held = self._held.pop(flow, None)
         if held is not None:
             flow.request.headers.fields, flow.request.path = held
         style = self.engine.router.claimed_style(called_host(flow), flow.request.headers)
         if style is not None and flow.response is None:
-            self._passing[flow.id] = style
+            self._passing[flow] = style
             self._looking_up(flow)
 
     def _looking_up(self, flow: http.HTTPFlow) -> None:
@@ -166,7 +167,7 @@ class MaskOnArrival:
         """A login's other path, or a call to its side hosts, which mitmproxy forwards as it came (not Rotator's:
         see rewrite/routing/router.py): once it is sent, the flow keeps the login masked (a flow Rotator took is
         masked by then already)."""
-        style = self._passing.pop(flow.id, None)
+        style = self._passing.pop(flow, None)
         if style is not None and flow.id not in self.engine.jobs:
             hide_credential(flow, style)
 
@@ -180,5 +181,5 @@ class MaskOnArrival:
     def error(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)
         self._lookups.pop(flow, None)
-        self._held.pop(flow.id, None)  # (a request that never arrived whole keeps its masked credential)
+        self._held.pop(flow, None)  # (a request that never arrived whole keeps its masked credential)
         REMEMBERED.pop(flow, None)

@@ -163,6 +163,24 @@ def test_a_plan_lookup_s_keeper_goes_with_its_flow():
     assert len(masking._lookups) == 0
 
 
+def test_what_masking_keeps_of_a_flow_goes_with_the_flow_when_neither_an_answer_nor_an_error_comes():
+    """A request masked at its headers whose body never came whole (its real headers held), and a login's call whose
+    answer never came (its credential's style kept to mask it then): nothing of either is left once they are gone."""
+    masking = MaskOnArrival(Engine(parse(CONFIG)))
+    cut = chat_flow()
+    masking.requestheaders(cut)
+    login = chat_flow()
+    login.request.host = login.request.headers["host"] = "chatgpt.com"
+    login.request.path = "/backend-api/codex/responses"
+    login.request.headers["chatgpt-account-id"] = "acct-1"
+    masking.requestheaders(login)
+    masking.request(login)
+    assert len(masking._held) == 1 and len(masking._passing) == 1
+    del cut, login
+    gc.collect()
+    assert len(masking._held) == 0 and len(masking._passing) == 0
+
+
 async def test_a_large_body_is_gated_and_handed_over_at_its_headers_then_streamed_to_the_engine():
     """(mitmproxy holds a body whole before the `request` hooks: a large one goes on as it arrives instead.)"""
     client_key = "rk-team-a-Secret-0001-aaaa"
