@@ -218,7 +218,6 @@ class Target:
         query = leg.query
         body = leg.body
         content = req.client_bytes() if leg.unchanged else None  # None: serialised from `body` below
-        held: Upload | None = None  # the client's held body with members spliced in, as pieces
         path = leg.path
         # (Chat: as_stream asks for the usage chunk.) Either needs a protocol, so a native leg's body is the JSON.
         if (self.aggregate or self.ask_usage) and leg.protocol is not None and leg.body is not None:
@@ -229,10 +228,9 @@ class Target:
                 content = rewritten_upload(content, leg.body, body, req.places)
             elif content is not None:
                 content = rewritten_body(req.plain, leg.body, body, req.places)
-                if isinstance(content, Upload):  # (spliced, the client's bytes not copied)
-                    held = content
-                    if req.repackaged or not leg.called:  # (encoded or enveloped again, or sent elsewhere)
-                        content = b"".join(held.pieces)
+                # (spliced, the client's bytes not copied; joined to be encoded or enveloped again, or sent elsewhere)
+                if isinstance(content, Upload) and (req.repackaged or not leg.called):
+                    content = b"".join(content.pieces)
         # The provider's and the model's rewrites (rewrite/adapters/), before the credential; chosen only for a
         # generation call, whose body is the JSON.
         if self.adapters.adapters and body is not None:
@@ -246,7 +244,7 @@ class Target:
             if req.skeletal:  # (Legs.sent_as_it_came rules this out: never send a skeleton's stand-ins upstream)
                 raise AssertionError("a large body's skeleton was to be sent upstream")
             content = dumps(body)
-        if isinstance(content, Upload) and content is not held:  # (httpx would send it chunked)
+        if isinstance(content, Upload) and not content.whole:  # (httpx would send it chunked)
             headers = [*headers, ("content-length", str(content.size))]
             self.sent = b""  # (not parsed again for refused parameters: the request is not rewritten)
         else:

@@ -54,12 +54,14 @@ _ROOT = Path(__file__).resolve().parent.parent.parent  # (where the worker finds
 
 class Upload:
     """A request body as the pieces it arrived in; sent upstream (each attempt anew) a piece at a time, with the
-    other tasks' turn after each MiB, so no step holds the event loop for long."""
+    other tasks' turn after each MiB, so no step holds the event loop for long. `whole`: a body held whole in memory,
+    as the pieces around the members spliced into it (`rewritten_body`), written in one send with its head."""
 
-    __slots__ = ("pieces", "size")
+    __slots__ = ("pieces", "size", "whole")
 
-    def __init__(self, pieces: Sequence[bytes | memoryview]) -> None:
+    def __init__(self, pieces: Sequence[bytes | memoryview], whole: bool = False) -> None:
         self.pieces = pieces
+        self.whole = whole
         self.size = sum(map(len, pieces))
 
     def head(self, n: int) -> bytes:
@@ -143,7 +145,7 @@ def rewritten_body(raw: bytes, before: dict, after: dict, places: Places | None 
         return raw
     found = places(changed) if places is not None and changed is not None else None
     pieces = spliced_pieces([raw], found, changed) if found is not None and changed is not None else None
-    return Upload(pieces) if pieces is not None else rewritten(raw, before, after)
+    return Upload(pieces, whole=True) if pieces is not None else rewritten(raw, before, after)
 
 
 def parse_body(data: bytes | memoryview) -> tuple[dict | None, str | None]:

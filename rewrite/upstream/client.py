@@ -11,7 +11,6 @@ import certifi
 import httpx
 
 from rewrite.intake.big_json import Upload
-from rewrite.intake.loopback_request import BIG_BODY
 from rewrite.upstream.egress import EgressProxy
 from rewrite.upstream.framing import Outgoing, outgoing
 from rewrite.upstream.transport import LeanTransport
@@ -125,7 +124,7 @@ class UpstreamClient:
         merged += headers
         request = outgoing(method, url, merged, content, self.timeout.connect)
         if request is None:
-            if isinstance(content, Upload) and content.size < BIG_BODY:  # (a held body's pieces: one length)
+            if isinstance(content, Upload) and content.whole:  # (a held body's pieces: one length)
                 content = b"".join(content.pieces)
             return httpx.Request(method, url, headers=merged, content=content,
                                  extensions={"timeout": self.timeout.as_dict()})

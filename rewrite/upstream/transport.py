@@ -20,7 +20,6 @@ import certifi
 import httpx
 
 from rewrite.intake.big_json import Upload
-from rewrite.intake.loopback_request import BIG_BODY
 from rewrite.internals import PushingReader, buffered, take_buffered
 from rewrite.upstream.connect import connect
 from rewrite.upstream.egress import EgressProxy
@@ -172,7 +171,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         try:
             content = request.content
             head = wire_head(request, conn.forward)
-            upload = isinstance(content, Upload) and content.size >= BIG_BODY  # (written a piece at a time)
+            upload = isinstance(content, Upload) and not content.whole  # (written a piece at a time)
             if upload or not content:
                 conn.writer.write(head)
             else:  # (both in one send, the body not copied to join them; a smaller Upload's pieces too)
